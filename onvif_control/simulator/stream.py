@@ -1,0 +1,202 @@
+"""One shared encoder per camera: capture clock, render, encode, packetise, fan out.
+
+A named thread per camera produces frames at the configured rate on the capture clock
+(``time.monotonic`` unless injected): frame ``n`` is captured at ``epoch + n / fps``, the
+pose is the PTZ pose at that instant, and the RTP timestamp is derived from it. The
+thread only renders and encodes while at least one RTSP session is playing, and hands
+each packetised access unit to the event loop with ``call_soon_threadsafe``; sessions
+subscribe there. Encoding happens once per camera however many clients watch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from onvif_control.simulator.encoder import VIDEO_CLOCK_RATE, EncoderError, H264Encoder
+from onvif_control.simulator.panorama import LivePanorama
+from onvif_control.simulator.ptz_unit import PtzUnit
+from onvif_control.simulator.render import Renderer
+from onvif_control.simulator.rtp import Payload, packetize_h264
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AccessUnit:
+    """An encoded frame ready for RTP: payloads, capture times, keyframe flag."""
+
+    payloads: tuple[Payload, ...]
+    rtp_time: int  # 90 kHz units since the stream epoch (sessions add their own offset)
+    capture_monotonic: float
+    capture_utc: dt.datetime
+    keyframe: bool
+
+
+Subscriber = Callable[[AccessUnit], None]
+
+
+@dataclass
+class FrameStats:
+    """Counters for the benchmark and logs (written by the frame thread)."""
+
+    frames: int = 0
+    skipped: int = 0
+    render_seconds: float = 0.0
+    encode_seconds: float = 0.0
+
+
+class StreamHub:
+    """Produces the camera's H.264 stream for all subscribed sessions."""
+
+    def __init__(
+        self,
+        name: str,
+        panorama: LivePanorama,
+        renderer: Renderer,
+        ptz: PtzUnit,
+        fps: int,
+        *,
+        gop_seconds: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        utc_now: Callable[[], dt.datetime] | None = None,
+    ) -> None:
+        self.name = name
+        self.fps = fps
+        self._panorama = panorama
+        self._renderer = renderer
+        self._ptz = ptz
+        self._clock = clock
+        self.encoder = H264Encoder(renderer.size, fps, gop_seconds)
+        self.epoch = clock()
+        self.epoch_utc = (utc_now or (lambda: dt.datetime.now(dt.UTC)))()
+        self.stats = FrameStats()
+        width, height = renderer.size
+        self._buffer = np.empty((height * 3 // 2, width), dtype=np.uint8)
+        self._subscribers: set[Subscriber] = set()
+        self._active = 0
+        self._want_keyframe = True
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._last_pts = -1
+        # Encode one frame now so SPS/PPS are known before the first DESCRIBE.
+        self._produce(self.epoch)
+
+    @property
+    def parameter_sets(self) -> tuple[bytes, bytes]:
+        """SPS and PPS for the SDP."""
+        return self.encoder.parameter_sets()
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Start the frame thread; frames are delivered on ``loop``."""
+        self._loop = loop
+        self._thread = threading.Thread(target=self._run, name=f"sim-frames-{self.name}", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the frame thread and wait for it (bounded)."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.warning("%s frame thread did not stop within %.1f s", self.name, timeout)
+
+    # Called on the event loop thread -----------------------------------------------
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        """Deliver access units to ``subscriber`` (starting with a fresh keyframe)."""
+        self._subscribers.add(subscriber)
+        with self._cond:
+            self._active = len(self._subscribers)
+            self._want_keyframe = True
+            self._cond.notify_all()
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        """Stop delivering to ``subscriber``; idempotent."""
+        self._subscribers.discard(subscriber)
+        with self._cond:
+            self._active = len(self._subscribers)
+
+    def request_keyframe(self) -> None:
+        """Make the next frame an IDR (a session fell behind and dropped frames)."""
+        with self._cond:
+            self._want_keyframe = True
+
+    def _deliver(self, unit: AccessUnit) -> None:
+        for subscriber in list(self._subscribers):
+            try:
+                subscriber(unit)
+            except Exception:
+                # One broken session must not stop the others.
+                log.exception("%s subscriber failed; dropping it", self.name)
+                self.unsubscribe(subscriber)
+
+    # Frame thread ------------------------------------------------------------------
+
+    def _run(self) -> None:
+        period = 1.0 / self.fps
+        index = 0
+        while True:
+            with self._cond:
+                while not self._stopping and self._active == 0:
+                    self._cond.wait()
+                if self._stopping:
+                    return
+            now = self._clock()
+            due = self.epoch + index * period
+            if due < now - period:  # fell behind (or was idle): skip to the present
+                skipped = int((now - due) / period)
+                index += skipped
+                self.stats.skipped += skipped
+                due = self.epoch + index * period
+            if due > now:
+                with self._cond:
+                    self._cond.wait(due - now)
+                    if self._stopping:
+                        return
+            index += 1
+            try:
+                unit = self._produce(due)
+            except EncoderError:
+                log.exception("%s encoder failed; stopping the stream", self.name)
+                return
+            if self._loop is not None and not self._loop.is_closed():
+                try:
+                    self._loop.call_soon_threadsafe(self._deliver, unit)
+                except RuntimeError:  # loop closed during shutdown
+                    return
+
+    def _produce(self, capture: float) -> AccessUnit:
+        t0 = time.perf_counter()
+        pose = self._ptz.pose(capture)
+        with self._panorama.lock:
+            self._panorama.paint(capture - self.epoch)
+        self._renderer.render_i420(pose, self._buffer)
+        t1 = time.perf_counter()
+        with self._cond:
+            keyframe, self._want_keyframe = self._want_keyframe, False
+        pts = max(round((capture - self.epoch) * VIDEO_CLOCK_RATE), self._last_pts + 1)
+        self._last_pts = pts
+        frame = self.encoder.encode(self._buffer, pts, keyframe=keyframe)
+        t2 = time.perf_counter()
+        self.stats.frames += 1
+        self.stats.render_seconds += t1 - t0
+        self.stats.encode_seconds += t2 - t1
+        return AccessUnit(
+            tuple(packetize_h264(frame.nals)),
+            pts,
+            capture,
+            self.epoch_utc + dt.timedelta(seconds=capture - self.epoch),
+            frame.keyframe,
+        )

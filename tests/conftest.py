@@ -1,0 +1,174 @@
+"""Shared fixtures: real databases (SQLite and PostgreSQL), services, the web app.
+
+Layers, as in Flask's own suite: ``database_url -> services -> app -> client``. Each test
+gets a database of its own, copied from a template that was migrated (``alembic upgrade
+head``) and given one user per role once per session, so tests are isolated without
+re-hashing passwords every time. Database tests run on both backends.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from vms.audit.log import SYSTEM_ROLE, Who
+from vms.auth.permissions import Actor
+from vms.clock import ManualClock
+from vms.config import Config, load_config
+from vms.services import Services
+
+PG_ADMIN_URL = os.environ.get(
+    "VMS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+BACKENDS = os.environ.get("VMS_TEST_BACKENDS", "sqlite,postgresql").split(",")
+PASSWORD = "correct horse battery"
+
+# username, role, badge, supervisor
+USERS = (
+    ("admin", "admin", None, None),
+    ("dispatcher", "dispatcher", None, None),
+    ("commander", "records_commander", None, None),
+    ("investigator", "investigator", None, None),
+    ("auditor", "auditor", None, None),
+    ("sergeant", "supervisor", "S1", None),
+    ("officer", "officer", "B1", "sergeant"),
+    ("other_officer", "officer", "B2", None),
+)
+
+
+def make_config(data_dir: Path, database_url: str, **overrides: object) -> Config:
+    values = {"VMS_DATA_DIR": str(data_dir), "VMS_DATABASE_URL": database_url,
+              "VMS_INGEST_MIN_FREE_BYTES": "0"}
+    values.update({k: str(v) for k, v in overrides.items()})
+    return load_config(environ={}, overrides=values)
+
+
+@dataclass
+class Template:
+    backend: str
+    data_dir: Path  # holds secrets/ (the audit key the template's entries were made with)
+    url: str  # sqlite file path or postgres database name
+
+
+def _pg_url(name: str) -> str:
+    return str(sa.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False))
+
+
+def _pg_admin(sql: str) -> None:
+    engine = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql(sql)
+    finally:
+        engine.dispose()
+
+
+def _populate(config: Config) -> None:
+    services = Services.open(config)
+    try:
+        services.migrate()
+        by = Who("test-setup", SYSTEM_ROLE)
+        for username, role, badge, supervisor in USERS:
+            services.users.add_user(
+                username, role, PASSWORD, badge=badge, supervisor=supervisor, by=by
+            )
+    finally:
+        services.close()
+
+
+@pytest.fixture(scope="session")
+def templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Template]]:
+    made: dict[str, Template] = {}
+    root = tmp_path_factory.mktemp("templates")
+    pg_names: list[str] = []
+    try:
+        for backend in BACKENDS:
+            data_dir = root / backend
+            if backend == "sqlite":
+                url = f"sqlite:///{data_dir / 'vms.db'}"
+                _populate(make_config(data_dir, url))
+                made[backend] = Template(backend, data_dir, str(data_dir / "vms.db"))
+            elif backend == "postgresql":
+                name = f"vms_tmpl_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+                _pg_admin(f'CREATE DATABASE "{name}"')
+                pg_names.append(name)
+                _populate(make_config(data_dir, _pg_url(name)))
+                made[backend] = Template(backend, data_dir, name)
+        yield made
+    finally:
+        for name in pg_names:
+            _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+_pg_lock = threading.Lock()
+
+
+@pytest.fixture(params=BACKENDS)
+def database(
+    request: pytest.FixtureRequest, templates: dict[str, Template], tmp_path: Path
+) -> Iterator[tuple[str, Path]]:
+    """A fresh database URL and data dir (with the template's secrets), on each backend."""
+    template = templates[request.param]
+    data_dir = tmp_path / "var"
+    data_dir.mkdir()
+    shutil.copytree(template.data_dir / "secrets", data_dir / "secrets")
+    if template.backend == "sqlite":
+        shutil.copy(template.url, data_dir / "vms.db")
+        yield f"sqlite:///{data_dir / 'vms.db'}", data_dir
+        return
+    name = f"vms_t_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    with _pg_lock:  # CREATE DATABASE ... TEMPLATE wants the template to be idle
+        _pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{template.url}"')
+    try:
+        yield _pg_url(name), data_dir
+    finally:
+        _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC))
+
+
+@pytest.fixture
+def config(database: tuple[str, Path]) -> Config:
+    url, data_dir = database
+    return make_config(data_dir, url)
+
+
+@pytest.fixture
+def services(config: Config) -> Iterator[Services]:
+    svc = Services.open(config)
+    svc.migrate()
+    try:
+        yield svc
+    finally:
+        svc.close()
+
+
+@pytest.fixture
+def actors(services: Services) -> dict[str, Actor]:
+    out: dict[str, Actor] = {}
+    from sqlalchemy import select
+
+    from vms.db.models import User
+
+    with services.db.session() as s:
+        for user in s.execute(select(User)).scalars():
+            out[user.username] = services.users.actor_for(s, user)
+    return out
+
+
+@pytest.fixture
+def tokens(services: Services, actors: dict[str, Actor]) -> dict[str, str]:
+    """A bearer token for every test user."""
+    return {name: services.users.issue_token(actor).token for name, actor in actors.items()}

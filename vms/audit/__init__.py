@@ -1,0 +1,1 @@
+"""The tamper-evident audit log (INV-4, ACC-6)."""

@@ -1,0 +1,179 @@
+"""Writing, reading and verifying the audit log (INV-4, ACC-6).
+
+:meth:`AuditLog.append` is called by services inside the transaction of the action it
+records, so the action and its entry commit or roll back together. Writers serialise on
+the single ``audit_head`` row (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite's
+``BEGIN IMMEDIATE`` already serialises writers), so the chain never forks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vms.audit.chain import Break, Link, link_hash, verify
+from vms.clock import Clock
+from vms.db.engine import Database
+from vms.db.models import AuditEntry, AuditHead
+from vms.errors import DataLoss
+
+SYSTEM_ROLE = "system"
+
+
+@dataclass(frozen=True)
+class Who:
+    """The actor of an audited action: a user, or a system process."""
+
+    name: str
+    role: str
+
+
+def _link(entry: AuditEntry) -> Link:
+    return Link(
+        seq=entry.seq,
+        at=entry.at,
+        actor=entry.actor,
+        role=entry.role,
+        action=entry.action,
+        target=entry.target,
+        details=entry.details,
+        outcome=entry.outcome,
+        prev_hash=entry.prev_hash,
+    )
+
+
+class AuditLog:
+    def __init__(self, key: bytes, clock: Clock) -> None:
+        self._key = key
+        self._clock = clock
+
+    def append(
+        self,
+        session: Session,
+        who: Who,
+        action: str,
+        target: str,
+        *,
+        outcome: str = "ok",
+        details: dict[str, Any] | None = None,
+    ) -> AuditEntry:
+        """Add one entry in ``session``'s transaction (the caller commits)."""
+        head = session.execute(
+            select(AuditHead).where(AuditHead.id == 1).with_for_update()
+        ).scalar_one_or_none()
+        if head is None:
+            raise DataLoss("the audit head row is missing: the audit table was tampered with")
+        link = Link(
+            seq=head.seq + 1,
+            at=self._clock.now(),
+            actor=who.name,
+            role=who.role,
+            action=action,
+            target=target[:200],
+            details=details or {},
+            outcome=outcome,
+            prev_hash=head.hash,
+        )
+        digest = link_hash(self._key, link)
+        entry = AuditEntry(
+            seq=link.seq,
+            at=link.at,
+            actor=link.actor,
+            role=link.role,
+            action=link.action,
+            target=link.target,
+            details=link.details,
+            outcome=link.outcome,
+            prev_hash=link.prev_hash,
+            hash=digest,
+        )
+        session.add(entry)
+        head.seq = link.seq
+        head.hash = digest
+        session.flush()
+        return entry
+
+    def record(
+        self,
+        db: Database,
+        who: Who,
+        action: str,
+        target: str,
+        *,
+        outcome: str = "ok",
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        """Append in a transaction of its own: for denials and failures, where the
+        action itself did not happen."""
+        with db.transaction() as session:
+            self.append(session, who, action, target, outcome=outcome, details=details)
+
+    def verify(self, db: Database) -> Break | None:
+        """The first broken link, or None when the whole chain is intact."""
+        with db.session() as session:
+            head_row = session.get(AuditHead, 1)
+            head = (head_row.seq, head_row.hash) if head_row else None
+            if head is None:
+                return Break(0, "the audit head row is missing")
+            return verify(self._key, _entries(session), head)
+
+
+def _entries(session: Session) -> Iterator[tuple[Link, str]]:
+    rows = session.execute(
+        select(AuditEntry).order_by(AuditEntry.seq).execution_options(yield_per=2000)
+    ).scalars()
+    for entry in rows:
+        yield _link(entry), entry.hash
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    action: str | None = None
+    actor: str | None = None
+    target: str | None = None
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+    before_seq: int | None = None
+    limit: int = 100
+
+
+def search(session: Session, query: AuditQuery) -> list[AuditEntry]:
+    """Entries matching ``query``, newest first; ``before_seq`` pages backwards."""
+    stmt = select(AuditEntry)
+    if query.action:
+        # "ptz" matches "ptz.command", "ptz.session" ...: families of actions.
+        stmt = stmt.where(
+            (AuditEntry.action == query.action) | AuditEntry.action.startswith(query.action + ".")
+        )
+    if query.actor:
+        stmt = stmt.where(AuditEntry.actor == query.actor)
+    if query.target:
+        stmt = stmt.where(AuditEntry.target == query.target)
+    if query.start:
+        stmt = stmt.where(AuditEntry.at >= query.start)
+    if query.end:
+        stmt = stmt.where(AuditEntry.at < query.end)
+    if query.before_seq is not None:
+        stmt = stmt.where(AuditEntry.seq < query.before_seq)
+    stmt = stmt.order_by(AuditEntry.seq.desc()).limit(query.limit)
+    return list(session.execute(stmt).scalars())
+
+
+def entry_json(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "seq": entry.seq,
+        "at": entry.at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+        "actor": entry.actor,
+        "role": entry.role,
+        "action": entry.action,
+        "target": entry.target,
+        "details": entry.details,
+        "outcome": entry.outcome,
+        "prev_hash": entry.prev_hash,
+        "hash": entry.hash,
+    }

@@ -1,0 +1,1 @@
+"""Users, roles, passwords, tokens and the permission table."""

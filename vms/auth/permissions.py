@@ -1,0 +1,134 @@
+"""Who may do what: one pure table (ACC-1, ACC-2, ACC-4, ACC-7, ACC-8).
+
+No I/O here: :func:`decide` takes the actor and the facts about the target and returns a
+:class:`Decision` with the reason, which the caller audits and returns as a 403 when
+refused. The catalog turns a :class:`Scope` into a query filter for searches.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from vms.db.models import Role
+
+
+class Action(enum.StrEnum):
+    MEDIA_UPLOAD = "media.upload"
+    MEDIA_SEARCH = "media.search"  # metadata only
+    MEDIA_VIEW = "media.view"  # content: play, download
+    MEDIA_EDIT = "media.edit"  # title, categories, case number
+    AUDIT_READ = "audit.read"
+    USERS_MANAGE = "users.manage"
+    LIVE_VIEW = "live.view"
+    PTZ_CONTROL = "ptz.control"
+    CAMERAS_MANAGE = "cameras.manage"
+
+
+class Scope(enum.Enum):
+    """Which items an allowed role reaches."""
+
+    NONE = "none"
+    OWN = "own"  # items recorded by the actor's own badge (ACC-2)
+    SUPERVISED = "supervised"  # own, and the officers the actor supervises (ACC-8)
+    NON_RESTRICTED = "non_restricted"  # everything but restricted items (ACC-7)
+    ALL = "all"
+
+
+_R = Role
+_S = Scope
+
+# The table. A role missing from an action's row has Scope.NONE.
+TABLE: dict[Action, dict[Role, Scope]] = {
+    Action.MEDIA_UPLOAD: {
+        _R.ADMIN: _S.ALL,
+        _R.RECORDS_COMMANDER: _S.ALL,  # scanned preservation forms
+        _R.INVESTIGATOR: _S.ALL,
+        _R.SUPERVISOR: _S.SUPERVISED,
+        _R.OFFICER: _S.OWN,
+    },
+    # Metadata search. Restricted items are listed to the catalog-wide roles so they
+    # know an item exists; its content stays locked (ACC-7).
+    Action.MEDIA_SEARCH: {
+        _R.ADMIN: _S.ALL,
+        _R.RECORDS_COMMANDER: _S.ALL,
+        _R.INVESTIGATOR: _S.ALL,
+        _R.AUDITOR: _S.ALL,  # metadata, never content
+        _R.SUPERVISOR: _S.SUPERVISED,
+        _R.OFFICER: _S.OWN,
+    },
+    Action.MEDIA_VIEW: {
+        _R.ADMIN: _S.ALL,
+        _R.INVESTIGATOR: _S.NON_RESTRICTED,
+        _R.SUPERVISOR: _S.SUPERVISED,
+        _R.OFFICER: _S.OWN,
+    },
+    Action.MEDIA_EDIT: {
+        _R.ADMIN: _S.ALL,
+        _R.RECORDS_COMMANDER: _S.NON_RESTRICTED,
+        _R.INVESTIGATOR: _S.NON_RESTRICTED,
+        _R.SUPERVISOR: _S.SUPERVISED,
+        _R.OFFICER: _S.OWN,
+    },
+    Action.AUDIT_READ: {_R.ADMIN: _S.ALL, _R.AUDITOR: _S.ALL},
+    Action.USERS_MANAGE: {_R.ADMIN: _S.ALL},
+    Action.LIVE_VIEW: {_R.ADMIN: _S.ALL, _R.SUPERVISOR: _S.ALL, _R.DISPATCHER: _S.ALL},
+    Action.PTZ_CONTROL: {_R.ADMIN: _S.ALL, _R.SUPERVISOR: _S.ALL, _R.DISPATCHER: _S.ALL},
+    Action.CAMERAS_MANAGE: {_R.ADMIN: _S.ALL},
+}
+
+
+@dataclass(frozen=True)
+class Actor:
+    """A signed-in user as the permission table sees it."""
+
+    user_id: int
+    username: str
+    role: Role
+    badge: str | None = None
+    supervised_badges: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def reachable_badges(self) -> frozenset[str]:
+        own = {self.badge} if self.badge else set()
+        return frozenset(own) | self.supervised_badges
+
+
+@dataclass(frozen=True)
+class ItemFacts:
+    """What the table needs to know about a media item."""
+
+    officer_badge: str | None
+    restricted: bool
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    reason: str
+
+
+def scope_of(role: Role, action: Action) -> Scope:
+    return TABLE[action].get(role, Scope.NONE)
+
+
+def decide(actor: Actor, action: Action, item: ItemFacts | None = None) -> Decision:
+    """May ``actor`` do ``action`` (to ``item``)? Always says why."""
+    scope = scope_of(actor.role, action)
+    if scope is Scope.NONE:
+        return Decision(False, f"role {actor.role.value} may not {action.value} (ACC-1)")
+    if item is None:
+        return Decision(True, f"role {actor.role.value} may {action.value}")
+    if item.restricted and scope is not Scope.ALL and action is not Action.MEDIA_SEARCH:
+        return Decision(False, "the item is restricted: only administration may access it (ACC-7)")
+    if scope is Scope.OWN:
+        if actor.badge is None or item.officer_badge != actor.badge:
+            return Decision(False, "officers may only access their own recordings (ACC-2)")
+        return Decision(True, "own recording (ACC-2)")
+    if scope is Scope.SUPERVISED:
+        if item.officer_badge is None or item.officer_badge not in actor.reachable_badges:
+            return Decision(
+                False, "supervisors may only access recordings of officers they supervise (ACC-8)"
+            )
+        return Decision(True, "recording of a supervised officer (ACC-8)")
+    return Decision(True, f"role {actor.role.value} may {action.value} ({scope.value})")

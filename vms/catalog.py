@@ -1,0 +1,307 @@
+"""The unified catalog: search, detail, tag changes and content access, with the
+permission checks and audit entries they need (ACC-1, ACC-6, TAG-1).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Select, and_, or_, select
+from sqlalchemy.orm import Session
+
+from vms.audit.log import AuditLog, Who
+from vms.auth.permissions import Action, Actor, ItemFacts, Scope, decide, scope_of
+from vms.categories import CategoryList
+from vms.clock import Clock, isoformat
+from vms.db.engine import Database
+from vms.db.models import CustodyEvent, MediaCategory, MediaItem, SourceKind
+from vms.errors import InvalidArgument, NotFound, PermissionDenied
+from vms.store import MediaStore
+
+MAX_PAGE = 500
+
+
+def who(actor: Actor) -> Who:
+    return Who(actor.username, actor.role.value)
+
+
+@dataclass(frozen=True)
+class MediaQuery:
+    source: str | None = None
+    device_id: str | None = None
+    officer_badge: str | None = None
+    case_number: str | None = None
+    category: str | None = None
+    start: dt.datetime | None = None  # recorded_start >= start
+    end: dt.datetime | None = None  # recorded_start < end
+    cursor: str | None = None
+    limit: int = 50
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[MediaItem]
+    next_cursor: str | None
+
+
+def encode_cursor(item: MediaItem) -> str:
+    raw = json.dumps([item.recorded_start.isoformat(), item.id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        start, media_id = json.loads(base64.urlsafe_b64decode(padded))
+        return dt.datetime.fromisoformat(start), str(media_id)
+    except (ValueError, TypeError, binascii.Error):
+        raise InvalidArgument(f"cursor {cursor!r} is not one this server issued") from None
+
+
+def media_json(item: MediaItem, *, detail: bool = False) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": item.id,
+        "source": item.source,
+        "media_type": item.media_type,
+        "content_type": item.content_type,
+        "device_id": item.device_id,
+        "officer_badge": item.officer_badge,
+        "recorded_start": isoformat(item.recorded_start),
+        "recorded_end": isoformat(item.recorded_end),
+        "recorded_start_origin": item.recorded_start_origin,
+        "duration_seconds": item.duration_seconds,
+        "codec": item.codec,
+        "width": item.width,
+        "height": item.height,
+        "size_bytes": item.size_bytes,
+        "sha256": item.sha256,
+        "original_filename": item.original_filename,
+        "title": item.title,
+        "categories": sorted(c.category for c in item.categories),
+        "case_number": item.case_number,
+        "incident_number": item.incident_number,
+        "evidence": item.evidence,
+        "restricted": item.restricted,
+        "derived_from": item.derived_from_id,
+        "ingested_at": isoformat(item.ingested_at),
+        "ingested_by": item.ingested_by,
+    }
+    return body
+
+
+def custody_json(event: CustodyEvent) -> dict[str, Any]:
+    return {
+        "at": isoformat(event.at),
+        "actor": event.actor,
+        "action": event.action,
+        "details": event.details,
+    }
+
+
+def facts(item: MediaItem) -> ItemFacts:
+    return ItemFacts(officer_badge=item.officer_badge, restricted=item.restricted)
+
+
+class Catalog:
+    def __init__(
+        self,
+        db: Database,
+        store: MediaStore,
+        audit: AuditLog,
+        clock: Clock,
+        categories: CategoryList,
+    ) -> None:
+        self.db = db
+        self.store = store
+        self.audit = audit
+        self.clock = clock
+        self.categories = categories
+
+    # -- permission helpers ----------------------------------------------------------
+
+    def require(
+        self, actor: Actor, action: Action, target: str, item: MediaItem | None = None
+    ) -> None:
+        """Raise PermissionDenied (audited) unless the table allows it (ACC-1)."""
+        decision = decide(actor, action, facts(item) if item is not None else None)
+        if not decision.allowed:
+            self.audit.record(
+                self.db,
+                who(actor),
+                action.value,
+                target,
+                outcome="denied",
+                details={"reason": decision.reason},
+            )
+            raise PermissionDenied(decision.reason)
+
+    def _scoped(self, stmt: Select[Any], actor: Actor) -> Select[Any]:
+        scope = scope_of(actor.role, Action.MEDIA_SEARCH)
+        if scope is Scope.OWN or scope is Scope.SUPERVISED:
+            badges = sorted(actor.reachable_badges)
+            return stmt.where(MediaItem.officer_badge.in_(badges))
+        return stmt
+
+    # -- search ----------------------------------------------------------------------
+
+    def search(self, actor: Actor, query: MediaQuery) -> Page:
+        """Items matching ``query`` that ``actor`` may see, newest first (by recorded time)."""
+        self.require(actor, Action.MEDIA_SEARCH, "catalog")
+        if not 1 <= query.limit <= MAX_PAGE:
+            raise InvalidArgument(f"limit must be 1..{MAX_PAGE}, not {query.limit}")
+        if query.source is not None and query.source not in {s.value for s in SourceKind}:
+            known = ", ".join(s.value for s in SourceKind)
+            raise InvalidArgument(f"unknown source {query.source!r} (one of: {known})")
+        if query.start and query.end and query.start >= query.end:
+            raise InvalidArgument("start must be before end")
+        stmt = self._scoped(select(MediaItem), actor)
+        if query.source:
+            stmt = stmt.where(MediaItem.source == query.source)
+        if query.device_id:
+            stmt = stmt.where(MediaItem.device_id == query.device_id)
+        if query.officer_badge:
+            stmt = stmt.where(MediaItem.officer_badge == query.officer_badge)
+        if query.case_number:
+            stmt = stmt.where(MediaItem.case_number == query.case_number)
+        if query.category:
+            category = self.categories.get(query.category)
+            name = category.name if category else query.category
+            stmt = stmt.where(
+                MediaItem.id.in_(
+                    select(MediaCategory.media_id).where(MediaCategory.category == name)
+                )
+            )
+        if query.start:
+            stmt = stmt.where(MediaItem.recorded_start >= query.start)
+        if query.end:
+            stmt = stmt.where(MediaItem.recorded_start < query.end)
+        if query.cursor:
+            at, media_id = decode_cursor(query.cursor)
+            stmt = stmt.where(
+                or_(
+                    MediaItem.recorded_start < at,
+                    and_(MediaItem.recorded_start == at, MediaItem.id < media_id),
+                )
+            )
+        stmt = stmt.order_by(MediaItem.recorded_start.desc(), MediaItem.id.desc()).limit(
+            query.limit + 1
+        )
+        with self.db.session() as s:
+            items: list[MediaItem] = list(s.execute(stmt).scalars())
+        more = len(items) > query.limit
+        items = items[: query.limit]
+        return Page(items, encode_cursor(items[-1]) if more and items else None)
+
+    # -- one item --------------------------------------------------------------------
+
+    def _load(self, s: Session, media_id: str) -> MediaItem:
+        item = s.get(MediaItem, media_id)
+        if item is None:
+            raise NotFound(f"media {media_id!r} does not exist")
+        return item
+
+    def get(self, actor: Actor, media_id: str) -> dict[str, Any]:
+        """Metadata, custody events and derived items of one item."""
+        with self.db.session() as s:
+            item = self._load(s, media_id)
+            self._require_visible(actor, item, s)
+            body = media_json(item, detail=True)
+            events = s.execute(
+                select(CustodyEvent)
+                .where(CustodyEvent.media_id == media_id)
+                .order_by(CustodyEvent.id)
+            ).scalars()
+            body["custody"] = [custody_json(e) for e in events]
+            body["derived"] = list(
+                s.execute(
+                    select(MediaItem.id).where(MediaItem.derived_from_id == media_id)
+                ).scalars()
+            )
+            return body
+
+    def _require_visible(self, actor: Actor, item: MediaItem, s: Session) -> None:
+        self.require(actor, Action.MEDIA_SEARCH, f"media:{item.id}", item)
+
+    def open_content(
+        self, actor: Actor, media_id: str, *, download: bool, remote: str
+    ) -> tuple[MediaItem, Path]:
+        """Authorise and audit a view or download (ACC-6); the caller streams the file."""
+        action = "media.download" if download else "media.view"
+        with self.db.session() as s:
+            item = self._load(s, media_id)
+        self.require(actor, Action.MEDIA_VIEW, f"media:{media_id}", item)
+        path = self.store.path_for(item.sha256)
+        if not path.is_file():
+            raise NotFound(f"the file of media {media_id} is missing from the store")
+        now = self.clock.now()
+        with self.db.transaction() as s:
+            s.add(
+                CustodyEvent(
+                    media_id=media_id,
+                    at=now,
+                    actor=actor.username,
+                    action="downloaded" if download else "viewed",
+                    details={"remote_addr": remote},
+                )
+            )
+            self.audit.append(
+                s, who(actor), action, f"media:{media_id}", details={"remote_addr": remote}
+            )
+        return item, path
+
+    def update(self, actor: Actor, media_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """Change title, categories, case or incident number (TAG-1); audited with
+        the old and new values."""
+        allowed = {"title", "categories", "case_number", "incident_number", "incident_type"}
+        unknown = set(changes) - allowed
+        if unknown:
+            raise InvalidArgument(
+                f"cannot change {', '.join(sorted(unknown))}: only {', '.join(sorted(allowed))}"
+            )
+        if not changes:
+            raise InvalidArgument("nothing to change")
+        with self.db.session() as s:
+            item = self._load(s, media_id)
+        self.require(actor, Action.MEDIA_EDIT, f"media:{media_id}", item)
+        normalised: dict[str, Any] = {}
+        for key, value in changes.items():
+            if key == "categories":
+                if not isinstance(value, list):
+                    raise InvalidArgument("categories must be a list of category names")
+                normalised[key] = list(self.categories.normalise(value))
+            else:
+                if value is not None and (not isinstance(value, str) or len(value) > 500):
+                    raise InvalidArgument(f"{key} must be a string of at most 500 characters")
+                normalised[key] = value.strip() or None if isinstance(value, str) else None
+        now = self.clock.now()
+        with self.db.transaction() as s:
+            item = self._load(s, media_id)
+            before: dict[str, Any] = {}
+            for key, value in normalised.items():
+                if key == "categories":
+                    before[key] = sorted(c.category for c in item.categories)
+                    item.categories = [MediaCategory(category=c) for c in value]
+                    if any((c := self.categories.get(n)) is not None and c.evidence for n in value):
+                        item.evidence = True  # TAG-6; clearing evidence is not a tag change
+                else:
+                    before[key] = getattr(item, key)
+                    setattr(item, key, value)
+            details = {"before": before, "after": normalised}
+            s.add(
+                CustodyEvent(
+                    media_id=media_id,
+                    at=now,
+                    actor=actor.username,
+                    action="tagged",
+                    details=details,
+                )
+            )
+            self.audit.append(s, who(actor), "media.update", f"media:{media_id}", details=details)
+            s.flush()
+            return media_json(item)

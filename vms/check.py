@@ -1,0 +1,120 @@
+"""Rows against files (docs/design/storage.md, "checks"), and the startup recovery.
+
+``vms catalog check --level presence|size|hash`` compares catalog rows with the store:
+rows whose file is *missing*, files with no row (*orphaned*), files whose size or hash
+differ from their row (*corrupted*). :func:`recover` runs at startup (and with
+``--repair``): it removes abandoned ``.part`` files and moves orphaned originals to
+``orphans/``, each only when no live ingest holds its lock (INV-1).
+"""
+
+from __future__ import annotations
+
+import enum
+import fcntl
+import hashlib
+import logging
+import os
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from vms.db.engine import Database
+from vms.db.models import MediaItem
+from vms.store import MediaStore
+
+log = logging.getLogger(__name__)
+
+
+class Level(enum.StrEnum):
+    PRESENCE = "presence"
+    SIZE = "size"
+    HASH = "hash"
+
+
+@dataclass
+class CheckReport:
+    rows: int = 0
+    files: int = 0
+    missing: list[str] = field(default_factory=list)  # media ids
+    orphaned: list[str] = field(default_factory=list)  # store paths
+    corrupted: list[str] = field(default_factory=list)  # media ids
+    temp_files: list[str] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        return not (self.missing or self.orphaned or self.corrupted or self.temp_files)
+
+
+def _file_hash(path: os.PathLike[str]) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(4 * 1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def check(db: Database, store: MediaStore, level: Level = Level.PRESENCE) -> CheckReport:
+    report = CheckReport()
+    expected: dict[str, int] = {}
+    with db.session() as s:
+        rows = s.execute(
+            select(MediaItem.id, MediaItem.sha256, MediaItem.size_bytes).execution_options(
+                yield_per=5000
+            )
+        )
+        for media_id, sha256, size in rows:
+            report.rows += 1
+            expected[sha256] = size
+            path = store.path_for(sha256)
+            try:
+                stat = path.stat()
+            except FileNotFoundError:
+                report.missing.append(media_id)
+                continue
+            if (level in (Level.SIZE, Level.HASH) and stat.st_size != size) or (
+                level is Level.HASH and _file_hash(path) != sha256
+            ):
+                report.corrupted.append(media_id)
+    for path in store.iter_objects():
+        report.files += 1
+        if path.name not in expected:
+            report.orphaned.append(str(path.relative_to(store.root)))
+    report.temp_files = [str(p.relative_to(store.root)) for p in store.iter_temp_files()]
+    return report
+
+
+def _unlocked(path: os.PathLike[str]) -> bool:
+    """True when no process holds the flock on ``path`` (its writer is gone)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def recover(db: Database, store: MediaStore) -> CheckReport:
+    """Finish what crashed ingests left: drop dead ``.part`` files, quarantine orphans."""
+    store.create_dirs()
+    for path in store.iter_temp_files():
+        if _unlocked(path):
+            log.warning("removing abandoned temp file %s", path)
+            path.unlink(missing_ok=True)
+    for path in list(store.iter_objects()):
+        sha256 = path.name
+        with store.try_hash_lock(sha256) as locked:
+            if not locked:
+                continue  # an ingest of these bytes is between rename and commit
+            with db.session() as s:
+                known = s.execute(
+                    select(MediaItem.id).where(MediaItem.sha256 == sha256).limit(1)
+                ).scalar()
+            if known is None:
+                target = store.quarantine(path)
+                log.warning("orphaned original %s moved to %s", sha256, target)
+    return check(db, store, Level.PRESENCE)

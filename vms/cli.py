@@ -1,0 +1,341 @@
+"""The ``vms`` command line.
+
+Subcommands of other packages (``serve`` from ``web``, ``simulate-camera`` from
+``onvif_control``) register themselves through the ``vms.commands`` entry-point group, so
+``vms`` imports none of them (ARCHITECTURE section 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+from vms.audit.log import SYSTEM_ROLE, Who
+from vms.catalog import MediaQuery, media_json
+from vms.check import Level, check, recover
+from vms.clock import parse_iso
+from vms.config import Config, load_config
+from vms.db.models import MediaItem, Role, SourceKind, User
+from vms.errors import InvalidArgument, NotFound, VMSError
+from vms.ingest import IngestRequest
+from vms.services import Services
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def cli_actor(services: Services) -> Who:
+    """The CLI acts as the operating-system user who runs it (audited as such)."""
+    try:
+        name = getpass.getuser()
+    except (KeyError, OSError):
+        name = "unknown"
+    return Who(f"cli:{name}", SYSTEM_ROLE)
+
+
+def open_services(args: argparse.Namespace) -> Services:
+    config: Config = args.config_obj
+    services = Services.open(config)
+    return services
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    services = open_services(args)
+    try:
+        services.init(args.admin_user, args.admin_password)
+        print(f"initialised {services.config.data_dir.resolve()}")
+    finally:
+        services.close()
+    return 0
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    services = open_services(args)
+    password = args.password or getpass.getpass(f"password for {args.name}: ")
+    try:
+        user = services.users.add_user(
+            args.name,
+            args.role,
+            password,
+            badge=args.badge,
+            supervisor=args.supervisor,
+            by=cli_actor(services),
+        )
+        print(f"user {user.username} ({user.role}) created")
+    finally:
+        services.close()
+    return 0
+
+
+def cmd_user_list(args: argparse.Namespace) -> int:
+    services = open_services(args)
+    try:
+        with services.db.session() as s:
+            for user in s.query(User).order_by(User.username):
+                print(f"{user.username}\t{user.role}\t{user.badge or '-'}")
+    finally:
+        services.close()
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    services = open_services(args)
+    path = Path(args.file)
+    if not path.is_file():
+        raise NotFound(f"file {path} does not exist")
+    try:
+        source = SourceKind(args.source)
+    except ValueError:
+        raise InvalidArgument(f"unknown source {args.source!r}") from None
+    try:
+        recorded = parse_iso(args.recorded_at, field="--recorded-at") if args.recorded_at else None
+    except ValueError as exc:
+        raise InvalidArgument(str(exc)) from None
+    try:
+        result = services.ingestor.ingest(
+            path,
+            IngestRequest(
+                source=source,
+                device_id=args.device,
+                officer_badge=args.officer,
+                recorded_at=recorded,
+                title=args.title,
+                categories=tuple(args.category or ()),
+                case_number=args.case,
+                original_filename=path.name,
+                custody_details={"cli_path": str(path.resolve())},
+            ),
+            cli_actor(services),
+        )
+    finally:
+        services.close()
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "id": result.media_id,
+                    "sha256": result.sha256,
+                    "size": result.size,
+                    "duplicate": result.duplicate,
+                }
+            )
+        )
+    elif result.duplicate:
+        print(f"duplicate of {result.media_id} sha256 {result.sha256}")
+    else:
+        print(f"{result.media_id} sha256 {result.sha256}")
+    return 0
+
+
+def cmd_media_list(args: argparse.Namespace) -> int:
+    services = open_services(args)
+    try:
+        query = MediaQuery(
+            source=args.source,
+            device_id=args.device,
+            officer_badge=args.officer,
+            case_number=args.case,
+            limit=args.limit,
+        )
+        from sqlalchemy import select
+
+        stmt = select(MediaItem).order_by(MediaItem.recorded_start.desc(), MediaItem.id.desc())
+        for column, value in (
+            (MediaItem.source, query.source),
+            (MediaItem.device_id, query.device_id),
+            (MediaItem.officer_badge, query.officer_badge),
+            (MediaItem.case_number, query.case_number),
+        ):
+            if value:
+                stmt = stmt.where(column == value)
+        with services.db.session() as s:
+            items = [media_json(i) for i in s.execute(stmt.limit(query.limit)).scalars()]
+    finally:
+        services.close()
+    if args.json:
+        print(json.dumps(items, indent=2))
+    else:
+        for item in items:
+            print(
+                f"{item['id']}  {item['recorded_start']}  {item['source']:<8} "
+                f"{item['device_id']:<16} {item['size_bytes']:>12}  {item['title'] or ''}"
+            )
+    return 0
+
+
+def cmd_media_show(args: argparse.Namespace) -> int:
+    services = open_services(args)
+    try:
+        with services.db.session() as s:
+            item = s.get(MediaItem, args.id)
+            if item is None:
+                raise NotFound(f"media {args.id!r} does not exist")
+            body = media_json(item)
+    finally:
+        services.close()
+    if args.json:
+        print(json.dumps(body, indent=2))
+    else:
+        for key, value in body.items():
+            print(f"{key:>22}: {value}")
+    return 0
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    services = open_services(args)
+    try:
+        broken = services.audit.verify(services.db)
+    finally:
+        services.close()
+    if broken is None:
+        print("audit chain intact")
+        return 0
+    print(f"audit chain BROKEN at entry {broken.seq}: {broken.reason}", file=sys.stderr)
+    return 1
+
+
+def cmd_catalog_check(args: argparse.Namespace) -> int:
+    services = open_services(args)
+    try:
+        if args.repair:
+            recover(services.db, services.store)
+        report = check(services.db, services.store, Level(args.level))
+    finally:
+        services.close()
+    print(f"{report.rows} rows, {report.files} files checked at level {args.level}")
+    for label, values in (
+        ("missing", report.missing),
+        ("orphaned", report.orphaned),
+        ("corrupted", report.corrupted),
+        ("temp", report.temp_files),
+    ):
+        for value in values:
+            print(f"{label}: {value}")
+    if report.clean:
+        print("catalog clean")
+        return 0
+    return 1
+
+
+def cmd_dock_scan(args: argparse.Namespace) -> int:
+    services = open_services(args)
+    try:
+        outcomes = services.dock.scan()
+    finally:
+        services.close()
+    for outcome in outcomes:
+        print(f"{outcome.status}: {outcome.path} {outcome.detail}")
+    return 0 if all(o.status != "rejected" for o in outcomes) else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vms", description="Public-safety camera VMS")
+    parser.add_argument("--config", help="vms.toml (default: $VMS_CONFIG)")
+    parser.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING...")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("init", help="create folders, migrate the database, add the admin")
+    p.add_argument("--admin-user")
+    p.add_argument("--admin-password")
+    p.set_defaults(func=cmd_init)
+
+    user = sub.add_parser("user", help="manage users").add_subparsers(
+        dest="user_cmd", required=True
+    )
+    p = user.add_parser("add", help="add a user")
+    p.add_argument("name")
+    p.add_argument("--role", required=True, choices=[r.value for r in Role])
+    p.add_argument("--password", help="prompted for when omitted")
+    p.add_argument("--badge")
+    p.add_argument("--supervisor", help="username of the supervising user (ACC-8)")
+    p.set_defaults(func=cmd_user_add)
+    p = user.add_parser("list", help="list users")
+    p.set_defaults(func=cmd_user_list)
+
+    p = sub.add_parser("ingest", help="ingest a file through the single ingest path")
+    p.add_argument("file")
+    p.add_argument("--source", required=True, choices=["fixed", "bwc", "dash", "handheld"])
+    p.add_argument("--device", required=True)
+    p.add_argument("--officer")
+    p.add_argument("--recorded-at")
+    p.add_argument("--title")
+    p.add_argument("--category", action="append")
+    p.add_argument("--case")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_ingest)
+
+    media = sub.add_parser("media", help="the catalog").add_subparsers(
+        dest="media_cmd", required=True
+    )
+    p = media.add_parser("list")
+    p.add_argument("--source")
+    p.add_argument("--device")
+    p.add_argument("--officer")
+    p.add_argument("--case")
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_media_list)
+    p = media.add_parser("show")
+    p.add_argument("id")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_media_show)
+
+    audit = sub.add_parser("audit", help="the audit log").add_subparsers(
+        dest="audit_cmd", required=True
+    )
+    p = audit.add_parser("verify", help="check the hash chain; non-zero names the first break")
+    p.set_defaults(func=cmd_audit_verify)
+
+    catalog = sub.add_parser("catalog", help="catalog maintenance").add_subparsers(
+        dest="catalog_cmd", required=True
+    )
+    p = catalog.add_parser("check", help="compare catalog rows with stored files")
+    p.add_argument("--level", choices=[lv.value for lv in Level], default="presence")
+    p.add_argument(
+        "--repair", action="store_true", help="first remove dead temp files and quarantine orphans"
+    )
+    p.set_defaults(func=cmd_catalog_check)
+
+    dock = sub.add_parser("dock", help="dock folder").add_subparsers(dest="dock_cmd", required=True)
+    p = dock.add_parser("scan", help="ingest settled files in the dock folders once")
+    p.set_defaults(func=cmd_dock_scan)
+
+    for ep in entry_points(group="vms.commands"):
+        try:
+            register: Callable[[Any], None] = ep.load()
+        except ImportError as exc:
+            # A package still being built must not take the whole CLI down.
+            print(f"warning: command {ep.name!r} unavailable: {exc}", file=sys.stderr)
+            continue
+        register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.config_obj = load_config(args.config)
+        logging.basicConfig(
+            level=(args.log_level or args.config_obj.log_level).upper(),
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
+        handler: Handler = args.func
+        return handler(args)
+    except VMSError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

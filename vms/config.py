@@ -1,0 +1,237 @@
+"""One typed configuration (STYLE practice 5).
+
+Precedence: built-in defaults, then the TOML file (``--config`` or ``VMS_CONFIG``), then
+``VMS_*`` environment variables. A key ``name`` in section ``[section]`` is
+``VMS_SECTION_NAME`` in the environment; top-level keys are ``VMS_NAME`` (for example
+``data_dir`` is ``VMS_DATA_DIR``). Unknown keys, in the file or the environment, are
+refused with a message naming them. Every setting is documented in ``docs/configuration.md``,
+which a test keeps in step with this module.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from vms.errors import InvalidArgument
+
+# Environment variables that start with VMS_ but are not settings.
+NON_SETTING_ENV = frozenset({"VMS_CONFIG", "VMS_CACHE_DIR"})
+NON_SETTING_ENV_PREFIXES = ("VMS_TEST_", "VMS_BENCH_")
+
+
+@dataclasses.dataclass(frozen=True)
+class WebConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    session_hours: float = 12.0
+    token_hours: float = 24.0
+    login_max_failures: int = 5
+    login_window_seconds: int = 300
+    # Socket.IO fan-out between several web processes (a redis:// URL); empty: one process.
+    message_queue: str = ""
+    max_upload_bytes: int = 256 * 1024**3
+    max_chunk_bytes: int = 256 * 1024**2
+    # Mark the session cookie Secure (set when served over HTTPS behind a proxy).
+    secure_cookies: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class IngestConfig:
+    # How often the dock folder is scanned, and how long a file must stay unchanged
+    # before it is taken (a device may still be writing it).
+    dock_scan_seconds: float = 10.0
+    dock_settle_seconds: float = 5.0
+    copy_buffer_bytes: int = 4 * 1024**2
+    # Minimum free space in the media store; ingest refuses below it (full-disk safety).
+    min_free_bytes: int = 256 * 1024**2
+
+
+@dataclasses.dataclass(frozen=True)
+class RecorderConfig:
+    segment_seconds: float = 60.0
+
+
+@dataclasses.dataclass(frozen=True)
+class RetentionConfig:
+    fixed_days: int = 30  # RET-1
+    bwc_days: int = 90  # RET-4
+    dash_days: int = 90  # RET-4
+    handheld_days: int = 90
+    evidence_days: int = 1461  # RET-7
+    purge_interval_minutes: float = 10.0
+
+
+@dataclasses.dataclass(frozen=True)
+class TaggingConfig:
+    deadline_hours: float = 72.0  # TAG-3
+    # A TOML or JSON file replacing the default (Denver) category list (TAG-4).
+    categories_file: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    data_dir: Path = Path("./var")
+    # Default: SQLite in the data dir.
+    database_url: str = ""
+    log_level: str = "INFO"
+    web: WebConfig = dataclasses.field(default_factory=WebConfig)
+    ingest: IngestConfig = dataclasses.field(default_factory=IngestConfig)
+    recorder: RecorderConfig = dataclasses.field(default_factory=RecorderConfig)
+    retention: RetentionConfig = dataclasses.field(default_factory=RetentionConfig)
+    tagging: TaggingConfig = dataclasses.field(default_factory=TaggingConfig)
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'vms.db').resolve()}"
+
+    @property
+    def media_dir(self) -> Path:
+        return self.data_dir / "media"
+
+    @property
+    def dock_dir(self) -> Path:
+        return self.data_dir / "dock"
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.data_dir / "secrets"
+
+
+def _sections() -> dict[str, type]:
+    hints = get_type_hints(Config)
+    return {
+        f.name: hints[f.name]
+        for f in dataclasses.fields(Config)
+        if dataclasses.is_dataclass(hints[f.name])
+    }
+
+
+def _top_level() -> dict[str, Any]:
+    hints = get_type_hints(Config)
+    return {f.name: hints[f.name] for f in dataclasses.fields(Config) if f.name not in _sections()}
+
+
+def setting_names() -> dict[str, tuple[str | None, str, Any]]:
+    """Every setting: environment name -> (section or None, key, type)."""
+    names: dict[str, tuple[str | None, str, Any]] = {}
+    for key, typ in _top_level().items():
+        names[f"VMS_{key.upper()}"] = (None, key, typ)
+    for section, cls in _sections().items():
+        hints = get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            names[f"VMS_{section.upper()}_{f.name.upper()}"] = (section, f.name, hints[f.name])
+    return names
+
+
+def _coerce(value: Any, typ: Any, where: str) -> Any:
+    try:
+        if typ is bool:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in {"1", "true", "yes", "on"}:
+                return True
+            if text in {"0", "false", "no", "off", ""}:
+                return False
+            raise ValueError(value)
+        if typ is int:
+            if isinstance(value, bool):
+                raise ValueError(value)
+            return int(value)
+        if typ is float:
+            if isinstance(value, bool):
+                raise ValueError(value)
+            return float(value)
+        if typ is Path:
+            return Path(str(value))
+        if typ is str:
+            if not isinstance(value, str | int | float):
+                raise ValueError(value)
+            return str(value)
+    except ValueError:
+        raise InvalidArgument(
+            f"configuration {where}: {value!r} is not a valid {typ.__name__}"
+        ) from None
+    raise AssertionError(f"unsupported setting type {typ!r}")
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Build the configuration: defaults, then the file, then the environment.
+
+    ``path`` defaults to ``$VMS_CONFIG`` when set. ``overrides`` (tests, CLI flags) are
+    applied last, with the environment names as keys (``{"VMS_DATA_DIR": "/x"}``).
+    """
+    env = dict(os.environ if environ is None else environ)
+    path = path or env.get("VMS_CONFIG") or None
+    values: dict[str | None, dict[str, Any]] = {None: {}}
+    sections = _sections()
+    top = _top_level()
+
+    if path is not None:
+        file = Path(path)
+        try:
+            data = tomllib.loads(file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise InvalidArgument(f"configuration file {file} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise InvalidArgument(f"configuration file {file} is not valid TOML: {exc}") from None
+        for key, value in data.items():
+            if isinstance(value, dict):
+                if key not in sections:
+                    raise InvalidArgument(
+                        f"configuration file {file}: unknown section [{key}] "
+                        f"(known: {', '.join(sorted(sections))})"
+                    )
+                known = {f.name for f in dataclasses.fields(sections[key])}
+                for name, item in value.items():
+                    if name not in known:
+                        raise InvalidArgument(
+                            f"configuration file {file}: unknown key '{name}' in [{key}] "
+                            f"(known: {', '.join(sorted(known))})"
+                        )
+                    values.setdefault(key, {})[name] = item
+            else:
+                if key not in top:
+                    raise InvalidArgument(
+                        f"configuration file {file}: unknown top-level key '{key}' "
+                        f"(known: {', '.join(sorted(top))}, and sections "
+                        f"{', '.join(sorted(sections))})"
+                    )
+                values[None][key] = value
+
+    names = setting_names()
+    layered = {k: v for k, v in env.items() if k.startswith("VMS_")}
+    layered.update(overrides or {})
+    for env_name, raw in layered.items():
+        if env_name in NON_SETTING_ENV or env_name.startswith(NON_SETTING_ENV_PREFIXES):
+            continue
+        if env_name not in names:
+            raise InvalidArgument(
+                f"unknown setting {env_name} in the environment "
+                "(see docs/configuration.md for the list)"
+            )
+        section, key, _ = names[env_name]
+        values.setdefault(section, {})[key] = raw
+
+    kwargs: dict[str, Any] = {}
+    for key, typ in top.items():
+        if key in values[None]:
+            kwargs[key] = _coerce(values[None][key], typ, key)
+    for section, cls in sections.items():
+        hints = get_type_hints(cls)
+        given = values.get(section, {})
+        kwargs[section] = cls(
+            **{k: _coerce(v, hints[k], f"[{section}] {k}") for k, v in given.items()}
+        )
+    return Config(**kwargs)

@@ -1,0 +1,1 @@
+"""Database: typed models, UTC column type, engine/session factory, Alembic migrations."""

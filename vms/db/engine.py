@@ -1,0 +1,94 @@
+"""Engines and transactions for SQLite (the embedded default) and PostgreSQL.
+
+SQLite runs in WAL mode with foreign keys on and ``synchronous=FULL`` (a committed catalog
+row survives power loss, INV-1). Every SQLite transaction starts with ``BEGIN IMMEDIATE``:
+a deferred transaction that reads and then writes can fail with ``SQLITE_BUSY`` when
+another process committed in between; taking the write lock up front makes writers queue
+on ``busy_timeout`` instead. Readers are not blocked (WAL).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from vms.errors import InvalidArgument
+
+log = logging.getLogger(__name__)
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def make_engine(url: str, *, echo: bool = False) -> Engine:
+    """Create an engine for ``url`` with this project's settings for its dialect."""
+    try:
+        parsed = make_url(url)
+    except Exception as exc:
+        raise InvalidArgument(f"database URL {url!r} does not parse: {exc}") from None
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            parsed,
+            echo=echo,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+        )
+        _configure_sqlite(engine)
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        return create_engine(parsed, echo=echo, pool_pre_ping=True, pool_size=10)
+    raise InvalidArgument(
+        f"database URL {url!r}: only sqlite:/// and postgresql:// databases are supported"
+    )
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy (below) issue BEGIN; pysqlite's own implicit BEGIN is off.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Database:
+    """An engine and its session factory. Services own transactions (STYLE practice 6)."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = url
+        self.engine = make_engine(url, echo=echo)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A session in one transaction: committed on success, rolled back on error."""
+        with self._sessions() as session, session.begin():
+            yield session
+
+    def session(self) -> Session:
+        """A bare session (the caller manages the transaction)."""
+        return self._sessions()
+
+    def dispose(self) -> None:
+        self.engine.dispose()

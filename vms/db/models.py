@@ -1,0 +1,257 @@
+"""SQLAlchemy 2.0 typed models: catalog, users, tokens, uploads, audit.
+
+Columns are ``Mapped[X | None]`` exactly where nullable. Times are :class:`UTCDateTime`.
+The schema itself is built by the Alembic migrations in ``vms/migrations``; a test checks
+that the migrations and these models agree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from vms.db.types import JSONText, UTCDateTime
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class SourceKind(enum.StrEnum):
+    """Where a media item came from."""
+
+    FIXED = "fixed"
+    BWC = "bwc"
+    DASH = "dash"
+    HANDHELD = "handheld"
+    EXPORT = "export"
+    REDACTED = "redacted"
+
+
+# Sources a device or an upload can name; export/redacted are derived items only.
+CAPTURE_SOURCES = frozenset(
+    {SourceKind.FIXED, SourceKind.BWC, SourceKind.DASH, SourceKind.HANDHELD}
+)
+
+
+class MediaType(enum.StrEnum):
+    VIDEO = "video"
+    AUDIO = "audio"
+    DOCUMENT = "document"
+
+
+class Role(enum.StrEnum):
+    ADMIN = "admin"
+    DISPATCHER = "dispatcher"
+    RECORDS_COMMANDER = "records_commander"
+    INVESTIGATOR = "investigator"
+    AUDITOR = "auditor"
+    SUPERVISOR = "supervisor"
+    OFFICER = "officer"
+
+
+class Device(Base):
+    """A capture device: fixed camera, body-worn camera, dash camera, handheld recorder."""
+
+    __tablename__ = "devices"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class Officer(Base):
+    """An officer, by badge number. The supervisor is on the officer's user (ACC-8)."""
+
+    __tablename__ = "officers"
+
+    badge: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(32))
+    badge: Mapped[str | None] = mapped_column(ForeignKey("officers.badge"))
+    supervisor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class ApiToken(Base):
+    """A bearer token; only its SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class LoginAttempt(Base):
+    """Login attempts, kept for rate limiting across processes."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (Index("ix_login_attempts_username_at", "username", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64))
+    remote_addr: Mapped[str] = mapped_column(String(64))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    success: Mapped[bool] = mapped_column(Boolean)
+
+
+class MediaItem(Base):
+    """One stored file in the unified catalog (fixed segments, BWC, dash, documents...)."""
+
+    __tablename__ = "media_items"
+    __table_args__ = (
+        UniqueConstraint("device_id", "sha256", name="uq_media_items_device_sha256"),
+        Index("ix_media_items_newest", "recorded_start", "id"),
+        Index("ix_media_items_device_time", "device_id", "recorded_start", "id"),
+        Index("ix_media_items_officer_time", "officer_badge", "recorded_start", "id"),
+        Index("ix_media_items_source_time", "source", "recorded_start", "id"),
+        Index("ix_media_items_case", "case_number"),
+        Index("ix_media_items_sha256", "sha256"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    source: Mapped[str] = mapped_column(String(16))
+    media_type: Mapped[str] = mapped_column(String(16))
+    content_type: Mapped[str] = mapped_column(String(100))
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id"))
+    officer_badge: Mapped[str | None] = mapped_column(ForeignKey("officers.badge"))
+    recorded_start: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    recorded_end: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    duration_seconds: Mapped[float | None] = mapped_column(Float)
+    codec: Mapped[str | None] = mapped_column(String(32))
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    original_filename: Mapped[str | None] = mapped_column(String(255))
+    title: Mapped[str | None] = mapped_column(String(500))
+    case_number: Mapped[str | None] = mapped_column(String(64))
+    incident_number: Mapped[str | None] = mapped_column(String(64))
+    incident_type: Mapped[str | None] = mapped_column(String(100))
+    evidence: Mapped[bool] = mapped_column(Boolean, default=False)
+    restricted: Mapped[bool] = mapped_column(Boolean, default=False)
+    derived_from_id: Mapped[str | None] = mapped_column(ForeignKey("media_items.id"))
+    ingested_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    ingested_by: Mapped[str] = mapped_column(String(64))
+    # The time the recorded start came from: container metadata, the uploader, or ingest.
+    recorded_start_origin: Mapped[str] = mapped_column(String(16))
+
+    categories: Mapped[list[MediaCategory]] = relationship(
+        back_populates="media", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+
+class MediaCategory(Base):
+    __tablename__ = "media_categories"
+    __table_args__ = (Index("ix_media_categories_category", "category", "media_id"),)
+
+    media_id: Mapped[str] = mapped_column(
+        ForeignKey("media_items.id", ondelete="CASCADE"), primary_key=True
+    )
+    category: Mapped[str] = mapped_column(String(100), primary_key=True)
+
+    media: Mapped[MediaItem] = relationship(back_populates="categories")
+
+
+class CustodyEvent(Base):
+    """Chain of custody of one media item: ingest, access, changes, exports."""
+
+    __tablename__ = "custody_events"
+    __table_args__ = (Index("ix_custody_events_media", "media_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    media_id: Mapped[str] = mapped_column(ForeignKey("media_items.id", ondelete="CASCADE"))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    details: Mapped[dict[str, Any]] = mapped_column(JSONText())
+
+
+class Upload(Base):
+    """A resumable upload in progress (TAG-5)."""
+
+    __tablename__ = "uploads"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    received: Mapped[int] = mapped_column(BigInteger, default=0)
+    state: Mapped[str] = mapped_column(String(16))
+    metadata_json: Mapped[dict[str, Any]] = mapped_column(JSONText())
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    media_id: Mapped[str | None] = mapped_column(ForeignKey("media_items.id", ondelete="SET NULL"))
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class AuditEntry(Base):
+    """One link of the tamper-evident audit chain (INV-4). See docs/design/audit-chain.md."""
+
+    __tablename__ = "audit_entries"
+    __table_args__ = (
+        Index("ix_audit_entries_at", "at"),
+        Index("ix_audit_entries_actor", "actor", "seq"),
+        Index("ix_audit_entries_action", "action", "seq"),
+        Index("ix_audit_entries_target", "target", "seq"),
+    )
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    actor: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(200))
+    details: Mapped[dict[str, Any]] = mapped_column(JSONText())
+    outcome: Mapped[str] = mapped_column(String(16))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """The single row that serialises audit writers and remembers the last link."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))

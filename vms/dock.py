@@ -1,0 +1,145 @@
+"""Dock-folder imports (TAG-5): ``<data_dir>/dock/<device_id>/<file>``.
+
+A docking station or an officer's workstation drops files into the device's folder,
+optionally with a sidecar ``<file>.json`` (``source``, ``officer_badge``, ``recorded_at``,
+``title``, ``categories``, ``case_number``). A file is taken once it has not changed for
+``dock_settle_seconds``; it goes through the single ingest path (INV-1); the stored copy
+is then read back and its SHA-256 compared before the dock copy is removed, so the device
+copy is erased only after a verified upload. Files that are refused move to
+``<device>/rejected/`` with a ``.error.txt`` saying why: nothing is lost.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+
+from vms.audit.log import SYSTEM_ROLE, Who
+from vms.clock import Clock, parse_iso
+from vms.db.models import CAPTURE_SOURCES, Device, SourceKind
+from vms.errors import DataLoss, InsufficientStorage, InvalidArgument, VMSError
+from vms.ingest import Ingestor, IngestRequest
+
+log = logging.getLogger(__name__)
+
+DOCK_ACTOR = Who("dock", SYSTEM_ROLE)
+SIDECAR = ".json"
+REJECTED = "rejected"
+
+
+@dataclass(frozen=True)
+class DockOutcome:
+    path: Path
+    status: str  # ingested | duplicate | rejected | deferred
+    detail: str
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(4 * 1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class DockScanner:
+    def __init__(self, root: Path, ingestor: Ingestor, clock: Clock, settle_seconds: float) -> None:
+        self.root = root
+        self.ingestor = ingestor
+        self.clock = clock
+        self.settle_seconds = settle_seconds
+
+    def scan(self) -> list[DockOutcome]:
+        """Take every settled file once; returns what happened to each."""
+        outcomes: list[DockOutcome] = []
+        if not self.root.is_dir():
+            return outcomes
+        now = self.clock.now().timestamp()
+        for device_dir in sorted(p for p in self.root.iterdir() if p.is_dir()):
+            for path in sorted(device_dir.iterdir()):
+                if not path.is_file() or path.name.startswith(".") or path.suffix == SIDECAR:
+                    continue
+                if now - path.stat().st_mtime < self.settle_seconds:
+                    continue  # the device may still be writing it
+                outcomes.append(self._take(device_dir.name, path))
+        return outcomes
+
+    def _source_for(self, device_id: str, sidecar: dict[str, object]) -> SourceKind:
+        if "source" in sidecar:
+            try:
+                source = SourceKind(str(sidecar["source"]))
+            except ValueError:
+                raise InvalidArgument(f"sidecar source {sidecar['source']!r} is unknown") from None
+            if source not in CAPTURE_SOURCES:
+                raise InvalidArgument(f"sidecar source {source.value!r} is not a capture source")
+            return source
+        with self.ingestor.db.session() as s:
+            kind = s.execute(select(Device.kind).where(Device.id == device_id)).scalar()
+        return SourceKind(kind) if kind else SourceKind.BWC
+
+    def _take(self, device_id: str, path: Path) -> DockOutcome:
+        sidecar_path = path.with_name(path.name + SIDECAR)
+        try:
+            sidecar: dict[str, object] = {}
+            if sidecar_path.exists():
+                try:
+                    sidecar = json.loads(sidecar_path.read_text(encoding="utf-8"))
+                except ValueError as exc:
+                    raise InvalidArgument(
+                        f"sidecar {sidecar_path.name} is not JSON: {exc}"
+                    ) from None
+                if not isinstance(sidecar, dict):
+                    raise InvalidArgument(f"sidecar {sidecar_path.name} must be a JSON object")
+            recorded = sidecar.get("recorded_at")
+            categories = sidecar.get("categories") or []
+            if not isinstance(categories, list):
+                raise InvalidArgument("sidecar categories must be a list")
+            request = IngestRequest(
+                source=self._source_for(device_id, sidecar),
+                device_id=device_id,
+                officer_badge=_str(sidecar.get("officer_badge")),
+                recorded_at=parse_iso(str(recorded), field="recorded_at") if recorded else None,
+                title=_str(sidecar.get("title")),
+                categories=tuple(str(c) for c in categories),
+                case_number=_str(sidecar.get("case_number")),
+                original_filename=path.name,
+                custody_details={"dock_path": f"{device_id}/{path.name}"},
+            )
+            result = self.ingestor.ingest(path, request, DOCK_ACTOR)
+            stored = self.ingestor.store.path_for(result.sha256)
+            if _sha256(stored) != result.sha256 or _sha256(path) != result.sha256:
+                raise DataLoss(
+                    f"verification of {path} failed: the stored copy does not match; "
+                    "the dock copy is kept"
+                )
+        except InsufficientStorage as exc:
+            log.warning("dock %s: deferred, %s", path, exc.message)
+            return DockOutcome(path, "deferred", exc.message)
+        except (InvalidArgument, VMSError, ValueError) as exc:
+            message = exc.message if isinstance(exc, VMSError) else str(exc)
+            self._reject(path, sidecar_path, message)
+            return DockOutcome(path, "rejected", message)
+        path.unlink()
+        sidecar_path.unlink(missing_ok=True)
+        status = "duplicate" if result.duplicate else "ingested"
+        log.info("dock %s: %s as %s", path, status, result.media_id)
+        return DockOutcome(path, status, result.media_id)
+
+    def _reject(self, path: Path, sidecar: Path, reason: str) -> None:
+        target_dir = path.parent / REJECTED
+        target_dir.mkdir(exist_ok=True)
+        os.replace(path, target_dir / path.name)
+        if sidecar.exists():
+            os.replace(sidecar, target_dir / sidecar.name)
+        (target_dir / f"{path.name}.error.txt").write_text(reason + "\n", encoding="utf-8")
+        log.warning("dock %s: rejected, %s", path, reason)
+
+
+def _str(value: object) -> str | None:
+    return None if value is None else str(value)

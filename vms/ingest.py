@@ -1,0 +1,353 @@
+"""The single ingest path (INV-1): every file enters the catalog through :meth:`Ingestor.ingest`.
+
+Recorder segments, BWC/dash uploads, CLI imports and dock-folder imports all call it.
+The procedure, numbered as in docs/design/storage.md:
+
+1. refuse early when the store lacks room for the file plus the reserve;
+2. stream the bytes to ``tmp/<id>.part`` while hashing (SHA-256), holding an flock on it;
+3. check the expected size/hash when the caller knows them (uploads);
+4. probe the media (PyAV) or recognise a document; refuse anything else;
+5. take the hash lock; if the device already has these bytes: report a duplicate;
+6. fsync the file, make it read-only, rename it to ``objects/..../<sha256>``, fsync the dir;
+7. in one transaction insert the catalog row, its categories, its first custody event and
+   the audit entry; then release the hash lock.
+
+A crash before 6 leaves only a ``.part`` file (removed by the startup check); a crash
+between 6 and 7 leaves an original with no row, which the startup check moves to
+``orphans/``. Either way: nothing, or a complete item.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import hashlib
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from vms import ids
+from vms.audit.log import AuditLog, Who
+from vms.auth.users import ensure_officer
+from vms.categories import CategoryList
+from vms.clock import Clock, ensure_utc
+from vms.db.engine import Database
+from vms.db.models import (
+    CAPTURE_SOURCES,
+    CustodyEvent,
+    Device,
+    MediaCategory,
+    MediaItem,
+    SourceKind,
+)
+from vms.errors import FailedPrecondition, InsufficientStorage, InvalidArgument
+from vms.events import EventBus
+from vms.probe import ProbeResult, probe
+from vms.store import MediaStore, is_disk_full
+
+log = logging.getLogger(__name__)
+
+MAX_TEXT = 500
+
+
+@dataclass(frozen=True)
+class IngestRequest:
+    """What the caller knows about the file besides its bytes."""
+
+    source: SourceKind
+    device_id: str
+    officer_badge: str | None = None
+    recorded_at: dt.datetime | None = None
+    recorded_end: dt.datetime | None = None
+    title: str | None = None
+    categories: tuple[str, ...] = ()
+    case_number: str | None = None
+    incident_number: str | None = None
+    original_filename: str | None = None
+    derived_from: str | None = None
+    expected_size: int | None = None
+    expected_sha256: str | None = None
+    # Free-form facts recorded on the first custody event (e.g. upload id, dock path).
+    custody_details: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    media_id: str
+    sha256: str
+    size: int
+    duplicate: bool
+
+
+def validate_request(request: IngestRequest, categories: CategoryList) -> IngestRequest:
+    """Check and normalise the caller's fields; say exactly what is wrong."""
+    if not isinstance(request.source, SourceKind):
+        raise InvalidArgument(f"unknown source {request.source!r}")
+    device = (request.device_id or "").strip()
+    if not device or len(device) > 64 or not device.isprintable() or "/" in device:
+        raise InvalidArgument(
+            f"device_id {request.device_id!r} must be 1-64 printable characters without '/'"
+        )
+    badge = (request.officer_badge or "").strip() or None
+    if badge is not None and (len(badge) > 32 or not badge.isprintable()):
+        raise InvalidArgument(f"officer_badge {badge!r} must be 1-32 printable characters")
+    for name, value in (
+        ("title", request.title),
+        ("case_number", request.case_number),
+        ("incident_number", request.incident_number),
+    ):
+        if value is not None and (len(value) > MAX_TEXT or not value.isprintable()):
+            raise InvalidArgument(f"{name} must be at most {MAX_TEXT} printable characters")
+    if request.expected_sha256 is not None:
+        digest = request.expected_sha256.lower()
+        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+            raise InvalidArgument(f"sha256 {request.expected_sha256!r} is not 64 hex digits")
+    if request.recorded_at is not None:
+        ensure_utc(request.recorded_at)
+    return IngestRequest(
+        source=request.source,
+        device_id=device,
+        officer_badge=badge,
+        recorded_at=request.recorded_at,
+        recorded_end=request.recorded_end,
+        title=request.title.strip() if request.title else None,
+        categories=categories.normalise(request.categories),
+        case_number=(request.case_number or "").strip() or None,
+        incident_number=(request.incident_number or "").strip() or None,
+        original_filename=(request.original_filename or "")[-255:] or None,
+        derived_from=request.derived_from,
+        expected_size=request.expected_size,
+        expected_sha256=request.expected_sha256.lower() if request.expected_sha256 else None,
+        custody_details=dict(request.custody_details),
+    )
+
+
+class Ingestor:
+    def __init__(
+        self,
+        db: Database,
+        store: MediaStore,
+        audit: AuditLog,
+        clock: Clock,
+        events: EventBus,
+        categories: CategoryList,
+        *,
+        reserve_bytes: int = 0,
+        buffer_bytes: int = 4 * 1024**2,
+    ) -> None:
+        self.db = db
+        self.store = store
+        self.audit = audit
+        self.clock = clock
+        self.events = events
+        self.categories = categories
+        self.reserve_bytes = reserve_bytes
+        self.buffer_bytes = buffer_bytes
+
+    def ingest(self, source: BinaryIO | Path, request: IngestRequest, who: Who) -> IngestResult:
+        """Store ``source`` and catalogue it (INV-1). See the module doc for the steps."""
+        request = validate_request(request, self.categories)
+        if request.source not in CAPTURE_SOURCES and request.derived_from is None:
+            raise InvalidArgument(
+                f"source {request.source.value!r} is for derived items: name the original"
+            )
+        # 1. room for it?
+        size_hint = request.expected_size
+        if size_hint is None and isinstance(source, Path):
+            size_hint = source.stat().st_size
+        self.store.require_free(size_hint or 0, self.reserve_bytes)
+
+        self.store.tmp.mkdir(parents=True, exist_ok=True)
+        with self._temp_file() as (tmp_path, fd):
+            # 2. copy while hashing
+            sha256, size = self._copy(source, fd, tmp_path)
+            # 3. the caller's expectations
+            if request.expected_size is not None and size != request.expected_size:
+                raise FailedPrecondition(
+                    f"size mismatch: expected {request.expected_size} bytes, received {size}"
+                )
+            if request.expected_sha256 is not None and sha256 != request.expected_sha256:
+                raise FailedPrecondition(
+                    f"sha256 mismatch: expected {request.expected_sha256}, received {sha256}"
+                )
+            # 4. what is it?
+            facts = probe(tmp_path, filename=request.original_filename)
+            # 5.-7. place and catalogue under the hash lock
+            with self.store.hash_lock(sha256):
+                existing = self._existing(request.device_id, sha256)
+                if existing is not None:
+                    self._audit_duplicate(who, request, existing, sha256)
+                    return IngestResult(existing, sha256, size, duplicate=True)
+                self.store.place(tmp_path, sha256)
+                try:
+                    media_id = self._catalogue(request, facts, sha256, size, who)
+                except IntegrityError:
+                    # Another process catalogued the same bytes for this device first.
+                    existing = self._existing(request.device_id, sha256)
+                    if existing is None:
+                        raise
+                    return IngestResult(existing, sha256, size, duplicate=True)
+        log.info("ingested %s from %s (%d bytes, %s)", media_id, request.device_id, size, sha256)
+        self.events.publish(
+            "media.new",
+            {"id": media_id, "source": request.source.value, "device_id": request.device_id},
+        )
+        return IngestResult(media_id, sha256, size, duplicate=False)
+
+    @contextlib.contextmanager
+    def _temp_file(self) -> Iterator[tuple[Path, int]]:
+        path = self.store.tmp / f"{ids.new_id()}.part"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            # The startup check removes .part files nobody holds a lock on.
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield path, fd
+        finally:
+            os.close(fd)
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()  # still there only when we did not place it
+
+    def _copy(self, source: BinaryIO | Path, fd: int, tmp_path: Path) -> tuple[str, int]:
+        digest = hashlib.sha256()
+        buf = bytearray(self.buffer_bytes)
+        view = memoryview(buf)
+        size = 0
+        with contextlib.ExitStack() as stack:
+            stream: BinaryIO = (
+                stack.enter_context(source.open("rb")) if isinstance(source, Path) else source
+            )
+            readinto = getattr(stream, "readinto", None)
+            while True:
+                if readinto is not None:
+                    n = readinto(view)
+                    chunk = view[:n] if n else b""
+                else:
+                    chunk = stream.read(self.buffer_bytes)
+                    n = len(chunk)
+                if not n:
+                    break
+                digest.update(chunk)
+                try:
+                    written = 0
+                    while written < n:
+                        written += os.write(fd, chunk[written:])
+                except OSError as exc:
+                    if is_disk_full(exc):
+                        raise InsufficientStorage(
+                            f"media store {self.store.root} is full after {size} bytes "
+                            f"of this file; nothing was stored"
+                        ) from None
+                    raise
+                size += n
+        return digest.hexdigest(), size
+
+    def _existing(self, device_id: str, sha256: str) -> str | None:
+        with self.db.session() as s:
+            return s.execute(
+                select(MediaItem.id).where(
+                    MediaItem.device_id == device_id, MediaItem.sha256 == sha256
+                )
+            ).scalar_one_or_none()
+
+    def _audit_duplicate(self, who: Who, request: IngestRequest, media_id: str, sha: str) -> None:
+        self.audit.record(
+            self.db,
+            who,
+            "media.ingest",
+            f"media:{media_id}",
+            outcome="duplicate",
+            details={
+                "device_id": request.device_id,
+                "sha256": sha,
+                "filename": request.original_filename,
+            },
+        )
+
+    def _catalogue(
+        self, request: IngestRequest, facts: ProbeResult, sha256: str, size: int, who: Who
+    ) -> str:
+        now = self.clock.now()
+        if request.recorded_at is not None:
+            start, origin = ensure_utc(request.recorded_at), "uploader"
+        elif facts.recorded_start is not None:
+            start, origin = facts.recorded_start, "container"
+        else:
+            start, origin = now, "ingest"
+        end = request.recorded_end
+        if end is None and facts.duration_seconds is not None:
+            end = start + dt.timedelta(seconds=facts.duration_seconds)
+        media_id = ids.new_id()
+        with self.db.transaction() as s:
+            if s.get(Device, request.device_id) is None:
+                s.add(
+                    Device(
+                        id=request.device_id,
+                        kind=request.source.value,
+                        name=request.device_id,
+                        created_at=now,
+                    )
+                )
+            if request.officer_badge:
+                ensure_officer(s, request.officer_badge, now)
+            item = MediaItem(
+                id=media_id,
+                source=request.source.value,
+                media_type=facts.media_type.value,
+                content_type=facts.content_type,
+                device_id=request.device_id,
+                officer_badge=request.officer_badge,
+                recorded_start=start,
+                recorded_end=end,
+                duration_seconds=facts.duration_seconds,
+                codec=facts.codec,
+                width=facts.width,
+                height=facts.height,
+                size_bytes=size,
+                sha256=sha256,
+                original_filename=request.original_filename,
+                title=request.title,
+                case_number=request.case_number,
+                incident_number=request.incident_number,
+                evidence=any(
+                    (c := self.categories.get(name)) is not None and c.evidence
+                    for name in request.categories
+                ),
+                restricted=False,
+                derived_from_id=request.derived_from,
+                ingested_at=now,
+                ingested_by=who.name,
+                recorded_start_origin=origin,
+            )
+            item.categories = [MediaCategory(category=c) for c in request.categories]
+            s.add(item)
+            s.flush()  # the custody event refers to the row
+            s.add(
+                CustodyEvent(
+                    media_id=media_id,
+                    at=now,
+                    actor=who.name,
+                    action="ingested",
+                    details={"sha256": sha256, "size": size, **request.custody_details},
+                )
+            )
+            self.audit.append(
+                s,
+                who,
+                "media.ingest",
+                f"media:{media_id}",
+                details={
+                    "source": request.source.value,
+                    "device_id": request.device_id,
+                    "sha256": sha256,
+                    "size": size,
+                    "filename": request.original_filename,
+                },
+            )
+        return media_id

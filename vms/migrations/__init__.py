@@ -1,0 +1,28 @@
+"""Alembic migrations; run them with :func:`vms.migrations.upgrade`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy.engine import Engine
+
+HERE = Path(__file__).parent
+
+
+def alembic_config(engine: Engine) -> AlembicConfig:
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(HERE))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema at ``engine`` to ``revision`` (idempotent)."""
+    command.upgrade(alembic_config(engine), revision)
+
+
+def check(engine: Engine) -> None:
+    """Raise if the models and the migrated schema differ (``alembic check``)."""
+    command.check(alembic_config(engine))

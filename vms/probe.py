@@ -1,0 +1,208 @@
+"""What a stored file is: the one module of ``vms`` that imports PyAV (``av``).
+
+Audio/video files are opened, their first frame decoded and every packet demuxed, so a
+truncated or corrupt file is refused rather than catalogued (a file whose index is
+intact but whose data is cut short opens fine; only reading it to the end shows it).
+Documents (PDF forms, JPEG and PNG photos) are recognised by their signatures and checked
+for a complete ending. Errors come out as :class:`~vms.errors.InvalidArgument` saying
+what was wrong.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import av.error
+
+from vms.db.models import MediaType
+from vms.errors import InvalidArgument
+
+log = logging.getLogger(__name__)
+
+# A container may claim a little more than its packets cover (edit lists, last frame).
+DURATION_SLACK_SECONDS = 0.5
+DURATION_SLACK_FRACTION = 0.02
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    media_type: MediaType
+    content_type: str
+    duration_seconds: float | None = None
+    codec: str | None = None
+    width: int | None = None
+    height: int | None = None
+    recorded_start: dt.datetime | None = None
+
+
+_DOCUMENTS: tuple[tuple[bytes, str], ...] = (
+    (b"%PDF-", "application/pdf"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+)
+
+_CONTAINER_TYPES = {
+    "mov,mp4,m4a,3gp,3g2,mj2": "video/mp4",
+    "matroska,webm": "video/x-matroska",
+    "mpegts": "video/mp2t",
+    "avi": "video/x-msvideo",
+    "mp3": "audio/mpeg",
+    "wav": "audio/wav",
+    "ogg": "audio/ogg",
+    "flac": "audio/flac",
+    "nut": "video/x-nut",
+    "asf": "video/x-ms-asf",
+    "flv": "video/x-flv",
+    "mpeg": "video/mpeg",
+    "aac": "audio/aac",
+}
+
+
+def probe(path: Path, *, filename: str | None = None) -> ProbeResult:
+    """Identify and validate the file at ``path``; ``filename`` only improves messages."""
+    label = filename or path.name
+    size = path.stat().st_size
+    if size == 0:
+        raise InvalidArgument(f"{label}: the file is empty")
+    with path.open("rb") as f:
+        head = f.read(16)
+        f.seek(max(0, size - 2048))
+        tail = f.read()
+    for magic, content_type in _DOCUMENTS:
+        if head.startswith(magic):
+            _check_document_end(label, content_type, tail)
+            return ProbeResult(MediaType.DOCUMENT, content_type)
+    return _probe_av(path, label)
+
+
+def _check_document_end(label: str, content_type: str, tail: bytes) -> None:
+    complete = {
+        "application/pdf": b"%%EOF" in tail,
+        "image/jpeg": tail.rstrip(b"\x00\r\n ").endswith(b"\xff\xd9"),
+        "image/png": b"IEND\xaeB`\x82" in tail[-16:],
+    }[content_type]
+    if not complete:
+        raise InvalidArgument(f"{label}: the {content_type} document is truncated (no end marker)")
+
+
+def _probe_av(path: Path, label: str) -> ProbeResult:
+    try:
+        container = av.open(str(path), metadata_errors="ignore")
+    except (av.error.FFmpegError, UnicodeDecodeError) as exc:
+        raise InvalidArgument(
+            f"{label}: not a decodable audio/video file nor an accepted document "
+            f"(PDF, JPEG, PNG): {_reason(exc)}"
+        ) from None
+    try:
+        return _inspect(container, label)
+    finally:
+        container.close()
+
+
+def _inspect(container: av.container.InputContainer, label: str) -> ProbeResult:
+    fmt = container.format.name
+    video = next(iter(container.streams.video), None)
+    audio = next(iter(container.streams.audio), None)
+    if fmt not in _CONTAINER_TYPES:
+        # FFmpeg opens almost anything (text as "tty", images as "image2"): only
+        # recording containers are media; documents were recognised before.
+        raise InvalidArgument(
+            f"{label}: format {fmt!r} is not an accepted audio/video container "
+            f"({', '.join(sorted(_CONTAINER_TYPES.values()))}) nor a PDF, JPEG or PNG document"
+        )
+    if video is None and audio is None:
+        raise InvalidArgument(
+            f"{label}: the {fmt} file has no audio or video stream (truncated or corrupt?)"
+        )
+    main = video if video is not None else audio
+    assert main is not None
+
+    # Decode the first frame: proves the codec is one we can play.
+    try:
+        first = next(container.decode(main), None)
+    except (av.error.FFmpegError, ValueError) as exc:
+        raise InvalidArgument(
+            f"{label}: the {main.type} stream does not decode: {_reason(exc)}"
+        ) from None
+    if first is None:
+        raise InvalidArgument(f"{label}: the {main.type} stream holds no frames")
+
+    # Demux to the end: a file cut short shows here (packets past EOF, read errors).
+    container.seek(0)
+    last_end = 0.0
+    packets = 0
+    try:
+        for packet in container.demux(main):
+            if packet.size == 0:
+                continue
+            packets += 1
+            if packet.pts is not None and packet.time_base is not None:
+                end = float((packet.pts + (packet.duration or 0)) * packet.time_base)
+                last_end = max(last_end, end)
+    except av.error.FFmpegError as exc:
+        raise InvalidArgument(
+            f"{label}: the file is truncated or corrupt: {_reason(exc)}"
+        ) from None
+
+    if main.frames and packets < main.frames:
+        # MP4/MOV index every sample: fewer readable than indexed means the data was cut.
+        raise InvalidArgument(
+            f"{label}: the file is truncated: its index lists {main.frames} {main.type} "
+            f"packets but only {packets} are present"
+        )
+    start = float(main.start_time * main.time_base) if main.start_time and main.time_base else 0.0
+    duration = _duration(container, main)
+    covered = max(0.0, last_end - start)
+    if duration is not None and duration > 0:
+        missing = duration - covered
+        if missing > DURATION_SLACK_SECONDS + DURATION_SLACK_FRACTION * duration:
+            raise InvalidArgument(
+                f"{label}: the file is truncated: its header says {duration:.2f} s but its "
+                f"{main.type} data ends at {covered:.2f} s"
+            )
+    elif covered > 0:
+        duration = covered
+
+    return ProbeResult(
+        media_type=MediaType.VIDEO if video is not None else MediaType.AUDIO,
+        content_type=_CONTAINER_TYPES.get(fmt, "application/octet-stream"),
+        duration_seconds=round(duration, 3) if duration else None,
+        codec=main.codec_context.name,
+        width=video.codec_context.width if video is not None else None,
+        height=video.codec_context.height if video is not None else None,
+        recorded_start=_creation_time(container),
+    )
+
+
+def _reason(exc: Exception) -> str:
+    """FFmpeg's words without the (temporary) file name."""
+    return str(getattr(exc, "strerror", None) or exc)
+
+
+def _duration(container: av.container.InputContainer, stream: av.stream.Stream) -> float | None:
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return container.duration / av.time_base
+    return None
+
+
+def _creation_time(container: av.container.InputContainer) -> dt.datetime | None:
+    """The recording time from the container's ``creation_time`` tag, when plausible."""
+    text = container.metadata.get("creation_time")
+    if not text:
+        return None
+    try:
+        value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        log.info("ignoring unparsable creation_time %r", text)
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    if value.year < 2000:  # cameras with an unset clock write 1970 or 1904
+        return None
+    return value.astimezone(dt.UTC)

@@ -1,0 +1,142 @@
+"""The media store: content-addressed, read-only originals on local disk (INV-1, INV-2).
+
+Layout under the store root (docs/design/storage.md):
+
+- ``objects/ab/cd/<sha256>``: stored originals, mode 0444, named by their SHA-256.
+- ``tmp/``: files being ingested (``*.part``), each locked by its writer with ``flock``.
+- ``locks/<xx>.lock``: 256 lock files by the first byte of a SHA-256; an ingest holds the
+  lock of its hash from rename until its catalog row commits, and the orphan check takes
+  the same lock, so a file between rename and commit is never mistaken for an orphan.
+- ``orphans/``: files found with no catalog row are moved here, never deleted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+from vms.errors import InsufficientStorage
+
+OBJECT_MODE = 0o444
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def is_disk_full(exc: OSError) -> bool:
+    return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+class MediaStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.objects = root / "objects"
+        self.tmp = root / "tmp"
+        self.locks = root / "locks"
+        self.orphans = root / "orphans"
+
+    def create_dirs(self) -> None:
+        for path in (self.root, self.objects, self.tmp, self.locks, self.orphans):
+            path.mkdir(parents=True, exist_ok=True)
+
+    def relative_path(self, sha256: str) -> str:
+        return f"objects/{sha256[:2]}/{sha256[2:4]}/{sha256}"
+
+    def path_for(self, sha256: str) -> Path:
+        return self.root / self.relative_path(sha256)
+
+    def free_bytes(self) -> int:
+        return shutil.disk_usage(self.root).free
+
+    def require_free(self, needed: int, reserve: int) -> None:
+        """Refuse early when ``needed`` bytes would eat into the ``reserve``."""
+        free = self.free_bytes()
+        if free - needed < reserve:
+            raise InsufficientStorage(
+                f"media store {self.root} has {free} bytes free; storing {needed} bytes "
+                f"would leave less than the {reserve}-byte reserve",
+                free_bytes=free,
+                needed_bytes=needed,
+            )
+
+    @contextlib.contextmanager
+    def hash_lock(self, sha256: str) -> Iterator[None]:
+        """Exclusive lock on everything with this hash prefix (blocks)."""
+        self.locks.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.locks / f"{sha256[:2]}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    @contextlib.contextmanager
+    def try_hash_lock(self, sha256: str) -> Iterator[bool]:
+        """Like :meth:`hash_lock` without waiting: yields False if another holds it."""
+        self.locks.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.locks / f"{sha256[:2]}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+        finally:
+            os.close(fd)
+
+    def place(self, tmp_path: Path, sha256: str) -> bool:
+        """Make ``tmp_path`` the stored original for ``sha256`` (INV-1 steps 4-6).
+
+        fsync the file, make it read-only, rename it to its content-addressed name, fsync
+        the directory. Returns False (and removes ``tmp_path``) when an identical original
+        is already stored. The caller holds :meth:`hash_lock`.
+        """
+        final = self.path_for(sha256)
+        if final.exists():
+            tmp_path.unlink()
+            return False
+        fd = os.open(tmp_path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.chmod(tmp_path, OBJECT_MODE)  # INV-2: originals never change
+        parent = final.parent
+        if not parent.is_dir():
+            parent.mkdir(parents=True, exist_ok=True)
+            fsync_dir(parent.parent)
+            fsync_dir(parent.parent.parent)
+        os.rename(tmp_path, final)
+        fsync_dir(parent)
+        return True
+
+    def quarantine(self, path: Path) -> Path:
+        """Move an orphaned original out of ``objects/`` (nothing is deleted)."""
+        self.orphans.mkdir(parents=True, exist_ok=True)
+        target = self.orphans / path.name
+        os.rename(path, target)
+        fsync_dir(self.orphans)
+        fsync_dir(path.parent)
+        return target
+
+    def iter_objects(self) -> Iterator[Path]:
+        if not self.objects.is_dir():
+            return
+        for first in sorted(self.objects.iterdir()):
+            for second in sorted(first.iterdir()):
+                yield from sorted(second.iterdir())
+
+    def iter_temp_files(self) -> Iterator[Path]:
+        if self.tmp.is_dir():
+            yield from sorted(self.tmp.glob("*.part"))

@@ -1,0 +1,461 @@
+"""Resumable uploads for BWC/dash/handheld files (TAG-5).
+
+An upload is created with what the uploader knows (size, SHA-256, device, officer...),
+filled with ``Content-Range`` chunks in order (any interruption resumes at the recorded
+offset), and completed: the server checks size and SHA-256 and hands the file to the
+single ingest path (INV-1). Received bytes are fsynced before the offset that counts them
+is committed, so the recorded offset never runs ahead of the data on disk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import hashlib
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from sqlalchemy import select
+
+from vms import ids
+from vms.audit.log import AuditLog
+from vms.auth.permissions import Action, Actor, Scope, scope_of
+from vms.catalog import Catalog, who
+from vms.clock import Clock, isoformat, parse_iso
+from vms.db.engine import Database
+from vms.db.models import CAPTURE_SOURCES, SourceKind, Upload
+from vms.errors import (
+    Conflict,
+    FailedPrecondition,
+    InsufficientStorage,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+)
+from vms.ingest import Ingestor, IngestRequest, validate_request
+from vms.store import is_disk_full
+
+log = logging.getLogger(__name__)
+
+RECEIVING = "receiving"
+COMPLETE = "complete"
+FAILED = "failed"
+
+READ_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ContentRange:
+    start: int
+    end: int  # inclusive
+    total: int
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start + 1
+
+
+def parse_content_range(header: str | None) -> ContentRange:
+    """Parse ``bytes START-END/TOTAL``."""
+    if not header:
+        raise InvalidArgument("Content-Range header is required: bytes START-END/TOTAL")
+    try:
+        unit, _, spec = header.strip().partition(" ")
+        span, _, total = spec.partition("/")
+        first, _, last = span.partition("-")
+        parsed = ContentRange(int(first), int(last), int(total))
+    except ValueError:
+        raise InvalidArgument(
+            f"Content-Range {header!r} is not of the form bytes START-END/TOTAL"
+        ) from None
+    if unit != "bytes" or parsed.start < 0 or parsed.end < parsed.start:
+        raise InvalidArgument(f"Content-Range {header!r} is not a valid byte range")
+    return parsed
+
+
+def upload_json(upload: Upload) -> dict[str, Any]:
+    return {
+        "id": upload.id,
+        "filename": upload.filename,
+        "size": upload.size,
+        "received": upload.received,
+        "state": upload.state,
+        "media_id": upload.media_id,
+        "error": upload.error,
+        "created_at": isoformat(upload.created_at),
+    }
+
+
+class UploadService:
+    def __init__(
+        self,
+        db: Database,
+        directory: Path,
+        ingestor: Ingestor,
+        catalog: Catalog,
+        audit: AuditLog,
+        clock: Clock,
+        *,
+        max_upload_bytes: int,
+        max_chunk_bytes: int,
+    ) -> None:
+        self.db = db
+        self.directory = directory
+        self.ingestor = ingestor
+        self.catalog = catalog
+        self.audit = audit
+        self.clock = clock
+        self.max_upload_bytes = max_upload_bytes
+        self.max_chunk_bytes = max_chunk_bytes
+
+    def part_path(self, upload_id: str) -> Path:
+        return self.directory / f"{upload_id}.part"
+
+    # -- create ----------------------------------------------------------------------
+
+    def create(self, actor: Actor, body: dict[str, Any]) -> dict[str, Any]:
+        self.catalog.require(actor, Action.MEDIA_UPLOAD, "uploads")
+        known = {
+            "filename",
+            "size",
+            "sha256",
+            "source",
+            "device_id",
+            "officer_badge",
+            "recorded_at",
+            "title",
+            "categories",
+            "case_number",
+            "incident_number",
+        }
+        unknown = set(body) - known
+        if unknown:
+            raise InvalidArgument(f"unknown field(s) {', '.join(sorted(unknown))}")
+        for name in ("filename", "size", "sha256", "source", "device_id"):
+            if body.get(name) in (None, ""):
+                raise InvalidArgument(f"{name} is required")
+        size = body["size"]
+        if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
+            raise InvalidArgument(f"size must be a positive whole number of bytes, not {size!r}")
+        if size > self.max_upload_bytes:
+            raise InvalidArgument(f"size {size} exceeds the {self.max_upload_bytes}-byte limit")
+        try:
+            source = SourceKind(body["source"])
+        except (ValueError, TypeError):
+            source = None
+        if source is None or source not in CAPTURE_SOURCES:
+            raise InvalidArgument(
+                f"source {body['source']!r} must be one of "
+                f"{', '.join(sorted(s.value for s in CAPTURE_SOURCES))}"
+            )
+        categories = body.get("categories") or []
+        if not isinstance(categories, list):
+            raise InvalidArgument("categories must be a list of category names")
+        for name in (
+            "filename",
+            "sha256",
+            "device_id",
+            "officer_badge",
+            "title",
+            "case_number",
+            "incident_number",
+            "recorded_at",
+        ):
+            if body.get(name) is not None and not isinstance(body[name], str):
+                raise InvalidArgument(f"{name} must be a string")
+        recorded_at = body.get("recorded_at")
+        parsed_at = None
+        if recorded_at:
+            try:
+                parsed_at = parse_iso(recorded_at, field="recorded_at")
+            except ValueError as exc:
+                raise InvalidArgument(str(exc)) from None
+        badge = self._badge_for(actor, body.get("officer_badge"))
+        request = validate_request(
+            IngestRequest(
+                source=source,
+                device_id=body["device_id"],
+                officer_badge=badge,
+                recorded_at=parsed_at,
+                title=body.get("title"),
+                categories=tuple(categories),
+                case_number=body.get("case_number"),
+                incident_number=body.get("incident_number"),
+                original_filename=os.path.basename(body["filename"]),
+                expected_size=size,
+                expected_sha256=body["sha256"],
+            ),
+            self.ingestor.categories,
+        )
+        self.ingestor.store.require_free(size, self.ingestor.reserve_bytes)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        now = self.clock.now()
+        upload = Upload(
+            id=ids.new_id(),
+            user_id=actor.user_id,
+            filename=request.original_filename or "upload",
+            size=size,
+            sha256=request.expected_sha256 or "",
+            received=0,
+            state=RECEIVING,
+            metadata_json={
+                "source": source.value,
+                "device_id": request.device_id,
+                "officer_badge": request.officer_badge,
+                "recorded_at": recorded_at,
+                "title": request.title,
+                "categories": list(request.categories),
+                "case_number": request.case_number,
+                "incident_number": request.incident_number,
+            },
+            created_at=now,
+            updated_at=now,
+        )
+        self.part_path(upload.id).touch(mode=0o600)
+        with self.db.transaction() as s:
+            s.add(upload)
+            self.audit.append(
+                s,
+                who(actor),
+                "upload.create",
+                f"upload:{upload.id}",
+                details={"filename": upload.filename, "size": size, "device_id": request.device_id},
+            )
+        return upload_json(upload)
+
+    def _badge_for(self, actor: Actor, badge: str | None) -> str | None:
+        """Officers upload as themselves (ACC-2); supervisors for their officers (ACC-8)."""
+        scope = scope_of(actor.role, Action.MEDIA_UPLOAD)
+        if scope is Scope.OWN:
+            if badge and badge != actor.badge:
+                raise PermissionDenied("officers may only upload their own recordings (ACC-2)")
+            return actor.badge
+        if scope is Scope.SUPERVISED and badge and badge not in actor.reachable_badges:
+            raise PermissionDenied(
+                "supervisors may only upload for officers they supervise (ACC-8)"
+            )
+        return badge
+
+    # -- status ----------------------------------------------------------------------
+
+    def _owned(self, actor: Actor, upload_id: str) -> Upload:
+        with self.db.session() as s:
+            upload = s.get(Upload, upload_id)
+        if upload is None:
+            raise NotFound(f"upload {upload_id!r} does not exist")
+        if upload.user_id != actor.user_id:
+            self.audit.record(
+                self.db,
+                who(actor),
+                "upload.access",
+                f"upload:{upload_id}",
+                outcome="denied",
+                details={"reason": "not the uploader"},
+            )
+            raise PermissionDenied("only the user who started an upload may continue it")
+        return upload
+
+    def status(self, actor: Actor, upload_id: str) -> dict[str, Any]:
+        return upload_json(self._owned(actor, upload_id))
+
+    # -- chunks ----------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _locked_part(self, upload_id: str) -> Iterator[int]:
+        fd = os.open(self.part_path(upload_id), os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield fd
+        finally:
+            os.close(fd)
+
+    def put_chunk(
+        self,
+        actor: Actor,
+        upload_id: str,
+        content_range: ContentRange,
+        stream: IO[bytes],
+        *,
+        chunk_sha256: str | None = None,
+    ) -> dict[str, Any]:
+        """Write one chunk at its offset. The chunk must start at the received offset
+        (else 409 with the current offset); it may come in short (a dropped connection),
+        in which case what arrived is kept and the offset says where to resume."""
+        upload = self._owned(actor, upload_id)
+        if upload.state != RECEIVING:
+            raise Conflict(f"upload {upload_id} is {upload.state}", state=upload.state)
+        if content_range.total != upload.size:
+            raise InvalidArgument(
+                f"Content-Range total {content_range.total} differs from the upload size "
+                f"{upload.size}"
+            )
+        if content_range.end >= upload.size:
+            raise InvalidArgument(
+                f"Content-Range end {content_range.end} is past the last byte {upload.size - 1}"
+            )
+        if content_range.length > self.max_chunk_bytes:
+            raise InvalidArgument(
+                f"chunk of {content_range.length} bytes exceeds the "
+                f"{self.max_chunk_bytes}-byte chunk limit"
+            )
+        with self._locked_part(upload_id) as fd:
+            with self.db.session() as s:
+                current = s.get(Upload, upload_id)
+                assert current is not None
+                received = current.received
+            if content_range.start != received:
+                raise Conflict(
+                    f"chunk starts at byte {content_range.start} but the upload has "
+                    f"{received} bytes: send from offset {received}",
+                    offset=received,
+                )
+            written, digest = self._write(fd, received, content_range.length, stream)
+            if (
+                chunk_sha256 is not None
+                and written == content_range.length
+                and (digest != chunk_sha256.lower())
+            ):
+                os.ftruncate(fd, received)
+                raise FailedPrecondition(
+                    f"chunk at offset {received} is corrupt: its SHA-256 is {digest}, "
+                    f"the header says {chunk_sha256}; the chunk was discarded",
+                    offset=received,
+                )
+            os.fsync(fd)
+            with self.db.transaction() as s:
+                row = s.get(Upload, upload_id)
+                assert row is not None
+                row.received = received + written
+                row.updated_at = self.clock.now()
+                result = upload_json(row)
+        if written < content_range.length:
+            raise InvalidArgument(
+                f"chunk ended after {written} of {content_range.length} bytes; "
+                f"resume from offset {received + written}",
+                offset=received + written,
+            )
+        return result
+
+    def _write(self, fd: int, offset: int, length: int, stream: IO[bytes]) -> tuple[int, str]:
+        os.ftruncate(fd, offset)  # drop bytes past the committed offset (a crashed PUT)
+        os.lseek(fd, offset, os.SEEK_SET)
+        digest = hashlib.sha256()
+        written = 0
+        while written < length:
+            try:
+                data = stream.read(min(READ_BYTES, length - written))
+            except OSError:
+                break  # the client went away: keep what arrived
+            if not data:
+                break
+            digest.update(data)
+            try:
+                view = memoryview(data)
+                while view:
+                    n = os.write(fd, view)
+                    view = view[n:]
+            except OSError as exc:
+                os.ftruncate(fd, offset + written)
+                if is_disk_full(exc):
+                    raise InsufficientStorage(
+                        f"upload storage is full at offset {offset + written}; "
+                        "free space and resume",
+                        offset=offset + written,
+                    ) from None
+                raise
+            written += len(data)
+        return written, digest.hexdigest()
+
+    # -- complete --------------------------------------------------------------------
+
+    def complete(self, actor: Actor, upload_id: str) -> dict[str, Any]:
+        """Verify size and SHA-256 and ingest (INV-1). Repeating it is harmless."""
+        upload = self._owned(actor, upload_id)
+        if upload.state == COMPLETE and upload.media_id:
+            return {"upload": upload_json(upload), "media": self._media(actor, upload.media_id)}
+        if upload.state == FAILED:
+            raise Conflict(f"upload {upload_id} failed: {upload.error}")
+        if upload.received != upload.size:
+            raise FailedPrecondition(
+                f"upload {upload_id} is incomplete: {upload.received} of {upload.size} bytes",
+                offset=upload.received,
+            )
+        meta = upload.metadata_json
+        request = IngestRequest(
+            source=SourceKind(meta["source"]),
+            device_id=meta["device_id"],
+            officer_badge=meta.get("officer_badge"),
+            recorded_at=parse_iso(meta["recorded_at"]) if meta.get("recorded_at") else None,
+            title=meta.get("title"),
+            categories=tuple(meta.get("categories") or ()),
+            case_number=meta.get("case_number"),
+            incident_number=meta.get("incident_number"),
+            original_filename=upload.filename,
+            expected_size=upload.size,
+            expected_sha256=upload.sha256,
+            custody_details={"upload_id": upload_id},
+        )
+        part = self.part_path(upload_id)
+        try:
+            with self._locked_part(upload_id):
+                result = self.ingestor.ingest(part, request, who(actor))
+        except (FailedPrecondition, InvalidArgument) as exc:
+            self._fail(actor, upload_id, exc.message)
+            raise
+        with self.db.transaction() as s:
+            row = s.get(Upload, upload_id)
+            assert row is not None
+            row.state = COMPLETE
+            row.media_id = result.media_id
+            row.updated_at = self.clock.now()
+            body = upload_json(row)
+        part.unlink(missing_ok=True)  # verified and catalogued: the upload copy can go
+        return {
+            "upload": body,
+            "duplicate": result.duplicate,
+            "media": self._media(actor, result.media_id),
+        }
+
+    def _media(self, actor: Actor, media_id: str) -> dict[str, Any]:
+        try:
+            return self.catalog.get(actor, media_id)
+        except PermissionDenied:
+            return {"id": media_id}
+
+    def _fail(self, actor: Actor, upload_id: str, reason: str) -> None:
+        with self.db.transaction() as s:
+            row = s.get(Upload, upload_id)
+            assert row is not None
+            row.state = FAILED
+            row.error = reason
+            row.updated_at = self.clock.now()
+            self.audit.append(
+                s,
+                who(actor),
+                "upload.complete",
+                f"upload:{upload_id}",
+                outcome="failed",
+                details={"reason": reason},
+            )
+        self.part_path(upload_id).unlink(missing_ok=True)
+
+    def expire_stale(self, older_than: dt.timedelta) -> int:
+        """Forget unfinished uploads untouched for ``older_than`` (their bytes too)."""
+        cutoff = self.clock.now() - older_than
+        with self.db.transaction() as s:
+            rows = list(
+                s.execute(
+                    select(Upload).where(Upload.state == RECEIVING, Upload.updated_at < cutoff)
+                ).scalars()
+            )
+            for row in rows:
+                row.state = FAILED
+                row.error = "abandoned"
+        for row in rows:
+            self.part_path(row.id).unlink(missing_ok=True)
+        return len(rows)

@@ -1,0 +1,1 @@
+"""The web role: Flask app factory, REST API, pages, Socket.IO."""

@@ -1,0 +1,103 @@
+"""The Flask app factory (nothing happens at import)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from flask import Flask, Response, jsonify, redirect, request, url_for
+from flask_socketio import SocketIO
+from werkzeug.exceptions import HTTPException
+
+from vms.errors import Unauthenticated, VMSError
+from vms.secrets import load_or_create_key
+from vms.services import Services
+from web import security
+from web.api import audit as audit_api
+from web.api import auth as auth_api
+from web.api import media as media_api
+from web.api import uploads as uploads_api
+from web.pages import bp as pages_bp
+from web.socket import init_socketio
+
+log = logging.getLogger(__name__)
+
+
+def create_app(services: Services, *, testing: bool = False) -> tuple[Flask, SocketIO]:
+    """Build the web app on top of ``services``; returns the app and its Socket.IO."""
+    app = Flask(__name__)
+    config = services.config
+    app.config.update(
+        SECRET_KEY=load_or_create_key(config.secrets_dir, "session.key"),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=config.web.secure_cookies,
+        SESSION_COOKIE_NAME="vms_session",
+        PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=config.web.session_hours),
+        MAX_CONTENT_LENGTH=config.web.max_chunk_bytes + 1024 * 1024,
+        TESTING=testing,
+        JSON_SORT_KEYS=False,
+    )
+    app.extensions["vms"] = services
+
+    app.register_blueprint(auth_api.bp, url_prefix="/api/v1")
+    app.register_blueprint(media_api.bp, url_prefix="/api/v1")
+    app.register_blueprint(uploads_api.bp, url_prefix="/api/v1")
+    app.register_blueprint(audit_api.bp, url_prefix="/api/v1")
+    app.register_blueprint(pages_bp)
+    app.context_processor(security.template_globals)
+
+    @app.errorhandler(VMSError)
+    def _vms_error(exc: VMSError) -> Any:
+        if isinstance(exc, Unauthenticated) and not request.path.startswith("/api/"):
+            return redirect(url_for("pages.login", next=request.path))
+        response = jsonify(exc.to_json())
+        response.status_code = exc.http_status
+        return response
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Any:
+        if not request.path.startswith("/api/"):
+            return exc
+        kinds = {
+            400: "invalid_argument",
+            404: "not_found",
+            405: "method_not_allowed",
+            413: "too_large",
+            415: "unsupported_media_type",
+        }
+        response = jsonify(
+            {
+                "error": {
+                    "kind": kinds.get(exc.code or 500, "http_error"),
+                    "message": exc.description or exc.name,
+                }
+            }
+        )
+        response.status_code = exc.code or 500
+        return response
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Any:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        response = jsonify({"error": {"kind": "internal", "message": "internal error"}})
+        response.status_code = 500
+        return response
+
+    @app.after_request
+    def _headers(response: Response) -> Response:
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
+            "connect-src 'self' ws: wss:; style-src 'self'; script-src 'self'",
+        )
+        if request.path.startswith("/api/"):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    socketio = init_socketio(app, services)
+    return app, socketio

@@ -1,0 +1,151 @@
+"""``vms serve``: run the roles of the VMS in this process.
+
+``--role all`` (default) runs the web app, the jobs (dock scanning; retention later) and,
+as they land, the media engine. ``--demo`` adds demo users and simulated cameras so a
+newcomer sees a working system without hardware.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import logging
+import threading
+from typing import Any
+
+from vms.audit.log import SYSTEM_ROLE, Who
+from vms.config import Config
+from vms.services import Services
+from web.app import create_app
+
+log = logging.getLogger(__name__)
+
+DEMO_PASSWORD = "demo-password"  # noqa: S105 (demo mode only)
+DEMO_USERS = (
+    ("admin", "admin", None, None),
+    ("dispatcher", "dispatcher", None, None),
+    ("commander", "records_commander", None, None),
+    ("investigator", "investigator", None, None),
+    ("auditor", "auditor", None, None),
+    ("sergeant", "supervisor", "S100", None),
+    ("officer", "officer", "B4021", "sergeant"),
+)
+
+
+class JobRunner:
+    """Periodic jobs in a named background thread, stopped with :meth:`stop`."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="vms-jobs", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        interval = self.services.config.ingest.dock_scan_seconds
+        while not self._stop.wait(interval):
+            try:
+                self.services.dock.scan()
+            except Exception:
+                log.exception("dock scan failed")
+
+
+def add_demo_users(services: Services) -> None:
+    by = Who("demo", SYSTEM_ROLE)
+    for username, role, badge, supervisor in DEMO_USERS:
+        services.users.add_user(
+            username,
+            role,
+            DEMO_PASSWORD,
+            badge=badge,
+            supervisor=supervisor,
+            by=by,
+            exist_ok=True,
+        )
+
+
+def start_demo_cameras(count: int) -> Any:
+    """Start simulated cameras when the simulator is installed (issue 3)."""
+    if importlib.util.find_spec("onvif_control.simulator") is None:
+        log.warning("the camera simulator is not available: demo runs without cameras")
+        return None
+    from onvif_control.simulator import SimulatorFleet
+
+    fleet = SimulatorFleet(
+        count=count,
+        host="127.0.0.1",
+        onvif_port=0,
+        rtsp_port=0,
+        username="admin",
+        password=DEMO_PASSWORD,
+    )
+    fleet.start()
+    for camera in fleet.cameras:
+        log.info("demo camera: ONVIF %s RTSP %s", camera.onvif_url, camera.rtsp_url)
+    return fleet
+
+
+def serve(config: Config, *, host: str, port: int, role: str, demo: bool) -> int:
+    services = Services.open(config)
+    services.migrate()
+    services.startup_recovery()
+    fleet = None
+    jobs = None
+    try:
+        if demo:
+            add_demo_users(services)
+            fleet = start_demo_cameras(3)
+            print(
+                f"demo users (password {DEMO_PASSWORD!r}): "
+                + ", ".join(f"{u} ({r})" for u, r, _, _ in DEMO_USERS),
+                flush=True,
+            )
+        if role in ("all", "jobs"):
+            jobs = JobRunner(services)
+            jobs.start()
+        if role in ("all", "web"):
+            app, socketio = create_app(services)
+            print(f"VMS listening on http://{host}:{port}/", flush=True)
+            socketio.run(
+                app,
+                host=host,
+                port=port,
+                allow_unsafe_werkzeug=True,
+                use_reloader=False,
+                log_output=False,
+            )
+        elif jobs is not None:
+            threading.Event().wait()
+    finally:
+        if jobs is not None:
+            jobs.stop()
+        if fleet is not None:
+            fleet.stop()
+        services.close()
+    return 0
+
+
+def _handle(args: argparse.Namespace) -> int:
+    config: Config = args.config_obj
+    host = args.host or config.web.host
+    port = args.port if args.port is not None else config.web.port
+    return serve(config, host=host, port=port, role=args.role, demo=args.demo)
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("serve", help="run the VMS (web, jobs, media roles)")
+    p.add_argument("--host", default=None, help="bind address (default [web] host)")
+    p.add_argument("--port", type=int, default=None, help="port (default [web] port)")
+    p.add_argument("--role", choices=["all", "web", "media", "jobs"], default="all")
+    p.add_argument(
+        "--demo",
+        action="store_true",
+        help="add demo users and simulated cameras (never on a real deployment)",
+    )
+    p.set_defaults(func=_handle)

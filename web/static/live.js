@@ -1,0 +1,20 @@
+// Live announcements over Socket.IO (new media in the catalog).
+(function () {
+  "use strict";
+  if (typeof io === "undefined") return;
+  const socket = io({ transports: ["websocket", "polling"] });
+  const toast = document.getElementById("toast");
+  function show(text) {
+    if (!toast) return;
+    toast.textContent = text;
+    toast.hidden = false;
+    clearTimeout(show.timer);
+    show.timer = setTimeout(() => { toast.hidden = true; }, 5000);
+  }
+  socket.on("media.new", (msg) => {
+    show("New " + msg.source + " media from " + msg.device_id);
+    const banner = document.getElementById("new-media");
+    if (banner) banner.hidden = false;
+    document.dispatchEvent(new CustomEvent("vms:media-new", { detail: msg }));
+  });
+})();
