@@ -46,8 +46,11 @@ USERS = (
 
 
 def make_config(data_dir: Path, database_url: str, **overrides: object) -> Config:
-    values = {"VMS_DATA_DIR": str(data_dir), "VMS_DATABASE_URL": database_url,
-              "VMS_INGEST_MIN_FREE_BYTES": "0"}
+    values = {
+        "VMS_DATA_DIR": str(data_dir),
+        "VMS_DATABASE_URL": database_url,
+        "VMS_INGEST_MIN_FREE_BYTES": "0",
+    }
     values.update({k: str(v) for k, v in overrides.items()})
     return load_config(environ={}, overrides=values)
 
@@ -172,3 +175,41 @@ def actors(services: Services) -> dict[str, Actor]:
 def tokens(services: Services, actors: dict[str, Actor]) -> dict[str, str]:
     """A bearer token for every test user."""
     return {name: services.users.issue_token(actor).token for name, actor in actors.items()}
+
+
+@pytest.fixture
+def app(services: Services):  # type: ignore[no-untyped-def]
+    from web.app import create_app
+
+    flask_app, _socketio = create_app(services, testing=True)
+    return flask_app
+
+
+@pytest.fixture
+def client(app):  # type: ignore[no-untyped-def]
+    return app.test_client()
+
+
+@dataclass
+class LiveServer:
+    url: str
+    services: Services
+
+
+@pytest.fixture
+def live_server(services: Services) -> Iterator[LiveServer]:
+    """The real app on a real threaded HTTP server on 127.0.0.1 with an ephemeral port."""
+    from werkzeug.serving import make_server
+
+    from web.app import create_app
+
+    flask_app, _socketio = create_app(services)
+    server = make_server("127.0.0.1", 0, flask_app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    thread.start()
+    try:
+        yield LiveServer(f"http://127.0.0.1:{server.server_port}", services)
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()

@@ -22,8 +22,8 @@ def make_video(
 ) -> bytes:
     """An H.264 MP4; returns its bytes (and writes ``path`` if given)."""
     options = {"movflags": "faststart"} if faststart else {}
-    tmp = tempfile.NamedTemporaryFile(suffix=".mp4", delete=False)  # faststart re-reads
-    tmp.close()
+    with tempfile.NamedTemporaryFile(suffix=".mp4", delete=False) as tmp:
+        pass  # a real file: faststart re-reads what it wrote
     container = av.open(tmp.name, "w", format="mp4", options=options)
     if creation_time is not None:
         container.metadata["creation_time"] = creation_time.strftime("%Y-%m-%dT%H:%M:%S.000000Z")

@@ -8,6 +8,7 @@ import base64
 import binascii
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,10 @@ from vms.errors import InvalidArgument, NotFound, PermissionDenied
 from vms.store import MediaStore
 
 MAX_PAGE = 500
+
+# Called inside the transaction of a tag change with the changed row (e.g. retention
+# recomputes the expiry), so the change and its consequences commit together.
+ChangeHook = Callable[[Session, MediaItem, dt.datetime], None]
 
 
 def who(actor: Actor) -> Who:
@@ -122,6 +127,7 @@ class Catalog:
         self.audit = audit
         self.clock = clock
         self.categories = categories
+        self.change_hooks: list[ChangeHook] = []
 
     # -- permission helpers ----------------------------------------------------------
 
@@ -292,6 +298,9 @@ class Catalog:
                 else:
                     before[key] = getattr(item, key)
                     setattr(item, key, value)
+            s.flush()
+            for hook in self.change_hooks:
+                hook(s, item, now)
             details = {"before": before, "after": normalised}
             s.add(
                 CustodyEvent(

@@ -25,13 +25,14 @@ import fcntl
 import hashlib
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from vms import ids
 from vms.audit.log import AuditLog, Who
@@ -76,6 +77,11 @@ class IngestRequest:
     expected_sha256: str | None = None
     # Free-form facts recorded on the first custody event (e.g. upload id, dock path).
     custody_details: dict[str, str] = field(default_factory=dict)
+
+
+# Called inside the ingest transaction with the new row (e.g. retention pins the item
+# when an active preservation request covers it, INV-3): its writes commit with the row.
+CatalogueHook = Callable[[Session, MediaItem, dt.datetime], None]
 
 
 @dataclass(frozen=True)
@@ -150,6 +156,7 @@ class Ingestor:
         self.categories = categories
         self.reserve_bytes = reserve_bytes
         self.buffer_bytes = buffer_bytes
+        self.hooks: list[CatalogueHook] = []
 
     def ingest(self, source: BinaryIO | Path, request: IngestRequest, who: Who) -> IngestResult:
         """Store ``source`` and catalogue it (INV-1). See the module doc for the steps."""
@@ -328,6 +335,8 @@ class Ingestor:
             item.categories = [MediaCategory(category=c) for c in request.categories]
             s.add(item)
             s.flush()  # the custody event refers to the row
+            for hook in self.hooks:
+                hook(s, item, now)
             s.add(
                 CustodyEvent(
                     media_id=media_id,

@@ -6,7 +6,10 @@ Built by the CLI, the web app factory and test fixtures; nothing is created at i
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any
 
 from vms.audit.log import SYSTEM_ROLE, AuditLog, Who
 from vms.auth.users import UserService
@@ -27,6 +30,15 @@ from vms.uploads import UploadService
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Job:
+    """A periodic job the jobs role runs: ``run()`` every ``interval_seconds``."""
+
+    name: str
+    interval_seconds: float
+    run: Callable[[], object]
+
+
 @dataclass
 class Services:
     config: Config
@@ -41,6 +53,9 @@ class Services:
     catalog: Catalog
     uploads: UploadService
     dock: DockScanner
+    jobs: list[Job] = field(default_factory=list)
+    # Services that plugins add (``extensions["retention"]``...).
+    extensions: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def open(cls, config: Config, *, clock: Clock | None = None) -> Services:
@@ -81,20 +96,27 @@ class Services:
             max_chunk_bytes=config.web.max_chunk_bytes,
         )
         dock = DockScanner(config.dock_dir, ingestor, clock, config.ingest.dock_settle_seconds)
-        return cls(
-            config,
-            clock,
-            db,
-            store,
-            audit,
-            events,
-            categories,
-            users,
-            ingestor,
-            catalog,
-            uploads,
-            dock,
+        services = cls(
+            config=config,
+            clock=clock,
+            db=db,
+            store=store,
+            audit=audit,
+            events=events,
+            categories=categories,
+            users=users,
+            ingestor=ingestor,
+            catalog=catalog,
+            uploads=uploads,
+            dock=dock,
         )
+        services.jobs.append(Job("dock-scan", config.ingest.dock_scan_seconds, dock.scan))
+        # Packages built on the core (retention, ...) install their hooks, jobs and
+        # services here; ``vms`` itself imports none of them (ARCHITECTURE section 2).
+        for ep in entry_points(group="vms.plugins"):
+            install: Callable[[Services], None] = ep.load()
+            install(services)
+        return services
 
     def migrate(self) -> None:
         """Create the folders and bring the schema to the newest migration (idempotent)."""

@@ -15,7 +15,7 @@ from typing import Any
 
 from vms.audit.log import SYSTEM_ROLE, Who
 from vms.config import Config
-from vms.services import Services
+from vms.services import Job, Services
 from web.app import create_app
 
 log = logging.getLogger(__name__)
@@ -38,22 +38,27 @@ class JobRunner:
     def __init__(self, services: Services) -> None:
         self.services = services
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="vms-jobs", daemon=True)
+        self._threads = [
+            threading.Thread(target=self._run, args=(job,), name=f"job-{job.name}", daemon=True)
+            for job in services.jobs
+        ]
 
     def start(self) -> None:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=10)
+        for thread in self._threads:
+            thread.join(timeout=10)
 
-    def _run(self) -> None:
-        interval = self.services.config.ingest.dock_scan_seconds
-        while not self._stop.wait(interval):
+    def _run(self, job: Job) -> None:
+        while not self._stop.wait(job.interval_seconds):
             try:
-                self.services.dock.scan()
+                job.run()
             except Exception:
-                log.exception("dock scan failed")
+                # A failing job is logged and retried next period, never silently dropped.
+                log.exception("job %s failed", job.name)
 
 
 def add_demo_users(services: Services) -> None:

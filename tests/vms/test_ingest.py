@@ -56,9 +56,11 @@ def test_video_is_stored_read_only_and_catalogued_INV_1(services: Services, tmp_
         assert item.recorded_start == recorded
         assert item.recorded_start_origin == "container"
         assert [c.category for c in item.categories] == ["Eviction"]
-        events = s.execute(
-            select(CustodyEvent).where(CustodyEvent.media_id == result.media_id)
-        ).scalars().all()
+        events = (
+            s.execute(select(CustodyEvent).where(CustodyEvent.media_id == result.media_id))
+            .scalars()
+            .all()
+        )
         assert [e.action for e in events] == ["ingested"]
     assert count(services, AuditEntry) == audits_before + 1
     assert list(services.store.iter_temp_files()) == []
@@ -101,7 +103,7 @@ def test_refused_files_leave_nothing_behind(
 def test_truncated_video_is_refused(services: Services) -> None:
     data = make_video(seconds=4)
     for cut in (0.3, 0.8):
-        with pytest.raises(InvalidArgument, match="truncated|no audio or video|corrupt"):
+        with pytest.raises(InvalidArgument, match=r"truncated|no audio or video|corrupt"):
             services.ingestor.ingest(
                 io.BytesIO(data[: int(len(data) * cut)]), request(original_filename="cut.mp4"), WHO
             )
@@ -110,7 +112,9 @@ def test_truncated_video_is_refused(services: Services) -> None:
 
 
 def test_pdf_form_is_a_document(services: Services) -> None:
-    result = services.ingestor.ingest(io.BytesIO(make_pdf()), request(source=SourceKind.HANDHELD), WHO)
+    result = services.ingestor.ingest(
+        io.BytesIO(make_pdf()), request(source=SourceKind.HANDHELD), WHO
+    )
     with services.db.session() as s:
         item = s.get(MediaItem, result.media_id)
         assert item is not None
