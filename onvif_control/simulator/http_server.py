@@ -97,14 +97,18 @@ class HttpServer:
                 try:
                     request = await self._read_request(reader, peer_host)
                 except _BadRequest as exc:
-                    await self._send(writer, HttpResponse(exc.status, str(exc).encode()), close=True)
+                    await self._send(
+                        writer, HttpResponse(exc.status, str(exc).encode()), close=True
+                    )
                     return
                 if request is None:
                     return
                 try:
                     response = await self._handler(request)
                 except Exception:
-                    log.exception("%s handler failed for %s %s", self._label, request.method, request.path)
+                    log.exception(
+                        "%s handler failed for %s %s", self._label, request.method, request.path
+                    )
                     response = HttpResponse(500, b"internal error")
                 close = request.headers.get("connection", "").lower() == "close"
                 await self._send(writer, response, close=close)

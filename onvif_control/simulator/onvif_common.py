@@ -13,12 +13,13 @@ from lxml import etree
 from onvif_control.simulator.ptz_unit import PtzUnit
 from onvif_control.simulator.soap import NS, sender_fault
 
-PROFILE_TOKEN = "profile_1"
-VIDEO_SOURCE_TOKEN = "video_source_1"
-VIDEO_SOURCE_CONFIG_TOKEN = "video_source_config_1"
-VIDEO_ENCODER_CONFIG_TOKEN = "video_encoder_config_1"
-PTZ_NODE_TOKEN = "ptz_node_1"
-PTZ_CONFIG_TOKEN = "ptz_config_1"
+# ONVIF reference tokens (names of entities), not secrets.
+PROFILE_TOKEN = "profile_1"  # noqa: S105
+VIDEO_SOURCE_TOKEN = "video_source_1"  # noqa: S105
+VIDEO_SOURCE_CONFIG_TOKEN = "video_source_config_1"  # noqa: S105
+VIDEO_ENCODER_CONFIG_TOKEN = "video_encoder_config_1"  # noqa: S105
+PTZ_NODE_TOKEN = "ptz_node_1"  # noqa: S105
+PTZ_CONFIG_TOKEN = "ptz_config_1"  # noqa: S105
 
 _SPACES = "http://www.onvif.org/ver10/tptz/"
 PT_POSITION = _SPACES + "PanTiltSpaces/PositionGenericSpace"
@@ -100,7 +101,9 @@ def float_attr(element: etree._Element, name: str) -> float:
     """A finite xs:float attribute; ``ter:InvalidArgVal`` if missing or not a number."""
     raw = element.get(name)
     if raw is None:
-        raise sender_fault(f"{etree.QName(element).localname} lacks attribute {name}", "InvalidArgVal")
+        raise sender_fault(
+            f"{etree.QName(element).localname} lacks attribute {name}", "InvalidArgVal"
+        )
     try:
         value = float(raw)
     except ValueError:

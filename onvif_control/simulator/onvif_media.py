@@ -147,7 +147,6 @@ def get_snapshot_uri(ctx: OnvifContext, body: etree._Element) -> str:
     return _media_uri("trt:GetSnapshotUriResponse", ctx.snapshot_url)
 
 
-
 Handler = Callable[[OnvifContext, etree._Element], str]
 
 HANDLERS: dict[str, Handler] = {

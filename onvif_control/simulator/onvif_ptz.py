@@ -44,7 +44,9 @@ from onvif_control.simulator.soap import attr, sender_fault, text
 
 def ptz_service_capabilities() -> str:
     """``tptz:Capabilities`` of the PTZ service (for GetServices)."""
-    return '<tptz:Capabilities EFlip="false" Reverse="false" MoveStatus="true" StatusPosition="true"/>'
+    return (
+        '<tptz:Capabilities EFlip="false" Reverse="false" MoveStatus="true" StatusPosition="true"/>'
+    )
 
 
 def _range(lo: float, hi: float) -> str:
@@ -52,7 +54,8 @@ def _range(lo: float, hi: float) -> str:
 
 
 def _space2d(tag: str, uri: str, lo: float = -1.0, hi: float = 1.0) -> str:
-    return f"<{tag}><tt:URI>{uri}</tt:URI><tt:XRange>{_range(lo, hi)}</tt:XRange><tt:YRange>{_range(lo, hi)}</tt:YRange></{tag}>"
+    ranges = f"<tt:XRange>{_range(lo, hi)}</tt:XRange><tt:YRange>{_range(lo, hi)}</tt:YRange>"
+    return f"<{tag}><tt:URI>{uri}</tt:URI>{ranges}</{tag}>"
 
 
 def _space1d(tag: str, uri: str, lo: float, hi: float) -> str:
@@ -219,12 +222,16 @@ def continuous_move(ctx: OnvifContext, body: etree._Element) -> str:
         zoom = float_attr(zoom_el, "x")
     for name, value in (("pan", pan), ("tilt", tilt), ("zoom", zoom)):
         if value is not None and not -1.0 <= value <= 1.0:
-            raise sender_fault(f"{name} velocity {value} is outside -1..1", "InvalidArgVal", "InvalidVelocity")
+            raise sender_fault(
+                f"{name} velocity {value} is outside -1..1", "InvalidArgVal", "InvalidVelocity"
+            )
     raw_timeout = child_text(body, "Timeout")
     timeout = DEFAULT_PTZ_TIMEOUT if raw_timeout is None else parse_duration(raw_timeout)
     if timeout > MAX_PTZ_TIMEOUT:
         raise sender_fault(
-            f"timeout {raw_timeout} is above {duration(MAX_PTZ_TIMEOUT)}", "InvalidArgVal", "TimeoutNotSupported"
+            f"timeout {raw_timeout} is above {duration(MAX_PTZ_TIMEOUT)}",
+            "InvalidArgVal",
+            "TimeoutNotSupported",
         )
     ctx.ptz.continuous(pan, tilt, zoom, timeout)
     return "<tptz:ContinuousMoveResponse/>"
@@ -317,7 +324,9 @@ def set_preset(ctx: OnvifContext, body: etree._Element) -> str:
     _check_profile(body)
     name, token = child_text(body, "PresetName"), child_text(body, "PresetToken")
     if name is not None and (not name or len(name) > 64):
-        raise sender_fault(f"preset name {name!r} must be 1-64 characters", "InvalidArgVal", "InvalidPresetName")
+        raise sender_fault(
+            f"preset name {name!r} must be 1-64 characters", "InvalidArgVal", "InvalidPresetName"
+        )
     try:
         preset = ctx.ptz.set_preset(name, token or None)
     except OverflowError as exc:
@@ -325,7 +334,8 @@ def set_preset(ctx: OnvifContext, body: etree._Element) -> str:
     except PresetError as exc:
         subcode = "PresetExist" if "in use" in str(exc) else "NoToken"
         raise sender_fault(str(exc), "InvalidArgVal", subcode) from exc
-    return f"<tptz:SetPresetResponse><tptz:PresetToken>{text(preset.token)}</tptz:PresetToken></tptz:SetPresetResponse>"
+    token_xml = f"<tptz:PresetToken>{text(preset.token)}</tptz:PresetToken>"
+    return f"<tptz:SetPresetResponse>{token_xml}</tptz:SetPresetResponse>"
 
 
 def goto_preset(ctx: OnvifContext, body: etree._Element) -> str:

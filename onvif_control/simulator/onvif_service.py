@@ -117,7 +117,9 @@ class OnvifService:
         header = request.headers.get("authorization")
         if not self._digest.check(request.method, header, now, allow_basic=True):
             challenge = self._digest.challenge(now, qop=True)
-            return HttpResponse(401, b"authentication required", headers={"WWW-Authenticate": challenge})
+            return HttpResponse(
+                401, b"authentication required", headers={"WWW-Authenticate": challenge}
+            )
         jpeg = await self._snapshot()
         return HttpResponse(200, b"" if request.method == "HEAD" else jpeg, "image/jpeg")
 

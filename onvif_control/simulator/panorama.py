@@ -121,7 +121,7 @@ def build_panorama(scene: Scene, width: int) -> PanoramaPlanes:
     uv = (yuv[0::2, 0::2, 1:] + yuv[1::2, 0::2, 1:] + yuv[0::2, 1::2, 1:] + yuv[1::2, 1::2, 1:]) / 4
     u = np.clip(uv[..., 0] + 0.5, 0, 255).astype(np.uint8)
     v = np.clip(uv[..., 1] + 0.5, 0, 255).astype(np.uint8)
-    zone_c = zone_y.reshape(height // 2, 2, width // 2, 2).all(axis=(1, 3))
+    zone_c = np.asarray(zone_y.reshape(height // 2, 2, width // 2, 2).all(axis=(1, 3)))
     for plane in (y, u, v, zone_y, zone_c):
         plane.flags.writeable = False
     return PanoramaPlanes(y, u, v, zone_y, zone_c)
@@ -218,7 +218,7 @@ def _object_colours(index: int, obj: MovingObject) -> tuple[tuple[int, int, int]
     out = []
     for rgb in (main, second, (25, 28, 32), _SKIN):
         y, u, v = rgb_to_yuv(np.array(rgb, dtype=np.float32))
-        out.append((int(round(float(y))), int(round(float(u))), int(round(float(v)))))
+        out.append((round(float(y)), round(float(u)), round(float(v))))
     return tuple(out)
 
 

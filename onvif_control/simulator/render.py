@@ -72,7 +72,10 @@ def _ray_table(
     ys = height / 2.0 - (np.arange(height // step, dtype=np.float32) + 0.5) * step
     right = (xs / np.float32(focal))[None, :]
     up = (ys / np.float32(focal))[:, None]
-    ct, st = np.float32(math.cos(math.radians(tilt_deg))), np.float32(math.sin(math.radians(tilt_deg)))
+    ct, st = (
+        np.float32(math.cos(math.radians(tilt_deg))),
+        np.float32(math.sin(math.radians(tilt_deg))),
+    )
     fwd_w = ct - up * st  # forward = 1 in camera coordinates
     up_w = st + up * ct
     pan_rel = np.arctan2(right, fwd_w)  # radians, relative to the camera's pan
@@ -134,7 +137,7 @@ class Renderer:
 
     def _pose_indices(self, pose: Pose) -> tuple[I32, I32]:
         pano_w = self.panorama.static.width
-        shift = int(math.floor((pose.pan + 180.0) / 360.0 * pano_w))
+        shift = math.floor((pose.pan + 180.0) / 360.0 * pano_w)
         tkey = (round(pose.tilt / _TILT_STEP), round(pose.zoom / _ZOOM_STEP))
         key = (shift, *tkey)
         with self._lock:

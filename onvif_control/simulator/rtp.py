@@ -42,7 +42,9 @@ def packetize_h264(nals: tuple[bytes, ...] | list[bytes], mtu: int = MAX_PAYLOAD
             start = offset == 0
             end = offset + chunk >= len(body)
             fu_header = (0x80 if start else 0) | (0x40 if end else 0) | kind
-            out.append(Payload(bytes((indicator, fu_header)) + body[offset : offset + chunk], False))
+            out.append(
+                Payload(bytes((indicator, fu_header)) + body[offset : offset + chunk], False)
+            )
     if out:
         out[-1] = Payload(out[-1].data, True)
     return out

@@ -57,12 +57,7 @@ class _UdpSink(asyncio.DatagramProtocol):
     """Server side of one UDP port; notes received RTCP as liveness."""
 
     def __init__(self, on_packet: Callable[[], None]) -> None:
-        self.transport: asyncio.DatagramTransport | None = None
         self._on_packet = on_packet
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
 
     def datagram_received(self, data: bytes, addr: tuple[str | object, int]) -> None:
         self._on_packet()
@@ -89,14 +84,14 @@ class Session:
     octets: int = 0
     last_rtcp: float = -1e9
     last_seen: float = field(default_factory=time.monotonic)
-    rtp_udp: _UdpSink | None = None
-    rtcp_udp: _UdpSink | None = None
+    rtp_udp: asyncio.DatagramTransport | None = None
+    rtcp_udp: asyncio.DatagramTransport | None = None
     subscriber: Callable[[AccessUnit], None] | None = None
 
     def close_udp(self) -> None:
-        for sink in (self.rtp_udp, self.rtcp_udp):
-            if sink is not None and sink.transport is not None:
-                sink.transport.close()
+        for transport in (self.rtp_udp, self.rtcp_udp):
+            if transport is not None:
+                transport.close()
 
 
 class RtspServer:
@@ -219,7 +214,9 @@ class RtspServer:
                 headers["WWW-Authenticate"] = self._auth.challenge(time.monotonic(), qop=False)
             if exc.status == 405:
                 headers["Allow"] = PUBLIC
-            writer.write(response(exc.status, cseq, headers, str(exc).encode() if exc.status != 401 else b""))
+            writer.write(
+                response(exc.status, cseq, headers, str(exc).encode() if exc.status != 401 else b"")
+            )
             return not exc.close
 
     async def _dispatch(
@@ -236,7 +233,9 @@ class RtspServer:
             if method in ("ANNOUNCE", "RECORD", "SET_PARAMETER", "REDIRECT"):
                 raise RtspError(405, f"{method} is not allowed on this camera")
             raise RtspError(501, f"method {method!r} is not implemented")
-        if not self._auth.check(method, request.headers.get("authorization"), time.monotonic(), allow_basic=False):
+        if not self._auth.check(
+            method, request.headers.get("authorization"), time.monotonic(), allow_basic=False
+        ):
             raise RtspError(401, "authentication required")
         session = self._session_for(request, owned)
         if session is not None:
@@ -318,8 +317,15 @@ class RtspServer:
             )
         owned[session.id] = session
         self._sessions[session.id] = session
-        log.info("%s session %s INIT -> READY (%s)", self._label, session.id, "TCP" if spec.tcp else "UDP")
-        return response(200, request.cseq, {"Transport": transport, **self._session_header(session)})
+        log.info(
+            "%s session %s INIT -> READY (%s)",
+            self._label,
+            session.id,
+            "TCP" if spec.tcp else "UDP",
+        )
+        return response(
+            200, request.cseq, {"Transport": transport, **self._session_header(session)}
+        )
 
     async def _open_udp(self, session: Session) -> tuple[int, int]:
         loop = asyncio.get_running_loop()
@@ -328,17 +334,19 @@ class RtspServer:
             session.last_seen = time.monotonic()
 
         for _ in range(20):  # look for an even/odd port pair, as RFC 3550 recommends
-            rtp_t, rtp_p = await loop.create_datagram_endpoint(lambda: _UdpSink(alive), local_addr=(self._bind_host, 0))
+            rtp_t, _ = await loop.create_datagram_endpoint(
+                lambda: _UdpSink(alive), local_addr=(self._bind_host, 0)
+            )
             port = int(rtp_t.get_extra_info("sockname")[1])
             if port % 2 == 0:
                 try:
-                    _, rtcp_p = await loop.create_datagram_endpoint(
+                    rtcp_t, _ = await loop.create_datagram_endpoint(
                         lambda: _UdpSink(alive), local_addr=(self._bind_host, port + 1)
                     )
                 except OSError:
                     rtp_t.close()
                     continue
-                session.rtp_udp, session.rtcp_udp = rtp_p, rtcp_p
+                session.rtp_udp, session.rtcp_udp = rtp_t, rtcp_t
                 return port, port + 1
             rtp_t.close()
         raise RtspError(453, "no UDP port pair available")
@@ -400,7 +408,9 @@ class RtspServer:
             return
         if session.transport.tcp and writer.transport.get_write_buffer_size() > MAX_BACKLOG:
             if not session.need_keyframe:
-                log.info("%s session %s is behind; dropping until a keyframe", self._label, session.id)
+                log.info(
+                    "%s session %s is behind; dropping until a keyframe", self._label, session.id
+                )
                 session.need_keyframe = True
                 self._hub.request_keyframe()
             return
@@ -435,8 +445,7 @@ class RtspServer:
                 data += interleaved(rtcp_channel, report)
             writer.write(data)
         else:
-            assert session.rtp_udp is not None and session.rtcp_udp is not None
-            rtp_t, rtcp_t = session.rtp_udp.transport, session.rtcp_udp.transport
+            rtp_t, rtcp_t = session.rtp_udp, session.rtcp_udp
             if rtp_t is None or rtcp_t is None or rtp_t.is_closing():
                 return
             rtp_port, rtcp_port = session.transport.client_ports

@@ -53,7 +53,9 @@ class PrivateZone:
         if not self.name:
             raise ValueError("a private zone needs a non-empty name")
         if len(self.polygon) < 3:
-            raise ValueError(f"private zone {self.name!r} has {len(self.polygon)} vertices, need 3+")
+            raise ValueError(
+                f"private zone {self.name!r} has {len(self.polygon)} vertices, need 3+"
+            )
         for pan, tilt in self.polygon:
             if not (math.isfinite(pan) and -180.0 <= pan <= 180.0):
                 raise ValueError(f"private zone {self.name!r}: pan {pan} outside -180..180")
@@ -122,7 +124,7 @@ class Scene:
     """Everything that defines what a simulated camera sees (deterministic from it)."""
 
     seed: int = 7
-    home: Pose = Pose(0.0, -10.0, 0.0)
+    home: Pose = field(default_factory=lambda: Pose(0.0, -10.0, 0.0))
     calibration: Calibration = field(default_factory=Calibration)
     private_zones: tuple[PrivateZone, ...] = field(default_factory=_default_zones)
     objects: tuple[MovingObject, ...] = field(default_factory=_default_objects)
@@ -154,9 +156,7 @@ def scene_from_dict(data: Mapping[str, Any]) -> Scene:
     if "calibration" in data:
         known = {f.name for f in fields(Calibration)}
         _reject_unknown(data["calibration"], known, "calibration")
-        kwargs["calibration"] = Calibration(
-            **{k: float(v) for k, v in data["calibration"].items()}
-        )
+        kwargs["calibration"] = Calibration(**{k: float(v) for k, v in data["calibration"].items()})
     if "private_zones" in data:
         zones = []
         for zone in data["private_zones"]:
@@ -181,10 +181,7 @@ def load_scene(path: Path) -> Scene:
     """Read a scene file (``.toml`` or ``.json``). Raises ``ValueError`` if it is invalid."""
     text = path.read_text(encoding="utf-8")
     try:
-        if path.suffix.lower() == ".json":
-            data = json.loads(text)
-        else:
-            data = tomllib.loads(text)
+        data = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ValueError(f"scene file {path} does not parse: {exc}") from exc
     if not isinstance(data, Mapping):

@@ -26,9 +26,8 @@ NS = {
 }
 _SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
 MAX_REQUEST_BYTES = 256 * 1024
-PASSWORD_TEXT_TYPE = (
-    "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordText"
-)
+# A type URI, not a password.
+PASSWORD_TEXT_TYPE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordText"  # noqa: S105
 
 
 @dataclass

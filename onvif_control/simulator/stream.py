@@ -99,7 +99,9 @@ class StreamHub:
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """Start the frame thread; frames are delivered on ``loop``."""
         self._loop = loop
-        self._thread = threading.Thread(target=self._run, name=f"sim-frames-{self.name}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name=f"sim-frames-{self.name}", daemon=True
+        )
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
