@@ -96,6 +96,9 @@ def media_json(item: MediaItem, *, detail: bool = False) -> dict[str, Any]:
         "derived_from": item.derived_from_id,
         "ingested_at": isoformat(item.ingested_at),
         "ingested_by": item.ingested_by,
+        # Which retention rule decided the expiry (RET-12); null expiry: kept while held.
+        "expires_at": isoformat(item.expires_at),
+        "retention_rule": item.retention_rule,
     }
     return body
 

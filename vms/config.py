@@ -64,6 +64,11 @@ class RetentionConfig:
     handheld_days: int = 90
     evidence_days: int = 1461  # RET-7
     purge_interval_minutes: float = 10.0
+    # Items purged per batch: one intent transaction, one unlink pass, one commit (INV-3).
+    purge_batch_size: int = 500
+    # Below this much free space in the media store, with nothing expired left to purge,
+    # the purge job raises the disk alarm (held media is never deleted for space, INV-3).
+    disk_alarm_free_bytes: int = 2 * 1024**3
 
 
 @dataclasses.dataclass(frozen=True)

@@ -25,6 +25,7 @@ import fcntl
 import hashlib
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,7 @@ from vms.db.models import (
 )
 from vms.errors import FailedPrecondition, InsufficientStorage, InvalidArgument
 from vms.events import EventBus
+from vms.faults import crash_point
 from vms.probe import ProbeResult, probe
 from vms.store import MediaStore, is_disk_full
 
@@ -175,6 +177,7 @@ class Ingestor:
         with self._temp_file() as (tmp_path, fd):
             # 2. copy while hashing
             sha256, size = self._copy(source, fd, tmp_path)
+            crash_point("ingest.after-copy")
             # 3. the caller's expectations
             if request.expected_size is not None and size != request.expected_size:
                 raise FailedPrecondition(
@@ -186,6 +189,7 @@ class Ingestor:
                 )
             # 4. what is it?
             facts = probe(tmp_path, filename=request.original_filename)
+            crash_point("ingest.after-probe")
             # 5.-7. place and catalogue under the hash lock
             with self.store.hash_lock(sha256):
                 existing = self._existing(request.device_id, sha256)
@@ -193,6 +197,7 @@ class Ingestor:
                     self._audit_duplicate(who, request, existing, sha256)
                     return IngestResult(existing, sha256, size, duplicate=True)
                 self.store.place(tmp_path, sha256)
+                crash_point("ingest.after-rename")
                 try:
                     media_id = self._catalogue(request, facts, sha256, size, who)
                 except IntegrityError:
@@ -201,6 +206,7 @@ class Ingestor:
                     if existing is None:
                         raise
                     return IngestResult(existing, sha256, size, duplicate=True)
+        crash_point("ingest.after-commit")
         log.info("ingested %s from %s (%d bytes, %s)", media_id, request.device_id, size, sha256)
         self.events.publish(
             "media.new",
@@ -230,6 +236,7 @@ class Ingestor:
             stream: BinaryIO = (
                 stack.enter_context(source.open("rb")) if isinstance(source, Path) else source
             )
+            writeback = stack.enter_context(_Writeback(fd))
             readinto = getattr(stream, "readinto", None)
             while True:
                 if readinto is not None:
@@ -253,6 +260,8 @@ class Ingestor:
                         ) from None
                     raise
                 size += n
+                writeback.wrote(n)
+            writeback.finish(self.store.root, size)
         return digest.hexdigest(), size
 
     def _existing(self, device_id: str, sha256: str) -> str | None:
@@ -360,3 +369,75 @@ class Ingestor:
                 },
             )
         return media_id
+
+
+# Start writing the temp file out every this many bytes (see _Writeback).
+WRITEBACK_BYTES = 32 * 1024**2
+
+
+class _Writeback:
+    """Keeps the disk writing a temp file while the copy is still filling it.
+
+    Left alone, the kernel holds a large file dirty in the page cache until step 6's
+    fsync, which then waits for all of it, after the copy and the probe; a large dirty
+    set also makes the copy itself slower. Here a helper thread runs ``fdatasync`` each
+    time another WRITEBACK_BYTES were written, so disk writes overlap the copy (1 GiB on
+    a 2-core box: copy + fsync 2.2 s -> 1.3 s, bench/bench_ingest.py). It changes no
+    ordering of INV-1: the file is still fsynced before its rename. Small files (recorder
+    segments) never start the thread.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._pending = 0
+        self._wake = threading.Event()
+        self._done = False
+        self._error: OSError | None = None
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> _Writeback:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop()  # the fd must stay open while the helper may still use it
+
+    def wrote(self, n: int) -> None:
+        self._pending += n
+        if self._pending < WRITEBACK_BYTES:
+            return
+        self._pending = 0
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="ingest-writeback")
+            self._thread.start()
+        self._wake.set()
+
+    def finish(self, root: Path, size: int) -> None:
+        """Wait for the helper; raise what its fdatasync reported (never lose an EIO:
+        a failed flush can be forgotten by the kernel, a later fsync would succeed)."""
+        self._stop()
+        if self._error is not None:
+            if is_disk_full(self._error):
+                raise InsufficientStorage(
+                    f"media store {root} is full after {size} bytes of this file; "
+                    f"nothing was stored"
+                ) from None
+            raise self._error
+
+    def _stop(self) -> None:
+        if self._thread is not None:
+            self._done = True
+            self._wake.set()
+            self._thread.join()
+            self._thread = None
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            if self._done:
+                return
+            try:
+                os.fdatasync(self._fd)
+            except OSError as exc:
+                self._error = exc
+                return

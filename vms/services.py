@@ -56,6 +56,9 @@ class Services:
     jobs: list[Job] = field(default_factory=list)
     # Services that plugins add (``extensions["retention"]``...).
     extensions: dict[str, Any] = field(default_factory=dict)
+    # Crash recovery that plugins add (the retention purge replay, INV-3); run in order
+    # by :meth:`startup_recovery` after the store check.
+    recovery: list[Callable[[], object]] = field(default_factory=list)
 
     @classmethod
     def open(cls, config: Config, *, clock: Clock | None = None) -> Services:
@@ -130,6 +133,8 @@ class Services:
         report = recover(self.db, self.store)
         if report.missing:
             log.error("%d catalogued files are missing from the store", len(report.missing))
+        for step in self.recovery:
+            step()
 
     def init(self, admin_user: str | None = None, admin_password: str | None = None) -> None:
         """``vms init``: migrate, create folders and the first admin (idempotent)."""

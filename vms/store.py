@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from vms.errors import InsufficientStorage
+from vms.faults import crash_point
 
 OBJECT_MODE = 0o444
 
@@ -112,6 +113,7 @@ class MediaStore:
         finally:
             os.close(fd)
         os.chmod(tmp_path, OBJECT_MODE)  # INV-2: originals never change
+        crash_point("ingest.after-fsync")
         parent = final.parent
         if not parent.is_dir():
             parent.mkdir(parents=True, exist_ok=True)

@@ -349,8 +349,10 @@ class UploadService:
         while written < length:
             try:
                 data = stream.read(min(READ_BYTES, length - written))
-            except OSError:
-                break  # the client went away: keep what arrived
+            except Exception as exc:  # the web server's "client disconnected" error
+                # The client went away: keep what arrived, the offset says where to resume.
+                log.info("upload stream ended after %d of %d bytes: %s", written, length, exc)
+                break
             if not data:
                 break
             digest.update(data)

@@ -9,7 +9,6 @@ the single ``audit_head`` row (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite's
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,15 +119,13 @@ class AuditLog:
             head = (head_row.seq, head_row.hash) if head_row else None
             if head is None:
                 return Break(0, "the audit head row is missing")
-            return verify(self._key, _entries(session), head)
-
-
-def _entries(session: Session) -> Iterator[tuple[Link, str]]:
-    rows = session.execute(
-        select(AuditEntry).order_by(AuditEntry.seq).execution_options(yield_per=2000)
-    ).scalars()
-    for entry in rows:
-        yield _link(entry), entry.hash
+            rows = session.execute(
+                select(AuditEntry).order_by(AuditEntry.seq).execution_options(yield_per=2000)
+            ).scalars()
+            try:
+                return verify(self._key, ((_link(e), e.hash) for e in rows), head)
+            finally:
+                rows.close()  # verify stops at the first break: release the server cursor
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,12 @@ class Action(enum.StrEnum):
     LIVE_VIEW = "live.view"
     PTZ_CONTROL = "ptz.control"
     CAMERAS_MANAGE = "cameras.manage"
+    # Retention (issue 6): log preservation requests (RET-3); apply or release legal
+    # holds and open or close cases (the data steward, RET-10); read the request log,
+    # destruction log, upcoming deletions and tagging reports.
+    PRESERVATION_MANAGE = "preservation.manage"
+    RETENTION_MANAGE = "retention.manage"
+    RETENTION_READ = "retention.read"
 
 
 class Scope(enum.Enum):
@@ -75,6 +81,15 @@ TABLE: dict[Action, dict[Role, Scope]] = {
     Action.LIVE_VIEW: {_R.ADMIN: _S.ALL, _R.SUPERVISOR: _S.ALL, _R.DISPATCHER: _S.ALL},
     Action.PTZ_CONTROL: {_R.ADMIN: _S.ALL, _R.SUPERVISOR: _S.ALL, _R.DISPATCHER: _S.ALL},
     Action.CAMERAS_MANAGE: {_R.ADMIN: _S.ALL},
+    Action.PRESERVATION_MANAGE: {_R.ADMIN: _S.ALL, _R.RECORDS_COMMANDER: _S.ALL},
+    Action.RETENTION_MANAGE: {_R.ADMIN: _S.ALL, _R.RECORDS_COMMANDER: _S.ALL},
+    Action.RETENTION_READ: {
+        _R.ADMIN: _S.ALL,
+        _R.RECORDS_COMMANDER: _S.ALL,
+        _R.INVESTIGATOR: _S.ALL,
+        _R.AUDITOR: _S.ALL,
+        _R.SUPERVISOR: _S.ALL,
+    },
 }
 
 

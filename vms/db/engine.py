@@ -1,10 +1,12 @@
 """Engines and transactions for SQLite (the embedded default) and PostgreSQL.
 
 SQLite runs in WAL mode with foreign keys on and ``synchronous=FULL`` (a committed catalog
-row survives power loss, INV-1). Every SQLite transaction starts with ``BEGIN IMMEDIATE``:
-a deferred transaction that reads and then writes can fail with ``SQLITE_BUSY`` when
-another process committed in between; taking the write lock up front makes writers queue
-on ``busy_timeout`` instead. Readers are not blocked (WAL).
+row survives power loss, INV-1). Every SQLite write transaction (:meth:`Database.transaction`) starts with ``BEGIN
+IMMEDIATE``: a deferred transaction that reads and then writes can fail with
+``SQLITE_BUSY`` when another process committed in between; taking the write lock up front
+makes writers queue on ``busy_timeout`` instead. Read-only sessions
+(:meth:`Database.session`) begin deferred, so they never hold the write lock and never
+block a writer (WAL), even one in the same thread.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from vms.errors import InvalidArgument
 log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+READ_ONLY = "vms_read_only"  # execution option of the engine behind Database.session()
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
@@ -65,7 +68,10 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        if connection.get_execution_options().get(READ_ONLY):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 class Database:
@@ -75,6 +81,10 @@ class Database:
         self.url = url
         self.engine = make_engine(url, echo=echo)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # Same pool, marked read-only: SQLite begins these deferred (see module doc).
+        self._read_sessions = sessionmaker(
+            self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
+        )
 
     @property
     def dialect(self) -> str:
@@ -87,8 +97,8 @@ class Database:
             yield session
 
     def session(self) -> Session:
-        """A bare session (the caller manages the transaction)."""
-        return self._sessions()
+        """A session for reading. Writes belong in :meth:`transaction`."""
+        return self._read_sessions()
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -173,6 +173,10 @@ class MediaItem(Base):
     ingested_by: Mapped[str] = mapped_column(String(64))
     # The time the recorded start came from: container metadata, the uploader, or ingest.
     recorded_start_origin: Mapped[str] = mapped_column(String(16))
+    # Set by the retention plugin (RET-12): when the item may be purged (None: never, it
+    # is held) and which rule decided it ("RET-1 fixed 30 days"...).
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), index=True)
+    retention_rule: Mapped[str | None] = mapped_column(String(200))
 
     categories: Mapped[list[MediaCategory]] = relationship(
         back_populates="media", cascade="all, delete-orphan", lazy="selectin"
@@ -255,3 +259,158 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(BigInteger)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+# -- retention (the ``retention`` package owns the logic; docs/design/retention.md) ------
+
+# Deleting a media row makes the database look for rows that reference it: without these
+# indexes every purged item costs a scan of media_items (derived copies) and uploads.
+Index("ix_media_items_derived_from", MediaItem.derived_from_id)
+Index("ix_uploads_media", Upload.media_id)
+
+
+class PreservationRequest(Base):
+    """A written preservation request (RET-2, RET-3, RET-8, RET-9): the request log."""
+
+    __tablename__ = "preservation_requests"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    request_number: Mapped[str] = mapped_column(String(64), unique=True)
+    requester_name: Mapped[str] = mapped_column(String(200))
+    requester_organization: Mapped[str | None] = mapped_column(String(200))
+    requester_contact: Mapped[str | None] = mapped_column(String(200))
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    received_via: Mapped[str] = mapped_column(String(16))
+    received_by: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    litigation_anticipated: Mapped[bool] = mapped_column(Boolean, default=False)
+    case_number: Mapped[str | None] = mapped_column(String(64))
+    media_ids: Mapped[list[str]] = mapped_column(JSONText())
+    state: Mapped[str] = mapped_column(String(16))
+    form_media_id: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    created_by: Mapped[str] = mapped_column(String(64))
+    released_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    released_by: Mapped[str | None] = mapped_column(String(64))
+    release_notice: Mapped[str | None] = mapped_column(String(200))
+    release_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class PreservationScope(Base):
+    """One part of a request's scope: a device or an officer over a time window."""
+
+    __tablename__ = "preservation_scopes"
+    __table_args__ = (
+        Index("ix_preservation_scopes_device", "device_id", "start"),
+        Index("ix_preservation_scopes_officer", "officer_badge", "start"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    request_id: Mapped[str] = mapped_column(ForeignKey("preservation_requests.id"), index=True)
+    device_id: Mapped[str | None] = mapped_column(String(64))
+    officer_badge: Mapped[str | None] = mapped_column(String(32))
+    start: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    end: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class LegalHold(Base):
+    """A legal hold (RET-10): kept until a release notice is recorded."""
+
+    __tablename__ = "legal_holds"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    reference: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    created_by: Mapped[str] = mapped_column(String(64))
+    released_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    released_by: Mapped[str | None] = mapped_column(String(64))
+    release_notice: Mapped[str | None] = mapped_column(String(200))
+
+
+class MediaHold(Base):
+    """A media item held by a preservation request or a legal hold.
+
+    No foreign key to ``media_items``: the link outlives a later purge as history.
+    """
+
+    __tablename__ = "media_holds"
+    __table_args__ = (Index("ix_media_holds_media", "media_id", "released_at"),)
+
+    media_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)  # preservation | legal
+    hold_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    label: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    released_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class Case(Base):
+    """A case by number; media with this case number are kept while it is open (RET-5)."""
+
+    __tablename__ = "cases"
+
+    case_number: Mapped[str] = mapped_column(String(64), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))  # open | closed
+    opened_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    updated_by: Mapped[str] = mapped_column(String(64))
+
+
+class PurgeIntent(Base):
+    """The garbage row of INV-3: this item's file is about to be unlinked."""
+
+    __tablename__ = "purge_intents"
+
+    media_id: Mapped[str] = mapped_column(ForeignKey("media_items.id"), primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    rule: Mapped[str] = mapped_column(String(200))
+    expired_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    run_id: Mapped[str] = mapped_column(String(36))
+
+
+class DestructionRecord(Base):
+    """What a purge destroyed (RET-13): kept forever, the item row is gone."""
+
+    __tablename__ = "destruction_records"
+    __table_args__ = (
+        Index("ix_destruction_records_media", "media_id"),
+        Index("ix_destruction_records_device", "device_id", "recorded_start"),
+        Index("ix_destruction_records_officer", "officer_badge", "recorded_start"),
+        Index("ix_destruction_records_purged", "purged_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    media_id: Mapped[str] = mapped_column(String(36))
+    sha256: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(16))
+    device_id: Mapped[str] = mapped_column(String(64))
+    officer_badge: Mapped[str | None] = mapped_column(String(32))
+    recorded_start: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    recorded_end: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    case_number: Mapped[str | None] = mapped_column(String(64))
+    rule: Mapped[str] = mapped_column(String(200))
+    expired_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    purged_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    run_id: Mapped[str] = mapped_column(String(36))
+    file_unlinked: Mapped[bool] = mapped_column(Boolean)
+
+
+class TaggingNotice(Base):
+    """A daily notice that a BWC/dash item is untagged past the deadline (TAG-3)."""
+
+    __tablename__ = "tagging_notices"
+    __table_args__ = (
+        UniqueConstraint("media_id", "day", name="uq_tagging_notices_media_day"),
+        Index("ix_tagging_notices_officer", "officer_badge", "day"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    media_id: Mapped[str] = mapped_column(String(36))
+    day: Mapped[str] = mapped_column(String(10))  # YYYY-MM-DD (UTC)
+    officer_badge: Mapped[str | None] = mapped_column(String(32))
+    supervisor: Mapped[str | None] = mapped_column(String(64))
+    notified_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

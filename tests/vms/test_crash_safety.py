@@ -1,0 +1,99 @@
+"""INV-1: a process killed at any step of ingest leaves nothing or a complete item.
+
+Each case runs ``vms ingest`` in a real subprocess that SIGKILLs itself at one numbered
+step (vms/faults.py), then runs the startup recovery and ``vms catalog check``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.media import make_video
+from vms.check import Level, check
+from vms.config import Config
+from vms.db.models import MediaItem
+from vms.services import Services
+
+STEPS = [
+    ("ingest.after-copy", False),
+    ("ingest.after-probe", False),
+    ("ingest.after-fsync", False),
+    ("ingest.after-rename", False),
+    ("ingest.after-commit", True),
+]
+
+
+def run_cli(
+    config: Config, *args: str, crash_at: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VMS_")}
+    env.update(
+        VMS_DATA_DIR=str(config.data_dir),
+        VMS_DATABASE_URL=config.effective_database_url,
+        VMS_INGEST_MIN_FREE_BYTES="0",
+    )
+    if crash_at:
+        env["VMS_TEST_CRASH_AT"] = crash_at
+    return subprocess.run(
+        [sys.executable, "-m", "vms.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def media_count(services: Services) -> int:
+    with services.db.session() as s:
+        return int(s.execute(select(func.count()).select_from(MediaItem)).scalar_one())
+
+
+@pytest.mark.parametrize(("step", "committed"), STEPS)
+def test_killed_ingest_leaves_nothing_or_a_complete_item_INV_1(
+    services: Services, config: Config, tmp_path: Path, step: str, committed: bool
+) -> None:
+    clip = tmp_path / "clip.mp4"
+    make_video(clip, seconds=1)
+
+    proc = run_cli(
+        config, "ingest", str(clip), "--source", "bwc", "--device", "BWC-9", crash_at=step
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+
+    services.startup_recovery()
+    report = check(services.db, services.store, Level.HASH)
+    assert report.clean, report
+    assert media_count(services) == (1 if committed else 0)
+    assert services.audit.verify(services.db) is None
+
+    # The file can be ingested again afterwards: once, or reported as the duplicate.
+    again = run_cli(config, "ingest", str(clip), "--source", "bwc", "--device", "BWC-9", "--json")
+    assert again.returncode == 0, again.stderr
+    assert ('"duplicate": true' in again.stdout) is committed
+    assert media_count(services) == 1
+    assert check(services.db, services.store, Level.HASH).clean
+
+
+def test_recovery_does_not_touch_an_ingest_in_progress(services: Services, tmp_path: Path) -> None:
+    """A temp file whose writer is alive (it holds the flock) is not removed."""
+    import fcntl
+
+    services.store.create_dirs()
+    part = services.store.tmp / "live.part"
+    fd = os.open(part, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        services.startup_recovery()
+        assert part.exists()
+    finally:
+        os.close(fd)
+    services.startup_recovery()
+    assert not part.exists()

@@ -1,0 +1,155 @@
+"""Every role against every endpoint (ACC-1, ACC-2, ACC-7, ACC-8); refusals are 403s
+with a reason, and audited.
+
+The expected table is written out here by hand, independently of vms/auth/permissions.py,
+so a wrong entry in the product's table fails this test.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from tests.media import make_video
+from vms.audit.log import Who
+from vms.db.models import AuditEntry, MediaItem, SourceKind
+from vms.ingest import IngestRequest
+from vms.services import Services
+
+ROLES = [
+    "admin",
+    "dispatcher",
+    "commander",
+    "investigator",
+    "auditor",
+    "sergeant",
+    "officer",
+    "other_officer",
+]
+
+
+@pytest.fixture
+def items(services: Services) -> dict[str, str]:
+    """An item recorded by officer B1 (supervised by sergeant) and a restricted one."""
+    who = Who("setup", "admin")
+    own = services.ingestor.ingest(
+        io.BytesIO(make_video(seconds=1, seed=1)),
+        IngestRequest(source=SourceKind.BWC, device_id="BWC-1", officer_badge="B1"),
+        who,
+    )
+    restricted = services.ingestor.ingest(
+        io.BytesIO(make_video(seconds=1, seed=2)),
+        IngestRequest(source=SourceKind.BWC, device_id="BWC-1", officer_badge="B1"),
+        who,
+    )
+    with services.db.transaction() as s:
+        row = s.get(MediaItem, restricted.media_id)
+        assert row is not None
+        row.restricted = True  # ACC-7
+    return {"own": own.media_id, "restricted": restricted.media_id}
+
+
+Call = Callable[[FlaskClient, dict[str, str], dict[str, str]], Any]
+
+ENDPOINTS: dict[str, Call] = {
+    "search": lambda c, h, i: c.get("/api/v1/media", headers=h),
+    "detail": lambda c, h, i: c.get(f"/api/v1/media/{i['own']}", headers=h),
+    "content": lambda c, h, i: c.get(f"/api/v1/media/{i['own']}/content", headers=h),
+    "restricted-detail": lambda c, h, i: c.get(f"/api/v1/media/{i['restricted']}", headers=h),
+    "restricted-content": lambda c, h, i: c.get(
+        f"/api/v1/media/{i['restricted']}/content", headers=h
+    ),
+    "patch": lambda c, h, i: c.patch(
+        f"/api/v1/media/{i['own']}", json={"case_number": "C-1"}, headers=h
+    ),
+    "categories": lambda c, h, i: c.get("/api/v1/categories", headers=h),
+    "upload": lambda c, h, i: c.post(
+        "/api/v1/uploads",
+        json={
+            "filename": "x.mp4",
+            "size": 10,
+            "sha256": "0" * 64,
+            "source": "bwc",
+            "device_id": "BWC-9",
+        },
+        headers=h,
+    ),
+    "audit": lambda c, h, i: c.get("/api/v1/audit", headers=h),
+    "me": lambda c, h, i: c.get("/api/v1/auth/me", headers=h),
+}
+
+# role -> endpoint -> expected status
+A, D, C, I, U, S, O, X = ROLES  # noqa: E741
+EXPECTED: dict[str, dict[str, int]] = {
+    "search": {A: 200, D: 403, C: 200, I: 200, U: 200, S: 200, O: 200, X: 200},
+    "detail": {A: 200, D: 403, C: 200, I: 200, U: 200, S: 200, O: 200, X: 403},
+    "content": {A: 200, D: 403, C: 403, I: 200, U: 403, S: 200, O: 200, X: 403},
+    "restricted-detail": {A: 200, D: 403, C: 200, I: 200, U: 200, S: 200, O: 200, X: 403},
+    "restricted-content": {A: 200, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403},
+    "patch": {A: 200, D: 403, C: 200, I: 200, U: 403, S: 200, O: 200, X: 403},
+    "categories": {A: 200, D: 200, C: 200, I: 200, U: 200, S: 200, O: 200, X: 200},
+    "upload": {A: 201, D: 403, C: 201, I: 201, U: 403, S: 201, O: 201, X: 201},
+    "audit": {A: 200, D: 403, C: 403, I: 403, U: 200, S: 403, O: 403, X: 403},
+    "me": {A: 200, D: 200, C: 200, I: 200, U: 200, S: 200, O: 200, X: 200},
+}
+
+
+def test_permission_matrix_every_role_every_endpoint_ACC_1(
+    client: FlaskClient, services: Services, tokens: dict[str, str], items: dict[str, str]
+) -> None:
+    failures = []
+    for endpoint, call in ENDPOINTS.items():
+        for role in ROLES:
+            headers = {"Authorization": f"Bearer {tokens[role]}"}
+            with services.db.session() as s:
+                before = s.execute(select(AuditEntry.seq).order_by(AuditEntry.seq.desc())).scalar()
+            response = call(client, headers, items)
+            response.close()  # file responses stream: release the file
+            expected = EXPECTED[endpoint][role]
+            if response.status_code != expected:
+                failures.append(f"{role} {endpoint}: {response.status_code} != {expected}")
+                continue
+            if expected == 403:
+                body = response.get_json()
+                assert body["error"]["kind"] == "permission_denied"
+                assert body["error"]["message"]  # the reason
+                with services.db.session() as s:
+                    denied = (
+                        s.execute(
+                            select(AuditEntry).where(
+                                AuditEntry.seq > before, AuditEntry.outcome == "denied"
+                            )
+                        )
+                        .scalars()
+                        .all()
+                    )
+                if not denied:
+                    failures.append(f"{role} {endpoint}: denial not audited")
+    assert not failures, "\n".join(failures)
+
+
+def test_officer_search_sees_only_own_media_ACC_2_and_supervisor_theirs_ACC_8(
+    client: FlaskClient, tokens: dict[str, str], items: dict[str, str]
+) -> None:
+    def ids(role: str) -> set[str]:
+        r = client.get("/api/v1/media", headers={"Authorization": f"Bearer {tokens[role]}"})
+        return {i["id"] for i in r.get_json()["items"]}
+
+    assert ids("officer") == set(items.values())
+    assert ids("sergeant") == set(items.values())
+    assert ids("other_officer") == set()
+    assert ids("investigator") == set(items.values())
+
+
+def test_unauthenticated_requests_get_401(client: FlaskClient, items: dict[str, str]) -> None:
+    for path in ("/api/v1/media", f"/api/v1/media/{items['own']}/content", "/api/v1/audit"):
+        r = client.get(path)
+        assert r.status_code == 401
+        assert r.get_json()["error"]["kind"] == "unauthenticated"
+    r = client.get("/api/v1/media", headers={"Authorization": "Bearer vms_forged"})
+    assert r.status_code == 401
