@@ -1,12 +1,12 @@
 """Engines and transactions for SQLite (the embedded default) and PostgreSQL.
 
-SQLite runs in WAL mode with foreign keys on and ``synchronous=FULL`` (a committed catalog
-row survives power loss, INV-1). Every SQLite write transaction (:meth:`Database.transaction`) starts with ``BEGIN
-IMMEDIATE``: a deferred transaction that reads and then writes can fail with
-``SQLITE_BUSY`` when another process committed in between; taking the write lock up front
-makes writers queue on ``busy_timeout`` instead. Read-only sessions
-(:meth:`Database.session`) begin deferred, so they never hold the write lock and never
-block a writer (WAL), even one in the same thread.
+SQLite runs in WAL mode with foreign keys on and ``synchronous=FULL`` (a committed
+catalog row survives power loss, INV-1). Every SQLite write transaction
+(:meth:`Database.transaction`) starts with ``BEGIN IMMEDIATE``: a deferred transaction
+that reads and then writes can fail with ``SQLITE_BUSY`` when another process committed
+in between; taking the write lock up front makes writers queue on ``busy_timeout``
+instead. Read-only sessions (:meth:`Database.session`) begin deferred, so they never hold
+the write lock and never block a writer (WAL), even one in the same thread.
 """
 
 from __future__ import annotations
