@@ -19,6 +19,7 @@ from web.api import auth as auth_api
 from web.api import media as media_api
 from web.api import uploads as uploads_api
 from web.pages import bp as pages_bp
+from web.retention_pages import register as register_retention
 from web.socket import init_socketio
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ def create_app(services: Services, *, testing: bool = False) -> tuple[Flask, Soc
     app.register_blueprint(uploads_api.bp, url_prefix="/api/v1")
     app.register_blueprint(audit_api.bp, url_prefix="/api/v1")
     app.register_blueprint(pages_bp)
+    register_retention(app)
     app.context_processor(security.template_globals)
 
     @app.errorhandler(VMSError)

@@ -1,0 +1,70 @@
+"""``vms purge [--dry-run]`` and ``vms retention recompute|upcoming`` (entry point
+``vms.commands``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from retention.plugin import get
+from vms.config import Config
+from vms.services import Services
+
+
+def _open(args: argparse.Namespace) -> Services:
+    config: Config = args.config_obj
+    services = Services.open(config)
+    services.migrate()
+    return services
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    """Run one purge now (the jobs role runs it every ``purge_interval_minutes``)."""
+    services = _open(args)
+    try:
+        report = get(services).purger.run(dry_run=args.dry_run)
+    finally:
+        services.close()
+    if args.json:
+        print(json.dumps(report.json(), indent=2))
+    elif args.dry_run:
+        for item in report.would_purge:
+            print(f"would purge {item['media_id']} {item['source']} ({item['rule']})")
+        print(f"{len(report.would_purge)} items would be purged; {report.kept} kept")
+    else:
+        print(
+            f"purged {report.purged} items ({report.bytes_freed} bytes), "
+            f"replayed {report.replayed}, kept {report.kept}, deferred {report.deferred}"
+        )
+    if report.disk_alarm:
+        print(
+            f"DISK ALARM: {report.free_bytes} bytes free; only held or unexpired media "
+            "remain (nothing held is deleted, INV-3)",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def cmd_recompute(args: argparse.Namespace) -> int:
+    """Recompute every item's expiry (after changing [retention] settings or categories)."""
+    services = _open(args)
+    try:
+        changed = get(services).expiry.recompute_all()
+    finally:
+        services.close()
+    print(f"{changed} expiries changed")
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("purge", help="delete expired, unheld media now (INV-3, RET-13)")
+    p.add_argument("--dry-run", action="store_true", help="list what would be purged")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_purge)
+    retention = subparsers.add_parser("retention", help="retention maintenance").add_subparsers(
+        dest="retention_cmd", required=True
+    )
+    p = retention.add_parser("recompute", help="recompute every item's expiry (RET-12)")
+    p.set_defaults(func=cmd_recompute)

@@ -1,0 +1,221 @@
+"""Expiry in the catalog: gather each item's facts, apply the pure rules, store the result.
+
+``media_items.expires_at`` and ``retention_rule`` are a cache of :func:`decide_expiry`
+that the purge uses to find candidates and the catalog shows. They are recomputed in the
+transaction of every change that can move them (ingest, tag change, hold, case), and the
+purge never trusts them alone: it decides again from fresh facts inside the transaction
+that writes its intent (INV-3, docs/design/retention.md).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import cast
+
+from sqlalchemy import ColumnElement, Table, bindparam, select
+from sqlalchemy.orm import Session
+
+from retention.rules import Expiry, Hold, RetentionFacts, RetentionPolicy, decide_expiry
+from vms.db.engine import Database
+from vms.db.models import Case, MediaCategory, MediaHold, MediaItem
+
+log = logging.getLogger(__name__)
+
+OPEN = "open"
+
+_media = cast(Table, MediaItem.__table__)
+UPDATE_EXPIRY = (
+    _media.update()
+    .where(_media.c.id == bindparam("b_id"))
+    .values(expires_at=bindparam("b_expires"), retention_rule=bindparam("b_rule"))
+)
+
+
+@dataclass(frozen=True)
+class Row:
+    """The columns of a media item the rules read."""
+
+    id: str
+    source: str
+    recorded_start: dt.datetime
+    evidence: bool
+    case_number: str | None
+
+
+def lock_rows(session: Session) -> bool:
+    """Whether to take row locks (``SELECT ... FOR UPDATE``): PostgreSQL only; SQLite's
+    ``BEGIN IMMEDIATE`` already serialises writers."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
+class ExpiryService:
+    """Computes and stores expiries with ``policy``."""
+
+    def __init__(self, db: Database, policy: RetentionPolicy) -> None:
+        self.db = db
+        self.policy = policy
+
+    # -- facts -----------------------------------------------------------------------
+
+    def facts(self, session: Session, rows: Sequence[Row]) -> dict[str, RetentionFacts]:
+        """The facts of ``rows`` from three batched queries (categories, holds, cases)."""
+        if not rows:
+            return {}
+        ids = [r.id for r in rows]
+        categories: dict[str, list[str]] = {}
+        holds: dict[str, list[Hold]] = {}
+        for chunk in _chunks(ids, 5000):
+            for media_id, name in session.execute(
+                select(MediaCategory.media_id, MediaCategory.category).where(
+                    MediaCategory.media_id.in_(chunk)
+                )
+            ):
+                categories.setdefault(media_id, []).append(name)
+            for media_id, kind, label in session.execute(
+                select(MediaHold.media_id, MediaHold.kind, MediaHold.label).where(
+                    MediaHold.media_id.in_(chunk), MediaHold.released_at.is_(None)
+                )
+            ):
+                holds.setdefault(media_id, []).append(Hold(kind, label))
+        cases = {r.case_number for r in rows if r.case_number}
+        open_cases = self.open_cases(session, cases)
+        return {
+            r.id: RetentionFacts(
+                source=r.source,
+                recorded_start=r.recorded_start,
+                categories=tuple(sorted(categories.get(r.id, ()))),
+                evidence=r.evidence,
+                open_case=r.case_number if r.case_number in open_cases else None,
+                holds=tuple(holds.get(r.id, ())),
+            )
+            for r in rows
+        }
+
+    def open_cases(self, session: Session, numbers: Iterable[str]) -> set[str]:
+        wanted = sorted(set(numbers))
+        out: set[str] = set()
+        for chunk in _chunks(wanted, 5000):
+            out.update(
+                session.execute(
+                    select(Case.case_number).where(Case.case_number.in_(chunk), Case.state == OPEN)
+                ).scalars()
+            )
+        return out
+
+    def decide(self, session: Session, rows: Sequence[Row]) -> dict[str, Expiry]:
+        """Fresh decisions for ``rows`` (read in ``session``'s transaction)."""
+        return {
+            media_id: decide_expiry(f, self.policy)
+            for media_id, f in self.facts(session, rows).items()
+        }
+
+    # -- one item (hooks) ------------------------------------------------------------
+
+    def apply(self, session: Session, item: MediaItem) -> Expiry:
+        """Recompute and set ``item``'s expiry in ``session`` (an ingest, tag, hold or
+        case change); the caller's transaction commits it with the change."""
+        holds = [
+            Hold(kind, label)
+            for kind, label in session.execute(
+                select(MediaHold.kind, MediaHold.label).where(
+                    MediaHold.media_id == item.id, MediaHold.released_at.is_(None)
+                )
+            )
+        ]
+        open_case = None
+        if item.case_number and self.open_cases(session, [item.case_number]):
+            open_case = item.case_number
+        facts = RetentionFacts(
+            source=item.source,
+            recorded_start=item.recorded_start,
+            categories=tuple(sorted(c.category for c in item.categories)),
+            evidence=item.evidence,
+            open_case=open_case,
+            holds=tuple(holds),
+        )
+        expiry = decide_expiry(facts, self.policy)
+        item.expires_at = expiry.expires_at
+        item.retention_rule = expiry.rule
+        return expiry
+
+    def apply_ids(self, session: Session, ids: Iterable[str]) -> int:
+        """Recompute the stored expiry of ``ids`` in ``session``; returns rows changed.
+
+        Takes the rows' locks on PostgreSQL so a concurrent hold cannot be overwritten
+        by a decision made from older facts.
+        """
+        changed = 0
+        for chunk in _chunks(sorted(set(ids)), 5000):
+            changed += self._apply_rows(session, [MediaItem.id.in_(chunk)])[2]
+        return changed
+
+    # -- everything ------------------------------------------------------------------
+
+    def recompute_all(
+        self,
+        *,
+        only_missing: bool = False,
+        chunk_size: int = 10_000,
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Recompute every item's expiry (after a policy change), one transaction per
+        ``chunk_size`` rows in id order; ``only_missing`` limits it to rows never
+        computed (after the 0002 migration). Returns the number of rows changed."""
+        last = ""
+        changed = 0
+        while True:
+            with self.db.transaction() as s:
+                criteria = [MediaItem.id > last]
+                if only_missing:
+                    criteria.append(MediaItem.retention_rule.is_(None))
+                count, last_id, rows_changed = self._apply_rows(s, criteria, limit=chunk_size)
+                if not count:
+                    return changed
+                changed += rows_changed
+                last = last_id
+            if progress is not None:
+                progress(count)
+
+    def _apply_rows(
+        self, session: Session, criteria: list[ColumnElement[bool]], *, limit: int | None = None
+    ) -> tuple[int, str, int]:
+        """Decide again for the rows matching ``criteria`` (in id order, at most
+        ``limit``); returns (rows, last id, rows changed)."""
+        stmt = (
+            select(
+                MediaItem.id,
+                MediaItem.source,
+                MediaItem.recorded_start,
+                MediaItem.evidence,
+                MediaItem.case_number,
+                MediaItem.expires_at,
+                MediaItem.retention_rule,
+            )
+            .where(*criteria)
+            .order_by(MediaItem.id)
+            .limit(limit)
+        )
+        if lock_rows(session):
+            stmt = stmt.with_for_update(of=MediaItem)
+        raw = session.execute(stmt).all()
+        if not raw:
+            return 0, "", 0
+        rows = [Row(r[0], r[1], r[2], r[3], r[4]) for r in raw]
+        current = {r[0]: (r[5], r[6]) for r in raw}
+        decisions = self.decide(session, rows)
+        updates = [
+            {"b_id": media_id, "b_expires": e.expires_at, "b_rule": e.rule}
+            for media_id, e in decisions.items()
+            if current[media_id] != (e.expires_at, e.rule)
+        ]
+        if updates:
+            session.connection().execute(UPDATE_EXPIRY, updates)
+        return len(raw), raw[-1][0], len(updates)
+
+
+def _chunks(values: Sequence[str], size: int) -> Iterable[Sequence[str]]:
+    for i in range(0, len(values), size):
+        yield values[i : i + size]

@@ -1,0 +1,220 @@
+"""Legal holds (RET-10) and open cases (RET-5): only the data steward (records commanders
+and admins by default, ``Action.RETENTION_MANAGE``) applies or releases them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from retention.expiry import OPEN, ExpiryService, lock_rows
+from retention.holds import Holder, PinOutcome, destroyed_in, serialise_scopes
+from retention.rules import LEGAL
+from retention.validate import destruction_json, media_id_list, optional_text, required_text
+from vms import ids
+from vms.audit.log import AuditLog
+from vms.auth.permissions import Action, Actor
+from vms.catalog import Catalog, who
+from vms.clock import Clock, isoformat
+from vms.db.engine import Database
+from vms.db.models import Case, LegalHold, MediaHold, MediaItem
+from vms.errors import Conflict, InvalidArgument, NotFound
+
+ACTIVE = "active"
+RELEASED = "released"
+CLOSED = "closed"
+
+
+class LegalHoldService:
+    def __init__(
+        self, db: Database, audit: AuditLog, clock: Clock, catalog: Catalog, holder: Holder
+    ) -> None:
+        self.db = db
+        self.audit = audit
+        self.clock = clock
+        self.catalog = catalog
+        self.holder = holder
+
+    def create(self, actor: Actor, body: dict[str, Any]) -> dict[str, Any]:
+        """Hold ``media_ids`` until a release notice is recorded (RET-10)."""
+        self.catalog.require(actor, Action.RETENTION_MANAGE, "legal-holds")
+        reference = required_text(body, "reference", 64)
+        reason = required_text(body, "reason", 4000)
+        media_ids = media_id_list(body.get("media_ids"))
+        if not media_ids:
+            raise InvalidArgument("media_ids must name at least one media item")
+        now = self.clock.now()
+        hold_id = ids.new_id()
+        with self.db.transaction() as s:
+            known = set(
+                s.execute(select(MediaItem.id).where(MediaItem.id.in_(media_ids))).scalars()
+            )
+            purged = destroyed_in(s, [], media_ids)
+            unknown = [
+                m for m in media_ids if m not in known and m not in {r.media_id for r in purged}
+            ]
+            if unknown:
+                raise InvalidArgument(f"unknown media ids: {', '.join(unknown)}")
+            s.add(
+                LegalHold(
+                    id=hold_id,
+                    reference=reference,
+                    reason=reason,
+                    state=ACTIVE,
+                    created_at=now,
+                    created_by=actor.username,
+                )
+            )
+            s.flush()
+            outcome = self.holder.pin(
+                s,
+                media_ids,
+                kind=LEGAL,
+                hold_id=hold_id,
+                label=reference,
+                now=now,
+                mark_evidence=False,
+            )
+            self.audit.append(
+                s,
+                who(actor),
+                "legal_hold.create",
+                f"legal_hold:{reference}",
+                details={
+                    "id": hold_id,
+                    "reason": reason,
+                    "pinned": outcome.pinned,
+                    "already_purged": [r.media_id for r in purged] + outcome.purging,
+                },
+            )
+            return self._json(s, s.get_one(LegalHold, hold_id), outcome)
+
+    def release(self, actor: Actor, hold_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Release the hold; refused without the release-notice reference (RET-10)."""
+        self.catalog.require(actor, Action.RETENTION_MANAGE, f"legal_hold:{hold_id}")
+        notice = optional_text(body, "notice", 200)
+        if notice is None:
+            raise InvalidArgument(
+                "releasing a legal hold needs the release notice reference ('notice', RET-10)"
+            )
+        now = self.clock.now()
+        with self.db.transaction() as s:
+            hold = s.get(LegalHold, hold_id)
+            if hold is None:
+                raise NotFound(f"legal hold {hold_id!r} does not exist")
+            if hold.state != ACTIVE:
+                raise Conflict(f"legal hold {hold.reference!r} is already released")
+            hold.state = RELEASED
+            hold.released_at = now
+            hold.released_by = actor.username
+            hold.release_notice = notice
+            items = self.holder.release(s, kind=LEGAL, hold_id=hold_id, now=now)
+            self.audit.append(
+                s,
+                who(actor),
+                "legal_hold.release",
+                f"legal_hold:{hold.reference}",
+                details={"id": hold_id, "notice": notice, "items": items},
+            )
+            return self._json(s, hold)
+
+    def get(self, actor: Actor, hold_id: str) -> dict[str, Any]:
+        self.catalog.require(actor, Action.RETENTION_READ, f"legal_hold:{hold_id}")
+        with self.db.session() as s:
+            hold = s.get(LegalHold, hold_id)
+            if hold is None:
+                raise NotFound(f"legal hold {hold_id!r} does not exist")
+            return self._json(s, hold)
+
+    def log(self, actor: Actor) -> list[dict[str, Any]]:
+        self.catalog.require(actor, Action.RETENTION_READ, "legal-holds")
+        with self.db.session() as s:
+            rows = s.execute(
+                select(LegalHold).order_by(LegalHold.created_at.desc(), LegalHold.id.desc())
+            ).scalars()
+            return [self._json(s, h) for h in rows]
+
+    def _json(
+        self, s: Session, hold: LegalHold, outcome: PinOutcome | None = None
+    ) -> dict[str, Any]:
+        media = list(
+            s.execute(
+                select(MediaHold.media_id)
+                .where(MediaHold.kind == LEGAL, MediaHold.hold_id == hold.id)
+                .order_by(MediaHold.media_id)
+            ).scalars()
+        )
+        body: dict[str, Any] = {
+            "id": hold.id,
+            "reference": hold.reference,
+            "reason": hold.reason,
+            "state": hold.state,
+            "media_ids": media,
+            "created_at": isoformat(hold.created_at),
+            "created_by": hold.created_by,
+            "released_at": isoformat(hold.released_at),
+            "released_by": hold.released_by,
+            "release_notice": hold.release_notice,
+        }
+        if outcome is not None:
+            purged = destroyed_in(s, [], [m for m in outcome.purging])
+            body["pinned"] = outcome.pinned
+            body["already_purged"] = [destruction_json(r) for r in purged] + [
+                {"media_id": m, "state": "destruction in progress"} for m in outcome.purging
+            ]
+        return body
+
+
+class CaseService:
+    """Open and closed cases: media with an open case's number are kept (RET-5)."""
+
+    def __init__(
+        self, db: Database, audit: AuditLog, clock: Clock, catalog: Catalog, expiry: ExpiryService
+    ) -> None:
+        self.db = db
+        self.audit = audit
+        self.clock = clock
+        self.catalog = catalog
+        self.expiry = expiry
+
+    def set_state(self, actor: Actor, case_number: str, state: str) -> dict[str, Any]:
+        """Open (``open``) or close (``closed``) a case and recompute its items' expiry."""
+        self.catalog.require(actor, Action.RETENTION_MANAGE, f"case:{case_number}")
+        number = required_text({"case_number": case_number}, "case_number", 64)
+        if state not in (OPEN, CLOSED):
+            raise InvalidArgument(f"case state must be {OPEN} or {CLOSED}, not {state!r}")
+        now = self.clock.now()
+        with self.db.transaction() as s:
+            serialise_scopes(s)  # an ingest naming this case sees the new state
+            stmt = select(Case).where(Case.case_number == number)
+            if lock_rows(s):
+                stmt = stmt.with_for_update()
+            case = s.execute(stmt).scalar_one_or_none()
+            if case is None:
+                case = Case(case_number=number, state=state, opened_at=now, updated_by="")
+                s.add(case)
+            case.state = state
+            case.updated_by = actor.username
+            case.closed_at = now if state == CLOSED else None
+            s.flush()
+            changed = self.recompute_case(s, number)
+            self.audit.append(
+                s,
+                who(actor),
+                "case.open" if state == OPEN else "case.close",
+                f"case:{number}",
+                details={"items_recomputed": changed},
+            )
+            return {
+                "case_number": number,
+                "state": case.state,
+                "opened_at": isoformat(case.opened_at),
+                "closed_at": isoformat(case.closed_at),
+            }
+
+    def recompute_case(self, s: Session, number: str) -> int:
+        media = list(
+            s.execute(select(MediaItem.id).where(MediaItem.case_number == number)).scalars()
+        )
+        return self.expiry.apply_ids(s, media)

@@ -1,0 +1,115 @@
+"""Installs retention into a :class:`~vms.services.Services` (entry point ``vms.plugins``).
+
+``install`` builds the retention services from the configuration, appends the ingest
+hook (pin by preservation scope, set the expiry), the tag-change hook (recompute the
+expiry), the purge job (every ``[retention] purge_interval_minutes``), the daily tagging
+deadline job (TAG-3) and the startup replay of interrupted purges (INV-3), and puts the
+services in ``services.extensions["retention"]``. Nothing runs at import or install.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from retention.expiry import ExpiryService
+from retention.holds import Holder
+from retention.legal import CaseService, LegalHoldService
+from retention.preservation import PreservationService
+from retention.purge import Purger, PurgeReport
+from retention.reports import Reports
+from retention.rules import RetentionPolicy
+from vms import ids
+from vms.db.models import MediaItem
+from vms.services import Job, Services
+
+DAY_SECONDS = 24 * 3600.0
+
+
+@dataclass
+class Retention:
+    """The retention services of one process."""
+
+    policy: RetentionPolicy
+    expiry: ExpiryService
+    holder: Holder
+    preservation: PreservationService
+    legal_holds: LegalHoldService
+    cases: CaseService
+    purger: Purger
+    reports: Reports
+
+    def on_ingest(self, session: Session, item: MediaItem, now: dt.datetime) -> None:
+        """Ingest hook: pin by active preservation scopes, then set the expiry."""
+        self.preservation.on_ingest(session, item, now)
+        self.expiry.apply(session, item)
+
+    def on_change(self, session: Session, item: MediaItem, now: dt.datetime) -> None:
+        """Tag-change hook: categories, evidence or case number moved (RET-12)."""
+        self.expiry.apply(session, item)
+
+    def replay_purges(self) -> int:
+        """Startup: finish purges a crash interrupted (INV-3)."""
+        report = PurgeReport(run_id=ids.new_id(), dry_run=False, now=self.purger.clock.now())
+        return self.purger.replay(report)
+
+
+def build(services: Services) -> Retention:
+    cfg = services.config.retention
+    policy = RetentionPolicy.build(
+        fixed_days=cfg.fixed_days,
+        bwc_days=cfg.bwc_days,
+        dash_days=cfg.dash_days,
+        handheld_days=cfg.handheld_days,
+        evidence_days=cfg.evidence_days,
+        categories=services.categories.categories,
+    )
+    expiry = ExpiryService(services.db, policy)
+    holder = Holder(services.store, expiry)
+    args = (services.db, services.audit, services.clock)
+    return Retention(
+        policy=policy,
+        expiry=expiry,
+        holder=holder,
+        preservation=PreservationService(
+            *args, services.events, services.catalog, services.ingestor, holder, expiry
+        ),
+        legal_holds=LegalHoldService(*args, services.catalog, holder),
+        cases=CaseService(*args, services.catalog, expiry),
+        purger=Purger(
+            services.db,
+            services.store,
+            services.audit,
+            services.clock,
+            services.events,
+            expiry,
+            batch_size=cfg.purge_batch_size,
+            alarm_free_bytes=cfg.disk_alarm_free_bytes,
+        ),
+        reports=Reports(
+            *args,
+            services.events,
+            services.catalog,
+            deadline_hours=services.config.tagging.deadline_hours,
+        ),
+    )
+
+
+def install(services: Services) -> None:
+    retention = build(services)
+    services.ingestor.hooks.append(retention.on_ingest)
+    services.catalog.change_hooks.append(retention.on_change)
+    services.jobs.append(
+        Job("purge", services.config.retention.purge_interval_minutes * 60, retention.purger.run)
+    )
+    services.jobs.append(Job("tagging-deadlines", DAY_SECONDS, retention.reports.notify_untagged))
+    services.recovery.append(retention.replay_purges)
+    services.extensions["retention"] = retention
+
+
+def get(services: Services) -> Retention:
+    """The installed retention services (for the web and CLI layers)."""
+    retention: Retention = services.extensions["retention"]
+    return retention

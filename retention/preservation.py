@@ -1,0 +1,498 @@
+"""Written preservation requests (RET-2, RET-3, RET-8, RET-9): the request log, pinning
+by scope now and at every later ingest, release.
+
+A request names devices or officers over time windows and/or media ids. Logging it pins
+every catalogued item in scope in the same transaction, and the ingest hook
+(:meth:`PreservationService.on_ingest`) pins items ingested later that fall in scope
+(a BWC video uploaded days after the request). The response says exactly what had
+already been purged, with the destruction records (never silently nothing).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from retention.expiry import ExpiryService
+from retention.holds import (
+    Holder,
+    PinOutcome,
+    Window,
+    destroyed_in,
+    items_in,
+    serialise_scopes,
+)
+from retention.rules import PRESERVATION
+from retention.validate import (
+    bool_field,
+    destruction_json,
+    media_id_list,
+    optional_text,
+    required_text,
+    time_field,
+)
+from vms import ids
+from vms.audit.log import AuditLog
+from vms.auth.permissions import Action, Actor
+from vms.catalog import Catalog, who
+from vms.clock import Clock, isoformat
+from vms.db.engine import Database
+from vms.db.models import (
+    Device,
+    MediaHold,
+    MediaItem,
+    Officer,
+    PreservationRequest,
+    PreservationScope,
+    SourceKind,
+)
+from vms.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound
+from vms.events import EventBus
+from vms.ingest import Ingestor, IngestRequest
+
+log = logging.getLogger(__name__)
+
+ACTIVE = "active"
+RELEASED = "released"
+RECEIVED_VIA = ("written", "electronic", "oral")
+# Scanned request forms are ingested as documents from this pseudo-device (RET-3).
+FORMS_DEVICE = "records-office"
+
+
+def parse_scope(raw: object, known_devices: set[str], known_badges: set[str]) -> list[Window]:
+    """Validate ``scope``: each part names exactly one device or officer and a window
+    with start before end; windows of the same device/officer may not overlap; devices
+    and officers must be known."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise InvalidArgument("scope must be a list of {device_id | officer_badge, start, end}")
+    windows: list[Window] = []
+    for i, part in enumerate(raw):
+        where = f"scope[{i}]"
+        if not isinstance(part, dict):
+            raise InvalidArgument(f"{where} must be an object")
+        extra = set(part) - {"device_id", "officer_badge", "start", "end"}
+        if extra:
+            raise InvalidArgument(f"{where} has unknown keys {sorted(extra)}")
+        device = optional_text(part, "device_id", 64, where)
+        badge = optional_text(part, "officer_badge", 32, where)
+        if (device is None) == (badge is None):
+            raise InvalidArgument(f"{where} must name exactly one of device_id or officer_badge")
+        start = time_field(part, "start", where)
+        end = time_field(part, "end", where)
+        if start >= end:
+            raise InvalidArgument(
+                f"{where}: start {isoformat(start)} is not before end {isoformat(end)}"
+            )
+        if device is not None and device not in known_devices:
+            raise InvalidArgument(f"{where}: unknown camera or device {device!r}")
+        if badge is not None and badge not in known_badges:
+            raise InvalidArgument(f"{where}: unknown officer badge {badge!r}")
+        windows.append(Window(start, end, device, badge))
+    by_subject: dict[tuple[str | None, str | None], list[Window]] = {}
+    for w in windows:
+        by_subject.setdefault((w.device_id, w.officer_badge), []).append(w)
+    for (device, badge), group in by_subject.items():
+        group.sort(key=lambda w: w.start)
+        for a, b in itertools.pairwise(group):
+            if b.start < a.end:
+                raise InvalidArgument(
+                    f"scope windows for {device or badge!r} overlap: "
+                    f"{isoformat(a.start)}..{isoformat(a.end)} and "
+                    f"{isoformat(b.start)}..{isoformat(b.end)} (merge them into one)"
+                )
+    return windows
+
+
+class PreservationService:
+    def __init__(
+        self,
+        db: Database,
+        audit: AuditLog,
+        clock: Clock,
+        events: EventBus,
+        catalog: Catalog,
+        ingestor: Ingestor,
+        holder: Holder,
+        expiry: ExpiryService,
+    ) -> None:
+        self.db = db
+        self.audit = audit
+        self.clock = clock
+        self.events = events
+        self.catalog = catalog
+        self.ingestor = ingestor
+        self.holder = holder
+        self.expiry = expiry
+
+    # -- create ----------------------------------------------------------------------
+
+    def create(self, actor: Actor, body: dict[str, Any]) -> dict[str, Any]:
+        """Log a request and pin everything in its scope (RET-2, RET-3)."""
+        self.catalog.require(actor, Action.PRESERVATION_MANAGE, "preservation-requests")
+        number = required_text(body, "request_number", 64)
+        requester = body.get("requester")
+        if not isinstance(requester, dict):
+            raise InvalidArgument("requester must be an object {name, organization, contact}")
+        requester_name = required_text(requester, "name", 200, "requester")
+        organization = optional_text(requester, "organization", 200, "requester")
+        contact = optional_text(requester, "contact", 200, "requester")
+        received_at = time_field(body, "received_at")
+        via = body.get("received_via")
+        if via not in RECEIVED_VIA:
+            raise InvalidArgument(f"received_via must be one of {', '.join(RECEIVED_VIA)}")
+        reason = required_text(body, "reason", 4000)
+        litigation = bool_field(body, "litigation_anticipated")
+        case_number = optional_text(body, "case_number", 64)
+        received_by = optional_text(body, "received_by", 64) or actor.username
+        media_ids = media_id_list(body.get("media_ids"))
+        now = self.clock.now()
+        if received_at > now + dt.timedelta(minutes=5):
+            raise InvalidArgument(f"received_at {isoformat(received_at)} is in the future")
+
+        request_id = ids.new_id()
+        try:
+            with self.db.transaction() as s:
+                serialise_scopes(s)
+                windows = self._scope(s, body.get("scope"))
+                if not windows and not media_ids:
+                    raise InvalidArgument("the request names no scope and no media_ids")
+                self._check_media(s, media_ids)
+                if s.execute(
+                    select(PreservationRequest.id).where(
+                        PreservationRequest.request_number == number
+                    )
+                ).first():
+                    raise Conflict(f"preservation request {number!r} is already logged")
+                s.add(
+                    PreservationRequest(
+                        id=request_id,
+                        request_number=number,
+                        requester_name=requester_name,
+                        requester_organization=organization,
+                        requester_contact=contact,
+                        received_at=received_at,
+                        received_via=via,
+                        received_by=received_by,
+                        reason=reason,
+                        litigation_anticipated=litigation,
+                        case_number=case_number,
+                        media_ids=media_ids,
+                        state=ACTIVE,
+                        form_media_id=None,
+                        created_at=now,
+                        created_by=actor.username,
+                    )
+                )
+                for w in windows:
+                    s.add(
+                        PreservationScope(
+                            request_id=request_id,
+                            device_id=w.device_id,
+                            officer_badge=w.officer_badge,
+                            start=w.start,
+                            end=w.end,
+                        )
+                    )
+                s.flush()
+                targets = sorted(set(items_in(s, windows)) | set(media_ids))
+                outcome = self.holder.pin(
+                    s,
+                    targets,
+                    kind=PRESERVATION,
+                    hold_id=request_id,
+                    label=number,
+                    now=now,
+                    mark_evidence=True,
+                )
+                purged = destroyed_in(s, windows, media_ids)
+                # RET-9: oral/electronic requests anticipating litigation notify the
+                # supervisor and the municipal attorney; the notice is in the audit entry.
+                notify = ["supervisor", "municipal attorney"] if litigation else []
+                self.audit.append(
+                    s,
+                    who(actor),
+                    "preservation.create",
+                    f"preservation:{number}",
+                    details={
+                        "id": request_id,
+                        "received_via": via,
+                        "pinned": len(outcome.pinned),
+                        "rescued_from_purge": outcome.rescued,
+                        "already_purged": [r.media_id for r in purged] + outcome.purging,
+                        "notify": notify,
+                    },
+                )
+                body_out = self._json(s, s.get_one(PreservationRequest, request_id), outcome)
+        except IntegrityError:
+            raise Conflict(f"preservation request {number!r} is already logged") from None
+        log.info(
+            "preservation request %s logged: %d items pinned, %d already purged",
+            number,
+            len(outcome.pinned),
+            len(body_out["already_purged"]),
+        )
+        self.events.publish(
+            "retention.preservation",
+            {"id": request_id, "request_number": number, "notify": notify},
+        )
+        return body_out
+
+    def _scope(self, s: Session, raw: object) -> list[Window]:
+        names = [p for p in raw if isinstance(p, dict)] if isinstance(raw, list) else []
+        devices = {str(p["device_id"]) for p in names if isinstance(p.get("device_id"), str)}
+        badges = {str(p["officer_badge"]) for p in names if isinstance(p.get("officer_badge"), str)}
+        known_devices = set(
+            s.execute(select(Device.id).where(Device.id.in_(sorted(devices)))).scalars()
+        )
+        known_badges = set(
+            s.execute(select(Officer.badge).where(Officer.badge.in_(sorted(badges)))).scalars()
+        )
+        return parse_scope(raw, known_devices, known_badges)
+
+    def _check_media(self, s: Session, media_ids: Sequence[str]) -> None:
+        if not media_ids:
+            return
+        known = set(
+            s.execute(select(MediaItem.id).where(MediaItem.id.in_(list(media_ids)))).scalars()
+        )
+        known |= {r.media_id for r in destroyed_in(s, [], media_ids)}
+        unknown = [m for m in media_ids if m not in known]
+        if unknown:
+            raise InvalidArgument(f"unknown media ids: {', '.join(unknown)}")
+
+    # -- later ingests ---------------------------------------------------------------
+
+    def on_ingest(self, session: Session, item: MediaItem, now: dt.datetime) -> None:
+        """Ingest hook: pin ``item`` when an active request's scope covers it (RET-2)."""
+        serialise_scopes(session)
+        end = item.recorded_end or item.recorded_start
+        who_matches = [PreservationScope.device_id == item.device_id]
+        if item.officer_badge:
+            who_matches.append(PreservationScope.officer_badge == item.officer_badge)
+        rows = session.execute(
+            select(PreservationRequest.id, PreservationRequest.request_number)
+            .join(PreservationScope, PreservationScope.request_id == PreservationRequest.id)
+            .where(
+                PreservationRequest.state == ACTIVE,
+                or_(*who_matches),
+                and_(PreservationScope.start <= end, PreservationScope.end > item.recorded_start),
+            )
+            .distinct()
+        ).all()
+        for request_id, number in rows:
+            session.add(
+                MediaHold(
+                    media_id=item.id,
+                    kind=PRESERVATION,
+                    hold_id=request_id,
+                    label=number,
+                    created_at=now,
+                    released_at=None,
+                )
+            )
+            item.evidence = True  # RET-2
+            log.info("new item %s pinned by preservation request %s", item.id, number)
+        if rows:
+            session.flush()
+
+    # -- read ------------------------------------------------------------------------
+
+    def get(self, actor: Actor, request_id: str) -> dict[str, Any]:
+        self.catalog.require(actor, Action.RETENTION_READ, f"preservation:{request_id}")
+        with self.db.session() as s:
+            return self._json(s, self._load(s, request_id))
+
+    def log(
+        self, actor: Actor, *, state: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """The request log (RET-3), newest first."""
+        self.catalog.require(actor, Action.RETENTION_READ, "preservation-requests")
+        if state is not None and state not in (ACTIVE, RELEASED):
+            raise InvalidArgument(f"state must be {ACTIVE} or {RELEASED}, not {state!r}")
+        if not 1 <= limit <= 1000:
+            raise InvalidArgument(f"limit must be 1..1000, not {limit}")
+        with self.db.session() as s:
+            stmt = select(PreservationRequest).order_by(
+                PreservationRequest.received_at.desc(), PreservationRequest.id.desc()
+            )
+            if state:
+                stmt = stmt.where(PreservationRequest.state == state)
+            return [self._json(s, r, summary=True) for r in s.execute(stmt.limit(limit)).scalars()]
+
+    def _load(self, s: Session, request_id: str) -> PreservationRequest:
+        row = s.get(PreservationRequest, request_id)
+        if row is None:
+            row = s.execute(
+                select(PreservationRequest).where(PreservationRequest.request_number == request_id)
+            ).scalar_one_or_none()
+        if row is None:
+            raise NotFound(f"preservation request {request_id!r} does not exist")
+        return row
+
+    def _windows(self, s: Session, request_id: str) -> list[Window]:
+        return [
+            Window(p.start, p.end, p.device_id, p.officer_badge)
+            for p in s.execute(
+                select(PreservationScope)
+                .where(PreservationScope.request_id == request_id)
+                .order_by(PreservationScope.id)
+            ).scalars()
+        ]
+
+    def _json(
+        self,
+        s: Session,
+        row: PreservationRequest,
+        outcome: PinOutcome | None = None,
+        *,
+        summary: bool = False,
+    ) -> dict[str, Any]:
+        windows = self._windows(s, row.id)
+        pinned = list(
+            s.execute(
+                select(MediaHold.media_id)
+                .where(MediaHold.kind == PRESERVATION, MediaHold.hold_id == row.id)
+                .order_by(MediaHold.media_id)
+            ).scalars()
+        )
+        purged = destroyed_in(s, windows, row.media_ids)
+        body: dict[str, Any] = {
+            "id": row.id,
+            "request_number": row.request_number,
+            "requester": {
+                "name": row.requester_name,
+                "organization": row.requester_organization,
+                "contact": row.requester_contact,
+            },
+            "received_at": isoformat(row.received_at),
+            "received_via": row.received_via,
+            "received_by": row.received_by,
+            "reason": row.reason,
+            "litigation_anticipated": row.litigation_anticipated,
+            "case_number": row.case_number,
+            "scope": [w.json() for w in windows],
+            "media_ids": row.media_ids,
+            "state": row.state,
+            "form_media_id": row.form_media_id,
+            "created_at": isoformat(row.created_at),
+            "created_by": row.created_by,
+            "released_at": isoformat(row.released_at),
+            "released_by": row.released_by,
+            "release_notice": row.release_notice,
+            "release_reason": row.release_reason,
+            "pinned_count": len(pinned),
+            "already_purged_count": len(purged),
+        }
+        if summary:
+            return body
+        body["pinned"] = pinned
+        body["already_purged"] = [destruction_json(r) for r in purged]
+        if outcome is not None:
+            # Purged while this request was being logged: the destruction record is
+            # written by the purge (or its startup replay) moments later.
+            body["already_purged"] += [
+                {"media_id": m, "state": "destruction in progress"} for m in outcome.purging
+            ]
+            body["rescued_from_purge"] = outcome.rescued
+        return body
+
+    # -- release ---------------------------------------------------------------------
+
+    def release(self, actor: Actor, request_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """End the request (with the written notice and reason); its items keep the
+        evidence retention (RET-2, RET-7) unless another hold keeps them longer."""
+        self.catalog.require(actor, Action.PRESERVATION_MANAGE, f"preservation:{request_id}")
+        notice = required_text(body, "notice", 200)
+        reason = required_text(body, "reason", 4000)
+        now = self.clock.now()
+        with self.db.transaction() as s:
+            row = self._load(s, request_id)
+            if row.state != ACTIVE:
+                raise Conflict(f"preservation request {row.request_number!r} is already released")
+            row.state = RELEASED
+            row.released_at = now
+            row.released_by = actor.username
+            row.release_notice = notice
+            row.release_reason = reason
+            released = self.holder.release(s, kind=PRESERVATION, hold_id=row.id, now=now)
+            self.audit.append(
+                s,
+                who(actor),
+                "preservation.release",
+                f"preservation:{row.request_number}",
+                details={"notice": notice, "reason": reason, "items": len(released)},
+            )
+            return self._json(s, row)
+
+    # -- the scanned form ------------------------------------------------------------
+
+    def attach_form(
+        self, actor: Actor, request_id: str, source: BinaryIO | Path, filename: str | None
+    ) -> dict[str, Any]:
+        """Store the scanned request form through the ingest path (INV-1, hashed) and
+        keep it with the request (RET-3)."""
+        self.catalog.require(actor, Action.PRESERVATION_MANAGE, f"preservation:{request_id}")
+        with self.db.session() as s:
+            row = self._load(s, request_id)
+            number, row_id = row.request_number, row.id
+        result = self.ingestor.ingest(
+            source,
+            IngestRequest(
+                source=SourceKind.HANDHELD,
+                device_id=FORMS_DEVICE,
+                title=f"Preservation request {number}",
+                original_filename=filename,
+                custody_details={"preservation_request": number},
+            ),
+            who(actor),
+        )
+        with self.db.session() as s:
+            media_type = s.execute(
+                select(MediaItem.media_type).where(MediaItem.id == result.media_id)
+            ).scalar_one()
+        if media_type != "document":
+            raise FailedPrecondition(
+                f"the form must be a document (PDF); {filename!r} is {media_type}"
+            )
+        now = self.clock.now()
+        with self.db.transaction() as s:
+            row = self._load(s, row_id)
+            row.form_media_id = result.media_id
+            # The form is kept as long as the request: it is held by it.
+            self.holder.pin(
+                s,
+                [result.media_id],
+                kind=PRESERVATION,
+                hold_id=row.id,
+                label=number,
+                now=now,
+                mark_evidence=False,
+            )
+            self.audit.append(
+                s,
+                who(actor),
+                "preservation.form",
+                f"preservation:{number}",
+                details={"media_id": result.media_id, "sha256": result.sha256},
+            )
+            return self._json(s, row)
+
+    def count_active(self) -> int:
+        with self.db.session() as s:
+            return int(
+                s.execute(
+                    select(func.count())
+                    .select_from(PreservationRequest)
+                    .where(PreservationRequest.state == ACTIVE)
+                ).scalar_one()
+            )

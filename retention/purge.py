@@ -1,0 +1,446 @@
+"""The purge (INV-3, RET-13): delete expired, unheld items without ever losing held media.
+
+The procedure, numbered as in docs/design/retention.md ("Purge"):
+
+0. finish the intents an interrupted run left (startup replay; every run starts with it);
+1. in one transaction: select a batch of items whose stored expiry has passed, taking
+   their row locks (PostgreSQL ``FOR UPDATE SKIP LOCKED``; SQLite's ``BEGIN IMMEDIATE``),
+   decide again from fresh facts (holds, cases, tags), and write a purge intent (the
+   garbage row) for each item still expired; commit (durable);
+2. take the store's hash locks of the batch without waiting (an ingest of the same bytes
+   between rename and commit keeps its file; a busy lock defers the item to the next run);
+3. in one transaction: lock the rows again, keep only items whose intent is still there
+   (a hold placed in between cancelled it: the hold wins), unlink each file no other row
+   references, fsync each directory once;
+4. in the same transaction: delete the rows and intents, write a destruction record per
+   item and one audit entry for the batch; commit.
+
+A crash after 1 leaves intents: step 0 of the next run finishes them. A crash inside 3-4
+rolls the transaction back with some files unlinked: their intents remain, step 0
+finishes them (unlinking a missing file is a no-op). A hold meeting an intent whose file
+is gone reports the item as purged, never as pinned.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import and_, delete, exists, insert, or_, select
+from sqlalchemy.orm import Session
+
+from retention.expiry import UPDATE_EXPIRY, ExpiryService, Row, lock_rows
+from retention.rules import is_expired
+from vms import ids
+from vms.audit.log import SYSTEM_ROLE, AuditLog, Who
+from vms.clock import Clock, isoformat
+from vms.db.engine import Database
+from vms.db.models import DestructionRecord, MediaItem, PurgeIntent
+from vms.events import EventBus
+from vms.faults import crash_point
+from vms.store import MediaStore, fsync_dir
+
+log = logging.getLogger(__name__)
+
+PURGE_WHO = Who("retention-purge", SYSTEM_ROLE)
+
+
+@dataclass
+class PurgeReport:
+    """What one run did (or, with ``dry_run``, would do)."""
+
+    run_id: str
+    dry_run: bool
+    now: dt.datetime
+    purged: int = 0
+    bytes_freed: int = 0
+    files_unlinked: int = 0
+    replayed: int = 0  # intents of an interrupted run finished (step 0)
+    kept: int = 0  # stored expiry had passed, but fresh facts keep the item (INV-3)
+    deferred: int = 0  # hash lock busy or derived items: next run
+    would_purge: list[dict[str, Any]] = field(default_factory=list)  # dry run only
+    free_bytes: int | None = None
+    disk_alarm: bool = False
+
+    def json(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "dry_run": self.dry_run,
+            "now": isoformat(self.now),
+            "purged": self.purged,
+            "bytes_freed": self.bytes_freed,
+            "files_unlinked": self.files_unlinked,
+            "replayed": self.replayed,
+            "kept": self.kept,
+            "deferred": self.deferred,
+            "would_purge": self.would_purge,
+            "free_bytes": self.free_bytes,
+            "disk_alarm": self.disk_alarm,
+        }
+
+
+_COLUMNS = (
+    MediaItem.id,
+    MediaItem.source,
+    MediaItem.recorded_start,
+    MediaItem.evidence,
+    MediaItem.case_number,
+    MediaItem.sha256,
+    MediaItem.expires_at,
+    MediaItem.retention_rule,
+)
+
+
+class Purger:
+    def __init__(
+        self,
+        db: Database,
+        store: MediaStore,
+        audit: AuditLog,
+        clock: Clock,
+        events: EventBus,
+        expiry: ExpiryService,
+        *,
+        batch_size: int = 500,
+        alarm_free_bytes: int = 0,
+    ) -> None:
+        self.db = db
+        self.store = store
+        self.audit = audit
+        self.clock = clock
+        self.events = events
+        self.expiry = expiry
+        self.batch_size = batch_size
+        self.alarm_free_bytes = alarm_free_bytes
+        self.alarm_active = False
+
+    # -- the run ---------------------------------------------------------------------
+
+    def run(self, *, dry_run: bool = False) -> PurgeReport:
+        """Purge everything expired at the clock's ``now`` (RET-13); ``dry_run`` only
+        lists what would go."""
+        now = self.clock.now()
+        report = PurgeReport(run_id=ids.new_id(), dry_run=dry_run, now=now)
+        if not dry_run:
+            self.replay(report)  # 0.
+            self.expiry.recompute_all(only_missing=True)
+        cursor: tuple[dt.datetime, str] | None = None
+        while True:
+            decided, cursor = self._decide(now, cursor, report)  # 1.
+            if cursor is None:
+                break
+            if decided and not dry_run:
+                self._destroy(decided, report)  # 2.-4.
+        self.check_disk(report)
+        if not dry_run:
+            log.info(
+                "purge %s: %d items purged (%d bytes, %d files), %d replayed, %d kept, %d deferred",
+                report.run_id,
+                report.purged,
+                report.bytes_freed,
+                report.files_unlinked,
+                report.replayed,
+                report.kept,
+                report.deferred,
+            )
+        return report
+
+    def replay(self, report: PurgeReport) -> int:
+        """Step 0: finish every intent left by an interrupted run (INV-3 startup replay)."""
+        done = 0
+        after = ""
+        while True:
+            with self.db.session() as s:
+                pending = list(
+                    s.execute(
+                        select(PurgeIntent.media_id)
+                        .where(PurgeIntent.media_id > after)
+                        .order_by(PurgeIntent.media_id)
+                        .limit(self.batch_size)
+                    ).scalars()
+                )
+            if not pending:
+                break
+            after = pending[-1]
+            before = report.purged
+            self._destroy(pending, report)
+            done += report.purged - before
+        report.replayed += done
+        if done:
+            log.warning("purge: finished %d items of an interrupted purge", done)
+        return done
+
+    # -- 1. decide and record the intent ---------------------------------------------
+
+    def _decide(
+        self, now: dt.datetime, cursor: tuple[dt.datetime, str] | None, report: PurgeReport
+    ) -> tuple[list[str], tuple[dt.datetime, str] | None]:
+        stmt = (
+            select(*_COLUMNS)
+            .where(
+                MediaItem.expires_at <= now,
+                ~exists().where(PurgeIntent.media_id == MediaItem.id),
+            )
+            .order_by(MediaItem.expires_at, MediaItem.id)
+            .limit(self.batch_size)
+        )
+        if cursor is not None:
+            at, after = cursor
+            stmt = stmt.where(
+                or_(
+                    MediaItem.expires_at > at,
+                    and_(MediaItem.expires_at == at, MediaItem.id > after),
+                )
+            )
+        with self._transaction(read_only=report.dry_run) as s:
+            if lock_rows(s) and not report.dry_run:
+                # Rows a hold is working on are skipped, not waited for: next run.
+                stmt = stmt.with_for_update(skip_locked=True, of=MediaItem)
+            raw = s.execute(stmt).all()
+            if not raw:
+                return [], None
+            rows = [Row(r.id, r.source, r.recorded_start, r.evidence, r.case_number) for r in raw]
+            decisions = self.expiry.decide(s, rows)  # INV-3: fresh facts, same transaction
+            parents = self._with_derived(s, [r.id for r in raw])
+            intents: list[dict[str, Any]] = []
+            stale: list[dict[str, Any]] = []
+            for r in raw:
+                expiry = decisions[r.id]
+                if not is_expired(expiry, now):
+                    report.kept += 1
+                    stale.append(
+                        {"b_id": r.id, "b_expires": expiry.expires_at, "b_rule": expiry.rule}
+                    )
+                    continue
+                if r.id in parents:
+                    # Derived copies (court copies, redactions) still point at it (INV-2).
+                    report.deferred += 1
+                    continue
+                assert expiry.expires_at is not None
+                if report.dry_run:
+                    report.would_purge.append(
+                        {
+                            "media_id": r.id,
+                            "source": r.source,
+                            "rule": expiry.rule,
+                            "expired_at": isoformat(expiry.expires_at),
+                        }
+                    )
+                intents.append(
+                    {
+                        "media_id": r.id,
+                        "sha256": r.sha256,
+                        "rule": expiry.rule,
+                        "expired_at": expiry.expires_at,
+                        "created_at": now,
+                        "run_id": report.run_id,
+                    }
+                )
+            if not report.dry_run:
+                if stale:
+                    s.connection().execute(UPDATE_EXPIRY, stale)
+                if intents:
+                    s.execute(insert(PurgeIntent), intents)
+            tail = raw[-1]
+            next_cursor = (tail.expires_at, tail.id)
+        if intents and not report.dry_run:
+            crash_point("purge.after-intent")
+        return [i["media_id"] for i in intents], next_cursor
+
+    @contextlib.contextmanager
+    def _transaction(self, *, read_only: bool) -> Iterator[Session]:
+        if read_only:
+            with self.db.session() as s:
+                yield s
+        else:
+            with self.db.transaction() as s:
+                yield s
+
+    def _with_derived(self, s: Session, media_ids: Sequence[str]) -> set[str]:
+        """Which of ``media_ids`` have derived items pointing at them."""
+        return {
+            parent
+            for parent in s.execute(
+                select(MediaItem.derived_from_id).where(MediaItem.derived_from_id.in_(media_ids))
+            ).scalars()
+            if parent is not None
+        }
+
+    # -- 2.-4. unlink and record -----------------------------------------------------
+
+    def _destroy(self, media_ids: Sequence[str], report: PurgeReport) -> None:
+        with contextlib.ExitStack() as stack:
+            shas = self._shas(media_ids)
+            prefixes: dict[str, bool] = {}
+            ready: list[str] = []
+            for media_id in media_ids:
+                sha = shas.get(media_id)
+                if sha is None:
+                    continue  # gone meanwhile (another purge process finished it)
+                prefix = sha[:2]
+                if prefix not in prefixes:
+                    # 2. never wait for a hash lock: an ingest holding it may be waiting
+                    # for the database we are about to lock.
+                    prefixes[prefix] = stack.enter_context(self.store.try_hash_lock(sha))
+                if prefixes[prefix]:
+                    ready.append(media_id)
+                else:
+                    report.deferred += 1
+            if ready:
+                self._unlink_and_record(ready, report)
+
+    def _shas(self, media_ids: Sequence[str]) -> dict[str, str]:
+        with self.db.session() as s:
+            return dict(
+                s.execute(
+                    select(PurgeIntent.media_id, PurgeIntent.sha256).where(
+                        PurgeIntent.media_id.in_(list(media_ids))
+                    )
+                ).all()
+            )
+
+    def _unlink_and_record(self, media_ids: Sequence[str], report: PurgeReport) -> None:
+        now = self.clock.now()
+        with self.db.transaction() as s:
+            stmt = (
+                select(
+                    MediaItem.id,
+                    MediaItem.sha256,
+                    MediaItem.source,
+                    MediaItem.device_id,
+                    MediaItem.officer_badge,
+                    MediaItem.recorded_start,
+                    MediaItem.recorded_end,
+                    MediaItem.size_bytes,
+                    MediaItem.case_number,
+                )
+                .where(MediaItem.id.in_(list(media_ids)))
+                .order_by(MediaItem.id)
+            )
+            if lock_rows(s):
+                stmt = stmt.with_for_update(of=MediaItem)
+            items = {r.id: r for r in s.execute(stmt).all()}
+            # 3. only intents still standing: a hold may have cancelled some (INV-3).
+            intents = {
+                i.media_id: i
+                for i in s.execute(
+                    select(PurgeIntent).where(PurgeIntent.media_id.in_(list(items)))
+                ).scalars()
+            }
+            parents = self._with_derived(s, list(intents))
+            if parents:
+                s.execute(delete(PurgeIntent).where(PurgeIntent.media_id.in_(sorted(parents))))
+                report.deferred += len(parents)
+            todo = [items[m] for m in sorted(intents) if m not in parents]
+            if not todo:
+                return
+            todo_ids = [r.id for r in todo]
+            shas = {r.sha256 for r in todo}
+            # Several rows may share one file (same bytes, different devices): unlink
+            # only when no row outside this batch still references it.
+            shared = set(
+                s.execute(
+                    select(MediaItem.sha256).where(
+                        MediaItem.sha256.in_(sorted(shas)), MediaItem.id.not_in(todo_ids)
+                    )
+                ).scalars()
+            )
+            dirs: set[Path] = set()
+            unlinked: set[str] = set()
+            for sha in sorted(shas - shared):
+                path = self.store.path_for(sha)
+                with contextlib.suppress(FileNotFoundError):  # a replay: already unlinked
+                    os.unlink(path)
+                    report.files_unlinked += 1
+                    crash_point("purge.after-unlink")
+                unlinked.add(sha)
+                dirs.add(path.parent)
+            for directory in sorted(dirs):
+                fsync_dir(directory)  # one fsync per directory per batch
+            crash_point("purge.after-fsync")
+            # 4. rows out, destruction records in, one audit entry: one commit.
+            s.execute(delete(PurgeIntent).where(PurgeIntent.media_id.in_(todo_ids)))
+            s.execute(delete(MediaItem).where(MediaItem.id.in_(todo_ids)))
+            s.execute(
+                insert(DestructionRecord),
+                [
+                    {
+                        "media_id": r.id,
+                        "sha256": r.sha256,
+                        "source": r.source,
+                        "device_id": r.device_id,
+                        "officer_badge": r.officer_badge,
+                        "recorded_start": r.recorded_start,
+                        "recorded_end": r.recorded_end,
+                        "size_bytes": r.size_bytes,
+                        "case_number": r.case_number,
+                        "rule": intents[r.id].rule,
+                        "expired_at": intents[r.id].expired_at,
+                        "purged_at": now,
+                        "run_id": report.run_id,
+                        "file_unlinked": r.sha256 in unlinked,
+                    }
+                    for r in todo
+                ],
+            )
+            freed = sum(r.size_bytes for r in todo if r.sha256 in unlinked)
+            self.audit.append(
+                s,
+                PURGE_WHO,
+                "retention.purge",
+                f"purge:{report.run_id}",
+                details={"items": len(todo), "bytes": freed, "media_ids": todo_ids},
+            )
+        crash_point("purge.after-commit")
+        report.purged += len(todo)
+        report.bytes_freed += freed
+
+    # -- disk pressure ---------------------------------------------------------------
+
+    def check_disk(self, report: PurgeReport) -> None:
+        """After purging what expired: if free space is still below the threshold, only
+        held or unexpired media remain, and nothing more may be deleted (INV-3). Raise
+        the alarm (log, Socket.IO event, audit on each change); ingest refuses new
+        recordings below its reserve, so recording stops instead of evidence going."""
+        try:
+            free = self.store.free_bytes()
+        except FileNotFoundError:
+            return
+        report.free_bytes = free
+        alarm = free < self.alarm_free_bytes
+        report.disk_alarm = alarm
+        if report.dry_run:
+            return
+        if alarm:
+            log.error(
+                "DISK ALARM: media store %s has %d bytes free (threshold %d) and nothing "
+                "expired is left to purge; held media is never deleted for space (INV-3)",
+                self.store.root,
+                free,
+                self.alarm_free_bytes,
+            )
+            self.events.publish(
+                "retention.disk_alarm",
+                {"free_bytes": free, "threshold_bytes": self.alarm_free_bytes, "active": True},
+            )
+        if alarm != self.alarm_active:
+            self.alarm_active = alarm
+            self.audit.record(
+                self.db,
+                PURGE_WHO,
+                "retention.disk_alarm",
+                f"store:{self.store.root}",
+                outcome="raised" if alarm else "cleared",
+                details={"free_bytes": free, "threshold_bytes": self.alarm_free_bytes},
+            )
+            if not alarm:
+                self.events.publish(
+                    "retention.disk_alarm",
+                    {"free_bytes": free, "threshold_bytes": self.alarm_free_bytes, "active": False},
+                )

@@ -1,0 +1,268 @@
+"""Read models of retention: the destruction log, upcoming deletions, and the tagging
+deadline reports (RET-13, TAG-3, TAG-7)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, aliased
+
+from retention.validate import destruction_json
+from vms.audit.log import SYSTEM_ROLE, AuditLog, Who
+from vms.auth.permissions import Action, Actor
+from vms.catalog import Catalog
+from vms.clock import Clock, isoformat
+from vms.db.engine import Database
+from vms.db.models import (
+    DestructionRecord,
+    MediaCategory,
+    MediaItem,
+    SourceKind,
+    TaggingNotice,
+    User,
+)
+from vms.errors import InvalidArgument
+from vms.events import EventBus
+
+log = logging.getLogger(__name__)
+
+# BWC and dash videos must be tagged (TAG-2, TAG-3); fixed segments and handheld
+# recordings need no tags.
+TAGGED_SOURCES = (SourceKind.BWC.value, SourceKind.DASH.value)
+MAX_LIMIT = 1000
+
+
+def _limit(limit: int) -> int:
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidArgument(f"limit must be 1..{MAX_LIMIT}, not {limit}")
+    return limit
+
+
+class Reports:
+    def __init__(
+        self,
+        db: Database,
+        audit: AuditLog,
+        clock: Clock,
+        events: EventBus,
+        catalog: Catalog,
+        *,
+        deadline_hours: float = 72.0,
+    ) -> None:
+        self.db = db
+        self.audit = audit
+        self.clock = clock
+        self.events = events
+        self.catalog = catalog
+        self.deadline = dt.timedelta(hours=deadline_hours)
+
+    # -- RET-13 ----------------------------------------------------------------------
+
+    def destruction_log(
+        self,
+        actor: Actor,
+        *,
+        before_id: int | None = None,
+        device_id: str | None = None,
+        limit: int = 100,
+    ) -> dict[str, Any]:
+        """Destruction records, newest first; ``before_id`` pages backwards."""
+        self.catalog.require(actor, Action.RETENTION_READ, "destruction-log")
+        stmt = select(DestructionRecord).order_by(DestructionRecord.id.desc())
+        if before_id is not None:
+            stmt = stmt.where(DestructionRecord.id < before_id)
+        if device_id:
+            stmt = stmt.where(DestructionRecord.device_id == device_id)
+        with self.db.session() as s:
+            rows = list(s.execute(stmt.limit(_limit(limit))).scalars())
+        return {
+            "records": [destruction_json(r) for r in rows],
+            "next_before_id": rows[-1].id if len(rows) == limit else None,
+        }
+
+    def upcoming(self, actor: Actor, *, days: int = 7, limit: int = 500) -> dict[str, Any]:
+        """Items the purge will delete within ``days`` (default 7), soonest first."""
+        self.catalog.require(actor, Action.RETENTION_READ, "upcoming-deletions")
+        if not 0 < days <= 3660:
+            raise InvalidArgument(f"days must be 1..3660, not {days}")
+        now = self.clock.now()
+        until = now + dt.timedelta(days=days)
+        with self.db.session() as s:
+            rows = s.execute(
+                select(
+                    MediaItem.id,
+                    MediaItem.source,
+                    MediaItem.device_id,
+                    MediaItem.officer_badge,
+                    MediaItem.recorded_start,
+                    MediaItem.expires_at,
+                    MediaItem.retention_rule,
+                    MediaItem.size_bytes,
+                )
+                .where(MediaItem.expires_at.is_not(None), MediaItem.expires_at < until)
+                .order_by(MediaItem.expires_at, MediaItem.id)
+                .limit(_limit(limit))
+            ).all()
+        return {
+            "now": isoformat(now),
+            "until": isoformat(until),
+            "items": [
+                {
+                    "id": r.id,
+                    "source": r.source,
+                    "device_id": r.device_id,
+                    "officer_badge": r.officer_badge,
+                    "recorded_start": isoformat(r.recorded_start),
+                    "expires_at": isoformat(r.expires_at),
+                    "retention_rule": r.retention_rule,
+                    "size_bytes": r.size_bytes,
+                }
+                for r in rows
+            ],
+        }
+
+    # -- TAG-3 -----------------------------------------------------------------------
+
+    def _untagged(self, s: Session, now: dt.datetime, limit: int) -> list[dict[str, Any]]:
+        officer = aliased(User)
+        supervisor = aliased(User)
+        tagged = select(MediaCategory.media_id).where(MediaCategory.media_id == MediaItem.id)
+        rows = s.execute(
+            select(
+                MediaItem.id,
+                MediaItem.source,
+                MediaItem.device_id,
+                MediaItem.officer_badge,
+                MediaItem.ingested_at,
+                officer.username,
+                supervisor.username,
+            )
+            .outerjoin(officer, officer.badge == MediaItem.officer_badge)
+            .outerjoin(supervisor, supervisor.id == officer.supervisor_id)
+            .where(
+                MediaItem.source.in_(TAGGED_SOURCES),
+                MediaItem.ingested_at <= now - self.deadline,
+                ~tagged.exists(),
+            )
+            .order_by(MediaItem.ingested_at, MediaItem.id)
+            .limit(limit)
+        ).all()
+        return [
+            {
+                "id": r[0],
+                "source": r[1],
+                "device_id": r[2],
+                "officer_badge": r[3],
+                "uploaded_at": isoformat(r[4]),
+                "hours_overdue": round((now - r[4] - self.deadline).total_seconds() / 3600, 1),
+                "officer": r[5],
+                "supervisor": r[6],
+            }
+            for r in rows
+        ]
+
+    def untagged(self, actor: Actor, *, limit: int = 500) -> dict[str, Any]:
+        """BWC/dash items still untagged past the deadline (72 h), with officer and
+        supervisor (TAG-3), and the tagging failures counted per officer."""
+        self.catalog.require(actor, Action.RETENTION_READ, "reports:untagged")
+        now = self.clock.now()
+        with self.db.session() as s:
+            items = self._untagged(s, now, _limit(limit))
+            failures = self._failures(s)
+        return {
+            "now": isoformat(now),
+            "deadline_hours": self.deadline.total_seconds() / 3600,
+            "items": items,
+            "failures_per_officer": failures,
+        }
+
+    def _failures(self, s: Session, since: dt.datetime | None = None) -> dict[str, int]:
+        stmt = select(
+            func.coalesce(TaggingNotice.officer_badge, "(none)"),
+            func.count(func.distinct(TaggingNotice.media_id)),
+        ).group_by(func.coalesce(TaggingNotice.officer_badge, "(none)"))
+        if since is not None:
+            stmt = stmt.where(TaggingNotice.notified_at >= since)
+        return {badge: int(n) for badge, n in s.execute(stmt).all()}
+
+    def notify_untagged(self) -> int:
+        """The daily job (TAG-3): record one notice per overdue item per day (the
+        tagging failure, logged per person), audit it and tell the web role."""
+        now = self.clock.now()
+        day = now.date().isoformat()
+        with self.db.transaction() as s:
+            items = self._untagged(s, now, 100_000)
+            already = set(
+                s.execute(select(TaggingNotice.media_id).where(TaggingNotice.day == day)).scalars()
+            )
+            new = [i for i in items if i["id"] not in already]
+            for i in new:
+                s.add(
+                    TaggingNotice(
+                        media_id=i["id"],
+                        day=day,
+                        officer_badge=i["officer_badge"],
+                        supervisor=i["supervisor"],
+                        notified_at=now,
+                    )
+                )
+            per_officer: dict[str, int] = {}
+            for i in new:
+                key = i["officer_badge"] or "(none)"
+                per_officer[key] = per_officer.get(key, 0) + 1
+            if new:
+                self.audit.append(
+                    s,
+                    Who("tagging-deadlines", SYSTEM_ROLE),
+                    "tagging.overdue",
+                    f"day:{day}",
+                    details={"items": len(new), "per_officer": per_officer},
+                )
+        if new:
+            log.warning("%d BWC/dash items untagged past the deadline (TAG-3)", len(new))
+            self.events.publish("tagging.overdue", {"day": day, "per_officer": per_officer})
+        return len(new)
+
+    # -- TAG-7 -----------------------------------------------------------------------
+
+    def monthly(self, actor: Actor, month: str) -> dict[str, Any]:
+        """The monthly report for ``month`` (YYYY-MM): untagged videos not requiring
+        tags (fixed, handheld) by source, and tagging failures per officer (TAG-7)."""
+        self.catalog.require(actor, Action.RETENTION_READ, "reports:monthly")
+        try:
+            start = dt.datetime.strptime(month + "-01", "%Y-%m-%d").replace(tzinfo=dt.UTC)
+        except ValueError:
+            raise InvalidArgument(f"month must be YYYY-MM, not {month!r}") from None
+        end = (start + dt.timedelta(days=32)).replace(day=1)
+        tagged = select(MediaCategory.media_id).where(MediaCategory.media_id == MediaItem.id)
+        with self.db.session() as s:
+            by_source = dict(
+                s.execute(
+                    select(MediaItem.source, func.count())
+                    .where(
+                        MediaItem.source.not_in(TAGGED_SOURCES),
+                        MediaItem.recorded_start >= start,
+                        MediaItem.recorded_start < end,
+                        ~tagged.exists(),
+                    )
+                    .group_by(MediaItem.source)
+                ).all()
+            )
+            failures = dict(
+                s.execute(
+                    select(
+                        func.coalesce(TaggingNotice.officer_badge, "(none)"),
+                        func.count(func.distinct(TaggingNotice.media_id)),
+                    )
+                    .where(TaggingNotice.notified_at >= start, TaggingNotice.notified_at < end)
+                    .group_by(func.coalesce(TaggingNotice.officer_badge, "(none)"))
+                ).all()
+            )
+        return {
+            "month": month,
+            "untagged_not_requiring_tags": {k: int(v) for k, v in by_source.items()},
+            "tagging_failures_per_officer": {k: int(v) for k, v in failures.items()},
+        }

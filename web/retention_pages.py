@@ -1,0 +1,85 @@
+"""Retention pages: the preservation request log with its form (RET-3), and where the
+retention API blueprint is registered (``register(app)``, one line in ``create_app``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Flask, redirect, render_template, request, url_for
+
+from retention.plugin import get
+from vms.auth.permissions import Action, decide
+from vms.errors import VMSError
+from web.api import retention as retention_api
+from web.security import require_actor, services
+
+bp = Blueprint("retention_pages", __name__, template_folder="templates")
+
+
+def register(app: Flask) -> None:
+    app.register_blueprint(retention_api.bp, url_prefix="/api/v1")
+    app.register_blueprint(bp)
+
+
+def parse_scope_lines(text: str) -> list[dict[str, str]]:
+    """Form scope, one part a line: ``device:CAM-1 START END`` or ``officer:B1 START END``."""
+    out: list[dict[str, str]] = []
+    for line in text.splitlines():
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != 3 or ":" not in parts[0]:
+            raise ValueError(f"scope line {line.strip()!r}: write 'device:ID START END'")
+        kind, _, name = parts[0].partition(":")
+        key = {"device": "device_id", "officer": "officer_badge"}.get(kind)
+        if key is None:
+            raise ValueError(f"scope line {line.strip()!r}: start with device: or officer:")
+        out.append({key: name, "start": parts[1], "end": parts[2]})
+    return out
+
+
+def _form_body(form: Any) -> dict[str, Any]:
+    return {
+        "request_number": form.get("request_number", ""),
+        "requester": {
+            "name": form.get("requester_name", ""),
+            "organization": form.get("requester_organization") or None,
+            "contact": form.get("requester_contact") or None,
+        },
+        "received_at": form.get("received_at", ""),
+        "received_via": form.get("received_via", ""),
+        "reason": form.get("reason", ""),
+        "litigation_anticipated": form.get("litigation_anticipated") == "on",
+        "case_number": form.get("case_number") or None,
+        "scope": parse_scope_lines(form.get("scope", "")),
+        "media_ids": form.get("media_ids", "").split(),
+    }
+
+
+@bp.route("/retention/preservation", methods=["GET", "POST"])
+def preservation() -> Any:
+    actor = require_actor()
+    retention = get(services())
+    error = None
+    status = 200
+    if request.method == "POST":  # CSRF is checked by require_actor for sessions
+        try:
+            created = retention.preservation.create(actor, _form_body(request.form))
+        except ValueError as exc:
+            error, status = str(exc), 400
+        except VMSError as exc:
+            error, status = exc.message, exc.http_status
+        else:
+            return redirect(url_for("retention_pages.preservation", created=created["id"]))
+    requests = retention.preservation.log(actor)
+    return (
+        render_template(
+            "preservation.html",
+            requests=requests,
+            error=error,
+            form=request.form,
+            created=request.args.get("created"),
+            can_manage=decide(actor, Action.PRESERVATION_MANAGE).allowed,
+        ),
+        status,
+    )
