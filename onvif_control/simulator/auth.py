@@ -182,4 +182,5 @@ class DigestAuthenticator:
         except (binascii.Error, UnicodeDecodeError, ValueError):
             return False
         good = hmac.new(self._secret, stamp.encode(), hashlib.sha256).hexdigest()[:32]
-        return hmac.compare_digest(good, mac) and 0 <= now - issued <= self._lifetime
+        # The stamp is rounded to milliseconds, so it may be a hair later than ``now``.
+        return hmac.compare_digest(good, mac) and -0.01 <= now - issued <= self._lifetime

@@ -116,6 +116,8 @@ class OnvifService:
         now = self._monotonic()
         header = request.headers.get("authorization")
         if not self._digest.check(request.method, header, now, allow_basic=True):
+            if header:
+                log.info("%s snapshot: authentication failed (%s)", self.ctx.name, header[:200])
             challenge = self._digest.challenge(now, qop=True)
             return HttpResponse(
                 401, b"authentication required", headers={"WWW-Authenticate": challenge}

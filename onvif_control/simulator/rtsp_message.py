@@ -75,7 +75,7 @@ def parse_request_head(head: bytes) -> RtspRequest:
         raise RtspError(400, "request head is not UTF-8", close=True) from exc
     lines = text.split("\r\n")
     parts = lines[0].split(" ")
-    if len(parts) != 3 or not parts[0].isalpha() or not parts[0].isupper():
+    if len(parts) != 3 or not _METHOD.match(parts[0]):
         raise RtspError(400, f"bad request line {lines[0][:80]!r}", close=True)
     method, url, version = parts
     headers: dict[str, str] = {}
@@ -131,6 +131,7 @@ class TransportSpec:
     extra: dict[str, str] = field(default_factory=dict)
 
 
+_METHOD = re.compile(r"^[A-Z][A-Z_]{0,31}$")
 _RANGE = re.compile(r"^(\d+)(?:-(\d+))?$")
 
 

@@ -1,0 +1,249 @@
+"""The RTSP server, read by FFmpeg (ffprobe, PyAV) and GStreamer, plus bad clients."""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import struct
+import subprocess
+import threading
+import time
+
+import av
+import pytest
+
+from .conftest import PASSWORD, USERNAME, credentials_url
+from .rtsp_client import RawRtsp
+
+pytestmark = pytest.mark.timeout(90)
+FPS = 15
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    # Not a skip: the issue requires these peers, so a machine without them fails.
+    assert path, f"{name} is required (Debian: ffmpeg / gstreamer1.0-tools and plugins)"
+    return path
+
+
+def _ffprobe_packet_times(url: str, transport: str, seconds: float) -> list[float]:
+    result = subprocess.run(
+        [
+            _tool("ffprobe"),
+            "-v", "error",
+            "-rtsp_transport", transport,
+            "-select_streams", "v",
+            "-read_intervals", f"%+{seconds}",
+            "-show_entries", "packet=pts_time",
+            "-of", "csv=p=0",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )  # fmt: skip
+    # The first packet or two may lack a timestamp until the stream's timing is known.
+    values = [line.split(",")[0] for line in result.stdout.split()]
+    return [float(v) for v in values if v and v != "N/A"]
+
+
+def _assert_frame_rate(times: list[float], fps: float) -> None:
+    assert len(times) >= 1.8 * fps, f"only {len(times)} packets"
+    span = times[-1] - times[0]
+    rate = (len(times) - 1) / span
+    assert rate == pytest.approx(fps, rel=0.1)
+    steps = [b - a for a, b in itertools.pairwise(times)]
+    assert max(steps) < 3.0 / fps  # no big holes
+
+
+def test_ffprobe_reads_h264_over_tcp_at_the_frame_rate(camera):
+    url = credentials_url(camera.rtsp_url)
+    streams = subprocess.run(
+        [_tool("ffprobe"), "-v", "error", "-rtsp_transport", "tcp", "-show_entries",
+         "stream=codec_name,profile,width,height,r_frame_rate", "-of", "default=nw=1", url],
+        capture_output=True, text=True, timeout=30, check=True,
+    ).stdout  # fmt: skip
+    assert "codec_name=h264" in streams
+    assert "profile=Constrained Baseline" in streams
+    assert "width=320" in streams and "height=180" in streams
+    assert f"r_frame_rate={FPS}/1" in streams
+    _assert_frame_rate(_ffprobe_packet_times(url, "tcp", 3), FPS)
+
+
+def test_pyav_reads_over_tcp_and_udp(camera):
+    for transport in ("tcp", "udp"):
+        started = time.monotonic()
+        with av.open(
+            credentials_url(camera.rtsp_url),
+            options={"rtsp_transport": transport, "stimeout": "5000000"},
+            timeout=10,
+        ) as container:
+            stream = container.streams.video[0]
+            frames = []
+            for frame in container.decode(stream):
+                frames.append(frame)
+                if len(frames) == 2 * FPS:
+                    break
+        elapsed = time.monotonic() - started
+        assert frames[0].width == 320 and frames[0].height == 180
+        pts = [float(f.time) for f in frames if f.time is not None]
+        _assert_frame_rate(pts, FPS)
+        assert elapsed < 10, transport
+
+
+def test_gstreamer_rtspsrc_reads_over_tcp(camera):
+    buffers = 3 * FPS
+    started = time.monotonic()
+    result = subprocess.run(
+        [_tool("gst-launch-1.0"), "-q",
+         "rtspsrc", f"location={camera.rtsp_url}", f"user-id={USERNAME}", f"user-pw={PASSWORD}",
+         "protocols=tcp", "latency=0", "!", "rtph264depay", "!", "h264parse", "!", "avdec_h264",
+         "!", "fakesink", f"num-buffers={buffers}", "sync=false"],
+        capture_output=True, text=True, timeout=40,
+    )  # fmt: skip
+    elapsed = time.monotonic() - started
+    assert result.returncode == 0, result.stderr[-2000:]
+    # The camera produces frames in real time: 45 frames take about 3 s.
+    assert buffers / FPS * 0.8 < elapsed < buffers / FPS + 8
+
+
+def test_two_clients_at_once_share_one_encoder(camera):
+    url = credentials_url(camera.rtsp_url)
+    results: dict[str, list[float]] = {}
+
+    def probe() -> None:
+        results["ffprobe"] = _ffprobe_packet_times(url, "tcp", 3)
+
+    before = camera.hub.stats.frames
+    started = time.monotonic()
+    thread = threading.Thread(target=probe, name="test-ffprobe")
+    thread.start()
+    time.sleep(0.5)
+    frames = 0
+    with av.open(url, options={"rtsp_transport": "tcp"}, timeout=10) as container:
+        sessions_seen = camera.rtsp_sessions
+        for _frame in container.decode(video=0):
+            frames += 1
+            if frames == 2 * FPS:
+                break
+    thread.join(30)
+    elapsed = time.monotonic() - started
+    encoded = camera.hub.stats.frames - before
+    assert sessions_seen == 2
+    assert frames == 2 * FPS
+    _assert_frame_rate(results["ffprobe"], FPS)
+    # Encoded once per camera: about fps * elapsed frames, not twice that.
+    assert encoded <= FPS * elapsed * 1.15 + 2
+
+
+def test_rtp_timestamps_follow_the_capture_clock_and_sender_reports_arrive(camera):
+    client = RawRtsp(camera.rtsp_port, USERNAME, PASSWORD)
+    try:
+        client.play_tcp()
+        timestamps: list[int] = []
+        reports: list[bytes] = []
+        deadline = time.monotonic() + 8
+        while time.monotonic() < deadline and (len(timestamps) < 30 or not reports):
+            channel, packet = client.read_interleaved()
+            if channel == 0:
+                marker = packet[1] & 0x80
+                if marker:
+                    timestamps.append(struct.unpack("!I", packet[4:8])[0])
+            elif channel == 1 and packet[1] == 200:
+                reports.append(packet)
+        assert reports, "no RTCP sender report"
+        steps = {(b - a) & 0xFFFFFFFF for a, b in itertools.pairwise(timestamps)}
+        # 90 kHz clock, one frame every 1/15 s = 6000 ticks (a skipped frame gives 12000).
+        assert steps <= {6000, 12000}
+        assert 6000 in steps
+    finally:
+        client.close()
+
+
+def test_requests_out_of_order_get_rtsp_statuses(camera):
+    client = RawRtsp(camera.rtsp_port, USERNAME, PASSWORD)
+    try:
+        assert client.request("OPTIONS", auth=False).status == 200
+        unauth = client.request("DESCRIBE", auth=False)
+        assert unauth.status == 401 and unauth.headers["www-authenticate"].startswith("Digest ")
+        assert client.request("PLAY").status == 454  # no session
+        assert client.request("PLAY", headers={"Session": "deadbeef"}).status == 454
+        assert (
+            client.request("DESCRIBE", f"rtsp://127.0.0.1:{camera.rtsp_port}/other").status == 404
+        )
+        assert (
+            client.request(
+                "SETUP", client.url + "/track9", {"Transport": "RTP/AVP/TCP;interleaved=0-1"}
+            ).status
+            == 404
+        )
+        assert (
+            client.request(
+                "SETUP", client.url + "/track1", {"Transport": "RTP/SAVP;unicast"}
+            ).status
+            == 461
+        )
+        assert client.request("SETUP", client.url + "/track1").status == 461  # no Transport
+        setup = client.request(
+            "SETUP", client.url + "/track1", {"Transport": "RTP/AVP/TCP;unicast;interleaved=0-1"}
+        )
+        assert setup.status == 200
+        session = setup.headers["session"].split(";")[0]
+        again = client.request(
+            "SETUP",
+            client.url + "/track1",
+            {"Transport": "RTP/AVP/TCP;interleaved=0-1", "Session": session},
+        )
+        assert again.status == 459
+        assert client.request("PAUSE", headers={"Session": session}).status == 455  # not playing
+        assert client.request("GET_PARAMETER", headers={"Session": session}).status == 200
+        assert client.request("RECORD", headers={"Session": session}).status == 405
+        assert client.request("FLY").status == 501
+        assert client.request("PLAY", headers={"Session": session}).status == 200
+        assert client.request("PAUSE", headers={"Session": session}).status == 200
+        assert client.request("PLAY", headers={"Session": session}).status == 200
+        assert client.request("TEARDOWN", headers={"Session": session}).status == 200
+        assert client.request("PLAY", headers={"Session": session}).status == 454
+        client.send_raw(b"DESCRIBE rtsp://127.0.0.1/stream1 RTSP/1.0\r\n\r\n")  # no CSeq
+        assert client.read_reply().status == 400
+        client.send_raw(b"PLAY rtsp://127.0.0.1/stream1 RTSP/2.0\r\nCSeq: 99\r\n\r\n")
+        assert client.read_reply().status == 505
+    finally:
+        client.close()
+    garbage = RawRtsp(camera.rtsp_port)
+    try:
+        garbage.send_raw(b"\x16\x03\x01 this is not rtsp\r\n\r\n")
+        assert garbage.read_reply().status == 400
+    finally:
+        garbage.close()
+
+
+def test_clients_vanishing_mid_stream_do_not_hurt_the_server(camera):
+    # One resets the connection while playing, one stops reading, one leaves mid-request.
+    crashed = RawRtsp(camera.rtsp_port, USERNAME, PASSWORD)
+    crashed.play_tcp()
+    crashed.read_interleaved()
+    crashed.abort()
+    stalled = RawRtsp(camera.rtsp_port, USERNAME, PASSWORD)
+    stalled.play_tcp()
+    half = RawRtsp(camera.rtsp_port, USERNAME, PASSWORD)
+    half.send_raw(b"DESCRIBE rtsp://127.0.0.1/stream1 RTSP/1.0\r\nCSe")
+    half.abort()
+    udp = RawRtsp(camera.rtsp_port, USERNAME, PASSWORD)
+    setup = udp.request(
+        "SETUP", udp.url + "/track1", {"Transport": "RTP/AVP;unicast;client_port=40000-40001"}
+    )
+    assert setup.status == 200 and "server_port=" in setup.headers["transport"]
+    udp.request("PLAY", headers={"Session": setup.headers["session"].split(";")[0]})
+    udp.abort()
+    try:
+        # Meanwhile a well-behaved client still gets the stream at full rate.
+        times = _ffprobe_packet_times(credentials_url(camera.rtsp_url), "tcp", 2)
+        _assert_frame_rate(times, FPS)
+    finally:
+        stalled.abort()
+    deadline = time.monotonic() + 5
+    while camera.rtsp_sessions and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert camera.rtsp_sessions == 0
