@@ -1,0 +1,95 @@
+"""Sign-in: tokens, browser sessions with CSRF, rate limiting; all audited."""
+
+from __future__ import annotations
+
+import re
+
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from tests.conftest import PASSWORD
+from vms.db.models import AuditEntry
+from vms.services import Services
+
+
+def test_token_for_username_and_password(client: FlaskClient, services: Services) -> None:
+    r = client.post("/api/v1/auth/token", json={"username": "auditor", "password": PASSWORD})
+    assert r.status_code == 201
+    token = r.get_json()["token"]
+    assert r.get_json()["expires_at"].endswith("Z")
+    me = client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.get_json()["role"] == "auditor"
+    r = client.post("/api/v1/auth/token", json={"username": "auditor", "password": "wrong!"})
+    assert r.status_code == 401
+    assert PASSWORD not in r.get_data(as_text=True)
+    with services.db.session() as s:
+        outcomes = (
+            s.execute(
+                select(AuditEntry.outcome).where(
+                    AuditEntry.action == "auth.login", AuditEntry.actor == "auditor"
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert outcomes == ["ok", "denied"]
+
+
+def test_login_is_rate_limited(client: FlaskClient) -> None:
+    for _ in range(5):
+        r = client.post("/api/v1/auth/token", json={"username": "officer", "password": "nope"})
+        assert r.status_code == 401
+    r = client.post("/api/v1/auth/token", json={"username": "officer", "password": PASSWORD})
+    assert r.status_code == 429
+    assert "too many failed sign-ins" in r.get_json()["error"]["message"]
+
+
+def _login(client: FlaskClient, username: str) -> str:
+    page = client.get("/login").get_data(as_text=True)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert csrf
+    r = client.post(
+        "/login", data={"username": username, "password": PASSWORD, "csrf_token": csrf.group(1)}
+    )
+    assert r.status_code == 302, r.get_data(as_text=True)
+    page = client.get("/catalog").get_data(as_text=True)
+    meta = re.search(r'name="csrf-token" content="([^"]+)"', page)
+    assert meta
+    return meta.group(1)
+
+
+def test_session_requests_need_the_csrf_token(client: FlaskClient) -> None:
+    csrf = _login(client, "investigator")
+    body = {
+        "filename": "a.mp4",
+        "size": 10,
+        "sha256": "0" * 64,
+        "source": "bwc",
+        "device_id": "BWC-1",
+    }
+    r = client.post("/api/v1/uploads", json=body)
+    assert r.status_code == 403
+    assert "CSRF" in r.get_json()["error"]["message"]
+    r = client.post("/api/v1/uploads", json=body, headers={"X-CSRF-Token": "forged"})
+    assert r.status_code == 403
+    r = client.post("/api/v1/uploads", json=body, headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 201
+    assert client.get("/api/v1/media").status_code == 200  # safe methods need none
+
+
+def test_login_form_without_csrf_is_refused(client: FlaskClient) -> None:
+    client.get("/login")
+    r = client.post("/login", data={"username": "admin", "password": PASSWORD})
+    assert r.status_code == 403
+
+
+def test_pages_redirect_to_login_when_signed_out(client: FlaskClient) -> None:
+    r = client.get("/catalog")
+    assert r.status_code == 302 and "/login" in r.headers["Location"]
+
+
+def test_logout_ends_the_session(client: FlaskClient) -> None:
+    csrf = _login(client, "admin")
+    r = client.post("/logout", data={"csrf_token": csrf})
+    assert r.status_code == 302
+    assert client.get("/api/v1/media").status_code == 401

@@ -1,0 +1,162 @@
+"""Catalog API: search with filters and cursors, detail, content, tag changes (TAG-1),
+categories (TAG-4), all audited (ACC-6)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from tests.media import make_video
+from vms.audit.log import Who
+from vms.db.models import AuditEntry, SourceKind
+from vms.ingest import IngestRequest
+from vms.services import Services
+
+T0 = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+
+
+def h(tokens: dict[str, str], who: str = "investigator") -> dict[str, str]:
+    return {"Authorization": f"Bearer {tokens[who]}"}
+
+
+@pytest.fixture
+def catalog(services: Services) -> list[str]:
+    """Seven items: two devices, two officers, hours apart."""
+    ids = []
+    for n in range(7):
+        result = services.ingestor.ingest(
+            io.BytesIO(make_video(seconds=0.5, seed=n)),
+            IngestRequest(
+                source=SourceKind.BWC if n % 2 else SourceKind.DASH,
+                device_id=f"DEV-{n % 2}",
+                officer_badge="B1" if n < 4 else "B2",
+                recorded_at=T0 + dt.timedelta(hours=n),
+                case_number="C-7" if n == 3 else None,
+                categories=("Eviction",) if n == 5 else (),
+            ),
+            Who("setup", "admin"),
+        )
+        ids.append(result.media_id)
+    return ids
+
+
+def test_search_filters_newest_first(
+    client: FlaskClient, tokens: dict[str, str], catalog: list[str]
+) -> None:
+    def search(**params: object) -> list[str]:
+        r = client.get("/api/v1/media", query_string=params, headers=h(tokens))
+        assert r.status_code == 200, r.get_json()
+        return [i["id"] for i in r.get_json()["items"]]
+
+    assert search() == catalog[::-1]
+    assert search(device_id="DEV-1") == [catalog[5], catalog[3], catalog[1]]
+    assert search(source="dash") == [catalog[6], catalog[4], catalog[2], catalog[0]]
+    assert search(officer_badge="B2") == [catalog[6], catalog[5], catalog[4]]
+    assert search(case_number="C-7") == [catalog[3]]
+    assert search(category="eviction") == [catalog[5]]
+    start = (T0 + dt.timedelta(hours=2)).isoformat()
+    end = (T0 + dt.timedelta(hours=5)).isoformat()
+    assert search(start=start, end=end) == [catalog[4], catalog[3], catalog[2]]
+    assert search(device_id="DEV-0", start=start, end=end) == [catalog[4], catalog[2]]
+
+
+def test_cursor_pagination_walks_everything_once(
+    client: FlaskClient, tokens: dict[str, str], catalog: list[str]
+) -> None:
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params = {"limit": 3, **({"cursor": cursor} if cursor else {})}
+        body = client.get("/api/v1/media", query_string=params, headers=h(tokens)).get_json()
+        seen += [i["id"] for i in body["items"]]
+        cursor = body["next_cursor"]
+        if not cursor:
+            break
+    assert seen == catalog[::-1]
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"limit": "0"}, "limit must be 1..500"),
+        ({"limit": "x"}, "whole number"),
+        ({"cursor": "garbage"}, "cursor"),
+        ({"source": "drone"}, "unknown source"),
+        ({"start": "yesterday"}, "ISO 8601"),
+        ({"start": "2026-11-02T00:00:00Z", "end": "2026-11-01T00:00:00Z"}, "start must be before"),
+    ],
+)
+def test_bad_search_parameters_are_explained(
+    client: FlaskClient, tokens: dict[str, str], params: dict[str, str], message: str
+) -> None:
+    r = client.get("/api/v1/media", query_string=params, headers=h(tokens))
+    assert r.status_code == 400
+    assert message in r.get_json()["error"]["message"]
+
+
+def test_detail_content_and_tag_change_are_audited_ACC_6(
+    client: FlaskClient, services: Services, tokens: dict[str, str], catalog: list[str]
+) -> None:
+    media_id = catalog[0]
+    detail = client.get(f"/api/v1/media/{media_id}", headers=h(tokens)).get_json()
+    assert detail["custody"][0]["action"] == "ingested"
+    r = client.get(f"/api/v1/media/{media_id}/content?download=1", headers=h(tokens))
+    assert r.status_code == 200 and r.headers["Content-Disposition"].startswith("attachment")
+    r.close()
+    r = client.patch(
+        f"/api/v1/media/{media_id}",
+        json={
+            "title": "Traffic stop, 5th & Main",
+            "categories": ["Warrant Detail"],
+            "case_number": "C-99",
+        },
+        headers=h(tokens),
+    )
+    assert r.status_code == 200, r.get_json()
+    assert r.get_json()["categories"] == ["Warrant Detail"]
+    detail = client.get(f"/api/v1/media/{media_id}", headers=h(tokens)).get_json()
+    assert [e["action"] for e in detail["custody"]] == ["ingested", "downloaded", "tagged"]
+    assert detail["custody"][2]["details"]["before"]["case_number"] is None
+    with services.db.session() as s:
+        actions = (
+            s.execute(
+                select(AuditEntry.action).where(
+                    AuditEntry.target == f"media:{media_id}", AuditEntry.actor == "investigator"
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert actions == ["media.download", "media.update"]
+    assert services.audit.verify(services.db) is None
+
+
+def test_bad_tag_changes_are_refused(
+    client: FlaskClient, tokens: dict[str, str], catalog: list[str]
+) -> None:
+    cases = [
+        ({"categories": ["Not A Category"]}, "unknown category"),
+        ({"sha256": "0" * 64}, "cannot change sha256"),
+        ({}, "nothing to change"),
+        ({"title": 5}, "title must be a string"),
+    ]
+    for body, message in cases:
+        r = client.patch(f"/api/v1/media/{catalog[0]}", json=body, headers=h(tokens))
+        assert r.status_code == 400, body
+        assert message in r.get_json()["error"]["message"]
+    r = client.get("/api/v1/media/does-not-exist", headers=h(tokens))
+    assert r.status_code == 404
+
+
+def test_categories_list_the_configured_retention_TAG_4(
+    client: FlaskClient, tokens: dict[str, str]
+) -> None:
+    body = client.get("/api/v1/categories", headers=h(tokens, "officer")).get_json()
+    names = [c["name"] for c in body["categories"]]
+    assert len(names) == 30  # the Denver list (TAG-4)
+    force = next(c for c in body["categories"] if c["name"].startswith("Use of Force - Inside"))
+    assert force["evidence"] is True and force["retention_days"] == 1461  # TAG-6, RET-7
