@@ -1,0 +1,70 @@
+"""Configuration: defaults, file, environment; unknown keys refused (STYLE practice 5)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from vms.config import load_config, setting_names
+from vms.errors import InvalidArgument
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
+
+
+def test_defaults() -> None:
+    config = load_config(environ={})
+    assert config.data_dir == Path("./var")
+    assert config.effective_database_url.startswith("sqlite:///")
+    assert config.effective_database_url.endswith("var/vms.db")
+    assert config.retention.fixed_days == 30  # RET-1
+    assert config.retention.bwc_days == 90  # RET-4
+    assert config.recorder.segment_seconds == 60
+
+
+def test_file_then_environment(tmp_path: Path) -> None:
+    file = tmp_path / "vms.toml"
+    file.write_text('data_dir = "/srv/vms"\n[recorder]\nsegment_seconds = 30\n[web]\nport = 9000\n')
+    config = load_config(file, environ={"VMS_WEB_PORT": "9100", "VMS_CONFIG": "ignored"})
+    assert config.data_dir == Path("/srv/vms")
+    assert config.recorder.segment_seconds == 30
+    assert config.web.port == 9100  # the environment wins
+    via_env = load_config(environ={"VMS_CONFIG": str(file)})
+    assert via_env.web.port == 9000
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[recorder]\nsegment_secs = 30\n", "unknown key 'segment_secs' in [recorder]"),
+        ("[recordr]\nsegment_seconds = 30\n", "unknown section [recordr]"),
+        ("datadir = 'x'\n", "unknown top-level key 'datadir'"),
+        ("[web]\nport = 'eighty'\n", "'eighty' is not a valid int"),
+        ("[web\n", "not valid TOML"),
+    ],
+)
+def test_bad_files_are_refused_with_the_key(tmp_path: Path, text: str, message: str) -> None:
+    file = tmp_path / "vms.toml"
+    file.write_text(text)
+    with pytest.raises(InvalidArgument, match=re.escape(message)):
+        load_config(file, environ={})
+
+
+def test_unknown_environment_setting_is_refused() -> None:
+    with pytest.raises(InvalidArgument, match="VMS_RECORDER_SEGMENT_SECS"):
+        load_config(environ={"VMS_RECORDER_SEGMENT_SECS": "5"})
+    with pytest.raises(InvalidArgument, match="not a valid bool"):
+        load_config(environ={"VMS_WEB_SECURE_COOKIES": "maybe"})
+    load_config(environ={"VMS_TEST_ANYTHING": "1", "VMS_CACHE_DIR": "/tmp"})  # not settings
+
+
+def test_missing_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(InvalidArgument, match="does not exist"):
+        load_config(tmp_path / "nope.toml", environ={})
+
+
+def test_every_setting_is_documented() -> None:
+    text = DOC.read_text()
+    missing = [name for name in setting_names() if f"`{name}`" not in text]
+    assert not missing, f"undocumented settings in docs/configuration.md: {missing}"
