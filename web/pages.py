@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 from urllib.parse import urlparse
 
@@ -10,9 +11,21 @@ from flask import Blueprint, redirect, render_template, request, session, url_fo
 from vms.audit.log import AuditQuery, entry_json, search
 from vms.auth.permissions import Action, ItemFacts, decide
 from vms.catalog import MediaQuery, media_json
+from vms.clock import parse_iso
 from vms.errors import InvalidArgument, RateLimited, Unauthenticated, VMSError
 from web.api import int_arg, time_arg
-from web.security import check_csrf, remote_addr, require_actor, services, start_session
+from web.security import (
+    check_csrf,
+    remote_addr,
+    require_actor,
+    resolve_actor,
+    services,
+    start_session,
+)
+
+# The upload page sends chunks of at most this size (and never more than the server's
+# ``[web] max_chunk_bytes``): small enough that a dropped connection loses little.
+UPLOAD_CHUNK_BYTES = 8 * 1024 * 1024
 
 bp = Blueprint(
     "pages",
@@ -21,6 +34,77 @@ bp = Blueprint(
     static_folder="static",
     static_url_path="/static",
 )
+
+
+@bp.app_template_filter("when")
+def when(value: str | None) -> str:
+    """An ISO 8601 UTC time as ``2026-11-21 22:15:03`` (the pages say "UTC" in headings)."""
+    if not value:
+        return ""
+    try:
+        moment = parse_iso(value, field="time")
+    except ValueError:
+        return value
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+@bp.app_template_filter("bytes")
+def human_bytes(value: int | None) -> str:
+    """``204681`` as ``199.9 KiB``."""
+    if value is None:
+        return ""
+    size = float(value)
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{int(size)} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+@bp.app_template_filter("duration")
+def duration(seconds: float | None) -> str:
+    """``75.4`` as ``1:15``; short clips keep a decimal (``2.0 s``)."""
+    if seconds is None:
+        return ""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+@bp.app_template_filter("sentence")
+def sentence(message: str) -> str:
+    """An error message as a sentence: ``wrong password`` -> ``Wrong password.``"""
+    message = message.strip()
+    if not message:
+        return message
+    message = message[0].upper() + message[1:]
+    return message if message[-1] in ".!?)" else message + "."
+
+
+@bp.app_context_processor
+def _permissions() -> dict[str, Any]:
+    def can(action: str) -> bool:
+        """May the signed-in user do ``action`` at all (for showing navigation)?"""
+        try:
+            actor = resolve_actor()
+        except VMSError:
+            return False
+        return actor is not None and decide(actor, Action(action)).allowed
+
+    return {"can": can}
+
+
+@bp.errorhandler(VMSError)
+def _page_error(exc: VMSError) -> Any:
+    """Refusals and missing items on a page get a page, not the API's JSON."""
+    if isinstance(exc, Unauthenticated):
+        return redirect(url_for("pages.login", next=request.path))
+    titles = {403: "Not permitted", 404: "Not found", 400: "Invalid request"}
+    title = titles.get(exc.http_status, "Something went wrong")
+    return render_template("error.html", title=title, message=exc.message), exc.http_status
 
 
 def _safe_next(target: str | None) -> str:
@@ -51,7 +135,10 @@ def login() -> Any:
         else:
             start_session(actor)
             return redirect(_safe_next(request.args.get("next")))
-    return render_template("login.html", error=error), status
+    elif resolve_actor() is not None:
+        return redirect(_safe_next(request.args.get("next")))
+    username = request.form.get("username", "")
+    return render_template("login.html", error=error, username=username), status
 
 
 @bp.post("/logout")
@@ -92,11 +179,13 @@ def catalog() -> Any:
         next_cursor = page.next_cursor
     except InvalidArgument as exc:
         error = exc.message
+    filtered = any(args.get(k) for k in args if k not in ("cursor", "limit"))
     return render_template(
         "catalog.html",
         items=items,
         next_cursor=next_cursor,
         args=args,
+        filtered=filtered,
         error=error,
         categories=services().categories.categories,
     )
@@ -123,7 +212,11 @@ def upload() -> Any:
         "upload.html",
         can_upload=decide(actor, Action.MEDIA_UPLOAD).allowed,
         categories=services().categories.categories,
+        chunk_bytes=min(UPLOAD_CHUNK_BYTES, services().config.web.max_chunk_bytes),
     )
+
+
+AUDIT_PAGE = 100
 
 
 @bp.get("/audit")
@@ -131,18 +224,24 @@ def audit() -> Any:
     actor = require_actor()
     svc = services()
     svc.catalog.require(actor, Action.AUDIT_READ, "audit")
-    query = AuditQuery(
-        action=request.args.get("action") or None,
-        actor=request.args.get("actor") or None,
-        target=request.args.get("target") or None,
-        start=time_arg("start"),
-        end=time_arg("end"),
-        before_seq=int_arg("before_seq", 0) or None,
-        limit=100,
-    )
-    with svc.db.session() as s:
-        entries = [entry_json(e) for e in search(s, query)]
-    next_before = entries[-1]["seq"] if len(entries) == 100 else None
+    entries: list[dict[str, Any]] = []
+    error = None
+    try:
+        query = AuditQuery(
+            action=request.args.get("action") or None,
+            actor=request.args.get("actor") or None,
+            target=request.args.get("target") or None,
+            start=time_arg("start"),
+            end=time_arg("end"),
+            before_seq=int_arg("before_seq", 0) or None,
+            limit=AUDIT_PAGE,
+        )
+    except InvalidArgument as exc:
+        error = exc.message
+    else:
+        with svc.db.session() as s:
+            entries = [entry_json(e) for e in search(s, query)]
+    next_before = entries[-1]["seq"] if len(entries) == AUDIT_PAGE else None
     return render_template(
-        "audit.html", entries=entries, args=request.args, next_before=next_before
+        "audit.html", entries=entries, args=request.args, next_before=next_before, error=error
     )

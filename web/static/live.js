@@ -4,13 +4,20 @@
   if (typeof io === "undefined") return;
   const socket = io({ transports: ["websocket", "polling"] });
   const toast = document.getElementById("toast");
+  const dot = document.getElementById("live-status");
+  function state(connected) {
+    document.body.dataset.live = connected ? "connected" : "disconnected";
+    if (dot) dot.title = connected ? "Live updates on" : "Live updates off: reconnecting…";
+  }
   function show(text) {
     if (!toast) return;
     toast.textContent = text;
     toast.hidden = false;
     clearTimeout(show.timer);
-    show.timer = setTimeout(() => { toast.hidden = true; }, 5000);
+    show.timer = setTimeout(() => { toast.hidden = true; }, 6000);
   }
+  socket.on("connect", () => state(true));
+  socket.on("disconnect", () => state(false));
   socket.on("media.new", (msg) => {
     show("New " + msg.source + " media from " + msg.device_id);
     const banner = document.getElementById("new-media");

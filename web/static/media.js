@@ -5,22 +5,38 @@
   if (!form) return;
   const csrf = document.querySelector('meta[name="csrf-token"]').content;
   const status = document.getElementById("tag-status");
+  const button = form.querySelector('button[type="submit"]');
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const body = {
-      title: form.title.value,
-      case_number: form.case_number.value,
-      categories: Array.from(form.categories.selectedOptions).map((o) => o.value),
+      title: form.elements.title.value,
+      case_number: form.elements.case_number.value,
+      categories: Array.from(form.querySelectorAll('input[name="categories"]:checked'), (i) => i.value),
     };
     status.textContent = "Saving…";
-    const response = await fetch("/api/v1/media/" + form.dataset.mediaId, {
-      method: "PATCH",
-      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
-      body: JSON.stringify(body),
-      credentials: "same-origin",
-    });
-    const data = await response.json();
-    status.textContent = response.ok ? "Saved." : (data.error ? data.error.message : "Failed");
-    if (response.ok) setTimeout(() => window.location.reload(), 400);
+    button.disabled = true;
+    try {
+      const response = await fetch("/api/v1/media/" + form.dataset.mediaId, {
+        method: "PATCH",
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+        body: JSON.stringify(body),
+        credentials: "same-origin",
+      });
+      if (response.ok) {
+        status.textContent = "Saved.";
+        setTimeout(() => window.location.reload(), 400);
+        return;
+      }
+      let message = response.status + " " + response.statusText;
+      try {
+        const data = await response.json();
+        if (data.error) message = data.error.message;
+      } catch (e) { /* not JSON: keep the status line */ }
+      status.textContent = "Not saved: " + message;
+    } catch (e) {
+      status.textContent = "Not saved: the server could not be reached.";
+    } finally {
+      button.disabled = false;
+    }
   });
 })();
