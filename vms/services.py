@@ -66,6 +66,7 @@ class Services:
         config.data_dir.mkdir(parents=True, exist_ok=True)
         db = Database(config.effective_database_url)
         store = MediaStore(config.media_dir)
+        store.create_dirs()
         audit = AuditLog(load_or_create_key(config.secrets_dir, "audit.key"), clock)
         events = EventBus()
         categories = load_categories(config.tagging.categories_file)

@@ -16,7 +16,6 @@ from typing import Any
 from vms.audit.log import SYSTEM_ROLE, Who
 from vms.config import Config
 from vms.services import Job, Services
-from web.app import create_app
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +114,8 @@ def serve(config: Config, *, host: str, port: int, role: str, demo: bool) -> int
             jobs = JobRunner(services)
             jobs.start()
         if role in ("all", "web"):
+            from web.app import create_app  # here: `vms --help` need not load Flask
+
             app, socketio = create_app(services)
             print(f"VMS listening on http://{host}:{port}/", flush=True)
             socketio.run(

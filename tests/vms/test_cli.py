@@ -1,0 +1,117 @@
+"""The ``vms`` command line, run as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.media import make_video
+from tests.vms.test_crash_safety import run_cli
+from vms.config import Config
+from vms.services import Services
+
+
+def test_init_is_idempotent_and_user_add(config: Config) -> None:
+    for _ in range(2):
+        r = run_cli(config, "init", "--admin-user", "chief", "--admin-password", "chief-password")
+        assert r.returncode == 0, r.stderr
+    r = run_cli(
+        config,
+        "user",
+        "add",
+        "ofc",
+        "--role",
+        "officer",
+        "--password",
+        "pw-12345678",
+        "--badge",
+        "B77",
+        "--supervisor",
+        "sergeant",
+    )
+    assert r.returncode == 0, r.stderr
+    r = run_cli(config, "user", "add", "ofc", "--role", "officer", "--password", "pw-12345678")
+    assert r.returncode == 5 and "already exists" in r.stderr
+    r = run_cli(config, "user", "add", "x", "--role", "officer", "--password", "short")
+    assert r.returncode == 2 and "at least 8 characters" in r.stderr
+    r = run_cli(config, "user", "list")
+    assert "chief\tadmin" in r.stdout and "ofc\tofficer\tB77" in r.stdout
+
+
+def test_ingest_list_show(config: Config, tmp_path: Path) -> None:
+    clip = tmp_path / "dash.mp4"
+    make_video(clip, seconds=1)
+    r = run_cli(
+        config,
+        "ingest",
+        str(clip),
+        "--source",
+        "dash",
+        "--device",
+        "DASH-12",
+        "--officer",
+        "B1",
+        "--recorded-at",
+        "2026-11-20T10:00:00Z",
+        "--title",
+        "Pursuit",
+        "--category",
+        "Warrant Detail",
+        "--case",
+        "C-1",
+        "--json",
+    )
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["duplicate"] is False and len(out["sha256"]) == 64
+    r = run_cli(config, "media", "list", "--json")
+    items = json.loads(r.stdout)
+    assert [i["id"] for i in items] == [out["id"]]
+    r = run_cli(config, "media", "show", out["id"], "--json")
+    shown = json.loads(r.stdout)
+    assert shown["recorded_start"] == "2026-11-20T10:00:00Z"
+    assert shown["categories"] == ["Warrant Detail"] and shown["case_number"] == "C-1"
+    r = run_cli(config, "ingest", str(clip), "--source", "dash", "--device", "DASH-12")
+    assert r.returncode == 0 and r.stdout.startswith("duplicate of")
+    r = run_cli(config, "ingest", str(tmp_path / "missing.mp4"), "--source", "bwc", "--device", "D")
+    assert r.returncode == 4 and "does not exist" in r.stderr
+    r = run_cli(
+        config, "ingest", str(clip), "--source", "bwc", "--device", "D", "--recorded-at", "20 Nov"
+    )
+    assert r.returncode == 2 and "ISO 8601" in r.stderr
+
+
+@pytest.mark.parametrize("damage", ["missing", "corrupted", "orphaned"])
+def test_catalog_check_finds_damage(
+    services: Services, config: Config, tmp_path: Path, damage: str
+) -> None:
+    clip = tmp_path / "a.mp4"
+    make_video(clip, seconds=1)
+    r = run_cli(config, "ingest", str(clip), "--source", "bwc", "--device", "BWC-1", "--json")
+    sha = json.loads(r.stdout)["sha256"]
+    stored = services.store.path_for(sha)
+    assert run_cli(config, "catalog", "check", "--level", "hash").returncode == 0
+    if damage == "missing":
+        stored.unlink()
+        level = "presence"
+    elif damage == "corrupted":
+        os.chmod(stored, 0o644)
+        data = bytearray(stored.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        stored.write_bytes(bytes(data))
+        level = "hash"
+    else:
+        orphan = services.store.path_for("f" * 64)
+        orphan.parent.mkdir(parents=True, exist_ok=True)
+        orphan.write_bytes(b"x")
+        level = "presence"
+    r = run_cli(config, "catalog", "check", "--level", level)
+    assert r.returncode == 1
+    assert f"{damage}:" in r.stdout
+    if damage == "orphaned":
+        r = run_cli(config, "catalog", "check", "--repair")
+        assert r.returncode == 0, r.stdout
+        assert (services.store.orphans / ("f" * 64)).exists()  # moved, not deleted
