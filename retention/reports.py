@@ -179,14 +179,18 @@ class Reports:
             "failures_per_officer": failures,
         }
 
-    def _failures(self, s: Session, since: dt.datetime | None = None) -> dict[str, int]:
+    def _failures(
+        self, s: Session, start: dt.datetime | None = None, end: dt.datetime | None = None
+    ) -> dict[str, int]:
+        """Items notified as untagged (TAG-3 failures), per officer badge."""
         stmt = select(
-            func.coalesce(TaggingNotice.officer_badge, "(none)"),
-            func.count(func.distinct(TaggingNotice.media_id)),
-        ).group_by(func.coalesce(TaggingNotice.officer_badge, "(none)"))
-        if since is not None:
-            stmt = stmt.where(TaggingNotice.notified_at >= since)
-        return {badge: int(n) for badge, n in s.execute(stmt).all()}
+            TaggingNotice.officer_badge, func.count(func.distinct(TaggingNotice.media_id))
+        ).group_by(TaggingNotice.officer_badge)
+        if start is not None:
+            stmt = stmt.where(TaggingNotice.notified_at >= start)
+        if end is not None:
+            stmt = stmt.where(TaggingNotice.notified_at < end)
+        return {badge or "(none)": int(n) for badge, n in s.execute(stmt).all()}
 
     def notify_untagged(self) -> int:
         """The daily job (TAG-3): record one notice per overdue item per day (the
@@ -251,18 +255,9 @@ class Reports:
                     .group_by(MediaItem.source)
                 ).all()
             )
-            failures = dict(
-                s.execute(
-                    select(
-                        func.coalesce(TaggingNotice.officer_badge, "(none)"),
-                        func.count(func.distinct(TaggingNotice.media_id)),
-                    )
-                    .where(TaggingNotice.notified_at >= start, TaggingNotice.notified_at < end)
-                    .group_by(func.coalesce(TaggingNotice.officer_badge, "(none)"))
-                ).all()
-            )
+            failures = self._failures(s, start, end)
         return {
             "month": month,
             "untagged_not_requiring_tags": {k: int(v) for k, v in by_source.items()},
-            "tagging_failures_per_officer": {k: int(v) for k, v in failures.items()},
+            "tagging_failures_per_officer": failures,
         }

@@ -1,0 +1,204 @@
+"""The retention API and page over HTTP (Flask test client, bearer tokens and a browser
+session): RET-2, RET-3, RET-10, RET-12, RET-13, TAG-3, TAG-7, ACC-1."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import select
+
+from tests.conftest import PASSWORD
+from tests.retention.conftest import DAY, ingest
+from vms.clock import isoformat
+from vms.db.models import AuditEntry, SourceKind
+from vms.services import Services
+
+
+def auth(tokens: dict[str, str], name: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {tokens[name]}"}
+
+
+def request_body(media_ids: list[str], **over: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "request_number": "PR-API-1",
+        "requester": {"name": "Public Defender", "organization": "PD", "contact": "555"},
+        "received_at": "2026-01-01T00:00:00Z",
+        "received_via": "written",
+        "reason": "pending case",
+        "litigation_anticipated": False,
+        "case_number": None,
+        "scope": [],
+        "media_ids": media_ids,
+    }
+    body.update(over)
+    return body
+
+
+def test_preservation_request_api_round_trip_RET_2_RET_3_RET_12(
+    services: Services, client, tokens
+) -> None:
+    now = services.clock.now()
+    media = ingest(services, recorded_at=now - 2 * DAY)
+    gone = ingest(services, device="CAM-9", recorded_at=now - 40 * DAY)
+    services.extensions["retention"].purger.run()
+
+    # GET /media/{id} explains which rule decided the expiry (RET-12).
+    detail = client.get(f"/api/v1/media/{media}", headers=auth(tokens, "investigator")).json
+    assert detail["retention_rule"] == "RET-1 fixed 30 days" and detail["expires_at"]
+
+    scope = [
+        {
+            "device_id": "CAM-9",
+            "start": isoformat(now - 41 * DAY),
+            "end": isoformat(now - 39 * DAY),
+        }
+    ]
+    r = client.post(
+        "/api/v1/preservation-requests",
+        json=request_body([media], scope=scope),
+        headers=auth(tokens, "commander"),
+    )
+    assert r.status_code == 201, r.json
+    out = r.json
+    assert out["state"] == "active" and out["pinned"] == [media]
+    assert [p["media_id"] for p in out["already_purged"]] == [gone]
+    detail = client.get(f"/api/v1/media/{media}", headers=auth(tokens, "investigator")).json
+    assert detail["expires_at"] is None and detail["evidence"] is True
+    assert detail["retention_rule"] == "RET-2 preservation request PR-API-1"
+
+    listed = client.get("/api/v1/preservation-requests", headers=auth(tokens, "auditor")).json
+    assert [x["request_number"] for x in listed["requests"]] == ["PR-API-1"]
+    one = client.get(f"/api/v1/preservation-requests/{out['id']}", headers=auth(tokens, "admin"))
+    assert one.json["pinned"] == [media]
+
+    bad = client.post(
+        f"/api/v1/preservation-requests/{out['id']}/release",
+        json={"reason": "no notice"},
+        headers=auth(tokens, "commander"),
+    )
+    assert bad.status_code == 400 and bad.json["error"]["kind"] == "invalid_argument"
+    ok = client.post(
+        f"/api/v1/preservation-requests/{out['id']}/release",
+        json={"notice": "N-1", "reason": "closed"},
+        headers=auth(tokens, "commander"),
+    )
+    assert ok.status_code == 200 and ok.json["state"] == "released"
+
+    log = client.get("/api/v1/retention/destruction-log", headers=auth(tokens, "auditor")).json
+    assert [r["media_id"] for r in log["records"]] == [gone]
+
+
+def test_bad_input_and_permissions_over_http_ACC_1_RET_10(
+    services: Services, client, tokens
+) -> None:
+    media = ingest(services, recorded_at=services.clock.now())
+    inverted = [{"device_id": "CAM-1", "start": "2026-02-02T00:00Z", "end": "2026-02-01T00:00Z"}]
+    r = client.post(
+        "/api/v1/preservation-requests",
+        json=request_body([], scope=inverted),
+        headers=auth(tokens, "commander"),
+    )
+    assert r.status_code == 400 and "not before end" in r.json["error"]["message"]
+    r = client.post(
+        "/api/v1/preservation-requests",
+        json=request_body([media]),
+        headers=auth(tokens, "officer"),
+    )
+    assert r.status_code == 403
+    r = client.post(
+        "/api/v1/legal-holds",
+        json={"reference": "LH", "reason": "r", "media_ids": [media]},
+        headers=auth(tokens, "investigator"),
+    )
+    assert r.status_code == 403
+    with services.db.session() as s:
+        denied = list(
+            s.execute(
+                select(AuditEntry.actor, AuditEntry.action).where(AuditEntry.outcome == "denied")
+            ).all()
+        )
+    assert ("officer", "preservation.manage") in denied
+    assert ("investigator", "retention.manage") in denied
+
+    hold = client.post(
+        "/api/v1/legal-holds",
+        json={"reference": "LH-1", "reason": "suit", "media_ids": [media]},
+        headers=auth(tokens, "commander"),
+    )
+    assert hold.status_code == 201
+    r = client.post(
+        f"/api/v1/legal-holds/{hold.json['id']}/release", json={}, headers=auth(tokens, "admin")
+    )
+    assert r.status_code == 400 and "release notice" in r.json["error"]["message"]
+    r = client.post(
+        f"/api/v1/legal-holds/{hold.json['id']}/release",
+        json={"notice": "RN-9"},
+        headers=auth(tokens, "admin"),
+    )
+    assert r.status_code == 200 and r.json["state"] == "released"
+
+
+def test_upcoming_and_untagged_reports_RET_13_TAG_3_TAG_7(
+    services: Services, client, tokens
+) -> None:
+    now = services.clock.now()
+    soon = ingest(services, recorded_at=now - 27 * DAY)  # fixed: expires in 3 days
+    ingest(services, recorded_at=now - 10 * DAY)  # expires in 20 days
+    up = client.get("/api/v1/retention/upcoming?days=7", headers=auth(tokens, "commander")).json
+    assert [i["id"] for i in up["items"]] == [soon]
+    r = client.get("/api/v1/retention/upcoming?days=x", headers=auth(tokens, "commander"))
+    assert r.status_code == 400
+
+    untagged = ingest(
+        services, source=SourceKind.BWC, device="BWC-1", officer="B1", recorded_at=now
+    )
+    retention = services.extensions["retention"]
+    retention.reports.deadline = dt.timedelta(0)  # the 72 h deadline has passed (TAG-3)
+    report = client.get("/api/v1/reports/untagged", headers=auth(tokens, "sergeant")).json
+    [row] = report["items"]
+    assert (row["id"], row["officer"], row["supervisor"]) == (untagged, "officer", "sergeant")
+    assert retention.reports.notify_untagged() == 1
+    assert retention.reports.notify_untagged() == 0  # once a day
+    report = client.get("/api/v1/reports/untagged", headers=auth(tokens, "sergeant")).json
+    assert report["failures_per_officer"] == {"B1": 1}
+    month = now.strftime("%Y-%m")
+    monthly = client.get(f"/api/v1/reports/monthly?month={month}", headers=auth(tokens, "auditor"))
+    assert monthly.json["untagged_not_requiring_tags"]["fixed"] >= 1
+    assert monthly.json["tagging_failures_per_officer"] == {"B1": 1}
+    assert (
+        client.get("/api/v1/reports/untagged", headers=auth(tokens, "officer")).status_code == 403
+    )
+
+
+def test_request_log_page_and_form_with_csrf_RET_3(services: Services, client) -> None:
+    media = ingest(services, recorded_at=services.clock.now())
+    login = client.get("/login")
+    assert login.status_code == 200
+    with client.session_transaction() as sess:
+        csrf = sess["csrf"]
+    r = client.post(
+        "/login", data={"username": "commander", "password": PASSWORD, "csrf_token": csrf}
+    )
+    assert r.status_code == 302
+    with client.session_transaction() as sess:
+        csrf = sess["csrf"]
+    page = client.get("/retention/preservation")
+    assert page.status_code == 200 and b"Log a request" in page.data
+    form = {
+        "csrf_token": csrf,
+        "request_number": "PR-FORM-1",
+        "requester_name": "Claims rep",
+        "received_at": "2026-01-05T10:00Z",
+        "received_via": "oral",
+        "reason": "anticipated litigation",
+        "litigation_anticipated": "on",
+        "scope": "",
+        "media_ids": media,
+    }
+    no_csrf = client.post("/retention/preservation", data={**form, "csrf_token": "x"})
+    assert no_csrf.status_code == 403
+    r = client.post("/retention/preservation", data=form)
+    assert r.status_code == 302
+    page = client.get(r.headers["Location"])
+    assert b"PR-FORM-1" in page.data and b"Claims rep" in page.data

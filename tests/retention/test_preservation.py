@@ -1,0 +1,294 @@
+"""Written preservation requests (RET-2, RET-3, RET-8, RET-9) and legal holds (RET-10):
+pinning now and later, already purged parts, bad input, permissions."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from retention.plugin import Retention
+from tests.retention.conftest import DAY, exists, ingest, item
+from vms.auth.permissions import Actor
+from vms.clock import ManualClock, isoformat
+from vms.db.models import AuditEntry, SourceKind
+from vms.errors import Conflict, InvalidArgument, PermissionDenied
+from vms.services import Services
+
+
+def body(**over: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "request_number": "PR-2026-001",
+        "requester": {"name": "A. Counsel", "organization": "City Attorney", "contact": "x@y"},
+        "received_at": "2026-11-20T09:00:00Z",
+        "received_via": "written",
+        "reason": "claim about an incident at 5th and Main",
+        "litigation_anticipated": True,
+        "case_number": "C-1",
+        "scope": [],
+        "media_ids": [],
+    }
+    base.update(over)
+    return base
+
+
+def window(start: dt.datetime, end: dt.datetime, **who: str) -> dict[str, str]:
+    return {**who, "start": isoformat(start) or "", "end": isoformat(end) or ""}
+
+
+def test_fixed_segment_pinned_on_day_29_survives_day_31_RET_1_RET_2(
+    timed: Services, retention: Retention, clock: ManualClock, actors: dict[str, Actor]
+) -> None:
+    recorded = clock.now()
+    media = ingest(timed, recorded_at=recorded)
+    other = ingest(timed, device="CAM-2", recorded_at=recorded)
+    clock.advance(29 * DAY)
+    out = retention.preservation.create(
+        actors["commander"],
+        body(
+            scope=[
+                window(
+                    recorded - dt.timedelta(hours=1),
+                    recorded + dt.timedelta(hours=1),
+                    device_id="CAM-1",
+                )
+            ]
+        ),
+    )
+    assert out["state"] == "active" and out["pinned"] == [media] and out["already_purged"] == []
+    row = item(timed, media)
+    assert row is not None and row.evidence  # RET-2: pinned footage is evidence
+    assert row.expires_at is None and row.retention_rule == "RET-2 preservation request PR-2026-001"
+    clock.advance(2 * DAY)  # day 31
+    retention.purger.run()
+    assert exists(timed, media) and item(timed, other) is None
+
+
+def test_request_pins_items_ingested_later_in_scope_RET_2(
+    timed: Services, retention: Retention, clock: ManualClock, actors: dict[str, Actor]
+) -> None:
+    """A BWC video uploaded days after the request is pinned at ingest."""
+    incident = clock.now() - DAY
+    retention.preservation.create(
+        actors["commander"],
+        body(scope=[window(incident, incident + dt.timedelta(hours=2), officer_badge="B1")]),
+    )
+    clock.advance(3 * DAY)
+    late = ingest(
+        timed,
+        source=SourceKind.BWC,
+        device="BWC-9",
+        officer="B1",
+        recorded_at=incident + dt.timedelta(minutes=30),
+    )
+    outside = ingest(
+        timed,
+        source=SourceKind.BWC,
+        device="BWC-9",
+        officer="B1",
+        recorded_at=incident + dt.timedelta(hours=5),
+    )
+    assert item(timed, late).retention_rule.startswith("RET-2")  # type: ignore[union-attr]
+    assert item(timed, outside).retention_rule == "RET-4 bwc 90 days"  # type: ignore[union-attr]
+    [logged] = retention.preservation.log(actors["investigator"])
+    assert logged["pinned_count"] == 1
+    clock.advance(400 * DAY)
+    retention.purger.run()
+    assert exists(timed, late) and item(timed, outside) is None
+
+
+def test_response_names_the_parts_already_purged_RET_2_RET_13(
+    timed: Services, retention: Retention, clock: ManualClock, actors: dict[str, Actor]
+) -> None:
+    start = clock.now() - 40 * DAY
+    gone = ingest(timed, recorded_at=start)
+    retention.purger.run()
+    kept = ingest(timed, recorded_at=clock.now() - DAY)
+    out = retention.preservation.create(
+        actors["commander"],
+        body(
+            scope=[window(start - DAY, clock.now(), device_id="CAM-1")],
+            media_ids=[gone],
+        ),
+    )
+    assert out["pinned"] == [kept]
+    [record] = out["already_purged"]
+    assert record["media_id"] == gone and record["rule"] == "RET-1 fixed 30 days"
+    assert record["sha256"] and record["purged_at"]
+    again = retention.preservation.get(actors["auditor"], out["id"])
+    assert [r["media_id"] for r in again["already_purged"]] == [gone]
+
+
+def test_release_keeps_evidence_retention_RET_2_RET_7(
+    timed: Services, retention: Retention, clock: ManualClock, actors: dict[str, Actor]
+) -> None:
+    media = ingest(timed, recorded_at=clock.now())
+    out = retention.preservation.create(actors["commander"], body(media_ids=[media]))
+    with pytest.raises(InvalidArgument, match="notice"):
+        retention.preservation.release(actors["commander"], out["id"], {"reason": "done"})
+    released = retention.preservation.release(
+        actors["commander"], out["id"], {"notice": "NOTICE-1", "reason": "claim settled"}
+    )
+    assert released["state"] == "released" and released["release_notice"] == "NOTICE-1"
+    row = item(timed, media)
+    assert row is not None and row.retention_rule == "RET-7 evidence 1461 days"
+    with pytest.raises(Conflict):
+        retention.preservation.release(
+            actors["commander"], out["id"], {"notice": "N", "reason": "again"}
+        )
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {
+                "scope": [
+                    {"device_id": "CAM-1", "start": "2026-11-02T00:00Z", "end": "2026-11-01T00:00Z"}
+                ]
+            },
+            "not before end",
+        ),
+        (
+            {
+                "scope": [
+                    {
+                        "device_id": "CAM-1",
+                        "start": "2026-11-01T00:00Z",
+                        "end": "2026-11-01T06:00Z",
+                    },
+                    {
+                        "device_id": "CAM-1",
+                        "start": "2026-11-01T05:00Z",
+                        "end": "2026-11-01T08:00Z",
+                    },
+                ]
+            },
+            "overlap",
+        ),
+        (
+            {
+                "scope": [
+                    {
+                        "device_id": "NO-SUCH-CAM",
+                        "start": "2026-11-01T00:00Z",
+                        "end": "2026-11-01T06:00Z",
+                    }
+                ]
+            },
+            "unknown camera",
+        ),
+        (
+            {
+                "scope": [
+                    {
+                        "officer_badge": "B999",
+                        "start": "2026-11-01T00:00Z",
+                        "end": "2026-11-01T06:00Z",
+                    }
+                ]
+            },
+            "unknown officer",
+        ),
+        (
+            {
+                "scope": [
+                    {
+                        "device_id": "CAM-1",
+                        "officer_badge": "B1",
+                        "start": "2026-11-01T00:00Z",
+                        "end": "2026-11-01T06:00Z",
+                    }
+                ]
+            },
+            "exactly one",
+        ),
+        (
+            {
+                "scope": [
+                    {"device_id": "CAM-1", "start": "2026-11-01T00:00", "end": "2026-11-01T06:00Z"}
+                ]
+            },
+            "offset",
+        ),
+        ({"received_via": "carrier pigeon"}, "received_via"),
+        ({"media_ids": ["no-such-id"]}, "unknown media"),
+        ({"scope": [], "media_ids": []}, "no scope"),
+        ({"requester": {"organization": "x"}}, "requester.name"),
+    ],
+    ids=[
+        "inverted",
+        "overlapping",
+        "unknown-camera",
+        "unknown-officer",
+        "both",
+        "naive",
+        "via",
+        "media",
+        "empty",
+        "requester",
+    ],
+)
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)  # validation, not storage
+def test_bad_requests_are_refused_with_the_reason_RET_3(
+    timed: Services,
+    retention: Retention,
+    clock: ManualClock,
+    actors: dict[str, Actor],
+    change: dict[str, Any],
+    message: str,
+) -> None:
+    ingest(timed, recorded_at=clock.now())  # CAM-1 exists
+    with pytest.raises(InvalidArgument, match=message):
+        retention.preservation.create(actors["commander"], body(**change))
+    assert retention.preservation.log(actors["commander"]) == []
+
+
+def test_duplicate_request_number_is_a_conflict_RET_3(
+    timed: Services, retention: Retention, clock: ManualClock, actors: dict[str, Actor]
+) -> None:
+    media = ingest(timed, recorded_at=clock.now())
+    retention.preservation.create(actors["commander"], body(media_ids=[media]))
+    with pytest.raises(Conflict):
+        retention.preservation.create(actors["admin"], body(media_ids=[media]))
+
+
+@pytest.mark.parametrize("role", ["officer", "investigator"])
+def test_only_data_stewards_log_requests_and_holds_denials_audited_RET_10(
+    timed: Services, retention: Retention, clock: ManualClock, actors: dict[str, Actor], role: str
+) -> None:
+    media = ingest(timed, recorded_at=clock.now())
+    with pytest.raises(PermissionDenied):
+        retention.preservation.create(actors[role], body(media_ids=[media]))
+    with pytest.raises(PermissionDenied):
+        retention.legal_holds.create(
+            actors[role], {"reference": "LH", "reason": "r", "media_ids": [media]}
+        )
+    with timed.db.session() as s:
+        denied = list(
+            s.execute(
+                select(AuditEntry.action).where(
+                    AuditEntry.outcome == "denied", AuditEntry.actor == role
+                )
+            ).scalars()
+        )
+    assert denied == ["preservation.manage", "retention.manage"]
+
+
+def test_legal_hold_release_needs_the_notice_RET_10(
+    timed: Services, retention: Retention, clock: ManualClock, actors: dict[str, Actor]
+) -> None:
+    media = ingest(timed, recorded_at=clock.now())
+    hold = retention.legal_holds.create(
+        actors["admin"], {"reference": "LH-7", "reason": "suit", "media_ids": [media]}
+    )
+    assert hold["pinned"] == [media] and hold["state"] == "active"
+    with pytest.raises(InvalidArgument, match="release notice"):
+        retention.legal_holds.release(actors["admin"], hold["id"], {})
+    with pytest.raises(InvalidArgument, match="release notice"):
+        retention.legal_holds.release(actors["admin"], hold["id"], {"notice": "  "})
+    assert item(timed, media).expires_at is None  # type: ignore[union-attr]
+    out = retention.legal_holds.release(actors["commander"], hold["id"], {"notice": "RN-1"})
+    assert out["state"] == "released" and out["release_notice"] == "RN-1"
