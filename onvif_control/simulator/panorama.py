@@ -88,10 +88,11 @@ class PanoramaPlanes:
 def panorama_width_for(image_width: int, hfov_wide: float) -> int:
     """Panorama width giving about one panorama pixel per image pixel at the widest zoom.
 
-    Capped at 6144 (about 28 MB of planes) and rounded to a multiple of 64.
+    At least 4096 (zoomed-in views of small images stay sharp enough for tests), at most
+    6144 (about 28 MB of planes), rounded to a multiple of 64.
     """
     wanted = image_width * 360.0 / hfov_wide
-    return int(min(6144, max(1024, round(wanted / 64.0) * 64)))
+    return int(min(6144, max(4096, round(wanted / 64.0) * 64)))
 
 
 def build_panorama(scene: Scene, width: int) -> PanoramaPlanes:
@@ -113,7 +114,10 @@ def build_panorama(scene: Scene, width: int) -> PanoramaPlanes:
     texture *= 0.12
     texture += 0.94
     rgb *= texture[..., None]
-    zone_y = zone_mask(scene.private_zones, pan, tilt)
+    # Zones are rasterised at chroma resolution and doubled for luma, so that luma and
+    # chroma agree on every zone pixel: the painted colour is exactly the signature.
+    zone_c = zone_mask(scene.private_zones, pan[::2] + 180.0 / width, tilt[::2] - 90.0 / height)
+    zone_y = np.repeat(np.repeat(zone_c, 2, axis=0), 2, axis=1)
     rgb[zone_y] = SIGNATURE_RGB
     yuv = rgb_to_yuv(np.clip(rgb, 0, 255))
     y = np.clip(yuv[..., 0] + 0.5, 0, 255).astype(np.uint8)
@@ -121,7 +125,6 @@ def build_panorama(scene: Scene, width: int) -> PanoramaPlanes:
     uv = (yuv[0::2, 0::2, 1:] + yuv[1::2, 0::2, 1:] + yuv[0::2, 1::2, 1:] + yuv[1::2, 1::2, 1:]) / 4
     u = np.clip(uv[..., 0] + 0.5, 0, 255).astype(np.uint8)
     v = np.clip(uv[..., 1] + 0.5, 0, 255).astype(np.uint8)
-    zone_c = np.asarray(zone_y.reshape(height // 2, 2, width // 2, 2).all(axis=(1, 3)))
     for plane in (y, u, v, zone_y, zone_c):
         plane.flags.writeable = False
     return PanoramaPlanes(y, u, v, zone_y, zone_c)

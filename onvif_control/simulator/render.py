@@ -131,9 +131,16 @@ class Renderer:
         return yuv_to_rgb(y, u, v)
 
     def zone_mask(self, pose: Pose) -> NDArray[np.bool_]:
-        """Boolean (height, width) mask of output pixels that show a private zone."""
-        luma_idx, _ = self._pose_indices(pose)
-        return np.take(self.panorama.static.zone_y.reshape(-1), luma_idx)
+        """Boolean (height, width) mask of output pixels that show a private zone.
+
+        A pixel counts if its luma or its (shared 2x2) chroma sample comes from a zone, so
+        the mask covers every pixel the zone influences, edges included.
+        """
+        luma_idx, chroma_idx = self._pose_indices(pose)
+        static = self.panorama.static
+        luma = np.take(static.zone_y.reshape(-1), luma_idx)
+        chroma = np.take(static.zone_c.reshape(-1), chroma_idx)
+        return np.asarray(luma | np.repeat(np.repeat(chroma, 2, axis=0), 2, axis=1))
 
     def _pose_indices(self, pose: Pose) -> tuple[I32, I32]:
         pano_w = self.panorama.static.width

@@ -44,10 +44,11 @@ def test_zone_appears_where_its_polygon_projects(renderer):
     ys = [c[1] for c in corners if c]
     rows, cols = np.nonzero(mask)
     assert mask.sum() > 1000
-    # Edges are quantised to panorama pixels (nearest sampling): one of them, in image
-    # pixels, plus one image pixel.
-    pano_px_deg = 360.0 / renderer.panorama.static.width
-    tol = renderer.calibration.focal_px(pose.zoom, SIZE[0]) * np.radians(pano_px_deg) + 1.0
+    # Zone edges are quantised to chroma panorama pixels (two luma pixels): 1.5 of them
+    # in image pixels, plus one 2x2 chroma block of the image (the mask includes pixels
+    # whose shared chroma comes from the zone).
+    pano_px_deg = 720.0 / renderer.panorama.static.width
+    tol = renderer.calibration.focal_px(pose.zoom, SIZE[0]) * np.radians(1.5 * pano_px_deg) + 2.0
     assert cols.min() == pytest.approx(min(xs), abs=tol)
     assert cols.max() + 1 == pytest.approx(max(xs), abs=tol)
     assert rows.min() == pytest.approx(min(ys), abs=tol)
