@@ -74,6 +74,22 @@ def duration(seconds: float | None) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
+SOURCE_NAMES = {
+    "fixed": "Fixed camera",
+    "bwc": "Body-worn camera",
+    "dash": "Dash camera",
+    "handheld": "Handheld",
+    "export": "Export",
+    "redacted": "Redacted copy",
+}
+
+
+@bp.app_template_filter("source_name")
+def source_name(source: str) -> str:
+    """``bwc`` as ``Body-worn camera``."""
+    return SOURCE_NAMES.get(source, source)
+
+
 @bp.app_template_filter("sentence")
 def sentence(message: str) -> str:
     """An error message as a sentence: ``wrong password`` -> ``Wrong password.``"""
@@ -188,6 +204,7 @@ def catalog() -> Any:
         filtered=filtered,
         error=error,
         categories=services().categories.categories,
+        sources=SOURCE_NAMES,
     )
 
 

@@ -6,6 +6,7 @@ log that it happened; plus the refusals a newcomer may meet on the way.
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +16,9 @@ from playwright.sync_api import Page, expect
 
 from tests.media import make_video
 from tests.web.conftest import Site, login
+from vms.audit.log import Who
+from vms.db.models import SourceKind
+from vms.ingest import IngestRequest
 
 pytestmark = pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 
@@ -163,15 +167,46 @@ def test_a_bad_search_says_what_is_wrong(page: Page) -> None:
     expect(page.get_by_label("From (UTC)")).to_have_value("yesterday")
 
 
-@pytest.mark.parametrize("path", ["/catalog", "/upload", "/audit", "/login"])
-def test_pages_fit_a_phone_screen(page: Page, path: str, shoot: Shoot) -> None:
-    if path != "/login":
-        login(page, "admin")
+def test_pages_fit_a_phone_screen(page: Page, tmp_path: Path, shoot: Shoot) -> None:
+    video = tmp_path / "clip.mp4"
+    make_video(video, seconds=1)
     page.set_viewport_size({"width": 390, "height": 844})
-    page.goto(path)
-    # Wide tables scroll inside their own box; the page itself never scrolls sideways.
-    overflow = page.evaluate(
-        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+
+    def fits(name: str) -> None:
+        # Wide tables scroll inside their own box; the page itself never scrolls sideways.
+        overflow = page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        shoot(page, name)
+        assert overflow <= 0, f"{page.url} is {overflow}px wider than the screen"
+
+    page.goto("/login")
+    fits("login")
+    login(page, "admin")
+    media = upload_video(page, video)
+    fits("upload")
+    for path in ("/catalog", media, "/audit"):
+        page.goto(path)
+        fits(path.strip("/").replace("/", "-"))
+
+
+def test_tags_are_edited_on_the_media_page(page: Page, site: Site) -> None:
+    result = site.services.ingestor.ingest(
+        io.BytesIO(make_video(seconds=1, seed=3)),
+        IngestRequest(source=SourceKind.BWC, device_id="BWC-9", officer_badge="B1"),
+        Who("officer", "officer"),
     )
-    shoot(page, path.strip("/"))
-    assert overflow <= 0, f"{path} is {overflow}px wider than the screen"
+    login(page, "officer")
+    page.goto(f"/media/{result.media_id}")
+    form = page.locator("#tag-form")
+    form.get_by_label("Title").fill("Eviction at 12 Elm St")
+    form.get_by_label("Case number").fill("2026-000777")
+    form.get_by_role("checkbox", name="Eviction").check()
+    form.get_by_role("button", name="Save tags").click()
+    expect(page.locator("#tag-status")).to_have_text("Saved.")
+    # The page reloads with the saved values.
+    expect(page.get_by_role("heading", name="Eviction at 12 Elm St")).to_be_visible()
+    details = page.locator("dl.meta")
+    expect(details).to_contain_text("2026-000777")
+    expect(details).to_contain_text("Eviction")
+    expect(form.get_by_role("checkbox", name="Eviction")).to_be_checked()
