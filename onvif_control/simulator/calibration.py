@@ -107,13 +107,24 @@ class Calibration:
         """Whether ``pose`` lies inside the ranges."""
         return self.clamp(pose) == pose
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready description (as served in ``/sim/state``)."""
+    def to_dict(self) -> dict[str, float]:
+        """Ranges and optics by field name, in degrees (``/sim/state`` ``calibration``).
+
+        The keys are those of ``vms.camera_model.Calibration`` so the VMS can read them
+        with its ``from_dict``; speeds and the conventions are in :meth:`describe`.
+        """
         return {
-            "pan_range_deg": [self.pan_min, self.pan_max],
-            "tilt_range_deg": [self.tilt_min, self.tilt_max],
-            "hfov_wide_deg": self.hfov_wide,
-            "hfov_tele_deg": self.hfov_tele,
+            "pan_min": self.pan_min,
+            "pan_max": self.pan_max,
+            "tilt_min": self.tilt_min,
+            "tilt_max": self.tilt_max,
+            "hfov_wide": self.hfov_wide,
+            "hfov_tele": self.hfov_tele,
+        }
+
+    def describe(self) -> dict[str, Any]:
+        """Speeds and conventions (``/sim/state`` ``calibration_notes``)."""
+        return {
             "zoom_model": "focal length linear in zoom: f(z) = f_wide * (1 + z * (M - 1))",
             "generic_pan_range": [-1.0, 1.0],
             "generic_tilt_range": [-1.0, 1.0],

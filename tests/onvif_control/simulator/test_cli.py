@@ -81,3 +81,16 @@ def test_bad_scene_file_is_an_error_exit(tmp_path):
     )  # fmt: skip
     assert result.returncode == 2
     assert "unknown key" in result.stdout
+
+
+def test_simulator_is_independent_of_the_privacy_mask_code():
+    """The ground truth must not share code with what it checks."""
+    code = (
+        "import sys, onvif_control.simulator, onvif_control.simulator.cli; "
+        "bad = sorted(m for m in sys.modules if m.startswith('privacy_masks')); "
+        "assert not bad, bad"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr

@@ -635,7 +635,12 @@ def test_sim_state_over_http_matches_python(camera):
         set(z) == {"name", "polygon"} and len(z["polygon"][0]) == 2 for z in state["private_zones"]
     )
     assert state["pose"] == pytest.approx(local["pose"], abs=1e-6) or state["moving"]["pan_tilt"]
-    assert state["calibration"]["pan_range_deg"] == [-180.0, 180.0]
+    assert state["calibration"]["pan_min"] == -180.0
+    assert state["calibration_notes"]["max_speed"]["pan_deg_s"] == 90.0
+    # The VMS's own calibration type reads it as is.
+    from vms.camera_model import Calibration
+
+    assert Calibration.from_dict(state["calibration"]).hfov_wide == 60.0
 
 
 def test_sim_state_refuses_non_loopback_peers():
