@@ -1,0 +1,493 @@
+"""PTZ-aware mask geometry (docs/design/mask-geometry.md). Pure: numpy and math, no I/O.
+
+A mask is a polygon on the camera's view sphere, vertices in (pan, tilt) degrees, edges
+straight in (pan, tilt) (as the simulator's private zones are drawn). For a pose this
+module:
+
+1. densifies the edges (at most ``EDGE_STEP_DEG`` apart) so that curved images of edges
+   are followed;
+2. rotates every vertex into camera coordinates (right, up, forward) for the pose;
+3. clips the polygon against the near plane ``forward >= NEAR`` *in 3D* (a polygon partly
+   behind the camera keeps only its part in front; projecting vertices behind the camera
+   would mirror them onto the image);
+4. projects with the pinhole model of :class:`vms.camera_model.Calibration` (principal
+   point at the image centre, pixel centres at half-integers, as the simulator);
+5. clips against the image rectangle (grown by a guard band).
+
+Rasterisation is *conservative* at chroma resolution (2x2 luma blocks, the unit yuv420p
+shares colour over): a block is masked when its centre is inside a polygon or a polygon
+edge passes through it, then the mask is dilated by the margin (a square, which contains
+the disc). Pose uncertainty is handled by :func:`plan_masks` (INV-5): no pose or a stale
+pose blanks the frame; otherwise the projection is the union over the recent poses,
+dilated by angular speed x (age of the pose + latency allowance) plus a base margin.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from vms.camera_model import Calibration, Pose, PoseSample
+
+F64 = NDArray[np.float64]
+BoolMask = NDArray[np.bool_]
+
+EDGE_STEP_DEG = 0.5  # edges of sphere polygons are subdivided at least this finely
+NEAR = 1e-3  # near plane (forward component of a unit direction)
+GUARD_PX = 8.0  # image polygons are clipped to the image grown by this much
+
+
+@dataclass(frozen=True)
+class SpherePolygon:
+    """A mask on the view sphere: (pan, tilt) vertices in degrees, 3 or more."""
+
+    name: str
+    vertices: tuple[tuple[float, float], ...]
+
+    def __post_init__(self) -> None:
+        validate_sphere_polygon(self.vertices)
+
+
+def validate_sphere_polygon(vertices: Sequence[Sequence[float]]) -> None:
+    """Raise ValueError unless ``vertices`` is a usable mask polygon (names the value)."""
+    if len(vertices) < 3:
+        raise ValueError(f"a polygon needs 3 or more vertices, got {len(vertices)}")
+    if len(vertices) > 256:
+        raise ValueError(f"a polygon may have at most 256 vertices, got {len(vertices)}")
+    pans = []
+    for vertex in vertices:
+        if len(vertex) != 2:
+            raise ValueError(f"vertex {list(vertex)!r} is not [pan, tilt]")
+        pan, tilt = float(vertex[0]), float(vertex[1])
+        if not (math.isfinite(pan) and -180.0 <= pan <= 180.0):
+            raise ValueError(f"pan {vertex[0]!r} is outside -180..180")
+        if not (math.isfinite(tilt) and -90.0 <= tilt <= 90.0):
+            raise ValueError(f"tilt {vertex[1]!r} is outside -90..90")
+        pans.append(pan)
+    unwrapped = _unwrap(np.asarray(pans, dtype=np.float64))
+    if float(unwrapped.max() - unwrapped.min()) > 180.0:
+        raise ValueError("a polygon may span at most 180 degrees of pan")
+
+
+def _unwrap(pans: F64) -> F64:
+    """Pans made continuous along the polygon (each step taken the short way round)."""
+    steps = (np.diff(pans) + 180.0) % 360.0 - 180.0
+    return np.concatenate([pans[:1], pans[0] + np.cumsum(steps)])
+
+
+# -- sphere <-> camera ---------------------------------------------------------------
+
+
+def densify(vertices: Sequence[tuple[float, float]], step: float = EDGE_STEP_DEG) -> F64:
+    """Closed polygon resampled along its (pan, tilt)-straight edges, (N, 2) degrees."""
+    pts = np.asarray(vertices, dtype=np.float64)
+    pts[:, 0] = _unwrap(pts[:, 0])
+    nxt = np.roll(pts, -1, axis=0)
+    d = nxt - pts
+    d[:, 0] = (d[:, 0] + 180.0) % 360.0 - 180.0  # closing edge the short way too
+    lengths = np.hypot(d[:, 0], d[:, 1])
+    counts = np.maximum(1, np.ceil(lengths / step).astype(np.intp))
+    edge = np.repeat(np.arange(len(pts)), counts)
+    starts = np.cumsum(counts) - counts
+    frac = (np.arange(int(counts.sum())) - np.repeat(starts, counts)) / np.repeat(counts, counts)
+    return np.asarray(pts[edge] + d[edge] * frac[:, None], dtype=np.float64)
+
+
+def to_camera(pose: Pose, pan: F64, tilt: F64) -> F64:
+    """Unit directions (pan, tilt degrees) in camera coordinates (right, up, forward)."""
+    dp = np.radians(pan - pose.pan)
+    t = np.radians(tilt)
+    right = np.cos(t) * np.sin(dp)
+    up = np.sin(t)
+    fwd = np.cos(t) * np.cos(dp)
+    ct, st = math.cos(math.radians(pose.tilt)), math.sin(math.radians(pose.tilt))
+    return np.stack([right, -fwd * st + up * ct, fwd * ct + up * st], axis=-1)
+
+
+def from_camera(pose: Pose, xyz: F64) -> tuple[F64, F64]:
+    """(pan, tilt) degrees of camera-frame directions (inverse of :func:`to_camera`)."""
+    right, up_c, fwd_c = xyz[..., 0], xyz[..., 1], xyz[..., 2]
+    ct, st = math.cos(math.radians(pose.tilt)), math.sin(math.radians(pose.tilt))
+    fwd = fwd_c * ct - up_c * st
+    up = fwd_c * st + up_c * ct
+    pan = np.degrees(np.arctan2(right, fwd)) + pose.pan
+    tilt = np.degrees(np.arctan2(up, np.hypot(right, fwd)))
+    return (pan + 180.0) % 360.0 - 180.0, tilt
+
+
+def clip_near(points: F64, near: float = NEAR) -> F64:
+    """Sutherland-Hodgman clip of a closed 3D polygon (N, 3) to ``forward >= near``."""
+    if len(points) == 0:
+        return points
+    z = points[:, 2]
+    inside = z >= near
+    if inside.all():
+        return points
+    if not inside.any():
+        return points[:0]
+    out: list[F64] = []
+    n = len(points)
+    for i in range(n):
+        a, b = points[i], points[(i + 1) % n]
+        a_in, b_in = bool(inside[i]), bool(inside[(i + 1) % n])
+        if a_in:
+            out.append(a)
+        if a_in != b_in:
+            t = (near - a[2]) / (b[2] - a[2])
+            out.append(a + (b - a) * t)
+    return np.asarray(out, dtype=np.float64)
+
+
+def clip_rect(poly: F64, x0: float, y0: float, x1: float, y1: float) -> F64:
+    """Sutherland-Hodgman clip of a closed 2D polygon (N, 2) to a rectangle."""
+    for axis, bound, keep_greater in ((0, x0, True), (0, x1, False), (1, y0, True), (1, y1, False)):
+        if len(poly) == 0:
+            return poly
+        v = poly[:, axis]
+        inside = v >= bound if keep_greater else v <= bound
+        if inside.all():
+            continue
+        if not inside.any():
+            return poly[:0]
+        nxt = np.roll(poly, -1, axis=0)
+        nxt_in = np.roll(inside, -1)
+        out: list[F64] = []
+        for a, b, a_in, b_in in zip(poly, nxt, inside, nxt_in, strict=True):
+            if a_in:
+                out.append(a)
+            if a_in != b_in:
+                t = (bound - a[axis]) / (b[axis] - a[axis])
+                out.append(a + (b - a) * t)
+        poly = np.asarray(out, dtype=np.float64)
+    return poly
+
+
+def project_polygon(
+    vertices: Sequence[tuple[float, float]],
+    pose: Pose,
+    calibration: Calibration,
+    size: tuple[int, int],
+    guard: float = GUARD_PX,
+) -> F64:
+    """Image polygon (N, 2) in luma pixels of a sphere polygon at ``pose``, clipped to the
+    image grown by ``guard`` pixels; empty (0, 2) when nothing of it is in view."""
+    width, height = size
+    dense = densify(vertices)
+    xyz = clip_near(to_camera(pose, dense[:, 0], dense[:, 1]))
+    if len(xyz) < 3:
+        return np.zeros((0, 2))
+    f = calibration.focal_px(pose.zoom, width)
+    img = np.stack(
+        [width / 2.0 + f * xyz[:, 0] / xyz[:, 2], height / 2.0 - f * xyz[:, 1] / xyz[:, 2]],
+        axis=-1,
+    )
+    clipped = clip_rect(img, -guard, -guard, width + guard, height + guard)
+    return clipped if len(clipped) >= 3 else np.zeros((0, 2))
+
+
+def unproject_points(
+    points01: Sequence[Sequence[float]],
+    pose: Pose,
+    calibration: Calibration,
+    size: tuple[int, int] = (1000, 1000),
+) -> list[tuple[float, float]]:
+    """(pan, tilt) degrees of image points given in 0..1 of the image at ``pose``.
+
+    The result does not depend on ``size`` beyond the aspect ratio (x and y are fractions
+    of the width and height of the view the operator drew on).
+    """
+    width, height = size
+    f = calibration.focal_px(pose.zoom, width)
+    pts = np.asarray(points01, dtype=np.float64)
+    xyz = np.stack(
+        [(pts[:, 0] * width - width / 2.0) / f, (height / 2.0 - pts[:, 1] * height) / f],
+        axis=-1,
+    )
+    xyz = np.concatenate([xyz, np.ones((len(pts), 1))], axis=-1)
+    xyz /= np.linalg.norm(xyz, axis=-1, keepdims=True)
+    pan, tilt = from_camera(pose, xyz)
+    return [(float(p), float(t)) for p, t in zip(pan, tilt, strict=True)]
+
+
+def unproject_polygon(
+    points01: Sequence[Sequence[float]],
+    pose: Pose,
+    calibration: Calibration,
+    size: tuple[int, int],
+    step01: float = 0.05,
+) -> tuple[tuple[float, float], ...]:
+    """A sphere polygon for an image polygon drawn in 0..1 coordinates at ``pose``.
+
+    Straight image edges are great circles on the sphere, not straight in (pan, tilt), so
+    each drawn edge is subdivided (every ``step01`` of the image) before unprojection:
+    the stored polygon then follows what the operator drew to within a small fraction
+    of a degree. Raises ValueError for points outside 0..1.
+    """
+    if len(points01) < 3:
+        raise ValueError(f"an image polygon needs 3 or more points, got {len(points01)}")
+    pts = np.asarray(points01, dtype=np.float64)
+    if pts.ndim != 2 or pts.shape[1] != 2:
+        raise ValueError("image_polygon must be a list of [x, y] pairs")
+    if not np.isfinite(pts).all() or pts.min() < 0.0 or pts.max() > 1.0:
+        raise ValueError("image_polygon coordinates must be within 0..1")
+    nxt = np.roll(pts, -1, axis=0)
+    out = []
+    for a, b in zip(pts, nxt, strict=True):
+        n = max(1, math.ceil(float(np.abs(b - a).max()) / step01))
+        for i in range(n):
+            out.append(a + (b - a) * (i / n))
+    return tuple(unproject_points(out, pose, calibration, size))
+
+
+# -- rasterisation -------------------------------------------------------------------
+
+
+def rasterise(polygons: Iterable[F64], size: tuple[int, int], pad: int = 0) -> BoolMask:
+    """Conservative chroma-resolution mask ``(height/2, width/2)`` of luma-pixel polygons.
+
+    A 2x2 block is set when its centre is inside a polygon (even-odd rule) or a polygon
+    edge passes through it, so every block a polygon touches is set. With ``pad`` the
+    canvas is grown by ``pad`` blocks on every side (so that off-image parts can be
+    dilated into the image before cropping).
+    """
+    width, height = size
+    hc, wc = height // 2 + 2 * pad, width // 2 + 2 * pad
+    toggles = np.zeros((hc, wc + 1), dtype=np.int8)
+    outline = np.zeros((hc, wc), dtype=bool)
+    any_polygon = False
+    for poly in polygons:
+        if len(poly) < 3:
+            continue
+        any_polygon = True
+        p = poly / 2.0 + pad  # chroma pixels on the padded canvas
+        a, b = p, np.roll(p, -1, axis=0)
+        _fill_toggles(toggles, a, b)
+        _mark_outline(outline, a, b)
+    if not any_polygon:
+        return np.zeros((hc, wc), dtype=bool)
+    inside = (np.cumsum(toggles, axis=1, dtype=np.int16)[:, :wc] & 1).astype(bool)
+    return np.asarray(inside | outline)
+
+
+def _fill_toggles(toggles: NDArray[np.int8], a: F64, b: F64) -> None:
+    hc, wc1 = toggles.shape
+    y_lo, y_hi = np.minimum(a[:, 1], b[:, 1]), np.maximum(a[:, 1], b[:, 1])
+    r0 = np.clip(np.ceil(y_lo - 0.5), 0, hc).astype(np.intp)
+    r1 = np.clip(np.ceil(y_hi - 0.5), 0, hc).astype(np.intp)
+    counts = np.maximum(r1 - r0, 0)
+    total = int(counts.sum())
+    if total == 0:
+        return
+    edge = np.repeat(np.arange(len(a)), counts)
+    rows = np.repeat(r0, counts) + (
+        np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+    )
+    yc = rows + 0.5
+    ax, ay, bx, by = a[edge, 0], a[edge, 1], b[edge, 0], b[edge, 1]
+    x_at = ax + (yc - ay) * (bx - ax) / (by - ay)
+    cols = np.clip(np.ceil(x_at - 0.5), 0, wc1 - 1).astype(np.intp)
+    np.add.at(toggles, (rows, cols), 1)
+
+
+def _mark_outline(outline: BoolMask, a: F64, b: F64) -> None:
+    hc, wc = outline.shape
+    lengths = np.abs(b - a).max(axis=1)
+    counts = np.maximum(2, np.ceil(lengths / 0.5).astype(np.intp) + 1)
+    edge = np.repeat(np.arange(len(a)), counts)
+    frac = (np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)) / (
+        np.repeat(counts, counts) - 1
+    )
+    pts = a[edge] + (b[edge] - a[edge]) * frac[:, None]
+    cols = np.floor(pts[:, 0]).astype(np.intp)
+    rows = np.floor(pts[:, 1]).astype(np.intp)
+    ok = (cols >= 0) & (cols < wc) & (rows >= 0) & (rows < hc)
+    outline[rows[ok], cols[ok]] = True
+
+
+def dilate(mask: BoolMask, radius: int) -> BoolMask:
+    """Square dilation by ``radius`` cells (separable running max via cumulative sums)."""
+    if radius <= 0 or not mask.any():
+        return mask
+    out = mask
+    for axis in (0, 1):
+        n = out.shape[axis]
+        c = np.cumsum(out, axis=axis, dtype=np.int32)
+        pad = [(0, 0), (0, 0)]
+        pad[axis] = (1, 0)
+        c = np.pad(c, pad)
+        hi = np.minimum(np.arange(n) + radius + 1, n)
+        lo = np.maximum(np.arange(n) - radius, 0)
+        out = (c[hi, :] - c[lo, :] if axis == 0 else c[:, hi] - c[:, lo]) > 0
+    return np.asarray(out)
+
+
+# -- pose uncertainty (INV-5) --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MaskSettings:
+    """How masks follow a moving camera. Defaults are the ``[privacy_masks]`` config.
+
+    ``stale_moving_seconds``/``stale_idle_seconds``: a pose older than this blanks the
+    frame (INV-5). ``latency_seconds``: allowance for the pose reaching us late.
+    ``base_margin_deg``/``base_margin_px``: always added. ``assumed_speed_deg_s``: the
+    angular speed assumed when the camera moves but its speed is not yet measured (a
+    commanded move, or the first moving sample). ``hold_seconds``: after a move the
+    mask stays the union over the poses of this window. ``max_union``: at most this many
+    poses are unioned (evenly chosen, the newest always kept).
+    """
+
+    stale_moving_seconds: float = 1.0
+    stale_idle_seconds: float = 2.0
+    latency_seconds: float = 0.15
+    base_margin_deg: float = 0.3
+    base_margin_px: float = 2.0
+    assumed_speed_deg_s: float = 90.0
+    assumed_zoom_rate: float = 0.5
+    speed_safety: float = 1.5
+    hold_seconds: float = 0.5
+    max_union: int = 6
+
+
+@dataclass(frozen=True)
+class MaskPlan:
+    """What to paint for one frame: ``blank`` (with the reason) or the poses to union
+    and the margins."""
+
+    blank: bool
+    reason: str
+    poses: tuple[Pose, ...] = ()
+    margin_deg: float = 0.0
+    zoom_uncertainty: float = 0.0
+    moving: bool = False
+    extra_px: float = field(default=0.0)
+
+
+def _speeds(samples: Sequence[PoseSample]) -> tuple[float, float]:
+    """Largest measured angular speed (deg/s) and zoom rate (1/s) between samples."""
+    best, zbest = 0.0, 0.0
+    observed = [s for s in samples if not s.commanded]
+    for a, b in itertools.pairwise(observed):
+        seconds = (b.at - a.at).total_seconds()
+        if seconds <= 1e-3:
+            continue
+        dpan = abs((b.pose.pan - a.pose.pan + 180.0) % 360.0 - 180.0)
+        angle = math.hypot(dpan * math.cos(math.radians(a.pose.tilt)), b.pose.tilt - a.pose.tilt)
+        best = max(best, angle / seconds)
+        zbest = max(zbest, abs(b.pose.zoom - a.pose.zoom) / seconds)
+    return best, zbest
+
+
+def plan_masks(
+    frame_at: dt.datetime,
+    latest: PoseSample | None,
+    history: Sequence[PoseSample],
+    settings: MaskSettings,
+) -> MaskPlan:
+    """Decide how to mask a frame captured at ``frame_at`` (INV-5, fail closed).
+
+    ``history`` holds the samples of the last ``hold_seconds`` plus the stale window,
+    oldest first (it may or may not include ``latest``). Blank when there is no pose or
+    the newest observed pose is stale; otherwise the union over the observed and
+    commanded poses of the recent window, with a margin of speed x (age + latency).
+    """
+    if latest is None:
+        return MaskPlan(True, "no pose (INV-5)")
+    samples = sorted({*history, latest}, key=lambda s: s.at)
+    observed = [s for s in samples if not s.commanded]
+    if not observed:
+        return MaskPlan(True, "only commanded poses, none observed (INV-5)")
+    newest = observed[-1]
+    age = max(0.0, (frame_at - newest.at).total_seconds())
+    commanded_after = any(s.commanded and s.at >= newest.at for s in samples)
+    moving = newest.moving or commanded_after
+    limit = settings.stale_moving_seconds if moving else settings.stale_idle_seconds
+    if age > limit:
+        return MaskPlan(True, f"pose is {age:.2f} s old (limit {limit:.1f} s, INV-5)")
+    window_start = frame_at - dt.timedelta(seconds=settings.hold_seconds)
+    recent = [s for s in samples if s.at >= window_start or s is newest]
+    recent_moving = moving or any(s.moving for s in recent)
+    speed, zoom_rate = _speeds(recent)
+    if moving:
+        measured_prev = len(observed) >= 2 and observed[-2].moving and not commanded_after
+        if not measured_prev:
+            speed, zoom_rate = (
+                max(speed, settings.assumed_speed_deg_s),
+                max(zoom_rate, settings.assumed_zoom_rate),
+            )
+        speed *= settings.speed_safety
+        zoom_rate *= settings.speed_safety
+        uncertain = age + settings.latency_seconds
+    else:
+        # Idle: the newest observed pose holds; only a move after it (which the tracker
+        # reports as a commanded or moving sample) could change that.
+        speed, zoom_rate, uncertain = 0.0, 0.0, 0.0
+    poses = [s.pose for s in (recent if recent_moving else [newest])]
+    if len(poses) > settings.max_union:
+        idx = np.linspace(0, len(poses) - 1, settings.max_union).round().astype(int)
+        poses = [poses[i] for i in sorted(set(idx.tolist()))]
+    return MaskPlan(
+        False,
+        "moving" if recent_moving else "still",
+        tuple(dict.fromkeys(poses)),
+        settings.base_margin_deg + speed * uncertain,
+        zoom_rate * uncertain,
+        recent_moving,
+        settings.base_margin_px,
+    )
+
+
+def margin_px(plan: MaskPlan, pose: Pose, calibration: Calibration, size: tuple[int, int]) -> float:
+    """The plan's margin in luma pixels at ``pose`` (worst case: the image corner, where a
+    degree spans the most pixels), zoom uncertainty included."""
+    width, height = size
+    f = calibration.focal_px(pose.zoom, width)
+    half_diag = math.hypot(width, height) / 2.0
+    corner = math.atan(half_diag / f)
+    m = math.radians(min(plan.margin_deg, 80.0))
+    angular = f * (math.tan(min(corner + m, math.radians(89.0))) - math.tan(corner))
+    # Zoom: f changes by up to df; a point at the corner moves radially by r * df / f.
+    f_lo = calibration.focal_px(max(0.0, pose.zoom - plan.zoom_uncertainty), width)
+    f_hi = calibration.focal_px(min(1.0, pose.zoom + plan.zoom_uncertainty), width)
+    radial = half_diag * max(f_hi - f, f - f_lo) / f
+    return angular + radial + plan.extra_px
+
+
+def mask_for_frame(
+    polygons: Sequence[SpherePolygon],
+    plan: MaskPlan,
+    calibration: Calibration,
+    size: tuple[int, int],
+) -> BoolMask | None:
+    """Chroma-resolution mask for a non-blank plan, or ``None`` when the plan is blank."""
+    if plan.blank:
+        return None
+    width, height = size
+    hc, wc = height // 2, width // 2
+    out = np.zeros((hc, wc), dtype=bool)
+    for pose in plan.poses:
+        margin = margin_px(plan, pose, calibration, size)
+        if margin >= max(width, height):
+            # The uncertainty exceeds the picture: a mask in view could be anywhere.
+            if any(
+                len(project_polygon(p.vertices, pose, calibration, size, margin)) for p in polygons
+            ):
+                out[:] = True
+                return out
+            continue
+        radius = math.ceil(margin / 2.0)
+        # Polygons are kept to the image grown by the margin: their off-image parts
+        # still dilate into the image.
+        guard = 2.0 * radius + GUARD_PX
+        pad = math.ceil(guard / 2.0)
+        projected = [project_polygon(p.vertices, pose, calibration, size, guard) for p in polygons]
+        raster = rasterise(projected, size, pad)
+        if raster.any():
+            out |= dilate(raster, radius)[pad : pad + hc, pad : pad + wc]
+    return out

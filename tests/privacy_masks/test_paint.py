@@ -1,0 +1,101 @@
+"""Painting on yuv420p planes: solid (default), pixelate, blank; no RGB round trip."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import av
+import numpy as np
+import pytest
+
+from onvif_control.simulator import SimulatedCamera, signature_mask
+from onvif_control.simulator.panorama import yuv_to_rgb
+from privacy_masks.geometry import MaskSettings, SpherePolygon, mask_for_frame, plan_masks
+from privacy_masks.paint import BLACK_YUV, PaintStyle, blank, frame_planes, paint
+from tests.privacy_masks.conftest import SIZE, sim_pose, vms_calibration
+from vms.camera_model import Pose, PoseSample
+
+T0 = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
+
+
+def frame_from_i420(i420: np.ndarray, width: int, height: int) -> av.VideoFrame:
+    frame = av.VideoFrame(width, height, "yuv420p")
+    planes = frame_planes(frame)
+    q = width * height // 4
+    flat = i420.reshape(-1)
+    planes.y[:] = flat[: width * height].reshape(height, width)
+    planes.u[:] = flat[width * height : width * height + q].reshape(height // 2, width // 2)
+    planes.v[:] = flat[width * height + q :].reshape(height // 2, width // 2)
+    return frame
+
+
+def rgb_of(frame: av.VideoFrame) -> np.ndarray:
+    planes = frame_planes(frame)
+    return yuv_to_rgb(planes.y.copy(), planes.u.copy(), planes.v.copy())
+
+
+@pytest.mark.parametrize("pose", [Pose(0.0, -10.0, 0.0), Pose(8.0, 0.0, 0.6), Pose(106, -10, 0.3)])
+def test_painted_simulator_frames_show_no_signature_pixel_PSCS_1(
+    sim_camera: SimulatedCamera, pose: Pose
+) -> None:
+    """The simulator's own picture, masked on its YUV planes, keeps no private pixel."""
+    width, height = SIZE
+    renderer = sim_camera._renderer_ready()
+    frame = frame_from_i420(renderer.render_i420(sim_pose(pose)), width, height)
+    before = signature_mask(rgb_of(frame)).sum()
+    assert before > 0, "the pose should show a zone"
+    polygons = [SpherePolygon(z.name, z.polygon) for z in sim_camera.scene.private_zones]
+    plan = plan_masks(T0, PoseSample(pose, T0, moving=False), [], MaskSettings())
+    mask = mask_for_frame(polygons, plan, vms_calibration(sim_camera), SIZE)
+    assert mask is not None
+    painted = paint(frame_planes(frame), mask)
+    assert painted == int(mask.sum()) * 4
+    assert signature_mask(rgb_of(frame)).sum() == 0
+
+
+def test_solid_fill_touches_only_masked_blocks() -> None:
+    frame = av.VideoFrame(64, 32, "yuv420p")
+    planes = frame_planes(frame)
+    planes.y[:] = 200
+    planes.u[:] = 90
+    planes.v[:] = 170
+    mask = np.zeros((16, 32), dtype=bool)
+    mask[2:4, 5:9] = True
+    paint(planes, mask)
+    assert (planes.y[4:8, 10:18] == BLACK_YUV[0]).all()
+    assert (planes.u[2:4, 5:9] == 128).all() and (planes.v[2:4, 5:9] == 128).all()
+    assert (planes.y[:4] == 200).all() and (planes.y[:, :10] == 200).all()
+    assert int((planes.y == BLACK_YUV[0]).sum()) == 4 * 8
+    assert int((planes.u == 128).sum()) == 8
+
+
+def test_pixelate_replaces_masked_pixels_with_block_means() -> None:
+    frame = av.VideoFrame(64, 32, "yuv420p")
+    planes = frame_planes(frame)
+    planes.y[:] = np.arange(64, dtype=np.uint8)[None, :] * 3
+    mask = np.zeros((16, 32), dtype=bool)
+    mask[0:8, 0:8] = True  # luma 0..15 x 0..15: one 16x16 block
+    paint(planes, mask, PaintStyle.PIXELATE, block=16)
+    block = planes.y[0:16, 0:16]
+    assert len(np.unique(block)) == 1
+    assert int(block[0, 0]) == round(float(np.mean(np.arange(16) * 3)))
+    assert (planes.y[:, 16:] == (np.arange(16, 64) * 3)[None, :]).all()
+
+
+def test_blank_covers_everything_INV_5() -> None:
+    frame = av.VideoFrame(32, 16, "yuv420p")
+    planes = frame_planes(frame)
+    planes.y[:] = 255
+    blank(planes)
+    assert (planes.y == 16).all() and (planes.u == 128).all() and (planes.v == 128).all()
+
+
+def test_frame_planes_refuses_other_formats() -> None:
+    with pytest.raises(ValueError, match="rgb24"):
+        frame_planes(av.VideoFrame(16, 16, "rgb24"))
+
+
+def test_mask_shape_must_match() -> None:
+    frame = av.VideoFrame(32, 16, "yuv420p")
+    with pytest.raises(ValueError, match="does not match"):
+        paint(frame_planes(frame), np.zeros((3, 3), dtype=bool))
