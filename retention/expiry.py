@@ -13,9 +13,14 @@ import datetime as dt
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, bindparam, select
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    bindparam,
+    select,
+)
 from sqlalchemy.orm import Session
 
 from retention.rules import Expiry, Hold, RetentionFacts, RetentionPolicy, decide_expiry
@@ -60,23 +65,37 @@ class ExpiryService:
 
     # -- facts -----------------------------------------------------------------------
 
-    def facts(self, session: Session, rows: Sequence[Row]) -> dict[str, RetentionFacts]:
-        """The facts of ``rows`` from three batched queries (categories, holds, cases)."""
+    def facts(
+        self, session: Session, rows: Sequence[Row], *, id_range: tuple[str, str] | None = None
+    ) -> dict[str, RetentionFacts]:
+        """The facts of ``rows`` from three batched queries (categories, holds, cases).
+
+        ``id_range`` (first, last id) says ``rows`` are every item in that id range: the
+        queries then use the range instead of long ``IN`` lists (much cheaper).
+        """
         if not rows:
             return {}
         ids = [r.id for r in rows]
         categories: dict[str, list[str]] = {}
         holds: dict[str, list[Hold]] = {}
-        for chunk in _chunks(ids, 5000):
+        if id_range is not None:
+            lo, hi = id_range
+            cat_where = [MediaCategory.media_id.between(lo, hi)]
+            hold_where = [MediaHold.media_id.between(lo, hi)]
+            groups: list[tuple[list[Any], list[Any]]] = [(cat_where, hold_where)]
+        else:
+            groups = [
+                ([MediaCategory.media_id.in_(chunk)], [MediaHold.media_id.in_(chunk)])
+                for chunk in _chunks(ids, 5000)
+            ]
+        for cat_where, hold_where in groups:
             for media_id, name in session.execute(
-                select(MediaCategory.media_id, MediaCategory.category).where(
-                    MediaCategory.media_id.in_(chunk)
-                )
+                select(MediaCategory.media_id, MediaCategory.category).where(*cat_where)
             ):
                 categories.setdefault(media_id, []).append(name)
             for media_id, kind, label in session.execute(
                 select(MediaHold.media_id, MediaHold.kind, MediaHold.label).where(
-                    MediaHold.media_id.in_(chunk), MediaHold.released_at.is_(None)
+                    *hold_where, MediaHold.released_at.is_(None)
                 )
             ):
                 holds.setdefault(media_id, []).append(Hold(kind, label))
@@ -105,11 +124,13 @@ class ExpiryService:
             )
         return out
 
-    def decide(self, session: Session, rows: Sequence[Row]) -> dict[str, Expiry]:
+    def decide(
+        self, session: Session, rows: Sequence[Row], *, id_range: tuple[str, str] | None = None
+    ) -> dict[str, Expiry]:
         """Fresh decisions for ``rows`` (read in ``session``'s transaction)."""
         return {
             media_id: decide_expiry(f, self.policy)
-            for media_id, f in self.facts(session, rows).items()
+            for media_id, f in self.facts(session, rows, id_range=id_range).items()
         }
 
     # -- one item (hooks) ------------------------------------------------------------
@@ -205,15 +226,44 @@ class ExpiryService:
             return 0, "", 0
         rows = [Row(r[0], r[1], r[2], r[3], r[4]) for r in raw]
         current = {r[0]: (r[5], r[6]) for r in raw}
-        decisions = self.decide(session, rows)
+        # Rows come in id order: for a scan (limit given) they are every row of their id
+        # range that matches, so the fact queries can use the range.
+        id_range = (raw[0][0], raw[-1][0]) if limit is not None else None
+        decisions = self.decide(session, rows, id_range=id_range)
         updates = [
             {"b_id": media_id, "b_expires": e.expires_at, "b_rule": e.rule}
             for media_id, e in decisions.items()
             if current[media_id] != (e.expires_at, e.rule)
         ]
         if updates:
-            session.connection().execute(UPDATE_EXPIRY, updates)
+            write_expiries(session, updates)
         return len(raw), raw[-1][0], len(updates)
+
+
+# PostgreSQL: one statement per chunk, the values as three arrays (an executemany costs
+# a round trip per row; a VALUES list costs SQLAlchemy a bind parameter per value).
+_PG_UPDATE = (
+    "UPDATE media_items AS m SET expires_at = v.e, retention_rule = v.r "
+    "FROM unnest(%(ids)s::varchar[], %(exps)s::timestamptz[], %(rules)s::varchar[]) "
+    "AS v(id, e, r) WHERE m.id = v.id"
+)
+
+
+def write_expiries(session: Session, updates: list[dict[str, Any]]) -> None:
+    """Store ``[{b_id, b_expires, b_rule}]`` (aware UTC times, INV-7)."""
+    if session.get_bind().dialect.name != "postgresql":
+        session.connection().execute(UPDATE_EXPIRY, updates)
+        return
+    for i in range(0, len(updates), 10_000):
+        part = updates[i : i + 10_000]
+        session.connection().exec_driver_sql(
+            _PG_UPDATE,
+            {
+                "ids": [u["b_id"] for u in part],
+                "exps": [u["b_expires"] for u in part],
+                "rules": [u["b_rule"] for u in part],
+            },
+        )
 
 
 def _chunks(values: Sequence[str], size: int) -> Iterable[Sequence[str]]:
