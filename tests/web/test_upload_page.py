@@ -77,14 +77,17 @@ def test_upload_resumes_from_the_servers_offset_after_a_dropped_response(
     expect(page.locator("dl.meta")).to_contain_text(hashlib.sha256(data).hexdigest())
 
 
-def test_a_refused_upload_says_why(page: Page, site: Site, tmp_path: Path) -> None:
+def test_a_refused_upload_says_why(
+    page: Page, site: Site, tmp_path: Path, shoot: Callable[[Page, str], None]
+) -> None:
     not_video = tmp_path / "notes.txt"
     not_video.write_text("not a recording\n" * 100)
     login(page, "officer")
     fill_form(page, not_video)
     page.get_by_role("button", name="Upload").click()
     expect(page.locator("#upload-phase")).to_have_text("Upload failed")
-    expect(page.locator("#upload-status")).not_to_be_empty()
+    expect(page.locator("#upload-status")).to_contain_text("not a decodable audio/video file")
+    shoot(page, "refused")
     page.goto("/catalog")
     expect(page.locator("#media-table td.empty")).to_be_visible()
 
