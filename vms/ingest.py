@@ -210,7 +210,12 @@ class Ingestor:
         log.info("ingested %s from %s (%d bytes, %s)", media_id, request.device_id, size, sha256)
         self.events.publish(
             "media.new",
-            {"id": media_id, "source": request.source.value, "device_id": request.device_id},
+            {
+                "id": media_id,
+                "source": request.source.value,
+                "device_id": request.device_id,
+                "officer_badge": request.officer_badge,
+            },
         )
         return IngestResult(media_id, sha256, size, duplicate=False)
 
