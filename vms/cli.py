@@ -293,6 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p = audit.add_parser("verify", help="check the hash chain; non-zero names the first break")
     p.set_defaults(func=cmd_audit_verify)
+    # Other packages add audit views (``vms audit ptz`` from onvif_control).
+    _register_plugins("vms.audit_commands", audit)
 
     catalog = sub.add_parser("catalog", help="catalog maintenance").add_subparsers(
         dest="catalog_cmd", required=True
@@ -308,15 +310,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = dock.add_parser("scan", help="ingest settled files in the dock folders once")
     p.set_defaults(func=cmd_dock_scan)
 
-    for ep in entry_points(group="vms.commands"):
+    _register_plugins("vms.commands", sub)
+    return parser
+
+
+def _register_plugins(group: str, subparsers: Any) -> None:
+    for ep in entry_points(group=group):
         try:
             register: Callable[[Any], None] = ep.load()
         except ImportError as exc:
             # A package still being built must not take the whole CLI down.
             print(f"warning: command {ep.name!r} unavailable: {exc}", file=sys.stderr)
             continue
-        register(sub)
-    return parser
+        register(subparsers)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -79,6 +79,48 @@ class TaggingConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class CamerasConfig:
+    """ONVIF camera control (issue 4): adapter timeout, health checks, pose polling."""
+
+    # Every ONVIF call is bounded by this (seconds); a camera that does not answer in
+    # time is reported unavailable.
+    command_timeout_seconds: float = 5.0
+    # Health checks (OPS-1): how often each camera is probed.
+    health_interval_seconds: float = 15.0
+    # Pose polling: fast while moving or just after a command, slow when idle.
+    pose_fast_hz: float = 5.0
+    pose_idle_seconds: float = 2.0
+    # Seconds after the last command or movement during which polling stays fast.
+    pose_settle_seconds: float = 2.0
+    # Pose samples kept per camera for the media pipeline (seconds of history).
+    pose_history_seconds: float = 30.0
+    # Pose updates pushed to browsers at most this often per camera.
+    pose_publish_hz: float = 4.0
+
+
+@dataclasses.dataclass(frozen=True)
+class PtzConfig:
+    """PTZ sessions, arbitration and the PTZ-use report (PSCS-2, PSCS-4, INV-6)."""
+
+    # An idle session (no command) is released after this many seconds.
+    idle_release_seconds: float = 30.0
+    # Take-over priorities: role=priority, comma separated; a higher priority displaces
+    # a lower one, equal priority cannot take over. Roles missing here cannot take over.
+    role_priorities: str = "admin=100,supervisor=80,dispatcher=50"
+    # Permitted purposes of a PTZ session (PSCS-4), comma separated.
+    purposes: str = "emergency,event,investigation,crime_location,maintenance,training"
+    # Commands per second allowed per session (token bucket with a burst of twice this).
+    commands_per_second: float = 10.0
+    # The PTZ-use report counts time zoomed in beyond this zoom (0..1).
+    zoomed_in_threshold: float = 0.5
+    # Normal hours of PTZ use, UTC "HH:MM-HH:MM"; the report flags use outside them.
+    allowed_hours: str = "06:00-22:00"
+    # What happens to absolute/relative targets outside the software limits: "clamp"
+    # (move to the nearest allowed pose) or "refuse".
+    limit_mode: str = "clamp"
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     data_dir: Path = Path("./var")
     # Default: SQLite in the data dir.
@@ -89,6 +131,8 @@ class Config:
     recorder: RecorderConfig = dataclasses.field(default_factory=RecorderConfig)
     retention: RetentionConfig = dataclasses.field(default_factory=RetentionConfig)
     tagging: TaggingConfig = dataclasses.field(default_factory=TaggingConfig)
+    cameras: CamerasConfig = dataclasses.field(default_factory=CamerasConfig)
+    ptz: PtzConfig = dataclasses.field(default_factory=PtzConfig)
 
     @property
     def effective_database_url(self) -> str:

@@ -16,7 +16,9 @@ from vms.services import Services
 from web import security
 from web.api import audit as audit_api
 from web.api import auth as auth_api
+from web.api import cameras as cameras_api
 from web.api import media as media_api
+from web.api import ptz as ptz_api
 from web.api import uploads as uploads_api
 from web.pages import bp as pages_bp
 from web.retention_pages import register as register_retention
@@ -46,6 +48,8 @@ def create_app(services: Services, *, testing: bool = False) -> tuple[Flask, Soc
     app.register_blueprint(media_api.bp, url_prefix="/api/v1")
     app.register_blueprint(uploads_api.bp, url_prefix="/api/v1")
     app.register_blueprint(audit_api.bp, url_prefix="/api/v1")
+    app.register_blueprint(cameras_api.bp, url_prefix="/api/v1")
+    app.register_blueprint(ptz_api.bp, url_prefix="/api/v1")
     app.register_blueprint(pages_bp)
     register_retention(app)
     app.context_processor(security.template_globals)

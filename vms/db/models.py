@@ -414,3 +414,73 @@ class TaggingNotice(Base):
     officer_badge: Mapped[str | None] = mapped_column(String(32))
     supervisor: Mapped[str | None] = mapped_column(String(64))
     notified_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+# -- cameras and PTZ (the ``onvif_control`` package owns the logic; issue 4) ---------
+
+
+class Camera(Base):
+    """An onboarded ONVIF camera. ``id`` is also its catalog device id (``devices.id``).
+
+    The password is stored encrypted (``password_enc``) with a key kept outside the
+    database (``secrets/credentials.key``).
+    """
+
+    __tablename__ = "cameras"
+
+    id: Mapped[str] = mapped_column(ForeignKey("devices.id"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    onvif_url: Mapped[str] = mapped_column(String(500))
+    username: Mapped[str] = mapped_column(String(200))
+    password_enc: Mapped[str] = mapped_column(Text)
+    manufacturer: Mapped[str | None] = mapped_column(String(200))
+    model: Mapped[str | None] = mapped_column(String(200))
+    firmware: Mapped[str | None] = mapped_column(String(200))
+    serial: Mapped[str | None] = mapped_column(String(200))
+    profile_token: Mapped[str] = mapped_column(String(200))
+    sub_profile_token: Mapped[str | None] = mapped_column(String(200))
+    main_stream_uri: Mapped[str | None] = mapped_column(String(1000))
+    sub_stream_uri: Mapped[str | None] = mapped_column(String(1000))
+    # Profiles, PTZ node spaces and limits, presets as read at onboarding.
+    capabilities: Mapped[dict[str, Any]] = mapped_column(JSONText())
+    presets: Mapped[list[dict[str, Any]]] = mapped_column(JSONText())
+    calibration: Mapped[dict[str, Any]] = mapped_column(JSONText())
+    ptz_supported: Mapped[bool] = mapped_column(Boolean, default=False)
+    # OPS-1 health: online | offline | unknown.
+    health: Mapped[str] = mapped_column(String(16))
+    health_detail: Mapped[str | None] = mapped_column(String(500))
+    last_seen_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    health_checked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class PtzSession(Base):
+    """A PTZ control session (PSCS-2, INV-6): who steers which camera, and why.
+
+    At most one open session (``ended_at`` null) per camera; arbitration runs in a
+    transaction that locks the camera row, so several processes agree.
+    """
+
+    __tablename__ = "ptz_sessions"
+    __table_args__ = (
+        Index("ix_ptz_sessions_camera_open", "camera_id", "ended_at"),
+        Index("ix_ptz_sessions_user", "username", "started_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    camera_id: Mapped[str] = mapped_column(ForeignKey("cameras.id", ondelete="CASCADE"))
+    username: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(32))
+    priority: Mapped[int] = mapped_column(Integer)
+    purpose: Mapped[str] = mapped_column(String(32))
+    incident_number: Mapped[str | None] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(Text)
+    # A maintenance reservation by an admin: nobody else gets control until released.
+    reservation: Mapped[bool] = mapped_column(Boolean, default=False)
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    last_activity_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # released | expired | taken_over | released_by_admin | camera_deleted
+    end_reason: Mapped[str | None] = mapped_column(String(32))
+    ended_by: Mapped[str | None] = mapped_column(String(64))

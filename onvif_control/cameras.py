@@ -1,0 +1,419 @@
+"""Camera onboarding and management (issue 4 item 2).
+
+Adding a camera connects to it first and reads its device information, media profiles,
+main and sub stream URIs, PTZ node spaces and limits, and presets; only then, in one
+transaction, the catalog device row (same id), the camera row (password encrypted, key
+outside the database) and the audit entry are written. Wrong credentials or an
+unreachable address raise our error kinds and store nothing (the refusal is audited).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import fields
+from typing import Any
+
+from sqlalchemy import select
+
+from onvif_control.adapter import Description, OnvifDevice
+from onvif_control.connections import Connections
+from onvif_control.credentials import CredentialBox
+from vms import ids
+from vms.audit.log import AuditLog, Who
+from vms.auth.permissions import Action, Actor
+from vms.camera_model import Calibration
+from vms.catalog import Catalog, who
+from vms.clock import Clock, isoformat
+from vms.db.engine import Database
+from vms.db.models import Camera, Device, PtzSession, SourceKind
+from vms.errors import Conflict, InvalidArgument, NotFound, VMSError
+from vms.events import EventBus
+
+log = logging.getLogger(__name__)
+
+CAMERA_FIELDS = ("name", "onvif_url", "username", "password")
+READ_ROLES_ACTIONS = (Action.CAMERAS_MANAGE, Action.LIVE_VIEW, Action.PTZ_CONTROL)
+
+
+def target(camera_id: str) -> str:
+    """The audit target of a camera."""
+    return f"camera:{camera_id}"
+
+
+def camera_json(camera: Camera, *, detail: bool = False) -> dict[str, Any]:
+    """A camera for the API and CLI; never the password."""
+    body: dict[str, Any] = {
+        "id": camera.id,
+        "name": camera.name,
+        "onvif_url": camera.onvif_url,
+        "username": camera.username,
+        "manufacturer": camera.manufacturer,
+        "model": camera.model,
+        "firmware": camera.firmware,
+        "serial": camera.serial,
+        "profile_token": camera.profile_token,
+        "sub_profile_token": camera.sub_profile_token,
+        "main_stream_uri": camera.main_stream_uri,
+        "sub_stream_uri": camera.sub_stream_uri,
+        "ptz_supported": camera.ptz_supported,
+        "presets": camera.presets,
+        "calibration": camera.calibration,
+        "health": camera.health,
+        "health_detail": camera.health_detail,
+        "last_seen_at": isoformat(camera.last_seen_at),
+        "created_at": isoformat(camera.created_at),
+        "updated_at": isoformat(camera.updated_at),
+    }
+    if detail:
+        body["capabilities"] = camera.capabilities
+    return body
+
+
+def _text(body: Mapping[str, Any], name: str, *, limit: int = 200, required: bool = True) -> str:
+    value = body.get(name)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or (required and not value.strip()) or len(value) > limit:
+        raise InvalidArgument(f"{name} must be a non-empty string of at most {limit} characters")
+    return value.strip() if name != "password" else value
+
+
+def parse_calibration(data: Mapping[str, Any]) -> Calibration:
+    """A calibration from a request body, with its software limits checked."""
+    if not isinstance(data, Mapping):
+        raise InvalidArgument("the calibration must be a JSON object")
+    try:
+        calibration = Calibration.from_dict(dict(data))
+    except ValueError as exc:
+        raise InvalidArgument(str(exc)) from None
+    c = calibration
+    for lo, hi, axis in (
+        (c.limit_pan_min, c.limit_pan_max, "pan"),
+        (c.limit_tilt_min, c.limit_tilt_max, "tilt"),
+    ):
+        if lo is not None and hi is not None and lo >= hi:
+            raise InvalidArgument(f"software {axis} limits {lo}..{hi}: min must be below max")
+    if c.limit_zoom_max is not None and not 0.0 <= c.limit_zoom_max <= 1.0:
+        raise InvalidArgument(f"limit_zoom_max {c.limit_zoom_max} is outside 0..1")
+    pan_lo, pan_hi, tilt_lo, tilt_hi, _ = c.limits()
+    if pan_lo >= pan_hi or tilt_lo >= tilt_hi:
+        raise InvalidArgument("the software limits leave no pan or tilt range inside the camera's")
+    return calibration
+
+
+def calibration_from_simulator(state: Mapping[str, Any]) -> Calibration:
+    """The simulator's calibration (``cam.state()["calibration"]``) as ours: the fields
+    both share (the simulator adds its motor speeds)."""
+    known = {f.name for f in fields(Calibration)}
+    return Calibration.from_dict({k: v for k, v in state.items() if k in known})
+
+
+class CameraService:
+    def __init__(
+        self,
+        db: Database,
+        audit: AuditLog,
+        clock: Clock,
+        events: EventBus,
+        catalog: Catalog,
+        box: CredentialBox,
+        connections: Connections,
+        timeout: float,
+    ) -> None:
+        self.db = db
+        self.audit = audit
+        self.clock = clock
+        self.events = events
+        self.catalog = catalog
+        self.box = box
+        self.connections = connections
+        self.timeout = timeout
+
+    # -- permissions --------------------------------------------------------------
+
+    def require_manage(self, actor: Actor, camera_target: str) -> None:
+        self.catalog.require(actor, Action.CAMERAS_MANAGE, camera_target)
+
+    def require_read(self, actor: Actor) -> None:
+        from vms.auth.permissions import decide
+
+        if not any(decide(actor, a).allowed for a in READ_ROLES_ACTIONS):
+            self.catalog.require(actor, Action.LIVE_VIEW, "cameras")
+
+    # -- reading a camera over ONVIF ------------------------------------------------
+
+    def _describe(self, name: str, url: str, username: str, password: str) -> Description:
+        device = OnvifDevice(url, username, password, label=name, timeout=self.timeout)
+
+        async def go() -> Description:
+            try:
+                return await device.describe()
+            finally:
+                await device.close()
+
+        return self.connections.run(go())
+
+    # -- add, list, get, update, delete ------------------------------------------------
+
+    def add(self, actor: Actor, body: Mapping[str, Any]) -> dict[str, Any]:
+        """``POST /api/v1/cameras`` (admin)."""
+        self.require_manage(actor, "cameras")
+        unknown = set(body) - set(CAMERA_FIELDS) - {"calibration"}
+        if unknown:
+            raise InvalidArgument(f"unknown camera field(s) {sorted(unknown)}")
+        calibration = body.get("calibration")
+        return self.onboard(
+            who(actor),
+            _text(body, "name"),
+            _text(body, "onvif_url", limit=500),
+            _text(body, "username"),
+            _text(body, "password"),
+            parse_calibration(calibration) if calibration is not None else None,
+        )
+
+    def onboard(
+        self,
+        by: Who,
+        name: str,
+        onvif_url: str,
+        username: str,
+        password: str,
+        calibration: Calibration | None = None,
+    ) -> dict[str, Any]:
+        """Connect, read and store a camera; the CLI and ``--demo`` call this directly."""
+        with self.db.session() as s:
+            if s.execute(select(Camera.id).where(Camera.name == name)).first() is not None:
+                raise Conflict(f"a camera named {name!r} already exists")
+        try:
+            description = self._describe(name, onvif_url, username, password)
+        except VMSError as exc:
+            self.audit.record(
+                self.db,
+                by,
+                "camera.add",
+                f"camera-name:{name}",
+                outcome="failed",
+                details={"name": name, "onvif_url": onvif_url, "error": exc.message},
+            )
+            raise
+        camera_id = ids.new_id()
+        now = self.clock.now()
+        calibration = calibration or Calibration()
+        with self.db.transaction() as s:
+            if s.execute(select(Camera.id).where(Camera.name == name)).first() is not None:
+                raise Conflict(f"a camera named {name!r} already exists")
+            s.add(Device(id=camera_id, kind=SourceKind.FIXED.value, name=name, created_at=now))
+            s.flush()
+            camera = Camera(
+                id=camera_id,
+                name=name,
+                onvif_url=onvif_url,
+                username=username,
+                password_enc=self.box.encrypt(camera_id, password),
+                calibration=calibration.to_dict(),
+                health="online",
+                health_detail=None,
+                last_seen_at=now,
+                health_checked_at=now,
+                created_at=now,
+                updated_at=now,
+            )
+            self._apply(camera, description)
+            s.add(camera)
+            s.flush()
+            self.audit.append(
+                s,
+                by,
+                "camera.add",
+                target(camera_id),
+                details={
+                    "name": name,
+                    "onvif_url": onvif_url,
+                    "username": username,
+                    "model": camera.model,
+                    "ptz": camera.ptz_supported,
+                    "calibration": camera.calibration,
+                },
+            )
+            body = camera_json(camera, detail=True)
+        log.info("camera %s onboarded as %s (%s)", name, camera_id, description.info.model)
+        return body
+
+    @staticmethod
+    def _apply(camera: Camera, d: Description) -> None:
+        camera.manufacturer = d.info.manufacturer
+        camera.model = d.info.model
+        camera.firmware = d.info.firmware
+        camera.serial = d.info.serial
+        camera.profile_token = d.main_profile
+        camera.sub_profile_token = d.sub_profile
+        camera.main_stream_uri = d.main_stream_uri
+        camera.sub_stream_uri = d.sub_stream_uri
+        camera.ptz_supported = d.ptz_supported
+        camera.capabilities = {
+            "profiles": [
+                {
+                    "token": p.token,
+                    "name": p.name,
+                    "width": p.width,
+                    "height": p.height,
+                    "encoding": p.encoding,
+                    "ptz": p.ptz,
+                }
+                for p in d.profiles
+            ],
+            "ptz_node": d.ptz_node,
+            "ptz_configuration": d.ptz_configuration,
+        }
+        camera.presets = [p.to_dict() for p in d.presets]
+
+    def _get(self, s: Any, camera_id: str) -> Camera:
+        camera = s.get(Camera, camera_id)
+        if camera is None:
+            raise NotFound(f"camera {camera_id!r} does not exist")
+        assert isinstance(camera, Camera)
+        return camera
+
+    def list_cameras(self, actor: Actor | None) -> list[dict[str, Any]]:
+        if actor is not None:
+            self.require_read(actor)
+        with self.db.session() as s:
+            cameras = s.execute(select(Camera).order_by(Camera.name)).scalars()
+            return [camera_json(c) for c in cameras]
+
+    def get(self, actor: Actor, camera_id: str) -> dict[str, Any]:
+        self.require_read(actor)
+        with self.db.session() as s:
+            return camera_json(self._get(s, camera_id), detail=True)
+
+    def update(self, actor: Actor, camera_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """``PATCH``: name, onvif_url, username, password. A new address or credentials
+        are tried on the camera first; on failure nothing changes."""
+        self.require_manage(actor, target(camera_id))
+        unknown = set(body) - set(CAMERA_FIELDS)
+        if unknown or not body:
+            raise InvalidArgument(
+                f"PATCH takes {', '.join(CAMERA_FIELDS)}"
+                + (f"; unknown: {sorted(unknown)}" if unknown else "")
+            )
+        changes = {k: _text(body, k, limit=500 if k == "onvif_url" else 200) for k in body}
+        with self.db.session() as s:
+            current = self._get(s, camera_id)
+            name, url, username = current.name, current.onvif_url, current.username
+            password_enc = current.password_enc
+        description: Description | None = None
+        if {"onvif_url", "username", "password"} & set(changes):
+            password = changes.get("password") or self.box.decrypt(camera_id, password_enc)
+            try:
+                description = self._describe(
+                    changes.get("name", name),
+                    changes.get("onvif_url", url),
+                    changes.get("username", username),
+                    password,
+                )
+            except VMSError as exc:
+                self.audit.record(
+                    self.db,
+                    who(actor),
+                    "camera.update",
+                    target(camera_id),
+                    outcome="failed",
+                    details={"changed": sorted(changes), "error": exc.message},
+                )
+                raise
+        with self.db.transaction() as s:
+            camera = self._get(s, camera_id)
+            if "name" in changes and changes["name"] != camera.name:
+                clash = s.execute(select(Camera.id).where(Camera.name == changes["name"])).first()
+                if clash is not None:
+                    raise Conflict(f"a camera named {changes['name']!r} already exists")
+                camera.name = changes["name"]
+            if "onvif_url" in changes:
+                camera.onvif_url = changes["onvif_url"]
+            if "username" in changes:
+                camera.username = changes["username"]
+            if "password" in changes:
+                camera.password_enc = self.box.encrypt(camera_id, changes["password"])
+            if description is not None:
+                self._apply(camera, description)
+            camera.updated_at = self.clock.now()
+            self.audit.append(
+                s,
+                who(actor),
+                "camera.update",
+                target(camera_id),
+                details={
+                    "changed": sorted(changes),
+                    **{k: v for k, v in changes.items() if k != "password"},
+                },
+            )
+            out = camera_json(camera, detail=True)
+        self.connections.forget(camera_id)
+        return out
+
+    def delete(self, actor: Actor, camera_id: str) -> None:
+        """Remove a camera; its catalog device row stays (recordings refer to it)."""
+        self.require_manage(actor, target(camera_id))
+        now = self.clock.now()
+        with self.db.transaction() as s:
+            camera = self._get(s, camera_id)
+            open_sessions = s.execute(
+                select(PtzSession).where(
+                    PtzSession.camera_id == camera_id, PtzSession.ended_at.is_(None)
+                )
+            ).scalars()
+            for session in open_sessions:
+                session.ended_at, session.end_reason = now, "camera_deleted"
+                session.ended_by = actor.username
+                self.audit.append(
+                    s,
+                    who(actor),
+                    "ptz.session.close",
+                    target(camera_id),
+                    details={
+                        "session_id": session.id,
+                        "user": session.username,
+                        "reason": "camera_deleted",
+                    },
+                )
+            s.flush()
+            self.audit.append(
+                s, who(actor), "camera.delete", target(camera_id), details={"name": camera.name}
+            )
+            s.delete(camera)
+        self.connections.drop(camera_id)
+
+    def set_calibration(
+        self, actor: Actor | None, camera_id: str, data: Mapping[str, Any], *, by: Who | None = None
+    ) -> dict[str, Any]:
+        """``PUT /api/v1/cameras/{id}/calibration``: the whole calibration (fields left
+        out take their defaults)."""
+        if actor is not None:
+            self.require_manage(actor, target(camera_id))
+        calibration = parse_calibration(data)
+        actor_who = who(actor) if actor is not None else by
+        assert actor_who is not None
+        with self.db.transaction() as s:
+            camera = self._get(s, camera_id)
+            before = camera.calibration
+            camera.calibration = calibration.to_dict()
+            camera.updated_at = self.clock.now()
+            self.audit.append(
+                s,
+                actor_who,
+                "camera.calibration",
+                target(camera_id),
+                details={"before": before, "after": camera.calibration},
+            )
+        self.connections.forget(camera_id)
+        return calibration.to_dict()
+
+    def store_presets(self, camera_id: str, presets: list[dict[str, Any]]) -> None:
+        """Keep the stored preset list in step after set/remove (no audit: the PTZ
+        command that changed it is audited)."""
+        with self.db.transaction() as s:
+            camera = self._get(s, camera_id)
+            camera.presets = presets
+            camera.updated_at = self.clock.now()
+        self.connections.forget(camera_id)

@@ -1,0 +1,157 @@
+"""Live connections to onboarded cameras, shared by the PTZ engine, pose tracker and
+health checks of one (media) process.
+
+A camera's row is read once and cached briefly (calibration edits reach other processes
+within ``RECORD_TTL``); its :class:`~onvif_control.adapter.OnvifDevice` is kept while
+the address and credentials stay the same, so PTZ commands reuse warm connections.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import select
+
+from onvif_control.adapter import OnvifDevice
+from onvif_control.credentials import CredentialBox
+from onvif_control.runtime import OnvifRuntime
+from vms.camera_model import Calibration
+from vms.db.engine import Database
+from vms.db.models import Camera
+from vms.errors import FailedPrecondition, NotFound
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+RECORD_TTL = 5.0  # seconds
+
+
+@dataclass(frozen=True)
+class CameraRecord:
+    """What the runtime needs to know about a camera (no secrets)."""
+
+    id: str
+    name: str
+    onvif_url: str
+    profile_token: str
+    ptz_supported: bool
+    calibration: Calibration
+    presets: dict[str, tuple[float | None, float | None, float | None]]
+
+
+def record_of(camera: Camera) -> CameraRecord:
+    return CameraRecord(
+        id=camera.id,
+        name=camera.name,
+        onvif_url=camera.onvif_url,
+        profile_token=camera.profile_token,
+        ptz_supported=camera.ptz_supported,
+        calibration=Calibration.from_dict(camera.calibration),
+        presets={str(p["token"]): (p.get("x"), p.get("y"), p.get("zoom")) for p in camera.presets},
+    )
+
+
+class Connections:
+    def __init__(
+        self, db: Database, box: CredentialBox, runtime: OnvifRuntime, timeout: float
+    ) -> None:
+        self.db = db
+        self.box = box
+        self.runtime = runtime
+        self.timeout = timeout
+        self._lock = threading.Lock()
+        self._records: dict[str, tuple[float, CameraRecord]] = {}
+        self._devices: dict[str, tuple[tuple[str, str, str], OnvifDevice]] = {}
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run an adapter coroutine from a synchronous caller (bounded)."""
+        return self.runtime.run(coro, self.timeout * 3 + 1.0)
+
+    def record(self, camera_id: str) -> CameraRecord:
+        now = time.monotonic()
+        with self._lock:
+            cached = self._records.get(camera_id)
+            if cached is not None and now - cached[0] < RECORD_TTL:
+                return cached[1]
+        self._refresh(camera_id)
+        with self._lock:
+            return self._records[camera_id][1]
+
+    def ptz_record(self, camera_id: str) -> CameraRecord:
+        record = self.record(camera_id)
+        if not record.ptz_supported:
+            raise FailedPrecondition(f"camera {record.name} has no PTZ")
+        return record
+
+    def device(self, camera_id: str) -> OnvifDevice:
+        self.record(camera_id)  # re-reads the row (and credentials) after RECORD_TTL
+        with self._lock:
+            cached = self._devices.get(camera_id)
+        if cached is None:
+            self._refresh(camera_id)
+            with self._lock:
+                cached = self._devices[camera_id]
+        return cached[1]
+
+    def _refresh(self, camera_id: str) -> None:
+        with self.db.session() as s:
+            camera = s.get(Camera, camera_id)
+            if camera is None:
+                raise NotFound(f"camera {camera_id!r} does not exist")
+            record = record_of(camera)
+            identity = (camera.onvif_url, camera.username, camera.password_enc)
+            password_enc, username = camera.password_enc, camera.username
+        stale: OnvifDevice | None = None
+        with self._lock:
+            self._records[camera_id] = (time.monotonic(), record)
+            cached = self._devices.get(camera_id)
+            if cached is None or cached[0] != identity:
+                password = self.box.decrypt(camera_id, password_enc)
+                device = OnvifDevice(
+                    record.onvif_url,
+                    username,
+                    password,
+                    label=record.name,
+                    timeout=self.timeout,
+                )
+                self._devices[camera_id] = (identity, device)
+                stale = cached[1] if cached is not None else None
+        if stale is not None:
+            self.runtime.submit(stale.close())
+
+    def forget(self, camera_id: str) -> None:
+        """Re-read the row on next use (after an edit); the connection is rebuilt only
+        if the address or credentials changed."""
+        with self._lock:
+            self._records.pop(camera_id, None)
+
+    def drop(self, camera_id: str) -> None:
+        """Drop the cached row and close the connection (the camera was deleted)."""
+        with self._lock:
+            self._records.pop(camera_id, None)
+            cached = self._devices.pop(camera_id, None)
+        if cached is not None:
+            self.runtime.submit(cached[1].close())
+
+    def camera_ids(self, *, ptz_only: bool = False) -> list[str]:
+        stmt = select(Camera.id).order_by(Camera.id)
+        if ptz_only:
+            stmt = stmt.where(Camera.ptz_supported.is_(True))
+        with self.db.session() as s:
+            return list(s.execute(stmt).scalars())
+
+    def close(self) -> None:
+        with self._lock:
+            devices = [d for _, d in self._devices.values()]
+            self._devices.clear()
+            self._records.clear()
+        for device in devices:
+            try:
+                self.runtime.run(device.close(), 5.0)
+            except Exception as exc:  # shutting down: a camera that will not close is let go
+                log.debug("closing %r failed: %s", device, exc)

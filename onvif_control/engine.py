@@ -1,0 +1,128 @@
+"""The PTZ engine: carries checked commands to cameras and reads their poses.
+
+The PTZ service (sessions, guard, audit) talks to a :class:`PtzEngine`. ARCHITECTURE
+section 1 puts ONVIF control in the media engine that owns the camera and has the web
+role forward commands over the internal HTTP API; for now :class:`LocalPtzEngine` runs
+in-process (``vms serve --role all`` or ``--role media``), and a forwarding engine can
+implement the same three methods later (docs/design/ptz-arbitration.md, "Deviation").
+
+Op handlers are a table (one entry per op), not an if/elif chain.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from onvif_control.adapter import OnvifDevice
+from onvif_control.connections import Connections
+from onvif_control.guard import Command, Op
+from onvif_control.pose import PoseTracker
+from vms.camera_model import Pose
+from vms.clock import Clock, isoformat
+
+
+@dataclass(frozen=True)
+class Reading:
+    """A camera's pose as read (degrees) and in the generic spaces."""
+
+    pose: Pose
+    generic: tuple[float, float, float]
+    moving: bool
+    at: dt.datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "pan": round(self.pose.pan, 4),
+            "tilt": round(self.pose.tilt, 4),
+            "zoom": round(self.pose.zoom, 4),
+            "x": round(self.generic[0], 6),
+            "y": round(self.generic[1], 6),
+            "moving": self.moving,
+            "at": isoformat(self.at),
+        }
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What executing a command returned: the pose after, and preset changes."""
+
+    after: Reading
+    preset_token: str | None = None
+    presets: list[dict[str, Any]] | None = None
+
+
+class PtzEngine(Protocol):
+    def status(self, camera_id: str) -> Reading: ...
+
+    def execute(self, camera_id: str, command: Command) -> Outcome: ...
+
+    def presets(self, camera_id: str) -> list[dict[str, Any]]: ...
+
+
+Handler = Callable[[OnvifDevice, str, Command], Awaitable[Any]]
+
+HANDLERS: dict[Op, Handler] = {
+    Op.CONTINUOUS: lambda d, p, c: d.continuous_move(p, c.pan, c.tilt, c.zoom, c.timeout),
+    Op.STOP: lambda d, p, c: d.stop(p),
+    Op.ABSOLUTE: lambda d, p, c: d.absolute_move(p, c.pan, c.tilt, c.zoom, c.speed),
+    Op.RELATIVE: lambda d, p, c: d.relative_move(p, c.pan, c.tilt, c.zoom, c.speed),
+    Op.GOTO_PRESET: lambda d, p, c: d.goto_preset(p, c.preset or "", c.speed),
+    Op.HOME: lambda d, p, c: d.goto_home(p, c.speed),
+    Op.SET_PRESET: lambda d, p, c: d.set_preset(p, c.preset or ""),
+    Op.REMOVE_PRESET: lambda d, p, c: d.remove_preset(p, c.preset or ""),
+}
+
+
+class LocalPtzEngine:
+    """In-process engine over :class:`Connections`; feeds the pose tracker."""
+
+    def __init__(self, connections: Connections, tracker: PoseTracker, clock: Clock) -> None:
+        self.connections = connections
+        self.tracker = tracker
+        self.clock = clock
+
+    async def _read(self, camera_id: str, device: OnvifDevice) -> Reading:
+        record = self.connections.record(camera_id)
+        status = await device.status(record.profile_token)
+        sample = self.tracker.record(camera_id, status, record.calibration)
+        return Reading(sample.pose, (status.x, status.y, status.zoom), status.moving, sample.at)
+
+    def status(self, camera_id: str) -> Reading:
+        record = self.connections.ptz_record(camera_id)
+        return self.connections.run(self._read(record.id, self.connections.device(record.id)))
+
+    def execute(self, camera_id: str, command: Command) -> Outcome:
+        record = self.connections.ptz_record(camera_id)
+        device = self.connections.device(camera_id)
+
+        async def go() -> Outcome:
+            result = await HANDLERS[command.op](device, record.profile_token, command)
+            # The expected pose at once (masks cover the destination), then the camera's.
+            if command.target is not None:
+                self.tracker.expect(camera_id, command.target)
+            if command.op is Op.CONTINUOUS:
+                self.tracker.continuous(camera_id, (command.pan, command.tilt, command.zoom))
+            elif command.op is Op.STOP:
+                self.tracker.continuous(camera_id, None)
+            else:
+                self.tracker.poke(camera_id)
+            after = await self._read(camera_id, device)
+            presets = None
+            if command.op in (Op.SET_PRESET, Op.REMOVE_PRESET):
+                presets = [p.to_dict() for p in await device.presets(record.profile_token)]
+            token = str(result) if command.op is Op.SET_PRESET else None
+            return Outcome(after, token, presets)
+
+        return self.connections.run(go())
+
+    def presets(self, camera_id: str) -> list[dict[str, Any]]:
+        record = self.connections.ptz_record(camera_id)
+        device = self.connections.device(camera_id)
+
+        async def go() -> list[dict[str, Any]]:
+            return [p.to_dict() for p in await device.presets(record.profile_token)]
+
+        return self.connections.run(go())

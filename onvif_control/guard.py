@@ -1,0 +1,300 @@
+"""The PTZ guard's pure part: parse a command, check its values, enforce software limits.
+
+Table-driven (as Home Assistant's ONVIF integration handles move modes): each op names
+its fields, their ranges and whether it moves to a known target. No I/O; the PTZ service
+adds permissions, arbitration, rate limits and audit (INV-6, PSCS-2).
+
+Values are in the ONVIF generic spaces (pan/tilt -1..1, zoom 0..1, velocities and speed
+as fractions of the maximum) unless ``"units": "degrees"``, in which case ``pan`` and
+``tilt`` of ``absolute`` and ``relative`` are degrees (zoom stays 0..1).
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from vms.camera_model import Calibration, Pose
+from vms.errors import FailedPrecondition, InvalidArgument
+
+
+class Op(enum.StrEnum):
+    CONTINUOUS = "continuous"
+    STOP = "stop"
+    ABSOLUTE = "absolute"
+    RELATIVE = "relative"
+    GOTO_PRESET = "goto_preset"
+    HOME = "home"
+    SET_PRESET = "set_preset"
+    REMOVE_PRESET = "remove_preset"
+
+
+@dataclass(frozen=True)
+class Range:
+    lo: float
+    hi: float
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    """Which fields an op takes (with generic ranges) and which it requires."""
+
+    fields: Mapping[str, Range]
+    required: frozenset[str] = frozenset()
+    texts: frozenset[str] = frozenset()  # string fields (preset token/name)
+    moves: bool = True  # changes the pose
+
+
+UNIT = Range(-1.0, 1.0)
+ZOOM = Range(0.0, 1.0)
+SPEED = Range(0.0, 1.0)
+TIMEOUT = Range(0.05, 60.0)
+
+OPS: dict[Op, OpSpec] = {
+    Op.CONTINUOUS: OpSpec(
+        {"pan": UNIT, "tilt": UNIT, "zoom": UNIT, "timeout": TIMEOUT},
+    ),
+    Op.STOP: OpSpec({}),
+    Op.ABSOLUTE: OpSpec({"pan": UNIT, "tilt": UNIT, "zoom": ZOOM, "speed": SPEED}),
+    Op.RELATIVE: OpSpec({"pan": UNIT, "tilt": UNIT, "zoom": UNIT, "speed": SPEED}),
+    Op.GOTO_PRESET: OpSpec({"speed": SPEED}, frozenset({"preset"}), frozenset({"preset"})),
+    Op.HOME: OpSpec({"speed": SPEED}),
+    Op.SET_PRESET: OpSpec({}, frozenset({"preset"}), frozenset({"preset"}), moves=False),
+    Op.REMOVE_PRESET: OpSpec({}, frozenset({"preset"}), frozenset({"preset"}), moves=False),
+}
+
+# Body fields that are not command values.
+ENVELOPE = frozenset({"session_id", "op", "units"})
+MAX_TEXT = 64
+
+
+@dataclass(frozen=True)
+class Command:
+    """A checked command, ready for the camera (generic spaces)."""
+
+    op: Op
+    pan: float = 0.0
+    tilt: float = 0.0
+    zoom: float = 0.0
+    speed: float | None = None
+    timeout: float | None = None
+    preset: str | None = None
+    # The pose the camera should end at, when known (absolute, relative, known presets).
+    target: Pose | None = None
+    clamped: bool = False
+    # What the caller sent (for the audit entry), and what limits did to it.
+    requested: dict[str, Any] = field(default_factory=dict)
+
+    def arguments(self) -> dict[str, Any]:
+        """The values sent to the camera (audit)."""
+        out: dict[str, Any] = {}
+        spec = OPS[self.op]
+        for name in spec.fields:
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = round(value, 6)
+        if self.preset is not None:
+            out["preset"] = self.preset
+        return out
+
+
+def _number(body: Mapping[str, Any], name: str) -> float | None:
+    if name not in body or body[name] is None:
+        return None
+    value = body[name]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidArgument(f"{name} must be a number, not {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise InvalidArgument(f"{name} must be a finite number, not {value!r}")
+    return value
+
+
+def _check(name: str, value: float, bounds: Range, unit: str = "") -> None:
+    if not bounds.lo <= value <= bounds.hi:
+        raise InvalidArgument(
+            f"{name} {value:g}{unit} is outside {bounds.lo:g}..{bounds.hi:g}{unit}",
+            field=name,
+            value=value,
+        )
+
+
+def parse(
+    body: Mapping[str, Any],
+    calibration: Calibration,
+    current: Pose | None,
+    *,
+    presets: Mapping[str, Pose | None] | None = None,
+    limit_mode: str = "clamp",
+) -> Command:
+    """Check a command body and apply the software limits.
+
+    ``current`` is the pose before the command (needed for relative targets);
+    ``presets`` maps known preset tokens to their poses. Raises InvalidArgument for bad
+    ops or values and FailedPrecondition for targets outside the limits in ``refuse``
+    mode (names the limit).
+    """
+    raw_op = body.get("op")
+    try:
+        op = Op(str(raw_op))
+    except ValueError:
+        raise InvalidArgument(
+            f"op {raw_op!r} is not one of {', '.join(o.value for o in Op)}"
+        ) from None
+    spec = OPS[op]
+    units = body.get("units", "generic")
+    if units not in ("generic", "degrees"):
+        raise InvalidArgument(f"units {units!r} must be 'generic' or 'degrees'")
+    degrees = units == "degrees" and op in (Op.ABSOLUTE, Op.RELATIVE)
+    allowed = set(spec.fields) | set(spec.texts)
+    unknown = set(body) - allowed - ENVELOPE
+    if unknown:
+        raise InvalidArgument(
+            f"op {op.value} does not take {', '.join(sorted(unknown))} "
+            f"(it takes {', '.join(sorted(allowed)) or 'no values'})"
+        )
+    missing = spec.required - {k for k, v in body.items() if v is not None}
+    if missing:
+        raise InvalidArgument(f"op {op.value} needs {', '.join(sorted(missing))}")
+    requested = {k: body[k] for k in sorted(allowed | {"units"}) if k in body}
+
+    values: dict[str, float | None] = {name: _number(body, name) for name in spec.fields}
+    preset: str | None = None
+    if spec.texts:
+        text = body.get("preset")
+        if not isinstance(text, str) or not text.strip() or len(text) > MAX_TEXT:
+            raise InvalidArgument(f"preset must be a non-empty string of at most {MAX_TEXT}")
+        preset = text.strip()
+
+    if degrees:
+        values = _degrees_to_generic(op, values, calibration)
+    for name, bounds in spec.fields.items():
+        value = values[name]
+        if value is not None:
+            _check(name, value, bounds)
+
+    speed, timeout = values.get("speed"), values.get("timeout")
+    pan, tilt, zoom = (values.get(k) for k in ("pan", "tilt", "zoom"))
+    if op is Op.ABSOLUTE:
+        here = current or Pose(0.0, 0.0, 0.0)
+        gx, gy, _ = calibration.to_generic(here)
+        target = calibration.from_generic(
+            pan if pan is not None else gx,
+            tilt if tilt is not None else gy,
+            zoom if zoom is not None else here.zoom,
+        )
+        return _to_target(op, target, calibration, limit_mode, speed, requested)
+    if op is Op.RELATIVE:
+        if current is None:
+            raise FailedPrecondition("the camera's pose is unknown: relative move refused")
+        gx, gy, gz = calibration.to_generic(current)
+        target = calibration.from_generic(
+            gx + (pan or 0.0), gy + (tilt or 0.0), min(max(gz + (zoom or 0.0), 0.0), 1.0)
+        )
+        command = _to_target(op, target, calibration, limit_mode, speed, requested)
+        # Send the (possibly clamped) target as a translation from here.
+        tx, ty, tz = calibration.to_generic(command.target or target)
+        return Command(
+            op,
+            tx - gx,
+            ty - gy,
+            tz - gz,
+            speed=speed,
+            target=command.target,
+            clamped=command.clamped,
+            requested=requested,
+        )
+    if op is Op.CONTINUOUS:
+        vx, vy, vz = pan or 0.0, tilt or 0.0, zoom or 0.0
+        if current is not None:
+            vx, vy, vz = _block_at_limits(current, calibration, vx, vy, vz)
+        clamped = (vx, vy, vz) != (pan or 0.0, tilt or 0.0, zoom or 0.0)
+        return Command(op, vx, vy, vz, timeout=timeout, clamped=clamped, requested=requested)
+    if op is Op.GOTO_PRESET:
+        assert preset is not None
+        preset_pose = (presets or {}).get(preset)
+        if preset_pose is not None and not calibration.within_limits(preset_pose):
+            raise FailedPrecondition(
+                f"preset {preset!r} at pan {preset_pose.pan:.1f}, tilt {preset_pose.tilt:.1f}, "
+                f"zoom {preset_pose.zoom:.2f} is outside the software limits",
+                limits=_limits(calibration),
+            )
+        return Command(op, speed=speed, preset=preset, target=preset_pose, requested=requested)
+    if op is Op.HOME:
+        return Command(op, speed=speed, requested=requested)
+    return Command(op, preset=preset, requested=requested)
+
+
+def _degrees_to_generic(
+    op: Op, values: dict[str, float | None], c: Calibration
+) -> dict[str, float | None]:
+    out = dict(values)
+    pan, tilt = values.get("pan"), values.get("tilt")
+    if op is Op.ABSOLUTE:
+        if pan is not None:
+            _check("pan", pan, Range(c.pan_min, c.pan_max), " degrees")
+            out["pan"] = c.pan_to_generic(pan)
+        if tilt is not None:
+            _check("tilt", tilt, Range(c.tilt_min, c.tilt_max), " degrees")
+            out["tilt"] = c.tilt_to_generic(tilt)
+    else:
+        if pan is not None:
+            out["pan"] = pan * 2.0 / (c.pan_max - c.pan_min)
+        if tilt is not None:
+            out["tilt"] = tilt * 2.0 / (c.tilt_max - c.tilt_min)
+    return out
+
+
+def _limits(c: Calibration) -> dict[str, float]:
+    pan_lo, pan_hi, tilt_lo, tilt_hi, zoom_hi = c.limits()
+    return {
+        "pan_min": pan_lo,
+        "pan_max": pan_hi,
+        "tilt_min": tilt_lo,
+        "tilt_max": tilt_hi,
+        "zoom_max": zoom_hi,
+    }
+
+
+def _to_target(
+    op: Op,
+    target: Pose,
+    c: Calibration,
+    limit_mode: str,
+    speed: float | None,
+    requested: dict[str, Any],
+) -> Command:
+    clamped = c.clamp(target)
+    outside = not c.within_limits(target)
+    if outside and limit_mode == "refuse":
+        raise FailedPrecondition(
+            f"target pan {target.pan:.1f}, tilt {target.tilt:.1f}, zoom {target.zoom:.2f} "
+            "is outside the software limits",
+            limits=_limits(c),
+        )
+    final = clamped if outside else target
+    x, y, z = c.to_generic(final)
+    return Command(op, x, y, z, speed=speed, target=final, clamped=outside, requested=requested)
+
+
+def _block_at_limits(
+    pose: Pose, c: Calibration, vx: float, vy: float, vz: float, margin: float = 1e-3
+) -> tuple[float, float, float]:
+    """Zero the velocity of an axis already at its limit and moving outwards."""
+    pan_lo, pan_hi, tilt_lo, tilt_hi, zoom_hi = c.limits()
+    if (vx > 0 and pose.pan >= pan_hi - margin) or (vx < 0 and pose.pan <= pan_lo + margin):
+        vx = 0.0
+    if (vy > 0 and pose.tilt >= tilt_hi - margin) or (vy < 0 and pose.tilt <= tilt_lo + margin):
+        vy = 0.0
+    if vz > 0 and pose.zoom >= zoom_hi - margin:
+        vz = 0.0
+    return vx, vy, vz
+
+
+def beyond_limits(pose: Pose, c: Calibration, vx: float, vy: float, vz: float) -> bool:
+    """True when a continuous move at (vx, vy, vz) has reached (or, for a predicted
+    ``pose``, will reach) a limit it moves towards: the pose tracker stops it then."""
+    return _block_at_limits(pose, c, vx, vy, vz, margin=0.0) != (vx, vy, vz)

@@ -1,0 +1,318 @@
+"""Pose tracking: every PTZ camera's pose from ``GetStatus``, with timestamps, for the
+media pipeline (privacy masks, INV-5) and the browsers.
+
+:class:`PoseTracker` implements :class:`vms.camera_model.PoseSource`. It polls each PTZ
+camera on the ONVIF loop: fast (``[cameras] pose_fast_hz``, at least 5 Hz) while the
+camera moves, during a continuous move, and for ``pose_settle_seconds`` after a command;
+slowly (every ``pose_idle_seconds``) otherwise. Commanded moves record the expected
+pose at once (``commanded=True``) so masks can cover the destination before the camera
+confirms it (ARCHITECTURE section 5). Sample times come from the injected clock (INV-7).
+
+A continuous move is stopped by the tracker when the camera reaches (or would reach
+before the next poll) a software limit: the guard cannot know in advance where a
+velocity command will end (issue 4 item 5).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+from onvif_control.adapter import PtzStatus
+from onvif_control.connections import Connections
+from onvif_control.guard import beyond_limits
+from vms.camera_model import Calibration, Pose, PoseSample
+from vms.clock import Clock, isoformat
+from vms.errors import VMSError
+from vms.events import EventBus
+
+log = logging.getLogger(__name__)
+
+MAX_SAMPLES = 4096  # per camera, on top of the time bound
+CAMERA_LIST_SECONDS = 10.0  # how often newly onboarded cameras are picked up
+
+LimitStop = Callable[[str, Pose], None]
+
+
+@dataclass
+class _Track:
+    samples: collections.deque[PoseSample]
+    velocity: tuple[float, float, float] | None = None  # active continuous move
+    fast_until: float = 0.0  # monotonic
+    last_publish: float = 0.0
+    last_published: tuple[float, float, float, bool] | None = None
+    failing: bool = False
+
+
+class PoseTracker:
+    """The pose of every PTZ camera (``services.extensions["pose"]``).
+
+    ``on_limit_stop(camera_id, pose)`` is called (from the ONVIF loop thread) after the
+    tracker stopped a continuous move at a software limit, so the stop is audited.
+    """
+
+    def __init__(
+        self,
+        connections: Connections,
+        clock: Clock,
+        events: EventBus,
+        *,
+        fast_hz: float = 5.0,
+        idle_seconds: float = 2.0,
+        settle_seconds: float = 2.0,
+        history_seconds: float = 30.0,
+        publish_hz: float = 4.0,
+        on_limit_stop: LimitStop | None = None,
+    ) -> None:
+        if fast_hz < 5.0:
+            raise ValueError(f"pose_fast_hz {fast_hz} is below the 5 Hz masks need")
+        self.connections = connections
+        self.clock = clock
+        self.events = events
+        self.fast_period = 1.0 / fast_hz
+        self.idle_period = max(idle_seconds, self.fast_period)
+        self.settle_seconds = settle_seconds
+        self.keep = dt.timedelta(seconds=history_seconds)
+        self.publish_period = 1.0 / publish_hz if publish_hz > 0 else float("inf")
+        self.on_limit_stop = on_limit_stop
+        self._lock = threading.Lock()
+        self._tracks: dict[str, _Track] = {}
+        self._future: Future[None] | None = None
+        self._stopping = threading.Event()
+        self.polls = 0  # GetStatus calls made (benchmarks)
+
+    # -- PoseSource ---------------------------------------------------------------------
+
+    def latest(self, camera_id: str) -> PoseSample | None:
+        with self._lock:
+            track = self._tracks.get(camera_id)
+            return track.samples[-1] if track and track.samples else None
+
+    def history(self, camera_id: str, since: dt.datetime) -> list[PoseSample]:
+        with self._lock:
+            track = self._tracks.get(camera_id)
+            if track is None:
+                return []
+            return [s for s in track.samples if s.at >= since]
+
+    # -- feeding ------------------------------------------------------------------------
+
+    def _track(self, camera_id: str) -> _Track:
+        track = self._tracks.get(camera_id)
+        if track is None:
+            track = _Track(collections.deque(maxlen=MAX_SAMPLES))
+            self._tracks[camera_id] = track
+        return track
+
+    def _append(self, camera_id: str, sample: PoseSample) -> None:
+        with self._lock:
+            track = self._track(camera_id)
+            samples = track.samples
+            # Commanded and measured samples can arrive out of order across threads.
+            if samples and sample.at < samples[-1].at:
+                sample = PoseSample(sample.pose, samples[-1].at, sample.moving, sample.commanded)
+            samples.append(sample)
+            horizon = sample.at - self.keep
+            while len(samples) > 1 and samples[0].at < horizon:
+                samples.popleft()
+        self._publish(camera_id, sample)
+
+    def record(self, camera_id: str, status: PtzStatus, calibration: Calibration) -> PoseSample:
+        """A measured pose (``GetStatus``) in degrees."""
+        sample = PoseSample(
+            calibration.from_generic(status.x, status.y, status.zoom),
+            self.clock.now(),
+            status.moving,
+        )
+        self._append(camera_id, sample)
+        return sample
+
+    def expect(self, camera_id: str, pose: Pose) -> None:
+        """A commanded move: the expected pose, now, and fast polling for a while."""
+        self._append(camera_id, PoseSample(pose, self.clock.now(), True, commanded=True))
+        self.poke(camera_id)
+
+    def poke(self, camera_id: str) -> None:
+        """Poll fast for ``settle_seconds`` (a command was sent)."""
+        with self._lock:
+            self._track(camera_id).fast_until = time.monotonic() + self.settle_seconds
+
+    def continuous(self, camera_id: str, velocity: tuple[float, float, float] | None) -> None:
+        """A continuous move started (velocity) or stopped (None): limits are watched."""
+        with self._lock:
+            track = self._track(camera_id)
+            moving = velocity is not None and any(abs(v) > 1e-9 for v in velocity)
+            track.velocity = velocity if moving else None
+            track.fast_until = time.monotonic() + self.settle_seconds
+
+    def forget(self, camera_id: str) -> None:
+        with self._lock:
+            self._tracks.pop(camera_id, None)
+
+    def _publish(self, camera_id: str, sample: PoseSample) -> None:
+        key = (
+            round(sample.pose.pan, 2),
+            round(sample.pose.tilt, 2),
+            round(sample.pose.zoom, 3),
+            sample.moving,
+        )
+        now = time.monotonic()
+        with self._lock:
+            track = self._track(camera_id)
+            if key == track.last_published or now - track.last_publish < self.publish_period:
+                return
+            track.last_publish, track.last_published = now, key
+        self.events.publish("ptz.pose", pose_json(camera_id, sample))
+
+    # -- polling ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start polling on the ONVIF loop (the media role calls this)."""
+        if self._future is not None and not self._future.done():
+            return
+        self._stopping.clear()
+        self._future = self.connections.runtime.submit(self._run())
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopping.set()
+        future, self._future = self._future, None
+        if future is not None:
+            try:
+                future.result(timeout)
+            except Exception:  # the loop may already be gone at shutdown
+                log.debug("pose tracker stopped with an error", exc_info=True)
+
+    @property
+    def running(self) -> bool:
+        return self._future is not None and not self._future.done()
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        due: dict[str, float] = {}
+        inflight: dict[str, asyncio.Task[None]] = {}
+        cameras: list[str] = []
+        listed_at = float("-inf")
+        while not self._stopping.is_set():
+            now = loop.time()
+            if now - listed_at >= CAMERA_LIST_SECONDS:
+                try:
+                    cameras = await asyncio.to_thread(self.connections.camera_ids, ptz_only=True)
+                except Exception:
+                    log.exception("pose tracker: listing cameras failed")
+                listed_at = now
+                for camera_id in cameras:
+                    due.setdefault(camera_id, now)
+                for camera_id in set(due) - set(cameras):
+                    due.pop(camera_id, None)
+            for camera_id in cameras:
+                if due.get(camera_id, now) <= now and camera_id not in inflight:
+                    task = loop.create_task(self._poll(camera_id, due))
+                    inflight[camera_id] = task
+                    task.add_done_callback(_discard(inflight, camera_id))
+            wake = min((due[c] for c in cameras if c not in inflight and c in due), default=now)
+            await asyncio.sleep(min(max(wake - loop.time(), 0.005), 0.05))
+        for task in list(inflight.values()):
+            task.cancel()
+        await asyncio.gather(*inflight.values(), return_exceptions=True)
+
+    async def _poll(self, camera_id: str, due: dict[str, float]) -> None:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            record = self.connections.record(camera_id)
+            device = self.connections.device(camera_id)
+            status = await device.status(record.profile_token)
+        except VMSError as exc:
+            with self._lock:
+                track = self._track(camera_id)
+                first, track.failing = not track.failing, True
+            if first:
+                log.warning("camera %s: pose unknown: %s", camera_id, exc.message)
+            due[camera_id] = started + self.idle_period
+            return
+        except Exception:
+            log.exception("camera %s: pose poll failed", camera_id)
+            due[camera_id] = started + self.idle_period
+            return
+        self.polls += 1
+        previous = self.latest(camera_id)
+        sample = self.record(camera_id, status, record.calibration)
+        with self._lock:
+            track = self._track(camera_id)
+            if track.failing:
+                log.info("camera %s: pose known again", camera_id)
+            track.failing = False
+            velocity = track.velocity
+            fast = status.moving or velocity is not None or time.monotonic() < track.fast_until
+        if velocity is not None and not status.moving and not sample.commanded:
+            # The camera stopped by itself (ContinuousMove timeout).
+            self.continuous(camera_id, None)
+            velocity = None
+        if velocity is not None:
+            await self._watch_limit(camera_id, record.calibration, previous, sample, velocity)
+        due[camera_id] = started + (self.fast_period if fast else self.idle_period)
+
+    async def _watch_limit(
+        self,
+        camera_id: str,
+        calibration: Calibration,
+        previous: PoseSample | None,
+        sample: PoseSample,
+        velocity: tuple[float, float, float],
+    ) -> None:
+        predicted = sample.pose
+        if previous is not None and not previous.commanded:
+            seconds = (sample.at - previous.at).total_seconds()
+            if seconds > 0:
+                # Where the camera will be at the next poll at its measured speed.
+                ahead = self.fast_period / seconds
+                p, q = previous.pose, sample.pose
+                predicted = Pose(
+                    q.pan + (q.pan - p.pan) * ahead,
+                    q.tilt + (q.tilt - p.tilt) * ahead,
+                    q.zoom + (q.zoom - p.zoom) * ahead,
+                )
+        if not (
+            beyond_limits(sample.pose, calibration, *velocity)
+            or beyond_limits(predicted, calibration, *velocity)
+        ):
+            return
+        record = self.connections.record(camera_id)
+        try:
+            await self.connections.device(camera_id).stop(record.profile_token)
+        except VMSError as exc:
+            log.warning("camera %s: stopping at the software limit failed: %s", camera_id, exc)
+            return
+        self.continuous(camera_id, None)
+        log.info("camera %s: continuous move stopped at the software limit", camera_id)
+        if self.on_limit_stop is not None:
+            try:
+                await asyncio.to_thread(self.on_limit_stop, camera_id, sample.pose)
+            except Exception:
+                log.exception("camera %s: recording the limit stop failed", camera_id)
+
+
+def _discard(
+    inflight: dict[str, asyncio.Task[None]], camera_id: str
+) -> Callable[[asyncio.Task[None]], None]:
+    def done(_task: asyncio.Task[None]) -> None:
+        inflight.pop(camera_id, None)
+
+    return done
+
+
+def pose_json(camera_id: str, sample: PoseSample) -> dict[str, object]:
+    return {
+        "camera_id": camera_id,
+        "pose": sample.pose.to_dict(),
+        "moving": sample.moving,
+        "commanded": sample.commanded,
+        "at": isoformat(sample.at),
+    }

@@ -1,0 +1,205 @@
+"""The PTZ audit trail for auditors (INV-6, PSCS-5): query, JSON/CSV export, the report.
+
+Reads the hash-chained audit log (``ptz.*`` entries); writes nothing but the audit entry
+of the reading itself (ACC-6: viewing the audit is audited too).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from onvif_control import report
+from vms.audit.log import AuditLog, Who
+from vms.auth.permissions import Action, Actor
+from vms.catalog import Catalog, who
+from vms.clock import Clock, isoformat
+from vms.config import PtzConfig
+from vms.db.engine import Database
+from vms.db.models import AuditEntry
+from vms.errors import InvalidArgument
+
+MAX_ROWS = 100_000
+# Sessions opened up to this long before a report's start still count inside it.
+REPORT_LOOKBACK = dt.timedelta(days=1)
+
+CSV_COLUMNS = (
+    "seq",
+    "at",
+    "actor",
+    "role",
+    "action",
+    "outcome",
+    "camera_id",
+    "session_id",
+    "user",
+    "purpose",
+    "incident_number",
+    "op",
+    "args",
+    "sent",
+    "clamped",
+    "pose_before_pan",
+    "pose_before_tilt",
+    "pose_before_zoom",
+    "pose_after_pan",
+    "pose_after_tilt",
+    "pose_after_zoom",
+    "target_pan",
+    "target_tilt",
+    "target_zoom",
+    "reason",
+    "hash",
+)
+
+# camera id -> mask polygons in (pan, tilt) degrees; ``privacy_masks`` provides it
+# through ``services.extensions["mask_zones"]`` (a callable), absent until it does.
+ZoneSource = Callable[[str], Sequence[report.Polygon]]
+
+
+@dataclass(frozen=True)
+class PtzAuditQuery:
+    camera: str | None = None
+    user: str | None = None
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+
+
+def _entries(db: Database, q: PtzAuditQuery) -> list[AuditEntry]:
+    stmt = select(AuditEntry).where(AuditEntry.action.startswith("ptz."))
+    if q.camera:
+        stmt = stmt.where(AuditEntry.target == f"camera:{q.camera}")
+    if q.start:
+        stmt = stmt.where(AuditEntry.at >= q.start)
+    if q.end:
+        stmt = stmt.where(AuditEntry.at < q.end)
+    stmt = stmt.order_by(AuditEntry.seq).limit(MAX_ROWS + 1)
+    with db.session() as s:
+        rows = list(s.execute(stmt).scalars())
+    if len(rows) > MAX_ROWS:
+        raise InvalidArgument(f"more than {MAX_ROWS} entries: narrow the period or camera")
+    if q.user:
+        # The user of a session also owns what the system did to it (expiry, limit stop).
+        rows = [e for e in rows if e.actor == q.user or e.details.get("user") == q.user]
+    return rows
+
+
+def _pose(value: Any, key: str) -> Any:
+    return value.get(key) if isinstance(value, dict) else None
+
+
+def flat(entry: AuditEntry) -> dict[str, Any]:
+    """One audit entry as a flat row (the CSV columns)."""
+    d = entry.details
+    return {
+        "seq": entry.seq,
+        "at": isoformat(entry.at),
+        "actor": entry.actor,
+        "role": entry.role,
+        "action": entry.action,
+        "outcome": entry.outcome,
+        "camera_id": d.get("camera_id") or entry.target.removeprefix("camera:"),
+        "session_id": d.get("session_id"),
+        "user": d.get("user") or entry.actor,
+        "purpose": d.get("purpose"),
+        "incident_number": d.get("incident_number"),
+        "op": d.get("op"),
+        "args": json.dumps(d["args"], sort_keys=True) if "args" in d else None,
+        "sent": json.dumps(d["sent"], sort_keys=True) if "sent" in d else None,
+        "clamped": d.get("clamped"),
+        **{
+            f"{name}_{axis}": _pose(d.get(name), axis)
+            for name in ("pose_before", "pose_after", "target")
+            for axis in ("pan", "tilt", "zoom")
+        },
+        "reason": d.get("reason"),
+        "hash": entry.hash,
+    }
+
+
+def to_csv(rows: Sequence[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: "" if row.get(k) is None else row.get(k) for k in CSV_COLUMNS})
+    return out.getvalue()
+
+
+class PtzAudit:
+    def __init__(
+        self,
+        db: Database,
+        audit: AuditLog,
+        clock: Clock,
+        catalog: Catalog,
+        config: PtzConfig,
+        zones: Callable[[], ZoneSource | None],
+    ) -> None:
+        self.db = db
+        self.audit = audit
+        self.clock = clock
+        self.catalog = catalog
+        self.config = config
+        self.allowed = report.parse_hours(config.allowed_hours)
+        self._zones = zones
+
+    def _read(self, by: Who, what: str, details: dict[str, Any]) -> None:
+        self.audit.record(self.db, by, what, "audit:ptz", details=details)
+
+    def entries(
+        self, actor: Actor | None, q: PtzAuditQuery, *, by: Who | None = None
+    ) -> list[dict[str, Any]]:
+        """The PTZ entries matching ``q``, oldest first, flattened."""
+        if actor is not None:
+            self.catalog.require(actor, Action.AUDIT_READ, "audit:ptz")
+        rows = [flat(e) for e in _entries(self.db, q)]
+        reader = who(actor) if actor is not None else by
+        assert reader is not None
+        self._read(reader, "audit.read", {"what": "ptz", **_query_json(q), "rows": len(rows)})
+        return rows
+
+    def report(self, actor: Actor, start: dt.datetime, end: dt.datetime) -> dict[str, Any]:
+        """The PTZ-use report for [start, end) (auditors and admins)."""
+        self.catalog.require(actor, Action.AUDIT_READ, "audit:ptz")
+        if end <= start:
+            raise InvalidArgument("end must be after start")
+        entries = _entries(self.db, PtzAuditQuery(start=start - REPORT_LOOKBACK, end=end))
+        camera_ids = {e.target.removeprefix("camera:") for e in entries}
+        source = self._zones()
+        zones = {c: list(source(c)) for c in camera_ids} if source is not None else {}
+        settings = report.Settings(
+            zoom_threshold=self.config.zoomed_in_threshold,
+            allowed_from=self.allowed[0],
+            allowed_to=self.allowed[1],
+            zones=zones,
+        )
+        body = report.build(
+            (report.Entry(e.at, e.actor, e.role, e.action, e.outcome, e.details) for e in entries),
+            start,
+            end,
+            settings,
+        )
+        body["mask_zones_known"] = source is not None
+        self._read(
+            who(actor),
+            "audit.read",
+            {"what": "ptz-report", "start": isoformat(start), "end": isoformat(end)},
+        )
+        return body
+
+
+def _query_json(q: PtzAuditQuery) -> dict[str, Any]:
+    return {
+        "camera": q.camera,
+        "user": q.user,
+        "start": isoformat(q.start),
+        "end": isoformat(q.end),
+    }
