@@ -21,11 +21,13 @@ from vms.auth.permissions import Action, Actor, ItemFacts, Scope, decide, scope_
 from vms.categories import CategoryList
 from vms.clock import Clock, isoformat
 from vms.db.engine import Database
-from vms.db.models import CustodyEvent, MediaCategory, MediaItem, SourceKind
+from vms.db.models import AuditEntry, CustodyEvent, MediaCategory, MediaItem, SourceKind
 from vms.errors import InvalidArgument, NotFound, PermissionDenied
 from vms.store import MediaStore
 
 MAX_PAGE = 500
+# Range requests of one playback within this window belong to the same viewing (ACC-6).
+VIEWING_WINDOW = dt.timedelta(minutes=30)
 
 # Called inside the transaction of a tag change with the changed row (e.g. retention
 # recomputes the expiry), so the change and its consequences commit together.
@@ -193,6 +195,10 @@ class Catalog:
         if query.cursor:
             at, media_id = decode_cursor(query.cursor)
             stmt = stmt.where(
+                # Implied by the OR below, but it is what lets SQLite and PostgreSQL start
+                # the index scan at the cursor; without it they scan from the newest row
+                # and filter (page N of a 1M catalog: 90 ms on SQLite, 1.8 s on PostgreSQL).
+                MediaItem.recorded_start <= at,
                 or_(
                     MediaItem.recorded_start < at,
                     and_(MediaItem.recorded_start == at, MediaItem.id < media_id),
@@ -238,17 +244,31 @@ class Catalog:
         self.require(actor, Action.MEDIA_SEARCH, f"media:{item.id}", item)
 
     def open_content(
-        self, actor: Actor, media_id: str, *, download: bool, remote: str
+        self,
+        actor: Actor,
+        media_id: str,
+        *,
+        download: bool,
+        remote: str,
+        continuation: bool = False,
     ) -> tuple[MediaItem, Path]:
-        """Authorise and audit a view or download (ACC-6); the caller streams the file."""
+        """Authorise and audit a view or download (ACC-6); the caller streams the file.
+
+        Every request is authorised. A ``continuation`` (a player fetching a later byte
+        range of a viewing in progress) is audited only when the same user has no entry
+        for the same viewing in the last ``VIEWING_WINDOW``, so one viewing is one entry.
+        """
         action = "media.download" if download else "media.view"
+        target = f"media:{media_id}"
         with self.db.session() as s:
             item = self._load(s, media_id)
-        self.require(actor, Action.MEDIA_VIEW, f"media:{media_id}", item)
+        self.require(actor, Action.MEDIA_VIEW, target, item)
         path = self.store.path_for(item.sha256)
         if not path.is_file():
             raise NotFound(f"the file of media {media_id} is missing from the store")
         now = self.clock.now()
+        if continuation and self._viewing_recorded(actor, action, target, now):
+            return item, path
         with self.db.transaction() as s:
             s.add(
                 CustodyEvent(
@@ -263,6 +283,21 @@ class Catalog:
                 s, who(actor), action, f"media:{media_id}", details={"remote_addr": remote}
             )
         return item, path
+
+    def _viewing_recorded(self, actor: Actor, action: str, target: str, now: dt.datetime) -> bool:
+        with self.db.session() as s:
+            recent = s.execute(
+                select(AuditEntry.seq)
+                .where(
+                    AuditEntry.target == target,
+                    AuditEntry.actor == actor.username,
+                    AuditEntry.action == action,
+                    AuditEntry.outcome == "ok",
+                    AuditEntry.at >= now - VIEWING_WINDOW,
+                )
+                .limit(1)
+            ).scalar()
+        return recent is not None
 
     def update(self, actor: Actor, media_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         """Change title, categories, case or incident number (TAG-1); audited with

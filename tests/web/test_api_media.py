@@ -160,3 +160,40 @@ def test_categories_list_the_configured_retention_TAG_4(
     assert len(names) == 30  # the Denver list (TAG-4)
     force = next(c for c in body["categories"] if c["name"].startswith("Use of Force - Inside"))
     assert force["evidence"] is True and force["retention_days"] == 1461  # TAG-6, RET-7
+
+
+def test_one_viewing_is_one_audit_entry_however_many_ranges_ACC_6(
+    client: FlaskClient, services: Services, tokens: dict[str, str], catalog: list[str]
+) -> None:
+    media_id = catalog[0]
+    for header in ("bytes=0-", "bytes=100-199", "bytes=200-"):
+        r = client.get(f"/api/v1/media/{media_id}/content", headers={**h(tokens), "Range": header})
+        assert r.status_code == 206
+        r.close()
+    with services.db.session() as s:
+        views = (
+            s.execute(
+                select(AuditEntry.seq).where(
+                    AuditEntry.target == f"media:{media_id}", AuditEntry.action == "media.view"
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert len(views) == 1
+    # A continuation without an earlier viewing entry is still recorded (never unaudited).
+    r = client.get(
+        f"/api/v1/media/{catalog[1]}/content", headers={**h(tokens), "Range": "bytes=500-"}
+    )
+    r.close()
+    with services.db.session() as s:
+        views = (
+            s.execute(
+                select(AuditEntry.seq).where(
+                    AuditEntry.target == f"media:{catalog[1]}", AuditEntry.action == "media.view"
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert len(views) == 1

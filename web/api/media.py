@@ -44,8 +44,14 @@ def detail(media_id: str) -> Any:
 def content(media_id: str) -> Any:
     actor = require_actor()
     download = request.args.get("download") in {"1", "true", "yes"}
+    ranges = request.range.ranges if request.range else []
     item, path = services().catalog.open_content(
-        actor, media_id, download=download, remote=remote_addr()
+        actor,
+        media_id,
+        download=download,
+        remote=remote_addr(),
+        # A later byte range of a playback in progress: not a new viewing.
+        continuation=bool(ranges) and ranges[0][0] > 0,
     )
     response = send_file(
         path,
