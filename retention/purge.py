@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, insert, or_, select
+from sqlalchemy import delete, exists, insert, select, tuple_
 from sqlalchemy.orm import Session
 
 from retention.expiry import ExpiryService, Row, lock_rows, write_expiries
@@ -120,7 +120,7 @@ class Purger:
         self.batch_size = batch_size
         self.alarm_free_bytes = alarm_free_bytes
         self.alarm_active = False
-        self._fsyncs = ThreadPoolExecutor(max_workers=16, thread_name_prefix="purge-fsync")
+        self._io = ThreadPoolExecutor(max_workers=16, thread_name_prefix="purge-io")
 
     # -- the run ---------------------------------------------------------------------
 
@@ -193,13 +193,8 @@ class Purger:
             .limit(self.batch_size)
         )
         if cursor is not None:
-            at, after = cursor
-            stmt = stmt.where(
-                or_(
-                    MediaItem.expires_at > at,
-                    and_(MediaItem.expires_at == at, MediaItem.id > after),
-                )
-            )
+            # Row-value comparison: both databases walk ix_media_items_expiry with it.
+            stmt = stmt.where(tuple_(MediaItem.expires_at, MediaItem.id) > tuple_(*cursor))
         with self._transaction(read_only=report.dry_run) as s:
             if lock_rows(s) and not report.dry_run:
                 # Rows a hold is working on are skipped, not waited for: next run.
@@ -353,20 +348,17 @@ class Purger:
                     )
                 ).scalars()
             )
-            dirs: set[Path] = set()
-            unlinked: set[str] = set()
-            for sha in sorted(shas - shared):
-                path = self.store.path_for(sha)
-                with contextlib.suppress(FileNotFoundError):  # a replay: already unlinked
-                    os.unlink(path)
-                    report.files_unlinked += 1
-                    crash_point("purge.after-unlink")
-                unlinked.add(sha)
-                dirs.add(path.parent)
-            # One fsync per directory per batch, issued in parallel: the file system
-            # merges concurrent fsyncs into few journal commits (about 9x faster here).
-            list(self._fsyncs.map(fsync_dir, sorted(dirs)))
+            unlinked = sorted(shas - shared)
+            paths = [self.store.path_for(sha) for sha in unlinked]
+            # Unlinks and fsyncs run in parallel threads: each waits on the file
+            # system's journal, and concurrent ones share its commits (several times
+            # faster than one after another on ext4).
+            report.files_unlinked += sum(self._io.map(_unlink, paths))
+            crash_point("purge.after-unlink")
+            dirs = {path.parent for path in paths}
+            list(self._io.map(fsync_dir, sorted(dirs)))  # one fsync per directory per batch
             crash_point("purge.after-fsync")
+            removed = set(unlinked)
             # 4. rows out, destruction records in, one audit entry: one commit.
             s.execute(delete(PurgeIntent).where(PurgeIntent.media_id.in_(todo_ids)))
             s.execute(delete(MediaItem).where(MediaItem.id.in_(todo_ids)))
@@ -387,12 +379,12 @@ class Purger:
                         "expired_at": intents[r.id].expired_at,
                         "purged_at": now,
                         "run_id": report.run_id,
-                        "file_unlinked": r.sha256 in unlinked,
+                        "file_unlinked": r.sha256 in removed,
                     }
                     for r in todo
                 ],
             )
-            freed = sum(r.size_bytes for r in todo if r.sha256 in unlinked)
+            freed = sum(r.size_bytes for r in todo if r.sha256 in removed)
             self.audit.append(
                 s,
                 PURGE_WHO,
@@ -447,3 +439,12 @@ class Purger:
                     "retention.disk_alarm",
                     {"free_bytes": free, "threshold_bytes": self.alarm_free_bytes, "active": False},
                 )
+
+
+def _unlink(path: Path) -> bool:
+    """Unlink ``path``; False when it was already gone (a replay after a crash)."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return False
+    return True

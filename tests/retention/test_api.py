@@ -202,3 +202,49 @@ def test_request_log_page_and_form_with_csrf_RET_3(services: Services, client) -
     assert r.status_code == 302
     page = client.get(r.headers["Location"])
     assert b"PR-FORM-1" in page.data and b"Claims rep" in page.data
+
+
+def test_scanned_form_is_ingested_hashed_and_kept_with_the_request_RET_3(
+    services: Services, client, tokens
+) -> None:
+    from tests.retention.conftest import document
+
+    media = ingest(services, recorded_at=services.clock.now())
+    created = client.post(
+        "/api/v1/preservation-requests",
+        json=request_body([media], request_number="PR-FORM-2"),
+        headers=auth(tokens, "commander"),
+    ).json
+    form = document("scanned form")
+    r = client.post(
+        f"/api/v1/preservation-requests/{created['id']}/form?filename=form.pdf",
+        data=form,
+        headers={**auth(tokens, "commander"), "Content-Type": "application/pdf"},
+    )
+    assert r.status_code == 200, r.json
+    form_id = r.json["form_media_id"]
+    assert form_id in r.json["pinned"]
+    detail = client.get(f"/api/v1/media/{form_id}", headers=auth(tokens, "admin")).json
+    import hashlib
+
+    assert detail["sha256"] == hashlib.sha256(form).hexdigest()
+    assert detail["retention_rule"] == "RET-2 preservation request PR-FORM-2"
+
+
+def test_vms_purge_dry_run_cli_lists_and_keeps_RET_13(
+    services: Services, config, monkeypatch, capsys
+) -> None:
+    import json
+
+    from vms.cli import main
+
+    old = ingest(services, recorded_at=services.clock.now() - 40 * DAY)
+    monkeypatch.setenv("VMS_DATA_DIR", str(config.data_dir))
+    monkeypatch.setenv("VMS_DATABASE_URL", config.effective_database_url)
+    monkeypatch.setenv("VMS_INGEST_MIN_FREE_BYTES", "0")
+    monkeypatch.setenv("VMS_RETENTION_DISK_ALARM_FREE_BYTES", "0")
+    assert main(["purge", "--dry-run", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [p["media_id"] for p in report["would_purge"]] == [old]
+    assert main(["purge"]) == 0
+    assert "purged 1 items" in capsys.readouterr().out

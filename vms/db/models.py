@@ -175,7 +175,7 @@ class MediaItem(Base):
     recorded_start_origin: Mapped[str] = mapped_column(String(16))
     # Set by the retention plugin (RET-12): when the item may be purged (None: never, it
     # is held) and which rule decided it ("RET-1 fixed 30 days"...).
-    expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), index=True)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     retention_rule: Mapped[str | None] = mapped_column(String(200))
 
     categories: Mapped[list[MediaCategory]] = relationship(
@@ -266,6 +266,8 @@ class AuditHead(Base):
 # Deleting a media row makes the database look for rows that reference it: without these
 # indexes every purged item costs a scan of media_items (derived copies) and uploads.
 Index("ix_media_items_derived_from", MediaItem.derived_from_id)
+# The purge walks expired items in (expires_at, id) order.
+Index("ix_media_items_expiry", MediaItem.expires_at, MediaItem.id)
 Index("ix_uploads_media", Upload.media_id)
 
 

@@ -145,7 +145,7 @@ def upgrade() -> None:
     with op.batch_alter_table('media_items', schema=None) as batch_op:
         batch_op.add_column(sa.Column('expires_at', vms.db.types.UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('retention_rule', sa.String(length=200), nullable=True))
-        batch_op.create_index(batch_op.f('ix_media_items_expires_at'), ['expires_at'], unique=False)
+        batch_op.create_index('ix_media_items_expiry', ['expires_at', 'id'], unique=False)
         # Deleting a media row checks these references; without indexes, a scan each.
         batch_op.create_index('ix_media_items_derived_from', ['derived_from_id'], unique=False)
 
@@ -160,7 +160,7 @@ def downgrade() -> None:
 
     with op.batch_alter_table('media_items', schema=None) as batch_op:
         batch_op.drop_index('ix_media_items_derived_from')
-        batch_op.drop_index(batch_op.f('ix_media_items_expires_at'))
+        batch_op.drop_index('ix_media_items_expiry')
         batch_op.drop_column('retention_rule')
         batch_op.drop_column('expires_at')
 
