@@ -36,7 +36,9 @@ from vms.events import EventBus
 log = logging.getLogger(__name__)
 
 MAX_SAMPLES = 4096  # per camera, on top of the time bound
-CAMERA_LIST_SECONDS = 10.0  # how often newly onboarded cameras are picked up
+CAMERA_LIST_SECONDS = 3.0  # how often newly onboarded cameras are picked up
+SPEED_BASE = 0.1  # seconds between the two samples that estimate the speed
+STATUS_GRACE = 0.3  # seconds after a continuous move during which IDLE is not believed
 
 LimitStop = Callable[[str, Pose], None]
 
@@ -45,6 +47,7 @@ LimitStop = Callable[[str, Pose], None]
 class _Track:
     samples: collections.deque[PoseSample]
     velocity: tuple[float, float, float] | None = None  # active continuous move
+    velocity_since: float = 0.0  # monotonic time the move was commanded
     fast_until: float = 0.0  # monotonic
     last_publish: float = 0.0
     last_published: tuple[float, float, float, bool] | None = None
@@ -84,6 +87,7 @@ class PoseTracker:
         self.on_limit_stop = on_limit_stop
         self._lock = threading.Lock()
         self._tracks: dict[str, _Track] = {}
+        self._urgent: set[str] = set()  # cameras to poll now (a command was sent)
         self._future: Future[None] | None = None
         self._stopping = threading.Event()
         self.polls = 0  # GetStatus calls made (benchmarks)
@@ -143,6 +147,7 @@ class PoseTracker:
         """Poll fast for ``settle_seconds`` (a command was sent)."""
         with self._lock:
             self._track(camera_id).fast_until = time.monotonic() + self.settle_seconds
+            self._urgent.add(camera_id)
 
     def continuous(self, camera_id: str, velocity: tuple[float, float, float] | None) -> None:
         """A continuous move started (velocity) or stopped (None): limits are watched."""
@@ -150,7 +155,9 @@ class PoseTracker:
             track = self._track(camera_id)
             moving = velocity is not None and any(abs(v) > 1e-9 for v in velocity)
             track.velocity = velocity if moving else None
+            track.velocity_since = time.monotonic()
             track.fast_until = time.monotonic() + self.settle_seconds
+            self._urgent.add(camera_id)
 
     def forget(self, camera_id: str) -> None:
         with self._lock:
@@ -211,6 +218,11 @@ class PoseTracker:
                     due.setdefault(camera_id, now)
                 for camera_id in set(due) - set(cameras):
                     due.pop(camera_id, None)
+            with self._lock:
+                urgent, self._urgent = self._urgent, set()
+            for camera_id in urgent:
+                if camera_id in due:
+                    due[camera_id] = min(due[camera_id], now)
             for camera_id in cameras:
                 if due.get(camera_id, now) <= now and camera_id not in inflight:
                     task = loop.create_task(self._poll(camera_id, due))
@@ -250,14 +262,26 @@ class PoseTracker:
                 log.info("camera %s: pose known again", camera_id)
             track.failing = False
             velocity = track.velocity
+            # A reply to a request sent before the move was commanded says nothing about it.
+            after_command = started > track.velocity_since + STATUS_GRACE
             fast = status.moving or velocity is not None or time.monotonic() < track.fast_until
-        if velocity is not None and not status.moving and not sample.commanded:
+        if velocity is not None and not status.moving and after_command:
             # The camera stopped by itself (ContinuousMove timeout).
             self.continuous(camera_id, None)
             velocity = None
         if velocity is not None:
             await self._watch_limit(camera_id, record.calibration, previous, sample, velocity)
         due[camera_id] = started + (self.fast_period if fast else self.idle_period)
+
+    def _reference(self, camera_id: str, sample: PoseSample) -> PoseSample | None:
+        """A measured sample at least ``SPEED_BASE`` before ``sample`` (speed estimate)."""
+        horizon = sample.at - dt.timedelta(seconds=SPEED_BASE)
+        with self._lock:
+            track = self._tracks.get(camera_id)
+            for old in reversed(track.samples if track else ()):
+                if old.at <= horizon and not old.commanded:
+                    return old if (sample.at - old.at).total_seconds() < 2.0 else None
+        return None
 
     async def _watch_limit(
         self,
@@ -268,17 +292,17 @@ class PoseTracker:
         velocity: tuple[float, float, float],
     ) -> None:
         predicted = sample.pose
-        if previous is not None and not previous.commanded:
-            seconds = (sample.at - previous.at).total_seconds()
-            if seconds > 0:
-                # Where the camera will be at the next poll at its measured speed.
-                ahead = self.fast_period / seconds
-                p, q = previous.pose, sample.pose
-                predicted = Pose(
-                    q.pan + (q.pan - p.pan) * ahead,
-                    q.tilt + (q.tilt - p.tilt) * ahead,
-                    q.zoom + (q.zoom - p.zoom) * ahead,
-                )
+        reference = self._reference(camera_id, sample)
+        if reference is not None:
+            seconds = (sample.at - reference.at).total_seconds()
+            # Where the camera will be at the next poll at its measured speed.
+            ahead = self.fast_period / seconds
+            p, q = reference.pose, sample.pose
+            predicted = Pose(
+                q.pan + (q.pan - p.pan) * ahead,
+                q.tilt + (q.tilt - p.tilt) * ahead,
+                q.zoom + (q.zoom - p.zoom) * ahead,
+            )
         if not (
             beyond_limits(sample.pose, calibration, *velocity)
             or beyond_limits(predicted, calibration, *velocity)

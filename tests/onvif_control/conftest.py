@@ -24,7 +24,9 @@ SIM_PASSWORD = "pw-ptz-test"
 @pytest.fixture(scope="module")
 def sim() -> Iterator[SimulatedCamera]:
     """One simulated PTZ camera (320x180, 5 fps) per module, on 127.0.0.1; stopped after."""
-    cam = SimulatedCamera("ptz-sim", size=(320, 180), fps=5, username=SIM_USER, password=SIM_PASSWORD)
+    cam = SimulatedCamera(
+        "ptz-sim", size=(320, 180), fps=5, username=SIM_USER, password=SIM_PASSWORD
+    )
     cam.start()
     try:
         yield cam
@@ -85,7 +87,9 @@ def api(svc: Services):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def camera(control: CameraControl, sim: SimulatedCamera, people: dict[str, Actor]) -> dict[str, Any]:
+def camera(
+    control: CameraControl, sim: SimulatedCamera, people: dict[str, Actor]
+) -> dict[str, Any]:
     """The simulated camera onboarded (with its calibration) by the admin."""
     from onvif_control.cameras import calibration_from_simulator
 

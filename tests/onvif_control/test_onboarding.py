@@ -37,9 +37,7 @@ def test_onboarding_reads_and_stores_the_camera(svc, camera, sim):
         row = s.get(Camera, camera["id"])
         # Encrypted at rest: neither the password nor a trivial encoding of it is stored.
         assert SIM_PASSWORD not in row.password_enc and row.password_enc.startswith("v1:")
-        entry = s.execute(
-            select(AuditEntry).where(AuditEntry.action == "camera.add")
-        ).scalar_one()
+        entry = s.execute(select(AuditEntry).where(AuditEntry.action == "camera.add")).scalar_one()
         assert SIM_PASSWORD not in str(entry.details)
     assert (svc.config.secrets_dir / "credentials.key").is_file()
 
@@ -69,9 +67,7 @@ def test_wrong_password_stores_nothing(svc, control, sim, people):
         control.cameras.add(people["admin"], body)
     assert _count(svc, Camera) == 0
     with svc.db.session() as s:
-        failed = s.execute(
-            select(AuditEntry).where(AuditEntry.action == "camera.add")
-        ).scalar_one()
+        failed = s.execute(select(AuditEntry).where(AuditEntry.action == "camera.add")).scalar_one()
     assert failed.outcome == "failed" and "nope" not in str(failed.details)
 
 
@@ -85,7 +81,7 @@ def test_unreachable_camera_stores_nothing(svc, control, people):
         "username": "u",
         "password": "p",
     }
-    with pytest.raises(Unavailable, match="unreachable|no answer"):
+    with pytest.raises(Unavailable, match=r"unreachable|no answer"):
         control.cameras.add(people["admin"], body)
     assert _count(svc, Camera) == 0 and _count(svc, Device) == 0
 
@@ -93,7 +89,10 @@ def test_unreachable_camera_stores_nothing(svc, control, people):
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ({"name": "", "onvif_url": "http://127.0.0.1:1/", "username": "u", "password": "p"}, "name"),
+        (
+            {"name": "", "onvif_url": "http://127.0.0.1:1/", "username": "u", "password": "p"},
+            "name",
+        ),
         ({"name": "x", "onvif_url": "ftp://h/", "username": "u", "password": "p"}, "http"),
         ({"name": "x", "onvif_url": "http://u:p@h/", "username": "u", "password": "p"}, "URL"),
         ({"name": "x", "onvif_url": "http://h/", "username": "u"}, "password"),
@@ -110,20 +109,28 @@ def test_only_admins_manage_cameras_ACC_1(svc, control, sim, people):
     with pytest.raises(PermissionDenied):
         control.cameras.add(people["dispatcher"], body)
     with svc.db.session() as s:
-        denied = s.execute(
-            select(AuditEntry).where(AuditEntry.outcome == "denied")
-        ).scalar_one()
+        denied = s.execute(select(AuditEntry).where(AuditEntry.outcome == "denied")).scalar_one()
     assert denied.actor == "dispatcher"
 
 
 def test_duplicate_name_conflicts(control, camera, sim, people):
-    body = {"name": "sim-1", "onvif_url": sim.onvif_url, "username": SIM_USER, "password": SIM_PASSWORD}
+    body = {
+        "name": "sim-1",
+        "onvif_url": sim.onvif_url,
+        "username": SIM_USER,
+        "password": SIM_PASSWORD,
+    }
     with pytest.raises(Conflict):
         control.cameras.add(people["admin"], body)
 
 
 def test_api_crud_and_calibration(api, bearer, sim, svc):
-    body = {"name": "api-cam", "onvif_url": sim.onvif_url, "username": SIM_USER, "password": SIM_PASSWORD}
+    body = {
+        "name": "api-cam",
+        "onvif_url": sim.onvif_url,
+        "username": SIM_USER,
+        "password": SIM_PASSWORD,
+    }
     assert api.post("/api/v1/cameras", json=body, headers=bearer["dispatcher"]).status_code == 403
     created = api.post("/api/v1/cameras", json=body, headers=bearer["admin"])
     assert created.status_code == 201, created.json
@@ -142,8 +149,16 @@ def test_api_crud_and_calibration(api, bearer, sim, svc):
         f"/api/v1/cameras/{camera_id}", json={"name": "renamed"}, headers=bearer["admin"]
     )
     assert renamed.status_code == 200 and renamed.json["name"] == "renamed"
-    cal = {"pan_min": -170, "pan_max": 170, "tilt_min": -80, "tilt_max": 10,
-           "hfov_wide": 58, "hfov_tele": 5, "limit_pan_min": -90, "limit_pan_max": 90}
+    cal = {
+        "pan_min": -170,
+        "pan_max": 170,
+        "tilt_min": -80,
+        "tilt_max": 10,
+        "hfov_wide": 58,
+        "hfov_tele": 5,
+        "limit_pan_min": -90,
+        "limit_pan_max": 90,
+    }
     put = api.put(f"/api/v1/cameras/{camera_id}/calibration", json=cal, headers=bearer["admin"])
     assert put.status_code == 200 and put.json["limit_pan_max"] == 90.0
     bad_cal = api.put(
@@ -152,9 +167,12 @@ def test_api_crud_and_calibration(api, bearer, sim, svc):
         headers=bearer["admin"],
     )
     assert bad_cal.status_code == 400 and "limits" in bad_cal.json["error"]["message"]
-    assert api.put(
-        f"/api/v1/cameras/{camera_id}/calibration", json={"pan_mni": 1}, headers=bearer["admin"]
-    ).status_code == 400
+    assert (
+        api.put(
+            f"/api/v1/cameras/{camera_id}/calibration", json={"pan_mni": 1}, headers=bearer["admin"]
+        ).status_code
+        == 400
+    )
     assert api.delete(f"/api/v1/cameras/{camera_id}", headers=bearer["admin"]).status_code == 204
     assert api.get(f"/api/v1/cameras/{camera_id}", headers=bearer["admin"]).status_code == 404
     with svc.db.session() as s:
@@ -162,3 +180,22 @@ def test_api_crud_and_calibration(api, bearer, sim, svc):
         actions = [e.action for e in s.execute(select(AuditEntry)).scalars()]
     assert {"camera.add", "camera.update", "camera.calibration", "camera.delete"} <= set(actions)
     assert svc.audit.verify(svc.db) is None
+
+
+def test_cli_camera_add_and_list(svc, sim, capsys, monkeypatch):
+    from vms.cli import main
+
+    for key, value in {
+        "VMS_DATA_DIR": str(svc.config.data_dir),
+        "VMS_DATABASE_URL": svc.config.database_url,
+        "VMS_INGEST_MIN_FREE_BYTES": "0",
+    }.items():
+        monkeypatch.setenv(key, value)
+    args = ["camera", "add", "cli-cam", "--onvif", sim.onvif_url, "--username", SIM_USER]
+    assert main([*args, "--password", SIM_PASSWORD]) == 0
+    assert "camera cli-cam added" in capsys.readouterr().out
+    assert main([*args[:2], "cli-bad", *args[3:], "--password", "wrong"]) == 6
+    assert "refused the username or password" in capsys.readouterr().err
+    assert main(["camera", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "cli-cam" in out and "online" in out and "cli-bad" not in out

@@ -1,0 +1,125 @@
+"""Pose tracking against the simulator: fast polling while moving (at least 5 Hz), slow
+when idle, timestamps from the injected clock, commanded poses at once, the PoseSource
+interface for the media pipeline, and continuous moves stopped at software limits."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+import pytest
+
+from onvif_control.guard import Command, Op
+from vms.camera_model import Calibration, Pose, PoseSource
+from vms.clock import SystemClock
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture
+def settings():
+    return {"VMS_CAMERAS_POSE_IDLE_SECONDS": "1.0", "VMS_CAMERAS_POSE_SETTLE_SECONDS": "0.5"}
+
+
+@pytest.fixture
+def live(control, camera):
+    """The tracker polling with the real clock (sample times must advance)."""
+    control.tracker.clock = SystemClock()
+    control.engine.tracker.clock = SystemClock()
+    control.tracker.start()
+    yield control
+    control.tracker.stop()
+
+
+def _rate(samples, since):
+    measured = [s for s in samples if s.at >= since and not s.commanded]
+    seconds = (measured[-1].at - measured[0].at).total_seconds()
+    return (len(measured) - 1) / seconds if seconds > 0 else 0.0
+
+
+def test_tracker_is_a_pose_source(control):
+    source: PoseSource = control.tracker  # the protocol (mypy); behaviour below
+    assert source is control.tracker
+    assert control.tracker.latest("nope") is None
+    assert control.tracker.history("nope", dt.datetime(2026, 1, 1, tzinfo=dt.UTC)) == []
+
+
+def test_polls_fast_while_moving_and_slow_when_idle(live, camera, sim):
+    tracker, camera_id = live.tracker, camera["id"]
+    deadline = time.monotonic() + 5
+    while tracker.latest(camera_id) is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert tracker.latest(camera_id) is not None
+    time.sleep(1.5)  # settle: idle polling
+    idle_from = dt.datetime.now(dt.UTC)
+    time.sleep(2.2)
+    idle_rate = _rate(tracker.history(camera_id, idle_from), idle_from)
+    assert idle_rate <= 1.6
+    live.engine.execute(camera_id, Command(Op.CONTINUOUS, 0.2, 0.0, 0.0, timeout=2.0))
+    moving_from = dt.datetime.now(dt.UTC)
+    time.sleep(1.5)
+    samples = tracker.history(camera_id, moving_from)
+    assert _rate(samples, moving_from) >= 4.5  # about 5 Hz
+    assert any(s.moving for s in samples)
+    pans = [s.pose.pan for s in samples if not s.commanded]
+    assert pans == sorted(pans) and pans[-1] > pans[0]  # panning right, in degrees
+    live.engine.execute(camera_id, Command(Op.STOP))
+
+
+def test_commanded_pose_is_recorded_at_once(control, camera):
+    target = Pose(12.0, -5.0, 0.3)
+    cal = Calibration.from_dict(camera["calibration"])
+    x, y, z = cal.to_generic(target)
+    control.engine.execute(camera["id"], Command(Op.ABSOLUTE, x, y, z, target=target))
+    history = control.tracker.history(camera["id"], dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
+    commanded = [s for s in history if s.commanded]
+    assert commanded and commanded[-1].pose == target and commanded[-1].moving
+    # Sample times are the injected clock's (INV-7).
+    assert commanded[-1].at == control.tracker.clock.now()
+
+
+def test_continuous_move_is_stopped_at_the_software_limit(live, camera, people, svc, sim):
+    from sqlalchemy import select
+
+    from vms.db.models import AuditEntry
+
+    camera_id = camera["id"]
+    live.cameras.set_calibration(
+        people["admin"], camera_id, {**camera["calibration"], "limit_pan_max": 20.0}
+    )
+    sid = live.ptz.open_session(people["dispatcher"], camera_id, {"purpose": "event"})
+    live.ptz.command(
+        people["dispatcher"],
+        camera_id,
+        {
+            "session_id": sid["session_id"],
+            "op": "absolute",
+            "pan": 0.0,
+            "tilt": -10.0,
+            "units": "degrees",
+        },
+    )
+    deadline = time.monotonic() + 5
+    while sim.state()["moving"]["pan_tilt"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    live.ptz.command(
+        people["dispatcher"],
+        camera_id,
+        {"session_id": sid["session_id"], "op": "continuous", "pan": 0.5, "timeout": 10},
+    )
+    deadline = time.monotonic() + 8
+    while sim.state()["moving"]["pan_tilt"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    pan = sim.state()["pose"]["pan"]
+    # 45 deg/s at half speed, 5 Hz polling with look-ahead: stops near 20, not at 180.
+    assert 8.0 <= pan <= 24.0
+    stop = None
+    deadline = time.monotonic() + 5  # the audit entry is written right after the Stop
+    while stop is None and time.monotonic() < deadline:
+        with svc.db.session() as s:
+            stop = s.execute(
+                select(AuditEntry).where(AuditEntry.action == "ptz.limit_stop")
+            ).scalar_one_or_none()
+        time.sleep(0.05)
+    assert stop is not None
+    assert stop.actor == "pose-tracker" and stop.details["user"] == "dispatcher"
