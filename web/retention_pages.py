@@ -16,9 +16,22 @@ from web.security import require_actor, services
 bp = Blueprint("retention_pages", __name__, template_folder="templates")
 
 
+# Service events every signed-in browser is told of (the disk alarm of INV-3).
+BROADCAST_TOPICS = frozenset({"retention.disk_alarm"})
+SIGNED_IN_ROOM = "signed-in"  # joined by every authenticated Socket.IO connection
+
+
 def register(app: Flask) -> None:
+    """Register the retention API and pages, and forward the disk alarm to browsers."""
     app.register_blueprint(retention_api.bp, url_prefix="/api/v1")
     app.register_blueprint(bp)
+
+    def forward(topic: str, payload: dict[str, Any]) -> None:
+        socketio = app.extensions.get("socketio")  # set once create_app made it
+        if topic in BROADCAST_TOPICS and socketio is not None:
+            socketio.emit(topic, payload, to=SIGNED_IN_ROOM)
+
+    app.extensions["vms"].events.subscribe(forward)
 
 
 def parse_scope_lines(text: str) -> list[dict[str, str]]:

@@ -248,3 +248,19 @@ def test_vms_purge_dry_run_cli_lists_and_keeps_RET_13(
     assert [p["media_id"] for p in report["would_purge"]] == [old]
     assert main(["purge"]) == 0
     assert "purged 1 items" in capsys.readouterr().out
+
+
+def test_disk_alarm_reaches_signed_in_browsers_over_socketio_INV_3(
+    services: Services, tokens
+) -> None:
+    from web.app import create_app
+
+    app, socketio = create_app(services, testing=True)
+    browser = socketio.test_client(app, headers=auth(tokens, "dispatcher"))
+    assert browser.is_connected()
+    retention = services.extensions["retention"]
+    retention.purger.alarm_free_bytes = 1 << 62
+    retention.purger.run()
+    received = [m for m in browser.get_received() if m["name"] == "retention.disk_alarm"]
+    assert received and received[0]["args"][0]["active"] is True
+    browser.disconnect()
