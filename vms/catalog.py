@@ -202,7 +202,7 @@ class Catalog:
                 or_(
                     MediaItem.recorded_start < at,
                     and_(MediaItem.recorded_start == at, MediaItem.id < media_id),
-                )
+                ),
             )
         stmt = stmt.order_by(MediaItem.recorded_start.desc(), MediaItem.id.desc()).limit(
             query.limit + 1

@@ -13,12 +13,15 @@ Layout under the store root (docs/design/storage.md):
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import fcntl
+import functools
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import cast
 
 from vms.errors import InsufficientStorage
 from vms.faults import crash_point
@@ -36,6 +39,36 @@ def fsync_dir(path: Path) -> None:
 
 def is_disk_full(exc: OSError) -> bool:
     return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+@functools.cache
+def _sync_file_range() -> Callable[[int, int, int, int], int] | None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        function = libc.sync_file_range
+    except (OSError, AttributeError):
+        return None  # not Linux
+    function.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    function.restype = ctypes.c_int
+    return cast(Callable[[int, int, int, int], int], function)
+
+
+SYNC_FILE_RANGE_WRITE = 2
+
+
+def start_writeback(fd: int, offset: int, length: int) -> None:
+    """Ask the kernel to start writing these bytes of ``fd`` to disk, without waiting.
+
+    Linux ``sync_file_range(SYNC_FILE_RANGE_WRITE)`` (what PostgreSQL uses to spread its
+    checkpoint writes; the standard library has no wrapper). It is no durability
+    promise, only a hint that keeps the disk busy while a large file is still being
+    written, so that the fsync that follows has little left to do. Errors of the
+    writeback itself are reported by that fsync. Elsewhere it does nothing.
+    """
+    function = _sync_file_range()
+    if function is not None and function(fd, offset, length, SYNC_FILE_RANGE_WRITE) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
 
 
 class MediaStore:
