@@ -1,0 +1,116 @@
+"""Helpers shared by the benchmarks: generated media, statistics, formatting.
+
+Not a test helper and not product code: the benchmarks import it as a sibling module
+(``python bench/bench_ingest.py`` puts ``bench/`` on ``sys.path``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import av
+import numpy as np
+
+BENCH_DIR = Path(__file__).resolve().parent
+OUT_DIR = BENCH_DIR / "out"  # gitignored
+ROOT = BENCH_DIR.parent
+
+if str(ROOT) not in sys.path:  # run from anywhere without installing the project
+    sys.path.insert(0, str(ROOT))
+
+GIB = 1024**3
+MB = 1_000_000
+
+# Raw 176x144 yuv420p frames (38,016 bytes) at 30 fps: about 28,000 packets per GiB,
+# the packet count of a ~15-minute body-camera recording at ~9 Mbit/s, so the probe's
+# demux pass costs what it would on a real file of that size.
+_WIDTH, _HEIGHT, _FPS = 176, 144, 30
+
+
+def source_media(size: int = GIB, name: str | None = None) -> Path:
+    """A Matroska file of about ``size`` bytes that the probe accepts, cached in bench/out/.
+
+    Rawvideo is used because it is generated at disk speed (no encoder in the loop).
+    """
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    path = OUT_DIR / (name or f"source-{size // 1024**2}MiB.mkv")
+    if path.is_file() and path.stat().st_size >= size * 0.99:
+        return path
+    tmp = path.with_suffix(".partial")
+    frame_bytes = _WIDTH * _HEIGHT * 3 // 2
+    count = -(-size // frame_bytes)
+    print(f"generating {path} ({count} frames)...", flush=True)
+    rng = np.random.default_rng(2)
+    planes = [rng.integers(0, 255, (_HEIGHT * 3 // 2, _WIDTH), dtype=np.uint8) for _ in range(64)]
+    container = av.open(str(tmp), "w", format="matroska")
+    try:
+        stream = container.add_stream("rawvideo", rate=_FPS)
+        stream.width, stream.height = _WIDTH, _HEIGHT
+        stream.pix_fmt = "yuv420p"
+        for i in range(count):
+            plane = planes[i % len(planes)]
+            plane[0, :8] = np.frombuffer(i.to_bytes(8, "little"), dtype=np.uint8)  # unique
+            frame = av.VideoFrame.from_ndarray(plane, format="yuv420p")
+            frame.pts = i
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    finally:
+        container.close()
+    tmp.rename(path)
+    return path
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(8 * 1024**2):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def sync() -> None:
+    """Flush every dirty page (as `sync` does) so one measurement does not pay for another."""
+    subprocess.run(["sync"], check=True)
+
+
+@contextmanager
+def timer(into: dict[str, float], key: str) -> Iterator[None]:
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        into[key] = into.get(key, 0.0) + time.perf_counter() - start
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def percentile(values: list[float], pct: float) -> float:
+    """Nearest-rank percentile (``pct`` in 0..100)."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(pct / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def rate(size: int, seconds: float) -> str:
+    return f"{size / seconds / MB:7.1f} MB/s"
+
+
+def machine() -> str:
+    return f"{os.cpu_count()} cores, {os.uname().sysname} {os.uname().release}"
+
+
+def verdict(ok: bool) -> str:
+    return "MET" if ok else "MISSED"
