@@ -101,10 +101,19 @@ def serve(config: Config, *, host: str, port: int, role: str, demo: bool) -> int
     services.startup_recovery()
     fleet = None
     jobs = None
+    control = services.extensions.get("camera_control")
     try:
         if demo:
             add_demo_users(services)
             fleet = start_demo_cameras(3)
+            if fleet is not None:
+                from onvif_control.demo import onboard_fleet
+
+                onboard_fleet(services, fleet, "admin", DEMO_PASSWORD)
+        if role in ("all", "media") and control is not None:
+            # The media role tracks PTZ poses (masks need them) and runs ONVIF control;
+            # the web role calls it in-process (docs/design/ptz-arbitration.md).
+            control.start_media()
             print(
                 f"demo users (password {DEMO_PASSWORD!r}): "
                 + ", ".join(f"{u} ({r})" for u, r, _, _ in DEMO_USERS),
@@ -126,11 +135,13 @@ def serve(config: Config, *, host: str, port: int, role: str, demo: bool) -> int
                 use_reloader=False,
                 log_output=False,
             )
-        elif jobs is not None:
+        else:
             threading.Event().wait()
     finally:
         if jobs is not None:
             jobs.stop()
+        if control is not None:
+            control.close()
         if fleet is not None:
             fleet.stop()
         services.close()

@@ -19,6 +19,7 @@ from vms.auth.permissions import Action, Actor, Scope, scope_of
 from vms.errors import VMSError
 from vms.services import Services
 from web import security
+from web.ptz_socket import ptz_rooms, register_ptz
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ def init_socketio(app: Flask, services: Services) -> SocketIO:
             disconnect()
             return False
         join_room(ROOM)
-        for room in media_rooms(actor):
+        for room in media_rooms(actor) + ptz_rooms(actor):
             join_room(room)
         return True
 
@@ -72,4 +73,5 @@ def init_socketio(app: Flask, services: Services) -> SocketIO:
             socketio.emit(topic, payload, to=media_targets(payload))
 
     services.events.subscribe(forward)
+    register_ptz(socketio, services)  # joystick events and PTZ notifications
     return socketio

@@ -199,3 +199,19 @@ def test_cli_camera_add_and_list(svc, sim, capsys, monkeypatch):
     assert main(["camera", "list"]) == 0
     out = capsys.readouterr().out
     assert "cli-cam" in out and "online" in out and "cli-bad" not in out
+
+
+def test_demo_onboards_the_fleet_with_its_calibration(svc, control):
+    from onvif_control.demo import onboard_fleet
+    from onvif_control.simulator import SimulatorFleet
+
+    with SimulatorFleet(count=2, size=(160, 90), fps=2, password="demo-pw") as fleet:
+        ids = onboard_fleet(svc, fleet, "admin", "demo-pw")
+        again = onboard_fleet(svc, fleet, "admin", "demo-pw")  # a restart: same rows
+        cameras = {c["name"]: c for c in control.cameras.list_cameras(None)}
+        assert ids == again and set(cameras) == {"demo-cam1", "demo-cam2"}
+        expected = calibration_from_simulator(fleet.cameras[0].state()["calibration"])
+        assert cameras["demo-cam1"]["calibration"] == expected.to_dict()
+        assert control.engine.status(ids[0]).pose.pan == pytest.approx(
+            fleet.cameras[0].state()["pose"]["pan"], abs=0.01
+        )

@@ -1,0 +1,53 @@
+"""Socket.IO for PTZ: the joystick event goes through the same guard and audit as the
+REST API, and the displaced operator alone is told of a take-over."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+def sockets(svc, bearer):
+    from web.app import create_app
+
+    app, socketio = create_app(svc, testing=True)
+
+    def connect(user):
+        return socketio.test_client(app, headers=bearer[user]), None
+
+    return connect
+
+
+def test_joystick_and_take_over_notice_INV_6(sockets, camera, svc, control, people):
+    dispatcher, _ = sockets("dispatcher")
+    sergeant, _ = sockets("sergeant")
+    officer, _ = sockets("officer")
+    assert dispatcher.is_connected() and officer.is_connected()
+    sid = control.ptz.open_session(people["dispatcher"], camera["id"], {"purpose": "event"})
+    ack = dispatcher.emit(
+        "ptz.command",
+        {
+            "camera_id": camera["id"],
+            "session_id": sid["session_id"],
+            "op": "continuous",
+            "pan": 0.2,
+            "timeout": 0.5,
+        },
+        callback=True,
+    )
+    assert ack["outcome"] == "ok" and ack["pose_before"] and ack["pose_after"]
+    bad = officer.emit("ptz.command", {"camera_id": camera["id"], "op": "stop"}, callback=True)
+    assert bad["error"]["kind"] == "permission_denied"
+    status = dispatcher.emit("ptz.status", {"camera_id": camera["id"]}, callback=True)
+    assert status["controller"]["username"] == "dispatcher"
+    for client in (dispatcher, sergeant, officer):
+        client.get_received()
+    control.ptz.open_session(people["sergeant"], camera["id"], {"purpose": "emergency"})
+    told = [m for m in dispatcher.get_received() if m["name"] == "ptz.displaced"]
+    assert told and told[0]["args"][0]["by"] == "sergeant"
+    assert not [m for m in sergeant.get_received() if m["name"] == "ptz.displaced"]
+    assert not [m for m in officer.get_received() if m["name"].startswith("ptz.")]
+    for client in (dispatcher, sergeant, officer):
+        client.disconnect()

@@ -1,0 +1,79 @@
+"""Socket.IO for PTZ: the joystick (low latency) and live notifications.
+
+Client events (acknowledged with the same body as the REST API, or ``{"error": ...}``):
+
+- ``ptz.command`` ``{camera_id, session_id, op, ...}``: as ``POST /api/v1/cameras/{id}/ptz``
+  (same guard, arbitration, rate limit and audit, INV-6), without an HTTP request per
+  joystick movement;
+- ``ptz.status`` ``{camera_id}``: as ``GET .../ptz/status``.
+
+Server events: ``ptz.pose`` (throttled by ``[cameras] pose_publish_hz``), ``ptz.session``
+(who controls a camera) and ``camera.health`` go to the ``ptz`` room (users who may view
+or steer cameras); ``ptz.displaced`` goes only to the displaced operator's own room
+(``user:<username>``): "you lost control of camera X to Y".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_socketio import SocketIO
+
+from onvif_control.plugin import get
+from vms.auth.permissions import Action, Actor, decide
+from vms.errors import InvalidArgument, Unauthenticated, VMSError
+from vms.services import Services
+from web import security
+
+PTZ_ROOM = "ptz"
+TO_PTZ_ROOM = frozenset({"ptz.pose", "ptz.session", "camera.health"})
+
+
+def user_room(username: str) -> str:
+    return f"user:{username}"
+
+
+def ptz_rooms(actor: Actor) -> list[str]:
+    """The rooms a signed-in browser joins for PTZ notifications."""
+    rooms = [user_room(actor.username)]
+    if decide(actor, Action.PTZ_CONTROL).allowed or decide(actor, Action.LIVE_VIEW).allowed:
+        rooms.append(PTZ_ROOM)
+    return rooms
+
+
+def _camera_id(data: Any) -> str:
+    if not isinstance(data, dict) or not isinstance(data.get("camera_id"), str):
+        raise InvalidArgument("the event body must be an object with camera_id")
+    return str(data["camera_id"])
+
+
+def register_ptz(socketio: SocketIO, services: Services) -> None:
+    def actor() -> Actor:
+        found = security.resolve_actor()
+        if found is None:
+            raise Unauthenticated("sign in first")
+        return found
+
+    @socketio.on("ptz.command")
+    def _command(data: Any) -> dict[str, Any]:
+        try:
+            camera_id = _camera_id(data)
+            body = {k: v for k, v in data.items() if k != "camera_id"}
+            return get(services).ptz.command(actor(), camera_id, body)
+        except VMSError as exc:
+            return exc.to_json()
+
+    @socketio.on("ptz.status")
+    def _status(data: Any) -> dict[str, Any]:
+        try:
+            return get(services).ptz.status(actor(), _camera_id(data))
+        except VMSError as exc:
+            return exc.to_json()
+
+    def forward(topic: str, payload: dict[str, Any]) -> None:
+        if topic in TO_PTZ_ROOM:
+            socketio.emit(topic, payload, to=PTZ_ROOM)
+        elif topic == "ptz.displaced":
+            socketio.emit(topic, payload, to=user_room(str(payload.get("username"))))
+
+    services.events.subscribe(forward)
