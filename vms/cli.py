@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from vms.audit.log import SYSTEM_ROLE, Who
+from vms.auth.permissions import Actor
 from vms.catalog import MediaQuery, media_json
 from vms.check import Level, check, recover
 from vms.clock import parse_iso
@@ -137,27 +138,20 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 def cmd_media_list(args: argparse.Namespace) -> int:
     services = open_services(args)
+    # The operator of the machine acts with administration's reach, as `cli:<user>`.
+    actor = Actor(user_id=0, username=cli_actor(services).name, role=Role.ADMIN)
     try:
-        query = MediaQuery(
-            source=args.source,
-            device_id=args.device,
-            officer_badge=args.officer,
-            case_number=args.case,
-            limit=args.limit,
+        page = services.catalog.search(
+            actor,
+            MediaQuery(
+                source=args.source,
+                device_id=args.device,
+                officer_badge=args.officer,
+                case_number=args.case,
+                limit=args.limit,
+            ),
         )
-        from sqlalchemy import select
-
-        stmt = select(MediaItem).order_by(MediaItem.recorded_start.desc(), MediaItem.id.desc())
-        for column, value in (
-            (MediaItem.source, query.source),
-            (MediaItem.device_id, query.device_id),
-            (MediaItem.officer_badge, query.officer_badge),
-            (MediaItem.case_number, query.case_number),
-        ):
-            if value:
-                stmt = stmt.where(column == value)
-        with services.db.session() as s:
-            items = [media_json(i) for i in s.execute(stmt.limit(query.limit)).scalars()]
+        items = [media_json(i) for i in page.items]
     finally:
         services.close()
     if args.json:
