@@ -350,7 +350,7 @@ class MaskSettings:
     base_margin_px: float = 2.0
     assumed_speed_deg_s: float = 90.0
     assumed_zoom_rate: float = 0.5
-    speed_safety: float = 1.5
+    speed_safety: float = 2.0
     hold_seconds: float = 0.5
     max_union: int = 6
 
@@ -413,7 +413,11 @@ def plan_masks(
     window_start = frame_at - dt.timedelta(seconds=settings.hold_seconds)
     recent = [s for s in samples if s.at >= window_start or s is newest]
     recent_moving = moving or any(s.moving for s in recent)
-    speed, zoom_rate = _speeds(recent)
+    # Speed from the last second of observations, not only the hold window: with a
+    # late pose the window may hold a single observed sample, which measures nothing.
+    speed, zoom_rate = _speeds(
+        [s for s in observed if s.at >= newest.at - dt.timedelta(seconds=1.0)]
+    )
     if moving:
         measured_prev = len(observed) >= 2 and observed[-2].moving and not commanded_after
         if not measured_prev:

@@ -54,6 +54,29 @@ class IngestConfig:
 @dataclasses.dataclass(frozen=True)
 class RecorderConfig:
     segment_seconds: float = 60.0
+    # Masked cameras: an IDR every this many seconds (segment cut points, live joins).
+    keyframe_seconds: float = 1.0
+    # A read from the camera blocking longer than this is a stall (OPS-4 gap "stalled").
+    read_timeout_seconds: float = 5.0
+    # Reconnect backoff: first delay, doubling up to the maximum.
+    reconnect_min_seconds: float = 0.5
+    reconnect_max_seconds: float = 30.0
+
+
+@dataclasses.dataclass(frozen=True)
+class PrivacyMasksConfig:
+    # INV-5: a pose older than this blanks masked cameras' frames.
+    stale_moving_seconds: float = 1.0
+    stale_idle_seconds: float = 2.0
+    # Allowance for the pose reaching us late (added to its age in the margin).
+    latency_seconds: float = 0.15
+    # Always added around every mask.
+    margin_degrees: float = 0.3
+    margin_pixels: float = 2.0
+    # Speed assumed while a move is not yet measured (commanded, or first sample).
+    assumed_speed_deg_s: float = 90.0
+    # "solid" (default) or "pixelate".
+    style: str = "solid"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,6 +152,7 @@ class Config:
     web: WebConfig = dataclasses.field(default_factory=WebConfig)
     ingest: IngestConfig = dataclasses.field(default_factory=IngestConfig)
     recorder: RecorderConfig = dataclasses.field(default_factory=RecorderConfig)
+    privacy_masks: PrivacyMasksConfig = dataclasses.field(default_factory=PrivacyMasksConfig)
     retention: RetentionConfig = dataclasses.field(default_factory=RetentionConfig)
     tagging: TaggingConfig = dataclasses.field(default_factory=TaggingConfig)
     cameras: CamerasConfig = dataclasses.field(default_factory=CamerasConfig)

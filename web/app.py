@@ -17,6 +17,8 @@ from web import security
 from web.api import audit as audit_api
 from web.api import auth as auth_api
 from web.api import cameras as cameras_api
+from web.api import live as live_api
+from web.api import masks as masks_api
 from web.api import media as media_api
 from web.api import ptz as ptz_api
 from web.api import uploads as uploads_api
@@ -48,6 +50,8 @@ def create_app(services: Services, *, testing: bool = False) -> tuple[Flask, Soc
     app.register_blueprint(media_api.bp, url_prefix="/api/v1")
     app.register_blueprint(uploads_api.bp, url_prefix="/api/v1")
     app.register_blueprint(audit_api.bp, url_prefix="/api/v1")
+    app.register_blueprint(masks_api.bp, url_prefix="/api/v1")
+    app.register_blueprint(live_api.bp, url_prefix="/api/v1")
     app.register_blueprint(cameras_api.bp, url_prefix="/api/v1")
     app.register_blueprint(ptz_api.bp, url_prefix="/api/v1")
     app.register_blueprint(pages_bp)

@@ -95,12 +95,74 @@ def start_demo_cameras(count: int) -> Any:
     return fleet
 
 
+class SimulatorPoses:
+    """Demo only: poses read from the in-process simulators' ground truth, standing in
+    for the ONVIF pose tracker (``services.extensions["pose"]``) when it is absent."""
+
+    def __init__(self, cameras: dict[str, Any]) -> None:
+        self._cameras = cameras
+
+    def latest(self, camera_id: str) -> Any:
+        import datetime as dt
+
+        from vms.camera_model import Pose, PoseSample
+
+        camera = self._cameras.get(camera_id)
+        if camera is None:
+            return None
+        status = camera.ptz.status()
+        pose = Pose(status.pose.pan, status.pose.tilt, status.pose.zoom)
+        moving = bool(status.pan_tilt_moving or status.zoom_moving)
+        return PoseSample(pose, dt.datetime.now(dt.UTC), moving)
+
+    def history(self, camera_id: str, since: Any) -> list[Any]:
+        sample = self.latest(camera_id)
+        return [sample] if sample is not None else []
+
+
+def start_recorder(services: Services, fleet: Any) -> Any:
+    """The media role: start the recording engine (issue 5); with a demo fleet, record
+    its cameras with their private zones configured as privacy masks."""
+    recorder = services.extensions.get("recorder")
+    if recorder is None:
+        log.warning("the recorder is not installed: no recording")
+        return None
+    if fleet is not None:
+        from privacy_masks.geometry import SpherePolygon
+        from recorder.pipeline import CameraSpec
+        from vms.camera_model import Calibration
+
+        by = Who("demo", SYSTEM_ROLE)
+        cameras = {}
+        for camera in fleet.cameras:
+            zones = [SpherePolygon(z.name, z.polygon) for z in camera.scene.private_zones]
+            services.extensions["masks"].replace_all(camera.name, zones, by)
+            c = camera.scene.calibration
+            calibration = Calibration(
+                pan_min=c.pan_min,
+                pan_max=c.pan_max,
+                tilt_min=c.tilt_min,
+                tilt_max=c.tilt_max,
+                hfov_wide=c.hfov_wide,
+                hfov_tele=c.hfov_tele,
+            )
+            scheme, rest = camera.rtsp_url.split("://", 1)
+            url = f"{scheme}://admin:{DEMO_PASSWORD}@{rest}"
+            recorder.add_camera(CameraSpec(camera.name, url, calibration))
+            cameras[camera.name] = camera
+        if "pose" not in services.extensions:
+            recorder.pose_source = SimulatorPoses(cameras)
+    recorder.start()
+    return recorder
+
+
 def serve(config: Config, *, host: str, port: int, role: str, demo: bool) -> int:
     services = Services.open(config)
     services.migrate()
     services.startup_recovery()
     fleet = None
     jobs = None
+    recorder = None
     control = services.extensions.get("camera_control")
     try:
         if demo:
@@ -122,6 +184,8 @@ def serve(config: Config, *, host: str, port: int, role: str, demo: bool) -> int
         if role in ("all", "jobs"):
             jobs = JobRunner(services)
             jobs.start()
+        if role in ("all", "media"):
+            recorder = start_recorder(services, fleet)
         if role in ("all", "web"):
             from web.app import create_app  # here: `vms --help` need not load Flask
 
@@ -138,6 +202,8 @@ def serve(config: Config, *, host: str, port: int, role: str, demo: bool) -> int
         else:
             threading.Event().wait()
     finally:
+        if recorder is not None:
+            recorder.stop()
         if jobs is not None:
             jobs.stop()
         if control is not None:

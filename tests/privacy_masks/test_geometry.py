@@ -220,8 +220,8 @@ def test_plan_unions_recent_poses_and_grows_the_margin_while_moving() -> None:
     plan = plan_masks(T0, b, [a, b], s)
     assert not plan.blank and plan.moving
     assert set(plan.poses) == {a.pose, b.pose}
-    # 30 deg/s measured, x1.5 safety, x (0.1 s age + 0.15 s latency) + base.
-    assert plan.margin_deg == pytest.approx(0.3 + 45.0 * 0.25, rel=1e-6)
+    # 30 deg/s measured, x2 safety, x (0.1 s age + 0.15 s latency) + base.
+    assert plan.margin_deg == pytest.approx(0.3 + 60.0 * 0.25, rel=1e-6)
     # A commanded move after the last observation: speed not yet measured.
     c = PoseSample(Pose(40, 0, 0), T0 - dt.timedelta(seconds=0.05), moving=True, commanded=True)
     idle = PoseSample(Pose(0, 0, 0), T0 - dt.timedelta(seconds=0.1), moving=False)

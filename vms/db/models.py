@@ -486,3 +486,65 @@ class PtzSession(Base):
     # released | expired | taken_over | released_by_admin | camera_deleted
     end_reason: Mapped[str | None] = mapped_column(String(32))
     ended_by: Mapped[str | None] = mapped_column(String(64))
+
+
+# -- privacy masks and recording (``privacy_masks`` and ``recorder``; issue 5) --------
+
+
+class PrivacyMask(Base):
+    """One version of a privacy mask (PSCS-1): a polygon on the camera's view sphere.
+
+    Rows are never edited: a change closes the row (``to_version``) and adds a new one, a
+    deletion closes it, so the masks in force at any mask version can be listed
+    (``from_version <= v`` and ``to_version`` null or ``> v``).
+    """
+
+    __tablename__ = "privacy_masks"
+    __table_args__ = (Index("ix_privacy_masks_camera", "camera_id", "to_version"),)
+
+    row_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    mask_id: Mapped[str] = mapped_column(String(36))
+    camera_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    # [[pan, tilt], ...] in degrees, edges straight in (pan, tilt).
+    polygon: Mapped[list[list[float]]] = mapped_column(JSONText())
+    from_version: Mapped[int] = mapped_column(Integer)
+    to_version: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    created_by: Mapped[str] = mapped_column(String(64))
+
+
+class MaskVersion(Base):
+    """A camera's current mask version: every mask change bumps it (recorded on segments)."""
+
+    __tablename__ = "mask_versions"
+
+    camera_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class RecordingState(Base):
+    """Whether a camera is recorded (on by default when no row exists); changes audited."""
+
+    __tablename__ = "recording_states"
+
+    camera_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    changed_by: Mapped[str] = mapped_column(String(64))
+
+
+class RecordingGap(Base):
+    """A gap in a camera's recording with its cause (OPS-4); ``end`` null while open."""
+
+    __tablename__ = "recording_gaps"
+    __table_args__ = (Index("ix_recording_gaps_camera", "camera_id", "start"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    camera_id: Mapped[str] = mapped_column(String(64))
+    start: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    end: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # camera_down | stalled | disk_full | recording_off | crash | error
+    cause: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str | None] = mapped_column(String(500))

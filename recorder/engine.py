@@ -1,0 +1,203 @@
+"""The recording engine of the media role: one pipeline, segment writer and live preview
+per camera (``services.extensions["recorder"]``).
+
+Cameras are added with :meth:`Recorder.add_camera` (the demo adds the simulated ones; the
+camera registry of the ONVIF issue will add onboarded ones). The pose source is looked up
+when a masked session starts: an explicitly set one, else ``services.extensions["pose"]``
+(the pose tracker, any :class:`~vms.camera_model.PoseSource`); without one, masked
+cameras are blanked (INV-5). ``recorder`` never imports ``onvif_control``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import statistics
+from dataclasses import dataclass
+from typing import Any
+
+from privacy_masks.geometry import MaskSettings
+from privacy_masks.paint import PaintStyle
+from privacy_masks.service import MaskService
+from recorder.fanout import PacketHub
+from recorder.live import LivePreview
+from recorder.pipeline import CameraPipeline, CameraSpec, PipelineSettings
+from recorder.recording import RecordingLog
+from recorder.segments import SegmentWriter
+from vms.camera_model import Calibration, Pose, PoseSource
+from vms.errors import Conflict, NotFound
+from vms.services import Services
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Camera:
+    spec: CameraSpec
+    hub: PacketHub
+    pipeline: CameraPipeline
+    writer: SegmentWriter
+    preview: LivePreview
+
+
+def settings_from(services: Services) -> PipelineSettings:
+    cfg = services.config.recorder
+    pm = services.config.privacy_masks
+    return PipelineSettings(
+        read_timeout_seconds=cfg.read_timeout_seconds,
+        reconnect_min_seconds=cfg.reconnect_min_seconds,
+        reconnect_max_seconds=cfg.reconnect_max_seconds,
+        keyframe_seconds=cfg.keyframe_seconds,
+        paint_style=PaintStyle(pm.style),
+        masks=MaskSettings(
+            stale_moving_seconds=pm.stale_moving_seconds,
+            stale_idle_seconds=pm.stale_idle_seconds,
+            latency_seconds=pm.latency_seconds,
+            base_margin_deg=pm.margin_degrees,
+            base_margin_px=pm.margin_pixels,
+            assumed_speed_deg_s=pm.assumed_speed_deg_s,
+        ),
+    )
+
+
+class Recorder:
+    """Continuous recording with privacy masks for the cameras of this media engine."""
+
+    def __init__(
+        self,
+        services: Services,
+        masks: MaskService,
+        recording: RecordingLog,
+        settings: PipelineSettings | None = None,
+    ) -> None:
+        self.services = services
+        self.masks = masks
+        self.recording = recording
+        self.settings = settings or settings_from(services)
+        self.pose_source: PoseSource | None = None
+        self._cameras: dict[str, _Camera] = {}
+        self.running = False
+
+    # -- cameras --------------------------------------------------------------------------
+
+    def _pose(self) -> PoseSource | None:
+        if self.pose_source is not None:
+            return self.pose_source
+        source: PoseSource | None = self.services.extensions.get("pose")
+        return source
+
+    def add_camera(self, spec: CameraSpec) -> None:
+        if spec.camera_id in self._cameras:
+            raise Conflict(f"camera {spec.camera_id} is already recorded here")
+        hub = PacketHub(spec.camera_id)
+        pipeline = CameraPipeline(spec, hub, self.masks.current, self._pose, self.settings)
+        config = self.services.config
+        writer = SegmentWriter(
+            spec.camera_id,
+            hub,
+            config.data_dir / "recorder" / "spool" / spec.camera_id,
+            self.services.ingestor,
+            self.services.store,
+            self.recording,
+            self.services.events,
+            segment_seconds=config.recorder.segment_seconds,
+        )
+        camera = _Camera(spec, hub, pipeline, writer, LivePreview(spec.camera_id, hub))
+        self._cameras[spec.camera_id] = camera
+        if self.running:
+            self._start(camera)
+        log.info("camera %s: added to the recorder", spec.camera_id)
+
+    def remove_camera(self, camera_id: str) -> None:
+        camera = self._cameras.pop(camera_id, None)
+        if camera is not None:
+            self._stop(camera)
+
+    def camera_ids(self) -> list[str]:
+        return sorted(self._cameras)
+
+    def _get(self, camera_id: str) -> _Camera:
+        camera = self._cameras.get(camera_id)
+        if camera is None:
+            raise NotFound(f"camera {camera_id} is not recorded by this media engine")
+        return camera
+
+    def hub(self, camera_id: str) -> PacketHub:
+        """The camera's encoded packets (the in-process live interface, see fanout.py)."""
+        return self._get(camera_id).hub
+
+    def preview(self, camera_id: str) -> LivePreview:
+        return self._get(camera_id).preview
+
+    def pipeline(self, camera_id: str) -> CameraPipeline:
+        return self._get(camera_id).pipeline
+
+    def writer(self, camera_id: str) -> SegmentWriter:
+        return self._get(camera_id).writer
+
+    def view(self, camera_id: str) -> tuple[Pose, Calibration, tuple[int, int]] | None:
+        """Current pose, calibration and picture size (to place masks drawn on the image)."""
+        camera = self._cameras.get(camera_id)
+        source = self._pose()
+        if camera is None or source is None:
+            return None
+        sample = source.latest(camera_id)
+        info = camera.hub.info
+        if sample is None or info is None:
+            return None
+        return sample.pose, camera.spec.calibration, (info.width, info.height)
+
+    def status(self, camera_id: str) -> dict[str, Any]:
+        camera = self._get(camera_id)
+        st = camera.pipeline.status
+        stage = camera.pipeline.stage
+        lat = sorted(st.latencies)
+        return {
+            "camera_id": camera_id,
+            "state": st.state,
+            "masked": st.masked,
+            "mask_version": st.mask_version,
+            "recording": camera.writer.status.recording,
+            "segments": camera.writer.status.segments,
+            "alarm": camera.writer.status.alarm,
+            "gap_open": camera.writer.status.gap_open,
+            "last_error": st.last_error,
+            "reconnects": st.reconnects,
+            "packets": st.packets,
+            "blanked_frames": stage.stats.blanked if stage is not None else 0,
+            "mask_latency_p95_ms": (
+                round(1000 * lat[int(0.95 * (len(lat) - 1))], 1) if lat else None
+            ),
+            "mask_latency_median_ms": round(1000 * statistics.median(lat), 1) if lat else None,
+            "at": dt.datetime.now(dt.UTC).isoformat(),
+        }
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.running = True
+        for camera in self._cameras.values():
+            self._start(camera)
+
+    def stop(self) -> None:
+        self.running = False
+        for camera in self._cameras.values():
+            self._stop(camera)
+
+    @staticmethod
+    def _start(camera: _Camera) -> None:
+        camera.writer.start()
+        camera.pipeline.start()
+
+    @staticmethod
+    def _stop(camera: _Camera) -> None:
+        camera.pipeline.stop()
+        camera.preview.stop()
+        camera.writer.stop()
+
+
+def get(services: Services) -> Recorder:
+    recorder: Recorder | None = services.extensions.get("recorder")
+    if recorder is None:
+        raise NotFound("the recorder is not installed in this process")
+    return recorder

@@ -1,0 +1,104 @@
+"""The mask stage of a masked camera's pipeline: pose -> plan -> raster -> paint.
+
+INV-5, fail closed: no pose, a stale pose, an unreachable control channel (the pose
+source then stops producing fresh samples, so the pose goes stale), or *any* exception
+here blanks the whole frame; the failure is logged (once per change of reason) and
+counted, never swallowed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from privacy_masks.geometry import MaskSettings, mask_for_frame, plan_masks
+from privacy_masks.model import MaskSet
+from privacy_masks.paint import PaintStyle, blank, frame_planes, paint
+from vms.camera_model import Calibration, PoseSource
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class MaskStats:
+    frames: int = 0
+    blanked: int = 0
+    masked_pixels: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+
+class MaskStage:
+    """Paints a camera's masks on each decoded frame, in place."""
+
+    def __init__(
+        self,
+        camera_id: str,
+        pose_source: PoseSource | None,
+        calibration: Calibration,
+        settings: MaskSettings,
+        style: PaintStyle = PaintStyle.SOLID,
+    ) -> None:
+        self.camera_id = camera_id
+        self.pose_source = pose_source
+        self.calibration = calibration
+        self.settings = settings
+        self.style = style
+        self.stats = MaskStats()
+        self._last_reason = ""
+
+    def apply(self, frame: Any, masks: MaskSet, captured: dt.datetime) -> bool:
+        """Mask ``frame`` (a writable yuv420p PyAV frame) captured at ``captured``.
+        Returns True when the whole frame was blanked."""
+        t0 = time.perf_counter()
+        self.stats.frames += 1
+        try:
+            blanked, reason = self._apply(frame, masks, captured)
+        except Exception:
+            # INV-5: any failure of the mask stage blanks the frame.
+            self.stats.errors += 1
+            log.exception("camera %s: mask stage failed; frame blanked (INV-5)", self.camera_id)
+            blank(frame_planes(frame))
+            blanked, reason = True, "mask stage error"
+        if blanked:
+            self.stats.blanked += 1
+            self.stats.reasons[reason] = self.stats.reasons.get(reason, 0) + 1
+        self._note(reason if blanked else "masking")
+        self.stats.seconds += time.perf_counter() - t0
+        return blanked
+
+    def _apply(self, frame: Any, masks: MaskSet, captured: dt.datetime) -> tuple[bool, str]:
+        planes = frame_planes(frame)
+        if self.pose_source is None:
+            blank(planes)
+            return True, "no pose source (INV-5)"
+        latest = self.pose_source.latest(self.camera_id)
+        since = captured - dt.timedelta(
+            seconds=self.settings.hold_seconds + self.settings.stale_moving_seconds
+        )
+        history = self.pose_source.history(self.camera_id, since) if latest is not None else []
+        plan = plan_masks(captured, latest, history, self.settings)
+        if plan.blank:
+            blank(planes)
+            return True, plan.reason
+        size = (int(frame.width), int(frame.height))
+        mask = mask_for_frame(masks.polygons, plan, self.calibration, size)
+        if mask is None:  # pragma: no cover - plan.blank handled above
+            blank(planes)
+            return True, "no mask"
+        self.stats.masked_pixels += paint(planes, mask, self.style)
+        return False, plan.reason
+
+    def _note(self, reason: str) -> None:
+        if reason != self._last_reason:
+            log.info(
+                "camera %s: mask stage %s -> %s",
+                self.camera_id,
+                self._last_reason or "start",
+                reason,
+            )
+            self._last_reason = reason

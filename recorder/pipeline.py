@@ -1,0 +1,341 @@
+"""One camera's media pipeline: RTSP in -> (decode -> mask -> encode) -> fan-out.
+
+Runs in a named thread (``rtsp-<camera>``); every call in it blocks (PyAV), none runs on
+an event loop. Per connection:
+
+1. connect over TCP; on failure publish an :class:`Interruption` (``camera_down``) and
+   retry with exponential backoff (``reconnect_min_seconds`` doubling up to
+   ``reconnect_max_seconds``, reset after a healthy session);
+2. drop packets until the first keyframe with a timestamp (a decoder or muxer cannot
+   start before it, and untimed packets cannot be placed on the timeline);
+3. cameras **without** masks: pass the packets through, no decode (cheap recording);
+4. cameras **with** masks: decode once, mask once (the pose at each frame's capture
+   time), encode once (libx264); masked cameras never fall back to pass-through, and a
+   failure anywhere in the mask stage blanks the frame (INV-5). If decoding itself fails
+   the frame is replaced by a blank one;
+5. publish the packets to the :class:`PacketHub` (segments, live view).
+
+Masks are re-read every ``mask_reload_seconds`` (one indexed lookup); a change of mask
+version forces a keyframe so the segment writer can start a segment under the new
+version; switching between pass-through and masked restarts the stream (an
+:class:`Interruption` with cause ``reconfigured``).
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from privacy_masks.geometry import MaskSettings
+from privacy_masks.model import MaskSet
+from privacy_masks.paint import PaintStyle, blank, frame_planes
+from recorder.fanout import EncodedPacket, Interruption, PacketHub
+from recorder.masking import MaskStage
+from recorder.media import (
+    Decoder,
+    Encoder,
+    MediaDataError,
+    MediaUnavailable,
+    RawPacket,
+    RtspInput,
+    StreamInfo,
+    new_frame,
+    redact,
+)
+from recorder.timing import CaptureClock
+from vms.camera_model import Calibration, PoseSource
+from vms.errors import VMSError
+
+log = logging.getLogger(__name__)
+
+MaskProvider = Callable[[str], MaskSet]
+UtcNow = Callable[[], dt.datetime]
+
+
+@dataclass(frozen=True)
+class CameraSpec:
+    """A camera the recorder records. ``url`` includes credentials; ``camera_id`` is
+    also the catalog device id."""
+
+    camera_id: str
+    url: str
+    calibration: Calibration = field(default_factory=Calibration)
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    read_timeout_seconds: float = 5.0
+    reconnect_min_seconds: float = 0.5
+    reconnect_max_seconds: float = 30.0
+    keyframe_seconds: float = 1.0
+    mask_reload_seconds: float = 1.0
+    paint_style: PaintStyle = PaintStyle.SOLID
+    masks: MaskSettings = field(default_factory=MaskSettings)
+
+
+@dataclass
+class PipelineStatus:
+    state: str = "starting"  # starting | connecting | streaming | down | stopped
+    masked: bool = False
+    mask_version: int = 0
+    connected_at: dt.datetime | None = None
+    last_error: str | None = None
+    packets: int = 0
+    dropped_before_keyframe: int = 0
+    reconnects: int = 0
+    # Capture -> encoded packet published, seconds (masked cameras), most recent.
+    latencies: collections.deque[float] = field(
+        default_factory=lambda: collections.deque(maxlen=2000)
+    )
+
+
+class CameraPipeline:
+    """Reads, masks and publishes one camera's stream until :meth:`stop`."""
+
+    def __init__(
+        self,
+        spec: CameraSpec,
+        hub: PacketHub,
+        masks: MaskProvider,
+        pose_source: Callable[[], PoseSource | None],
+        settings: PipelineSettings,
+        *,
+        utc_now: UtcNow | None = None,
+    ) -> None:
+        self.spec = spec
+        self.camera_id = spec.camera_id
+        self.hub = hub
+        self._masks = masks
+        self._pose_source = pose_source
+        self.settings = settings
+        self._now = utc_now or (lambda: dt.datetime.now(dt.UTC))
+        self.status = PipelineStatus()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._input: RtspInput | None = None
+        self.stage: MaskStage | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(
+            target=self._run, name=f"rtsp-{self.camera_id}", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.warning(
+                    "camera %s: pipeline thread did not stop in %.0f s", self.camera_id, timeout
+                )
+
+    def _set_state(self, state: str, detail: str = "") -> None:
+        old = self.status.state
+        if old != state:
+            log.info(
+                "camera %s: pipeline %s -> %s%s",
+                self.camera_id,
+                old,
+                state,
+                f" ({detail})" if detail else "",
+            )
+            self.status.state = state
+
+    # -- thread ---------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        delay = self.settings.reconnect_min_seconds
+        while not self._stop.is_set():
+            self._set_state("connecting")
+            source = RtspInput(self.spec.url, timeout=self.settings.read_timeout_seconds)
+            healthy = False
+            try:
+                info = source.open()
+                self.status.connected_at = self._now()
+                self.status.last_error = None
+                self._set_state("streaming", redact(self.spec.url))
+                healthy = self._session(source, info)
+                cause, detail = "stopped", "recorder stopped"
+            except MediaUnavailable as exc:
+                cause = "stalled" if self.status.state == "streaming" else "camera_down"
+                if "ended" in str(exc) and self.status.state == "streaming":
+                    cause = "camera_down"
+                detail = str(exc)
+            except MediaDataError as exc:
+                cause, detail = "stream_error", str(exc)
+            except VMSError as exc:
+                cause, detail = "error", str(exc)
+            except Exception as exc:
+                # Unexpected: logged with the traceback, then the pipeline reconnects.
+                log.exception("camera %s: pipeline failed", self.camera_id)
+                cause, detail = "error", repr(exc)
+            finally:
+                source.close()
+            self.hub.publish(Interruption(cause, detail[:500], self._now()))
+            if self._stop.is_set():
+                break
+            self.status.last_error = detail
+            self.status.reconnects += 1
+            self._set_state("down", detail)
+            if healthy:
+                delay = self.settings.reconnect_min_seconds
+            log.warning(
+                "camera %s: %s (%s); reconnecting in %.1f s", self.camera_id, cause, detail, delay
+            )
+            if self._stop.wait(delay):
+                break
+            delay = min(delay * 2.0, self.settings.reconnect_max_seconds)
+        self._set_state("stopped")
+
+    def _session(self, source: RtspInput, info: StreamInfo) -> bool:
+        """Stream until the source fails (raises) or we are stopped (returns)."""
+        masks = self._masks(self.camera_id)
+        next_reload = time.monotonic() + self.settings.mask_reload_seconds
+        self.status.masked, self.status.mask_version = masks.masked, masks.version
+        session = _MaskedSession(self, info, masks) if masks.masked else None
+        first_pts: int | None = None
+        clock = CaptureClock()
+        healthy = False
+        for raw in source.packets():
+            if self._stop.is_set():
+                return healthy
+            if first_pts is None:
+                if raw.pts is None or not raw.keyframe:
+                    self.status.dropped_before_keyframe += 1
+                    continue
+                first_pts = raw.pts
+            if raw.pts is None:
+                self.status.dropped_before_keyframe += 1
+                continue
+            self.status.packets += 1
+            healthy = healthy or self.status.packets > 30
+            now = self._now()
+            capture = clock.capture(float((raw.pts - first_pts) * info.time_base), now)
+            if time.monotonic() >= next_reload:
+                next_reload = time.monotonic() + self.settings.mask_reload_seconds
+                fresh = self._masks(self.camera_id)
+                if fresh.masked != masks.masked:
+                    log.info(
+                        "camera %s: masks %s -> %s; restarting the stream",
+                        self.camera_id,
+                        "on" if masks.masked else "off",
+                        "on" if fresh.masked else "off",
+                    )
+                    self.hub.publish(Interruption("reconfigured", "mask set changed", now))
+                    masks = fresh
+                    self.status.masked, self.status.mask_version = masks.masked, masks.version
+                    session = _MaskedSession(self, info, masks) if masks.masked else None
+                    first_pts = None
+                    clock.reset()
+                    continue
+                if fresh.version != masks.version:
+                    log.info(
+                        "camera %s: mask version %d -> %d",
+                        self.camera_id,
+                        masks.version,
+                        fresh.version,
+                    )
+                    masks = fresh
+                    self.status.mask_version = masks.version
+                    if session is not None:
+                        session.update(masks)
+            if session is None:
+                dts = raw.dts if raw.dts is not None else raw.pts
+                self.hub.publish(
+                    EncodedPacket(
+                        raw,
+                        raw.pts - first_pts,
+                        dts - first_pts,
+                        capture,
+                        info,
+                        False,
+                        masks.version,
+                    )
+                )
+            else:
+                session.process(raw, capture)
+        return healthy
+
+
+class _MaskedSession:
+    """Decode once, mask once, encode once, for one connection of a masked camera."""
+
+    def __init__(self, pipeline: CameraPipeline, info: StreamInfo, masks: MaskSet) -> None:
+        self.p = pipeline
+        self.info = info
+        self.masks = masks
+        self.decoder = Decoder(info)
+        self.encoder: Encoder | None = None
+        self.stage = MaskStage(
+            pipeline.camera_id,
+            pipeline._pose_source(),
+            pipeline.spec.calibration,
+            pipeline.settings.masks,
+            pipeline.settings.paint_style,
+        )
+        pipeline.stage = self.stage
+        self._captures: dict[int, dt.datetime] = {}
+        self._pkt_capture: dict[int, dt.datetime] = {}
+        self._first_pts: int | None = None
+        self._force_key = False
+        self._size = (info.width, info.height)
+
+    def update(self, masks: MaskSet) -> None:
+        self.masks = masks
+        self._force_key = True  # segments start on a keyframe under the new version
+
+    def process(self, raw: RawPacket, capture: dt.datetime) -> None:
+        try:
+            frames = self.decoder.decode(raw)
+        except MediaDataError as exc:
+            # INV-5: a frame we cannot decode is sent blank, never passed through.
+            log.warning("camera %s: %s; sending a blank frame", self.p.camera_id, exc)
+            if self._size[0] <= 0:
+                return
+            frame = new_frame(*self._size)
+            blank(frame_planes(frame))
+            frame.pts = raw.pts
+            frames = [frame]
+        self._pkt_capture[raw.pts or 0] = capture
+        for frame in frames:
+            # A decoder with reordering returns frames late: time them by their own pts.
+            at = self._pkt_capture.pop(frame.pts, capture) if frame.pts is not None else capture
+            self._frame(frame, at, raw)
+        if len(self._pkt_capture) > 64:
+            self._pkt_capture.clear()
+
+    def _frame(self, frame: Any, capture: dt.datetime, raw: RawPacket) -> None:
+        self.stage.apply(frame, self.masks, capture)
+        size = (int(frame.width), int(frame.height))
+        if self.encoder is None or size != self._size:
+            keyint = max(1, round(self.info.fps * self.p.settings.keyframe_seconds))
+            self.encoder = Encoder(size[0], size[1], self.info.fps, keyint)
+            self._size = size
+        src_pts: int = frame.pts if frame.pts is not None else (raw.pts or 0)
+        if self._first_pts is None:
+            self._first_pts = src_pts
+        pts = round(float((src_pts - self._first_pts) * self.info.time_base) * 90000)
+        self._captures[pts] = capture
+        packets = self.encoder.encode(frame, pts, keyframe=self._force_key)
+        self._force_key = False
+        for packet in packets:
+            p_pts = packet.pts if packet.pts is not None else pts
+            p_dts = packet.dts if packet.dts is not None else p_pts
+            cap = self._captures.pop(p_pts, capture)
+            self.p.hub.publish(
+                EncodedPacket(
+                    packet, p_pts, p_dts, cap, self.encoder.info, True, self.masks.version
+                )
+            )
+            self.p.status.latencies.append((self.p._now() - cap).total_seconds())
+        if len(self._captures) > 64:
+            self._captures.clear()

@@ -1,0 +1,250 @@
+"""Recording facts in the database: gaps (OPS-4), on/off state (audited), the timeline.
+
+Services own their transactions and write the audit entry in them (ACC-6). Gaps are
+opened when recording stops for a cause and closed (``end`` set) when the next segment
+starts; an open gap shows as ongoing in the timeline.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+
+from vms.audit.log import AuditLog, Who
+from vms.auth.permissions import Action, Actor
+from vms.catalog import Catalog, who
+from vms.clock import Clock, ensure_utc
+from vms.db.engine import Database
+from vms.db.models import CustodyEvent, MediaItem, RecordingGap, RecordingState, SourceKind
+from vms.errors import InvalidArgument, NotFound
+
+log = logging.getLogger(__name__)
+
+MAX_TIMELINE = dt.timedelta(days=31)
+
+
+class RecordingLog:
+    """Gaps, recording state and the per-camera timeline."""
+
+    def __init__(self, db: Database, audit: AuditLog, clock: Clock, catalog: Catalog) -> None:
+        self.db = db
+        self.audit = audit
+        self.clock = clock
+        self.catalog = catalog
+
+    # -- gaps (OPS-4) ---------------------------------------------------------------------
+
+    def open_gap(self, camera_id: str, start: dt.datetime, cause: str, detail: str) -> int:
+        with self.db.transaction() as s:
+            gap = RecordingGap(
+                camera_id=camera_id,
+                start=ensure_utc(start),
+                end=None,
+                cause=cause,
+                detail=detail[:500] or None,
+            )
+            s.add(gap)
+            s.flush()
+            gap_id = gap.id
+        log.warning(
+            "camera %s: recording gap %d opened at %s (%s: %s)",
+            camera_id,
+            gap_id,
+            start.isoformat(),
+            cause,
+            detail,
+        )
+        return gap_id
+
+    def close_gap(self, gap_id: int, end: dt.datetime) -> None:
+        with self.db.transaction() as s:
+            gap = s.get(RecordingGap, gap_id)
+            if gap is None:
+                raise NotFound(f"recording gap {gap_id} does not exist")
+            gap.end = max(ensure_utc(end), gap.start)
+            camera_id, cause, start = gap.camera_id, gap.cause, gap.start
+        log.info(
+            "camera %s: recording gap %d (%s) closed, %.1f s",
+            camera_id,
+            gap_id,
+            cause,
+            (end - start).total_seconds(),
+        )
+
+    def open_gaps(self, camera_id: str) -> list[RecordingGap]:
+        with self.db.session() as s:
+            return list(
+                s.execute(
+                    select(RecordingGap)
+                    .where(RecordingGap.camera_id == camera_id, RecordingGap.end.is_(None))
+                    .order_by(RecordingGap.start)
+                ).scalars()
+            )
+
+    def last_segment_end(self, camera_id: str) -> dt.datetime | None:
+        with self.db.session() as s:
+            return s.execute(
+                select(MediaItem.recorded_end)
+                .where(MediaItem.device_id == camera_id, MediaItem.source == SourceKind.FIXED.value)
+                .order_by(MediaItem.recorded_start.desc())
+                .limit(1)
+            ).scalar_one_or_none()
+
+    # -- on/off ---------------------------------------------------------------------------
+
+    def enabled(self, camera_id: str) -> bool:
+        with self.db.session() as s:
+            row = s.get(RecordingState, camera_id)
+            return True if row is None else row.enabled
+
+    def state_json(self, actor: Actor, camera_id: str) -> dict[str, Any]:
+        self.catalog.require(actor, Action.LIVE_VIEW, f"camera:{camera_id}")
+        with self.db.session() as s:
+            row = s.get(RecordingState, camera_id)
+            return {
+                "camera_id": camera_id,
+                "recording": True if row is None else row.enabled,
+                "changed_at": row.changed_at.isoformat() if row is not None else None,
+                "changed_by": row.changed_by if row is not None else None,
+            }
+
+    def set_enabled(
+        self, actor: Actor | Who, camera_id: str, enabled: bool, reason: str = ""
+    ) -> dict[str, Any]:
+        """Turn recording on or off (admins; audited with the old and new state)."""
+        if isinstance(actor, Actor):
+            self.catalog.require(actor, Action.CAMERAS_MANAGE, f"camera:{camera_id}")
+            by = who(actor)
+        else:
+            by = actor
+        now = self.clock.now()
+        with self.db.transaction() as s:
+            row = s.get(RecordingState, camera_id, with_for_update=True)
+            old = True if row is None else row.enabled
+            if row is None:
+                row = RecordingState(
+                    camera_id=camera_id, enabled=enabled, changed_at=now, changed_by=by.name
+                )
+                s.add(row)
+            else:
+                row.enabled, row.changed_at, row.changed_by = enabled, now, by.name
+            self.audit.append(
+                s,
+                by,
+                "recording.set",
+                f"camera:{camera_id}",
+                details={"old": old, "new": enabled, "reason": reason[:200]},
+            )
+        log.info(
+            "camera %s: recording %s -> %s by %s",
+            camera_id,
+            "on" if old else "off",
+            "on" if enabled else "off",
+            by.name,
+        )
+        return {
+            "camera_id": camera_id,
+            "recording": enabled,
+            "changed_at": now.isoformat(),
+            "changed_by": by.name,
+        }
+
+    # -- timeline -------------------------------------------------------------------------
+
+    def timeline(
+        self, actor: Actor, camera_id: str, start: dt.datetime, end: dt.datetime
+    ) -> dict[str, Any]:
+        """Segments and gaps of ``camera_id`` overlapping ``start..end`` (metadata; the
+        same role check as catalog search)."""
+        self.catalog.require(actor, Action.MEDIA_SEARCH, f"camera:{camera_id}")
+        if end <= start:
+            raise InvalidArgument(f"end {end.isoformat()} must be after start {start.isoformat()}")
+        if end - start > MAX_TIMELINE:
+            raise InvalidArgument("a timeline spans at most 31 days")
+        with self.db.session() as s:
+            items = s.execute(
+                select(MediaItem, CustodyEvent.details)
+                .join(
+                    CustodyEvent,
+                    and_(
+                        CustodyEvent.media_id == MediaItem.id,
+                        CustodyEvent.action == "ingested",
+                    ),
+                )
+                .where(
+                    MediaItem.device_id == camera_id,
+                    MediaItem.source == SourceKind.FIXED.value,
+                    MediaItem.recorded_start < end,
+                    or_(MediaItem.recorded_end.is_(None), MediaItem.recorded_end > start),
+                )
+                .order_by(MediaItem.recorded_start)
+                .limit(5000)
+            ).all()
+            gaps = s.execute(
+                select(RecordingGap)
+                .where(
+                    RecordingGap.camera_id == camera_id,
+                    RecordingGap.start < end,
+                    or_(RecordingGap.end.is_(None), RecordingGap.end > start),
+                )
+                .order_by(RecordingGap.start)
+            ).scalars()
+            return {
+                "camera_id": camera_id,
+                "start": start.isoformat(),
+                "end": end.isoformat(),
+                "segments": [
+                    {
+                        "media_id": item.id,
+                        "start": item.recorded_start.isoformat(),
+                        "end": item.recorded_end.isoformat() if item.recorded_end else None,
+                        "size_bytes": item.size_bytes,
+                        "mask_version": int((details or {}).get("mask_version", 0)),
+                        "masked": (details or {}).get("masked") == "true",
+                    }
+                    for item, details in items
+                ],
+                "gaps": [
+                    {
+                        "start": g.start.isoformat(),
+                        "end": g.end.isoformat() if g.end else None,
+                        "cause": g.cause,
+                        "detail": g.detail,
+                    }
+                    for g in gaps
+                ],
+            }
+
+    def segment_at(self, camera_id: str, at: dt.datetime) -> tuple[str, float]:
+        """The segment covering ``at`` and the offset into it (seconds), or the next one
+        after ``at`` (offset 0) when ``at`` falls into a gap."""
+        with self.db.session() as s:
+            item = s.execute(
+                select(MediaItem)
+                .where(
+                    MediaItem.device_id == camera_id,
+                    MediaItem.source == SourceKind.FIXED.value,
+                    MediaItem.recorded_start <= at,
+                    MediaItem.recorded_end > at,
+                )
+                .order_by(MediaItem.recorded_start.desc())
+                .limit(1)
+            ).scalar_one_or_none()
+            if item is not None:
+                return item.id, (at - item.recorded_start).total_seconds()
+            nxt = s.execute(
+                select(MediaItem)
+                .where(
+                    MediaItem.device_id == camera_id,
+                    MediaItem.source == SourceKind.FIXED.value,
+                    MediaItem.recorded_start > at,
+                )
+                .order_by(MediaItem.recorded_start)
+                .limit(1)
+            ).scalar_one_or_none()
+            if nxt is None:
+                raise NotFound(f"camera {camera_id} has no recording at or after {at.isoformat()}")
+            return nxt.id, 0.0

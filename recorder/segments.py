@@ -1,0 +1,415 @@
+"""Segment writer: the hub's packets -> keyframe-aligned MP4 segments -> the single
+ingest path (INV-1), and gaps with their cause (OPS-4).
+
+Runs in a named thread (``segments-<camera>``) fed by a queue from the hub, so writing
+and ingesting never hold up the pipeline. Procedure per segment (numbered as in
+docs/design/recording.md):
+
+1. a segment starts only at a keyframe, and only when the media store has room
+   (``require_free``); otherwise the packets are dropped and a ``disk_full`` gap is
+   open (alarm raised once);
+2. packets go to ``<data_dir>/recorder/spool/<camera>/<start>.mp4`` (fragmented MP4:
+   every complete fragment stays playable if we crash);
+3. at the first keyframe after ``segment_seconds`` (or when the mask version changes,
+   or the stream is interrupted) the file is closed and ingested through
+   ``Ingestor.ingest`` as a ``fixed`` item with the exact start and end and the mask
+   version in its custody details; then the spool file is removed;
+4. a failed ingest for lack of space removes the spool file, records a ``disk_full``
+   gap over the lost span and raises the alarm; no half rows exist (INV-1 guarantees
+   nothing or a complete item);
+5. at start-up, spool files a crash left behind are salvaged (ingested, marked
+   ``salvaged``) or, when unreadable, removed and recorded as a ``crash`` gap.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from recorder.fanout import EncodedPacket, Interruption, Item, PacketHub
+from recorder.media import MediaDataError, MediaUnavailable, Mp4Writer, StreamInfo
+from recorder.recording import RecordingLog
+from vms.audit.log import Who
+from vms.db.models import SourceKind
+from vms.errors import InsufficientStorage, VMSError
+from vms.events import EventBus
+from vms.ingest import Ingestor, IngestRequest
+from vms.store import MediaStore, is_disk_full
+
+log = logging.getLogger(__name__)
+
+RECORDER = Who("recorder", "system")
+_STAMP = "%Y%m%dT%H%M%S.%fZ"
+
+
+@dataclass
+class _Open:
+    path: Path
+    writer: Mp4Writer
+    start: dt.datetime
+    last: dt.datetime
+    frame: dt.timedelta
+    mask_version: int
+    masked: bool
+    info: StreamInfo
+    packets: int = 0
+
+
+@dataclass
+class WriterStatus:
+    segments: int = 0
+    salvaged: int = 0
+    alarm: str | None = None
+    gap_open: bool = False
+    recording: bool = True
+
+
+class SegmentWriter:
+    """Writes one camera's segments (see the module doc for the procedure)."""
+
+    def __init__(
+        self,
+        camera_id: str,
+        hub: PacketHub,
+        spool: Path,
+        ingestor: Ingestor,
+        store: MediaStore,
+        recording: RecordingLog,
+        events: EventBus,
+        *,
+        segment_seconds: float = 60.0,
+        reserve_bytes: Callable[[], int] | None = None,
+        state_poll_seconds: float = 1.0,
+    ) -> None:
+        self.camera_id = camera_id
+        self.hub = hub
+        self.spool = spool
+        self.ingestor = ingestor
+        self.store = store
+        self.recording = recording
+        self.events = events
+        self.segment_seconds = segment_seconds
+        self._reserve = reserve_bytes or (lambda: ingestor.reserve_bytes)
+        self._state_poll = dt.timedelta(seconds=state_poll_seconds)
+        self.status = WriterStatus()
+        self._queue: queue.Queue[Item | None] = queue.Queue(maxsize=3000)
+        self._thread: threading.Thread | None = None
+        self._open: _Open | None = None
+        self._gap: int | None = None
+        self._gap_cause: str | None = None
+        self._enabled = True
+        self._checked: dt.datetime | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.spool.mkdir(parents=True, exist_ok=True)
+        self._adopt_open_gap()
+        self.salvage()
+        self.hub.subscribe(self._offer)
+        self._thread = threading.Thread(
+            target=self._run, name=f"segments-{self.camera_id}", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Finish the open segment (ingested) and stop."""
+        self.hub.unsubscribe(self._offer)
+        self._queue.put(None)
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _offer(self, item: Item) -> None:  # pipeline thread: never block it
+        try:
+            self._queue.put_nowait(item)
+        except queue.Full:
+            log.error("camera %s: segment writer is behind; dropping a packet", self.camera_id)
+            with contextlib.suppress(queue.Full):
+                self._queue.put_nowait(
+                    Interruption("error", "segment writer overloaded", dt.datetime.now(dt.UTC))
+                )
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                break
+            try:
+                if isinstance(item, Interruption):
+                    self._finish(item.at)
+                    self._open_gap(item.at, item.cause, item.detail)
+                else:
+                    self._packet(item)
+            except Exception:
+                # Never lose the thread: log, drop the segment in progress, go on.
+                log.exception("camera %s: segment writer failed", self.camera_id)
+                self._abort("error", "segment writer failed")
+        when = self._open.last + self._open.frame if self._open is not None else None
+        self._finish(when)
+        if when is not None:
+            self._open_gap(when, "stopped", "recorder stopped")
+
+    # -- packets --------------------------------------------------------------------------
+
+    def _packet(self, packet: EncodedPacket) -> None:
+        if not self._recording_enabled(packet.capture):
+            if self._open is not None:
+                self._finish(packet.capture)
+            self._open_gap(packet.capture, "recording_off", "recording turned off")
+            return
+        current = self._open
+        if current is not None and packet.keyframe:
+            rotate = (
+                packet.capture - current.start >= dt.timedelta(seconds=self.segment_seconds)
+                or packet.mask_version != current.mask_version
+                or packet.info != current.info
+            )
+            if rotate:
+                self._finish(packet.capture)
+                current = None
+        if current is None:
+            if not packet.keyframe:
+                return
+            current = self._begin(packet)
+            if current is None:
+                return
+        self._write(current, packet)
+
+    def _begin(self, packet: EncodedPacket) -> _Open | None:
+        # 1. room for it? (the same check the ingest makes, before we spend the disk)
+        try:
+            self.store.require_free(0, self._reserve())
+        except InsufficientStorage as exc:
+            self._disk_full(packet.capture, str(exc))
+            return None
+        kind = "m" if packet.masked else "p"
+        name = f"{packet.capture.strftime(_STAMP)}.v{packet.mask_version}.{kind}.mp4"
+        path = self.spool / name
+        try:
+            writer = Mp4Writer(path, packet.info, packet.data)
+        except (MediaDataError, MediaUnavailable) as exc:
+            if _disk_full_error(exc):
+                self._disk_full(packet.capture, str(exc))
+                return None
+            raise
+        frame = dt.timedelta(seconds=1.0 / max(packet.info.fps, 1.0))
+        self._open = _Open(
+            path,
+            writer,
+            packet.capture,
+            packet.capture,
+            frame,
+            packet.mask_version,
+            packet.masked,
+            packet.info,
+        )
+        self._base = (packet.pts, packet.dts)
+        self._close_gap(packet.capture)
+        return self._open
+
+    def _write(self, current: _Open, packet: EncodedPacket) -> None:
+        pts0, dts0 = self._base
+        try:
+            current.writer.write(packet.raw, packet.pts - pts0, packet.dts - dts0)
+        except (MediaDataError, MediaUnavailable) as exc:
+            if _disk_full_error(exc):
+                self._abort("disk_full", str(exc))
+                self._alarm(str(exc))
+                return
+            raise
+        current.packets += 1
+        current.last = packet.capture
+
+    # -- segment end ----------------------------------------------------------------------
+
+    def _finish(self, end: dt.datetime | None) -> None:
+        current, self._open = self._open, None
+        if current is None:
+            return
+        end = end if end is not None and end > current.start else current.last + current.frame
+        try:
+            current.writer.close()
+        except (MediaDataError, MediaUnavailable) as exc:
+            self._discard(current, "disk_full" if _disk_full_error(exc) else "error", str(exc))
+            return
+        request = IngestRequest(
+            source=SourceKind.FIXED,
+            device_id=self.camera_id,
+            recorded_at=current.start,
+            recorded_end=end,
+            title=f"{self.camera_id} {current.start.strftime('%Y-%m-%d %H:%M:%S')}Z",
+            original_filename=f"{self.camera_id}-{current.path.name}",
+            custody_details={
+                "camera_id": self.camera_id,
+                "mask_version": str(current.mask_version),
+                "masked": "true" if current.masked else "false",
+                "packets": str(current.packets),
+            },
+        )
+        try:
+            result = self.ingestor.ingest(current.path, request, RECORDER)  # INV-1
+        except InsufficientStorage as exc:
+            self._discard(current, "disk_full", str(exc))
+            self._alarm(str(exc))
+            return
+        except VMSError as exc:
+            self._discard(current, "error", f"ingest refused the segment: {exc}")
+            return
+        current.path.unlink(missing_ok=True)
+        self.status.segments += 1
+        self._clear_alarm()
+        log.info(
+            "camera %s: segment %s..%s -> media %s (mask version %d)",
+            self.camera_id,
+            current.start.isoformat(),
+            end.isoformat(),
+            result.media_id,
+            current.mask_version,
+        )
+
+    def _discard(self, current: _Open, cause: str, detail: str) -> None:
+        """The segment cannot be kept: remove the file, record its span as a gap."""
+        current.path.unlink(missing_ok=True)
+        log.error(
+            "camera %s: segment from %s lost (%s: %s)",
+            self.camera_id,
+            current.start.isoformat(),
+            cause,
+            detail,
+        )
+        self._open_gap(current.start, cause, detail)
+
+    def _abort(self, cause: str, detail: str) -> None:
+        current, self._open = self._open, None
+        if current is None:
+            return
+        with contextlib.suppress(VMSError):
+            current.writer.close()
+        self._discard(current, cause, detail)
+
+    # -- gaps, alarms, state --------------------------------------------------------------
+
+    def _open_gap(self, at: dt.datetime, cause: str, detail: str) -> None:
+        if self._gap is not None:
+            return
+        self._gap = self.recording.open_gap(self.camera_id, at, cause, detail)
+        self._gap_cause = cause
+        self.status.gap_open = True
+        self.events.publish(
+            "recorder.gap", {"camera_id": self.camera_id, "cause": cause, "start": at.isoformat()}
+        )
+
+    def _close_gap(self, at: dt.datetime) -> None:
+        if self._gap is None:
+            return
+        self.recording.close_gap(self._gap, at)
+        self._gap, self._gap_cause = None, None
+        self.status.gap_open = False
+
+    def _disk_full(self, at: dt.datetime, detail: str) -> None:
+        self._open_gap(at, "disk_full", detail)
+        self._alarm(detail)
+
+    def _alarm(self, detail: str) -> None:
+        if self.status.alarm is None:
+            log.error(
+                "camera %s: ALARM recording stopped, media store full: %s", self.camera_id, detail
+            )
+            self.events.publish(
+                "recorder.alarm",
+                {"camera_id": self.camera_id, "alarm": "disk_full", "detail": detail},
+            )
+        self.status.alarm = detail
+
+    def _clear_alarm(self) -> None:
+        if self.status.alarm is not None:
+            log.warning("camera %s: alarm cleared, recording resumed", self.camera_id)
+            self.events.publish("recorder.alarm", {"camera_id": self.camera_id, "alarm": None})
+            self.status.alarm = None
+
+    def _recording_enabled(self, now: dt.datetime) -> bool:
+        if self._checked is None or now - self._checked >= self._state_poll:
+            self._checked = now
+            enabled = self.recording.enabled(self.camera_id)
+            if enabled != self._enabled:
+                log.info(
+                    "camera %s: recording %s -> %s",
+                    self.camera_id,
+                    "on" if self._enabled else "off",
+                    "on" if enabled else "off",
+                )
+            self._enabled = enabled
+            self.status.recording = enabled
+        return self._enabled
+
+    def _adopt_open_gap(self) -> None:
+        """Continue a gap left open by the previous run; or, after a restart, record
+        the time since the last segment as a gap (cause ``restart``)."""
+        gaps = self.recording.open_gaps(self.camera_id)
+        if gaps:
+            self._gap, self._gap_cause = gaps[-1].id, gaps[-1].cause
+            self.status.gap_open = True
+            return
+        last = self.recording.last_segment_end(self.camera_id)
+        if last is not None:
+            self._open_gap(last, "restart", "recorder restarted")
+
+    # -- crash recovery (procedure 5) -----------------------------------------------------
+
+    def salvage(self) -> None:
+        for path in sorted(self.spool.glob("*.mp4")):
+            try:
+                stamp, version, kind = path.stem.rsplit(".", 2)
+                start = dt.datetime.strptime(stamp, _STAMP).replace(tzinfo=dt.UTC)
+                mask_version = int(version.removeprefix("v"))
+            except ValueError:
+                log.warning("camera %s: unknown spool file %s removed", self.camera_id, path)
+                path.unlink(missing_ok=True)
+                continue
+            request = IngestRequest(
+                source=SourceKind.FIXED,
+                device_id=self.camera_id,
+                recorded_at=start,
+                original_filename=f"{self.camera_id}-{path.name}",
+                custody_details={
+                    "camera_id": self.camera_id,
+                    "mask_version": str(mask_version),
+                    "masked": "true" if kind == "m" else "false",
+                    "salvaged": "true",
+                },
+            )
+            try:
+                result = self.ingestor.ingest(path, request, RECORDER)  # INV-1
+            except VMSError as exc:
+                log.error(
+                    "camera %s: spool file %s not salvageable (%s); removed",
+                    self.camera_id,
+                    path.name,
+                    exc,
+                )
+                path.unlink(missing_ok=True)
+                gap = self.recording.open_gap(self.camera_id, start, "crash", str(exc))
+                self.recording.close_gap(gap, start + dt.timedelta(seconds=self.segment_seconds))
+                continue
+            path.unlink(missing_ok=True)
+            self.status.salvaged += 1
+            log.warning(
+                "camera %s: salvaged spool segment %s -> media %s",
+                self.camera_id,
+                path.name,
+                result.media_id,
+            )
+
+
+def _disk_full_error(exc: Exception) -> bool:
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(cause, OSError) and is_disk_full(cause):
+        return True
+    text = str(exc).lower()
+    return "no space left" in text or "disk full" in text

@@ -1,0 +1,40 @@
+"""Capture times of received frames (pure; the caller passes arrival times).
+
+A camera stamps frames with RTP timestamps on its own clock; we need UTC capture times on
+*our* clock, the one pose samples are stamped with. :class:`CaptureClock` keeps the
+smallest ``arrival - media_time`` seen (the transport delay can only add to arrival),
+so ``capture = media_time + offset`` tracks the earliest plausible capture, and it
+forgets the minimum slowly (``drift_per_second``) to follow clock drift. Errors are in
+the direction of *earlier* capture estimates only as far as the first packets arrived
+late; the mask margin (speed x (age + latency allowance)) absorbs the rest (INV-5).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+
+class CaptureClock:
+    """Maps stream timestamps (seconds) to estimated UTC capture times."""
+
+    def __init__(self, drift_per_second: float = 1e-4) -> None:
+        self._offset: float | None = None  # seconds: arrival (POSIX) - media time
+        self._last_arrival = 0.0
+        self._drift = drift_per_second
+
+    def reset(self) -> None:
+        self._offset = None
+
+    def capture(self, media_seconds: float, arrival: dt.datetime) -> dt.datetime:
+        """Estimated capture time of a packet with media time ``media_seconds`` that
+        arrived at ``arrival`` (aware UTC)."""
+        now = arrival.timestamp()
+        offset = now - media_seconds
+        if self._offset is None:
+            self._offset = offset
+        else:
+            # Let the minimum creep up slowly so a drifting camera clock is followed.
+            self._offset += self._drift * max(0.0, now - self._last_arrival)
+            self._offset = min(self._offset, offset)
+        self._last_arrival = now
+        return dt.datetime.fromtimestamp(media_seconds + self._offset, dt.UTC)
