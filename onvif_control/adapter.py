@@ -52,8 +52,8 @@ TT = "{http://www.onvif.org/ver10/schema}"
 PTZ_WSDL = "http://www.onvif.org/ver20/ptz/wsdl"
 WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
 WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
-USERNAME_TOKEN_NS = (
-    "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0"  # noqa: E501
+WSS_PROFILE_NS = (
+    "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0"
 )
 
 
@@ -468,7 +468,7 @@ class OnvifDevice:
         return (
             f'<wsse:Security xmlns:wsse="{WSSE}" xmlns:wsu="{WSU}"><wsse:UsernameToken>'
             f"<wsse:Username>{escape(self._username)}</wsse:Username>"
-            f'<wsse:Password Type="{USERNAME_TOKEN_NS}#PasswordDigest">'
+            f'<wsse:Password Type="{WSS_PROFILE_NS}#PasswordDigest">'
             f"{base64.b64encode(digest).decode()}</wsse:Password>"
             f'<wsse:Nonce EncodingType="http://docs.oasis-open.org/wss/2004/01/'
             f'oasis-200401-wss-soap-message-security-1.0#Base64Binary">'
