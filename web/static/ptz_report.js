@@ -1,0 +1,87 @@
+// PTZ-use report page: fetch the report and draw the table and the session timeline.
+// No inline script or style attributes (CSP): styles are set through the CSSOM.
+(function () {
+  "use strict";
+  const form = document.getElementById("ptz-report-form");
+  const body = document.querySelector("#ptz-table tbody");
+  const timeline = document.getElementById("ptz-timeline");
+  const error = document.getElementById("ptz-error");
+  const csv = document.getElementById("ptz-csv");
+
+  function cell(row, text, numeric) {
+    const td = document.createElement("td");
+    td.textContent = text;
+    if (numeric) td.className = "num";
+    row.appendChild(td);
+  }
+
+  function minutes(seconds) {
+    return (seconds / 60).toFixed(1);
+  }
+
+  function draw(report) {
+    body.replaceChildren();
+    for (const r of report.rows) {
+      const tr = document.createElement("tr");
+      cell(tr, r.user);
+      cell(tr, r.camera_id);
+      cell(tr, r.sessions, true);
+      cell(tr, r.sessions_without_incident, true);
+      cell(tr, r.commands, true);
+      cell(tr, r.commands_refused, true);
+      cell(tr, minutes(r.seconds_in_control), true);
+      cell(tr, minutes(r.seconds_zoomed_in), true);
+      cell(tr, r.commands_outside_hours + r.sessions_outside_hours, true);
+      cell(tr, r.commands_into_masks, true);
+      body.appendChild(tr);
+    }
+    timeline.replaceChildren();
+    const start = Date.parse(report.start);
+    const span = Date.parse(report.end) - start;
+    for (const s of report.timeline) {
+      const line = document.createElement("div");
+      line.className = "ptz-lane";
+      const label = document.createElement("span");
+      label.textContent = s.user + " · " + s.camera_id.slice(0, 8) + " · " + (s.purpose || "");
+      const bar = document.createElement("span");
+      bar.className = "ptz-bar";
+      const from = Math.max(0, Date.parse(s.start) - start);
+      const to = Math.min(span, (s.end ? Date.parse(s.end) : start + span) - start);
+      bar.style.marginLeft = (100 * from / span) + "%";
+      bar.style.width = Math.max(0.5, 100 * (to - from) / span) + "%";
+      bar.style.display = "inline-block";
+      bar.style.height = "0.8em";
+      bar.style.background = s.incident_number ? "#2b6cb0" : "#c05621";
+      bar.title = s.start + " → " + (s.end || "open") + ", " + s.commands.length + " commands";
+      line.appendChild(label);
+      line.appendChild(document.createElement("br"));
+      line.appendChild(bar);
+      timeline.appendChild(line);
+    }
+  }
+
+  async function load() {
+    const params = new URLSearchParams();
+    const start = document.getElementById("ptz-start").value.trim();
+    const end = document.getElementById("ptz-end").value.trim();
+    if (start) params.set("start", start);
+    if (end) params.set("end", end);
+    csv.href = "/api/v1/audit/ptz?format=csv&" + params.toString();
+    const reply = await fetch("/api/v1/audit/ptz/report?" + params.toString(),
+                              {credentials: "same-origin"});
+    const data = await reply.json();
+    if (!reply.ok) {
+      error.textContent = data.error ? data.error.message : "The report could not be loaded.";
+      error.hidden = false;
+      return;
+    }
+    error.hidden = true;
+    draw(data);
+  }
+
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    load();
+  });
+  load();
+})();
