@@ -192,6 +192,7 @@ def _pg_admin(sql: str) -> None:
 
 
 def _open(data_dir: Path, url: str) -> Services:
+    benchlib.quiet_logs()
     config = load_config(
         environ={},
         overrides={
@@ -232,6 +233,7 @@ def sqlite_services(count: int, rebuild: bool) -> Services:
     shutil.copy(cached, work / "vms.db")
     services = _open(work, f"sqlite:///{work / 'vms.db'}")
     services.migrate()  # a cache made before a newer migration is brought up to date
+    benchlib.quiet_logs()
     _analyze(services)
     return services
 
@@ -244,6 +246,7 @@ def postgresql_services(count: int, name: str) -> Services:
     work.mkdir(parents=True)
     services = _open(work, url)
     services.migrate()
+    benchlib.quiet_logs()
     t = time.perf_counter()
     load_postgresql(services, count)
     print(f"  postgresql: loaded {count} items in {time.perf_counter() - t:.0f}s")
@@ -353,6 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=200, help="searches per query shape")
     parser.add_argument("--rebuild", action="store_true", help="rebuild the cached SQLite db")
     args = parser.parse_args(argv)
+    benchlib.quiet_logs()
 
     backends = ("sqlite", "postgresql") if args.backend == "both" else (args.backend,)
     print(f"catalog benchmark: {args.items} items, {args.runs} searches per shape")

@@ -14,6 +14,7 @@ would be a duplicate). Medians are reported, with the time of each ingest phase.
 from __future__ import annotations
 
 import argparse
+import resource
 import shutil
 import subprocess
 import time
@@ -35,15 +36,23 @@ TARGET_RATIO = 0.75
 PHASES = ("copy+hash", "probe", "fsync+rename", "db commit")
 
 
-def time_cp_sync(source: Path, work: Path) -> float:
+def _cpu(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
+def time_cp_sync(source: Path, work: Path) -> tuple[float, float]:
+    """Wall-clock and CPU seconds (of cp and sync) of ``cp`` then ``sync``."""
     target = work / "cp-target.mkv"
     sync()
+    cpu = _cpu(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(["cp", str(source), str(target)], check=True)
     subprocess.run(["sync"], check=True)
     elapsed = time.perf_counter() - start
+    cpu = _cpu(resource.RUSAGE_CHILDREN) - cpu
     target.unlink()
-    return elapsed
+    return elapsed, cpu
 
 
 def _timed(fn: Callable[..., Any], phases: dict[str, float], key: str) -> Callable[..., Any]:
@@ -65,6 +74,7 @@ def time_ingest(source: Path, work: Path, round_no: int) -> tuple[float, dict[st
     original_probe = ingest_module.probe
     try:
         services.migrate()
+        benchlib.quiet_logs()
         ingestor = services.ingestor
         # Time each step of the real path by wrapping (not replacing) its parts.
         ingestor._copy = _timed(ingestor._copy, phases, "copy+hash")  # type: ignore[method-assign]
@@ -82,9 +92,11 @@ def time_ingest(source: Path, work: Path, round_no: int) -> tuple[float, dict[st
             original_filename=source.name,
         )
         sync()
+        cpu = _cpu(resource.RUSAGE_SELF)
         start = time.perf_counter()
         result = ingestor.ingest(source, request, Who("bench", SYSTEM_ROLE))
         elapsed = time.perf_counter() - start
+        phases["cpu"] = _cpu(resource.RUSAGE_SELF) - cpu
         assert not result.duplicate and result.size == source.stat().st_size
     finally:
         ingest_module.probe = original_probe
@@ -98,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size-mib", type=int, default=1024, help="source size (default 1024)")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (default 3)")
     args = parser.parse_args(argv)
+    benchlib.quiet_logs()
 
     source = benchlib.source_media(args.size_mib * 1024**2)
     size = source.stat().st_size
@@ -110,13 +123,17 @@ def main(argv: list[str] | None = None) -> int:
     source.read_bytes()  # warm the page cache: both contenders then read from memory
 
     cp_times: list[float] = []
+    cp_cpu: list[float] = []
     ingest_times: list[float] = []
     breakdowns: list[dict[str, float]] = []
     print(f"ingest benchmark: {source.name}, {size} bytes, {args.rounds} rounds")
     print(f"machine: {benchlib.machine()} (shared: figures can be disturbed by others)")
+    print(f"before: {benchlib.cpu_pressure()}")
     try:
         for i in range(args.rounds):
-            cp_times.append(time_cp_sync(source, work))
+            elapsed, cpu = time_cp_sync(source, work)
+            cp_times.append(elapsed)
+            cp_cpu.append(cpu)
             elapsed, phases = time_ingest(source, work, i)
             ingest_times.append(elapsed)
             breakdowns.append(phases)
@@ -127,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
             )
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    print(f"after: {benchlib.cpu_pressure()}")
 
     cp_med, ingest_med = median(cp_times), median(ingest_times)
     ratio = cp_med / ingest_med  # throughput ratio = inverse time ratio
@@ -135,8 +153,15 @@ def main(argv: list[str] | None = None) -> int:
     for key in PHASES:
         values = [b.get(key, 0.0) for b in breakdowns]
         print(f"  {key:<13} median {median(values):.2f}s")
-    other = [t - sum(b.values()) for t, b in zip(ingest_times, breakdowns, strict=True)]
+    other = [
+        t - sum(b.get(k, 0.0) for k in PHASES)
+        for t, b in zip(ingest_times, breakdowns, strict=True)
+    ]
     print(f"  {'other':<13} median {median(other):.2f}s (validation, locks, duplicate check)")
+    print(
+        f"CPU seconds (process, median): ingest {median([b['cpu'] for b in breakdowns]):.2f}s, "
+        f"cp+sync {median(cp_cpu):.2f}s (kernel writeback threads not counted in either)"
+    )
     print(
         f"ingest/cp+sync throughput ratio {ratio:.2f} "
         f"(target >= {TARGET_RATIO:.2f}): {benchlib.verdict(ratio >= TARGET_RATIO)}"

@@ -85,6 +85,7 @@ def one_round(source: Path, sha256: str, chunk: int, work: Path, round_no: int) 
     thread = None
     try:
         services.migrate()
+        benchlib.quiet_logs()
         by = Who("bench", SYSTEM_ROLE)
         user = services.users.add_user(
             "bench-officer", "officer", "bench-password-1", badge="B900", by=by
@@ -153,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chunk-mib", type=int, default=64, help="chunk size (default 64)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds (default 3)")
     args = parser.parse_args(argv)
+    benchlib.quiet_logs()
 
     source = benchlib.source_media(args.size_mib * 1024**2)
     size = source.stat().st_size

@@ -7,6 +7,7 @@ Not a test helper and not product code: the benchmarks import it as a sibling mo
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import os
 import statistics
@@ -93,6 +94,11 @@ def timer(into: dict[str, float], key: str) -> Iterator[None]:
         into[key] = into.get(key, 0.0) + time.perf_counter() - start
 
 
+def quiet_logs() -> None:
+    """Keep the product's INFO logs (migrations, each ingest) out of the figures."""
+    logging.disable(logging.INFO)
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values)
 
@@ -110,6 +116,17 @@ def rate(size: int, seconds: float) -> str:
 
 def machine() -> str:
     return f"{os.cpu_count()} cores, {os.uname().sysname} {os.uname().release}"
+
+
+def cpu_pressure() -> str:
+    """How much others compete for the CPU (Linux PSI: share of time some task waited)."""
+    try:
+        line = Path("/proc/pressure/cpu").read_text().splitlines()[0]
+    except (OSError, IndexError):
+        return "cpu pressure unknown"
+    fields = dict(f.split("=") for f in line.split()[1:])
+    load = os.getloadavg()[0]
+    return f"load {load:.1f}, cpu pressure (some, 60 s) {fields.get('avg60', '?')}%"
 
 
 def verdict(ok: bool) -> str:

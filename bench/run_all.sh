@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Run every benchmark of issue 2 (bench/README.md), one after the other.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$here"
+V="${V:-$(bash scripts/venv.sh 2>/dev/null)}"
+py="$V/bin/python"
+
+echo "== ingest (bench/bench_ingest.py)"
+"$py" bench/bench_ingest.py
+echo
+echo "== upload (bench/bench_upload.py)"
+"$py" bench/bench_upload.py
+echo
+echo "== catalog (bench/bench_catalog.py --backend both)"
+"$py" bench/bench_catalog.py --backend both
