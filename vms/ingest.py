@@ -21,10 +21,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import fcntl
 import hashlib
 import logging
 import os
+import queue
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,6 +141,47 @@ def validate_request(request: IngestRequest, categories: CategoryList) -> Ingest
     )
 
 
+class _PipelinedHash:
+    """SHA-256 of a stream of buffers, computed in a named thread.
+
+    The copy loop takes a free buffer, fills and writes it, then submits it; the hash
+    thread updates the digest and hands the buffer back. A few buffers in rotation bound
+    the memory (``BUFFERS`` x buffer size).
+    """
+
+    BUFFERS = 4
+
+    def __init__(self, buffer_bytes: int) -> None:
+        self._digest = hashlib.sha256()
+        self._free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
+        for _ in range(self.BUFFERS):
+            self._free.put(bytearray(buffer_bytes))
+        self._work: queue.SimpleQueue[tuple[bytes | bytearray, int] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="ingest-sha256", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (item := self._work.get()) is not None:
+            data, n = item
+            self._digest.update(memoryview(data)[:n])
+            if isinstance(data, bytearray):
+                self._free.put(data)
+
+    def free_buffer(self) -> bytearray:
+        return self._free.get()
+
+    def give_back(self, buf: bytearray) -> None:
+        self._free.put(buf)
+
+    def submit(self, data: bytes | bytearray, n: int) -> None:
+        self._work.put((data, n))
+
+    def finish(self) -> str:
+        self._work.put(None)
+        self._thread.join()
+        return self._digest.hexdigest()
+
+
 class Ingestor:
     def __init__(
         self,
@@ -161,23 +205,42 @@ class Ingestor:
         self.buffer_bytes = buffer_bytes
         self.hooks: list[CatalogueHook] = []
 
-    def ingest(self, source: BinaryIO | Path, request: IngestRequest, who: Who) -> IngestResult:
-        """Store ``source`` and catalogue it (INV-1). See the module doc for the steps."""
+    def ingest(
+        self,
+        source: BinaryIO | Path,
+        request: IngestRequest,
+        who: Who,
+        *,
+        adopt: bool = False,
+    ) -> IngestResult:
+        """Store ``source`` and catalogue it (INV-1). See the module doc for the steps.
+
+        ``adopt=True`` (``source`` a file on the store's file system that the caller
+        owns and no longer writes, such as a completed upload): step 2 hard-links it into
+        ``tmp/`` and hashes it by reading, instead of copying it; the caller's name for
+        it stays valid until it removes it. Elsewhere (another file system) it is copied.
+        """
         request = validate_request(request, self.categories)
         if request.source not in CAPTURE_SOURCES and request.derived_from is None:
             raise InvalidArgument(
                 f"source {request.source.value!r} is for derived items: name the original"
             )
-        # 1. room for it?
+        if adopt and not isinstance(source, Path):
+            raise TypeError("adopt=True takes a path")
+        self.store.tmp.mkdir(parents=True, exist_ok=True)
+        linked = self._link_temp(source) if adopt and isinstance(source, Path) else None
+        # 1. room for it? (a linked file takes none)
         size_hint = request.expected_size
         if size_hint is None and isinstance(source, Path):
             size_hint = source.stat().st_size
-        self.store.require_free(size_hint or 0, self.reserve_bytes)
+        self.store.require_free(0 if linked else size_hint or 0, self.reserve_bytes)
 
-        self.store.tmp.mkdir(parents=True, exist_ok=True)
-        with self._temp_file() as (tmp_path, fd):
-            # 2. copy while hashing
-            sha256, size = self._copy(source, fd, tmp_path)
+        with self._temp_file(linked) as (tmp_path, fd):
+            # 2. copy while hashing (or, for an adopted file, hash it where it is)
+            if linked is None:
+                sha256, size = self._copy(source, fd, tmp_path)
+            else:
+                sha256, size = self._hash_file(tmp_path)
             crash_point("ingest.after-copy")
             # 3. the caller's expectations
             if request.expected_size is not None and size != request.expected_size:
@@ -220,10 +283,25 @@ class Ingestor:
         )
         return IngestResult(media_id, sha256, size, duplicate=False)
 
-    @contextlib.contextmanager
-    def _temp_file(self) -> Iterator[tuple[Path, int]]:
+    def _link_temp(self, source: Path) -> Path | None:
+        """Hard-link ``source`` into ``tmp/``; None when it is on another file system."""
         path = self.store.tmp / f"{ids.new_id()}.part"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.link(source, path)
+        except OSError as exc:
+            if exc.errno in (errno.EXDEV, errno.EPERM, errno.EMLINK):
+                return None
+            raise
+        return path
+
+    @contextlib.contextmanager
+    def _temp_file(self, linked: Path | None = None) -> Iterator[tuple[Path, int]]:
+        if linked is not None:
+            path = linked
+            fd = os.open(path, os.O_RDONLY)
+        else:
+            path = self.store.tmp / f"{ids.new_id()}.part"
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             # The startup check removes .part files nobody holds a lock on.
             fcntl.flock(fd, fcntl.LOCK_EX)
@@ -236,45 +314,62 @@ class Ingestor:
     def _copy(self, source: BinaryIO | Path, fd: int, tmp_path: Path) -> tuple[str, int]:
         """Write ``source`` to ``fd`` while hashing it: one pass over the bytes (step 2).
 
-        Every WRITEBACK_BYTES the kernel is asked to start writing the file out, so the
-        disk works during the copy instead of all in step 6's fsync; left alone, Linux
-        holds the whole file dirty in memory (below its dirty_background threshold) and
-        the fsync waits for all of it.
+        SHA-256 runs in a second thread on the same buffers (hashlib and os.write release
+        the GIL), so on two cores the copy, not the hash, sets the pace. Every
+        WRITEBACK_BYTES the kernel is asked to start writing the file out, so the disk
+        works during the copy instead of all in step 6's fsync; left alone, Linux holds
+        the whole file dirty in memory and the fsync waits for all of it.
         """
-        digest = hashlib.sha256()
-        buf = bytearray(self.buffer_bytes)
-        view = memoryview(buf)
+        hasher = _PipelinedHash(self.buffer_bytes)
         size = 0
         flushed = 0
-        with contextlib.ExitStack() as stack:
-            stream: BinaryIO = (
-                stack.enter_context(source.open("rb")) if isinstance(source, Path) else source
-            )
-            readinto = getattr(stream, "readinto", None)
-            while True:
-                if readinto is not None:
-                    n = readinto(view)
-                    chunk = view[:n] if n else b""
-                else:
-                    chunk = stream.read(self.buffer_bytes)
-                    n = len(chunk)
-                if not n:
-                    break
-                digest.update(chunk)
-                try:
-                    written = 0
-                    while written < n:
-                        written += os.write(fd, chunk[written:])
-                    if size + n - flushed >= WRITEBACK_BYTES:
-                        start_writeback(fd, flushed, size + n - flushed)
-                        flushed = size + n
-                except OSError as exc:
-                    if is_disk_full(exc):
-                        raise InsufficientStorage(
-                            f"media store {self.store.root} is full after {size} bytes "
-                            f"of this file; nothing was stored"
-                        ) from None
-                    raise
+        try:
+            with contextlib.ExitStack() as stack:
+                stream: BinaryIO = (
+                    stack.enter_context(source.open("rb")) if isinstance(source, Path) else source
+                )
+                readinto = getattr(stream, "readinto", None)
+                while True:
+                    buf = hasher.free_buffer()
+                    if readinto is not None:
+                        n = readinto(buf)
+                        chunk: bytes | memoryview = memoryview(buf)[:n]
+                    else:
+                        chunk = stream.read(self.buffer_bytes)
+                        n = len(chunk)
+                    if not n:
+                        hasher.give_back(buf)
+                        break
+                    try:
+                        written = 0
+                        while written < n:
+                            written += os.write(fd, chunk[written:])
+                        if size + n - flushed >= WRITEBACK_BYTES:
+                            start_writeback(fd, flushed, size + n - flushed)
+                            flushed = size + n
+                    except OSError as exc:
+                        hasher.give_back(buf)
+                        if is_disk_full(exc):
+                            raise InsufficientStorage(
+                                f"media store {self.store.root} is full after {size} bytes "
+                                f"of this file; nothing was stored"
+                            ) from None
+                        raise
+                    hasher.submit(buf if readinto is not None else bytes(chunk), n)
+                    size += n
+        finally:
+            digest = hasher.finish()
+        return digest, size
+
+    def _hash_file(self, path: Path) -> tuple[str, int]:
+        """SHA-256 and size of a file read in place (adopted files, step 2)."""
+        digest = hashlib.sha256()
+        size = 0
+        buf = bytearray(self.buffer_bytes)
+        view = memoryview(buf)
+        with path.open("rb", buffering=0) as f:
+            while n := f.readinto(buf):
+                digest.update(view[:n])
                 size += n
         return digest.hexdigest(), size
 

@@ -412,8 +412,11 @@ class UploadService:
         )
         part = self.part_path(upload_id)
         try:
-            with self._locked_part(upload_id):
-                result = self.ingestor.ingest(part, request, who(actor))
+            # The upload file is complete and ours: adopted, not copied again. No chunk
+            # can change it now (every offset is taken), and ingest locks its own link
+            # to the file, so the upload lock is not held here (it would be the same
+            # inode's lock, and block ingest).
+            result = self.ingestor.ingest(part, request, who(actor), adopt=True)
         except (FailedPrecondition, InvalidArgument) as exc:
             self._fail(actor, upload_id, exc.message)
             raise
