@@ -180,33 +180,32 @@ class Catalog:
             stmt = stmt.where(MediaItem.officer_badge == query.officer_badge)
         if query.case_number:
             stmt = stmt.where(MediaItem.case_number == query.case_number)
+        # The time order is walked on the index of the most selective table: a category
+        # search walks media_categories (category, recorded_start, media_id), which
+        # carries a copy of the item's recorded start for this purpose.
+        time_col: Any = MediaItem.recorded_start
+        id_col: Any = MediaItem.id
         if query.category:
             category = self.categories.get(query.category)
             name = category.name if category else query.category
-            stmt = stmt.where(
-                MediaItem.id.in_(
-                    select(MediaCategory.media_id).where(MediaCategory.category == name)
-                )
+            stmt = stmt.join(MediaCategory, MediaCategory.media_id == MediaItem.id).where(
+                MediaCategory.category == name
             )
+            time_col, id_col = MediaCategory.recorded_start, MediaCategory.media_id
         if query.start:
-            stmt = stmt.where(MediaItem.recorded_start >= query.start)
+            stmt = stmt.where(time_col >= query.start)
         if query.end:
-            stmt = stmt.where(MediaItem.recorded_start < query.end)
+            stmt = stmt.where(time_col < query.end)
         if query.cursor:
             at, media_id = decode_cursor(query.cursor)
             stmt = stmt.where(
                 # Implied by the OR below, but it is what lets SQLite and PostgreSQL start
                 # the index scan at the cursor; without it they scan from the newest row
                 # and filter (page N of a 1M catalog: 90 ms on SQLite, 1.8 s on PostgreSQL).
-                MediaItem.recorded_start <= at,
-                or_(
-                    MediaItem.recorded_start < at,
-                    and_(MediaItem.recorded_start == at, MediaItem.id < media_id),
-                ),
+                time_col <= at,
+                or_(time_col < at, and_(time_col == at, id_col < media_id)),
             )
-        stmt = stmt.order_by(MediaItem.recorded_start.desc(), MediaItem.id.desc()).limit(
-            query.limit + 1
-        )
+        stmt = stmt.order_by(time_col.desc(), id_col.desc()).limit(query.limit + 1)
         with self.db.session() as s:
             items: list[MediaItem] = list(s.execute(stmt).scalars())
         more = len(items) > query.limit
@@ -330,7 +329,10 @@ class Catalog:
             for key, value in normalised.items():
                 if key == "categories":
                     before[key] = sorted(c.category for c in item.categories)
-                    item.categories = [MediaCategory(category=c) for c in value]
+                    item.categories = [
+                        MediaCategory(category=c, recorded_start=item.recorded_start)
+                        for c in value
+                    ]
                     if any((c := self.categories.get(n)) is not None and c.evidence for n in value):
                         item.evidence = True  # TAG-6; clearing evidence is not a tag change
                 else:

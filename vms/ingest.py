@@ -450,7 +450,9 @@ class Ingestor:
                 ingested_by=who.name,
                 recorded_start_origin=origin,
             )
-            item.categories = [MediaCategory(category=c) for c in request.categories]
+            item.categories = [
+                MediaCategory(category=c, recorded_start=start) for c in request.categories
+            ]
             s.add(item)
             s.flush()  # the custody event refers to the row
             for hook in self.hooks:

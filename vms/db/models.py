@@ -185,12 +185,17 @@ class MediaItem(Base):
 
 class MediaCategory(Base):
     __tablename__ = "media_categories"
-    __table_args__ = (Index("ix_media_categories_category", "category", "media_id"),)
+    __table_args__ = (
+        Index("ix_media_categories_category_time", "category", "recorded_start", "media_id"),
+    )
 
     media_id: Mapped[str] = mapped_column(
         ForeignKey("media_items.id", ondelete="CASCADE"), primary_key=True
     )
     category: Mapped[str] = mapped_column(String(100), primary_key=True)
+    # A copy of the item's recorded start (which never changes after ingest), so a
+    # category search walks one index in time order (docs/design/storage.md).
+    recorded_start: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
     media: Mapped[MediaItem] = relationship(back_populates="categories")
 
