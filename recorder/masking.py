@@ -77,9 +77,7 @@ class MaskStage:
             blank(planes)
             return True, "no pose source (INV-5)"
         latest = self.pose_source.latest(self.camera_id)
-        since = captured - dt.timedelta(
-            seconds=self.settings.hold_seconds + self.settings.stale_moving_seconds
-        )
+        since = captured - dt.timedelta(seconds=self.settings.history_seconds)
         history = self.pose_source.history(self.camera_id, since) if latest is not None else []
         plan = plan_masks(captured, latest, history, self.settings)
         if plan.blank:

@@ -45,7 +45,9 @@ def test_painted_simulator_frames_show_no_signature_pixel_PSCS_1(
     before = signature_mask(rgb_of(frame)).sum()
     assert before > 0, "the pose should show a zone"
     polygons = [SpherePolygon(z.name, z.polygon) for z in sim_camera.scene.private_zones]
-    plan = plan_masks(T0, PoseSample(pose, T0, moving=False), [], MaskSettings())
+    plan = plan_masks(
+        T0, PoseSample(pose, T0 - dt.timedelta(seconds=0.5), moving=False), [], MaskSettings()
+    )
     mask = mask_for_frame(polygons, plan, vms_calibration(sim_camera), SIZE)
     assert mask is not None
     painted = paint(frame_planes(frame), mask)
