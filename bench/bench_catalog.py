@@ -45,7 +45,7 @@ PG_ADMIN_URL = os.environ.get(
     "VMS_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 TARGET_P95_MS = 20.0
-DATA_VERSION = 1  # bump when the generated data changes (invalidates the SQLite cache)
+DATA_VERSION = 2  # bump when the generated data changes (invalidates the SQLite cache)
 YEAR_START = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 YEAR_SECONDS = 365 * 86400
 BATCH = 20_000
@@ -126,9 +126,22 @@ def generate(
                 }
             )
             if tagged[i]:
-                cats.append({"media_id": media_id, "category": CATEGORY_NAMES[cat_a[i]]})
+                start = rows[-1]["recorded_start"]
+                cats.append(
+                    {
+                        "media_id": media_id,
+                        "category": CATEGORY_NAMES[cat_a[i]],
+                        "recorded_start": start,
+                    }
+                )
                 if two_tags[i] and cat_b[i] != cat_a[i]:
-                    cats.append({"media_id": media_id, "category": CATEGORY_NAMES[cat_b[i]]})
+                    cats.append(
+                        {
+                            "media_id": media_id,
+                            "category": CATEGORY_NAMES[cat_b[i]],
+                            "recorded_start": start,
+                        }
+                    )
         made += n
         yield rows, cats
 
@@ -170,10 +183,10 @@ def load_postgresql(services: Services, count: int) -> None:
                     copy.write_row(tuple(row[c] for c in media_cols))
             if cats:
                 with cursor.copy(  # type: ignore[attr-defined]
-                    "COPY media_categories (media_id, category) FROM STDIN"
+                    "COPY media_categories (media_id, category, recorded_start) FROM STDIN"
                 ) as copy:
                     for cat in cats:
-                        copy.write_row((cat["media_id"], cat["category"]))
+                        copy.write_row((cat["media_id"], cat["category"], cat["recorded_start"]))
         raw.commit()
     finally:
         raw.close()

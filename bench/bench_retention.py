@@ -172,7 +172,9 @@ def bench_recompute(env: Env, n: int) -> float:
         rows.append(r)
         if i % 10 == 0:  # a tenth tagged, some as evidence categories
             name = "Use of Force - Outside Jail Facilities" if i % 20 == 0 else "Eviction"
-            cats.append({"media_id": r["id"], "category": name})
+            cats.append(
+                {"media_id": r["id"], "category": name, "recorded_start": r["recorded_start"]}
+            )
         if i % 100 == 0:  # one in a hundred held
             holds.append(
                 {
