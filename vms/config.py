@@ -46,7 +46,7 @@ class IngestConfig:
     # before it is taken (a device may still be writing it).
     dock_scan_seconds: float = 10.0
     dock_settle_seconds: float = 5.0
-    copy_buffer_bytes: int = 4 * 1024**2
+    copy_buffer_bytes: int = 256 * 1024
     # Minimum free space in the media store; ingest refuses below it (full-disk safety).
     min_free_bytes: int = 256 * 1024**2
 

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from vms.audit.log import SYSTEM_ROLE, Who
 from vms.clock import Clock, parse_iso
 from vms.db.models import CAPTURE_SOURCES, Device, SourceKind
-from vms.errors import DataLoss, InsufficientStorage, InvalidArgument, VMSError
+from vms.errors import Conflict, DataLoss, InsufficientStorage, InvalidArgument, VMSError
 from vms.ingest import Ingestor, IngestRequest
 
 log = logging.getLogger(__name__)
@@ -118,7 +118,8 @@ class DockScanner:
                     f"verification of {path} failed: the stored copy does not match; "
                     "the dock copy is kept"
                 )
-        except InsufficientStorage as exc:
+        except (InsufficientStorage, Conflict) as exc:
+            # No room yet, or the device is still writing the file: try again later.
             log.warning("dock %s: deferred, %s", path, exc.message)
             return DockOutcome(path, "deferred", exc.message)
         except (InvalidArgument, VMSError, ValueError) as exc:

@@ -31,7 +31,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Generic, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -51,7 +51,7 @@ from vms.db.models import (
     MediaItem,
     SourceKind,
 )
-from vms.errors import FailedPrecondition, InsufficientStorage, InvalidArgument
+from vms.errors import Conflict, FailedPrecondition, InsufficientStorage, InvalidArgument
 from vms.events import EventBus
 from vms.faults import crash_point
 from vms.probe import ProbeResult, probe
@@ -141,6 +141,50 @@ def validate_request(request: IngestRequest, categories: CategoryList) -> Ingest
     )
 
 
+T = TypeVar("T")
+
+
+class _Background(Generic[T]):
+    """Run ``fn()`` in a named thread; :meth:`result` returns or re-raises."""
+
+    def __init__(self, name: str, fn: Callable[[], T]) -> None:
+        self._value: T | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(fn,), name=name)
+        self._thread.start()
+
+    def _run(self, fn: Callable[[], T]) -> None:
+        try:
+            self._value = fn()
+        except BaseException as exc:  # handed to the caller by result()
+            self._error = exc
+
+    def join(self) -> None:
+        self._thread.join()
+
+    def result(self) -> T:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._value is not None
+        return self._value
+
+
+def _require_unchanged(path: Path, before: os.stat_result, copied: int) -> None:
+    """Refuse a file that changed while it was being ingested (a device still writing)."""
+    after = path.stat()
+    same = (after.st_ino, after.st_size, after.st_mtime_ns) == (
+        before.st_ino,
+        before.st_size,
+        before.st_mtime_ns,
+    )
+    if not same or after.st_size != copied:
+        raise Conflict(
+            f"{path.name} changed while it was being ingested "
+            f"({before.st_size} -> {after.st_size} bytes); try again once it is complete"
+        )
+
+
 class _PipelinedHash:
     """SHA-256 of a stream of buffers, computed in a named thread.
 
@@ -149,7 +193,7 @@ class _PipelinedHash:
     the memory (``BUFFERS`` x buffer size).
     """
 
-    BUFFERS = 4
+    BUFFERS = 8
 
     def __init__(self, buffer_bytes: int) -> None:
         self._digest = hashlib.sha256()
@@ -193,7 +237,7 @@ class Ingestor:
         categories: CategoryList,
         *,
         reserve_bytes: int = 0,
-        buffer_bytes: int = 4 * 1024**2,
+        buffer_bytes: int = 256 * 1024,
     ) -> None:
         self.db = db
         self.store = store
@@ -236,11 +280,28 @@ class Ingestor:
         self.store.require_free(0 if linked else size_hint or 0, self.reserve_bytes)
 
         with self._temp_file(linked) as (tmp_path, fd):
+            # A file at rest is probed (step 4) while it is copied: the probe reads the
+            # source, and the source must not change until both are done (checked below),
+            # so what was probed is what was stored. Streams are probed after the copy.
+            early: _Background[ProbeResult] | None = None
+            before = source.stat() if isinstance(source, Path) else None
+            if isinstance(source, Path):
+                probed = linked or source
+                early = _Background(
+                    "ingest-probe",
+                    lambda: probe(probed, filename=request.original_filename),
+                )
             # 2. copy while hashing (or, for an adopted file, hash it where it is)
-            if linked is None:
-                sha256, size = self._copy(source, fd, tmp_path)
-            else:
-                sha256, size = self._hash_file(tmp_path)
+            try:
+                if linked is None:
+                    sha256, size = self._copy(source, fd, tmp_path)
+                else:
+                    sha256, size = self._hash_file(tmp_path)
+            finally:
+                if early is not None:
+                    early.join()
+            if isinstance(source, Path) and before is not None:
+                _require_unchanged(source, before, size)
             crash_point("ingest.after-copy")
             # 3. the caller's expectations
             if request.expected_size is not None and size != request.expected_size:
@@ -252,7 +313,10 @@ class Ingestor:
                     f"sha256 mismatch: expected {request.expected_sha256}, received {sha256}"
                 )
             # 4. what is it?
-            facts = probe(tmp_path, filename=request.original_filename)
+            if early is not None:
+                facts = early.result()
+            else:
+                facts = probe(tmp_path, filename=request.original_filename)
             crash_point("ingest.after-probe")
             # 5.-7. place and catalogue under the hash lock
             with self.store.hash_lock(sha256):
