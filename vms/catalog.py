@@ -330,8 +330,7 @@ class Catalog:
                 if key == "categories":
                     before[key] = sorted(c.category for c in item.categories)
                     item.categories = [
-                        MediaCategory(category=c, recorded_start=item.recorded_start)
-                        for c in value
+                        MediaCategory(category=c, recorded_start=item.recorded_start) for c in value
                     ]
                     if any((c := self.categories.get(n)) is not None and c.evidence for n in value):
                         item.evidence = True  # TAG-6; clearing evidence is not a tag change
