@@ -503,7 +503,7 @@ def plan_masks(
     age = max(0.0, (frame_at - newest.at).total_seconds())
     limit = settings.stale_moving_seconds if moving else settings.stale_idle_seconds
     if age > limit:
-        return MaskPlan(True, f"pose is {age:.2f} s old (limit {limit:.1f} s, INV-5)")
+        return MaskPlan(True, f"pose older than {limit:.1f} s (INV-5)")
     early = frame_at - grace
     before = [s for s in observed if s.at <= early]
     if not before:

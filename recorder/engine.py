@@ -1,11 +1,12 @@
 """The recording engine of the media role: one pipeline, segment writer and live preview
 per camera (``services.extensions["recorder"]``).
 
-Cameras are added with :meth:`Recorder.add_camera` (the demo adds the simulated ones; the
-camera registry of the ONVIF issue will add onboarded ones). The pose source is looked up
-when a masked session starts: an explicitly set one, else ``services.extensions["pose"]``
-(the pose tracker, any :class:`~vms.camera_model.PoseSource`); without one, masked
-cameras are blanked (INV-5). ``recorder`` never imports ``onvif_control``.
+Cameras are added with :meth:`Recorder.add_registered` (the onboarded cameras of the
+camera registry, :mod:`recorder.registry`) or :meth:`Recorder.add_camera`. The pose
+source is looked up when a masked session starts: an explicitly set one, else
+``services.extensions["pose"]`` (the pose tracker, any
+:class:`~vms.camera_model.PoseSource`); without one, masked cameras are blanked (INV-5).
+``recorder`` never imports ``onvif_control``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from recorder.fanout import PacketHub
 from recorder.live import LivePreview
 from recorder.pipeline import CameraPipeline, CameraSpec, PipelineSettings
 from recorder.recording import RecordingLog
+from recorder.registry import registered_cameras
 from recorder.segments import SegmentWriter
 from vms.camera_model import Calibration, Pose, PoseSource
 from vms.errors import Conflict, NotFound
@@ -107,6 +109,16 @@ class Recorder:
         if self.running:
             self._start(camera)
         log.info("camera %s: added to the recorder", spec.camera_id)
+
+    def add_registered(self) -> list[str]:
+        """Add every onboarded camera of the camera registry not recorded yet (ids are the
+        registry's, which the pose tracker uses too). Returns the ids added."""
+        added = []
+        for spec in registered_cameras(self.services):
+            if spec.camera_id not in self._cameras:
+                self.add_camera(spec)
+                added.append(spec.camera_id)
+        return added
 
     def remove_camera(self, camera_id: str) -> None:
         camera = self._cameras.pop(camera_id, None)

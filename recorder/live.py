@@ -15,7 +15,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import Any
 
 from recorder.fanout import EncodedPacket, Interruption, Item, PacketHub
@@ -56,7 +56,7 @@ class LivePreview:
         finally:
             self._detach()
 
-    def frames(self, max_fps: float = 10.0, timeout: float = 10.0) -> Iterator[bytes]:
+    def frames(self, max_fps: float = 10.0, timeout: float = 10.0) -> Generator[bytes, None, None]:
         """JPEGs of new frames, at most ``max_fps`` per second, until the consumer stops."""
         self._attach()
         try:

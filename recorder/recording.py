@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 
 from vms.audit.log import AuditLog, Who
-from vms.auth.permissions import Action, Actor
+from vms.auth.permissions import Action, Actor, Scope, scope_of
 from vms.catalog import Catalog, who
 from vms.clock import Clock, ensure_utc
 from vms.db.engine import Database
@@ -179,6 +179,7 @@ class RecordingLog:
                     MediaItem.source == SourceKind.FIXED.value,
                     MediaItem.recorded_start < end,
                     or_(MediaItem.recorded_end.is_(None), MediaItem.recorded_end > start),
+                    *_search_scope(actor),
                 )
                 .order_by(MediaItem.recorded_start)
                 .limit(5000)
@@ -248,3 +249,13 @@ class RecordingLog:
             if nxt is None:
                 raise NotFound(f"camera {camera_id} has no recording at or after {at.isoformat()}")
             return nxt.id, 0.0
+
+
+def _search_scope(actor: Actor) -> list[Any]:
+    """The catalog search's scope as conditions (ACC-1): roles that search only their
+    own (or supervised) items see only segments carrying one of their badges, i.e.
+    none of a fixed camera's."""
+    scope = scope_of(actor.role, Action.MEDIA_SEARCH)
+    if scope is Scope.OWN or scope is Scope.SUPERVISED:
+        return [MediaItem.officer_badge.in_(sorted(actor.reachable_badges))]
+    return []

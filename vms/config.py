@@ -68,12 +68,12 @@ class PrivacyMasksConfig:
     # INV-5: a pose older than this blanks masked cameras' frames.
     stale_moving_seconds: float = 1.0
     stale_idle_seconds: float = 2.0
-    # Allowance for the pose reaching us late (added to its age in the margin).
+    # How far pose and frame timestamps may be off (every mask bound is widened by it).
     latency_seconds: float = 0.15
     # Always added around every mask.
     margin_degrees: float = 0.3
     margin_pixels: float = 2.0
-    # Speed assumed while a move is not yet measured (commanded, or first sample).
+    # Top angular speed assumed while a move is not yet measured (just commanded/started).
     assumed_speed_deg_s: float = 90.0
     # "solid" (default) or "pixelate".
     style: str = "solid"

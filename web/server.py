@@ -95,63 +95,24 @@ def start_demo_cameras(count: int) -> Any:
     return fleet
 
 
-class SimulatorPoses:
-    """Demo only: poses read from the in-process simulators' ground truth, standing in
-    for the ONVIF pose tracker (``services.extensions["pose"]``) when it is absent."""
-
-    def __init__(self, cameras: dict[str, Any]) -> None:
-        self._cameras = cameras
-
-    def latest(self, camera_id: str) -> Any:
-        import datetime as dt
-
-        from vms.camera_model import Pose, PoseSample
-
-        camera = self._cameras.get(camera_id)
-        if camera is None:
-            return None
-        status = camera.ptz.status()
-        pose = Pose(status.pose.pan, status.pose.tilt, status.pose.zoom)
-        moving = bool(status.pan_tilt_moving or status.zoom_moving)
-        return PoseSample(pose, dt.datetime.now(dt.UTC), moving)
-
-    def history(self, camera_id: str, since: Any) -> list[Any]:
-        sample = self.latest(camera_id)
-        return [sample] if sample is not None else []
-
-
-def start_recorder(services: Services, fleet: Any) -> Any:
-    """The media role: start the recording engine (issue 5); with a demo fleet, record
-    its cameras with their private zones configured as privacy masks."""
+def start_recorder(services: Services, fleet: Any, camera_ids: list[str]) -> Any:
+    """The media role: start the recording engine (issue 5) on the onboarded cameras of
+    the camera registry; with a demo fleet, its private zones become the privacy masks of
+    the onboarded simulators (``camera_ids``, in fleet order). Poses come from the pose
+    tracker (``services.extensions["pose"]``); without it masked cameras are blanked."""
     recorder = services.extensions.get("recorder")
     if recorder is None:
         log.warning("the recorder is not installed: no recording")
         return None
     if fleet is not None:
         from privacy_masks.geometry import SpherePolygon
-        from recorder.pipeline import CameraSpec
-        from vms.camera_model import Calibration
 
         by = Who("demo", SYSTEM_ROLE)
-        cameras = {}
-        for camera in fleet.cameras:
+        for camera, camera_id in zip(fleet.cameras, camera_ids, strict=True):
             zones = [SpherePolygon(z.name, z.polygon) for z in camera.scene.private_zones]
-            services.extensions["masks"].replace_all(camera.name, zones, by)
-            c = camera.scene.calibration
-            calibration = Calibration(
-                pan_min=c.pan_min,
-                pan_max=c.pan_max,
-                tilt_min=c.tilt_min,
-                tilt_max=c.tilt_max,
-                hfov_wide=c.hfov_wide,
-                hfov_tele=c.hfov_tele,
-            )
-            scheme, rest = camera.rtsp_url.split("://", 1)
-            url = f"{scheme}://admin:{DEMO_PASSWORD}@{rest}"
-            recorder.add_camera(CameraSpec(camera.name, url, calibration))
-            cameras[camera.name] = camera
-        if "pose" not in services.extensions:
-            recorder.pose_source = SimulatorPoses(cameras)
+            services.extensions["masks"].replace_all(camera_id, zones, by)
+    if "cameras" in services.extensions:
+        recorder.add_registered()
     recorder.start()
     return recorder
 
@@ -161,6 +122,7 @@ def serve(config: Config, *, host: str, port: int, role: str, demo: bool) -> int
     services.migrate()
     services.startup_recovery()
     fleet = None
+    demo_ids: list[str] = []
     jobs = None
     recorder = None
     control = services.extensions.get("camera_control")
@@ -171,7 +133,7 @@ def serve(config: Config, *, host: str, port: int, role: str, demo: bool) -> int
             if fleet is not None:
                 from onvif_control.demo import onboard_fleet
 
-                onboard_fleet(services, fleet, "admin", DEMO_PASSWORD)
+                demo_ids = onboard_fleet(services, fleet, "admin", DEMO_PASSWORD)
         if role in ("all", "media") and control is not None:
             # The media role tracks PTZ poses (masks need them) and runs ONVIF control;
             # the web role calls it in-process (docs/design/ptz-arbitration.md).
@@ -185,7 +147,7 @@ def serve(config: Config, *, host: str, port: int, role: str, demo: bool) -> int
             jobs = JobRunner(services)
             jobs.start()
         if role in ("all", "media"):
-            recorder = start_recorder(services, fleet)
+            recorder = start_recorder(services, fleet, demo_ids)
         if role in ("all", "web"):
             from web.app import create_app  # here: `vms --help` need not load Flask
 

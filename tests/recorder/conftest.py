@@ -1,11 +1,15 @@
-"""Recorder fixtures: services on SQLite, the simulator as a camera, and a test-only
-pose source that polls the simulator's ONVIF GetStatus with onvif-zeep-async (a real
-source of latency; the recorder only sees the PoseSource protocol)."""
+"""Recorder fixtures: services on SQLite with camera control (issue 4) and the recorder
+installed, the simulator onboarded in the camera registry, the real pose tracker polling
+it, and the recorder recording the registry's cameras.
+
+Every fixture tears down: recorder, tracker and ONVIF loop stopped, simulator stopped,
+services closed.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import collections
+import contextlib
+import dataclasses
 import datetime as dt
 import threading
 import time
@@ -14,31 +18,22 @@ from pathlib import Path
 
 import pytest
 
+from onvif_control.cameras import calibration_from_simulator
+from onvif_control.plugin import CameraControl
+from onvif_control.plugin import get as get_control
+from onvif_control.pose import PoseTracker
 from onvif_control.simulator import SimulatedCamera
+from privacy_masks.geometry import SpherePolygon
+from recorder.engine import Recorder
+from recorder.engine import get as get_recorder
 from tests.conftest import make_config
-from vms.camera_model import Calibration, Pose, PoseSample
+from vms.audit.log import SYSTEM_ROLE, Who
+from vms.camera_model import Pose, PoseSample
 from vms.services import Services
 
 USERNAME = "admin"
 PASSWORD = "pw-recorder-test"
-PROFILE = "profile_1"
-
-
-def camera_url(cam: SimulatedCamera) -> str:
-    scheme, rest = cam.rtsp_url.split("://", 1)
-    return f"{scheme}://{USERNAME}:{PASSWORD}@{rest}"
-
-
-def calibration_of(cam: SimulatedCamera) -> Calibration:
-    c = cam.scene.calibration
-    return Calibration(
-        pan_min=c.pan_min,
-        pan_max=c.pan_max,
-        tilt_min=c.tilt_min,
-        tilt_max=c.tilt_max,
-        hfov_wide=c.hfov_wide,
-        hfov_tele=c.hfov_tele,
-    )
+SETUP = Who("recorder-test", SYSTEM_ROLE)
 
 
 def sqlite_services(tmp: Path, **overrides: object) -> Services:
@@ -49,99 +44,76 @@ def sqlite_services(tmp: Path, **overrides: object) -> Services:
     return services
 
 
-class OnvifPoseSource:
-    """PoseSource polling ONVIF GetStatus every ``period`` seconds in a named thread.
+def wait_for(predicate: object, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():  # type: ignore[operator]
+        assert time.monotonic() < deadline, f"timed out after {seconds:.0f} s: {what}"
+        time.sleep(0.05)
 
-    ``delay`` injects latency (samples become visible that much later); ``cut()`` stops
-    answering as if the control channel were down; ``commanded(pose)`` records an
-    expected pose at once, as the pose tracker does for commanded moves.
-    """
 
-    def __init__(self, cam: SimulatedCamera, camera_id: str, period: float = 0.1) -> None:
-        self.cam, self.camera_id, self.period = cam, camera_id, period
-        self.calibration = calibration_of(cam)
+class TrackerView:
+    """The pose tracker as the recorder sees it, with test-only faults: ``delay`` makes
+    measured samples visible that much later (injected pose latency; commanded samples,
+    which our own system knows at once, stay immediate); ``cut()`` hides every sample
+    from then on, as a control channel down does (the tracker then gets no replies)."""
+
+    def __init__(self, tracker: PoseTracker) -> None:
+        self.tracker = tracker
         self.delay = 0.0
-        self._cut = threading.Event()
-        self._samples: collections.deque[tuple[float, PoseSample]] = collections.deque(maxlen=2000)
+        self._cut_at: dt.datetime | None = None
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="test-pose-poller", daemon=True)
-        self.polls = 0
-        self.errors = 0
-
-    def start(self) -> None:
-        self._thread.start()
-        deadline = time.monotonic() + 20
-        while self.latest(self.camera_id) is None:
-            assert time.monotonic() < deadline, "no pose from the camera's GetStatus"
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(10)
 
     def cut(self, down: bool = True) -> None:
-        if down:
-            self._cut.set()
-        else:
-            self._cut.clear()
-
-    def commanded(self, pose: Pose | None) -> None:
-        last = self.latest(self.camera_id)
-        target = pose or (last.pose if last else Pose(0, 0, 0))
-        # Commands pass through our own system: known at once, whatever the latency of
-        # the camera's GetStatus answers.
-        sample = PoseSample(target, dt.datetime.now(dt.UTC), moving=True, commanded=True)
-        self._add(sample, immediate=True)
-
-    def _add(self, sample: PoseSample, immediate: bool = False) -> None:
         with self._lock:
-            self._samples.append((time.monotonic() - (self.delay if immediate else 0.0), sample))
+            self._cut_at = dt.datetime.now(dt.UTC) if down else None
 
-    def _visible(self) -> list[PoseSample]:
-        horizon = time.monotonic() - self.delay
+    def _visible(self, sample: PoseSample) -> bool:
+        now = dt.datetime.now(dt.UTC)
         with self._lock:
-            return [s for seen, s in self._samples if seen <= horizon]
+            cut_at = self._cut_at
+        if cut_at is not None and sample.at > cut_at:
+            return False
+        return sample.commanded or sample.at <= now - dt.timedelta(seconds=self.delay)
 
     def latest(self, camera_id: str) -> PoseSample | None:
-        visible = self._visible()
-        return visible[-1] if visible and camera_id == self.camera_id else None
+        visible = self.history(camera_id, dt.datetime.min.replace(tzinfo=dt.UTC))
+        return visible[-1] if visible else None
 
     def history(self, camera_id: str, since: dt.datetime) -> list[PoseSample]:
-        return [s for s in self._visible() if s.at >= since] if camera_id == self.camera_id else []
+        return [s for s in self.tracker.history(camera_id, since) if self._visible(s)]
 
-    def _run(self) -> None:
-        asyncio.run(self._poll())
 
-    async def _poll(self) -> None:
-        from onvif import ONVIFCamera
+@dataclasses.dataclass
+class Rig:
+    """A recorded, tracked, onboarded simulated camera."""
 
-        cam = ONVIFCamera("127.0.0.1", self.cam.onvif_port, USERNAME, PASSWORD)
-        await cam.update_xaddrs()
-        ptz = await cam.create_ptz_service()
-        try:
-            while not self._stop.is_set():
-                began = time.monotonic()
-                if not self._cut.is_set():
-                    sent = dt.datetime.now(dt.UTC)
-                    try:
-                        status = await ptz.GetStatus({"ProfileToken": PROFILE})
-                    except Exception:
-                        self.errors += 1
-                    else:
-                        got = dt.datetime.now(dt.UTC)
-                        pos = status.Position
-                        pose = self.calibration.from_generic(
-                            float(pos.PanTilt.x), float(pos.PanTilt.y), float(pos.Zoom.x)
-                        )
-                        move = status.MoveStatus
-                        moving = str(move.PanTilt) == "MOVING" or str(move.Zoom) == "MOVING"
-                        self.polls += 1
-                        # The camera read its pose between sending and receiving.
-                        self._add(PoseSample(pose, sent + (got - sent) / 2, moving))
-                await asyncio.sleep(max(0.0, self.period - (time.monotonic() - began)))
-        finally:
-            await cam.close()
+    services: Services
+    sim: SimulatedCamera
+    control: CameraControl
+    recorder: Recorder
+    camera_id: str
+    view: TrackerView
+
+    @property
+    def tracker(self) -> PoseTracker:
+        return self.control.tracker
+
+    def expect(self, pose: Pose | None = None) -> None:
+        """Record a command before sending it (the PoseSource contract for masks)."""
+        latest = self.tracker.latest(self.camera_id)
+        target = pose or (latest.pose if latest is not None else Pose(0.0, 0.0, 0.0))
+        self.tracker.expect(self.camera_id, target)
+
+    def wait_streaming(self, seconds: float = 20.0) -> None:
+        pipeline = self.recorder.pipeline(self.camera_id)
+        wait_for(lambda: pipeline.status.state == "streaming", seconds, "streaming")
+
+
+def onboard(services: Services, sim: SimulatedCamera, name: str = "sim") -> str:
+    control = get_control(services)
+    calibration = calibration_from_simulator(sim.state()["calibration"])
+    body = control.cameras.onboard(SETUP, name, sim.onvif_url, USERNAME, PASSWORD, calibration)
+    return str(body["id"])
 
 
 @pytest.fixture
@@ -152,3 +124,39 @@ def sim() -> Iterator[SimulatedCamera]:
         yield cam
     finally:
         cam.stop()
+
+
+@pytest.fixture
+def rig_settings() -> dict[str, object]:
+    return {"VMS_RECORDER_SEGMENT_SECONDS": "20", "VMS_CAMERAS_POSE_FAST_HZ": "10"}
+
+
+@contextlib.contextmanager
+def rigged(services: Services, sim: SimulatedCamera) -> Iterator[Rig]:
+    """The simulator onboarded, its private zones as masks, poses tracked, recorded
+    (call ``rig.recorder.start()``); recorder and camera control stopped after."""
+    control = get_control(services)
+    recorder = get_recorder(services)
+    try:
+        camera_id = onboard(services, sim)
+        zones = [SpherePolygon(z.name, z.polygon) for z in sim.scene.private_zones]
+        services.extensions["masks"].replace_all(camera_id, zones, SETUP)
+        control.start_media()
+        wait_for(lambda: control.tracker.latest(camera_id) is not None, 20, "a first pose")
+        view = TrackerView(control.tracker)
+        recorder.pose_source = view
+        assert recorder.add_registered() == [camera_id]
+        yield Rig(services, sim, control, recorder, camera_id, view)
+    finally:
+        recorder.stop()
+        control.close()
+
+
+@pytest.fixture
+def rig(sim: SimulatedCamera, tmp_path: Path, rig_settings: dict[str, object]) -> Iterator[Rig]:
+    services = sqlite_services(tmp_path, **rig_settings)
+    try:
+        with rigged(services, sim) as rig:
+            yield rig
+    finally:
+        services.close()
