@@ -8,13 +8,17 @@ packages=(
     gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
     gir1.2-gst-rtsp-server-1.0 python3-gi   # Debian's RTSP server as a third-party camera
     chromium chromium-driver      # page tests in headless Chromium
-    nodejs npm                    # the npm 'onvif' package as an independent ONVIF client
     postgresql redis-server       # real database and message queue for the tests
 )
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Node.js and npm (the npm 'onvif' package is an independent ONVIF client in the tests):
+# any install will do (a NodeSource node ships its own npm, which Debian's npm conflicts
+# with), so they are looked for as commands.
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "installing Debian packages: ${missing[*]}" >&2
     sudo=""
