@@ -15,19 +15,11 @@ from typing import Any
 
 from onvif_control.plugin import get
 from onvif_control.ptz_audit import PtzAuditQuery, to_csv
-from vms.audit.log import SYSTEM_ROLE, Who
+from vms.cli import cli_actor
 from vms.clock import parse_iso
 from vms.config import Config
 from vms.errors import InvalidArgument
 from vms.services import Services
-
-
-def _actor() -> Who:
-    try:
-        name = getpass.getuser()
-    except (KeyError, OSError):
-        name = "unknown"
-    return Who(f"cli:{name}", SYSTEM_ROLE)
 
 
 def _open(args: argparse.Namespace) -> Services:
@@ -47,7 +39,7 @@ def cmd_camera_add(args: argparse.Namespace) -> int:
     services = _open(args)
     try:
         camera = get(services).cameras.onboard(
-            _actor(), args.name, args.onvif, args.username, password
+            cli_actor(), args.name, args.onvif, args.username, password
         )
     finally:
         _close(services)
@@ -98,7 +90,7 @@ def cmd_audit_ptz(args: argparse.Namespace) -> int:
     )
     services = _open(args)
     try:
-        rows = get(services).audit.entries(None, query, by=_actor())
+        rows = get(services).audit.entries(None, query, by=cli_actor())
     finally:
         _close(services)
     if args.format == "csv":

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 Handler = Callable[[argparse.Namespace], int]
 
 
-def cli_actor(services: Services) -> Who:
+def cli_actor() -> Who:
     """The CLI acts as the operating-system user who runs it (audited as such)."""
     try:
         name = getpass.getuser()
@@ -68,7 +68,7 @@ def cmd_user_add(args: argparse.Namespace) -> int:
             password,
             badge=args.badge,
             supervisor=args.supervisor,
-            by=cli_actor(services),
+            by=cli_actor(),
         )
         print(f"user {user.username} ({user.role}) created")
     finally:
@@ -114,7 +114,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 original_filename=path.name,
                 custody_details={"cli_path": str(path.resolve())},
             ),
-            cli_actor(services),
+            cli_actor(),
         )
     finally:
         services.close()
@@ -139,7 +139,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 def cmd_media_list(args: argparse.Namespace) -> int:
     services = open_services(args)
     # The operator of the machine acts with administration's reach, as `cli:<user>`.
-    actor = Actor(user_id=0, username=cli_actor(services).name, role=Role.ADMIN)
+    actor = Actor(user_id=0, username=cli_actor().name, role=Role.ADMIN)
     try:
         page = services.catalog.search(
             actor,
