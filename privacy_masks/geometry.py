@@ -258,21 +258,30 @@ def rasterise(polygons: Iterable[F64], size: tuple[int, int], pad: int = 0) -> B
     """
     width, height = size
     hc, wc = height // 2 + 2 * pad, width // 2 + 2 * pad
-    toggles = np.zeros((hc, wc + 1), dtype=np.int8)
-    outline = np.zeros((hc, wc), dtype=bool)
-    any_polygon = False
-    for poly in polygons:
-        if len(poly) < 3:
-            continue
-        any_polygon = True
-        p = poly / 2.0 + pad  # chroma pixels on the padded canvas
-        a, b = p, np.roll(p, -1, axis=0)
+    out = np.zeros((hc, wc), dtype=bool)
+    shapes = [poly / 2.0 + pad for poly in polygons if len(poly) >= 3]  # padded chroma px
+    if not shapes:
+        return out
+    # Work on the polygons' bounding box only (cells they can touch), then place it.
+    every = np.concatenate(shapes)
+    r0 = int(np.clip(np.floor(every[:, 1].min()) - 1, 0, hc))
+    r1 = int(np.clip(np.ceil(every[:, 1].max()) + 2, 0, hc))
+    c0 = int(np.clip(np.floor(every[:, 0].min()) - 1, 0, wc))
+    c1 = int(np.clip(np.ceil(every[:, 0].max()) + 2, 0, wc))
+    if r0 >= r1 or c0 >= c1:
+        return out
+    bh, bw = r1 - r0, c1 - c0
+    toggles = np.zeros((bh, bw + 1), dtype=np.int8)
+    outline = np.zeros((bh, bw), dtype=bool)
+    offset = np.array([c0, r0], dtype=np.float64)
+    for shape in shapes:
+        a = shape - offset
+        b = np.roll(a, -1, axis=0)
         _fill_toggles(toggles, a, b)
         _mark_outline(outline, a, b)
-    if not any_polygon:
-        return np.zeros((hc, wc), dtype=bool)
-    inside = (np.cumsum(toggles, axis=1, dtype=np.int16)[:, :wc] & 1).astype(bool)
-    return np.asarray(inside | outline)
+    inside = (np.cumsum(toggles, axis=1, dtype=np.int16)[:, :bw] & 1).astype(bool)
+    out[r0:r1, c0:c1] = inside | outline
+    return out
 
 
 def _fill_toggles(toggles: NDArray[np.int8], a: F64, b: F64) -> None:
@@ -603,9 +612,27 @@ def mask_for_frame(
         pad = math.ceil(guard / 2.0)
         projected = [project_polygon(p.vertices, pose, calibration, size, guard) for p in polygons]
         raster = rasterise(projected, size, pad)
-        if raster.any():
-            out |= dilate(raster, radius)[pad : pad + hc, pad : pad + wc]
+        _dilate_into(out, raster, radius, pad)
     return out
+
+
+def _dilate_into(out: BoolMask, raster: BoolMask, radius: int, pad: int) -> None:
+    """``out |= dilate(raster, radius)`` cropped by ``pad``, computed on the raster's
+    bounding box grown by the radius only (a mask covers a small part of the picture)."""
+    rows = np.flatnonzero(raster.any(axis=1))
+    if rows.size == 0:
+        return
+    cols = np.flatnonzero(raster.any(axis=0))
+    height, width = raster.shape
+    r0, r1 = max(0, int(rows[0]) - radius), min(height, int(rows[-1]) + radius + 1)
+    c0, c1 = max(0, int(cols[0]) - radius), min(width, int(cols[-1]) + radius + 1)
+    grown = dilate(raster[r0:r1, c0:c1], radius)
+    hc, wc = out.shape
+    # The box in picture coordinates, clipped to the picture.
+    y0, y1 = max(r0 - pad, 0), min(r1 - pad, hc)
+    x0, x1 = max(c0 - pad, 0), min(c1 - pad, wc)
+    if y0 < y1 and x0 < x1:
+        out[y0:y1, x0:x1] |= grown[y0 + pad - r0 : y1 + pad - r0, x0 + pad - c0 : x1 + pad - c0]
 
 
 def _may_be_in_view(
