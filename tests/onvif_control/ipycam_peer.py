@@ -38,22 +38,27 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _stub_cv2() -> None:
+def _stub_cv2() -> bool:
+    """Install the stub; True when it was installed (and must be removed after)."""
     if "cv2" in sys.modules or importlib.util.find_spec("cv2") is not None:
-        return
+        return False
     stub = types.ModuleType("cv2")
 
     def missing(name: str) -> Any:
+        if name.startswith("__"):
+            # Tools walk sys.modules asking for __file__ and the like: not a use.
+            raise AttributeError(name)
         raise AssertionError(f"cv2.{name} used: the ipycam test peer sends no frames")
 
     stub.__getattr__ = missing  # type: ignore[method-assign]
     sys.modules["cv2"] = stub
+    return True
 
 
 @contextmanager
 def ipycam_camera(username: str, password: str, lifetime: float = 120.0) -> Iterator[Any]:
     """A started ipycam ``IPCamera`` on loopback; stopped on exit or after ``lifetime``."""
-    _stub_cv2()
+    stubbed = _stub_cv2()
     import ipycam.camera as camera_module
     from ipycam import CameraConfig, IPCamera
     from ipycam.rtsp import NativeRTSPServer
@@ -112,6 +117,9 @@ def ipycam_camera(username: str, password: str, lifetime: float = 120.0) -> Iter
         camera.stop()
         for name, value in saved.items():
             setattr(camera_module, name, value)
+        if stubbed:
+            # Leave no fake opencv behind for the tests that run after this one.
+            sys.modules.pop("cv2", None)
 
 
 def _patch_replies(camera: Any) -> None:
