@@ -196,6 +196,31 @@ class PtzService:
         with self._bucket_lock:
             self._buckets.pop(row.id, None)
 
+    def _halt(self, camera_id: str, why: str) -> None:
+        """Stop any move the ended session left running (a continuous move would run on
+        until its ONVIF timeout, with nobody in control). Audited as the arbiter's
+        command (INV-6); a camera that cannot be reached is logged, not raised: the
+        session has ended either way."""
+        outcome, error = "ok", None
+        try:
+            self.engine.execute(camera_id, guard.Command(guard.Op.STOP))
+        except VMSError as exc:
+            outcome, error = "failed", exc.message
+            log.warning("camera %s: stop after session end failed: %s", camera_id, exc.message)
+        self.audit.record(
+            self.db,
+            ARBITER,
+            "ptz.command",
+            target(camera_id),
+            outcome=outcome,
+            details={
+                "camera_id": camera_id,
+                "op": "stop",
+                "reason": why,
+                **({"error": error} if error else {}),
+            },
+        )
+
     def _notify_displaced(self, row: PtzSession, by: str, reason: str) -> None:
         """Tell the operator who lost control (Socket.IO room of that user)."""
         self.events.publish(
@@ -345,6 +370,7 @@ class PtzService:
         if refusal is not None:
             raise refusal.error
         if displaced is not None:
+            self._halt(camera_id, "session taken over")
             self._notify_displaced(displaced[0], actor.username, displaced[1])
         self._publish_controller(camera_id, row)
         return out
@@ -397,6 +423,7 @@ class PtzService:
         if refusal is not None:
             raise refusal.error
         assert row is not None
+        self._halt(camera_id, "session closed")
         if row.username != actor.username:
             self._notify_displaced(row, actor.username, "released by an admin (A6)")
         self._publish_controller(camera_id, None)
@@ -431,6 +458,7 @@ class PtzService:
                 )
                 ended.append(row)
         for row in ended:
+            self._halt(row.camera_id, "session expired")
             self._notify_displaced(row, ARBITER.name, f"idle for {self.idle_seconds:g} s (A2)")
             self._publish_controller(row.camera_id, None)
         return len(ended)

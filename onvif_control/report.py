@@ -154,6 +154,8 @@ def build(
         elif e.action in END_ACTIONS and e.outcome == "ok" and sid in sessions:
             ended = sessions[sid]
             ended.end, ended.end_reason = e.at, str(d.get("reason"))
+        elif e.action == "ptz.command" and e.role == "system":
+            continue  # the arbiter's stops when a session ends: not anyone's use of PTZ
         elif e.action == "ptz.command":
             in_period = start <= e.at < end
             camera_id = str(d.get("camera_id"))

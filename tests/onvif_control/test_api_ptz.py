@@ -338,3 +338,29 @@ def test_status_endpoint(api, bearer, camera):
     assert r.status_code == 200 and {"pan", "tilt", "zoom", "x", "y"} <= set(r.json["pose"])
     assert r.json["controller"] is None and r.json["source"] == "camera"
     assert api.get(url(camera, "/status"), headers=bearer["officer"]).status_code == 403
+
+
+@pytest.mark.parametrize("how", ["close", "takeover"])
+def test_ending_a_session_stops_its_move_INV_6(api, bearer, camera, svc, sim, how):
+    """A continuous move must not run on with nobody in control."""
+    sid = open_session(api, bearer, camera).json["session_id"]
+    r = cmd(api, bearer, camera, sid, op="continuous", pan=0.2, timeout=30)
+    assert r.status_code == 200, r.json
+
+    def moving() -> bool:
+        return any(sim.state()["moving"].values())
+
+    time.sleep(0.3)
+    assert moving()
+    if how == "close":
+        r = api.delete(url(camera, "/session"), headers=bearer["dispatcher"])
+        assert r.status_code == 200, r.json
+    else:
+        r = open_session(api, bearer, camera, user="admin")
+        assert r.status_code == 201, r.json
+    deadline = time.monotonic() + 3
+    while moving() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not moving()
+    stops = [e for e in entries(svc) if e[0] == "ptz.command" and e[2] == "ptz-arbiter"]
+    assert stops and stops[-1][1] == "ok" and stops[-1][3]["op"] == "stop"

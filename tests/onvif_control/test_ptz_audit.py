@@ -167,7 +167,9 @@ def test_report_and_exports_through_the_api_on_the_simulator_INV_6(
     got = api.get(f"/api/v1/audit/ptz?format=csv&{q}", headers=bearer["admin"])
     assert got.status_code == 200 and got.mimetype == "text/csv"
     rows = list(csv.DictReader(io.StringIO(got.get_data(as_text=True))))
-    assert [r["action"] for r in rows] == [e["action"] for e in listed]
+    # Everyone's entries: the dispatcher's, then the arbiter's stop at the session's end.
+    assert [r["action"] for r in rows] == [e["action"] for e in listed] + ["ptz.command"]
+    assert rows[-1]["actor"] == "ptz-arbiter"
     assert rows[1]["purpose"] == "event" and rows[1]["op"] == "absolute"
     assert svc.audit.verify(svc.db) is None
 
@@ -205,7 +207,12 @@ def test_cli_audit_ptz_csv_and_verify(svc, control, camera, people, capsys, monk
         == 0
     )
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
-    assert [r["action"] for r in rows] == ["ptz.session.open", "ptz.command", "ptz.session.close"]
+    assert [r["action"] for r in rows] == [
+        "ptz.session.open",
+        "ptz.command",
+        "ptz.session.close",
+        "ptz.command",  # the arbiter stops whatever the ended session left moving
+    ]
     assert rows[1]["incident_number"] == "C-9" and rows[1]["user"] == "sergeant"
     assert main(["audit", "verify"]) == 0
     assert "intact" in capsys.readouterr().out
