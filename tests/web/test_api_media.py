@@ -197,3 +197,23 @@ def test_one_viewing_is_one_audit_entry_however_many_ranges_ACC_6(
             .all()
         )
     assert len(views) == 1
+
+
+def test_media_page_says_how_long_the_item_is_kept_RET_12(
+    client: FlaskClient, tokens: dict[str, str], catalog: list[str]
+) -> None:
+    import re
+
+    from tests.conftest import PASSWORD
+
+    page = client.get("/login").get_data(as_text=True)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert csrf
+    client.post(
+        "/login",
+        data={"username": "investigator", "password": PASSWORD, "csrf_token": csrf.group(1)},
+    )
+    detail = client.get(f"/api/v1/media/{catalog[0]}", headers=h(tokens)).get_json()
+    assert detail["retention_rule"]
+    html = client.get(f"/media/{catalog[0]}").get_data(as_text=True)
+    assert "Kept until" in html and detail["retention_rule"] in html
