@@ -365,9 +365,10 @@ class MaskSettings:
 
     @property
     def history_seconds(self) -> float:
-        """How far before a frame the pose history must reach (the idle poll period is
-        at most the idle stale limit, so a sample before the frame is always in it)."""
-        return self.latency_seconds + max(self.stale_idle_seconds, self.stale_moving_seconds)
+        """How far before a frame the pose history must reach: the sample before the
+        newest may be up to a poll period (below the idle stale limit) plus its reply
+        older, so twice the stale limit."""
+        return self.latency_seconds + 2.0 * max(self.stale_idle_seconds, self.stale_moving_seconds)
 
 
 @dataclass(frozen=True)

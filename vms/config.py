@@ -112,7 +112,8 @@ class CamerasConfig:
     health_interval_seconds: float = 15.0
     # Pose polling: fast while moving or just after a command, slow when idle.
     pose_fast_hz: float = 5.0
-    pose_idle_seconds: float = 2.0
+    # Below [privacy_masks] stale_idle_seconds with room for the reply (INV-5).
+    pose_idle_seconds: float = 1.0
     # Seconds after the last command or movement during which polling stays fast.
     pose_settle_seconds: float = 2.0
     # Pose samples kept per camera for the media pipeline (seconds of history).
