@@ -99,10 +99,10 @@ class LocalPtzEngine:
         device = self.connections.device(camera_id)
 
         async def go() -> Outcome:
+            # Marked before it is sent, for every op (INV-5): from this instant the masks
+            # assume the camera may be moving at top speed until a pose confirms it.
+            self.tracker.commanding(camera_id, command.target)
             result = await HANDLERS[command.op](device, record.profile_token, command)
-            # The expected pose at once (masks cover the destination), then the camera's.
-            if command.target is not None:
-                self.tracker.expect(camera_id, command.target)
             if command.op is Op.CONTINUOUS:
                 self.tracker.continuous(camera_id, (command.pan, command.tilt, command.zoom))
             elif command.op is Op.STOP:

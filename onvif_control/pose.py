@@ -143,6 +143,23 @@ class PoseTracker:
         self._append(camera_id, PoseSample(pose, self.clock.now(), True, commanded=True))
         self.poke(camera_id)
 
+    def commanding(self, camera_id: str, target: Pose | None) -> None:
+        """A command is about to be sent: record it now, *before* the camera can move
+        (INV-5, docs/design/mask-geometry.md: a poll reply in flight could otherwise say
+        "idle" after the camera started, and the masks would not cover the move).
+
+        The sample's pose is the command's target when known, else the last known pose
+        (the mask plan uses commanded samples only as the instant of a command). With no
+        pose known at all there is nothing to mark: the pipeline blanks anyway.
+        """
+        with self._lock:
+            track = self._tracks.get(camera_id)
+            last = track.samples[-1] if track and track.samples else None
+        pose = target or (last.pose if last is not None else None)
+        if pose is not None:
+            self._append(camera_id, PoseSample(pose, self.clock.now(), True, commanded=True))
+        self.poke(camera_id)
+
     def poke(self, camera_id: str) -> None:
         """Poll fast for ``settle_seconds`` (a command was sent)."""
         with self._lock:
@@ -309,6 +326,7 @@ class PoseTracker:
         ):
             return
         record = self.connections.record(camera_id)
+        self.commanding(camera_id, None)  # INV-5: marked before it is sent
         try:
             await self.connections.device(camera_id).stop(record.profile_token)
         except VMSError as exc:

@@ -364,3 +364,36 @@ def test_ending_a_session_stops_its_move_INV_6(api, bearer, camera, svc, sim, ho
     assert not moving()
     stops = [e for e in entries(svc) if e[0] == "ptz.command" and e[2] == "ptz-arbiter"]
     assert stops and stops[-1][1] == "ok" and stops[-1][3]["op"] == "stop"
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"op": "continuous", "pan": 0.3, "timeout": 1},
+        {"op": "absolute", "pan": 0.2, "tilt": 0.1, "zoom": 0.0},
+        {"op": "stop"},
+    ],
+)
+def test_commands_are_marked_for_the_masks_before_they_are_sent_INV_5(
+    api, bearer, camera, control, monkeypatch, body
+):
+    """The mask plan must know of a move before the camera can start it: a poll reply in
+    flight would otherwise call a moving camera idle (docs/design/mask-geometry.md)."""
+    from onvif_control import engine
+
+    seen: list[bool] = []
+    op = engine.Op(body["op"])
+    original = engine.HANDLERS[op]
+
+    def spy(device, token, command):  # the real handler, observed at the moment of sending
+        latest = control.tracker.latest(camera["id"])
+        seen.append(latest is not None and latest.commanded)
+        return original(device, token, command)
+
+    monkeypatch.setitem(engine.HANDLERS, op, spy)
+    wait_idle(api, bearer, camera)  # a measured pose exists
+    sid = open_session(api, bearer, camera).json["session_id"]
+    r = cmd(api, bearer, camera, sid, **body)
+    assert r.status_code == 200, r.json
+    assert seen == [True]
