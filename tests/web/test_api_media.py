@@ -11,6 +11,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from tests.media import make_video
+from tests.web.test_api_auth import _login
 from vms.audit.log import Who
 from vms.db.models import AuditEntry, SourceKind
 from vms.ingest import IngestRequest
@@ -162,6 +163,17 @@ def test_categories_list_the_configured_retention_TAG_4(
     assert force["evidence"] is True and force["retention_days"] == 1461  # TAG-6, RET-7
 
 
+def views(services: Services, media_id: str) -> list[int]:
+    with services.db.session() as s:
+        return list(
+            s.execute(
+                select(AuditEntry.seq).where(
+                    AuditEntry.target == f"media:{media_id}", AuditEntry.action == "media.view"
+                )
+            ).scalars()
+        )
+
+
 def test_one_viewing_is_one_audit_entry_however_many_ranges_ACC_6(
     client: FlaskClient, services: Services, tokens: dict[str, str], catalog: list[str]
 ) -> None:
@@ -170,49 +182,19 @@ def test_one_viewing_is_one_audit_entry_however_many_ranges_ACC_6(
         r = client.get(f"/api/v1/media/{media_id}/content", headers={**h(tokens), "Range": header})
         assert r.status_code == 206
         r.close()
-    with services.db.session() as s:
-        views = (
-            s.execute(
-                select(AuditEntry.seq).where(
-                    AuditEntry.target == f"media:{media_id}", AuditEntry.action == "media.view"
-                )
-            )
-            .scalars()
-            .all()
-        )
-    assert len(views) == 1
+    assert len(views(services, media_id)) == 1
     # A continuation without an earlier viewing entry is still recorded (never unaudited).
     r = client.get(
         f"/api/v1/media/{catalog[1]}/content", headers={**h(tokens), "Range": "bytes=500-"}
     )
     r.close()
-    with services.db.session() as s:
-        views = (
-            s.execute(
-                select(AuditEntry.seq).where(
-                    AuditEntry.target == f"media:{catalog[1]}", AuditEntry.action == "media.view"
-                )
-            )
-            .scalars()
-            .all()
-        )
-    assert len(views) == 1
+    assert len(views(services, catalog[1])) == 1
 
 
 def test_media_page_says_how_long_the_item_is_kept_RET_12(
     client: FlaskClient, tokens: dict[str, str], catalog: list[str]
 ) -> None:
-    import re
-
-    from tests.conftest import PASSWORD
-
-    page = client.get("/login").get_data(as_text=True)
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    assert csrf
-    client.post(
-        "/login",
-        data={"username": "investigator", "password": PASSWORD, "csrf_token": csrf.group(1)},
-    )
+    _login(client, "investigator")
     detail = client.get(f"/api/v1/media/{catalog[0]}", headers=h(tokens)).get_json()
     assert detail["retention_rule"]
     html = client.get(f"/media/{catalog[0]}").get_data(as_text=True)

@@ -8,6 +8,7 @@ from flask import Blueprint, jsonify, request
 
 from vms.audit.log import AuditQuery, entry_json, search
 from vms.auth.permissions import Action
+from vms.errors import InvalidArgument
 from web.api import int_arg, time_arg
 from web.security import require_actor, services
 
@@ -21,8 +22,6 @@ def audit_log() -> Any:
     svc.catalog.require(actor, Action.AUDIT_READ, "audit")
     limit = int_arg("limit", 100)
     if not 1 <= limit <= 1000:
-        from vms.errors import InvalidArgument
-
         raise InvalidArgument(f"limit must be 1..1000, not {limit}")
     before = request.args.get("before_seq")
     query = AuditQuery(
