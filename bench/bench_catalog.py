@@ -45,7 +45,7 @@ PG_ADMIN_URL = os.environ.get(
     "VMS_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 TARGET_P95_MS = 20.0
-DATA_VERSION = 2  # bump when the generated data changes (invalidates the SQLite cache)
+DATA_VERSION = 3  # bump when the generated data changes (invalidates the SQLite cache)
 YEAR_START = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 YEAR_SECONDS = 365 * 86400
 BATCH = 20_000

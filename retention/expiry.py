@@ -1,10 +1,10 @@
 """Expiry in the catalog: gather each item's facts, apply the pure rules, store the result.
 
-``media_items.expires_at`` and ``retention_rule`` are a cache of :func:`decide_expiry`
-that the purge uses to find candidates and the catalog shows. They are recomputed in the
-transaction of every change that can move them (ingest, tag change, hold, case), and the
-purge never trusts them alone: it decides again from fresh facts inside the transaction
-that writes its intent (INV-3, docs/design/retention.md).
+``media_expiry`` (one narrow row per item: ``expires_at``, ``retention_rule``) is a cache
+of :func:`decide_expiry` that the purge uses to find candidates and the catalog shows. It
+is recomputed in the transaction of every change that can move it (ingest, tag change,
+hold, case), and the purge never trusts it alone: it decides again from fresh facts
+inside the transaction that writes its intent (INV-3, docs/design/retention.md).
 """
 
 from __future__ import annotations
@@ -19,26 +19,32 @@ from typing import Any, cast
 from sqlalchemy import (
     ColumnElement,
     Table,
-    bindparam,
+    exists,
     func,
     select,
 )
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from retention.rules import Expiry, Hold, RetentionFacts, RetentionPolicy, decide_expiry
 from vms.db.engine import Database
-from vms.db.models import Case, MediaCategory, MediaHold, MediaItem
+from vms.db.models import Case, MediaCategory, MediaExpiry, MediaHold, MediaItem
 
 log = logging.getLogger(__name__)
 
 OPEN = "open"
 
-_media = cast(Table, MediaItem.__table__)
-UPDATE_EXPIRY = (
-    _media.update()
-    .where(_media.c.id == bindparam("b_id"))
-    .values(expires_at=bindparam("b_expires"), retention_rule=bindparam("b_rule"))
+_expiry = cast(Table, MediaExpiry.__table__)
+_SQLITE_UPSERT = sqlite.insert(_expiry)
+UPSERT_EXPIRY = _SQLITE_UPSERT.on_conflict_do_update(
+    index_elements=[_expiry.c.media_id],
+    set_={
+        "expires_at": _SQLITE_UPSERT.excluded.expires_at,
+        "retention_rule": _SQLITE_UPSERT.excluded.retention_rule,
+    },
 )
+# Items whose expiry was never computed (no media_expiry row).
+NOT_COMPUTED = ~exists().where(MediaExpiry.media_id == MediaItem.id).correlate_except(MediaExpiry)
 
 
 @dataclass(frozen=True)
@@ -160,8 +166,11 @@ class ExpiryService:
             holds=tuple(holds),
         )
         expiry = decide_expiry(facts, self.policy)
-        item.expires_at = expiry.expires_at
-        item.retention_rule = expiry.rule
+        if item.expiry is None:
+            item.expiry = MediaExpiry(expires_at=expiry.expires_at, retention_rule=expiry.rule)
+        else:
+            item.expiry.expires_at = expiry.expires_at
+            item.expiry.retention_rule = expiry.rule
         return expiry
 
     def apply_ids(self, session: Session, ids: Iterable[str]) -> int:
@@ -189,9 +198,8 @@ class ExpiryService:
         computed (after the 0002 migration). Returns the number of rows changed.
 
         On PostgreSQL the id space is split in two halves recomputed by two workers at
-        once: the cost is the server's (each changed row updates every index of
-        ``media_items``), and the halves' rows are disjoint, so they do not wait for
-        each other. SQLite serialises writers: one worker there.
+        once: most of the cost is the server's, and the halves' rows are disjoint, so
+        they do not wait for each other. SQLite serialises writers: one worker there.
         """
         workers = 2 if self.db.dialect == "postgresql" else 1
         bounds = self._split(workers, only_missing)
@@ -230,7 +238,7 @@ class ExpiryService:
         with self.db.session() as s:
             stmt = select(MediaItem.id).order_by(MediaItem.id)
             if only_missing:
-                stmt = stmt.where(MediaItem.retention_rule.is_(None))
+                stmt = stmt.where(NOT_COMPUTED)
             total = s.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
             if total < 2 * 10_000:
                 return [("", None)]
@@ -256,7 +264,7 @@ class ExpiryService:
                 if upto is not None:
                     criteria.append(MediaItem.id <= upto)
                 if only_missing:
-                    criteria.append(MediaItem.retention_rule.is_(None))
+                    criteria.append(NOT_COMPUTED)
                 count, last_id, rows_changed = self._apply_rows(s, criteria, limit=chunk_size)
                 if not count:
                     return changed
@@ -277,14 +285,16 @@ class ExpiryService:
                 MediaItem.recorded_start,
                 MediaItem.evidence,
                 MediaItem.case_number,
-                MediaItem.expires_at,
-                MediaItem.retention_rule,
+                MediaExpiry.expires_at,
+                MediaExpiry.retention_rule,
             )
+            .outerjoin(MediaExpiry, MediaExpiry.media_id == MediaItem.id)
             .where(*criteria)
             .order_by(MediaItem.id)
             .limit(limit)
         )
         if lock_rows(session):
+            # The item rows, as every writer of the facts locks them (holds, cases).
             stmt = stmt.with_for_update(of=MediaItem)
         raw = session.execute(stmt).all()
         if not raw:
@@ -310,24 +320,32 @@ class ExpiryService:
 # array travels as one string split on the server: adapting Python lists of 10,000
 # values cost the client more than the server's update (profiled).
 _SEP = "\x1f"  # ASCII unit separator: in no id, time or rule text
-_PG_UPDATE = (
-    "UPDATE media_items AS m SET expires_at = v.e, retention_rule = v.r "
-    "FROM unnest(string_to_array(%(ids)s, %(sep)s), "
+_PG_UPSERT = (
+    "INSERT INTO media_expiry AS m (media_id, expires_at, retention_rule) "
+    "SELECT * FROM unnest(string_to_array(%(ids)s, %(sep)s), "
     "string_to_array(%(exps)s, %(sep)s, '')::timestamptz[], "
-    "string_to_array(%(rules)s, %(sep)s, '')) "
-    "AS v(id, e, r) WHERE m.id = v.id"
+    "string_to_array(%(rules)s, %(sep)s)) "
+    "ON CONFLICT (media_id) DO UPDATE "
+    "SET expires_at = excluded.expires_at, retention_rule = excluded.retention_rule"
 )
 
 
 def write_expiries(session: Session, updates: list[dict[str, Any]]) -> None:
-    """Store ``[{b_id, b_expires, b_rule}]`` (aware UTC times, INV-7)."""
+    """Store ``[{b_id, b_expires, b_rule}]`` (aware UTC times, INV-7), inserting the
+    rows of items never computed."""
     if session.get_bind().dialect.name != "postgresql":
-        session.connection().execute(UPDATE_EXPIRY, updates)
+        session.connection().execute(
+            UPSERT_EXPIRY,
+            [
+                {"media_id": u["b_id"], "expires_at": u["b_expires"], "retention_rule": u["b_rule"]}
+                for u in updates
+            ],
+        )
         return
     for i in range(0, len(updates), 10_000):
         part = updates[i : i + 10_000]
         session.connection().exec_driver_sql(
-            _PG_UPDATE,
+            _PG_UPSERT,
             {
                 "sep": _SEP,
                 "ids": _SEP.join(u["b_id"] for u in part),
@@ -335,7 +353,7 @@ def write_expiries(session: Session, updates: list[dict[str, Any]]) -> None:
                 "exps": _SEP.join(
                     u["b_expires"].isoformat() if u["b_expires"] is not None else "" for u in part
                 ),
-                "rules": _SEP.join(u["b_rule"] or "" for u in part),
+                "rules": _SEP.join(u["b_rule"] for u in part),
             },
         )
 

@@ -42,7 +42,7 @@ from vms import ids
 from vms.audit.log import SYSTEM_ROLE, AuditLog, Who
 from vms.clock import Clock, isoformat
 from vms.db.engine import Database
-from vms.db.models import DestructionRecord, MediaItem, PurgeIntent
+from vms.db.models import DestructionRecord, MediaExpiry, MediaItem, PurgeIntent
 from vms.events import EventBus
 from vms.faults import crash_point
 from vms.store import MediaStore, fsync_dir
@@ -93,8 +93,8 @@ _COLUMNS = (
     MediaItem.evidence,
     MediaItem.case_number,
     MediaItem.sha256,
-    MediaItem.expires_at,
-    MediaItem.retention_rule,
+    MediaExpiry.expires_at,
+    MediaExpiry.retention_rule,
 )
 
 
@@ -185,16 +185,20 @@ class Purger:
     ) -> tuple[list[str], tuple[dt.datetime, str] | None]:
         stmt = (
             select(*_COLUMNS)
+            .select_from(MediaExpiry)
+            .join(MediaItem, MediaItem.id == MediaExpiry.media_id)
             .where(
-                MediaItem.expires_at <= now,
-                ~exists().where(PurgeIntent.media_id == MediaItem.id),
+                MediaExpiry.expires_at <= now,
+                ~exists().where(PurgeIntent.media_id == MediaExpiry.media_id),
             )
-            .order_by(MediaItem.expires_at, MediaItem.id)
+            .order_by(MediaExpiry.expires_at, MediaExpiry.media_id)
             .limit(self.batch_size)
         )
         if cursor is not None:
-            # Row-value comparison: both databases walk ix_media_items_expiry with it.
-            stmt = stmt.where(tuple_(MediaItem.expires_at, MediaItem.id) > tuple_(*cursor))
+            # Row-value comparison: both databases walk ix_media_expiry_expires with it.
+            stmt = stmt.where(
+                tuple_(MediaExpiry.expires_at, MediaExpiry.media_id) > tuple_(*cursor)
+            )
         with self._transaction(read_only=report.dry_run) as s:
             if lock_rows(s) and not report.dry_run:
                 # Rows a hold is working on are skipped, not waited for: next run.
@@ -361,6 +365,7 @@ class Purger:
             removed = set(unlinked)
             # 4. rows out, destruction records in, one audit entry: one commit.
             s.execute(delete(PurgeIntent).where(PurgeIntent.media_id.in_(todo_ids)))
+            s.execute(delete(MediaExpiry).where(MediaExpiry.media_id.in_(todo_ids)))
             s.execute(delete(MediaItem).where(MediaItem.id.in_(todo_ids)))
             s.execute(
                 insert(DestructionRecord),

@@ -19,6 +19,7 @@ from vms.db.engine import Database
 from vms.db.models import (
     DestructionRecord,
     MediaCategory,
+    MediaExpiry,
     MediaItem,
     SourceKind,
     TaggingNotice,
@@ -98,12 +99,14 @@ class Reports:
                     MediaItem.device_id,
                     MediaItem.officer_badge,
                     MediaItem.recorded_start,
-                    MediaItem.expires_at,
-                    MediaItem.retention_rule,
+                    MediaExpiry.expires_at,
+                    MediaExpiry.retention_rule,
                     MediaItem.size_bytes,
                 )
-                .where(MediaItem.expires_at.is_not(None), MediaItem.expires_at < until)
-                .order_by(MediaItem.expires_at, MediaItem.id)
+                .select_from(MediaExpiry)
+                .join(MediaItem, MediaItem.id == MediaExpiry.media_id)
+                .where(MediaExpiry.expires_at.is_not(None), MediaExpiry.expires_at < until)
+                .order_by(MediaExpiry.expires_at, MediaExpiry.media_id)
                 .limit(_limit(limit))
             ).all()
         return {

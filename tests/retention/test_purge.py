@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from retention.plugin import Retention
 from tests.retention.conftest import DAY, document, exists, ingest, item
 from vms.check import Level, check
 from vms.clock import ManualClock
-from vms.db.models import AuditEntry, DestructionRecord, MediaItem, PurgeIntent, SourceKind
+from vms.db.models import (
+    AuditEntry,
+    DestructionRecord,
+    MediaExpiry,
+    PurgeIntent,
+    SourceKind,
+)
 from vms.services import Services
 
 
@@ -109,8 +115,8 @@ def test_purge_decides_again_and_never_trusts_a_stale_expiry_INV_3(
     )
     with timed.db.transaction() as s:
         s.execute(
-            update(MediaItem)
-            .where(MediaItem.id == media)
+            update(MediaExpiry)
+            .where(MediaExpiry.media_id == media)
             .values(expires_at=clock.now() - DAY, retention_rule="stale")
         )
     report = retention.purger.run()
@@ -211,7 +217,7 @@ def test_recompute_all_fills_missing_expiries_after_the_migration(
 ) -> None:
     media = ingest(timed, recorded_at=clock.now() - 40 * DAY)
     with timed.db.transaction() as s:
-        s.execute(update(MediaItem).values(expires_at=None, retention_rule=None))
+        s.execute(delete(MediaExpiry))  # as the 0008 migration leaves never-computed items
     assert retention.expiry.recompute_all(only_missing=True) == 1
     assert item(timed, media).retention_rule == "RET-1 fixed 30 days"  # type: ignore[union-attr]
     assert retention.expiry.recompute_all() == 0

@@ -2,8 +2,31 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from vms.db.engine import Database
 from vms.migrations import check, upgrade
 from vms.services import Services
+
+
+@contextlib.contextmanager
+def old_catalog(tmp_path: Path, revision: str) -> Iterator[Database]:
+    """A SQLite catalog migrated to ``revision`` only, with one device ``D``."""
+    db = Database(f"sqlite:///{tmp_path / 'old.db'}")
+    try:
+        upgrade(db.engine, revision)
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO devices (id, kind, name, created_at) "
+                "VALUES ('D', 'bwc', 'D', '2026-01-01 00:00:00')"
+            )
+        yield db
+    finally:
+        db.dispose()
 
 
 def test_models_and_migrations_agree(services: Services) -> None:
@@ -11,20 +34,10 @@ def test_models_and_migrations_agree(services: Services) -> None:
     check(services.db.engine)  # raises when autogenerate would produce a new revision
 
 
-def test_category_time_backfill_0007(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_category_time_backfill_0007(tmp_path: Path) -> None:
     """Upgrading a catalog with categorised items copies their recorded start."""
-    import sqlalchemy as sa
-
-    from vms.db.engine import Database
-
-    db = Database(f"sqlite:///{tmp_path / 'old.db'}")
-    try:
-        upgrade(db.engine, "0006")
+    with old_catalog(tmp_path, "0006") as db:
         with db.engine.begin() as conn:
-            conn.exec_driver_sql(
-                "INSERT INTO devices (id, kind, name, created_at) "
-                "VALUES ('D', 'bwc', 'D', '2026-01-01 00:00:00')"
-            )
             conn.exec_driver_sql(
                 "INSERT INTO media_items (id, source, media_type, content_type, device_id,"
                 " recorded_start, size_bytes, sha256, evidence, restricted, ingested_at,"
@@ -40,5 +53,49 @@ def test_category_time_backfill_0007(tmp_path) -> None:  # type: ignore[no-untyp
             value = conn.execute(sa.text("SELECT recorded_start FROM media_categories")).scalar()
         assert str(value).startswith("2026-02-03 04:05:06")
         check(db.engine)
-    finally:
-        db.dispose()
+
+
+def test_expiry_moves_to_its_own_table_0008_and_nothing_referencing_items_is_lost(
+    tmp_path: Path,
+) -> None:
+    """0008 rebuilds media_items on SQLite: stored expiries move to media_expiry, and the
+    rows that reference items (categories, custody) survive the rebuild (foreign keys
+    are off during migrations, or dropping the old table would cascade into them)."""
+    with old_catalog(tmp_path, "0007") as db:
+        with db.engine.begin() as conn:
+            for media_id, expires, rule in (
+                ("m1", "'2026-05-04 04:05:06'", "'RET-4 bwc 90 days'"),
+                ("m2", "NULL", "'RET-10 legal hold LH-1'"),
+                ("m3", "NULL", "NULL"),  # never computed
+            ):
+                conn.exec_driver_sql(
+                    "INSERT INTO media_items (id, source, media_type, content_type, device_id,"
+                    " recorded_start, size_bytes, sha256, evidence, restricted, ingested_at,"
+                    " ingested_by, recorded_start_origin, expires_at, retention_rule) VALUES"
+                    f" ('{media_id}', 'bwc', 'video', 'video/mp4', 'D', '2026-02-03 04:05:06',"
+                    f" 1, 'ab{media_id}', 0, 0, '2026-02-03 04:05:06', 't', 'ingest',"
+                    f" {expires}, {rule})"
+                )
+            conn.exec_driver_sql(
+                "INSERT INTO media_categories (media_id, category, recorded_start)"
+                " VALUES ('m1', 'Eviction', '2026-02-03 04:05:06')"
+            )
+            conn.exec_driver_sql(
+                "INSERT INTO custody_events (media_id, at, actor, action, details)"
+                " VALUES ('m1', '2026-02-03 04:05:06', 't', 'ingest', '{}')"
+            )
+        upgrade(db.engine)
+        with db.engine.connect() as conn:
+            expiries = conn.execute(
+                sa.text("SELECT media_id, expires_at, retention_rule FROM media_expiry ORDER BY 1")
+            ).all()
+            categories = conn.execute(sa.text("SELECT count(*) FROM media_categories")).scalar()
+            custody = conn.execute(sa.text("SELECT count(*) FROM custody_events")).scalar()
+            enforced = conn.exec_driver_sql("PRAGMA foreign_keys").scalar()
+        assert [(m, str(e)[:19] if e else None, r) for m, e, r in expiries] == [
+            ("m1", "2026-05-04 04:05:06", "RET-4 bwc 90 days"),
+            ("m2", None, "RET-10 legal hold LH-1"),
+        ]
+        assert categories == 1 and custody == 1
+        assert enforced == 1  # the pooled connection has enforcement back on
+        check(db.engine)

@@ -173,14 +173,45 @@ class MediaItem(Base):
     ingested_by: Mapped[str] = mapped_column(String(64))
     # The time the recorded start came from: container metadata, the uploader, or ingest.
     recorded_start_origin: Mapped[str] = mapped_column(String(16))
-    # Set by the retention plugin (RET-12): when the item may be purged (None: never, it
-    # is held) and which rule decided it ("RET-1 fixed 30 days"...).
-    expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
-    retention_rule: Mapped[str | None] = mapped_column(String(200))
 
     categories: Mapped[list[MediaCategory]] = relationship(
         back_populates="media", cascade="all, delete-orphan", lazy="selectin"
     )
+    # Set by the retention plugin (RET-12), in its own narrow table (see MediaExpiry).
+    expiry: Mapped[MediaExpiry | None] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", passive_deletes=True
+    )
+
+    @property
+    def expires_at(self) -> dt.datetime | None:
+        """When the item may be purged; None: never computed, or kept while held."""
+        return self.expiry.expires_at if self.expiry is not None else None
+
+    @property
+    def retention_rule(self) -> str | None:
+        """Which rule decided :attr:`expires_at` ("RET-1 fixed 30 days"...)."""
+        return self.expiry.retention_rule if self.expiry is not None else None
+
+
+class MediaExpiry(Base):
+    """A media item's stored retention decision (RET-12): a cache of the pure rules that
+    the purge walks in ``(expires_at, media_id)`` order and the catalog shows.
+
+    Its own narrow table, not columns of ``media_items``: recomputing a million expiries
+    after a policy change then rewrites a small row and two index entries per item, not
+    the wide item row and all of its indexes (docs/design/retention.md). No row: never
+    computed yet (the purge computes those first).
+    """
+
+    __tablename__ = "media_expiry"
+    __table_args__ = (Index("ix_media_expiry_expires", "expires_at", "media_id"),)
+
+    media_id: Mapped[str] = mapped_column(
+        ForeignKey("media_items.id", ondelete="CASCADE"), primary_key=True
+    )
+    # None: no expiry, the item is held (RET-2, RET-5, RET-10).
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    retention_rule: Mapped[str] = mapped_column(String(200))
 
 
 class MediaCategory(Base):
@@ -271,8 +302,6 @@ class AuditHead(Base):
 # Deleting a media row makes the database look for rows that reference it: without these
 # indexes every purged item costs a scan of media_items (derived copies) and uploads.
 Index("ix_media_items_derived_from", MediaItem.derived_from_id)
-# The purge walks expired items in (expires_at, id) order.
-Index("ix_media_items_expiry", MediaItem.expires_at, MediaItem.id)
 Index("ix_uploads_media", Upload.media_id)
 
 

@@ -1,21 +1,53 @@
-"""Alembic environment: the engine comes from :func:`vms.migrations.alembic_config`."""
+"""Alembic environment: the engine comes from :func:`vms.migrations.alembic_config`.
+
+SQLite alters a table by copying it into a new one and dropping the old (batch mode).
+With foreign keys enforced, dropping ``media_items`` would cascade into every table that
+references it (categories, custody, expiries) and lose them, so on SQLite the migrations
+run with enforcement off, and ``PRAGMA foreign_key_check`` must come back empty before
+they commit (as the SQLite documentation's procedure for altering tables says).
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from alembic import context
+from sqlalchemy.engine import Connection
 
 from vms.db.models import Base
 
 config = context.config
 engine = config.attributes["engine"]
 
+
+def _foreign_keys(connection: Connection, on: bool) -> None:
+    # On the driver's connection, outside any transaction (a no-op inside one).
+    cursor: Any = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
+    finally:
+        cursor.close()
+
+
 with engine.connect() as connection:
-    context.configure(
-        connection=connection,
-        target_metadata=Base.metadata,
-        render_as_batch=connection.dialect.name == "sqlite",
-        compare_type=True,
-    )
-    with context.begin_transaction():
-        context.run_migrations()
-    connection.commit()
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        _foreign_keys(connection, False)
+    try:
+        context.configure(
+            connection=connection,
+            target_metadata=Base.metadata,
+            render_as_batch=sqlite,
+            compare_type=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+            if sqlite:
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise RuntimeError(f"migration left broken foreign keys: {broken[:10]}")
+        connection.commit()
+    finally:
+        if sqlite:
+            connection.rollback()
+            _foreign_keys(connection, True)
