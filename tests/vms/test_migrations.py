@@ -3,20 +3,38 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
+from tests.conftest import BACKENDS, _pg_admin, _pg_url
 from vms.db.engine import Database
 from vms.migrations import check, upgrade
 from vms.services import Services
 
 
+@pytest.fixture(params=BACKENDS)
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database (no schema) on each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'old.db'}"
+        return
+    name = f"vms_mig_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    _pg_admin(f'CREATE DATABASE "{name}"')
+    try:
+        yield _pg_url(name)
+    finally:
+        _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @contextlib.contextmanager
-def old_catalog(tmp_path: Path, revision: str) -> Iterator[Database]:
-    """A SQLite catalog migrated to ``revision`` only, with one device ``D``."""
-    db = Database(f"sqlite:///{tmp_path / 'old.db'}")
+def old_catalog(url: str, revision: str) -> Iterator[Database]:
+    """A catalog migrated to ``revision`` only, with one device ``D``."""
+    db = Database(url)
     try:
         upgrade(db.engine, revision)
         with db.engine.begin() as conn:
@@ -34,15 +52,15 @@ def test_models_and_migrations_agree(services: Services) -> None:
     check(services.db.engine)  # raises when autogenerate would produce a new revision
 
 
-def test_category_time_backfill_0007(tmp_path: Path) -> None:
+def test_category_time_backfill_0007(empty_url: str) -> None:
     """Upgrading a catalog with categorised items copies their recorded start."""
-    with old_catalog(tmp_path, "0006") as db:
+    with old_catalog(empty_url, "0006") as db:
         with db.engine.begin() as conn:
             conn.exec_driver_sql(
                 "INSERT INTO media_items (id, source, media_type, content_type, device_id,"
                 " recorded_start, size_bytes, sha256, evidence, restricted, ingested_at,"
                 " ingested_by, recorded_start_origin) VALUES ('m1', 'bwc', 'video',"
-                " 'video/mp4', 'D', '2026-02-03 04:05:06', 1, 'ab', 0, 0,"
+                " 'video/mp4', 'D', '2026-02-03 04:05:06', 1, 'ab', FALSE, FALSE,"
                 " '2026-02-03 04:05:06', 't', 'ingest')"
             )
             conn.exec_driver_sql(
@@ -56,12 +74,12 @@ def test_category_time_backfill_0007(tmp_path: Path) -> None:
 
 
 def test_expiry_moves_to_its_own_table_0008_and_nothing_referencing_items_is_lost(
-    tmp_path: Path,
+    empty_url: str,
 ) -> None:
     """0008 rebuilds media_items on SQLite: stored expiries move to media_expiry, and the
     rows that reference items (categories, custody) survive the rebuild (foreign keys
     are off during migrations, or dropping the old table would cascade into them)."""
-    with old_catalog(tmp_path, "0007") as db:
+    with old_catalog(empty_url, "0007") as db:
         with db.engine.begin() as conn:
             for media_id, expires, rule in (
                 ("m1", "'2026-05-04 04:05:06'", "'RET-4 bwc 90 days'"),
@@ -73,7 +91,7 @@ def test_expiry_moves_to_its_own_table_0008_and_nothing_referencing_items_is_los
                     " recorded_start, size_bytes, sha256, evidence, restricted, ingested_at,"
                     " ingested_by, recorded_start_origin, expires_at, retention_rule) VALUES"
                     f" ('{media_id}', 'bwc', 'video', 'video/mp4', 'D', '2026-02-03 04:05:06',"
-                    f" 1, 'ab{media_id}', 0, 0, '2026-02-03 04:05:06', 't', 'ingest',"
+                    f" 1, 'ab{media_id}', FALSE, FALSE, '2026-02-03 04:05:06', 't', 'ingest',"
                     f" {expires}, {rule})"
                 )
             conn.exec_driver_sql(
@@ -91,7 +109,8 @@ def test_expiry_moves_to_its_own_table_0008_and_nothing_referencing_items_is_los
             ).all()
             categories = conn.execute(sa.text("SELECT count(*) FROM media_categories")).scalar()
             custody = conn.execute(sa.text("SELECT count(*) FROM custody_events")).scalar()
-            enforced = conn.exec_driver_sql("PRAGMA foreign_keys").scalar()
+            sqlite = conn.dialect.name == "sqlite"
+            enforced = conn.exec_driver_sql("PRAGMA foreign_keys").scalar() if sqlite else 1
         assert [(m, str(e)[:19] if e else None, r) for m, e, r in expiries] == [
             ("m1", "2026-05-04 04:05:06", "RET-4 bwc 90 days"),
             ("m2", None, "RET-10 legal hold LH-1"),
