@@ -22,6 +22,7 @@ from web.api import masks as masks_api
 from web.api import media as media_api
 from web.api import ptz as ptz_api
 from web.api import uploads as uploads_api
+from web.live_pages import bp as live_pages_bp
 from web.pages import bp as pages_bp
 from web.ptz_pages import bp as ptz_pages_bp
 from web.retention_pages import register as register_retention
@@ -57,6 +58,7 @@ def create_app(services: Services, *, testing: bool = False) -> tuple[Flask, Soc
     app.register_blueprint(ptz_api.bp, url_prefix="/api/v1")
     app.register_blueprint(pages_bp)
     app.register_blueprint(ptz_pages_bp)
+    app.register_blueprint(live_pages_bp)
     register_retention(app)
     app.context_processor(security.template_globals)
 

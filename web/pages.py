@@ -9,7 +9,7 @@ from urllib.parse import urlparse
 from flask import Blueprint, redirect, render_template, request, session, url_for
 
 from vms.audit.log import AuditQuery, entry_json, search
-from vms.auth.permissions import Action, ItemFacts, decide
+from vms.auth.permissions import Action, Actor, ItemFacts, decide
 from vms.catalog import MediaQuery, media_json
 from vms.clock import parse_iso
 from vms.errors import InvalidArgument, RateLimited, Unauthenticated, VMSError
@@ -114,8 +114,9 @@ def _permissions() -> dict[str, Any]:
 
 
 @bp.errorhandler(VMSError)
-def _page_error(exc: VMSError) -> Any:
-    """Refusals and missing items on a page get a page, not the API's JSON."""
+def page_error(exc: VMSError) -> Any:
+    """Refusals and missing items on a page get a page, not the API's JSON (other page
+    blueprints register this handler too)."""
     if isinstance(exc, Unauthenticated):
         return redirect(url_for("pages.login", next=request.path))
     titles = {403: "Not permitted", 404: "Not found", 400: "Invalid request"}
@@ -123,12 +124,20 @@ def _page_error(exc: VMSError) -> Any:
     return render_template("error.html", title=title, message=exc.message), exc.http_status
 
 
-def _safe_next(target: str | None) -> str:
+def start_page(actor: Actor) -> str:
+    """Where a user starts: the catalog, or the camera wall for those who watch cameras
+    but may not search media (dispatchers)."""
+    if not decide(actor, Action.MEDIA_SEARCH).allowed and decide(actor, Action.LIVE_VIEW).allowed:
+        return url_for("live_pages.wall")
+    return url_for("pages.catalog")
+
+
+def _safe_next(target: str | None, actor: Actor) -> str:
     if not target:
-        return url_for("pages.catalog")
+        return start_page(actor)
     parsed = urlparse(target)
     if parsed.scheme or parsed.netloc or not target.startswith("/"):
-        return url_for("pages.catalog")
+        return start_page(actor)
     return target
 
 
@@ -150,9 +159,9 @@ def login() -> Any:
             error, status = exc.message, exc.http_status
         else:
             start_session(actor)
-            return redirect(_safe_next(request.args.get("next")))
-    elif resolve_actor() is not None:
-        return redirect(_safe_next(request.args.get("next")))
+            return redirect(_safe_next(request.args.get("next"), actor))
+    elif (signed_in := resolve_actor()) is not None:
+        return redirect(_safe_next(request.args.get("next"), signed_in))
     username = request.form.get("username", "")
     return render_template("login.html", error=error, username=username), status
 
@@ -166,7 +175,7 @@ def logout() -> Any:
 
 @bp.get("/")
 def index() -> Any:
-    return redirect(url_for("pages.catalog"))
+    return redirect(start_page(require_actor()))
 
 
 @bp.get("/catalog")

@@ -9,9 +9,12 @@ from typing import Any
 from flask import Blueprint, render_template
 
 from vms.auth.permissions import Action
+from vms.errors import VMSError
+from web.pages import page_error
 from web.security import require_actor, services
 
 bp = Blueprint("ptz_pages", __name__, template_folder="templates")
+bp.register_error_handler(VMSError, page_error)
 
 
 @bp.get("/audit/ptz")

@@ -120,13 +120,13 @@ def page(context: BrowserContext) -> Iterator[Page]:
     assert not problems, problems
 
 
-def login(page: Page, username: str, password: str = PASSWORD) -> None:
-    """Sign in through the form and wait for the catalog."""
+def login(page: Page, username: str, password: str = PASSWORD, lands: str = "**/catalog") -> None:
+    """Sign in through the form and wait for the start page (dispatchers: ``**/live``)."""
     page.goto("/login")
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/catalog")
+    page.wait_for_url(lands)
 
 
 @pytest.fixture

@@ -1,8 +1,10 @@
-// Live announcements over Socket.IO (new media in the catalog).
+// Live announcements over Socket.IO (new media in the catalog). The page's one socket
+// is window.vmsSocket, for the scripts of pages that listen or send more (live view, PTZ).
 (function () {
   "use strict";
   if (typeof io === "undefined") return;
   const socket = io({ transports: ["websocket", "polling"] });
+  window.vmsSocket = socket;
   const toast = document.getElementById("toast");
   const dot = document.getElementById("live-status");
   function state(connected) {

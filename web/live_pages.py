@@ -1,0 +1,75 @@
+"""Live view pages for dispatchers: the camera wall (``/live``) and one camera with PTZ
+steering (``/live/<camera_id>``).
+
+The pages draw what the APIs already serve and check: the masked MJPEG and snapshots of
+``web/api/live.py`` (INV-5, each view audited), PTZ sessions from ``web/api/ptz.py`` and
+commands over the ``ptz.command`` Socket.IO event (INV-6). Scripts: ``static/live_view.js``
+(pictures, health and controller of every camera shown) and ``static/ptz_control.js``
+(the steering panel). Roles without ``live.view`` get the 403 page; the refusal is
+audited as every other (``Catalog.require``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, render_template
+
+from onvif_control.cameras import target
+from onvif_control.plugin import get
+from vms.auth.permissions import Action, decide
+from vms.errors import VMSError
+from web.pages import page_error
+from web.security import require_actor, services
+
+bp = Blueprint("live_pages", __name__, template_folder="templates")
+bp.register_error_handler(VMSError, page_error)
+
+# Tiles of the wall that stream MJPEG; the others show a snapshot refreshed every
+# WALL_SNAPSHOT_SECONDS. A browser opens at most 6 HTTP/1.1 connections to a host and
+# each stream holds one for good: 4 leave room for the page's own requests.
+WALL_STREAMS = 4
+WALL_FPS = 2
+WALL_SNAPSHOT_SECONDS = 10
+CAMERA_FPS = 10
+
+
+@bp.get("/live")
+def wall() -> Any:
+    actor = require_actor()
+    services().catalog.require(actor, Action.LIVE_VIEW, "live")
+    control = get(services())
+    cameras = control.cameras.list_cameras(actor)
+    for camera in cameras:
+        camera["controller"] = control.ptz.controller(camera["id"])
+    return render_template(
+        "live_wall.html",
+        cameras=cameras,
+        streams=WALL_STREAMS,
+        fps=WALL_FPS,
+        snapshot_seconds=WALL_SNAPSHOT_SECONDS,
+    )
+
+
+@bp.get("/live/<camera_id>")
+def camera(camera_id: str) -> Any:
+    actor = require_actor()
+    services().catalog.require(actor, Action.LIVE_VIEW, target(camera_id))
+    control = get(services())
+    body = control.cameras.get(actor, camera_id)
+    controller = control.ptz.controller(camera_id)
+    # A reload keeps the operator's own open session (the API shows it to them anyway).
+    own_session = (
+        controller["session_id"]
+        if controller is not None and controller["username"] == actor.username
+        else None
+    )
+    return render_template(
+        "live_camera.html",
+        camera=body,
+        controller=controller,
+        own_session=own_session,
+        can_control=body["ptz_supported"] and decide(actor, Action.PTZ_CONTROL).allowed,
+        purposes=control.ptz.purposes,
+        fps=CAMERA_FPS,
+    )

@@ -1,0 +1,90 @@
+// Live view pages (/live, /live/<id>): start each camera's privacy-masked picture (an
+// MJPEG stream, or a snapshot refreshed every data-every seconds) and keep its health and
+// controller up to date from Socket.IO (camera.health, ptz.session) and, after each
+// (re)connection, from the API (events sent while disconnected are lost).
+(function () {
+  "use strict";
+  const RETRY_MS = 10000;
+
+  function again(url) {
+    return url + (url.includes("?") ? "&" : "?") + "t=" + Date.now();
+  }
+
+  function missing(img, gone) {
+    const note = img.parentElement.querySelector(".no-picture");
+    if (note) note.hidden = !gone;
+    img.classList.toggle("failed", gone);
+  }
+
+  function stream(img) {
+    img.addEventListener("load", () => missing(img, false));
+    img.addEventListener("error", () => {
+      // 503 (no media engine here), 404, a stalled stream: say so, try again later.
+      missing(img, true);
+      setTimeout(() => { img.src = again(img.dataset.stream); }, RETRY_MS);
+    });
+    img.src = img.dataset.stream;
+  }
+
+  function snapshots(img) {
+    const every = 1000 * (parseFloat(img.dataset.every) || 10);
+    // One request at a time, the next one a period after the last answer.
+    function next() { setTimeout(load, document.hidden ? 1000 : every); }
+    function load() {
+      if (document.hidden) { next(); return; }
+      img.src = again(img.dataset.snapshot);
+    }
+    img.addEventListener("load", () => { missing(img, false); next(); });
+    img.addEventListener("error", () => { missing(img, true); next(); });
+    img.src = img.dataset.snapshot;
+  }
+
+  document.querySelectorAll("img[data-stream]").forEach(stream);
+  document.querySelectorAll("img[data-snapshot]").forEach(snapshots);
+
+  function slots(cameraId, role) {
+    return document.querySelectorAll(
+      '[data-camera-id="' + CSS.escape(cameraId) + '"] [data-role="' + role + '"]');
+  }
+
+  function controllerText(c) {
+    if (!c) return "Nobody in control";
+    let text = "Controlled by " + c.username + " · " + String(c.purpose).replace(/_/g, " ");
+    if (c.incident_number) text += " · incident " + c.incident_number;
+    return text;
+  }
+
+  function showHealth(cameraId, health, detail) {
+    slots(cameraId, "health").forEach((el) => {
+      el.textContent = health || "unknown";
+      el.className = "health " + (health || "unknown");
+      el.title = detail || "";
+    });
+  }
+
+  function showController(cameraId, controller) {
+    slots(cameraId, "controller").forEach((el) => { el.textContent = controllerText(controller); });
+  }
+
+  async function refresh() {
+    const shown = new Set(Array.from(document.querySelectorAll("[data-camera-id]"),
+                                     (el) => el.dataset.cameraId));
+    try {
+      const reply = await fetch("/api/v1/cameras", { credentials: "same-origin" });
+      if (!reply.ok) return;
+      for (const c of (await reply.json()).cameras) {
+        if (!shown.has(c.id)) continue;
+        showHealth(c.id, c.health, c.health_detail);
+        const s = await fetch("/api/v1/cameras/" + encodeURIComponent(c.id) + "/ptz/session",
+                              { credentials: "same-origin" });
+        if (s.ok) showController(c.id, (await s.json()).controller);
+      }
+    } catch (e) { /* offline: the next connection refreshes */ }
+  }
+
+  const socket = window.vmsSocket;
+  if (!socket) return;
+  socket.on("camera.health", (msg) => showHealth(msg.camera_id, msg.health, msg.detail));
+  socket.on("ptz.session", (msg) => showController(msg.camera_id, msg.controller));
+  socket.on("connect", refresh);
+})();
