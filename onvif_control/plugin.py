@@ -83,6 +83,7 @@ def build(services: Services) -> CameraControl:
         settle_seconds=cams.pose_settle_seconds,
         history_seconds=cams.pose_history_seconds,
         publish_hz=cams.pose_publish_hz,
+        max_reply_seconds=services.config.privacy_masks.latency_seconds,
     )
     engine = LocalPtzEngine(connections, tracker, services.clock)
     ptz = PtzService(

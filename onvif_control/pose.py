@@ -8,6 +8,12 @@ slowly (every ``pose_idle_seconds``) otherwise. Commanded moves record the expec
 pose at once (``commanded=True``) so masks can cover the destination before the camera
 confirms it (ARCHITECTURE section 5). Sample times come from the injected clock (INV-7).
 
+A sample is stamped when the camera's reply arrives, but the camera read its pose at
+some instant of the round trip. The masks allow a stamp to be off by ``[privacy_masks]
+latency_seconds``, so a reply that took longer than that is not recorded (INV-5): while
+a camera's replies stay slow its pose grows stale and its picture is blanked, never
+masked from a pose that may be older than its stamp says.
+
 A continuous move is stopped by the tracker when the camera reaches (or would reach
 before the next poll) a software limit: the guard cannot know in advance where a
 velocity command will end (issue 4 item 5).
@@ -52,6 +58,7 @@ class _Track:
     last_publish: float = 0.0
     last_published: tuple[float, float, float, bool] | None = None
     failing: bool = False
+    slow: bool = False  # the last reply took longer than the masks allow
 
 
 class PoseTracker:
@@ -72,6 +79,7 @@ class PoseTracker:
         settle_seconds: float = 2.0,
         history_seconds: float = 30.0,
         publish_hz: float = 4.0,
+        max_reply_seconds: float = 0.15,
         on_limit_stop: LimitStop | None = None,
     ) -> None:
         if fast_hz < 5.0:
@@ -84,6 +92,7 @@ class PoseTracker:
         self.settle_seconds = settle_seconds
         self.keep = dt.timedelta(seconds=history_seconds)
         self.publish_period = 1.0 / publish_hz if publish_hz > 0 else float("inf")
+        self.max_reply_seconds = max_reply_seconds
         self.on_limit_stop = on_limit_stop
         self._lock = threading.Lock()
         self._tracks: dict[str, _Track] = {}
@@ -91,6 +100,7 @@ class PoseTracker:
         self._future: Future[None] | None = None
         self._stopping = threading.Event()
         self.polls = 0  # GetStatus calls made (benchmarks)
+        self.slow_replies = 0  # replies not recorded: slower than the masks allow
 
     # -- PoseSource ---------------------------------------------------------------------
 
@@ -128,13 +138,17 @@ class PoseTracker:
                 samples.popleft()
         self._publish(camera_id, sample)
 
-    def record(self, camera_id: str, status: PtzStatus, calibration: Calibration) -> PoseSample:
-        """A measured pose (``GetStatus``) in degrees."""
-        sample = PoseSample(
+    def measure(self, status: PtzStatus, calibration: Calibration) -> PoseSample:
+        """A measured pose (``GetStatus``) in degrees, stamped now; not recorded."""
+        return PoseSample(
             calibration.from_generic(status.x, status.y, status.zoom),
             self.clock.now(),
             status.moving,
         )
+
+    def record(self, camera_id: str, status: PtzStatus, calibration: Calibration) -> PoseSample:
+        """A measured pose (``GetStatus``) in degrees, recorded for the masks."""
+        sample = self.measure(status, calibration)
         self._append(camera_id, sample)
         return sample
 
@@ -257,7 +271,9 @@ class PoseTracker:
         try:
             record = self.connections.record(camera_id)
             device = self.connections.device(camera_id)
+            sent = loop.time()
             status = await device.status(record.profile_token)
+            round_trip = loop.time() - sent
         except VMSError as exc:
             with self._lock:
                 track = self._track(camera_id)
@@ -272,16 +288,34 @@ class PoseTracker:
             return
         self.polls += 1
         previous = self.latest(camera_id)
-        sample = self.record(camera_id, status, record.calibration)
+        slow = round_trip > self.max_reply_seconds
+        if slow:
+            # Used below to stop at limits, but not recorded for the masks (INV-5).
+            sample = self.measure(status, record.calibration)
+            self.slow_replies += 1
+        else:
+            sample = self.record(camera_id, status, record.calibration)
         with self._lock:
             track = self._track(camera_id)
             if track.failing:
                 log.info("camera %s: pose known again", camera_id)
             track.failing = False
+            was_slow, track.slow = track.slow, slow
             velocity = track.velocity
             # A reply to a request sent before the move was commanded says nothing about it.
             after_command = started > track.velocity_since + STATUS_GRACE
             fast = status.moving or velocity is not None or time.monotonic() < track.fast_until
+        if slow and not was_slow:
+            log.warning(
+                "camera %s: GetStatus took %.0f ms, more than the %.0f ms masks allow "
+                "([privacy_masks] latency_seconds); its poses are not used, so its "
+                "picture is blanked, until replies are fast again (INV-5)",
+                camera_id,
+                round_trip * 1000,
+                self.max_reply_seconds * 1000,
+            )
+        elif was_slow and not slow:
+            log.info("camera %s: GetStatus replies fast again", camera_id)
         if velocity is not None and not status.moving and after_command:
             # The camera stopped by itself (ContinuousMove timeout).
             self.continuous(camera_id, None)

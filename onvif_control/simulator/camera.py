@@ -100,6 +100,9 @@ class SimulatedCamera:
         self._clock = clock
         self._utc_now = utc_now or (lambda: dt.datetime.now(dt.UTC))
         self.ptz = PtzUnit(self.scene.calibration, self.scene.home, clock, label=name)
+        # A fault to inject: SOAP answers leave this many seconds after they were
+        # computed (a congested link to the camera).
+        self.soap_reply_delay = 0.0
         self._renderer: Renderer | None = None
         self._hub: StreamHub | None = None
         self._http: HttpServer | None = None
@@ -141,7 +144,14 @@ class SimulatedCamera:
             utc_now=self._utc_now,
         )
         username, password = self._credentials
-        service = OnvifService(ctx, username, password, self._snapshot_async, self.state)
+        service = OnvifService(
+            ctx,
+            username,
+            password,
+            self._snapshot_async,
+            self.state,
+            reply_delay=lambda: self.soap_reply_delay,
+        )
         self._http = HttpServer(service.handle, label=self.name)
         self._rtsp = RtspServer(hub, username, password, self.name, self._advertised)
         try:

@@ -12,6 +12,7 @@ Routes (on the ONVIF port):
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import ipaddress
 import json
@@ -61,8 +62,10 @@ class OnvifService:
         snapshot: Callable[[], Awaitable[bytes]],
         state: Callable[[], dict[str, Any]],
         monotonic: Callable[[], float] = time.monotonic,
+        reply_delay: Callable[[], float] = lambda: 0.0,
     ) -> None:
         self.ctx = ctx
+        self._reply_delay = reply_delay
         self._tokens = UsernameTokenChecker(username, password)
         self._digest = DigestAuthenticator(f"vms-sim-{ctx.serial}", username, password)
         self._snapshot = snapshot
@@ -74,7 +77,12 @@ class OnvifService:
         if request.path in SOAP_PATHS:
             if request.method != "POST":
                 return HttpResponse(405, b"SOAP endpoints take POST", headers={"Allow": "POST"})
-            return self._soap(request)
+            response = self._soap(request)
+            delay = self._reply_delay()
+            if delay > 0:
+                # A slow link: the answer was computed now and arrives later.
+                await asyncio.sleep(delay)
+            return response
         if request.path == SNAPSHOT_PATH:
             if request.method not in ("GET", "HEAD"):
                 return HttpResponse(405, b"GET only", headers={"Allow": "GET"})

@@ -123,3 +123,32 @@ def test_continuous_move_is_stopped_at_the_software_limit(live, camera, people, 
         time.sleep(0.05)
     assert stop is not None
     assert stop.actor == "pose-tracker" and stop.details["user"] == "dispatcher"
+
+
+def test_replies_slower_than_the_masks_allow_are_not_recorded_INV_5(live, camera, sim):
+    """A pose read at an unknown instant of a long round trip may be older than its stamp
+    by more than [privacy_masks] latency_seconds: the tracker does not record it, so the
+    pose grows stale and the masks blank the picture (INV-5) until replies are fast."""
+    tracker, camera_id = live.tracker, camera["id"]
+    assert tracker.max_reply_seconds == 0.15  # from [privacy_masks] latency_seconds
+    deadline = time.monotonic() + 5
+    while tracker.latest(camera_id) is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert tracker.latest(camera_id) is not None
+    sim.soap_reply_delay = 0.3
+    try:
+        live.engine.execute(camera_id, Command(Op.CONTINUOUS, 0.2, 0.0, 0.0, timeout=2.0))
+        slow_from = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=0.5)
+        time.sleep(2.0)
+        recorded = [s for s in tracker.history(camera_id, slow_from) if not s.commanded]
+        assert recorded == [] and tracker.slow_replies >= 3
+    finally:
+        sim.soap_reply_delay = 0.0
+    fast_from = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=0.5)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not [
+        s for s in tracker.history(camera_id, fast_from) if not s.commanded
+    ]:
+        time.sleep(0.05)
+    assert [s for s in tracker.history(camera_id, fast_from) if not s.commanded]
+    live.engine.execute(camera_id, Command(Op.STOP))
