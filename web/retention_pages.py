@@ -11,9 +11,11 @@ from retention.plugin import get
 from vms.auth.permissions import Action, decide
 from vms.errors import VMSError
 from web.api import retention as retention_api
+from web.pages import page_error
 from web.security import require_actor, services
 
 bp = Blueprint("retention_pages", __name__, template_folder="templates")
+bp.register_error_handler(VMSError, page_error)
 
 
 # Service events every signed-in browser is told of (the disk alarm of INV-3).

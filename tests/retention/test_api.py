@@ -171,18 +171,20 @@ def test_upcoming_and_untagged_reports_RET_13_TAG_3_TAG_7(
     )
 
 
-def test_request_log_page_and_form_with_csrf_RET_3(services: Services, client) -> None:
-    media = ingest(services, recorded_at=services.clock.now())
-    login = client.get("/login")
-    assert login.status_code == 200
+def sign_in(client: Any, username: str) -> str:
+    """Sign in through the login form; returns the session's new CSRF token."""
+    assert client.get("/login").status_code == 200
     with client.session_transaction() as sess:
         csrf = sess["csrf"]
-    r = client.post(
-        "/login", data={"username": "commander", "password": PASSWORD, "csrf_token": csrf}
-    )
+    r = client.post("/login", data={"username": username, "password": PASSWORD, "csrf_token": csrf})
     assert r.status_code == 302
     with client.session_transaction() as sess:
-        csrf = sess["csrf"]
+        return str(sess["csrf"])
+
+
+def test_request_log_page_and_form_with_csrf_RET_3(services: Services, client) -> None:
+    media = ingest(services, recorded_at=services.clock.now())
+    csrf = sign_in(client, "commander")
     page = client.get("/retention/preservation")
     assert page.status_code == 200 and b"Log a request" in page.data
     form = {
@@ -202,6 +204,27 @@ def test_request_log_page_and_form_with_csrf_RET_3(services: Services, client) -
     assert r.status_code == 302
     page = client.get(r.headers["Location"])
     assert b"PR-FORM-1" in page.data and b"Claims rep" in page.data
+
+
+def test_preservation_page_refuses_other_roles_with_the_page_RET_3(
+    services: Services, client
+) -> None:
+    """An officer (no retention.read) gets the "Not permitted" page, not JSON; audited."""
+    sign_in(client, "officer")
+    page = client.get("/retention/preservation")
+    assert page.status_code == 403
+    assert page.mimetype == "text/html" and b"Not permitted" in page.data
+    with services.db.session() as s:
+        denied = (
+            s.execute(
+                select(AuditEntry).where(
+                    AuditEntry.actor == "officer", AuditEntry.outcome == "denied"
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert denied
 
 
 def test_scanned_form_is_ingested_hashed_and_kept_with_the_request_RET_3(
