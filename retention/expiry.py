@@ -21,6 +21,7 @@ from sqlalchemy import (
     Table,
     exists,
     func,
+    inspect,
     select,
 )
 from sqlalchemy.dialects import sqlite
@@ -145,7 +146,15 @@ class ExpiryService:
 
     def apply(self, session: Session, item: MediaItem) -> Expiry:
         """Recompute and set ``item``'s expiry in ``session`` (an ingest, tag, hold or
-        case change); the caller's transaction commits it with the change."""
+        case change); the caller's transaction commits it with the change.
+
+        On PostgreSQL a stored item's row is locked first, as every writer of the facts
+        and the recompute do: a recompute that read the facts before this change commits
+        first, and this decision, from the changed facts, is the one that stays.
+        """
+        persistent = inspect(item).persistent
+        if persistent and lock_rows(session):
+            session.execute(select(MediaItem.id).where(MediaItem.id == item.id).with_for_update())
         holds = [
             Hold(kind, label)
             for kind, label in session.execute(
@@ -166,11 +175,16 @@ class ExpiryService:
             holds=tuple(holds),
         )
         expiry = decide_expiry(facts, self.policy)
-        if item.expiry is None:
+        stored = item.expiry
+        if stored is None and persistent:
+            # A recompute may have stored one since the item was loaded.
+            stored = session.get(MediaExpiry, item.id, populate_existing=True)
+        if stored is None:
             item.expiry = MediaExpiry(expires_at=expiry.expires_at, retention_rule=expiry.rule)
         else:
-            item.expiry.expires_at = expiry.expires_at
-            item.expiry.retention_rule = expiry.rule
+            item.expiry = stored
+            stored.expires_at = expiry.expires_at
+            stored.retention_rule = expiry.rule
         return expiry
 
     def apply_ids(self, session: Session, ids: Iterable[str]) -> int:

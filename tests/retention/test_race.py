@@ -4,14 +4,20 @@ it reports as already purged (INV-3, RET-2)."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import threading
 import time
+from typing import Any
 
+from retention.expiry import ExpiryService
 from retention.plugin import Retention
+from retention.rules import RetentionPolicy
 from tests.retention.conftest import DAY, exists, ingest, item
 from vms.auth.permissions import Actor
+from vms.categories import Category
 from vms.clock import ManualClock, isoformat
+from vms.db.models import SourceKind
 from vms.services import Services
 
 ITERATIONS = 8
@@ -102,3 +108,72 @@ def test_hold_placed_during_a_purge_wins_INV_3_RET_2(
         assert item(timed, media_id).expires_at is None  # type: ignore[union-attr]
     assert pinned_all  # the race did let some requests win
     print("race outcomes (pinned, already purged, rescued):", outcomes)
+
+
+class _PausingExpiry(ExpiryService):
+    """The real recompute, paused after it has read the facts and decided, before it
+    writes: the instant a concurrent tag change can slip in."""
+
+    def __init__(self, base: ExpiryService, policy: RetentionPolicy) -> None:
+        super().__init__(base.db, policy)
+        self.decided = threading.Event()
+        self.go = threading.Event()
+
+    def decide(self, session, rows, *, id_range=None):  # type: ignore[no-untyped-def]
+        out = super().decide(session, rows, id_range=id_range)
+        self.decided.set()
+        assert self.go.wait(30)
+        return out
+
+
+def test_tag_removed_during_a_policy_recompute_keeps_the_changed_facts_RET_12(
+    timed: Services, retention: Retention, clock: ManualClock, actors: dict[str, Actor]
+) -> None:
+    """A site keeps "Eviction" footage 400 days (TAG-4). After a policy change (Eviction
+    500, BWC 120 days) the recompute reads a tagged item's facts; before it writes, an
+    investigator removes the tag. The stored expiry must follow the untagged item (BWC
+    120 days), not the recompute's decision from the facts it read before (RET-12).
+    Removing a category does not update the item row: the locks that order the two
+    writers are the item lock ``apply`` takes and the custody record's reference."""
+    site = dataclasses.replace(
+        retention.policy,
+        categories={**retention.policy.categories, "eviction": Category("Eviction", 400)},
+    )
+    retention.expiry.policy = site
+    media = ingest(
+        timed,
+        source=SourceKind.BWC,
+        device="BWC-9",
+        officer="B1",
+        recorded_at=clock.now(),
+        categories=("Eviction",),
+    )
+    stored = item(timed, media)
+    assert stored is not None and stored.expires_at == stored.recorded_start + 400 * DAY
+    changed = dataclasses.replace(
+        site,
+        source_days={**site.source_days, "bwc": 120},
+        categories={**site.categories, "eviction": Category("Eviction", 500)},
+    )
+    retention.expiry.policy = changed
+    recompute = _PausingExpiry(retention.expiry, changed)
+    worker = threading.Thread(target=recompute.recompute_all, daemon=True)
+    worker.start()
+    assert recompute.decided.wait(30)
+    tagged: list[dict[str, Any]] = []
+    tagger = threading.Thread(
+        target=lambda: tagged.append(
+            timed.catalog.update(actors["admin"], media, {"categories": []})
+        ),
+        daemon=True,
+    )
+    tagger.start()
+    tagger.join(1.0)  # it waits for the recompute's lock, or (without one) gets through
+    recompute.go.set()
+    worker.join(30)
+    tagger.join(30)
+    assert not worker.is_alive() and not tagger.is_alive() and tagged
+    stored = item(timed, media)
+    assert stored is not None and stored.expires_at == stored.recorded_start + 120 * DAY, (
+        stored.retention_rule if stored else None
+    )
