@@ -118,3 +118,60 @@ def test_expiry_moves_to_its_own_table_0008_and_nothing_referencing_items_is_los
         assert categories == 1 and custody == 1
         assert enforced == 1  # the pooled connection has enforcement back on
         check(db.engine)
+
+
+BREAKING = '''"""a broken migration (test only): leaves a row that references no item
+
+Revision ID: 9999
+Revises: {head}
+"""
+
+from alembic import op
+
+revision = "9999"
+down_revision = "{head}"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.execute(
+        "INSERT INTO media_categories (media_id, category, recorded_start)"
+        " VALUES ('no-such-item', 'Eviction', '2026-01-01 00:00:00')"
+    )
+
+
+def downgrade() -> None:
+    pass
+'''
+
+
+def test_a_migration_that_breaks_foreign_keys_is_rolled_back_whole_on_sqlite(
+    tmp_path: Path,
+) -> None:
+    """SQLite migrations run with enforcement off (table rebuilds would cascade), so the
+    check afterwards must be able to undo them: all of them, not only the last."""
+    import shutil
+
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
+    from vms.migrations import HERE, alembic_config
+
+    scripts = tmp_path / "migrations"
+    shutil.copytree(HERE, scripts, ignore=shutil.ignore_patterns("__pycache__"))
+    with old_catalog(f"sqlite:///{tmp_path / 'old.db'}", "0006") as db:
+        cfg = alembic_config(db.engine)
+        head = ScriptDirectory.from_config(cfg).get_current_head()
+        (scripts / "versions" / "9999_broken.py").write_text(BREAKING.format(head=head))
+        cfg.set_main_option("script_location", str(scripts))
+        with pytest.raises(RuntimeError, match="broken foreign keys"):
+            command.upgrade(cfg, "head")
+        with db.engine.connect() as conn:
+            version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+            orphans = conn.execute(sa.text("SELECT count(*) FROM media_categories")).scalar()
+            tables = set(sa.inspect(conn).get_table_names())
+            enforced = conn.exec_driver_sql("PRAGMA foreign_keys").scalar()
+        assert version == "0006" and orphans == 0
+        assert "media_expiry" not in tables  # 0007 and 0008 were undone with it
+        assert enforced == 1

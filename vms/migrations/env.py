@@ -3,8 +3,10 @@
 SQLite alters a table by copying it into a new one and dropping the old (batch mode).
 With foreign keys enforced, dropping ``media_items`` would cascade into every table that
 references it (categories, custody, expiries) and lose them, so on SQLite the migrations
-run with enforcement off, and ``PRAGMA foreign_key_check`` must come back empty before
-they commit (as the SQLite documentation's procedure for altering tables says).
+run with enforcement off, in one transaction (SQLite's DDL is transactional; Alembic
+would otherwise commit each migration on its own), and ``PRAGMA foreign_key_check`` must
+come back empty before that transaction commits (the SQLite documentation's procedure
+for altering tables).
 """
 
 from __future__ import annotations
@@ -33,16 +35,19 @@ with engine.connect() as connection:
     sqlite = connection.dialect.name == "sqlite"
     if sqlite:
         _foreign_keys(connection, False)
+    applied: list[object] = []
     try:
         context.configure(
             connection=connection,
             target_metadata=Base.metadata,
             render_as_batch=sqlite,
             compare_type=True,
+            transactional_ddl=True if sqlite else None,
+            on_version_apply=lambda **kw: applied.append(kw["step"]),
         )
         with context.begin_transaction():
             context.run_migrations()
-            if sqlite:
+            if sqlite and applied:
                 broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
                 if broken:
                     raise RuntimeError(f"migration left broken foreign keys: {broken[:10]}")
