@@ -176,8 +176,9 @@ class ExpiryService:
         )
         expiry = decide_expiry(facts, self.policy)
         stored = item.expiry
-        if stored is None and persistent:
-            # A recompute may have stored one since the item was loaded.
+        if persistent:
+            # Read after the lock: a recompute may have stored or changed it since the
+            # item was loaded, and only columns that differ from what is loaded are written.
             stored = session.get(MediaExpiry, item.id, populate_existing=True)
         if stored is None:
             item.expiry = MediaExpiry(expires_at=expiry.expires_at, retention_rule=expiry.rule)

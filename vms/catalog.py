@@ -214,8 +214,13 @@ class Catalog:
 
     # -- one item --------------------------------------------------------------------
 
-    def _load(self, s: Session, media_id: str) -> MediaItem:
-        item = s.get(MediaItem, media_id)
+    def _load(self, s: Session, media_id: str, *, lock: bool = False) -> MediaItem:
+        """The item; ``lock``: for a change (the row locked first on PostgreSQL, as every
+        writer of an item's retention facts does, and read fresh after the wait)."""
+        if lock and s.get_bind().dialect.name == "postgresql":
+            item = s.get(MediaItem, media_id, with_for_update=True, populate_existing=True)
+        else:
+            item = s.get(MediaItem, media_id)
         if item is None:
             raise NotFound(f"media {media_id!r} does not exist")
         return item
@@ -324,7 +329,7 @@ class Catalog:
                 normalised[key] = value.strip() or None if isinstance(value, str) else None
         now = self.clock.now()
         with self.db.transaction() as s:
-            item = self._load(s, media_id)
+            item = self._load(s, media_id, lock=True)
             before: dict[str, Any] = {}
             for key, value in normalised.items():
                 if key == "categories":

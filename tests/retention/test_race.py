@@ -130,11 +130,11 @@ def test_tag_removed_during_a_policy_recompute_keeps_the_changed_facts_RET_12(
     timed: Services, retention: Retention, clock: ManualClock, actors: dict[str, Actor]
 ) -> None:
     """A site keeps "Eviction" footage 400 days (TAG-4). After a policy change (Eviction
-    500, BWC 120 days) the recompute reads a tagged item's facts; before it writes, an
+    500, BWC 400 days) the recompute reads a tagged item's facts; before it writes, an
     investigator removes the tag. The stored expiry must follow the untagged item (BWC
-    120 days), not the recompute's decision from the facts it read before (RET-12).
-    Removing a category does not update the item row: the locks that order the two
-    writers are the item lock ``apply`` takes and the custody record's reference."""
+    400 days, rule RET-4), not the recompute's decision from the facts it read before
+    (RET-12), nor a mix of the two: the tag change's date equals the one it loaded, so
+    it must read the stored expiry again after the lock, not trust what it loaded."""
     site = dataclasses.replace(
         retention.policy,
         categories={**retention.policy.categories, "eviction": Category("Eviction", 400)},
@@ -152,7 +152,7 @@ def test_tag_removed_during_a_policy_recompute_keeps_the_changed_facts_RET_12(
     assert stored is not None and stored.expires_at == stored.recorded_start + 400 * DAY
     changed = dataclasses.replace(
         site,
-        source_days={**site.source_days, "bwc": 120},
+        source_days={**site.source_days, "bwc": 400},
         categories={**site.categories, "eviction": Category("Eviction", 500)},
     )
     retention.expiry.policy = changed
@@ -174,6 +174,8 @@ def test_tag_removed_during_a_policy_recompute_keeps_the_changed_facts_RET_12(
     tagger.join(30)
     assert not worker.is_alive() and not tagger.is_alive() and tagged
     stored = item(timed, media)
-    assert stored is not None and stored.expires_at == stored.recorded_start + 120 * DAY, (
-        stored.retention_rule if stored else None
+    assert stored is not None
+    assert (stored.expires_at, stored.retention_rule) == (
+        stored.recorded_start + 400 * DAY,
+        "RET-4 bwc 400 days",
     )
