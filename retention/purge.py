@@ -10,8 +10,9 @@ The procedure, numbered as in docs/design/retention.md ("Purge"):
 2. take the store's hash locks of the batch without waiting (an ingest of the same bytes
    between rename and commit keeps its file; a busy lock defers the item to the next run);
 3. in one transaction: lock the rows again, keep only items whose intent is still there
-   (a hold placed in between cancelled it: the hold wins), unlink each file no other row
-   references, fsync each directory once;
+   (a hold placed in between cancelled it: the hold wins) and that are still expired when
+   decided again (a tag or case made since can keep them too), unlink each file no other
+   row references, fsync each directory once;
 4. in the same transaction: delete the rows and intents, write a destruction record per
    item and one audit entry for the batch; commit.
 
@@ -320,6 +321,7 @@ class Purger:
                     MediaItem.recorded_end,
                     MediaItem.size_bytes,
                     MediaItem.case_number,
+                    MediaItem.evidence,
                 )
                 .where(MediaItem.id.in_(list(media_ids)))
                 .order_by(MediaItem.id)
@@ -339,6 +341,7 @@ class Purger:
                 s.execute(delete(PurgeIntent).where(PurgeIntent.media_id.in_(sorted(parents))))
                 report.deferred += len(parents)
             todo = [items[m] for m in sorted(intents) if m not in parents]
+            todo = self._still_expired(s, todo, report)
             if not todo:
                 return
             todo_ids = [r.id for r in todo]
@@ -400,6 +403,36 @@ class Purger:
         crash_point("purge.after-commit")
         report.purged += len(todo)
         report.bytes_freed += freed
+
+    def _still_expired(self, s: Session, rows: Sequence[Any], report: PurgeReport) -> list[Any]:
+        """3. Decide again under the row locks, just before unlinking (INV-3): since the
+        intent was written the item may have become evidence (a TAG-6 category) or part
+        of an open case, which cancel no intent by themselves. Their intents go; an item
+        whose file an interrupted run already unlinked cannot be kept and is recorded."""
+        decisions = self.expiry.decide(
+            s, [Row(r.id, r.source, r.recorded_start, r.evidence, r.case_number) for r in rows]
+        )
+        keep: list[str] = []
+        out: list[Any] = []
+        for r in rows:
+            expiry = decisions[r.id]
+            if is_expired(expiry, report.now):
+                out.append(r)
+            elif self.store.path_for(r.sha256).exists():
+                keep.append(r.id)
+            else:
+                log.error(
+                    "purge: media %s is kept now (%s), but an interrupted purge already "
+                    "unlinked its file; recording its destruction",
+                    r.id,
+                    expiry.rule,
+                )
+                out.append(r)
+        if keep:
+            s.execute(delete(PurgeIntent).where(PurgeIntent.media_id.in_(keep)))
+            report.kept += len(keep)
+            log.info("purge: %d items kept after all (decided again): %s", len(keep), keep)
+        return out
 
     # -- disk pressure ---------------------------------------------------------------
 

@@ -199,6 +199,37 @@ def test_hold_meeting_a_purge_intent_wins_while_the_file_exists_INV_3(
     assert report.purged == 0 and exists(timed, media)
 
 
+def test_evidence_tag_or_open_case_after_the_intent_keeps_the_item_INV_3_TAG_6_RET_5(
+    timed: Services, retention: Retention, clock: ManualClock, actors
+) -> None:
+    """Step 1 wrote the intents (then the run was interrupted); before the next run one
+    BWC item is tagged "Use of Force" (evidence, TAG-6) and another is put in an open
+    case (RET-5). Neither change cancels an intent by itself: step 3 decides again under
+    the row locks and keeps both; the third, untouched, is purged."""
+    from retention.purge import PurgeReport
+
+    start = clock.now() - 100 * DAY
+    tagged, cased, plain = (
+        ingest(timed, source=SourceKind.BWC, device="BWC-4", officer="B1", recorded_at=start)
+        for _ in range(3)
+    )
+    report = PurgeReport(run_id="r1", dry_run=False, now=clock.now())
+    decided, _ = retention.purger._decide(clock.now(), None, report)  # intents, "crash"
+    assert sorted(decided) == sorted([tagged, cased, plain])
+    timed.catalog.update(
+        actors["admin"], tagged, {"categories": ["Use of Force - Outside Jail Facilities"]}
+    )
+    retention.cases.set_state(actors["commander"], "C-88", "open")
+    timed.catalog.update(actors["admin"], cased, {"case_number": "C-88"})
+    run = retention.purger.run()
+    assert exists(timed, tagged) and exists(timed, cased) and item(timed, plain) is None
+    assert run.kept == 2 and run.purged == 1
+    with timed.db.session() as s:
+        assert s.execute(select(func.count()).select_from(PurgeIntent)).scalar_one() == 0
+    assert [r.media_id for r in records(timed)] == [plain]
+    assert check(timed.db, timed.store, Level.HASH).clean
+
+
 def test_startup_recovery_finishes_an_interrupted_purge_INV_3(
     timed: Services, retention: Retention, clock: ManualClock
 ) -> None:
