@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from onvif_control.adapter import PtzStatus
 from onvif_control.connections import Connections
@@ -59,6 +59,11 @@ class _Track:
     last_published: tuple[float, float, float, bool] | None = None
     failing: bool = False
     slow: bool = False  # the last reply took longer than the masks allow
+    # Every measured pose, slow replies too: the software-limit look-ahead needs a speed
+    # even on a link too slow for the masks to use its poses.
+    measured: collections.deque[PoseSample] = field(
+        default_factory=lambda: collections.deque(maxlen=64)
+    )
 
 
 class PoseTracker:
@@ -301,6 +306,7 @@ class PoseTracker:
                 log.info("camera %s: pose known again", camera_id)
             track.failing = False
             was_slow, track.slow = track.slow, slow
+            track.measured.append(sample)
             velocity = track.velocity
             # A reply to a request sent before the move was commanded says nothing about it.
             after_command = started > track.velocity_since + STATUS_GRACE
@@ -321,7 +327,9 @@ class PoseTracker:
             self.continuous(camera_id, None)
             velocity = None
         if velocity is not None:
-            await self._watch_limit(camera_id, record.calibration, previous, sample, velocity)
+            await self._watch_limit(
+                camera_id, record.calibration, previous, sample, velocity, round_trip
+            )
         due[camera_id] = started + (self.fast_period if fast else self.idle_period)
 
     def _reference(self, camera_id: str, sample: PoseSample) -> PoseSample | None:
@@ -329,8 +337,8 @@ class PoseTracker:
         horizon = sample.at - dt.timedelta(seconds=SPEED_BASE)
         with self._lock:
             track = self._tracks.get(camera_id)
-            for old in reversed(track.samples if track else ()):
-                if old.at <= horizon and not old.commanded:
+            for old in reversed(track.measured if track else ()):
+                if old.at <= horizon:
                     return old if (sample.at - old.at).total_seconds() < 2.0 else None
         return None
 
@@ -341,13 +349,15 @@ class PoseTracker:
         previous: PoseSample | None,
         sample: PoseSample,
         velocity: tuple[float, float, float],
+        round_trip: float = 0.0,
     ) -> None:
         predicted = sample.pose
         reference = self._reference(camera_id, sample)
         if reference is not None:
             seconds = (sample.at - reference.at).total_seconds()
-            # Where the camera will be at the next poll at its measured speed.
-            ahead = self.fast_period / seconds
+            # Where the camera will be at the next poll at its measured speed; the pose
+            # was read up to a round trip before its stamp (a slow link looks further).
+            ahead = (self.fast_period + round_trip) / seconds
             p, q = reference.pose, sample.pose
             predicted = Pose(
                 q.pan + (q.pan - p.pan) * ahead,
