@@ -292,7 +292,6 @@ class PoseTracker:
             due[camera_id] = started + self.idle_period
             return
         self.polls += 1
-        previous = self.latest(camera_id)
         slow = round_trip > self.max_reply_seconds
         if slow:
             # Used below to stop at limits, but not recorded for the masks (INV-5).
@@ -327,9 +326,7 @@ class PoseTracker:
             self.continuous(camera_id, None)
             velocity = None
         if velocity is not None:
-            await self._watch_limit(
-                camera_id, record.calibration, previous, sample, velocity, round_trip
-            )
+            await self._watch_limit(camera_id, record.calibration, sample, velocity, round_trip)
         due[camera_id] = started + (self.fast_period if fast else self.idle_period)
 
     def _reference(self, camera_id: str, sample: PoseSample) -> PoseSample | None:
@@ -346,10 +343,9 @@ class PoseTracker:
         self,
         camera_id: str,
         calibration: Calibration,
-        previous: PoseSample | None,
         sample: PoseSample,
         velocity: tuple[float, float, float],
-        round_trip: float = 0.0,
+        round_trip: float,
     ) -> None:
         predicted = sample.pose
         reference = self._reference(camera_id, sample)

@@ -21,7 +21,6 @@ from sqlalchemy import (
     Table,
     exists,
     func,
-    inspect,
     select,
 )
 from sqlalchemy.dialects import sqlite
@@ -148,13 +147,12 @@ class ExpiryService:
         """Recompute and set ``item``'s expiry in ``session`` (an ingest, tag, hold or
         case change); the caller's transaction commits it with the change.
 
-        On PostgreSQL a stored item's row is locked first, as every writer of the facts
-        and the recompute do: a recompute that read the facts before this change commits
-        first, and this decision, from the changed facts, is the one that stays.
+        A stored item must have been loaded after its row was locked (PostgreSQL), as
+        every writer of the facts does (``Catalog.update``, ``Holder``), and as the
+        recompute does: a recompute that read the facts before the change then commits
+        first, and this decision, from the changed facts and the fresh stored expiry, is
+        the one that stays.
         """
-        persistent = inspect(item).persistent
-        if persistent and lock_rows(session):
-            session.execute(select(MediaItem.id).where(MediaItem.id == item.id).with_for_update())
         holds = [
             Hold(kind, label)
             for kind, label in session.execute(
@@ -176,10 +174,6 @@ class ExpiryService:
         )
         expiry = decide_expiry(facts, self.policy)
         stored = item.expiry
-        if persistent:
-            # Read after the lock: a recompute may have stored or changed it since the
-            # item was loaded, and only columns that differ from what is loaded are written.
-            stored = session.get(MediaExpiry, item.id, populate_existing=True)
         if stored is None:
             item.expiry = MediaExpiry(expires_at=expiry.expires_at, retention_rule=expiry.rule)
         else:
