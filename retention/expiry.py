@@ -56,6 +56,12 @@ class Row:
     recorded_start: dt.datetime
     evidence: bool
     case_number: str | None
+    ingested_at: dt.datetime
+
+    @classmethod
+    def of(cls, r: Any) -> Row:
+        """From a result row with these columns by name."""
+        return cls(r.id, r.source, r.recorded_start, r.evidence, r.case_number, r.ingested_at)
 
 
 def lock_rows(session: Session) -> bool:
@@ -117,6 +123,7 @@ class ExpiryService:
                 evidence=r.evidence,
                 open_case=r.case_number if r.case_number in open_cases else None,
                 holds=tuple(holds.get(r.id, ())),
+                ingested_at=r.ingested_at,
             )
             for r in rows
         }
@@ -171,6 +178,7 @@ class ExpiryService:
             evidence=item.evidence,
             open_case=open_case,
             holds=tuple(holds),
+            ingested_at=item.ingested_at,
         )
         expiry = decide_expiry(facts, self.policy)
         stored = item.expiry
@@ -294,6 +302,7 @@ class ExpiryService:
                 MediaItem.recorded_start,
                 MediaItem.evidence,
                 MediaItem.case_number,
+                MediaItem.ingested_at,
                 MediaExpiry.expires_at,
                 MediaExpiry.retention_rule,
             )
@@ -308,8 +317,8 @@ class ExpiryService:
         raw = session.execute(stmt).all()
         if not raw:
             return 0, "", 0
-        rows = [Row(r[0], r[1], r[2], r[3], r[4]) for r in raw]
-        current = {r[0]: (r[5], r[6]) for r in raw}
+        rows = [Row(r[0], r[1], r[2], r[3], r[4], r[5]) for r in raw]
+        current = {r[0]: (r[6], r[7]) for r in raw}
         # Rows come in id order: for a scan (limit given) they are every row of their id
         # range that matches, so the fact queries can use the range.
         id_range = (raw[0][0], raw[-1][0]) if limit is not None else None

@@ -93,6 +93,7 @@ _COLUMNS = (
     MediaItem.recorded_start,
     MediaItem.evidence,
     MediaItem.case_number,
+    MediaItem.ingested_at,
     MediaItem.sha256,
     MediaExpiry.expires_at,
     MediaExpiry.retention_rule,
@@ -207,7 +208,7 @@ class Purger:
             raw = s.execute(stmt).all()
             if not raw:
                 return [], None
-            rows = [Row(r.id, r.source, r.recorded_start, r.evidence, r.case_number) for r in raw]
+            rows = [Row.of(r) for r in raw]
             decisions = self.expiry.decide(s, rows)  # INV-3: fresh facts, same transaction
             parents = self._with_derived(s, [r.id for r in raw])
             intents: list[dict[str, Any]] = []
@@ -322,6 +323,7 @@ class Purger:
                     MediaItem.size_bytes,
                     MediaItem.case_number,
                     MediaItem.evidence,
+                    MediaItem.ingested_at,
                 )
                 .where(MediaItem.id.in_(list(media_ids)))
                 .order_by(MediaItem.id)
@@ -409,9 +411,7 @@ class Purger:
         intent was written the item may have become evidence (a TAG-6 category) or part
         of an open case, which cancel no intent by themselves. Their intents go; an item
         whose file an interrupted run already unlinked cannot be kept and is recorded."""
-        decisions = self.expiry.decide(
-            s, [Row(r.id, r.source, r.recorded_start, r.evidence, r.case_number) for r in rows]
-        )
+        decisions = self.expiry.decide(s, [Row.of(r) for r in rows])
         keep: list[str] = []
         out: list[Any] = []
         for r in rows:

@@ -8,7 +8,8 @@ ties:
 - RET-10 a legal hold, RET-2 a preservation request, RET-5 an open case: kept while
   active (no expiry);
 - RET-1 / RET-4 the source default (fixed 30 days, BWC/dash/handheld 90), counted from
-  the recorded start;
+  the recorded start for the recorder's own fixed segments, and from the later of the
+  recorded start and the ingest time for everything else (see :func:`counted_from`);
 - TAG-4 each category's retention, TAG-6 evidence categories default to the evidence
   retention;
 - RET-7 the evidence flag: at least the evidence retention (4 years by default).
@@ -82,6 +83,9 @@ class RetentionFacts:
     evidence: bool = False
     open_case: str | None = None  # the case number, when that case is open (RET-5)
     holds: tuple[Hold, ...] = ()
+    # When the item entered the catalog; None only for facts made without a row (tests of
+    # the rules), when the recorded start alone counts.
+    ingested_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -107,7 +111,7 @@ def candidates(facts: RetentionFacts, policy: RetentionPolicy) -> list[Expiry]:
     if facts.open_case is not None:
         out.append(Expiry(None, f"RET-5 open case {facts.open_case}"))
 
-    start = facts.recorded_start
+    start = counted_from(facts)
     days = policy.source_days.get(facts.source)
     if days is not None:
         rule_id = "RET-1" if facts.source == "fixed" else "RET-4"
@@ -144,6 +148,20 @@ def candidates(facts: RetentionFacts, policy: RetentionPolicy) -> list[Expiry]:
     return out
 
 
+def counted_from(facts: RetentionFacts) -> dt.datetime:
+    """When the item's retention periods start.
+
+    The recorder's own fixed segments count from their recorded start (RET-1): the
+    recorder stamps it from the system clock. Everything else (uploads, dock and CLI
+    imports, derived copies) counts from the later of the recorded start and the ingest
+    time: the recorded time there is the uploader's word or the device's clock, and a
+    backdated one must not shorten the minimum kept from ingest (RET-4, issue #10.2).
+    """
+    if facts.source == "fixed" or facts.ingested_at is None:
+        return facts.recorded_start
+    return max(facts.recorded_start, facts.ingested_at)
+
+
 def decide_expiry(facts: RetentionFacts, policy: RetentionPolicy) -> Expiry:
     """The longest applicable rule (RET-12); a hold or open case beats every date."""
     best: Expiry | None = None
@@ -161,5 +179,13 @@ def is_expired(expiry: Expiry, now: dt.datetime) -> bool:
     return expiry.expires_at is not None and expiry.expires_at <= now
 
 
+# The latest expiry a date rule can give: a start too close to the end of the calendar
+# saturates here instead of raising OverflowError (issue #10.4, defence in depth).
+LATEST = dt.datetime.max.replace(tzinfo=dt.UTC)
+
+
 def _after(start: dt.datetime, days: int, rule: str) -> Expiry:
-    return Expiry(start + dt.timedelta(days=days), rule)
+    try:
+        return Expiry(start + dt.timedelta(days=days), rule)
+    except OverflowError:
+        return Expiry(LATEST, rule)

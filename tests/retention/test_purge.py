@@ -79,7 +79,9 @@ def test_shared_file_is_unlinked_only_with_its_last_row(
     assert records(timed)[0].file_unlinked is False
     assert check(timed.db, timed.store, Level.HASH).clean
 
-    clock.advance(60 * DAY)  # now the BWC item is past 90 days too (RET-4)
+    # RET-4 counts from the later of recorded and ingest time (#10.2): 90 days after
+    # the ingest the BWC item has expired too.
+    clock.advance(90 * DAY)
     report = retention.purger.run()
     assert report.purged == 1 and report.files_unlinked == 1
     assert item(timed, bwc) is None
@@ -209,10 +211,12 @@ def test_evidence_tag_or_open_case_after_the_intent_keeps_the_item_INV_3_TAG_6_R
     from retention.purge import PurgeReport
 
     start = clock.now() - 100 * DAY
+    clock.set(start)  # ingested then: RET-4 counts from the later of recorded and ingest
     tagged, cased, plain = (
         ingest(timed, source=SourceKind.BWC, device="BWC-4", officer="B1", recorded_at=start)
         for _ in range(3)
     )
+    clock.advance(100 * DAY)
     report = PurgeReport(run_id="r1", dry_run=False, now=clock.now())
     decided, _ = retention.purger._decide(clock.now(), None, report)  # intents, "crash"
     assert sorted(decided) == sorted([tagged, cased, plain])

@@ -129,3 +129,55 @@ def test_expiry_boundary_is_inclusive_RET_13() -> None:
     assert expiry.expires_at is not None
     assert not is_expired(expiry, expiry.expires_at - dt.timedelta(microseconds=1))
     assert is_expired(expiry, expiry.expires_at)
+
+
+# -- issue #10.2 / #10.4: backdated and far-future recorded times ----------------------
+
+INGESTED = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize("source", ["bwc", "dash", "handheld"])
+def test_backdated_upload_is_kept_90_days_from_ingest_RET_4(source: str) -> None:
+    """#10.2: an upload claiming 2000-01-01 got an expiry in 2000 and the next purge
+    deleted it. User uploads count from the later of recorded and ingest time."""
+    facts = RetentionFacts(source, dt.datetime(2000, 1, 1, tzinfo=dt.UTC), ingested_at=INGESTED)
+    expiry = decide_expiry(facts, POLICY)
+    assert expiry.expires_at == INGESTED + dt.timedelta(days=90)
+    assert not is_expired(expiry, INGESTED + dt.timedelta(days=89))
+
+
+def test_backdated_evidence_upload_is_kept_4_years_from_ingest_RET_7() -> None:
+    facts = RetentionFacts(
+        "bwc",
+        dt.datetime(2000, 1, 1, tzinfo=dt.UTC),
+        categories=("Use of Force - Outside Jail Facilities",),
+        ingested_at=INGESTED,
+    )
+    assert decide_expiry(facts, POLICY).expires_at == INGESTED + dt.timedelta(days=1461)
+
+
+def test_recorded_after_ingest_counts_from_the_recorded_time_RET_4() -> None:
+    later = INGESTED + dt.timedelta(hours=20)
+    facts = RetentionFacts("bwc", later, ingested_at=INGESTED)
+    assert decide_expiry(facts, POLICY).expires_at == later + dt.timedelta(days=90)
+
+
+def test_fixed_segment_counts_from_its_recorded_start_RET_1() -> None:
+    """The recorder stamps its segments from the system clock: RET-1 is 30 days after
+    recording, whenever the segment was catalogued (a salvaged one, later)."""
+    recorded = INGESTED - dt.timedelta(days=2)
+    facts = RetentionFacts("fixed", recorded, ingested_at=INGESTED)
+    assert decide_expiry(facts, POLICY).expires_at == recorded + dt.timedelta(days=30)
+
+
+def test_expiry_at_the_end_of_the_calendar_saturates_instead_of_overflowing() -> None:
+    """#10.4 defence in depth: 9999-12-31 + 90 days raised OverflowError."""
+    end = dt.datetime(9999, 12, 31, tzinfo=dt.UTC)
+    for facts in (
+        RetentionFacts("bwc", end, ingested_at=INGESTED, evidence=True),
+        RetentionFacts("fixed", end),
+        RetentionFacts("export", end, ingested_at=INGESTED),
+    ):
+        expiry = decide_expiry(facts, POLICY)
+        assert expiry.expires_at == dt.datetime.max.replace(tzinfo=dt.UTC)
+        assert not is_expired(expiry, INGESTED)
