@@ -19,12 +19,14 @@ def make_video(
     creation_time: dt.datetime | None = None,
     seed: int = 0,
     faststart: bool = True,
+    container_format: str = "mp4",
 ) -> bytes:
-    """An H.264 MP4; returns its bytes (and writes ``path`` if given)."""
-    options = {"movflags": "faststart"} if faststart else {}
-    with tempfile.NamedTemporaryFile(suffix=".mp4", delete=False) as tmp:
+    """An H.264 MP4 (or another ``container_format``: NUT keeps a ``creation_time`` that
+    MP4's 32-bit field cannot hold); returns its bytes (and writes ``path`` if given)."""
+    options = {"movflags": "faststart"} if faststart and container_format == "mp4" else {}
+    with tempfile.NamedTemporaryFile(suffix=f".{container_format}", delete=False) as tmp:
         pass  # a real file: faststart re-reads what it wrote
-    container = av.open(tmp.name, "w", format="mp4", options=options)
+    container = av.open(tmp.name, "w", format=container_format, options=options)
     if creation_time is not None:
         container.metadata["creation_time"] = creation_time.strftime("%Y-%m-%dT%H:%M:%S.000000Z")
     stream = container.add_stream("libx264", rate=fps)

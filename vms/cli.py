@@ -21,11 +21,11 @@ from vms.audit.log import SYSTEM_ROLE, Who
 from vms.auth.permissions import Actor
 from vms.catalog import MediaQuery, media_json
 from vms.check import Level, check, recover
-from vms.clock import parse_iso
 from vms.config import Config, load_config
 from vms.db.models import MediaItem, Role, SourceKind, User
 from vms.errors import InvalidArgument, NotFound, VMSError
-from vms.ingest import IngestRequest
+from vms.ingest import IngestRequest, Origin
+from vms.recorded_time import parse_recorded_at
 from vms.services import Services
 
 log = logging.getLogger(__name__)
@@ -87,6 +87,42 @@ def cmd_user_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_device_list(args: argparse.Namespace) -> int:
+    services = open_services(args)
+    try:
+        listing = services.devices.list_devices(cli_actor())
+    finally:
+        services.close()
+    if args.json:
+        print(json.dumps(listing))
+        return 0
+    enforced = "enforced" if listing["assignment_enforced"] else "not enforced"
+    print(f"device assignment {enforced}")
+    for device in listing["devices"]:
+        print(f"{device['id']}\t{device['kind']}\t{','.join(device['officers']) or '-'}")
+    return 0
+
+
+def cmd_device_assign(args: argparse.Namespace) -> int:
+    services = open_services(args)
+    try:
+        device = services.devices.assign(cli_actor(), args.device, args.badge, kind=args.kind)
+    finally:
+        services.close()
+    print(f"{device['id']} ({device['kind']}) assigned to {', '.join(device['officers'])}")
+    return 0
+
+
+def cmd_device_unassign(args: argparse.Namespace) -> int:
+    services = open_services(args)
+    try:
+        device = services.devices.unassign(cli_actor(), args.device, args.badge)
+    finally:
+        services.close()
+    print(f"{device['id']} assigned to {', '.join(device['officers']) or 'nobody'}")
+    return 0
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
     services = open_services(args)
     path = Path(args.file)
@@ -96,10 +132,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         source = SourceKind(args.source)
     except ValueError:
         raise InvalidArgument(f"unknown source {args.source!r}") from None
-    try:
-        recorded = parse_iso(args.recorded_at, field="--recorded-at") if args.recorded_at else None
-    except ValueError as exc:
-        raise InvalidArgument(str(exc)) from None
+    recorded = (
+        parse_recorded_at(args.recorded_at, field="--recorded-at") if args.recorded_at else None
+    )
     try:
         result = services.ingestor.ingest(
             path,
@@ -113,6 +148,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 case_number=args.case,
                 original_filename=path.name,
                 custody_details={"cli_path": str(path.resolve())},
+                origin=Origin.USER,  # only the recorder creates fixed items (#10.1)
             ),
             cli_actor(),
         )
@@ -253,6 +289,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_user_add)
     p = user.add_parser("list", help="list users")
     p.set_defaults(func=cmd_user_list)
+
+    device = sub.add_parser(
+        "device", help="issue body-worn/dash/handheld devices to officers (issue #10.1)"
+    ).add_subparsers(dest="device_cmd", required=True)
+    p = device.add_parser("list", help="devices and the officers they are assigned to")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_device_list)
+    p = device.add_parser("assign", help="assign a device to an officer (audited)")
+    p.add_argument("device")
+    p.add_argument("badge")
+    p.add_argument("--kind", choices=["bwc", "dash", "handheld"], help="for a new device")
+    p.set_defaults(func=cmd_device_assign)
+    p = device.add_parser("unassign", help="take a device back from an officer (audited)")
+    p.add_argument("device")
+    p.add_argument("badge")
+    p.set_defaults(func=cmd_device_unassign)
 
     p = sub.add_parser("ingest", help="ingest a file through the single ingest path")
     p.add_argument("file")

@@ -49,6 +49,15 @@ class IngestConfig:
     copy_buffer_bytes: int = 256 * 1024
     # Minimum free space in the media store; ingest refuses below it (full-disk safety).
     min_free_bytes: int = 256 * 1024**2
+    # Plausible recorded times (issue #10.2): a recorded_at given by an uploader, a dock
+    # sidecar or the CLI, or read from the container, is refused (400) when it is later
+    # than the ingest time plus this many seconds, or older than this many days.
+    recorded_at_max_future_seconds: float = 86400.0
+    recorded_at_max_age_days: int = 3652
+    # BWC-to-officer (issue #10.1): when on, uploads, dock and CLI imports may name a
+    # device only for an officer it is assigned to (``vms device assign``, the devices
+    # API). Off by default: any non-camera device id is accepted.
+    device_assignment: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

@@ -21,10 +21,18 @@ from pathlib import Path
 from sqlalchemy import select
 
 from vms.audit.log import SYSTEM_ROLE, Who
-from vms.clock import Clock, parse_iso
+from vms.clock import Clock
 from vms.db.models import CAPTURE_SOURCES, Device, SourceKind
-from vms.errors import Conflict, DataLoss, InsufficientStorage, InvalidArgument, VMSError
-from vms.ingest import Ingestor, IngestRequest
+from vms.errors import (
+    Conflict,
+    DataLoss,
+    InsufficientStorage,
+    InvalidArgument,
+    Unavailable,
+    VMSError,
+)
+from vms.ingest import Ingestor, IngestRequest, Origin
+from vms.recorded_time import parse_recorded_at
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +73,15 @@ class DockScanner:
             for path in sorted(device_dir.iterdir()):
                 if not path.is_file() or path.name.startswith(".") or path.suffix == SIDECAR:
                     continue
-                if now - path.stat().st_mtime < self.settle_seconds:
-                    continue  # the device may still be writing it
-                outcomes.append(self._take(device_dir.name, path))
+                try:
+                    if now - path.stat().st_mtime < self.settle_seconds:
+                        continue  # the device may still be writing it
+                    outcomes.append(self._take(device_dir.name, path))
+                except Exception as exc:
+                    # One file must not stop the scan (issue #10.4): the others are
+                    # still taken, and this one is tried again next scan.
+                    log.exception("dock %s: deferred after an unexpected error", path)
+                    outcomes.append(DockOutcome(path, "deferred", f"{type(exc).__name__}: {exc}"))
         return outcomes
 
     def _source_for(self, device_id: str, sidecar: dict[str, object]) -> SourceKind:
@@ -104,12 +118,13 @@ class DockScanner:
                 source=self._source_for(device_id, sidecar),
                 device_id=device_id,
                 officer_badge=_str(sidecar.get("officer_badge")),
-                recorded_at=parse_iso(str(recorded), field="recorded_at") if recorded else None,
+                recorded_at=parse_recorded_at(recorded) if recorded else None,
                 title=_str(sidecar.get("title")),
                 categories=tuple(str(c) for c in categories),
                 case_number=_str(sidecar.get("case_number")),
                 original_filename=path.name,
                 custody_details={"dock_path": f"{device_id}/{path.name}"},
+                origin=Origin.USER,  # the folder and sidecar are a person's word (#10.1)
             )
             result = self.ingestor.ingest(path, request, DOCK_ACTOR)
             stored = self.ingestor.store.path_for(result.sha256)
@@ -118,12 +133,16 @@ class DockScanner:
                     f"verification of {path} failed: the stored copy does not match; "
                     "the dock copy is kept"
                 )
-        except (InsufficientStorage, Conflict) as exc:
-            # No room yet, or the device is still writing the file: try again later.
+        except (InsufficientStorage, Conflict, Unavailable) as exc:
+            # No room yet, the device is still writing the file, or a service is down:
+            # try again later.
             log.warning("dock %s: deferred, %s", path, exc.message)
             return DockOutcome(path, "deferred", exc.message)
-        except (InvalidArgument, VMSError, ValueError) as exc:
-            message = exc.message if isinstance(exc, VMSError) else str(exc)
+        except (VMSError, ValueError, ArithmeticError) as exc:
+            # Refused for good (bad file, bad sidecar, implausible time, a device the
+            # dock may not claim; an arithmetic error is a value no rule can handle):
+            # to rejected/ with the reason, nothing lost (issue #10.4).
+            message = exc.message if isinstance(exc, VMSError) else f"{type(exc).__name__}: {exc}"
             self._reject(path, sidecar_path, message)
             return DockOutcome(path, "rejected", message)
         path.unlink()

@@ -14,13 +14,20 @@ The procedure, numbered as in docs/design/storage.md:
 
 A crash before 6 leaves only a ``.part`` file (removed by the startup check); a crash
 between 6 and 7 leaves an original with no row, which the startup check moves to
-``orphans/``. Either way: nothing, or a complete item.
+``orphans/``; an error in 7 removes the original it placed. Either way: nothing, or a
+complete item.
+
+What a person brings in (``origin=Origin.USER``: uploads, dock and CLI imports) is
+checked before any byte is stored: its device claim (:func:`vms.devices.resolve_claim`,
+issue #10.1) and its recorded time (:class:`vms.recorded_time.RecordedWindow`, #10.2).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
+import enum
 import errno
 import fcntl
 import hashlib
@@ -51,10 +58,18 @@ from vms.db.models import (
     MediaItem,
     SourceKind,
 )
-from vms.errors import Conflict, FailedPrecondition, InsufficientStorage, InvalidArgument
+from vms.devices import Claim, resolve_claim
+from vms.errors import (
+    Conflict,
+    FailedPrecondition,
+    InsufficientStorage,
+    InvalidArgument,
+    PermissionDenied,
+)
 from vms.events import EventBus
 from vms.faults import crash_point
 from vms.probe import ProbeResult, probe
+from vms.recorded_time import RecordedWindow
 from vms.store import MediaStore, is_disk_full, start_writeback
 
 log = logging.getLogger(__name__)
@@ -62,6 +77,15 @@ log = logging.getLogger(__name__)
 MAX_TEXT = 500
 # Ask the kernel to start writing a temp file out every this many bytes (see _copy).
 WRITEBACK_BYTES = 32 * 1024**2
+
+
+class Origin(enum.StrEnum):
+    """Who vouches for an ingest request's source, device and times."""
+
+    # The VMS itself: the recorder's segments of its cameras, derived items.
+    SYSTEM = "system"
+    # A person: an upload, a dock-folder file, a CLI import (issue #10.1, #10.2).
+    USER = "user"
 
 
 @dataclass(frozen=True)
@@ -83,6 +107,8 @@ class IngestRequest:
     expected_sha256: str | None = None
     # Free-form facts recorded on the first custody event (e.g. upload id, dock path).
     custody_details: dict[str, str] = field(default_factory=dict)
+    # Paths where a person is the origin say so: only the recorder creates fixed items.
+    origin: Origin = Origin.SYSTEM
 
 
 # Called inside the ingest transaction with the new row (e.g. retention pins the item
@@ -138,6 +164,7 @@ def validate_request(request: IngestRequest, categories: CategoryList) -> Ingest
         expected_size=request.expected_size,
         expected_sha256=request.expected_sha256.lower() if request.expected_sha256 else None,
         custody_details=dict(request.custody_details),
+        origin=request.origin,
     )
 
 
@@ -238,6 +265,8 @@ class Ingestor:
         *,
         reserve_bytes: int = 0,
         buffer_bytes: int = 256 * 1024,
+        window: RecordedWindow | None = None,
+        enforce_assignment: bool = False,
     ) -> None:
         self.db = db
         self.store = store
@@ -247,7 +276,44 @@ class Ingestor:
         self.categories = categories
         self.reserve_bytes = reserve_bytes
         self.buffer_bytes = buffer_bytes
+        self.window = window or RecordedWindow()
+        self.enforce_assignment = enforce_assignment
         self.hooks: list[CatalogueHook] = []
+
+    def check_claim(
+        self, request: IngestRequest, who: Who, *, action: str = "media.ingest"
+    ) -> IngestRequest:
+        """``request`` with the officer it is recorded for, when a person may bring it in
+        (issue #10.1, :func:`vms.devices.resolve_claim`); else PermissionDenied, audited
+        as ``action`` denied. Requests of the VMS itself pass unchanged."""
+        if request.origin is not Origin.USER:
+            return request
+        claim = Claim(request.source, request.device_id, request.officer_badge)
+        try:
+            with self.db.session() as s:
+                badge = resolve_claim(s, claim, enforce_assignment=self.enforce_assignment)
+        except PermissionDenied as exc:
+            self.audit.record(
+                self.db,
+                who,
+                action,
+                f"device:{request.device_id}",
+                outcome="denied",
+                details={
+                    "reason": exc.message,
+                    "source": request.source.value,
+                    "device_id": request.device_id,
+                    "officer_badge": request.officer_badge,
+                    "filename": request.original_filename,
+                },
+            )
+            raise
+        return dataclasses.replace(request, officer_badge=badge)
+
+    def check_recorded_at(self, request: IngestRequest, now: dt.datetime) -> None:
+        """A captured file's stated recorded time must be plausible (issue #10.2)."""
+        if request.recorded_at is not None and request.derived_from is None:
+            self.window.check(ensure_utc(request.recorded_at), now)
 
     def ingest(
         self,
@@ -271,6 +337,9 @@ class Ingestor:
             )
         if adopt and not isinstance(source, Path):
             raise TypeError("adopt=True takes a path")
+        request = self.check_claim(request, who)  # before a byte is stored (#10.1)
+        ingest_time = self.clock.now()
+        self.check_recorded_at(request, ingest_time)  # #10.2
         self.store.tmp.mkdir(parents=True, exist_ok=True)
         linked = self._link_temp(source) if adopt and isinstance(source, Path) else None
         # 1. room for it? (a linked file takes none)
@@ -317,6 +386,7 @@ class Ingestor:
                 facts = early.result()
             else:
                 facts = probe(tmp_path, filename=request.original_filename)
+            start, origin = self._recorded_start(request, facts, ingest_time)
             crash_point("ingest.after-probe")
             # 5.-7. place and catalogue under the hash lock
             with self.store.hash_lock(sha256):
@@ -324,16 +394,25 @@ class Ingestor:
                 if existing is not None:
                     self._audit_duplicate(who, request, existing, sha256)
                     return IngestResult(existing, sha256, size, duplicate=True)
-                self.store.place(tmp_path, sha256)
+                placed = self.store.place(tmp_path, sha256)
                 crash_point("ingest.after-rename")
                 try:
-                    media_id = self._catalogue(request, facts, sha256, size, who)
+                    media_id = self._catalogue(
+                        request, facts, sha256, size, who, start=start, origin=origin
+                    )
                 except IntegrityError:
                     # Another process catalogued the same bytes for this device first.
                     existing = self._existing(request.device_id, sha256)
                     if existing is None:
+                        self._drop_unreferenced(sha256, placed)
                         raise
                     return IngestResult(existing, sha256, size, duplicate=True)
+                except BaseException:
+                    # Step 7 failed: nothing was catalogued, so the original placed in
+                    # step 6 would be an orphan (issue #10.4). A crash leaves it to the
+                    # startup check instead.
+                    self._drop_unreferenced(sha256, placed)
+                    raise
         crash_point("ingest.after-commit")
         log.info("ingested %s from %s (%d bytes, %s)", media_id, request.device_id, size, sha256)
         self.events.publish(
@@ -346,6 +425,40 @@ class Ingestor:
             },
         )
         return IngestResult(media_id, sha256, size, duplicate=False)
+
+    def _recorded_start(
+        self, request: IngestRequest, facts: ProbeResult, now: dt.datetime
+    ) -> tuple[dt.datetime, str]:
+        """The recorded start and where it came from. A container's ``creation_time``
+        must be plausible like a stated one (#10.2, #10.4): a device clock set to 9999
+        is refused with the reason, and a recorded_at given with the file overrides it."""
+        if request.recorded_at is not None:
+            return ensure_utc(request.recorded_at), "uploader"
+        if facts.recorded_start is not None:
+            if request.derived_from is None:
+                try:
+                    self.window.check(facts.recorded_start, now, what="creation_time")
+                except InvalidArgument as exc:
+                    raise InvalidArgument(
+                        f"{exc.message} (the container's creation_time; give recorded_at "
+                        "to say when it was recorded)",
+                        **exc.details,
+                    ) from None
+            return facts.recorded_start, "container"
+        return now, "ingest"
+
+    def _drop_unreferenced(self, sha256: str, placed: bool) -> None:
+        """Remove the original this ingest placed when no catalog row refers to it
+        (the caller holds the hash lock, so no other ingest can be cataloguing it)."""
+        if not placed:
+            return
+        with self.db.session() as s:
+            used = s.execute(
+                select(MediaItem.id).where(MediaItem.sha256 == sha256).limit(1)
+            ).first()
+        if used is None:
+            self.store.path_for(sha256).unlink(missing_ok=True)
+            log.warning("ingest failed after storing %s: the stored original was removed", sha256)
 
     def _link_temp(self, source: Path) -> Path | None:
         """Hard-link ``source`` into ``tmp/``; None when it is on another file system."""
@@ -460,15 +573,17 @@ class Ingestor:
         )
 
     def _catalogue(
-        self, request: IngestRequest, facts: ProbeResult, sha256: str, size: int, who: Who
+        self,
+        request: IngestRequest,
+        facts: ProbeResult,
+        sha256: str,
+        size: int,
+        who: Who,
+        *,
+        start: dt.datetime,
+        origin: str,
     ) -> str:
         now = self.clock.now()
-        if request.recorded_at is not None:
-            start, origin = ensure_utc(request.recorded_at), "uploader"
-        elif facts.recorded_start is not None:
-            start, origin = facts.recorded_start, "container"
-        else:
-            start, origin = now, "ingest"
         end = request.recorded_end
         if end is None and facts.duration_seconds is not None:
             end = start + dt.timedelta(seconds=facts.duration_seconds)

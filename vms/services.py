@@ -5,6 +5,7 @@ Built by the CLI, the web app factory and test fixtures; nothing is created at i
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,10 +20,12 @@ from vms.check import recover
 from vms.clock import Clock, SystemClock
 from vms.config import Config
 from vms.db.engine import Database
+from vms.devices import DeviceService
 from vms.dock import DockScanner
 from vms.events import EventBus
 from vms.ingest import Ingestor
 from vms.migrations import upgrade
+from vms.recorded_time import RecordedWindow
 from vms.secrets import load_or_create_key
 from vms.store import MediaStore
 from vms.uploads import UploadService
@@ -53,6 +56,7 @@ class Services:
     catalog: Catalog
     uploads: UploadService
     dock: DockScanner
+    devices: DeviceService
     jobs: list[Job] = field(default_factory=list)
     # Services that plugins add (``extensions["retention"]``...).
     extensions: dict[str, Any] = field(default_factory=dict)
@@ -87,6 +91,11 @@ class Services:
             categories,
             reserve_bytes=config.ingest.min_free_bytes,
             buffer_bytes=config.ingest.copy_buffer_bytes,
+            window=RecordedWindow(
+                max_future=dt.timedelta(seconds=config.ingest.recorded_at_max_future_seconds),
+                max_age=dt.timedelta(days=config.ingest.recorded_at_max_age_days),
+            ),
+            enforce_assignment=config.ingest.device_assignment,
         )
         catalog = Catalog(db, store, audit, clock, categories)
         uploads = UploadService(
@@ -113,6 +122,9 @@ class Services:
             catalog=catalog,
             uploads=uploads,
             dock=dock,
+            devices=DeviceService(
+                db, audit, clock, enforce_assignment=config.ingest.device_assignment
+            ),
         )
         services.jobs.append(Job("dock-scan", config.ingest.dock_scan_seconds, dock.scan))
         # Packages built on the core (retention, ...) install their hooks, jobs and

@@ -26,7 +26,7 @@ from vms import ids
 from vms.audit.log import AuditLog
 from vms.auth.permissions import Action, Actor, Scope, scope_of
 from vms.catalog import Catalog, who
-from vms.clock import Clock, isoformat, parse_iso
+from vms.clock import Clock, isoformat
 from vms.db.engine import Database
 from vms.db.models import CAPTURE_SOURCES, SourceKind, Upload
 from vms.errors import (
@@ -37,7 +37,8 @@ from vms.errors import (
     NotFound,
     PermissionDenied,
 )
-from vms.ingest import Ingestor, IngestRequest, validate_request
+from vms.ingest import Ingestor, IngestRequest, Origin, validate_request
+from vms.recorded_time import parse_recorded_at
 from vms.store import is_disk_full
 
 log = logging.getLogger(__name__)
@@ -169,12 +170,7 @@ class UploadService:
             if body.get(name) is not None and not isinstance(body[name], str):
                 raise InvalidArgument(f"{name} must be a string")
         recorded_at = body.get("recorded_at")
-        parsed_at = None
-        if recorded_at:
-            try:
-                parsed_at = parse_iso(recorded_at, field="recorded_at")
-            except ValueError as exc:
-                raise InvalidArgument(str(exc)) from None
+        parsed_at = parse_recorded_at(recorded_at) if recorded_at else None
         badge = self._badge_for(actor, body.get("officer_badge"))
         request = validate_request(
             IngestRequest(
@@ -189,12 +185,16 @@ class UploadService:
                 original_filename=os.path.basename(body["filename"]),
                 expected_size=size,
                 expected_sha256=body["sha256"],
+                origin=Origin.USER,
             ),
             self.ingestor.categories,
         )
+        now = self.clock.now()
+        # Refused before a byte is sent; the ingest at completion checks again (INV-1).
+        self.ingestor.check_recorded_at(request, now)  # #10.2
+        request = self.ingestor.check_claim(request, who(actor), action="upload.create")  # #10.1
         self.ingestor.store.require_free(size, self.ingestor.reserve_bytes)
         self.directory.mkdir(parents=True, exist_ok=True)
-        now = self.clock.now()
         upload = Upload(
             id=ids.new_id(),
             user_id=actor.user_id,
@@ -400,7 +400,7 @@ class UploadService:
             source=SourceKind(meta["source"]),
             device_id=meta["device_id"],
             officer_badge=meta.get("officer_badge"),
-            recorded_at=parse_iso(meta["recorded_at"]) if meta.get("recorded_at") else None,
+            recorded_at=parse_recorded_at(meta["recorded_at"]) if meta.get("recorded_at") else None,
             title=meta.get("title"),
             categories=tuple(meta.get("categories") or ()),
             case_number=meta.get("case_number"),
@@ -409,6 +409,7 @@ class UploadService:
             expected_size=upload.size,
             expected_sha256=upload.sha256,
             custody_details={"upload_id": upload_id},
+            origin=Origin.USER,
         )
         part = self.part_path(upload_id)
         try:
@@ -417,7 +418,9 @@ class UploadService:
             # to the file, so the upload lock is not held here (it would be the same
             # inode's lock, and block ingest).
             result = self.ingestor.ingest(part, request, who(actor), adopt=True)
-        except (FailedPrecondition, InvalidArgument) as exc:
+        except (FailedPrecondition, InvalidArgument, PermissionDenied) as exc:
+            # Refused for good (a bad file, an implausible recorded time, a device the
+            # uploader may not claim): the upload fails with the reason, not stuck.
             self._fail(actor, upload_id, exc.message)
             raise
         with self.db.transaction() as s:

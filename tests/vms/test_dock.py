@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import time
@@ -9,7 +10,7 @@ import time
 from sqlalchemy import select
 
 from tests.media import make_video
-from vms.db.models import MediaItem
+from vms.db.models import AuditEntry, Device, MediaItem
 from vms.services import Services
 
 
@@ -77,3 +78,83 @@ def test_duplicate_in_dock_is_removed_after_verification(services: Services) -> 
     statuses = sorted(o.status for o in services.dock.scan())
     assert statuses == ["duplicate", "ingested"]
     assert list(device.iterdir()) == []
+
+
+def test_bad_creation_time_is_rejected_and_the_scan_goes_on(services: Services) -> None:
+    """#10.4: a file whose container says creation_time 9999-12-31 raised OverflowError
+    in the expiry: the dock job failed every scan, later files were never taken and an
+    orphan object was left in the store."""
+    device = services.config.dock_dir / "BWC-5"
+    device.mkdir(parents=True)
+    bad, good = device / "a-clock-wrong.nut", device / "b-fine.mp4"
+    make_video(
+        bad,
+        seconds=0.5,
+        creation_time=dt.datetime(9999, 12, 31, tzinfo=dt.UTC),
+        container_format="nut",
+    )
+    make_video(good, seconds=0.5, seed=1)
+    for path in (bad, good):
+        settle(path)
+    outcomes = services.dock.scan()
+    assert [(o.path.name, o.status) for o in outcomes] == [
+        ("a-clock-wrong.nut", "rejected"),
+        ("b-fine.mp4", "ingested"),
+    ]
+    reason = (device / "rejected" / "a-clock-wrong.nut.error.txt").read_text()
+    assert "creation_time 9999-12-31T00:00:00Z" in reason and "in the future" in reason
+    assert (device / "rejected" / "a-clock-wrong.nut").exists()  # nothing lost
+    assert len(list(services.store.iter_objects())) == 1  # no orphan: only the good file
+    assert services.dock.scan() == []
+
+
+def test_an_unexpected_error_does_not_stop_the_scan(services: Services) -> None:
+    """#10.4: one file failing in an unforeseen way is left for the next scan; the
+    others are still taken, and nothing is left in the store for it."""
+    device = services.config.dock_dir / "BWC-6"
+    device.mkdir(parents=True)
+    for n, name in enumerate(("a.mp4", "b.mp4")):
+        make_video(device / name, seconds=0.5, seed=n)
+        settle(device / name)
+
+    def fails_for_a(session: object, item: MediaItem, now: object) -> None:
+        if item.original_filename == "a.mp4":
+            raise RuntimeError("unforeseen")
+
+    services.ingestor.hooks.append(fails_for_a)
+    outcomes = services.dock.scan()
+    assert [(o.path.name, o.status) for o in outcomes] == [
+        ("a.mp4", "deferred"),
+        ("b.mp4", "ingested"),
+    ]
+    assert "unforeseen" in outcomes[0].detail
+    assert (device / "a.mp4").exists()
+    assert len(list(services.store.iter_objects())) == 1
+
+
+def test_dock_may_not_claim_a_camera_or_source_fixed(services: Services) -> None:
+    """#10.1: the dock folder names the device and the sidecar the source: neither may
+    plant footage in a fixed camera's timeline (audited, file kept in rejected/)."""
+    with services.db.transaction() as s:
+        s.add(Device(id="CAM-7", kind="fixed", name="CAM-7", created_at=services.clock.now()))
+    camera_dir = services.config.dock_dir / "CAM-7"
+    camera_dir.mkdir(parents=True)
+    make_video(camera_dir / "planted.mp4", seconds=0.5)
+    bwc_dir = services.config.dock_dir / "BWC-8"
+    bwc_dir.mkdir(parents=True)
+    make_video(bwc_dir / "as-fixed.mp4", seconds=0.5, seed=1)
+    (bwc_dir / "as-fixed.mp4.json").write_text(json.dumps({"source": "fixed"}))
+    for path in (camera_dir / "planted.mp4", bwc_dir / "as-fixed.mp4"):
+        settle(path)
+    outcomes = {o.path.name: o for o in services.dock.scan()}
+    assert outcomes["planted.mp4"].status == "rejected"
+    assert "registered fixed camera" in outcomes["planted.mp4"].detail
+    assert outcomes["as-fixed.mp4"].status == "rejected"
+    assert "only the recorder" in outcomes["as-fixed.mp4"].detail
+    assert (camera_dir / "rejected" / "planted.mp4").exists()
+    with services.db.session() as s:
+        assert s.execute(select(MediaItem)).first() is None
+        denied = s.execute(
+            select(AuditEntry.actor, AuditEntry.target).where(AuditEntry.outcome == "denied")
+        ).all()
+    assert sorted(denied) == [("dock", "device:BWC-8"), ("dock", "device:CAM-7")]

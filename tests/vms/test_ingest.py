@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import io
 import os
@@ -13,9 +14,9 @@ from sqlalchemy import func, select
 from tests.media import make_pdf, make_video
 from vms.audit.log import Who
 from vms.check import Level, check
-from vms.db.models import AuditEntry, CustodyEvent, MediaItem, SourceKind
-from vms.errors import FailedPrecondition, InsufficientStorage, InvalidArgument
-from vms.ingest import IngestRequest
+from vms.db.models import AuditEntry, CustodyEvent, Device, MediaItem, SourceKind
+from vms.errors import FailedPrecondition, InsufficientStorage, InvalidArgument, PermissionDenied
+from vms.ingest import IngestRequest, Origin
 from vms.services import Services
 
 WHO = Who("tester", "admin")
@@ -171,3 +172,149 @@ def test_a_file_that_changes_during_ingest_is_refused(tmp_path) -> None:  # type
         f.write(b"more")
     with pytest.raises(Conflict, match="changed while it was being ingested"):
         _require_unchanged(path, before, 100)
+
+
+# -- issue #10: what a person claims about a file ----------------------------------------
+
+END_OF_TIME = dt.datetime(9999, 12, 31, tzinfo=dt.UTC)
+
+
+def nothing_stored(services: Services) -> bool:
+    return (
+        count(services, MediaItem) == 0
+        and list(services.store.iter_objects()) == []
+        and list(services.store.iter_temp_files()) == []
+    )
+
+
+@pytest.mark.parametrize(
+    ("offset", "words"),
+    [
+        (dt.timedelta(days=-3653), "implausibly old"),  # more than ten years ago
+        (dt.timedelta(days=2), "in the future"),  # more than a day after ingest
+    ],
+)
+def test_recorded_at_outside_the_plausible_window_is_refused_RET_4(
+    services: Services, offset: dt.timedelta, words: str
+) -> None:
+    """#10.2: a backdated recorded_at shortened retention; a far-future one kept an item
+    forever. Refused with the reason and the value; nothing stored."""
+    recorded = services.clock.now() + offset
+    with pytest.raises(InvalidArgument, match=words) as refused:
+        services.ingestor.ingest(
+            io.BytesIO(make_video(seconds=0.5)),
+            request(recorded_at=recorded, origin=Origin.USER),
+            WHO,
+        )
+    assert refused.value.details["field"] == "recorded_at"
+    assert nothing_stored(services)
+
+
+def test_backdated_upload_keeps_both_times_and_90_days_from_ingest_RET_4(
+    services: Services,
+) -> None:
+    """#10.2: within the window, an old recorded time is kept as said, and retention
+    counts from the ingest (the later time)."""
+    recorded = services.clock.now() - dt.timedelta(days=400)
+    result = services.ingestor.ingest(
+        io.BytesIO(make_video(seconds=0.5)),
+        request(recorded_at=recorded, origin=Origin.USER),
+        WHO,
+    )
+    with services.db.session() as s:
+        item = s.get(MediaItem, result.media_id)
+        assert item is not None
+        assert item.recorded_start == recorded
+        assert item.expires_at == item.ingested_at + dt.timedelta(days=90)
+
+
+def test_container_creation_time_9999_is_refused_before_anything_is_stored(
+    services: Services, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    """#10.4: a container saying creation_time 9999-12-31 raised OverflowError in the
+    expiry after the original was placed, leaving an orphan object."""
+    path = tmp_path / "clock-wrong.nut"
+    make_video(path, seconds=0.5, creation_time=END_OF_TIME, container_format="nut")
+    with pytest.raises(InvalidArgument, match=r"creation_time.*give recorded_at"):
+        services.ingestor.ingest(path, request(origin=Origin.USER), WHO)
+    assert nothing_stored(services)
+    # The uploader's recorded_at overrides the device's clock.
+    recorded = services.clock.now() - dt.timedelta(hours=1)
+    result = services.ingestor.ingest(path, request(recorded_at=recorded), WHO)
+    with services.db.session() as s:
+        item = s.get(MediaItem, result.media_id)
+        assert item is not None and item.recorded_start_origin == "uploader"
+
+
+def test_a_failing_catalogue_step_removes_the_original_it_placed_INV_1(
+    services: Services,
+) -> None:
+    """#10.4 defence in depth: any error in step 7 leaves nothing, not an orphan."""
+
+    def broken_hook(session: object, item: MediaItem, now: dt.datetime) -> None:
+        raise OverflowError("date value out of range")
+
+    services.ingestor.hooks.append(broken_hook)
+    with pytest.raises(OverflowError):
+        services.ingestor.ingest(io.BytesIO(make_video(seconds=0.5)), request(), WHO)
+    assert nothing_stored(services)
+    assert check(services.db, services.store, Level.HASH).clean
+
+
+def test_an_original_shared_with_another_item_survives_a_failed_catalogue(
+    services: Services,
+) -> None:
+    """The cleanup removes only an original no row refers to (the same bytes from
+    another device share it)."""
+    data = make_video(seconds=0.5)
+    first = services.ingestor.ingest(io.BytesIO(data), request(), WHO)
+
+    def broken_hook(session: object, item: MediaItem, now: dt.datetime) -> None:
+        raise RuntimeError("boom")
+
+    services.ingestor.hooks.append(broken_hook)
+    with pytest.raises(RuntimeError):
+        services.ingestor.ingest(io.BytesIO(data), request(device_id="DASH-9"), WHO)
+    assert services.store.path_for(first.sha256).exists()
+    assert check(services.db, services.store, Level.HASH).clean
+
+
+def register_camera(services: Services, camera_id: str) -> None:
+    """A fixed camera's catalog device, as onboarding registers it."""
+    with services.db.transaction() as s:
+        s.add(Device(id=camera_id, kind="fixed", name=camera_id, created_at=services.clock.now()))
+
+
+def test_only_the_recorder_creates_fixed_items(services: Services) -> None:
+    """#10.1: a person's ingest may not claim source fixed nor a camera's device id;
+    refusals are audited with the reason. The recorder's own (system) ingest works."""
+    register_camera(services, "CAM-9")
+    for claim, reason in (
+        (request(source=SourceKind.FIXED, device_id="BWC-1"), "only the recorder"),
+        (request(device_id="CAM-9"), "registered fixed camera"),
+    ):
+        with pytest.raises(PermissionDenied, match=reason):
+            services.ingestor.ingest(
+                io.BytesIO(make_video(seconds=0.5)),
+                dataclasses.replace(claim, origin=Origin.USER),
+                WHO,
+            )
+    assert nothing_stored(services)
+    with services.db.session() as s:
+        denied = (
+            s.execute(
+                select(AuditEntry).where(
+                    AuditEntry.action == "media.ingest", AuditEntry.outcome == "denied"
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert [e.target for e in denied] == ["device:BWC-1", "device:CAM-9"]
+    assert "only the recorder" in denied[0].details["reason"]
+    segment = services.ingestor.ingest(
+        io.BytesIO(make_video(seconds=0.5)),
+        request(source=SourceKind.FIXED, device_id="CAM-9"),
+        Who("recorder", "system"),
+    )
+    assert not segment.duplicate

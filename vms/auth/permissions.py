@@ -23,6 +23,8 @@ class Action(enum.StrEnum):
     LIVE_VIEW = "live.view"
     PTZ_CONTROL = "ptz.control"
     CAMERAS_MANAGE = "cameras.manage"
+    # Issue body-worn/dash/handheld devices to officers (issue #10.1).
+    DEVICES_MANAGE = "devices.manage"
     # Retention (issue 6): log preservation requests (RET-3); apply or release legal
     # holds and open or close cases (the data steward, RET-10); read the request log,
     # destruction log, upcoming deletions and tagging reports.
@@ -81,6 +83,7 @@ TABLE: dict[Action, dict[Role, Scope]] = {
     Action.LIVE_VIEW: {_R.ADMIN: _S.ALL, _R.SUPERVISOR: _S.ALL, _R.DISPATCHER: _S.ALL},
     Action.PTZ_CONTROL: {_R.ADMIN: _S.ALL, _R.SUPERVISOR: _S.ALL, _R.DISPATCHER: _S.ALL},
     Action.CAMERAS_MANAGE: {_R.ADMIN: _S.ALL},
+    Action.DEVICES_MANAGE: {_R.ADMIN: _S.ALL},
     Action.PRESERVATION_MANAGE: {_R.ADMIN: _S.ALL, _R.RECORDS_COMMANDER: _S.ALL},
     Action.RETENTION_MANAGE: {_R.ADMIN: _S.ALL, _R.RECORDS_COMMANDER: _S.ALL},
     Action.RETENTION_READ: {

@@ -84,6 +84,21 @@ class Device(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 
+class DeviceAssignment(Base):
+    """A capture device issued to an officer (BWC-to-officer, issue #10.1). When
+    ``[ingest] device_assignment`` is on, a user may ingest as a device only for an
+    officer it is assigned to. A device may be assigned to several officers (a shared
+    dash camera); assigning and unassigning are audited (ACC-6)."""
+
+    __tablename__ = "device_assignments"
+    __table_args__ = (Index("ix_device_assignments_officer", "officer_badge"),)
+
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id"), primary_key=True)
+    officer_badge: Mapped[str] = mapped_column(ForeignKey("officers.badge"), primary_key=True)
+    assigned_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    assigned_by: Mapped[str] = mapped_column(String(64))
+
+
 class Officer(Base):
     """An officer, by badge number. The supervisor is on the officer's user (ACC-8)."""
 

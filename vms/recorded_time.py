@@ -1,0 +1,70 @@
+"""When a file says it was recorded, and whether to believe it (issue #10.2).
+
+A user upload's ``recorded_at``, a dock sidecar's or a CLI import's, or the container's
+``creation_time``, is the uploader's word or a device's clock. Retention never counts
+from it alone (``retention.rules.counted_from``), and it must fall in a plausible window
+around the ingest time, or the file is refused with the reason (400): by default not
+more than a day after the ingest, and not more than ten years before it
+(``[ingest] recorded_at_max_future_seconds``, ``recorded_at_max_age_days``). Pure: the
+caller hands in ``now`` (INV-7).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from vms.clock import isoformat, parse_iso
+from vms.errors import InvalidArgument
+
+
+@dataclass(frozen=True)
+class RecordedWindow:
+    """Plausible recorded times: from ``now - max_age`` to ``now + max_future``."""
+
+    max_future: dt.timedelta = dt.timedelta(days=1)
+    max_age: dt.timedelta = dt.timedelta(days=3652)
+
+    def bounds(self, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+        return now - self.max_age, now + self.max_future
+
+    def check(self, recorded: dt.datetime, now: dt.datetime, *, what: str = "recorded_at") -> None:
+        """Raise :class:`InvalidArgument` naming ``what``, the value and the window when
+        ``recorded`` lies outside it."""
+        earliest, latest = self.bounds(now)
+        if recorded > latest:
+            raise InvalidArgument(
+                f"{what} {isoformat(recorded)} is in the future: it may be at most "
+                f"{_span(self.max_future)} after the ingest time ({isoformat(latest)})",
+                field=what,
+                value=isoformat(recorded),
+            )
+        if recorded < earliest:
+            raise InvalidArgument(
+                f"{what} {isoformat(recorded)} is implausibly old: it may be at most "
+                f"{_span(self.max_age)} before the ingest time ({isoformat(earliest)})",
+                field=what,
+                value=isoformat(recorded),
+            )
+
+
+def parse_recorded_at(text: object, *, field: str = "recorded_at") -> dt.datetime:
+    """``text`` as an aware UTC time, or :class:`InvalidArgument` naming ``field`` and the
+    value: not a string, not ISO 8601 with an offset, or past the calendar's ends once
+    moved to UTC (``9999-12-31T23:59:59-14:00``)."""
+    if not isinstance(text, str):
+        raise InvalidArgument(f"{field} must be an ISO 8601 string, not {text!r}")
+    try:
+        return parse_iso(text, field=field)
+    except ValueError as exc:
+        raise InvalidArgument(str(exc)) from None
+    except OverflowError:
+        raise InvalidArgument(
+            f"{field}: {text!r} lies outside the years 1-9999 once moved to UTC"
+        ) from None
+
+
+def _span(delta: dt.timedelta) -> str:
+    if delta.days >= 1 and not delta.seconds:
+        return f"{delta.days} day{'s' if delta.days != 1 else ''}"
+    return f"{int(delta.total_seconds())} s"
