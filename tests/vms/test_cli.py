@@ -7,10 +7,12 @@ import os
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from tests.media import make_video
 from tests.vms.test_crash_safety import run_cli
 from vms.config import Config
+from vms.db.models import AuditEntry
 from vms.services import Services
 
 
@@ -82,6 +84,64 @@ def test_ingest_list_show(config: Config, tmp_path: Path) -> None:
         config, "ingest", str(clip), "--source", "bwc", "--device", "D", "--recorded-at", "20 Nov"
     )
     assert r.returncode == 2 and "ISO 8601" in r.stderr
+
+
+def test_cli_import_may_not_claim_fixed_or_an_implausible_time(
+    config: Config, tmp_path: Path
+) -> None:
+    """#10.1: only the recorder creates fixed items, the CLI import included (refusal
+    audited, exit code 3); #10.2: a recorded time outside the window is refused (2)."""
+    clip = tmp_path / "planted.mp4"
+    make_video(clip, seconds=1)
+    r = run_cli(config, "ingest", str(clip), "--source", "fixed", "--device", "CAM-1")
+    assert r.returncode == 3 and "only the recorder" in r.stderr
+    r = run_cli(
+        config, "ingest", str(clip), "--source", "bwc", "--device", "B",
+        "--recorded-at", "2000-01-01T00:00:00Z",
+    )  # fmt: skip
+    assert r.returncode == 2 and "implausibly old" in r.stderr
+    r = run_cli(
+        config, "ingest", str(clip), "--source", "bwc", "--device", "B",
+        "--recorded-at", "9999-12-31T23:59:59-14:00",
+    )  # fmt: skip
+    assert r.returncode == 2 and "outside the years 1-9999" in r.stderr
+    r = run_cli(config, "media", "list", "--json")
+    assert json.loads(r.stdout) == []
+
+
+def test_device_assign_list_unassign(config: Config, services: Services) -> None:
+    """#10.1: the CLI issues devices to officers, audited as the OS user."""
+    r = run_cli(config, "device", "assign", "BWC-0042", "B1")
+    assert r.returncode == 0, r.stderr
+    assert "BWC-0042 (bwc) assigned to B1" in r.stdout
+    r = run_cli(config, "device", "assign", "DASH-3", "B2", "--kind", "dash")
+    assert r.returncode == 0, r.stderr
+    r = run_cli(config, "device", "list", "--json")
+    listing = json.loads(r.stdout)
+    assert listing["assignment_enforced"] is False
+    assert [(d["id"], d["kind"], d["officers"]) for d in listing["devices"]] == [
+        ("BWC-0042", "bwc", ["B1"]),
+        ("DASH-3", "dash", ["B2"]),
+    ]
+    r = run_cli(config, "device", "unassign", "BWC-0042", "B1")
+    assert r.returncode == 0 and "assigned to nobody" in r.stdout
+    r = run_cli(config, "device", "unassign", "BWC-0042", "B1")
+    assert r.returncode == 4 and "not assigned" in r.stderr
+    with services.db.session() as s:
+        changes = s.execute(
+            select(AuditEntry.action, AuditEntry.target)
+            .where(AuditEntry.action.like("device.%"))
+            .order_by(AuditEntry.seq)
+        ).all()
+        actors = set(
+            s.execute(select(AuditEntry.actor).where(AuditEntry.action.like("device.%"))).scalars()
+        )
+    assert changes == [
+        ("device.assign", "device:BWC-0042"),
+        ("device.assign", "device:DASH-3"),
+        ("device.unassign", "device:BWC-0042"),
+    ]
+    assert all(a.startswith("cli:") for a in actors)
 
 
 @pytest.mark.parametrize("damage", ["missing", "corrupted", "orphaned"])

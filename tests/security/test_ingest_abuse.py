@@ -1,0 +1,296 @@
+"""Abuse of the ingest paths (issue #10 items 1, 2 and 4), through the real API.
+
+An officer tries to plant video in a street camera's timeline, to erase their own
+footage by backdating it, or to keep it forever by post-dating it; a device with a
+broken clock writes ``creation_time 9999-12-31``. Each must be refused with a clear
+4xx naming what was wrong, audited when it is a permission refusal, and leave nothing
+behind (no catalog row, no stored object, no stuck upload).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from onvif_control.cameras import calibration_from_simulator
+from onvif_control.plugin import get as get_control
+from onvif_control.simulator import SimulatedCamera
+from tests.conftest import make_config
+from tests.media import make_video
+from vms.auth.permissions import Actor
+from vms.clock import ManualClock
+from vms.db.models import AuditEntry, MediaItem
+from vms.services import Services
+
+SIM_USER = "admin"
+SIM_PASSWORD = "pw-abuse-test"
+DAY = dt.timedelta(days=1)
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[SimulatedCamera]:
+    cam = SimulatedCamera(
+        "abuse-sim", size=(320, 180), fps=5, username=SIM_USER, password=SIM_PASSWORD
+    )
+    cam.start()
+    try:
+        yield cam
+    finally:
+        cam.stop()
+
+
+@pytest.fixture
+def settings() -> dict[str, object]:
+    return {}
+
+
+@pytest.fixture
+def services(
+    database: tuple[str, Any], clock: ManualClock, settings: dict[str, object]
+) -> Iterator[Services]:
+    """Services on the manual clock (so a purge can be run 'later'), every plugin."""
+    url, data_dir = database
+    svc = Services.open(make_config(data_dir, url, **settings), clock=clock)
+    svc.migrate()
+    try:
+        yield svc
+    finally:
+        get_control(svc).close()
+        svc.close()
+
+
+def auth(tokens: dict[str, str], user: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {tokens[user]}"}
+
+
+def upload(
+    client: Any, tokens: dict[str, str], user: str, data: bytes, **fields: object
+) -> tuple[Any, Any]:
+    """Create, send and complete an upload; returns (create response, last response)."""
+    body: dict[str, object] = {
+        "filename": "shift.mp4",
+        "size": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "source": "bwc",
+        "device_id": "BWC-0042",
+    }
+    body.update(fields)
+    created = client.post("/api/v1/uploads", json=body, headers=auth(tokens, user))
+    if created.status_code != 201:
+        return created, created
+    upload_id = created.json["id"]
+    put = client.put(
+        f"/api/v1/uploads/{upload_id}",
+        data=data,
+        headers={**auth(tokens, user), "Content-Range": f"bytes 0-{len(data) - 1}/{len(data)}"},
+    )
+    assert put.status_code == 200, put.json
+    done = client.post(f"/api/v1/uploads/{upload_id}/complete", headers=auth(tokens, user))
+    return created, done
+
+
+def denials(services: Services, action: str) -> list[AuditEntry]:
+    with services.db.session() as s:
+        return list(
+            s.execute(
+                select(AuditEntry)
+                .where(AuditEntry.action == action, AuditEntry.outcome == "denied")
+                .order_by(AuditEntry.seq)
+            ).scalars()
+        )
+
+
+def nothing_stored(services: Services) -> bool:
+    with services.db.session() as s:
+        rows = s.execute(select(MediaItem.id)).first()
+    return rows is None and list(services.store.iter_objects()) == []
+
+
+# -- #10.1 planted footage ----------------------------------------------------------------
+
+
+def test_officer_cannot_plant_footage_in_a_camera_timeline(
+    services: Services,
+    client: Any,
+    tokens: dict[str, str],
+    actors: dict[str, Actor],
+    sim: SimulatedCamera,
+) -> None:
+    """#10.1 (critical): an upload with source fixed and a registered camera's id was
+    accepted and GET /cameras/{id}/recording?at= served it as that camera's footage."""
+    camera = get_control(services).cameras.add(
+        actors["admin"],
+        {
+            "name": "street-1",
+            "onvif_url": sim.onvif_url,
+            "username": SIM_USER,
+            "password": SIM_PASSWORD,
+            "calibration": calibration_from_simulator(sim.state()["calibration"]).to_dict(),
+        },
+    )
+    at = services.clock.now() - dt.timedelta(minutes=30)
+    data = make_video(seconds=1)
+    for fields, reason in (
+        ({"source": "fixed", "device_id": camera["id"]}, "registered fixed camera"),
+        ({"source": "bwc", "device_id": camera["id"]}, "registered fixed camera"),
+        ({"source": "fixed", "device_id": "BWC-0042"}, "only the recorder"),
+    ):
+        created, _ = upload(client, tokens, "officer", data, recorded_at=at.isoformat(), **fields)
+        assert created.status_code == 403, created.json
+        assert reason in created.json["error"]["message"]
+    recording = client.get(
+        f"/api/v1/cameras/{camera['id']}/recording?at={at.isoformat().replace('+00:00', 'Z')}",
+        headers=auth(tokens, "admin"),
+    )
+    assert recording.status_code == 404  # no planted item in the camera's timeline
+    assert nothing_stored(services)
+    refused = denials(services, "upload.create")
+    assert [e.actor for e in refused] == ["officer"] * 3
+    assert [e.target for e in refused] == [f"device:{camera['id']}"] * 2 + ["device:BWC-0042"]
+    assert all(e.details["reason"] for e in refused)
+
+
+@pytest.mark.parametrize("settings", [{"VMS_INGEST_DEVICE_ASSIGNMENT": "true"}])
+def test_with_device_assignment_only_the_assigned_officer_uploads_as_a_device(
+    services: Services, client: Any, tokens: dict[str, str]
+) -> None:
+    """#10.1: BWC-to-officer. An admin assigns devices (audited); an officer may upload
+    only as a device assigned to them; refusals are 403 with the reason, audited."""
+    data = make_video(seconds=1)
+    created, _ = upload(client, tokens, "officer", data)
+    assert created.status_code == 403
+    assert "assigned to no officer" in created.json["error"]["message"]
+
+    # Only an admin assigns (the refusal is audited).
+    denied = client.put("/api/v1/devices/BWC-0042/officers/B1", headers=auth(tokens, "officer"))
+    assert denied.status_code == 403
+    assert [e.actor for e in denials(services, "devices.manage")] == ["officer"]
+    assigned = client.put("/api/v1/devices/BWC-0042/officers/B1", headers=auth(tokens, "admin"))
+    assert assigned.status_code == 200, assigned.json
+    assert assigned.json["officers"] == ["B1"] and assigned.json["kind"] == "bwc"
+    listing = client.get("/api/v1/devices", headers=auth(tokens, "admin")).json
+    assert listing["assignment_enforced"] is True
+    assert {"id": "BWC-0042", "officers": ["B1"]}.items() <= listing["devices"][0].items()
+
+    created, _ = upload(client, tokens, "other_officer", data)
+    assert created.status_code == 403
+    assert "not assigned to officer 'B2'" in created.json["error"]["message"]
+    created, done = upload(client, tokens, "officer", data)
+    assert created.status_code == 201 and done.status_code == 200, done.json
+    assert done.json["media"]["officer_badge"] == "B1"
+
+    gone = client.delete("/api/v1/devices/BWC-0042/officers/B1", headers=auth(tokens, "admin"))
+    assert gone.status_code == 200 and gone.json["officers"] == []
+    created, _ = upload(client, tokens, "officer", make_video(seconds=1, seed=3))
+    assert created.status_code == 403
+    with services.db.session() as s:
+        changes = s.execute(
+            select(AuditEntry.action, AuditEntry.actor, AuditEntry.target)
+            .where(AuditEntry.action.like("device.%"))
+            .order_by(AuditEntry.seq)
+        ).all()
+    assert changes == [
+        ("device.assign", "admin", "device:BWC-0042"),
+        ("device.unassign", "admin", "device:BWC-0042"),
+    ]
+    assert len(denials(services, "upload.create")) == 3
+
+
+def test_registered_camera_cannot_be_issued_to_an_officer(
+    services: Services,
+    client: Any,
+    tokens: dict[str, str],
+    actors: dict[str, Actor],
+    sim: SimulatedCamera,
+) -> None:
+    camera = get_control(services).cameras.add(
+        actors["admin"],
+        {
+            "name": "street-2",
+            "onvif_url": sim.onvif_url,
+            "username": SIM_USER,
+            "password": SIM_PASSWORD,
+        },
+    )
+    r = client.put(f"/api/v1/devices/{camera['id']}/officers/B1", headers=auth(tokens, "admin"))
+    assert r.status_code == 409 and "registered fixed camera" in r.json["error"]["message"]
+
+
+# -- #10.2 backdating and post-dating -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("recorded_at", "words"),
+    [
+        ("2000-01-01T00:00:00Z", "implausibly old"),
+        ("2099-01-01T00:00:00Z", "in the future"),
+        ("9999-12-31T23:59:59-14:00", "outside the years 1-9999"),
+        ("0001-01-01T00:00:00+14:00", "outside the years 1-9999"),
+    ],
+)
+def test_backdated_or_postdated_upload_is_refused_with_the_reason_RET_4(
+    services: Services, client: Any, tokens: dict[str, str], recorded_at: str, words: str
+) -> None:
+    """#10.2: recorded_at 2000-01-01 gave an expiry in 2000 (the next purge deleted the
+    officer's footage); a far-future date kept it forever; the extremes gave 500."""
+    created, _ = upload(client, tokens, "officer", make_video(seconds=1), recorded_at=recorded_at)
+    assert created.status_code == 400, created.json
+    assert words in created.json["error"]["message"]
+    assert nothing_stored(services)
+
+
+def test_backdated_upload_outlives_the_purge_and_shows_both_times_RET_4_RET_13(
+    services: Services, client: Any, tokens: dict[str, str], clock: ManualClock
+) -> None:
+    """#10.2: an upload recorded 80 days before its ingest is kept 90 days from the
+    ingest, not 10; the item shows both times (API and media page)."""
+    recorded = clock.now() - 80 * DAY
+    _, done = upload(
+        client, tokens, "officer", make_video(seconds=1), recorded_at=recorded.isoformat()
+    )
+    assert done.status_code == 200, done.json
+    media_id = done.json["media"]["id"]
+    detail = client.get(f"/api/v1/media/{media_id}", headers=auth(tokens, "officer")).json
+    assert detail["recorded_start"] == recorded.isoformat().replace("+00:00", "Z")
+    assert detail["ingested_at"] == clock.now().isoformat().replace("+00:00", "Z")
+    assert detail["expires_at"] == (clock.now() + 90 * DAY).isoformat().replace("+00:00", "Z")
+    assert detail["retention_rule"] == "RET-4 bwc 90 days"
+    page = client.get(f"/media/{media_id}", headers=auth(tokens, "officer"))
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert recorded.strftime("%Y-%m-%d") in text and clock.now().strftime("%Y-%m-%d") in text
+
+    clock.advance(30 * DAY)
+    services.extensions["retention"].purger.run()
+    with services.db.session() as s:
+        assert s.get(MediaItem, media_id) is not None
+
+
+# -- #10.4 a container date past the end of the calendar ------------------------------
+
+
+def test_upload_with_creation_time_9999_gets_a_4xx_and_is_not_stuck(
+    services: Services, client: Any, tokens: dict[str, str]
+) -> None:
+    """#10.4: the same file through the upload API gave a 500 and a stuck upload."""
+    data = make_video(
+        seconds=1,
+        creation_time=dt.datetime(9999, 12, 31, tzinfo=dt.UTC),
+        container_format="nut",
+    )
+    created, done = upload(client, tokens, "officer", data, filename="clock.nut")
+    assert created.status_code == 201
+    assert done.status_code == 400, done.json
+    assert "creation_time 9999-12-31T00:00:00Z" in done.json["error"]["message"]
+    upload_id = created.json["id"]
+    status = client.get(f"/api/v1/uploads/{upload_id}", headers=auth(tokens, "officer")).json
+    assert status["state"] == "failed" and "creation_time" in status["error"]
+    again = client.post(f"/api/v1/uploads/{upload_id}/complete", headers=auth(tokens, "officer"))
+    assert again.status_code == 409  # a clear answer, not another 500
+    assert nothing_stored(services)
+    assert list((services.config.data_dir / "uploads").iterdir()) == []
