@@ -193,6 +193,10 @@ class UploadService:
         # Refused before a byte is sent; the ingest at completion checks again (INV-1).
         self.ingestor.check_recorded_at(request, now)  # #10.2
         request = self.ingestor.check_claim(request, who(actor), action="upload.create")  # #10.1
+        if request.officer_badge != badge:
+            # The device's officer was filled in from its assignment: the uploader must
+            # still be allowed to upload for that officer (ACC-2, ACC-8).
+            self._badge_for(actor, request.officer_badge)
         self.ingestor.store.require_free(size, self.ingestor.reserve_bytes)
         self.directory.mkdir(parents=True, exist_ok=True)
         upload = Upload(

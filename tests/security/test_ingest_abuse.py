@@ -201,6 +201,23 @@ def test_with_device_assignment_only_the_assigned_officer_uploads_as_a_device(
     assert len(denials(services, "upload.create")) == 3
 
 
+@pytest.mark.parametrize("settings", [{"VMS_INGEST_DEVICE_ASSIGNMENT": "true"}])
+def test_the_officer_taken_from_an_assignment_is_still_scope_checked_ACC_8(
+    services: Services, client: Any, tokens: dict[str, str]
+) -> None:
+    """A device assigned to one officer names that officer when the upload names none;
+    a supervisor may not use that to upload for an officer they do not supervise."""
+    for device, badge in (("BWC-0042", "B2"), ("BWC-0043", "B1")):
+        r = client.put(f"/api/v1/devices/{device}/officers/{badge}", headers=auth(tokens, "admin"))
+        assert r.status_code == 200
+    created, _ = upload(client, tokens, "sergeant", make_video(seconds=1))
+    assert created.status_code == 403
+    assert "officers they supervise (ACC-8)" in created.json["error"]["message"]
+    _, done = upload(client, tokens, "sergeant", make_video(seconds=1), device_id="BWC-0043")
+    assert done.status_code == 200, done.json
+    assert done.json["media"]["officer_badge"] == "B1"  # the sergeant's officer
+
+
 def test_registered_camera_cannot_be_issued_to_an_officer(
     services: Services,
     client: Any,
