@@ -6,10 +6,13 @@ import datetime as dt
 import json
 import os
 import time
+from pathlib import Path
 
 from sqlalchemy import select
 
+from tests.conftest import make_config
 from tests.media import make_video
+from vms.audit.log import Who
 from vms.db.models import AuditEntry, Device, MediaItem
 from vms.services import Services
 
@@ -158,3 +161,38 @@ def test_dock_may_not_claim_a_camera_or_source_fixed(services: Services) -> None
             select(AuditEntry.actor, AuditEntry.target).where(AuditEntry.outcome == "denied")
         ).all()
     assert sorted(denied) == [("dock", "device:BWC-8"), ("dock", "device:CAM-7")]
+
+
+def test_dock_with_device_assignment_takes_the_assigned_officer(
+    database: tuple[str, Path],
+) -> None:
+    """#10.1 BWC-to-officer in the dock: a device assigned to one officer records that
+    officer; an unassigned device or another officer's claim is rejected with the reason."""
+    url, data_dir = database
+    services = Services.open(make_config(data_dir, url, VMS_INGEST_DEVICE_ASSIGNMENT="true"))
+    try:
+        services.migrate()
+        services.devices.assign(Who("admin-cli", "system"), "BWC-10", "B1")
+        files = {
+            "BWC-10/mine.mp4": None,
+            "BWC-10/claimed.mp4": {"officer_badge": "B2"},
+            "BWC-11/unassigned.mp4": None,
+        }
+        for seed, (name, sidecar) in enumerate(files.items()):
+            path = services.config.dock_dir / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            make_video(path, seconds=0.5, seed=seed)
+            if sidecar is not None:
+                path.with_name(path.name + ".json").write_text(json.dumps(sidecar))
+            settle(path)
+        outcomes = {o.path.name: o for o in services.dock.scan()}
+        assert outcomes["mine.mp4"].status == "ingested"
+        assert outcomes["claimed.mp4"].status == "rejected"
+        assert "not assigned to officer 'B2'" in outcomes["claimed.mp4"].detail
+        assert outcomes["unassigned.mp4"].status == "rejected"
+        assert "assigned to no officer" in outcomes["unassigned.mp4"].detail
+        with services.db.session() as s:
+            item = s.execute(select(MediaItem)).scalar_one()
+        assert (item.device_id, item.officer_badge) == ("BWC-10", "B1")
+    finally:
+        services.close()
