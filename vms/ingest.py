@@ -311,8 +311,10 @@ class Ingestor:
         return dataclasses.replace(request, officer_badge=badge)
 
     def check_recorded_at(self, request: IngestRequest, now: dt.datetime) -> None:
-        """A captured file's stated recorded time must be plausible (issue #10.2)."""
-        if request.recorded_at is not None and request.derived_from is None:
+        """A person's stated recorded time must be plausible (issue #10.2). The
+        recorder's own times are not second-guessed: a segment is never refused for
+        its clock (recording must not stop)."""
+        if request.origin is Origin.USER and request.recorded_at is not None:
             self.window.check(ensure_utc(request.recorded_at), now)
 
     def ingest(

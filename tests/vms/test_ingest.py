@@ -318,3 +318,17 @@ def test_only_the_recorder_creates_fixed_items(services: Services) -> None:
         Who("recorder", "system"),
     )
     assert not segment.duplicate
+
+
+def test_the_recorders_own_segment_times_are_never_refused(services: Services) -> None:
+    """The window is for what people state (#10.2): a segment of the recorder, stamped
+    by its own clock, is catalogued whatever that clock says (recording never stops)."""
+    ahead = services.clock.now() + dt.timedelta(days=3)
+    result = services.ingestor.ingest(
+        io.BytesIO(make_video(seconds=0.5)),
+        request(source=SourceKind.FIXED, device_id="CAM-3", recorded_at=ahead),
+        Who("recorder", "system"),
+    )
+    with services.db.session() as s:
+        item = s.get(MediaItem, result.media_id)
+        assert item is not None and item.recorded_start == ahead
