@@ -218,6 +218,26 @@ def test_the_officer_taken_from_an_assignment_is_still_scope_checked_ACC_8(
     assert done.json["media"]["officer_badge"] == "B1"  # the sergeant's officer
 
 
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        ({"kind": "fixed"}, "kind 'fixed' must be one of bwc, dash, handheld"),
+        ({"kind": 7}, "kind must be a string"),
+        ({"officer": "B2"}, "unknown field(s) officer"),
+        ([], "must be a JSON object"),
+    ],
+)
+def test_device_assignment_refuses_bad_input_with_the_reason(
+    services: Services, client: Any, tokens: dict[str, str], body: object, words: str
+) -> None:
+    r = client.put("/api/v1/devices/BWC-1/officers/B1", json=body, headers=auth(tokens, "admin"))
+    assert r.status_code == 400 and words in r.json["error"]["message"]
+    r = client.put("/api/v1/devices/BWC-1/officers/%01", headers=auth(tokens, "admin"))
+    assert r.status_code == 400 and "officer_badge" in r.json["error"]["message"]
+    r = client.delete("/api/v1/devices/BWC-1/officers/B1", headers=auth(tokens, "admin"))
+    assert r.status_code == 404
+
+
 def test_registered_camera_cannot_be_issued_to_an_officer(
     services: Services,
     client: Any,

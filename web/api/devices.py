@@ -8,6 +8,7 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 
 from vms.errors import InvalidArgument
+from web.api import json_body
 from web.security import require_actor, services
 
 bp = Blueprint("devices_api", __name__)
@@ -25,10 +26,11 @@ def assign(device_id: str, badge: str) -> Any:
     """Issue the device to the officer; an optional body ``{"kind": "bwc|dash|handheld"}``
     registers a device never seen before with that kind (default bwc)."""
     actor = require_actor()
-    body = request.get_json(silent=True) if request.content_length else None
-    if body is not None and not isinstance(body, dict):
-        raise InvalidArgument("the request body must be a JSON object")
-    kind = (body or {}).get("kind")
+    body = json_body() if request.content_length else {}
+    unknown = set(body) - {"kind"}
+    if unknown:
+        raise InvalidArgument(f"unknown field(s) {', '.join(sorted(unknown))}")
+    kind = body.get("kind")
     if kind is not None and not isinstance(kind, str):
         raise InvalidArgument(f"kind must be a string, not {kind!r}")
     return jsonify(services().devices.assign(actor, device_id, badge, kind=kind))
