@@ -259,3 +259,25 @@ def test_recompute_all_fills_missing_expiries_after_the_migration(
     retention.purger.run()
     assert item(timed, media) is None
     _ = dt
+
+
+def test_backdated_item_stored_with_an_old_expiry_is_kept_by_the_purge_RET_4(
+    timed: Services, retention: Retention, clock: ManualClock
+) -> None:
+    """#10.2 after an upgrade: an upload catalogued before the fix, recorded_at
+    backdated 100 days, carries the old expiry (recorded + 90 days, already past). The
+    purge decides again from fresh facts (INV-3): kept, and its expiry corrected to 90
+    days from the ingest."""
+    media = ingest(
+        timed, source=SourceKind.BWC, device="BWC-9", recorded_at=clock.now() - 100 * DAY
+    )
+    with timed.db.transaction() as s:
+        s.execute(
+            update(MediaExpiry)
+            .where(MediaExpiry.media_id == media)
+            .values(expires_at=clock.now() - 10 * DAY)
+        )
+    report = retention.purger.run()
+    assert report.purged == 0 and report.kept == 1
+    row = item(timed, media)
+    assert row is not None and row.expires_at == row.ingested_at + 90 * DAY
