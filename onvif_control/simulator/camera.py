@@ -108,6 +108,7 @@ class SimulatedCamera:
         self._http: HttpServer | None = None
         self._rtsp: RtspServer | None = None
         self._ctx: OnvifContext | None = None
+        self._service: OnvifService | None = None
         self._own_loop: LoopThread | None = None
 
     # Lifecycle ---------------------------------------------------------------------
@@ -152,6 +153,7 @@ class SimulatedCamera:
             self.state,
             reply_delay=lambda: self.soap_reply_delay,
         )
+        self._service = service
         self._http = HttpServer(service.handle, label=self.name)
         self._rtsp = RtspServer(hub, username, password, self.name, self._advertised)
         try:
@@ -247,6 +249,11 @@ class SimulatedCamera:
         """The shared encoder (stats for benchmarks and tests)."""
         assert self._hub is not None, "camera not prepared"
         return self._hub
+
+    @property
+    def auth_attempts(self) -> int:
+        """SOAP requests that carried a WS-Security UsernameToken (a password digest)."""
+        return self._service.auth_attempts if self._service is not None else 0
 
     @property
     def rtsp_sessions(self) -> int:
