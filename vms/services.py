@@ -22,6 +22,7 @@ from vms.db.engine import Database
 from vms.dock import DockScanner
 from vms.events import EventBus
 from vms.ingest import Ingestor
+from vms.logs import install_redaction
 from vms.migrations import upgrade
 from vms.secrets import load_or_create_key
 from vms.store import MediaStore
@@ -63,6 +64,7 @@ class Services:
     @classmethod
     def open(cls, config: Config, *, clock: Clock | None = None) -> Services:
         clock = clock or SystemClock()
+        install_redaction()  # no URL password in any log record of the process (#10.11)
         config.data_dir.mkdir(parents=True, exist_ok=True)
         db = Database(config.effective_database_url)
         store = MediaStore(config.media_dir)

@@ -138,7 +138,7 @@ def get_stream_uri(ctx: OnvifContext, body: etree._Element) -> str:
             "InvalidArgVal",
             "InvalidStreamSetup",
         )
-    return _media_uri("trt:GetStreamUriResponse", ctx.rtsp_url)
+    return _media_uri("trt:GetStreamUriResponse", ctx.stream_uri or ctx.rtsp_url)
 
 
 def get_snapshot_uri(ctx: OnvifContext, body: etree._Element) -> str:
