@@ -14,7 +14,8 @@ and every failure leaves here as one of our error kinds, translated in one place
 | ``ActionNotSupported`` / other ``Sender`` faults | ``FailedPrecondition`` |
 | ``Receiver`` faults, malformed replies, anything else | ``Unavailable`` |
 
-Passwords never appear in messages or logs. Values cross this boundary as plain
+Passwords never appear in messages or logs: what a library says about a failure goes
+through :func:`vms.urls.redact_credentials` (#10.11). Values cross this boundary as plain
 dataclasses in the ONVIF generic spaces (pan/tilt -1..1, zoom 0..1).
 """
 
@@ -42,6 +43,7 @@ from onvif.exceptions import ONVIFAuthError, ONVIFError, ONVIFTimeoutError
 from onvif.util import extract_subcodes_as_strings, is_auth_error
 
 from vms.errors import FailedPrecondition, InvalidArgument, Unavailable, VMSError
+from vms.urls import redact_credentials
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +157,7 @@ def translate(exc: BaseException, camera: str, operation: str, timeout: float) -
         return Unavailable(f"{where}: no answer within {timeout:g} s", camera=camera)
     if isinstance(cause, zeep.exceptions.Fault):
         codes = _subcodes(cause)
-        message = (cause.message or "").strip() or "no reason given"
+        message = redact_credentials((cause.message or "").strip()) or "no reason given"
         if is_auth_error(cause):
             return FailedPrecondition(
                 f"{where}: the camera refused the username or password ({message})",
@@ -189,11 +191,12 @@ def translate(exc: BaseException, camera: str, operation: str, timeout: float) -
         return Unavailable(f"{where}: the camera is unreachable ({reason})", camera=camera)
     if isinstance(cause, aiohttp.ClientError):
         return Unavailable(f"{where}: connection failed ({type(cause).__name__})", camera=camera)
+    said = redact_credentials(str(cause))
     if isinstance(cause, etree.XMLSyntaxError | zeep.exceptions.XMLParseError):
-        return Unavailable(f"{where}: the camera sent a malformed reply ({cause})", camera=camera)
+        return Unavailable(f"{where}: the camera sent a malformed reply ({said})", camera=camera)
     if isinstance(cause, zeep.exceptions.Error):
-        return Unavailable(f"{where}: unexpected reply ({cause})", camera=camera)
-    return Unavailable(f"{where}: {type(cause).__name__}: {cause}", camera=camera)
+        return Unavailable(f"{where}: unexpected reply ({said})", camera=camera)
+    return Unavailable(f"{where}: {type(cause).__name__}: {said}", camera=camera)
 
 
 # -- JSON-safe copies of zeep objects ---------------------------------------------------
@@ -252,16 +255,31 @@ def _utc(text: str | None) -> dt.datetime | None:
 
 def parse_onvif_url(url: str) -> tuple[str, int]:
     """Host and port of a device service URL (``http://host:port/onvif/device_service``)."""
+    return onvif_endpoint(url)[1:]
+
+
+def onvif_endpoint(url: str) -> tuple[str, str, int]:
+    """(scheme, host, port) of a device service URL: where the credentials go. Refuses a
+    URL with user info, naming it without its password (#10.11)."""
+    shown = redact_credentials(url)
     parts = urlsplit(url)
+    if "@" in parts.netloc:
+        raise InvalidArgument(
+            f"onvif_url {shown!r} holds credentials: put them in username and password, "
+            "not the URL",
+            field="onvif_url",
+        )
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidArgument(f"ONVIF URL {url!r} must be http(s)://host[:port]/...")
-    if parts.username or parts.password:
-        raise InvalidArgument("put the camera credentials in username/password, not the URL")
+        raise InvalidArgument(
+            f"onvif_url {shown!r} must be http(s)://host[:port]/...", field="onvif_url"
+        )
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
-        raise InvalidArgument(f"ONVIF URL {url!r} has an invalid port") from None
-    return parts.hostname, port
+        raise InvalidArgument(
+            f"onvif_url {shown!r} has an invalid port", field="onvif_url"
+        ) from None
+    return parts.scheme, parts.hostname.lower(), port
 
 
 # -- one camera -------------------------------------------------------------------------
@@ -297,7 +315,7 @@ class OnvifDevice:
         self._http: aiohttp.ClientSession | None = None
 
     def __repr__(self) -> str:  # no credentials
-        return f"OnvifDevice({self.label}, {self.url})"
+        return f"OnvifDevice({self.label}, {redact_credentials(self.url)})"
 
     async def _bounded(self, operation: str, make: Callable[[], Awaitable[T]]) -> T:
         try:

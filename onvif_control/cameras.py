@@ -5,6 +5,12 @@ main and sub stream URIs, PTZ node spaces and limits, and presets; only then, in
 transaction, the catalog device row (same id), the camera row (password encrypted, key
 outside the database) and the audit entry are written. Wrong credentials or an
 unreachable address raise our error kinds and store nothing (the refusal is audited).
+
+Credentials never travel in URLs here (#10.11): an ONVIF URL with user info is refused
+before anything is tried, and the stream URIs a camera returns are stored, shown and
+audited without their password (:func:`vms.urls.redact_credentials`). The stored password
+is only ever sent to the scheme, host and port it was given for: moving a camera to
+another one needs the password again.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from onvif_control.adapter import Description, OnvifDevice
+from onvif_control.adapter import Description, OnvifDevice, onvif_endpoint
 from onvif_control.connections import Connections
 from onvif_control.credentials import CredentialBox
 from vms import ids
@@ -29,6 +35,7 @@ from vms.db.engine import Database
 from vms.db.models import Camera, Device, PtzSession, SourceKind
 from vms.errors import Conflict, InvalidArgument, NotFound, VMSError
 from vms.events import EventBus
+from vms.urls import redact_credentials
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +53,7 @@ def camera_json(camera: Camera, *, detail: bool = False) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": camera.id,
         "name": camera.name,
-        "onvif_url": camera.onvif_url,
+        "onvif_url": redact_credentials(camera.onvif_url),
         "username": camera.username,
         "manufacturer": camera.manufacturer,
         "model": camera.model,
@@ -54,8 +61,8 @@ def camera_json(camera: Camera, *, detail: bool = False) -> dict[str, Any]:
         "serial": camera.serial,
         "profile_token": camera.profile_token,
         "sub_profile_token": camera.sub_profile_token,
-        "main_stream_uri": camera.main_stream_uri,
-        "sub_stream_uri": camera.sub_stream_uri,
+        "main_stream_uri": _shown(camera.main_stream_uri),
+        "sub_stream_uri": _shown(camera.sub_stream_uri),
         "ptz_supported": camera.ptz_supported,
         "presets": camera.presets,
         "calibration": camera.calibration,
@@ -68,6 +75,15 @@ def camera_json(camera: Camera, *, detail: bool = False) -> dict[str, Any]:
     if detail:
         body["capabilities"] = camera.capabilities
     return body
+
+
+def _shown(url: str | None) -> str | None:
+    return redact_credentials(url) if url is not None else None
+
+
+def _where(endpoint: tuple[str, str, int]) -> str:
+    scheme, host, port = endpoint
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
 
 def _text(body: Mapping[str, Any], name: str, *, limit: int = 200, required: bool = True) -> str:
@@ -182,6 +198,7 @@ class CameraService:
         calibration: Calibration | None = None,
     ) -> dict[str, Any]:
         """Connect, read and store a camera; the CLI and ``--demo`` call this directly."""
+        onvif_endpoint(onvif_url)  # no credentials in the URL, nothing tried (#10.11)
         with self.db.session() as s:
             if s.execute(select(Camera.id).where(Camera.name == name)).first() is not None:
                 raise Conflict(f"a camera named {name!r} already exists")
@@ -248,8 +265,10 @@ class CameraService:
         camera.serial = d.info.serial
         camera.profile_token = d.main_profile
         camera.sub_profile_token = d.sub_profile
-        camera.main_stream_uri = d.main_stream_uri
-        camera.sub_stream_uri = d.sub_stream_uri
+        # Some cameras put user:password@ in their stream URIs: the recorder adds the
+        # camera's own credentials when it connects, so none are kept here (#10.11).
+        camera.main_stream_uri = _shown(d.main_stream_uri)
+        camera.sub_stream_uri = _shown(d.sub_stream_uri)
         camera.ptz_supported = d.ptz_supported
         camera.capabilities = {
             "profiles": [
@@ -302,6 +321,8 @@ class CameraService:
             current = self._get(s, camera_id)
             name, url, username = current.name, current.onvif_url, current.username
             password_enc = current.password_enc
+        if "onvif_url" in changes:
+            self._check_move(actor, camera_id, url, changes)
         description: Description | None = None
         if {"onvif_url", "username", "password"} & set(changes):
             password = changes.get("password") or self.box.decrypt(camera_id, password_enc)
@@ -313,14 +334,7 @@ class CameraService:
                     password,
                 )
             except VMSError as exc:
-                self.audit.record(
-                    self.db,
-                    who(actor),
-                    "camera.update",
-                    target(camera_id),
-                    outcome="failed",
-                    details={"changed": sorted(changes), "error": exc.message},
-                )
+                self._update_failed(actor, camera_id, changes, exc.message)
                 raise
         with self.db.transaction() as s:
             camera = self._get(s, camera_id)
@@ -351,6 +365,35 @@ class CameraService:
             out = camera_json(camera, detail=True)
         self.connections.forget(camera_id)
         return out
+
+    def _check_move(
+        self, actor: Actor, camera_id: str, old_url: str, changes: Mapping[str, str]
+    ) -> None:
+        """A new URL on another scheme, host or port needs the password again: else the
+        stored password's digest would go to whatever the new address is (#10.11). The
+        refusal is audited; nothing is sent anywhere."""
+        new = onvif_endpoint(changes["onvif_url"])
+        if "password" in changes or new == onvif_endpoint(old_url):
+            return
+        message = (
+            f"password is required when onvif_url moves the camera from "
+            f"{_where(onvif_endpoint(old_url))} to {_where(new)}: the stored password is "
+            "only sent to the address it was given for"
+        )
+        self._update_failed(actor, camera_id, changes, message)
+        raise InvalidArgument(message, field="password")
+
+    def _update_failed(
+        self, actor: Actor, camera_id: str, changes: Mapping[str, str], error: str
+    ) -> None:
+        self.audit.record(
+            self.db,
+            who(actor),
+            "camera.update",
+            target(camera_id),
+            outcome="failed",
+            details={"changed": sorted(changes), "error": error},
+        )
 
     def delete(self, actor: Actor, camera_id: str) -> None:
         """Remove a camera; its catalog device row stays (recordings refer to it)."""

@@ -59,8 +59,8 @@ CSV_COLUMNS = (
     "hash",
 )
 
-# camera id -> mask polygons in (pan, tilt) degrees; ``privacy_masks`` provides it
-# through ``services.extensions["mask_zones"]`` (a callable), absent until it does.
+# camera id -> mask polygons in (pan, tilt) degrees: ``MaskService.zones``, installed as
+# ``services.extensions["mask_zones"]`` by the plugin that owns the masks (recorder).
 ZoneSource = Callable[[str], Sequence[report.Polygon]]
 
 

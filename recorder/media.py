@@ -20,6 +20,7 @@ import av
 import av.error
 
 from vms.errors import Unavailable, VMSError
+from vms.urls import redact_credentials as redact
 
 log = logging.getLogger(__name__)
 
@@ -58,15 +59,17 @@ class RawPacket:
 
 
 def _translate(exc: Exception, what: str) -> VMSError:
+    # FFmpeg names the URL it failed on, credentials included (#10.11).
+    said = redact(str(exc))
     if isinstance(exc, av.error.ExitError | av.error.ConnectionRefusedError | TimeoutError):
-        return MediaUnavailable(f"{what}: {exc}")
+        return MediaUnavailable(f"{what}: {said}")
     if isinstance(exc, av.error.HTTPUnauthorizedError | av.error.PermissionError):
-        return MediaUnavailable(f"{what}: the camera refused the credentials ({exc})")
+        return MediaUnavailable(f"{what}: the camera refused the credentials ({said})")
     if isinstance(exc, av.error.InvalidDataError):
-        return MediaDataError(f"{what}: invalid data ({exc})")
+        return MediaDataError(f"{what}: invalid data ({said})")
     if isinstance(exc, av.error.FFmpegError | OSError):
-        return MediaUnavailable(f"{what}: {exc}")
-    return MediaDataError(f"{what}: {exc!r}")
+        return MediaUnavailable(f"{what}: {said}")
+    return MediaDataError(f"{what}: {redact(repr(exc))}")
 
 
 class RtspInput:
@@ -135,18 +138,8 @@ class RtspInput:
             try:
                 self._container.close()
             except Exception as exc:  # closing a broken connection: log, go on
-                log.warning("closing %s failed: %s", redact(self.url), exc)
+                log.warning("closing %s failed: %s", redact(self.url), redact(str(exc)))
             self._container = self._stream = None
-
-
-def redact(url: str) -> str:
-    """``url`` without its password (for logs and gap details)."""
-    if "@" not in url or "://" not in url:
-        return url
-    scheme, rest = url.split("://", 1)
-    creds, host = rest.split("@", 1)
-    user = creds.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}"
 
 
 class Decoder:

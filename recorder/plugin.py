@@ -1,8 +1,9 @@
 """Installs masks and recording into a :class:`~vms.services.Services` (entry point
 ``vms.plugins``): ``extensions["masks"]`` (:class:`MaskService`), ``extensions
-["recording"]`` (:class:`RecordingLog`) and ``extensions["recorder"]`` (the engine; its
-cameras start only when the media role calls :meth:`Recorder.start`). Nothing runs at
-import or install."""
+["mask_zones"]`` (each camera's mask polygons, for the PTZ-use report of
+``onvif_control``), ``extensions["recording"]`` (:class:`RecordingLog`) and
+``extensions["recorder"]`` (the engine; its cameras start only when the media role calls
+:meth:`Recorder.start`). Nothing runs at import or install."""
 
 from __future__ import annotations
 
@@ -18,5 +19,6 @@ def install(services: Services) -> None:
     recorder = Recorder(services, masks, recording)
     masks.view_provider = recorder.view
     services.extensions["masks"] = masks
+    services.extensions["mask_zones"] = masks.zones
     services.extensions["recording"] = recording
     services.extensions["recorder"] = recorder

@@ -24,6 +24,7 @@ from vms.devices import DeviceService
 from vms.dock import DockScanner
 from vms.events import EventBus
 from vms.ingest import Ingestor
+from vms.logs import install_redaction
 from vms.migrations import upgrade
 from vms.recorded_time import RecordedWindow
 from vms.secrets import load_or_create_key
@@ -67,6 +68,7 @@ class Services:
     @classmethod
     def open(cls, config: Config, *, clock: Clock | None = None) -> Services:
         clock = clock or SystemClock()
+        install_redaction()  # no URL password in any log record of the process (#10.11)
         config.data_dir.mkdir(parents=True, exist_ok=True)
         db = Database(config.effective_database_url)
         store = MediaStore(config.media_dir)

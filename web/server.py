@@ -129,6 +129,12 @@ def serve(config: Config, *, host: str, port: int, role: str, demo: bool) -> int
     try:
         if demo:
             add_demo_users(services)
+            # Only a demo has a known password to show (#10.16): never on a real start.
+            print(
+                f"demo users (password {DEMO_PASSWORD!r}): "
+                + ", ".join(f"{u} ({r})" for u, r, _, _ in DEMO_USERS),
+                flush=True,
+            )
             fleet = start_demo_cameras(3)
             if fleet is not None:
                 from onvif_control.demo import onboard_fleet
@@ -138,11 +144,6 @@ def serve(config: Config, *, host: str, port: int, role: str, demo: bool) -> int
             # The media role tracks PTZ poses (masks need them) and runs ONVIF control;
             # the web role calls it in-process (docs/design/ptz-arbitration.md).
             control.start_media()
-            print(
-                f"demo users (password {DEMO_PASSWORD!r}): "
-                + ", ".join(f"{u} ({r})" for u, r, _, _ in DEMO_USERS),
-                flush=True,
-            )
         if role in ("all", "jobs"):
             jobs = JobRunner(services)
             jobs.start()

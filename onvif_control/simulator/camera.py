@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Callable
 from typing import Any, Self
+from urllib.parse import quote
 
 import numpy as np
 from numpy.typing import NDArray
@@ -67,6 +68,8 @@ class SimulatedCamera:
     Defaults: bind ``127.0.0.1``, ephemeral ports (0), user ``admin``/``admin``,
     1280x720 at 15 fps, the default :class:`Scene`. ``advertised_host`` (default: the
     bind host, or 127.0.0.1 for a wildcard bind) is the host put in URLs.
+    ``credentials_in_stream_uri``: GetStreamUri answers ``rtsp://user:password@...``, as
+    some cameras do.
     """
 
     def __init__(
@@ -84,6 +87,7 @@ class SimulatedCamera:
         advertised_host: str | None = None,
         clock: Callable[[], float] = time.monotonic,
         utc_now: Callable[[], dt.datetime] | None = None,
+        credentials_in_stream_uri: bool = False,
     ) -> None:
         if not 1 <= fps <= 60:
             raise ValueError(f"fps {fps} is outside 1..60")
@@ -94,6 +98,7 @@ class SimulatedCamera:
         self.scene = scene or Scene()
         self._ports = (onvif_port, rtsp_port)
         self._credentials = (username, password)
+        self._credentials_in_stream_uri = credentials_in_stream_uri
         self._advertised = advertised_host or (
             host if host not in ("0.0.0.0", "::", "") else "127.0.0.1"
         )
@@ -108,6 +113,7 @@ class SimulatedCamera:
         self._http: HttpServer | None = None
         self._rtsp: RtspServer | None = None
         self._ctx: OnvifContext | None = None
+        self._service: OnvifService | None = None
         self._own_loop: LoopThread | None = None
 
     # Lifecycle ---------------------------------------------------------------------
@@ -152,6 +158,7 @@ class SimulatedCamera:
             self.state,
             reply_delay=lambda: self.soap_reply_delay,
         )
+        self._service = service
         self._http = HttpServer(service.handle, label=self.name)
         self._rtsp = RtspServer(hub, username, password, self.name, self._advertised)
         try:
@@ -166,6 +173,9 @@ class SimulatedCamera:
         ctx.ptz_xaddr = f"{base}/onvif/ptz_service"
         ctx.snapshot_url = f"{base}{SNAPSHOT_PATH}"
         ctx.rtsp_url = self._rtsp.url
+        if self._credentials_in_stream_uri:
+            userinfo = ":".join(quote(part, safe="") for part in self._credentials)
+            ctx.stream_uri = ctx.rtsp_url.replace("rtsp://", f"rtsp://{userinfo}@", 1)
         self._ctx = ctx
         hub.start(asyncio.get_running_loop())
         log.info("%s ready: ONVIF %s RTSP %s", self.name, ctx.device_xaddr, ctx.rtsp_url)
@@ -247,6 +257,11 @@ class SimulatedCamera:
         """The shared encoder (stats for benchmarks and tests)."""
         assert self._hub is not None, "camera not prepared"
         return self._hub
+
+    @property
+    def auth_attempts(self) -> int:
+        """SOAP requests that carried a WS-Security UsernameToken (a password digest)."""
+        return self._service.auth_attempts if self._service is not None else 0
 
     @property
     def rtsp_sessions(self) -> int:

@@ -54,6 +54,8 @@ class OnvifContext:
     media_xaddr: str = ""
     ptz_xaddr: str = ""
     rtsp_url: str = ""
+    # What GetStreamUri answers; some cameras put ``user:password@`` in it.
+    stream_uri: str = ""
     snapshot_url: str = ""
     manufacturer: str = "VMS project"
     model: str = "Simulated PTZ camera"

@@ -6,6 +6,7 @@ response element as XML text (prefixes as declared in ``soap.NS``).
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 
 from lxml import etree
@@ -166,6 +167,41 @@ def get_network_interfaces(ctx: OnvifContext, _: etree._Element) -> str:
     )
 
 
+def get_service_capabilities(_ctx: OnvifContext, _: etree._Element) -> str:
+    """The device service's capabilities (as in GetServices with IncludeCapability)."""
+    return (
+        "<tds:GetServiceCapabilitiesResponse>"
+        + device_service_capabilities()
+        + "</tds:GetServiceCapabilitiesResponse>"
+    )
+
+
+def get_wsdl_url(_ctx: OnvifContext, _: etree._Element) -> str:
+    """Where the WSDLs the device implements are described (the ONVIF site)."""
+    return (
+        "<tds:GetWsdlUrlResponse><tds:WsdlUrl>http://www.onvif.org/Documents/Specifications.aspx"
+        "</tds:WsdlUrl></tds:GetWsdlUrlResponse>"
+    )
+
+
+def get_hostname(ctx: OnvifContext, _: etree._Element) -> str:
+    """The camera's name as its (static) hostname."""
+    return (
+        "<tds:GetHostnameResponse><tds:HostnameInformation>"
+        f"<tt:FromDHCP>false</tt:FromDHCP><tt:Name>{text(ctx.name)}</tt:Name>"
+        "</tds:HostnameInformation></tds:GetHostnameResponse>"
+    )
+
+
+def get_endpoint_reference(ctx: OnvifContext, _: etree._Element) -> str:
+    """The device's WS-Addressing endpoint reference: a GUID stable per serial number."""
+    guid = uuid.uuid5(uuid.NAMESPACE_URL, f"vms-sim:{ctx.serial}")
+    return (
+        "<tds:GetEndpointReferenceResponse>"
+        f"<tds:GUID>urn:uuid:{guid}</tds:GUID></tds:GetEndpointReferenceResponse>"
+    )
+
+
 Handler = Callable[[OnvifContext, etree._Element], str]
 
 HANDLERS: dict[str, Handler] = {
@@ -175,4 +211,23 @@ HANDLERS: dict[str, Handler] = {
     "GetServices": get_services,
     "GetScopes": get_scopes,
     "GetNetworkInterfaces": get_network_interfaces,
+    "GetServiceCapabilities": get_service_capabilities,
+    "GetWsdlUrl": get_wsdl_url,
+    "GetHostname": get_hostname,
+    "GetEndpointReference": get_endpoint_reference,
 }
+
+#: Operations of the ONVIF Core access class PRE_AUTH: a device answers them without
+#: credentials (clients call them before authenticating, e.g. to learn the clock skew
+#: and the service addresses).
+PRE_AUTH = frozenset(
+    {
+        "GetSystemDateAndTime",
+        "GetCapabilities",
+        "GetServices",
+        "GetServiceCapabilities",
+        "GetWsdlUrl",
+        "GetHostname",
+        "GetEndpointReference",
+    }
+)

@@ -138,7 +138,7 @@ def get_stream_uri(ctx: OnvifContext, body: etree._Element) -> str:
             "InvalidArgVal",
             "InvalidStreamSetup",
         )
-    return _media_uri("trt:GetStreamUriResponse", ctx.rtsp_url)
+    return _media_uri("trt:GetStreamUriResponse", ctx.stream_uri or ctx.rtsp_url)
 
 
 def get_snapshot_uri(ctx: OnvifContext, body: etree._Element) -> str:
@@ -149,7 +149,18 @@ def get_snapshot_uri(ctx: OnvifContext, body: etree._Element) -> str:
 
 Handler = Callable[[OnvifContext, etree._Element], str]
 
+
+def get_service_capabilities(_ctx: OnvifContext, _: etree._Element) -> str:
+    """The media service's capabilities (PRE_AUTH: answered without credentials)."""
+    return (
+        "<trt:GetServiceCapabilitiesResponse>"
+        + media_service_capabilities()
+        + "</trt:GetServiceCapabilitiesResponse>"
+    )
+
+
 HANDLERS: dict[str, Handler] = {
+    "GetServiceCapabilities": get_service_capabilities,
     "GetProfiles": get_profiles,
     "GetProfile": get_profile,
     "GetVideoSources": get_video_sources,

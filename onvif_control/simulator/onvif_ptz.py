@@ -376,7 +376,18 @@ def set_home_position(ctx: OnvifContext, body: etree._Element) -> str:
 
 Handler = Callable[[OnvifContext, etree._Element], str]
 
+
+def get_service_capabilities(_ctx: OnvifContext, _: etree._Element) -> str:
+    """The PTZ service's capabilities (PRE_AUTH: answered without credentials)."""
+    return (
+        "<tptz:GetServiceCapabilitiesResponse>"
+        + ptz_service_capabilities()
+        + "</tptz:GetServiceCapabilitiesResponse>"
+    )
+
+
 HANDLERS: dict[str, Handler] = {
+    "GetServiceCapabilities": get_service_capabilities,
     "GetNodes": get_nodes,
     "GetNode": get_node,
     "GetConfigurations": get_configurations,

@@ -3,9 +3,12 @@
 Routes (on the ONVIF port):
 
 - ``POST /onvif/device_service``, ``/onvif/media_service``, ``/onvif/ptz_service``: SOAP
-  1.2, dispatched by the operation element's namespace and name (table-driven). Every
-  operation but ``GetSystemDateAndTime`` needs a valid WS-Security UsernameToken
-  (PasswordDigest), else ``ter:NotAuthorized``.
+  1.2, dispatched by the operation element's namespace and name (table-driven). The
+  operations of access class PRE_AUTH (ONVIF Core: ``GetSystemDateAndTime``,
+  ``GetCapabilities``, ``GetServices``, ``GetServiceCapabilities`` of every service,
+  ``GetWsdlUrl``, ``GetHostname``, ``GetEndpointReference``) are answered whatever the
+  credentials, as real cameras do; every other operation needs a valid WS-Security
+  UsernameToken (PasswordDigest), else ``ter:NotAuthorized``.
 - ``GET /onvif/snapshot``: the current view as JPEG, HTTP Digest (or Basic) auth.
 - ``GET /sim/state``: ground truth as JSON, answered to loopback peers only.
 """
@@ -48,7 +51,10 @@ _TABLES = {
     NS["trt"]: onvif_media.HANDLERS,
     NS["tptz"]: onvif_ptz.HANDLERS,
 }
-_NO_AUTH = {(NS["tds"], "GetSystemDateAndTime")}
+_PRE_AUTH = frozenset(
+    {(NS["tds"], op) for op in onvif_device.PRE_AUTH}
+    | {(NS["trt"], "GetServiceCapabilities"), (NS["tptz"], "GetServiceCapabilities")}
+)
 
 
 class OnvifService:
@@ -71,6 +77,9 @@ class OnvifService:
         self._snapshot = snapshot
         self._state = state
         self._monotonic = monotonic
+        # Requests that carried a UsernameToken to check (tests count them to prove a
+        # password digest was, or was not, sent here).
+        self.auth_attempts = 0
 
     async def handle(self, request: HttpRequest) -> HttpResponse:
         """Route one request."""
@@ -105,7 +114,9 @@ class OnvifService:
         """Answer one SOAP request (bytes) with a response envelope; raises SoapFault."""
         request = parse_request(data)
         key = (request.namespace, request.operation)
-        if key not in _NO_AUTH:
+        if request.token is not None:
+            self.auth_attempts += 1
+        if key not in _PRE_AUTH:
             reason = self._tokens.check(request.token, self.ctx.utc_now())
             if reason is not None:
                 raise not_authorized(reason)

@@ -112,10 +112,18 @@ def _wait_idle(control, camera_id):
 def test_report_and_exports_through_the_api_on_the_simulator_INV_6(
     api, bearer, svc, control, camera, people, clock, sim
 ):
-    # The simulator's private zones are the camera's mask zones for this test.
-    zones = [[tuple(v) for v in z["polygon"]] for z in sim.state()["private_zones"]]
-    svc.extensions["mask_zones"] = lambda camera_id: zones
-    pan, tilt = (sum(c) / len(c) for c in zip(*zones[0], strict=True))
+    """The report counts commands into the camera's real privacy masks: one drawn by the
+    admin through the masks API, read through the wiring ``Services.open`` installs, no
+    test-only zone source (#10.15, PSCS-5)."""
+    assert "mask_zones" in svc.extensions  # installed by the plugins, not by this test
+    zone = [list(v) for v in sim.state()["private_zones"][0]["polygon"]]
+    made = api.post(
+        f"/api/v1/cameras/{camera['id']}/masks",
+        json={"name": "window", "polygon": zone},
+        headers=bearer["admin"],
+    )
+    assert made.status_code == 201, made.json
+    pan, tilt = (sum(c) / len(c) for c in zip(*zone, strict=True))
     clock.set(dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC))
     sid = control.ptz.open_session(people["dispatcher"], camera["id"], {"purpose": "event"})[
         "session_id"

@@ -20,6 +20,7 @@ from vms.clock import Clock
 from vms.db.engine import Database
 from vms.db.models import AuditEntry, AuditHead
 from vms.errors import DataLoss
+from vms.urls import redact_json
 
 SYSTEM_ROLE = "system"
 
@@ -74,7 +75,8 @@ class AuditLog:
             role=who.role,
             action=action,
             target=target[:200],
-            details=details or {},
+            # Kept forever: no URL password ever enters it, whoever the caller (#10.11).
+            details=redact_json(details or {}),
             outcome=outcome,
             prev_hash=head.hash,
         )

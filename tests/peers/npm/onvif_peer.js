@@ -19,12 +19,19 @@ function sleep(ms) {
 }
 
 async function main() {
+  const warnings = [];
   const cam = await new Promise((resolve, reject) => {
     const c = new Cam(
       { hostname: host, port: Number(port), username, password, timeout: 10000 },
       (err) => (err ? reject(err) : resolve(c)),
     );
+    // Discovery (GetServices...) needs no credentials on an ONVIF camera; the library
+    // reports a refused GetProfiles as a warning and connects without media.
+    c.on('warning', (message) => warnings.push(message));
   });
+  if (!cam.activeSource) {
+    throw new Error(`connected without a media profile: ${warnings.join('; ')}`);
+  }
   const stream = await call(cam, 'getStreamUri', { protocol: 'RTSP' });
   await call(cam, 'continuousMove', { x: 0.5, y: 0.0, zoom: 0.0 });
   await sleep(400);

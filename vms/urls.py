@@ -1,0 +1,49 @@
+"""URLs without their secrets: the one function that every URL, or message that may hold
+one, goes through before it is logged, audited, stored as a detail, put in an error or
+returned by the API (#10.11).
+
+Camera URLs carry credentials (``rtsp://user:password@host/...``): the recorder builds
+them for FFmpeg, cameras return them from ``GetStreamUri``, users paste them. Pure: no
+I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+REDACTED = "***"
+
+# ``scheme://`` then the user info up to the last ``@`` of the same token (a password
+# may hold a raw ``@``); a token ends at white space, a quote or an angle bracket.
+_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)(?P<userinfo>[^\s'\"<>]*)@")
+
+
+def _redact(match: re.Match[str]) -> str:
+    userinfo = match.group("userinfo")
+    user, colon, _ = userinfo.partition(":")
+    # ``user:password@`` keeps the user (useful in a log); anything else (a bare token,
+    # or an ``@`` further along a path) is hidden whole.
+    keep = f"{user}:" if colon and "/" not in user and user else ""
+    return f"{match.group('scheme')}{keep}{REDACTED}@"
+
+
+def redact_credentials(text: str) -> str:
+    """``text`` with the password of every ``scheme://user:password@host`` in it replaced
+    by ``***`` (``rtsp://admin:***@cam/1``); a user info without a password is hidden
+    whole (``https://***@host``). Text without such URLs comes back unchanged."""
+    if "@" not in text or "://" not in text:
+        return text
+    return _USERINFO.sub(_redact, text)
+
+
+def redact_json(value: Any) -> Any:
+    """A JSON-like value (dicts, lists, scalars) with :func:`redact_credentials` applied
+    to every string in it, keys included."""
+    if isinstance(value, str):
+        return redact_credentials(value)
+    if isinstance(value, dict):
+        return {redact_json(k): redact_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_json(v) for v in value]
+    return value
