@@ -52,6 +52,17 @@ class MediaQuery:
 
 
 @dataclass(frozen=True)
+class ContentAccess:
+    """An authorised view or download of one item's file, not yet recorded."""
+
+    item: MediaItem
+    path: Path
+    action: str  # the audit action: media.view or media.download
+    download: bool
+    continuation: bool
+
+
+@dataclass(frozen=True)
 class Page:
     items: list[MediaItem]
     next_cursor: str | None
@@ -247,20 +258,19 @@ class Catalog:
     def _require_visible(self, actor: Actor, item: MediaItem, s: Session) -> None:
         self.require(actor, Action.MEDIA_SEARCH, f"media:{item.id}", item)
 
-    def open_content(
+    def authorise_content(
         self,
         actor: Actor,
         media_id: str,
         *,
         download: bool,
-        remote: str,
         continuation: bool = False,
-    ) -> tuple[MediaItem, Path]:
-        """Authorise and audit a view or download (ACC-6); the caller streams the file.
+    ) -> ContentAccess:
+        """Authorise a view or download (ACC-1; refusals audited) and find the file.
 
-        Every request is authorised. A ``continuation`` (a player fetching a later byte
-        range of a viewing in progress) is audited only when the same user has no entry
-        for the same viewing in the last ``VIEWING_WINDOW``, so one viewing is one entry.
+        Nothing is recorded as viewed here: the caller builds its response first and then
+        calls :meth:`record_content`, so a request that fails to produce content leaves no
+        ``media.view``/``media.download`` entry claiming it did (issue 10, item 5).
         """
         action = "media.download" if download else "media.view"
         target = f"media:{media_id}"
@@ -270,23 +280,31 @@ class Catalog:
         path = self.store.path_for(item.sha256)
         if not path.is_file():
             raise NotFound(f"the file of media {media_id} is missing from the store")
+        return ContentAccess(item, path, action, download, continuation)
+
+    def record_content(self, actor: Actor, access: ContentAccess, *, remote: str) -> None:
+        """Write the custody event and the audit entry of content actually served (ACC-6).
+
+        A ``continuation`` (a player fetching a later byte range of a viewing in progress)
+        is recorded only when the same user has no entry for the same viewing in the last
+        ``VIEWING_WINDOW``, so one viewing is one entry.
+        """
+        media_id = access.item.id
+        target = f"media:{media_id}"
         now = self.clock.now()
-        if continuation and self._viewing_recorded(actor, action, target, now):
-            return item, path
+        if access.continuation and self._viewing_recorded(actor, access.action, target, now):
+            return
         with self.db.transaction() as s:
             s.add(
                 CustodyEvent(
                     media_id=media_id,
                     at=now,
                     actor=actor.username,
-                    action="downloaded" if download else "viewed",
+                    action="downloaded" if access.download else "viewed",
                     details={"remote_addr": remote},
                 )
             )
-            self.audit.append(
-                s, who(actor), action, f"media:{media_id}", details={"remote_addr": remote}
-            )
-        return item, path
+            self.audit.append(s, who(actor), access.action, target, details={"remote_addr": remote})
 
     def _viewing_recorded(self, actor: Actor, action: str, target: str, now: dt.datetime) -> bool:
         with self.db.session() as s:

@@ -186,7 +186,7 @@ class UploadService:
                 categories=tuple(categories),
                 case_number=body.get("case_number"),
                 incident_number=body.get("incident_number"),
-                original_filename=os.path.basename(body["filename"]),
+                original_filename=body["filename"],
                 expected_size=size,
                 expected_sha256=body["sha256"],
             ),
@@ -212,6 +212,8 @@ class UploadService:
                 "categories": list(request.categories),
                 "case_number": request.case_number,
                 "incident_number": request.incident_number,
+                # The name as sent when it had to be cleaned (issue 10, item 5).
+                **{k: v for k, v in request.custody_details.items() if k == "filename_as_sent"},
             },
             created_at=now,
             updated_at=now,
@@ -408,7 +410,14 @@ class UploadService:
             original_filename=upload.filename,
             expected_size=upload.size,
             expected_sha256=upload.sha256,
-            custody_details={"upload_id": upload_id},
+            custody_details={
+                "upload_id": upload_id,
+                **(
+                    {"filename_as_sent": meta["filename_as_sent"]}
+                    if "filename_as_sent" in meta
+                    else {}
+                ),
+            },
         )
         part = self.part_path(upload_id)
         try:
