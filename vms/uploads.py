@@ -193,7 +193,7 @@ class UploadService:
             self.ingestor.categories,
         )
         self.ingestor.store.require_free(size, self.ingestor.reserve_bytes)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         now = self.clock.now()
         upload = Upload(
             id=ids.new_id(),
