@@ -116,6 +116,18 @@ def media_json(item: MediaItem, *, detail: bool = False) -> dict[str, Any]:
     return body
 
 
+def require_printable(field: str, value: str) -> None:
+    """Refuse NUL, control and bidi/format characters in a text field (they hide or
+    reorder what a reviewer reads; issue 10, item 13), naming the field and the first."""
+    for position, char in enumerate(value):
+        if not char.isprintable():
+            raise InvalidArgument(
+                f"{field} must be printable text: U+{ord(char):04X} at position {position} "
+                "is a control or formatting character",
+                field=field,
+            )
+
+
 def custody_json(event: CustodyEvent) -> dict[str, Any]:
     return {
         "at": isoformat(event.at),
@@ -344,6 +356,8 @@ class Catalog:
             else:
                 if value is not None and (not isinstance(value, str) or len(value) > 500):
                     raise InvalidArgument(f"{key} must be a string of at most 500 characters")
+                if isinstance(value, str):
+                    require_printable(key, value)
                 normalised[key] = value.strip() or None if isinstance(value, str) else None
         now = self.clock.now()
         with self.db.transaction() as s:

@@ -13,7 +13,7 @@ from werkzeug.exceptions import HTTPException
 from vms.errors import Unauthenticated, VMSError
 from vms.secrets import load_or_create_key
 from vms.services import Services
-from web import limits, security
+from web import hardening, limits, security
 from web.api import audit as audit_api
 from web.api import auth as auth_api
 from web.api import cameras as cameras_api
@@ -109,9 +109,8 @@ def create_app(services: Services, *, testing: bool = False) -> tuple[Flask, Soc
             "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
             "connect-src 'self' ws: wss:; style-src 'self'; script-src 'self'",
         )
-        if request.path.startswith("/api/"):
-            response.headers.setdefault("Cache-Control", "no-store")
         return response
 
     socketio = init_socketio(app, services)
+    hardening.install(app, config.web)  # last: its ProxyFix wraps Socket.IO too
     return app, socketio
