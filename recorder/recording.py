@@ -164,6 +164,7 @@ class RecordingLog:
             raise InvalidArgument(f"end {end.isoformat()} must be after start {start.isoformat()}")
         if end - start > MAX_TIMELINE:
             raise InvalidArgument("a timeline spans at most 31 days")
+        scoped = bool(_search_scope(actor))
         with self.db.session() as s:
             items = s.execute(
                 select(MediaItem, CustodyEvent.details)
@@ -216,6 +217,9 @@ class RecordingLog:
                         "detail": g.detail,
                     }
                     for g in gaps
+                    # Gaps are the camera's, not an item's: a role scoped to its own
+                    # items (an officer) sees none of a fixed camera's (issue 10.13).
+                    if not scoped
                 ],
             }
 

@@ -52,9 +52,11 @@ from vms.db.models import (
     Officer,
     PreservationRequest,
     PreservationScope,
+    Role,
     SourceKind,
+    User,
 )
-from vms.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound
+from vms.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from vms.events import EventBus
 from vms.ingest import Ingestor, IngestRequest
 
@@ -153,7 +155,7 @@ class PreservationService:
         reason = required_text(body, "reason", 4000)
         litigation = bool_field(body, "litigation_anticipated")
         case_number = optional_text(body, "case_number", 64)
-        received_by = optional_text(body, "received_by", 64) or actor.username
+        received_by = self._received_by(actor, body)
         media_ids = media_id_list(body.get("media_ids"))
         now = self.clock.now()
         if received_at > now + dt.timedelta(minutes=5):
@@ -226,6 +228,7 @@ class PreservationService:
                     details={
                         "id": request_id,
                         "received_via": via,
+                        "received_by": received_by,
                         "pinned": len(outcome.pinned),
                         "rescued_from_purge": outcome.rescued,
                         "already_purged": [r.media_id for r in purged] + outcome.purging,
@@ -246,6 +249,35 @@ class PreservationService:
             {"id": request_id, "request_number": number, "notify": notify},
         )
         return body_out
+
+    def _received_by(self, actor: Actor, body: dict[str, Any]) -> str:
+        """Who received the request (RET-3): the signed-in user. Only a records commander
+        may log it as received by another user, who must exist and be active; the name
+        goes into the request's audit entry (issue 10, item 13)."""
+        named = optional_text(body, "received_by", 64)
+        if named is None or named == actor.username:
+            return actor.username
+        if actor.role is not Role.RECORDS_COMMANDER:
+            reason = (
+                f"received_by {named!r}: only a records commander may log a request "
+                "received by another user (RET-3)"
+            )
+            self.audit.record(
+                self.db,
+                who(actor),
+                "preservation.create",
+                "preservation-requests",
+                outcome="denied",
+                details={"reason": reason},
+            )
+            raise PermissionDenied(reason)
+        with self.db.session() as s:
+            known = s.execute(
+                select(User.id).where(User.username == named, User.active.is_(True))
+            ).first()
+        if known is None:
+            raise InvalidArgument(f"received_by {named!r} is not an active user")
+        return named
 
     def _scope(self, s: Session, raw: object) -> list[Window]:
         names = [p for p in raw if isinstance(p, dict)] if isinstance(raw, list) else []

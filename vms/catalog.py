@@ -52,6 +52,17 @@ class MediaQuery:
 
 
 @dataclass(frozen=True)
+class ContentAccess:
+    """An authorised view or download of one item's file, not yet recorded."""
+
+    item: MediaItem
+    path: Path
+    action: str  # the audit action: media.view or media.download
+    download: bool
+    continuation: bool
+
+
+@dataclass(frozen=True)
 class Page:
     items: list[MediaItem]
     next_cursor: str | None
@@ -103,6 +114,18 @@ def media_json(item: MediaItem, *, detail: bool = False) -> dict[str, Any]:
         "retention_rule": item.retention_rule,
     }
     return body
+
+
+def require_printable(field: str, value: str) -> None:
+    """Refuse NUL, control and bidi/format characters in a text field (they hide or
+    reorder what a reviewer reads; issue 10, item 13), naming the field and the first."""
+    for position, char in enumerate(value):
+        if not char.isprintable():
+            raise InvalidArgument(
+                f"{field} must be printable text: U+{ord(char):04X} at position {position} "
+                "is a control or formatting character",
+                field=field,
+            )
 
 
 def custody_json(event: CustodyEvent) -> dict[str, Any]:
@@ -247,20 +270,19 @@ class Catalog:
     def _require_visible(self, actor: Actor, item: MediaItem, s: Session) -> None:
         self.require(actor, Action.MEDIA_SEARCH, f"media:{item.id}", item)
 
-    def open_content(
+    def authorise_content(
         self,
         actor: Actor,
         media_id: str,
         *,
         download: bool,
-        remote: str,
         continuation: bool = False,
-    ) -> tuple[MediaItem, Path]:
-        """Authorise and audit a view or download (ACC-6); the caller streams the file.
+    ) -> ContentAccess:
+        """Authorise a view or download (ACC-1; refusals audited) and find the file.
 
-        Every request is authorised. A ``continuation`` (a player fetching a later byte
-        range of a viewing in progress) is audited only when the same user has no entry
-        for the same viewing in the last ``VIEWING_WINDOW``, so one viewing is one entry.
+        Nothing is recorded as viewed here: the caller builds its response first and then
+        calls :meth:`record_content`, so a request that fails to produce content leaves no
+        ``media.view``/``media.download`` entry claiming it did (issue 10, item 5).
         """
         action = "media.download" if download else "media.view"
         target = f"media:{media_id}"
@@ -270,23 +292,31 @@ class Catalog:
         path = self.store.path_for(item.sha256)
         if not path.is_file():
             raise NotFound(f"the file of media {media_id} is missing from the store")
+        return ContentAccess(item, path, action, download, continuation)
+
+    def record_content(self, actor: Actor, access: ContentAccess, *, remote: str) -> None:
+        """Write the custody event and the audit entry of content actually served (ACC-6).
+
+        A ``continuation`` (a player fetching a later byte range of a viewing in progress)
+        is recorded only when the same user has no entry for the same viewing in the last
+        ``VIEWING_WINDOW``, so one viewing is one entry.
+        """
+        media_id = access.item.id
+        target = f"media:{media_id}"
         now = self.clock.now()
-        if continuation and self._viewing_recorded(actor, action, target, now):
-            return item, path
+        if access.continuation and self._viewing_recorded(actor, access.action, target, now):
+            return
         with self.db.transaction() as s:
             s.add(
                 CustodyEvent(
                     media_id=media_id,
                     at=now,
                     actor=actor.username,
-                    action="downloaded" if download else "viewed",
+                    action="downloaded" if access.download else "viewed",
                     details={"remote_addr": remote},
                 )
             )
-            self.audit.append(
-                s, who(actor), action, f"media:{media_id}", details={"remote_addr": remote}
-            )
-        return item, path
+            self.audit.append(s, who(actor), access.action, target, details={"remote_addr": remote})
 
     def _viewing_recorded(self, actor: Actor, action: str, target: str, now: dt.datetime) -> bool:
         with self.db.session() as s:
@@ -326,6 +356,8 @@ class Catalog:
             else:
                 if value is not None and (not isinstance(value, str) or len(value) > 500):
                     raise InvalidArgument(f"{key} must be a string of at most 500 characters")
+                if isinstance(value, str):
+                    require_printable(key, value)
                 normalised[key] = value.strip() or None if isinstance(value, str) else None
         now = self.clock.now()
         with self.db.transaction() as s:

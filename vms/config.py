@@ -36,6 +36,13 @@ class WebConfig:
     message_queue: str = ""
     max_upload_bytes: int = 256 * 1024**3
     max_chunk_bytes: int = 256 * 1024**2
+    # Largest request body of every other route (issue 10, item 6); larger: 413.
+    max_body_bytes: int = 1024**2
+    # JSON bodies nested deeper than this are refused (400).
+    max_json_depth: int = 32
+    # Reverse proxies in front of the web role whose X-Forwarded-For/-Proto/-Host are
+    # trusted (werkzeug ProxyFix); 0: none, the headers are ignored.
+    trusted_proxies: int = 0
     # Mark the session cookie Secure (set when served over HTTPS behind a proxy).
     secure_cookies: bool = False
 

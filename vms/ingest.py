@@ -68,6 +68,7 @@ from vms.errors import (
 )
 from vms.events import EventBus
 from vms.faults import crash_point
+from vms.filenames import MAX_RAW_FILENAME_CHARS, safe_filename
 from vms.probe import ProbeResult, probe
 from vms.recorded_time import RecordedWindow
 from vms.store import MediaStore, is_disk_full, start_writeback
@@ -149,6 +150,12 @@ def validate_request(request: IngestRequest, categories: CategoryList) -> Ingest
             raise InvalidArgument(f"sha256 {request.expected_sha256!r} is not 64 hex digits")
     if request.recorded_at is not None:
         ensure_utc(request.recorded_at)
+    # Names are cleaned at ingest (control, bidi, separators, length); the name as sent
+    # stays in the custody record of the ingest (issue 10, item 5).
+    filename = safe_filename(request.original_filename)
+    custody = dict(request.custody_details)
+    if request.original_filename and filename != request.original_filename:
+        custody.setdefault("filename_as_sent", request.original_filename[:MAX_RAW_FILENAME_CHARS])
     return IngestRequest(
         source=request.source,
         device_id=device,
@@ -159,11 +166,11 @@ def validate_request(request: IngestRequest, categories: CategoryList) -> Ingest
         categories=categories.normalise(request.categories),
         case_number=(request.case_number or "").strip() or None,
         incident_number=(request.incident_number or "").strip() or None,
-        original_filename=(request.original_filename or "")[-255:] or None,
+        original_filename=filename,
         derived_from=request.derived_from,
         expected_size=request.expected_size,
         expected_sha256=request.expected_sha256.lower() if request.expected_sha256 else None,
-        custody_details=dict(request.custody_details),
+        custody_details=custody,
         origin=request.origin,
     )
 

@@ -19,10 +19,11 @@ from vms.categories import CategoryList, load_categories
 from vms.check import recover
 from vms.clock import Clock, SystemClock
 from vms.config import Config
-from vms.db.engine import Database
+from vms.db.engine import Database, sqlite_path
 from vms.devices import DeviceService
 from vms.dock import DockScanner
 from vms.events import EventBus
+from vms.file_modes import PRIVATE_DIR_MODE, secure_data_dir, sqlite_files
 from vms.ingest import Ingestor
 from vms.logs import install_redaction
 from vms.migrations import upgrade
@@ -69,7 +70,10 @@ class Services:
     def open(cls, config: Config, *, clock: Clock | None = None) -> Services:
         clock = clock or SystemClock()
         install_redaction()  # no URL password in any log record of the process (#10.11)
-        config.data_dir.mkdir(parents=True, exist_ok=True)
+        config.data_dir.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
+        # Private files from here on, and a warning for anything found open (item 12).
+        database_file = sqlite_path(config.effective_database_url)
+        secure_data_dir(config.data_dir, extra=sqlite_files(database_file) if database_file else ())
         db = Database(config.effective_database_url)
         store = MediaStore(config.media_dir)
         store.create_dirs()
@@ -139,7 +143,7 @@ class Services:
     def migrate(self) -> None:
         """Create the folders and bring the schema to the newest migration (idempotent)."""
         for path in (self.config.media_dir, self.config.dock_dir, self.config.data_dir / "uploads"):
-            path.mkdir(parents=True, exist_ok=True)
+            path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
         self.store.create_dirs()
         upgrade(self.db.engine)
 

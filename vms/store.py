@@ -25,8 +25,7 @@ from typing import cast
 
 from vms.errors import InsufficientStorage
 from vms.faults import crash_point
-
-OBJECT_MODE = 0o444
+from vms.file_modes import OBJECT_MODE, PRIVATE_DIR_MODE
 
 
 def fsync_dir(path: Path) -> None:
@@ -81,7 +80,7 @@ class MediaStore:
 
     def create_dirs(self) -> None:
         for path in (self.root, self.objects, self.tmp, self.locks, self.orphans):
-            path.mkdir(parents=True, exist_ok=True)
+            path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
 
     def relative_path(self, sha256: str) -> str:
         return f"objects/{sha256[:2]}/{sha256[2:4]}/{sha256}"
@@ -106,7 +105,7 @@ class MediaStore:
     @contextlib.contextmanager
     def hash_lock(self, sha256: str) -> Iterator[None]:
         """Exclusive lock on everything with this hash prefix (blocks)."""
-        self.locks.mkdir(parents=True, exist_ok=True)
+        self.locks.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
         fd = os.open(self.locks / f"{sha256[:2]}.lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
@@ -117,7 +116,7 @@ class MediaStore:
     @contextlib.contextmanager
     def try_hash_lock(self, sha256: str) -> Iterator[bool]:
         """Like :meth:`hash_lock` without waiting: yields False if another holds it."""
-        self.locks.mkdir(parents=True, exist_ok=True)
+        self.locks.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
         fd = os.open(self.locks / f"{sha256[:2]}.lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
             try:
@@ -149,7 +148,7 @@ class MediaStore:
         crash_point("ingest.after-fsync")
         parent = final.parent
         if not parent.is_dir():
-            parent.mkdir(parents=True, exist_ok=True)
+            parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
             fsync_dir(parent.parent)
             fsync_dir(parent.parent.parent)
         os.rename(tmp_path, final)
@@ -158,7 +157,7 @@ class MediaStore:
 
     def quarantine(self, path: Path) -> Path:
         """Move an orphaned original out of ``objects/`` (nothing is deleted)."""
-        self.orphans.mkdir(parents=True, exist_ok=True)
+        self.orphans.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
         target = self.orphans / path.name
         os.rename(path, target)
         fsync_dir(self.orphans)

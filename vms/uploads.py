@@ -182,7 +182,7 @@ class UploadService:
                 categories=tuple(categories),
                 case_number=body.get("case_number"),
                 incident_number=body.get("incident_number"),
-                original_filename=os.path.basename(body["filename"]),
+                original_filename=body["filename"],
                 expected_size=size,
                 expected_sha256=body["sha256"],
                 origin=Origin.USER,
@@ -198,7 +198,7 @@ class UploadService:
             # still be allowed to upload for that officer (ACC-2, ACC-8).
             self._badge_for(actor, request.officer_badge)
         self.ingestor.store.require_free(size, self.ingestor.reserve_bytes)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         upload = Upload(
             id=ids.new_id(),
             user_id=actor.user_id,
@@ -216,6 +216,8 @@ class UploadService:
                 "categories": list(request.categories),
                 "case_number": request.case_number,
                 "incident_number": request.incident_number,
+                # The name as sent when it had to be cleaned (issue 10, item 5).
+                **{k: v for k, v in request.custody_details.items() if k == "filename_as_sent"},
             },
             created_at=now,
             updated_at=now,
@@ -412,7 +414,14 @@ class UploadService:
             original_filename=upload.filename,
             expected_size=upload.size,
             expected_sha256=upload.sha256,
-            custody_details={"upload_id": upload_id},
+            custody_details={
+                "upload_id": upload_id,
+                **(
+                    {"filename_as_sent": meta["filename_as_sent"]}
+                    if "filename_as_sent" in meta
+                    else {}
+                ),
+            },
             origin=Origin.USER,
         )
         part = self.part_path(upload_id)

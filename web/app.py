@@ -13,7 +13,7 @@ from werkzeug.exceptions import HTTPException
 from vms.errors import Unauthenticated, VMSError
 from vms.secrets import load_or_create_key
 from vms.services import Services
-from web import security
+from web import hardening, limits, security
 from web.api import audit as audit_api
 from web.api import auth as auth_api
 from web.api import cameras as cameras_api
@@ -43,11 +43,11 @@ def create_app(services: Services, *, testing: bool = False) -> tuple[Flask, Soc
         SESSION_COOKIE_SECURE=config.web.secure_cookies,
         SESSION_COOKIE_NAME="vms_session",
         PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=config.web.session_hours),
-        MAX_CONTENT_LENGTH=config.web.max_chunk_bytes + 1024 * 1024,
         TESTING=testing,
         JSON_SORT_KEYS=False,
     )
     app.extensions["vms"] = services
+    limits.install(app, config.web)  # body size and JSON depth limits (issue 10, item 6)
 
     app.register_blueprint(auth_api.bp, url_prefix="/api/v1")
     app.register_blueprint(media_api.bp, url_prefix="/api/v1")
@@ -111,9 +111,8 @@ def create_app(services: Services, *, testing: bool = False) -> tuple[Flask, Soc
             "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
             "connect-src 'self' ws: wss:; style-src 'self'; script-src 'self'",
         )
-        if request.path.startswith("/api/"):
-            response.headers.setdefault("Cache-Control", "no-store")
         return response
 
     socketio = init_socketio(app, services)
+    hardening.install(app, config.web)  # last: its ProxyFix wraps Socket.IO too
     return app, socketio

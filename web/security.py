@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
+import logging
 import secrets
 from typing import Any
 
 from flask import current_app, g, request, session
 
+from vms.audit.log import Who
 from vms.auth.permissions import Actor
 from vms.errors import PermissionDenied, Unauthenticated
 from vms.services import Services
+
+log = logging.getLogger(__name__)
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -74,16 +78,40 @@ def resolve_actor() -> Actor | None:
         actor = _session_actor()
         g.auth_kind = "session"
         if actor is not None and request.method in UNSAFE_METHODS:
-            check_csrf()
+            check_csrf(actor)
     g.actor = actor
     return actor
 
 
-def check_csrf() -> None:
+def check_csrf(actor: Actor | None = None) -> None:
     sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token", "")
     expected = session.get("csrf", "")
     if not expected or not hmac.compare_digest(str(sent), str(expected)):
+        _audit_csrf_refusal(actor or _session_actor())
         raise PermissionDenied("missing or wrong CSRF token")
+
+
+def _audit_csrf_refusal(actor: Actor | None) -> None:
+    """A forged request riding a user's session is audited as that user's denial
+    (ACC-6; issue 10, item 13). Without a signed-in user there is nobody to forge for
+    (the sign-in form): logged only, so anonymous posts cannot flood the audit log."""
+    details = {"reason": "missing or wrong CSRF token", "method": request.method}
+    if actor is None:
+        log.warning(
+            "CSRF refusal without a session: %s %s from %s",
+            request.method,
+            request.path,
+            remote_addr(),
+        )
+        return
+    services().audit.record(
+        services().db,
+        Who(actor.username, actor.role.value),
+        "csrf.check",
+        f"http:{request.path}"[:200],
+        outcome="denied",
+        details={**details, "remote_addr": remote_addr()},
+    )
 
 
 def require_actor() -> Actor:

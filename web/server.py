@@ -150,6 +150,7 @@ def serve(config: Config, *, host: str, port: int, role: str, demo: bool) -> int
         if role in ("all", "media"):
             recorder = start_recorder(services, fleet, demo_ids)
         if role in ("all", "web"):
+            from web import hardening
             from web.app import create_app  # here: `vms --help` need not load Flask
 
             app, socketio = create_app(services)
@@ -161,6 +162,7 @@ def serve(config: Config, *, host: str, port: int, role: str, demo: bool) -> int
                 allow_unsafe_werkzeug=True,
                 use_reloader=False,
                 log_output=False,
+                **hardening.serve_options(),  # no versions in the Server header
             )
         else:
             threading.Event().wait()

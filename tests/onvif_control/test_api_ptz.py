@@ -397,3 +397,22 @@ def test_commands_are_marked_for_the_masks_before_they_are_sent_INV_5(
     r = cmd(api, bearer, camera, sid, **body)
     assert r.status_code == 200, r.json
     assert seen == [True]
+
+
+def test_current_session_is_for_live_view_roles_and_its_id_for_the_holder(api, bearer, camera, svc):
+    """Issue 10, item 13: an officer or investigator does not see who steers a camera
+    (refusal audited); a supervisor sees the controller but not the session id, which
+    only the holder and admins get."""
+    opened = open_session(api, bearer, camera, "dispatcher", incident_number="I-7")
+    assert opened.status_code == 201
+    for user in ("officer", "investigator"):
+        assert api.get(url(camera, "/session"), headers=bearer[user]).status_code == 403
+    seen = {
+        user: api.get(url(camera, "/session"), headers=bearer[user]).json["controller"]
+        for user in ("dispatcher", "sergeant", "admin")
+    }
+    assert seen["dispatcher"]["session_id"] == opened.json["session_id"]
+    assert seen["admin"]["session_id"] == opened.json["session_id"]
+    assert "session_id" not in seen["sergeant"]
+    assert seen["sergeant"]["username"] == "dispatcher"
+    assert seen["sergeant"]["incident_number"] == "I-7"

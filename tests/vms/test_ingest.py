@@ -47,7 +47,7 @@ def test_video_is_stored_read_only_and_catalogued_INV_1(services: Services, tmp_
     assert not result.duplicate
     stored = services.store.path_for(result.sha256)
     assert stored.read_bytes() == data
-    assert stat.S_IMODE(stored.stat().st_mode) == 0o444  # INV-2
+    assert stat.S_IMODE(stored.stat().st_mode) == 0o400  # INV-2, owner only (issue 10.12)
     with services.db.session() as s:
         item = s.get(MediaItem, result.media_id)
         assert item is not None

@@ -12,6 +12,9 @@ from vms.errors import InvalidArgument
 _hasher = PasswordHasher()
 
 MIN_PASSWORD_LENGTH = 8
+# Longer passwords are refused before any hashing: argon2 over a 200 MB "password" cost
+# the server about 1 GB (issue 10, item 6).
+MAX_PASSWORD_BYTES = 1024
 
 
 @functools.cache
@@ -20,7 +23,17 @@ def _dummy_hash() -> str:
     return _hasher.hash("not-a-real-password-0000")
 
 
+def check_length(password: str) -> None:
+    """Refuse a password longer than ``MAX_PASSWORD_BYTES`` (UTF-8) before it is hashed."""
+    size = len(password.encode("utf-8", "surrogatepass"))
+    if size > MAX_PASSWORD_BYTES:
+        raise InvalidArgument(
+            f"passwords must be at most {MAX_PASSWORD_BYTES} bytes (this one has {size})"
+        )
+
+
 def hash_password(password: str) -> str:
+    check_length(password)
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidArgument(
             f"passwords must be at least {MIN_PASSWORD_LENGTH} characters "
@@ -30,6 +43,9 @@ def hash_password(password: str) -> str:
 
 
 def verify_password(stored_hash: str | None, password: str) -> bool:
+    """Whether ``password`` matches; one longer than the cap is refused (InvalidArgument)
+    without hashing."""
+    check_length(password)
     try:
         return _hasher.verify(stored_hash or _dummy_hash(), password) and stored_hash is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):

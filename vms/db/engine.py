@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,11 +23,23 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from vms.errors import InvalidArgument
+from vms.file_modes import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE
 
 log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 READ_ONLY = "vms_read_only"  # execution option of the engine behind Database.session()
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The database file of a SQLite ``url``; None for other databases and memory."""
+    try:
+        parsed = make_url(url)
+    except Exception:
+        return None
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
@@ -37,7 +50,12 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         raise InvalidArgument(f"database URL {url!r} does not parse: {exc}") from None
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            database = Path(parsed.database)
+            database.parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
+            # Created here owner-only: SQLite gives its WAL and shared-memory files the
+            # mode of the database file (it holds password hashes; issue 10, item 12).
+            with contextlib.suppress(FileExistsError):
+                os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE))
         engine = create_engine(
             parsed,
             echo=echo,

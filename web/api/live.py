@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request, send_file
+from flask import Blueprint, Response, jsonify, request
 
 from recorder.engine import Recorder
 from recorder.engine import get as get_recorder
@@ -21,6 +21,7 @@ from vms.auth.permissions import Action, Actor
 from vms.catalog import who
 from vms.errors import InvalidArgument, NotFound, Unavailable
 from web.api import json_body, time_arg
+from web.api.media import send_media
 from web.security import remote_addr, require_actor, services
 
 bp = Blueprint("live_api", __name__)
@@ -132,13 +133,8 @@ def playback(camera_id: str) -> Any:
     if at is None:
         raise InvalidArgument("at (ISO 8601 UTC time) is required")
     media_id, offset = recording().segment_at(camera_id, at)
-    item, path = services().catalog.open_content(
-        actor, media_id, download=False, remote=remote_addr()
-    )
-    response = send_file(
-        path, mimetype=item.content_type, conditional=True, etag=item.sha256, max_age=0
-    )
-    response.headers["Cache-Control"] = "private, no-store"
+    access = services().catalog.authorise_content(actor, media_id, download=False)
+    response = send_media(actor, access)
     response.headers["X-Media-Id"] = media_id
     response.headers["X-Recording-Offset"] = f"{offset:.3f}"
     response.headers["Content-Location"] = f"/api/v1/media/{media_id}/content#t={offset:.3f}"

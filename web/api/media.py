@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, jsonify, request, send_file
+from flask import Blueprint, Response, jsonify, request, send_file
 
-from vms.catalog import MediaQuery, media_json
+from vms.auth.permissions import Actor
+from vms.catalog import ContentAccess, MediaQuery, media_json
+from vms.filenames import content_disposition
 from web.api import int_arg, json_body, time_arg
 from web.security import remote_addr, require_actor, services
 
@@ -45,24 +47,35 @@ def content(media_id: str) -> Any:
     actor = require_actor()
     download = request.args.get("download") in {"1", "true", "yes"}
     ranges = request.range.ranges if request.range else []
-    item, path = services().catalog.open_content(
+    access = services().catalog.authorise_content(
         actor,
         media_id,
         download=download,
-        remote=remote_addr(),
         # A later byte range of a playback in progress: not a new viewing.
         continuation=bool(ranges) and ranges[0][0] > 0,
     )
+    return send_media(actor, access)
+
+
+def send_media(actor: Actor, access: ContentAccess) -> Response:
+    """The file of ``access`` as a (conditional, ranged) response. The view or download is
+    recorded (ACC-6) only once the response is built and carries content (200, 206): a
+    refused range or a failure records nothing (issue 10, item 5)."""
+    item = access.item
     response = send_file(
-        path,
+        access.path,
         mimetype=item.content_type,
         conditional=True,
-        as_attachment=download,
-        download_name=item.original_filename or f"{item.id}",
         etag=item.sha256,
         max_age=0,
     )
+    # RFC 6266/5987, from the cleaned name: rows stored before names were cleaned too.
+    response.headers["Content-Disposition"] = content_disposition(
+        item.original_filename, attachment=access.download, default=item.id
+    )
     response.headers["Cache-Control"] = "private, no-store"
+    if response.status_code in (200, 206):
+        services().catalog.record_content(actor, access, remote=remote_addr())
     return response
 
 

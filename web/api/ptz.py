@@ -14,6 +14,8 @@ from flask import Blueprint, Response, jsonify, request
 
 from onvif_control.plugin import CameraControl, get
 from onvif_control.ptz_audit import PtzAuditQuery, to_csv
+from vms.auth.permissions import Action
+from vms.db.models import Role
 from vms.errors import InvalidArgument
 from web.api import json_body, time_arg
 from web.security import require_actor, services
@@ -36,8 +38,15 @@ def open_session(camera_id: str) -> Any:
 
 @bp.get("/cameras/<camera_id>/ptz/session")
 def current_session(camera_id: str) -> Any:
-    require_actor()
-    return jsonify({"controller": control().ptz.controller(camera_id)})
+    """Who steers the camera, for the roles that watch it live (``live.view``; refusals
+    audited, ACC-1); the session id only to its holder and admins (issue 10, item 13)."""
+    actor = require_actor()
+    services().catalog.require(actor, Action.LIVE_VIEW, f"camera:{camera_id}")
+    controller = control().ptz.controller(camera_id)
+    holder = controller is not None and controller.get("username") == actor.username
+    if controller is not None and not holder and actor.role is not Role.ADMIN:
+        controller = {k: v for k, v in controller.items() if k != "session_id"}
+    return jsonify({"controller": controller})
 
 
 @bp.delete("/cameras/<camera_id>/ptz/session")

@@ -4,7 +4,6 @@ tagging reports (TAG-3, TAG-7). Handlers parse, call a retention service, serial
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 from flask import Blueprint, jsonify, request
@@ -58,7 +57,7 @@ def attach_form(request_id: str) -> Any:
         body: Any = upload.stream
         filename = upload.filename
     else:
-        body = io.BytesIO(request.get_data())
+        body = request.stream  # streamed to the store, never held whole in memory
         filename = request.args.get("filename") or "preservation-form.pdf"
     return jsonify(retention().preservation.attach_form(actor, request_id, body, filename))
 

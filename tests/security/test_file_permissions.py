@@ -1,0 +1,126 @@
+"""Local users cannot read evidence, the catalog or the keys (issue 10, item 12): the data
+folder is 0700, files 0600, stored media 0400 (read-only for INV-2, owner only), and a
+start finds and narrows what an older install left open, with a warning naming it."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from tests.conftest import make_config
+from tests.media import make_video
+from vms.audit.log import Who
+from vms.auth.permissions import Actor
+from vms.db.models import SourceKind, User
+from vms.ingest import IngestRequest
+from vms.services import Services
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.fixture
+def usual_umask() -> Iterator[None]:
+    """The umask most systems start a service with (022: files world-readable)."""
+    old = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def open_services(data_dir: Path) -> Services:
+    config = make_config(data_dir, f"sqlite:///{data_dir / 'vms.db'}")
+    services = Services.open(config)
+    services.migrate()
+    return services
+
+
+def test_fresh_install_is_private_to_the_vms_user(tmp_path: Path, usual_umask: None) -> None:
+    data_dir = tmp_path / "var"
+    services = open_services(data_dir)
+    try:
+        services.users.add_user("boss", "admin", "long enough password", by=Who("t", "admin"))
+        result = services.ingestor.ingest(
+            io.BytesIO(make_video(seconds=0.5)),
+            IngestRequest(source=SourceKind.BWC, device_id="BWC-1"),
+            Who("t", "admin"),
+        )
+        data = b"x" * 1000
+        with services.db.session() as s:
+            user = s.execute(select(User).where(User.username == "boss")).scalar_one()
+            actor: Actor = services.users.actor_for(s, user)
+        upload = services.uploads.create(
+            actor,
+            {
+                "filename": "a.mp4",
+                "size": len(data),
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "source": "bwc",
+                "device_id": "BWC-2",
+            },
+        )
+        stored = services.store.path_for(result.sha256)
+        assert mode(stored) == 0o400  # INV-2: read-only, and only for the VMS's user
+        folders = [
+            data_dir,
+            data_dir / "media",
+            data_dir / "uploads",
+            data_dir / "dock",
+            data_dir / "secrets",
+            stored.parent,
+            stored.parent.parent,
+        ]
+        for folder in folders:
+            assert mode(folder) == 0o700, folder
+        files = [
+            data_dir / "vms.db",
+            data_dir / "vms.db-wal",
+            data_dir / "vms.db-shm",
+            data_dir / "secrets" / "audit.key",
+            services.uploads.part_path(upload["id"]),
+        ]
+        for file in files:
+            assert mode(file) == 0o600, file
+    finally:
+        services.close()
+
+
+def test_start_narrows_what_an_older_install_left_open(
+    tmp_path: Path, usual_umask: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    data_dir = tmp_path / "var"
+    open_services(data_dir).close()
+    os.chmod(data_dir, 0o755)
+    os.chmod(data_dir / "vms.db", 0o644)
+    os.chmod(data_dir / "secrets", 0o755)
+    os.chmod(data_dir / "secrets" / "audit.key", 0o644)
+    os.chmod(data_dir / "media", 0o775)
+
+    with caplog.at_level(logging.WARNING, logger="vms.file_modes"):
+        open_services(data_dir).close()
+
+    warnings = "\n".join(r.getMessage() for r in caplog.records)
+    assert f"folder {data_dir} had mode 0755" in warnings
+    assert f"file {data_dir / 'vms.db'} had mode 0644" in warnings
+    assert f"file {data_dir / 'secrets' / 'audit.key'} had mode 0644" in warnings
+    assert "changed to 0600" in warnings and "changed to 0700" in warnings
+    assert mode(data_dir) == 0o700
+    assert mode(data_dir / "vms.db") == 0o600
+    assert mode(data_dir / "secrets") == 0o700
+    assert mode(data_dir / "secrets" / "audit.key") == 0o600
+    assert mode(data_dir / "media") == 0o700
+
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="vms.file_modes"):
+        open_services(data_dir).close()
+    assert not caplog.records  # nothing left to report

@@ -1,0 +1,84 @@
+"""File names a client sent, made safe to store, show and send back (issue 10, item 5).
+
+A name comes from an uploader, a dock folder or a CLI import: anyone can put CR/LF (a
+header injection, and werkzeug then refuses to build the response), NUL, path
+separators, bidi overrides (U+202E shows the rest of a name backwards, hiding its real
+extension) or a kilobyte of text in it. :func:`safe_filename` keeps what a person would
+read and drops the rest; the name as sent is kept in the custody record of the ingest.
+:func:`content_disposition` builds the ``Content-Disposition`` header of RFC 6266 with an
+ASCII ``filename`` fallback and the exact name as ``filename*`` (RFC 5987/8187).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from urllib.parse import quote
+
+# The catalog column holds this many characters (MediaItem.original_filename).
+MAX_FILENAME_CHARS = 255
+# The name as sent is kept (custody details) up to this many characters.
+MAX_RAW_FILENAME_CHARS = 1024
+# Unicode categories dropped: format characters (bidi overrides and isolates, zero-width
+# joiners), surrogates, unassigned and private-use code points.
+_DROPPED_CATEGORIES = frozenset({"Cf", "Cs", "Cn", "Co"})
+# Controls (C0, C1: NUL, CR, LF, TAB...) and separators become spaces: "a\r\nb" reads "a b".
+_SPACE_CATEGORIES = frozenset({"Cc", "Zs", "Zl", "Zp"})
+# RFC 5987 attr-char besides ALPHA / DIGIT (quote() keeps those).
+_ATTR_CHAR_SAFE = "!#$&+-.^_`|~"
+# Characters that may not appear in the quoted ASCII fallback (RFC 6266 quoted-string).
+_FALLBACK_UNSAFE = frozenset('"\\%')
+
+
+def safe_filename(raw: str | None) -> str | None:
+    """The last path component of ``raw`` without control, format or bidi characters,
+    whitespace collapsed, leading dots and surrounding spaces removed, at most
+    ``MAX_FILENAME_CHARS`` characters (the extension kept); None when nothing is left."""
+    if raw is None:
+        return None
+    text = unicodedata.normalize("NFC", str(raw))
+    # Both separators: a Windows path sent from a browser on Windows is still a path.
+    text = text.replace("\\", "/").rsplit("/", 1)[-1]
+    kept = []
+    for ch in text:
+        category = unicodedata.category(ch)
+        if category in _DROPPED_CATEGORIES:
+            continue
+        kept.append(" " if category in _SPACE_CATEGORIES else ch)
+    name = " ".join("".join(kept).split()).lstrip(". ").rstrip(" ")
+    if not name:
+        return None
+    if len(name) > MAX_FILENAME_CHARS:
+        stem, dot, ext = name.rpartition(".")
+        if dot and stem and 0 < len(ext) <= 16:
+            name = stem[: MAX_FILENAME_CHARS - len(ext) - 1].rstrip() + "." + ext
+        else:
+            name = name[:MAX_FILENAME_CHARS].rstrip()
+    return name
+
+
+def ascii_fallback(name: str) -> str:
+    """``name`` in printable ASCII for the plain ``filename`` parameter: accents
+    decomposed, other characters replaced by ``_``, no quote, backslash or percent."""
+    decomposed = unicodedata.normalize("NFKD", name)
+    out = []
+    for ch in decomposed:
+        if unicodedata.combining(ch):
+            continue
+        if 0x20 <= ord(ch) < 0x7F and ch not in _FALLBACK_UNSAFE:
+            out.append(ch)
+        else:
+            out.append("_")
+    return "".join(out).strip() or "download"
+
+
+def content_disposition(name: str | None, *, attachment: bool, default: str = "download") -> str:
+    """The ``Content-Disposition`` value for ``name`` (RFC 6266): ``attachment`` or
+    ``inline``, an ASCII ``filename`` and, when the name is not plain ASCII, the exact
+    name as ``filename*=UTF-8''...``. The name is made safe first (:func:`safe_filename`),
+    so rows stored before names were cleaned are served too."""
+    safe = safe_filename(name) or default
+    fallback = ascii_fallback(safe)
+    value = f'{"attachment" if attachment else "inline"}; filename="{fallback}"'
+    if fallback != safe:
+        value += f"; filename*=UTF-8''{quote(safe, safe=_ATTR_CHAR_SAFE)}"
+    return value
