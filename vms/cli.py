@@ -19,9 +19,9 @@ from typing import Any
 
 from vms.audit.log import SYSTEM_ROLE, Who
 from vms.auth.permissions import Actor
+from vms.bounded import parse_time
 from vms.catalog import MediaQuery, media_json
 from vms.check import Level, check, recover
-from vms.clock import parse_iso
 from vms.config import Config, load_config
 from vms.db.models import MediaItem, Role, SourceKind, User
 from vms.errors import InvalidArgument, NotFound, VMSError
@@ -96,10 +96,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         source = SourceKind(args.source)
     except ValueError:
         raise InvalidArgument(f"unknown source {args.source!r}") from None
-    try:
-        recorded = parse_iso(args.recorded_at, field="--recorded-at") if args.recorded_at else None
-    except ValueError as exc:
-        raise InvalidArgument(str(exc)) from None
+    recorded = parse_time(args.recorded_at, "--recorded-at") if args.recorded_at else None
     try:
         result = services.ingestor.ingest(
             path,

@@ -25,6 +25,7 @@ from sqlalchemy import select
 from vms import ids
 from vms.audit.log import AuditLog
 from vms.auth.permissions import Action, Actor, Scope, scope_of
+from vms.bounded import parse_int, parse_time, shown
 from vms.catalog import Catalog, who
 from vms.clock import Clock, isoformat, parse_iso
 from vms.db.engine import Database
@@ -64,17 +65,19 @@ def parse_content_range(header: str | None) -> ContentRange:
     """Parse ``bytes START-END/TOTAL``."""
     if not header:
         raise InvalidArgument("Content-Range header is required: bytes START-END/TOTAL")
-    try:
-        unit, _, spec = header.strip().partition(" ")
-        span, _, total = spec.partition("/")
-        first, _, last = span.partition("-")
-        parsed = ContentRange(int(first), int(last), int(total))
-    except ValueError:
+    unit, _, spec = header.strip().partition(" ")
+    span, _, total = spec.partition("/")
+    first, _, last = span.partition("-")
+    try:  # bounded whole numbers (#10.10)
+        parsed = ContentRange(
+            *(parse_int(v, "Content-Range", minimum=0) for v in (first, last, total))
+        )
+    except InvalidArgument:
         raise InvalidArgument(
-            f"Content-Range {header!r} is not of the form bytes START-END/TOTAL"
+            f"Content-Range {shown(header)} is not of the form bytes START-END/TOTAL"
         ) from None
-    if unit != "bytes" or parsed.start < 0 or parsed.end < parsed.start:
-        raise InvalidArgument(f"Content-Range {header!r} is not a valid byte range")
+    if unit != "bytes" or parsed.end < parsed.start:
+        raise InvalidArgument(f"Content-Range {shown(header)} is not a valid byte range")
     return parsed
 
 
@@ -171,10 +174,7 @@ class UploadService:
         recorded_at = body.get("recorded_at")
         parsed_at = None
         if recorded_at:
-            try:
-                parsed_at = parse_iso(recorded_at, field="recorded_at")
-            except ValueError as exc:
-                raise InvalidArgument(str(exc)) from None
+            parsed_at = parse_time(recorded_at, "recorded_at")  # bounded (#10.10)
         badge = self._badge_for(actor, body.get("officer_badge"))
         request = validate_request(
             IngestRequest(
