@@ -48,7 +48,15 @@ class IngestConfig:
     dock_settle_seconds: float = 5.0
     copy_buffer_bytes: int = 256 * 1024
     # Minimum free space in the media store; ingest refuses below it (full-disk safety).
+    # The recorder's reserve: the smaller of the two, so recording outlasts uploads.
     min_free_bytes: int = 256 * 1024**2
+    # Free space user uploads must leave once every open upload has its declared bytes
+    # (never less than min_free_bytes): uploads get a 507 before recording is refused.
+    upload_min_free_bytes: int = 2 * 1024**3
+    # Per-user limit on the declared bytes of that user's open uploads (0: no limit).
+    upload_user_open_bytes: int = 256 * 1024**3
+    # Unfinished uploads untouched this long are removed (and audited) by a job.
+    upload_stale_hours: float = 24.0
 
 
 @dataclasses.dataclass(frozen=True)

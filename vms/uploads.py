@@ -23,7 +23,7 @@ from typing import IO, Any
 from sqlalchemy import select
 
 from vms import ids
-from vms.audit.log import AuditLog
+from vms.audit.log import SYSTEM_ROLE, AuditLog, Who
 from vms.auth.permissions import Action, Actor, Scope, scope_of
 from vms.bounded import parse_int, parse_time, shown
 from vms.catalog import Catalog, who
@@ -40,10 +40,10 @@ from vms.errors import (
 )
 from vms.ingest import Ingestor, IngestRequest, validate_request
 from vms.store import is_disk_full
+from vms.upload_space import RECEIVING, UploadSpace
 
 log = logging.getLogger(__name__)
 
-RECEIVING = "receiving"
 COMPLETE = "complete"
 FAILED = "failed"
 
@@ -106,6 +106,8 @@ class UploadService:
         *,
         max_upload_bytes: int,
         max_chunk_bytes: int,
+        reserve_bytes: int = 0,
+        user_open_bytes: int = 0,
     ) -> None:
         self.db = db
         self.directory = directory
@@ -115,6 +117,14 @@ class UploadService:
         self.clock = clock
         self.max_upload_bytes = max_upload_bytes
         self.max_chunk_bytes = max_chunk_bytes
+        self.space = UploadSpace(
+            db,
+            directory,
+            ingestor.store,
+            reserve_bytes=reserve_bytes,
+            recorder_reserve_bytes=ingestor.reserve_bytes,
+            user_open_bytes=user_open_bytes,
+        )
 
     def part_path(self, upload_id: str) -> Path:
         return self.directory / f"{upload_id}.part"
@@ -192,8 +202,6 @@ class UploadService:
             ),
             self.ingestor.categories,
         )
-        self.ingestor.store.require_free(size, self.ingestor.reserve_bytes)
-        self.directory.mkdir(parents=True, exist_ok=True)
         now = self.clock.now()
         upload = Upload(
             id=ids.new_id(),
@@ -216,16 +224,24 @@ class UploadService:
             created_at=now,
             updated_at=now,
         )
-        self.part_path(upload.id).touch(mode=0o600)
-        with self.db.transaction() as s:
-            s.add(upload)
-            self.audit.append(
-                s,
-                who(actor),
-                "upload.create",
-                f"upload:{upload.id}",
-                details={"filename": upload.filename, "size": size, "device_id": request.device_id},
-            )
+        # The declared bytes are reserved from here on: admission and the insert under
+        # one lock, so concurrent creates cannot promise the same room twice (#10.9).
+        with self.space.reserving():
+            self.space.admit(actor.user_id, actor.username, size)
+            self.part_path(upload.id).touch(mode=0o600)
+            with self.db.transaction() as s:
+                s.add(upload)
+                self.audit.append(
+                    s,
+                    who(actor),
+                    "upload.create",
+                    f"upload:{upload.id}",
+                    details={
+                        "filename": upload.filename,
+                        "size": size,
+                        "device_id": request.device_id,
+                    },
+                )
         return upload_json(upload)
 
     def _badge_for(self, actor: Actor, badge: str | None) -> str | None:
@@ -307,13 +323,18 @@ class UploadService:
             with self.db.session() as s:
                 current = s.get(Upload, upload_id)
                 assert current is not None
-                received = current.received
+                received, state = current.received, current.state
+            if state != RECEIVING:  # expired (or failed) while this request waited
+                raise Conflict(f"upload {upload_id} is {state}", state=state)
             if content_range.start != received:
                 raise Conflict(
                     f"chunk starts at byte {content_range.start} but the upload has "
                     f"{received} bytes: send from offset {received}",
                     offset=received,
                 )
+            # Every chunk keeps the upload reserve, counting what recording used meanwhile
+            # and what the other open uploads were promised (#10.9).
+            self.space.admit_chunk(upload_id, received, content_range.length)
             written, digest = self._write(
                 fd, received, content_range.length, stream, hashing=chunk_sha256 is not None
             )
@@ -458,17 +479,63 @@ class UploadService:
         self.part_path(upload_id).unlink(missing_ok=True)
 
     def expire_stale(self, older_than: dt.timedelta) -> int:
-        """Forget unfinished uploads untouched for ``older_than`` (their bytes too)."""
+        """Forget unfinished uploads untouched for ``older_than``: their bytes go and
+        their reservation is given back (#10.9). Each is audited (``upload.expire``) in
+        the transaction that marks it; one with a chunk being written is left for the
+        next run. Returns how many expired."""
         cutoff = self.clock.now() - older_than
-        with self.db.transaction() as s:
-            rows = list(
+        with self.db.session() as s:
+            candidates = list(
                 s.execute(
-                    select(Upload).where(Upload.state == RECEIVING, Upload.updated_at < cutoff)
+                    select(Upload.id).where(Upload.state == RECEIVING, Upload.updated_at < cutoff)
                 ).scalars()
             )
-            for row in rows:
-                row.state = FAILED
-                row.error = "abandoned"
-        for row in rows:
-            self.part_path(row.id).unlink(missing_ok=True)
-        return len(rows)
+        expired = 0
+        for upload_id in candidates:
+            with self._try_locked_part(upload_id) as locked:
+                if not locked:
+                    continue  # a chunk is being written right now: not abandoned
+                with self.db.transaction() as s:
+                    row = s.get(Upload, upload_id)
+                    if row is None or row.state != RECEIVING or row.updated_at >= cutoff:
+                        continue
+                    idle_since = row.updated_at
+                    row.state = FAILED
+                    row.error = "abandoned"
+                    row.updated_at = self.clock.now()
+                    self.audit.append(
+                        s,
+                        Who("upload-expiry", SYSTEM_ROLE),
+                        "upload.expire",
+                        f"upload:{upload_id}",
+                        details={
+                            "user_id": row.user_id,
+                            "size": row.size,
+                            "received": row.received,
+                            "idle_since": isoformat(idle_since),
+                        },
+                    )
+                self.part_path(upload_id).unlink(missing_ok=True)
+                expired += 1
+        if expired:
+            log.info("expired %d abandoned uploads (idle over %s)", expired, older_than)
+        return expired
+
+    @contextlib.contextmanager
+    def _try_locked_part(self, upload_id: str) -> Iterator[bool]:
+        """The part file's lock if nobody holds it (True), else False; True as well
+        when the part file is already gone."""
+        try:
+            fd = os.open(self.part_path(upload_id), os.O_RDWR)
+        except FileNotFoundError:
+            yield True
+            return
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+        finally:
+            os.close(fd)
