@@ -1,4 +1,4 @@
-"""Times, whole numbers and months from untrusted input, parsed once and bounded.
+"""Times, whole numbers, numbers and months from untrusted input, parsed once and bounded.
 
 Every time, integer or month a client sends (query strings, JSON bodies, form fields,
 cursors) goes through these functions before it reaches arithmetic or the database, so an
@@ -14,6 +14,7 @@ fit a signed 64-bit column.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 
 from vms.clock import isoformat, parse_iso
@@ -105,6 +106,26 @@ def parse_int(value: object, field: str, *, minimum: int = 0, maximum: int = MAX
         raise _refuse(field, value, "is not a whole number")
     if not minimum <= number <= maximum:
         raise _refuse(field, value, f"is outside {minimum}..{maximum}")
+    return number
+
+
+def parse_number(value: object, field: str) -> float:
+    """A finite number from JSON (an integer or a float) as a float; InvalidArgument
+    naming ``field`` and the value for anything else, including NaN, infinities (JSON
+    ``Infinity`` parses) and integers too large for a float (``float(10**400)`` raises
+    OverflowError)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidArgument(
+            f"{field} must be a number, not {shown(value)}", field=field, value=shown(value)
+        )
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise InvalidArgument(
+            f"{field} must be a finite number, not {shown(value)}", field=field, value=shown(value)
+        )
     return number
 
 

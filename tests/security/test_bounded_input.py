@@ -218,3 +218,16 @@ def test_preservation_times_out_of_range_are_400_and_log_nothing_RET_2(
         assert_refused(r, "received_at", value, f"form received_at={value}")
     with services.db.session() as s:
         assert s.execute(select(func.count()).select_from(PreservationRequest)).scalar_one() == 0
+
+
+@pytest.mark.parametrize(
+    "bad", [10**400, float("nan"), float("inf")], ids=["10**400", "NaN", "inf"]
+)
+def test_absurd_numbers_in_a_mask_polygon_are_400_PSCS_1(
+    client: Any, tokens: dict[str, str], bad: float
+) -> None:
+    """``float(10**400)`` raised OverflowError (a 500); JSON NaN and Infinity parse."""
+    body = {"name": "x", "polygon": [[10.0, -5.0], [bad, -5.0], [20.0, 5.0], [10.0, 5.0]]}
+    r = client.post("/api/v1/cameras/cam-api/masks", json=body, headers=auth(tokens, "admin"))
+    assert_refused(r, "polygon entry", repr(bad), f"polygon with {repr(bad)[:20]}")
+    assert "finite number" in message(r)

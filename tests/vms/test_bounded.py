@@ -7,7 +7,16 @@ import datetime as dt
 
 import pytest
 
-from vms.bounded import ANY_TIME, EARLIEST, LATEST, MAX_INT, parse_int, parse_month, parse_time
+from vms.bounded import (
+    ANY_TIME,
+    EARLIEST,
+    LATEST,
+    MAX_INT,
+    parse_int,
+    parse_month,
+    parse_number,
+    parse_time,
+)
 from vms.clock import parse_iso
 from vms.errors import InvalidArgument
 
@@ -143,3 +152,26 @@ def test_parse_month_refuses_with_the_field_and_the_value(value: object) -> None
     with pytest.raises(InvalidArgument) as caught:
         parse_month(value, "month")
     assert caught.value.message.startswith(f"month: {value!r} ")
+
+
+@pytest.mark.parametrize(("value", "expected"), [(0, 0.0), (-1.5, -1.5), (2**53, float(2**53))])
+def test_parse_number_accepts_finite_json_numbers(value: object, expected: float) -> None:
+    assert parse_number(value, "pan") == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        (10**400, "must be a finite number"),  # float() raises OverflowError
+        (float("nan"), "must be a finite number"),
+        (float("-inf"), "must be a finite number"),
+        ("1", "must be a number"),
+        (True, "must be a number"),
+        (None, "must be a number"),
+    ],
+)
+def test_parse_number_refuses_with_the_field_and_the_value(value: object, why: str) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        parse_number(value, "pan")
+    assert caught.value.message.startswith(f"pan {why}, not ")
+    assert repr(value)[:30] in caught.value.message and len(caught.value.message) < 200
