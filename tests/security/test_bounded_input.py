@@ -231,3 +231,22 @@ def test_absurd_numbers_in_a_mask_polygon_are_400_PSCS_1(
     r = client.post("/api/v1/cameras/cam-api/masks", json=body, headers=auth(tokens, "admin"))
     assert_refused(r, "polygon entry", repr(bad), f"polygon with {repr(bad)[:20]}")
     assert "finite number" in message(r)
+
+
+@pytest.mark.parametrize(
+    "bad", [10**400, float("nan"), float("-inf")], ids=["10**400", "NaN", "inf"]
+)
+def test_absurd_numbers_in_a_camera_calibration_are_400(
+    client: Any, tokens: dict[str, str], bad: float
+) -> None:
+    """Refused while parsing the body, before any camera is contacted."""
+    body = {
+        "name": "cal",
+        "onvif_url": "http://127.0.0.1:9/onvif/device_service",
+        "username": "u",
+        "password": "p",
+        "calibration": {"hfov_wide": bad},
+    }
+    r = client.post("/api/v1/cameras", json=body, headers=auth(tokens, "admin"))
+    assert_refused(r, "calibration hfov_wide", repr(bad), f"hfov_wide {repr(bad)[:20]}")
+    assert "finite number" in message(r)
