@@ -15,10 +15,9 @@ from typing import Any
 
 from onvif_control.plugin import get
 from onvif_control.ptz_audit import PtzAuditQuery, to_csv
+from vms.bounded import parse_time
 from vms.cli import cli_actor
-from vms.clock import parse_iso
 from vms.config import Config
-from vms.errors import InvalidArgument
 from vms.services import Services
 
 
@@ -74,10 +73,7 @@ def cmd_camera_list(args: argparse.Namespace) -> int:
 def _time(value: str | None, name: str) -> Any:
     if not value:
         return None
-    try:
-        return parse_iso(value, field=name)
-    except ValueError as exc:
-        raise InvalidArgument(str(exc)) from None
+    return parse_time(value, name)
 
 
 def cmd_audit_ptz(args: argparse.Namespace) -> int:

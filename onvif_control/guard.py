@@ -12,11 +12,11 @@ as fractions of the maximum) unless ``"units": "degrees"``, in which case ``pan`
 from __future__ import annotations
 
 import enum
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from vms.bounded import parse_number
 from vms.camera_model import Calibration, Pose
 from vms.errors import FailedPrecondition, InvalidArgument
 
@@ -104,13 +104,7 @@ class Command:
 def _number(body: Mapping[str, Any], name: str) -> float | None:
     if name not in body or body[name] is None:
         return None
-    value = body[name]
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidArgument(f"{name} must be a number, not {value!r}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise InvalidArgument(f"{name} must be a finite number, not {value!r}")
-    return value
+    return parse_number(body[name], name)  # finite; 10**400 is a 400, not a 500 (#10.10)
 
 
 def _check(name: str, value: float, bounds: Range, unit: str = "") -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from privacy_masks.geometry import SpherePolygon, validate_sphere_polygon
+from vms.bounded import parse_number, shown
 
 MAX_NAME = 200
 
@@ -45,13 +46,11 @@ def _pairs(value: Any, field: str) -> tuple[tuple[float, float], ...]:
         raise ValueError(f"{field} must be a non-empty list of [a, b] pairs")
     out = []
     for item in value:
-        if (
-            not isinstance(item, list | tuple)
-            or len(item) != 2
-            or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in item)
-        ):
-            raise ValueError(f"{field} entry {item!r} is not a pair of numbers")
-        out.append((float(item[0]), float(item[1])))
+        if not isinstance(item, list | tuple) or len(item) != 2:
+            raise ValueError(f"{field} entry {shown(item)} is not a pair of numbers")
+        # Finite and representable: NaN, Infinity and 10**400 are refused (#10.10).
+        a, b = (parse_number(v, f"{field} entry") for v in item)
+        out.append((a, b))
     return tuple(out)
 
 

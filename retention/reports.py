@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, aliased
 from retention.validate import destruction_json
 from vms.audit.log import SYSTEM_ROLE, AuditLog, Who
 from vms.auth.permissions import Action, Actor
+from vms.bounded import parse_month
 from vms.catalog import Catalog
 from vms.clock import Clock, isoformat
 from vms.db.engine import Database
@@ -239,11 +240,7 @@ class Reports:
         """The monthly report for ``month`` (YYYY-MM): untagged videos not requiring
         tags (fixed, handheld) by source, and tagging failures per officer (TAG-7)."""
         self.catalog.require(actor, Action.RETENTION_READ, "reports:monthly")
-        try:
-            start = dt.datetime.strptime(month + "-01", "%Y-%m-%d").replace(tzinfo=dt.UTC)
-        except ValueError:
-            raise InvalidArgument(f"month must be YYYY-MM, not {month!r}") from None
-        end = (start + dt.timedelta(days=32)).replace(day=1)
+        start, end = parse_month(month, "month")  # bounded: 9999-12 is a 400 (#10.10)
         tagged = select(MediaCategory.media_id).where(MediaCategory.media_id == MediaItem.id)
         with self.db.session() as s:
             by_source = dict(

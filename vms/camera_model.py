@@ -16,6 +16,9 @@ import math
 from dataclasses import dataclass, fields, replace
 from typing import Any, Protocol
 
+from vms.bounded import parse_number
+from vms.errors import InvalidArgument
+
 
 @dataclass(frozen=True)
 class Pose:
@@ -151,9 +154,10 @@ class Calibration:
             if value is None and key.startswith("limit_"):
                 values[key] = None
                 continue
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ValueError(f"calibration {key} must be a number, not {value!r}")
-            values[key] = float(value)
+            try:  # finite: 10**400 overflowed float() (a 500), NaN slipped through (#10.10)
+                values[key] = parse_number(value, f"calibration {key}")
+            except InvalidArgument as exc:
+                raise ValueError(exc.message) from None
         return replace(cls(), **values)
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from vms.audit.log import AuditLog, Who
 from vms.auth.permissions import Action, Actor, ItemFacts, Scope, decide, scope_of
+from vms.bounded import ANY_TIME, parse_time, shown
 from vms.categories import CategoryList
 from vms.clock import Clock, isoformat
 from vms.db.engine import Database
@@ -77,9 +78,14 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         start, media_id = json.loads(base64.urlsafe_b64decode(padded))
-        return dt.datetime.fromisoformat(start), str(media_id)
-    except (ValueError, TypeError, binascii.Error):
-        raise InvalidArgument(f"cursor {cursor!r} is not one this server issued") from None
+        # Aware: a forged cursor with a naive time is refused here, not by the database
+        # (#10.10, INV-7). Not bounded to the input years: it is a stored item's time.
+        at = parse_time(start, "cursor", earliest=ANY_TIME[0], latest=ANY_TIME[1])
+        return at, str(media_id)
+    except (ValueError, TypeError, binascii.Error, InvalidArgument):
+        raise InvalidArgument(
+            f"cursor {shown(cursor)} is not one this server issued", field="cursor"
+        ) from None
 
 
 def media_json(item: MediaItem, *, detail: bool = False) -> dict[str, Any]:

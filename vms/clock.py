@@ -56,8 +56,9 @@ def ensure_utc(value: dt.datetime) -> dt.datetime:
 def parse_iso(text: str, *, field: str = "time") -> dt.datetime:
     """Parse an ISO 8601 timestamp with an offset (``Z`` accepted) into aware UTC.
 
-    Raises :class:`ValueError` naming ``field`` and the value when it has no offset or
-    does not parse.
+    Raises :class:`ValueError` naming ``field`` and the value when it has no offset, does
+    not parse or is not representable in UTC. Input from clients goes through
+    :func:`vms.bounded.parse_time`, which also bounds it.
     """
     try:
         value = dt.datetime.fromisoformat(text.strip().replace("z", "Z"))
@@ -65,7 +66,10 @@ def parse_iso(text: str, *, field: str = "time") -> dt.datetime:
         raise ValueError(f"{field}: {text!r} is not an ISO 8601 timestamp") from exc
     if value.tzinfo is None:
         raise ValueError(f"{field}: {text!r} has no UTC offset (write it as ...Z or +00:00)")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:  # 0001-01-01T00:00+14:00 is before year 1 in UTC
+        raise ValueError(f"{field}: {text!r} is out of range") from exc
 
 
 def isoformat(value: dt.datetime | None) -> str | None:

@@ -55,6 +55,7 @@ class IngestConfig:
     dock_settle_seconds: float = 5.0
     copy_buffer_bytes: int = 256 * 1024
     # Minimum free space in the media store; ingest refuses below it (full-disk safety).
+    # The recorder's reserve: the smaller of the two, so recording outlasts uploads.
     min_free_bytes: int = 256 * 1024**2
     # Plausible recorded times (issue #10.2): a recorded_at given by an uploader, a dock
     # sidecar or the CLI, or read from the container, is refused (400) when it is later
@@ -65,6 +66,13 @@ class IngestConfig:
     # device only for an officer it is assigned to (``vms device assign``, the devices
     # API). Off by default: any non-camera device id is accepted.
     device_assignment: bool = False
+    # Free space user uploads must leave once every open upload has its declared bytes
+    # (never less than min_free_bytes): uploads get a 507 before recording is refused.
+    upload_min_free_bytes: int = 2 * 1024**3
+    # Per-user limit on the declared bytes of that user's open uploads (0: no limit).
+    upload_user_open_bytes: int = 256 * 1024**3
+    # Unfinished uploads untouched this long are removed (and audited) by a job.
+    upload_stale_hours: float = 24.0
 
 
 @dataclasses.dataclass(frozen=True)

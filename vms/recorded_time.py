@@ -14,7 +14,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from vms.clock import isoformat, parse_iso
+from vms.bounded import parse_time
+from vms.clock import isoformat
 from vms.errors import InvalidArgument
 
 
@@ -49,19 +50,11 @@ class RecordedWindow:
 
 
 def parse_recorded_at(text: object, *, field: str = "recorded_at") -> dt.datetime:
-    """``text`` as an aware UTC time, or :class:`InvalidArgument` naming ``field`` and the
-    value: not a string, not ISO 8601 with an offset, or past the calendar's ends once
-    moved to UTC (``9999-12-31T23:59:59-14:00``)."""
-    if not isinstance(text, str):
-        raise InvalidArgument(f"{field} must be an ISO 8601 string, not {text!r}")
-    try:
-        return parse_iso(text, field=field)
-    except ValueError as exc:
-        raise InvalidArgument(str(exc)) from None
-    except OverflowError:
-        raise InvalidArgument(
-            f"{field}: {text!r} lies outside the years 1-9999 once moved to UTC"
-        ) from None
+    """``text`` as an aware UTC time through the one bounded parser (``vms.bounded``,
+    #10.10): InvalidArgument naming ``field`` and the value when it is not a string, not
+    ISO 8601 with an offset, or outside the years it accepts. The plausible window is
+    checked later, against the ingest time (:class:`RecordedWindow`)."""
+    return parse_time(text, field)
 
 
 def _span(delta: dt.timedelta) -> str:

@@ -34,6 +34,9 @@ from vms.uploads import UploadService
 
 log = logging.getLogger(__name__)
 
+# Abandoned uploads are looked for at least this often (and four times per stale age).
+UPLOAD_EXPIRY_MAX_SECONDS = 600.0
+
 
 @dataclass(frozen=True)
 class Job:
@@ -113,6 +116,8 @@ class Services:
             clock,
             max_upload_bytes=config.web.max_upload_bytes,
             max_chunk_bytes=config.web.max_chunk_bytes,
+            reserve_bytes=config.ingest.upload_min_free_bytes,
+            user_open_bytes=config.ingest.upload_user_open_bytes,
         )
         dock = DockScanner(config.dock_dir, ingestor, clock, config.ingest.dock_settle_seconds)
         services = cls(
@@ -133,6 +138,14 @@ class Services:
             ),
         )
         services.jobs.append(Job("dock-scan", config.ingest.dock_scan_seconds, dock.scan))
+        stale = dt.timedelta(hours=config.ingest.upload_stale_hours)
+        services.jobs.append(
+            Job(
+                "upload-expiry",
+                min(UPLOAD_EXPIRY_MAX_SECONDS, max(1.0, stale.total_seconds() / 4)),
+                lambda: uploads.expire_stale(stale),
+            )
+        )
         # Packages built on the core (retention, ...) install their hooks, jobs and
         # services here; ``vms`` itself imports none of them (ARCHITECTURE section 2).
         for ep in entry_points(group="vms.plugins"):

@@ -23,8 +23,9 @@ from typing import IO, Any
 from sqlalchemy import select
 
 from vms import ids
-from vms.audit.log import AuditLog
+from vms.audit.log import SYSTEM_ROLE, AuditLog, Who
 from vms.auth.permissions import Action, Actor, Scope, scope_of
+from vms.bounded import parse_int, shown
 from vms.catalog import Catalog, who
 from vms.clock import Clock, isoformat
 from vms.db.engine import Database
@@ -40,10 +41,10 @@ from vms.errors import (
 from vms.ingest import Ingestor, IngestRequest, Origin, validate_request
 from vms.recorded_time import parse_recorded_at
 from vms.store import is_disk_full
+from vms.upload_space import RECEIVING, UploadSpace
 
 log = logging.getLogger(__name__)
 
-RECEIVING = "receiving"
 COMPLETE = "complete"
 FAILED = "failed"
 
@@ -65,17 +66,19 @@ def parse_content_range(header: str | None) -> ContentRange:
     """Parse ``bytes START-END/TOTAL``."""
     if not header:
         raise InvalidArgument("Content-Range header is required: bytes START-END/TOTAL")
-    try:
-        unit, _, spec = header.strip().partition(" ")
-        span, _, total = spec.partition("/")
-        first, _, last = span.partition("-")
-        parsed = ContentRange(int(first), int(last), int(total))
-    except ValueError:
+    unit, _, spec = header.strip().partition(" ")
+    span, _, total = spec.partition("/")
+    first, _, last = span.partition("-")
+    try:  # bounded whole numbers (#10.10)
+        parsed = ContentRange(
+            *(parse_int(v, "Content-Range", minimum=0) for v in (first, last, total))
+        )
+    except InvalidArgument:
         raise InvalidArgument(
-            f"Content-Range {header!r} is not of the form bytes START-END/TOTAL"
+            f"Content-Range {shown(header)} is not of the form bytes START-END/TOTAL"
         ) from None
-    if unit != "bytes" or parsed.start < 0 or parsed.end < parsed.start:
-        raise InvalidArgument(f"Content-Range {header!r} is not a valid byte range")
+    if unit != "bytes" or parsed.end < parsed.start:
+        raise InvalidArgument(f"Content-Range {shown(header)} is not a valid byte range")
     return parsed
 
 
@@ -104,6 +107,8 @@ class UploadService:
         *,
         max_upload_bytes: int,
         max_chunk_bytes: int,
+        reserve_bytes: int = 0,
+        user_open_bytes: int = 0,
     ) -> None:
         self.db = db
         self.directory = directory
@@ -113,6 +118,14 @@ class UploadService:
         self.clock = clock
         self.max_upload_bytes = max_upload_bytes
         self.max_chunk_bytes = max_chunk_bytes
+        self.space = UploadSpace(
+            db,
+            directory,
+            ingestor.store,
+            reserve_bytes=reserve_bytes,
+            recorder_reserve_bytes=ingestor.reserve_bytes,
+            user_open_bytes=user_open_bytes,
+        )
 
     def part_path(self, upload_id: str) -> Path:
         return self.directory / f"{upload_id}.part"
@@ -222,16 +235,24 @@ class UploadService:
             created_at=now,
             updated_at=now,
         )
-        self.part_path(upload.id).touch(mode=0o600)
-        with self.db.transaction() as s:
-            s.add(upload)
-            self.audit.append(
-                s,
-                who(actor),
-                "upload.create",
-                f"upload:{upload.id}",
-                details={"filename": upload.filename, "size": size, "device_id": request.device_id},
-            )
+        # The declared bytes are reserved from here on: admission and the insert under
+        # one lock, so concurrent creates cannot promise the same room twice (#10.9).
+        with self.space.reserving():
+            self.space.admit(actor.user_id, actor.username, size)
+            self.part_path(upload.id).touch(mode=0o600)
+            with self.db.transaction() as s:
+                s.add(upload)
+                self.audit.append(
+                    s,
+                    who(actor),
+                    "upload.create",
+                    f"upload:{upload.id}",
+                    details={
+                        "filename": upload.filename,
+                        "size": size,
+                        "device_id": request.device_id,
+                    },
+                )
         return upload_json(upload)
 
     def _badge_for(self, actor: Actor, badge: str | None) -> str | None:
@@ -313,13 +334,18 @@ class UploadService:
             with self.db.session() as s:
                 current = s.get(Upload, upload_id)
                 assert current is not None
-                received = current.received
+                received, state = current.received, current.state
+            if state != RECEIVING:  # expired (or failed) while this request waited
+                raise Conflict(f"upload {upload_id} is {state}", state=state)
             if content_range.start != received:
                 raise Conflict(
                     f"chunk starts at byte {content_range.start} but the upload has "
                     f"{received} bytes: send from offset {received}",
                     offset=received,
                 )
+            # Every chunk keeps the upload reserve, counting what recording used meanwhile
+            # and what the other open uploads were promised (#10.9).
+            self.space.admit_chunk(upload_id, received, content_range.length)
             written, digest = self._write(
                 fd, received, content_range.length, stream, hashing=chunk_sha256 is not None
             )
@@ -474,17 +500,63 @@ class UploadService:
         self.part_path(upload_id).unlink(missing_ok=True)
 
     def expire_stale(self, older_than: dt.timedelta) -> int:
-        """Forget unfinished uploads untouched for ``older_than`` (their bytes too)."""
+        """Forget unfinished uploads untouched for ``older_than``: their bytes go and
+        their reservation is given back (#10.9). Each is audited (``upload.expire``) in
+        the transaction that marks it; one with a chunk being written is left for the
+        next run. Returns how many expired."""
         cutoff = self.clock.now() - older_than
-        with self.db.transaction() as s:
-            rows = list(
+        with self.db.session() as s:
+            candidates = list(
                 s.execute(
-                    select(Upload).where(Upload.state == RECEIVING, Upload.updated_at < cutoff)
+                    select(Upload.id).where(Upload.state == RECEIVING, Upload.updated_at < cutoff)
                 ).scalars()
             )
-            for row in rows:
-                row.state = FAILED
-                row.error = "abandoned"
-        for row in rows:
-            self.part_path(row.id).unlink(missing_ok=True)
-        return len(rows)
+        expired = 0
+        for upload_id in candidates:
+            with self._try_locked_part(upload_id) as locked:
+                if not locked:
+                    continue  # a chunk is being written right now: not abandoned
+                with self.db.transaction() as s:
+                    row = s.get(Upload, upload_id)
+                    if row is None or row.state != RECEIVING or row.updated_at >= cutoff:
+                        continue
+                    idle_since = row.updated_at
+                    row.state = FAILED
+                    row.error = "abandoned"
+                    row.updated_at = self.clock.now()
+                    self.audit.append(
+                        s,
+                        Who("upload-expiry", SYSTEM_ROLE),
+                        "upload.expire",
+                        f"upload:{upload_id}",
+                        details={
+                            "user_id": row.user_id,
+                            "size": row.size,
+                            "received": row.received,
+                            "idle_since": isoformat(idle_since),
+                        },
+                    )
+                self.part_path(upload_id).unlink(missing_ok=True)
+                expired += 1
+        if expired:
+            log.info("expired %d abandoned uploads (idle over %s)", expired, older_than)
+        return expired
+
+    @contextlib.contextmanager
+    def _try_locked_part(self, upload_id: str) -> Iterator[bool]:
+        """The part file's lock if nobody holds it (True), else False; True as well
+        when the part file is already gone."""
+        try:
+            fd = os.open(self.part_path(upload_id), os.O_RDWR)
+        except FileNotFoundError:
+            yield True
+            return
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+        finally:
+            os.close(fd)

@@ -205,7 +205,7 @@ def catalog() -> Any:
     except InvalidArgument as exc:
         error = exc.message
     filtered = any(args.get(k) for k in args if k not in ("cursor", "limit"))
-    return render_template(
+    html = render_template(
         "catalog.html",
         items=items,
         next_cursor=next_cursor,
@@ -215,6 +215,7 @@ def catalog() -> Any:
         categories=services().categories.categories,
         sources=SOURCE_NAMES,
     )
+    return html, 400 if error else 200  # the form again, with what was wrong (#10.10)
 
 
 @bp.get("/media/<media_id>")
@@ -268,6 +269,7 @@ def audit() -> Any:
         with svc.db.session() as s:
             entries = [entry_json(e) for e in search(s, query)]
     next_before = entries[-1]["seq"] if len(entries) == AUDIT_PAGE else None
-    return render_template(
+    html = render_template(
         "audit.html", entries=entries, args=request.args, next_before=next_before, error=error
     )
+    return html, 400 if error else 200

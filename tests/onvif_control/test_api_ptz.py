@@ -275,6 +275,9 @@ def test_commands_are_rate_limited_per_session(api, bearer, camera, svc, clock):
         ({"op": "spin"}, 400, "op 'spin' is not one of"),
         ({"op": "absolute", "pan": 1.5}, 400, "pan 1.5 is outside -1..1"),
         ({"op": "absolute", "pan": "left"}, 400, "pan must be a number"),
+        # float(10**400) raised OverflowError: a 500 (#10.10); JSON NaN parses
+        ({"op": "absolute", "pan": 10**400}, 400, "pan must be a finite number, not 1000"),
+        ({"op": "absolute", "tilt": float("nan")}, 400, "tilt must be a finite number, not nan"),
         ({"op": "absolute", "zoom": -0.1}, 400, "zoom -0.1 is outside 0..1"),
         ({"op": "absolute", "pan": 200, "units": "degrees"}, 400, "outside -180..180 degrees"),
         ({"op": "continuous", "pan": 2}, 400, "outside -1..1"),

@@ -15,13 +15,24 @@ from tests.media import make_pdf
 from vms.audit.log import Who
 from vms.clock import ManualClock
 from vms.config import Config
-from vms.db.models import MediaItem, SourceKind
+from vms.db.models import MediaItem, SourceKind, User
 from vms.ingest import IngestRequest
 from vms.services import Services
 
 WHO = Who("tester", "admin")
 DAY = dt.timedelta(days=1)
 _counter = itertools.count()
+
+
+@pytest.fixture
+def clock(request: pytest.FixtureRequest, clock: ManualClock) -> ManualClock:
+    """The shared manual clock; a test that parametrizes ``clock`` indirectly with a
+    datetime starts at that time instead (so a calendar-dependent test runs on the dates
+    that matter, whatever today's date is)."""
+    start = getattr(request, "param", None)
+    if start is not None:
+        clock.set(start)
+    return clock
 
 
 @pytest.fixture
@@ -38,6 +49,23 @@ def timed(config: Config, clock: ManualClock) -> Iterator[Services]:
 @pytest.fixture
 def retention(timed: Services) -> Retention:
     return get(timed)
+
+
+@pytest.fixture
+def timed_client(timed: Services):  # type: ignore[no-untyped-def]
+    """The Flask test client over the manual-clock services."""
+    from web.app import create_app
+
+    flask_app, _socketio = create_app(timed, testing=True)
+    return flask_app.test_client()
+
+
+@pytest.fixture
+def timed_tokens(timed: Services) -> dict[str, str]:
+    """A bearer token for every test user, issued on the manual clock."""
+    with timed.db.session() as s:
+        actors = [timed.users.actor_for(s, u) for u in s.execute(select(User)).scalars()]
+    return {a.username: timed.users.issue_token(a).token for a in actors}
 
 
 def document(tag: str | None = None) -> bytes:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from tests.conftest import PASSWORD
@@ -139,12 +140,26 @@ def test_bad_input_and_permissions_over_http_ACC_1_RET_10(
     assert r.status_code == 200 and r.json["state"] == "released"
 
 
+# The monthly report is calendar-bound: run it on the first, a middle and the last day of
+# a month (on the 1st every earlier item falls in the previous month), never on the wall
+# clock, so the test passes whatever today's date is (#10.18).
+MONTH_DAYS = [
+    dt.datetime(2027, 3, 1, 0, 30, tzinfo=dt.UTC),
+    dt.datetime(2026, 11, 15, 12, 0, tzinfo=dt.UTC),
+    dt.datetime(2026, 12, 31, 23, 30, tzinfo=dt.UTC),
+]
+
+
+@pytest.mark.parametrize("clock", MONTH_DAYS, indirect=True, ids=["1st", "15th", "31st"])
 def test_upcoming_and_untagged_reports_RET_13_TAG_3_TAG_7(
-    services: Services, client, tokens
+    timed: Services, timed_client, timed_tokens
 ) -> None:
+    services, client, tokens = timed, timed_client, timed_tokens
     now = services.clock.now()
-    soon = ingest(services, recorded_at=now - 27 * DAY)  # fixed: expires in 3 days
-    ingest(services, recorded_at=now - 10 * DAY)  # expires in 20 days
+    assert now in MONTH_DAYS  # the injected clock, not the wall clock
+    fixed_at = [now - 27 * DAY, now - 10 * DAY]
+    soon = ingest(services, recorded_at=fixed_at[0])  # fixed: expires in 3 days
+    ingest(services, recorded_at=fixed_at[1])  # expires in 20 days
     up = client.get("/api/v1/retention/upcoming?days=7", headers=auth(tokens, "commander")).json
     assert [i["id"] for i in up["items"]] == [soon]
     r = client.get("/api/v1/retention/upcoming?days=x", headers=auth(tokens, "commander"))
@@ -162,10 +177,22 @@ def test_upcoming_and_untagged_reports_RET_13_TAG_3_TAG_7(
     assert retention.reports.notify_untagged() == 0  # once a day
     report = client.get("/api/v1/reports/untagged", headers=auth(tokens, "sergeant")).json
     assert report["failures_per_officer"] == {"B1": 1}
-    month = now.strftime("%Y-%m")
-    monthly = client.get(f"/api/v1/reports/monthly?month={month}", headers=auth(tokens, "auditor"))
-    assert monthly.json["untagged_not_requiring_tags"]["fixed"] >= 1
-    assert monthly.json["tagging_failures_per_officer"] == {"B1": 1}
+
+    # TAG-7: each month counts the untagged fixed items recorded in it, and the tagging
+    # failure falls in the month it was notified (now).
+    def month_of(t: dt.datetime) -> str:
+        return t.strftime("%Y-%m")
+
+    for month in sorted({month_of(t) for t in [*fixed_at, now]}):
+        monthly = client.get(
+            f"/api/v1/reports/monthly?month={month}", headers=auth(tokens, "auditor")
+        ).json
+        fixed = sum(month_of(t) == month for t in fixed_at)
+        assert monthly["untagged_not_requiring_tags"] == ({"fixed": fixed} if fixed else {})
+        failures = {"B1": 1} if month == month_of(now) else {}
+        assert monthly["tagging_failures_per_officer"] == failures
+    default = client.get("/api/v1/reports/monthly", headers=auth(tokens, "auditor")).json
+    assert default["month"] == month_of(now)
     assert (
         client.get("/api/v1/reports/untagged", headers=auth(tokens, "officer")).status_code == 403
     )

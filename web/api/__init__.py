@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from flask import request
 
-from vms.clock import parse_iso
+from vms.bounded import MAX_INT, parse_int, parse_time
 from vms.errors import InvalidArgument
 
 
@@ -17,21 +18,18 @@ def json_body() -> dict[str, Any]:
     return body
 
 
-def time_arg(name: str) -> Any:
+def time_arg(name: str) -> dt.datetime | None:
+    """The query argument ``name`` as a bounded aware UTC time, or None when absent."""
     value = request.args.get(name)
     if not value:
         return None
-    try:
-        return parse_iso(value, field=name)
-    except ValueError as exc:
-        raise InvalidArgument(str(exc)) from None
+    return parse_time(value, name)
 
 
-def int_arg(name: str, default: int) -> int:
+def int_arg(name: str, default: int, *, minimum: int = 0, maximum: int = MAX_INT) -> int:
+    """The query argument ``name`` as a whole number in ``minimum..maximum``, or
+    ``default`` when absent."""
     value = request.args.get(name)
     if value is None or value == "":
         return default
-    try:
-        return int(value)
-    except ValueError:
-        raise InvalidArgument(f"{name} must be a whole number, not {value!r}") from None
+    return parse_int(value, name, minimum=minimum, maximum=maximum)
