@@ -5,6 +5,7 @@ threads and processes, never a lock-out of the real user, refusals audited in ag
 from __future__ import annotations
 
 import datetime as dt
+import re
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -83,12 +84,16 @@ def test_spraying_25_usernames_from_one_address_is_throttled_ACC_1(
     assert refused.headers["Retry-After"] == "1"
     assert "from this address" in refused.get_json()["error"]["message"]
     # The sign-in form is the same door.
+    page = web.get("/login", environ_base={"REMOTE_ADDR": "203.0.113.7"}).get_data(as_text=True)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert csrf
     form = web.post(
         "/login",
-        data={"username": "admin", "password": "x"},
+        data={"username": "admin", "password": PASSWORD, "csrf_token": csrf.group(1)},
         environ_base={"REMOTE_ADDR": "203.0.113.7"},
     )
-    assert form.status_code in (403, 429)  # no CSRF token here: refused either way
+    assert form.status_code == 429 and form.headers["Retry-After"] == "1"
+    assert "Too many failed sign-ins" in form.get_data(as_text=True)
 
     # Back-off, not lock-out: after the wait one more check, then a doubled wait.
     clock.advance(dt.timedelta(seconds=1))
