@@ -119,7 +119,7 @@ def test_real_admin_signs_in_from_a_clean_address_while_their_name_is_attacked_A
     # with a fresh guess.
     held = sign_in(web, "admin", "letmein2", "198.51.100.3")
     assert held.status_code == 429
-    assert "from this account" in held.get_json()["error"]["message"]
+    assert "for this account" in held.get_json()["error"]["message"]
     # The real admin, at an address that has not failed, signs in at once.
     ok = sign_in(web, "admin", PASSWORD, "192.0.2.10")
     assert ok.status_code == 201, ok.get_json()

@@ -15,7 +15,7 @@ from vms.auth import sessions
 from vms.auth.passwords import hash_password, needs_rehash, verify_password
 from vms.auth.permissions import Action, Actor, decide
 from vms.auth.sessions import Credential, Revoked
-from vms.auth.throttle import LoginThrottle, ThrottleSettings
+from vms.auth.throttle import ACCOUNT, ADDRESS, LoginThrottle, ThrottleSettings
 from vms.clock import Clock
 from vms.db.engine import Database
 from vms.db.models import ApiToken, Officer, Role, User, WebSession
@@ -35,6 +35,8 @@ TOKEN_PREFIX = "vms_"  # noqa: S105 (a prefix, not a secret)
 SESSION_TOUCH = dt.timedelta(seconds=60)
 
 token_digest = sessions.digest
+
+SCOPE_WORDS = {ADDRESS: "from this address", ACCOUNT: "for this account"}
 
 
 def parse_role(value: str) -> Role:
@@ -170,7 +172,8 @@ class UserService:
         if refusal is not None:
             wait = max(1, math.ceil(refusal.retry_after.total_seconds()))
             raise RateLimited(
-                f"too many failed sign-ins from this {refusal.scope}: wait {wait} s and try again",
+                f"too many failed sign-ins {SCOPE_WORDS[refusal.scope]}: wait {wait} s "
+                "and try again",
                 retry_after_seconds=wait,
             )
 
