@@ -5,6 +5,7 @@ the ``vms user disable|enable|passwd|revoke-tokens`` CLI (audited), and long str
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 from collections.abc import Iterator
@@ -15,13 +16,14 @@ import httpx
 import pytest
 import socketio
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from tests.conftest import PASSWORD, LiveServer, make_config
 from tests.vms.test_crash_safety import run_cli
 from tests.web.test_api_auth import _login as form_login
+from vms.clock import ManualClock
 from vms.config import Config
-from vms.db.models import AuditEntry, User
+from vms.db.models import AuditEntry, User, WebSession
 from vms.services import Services
 
 
@@ -59,6 +61,23 @@ def test_a_copied_cookie_is_dead_after_logout_ACC_1(app: Any, client: FlaskClien
     assert client.post("/logout", data={"csrf_token": csrf}).status_code == 302
     assert with_cookie(app, copy).get("/api/v1/auth/me").status_code == 401
     assert with_cookie(app, copy).get("/catalog").status_code == 302  # to the sign-in page
+
+
+def test_expired_sessions_are_refused_and_swept_ACC_1(
+    app: Any, client: FlaskClient, services: Services
+) -> None:
+    clock = ManualClock(services.clock.now())
+    services.users.clock = clock
+    form_login(client, "auditor")
+    assert client.get("/api/v1/auth/me").status_code == 200
+    clock.advance(dt.timedelta(hours=12, seconds=1))  # [web] session_hours
+    assert client.get("/api/v1/auth/me").status_code == 401
+    with services.db.session() as s:
+        assert s.execute(select(func.count()).select_from(WebSession)).scalar_one() == 1
+    clock.advance(dt.timedelta(days=1))
+    services.users.sweep_throttle()
+    with services.db.session() as s:
+        assert s.execute(select(func.count()).select_from(WebSession)).scalar_one() == 0
 
 
 def test_api_logout_revokes_the_session_or_the_token_ACC_1(

@@ -16,7 +16,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Result, select, update
+from sqlalchemy import CursorResult, Result, delete, select, update
 from sqlalchemy.orm import Session
 
 from vms.db.models import ApiToken, User, WebSession
@@ -62,6 +62,12 @@ def live_session(s: Session, raw: str, now: dt.datetime) -> WebSession | None:
     if row is None or row.revoked_at is not None or row.expires_at <= now:
         return None
     return row
+
+
+def delete_expired(s: Session, before: dt.datetime) -> int:
+    """Delete sessions that expired before ``before`` (revoked or not: past expiry no
+    cookie can use them any more)."""
+    return _changed(s.execute(delete(WebSession).where(WebSession.expires_at < before)))
 
 
 def live_token(s: Session, token: str, now: dt.datetime) -> ApiToken | None:

@@ -33,6 +33,8 @@ TOKEN_PREFIX = "vms_"  # noqa: S105 (a prefix, not a secret)
 
 # A session's last-seen time is written at most this often (not on every request).
 SESSION_TOUCH = dt.timedelta(seconds=60)
+# Expired sessions are deleted this long after their expiry.
+SESSION_KEEP = dt.timedelta(days=1)
 
 token_digest = sessions.digest
 
@@ -212,8 +214,13 @@ class UserService:
         return actor
 
     def sweep_throttle(self) -> int:
-        """The jobs role's periodic flush of aggregated refusals (vms.auth.throttle)."""
-        return self.throttle.sweep(self.db, self.clock.now())
+        """The jobs role's periodic flush of aggregated refusals (vms.auth.throttle),
+        which also deletes sessions a day past their expiry (a revoked session stays
+        until then: its row is what makes a copied cookie worthless)."""
+        now = self.clock.now()
+        with self.db.transaction() as s:
+            sessions.delete_expired(s, now - SESSION_KEEP)
+        return self.throttle.sweep(self.db, now)
 
     # -- browser sessions and API tokens -------------------------------------------------
 
