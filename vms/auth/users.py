@@ -185,6 +185,10 @@ class UserService:
         ok = verify_password(stored, password)  # slow; outside any transaction
 
         with self.db.transaction() as s:
+            if ok:  # disabled or removed while the password was being checked?
+                assert user is not None
+                user = s.get(User, user.id)
+                ok = user is not None and user.active
             if not ok:
                 self.audit.append(
                     s,
@@ -195,8 +199,6 @@ class UserService:
                     details={"reason": "wrong username or password", "remote_addr": remote_addr},
                 )
             else:
-                assert user is not None
-                user = s.get(User, user.id)
                 assert user is not None
                 self.throttle.succeeded(s, remote_addr, username)
                 if needs_rehash(user.password_hash):
