@@ -81,7 +81,8 @@ def cmd_user_list(args: argparse.Namespace) -> int:
     try:
         with services.db.session() as s:
             for user in s.query(User).order_by(User.username):
-                print(f"{user.username}\t{user.role}\t{user.badge or '-'}")
+                state = "" if user.active else "\tdisabled"
+                print(f"{user.username}\t{user.role}\t{user.badge or '-'}{state}")
     finally:
         services.close()
     return 0
@@ -120,6 +121,55 @@ def cmd_device_unassign(args: argparse.Namespace) -> int:
     finally:
         services.close()
     print(f"{device['id']} assigned to {', '.join(device['officers']) or 'nobody'}")
+    return 0
+
+
+def cmd_user_disable(args: argparse.Namespace) -> int:
+    """Disable a user: sign-in refused, every session and token revoked (streams close
+    within ``[web] stream_recheck_seconds``)."""
+    services = open_services(args)
+    try:
+        revoked = services.users.set_active(args.name, False, cli_actor())
+    finally:
+        services.close()
+    print(
+        f"user {args.name} disabled ({revoked.sessions} sessions, {revoked.tokens} tokens revoked)"
+    )
+    return 0
+
+
+def cmd_user_enable(args: argparse.Namespace) -> int:
+    services = open_services(args)
+    try:
+        services.users.set_active(args.name, True, cli_actor())
+    finally:
+        services.close()
+    print(f"user {args.name} enabled")
+    return 0
+
+
+def cmd_user_passwd(args: argparse.Namespace) -> int:
+    """Reset a password; the user's sessions and tokens are revoked."""
+    password = args.password or getpass.getpass(f"new password for {args.name}: ")
+    services = open_services(args)
+    try:
+        revoked = services.users.set_password(args.name, password, cli_actor())
+    finally:
+        services.close()
+    print(
+        f"password of {args.name} changed ({revoked.sessions} sessions, "
+        f"{revoked.tokens} tokens revoked)"
+    )
+    return 0
+
+
+def cmd_user_revoke_tokens(args: argparse.Namespace) -> int:
+    services = open_services(args)
+    try:
+        revoked = services.users.revoke_credentials(args.name, cli_actor(), reason="cli")
+    finally:
+        services.close()
+    print(f"{args.name}: {revoked.sessions} sessions, {revoked.tokens} tokens revoked")
     return 0
 
 
@@ -289,6 +339,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_user_add)
     p = user.add_parser("list", help="list users")
     p.set_defaults(func=cmd_user_list)
+    p = user.add_parser("disable", help="refuse sign-in; revoke every session and token")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_user_disable)
+    p = user.add_parser("enable", help="allow a disabled user to sign in again")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_user_enable)
+    p = user.add_parser("passwd", help="set a new password; revoke every session and token")
+    p.add_argument("name")
+    p.add_argument("--password", help="prompted for when omitted")
+    p.set_defaults(func=cmd_user_passwd)
+    p = user.add_parser("revoke-tokens", help="revoke every session and API token of a user")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_user_revoke_tokens)
 
     device = sub.add_parser(
         "device", help="issue body-worn/dash/handheld devices to officers (issue #10.1)"

@@ -30,8 +30,16 @@ class WebConfig:
     port: int = 8080
     session_hours: float = 12.0
     token_hours: float = 24.0
+    # Login throttling (docs/design/security.md): free failed sign-ins per address and
+    # per account, how long failures are remembered, then a back-off from the first
+    # delay doubling up to the longest.
     login_max_failures: int = 5
     login_window_seconds: int = 300
+    login_delay_seconds: float = 1.0
+    login_max_delay_seconds: float = 60.0
+    # Long streams (MJPEG, Socket.IO) re-check their session or token this often and
+    # close when it was revoked or the user disabled.
+    stream_recheck_seconds: float = 10.0
     # Socket.IO fan-out between several web processes (a redis:// URL); empty: one process.
     message_queue: str = ""
     max_upload_bytes: int = 256 * 1024**3

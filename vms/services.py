@@ -13,6 +13,7 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from vms.audit.log import SYSTEM_ROLE, AuditLog, Who
+from vms.auth.throttle import ThrottleSettings
 from vms.auth.users import UserService
 from vms.catalog import Catalog
 from vms.categories import CategoryList, load_categories
@@ -87,9 +88,14 @@ class Services:
             db,
             audit,
             clock,
-            max_failures=config.web.login_max_failures,
-            window_seconds=config.web.login_window_seconds,
+            throttle=ThrottleSettings(
+                free_failures=config.web.login_max_failures,
+                window=dt.timedelta(seconds=config.web.login_window_seconds),
+                first_delay=dt.timedelta(seconds=config.web.login_delay_seconds),
+                max_delay=dt.timedelta(seconds=config.web.login_max_delay_seconds),
+            ),
             token_hours=config.web.token_hours,
+            session_hours=config.web.session_hours,
         )
         ingestor = Ingestor(
             db,
@@ -145,6 +151,10 @@ class Services:
                 min(UPLOAD_EXPIRY_MAX_SECONDS, max(1.0, stale.total_seconds() / 4)),
                 lambda: uploads.expire_stale(stale),
             )
+        )
+        # Aggregated audit of refused sign-ins, and forgetting idle throttle keys.
+        services.jobs.append(
+            Job("login-throttle", config.web.login_window_seconds, users.sweep_throttle)
         )
         # Packages built on the core (retention, ...) install their hooks, jobs and
         # services here; ``vms`` itself imports none of them (ARCHITECTURE section 2).

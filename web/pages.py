@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 from urllib.parse import urlparse
 
-from flask import Blueprint, redirect, render_template, request, session, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
 
 from vms.audit.log import AuditQuery, entry_json, search
 from vms.auth.permissions import Action, Actor, ItemFacts, decide
@@ -16,6 +16,7 @@ from vms.errors import InvalidArgument, RateLimited, Unauthenticated, VMSError
 from web.api import int_arg, time_arg
 from web.security import (
     check_csrf,
+    end_session,
     remote_addr,
     require_actor,
     resolve_actor,
@@ -145,6 +146,7 @@ def _safe_next(target: str | None, actor: Actor) -> str:
 def login() -> Any:
     error = None
     status = 200
+    retry_after = None
     if request.method == "POST":
         try:
             check_csrf()
@@ -153,6 +155,7 @@ def login() -> Any:
             )
         except RateLimited as exc:
             error, status = exc.message, 429
+            retry_after = exc.details.get("retry_after_seconds")
         except Unauthenticated as exc:
             error, status = exc.message, 401
         except VMSError as exc:
@@ -163,13 +166,14 @@ def login() -> Any:
     elif (signed_in := resolve_actor()) is not None:
         return redirect(_safe_next(request.args.get("next"), signed_in))
     username = request.form.get("username", "")
-    return render_template("login.html", error=error, username=username), status
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+    return render_template("login.html", error=error, username=username), status, headers
 
 
 @bp.post("/logout")
 def logout() -> Any:
     check_csrf()
-    session.clear()
+    end_session()  # revokes the server-side session: a copied cookie is dead too
     return redirect(url_for("pages.login"))
 
 

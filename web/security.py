@@ -17,6 +17,8 @@ from flask import current_app, g, request, session
 
 from vms.audit.log import Who
 from vms.auth.permissions import Actor
+from vms.auth.sessions import Credential
+from vms.auth.users import Authenticated
 from vms.errors import PermissionDenied, Unauthenticated
 from vms.services import Services
 
@@ -43,23 +45,36 @@ def csrf_token() -> str:
 
 
 def start_session(actor: Actor) -> None:
+    """Sign ``actor`` in: a new server-side session; the cookie carries only its id."""
+    raw = services().users.start_session(actor, remote_addr())
     session.clear()
-    session["uid"] = actor.user_id
-    session["login_at"] = services().clock.now().timestamp()
+    session["sid"] = raw
     session.permanent = True
     csrf_token()
 
 
+def end_session() -> None:
+    """Revoke the calling credential (session or token) and clear the cookie."""
+    actor = resolve_actor()
+    credential = current_credential()
+    if actor is not None and credential is not None:
+        services().users.logout(actor, credential)
+    session.clear()
+
+
+def _session_auth() -> Authenticated | None:
+    raw = session.get("sid")
+    if not raw:
+        return None
+    found = services().users.authenticate_session(str(raw))
+    if found is None:
+        session.pop("sid", None)  # revoked or expired: the cookie is worthless now
+    return found
+
+
 def _session_actor() -> Actor | None:
-    uid = session.get("uid")
-    if uid is None:
-        return None
-    login_at = float(session.get("login_at", 0))
-    lifetime = dt.timedelta(hours=services().config.web.session_hours)
-    if services().clock.now().timestamp() - login_at > lifetime.total_seconds():
-        session.clear()
-        return None
-    return services().users.actor_by_id(int(uid))
+    found = _session_auth()
+    return found.actor if found is not None else None
 
 
 def resolve_actor() -> Actor | None:
@@ -67,20 +82,50 @@ def resolve_actor() -> Actor | None:
     if "actor" in g:
         value: Actor | None = g.actor
         return value
-    actor: Actor | None = None
+    found: Authenticated | None
     header = request.headers.get("Authorization", "")
     if header.lower().startswith("bearer "):
-        actor = services().users.actor_for_token(header[7:].strip())
-        if actor is None:
+        found = services().users.authenticate_token(header[7:].strip())
+        if found is None:
             raise Unauthenticated("the bearer token is unknown, revoked or expired")
         g.auth_kind = "token"
     else:
-        actor = _session_actor()
+        found = _session_auth()
         g.auth_kind = "session"
-        if actor is not None and request.method in UNSAFE_METHODS:
-            check_csrf(actor)
-    g.actor = actor
-    return actor
+        if found is not None and request.method in UNSAFE_METHODS:
+            check_csrf(found.actor)
+    g.actor = found.actor if found is not None else None
+    g.credential = found.credential if found is not None else None
+    return g.actor
+
+
+def current_credential() -> Credential | None:
+    """The session or token the current request was authenticated with."""
+    resolve_actor()
+    value: Credential | None = g.get("credential")
+    return value
+
+
+class StreamGuard:
+    """Re-checks the credential a long response or connection was opened with, at most
+    every ``[web] stream_recheck_seconds``: a revoked session or token, or a disabled
+    user, ends the stream (ACC-1)."""
+
+    def __init__(self, svc: Services, credential: Credential | None) -> None:
+        self.svc = svc
+        self.credential = credential
+        self.interval = dt.timedelta(seconds=svc.config.web.stream_recheck_seconds)
+        self.next_check = svc.clock.now() + self.interval
+
+    def due(self) -> bool:
+        return self.svc.clock.now() >= self.next_check
+
+    def still_valid(self) -> bool:
+        """False once the credential is gone; checks the database only when due."""
+        if not self.due():
+            return True
+        self.next_check = self.svc.clock.now() + self.interval
+        return self.credential is not None and self.svc.users.still_valid(self.credential)
 
 
 def check_csrf(actor: Actor | None = None) -> None:

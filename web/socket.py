@@ -4,18 +4,21 @@ Events from the service layer (``media.new``, ...) are forwarded to connected,
 authenticated browsers, each only to those allowed to know of it: a browser joins the
 rooms of what its user may search (``media:all``, or ``media:badge:<badge>`` for officers
 and supervisors, ACC-2, ACC-8). With ``[web] message_queue`` set, Socket.IO fans out
-through Redis so several web processes reach all browsers.
+through Redis so several web processes reach all browsers. Each process re-checks its
+connections' sessions and tokens and drops the revoked ones (:class:`ConnectionWatch`).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
-from flask import Flask
+from flask import Flask, request
 from flask_socketio import SocketIO, disconnect, join_room
 
 from vms.auth.permissions import Action, Actor, Scope, scope_of
+from vms.auth.sessions import Credential
 from vms.errors import VMSError
 from vms.services import Services
 from web import security
@@ -45,6 +48,50 @@ def media_targets(payload: dict[str, Any]) -> list[str]:
     return rooms
 
 
+class ConnectionWatch:
+    """Re-checks the credential of every connection of this process every ``[web]
+    stream_recheck_seconds`` and disconnects those whose session or token was revoked
+    or whose user was disabled (ACC-1). Its background task runs only while there are
+    connections."""
+
+    def __init__(self, socketio: SocketIO, services: Services) -> None:
+        self.socketio = socketio
+        self.services = services
+        self._lock = threading.Lock()
+        self._connections: dict[str, Credential | None] = {}
+        self._running = False
+
+    def add(self, sid: str, credential: Credential | None) -> None:
+        with self._lock:
+            self._connections[sid] = credential
+            start, self._running = not self._running, True
+        if start:
+            self.socketio.start_background_task(self._run)
+
+    def remove(self, sid: str) -> None:
+        with self._lock:
+            self._connections.pop(sid, None)
+
+    def _run(self) -> None:
+        while True:
+            self.socketio.sleep(self.services.config.web.stream_recheck_seconds)
+            with self._lock:
+                if not self._connections:
+                    self._running = False
+                    return
+                connections = list(self._connections.items())
+            for sid, credential in connections:
+                try:
+                    valid = credential is not None and self.services.users.still_valid(credential)
+                except Exception:  # the database away: keep watching, check again next round
+                    log.exception("socket %s: credential re-check failed", sid)
+                    continue
+                if not valid:
+                    log.info("socket %s: credential revoked or user disabled: disconnecting", sid)
+                    self.remove(sid)
+                    self.socketio.server.disconnect(sid, namespace="/")
+
+
 def init_socketio(app: Flask, services: Services) -> SocketIO:
     socketio = SocketIO(
         app,
@@ -53,6 +100,8 @@ def init_socketio(app: Flask, services: Services) -> SocketIO:
         logger=False,
         engineio_logger=False,
     )
+
+    watch = ConnectionWatch(socketio, services)
 
     @socketio.on("connect")
     def _connect(auth: Any = None) -> bool:
@@ -66,7 +115,12 @@ def init_socketio(app: Flask, services: Services) -> SocketIO:
         join_room(ROOM)
         for room in media_rooms(actor) + ptz_rooms(actor):
             join_room(room)
+        watch.add(request.sid, security.current_credential())  # type: ignore[attr-defined]
         return True
+
+    @socketio.on("disconnect")
+    def _disconnect(*_reason: Any) -> None:
+        watch.remove(request.sid)  # type: ignore[attr-defined]
 
     def forward(topic: str, payload: dict[str, Any]) -> None:
         if topic == "media.new":

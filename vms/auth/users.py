@@ -1,28 +1,44 @@
-"""User accounts, sign-in with rate limiting, API tokens (ACC-1)."""
+"""User accounts, throttled sign-in, sessions, API tokens and their revocation (ACC-1)."""
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
+import math
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from vms.audit.log import AuditLog, Who
+from vms.auth import sessions
 from vms.auth.passwords import hash_password, needs_rehash, verify_password
-from vms.auth.permissions import Actor
+from vms.auth.permissions import Action, Actor, decide
+from vms.auth.sessions import Credential, Revoked
+from vms.auth.throttle import ACCOUNT, ADDRESS, LoginThrottle, ThrottleSettings
 from vms.clock import Clock
 from vms.db.engine import Database
-from vms.db.models import ApiToken, LoginAttempt, Officer, Role, User
-from vms.errors import Conflict, InvalidArgument, NotFound, RateLimited, Unauthenticated
+from vms.db.models import ApiToken, Officer, Role, User, WebSession
+from vms.errors import (
+    Conflict,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+    Unauthenticated,
+)
 
 TOKEN_PREFIX = "vms_"  # noqa: S105 (a prefix, not a secret)
 
 
-def token_digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+# A session's last-seen time is written at most this often (not on every request).
+SESSION_TOUCH = dt.timedelta(seconds=60)
+# Expired sessions are deleted this long after their expiry.
+SESSION_KEEP = dt.timedelta(days=1)
+
+token_digest = sessions.digest
+
+SCOPE_WORDS = {ADDRESS: "from this address", ACCOUNT: "for this account"}
 
 
 def parse_role(value: str) -> Role:
@@ -40,6 +56,14 @@ class IssuedToken:
     expires_at: dt.datetime
 
 
+@dataclass(frozen=True)
+class Authenticated:
+    """Who is calling, and with which credential (for logout and stream re-checks)."""
+
+    actor: Actor
+    credential: Credential
+
+
 class UserService:
     def __init__(
         self,
@@ -47,16 +71,16 @@ class UserService:
         audit: AuditLog,
         clock: Clock,
         *,
-        max_failures: int = 5,
-        window_seconds: int = 300,
+        throttle: ThrottleSettings | None = None,
         token_hours: float = 24.0,
+        session_hours: float = 12.0,
     ) -> None:
         self.db = db
         self.audit = audit
         self.clock = clock
-        self.max_failures = max_failures
-        self.window = dt.timedelta(seconds=window_seconds)
+        self.throttle = LoginThrottle(audit, throttle or ThrottleSettings())
         self.token_lifetime = dt.timedelta(hours=token_hours)
+        self.session_lifetime = dt.timedelta(hours=session_hours)
 
     # -- accounts --------------------------------------------------------------------
 
@@ -133,37 +157,26 @@ class UserService:
                 return None
             return self.actor_for(s, user)
 
+    def _user(self, s: Session, username: str) -> User:
+        user = s.execute(select(User).where(User.username == username)).scalar_one_or_none()
+        if user is None:
+            raise NotFound(f"user {username!r} does not exist")
+        return user
+
     # -- sign-in ---------------------------------------------------------------------
 
     def authenticate(self, username: str, password: str, remote_addr: str) -> Actor:
-        """Check a password; failures are counted, rate limited and audited."""
+        """Check a password, throttled per address and per account (vms.auth.throttle);
+        every check is audited, refused tries in aggregate."""
         now = self.clock.now()
         with self.db.transaction() as s:
-            failures = s.execute(
-                select(func.count())
-                .select_from(LoginAttempt)
-                .where(
-                    LoginAttempt.username == username,
-                    LoginAttempt.success.is_(False),
-                    LoginAttempt.at >= now - self.window,
-                )
-            ).scalar_one()
-            if failures >= self.max_failures:
-                self.audit.append(
-                    s,
-                    Who(username[:64], "anonymous"),
-                    "auth.login",
-                    f"user:{username[:64]}",
-                    outcome="denied",
-                    details={"reason": "rate limited", "remote_addr": remote_addr},
-                )
-                rate_limited = True
-            else:
-                rate_limited = False
-        if rate_limited:
+            refusal = self.throttle.admit(s, remote_addr, username, now)
+        if refusal is not None:
+            wait = max(1, math.ceil(refusal.retry_after.total_seconds()))
             raise RateLimited(
-                f"too many failed sign-ins for {username!r}: wait "
-                f"{int(self.window.total_seconds())} s and try again"
+                f"too many failed sign-ins {SCOPE_WORDS[refusal.scope]}: wait {wait} s "
+                "and try again",
+                retry_after_seconds=wait,
             )
 
         with self.db.session() as s:
@@ -172,11 +185,10 @@ class UserService:
         ok = verify_password(stored, password)  # slow; outside any transaction
 
         with self.db.transaction() as s:
-            s.add(
-                LoginAttempt(
-                    username=username[:64], remote_addr=remote_addr[:64], at=now, success=ok
-                )
-            )
+            if ok:  # disabled or removed while the password was being checked?
+                assert user is not None
+                user = s.get(User, user.id)
+                ok = user is not None and user.active
             if not ok:
                 self.audit.append(
                     s,
@@ -188,12 +200,9 @@ class UserService:
                 )
             else:
                 assert user is not None
-                user = s.get(User, user.id)
-                assert user is not None
+                self.throttle.succeeded(s, remote_addr, username)
                 if needs_rehash(user.password_hash):
                     user.password_hash = hash_password(password)
-                # Old attempts are only needed for the rate-limit window.
-                s.execute(delete(LoginAttempt).where(LoginAttempt.at < now - self.window))
                 self.audit.append(
                     s,
                     Who(user.username, user.role),
@@ -206,7 +215,44 @@ class UserService:
             raise Unauthenticated("wrong username or password")
         return actor
 
-    # -- API tokens ------------------------------------------------------------------
+    def sweep_throttle(self) -> int:
+        """The jobs role's periodic flush of aggregated refusals (vms.auth.throttle),
+        which also deletes sessions a day past their expiry (a revoked session stays
+        until then: its row is what makes a copied cookie worthless)."""
+        now = self.clock.now()
+        with self.db.transaction() as s:
+            sessions.delete_expired(s, now - SESSION_KEEP)
+        return self.throttle.sweep(self.db, now)
+
+    # -- browser sessions and API tokens -------------------------------------------------
+
+    def start_session(self, actor: Actor, remote_addr: str) -> str:
+        """A new server-side session; returns the random id the cookie carries."""
+        with self.db.transaction() as s:
+            return sessions.new_session(
+                s, actor.user_id, remote_addr, self.clock.now(), self.session_lifetime
+            )
+
+    def authenticate_session(self, raw: str) -> Authenticated | None:
+        """The user of a live session cookie id (its last-seen time kept per minute)."""
+        now = self.clock.now()
+        with self.db.session() as s:
+            row = sessions.live_session(s, raw, now)
+            user = s.get(User, row.user_id) if row is not None else None
+            if row is None or user is None or not user.active:
+                return None
+            found = Authenticated(
+                self.actor_for(s, user), Credential(sessions.SESSION, row.id_hash, user.id)
+            )
+            stale = now - row.last_seen_at >= SESSION_TOUCH
+        if stale:
+            with self.db.transaction() as s:
+                s.execute(
+                    update(WebSession)
+                    .where(WebSession.id_hash == found.credential.digest)
+                    .values(last_seen_at=now)
+                )
+        return found
 
     def issue_token(self, actor: Actor) -> IssuedToken:
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -230,18 +276,134 @@ class UserService:
             )
         return IssuedToken(token, expires)
 
-    def actor_for_token(self, token: str) -> Actor | None:
-        now = self.clock.now()
+    def authenticate_token(self, token: str) -> Authenticated | None:
         with self.db.session() as s:
+            row = sessions.live_token(s, token, self.clock.now())
+            user = s.get(User, row.user_id) if row is not None else None
+            if row is None or user is None or not user.active:
+                return None
+            return Authenticated(
+                self.actor_for(s, user), Credential(sessions.TOKEN, row.token_hash, user.id)
+            )
+
+    def actor_for_token(self, token: str) -> Actor | None:
+        found = self.authenticate_token(token)
+        return found.actor if found is not None else None
+
+    def still_valid(self, credential: Credential) -> bool:
+        """For long streams: is the credential they were opened with still good?"""
+        with self.db.session() as s:
+            return sessions.still_valid(s, credential, self.clock.now())
+
+    # -- revocation ------------------------------------------------------------------
+
+    def logout(self, actor: Actor, credential: Credential) -> None:
+        """Revoke the credential of the calling request (session or token), audited."""
+        with self.db.transaction() as s:
+            sessions.revoke(s, credential, self.clock.now())
+            self.audit.append(
+                s,
+                Who(actor.username, actor.role.value),
+                "auth.logout",
+                f"user:{actor.username}",
+                details={"credential": credential.kind},
+            )
+
+    def revoke_token(self, actor: Actor, token: str) -> None:
+        """Revoke ``token``: the caller's own, or anyone's for users.manage (audited)."""
+        with self.db.transaction() as s:
             row = s.execute(
                 select(ApiToken).where(ApiToken.token_hash == token_digest(token))
             ).scalar_one_or_none()
-            if row is None or row.revoked_at is not None or row.expires_at <= now:
-                return None
-            user = s.get(User, row.user_id)
-            if user is None or not user.active:
-                return None
-            return self.actor_for(s, user)
+            allowed = row is not None and (
+                row.user_id == actor.user_id or decide(actor, Action.USERS_MANAGE).allowed
+            )
+            if row is None or not allowed:
+                # The same answer for unknown and foreign tokens: no token oracle.
+                raise NotFound("no such token of yours")
+            owner = s.get(User, row.user_id)
+            sessions.revoke(
+                s, Credential(sessions.TOKEN, row.token_hash, row.user_id), self.clock.now()
+            )
+            self.audit.append(
+                s,
+                Who(actor.username, actor.role.value),
+                "auth.token.revoke",
+                f"user:{owner.username if owner else row.user_id}",
+                details={"token_id": row.id},
+            )
+
+    def revoke_credentials(
+        self, username: str, by: Who, *, keep: Credential | None = None, reason: str = ""
+    ) -> Revoked:
+        """Revoke every session and token of ``username`` (but ``keep``), audited."""
+        with self.db.transaction() as s:
+            user = self._user(s, username)
+            revoked = sessions.revoke_all(s, user.id, self.clock.now(), keep)
+            self.audit.append(
+                s,
+                by,
+                "user.revoke",
+                f"user:{username}",
+                details={
+                    "sessions": revoked.sessions,
+                    "tokens": revoked.tokens,
+                    "reason": reason or "revoke",
+                },
+            )
+        return revoked
+
+    def set_password(
+        self, username: str, password: str, by: Who, *, keep: Credential | None = None
+    ) -> Revoked:
+        """Set a new password and revoke the user's other sessions and tokens."""
+        password_hash = hash_password(password)
+        with self.db.transaction() as s:
+            user = self._user(s, username)
+            user.password_hash = password_hash
+            revoked = sessions.revoke_all(s, user.id, self.clock.now(), keep)
+            self.audit.append(
+                s,
+                by,
+                "user.password",
+                f"user:{username}",
+                details={"sessions_revoked": revoked.sessions, "tokens_revoked": revoked.tokens},
+            )
+        return revoked
+
+    def change_own_password(
+        self, actor: Actor, current: str, new: str, credential: Credential, remote_addr: str
+    ) -> Revoked:
+        """A user's own change: the current password is required (checked like a
+        sign-in: throttled and audited); the calling session or token stays, every
+        other one is revoked."""
+        try:
+            self.authenticate(actor.username, current, remote_addr)
+        except Unauthenticated:
+            raise PermissionDenied("the current password is wrong") from None
+        return self.set_password(
+            actor.username, new, Who(actor.username, actor.role.value), keep=credential
+        )
+
+    def set_active(self, username: str, active: bool, by: Who) -> Revoked:
+        """Disable (revoking every session and token, so enabling again does not revive
+        them) or enable a user; audited."""
+        with self.db.transaction() as s:
+            user = self._user(s, username)
+            user.active = active
+            revoked = (
+                sessions.revoke_all(s, user.id, self.clock.now())
+                if not active
+                else sessions.Revoked(0, 0)
+            )
+            self.audit.append(
+                s,
+                by,
+                "user.enable" if active else "user.disable",
+                f"user:{username}",
+                details={"sessions_revoked": revoked.sessions, "tokens_revoked": revoked.tokens},
+            )
+        return revoked
 
 
 def ensure_officer(session: Session, badge: str, now: dt.datetime, name: str | None = None) -> None:

@@ -135,17 +135,37 @@ class ApiToken(Base):
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
 
-class LoginAttempt(Base):
-    """Login attempts, kept for rate limiting across processes."""
+class LoginThrottle(Base):
+    """Failed sign-ins per address (``addr:<ip>``) and per account (``user:<name>``),
+    shared by every web process (docs/design/security.md, "Login throttling")."""
 
-    __tablename__ = "login_attempts"
-    __table_args__ = (Index("ix_login_attempts_username_at", "username", "at"),)
+    __tablename__ = "login_throttle"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    username: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    # Password checks reserved in the memory window (a success gives its own back).
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # Back-off: no password check for this key before then.
+    next_allowed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # Refused tries not yet in the audit log, since when, and the last aggregated entry.
+    refused: Mapped[int] = mapped_column(Integer, default=0)
+    refused_since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    reported_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class WebSession(Base):
+    """A signed-in browser session. The cookie carries the random id; only its SHA-256
+    is stored, so logout, a password change or ``vms user disable`` revokes it."""
+
+    __tablename__ = "web_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     remote_addr: Mapped[str] = mapped_column(String(64))
-    at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
-    success: Mapped[bool] = mapped_column(Boolean)
 
 
 class MediaItem(Base):

@@ -9,6 +9,7 @@ process answers 503 until the internal media API forwards them (a later issue).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,7 +23,9 @@ from vms.catalog import who
 from vms.errors import InvalidArgument, NotFound, Unavailable
 from web.api import json_body, time_arg
 from web.api.media import send_media
-from web.security import remote_addr, require_actor, services
+from web.security import StreamGuard, current_credential, remote_addr, require_actor, services
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("live_api", __name__)
 
@@ -37,10 +40,10 @@ def recorder() -> Recorder:
 
 
 def recording() -> RecordingLog:
-    log: RecordingLog | None = services().extensions.get("recording")
-    if log is None:
+    found: RecordingLog | None = services().extensions.get("recording")
+    if found is None:
         raise Unavailable("recording is not installed")
-    return log
+    return found
 
 
 def _live_view(actor: Actor, camera_id: str, kind: str) -> None:
@@ -76,17 +79,31 @@ def live_mjpeg(camera_id: str) -> Any:
     except ValueError:
         raise InvalidArgument(f"fps must be a number, not {request.args.get('fps')!r}") from None
     preview = recorder().preview(camera_id)
+    # ACC-1: the stream re-checks the session or token it was opened with and ends when
+    # it is revoked or the user disabled (not hours later when the viewer closes it).
+    guard = StreamGuard(services(), current_credential())
 
     def stream() -> Iterator[bytes]:
-        for jpeg in preview.frames(max_fps=fps):
-            yield (
-                (
-                    f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
-                    f"Content-Length: {len(jpeg)}\r\n\r\n"
-                ).encode()
-                + jpeg
-                + b"\r\n"
-            )
+        frames = preview.frames(max_fps=fps)
+        try:
+            for jpeg in frames:
+                if not guard.still_valid():
+                    log.info(
+                        "camera %s: MJPEG of %s closed: credential revoked",
+                        camera_id,
+                        actor.username,
+                    )
+                    return
+                yield (
+                    (
+                        f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
+                        f"Content-Length: {len(jpeg)}\r\n\r\n"
+                    ).encode()
+                    + jpeg
+                    + b"\r\n"
+                )
+        finally:
+            frames.close()
 
     response = Response(stream(), mimetype=f"multipart/x-mixed-replace; boundary={BOUNDARY}")
     response.headers["Cache-Control"] = "private, no-store"

@@ -1,0 +1,329 @@
+"""Sessions that end when they should (issue 10 item 8, ACC-1): server-side browser
+sessions, logout and revocation APIs, password changes revoking the other credentials,
+the ``vms user disable|enable|passwd|revoke-tokens`` CLI (audited), and long streams
+(MJPEG, Socket.IO) cut within ``[web] stream_recheck_seconds`` of a revocation."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import socketio
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+
+from tests.conftest import PASSWORD, LiveServer, make_config
+from tests.vms.test_crash_safety import run_cli
+from tests.web.test_api_auth import _login as form_login
+from vms.clock import ManualClock
+from vms.config import Config
+from vms.db.models import AuditEntry, User, WebSession
+from vms.services import Services
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def cookie_of(client: FlaskClient) -> str:
+    cookie = client.get_cookie("vms_session")
+    assert cookie is not None
+    return cookie.value
+
+
+def with_cookie(app: Any, value: str) -> FlaskClient:
+    """A second browser holding a copy of the cookie (stolen, or an old tab)."""
+    other: FlaskClient = app.test_client()
+    other.set_cookie("vms_session", value)
+    return other
+
+
+def actions(services: Services, action: str) -> list[AuditEntry]:
+    with services.db.session() as s:
+        return list(
+            s.execute(
+                select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.seq)
+            ).scalars()
+        )
+
+
+def test_a_copied_cookie_is_dead_after_logout_ACC_1(app: Any, client: FlaskClient) -> None:
+    """Flask's signed-cookie session kept working for 12 h after logout."""
+    csrf = form_login(client, "investigator")
+    copy = cookie_of(client)
+    assert with_cookie(app, copy).get("/api/v1/auth/me").status_code == 200
+    assert client.post("/logout", data={"csrf_token": csrf}).status_code == 302
+    assert with_cookie(app, copy).get("/api/v1/auth/me").status_code == 401
+    assert with_cookie(app, copy).get("/catalog").status_code == 302  # to the sign-in page
+
+
+def test_expired_sessions_are_refused_and_swept_ACC_1(
+    app: Any, client: FlaskClient, services: Services
+) -> None:
+    clock = ManualClock(services.clock.now())
+    services.users.clock = clock
+    form_login(client, "auditor")
+    assert client.get("/api/v1/auth/me").status_code == 200
+    clock.advance(dt.timedelta(hours=12, seconds=1))  # [web] session_hours
+    assert client.get("/api/v1/auth/me").status_code == 401
+    with services.db.session() as s:
+        assert s.execute(select(func.count()).select_from(WebSession)).scalar_one() == 1
+    clock.advance(dt.timedelta(days=1))
+    services.users.sweep_throttle()
+    with services.db.session() as s:
+        assert s.execute(select(func.count()).select_from(WebSession)).scalar_one() == 0
+
+
+def test_api_logout_revokes_the_session_or_the_token_ACC_1(
+    app: Any, client: FlaskClient, tokens: dict[str, str], services: Services
+) -> None:
+    token = tokens["auditor"]
+    assert client.get("/api/v1/auth/me", headers=bearer(token)).status_code == 200
+    r = client.post("/api/v1/auth/logout", headers=bearer(token))
+    assert r.status_code == 200 and r.get_json() == {"revoked": "token"}
+    assert client.get("/api/v1/auth/me", headers=bearer(token)).status_code == 401
+
+    csrf = form_login(client, "auditor")
+    copy = cookie_of(client)
+    assert client.post("/api/v1/auth/logout").status_code == 403  # CSRF still applies
+    r = client.post("/api/v1/auth/logout", headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 200 and r.get_json() == {"revoked": "session"}
+    assert with_cookie(app, copy).get("/api/v1/auth/me").status_code == 401
+    assert [e.details["credential"] for e in actions(services, "auth.logout")] == [
+        "token",
+        "session",
+    ]
+
+
+def test_password_change_revokes_the_other_sessions_and_tokens_ACC_1(
+    app: Any, client: FlaskClient, services: Services, actors: dict[str, Any]
+) -> None:
+    current = services.users.issue_token(actors["officer"]).token
+    other = services.users.issue_token(actors["officer"]).token
+    colleague = services.users.issue_token(actors["other_officer"]).token
+    form_login(client, "officer")
+    cookie = cookie_of(client)
+
+    wrong = client.post(
+        "/api/v1/auth/password",
+        json={"current_password": "not it", "new_password": "new password 1"},
+        headers=bearer(current),
+    )
+    assert wrong.status_code == 403
+    assert client.get("/api/v1/auth/me", headers=bearer(other)).status_code == 200
+
+    r = client.post(
+        "/api/v1/auth/password",
+        json={"current_password": PASSWORD, "new_password": "new password 1"},
+        headers=bearer(current),
+    )
+    assert r.status_code == 200, r.get_json()
+    assert r.get_json() == {"sessions_revoked": 1, "tokens_revoked": 1}
+    assert client.get("/api/v1/auth/me", headers=bearer(current)).status_code == 200
+    assert client.get("/api/v1/auth/me", headers=bearer(other)).status_code == 401
+    assert with_cookie(app, cookie).get("/api/v1/auth/me").status_code == 401
+    assert client.get("/api/v1/auth/me", headers=bearer(colleague)).status_code == 200
+    old = client.post("/api/v1/auth/token", json={"username": "officer", "password": PASSWORD})
+    assert old.status_code == 401
+    assert [e.outcome for e in actions(services, "user.password")] == ["ok"]
+
+
+def test_tokens_are_revoked_by_their_owner_or_an_admin_only_ACC_1(
+    client: FlaskClient, services: Services, actors: dict[str, Any]
+) -> None:
+    first = services.users.issue_token(actors["investigator"]).token
+    second = services.users.issue_token(actors["investigator"]).token
+    officer = services.users.issue_token(actors["officer"]).token
+    admin = services.users.issue_token(actors["admin"]).token
+
+    # Another user's token: refused without saying whether it exists.
+    r = client.post("/api/v1/auth/tokens/revoke", json={"token": second}, headers=bearer(officer))
+    assert r.status_code == 404
+    r = client.post("/api/v1/auth/tokens/revoke", json={"token": second}, headers=bearer(first))
+    assert r.status_code == 200
+    assert client.get("/api/v1/auth/me", headers=bearer(second)).status_code == 401
+    assert client.get("/api/v1/auth/me", headers=bearer(first)).status_code == 200
+
+    r = client.post("/api/v1/users/investigator/revoke", headers=bearer(officer))
+    assert r.status_code == 403
+    r = client.post("/api/v1/users/investigator/revoke", headers=bearer(admin))
+    assert r.status_code == 200 and r.get_json()["tokens_revoked"] == 1
+    assert client.get("/api/v1/auth/me", headers=bearer(first)).status_code == 401
+    assert client.post("/api/v1/users/nobody/revoke", headers=bearer(admin)).status_code == 404
+    # Oneself: allowed without users.manage.
+    r = client.post("/api/v1/users/officer/revoke", headers=bearer(officer))
+    assert r.status_code == 200
+    assert client.get("/api/v1/auth/me", headers=bearer(officer)).status_code == 401
+    revokes = actions(services, "user.revoke")
+    assert [(e.actor, e.target) for e in revokes] == [
+        ("admin", "user:investigator"),
+        ("officer", "user:officer"),
+    ]
+    assert [e.outcome for e in actions(services, "users.manage")] == ["denied"]
+
+
+def test_cli_disable_enable_passwd_revoke_tokens_are_audited_ACC_1(
+    config: Config, services: Services, actors: dict[str, Any], client: FlaskClient
+) -> None:
+    def me(token: str) -> int:
+        return int(client.get("/api/v1/auth/me", headers=bearer(token)).status_code)
+
+    def sign_in(password: str) -> int:
+        r = client.post("/api/v1/auth/token", json={"username": "sergeant", "password": password})
+        return int(r.status_code)
+
+    token = services.users.issue_token(actors["sergeant"]).token
+    r = run_cli(config, "user", "disable", "sergeant")
+    assert r.returncode == 0, r.stderr
+    assert "1 tokens revoked" in r.stdout
+    assert me(token) == 401
+    assert sign_in(PASSWORD) == 401
+    assert "disabled" in run_cli(config, "user", "list").stdout
+
+    assert run_cli(config, "user", "enable", "sergeant").returncode == 0
+    assert me(token) == 401  # enabling does not revive what disabling revoked
+    assert sign_in(PASSWORD) == 201
+
+    token = services.users.issue_token(actors["sergeant"]).token
+    r = run_cli(config, "user", "passwd", "sergeant", "--password", "a new password")
+    assert r.returncode == 0, r.stderr
+    assert me(token) == 401
+    assert sign_in("a new password") == 201
+
+    token = services.users.issue_token(actors["sergeant"]).token
+    assert run_cli(config, "user", "revoke-tokens", "sergeant").returncode == 0
+    assert me(token) == 401
+
+    missing = run_cli(config, "user", "disable", "nobody")
+    assert missing.returncode == 4 and "nobody" in missing.stderr
+    short = run_cli(config, "user", "passwd", "sergeant", "--password", "short")
+    assert short.returncode == 2
+    audited = [
+        (e.action, e.target)
+        for e in actions(services, "user.disable")
+        + actions(services, "user.enable")
+        + actions(services, "user.password")
+        + actions(services, "user.revoke")
+    ]
+    assert sorted(audited) == [
+        ("user.disable", "user:sergeant"),
+        ("user.enable", "user:sergeant"),
+        ("user.password", "user:sergeant"),
+        ("user.revoke", "user:sergeant"),
+    ]
+    assert all(
+        e.actor.startswith("cli:")
+        for e in actions(services, "user.disable") + actions(services, "user.revoke")
+    )
+
+
+# -- long streams ----------------------------------------------------------------------
+
+RECHECK = 1.0
+
+
+@pytest.fixture
+def config(database: tuple[str, Path]) -> Config:
+    url, data_dir = database
+    return make_config(
+        data_dir,
+        url,
+        VMS_WEB_STREAM_RECHECK_SECONDS=str(RECHECK),
+        VMS_RECORDER_SEGMENT_SECONDS="2",
+        VMS_CAMERAS_POSE_FAST_HZ="10",
+    )
+
+
+def cut_off(services: Services, how: str) -> None:
+    """Revoke the dispatcher's credentials, or only mark the user disabled."""
+    if how == "revoke":
+        services.users.revoke_credentials("dispatcher", by=_who())
+        return
+    with services.db.transaction() as s:  # disabled without touching tokens
+        user = s.execute(select(User).where(User.username == "dispatcher")).scalar_one()
+        user.active = False
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("cut", ["revoke", "disable"])
+def test_socketio_connection_is_dropped_when_revoked_or_disabled_ACC_1(
+    live_server: LiveServer, services: Services, actors: dict[str, Any], cut: str
+) -> None:
+    token = services.users.issue_token(actors["dispatcher"]).token
+    keeper = services.users.issue_token(actors["auditor"]).token
+    gone = threading.Event()
+    clients = []
+    for value, event in ((token, gone), (keeper, threading.Event())):
+        sio = socketio.Client(reconnection=False)
+        sio.on("disconnect", lambda *_a, e=event: e.set())
+        sio.connect(live_server.url, headers=bearer(value), wait_timeout=10)
+        clients.append(sio)
+    try:
+        assert all(c.connected for c in clients)
+        time.sleep(RECHECK * 2)  # checks that pass leave connections alone
+        assert all(c.connected for c in clients)
+        cut_off(services, cut)
+        revoked_at = time.monotonic()
+        assert gone.wait(RECHECK * 4 + 5), "the revoked connection stayed open"
+        assert time.monotonic() - revoked_at < RECHECK * 4 + 5
+        assert clients[1].connected  # someone else's connection stays
+    finally:
+        for c in clients:
+            c.disconnect()
+
+
+def _who() -> Any:
+    from vms.audit.log import SYSTEM_ROLE, Who
+
+    return Who("security-test", SYSTEM_ROLE)
+
+
+@pytest.fixture
+def camera(services: Services) -> Iterator[str]:
+    from onvif_control.simulator import SimulatedCamera
+    from tests.recorder.conftest import PASSWORD as CAM_PASSWORD
+    from tests.recorder.conftest import USERNAME, rigged
+
+    sim = SimulatedCamera("cam1", size=(320, 180), fps=10, username=USERNAME, password=CAM_PASSWORD)
+    sim.start()
+    try:
+        with rigged(services, sim) as rig:
+            rig.recorder.start()
+            rig.wait_streaming()
+            yield rig.camera_id
+    finally:
+        sim.stop()
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("cut", ["revoke", "disable"])
+def test_mjpeg_stream_is_cut_within_the_recheck_interval_ACC_1(
+    live_server: LiveServer,
+    services: Services,
+    actors: dict[str, Any],
+    camera: str,
+    cut: str,
+) -> None:
+    """An MJPEG stream kept going after its token was revoked or its user disabled."""
+    token = services.users.issue_token(actors["dispatcher"]).token
+    url = f"{live_server.url}/api/v1/cameras/{camera}/live.mjpeg?fps=5"
+    with (
+        httpx.Client(timeout=httpx.Timeout(20.0)) as http,
+        http.stream("GET", url, headers=bearer(token)) as response,
+    ):
+        assert response.status_code == 200
+        chunks = response.iter_bytes()
+        received = b""
+        while received.count(b"--vmsframe") < 3:
+            received += next(chunks)
+        cut_off(services, cut)
+        cut_at = time.monotonic()
+        for _chunk in chunks:  # ends when the server closes the stream
+            assert time.monotonic() - cut_at < RECHECK + 10, "the stream kept going"
+        assert time.monotonic() - cut_at < RECHECK + 10

@@ -1,0 +1,141 @@
+"""Credentials and their revocation: browser sessions and API tokens (ACC-1).
+
+A browser session is a row (``web_sessions``) keyed by the SHA-256 of a random id; the
+cookie carries only the id (inside Flask's signed cookie), so a session ends on the
+server: logout, a password change, ``vms user disable`` or ``revoke-tokens`` make every
+copy of the cookie worthless at once. Bearer tokens are rows too (``api_tokens``).
+:class:`Credential` names either, so long streams can re-check the one they were opened
+with (docs/design/security.md, "Sessions and revocation").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, Result, delete, select, update
+from sqlalchemy.orm import Session
+
+from vms.db.models import ApiToken, User, WebSession
+
+SESSION = "session"
+TOKEN = "token"  # noqa: S105 (a kind name, not a secret)
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Credential:
+    """What authenticated a request: a session or a token, by its stored digest."""
+
+    kind: str  # SESSION or TOKEN
+    digest: str
+    user_id: int
+
+
+def new_session(
+    s: Session, user_id: int, remote_addr: str, now: dt.datetime, lifetime: dt.timedelta
+) -> str:
+    """Add a session row; returns the random id for the cookie (never stored)."""
+    raw = secrets.token_urlsafe(32)
+    s.add(
+        WebSession(
+            id_hash=digest(raw),
+            user_id=user_id,
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + lifetime,
+            remote_addr=remote_addr[:64],
+        )
+    )
+    return raw
+
+
+def live_session(s: Session, raw: str, now: dt.datetime) -> WebSession | None:
+    """The session of cookie id ``raw`` if it is neither revoked nor expired."""
+    row = s.get(WebSession, digest(raw))
+    if row is None or row.revoked_at is not None or row.expires_at <= now:
+        return None
+    return row
+
+
+def delete_expired(s: Session, before: dt.datetime) -> int:
+    """Delete sessions that expired before ``before`` (revoked or not: past expiry no
+    cookie can use them any more)."""
+    return _changed(s.execute(delete(WebSession).where(WebSession.expires_at < before)))
+
+
+def live_token(s: Session, token: str, now: dt.datetime) -> ApiToken | None:
+    row = s.execute(
+        select(ApiToken).where(ApiToken.token_hash == digest(token))
+    ).scalar_one_or_none()
+    if row is None or row.revoked_at is not None or row.expires_at <= now:
+        return None
+    return row
+
+
+def still_valid(s: Session, credential: Credential, now: dt.datetime) -> bool:
+    """Is ``credential`` unrevoked, unexpired, and its user still active?"""
+    if credential.kind == SESSION:
+        row = s.get(WebSession, credential.digest)
+        ok = row is not None and row.revoked_at is None and row.expires_at > now
+    else:
+        token = s.execute(
+            select(ApiToken).where(ApiToken.token_hash == credential.digest)
+        ).scalar_one_or_none()
+        ok = token is not None and token.revoked_at is None and token.expires_at > now
+    if not ok:
+        return False
+    user = s.get(User, credential.user_id)
+    return user is not None and user.active
+
+
+def _changed(result: Result[Any]) -> int:
+    """Rows an UPDATE changed."""
+    return int(cast(CursorResult[Any], result).rowcount or 0)
+
+
+def revoke(s: Session, credential: Credential, now: dt.datetime) -> bool:
+    """Revoke one credential; False when it was already revoked or unknown."""
+    if credential.kind == SESSION:
+        result = s.execute(
+            update(WebSession)
+            .where(WebSession.id_hash == credential.digest, WebSession.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+    else:
+        result = s.execute(
+            update(ApiToken)
+            .where(ApiToken.token_hash == credential.digest, ApiToken.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+    return _changed(result) > 0
+
+
+@dataclass(frozen=True)
+class Revoked:
+    sessions: int
+    tokens: int
+
+
+def revoke_all(
+    s: Session, user_id: int, now: dt.datetime, keep: Credential | None = None
+) -> Revoked:
+    """Revoke every live session and token of ``user_id`` but ``keep`` (the caller's own,
+    when a user changes their password)."""
+    sessions = update(WebSession).where(
+        WebSession.user_id == user_id, WebSession.revoked_at.is_(None)
+    )
+    tokens = update(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+    if keep is not None and keep.kind == SESSION:
+        sessions = sessions.where(WebSession.id_hash != keep.digest)
+    if keep is not None and keep.kind == TOKEN:
+        tokens = tokens.where(ApiToken.token_hash != keep.digest)
+    n_sessions = _changed(s.execute(sessions.values(revoked_at=now)))
+    n_tokens = _changed(s.execute(tokens.values(revoked_at=now)))
+    return Revoked(n_sessions, n_tokens)
