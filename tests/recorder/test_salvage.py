@@ -19,7 +19,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import av
@@ -32,7 +31,7 @@ from recorder.fanout import PacketHub
 from recorder.media import Encoder, Mp4Writer
 from recorder.segments import RECORDER, SegmentWriter
 from tests.media import make_video
-from tests.recorder.conftest import PASSWORD, USERNAME, sqlite_services, wait_for
+from tests.recorder.conftest import sqlite_services, wait_for
 from tests.recorder.test_reliability import assert_complete, gaps, items, recording, with_creds
 from tests.vms.test_crash_safety import run_cli
 from vms.check import check
@@ -308,16 +307,6 @@ recorder.add_camera(CameraSpec(sys.argv[1], sys.argv[2]))
 recorder.start()
 threading.Event().wait()
 """
-
-
-@pytest.fixture
-def sim() -> Iterator[SimulatedCamera]:
-    cam = SimulatedCamera("kill9", size=(320, 180), fps=FPS, username=USERNAME, password=PASSWORD)
-    cam.start()
-    try:
-        yield cam
-    finally:
-        cam.stop()
 
 
 @pytest.mark.timeout(180)
