@@ -30,6 +30,7 @@ from recorder.pipeline import CameraPipeline, CameraSpec, PipelineSettings
 from recorder.reconcile import Plan, RegistryFollower, plan
 from recorder.recording import RecordingLog
 from recorder.registry import read_registry
+from recorder.salvage import SpoolSalvage
 from recorder.segments import SegmentWriter, StopReason
 from vms.camera_model import Calibration, Pose, PoseSource
 from vms.errors import Conflict, NotFound
@@ -249,8 +250,29 @@ class Recorder:
             self.running = True
             for camera in self._cameras.values():
                 self._start(camera)
+            self._salvage_unrecorded()
         if self._follower is not None:
             self._follower.start()
+
+    def _salvage_unrecorded(self) -> None:
+        """Salvage the spool a crash left for cameras not recorded any more (removed
+        from the registry meanwhile): their video is catalogued or quarantined too,
+        never left behind (procedure 5)."""
+        root = self.services.config.data_dir / "recorder" / "spool"
+        if not root.is_dir():
+            return
+        for folder in sorted(root.iterdir()):
+            if folder.name in self._cameras or not any(folder.glob("*.mp4")):
+                continue
+            report = SpoolSalvage(
+                folder.name, folder, self.services.ingestor, self.services.store, self.recording
+            ).run()
+            log.warning(
+                "camera %s (not recorded here): %d spool files salvaged, %d quarantined",
+                folder.name,
+                len(report.segments),
+                len(report.quarantined),
+            )
 
     def stop(self) -> None:
         if self._follower is not None:

@@ -27,6 +27,7 @@ import pytest
 from sqlalchemy import select
 
 from onvif_control.simulator import SimulatedCamera
+from recorder.engine import get as get_recorder
 from recorder.fanout import PacketHub
 from recorder.media import Encoder, Mp4Writer
 from recorder.segments import RECORDER, SegmentWriter
@@ -242,6 +243,21 @@ def test_unreadable_spool_files_go_to_quarantine_and_catalog_check_reports_them(
     assert cli.returncode == 1, cli.stdout + cli.stderr
     for file_name in files:
         assert f"quarantined: quarantine/recorder/cam-junk/{file_name}" in cli.stdout
+
+
+def test_spool_of_a_camera_no_longer_recorded_is_salvaged_at_start_INV_1(
+    services: Services,
+) -> None:
+    """A camera removed from the registry after the crash: its spool is still
+    catalogued (or quarantined) when the recorder starts, not left behind."""
+    spool = spool_dir(services, "cam-gone")
+    spool.mkdir(parents=True)
+    write_spool_file(spool / spool_name(T0), seconds=2.0)
+    recorder = get_recorder(services)
+    recorder.start()
+    recorder.stop()
+    assert len(assert_complete(services, "cam-gone")) == 1
+    assert not list(spool.rglob("*.mp4"))
 
 
 # -- gaps around crashes and restarts (OPS-4) ---------------------------------------------
