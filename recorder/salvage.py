@@ -90,34 +90,35 @@ class SpoolSalvage:
         if found.packets == 0:
             self._quarantine(path, f"nothing readable: {found.problem}", report)  # 5d
             return
+        problem = found.problem or ""
         end = name.start + dt.timedelta(seconds=found.seconds)
-        source = path if found.complete else copy  # 5b / 5c
-        try:
-            media_id = self._ingest(source, name, end, found)
-        except InsufficientStorage as exc:  # 5e
-            log.error(
-                "camera %s: spool file %s kept for the next start: %s",
-                self.camera_id,
-                path.name,
-                exc,
-            )
-            report.kept.append(path.name)
+        # 5b: the spool file itself when it read to its end; 5c: the copy, also when
+        # the ingest's probe saw damage in the whole file that the copy left out.
+        candidates = [path, copy] if found.complete else [copy]
+        media_id: str | None = None
+        for source in candidates:
+            if source is copy and found.complete:
+                found = Salvage(found.packets, found.seconds, False, problem)
+            try:
+                media_id = self._ingest(source, name, end, found)
+                break
+            except InsufficientStorage as exc:  # 5e
+                log.error(
+                    "camera %s: spool file %s kept for the next start: %s",
+                    self.camera_id,
+                    path.name,
+                    exc,
+                )
+                report.kept.append(path.name)
+                copy.unlink(missing_ok=True)
+                return
+            except VMSError as exc:
+                problem = f"the ingest refused it: {exc}"
+                log.warning("camera %s: %s: %s", self.camera_id, source.name, problem)
+        if media_id is None:  # 5d
+            self._quarantine(path, f"nothing the ingest accepts ({problem})", report)
             copy.unlink(missing_ok=True)
             return
-        except VMSError as exc:
-            if source is copy:
-                self._quarantine(path, f"the ingest refused what was readable: {exc}", report)
-                copy.unlink(missing_ok=True)
-                return
-            # The ingest's probe saw damage the copy did not: keep what it could read.
-            log.warning("camera %s: %s refused whole (%s)", self.camera_id, path.name, exc)
-            found = Salvage(found.packets, found.seconds, False, str(exc))
-            try:
-                media_id = self._ingest(copy, name, end, found)
-            except VMSError as again:
-                self._quarantine(path, f"the ingest refused what was readable: {again}", report)
-                copy.unlink(missing_ok=True)
-                return
         report.segments.append((name.start, end))
         if found.complete:
             path.unlink(missing_ok=True)  # catalogued byte for byte
