@@ -161,21 +161,29 @@ class SegmentWriter:
                 break
             try:
                 if isinstance(item, Interruption):
-                    self._finish(item.at)
-                    self._open_gap(item.at, item.cause, item.detail)
+                    # The stream may have stopped well before the interruption was
+                    # noticed (a stall: read_timeout_seconds): the segment ends, and
+                    # the gap starts, after the last packet written (OPS-4).
+                    at = self._last_written() or item.at
+                    self._finish(at)
+                    self._open_gap(at, item.cause, item.detail)
                 else:
                     self._packet(item)
             except Exception:
                 # Never lose the thread: log, drop the segment in progress, go on.
                 log.exception("camera %s: segment writer failed", self.camera_id)
                 self._abort("error", "segment writer failed")
-        when = self._open.last + self._open.frame if self._open is not None else None
+        when = self._last_written()
         self._finish(when)
         reason = self._stop_reason
         if when is not None:
             self._open_gap(when, reason.cause, reason.detail)
         if reason.closed_at is not None:
             self._close_gap(reason.closed_at)
+
+    def _last_written(self) -> dt.datetime | None:
+        """The end of the last packet written to the open segment, if one is open."""
+        return self._open.last + self._open.frame if self._open is not None else None
 
     # -- packets --------------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """Crash salvage of the recorder's spool (issue 10, item 3; INV-1, OPS-4) and the gaps
-around a crash or restart: from the last packet actually written to the first packet
-after, never overlapping a segment or each other.
+around a crash, a restart or a stall: from the last packet actually written to the first
+packet after, never overlapping a segment or each other.
 
 Spool files are made by the segment writer's own muxer (``Mp4Writer``, cut short as a
 crash leaves them) and, in the last test, by a real recorder process killed with
@@ -28,7 +28,7 @@ from sqlalchemy import select
 
 from onvif_control.simulator import SimulatedCamera
 from recorder.engine import get as get_recorder
-from recorder.fanout import PacketHub
+from recorder.fanout import EncodedPacket, Interruption, PacketHub
 from recorder.media import Encoder, Mp4Writer
 from recorder.segments import RECORDER, SegmentWriter
 from tests.media import make_video
@@ -307,6 +307,42 @@ def test_gap_open_at_a_crash_closes_where_the_salvaged_segment_starts_OPS_4(
     assert (down.cause, down.end) == ("camera_down", back)
     assert salvaged.recorded_start == back and salvaged.recorded_end is not None
     assert (crash.cause, crash.start, crash.end) == ("crash", salvaged.recorded_end, None)
+
+
+def test_stalled_stream_gap_starts_at_the_last_packet_written_OPS_4(services: Services) -> None:
+    """A stall is noticed read_timeout_seconds after the last packet. Before: the
+    segment claimed those seconds (ending at the notice) and the gap began there."""
+    camera = "cam-stall"
+    hub = PacketHub(camera)
+    writer = SegmentWriter(
+        camera,
+        hub,
+        spool_dir(services, camera),
+        services.ingestor,
+        services.store,
+        services.extensions["recording"],
+        services.events,
+    )
+    writer.start()
+    encoder = Encoder(160, 120, FPS, keyint=FPS)
+    frame_time = dt.timedelta(seconds=1 / FPS)
+    base = np.random.default_rng(5).integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    for i in range(25):
+        image = av.VideoFrame.from_ndarray(np.roll(base, i, axis=0), format="rgb24")
+        for packet in encoder.encode(image.reformat(format="yuv420p"), i * 90000 // FPS):
+            assert packet.pts is not None and packet.dts is not None
+            capture = T0 + packet.pts * frame_time / (90000 // FPS)
+            hub.publish(
+                EncodedPacket(packet, packet.pts, packet.dts, capture, encoder.info, False, 0)
+            )
+    last_written = T0 + 24 * frame_time
+    hub.publish(Interruption("stalled", "no data for 5 s", last_written + dt.timedelta(seconds=5)))
+    writer.stop()
+
+    [item] = assert_complete(services, camera)
+    [gap] = gaps(services, camera)
+    assert item.recorded_end == last_written + frame_time
+    assert (gap.cause, gap.start) == ("stalled", item.recorded_end)
 
 
 # -- a real recorder killed mid-segment ---------------------------------------------------
