@@ -1,11 +1,14 @@
 """The recording engine of the media role: one pipeline, segment writer and live preview
 per camera (``services.extensions["recorder"]``).
 
-Cameras are added with :meth:`Recorder.add_registered` (the onboarded cameras of the
-camera registry, :mod:`recorder.registry`) or :meth:`Recorder.add_camera`. The pose
-source is looked up when a masked session starts: an explicitly set one, else
-``services.extensions["pose"]`` (the pose tracker, any
-:class:`~vms.camera_model.PoseSource`); without one, masked cameras are blanked (INV-5).
+Cameras come from the camera registry (:mod:`recorder.registry`):
+:meth:`Recorder.follow_registry` records its onboarded cameras and keeps following it
+while running (:mod:`recorder.reconcile`: added, edited, removed cameras within
+``[recorder] reconcile_seconds``); or they are added by hand with
+:meth:`Recorder.add_camera`. The pose source is looked up when a masked session
+starts: an explicitly set one, else ``services.extensions["pose"]`` (the pose tracker,
+any :class:`~vms.camera_model.PoseSource`); without one, masked cameras are blanked
+(INV-5).
 ``recorder`` never imports ``onvif_control``.
 """
 
@@ -14,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import statistics
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,9 +27,11 @@ from privacy_masks.service import MaskService
 from recorder.fanout import PacketHub
 from recorder.live import LivePreview
 from recorder.pipeline import CameraPipeline, CameraSpec, PipelineSettings
+from recorder.reconcile import Plan, RegistryFollower, plan
 from recorder.recording import RecordingLog
-from recorder.registry import registered_cameras
-from recorder.segments import SegmentWriter
+from recorder.registry import read_registry
+from recorder.salvage import SpoolSalvage
+from recorder.segments import SegmentWriter, StopReason
 from vms.camera_model import Calibration, Pose, PoseSource
 from vms.errors import Conflict, NotFound
 from vms.services import Services
@@ -78,6 +84,10 @@ class Recorder:
         self.settings = settings or settings_from(services)
         self.pose_source: PoseSource | None = None
         self._cameras: dict[str, _Camera] = {}
+        # Cameras followed from the registry, with the spec they run with.
+        self._followed: dict[str, CameraSpec] = {}
+        self._lock = threading.RLock()  # add/remove/restart from the reconcile thread
+        self._follower: RegistryFollower | None = None
         self.running = False
 
     # -- cameras --------------------------------------------------------------------------
@@ -89,8 +99,17 @@ class Recorder:
         return source
 
     def add_camera(self, spec: CameraSpec) -> None:
-        if spec.camera_id in self._cameras:
-            raise Conflict(f"camera {spec.camera_id} is already recorded here")
+        """Record ``spec`` (started at once when the recorder runs)."""
+        with self._lock:
+            if spec.camera_id in self._cameras:
+                raise Conflict(f"camera {spec.camera_id} is already recorded here")
+            camera = self._build(spec)
+            self._cameras[spec.camera_id] = camera
+            if self.running:
+                self._start(camera)
+        log.info("camera %s: added to the recorder", spec.camera_id)
+
+    def _build(self, spec: CameraSpec) -> _Camera:
         hub = PacketHub(spec.camera_id)
         pipeline = CameraPipeline(spec, hub, self.masks.current, self._pose, self.settings)
         config = self.services.config
@@ -104,26 +123,66 @@ class Recorder:
             self.services.events,
             segment_seconds=config.recorder.segment_seconds,
         )
-        camera = _Camera(spec, hub, pipeline, writer, LivePreview(spec.camera_id, hub))
-        self._cameras[spec.camera_id] = camera
-        if self.running:
-            self._start(camera)
-        log.info("camera %s: added to the recorder", spec.camera_id)
+        return _Camera(spec, hub, pipeline, writer, LivePreview(spec.camera_id, hub))
+
+    def _restart(self, spec: CameraSpec, reason: StopReason) -> None:
+        """Stop the camera and start it with ``spec``; it stays listed throughout."""
+        with self._lock:
+            old = self._cameras[spec.camera_id]
+            camera = self._build(spec)
+            self._stop(old, reason)
+            self._cameras[spec.camera_id] = camera
+            if self.running:
+                self._start(camera)
 
     def add_registered(self) -> list[str]:
-        """Add every onboarded camera of the camera registry not recorded yet (ids are the
+        """Bring the recorded cameras in step with the camera registry once (ids are the
         registry's, which the pose tracker uses too). Returns the ids added."""
-        added = []
-        for spec in registered_cameras(self.services):
-            if spec.camera_id not in self._cameras:
-                self.add_camera(spec)
-                added.append(spec.camera_id)
-        return added
+        return [spec.camera_id for spec in self.reconcile().add]
 
-    def remove_camera(self, camera_id: str) -> None:
-        camera = self._cameras.pop(camera_id, None)
-        if camera is not None:
-            self._stop(camera)
+    def follow_registry(self) -> None:
+        """Record the registry's cameras now and follow the registry while running:
+        a camera added starts recording, an edited one restarts, a removed one stops,
+        each within ``[recorder] reconcile_seconds`` (ARCHITECTURE.md section 1)."""
+        if self._follower is None:
+            interval = self.services.config.recorder.reconcile_seconds
+            self._follower = RegistryFollower(self.reconcile, interval)
+        self.reconcile()
+        if self.running:
+            self._follower.start()
+
+    def reconcile(self) -> Plan:
+        """One reconcile round with the camera registry (:mod:`recorder.reconcile`)."""
+        snapshot = read_registry(self.services)
+        with self._lock:
+            todo = plan(self._followed, set(self._cameras).difference(self._followed), snapshot)
+            for camera_id in todo.remove:
+                log.info("camera %s: recorded -> removed from the registry", camera_id)
+                self._followed.pop(camera_id, None)
+                self.remove_camera(
+                    camera_id,
+                    StopReason(
+                        "removed", "camera removed from the registry", self.services.clock.now()
+                    ),
+                )
+            for spec in todo.restart:
+                log.info("camera %s: settings changed -> restarting", spec.camera_id)
+                self._restart(spec, StopReason("reconfigured", "camera settings changed"))
+                self._followed[spec.camera_id] = spec
+            for spec in todo.add:
+                self.add_camera(spec)
+                self._followed[spec.camera_id] = spec
+        return todo
+
+    def remove_camera(self, camera_id: str, reason: StopReason | None = None) -> None:
+        """Stop recording ``camera_id``: its segment in progress is finished and ingested,
+        and a gap with ``reason``'s cause starts at its last packet (OPS-4)."""
+        with self._lock:
+            camera = self._cameras.get(camera_id)
+            if camera is not None:
+                self._stop(camera, reason)  # still listed (viewable) until it has stopped
+            self._cameras.pop(camera_id, None)
+            self._followed.pop(camera_id, None)
 
     def camera_ids(self) -> list[str]:
         return sorted(self._cameras)
@@ -187,14 +246,41 @@ class Recorder:
     # -- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> None:
-        self.running = True
-        for camera in self._cameras.values():
-            self._start(camera)
+        with self._lock:
+            self.running = True
+            for camera in self._cameras.values():
+                self._start(camera)
+            self._salvage_unrecorded()
+        if self._follower is not None:
+            self._follower.start()
+
+    def _salvage_unrecorded(self) -> None:
+        """Salvage the spool a crash left for cameras not recorded any more (removed
+        from the registry meanwhile): their video is catalogued or quarantined too,
+        never left behind (procedure 5)."""
+        root = self.services.config.data_dir / "recorder" / "spool"
+        if not root.is_dir():
+            return
+        for folder in sorted(root.iterdir()):
+            if folder.name in self._cameras or not any(folder.glob("*.mp4")):
+                continue
+            report = SpoolSalvage(
+                folder.name, folder, self.services.ingestor, self.services.store, self.recording
+            ).run()
+            log.warning(
+                "camera %s (not recorded here): %d spool files salvaged, %d quarantined",
+                folder.name,
+                len(report.segments),
+                len(report.quarantined),
+            )
 
     def stop(self) -> None:
-        self.running = False
-        for camera in self._cameras.values():
-            self._stop(camera)
+        if self._follower is not None:
+            self._follower.stop()
+        with self._lock:
+            self.running = False
+            for camera in self._cameras.values():
+                self._stop(camera)
 
     @staticmethod
     def _start(camera: _Camera) -> None:
@@ -202,10 +288,12 @@ class Recorder:
         camera.pipeline.start()
 
     @staticmethod
-    def _stop(camera: _Camera) -> None:
+    def _stop(camera: _Camera, reason: StopReason | None = None) -> None:
+        # The writer first: it closes its segment at the last packet it took and opens
+        # the gap with this reason; then the stream stops.
+        camera.writer.stop(reason=reason)
         camera.pipeline.stop()
         camera.preview.stop()
-        camera.writer.stop()
 
 
 def get(services: Services) -> Recorder:

@@ -214,6 +214,15 @@ def new_frame(width: int, height: int) -> Any:
     return av.VideoFrame(width, height, "yuv420p")
 
 
+# Segment files: fragmented at keyframes, and every fragment handed to the kernel as it
+# is written (``flush_packets``): without it FFmpeg's 32 KiB write buffer held seconds of
+# a low-bitrate camera in our memory, lost by a kill -9 (issue 10, item 3).
+_SEGMENT_OPTIONS = {
+    "movflags": "frag_keyframe+empty_moov+default_base_moof",
+    "flush_packets": "1",
+}
+
+
 class Mp4Writer:
     """One MP4 segment file: fragmented at keyframes (``frag_keyframe+empty_moov``), so a
     crash leaves every complete fragment playable (docs/design/recording.md).
@@ -232,7 +241,7 @@ class Mp4Writer:
                 str(path),
                 "w",
                 format="mp4",
-                options={"movflags": "frag_keyframe+empty_moov+default_base_moof"},
+                options=_SEGMENT_OPTIONS,
             )
             self._stream = self._out.add_stream_from_template(template)
             self._stream.time_base = info.time_base
@@ -256,6 +265,69 @@ class Mp4Writer:
             self._out.close()
         except Exception as exc:
             raise _translate(exc, f"closing {self.path.name}") from None
+
+
+@dataclass(frozen=True)
+class Salvage:
+    """What :func:`salvage_mp4` recovered: ``packets`` copied, covering ``seconds`` from
+    the first keyframe; ``complete`` when the source was read to its end without damage
+    (then nothing of it was left behind); ``problem`` says what stopped the read."""
+
+    packets: int
+    seconds: float
+    complete: bool
+    problem: str | None = None
+
+
+def salvage_mp4(source: Path, target: Path) -> Salvage:
+    """Copy the readable packets of ``source`` (an MP4 a crash may have cut off) into a
+    new MP4 ``target``, without decoding (the bytes are the camera's or our encoder's,
+    unchanged). Copying starts at the first keyframe and stops at the first damaged
+    packet (cut off by the end of the file) or read error, so every packet copied
+    decodes. ``target`` is only written when there is something to copy.
+    """
+    try:
+        container = av.open(str(source))
+    except Exception as exc:
+        return Salvage(0, 0.0, False, str(_translate(exc, f"opening {source.name}")))
+    out: Any = None
+    copy: Any = None
+    packets, first, end = 0, 0, 0
+    complete, problem = True, None
+    try:
+        video = [s for s in container.streams if s.type == "video"]
+        if not video:
+            return Salvage(0, 0.0, False, f"{source.name} has no video stream")
+        stream = video[0]
+        time_base = Fraction(stream.time_base or Fraction(1, 90000))
+        try:
+            for packet in container.demux(stream):
+                if packet.size == 0:
+                    continue  # the demuxer's end-of-stream marker
+                if packet.is_corrupt or packet.pts is None:
+                    complete, problem = False, f"damaged packet at {packet.pts} (cut off)"
+                    break
+                if out is None:
+                    if not packet.is_keyframe:
+                        continue  # nothing decodes before the first keyframe
+                    out = av.open(str(target), "w", format="mp4", options=_SEGMENT_OPTIONS)
+                    copy = out.add_stream_from_template(stream)
+                    first = end = int(packet.pts)
+                packet.stream = copy
+                end = max(end, int(packet.pts) + int(packet.duration or 0))
+                out.mux(packet)
+                packets += 1
+        except Exception as exc:
+            complete, problem = False, str(_translate(exc, f"reading {source.name}"))
+        if out is not None:
+            out.close()
+    except Exception as exc:
+        raise _translate(exc, f"salvaging {source.name} into {target.name}") from None
+    finally:
+        container.close()
+    if packets == 0 and problem is None:
+        complete, problem = False, f"{source.name} holds no keyframe"
+    return Salvage(packets, float((end - first) * time_base), complete, problem)
 
 
 class JpegEncoder:

@@ -11,7 +11,7 @@ import datetime as dt
 import logging
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 
 from vms.audit.log import AuditLog, Who
 from vms.auth.permissions import Action, Actor, Scope, scope_of
@@ -24,6 +24,7 @@ from vms.errors import InvalidArgument, NotFound
 log = logging.getLogger(__name__)
 
 MAX_TIMELINE = dt.timedelta(days=31)
+RECORDER = Who("recorder", "system")
 
 
 class RecordingLog:
@@ -84,14 +85,79 @@ class RecordingLog:
                 ).scalars()
             )
 
-    def last_segment_end(self, camera_id: str) -> dt.datetime | None:
+    def last_written(self, camera_id: str) -> dt.datetime | None:
+        """Where the camera's recording is known to have stopped: the latest end of a
+        segment or of a closed gap (a gap ends at the first packet of a segment, which a
+        crash may then have lost). A restart's gap starts here, so gaps never overlap
+        segments or each other (OPS-4)."""
         with self.db.session() as s:
-            return s.execute(
-                select(MediaItem.recorded_end)
-                .where(MediaItem.device_id == camera_id, MediaItem.source == SourceKind.FIXED.value)
-                .order_by(MediaItem.recorded_start.desc())
-                .limit(1)
+            segment = s.execute(
+                select(func.max(MediaItem.recorded_end)).where(
+                    MediaItem.device_id == camera_id, MediaItem.source == SourceKind.FIXED.value
+                )
             ).scalar_one_or_none()
+            gap = s.execute(
+                select(func.max(RecordingGap.end)).where(RecordingGap.camera_id == camera_id)
+            ).scalar_one_or_none()
+        known = [ensure_utc(t) for t in (segment, gap) if t is not None]
+        return max(known) if known else None
+
+    def settle_open_gaps(self, camera_id: str) -> tuple[int, str] | None:
+        """After a crash: close every open gap that recording resumed after (at the
+        start of the next segment or gap; e.g. a salvaged segment) and return the id and
+        cause of the one still open, if any, for the new run to continue (OPS-4)."""
+        remaining: tuple[int, str] | None = None
+        with self.db.transaction() as s:
+            open_gaps = s.execute(
+                select(RecordingGap)
+                .where(RecordingGap.camera_id == camera_id, RecordingGap.end.is_(None))
+                .order_by(RecordingGap.start, RecordingGap.id)
+                .with_for_update()
+            ).scalars()
+            for gap in list(open_gaps):
+                resumed = [
+                    t
+                    for t in (
+                        s.execute(
+                            select(func.min(MediaItem.recorded_start)).where(
+                                MediaItem.device_id == camera_id,
+                                MediaItem.source == SourceKind.FIXED.value,
+                                MediaItem.recorded_start >= gap.start,
+                            )
+                        ).scalar_one_or_none(),
+                        s.execute(
+                            select(func.min(RecordingGap.start)).where(
+                                RecordingGap.camera_id == camera_id,
+                                RecordingGap.id != gap.id,
+                                RecordingGap.start >= gap.start,
+                            )
+                        ).scalar_one_or_none(),
+                    )
+                    if t is not None
+                ]
+                if resumed:
+                    gap.end = ensure_utc(min(resumed))
+                    log.info(
+                        "camera %s: recording gap %d (%s) closed at %s, where recording resumed",
+                        camera_id,
+                        gap.id,
+                        gap.cause,
+                        gap.end.isoformat(),
+                    )
+                else:
+                    remaining = (gap.id, gap.cause)
+        return remaining
+
+    def quarantined(self, camera_id: str, file: str, size: int, reason: str) -> None:
+        """Audit that a spool file the recorder could not (fully) read was set aside in
+        the store's quarantine (never deleted; ``vms catalog check`` lists it)."""
+        self.audit.record(
+            self.db,
+            RECORDER,
+            "recording.quarantine",
+            f"camera:{camera_id}",
+            details={"file": file, "size_bytes": size, "reason": reason[:300]},
+        )
 
     # -- on/off ---------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ object with ``decrypt(camera_id, stored) -> str``).
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -17,7 +18,7 @@ from sqlalchemy import select
 from recorder.pipeline import CameraSpec
 from vms.camera_model import Calibration
 from vms.db.models import Camera
-from vms.errors import FailedPrecondition
+from vms.errors import FailedPrecondition, VMSError
 from vms.services import Services
 
 log = logging.getLogger(__name__)
@@ -35,21 +36,41 @@ def with_credentials(url: str, username: str, password: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
-def registered_cameras(services: Services, decryptor: Decryptor | None = None) -> list[CameraSpec]:
-    """A :class:`CameraSpec` per onboarded camera with a main stream (ordered by id)."""
+@dataclass(frozen=True)
+class RegistrySnapshot:
+    """The cameras to record (``specs`` by id) and the ids of registered cameras whose
+    stored credentials could not be read (``unreadable``: left as they are, not stopped)."""
+
+    specs: dict[str, CameraSpec]
+    unreadable: frozenset[str]
+
+
+def read_registry(services: Services, decryptor: Decryptor | None = None) -> RegistrySnapshot:
+    """Every onboarded camera with a main stream, with its credentials in the URL."""
     if decryptor is None:
         registry = services.extensions.get("cameras")
         decryptor = getattr(registry, "box", None)
         if decryptor is None:
             raise FailedPrecondition("the camera registry (onvif_control) is not installed")
-    specs = []
+    specs: dict[str, CameraSpec] = {}
+    unreadable: set[str] = set()
     with services.db.session() as s:
         rows = list(s.execute(select(Camera).order_by(Camera.id)).scalars())
-        for row in rows:
-            if not row.main_stream_uri:
-                log.info("camera %s (%s): no main stream; not recorded", row.id, row.name)
-                continue
+    for row in rows:
+        if not row.main_stream_uri:
+            log.debug("camera %s (%s): no main stream; not recorded", row.id, row.name)
+            continue
+        try:
             password = decryptor.decrypt(row.id, row.password_enc)
-            url = with_credentials(row.main_stream_uri, row.username, password)
-            specs.append(CameraSpec(row.id, url, Calibration.from_dict(row.calibration)))
-    return specs
+        except VMSError as exc:
+            log.error("camera %s (%s): %s", row.id, row.name, exc)
+            unreadable.add(row.id)
+            continue
+        url = with_credentials(row.main_stream_uri, row.username, password)
+        specs[row.id] = CameraSpec(row.id, url, Calibration.from_dict(row.calibration))
+    return RegistrySnapshot(specs, frozenset(unreadable))
+
+
+def registered_cameras(services: Services, decryptor: Decryptor | None = None) -> list[CameraSpec]:
+    """A :class:`CameraSpec` per onboarded camera with a main stream (ordered by id)."""
+    return list(read_registry(services, decryptor).specs.values())

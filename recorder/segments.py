@@ -17,8 +17,11 @@ docs/design/recording.md):
 4. a failed ingest for lack of space removes the spool file, records a ``disk_full``
    gap over the lost span and raises the alarm; no half rows exist (INV-1 guarantees
    nothing or a complete item);
-5. at start-up, spool files a crash left behind are salvaged (ingested, marked
-   ``salvaged``) or, when unreadable, removed and recorded as a ``crash`` gap.
+5. at start-up, spool files a crash left behind are salvaged (:mod:`recorder.salvage`:
+   what is readable is ingested, marked ``salvaged``; what is not goes to quarantine,
+   never deleted), then one gap runs from the last packet actually written to the first
+   packet of the new run (``crash`` or ``restart``), unless the previous run left a gap
+   open, which continues.
 """
 
 from __future__ import annotations
@@ -34,31 +37,44 @@ from pathlib import Path
 
 from recorder.fanout import EncodedPacket, Interruption, Item, PacketHub
 from recorder.media import MediaDataError, MediaUnavailable, Mp4Writer, StreamInfo
-from recorder.recording import RecordingLog
-from vms.audit.log import Who
-from vms.db.models import SourceKind
+from recorder.recording import RECORDER, RecordingLog
+from recorder.salvage import SalvageReport, SpoolSalvage
+from recorder.spool import SpoolName, segment_request
 from vms.errors import InsufficientStorage, VMSError
 from vms.events import EventBus
-from vms.ingest import Ingestor, IngestRequest
+from vms.ingest import Ingestor
 from vms.store import MediaStore, is_disk_full
 
 log = logging.getLogger(__name__)
-
-RECORDER = Who("recorder", "system")
-_STAMP = "%Y%m%dT%H%M%S.%fZ"
 
 
 @dataclass
 class _Open:
     path: Path
     writer: Mp4Writer
-    start: dt.datetime
+    name: SpoolName
     last: dt.datetime
     frame: dt.timedelta
-    mask_version: int
-    masked: bool
     info: StreamInfo
     packets: int = 0
+
+    @property
+    def start(self) -> dt.datetime:
+        return self.name.start
+
+    @property
+    def mask_version(self) -> int:
+        return self.name.mask_version
+
+
+@dataclass(frozen=True)
+class StopReason:
+    """Why a writer stops: the cause and detail of the gap opened at its last packet,
+    closed at ``closed_at`` when recording is not expected to resume (camera removed)."""
+
+    cause: str = "stopped"
+    detail: str = "recorder stopped"
+    closed_at: dt.datetime | None = None
 
 
 @dataclass
@@ -105,22 +121,25 @@ class SegmentWriter:
         self._gap_cause: str | None = None
         self._enabled = True
         self._checked: dt.datetime | None = None
+        self._stop_reason = StopReason()
 
     # -- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> None:
         self.spool.mkdir(parents=True, exist_ok=True)
-        self._adopt_open_gap()
-        self.salvage()
+        report = self.salvage()
+        self._resume_gap(crashed=report.files > 0)
         self.hub.subscribe(self._offer)
         self._thread = threading.Thread(
             target=self._run, name=f"segments-{self.camera_id}", daemon=True
         )
         self._thread.start()
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """Finish the open segment (ingested) and stop."""
+    def stop(self, timeout: float = 30.0, reason: StopReason | None = None) -> None:
+        """Finish the open segment (ingested) and stop; a gap with ``reason``'s cause
+        opens at the last packet written."""
         self.hub.unsubscribe(self._offer)
+        self._stop_reason = reason or StopReason()
         self._queue.put(None)
         if self._thread is not None:
             self._thread.join(timeout)
@@ -142,18 +161,29 @@ class SegmentWriter:
                 break
             try:
                 if isinstance(item, Interruption):
-                    self._finish(item.at)
-                    self._open_gap(item.at, item.cause, item.detail)
+                    # The stream may have stopped well before the interruption was
+                    # noticed (a stall: read_timeout_seconds): the segment ends, and
+                    # the gap starts, after the last packet written (OPS-4).
+                    at = self._last_written() or item.at
+                    self._finish(at)
+                    self._open_gap(at, item.cause, item.detail)
                 else:
                     self._packet(item)
             except Exception:
                 # Never lose the thread: log, drop the segment in progress, go on.
                 log.exception("camera %s: segment writer failed", self.camera_id)
                 self._abort("error", "segment writer failed")
-        when = self._open.last + self._open.frame if self._open is not None else None
+        when = self._last_written()
         self._finish(when)
+        reason = self._stop_reason
         if when is not None:
-            self._open_gap(when, "stopped", "recorder stopped")
+            self._open_gap(when, reason.cause, reason.detail)
+        if reason.closed_at is not None:
+            self._close_gap(reason.closed_at)
+
+    def _last_written(self) -> dt.datetime | None:
+        """The end of the last packet written to the open segment, if one is open."""
+        return self._open.last + self._open.frame if self._open is not None else None
 
     # -- packets --------------------------------------------------------------------------
 
@@ -188,9 +218,8 @@ class SegmentWriter:
         except InsufficientStorage as exc:
             self._disk_full(packet.capture, str(exc))
             return None
-        kind = "m" if packet.masked else "p"
-        name = f"{packet.capture.strftime(_STAMP)}.v{packet.mask_version}.{kind}.mp4"
-        path = self.spool / name
+        name = SpoolName(packet.capture, packet.mask_version, packet.masked)
+        path = self.spool / name.file_name()
         try:
             writer = Mp4Writer(path, packet.info, packet.data)
         except (MediaDataError, MediaUnavailable) as exc:
@@ -199,16 +228,7 @@ class SegmentWriter:
                 return None
             raise
         frame = dt.timedelta(seconds=1.0 / max(packet.info.fps, 1.0))
-        self._open = _Open(
-            path,
-            writer,
-            packet.capture,
-            packet.capture,
-            frame,
-            packet.mask_version,
-            packet.masked,
-            packet.info,
-        )
+        self._open = _Open(path, writer, name, packet.capture, frame, packet.info)
         self._base = (packet.pts, packet.dts)
         self._close_gap(packet.capture)
         return self._open
@@ -238,20 +258,7 @@ class SegmentWriter:
         except (MediaDataError, MediaUnavailable) as exc:
             self._discard(current, "disk_full" if _disk_full_error(exc) else "error", str(exc))
             return
-        request = IngestRequest(
-            source=SourceKind.FIXED,
-            device_id=self.camera_id,
-            recorded_at=current.start,
-            recorded_end=end,
-            title=f"{self.camera_id} {current.start.strftime('%Y-%m-%d %H:%M:%S')}Z",
-            original_filename=f"{self.camera_id}-{current.path.name}",
-            custody_details={
-                "camera_id": self.camera_id,
-                "mask_version": str(current.mask_version),
-                "masked": "true" if current.masked else "false",
-                "packets": str(current.packets),
-            },
-        )
+        request = segment_request(self.camera_id, current.name, end, current.packets)
         try:
             result = self.ingestor.ingest(current.path, request, RECORDER)  # INV-1
         except InsufficientStorage as exc:
@@ -348,63 +355,32 @@ class SegmentWriter:
             self.status.recording = enabled
         return self._enabled
 
-    def _adopt_open_gap(self) -> None:
-        """Continue a gap left open by the previous run; or, after a restart, record
-        the time since the last segment as a gap (cause ``restart``)."""
-        gaps = self.recording.open_gaps(self.camera_id)
-        if gaps:
-            self._gap, self._gap_cause = gaps[-1].id, gaps[-1].cause
+    def _resume_gap(self, *, crashed: bool) -> None:
+        """Continue the gap the previous run left open (gaps that recording resumed
+        after, e.g. with a salvaged segment, are closed there); otherwise open one from
+        the last packet actually written (``crash`` when spool files were left, else
+        ``restart``), closed by the first packet of this run (OPS-4)."""
+        still_open = self.recording.settle_open_gaps(self.camera_id)
+        if still_open is not None:
+            self._gap, self._gap_cause = still_open
             self.status.gap_open = True
             return
-        last = self.recording.last_segment_end(self.camera_id)
+        last = self.recording.last_written(self.camera_id)
         if last is not None:
-            self._open_gap(last, "restart", "recorder restarted")
+            if crashed:
+                self._open_gap(last, "crash", "recorder crashed; spool salvaged")
+            else:
+                self._open_gap(last, "restart", "recorder restarted")
 
     # -- crash recovery (procedure 5) -----------------------------------------------------
 
-    def salvage(self) -> None:
-        for path in sorted(self.spool.glob("*.mp4")):
-            try:
-                stamp, version, kind = path.stem.rsplit(".", 2)
-                start = dt.datetime.strptime(stamp, _STAMP).replace(tzinfo=dt.UTC)
-                mask_version = int(version.removeprefix("v"))
-            except ValueError:
-                log.warning("camera %s: unknown spool file %s removed", self.camera_id, path)
-                path.unlink(missing_ok=True)
-                continue
-            request = IngestRequest(
-                source=SourceKind.FIXED,
-                device_id=self.camera_id,
-                recorded_at=start,
-                original_filename=f"{self.camera_id}-{path.name}",
-                custody_details={
-                    "camera_id": self.camera_id,
-                    "mask_version": str(mask_version),
-                    "masked": "true" if kind == "m" else "false",
-                    "salvaged": "true",
-                },
-            )
-            try:
-                result = self.ingestor.ingest(path, request, RECORDER)  # INV-1
-            except VMSError as exc:
-                log.error(
-                    "camera %s: spool file %s not salvageable (%s); removed",
-                    self.camera_id,
-                    path.name,
-                    exc,
-                )
-                path.unlink(missing_ok=True)
-                gap = self.recording.open_gap(self.camera_id, start, "crash", str(exc))
-                self.recording.close_gap(gap, start + dt.timedelta(seconds=self.segment_seconds))
-                continue
-            path.unlink(missing_ok=True)
-            self.status.salvaged += 1
-            log.warning(
-                "camera %s: salvaged spool segment %s -> media %s",
-                self.camera_id,
-                path.name,
-                result.media_id,
-            )
+    def salvage(self) -> SalvageReport:
+        """Salvage the spool files a crash left (:mod:`recorder.salvage`)."""
+        report = SpoolSalvage(
+            self.camera_id, self.spool, self.ingestor, self.store, self.recording
+        ).run()
+        self.status.salvaged += len(report.segments)
+        return report
 
 
 def _disk_full_error(exc: Exception) -> bool:

@@ -2,9 +2,11 @@
 
 ``vms catalog check --level presence|size|hash`` compares catalog rows with the store:
 rows whose file is *missing*, files with no row (*orphaned*), files whose size or hash
-differ from their row (*corrupted*). :func:`recover` runs at startup (and with
-``--repair``): it removes abandoned ``.part`` files and moves orphaned originals to
-``orphans/``, each only when no live ingest holds its lock (INV-1).
+differ from their row (*corrupted*), and files set aside as unreadable (*quarantined*,
+e.g. crash leftovers the recorder could not salvage): a person must look at those.
+:func:`recover` runs at startup (and with ``--repair``): it removes abandoned ``.part``
+files and moves orphaned originals to ``orphans/``, each only when no live ingest holds
+its lock (INV-1).
 """
 
 from __future__ import annotations
@@ -39,10 +41,13 @@ class CheckReport:
     orphaned: list[str] = field(default_factory=list)  # store paths
     corrupted: list[str] = field(default_factory=list)  # media ids
     temp_files: list[str] = field(default_factory=list)
+    quarantined: list[str] = field(default_factory=list)  # store paths
 
     @property
     def clean(self) -> bool:
-        return not (self.missing or self.orphaned or self.corrupted or self.temp_files)
+        return not (
+            self.missing or self.orphaned or self.corrupted or self.temp_files or self.quarantined
+        )
 
 
 def _file_hash(path: os.PathLike[str]) -> str:
@@ -80,6 +85,7 @@ def check(db: Database, store: MediaStore, level: Level = Level.PRESENCE) -> Che
         if path.name not in expected:
             report.orphaned.append(str(path.relative_to(store.root)))
     report.temp_files = [str(p.relative_to(store.root)) for p in store.iter_temp_files()]
+    report.quarantined = [str(p.relative_to(store.root)) for p in store.iter_quarantined()]
     return report
 
 

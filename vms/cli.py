@@ -296,6 +296,7 @@ def cmd_catalog_check(args: argparse.Namespace) -> int:
         ("orphaned", report.orphaned),
         ("corrupted", report.corrupted),
         ("temp", report.temp_files),
+        ("quarantined", report.quarantined),
     ):
         for value in values:
             print(f"{label}: {value}")

@@ -93,6 +93,15 @@ class RecorderConfig:
     # Reconnect backoff: first delay, doubling up to the maximum.
     reconnect_min_seconds: float = 0.5
     reconnect_max_seconds: float = 30.0
+    # The media role re-reads the camera registry this often: a camera added, edited or
+    # removed while it runs starts, restarts or stops recording within this time.
+    reconcile_seconds: float = 5.0
+
+    def __post_init__(self) -> None:
+        if not self.reconcile_seconds > 0:
+            raise InvalidArgument(
+                f"[recorder] reconcile_seconds must be above 0, not {self.reconcile_seconds}"
+            )
 
 
 @dataclasses.dataclass(frozen=True)

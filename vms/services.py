@@ -175,6 +175,11 @@ class Services:
         report = recover(self.db, self.store)
         if report.missing:
             log.error("%d catalogued files are missing from the store", len(report.missing))
+        if report.quarantined:
+            log.warning(
+                "%d unreadable files wait in quarantine (vms catalog check lists them)",
+                len(report.quarantined),
+            )
         for step in self.recovery:
             step()
 

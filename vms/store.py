@@ -8,6 +8,9 @@ Layout under the store root (docs/design/storage.md):
   lock of its hash from rename until its catalog row commits, and the orphan check takes
   the same lock, so a file between rename and commit is never mistaken for an orphan.
 - ``orphans/``: files found with no catalog row are moved here, never deleted.
+- ``quarantine/<group>/``: files the VMS could not read, set aside for a person to look
+  at (e.g. the recorder's crash leftovers it could not salvage); never deleted, listed by
+  ``vms catalog check``.
 """
 
 from __future__ import annotations
@@ -77,6 +80,7 @@ class MediaStore:
         self.tmp = root / "tmp"
         self.locks = root / "locks"
         self.orphans = root / "orphans"
+        self.quarantined = root / "quarantine"
 
     def create_dirs(self) -> None:
         for path in (self.root, self.objects, self.tmp, self.locks, self.orphans):
@@ -163,6 +167,35 @@ class MediaStore:
         fsync_dir(self.orphans)
         fsync_dir(path.parent)
         return target
+
+    def set_aside(self, path: Path, group: str) -> Path:
+        """Move an unreadable file to ``quarantine/<group>/`` (renamed when the name is
+        taken; copied then removed when it lives on another file system). Nothing is
+        deleted: the bytes end in quarantine before the source name goes away."""
+        folder = self.quarantined / group
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / path.name
+        n = 1
+        while target.exists():
+            target = folder / f"{path.stem}.{n}{path.suffix}"
+            n += 1
+        try:
+            os.rename(path, target)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            shutil.copyfile(path, target)
+            with open(target, "rb") as f:
+                os.fsync(f.fileno())
+            fsync_dir(folder)
+            path.unlink()
+        fsync_dir(folder)
+        fsync_dir(path.parent)
+        return target
+
+    def iter_quarantined(self) -> Iterator[Path]:
+        if self.quarantined.is_dir():
+            yield from sorted(p for p in self.quarantined.rglob("*") if p.is_file())
 
     def iter_objects(self) -> Iterator[Path]:
         if not self.objects.is_dir():

@@ -112,7 +112,7 @@ def start_recorder(services: Services, fleet: Any, camera_ids: list[str]) -> Any
             zones = [SpherePolygon(z.name, z.polygon) for z in camera.scene.private_zones]
             services.extensions["masks"].replace_all(camera_id, zones, by)
     if "cameras" in services.extensions:
-        recorder.add_registered()
+        recorder.follow_registry()  # and keep following it (issue 10, item 14)
     recorder.start()
     return recorder
 

@@ -1,0 +1,160 @@
+"""Crash recovery of a camera's spool: procedure 5 of docs/design/recording.md.
+
+A spool file left behind by a crash is a fragmented MP4 whose last fragment may be cut
+off. Each one, oldest first:
+
+5a. the PyAV adapter (:func:`recorder.media.salvage_mp4`) copies every readable packet,
+    from the first keyframe to the first damaged one, into ``salvage/<name>`` (no
+    decode, the bytes are unchanged);
+5b. read to its end undamaged: the spool file itself is ingested, byte for byte (INV-1),
+    and removed after the commit;
+5c. cut off: the copy is ingested as the segment over the span it covers (INV-1); after
+    the commit the spool file, with its unreadable rest, moves to the media store's
+    ``quarantine/recorder/<camera>/`` (audited ``recording.quarantine``);
+5d. nothing readable, a name we did not write, or the ingest refuses the bytes: the
+    spool file moves to quarantine;
+5e. the ingest refused for lack of space: the file stays in the spool for the next
+    start (error logged), nothing is lost.
+
+Nothing is deleted but a spool file whose bytes are catalogued and our own copy. The
+span a crash lost is recorded as one gap by the segment writer, from the last packet
+actually written (salvaged segments included) to the first packet of the new run
+(OPS-4).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from recorder.media import Salvage, salvage_mp4
+from recorder.recording import RECORDER, RecordingLog
+from recorder.spool import SpoolName, segment_request
+from vms.errors import InsufficientStorage, VMSError
+from vms.ingest import Ingestor
+from vms.store import MediaStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SalvageReport:
+    """What a start-up salvage found: ``files`` left in the spool, ``segments`` catalogued
+    (start, end), ``quarantined`` store paths, ``kept`` files left for the next start."""
+
+    files: int = 0
+    segments: list[tuple[dt.datetime, dt.datetime]] = field(default_factory=list)
+    quarantined: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+
+
+class SpoolSalvage:
+    """Procedure 5 for one camera's spool folder (see the module doc)."""
+
+    def __init__(
+        self,
+        camera_id: str,
+        spool: Path,
+        ingestor: Ingestor,
+        store: MediaStore,
+        recording: RecordingLog,
+    ) -> None:
+        self.camera_id = camera_id
+        self.spool = spool
+        self.ingestor = ingestor
+        self.store = store
+        self.recording = recording
+
+    def run(self) -> SalvageReport:
+        report = SalvageReport()
+        for path in sorted(self.spool.glob("*.mp4")):
+            report.files += 1
+            try:
+                name = SpoolName.parse(path.name)
+            except ValueError:
+                self._quarantine(path, "a spool file name the recorder did not write", report)
+                continue
+            self._salvage(path, name, report)
+        return report
+
+    def _salvage(self, path: Path, name: SpoolName, report: SalvageReport) -> None:
+        copy = self.spool / "salvage" / path.name
+        copy.parent.mkdir(exist_ok=True)
+        copy.unlink(missing_ok=True)  # our own copy from an interrupted salvage
+        try:
+            found = salvage_mp4(path, copy)  # 5a
+        except VMSError as exc:
+            found = Salvage(0, 0.0, False, str(exc))
+        if found.packets == 0:
+            self._quarantine(path, f"nothing readable: {found.problem}", report)  # 5d
+            return
+        problem = found.problem or ""
+        end = name.start + dt.timedelta(seconds=found.seconds)
+        # 5b: the spool file itself when it read to its end; 5c: the copy, also when
+        # the ingest's probe saw damage in the whole file that the copy left out.
+        candidates = [path, copy] if found.complete else [copy]
+        media_id: str | None = None
+        for source in candidates:
+            if source is copy and found.complete:
+                found = Salvage(found.packets, found.seconds, False, problem)
+            try:
+                media_id = self._ingest(source, name, end, found)
+                break
+            except InsufficientStorage as exc:  # 5e
+                log.error(
+                    "camera %s: spool file %s kept for the next start: %s",
+                    self.camera_id,
+                    path.name,
+                    exc,
+                )
+                report.kept.append(path.name)
+                copy.unlink(missing_ok=True)
+                return
+            except VMSError as exc:
+                problem = f"the ingest refused it: {exc}"
+                log.warning("camera %s: %s: %s", self.camera_id, source.name, problem)
+        if media_id is None:  # 5d
+            self._quarantine(path, f"nothing the ingest accepts ({problem})", report)
+            copy.unlink(missing_ok=True)
+            return
+        report.segments.append((name.start, end))
+        if found.complete:
+            path.unlink(missing_ok=True)  # catalogued byte for byte
+        else:
+            self._quarantine(path, f"the rest is unreadable: {found.problem}", report)
+        copy.unlink(missing_ok=True)
+        log.warning(
+            "camera %s: salvaged %.1f s of spool file %s -> media %s%s",
+            self.camera_id,
+            found.seconds,
+            path.name,
+            media_id,
+            "" if found.complete else f" (cut off: {found.problem})",
+        )
+
+    def _ingest(self, source: Path, name: SpoolName, end: dt.datetime, found: Salvage) -> str:
+        request = segment_request(
+            self.camera_id,
+            name,
+            end,
+            found.packets,
+            salvaged="true",
+            salvage="whole file" if found.complete else f"readable part: {found.problem}",
+        )
+        return self.ingestor.ingest(source, request, RECORDER).media_id  # INV-1
+
+    def _quarantine(self, path: Path, reason: str, report: SalvageReport) -> None:
+        size = path.stat().st_size
+        target = self.store.set_aside(path, f"recorder/{self.camera_id}")
+        where = str(target.relative_to(self.store.root))
+        report.quarantined.append(where)
+        self.recording.quarantined(self.camera_id, where, size, reason)
+        log.error(
+            "camera %s: spool file %s moved to quarantine %s (%s)",
+            self.camera_id,
+            path.name,
+            where,
+            reason,
+        )

@@ -1,0 +1,63 @@
+"""The recorder's spool: segment files being written, named
+``<data_dir>/recorder/spool/<camera>/<start>.v<mask version>.<m|p>.mp4``, and the ingest
+request that catalogues one as a ``fixed`` segment (INV-1). Used by the segment writer
+and by the crash salvage, so both catalogue segments alike."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from vms.db.models import SourceKind
+from vms.ingest import IngestRequest
+
+SPOOL_STAMP = "%Y%m%dT%H%M%S.%fZ"
+
+
+@dataclass(frozen=True)
+class SpoolName:
+    """What a spool file's name says: start (first keyframe's capture time), the mask
+    version of every frame in it, masked (``m``) or passed through (``p``)."""
+
+    start: dt.datetime
+    mask_version: int
+    masked: bool
+
+    def file_name(self) -> str:
+        kind = "m" if self.masked else "p"
+        return f"{self.start.strftime(SPOOL_STAMP)}.v{self.mask_version}.{kind}.mp4"
+
+    @classmethod
+    def parse(cls, name: str) -> SpoolName:
+        """Raises ValueError for a name the segment writer did not make."""
+        stamp, version, kind = name.removesuffix(".mp4").rsplit(".", 2)
+        if kind not in ("m", "p") or not version.startswith("v"):
+            raise ValueError(f"not a spool file name: {name!r}")
+        start = dt.datetime.strptime(stamp, SPOOL_STAMP).replace(tzinfo=dt.UTC)
+        return cls(start, int(version.removeprefix("v")), kind == "m")
+
+
+def segment_request(
+    camera_id: str,
+    name: SpoolName,
+    end: dt.datetime,
+    packets: int,
+    **details: str,
+) -> IngestRequest:
+    """The ingest request of a segment spooled as ``name`` and ending at ``end``, with
+    the camera, mask version and packet count (and ``details``) in its custody event."""
+    return IngestRequest(
+        source=SourceKind.FIXED,
+        device_id=camera_id,
+        recorded_at=name.start,
+        recorded_end=end,
+        title=f"{camera_id} {name.start.strftime('%Y-%m-%d %H:%M:%S')}Z",
+        original_filename=f"{camera_id}-{name.file_name()}",
+        custody_details={
+            "camera_id": camera_id,
+            "mask_version": str(name.mask_version),
+            "masked": "true" if name.masked else "false",
+            "packets": str(packets),
+            **details,
+        },
+    )

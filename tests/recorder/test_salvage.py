@@ -1,0 +1,420 @@
+"""Crash salvage of the recorder's spool (issue 10, item 3; INV-1, OPS-4) and the gaps
+around a crash, a restart or a stall: from the last packet actually written to the first
+packet after, never overlapping a segment or each other.
+
+Spool files are made by the segment writer's own muxer (``Mp4Writer``, cut short as a
+crash leaves them) and, in the last test, by a real recorder process killed with
+SIGKILL mid-segment. ``ffmpeg -c copy`` is the yardstick for what is recoverable.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from sqlalchemy import select
+
+from onvif_control.simulator import SimulatedCamera
+from recorder.engine import get as get_recorder
+from recorder.fanout import EncodedPacket, Interruption, PacketHub
+from recorder.media import Encoder, Mp4Writer
+from recorder.segments import RECORDER, SegmentWriter
+from tests.media import make_video
+from tests.recorder.conftest import sqlite_services, wait_for
+from tests.recorder.test_reliability import assert_complete, gaps, items, recording, with_creds
+from tests.vms.test_crash_safety import run_cli
+from vms.check import check
+from vms.db.models import AuditEntry, CustodyEvent, SourceKind
+from vms.ingest import IngestRequest
+from vms.services import Services
+
+FPS = 10  # one keyframe a second (GOP = 1 s) in every spool file made here
+T0 = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
+
+
+def spool_name(start: dt.datetime, mask_version: int = 0, masked: bool = False) -> str:
+    """The segment writer's spool file name (docs/design/recording.md, procedure 2)."""
+    kind = "m" if masked else "p"
+    return f"{start.strftime('%Y%m%dT%H%M%S.%fZ')}.v{mask_version}.{kind}.mp4"
+
+
+def spool_dir(services: Services, camera_id: str) -> Path:
+    return services.config.data_dir / "recorder" / "spool" / camera_id
+
+
+def write_spool_file(path: Path, seconds: float) -> None:
+    """A spool segment as the writer makes it: our encoder's packets through
+    ``Mp4Writer`` (fragmented MP4, a fragment per keyframe)."""
+    encoder = Encoder(160, 120, FPS, keyint=FPS)
+    writer: Mp4Writer | None = None
+    rng = np.random.default_rng(3)
+    base = rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    for i in range(int(seconds * FPS)):
+        image = np.roll(base, i * 4, axis=1)
+        frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuv420p")
+        for packet in encoder.encode(frame, i * 90000 // FPS):
+            if writer is None:
+                writer = Mp4Writer(path, encoder.info, packet.data)
+            assert packet.pts is not None and packet.dts is not None
+            writer.write(packet, packet.pts, packet.dts)
+    assert writer is not None
+    writer.close()
+
+
+def ffmpeg_recovers(path: Path, scratch: Path) -> float:
+    """Seconds of video ``ffmpeg -c copy`` gets out of ``path`` (0 when nothing)."""
+    out = scratch / f"ffmpeg-{path.name}"
+    run = subprocess.run(
+        ["ffmpeg", "-v", "quiet", "-y", "-i", str(path), "-c", "copy", str(out)],
+        capture_output=True, timeout=60, check=False,
+    )  # fmt: skip
+    if run.returncode != 0 or not out.exists():
+        return 0.0
+    probe = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "json", str(out)],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    return float(json.loads(probe.stdout)["format"].get("duration", 0.0))
+
+
+def start_writer(services: Services, camera_id: str) -> SegmentWriter:
+    """The camera's segment writer started as at a recorder start (salvage, gaps) with
+    no stream behind it, then stopped."""
+    writer = SegmentWriter(
+        camera_id,
+        PacketHub(camera_id),
+        spool_dir(services, camera_id),
+        services.ingestor,
+        services.store,
+        services.extensions["recording"],
+        services.events,
+    )
+    writer.start()
+    writer.stop()
+    return writer
+
+
+def custody(services: Services, media_id: str) -> dict[str, str]:
+    with services.db.session() as s:
+        details = s.execute(
+            select(CustodyEvent.details).where(
+                CustodyEvent.media_id == media_id, CustodyEvent.action == "ingested"
+            )
+        ).scalar_one()
+    return dict(details or {})
+
+
+def quarantine_audits(services: Services, camera_id: str) -> list[AuditEntry]:
+    with services.db.session() as s:
+        return list(
+            s.execute(
+                select(AuditEntry).where(
+                    AuditEntry.action == "recording.quarantine",
+                    AuditEntry.target == f"camera:{camera_id}",
+                )
+            ).scalars()
+        )
+
+
+def assert_no_overlaps(services: Services, camera_id: str) -> None:
+    """OPS-4: gaps overlap neither segments nor each other (open gaps run to 'now')."""
+    forever = dt.datetime.max.replace(tzinfo=dt.UTC)
+    spans = [
+        ("segment", m.recorded_start, m.recorded_end or forever) for m in items(services, camera_id)
+    ]
+    spans += [(f"gap {g.cause}", g.start, g.end or forever) for g in gaps(services, camera_id)]
+    spans.sort(key=lambda span: span[1])
+    covered = spans[0][1] if spans else forever
+    for label, start, end in spans:
+        assert start >= covered - dt.timedelta(milliseconds=1), f"{label} overlaps: {spans}"
+        covered = max(covered, end)
+
+
+def ingest_segment(services: Services, camera_id: str, start: dt.datetime, seconds: int) -> None:
+    data = make_video(seconds=seconds, seed=seconds)
+    services.ingestor.ingest(
+        io.BytesIO(data),
+        IngestRequest(
+            source=SourceKind.FIXED,
+            device_id=camera_id,
+            recorded_at=start,
+            recorded_end=start + dt.timedelta(seconds=seconds),
+        ),
+        RECORDER,
+    )
+
+
+# -- a cut-off spool file -----------------------------------------------------------------
+
+
+def test_cut_off_spool_file_is_salvaged_to_within_a_gop_of_ffmpeg_INV_1_OPS_4(
+    services: Services, tmp_path: Path
+) -> None:
+    """Before: 'not salvageable (truncated); removed' and a 60 s crash gap."""
+    spool = spool_dir(services, "cam-cut")
+    spool.mkdir(parents=True)
+    path = spool / spool_name(T0, 2, False)
+    write_spool_file(path, seconds=8.0)
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * 0.7)])  # cut in the middle of a fragment
+    cut = path.read_bytes()
+    reference = tmp_path / "reference.mp4"
+    reference.write_bytes(cut)
+    expected = ffmpeg_recovers(reference, tmp_path)
+    assert 3.0 < expected < 8.0, expected
+
+    writer = start_writer(services, "cam-cut")
+
+    [item] = assert_complete(services, "cam-cut")  # INV-1: catalogued, whole, plays
+    assert item.recorded_start == T0 and item.recorded_end is not None
+    recovered = (item.recorded_end - T0).total_seconds()
+    assert expected - 1.0 - 0.15 <= recovered <= expected + 0.15, (recovered, expected)
+    details = custody(services, item.id)
+    assert details["salvaged"] == "true" and details["mask_version"] == "2"
+    assert writer.status.salvaged == 1
+    # Never deleted: the spool file, with the part nobody can read, is in quarantine.
+    [kept] = list(services.store.iter_quarantined())
+    assert kept.read_bytes() == cut and not list(spool.glob("*.mp4"))
+    report = check(services.db, services.store)
+    assert report.quarantined == [str(kept.relative_to(services.store.root))]
+    assert not report.clean
+    [entry] = quarantine_audits(services, "cam-cut")
+    assert "unreadable" in entry.details["reason"]
+    # OPS-4: the gap starts where the salvaged video ends, and is still open.
+    [gap] = gaps(services, "cam-cut")
+    assert (gap.cause, gap.start, gap.end) == ("crash", item.recorded_end, None)
+    assert_no_overlaps(services, "cam-cut")
+
+
+def test_whole_spool_file_is_catalogued_byte_for_byte_INV_1(services: Services) -> None:
+    spool = spool_dir(services, "cam-whole")
+    spool.mkdir(parents=True)
+    path = spool / spool_name(T0, 0, True)
+    write_spool_file(path, seconds=3.0)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+
+    start_writer(services, "cam-whole")
+
+    [item] = assert_complete(services, "cam-whole")
+    assert item.sha256 == digest  # the spool file itself, not a copy
+    assert item.recorded_end is not None
+    assert abs((item.recorded_end - T0).total_seconds() - 3.0) < 0.15
+    assert custody(services, item.id)["masked"] == "true"
+    assert list(services.store.iter_quarantined()) == []
+    assert not list(spool.rglob("*.mp4"))  # catalogued, and our copy gone
+    assert check(services.db, services.store).clean
+
+
+def test_unreadable_spool_files_go_to_quarantine_and_catalog_check_reports_them(
+    services: Services,
+) -> None:
+    """Nothing readable (no header, random bytes, a name we did not write): moved, never
+    deleted; ``vms catalog check`` lists each and exits non-zero."""
+    spool = spool_dir(services, "cam-junk")
+    spool.mkdir(parents=True)
+    files = {
+        spool_name(T0, 0, False): b"\x00\x00\x00\x1cftypisom" + b"\x00" * 18,
+        spool_name(T0 + dt.timedelta(seconds=60), 0, False): os.urandom(5000),
+        "not-a-spool-name.mp4": os.urandom(100),
+    }
+    for file_name, content in files.items():
+        (spool / file_name).write_bytes(content)
+
+    start_writer(services, "cam-junk")
+
+    assert items(services, "cam-junk") == []
+    kept = {p.name: p.read_bytes() for p in services.store.iter_quarantined()}
+    assert kept == files
+    assert not list(spool.glob("*.mp4"))
+    assert len(quarantine_audits(services, "cam-junk")) == 3
+    cli = run_cli(services.config, "catalog", "check")
+    assert cli.returncode == 1, cli.stdout + cli.stderr
+    for file_name in files:
+        assert f"quarantined: quarantine/recorder/cam-junk/{file_name}" in cli.stdout
+
+
+def test_spool_of_a_camera_no_longer_recorded_is_salvaged_at_start_INV_1(
+    services: Services,
+) -> None:
+    """A camera removed from the registry after the crash: its spool is still
+    catalogued (or quarantined) when the recorder starts, not left behind."""
+    spool = spool_dir(services, "cam-gone")
+    spool.mkdir(parents=True)
+    write_spool_file(spool / spool_name(T0), seconds=2.0)
+    recorder = get_recorder(services)
+    recorder.start()
+    recorder.stop()
+    assert len(assert_complete(services, "cam-gone")) == 1
+    assert not list(spool.rglob("*.mp4"))
+
+
+# -- gaps around crashes and restarts (OPS-4) ---------------------------------------------
+
+
+def test_restart_after_a_lost_run_starts_the_gap_where_recording_stopped_OPS_4(
+    services: Services,
+) -> None:
+    """Run 1 recorded [0, 10]; run 2 began at 30 (its restart gap [10, 30] closed
+    there) and crashed with its spool file unreadable. Before: run 3 opened a gap at 10
+    again (overlapping [10, 30]) plus a 60 s crash gap from 30."""
+    camera = "cam-twice"
+    recording = services.extensions["recording"]
+    ingest_segment(services, camera, T0, 10)
+    gap = recording.open_gap(camera, T0 + dt.timedelta(seconds=10), "restart", "run 2")
+    recording.close_gap(gap, T0 + dt.timedelta(seconds=30))
+    spool = spool_dir(services, camera)
+    spool.mkdir(parents=True)
+    (spool / spool_name(T0 + dt.timedelta(seconds=30), 0, False)).write_bytes(os.urandom(3000))
+
+    start_writer(services, camera)
+
+    assert_no_overlaps(services, camera)
+    last = gaps(services, camera)[-1]
+    assert (last.cause, last.start, last.end) == ("crash", T0 + dt.timedelta(seconds=30), None)
+
+
+def test_gap_open_at_a_crash_closes_where_the_salvaged_segment_starts_OPS_4(
+    services: Services,
+) -> None:
+    """The camera was down (gap open) and came back; the segment in progress at the
+    crash is salvaged: the old gap ends at its start, the crash gap begins at its end."""
+    camera = "cam-back"
+    recording = services.extensions["recording"]
+    ingest_segment(services, camera, T0, 10)
+    recording.open_gap(camera, T0 + dt.timedelta(seconds=10), "camera_down", "down")
+    spool = spool_dir(services, camera)
+    spool.mkdir(parents=True)
+    back = T0 + dt.timedelta(seconds=25)
+    write_spool_file(spool / spool_name(back, 0, False), seconds=3.0)
+
+    start_writer(services, camera)
+
+    assert_no_overlaps(services, camera)
+    down, crash = gaps(services, camera)
+    salvaged = items(services, camera)[-1]
+    assert (down.cause, down.end) == ("camera_down", back)
+    assert salvaged.recorded_start == back and salvaged.recorded_end is not None
+    assert (crash.cause, crash.start, crash.end) == ("crash", salvaged.recorded_end, None)
+
+
+def test_stalled_stream_gap_starts_at_the_last_packet_written_OPS_4(services: Services) -> None:
+    """A stall is noticed read_timeout_seconds after the last packet. Before: the
+    segment claimed those seconds (ending at the notice) and the gap began there."""
+    camera = "cam-stall"
+    hub = PacketHub(camera)
+    writer = SegmentWriter(
+        camera,
+        hub,
+        spool_dir(services, camera),
+        services.ingestor,
+        services.store,
+        services.extensions["recording"],
+        services.events,
+    )
+    writer.start()
+    encoder = Encoder(160, 120, FPS, keyint=FPS)
+    frame_time = dt.timedelta(seconds=1 / FPS)
+    base = np.random.default_rng(5).integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    for i in range(25):
+        image = av.VideoFrame.from_ndarray(np.roll(base, i, axis=0), format="rgb24")
+        for packet in encoder.encode(image.reformat(format="yuv420p"), i * 90000 // FPS):
+            assert packet.pts is not None and packet.dts is not None
+            capture = T0 + packet.pts * frame_time / (90000 // FPS)
+            hub.publish(
+                EncodedPacket(packet, packet.pts, packet.dts, capture, encoder.info, False, 0)
+            )
+    last_written = T0 + 24 * frame_time
+    hub.publish(Interruption("stalled", "no data for 5 s", last_written + dt.timedelta(seconds=5)))
+    writer.stop()
+
+    [item] = assert_complete(services, camera)
+    [gap] = gaps(services, camera)
+    assert item.recorded_end == last_written + frame_time
+    assert (gap.cause, gap.start) == ("stalled", item.recorded_end)
+
+
+# -- a real recorder killed mid-segment ---------------------------------------------------
+
+CHILD = """
+import sys, threading
+from recorder.engine import get
+from recorder.pipeline import CameraSpec
+from vms.config import load_config
+from vms.services import Services
+services = Services.open(load_config())
+recorder = get(services)
+recorder.add_camera(CameraSpec(sys.argv[1], sys.argv[2]))
+recorder.start()
+threading.Event().wait()
+"""
+
+
+@pytest.mark.timeout(180)
+def test_recorder_killed_mid_segment_loses_at_most_a_gop_and_the_gap_is_exact_INV_1_OPS_4(
+    sim: SimulatedCamera, tmp_path: Path
+) -> None:
+    """kill -9 a recording process 60 s segments in; the next start salvages what
+    ``ffmpeg -c copy`` recovers (within a GOP), and the one gap runs from the salvaged
+    video's end to the first packet of the new run."""
+    services = sqlite_services(tmp_path, VMS_RECORDER_SEGMENT_SECONDS="2")
+    try:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("VMS_")}
+        env.update(
+            VMS_DATA_DIR=str(services.config.data_dir),
+            VMS_DATABASE_URL=services.config.effective_database_url,
+            VMS_INGEST_MIN_FREE_BYTES="0",
+            VMS_RECORDER_SEGMENT_SECONDS="60",
+        )
+        spool = spool_dir(services, "kill9")
+        child = subprocess.Popen(
+            [sys.executable, "-c", CHILD, "kill9", with_creds(sim.rtsp_url)],
+            env=env,
+            cwd=Path(__file__).parents[2],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            # 5+ s of flushed fragments (a keyframe a second), then kill mid-segment.
+            wait_for(
+                lambda: sum(p.stat().st_size for p in spool.glob("*.mp4")) > 120_000,
+                60,
+                "5 s of spool data",
+            )
+            time.sleep(0.45)
+        finally:
+            child.send_signal(signal.SIGKILL)
+            child.wait(10)
+        [left] = list(spool.glob("*.mp4"))
+        reference = tmp_path / "reference.mp4"
+        shutil.copyfile(left, reference)
+        expected = ffmpeg_recovers(reference, tmp_path)
+        assert expected >= 4.0, expected
+
+        with recording(services, "kill9", with_creds(sim.rtsp_url)):
+            wait_for(lambda: len(items(services, "kill9")) >= 2, 40, "a segment after")
+        salvaged, first_after = assert_complete(services, "kill9")[:2]
+        assert salvaged.recorded_end is not None
+        recovered = (salvaged.recorded_end - salvaged.recorded_start).total_seconds()
+        assert expected - 1.0 - 0.15 <= recovered <= expected + 0.15, (recovered, expected)
+        assert custody(services, salvaged.id)["salvaged"] == "true"
+        crash = gaps(services, "kill9")[0]
+        assert crash.cause == "crash"
+        assert (crash.start, crash.end) == (salvaged.recorded_end, first_after.recorded_start)
+        assert_no_overlaps(services, "kill9")
+        kept = list(services.store.iter_quarantined())
+        assert not list(spool.glob("*.mp4"))
+        assert not kept or kept[0].read_bytes() == reference.read_bytes()  # cut off: kept
+    finally:
+        services.close()
