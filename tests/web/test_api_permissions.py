@@ -81,6 +81,9 @@ ENDPOINTS: dict[str, Call] = {
     ),
     "audit": lambda c, h, i: c.get("/api/v1/audit", headers=h),
     "me": lambda c, h, i: c.get("/api/v1/auth/me", headers=h),
+    "devices": lambda c, h, i: c.get("/api/v1/devices", headers=h),
+    "device-assign": lambda c, h, i: c.put("/api/v1/devices/BWC-7/officers/B2", headers=h),
+    "device-unassign": lambda c, h, i: c.delete("/api/v1/devices/BWC-7/officers/B2", headers=h),
 }
 
 # role -> endpoint -> expected status
@@ -96,6 +99,10 @@ EXPECTED: dict[str, dict[str, int]] = {
     "upload": {A: 201, D: 403, C: 201, I: 201, U: 403, S: 201, O: 201, X: 201},
     "audit": {A: 200, D: 403, C: 403, I: 403, U: 200, S: 403, O: 403, X: 403},
     "me": {A: 200, D: 200, C: 200, I: 200, U: 200, S: 200, O: 200, X: 200},
+    # Device assignment (#10.1): admins only, so nobody assigns themselves a device.
+    "devices": {A: 200, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403},
+    "device-assign": {A: 200, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403},
+    "device-unassign": {A: 200, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403},
 }
 
 
