@@ -33,12 +33,10 @@ import fcntl
 import hashlib
 import logging
 import os
-import queue
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Generic, TypeVar
+from typing import BinaryIO
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -60,7 +58,6 @@ from vms.db.models import (
 )
 from vms.devices import Claim, resolve_claim
 from vms.errors import (
-    Conflict,
     FailedPrecondition,
     InsufficientStorage,
     InvalidArgument,
@@ -69,6 +66,7 @@ from vms.errors import (
 from vms.events import EventBus
 from vms.faults import crash_point
 from vms.filenames import MAX_RAW_FILENAME_CHARS, safe_filename
+from vms.ingest_copy import Background, PipelinedHash, require_unchanged
 from vms.probe import ProbeResult, probe
 from vms.recorded_time import RecordedWindow
 from vms.store import MediaStore, is_disk_full, start_writeback
@@ -175,91 +173,6 @@ def validate_request(request: IngestRequest, categories: CategoryList) -> Ingest
     )
 
 
-T = TypeVar("T")
-
-
-class _Background(Generic[T]):
-    """Run ``fn()`` in a named thread; :meth:`result` returns or re-raises."""
-
-    def __init__(self, name: str, fn: Callable[[], T]) -> None:
-        self._value: T | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(fn,), name=name)
-        self._thread.start()
-
-    def _run(self, fn: Callable[[], T]) -> None:
-        try:
-            self._value = fn()
-        except BaseException as exc:  # handed to the caller by result()
-            self._error = exc
-
-    def join(self) -> None:
-        self._thread.join()
-
-    def result(self) -> T:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        assert self._value is not None
-        return self._value
-
-
-def _require_unchanged(path: Path, before: os.stat_result, copied: int) -> None:
-    """Refuse a file that changed while it was being ingested (a device still writing)."""
-    after = path.stat()
-    same = (after.st_ino, after.st_size, after.st_mtime_ns) == (
-        before.st_ino,
-        before.st_size,
-        before.st_mtime_ns,
-    )
-    if not same or after.st_size != copied:
-        raise Conflict(
-            f"{path.name} changed while it was being ingested "
-            f"({before.st_size} -> {after.st_size} bytes); try again once it is complete"
-        )
-
-
-class _PipelinedHash:
-    """SHA-256 of a stream of buffers, computed in a named thread.
-
-    The copy loop takes a free buffer, fills and writes it, then submits it; the hash
-    thread updates the digest and hands the buffer back. A few buffers in rotation bound
-    the memory (``BUFFERS`` x buffer size).
-    """
-
-    BUFFERS = 8
-
-    def __init__(self, buffer_bytes: int) -> None:
-        self._digest = hashlib.sha256()
-        self._free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
-        for _ in range(self.BUFFERS):
-            self._free.put(bytearray(buffer_bytes))
-        self._work: queue.SimpleQueue[tuple[bytes | bytearray, int] | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="ingest-sha256", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while (item := self._work.get()) is not None:
-            data, n = item
-            self._digest.update(memoryview(data)[:n])
-            if isinstance(data, bytearray):
-                self._free.put(data)
-
-    def free_buffer(self) -> bytearray:
-        return self._free.get()
-
-    def give_back(self, buf: bytearray) -> None:
-        self._free.put(buf)
-
-    def submit(self, data: bytes | bytearray, n: int) -> None:
-        self._work.put((data, n))
-
-    def finish(self) -> str:
-        self._work.put(None)
-        self._thread.join()
-        return self._digest.hexdigest()
-
-
 class Ingestor:
     def __init__(
         self,
@@ -361,11 +274,11 @@ class Ingestor:
             # A file at rest is probed (step 4) while it is copied: the probe reads the
             # source, and the source must not change until both are done (checked below),
             # so what was probed is what was stored. Streams are probed after the copy.
-            early: _Background[ProbeResult] | None = None
+            early: Background[ProbeResult] | None = None
             before = source.stat() if isinstance(source, Path) else None
             if isinstance(source, Path):
                 probed = linked or source
-                early = _Background(
+                early = Background(
                     "ingest-probe",
                     lambda: probe(probed, filename=request.original_filename),
                 )
@@ -379,7 +292,7 @@ class Ingestor:
                 if early is not None:
                     early.join()
             if isinstance(source, Path) and before is not None:
-                _require_unchanged(source, before, size)
+                require_unchanged(source, before, size)
             crash_point("ingest.after-copy")
             # 3. the caller's expectations
             if request.expected_size is not None and size != request.expected_size:
@@ -506,7 +419,7 @@ class Ingestor:
         works during the copy instead of all in step 6's fsync; left alone, Linux holds
         the whole file dirty in memory and the fsync waits for all of it.
         """
-        hasher = _PipelinedHash(self.buffer_bytes)
+        hasher = PipelinedHash(self.buffer_bytes)
         size = 0
         flushed = 0
         try:

@@ -162,16 +162,16 @@ def test_full_store_is_refused_up_front(services: Services) -> None:
 def test_a_file_that_changes_during_ingest_is_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """What was probed (the file at rest, step 4) must be what was stored (INV-1)."""
     from vms.errors import Conflict
-    from vms.ingest import _require_unchanged
+    from vms.ingest_copy import require_unchanged
 
     path = tmp_path / "growing.mp4"
     path.write_bytes(b"x" * 100)
     before = path.stat()
-    _require_unchanged(path, before, 100)  # unchanged: fine
+    require_unchanged(path, before, 100)  # unchanged: fine
     with path.open("ab") as f:
         f.write(b"more")
     with pytest.raises(Conflict, match="changed while it was being ingested"):
-        _require_unchanged(path, before, 100)
+        require_unchanged(path, before, 100)
 
 
 # -- issue #10: what a person claims about a file ----------------------------------------
