@@ -26,6 +26,7 @@ from vms.clock import ManualClock
 from vms.config import Config, load_config
 from vms.services import Services
 
+TIER = os.environ.get("VMS_TEST_TIER", "all")
 PG_ADMIN_URL = os.environ.get(
     "VMS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
@@ -214,3 +215,28 @@ def live_server(services: Services) -> Iterator[LiveServer]:
         server.shutdown()
         thread.join(timeout=10)
         server.server_close()
+
+
+# -- Tiers (CONTRIBUTING.md): the fast tier first, the rest after ---------------------
+
+
+def is_fast(item: pytest.Item) -> bool:
+    """Fast tier: SQLite (or no database), no browser, not marked slow."""
+    callspec = getattr(item, "callspec", None)
+    # The database fixture's parameter, or a test's own backend parameter.
+    on_postgresql = callspec is not None and "postgresql" in callspec.params.values()
+    in_browser = bool({"page", "browser", "context"} & set(getattr(item, "fixturenames", ())))
+    return not (on_postgresql or in_browser or item.get_closest_marker("slow"))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``VMS_TEST_TIER=fast`` keeps the fast tier, ``rest`` everything else, ``all`` both."""
+    if TIER == "all":
+        return
+    if TIER not in {"fast", "rest"}:
+        raise pytest.UsageError(f"VMS_TEST_TIER={TIER!r}: expected fast, rest or all")
+    keep = [item for item in items if is_fast(item) == (TIER == "fast")]
+    dropped = [item for item in items if is_fast(item) != (TIER == "fast")]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+    items[:] = keep
