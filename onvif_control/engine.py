@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from onvif_control.adapter import OnvifDevice
+from onvif_control.adapter.device import OnvifDevice
 from onvif_control.connections import Connections
 from onvif_control.guard import Command, Op
 from onvif_control.pose import PoseTracker

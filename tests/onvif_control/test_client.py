@@ -11,7 +11,8 @@ import time
 
 import pytest
 
-from onvif_control.adapter import OnvifDevice, parse_onvif_url
+from onvif_control.adapter.device import OnvifDevice
+from onvif_control.adapter.parsers import parse_onvif_url
 from tests.onvif_control.conftest import SIM_PASSWORD, SIM_USER
 from vms.errors import FailedPrecondition, InvalidArgument, Unavailable
 
