@@ -22,7 +22,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from onvif_control.adapter import Description, OnvifDevice, onvif_endpoint
+from onvif_control.adapter.device import OnvifDevice
+from onvif_control.adapter.models import Description
+from onvif_control.adapter.parsers import onvif_endpoint
 from onvif_control.connections import Connections
 from onvif_control.credentials import CredentialBox
 from vms import ids

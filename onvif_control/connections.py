@@ -2,7 +2,7 @@
 health checks of one (media) process.
 
 A camera's row is read once and cached briefly (calibration edits reach other processes
-within ``RECORD_TTL``); its :class:`~onvif_control.adapter.OnvifDevice` is kept while
+within ``RECORD_TTL``); its :class:`~onvif_control.adapter.device.OnvifDevice` is kept while
 the address and credentials stay the same, so PTZ commands reuse warm connections.
 """
 
@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import select
 
-from onvif_control.adapter import OnvifDevice
+from onvif_control.adapter.device import OnvifDevice
 from onvif_control.credentials import CredentialBox
 from onvif_control.runtime import OnvifRuntime
 from vms.camera_model import Calibration

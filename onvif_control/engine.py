@@ -6,7 +6,8 @@ role forward commands over the internal HTTP API; for now :class:`LocalPtzEngine
 in-process (``vms serve --role all`` or ``--role media``), and a forwarding engine can
 implement the same three methods later (docs/design/ptz-arbitration.md, "Deviation").
 
-Op handlers are a table (one entry per op), not an if/elif chain.
+Op handlers, and what the pose tracker is told after each op, are tables (one entry per
+op), not if/elif chains.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from onvif_control.adapter import OnvifDevice
+from onvif_control.adapter.device import OnvifDevice
 from onvif_control.connections import Connections
 from onvif_control.guard import Command, Op
 from onvif_control.pose import PoseTracker
@@ -76,6 +77,27 @@ HANDLERS: dict[Op, Handler] = {
 }
 
 
+Tracking = Callable[[PoseTracker, str, Command], None]
+
+
+def _poll_soon(tracker: PoseTracker, camera_id: str, command: Command) -> None:
+    tracker.poke(camera_id)
+
+
+# What the tracker learns once a command is sent: a continuous move's velocity (for
+# limit stops), its end, or just "poll now" (INV-5).
+TRACKING: dict[Op, Tracking] = {
+    Op.CONTINUOUS: lambda t, cam, c: t.continuous(cam, (c.pan, c.tilt, c.zoom)),
+    Op.STOP: lambda t, cam, c: t.continuous(cam, None),
+    Op.ABSOLUTE: _poll_soon,
+    Op.RELATIVE: _poll_soon,
+    Op.GOTO_PRESET: _poll_soon,
+    Op.HOME: _poll_soon,
+    Op.SET_PRESET: _poll_soon,
+    Op.REMOVE_PRESET: _poll_soon,
+}
+
+
 class LocalPtzEngine:
     """In-process engine over :class:`Connections`; feeds the pose tracker."""
 
@@ -103,12 +125,7 @@ class LocalPtzEngine:
             # assume the camera may be moving at top speed until a pose confirms it.
             self.tracker.commanding(camera_id, command.target)
             result = await HANDLERS[command.op](device, record.profile_token, command)
-            if command.op is Op.CONTINUOUS:
-                self.tracker.continuous(camera_id, (command.pan, command.tilt, command.zoom))
-            elif command.op is Op.STOP:
-                self.tracker.continuous(camera_id, None)
-            else:
-                self.tracker.poke(camera_id)
+            TRACKING[command.op](self.tracker, camera_id, command)
             after = await self._read(camera_id, device)
             presets = None
             if command.op in (Op.SET_PRESET, Op.REMOVE_PRESET):

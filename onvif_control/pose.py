@@ -31,7 +31,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-from onvif_control.adapter import PtzStatus
+from onvif_control.adapter.models import PtzStatus
 from onvif_control.connections import Connections
 from onvif_control.guard import beyond_limits
 from vms.camera_model import Calibration, Pose, PoseSample

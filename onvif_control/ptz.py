@@ -1,106 +1,40 @@
-"""PTZ sessions and commands: authorised, arbitrated and audited (INV-6, PSCS-2, PSCS-4).
+"""The PTZ service other packages use: sessions and commands of PTZ cameras, authorised,
+arbitrated and audited (INV-6, PSCS-2, PSCS-4).
 
-Every session open, close, take-over, release and expiry, and every command, granted or
-refused, is written to the hash-chained audit log with the user, role, camera, purpose,
-incident number, command and arguments, pose before and after, and outcome. Session
-state lives in the database and arbitration runs in a transaction that locks the
-camera row, so several web/media processes agree on who holds a camera (ARCHITECTURE
-section 1: nothing may assume one process). The rules are in
-:mod:`onvif_control.arbitration` and docs/design/ptz-arbitration.md.
+One object for the web API, the Socket.IO handlers, the pages and the jobs, composed of
+:class:`~onvif_control.ptz_sessions.PtzSessions` (who controls a camera) and
+:class:`~onvif_control.ptz_commands.PtzCommands` (what they make it do), which share the
+session rows and the per-session rate-limit buckets
+(docs/design/ptz-arbitration.md).
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import logging
-import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from onvif_control import arbitration, guard
-from onvif_control.arbitration import Bucket, Claim, Holder, Verdict
-from onvif_control.cameras import CameraService, target
+from onvif_control.cameras import CameraService
 from onvif_control.connections import Connections
-from onvif_control.engine import PtzEngine, Reading
+from onvif_control.engine import PtzEngine
 from onvif_control.pose import PoseTracker
-from vms.audit.log import SYSTEM_ROLE, AuditLog, Who
-from vms.auth.permissions import Action, Actor, decide
+from onvif_control.ptz_commands import PtzCommands
+from onvif_control.ptz_sessions import PtzSessions
+from vms.audit.log import AuditLog
+from vms.auth.permissions import Actor
 from vms.camera_model import Pose
-from vms.catalog import Catalog, who
-from vms.clock import Clock, isoformat
+from vms.catalog import Catalog
+from vms.clock import Clock
 from vms.config import PtzConfig
 from vms.db.engine import Database
-from vms.db.models import Camera, PtzSession, Role
-from vms.errors import (
-    Conflict,
-    InvalidArgument,
-    NotFound,
-    PermissionDenied,
-    RateLimited,
-    VMSError,
-)
 from vms.events import EventBus
-
-log = logging.getLogger(__name__)
-
-ARBITER = Who("ptz-arbiter", SYSTEM_ROLE)
-MAX_INCIDENT = 64
-MAX_NOTE = 1000
-
-
-def session_json(row: PtzSession, idle_seconds: float) -> dict[str, Any]:
-    holder = holder_of(row)
-    return {
-        "session_id": row.id,
-        "camera_id": row.camera_id,
-        "username": row.username,
-        "role": row.role,
-        "priority": row.priority,
-        "purpose": row.purpose,
-        "incident_number": row.incident_number,
-        "note": row.note,
-        "reservation": row.reservation,
-        "started_at": isoformat(row.started_at),
-        "last_activity_at": isoformat(row.last_activity_at),
-        "expires_at": isoformat(arbitration.expires_at(holder, idle_seconds)),
-        "ended_at": isoformat(row.ended_at),
-        "end_reason": row.end_reason,
-    }
-
-
-def holder_of(row: PtzSession) -> Holder:
-    return Holder(
-        session_id=row.id,
-        username=row.username,
-        role=row.role,
-        priority=row.priority,
-        last_activity_at=row.last_activity_at,
-        reservation=row.reservation,
-    )
-
-
-def _context(row: PtzSession) -> dict[str, Any]:
-    """What every PTZ audit entry carries about its session (PSCS-2, PSCS-5)."""
-    return {
-        "session_id": row.id,
-        "camera_id": row.camera_id,
-        "user": row.username,
-        "purpose": row.purpose,
-        "incident_number": row.incident_number,
-    }
-
-
-@dataclass
-class _Refusal:
-    error: VMSError
 
 
 class PtzService:
-    """Sessions, commands and status of PTZ cameras (``services.extensions["ptz"]``)."""
+    """Sessions, commands and status of PTZ cameras (``services.extensions["ptz"]``).
+
+    ``priorities``, ``purposes`` and ``idle_seconds`` are the sessions' (from ``[ptz]``);
+    the commands read their own ``config`` per command.
+    """
 
     def __init__(
         self,
@@ -115,526 +49,47 @@ class PtzService:
         tracker: PoseTracker,
         config: PtzConfig,
     ) -> None:
-        self.db = db
-        self.audit = audit
-        self.clock = clock
-        self.events = events
-        self.catalog = catalog
-        self.cameras = cameras
-        self.connections = connections
-        self.engine = engine
-        self.tracker = tracker
-        self.config = config
-        self.idle_seconds = config.idle_release_seconds
-        self.priorities = arbitration.parse_priorities(config.role_priorities)
-        self.purposes = tuple(p.strip() for p in config.purposes.split(",") if p.strip())
-        if config.limit_mode not in ("clamp", "refuse"):
-            raise InvalidArgument(f"[ptz] limit_mode {config.limit_mode!r}: clamp or refuse")
-        self._buckets: dict[str, Bucket] = {}
-        self._bucket_lock = threading.Lock()
-
-    # -- helpers ----------------------------------------------------------------------
-
-    def _refuse(
-        self, actor: Actor, action: str, camera_id: str, error: VMSError, details: dict[str, Any]
-    ) -> VMSError:
-        """Audit a refusal in its own transaction (the action did not happen; INV-6)."""
-        outcome = "failed" if error.http_status >= 500 else "refused"
-        self.audit.record(
-            self.db,
-            who(actor),
-            action,
-            target(camera_id),
-            outcome=outcome,
-            details={**details, "reason": error.message, "error": error.kind},
+        self.sessions = PtzSessions(db, audit, clock, events, catalog, connections, engine, config)
+        self.commands = PtzCommands(
+            db, audit, clock, catalog, cameras, connections, engine, tracker, config, self.sessions
         )
-        return error
+        # A session's rate-limit bucket goes with the session.
+        self.sessions.on_end = self.commands.buckets.forget
+        self.priorities = self.sessions.priorities
+        self.purposes = self.sessions.purposes
+        self.idle_seconds = self.sessions.idle_seconds
 
-    def _open_row(self, s: Session, camera_id: str) -> PtzSession | None:
-        return (
-            s.execute(
-                select(PtzSession)
-                .where(PtzSession.camera_id == camera_id, PtzSession.ended_at.is_(None))
-                .order_by(PtzSession.started_at.desc())
-            )
-            .scalars()
-            .first()
-        )
-
-    def _lock_camera(self, s: Session, camera_id: str) -> Camera:
-        camera = s.execute(
-            select(Camera).where(Camera.id == camera_id).with_for_update()
-        ).scalar_one_or_none()
-        if camera is None:
-            raise NotFound(f"camera {camera_id!r} does not exist")
-        return camera
-
-    def _end(
-        self,
-        s: Session,
-        row: PtzSession,
-        by: Who,
-        action: str,
-        reason: str,
-        now: dt.datetime,
-        **extra: Any,
-    ) -> None:
-        row.ended_at, row.end_reason, row.ended_by = now, reason, by.name
-        self.audit.append(
-            s,
-            by,
-            action,
-            target(row.camera_id),
-            details={
-                **_context(row),
-                "reason": reason,
-                "started_at": isoformat(row.started_at),
-                "ended_at": isoformat(now),
-                **extra,
-            },
-        )
-        with self._bucket_lock:
-            self._buckets.pop(row.id, None)
-
-    def _halt(self, camera_id: str, why: str) -> None:
-        """Stop any move the ended session left running (a continuous move would run on
-        until its ONVIF timeout, with nobody in control). Audited as the arbiter's
-        command (INV-6); a camera that cannot be reached is logged, not raised: the
-        session has ended either way."""
-        outcome, error = "ok", None
-        try:
-            self.engine.execute(camera_id, guard.Command(guard.Op.STOP))
-        except VMSError as exc:
-            outcome, error = "failed", exc.message
-            log.warning("camera %s: stop after session end failed: %s", camera_id, exc.message)
-        self.audit.record(
-            self.db,
-            ARBITER,
-            "ptz.command",
-            target(camera_id),
-            outcome=outcome,
-            details={
-                "camera_id": camera_id,
-                "op": "stop",
-                "reason": why,
-                **({"error": error} if error else {}),
-            },
-        )
-
-    def _notify_displaced(self, row: PtzSession, by: str, reason: str) -> None:
-        """Tell the operator who lost control (Socket.IO room of that user)."""
-        self.events.publish(
-            "ptz.displaced",
-            {
-                "camera_id": row.camera_id,
-                "session_id": row.id,
-                "username": row.username,
-                "by": by,
-                "reason": reason,
-            },
-        )
-
-    def _publish_controller(self, camera_id: str, row: PtzSession | None) -> None:
-        self.events.publish(
-            "ptz.session",
-            {
-                "camera_id": camera_id,
-                "controller": session_json(row, self.idle_seconds) if row else None,
-            },
-        )
-
-    # -- sessions ---------------------------------------------------------------------
+    # -- sessions (onvif_control.ptz_sessions) ------------------------------------------
 
     def open_session(self, actor: Actor, camera_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
         """``POST /api/v1/cameras/{id}/ptz/session {purpose, incident_number?, note?,
         reserve?}``: take control of a camera (arbitration rules A1-A5)."""
-        self.catalog.require(actor, Action.PTZ_CONTROL, target(camera_id))
-        purpose = body.get("purpose")
-        incident = body.get("incident_number")
-        note = body.get("note")
-        reserve = body.get("reserve", False)
-        asked = {"purpose": purpose, "incident_number": incident, "reserve": reserve}
-        try:
-            unknown = set(body) - {"purpose", "incident_number", "note", "reserve"}
-            if unknown:
-                raise InvalidArgument(f"unknown session field(s) {sorted(unknown)}")
-            if not isinstance(reserve, bool):
-                raise InvalidArgument(f"reserve must be true or false, not {reserve!r}")
-            if reserve:
-                if actor.role is not Role.ADMIN:
-                    raise PermissionDenied("only an admin may reserve a camera for maintenance")
-                purpose = purpose or "maintenance"
-                if purpose != "maintenance":
-                    raise InvalidArgument("a reservation's purpose is maintenance")
-            if purpose not in self.purposes:
-                # PSCS-4: only the permitted purposes.
-                raise InvalidArgument(
-                    f"purpose {purpose!r} is not a permitted use; one of "
-                    f"{', '.join(self.purposes)} (PSCS-4)"
-                )
-            if incident is not None and (
-                not isinstance(incident, str)
-                or not incident.strip()
-                or len(incident) > MAX_INCIDENT
-            ):
-                raise InvalidArgument(f"incident_number must be text of at most {MAX_INCIDENT}")
-            if note is not None and (not isinstance(note, str) or len(note) > MAX_NOTE):
-                raise InvalidArgument(f"note must be text of at most {MAX_NOTE} characters")
-            self.connections.ptz_record(camera_id)
-        except VMSError as exc:
-            raise self._refuse(actor, "ptz.session.open", camera_id, exc, asked) from None
-
-        claim = Claim(
-            actor.username,
-            actor.role.value,
-            arbitration.priority_of(actor.role.value, self.priorities),
-            reservation=reserve,
-        )
-        refusal: _Refusal | None = None
-        displaced: tuple[PtzSession, str] | None = None
-        with self.db.transaction() as s:
-            self._lock_camera(s, camera_id)
-            now = self.clock.now()
-            current = self._open_row(s, camera_id)
-            decision = arbitration.decide(
-                holder_of(current) if current else None, claim, now, self.idle_seconds
-            )
-            if not decision.granted:
-                assert current is not None
-                error = Conflict(
-                    decision.reason,
-                    holder=current.username,
-                    holder_role=current.role,
-                    holder_purpose=current.purpose,
-                    expires_at=isoformat(
-                        arbitration.expires_at(holder_of(current), self.idle_seconds)
-                    ),
-                )
-                self.audit.append(
-                    s,
-                    who(actor),
-                    "ptz.session.open",
-                    target(camera_id),
-                    outcome="refused",
-                    details={**asked, "reason": decision.reason, "holder": current.username},
-                )
-                refusal = _Refusal(error)
-            else:
-                if current is not None:
-                    if decision.verdict is Verdict.GRANT:
-                        self._end(s, current, ARBITER, "ptz.session.expire", "expired", now)
-                    elif decision.verdict is Verdict.REPLACE_OWN:
-                        self._end(s, current, who(actor), "ptz.session.close", "replaced", now)
-                    else:
-                        self._end(
-                            s,
-                            current,
-                            who(actor),
-                            "ptz.session.takeover",
-                            "taken_over",
-                            now,
-                            taken_by=actor.username,
-                            taken_by_role=actor.role.value,
-                            why=decision.reason,
-                        )
-                        displaced = (current, decision.reason)
-                row = PtzSession(
-                    id=_new_id(),
-                    camera_id=camera_id,
-                    username=actor.username,
-                    role=actor.role.value,
-                    priority=claim.priority,
-                    purpose=str(purpose),
-                    incident_number=incident.strip() if isinstance(incident, str) else None,
-                    note=note,
-                    reservation=reserve,
-                    started_at=now,
-                    last_activity_at=now,
-                )
-                s.add(row)
-                s.flush()
-                self.audit.append(
-                    s,
-                    who(actor),
-                    "ptz.session.open",
-                    target(camera_id),
-                    details={
-                        **_context(row),
-                        "reservation": reserve,
-                        "note": note,
-                        "decision": decision.verdict.value,
-                        "reason": decision.reason,
-                    },
-                )
-                out = session_json(row, self.idle_seconds)
-        if refusal is not None:
-            raise refusal.error
-        if displaced is not None:
-            self._halt(camera_id, "session taken over")
-            self._notify_displaced(displaced[0], actor.username, displaced[1])
-        self._publish_controller(camera_id, row)
-        return out
+        return self.sessions.open_session(actor, camera_id, body)
 
     def close_session(
         self, actor: Actor, camera_id: str, session_id: str | None = None
     ) -> dict[str, Any]:
         """Release a session: your own, or anyone's as an admin (A6)."""
-        self.catalog.require(actor, Action.PTZ_CONTROL, target(camera_id))
-        refusal: _Refusal | None = None
-        row: PtzSession | None = None
-        with self.db.transaction() as s:
-            self._lock_camera(s, camera_id)
-            now = self.clock.now()
-            row = self._open_row(s, camera_id)
-            if row is None or (session_id is not None and row.id != session_id):
-                refusal = _Refusal(
-                    NotFound(f"no open PTZ session {session_id or ''} on this camera")
-                )
-            elif not arbitration.may_release(
-                holder_of(row), actor.username, actor.role is Role.ADMIN
-            ):
-                refusal = _Refusal(
-                    PermissionDenied(
-                        f"the session belongs to {row.username}; only they or an "
-                        "admin may release it (A6)"
-                    )
-                )
-                self.audit.append(
-                    s,
-                    who(actor),
-                    "ptz.session.close",
-                    target(camera_id),
-                    outcome="refused",
-                    details={**_context(row), "reason": refusal.error.message},
-                )
-            elif row.username == actor.username:
-                self._end(s, row, who(actor), "ptz.session.close", "released", now)
-            else:
-                self._end(
-                    s,
-                    row,
-                    who(actor),
-                    "ptz.session.release",
-                    "released_by_admin",
-                    now,
-                    released_by=actor.username,
-                )
-            out = session_json(row, self.idle_seconds) if row is not None else {}
-        if refusal is not None:
-            raise refusal.error
-        assert row is not None
-        self._halt(camera_id, "session closed")
-        if row.username != actor.username:
-            self._notify_displaced(row, actor.username, "released by an admin (A6)")
-        self._publish_controller(camera_id, None)
-        return out
+        return self.sessions.close_session(actor, camera_id, session_id)
 
     def expire_idle(self) -> int:
         """Job: end sessions idle for ``[ptz] idle_release_seconds`` (A2); audited."""
-        ended: list[PtzSession] = []
-        with self.db.transaction() as s:
-            now = self.clock.now()
-            horizon = now - dt.timedelta(seconds=self.idle_seconds)
-            rows = (
-                s.execute(
-                    select(PtzSession).where(
-                        PtzSession.ended_at.is_(None),
-                        PtzSession.reservation.is_(False),
-                        PtzSession.last_activity_at <= horizon,
-                    )
-                )
-                .scalars()
-                .all()
-            )
-            for row in rows:
-                self._end(
-                    s,
-                    row,
-                    ARBITER,
-                    "ptz.session.expire",
-                    "expired",
-                    now,
-                    idle_seconds=self.idle_seconds,
-                )
-                ended.append(row)
-        for row in ended:
-            self._halt(row.camera_id, "session expired")
-            self._notify_displaced(row, ARBITER.name, f"idle for {self.idle_seconds:g} s (A2)")
-            self._publish_controller(row.camera_id, None)
-        return len(ended)
+        return self.sessions.expire_idle()
 
     def controller(self, camera_id: str) -> dict[str, Any] | None:
         """The open, unexpired session of a camera, if any."""
-        with self.db.session() as s:
-            row = self._open_row(s, camera_id)
-            if row is None or arbitration.is_expired(
-                holder_of(row), self.clock.now(), self.idle_seconds
-            ):
-                return None
-            return session_json(row, self.idle_seconds)
+        return self.sessions.controller(camera_id)
 
-    # -- commands ---------------------------------------------------------------------
-
-    def _session_for_command(self, actor: Actor, camera_id: str, session_id: Any) -> PtzSession:
-        if not isinstance(session_id, str) or not session_id:
-            raise InvalidArgument("session_id is required: open a PTZ session first (PSCS-2)")
-        now = self.clock.now()
-        with self.db.session() as s:
-            row = s.get(PtzSession, session_id)
-            if row is None or row.camera_id != camera_id:
-                raise NotFound(f"PTZ session {session_id!r} does not exist on this camera")
-            if row.username != actor.username:
-                raise PermissionDenied(f"PTZ session {session_id!r} belongs to {row.username}")
-            if row.ended_at is not None:
-                raise Conflict(
-                    f"PTZ session {session_id!r} has ended ({row.end_reason}); open a new one",
-                    end_reason=row.end_reason,
-                )
-            expired = arbitration.is_expired(holder_of(row), now, self.idle_seconds)
-        if expired:
-            self.expire_idle()
-            raise Conflict(
-                f"PTZ session {session_id!r} expired after {self.idle_seconds:g} s without "
-                "commands (A2); open a new one",
-                end_reason="expired",
-            )
-        return row
-
-    def _rate_limit(self, session_id: str) -> None:
-        rate = self.config.commands_per_second
-        with self._bucket_lock:
-            ok, bucket = arbitration.take(
-                self._buckets.get(session_id), self.clock.now(), rate, max(1.0, 2 * rate)
-            )
-            self._buckets[session_id] = bucket
-        if not ok:
-            raise RateLimited(f"more than {rate:g} PTZ commands per second in this session")
+    # -- commands (onvif_control.ptz_commands) ------------------------------------------
 
     def command(self, actor: Actor, camera_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
         """``POST /api/v1/cameras/{id}/ptz {session_id, op, ...}`` (issue 4 item 5)."""
-        self.catalog.require(actor, Action.PTZ_CONTROL, target(camera_id))
-        session_id = body.get("session_id")
-        asked = {
-            "session_id": session_id if isinstance(session_id, str) else None,
-            "op": body.get("op"),
-            "args": {k: v for k, v in body.items() if k not in ("session_id", "op")},
-        }
-        try:
-            row = self._session_for_command(actor, camera_id, session_id)
-        except VMSError as exc:
-            raise self._refuse(actor, "ptz.command", camera_id, exc, asked) from None
-        context = {**_context(row), "op": body.get("op"), "args": asked["args"]}
-        before: Reading | None = None
-        try:
-            self._rate_limit(row.id)
-            record = self.connections.ptz_record(camera_id)
-            before = self.engine.status(camera_id)
-            presets = {
-                token: None if None in xyz else record.calibration.from_generic(*xyz)  # type: ignore[arg-type]
-                for token, xyz in record.presets.items()
-            }
-            command = guard.parse(
-                body,
-                record.calibration,
-                before.pose,
-                presets=presets,
-                limit_mode=self.config.limit_mode,
-            )
-            outcome = self.engine.execute(camera_id, command)
-        except VMSError as exc:
-            details = {**context}
-            if before is not None:
-                details["pose_before"] = before.to_dict()
-            raise self._refuse(actor, "ptz.command", camera_id, exc, details) from None
-        now = self.clock.now()
-        with self.db.transaction() as s:
-            live = s.get(PtzSession, row.id)
-            if live is not None and live.ended_at is None:
-                live.last_activity_at = now
-            details = {
-                **context,
-                "sent": command.arguments(),
-                "clamped": command.clamped,
-                "target": command.target.to_dict() if command.target else None,
-                "pose_before": before.to_dict(),
-                "pose_after": outcome.after.to_dict(),
-            }
-            if outcome.preset_token is not None:
-                details["preset_token"] = outcome.preset_token
-            self.audit.append(s, who(actor), "ptz.command", target(camera_id), details=details)
-        if outcome.presets is not None:
-            self.cameras.store_presets(camera_id, outcome.presets)
-        result: dict[str, Any] = {
-            "outcome": "ok",
-            "op": command.op.value,
-            "sent": command.arguments(),
-            "clamped": command.clamped,
-            "target": command.target.to_dict() if command.target else None,
-            "pose_before": before.to_dict(),
-            "pose_after": outcome.after.to_dict(),
-            "expires_at": isoformat(now + dt.timedelta(seconds=self.idle_seconds)),
-        }
-        if outcome.preset_token is not None:
-            result["preset_token"] = outcome.preset_token
-        if outcome.presets is not None:
-            result["presets"] = outcome.presets
-        return result
+        return self.commands.command(actor, camera_id, body)
 
     def status(self, actor: Actor, camera_id: str) -> dict[str, Any]:
         """``GET /api/v1/cameras/{id}/ptz/status``: pose, move status, controller."""
-        if not (
-            decide(actor, Action.PTZ_CONTROL).allowed or decide(actor, Action.LIVE_VIEW).allowed
-        ):
-            self.catalog.require(actor, Action.LIVE_VIEW, target(camera_id))
-        sample = self.tracker.latest(camera_id)
-        fresh = (
-            sample is not None
-            and not sample.commanded
-            and self.tracker.running
-            and (self.clock.now() - sample.at).total_seconds() <= 1.0
-        )
-        if fresh:
-            assert sample is not None
-            record = self.connections.ptz_record(camera_id)
-            reading = Reading(
-                sample.pose,
-                record.calibration.to_generic(sample.pose),
-                sample.moving,
-                sample.at,
-            )
-            source = "tracker"
-        else:
-            reading = self.engine.status(camera_id)
-            source = "camera"
-        return {
-            "camera_id": camera_id,
-            "pose": reading.to_dict(),
-            "moving": reading.moving,
-            "source": source,
-            "controller": self.controller(camera_id),
-        }
+        return self.commands.status(actor, camera_id)
 
     def limit_stop(self, camera_id: str, pose: Pose) -> None:
-        """The pose tracker stopped a continuous move at a software limit: audit the Stop
-        it sent (INV-6: every command, including the system's)."""
-        with self.db.session() as s:
-            row = self._open_row(s, camera_id)
-            context = _context(row) if row is not None else {"camera_id": camera_id}
-        self.audit.record(
-            self.db,
-            Who("pose-tracker", SYSTEM_ROLE),
-            "ptz.limit_stop",
-            target(camera_id),
-            details={
-                **context,
-                "op": "stop",
-                "pose_after": pose.to_dict(),
-                "reason": "continuous move reached a software limit",
-            },
-        )
-
-
-def _new_id() -> str:
-    from vms import ids
-
-    return ids.new_id()
+        """Audit the Stop the pose tracker sent at a software limit (INV-6)."""
+        self.commands.limit_stop(camera_id, pose)

@@ -163,7 +163,7 @@ def test_limit_mode_refuse(svc, control, camera, people):
     control.cameras.set_calibration(
         people["admin"], camera["id"], {**camera["calibration"], "limit_pan_max": 0.0}
     )
-    control.ptz.config = type(control.ptz.config)(limit_mode="refuse")
+    control.ptz.commands.config = type(control.ptz.commands.config)(limit_mode="refuse")
     sid = control.ptz.open_session(people["dispatcher"], camera["id"], {"purpose": "event"})[
         "session_id"
     ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from onvif_control.guard import OPS, Op, beyond_limits, parse
+from onvif_control.guard import BUILDERS, OPS, Op, beyond_limits, parse
 from vms.camera_model import Calibration, Pose
 from vms.errors import FailedPrecondition, InvalidArgument
 
@@ -14,6 +14,7 @@ HERE = Pose(0.0, -10.0, 0.1)
 
 def test_every_op_has_a_table_entry():
     assert set(OPS) == set(Op)
+    assert set(BUILDERS) == set(Op)
 
 
 def test_absolute_generic_and_degrees():

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from onvif_control.adapter import OnvifDevice
+from onvif_control.adapter.device import OnvifDevice
 from tests.onvif_control.ipycam_peer import ipycam_camera
 from vms.errors import FailedPrecondition
 

@@ -1,46 +1,28 @@
-"""The ONVIF adapter against real peers on loopback: every failure leaves as one of our
-error kinds with a readable message (timeouts, unreachable hosts, wrong credentials,
-camera faults), and no password in messages."""
+"""Fault translation (onvif_control/adapter/faults.py) against real peers on loopback:
+every failure leaves the adapter as one of our error kinds with a readable message
+(timeouts, unreachable hosts, wrong credentials, camera faults), and no password in
+messages."""
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import threading
 import time
 
 import pytest
 
-from onvif_control.adapter import OnvifDevice, parse_onvif_url
+from onvif_control.adapter.device import OnvifDevice
+from tests.onvif_control.adapter.conftest import run_with
 from tests.onvif_control.conftest import SIM_PASSWORD, SIM_USER
 from vms.errors import FailedPrecondition, InvalidArgument, Unavailable
 
 pytestmark = pytest.mark.timeout(60)
 
 
-def run(coro):
-    return asyncio.run(coro)
-
-
-async def _with(device, make):
-    try:
-        return await make(device)
-    finally:
-        await device.close()
-
-
-def test_reads_the_simulator(sim):
-    device = OnvifDevice(sim.onvif_url, SIM_USER, SIM_PASSWORD, label="sim")
-    d = run(_with(device, lambda dev: dev.describe()))
-    assert d.info.model == "Simulated PTZ camera" and d.ptz_supported
-    assert d.main_stream_uri == sim.rtsp_url and d.main_profile == "profile_1"
-    assert d.ptz_node["HomeSupported"] is True
-
-
 def test_wrong_password_is_failed_precondition_without_the_password(sim):
     device = OnvifDevice(sim.onvif_url, SIM_USER, "hunter2-wrong", label="sim")
     with pytest.raises(FailedPrecondition, match="refused the username or password") as err:
-        run(_with(device, lambda dev: dev.connect()))
+        run_with(device, lambda dev: dev.connect())
     assert "hunter2" not in str(err.value) and "hunter2" not in repr(device)
 
 
@@ -50,7 +32,7 @@ def test_unreachable_host_is_unavailable():
         port = s.getsockname()[1]
     device = OnvifDevice(f"http://127.0.0.1:{port}/onvif/device_service", "u", "p", label="gone")
     with pytest.raises(Unavailable, match="camera gone: GetDeviceInformation"):
-        run(_with(device, lambda dev: dev.connect()))
+        run_with(device, lambda dev: dev.connect())
 
 
 def test_silent_camera_times_out():
@@ -78,7 +60,7 @@ def test_silent_camera_times_out():
         )
         began = time.monotonic()
         with pytest.raises(Unavailable, match=r"no answer within 0.5 s"):
-            run(_with(device, lambda dev: dev.connect()))
+            run_with(device, lambda dev: dev.connect())
         assert time.monotonic() - began < 3.0
     finally:
         stop.set()
@@ -104,7 +86,7 @@ def test_camera_faults_become_our_kinds(sim):
                 errors[name] = exc
         return errors
 
-    errors = run(_with(device, go))
+    errors = run_with(device, go)
     assert isinstance(errors["preset"], InvalidArgument)
     assert "camera sim: GotoPreset" in errors["preset"].message
     assert "NoToken" in errors["preset"].message
@@ -112,11 +94,3 @@ def test_camera_faults_become_our_kinds(sim):
         isinstance(errors["profile"], InvalidArgument) and "NoProfile" in errors["profile"].message
     )
     assert isinstance(errors["range"], InvalidArgument)
-
-
-@pytest.mark.parametrize(
-    "url", ["ftp://host/", "http:///x", "http://u:p@host/onvif", "http://host:99999/"]
-)
-def test_bad_urls(url):
-    with pytest.raises(InvalidArgument):
-        parse_onvif_url(url)

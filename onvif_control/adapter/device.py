@@ -1,0 +1,296 @@
+"""One camera over ONVIF (onvif-zeep-async): connecting, reading what onboarding
+stores, PTZ moves and presets. Coroutines only, run on the ONVIF loop
+(:mod:`onvif_control.runtime`).
+
+Every call is bounded by a timeout (default 5 s, ``[cameras] command_timeout_seconds``)
+and every failure leaves as one of our error kinds through
+:func:`onvif_control.adapter.faults.translate`. ``GetStatus`` tries the lean path of
+:mod:`onvif_control.adapter.status` first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import aiohttp
+from onvif import ONVIFCamera
+
+from onvif_control.adapter.faults import translate
+from onvif_control.adapter.models import Description, DeviceInfo, Preset, Profile, PtzStatus
+from onvif_control.adapter.parsers import as_float, duration, get_path, parse_onvif_url, plain
+from onvif_control.adapter.status import NoFastPath, lean_status, status_from_reply
+from vms.errors import FailedPrecondition, Unavailable
+from vms.urls import redact_credentials
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+DEFAULT_TIMEOUT = 5.0
+STREAM_SETUP = {"Stream": "RTP-Unicast", "Transport": {"Protocol": "RTSP"}}
+
+
+def _speed(params: dict[str, Any], speed: float | None) -> dict[str, Any]:
+    """``params`` with the same ``Speed`` on every axis, when one is given."""
+    if speed is not None:
+        params["Speed"] = {"PanTilt": {"x": speed, "y": speed}, "Zoom": {"x": speed}}
+    return params
+
+
+# -- one camera -------------------------------------------------------------------------
+
+
+class OnvifDevice:
+    """A connection to one camera. Coroutines only: run them on the ONVIF loop.
+
+    ``label`` names the camera in errors and logs (never the password).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        username: str,
+        password: str,
+        *,
+        label: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        self.host, self.port = parse_onvif_url(url)
+        self.url = url
+        self.label = label or f"{self.host}:{self.port}"
+        self.timeout = timeout
+        self._username = username
+        self._password = password
+        self._camera: ONVIFCamera | None = None
+        self._services: dict[str, Any] = {}
+        self._connect_lock = asyncio.Lock()
+        # The pose tracker calls GetStatus at 5 Hz per camera: the lean path of status.py
+        # costs a fraction of zeep's (bench/bench_ptz.py); None = untried.
+        self._fast_status: bool | None = None
+        self._http: aiohttp.ClientSession | None = None
+
+    def __repr__(self) -> str:  # no credentials
+        return f"OnvifDevice({self.label}, {redact_credentials(self.url)})"
+
+    async def _bounded(self, operation: str, make: Callable[[], Awaitable[T]]) -> T:
+        try:
+            return await asyncio.wait_for(make(), self.timeout)
+        except NoFastPath:
+            raise
+        except Exception as exc:
+            error = translate(exc, self.label, operation, self.timeout)
+            if isinstance(error, Unavailable):
+                # The connection may be dead: rebuild it on the next call.
+                await self._drop()
+            raise error from None
+
+    async def _drop(self) -> None:
+        camera, self._camera = self._camera, None
+        self._services = {}
+        http, self._http = self._http, None
+        if http is not None:
+            await http.close()
+        if camera is not None:
+            try:
+                await camera.close()
+            except Exception:  # closing a broken connection must not mask the real error
+                log.debug("%s: closing the connection failed", self.label, exc_info=True)
+
+    async def _service(self, kind: str) -> Any:
+        async with self._connect_lock:
+            if self._camera is None:
+                camera = ONVIFCamera(self.host, self.port, self._username, self._password)
+                try:
+                    await camera.update_xaddrs()
+                except BaseException:
+                    await camera.close()
+                    raise
+                self._camera = camera
+            if kind not in self._services:
+                factory = {
+                    "devicemgmt": self._camera.create_devicemgmt_service,
+                    "media": self._camera.create_media_service,
+                    "ptz": self._camera.create_ptz_service,
+                }[kind]
+                self._services[kind] = await factory()
+            return self._services[kind]
+
+    async def call(self, kind: str, operation: str, params: dict[str, Any] | None = None) -> Any:
+        """``operation`` of service ``kind`` (devicemgmt, media, ptz), bounded and translated."""
+
+        async def go() -> Any:
+            service = await self._service(kind)
+            return await getattr(service, operation)(params or {})
+
+        return await self._bounded(operation, go)
+
+    async def close(self) -> None:
+        await self._drop()
+
+    # -- reading a camera -----------------------------------------------------------
+
+    async def connect(self) -> None:
+        """Connect and authenticate (raises our errors on bad credentials or address)."""
+        await self.call("devicemgmt", "GetDeviceInformation")
+
+    async def device_info(self) -> DeviceInfo:
+        info = await self.call("devicemgmt", "GetDeviceInformation")
+        return DeviceInfo(
+            manufacturer=get_path(info, "Manufacturer"),
+            model=get_path(info, "Model"),
+            firmware=get_path(info, "FirmwareVersion"),
+            serial=get_path(info, "SerialNumber"),
+        )
+
+    async def profiles(self) -> list[Profile]:
+        out = []
+        for p in await self.call("media", "GetProfiles") or []:
+            resolution = get_path(p, "VideoEncoderConfiguration", "Resolution")
+            out.append(
+                Profile(
+                    token=str(get_path(p, "token")),
+                    name=get_path(p, "Name"),
+                    width=get_path(resolution, "Width"),
+                    height=get_path(resolution, "Height"),
+                    encoding=get_path(p, "VideoEncoderConfiguration", "Encoding"),
+                    ptz=get_path(p, "PTZConfiguration") is not None,
+                )
+            )
+        return out
+
+    async def stream_uri(self, profile: str) -> str | None:
+        reply = await self.call(
+            "media", "GetStreamUri", {"ProfileToken": profile, "StreamSetup": STREAM_SETUP}
+        )
+        uri = get_path(reply, "Uri")
+        return str(uri) if uri else None
+
+    async def describe(self) -> Description:
+        """Device information, profiles, main and sub stream URIs, PTZ node spaces and
+        limits, presets: what onboarding stores."""
+        info = await self.device_info()
+        profiles = await self.profiles()
+        if not profiles:
+            raise FailedPrecondition(f"camera {self.label} has no media profiles")
+        # The first profile is the main stream; a second one, if any, the sub stream.
+        ptz_profiles = [p for p in profiles if p.ptz]
+        main = ptz_profiles[0] if ptz_profiles else profiles[0]
+        sub = next((p for p in profiles if p.token != main.token), None)
+        main_uri = await self.stream_uri(main.token)
+        sub_uri = await self.stream_uri(sub.token) if sub is not None else None
+        node: dict[str, Any] = {}
+        configuration: dict[str, Any] = {}
+        presets: list[Preset] = []
+        if main.ptz:
+            nodes = await self.call("ptz", "GetNodes")
+            if nodes:
+                node = plain(nodes[0])
+            configs = await self.call("ptz", "GetConfigurations")
+            if configs:
+                configuration = plain(configs[0])
+            presets = await self.presets(main.token)
+        return Description(
+            info=info,
+            profiles=profiles,
+            main_profile=main.token,
+            sub_profile=sub.token if sub is not None else None,
+            main_stream_uri=main_uri,
+            sub_stream_uri=sub_uri,
+            ptz_supported=main.ptz,
+            ptz_node=node,
+            ptz_configuration=configuration,
+            presets=presets,
+        )
+
+    async def probe(self) -> None:
+        """A cheap authenticated call for health checks."""
+        await self.call("devicemgmt", "GetDeviceInformation")
+
+    # -- PTZ ------------------------------------------------------------------------
+
+    async def status(self, profile: str) -> PtzStatus:
+        """The PTZ pose and move status of ``profile``: the lean path while it works."""
+        if self._fast_status is not False:
+            try:
+                status = await self._bounded("GetStatus", lambda: self._lean_status(profile))
+                self._fast_status = True
+                return status
+            except NoFastPath as exc:
+                if exc.lasting:
+                    log.info("%s: lean GetStatus not understood (%s); using zeep", self.label, exc)
+                    self._fast_status = False
+        reply = await self.call("ptz", "GetStatus", {"ProfileToken": profile})
+        return status_from_reply(reply)
+
+    async def _lean_status(self, profile: str) -> PtzStatus:
+        service = await self._service("ptz")
+        if self._http is None:
+            self._http = aiohttp.ClientSession()
+        return await lean_status(self._http, service.xaddr, self._username, self._password, profile)
+
+    async def continuous_move(
+        self, profile: str, x: float, y: float, zoom: float, timeout: float | None
+    ) -> None:
+        params: dict[str, Any] = {
+            "ProfileToken": profile,
+            "Velocity": {"PanTilt": {"x": x, "y": y}, "Zoom": {"x": zoom}},
+        }
+        if timeout is not None:
+            params["Timeout"] = duration(timeout)
+        await self.call("ptz", "ContinuousMove", params)
+
+    async def stop(self, profile: str) -> None:
+        await self.call("ptz", "Stop", {"ProfileToken": profile, "PanTilt": True, "Zoom": True})
+
+    async def absolute_move(
+        self, profile: str, x: float, y: float, zoom: float, speed: float | None
+    ) -> None:
+        params: dict[str, Any] = {
+            "ProfileToken": profile,
+            "Position": {"PanTilt": {"x": x, "y": y}, "Zoom": {"x": zoom}},
+        }
+        await self.call("ptz", "AbsoluteMove", _speed(params, speed))
+
+    async def relative_move(
+        self, profile: str, x: float, y: float, zoom: float, speed: float | None
+    ) -> None:
+        params: dict[str, Any] = {
+            "ProfileToken": profile,
+            "Translation": {"PanTilt": {"x": x, "y": y}, "Zoom": {"x": zoom}},
+        }
+        await self.call("ptz", "RelativeMove", _speed(params, speed))
+
+    async def goto_preset(self, profile: str, token: str, speed: float | None) -> None:
+        params: dict[str, Any] = {"ProfileToken": profile, "PresetToken": token}
+        await self.call("ptz", "GotoPreset", _speed(params, speed))
+
+    async def goto_home(self, profile: str, speed: float | None) -> None:
+        params: dict[str, Any] = {"ProfileToken": profile}
+        await self.call("ptz", "GotoHomePosition", _speed(params, speed))
+
+    async def set_preset(self, profile: str, name: str) -> str:
+        reply = await self.call("ptz", "SetPreset", {"ProfileToken": profile, "PresetName": name})
+        token = reply if isinstance(reply, str) else get_path(reply, "PresetToken")
+        if not token:
+            raise Unavailable(f"camera {self.label}: SetPreset returned no preset token")
+        return str(token)
+
+    async def remove_preset(self, profile: str, token: str) -> None:
+        await self.call("ptz", "RemovePreset", {"ProfileToken": profile, "PresetToken": token})
+
+    async def presets(self, profile: str) -> list[Preset]:
+        out = []
+        for p in await self.call("ptz", "GetPresets", {"ProfileToken": profile}) or []:
+            position = get_path(p, "PTZPosition")
+            out.append(
+                Preset(
+                    token=str(get_path(p, "token")),
+                    name=get_path(p, "Name"),
+                    x=as_float(get_path(position, "PanTilt", "x")),
+                    y=as_float(get_path(position, "PanTilt", "y")),
+                    zoom=as_float(get_path(position, "Zoom", "x")),
+                )
+            )
+        return out

@@ -1,0 +1,216 @@
+"""PTZ commands: checked, rate-limited, sent and audited (INV-5, INV-6, PSCS-2).
+
+A command needs the caller's own open session (P4, :mod:`onvif_control.ptz_sessions`);
+then the per-session token bucket, the pose before, the guard's parse against the
+software limits (:mod:`onvif_control.guard`, a table of ops), the engine (which marks
+the move for the mask plan before it sends it, INV-5) and the pose after. Every command,
+granted, refused or failed, is written to the audit log with the session's purpose and
+incident number, its arguments and the poses before and after (INV-6). Also here: the
+PTZ status read and the audit of the tracker's limit stops.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from onvif_control import arbitration, guard
+from onvif_control.arbitration import Bucket
+from onvif_control.cameras import CameraService, target
+from onvif_control.connections import Connections
+from onvif_control.engine import PtzEngine, Reading
+from onvif_control.pose import PoseTracker
+from onvif_control.ptz_sessions import PtzSessions, session_context
+from vms.audit.log import SYSTEM_ROLE, AuditLog, Who
+from vms.auth.permissions import Action, Actor, decide
+from vms.camera_model import Pose
+from vms.catalog import Catalog, who
+from vms.clock import Clock, isoformat
+from vms.config import PtzConfig
+from vms.db.engine import Database
+from vms.db.models import PtzSession
+from vms.errors import InvalidArgument, RateLimited, VMSError
+
+
+class CommandBuckets:
+    """One token bucket per session: ``rate()`` commands a second, burst twice that
+    (at least 1). Shared by every thread of this process; a bucket is forgotten when
+    its session ends."""
+
+    def __init__(self, clock: Clock, rate: Callable[[], float]) -> None:
+        self.clock = clock
+        self.rate = rate
+        self._buckets: dict[str, Bucket] = {}
+        self._lock = threading.Lock()
+
+    def take(self, session_id: str) -> None:
+        """Spend a token of ``session_id``'s bucket; RateLimited (429) when it is empty."""
+        rate = self.rate()
+        with self._lock:
+            ok, bucket = arbitration.take(
+                self._buckets.get(session_id), self.clock.now(), rate, max(1.0, 2 * rate)
+            )
+            self._buckets[session_id] = bucket
+        if not ok:
+            raise RateLimited(f"more than {rate:g} PTZ commands per second in this session")
+
+    def forget(self, session_id: str) -> None:
+        with self._lock:
+            self._buckets.pop(session_id, None)
+
+
+class PtzCommands:
+    """Commands, status and limit-stop audit of PTZ cameras. ``config`` is read per
+    command (``limit_mode``, ``commands_per_second``)."""
+
+    def __init__(
+        self,
+        db: Database,
+        audit: AuditLog,
+        clock: Clock,
+        catalog: Catalog,
+        cameras: CameraService,
+        connections: Connections,
+        engine: PtzEngine,
+        tracker: PoseTracker,
+        config: PtzConfig,
+        sessions: PtzSessions,
+    ) -> None:
+        if config.limit_mode not in ("clamp", "refuse"):
+            raise InvalidArgument(f"[ptz] limit_mode {config.limit_mode!r}: clamp or refuse")
+        self.db = db
+        self.audit = audit
+        self.clock = clock
+        self.catalog = catalog
+        self.cameras = cameras
+        self.connections = connections
+        self.engine = engine
+        self.tracker = tracker
+        self.config = config
+        self.sessions = sessions
+        self.buckets = CommandBuckets(clock, lambda: self.config.commands_per_second)
+
+    def command(self, actor: Actor, camera_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """``POST /api/v1/cameras/{id}/ptz {session_id, op, ...}`` (issue 4 item 5)."""
+        self.catalog.require(actor, Action.PTZ_CONTROL, target(camera_id))
+        session_id = body.get("session_id")
+        asked = {
+            "session_id": session_id if isinstance(session_id, str) else None,
+            "op": body.get("op"),
+            "args": {k: v for k, v in body.items() if k not in ("session_id", "op")},
+        }
+        try:
+            row = self.sessions.for_command(actor, camera_id, session_id)
+        except VMSError as exc:
+            raise self.sessions.refuse(actor, "ptz.command", camera_id, exc, asked) from None
+        context = {**session_context(row), "op": body.get("op"), "args": asked["args"]}
+        before: Reading | None = None
+        try:
+            self.buckets.take(row.id)
+            record = self.connections.ptz_record(camera_id)
+            before = self.engine.status(camera_id)
+            presets = {
+                token: None if None in xyz else record.calibration.from_generic(*xyz)  # type: ignore[arg-type]
+                for token, xyz in record.presets.items()
+            }
+            command = guard.parse(
+                body,
+                record.calibration,
+                before.pose,
+                presets=presets,
+                limit_mode=self.config.limit_mode,
+            )
+            outcome = self.engine.execute(camera_id, command)
+        except VMSError as exc:
+            details = {**context}
+            if before is not None:
+                details["pose_before"] = before.to_dict()
+            raise self.sessions.refuse(actor, "ptz.command", camera_id, exc, details) from None
+        now = self.clock.now()
+        with self.db.transaction() as s:
+            live = s.get(PtzSession, row.id)
+            if live is not None and live.ended_at is None:
+                live.last_activity_at = now
+            details = {
+                **context,
+                "sent": command.arguments(),
+                "clamped": command.clamped,
+                "target": command.target.to_dict() if command.target else None,
+                "pose_before": before.to_dict(),
+                "pose_after": outcome.after.to_dict(),
+            }
+            if outcome.preset_token is not None:
+                details["preset_token"] = outcome.preset_token
+            self.audit.append(s, who(actor), "ptz.command", target(camera_id), details=details)
+        if outcome.presets is not None:
+            self.cameras.store_presets(camera_id, outcome.presets)
+        result: dict[str, Any] = {
+            "outcome": "ok",
+            "op": command.op.value,
+            "sent": command.arguments(),
+            "clamped": command.clamped,
+            "target": command.target.to_dict() if command.target else None,
+            "pose_before": before.to_dict(),
+            "pose_after": outcome.after.to_dict(),
+            "expires_at": isoformat(now + dt.timedelta(seconds=self.sessions.idle_seconds)),
+        }
+        if outcome.preset_token is not None:
+            result["preset_token"] = outcome.preset_token
+        if outcome.presets is not None:
+            result["presets"] = outcome.presets
+        return result
+
+    def status(self, actor: Actor, camera_id: str) -> dict[str, Any]:
+        """``GET /api/v1/cameras/{id}/ptz/status``: pose, move status, controller."""
+        if not (
+            decide(actor, Action.PTZ_CONTROL).allowed or decide(actor, Action.LIVE_VIEW).allowed
+        ):
+            self.catalog.require(actor, Action.LIVE_VIEW, target(camera_id))
+        sample = self.tracker.latest(camera_id)
+        fresh = (
+            sample is not None
+            and not sample.commanded
+            and self.tracker.running
+            and (self.clock.now() - sample.at).total_seconds() <= 1.0
+        )
+        if fresh:
+            assert sample is not None
+            record = self.connections.ptz_record(camera_id)
+            reading = Reading(
+                sample.pose,
+                record.calibration.to_generic(sample.pose),
+                sample.moving,
+                sample.at,
+            )
+            source = "tracker"
+        else:
+            reading = self.engine.status(camera_id)
+            source = "camera"
+        return {
+            "camera_id": camera_id,
+            "pose": reading.to_dict(),
+            "moving": reading.moving,
+            "source": source,
+            "controller": self.sessions.controller(camera_id),
+        }
+
+    def limit_stop(self, camera_id: str, pose: Pose) -> None:
+        """The pose tracker stopped a continuous move at a software limit: audit the Stop
+        it sent (INV-6: every command, including the system's)."""
+        with self.db.session() as s:
+            row = self.sessions.open_row(s, camera_id)
+            context = session_context(row) if row is not None else {"camera_id": camera_id}
+        self.audit.record(
+            self.db,
+            Who("pose-tracker", SYSTEM_ROLE),
+            "ptz.limit_stop",
+            target(camera_id),
+            details={
+                **context,
+                "op": "stop",
+                "pose_after": pose.to_dict(),
+                "reason": "continuous move reached a software limit",
+            },
+        )

@@ -1,0 +1,501 @@
+"""PTZ sessions: who controls a camera, arbitrated and audited (INV-6, PSCS-2, PSCS-4).
+
+Opening, closing, take-overs, admin releases, maintenance reservations and idle expiry
+of sessions; every one, granted or refused, is written to the hash-chained audit log
+with the user, role, camera, purpose and incident number. Session state lives in the
+database and arbitration runs in a transaction that locks the camera row, so several
+web/media processes agree on who holds a camera (ARCHITECTURE section 1: nothing may
+assume one process). The rules are in :mod:`onvif_control.arbitration` and
+docs/design/ptz-arbitration.md; commands go through :mod:`onvif_control.ptz_commands`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from onvif_control import arbitration, guard
+from onvif_control.arbitration import Claim, Holder, Verdict
+from onvif_control.cameras import target
+from onvif_control.connections import Connections
+from onvif_control.engine import PtzEngine
+from vms.audit.log import SYSTEM_ROLE, AuditLog, Who
+from vms.auth.permissions import Action, Actor
+from vms.catalog import Catalog, who
+from vms.clock import Clock, isoformat
+from vms.config import PtzConfig
+from vms.db.engine import Database
+from vms.db.models import Camera, PtzSession, Role
+from vms.errors import (
+    Conflict,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    VMSError,
+)
+from vms.events import EventBus
+
+log = logging.getLogger(__name__)
+
+ARBITER = Who("ptz-arbiter", SYSTEM_ROLE)
+MAX_INCIDENT = 64
+MAX_NOTE = 1000
+
+
+def session_json(row: PtzSession, idle_seconds: float) -> dict[str, Any]:
+    holder = holder_of(row)
+    return {
+        "session_id": row.id,
+        "camera_id": row.camera_id,
+        "username": row.username,
+        "role": row.role,
+        "priority": row.priority,
+        "purpose": row.purpose,
+        "incident_number": row.incident_number,
+        "note": row.note,
+        "reservation": row.reservation,
+        "started_at": isoformat(row.started_at),
+        "last_activity_at": isoformat(row.last_activity_at),
+        "expires_at": isoformat(arbitration.expires_at(holder, idle_seconds)),
+        "ended_at": isoformat(row.ended_at),
+        "end_reason": row.end_reason,
+    }
+
+
+def holder_of(row: PtzSession) -> Holder:
+    return Holder(
+        session_id=row.id,
+        username=row.username,
+        role=row.role,
+        priority=row.priority,
+        last_activity_at=row.last_activity_at,
+        reservation=row.reservation,
+    )
+
+
+def session_context(row: PtzSession) -> dict[str, Any]:
+    """What every PTZ audit entry carries about its session (PSCS-2, PSCS-5)."""
+    return {
+        "session_id": row.id,
+        "camera_id": row.camera_id,
+        "user": row.username,
+        "purpose": row.purpose,
+        "incident_number": row.incident_number,
+    }
+
+
+@dataclass
+class _Refusal:
+    error: VMSError
+
+
+class PtzSessions:
+    """Who controls which PTZ camera: open, close, take over, release, expire (A1-A6).
+
+    ``on_end(session_id)`` is called whenever a session ends, inside the ending
+    transaction (:class:`~onvif_control.ptz.PtzService` sets it so that the commands
+    forget that session's rate-limit bucket).
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        audit: AuditLog,
+        clock: Clock,
+        events: EventBus,
+        catalog: Catalog,
+        connections: Connections,
+        engine: PtzEngine,
+        config: PtzConfig,
+    ) -> None:
+        self.db = db
+        self.audit = audit
+        self.clock = clock
+        self.events = events
+        self.catalog = catalog
+        self.connections = connections
+        self.engine = engine
+        self.idle_seconds = config.idle_release_seconds
+        self.priorities = arbitration.parse_priorities(config.role_priorities)
+        self.purposes = tuple(p.strip() for p in config.purposes.split(",") if p.strip())
+        self.on_end: Callable[[str], None] = lambda session_id: None
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def refuse(
+        self, actor: Actor, action: str, camera_id: str, error: VMSError, details: dict[str, Any]
+    ) -> VMSError:
+        """Audit a refusal in its own transaction (the action did not happen; INV-6)."""
+        outcome = "failed" if error.http_status >= 500 else "refused"
+        self.audit.record(
+            self.db,
+            who(actor),
+            action,
+            target(camera_id),
+            outcome=outcome,
+            details={**details, "reason": error.message, "error": error.kind},
+        )
+        return error
+
+    def open_row(self, s: Session, camera_id: str) -> PtzSession | None:
+        """The newest open session row of ``camera_id`` (expired or not), if any."""
+        return (
+            s.execute(
+                select(PtzSession)
+                .where(PtzSession.camera_id == camera_id, PtzSession.ended_at.is_(None))
+                .order_by(PtzSession.started_at.desc())
+            )
+            .scalars()
+            .first()
+        )
+
+    def _lock_camera(self, s: Session, camera_id: str) -> Camera:
+        camera = s.execute(
+            select(Camera).where(Camera.id == camera_id).with_for_update()
+        ).scalar_one_or_none()
+        if camera is None:
+            raise NotFound(f"camera {camera_id!r} does not exist")
+        return camera
+
+    def _end(
+        self,
+        s: Session,
+        row: PtzSession,
+        by: Who,
+        action: str,
+        reason: str,
+        now: dt.datetime,
+        **extra: Any,
+    ) -> None:
+        row.ended_at, row.end_reason, row.ended_by = now, reason, by.name
+        self.audit.append(
+            s,
+            by,
+            action,
+            target(row.camera_id),
+            details={
+                **session_context(row),
+                "reason": reason,
+                "started_at": isoformat(row.started_at),
+                "ended_at": isoformat(now),
+                **extra,
+            },
+        )
+        self.on_end(row.id)
+
+    def _halt(self, camera_id: str, why: str) -> None:
+        """Stop any move the ended session left running (a continuous move would run on
+        until its ONVIF timeout, with nobody in control). Audited as the arbiter's
+        command (INV-6); a camera that cannot be reached is logged, not raised: the
+        session has ended either way."""
+        outcome, error = "ok", None
+        try:
+            self.engine.execute(camera_id, guard.Command(guard.Op.STOP))
+        except VMSError as exc:
+            outcome, error = "failed", exc.message
+            log.warning("camera %s: stop after session end failed: %s", camera_id, exc.message)
+        self.audit.record(
+            self.db,
+            ARBITER,
+            "ptz.command",
+            target(camera_id),
+            outcome=outcome,
+            details={
+                "camera_id": camera_id,
+                "op": "stop",
+                "reason": why,
+                **({"error": error} if error else {}),
+            },
+        )
+
+    def _notify_displaced(self, row: PtzSession, by: str, reason: str) -> None:
+        """Tell the operator who lost control (Socket.IO room of that user)."""
+        self.events.publish(
+            "ptz.displaced",
+            {
+                "camera_id": row.camera_id,
+                "session_id": row.id,
+                "username": row.username,
+                "by": by,
+                "reason": reason,
+            },
+        )
+
+    def _publish_controller(self, camera_id: str, row: PtzSession | None) -> None:
+        self.events.publish(
+            "ptz.session",
+            {
+                "camera_id": camera_id,
+                "controller": session_json(row, self.idle_seconds) if row else None,
+            },
+        )
+
+    # -- sessions ---------------------------------------------------------------------
+
+    def open_session(self, actor: Actor, camera_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """``POST /api/v1/cameras/{id}/ptz/session {purpose, incident_number?, note?,
+        reserve?}``: take control of a camera (arbitration rules A1-A5)."""
+        self.catalog.require(actor, Action.PTZ_CONTROL, target(camera_id))
+        purpose = body.get("purpose")
+        incident = body.get("incident_number")
+        note = body.get("note")
+        reserve = body.get("reserve", False)
+        asked = {"purpose": purpose, "incident_number": incident, "reserve": reserve}
+        try:
+            unknown = set(body) - {"purpose", "incident_number", "note", "reserve"}
+            if unknown:
+                raise InvalidArgument(f"unknown session field(s) {sorted(unknown)}")
+            if not isinstance(reserve, bool):
+                raise InvalidArgument(f"reserve must be true or false, not {reserve!r}")
+            if reserve:
+                if actor.role is not Role.ADMIN:
+                    raise PermissionDenied("only an admin may reserve a camera for maintenance")
+                purpose = purpose or "maintenance"
+                if purpose != "maintenance":
+                    raise InvalidArgument("a reservation's purpose is maintenance")
+            if purpose not in self.purposes:
+                # PSCS-4: only the permitted purposes.
+                raise InvalidArgument(
+                    f"purpose {purpose!r} is not a permitted use; one of "
+                    f"{', '.join(self.purposes)} (PSCS-4)"
+                )
+            if incident is not None and (
+                not isinstance(incident, str)
+                or not incident.strip()
+                or len(incident) > MAX_INCIDENT
+            ):
+                raise InvalidArgument(f"incident_number must be text of at most {MAX_INCIDENT}")
+            if note is not None and (not isinstance(note, str) or len(note) > MAX_NOTE):
+                raise InvalidArgument(f"note must be text of at most {MAX_NOTE} characters")
+            self.connections.ptz_record(camera_id)
+        except VMSError as exc:
+            raise self.refuse(actor, "ptz.session.open", camera_id, exc, asked) from None
+
+        claim = Claim(
+            actor.username,
+            actor.role.value,
+            arbitration.priority_of(actor.role.value, self.priorities),
+            reservation=reserve,
+        )
+        refusal: _Refusal | None = None
+        displaced: tuple[PtzSession, str] | None = None
+        with self.db.transaction() as s:
+            self._lock_camera(s, camera_id)
+            now = self.clock.now()
+            current = self.open_row(s, camera_id)
+            decision = arbitration.decide(
+                holder_of(current) if current else None, claim, now, self.idle_seconds
+            )
+            if not decision.granted:
+                assert current is not None
+                error = Conflict(
+                    decision.reason,
+                    holder=current.username,
+                    holder_role=current.role,
+                    holder_purpose=current.purpose,
+                    expires_at=isoformat(
+                        arbitration.expires_at(holder_of(current), self.idle_seconds)
+                    ),
+                )
+                self.audit.append(
+                    s,
+                    who(actor),
+                    "ptz.session.open",
+                    target(camera_id),
+                    outcome="refused",
+                    details={**asked, "reason": decision.reason, "holder": current.username},
+                )
+                refusal = _Refusal(error)
+            else:
+                if current is not None:
+                    if decision.verdict is Verdict.GRANT:
+                        self._end(s, current, ARBITER, "ptz.session.expire", "expired", now)
+                    elif decision.verdict is Verdict.REPLACE_OWN:
+                        self._end(s, current, who(actor), "ptz.session.close", "replaced", now)
+                    else:
+                        self._end(
+                            s,
+                            current,
+                            who(actor),
+                            "ptz.session.takeover",
+                            "taken_over",
+                            now,
+                            taken_by=actor.username,
+                            taken_by_role=actor.role.value,
+                            why=decision.reason,
+                        )
+                        displaced = (current, decision.reason)
+                row = PtzSession(
+                    id=new_id(),
+                    camera_id=camera_id,
+                    username=actor.username,
+                    role=actor.role.value,
+                    priority=claim.priority,
+                    purpose=str(purpose),
+                    incident_number=incident.strip() if isinstance(incident, str) else None,
+                    note=note,
+                    reservation=reserve,
+                    started_at=now,
+                    last_activity_at=now,
+                )
+                s.add(row)
+                s.flush()
+                self.audit.append(
+                    s,
+                    who(actor),
+                    "ptz.session.open",
+                    target(camera_id),
+                    details={
+                        **session_context(row),
+                        "reservation": reserve,
+                        "note": note,
+                        "decision": decision.verdict.value,
+                        "reason": decision.reason,
+                    },
+                )
+                out = session_json(row, self.idle_seconds)
+        if refusal is not None:
+            raise refusal.error
+        if displaced is not None:
+            self._halt(camera_id, "session taken over")
+            self._notify_displaced(displaced[0], actor.username, displaced[1])
+        self._publish_controller(camera_id, row)
+        return out
+
+    def close_session(
+        self, actor: Actor, camera_id: str, session_id: str | None = None
+    ) -> dict[str, Any]:
+        """Release a session: your own, or anyone's as an admin (A6)."""
+        self.catalog.require(actor, Action.PTZ_CONTROL, target(camera_id))
+        refusal: _Refusal | None = None
+        row: PtzSession | None = None
+        with self.db.transaction() as s:
+            self._lock_camera(s, camera_id)
+            now = self.clock.now()
+            row = self.open_row(s, camera_id)
+            if row is None or (session_id is not None and row.id != session_id):
+                refusal = _Refusal(
+                    NotFound(f"no open PTZ session {session_id or ''} on this camera")
+                )
+            elif not arbitration.may_release(
+                holder_of(row), actor.username, actor.role is Role.ADMIN
+            ):
+                refusal = _Refusal(
+                    PermissionDenied(
+                        f"the session belongs to {row.username}; only they or an "
+                        "admin may release it (A6)"
+                    )
+                )
+                self.audit.append(
+                    s,
+                    who(actor),
+                    "ptz.session.close",
+                    target(camera_id),
+                    outcome="refused",
+                    details={**session_context(row), "reason": refusal.error.message},
+                )
+            elif row.username == actor.username:
+                self._end(s, row, who(actor), "ptz.session.close", "released", now)
+            else:
+                self._end(
+                    s,
+                    row,
+                    who(actor),
+                    "ptz.session.release",
+                    "released_by_admin",
+                    now,
+                    released_by=actor.username,
+                )
+            out = session_json(row, self.idle_seconds) if row is not None else {}
+        if refusal is not None:
+            raise refusal.error
+        assert row is not None
+        self._halt(camera_id, "session closed")
+        if row.username != actor.username:
+            self._notify_displaced(row, actor.username, "released by an admin (A6)")
+        self._publish_controller(camera_id, None)
+        return out
+
+    def expire_idle(self) -> int:
+        """Job: end sessions idle for ``[ptz] idle_release_seconds`` (A2); audited."""
+        ended: list[PtzSession] = []
+        with self.db.transaction() as s:
+            now = self.clock.now()
+            horizon = now - dt.timedelta(seconds=self.idle_seconds)
+            rows = (
+                s.execute(
+                    select(PtzSession).where(
+                        PtzSession.ended_at.is_(None),
+                        PtzSession.reservation.is_(False),
+                        PtzSession.last_activity_at <= horizon,
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            for row in rows:
+                self._end(
+                    s,
+                    row,
+                    ARBITER,
+                    "ptz.session.expire",
+                    "expired",
+                    now,
+                    idle_seconds=self.idle_seconds,
+                )
+                ended.append(row)
+        for row in ended:
+            self._halt(row.camera_id, "session expired")
+            self._notify_displaced(row, ARBITER.name, f"idle for {self.idle_seconds:g} s (A2)")
+            self._publish_controller(row.camera_id, None)
+        return len(ended)
+
+    def controller(self, camera_id: str) -> dict[str, Any] | None:
+        """The open, unexpired session of a camera, if any."""
+        with self.db.session() as s:
+            row = self.open_row(s, camera_id)
+            if row is None or arbitration.is_expired(
+                holder_of(row), self.clock.now(), self.idle_seconds
+            ):
+                return None
+            return session_json(row, self.idle_seconds)
+
+    def for_command(self, actor: Actor, camera_id: str, session_id: Any) -> PtzSession:
+        """The caller's own open, unexpired session ``session_id`` on ``camera_id`` (P4):
+        404 unknown, 403 another user's, 409 ended or expired (an expired one is ended
+        first, A2)."""
+        if not isinstance(session_id, str) or not session_id:
+            raise InvalidArgument("session_id is required: open a PTZ session first (PSCS-2)")
+        now = self.clock.now()
+        with self.db.session() as s:
+            row = s.get(PtzSession, session_id)
+            if row is None or row.camera_id != camera_id:
+                raise NotFound(f"PTZ session {session_id!r} does not exist on this camera")
+            if row.username != actor.username:
+                raise PermissionDenied(f"PTZ session {session_id!r} belongs to {row.username}")
+            if row.ended_at is not None:
+                raise Conflict(
+                    f"PTZ session {session_id!r} has ended ({row.end_reason}); open a new one",
+                    end_reason=row.end_reason,
+                )
+            expired = arbitration.is_expired(holder_of(row), now, self.idle_seconds)
+        if expired:
+            self.expire_idle()
+            raise Conflict(
+                f"PTZ session {session_id!r} expired after {self.idle_seconds:g} s without "
+                "commands (A2); open a new one",
+                end_reason="expired",
+            )
+        return row
+
+
+def new_id() -> str:
+    from vms import ids
+
+    return ids.new_id()

@@ -1,0 +1,56 @@
+"""The adapter's pure readers (onvif_control/adapter/parsers.py): device URLs, values
+from zeep objects, times and durations."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+from types import SimpleNamespace
+
+import pytest
+
+from onvif_control.adapter.parsers import (
+    as_float,
+    duration,
+    get_path,
+    onvif_endpoint,
+    parse_onvif_url,
+    parse_utc,
+    plain,
+)
+from vms.errors import InvalidArgument
+
+
+@pytest.mark.parametrize(
+    "url", ["ftp://host/", "http:///x", "http://u:p@host/onvif", "http://host:99999/"]
+)
+def test_bad_urls(url):
+    with pytest.raises(InvalidArgument):
+        parse_onvif_url(url)
+
+
+def test_endpoint_defaults_the_port_and_names_no_password():
+    assert onvif_endpoint("http://Cam.Example/onvif/device_service") == ("http", "cam.example", 80)
+    assert onvif_endpoint("https://cam:8443/onvif") == ("https", "cam", 8443)
+    with pytest.raises(InvalidArgument, match="holds credentials") as err:
+        onvif_endpoint("http://admin:s3cret-pw@cam/onvif")
+    assert "s3cret-pw" not in err.value.message
+
+
+def test_values_from_replies():
+    reply = SimpleNamespace(Position={"PanTilt": SimpleNamespace(x="0.25", y=None)})
+    assert get_path(reply, "Position", "PanTilt", "x") == "0.25"
+    assert get_path(reply, "Position", "Zoom", "x") is None
+    assert as_float("0.25") == 0.25 and as_float(None) is None and as_float("n/a") is None
+    assert plain(
+        {"a": decimal.Decimal("1.5"), "b": None, "c": [dt.timedelta(seconds=2)], "_value_1": 1}
+    ) == {"a": 1.5, "c": [2.0]}
+
+
+def test_times_and_durations():
+    assert duration(1.0) == "PT1S" and duration(0.25) == "PT0.250S"
+    assert parse_utc("2026-12-03T06:00:00Z") == dt.datetime(2026, 12, 3, 6, tzinfo=dt.UTC)
+    assert parse_utc("2026-12-03T07:00:00+01:00") == dt.datetime(2026, 12, 3, 6, tzinfo=dt.UTC)
+    # A naive or unreadable time is no camera time at all.
+    assert parse_utc("2026-12-03T06:00:00") is None
+    assert parse_utc("yesterday") is None and parse_utc(None) is None
