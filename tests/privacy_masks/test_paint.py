@@ -10,8 +10,9 @@ import pytest
 
 from onvif_control.simulator import SimulatedCamera, signature_mask
 from onvif_control.simulator.panorama import yuv_to_rgb
-from privacy_masks.geometry import MaskSettings, SpherePolygon, mask_for_frame, plan_masks
+from privacy_masks.geometry import SpherePolygon
 from privacy_masks.paint import BLACK_YUV, PaintStyle, blank, frame_planes, paint
+from privacy_masks.planning import MaskSettings, mask_for_frame, plan_masks
 from tests.privacy_masks.conftest import SIZE, sim_pose, vms_calibration
 from vms.camera_model import Pose, PoseSample
 

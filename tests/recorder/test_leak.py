@@ -33,7 +33,8 @@ from onvif_control.simulator import SIGNATURE_TOLERANCE, signature_mask
 from onvif_control.simulator.calibration import Pose as SimPose
 from onvif_control.simulator.motion import Speed
 from onvif_control.simulator.stream import AccessUnit, StreamHub
-from privacy_masks.geometry import Anchor, MaskPlan, dilate, margin_px
+from privacy_masks.geometry import dilate
+from privacy_masks.planning import Anchor, MaskPlan, margin_px
 from recorder.live import LivePreview
 from recorder.masking import MaskStage
 from tests.recorder.conftest import Rig
