@@ -35,8 +35,8 @@ from typing import Any
 from privacy_masks.model import MaskSet
 from privacy_masks.paint import PaintStyle, blank, frame_planes
 from privacy_masks.planning import MaskSettings
+from privacy_masks.stage import MaskStage
 from recorder.fanout import EncodedPacket, Interruption, PacketHub
-from recorder.masking import MaskStage
 from recorder.media import (
     Decoder,
     Encoder,
