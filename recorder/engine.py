@@ -21,8 +21,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from privacy_masks.geometry import MaskSettings
 from privacy_masks.paint import PaintStyle
+from privacy_masks.planning import MaskSettings
 from privacy_masks.service import MaskService
 from recorder.fanout import PacketHub
 from recorder.live import LivePreview

@@ -32,11 +32,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from privacy_masks.geometry import MaskSettings
 from privacy_masks.model import MaskSet
 from privacy_masks.paint import PaintStyle, blank, frame_planes
+from privacy_masks.planning import MaskSettings
+from privacy_masks.stage import MaskStage
 from recorder.fanout import EncodedPacket, Interruption, PacketHub
-from recorder.masking import MaskStage
 from recorder.media import (
     Decoder,
     Encoder,

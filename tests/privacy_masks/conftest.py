@@ -1,11 +1,16 @@
-"""Fixtures: the simulator as independent ground truth for mask geometry."""
+"""Fixtures: the simulator as independent ground truth for mask geometry, and its
+pictures as writable yuv420p PyAV frames."""
 
 from __future__ import annotations
 
+import av
+import numpy as np
 import pytest
 
 from onvif_control.simulator import SimulatedCamera
 from onvif_control.simulator.calibration import Pose as SimPose
+from onvif_control.simulator.panorama import yuv_to_rgb
+from privacy_masks.paint import frame_planes
 from vms.camera_model import Calibration, Pose
 
 SIZE = (320, 180)
@@ -25,6 +30,22 @@ def vms_calibration(camera: SimulatedCamera) -> Calibration:
 
 def sim_pose(pose: Pose) -> SimPose:
     return SimPose(pose.pan, pose.tilt, pose.zoom)
+
+
+def frame_from_i420(i420: np.ndarray, width: int, height: int) -> av.VideoFrame:
+    frame = av.VideoFrame(width, height, "yuv420p")
+    planes = frame_planes(frame)
+    q = width * height // 4
+    flat = i420.reshape(-1)
+    planes.y[:] = flat[: width * height].reshape(height, width)
+    planes.u[:] = flat[width * height : width * height + q].reshape(height // 2, width // 2)
+    planes.v[:] = flat[width * height + q :].reshape(height // 2, width // 2)
+    return frame
+
+
+def rgb_of(frame: av.VideoFrame) -> np.ndarray:
+    planes = frame_planes(frame)
+    return yuv_to_rgb(planes.y.copy(), planes.u.copy(), planes.v.copy())
 
 
 @pytest.fixture(scope="session")

@@ -9,29 +9,13 @@ import numpy as np
 import pytest
 
 from onvif_control.simulator import SimulatedCamera, signature_mask
-from onvif_control.simulator.panorama import yuv_to_rgb
-from privacy_masks.geometry import MaskSettings, SpherePolygon, mask_for_frame, plan_masks
+from privacy_masks.geometry import SpherePolygon
 from privacy_masks.paint import BLACK_YUV, PaintStyle, blank, frame_planes, paint
-from tests.privacy_masks.conftest import SIZE, sim_pose, vms_calibration
+from privacy_masks.planning import MaskSettings, mask_for_frame, plan_masks
+from tests.privacy_masks.conftest import SIZE, frame_from_i420, rgb_of, sim_pose, vms_calibration
 from vms.camera_model import Pose, PoseSample
 
 T0 = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
-
-
-def frame_from_i420(i420: np.ndarray, width: int, height: int) -> av.VideoFrame:
-    frame = av.VideoFrame(width, height, "yuv420p")
-    planes = frame_planes(frame)
-    q = width * height // 4
-    flat = i420.reshape(-1)
-    planes.y[:] = flat[: width * height].reshape(height, width)
-    planes.u[:] = flat[width * height : width * height + q].reshape(height // 2, width // 2)
-    planes.v[:] = flat[width * height + q :].reshape(height // 2, width // 2)
-    return frame
-
-
-def rgb_of(frame: av.VideoFrame) -> np.ndarray:
-    planes = frame_planes(frame)
-    return yuv_to_rgb(planes.y.copy(), planes.u.copy(), planes.v.copy())
 
 
 @pytest.mark.parametrize("pose", [Pose(0.0, -10.0, 0.0), Pose(8.0, 0.0, 0.6), Pose(106, -10, 0.3)])

@@ -25,7 +25,8 @@ import pytest
 from onvif_control.simulator import SimulatedCamera
 from onvif_control.simulator.calibration import Pose as SimPose
 from onvif_control.simulator.motion import MotionModel, Speed
-from privacy_masks.geometry import MaskSettings, SpherePolygon, mask_for_frame, plan_masks
+from privacy_masks.geometry import SpherePolygon
+from privacy_masks.planning import MaskSettings, mask_for_frame, plan_masks
 from tests.privacy_masks.conftest import SIZE, sim_pose, vms_calibration
 from vms.camera_model import Pose, PoseSample
 

@@ -28,14 +28,15 @@ import pytest
 from numpy.typing import NDArray
 from sqlalchemy import select
 
-import recorder.masking as masking
+import privacy_masks.stage as masking
 from onvif_control.simulator import SIGNATURE_TOLERANCE, signature_mask
 from onvif_control.simulator.calibration import Pose as SimPose
 from onvif_control.simulator.motion import Speed
 from onvif_control.simulator.stream import AccessUnit, StreamHub
-from privacy_masks.geometry import Anchor, MaskPlan, dilate, margin_px
+from privacy_masks.geometry import dilate
+from privacy_masks.planning import Anchor, MaskPlan, margin_px
+from privacy_masks.stage import MaskStage
 from recorder.live import LivePreview
-from recorder.masking import MaskStage
 from tests.recorder.conftest import Rig
 from vms.camera_model import Pose
 from vms.db.models import MediaItem

@@ -14,9 +14,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from privacy_masks.geometry import MaskSettings, mask_for_frame, plan_masks
 from privacy_masks.model import MaskSet
 from privacy_masks.paint import PaintStyle, blank, frame_planes, paint
+from privacy_masks.planning import MaskSettings, mask_for_frame, plan_masks
 from vms.camera_model import Calibration, PoseSource
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,119 @@
+"""The frame masking stage (privacy_masks/stage.py) on the simulator's own pictures: pose
+-> plan -> raster -> paint, and fail closed (INV-5) on every path that cannot mask.
+
+The pose source here is a fixed list of samples (the pose tracker is not under test; it
+has its own tests in tests/onvif_control/test_pose.py). End to end through the recorder
+the stage is checked by tests/recorder/test_leak.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import av
+
+from onvif_control.simulator import SimulatedCamera, signature_mask
+from privacy_masks.geometry import SpherePolygon
+from privacy_masks.model import MaskSet
+from privacy_masks.paint import BLACK_YUV, frame_planes
+from privacy_masks.planning import MaskSettings
+from privacy_masks.stage import MaskStage
+from tests.privacy_masks.conftest import SIZE, frame_from_i420, rgb_of, sim_pose, vms_calibration
+from vms.camera_model import Pose, PoseSample
+
+T0 = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
+# The simulator's window zone is in view at home.
+HOME = Pose(0.0, -10.0, 0.0)
+
+
+class FixedPoses:
+    """A PoseSource that knows the given samples (oldest first) for every camera."""
+
+    def __init__(self, *samples: PoseSample) -> None:
+        self.samples = list(samples)
+
+    def latest(self, camera_id: str) -> PoseSample | None:
+        return self.samples[-1] if self.samples else None
+
+    def history(self, camera_id: str, since: dt.datetime) -> list[PoseSample]:
+        return [s for s in self.samples if s.at >= since]
+
+
+class BrokenPoses(FixedPoses):
+    """A PoseSource whose every read fails (a bug or a dead dependency)."""
+
+    def latest(self, camera_id: str) -> PoseSample | None:
+        raise RuntimeError("pose store unreachable")
+
+
+def sim_frame(camera: SimulatedCamera, pose: Pose) -> av.VideoFrame:
+    """The simulator's picture at ``pose`` as a writable yuv420p PyAV frame."""
+    i420 = camera._renderer_ready().render_i420(sim_pose(pose))
+    return frame_from_i420(i420, *SIZE)
+
+
+def leaked(frame: av.VideoFrame) -> int:
+    return int(signature_mask(rgb_of(frame)).sum())
+
+
+def all_black(frame: av.VideoFrame) -> bool:
+    planes = frame_planes(frame)
+    return bool(
+        (planes.y == BLACK_YUV[0]).all()
+        and (planes.u == BLACK_YUV[1]).all()
+        and (planes.v == BLACK_YUV[2]).all()
+    )
+
+
+def masks_of(camera: SimulatedCamera) -> MaskSet:
+    zones = [SpherePolygon(z.name, z.polygon) for z in camera.scene.private_zones]
+    return MaskSet("cam", 1, tuple(zones))
+
+
+def stage_for(camera: SimulatedCamera, poses: FixedPoses | None) -> MaskStage:
+    return MaskStage("cam", poses, vms_calibration(camera), MaskSettings())
+
+
+def test_fresh_still_pose_masks_the_zone_and_keeps_the_picture_PSCS_1(
+    sim_camera: SimulatedCamera,
+) -> None:
+    frame = sim_frame(sim_camera, HOME)
+    assert leaked(frame) > 0, "the pose should show a zone"
+    still = PoseSample(HOME, T0 - dt.timedelta(seconds=0.5), moving=False)
+    stage = stage_for(sim_camera, FixedPoses(still))
+    assert stage.apply(frame, masks_of(sim_camera), T0) is False
+    assert leaked(frame) == 0
+    assert not all_black(frame)
+    assert stage.stats.frames == 1 and stage.stats.blanked == 0 and stage.stats.errors == 0
+    assert stage.stats.masked_pixels > 0
+
+
+def test_no_pose_source_or_no_pose_blanks_the_frame_INV_5(sim_camera: SimulatedCamera) -> None:
+    for poses, reason in (
+        (None, "no pose source (INV-5)"),
+        (FixedPoses(), "no pose (INV-5)"),
+    ):
+        frame = sim_frame(sim_camera, HOME)
+        stage = stage_for(sim_camera, poses)
+        assert stage.apply(frame, masks_of(sim_camera), T0) is True
+        assert all_black(frame)
+        assert stage.stats.blanked == 1 and stage.stats.reasons == {reason: 1}
+
+
+def test_stale_pose_blanks_the_frame_INV_5(sim_camera: SimulatedCamera) -> None:
+    old = PoseSample(HOME, T0 - dt.timedelta(seconds=2.5), moving=False)
+    frame = sim_frame(sim_camera, HOME)
+    stage = stage_for(sim_camera, FixedPoses(old))
+    assert stage.apply(frame, masks_of(sim_camera), T0) is True
+    assert all_black(frame)
+    assert stage.stats.reasons == {"pose older than 2.0 s (INV-5)": 1}
+
+
+def test_a_failure_in_the_stage_blanks_the_frame_and_is_counted_INV_5(
+    sim_camera: SimulatedCamera,
+) -> None:
+    frame = sim_frame(sim_camera, HOME)
+    stage = stage_for(sim_camera, BrokenPoses())
+    assert stage.apply(frame, masks_of(sim_camera), T0) is True
+    assert all_black(frame)
+    assert stage.stats.errors == 1 and stage.stats.reasons == {"mask stage error": 1}
