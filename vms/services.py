@@ -144,7 +144,7 @@ class Services:
             devices=DeviceService(
                 db, audit, clock, enforce_assignment=config.ingest.device_assignment
             ),
-            audit_view=AuditViewService(db, catalog),
+            audit_view=AuditViewService(db, audit, catalog),
         )
         services.jobs.append(Job("dock-scan", config.ingest.dock_scan_seconds, dock.scan))
         stale = dt.timedelta(hours=config.ingest.upload_stale_hours)

@@ -69,3 +69,33 @@ def test_refusal_is_audited_and_bad_limits_name_the_value_ACC_1(
     for limit in (0, 1001):
         with pytest.raises(InvalidArgument, match=f"not {limit}"):
             services.audit_view.search(actors["auditor"], AuditQuery(limit=limit))
+
+
+def test_reading_the_log_is_audited_after_the_read_ACC_6(
+    services: Services, actors: dict[str, Actor]
+) -> None:
+    _write(services)
+    page = services.audit_view.search(actors["auditor"], AuditQuery(actor="ana", limit=2))
+    assert [e.action for e in page.entries] == ["ptz.command"] * 2  # not its own entry
+    with services.db.session() as s:
+        last = s.execute(select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(1)).scalar_one()
+    assert (last.actor, last.role, last.action, last.target, last.outcome) == (
+        "auditor",
+        "auditor",
+        "audit.read",
+        "audit",
+        "ok",
+    )
+    assert last.details == {
+        "what": "log",
+        "action": None,
+        "actor": "ana",
+        "target": None,
+        "start": None,
+        "end": None,
+        "before_seq": None,
+        "rows": 2,
+    }
+    # The next page shows the reading.
+    again = services.audit_view.search(actors["auditor"], AuditQuery(action="audit.read"))
+    assert [e.seq for e in again.entries] == [last.seq]

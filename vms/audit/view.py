@@ -2,8 +2,10 @@
 answered, for the API (``GET /api/v1/audit``), the audit page and any later reader.
 
 :class:`AuditViewService` takes a frozen :class:`AuditQuery` and the actor, checks the
-``audit.read`` permission (refusals are audited, ACC-1) and returns
-:class:`AuditRecord` values; serialising them is the web layer's job.
+``audit.read`` permission (refusals are audited, ACC-1), writes the audit entry of the
+reading itself in a transaction of its own (ACC-6: reading the audit is audited, as the
+PTZ audit of ``onvif_control.ptz_audit`` always did) and returns :class:`AuditRecord`
+values; serialising them is the web layer's job.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from vms.audit.log import AuditLog
 from vms.auth.permissions import Action, Actor
-from vms.catalog import Catalog
+from vms.catalog import Catalog, who
+from vms.clock import isoformat
 from vms.db.engine import Database
 from vms.db.models import AuditEntry
 from vms.errors import InvalidArgument
@@ -106,8 +110,9 @@ def record(entry: AuditEntry) -> AuditRecord:
 
 
 class AuditViewService:
-    def __init__(self, db: Database, catalog: Catalog) -> None:
+    def __init__(self, db: Database, audit: AuditLog, catalog: Catalog) -> None:
         self.db = db
+        self.audit = audit
         self.catalog = catalog
 
     def authorise(self, actor: Actor) -> None:
@@ -117,10 +122,29 @@ class AuditViewService:
         self.catalog.require(actor, Action.AUDIT_READ, "audit")
 
     def search(self, actor: Actor, query: AuditQuery) -> AuditPage:
-        """The entries matching ``query`` that ``actor`` (``audit.read``) asked for."""
+        """The entries matching ``query`` that ``actor`` (``audit.read``) asked for; the
+        reading is audited after it (``audit.read`` on ``audit``: the query and the
+        number of rows), so a page never shows its own entry."""
         self.authorise(actor)
         check_limit(query.limit)
         with self.db.session() as s:
             entries = tuple(record(e) for e in search(s, query))
+        # ACC-6: who read which part of the log, in a transaction of its own.
+        self.audit.record(
+            self.db, who(actor), "audit.read", "audit", details=_query_json(query, len(entries))
+        )
         full = len(entries) == query.limit
         return AuditPage(entries, entries[-1].seq if full and entries else None)
+
+
+def _query_json(query: AuditQuery, rows: int) -> dict[str, Any]:
+    return {
+        "what": "log",
+        "action": query.action,
+        "actor": query.actor,
+        "target": query.target,
+        "start": isoformat(query.start),
+        "end": isoformat(query.end),
+        "before_seq": query.before_seq,
+        "rows": rows,
+    }
