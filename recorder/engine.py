@@ -26,6 +26,7 @@ from privacy_masks.planning import MaskSettings
 from privacy_masks.service import MaskService
 from recorder.fanout import PacketHub
 from recorder.live import LivePreview
+from recorder.live_views import LiveViews
 from recorder.pipeline import CameraPipeline, CameraSpec, PipelineSettings
 from recorder.reconcile import Plan, RegistryFollower, plan
 from recorder.recording import RecordingLog
@@ -89,6 +90,8 @@ class Recorder:
         self._lock = threading.RLock()  # add/remove/restart from the reconcile thread
         self._follower: RegistryFollower | None = None
         self.running = False
+        # Who may watch, and the audit entry of each view (ACC-1, ACC-6).
+        self.live_views = LiveViews(services.db, services.audit, services.catalog, self.preview)
 
     # -- cameras --------------------------------------------------------------------------
 

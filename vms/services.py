@@ -13,6 +13,7 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from vms.audit.log import SYSTEM_ROLE, AuditLog, Who
+from vms.audit.view import AuditViewService
 from vms.auth.throttle import ThrottleSettings
 from vms.auth.users import UserService
 from vms.catalog import Catalog
@@ -63,6 +64,7 @@ class Services:
     uploads: UploadService
     dock: DockScanner
     devices: DeviceService
+    audit_view: AuditViewService
     jobs: list[Job] = field(default_factory=list)
     # Services that plugins add (``extensions["retention"]``...).
     extensions: dict[str, Any] = field(default_factory=dict)
@@ -142,6 +144,7 @@ class Services:
             devices=DeviceService(
                 db, audit, clock, enforce_assignment=config.ingest.device_assignment
             ),
+            audit_view=AuditViewService(db, audit, catalog),
         )
         services.jobs.append(Job("dock-scan", config.ingest.dock_scan_seconds, dock.scan))
         stale = dt.timedelta(hours=config.ingest.upload_stale_hours)

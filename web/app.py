@@ -23,10 +23,7 @@ from web.api import masks as masks_api
 from web.api import media as media_api
 from web.api import ptz as ptz_api
 from web.api import uploads as uploads_api
-from web.live_pages import bp as live_pages_bp
-from web.pages import bp as pages_bp
-from web.ptz_pages import bp as ptz_pages_bp
-from web.retention_pages import register as register_retention
+from web.pages import register as register_pages
 from web.socket import init_socketio
 
 log = logging.getLogger(__name__)
@@ -58,16 +55,13 @@ def create_app(services: Services, *, testing: bool = False) -> tuple[Flask, Soc
     app.register_blueprint(cameras_api.bp, url_prefix="/api/v1")
     app.register_blueprint(devices_api.bp, url_prefix="/api/v1")
     app.register_blueprint(ptz_api.bp, url_prefix="/api/v1")
-    app.register_blueprint(pages_bp)
-    app.register_blueprint(ptz_pages_bp)
-    app.register_blueprint(live_pages_bp)
-    register_retention(app)
+    register_pages(app)
     app.context_processor(security.template_globals)
 
     @app.errorhandler(VMSError)
     def _vms_error(exc: VMSError) -> Any:
         if isinstance(exc, Unauthenticated) and not request.path.startswith("/api/"):
-            return redirect(url_for("pages.login", next=request.path))
+            return redirect(url_for("auth_pages.login", next=request.path))
         response = jsonify(exc.to_json())
         response.status_code = exc.http_status
         return response

@@ -8,7 +8,6 @@ the single ``audit_head`` row (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite's
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -128,51 +127,3 @@ class AuditLog:
                 return verify(self._key, ((_link(e), e.hash) for e in rows), head)
             finally:
                 rows.close()  # verify stops at the first break: release the server cursor
-
-
-@dataclass(frozen=True)
-class AuditQuery:
-    action: str | None = None
-    actor: str | None = None
-    target: str | None = None
-    start: dt.datetime | None = None
-    end: dt.datetime | None = None
-    before_seq: int | None = None
-    limit: int = 100
-
-
-def search(session: Session, query: AuditQuery) -> list[AuditEntry]:
-    """Entries matching ``query``, newest first; ``before_seq`` pages backwards."""
-    stmt = select(AuditEntry)
-    if query.action:
-        # "ptz" matches "ptz.command", "ptz.session" ...: families of actions.
-        stmt = stmt.where(
-            (AuditEntry.action == query.action) | AuditEntry.action.startswith(query.action + ".")
-        )
-    if query.actor:
-        stmt = stmt.where(AuditEntry.actor == query.actor)
-    if query.target:
-        stmt = stmt.where(AuditEntry.target == query.target)
-    if query.start:
-        stmt = stmt.where(AuditEntry.at >= query.start)
-    if query.end:
-        stmt = stmt.where(AuditEntry.at < query.end)
-    if query.before_seq is not None:
-        stmt = stmt.where(AuditEntry.seq < query.before_seq)
-    stmt = stmt.order_by(AuditEntry.seq.desc()).limit(query.limit)
-    return list(session.execute(stmt).scalars())
-
-
-def entry_json(entry: AuditEntry) -> dict[str, Any]:
-    return {
-        "seq": entry.seq,
-        "at": entry.at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
-        "actor": entry.actor,
-        "role": entry.role,
-        "action": entry.action,
-        "target": entry.target,
-        "details": entry.details,
-        "outcome": entry.outcome,
-        "prev_hash": entry.prev_hash,
-        "hash": entry.hash,
-    }

@@ -1,7 +1,8 @@
 """Live stills, recording state, timeline and playback of recorded cameras.
 
 ``snapshot.jpg`` and ``live.mjpeg`` come from the media engine's *masked* packets
-(INV-5), are role-checked (``live.view``) and audited as live views (ACC-6). They are
+(INV-5), are role-checked (``live.view``) and audited as live views (ACC-6) by
+:class:`~recorder.live_views.LiveViews`. They are
 served by a process that runs the media role (``vms serve --role all``); a web-only
 process answers 503 until the internal media API forwards them (a later issue).
 """
@@ -18,8 +19,6 @@ from flask import Blueprint, Response, jsonify, request
 from recorder.engine import Recorder
 from recorder.engine import get as get_recorder
 from recorder.recording import RecordingLog
-from vms.auth.permissions import Action, Actor
-from vms.catalog import who
 from vms.errors import InvalidArgument, NotFound, Unavailable
 from web.api import json_body, time_arg
 from web.api.media import send_media
@@ -46,25 +45,10 @@ def recording() -> RecordingLog:
     return found
 
 
-def _live_view(actor: Actor, camera_id: str, kind: str) -> None:
-    """Role check and audit entry of a live view (ACC-6)."""
-    svc = services()
-    svc.catalog.require(actor, Action.LIVE_VIEW, f"camera:{camera_id}")
-    recorder().preview(camera_id)  # 404 before auditing a view of nothing
-    svc.audit.record(
-        svc.db,
-        who(actor),
-        "live.view",
-        f"camera:{camera_id}",
-        details={"kind": kind, "remote_addr": remote_addr()},
-    )
-
-
 @bp.get("/cameras/<camera_id>/snapshot.jpg")
 def snapshot(camera_id: str) -> Any:
     actor = require_actor()
-    _live_view(actor, camera_id, "snapshot")
-    jpeg = recorder().preview(camera_id).snapshot()
+    jpeg = recorder().live_views.open(actor, camera_id, "snapshot", remote_addr()).snapshot()
     response = Response(jpeg, mimetype="image/jpeg")
     response.headers["Cache-Control"] = "private, no-store"
     return response
@@ -73,12 +57,11 @@ def snapshot(camera_id: str) -> Any:
 @bp.get("/cameras/<camera_id>/live.mjpeg")
 def live_mjpeg(camera_id: str) -> Any:
     actor = require_actor()
-    _live_view(actor, camera_id, "mjpeg")
+    preview = recorder().live_views.open(actor, camera_id, "mjpeg", remote_addr())
     try:
         fps = min(15.0, max(0.5, float(request.args.get("fps", "10"))))
     except ValueError:
         raise InvalidArgument(f"fps must be a number, not {request.args.get('fps')!r}") from None
-    preview = recorder().preview(camera_id)
     # ACC-1: the stream re-checks the session or token it was opened with and ends when
     # it is revoked or the user disabled (not hours later when the viewer closes it).
     guard = StreamGuard(services(), current_credential())

@@ -5,17 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Flask, redirect, render_template, request, url_for
+from flask import Flask, redirect, render_template, request, url_for
 
 from retention.plugin import get
 from vms.auth.permissions import Action, decide
 from vms.errors import VMSError
 from web.api import retention as retention_api
-from web.pages import page_error
+from web.pages.blueprint import page_blueprint
 from web.security import require_actor, services
 
-bp = Blueprint("retention_pages", __name__, template_folder="templates")
-bp.register_error_handler(VMSError, page_error)
+bp = page_blueprint("retention_pages", __name__)
 
 
 # Service events every signed-in browser is told of (the disk alarm of INV-3).

@@ -13,17 +13,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, render_template
+from flask import render_template
 
 from onvif_control.cameras import target
 from onvif_control.plugin import get
 from vms.auth.permissions import Action, decide
-from vms.errors import VMSError
-from web.pages import page_error
+from web.pages.blueprint import page_blueprint
 from web.security import require_actor, services
 
-bp = Blueprint("live_pages", __name__, template_folder="templates")
-bp.register_error_handler(VMSError, page_error)
+bp = page_blueprint("live_pages", __name__)
 
 # Tiles of the wall that stream MJPEG; the others show a snapshot refreshed every
 # WALL_SNAPSHOT_SECONDS. A browser opens at most 6 HTTP/1.1 connections to a host and

@@ -1,0 +1,150 @@
+"""Reading the audit log for auditors (ACC-6, PSCS-5): the one place the log's query is
+answered, for the API (``GET /api/v1/audit``), the audit page and any later reader.
+
+:class:`AuditViewService` takes a frozen :class:`AuditQuery` and the actor, checks the
+``audit.read`` permission (refusals are audited, ACC-1), writes the audit entry of the
+reading itself in a transaction of its own (ACC-6: reading the audit is audited, as the
+PTZ audit of ``onvif_control.ptz_audit`` always did) and returns :class:`AuditRecord`
+values; serialising them is the web layer's job.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vms.audit.log import AuditLog
+from vms.auth.permissions import Action, Actor
+from vms.catalog import Catalog, who
+from vms.clock import isoformat
+from vms.db.engine import Database
+from vms.db.models import AuditEntry
+from vms.errors import InvalidArgument
+
+MAX_LIMIT = 1000
+
+
+def check_limit(limit: int) -> None:
+    """Refuse a page size outside ``1..MAX_LIMIT``, naming the value."""
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidArgument(f"limit must be 1..{MAX_LIMIT}, not {limit}")
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    """Which entries to read, newest first; ``before_seq`` pages backwards."""
+
+    action: str | None = None
+    actor: str | None = None
+    target: str | None = None
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+    before_seq: int | None = None
+    limit: int = 100
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One audit entry as read (a value: no database session behind it)."""
+
+    seq: int
+    at: dt.datetime
+    actor: str
+    role: str
+    action: str
+    target: str
+    details: dict[str, Any]
+    outcome: str
+    prev_hash: str
+    hash: str
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    """Entries of one read, newest first; ``next_before_seq`` continues backwards when
+    the page was full (None at the end of the log)."""
+
+    entries: tuple[AuditRecord, ...]
+    next_before_seq: int | None
+
+
+def search(session: Session, query: AuditQuery) -> list[AuditEntry]:
+    """Entries matching ``query``, newest first; ``before_seq`` pages backwards."""
+    stmt = select(AuditEntry)
+    if query.action:
+        # "ptz" matches "ptz.command", "ptz.session" ...: families of actions.
+        stmt = stmt.where(
+            (AuditEntry.action == query.action) | AuditEntry.action.startswith(query.action + ".")
+        )
+    if query.actor:
+        stmt = stmt.where(AuditEntry.actor == query.actor)
+    if query.target:
+        stmt = stmt.where(AuditEntry.target == query.target)
+    if query.start:
+        stmt = stmt.where(AuditEntry.at >= query.start)
+    if query.end:
+        stmt = stmt.where(AuditEntry.at < query.end)
+    if query.before_seq is not None:
+        stmt = stmt.where(AuditEntry.seq < query.before_seq)
+    stmt = stmt.order_by(AuditEntry.seq.desc()).limit(query.limit)
+    return list(session.execute(stmt).scalars())
+
+
+def record(entry: AuditEntry) -> AuditRecord:
+    return AuditRecord(
+        seq=entry.seq,
+        at=entry.at,
+        actor=entry.actor,
+        role=entry.role,
+        action=entry.action,
+        target=entry.target,
+        details=entry.details,
+        outcome=entry.outcome,
+        prev_hash=entry.prev_hash,
+        hash=entry.hash,
+    )
+
+
+class AuditViewService:
+    def __init__(self, db: Database, audit: AuditLog, catalog: Catalog) -> None:
+        self.db = db
+        self.audit = audit
+        self.catalog = catalog
+
+    def authorise(self, actor: Actor) -> None:
+        """Raise PermissionDenied (audited) unless ``actor`` may read the audit log
+        (ACC-1); callers that validate a query first call this before, so a refusal
+        outranks a bad filter."""
+        self.catalog.require(actor, Action.AUDIT_READ, "audit")
+
+    def search(self, actor: Actor, query: AuditQuery) -> AuditPage:
+        """The entries matching ``query`` that ``actor`` (``audit.read``) asked for; the
+        reading is audited after it (``audit.read`` on ``audit``: the query and the
+        number of rows), so a page never shows its own entry."""
+        self.authorise(actor)
+        check_limit(query.limit)
+        with self.db.session() as s:
+            entries = tuple(record(e) for e in search(s, query))
+        # ACC-6: who read which part of the log, in a transaction of its own.
+        self.audit.record(
+            self.db, who(actor), "audit.read", "audit", details=_query_json(query, len(entries))
+        )
+        full = len(entries) == query.limit
+        return AuditPage(entries, entries[-1].seq if full and entries else None)
+
+
+def _query_json(query: AuditQuery, rows: int) -> dict[str, Any]:
+    return {
+        "what": "log",
+        "action": query.action,
+        "actor": query.actor,
+        "target": query.target,
+        "start": isoformat(query.start),
+        "end": isoformat(query.end),
+        "before_seq": query.before_seq,
+        "rows": rows,
+    }

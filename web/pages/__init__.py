@@ -1,0 +1,30 @@
+"""Server-rendered pages, one blueprint per area (docs/design/web-layer.md):
+
+| module | blueprint | pages |
+|---|---|---|
+| :mod:`web.pages.auth` | ``auth_pages`` | ``/`` (start), ``/login``, ``/logout`` |
+| :mod:`web.pages.catalog` | ``catalog_pages`` | ``/catalog``, ``/media/<id>``, ``/upload`` |
+| :mod:`web.pages.audit` | ``audit_pages`` | ``/audit``, ``/audit/ptz`` |
+| :mod:`web.pages.live` | ``live_pages`` | ``/live``, ``/live/<camera_id>`` |
+| :mod:`web.pages.retention` | ``retention_pages`` | ``/retention/preservation`` |
+
+What they share (the error page, ``can`` for navigation) is in
+:mod:`web.pages.blueprint`, the template filters in :mod:`web.pages.filters`; templates
+and static files are the app's (``web/templates``, ``web/static``).
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from web.pages import audit, auth, catalog, filters, live, retention
+from web.pages.blueprint import navigation
+
+
+def register(app: Flask) -> None:
+    """Register every page blueprint, the template filters and ``can``."""
+    filters.install(app)
+    app.context_processor(navigation)
+    for bp in (auth.bp, catalog.bp, audit.bp, live.bp):
+        app.register_blueprint(bp)
+    retention.register(app)  # its pages and its API

@@ -1,0 +1,42 @@
+"""What every page blueprint shares: refusals and missing items get a page, not the
+API's JSON, and ``can`` tells templates which navigation to show."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, redirect, render_template, request, url_for
+
+from vms.auth.permissions import Action, decide
+from vms.errors import Unauthenticated, VMSError
+from web.security import resolve_actor
+
+
+def page_error(exc: VMSError) -> Any:
+    """The error page of a refusal or a missing item; signing in when nobody is."""
+    if isinstance(exc, Unauthenticated):
+        return redirect(url_for("auth_pages.login", next=request.path))
+    titles = {403: "Not permitted", 404: "Not found", 400: "Invalid request"}
+    title = titles.get(exc.http_status, "Something went wrong")
+    return render_template("error.html", title=title, message=exc.message), exc.http_status
+
+
+def page_blueprint(name: str, import_name: str) -> Blueprint:
+    """A blueprint of pages: its errors are answered by :func:`page_error`."""
+    bp = Blueprint(name, import_name)
+    bp.register_error_handler(VMSError, page_error)
+    return bp
+
+
+def navigation() -> dict[str, Any]:
+    """The template global ``can(action)``: may the signed-in user do ``action`` at all
+    (for showing navigation)?"""
+
+    def can(action: str) -> bool:
+        try:
+            actor = resolve_actor()
+        except VMSError:
+            return False
+        return actor is not None and decide(actor, Action(action)).allowed
+
+    return {"can": can}
