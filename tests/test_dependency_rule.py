@@ -183,8 +183,7 @@ def test_planted_imports_are_reported(tmp_path):
         "onvif_control.ptz imports zeep (allowed only in onvif_control.adapter, "
         "onvif_control.onvif)",
         "privacy_masks.paint imports cv2 (allowed only in privacy_masks.detection)",
-        "recorder.pipeline imports av (allowed only in vms.media, "
-        "onvif_control.simulator.encoder)",
+        "recorder.pipeline imports av (allowed only in vms.media, onvif_control.simulator.encoder)",
         "retention.service imports flask (allowed only in web)",
     ]
     assert core_violations(imports) == [
