@@ -34,7 +34,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from recorder.media import RawPacket, StreamInfo
+from vms.media.stream import RawPacket, StreamInfo
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,9 @@ from collections.abc import Generator
 from typing import Any
 
 from recorder.fanout import EncodedPacket, Interruption, Item, PacketHub
-from recorder.media import Decoder, JpegEncoder, MediaDataError, StreamInfo
-from vms.errors import Unavailable
+from vms.errors import DataLoss, Unavailable
+from vms.media.codec import Decoder, JpegEncoder
+from vms.media.stream import StreamInfo
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +147,7 @@ class LivePreview:
                 decoder, info = Decoder(item.info), item.info
             try:
                 frames = decoder.decode(item.raw)
-            except MediaDataError as exc:
+            except DataLoss as exc:
                 log.warning("camera %s: preview decode failed: %s", self.camera_id, exc)
                 synced = False
                 continue

@@ -37,20 +37,12 @@ from privacy_masks.paint import PaintStyle, blank, frame_planes
 from privacy_masks.planning import MaskSettings
 from privacy_masks.stage import MaskStage
 from recorder.fanout import EncodedPacket, Interruption, PacketHub
-from recorder.media import (
-    Decoder,
-    Encoder,
-    MediaDataError,
-    MediaUnavailable,
-    RawPacket,
-    RtspInput,
-    StreamInfo,
-    new_frame,
-    redact,
-)
 from recorder.timing import CaptureClock
 from vms.camera_model import Calibration, PoseSource
-from vms.errors import VMSError
+from vms.errors import DataLoss, FailedPrecondition, Unavailable, VMSError
+from vms.media.codec import Decoder, Encoder, new_frame
+from vms.media.stream import RawPacket, RtspInput, StreamInfo
+from vms.urls import redact_credentials as redact
 
 log = logging.getLogger(__name__)
 
@@ -165,12 +157,12 @@ class CameraPipeline:
                 self._set_state("streaming", redact(self.spec.url))
                 healthy = self._session(source, info)
                 cause, detail = "stopped", "recorder stopped"
-            except MediaUnavailable as exc:
+            except Unavailable as exc:
                 cause = "stalled" if self.status.state == "streaming" else "camera_down"
                 if "ended" in str(exc) and self.status.state == "streaming":
                     cause = "camera_down"
                 detail = str(exc)
-            except MediaDataError as exc:
+            except (DataLoss, FailedPrecondition) as exc:  # bad bytes, or not H.264 video
                 cause, detail = "stream_error", str(exc)
             except VMSError as exc:
                 cause, detail = "error", str(exc)
@@ -296,7 +288,7 @@ class _MaskedSession:
     def process(self, raw: RawPacket, capture: dt.datetime) -> None:
         try:
             frames = self.decoder.decode(raw)
-        except MediaDataError as exc:
+        except DataLoss as exc:
             # INV-5: a frame we cannot decode is sent blank, never passed through.
             log.warning("camera %s: %s; sending a blank frame", self.p.camera_id, exc)
             if self._size[0] <= 0:

@@ -3,7 +3,7 @@
 A spool file left behind by a crash is a fragmented MP4 whose last fragment may be cut
 off. Each one, oldest first:
 
-5a. the PyAV adapter (:func:`recorder.media.salvage_mp4`) copies every readable packet,
+5a. the PyAV adapter (:func:`vms.media.mp4.salvage_mp4`) copies every readable packet,
     from the first keyframe to the first damaged one, into ``salvage/<name>`` (no
     decode, the bytes are unchanged);
 5b. read to its end undamaged: the spool file itself is ingested, byte for byte (INV-1),
@@ -29,11 +29,11 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from recorder.media import Salvage, salvage_mp4
 from recorder.recording import RECORDER, RecordingLog
 from recorder.spool import SpoolName, segment_request
 from vms.errors import InsufficientStorage, VMSError
 from vms.ingest import Ingestor
+from vms.media.mp4 import Salvage, salvage_mp4
 from vms.store import MediaStore
 
 log = logging.getLogger(__name__)

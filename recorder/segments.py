@@ -36,13 +36,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from recorder.fanout import EncodedPacket, Interruption, Item, PacketHub
-from recorder.media import MediaDataError, MediaUnavailable, Mp4Writer, StreamInfo
 from recorder.recording import RECORDER, RecordingLog
 from recorder.salvage import SalvageReport, SpoolSalvage
 from recorder.spool import SpoolName, segment_request
-from vms.errors import InsufficientStorage, VMSError
+from vms.errors import DataLoss, InsufficientStorage, Unavailable, VMSError
 from vms.events import EventBus
 from vms.ingest import Ingestor
+from vms.media.mp4 import Mp4Writer
+from vms.media.stream import StreamInfo
 from vms.store import MediaStore, is_disk_full
 
 log = logging.getLogger(__name__)
@@ -222,7 +223,7 @@ class SegmentWriter:
         path = self.spool / name.file_name()
         try:
             writer = Mp4Writer(path, packet.info, packet.data)
-        except (MediaDataError, MediaUnavailable) as exc:
+        except (DataLoss, Unavailable) as exc:
             if _disk_full_error(exc):
                 self._disk_full(packet.capture, str(exc))
                 return None
@@ -237,7 +238,7 @@ class SegmentWriter:
         pts0, dts0 = self._base
         try:
             current.writer.write(packet.raw, packet.pts - pts0, packet.dts - dts0)
-        except (MediaDataError, MediaUnavailable) as exc:
+        except (DataLoss, Unavailable) as exc:
             if _disk_full_error(exc):
                 self._abort("disk_full", str(exc))
                 self._alarm(str(exc))
@@ -255,7 +256,7 @@ class SegmentWriter:
         end = end if end is not None and end > current.start else current.last + current.frame
         try:
             current.writer.close()
-        except (MediaDataError, MediaUnavailable) as exc:
+        except (DataLoss, Unavailable) as exc:
             self._discard(current, "disk_full" if _disk_full_error(exc) else "error", str(exc))
             return
         request = segment_request(self.camera_id, current.name, end, current.packets)

@@ -67,7 +67,7 @@ from vms.events import EventBus
 from vms.faults import crash_point
 from vms.filenames import MAX_RAW_FILENAME_CHARS, safe_filename
 from vms.ingest_copy import Background, PipelinedHash, require_unchanged
-from vms.probe import ProbeResult, probe
+from vms.media.probe import ProbeResult, probe
 from vms.recorded_time import RecordedWindow
 from vms.store import MediaStore, is_disk_full, start_writeback
 

@@ -1,5 +1,10 @@
 """H.264 and JPEG encoding with PyAV (the simulator's only use of ``av``).
 
+The simulated camera is an independent test peer of the recorder, so it keeps its own
+encoder instead of using the media adapter (:mod:`vms.media`): a bug in the adapter must
+not be mirrored in the camera that tests it. This is the one exception to "only
+``vms.media`` imports ``av``" (docs/design/dependencies.md, tests/test_dependency_rule.py).
+
 H.264 settings are chosen for browsers and low latency: constrained baseline profile
 (no B-frames, CAVLC), x264 ``ultrafast`` + ``zerolatency``, a keyframe every
 ``gop_seconds`` (default 1 s), SPS/PPS repeated before every IDR so a client joining at

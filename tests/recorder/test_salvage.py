@@ -29,7 +29,6 @@ from sqlalchemy import select
 from onvif_control.simulator import SimulatedCamera
 from recorder.engine import get as get_recorder
 from recorder.fanout import EncodedPacket, Interruption, PacketHub
-from recorder.media import Encoder, Mp4Writer
 from recorder.segments import RECORDER, SegmentWriter
 from tests.media import make_video
 from tests.recorder.conftest import sqlite_services, wait_for
@@ -38,6 +37,8 @@ from tests.vms.test_crash_safety import run_cli
 from vms.check import check
 from vms.db.models import AuditEntry, CustodyEvent, SourceKind
 from vms.ingest import IngestRequest
+from vms.media.codec import Encoder
+from vms.media.mp4 import Mp4Writer
 from vms.services import Services
 
 FPS = 10  # one keyframe a second (GOP = 1 s) in every spool file made here

@@ -18,7 +18,6 @@ import pytest
 from sqlalchemy import select
 
 from onvif_control.simulator import SimulatedCamera
-from recorder.media import MediaUnavailable, RtspInput
 from recorder.registry import registered_cameras
 from tests.onvif_control.conftest import (  # noqa: F401 (fixtures)
     SIM_PASSWORD,
@@ -33,6 +32,8 @@ from tests.onvif_control.conftest import (  # noqa: F401 (fixtures)
     svc,
 )
 from vms.db.models import AuditEntry, Camera
+from vms.errors import Unavailable
+from vms.media.stream import RtspInput
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -192,7 +193,7 @@ def test_rtsp_errors_never_name_the_password(caplog):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     source = RtspInput(f"rtsp://{SIM_USER}:{URL_PASSWORD}@127.0.0.1:{port}/stream", timeout=2)
-    with pytest.raises(MediaUnavailable) as info:
+    with pytest.raises(Unavailable) as info:
         source.open()
     source.close()
     assert f"{SIM_USER}:***@127.0.0.1:{port}" in info.value.message

@@ -1,11 +1,13 @@
-"""What a stored file is: the one module of ``vms`` that imports PyAV (``av``).
+"""What a stored file is (the ingest path's probe, INV-1), part of the media adapter
+:mod:`vms.media`, the one importer of PyAV (``av``).
 
 Audio/video files are opened, their first frame decoded and every packet demuxed, so a
 truncated or corrupt file is refused rather than catalogued (a file whose index is
 intact but whose data is cut short opens fine; only reading it to the end shows it).
 Documents (PDF forms, JPEG and PNG photos) are recognised by their signatures and checked
 for a complete ending. Errors come out as :class:`~vms.errors.InvalidArgument` saying
-what was wrong.
+what was wrong (the file was handed to us: it is the argument that is bad), with FFmpeg's
+words from :func:`vms.media.errors.reason`.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import av.error
 
 from vms.db.models import MediaType
 from vms.errors import InvalidArgument
+from vms.media.errors import reason
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +98,7 @@ def _probe_av(path: Path, label: str) -> ProbeResult:
     except (av.error.FFmpegError, UnicodeDecodeError) as exc:
         raise InvalidArgument(
             f"{label}: not a decodable audio/video file nor an accepted document "
-            f"(PDF, JPEG, PNG): {_reason(exc)}"
+            f"(PDF, JPEG, PNG): {reason(exc)}"
         ) from None
     try:
         return _inspect(container, label)
@@ -126,7 +129,7 @@ def _inspect(container: av.container.InputContainer, label: str) -> ProbeResult:
         first = next(container.decode(main), None)
     except (av.error.FFmpegError, ValueError) as exc:
         raise InvalidArgument(
-            f"{label}: the {main.type} stream does not decode: {_reason(exc)}"
+            f"{label}: the {main.type} stream does not decode: {reason(exc)}"
         ) from None
     if first is None:
         raise InvalidArgument(f"{label}: the {main.type} stream holds no frames")
@@ -146,9 +149,7 @@ def _inspect(container: av.container.InputContainer, label: str) -> ProbeResult:
             if pts is not None:
                 last_end_ticks = max(last_end_ticks, pts + (packet.duration or 0))
     except av.error.FFmpegError as exc:
-        raise InvalidArgument(
-            f"{label}: the file is truncated or corrupt: {_reason(exc)}"
-        ) from None
+        raise InvalidArgument(f"{label}: the file is truncated or corrupt: {reason(exc)}") from None
     last_end = float(last_end_ticks * main.time_base) if main.time_base is not None else 0.0
 
     if main.frames and packets < main.frames:
@@ -179,11 +180,6 @@ def _inspect(container: av.container.InputContainer, label: str) -> ProbeResult:
         height=video.codec_context.height if video is not None else None,
         recorded_start=_creation_time(container),
     )
-
-
-def _reason(exc: Exception) -> str:
-    """FFmpeg's words without the (temporary) file name."""
-    return str(getattr(exc, "strerror", None) or exc)
 
 
 def _duration(container: av.container.InputContainer, stream: av.stream.Stream) -> float | None:

@@ -1,0 +1,119 @@
+"""The media adapter (vms/media/): every PyAV failure leaves as a kind of vms/errors.py
+(docs/design/dependencies.md, "The media adapter"), on real media made with PyAV. An
+unreachable camera (Unavailable) is tests/security/test_camera_credentials.py's."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import av.error
+import numpy as np
+import pytest
+
+from tests.media import make_video
+from vms.errors import DataLoss, FailedPrecondition, Unavailable
+from vms.media.codec import Decoder, JpegEncoder
+from vms.media.errors import translate
+from vms.media.mp4 import salvage_mp4
+from vms.media.stream import RawPacket, RtspInput, StreamInfo
+
+
+def _write(path: Path, fmt: str, codec: str) -> Path:
+    """A short file of ``codec`` in container ``fmt`` (video, or audio for pcm)."""
+    out = av.open(str(path), "w", format=fmt)
+    if codec.startswith("pcm"):
+        stream = out.add_stream(codec, rate=8000)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 800), np.int16), format="s16")
+        frame.sample_rate = 8000
+        frames = [frame]
+    else:
+        stream = out.add_stream(codec, rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        black = np.zeros((48, 64, 3), np.uint8)
+        frames = [av.VideoFrame.from_ndarray(black, format="rgb24") for _ in range(5)]
+    for frame in frames:
+        out.mux(stream.encode(frame))
+    out.mux(stream.encode())
+    out.close()
+    return path
+
+
+def test_a_stream_that_is_not_h264_is_a_failed_precondition(tmp_path):
+    path = _write(tmp_path / "cam.avi", "avi", "mpeg4")
+    with pytest.raises(FailedPrecondition, match=r"sends mpeg4, not H\.264"):
+        RtspInput(str(path)).open()
+
+
+def test_a_stream_without_video_is_a_failed_precondition(tmp_path):
+    path = _write(tmp_path / "mic.wav", "wav", "pcm_s16le")
+    with pytest.raises(FailedPrecondition, match="has no video stream"):
+        RtspInput(str(path)).open()
+
+
+def test_an_h264_file_opens_and_streams_its_packets(tmp_path):
+    path = tmp_path / "cam.mp4"
+    make_video(path, seconds=1.0)
+    source = RtspInput(str(path))
+    info = source.open()
+    packets = []
+    with pytest.raises(Unavailable, match="the stream ended"):
+        packets.extend(source.packets())
+    source.close()
+    assert (info.codec, info.width, info.height) == ("h264", 160, 120)
+    assert len(packets) == 15 and packets[0].keyframe
+
+
+def test_bytes_that_do_not_decode_are_data_loss():
+    decoder = Decoder(StreamInfo("h264", 64, 48, Fraction(1, 90000), b"", 15.0))
+    garbage = b"\x00\x00\x00\x01\x65" + bytes(range(256)) * 2
+    with pytest.raises(DataLoss, match="decoding: invalid data"):
+        decoder.decode(RawPacket(garbage, 0, 0, True))
+
+
+def test_decoded_frames_encode_to_jpeg(tmp_path):
+    path = tmp_path / "cam.mp4"
+    make_video(path, seconds=0.5)
+    source = RtspInput(str(path))
+    info = source.open()
+    decoder, frames = Decoder(info), []
+    for packet in source.packets():
+        frames.extend(decoder.decode(packet))
+        if frames:
+            break
+    source.close()
+    still = JpegEncoder().encode(frames[0])
+    assert still.startswith(b"\xff\xd8") and still.endswith(b"\xff\xd9")
+
+
+def test_salvage_of_a_file_that_is_not_mp4_reports_without_raising(tmp_path):
+    source = tmp_path / "cut.mp4"
+    source.write_bytes(b"not an mp4 at all " * 64)
+    found = salvage_mp4(source, tmp_path / "copy.mp4")
+    assert (found.packets, found.complete) == (0, False)
+    assert found.problem is not None and "opening cut.mp4: invalid data" in found.problem
+    assert not (tmp_path / "copy.mp4").exists()
+
+
+URL = "rtsp://admin:secret@10.0.0.5/s"
+
+
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        (av.error.InvalidDataError(1094995529, "Invalid data", URL), DataLoss),
+        (ValueError(f"bad frame from {URL}"), DataLoss),
+        (av.error.ConnectionRefusedError(111, "Connection refused", URL), Unavailable),
+        (av.error.HTTPUnauthorizedError(-825242872, "Unauthorized", URL), Unavailable),
+        (av.error.ExitError(-1414092869, "Immediate exit requested", URL), Unavailable),
+        (TimeoutError(f"timed out reading {URL}"), Unavailable),
+        (OSError(28, "No space left on device", URL), Unavailable),
+    ],
+)
+def test_ffmpeg_errors_map_onto_our_kinds_with_the_password_redacted(error, kind):
+    """FFmpeg names the URL it failed on, credentials included (#10.11)."""
+    out = translate(error, "reading camera 7")
+    assert type(out) is kind
+    assert out.message.startswith("reading camera 7: ")
+    assert "secret" not in out.message and "admin:***@10.0.0.5" in out.message

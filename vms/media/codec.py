@@ -1,0 +1,123 @@
+"""Frames through PyAV: the H.264 decoder, the libx264 encoder of masked streams, JPEG
+stills of decoded frames, and blank frames. A frame is PyAV's ``VideoFrame`` (yuv420p),
+handed on as an opaque value (``privacy_masks.paint.frame_planes`` reads its planes).
+
+Errors leave as :class:`~vms.errors.DataLoss` (the bytes or the frame could not be
+decoded or encoded) or :class:`~vms.errors.Unavailable` (:mod:`vms.media.errors`). All
+calls block: they run in the pipeline's named threads.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Any
+
+import av
+
+from vms.media.errors import translate
+from vms.media.stream import RawPacket, StreamInfo
+
+
+class Decoder:
+    """H.264 decoder for one stream; yields writable yuv420p frames."""
+
+    def __init__(self, info: StreamInfo) -> None:
+        self._ctx = av.CodecContext.create("h264", "r")
+        if info.extradata:
+            self._ctx.extradata = info.extradata
+        self._ctx.thread_count = 1
+        self._time_base = info.time_base
+
+    def decode(self, packet: RawPacket) -> list[Any]:
+        pkt = av.Packet(packet.data)
+        pkt.pts, pkt.dts = packet.pts, packet.dts
+        pkt.time_base = self._time_base
+        try:
+            frames = self._ctx.decode(pkt)
+        except Exception as exc:
+            raise translate(exc, "decoding") from None
+        out = []
+        for frame in frames:
+            if frame.format.name not in ("yuv420p", "yuvj420p"):
+                frame = frame.reformat(format="yuv420p")
+            # Decoded frames may share buffers with the decoder's reference pictures:
+            # painting into them would corrupt later frames.
+            frame.make_writable()
+            out.append(frame)
+        return out
+
+
+class Encoder:
+    """libx264 for masked streams: constrained baseline (every browser decodes it),
+    ``ultrafast``/``zerolatency`` (no frame delay), an IDR every ``keyint`` frames with
+    SPS/PPS repeated (live viewers and segments can start at any keyframe)."""
+
+    def __init__(self, width: int, height: int, fps: float, keyint: int, *, crf: int = 23) -> None:
+        ctx = av.CodecContext.create("libx264", "w")
+        ctx.width, ctx.height, ctx.pix_fmt = width, height, "yuv420p"
+        ctx.time_base = Fraction(1, 90000)
+        ctx.framerate = Fraction(fps).limit_denominator(1001)
+        ctx.thread_count = 1
+        ctx.options = {
+            "preset": "ultrafast",
+            "tune": "zerolatency",
+            "profile": "baseline",
+            "crf": str(crf),
+            "x264-params": f"keyint={keyint}:min-keyint={keyint}:scenecut=0:repeat-headers=1",
+        }
+        try:
+            ctx.open()
+        except Exception as exc:
+            raise translate(exc, "opening libx264") from None
+        self._ctx = ctx
+        self.info = StreamInfo("h264", width, height, Fraction(1, 90000), b"", fps)
+
+    def encode(self, frame: Any, pts: int, *, keyframe: bool = False) -> list[RawPacket]:
+        """Encode ``frame`` at ``pts`` (90 kHz); ``keyframe`` forces an IDR."""
+        frame.pts = pts
+        frame.time_base = self.info.time_base
+        picture = av.video.frame.PictureType
+        frame.pict_type = picture.I if keyframe else picture.NONE
+        try:
+            packets = self._ctx.encode(frame)
+        except Exception as exc:
+            raise translate(exc, "encoding") from None
+        return [RawPacket(bytes(p), p.pts, p.dts, bool(p.is_keyframe)) for p in packets]
+
+
+def new_frame(width: int, height: int) -> Any:
+    """A blank-able yuv420p frame (INV-5 fallback when decoding itself failed)."""
+    return av.VideoFrame(width, height, "yuv420p")
+
+
+class JpegEncoder:
+    """JPEG stills of decoded yuv420p frames (snapshot and MJPEG), no RGB round trip."""
+
+    def __init__(self, quality: int = 5) -> None:
+        self._quality = quality
+        self._ctx: Any = None
+        self._size = (0, 0)
+        self._pts = 0
+
+    def encode(self, frame: Any) -> bytes:
+        size = (int(frame.width), int(frame.height))
+        if self._ctx is None or size != self._size:
+            ctx = av.CodecContext.create("mjpeg", "w")
+            ctx.width, ctx.height = size
+            ctx.pix_fmt = "yuvj420p"
+            ctx.time_base = Fraction(1, 90000)
+            ctx.options = {"qmin": str(self._quality), "qmax": str(self._quality)}
+            ctx.color_range = 2  # full range (JPEG); the frame is tagged to match
+            try:
+                ctx.open()
+            except Exception as exc:
+                raise translate(exc, "opening the JPEG encoder") from None
+            self._ctx, self._size = ctx, size
+        try:
+            still = frame.reformat(format="yuvj420p")
+            self._pts += 1  # the encoder wants increasing timestamps
+            still.pts = self._pts
+            packets = self._ctx.encode(still)
+        except Exception as exc:
+            raise translate(exc, "encoding a JPEG") from None
+        return b"".join(bytes(p) for p in packets)

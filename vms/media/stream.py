@@ -1,0 +1,117 @@
+"""Camera streams through PyAV: an RTSP (or any FFmpeg URL) input and the values that
+describe what it carries (:class:`StreamInfo`, :class:`RawPacket`).
+
+Errors leave as the kinds of :mod:`vms.media.errors`: :class:`~vms.errors.Unavailable`
+(the camera failed, refused us, stalled or ended), :class:`~vms.errors.DataLoss` (bad
+bytes), :class:`~vms.errors.FailedPrecondition` (no H.264 video to record).
+
+All calls block: they run in the pipeline's named threads, never on an event loop.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+import av
+
+from vms.errors import FailedPrecondition, Unavailable
+from vms.media.errors import translate
+from vms.urls import redact_credentials as redact
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    """Codec parameters of an H.264 stream (what a muxer needs besides the packets)."""
+
+    codec: str
+    width: int
+    height: int
+    time_base: Fraction
+    extradata: bytes
+    fps: float
+
+
+@dataclass(frozen=True)
+class RawPacket:
+    """One demuxed packet: bytes, timestamps in ``time_base`` units, keyframe flag."""
+
+    data: bytes
+    pts: int | None
+    dts: int | None
+    keyframe: bool
+
+
+class RtspInput:
+    """An RTSP (or any FFmpeg URL) input over TCP with a read timeout.
+
+    ``timeout`` bounds connecting and every read (seconds): a stalled camera raises
+    :class:`~vms.errors.Unavailable` instead of blocking forever.
+    """
+
+    def __init__(self, url: str, *, timeout: float = 5.0) -> None:
+        self.url = url
+        self.timeout = timeout
+        self._container: Any = None
+        self._stream: Any = None
+
+    def open(self) -> StreamInfo:
+        options = {
+            "timeout": str(int(self.timeout * 1_000_000)),
+            # Little probing: the SDP names the codec and parameter sets, and probing
+            # would buffer seconds of packets whose arrival times then mislead the
+            # capture clock.
+            "analyzeduration": "0",
+            "probesize": "32768",
+        }
+        if self.url.startswith(("rtsp://", "rtsps://")):
+            options["rtsp_transport"] = "tcp"
+        try:
+            container = av.open(self.url, options=options, timeout=self.timeout)
+        except Exception as exc:
+            raise translate(exc, f"opening {redact(self.url)}") from None
+        video = [s for s in container.streams if s.type == "video"]
+        if not video:
+            container.close()
+            raise FailedPrecondition(f"{redact(self.url)} has no video stream")
+        stream = video[0]
+        ctx: Any = stream.codec_context
+        if ctx.name != "h264":
+            container.close()
+            raise FailedPrecondition(f"{redact(self.url)} sends {ctx.name}, not H.264")
+        self._container, self._stream = container, stream
+        rate = stream.average_rate or stream.guessed_rate or 15
+        return StreamInfo(
+            "h264",
+            int(ctx.width or 0),
+            int(ctx.height or 0),
+            Fraction(stream.time_base or Fraction(1, 90000)),
+            bytes(ctx.extradata or b""),
+            float(rate),
+        )
+
+    def packets(self) -> Iterator[RawPacket]:
+        """Packets until the stream ends (then :class:`~vms.errors.Unavailable`) or fails."""
+        if self._container is None:
+            raise RuntimeError("open() first")
+        try:
+            for packet in self._container.demux(self._stream):
+                if packet.size == 0:
+                    continue
+                yield RawPacket(bytes(packet), packet.pts, packet.dts, bool(packet.is_keyframe))
+        except Exception as exc:
+            raise translate(exc, f"reading {redact(self.url)}") from None
+        raise Unavailable(f"{redact(self.url)}: the stream ended")
+
+    def close(self) -> None:
+        if self._container is not None:
+            try:
+                self._container.close()
+            except Exception as exc:  # closing a broken connection: log, go on
+                log.warning("closing %s failed: %s", redact(self.url), redact(str(exc)))
+            self._container = self._stream = None
