@@ -100,7 +100,7 @@ class _Refusal:
 
 
 class PtzService:
-    """Sessions, commands and status of PTZ cameras (``services.extensions["ptz"]``)."""
+    """Sessions, commands and status of PTZ cameras (``CameraControl.ptz``)."""
 
     def __init__(
         self,
