@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.benchlib import percentile, quiet_logs
 from privacy_masks.geometry import SpherePolygon
+from privacy_masks.service import MaskService
 from recorder.engine import Recorder
 from recorder.engine import get as get_recorder
 from recorder.pipeline import CameraSpec
@@ -178,7 +179,7 @@ def main() -> int:
             masked = [f"masked{n}" for n in range(args.masked)]
             recorder.pose_source = StillPoses()
             for camera_id in masked:
-                services.extensions["masks"].replace_all(
+                services.ports.get(MaskService).replace_all(
                     camera_id, [SpherePolygon("window", WINDOW)], Who("bench", SYSTEM_ROLE)
                 )
             for camera_id, url in zip(masked, urls[args.plain :], strict=True):

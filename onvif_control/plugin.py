@@ -1,18 +1,21 @@
 """Installs camera control into :class:`~vms.services.Services` (entry point
 ``vms.plugins``; ``vms`` never imports this package).
 
-``install`` builds the services and puts them in ``services.extensions``:
+``install`` builds the services and provides these ports (``services.ports``,
+:mod:`vms.ports`):
 
-- ``"camera_control"``: the :class:`CameraControl` bundle below;
-- ``"cameras"``: :class:`~onvif_control.cameras.CameraService` (onboarding, calibration);
-- ``"ptz"``: :class:`~onvif_control.ptz.PtzService` (sessions, commands, status);
-- ``"pose"``: :class:`~onvif_control.pose.PoseTracker`, the
-  :class:`vms.camera_model.PoseSource` the media pipeline reads (INV-5);
-- ``"ptz_audit"``: :class:`~onvif_control.ptz_audit.PtzAudit`.
+- :class:`CameraControl`: the bundle below (for ``web`` and the CLIs);
+- :class:`~vms.ports.PoseSource`: the :class:`~onvif_control.pose.PoseTracker` the media
+  pipeline reads (INV-5);
+- :class:`~vms.ports.CredentialBox`: the box of the stored camera passwords (the
+  recorder's registry reads it);
+- :class:`~vms.ports.DemoSetup`: ``vms serve --demo`` (:mod:`onvif_control.demo`).
 
-and appends the jobs ``camera-health`` (OPS-1) and ``ptz-expire`` (idle sessions, A2).
-Nothing connects or starts at install: the ONVIF loop starts on first use, pose polling
-when the media role calls :meth:`CameraControl.start_media`.
+It reads :class:`~vms.ports.MaskZones` for the PTZ-use report (declared for the web
+role), appends the jobs ``camera-health`` (OPS-1) and ``ptz-expire`` (idle sessions, A2),
+contributes the media role's ``pose-tracker`` component and closes the connections and
+the ONVIF loop when the services close. Nothing connects or starts at install: the ONVIF
+loop starts on first use, pose polling when the media role starts.
 """
 
 from __future__ import annotations
@@ -29,6 +32,9 @@ from onvif_control.pose import PoseTracker
 from onvif_control.ptz import PtzService
 from onvif_control.ptz_audit import PtzAudit, ZoneSource
 from onvif_control.runtime import OnvifRuntime
+from vms.ports import CredentialBox as CredentialBoxPort
+from vms.ports import DemoSetup, MaskZones, PoseSource
+from vms.roles import Component
 from vms.secrets import load_or_create_key
 from vms.services import Job, Services
 
@@ -101,8 +107,8 @@ def build(services: Services) -> CameraControl:
     tracker.on_limit_stop = ptz.limit_stop
 
     def zones() -> ZoneSource | None:
-        source: ZoneSource | None = services.extensions.get("mask_zones")
-        return source
+        source = services.ports.find(MaskZones)
+        return source.zones if source is not None else None
 
     audit = PtzAudit(services.db, services.audit, services.clock, services.catalog, ptz_cfg, zones)
     health = HealthMonitor(
@@ -112,12 +118,20 @@ def build(services: Services) -> CameraControl:
 
 
 def install(services: Services) -> None:
+    from onvif_control.demo import Demo  # it reads CameraControl from this module
+
     control = build(services)
-    services.extensions["camera_control"] = control
-    services.extensions["cameras"] = control.cameras
-    services.extensions["ptz"] = control.ptz
-    services.extensions["pose"] = control.tracker
-    services.extensions["ptz_audit"] = control.audit
+    services.ports.provide(CameraControl, control)
+    services.ports.provide(PoseSource, control.tracker)
+    services.ports.provide(CredentialBoxPort, control.cameras.box)
+    services.ports.provide(DemoSetup, Demo(services))
+    # The PTZ-use report counts commands into masks (PSCS-1, PSCS-5): served by the web
+    # role, it must find the mask zones there.
+    services.roles.reads("web", MaskZones, "the PTZ-use report (onvif_control)")
+    services.roles.add(
+        Component("media", "pose-tracker", control.start_media, control.tracker.stop, order=10)
+    )
+    services.closers.append(control.close)
     services.jobs.append(
         Job(
             "camera-health",
@@ -131,5 +145,4 @@ def install(services: Services) -> None:
 
 
 def get(services: Services) -> CameraControl:
-    control: CameraControl = services.extensions["camera_control"]
-    return control
+    return services.ports.get(CameraControl, reader="onvif_control")

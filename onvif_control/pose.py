@@ -67,7 +67,7 @@ class _Track:
 
 
 class PoseTracker:
-    """The pose of every PTZ camera (``services.extensions["pose"]``).
+    """The pose of every PTZ camera (the :class:`~vms.ports.PoseSource` port).
 
     ``on_limit_stop(camera_id, pose)`` is called (from the ONVIF loop thread) after the
     tracker stopped a continuous move at a software limit, so the stop is audited.

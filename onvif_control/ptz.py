@@ -30,7 +30,7 @@ from vms.events import EventBus
 
 
 class PtzService:
-    """Sessions, commands and status of PTZ cameras (``services.extensions["ptz"]``).
+    """Sessions, commands and status of PTZ cameras (``CameraControl.ptz``).
 
     ``priorities``, ``purposes`` and ``idle_seconds`` are the sessions' (from ``[ptz]``);
     the commands read their own ``config`` per command.

@@ -60,7 +60,7 @@ CSV_COLUMNS = (
 )
 
 # camera id -> mask polygons in (pan, tilt) degrees: ``MaskService.zones``, installed as
-# ``services.extensions["mask_zones"]`` by the plugin that owns the masks (recorder).
+# the :class:`~vms.ports.MaskZones` port by the plugin that owns the masks (recorder).
 ZoneSource = Callable[[str], Sequence[report.Polygon]]
 
 

@@ -70,7 +70,7 @@ class MaskService:
 
     def zones(self, camera_id: str) -> list[tuple[tuple[float, float], ...]]:
         """The (pan, tilt) polygons of the masks in force on ``camera_id``: what the PTZ-use
-        report counts commands into (PSCS-1, PSCS-5; ``extensions["mask_zones"]``)."""
+        report counts commands into (PSCS-1, PSCS-5; the :class:`~vms.ports.MaskZones` port)."""
         return [polygon.vertices for polygon in self.current(camera_id).polygons]
 
     def list_masks(self, actor: Actor, camera_id: str) -> dict[str, Any]:

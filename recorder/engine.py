@@ -1,13 +1,13 @@
 """The recording engine of the media role: one pipeline, segment writer and live preview
-per camera (``services.extensions["recorder"]``).
+per camera (``services.ports`` keyed by :class:`Recorder`).
 
 Cameras come from the camera registry (:mod:`recorder.registry`):
 :meth:`Recorder.follow_registry` records its onboarded cameras and keeps following it
 while running (:mod:`recorder.reconcile`: added, edited, removed cameras within
 ``[recorder] reconcile_seconds``); or they are added by hand with
 :meth:`Recorder.add_camera`. The pose source is looked up when a masked session
-starts: an explicitly set one, else ``services.extensions["pose"]`` (the pose tracker,
-any :class:`~vms.camera_model.PoseSource`); without one, masked cameras are blanked
+starts: an explicitly set one, else the :class:`~vms.ports.PoseSource` port (the pose
+tracker of ``onvif_control``); without one, masked cameras are blanked
 (INV-5).
 ``recorder`` never imports ``onvif_control``.
 """
@@ -98,8 +98,7 @@ class Recorder:
     def _pose(self) -> PoseSource | None:
         if self.pose_source is not None:
             return self.pose_source
-        source: PoseSource | None = self.services.extensions.get("pose")
-        return source
+        return self.services.ports.find(PoseSource)
 
     def add_camera(self, spec: CameraSpec) -> None:
         """Record ``spec`` (started at once when the recorder runs)."""
@@ -300,7 +299,7 @@ class Recorder:
 
 
 def get(services: Services) -> Recorder:
-    recorder: Recorder | None = services.extensions.get("recorder")
+    recorder = services.ports.find(Recorder)
     if recorder is None:
         raise NotFound("the recorder is not installed in this process")
     return recorder

@@ -7,7 +7,7 @@ INV-5) and every consumer (segment writer, live preview, the later WebRTC view) 
 
 The WebRTC live view (a later issue) uses it like this, on its asyncio loop::
 
-    hub = services.extensions["recorder"].hub(camera_id)
+    hub = services.ports.get(Recorder).hub(camera_id)
     queue = hub.subscribe_async(asyncio.get_running_loop(), maxsize=60)
     try:
         info = hub.info            # StreamInfo: codec, size, extradata (SPS/PPS)

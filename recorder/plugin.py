@@ -1,16 +1,45 @@
 """Installs masks and recording into a :class:`~vms.services.Services` (entry point
-``vms.plugins``): ``extensions["masks"]`` (:class:`MaskService`), ``extensions
-["mask_zones"]`` (each camera's mask polygons, for the PTZ-use report of
-``onvif_control``), ``extensions["recording"]`` (:class:`RecordingLog`) and
-``extensions["recorder"]`` (the engine; its cameras start only when the media role calls
-:meth:`Recorder.start`). Nothing runs at import or install."""
+``vms.plugins``).
+
+Ports provided (:mod:`vms.ports`): :class:`MaskService` and :class:`RecordingLog` and the
+:class:`Recorder` engine (for ``web`` and the CLIs), :class:`~vms.ports.MaskZones` (each
+camera's mask polygons, for the PTZ-use report of ``onvif_control``) and
+:class:`~vms.ports.MaskSetup` (masks from named polygons, for the demo set-up). Role
+component: ``recorder`` in the media role (follow the camera registry, start recording;
+it requires the :class:`~vms.ports.CredentialBox` and the :class:`~vms.ports.PoseSource`).
+Nothing runs at import or install.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from privacy_masks.geometry import SpherePolygon
 from privacy_masks.service import MaskService
 from recorder.engine import Recorder
 from recorder.recording import RecordingLog
+from vms.audit.log import Who
+from vms.ports import CredentialBox, MaskSetup, MaskZones, PoseSource, Vertices
+from vms.roles import Component
 from vms.services import Services
+
+
+@dataclass(frozen=True)
+class MaskSetupPort:
+    """:class:`~vms.ports.MaskSetup` over the mask service (audited, PSCS-1)."""
+
+    masks: MaskService
+
+    def replace_zones(self, camera_id: str, zones: Sequence[tuple[str, Vertices]], by: Who) -> int:
+        polygons = [SpherePolygon(name, tuple(vertices)) for name, vertices in zones]
+        return self.masks.replace_all(camera_id, polygons, by)
+
+
+def start_recording(recorder: Recorder) -> None:
+    """The media role: record the registry's cameras and keep following it (#10.14)."""
+    recorder.follow_registry()
+    recorder.start()
 
 
 def install(services: Services) -> None:
@@ -18,7 +47,18 @@ def install(services: Services) -> None:
     recording = RecordingLog(services.db, services.audit, services.clock, services.catalog)
     recorder = Recorder(services, masks, recording)
     masks.view_provider = recorder.view
-    services.extensions["masks"] = masks
-    services.extensions["mask_zones"] = masks.zones
-    services.extensions["recording"] = recording
-    services.extensions["recorder"] = recorder
+    services.ports.provide(MaskService, masks)
+    services.ports.provide(MaskZones, masks)
+    services.ports.provide(MaskSetup, MaskSetupPort(masks))
+    services.ports.provide(RecordingLog, recording)
+    services.ports.provide(Recorder, recorder)
+    services.roles.add(
+        Component(
+            "media",
+            "recorder",
+            lambda: start_recording(recorder),
+            recorder.stop,
+            requires=(CredentialBox, PoseSource),
+            order=20,
+        )
+    )

@@ -2,15 +2,14 @@
 (``vms.db.models.Camera``, filled by ``onvif_control`` onboarding).
 
 ``recorder`` does not import ``onvif_control``: the stored passwords are decrypted by
-the registry's credential box, found in ``services.extensions["cameras"].box`` (any
-object with ``decrypt(camera_id, stored) -> str``).
+the registry's credential box, the :class:`~vms.ports.CredentialBox` port that
+``onvif_control`` provides.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Protocol
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from sqlalchemy import select
@@ -19,13 +18,10 @@ from recorder.pipeline import CameraSpec
 from vms.camera_model import Calibration
 from vms.db.models import Camera
 from vms.errors import FailedPrecondition, VMSError
+from vms.ports import CredentialBox
 from vms.services import Services
 
 log = logging.getLogger(__name__)
-
-
-class Decryptor(Protocol):
-    def decrypt(self, camera_id: str, stored: str) -> str: ...
 
 
 def with_credentials(url: str, username: str, password: str) -> str:
@@ -45,11 +41,10 @@ class RegistrySnapshot:
     unreadable: frozenset[str]
 
 
-def read_registry(services: Services, decryptor: Decryptor | None = None) -> RegistrySnapshot:
+def read_registry(services: Services, decryptor: CredentialBox | None = None) -> RegistrySnapshot:
     """Every onboarded camera with a main stream, with its credentials in the URL."""
     if decryptor is None:
-        registry = services.extensions.get("cameras")
-        decryptor = getattr(registry, "box", None)
+        decryptor = services.ports.find(CredentialBox)
         if decryptor is None:
             raise FailedPrecondition("the camera registry (onvif_control) is not installed")
     specs: dict[str, CameraSpec] = {}
@@ -71,6 +66,8 @@ def read_registry(services: Services, decryptor: Decryptor | None = None) -> Reg
     return RegistrySnapshot(specs, frozenset(unreadable))
 
 
-def registered_cameras(services: Services, decryptor: Decryptor | None = None) -> list[CameraSpec]:
+def registered_cameras(
+    services: Services, decryptor: CredentialBox | None = None
+) -> list[CameraSpec]:
     """A :class:`CameraSpec` per onboarded camera with a main stream (ordered by id)."""
     return list(read_registry(services, decryptor).specs.values())

@@ -4,7 +4,7 @@
 hook (pin by preservation scope, set the expiry), the tag-change hook (recompute the
 expiry), the purge job (every ``[retention] purge_interval_minutes``), the daily tagging
 deadline job (TAG-3) and the startup replay of interrupted purges (INV-3), and puts the
-services in ``services.extensions["retention"]``. Nothing runs at import or install.
+services in ``services.ports`` (keyed by :class:`Retention`). Nothing runs at import or install.
 """
 
 from __future__ import annotations
@@ -106,10 +106,9 @@ def install(services: Services) -> None:
     )
     services.jobs.append(Job("tagging-deadlines", DAY_SECONDS, retention.reports.notify_untagged))
     services.recovery.append(retention.replay_purges)
-    services.extensions["retention"] = retention
+    services.ports.provide(Retention, retention)
 
 
 def get(services: Services) -> Retention:
     """The installed retention services (for the web and CLI layers)."""
-    retention: Retention = services.extensions["retention"]
-    return retention
+    return services.ports.get(Retention, reader="retention")

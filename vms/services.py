@@ -10,7 +10,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Any
 
 from vms.audit.log import SYSTEM_ROLE, AuditLog, Who
 from vms.audit.view import AuditViewService
@@ -29,7 +28,9 @@ from vms.file_modes import PRIVATE_DIR_MODE, secure_data_dir, sqlite_files
 from vms.ingest import Ingestor
 from vms.logs import install_redaction
 from vms.migrations import upgrade
+from vms.ports import Ports
 from vms.recorded_time import RecordedWindow
+from vms.roles import RoleSet
 from vms.secrets import load_or_create_key
 from vms.store import MediaStore
 from vms.uploads import UploadService
@@ -66,11 +67,16 @@ class Services:
     devices: DeviceService
     audit_view: AuditViewService
     jobs: list[Job] = field(default_factory=list)
-    # Services that plugins add (``extensions["retention"]``...).
-    extensions: dict[str, Any] = field(default_factory=dict)
+    # What plugins offer each other, by port type (vms/ports.py), and what they run in
+    # each role (vms/roles.py); docs/design/ports-and-roles.md.
+    ports: Ports = field(default_factory=Ports)
+    roles: RoleSet = field(default_factory=RoleSet)
     # Crash recovery that plugins add (the retention purge replay, INV-3); run in order
     # by :meth:`startup_recovery` after the store check.
     recovery: list[Callable[[], object]] = field(default_factory=list)
+    # Cleanup that plugins add (camera connections, the ONVIF loop); run newest first by
+    # :meth:`close`.
+    closers: list[Callable[[], object]] = field(default_factory=list)
 
     @classmethod
     def open(cls, config: Config, *, clock: Clock | None = None) -> Services:
@@ -199,4 +205,11 @@ class Services:
             )
 
     def close(self) -> None:
+        """Run the plugins' cleanup (newest first), then release the database."""
+        while self.closers:
+            closer = self.closers.pop()
+            try:
+                closer()
+            except Exception:
+                log.exception("closing %r failed", closer)
         self.db.dispose()

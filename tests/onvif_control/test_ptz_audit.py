@@ -12,6 +12,7 @@ import time
 import pytest
 
 from onvif_control.report import Entry, Settings, build, inside, parse_hours, within_hours
+from vms.ports import MaskZones
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -115,7 +116,7 @@ def test_report_and_exports_through_the_api_on_the_simulator_INV_6(
     """The report counts commands into the camera's real privacy masks: one drawn by the
     admin through the masks API, read through the wiring ``Services.open`` installs, no
     test-only zone source (#10.15, PSCS-5)."""
-    assert "mask_zones" in svc.extensions  # installed by the plugins, not by this test
+    assert svc.ports.find(MaskZones) is not None  # installed by the plugins, not by this test
     zone = [list(v) for v in sim.state()["private_zones"][0]["polygon"]]
     made = api.post(
         f"/api/v1/cameras/{camera['id']}/masks",

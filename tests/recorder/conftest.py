@@ -24,6 +24,7 @@ from onvif_control.plugin import get as get_control
 from onvif_control.pose import PoseTracker
 from onvif_control.simulator import SimulatedCamera
 from privacy_masks.geometry import SpherePolygon
+from privacy_masks.service import MaskService
 from recorder.engine import Recorder
 from recorder.engine import get as get_recorder
 from tests.conftest import make_config
@@ -140,7 +141,7 @@ def rigged(services: Services, sim: SimulatedCamera) -> Iterator[Rig]:
     try:
         camera_id = onboard(services, sim)
         zones = [SpherePolygon(z.name, z.polygon) for z in sim.scene.private_zones]
-        services.extensions["masks"].replace_all(camera_id, zones, SETUP)
+        services.ports.get(MaskService).replace_all(camera_id, zones, SETUP)
         control.start_media()
         wait_for(lambda: control.tracker.latest(camera_id) is not None, 20, "a first pose")
         view = TrackerView(control.tracker)

@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import select
 
 from onvif_control.simulator import SIGNATURE_TOLERANCE, SimulatedCamera, signature_mask
+from privacy_masks.service import MaskService
 from tests.conftest import make_config
 from tests.recorder.conftest import PASSWORD, USERNAME, Rig, rigged, wait_for
 from vms.camera_model import Calibration, Pose
@@ -71,7 +72,7 @@ def test_masks_crud_by_admin_bumps_the_version_and_is_audited_PSCS_1(
     updated = client.put(f"{url}/{mask['id']}", json={"polygon": moved}, headers=admin)
     assert updated.status_code == 200 and updated.get_json()["polygon"] == moved
     assert client.get(url, headers=admin).get_json()["version"] == 2
-    assert services.extensions["masks"].current(CAMERA).polygons[0].vertices == tuple(
+    assert services.ports.get(MaskService).current(CAMERA).polygons[0].vertices == tuple(
         (p, t) for p, t in moved
     )
 
@@ -99,7 +100,7 @@ def test_masks_are_admin_only_and_refusals_are_audited(
     assert client.get(url).status_code == 401
     denied = [e for e in audit(services, "cameras.manage", f"camera:{CAMERA}") if e.actor == user]
     assert denied and all(e.outcome == "denied" for e in denied)
-    assert services.extensions["masks"].version(CAMERA) == 0
+    assert services.ports.get(MaskService).version(CAMERA) == 0
 
 
 @pytest.mark.parametrize(
@@ -124,7 +125,7 @@ def test_bad_masks_are_refused_with_the_value(
 def test_image_polygon_is_unprojected_through_the_current_pose(
     client: Any, tokens: dict[str, str], services: Services
 ) -> None:
-    masks = services.extensions["masks"]
+    masks = services.ports.get(MaskService)
     url = f"/api/v1/cameras/{CAMERA}/masks"
     centre = [[0.45, 0.45], [0.55, 0.45], [0.55, 0.55], [0.45, 0.55]]
     # Pose unknown: refused, never placed at a guess.

@@ -29,6 +29,7 @@ from sqlalchemy import select
 from onvif_control.simulator import SimulatedCamera
 from recorder.engine import get as get_recorder
 from recorder.fanout import EncodedPacket, Interruption, PacketHub
+from recorder.recording import RecordingLog
 from recorder.segments import RECORDER, SegmentWriter
 from tests.media import make_video
 from tests.recorder.conftest import sqlite_services, wait_for
@@ -99,7 +100,7 @@ def start_writer(services: Services, camera_id: str) -> SegmentWriter:
         spool_dir(services, camera_id),
         services.ingestor,
         services.store,
-        services.extensions["recording"],
+        services.ports.get(RecordingLog),
         services.events,
     )
     writer.start()
@@ -271,7 +272,7 @@ def test_restart_after_a_lost_run_starts_the_gap_where_recording_stopped_OPS_4(
     there) and crashed with its spool file unreadable. Before: run 3 opened a gap at 10
     again (overlapping [10, 30]) plus a 60 s crash gap from 30."""
     camera = "cam-twice"
-    recording = services.extensions["recording"]
+    recording = services.ports.get(RecordingLog)
     ingest_segment(services, camera, T0, 10)
     gap = recording.open_gap(camera, T0 + dt.timedelta(seconds=10), "restart", "run 2")
     recording.close_gap(gap, T0 + dt.timedelta(seconds=30))
@@ -292,7 +293,7 @@ def test_gap_open_at_a_crash_closes_where_the_salvaged_segment_starts_OPS_4(
     """The camera was down (gap open) and came back; the segment in progress at the
     crash is salvaged: the old gap ends at its start, the crash gap begins at its end."""
     camera = "cam-back"
-    recording = services.extensions["recording"]
+    recording = services.ports.get(RecordingLog)
     ingest_segment(services, camera, T0, 10)
     recording.open_gap(camera, T0 + dt.timedelta(seconds=10), "camera_down", "down")
     spool = spool_dir(services, camera)
@@ -321,7 +322,7 @@ def test_stalled_stream_gap_starts_at_the_last_packet_written_OPS_4(services: Se
         spool_dir(services, camera),
         services.ingestor,
         services.store,
-        services.extensions["recording"],
+        services.ports.get(RecordingLog),
         services.events,
     )
     writer.start()

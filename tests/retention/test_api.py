@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from retention.plugin import get as get_retention
 from tests.conftest import PASSWORD
 from tests.retention.conftest import DAY, ingest
 from vms.clock import isoformat
@@ -42,7 +43,7 @@ def test_preservation_request_api_round_trip_RET_2_RET_3_RET_12(
     now = services.clock.now()
     media = ingest(services, recorded_at=now - 2 * DAY)
     gone = ingest(services, device="CAM-9", recorded_at=now - 40 * DAY)
-    services.extensions["retention"].purger.run()
+    get_retention(services).purger.run()
 
     # GET /media/{id} explains which rule decided the expiry (RET-12).
     detail = client.get(f"/api/v1/media/{media}", headers=auth(tokens, "investigator")).json
@@ -168,7 +169,7 @@ def test_upcoming_and_untagged_reports_RET_13_TAG_3_TAG_7(
     untagged = ingest(
         services, source=SourceKind.BWC, device="BWC-1", officer="B1", recorded_at=now
     )
-    retention = services.extensions["retention"]
+    retention = get_retention(services)
     retention.reports.deadline = dt.timedelta(0)  # the 72 h deadline has passed (TAG-3)
     report = client.get("/api/v1/reports/untagged", headers=auth(tokens, "sergeant")).json
     [row] = report["items"]
@@ -308,7 +309,7 @@ def test_disk_alarm_reaches_signed_in_browsers_over_socketio_INV_3(
     app, socketio = create_app(services, testing=True)
     browser = socketio.test_client(app, headers=auth(tokens, "dispatcher"))
     assert browser.is_connected()
-    retention = services.extensions["retention"]
+    retention = get_retention(services)
     retention.purger.alarm_free_bytes = 1 << 62
     retention.purger.run()
     received = [m for m in browser.get_received() if m["name"] == "retention.disk_alarm"]

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from onvif_control.cameras import calibration_from_simulator
 from onvif_control.plugin import get as get_control
 from onvif_control.simulator import SimulatedCamera
+from retention.plugin import get as get_retention
 from tests.conftest import make_config
 from tests.media import make_video
 from vms.auth.permissions import Actor
@@ -303,7 +304,7 @@ def test_backdated_upload_outlives_the_purge_and_shows_both_times_RET_4_RET_13(
     assert recorded.strftime("%Y-%m-%d") in text and clock.now().strftime("%Y-%m-%d") in text
 
     clock.advance(30 * DAY)
-    services.extensions["retention"].purger.run()
+    get_retention(services).purger.run()
     with services.db.session() as s:
         assert s.get(MediaItem, media_id) is not None
 

@@ -39,7 +39,7 @@ def recorder() -> Recorder:
 
 
 def recording() -> RecordingLog:
-    found: RecordingLog | None = services().extensions.get("recording")
+    found = services().ports.find(RecordingLog)
     if found is None:
         raise Unavailable("recording is not installed")
     return found

@@ -15,7 +15,7 @@ bp = Blueprint("masks_api", __name__)
 
 
 def masks() -> MaskService:
-    service: MaskService | None = services().extensions.get("masks")
+    service = services().ports.find(MaskService)
     if service is None:
         raise Unavailable("privacy masks are not installed")
     return service

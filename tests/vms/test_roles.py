@@ -1,0 +1,171 @@
+"""Roles (vms/roles.py): which components run in which role (#11.2), and ``vms serve`` as a
+real subprocess: what it prints on start (#10.16)."""
+
+from __future__ import annotations
+
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from onvif_control.demo import DEMO_PASSWORD
+from onvif_control.plugin import get as get_control
+from recorder.engine import Recorder
+from vms.config import Config
+from vms.errors import InvalidArgument
+from vms.roles import ROLES, Component, JobRunner, RoleRunner, add_job_runner, expand
+from vms.services import Job, Services
+from web import server
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def serve_until(config: Config, *args: str, until: str, timeout: float = 120.0) -> str:
+    """Run ``vms serve ARGS`` until a line of its stdout contains ``until``; then stop it
+    (by its pid) and return everything it printed on stdout."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VMS_")}
+    env.update(
+        VMS_DATA_DIR=str(config.data_dir),
+        VMS_DATABASE_URL=config.effective_database_url,
+        VMS_INGEST_MIN_FREE_BYTES="0",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vms.cli", "serve", "--host", "127.0.0.1", "--port", "0", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.put(line)
+        lines.put(None)
+
+    reader = threading.Thread(target=pump, name="serve-stdout", daemon=True)
+    reader.start()
+    out: list[str] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+            if line is None:
+                raise AssertionError(f"vms serve exited ({proc.poll()}) before {until!r}: {out}")
+            out.append(line)
+            if until in line:
+                return "".join(out)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        reader.join(timeout=10)
+        assert proc.stdout is not None
+        proc.stdout.close()
+
+
+def test_a_real_start_prints_no_demo_password(config: Config) -> None:
+    """Without ``--demo`` the media role starts and the server listens, and nothing
+    mentions the demo users or their password (#10.16)."""
+    out = serve_until(config, until="VMS listening on")
+    assert DEMO_PASSWORD not in out and "demo users" not in out
+
+
+def test_a_demo_start_prints_the_demo_users(config: Config) -> None:
+    """``--demo`` shows the newcomer the demo users and their password."""
+    out = serve_until(config, "--demo", "--role", "web", until="demo users")
+    assert DEMO_PASSWORD in out and "officer (officer)" in out
+
+
+def test_each_role_runs_its_plugins_components(services: Services) -> None:
+    """Which components run in which role (#11.2): media has the pose tracker, then the
+    recorder; jobs one runner over every plugin's jobs; web the app, started last."""
+    server.install(services)
+    add_job_runner(services)
+    names = {role: [c.name for c in services.roles.of([role])] for role in ROLES}
+    assert names == {
+        "media": ["pose-tracker", "recorder"],
+        "jobs": ["job-runner"],
+        "web": ["app"],
+    }
+    assert [c.name for c in services.roles.of(expand("all"))] == [
+        "pose-tracker",
+        "recorder",
+        "job-runner",
+        "app",
+    ]
+    assert [c.name for c in services.roles.of(ROLES) if c.main] == ["app"]
+    assert {job.name for job in services.jobs} == {
+        "dock-scan",
+        "upload-expiry",
+        "login-throttle",
+        "purge",
+        "tagging-deadlines",
+        "camera-health",
+        "ptz-expire",
+    }
+
+
+def test_the_media_role_starts_and_stops_tracking_and_recording(services: Services) -> None:
+    """The media role really starts the pose tracker and the recorder, and stops both."""
+    runner = RoleRunner(services, "media")
+    assert runner.start() is None  # no main component: the process waits
+    control = get_control(services)
+    recorder = services.ports.get(Recorder)
+    try:
+        assert control.tracker.running and recorder.running
+    finally:
+        runner.stop()
+    assert not control.tracker.running and not recorder.running
+
+
+def test_the_web_role_alone_starts_no_media_nor_jobs(services: Services) -> None:
+    server.install(services)
+    add_job_runner(services)
+    runner = RoleRunner(services, "web")
+    main = runner.start()
+    try:
+        assert main is not None and main.name == "app"
+        assert not get_control(services).tracker.running
+        assert not services.ports.get(Recorder).running
+        assert not [t for t in threading.enumerate() if t.name.startswith("job-")]
+    finally:
+        runner.stop()
+
+
+def test_an_unknown_role_is_refused_by_name() -> None:
+    with pytest.raises(InvalidArgument, match="'archive'"):
+        expand("archive")
+    with pytest.raises(InvalidArgument, match="'archive'"):
+        Component("archive", "x", lambda: None)
+
+
+def test_job_runner_runs_each_job_and_survives_a_failing_one() -> None:
+    """A failing job is logged and retried next period; the others keep running."""
+    ran: list[str] = []
+    done = threading.Event()
+
+    def fails() -> None:
+        ran.append("fails")
+        raise RuntimeError("boom")
+
+    def works() -> None:
+        ran.append("works")
+        if ran.count("works") >= 2 and "fails" in ran:
+            done.set()
+
+    runner = JobRunner([Job("fails", 0.01, fails), Job("works", 0.01, works)])
+    runner.start()
+    try:
+        assert done.wait(10)
+    finally:
+        runner.stop()
+    assert ran.count("fails") >= 1

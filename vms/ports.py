@@ -1,0 +1,124 @@
+"""Ports: the typed interfaces one package offers another, and the registry that holds them.
+
+A package never looks another one up by a string key. It asks the process's
+:class:`Ports` for an implementation by *type*: a protocol declared here when the reader
+may not import the provider (the dependency rule, ARCHITECTURE section 2: ``recorder``
+never imports ``onvif_control`` and the other way round), or the provider's own class
+when the reader may import it (``web`` and the CLIs import ``retention``, ``recorder`` and
+``onvif_control``). Each package's plugin (entry point group ``vms.plugins``) provides its
+implementations at install; a role component lists the ports it requires and the role
+runner (:mod:`vms.roles`) refuses to start when one has no provider, naming the port and
+the role. docs/design/ports-and-roles.md explains the choice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, TypeVar, cast
+
+from vms.audit.log import Who
+from vms.camera_model import PoseSource
+from vms.errors import FailedPrecondition
+
+__all__ = [
+    "CredentialBox",
+    "DemoSetup",
+    "MaskSetup",
+    "MaskZones",
+    "PortMissing",
+    "Ports",
+    "PoseSource",
+]
+
+T = TypeVar("T")
+
+# A polygon on the view sphere: (pan, tilt) vertices in degrees.
+Vertices = Sequence[tuple[float, float]]
+
+# PoseSource (vms.camera_model) is the port through which the media pipeline reads each
+# camera's pose (INV-5); provided by onvif_control's pose tracker, read by recorder.
+
+
+class CredentialBox(Protocol):
+    """Decrypts the stored password of a registered camera (provided by
+    ``onvif_control``; read by ``recorder`` to build the RTSP URL it records)."""
+
+    def decrypt(self, camera_id: str, stored: str) -> str:
+        """The plain password of ``camera_id``; :class:`~vms.errors.DataLoss` or another
+        :class:`~vms.errors.VMSError` when ``stored`` cannot be read."""
+        ...
+
+
+class MaskZones(Protocol):
+    """The privacy-mask polygons in force per camera (provided by ``recorder`` from its
+    mask service; read by ``onvif_control``'s PTZ-use report, PSCS-1, PSCS-5)."""
+
+    def zones(self, camera_id: str) -> Sequence[Vertices]:
+        """The (pan, tilt) polygons of the masks in force on ``camera_id``."""
+        ...
+
+
+class MaskSetup(Protocol):
+    """Sets a camera's privacy masks from named polygons, audited as ``by`` (provided by
+    ``recorder``; read by the demo set-up of ``onvif_control``)."""
+
+    def replace_zones(self, camera_id: str, zones: Sequence[tuple[str, Vertices]], by: Who) -> int:
+        """Make ``zones`` exactly the masks of ``camera_id``; returns the mask version."""
+        ...
+
+
+class DemoSetup(Protocol):
+    """``vms serve --demo``: demo users and simulated cameras (provided by
+    ``onvif_control``, which owns the simulator; read by the role runner)."""
+
+    def start(self, roles: Sequence[str]) -> None:
+        """Add the demo users, print them, start and onboard the simulated cameras; their
+        private zones become masks when ``roles`` include the media role."""
+        ...
+
+    def stop(self) -> None:
+        """Stop the simulated cameras (idempotent)."""
+        ...
+
+
+class PortMissing(FailedPrecondition):
+    """A port is read that no installed plugin provides."""
+
+
+def port_name(port: type) -> str:
+    return f"{port.__module__}.{port.__qualname__}"
+
+
+class Ports:
+    """Implementations by port type, one per port, provided at plugin install."""
+
+    def __init__(self) -> None:
+        self._impls: dict[type, object] = {}
+
+    def provide(self, port: type[T], impl: T) -> None:
+        """Register ``impl`` for ``port``; a second provider is a wiring error."""
+        if port in self._impls:
+            raise FailedPrecondition(f"port {port_name(port)} is provided twice")
+        self._impls[port] = impl
+
+    def find(self, port: type[T]) -> T | None:
+        """The implementation of ``port``, or None when nothing provides it."""
+        return cast("T | None", self._impls.get(port))
+
+    def get(self, port: type[T], *, reader: str = "") -> T:
+        """The implementation of ``port``; :class:`PortMissing` naming it otherwise."""
+        impl = self._impls.get(port)
+        if impl is None:
+            needed = f" (needed by {reader})" if reader else ""
+            raise PortMissing(
+                f"port {port_name(port)} has no provider{needed}: is the plugin that "
+                "provides it installed (entry points group vms.plugins)?"
+            )
+        return cast("T", impl)
+
+    def withdraw(self, port: type) -> None:
+        """Forget the provider of ``port`` (tests of a process without a plugin)."""
+        self._impls.pop(port, None)
+
+    def provided(self) -> frozenset[type]:
+        return frozenset(self._impls)

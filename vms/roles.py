@@ -1,0 +1,252 @@
+"""Roles: what each role of a process runs, and ``vms serve``, which runs them.
+
+A process runs one role (``--role web|media|jobs``) or all of them (``--role all``, the
+embedded default, ARCHITECTURE section 1). Each plugin contributes its :class:`Component`
+per role to ``services.roles`` when it is installed (nothing starts at install):
+
+- media: the pose tracker (``onvif_control``), the recorder with its registry reconcile
+  (``recorder``);
+- jobs: one :class:`JobRunner` over ``services.jobs`` (dock scan, upload expiry, login
+  throttle sweep from ``vms``; purge and tagging reports from ``retention``; camera health
+  and PTZ session expiry from ``onvif_control``);
+- web: the Flask app (``web``; the role's *main* component, which blocks until the
+  process stops).
+
+Before anything starts, every port a component of the chosen roles requires must have a
+provider (:mod:`vms.ports`); otherwise the start fails naming the port and the role.
+``vms`` imports none of the other packages: the ``serve`` command is registered by the
+package that contributes the web app (``web.server.register``), passing its installer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from vms.config import Config
+from vms.errors import FailedPrecondition, InvalidArgument
+from vms.ports import DemoSetup, PortMissing, port_name
+
+if TYPE_CHECKING:
+    from vms.services import Job, Services
+
+log = logging.getLogger(__name__)
+
+ROLES = ("media", "jobs", "web")  # start order of ``--role all``
+ROLE_CHOICES = ("all", *ROLES)
+
+
+def _nothing() -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Component:
+    """A part of a role: ``start()`` when the role starts, ``stop()`` when it stops
+    (reverse order). A *main* component (at most one per process: the web app) is
+    started last and blocks in ``start()`` until the process ends."""
+
+    role: str
+    name: str
+    start: Callable[[], object]
+    stop: Callable[[], object] = _nothing
+    requires: tuple[type, ...] = ()
+    main: bool = False
+    order: int = 50  # within a role, lower starts first
+
+    def __post_init__(self) -> None:
+        if self.role not in ROLES:
+            raise InvalidArgument(f"unknown role {self.role!r} (one of {', '.join(ROLES)})")
+
+
+@dataclass
+class RoleSet:
+    """The components plugins contributed, and the ports read outside components
+    (``readers``: role -> (port, reader name)), checked at start like ``requires``."""
+
+    components: list[Component] = field(default_factory=list)
+    readers: list[tuple[str, type, str]] = field(default_factory=list)
+
+    def add(self, component: Component) -> None:
+        self.components.append(component)
+
+    def reads(self, role: str, port: type, reader: str) -> None:
+        """Declare that ``reader``, served by ``role``, reads ``port`` (checked at start)."""
+        if role not in ROLES:
+            raise InvalidArgument(f"unknown role {role!r} (one of {', '.join(ROLES)})")
+        self.readers.append((role, port, reader))
+
+    def of(self, roles: Iterable[str]) -> list[Component]:
+        """The components of ``roles`` in start order: by role, then ``order``, then as
+        contributed; the main component last."""
+        wanted = list(roles)
+        chosen = [c for c in self.components if c.role in wanted]
+        chosen.sort(key=lambda c: (c.main, ROLES.index(c.role), c.order))
+        return chosen
+
+    def required(self, roles: Iterable[str]) -> list[tuple[str, type, str]]:
+        """(role, port, reader) for every port the chosen roles read."""
+        wanted = list(roles)
+        out = [(c.role, p, c.name) for c in self.of(wanted) for p in c.requires]
+        out += [r for r in self.readers if r[0] in wanted]
+        return out
+
+
+def expand(role: str) -> tuple[str, ...]:
+    """``all`` -> every role; else the role itself."""
+    if role == "all":
+        return ROLES
+    if role not in ROLES:
+        raise InvalidArgument(f"unknown role {role!r} (one of {', '.join(ROLE_CHOICES)})")
+    return (role,)
+
+
+def check_ports(services: Services, roles: Iterable[str]) -> None:
+    """Fail (:class:`~vms.ports.PortMissing`) when a port the roles read has no provider."""
+    for role, port, reader in services.roles.required(roles):
+        if services.ports.find(port) is None:
+            raise PortMissing(
+                f"the {role} role cannot start: port {port_name(port)}, required by "
+                f"{reader}, has no provider (is the plugin that provides it installed?)"
+            )
+
+
+class JobRunner:
+    """Periodic jobs in named background threads, stopped with :meth:`stop`."""
+
+    def __init__(self, jobs: Sequence[Job]) -> None:
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._run, args=(job,), name=f"job-{job.name}", daemon=True)
+            for job in jobs
+        ]
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=10)
+
+    def _run(self, job: Job) -> None:
+        while not self._stop.wait(job.interval_seconds):
+            try:
+                job.run()
+            except Exception:
+                # A failing job is logged and retried next period, never silently dropped.
+                log.exception("job %s failed", job.name)
+
+
+def add_job_runner(services: Services) -> None:
+    """The jobs role's component: every job in ``services.jobs``."""
+    runner = JobRunner(services.jobs)
+    services.roles.add(Component("jobs", "job-runner", runner.start, runner.stop))
+
+
+class RoleRunner:
+    """Starts the components of some roles of one process and stops them again."""
+
+    def __init__(self, services: Services, role: str) -> None:
+        self.services = services
+        self.roles = expand(role)
+        self._started: list[Component] = []
+
+    def start(self) -> Component | None:
+        """Check the ports, start every non-main component; return the main one (not
+        started) if the roles have one."""
+        check_ports(self.services, self.roles)
+        components = self.services.roles.of(self.roles)
+        mains = [c for c in components if c.main]
+        if len(mains) > 1:
+            names = ", ".join(c.name for c in mains)
+            raise FailedPrecondition(f"more than one main component: {names}")
+        for component in components:
+            if component.main:
+                continue
+            log.info("%s role: starting %s", component.role, component.name)
+            component.start()
+            self._started.append(component)
+        return mains[0] if mains else None
+
+    def stop(self) -> None:
+        """Stop what was started, newest first; a failing stop does not keep the others
+        running."""
+        while self._started:
+            component = self._started.pop()
+            try:
+                component.stop()
+            except Exception:
+                log.exception("%s role: stopping %s failed", component.role, component.name)
+
+
+Installer = Callable[["Services"], None]
+
+
+def serve(
+    config: Config,
+    *,
+    role: str,
+    demo: bool,
+    plugins: Sequence[Installer] = (),
+    wait: Callable[[], object] | None = None,
+) -> int:
+    """Run ``role`` in this process until it ends (the web app returns, or forever for the
+    other roles). ``plugins`` install components besides the ``vms.plugins`` entry points
+    (the web app, from the package that registers the command)."""
+    from vms.services import Services  # the runner is loaded by the CLI before Services
+
+    services = Services.open(config)
+    for install in plugins:
+        install(services)
+    add_job_runner(services)
+    runner = RoleRunner(services, role)
+    demo_setup: DemoSetup | None = None
+    try:
+        services.migrate()
+        services.startup_recovery()
+        if demo:
+            demo_setup = services.ports.get(DemoSetup, reader="vms serve --demo")
+            demo_setup.start(runner.roles)
+        main = runner.start()
+        if main is not None:
+            main.start()
+        else:
+            (wait or threading.Event().wait)()
+    finally:
+        runner.stop()
+        if demo_setup is not None:
+            demo_setup.stop()
+        services.close()
+    return 0
+
+
+def _handle(args: argparse.Namespace, plugins: Sequence[Installer]) -> int:
+    config: Config = args.config_obj
+    web = dataclasses.replace(
+        config.web,
+        host=args.host or config.web.host,
+        port=args.port if args.port is not None else config.web.port,
+    )
+    config = dataclasses.replace(config, web=web)
+    return serve(config, role=args.role, demo=args.demo, plugins=plugins)
+
+
+def register(subparsers: Any, plugins: Sequence[Installer] = ()) -> None:
+    """Add ``vms serve`` to the CLI; ``plugins`` are installed into its services."""
+    p = subparsers.add_parser("serve", help="run the VMS (web, jobs, media roles)")
+    p.add_argument("--host", default=None, help="bind address (default [web] host)")
+    p.add_argument("--port", type=int, default=None, help="port (default [web] port)")
+    p.add_argument("--role", choices=list(ROLE_CHOICES), default="all")
+    p.add_argument(
+        "--demo",
+        action="store_true",
+        help="add demo users and simulated cameras (never on a real deployment)",
+    )
+    p.set_defaults(func=lambda args: _handle(args, plugins))
