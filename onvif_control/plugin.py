@@ -69,7 +69,7 @@ def build(services: Services) -> CameraControl:
         services.audit,
         services.clock,
         services.events,
-        services.catalog,
+        services.authoriser,
         box,
         connections,
         cams.command_timeout_seconds,
@@ -91,7 +91,7 @@ def build(services: Services) -> CameraControl:
         services.audit,
         services.clock,
         services.events,
-        services.catalog,
+        services.authoriser,
         cameras,
         connections,
         engine,
@@ -104,7 +104,9 @@ def build(services: Services) -> CameraControl:
         source: ZoneSource | None = services.extensions.get("mask_zones")
         return source
 
-    audit = PtzAudit(services.db, services.audit, services.clock, services.catalog, ptz_cfg, zones)
+    audit = PtzAudit(
+        services.db, services.audit, services.clock, services.authoriser, ptz_cfg, zones
+    )
     health = HealthMonitor(
         services.db, services.audit, services.clock, services.events, connections
     )

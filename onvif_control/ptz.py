@@ -28,9 +28,9 @@ from onvif_control.connections import Connections
 from onvif_control.engine import PtzEngine, Reading
 from onvif_control.pose import PoseTracker
 from vms.audit.log import SYSTEM_ROLE, AuditLog, Who
+from vms.auth.authoriser import Authoriser, who
 from vms.auth.permissions import Action, Actor, decide
 from vms.camera_model import Pose
-from vms.catalog import Catalog, who
 from vms.clock import Clock, isoformat
 from vms.config import PtzConfig
 from vms.db.engine import Database
@@ -108,7 +108,7 @@ class PtzService:
         audit: AuditLog,
         clock: Clock,
         events: EventBus,
-        catalog: Catalog,
+        authoriser: Authoriser,
         cameras: CameraService,
         connections: Connections,
         engine: PtzEngine,
@@ -119,7 +119,7 @@ class PtzService:
         self.audit = audit
         self.clock = clock
         self.events = events
-        self.catalog = catalog
+        self.authoriser = authoriser
         self.cameras = cameras
         self.connections = connections
         self.engine = engine
@@ -248,7 +248,7 @@ class PtzService:
     def open_session(self, actor: Actor, camera_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
         """``POST /api/v1/cameras/{id}/ptz/session {purpose, incident_number?, note?,
         reserve?}``: take control of a camera (arbitration rules A1-A5)."""
-        self.catalog.require(actor, Action.PTZ_CONTROL, target(camera_id))
+        self.authoriser.require(actor, Action.PTZ_CONTROL, target(camera_id))
         purpose = body.get("purpose")
         incident = body.get("incident_number")
         note = body.get("note")
@@ -379,7 +379,7 @@ class PtzService:
         self, actor: Actor, camera_id: str, session_id: str | None = None
     ) -> dict[str, Any]:
         """Release a session: your own, or anyone's as an admin (A6)."""
-        self.catalog.require(actor, Action.PTZ_CONTROL, target(camera_id))
+        self.authoriser.require(actor, Action.PTZ_CONTROL, target(camera_id))
         refusal: _Refusal | None = None
         row: PtzSession | None = None
         with self.db.transaction() as s:
@@ -512,7 +512,7 @@ class PtzService:
 
     def command(self, actor: Actor, camera_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
         """``POST /api/v1/cameras/{id}/ptz {session_id, op, ...}`` (issue 4 item 5)."""
-        self.catalog.require(actor, Action.PTZ_CONTROL, target(camera_id))
+        self.authoriser.require(actor, Action.PTZ_CONTROL, target(camera_id))
         session_id = body.get("session_id")
         asked = {
             "session_id": session_id if isinstance(session_id, str) else None,
@@ -585,7 +585,7 @@ class PtzService:
         if not (
             decide(actor, Action.PTZ_CONTROL).allowed or decide(actor, Action.LIVE_VIEW).allowed
         ):
-            self.catalog.require(actor, Action.LIVE_VIEW, target(camera_id))
+            self.authoriser.require(actor, Action.LIVE_VIEW, target(camera_id))
         sample = self.tracker.latest(camera_id)
         fresh = (
             sample is not None

@@ -14,8 +14,8 @@ from vms.services import Services
 
 
 def install(services: Services) -> None:
-    masks = MaskService(services.db, services.audit, services.clock, services.catalog)
-    recording = RecordingLog(services.db, services.audit, services.clock, services.catalog)
+    masks = MaskService(services.db, services.audit, services.clock, services.authoriser)
+    recording = RecordingLog(services.db, services.audit, services.clock, services.authoriser)
     recorder = Recorder(services, masks, recording)
     masks.view_provider = recorder.view
     services.extensions["masks"] = masks

@@ -37,7 +37,7 @@ CAMERA_FPS = 10
 @bp.get("/live")
 def wall() -> Any:
     actor = require_actor()
-    services().catalog.require(actor, Action.LIVE_VIEW, "live")
+    services().authoriser.require(actor, Action.LIVE_VIEW, "live")
     control = get(services())
     cameras = control.cameras.list_cameras(actor)
     for camera in cameras:
@@ -54,7 +54,7 @@ def wall() -> Any:
 @bp.get("/live/<camera_id>")
 def camera(camera_id: str) -> Any:
     actor = require_actor()
-    services().catalog.require(actor, Action.LIVE_VIEW, target(camera_id))
+    services().authoriser.require(actor, Action.LIVE_VIEW, target(camera_id))
     control = get(services())
     body = control.cameras.get(actor, camera_id)
     controller = control.ptz.controller(camera_id)

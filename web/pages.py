@@ -254,7 +254,7 @@ AUDIT_PAGE = 100
 def audit() -> Any:
     actor = require_actor()
     svc = services()
-    svc.catalog.require(actor, Action.AUDIT_READ, "audit")
+    svc.authoriser.require(actor, Action.AUDIT_READ, "audit")
     entries: list[dict[str, Any]] = []
     error = None
     try:

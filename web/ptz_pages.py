@@ -20,5 +20,5 @@ bp.register_error_handler(VMSError, page_error)
 @bp.get("/audit/ptz")
 def ptz_report() -> Any:
     actor = require_actor()
-    services().catalog.require(actor, Action.AUDIT_READ, "audit:ptz")
+    services().authoriser.require(actor, Action.AUDIT_READ, "audit:ptz")
     return render_template("ptz_report.html")

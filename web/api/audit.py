@@ -19,7 +19,7 @@ bp = Blueprint("audit_api", __name__)
 def audit_log() -> Any:
     actor = require_actor()
     svc = services()
-    svc.catalog.require(actor, Action.AUDIT_READ, "audit")
+    svc.authoriser.require(actor, Action.AUDIT_READ, "audit")
     limit = int_arg("limit", 100)
     if not 1 <= limit <= 1000:
         raise InvalidArgument(f"limit must be 1..1000, not {limit}")

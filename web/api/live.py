@@ -18,8 +18,8 @@ from flask import Blueprint, Response, jsonify, request
 from recorder.engine import Recorder
 from recorder.engine import get as get_recorder
 from recorder.recording import RecordingLog
+from vms.auth.authoriser import who
 from vms.auth.permissions import Action, Actor
-from vms.catalog import who
 from vms.errors import InvalidArgument, NotFound, Unavailable
 from web.api import json_body, time_arg
 from web.api.media import send_media
@@ -49,7 +49,7 @@ def recording() -> RecordingLog:
 def _live_view(actor: Actor, camera_id: str, kind: str) -> None:
     """Role check and audit entry of a live view (ACC-6)."""
     svc = services()
-    svc.catalog.require(actor, Action.LIVE_VIEW, f"camera:{camera_id}")
+    svc.authoriser.require(actor, Action.LIVE_VIEW, f"camera:{camera_id}")
     recorder().preview(camera_id)  # 404 before auditing a view of nothing
     svc.audit.record(
         svc.db,
