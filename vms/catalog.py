@@ -1,5 +1,6 @@
 """The unified catalog: search, detail, tag changes and content access, with the
-permission checks and audit entries they need (ACC-1, ACC-6, TAG-1).
+audit entries they need (ACC-6, TAG-1); permissions are asked of the one authoriser
+(:mod:`vms.auth.authoriser`, ACC-1).
 """
 
 from __future__ import annotations
