@@ -152,9 +152,7 @@ class CameraService:
         self.authoriser.require(actor, Action.CAMERAS_MANAGE, camera_target)
 
     def require_read(self, actor: Actor) -> None:
-        from vms.auth.permissions import decide
-
-        if not any(decide(actor, a).allowed for a in READ_ROLES_ACTIONS):
+        if not any(self.authoriser.allows(actor, a) for a in READ_ROLES_ACTIONS):
             self.authoriser.require(actor, Action.LIVE_VIEW, "cameras")
 
     # -- reading a camera over ONVIF ------------------------------------------------

@@ -29,7 +29,7 @@ from onvif_control.engine import PtzEngine, Reading
 from onvif_control.pose import PoseTracker
 from vms.audit.log import SYSTEM_ROLE, AuditLog, Who
 from vms.auth.authoriser import Authoriser, who
-from vms.auth.permissions import Action, Actor, decide
+from vms.auth.permissions import Action, Actor
 from vms.camera_model import Pose
 from vms.clock import Clock, isoformat
 from vms.config import PtzConfig
@@ -583,7 +583,8 @@ class PtzService:
     def status(self, actor: Actor, camera_id: str) -> dict[str, Any]:
         """``GET /api/v1/cameras/{id}/ptz/status``: pose, move status, controller."""
         if not (
-            decide(actor, Action.PTZ_CONTROL).allowed or decide(actor, Action.LIVE_VIEW).allowed
+            self.authoriser.allows(actor, Action.PTZ_CONTROL)
+            or self.authoriser.allows(actor, Action.LIVE_VIEW)
         ):
             self.authoriser.require(actor, Action.LIVE_VIEW, target(camera_id))
         sample = self.tracker.latest(camera_id)

@@ -17,7 +17,7 @@ from flask import Blueprint, render_template
 
 from onvif_control.cameras import target
 from onvif_control.plugin import get
-from vms.auth.permissions import Action, decide
+from vms.auth.permissions import Action
 from vms.errors import VMSError
 from web.pages import page_error
 from web.security import require_actor, services
@@ -69,7 +69,8 @@ def camera(camera_id: str) -> Any:
         camera=body,
         controller=controller,
         own_session=own_session,
-        can_control=body["ptz_supported"] and decide(actor, Action.PTZ_CONTROL).allowed,
+        can_control=body["ptz_supported"]
+        and services().authoriser.allows(actor, Action.PTZ_CONTROL),
         purposes=control.ptz.purposes,
         fps=CAMERA_FPS,
     )

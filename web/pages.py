@@ -9,7 +9,7 @@ from urllib.parse import urlparse
 from flask import Blueprint, redirect, render_template, request, url_for
 
 from vms.audit.log import AuditQuery, entry_json, search
-from vms.auth.permissions import Action, Actor, ItemFacts, decide
+from vms.auth.permissions import Action, Actor, ItemFacts
 from vms.catalog import MediaQuery, media_json
 from vms.clock import parse_iso
 from vms.errors import InvalidArgument, RateLimited, Unauthenticated, VMSError
@@ -109,7 +109,7 @@ def _permissions() -> dict[str, Any]:
             actor = resolve_actor()
         except VMSError:
             return False
-        return actor is not None and decide(actor, Action(action)).allowed
+        return actor is not None and services().authoriser.allows(actor, Action(action))
 
     return {"can": can}
 
@@ -128,7 +128,8 @@ def page_error(exc: VMSError) -> Any:
 def start_page(actor: Actor) -> str:
     """Where a user starts: the catalog, or the camera wall for those who watch cameras
     but may not search media (dispatchers)."""
-    if not decide(actor, Action.MEDIA_SEARCH).allowed and decide(actor, Action.LIVE_VIEW).allowed:
+    allows = services().authoriser.allows
+    if not allows(actor, Action.MEDIA_SEARCH) and allows(actor, Action.LIVE_VIEW):
         return url_for("live_pages.wall")
     return url_for("pages.catalog")
 
@@ -230,8 +231,8 @@ def media_detail(media_id: str) -> Any:
     return render_template(
         "media.html",
         item=body,
-        can_view=decide(actor, Action.MEDIA_VIEW, item_facts).allowed,
-        can_edit=decide(actor, Action.MEDIA_EDIT, item_facts).allowed,
+        can_view=services().authoriser.allows(actor, Action.MEDIA_VIEW, item_facts),
+        can_edit=services().authoriser.allows(actor, Action.MEDIA_EDIT, item_facts),
         categories=services().categories.categories,
     )
 
@@ -241,7 +242,7 @@ def upload() -> Any:
     actor = require_actor()
     return render_template(
         "upload.html",
-        can_upload=decide(actor, Action.MEDIA_UPLOAD).allowed,
+        can_upload=services().authoriser.allows(actor, Action.MEDIA_UPLOAD),
         categories=services().categories.categories,
         chunk_bytes=min(UPLOAD_CHUNK_BYTES, services().config.web.max_chunk_bytes),
     )
