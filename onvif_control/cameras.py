@@ -29,9 +29,9 @@ from onvif_control.connections import Connections
 from onvif_control.credentials import CredentialBox
 from vms import ids
 from vms.audit.log import AuditLog, Who
+from vms.auth.authoriser import Authoriser, who
 from vms.auth.permissions import Action, Actor
 from vms.camera_model import Calibration
-from vms.catalog import Catalog, who
 from vms.clock import Clock, isoformat
 from vms.db.engine import Database
 from vms.db.models import Camera, Device, PtzSession, SourceKind
@@ -134,7 +134,7 @@ class CameraService:
         audit: AuditLog,
         clock: Clock,
         events: EventBus,
-        catalog: Catalog,
+        authoriser: Authoriser,
         box: CredentialBox,
         connections: Connections,
         timeout: float,
@@ -143,7 +143,7 @@ class CameraService:
         self.audit = audit
         self.clock = clock
         self.events = events
-        self.catalog = catalog
+        self.authoriser = authoriser
         self.box = box
         self.connections = connections
         self.timeout = timeout
@@ -151,13 +151,11 @@ class CameraService:
     # -- permissions --------------------------------------------------------------
 
     def require_manage(self, actor: Actor, camera_target: str) -> None:
-        self.catalog.require(actor, Action.CAMERAS_MANAGE, camera_target)
+        self.authoriser.require(actor, Action.CAMERAS_MANAGE, camera_target)
 
     def require_read(self, actor: Actor) -> None:
-        from vms.auth.permissions import decide
-
-        if not any(decide(actor, a).allowed for a in READ_ROLES_ACTIONS):
-            self.catalog.require(actor, Action.LIVE_VIEW, "cameras")
+        if not any(self.authoriser.allows(actor, a) for a in READ_ROLES_ACTIONS):
+            self.authoriser.require(actor, Action.LIVE_VIEW, "cameras")
 
     # -- reading a camera over ONVIF ------------------------------------------------
 

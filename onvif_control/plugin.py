@@ -75,7 +75,7 @@ def build(services: Services) -> CameraControl:
         services.audit,
         services.clock,
         services.events,
-        services.catalog,
+        services.authoriser,
         box,
         connections,
         cams.command_timeout_seconds,
@@ -97,7 +97,7 @@ def build(services: Services) -> CameraControl:
         services.audit,
         services.clock,
         services.events,
-        services.catalog,
+        services.authoriser,
         cameras,
         connections,
         engine,
@@ -110,7 +110,9 @@ def build(services: Services) -> CameraControl:
         source = services.ports.find(MaskZones)
         return source.zones if source is not None else None
 
-    audit = PtzAudit(services.db, services.audit, services.clock, services.catalog, ptz_cfg, zones)
+    audit = PtzAudit(
+        services.db, services.audit, services.clock, services.authoriser, ptz_cfg, zones
+    )
     health = HealthMonitor(
         services.db, services.audit, services.clock, services.events, connections
     )

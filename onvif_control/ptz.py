@@ -20,9 +20,9 @@ from onvif_control.pose import PoseTracker
 from onvif_control.ptz_commands import PtzCommands
 from onvif_control.ptz_sessions import PtzSessions
 from vms.audit.log import AuditLog
+from vms.auth.authoriser import Authoriser
 from vms.auth.permissions import Actor
 from vms.camera_model import Pose
-from vms.catalog import Catalog
 from vms.clock import Clock
 from vms.config import PtzConfig
 from vms.db.engine import Database
@@ -42,16 +42,27 @@ class PtzService:
         audit: AuditLog,
         clock: Clock,
         events: EventBus,
-        catalog: Catalog,
+        authoriser: Authoriser,
         cameras: CameraService,
         connections: Connections,
         engine: PtzEngine,
         tracker: PoseTracker,
         config: PtzConfig,
     ) -> None:
-        self.sessions = PtzSessions(db, audit, clock, events, catalog, connections, engine, config)
+        self.sessions = PtzSessions(
+            db, audit, clock, events, authoriser, connections, engine, config
+        )
         self.commands = PtzCommands(
-            db, audit, clock, catalog, cameras, connections, engine, tracker, config, self.sessions
+            db,
+            audit,
+            clock,
+            authoriser,
+            cameras,
+            connections,
+            engine,
+            tracker,
+            config,
+            self.sessions,
         )
         # A session's rate-limit bucket goes with the session.
         self.sessions.on_end = self.commands.buckets.forget

@@ -18,8 +18,8 @@ from sqlalchemy import select
 
 from onvif_control import report
 from vms.audit.log import AuditLog, Who
+from vms.auth.authoriser import Authoriser, who
 from vms.auth.permissions import Action, Actor
-from vms.catalog import Catalog, who
 from vms.clock import Clock, isoformat
 from vms.config import PtzConfig
 from vms.db.engine import Database
@@ -139,14 +139,14 @@ class PtzAudit:
         db: Database,
         audit: AuditLog,
         clock: Clock,
-        catalog: Catalog,
+        authoriser: Authoriser,
         config: PtzConfig,
         zones: Callable[[], ZoneSource | None],
     ) -> None:
         self.db = db
         self.audit = audit
         self.clock = clock
-        self.catalog = catalog
+        self.authoriser = authoriser
         self.config = config
         self.allowed = report.parse_hours(config.allowed_hours)
         self._zones = zones
@@ -159,7 +159,7 @@ class PtzAudit:
     ) -> list[dict[str, Any]]:
         """The PTZ entries matching ``q``, oldest first, flattened."""
         if actor is not None:
-            self.catalog.require(actor, Action.AUDIT_READ, "audit:ptz")
+            self.authoriser.require(actor, Action.AUDIT_READ, "audit:ptz")
         rows = [flat(e) for e in _entries(self.db, q)]
         reader = who(actor) if actor is not None else by
         assert reader is not None
@@ -168,7 +168,7 @@ class PtzAudit:
 
     def report(self, actor: Actor, start: dt.datetime, end: dt.datetime) -> dict[str, Any]:
         """The PTZ-use report for [start, end) (auditors and admins)."""
-        self.catalog.require(actor, Action.AUDIT_READ, "audit:ptz")
+        self.authoriser.require(actor, Action.AUDIT_READ, "audit:ptz")
         if end <= start:
             raise InvalidArgument("end must be after start")
         entries = _entries(self.db, PtzAuditQuery(start=start - REPORT_LOOKBACK, end=end))

@@ -24,9 +24,9 @@ from onvif_control.engine import PtzEngine, Reading
 from onvif_control.pose import PoseTracker
 from onvif_control.ptz_sessions import PtzSessions, session_context
 from vms.audit.log import SYSTEM_ROLE, AuditLog, Who
-from vms.auth.permissions import Action, Actor, decide
+from vms.auth.authoriser import Authoriser, who
+from vms.auth.permissions import Action, Actor
 from vms.camera_model import Pose
-from vms.catalog import Catalog, who
 from vms.clock import Clock, isoformat
 from vms.config import PtzConfig
 from vms.db.engine import Database
@@ -70,7 +70,7 @@ class PtzCommands:
         db: Database,
         audit: AuditLog,
         clock: Clock,
-        catalog: Catalog,
+        authoriser: Authoriser,
         cameras: CameraService,
         connections: Connections,
         engine: PtzEngine,
@@ -83,7 +83,7 @@ class PtzCommands:
         self.db = db
         self.audit = audit
         self.clock = clock
-        self.catalog = catalog
+        self.authoriser = authoriser
         self.cameras = cameras
         self.connections = connections
         self.engine = engine
@@ -94,7 +94,7 @@ class PtzCommands:
 
     def command(self, actor: Actor, camera_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
         """``POST /api/v1/cameras/{id}/ptz {session_id, op, ...}`` (issue 4 item 5)."""
-        self.catalog.require(actor, Action.PTZ_CONTROL, target(camera_id))
+        self.authoriser.require(actor, Action.PTZ_CONTROL, target(camera_id))
         session_id = body.get("session_id")
         asked = {
             "session_id": session_id if isinstance(session_id, str) else None,
@@ -165,9 +165,10 @@ class PtzCommands:
     def status(self, actor: Actor, camera_id: str) -> dict[str, Any]:
         """``GET /api/v1/cameras/{id}/ptz/status``: pose, move status, controller."""
         if not (
-            decide(actor, Action.PTZ_CONTROL).allowed or decide(actor, Action.LIVE_VIEW).allowed
+            self.authoriser.allows(actor, Action.PTZ_CONTROL)
+            or self.authoriser.allows(actor, Action.LIVE_VIEW)
         ):
-            self.catalog.require(actor, Action.LIVE_VIEW, target(camera_id))
+            self.authoriser.require(actor, Action.LIVE_VIEW, target(camera_id))
         sample = self.tracker.latest(camera_id)
         fresh = (
             sample is not None

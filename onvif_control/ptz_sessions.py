@@ -26,8 +26,8 @@ from onvif_control.cameras import target
 from onvif_control.connections import Connections
 from onvif_control.engine import PtzEngine
 from vms.audit.log import SYSTEM_ROLE, AuditLog, Who
+from vms.auth.authoriser import Authoriser, who
 from vms.auth.permissions import Action, Actor
-from vms.catalog import Catalog, who
 from vms.clock import Clock, isoformat
 from vms.config import PtzConfig
 from vms.db.engine import Database
@@ -109,7 +109,7 @@ class PtzSessions:
         audit: AuditLog,
         clock: Clock,
         events: EventBus,
-        catalog: Catalog,
+        authoriser: Authoriser,
         connections: Connections,
         engine: PtzEngine,
         config: PtzConfig,
@@ -118,7 +118,7 @@ class PtzSessions:
         self.audit = audit
         self.clock = clock
         self.events = events
-        self.catalog = catalog
+        self.authoriser = authoriser
         self.connections = connections
         self.engine = engine
         self.idle_seconds = config.idle_release_seconds
@@ -241,7 +241,7 @@ class PtzSessions:
     def open_session(self, actor: Actor, camera_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
         """``POST /api/v1/cameras/{id}/ptz/session {purpose, incident_number?, note?,
         reserve?}``: take control of a camera (arbitration rules A1-A5)."""
-        self.catalog.require(actor, Action.PTZ_CONTROL, target(camera_id))
+        self.authoriser.require(actor, Action.PTZ_CONTROL, target(camera_id))
         purpose = body.get("purpose")
         incident = body.get("incident_number")
         note = body.get("note")
@@ -372,7 +372,7 @@ class PtzSessions:
         self, actor: Actor, camera_id: str, session_id: str | None = None
     ) -> dict[str, Any]:
         """Release a session: your own, or anyone's as an admin (A6)."""
-        self.catalog.require(actor, Action.PTZ_CONTROL, target(camera_id))
+        self.authoriser.require(actor, Action.PTZ_CONTROL, target(camera_id))
         refusal: _Refusal | None = None
         row: PtzSession | None = None
         with self.db.transaction() as s:

@@ -23,9 +23,9 @@ from privacy_masks.geometry import SpherePolygon, unproject_polygon, validate_sp
 from privacy_masks.model import MaskInput, MaskSet, mask_json, parse_mask_body
 from vms import ids
 from vms.audit.log import AuditLog, Who
+from vms.auth.authoriser import Authoriser, who
 from vms.auth.permissions import Action, Actor
 from vms.camera_model import Calibration, Pose
-from vms.catalog import Catalog, who
 from vms.clock import Clock
 from vms.db.engine import Database
 from vms.db.models import MaskVersion, PrivacyMask
@@ -40,11 +40,11 @@ ViewProvider = Callable[[str], tuple[Pose, Calibration, tuple[int, int]] | None]
 class MaskService:
     """CRUD for a camera's privacy masks (PSCS-1), gated by ``cameras.manage``."""
 
-    def __init__(self, db: Database, audit: AuditLog, clock: Clock, catalog: Catalog) -> None:
+    def __init__(self, db: Database, audit: AuditLog, clock: Clock, authoriser: Authoriser) -> None:
         self.db = db
         self.audit = audit
         self.clock = clock
-        self.catalog = catalog
+        self.authoriser = authoriser
         self.view_provider: ViewProvider | None = None
 
     # -- reads -------------------------------------------------------------------------
@@ -74,7 +74,7 @@ class MaskService:
         return [polygon.vertices for polygon in self.current(camera_id).polygons]
 
     def list_masks(self, actor: Actor, camera_id: str) -> dict[str, Any]:
-        self.catalog.require(actor, Action.CAMERAS_MANAGE, f"camera:{camera_id}")
+        self.authoriser.require(actor, Action.CAMERAS_MANAGE, f"camera:{camera_id}")
         with self.db.session() as s:
             version_row = s.get(MaskVersion, camera_id)
             rows = self._open_rows(s, camera_id)
@@ -87,7 +87,7 @@ class MaskService:
     # -- changes -----------------------------------------------------------------------
 
     def create(self, actor: Actor, camera_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        self.catalog.require(actor, Action.CAMERAS_MANAGE, f"camera:{camera_id}")
+        self.authoriser.require(actor, Action.CAMERAS_MANAGE, f"camera:{camera_id}")
         parsed = self._parse(body, partial=False)
         polygon = self._sphere(camera_id, parsed)
         mask_id = ids.new_id()
@@ -120,7 +120,7 @@ class MaskService:
     def update(
         self, actor: Actor, camera_id: str, mask_id: str, body: dict[str, Any]
     ) -> dict[str, Any]:
-        self.catalog.require(actor, Action.CAMERAS_MANAGE, f"camera:{camera_id}")
+        self.authoriser.require(actor, Action.CAMERAS_MANAGE, f"camera:{camera_id}")
         parsed = self._parse(body, partial=True)
         polygon = (
             self._sphere(camera_id, parsed)
@@ -152,7 +152,7 @@ class MaskService:
         return out
 
     def delete(self, actor: Actor, camera_id: str, mask_id: str) -> dict[str, Any]:
-        self.catalog.require(actor, Action.CAMERAS_MANAGE, f"camera:{camera_id}")
+        self.authoriser.require(actor, Action.CAMERAS_MANAGE, f"camera:{camera_id}")
         with self.db.transaction() as s:
             old = self._open_row(s, camera_id, mask_id)
             version = self._bump(s, camera_id)

@@ -91,7 +91,7 @@ class Recorder:
         self._follower: RegistryFollower | None = None
         self.running = False
         # Who may watch, and the audit entry of each view (ACC-1, ACC-6).
-        self.live_views = LiveViews(services.db, services.audit, services.catalog, self.preview)
+        self.live_views = LiveViews(services.db, services.audit, services.authoriser, self.preview)
 
     # -- cameras --------------------------------------------------------------------------
 

@@ -11,8 +11,8 @@ from collections.abc import Callable
 
 from recorder.live import LivePreview
 from vms.audit.log import AuditLog
+from vms.auth.authoriser import Authoriser, who
 from vms.auth.permissions import Action, Actor
-from vms.catalog import Catalog, who
 from vms.db.engine import Database
 
 
@@ -23,12 +23,12 @@ class LiveViews:
         self,
         db: Database,
         audit: AuditLog,
-        catalog: Catalog,
+        authoriser: Authoriser,
         preview: Callable[[str], LivePreview],
     ) -> None:
         self.db = db
         self.audit = audit
-        self.catalog = catalog
+        self.authoriser = authoriser
         self._preview = preview
 
     def open(self, actor: Actor, camera_id: str, kind: str, remote_addr: str) -> LivePreview:
@@ -37,7 +37,7 @@ class LiveViews:
         ``remote_addr``). NotFound for a camera this engine does not record, before
         anything is audited as viewed."""
         target = f"camera:{camera_id}"
-        self.catalog.require(actor, Action.LIVE_VIEW, target)
+        self.authoriser.require(actor, Action.LIVE_VIEW, target)
         preview = self._preview(camera_id)  # 404 before auditing a view of nothing
         self.audit.record(
             self.db,

@@ -43,8 +43,8 @@ def start_recording(recorder: Recorder) -> None:
 
 
 def install(services: Services) -> None:
-    masks = MaskService(services.db, services.audit, services.clock, services.catalog)
-    recording = RecordingLog(services.db, services.audit, services.clock, services.catalog)
+    masks = MaskService(services.db, services.audit, services.clock, services.authoriser)
+    recording = RecordingLog(services.db, services.audit, services.clock, services.authoriser)
     recorder = Recorder(services, masks, recording)
     masks.view_provider = recorder.view
     services.ports.provide(MaskService, masks)

@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 
 from vms.audit.log import AuditLog, Who
+from vms.auth.authoriser import Authoriser, who
 from vms.auth.permissions import Action, Actor, Scope, scope_of
-from vms.catalog import Catalog, who
 from vms.clock import Clock, ensure_utc
 from vms.db.engine import Database
 from vms.db.models import CustodyEvent, MediaItem, RecordingGap, RecordingState, SourceKind
@@ -30,11 +30,11 @@ RECORDER = Who("recorder", "system")
 class RecordingLog:
     """Gaps, recording state and the per-camera timeline."""
 
-    def __init__(self, db: Database, audit: AuditLog, clock: Clock, catalog: Catalog) -> None:
+    def __init__(self, db: Database, audit: AuditLog, clock: Clock, authoriser: Authoriser) -> None:
         self.db = db
         self.audit = audit
         self.clock = clock
-        self.catalog = catalog
+        self.authoriser = authoriser
 
     # -- gaps (OPS-4) ---------------------------------------------------------------------
 
@@ -167,7 +167,7 @@ class RecordingLog:
             return True if row is None else row.enabled
 
     def state_json(self, actor: Actor, camera_id: str) -> dict[str, Any]:
-        self.catalog.require(actor, Action.LIVE_VIEW, f"camera:{camera_id}")
+        self.authoriser.require(actor, Action.LIVE_VIEW, f"camera:{camera_id}")
         with self.db.session() as s:
             row = s.get(RecordingState, camera_id)
             return {
@@ -182,7 +182,7 @@ class RecordingLog:
     ) -> dict[str, Any]:
         """Turn recording on or off (admins; audited with the old and new state)."""
         if isinstance(actor, Actor):
-            self.catalog.require(actor, Action.CAMERAS_MANAGE, f"camera:{camera_id}")
+            self.authoriser.require(actor, Action.CAMERAS_MANAGE, f"camera:{camera_id}")
             by = who(actor)
         else:
             by = actor
@@ -225,7 +225,7 @@ class RecordingLog:
     ) -> dict[str, Any]:
         """Segments and gaps of ``camera_id`` overlapping ``start..end`` (metadata; the
         same role check as catalog search)."""
-        self.catalog.require(actor, Action.MEDIA_SEARCH, f"camera:{camera_id}")
+        self.authoriser.require(actor, Action.MEDIA_SEARCH, f"camera:{camera_id}")
         if end <= start:
             raise InvalidArgument(f"end {end.isoformat()} must be after start {start.isoformat()}")
         if end - start > MAX_TIMELINE:

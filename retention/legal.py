@@ -14,8 +14,8 @@ from retention.rules import LEGAL
 from retention.validate import destruction_json, media_id_list, optional_text, required_text
 from vms import ids
 from vms.audit.log import AuditLog
+from vms.auth.authoriser import Authoriser, who
 from vms.auth.permissions import Action, Actor
-from vms.catalog import Catalog, who
 from vms.clock import Clock, isoformat
 from vms.db.engine import Database
 from vms.db.models import Case, LegalHold, MediaHold, MediaItem
@@ -28,17 +28,17 @@ CLOSED = "closed"
 
 class LegalHoldService:
     def __init__(
-        self, db: Database, audit: AuditLog, clock: Clock, catalog: Catalog, holder: Holder
+        self, db: Database, audit: AuditLog, clock: Clock, authoriser: Authoriser, holder: Holder
     ) -> None:
         self.db = db
         self.audit = audit
         self.clock = clock
-        self.catalog = catalog
+        self.authoriser = authoriser
         self.holder = holder
 
     def create(self, actor: Actor, body: dict[str, Any]) -> dict[str, Any]:
         """Hold ``media_ids`` until a release notice is recorded (RET-10)."""
-        self.catalog.require(actor, Action.RETENTION_MANAGE, "legal-holds")
+        self.authoriser.require(actor, Action.RETENTION_MANAGE, "legal-holds")
         reference = required_text(body, "reference", 64)
         reason = required_text(body, "reason", 4000)
         media_ids = media_id_list(body.get("media_ids"))
@@ -92,7 +92,7 @@ class LegalHoldService:
 
     def release(self, actor: Actor, hold_id: str, body: dict[str, Any]) -> dict[str, Any]:
         """Release the hold; refused without the release-notice reference (RET-10)."""
-        self.catalog.require(actor, Action.RETENTION_MANAGE, f"legal_hold:{hold_id}")
+        self.authoriser.require(actor, Action.RETENTION_MANAGE, f"legal_hold:{hold_id}")
         notice = optional_text(body, "notice", 200)
         if notice is None:
             raise InvalidArgument(
@@ -120,7 +120,7 @@ class LegalHoldService:
             return self._json(s, hold)
 
     def get(self, actor: Actor, hold_id: str) -> dict[str, Any]:
-        self.catalog.require(actor, Action.RETENTION_READ, f"legal_hold:{hold_id}")
+        self.authoriser.require(actor, Action.RETENTION_READ, f"legal_hold:{hold_id}")
         with self.db.session() as s:
             hold = s.get(LegalHold, hold_id)
             if hold is None:
@@ -128,7 +128,7 @@ class LegalHoldService:
             return self._json(s, hold)
 
     def log(self, actor: Actor) -> list[dict[str, Any]]:
-        self.catalog.require(actor, Action.RETENTION_READ, "legal-holds")
+        self.authoriser.require(actor, Action.RETENTION_READ, "legal-holds")
         with self.db.session() as s:
             rows = s.execute(
                 select(LegalHold).order_by(LegalHold.created_at.desc(), LegalHold.id.desc())
@@ -170,17 +170,22 @@ class CaseService:
     """Open and closed cases: media with an open case's number are kept (RET-5)."""
 
     def __init__(
-        self, db: Database, audit: AuditLog, clock: Clock, catalog: Catalog, expiry: ExpiryService
+        self,
+        db: Database,
+        audit: AuditLog,
+        clock: Clock,
+        authoriser: Authoriser,
+        expiry: ExpiryService,
     ) -> None:
         self.db = db
         self.audit = audit
         self.clock = clock
-        self.catalog = catalog
+        self.authoriser = authoriser
         self.expiry = expiry
 
     def set_state(self, actor: Actor, case_number: str, state: str) -> dict[str, Any]:
         """Open (``open``) or close (``closed``) a case and recompute its items' expiry."""
-        self.catalog.require(actor, Action.RETENTION_MANAGE, f"case:{case_number}")
+        self.authoriser.require(actor, Action.RETENTION_MANAGE, f"case:{case_number}")
         number = required_text({"case_number": case_number}, "case_number", 64)
         if state not in (OPEN, CLOSED):
             raise InvalidArgument(f"case state must be {OPEN} or {CLOSED}, not {state!r}")

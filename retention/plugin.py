@@ -74,10 +74,10 @@ def build(services: Services) -> Retention:
         expiry=expiry,
         holder=holder,
         preservation=PreservationService(
-            *args, services.events, services.catalog, services.ingestor, holder, expiry
+            *args, services.events, services.authoriser, services.ingestor, holder, expiry
         ),
-        legal_holds=LegalHoldService(*args, services.catalog, holder),
-        cases=CaseService(*args, services.catalog, expiry),
+        legal_holds=LegalHoldService(*args, services.authoriser, holder),
+        cases=CaseService(*args, services.authoriser, expiry),
         purger=Purger(
             services.db,
             services.store,
@@ -91,7 +91,7 @@ def build(services: Services) -> Retention:
         reports=Reports(
             *args,
             services.events,
-            services.catalog,
+            services.authoriser,
             deadline_hours=services.config.tagging.deadline_hours,
         ),
     )

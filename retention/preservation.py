@@ -41,8 +41,8 @@ from retention.validate import (
 )
 from vms import ids
 from vms.audit.log import AuditLog
+from vms.auth.authoriser import Authoriser, who
 from vms.auth.permissions import Action, Actor
-from vms.catalog import Catalog, who
 from vms.clock import Clock, isoformat
 from vms.db.engine import Database
 from vms.db.models import (
@@ -56,7 +56,7 @@ from vms.db.models import (
     SourceKind,
     User,
 )
-from vms.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from vms.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound
 from vms.events import EventBus
 from vms.ingest import Ingestor, IngestRequest
 
@@ -122,7 +122,7 @@ class PreservationService:
         audit: AuditLog,
         clock: Clock,
         events: EventBus,
-        catalog: Catalog,
+        authoriser: Authoriser,
         ingestor: Ingestor,
         holder: Holder,
         expiry: ExpiryService,
@@ -131,7 +131,7 @@ class PreservationService:
         self.audit = audit
         self.clock = clock
         self.events = events
-        self.catalog = catalog
+        self.authoriser = authoriser
         self.ingestor = ingestor
         self.holder = holder
         self.expiry = expiry
@@ -140,7 +140,7 @@ class PreservationService:
 
     def create(self, actor: Actor, body: dict[str, Any]) -> dict[str, Any]:
         """Log a request and pin everything in its scope (RET-2, RET-3)."""
-        self.catalog.require(actor, Action.PRESERVATION_MANAGE, "preservation-requests")
+        self.authoriser.require(actor, Action.PRESERVATION_MANAGE, "preservation-requests")
         number = required_text(body, "request_number", 64)
         requester = body.get("requester")
         if not isinstance(requester, dict):
@@ -262,15 +262,7 @@ class PreservationService:
                 f"received_by {named!r}: only a records commander may log a request "
                 "received by another user (RET-3)"
             )
-            self.audit.record(
-                self.db,
-                who(actor),
-                "preservation.create",
-                "preservation-requests",
-                outcome="denied",
-                details={"reason": reason},
-            )
-            raise PermissionDenied(reason)
+            self.authoriser.refuse(actor, "preservation.create", "preservation-requests", reason)
         with self.db.session() as s:
             known = s.execute(
                 select(User.id).where(User.username == named, User.active.is_(True))
@@ -340,7 +332,7 @@ class PreservationService:
     # -- read ------------------------------------------------------------------------
 
     def get(self, actor: Actor, request_id: str) -> dict[str, Any]:
-        self.catalog.require(actor, Action.RETENTION_READ, f"preservation:{request_id}")
+        self.authoriser.require(actor, Action.RETENTION_READ, f"preservation:{request_id}")
         with self.db.session() as s:
             return self._json(s, self._load(s, request_id))
 
@@ -348,7 +340,7 @@ class PreservationService:
         self, actor: Actor, *, state: str | None = None, limit: int = 100
     ) -> list[dict[str, Any]]:
         """The request log (RET-3), newest first."""
-        self.catalog.require(actor, Action.RETENTION_READ, "preservation-requests")
+        self.authoriser.require(actor, Action.RETENTION_READ, "preservation-requests")
         if state is not None and state not in (ACTIVE, RELEASED):
             raise InvalidArgument(f"state must be {ACTIVE} or {RELEASED}, not {state!r}")
         if not 1 <= limit <= 1000:
@@ -443,7 +435,7 @@ class PreservationService:
     def release(self, actor: Actor, request_id: str, body: dict[str, Any]) -> dict[str, Any]:
         """End the request (with the written notice and reason); its items keep the
         evidence retention (RET-2, RET-7) unless another hold keeps them longer."""
-        self.catalog.require(actor, Action.PRESERVATION_MANAGE, f"preservation:{request_id}")
+        self.authoriser.require(actor, Action.PRESERVATION_MANAGE, f"preservation:{request_id}")
         notice = required_text(body, "notice", 200)
         reason = required_text(body, "reason", 4000)
         now = self.clock.now()
@@ -473,7 +465,7 @@ class PreservationService:
     ) -> dict[str, Any]:
         """Store the scanned request form through the ingest path (INV-1, hashed) and
         keep it with the request (RET-3)."""
-        self.catalog.require(actor, Action.PRESERVATION_MANAGE, f"preservation:{request_id}")
+        self.authoriser.require(actor, Action.PRESERVATION_MANAGE, f"preservation:{request_id}")
         with self.db.session() as s:
             row = self._load(s, request_id)
             number, row_id = row.request_number, row.id

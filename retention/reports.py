@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session, aliased
 
 from retention.validate import destruction_json
 from vms.audit.log import SYSTEM_ROLE, AuditLog, Who
+from vms.auth.authoriser import Authoriser
 from vms.auth.permissions import Action, Actor
 from vms.bounded import parse_month
-from vms.catalog import Catalog
 from vms.clock import Clock, isoformat
 from vms.db.engine import Database
 from vms.db.models import (
@@ -50,7 +50,7 @@ class Reports:
         audit: AuditLog,
         clock: Clock,
         events: EventBus,
-        catalog: Catalog,
+        authoriser: Authoriser,
         *,
         deadline_hours: float = 72.0,
     ) -> None:
@@ -58,7 +58,7 @@ class Reports:
         self.audit = audit
         self.clock = clock
         self.events = events
-        self.catalog = catalog
+        self.authoriser = authoriser
         self.deadline = dt.timedelta(hours=deadline_hours)
 
     # -- RET-13 ----------------------------------------------------------------------
@@ -72,7 +72,7 @@ class Reports:
         limit: int = 100,
     ) -> dict[str, Any]:
         """Destruction records, newest first; ``before_id`` pages backwards."""
-        self.catalog.require(actor, Action.RETENTION_READ, "destruction-log")
+        self.authoriser.require(actor, Action.RETENTION_READ, "destruction-log")
         stmt = select(DestructionRecord).order_by(DestructionRecord.id.desc())
         if before_id is not None:
             stmt = stmt.where(DestructionRecord.id < before_id)
@@ -87,7 +87,7 @@ class Reports:
 
     def upcoming(self, actor: Actor, *, days: int = 7, limit: int = 500) -> dict[str, Any]:
         """Items the purge will delete within ``days`` (default 7), soonest first."""
-        self.catalog.require(actor, Action.RETENTION_READ, "upcoming-deletions")
+        self.authoriser.require(actor, Action.RETENTION_READ, "upcoming-deletions")
         if not 0 < days <= 3660:
             raise InvalidArgument(f"days must be 1..3660, not {days}")
         now = self.clock.now()
@@ -171,7 +171,7 @@ class Reports:
     def untagged(self, actor: Actor, *, limit: int = 500) -> dict[str, Any]:
         """BWC/dash items still untagged past the deadline (72 h), with officer and
         supervisor (TAG-3), and the tagging failures counted per officer."""
-        self.catalog.require(actor, Action.RETENTION_READ, "reports:untagged")
+        self.authoriser.require(actor, Action.RETENTION_READ, "reports:untagged")
         now = self.clock.now()
         with self.db.session() as s:
             items = self._untagged(s, now, _limit(limit))
@@ -239,7 +239,7 @@ class Reports:
     def monthly(self, actor: Actor, month: str) -> dict[str, Any]:
         """The monthly report for ``month`` (YYYY-MM): untagged videos not requiring
         tags (fixed, handheld) by source, and tagging failures per officer (TAG-7)."""
-        self.catalog.require(actor, Action.RETENTION_READ, "reports:monthly")
+        self.authoriser.require(actor, Action.RETENTION_READ, "reports:monthly")
         start, end = parse_month(month, "month")  # bounded: 9999-12 is a 400 (#10.10)
         tagged = select(MediaCategory.media_id).where(MediaCategory.media_id == MediaItem.id)
         with self.db.session() as s:

@@ -1,5 +1,6 @@
 """The unified catalog: search, detail, tag changes and content access, with the
-permission checks and audit entries they need (ACC-1, ACC-6, TAG-1).
+audit entries they need (ACC-6, TAG-1); permissions are asked of the one authoriser
+(:mod:`vms.auth.authoriser`, ACC-1).
 """
 
 from __future__ import annotations
@@ -16,14 +17,15 @@ from typing import Any
 from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.orm import Session
 
-from vms.audit.log import AuditLog, Who
-from vms.auth.permissions import Action, Actor, ItemFacts, Scope, decide, scope_of
+from vms.audit.log import AuditLog
+from vms.auth.authoriser import Authoriser, who
+from vms.auth.permissions import Action, Actor, ItemFacts, Scope, scope_of
 from vms.bounded import ANY_TIME, parse_time, shown
 from vms.categories import CategoryList
 from vms.clock import Clock, isoformat
 from vms.db.engine import Database
 from vms.db.models import AuditEntry, CustodyEvent, MediaCategory, MediaItem, SourceKind
-from vms.errors import InvalidArgument, NotFound, PermissionDenied
+from vms.errors import InvalidArgument, NotFound
 from vms.store import MediaStore
 
 MAX_PAGE = 500
@@ -33,10 +35,6 @@ VIEWING_WINDOW = dt.timedelta(minutes=30)
 # Called inside the transaction of a tag change with the changed row (e.g. retention
 # recomputes the expiry), so the change and its consequences commit together.
 ChangeHook = Callable[[Session, MediaItem, dt.datetime], None]
-
-
-def who(actor: Actor) -> Who:
-    return Who(actor.username, actor.role.value)
 
 
 @dataclass(frozen=True)
@@ -155,31 +153,15 @@ class Catalog:
         audit: AuditLog,
         clock: Clock,
         categories: CategoryList,
+        authoriser: Authoriser,
     ) -> None:
         self.db = db
         self.store = store
         self.audit = audit
         self.clock = clock
         self.categories = categories
+        self.authoriser = authoriser
         self.change_hooks: list[ChangeHook] = []
-
-    # -- permission helpers ----------------------------------------------------------
-
-    def require(
-        self, actor: Actor, action: Action, target: str, item: MediaItem | None = None
-    ) -> None:
-        """Raise PermissionDenied (audited) unless the table allows it (ACC-1)."""
-        decision = decide(actor, action, facts(item) if item is not None else None)
-        if not decision.allowed:
-            self.audit.record(
-                self.db,
-                who(actor),
-                action.value,
-                target,
-                outcome="denied",
-                details={"reason": decision.reason},
-            )
-            raise PermissionDenied(decision.reason)
 
     def _scoped(self, stmt: Select[Any], actor: Actor) -> Select[Any]:
         scope = scope_of(actor.role, Action.MEDIA_SEARCH)
@@ -192,7 +174,7 @@ class Catalog:
 
     def search(self, actor: Actor, query: MediaQuery) -> Page:
         """Items matching ``query`` that ``actor`` may see, newest first (by recorded time)."""
-        self.require(actor, Action.MEDIA_SEARCH, "catalog")
+        self.authoriser.require(actor, Action.MEDIA_SEARCH, "catalog")
         if not 1 <= query.limit <= MAX_PAGE:
             raise InvalidArgument(f"limit must be 1..{MAX_PAGE}, not {query.limit}")
         if query.source is not None and query.source not in {s.value for s in SourceKind}:
@@ -274,7 +256,7 @@ class Catalog:
             return body
 
     def _require_visible(self, actor: Actor, item: MediaItem, s: Session) -> None:
-        self.require(actor, Action.MEDIA_SEARCH, f"media:{item.id}", item)
+        self.authoriser.require(actor, Action.MEDIA_SEARCH, f"media:{item.id}", facts(item))
 
     def authorise_content(
         self,
@@ -294,7 +276,7 @@ class Catalog:
         target = f"media:{media_id}"
         with self.db.session() as s:
             item = self._load(s, media_id)
-        self.require(actor, Action.MEDIA_VIEW, target, item)
+        self.authoriser.require(actor, Action.MEDIA_VIEW, target, facts(item))
         path = self.store.path_for(item.sha256)
         if not path.is_file():
             raise NotFound(f"the file of media {media_id} is missing from the store")
@@ -352,7 +334,7 @@ class Catalog:
             raise InvalidArgument("nothing to change")
         with self.db.session() as s:
             item = self._load(s, media_id)
-        self.require(actor, Action.MEDIA_EDIT, f"media:{media_id}", item)
+        self.authoriser.require(actor, Action.MEDIA_EDIT, f"media:{media_id}", facts(item))
         normalised: dict[str, Any] = {}
         for key, value in changes.items():
             if key == "categories":

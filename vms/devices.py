@@ -23,7 +23,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vms.audit.log import AuditLog, Who
-from vms.auth.permissions import Action, Actor, decide
+from vms.auth.authoriser import Authoriser, who
+from vms.auth.permissions import Action, Actor
 from vms.auth.users import ensure_officer
 from vms.clock import Clock, isoformat
 from vms.db.engine import Database
@@ -106,10 +107,17 @@ class DeviceService:
     """Lists devices and assigns them to officers (admins; the CLI as a system actor)."""
 
     def __init__(
-        self, db: Database, audit: AuditLog, clock: Clock, *, enforce_assignment: bool
+        self,
+        db: Database,
+        audit: AuditLog,
+        authoriser: Authoriser,
+        clock: Clock,
+        *,
+        enforce_assignment: bool,
     ) -> None:
         self.db = db
         self.audit = audit
+        self.authoriser = authoriser
         self.clock = clock
         self.enforce_assignment = enforce_assignment
 
@@ -117,19 +125,8 @@ class DeviceService:
         """The audited actor; a user must hold ``devices.manage`` (denial audited)."""
         if isinstance(by, Who):
             return by
-        who = Who(by.username, by.role.value)
-        decision = decide(by, Action.DEVICES_MANAGE)
-        if not decision.allowed:
-            self.audit.record(
-                self.db,
-                who,
-                Action.DEVICES_MANAGE.value,
-                target,
-                outcome="denied",
-                details={"reason": decision.reason},
-            )
-            raise PermissionDenied(decision.reason)
-        return who
+        self.authoriser.require(by, Action.DEVICES_MANAGE, target)  # ACC-1, INV-4
+        return who(by)
 
     def list_devices(self, by: Actor | Who) -> dict[str, Any]:
         self._who(by, "devices")

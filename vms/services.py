@@ -13,6 +13,7 @@ from importlib.metadata import entry_points
 
 from vms.audit.log import SYSTEM_ROLE, AuditLog, Who
 from vms.audit.view import AuditViewService
+from vms.auth.authoriser import Authoriser
 from vms.auth.throttle import ThrottleSettings
 from vms.auth.users import UserService
 from vms.catalog import Catalog
@@ -57,6 +58,7 @@ class Services:
     db: Database
     store: MediaStore
     audit: AuditLog
+    authoriser: Authoriser  # every permission decision (ACC-1; refusals audited, INV-4)
     events: EventBus
     categories: CategoryList
     users: UserService
@@ -90,6 +92,7 @@ class Services:
         store = MediaStore(config.media_dir)
         store.create_dirs()
         audit = AuditLog(load_or_create_key(config.secrets_dir, "audit.key"), clock)
+        authoriser = Authoriser(db, audit)
         events = EventBus()
         categories = load_categories(config.tagging.categories_file)
         users = UserService(
@@ -120,12 +123,13 @@ class Services:
             ),
             enforce_assignment=config.ingest.device_assignment,
         )
-        catalog = Catalog(db, store, audit, clock, categories)
+        catalog = Catalog(db, store, audit, clock, categories, authoriser)
         uploads = UploadService(
             db,
             config.data_dir / "uploads",
             ingestor,
             catalog,
+            authoriser,
             audit,
             clock,
             max_upload_bytes=config.web.max_upload_bytes,
@@ -140,6 +144,7 @@ class Services:
             db=db,
             store=store,
             audit=audit,
+            authoriser=authoriser,
             events=events,
             categories=categories,
             users=users,
@@ -148,9 +153,9 @@ class Services:
             uploads=uploads,
             dock=dock,
             devices=DeviceService(
-                db, audit, clock, enforce_assignment=config.ingest.device_assignment
+                db, audit, authoriser, clock, enforce_assignment=config.ingest.device_assignment
             ),
-            audit_view=AuditViewService(db, audit, catalog),
+            audit_view=AuditViewService(db, audit, authoriser),
         )
         services.jobs.append(Job("dock-scan", config.ingest.dock_scan_seconds, dock.scan))
         stale = dt.timedelta(hours=config.ingest.upload_stale_hours)

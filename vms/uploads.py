@@ -24,9 +24,10 @@ from sqlalchemy import select
 
 from vms import ids
 from vms.audit.log import SYSTEM_ROLE, AuditLog, Who
+from vms.auth.authoriser import Authoriser, who
 from vms.auth.permissions import Action, Actor, Scope, scope_of
 from vms.bounded import parse_int, shown
-from vms.catalog import Catalog, who
+from vms.catalog import Catalog
 from vms.clock import Clock, isoformat
 from vms.db.engine import Database
 from vms.db.models import CAPTURE_SOURCES, SourceKind, Upload
@@ -102,6 +103,7 @@ class UploadService:
         directory: Path,
         ingestor: Ingestor,
         catalog: Catalog,
+        authoriser: Authoriser,
         audit: AuditLog,
         clock: Clock,
         *,
@@ -114,6 +116,7 @@ class UploadService:
         self.directory = directory
         self.ingestor = ingestor
         self.catalog = catalog
+        self.authoriser = authoriser
         self.audit = audit
         self.clock = clock
         self.max_upload_bytes = max_upload_bytes
@@ -133,7 +136,7 @@ class UploadService:
     # -- create ----------------------------------------------------------------------
 
     def create(self, actor: Actor, body: dict[str, Any]) -> dict[str, Any]:
-        self.catalog.require(actor, Action.MEDIA_UPLOAD, "uploads")
+        self.authoriser.require(actor, Action.MEDIA_UPLOAD, "uploads")
         known = {
             "filename",
             "size",

@@ -18,8 +18,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vms.audit.log import AuditLog
+from vms.auth.authoriser import Authoriser, who
 from vms.auth.permissions import Action, Actor
-from vms.catalog import Catalog, who
 from vms.clock import isoformat
 from vms.db.engine import Database
 from vms.db.models import AuditEntry
@@ -110,16 +110,16 @@ def record(entry: AuditEntry) -> AuditRecord:
 
 
 class AuditViewService:
-    def __init__(self, db: Database, audit: AuditLog, catalog: Catalog) -> None:
+    def __init__(self, db: Database, audit: AuditLog, authoriser: Authoriser) -> None:
         self.db = db
         self.audit = audit
-        self.catalog = catalog
+        self.authoriser = authoriser
 
     def authorise(self, actor: Actor) -> None:
         """Raise PermissionDenied (audited) unless ``actor`` may read the audit log
         (ACC-1); callers that validate a query first call this before, so a refusal
         outranks a bad filter."""
-        self.catalog.require(actor, Action.AUDIT_READ, "audit")
+        self.authoriser.require(actor, Action.AUDIT_READ, "audit")
 
     def search(self, actor: Actor, query: AuditQuery) -> AuditPage:
         """The entries matching ``query`` that ``actor`` (``audit.read``) asked for; the

@@ -16,8 +16,8 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
+from vms.auth.authoriser import who
 from vms.auth.permissions import Action
-from vms.catalog import who
 from vms.clock import isoformat
 from vms.errors import InvalidArgument, RateLimited
 from web.api import json_body
@@ -83,7 +83,7 @@ def change_password() -> Any:
 def revoke_user(username: str) -> Any:
     actor = require_actor()
     if username != actor.username:
-        services().catalog.require(actor, Action.USERS_MANAGE, f"user:{username}")
+        services().authoriser.require(actor, Action.USERS_MANAGE, f"user:{username}")
     revoked = services().users.revoke_credentials(username, who(actor), reason="api")
     return jsonify({"sessions_revoked": revoked.sessions, "tokens_revoked": revoked.tokens})
 

@@ -41,7 +41,7 @@ def current_session(camera_id: str) -> Any:
     """Who steers the camera, for the roles that watch it live (``live.view``; refusals
     audited, ACC-1); the session id only to its holder and admins (issue 10, item 13)."""
     actor = require_actor()
-    services().catalog.require(actor, Action.LIVE_VIEW, f"camera:{camera_id}")
+    services().authoriser.require(actor, Action.LIVE_VIEW, f"camera:{camera_id}")
     controller = control().ptz.controller(camera_id)
     holder = controller is not None and controller.get("username") == actor.username
     if controller is not None and not holder and actor.role is not Role.ADMIN:

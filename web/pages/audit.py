@@ -55,5 +55,5 @@ def audit() -> Any:
 @bp.get("/audit/ptz")
 def ptz_report() -> Any:
     actor = require_actor()
-    services().catalog.require(actor, Action.AUDIT_READ, "audit:ptz")
+    services().authoriser.require(actor, Action.AUDIT_READ, "audit:ptz")
     return render_template("ptz_report.html")

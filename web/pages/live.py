@@ -17,7 +17,7 @@ from flask import render_template
 
 from onvif_control.cameras import target
 from onvif_control.plugin import get
-from vms.auth.permissions import Action, decide
+from vms.auth.permissions import Action
 from web.pages.blueprint import page_blueprint
 from web.security import require_actor, services
 
@@ -35,7 +35,7 @@ CAMERA_FPS = 10
 @bp.get("/live")
 def wall() -> Any:
     actor = require_actor()
-    services().catalog.require(actor, Action.LIVE_VIEW, "live")
+    services().authoriser.require(actor, Action.LIVE_VIEW, "live")
     control = get(services())
     cameras = control.cameras.list_cameras(actor)
     for camera in cameras:
@@ -52,7 +52,7 @@ def wall() -> Any:
 @bp.get("/live/<camera_id>")
 def camera(camera_id: str) -> Any:
     actor = require_actor()
-    services().catalog.require(actor, Action.LIVE_VIEW, target(camera_id))
+    services().authoriser.require(actor, Action.LIVE_VIEW, target(camera_id))
     control = get(services())
     body = control.cameras.get(actor, camera_id)
     controller = control.ptz.controller(camera_id)
@@ -67,7 +67,8 @@ def camera(camera_id: str) -> Any:
         camera=body,
         controller=controller,
         own_session=own_session,
-        can_control=body["ptz_supported"] and decide(actor, Action.PTZ_CONTROL).allowed,
+        can_control=body["ptz_supported"]
+        and services().authoriser.allows(actor, Action.PTZ_CONTROL),
         purposes=control.ptz.purposes,
         fps=CAMERA_FPS,
     )

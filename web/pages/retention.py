@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask, redirect, render_template, request, url_for
 
 from retention.plugin import get
-from vms.auth.permissions import Action, decide
+from vms.auth.permissions import Action
 from vms.errors import VMSError
 from web.api import retention as retention_api
 from web.pages.blueprint import page_blueprint
@@ -93,7 +93,7 @@ def preservation() -> Any:
             error=error,
             form=request.form,
             created=request.args.get("created"),
-            can_manage=decide(actor, Action.PRESERVATION_MANAGE).allowed,
+            can_manage=services().authoriser.allows(actor, Action.PRESERVATION_MANAGE),
         ),
         status,
     )
