@@ -137,7 +137,7 @@ def test_refuse_audits_the_callers_own_rule_INV_4(services: Services) -> None:
     )
 
 
-def _holders(root: Any, depth: int = 3) -> list[Any]:
+def _holders(root: Any, depth: int = 5) -> list[Any]:
     """Objects reachable from ``root`` (attributes, dict values, lists) that hold an
     ``authoriser``: the services of the core and of every plugin."""
     seen: set[int] = set()
