@@ -40,6 +40,7 @@ from recorder.media import MediaDataError, MediaUnavailable, Mp4Writer, StreamIn
 from recorder.recording import RECORDER, RecordingLog
 from recorder.salvage import SalvageReport, SpoolSalvage
 from recorder.spool import SpoolName, segment_request
+from vms.clock import Clock
 from vms.errors import InsufficientStorage, VMSError
 from vms.events import EventBus
 from vms.ingest import Ingestor
@@ -98,6 +99,7 @@ class SegmentWriter:
         store: MediaStore,
         recording: RecordingLog,
         events: EventBus,
+        clock: Clock,
         *,
         segment_seconds: float = 60.0,
         reserve_bytes: Callable[[], int] | None = None,
@@ -110,6 +112,7 @@ class SegmentWriter:
         self.store = store
         self.recording = recording
         self.events = events
+        self.clock = clock
         self.segment_seconds = segment_seconds
         self._reserve = reserve_bytes or (lambda: ingestor.reserve_bytes)
         self._state_poll = dt.timedelta(seconds=state_poll_seconds)
@@ -151,7 +154,7 @@ class SegmentWriter:
             log.error("camera %s: segment writer is behind; dropping a packet", self.camera_id)
             with contextlib.suppress(queue.Full):
                 self._queue.put_nowait(
-                    Interruption("error", "segment writer overloaded", dt.datetime.now(dt.UTC))
+                    Interruption("error", "segment writer overloaded", self.clock.now())
                 )
 
     def _run(self) -> None:
