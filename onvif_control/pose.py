@@ -6,7 +6,9 @@ camera on the ONVIF loop: fast (``[cameras] pose_fast_hz``, at least 5 Hz) while
 camera moves, during a continuous move, and for ``pose_settle_seconds`` after a command;
 slowly (every ``pose_idle_seconds``) otherwise. Commanded moves record the expected
 pose at once (``commanded=True``) so masks can cover the destination before the camera
-confirms it (ARCHITECTURE section 5). Sample times come from the injected clock (INV-7).
+confirms it (ARCHITECTURE section 5). Sample times come from the injected clock (INV-7),
+the one the recorder stamps frame capture times with (INV-5); every decision reads its
+monotonic time, and ``loop.time()`` only schedules polls (docs/design/time.md).
 
 A sample is stamped when the camera's reply arrives, but the camera read its pose at
 some instant of the round trip. The masks allow a stamp to be off by ``[privacy_masks]
