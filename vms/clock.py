@@ -41,7 +41,9 @@ class ManualClock:
     Wall and monotonic time move together: :meth:`advance` moves both by ``delta``;
     :meth:`set` moves the monotonic reading by as much as the wall time moved forward,
     and leaves it where it is when the wall time is set back (as a real system's
-    monotonic clock does when its wall clock is stepped back).
+    monotonic clock does when its wall clock is stepped back). The monotonic reading
+    starts well above zero, like a real one, so it is never mistaken for a ``0.0``
+    "never happened" default.
     """
 
     def __init__(self, start: dt.datetime, monotonic: float = 1000.0) -> None:
