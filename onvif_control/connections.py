@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -21,6 +20,7 @@ from onvif_control.adapter.device import OnvifDevice
 from onvif_control.credentials import CredentialBox
 from onvif_control.runtime import OnvifRuntime
 from vms.camera_model import Calibration
+from vms.clock import Clock
 from vms.db.engine import Database
 from vms.db.models import Camera
 from vms.errors import FailedPrecondition, NotFound
@@ -58,9 +58,15 @@ def record_of(camera: Camera) -> CameraRecord:
 
 class Connections:
     def __init__(
-        self, db: Database, box: CredentialBox, runtime: OnvifRuntime, timeout: float
+        self,
+        db: Database,
+        box: CredentialBox,
+        runtime: OnvifRuntime,
+        timeout: float,
+        clock: Clock,
     ) -> None:
         self.db = db
+        self.clock = clock  # monotonic readings: the record cache's age (INV-7)
         self.box = box
         self.runtime = runtime
         self.timeout = timeout
@@ -73,7 +79,7 @@ class Connections:
         return self.runtime.run(coro, self.timeout * 3 + 1.0)
 
     def record(self, camera_id: str) -> CameraRecord:
-        now = time.monotonic()
+        now = self.clock.monotonic()
         with self._lock:
             cached = self._records.get(camera_id)
             if cached is not None and now - cached[0] < RECORD_TTL:
@@ -108,7 +114,7 @@ class Connections:
             password_enc, username = camera.password_enc, camera.username
         stale: OnvifDevice | None = None
         with self._lock:
-            self._records[camera_id] = (time.monotonic(), record)
+            self._records[camera_id] = (self.clock.monotonic(), record)
             cached = self._devices.get(camera_id)
             if cached is None or cached[0] != identity:
                 password = self.box.decrypt(camera_id, password_enc)

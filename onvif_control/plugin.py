@@ -69,7 +69,9 @@ def build(services: Services) -> CameraControl:
     cams, ptz_cfg = services.config.cameras, services.config.ptz
     runtime = OnvifRuntime()
     box = CredentialBox(load_or_create_key(services.config.secrets_dir, CREDENTIALS_KEY))
-    connections = Connections(services.db, box, runtime, cams.command_timeout_seconds)
+    connections = Connections(
+        services.db, box, runtime, cams.command_timeout_seconds, services.clock
+    )
     cameras = CameraService(
         services.db,
         services.audit,

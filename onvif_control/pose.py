@@ -6,7 +6,9 @@ camera on the ONVIF loop: fast (``[cameras] pose_fast_hz``, at least 5 Hz) while
 camera moves, during a continuous move, and for ``pose_settle_seconds`` after a command;
 slowly (every ``pose_idle_seconds``) otherwise. Commanded moves record the expected
 pose at once (``commanded=True``) so masks can cover the destination before the camera
-confirms it (ARCHITECTURE section 5). Sample times come from the injected clock (INV-7).
+confirms it (ARCHITECTURE section 5). Sample times come from the injected clock (INV-7),
+the one the recorder stamps frame capture times with (INV-5); every decision reads its
+monotonic time, and ``loop.time()`` only schedules polls (docs/design/time.md).
 
 A sample is stamped when the camera's reply arrives, but the camera read its pose at
 some instant of the round trip. The masks allow a stamp to be off by ``[privacy_masks]
@@ -26,7 +28,6 @@ import collections
 import datetime as dt
 import logging
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -53,8 +54,8 @@ LimitStop = Callable[[str, Pose], None]
 class _Track:
     samples: collections.deque[PoseSample]
     velocity: tuple[float, float, float] | None = None  # active continuous move
-    velocity_since: float = 0.0  # monotonic time the move was commanded
-    fast_until: float = 0.0  # monotonic
+    velocity_since: float = 0.0  # clock.monotonic() when the move was commanded
+    fast_until: float = 0.0  # clock.monotonic()
     last_publish: float = 0.0
     last_published: tuple[float, float, float, bool] | None = None
     failing: bool = False
@@ -182,7 +183,7 @@ class PoseTracker:
     def poke(self, camera_id: str) -> None:
         """Poll fast for ``settle_seconds`` (a command was sent)."""
         with self._lock:
-            self._track(camera_id).fast_until = time.monotonic() + self.settle_seconds
+            self._track(camera_id).fast_until = self.clock.monotonic() + self.settle_seconds
             self._urgent.add(camera_id)
 
     def continuous(self, camera_id: str, velocity: tuple[float, float, float] | None) -> None:
@@ -191,8 +192,8 @@ class PoseTracker:
             track = self._track(camera_id)
             moving = velocity is not None and any(abs(v) > 1e-9 for v in velocity)
             track.velocity = velocity if moving else None
-            track.velocity_since = time.monotonic()
-            track.fast_until = time.monotonic() + self.settle_seconds
+            track.velocity_since = self.clock.monotonic()
+            track.fast_until = track.velocity_since + self.settle_seconds
             self._urgent.add(camera_id)
 
     def forget(self, camera_id: str) -> None:
@@ -206,7 +207,7 @@ class PoseTracker:
             round(sample.pose.zoom, 3),
             sample.moving,
         )
-        now = time.monotonic()
+        now = self.clock.monotonic()
         with self._lock:
             track = self._track(camera_id)
             if key == track.last_published or now - track.last_publish < self.publish_period:
@@ -271,25 +272,30 @@ class PoseTracker:
         await asyncio.gather(*inflight.values(), return_exceptions=True)
 
     async def _poll(self, camera_id: str, due: dict[str, float]) -> None:
+        # Two time lines: ``loop.time()`` only schedules the next poll (``due``, read by
+        # ``_run``); every decision (is the reply too slow for the masks, was it sent
+        # after the command, poll fast until when) reads the injected clock, on which
+        # the commands are stamped too (INV-5, INV-7, docs/design/time.md).
         loop = asyncio.get_running_loop()
-        started = loop.time()
+        scheduled = loop.time()
+        started = self.clock.monotonic()
         try:
             record = self.connections.record(camera_id)
             device = self.connections.device(camera_id)
-            sent = loop.time()
+            sent = self.clock.monotonic()
             status = await device.status(record.profile_token)
-            round_trip = loop.time() - sent
+            round_trip = self.clock.monotonic() - sent
         except VMSError as exc:
             with self._lock:
                 track = self._track(camera_id)
                 first, track.failing = not track.failing, True
             if first:
                 log.warning("camera %s: pose unknown: %s", camera_id, exc.message)
-            due[camera_id] = started + self.idle_period
+            due[camera_id] = scheduled + self.idle_period
             return
         except Exception:
             log.exception("camera %s: pose poll failed", camera_id)
-            due[camera_id] = started + self.idle_period
+            due[camera_id] = scheduled + self.idle_period
             return
         self.polls += 1
         slow = round_trip > self.max_reply_seconds
@@ -309,7 +315,9 @@ class PoseTracker:
             velocity = track.velocity
             # A reply to a request sent before the move was commanded says nothing about it.
             after_command = started > track.velocity_since + STATUS_GRACE
-            fast = status.moving or velocity is not None or time.monotonic() < track.fast_until
+            fast = (
+                status.moving or velocity is not None or self.clock.monotonic() < track.fast_until
+            )
         if slow and not was_slow:
             log.warning(
                 "camera %s: GetStatus took %.0f ms, more than the %.0f ms masks allow "
@@ -327,7 +335,7 @@ class PoseTracker:
             velocity = None
         if velocity is not None:
             await self._watch_limit(camera_id, record.calibration, sample, velocity, round_trip)
-        due[camera_id] = started + (self.fast_period if fast else self.idle_period)
+        due[camera_id] = scheduled + (self.fast_period if fast else self.idle_period)
 
     def _reference(self, camera_id: str, sample: PoseSample) -> PoseSample | None:
         """A measured sample at least ``SPEED_BASE`` before ``sample`` (speed estimate)."""

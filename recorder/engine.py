@@ -14,7 +14,6 @@ tracker of ``onvif_control``); without one, masked cameras are blanked
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import statistics
 import threading
@@ -113,7 +112,8 @@ class Recorder:
 
     def _build(self, spec: CameraSpec) -> _Camera:
         hub = PacketHub(spec.camera_id)
-        pipeline = CameraPipeline(spec, hub, self.masks.current, self._pose, self.settings)
+        clock = self.services.clock  # one clock for capture times and poses (INV-5, INV-7)
+        pipeline = CameraPipeline(spec, hub, self.masks.current, self._pose, self.settings, clock)
         config = self.services.config
         writer = SegmentWriter(
             spec.camera_id,
@@ -123,9 +123,10 @@ class Recorder:
             self.services.store,
             self.recording,
             self.services.events,
+            clock,
             segment_seconds=config.recorder.segment_seconds,
         )
-        return _Camera(spec, hub, pipeline, writer, LivePreview(spec.camera_id, hub))
+        return _Camera(spec, hub, pipeline, writer, LivePreview(spec.camera_id, hub, clock))
 
     def _restart(self, spec: CameraSpec, reason: StopReason) -> None:
         """Stop the camera and start it with ``spec``; it stays listed throughout."""
@@ -242,7 +243,7 @@ class Recorder:
                 round(1000 * lat[int(0.95 * (len(lat) - 1))], 1) if lat else None
             ),
             "mask_latency_median_ms": round(1000 * statistics.median(lat), 1) if lat else None,
-            "at": dt.datetime.now(dt.UTC).isoformat(),
+            "at": self.services.clock.now().isoformat(),
         }
 
     # -- lifecycle ------------------------------------------------------------------------

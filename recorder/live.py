@@ -9,7 +9,6 @@ newest frame; viewers get JPEGs encoded at most once per frame. It stops decodin
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import logging
 import queue
@@ -19,6 +18,7 @@ from collections.abc import Generator
 from typing import Any
 
 from recorder.fanout import EncodedPacket, Interruption, Item, PacketHub
+from vms.clock import Clock
 from vms.errors import DataLoss, Unavailable
 from vms.media.codec import Decoder, JpegEncoder
 from vms.media.stream import StreamInfo
@@ -27,16 +27,19 @@ log = logging.getLogger(__name__)
 
 
 class LivePreview:
-    def __init__(self, camera_id: str, hub: PacketHub, *, idle_seconds: float = 10.0) -> None:
+    def __init__(
+        self, camera_id: str, hub: PacketHub, clock: Clock, *, idle_seconds: float = 10.0
+    ) -> None:
         self.camera_id = camera_id
         self.hub = hub
+        self.clock = clock
         self.idle_seconds = idle_seconds
         self._cond = threading.Condition()
         self._frame: Any = None
         self._seq = 0
         self._jpeg: tuple[int, bytes] | None = None
         self._viewers = 0
-        self._last_viewer = time.monotonic()
+        self._last_viewer = clock.monotonic()
         self._queue: queue.Queue[Item | None] = queue.Queue(maxsize=120)
         self._thread: threading.Thread | None = None
         self._encoder = JpegEncoder()
@@ -64,14 +67,14 @@ class LivePreview:
             seen = -1
             period = 1.0 / max_fps
             while True:
-                started = time.monotonic()
+                started = self.clock.monotonic()
                 with self._cond:
                     if not self._cond.wait_for(functools.partial(self._newer, seen), timeout):
                         raise Unavailable(f"camera {self.camera_id}: live stream stalled")
                     seen = self._seq
                     jpeg = self._jpeg_of_current()
                 yield jpeg
-                rest = period - (time.monotonic() - started)
+                rest = period - (self.clock.monotonic() - started)
                 if rest > 0:
                     time.sleep(rest)
         finally:
@@ -99,7 +102,7 @@ class LivePreview:
     def _detach(self) -> None:
         with self._cond:
             self._viewers -= 1
-            self._last_viewer = time.monotonic()
+            self._last_viewer = self.clock.monotonic()
 
     def stop(self) -> None:
         self._stopping = True
@@ -117,9 +120,7 @@ class LivePreview:
             # Behind: start over at the next keyframe.
             while not self._queue.empty():
                 self._queue.get_nowait()
-            self._queue.put_nowait(
-                Interruption("behind", "preview behind", dt.datetime.now(dt.UTC))
-            )
+            self._queue.put_nowait(Interruption("behind", "preview behind", self.clock.now()))
 
     def _run(self) -> None:
         decoder: Decoder | None = None
@@ -166,4 +167,7 @@ class LivePreview:
 
     def _idle(self) -> bool:
         with self._cond:
-            return self._viewers == 0 and time.monotonic() - self._last_viewer > self.idle_seconds
+            return (
+                self._viewers == 0
+                and self.clock.monotonic() - self._last_viewer > self.idle_seconds
+            )

@@ -27,7 +27,6 @@ import collections
 import datetime as dt
 import logging
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +38,7 @@ from privacy_masks.stage import MaskStage
 from recorder.fanout import EncodedPacket, Interruption, PacketHub
 from recorder.timing import CaptureClock
 from vms.camera_model import Calibration, PoseSource
+from vms.clock import Clock
 from vms.errors import DataLoss, FailedPrecondition, Unavailable, VMSError
 from vms.media.codec import Decoder, Encoder, new_frame
 from vms.media.stream import RawPacket, RtspInput, StreamInfo
@@ -47,7 +47,6 @@ from vms.urls import redact_credentials as redact
 log = logging.getLogger(__name__)
 
 MaskProvider = Callable[[str], MaskSet]
-UtcNow = Callable[[], dt.datetime]
 
 
 @dataclass(frozen=True)
@@ -97,8 +96,7 @@ class CameraPipeline:
         masks: MaskProvider,
         pose_source: Callable[[], PoseSource | None],
         settings: PipelineSettings,
-        *,
-        utc_now: UtcNow | None = None,
+        clock: Clock,
     ) -> None:
         self.spec = spec
         self.camera_id = spec.camera_id
@@ -106,7 +104,10 @@ class CameraPipeline:
         self._masks = masks
         self._pose_source = pose_source
         self.settings = settings
-        self._now = utc_now or (lambda: dt.datetime.now(dt.UTC))
+        # Arrival times, hence capture times, on the clock pose samples are stamped with
+        # (INV-5, INV-7): the masks compare the two.
+        self.clock = clock
+        self._now = clock.now
         self.status = PipelineStatus()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -191,7 +192,7 @@ class CameraPipeline:
     def _session(self, source: RtspInput, info: StreamInfo) -> bool:
         """Stream until the source fails (raises) or we are stopped (returns)."""
         masks = self._masks(self.camera_id)
-        next_reload = time.monotonic() + self.settings.mask_reload_seconds
+        next_reload = self.clock.monotonic() + self.settings.mask_reload_seconds
         self.status.masked, self.status.mask_version = masks.masked, masks.version
         session = _MaskedSession(self, info, masks) if masks.masked else None
         first_pts: int | None = None
@@ -212,8 +213,8 @@ class CameraPipeline:
             healthy = healthy or self.status.packets > 30
             now = self._now()
             capture = clock.capture(float((raw.pts - first_pts) * info.time_base), now)
-            if time.monotonic() >= next_reload:
-                next_reload = time.monotonic() + self.settings.mask_reload_seconds
+            if self.clock.monotonic() >= next_reload:
+                next_reload = self.clock.monotonic() + self.settings.mask_reload_seconds
                 fresh = self._masks(self.camera_id)
                 if fresh.masked != masks.masked:
                     log.info(

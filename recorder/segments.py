@@ -39,6 +39,7 @@ from recorder.fanout import EncodedPacket, Interruption, Item, PacketHub
 from recorder.recording import RECORDER, RecordingLog
 from recorder.salvage import SalvageReport, SpoolSalvage
 from recorder.spool import SpoolName, segment_request
+from vms.clock import Clock
 from vms.errors import DataLoss, InsufficientStorage, Unavailable, VMSError
 from vms.events import EventBus
 from vms.ingest import Ingestor
@@ -99,6 +100,7 @@ class SegmentWriter:
         store: MediaStore,
         recording: RecordingLog,
         events: EventBus,
+        clock: Clock,
         *,
         segment_seconds: float = 60.0,
         reserve_bytes: Callable[[], int] | None = None,
@@ -111,6 +113,7 @@ class SegmentWriter:
         self.store = store
         self.recording = recording
         self.events = events
+        self.clock = clock
         self.segment_seconds = segment_seconds
         self._reserve = reserve_bytes or (lambda: ingestor.reserve_bytes)
         self._state_poll = dt.timedelta(seconds=state_poll_seconds)
@@ -152,7 +155,7 @@ class SegmentWriter:
             log.error("camera %s: segment writer is behind; dropping a packet", self.camera_id)
             with contextlib.suppress(queue.Full):
                 self._queue.put_nowait(
-                    Interruption("error", "segment writer overloaded", dt.datetime.now(dt.UTC))
+                    Interruption("error", "segment writer overloaded", self.clock.now())
                 )
 
     def _run(self) -> None:

@@ -151,8 +151,10 @@ def config(database: tuple[str, Path]) -> Config:
 
 
 @pytest.fixture
-def services(config: Config) -> Iterator[Services]:
-    svc = Services.open(config)
+def services(config: Config, clock: ManualClock) -> Iterator[Services]:
+    """Services on the fixed ``clock`` (INV-7): a test that needs time to pass advances
+    it, or opens services with :class:`~vms.clock.SystemClock` explicitly."""
+    svc = Services.open(config, clock=clock)
     svc.migrate()
     try:
         yield svc

@@ -8,42 +8,71 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from typing import Protocol
 
 UTC = dt.UTC
 
 
 class Clock(Protocol):
-    """Something that tells the current time as an aware UTC datetime."""
+    """Something that tells the current time: wall time as an aware UTC datetime, and a
+    monotonic reading in seconds for durations and deadlines inside a process (never
+    stored, never compared with wall time)."""
 
     def now(self) -> dt.datetime: ...
 
+    def monotonic(self) -> float: ...
+
 
 class SystemClock:
-    """The real clock."""
+    """The real clock (the one place production code reads it; ruff TID251 bans the
+    readings elsewhere, docs/design/time.md)."""
 
     def now(self) -> dt.datetime:
         return dt.datetime.now(UTC)
 
+    def monotonic(self) -> float:
+        return time.monotonic()
+
 
 class ManualClock:
-    """A clock that only moves when told to (tests, simulations)."""
+    """A clock that only moves when told to (tests, simulations).
 
-    def __init__(self, start: dt.datetime) -> None:
+    Wall and monotonic time move together: :meth:`advance` moves both by ``delta``;
+    :meth:`set` moves the monotonic reading by as much as the wall time moved forward,
+    and leaves it where it is when the wall time is set back (as a real system's
+    monotonic clock does when its wall clock is stepped back). The monotonic reading
+    starts well above zero, like a real one, so it is never mistaken for a ``0.0``
+    "never happened" default.
+    """
+
+    def __init__(self, start: dt.datetime, monotonic: float = 1000.0) -> None:
         self._now = ensure_utc(start)
+        self._monotonic = monotonic
         self._lock = threading.Lock()
 
     def now(self) -> dt.datetime:
         with self._lock:
             return self._now
 
-    def advance(self, delta: dt.timedelta) -> None:
+    def monotonic(self) -> float:
         with self._lock:
-            self._now += delta
+            return self._monotonic
+
+    def advance(self, delta: dt.timedelta | float) -> None:
+        """Move both readings forward by ``delta`` (a timedelta or seconds)."""
+        step = delta if isinstance(delta, dt.timedelta) else dt.timedelta(seconds=delta)
+        if step < dt.timedelta(0):
+            raise ValueError(f"a clock does not advance by a negative delta ({step})")
+        with self._lock:
+            self._now += step
+            self._monotonic += step.total_seconds()
 
     def set(self, when: dt.datetime) -> None:
+        when = ensure_utc(when)
         with self._lock:
-            self._now = ensure_utc(when)
+            self._monotonic += max(0.0, (when - self._now).total_seconds())
+            self._now = when
 
 
 def ensure_utc(value: dt.datetime) -> dt.datetime:

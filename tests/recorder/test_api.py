@@ -22,6 +22,7 @@ from privacy_masks.service import MaskService
 from tests.conftest import make_config
 from tests.recorder.conftest import PASSWORD, USERNAME, Rig, rigged, wait_for
 from vms.camera_model import Calibration, Pose
+from vms.clock import Clock, ManualClock, SystemClock
 from vms.config import Config
 from vms.db.models import AuditEntry, MediaItem
 from vms.services import Services
@@ -36,6 +37,15 @@ def config(database: tuple[str, Path]) -> Config:
     return make_config(
         data_dir, url, VMS_RECORDER_SEGMENT_SECONDS="2", VMS_CAMERAS_POSE_FAST_HZ="10"
     )
+
+
+@pytest.fixture
+def clock(request: pytest.FixtureRequest, clock: ManualClock) -> Clock:
+    """A test of the recording simulator (``recording``) runs in real time: packets
+    arrive in real seconds and their capture times, hence the segments, follow the clock
+    that reads the arrivals, so its services take the system clock explicitly
+    (docs/design/time.md); the mask tests keep the fixed clock."""
+    return SystemClock() if "recording" in request.fixturenames else clock
 
 
 def auth(tokens: dict[str, str], user: str) -> dict[str, str]:

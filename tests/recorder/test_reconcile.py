@@ -25,6 +25,7 @@ from tests.recorder.conftest import PASSWORD, USERNAME, wait_for
 from tests.recorder.test_reliability import assert_complete, gaps, items
 from tests.recorder.test_salvage import assert_no_overlaps
 from vms.camera_model import Calibration
+from vms.clock import Clock, ManualClock, SystemClock
 from vms.config import Config
 from vms.errors import InvalidArgument, NotFound
 from vms.services import Services
@@ -77,6 +78,15 @@ def config(database: tuple[str, Path]) -> Config:
         VMS_RECORDER_SEGMENT_SECONDS="2",
         VMS_RECORDER_RECONCILE_SECONDS="1",
     )
+
+
+@pytest.fixture
+def clock(request: pytest.FixtureRequest, clock: ManualClock) -> Clock:
+    """A test recording the simulator (``sim``) runs in real time: packets arrive in
+    real seconds and their capture times, hence the segments, follow the clock that
+    reads the arrivals, so its services take the system clock explicitly
+    (docs/design/time.md)."""
+    return SystemClock() if "sim" in request.fixturenames else clock
 
 
 def within(predicate: Any, what: str) -> float:

@@ -102,6 +102,7 @@ def start_writer(services: Services, camera_id: str) -> SegmentWriter:
         services.store,
         services.ports.get(RecordingLog),
         services.events,
+        services.clock,
     )
     writer.start()
     writer.stop()
@@ -324,6 +325,7 @@ def test_stalled_stream_gap_starts_at_the_last_packet_written_OPS_4(services: Se
         services.store,
         services.ports.get(RecordingLog),
         services.events,
+        services.clock,
     )
     writer.start()
     encoder = Encoder(160, 120, FPS, keyint=FPS)

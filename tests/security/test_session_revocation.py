@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from tests.conftest import PASSWORD, LiveServer, make_config
 from tests.vms.test_crash_safety import run_cli
 from tests.web.test_api_auth import _login as form_login
-from vms.clock import ManualClock
+from vms.clock import Clock, ManualClock, SystemClock
 from vms.config import Config
 from vms.db.models import AuditEntry, User, WebSession
 from vms.services import Services
@@ -282,6 +282,15 @@ def _who() -> Any:
     from vms.audit.log import SYSTEM_ROLE, Who
 
     return Who("security-test", SYSTEM_ROLE)
+
+
+@pytest.fixture
+def clock(request: pytest.FixtureRequest, clock: ManualClock) -> Clock:
+    """A test streaming from the real camera rig (``camera``) runs in real time: the
+    simulator, the recorder and the pose tracker pass real seconds, and the stream guard
+    re-checks every ``RECHECK`` of them, so its services take the system clock
+    explicitly (docs/design/time.md); every other test keeps the fixed clock."""
+    return SystemClock() if "camera" in request.fixturenames else clock
 
 
 @pytest.fixture

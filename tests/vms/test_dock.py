@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import time
 from pathlib import Path
 
 from sqlalchemy import select
@@ -13,16 +12,20 @@ from sqlalchemy import select
 from tests.conftest import make_config
 from tests.media import make_video
 from vms.audit.log import Who
+from vms.clock import Clock, ManualClock
 from vms.db.models import AuditEntry, Device, MediaItem
 from vms.services import Services
 
 
-def settle(path: os.PathLike[str]) -> None:
-    old = time.time() - 60
+def settle(path: os.PathLike[str], clock: Clock, seconds: float = 60.0) -> None:
+    """Give ``path`` an mtime ``seconds`` before the services' clock says now (the
+    scanner compares the two: INV-7)."""
+    old = clock.now().timestamp() - seconds
     os.utime(path, (old, old))
 
 
-def test_dock_file_is_ingested_then_removed_TAG_5(services: Services) -> None:
+def test_dock_file_is_ingested_then_removed_TAG_5(services: Services, clock: ManualClock) -> None:
+    clock.set(dt.datetime(2026, 11, 22, 8, 0, tzinfo=dt.UTC))  # docked the morning after
     device = services.config.dock_dir / "BWC-0042"
     device.mkdir(parents=True)
     clip = device / "20261121_2215.mp4"
@@ -37,7 +40,7 @@ def test_dock_file_is_ingested_then_removed_TAG_5(services: Services) -> None:
             }
         )
     )
-    settle(clip)
+    settle(clip, services.clock)
     outcomes = services.dock.scan()
     assert [o.status for o in outcomes] == ["ingested"]
     assert not clip.exists() and not (device / "20261121_2215.mp4.json").exists()
@@ -53,6 +56,7 @@ def test_file_still_being_written_is_left_alone(services: Services) -> None:
     device.mkdir(parents=True)
     clip = device / "fresh.mp4"
     make_video(clip, seconds=1)
+    settle(clip, services.clock, seconds=0.0)  # written just now
     assert services.dock.scan() == []
     assert clip.exists()
 
@@ -62,7 +66,7 @@ def test_bad_file_moves_to_rejected_with_the_reason(services: Services) -> None:
     device.mkdir(parents=True)
     junk = device / "corrupt.mp4"
     junk.write_bytes(b"\x00\x01garbage" * 500)
-    settle(junk)
+    settle(junk, services.clock)
     outcomes = services.dock.scan()
     assert [o.status for o in outcomes] == ["rejected"]
     rejected = device / "rejected"
@@ -77,7 +81,7 @@ def test_duplicate_in_dock_is_removed_after_verification(services: Services) -> 
     data = make_video(seconds=1)
     for name in ("a.mp4", "b.mp4"):
         (device / name).write_bytes(data)
-        settle(device / name)
+        settle(device / name, services.clock)
     statuses = sorted(o.status for o in services.dock.scan())
     assert statuses == ["duplicate", "ingested"]
     assert list(device.iterdir()) == []
@@ -98,7 +102,7 @@ def test_bad_creation_time_is_rejected_and_the_scan_goes_on(services: Services) 
     )
     make_video(good, seconds=0.5, seed=1)
     for path in (bad, good):
-        settle(path)
+        settle(path, services.clock)
     outcomes = services.dock.scan()
     assert [(o.path.name, o.status) for o in outcomes] == [
         ("a-clock-wrong.nut", "rejected"),
@@ -118,7 +122,7 @@ def test_an_unexpected_error_does_not_stop_the_scan(services: Services) -> None:
     device.mkdir(parents=True)
     for n, name in enumerate(("a.mp4", "b.mp4")):
         make_video(device / name, seconds=0.5, seed=n)
-        settle(device / name)
+        settle(device / name, services.clock)
 
     def fails_for_a(session: object, item: MediaItem, now: object) -> None:
         if item.original_filename == "a.mp4":
@@ -148,7 +152,7 @@ def test_dock_may_not_claim_a_camera_or_source_fixed(services: Services) -> None
     make_video(bwc_dir / "as-fixed.mp4", seconds=0.5, seed=1)
     (bwc_dir / "as-fixed.mp4.json").write_text(json.dumps({"source": "fixed"}))
     for path in (camera_dir / "planted.mp4", bwc_dir / "as-fixed.mp4"):
-        settle(path)
+        settle(path, services.clock)
     outcomes = {o.path.name: o for o in services.dock.scan()}
     assert outcomes["planted.mp4"].status == "rejected"
     assert "registered fixed camera" in outcomes["planted.mp4"].detail
@@ -184,7 +188,7 @@ def test_dock_with_device_assignment_takes_the_assigned_officer(
             make_video(path, seconds=0.5, seed=seed)
             if sidecar is not None:
                 path.with_name(path.name + ".json").write_text(json.dumps(sidecar))
-            settle(path)
+            settle(path, services.clock)
         outcomes = {o.path.name: o for o in services.dock.scan()}
         assert outcomes["mine.mp4"].status == "ingested"
         assert outcomes["claimed.mp4"].status == "rejected"
