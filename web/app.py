@@ -25,13 +25,14 @@ from web.api import ptz as ptz_api
 from web.api import uploads as uploads_api
 from web.pages import register as register_pages
 from web.socket import init_socketio
+from web.vms_app import VmsApp
 
 log = logging.getLogger(__name__)
 
 
 def create_app(services: Services, *, testing: bool = False) -> tuple[Flask, SocketIO]:
     """Build the web app on top of ``services``; returns the app and its Socket.IO."""
-    app = Flask(__name__)
+    app = VmsApp(__name__, services)
     config = services.config
     app.config.update(
         SECRET_KEY=load_or_create_key(config.secrets_dir, "session.key"),
@@ -43,7 +44,6 @@ def create_app(services: Services, *, testing: bool = False) -> tuple[Flask, Soc
         TESTING=testing,
         JSON_SORT_KEYS=False,
     )
-    app.extensions["vms"] = services
     limits.install(app, config.web)  # body size and JSON depth limits (issue 10, item 6)
 
     app.register_blueprint(auth_api.bp, url_prefix="/api/v1")

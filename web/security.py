@@ -21,6 +21,7 @@ from vms.auth.sessions import Credential
 from vms.auth.users import Authenticated
 from vms.errors import PermissionDenied, Unauthenticated
 from vms.services import Services
+from web.vms_app import services_of
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +29,7 @@ UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 def services() -> Services:
-    value: Services = current_app.extensions["vms"]
-    return value
+    return services_of(current_app._get_current_object())  # type: ignore[attr-defined]
 
 
 def remote_addr() -> str:

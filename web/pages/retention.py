@@ -13,6 +13,7 @@ from vms.errors import VMSError
 from web.api import retention as retention_api
 from web.pages.blueprint import page_blueprint
 from web.security import require_actor, services
+from web.vms_app import services_of
 
 bp = page_blueprint("retention_pages", __name__)
 
@@ -32,7 +33,7 @@ def register(app: Flask) -> None:
         if topic in BROADCAST_TOPICS and socketio is not None:
             socketio.emit(topic, payload, to=SIGNED_IN_ROOM)
 
-    app.extensions["vms"].events.subscribe(forward)
+    services_of(app).events.subscribe(forward)
 
 
 def parse_scope_lines(text: str) -> list[dict[str, str]]:
