@@ -8,7 +8,7 @@ the single ``audit_head`` row (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite's
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from sqlalchemy import select
@@ -33,17 +33,7 @@ class Who:
 
 
 def _link(entry: AuditEntry) -> Link:
-    return Link(
-        seq=entry.seq,
-        at=entry.at,
-        actor=entry.actor,
-        role=entry.role,
-        action=entry.action,
-        target=entry.target,
-        details=entry.details,
-        outcome=entry.outcome,
-        prev_hash=entry.prev_hash,
-    )
+    return Link(**{f.name: getattr(entry, f.name) for f in fields(Link)})
 
 
 class AuditLog:

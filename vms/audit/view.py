@@ -11,12 +11,13 @@ values; serialising them is the web layer's job.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from vms.audit.chain import Link
 from vms.audit.log import AuditLog
 from vms.auth.authoriser import Authoriser, who
 from vms.auth.permissions import Action, Actor
@@ -48,18 +49,10 @@ class AuditQuery:
 
 
 @dataclass(frozen=True)
-class AuditRecord:
-    """One audit entry as read (a value: no database session behind it)."""
+class AuditRecord(Link):
+    """One audit entry as read (a value: no database session behind it): the fields the
+    chain covers and the entry's own hash."""
 
-    seq: int
-    at: dt.datetime
-    actor: str
-    role: str
-    action: str
-    target: str
-    details: dict[str, Any]
-    outcome: str
-    prev_hash: str
     hash: str
 
 
@@ -95,18 +88,7 @@ def search(session: Session, query: AuditQuery) -> list[AuditEntry]:
 
 
 def record(entry: AuditEntry) -> AuditRecord:
-    return AuditRecord(
-        seq=entry.seq,
-        at=entry.at,
-        actor=entry.actor,
-        role=entry.role,
-        action=entry.action,
-        target=entry.target,
-        details=entry.details,
-        outcome=entry.outcome,
-        prev_hash=entry.prev_hash,
-        hash=entry.hash,
-    )
+    return AuditRecord(**{f.name: getattr(entry, f.name) for f in fields(AuditRecord)})
 
 
 class AuditViewService:
