@@ -94,15 +94,26 @@ def test_pyav_reads_over_tcp_and_udp(camera):
 
 def test_gstreamer_rtspsrc_reads_over_tcp(camera):
     buffers = 3 * FPS
-    started = time.monotonic()
-    result = subprocess.run(
-        [_tool("gst-launch-1.0"), "-q",
-         "rtspsrc", f"location={camera.rtsp_url}", f"user-id={USERNAME}", f"user-pw={PASSWORD}",
-         "protocols=tcp", "latency=0", "!", "rtph264depay", "!", "h264parse", "!", "avdec_h264",
-         "!", "fakesink", f"num-buffers={buffers}", "sync=false"],
-        capture_output=True, text=True, timeout=40,
-    )  # fmt: skip
-    elapsed = time.monotonic() - started
+
+    def read() -> tuple[subprocess.CompletedProcess[str], float]:
+        started = time.monotonic()
+        result = subprocess.run(
+            [_tool("gst-launch-1.0"), "-q",
+             "rtspsrc", f"location={camera.rtsp_url}", f"user-id={USERNAME}",
+             f"user-pw={PASSWORD}", "protocols=tcp", "latency=0", "!", "rtph264depay", "!",
+             "h264parse", "!", "avdec_h264", "!", "fakesink", f"num-buffers={buffers}",
+             "sync=false"],
+            capture_output=True, text=True, timeout=40,
+        )  # fmt: skip
+        return result, time.monotonic() - started
+
+    result, elapsed = read()
+    if result.returncode != 0 and "gst_rtspsrc_pause" in result.stderr:
+        # Known and not yet diagnosed (session notes of 2026-12-02 and -03): in about one
+        # run in ten the connection is closed under rtspsrc's PAUSE at its own shutdown,
+        # after it read every buffer. Retried once so CI is not hostage to it; a second
+        # failure, or any other error, fails the test.
+        result, elapsed = read()
     assert result.returncode == 0, result.stderr[-2000:]
     # The camera produces frames in real time: 45 frames take about 3 s.
     assert buffers / FPS * 0.8 < elapsed < buffers / FPS + 8
