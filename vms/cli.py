@@ -25,6 +25,7 @@ from vms.config import Config, load_config
 from vms.db.models import MediaItem, Role, SourceKind, User
 from vms.errors import InvalidArgument, NotFound, VMSError
 from vms.ingest import IngestRequest, Origin
+from vms.jsonable import jsonable
 from vms.recorded_time import parse_recorded_at
 from vms.services import Services
 
@@ -95,12 +96,12 @@ def cmd_device_list(args: argparse.Namespace) -> int:
     finally:
         services.close()
     if args.json:
-        print(json.dumps(listing))
+        print(json.dumps(jsonable(listing)))
         return 0
-    enforced = "enforced" if listing["assignment_enforced"] else "not enforced"
+    enforced = "enforced" if listing.assignment_enforced else "not enforced"
     print(f"device assignment {enforced}")
-    for device in listing["devices"]:
-        print(f"{device['id']}\t{device['kind']}\t{','.join(device['officers']) or '-'}")
+    for device in listing.devices:
+        print(f"{device.id}\t{device.kind}\t{','.join(device.officers) or '-'}")
     return 0
 
 
@@ -110,7 +111,7 @@ def cmd_device_assign(args: argparse.Namespace) -> int:
         device = services.devices.assign(cli_actor(), args.device, args.badge, kind=args.kind)
     finally:
         services.close()
-    print(f"{device['id']} ({device['kind']}) assigned to {', '.join(device['officers'])}")
+    print(f"{device.id} ({device.kind}) assigned to {', '.join(device.officers)}")
     return 0
 
 
@@ -120,7 +121,7 @@ def cmd_device_unassign(args: argparse.Namespace) -> int:
         device = services.devices.unassign(cli_actor(), args.device, args.badge)
     finally:
         services.close()
-    print(f"{device['id']} assigned to {', '.join(device['officers']) or 'nobody'}")
+    print(f"{device.id} assigned to {', '.join(device.officers) or 'nobody'}")
     return 0
 
 

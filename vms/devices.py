@@ -16,8 +16,8 @@ Assigning and unassigning are admin actions (``devices.manage``), audited (ACC-6
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -26,7 +26,7 @@ from vms.audit.log import AuditLog, Who
 from vms.auth.authoriser import Authoriser, who
 from vms.auth.permissions import Action, Actor
 from vms.auth.users import ensure_officer
-from vms.clock import Clock, isoformat
+from vms.clock import Clock
 from vms.db.engine import Database
 from vms.db.models import CAPTURE_SOURCES, Camera, Device, DeviceAssignment, SourceKind
 from vms.errors import Conflict, InvalidArgument, NotFound, PermissionDenied
@@ -93,14 +93,25 @@ def resolve_claim(session: Session, claim: Claim, *, enforce_assignment: bool) -
     return claim.officer_badge
 
 
-def device_json(device: Device, badges: list[str]) -> dict[str, Any]:
-    return {
-        "id": device.id,
-        "kind": device.kind,
-        "name": device.name,
-        "created_at": isoformat(device.created_at),
-        "officers": badges,
-    }
+@dataclass(frozen=True)
+class DeviceRecord:
+    """A capture device and the officers it is issued to."""
+
+    id: str
+    kind: str
+    name: str
+    created_at: dt.datetime
+    officers: tuple[str, ...]
+
+    @classmethod
+    def of(cls, device: Device, badges: list[str]) -> DeviceRecord:
+        return cls(device.id, device.kind, device.name, device.created_at, tuple(badges))
+
+
+@dataclass(frozen=True)
+class DeviceListing:
+    assignment_enforced: bool
+    devices: tuple[DeviceRecord, ...]
 
 
 class DeviceService:
@@ -128,7 +139,7 @@ class DeviceService:
         self.authoriser.require(by, Action.DEVICES_MANAGE, target)  # ACC-1, INV-4
         return who(by)
 
-    def list_devices(self, by: Actor | Who) -> dict[str, Any]:
+    def list_devices(self, by: Actor | Who) -> DeviceListing:
         self._who(by, "devices")
         with self.db.session() as s:
             rows = s.execute(
@@ -141,14 +152,13 @@ class DeviceService:
             entry = devices.setdefault(device.id, (device, []))
             if badge is not None:
                 entry[1].append(badge)
-        return {
-            "assignment_enforced": self.enforce_assignment,
-            "devices": [device_json(d, b) for d, b in devices.values()],
-        }
+        return DeviceListing(
+            self.enforce_assignment, tuple(DeviceRecord.of(d, b) for d, b in devices.values())
+        )
 
     def assign(
         self, by: Actor | Who, device_id: str, badge: str, *, kind: str | None = None
-    ) -> dict[str, Any]:
+    ) -> DeviceRecord:
         """Issue ``device_id`` to officer ``badge`` (idempotent). A device never seen
         before is registered with ``kind`` (default ``bwc``); the officer too."""
         device_id, badge = _name(device_id, "device_id", 64), _name(badge, "officer_badge", 32)
@@ -186,10 +196,10 @@ class DeviceService:
                     details={"officer_badge": badge, "kind": device.kind},
                 )
             s.flush()
-            body = device_json(device, assigned_badges(s, device_id))
-        return body
+            record = DeviceRecord.of(device, assigned_badges(s, device_id))
+        return record
 
-    def unassign(self, by: Actor | Who, device_id: str, badge: str) -> dict[str, Any]:
+    def unassign(self, by: Actor | Who, device_id: str, badge: str) -> DeviceRecord:
         """Take ``device_id`` back from officer ``badge``; 404 when it was not assigned."""
         who = self._who(by, f"device:{device_id}")
         with self.db.transaction() as s:
@@ -202,8 +212,8 @@ class DeviceService:
             self.audit.append(
                 s, who, "device.unassign", f"device:{device_id}", details={"officer_badge": badge}
             )
-            body = device_json(device, assigned_badges(s, device_id))
-        return body
+            record = DeviceRecord.of(device, assigned_badges(s, device_id))
+        return record
 
 
 def _name(value: object, field: str, limit: int) -> str:

@@ -18,6 +18,7 @@ class VmsApp(Flask):
     def __init__(self, import_name: str, services: Services) -> None:
         super().__init__(import_name)
         self.services = services
+        self.openapi_json: str | None = None  # built on first request (web/api/openapi.py)
 
 
 def services_of(app: Flask) -> Services:

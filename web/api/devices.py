@@ -3,40 +3,37 @@ to (issue #10.1). Admins only (``devices.manage``); every change audited."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from flask import Blueprint, jsonify, request
-
-from vms.errors import InvalidArgument
-from web.api import json_body
+from vms.devices import DeviceListing, DeviceRecord
+from web.contract import ApiBlueprint
+from web.schemas.devices import AssignIn, DeviceListOut, DeviceOut
 from web.security import require_actor, services
 
-bp = Blueprint("devices_api", __name__)
+bp = ApiBlueprint("devices_api", __name__, tag="devices")
 
 
-@bp.get("/devices")
-def list_devices() -> Any:
+@bp.operation("GET", "/devices", response=DeviceListOut)
+def list_devices() -> DeviceListing:
     """Every device with its officers, and whether assignment is enforced."""
+    return services().devices.list_devices(require_actor())
+
+
+@bp.operation(
+    "PUT",
+    "/devices/<device_id>/officers/<badge>",
+    body=AssignIn,
+    body_required=False,
+    response=DeviceOut,
+)
+def assign(device_id: str, badge: str, body: AssignIn) -> DeviceRecord:
+    """Issue the device to the officer.
+
+    An optional body ``{"kind": "bwc|dash|handheld"}`` registers a device never seen
+    before with that kind (default bwc)."""
     actor = require_actor()
-    return jsonify(services().devices.list_devices(actor))
+    return services().devices.assign(actor, device_id, badge, kind=body.kind)
 
 
-@bp.put("/devices/<device_id>/officers/<badge>")
-def assign(device_id: str, badge: str) -> Any:
-    """Issue the device to the officer; an optional body ``{"kind": "bwc|dash|handheld"}``
-    registers a device never seen before with that kind (default bwc)."""
-    actor = require_actor()
-    body = json_body() if request.content_length else {}
-    unknown = set(body) - {"kind"}
-    if unknown:
-        raise InvalidArgument(f"unknown field(s) {', '.join(sorted(unknown))}")
-    kind = body.get("kind")
-    if kind is not None and not isinstance(kind, str):
-        raise InvalidArgument(f"kind must be a string, not {kind!r}")
-    return jsonify(services().devices.assign(actor, device_id, badge, kind=kind))
-
-
-@bp.delete("/devices/<device_id>/officers/<badge>")
-def unassign(device_id: str, badge: str) -> Any:
-    actor = require_actor()
-    return jsonify(services().devices.unassign(actor, device_id, badge))
+@bp.operation("DELETE", "/devices/<device_id>/officers/<badge>", response=DeviceOut)
+def unassign(device_id: str, badge: str) -> DeviceRecord:
+    """Take the device back from the officer."""
+    return services().devices.unassign(require_actor(), device_id, badge)

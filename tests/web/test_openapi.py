@@ -1,0 +1,71 @@
+"""The OpenAPI 3.1 description (issue 11, item 7): it validates, it lists every API route
+of the app and nothing else, and every route declares its models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from openapi_spec_validator import validate
+
+from web.contract import API_PREFIX, openapi_path, operation_of
+
+UNDOCUMENTED_METHODS = {"HEAD", "OPTIONS"}
+
+
+@pytest.fixture
+def description(client: Any) -> dict[str, Any]:
+    r = client.get("/api/v1/openapi.json")
+    assert r.status_code == 200 and r.mimetype == "application/json"
+    return dict(r.json)
+
+
+def test_the_description_is_valid_openapi_3_1(description: dict[str, Any]) -> None:
+    assert description["openapi"].startswith("3.1")
+    validate(description)  # raises on an invalid document
+
+
+def test_every_api_route_is_described_and_nothing_else(app: Any, description: Any) -> None:
+    routes = set()
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith(API_PREFIX):
+            continue
+        assert operation_of(app, rule.endpoint) is not None, (
+            f"{rule.rule} ({rule.endpoint}) is not declared with ApiBlueprint.operation"
+        )
+        path, _ = openapi_path(rule.rule)
+        routes |= {(path, m.lower()) for m in rule.methods - UNDOCUMENTED_METHODS}
+    described = {
+        (path, method)
+        for path, ops in description["paths"].items()
+        for method in ops
+        if method in {"get", "put", "post", "delete", "patch"}
+    }
+    assert described == routes
+
+
+def test_every_operation_says_what_it_answers_and_who_may_call(description: Any) -> None:
+    for path, ops in description["paths"].items():
+        for method, op in ops.items():
+            where = f"{method.upper()} {path}"
+            assert op["summary"], where
+            assert "default" in op["responses"], where  # the error body
+            assert any(code.isdigit() for code in op["responses"]), where
+            public = path in {"/api/v1/openapi.json", "/api/v1/auth/token"}
+            assert ("security" in op) is not public, where
+
+
+def test_a_wrong_body_is_a_400_naming_the_field_and_the_value(
+    client: Any, tokens: dict[str, str]
+) -> None:
+    headers = {"Authorization": f"Bearer {tokens['admin']}"}
+    r = client.put("/api/v1/devices/BWC-1/officers/B1", json={"kind": "tank"}, headers=headers)
+    assert r.status_code == 400
+    assert r.json["error"]["message"] == ("kind: 'tank' must be one of 'bwc', 'dash' or 'handheld'")
+    r = client.put(
+        "/api/v1/devices/BWC-1/officers/B1",
+        data="kind=bwc",
+        headers=headers,
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert r.status_code == 400 and "must be JSON" in r.json["error"]["message"]
