@@ -218,7 +218,12 @@ def parse_model(model: type[M], data: Any, where: str = "") -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise InvalidArgument(validation_message(exc, where)) from None
+        first = exc.errors(include_url=False)[0]
+        field = _loc([where, *first["loc"]] if where else first["loc"])
+        details = {"field": field}
+        if first["type"] != "missing":
+            details["value"] = shown(first["input"])
+        raise InvalidArgument(validation_message(exc, where), **details) from None
 
 
 def _query_data() -> dict[str, Any]:
@@ -318,7 +323,7 @@ class ApiBlueprint(Blueprint):
             def view(**path: Any) -> Any:
                 kwargs: dict[str, Any] = dict(path)
                 if query is not None:
-                    kwargs["query"] = parse_model(query, _query_data(), "query")
+                    kwargs["query"] = parse_model(query, _query_data())
                 if body is not None:
                     data = _json_data()
                     if data == {} and body_required and not request.get_data(cache=True):
