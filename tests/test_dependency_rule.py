@@ -31,6 +31,8 @@ ADAPTERS: dict[str, tuple[str, ...]] = {
     "flask": ("web",),
     "flask_socketio": ("web",),
     "werkzeug": ("web",),
+    "pydantic": ("web",),
+    "pydantic_core": ("web",),
 }
 
 SIBLINGS = tuple(p for p in PACKAGES if p != "vms")
@@ -189,4 +191,61 @@ def test_planted_imports_are_reported(tmp_path):
     assert core_violations(imports) == [
         "vms.auth.roles imports recorder",
         "vms.roles imports web",
+    ]
+
+
+# -- services speak domain values (issue 11, item 3) ---------------------------------------
+
+SERVICE_PACKAGES = tuple(p for p in PACKAGES if p != "web")
+MAPPING = re.compile(r"^(dict|Mapping|MutableMapping)\[str, Any\]")
+# Free-form mappings that are not request bodies, by parameter name.
+FREE_FORM = {
+    "details": "the free-form details of an audit entry or a refusal (JSON by design)",
+    "payload": "an event's payload (the bus carries JSON to Socket.IO clients)",
+    "params": "SOAP call parameters inside the ONVIF adapter",
+    "overrides": "configuration overrides (tests, the CLI's --set)",
+}
+
+
+def dict_body_parameters(root: Path) -> list[str]:
+    """``module.function(parameter: annotation)`` for every function outside ``web`` that
+    takes what looks like a request body: a parameter named ``body``, or one annotated as
+    a mapping of strings to anything that is not one of the FREE_FORM kinds."""
+    found = []
+    for package in SERVICE_PACKAGES:
+        for path in sorted((root / package).rglob("*.py")):
+            if "simulator" in path.parts:
+                continue  # the simulated camera is a test peer speaking SOAP, not a service
+            tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+            for node in ast.walk(tree):
+                if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                    continue
+                for arg in [*node.args.args, *node.args.kwonlyargs]:
+                    note = ast.unparse(arg.annotation) if arg.annotation else ""
+                    mapping = MAPPING.match(note) and arg.arg not in FREE_FORM
+                    if arg.arg == "body" or mapping:
+                        found.append(f"{module_name(path, root)}.{node.name}({arg.arg}: {note})")
+    return found
+
+
+def test_no_service_takes_a_request_body():
+    offenders = dict_body_parameters(ROOT)
+    assert not offenders, (
+        "services take frozen command values, not request bodies (web/schemas/ parses "
+        "them):\n  " + "\n  ".join(offenders)
+    )
+
+
+def test_a_planted_body_parameter_is_found(tmp_path):
+    _plant(
+        tmp_path,
+        {
+            "retention/svc.py": "def create(actor, body: dict[str, Any]): ...\n",
+            "recorder/svc.py": "def f(x: Mapping[str, Any]): ...\n",
+            "vms/ok.py": "def g(command: NewHold, details: dict[str, Any]): ...\n",
+        },
+    )
+    assert dict_body_parameters(tmp_path) == [
+        "recorder.svc.f(x: Mapping[str, Any])",
+        "retention.svc.create(body: dict[str, Any])",
     ]
