@@ -21,9 +21,10 @@ from sqlalchemy import func, select
 from tests.conftest import PASSWORD, LiveServer, make_config
 from tests.vms.test_crash_safety import run_cli
 from tests.web.test_api_auth import _login as form_login
+from vms.auth.sessions import digest as token_digest
 from vms.clock import Clock, ManualClock, SystemClock
 from vms.config import Config
-from vms.db.models import AuditEntry, User, WebSession
+from vms.db.models import ApiToken, AuditEntry, User, WebSession
 from vms.services import Services
 
 
@@ -78,6 +79,22 @@ def test_expired_sessions_are_refused_and_swept_ACC_1(
     services.users.sweep_throttle()
     with services.db.session() as s:
         assert s.execute(select(func.count()).select_from(WebSession)).scalar_one() == 0
+
+
+def test_expired_api_tokens_are_swept_and_live_ones_kept_ACC_1(
+    app: Any, client: FlaskClient, services: Services, actors: dict[str, Any]
+) -> None:
+    clock = ManualClock(services.clock.now())
+    services.users.clock = clock
+    old = services.users.issue_token(actors["auditor"])
+    clock.advance(services.users.token_lifetime + dt.timedelta(days=1, seconds=1))
+    fresh = services.users.issue_token(actors["auditor"])
+    assert client.get("/api/v1/auth/me", headers=bearer(old.token)).status_code == 401
+    services.users.sweep_throttle()
+    with services.db.session() as s:
+        left = set(s.execute(select(ApiToken.token_hash)).scalars())
+    assert left == {token_digest(fresh.token)}
+    assert client.get("/api/v1/auth/me", headers=bearer(fresh.token)).status_code == 200
 
 
 def test_api_logout_revokes_the_session_or_the_token_ACC_1(

@@ -65,9 +65,10 @@ def live_session(s: Session, raw: str, now: dt.datetime) -> WebSession | None:
 
 
 def delete_expired(s: Session, before: dt.datetime) -> int:
-    """Delete sessions that expired before ``before`` (revoked or not: past expiry no
-    cookie can use them any more)."""
-    return _changed(s.execute(delete(WebSession).where(WebSession.expires_at < before)))
+    """Delete sessions and API tokens that expired before ``before`` (revoked or not:
+    past expiry no cookie or bearer can use them any more); the number deleted."""
+    gone = _changed(s.execute(delete(WebSession).where(WebSession.expires_at < before)))
+    return gone + _changed(s.execute(delete(ApiToken).where(ApiToken.expires_at < before)))
 
 
 def live_token(s: Session, token: str, now: dt.datetime) -> ApiToken | None:
