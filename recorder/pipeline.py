@@ -173,6 +173,9 @@ class CameraPipeline:
                 cause, detail = "error", repr(exc)
             finally:
                 source.close()
+            # The gap record, status and log name the cause, never the camera's password
+            # (an unexpected error's text may hold the URL it failed on).
+            detail = redact(detail)
             self.hub.publish(Interruption(cause, detail[:500], self._now()))
             if self._stop.is_set():
                 break
