@@ -16,7 +16,9 @@ docs/design/recording.md):
    version in its custody details; then the spool file is removed;
 4. a failed ingest for lack of space removes the spool file, records a ``disk_full``
    gap over the lost span and raises the alarm; no half rows exist (INV-1 guarantees
-   nothing or a complete item);
+   nothing or a complete item); an ingest refused for any other reason moves the file to
+   the store's quarantine instead (footage is never deleted for a refusal), audited, and
+   the gap says where it is;
 5. at start-up, spool files a crash left behind are salvaged (:mod:`recorder.salvage`:
    what is readable is ingested, marked ``salvaged``; what is not goes to quarantine,
    never deleted), then one gap runs from the last packet actually written to the first
@@ -270,7 +272,7 @@ class SegmentWriter:
             self._alarm(str(exc))
             return
         except VMSError as exc:
-            self._discard(current, "error", f"ingest refused the segment: {exc}")
+            self._set_aside(current, f"ingest refused the segment: {exc}")
             return
         current.path.unlink(missing_ok=True)
         self.status.segments += 1
@@ -283,6 +285,35 @@ class SegmentWriter:
             result.media_id,
             current.mask_version,
         )
+
+    def _set_aside(self, current: _Open, reason: str) -> None:
+        """A complete segment the ingest refused is footage all the same: it moves to the
+        store's quarantine (never deleted, audited ``recording.quarantine``, listed by
+        ``vms catalog check``) and its span is a gap naming where it is (INV-1, OPS-4).
+        If even the move fails, the file stays in the spool for the next start's salvage."""
+        try:
+            size = current.path.stat().st_size
+            target = self.store.set_aside(current.path, f"recorder/{self.camera_id}")
+        except OSError as exc:
+            log.error(
+                "camera %s: segment from %s refused (%s) and left in the spool: %s",
+                self.camera_id,
+                current.start.isoformat(),
+                reason,
+                exc,
+            )
+            self._open_gap(current.start, "error", f"{reason}; left in the spool")
+            return
+        where = str(target.relative_to(self.store.root))
+        self.recording.quarantined(self.camera_id, where, size, reason)
+        log.error(
+            "camera %s: segment from %s moved to quarantine %s (%s)",
+            self.camera_id,
+            current.start.isoformat(),
+            where,
+            reason,
+        )
+        self._open_gap(current.start, "error", f"{reason}; kept in quarantine {where}")
 
     def _discard(self, current: _Open, cause: str, detail: str) -> None:
         """The segment cannot be kept: remove the file, record its span as a gap."""

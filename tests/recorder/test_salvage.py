@@ -37,6 +37,7 @@ from tests.recorder.test_reliability import assert_complete, gaps, items, record
 from tests.vms.test_crash_safety import run_cli
 from vms.check import check
 from vms.db.models import AuditEntry, CustodyEvent, SourceKind
+from vms.errors import FailedPrecondition
 from vms.ingest import IngestRequest
 from vms.media.codec import Encoder
 from vms.media.mp4 import Mp4Writer
@@ -347,6 +348,63 @@ def test_stalled_stream_gap_starts_at_the_last_packet_written_OPS_4(services: Se
     [gap] = gaps(services, camera)
     assert item.recorded_end == last_written + frame_time
     assert (gap.cause, gap.start) == ("stalled", item.recorded_end)
+
+
+class _RefusingIngestor:
+    """The real ingestor, except that it refuses recorder segments (what is examined is
+    what the writer does with a refused segment, not why the ingest refused it)."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    def ingest(self, *args: object, **kwargs: object) -> object:
+        raise FailedPrecondition("the catalog refuses this segment (planted refusal)")
+
+
+def test_a_segment_the_ingest_refuses_goes_to_quarantine_not_the_bin_INV_1_OPS_4(
+    services: Services,
+) -> None:
+    camera = "cam-refused"
+    hub = PacketHub(camera)
+    writer = SegmentWriter(
+        camera,
+        hub,
+        spool_dir(services, camera),
+        _RefusingIngestor(services.ingestor),  # type: ignore[arg-type]
+        services.store,
+        services.ports.get(RecordingLog),
+        services.events,
+        services.clock,
+    )
+    writer.start()
+    encoder = Encoder(160, 120, FPS, keyint=FPS)
+    frame_time = dt.timedelta(seconds=1 / FPS)
+    for i in range(15):
+        image = av.VideoFrame.from_ndarray(
+            np.full((120, 160, 3), i * 10, dtype=np.uint8), format="rgb24"
+        )
+        for packet in encoder.encode(image.reformat(format="yuv420p"), i * 90000 // FPS):
+            assert packet.pts is not None and packet.dts is not None
+            capture = T0 + packet.pts * frame_time / (90000 // FPS)
+            hub.publish(
+                EncodedPacket(packet, packet.pts, packet.dts, capture, encoder.info, False, 0)
+            )
+    hub.publish(Interruption("stalled", "no data", T0 + dt.timedelta(seconds=3)))
+    writer.stop()
+
+    assert items(services, camera) == []
+    [audit] = quarantine_audits(services, camera)
+    kept = services.store.root / audit.details["file"]
+    assert kept.is_file() and kept.stat().st_size == audit.details["size_bytes"] > 0
+    with av.open(str(kept)) as container:  # the footage itself, playable
+        assert sum(1 for _ in container.decode(video=0)) >= 10
+    assert "planted refusal" in audit.details["reason"]
+    [gap] = gaps(services, camera)
+    assert gap.cause == "error" and audit.details["file"] in (gap.detail or "")
+    assert list(spool_dir(services, camera).glob("*.mp4")) == []
 
 
 # -- a real recorder killed mid-segment ---------------------------------------------------
