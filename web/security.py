@@ -7,7 +7,6 @@ tokens are not sent by browsers on their own, so they need none.
 
 from __future__ import annotations
 
-import datetime as dt
 import hmac
 import logging
 import secrets
@@ -114,17 +113,19 @@ class StreamGuard:
     def __init__(self, svc: Services, credential: Credential | None) -> None:
         self.svc = svc
         self.credential = credential
-        self.interval = dt.timedelta(seconds=svc.config.web.stream_recheck_seconds)
-        self.next_check = svc.clock.now() + self.interval
+        # Timed on the monotonic reading: a wall clock stepped back (NTP) must not
+        # postpone the next check (INV-7, docs/design/time.md).
+        self.interval = float(svc.config.web.stream_recheck_seconds)
+        self.next_check = svc.clock.monotonic() + self.interval
 
     def due(self) -> bool:
-        return self.svc.clock.now() >= self.next_check
+        return self.svc.clock.monotonic() >= self.next_check
 
     def still_valid(self) -> bool:
         """False once the credential is gone; checks the database only when due."""
         if not self.due():
             return True
-        self.next_check = self.svc.clock.now() + self.interval
+        self.next_check = self.svc.clock.monotonic() + self.interval
         return self.credential is not None and self.svc.users.still_valid(self.credential)
 
 

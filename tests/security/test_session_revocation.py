@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from tests.conftest import PASSWORD, LiveServer, make_config
 from tests.vms.test_crash_safety import run_cli
 from tests.web.test_api_auth import _login as form_login
+from vms.auth.sessions import TOKEN, Credential
 from vms.auth.sessions import digest as token_digest
 from vms.clock import Clock, ManualClock, SystemClock
 from vms.config import Config
@@ -353,3 +354,25 @@ def test_mjpeg_stream_is_cut_within_the_recheck_interval_ACC_1(
         for _chunk in chunks:  # ends when the server closes the stream
             assert time.monotonic() - cut_at < RECHECK + 10, "the stream kept going"
         assert time.monotonic() - cut_at < RECHECK + 10
+
+
+def test_a_wall_clock_stepped_back_does_not_postpone_the_stream_recheck_ACC_1(
+    services: Services, actors: dict[str, Any]
+) -> None:
+    """StreamGuard times its re-checks on the monotonic reading (INV-7): with the wall
+    clock stepped back an hour, a revoked token still ends the stream once
+    ``stream_recheck_seconds`` have passed."""
+    from web.security import StreamGuard
+
+    clock = ManualClock(services.clock.now())
+    services.clock = clock
+    services.users.clock = clock
+    actor = actors["auditor"]
+    issued = services.users.issue_token(actor)
+    guard = StreamGuard(services, Credential(TOKEN, token_digest(issued.token), actor.user_id))
+    assert guard.still_valid()
+    services.users.revoke_token(actor, issued.token)
+    clock.set(clock.now() - dt.timedelta(hours=1))  # NTP steps the wall clock back
+    assert guard.still_valid()  # not due yet: checked at most every interval
+    clock.advance(services.config.web.stream_recheck_seconds + 0.1)
+    assert not guard.still_valid()
