@@ -17,6 +17,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
+from vms.audit.cli import register as register_audit_commands
 from vms.audit.log import SYSTEM_ROLE, Who
 from vms.auth.permissions import Actor
 from vms.catalog import MediaQuery, media_json
@@ -270,19 +271,6 @@ def cmd_media_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_audit_verify(args: argparse.Namespace) -> int:
-    services = open_services(args)
-    try:
-        broken = services.audit.verify(services.db)
-    finally:
-        services.close()
-    if broken is None:
-        print("audit chain intact")
-        return 0
-    print(f"audit chain BROKEN at entry {broken.seq}: {broken.reason}", file=sys.stderr)
-    return 1
-
-
 def cmd_catalog_check(args: argparse.Namespace) -> int:
     services = open_services(args)
     try:
@@ -402,8 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit = sub.add_parser("audit", help="the audit log").add_subparsers(
         dest="audit_cmd", required=True
     )
-    p = audit.add_parser("verify", help="check the hash chain; non-zero names the first break")
-    p.set_defaults(func=cmd_audit_verify)
+    register_audit_commands(audit, open_services)
     # Other packages add audit views (``vms audit ptz`` from onvif_control).
     _register_plugins("vms.audit_commands", audit)
 

@@ -186,6 +186,14 @@ class PtzConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class AuditConfig:
+    # A signed checkpoint of the audit chain (docs/design/audit-chain.md) is made by the
+    # jobs role once this many entries, or this many minutes, have passed since the last.
+    checkpoint_entries: int = 1000
+    checkpoint_minutes: float = 15.0
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     data_dir: Path = Path("./var")
     # Default: SQLite in the data dir.
@@ -199,6 +207,7 @@ class Config:
     tagging: TaggingConfig = dataclasses.field(default_factory=TaggingConfig)
     cameras: CamerasConfig = dataclasses.field(default_factory=CamerasConfig)
     ptz: PtzConfig = dataclasses.field(default_factory=PtzConfig)
+    audit: AuditConfig = dataclasses.field(default_factory=AuditConfig)
 
     @property
     def effective_database_url(self) -> str:

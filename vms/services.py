@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 
+from vms.audit.checkpoints import AuditSigner, Checkpoints
 from vms.audit.log import SYSTEM_ROLE, AuditLog, Who
 from vms.audit.view import AuditViewService
 from vms.auth.authoriser import Authoriser
@@ -68,6 +69,7 @@ class Services:
     dock: DockScanner
     devices: DeviceService
     audit_view: AuditViewService
+    checkpoints: Checkpoints
     jobs: list[Job] = field(default_factory=list)
     # What plugins offer each other, by port type (vms/ports.py), and what they run in
     # each role (vms/roles.py); docs/design/ports-and-roles.md.
@@ -156,6 +158,23 @@ class Services:
                 db, audit, authoriser, clock, enforce_assignment=config.ingest.device_assignment
             ),
             audit_view=AuditViewService(db, audit, authoriser),
+            checkpoints=Checkpoints(
+                db,
+                audit,
+                AuditSigner(config.secrets_dir),
+                clock,
+                config.data_dir / "audit",
+                every_entries=config.audit.checkpoint_entries,
+                every_minutes=config.audit.checkpoint_minutes,
+            ),
+        )
+        # Signed checkpoints of the audit chain (issue 14): checked twice per period.
+        services.jobs.append(
+            Job(
+                "audit-checkpoint",
+                max(1.0, min(60.0, config.audit.checkpoint_minutes * 30.0)),
+                services.checkpoints.run,
+            )
         )
         services.jobs.append(Job("dock-scan", config.ingest.dock_scan_seconds, dock.scan))
         stale = dt.timedelta(hours=config.ingest.upload_stale_hours)

@@ -69,3 +69,20 @@ def test_a_wrong_body_is_a_400_naming_the_field_and_the_value(
         content_type="application/x-www-form-urlencoded",
     )
     assert r.status_code == 400 and "must be JSON" in r.json["error"]["message"]
+
+
+def test_docs_api_md_tells_the_story_of_every_route(description: Any) -> None:
+    """docs/api.md keeps the narrative (who may call, what is audited) and links to the
+    description; each route appears there as ``METHOD /path`` (paths relative to
+    /api/v1, path parameters as ``{name}``)."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text()
+    assert "/api/v1/openapi.json" in text
+    missing = [
+        f"{method.upper()} {path.removeprefix(API_PREFIX)}"
+        for path, ops in description["paths"].items()
+        for method in ops
+        if f"{method.upper()} {path.removeprefix(API_PREFIX)}" not in text
+    ]
+    assert not missing, f"routes docs/api.md does not mention: {missing}"

@@ -11,10 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+
+from vms.audit.verify_export import canonical_entry
 
 GENESIS_HASH = "0" * 64
 
@@ -35,9 +36,15 @@ class Link:
 
 
 def canonical(link: Link) -> bytes:
-    """The bytes that are hashed: sorted-key compact JSON, time in UTC microseconds."""
+    """The bytes that are hashed: sorted-key compact JSON, time in UTC microseconds (one
+    implementation, shared with the standalone export verifier)."""
+    return canonical_entry(link_fields(link))
+
+
+def link_fields(link: Link) -> dict[str, Any]:
+    """``link`` as the JSON fields of an exported entry (without its hash)."""
     at = link.at.astimezone(dt.UTC)
-    body = {
+    return {
         "seq": link.seq,
         "at": at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         "actor": link.actor,
@@ -48,7 +55,6 @@ def canonical(link: Link) -> bytes:
         "outcome": link.outcome,
         "prev_hash": link.prev_hash,
     }
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def link_hash(key: bytes, link: Link) -> str:

@@ -8,6 +8,7 @@ the single ``audit_head`` row (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite's
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -102,6 +103,10 @@ class AuditLog:
         action itself did not happen."""
         with db.transaction() as session:
             self.append(session, who, action, target, outcome=outcome, details=details)
+
+    def matches(self, link: Link, stored: str) -> bool:
+        """Whether ``stored`` is ``link``'s keyed hash (the entry was not altered)."""
+        return hmac.compare_digest(link_hash(self._key, link), stored)
 
     def verify(self, db: Database) -> Break | None:
         """The first broken link, or None when the whole chain is intact."""

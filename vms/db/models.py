@@ -332,6 +332,22 @@ class AuditHead(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
+class AuditCheckpoint(Base):
+    """A signed checkpoint of the audit chain (docs/design/audit-chain.md): the entry
+    ``seq``, its chain hash, the public chain digest up to it, the time, and the Ed25519
+    signature of those (key outside the database). Also appended to the checkpoint log
+    file outside the database."""
+
+    __tablename__ = "audit_checkpoints"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    entry_hash: Mapped[str] = mapped_column(String(64))
+    chain_digest: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[str] = mapped_column(String(128))
+    key_fingerprint: Mapped[str] = mapped_column(String(64))
+
+
 # -- retention (the ``retention`` package owns the logic; docs/design/retention.md) ------
 
 # Deleting a media row makes the database look for rows that reference it: without these

@@ -1,0 +1,344 @@
+"""Signed checkpoints of the audit chain and exports anyone can verify (issue 14, item 1;
+INV-4, PSCS-5). Tampering is done the way an attacker with database access would: with
+SQL on the tables (both databases), and on the exported file."""
+
+from __future__ import annotations
+
+import ast
+import copy
+import datetime as dt
+import hashlib
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import delete, select, update
+
+from tests.vms.test_crash_safety import run_cli
+from vms.audit import verify_export
+from vms.audit.log import Who
+from vms.clock import ManualClock
+from vms.db.models import AuditCheckpoint, AuditEntry, AuditHead
+from vms.services import Services
+
+ROOT = Path(__file__).resolve().parents[2]
+WHO = Who("tester", "admin")
+
+
+def add_entries(services: Services, n: int, tag: str = "x") -> None:
+    for i in range(n):
+        services.audit.record(services.db, WHO, "test.action", f"thing:{tag}{i}", details={"i": i})
+
+
+def head_seq(services: Services) -> int:
+    with services.db.session() as s:
+        head = s.get(AuditHead, 1)
+        assert head is not None
+        return head.seq
+
+
+# -- making checkpoints ------------------------------------------------------------------
+
+
+def test_the_job_signs_every_n_entries_or_m_minutes(services: Services) -> None:
+    clock = services.clock
+    assert isinstance(clock, ManualClock)
+    cps = services.checkpoints
+    cps.every_entries = 10
+    add_entries(services, 3)
+    first = cps.run()  # nothing signed yet: the first run anchors what is there
+    assert first is not None and first.seq == head_seq(services)
+    add_entries(services, 4)
+    assert cps.run() is None  # 4 < 10 entries and under 15 minutes
+    add_entries(services, 6)
+    second = cps.run()
+    assert second is not None and second.seq == head_seq(services)
+    add_entries(services, 1)
+    assert cps.run() is None
+    clock.advance(dt.timedelta(minutes=15))
+    third = cps.run()
+    assert third is not None and third.seq == head_seq(services)
+    assert cps.run() is None  # nothing new
+    report = cps.verify()
+    assert report.checkpoints == 3 and report.problems == [] and report.unanchored is None
+
+
+def test_the_signing_key_lives_outside_the_database_readable_only_by_the_service(
+    services: Services,
+) -> None:
+    path = services.config.secrets_dir / "audit-signing.pem"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert b"PRIVATE KEY" in path.read_bytes()
+    add_entries(services, 2)
+    made = services.checkpoints.sign_now()
+    assert made is not None
+    log_file = services.config.data_dir / "audit" / "checkpoints.log"
+    assert stat.S_IMODE(log_file.stat().st_mode) == 0o600
+    assert json.loads(log_file.read_text().splitlines()[-1])["seq"] == made.seq
+
+
+def test_a_broken_chain_is_never_signed(services: Services) -> None:
+    add_entries(services, 5)
+    with services.db.transaction() as s:
+        s.execute(update(AuditEntry).where(AuditEntry.seq == 3).values(target="thing:forged"))
+    with pytest.raises(Exception, match="entry 3 was altered"):
+        services.checkpoints.sign_now()
+    with services.db.session() as s:
+        assert s.execute(select(AuditCheckpoint)).first() is None
+
+
+# -- vms audit verify --------------------------------------------------------------------
+
+
+def test_verify_reports_entries_not_yet_checkpointed(services: Services) -> None:
+    add_entries(services, 4)
+    services.checkpoints.sign_now()
+    signed = head_seq(services)
+    add_entries(services, 2)
+    run = run_cli(services.config, "audit", "verify")
+    assert run.returncode == 0, run.stderr
+    assert "1 signed checkpoint(s) intact" in run.stdout
+    assert f"entries {signed + 1}..{signed + 2} not yet checkpointed" in run.stdout
+
+
+def test_the_newest_entries_deleted_with_the_head_rewritten_are_detected(
+    services: Services,
+) -> None:
+    """Truncation: the attacker deletes the newest entries and moves the head back so the
+    keyed chain looks whole; the signed checkpoint still names an entry that is gone."""
+    add_entries(services, 6)
+    made = services.checkpoints.sign_now()
+    assert made is not None
+    with services.db.transaction() as s:
+        keep = made.seq - 3
+        kept_hash = s.execute(select(AuditEntry.hash).where(AuditEntry.seq == keep)).scalar_one()
+        s.execute(delete(AuditEntry).where(AuditEntry.seq > keep))
+        s.execute(update(AuditHead).values(seq=keep, hash=kept_hash))
+    assert services.audit.verify(services.db) is None  # the keyed chain alone sees nothing
+    run = run_cli(services.config, "audit", "verify")
+    assert run.returncode == 1
+    assert f"checkpoint {made.seq}: its entry is gone" in run.stderr
+
+
+def test_a_checkpoint_deleted_from_the_table_is_still_in_the_log_file(
+    services: Services,
+) -> None:
+    add_entries(services, 3)
+    made = services.checkpoints.sign_now()
+    assert made is not None
+    with services.db.transaction() as s:
+        s.execute(delete(AuditCheckpoint))
+    run = run_cli(services.config, "audit", "verify")
+    assert run.returncode == 1
+    assert f"checkpoint {made.seq} is in" in run.stderr and "(deleted)" in run.stderr
+
+
+def test_a_forged_checkpoint_is_detected(services: Services) -> None:
+    add_entries(services, 3)
+    made = services.checkpoints.sign_now()
+    assert made is not None
+    with services.db.transaction() as s:
+        s.execute(update(AuditCheckpoint).values(at=made.at + dt.timedelta(days=1)))
+    run = run_cli(services.config, "audit", "verify")
+    assert run.returncode == 1
+    assert f"checkpoint {made.seq}: the signature does not match (forged)" in run.stderr
+
+
+# -- exports ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def clean_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A virtualenv with nothing but ``cryptography``: what a court's expert has (cached
+    across runs in the project's cache folder; built from the package registry)."""
+    cache = Path(os.environ.get("VMS_CACHE_DIR", Path.home() / ".cache" / "vms"))
+    venv = cache / "clean-cryptography-venv"
+    python = venv / "bin" / "python"
+    if not (venv / ".complete").exists():
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", "cryptography"],
+            check=True,
+            timeout=600,
+        )
+        (venv / ".complete").touch()
+    return python
+
+
+def exported(services: Services, tmp_path: Path) -> tuple[Path, dict[str, Any]]:
+    out = tmp_path / "audit-export.json"
+    run = run_cli(services.config, "audit", "export", "--out", str(out))
+    assert run.returncode == 0, run.stderr
+    return out, json.loads(out.read_text())
+
+
+def standalone(python: Path, script: Path, export: Path) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(export.parent)}
+    return subprocess.run(
+        [str(python), "-I", str(script), str(export)],
+        env=env,
+        cwd=export.parent,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def _alter(doc: dict[str, Any]) -> str:
+    doc["entries"][2]["target"] = "thing:innocent"
+    return f"entry {doc['entries'][2]['seq']}: was altered"
+
+
+def _delete_middle(doc: dict[str, Any]) -> str:
+    gone = doc["entries"].pop(3)
+    return f"entry {gone['seq']}: is missing"
+
+
+def _truncate(doc: dict[str, Any]) -> str:
+    del doc["entries"][-3:]
+    last = doc["entries"][-1]["seq"]
+    return f"entry {last + 1}: is missing"
+
+
+def _swap(doc: dict[str, Any]) -> str:
+    e = doc["entries"]
+    e[4], e[5] = e[5], e[4]
+    return f"entry {e[5]['seq']}: is out of order"
+
+
+def _forge_checkpoint(doc: dict[str, Any]) -> str:
+    cp = doc["checkpoints"][0]
+    cp["chain_digest"] = hashlib.sha256(b"forged").hexdigest()
+    return f"checkpoint {cp['seq']}: the signature does not match (forged)"
+
+
+def _drop_the_last_checkpoint(doc: dict[str, Any]) -> str:
+    doc["checkpoints"].pop()
+    return "checkpoints: the export holds checkpoints"
+
+
+def _edit_the_statement(doc: dict[str, Any]) -> str:
+    doc["statement"]["last_seq"] -= 3
+    return "statement: the signature does not match"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        _alter,
+        _delete_middle,
+        _truncate,
+        _swap,
+        _forge_checkpoint,
+        _drop_the_last_checkpoint,
+        _edit_the_statement,
+    ],
+)
+def test_an_export_verifies_without_the_vms_and_names_each_tampering(
+    services: Services, tmp_path: Path, clean_python: Path, tamper: Any
+) -> None:
+    add_entries(services, 5, "a")
+    middle = services.checkpoints.sign_now()
+    assert middle is not None
+    add_entries(services, 7, "b")
+    out, doc = exported(services, tmp_path)  # signs a checkpoint at the newest entry
+    assert doc["statement"]["first_seq"] == 1
+    assert doc["statement"]["checkpoints"] == [middle.seq, middle.seq + 7]
+    script = tmp_path / "verify_audit_export.py"
+    ok = standalone(clean_python, script, out)
+    assert ok.returncode == 0, ok.stderr
+    assert "audit export intact" in ok.stdout
+
+    bad = copy.deepcopy(doc)
+    expected = tamper(bad)
+    tampered = tmp_path / "tampered.json"
+    tampered.write_text(json.dumps(bad))
+    run = standalone(clean_python, script, tampered)
+    assert run.returncode == 1
+    assert expected in run.stderr, run.stderr
+    via_vms = run_cli(services.config, "audit", "verify-export", str(tampered))
+    assert via_vms.returncode == 1 and expected in via_vms.stderr
+
+
+def test_an_entry_altered_in_the_database_before_the_export_is_caught_by_its_checkpoint(
+    services: Services, tmp_path: Path
+) -> None:
+    """The statement is made at export time from what the table holds, so it lists the
+    altered entry's hash; the checkpoint signed before the alteration does not agree."""
+    add_entries(services, 8)
+    made = services.checkpoints.sign_now()
+    assert made is not None
+    with services.db.transaction() as s:
+        s.execute(update(AuditEntry).where(AuditEntry.seq == 4).values(actor="someone-else"))
+    _out, doc = exported(services, tmp_path)
+    problem = verify_export.verify(doc)
+    assert problem is not None
+    assert str(problem).startswith(
+        f"entries 1..{made.seq}: differ from what checkpoint {made.seq} signed"
+    )
+
+
+def test_an_export_of_a_time_range_starts_after_a_checkpoint_and_ends_at_one(
+    services: Services, tmp_path: Path
+) -> None:
+    clock = services.clock
+    assert isinstance(clock, ManualClock)
+    add_entries(services, 4, "early")
+    made = services.checkpoints.sign_now()  # checkpoint at k
+    assert made is not None
+    k = made.seq
+    clock.advance(dt.timedelta(hours=1))
+    start = clock.now()
+    add_entries(services, 3, "mid")  # k+1..k+3
+    clock.advance(dt.timedelta(hours=1))
+    end = clock.now()
+    add_entries(services, 2, "late")  # k+4, k+5
+    doc = services.checkpoints.export(start, end - dt.timedelta(seconds=1))
+    statement = doc["statement"]
+    # From just after checkpoint k; to the newest entry, signed now (nothing closer).
+    assert (statement["first_seq"], statement["last_seq"]) == (k + 1, k + 5)
+    assert statement["checkpoints"] == [k, k + 5]
+    assert verify_export.verify(doc) is None
+    first_cut = copy.deepcopy(doc)
+    first_cut["entries"].pop(0)
+    first_cut["statement"]["entry_sha256"].pop(0)  # even with the statement edited...
+    problem = verify_export.verify(first_cut)
+    assert problem is not None and problem.where == "statement"  # ...its signature fails
+
+
+def test_an_export_of_an_empty_range_is_refused_naming_it(services: Services) -> None:
+    add_entries(services, 2)
+    out = services.config.data_dir / "x.json"
+    run = run_cli(
+        services.config,
+        "audit",
+        "export",
+        "--from",
+        "2001-01-01T00:00:00Z",
+        "--to",
+        "2001-01-02T00:00:00Z",
+        "--out",
+        str(out),
+    )
+    assert run.returncode == 2
+    assert "no audit entry was recorded between 2001-01-01T00:00:00Z" in run.stderr
+    assert not out.exists()
+
+
+def test_the_standalone_verifier_imports_only_the_standard_library_and_cryptography() -> None:
+    tree = ast.parse(Path(verify_export.__file__).read_text())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0
+            names.add((node.module or "").split(".")[0])
+    assert names - set(sys.stdlib_module_names) == {"cryptography"}

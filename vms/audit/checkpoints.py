@@ -1,0 +1,407 @@
+"""Signed checkpoints of the audit chain, and exports anyone can verify (issue 14,
+item 1; docs/design/audit-chain.md, "Signed checkpoints").
+
+The chain's HMAC needs the installation's secret to check. A checkpoint adds what needs
+none: every N entries or M minutes the jobs role signs, with an Ed25519 key kept outside
+the database (``<data_dir>/secrets/audit-signing.pem``, mode 0600), the entry's sequence
+number, its chain hash and the **public chain digest** up to it (a plain SHA-256 chain
+over the entries' canonical form, which anyone can recompute). The checkpoint is stored
+in ``audit_checkpoints`` and appended to a log file outside the database
+(``<data_dir>/audit/checkpoints.log``, one JSON line each, opened append-only and fsynced).
+
+Deleting the newest entries now shows even to someone who rewrites the head row: a
+signed checkpoint names an entry that is gone, and the log file still holds checkpoints
+deleted from the table. ``export`` writes a range of entries with the checkpoints around
+it, the public key and a signed statement listing each entry's SHA-256, checked by the
+standalone :mod:`vms.audit.verify_export` with nothing but ``cryptography``.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from vms.audit.chain import GENESIS_HASH, Link, link_fields
+from vms.audit.log import AuditLog
+from vms.audit.verify_export import (
+    FORMAT,
+    checkpoint_payload,
+    entry_sha256,
+    fingerprint,
+    next_digest,
+    statement_payload,
+)
+from vms.clock import Clock, isoformat
+from vms.db.engine import Database
+from vms.db.models import AuditCheckpoint, AuditEntry, AuditHead
+from vms.errors import DataLoss, InvalidArgument
+
+log = logging.getLogger(__name__)
+
+KEY_FILE = "audit-signing.pem"
+LOG_FILE = "checkpoints.log"
+
+
+class AuditSigner:
+    """The installation's audit signing key (Ed25519), created on first use, kept in the
+    secrets folder (mode 0600), never in the database or a log."""
+
+    def __init__(self, secrets_dir: Path) -> None:
+        self.path = secrets_dir / KEY_FILE
+        self._key = _load_or_create(self.path)
+        public = self._key.public_key()
+        self.public_pem = public.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        ).decode()
+        self.fingerprint = fingerprint(self.public_pem)
+
+    def sign(self, payload: bytes) -> str:
+        return base64.b64encode(self._key.sign(payload)).decode()
+
+    def public_key(self) -> Ed25519PublicKey:
+        return self._key.public_key()
+
+
+def _load_or_create(path: Path) -> Ed25519PrivateKey:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not path.exists():
+        pem = Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, pem)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, path)  # another process made it first: theirs wins
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise DataLoss(f"{path} does not hold an Ed25519 private key")
+    return key
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    seq: int
+    at: dt.datetime
+    entry_hash: str
+    chain_digest: str
+    signature: str
+    key_fingerprint: str
+
+    def payload(self) -> bytes:
+        return checkpoint_payload(
+            self.seq, self.entry_hash, self.chain_digest, isoformat(self.at) or ""
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "at": isoformat(self.at),
+            "entry_hash": self.entry_hash,
+            "chain_digest": self.chain_digest,
+            "signature": self.signature,
+            "key_fingerprint": self.key_fingerprint,
+        }
+
+    @classmethod
+    def of(cls, row: AuditCheckpoint) -> Checkpoint:
+        return cls(
+            row.seq, row.at, row.entry_hash, row.chain_digest, row.signature, row.key_fingerprint
+        )
+
+
+@dataclass(frozen=True)
+class CheckpointReport:
+    """What ``vms audit verify`` says about the checkpoints."""
+
+    checkpoints: int
+    problems: list[str] = field(default_factory=list)
+    # Entries after the last checkpoint (first, last), or None when all are checkpointed.
+    unanchored: tuple[int, int] | None = None
+
+
+def _links(s: Session, first: int, last: int) -> Iterator[tuple[Link, str]]:
+    rows = s.execute(
+        select(AuditEntry)
+        .where(AuditEntry.seq >= first, AuditEntry.seq <= last)
+        .order_by(AuditEntry.seq)
+        .execution_options(yield_per=2000)
+    ).scalars()
+    try:
+        for e in rows:
+            yield (
+                Link(e.seq, e.at, e.actor, e.role, e.action, e.target, e.details, e.outcome,
+                     e.prev_hash),
+                e.hash,
+            )  # fmt: skip
+    finally:
+        rows.close()
+
+
+def _exported(link: Link, stored: str) -> dict[str, Any]:
+    return {**link_fields(link), "hash": stored}
+
+
+class Checkpoints:
+    """Makes, checks and exports signed checkpoints (the jobs role runs :meth:`run`)."""
+
+    def __init__(
+        self,
+        db: Database,
+        audit: AuditLog,
+        signer: AuditSigner,
+        clock: Clock,
+        log_dir: Path,
+        *,
+        every_entries: int,
+        every_minutes: float,
+    ) -> None:
+        self.db = db
+        self.audit = audit
+        self.signer = signer
+        self.clock = clock
+        self.log_path = log_dir / LOG_FILE
+        self.every_entries = every_entries
+        self.every = dt.timedelta(minutes=every_minutes)
+
+    # -- making ---------------------------------------------------------------------------
+
+    def run(self) -> Checkpoint | None:
+        """The job: sign a checkpoint when N entries or M minutes have passed."""
+        with self.db.session() as s:
+            last = s.execute(
+                select(AuditCheckpoint).order_by(AuditCheckpoint.seq.desc()).limit(1)
+            ).scalar_one_or_none()
+            head = s.get(AuditHead, 1)
+        if head is None or head.seq == (last.seq if last else 0):
+            return None
+        waiting = head.seq - (last.seq if last else 0)
+        recent = last is not None and self.clock.now() - last.at < self.every
+        if waiting < self.every_entries and recent:
+            return None
+        return self.sign_now()
+
+    def sign_now(self) -> Checkpoint | None:
+        """Sign a checkpoint at the newest entry (None when it already has one). The span
+        since the last checkpoint is checked first (links and keyed hashes): a broken
+        chain is never signed."""
+        with self.db.transaction() as s:
+            head = s.execute(
+                select(AuditHead).where(AuditHead.id == 1).with_for_update()
+            ).scalar_one_or_none()  # no entry is appended while we sign
+            if head is None:
+                raise DataLoss("the audit head row is missing: the audit table was tampered with")
+            last = s.execute(
+                select(AuditCheckpoint).order_by(AuditCheckpoint.seq.desc()).limit(1)
+            ).scalar_one_or_none()
+            start = last.seq if last is not None else 0
+            if head.seq <= start:
+                return None
+            digest = last.chain_digest if last is not None else GENESIS_HASH
+            prev = last.entry_hash if last is not None else GENESIS_HASH
+            expected = start + 1
+            for link, stored in _links(s, start + 1, head.seq):
+                problem = self._check(link, stored, expected, prev)
+                if problem:
+                    raise DataLoss(f"the audit chain is broken, not signing: {problem}")
+                digest = next_digest(digest, _exported(link, stored))
+                prev, expected = stored, expected + 1
+            if expected != head.seq + 1 or prev != head.hash:
+                raise DataLoss(
+                    f"the audit chain ends at entry {expected - 1} but the head records entry "
+                    f"{head.seq}: not signing"
+                )
+            at = self.clock.now()
+            unsigned = Checkpoint(head.seq, at, head.hash, digest, "", self.signer.fingerprint)
+            checkpoint = Checkpoint(
+                head.seq,
+                at,
+                head.hash,
+                digest,
+                self.signer.sign(unsigned.payload()),
+                self.signer.fingerprint,
+            )
+            s.add(
+                AuditCheckpoint(
+                    seq=checkpoint.seq,
+                    at=checkpoint.at,
+                    entry_hash=checkpoint.entry_hash,
+                    chain_digest=checkpoint.chain_digest,
+                    signature=checkpoint.signature,
+                    key_fingerprint=checkpoint.key_fingerprint,
+                )
+            )
+            s.flush()
+            # The witness outside the database first: if this fails, nothing commits.
+            self._append_to_log(checkpoint)
+        log.info("audit checkpoint signed at entry %d", checkpoint.seq)
+        return checkpoint
+
+    def _check(self, link: Link, stored: str, expected: int, prev: str) -> str | None:
+        if link.seq != expected:
+            return f"entry {expected} is missing (next is {link.seq})"
+        if link.prev_hash != prev:
+            return f"entry {link.seq} does not link to entry {link.seq - 1}"
+        if not self.audit.matches(link, stored):
+            return f"entry {link.seq} was altered (hash mismatch)"
+        return None
+
+    def _append_to_log(self, checkpoint: Checkpoint) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        line = json.dumps(checkpoint.as_json(), sort_keys=True, separators=(",", ":")) + "\n"
+        fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, line.encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    # -- checking -------------------------------------------------------------------------
+
+    def _log_lines(self) -> tuple[dict[int, dict[str, Any]], list[str]]:
+        found: dict[int, dict[str, Any]] = {}
+        problems: list[str] = []
+        try:
+            text = self.log_path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return found, problems
+        for n, line in enumerate(text.splitlines(), 1):
+            try:
+                entry = json.loads(line)
+                found[int(entry["seq"])] = entry
+            except (ValueError, KeyError, TypeError):
+                problems.append(f"{self.log_path} line {n} is not a checkpoint")
+        return found, problems
+
+    def verify(self) -> CheckpointReport:
+        """Check every stored checkpoint: its signature, that its entry is there with the
+        signed hash, that the public chain digest up to it is the signed one, and that the
+        table and the log file agree."""
+        public = self.signer.public_key()
+        problems: list[str] = []
+        with self.db.session() as s:
+            rows = [
+                Checkpoint.of(r)
+                for r in s.execute(select(AuditCheckpoint).order_by(AuditCheckpoint.seq)).scalars()
+            ]
+            last_entry = s.execute(select(func.max(AuditEntry.seq))).scalar_one() or 0
+            by_seq = {c.seq: c for c in rows}
+            digest = GENESIS_HASH
+            for link, stored in _links(s, 1, max([last_entry, *by_seq])):
+                digest = next_digest(digest, _exported(link, stored))
+                cp = by_seq.get(link.seq)
+                if cp is not None and (cp.entry_hash, cp.chain_digest) != (stored, digest):
+                    problems.append(
+                        f"checkpoint {cp.seq}: the entries up to {cp.seq} differ from what it "
+                        f"signed at {isoformat(cp.at)}"
+                    )
+                    break
+        for cp in rows:
+            try:
+                public.verify(base64.b64decode(cp.signature), cp.payload())
+            except Exception:  # InvalidSignature, or not base64
+                problems.insert(0, f"checkpoint {cp.seq}: the signature does not match (forged)")
+            if cp.seq > last_entry:
+                problems.insert(
+                    0,
+                    f"checkpoint {cp.seq}: its entry is gone (the chain ends at entry "
+                    f"{last_entry}): the newest entries were deleted",
+                )
+        logged, log_problems = self._log_lines()
+        problems += log_problems
+        for seq in sorted(set(logged) - set(by_seq)):
+            problems.append(
+                f"checkpoint {seq} is in {self.log_path} but not in the database (deleted)"
+            )
+        for seq in sorted(set(by_seq) - set(logged)):
+            problems.append(f"checkpoint {seq} is not in {self.log_path}")
+        last_cp = rows[-1].seq if rows else 0
+        unanchored = (last_cp + 1, last_entry) if last_entry > last_cp else None
+        return CheckpointReport(len(rows), problems, unanchored)
+
+    # -- exporting ------------------------------------------------------------------------
+
+    def export(self, start: dt.datetime | None, end: dt.datetime | None) -> dict[str, Any]:
+        """The entries recorded from ``start`` to ``end`` (inclusive; open ends allowed),
+        widened to start right after a checkpoint and to end at one (a checkpoint is
+        signed now if the newest entries have none), as a verifiable export."""
+        if start is not None and end is not None and start > end:
+            raise InvalidArgument(f"--from {isoformat(start)} is after --to {isoformat(end)}")
+        with self.db.session() as s:
+            query = select(func.min(AuditEntry.seq), func.max(AuditEntry.seq))
+            if start is not None:
+                query = query.where(AuditEntry.at >= start)
+            if end is not None:
+                query = query.where(AuditEntry.at <= end)
+            first, last = s.execute(query).one()
+            if first is None:
+                raise InvalidArgument(
+                    f"no audit entry was recorded between {isoformat(start) or 'the start'} "
+                    f"and {isoformat(end) or 'now'}"
+                )
+            closing = s.execute(
+                select(func.min(AuditCheckpoint.seq)).where(AuditCheckpoint.seq >= last)
+            ).scalar_one()
+        if closing is None:
+            made = self.sign_now()
+            closing = made.seq if made is not None else last
+        with self.db.session() as s:
+            opening = s.execute(
+                select(func.max(AuditCheckpoint.seq)).where(AuditCheckpoint.seq < first)
+            ).scalar_one()
+            first = (opening or 0) + 1
+            checkpoints = [
+                Checkpoint.of(r)
+                for r in s.execute(
+                    select(AuditCheckpoint)
+                    .where(AuditCheckpoint.seq >= first - 1, AuditCheckpoint.seq <= closing)
+                    .order_by(AuditCheckpoint.seq)
+                ).scalars()
+            ]
+            entries = [_exported(link, stored) for link, stored in _links(s, first, closing)]
+        anchor = checkpoints[0] if checkpoints and checkpoints[0].seq == first - 1 else None
+        statement = {
+            "format": FORMAT,
+            "created_at": isoformat(self.clock.now()),
+            "requested": {"from": isoformat(start), "to": isoformat(end)},
+            "first_seq": first,
+            "last_seq": closing,
+            "start_digest": anchor.chain_digest if anchor else GENESIS_HASH,
+            "start_hash": anchor.entry_hash if anchor else GENESIS_HASH,
+            "entry_sha256": [entry_sha256(e) for e in entries],
+            "checkpoints": [c.seq for c in checkpoints],
+            "key_fingerprint": self.signer.fingerprint,
+        }
+        return {
+            "format": FORMAT,
+            "statement": statement,
+            "signature": self.signer.sign(statement_payload(statement)),
+            "public_key": self.signer.public_pem,
+            "checkpoints": [c.as_json() for c in checkpoints],
+            "entries": entries,
+        }
