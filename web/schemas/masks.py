@@ -9,15 +9,35 @@ through the camera's current pose.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import Field, WithJsonSchema
 
 from privacy_masks.model import MAX_NAME, MAX_VERTICES, MaskChange, NewMask, Vertex
 from web.contract import Number, OutTime, Printable, RequestModel, ResponseModel
 
 Pair = Annotated[list[Number], Field(min_length=2, max_length=2)]
-Polygon = Annotated[list[Pair], Field(min_length=1, max_length=MAX_VERTICES)]
+
+
+def _polygon_schema(first: tuple[float, float], second: tuple[float, float]) -> dict[str, Any]:
+    """The description of a polygon whose vertices' coordinates lie in ``first`` and
+    ``second``: what the service accepts (it checks, and names the vertex refused)."""
+    coordinate = [{"type": "number", "minimum": lo, "maximum": hi} for lo, hi in (first, second)]
+    pair = {"type": "array", "prefixItems": coordinate, "minItems": 2, "maxItems": 2}
+    return {"type": "array", "items": pair, "minItems": 3, "maxItems": MAX_VERTICES}
+
+
+# (pan, tilt) degrees; (x, y) 0..1 of the live view.
+SpherePolygon = Annotated[
+    list[Pair],
+    Field(min_length=1, max_length=MAX_VERTICES),
+    WithJsonSchema(_polygon_schema((-180.0, 180.0), (-90.0, 90.0))),
+]
+ImagePolygon = Annotated[
+    list[Pair],
+    Field(min_length=1, max_length=MAX_VERTICES),
+    WithJsonSchema(_polygon_schema((0.0, 1.0), (0.0, 1.0))),
+]
 
 
 def _vertices(polygon: list[list[float]] | None) -> tuple[Vertex, ...] | None:
@@ -29,8 +49,8 @@ class NewMaskIn(RequestModel):
     the live view), not both."""
 
     name: Annotated[str, Printable(MAX_NAME, required=True)]
-    polygon: Polygon | None = None
-    image_polygon: Polygon | None = None
+    polygon: SpherePolygon | None = None
+    image_polygon: ImagePolygon | None = None
 
     def command(self) -> NewMask:
         return NewMask(self.name, _vertices(self.polygon), _vertices(self.image_polygon))
@@ -41,8 +61,8 @@ class MaskChangeIn(RequestModel):
     what is left out stays."""
 
     name: Annotated[str, Printable(MAX_NAME, required=True)] | None = None
-    polygon: Polygon | None = None
-    image_polygon: Polygon | None = None
+    polygon: SpherePolygon | None = None
+    image_polygon: ImagePolygon | None = None
 
     def command(self) -> MaskChange:
         return MaskChange(self.name, _vertices(self.polygon), _vertices(self.image_polygon))
