@@ -128,7 +128,7 @@ def run(recorder: Recorder, ids: list[str], seconds: float, warmup: float) -> di
     packets = sum(recorder.pipeline(i).status.packets for i in ids) - packets0
     latencies = [x for i in ids for x in recorder.pipeline(i).status.latencies]
     rss1 = rss_mib()
-    blanked = sum(recorder.status(i)["blanked_frames"] for i in ids)
+    blanked = sum(recorder.status(i).blanked_frames for i in ids)
     stages = [recorder.pipeline(i).stage for i in ids]
     mask_frames = sum(s.stats.frames for s in stages if s is not None)
     mask_seconds = sum(s.stats.seconds for s in stages if s is not None)

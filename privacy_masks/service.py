@@ -14,17 +14,27 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from privacy_masks.geometry import SpherePolygon, unproject_polygon, validate_sphere_polygon
-from privacy_masks.model import MaskInput, MaskSet, mask_json, parse_mask_body
+from privacy_masks.model import (
+    MAX_NAME,
+    MaskChange,
+    MaskDeleted,
+    MaskListing,
+    MaskRecord,
+    MaskSet,
+    NewMask,
+    Vertex,
+    check_image_polygon,
+)
 from vms import ids
 from vms.audit.log import AuditLog, Who
 from vms.auth.authoriser import Authoriser, who
 from vms.auth.permissions import Action, Actor
+from vms.bounded import shown
 from vms.camera_model import Calibration, Pose
 from vms.clock import Clock
 from vms.db.engine import Database
@@ -73,27 +83,35 @@ class MaskService:
         report counts commands into (PSCS-1, PSCS-5; the :class:`~vms.ports.MaskZones` port)."""
         return [polygon.vertices for polygon in self.current(camera_id).polygons]
 
-    def list_masks(self, actor: Actor, camera_id: str) -> dict[str, Any]:
+    def list_masks(self, actor: Actor, camera_id: str) -> MaskListing:
+        """The masks in force on ``camera_id`` and its mask version (admins)."""
         self.authoriser.require(actor, Action.CAMERAS_MANAGE, f"camera:{camera_id}")
         with self.db.session() as s:
             version_row = s.get(MaskVersion, camera_id)
             rows = self._open_rows(s, camera_id)
-            return {
-                "camera_id": camera_id,
-                "version": version_row.version if version_row is not None else 0,
-                "masks": [self._json(r) for r in rows],
-            }
+            return MaskListing(
+                camera_id,
+                version_row.version if version_row is not None else 0,
+                tuple(self._record(r) for r in rows),
+            )
 
     # -- changes -----------------------------------------------------------------------
 
-    def create(self, actor: Actor, camera_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    def create(self, actor: Actor, camera_id: str, command: NewMask) -> MaskRecord:
+        """Add a mask (admins; audited, bumps the camera's mask version). A polygon drawn
+        on the image is placed through the camera's current pose (FailedPrecondition when
+        it is unknown)."""
         self.authoriser.require(actor, Action.CAMERAS_MANAGE, f"camera:{camera_id}")
-        parsed = self._parse(body, partial=False)
-        polygon = self._sphere(camera_id, parsed)
+        name = _name(command.name)
+        polygon = self._sphere(camera_id, command.polygon, command.image_polygon)
+        if polygon is None:
+            raise InvalidArgument(
+                "polygon (degrees) or image_polygon (0..1 of the view) is required"
+            )
         mask_id = ids.new_id()
         with self.db.transaction() as s:
             version = self._bump(s, camera_id)
-            row = self._add(s, mask_id, camera_id, parsed.name, polygon, version, actor)
+            row = self._add(s, mask_id, camera_id, name, polygon, version, actor)
             self.audit.append(
                 s,
                 who(actor),
@@ -101,40 +119,34 @@ class MaskService:
                 f"camera:{camera_id}",
                 details={
                     "mask_id": mask_id,
-                    "name": parsed.name,
+                    "name": name,
                     "polygon": [list(v) for v in polygon],
-                    "drawn_on_image": parsed.image_polygon is not None,
+                    "drawn_on_image": command.image_polygon is not None,
                     "version": version,
                 },
             )
-            out = self._json(row)
+            out = self._record(row)
         log.info(
             "camera %s: mask %s %r created, mask version -> %d",
             camera_id,
             mask_id,
-            parsed.name,
+            name,
             version,
         )
         return out
 
-    def update(
-        self, actor: Actor, camera_id: str, mask_id: str, body: dict[str, Any]
-    ) -> dict[str, Any]:
+    def update(self, actor: Actor, camera_id: str, mask_id: str, command: MaskChange) -> MaskRecord:
+        """Change a mask's name and/or polygon (admins; audited, bumps the version): the
+        old row is closed and a new one opened under the same id."""
         self.authoriser.require(actor, Action.CAMERAS_MANAGE, f"camera:{camera_id}")
-        parsed = self._parse(body, partial=True)
-        polygon = (
-            self._sphere(camera_id, parsed)
-            if parsed.polygon is not None or parsed.image_polygon is not None
-            else None
-        )
+        name = _name(command.name) if command.name is not None else None
+        polygon = self._sphere(camera_id, command.polygon, command.image_polygon)
         with self.db.transaction() as s:
             old = self._open_row(s, camera_id, mask_id)
             version = self._bump(s, camera_id)
             old.to_version = version
             new_polygon = polygon or tuple((float(p), float(t)) for p, t in old.polygon)
-            row = self._add(
-                s, mask_id, camera_id, parsed.name or old.name, new_polygon, version, actor
-            )
+            row = self._add(s, mask_id, camera_id, name or old.name, new_polygon, version, actor)
             self.audit.append(
                 s,
                 who(actor),
@@ -147,11 +159,12 @@ class MaskService:
                     "version": version,
                 },
             )
-            out = self._json(row)
+            out = self._record(row)
         log.info("camera %s: mask %s updated, mask version -> %d", camera_id, mask_id, version)
         return out
 
-    def delete(self, actor: Actor, camera_id: str, mask_id: str) -> dict[str, Any]:
+    def delete(self, actor: Actor, camera_id: str, mask_id: str) -> MaskDeleted:
+        """Take a mask out of force (admins; audited, bumps the version)."""
         self.authoriser.require(actor, Action.CAMERAS_MANAGE, f"camera:{camera_id}")
         with self.db.transaction() as s:
             old = self._open_row(s, camera_id, mask_id)
@@ -170,7 +183,7 @@ class MaskService:
                 },
             )
         log.info("camera %s: mask %s deleted, mask version -> %d", camera_id, mask_id, version)
-        return {"id": mask_id, "deleted": True, "version": version}
+        return MaskDeleted(mask_id, version)
 
     def replace_all(self, camera_id: str, polygons: list[SpherePolygon], by: Who) -> int:
         """Set a camera's masks to exactly ``polygons`` (demo/setup; audited). Returns the
@@ -208,17 +221,28 @@ class MaskService:
 
     # -- helpers -----------------------------------------------------------------------
 
-    @staticmethod
-    def _parse(body: dict[str, Any], *, partial: bool) -> MaskInput:
+    def _sphere(
+        self,
+        camera_id: str,
+        polygon: tuple[Vertex, ...] | None,
+        image_polygon: tuple[Vertex, ...] | None,
+    ) -> tuple[Vertex, ...] | None:
+        """The mask's (pan, tilt) polygon from a command's ``polygon`` or
+        ``image_polygon`` (placed through the current view), validated; None for neither."""
+        if polygon is not None and image_polygon is not None:
+            raise InvalidArgument("give either polygon (degrees) or image_polygon (0..1), not both")
+        if polygon is not None:
+            try:
+                validate_sphere_polygon(polygon)
+            except ValueError as exc:
+                raise InvalidArgument(f"polygon: {exc}", field="polygon") from None
+            return polygon
+        if image_polygon is None:
+            return None
         try:
-            return parse_mask_body(body, partial=partial)
+            check_image_polygon(image_polygon)
         except ValueError as exc:
-            raise InvalidArgument(str(exc)) from None
-
-    def _sphere(self, camera_id: str, parsed: MaskInput) -> tuple[tuple[float, float], ...]:
-        if parsed.polygon is not None:
-            return parsed.polygon
-        assert parsed.image_polygon is not None
+            raise InvalidArgument(f"image_polygon {exc}", field="image_polygon") from None
         view = self.view_provider(camera_id) if self.view_provider is not None else None
         if view is None:
             raise FailedPrecondition(
@@ -226,12 +250,12 @@ class MaskService:
                 "cannot be placed; send polygon in degrees instead"
             )
         pose, calibration, size = view
-        polygon = unproject_polygon(parsed.image_polygon, pose, calibration, size)
+        placed = unproject_polygon(image_polygon, pose, calibration, size)
         try:
-            validate_sphere_polygon(polygon)
+            validate_sphere_polygon(placed)
         except ValueError as exc:
             raise InvalidArgument(f"image_polygon does not make a valid mask: {exc}") from None
-        return polygon
+        return placed
 
     def _bump(self, s: Session, camera_id: str) -> int:
         row = s.get(MaskVersion, camera_id, with_for_update=True)
@@ -293,7 +317,22 @@ class MaskService:
         return row
 
     @staticmethod
-    def _json(row: PrivacyMask) -> dict[str, Any]:
-        return mask_json(
-            row.mask_id, row.name, row.polygon, row.from_version, row.created_at, row.created_by
+    def _record(row: PrivacyMask) -> MaskRecord:
+        return MaskRecord(
+            row.mask_id,
+            row.name,
+            tuple((float(p), float(t)) for p, t in row.polygon),
+            row.from_version,
+            row.created_at,
+            row.created_by,
         )
+
+
+def _name(name: str) -> str:
+    """A mask's name, stripped: 1..MAX_NAME printable characters."""
+    name = name.strip()
+    if not name or len(name) > MAX_NAME or not name.isprintable():
+        raise InvalidArgument(
+            f"name: {shown(name)} must be 1-{MAX_NAME} printable characters", field="name"
+        )
+    return name

@@ -14,11 +14,11 @@ tracker of ``onvif_control``); without one, masked cameras are blanked
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import statistics
 import threading
 from dataclasses import dataclass
-from typing import Any
 
 from privacy_masks.paint import PaintStyle
 from privacy_masks.planning import MaskSettings
@@ -66,6 +66,30 @@ def settings_from(services: Services) -> PipelineSettings:
             assumed_speed_deg_s=pm.assumed_speed_deg_s,
         ),
     )
+
+
+@dataclass(frozen=True)
+class EngineStatus:
+    """One camera's pipeline and segment writer at ``at``: the connection state
+    (starting, connecting, streaming, down, stopped), whether and under which mask
+    version it is masked, counters, the writer's alarm, and the mask latency (capture to
+    published packet, milliseconds; None before the first masked frame)."""
+
+    camera_id: str
+    state: str
+    masked: bool
+    mask_version: int
+    recording: bool
+    segments: int
+    alarm: str | None
+    gap_open: bool
+    last_error: str | None
+    reconnects: int
+    packets: int
+    blanked_frames: int
+    mask_latency_p95_ms: float | None
+    mask_latency_median_ms: float | None
+    at: dt.datetime
 
 
 class Recorder:
@@ -221,30 +245,29 @@ class Recorder:
             return None
         return sample.pose, camera.spec.calibration, (info.width, info.height)
 
-    def status(self, camera_id: str) -> dict[str, Any]:
+    def status(self, camera_id: str) -> EngineStatus:
+        """What the engine is doing with ``camera_id`` now (NotFound if not recorded)."""
         camera = self._get(camera_id)
         st = camera.pipeline.status
         stage = camera.pipeline.stage
         lat = sorted(st.latencies)
-        return {
-            "camera_id": camera_id,
-            "state": st.state,
-            "masked": st.masked,
-            "mask_version": st.mask_version,
-            "recording": camera.writer.status.recording,
-            "segments": camera.writer.status.segments,
-            "alarm": camera.writer.status.alarm,
-            "gap_open": camera.writer.status.gap_open,
-            "last_error": st.last_error,
-            "reconnects": st.reconnects,
-            "packets": st.packets,
-            "blanked_frames": stage.stats.blanked if stage is not None else 0,
-            "mask_latency_p95_ms": (
-                round(1000 * lat[int(0.95 * (len(lat) - 1))], 1) if lat else None
-            ),
-            "mask_latency_median_ms": round(1000 * statistics.median(lat), 1) if lat else None,
-            "at": self.services.clock.now().isoformat(),
-        }
+        return EngineStatus(
+            camera_id=camera_id,
+            state=st.state,
+            masked=st.masked,
+            mask_version=st.mask_version,
+            recording=camera.writer.status.recording,
+            segments=camera.writer.status.segments,
+            alarm=camera.writer.status.alarm,
+            gap_open=camera.writer.status.gap_open,
+            last_error=st.last_error,
+            reconnects=st.reconnects,
+            packets=st.packets,
+            blanked_frames=stage.stats.blanked if stage is not None else 0,
+            mask_latency_p95_ms=(round(1000 * lat[int(0.95 * (len(lat) - 1))], 1) if lat else None),
+            mask_latency_median_ms=round(1000 * statistics.median(lat), 1) if lat else None,
+            at=self.services.clock.now(),
+        )
 
     # -- lifecycle ------------------------------------------------------------------------
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, func, or_, select
 
@@ -21,10 +22,73 @@ from vms.db.engine import Database
 from vms.db.models import CustodyEvent, MediaItem, RecordingGap, RecordingState, SourceKind
 from vms.errors import InvalidArgument, NotFound
 
+if TYPE_CHECKING:
+    from recorder.engine import EngineStatus
+
 log = logging.getLogger(__name__)
 
 MAX_TIMELINE = dt.timedelta(days=31)
 RECORDER = Who("recorder", "system")
+
+
+@dataclass(frozen=True)
+class SetRecording:
+    """Turn a camera's recording on (``enabled``) or off, saying why (``reason``, kept
+    in the audit entry)."""
+
+    enabled: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class RecordingSetting:
+    """Whether a camera is recorded, and who last changed that when (None: never
+    changed, recording by default). ``engine``: the media engine's reading, when the
+    reader has one (the live API adds it)."""
+
+    camera_id: str
+    recording: bool
+    changed_at: dt.datetime | None
+    changed_by: str | None
+    engine: EngineStatus | None = None
+
+
+@dataclass(frozen=True)
+class TimelineWindow:
+    """The stretch of a timeline asked for; None: ``end`` now, ``start`` an hour before
+    ``end``."""
+
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class TimelineSegment:
+    media_id: str
+    start: dt.datetime
+    end: dt.datetime | None
+    size_bytes: int
+    mask_version: int
+    masked: bool
+
+
+@dataclass(frozen=True)
+class TimelineGap:
+    start: dt.datetime
+    end: dt.datetime | None  # None: still open
+    cause: str
+    detail: str | None
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """A camera's recorded segments and gaps overlapping ``start..end``."""
+
+    camera_id: str
+    start: dt.datetime
+    end: dt.datetime
+    segments: tuple[TimelineSegment, ...]
+    gaps: tuple[TimelineGap, ...]
 
 
 class RecordingLog:
@@ -166,26 +230,25 @@ class RecordingLog:
             row = s.get(RecordingState, camera_id)
             return True if row is None else row.enabled
 
-    def state_json(self, actor: Actor, camera_id: str) -> dict[str, Any]:
+    def state(self, actor: Actor, camera_id: str) -> RecordingSetting:
+        """Whether ``camera_id`` is recorded (``live.view``)."""
         self.authoriser.require(actor, Action.LIVE_VIEW, f"camera:{camera_id}")
         with self.db.session() as s:
             row = s.get(RecordingState, camera_id)
-            return {
-                "camera_id": camera_id,
-                "recording": True if row is None else row.enabled,
-                "changed_at": row.changed_at.isoformat() if row is not None else None,
-                "changed_by": row.changed_by if row is not None else None,
-            }
+            if row is None:
+                return RecordingSetting(camera_id, True, None, None)
+            return RecordingSetting(camera_id, row.enabled, row.changed_at, row.changed_by)
 
     def set_enabled(
-        self, actor: Actor | Who, camera_id: str, enabled: bool, reason: str = ""
-    ) -> dict[str, Any]:
+        self, actor: Actor | Who, camera_id: str, command: SetRecording
+    ) -> RecordingSetting:
         """Turn recording on or off (admins; audited with the old and new state)."""
         if isinstance(actor, Actor):
             self.authoriser.require(actor, Action.CAMERAS_MANAGE, f"camera:{camera_id}")
             by = who(actor)
         else:
             by = actor
+        enabled = command.enabled
         now = self.clock.now()
         with self.db.transaction() as s:
             row = s.get(RecordingState, camera_id, with_for_update=True)
@@ -202,7 +265,7 @@ class RecordingLog:
                 by,
                 "recording.set",
                 f"camera:{camera_id}",
-                details={"old": old, "new": enabled, "reason": reason[:200]},
+                details={"old": old, "new": enabled, "reason": command.reason[:200]},
             )
         log.info(
             "camera %s: recording %s -> %s by %s",
@@ -211,21 +274,16 @@ class RecordingLog:
             "on" if enabled else "off",
             by.name,
         )
-        return {
-            "camera_id": camera_id,
-            "recording": enabled,
-            "changed_at": now.isoformat(),
-            "changed_by": by.name,
-        }
+        return RecordingSetting(camera_id, enabled, now, by.name)
 
     # -- timeline -------------------------------------------------------------------------
 
-    def timeline(
-        self, actor: Actor, camera_id: str, start: dt.datetime, end: dt.datetime
-    ) -> dict[str, Any]:
-        """Segments and gaps of ``camera_id`` overlapping ``start..end`` (metadata; the
-        same role check as catalog search)."""
+    def timeline(self, actor: Actor, camera_id: str, window: TimelineWindow) -> Timeline:
+        """Segments and gaps of ``camera_id`` overlapping the window (metadata; the same
+        role check as catalog search); at most 31 days."""
         self.authoriser.require(actor, Action.MEDIA_SEARCH, f"camera:{camera_id}")
+        end = window.end or self.clock.now()
+        start = window.start or end - dt.timedelta(hours=1)
         if end <= start:
             raise InvalidArgument(f"end {end.isoformat()} must be after start {start.isoformat()}")
         if end - start > MAX_TIMELINE:
@@ -260,34 +318,29 @@ class RecordingLog:
                 )
                 .order_by(RecordingGap.start)
             ).scalars()
-            return {
-                "camera_id": camera_id,
-                "start": start.isoformat(),
-                "end": end.isoformat(),
-                "segments": [
-                    {
-                        "media_id": item.id,
-                        "start": item.recorded_start.isoformat(),
-                        "end": item.recorded_end.isoformat() if item.recorded_end else None,
-                        "size_bytes": item.size_bytes,
-                        "mask_version": int((details or {}).get("mask_version", 0)),
-                        "masked": (details or {}).get("masked") == "true",
-                    }
+            return Timeline(
+                camera_id,
+                start,
+                end,
+                tuple(
+                    TimelineSegment(
+                        media_id=item.id,
+                        start=item.recorded_start,
+                        end=item.recorded_end,
+                        size_bytes=item.size_bytes,
+                        mask_version=int((details or {}).get("mask_version", 0)),
+                        masked=(details or {}).get("masked") == "true",
+                    )
                     for item, details in items
-                ],
-                "gaps": [
-                    {
-                        "start": g.start.isoformat(),
-                        "end": g.end.isoformat() if g.end else None,
-                        "cause": g.cause,
-                        "detail": g.detail,
-                    }
+                ),
+                tuple(
+                    TimelineGap(g.start, g.end, g.cause, g.detail)
                     for g in gaps
                     # Gaps are the camera's, not an item's: a role scoped to its own
                     # items (an officer) sees none of a fixed camera's (issue 10.13).
                     if not scoped
-                ],
-            }
+                ),
+            )
 
     def segment_at(self, camera_id: str, at: dt.datetime) -> tuple[str, float]:
         """The segment covering ``at`` and the offset into it (seconds), or the next one

@@ -70,6 +70,8 @@ def _bounded(parse: Callable[..., Any], **kwargs: Any) -> Callable[[Any], Any]:
             return parse(value, "value", **kwargs)
         except InvalidArgument as exc:
             reason = exc.message.removeprefix("value: ").removeprefix(shown(value)).strip()
+            # parse_number words it "value must be ..., not <value>": the value is shown once
+            reason = reason.removeprefix("value ").removesuffix(f", not {shown(value)}")
             raise PydanticCustomError("vms_bounded", reason) from None
 
     return validate

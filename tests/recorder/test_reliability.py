@@ -138,7 +138,7 @@ def test_camera_killed_and_restarted_recording_resumes_and_the_gap_is_recorded_O
     assert gap.end is not None and gap.start.timestamp() <= killed_at + 3.0
     rows = assert_complete(services, "kill")
     assert rows[-1].recorded_start >= gap.end
-    assert status["reconnects"] >= 1 and status["state"] == "streaming"
+    assert status.reconnects >= 1 and status.state == "streaming"
 
 
 class GarbageServer:
@@ -181,7 +181,7 @@ def test_garbage_stream_is_a_gap_and_the_recorder_keeps_trying(services: Service
             assert thread is not None and thread.is_alive()
     finally:
         server.stop()
-    assert status["reconnects"] >= 2 and status["state"] in ("down", "connecting")
+    assert status.reconnects >= 2 and status.state in ("down", "connecting")
     assert items(services, "junk") == []
     gap = gaps(services, "junk")[0]
     assert gap.cause in ("camera_down", "stream_error") and gap.detail
@@ -215,7 +215,7 @@ def test_truncated_stream_keeps_what_arrived_and_records_the_gap(
         wait_for(lambda: bool(items(services, "cut")), 30, "a segment of what arrived")
         wait_for(lambda: bool(gaps(services, "cut")), 10, "the gap")
         status = recorder.status("cut")
-    assert status["packets"] > 0
+    assert status.packets > 0
     assert gaps(services, "cut")[0].cause in ("camera_down", "stream_error")
     assert_complete(services, "cut")
 
@@ -310,7 +310,7 @@ def test_gstreamer_camera_pass_through_plays_in_ffprobe(
     with recording(services, "gst", gst_camera) as recorder:
         wait_for(lambda: len(items(services, "gst")) >= 2, 40, "two segments")
         status = recorder.status("gst")
-    assert status["masked"] is False  # pass-through, no decode
+    assert status.masked is False  # pass-through, no decode
     for item in assert_complete(services, "gst")[:2]:
         probe = subprocess.run(
             [

@@ -229,7 +229,7 @@ def test_absurd_numbers_in_a_mask_polygon_are_400_PSCS_1(
     """``float(10**400)`` raised OverflowError (a 500); JSON NaN and Infinity parse."""
     body = {"name": "x", "polygon": [[10.0, -5.0], [bad, -5.0], [20.0, 5.0], [10.0, 5.0]]}
     r = client.post("/api/v1/cameras/cam-api/masks", json=body, headers=auth(tokens, "admin"))
-    assert_refused(r, "polygon entry", repr(bad), f"polygon with {repr(bad)[:20]}")
+    assert_refused(r, "polygon[1][0]", repr(bad), f"polygon with {repr(bad)[:20]}")
     assert "finite number" in message(r)
 
 

@@ -84,6 +84,18 @@ ENDPOINTS: dict[str, Call] = {
     "devices": lambda c, h, i: c.get("/api/v1/devices", headers=h),
     "device-assign": lambda c, h, i: c.put("/api/v1/devices/BWC-7/officers/B2", headers=h),
     "device-unassign": lambda c, h, i: c.delete("/api/v1/devices/BWC-7/officers/B2", headers=h),
+    "masks": lambda c, h, i: c.get("/api/v1/cameras/CAM-1/masks", headers=h),
+    "mask-create": lambda c, h, i: c.post(
+        "/api/v1/cameras/CAM-1/masks",
+        json={"name": "x", "polygon": [[10, -5], [20, -5], [20, 5], [10, 5]]},
+        headers=h,
+    ),
+    "recording-state": lambda c, h, i: c.get("/api/v1/cameras/CAM-1/recording/state", headers=h),
+    "recording-switch": lambda c, h, i: c.put(
+        "/api/v1/cameras/CAM-1/recording/state", json={"recording": True}, headers=h
+    ),
+    "timeline": lambda c, h, i: c.get("/api/v1/cameras/CAM-1/timeline", headers=h),
+    "snapshot": lambda c, h, i: c.get("/api/v1/cameras/CAM-1/snapshot.jpg", headers=h),
 }
 
 # role -> endpoint -> expected status
@@ -103,6 +115,15 @@ EXPECTED: dict[str, dict[str, int]] = {
     "devices": {A: 200, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403},
     "device-assign": {A: 200, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403},
     "device-unassign": {A: 200, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403},
+    # Privacy masks and the recording switch (PSCS-1): admins only.
+    "masks": {A: 200, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403},
+    "mask-create": {A: 201, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403},
+    "recording-switch": {A: 200, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403},
+    # Live view: dispatchers, supervisors, admins (the camera is not recorded here: 404).
+    "recording-state": {A: 200, D: 200, C: 403, I: 403, U: 403, S: 200, O: 403, X: 403},
+    "snapshot": {A: 404, D: 404, C: 403, I: 403, U: 403, S: 404, O: 403, X: 403},
+    # The timeline is metadata: whoever searches the catalog.
+    "timeline": {A: 200, D: 403, C: 200, I: 200, U: 200, S: 200, O: 200, X: 200},
 }
 
 

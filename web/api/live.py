@@ -9,26 +9,36 @@ process answers 503 until the internal media API forwards them (a later issue).
 
 from __future__ import annotations
 
-import datetime as dt
+import dataclasses
 import logging
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Response
 
 from recorder.engine import Recorder
 from recorder.engine import get as get_recorder
-from recorder.recording import RecordingLog
-from vms.errors import InvalidArgument, NotFound, Unavailable
-from web.api import json_body, time_arg
+from recorder.recording import RecordingLog, RecordingSetting, Timeline
+from vms.errors import NotFound, Unavailable
 from web.api.media import send_media
+from web.contract import ApiBlueprint, binary
+from web.schemas.live import (
+    MjpegQuery,
+    PlaybackQuery,
+    RecordingSettingOut,
+    RecordingStateOut,
+    RecordingSwitchIn,
+    TimelineOut,
+    TimelineQuery,
+)
 from web.security import StreamGuard, current_credential, remote_addr, require_actor, services
 
 log = logging.getLogger(__name__)
 
-bp = Blueprint("live_api", __name__)
+bp = ApiBlueprint("live_api", __name__, tag="live")
 
 BOUNDARY = "vmsframe"
+FPS_DEFAULT, FPS_MIN, FPS_MAX = 10.0, 0.5, 15.0
 
 
 def recorder() -> Recorder:
@@ -45,8 +55,16 @@ def recording() -> RecordingLog:
     return found
 
 
-@bp.get("/cameras/<camera_id>/snapshot.jpg")
+@bp.operation(
+    "GET",
+    "/cameras/<camera_id>/snapshot.jpg",
+    responses={200: binary("image/jpeg", "The latest masked picture")},
+)
 def snapshot(camera_id: str) -> Any:
+    """The camera's live picture, masked (JPEG).
+
+    Role-checked (``live.view``) and audited as a live view (ACC-6); 503 in a process
+    without the media engine."""
     actor = require_actor()
     jpeg = recorder().live_views.open(actor, camera_id, "snapshot", remote_addr()).snapshot()
     response = Response(jpeg, mimetype="image/jpeg")
@@ -54,14 +72,26 @@ def snapshot(camera_id: str) -> Any:
     return response
 
 
-@bp.get("/cameras/<camera_id>/live.mjpeg")
-def live_mjpeg(camera_id: str) -> Any:
+@bp.operation(
+    "GET",
+    "/cameras/<camera_id>/live.mjpeg",
+    query=MjpegQuery,
+    responses={
+        200: binary(
+            "multipart/x-mixed-replace",
+            f"Masked JPEG frames, each a part (boundary {BOUNDARY}), until the viewer "
+            "closes or the credential is revoked",
+        )
+    },
+)
+def live_mjpeg(camera_id: str, query: MjpegQuery) -> Any:
+    """The camera's live picture, masked, as an MJPEG stream.
+
+    ``fps`` is clamped to 0.5..15 (default 10). Role-checked (``live.view``) and audited
+    as a live view (ACC-6); the stream ends when its session or token is revoked."""
     actor = require_actor()
     preview = recorder().live_views.open(actor, camera_id, "mjpeg", remote_addr())
-    try:
-        fps = min(15.0, max(0.5, float(request.args.get("fps", "10"))))
-    except ValueError:
-        raise InvalidArgument(f"fps must be a number, not {request.args.get('fps')!r}") from None
+    fps = min(FPS_MAX, max(FPS_MIN, FPS_DEFAULT if query.fps is None else query.fps))
     # ACC-1: the stream re-checks the session or token it was opened with and ends when
     # it is revoked or the user disabled (not hours later when the viewer closes it).
     guard = StreamGuard(services(), current_credential())
@@ -93,46 +123,59 @@ def live_mjpeg(camera_id: str) -> Any:
     return response
 
 
-@bp.get("/cameras/<camera_id>/recording/state")
-def recording_state(camera_id: str) -> Any:
-    actor = require_actor()
-    out = recording().state_json(actor, camera_id)
+@bp.operation("GET", "/cameras/<camera_id>/recording/state", response=RecordingStateOut)
+def recording_state(camera_id: str) -> RecordingSetting:
+    """Whether the camera is recorded, and the media engine's reading of it.
+
+    ``engine`` is null in a process without the media engine or for a camera it does
+    not record."""
+    state = recording().state(require_actor(), camera_id)
     try:
-        out["engine"] = recorder().status(camera_id)
+        engine = recorder().status(camera_id)
     except (NotFound, Unavailable):
-        out["engine"] = None
-    return jsonify(out)
+        engine = None
+    return dataclasses.replace(state, engine=engine)
 
 
-@bp.put("/cameras/<camera_id>/recording/state")
-def set_recording_state(camera_id: str) -> Any:
-    body = json_body()
-    enabled = body.get("recording")
-    if not isinstance(enabled, bool):
-        raise InvalidArgument("recording must be true or false")
-    reason = body.get("reason", "")
-    if not isinstance(reason, str):
-        raise InvalidArgument("reason must be text")
-    return jsonify(recording().set_enabled(require_actor(), camera_id, enabled, reason))
+@bp.operation(
+    "PUT",
+    "/cameras/<camera_id>/recording/state",
+    body=RecordingSwitchIn,
+    response=RecordingSettingOut,
+)
+def set_recording_state(camera_id: str, body: RecordingSwitchIn) -> RecordingSetting:
+    """Turn the camera's recording on or off.
+
+    Admins (``cameras.manage``); audited with the old and new state and the reason."""
+    return recording().set_enabled(require_actor(), camera_id, body.command())
 
 
-@bp.get("/cameras/<camera_id>/timeline")
-def timeline(camera_id: str) -> Any:
+@bp.operation("GET", "/cameras/<camera_id>/timeline", query=TimelineQuery, response=TimelineOut)
+def timeline(camera_id: str, query: TimelineQuery) -> Timeline:
+    """The camera's recorded segments and gaps between ``start`` and ``end``.
+
+    Default: the last hour; at most 31 days. Same role check as catalog search; roles
+    scoped to their own items see no fixed camera's segments or gaps."""
+    return recording().timeline(require_actor(), camera_id, query.command())
+
+
+@bp.operation(
+    "GET",
+    "/cameras/<camera_id>/recording",
+    query=PlaybackQuery,
+    responses={
+        200: binary("video/mp4", "The segment recorded at ``at``"),
+        206: binary("video/mp4", "A range of it"),
+        304: {"description": "Not modified (conditional request)"},
+    },
+)
+def playback(camera_id: str, query: PlaybackQuery) -> Any:
+    """The segment recorded at ``at``.
+
+    Served through the catalog (audited, ``media.view`` role check);
+    ``X-Recording-Offset`` says where ``at`` falls in it (seconds)."""
     actor = require_actor()
-    end = time_arg("end") or services().clock.now()
-    start = time_arg("start") or end - dt.timedelta(hours=1)
-    return jsonify(recording().timeline(actor, camera_id, start, end))
-
-
-@bp.get("/cameras/<camera_id>/recording")
-def playback(camera_id: str) -> Any:
-    """The segment recorded at ``at`` (ISO UTC), served through the catalog (audited,
-    ``media.view`` role check); ``X-Recording-Offset`` says where ``at`` falls in it."""
-    actor = require_actor()
-    at = time_arg("at")
-    if at is None:
-        raise InvalidArgument("at (ISO 8601 UTC time) is required")
-    media_id, offset = recording().segment_at(camera_id, at)
+    media_id, offset = recording().segment_at(camera_id, query.at)
     access = services().catalog.authorise_content(actor, media_id, download=False)
     response = send_media(actor, access)
     response.headers["X-Media-Id"] = media_id
