@@ -13,9 +13,11 @@ from sqlalchemy import select
 from tests.media import make_video
 from tests.web.test_api_auth import _login
 from vms.audit.log import Who
+from vms.catalog import UNCHANGED, MediaChanges
 from vms.db.models import AuditEntry, SourceKind
 from vms.ingest import IngestRequest
 from vms.services import Services
+from web.schemas.media import MediaChangesIn
 
 T0 = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 
@@ -201,3 +203,35 @@ def test_media_page_says_how_long_the_item_is_kept_RET_12(
     assert detail["retention_rule"]
     html = client.get(f"/media/{catalog[0]}").get_data(as_text=True)
     assert "Kept until" in html and detail["retention_rule"] in html
+
+
+def test_a_tag_change_body_becomes_a_command_naming_what_changes() -> None:
+    changes = MediaChangesIn.model_validate(
+        {"title": "  Traffic stop  ", "case_number": "", "categories": ["Eviction"]}
+    ).command()
+    assert changes == MediaChanges(title="Traffic stop", case_number=None, categories=("Eviction",))
+    assert changes.incident_number is UNCHANGED and changes.incident_type is UNCHANGED
+    assert MediaChangesIn.model_validate({}).command() == MediaChanges()
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "value"),
+    [
+        ({"title": "two\nlines"}, "title", "'two\\nlines'"),
+        ({"categories": "Eviction"}, "categories", "'Eviction'"),
+        ({"incident_type": "x" * 101}, "incident_type", "'xxx"),
+        ({"media_type": "audio"}, "media_type", "media_type is not a field"),
+    ],
+)
+def test_a_malformed_tag_change_is_a_400_naming_the_field_and_the_value(
+    client: FlaskClient,
+    tokens: dict[str, str],
+    catalog: list[str],
+    body: dict,
+    field: str,
+    value: str,
+) -> None:
+    r = client.patch(f"/api/v1/media/{catalog[0]}", json=body, headers=h(tokens))
+    assert r.status_code == 400
+    message = r.get_json()["error"]["message"]
+    assert message.startswith(field) and value in message
