@@ -107,7 +107,10 @@ def _record_fields(item: MediaItem) -> dict[str, Any]:
         "categories": tuple(sorted(c.category for c in item.categories)),
         "derived_from": item.derived_from_id,
     }
-    return {f.name: computed.get(f.name, getattr(item, f.name, None)) for f in fields(MediaRecord)}
+    return {
+        f.name: computed[f.name] if f.name in computed else getattr(item, f.name)
+        for f in fields(MediaRecord)
+    }
 
 
 @dataclass(frozen=True)
@@ -277,6 +280,8 @@ class Catalog:
     def _load(self, s: Session, media_id: str, *, lock: bool = False) -> MediaItem:
         """The item; ``lock``: for a change (the row locked first on PostgreSQL, as every
         writer of an item's retention facts does, and read fresh after the wait)."""
+        if "\x00" in media_id:  # no stored id has one (PostgreSQL text cannot hold it)
+            raise NotFound(f"media {media_id!r} does not exist")
         if lock and s.get_bind().dialect.name == "postgresql":
             item = s.get(MediaItem, media_id, with_for_update=True, populate_existing=True)
         else:

@@ -283,8 +283,10 @@ class UploadService:
     # -- status ----------------------------------------------------------------------
 
     def _owned(self, actor: Actor, upload_id: str) -> Upload:
-        with self.db.session() as s:
-            upload = s.get(Upload, upload_id)
+        upload = None
+        if "\x00" not in upload_id:  # no stored id has one (PostgreSQL text cannot hold it)
+            with self.db.session() as s:
+                upload = s.get(Upload, upload_id)
         if upload is None:
             raise NotFound(f"upload {upload_id!r} does not exist")
         if upload.user_id != actor.user_id:

@@ -21,7 +21,7 @@ from vms.catalog import (
     MediaRecord,
 )
 from vms.db.models import SourceKind
-from vms.errors import InvalidArgument
+from vms.errors import InvalidArgument, NotFound
 from vms.ingest import IngestRequest
 from vms.services import Services
 
@@ -98,3 +98,16 @@ def test_an_empty_command_or_an_unknown_category_is_refused(
         services.catalog.update(
             actors["investigator"], media_id, MediaChanges(categories=("Parade",))
         )
+
+
+def test_an_id_no_row_can_have_is_not_found_on_both_databases(
+    services: Services, actors: dict[str, Actor]
+) -> None:
+    """A NUL in a path id is sent by fuzzers; PostgreSQL text cannot hold one (its driver
+    raised DataError: a 500)."""
+    with pytest.raises(NotFound, match="does not exist"):
+        services.catalog.get(actors["investigator"], "a\x00b")
+    with pytest.raises(NotFound, match="does not exist"):
+        services.catalog.update(actors["admin"], "a\x00b", MediaChanges(title="x"))
+    with pytest.raises(NotFound, match="does not exist"):
+        services.uploads.status(actors["officer"], "a\x00b")

@@ -3,7 +3,7 @@ sent (never stripped): a password is compared byte for byte."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -11,7 +11,8 @@ from web.contract import OutTime, RequestModel, ResponseModel
 
 
 class TokenIn(RequestModel):
-    username: str
+    # No NUL: a name PostgreSQL cannot store is no user's (and no throttle key).
+    username: Annotated[str, Field(pattern=r"^[^\x00]*$")]
     password: str
 
 
