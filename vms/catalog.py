@@ -8,9 +8,10 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import enum
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from vms.auth.authoriser import Authoriser, who
 from vms.auth.permissions import Action, Actor, ItemFacts, Scope, scope_of
 from vms.bounded import ANY_TIME, parse_time, shown
 from vms.categories import CategoryList
-from vms.clock import Clock, isoformat
+from vms.clock import Clock
 from vms.db.engine import Database
 from vms.db.models import AuditEntry, CustodyEvent, MediaCategory, MediaItem, SourceKind
 from vms.errors import InvalidArgument, NotFound
@@ -39,7 +40,7 @@ ChangeHook = Callable[[Session, MediaItem, dt.datetime], None]
 
 @dataclass(frozen=True)
 class MediaQuery:
-    source: str | None = None
+    source: SourceKind | None = None
     device_id: str | None = None
     officer_badge: str | None = None
     case_number: str | None = None
@@ -62,12 +63,121 @@ class ContentAccess:
 
 
 @dataclass(frozen=True)
+class MediaRecord:
+    """One catalogued item as read (a value: no database session behind it)."""
+
+    id: str
+    source: str
+    media_type: str
+    content_type: str
+    device_id: str
+    officer_badge: str | None
+    recorded_start: dt.datetime
+    recorded_end: dt.datetime | None
+    recorded_start_origin: str
+    duration_seconds: float | None
+    codec: str | None
+    width: int | None
+    height: int | None
+    size_bytes: int
+    sha256: str
+    original_filename: str | None
+    title: str | None
+    categories: tuple[str, ...]  # sorted
+    case_number: str | None
+    incident_number: str | None
+    evidence: bool
+    restricted: bool
+    derived_from: str | None
+    ingested_at: dt.datetime
+    ingested_by: str
+    # Which retention rule decided the expiry (RET-12); no expiry: kept while held.
+    expires_at: dt.datetime | None
+    retention_rule: str | None
+
+    @classmethod
+    def of(cls, item: MediaItem) -> MediaRecord:
+        return MediaRecord(**_record_fields(item))
+
+
+def _record_fields(item: MediaItem) -> dict[str, Any]:
+    """The :class:`MediaRecord` fields of a row: the columns of the same name, the
+    category names sorted, the original's id."""
+    computed = {
+        "categories": tuple(sorted(c.category for c in item.categories)),
+        "derived_from": item.derived_from_id,
+    }
+    return {
+        f.name: computed[f.name] if f.name in computed else getattr(item, f.name)
+        for f in fields(MediaRecord)
+    }
+
+
+@dataclass(frozen=True)
+class CustodyRecord:
+    """One chain-of-custody event of an item (ingested, viewed, tagged...)."""
+
+    at: dt.datetime
+    actor: str
+    action: str
+    details: dict[str, Any]
+
+    @classmethod
+    def of(cls, event: CustodyEvent) -> CustodyRecord:
+        return cls(event.at, event.actor, event.action, event.details)
+
+
+@dataclass(frozen=True)
+class MediaDetail(MediaRecord):
+    """An item with its custody events (oldest first) and the items derived from it."""
+
+    custody: tuple[CustodyRecord, ...]
+    derived: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class MediaRef:
+    """Only the id of an item the reader may not see in full."""
+
+    id: str
+
+
+@dataclass(frozen=True)
 class Page:
-    items: list[MediaItem]
+    items: tuple[MediaRecord, ...]
     next_cursor: str | None
 
 
-def encode_cursor(item: MediaItem) -> str:
+class Unchanged(enum.Enum):
+    """A field of :class:`MediaChanges` that keeps its value."""
+
+    UNCHANGED = "unchanged"
+
+
+UNCHANGED = Unchanged.UNCHANGED
+
+
+@dataclass(frozen=True)
+class MediaChanges:
+    """A tag change (TAG-1): each field is a new value, None to clear it, or
+    ``UNCHANGED``. Texts come stripped and printable (the web layer's models)."""
+
+    title: str | Unchanged | None = UNCHANGED
+    categories: tuple[str, ...] | Unchanged = UNCHANGED
+    case_number: str | Unchanged | None = UNCHANGED
+    incident_number: str | Unchanged | None = UNCHANGED
+    incident_type: str | Unchanged | None = UNCHANGED
+
+    def changed(self) -> dict[str, Any]:
+        """The fields that change, by name, in field order."""
+        return {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if getattr(self, f.name) is not UNCHANGED
+        }
+
+
+def encode_cursor(item: MediaRecord | MediaItem) -> str:
     raw = json.dumps([item.recorded_start.isoformat(), item.id]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
@@ -84,61 +194,6 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
         raise InvalidArgument(
             f"cursor {shown(cursor)} is not one this server issued", field="cursor"
         ) from None
-
-
-def media_json(item: MediaItem, *, detail: bool = False) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "id": item.id,
-        "source": item.source,
-        "media_type": item.media_type,
-        "content_type": item.content_type,
-        "device_id": item.device_id,
-        "officer_badge": item.officer_badge,
-        "recorded_start": isoformat(item.recorded_start),
-        "recorded_end": isoformat(item.recorded_end),
-        "recorded_start_origin": item.recorded_start_origin,
-        "duration_seconds": item.duration_seconds,
-        "codec": item.codec,
-        "width": item.width,
-        "height": item.height,
-        "size_bytes": item.size_bytes,
-        "sha256": item.sha256,
-        "original_filename": item.original_filename,
-        "title": item.title,
-        "categories": sorted(c.category for c in item.categories),
-        "case_number": item.case_number,
-        "incident_number": item.incident_number,
-        "evidence": item.evidence,
-        "restricted": item.restricted,
-        "derived_from": item.derived_from_id,
-        "ingested_at": isoformat(item.ingested_at),
-        "ingested_by": item.ingested_by,
-        # Which retention rule decided the expiry (RET-12); null expiry: kept while held.
-        "expires_at": isoformat(item.expires_at),
-        "retention_rule": item.retention_rule,
-    }
-    return body
-
-
-def require_printable(field: str, value: str) -> None:
-    """Refuse NUL, control and bidi/format characters in a text field (they hide or
-    reorder what a reviewer reads; issue 10, item 13), naming the field and the first."""
-    for position, char in enumerate(value):
-        if not char.isprintable():
-            raise InvalidArgument(
-                f"{field} must be printable text: U+{ord(char):04X} at position {position} "
-                "is a control or formatting character",
-                field=field,
-            )
-
-
-def custody_json(event: CustodyEvent) -> dict[str, Any]:
-    return {
-        "at": isoformat(event.at),
-        "actor": event.actor,
-        "action": event.action,
-        "details": event.details,
-    }
 
 
 def facts(item: MediaItem) -> ItemFacts:
@@ -177,14 +232,11 @@ class Catalog:
         self.authoriser.require(actor, Action.MEDIA_SEARCH, "catalog")
         if not 1 <= query.limit <= MAX_PAGE:
             raise InvalidArgument(f"limit must be 1..{MAX_PAGE}, not {query.limit}")
-        if query.source is not None and query.source not in {s.value for s in SourceKind}:
-            known = ", ".join(s.value for s in SourceKind)
-            raise InvalidArgument(f"unknown source {query.source!r} (one of: {known})")
         if query.start and query.end and query.start >= query.end:
             raise InvalidArgument("start must be before end")
         stmt = self._scoped(select(MediaItem), actor)
         if query.source:
-            stmt = stmt.where(MediaItem.source == query.source)
+            stmt = stmt.where(MediaItem.source == query.source.value)
         if query.device_id:
             stmt = stmt.where(MediaItem.device_id == query.device_id)
         if query.officer_badge:
@@ -218,16 +270,18 @@ class Catalog:
             )
         stmt = stmt.order_by(time_col.desc(), id_col.desc()).limit(query.limit + 1)
         with self.db.session() as s:
-            items: list[MediaItem] = list(s.execute(stmt).scalars())
+            items = [MediaRecord.of(i) for i in s.execute(stmt).scalars()]
         more = len(items) > query.limit
         items = items[: query.limit]
-        return Page(items, encode_cursor(items[-1]) if more and items else None)
+        return Page(tuple(items), encode_cursor(items[-1]) if more and items else None)
 
     # -- one item --------------------------------------------------------------------
 
     def _load(self, s: Session, media_id: str, *, lock: bool = False) -> MediaItem:
         """The item; ``lock``: for a change (the row locked first on PostgreSQL, as every
         writer of an item's retention facts does, and read fresh after the wait)."""
+        if "\x00" in media_id:  # no stored id has one (PostgreSQL text cannot hold it)
+            raise NotFound(f"media {media_id!r} does not exist")
         if lock and s.get_bind().dialect.name == "postgresql":
             item = s.get(MediaItem, media_id, with_for_update=True, populate_existing=True)
         else:
@@ -236,24 +290,23 @@ class Catalog:
             raise NotFound(f"media {media_id!r} does not exist")
         return item
 
-    def get(self, actor: Actor, media_id: str) -> dict[str, Any]:
+    def get(self, actor: Actor, media_id: str) -> MediaDetail:
         """Metadata, custody events and derived items of one item."""
         with self.db.session() as s:
             item = self._load(s, media_id)
             self._require_visible(actor, item, s)
-            body = media_json(item, detail=True)
             events = s.execute(
                 select(CustodyEvent)
                 .where(CustodyEvent.media_id == media_id)
                 .order_by(CustodyEvent.id)
             ).scalars()
-            body["custody"] = [custody_json(e) for e in events]
-            body["derived"] = list(
+            custody = tuple(CustodyRecord.of(e) for e in events)
+            derived = tuple(
                 s.execute(
                     select(MediaItem.id).where(MediaItem.derived_from_id == media_id)
                 ).scalars()
             )
-            return body
+            return MediaDetail(**_record_fields(item), custody=custody, derived=derived)
 
     def _require_visible(self, actor: Actor, item: MediaItem, s: Session) -> None:
         self.authoriser.require(actor, Action.MEDIA_SEARCH, f"media:{item.id}", facts(item))
@@ -321,32 +374,17 @@ class Catalog:
             ).scalar()
         return recent is not None
 
-    def update(self, actor: Actor, media_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+    def update(self, actor: Actor, media_id: str, changes: MediaChanges) -> MediaRecord:
         """Change title, categories, case or incident number (TAG-1); audited with
         the old and new values."""
-        allowed = {"title", "categories", "case_number", "incident_number", "incident_type"}
-        unknown = set(changes) - allowed
-        if unknown:
-            raise InvalidArgument(
-                f"cannot change {', '.join(sorted(unknown))}: only {', '.join(sorted(allowed))}"
-            )
-        if not changes:
+        normalised = changes.changed()
+        if not normalised:
             raise InvalidArgument("nothing to change")
         with self.db.session() as s:
             item = self._load(s, media_id)
         self.authoriser.require(actor, Action.MEDIA_EDIT, f"media:{media_id}", facts(item))
-        normalised: dict[str, Any] = {}
-        for key, value in changes.items():
-            if key == "categories":
-                if not isinstance(value, list):
-                    raise InvalidArgument("categories must be a list of category names")
-                normalised[key] = list(self.categories.normalise(value))
-            else:
-                if value is not None and (not isinstance(value, str) or len(value) > 500):
-                    raise InvalidArgument(f"{key} must be a string of at most 500 characters")
-                if isinstance(value, str):
-                    require_printable(key, value)
-                normalised[key] = value.strip() or None if isinstance(value, str) else None
+        if "categories" in normalised:
+            normalised["categories"] = list(self.categories.normalise(normalised["categories"]))
         now = self.clock.now()
         with self.db.transaction() as s:
             item = self._load(s, media_id, lock=True)
@@ -377,4 +415,4 @@ class Catalog:
             )
             self.audit.append(s, who(actor), "media.update", f"media:{media_id}", details=details)
             s.flush()
-            return media_json(item)
+            return MediaRecord.of(item)

@@ -67,6 +67,16 @@ DENVER_CATEGORIES: tuple[Category, ...] = (
 )
 
 
+@dataclass(frozen=True)
+class CategoryRetention:
+    """How long media tagged with a category is kept, and which rule says so."""
+
+    name: str
+    evidence: bool
+    retention_days: int | None  # None: the source's default
+    retention_basis: str
+
+
 class CategoryList:
     def __init__(self, categories: tuple[Category, ...]) -> None:
         self.categories = categories
@@ -76,6 +86,21 @@ class CategoryList:
 
     def get(self, name: str) -> Category | None:
         return self._by_key.get(name.strip().casefold())
+
+    def retention(self, evidence_days: int) -> tuple[CategoryRetention, ...]:
+        """Each category with the retention it gives (TAG-4): its own period, else the
+        evidence retention ``evidence_days`` for evidence (RET-7), else the source's."""
+        out = []
+        for category in self.categories:
+            days: int | None
+            if category.retention_days is not None:
+                days, basis = category.retention_days, "category"
+            elif category.evidence:
+                days, basis = evidence_days, "evidence (RET-7)"
+            else:
+                days, basis = None, "source default (RET-1, RET-4)"
+            out.append(CategoryRetention(category.name, category.evidence, days, basis))
+        return tuple(out)
 
     def normalise(self, names: list[str] | tuple[str, ...]) -> tuple[str, ...]:
         """Canonical spelling of each name; unknown names are refused, naming them."""

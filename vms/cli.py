@@ -20,7 +20,7 @@ from typing import Any
 from vms.audit.cli import register as register_audit_commands
 from vms.audit.log import SYSTEM_ROLE, Who
 from vms.auth.permissions import Actor
-from vms.catalog import MediaQuery, media_json
+from vms.catalog import MediaQuery, MediaRecord
 from vms.check import Level, check, recover
 from vms.config import Config, load_config
 from vms.db.models import MediaItem, Role, SourceKind, User
@@ -225,6 +225,11 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_media_list(args: argparse.Namespace) -> int:
+    try:
+        source = SourceKind(args.source) if args.source else None
+    except ValueError:
+        known = ", ".join(s.value for s in SourceKind)
+        raise InvalidArgument(f"unknown source {args.source!r} (one of: {known})") from None
     services = open_services(args)
     # The operator of the machine acts with administration's reach, as `cli:<user>`.
     actor = Actor(user_id=0, username=cli_actor().name, role=Role.ADMIN)
@@ -232,14 +237,14 @@ def cmd_media_list(args: argparse.Namespace) -> int:
         page = services.catalog.search(
             actor,
             MediaQuery(
-                source=args.source,
+                source=source,
                 device_id=args.device,
                 officer_badge=args.officer,
                 case_number=args.case,
                 limit=args.limit,
             ),
         )
-        items = [media_json(i) for i in page.items]
+        items = jsonable(page.items)
     finally:
         services.close()
     if args.json:
@@ -260,7 +265,7 @@ def cmd_media_show(args: argparse.Namespace) -> int:
             item = s.get(MediaItem, args.id)
             if item is None:
                 raise NotFound(f"media {args.id!r} does not exist")
-            body = media_json(item)
+            body = jsonable(MediaRecord.of(item))
     finally:
         services.close()
     if args.json:

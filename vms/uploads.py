@@ -18,7 +18,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from sqlalchemy import select
 
@@ -27,7 +27,7 @@ from vms.audit.log import SYSTEM_ROLE, AuditLog, Who
 from vms.auth.authoriser import Authoriser, who
 from vms.auth.permissions import Action, Actor, Scope, scope_of
 from vms.bounded import parse_int, shown
-from vms.catalog import Catalog
+from vms.catalog import Catalog, MediaDetail, MediaRef
 from vms.clock import Clock, isoformat
 from vms.db.engine import Database
 from vms.db.models import CAPTURE_SOURCES, SourceKind, Upload
@@ -83,17 +83,63 @@ def parse_content_range(header: str | None) -> ContentRange:
     return parsed
 
 
-def upload_json(upload: Upload) -> dict[str, Any]:
-    return {
-        "id": upload.id,
-        "filename": upload.filename,
-        "size": upload.size,
-        "received": upload.received,
-        "state": upload.state,
-        "media_id": upload.media_id,
-        "error": upload.error,
-        "created_at": isoformat(upload.created_at),
-    }
+@dataclass(frozen=True)
+class NewUpload:
+    """What the uploader knows of a file before sending it (the create command).
+
+    Texts come stripped and printable from the web layer; what needs the database, the
+    clock or the configuration (size limit, device claim, plausible recorded time,
+    categories, hex digest) is checked by :meth:`UploadService.create`."""
+
+    filename: str
+    size: int
+    sha256: str
+    source: SourceKind
+    device_id: str
+    officer_badge: str | None = None
+    recorded_at: dt.datetime | None = None
+    title: str | None = None
+    categories: tuple[str, ...] = ()
+    case_number: str | None = None
+    incident_number: str | None = None
+
+
+@dataclass(frozen=True)
+class UploadRecord:
+    """An upload's state as read."""
+
+    id: str
+    filename: str
+    size: int
+    received: int
+    state: str
+    media_id: str | None
+    error: str | None
+    created_at: dt.datetime
+
+    @classmethod
+    def of(cls, upload: Upload) -> UploadRecord:
+        return cls(
+            upload.id,
+            upload.filename,
+            upload.size,
+            upload.received,
+            upload.state,
+            upload.media_id,
+            upload.error,
+            upload.created_at,
+        )
+
+
+@dataclass(frozen=True)
+class CompletedUpload:
+    """A completed upload and its catalogued item (only its id when the uploader may
+    not see it). ``duplicate``: the file was already catalogued; None when the upload
+    had been completed before (a repeated complete)."""
+
+    upload: UploadRecord
+    media: MediaDetail | MediaRef
+    duplicate: bool | None = None
 
 
 class UploadService:
@@ -135,72 +181,35 @@ class UploadService:
 
     # -- create ----------------------------------------------------------------------
 
-    def create(self, actor: Actor, body: dict[str, Any]) -> dict[str, Any]:
+    def create(self, actor: Actor, new: NewUpload) -> UploadRecord:
+        """Open an upload of ``new`` (TAG-5) for ``actor``, refused before a byte is sent
+        when the ingest at completion would refuse it; audited."""
         self.authoriser.require(actor, Action.MEDIA_UPLOAD, "uploads")
-        known = {
-            "filename",
-            "size",
-            "sha256",
-            "source",
-            "device_id",
-            "officer_badge",
-            "recorded_at",
-            "title",
-            "categories",
-            "case_number",
-            "incident_number",
-        }
-        unknown = set(body) - known
-        if unknown:
-            raise InvalidArgument(f"unknown field(s) {', '.join(sorted(unknown))}")
-        for name in ("filename", "size", "sha256", "source", "device_id"):
-            if body.get(name) in (None, ""):
-                raise InvalidArgument(f"{name} is required")
-        size = body["size"]
-        if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
+        size = new.size
+        if size <= 0:
             raise InvalidArgument(f"size must be a positive whole number of bytes, not {size!r}")
         if size > self.max_upload_bytes:
             raise InvalidArgument(f"size {size} exceeds the {self.max_upload_bytes}-byte limit")
-        try:
-            source = SourceKind(body["source"])
-        except (ValueError, TypeError):
-            source = None
-        if source is None or source not in CAPTURE_SOURCES:
+        source = new.source
+        if source not in CAPTURE_SOURCES:
             raise InvalidArgument(
-                f"source {body['source']!r} must be one of "
+                f"source {source.value!r} must be one of "
                 f"{', '.join(sorted(s.value for s in CAPTURE_SOURCES))}"
             )
-        categories = body.get("categories") or []
-        if not isinstance(categories, list):
-            raise InvalidArgument("categories must be a list of category names")
-        for name in (
-            "filename",
-            "sha256",
-            "device_id",
-            "officer_badge",
-            "title",
-            "case_number",
-            "incident_number",
-            "recorded_at",
-        ):
-            if body.get(name) is not None and not isinstance(body[name], str):
-                raise InvalidArgument(f"{name} must be a string")
-        recorded_at = body.get("recorded_at")
-        parsed_at = parse_recorded_at(recorded_at) if recorded_at else None
-        badge = self._badge_for(actor, body.get("officer_badge"))
+        badge = self._badge_for(actor, new.officer_badge)
         request = validate_request(
             IngestRequest(
                 source=source,
-                device_id=body["device_id"],
+                device_id=new.device_id,
                 officer_badge=badge,
-                recorded_at=parsed_at,
-                title=body.get("title"),
-                categories=tuple(categories),
-                case_number=body.get("case_number"),
-                incident_number=body.get("incident_number"),
-                original_filename=body["filename"],
+                recorded_at=new.recorded_at,
+                title=new.title,
+                categories=new.categories,
+                case_number=new.case_number,
+                incident_number=new.incident_number,
+                original_filename=new.filename,
                 expected_size=size,
-                expected_sha256=body["sha256"],
+                expected_sha256=new.sha256,
                 origin=Origin.USER,
             ),
             self.ingestor.categories,
@@ -227,7 +236,7 @@ class UploadService:
                 "source": source.value,
                 "device_id": request.device_id,
                 "officer_badge": request.officer_badge,
-                "recorded_at": recorded_at,
+                "recorded_at": isoformat(new.recorded_at),
                 "title": request.title,
                 "categories": list(request.categories),
                 "case_number": request.case_number,
@@ -256,7 +265,7 @@ class UploadService:
                         "device_id": request.device_id,
                     },
                 )
-        return upload_json(upload)
+        return UploadRecord.of(upload)
 
     def _badge_for(self, actor: Actor, badge: str | None) -> str | None:
         """Officers upload as themselves (ACC-2); supervisors for their officers (ACC-8)."""
@@ -274,8 +283,10 @@ class UploadService:
     # -- status ----------------------------------------------------------------------
 
     def _owned(self, actor: Actor, upload_id: str) -> Upload:
-        with self.db.session() as s:
-            upload = s.get(Upload, upload_id)
+        upload = None
+        if "\x00" not in upload_id:  # no stored id has one (PostgreSQL text cannot hold it)
+            with self.db.session() as s:
+                upload = s.get(Upload, upload_id)
         if upload is None:
             raise NotFound(f"upload {upload_id!r} does not exist")
         if upload.user_id != actor.user_id:
@@ -290,8 +301,8 @@ class UploadService:
             raise PermissionDenied("only the user who started an upload may continue it")
         return upload
 
-    def status(self, actor: Actor, upload_id: str) -> dict[str, Any]:
-        return upload_json(self._owned(actor, upload_id))
+    def status(self, actor: Actor, upload_id: str) -> UploadRecord:
+        return UploadRecord.of(self._owned(actor, upload_id))
 
     # -- chunks ----------------------------------------------------------------------
 
@@ -312,7 +323,7 @@ class UploadService:
         stream: IO[bytes],
         *,
         chunk_sha256: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> UploadRecord:
         """Write one chunk at its offset. The chunk must start at the received offset
         (else 409 with the current offset); it may come in short (a dropped connection),
         in which case what arrived is kept and the offset says where to resume."""
@@ -369,7 +380,7 @@ class UploadService:
                 assert row is not None
                 row.received = received + written
                 row.updated_at = self.clock.now()
-                result = upload_json(row)
+                result = UploadRecord.of(row)
         if written < content_range.length:
             raise InvalidArgument(
                 f"chunk ended after {written} of {content_range.length} bytes; "
@@ -418,11 +429,11 @@ class UploadService:
 
     # -- complete --------------------------------------------------------------------
 
-    def complete(self, actor: Actor, upload_id: str) -> dict[str, Any]:
+    def complete(self, actor: Actor, upload_id: str) -> CompletedUpload:
         """Verify size and SHA-256 and ingest (INV-1). Repeating it is harmless."""
         upload = self._owned(actor, upload_id)
         if upload.state == COMPLETE and upload.media_id:
-            return {"upload": upload_json(upload), "media": self._media(actor, upload.media_id)}
+            return CompletedUpload(UploadRecord.of(upload), self._media(actor, upload.media_id))
         if upload.state == FAILED:
             raise Conflict(f"upload {upload_id} failed: {upload.error}")
         if upload.received != upload.size:
@@ -471,19 +482,15 @@ class UploadService:
             row.state = COMPLETE
             row.media_id = result.media_id
             row.updated_at = self.clock.now()
-            body = upload_json(row)
+            record = UploadRecord.of(row)
         part.unlink(missing_ok=True)  # verified and catalogued: the upload copy can go
-        return {
-            "upload": body,
-            "duplicate": result.duplicate,
-            "media": self._media(actor, result.media_id),
-        }
+        return CompletedUpload(record, self._media(actor, result.media_id), result.duplicate)
 
-    def _media(self, actor: Actor, media_id: str) -> dict[str, Any]:
+    def _media(self, actor: Actor, media_id: str) -> MediaDetail | MediaRef:
         try:
             return self.catalog.get(actor, media_id)
         except PermissionDenied:
-            return {"id": media_id}
+            return MediaRef(media_id)
 
     def _fail(self, actor: Actor, upload_id: str, reason: str) -> None:
         with self.db.transaction() as s:

@@ -123,10 +123,12 @@ Number = Annotated[
 @dataclasses.dataclass(frozen=True)
 class Printable:
     """``Annotated[str, Printable(200)]``: a printable string of at most ``max_len``
-    characters, stripped (newlines and tabs allowed); ``required=True``: not empty."""
+    characters, stripped (newlines and tabs allowed, unless ``multiline=False``: a
+    one-line text such as a title); ``required=True``: not empty."""
 
     max_len: int
     required: bool = False
+    multiline: bool = True
 
     def validate(self, value: Any) -> str:
         if not isinstance(value, str):
@@ -134,7 +136,8 @@ class Printable:
         value = value.strip()
         if len(value) > self.max_len:
             raise PydanticCustomError("vms_text", f"is longer than {self.max_len} characters")
-        if not all(c.isprintable() or c in "\n\t" for c in value):
+        allowed = "\n\t" if self.multiline else ""
+        if not all(c.isprintable() or c in allowed for c in value):
             raise PydanticCustomError("vms_text", "has characters that are not printable")
         if self.required and not value:
             raise PydanticCustomError("vms_text", "is empty")
@@ -237,6 +240,12 @@ def _query_data() -> dict[str, Any]:
     return data
 
 
+def query_data() -> dict[str, Any]:
+    """The current request's query string as a query model takes it (empty parameters
+    absent, repeated ones a list): for pages that parse a :class:`QueryModel` themselves."""
+    return _query_data()
+
+
 def _json_data() -> Any:
     if not request.get_data(cache=True):
         return {}
@@ -293,13 +302,16 @@ class ApiBlueprint(Blueprint):
         raw_body: Mapping[str, Any] | None = None,
         public: bool = False,
         body_required: bool = True,
+        before: Callable[[], object] | None = None,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Declare a route. ``body``/``query``: the models the handler receives as the
         keyword arguments ``body`` and ``query``; ``response``: the model its return value
         is written through (status ``status``); ``responses``: other answers (OpenAPI
         response objects by status, e.g. a file); ``raw_body``: the OpenAPI content of a
         body the handler reads itself (uploads); ``public``: no credential needed;
-        ``body_required=False``: an empty body is an empty object."""
+        ``body_required=False``: an empty body is an empty object; ``before``: called
+        before the request is parsed (a permission check whose refusal must outrank a
+        malformed query)."""
 
         def decorate(handler: Callable[..., Any]) -> Callable[..., Any]:
             doc = inspect.getdoc(handler) or ""
@@ -324,6 +336,8 @@ class ApiBlueprint(Blueprint):
             @functools.wraps(handler)
             def view(**path: Any) -> Any:
                 kwargs: dict[str, Any] = dict(path)
+                if before is not None:
+                    before()
                 if query is not None:
                     kwargs["query"] = parse_model(query, _query_data())
                 if body is not None:

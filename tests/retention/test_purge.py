@@ -8,6 +8,7 @@ from sqlalchemy import delete, func, select, update
 
 from retention.plugin import Retention
 from tests.retention.conftest import DAY, document, exists, ingest, item
+from vms.catalog import MediaChanges
 from vms.check import Level, check
 from vms.clock import ManualClock
 from vms.db.models import (
@@ -94,7 +95,9 @@ def test_bwc_tagged_use_of_force_outlives_90_days_TAG_6_RET_7(
     tagged = ingest(timed, source=SourceKind.BWC, device="BWC-1", recorded_at=clock.now())
     plain = ingest(timed, source=SourceKind.BWC, device="BWC-1", recorded_at=clock.now())
     timed.catalog.update(
-        actors["admin"], tagged, {"categories": ["Use of Force - Outside Jail Facilities"]}
+        actors["admin"],
+        tagged,
+        MediaChanges(categories=("Use of Force - Outside Jail Facilities",)),
     )
     row = item(timed, tagged)
     assert row is not None and row.evidence
@@ -221,10 +224,12 @@ def test_evidence_tag_or_open_case_after_the_intent_keeps_the_item_INV_3_TAG_6_R
     decided, _ = retention.purger._decide(clock.now(), None, report)  # intents, "crash"
     assert sorted(decided) == sorted([tagged, cased, plain])
     timed.catalog.update(
-        actors["admin"], tagged, {"categories": ["Use of Force - Outside Jail Facilities"]}
+        actors["admin"],
+        tagged,
+        MediaChanges(categories=("Use of Force - Outside Jail Facilities",)),
     )
     retention.cases.set_state(actors["commander"], "C-88", "open")
-    timed.catalog.update(actors["admin"], cased, {"case_number": "C-88"})
+    timed.catalog.update(actors["admin"], cased, MediaChanges(case_number="C-88"))
     run = retention.purger.run()
     assert exists(timed, tagged) and exists(timed, cased) and item(timed, plain) is None
     assert run.kept == 2 and run.purged == 1

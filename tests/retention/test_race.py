@@ -15,6 +15,7 @@ from retention.plugin import Retention
 from retention.rules import RetentionPolicy
 from tests.retention.conftest import DAY, exists, ingest, item
 from vms.auth.permissions import Actor
+from vms.catalog import MediaChanges
 from vms.categories import Category
 from vms.clock import ManualClock, isoformat
 from vms.db.models import SourceKind
@@ -163,7 +164,7 @@ def test_tag_removed_during_a_policy_recompute_keeps_the_changed_facts_RET_12(
     tagged: list[dict[str, Any]] = []
     tagger = threading.Thread(
         target=lambda: tagged.append(
-            timed.catalog.update(actors["admin"], media, {"categories": []})
+            timed.catalog.update(actors["admin"], media, MediaChanges(categories=()))
         ),
         daemon=True,
     )

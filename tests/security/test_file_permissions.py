@@ -22,6 +22,7 @@ from vms.auth.permissions import Actor
 from vms.db.models import SourceKind, User
 from vms.ingest import IngestRequest
 from vms.services import Services
+from vms.uploads import NewUpload
 
 
 def mode(path: Path) -> int:
@@ -61,13 +62,13 @@ def test_fresh_install_is_private_to_the_vms_user(tmp_path: Path, usual_umask: N
             actor: Actor = services.users.actor_for(s, user)
         upload = services.uploads.create(
             actor,
-            {
-                "filename": "a.mp4",
-                "size": len(data),
-                "sha256": hashlib.sha256(data).hexdigest(),
-                "source": "bwc",
-                "device_id": "BWC-2",
-            },
+            NewUpload(
+                filename="a.mp4",
+                size=len(data),
+                sha256=hashlib.sha256(data).hexdigest(),
+                source=SourceKind.BWC,
+                device_id="BWC-2",
+            ),
         )
         stored = services.store.path_for(result.sha256)
         assert mode(stored) == 0o400  # INV-2: read-only, and only for the VMS's user
@@ -87,7 +88,7 @@ def test_fresh_install_is_private_to_the_vms_user(tmp_path: Path, usual_umask: N
             data_dir / "vms.db-wal",
             data_dir / "vms.db-shm",
             data_dir / "secrets" / "audit.key",
-            services.uploads.part_path(upload["id"]),
+            services.uploads.part_path(upload.id),
         ]
         for file in files:
             assert mode(file) == 0o600, file

@@ -99,3 +99,28 @@ def test_logout_ends_the_session(client: FlaskClient) -> None:
     r = client.post("/logout", data={"csrf_token": csrf})
     assert r.status_code == 302
     assert client.get("/api/v1/media").status_code == 401
+
+
+def test_a_malformed_sign_in_is_a_400_naming_the_field(client: FlaskClient) -> None:
+    cases = [
+        ({"username": "auditor"}, "password is required"),
+        ({"username": 5, "password": PASSWORD}, "username: 5 is not valid"),
+        ({"username": "auditor", "password": PASSWORD, "otp": "1"}, "otp is not a field"),
+        ({"username": "a\x00b", "password": PASSWORD}, "username: 'a\\x00b' is not valid"),
+    ]
+    for body, message in cases:
+        r = client.post("/api/v1/auth/token", json=body)
+        assert r.status_code == 400, body
+        assert message in r.get_json()["error"]["message"], body
+    r = client.post("/api/v1/auth/token", json=["auditor", PASSWORD])
+    assert r.status_code == 400 and "JSON object" in r.get_json()["error"]["message"]
+
+
+def test_me_and_logout_answer_as_before(client: FlaskClient, tokens: dict[str, str]) -> None:
+    r = client.post("/api/v1/auth/token", json={"username": "sergeant", "password": PASSWORD})
+    headers = {"Authorization": f"Bearer {r.get_json()['token']}"}
+    me = client.get("/api/v1/auth/me", headers=headers).get_json()
+    assert me == {"username": "sergeant", "role": "supervisor", "badge": "S1", "supervises": ["B1"]}
+    admin = {"Authorization": f"Bearer {tokens['admin']}"}
+    assert client.post("/api/v1/users/a%00b/revoke", headers=admin).status_code == 404
+    assert client.post("/api/v1/auth/logout", headers=headers).get_json() == {"revoked": "token"}

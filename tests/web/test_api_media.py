@@ -13,9 +13,11 @@ from sqlalchemy import select
 from tests.media import make_video
 from tests.web.test_api_auth import _login
 from vms.audit.log import Who
+from vms.catalog import UNCHANGED, MediaChanges
 from vms.db.models import AuditEntry, SourceKind
 from vms.ingest import IngestRequest
 from vms.services import Services
+from web.schemas.media import MediaChangesIn
 
 T0 = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 
@@ -83,10 +85,10 @@ def test_cursor_pagination_walks_everything_once(
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"limit": "0"}, "limit must be 1..500"),
-        ({"limit": "x"}, "whole number"),
-        ({"cursor": "garbage"}, "cursor"),
-        ({"source": "drone"}, "unknown source"),
+        ({"limit": "0"}, "limit: '0' is outside 1..500"),
+        ({"limit": "x"}, "limit: 'x' is not a whole number"),
+        ({"cursor": "garbage"}, "cursor 'garbage'"),
+        ({"source": "drone"}, "source: 'drone' must be one of"),
         ({"start": "yesterday"}, "ISO 8601"),
         ({"start": "2026-11-02T00:00:00Z", "end": "2026-11-01T00:00:00Z"}, "start must be before"),
     ],
@@ -140,10 +142,12 @@ def test_bad_tag_changes_are_refused(
     client: FlaskClient, tokens: dict[str, str], catalog: list[str]
 ) -> None:
     cases = [
-        ({"categories": ["Not A Category"]}, "unknown category"),
-        ({"sha256": "0" * 64}, "cannot change sha256"),
+        ({"categories": ["Not A Category"]}, "unknown category 'Not A Category'"),
+        ({"sha256": "0" * 64}, "sha256 is not a field of this request"),
         ({}, "nothing to change"),
-        ({"title": 5}, "title must be a string"),
+        ({"title": 5}, "title: 5 is not a string"),
+        ({"categories": None}, "categories: None is not valid"),
+        ({"case_number": "C" * 65}, "case_number: 'CCC"),
     ]
     for body, message in cases:
         r = client.patch(f"/api/v1/media/{catalog[0]}", json=body, headers=h(tokens))
@@ -199,3 +203,35 @@ def test_media_page_says_how_long_the_item_is_kept_RET_12(
     assert detail["retention_rule"]
     html = client.get(f"/media/{catalog[0]}").get_data(as_text=True)
     assert "Kept until" in html and detail["retention_rule"] in html
+
+
+def test_a_tag_change_body_becomes_a_command_naming_what_changes() -> None:
+    changes = MediaChangesIn.model_validate(
+        {"title": "  Traffic stop  ", "case_number": "", "categories": ["Eviction"]}
+    ).command()
+    assert changes == MediaChanges(title="Traffic stop", case_number=None, categories=("Eviction",))
+    assert changes.incident_number is UNCHANGED and changes.incident_type is UNCHANGED
+    assert MediaChangesIn.model_validate({}).command() == MediaChanges()
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "value"),
+    [
+        ({"title": "two\nlines"}, "title", "'two\\nlines'"),
+        ({"categories": "Eviction"}, "categories", "'Eviction'"),
+        ({"incident_type": "x" * 101}, "incident_type", "'xxx"),
+        ({"media_type": "audio"}, "media_type", "media_type is not a field"),
+    ],
+)
+def test_a_malformed_tag_change_is_a_400_naming_the_field_and_the_value(
+    client: FlaskClient,
+    tokens: dict[str, str],
+    catalog: list[str],
+    body: dict,
+    field: str,
+    value: str,
+) -> None:
+    r = client.patch(f"/api/v1/media/{catalog[0]}", json=body, headers=h(tokens))
+    assert r.status_code == 400
+    message = r.get_json()["error"]["message"]
+    assert message.startswith(field) and value in message

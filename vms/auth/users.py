@@ -158,7 +158,9 @@ class UserService:
             return self.actor_for(s, user)
 
     def _user(self, s: Session, username: str) -> User:
-        user = s.execute(select(User).where(User.username == username)).scalar_one_or_none()
+        user = None
+        if "\x00" not in username:  # no stored name has one (PostgreSQL cannot hold it)
+            user = s.execute(select(User).where(User.username == username)).scalar_one_or_none()
         if user is None:
             raise NotFound(f"user {username!r} does not exist")
         return user

@@ -12,25 +12,27 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from flask import Blueprint, Response, jsonify
+from flask import Response, jsonify
 
 from vms.auth.authoriser import who
 from vms.auth.permissions import Action
-from vms.clock import isoformat
-from vms.errors import InvalidArgument, RateLimited
-from web.api import json_body
+from vms.auth.sessions import Revoked
+from vms.auth.users import IssuedToken
+from vms.errors import RateLimited
+from web.contract import ApiBlueprint
+from web.schemas.auth import (
+    LogoutOut,
+    MeOut,
+    PasswordChangeIn,
+    RevokedOut,
+    RevokeTokenIn,
+    TokenIn,
+    TokenOut,
+    TokenRevokedOut,
+)
 from web.security import current_credential, end_session, remote_addr, require_actor, services
 
-bp = Blueprint("auth_api", __name__)
-
-
-def _strings(body: dict[str, Any], *names: str) -> list[str]:
-    values = [body.get(name) for name in names]
-    if not all(isinstance(v, str) for v in values):
-        raise InvalidArgument(f"{' and '.join(names)} (strings) are required")
-    return [str(v) for v in values]
+bp = ApiBlueprint("auth_api", __name__, tag="auth")
 
 
 def rate_limited(exc: RateLimited) -> Response:
@@ -42,60 +44,69 @@ def rate_limited(exc: RateLimited) -> Response:
     return response
 
 
-@bp.post("/auth/token")
-def token() -> Any:
-    username, password = _strings(json_body(), "username", "password")
+def revoked_out(revoked: Revoked) -> RevokedOut:
+    return RevokedOut(sessions_revoked=revoked.sessions, tokens_revoked=revoked.tokens)
+
+
+@bp.operation("POST", "/auth/token", body=TokenIn, response=TokenOut, status=201, public=True)
+def token(body: TokenIn) -> IssuedToken | Response:
+    """Sign in with a username and password for a bearer token.
+
+    Throttled per address and per account: 429 with ``Retry-After`` (seconds)."""
     try:
-        actor = services().users.authenticate(username, password, remote_addr())
+        actor = services().users.authenticate(body.username, body.password, remote_addr())
     except RateLimited as exc:
         return rate_limited(exc)
-    issued = services().users.issue_token(actor)
-    return jsonify({"token": issued.token, "expires_at": isoformat(issued.expires_at)}), 201
+    return services().users.issue_token(actor)
 
 
-@bp.post("/auth/logout")
-def logout() -> Any:
+@bp.operation("POST", "/auth/logout", response=LogoutOut)
+def logout() -> LogoutOut:
+    """Revoke the credential of this request (the session or the token)."""
     require_actor()
     credential = current_credential()
     end_session()
-    return jsonify({"revoked": credential.kind if credential is not None else None})
+    return LogoutOut(revoked=credential.kind if credential is not None else None)
 
 
-@bp.post("/auth/tokens/revoke")
-def revoke_token() -> Any:
+@bp.operation("POST", "/auth/tokens/revoke", body=RevokeTokenIn, response=TokenRevokedOut)
+def revoke_token(body: RevokeTokenIn) -> TokenRevokedOut:
+    """Revoke one of one's own tokens (admins: any)."""
+    services().users.revoke_token(require_actor(), body.token)
+    return TokenRevokedOut(revoked="token")
+
+
+@bp.operation("POST", "/auth/password", body=PasswordChangeIn, response=RevokedOut)
+def change_password(body: PasswordChangeIn) -> RevokedOut:
+    """Change one's own password.
+
+    The current password is checked like a sign-in; every other session and token of
+    the user is revoked."""
     actor = require_actor()
-    (value,) = _strings(json_body(), "token")
-    services().users.revoke_token(actor, value)
-    return jsonify({"revoked": "token"})
-
-
-@bp.post("/auth/password")
-def change_password() -> Any:
-    actor = require_actor()
-    current, new = _strings(json_body(), "current_password", "new_password")
     credential = current_credential()
     assert credential is not None  # require_actor() found one
-    revoked = services().users.change_own_password(actor, current, new, credential, remote_addr())
-    return jsonify({"sessions_revoked": revoked.sessions, "tokens_revoked": revoked.tokens})
+    revoked = services().users.change_own_password(
+        actor, body.current_password, body.new_password, credential, remote_addr()
+    )
+    return revoked_out(revoked)
 
 
-@bp.post("/users/<username>/revoke")
-def revoke_user(username: str) -> Any:
+@bp.operation("POST", "/users/<username>/revoke", response=RevokedOut)
+def revoke_user(username: str) -> RevokedOut:
+    """Revoke every session and token of a user (the user themselves, or an admin)."""
     actor = require_actor()
     if username != actor.username:
         services().authoriser.require(actor, Action.USERS_MANAGE, f"user:{username}")
-    revoked = services().users.revoke_credentials(username, who(actor), reason="api")
-    return jsonify({"sessions_revoked": revoked.sessions, "tokens_revoked": revoked.tokens})
+    return revoked_out(services().users.revoke_credentials(username, who(actor), reason="api"))
 
 
-@bp.get("/auth/me")
-def me() -> Any:
+@bp.operation("GET", "/auth/me", response=MeOut)
+def me() -> MeOut:
+    """Who is signed in: username, role, badge and the officers supervised (ACC-8)."""
     actor = require_actor()
-    return jsonify(
-        {
-            "username": actor.username,
-            "role": actor.role.value,
-            "badge": actor.badge,
-            "supervises": sorted(actor.supervised_badges),
-        }
+    return MeOut(
+        username=actor.username,
+        role=actor.role.value,
+        badge=actor.badge,
+        supervises=sorted(actor.supervised_badges),
     )

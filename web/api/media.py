@@ -2,48 +2,52 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from flask import Blueprint, Response, jsonify, request, send_file
+from flask import Response, request, send_file
 
 from vms.auth.permissions import Actor
-from vms.catalog import ContentAccess, MediaQuery, media_json
+from vms.catalog import ContentAccess, MediaDetail, MediaRecord, Page
 from vms.filenames import content_disposition
-from web.api import int_arg, json_body, time_arg
+from web.contract import ApiBlueprint, binary
+from web.schemas.media import (
+    CategoriesOut,
+    MediaChangesIn,
+    MediaDetailOut,
+    MediaOut,
+    MediaPageOut,
+    MediaSearchQuery,
+)
 from web.security import remote_addr, require_actor, services
 
-bp = Blueprint("media_api", __name__)
+bp = ApiBlueprint("media_api", __name__, tag="media")
 
 
-@bp.get("/media")
-def search() -> Any:
-    actor = require_actor()
-    args = request.args
-    page = services().catalog.search(
-        actor,
-        MediaQuery(
-            source=args.get("source") or None,
-            device_id=args.get("device_id") or args.get("device") or None,
-            officer_badge=args.get("officer_badge") or args.get("officer") or None,
-            case_number=args.get("case_number") or args.get("case") or None,
-            category=args.get("category") or None,
-            start=time_arg("start"),
-            end=time_arg("end"),
-            cursor=args.get("cursor") or None,
-            limit=int_arg("limit", 50),
-        ),
-    )
-    return jsonify({"items": [media_json(i) for i in page.items], "next_cursor": page.next_cursor})
+@bp.operation("GET", "/media", query=MediaSearchQuery, response=MediaPageOut)
+def search(query: MediaSearchQuery) -> Page:
+    """Search the catalog, newest first.
+
+    Officers see their own items, supervisors their officers' (ACC-2, ACC-8). A full
+    page carries ``next_cursor`` for the next, older one."""
+    return services().catalog.search(require_actor(), query.command())
 
 
-@bp.get("/media/<media_id>")
-def detail(media_id: str) -> Any:
-    actor = require_actor()
-    return jsonify(services().catalog.get(actor, media_id))
+@bp.operation("GET", "/media/<media_id>", response=MediaDetailOut)
+def detail(media_id: str) -> MediaDetail:
+    """One item with its chain of custody and the items derived from it."""
+    return services().catalog.get(require_actor(), media_id)
 
 
-@bp.get("/media/<media_id>/content")
-def content(media_id: str) -> Any:
+@bp.operation(
+    "GET",
+    "/media/<media_id>/content",
+    responses={
+        200: binary("*/*", "The item's file, in its own content type"),
+        206: binary("*/*", "A byte range of the file (HTTP Range)"),
+    },
+)
+def content(media_id: str) -> Response:
+    """The item's file, with HTTP Range; each viewing or download is audited (ACC-6).
+
+    ``?download=1`` (or ``true``, ``yes``) sends it as an attachment."""
     actor = require_actor()
     download = request.args.get("download") in {"1", "true", "yes"}
     ranges = request.range.ranges if request.range else []
@@ -79,30 +83,17 @@ def send_media(actor: Actor, access: ContentAccess) -> Response:
     return response
 
 
-@bp.patch("/media/<media_id>")
-def update(media_id: str) -> Any:
-    actor = require_actor()
-    return jsonify(services().catalog.update(actor, media_id, json_body()))
+@bp.operation("PATCH", "/media/<media_id>", body=MediaChangesIn, response=MediaOut)
+def update(media_id: str, body: MediaChangesIn) -> MediaRecord:
+    """Change an item's title, categories, case or incident number (TAG-1).
+
+    Only the fields sent change; audited with the old and new values (ACC-6)."""
+    return services().catalog.update(require_actor(), media_id, body.command())
 
 
-@bp.get("/categories")
-def categories() -> Any:
+@bp.operation("GET", "/categories", response=CategoriesOut)
+def categories() -> dict[str, object]:
+    """The categories media can be tagged with, and how long each keeps it (TAG-4)."""
     require_actor()
-    config = services().config.retention
-    out = []
-    for category in services().categories.categories:
-        if category.retention_days is not None:
-            days, basis = category.retention_days, "category"
-        elif category.evidence:
-            days, basis = config.evidence_days, "evidence (RET-7)"
-        else:
-            days, basis = None, "source default (RET-1, RET-4)"
-        out.append(
-            {
-                "name": category.name,
-                "evidence": category.evidence,
-                "retention_days": days,
-                "retention_basis": basis,
-            }
-        )
-    return jsonify({"categories": out})
+    evidence_days = services().config.retention.evidence_days
+    return {"categories": services().categories.retention(evidence_days)}

@@ -2,36 +2,47 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from flask import Blueprint, jsonify, request
+from flask import Response, after_this_request, jsonify, request
 
 from vms.errors import VMSError
-from vms.uploads import parse_content_range
-from web.api import json_body
+from vms.uploads import CompletedUpload, UploadRecord, parse_content_range
+from web.contract import ApiBlueprint
+from web.schemas.uploads import CompletedUploadOut, NewUploadIn, UploadOut
 from web.security import require_actor, services
 
-bp = Blueprint("uploads_api", __name__)
+bp = ApiBlueprint("uploads_api", __name__, tag="uploads")
+
+CHUNK_BODY = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
 
 
-@bp.post("/uploads")
-def create() -> Any:
-    actor = require_actor()
-    return jsonify(services().uploads.create(actor, json_body())), 201
+@bp.operation("POST", "/uploads", body=NewUploadIn, response=UploadOut, status=201)
+def create(body: NewUploadIn) -> UploadRecord:
+    """Start an upload.
+
+    Refused before a byte is sent when the file could not be catalogued (size limit,
+    free space, the device claim, an implausible recorded time); audited."""
+    return services().uploads.create(require_actor(), body.command())
 
 
-@bp.get("/uploads/<upload_id>")
-def status(upload_id: str) -> Any:
-    actor = require_actor()
-    return jsonify(services().uploads.status(actor, upload_id))
+@bp.operation("GET", "/uploads/<upload_id>", response=UploadOut)
+def status(upload_id: str) -> UploadRecord:
+    """An upload's state and how many bytes arrived (where to resume).
+
+    Only the user who started it may read or continue it."""
+    return services().uploads.status(require_actor(), upload_id)
 
 
-@bp.put("/uploads/<upload_id>")
-def put_chunk(upload_id: str) -> Any:
+@bp.operation("PUT", "/uploads/<upload_id>", raw_body=CHUNK_BODY, response=UploadOut)
+def put_chunk(upload_id: str) -> UploadRecord | Response:
+    """Send the next chunk (``Content-Range: bytes START-END/TOTAL``).
+
+    The chunk must start at the received offset (else 409 with ``offset`` and an
+    ``Upload-Offset`` header); a dropped connection keeps what arrived.
+    ``X-Chunk-SHA256`` has the chunk checked (a corrupt one is discarded, 422)."""
     actor = require_actor()
     content_range = parse_content_range(request.headers.get("Content-Range"))
     try:
-        body = services().uploads.put_chunk(
+        record = services().uploads.put_chunk(
             actor,
             upload_id,
             content_range,
@@ -45,12 +56,18 @@ def put_chunk(upload_id: str) -> Any:
         if offset is not None:
             response.headers["Upload-Offset"] = str(offset)
         return response
-    response = jsonify(body)
-    response.headers["Upload-Offset"] = str(body["received"])
-    return response
+
+    @after_this_request
+    def offset_header(response: Response) -> Response:
+        response.headers["Upload-Offset"] = str(record.received)
+        return response
+
+    return record
 
 
-@bp.post("/uploads/<upload_id>/complete")
-def complete(upload_id: str) -> Any:
-    actor = require_actor()
-    return jsonify(services().uploads.complete(actor, upload_id))
+@bp.operation("POST", "/uploads/<upload_id>/complete", response=CompletedUploadOut)
+def complete(upload_id: str) -> CompletedUpload:
+    """Verify size and SHA-256 and catalogue the file (INV-1).
+
+    Repeating it is harmless and answers the same item."""
+    return services().uploads.complete(require_actor(), upload_id)

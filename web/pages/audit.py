@@ -5,16 +5,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from flask import render_template, request
 
-from vms.audit.view import AuditQuery
 from vms.auth.permissions import Action
 from vms.errors import InvalidArgument
-from web.api import int_arg, time_arg
-from web.api.audit import entry_json
+from web.contract import parse_model, query_data
 from web.pages.blueprint import page_blueprint
+from web.schemas.audit import AuditQueryIn, entry_view
 from web.security import require_actor, services
 
 bp = page_blueprint("audit_pages", __name__)
@@ -31,20 +31,15 @@ def audit() -> Any:
     next_before = None
     error = None
     try:
-        query = AuditQuery(
-            action=request.args.get("action") or None,
-            actor=request.args.get("actor") or None,
-            target=request.args.get("target") or None,
-            start=time_arg("start"),
-            end=time_arg("end"),
-            before_seq=int_arg("before_seq", 0) or None,
-            limit=AUDIT_PAGE,
-        )
+        # The page size is the page's own; a before_seq of 0 is the first page.
+        args = {k: v for k, v in query_data().items() if k != "limit"}
+        query = parse_model(AuditQueryIn, args).command()
+        query = dataclasses.replace(query, before_seq=query.before_seq or None, limit=AUDIT_PAGE)
     except InvalidArgument as exc:
         error = exc.message
     else:
         page = view.search(actor, query)
-        entries = [entry_json(e) for e in page.entries]
+        entries = [entry_view(e) for e in page.entries]
         next_before = page.next_before_seq
     html = render_template(
         "audit.html", entries=entries, args=request.args, next_before=next_before, error=error

@@ -8,11 +8,11 @@ from typing import Any
 from flask import render_template, request
 
 from vms.auth.permissions import Action, ItemFacts, decide
-from vms.catalog import MediaQuery, media_json
 from vms.errors import InvalidArgument
-from web.api import int_arg, time_arg
+from web.contract import parse_model, query_data
 from web.pages.blueprint import page_blueprint
 from web.pages.filters import SOURCE_NAMES
+from web.schemas.media import MediaDetailOut, MediaOut, MediaSearchQuery
 from web.security import require_actor, services
 
 # The upload page sends chunks of at most this size (and never more than the server's
@@ -30,21 +30,10 @@ def catalog() -> Any:
     items: list[dict[str, Any]] = []
     next_cursor = None
     try:
-        page = services().catalog.search(
-            actor,
-            MediaQuery(
-                source=args.get("source") or None,
-                device_id=args.get("device_id") or None,
-                officer_badge=args.get("officer_badge") or None,
-                case_number=args.get("case_number") or None,
-                category=args.get("category") or None,
-                start=time_arg("start"),
-                end=time_arg("end"),
-                cursor=args.get("cursor") or None,
-                limit=int_arg("limit", 50),
-            ),
-        )
-        items = [media_json(i) for i in page.items]
+        query = parse_model(MediaSearchQuery, query_data()).command()
+        page = services().catalog.search(actor, query)
+        # The table shows what the API shows (times as ISO 8601 for the ``when`` filter).
+        items = [MediaOut.model_validate(i).model_dump(mode="json") for i in page.items]
         next_cursor = page.next_cursor
     except InvalidArgument as exc:
         error = exc.message
@@ -65,11 +54,11 @@ def catalog() -> Any:
 @bp.get("/media/<media_id>")
 def media_detail(media_id: str) -> Any:
     actor = require_actor()
-    body = services().catalog.get(actor, media_id)
-    item_facts = ItemFacts(officer_badge=body["officer_badge"], restricted=body["restricted"])
+    item = services().catalog.get(actor, media_id)
+    item_facts = ItemFacts(officer_badge=item.officer_badge, restricted=item.restricted)
     return render_template(
         "media.html",
-        item=body,
+        item=MediaDetailOut.model_validate(item).model_dump(mode="json"),
         can_view=decide(actor, Action.MEDIA_VIEW, item_facts).allowed,
         can_edit=decide(actor, Action.MEDIA_EDIT, item_facts).allowed,
         categories=services().categories.categories,

@@ -1,0 +1,135 @@
+"""Catalog API models: search, detail, tag changes (TAG-1), categories (TAG-4)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+
+from vms.catalog import MAX_PAGE, UNCHANGED, MediaChanges, MediaQuery
+from vms.db.models import SourceKind
+from web.contract import OutTime, Printable, QueryModel, Range, RequestModel, ResponseModel, Time
+
+Source = Literal["fixed", "bwc", "dash", "handheld", "export", "redacted"]
+# A filter value (device id, badge, case number, category name): printable, one line.
+Filter = Annotated[str, Printable(200, multiline=False)]
+
+
+class MediaSearchQuery(QueryModel):
+    """Filters of a catalog search, newest first by recorded time."""
+
+    source: Source | None = None
+    device_id: Filter | None = None
+    device: Filter | None = Field(None, description="Another name for device_id")
+    officer_badge: Filter | None = None
+    officer: Filter | None = Field(None, description="Another name for officer_badge")
+    case_number: Filter | None = None
+    case: Filter | None = Field(None, description="Another name for case_number")
+    category: Filter | None = None
+    start: Time | None = Field(None, description="Recorded at or after this time")
+    end: Time | None = Field(None, description="Recorded before this time")
+    cursor: Annotated[str, Printable(500, multiline=False)] | None = Field(
+        None, description="next_cursor of the previous page"
+    )
+    limit: Annotated[int, Range(1, MAX_PAGE)] = 50
+
+    def command(self) -> MediaQuery:
+        return MediaQuery(
+            source=SourceKind(self.source) if self.source else None,
+            device_id=self.device_id or self.device or None,
+            officer_badge=self.officer_badge or self.officer or None,
+            case_number=self.case_number or self.case or None,
+            category=self.category or None,
+            start=self.start,
+            end=self.end,
+            cursor=self.cursor or None,
+            limit=self.limit,
+        )
+
+
+# One-line printable texts as long as their columns.
+Title = Annotated[str, Printable(500, multiline=False)]
+CaseNumber = Annotated[str, Printable(64, multiline=False)]
+IncidentType = Annotated[str, Printable(100, multiline=False)]
+
+
+class MediaChangesIn(RequestModel):
+    """A tag change: the fields sent change (null or an empty text clears one)."""
+
+    title: Title | None = None
+    categories: list[str] = Field(default_factory=list, description="Replaces the categories")
+    case_number: CaseNumber | None = None
+    incident_number: CaseNumber | None = None
+    incident_type: IncidentType | None = None
+
+    def command(self) -> MediaChanges:
+        sent = self.model_fields_set
+
+        def text(name: str) -> Any:
+            return (getattr(self, name) or None) if name in sent else UNCHANGED
+
+        return MediaChanges(
+            title=text("title"),
+            categories=tuple(self.categories) if "categories" in sent else UNCHANGED,
+            case_number=text("case_number"),
+            incident_number=text("incident_number"),
+            incident_type=text("incident_type"),
+        )
+
+
+class CustodyOut(ResponseModel):
+    at: OutTime
+    actor: str
+    action: str
+    details: dict[str, Any]
+
+
+class MediaOut(ResponseModel):
+    id: str
+    source: str
+    media_type: str
+    content_type: str
+    device_id: str
+    officer_badge: str | None
+    recorded_start: OutTime
+    recorded_end: OutTime | None
+    recorded_start_origin: str
+    duration_seconds: float | None
+    codec: str | None
+    width: int | None
+    height: int | None
+    size_bytes: int
+    sha256: str
+    original_filename: str | None
+    title: str | None
+    categories: list[str]
+    case_number: str | None
+    incident_number: str | None
+    evidence: bool
+    restricted: bool
+    derived_from: str | None
+    ingested_at: OutTime
+    ingested_by: str
+    expires_at: OutTime | None = Field(description="null: kept while held (RET-12)")
+    retention_rule: str | None = Field(description="Which retention rule decided the expiry")
+
+
+class MediaDetailOut(MediaOut):
+    custody: list[CustodyOut]
+    derived: list[str]
+
+
+class MediaPageOut(ResponseModel):
+    items: list[MediaOut]
+    next_cursor: str | None
+
+
+class CategoryOut(ResponseModel):
+    name: str
+    evidence: bool
+    retention_days: int | None
+    retention_basis: str
+
+
+class CategoriesOut(ResponseModel):
+    categories: list[CategoryOut]

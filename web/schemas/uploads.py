@@ -1,0 +1,79 @@
+"""Resumable upload models (TAG-5)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from vms.bounded import MAX_INT
+from vms.db.models import SourceKind
+from vms.uploads import NewUpload
+from web.contract import OutTime, Printable, Range, RequestModel, ResponseModel, Time
+from web.schemas.media import MediaDetailOut
+
+
+def _line(max_len: int, *, required: bool = False) -> Printable:
+    return Printable(max_len, required=required, multiline=False)
+
+
+class NewUploadIn(RequestModel):
+    """What the uploader knows of the file: its name, size and SHA-256, and what it
+    records (the device, the officer, when)."""
+
+    # As sent: the name is cleaned at ingest and the original kept in the custody record.
+    filename: Annotated[str, Field(min_length=1)]
+    size: Annotated[int, Range(1, MAX_INT)] = Field(description="Bytes")
+    sha256: Annotated[str, _line(64, required=True)] = Field(description="64 hex digits")
+    source: Literal["fixed", "bwc", "dash", "handheld"]
+    device_id: Annotated[str, _line(64, required=True)]
+    officer_badge: Annotated[str, _line(32)] | None = Field(
+        None, description="Officers upload as themselves; default: the device's officer"
+    )
+    recorded_at: Time | None = None
+    title: Annotated[str, _line(500)] | None = None
+    categories: list[str] | None = None
+    case_number: Annotated[str, _line(64)] | None = None
+    incident_number: Annotated[str, _line(64)] | None = None
+
+    def command(self) -> NewUpload:
+        return NewUpload(
+            filename=self.filename,
+            size=self.size,
+            sha256=self.sha256,
+            source=SourceKind(self.source),
+            device_id=self.device_id,
+            officer_badge=self.officer_badge or None,
+            recorded_at=self.recorded_at,
+            title=self.title or None,
+            categories=tuple(self.categories or ()),
+            case_number=self.case_number or None,
+            incident_number=self.incident_number or None,
+        )
+
+
+class UploadOut(ResponseModel):
+    id: str
+    filename: str
+    size: int
+    received: int = Field(description="Bytes received: the offset to send from")
+    state: Literal["receiving", "complete", "failed"]
+    media_id: str | None
+    error: str | None
+    created_at: OutTime
+
+
+class MediaRefOut(ResponseModel):
+    """An item the uploader may not see: only its id."""
+
+    id: str
+
+
+class CompletedUploadOut(ResponseModel):
+    upload: UploadOut
+    duplicate: bool | None = Field(
+        None,
+        exclude_if=lambda v: v is None,
+        description="The file was catalogued before; absent on a repeated complete",
+    )
+    media: MediaDetailOut | MediaRefOut = Field(union_mode="left_to_right")
