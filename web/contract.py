@@ -49,6 +49,7 @@ from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 from vms.bounded import MAX_INT, parse_int, parse_number, parse_time, shown
 from vms.clock import isoformat
 from vms.errors import InvalidArgument
+from web.security import require_actor
 
 M = TypeVar("M", bound="BaseModel")
 
@@ -336,6 +337,10 @@ class ApiBlueprint(Blueprint):
             @functools.wraps(handler)
             def view(**path: Any) -> Any:
                 kwargs: dict[str, Any] = dict(path)
+                if not public:
+                    # Who is asking comes before what they asked: an anonymous caller
+                    # gets 401, never a description of what a valid body looks like.
+                    require_actor()
                 if before is not None:
                     before()
                 if query is not None:

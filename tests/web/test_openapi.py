@@ -86,3 +86,12 @@ def test_docs_api_md_tells_the_story_of_every_route(description: Any) -> None:
         if f"{method.upper()} {path.removeprefix(API_PREFIX)}" not in text
     ]
     assert not missing, f"routes docs/api.md does not mention: {missing}"
+
+
+def test_an_anonymous_caller_is_told_to_sign_in_before_anything_about_the_body(
+    client: Any,
+) -> None:
+    r = client.put("/api/v1/devices/BWC-1/officers/B1", json={"kind": "tank", "x": 1})
+    assert r.status_code == 401 and r.json["error"]["kind"] == "unauthenticated"
+    r = client.post("/api/v1/auth/token", json={"username": 7})  # public: parsed at once
+    assert r.status_code == 400
