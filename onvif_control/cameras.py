@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 from sqlalchemy import select
@@ -88,23 +88,35 @@ def _where(endpoint: tuple[str, str, int]) -> str:
     return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
 
-def _text(body: Mapping[str, Any], name: str, *, limit: int = 200, required: bool = True) -> str:
-    value = body.get(name)
-    if value is None and not required:
-        return ""
-    if not isinstance(value, str) or (required and not value.strip()) or len(value) > limit:
-        raise InvalidArgument(f"{name} must be a non-empty string of at most {limit} characters")
-    return value.strip() if name != "password" else value
+@dataclass(frozen=True)
+class NewCamera:
+    """A camera to onboard (``POST /api/v1/cameras``): where its ONVIF device service
+    is, its credentials and, optionally, its calibration (default :class:`Calibration`)."""
+
+    name: str
+    onvif_url: str
+    username: str
+    password: str
+    calibration: Calibration | None = None
 
 
-def parse_calibration(data: Mapping[str, Any]) -> Calibration:
-    """A calibration from a request body, with its software limits checked."""
-    if not isinstance(data, Mapping):
-        raise InvalidArgument("the calibration must be a JSON object")
-    try:
-        calibration = Calibration.from_dict(dict(data))
-    except ValueError as exc:
-        raise InvalidArgument(str(exc)) from None
+@dataclass(frozen=True)
+class CameraChanges:
+    """A ``PATCH`` of a camera: the fields to change (``None``: unchanged)."""
+
+    name: str | None = None
+    onvif_url: str | None = None
+    username: str | None = None
+    password: str | None = None
+
+    def given(self) -> dict[str, str]:
+        """The changed fields, by name."""
+        return {k: v for k in CAMERA_FIELDS if (v := getattr(self, k)) is not None}
+
+
+def check_limits(calibration: Calibration) -> Calibration:
+    """``calibration`` when its software limits leave a range inside the camera's;
+    InvalidArgument naming the limits otherwise."""
     c = calibration
     for lo, hi, axis in (
         (c.limit_pan_min, c.limit_pan_max, "pan"),
@@ -172,20 +184,12 @@ class CameraService:
 
     # -- add, list, get, update, delete ------------------------------------------------
 
-    def add(self, actor: Actor, body: Mapping[str, Any]) -> dict[str, Any]:
-        """``POST /api/v1/cameras`` (admin)."""
+    def add(self, actor: Actor, new: NewCamera) -> dict[str, Any]:
+        """Onboard a camera (admin): connect first, then store (``POST /api/v1/cameras``)."""
         self.require_manage(actor, "cameras")
-        unknown = set(body) - set(CAMERA_FIELDS) - {"calibration"}
-        if unknown:
-            raise InvalidArgument(f"unknown camera field(s) {sorted(unknown)}")
-        calibration = body.get("calibration")
+        calibration = check_limits(new.calibration) if new.calibration is not None else None
         return self.onboard(
-            who(actor),
-            _text(body, "name"),
-            _text(body, "onvif_url", limit=500),
-            _text(body, "username"),
-            _text(body, "password"),
-            parse_calibration(calibration) if calibration is not None else None,
+            who(actor), new.name, new.onvif_url, new.username, new.password, calibration
         )
 
     def onboard(
@@ -306,17 +310,14 @@ class CameraService:
         with self.db.session() as s:
             return camera_json(self._get(s, camera_id), detail=True)
 
-    def update(self, actor: Actor, camera_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
-        """``PATCH``: name, onvif_url, username, password. A new address or credentials
-        are tried on the camera first; on failure nothing changes."""
+    def update(self, actor: Actor, camera_id: str, change: CameraChanges) -> dict[str, Any]:
+        """Change a camera's name, onvif_url, username or password (``PATCH``). A new
+        address or credentials are tried on the camera first; on failure nothing
+        changes."""
         self.require_manage(actor, target(camera_id))
-        unknown = set(body) - set(CAMERA_FIELDS)
-        if unknown or not body:
-            raise InvalidArgument(
-                f"PATCH takes {', '.join(CAMERA_FIELDS)}"
-                + (f"; unknown: {sorted(unknown)}" if unknown else "")
-            )
-        changes = {k: _text(body, k, limit=500 if k == "onvif_url" else 200) for k in body}
+        changes = change.given()
+        if not changes:
+            raise InvalidArgument(f"PATCH takes {', '.join(CAMERA_FIELDS)}; none was given")
         with self.db.session() as s:
             current = self._get(s, camera_id)
             name, url, username = current.name, current.onvif_url, current.username
@@ -428,13 +429,18 @@ class CameraService:
         self.connections.drop(camera_id)
 
     def set_calibration(
-        self, actor: Actor | None, camera_id: str, data: Mapping[str, Any], *, by: Who | None = None
+        self,
+        actor: Actor | None,
+        camera_id: str,
+        calibration: Calibration,
+        *,
+        by: Who | None = None,
     ) -> dict[str, Any]:
-        """``PUT /api/v1/cameras/{id}/calibration``: the whole calibration (fields left
-        out take their defaults)."""
+        """Replace a camera's calibration (``PUT /api/v1/cameras/{id}/calibration``);
+        its software limits are checked first."""
         if actor is not None:
             self.require_manage(actor, target(camera_id))
-        calibration = parse_calibration(data)
+        check_limits(calibration)
         actor_who = who(actor) if actor is not None else by
         assert actor_who is not None
         with self.db.transaction() as s:

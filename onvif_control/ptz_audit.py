@@ -91,8 +91,15 @@ def _entries(db: Database, q: PtzAuditQuery) -> list[AuditEntry]:
     return rows
 
 
-def _pose(value: Any, key: str) -> Any:
-    return value.get(key) if isinstance(value, dict) else None
+def _pose(value: Any, key: str) -> float | None:
+    number = value.get(key) if isinstance(value, dict) else None
+    return float(number) if isinstance(number, int | float) and number is not True else None
+
+
+def _text(value: Any) -> str | None:
+    """Free-form audit details as the row's text columns (an old entry may hold
+    anything a client sent)."""
+    return None if value is None else value if isinstance(value, str) else json.dumps(value)
 
 
 def flat(entry: AuditEntry) -> dict[str, Any]:
@@ -105,21 +112,21 @@ def flat(entry: AuditEntry) -> dict[str, Any]:
         "role": entry.role,
         "action": entry.action,
         "outcome": entry.outcome,
-        "camera_id": d.get("camera_id") or entry.target.removeprefix("camera:"),
-        "session_id": d.get("session_id"),
-        "user": d.get("user") or entry.actor,
-        "purpose": d.get("purpose"),
-        "incident_number": d.get("incident_number"),
-        "op": d.get("op"),
+        "camera_id": _text(d.get("camera_id")) or entry.target.removeprefix("camera:"),
+        "session_id": _text(d.get("session_id")),
+        "user": _text(d.get("user")) or entry.actor,
+        "purpose": _text(d.get("purpose")),
+        "incident_number": _text(d.get("incident_number")),
+        "op": _text(d.get("op")),
         "args": json.dumps(d["args"], sort_keys=True) if "args" in d else None,
         "sent": json.dumps(d["sent"], sort_keys=True) if "sent" in d else None,
-        "clamped": d.get("clamped"),
+        "clamped": d["clamped"] if isinstance(d.get("clamped"), bool) else None,
         **{
             f"{name}_{axis}": _pose(d.get(name), axis)
             for name in ("pose_before", "pose_after", "target")
             for axis in ("pan", "tilt", "zoom")
         },
-        "reason": d.get("reason"),
+        "reason": _text(d.get("reason")),
         "hash": entry.hash,
     }
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from onvif_control import arbitration, guard
@@ -21,6 +22,7 @@ from onvif_control.arbitration import Bucket
 from onvif_control.cameras import CameraService, target
 from onvif_control.connections import Connections
 from onvif_control.engine import PtzEngine, Reading
+from onvif_control.guard import CommandRequest
 from onvif_control.pose import PoseTracker
 from onvif_control.ptz_sessions import PtzSessions, session_context
 from vms.audit.log import SYSTEM_ROLE, AuditLog, Who
@@ -32,6 +34,17 @@ from vms.config import PtzConfig
 from vms.db.engine import Database
 from vms.db.models import PtzSession
 from vms.errors import InvalidArgument, RateLimited, VMSError
+
+
+@dataclass(frozen=True)
+class MalformedCommand:
+    """What can be told of a command request that did not parse, for its audit entry
+    (INV-6: refused commands are audited too): its session and op when they were text,
+    and the other values as sent (free-form)."""
+
+    session_id: str | None
+    op: str | None
+    args: Mapping[str, Any]
 
 
 class CommandBuckets:
@@ -92,20 +105,20 @@ class PtzCommands:
         self.sessions = sessions
         self.buckets = CommandBuckets(clock, lambda: self.config.commands_per_second)
 
-    def command(self, actor: Actor, camera_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
+    def command(self, actor: Actor, camera_id: str, asked: CommandRequest) -> dict[str, Any]:
         """``POST /api/v1/cameras/{id}/ptz {session_id, op, ...}`` (issue 4 item 5)."""
         self.authoriser.require(actor, Action.PTZ_CONTROL, target(camera_id))
-        session_id = body.get("session_id")
-        asked = {
-            "session_id": session_id if isinstance(session_id, str) else None,
-            "op": body.get("op"),
-            "args": {k: v for k, v in body.items() if k not in ("session_id", "op")},
-        }
+        args = asked.given()
         try:
-            row = self.sessions.for_command(actor, camera_id, session_id)
+            row = self.sessions.for_command(actor, camera_id, asked.session_id)
         except VMSError as exc:
-            raise self.sessions.refuse(actor, "ptz.command", camera_id, exc, asked) from None
-        context = {**session_context(row), "op": body.get("op"), "args": asked["args"]}
+            details: dict[str, Any] = {
+                "session_id": asked.session_id,
+                "op": asked.op.value,
+                "args": args,
+            }
+            raise self.sessions.refuse(actor, "ptz.command", camera_id, exc, details) from None
+        context: dict[str, Any] = {**session_context(row), "op": asked.op.value, "args": args}
         before: Reading | None = None
         try:
             self.buckets.take(row.id)
@@ -116,7 +129,7 @@ class PtzCommands:
                 for token, xyz in record.presets.items()
             }
             command = guard.parse(
-                body,
+                asked,
                 record.calibration,
                 before.pose,
                 presets=presets,
@@ -161,6 +174,27 @@ class PtzCommands:
         if outcome.presets is not None:
             result["presets"] = outcome.presets
         return result
+
+    def refuse_malformed(
+        self, actor: Actor, camera_id: str, attempt: MalformedCommand, error: VMSError
+    ) -> VMSError:
+        """A command the web layer could not parse (its request model refused it):
+        authorised and audited as refused like any other (INV-6), in the order a parsed
+        command is checked (permission, then session, then values). Returns the error to
+        raise: the session's when that is wrong too, else ``error``."""
+        self.authoriser.require(actor, Action.PTZ_CONTROL, target(camera_id))
+        details: dict[str, Any] = {
+            "session_id": attempt.session_id,
+            "op": attempt.op,
+            "args": dict(attempt.args),
+        }
+        try:
+            row = self.sessions.for_command(actor, camera_id, attempt.session_id)
+        except VMSError as exc:
+            error = exc
+        else:
+            details = {**session_context(row), "op": attempt.op, "args": dict(attempt.args)}
+        return self.sessions.refuse(actor, "ptz.command", camera_id, error, details)
 
     def status(self, actor: Actor, camera_id: str) -> dict[str, Any]:
         """``GET /api/v1/cameras/{id}/ptz/status``: pose, move status, controller."""

@@ -44,8 +44,6 @@ from vms.events import EventBus
 log = logging.getLogger(__name__)
 
 ARBITER = Who("ptz-arbiter", SYSTEM_ROLE)
-MAX_INCIDENT = 64
-MAX_NOTE = 1000
 
 
 def session_json(row: PtzSession, idle_seconds: float) -> dict[str, Any]:
@@ -88,6 +86,18 @@ def session_context(row: PtzSession) -> dict[str, Any]:
         "purpose": row.purpose,
         "incident_number": row.incident_number,
     }
+
+
+@dataclass(frozen=True)
+class OpenSession:
+    """A request for control of a camera (``POST .../ptz/session``): the purpose (one
+    of ``[ptz] purposes``; a reservation's is maintenance), an optional incident number
+    and note, and whether an admin reserves the camera for maintenance (A5)."""
+
+    purpose: str | None = None
+    incident_number: str | None = None
+    note: str | None = None
+    reserve: bool = False
 
 
 @dataclass
@@ -238,21 +248,13 @@ class PtzSessions:
 
     # -- sessions ---------------------------------------------------------------------
 
-    def open_session(self, actor: Actor, camera_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
+    def open_session(self, actor: Actor, camera_id: str, ask: OpenSession) -> dict[str, Any]:
         """``POST /api/v1/cameras/{id}/ptz/session {purpose, incident_number?, note?,
         reserve?}``: take control of a camera (arbitration rules A1-A5)."""
         self.authoriser.require(actor, Action.PTZ_CONTROL, target(camera_id))
-        purpose = body.get("purpose")
-        incident = body.get("incident_number")
-        note = body.get("note")
-        reserve = body.get("reserve", False)
+        purpose, incident, note, reserve = ask.purpose, ask.incident_number, ask.note, ask.reserve
         asked = {"purpose": purpose, "incident_number": incident, "reserve": reserve}
         try:
-            unknown = set(body) - {"purpose", "incident_number", "note", "reserve"}
-            if unknown:
-                raise InvalidArgument(f"unknown session field(s) {sorted(unknown)}")
-            if not isinstance(reserve, bool):
-                raise InvalidArgument(f"reserve must be true or false, not {reserve!r}")
             if reserve:
                 if actor.role is not Role.ADMIN:
                     raise PermissionDenied("only an admin may reserve a camera for maintenance")
@@ -263,16 +265,9 @@ class PtzSessions:
                 # PSCS-4: only the permitted purposes.
                 raise InvalidArgument(
                     f"purpose {purpose!r} is not a permitted use; one of "
-                    f"{', '.join(self.purposes)} (PSCS-4)"
+                    f"{', '.join(self.purposes)} (PSCS-4)",
+                    field="purpose",
                 )
-            if incident is not None and (
-                not isinstance(incident, str)
-                or not incident.strip()
-                or len(incident) > MAX_INCIDENT
-            ):
-                raise InvalidArgument(f"incident_number must be text of at most {MAX_INCIDENT}")
-            if note is not None and (not isinstance(note, str) or len(note) > MAX_NOTE):
-                raise InvalidArgument(f"note must be text of at most {MAX_NOTE} characters")
             self.connections.ptz_record(camera_id)
         except VMSError as exc:
             raise self.refuse(actor, "ptz.session.open", camera_id, exc, asked) from None
@@ -338,7 +333,7 @@ class PtzSessions:
                     role=actor.role.value,
                     priority=claim.priority,
                     purpose=str(purpose),
-                    incident_number=incident.strip() if isinstance(incident, str) else None,
+                    incident_number=incident,
                     note=note,
                     reservation=reserve,
                     started_at=now,
@@ -466,11 +461,19 @@ class PtzSessions:
                 return None
             return session_json(row, self.idle_seconds)
 
-    def for_command(self, actor: Actor, camera_id: str, session_id: Any) -> PtzSession:
+    def refuse_malformed(
+        self, actor: Actor, camera_id: str, asked: Mapping[str, Any], error: VMSError
+    ) -> VMSError:
+        """A session request the web layer could not parse: authorised, then audited as
+        refused like any other (PSCS-2); ``asked`` is what was sent (free-form)."""
+        self.authoriser.require(actor, Action.PTZ_CONTROL, target(camera_id))
+        return self.refuse(actor, "ptz.session.open", camera_id, error, dict(asked))
+
+    def for_command(self, actor: Actor, camera_id: str, session_id: str | None) -> PtzSession:
         """The caller's own open, unexpired session ``session_id`` on ``camera_id`` (P4):
         404 unknown, 403 another user's, 409 ended or expired (an expired one is ended
         first, A2)."""
-        if not isinstance(session_id, str) or not session_id:
+        if not session_id:
             raise InvalidArgument("session_id is required: open a PTZ session first (PSCS-2)")
         now = self.clock.now()
         with self.db.session() as s:

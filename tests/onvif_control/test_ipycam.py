@@ -11,6 +11,9 @@ import pytest
 from onvif_control.adapter.device import OnvifDevice
 from tests.onvif_control.ipycam_peer import ipycam_camera
 from vms.errors import FailedPrecondition
+from web.contract import parse_model
+from web.schemas.cameras import NewCameraIn
+from web.schemas.ptz import OpenSessionIn, PtzCommandIn
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -41,12 +44,15 @@ def test_peer_listens_on_loopback_only(peer):
 def test_onboarding_and_stream_uri(control, people, peer):
     camera = control.cameras.add(
         people["admin"],
-        {
-            "name": "ipycam",
-            "onvif_url": peer.config.onvif_url,
-            "username": USER,
-            "password": PASSWORD,
-        },
+        parse_model(
+            NewCameraIn,
+            {
+                "name": "ipycam",
+                "onvif_url": peer.config.onvif_url,
+                "username": USER,
+                "password": PASSWORD,
+            },
+        ).command(),
     )
     assert camera["manufacturer"] == "PythonCam" and camera["ptz_supported"] is True
     assert camera["main_stream_uri"] == peer.config.main_stream_rtsp
@@ -60,12 +66,15 @@ def test_wrong_password(control, people, peer):
     with pytest.raises(FailedPrecondition, match="refused the username or password"):
         control.cameras.add(
             people["admin"],
-            {
-                "name": "bad",
-                "onvif_url": peer.config.onvif_url,
-                "username": USER,
-                "password": "nope",
-            },
+            parse_model(
+                NewCameraIn,
+                {
+                    "name": "bad",
+                    "onvif_url": peer.config.onvif_url,
+                    "username": USER,
+                    "password": "nope",
+                },
+            ).command(),
         )
 
 
@@ -74,19 +83,26 @@ def test_ptz_ops_through_the_service(control, people, peer, clock):
 
     camera = control.cameras.add(
         people["admin"],
-        {
-            "name": "ipycam2",
-            "onvif_url": peer.config.onvif_url,
-            "username": USER,
-            "password": PASSWORD,
-        },
+        parse_model(
+            NewCameraIn,
+            {
+                "name": "ipycam2",
+                "onvif_url": peer.config.onvif_url,
+                "username": USER,
+                "password": PASSWORD,
+            },
+        ).command(),
     )
     dispatcher, cid = people["dispatcher"], camera["id"]
-    sid = control.ptz.open_session(dispatcher, cid, {"purpose": "training"})["session_id"]
+    sid = control.ptz.open_session(
+        dispatcher, cid, parse_model(OpenSessionIn, {"purpose": "training"}).command()
+    )["session_id"]
 
     def run(**body):
         clock.advance(dt.timedelta(seconds=0.2))
-        return control.ptz.command(dispatcher, cid, {"session_id": sid, **body})
+        return control.ptz.command(
+            dispatcher, cid, parse_model(PtzCommandIn, {"session_id": sid, **body}).command()
+        )
 
     r = run(op="absolute", pan=0.5, tilt=-0.25, zoom=0.3)
     assert (r["pose_after"]["x"], r["pose_after"]["y"], r["pose_after"]["zoom"]) == pytest.approx(

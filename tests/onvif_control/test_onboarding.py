@@ -13,6 +13,8 @@ from onvif_control.cameras import calibration_from_simulator
 from tests.onvif_control.conftest import SIM_PASSWORD, SIM_USER
 from vms.db.models import AuditEntry, Camera, Device
 from vms.errors import Conflict, FailedPrecondition, InvalidArgument, PermissionDenied, Unavailable
+from web.contract import parse_model
+from web.schemas.cameras import NewCameraIn
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -64,7 +66,7 @@ def _count(svc, model) -> int:
 def test_wrong_password_stores_nothing(svc, control, sim, people):
     body = {"name": "bad", "onvif_url": sim.onvif_url, "username": SIM_USER, "password": "nope"}
     with pytest.raises(FailedPrecondition, match="refused the username or password"):
-        control.cameras.add(people["admin"], body)
+        control.cameras.add(people["admin"], parse_model(NewCameraIn, body).command())
     assert _count(svc, Camera) == 0
     with svc.db.session() as s:
         failed = s.execute(select(AuditEntry).where(AuditEntry.action == "camera.add")).scalar_one()
@@ -82,7 +84,7 @@ def test_unreachable_camera_stores_nothing(svc, control, people):
         "password": "p",
     }
     with pytest.raises(Unavailable, match=r"unreachable|no answer"):
-        control.cameras.add(people["admin"], body)
+        control.cameras.add(people["admin"], parse_model(NewCameraIn, body).command())
     assert _count(svc, Camera) == 0 and _count(svc, Device) == 0
 
 
@@ -101,13 +103,13 @@ def test_unreachable_camera_stores_nothing(svc, control, people):
 )
 def test_bad_onboarding_input_is_refused(control, people, body, message):
     with pytest.raises(InvalidArgument, match=message):
-        control.cameras.add(people["admin"], body)
+        control.cameras.add(people["admin"], parse_model(NewCameraIn, body).command())
 
 
 def test_only_admins_manage_cameras_ACC_1(svc, control, sim, people):
     body = {"name": "x", "onvif_url": sim.onvif_url, "username": SIM_USER, "password": SIM_PASSWORD}
     with pytest.raises(PermissionDenied):
-        control.cameras.add(people["dispatcher"], body)
+        control.cameras.add(people["dispatcher"], parse_model(NewCameraIn, body).command())
     with svc.db.session() as s:
         denied = s.execute(select(AuditEntry).where(AuditEntry.outcome == "denied")).scalar_one()
     assert denied.actor == "dispatcher"
@@ -121,7 +123,7 @@ def test_duplicate_name_conflicts(control, camera, sim, people):
         "password": SIM_PASSWORD,
     }
     with pytest.raises(Conflict):
-        control.cameras.add(people["admin"], body)
+        control.cameras.add(people["admin"], parse_model(NewCameraIn, body).command())
 
 
 def test_api_crud_and_calibration(api, bearer, sim, svc):

@@ -12,6 +12,9 @@ import pytest
 from onvif_control.guard import Command, Op
 from vms.camera_model import Calibration, Pose, PoseSource
 from vms.clock import SystemClock
+from web.contract import parse_model
+from web.schemas.cameras import CalibrationIn
+from web.schemas.ptz import OpenSessionIn, PtzCommandIn
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -99,19 +102,26 @@ def test_continuous_move_is_stopped_at_the_software_limit(
     # (0.6 s, 27 degrees) after it started: the limit sits further away there.
     limit = 60.0 if reply_delay else 20.0
     live.cameras.set_calibration(
-        people["admin"], camera_id, {**camera["calibration"], "limit_pan_max": limit}
+        people["admin"],
+        camera_id,
+        parse_model(CalibrationIn, {**camera["calibration"], "limit_pan_max": limit}).command(),
     )
-    sid = live.ptz.open_session(people["dispatcher"], camera_id, {"purpose": "event"})
+    sid = live.ptz.open_session(
+        people["dispatcher"], camera_id, parse_model(OpenSessionIn, {"purpose": "event"}).command()
+    )
     live.ptz.command(
         people["dispatcher"],
         camera_id,
-        {
-            "session_id": sid["session_id"],
-            "op": "absolute",
-            "pan": 0.0,
-            "tilt": -10.0,
-            "units": "degrees",
-        },
+        parse_model(
+            PtzCommandIn,
+            {
+                "session_id": sid["session_id"],
+                "op": "absolute",
+                "pan": 0.0,
+                "tilt": -10.0,
+                "units": "degrees",
+            },
+        ).command(),
     )
     deadline = time.monotonic() + 5
     while sim.state()["moving"]["pan_tilt"] and time.monotonic() < deadline:
@@ -119,7 +129,10 @@ def test_continuous_move_is_stopped_at_the_software_limit(
     live.ptz.command(
         people["dispatcher"],
         camera_id,
-        {"session_id": sid["session_id"], "op": "continuous", "pan": 0.5, "timeout": 10},
+        parse_model(
+            PtzCommandIn,
+            {"session_id": sid["session_id"], "op": "continuous", "pan": 0.5, "timeout": 10},
+        ).command(),
     )
     deadline = time.monotonic() + 8
     while sim.state()["moving"]["pan_tilt"] and time.monotonic() < deadline:

@@ -13,6 +13,8 @@ import pytest
 
 from onvif_control.report import Entry, Settings, build, inside, parse_hours, within_hours
 from vms.ports import MaskZones
+from web.contract import parse_model
+from web.schemas.ptz import OpenSessionIn, PtzCommandIn
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -126,28 +128,36 @@ def test_report_and_exports_through_the_api_on_the_simulator_INV_6(
     assert made.status_code == 201, made.json
     pan, tilt = (sum(c) / len(c) for c in zip(*zone, strict=True))
     clock.set(dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC))
-    sid = control.ptz.open_session(people["dispatcher"], camera["id"], {"purpose": "event"})[
-        "session_id"
-    ]
+    sid = control.ptz.open_session(
+        people["dispatcher"],
+        camera["id"],
+        parse_model(OpenSessionIn, {"purpose": "event"}).command(),
+    )["session_id"]
     clock.advance(dt.timedelta(seconds=10))
     control.ptz.command(
         people["dispatcher"],
         camera["id"],
-        {
-            "session_id": sid,
-            "op": "absolute",
-            "pan": pan,
-            "tilt": tilt,
-            "zoom": 0.7,
-            "units": "degrees",
-        },
+        parse_model(
+            PtzCommandIn,
+            {
+                "session_id": sid,
+                "op": "absolute",
+                "pan": pan,
+                "tilt": tilt,
+                "zoom": 0.7,
+                "units": "degrees",
+            },
+        ).command(),
     )
     _wait_idle(control, camera["id"])
     clock.advance(dt.timedelta(seconds=20))
     control.ptz.command(
         people["dispatcher"],
         camera["id"],
-        {"session_id": sid, "op": "absolute", "pan": 0.0, "tilt": 0.0, "zoom": 0.0},
+        parse_model(
+            PtzCommandIn,
+            {"session_id": sid, "op": "absolute", "pan": 0.0, "tilt": 0.0, "zoom": 0.0},
+        ).command(),
     )
     _wait_idle(control, camera["id"])
     clock.advance(dt.timedelta(seconds=5))
@@ -187,10 +197,16 @@ def test_cli_audit_ptz_csv_and_verify(svc, control, camera, people, capsys, monk
     from vms.cli import main
 
     sid = control.ptz.open_session(
-        people["sergeant"], camera["id"], {"purpose": "investigation", "incident_number": "C-9"}
+        people["sergeant"],
+        camera["id"],
+        parse_model(
+            OpenSessionIn, {"purpose": "investigation", "incident_number": "C-9"}
+        ).command(),
     )
     control.ptz.command(
-        people["sergeant"], camera["id"], {"session_id": sid["session_id"], "op": "stop"}
+        people["sergeant"],
+        camera["id"],
+        parse_model(PtzCommandIn, {"session_id": sid["session_id"], "op": "stop"}).command(),
     )
     control.ptz.close_session(people["sergeant"], camera["id"])
     env = {

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from web.contract import parse_model
+from web.schemas.ptz import OpenSessionIn
+
 pytestmark = pytest.mark.timeout(60)
 
 
@@ -25,7 +28,11 @@ def test_joystick_and_take_over_notice_INV_6(sockets, camera, svc, control, peop
     sergeant, _ = sockets("sergeant")
     officer, _ = sockets("officer")
     assert dispatcher.is_connected() and officer.is_connected()
-    sid = control.ptz.open_session(people["dispatcher"], camera["id"], {"purpose": "event"})
+    sid = control.ptz.open_session(
+        people["dispatcher"],
+        camera["id"],
+        parse_model(OpenSessionIn, {"purpose": "event"}).command(),
+    )
     ack = dispatcher.emit(
         "ptz.command",
         {
@@ -44,7 +51,11 @@ def test_joystick_and_take_over_notice_INV_6(sockets, camera, svc, control, peop
     assert status["controller"]["username"] == "dispatcher"
     for client in (dispatcher, sergeant, officer):
         client.get_received()
-    control.ptz.open_session(people["sergeant"], camera["id"], {"purpose": "emergency"})
+    control.ptz.open_session(
+        people["sergeant"],
+        camera["id"],
+        parse_model(OpenSessionIn, {"purpose": "emergency"}).command(),
+    )
     told = [m for m in dispatcher.get_received() if m["name"] == "ptz.displaced"]
     assert told and told[0]["args"][0]["by"] == "sergeant"
     assert not [m for m in sergeant.get_received() if m["name"] == "ptz.displaced"]

@@ -27,6 +27,8 @@ from vms.auth.permissions import Actor
 from vms.clock import ManualClock
 from vms.db.models import AuditEntry, MediaItem
 from vms.services import Services
+from web.contract import parse_model
+from web.schemas.cameras import NewCameraIn
 
 SIM_USER = "admin"
 SIM_PASSWORD = "pw-abuse-test"
@@ -126,13 +128,16 @@ def test_officer_cannot_plant_footage_in_a_camera_timeline(
     accepted and GET /cameras/{id}/recording?at= served it as that camera's footage."""
     camera = get_control(services).cameras.add(
         actors["admin"],
-        {
-            "name": "street-1",
-            "onvif_url": sim.onvif_url,
-            "username": SIM_USER,
-            "password": SIM_PASSWORD,
-            "calibration": calibration_from_simulator(sim.state()["calibration"]).to_dict(),
-        },
+        parse_model(
+            NewCameraIn,
+            {
+                "name": "street-1",
+                "onvif_url": sim.onvif_url,
+                "username": SIM_USER,
+                "password": SIM_PASSWORD,
+                "calibration": calibration_from_simulator(sim.state()["calibration"]).to_dict(),
+            },
+        ).command(),
     )
     at = services.clock.now() - dt.timedelta(minutes=30)
     data = make_video(seconds=1)
@@ -248,12 +253,15 @@ def test_registered_camera_cannot_be_issued_to_an_officer(
 ) -> None:
     camera = get_control(services).cameras.add(
         actors["admin"],
-        {
-            "name": "street-2",
-            "onvif_url": sim.onvif_url,
-            "username": SIM_USER,
-            "password": SIM_PASSWORD,
-        },
+        parse_model(
+            NewCameraIn,
+            {
+                "name": "street-2",
+                "onvif_url": sim.onvif_url,
+                "username": SIM_USER,
+                "password": SIM_PASSWORD,
+            },
+        ).command(),
     )
     r = client.put(f"/api/v1/devices/{camera['id']}/officers/B1", headers=auth(tokens, "admin"))
     assert r.status_code == 409 and "registered fixed camera" in r.json["error"]["message"]
