@@ -18,6 +18,7 @@ from onvif_control.ptz_audit import PtzAuditQuery, to_csv
 from vms.bounded import parse_time
 from vms.cli import cli_actor
 from vms.config import Config
+from vms.jsonable import jsonable
 from vms.services import Services
 
 
@@ -92,7 +93,7 @@ def cmd_audit_ptz(args: argparse.Namespace) -> int:
     if args.format == "csv":
         sys.stdout.write(to_csv(rows))
     else:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps(jsonable(rows), indent=2))
     return 0
 
 

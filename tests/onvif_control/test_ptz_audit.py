@@ -71,29 +71,29 @@ def test_report_figures_on_a_scripted_session_PSCS_5():
         zoom_threshold=0.5, allowed_from=dt.time(6), allowed_to=dt.time(22), zones={"c1": [ZONE]}
     )
     report = build(scripted(), at(0), at(30), settings)
-    ann, bob = report["rows"]
-    assert ann["user"] == "ann" and ann["camera_id"] == "c1"
-    assert ann["sessions"] == 1 and ann["sessions_without_incident"] == 1
-    assert ann["commands"] == 4 and ann["commands_refused"] == 1
-    assert ann["seconds_in_control"] == 15 * 60
-    assert ann["seconds_zoomed_in"] == 3 * 60 + 3 * 60  # 21:52-21:55 and 22:02-22:05
-    assert ann["commands_outside_hours"] == 1  # the 22:02 command
-    assert ann["commands_into_masks"] == 1
-    assert bob["sessions"] == 1 and bob["sessions_without_incident"] == 0
-    assert bob["sessions_outside_hours"] == 1  # started 22:10
-    assert bob["seconds_in_control"] == 10 * 60  # still open at the period end
-    assert [t["user"] for t in report["timeline"]] == ["ann", "bob"]
-    assert len(report["timeline"][0]["commands"]) == 4
+    ann, bob = report.rows
+    assert ann.user == "ann" and ann.camera_id == "c1"
+    assert ann.sessions == 1 and ann.sessions_without_incident == 1
+    assert ann.commands == 4 and ann.commands_refused == 1
+    assert ann.seconds_in_control == 15 * 60
+    assert ann.seconds_zoomed_in == 3 * 60 + 3 * 60  # 21:52-21:55 and 22:02-22:05
+    assert ann.commands_outside_hours == 1  # the 22:02 command
+    assert ann.commands_into_masks == 1
+    assert bob.sessions == 1 and bob.sessions_without_incident == 0
+    assert bob.sessions_outside_hours == 1  # started 22:10
+    assert bob.seconds_in_control == 10 * 60  # still open at the period end
+    assert [t.user for t in report.timeline] == ["ann", "bob"]
+    assert len(report.timeline[0].commands) == 4
 
 
 def test_report_clips_to_the_period():
     settings = Settings(zones={})
     report = build(scripted(), at(3), at(10), settings)
-    ann = report["rows"][0]
-    assert ann["sessions"] == 0  # opened before the period
-    assert ann["seconds_in_control"] == 7 * 60
-    assert ann["seconds_zoomed_in"] == 2 * 60  # 21:53-21:55
-    assert ann["commands"] == 1
+    ann = report.rows[0]
+    assert ann.sessions == 0  # opened before the period
+    assert ann.seconds_in_control == 7 * 60
+    assert ann.seconds_zoomed_in == 2 * 60  # 21:53-21:55
+    assert ann.commands == 1
 
 
 def test_hours_and_polygons():
