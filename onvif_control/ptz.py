@@ -18,8 +18,8 @@ from onvif_control.connections import Connections
 from onvif_control.engine import PtzEngine
 from onvif_control.guard import CommandRequest
 from onvif_control.pose import PoseTracker
-from onvif_control.ptz_commands import MalformedCommand, PtzCommands
-from onvif_control.ptz_sessions import OpenSession, PtzSessions
+from onvif_control.ptz_commands import CommandResult, MalformedCommand, PtzCommands, PtzState
+from onvif_control.ptz_sessions import OpenSession, PtzSessions, SessionView
 from vms.audit.log import AuditLog
 from vms.auth.authoriser import Authoriser
 from vms.auth.permissions import Actor
@@ -74,7 +74,7 @@ class PtzService:
 
     # -- sessions (onvif_control.ptz_sessions) ------------------------------------------
 
-    def open_session(self, actor: Actor, camera_id: str, ask: OpenSession) -> dict[str, Any]:
+    def open_session(self, actor: Actor, camera_id: str, ask: OpenSession) -> SessionView:
         """Take control of a camera (arbitration rules A1-A5)."""
         return self.sessions.open_session(actor, camera_id, ask)
 
@@ -86,7 +86,7 @@ class PtzService:
 
     def close_session(
         self, actor: Actor, camera_id: str, session_id: str | None = None
-    ) -> dict[str, Any]:
+    ) -> SessionView:
         """Release a session: your own, or anyone's as an admin (A6)."""
         return self.sessions.close_session(actor, camera_id, session_id)
 
@@ -94,13 +94,13 @@ class PtzService:
         """Job: end sessions idle for ``[ptz] idle_release_seconds`` (A2); audited."""
         return self.sessions.expire_idle()
 
-    def controller(self, camera_id: str) -> dict[str, Any] | None:
+    def controller(self, camera_id: str) -> SessionView | None:
         """The open, unexpired session of a camera, if any."""
         return self.sessions.controller(camera_id)
 
     # -- commands (onvif_control.ptz_commands) ------------------------------------------
 
-    def command(self, actor: Actor, camera_id: str, asked: CommandRequest) -> dict[str, Any]:
+    def command(self, actor: Actor, camera_id: str, asked: CommandRequest) -> CommandResult:
         """Send a command in the caller's session (issue 4 item 5; INV-6)."""
         return self.commands.command(actor, camera_id, asked)
 
@@ -110,7 +110,7 @@ class PtzService:
         """Audit a command that did not parse as refused (INV-6); the error to raise."""
         return self.commands.refuse_malformed(actor, camera_id, attempt, error)
 
-    def status(self, actor: Actor, camera_id: str) -> dict[str, Any]:
+    def status(self, actor: Actor, camera_id: str) -> PtzState:
         """``GET /api/v1/cameras/{id}/ptz/status``: pose, move status, controller."""
         return self.commands.status(actor, camera_id)
 

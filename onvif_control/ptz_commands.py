@@ -15,21 +15,21 @@ import datetime as dt
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from onvif_control import arbitration, guard
 from onvif_control.arbitration import Bucket
 from onvif_control.cameras import CameraService, target
 from onvif_control.connections import Connections
 from onvif_control.engine import PtzEngine, Reading
-from onvif_control.guard import CommandRequest
+from onvif_control.guard import CommandRequest, Op
 from onvif_control.pose import PoseTracker
-from onvif_control.ptz_sessions import PtzSessions, session_context
+from onvif_control.ptz_sessions import PtzSessions, SessionView, session_context
 from vms.audit.log import SYSTEM_ROLE, AuditLog, Who
 from vms.auth.authoriser import Authoriser, who
 from vms.auth.permissions import Action, Actor
 from vms.camera_model import Pose
-from vms.clock import Clock, isoformat
+from vms.clock import Clock
 from vms.config import PtzConfig
 from vms.db.engine import Database
 from vms.db.models import PtzSession
@@ -45,6 +45,36 @@ class MalformedCommand:
     session_id: str | None
     op: str | None
     args: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """A command done: what was sent (after the software limits; ``clamped`` when they
+    changed it), the pose aimed at, the poses before and after, when the session expires
+    if no command follows, and for preset edits the token and the camera's presets."""
+
+    op: Op
+    sent: dict[str, Any]
+    clamped: bool
+    target: Pose | None
+    pose_before: Reading
+    pose_after: Reading
+    expires_at: dt.datetime
+    preset_token: str | None = None
+    presets: list[dict[str, Any]] | None = None
+    outcome: Literal["ok"] = "ok"
+
+
+@dataclass(frozen=True)
+class PtzState:
+    """A camera's pose (from the pose tracker when fresh, else read from the camera),
+    whether it moves, and who controls it."""
+
+    camera_id: str
+    pose: Reading
+    moving: bool
+    source: Literal["tracker", "camera"]
+    controller: SessionView | None
 
 
 class CommandBuckets:
@@ -105,7 +135,7 @@ class PtzCommands:
         self.sessions = sessions
         self.buckets = CommandBuckets(clock, lambda: self.config.commands_per_second)
 
-    def command(self, actor: Actor, camera_id: str, asked: CommandRequest) -> dict[str, Any]:
+    def command(self, actor: Actor, camera_id: str, asked: CommandRequest) -> CommandResult:
         """``POST /api/v1/cameras/{id}/ptz {session_id, op, ...}`` (issue 4 item 5)."""
         self.authoriser.require(actor, Action.PTZ_CONTROL, target(camera_id))
         args = asked.given()
@@ -159,21 +189,17 @@ class PtzCommands:
             self.audit.append(s, who(actor), "ptz.command", target(camera_id), details=details)
         if outcome.presets is not None:
             self.cameras.store_presets(camera_id, outcome.presets)
-        result: dict[str, Any] = {
-            "outcome": "ok",
-            "op": command.op.value,
-            "sent": command.arguments(),
-            "clamped": command.clamped,
-            "target": command.target.to_dict() if command.target else None,
-            "pose_before": before.to_dict(),
-            "pose_after": outcome.after.to_dict(),
-            "expires_at": isoformat(now + dt.timedelta(seconds=self.sessions.idle_seconds)),
-        }
-        if outcome.preset_token is not None:
-            result["preset_token"] = outcome.preset_token
-        if outcome.presets is not None:
-            result["presets"] = outcome.presets
-        return result
+        return CommandResult(
+            op=command.op,
+            sent=command.arguments(),
+            clamped=command.clamped,
+            target=command.target,
+            pose_before=before,
+            pose_after=outcome.after,
+            expires_at=now + dt.timedelta(seconds=self.sessions.idle_seconds),
+            preset_token=outcome.preset_token,
+            presets=outcome.presets,
+        )
 
     def refuse_malformed(
         self, actor: Actor, camera_id: str, attempt: MalformedCommand, error: VMSError
@@ -196,7 +222,7 @@ class PtzCommands:
             details = {**session_context(row), "op": attempt.op, "args": dict(attempt.args)}
         return self.sessions.refuse(actor, "ptz.command", camera_id, error, details)
 
-    def status(self, actor: Actor, camera_id: str) -> dict[str, Any]:
+    def status(self, actor: Actor, camera_id: str) -> PtzState:
         """``GET /api/v1/cameras/{id}/ptz/status``: pose, move status, controller."""
         if not (
             self.authoriser.allows(actor, Action.PTZ_CONTROL)
@@ -219,17 +245,13 @@ class PtzCommands:
                 sample.moving,
                 sample.at,
             )
-            source = "tracker"
+            source: Literal["tracker", "camera"] = "tracker"
         else:
             reading = self.engine.status(camera_id)
             source = "camera"
-        return {
-            "camera_id": camera_id,
-            "pose": reading.to_dict(),
-            "moving": reading.moving,
-            "source": source,
-            "controller": self.sessions.controller(camera_id),
-        }
+        return PtzState(
+            camera_id, reading, reading.moving, source, self.sessions.controller(camera_id)
+        )
 
     def limit_stop(self, camera_id: str, pose: Pose) -> None:
         """The pose tracker stopped a continuous move at a software limit: audit the Stop

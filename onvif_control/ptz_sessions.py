@@ -40,30 +40,51 @@ from vms.errors import (
     VMSError,
 )
 from vms.events import EventBus
+from vms.jsonable import jsonable
 
 log = logging.getLogger(__name__)
 
 ARBITER = Who("ptz-arbiter", SYSTEM_ROLE)
 
 
-def session_json(row: PtzSession, idle_seconds: float) -> dict[str, Any]:
-    holder = holder_of(row)
-    return {
-        "session_id": row.id,
-        "camera_id": row.camera_id,
-        "username": row.username,
-        "role": row.role,
-        "priority": row.priority,
-        "purpose": row.purpose,
-        "incident_number": row.incident_number,
-        "note": row.note,
-        "reservation": row.reservation,
-        "started_at": isoformat(row.started_at),
-        "last_activity_at": isoformat(row.last_activity_at),
-        "expires_at": isoformat(arbitration.expires_at(holder, idle_seconds)),
-        "ended_at": isoformat(row.ended_at),
-        "end_reason": row.end_reason,
-    }
+@dataclass(frozen=True)
+class SessionView:
+    """A PTZ session as shown: who, why, since when, until when (``expires_at`` None
+    for a reservation; ``session_id`` None when hidden from the viewer)."""
+
+    session_id: str | None
+    camera_id: str
+    username: str
+    role: str
+    priority: int
+    purpose: str
+    incident_number: str | None
+    note: str | None
+    reservation: bool
+    started_at: dt.datetime
+    last_activity_at: dt.datetime
+    expires_at: dt.datetime | None
+    ended_at: dt.datetime | None
+    end_reason: str | None
+
+
+def session_view(row: PtzSession, idle_seconds: float) -> SessionView:
+    return SessionView(
+        session_id=row.id,
+        camera_id=row.camera_id,
+        username=row.username,
+        role=row.role,
+        priority=row.priority,
+        purpose=row.purpose,
+        incident_number=row.incident_number,
+        note=row.note,
+        reservation=row.reservation,
+        started_at=row.started_at,
+        last_activity_at=row.last_activity_at,
+        expires_at=arbitration.expires_at(holder_of(row), idle_seconds),
+        ended_at=row.ended_at,
+        end_reason=row.end_reason,
+    )
 
 
 def holder_of(row: PtzSession) -> Holder:
@@ -242,13 +263,13 @@ class PtzSessions:
             "ptz.session",
             {
                 "camera_id": camera_id,
-                "controller": session_json(row, self.idle_seconds) if row else None,
+                "controller": jsonable(session_view(row, self.idle_seconds)) if row else None,
             },
         )
 
     # -- sessions ---------------------------------------------------------------------
 
-    def open_session(self, actor: Actor, camera_id: str, ask: OpenSession) -> dict[str, Any]:
+    def open_session(self, actor: Actor, camera_id: str, ask: OpenSession) -> SessionView:
         """``POST /api/v1/cameras/{id}/ptz/session {purpose, incident_number?, note?,
         reserve?}``: take control of a camera (arbitration rules A1-A5)."""
         self.authoriser.require(actor, Action.PTZ_CONTROL, target(camera_id))
@@ -354,7 +375,7 @@ class PtzSessions:
                         "reason": decision.reason,
                     },
                 )
-                out = session_json(row, self.idle_seconds)
+                out = session_view(row, self.idle_seconds)
         if refusal is not None:
             raise refusal.error
         if displaced is not None:
@@ -365,7 +386,7 @@ class PtzSessions:
 
     def close_session(
         self, actor: Actor, camera_id: str, session_id: str | None = None
-    ) -> dict[str, Any]:
+    ) -> SessionView:
         """Release a session: your own, or anyone's as an admin (A6)."""
         self.authoriser.require(actor, Action.PTZ_CONTROL, target(camera_id))
         refusal: _Refusal | None = None
@@ -407,10 +428,10 @@ class PtzSessions:
                     now,
                     released_by=actor.username,
                 )
-            out = session_json(row, self.idle_seconds) if row is not None else {}
+            out = session_view(row, self.idle_seconds) if row is not None else None
         if refusal is not None:
             raise refusal.error
-        assert row is not None
+        assert row is not None and out is not None
         self._halt(camera_id, "session closed")
         if row.username != actor.username:
             self._notify_displaced(row, actor.username, "released by an admin (A6)")
@@ -451,7 +472,7 @@ class PtzSessions:
             self._publish_controller(row.camera_id, None)
         return len(ended)
 
-    def controller(self, camera_id: str) -> dict[str, Any] | None:
+    def controller(self, camera_id: str) -> SessionView | None:
         """The open, unexpired session of a camera, if any."""
         with self.db.session() as s:
             row = self.open_row(s, camera_id)
@@ -459,7 +480,7 @@ class PtzSessions:
                 holder_of(row), self.clock.now(), self.idle_seconds
             ):
                 return None
-            return session_json(row, self.idle_seconds)
+            return session_view(row, self.idle_seconds)
 
     def refuse_malformed(
         self, actor: Actor, camera_id: str, asked: Mapping[str, Any], error: VMSError

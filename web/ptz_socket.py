@@ -24,7 +24,7 @@ from vms.auth.permissions import Action, Actor, decide
 from vms.errors import InvalidArgument, Unauthenticated, VMSError
 from vms.services import Services
 from web import security
-from web.api.ptz import command_from
+from web.api.ptz import command_from, status_json
 
 PTZ_ROOM = "ptz"
 TO_PTZ_ROOM = frozenset({"ptz.pose", "ptz.session", "camera.health"})
@@ -67,7 +67,7 @@ def register_ptz(socketio: SocketIO, services: Services) -> None:
     @socketio.on("ptz.status")
     def _status(data: Any) -> dict[str, Any]:
         try:
-            return get(services).ptz.status(actor(), _camera_id(data))
+            return status_json(get(services).ptz, actor(), _camera_id(data))
         except VMSError as exc:
             return exc.to_json()
 

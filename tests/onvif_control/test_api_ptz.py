@@ -173,7 +173,7 @@ def test_limit_mode_refuse(svc, control, camera, people):
         people["dispatcher"],
         camera["id"],
         parse_model(OpenSessionIn, {"purpose": "event"}).command(),
-    )["session_id"]
+    ).session_id
     from vms.errors import FailedPrecondition
 
     with pytest.raises(FailedPrecondition, match="outside the software limits"):

@@ -96,7 +96,7 @@ def test_ptz_ops_through_the_service(control, people, peer, clock):
     dispatcher, cid = people["dispatcher"], camera["id"]
     sid = control.ptz.open_session(
         dispatcher, cid, parse_model(OpenSessionIn, {"purpose": "training"}).command()
-    )["session_id"]
+    ).session_id
 
     def run(**body):
         clock.advance(dt.timedelta(seconds=0.2))
@@ -105,29 +105,29 @@ def test_ptz_ops_through_the_service(control, people, peer, clock):
         )
 
     r = run(op="absolute", pan=0.5, tilt=-0.25, zoom=0.3)
-    assert (r["pose_after"]["x"], r["pose_after"]["y"], r["pose_after"]["zoom"]) == pytest.approx(
+    assert (r.pose_after.x, r.pose_after.y, r.pose_after.zoom) == pytest.approx(
         (0.5, -0.25, 0.3), abs=1e-6
     )
     assert peer.ptz.get_status()["pan"] == pytest.approx(0.5)
     r = run(op="relative", pan=-0.25, tilt=0.25, zoom=0.1)
-    assert r["pose_after"]["x"] == pytest.approx(0.25) and r["pose_after"]["y"] == pytest.approx(
+    assert r.pose_after.x == pytest.approx(0.25) and r.pose_after.y == pytest.approx(
         0.0
     )
     r = run(op="continuous", pan=0.5)
     time.sleep(0.3)
     status = control.ptz.status(dispatcher, cid)
-    assert status["moving"] is True and status["pose"]["x"] > 0.25
+    assert status.moving is True and status.pose.x > 0.25
     r = run(op="stop")
-    assert control.ptz.status(dispatcher, cid)["moving"] is False
+    assert control.ptz.status(dispatcher, cid).moving is False
     r = run(op="set_preset", preset="gate")
-    token = r["preset_token"]
-    assert "gate" in [p["name"] for p in r["presets"]]
-    here = r["pose_after"]["x"]
+    token = r.preset_token
+    assert "gate" in [p["name"] for p in r.presets or []]
+    here = r.pose_after.x
     run(op="absolute", pan=-0.5, tilt=0.0, zoom=0.0)
     r = run(op="goto_preset", preset=token)
-    assert r["pose_after"]["x"] == pytest.approx(here, abs=1e-6)
+    assert r.pose_after.x == pytest.approx(here, abs=1e-6)
     r = run(op="home")
-    assert r["pose_after"]["x"] == pytest.approx(0.0)
+    assert r.pose_after.x == pytest.approx(0.0)
 
 
 def test_adapter_reads_status_with_camera_time(peer):

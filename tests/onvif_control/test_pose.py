@@ -115,7 +115,7 @@ def test_continuous_move_is_stopped_at_the_software_limit(
         parse_model(
             PtzCommandIn,
             {
-                "session_id": sid["session_id"],
+                "session_id": sid.session_id,
                 "op": "absolute",
                 "pan": 0.0,
                 "tilt": -10.0,
@@ -131,7 +131,7 @@ def test_continuous_move_is_stopped_at_the_software_limit(
         camera_id,
         parse_model(
             PtzCommandIn,
-            {"session_id": sid["session_id"], "op": "continuous", "pan": 0.5, "timeout": 10},
+            {"session_id": sid.session_id, "op": "continuous", "pan": 0.5, "timeout": 10},
         ).command(),
     )
     deadline = time.monotonic() + 8

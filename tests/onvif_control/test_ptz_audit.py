@@ -132,7 +132,7 @@ def test_report_and_exports_through_the_api_on_the_simulator_INV_6(
         people["dispatcher"],
         camera["id"],
         parse_model(OpenSessionIn, {"purpose": "event"}).command(),
-    )["session_id"]
+    ).session_id
     clock.advance(dt.timedelta(seconds=10))
     control.ptz.command(
         people["dispatcher"],
@@ -206,7 +206,7 @@ def test_cli_audit_ptz_csv_and_verify(svc, control, camera, people, capsys, monk
     control.ptz.command(
         people["sergeant"],
         camera["id"],
-        parse_model(PtzCommandIn, {"session_id": sid["session_id"], "op": "stop"}).command(),
+        parse_model(PtzCommandIn, {"session_id": sid.session_id, "op": "stop"}).command(),
     )
     control.ptz.close_session(people["sergeant"], camera["id"])
     env = {

@@ -46,7 +46,7 @@ def test_a_sessions_bucket_goes_when_the_session_ends(control, camera, people):
         people["dispatcher"],
         camera["id"],
         parse_model(OpenSessionIn, {"purpose": "event"}).command(),
-    )["session_id"]
+    ).session_id
     buckets = control.ptz.commands.buckets
     with pytest.raises(RateLimited):
         for _ in range(100):

@@ -37,7 +37,7 @@ def test_joystick_and_take_over_notice_INV_6(sockets, camera, svc, control, peop
         "ptz.command",
         {
             "camera_id": camera["id"],
-            "session_id": sid["session_id"],
+            "session_id": sid.session_id,
             "op": "continuous",
             "pan": 0.2,
             "timeout": 0.5,

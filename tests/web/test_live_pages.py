@@ -176,7 +176,7 @@ def test_dispatcher_watches_and_steers_a_camera_from_its_page_INV_5_INV_6(
     )
     controller = tile.locator('[data-role="controller"]')
     expect(controller).to_have_text("Controlled by sergeant · emergency")
-    control.ptz.close_session(actors["sergeant"], cam, sergeant["session_id"])
+    control.ptz.close_session(actors["sergeant"], cam, sergeant.session_id)
     expect(controller).to_have_text("Nobody in control")
     health = tile.locator('[data-role="health"]')
     dead = recorded.sim.onvif_url.replace(f":{recorded.sim.onvif_port}/", ":9/")
@@ -287,7 +287,7 @@ def test_panel_shows_refusals_and_a_take_over_on_a_phone_A5(
     admin = actors["admin"]
     sid = control.ptz.open_session(
         admin, camera_id, parse_model(OpenSessionIn, {"purpose": "maintenance"}).command()
-    )["session_id"]
+    ).session_id
     move = {"session_id": sid, "op": "absolute", "pan": -40.0, "tilt": -10.0, "units": "degrees"}
     control.ptz.command(admin, camera_id, parse_model(PtzCommandIn, move).command())
     wait_still(sim)

@@ -9,6 +9,7 @@ authorises and audits the refusal (:func:`refuse_command`, :func:`refuse_session
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Any
 
@@ -85,6 +86,12 @@ def command_from(ptz: PtzService, actor: Actor, camera_id: str, data: Any) -> di
     return CommandOut.model_validate(result, from_attributes=True).model_dump(mode="json")
 
 
+def status_json(ptz: PtzService, actor: Actor, camera_id: str) -> dict[str, Any]:
+    """``GET .../ptz/status``'s JSON, for the Socket.IO ``ptz.status`` event."""
+    state = ptz.status(actor, camera_id)
+    return StatusOut.model_validate(state, from_attributes=True).model_dump(mode="json")
+
+
 @bp.operation(
     "POST",
     "/cameras/<camera_id>/ptz/session",
@@ -113,9 +120,9 @@ def current_session(camera_id: str) -> Any:
     actor = require_actor()
     services().authoriser.require(actor, Action.LIVE_VIEW, f"camera:{camera_id}")
     controller = control().ptz.controller(camera_id)
-    holder = controller is not None and controller.get("username") == actor.username
+    holder = controller is not None and controller.username == actor.username
     if controller is not None and not holder and actor.role is not Role.ADMIN:
-        controller = {k: v for k, v in controller.items() if k != "session_id"}
+        controller = dataclasses.replace(controller, session_id=None)
     return {"controller": controller}
 
 

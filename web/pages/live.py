@@ -58,8 +58,8 @@ def camera(camera_id: str) -> Any:
     controller = control.ptz.controller(camera_id)
     # A reload keeps the operator's own open session (the API shows it to them anyway).
     own_session = (
-        controller["session_id"]
-        if controller is not None and controller["username"] == actor.username
+        controller.session_id
+        if controller is not None and controller.username == actor.username
         else None
     )
     return render_template(
