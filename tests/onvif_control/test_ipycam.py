@@ -110,9 +110,7 @@ def test_ptz_ops_through_the_service(control, people, peer, clock):
     )
     assert peer.ptz.get_status()["pan"] == pytest.approx(0.5)
     r = run(op="relative", pan=-0.25, tilt=0.25, zoom=0.1)
-    assert r.pose_after.x == pytest.approx(0.25) and r.pose_after.y == pytest.approx(
-        0.0
-    )
+    assert r.pose_after.x == pytest.approx(0.25) and r.pose_after.y == pytest.approx(0.0)
     r = run(op="continuous", pan=0.5)
     time.sleep(0.3)
     status = control.ptz.status(dispatcher, cid)
