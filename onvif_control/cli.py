@@ -44,12 +44,12 @@ def cmd_camera_add(args: argparse.Namespace) -> int:
     finally:
         _close(services)
     if args.json:
-        print(json.dumps(camera, indent=2))
+        print(json.dumps(jsonable(camera), indent=2))
     else:
         print(
-            f"camera {camera['name']} added as {camera['id']}: {camera['manufacturer']} "
-            f"{camera['model']}, PTZ {'yes' if camera['ptz_supported'] else 'no'}, "
-            f"stream {camera['main_stream_uri']}"
+            f"camera {camera.name} added as {camera.id}: {camera.manufacturer} "
+            f"{camera.model}, PTZ {'yes' if camera.ptz_supported else 'no'}, "
+            f"stream {camera.main_stream_uri}"
         )
     return 0
 
@@ -61,12 +61,12 @@ def cmd_camera_list(args: argparse.Namespace) -> int:
     finally:
         _close(services)
     if args.json:
-        print(json.dumps(cameras, indent=2))
+        print(json.dumps(jsonable(cameras), indent=2))
         return 0
     for c in cameras:
         print(
-            f"{c['id']}  {c['name']:<20} {c['health']:<8} "
-            f"{'ptz' if c['ptz_supported'] else '-':<4} {c['onvif_url']}"
+            f"{c.id}  {c.name:<20} {c.health:<8} "
+            f"{'ptz' if c.ptz_supported else '-':<4} {c.onvif_url}"
         )
     return 0
 

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.timeout(180)
 
 
 def url(camera, suffix=""):
-    return f"/api/v1/cameras/{camera['id']}/ptz{suffix}"
+    return f"/api/v1/cameras/{camera.id}/ptz{suffix}"
 
 
 def open_session(api, bearer, camera, user="dispatcher", **body):
@@ -92,7 +92,7 @@ def test_every_op_with_pose_before_and_after_INV_6(api, bearer, camera, svc, clo
     assert r.status_code == 200, r.json
     token = r.json["preset_token"]
     assert [p["name"] for p in r.json["presets"]] == ["door"]
-    stored = api.get(f"/api/v1/cameras/{camera['id']}", headers=bearer["admin"]).json["presets"]
+    stored = api.get(f"/api/v1/cameras/{camera.id}", headers=bearer["admin"]).json["presets"]
     assert [p["token"] for p in stored] == [token]
     cmd(api, bearer, camera, sid, op="absolute", pan=-0.2, tilt=0.0)
     wait_idle(api, bearer, camera)
@@ -135,14 +135,14 @@ def test_every_op_with_pose_before_and_after_INV_6(api, bearer, camera, svc, clo
 
 def test_software_limits_clamp_or_refuse(api, bearer, camera, svc, clock):
     cal = {
-        **camera["calibration"],
+        **camera.calibration.to_dict(),
         "limit_pan_min": -30.0,
         "limit_pan_max": 30.0,
         "limit_zoom_max": 0.5,
     }
     assert (
         api.put(
-            f"/api/v1/cameras/{camera['id']}/calibration", json=cal, headers=bearer["admin"]
+            f"/api/v1/cameras/{camera.id}/calibration", json=cal, headers=bearer["admin"]
         ).status_code
         == 200
     )
@@ -165,13 +165,15 @@ def test_limit_mode_refuse(svc, control, camera, people):
 
     control.cameras.set_calibration(
         people["admin"],
-        camera["id"],
-        parse_model(CalibrationIn, {**camera["calibration"], "limit_pan_max": 0.0}).command(),
+        camera.id,
+        parse_model(
+            CalibrationIn, {**camera.calibration.to_dict(), "limit_pan_max": 0.0}
+        ).command(),
     )
     control.ptz.commands.config = type(control.ptz.commands.config)(limit_mode="refuse")
     sid = control.ptz.open_session(
         people["dispatcher"],
-        camera["id"],
+        camera.id,
         parse_model(OpenSessionIn, {"purpose": "event"}).command(),
     ).session_id
     from vms.errors import FailedPrecondition
@@ -179,7 +181,7 @@ def test_limit_mode_refuse(svc, control, camera, people):
     with pytest.raises(FailedPrecondition, match="outside the software limits"):
         control.ptz.command(
             people["dispatcher"],
-            camera["id"],
+            camera.id,
             parse_model(
                 PtzCommandIn, {"session_id": sid, "op": "absolute", "pan": 45.0, "units": "degrees"}
             ).command(),
@@ -224,7 +226,7 @@ def test_equal_priority_cannot_take_over(svc, control, camera, people):
     control.ptz.priorities["dispatcher"] = 50
     control.ptz.open_session(
         people["dispatcher"],
-        camera["id"],
+        camera.id,
         parse_model(OpenSessionIn, {"purpose": "event"}).command(),
     )
     # Another dispatcher-level user: the admin acts with priority 50 here.
@@ -232,7 +234,7 @@ def test_equal_priority_cannot_take_over(svc, control, camera, people):
     with pytest.raises(Conflict, match=r"controlled by dispatcher .*priority 50 cannot"):
         control.ptz.open_session(
             people["admin"],
-            camera["id"],
+            camera.id,
             parse_model(OpenSessionIn, {"purpose": "event"}).command(),
         )
 
@@ -340,17 +342,17 @@ def test_camera_fault_mid_session_is_reported_and_audited(api, bearer, camera, s
     r = cmd(api, bearer, camera, sid, op="goto_preset", preset="no-such-token")
     assert r.status_code == 400 and "camera sim-1" in r.json["error"]["message"]
     # The camera goes away mid-session: 503 naming the camera, audited as failed.
-    original = camera["onvif_url"]
+    original = camera.onvif_url
     port = sim.onvif_port
     from onvif_control.plugin import get
 
     control = get(svc)
-    control.connections.drop(camera["id"])
+    control.connections.drop(camera.id)
     with svc.db.transaction() as s:
         from vms.db.models import Camera
 
-        s.get(Camera, camera["id"]).onvif_url = original.replace(f":{port}/", ":9/")
-    control.connections.forget(camera["id"])
+        s.get(Camera, camera.id).onvif_url = original.replace(f":{port}/", ":9/")
+    control.connections.forget(camera.id)
     r = cmd(api, bearer, camera, sid, op="stop")
     assert r.status_code == 503 and "sim-1" in r.json["error"]["message"]
     last = entries(svc)[-1]
@@ -411,7 +413,7 @@ def test_commands_are_marked_for_the_masks_before_they_are_sent_INV_5(
     original = engine.HANDLERS[op]
 
     def spy(device, token, command):  # the real handler, observed at the moment of sending
-        latest = control.tracker.latest(camera["id"])
+        latest = control.tracker.latest(camera.id)
         seen.append(latest is not None and latest.commanded)
         return original(device, token, command)
 

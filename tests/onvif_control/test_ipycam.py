@@ -54,12 +54,12 @@ def test_onboarding_and_stream_uri(control, people, peer):
             },
         ).command(),
     )
-    assert camera["manufacturer"] == "PythonCam" and camera["ptz_supported"] is True
-    assert camera["main_stream_uri"] == peer.config.main_stream_rtsp
-    assert camera["main_stream_uri"].startswith("rtsp://127.0.0.1:")
-    assert camera["sub_profile_token"] == "Profile_Sub"
-    assert camera["sub_stream_uri"] == peer.config.sub_stream_rtsp
-    assert camera["capabilities"]["ptz_node"]["HomeSupported"] is True
+    assert camera.manufacturer == "PythonCam" and camera.ptz_supported is True
+    assert camera.main_stream_uri == peer.config.main_stream_rtsp
+    assert camera.main_stream_uri.startswith("rtsp://127.0.0.1:")
+    assert camera.sub_profile_token == "Profile_Sub"
+    assert camera.sub_stream_uri == peer.config.sub_stream_rtsp
+    assert camera.capabilities["ptz_node"]["HomeSupported"] is True
 
 
 def test_wrong_password(control, people, peer):
@@ -93,7 +93,7 @@ def test_ptz_ops_through_the_service(control, people, peer, clock):
             },
         ).command(),
     )
-    dispatcher, cid = people["dispatcher"], camera["id"]
+    dispatcher, cid = people["dispatcher"], camera.id
     sid = control.ptz.open_session(
         dispatcher, cid, parse_model(OpenSessionIn, {"purpose": "training"}).command()
     ).session_id

@@ -121,7 +121,7 @@ def test_report_and_exports_through_the_api_on_the_simulator_INV_6(
     assert svc.ports.find(MaskZones) is not None  # installed by the plugins, not by this test
     zone = [list(v) for v in sim.state()["private_zones"][0]["polygon"]]
     made = api.post(
-        f"/api/v1/cameras/{camera['id']}/masks",
+        f"/api/v1/cameras/{camera.id}/masks",
         json={"name": "window", "polygon": zone},
         headers=bearer["admin"],
     )
@@ -130,13 +130,13 @@ def test_report_and_exports_through_the_api_on_the_simulator_INV_6(
     clock.set(dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC))
     sid = control.ptz.open_session(
         people["dispatcher"],
-        camera["id"],
+        camera.id,
         parse_model(OpenSessionIn, {"purpose": "event"}).command(),
     ).session_id
     clock.advance(dt.timedelta(seconds=10))
     control.ptz.command(
         people["dispatcher"],
-        camera["id"],
+        camera.id,
         parse_model(
             PtzCommandIn,
             {
@@ -149,32 +149,32 @@ def test_report_and_exports_through_the_api_on_the_simulator_INV_6(
             },
         ).command(),
     )
-    _wait_idle(control, camera["id"])
+    _wait_idle(control, camera.id)
     clock.advance(dt.timedelta(seconds=20))
     control.ptz.command(
         people["dispatcher"],
-        camera["id"],
+        camera.id,
         parse_model(
             PtzCommandIn,
             {"session_id": sid, "op": "absolute", "pan": 0.0, "tilt": 0.0, "zoom": 0.0},
         ).command(),
     )
-    _wait_idle(control, camera["id"])
+    _wait_idle(control, camera.id)
     clock.advance(dt.timedelta(seconds=5))
-    control.ptz.close_session(people["dispatcher"], camera["id"])
+    control.ptz.close_session(people["dispatcher"], camera.id)
 
     q = "start=2026-11-20T11:00:00Z&end=2026-11-20T13:00:00Z"
     assert api.get(f"/api/v1/audit/ptz/report?{q}", headers=bearer["dispatcher"]).status_code == 403
     report = api.get(f"/api/v1/audit/ptz/report?{q}", headers=bearer["auditor"]).json
     (row,) = report["rows"]
-    assert row["user"] == "dispatcher" and row["camera_id"] == camera["id"]
+    assert row["user"] == "dispatcher" and row["camera_id"] == camera.id
     assert row["sessions"] == 1 and row["commands"] == 2
     assert row["seconds_in_control"] == 35.0 and row["seconds_zoomed_in"] == 20.0
     assert row["commands_into_masks"] == 1 and row["sessions_without_incident"] == 1
     assert report["mask_zones_known"] is True
 
     listed = api.get(
-        f"/api/v1/audit/ptz?camera={camera['id']}&user=dispatcher", headers=bearer["auditor"]
+        f"/api/v1/audit/ptz?camera={camera.id}&user=dispatcher", headers=bearer["auditor"]
     ).json["entries"]
     assert [e["action"] for e in listed] == [
         "ptz.session.open",
@@ -198,17 +198,17 @@ def test_cli_audit_ptz_csv_and_verify(svc, control, camera, people, capsys, monk
 
     sid = control.ptz.open_session(
         people["sergeant"],
-        camera["id"],
+        camera.id,
         parse_model(
             OpenSessionIn, {"purpose": "investigation", "incident_number": "C-9"}
         ).command(),
     )
     control.ptz.command(
         people["sergeant"],
-        camera["id"],
+        camera.id,
         parse_model(PtzCommandIn, {"session_id": sid.session_id, "op": "stop"}).command(),
     )
-    control.ptz.close_session(people["sergeant"], camera["id"])
+    control.ptz.close_session(people["sergeant"], camera.id)
     env = {
         "VMS_DATA_DIR": str(svc.config.data_dir),
         "VMS_DATABASE_URL": svc.config.database_url,

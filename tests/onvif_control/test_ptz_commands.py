@@ -44,12 +44,12 @@ def test_a_sessions_bucket_goes_when_the_session_ends(control, camera, people):
     """The sessions tell the commands when a session ends (PtzService wires them)."""
     sid = control.ptz.open_session(
         people["dispatcher"],
-        camera["id"],
+        camera.id,
         parse_model(OpenSessionIn, {"purpose": "event"}).command(),
     ).session_id
     buckets = control.ptz.commands.buckets
     with pytest.raises(RateLimited):
         for _ in range(100):
             buckets.take(sid)
-    control.ptz.close_session(people["dispatcher"], camera["id"], sid)
+    control.ptz.close_session(people["dispatcher"], camera.id, sid)
     buckets.take(sid)

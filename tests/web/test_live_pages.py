@@ -9,6 +9,7 @@ a phone-sized screen.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import time
@@ -29,7 +30,6 @@ from vms.auth.permissions import Actor
 from vms.db.models import AuditEntry, Camera
 from vms.services import Services
 from web.contract import parse_model
-from web.schemas.cameras import CalibrationIn
 from web.schemas.ptz import OpenSessionIn, PtzCommandIn
 
 Shoot = Callable[[Page, str], None]
@@ -303,11 +303,9 @@ def test_panel_shows_refusals_and_a_take_over_on_a_phone_A5(
     )
     wait_still(sim)  # closing the session stops the camera (P5)
     control.ptz.close_session(admin, camera_id, sid)
-    calibration = control.cameras.get(admin, camera_id)["calibration"]
+    calibration = control.cameras.get(admin, camera_id).calibration
     control.cameras.set_calibration(
-        admin,
-        camera_id,
-        parse_model(CalibrationIn, {**calibration, "limit_pan_min": -20.0}).command(),
+        admin, camera_id, dataclasses.replace(calibration, limit_pan_min=-20.0)
     )
 
     page.set_viewport_size({"width": 390, "height": 844})
