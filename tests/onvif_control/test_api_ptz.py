@@ -336,6 +336,19 @@ def test_session_of_another_user_and_unknown_sessions(api, bearer, camera, svc):
     assert "PSCS-4" in purpose[0]["reason"]
 
 
+def test_a_malformed_session_request_is_refused_and_audited(api, bearer, camera, svc):
+    """The request model refuses it (400 naming the field and value); the PTZ service
+    still authorises it first and audits the refusal (PSCS-2)."""
+    r = open_session(api, bearer, camera, reserve="yes")
+    assert r.status_code == 400 and "reserve: 'yes'" in r.json["error"]["message"]
+    last = entries(svc)[-1]
+    assert last[:3] == ("ptz.session.open", "refused", "dispatcher")
+    assert last[3]["reserve"] == "yes" and "reserve: 'yes'" in last[3]["reason"]
+    # Without PTZ control the refusal is the permission's, audited as denied.
+    assert open_session(api, bearer, camera, "officer", reserve="yes").status_code == 403
+    assert entries(svc, "ptz.control")[-1][:3] == ("ptz.control", "denied", "officer")
+
+
 def test_camera_fault_mid_session_is_reported_and_audited(api, bearer, camera, svc, sim):
     sid = open_session(api, bearer, camera).json["session_id"]
     # The camera itself faults on an unknown preset token (a Sender fault).
