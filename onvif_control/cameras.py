@@ -15,15 +15,16 @@ another one needs the password again.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Mapping
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 from sqlalchemy import select
 
 from onvif_control.adapter.device import OnvifDevice
-from onvif_control.adapter.models import Description
+from onvif_control.adapter.models import Description, Preset
 from onvif_control.adapter.parsers import onvif_endpoint
 from onvif_control.connections import Connections
 from onvif_control.credentials import CredentialBox
@@ -32,7 +33,7 @@ from vms.audit.log import AuditLog, Who
 from vms.auth.authoriser import Authoriser, who
 from vms.auth.permissions import Action, Actor
 from vms.camera_model import Calibration
-from vms.clock import Clock, isoformat
+from vms.clock import Clock
 from vms.db.engine import Database
 from vms.db.models import Camera, Device, PtzSession, SourceKind
 from vms.errors import Conflict, InvalidArgument, NotFound, VMSError
@@ -50,9 +51,51 @@ def target(camera_id: str) -> str:
     return f"camera:{camera_id}"
 
 
-def camera_json(camera: Camera, *, detail: bool = False) -> dict[str, Any]:
-    """A camera for the API and CLI; never the password."""
-    body: dict[str, Any] = {
+@dataclass(frozen=True)
+class CameraRecord:
+    """A camera as shown (API, CLI, pages): stream URIs without credentials, never
+    the password. ``health`` is online, offline or unknown (OPS-1)."""
+
+    id: str
+    name: str
+    onvif_url: str
+    username: str
+    manufacturer: str | None
+    model: str | None
+    firmware: str | None
+    serial: str | None
+    profile_token: str
+    sub_profile_token: str | None
+    main_stream_uri: str | None
+    sub_stream_uri: str | None
+    ptz_supported: bool
+    presets: tuple[Preset, ...]
+    calibration: Calibration
+    health: str
+    health_detail: str | None
+    last_seen_at: dt.datetime | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class CameraDetail(CameraRecord):
+    """A camera with what it told at onboarding: profiles, PTZ node and configuration
+    (as the device described them)."""
+
+    capabilities: dict[str, Any]
+
+
+def camera_record(camera: Camera) -> CameraRecord:
+    return CameraRecord(**_shown_fields(camera))
+
+
+def camera_detail(camera: Camera) -> CameraDetail:
+    return CameraDetail(**_shown_fields(camera), capabilities=camera.capabilities)
+
+
+def _shown_fields(camera: Camera) -> dict[str, Any]:
+    return {
         "id": camera.id,
         "name": camera.name,
         "onvif_url": redact_credentials(camera.onvif_url),
@@ -66,17 +109,14 @@ def camera_json(camera: Camera, *, detail: bool = False) -> dict[str, Any]:
         "main_stream_uri": _shown(camera.main_stream_uri),
         "sub_stream_uri": _shown(camera.sub_stream_uri),
         "ptz_supported": camera.ptz_supported,
-        "presets": camera.presets,
-        "calibration": camera.calibration,
+        "presets": tuple(Preset(**p) for p in camera.presets),
+        "calibration": Calibration.from_dict(camera.calibration),
         "health": camera.health,
         "health_detail": camera.health_detail,
-        "last_seen_at": isoformat(camera.last_seen_at),
-        "created_at": isoformat(camera.created_at),
-        "updated_at": isoformat(camera.updated_at),
+        "last_seen_at": camera.last_seen_at,
+        "created_at": camera.created_at,
+        "updated_at": camera.updated_at,
     }
-    if detail:
-        body["capabilities"] = camera.capabilities
-    return body
 
 
 def _shown(url: str | None) -> str | None:
@@ -88,23 +128,35 @@ def _where(endpoint: tuple[str, str, int]) -> str:
     return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
 
-def _text(body: Mapping[str, Any], name: str, *, limit: int = 200, required: bool = True) -> str:
-    value = body.get(name)
-    if value is None and not required:
-        return ""
-    if not isinstance(value, str) or (required and not value.strip()) or len(value) > limit:
-        raise InvalidArgument(f"{name} must be a non-empty string of at most {limit} characters")
-    return value.strip() if name != "password" else value
+@dataclass(frozen=True)
+class NewCamera:
+    """A camera to onboard (``POST /api/v1/cameras``): where its ONVIF device service
+    is, its credentials and, optionally, its calibration (default :class:`Calibration`)."""
+
+    name: str
+    onvif_url: str
+    username: str
+    password: str
+    calibration: Calibration | None = None
 
 
-def parse_calibration(data: Mapping[str, Any]) -> Calibration:
-    """A calibration from a request body, with its software limits checked."""
-    if not isinstance(data, Mapping):
-        raise InvalidArgument("the calibration must be a JSON object")
-    try:
-        calibration = Calibration.from_dict(dict(data))
-    except ValueError as exc:
-        raise InvalidArgument(str(exc)) from None
+@dataclass(frozen=True)
+class CameraChanges:
+    """A ``PATCH`` of a camera: the fields to change (``None``: unchanged)."""
+
+    name: str | None = None
+    onvif_url: str | None = None
+    username: str | None = None
+    password: str | None = None
+
+    def given(self) -> dict[str, str]:
+        """The changed fields, by name."""
+        return {k: v for k in CAMERA_FIELDS if (v := getattr(self, k)) is not None}
+
+
+def check_limits(calibration: Calibration) -> Calibration:
+    """``calibration`` when its software limits leave a range inside the camera's;
+    InvalidArgument naming the limits otherwise."""
     c = calibration
     for lo, hi, axis in (
         (c.limit_pan_min, c.limit_pan_max, "pan"),
@@ -172,20 +224,12 @@ class CameraService:
 
     # -- add, list, get, update, delete ------------------------------------------------
 
-    def add(self, actor: Actor, body: Mapping[str, Any]) -> dict[str, Any]:
-        """``POST /api/v1/cameras`` (admin)."""
+    def add(self, actor: Actor, new: NewCamera) -> CameraDetail:
+        """Onboard a camera (admin): connect first, then store (``POST /api/v1/cameras``)."""
         self.require_manage(actor, "cameras")
-        unknown = set(body) - set(CAMERA_FIELDS) - {"calibration"}
-        if unknown:
-            raise InvalidArgument(f"unknown camera field(s) {sorted(unknown)}")
-        calibration = body.get("calibration")
+        calibration = check_limits(new.calibration) if new.calibration is not None else None
         return self.onboard(
-            who(actor),
-            _text(body, "name"),
-            _text(body, "onvif_url", limit=500),
-            _text(body, "username"),
-            _text(body, "password"),
-            parse_calibration(calibration) if calibration is not None else None,
+            who(actor), new.name, new.onvif_url, new.username, new.password, calibration
         )
 
     def onboard(
@@ -196,7 +240,7 @@ class CameraService:
         username: str,
         password: str,
         calibration: Calibration | None = None,
-    ) -> dict[str, Any]:
+    ) -> CameraDetail:
         """Connect, read and store a camera; the CLI and ``--demo`` call this directly."""
         onvif_endpoint(onvif_url)  # no credentials in the URL, nothing tried (#10.11)
         with self.db.session() as s:
@@ -253,7 +297,7 @@ class CameraService:
                     "calibration": camera.calibration,
                 },
             )
-            body = camera_json(camera, detail=True)
+            body = camera_detail(camera)
         log.info("camera %s onboarded as %s (%s)", name, camera_id, description.info.model)
         return body
 
@@ -294,29 +338,26 @@ class CameraService:
         assert isinstance(camera, Camera)
         return camera
 
-    def list_cameras(self, actor: Actor | None) -> list[dict[str, Any]]:
+    def list_cameras(self, actor: Actor | None) -> list[CameraRecord]:
         if actor is not None:
             self.require_read(actor)
         with self.db.session() as s:
             cameras = s.execute(select(Camera).order_by(Camera.name)).scalars()
-            return [camera_json(c) for c in cameras]
+            return [camera_record(c) for c in cameras]
 
-    def get(self, actor: Actor, camera_id: str) -> dict[str, Any]:
+    def get(self, actor: Actor, camera_id: str) -> CameraDetail:
         self.require_read(actor)
         with self.db.session() as s:
-            return camera_json(self._get(s, camera_id), detail=True)
+            return camera_detail(self._get(s, camera_id))
 
-    def update(self, actor: Actor, camera_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
-        """``PATCH``: name, onvif_url, username, password. A new address or credentials
-        are tried on the camera first; on failure nothing changes."""
+    def update(self, actor: Actor, camera_id: str, change: CameraChanges) -> CameraDetail:
+        """Change a camera's name, onvif_url, username or password (``PATCH``). A new
+        address or credentials are tried on the camera first; on failure nothing
+        changes."""
         self.require_manage(actor, target(camera_id))
-        unknown = set(body) - set(CAMERA_FIELDS)
-        if unknown or not body:
-            raise InvalidArgument(
-                f"PATCH takes {', '.join(CAMERA_FIELDS)}"
-                + (f"; unknown: {sorted(unknown)}" if unknown else "")
-            )
-        changes = {k: _text(body, k, limit=500 if k == "onvif_url" else 200) for k in body}
+        changes = change.given()
+        if not changes:
+            raise InvalidArgument(f"PATCH takes {', '.join(CAMERA_FIELDS)}; none was given")
         with self.db.session() as s:
             current = self._get(s, camera_id)
             name, url, username = current.name, current.onvif_url, current.username
@@ -362,7 +403,7 @@ class CameraService:
                     **{k: v for k, v in changes.items() if k != "password"},
                 },
             )
-            out = camera_json(camera, detail=True)
+            out = camera_detail(camera)
         self.connections.forget(camera_id)
         return out
 
@@ -428,13 +469,18 @@ class CameraService:
         self.connections.drop(camera_id)
 
     def set_calibration(
-        self, actor: Actor | None, camera_id: str, data: Mapping[str, Any], *, by: Who | None = None
-    ) -> dict[str, Any]:
-        """``PUT /api/v1/cameras/{id}/calibration``: the whole calibration (fields left
-        out take their defaults)."""
+        self,
+        actor: Actor | None,
+        camera_id: str,
+        calibration: Calibration,
+        *,
+        by: Who | None = None,
+    ) -> Calibration:
+        """Replace a camera's calibration (``PUT /api/v1/cameras/{id}/calibration``);
+        its software limits are checked first."""
         if actor is not None:
             self.require_manage(actor, target(camera_id))
-        calibration = parse_calibration(data)
+        check_limits(calibration)
         actor_who = who(actor) if actor is not None else by
         assert actor_who is not None
         with self.db.transaction() as s:
@@ -450,7 +496,7 @@ class CameraService:
                 details={"before": before, "after": camera.calibration},
             )
         self.connections.forget(camera_id)
-        return calibration.to_dict()
+        return calibration
 
     def store_presets(self, camera_id: str, presets: list[dict[str, Any]]) -> None:
         """Keep the stored preset list in step after set/remove (no audit: the PTZ

@@ -18,6 +18,7 @@ from onvif_control.ptz_audit import PtzAuditQuery, to_csv
 from vms.bounded import parse_time
 from vms.cli import cli_actor
 from vms.config import Config
+from vms.jsonable import jsonable
 from vms.services import Services
 
 
@@ -43,12 +44,12 @@ def cmd_camera_add(args: argparse.Namespace) -> int:
     finally:
         _close(services)
     if args.json:
-        print(json.dumps(camera, indent=2))
+        print(json.dumps(jsonable(camera), indent=2))
     else:
         print(
-            f"camera {camera['name']} added as {camera['id']}: {camera['manufacturer']} "
-            f"{camera['model']}, PTZ {'yes' if camera['ptz_supported'] else 'no'}, "
-            f"stream {camera['main_stream_uri']}"
+            f"camera {camera.name} added as {camera.id}: {camera.manufacturer} "
+            f"{camera.model}, PTZ {'yes' if camera.ptz_supported else 'no'}, "
+            f"stream {camera.main_stream_uri}"
         )
     return 0
 
@@ -60,12 +61,12 @@ def cmd_camera_list(args: argparse.Namespace) -> int:
     finally:
         _close(services)
     if args.json:
-        print(json.dumps(cameras, indent=2))
+        print(json.dumps(jsonable(cameras), indent=2))
         return 0
     for c in cameras:
         print(
-            f"{c['id']}  {c['name']:<20} {c['health']:<8} "
-            f"{'ptz' if c['ptz_supported'] else '-':<4} {c['onvif_url']}"
+            f"{c.id}  {c.name:<20} {c.health:<8} "
+            f"{'ptz' if c.ptz_supported else '-':<4} {c.onvif_url}"
         )
     return 0
 
@@ -92,7 +93,7 @@ def cmd_audit_ptz(args: argparse.Namespace) -> int:
     if args.format == "csv":
         sys.stdout.write(to_csv(rows))
     else:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps(jsonable(rows), indent=2))
     return 0
 
 

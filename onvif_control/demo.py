@@ -134,6 +134,6 @@ def onboard_fleet(services: Services, fleet: Any, username: str, password: str) 
             ids.append(existing_id)
             continue
         body = control.cameras.onboard(by, name, cam.onvif_url, username, password, calibration)
-        ids.append(body["id"])
-        log.info("demo camera %s onboarded as %s", name, body["id"])
+        ids.append(body.id)
+        log.info("demo camera %s onboarded as %s", name, body.id)
     return ids

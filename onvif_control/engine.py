@@ -34,13 +34,35 @@ class Reading:
     moving: bool
     at: dt.datetime
 
+    # As shown (API, audit): degrees and zoom to 4 places, generic values to 6.
+    @property
+    def pan(self) -> float:
+        return round(self.pose.pan, 4)
+
+    @property
+    def tilt(self) -> float:
+        return round(self.pose.tilt, 4)
+
+    @property
+    def zoom(self) -> float:
+        return round(self.pose.zoom, 4)
+
+    @property
+    def x(self) -> float:
+        return round(self.generic[0], 6)
+
+    @property
+    def y(self) -> float:
+        return round(self.generic[1], 6)
+
     def to_dict(self) -> dict[str, Any]:
+        """For audit details."""
         return {
-            "pan": round(self.pose.pan, 4),
-            "tilt": round(self.pose.tilt, 4),
-            "zoom": round(self.pose.zoom, 4),
-            "x": round(self.generic[0], 6),
-            "y": round(self.generic[1], 6),
+            "pan": self.pan,
+            "tilt": self.tilt,
+            "zoom": self.zoom,
+            "x": self.x,
+            "y": self.y,
             "moving": self.moving,
             "at": isoformat(self.at),
         }

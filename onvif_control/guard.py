@@ -5,8 +5,11 @@ its fields, their ranges and whether it moves to a known target (``OPS``), and o
 builder turns its checked values into the command (``BUILDERS``). No I/O; the PTZ service
 adds permissions, arbitration, rate limits and audit (INV-6, PSCS-2).
 
+The input is a :class:`CommandRequest` (what the operator asked, already typed by the web
+layer's request model); the output a :class:`Command` (what goes to the camera).
+
 Values are in the ONVIF generic spaces (pan/tilt -1..1, zoom 0..1, velocities and speed
-as fractions of the maximum) unless ``"units": "degrees"``, in which case ``pan`` and
+as fractions of the maximum) unless ``units="degrees"``, in which case ``pan`` and
 ``tilt`` of ``absolute`` and ``relative`` are degrees (zoom stays 0..1).
 """
 
@@ -15,9 +18,8 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-from vms.bounded import parse_number
 from vms.camera_model import Calibration, Pose
 from vms.errors import FailedPrecondition, InvalidArgument
 
@@ -67,9 +69,34 @@ OPS: dict[Op, OpSpec] = {
     Op.REMOVE_PRESET: OpSpec({}, frozenset({"preset"}), frozenset({"preset"}), moves=False),
 }
 
-# Body fields that are not command values.
-ENVELOPE = frozenset({"session_id", "op", "units"})
 MAX_TEXT = 64
+VALUE_FIELDS = ("pan", "tilt", "zoom", "speed", "timeout", "preset")
+
+
+@dataclass(frozen=True)
+class CommandRequest:
+    """A PTZ command as asked (``POST /api/v1/cameras/{id}/ptz``, the joystick's
+    ``ptz.command`` event): typed, not yet checked against its op's table or the
+    camera's limits. ``None`` is a value not given."""
+
+    session_id: str
+    op: Op
+    units: Literal["generic", "degrees"] = "generic"
+    pan: float | None = None
+    tilt: float | None = None
+    zoom: float | None = None
+    speed: float | None = None
+    timeout: float | None = None
+    preset: str | None = None
+
+    def given(self) -> dict[str, Any]:
+        """The values given (not None), by name: the audit entry's ``args``."""
+        out: dict[str, Any] = {
+            name: getattr(self, name) for name in VALUE_FIELDS if getattr(self, name) is not None
+        }
+        if self.units != "generic":
+            out["units"] = self.units
+        return out
 
 
 @dataclass(frozen=True)
@@ -102,12 +129,6 @@ class Command:
         return out
 
 
-def _number(body: Mapping[str, Any], name: str) -> float | None:
-    if name not in body or body[name] is None:
-        return None
-    return parse_number(body[name], name)  # finite; 10**400 is a 400, not a 500 (#10.10)
-
-
 def _check(name: str, value: float, bounds: Range, unit: str = "") -> None:
     if not bounds.lo <= value <= bounds.hi:
         raise InvalidArgument(
@@ -118,51 +139,38 @@ def _check(name: str, value: float, bounds: Range, unit: str = "") -> None:
 
 
 def parse(
-    body: Mapping[str, Any],
+    asked: CommandRequest,
     calibration: Calibration,
     current: Pose | None,
     *,
     presets: Mapping[str, Pose | None] | None = None,
     limit_mode: str = "clamp",
 ) -> Command:
-    """Check a command body and apply the software limits.
+    """Check a command against its op's table and apply the software limits.
 
     ``current`` is the pose before the command (needed for relative targets);
-    ``presets`` maps known preset tokens to their poses. Raises InvalidArgument for bad
-    ops or values and FailedPrecondition for targets outside the limits in ``refuse``
-    mode (names the limit).
+    ``presets`` maps known preset tokens to their poses. Raises InvalidArgument for
+    values the op does not take, needs or allows, and FailedPrecondition for targets
+    outside the limits in ``refuse`` mode (names the limit).
     """
-    raw_op = body.get("op")
-    try:
-        op = Op(str(raw_op))
-    except ValueError:
-        raise InvalidArgument(
-            f"op {raw_op!r} is not one of {', '.join(o.value for o in Op)}"
-        ) from None
+    op = asked.op
     spec = OPS[op]
-    units = body.get("units", "generic")
-    if units not in ("generic", "degrees"):
-        raise InvalidArgument(f"units {units!r} must be 'generic' or 'degrees'")
-    degrees = units == "degrees" and op in (Op.ABSOLUTE, Op.RELATIVE)
+    degrees = asked.units == "degrees" and op in (Op.ABSOLUTE, Op.RELATIVE)
     allowed = set(spec.fields) | set(spec.texts)
-    unknown = set(body) - allowed - ENVELOPE
+    given = asked.given()
+    unknown = set(given) - allowed - {"units"}
     if unknown:
         raise InvalidArgument(
             f"op {op.value} does not take {', '.join(sorted(unknown))} "
             f"(it takes {', '.join(sorted(allowed)) or 'no values'})"
         )
-    missing = spec.required - {k for k, v in body.items() if v is not None}
+    missing = spec.required - set(given)
     if missing:
         raise InvalidArgument(f"op {op.value} needs {', '.join(sorted(missing))}")
-    requested = {k: body[k] for k in sorted(allowed | {"units"}) if k in body}
+    requested = {k: v for k, v in sorted(given.items())}
 
-    values: dict[str, float | None] = {name: _number(body, name) for name in spec.fields}
-    preset: str | None = None
-    if spec.texts:
-        text = body.get("preset")
-        if not isinstance(text, str) or not text.strip() or len(text) > MAX_TEXT:
-            raise InvalidArgument(f"preset must be a non-empty string of at most {MAX_TEXT}")
-        preset = text.strip()
+    values: dict[str, float | None] = {name: getattr(asked, name) for name in spec.fields}
+    preset = asked.preset if spec.texts else None
 
     if degrees:
         values = _degrees_to_generic(op, values, calibration)

@@ -16,9 +16,10 @@ from typing import Any
 from onvif_control.cameras import CameraService
 from onvif_control.connections import Connections
 from onvif_control.engine import PtzEngine
+from onvif_control.guard import CommandRequest
 from onvif_control.pose import PoseTracker
-from onvif_control.ptz_commands import PtzCommands
-from onvif_control.ptz_sessions import PtzSessions
+from onvif_control.ptz_commands import CommandResult, MalformedCommand, PtzCommands, PtzState
+from onvif_control.ptz_sessions import OpenSession, PtzSessions, SessionView
 from vms.audit.log import AuditLog
 from vms.auth.authoriser import Authoriser
 from vms.auth.permissions import Actor
@@ -26,6 +27,7 @@ from vms.camera_model import Pose
 from vms.clock import Clock
 from vms.config import PtzConfig
 from vms.db.engine import Database
+from vms.errors import VMSError
 from vms.events import EventBus
 
 
@@ -72,14 +74,19 @@ class PtzService:
 
     # -- sessions (onvif_control.ptz_sessions) ------------------------------------------
 
-    def open_session(self, actor: Actor, camera_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
-        """``POST /api/v1/cameras/{id}/ptz/session {purpose, incident_number?, note?,
-        reserve?}``: take control of a camera (arbitration rules A1-A5)."""
-        return self.sessions.open_session(actor, camera_id, body)
+    def open_session(self, actor: Actor, camera_id: str, ask: OpenSession) -> SessionView:
+        """Take control of a camera (arbitration rules A1-A5)."""
+        return self.sessions.open_session(actor, camera_id, ask)
+
+    def refuse_malformed_session(
+        self, actor: Actor, camera_id: str, asked: Mapping[str, Any], error: VMSError
+    ) -> VMSError:
+        """Audit a session request that did not parse (PSCS-2); the error to raise."""
+        return self.sessions.refuse_malformed(actor, camera_id, asked, error)
 
     def close_session(
         self, actor: Actor, camera_id: str, session_id: str | None = None
-    ) -> dict[str, Any]:
+    ) -> SessionView:
         """Release a session: your own, or anyone's as an admin (A6)."""
         return self.sessions.close_session(actor, camera_id, session_id)
 
@@ -87,17 +94,23 @@ class PtzService:
         """Job: end sessions idle for ``[ptz] idle_release_seconds`` (A2); audited."""
         return self.sessions.expire_idle()
 
-    def controller(self, camera_id: str) -> dict[str, Any] | None:
+    def controller(self, camera_id: str) -> SessionView | None:
         """The open, unexpired session of a camera, if any."""
         return self.sessions.controller(camera_id)
 
     # -- commands (onvif_control.ptz_commands) ------------------------------------------
 
-    def command(self, actor: Actor, camera_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
-        """``POST /api/v1/cameras/{id}/ptz {session_id, op, ...}`` (issue 4 item 5)."""
-        return self.commands.command(actor, camera_id, body)
+    def command(self, actor: Actor, camera_id: str, asked: CommandRequest) -> CommandResult:
+        """Send a command in the caller's session (issue 4 item 5; INV-6)."""
+        return self.commands.command(actor, camera_id, asked)
 
-    def status(self, actor: Actor, camera_id: str) -> dict[str, Any]:
+    def refuse_malformed(
+        self, actor: Actor, camera_id: str, attempt: MalformedCommand, error: VMSError
+    ) -> VMSError:
+        """Audit a command that did not parse as refused (INV-6); the error to raise."""
+        return self.commands.refuse_malformed(actor, camera_id, attempt, error)
+
+    def status(self, actor: Actor, camera_id: str) -> PtzState:
         """``GET /api/v1/cameras/{id}/ptz/status``: pose, move status, controller."""
         return self.commands.status(actor, camera_id)
 

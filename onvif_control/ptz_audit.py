@@ -7,6 +7,7 @@ of the reading itself (ACC-6: viewing the audit is audited too).
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import io
 import json
@@ -17,6 +18,7 @@ from typing import Any
 from sqlalchemy import select
 
 from onvif_control import report
+from onvif_control.report import Report
 from vms.audit.log import AuditLog, Who
 from vms.auth.authoriser import Authoriser, who
 from vms.auth.permissions import Action, Actor
@@ -91,45 +93,91 @@ def _entries(db: Database, q: PtzAuditQuery) -> list[AuditEntry]:
     return rows
 
 
-def _pose(value: Any, key: str) -> Any:
-    return value.get(key) if isinstance(value, dict) else None
+def _pose(value: Any, key: str) -> float | None:
+    number = value.get(key) if isinstance(value, dict) else None
+    return float(number) if isinstance(number, int | float) and number is not True else None
 
 
-def flat(entry: AuditEntry) -> dict[str, Any]:
+def _text(value: Any) -> str | None:
+    """Free-form audit details as the row's text columns (an old entry may hold
+    anything a client sent)."""
+    return None if value is None else value if isinstance(value, str) else json.dumps(value)
+
+
+@dataclass(frozen=True)
+class PtzAuditRow:
+    """One PTZ audit entry, flattened: the CSV's columns (``CSV_COLUMNS``, in order)."""
+
+    seq: int
+    at: dt.datetime
+    actor: str
+    role: str
+    action: str
+    outcome: str
+    camera_id: str
+    session_id: str | None
+    user: str
+    purpose: str | None
+    incident_number: str | None
+    op: str | None
+    args: str | None  # JSON text
+    sent: str | None  # JSON text
+    clamped: bool | None
+    pose_before_pan: float | None
+    pose_before_tilt: float | None
+    pose_before_zoom: float | None
+    pose_after_pan: float | None
+    pose_after_tilt: float | None
+    pose_after_zoom: float | None
+    target_pan: float | None
+    target_tilt: float | None
+    target_zoom: float | None
+    reason: str | None
+    hash: str
+
+
+def flat(entry: AuditEntry) -> PtzAuditRow:
     """One audit entry as a flat row (the CSV columns)."""
     d = entry.details
-    return {
-        "seq": entry.seq,
-        "at": isoformat(entry.at),
-        "actor": entry.actor,
-        "role": entry.role,
-        "action": entry.action,
-        "outcome": entry.outcome,
-        "camera_id": d.get("camera_id") or entry.target.removeprefix("camera:"),
-        "session_id": d.get("session_id"),
-        "user": d.get("user") or entry.actor,
-        "purpose": d.get("purpose"),
-        "incident_number": d.get("incident_number"),
-        "op": d.get("op"),
-        "args": json.dumps(d["args"], sort_keys=True) if "args" in d else None,
-        "sent": json.dumps(d["sent"], sort_keys=True) if "sent" in d else None,
-        "clamped": d.get("clamped"),
-        **{
-            f"{name}_{axis}": _pose(d.get(name), axis)
-            for name in ("pose_before", "pose_after", "target")
-            for axis in ("pan", "tilt", "zoom")
-        },
-        "reason": d.get("reason"),
-        "hash": entry.hash,
+    poses = {
+        f"{name}_{axis}": _pose(d.get(name), axis)
+        for name in ("pose_before", "pose_after", "target")
+        for axis in ("pan", "tilt", "zoom")
     }
+    return PtzAuditRow(
+        seq=entry.seq,
+        at=entry.at,
+        actor=entry.actor,
+        role=entry.role,
+        action=entry.action,
+        outcome=entry.outcome,
+        camera_id=_text(d.get("camera_id")) or entry.target.removeprefix("camera:"),
+        session_id=_text(d.get("session_id")),
+        user=_text(d.get("user")) or entry.actor,
+        purpose=_text(d.get("purpose")),
+        incident_number=_text(d.get("incident_number")),
+        op=_text(d.get("op")),
+        args=json.dumps(d["args"], sort_keys=True) if "args" in d else None,
+        sent=json.dumps(d["sent"], sort_keys=True) if "sent" in d else None,
+        clamped=d["clamped"] if isinstance(d.get("clamped"), bool) else None,
+        reason=_text(d.get("reason")),
+        hash=entry.hash,
+        **poses,
+    )
 
 
-def to_csv(rows: Sequence[dict[str, Any]]) -> str:
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    return isoformat(value) if isinstance(value, dt.datetime) else value
+
+
+def to_csv(rows: Sequence[PtzAuditRow]) -> str:
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
     for row in rows:
-        writer.writerow({k: "" if row.get(k) is None else row.get(k) for k in CSV_COLUMNS})
+        writer.writerow([_cell(getattr(row, k)) for k in CSV_COLUMNS])
     return out.getvalue()
 
 
@@ -156,7 +204,7 @@ class PtzAudit:
 
     def entries(
         self, actor: Actor | None, q: PtzAuditQuery, *, by: Who | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> list[PtzAuditRow]:
         """The PTZ entries matching ``q``, oldest first, flattened."""
         if actor is not None:
             self.authoriser.require(actor, Action.AUDIT_READ, "audit:ptz")
@@ -166,7 +214,7 @@ class PtzAudit:
         self._read(reader, "audit.read", {"what": "ptz", **_query_json(q), "rows": len(rows)})
         return rows
 
-    def report(self, actor: Actor, start: dt.datetime, end: dt.datetime) -> dict[str, Any]:
+    def report(self, actor: Actor, start: dt.datetime, end: dt.datetime) -> Report:
         """The PTZ-use report for [start, end) (auditors and admins)."""
         self.authoriser.require(actor, Action.AUDIT_READ, "audit:ptz")
         if end <= start:
@@ -181,19 +229,18 @@ class PtzAudit:
             allowed_to=self.allowed[1],
             zones=zones,
         )
-        body = report.build(
+        built = report.build(
             (report.Entry(e.at, e.actor, e.role, e.action, e.outcome, e.details) for e in entries),
             start,
             end,
             settings,
         )
-        body["mask_zones_known"] = source is not None
         self._read(
             who(actor),
             "audit.read",
             {"what": "ptz-report", "start": isoformat(start), "end": isoformat(end)},
         )
-        return body
+        return dataclasses.replace(built, mask_zones_known=source is not None)
 
 
 def _query_json(q: PtzAuditQuery) -> dict[str, Any]:

@@ -14,24 +14,67 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from onvif_control import arbitration, guard
 from onvif_control.arbitration import Bucket
 from onvif_control.cameras import CameraService, target
 from onvif_control.connections import Connections
 from onvif_control.engine import PtzEngine, Reading
+from onvif_control.guard import CommandRequest, Op
 from onvif_control.pose import PoseTracker
-from onvif_control.ptz_sessions import PtzSessions, session_context
+from onvif_control.ptz_sessions import PtzSessions, SessionView, session_context
 from vms.audit.log import SYSTEM_ROLE, AuditLog, Who
 from vms.auth.authoriser import Authoriser, who
 from vms.auth.permissions import Action, Actor
 from vms.camera_model import Pose
-from vms.clock import Clock, isoformat
+from vms.clock import Clock
 from vms.config import PtzConfig
 from vms.db.engine import Database
 from vms.db.models import PtzSession
 from vms.errors import InvalidArgument, RateLimited, VMSError
+
+
+@dataclass(frozen=True)
+class MalformedCommand:
+    """What can be told of a command request that did not parse, for its audit entry
+    (INV-6: refused commands are audited too): its session and op when they were text,
+    and the other values as sent (free-form)."""
+
+    session_id: str | None
+    op: str | None
+    args: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """A command done: what was sent (after the software limits; ``clamped`` when they
+    changed it), the pose aimed at, the poses before and after, when the session expires
+    if no command follows, and for preset edits the token and the camera's presets."""
+
+    op: Op
+    sent: dict[str, Any]
+    clamped: bool
+    target: Pose | None
+    pose_before: Reading
+    pose_after: Reading
+    expires_at: dt.datetime
+    preset_token: str | None = None
+    presets: list[dict[str, Any]] | None = None
+    outcome: Literal["ok"] = "ok"
+
+
+@dataclass(frozen=True)
+class PtzState:
+    """A camera's pose (from the pose tracker when fresh, else read from the camera),
+    whether it moves, and who controls it."""
+
+    camera_id: str
+    pose: Reading
+    moving: bool
+    source: Literal["tracker", "camera"]
+    controller: SessionView | None
 
 
 class CommandBuckets:
@@ -92,20 +135,20 @@ class PtzCommands:
         self.sessions = sessions
         self.buckets = CommandBuckets(clock, lambda: self.config.commands_per_second)
 
-    def command(self, actor: Actor, camera_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
+    def command(self, actor: Actor, camera_id: str, asked: CommandRequest) -> CommandResult:
         """``POST /api/v1/cameras/{id}/ptz {session_id, op, ...}`` (issue 4 item 5)."""
         self.authoriser.require(actor, Action.PTZ_CONTROL, target(camera_id))
-        session_id = body.get("session_id")
-        asked = {
-            "session_id": session_id if isinstance(session_id, str) else None,
-            "op": body.get("op"),
-            "args": {k: v for k, v in body.items() if k not in ("session_id", "op")},
-        }
+        args = asked.given()
         try:
-            row = self.sessions.for_command(actor, camera_id, session_id)
+            row = self.sessions.for_command(actor, camera_id, asked.session_id)
         except VMSError as exc:
-            raise self.sessions.refuse(actor, "ptz.command", camera_id, exc, asked) from None
-        context = {**session_context(row), "op": body.get("op"), "args": asked["args"]}
+            details: dict[str, Any] = {
+                "session_id": asked.session_id,
+                "op": asked.op.value,
+                "args": args,
+            }
+            raise self.sessions.refuse(actor, "ptz.command", camera_id, exc, details) from None
+        context: dict[str, Any] = {**session_context(row), "op": asked.op.value, "args": args}
         before: Reading | None = None
         try:
             self.buckets.take(row.id)
@@ -116,7 +159,7 @@ class PtzCommands:
                 for token, xyz in record.presets.items()
             }
             command = guard.parse(
-                body,
+                asked,
                 record.calibration,
                 before.pose,
                 presets=presets,
@@ -146,23 +189,40 @@ class PtzCommands:
             self.audit.append(s, who(actor), "ptz.command", target(camera_id), details=details)
         if outcome.presets is not None:
             self.cameras.store_presets(camera_id, outcome.presets)
-        result: dict[str, Any] = {
-            "outcome": "ok",
-            "op": command.op.value,
-            "sent": command.arguments(),
-            "clamped": command.clamped,
-            "target": command.target.to_dict() if command.target else None,
-            "pose_before": before.to_dict(),
-            "pose_after": outcome.after.to_dict(),
-            "expires_at": isoformat(now + dt.timedelta(seconds=self.sessions.idle_seconds)),
-        }
-        if outcome.preset_token is not None:
-            result["preset_token"] = outcome.preset_token
-        if outcome.presets is not None:
-            result["presets"] = outcome.presets
-        return result
+        return CommandResult(
+            op=command.op,
+            sent=command.arguments(),
+            clamped=command.clamped,
+            target=command.target,
+            pose_before=before,
+            pose_after=outcome.after,
+            expires_at=now + dt.timedelta(seconds=self.sessions.idle_seconds),
+            preset_token=outcome.preset_token,
+            presets=outcome.presets,
+        )
 
-    def status(self, actor: Actor, camera_id: str) -> dict[str, Any]:
+    def refuse_malformed(
+        self, actor: Actor, camera_id: str, attempt: MalformedCommand, error: VMSError
+    ) -> VMSError:
+        """A command the web layer could not parse (its request model refused it):
+        authorised and audited as refused like any other (INV-6), in the order a parsed
+        command is checked (permission, then session, then values). Returns the error to
+        raise: the session's when that is wrong too, else ``error``."""
+        self.authoriser.require(actor, Action.PTZ_CONTROL, target(camera_id))
+        details: dict[str, Any] = {
+            "session_id": attempt.session_id,
+            "op": attempt.op,
+            "args": dict(attempt.args),
+        }
+        try:
+            row = self.sessions.for_command(actor, camera_id, attempt.session_id)
+        except VMSError as exc:
+            error = exc
+        else:
+            details = {**session_context(row), "op": attempt.op, "args": dict(attempt.args)}
+        return self.sessions.refuse(actor, "ptz.command", camera_id, error, details)
+
+    def status(self, actor: Actor, camera_id: str) -> PtzState:
         """``GET /api/v1/cameras/{id}/ptz/status``: pose, move status, controller."""
         if not (
             self.authoriser.allows(actor, Action.PTZ_CONTROL)
@@ -185,17 +245,13 @@ class PtzCommands:
                 sample.moving,
                 sample.at,
             )
-            source = "tracker"
+            source: Literal["tracker", "camera"] = "tracker"
         else:
             reading = self.engine.status(camera_id)
             source = "camera"
-        return {
-            "camera_id": camera_id,
-            "pose": reading.to_dict(),
-            "moving": reading.moving,
-            "source": source,
-            "controller": self.sessions.controller(camera_id),
-        }
+        return PtzState(
+            camera_id, reading, reading.moving, source, self.sessions.controller(camera_id)
+        )
 
     def limit_stop(self, camera_id: str, pose: Pose) -> None:
         """The pose tracker stopped a continuous move at a software limit: audit the Stop

@@ -40,32 +40,51 @@ from vms.errors import (
     VMSError,
 )
 from vms.events import EventBus
+from vms.jsonable import jsonable
 
 log = logging.getLogger(__name__)
 
 ARBITER = Who("ptz-arbiter", SYSTEM_ROLE)
-MAX_INCIDENT = 64
-MAX_NOTE = 1000
 
 
-def session_json(row: PtzSession, idle_seconds: float) -> dict[str, Any]:
-    holder = holder_of(row)
-    return {
-        "session_id": row.id,
-        "camera_id": row.camera_id,
-        "username": row.username,
-        "role": row.role,
-        "priority": row.priority,
-        "purpose": row.purpose,
-        "incident_number": row.incident_number,
-        "note": row.note,
-        "reservation": row.reservation,
-        "started_at": isoformat(row.started_at),
-        "last_activity_at": isoformat(row.last_activity_at),
-        "expires_at": isoformat(arbitration.expires_at(holder, idle_seconds)),
-        "ended_at": isoformat(row.ended_at),
-        "end_reason": row.end_reason,
-    }
+@dataclass(frozen=True)
+class SessionView:
+    """A PTZ session as shown: who, why, since when, until when (``expires_at`` None
+    for a reservation; ``session_id`` None when hidden from the viewer)."""
+
+    session_id: str | None
+    camera_id: str
+    username: str
+    role: str
+    priority: int
+    purpose: str
+    incident_number: str | None
+    note: str | None
+    reservation: bool
+    started_at: dt.datetime
+    last_activity_at: dt.datetime
+    expires_at: dt.datetime | None
+    ended_at: dt.datetime | None
+    end_reason: str | None
+
+
+def session_view(row: PtzSession, idle_seconds: float) -> SessionView:
+    return SessionView(
+        session_id=row.id,
+        camera_id=row.camera_id,
+        username=row.username,
+        role=row.role,
+        priority=row.priority,
+        purpose=row.purpose,
+        incident_number=row.incident_number,
+        note=row.note,
+        reservation=row.reservation,
+        started_at=row.started_at,
+        last_activity_at=row.last_activity_at,
+        expires_at=arbitration.expires_at(holder_of(row), idle_seconds),
+        ended_at=row.ended_at,
+        end_reason=row.end_reason,
+    )
 
 
 def holder_of(row: PtzSession) -> Holder:
@@ -88,6 +107,18 @@ def session_context(row: PtzSession) -> dict[str, Any]:
         "purpose": row.purpose,
         "incident_number": row.incident_number,
     }
+
+
+@dataclass(frozen=True)
+class OpenSession:
+    """A request for control of a camera (``POST .../ptz/session``): the purpose (one
+    of ``[ptz] purposes``; a reservation's is maintenance), an optional incident number
+    and note, and whether an admin reserves the camera for maintenance (A5)."""
+
+    purpose: str | None = None
+    incident_number: str | None = None
+    note: str | None = None
+    reserve: bool = False
 
 
 @dataclass
@@ -232,27 +263,19 @@ class PtzSessions:
             "ptz.session",
             {
                 "camera_id": camera_id,
-                "controller": session_json(row, self.idle_seconds) if row else None,
+                "controller": jsonable(session_view(row, self.idle_seconds)) if row else None,
             },
         )
 
     # -- sessions ---------------------------------------------------------------------
 
-    def open_session(self, actor: Actor, camera_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
+    def open_session(self, actor: Actor, camera_id: str, ask: OpenSession) -> SessionView:
         """``POST /api/v1/cameras/{id}/ptz/session {purpose, incident_number?, note?,
         reserve?}``: take control of a camera (arbitration rules A1-A5)."""
         self.authoriser.require(actor, Action.PTZ_CONTROL, target(camera_id))
-        purpose = body.get("purpose")
-        incident = body.get("incident_number")
-        note = body.get("note")
-        reserve = body.get("reserve", False)
+        purpose, incident, note, reserve = ask.purpose, ask.incident_number, ask.note, ask.reserve
         asked = {"purpose": purpose, "incident_number": incident, "reserve": reserve}
         try:
-            unknown = set(body) - {"purpose", "incident_number", "note", "reserve"}
-            if unknown:
-                raise InvalidArgument(f"unknown session field(s) {sorted(unknown)}")
-            if not isinstance(reserve, bool):
-                raise InvalidArgument(f"reserve must be true or false, not {reserve!r}")
             if reserve:
                 if actor.role is not Role.ADMIN:
                     raise PermissionDenied("only an admin may reserve a camera for maintenance")
@@ -263,16 +286,9 @@ class PtzSessions:
                 # PSCS-4: only the permitted purposes.
                 raise InvalidArgument(
                     f"purpose {purpose!r} is not a permitted use; one of "
-                    f"{', '.join(self.purposes)} (PSCS-4)"
+                    f"{', '.join(self.purposes)} (PSCS-4)",
+                    field="purpose",
                 )
-            if incident is not None and (
-                not isinstance(incident, str)
-                or not incident.strip()
-                or len(incident) > MAX_INCIDENT
-            ):
-                raise InvalidArgument(f"incident_number must be text of at most {MAX_INCIDENT}")
-            if note is not None and (not isinstance(note, str) or len(note) > MAX_NOTE):
-                raise InvalidArgument(f"note must be text of at most {MAX_NOTE} characters")
             self.connections.ptz_record(camera_id)
         except VMSError as exc:
             raise self.refuse(actor, "ptz.session.open", camera_id, exc, asked) from None
@@ -338,7 +354,7 @@ class PtzSessions:
                     role=actor.role.value,
                     priority=claim.priority,
                     purpose=str(purpose),
-                    incident_number=incident.strip() if isinstance(incident, str) else None,
+                    incident_number=incident,
                     note=note,
                     reservation=reserve,
                     started_at=now,
@@ -359,7 +375,7 @@ class PtzSessions:
                         "reason": decision.reason,
                     },
                 )
-                out = session_json(row, self.idle_seconds)
+                out = session_view(row, self.idle_seconds)
         if refusal is not None:
             raise refusal.error
         if displaced is not None:
@@ -370,7 +386,7 @@ class PtzSessions:
 
     def close_session(
         self, actor: Actor, camera_id: str, session_id: str | None = None
-    ) -> dict[str, Any]:
+    ) -> SessionView:
         """Release a session: your own, or anyone's as an admin (A6)."""
         self.authoriser.require(actor, Action.PTZ_CONTROL, target(camera_id))
         refusal: _Refusal | None = None
@@ -412,10 +428,10 @@ class PtzSessions:
                     now,
                     released_by=actor.username,
                 )
-            out = session_json(row, self.idle_seconds) if row is not None else {}
+            out = session_view(row, self.idle_seconds) if row is not None else None
         if refusal is not None:
             raise refusal.error
-        assert row is not None
+        assert row is not None and out is not None
         self._halt(camera_id, "session closed")
         if row.username != actor.username:
             self._notify_displaced(row, actor.username, "released by an admin (A6)")
@@ -456,7 +472,7 @@ class PtzSessions:
             self._publish_controller(row.camera_id, None)
         return len(ended)
 
-    def controller(self, camera_id: str) -> dict[str, Any] | None:
+    def controller(self, camera_id: str) -> SessionView | None:
         """The open, unexpired session of a camera, if any."""
         with self.db.session() as s:
             row = self.open_row(s, camera_id)
@@ -464,13 +480,21 @@ class PtzSessions:
                 holder_of(row), self.clock.now(), self.idle_seconds
             ):
                 return None
-            return session_json(row, self.idle_seconds)
+            return session_view(row, self.idle_seconds)
 
-    def for_command(self, actor: Actor, camera_id: str, session_id: Any) -> PtzSession:
+    def refuse_malformed(
+        self, actor: Actor, camera_id: str, asked: Mapping[str, Any], error: VMSError
+    ) -> VMSError:
+        """A session request the web layer could not parse: authorised, then audited as
+        refused like any other (PSCS-2); ``asked`` is what was sent (free-form)."""
+        self.authoriser.require(actor, Action.PTZ_CONTROL, target(camera_id))
+        return self.refuse(actor, "ptz.session.open", camera_id, error, dict(asked))
+
+    def for_command(self, actor: Actor, camera_id: str, session_id: str | None) -> PtzSession:
         """The caller's own open, unexpired session ``session_id`` on ``camera_id`` (P4):
         404 unknown, 403 another user's, 409 ended or expired (an expired one is ended
         first, A2)."""
-        if not isinstance(session_id, str) or not session_id:
+        if not session_id:
             raise InvalidArgument("session_id is required: open a PTZ session first (PSCS-2)")
         now = self.clock.now()
         with self.db.session() as s:

@@ -4,7 +4,7 @@ Per operator and camera over a period: sessions, commands (granted and refused),
 control, time zoomed in beyond a threshold, sessions without an incident number, use
 outside the configured hours, and commands that aimed into a privacy-mask zone; plus a
 timeline of sessions for the auditors' page. No I/O: entries, settings and the period
-come in, a dict goes out (STYLE practice 2).
+come in, a :class:`Report` goes out (STYLE practice 2).
 
 How the figures are counted (docs/design/ptz-arbitration.md, "PTZ-use report"):
 
@@ -24,8 +24,6 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-
-from vms.clock import isoformat
 
 Polygon = Sequence[tuple[float, float]]
 END_ACTIONS = frozenset(
@@ -115,6 +113,53 @@ class _Row:
     seconds_zoomed_in: float = 0.0
 
 
+@dataclass(frozen=True)
+class ReportRow:
+    """One operator's use of one camera over the period."""
+
+    user: str
+    role: str
+    camera_id: str
+    sessions: int
+    sessions_without_incident: int
+    sessions_outside_hours: int
+    commands: int
+    commands_refused: int
+    commands_outside_hours: int
+    commands_into_masks: int
+    seconds_in_control: float
+    seconds_zoomed_in: float
+
+
+@dataclass(frozen=True)
+class TimelineSession:
+    """A session overlapping the period; ``end`` None while it is open."""
+
+    session_id: str
+    user: str
+    camera_id: str
+    purpose: str | None
+    incident_number: str | None
+    start: dt.datetime
+    end: dt.datetime | None
+    end_reason: str | None
+    commands: tuple[dt.datetime, ...]
+
+
+@dataclass(frozen=True)
+class Report:
+    """The PTZ-use report of [start, end); ``mask_zones_known``: whether the privacy
+    masks were known (else ``commands_into_masks`` cannot count)."""
+
+    start: dt.datetime
+    end: dt.datetime
+    zoomed_in_threshold: float
+    allowed_hours: str
+    rows: tuple[ReportRow, ...]
+    timeline: tuple[TimelineSession, ...]
+    mask_zones_known: bool = False
+
+
 def _aim(details: Mapping[str, Any]) -> Mapping[str, Any] | None:
     aim = details.get("target") or details.get("pose_after")
     return aim if isinstance(aim, Mapping) else None
@@ -127,7 +172,7 @@ def _overlap(a: dt.datetime, b: dt.datetime, start: dt.datetime, end: dt.datetim
 
 def build(
     entries: Iterable[Entry], start: dt.datetime, end: dt.datetime, settings: Settings
-) -> dict[str, Any]:
+) -> Report:
     """The report for [start, end). ``entries`` oldest first (may begin before start)."""
     sessions: dict[str, _Session] = {}
     rows: dict[tuple[str, str], _Row] = {}
@@ -203,43 +248,43 @@ def build(
         r.seconds_in_control += _overlap(s.start, s_end, start, end)
         r.seconds_zoomed_in += _zoomed(s, s_end, start, end, settings.zoom_threshold)
         timeline.append(
-            {
-                "session_id": s.id,
-                "user": s.user,
-                "camera_id": s.camera_id,
-                "purpose": s.purpose,
-                "incident_number": s.incident,
-                "start": isoformat(s.start),
-                "end": isoformat(s.end),
-                "end_reason": s.end_reason,
-                "commands": [isoformat(t) for t in s.commands if start <= t < end],
-            }
+            TimelineSession(
+                session_id=s.id,
+                user=s.user,
+                camera_id=s.camera_id,
+                purpose=s.purpose,
+                incident_number=s.incident,
+                start=s.start,
+                end=s.end,
+                end_reason=s.end_reason,
+                commands=tuple(t for t in s.commands if start <= t < end),
+            )
         )
     ordered = sorted(rows.values(), key=lambda r: (r.user, r.camera_id))
-    return {
-        "start": isoformat(start),
-        "end": isoformat(end),
-        "zoomed_in_threshold": settings.zoom_threshold,
-        "allowed_hours": f"{settings.allowed_from:%H:%M}-{settings.allowed_to:%H:%M}",
-        "rows": [
-            {
-                "user": r.user,
-                "role": r.role,
-                "camera_id": r.camera_id,
-                "sessions": r.sessions,
-                "sessions_without_incident": r.sessions_without_incident,
-                "sessions_outside_hours": r.sessions_outside_hours,
-                "commands": r.commands,
-                "commands_refused": r.commands_refused,
-                "commands_outside_hours": r.commands_outside_hours,
-                "commands_into_masks": r.commands_into_masks,
-                "seconds_in_control": round(r.seconds_in_control, 3),
-                "seconds_zoomed_in": round(r.seconds_zoomed_in, 3),
-            }
+    return Report(
+        start=start,
+        end=end,
+        zoomed_in_threshold=settings.zoom_threshold,
+        allowed_hours=f"{settings.allowed_from:%H:%M}-{settings.allowed_to:%H:%M}",
+        rows=tuple(
+            ReportRow(
+                user=r.user,
+                role=r.role,
+                camera_id=r.camera_id,
+                sessions=r.sessions,
+                sessions_without_incident=r.sessions_without_incident,
+                sessions_outside_hours=r.sessions_outside_hours,
+                commands=r.commands,
+                commands_refused=r.commands_refused,
+                commands_outside_hours=r.commands_outside_hours,
+                commands_into_masks=r.commands_into_masks,
+                seconds_in_control=round(r.seconds_in_control, 3),
+                seconds_zoomed_in=round(r.seconds_zoomed_in, 3),
+            )
             for r in ordered
-        ],
-        "timeline": sorted(timeline, key=lambda t: (t["start"] or "", t["session_id"])),
-    }
+        ),
+        timeline=tuple(sorted(timeline, key=lambda t: (t.start, t.session_id))),
+    )
 
 
 def _zoomed(

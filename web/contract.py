@@ -70,9 +70,13 @@ def _bounded(parse: Callable[..., Any], **kwargs: Any) -> Callable[[Any], Any]:
         try:
             return parse(value, "value", **kwargs)
         except InvalidArgument as exc:
-            reason = exc.message.removeprefix("value: ").removeprefix(shown(value)).strip()
-            # parse_number words it "value must be ..., not <value>": the value is shown once
-            reason = reason.removeprefix("value ").removesuffix(f", not {shown(value)}")
+            reason = (
+                exc.message.removeprefix("value: ")
+                .removeprefix("value ")  # parse_number's "value must be a number, not X"
+                .removeprefix(shown(value))
+                .removesuffix(f", not {shown(value)}")
+                .strip()
+            )
             raise PydanticCustomError("vms_bounded", reason) from None
 
     return validate
@@ -304,6 +308,7 @@ class ApiBlueprint(Blueprint):
         public: bool = False,
         body_required: bool = True,
         before: Callable[[], object] | None = None,
+        on_invalid_body: Callable[..., None] | None = None,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Declare a route. ``body``/``query``: the models the handler receives as the
         keyword arguments ``body`` and ``query``; ``response``: the model its return value
@@ -312,7 +317,9 @@ class ApiBlueprint(Blueprint):
         body the handler reads itself (uploads); ``public``: no credential needed;
         ``body_required=False``: an empty body is an empty object; ``before``: called
         before the request is parsed (a permission check whose refusal must outrank a
-        malformed query)."""
+        malformed query); ``on_invalid_body(error, data, **path)``: called before a
+        refused body's 400 is raised (it may raise another error instead), for routes
+        that must audit a refused request (PTZ commands, INV-6)."""
 
         def decorate(handler: Callable[..., Any]) -> Callable[..., Any]:
             doc = inspect.getdoc(handler) or ""
@@ -346,12 +353,18 @@ class ApiBlueprint(Blueprint):
                 if query is not None:
                     kwargs["query"] = parse_model(query, _query_data())
                 if body is not None:
-                    data = _json_data()
-                    if data == {} and body_required and not request.get_data(cache=True):
-                        raise InvalidArgument("the request body must be a JSON object")
-                    if not isinstance(data, dict):
-                        raise InvalidArgument("the request body must be a JSON object")
-                    kwargs["body"] = parse_model(body, data)
+                    data: Any = None
+                    try:
+                        data = _json_data()
+                        if data == {} and body_required and not request.get_data(cache=True):
+                            raise InvalidArgument("the request body must be a JSON object")
+                        if not isinstance(data, dict):
+                            raise InvalidArgument("the request body must be a JSON object")
+                        kwargs["body"] = parse_model(body, data)
+                    except InvalidArgument as exc:
+                        if on_invalid_body is not None:
+                            on_invalid_body(exc, data, **path)
+                        raise
                 result = handler(**kwargs)
                 if isinstance(result, Response):
                     return result
@@ -478,7 +491,13 @@ def build_openapi(app: Flask, *, title: str = "VMS API", version: str = "1") -> 
         elif not op.responses:
             responses[str(op.status if op.status != 200 else 204)] = {"description": "Done"}
         for status, answer in op.responses.items():
-            responses[str(status)] = dict(answer)
+            # Another form of the same answer (CSV besides JSON) joins its content.
+            same = responses.get(str(status), {})
+            responses[str(status)] = {
+                **same,
+                **answer,
+                "content": {**same.get("content", {}), **answer.get("content", {})},
+            }
         responses["default"] = {
             "description": "An error: what was wrong, with which value",
             "content": {"application/json": {"schema": mapping[error_key]}},

@@ -24,6 +24,7 @@ from vms.auth.permissions import Action, Actor, decide
 from vms.errors import InvalidArgument, Unauthenticated, VMSError
 from vms.services import Services
 from web import security
+from web.api.ptz import command_from, status_json
 
 PTZ_ROOM = "ptz"
 TO_PTZ_ROOM = frozenset({"ptz.pose", "ptz.session", "camera.health"})
@@ -59,14 +60,14 @@ def register_ptz(socketio: SocketIO, services: Services) -> None:
         try:
             camera_id = _camera_id(data)
             body = {k: v for k, v in data.items() if k != "camera_id"}
-            return get(services).ptz.command(actor(), camera_id, body)
+            return command_from(get(services).ptz, actor(), camera_id, body)
         except VMSError as exc:
             return exc.to_json()
 
     @socketio.on("ptz.status")
     def _status(data: Any) -> dict[str, Any]:
         try:
-            return get(services).ptz.status(actor(), _camera_id(data))
+            return status_json(get(services).ptz, actor(), _camera_id(data))
         except VMSError as exc:
             return exc.to_json()
 

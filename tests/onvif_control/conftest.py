@@ -16,6 +16,8 @@ from vms.auth.permissions import Actor
 from vms.clock import ManualClock
 from vms.config import Config
 from vms.services import Services
+from web.contract import parse_model
+from web.schemas.cameras import NewCameraIn
 
 SIM_USER = "admin"
 SIM_PASSWORD = "pw-ptz-test"
@@ -101,4 +103,4 @@ def camera(
         "password": SIM_PASSWORD,
         "calibration": cal.to_dict(),
     }
-    return control.cameras.add(people["admin"], body)
+    return control.cameras.add(people["admin"], parse_model(NewCameraIn, body).command())

@@ -12,12 +12,15 @@ import pytest
 from sqlalchemy import select
 
 from vms.db.models import AuditEntry
+from web.contract import parse_model
+from web.schemas.cameras import CalibrationIn
+from web.schemas.ptz import OpenSessionIn, PtzCommandIn
 
 pytestmark = pytest.mark.timeout(180)
 
 
 def url(camera, suffix=""):
-    return f"/api/v1/cameras/{camera['id']}/ptz{suffix}"
+    return f"/api/v1/cameras/{camera.id}/ptz{suffix}"
 
 
 def open_session(api, bearer, camera, user="dispatcher", **body):
@@ -89,7 +92,7 @@ def test_every_op_with_pose_before_and_after_INV_6(api, bearer, camera, svc, clo
     assert r.status_code == 200, r.json
     token = r.json["preset_token"]
     assert [p["name"] for p in r.json["presets"]] == ["door"]
-    stored = api.get(f"/api/v1/cameras/{camera['id']}", headers=bearer["admin"]).json["presets"]
+    stored = api.get(f"/api/v1/cameras/{camera.id}", headers=bearer["admin"]).json["presets"]
     assert [p["token"] for p in stored] == [token]
     cmd(api, bearer, camera, sid, op="absolute", pan=-0.2, tilt=0.0)
     wait_idle(api, bearer, camera)
@@ -132,14 +135,14 @@ def test_every_op_with_pose_before_and_after_INV_6(api, bearer, camera, svc, clo
 
 def test_software_limits_clamp_or_refuse(api, bearer, camera, svc, clock):
     cal = {
-        **camera["calibration"],
+        **camera.calibration.to_dict(),
         "limit_pan_min": -30.0,
         "limit_pan_max": 30.0,
         "limit_zoom_max": 0.5,
     }
     assert (
         api.put(
-            f"/api/v1/cameras/{camera['id']}/calibration", json=cal, headers=bearer["admin"]
+            f"/api/v1/cameras/{camera.id}/calibration", json=cal, headers=bearer["admin"]
         ).status_code
         == 200
     )
@@ -161,19 +164,27 @@ def test_limit_mode_refuse(svc, control, camera, people):
     from onvif_control.cameras import calibration_from_simulator  # noqa: F401
 
     control.cameras.set_calibration(
-        people["admin"], camera["id"], {**camera["calibration"], "limit_pan_max": 0.0}
+        people["admin"],
+        camera.id,
+        parse_model(
+            CalibrationIn, {**camera.calibration.to_dict(), "limit_pan_max": 0.0}
+        ).command(),
     )
     control.ptz.commands.config = type(control.ptz.commands.config)(limit_mode="refuse")
-    sid = control.ptz.open_session(people["dispatcher"], camera["id"], {"purpose": "event"})[
-        "session_id"
-    ]
+    sid = control.ptz.open_session(
+        people["dispatcher"],
+        camera.id,
+        parse_model(OpenSessionIn, {"purpose": "event"}).command(),
+    ).session_id
     from vms.errors import FailedPrecondition
 
     with pytest.raises(FailedPrecondition, match="outside the software limits"):
         control.ptz.command(
             people["dispatcher"],
-            camera["id"],
-            {"session_id": sid, "op": "absolute", "pan": 45.0, "units": "degrees"},
+            camera.id,
+            parse_model(
+                PtzCommandIn, {"session_id": sid, "op": "absolute", "pan": 45.0, "units": "degrees"}
+            ).command(),
         )
     refused = [e for e in entries(svc) if e[0] == "ptz.command"][-1]
     assert refused[1] == "refused" and "pose_before" in refused[3]
@@ -213,11 +224,19 @@ def test_equal_priority_cannot_take_over(svc, control, camera, people):
 
     control.ptz.priorities["records_commander"] = 50  # a second role at dispatcher level
     control.ptz.priorities["dispatcher"] = 50
-    control.ptz.open_session(people["dispatcher"], camera["id"], {"purpose": "event"})
+    control.ptz.open_session(
+        people["dispatcher"],
+        camera.id,
+        parse_model(OpenSessionIn, {"purpose": "event"}).command(),
+    )
     # Another dispatcher-level user: the admin acts with priority 50 here.
     control.ptz.priorities["admin"] = 50
     with pytest.raises(Conflict, match=r"controlled by dispatcher .*priority 50 cannot"):
-        control.ptz.open_session(people["admin"], camera["id"], {"purpose": "event"})
+        control.ptz.open_session(
+            people["admin"],
+            camera.id,
+            parse_model(OpenSessionIn, {"purpose": "event"}).command(),
+        )
 
 
 def test_admin_reserves_for_maintenance_and_releases_anyone(api, bearer, camera, svc):
@@ -272,19 +291,22 @@ def test_commands_are_rate_limited_per_session(api, bearer, camera, svc, clock):
 @pytest.mark.parametrize(
     ("body", "status", "message"),
     [
-        ({"op": "spin"}, 400, "op 'spin' is not one of"),
+        ({"op": "spin"}, 400, "op: 'spin' must be one of"),
         ({"op": "absolute", "pan": 1.5}, 400, "pan 1.5 is outside -1..1"),
-        ({"op": "absolute", "pan": "left"}, 400, "pan must be a number"),
+        ({"op": "absolute", "pan": "left"}, 400, "pan: 'left' must be a number"),
         # float(10**400) raised OverflowError: a 500 (#10.10); JSON NaN parses
-        ({"op": "absolute", "pan": 10**400}, 400, "pan must be a finite number, not 1000"),
-        ({"op": "absolute", "tilt": float("nan")}, 400, "tilt must be a finite number, not nan"),
+        ({"op": "absolute", "pan": 10**400}, 400, "pan: 1000"),
+        ({"op": "absolute", "tilt": float("nan")}, 400, "tilt: nan must be a finite number"),
         ({"op": "absolute", "zoom": -0.1}, 400, "zoom -0.1 is outside 0..1"),
         ({"op": "absolute", "pan": 200, "units": "degrees"}, 400, "outside -180..180 degrees"),
         ({"op": "continuous", "pan": 2}, 400, "outside -1..1"),
         ({"op": "continuous", "timeout": 600}, 400, "timeout 600"),
         ({"op": "stop", "pan": 1}, 400, "does not take pan"),
         ({"op": "goto_preset"}, 400, "needs preset"),
-        ({"op": "absolute", "units": "radians"}, 400, "units"),
+        ({"op": "absolute", "units": "radians"}, 400, "units: 'radians' must be one of"),
+        # Not a known field, not text: refused by the model, audited all the same (INV-6).
+        ({"op": "absolute", "pan": 0.1, "roll": 1}, 400, "roll is not a field"),
+        ({"op": 7}, 400, "op: 7 must be one of"),
     ],
 )
 def test_invalid_ops_and_values_are_refused_and_audited(
@@ -294,7 +316,8 @@ def test_invalid_ops_and_values_are_refused_and_audited(
     r = cmd(api, bearer, camera, sid, **body)
     assert r.status_code == status and message in r.json["error"]["message"], r.json
     last = entries(svc)[-1]
-    assert last[0] == "ptz.command" and last[1] == "refused" and last[3]["op"] == body["op"]
+    assert last[0] == "ptz.command" and last[1] == "refused" and last[3]["op"] == str(body["op"])
+    assert last[3]["session_id"] == sid and last[3]["user"] == "dispatcher"
 
 
 def test_session_of_another_user_and_unknown_sessions(api, bearer, camera, svc):
@@ -313,23 +336,36 @@ def test_session_of_another_user_and_unknown_sessions(api, bearer, camera, svc):
     assert "PSCS-4" in purpose[0]["reason"]
 
 
+def test_a_malformed_session_request_is_refused_and_audited(api, bearer, camera, svc):
+    """The request model refuses it (400 naming the field and value); the PTZ service
+    still authorises it first and audits the refusal (PSCS-2)."""
+    r = open_session(api, bearer, camera, reserve="yes")
+    assert r.status_code == 400 and "reserve: 'yes'" in r.json["error"]["message"]
+    last = entries(svc)[-1]
+    assert last[:3] == ("ptz.session.open", "refused", "dispatcher")
+    assert last[3]["reserve"] == "yes" and "reserve: 'yes'" in last[3]["reason"]
+    # Without PTZ control the refusal is the permission's, audited as denied.
+    assert open_session(api, bearer, camera, "officer", reserve="yes").status_code == 403
+    assert entries(svc, "ptz.control")[-1][:3] == ("ptz.control", "denied", "officer")
+
+
 def test_camera_fault_mid_session_is_reported_and_audited(api, bearer, camera, svc, sim):
     sid = open_session(api, bearer, camera).json["session_id"]
     # The camera itself faults on an unknown preset token (a Sender fault).
     r = cmd(api, bearer, camera, sid, op="goto_preset", preset="no-such-token")
     assert r.status_code == 400 and "camera sim-1" in r.json["error"]["message"]
     # The camera goes away mid-session: 503 naming the camera, audited as failed.
-    original = camera["onvif_url"]
+    original = camera.onvif_url
     port = sim.onvif_port
     from onvif_control.plugin import get
 
     control = get(svc)
-    control.connections.drop(camera["id"])
+    control.connections.drop(camera.id)
     with svc.db.transaction() as s:
         from vms.db.models import Camera
 
-        s.get(Camera, camera["id"]).onvif_url = original.replace(f":{port}/", ":9/")
-    control.connections.forget(camera["id"])
+        s.get(Camera, camera.id).onvif_url = original.replace(f":{port}/", ":9/")
+    control.connections.forget(camera.id)
     r = cmd(api, bearer, camera, sid, op="stop")
     assert r.status_code == 503 and "sim-1" in r.json["error"]["message"]
     last = entries(svc)[-1]
@@ -390,7 +426,7 @@ def test_commands_are_marked_for_the_masks_before_they_are_sent_INV_5(
     original = engine.HANDLERS[op]
 
     def spy(device, token, command):  # the real handler, observed at the moment of sending
-        latest = control.tracker.latest(camera["id"])
+        latest = control.tracker.latest(camera.id)
         seen.append(latest is not None and latest.commanded)
         return original(device, token, command)
 

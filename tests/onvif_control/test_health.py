@@ -24,19 +24,19 @@ def test_offline_and_back_online_OPS_1(svc, control, camera, clock, sim):
     svc.events.subscribe(lambda topic, payload: events.append((topic, payload)))
     assert control.health.check_all() == []  # online and unchanged
     clock.advance(dt.timedelta(minutes=1))
-    _move(svc, control, camera["id"], sim.onvif_url.replace(f":{sim.onvif_port}/", ":9/"))
+    _move(svc, control, camera.id, sim.onvif_url.replace(f":{sim.onvif_port}/", ":9/"))
     (change,) = control.health.check_all()
     assert (change.old, change.new) == ("online", "offline")
     assert "unreachable" in (change.detail or "")
     with svc.db.session() as s:
-        row = s.get(Camera, camera["id"])
+        row = s.get(Camera, camera.id)
         assert row.health == "offline" and row.last_seen_at == clock.now() - dt.timedelta(minutes=1)
     clock.advance(dt.timedelta(minutes=1))
-    _move(svc, control, camera["id"], sim.onvif_url)
+    _move(svc, control, camera.id, sim.onvif_url)
     (back,) = control.health.check_all()
     assert back.new == "online"
     with svc.db.session() as s:
-        assert s.get(Camera, camera["id"]).last_seen_at == clock.now()
+        assert s.get(Camera, camera.id).last_seen_at == clock.now()
         audited = [
             (e.details["old"], e.details["new"], e.outcome)
             for e in s.execute(

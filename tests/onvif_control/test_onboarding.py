@@ -13,28 +13,30 @@ from onvif_control.cameras import calibration_from_simulator
 from tests.onvif_control.conftest import SIM_PASSWORD, SIM_USER
 from vms.db.models import AuditEntry, Camera, Device
 from vms.errors import Conflict, FailedPrecondition, InvalidArgument, PermissionDenied, Unavailable
+from web.contract import parse_model
+from web.schemas.cameras import NewCameraIn
 
 pytestmark = pytest.mark.timeout(120)
 
 
 def test_onboarding_reads_and_stores_the_camera(svc, camera, sim):
-    assert camera["manufacturer"] and camera["model"] == "Simulated PTZ camera"
-    assert camera["ptz_supported"] is True
-    assert camera["main_stream_uri"] == sim.rtsp_url
-    assert camera["profile_token"] == "profile_1"
-    caps = camera["capabilities"]
+    assert camera.manufacturer and camera.model == "Simulated PTZ camera"
+    assert camera.ptz_supported is True
+    assert camera.main_stream_uri == sim.rtsp_url
+    assert camera.profile_token == "profile_1"
+    caps = camera.capabilities
     assert caps["profiles"][0]["width"] == 320
     spaces = caps["ptz_node"]["SupportedPTZSpaces"]
     assert spaces["AbsolutePanTiltPositionSpace"][0]["URI"].endswith("PositionGenericSpace")
     assert caps["ptz_configuration"]["PanTiltLimits"]["Range"]["XRange"]["Max"] == 1.0
-    assert camera["calibration"] == calibration_from_simulator(sim.state()["calibration"]).to_dict()
-    assert camera["health"] == "online"
-    assert "password" not in camera and "password_enc" not in camera
+    assert camera.calibration == calibration_from_simulator(sim.state()["calibration"])
+    assert camera.health == "online"
+    assert "password" not in vars(camera) and "password_enc" not in vars(camera)
     with svc.db.session() as s:
         # The camera id is its catalog device id.
-        device = s.get(Device, camera["id"])
+        device = s.get(Device, camera.id)
         assert device is not None and device.kind == "fixed" and device.name == "sim-1"
-        row = s.get(Camera, camera["id"])
+        row = s.get(Camera, camera.id)
         # Encrypted at rest: neither the password nor a trivial encoding of it is stored.
         assert SIM_PASSWORD not in row.password_enc and row.password_enc.startswith("v1:")
         entry = s.execute(select(AuditEntry).where(AuditEntry.action == "camera.add")).scalar_one()
@@ -48,8 +50,8 @@ def test_stored_password_is_bound_to_the_camera_row(svc, control, camera):
 
     box = CredentialBox(load_or_create_key(svc.config.secrets_dir, "credentials.key"))
     with svc.db.session() as s:
-        stored = s.get(Camera, camera["id"]).password_enc
-    assert box.decrypt(camera["id"], stored) == SIM_PASSWORD
+        stored = s.get(Camera, camera.id).password_enc
+    assert box.decrypt(camera.id, stored) == SIM_PASSWORD
     from vms.errors import DataLoss
 
     with pytest.raises(DataLoss, match="does not decrypt"):
@@ -64,7 +66,7 @@ def _count(svc, model) -> int:
 def test_wrong_password_stores_nothing(svc, control, sim, people):
     body = {"name": "bad", "onvif_url": sim.onvif_url, "username": SIM_USER, "password": "nope"}
     with pytest.raises(FailedPrecondition, match="refused the username or password"):
-        control.cameras.add(people["admin"], body)
+        control.cameras.add(people["admin"], parse_model(NewCameraIn, body).command())
     assert _count(svc, Camera) == 0
     with svc.db.session() as s:
         failed = s.execute(select(AuditEntry).where(AuditEntry.action == "camera.add")).scalar_one()
@@ -82,7 +84,7 @@ def test_unreachable_camera_stores_nothing(svc, control, people):
         "password": "p",
     }
     with pytest.raises(Unavailable, match=r"unreachable|no answer"):
-        control.cameras.add(people["admin"], body)
+        control.cameras.add(people["admin"], parse_model(NewCameraIn, body).command())
     assert _count(svc, Camera) == 0 and _count(svc, Device) == 0
 
 
@@ -101,13 +103,13 @@ def test_unreachable_camera_stores_nothing(svc, control, people):
 )
 def test_bad_onboarding_input_is_refused(control, people, body, message):
     with pytest.raises(InvalidArgument, match=message):
-        control.cameras.add(people["admin"], body)
+        control.cameras.add(people["admin"], parse_model(NewCameraIn, body).command())
 
 
 def test_only_admins_manage_cameras_ACC_1(svc, control, sim, people):
     body = {"name": "x", "onvif_url": sim.onvif_url, "username": SIM_USER, "password": SIM_PASSWORD}
     with pytest.raises(PermissionDenied):
-        control.cameras.add(people["dispatcher"], body)
+        control.cameras.add(people["dispatcher"], parse_model(NewCameraIn, body).command())
     with svc.db.session() as s:
         denied = s.execute(select(AuditEntry).where(AuditEntry.outcome == "denied")).scalar_one()
     assert denied.actor == "dispatcher"
@@ -121,7 +123,7 @@ def test_duplicate_name_conflicts(control, camera, sim, people):
         "password": SIM_PASSWORD,
     }
     with pytest.raises(Conflict):
-        control.cameras.add(people["admin"], body)
+        control.cameras.add(people["admin"], parse_model(NewCameraIn, body).command())
 
 
 def test_api_crud_and_calibration(api, bearer, sim, svc):
@@ -208,10 +210,10 @@ def test_demo_onboards_the_fleet_with_its_calibration(svc, control):
     with SimulatorFleet(count=2, size=(160, 90), fps=2, password="demo-pw") as fleet:
         ids = onboard_fleet(svc, fleet, "admin", "demo-pw")
         again = onboard_fleet(svc, fleet, "admin", "demo-pw")  # a restart: same rows
-        cameras = {c["name"]: c for c in control.cameras.list_cameras(None)}
+        cameras = {c.name: c for c in control.cameras.list_cameras(None)}
         assert ids == again and set(cameras) == {"demo-cam1", "demo-cam2"}
         expected = calibration_from_simulator(fleet.cameras[0].state()["calibration"])
-        assert cameras["demo-cam1"]["calibration"] == expected.to_dict()
+        assert cameras["demo-cam1"].calibration == expected
         assert control.engine.status(ids[0]).pose.pan == pytest.approx(
             fleet.cameras[0].state()["pose"]["pan"], abs=0.01
         )

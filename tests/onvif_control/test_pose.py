@@ -10,8 +10,11 @@ import time
 import pytest
 
 from onvif_control.guard import Command, Op
-from vms.camera_model import Calibration, Pose, PoseSource
+from vms.camera_model import Pose, PoseSource
 from vms.clock import SystemClock
+from web.contract import parse_model
+from web.schemas.cameras import CalibrationIn
+from web.schemas.ptz import OpenSessionIn, PtzCommandIn
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -45,7 +48,7 @@ def test_tracker_is_a_pose_source(control):
 
 
 def test_polls_fast_while_moving_and_slow_when_idle(live, camera, sim):
-    tracker, camera_id = live.tracker, camera["id"]
+    tracker, camera_id = live.tracker, camera.id
     deadline = time.monotonic() + 5
     while tracker.latest(camera_id) is None and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -68,10 +71,10 @@ def test_polls_fast_while_moving_and_slow_when_idle(live, camera, sim):
 
 def test_commanded_pose_is_recorded_at_once(control, camera):
     target = Pose(12.0, -5.0, 0.3)
-    cal = Calibration.from_dict(camera["calibration"])
+    cal = camera.calibration
     x, y, z = cal.to_generic(target)
-    control.engine.execute(camera["id"], Command(Op.ABSOLUTE, x, y, z, target=target))
-    history = control.tracker.history(camera["id"], dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
+    control.engine.execute(camera.id, Command(Op.ABSOLUTE, x, y, z, target=target))
+    history = control.tracker.history(camera.id, dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
     commanded = [s for s in history if s.commanded]
     assert commanded and commanded[-1].pose == target and commanded[-1].moving
     # Sample times are the injected clock's (INV-7).
@@ -94,24 +97,33 @@ def test_continuous_move_is_stopped_at_the_software_limit(
 
     from vms.db.models import AuditEntry
 
-    camera_id = camera["id"]
+    camera_id = camera.id
     # On the slow link the first reply that shows the move arrives two round trips
     # (0.6 s, 27 degrees) after it started: the limit sits further away there.
     limit = 60.0 if reply_delay else 20.0
     live.cameras.set_calibration(
-        people["admin"], camera_id, {**camera["calibration"], "limit_pan_max": limit}
+        people["admin"],
+        camera_id,
+        parse_model(
+            CalibrationIn, {**camera.calibration.to_dict(), "limit_pan_max": limit}
+        ).command(),
     )
-    sid = live.ptz.open_session(people["dispatcher"], camera_id, {"purpose": "event"})
+    sid = live.ptz.open_session(
+        people["dispatcher"], camera_id, parse_model(OpenSessionIn, {"purpose": "event"}).command()
+    )
     live.ptz.command(
         people["dispatcher"],
         camera_id,
-        {
-            "session_id": sid["session_id"],
-            "op": "absolute",
-            "pan": 0.0,
-            "tilt": -10.0,
-            "units": "degrees",
-        },
+        parse_model(
+            PtzCommandIn,
+            {
+                "session_id": sid.session_id,
+                "op": "absolute",
+                "pan": 0.0,
+                "tilt": -10.0,
+                "units": "degrees",
+            },
+        ).command(),
     )
     deadline = time.monotonic() + 5
     while sim.state()["moving"]["pan_tilt"] and time.monotonic() < deadline:
@@ -119,7 +131,10 @@ def test_continuous_move_is_stopped_at_the_software_limit(
     live.ptz.command(
         people["dispatcher"],
         camera_id,
-        {"session_id": sid["session_id"], "op": "continuous", "pan": 0.5, "timeout": 10},
+        parse_model(
+            PtzCommandIn,
+            {"session_id": sid.session_id, "op": "continuous", "pan": 0.5, "timeout": 10},
+        ).command(),
     )
     deadline = time.monotonic() + 8
     while sim.state()["moving"]["pan_tilt"] and time.monotonic() < deadline:
@@ -143,7 +158,7 @@ def test_replies_slower_than_the_masks_allow_are_not_recorded_INV_5(live, camera
     """A pose read at an unknown instant of a long round trip may be older than its stamp
     by more than [privacy_masks] latency_seconds: the tracker does not record it, so the
     pose grows stale and the masks blank the picture (INV-5) until replies are fast."""
-    tracker, camera_id = live.tracker, camera["id"]
+    tracker, camera_id = live.tracker, camera.id
     assert tracker.max_reply_seconds == 0.15  # from [privacy_masks] latency_seconds
     deadline = time.monotonic() + 5
     while tracker.latest(camera_id) is None and time.monotonic() < deadline:

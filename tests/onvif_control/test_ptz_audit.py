@@ -13,6 +13,8 @@ import pytest
 
 from onvif_control.report import Entry, Settings, build, inside, parse_hours, within_hours
 from vms.ports import MaskZones
+from web.contract import parse_model
+from web.schemas.ptz import OpenSessionIn, PtzCommandIn
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -69,29 +71,29 @@ def test_report_figures_on_a_scripted_session_PSCS_5():
         zoom_threshold=0.5, allowed_from=dt.time(6), allowed_to=dt.time(22), zones={"c1": [ZONE]}
     )
     report = build(scripted(), at(0), at(30), settings)
-    ann, bob = report["rows"]
-    assert ann["user"] == "ann" and ann["camera_id"] == "c1"
-    assert ann["sessions"] == 1 and ann["sessions_without_incident"] == 1
-    assert ann["commands"] == 4 and ann["commands_refused"] == 1
-    assert ann["seconds_in_control"] == 15 * 60
-    assert ann["seconds_zoomed_in"] == 3 * 60 + 3 * 60  # 21:52-21:55 and 22:02-22:05
-    assert ann["commands_outside_hours"] == 1  # the 22:02 command
-    assert ann["commands_into_masks"] == 1
-    assert bob["sessions"] == 1 and bob["sessions_without_incident"] == 0
-    assert bob["sessions_outside_hours"] == 1  # started 22:10
-    assert bob["seconds_in_control"] == 10 * 60  # still open at the period end
-    assert [t["user"] for t in report["timeline"]] == ["ann", "bob"]
-    assert len(report["timeline"][0]["commands"]) == 4
+    ann, bob = report.rows
+    assert ann.user == "ann" and ann.camera_id == "c1"
+    assert ann.sessions == 1 and ann.sessions_without_incident == 1
+    assert ann.commands == 4 and ann.commands_refused == 1
+    assert ann.seconds_in_control == 15 * 60
+    assert ann.seconds_zoomed_in == 3 * 60 + 3 * 60  # 21:52-21:55 and 22:02-22:05
+    assert ann.commands_outside_hours == 1  # the 22:02 command
+    assert ann.commands_into_masks == 1
+    assert bob.sessions == 1 and bob.sessions_without_incident == 0
+    assert bob.sessions_outside_hours == 1  # started 22:10
+    assert bob.seconds_in_control == 10 * 60  # still open at the period end
+    assert [t.user for t in report.timeline] == ["ann", "bob"]
+    assert len(report.timeline[0].commands) == 4
 
 
 def test_report_clips_to_the_period():
     settings = Settings(zones={})
     report = build(scripted(), at(3), at(10), settings)
-    ann = report["rows"][0]
-    assert ann["sessions"] == 0  # opened before the period
-    assert ann["seconds_in_control"] == 7 * 60
-    assert ann["seconds_zoomed_in"] == 2 * 60  # 21:53-21:55
-    assert ann["commands"] == 1
+    ann = report.rows[0]
+    assert ann.sessions == 0  # opened before the period
+    assert ann.seconds_in_control == 7 * 60
+    assert ann.seconds_zoomed_in == 2 * 60  # 21:53-21:55
+    assert ann.commands == 1
 
 
 def test_hours_and_polygons():
@@ -119,52 +121,60 @@ def test_report_and_exports_through_the_api_on_the_simulator_INV_6(
     assert svc.ports.find(MaskZones) is not None  # installed by the plugins, not by this test
     zone = [list(v) for v in sim.state()["private_zones"][0]["polygon"]]
     made = api.post(
-        f"/api/v1/cameras/{camera['id']}/masks",
+        f"/api/v1/cameras/{camera.id}/masks",
         json={"name": "window", "polygon": zone},
         headers=bearer["admin"],
     )
     assert made.status_code == 201, made.json
     pan, tilt = (sum(c) / len(c) for c in zip(*zone, strict=True))
     clock.set(dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC))
-    sid = control.ptz.open_session(people["dispatcher"], camera["id"], {"purpose": "event"})[
-        "session_id"
-    ]
+    sid = control.ptz.open_session(
+        people["dispatcher"],
+        camera.id,
+        parse_model(OpenSessionIn, {"purpose": "event"}).command(),
+    ).session_id
     clock.advance(dt.timedelta(seconds=10))
     control.ptz.command(
         people["dispatcher"],
-        camera["id"],
-        {
-            "session_id": sid,
-            "op": "absolute",
-            "pan": pan,
-            "tilt": tilt,
-            "zoom": 0.7,
-            "units": "degrees",
-        },
+        camera.id,
+        parse_model(
+            PtzCommandIn,
+            {
+                "session_id": sid,
+                "op": "absolute",
+                "pan": pan,
+                "tilt": tilt,
+                "zoom": 0.7,
+                "units": "degrees",
+            },
+        ).command(),
     )
-    _wait_idle(control, camera["id"])
+    _wait_idle(control, camera.id)
     clock.advance(dt.timedelta(seconds=20))
     control.ptz.command(
         people["dispatcher"],
-        camera["id"],
-        {"session_id": sid, "op": "absolute", "pan": 0.0, "tilt": 0.0, "zoom": 0.0},
+        camera.id,
+        parse_model(
+            PtzCommandIn,
+            {"session_id": sid, "op": "absolute", "pan": 0.0, "tilt": 0.0, "zoom": 0.0},
+        ).command(),
     )
-    _wait_idle(control, camera["id"])
+    _wait_idle(control, camera.id)
     clock.advance(dt.timedelta(seconds=5))
-    control.ptz.close_session(people["dispatcher"], camera["id"])
+    control.ptz.close_session(people["dispatcher"], camera.id)
 
     q = "start=2026-11-20T11:00:00Z&end=2026-11-20T13:00:00Z"
     assert api.get(f"/api/v1/audit/ptz/report?{q}", headers=bearer["dispatcher"]).status_code == 403
     report = api.get(f"/api/v1/audit/ptz/report?{q}", headers=bearer["auditor"]).json
     (row,) = report["rows"]
-    assert row["user"] == "dispatcher" and row["camera_id"] == camera["id"]
+    assert row["user"] == "dispatcher" and row["camera_id"] == camera.id
     assert row["sessions"] == 1 and row["commands"] == 2
     assert row["seconds_in_control"] == 35.0 and row["seconds_zoomed_in"] == 20.0
     assert row["commands_into_masks"] == 1 and row["sessions_without_incident"] == 1
     assert report["mask_zones_known"] is True
 
     listed = api.get(
-        f"/api/v1/audit/ptz?camera={camera['id']}&user=dispatcher", headers=bearer["auditor"]
+        f"/api/v1/audit/ptz?camera={camera.id}&user=dispatcher", headers=bearer["auditor"]
     ).json["entries"]
     assert [e["action"] for e in listed] == [
         "ptz.session.open",
@@ -187,12 +197,18 @@ def test_cli_audit_ptz_csv_and_verify(svc, control, camera, people, capsys, monk
     from vms.cli import main
 
     sid = control.ptz.open_session(
-        people["sergeant"], camera["id"], {"purpose": "investigation", "incident_number": "C-9"}
+        people["sergeant"],
+        camera.id,
+        parse_model(
+            OpenSessionIn, {"purpose": "investigation", "incident_number": "C-9"}
+        ).command(),
     )
     control.ptz.command(
-        people["sergeant"], camera["id"], {"session_id": sid["session_id"], "op": "stop"}
+        people["sergeant"],
+        camera.id,
+        parse_model(PtzCommandIn, {"session_id": sid.session_id, "op": "stop"}).command(),
     )
-    control.ptz.close_session(people["sergeant"], camera["id"])
+    control.ptz.close_session(people["sergeant"], camera.id)
     env = {
         "VMS_DATA_DIR": str(svc.config.data_dir),
         "VMS_DATABASE_URL": svc.config.database_url,

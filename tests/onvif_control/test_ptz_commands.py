@@ -11,6 +11,8 @@ import pytest
 from onvif_control.ptz_commands import CommandBuckets
 from vms.clock import ManualClock
 from vms.errors import RateLimited
+from web.contract import parse_model
+from web.schemas.ptz import OpenSessionIn
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -40,12 +42,14 @@ def test_a_slow_rate_still_allows_one_command():
 
 def test_a_sessions_bucket_goes_when_the_session_ends(control, camera, people):
     """The sessions tell the commands when a session ends (PtzService wires them)."""
-    sid = control.ptz.open_session(people["dispatcher"], camera["id"], {"purpose": "event"})[
-        "session_id"
-    ]
+    sid = control.ptz.open_session(
+        people["dispatcher"],
+        camera.id,
+        parse_model(OpenSessionIn, {"purpose": "event"}).command(),
+    ).session_id
     buckets = control.ptz.commands.buckets
     with pytest.raises(RateLimited):
         for _ in range(100):
             buckets.take(sid)
-    control.ptz.close_session(people["dispatcher"], camera["id"], sid)
+    control.ptz.close_session(people["dispatcher"], camera.id, sid)
     buckets.take(sid)

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from web.contract import parse_model
+from web.schemas.ptz import OpenSessionIn
+
 pytestmark = pytest.mark.timeout(60)
 
 
@@ -25,12 +28,16 @@ def test_joystick_and_take_over_notice_INV_6(sockets, camera, svc, control, peop
     sergeant, _ = sockets("sergeant")
     officer, _ = sockets("officer")
     assert dispatcher.is_connected() and officer.is_connected()
-    sid = control.ptz.open_session(people["dispatcher"], camera["id"], {"purpose": "event"})
+    sid = control.ptz.open_session(
+        people["dispatcher"],
+        camera.id,
+        parse_model(OpenSessionIn, {"purpose": "event"}).command(),
+    )
     ack = dispatcher.emit(
         "ptz.command",
         {
-            "camera_id": camera["id"],
-            "session_id": sid["session_id"],
+            "camera_id": camera.id,
+            "session_id": sid.session_id,
             "op": "continuous",
             "pan": 0.2,
             "timeout": 0.5,
@@ -38,16 +45,48 @@ def test_joystick_and_take_over_notice_INV_6(sockets, camera, svc, control, peop
         callback=True,
     )
     assert ack["outcome"] == "ok" and ack["pose_before"] and ack["pose_after"]
-    bad = officer.emit("ptz.command", {"camera_id": camera["id"], "op": "stop"}, callback=True)
+    bad = officer.emit("ptz.command", {"camera_id": camera.id, "op": "stop"}, callback=True)
     assert bad["error"]["kind"] == "permission_denied"
-    status = dispatcher.emit("ptz.status", {"camera_id": camera["id"]}, callback=True)
+    status = dispatcher.emit("ptz.status", {"camera_id": camera.id}, callback=True)
     assert status["controller"]["username"] == "dispatcher"
     for client in (dispatcher, sergeant, officer):
         client.get_received()
-    control.ptz.open_session(people["sergeant"], camera["id"], {"purpose": "emergency"})
+    control.ptz.open_session(
+        people["sergeant"],
+        camera.id,
+        parse_model(OpenSessionIn, {"purpose": "emergency"}).command(),
+    )
     told = [m for m in dispatcher.get_received() if m["name"] == "ptz.displaced"]
     assert told and told[0]["args"][0]["by"] == "sergeant"
     assert not [m for m in sergeant.get_received() if m["name"] == "ptz.displaced"]
     assert not [m for m in officer.get_received() if m["name"].startswith("ptz.")]
     for client in (dispatcher, sergeant, officer):
         client.disconnect()
+
+
+def test_a_malformed_joystick_command_is_refused_by_the_model_and_audited_INV_6(
+    sockets, camera, svc, control, people
+):
+    """The event is parsed by the REST API's request model; what it refuses is still
+    authorised and audited as a refused command, with the session's context."""
+    from sqlalchemy import select
+
+    from vms.db.models import AuditEntry
+
+    dispatcher, _ = sockets("dispatcher")
+    sid = control.ptz.open_session(
+        people["dispatcher"], camera.id, parse_model(OpenSessionIn, {"purpose": "event"}).command()
+    ).session_id
+    ack = dispatcher.emit(
+        "ptz.command",
+        {"camera_id": camera.id, "session_id": sid, "op": "spin", "pan": "left"},
+        callback=True,
+    )
+    assert ack["error"]["kind"] == "invalid_argument"
+    assert "op: 'spin' must be one of" in ack["error"]["message"]
+    assert "pan: 'left' must be a number" in ack["error"]["message"]
+    with svc.db.session() as s:
+        last = s.execute(select(AuditEntry).order_by(AuditEntry.seq.desc())).scalars().first()
+    assert (last.action, last.outcome, last.actor) == ("ptz.command", "refused", "dispatcher")
+    assert last.details["op"] == "spin" and last.details["session_id"] == sid
+    assert last.details["purpose"] == "event" and last.details["args"] == {"pan": "left"}

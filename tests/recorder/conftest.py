@@ -114,7 +114,7 @@ def onboard(services: Services, sim: SimulatedCamera, name: str = "sim") -> str:
     control = get_control(services)
     calibration = calibration_from_simulator(sim.state()["calibration"])
     body = control.cameras.onboard(SETUP, name, sim.onvif_url, USERNAME, PASSWORD, calibration)
-    return str(body["id"])
+    return body.id
 
 
 @pytest.fixture

@@ -248,5 +248,5 @@ def test_absurd_numbers_in_a_camera_calibration_are_400(
         "calibration": {"hfov_wide": bad},
     }
     r = client.post("/api/v1/cameras", json=body, headers=auth(tokens, "admin"))
-    assert_refused(r, "calibration hfov_wide", repr(bad), f"hfov_wide {repr(bad)[:20]}")
+    assert_refused(r, "calibration.hfov_wide", repr(bad), f"hfov_wide {repr(bad)[:20]}")
     assert "finite number" in message(r)

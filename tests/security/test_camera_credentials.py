@@ -98,7 +98,7 @@ def test_camera_edit_with_credentials_in_the_url_is_refused_and_keeps_no_passwor
     caplog.set_level(logging.DEBUG)
     host = sim.onvif_url.removeprefix("http://")
     refused = api.patch(
-        f"/api/v1/cameras/{camera['id']}",
+        f"/api/v1/cameras/{camera.id}",
         json={"onvif_url": f"http://{SIM_USER}:{URL_PASSWORD}@{host}", "password": SIM_PASSWORD},
         headers=bearer["admin"],
     )
@@ -106,7 +106,7 @@ def test_camera_edit_with_credentials_in_the_url_is_refused_and_keeps_no_passwor
     for where in (refused.get_data(as_text=True), audit_text(svc), logged(caplog)):
         assert URL_PASSWORD not in where and SIM_PASSWORD not in where
     with svc.db.session() as s:
-        assert s.get(Camera, camera["id"]).onvif_url == sim.onvif_url
+        assert s.get(Camera, camera.id).onvif_url == sim.onvif_url
 
 
 def test_refused_camera_add_with_a_wrong_password_keeps_no_password(api, bearer, svc, sim, caplog):
@@ -160,7 +160,7 @@ def test_moving_a_camera_to_another_host_needs_the_password_again(
     the other camera never receives the stored password's digest; with it, the move
     works (which also shows the other camera does count digests)."""
     caplog.set_level(logging.DEBUG)
-    url = f"/api/v1/cameras/{camera['id']}"
+    url = f"/api/v1/cameras/{camera.id}"
     before = other.auth_attempts
     refused = api.patch(url, json={"onvif_url": other.onvif_url}, headers=bearer["admin"])
     assert refused.status_code == 400
@@ -168,7 +168,7 @@ def test_moving_a_camera_to_another_host_needs_the_password_again(
     assert error["details"]["field"] == "password" and "password is required" in error["message"]
     assert other.auth_attempts == before
     with svc.db.session() as s:
-        assert s.get(Camera, camera["id"]).onvif_url != other.onvif_url
+        assert s.get(Camera, camera.id).onvif_url != other.onvif_url
         failed = s.execute(
             select(AuditEntry).where(
                 AuditEntry.action == "camera.update", AuditEntry.outcome == "failed"

@@ -27,6 +27,8 @@ from vms.auth.permissions import Actor
 from vms.clock import ManualClock
 from vms.db.models import AuditEntry, MediaItem
 from vms.services import Services
+from web.contract import parse_model
+from web.schemas.cameras import NewCameraIn
 
 SIM_USER = "admin"
 SIM_PASSWORD = "pw-abuse-test"
@@ -126,33 +128,36 @@ def test_officer_cannot_plant_footage_in_a_camera_timeline(
     accepted and GET /cameras/{id}/recording?at= served it as that camera's footage."""
     camera = get_control(services).cameras.add(
         actors["admin"],
-        {
-            "name": "street-1",
-            "onvif_url": sim.onvif_url,
-            "username": SIM_USER,
-            "password": SIM_PASSWORD,
-            "calibration": calibration_from_simulator(sim.state()["calibration"]).to_dict(),
-        },
+        parse_model(
+            NewCameraIn,
+            {
+                "name": "street-1",
+                "onvif_url": sim.onvif_url,
+                "username": SIM_USER,
+                "password": SIM_PASSWORD,
+                "calibration": calibration_from_simulator(sim.state()["calibration"]).to_dict(),
+            },
+        ).command(),
     )
     at = services.clock.now() - dt.timedelta(minutes=30)
     data = make_video(seconds=1)
     for fields, reason in (
-        ({"source": "fixed", "device_id": camera["id"]}, "registered fixed camera"),
-        ({"source": "bwc", "device_id": camera["id"]}, "registered fixed camera"),
+        ({"source": "fixed", "device_id": camera.id}, "registered fixed camera"),
+        ({"source": "bwc", "device_id": camera.id}, "registered fixed camera"),
         ({"source": "fixed", "device_id": "BWC-0042"}, "only the recorder"),
     ):
         created, _ = upload(client, tokens, "officer", data, recorded_at=at.isoformat(), **fields)
         assert created.status_code == 403, created.json
         assert reason in created.json["error"]["message"]
     recording = client.get(
-        f"/api/v1/cameras/{camera['id']}/recording?at={at.isoformat().replace('+00:00', 'Z')}",
+        f"/api/v1/cameras/{camera.id}/recording?at={at.isoformat().replace('+00:00', 'Z')}",
         headers=auth(tokens, "admin"),
     )
     assert recording.status_code == 404  # no planted item in the camera's timeline
     assert nothing_stored(services)
     refused = denials(services, "upload.create")
     assert [e.actor for e in refused] == ["officer"] * 3
-    assert [e.target for e in refused] == [f"device:{camera['id']}"] * 2 + ["device:BWC-0042"]
+    assert [e.target for e in refused] == [f"device:{camera.id}"] * 2 + ["device:BWC-0042"]
     assert all(e.details["reason"] for e in refused)
 
 
@@ -248,14 +253,17 @@ def test_registered_camera_cannot_be_issued_to_an_officer(
 ) -> None:
     camera = get_control(services).cameras.add(
         actors["admin"],
-        {
-            "name": "street-2",
-            "onvif_url": sim.onvif_url,
-            "username": SIM_USER,
-            "password": SIM_PASSWORD,
-        },
+        parse_model(
+            NewCameraIn,
+            {
+                "name": "street-2",
+                "onvif_url": sim.onvif_url,
+                "username": SIM_USER,
+                "password": SIM_PASSWORD,
+            },
+        ).command(),
     )
-    r = client.put(f"/api/v1/devices/{camera['id']}/officers/B1", headers=auth(tokens, "admin"))
+    r = client.put(f"/api/v1/devices/{camera.id}/officers/B1", headers=auth(tokens, "admin"))
     assert r.status_code == 409 and "registered fixed camera" in r.json["error"]["message"]
 
 

@@ -9,6 +9,7 @@ a phone-sized screen.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import time
@@ -28,6 +29,8 @@ from tests.web.conftest import Site, login
 from vms.auth.permissions import Actor
 from vms.db.models import AuditEntry, Camera
 from vms.services import Services
+from web.contract import parse_model
+from web.schemas.ptz import OpenSessionIn, PtzCommandIn
 
 Shoot = Callable[[Page, str], None]
 SQLITE_ONLY = pytest.mark.parametrize("database", ["sqlite"], indirect=True)
@@ -168,10 +171,12 @@ def test_dispatcher_watches_and_steers_a_camera_from_its_page_INV_5_INV_6(
     shoot(page, "wall")
     # The tiles follow who steers (ptz.session) and the health checks (camera.health).
     control = get_control(site.services)
-    sergeant = control.ptz.open_session(actors["sergeant"], cam, {"purpose": "emergency"})
+    sergeant = control.ptz.open_session(
+        actors["sergeant"], cam, parse_model(OpenSessionIn, {"purpose": "emergency"}).command()
+    )
     controller = tile.locator('[data-role="controller"]')
     expect(controller).to_have_text("Controlled by sergeant · emergency")
-    control.ptz.close_session(actors["sergeant"], cam, sergeant["session_id"])
+    control.ptz.close_session(actors["sergeant"], cam, sergeant.session_id)
     expect(controller).to_have_text("Nobody in control")
     health = tile.locator('[data-role="health"]')
     dead = recorded.sim.onvif_url.replace(f":{recorded.sim.onvif_port}/", ":9/")
@@ -280,18 +285,28 @@ def test_panel_shows_refusals_and_a_take_over_on_a_phone_A5(
     # going to that preset is refused by the guard, with its reason.
     control = get_control(site.services)
     admin = actors["admin"]
-    sid = control.ptz.open_session(admin, camera_id, {"purpose": "maintenance"})["session_id"]
+    sid = control.ptz.open_session(
+        admin, camera_id, parse_model(OpenSessionIn, {"purpose": "maintenance"}).command()
+    ).session_id
     move = {"session_id": sid, "op": "absolute", "pan": -40.0, "tilt": -10.0, "units": "degrees"}
-    control.ptz.command(admin, camera_id, move)
+    control.ptz.command(admin, camera_id, parse_model(PtzCommandIn, move).command())
     wait_still(sim)
     control.ptz.command(
-        admin, camera_id, {"session_id": sid, "op": "set_preset", "preset": "Old Town"}
+        admin,
+        camera_id,
+        parse_model(
+            PtzCommandIn, {"session_id": sid, "op": "set_preset", "preset": "Old Town"}
+        ).command(),
     )
-    control.ptz.command(admin, camera_id, {"session_id": sid, "op": "home"})
+    control.ptz.command(
+        admin, camera_id, parse_model(PtzCommandIn, {"session_id": sid, "op": "home"}).command()
+    )
     wait_still(sim)  # closing the session stops the camera (P5)
     control.ptz.close_session(admin, camera_id, sid)
-    calibration = control.cameras.get(admin, camera_id)["calibration"]
-    control.cameras.set_calibration(admin, camera_id, {**calibration, "limit_pan_min": -20.0})
+    calibration = control.cameras.get(admin, camera_id).calibration
+    control.cameras.set_calibration(
+        admin, camera_id, dataclasses.replace(calibration, limit_pan_min=-20.0)
+    )
 
     page.set_viewport_size({"width": 390, "height": 844})
     login(page, "dispatcher", lands="**/live")
@@ -332,7 +347,11 @@ def test_panel_shows_refusals_and_a_take_over_on_a_phone_A5(
     shoot(page, "refused")
 
     # A supervisor takes over (A5): the dispatcher is told, and the panel gives way.
-    control.ptz.open_session(actors["sergeant"], camera_id, {"purpose": "emergency"})
+    control.ptz.open_session(
+        actors["sergeant"],
+        camera_id,
+        parse_model(OpenSessionIn, {"purpose": "emergency"}).command(),
+    )
     expect(notice).to_contain_text("You lost control of this camera to sergeant")
     expect(page.get_by_role("button", name="Pan right")).to_be_hidden()
     expect(page.locator('#ptz [data-role="controller"]')).to_have_text(

@@ -5,56 +5,74 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, jsonify
+from flask import Response
 
 from onvif_control.cameras import CameraService
 from onvif_control.plugin import get
-from web.api import json_body
+from web.contract import ApiBlueprint
+from web.schemas.cameras import (
+    CalibrationIn,
+    CalibrationOut,
+    CameraDetailOut,
+    CameraListOut,
+    CameraPatchIn,
+    NewCameraIn,
+)
 from web.security import require_actor, services
 
-bp = Blueprint("cameras_api", __name__)
+bp = ApiBlueprint("cameras_api", __name__, tag="cameras")
 
 
 def cameras() -> CameraService:
     return get(services()).cameras
 
 
-@bp.post("/cameras")
-def add_camera() -> Any:
-    """``{name, onvif_url, username, password, calibration?}`` (admin): connects first."""
-    actor = require_actor()
-    response = jsonify(cameras().add(actor, json_body()))
-    response.status_code = 201
-    return response
+@bp.operation("POST", "/cameras", body=NewCameraIn, response=CameraDetailOut, status=201)
+def add_camera(body: NewCameraIn) -> Any:
+    """Onboard an ONVIF camera (admin).
+
+    The camera is connected to first: its device information, profiles, stream URIs,
+    PTZ node and presets are read, and only then is it stored. Wrong credentials or an
+    unreachable address store nothing (the refusal is audited). An ONVIF URL with
+    credentials in it is refused."""
+    return cameras().add(require_actor(), body.command())
 
 
-@bp.get("/cameras")
+@bp.operation("GET", "/cameras", response=CameraListOut)
 def list_cameras() -> Any:
-    actor = require_actor()
-    return jsonify({"cameras": cameras().list_cameras(actor)})
+    """Every camera with its health, for the roles that manage, view or steer cameras."""
+    return {"cameras": cameras().list_cameras(require_actor())}
 
 
-@bp.get("/cameras/<camera_id>")
+@bp.operation("GET", "/cameras/<camera_id>", response=CameraDetailOut)
 def get_camera(camera_id: str) -> Any:
-    actor = require_actor()
-    return jsonify(cameras().get(actor, camera_id))
+    """One camera, with what it told at onboarding (profiles, PTZ node)."""
+    return cameras().get(require_actor(), camera_id)
 
 
-@bp.patch("/cameras/<camera_id>")
-def update_camera(camera_id: str) -> Any:
-    actor = require_actor()
-    return jsonify(cameras().update(actor, camera_id, json_body()))
+@bp.operation("PATCH", "/cameras/<camera_id>", body=CameraPatchIn, response=CameraDetailOut)
+def update_camera(camera_id: str, body: CameraPatchIn) -> Any:
+    """Change a camera's name, address or credentials (admin).
+
+    A new address or credentials are tried on the camera first; on failure nothing
+    changes. Moving the camera to another scheme, host or port needs its password
+    again."""
+    return cameras().update(require_actor(), camera_id, body.command())
 
 
-@bp.delete("/cameras/<camera_id>")
-def delete_camera(camera_id: str) -> Any:
-    actor = require_actor()
-    cameras().delete(actor, camera_id)
+@bp.operation("DELETE", "/cameras/<camera_id>", status=204)
+def delete_camera(camera_id: str) -> Response:
+    """Remove a camera (admin); its recordings stay, its open PTZ sessions end."""
+    cameras().delete(require_actor(), camera_id)
     return Response(status=204)
 
 
-@bp.put("/cameras/<camera_id>/calibration")
-def put_calibration(camera_id: str) -> Any:
-    """The whole calibration; fields left out take their defaults."""
-    actor = require_actor()
-    return jsonify(cameras().set_calibration(actor, camera_id, json_body()))
+@bp.operation(
+    "PUT",
+    "/cameras/<camera_id>/calibration",
+    body=CalibrationIn,
+    response=CalibrationOut,
+)
+def put_calibration(camera_id: str, body: CalibrationIn) -> Any:
+    """Replace a camera's calibration (admin); fields left out take their defaults."""
+    return cameras().set_calibration(require_actor(), camera_id, body.command())

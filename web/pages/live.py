@@ -38,11 +38,10 @@ def wall() -> Any:
     services().authoriser.require(actor, Action.LIVE_VIEW, "live")
     control = get(services())
     cameras = control.cameras.list_cameras(actor)
-    for camera in cameras:
-        camera["controller"] = control.ptz.controller(camera["id"])
     return render_template(
         "live_wall.html",
         cameras=cameras,
+        controllers={c.id: control.ptz.controller(c.id) for c in cameras},
         streams=WALL_STREAMS,
         fps=WALL_FPS,
         snapshot_seconds=WALL_SNAPSHOT_SECONDS,
@@ -58,8 +57,8 @@ def camera(camera_id: str) -> Any:
     controller = control.ptz.controller(camera_id)
     # A reload keeps the operator's own open session (the API shows it to them anyway).
     own_session = (
-        controller["session_id"]
-        if controller is not None and controller["username"] == actor.username
+        controller.session_id
+        if controller is not None and controller.username == actor.username
         else None
     )
     return render_template(
@@ -67,8 +66,7 @@ def camera(camera_id: str) -> Any:
         camera=body,
         controller=controller,
         own_session=own_session,
-        can_control=body["ptz_supported"]
-        and services().authoriser.allows(actor, Action.PTZ_CONTROL),
+        can_control=body.ptz_supported and services().authoriser.allows(actor, Action.PTZ_CONTROL),
         purposes=control.ptz.purposes,
         fps=CAMERA_FPS,
     )

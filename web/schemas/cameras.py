@@ -1,0 +1,141 @@
+"""Cameras API models (issue 4 item 2): onboarding, editing, calibration, and the camera
+as the API shows it (never its password)."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from typing import Annotated, Any
+
+from pydantic import AfterValidator
+
+from onvif_control.cameras import CameraChanges, NewCamera
+from vms.camera_model import Calibration
+from vms.errors import InvalidArgument
+from web.contract import Number, OutTime, Printable, RequestModel, ResponseModel
+
+MAX_PASSWORD = 200
+
+
+def _password(value: str) -> str:
+    # Kept as sent (not stripped: a space may be part of it), but not blank.
+    if not value.strip():
+        raise ValueError("is empty")
+    if len(value) > MAX_PASSWORD:
+        raise ValueError(f"is longer than {MAX_PASSWORD} characters")
+    return value
+
+
+Name = Annotated[str, Printable(200, required=True)]
+OnvifUrl = Annotated[str, Printable(500, required=True)]
+Username = Annotated[str, Printable(200, required=True)]
+Password = Annotated[str, AfterValidator(_password)]
+
+
+class CalibrationIn(RequestModel):
+    """A camera's ranges (degrees), fields of view and software limits; fields left out
+    take their defaults (pan -180..180, tilt -90..20, fields of view 60 and 6, no
+    software limits)."""
+
+    pan_min: Number = -180.0
+    pan_max: Number = 180.0
+    tilt_min: Number = -90.0
+    tilt_max: Number = 20.0
+    hfov_wide: Number = 60.0
+    hfov_tele: Number = 6.0
+    limit_pan_min: Number | None = None
+    limit_pan_max: Number | None = None
+    limit_tilt_min: Number | None = None
+    limit_tilt_max: Number | None = None
+    limit_zoom_max: Number | None = None
+
+    def command(self) -> Calibration:
+        try:
+            return Calibration(**{f.name: getattr(self, f.name) for f in fields(Calibration)})
+        except ValueError as exc:
+            raise InvalidArgument(str(exc)) from None
+
+
+class NewCameraIn(RequestModel):
+    name: Name
+    onvif_url: OnvifUrl
+    username: Username
+    password: Password
+    calibration: CalibrationIn | None = None
+
+    def command(self) -> NewCamera:
+        return NewCamera(
+            self.name,
+            self.onvif_url,
+            self.username,
+            self.password,
+            self.calibration.command() if self.calibration is not None else None,
+        )
+
+
+class CameraPatchIn(RequestModel):
+    """The fields to change; at least one."""
+
+    name: Name | None = None
+    onvif_url: OnvifUrl | None = None
+    username: Username | None = None
+    password: Password | None = None
+
+    def command(self) -> CameraChanges:
+        return CameraChanges(self.name, self.onvif_url, self.username, self.password)
+
+
+class CalibrationOut(ResponseModel):
+    pan_min: float
+    pan_max: float
+    tilt_min: float
+    tilt_max: float
+    hfov_wide: float
+    hfov_tele: float
+    limit_pan_min: float | None
+    limit_pan_max: float | None
+    limit_tilt_min: float | None
+    limit_tilt_max: float | None
+    limit_zoom_max: float | None
+
+
+class PresetOut(ResponseModel):
+    token: str
+    name: str | None
+    x: float | None
+    y: float | None
+    zoom: float | None
+
+
+class CameraOut(ResponseModel):
+    """A camera as listed: stream URIs without credentials, never the password."""
+
+    id: str
+    name: str
+    onvif_url: str
+    username: str
+    manufacturer: str | None
+    model: str | None
+    firmware: str | None
+    serial: str | None
+    profile_token: str
+    sub_profile_token: str | None
+    main_stream_uri: str | None
+    sub_stream_uri: str | None
+    ptz_supported: bool
+    presets: list[PresetOut]
+    calibration: CalibrationOut
+    health: str
+    health_detail: str | None
+    last_seen_at: OutTime | None
+    created_at: OutTime
+    updated_at: OutTime
+
+
+class CameraDetailOut(CameraOut):
+    """A camera with what it told at onboarding: profiles, PTZ node and configuration."""
+
+    capabilities: dict[str, Any]
+
+
+class CameraListOut(ResponseModel):
+    cameras: list[CameraOut]
