@@ -349,6 +349,9 @@ def test_vms_purge_dry_run_cli_lists_and_keeps_RET_13(
     assert main(["purge", "--dry-run", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert [p["media_id"] for p in report["would_purge"]] == [old]
+    [candidate] = report["would_purge"]
+    assert list(candidate) == ["media_id", "source", "rule", "expired_at"]
+    assert candidate["expired_at"].endswith("Z") and report["now"].endswith("Z")
     assert main(["purge"]) == 0
     assert "purged 1 items" in capsys.readouterr().out
 

@@ -61,7 +61,7 @@ def test_dry_run_deletes_nothing_RET_13(
 ) -> None:
     old = ingest(timed, recorded_at=clock.now() - 40 * DAY)
     report = retention.purger.run(dry_run=True)
-    assert [p["media_id"] for p in report.would_purge] == [old]
+    assert [p.media_id for p in report.would_purge] == [old]
     assert exists(timed, old) and records(timed) == []
 
 
