@@ -159,7 +159,7 @@ def bench_purge(env: Env, n: int) -> float:
     t0 = time.perf_counter()
     report = get(env.services).purger.run()
     elapsed = time.perf_counter() - t0
-    assert report.purged == n, report.json()
+    assert report.purged == n, report
     with env.services.db.session() as s:
         left = s.execute(sa.select(sa.func.count()).select_from(MediaItem)).scalar_one()
     assert left == 0 and not any(store.iter_objects())

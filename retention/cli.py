@@ -10,6 +10,7 @@ from typing import Any
 
 from retention.plugin import get
 from vms.config import Config
+from vms.jsonable import jsonable
 from vms.services import Services
 
 
@@ -28,10 +29,10 @@ def cmd_purge(args: argparse.Namespace) -> int:
     finally:
         services.close()
     if args.json:
-        print(json.dumps(report.json(), indent=2))
+        print(json.dumps(jsonable(report), indent=2))
     elif args.dry_run:
         for item in report.would_purge:
-            print(f"would purge {item['media_id']} {item['source']} ({item['rule']})")
+            print(f"would purge {item.media_id} {item.source} ({item.rule})")
         print(f"{len(report.would_purge)} items would be purged; {report.kept} kept")
     else:
         print(

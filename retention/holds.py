@@ -22,7 +22,6 @@ from sqlalchemy import and_, delete, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from retention.expiry import ExpiryService, lock_rows
-from vms.clock import isoformat
 from vms.db.models import DestructionRecord, MediaHold, MediaItem, PurgeIntent
 from vms.store import MediaStore
 
@@ -48,14 +47,6 @@ class Window:
     end: dt.datetime
     device_id: str | None = None
     officer_badge: str | None = None
-
-    def json(self) -> dict[str, str | None]:
-        out: dict[str, str | None] = {"start": isoformat(self.start), "end": isoformat(self.end)}
-        if self.device_id is not None:
-            out["device_id"] = self.device_id
-        if self.officer_badge is not None:
-            out["officer_badge"] = self.officer_badge
-        return out
 
 
 @dataclass

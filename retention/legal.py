@@ -3,20 +3,25 @@ and admins by default, ``Action.RETENTION_MANAGE``) applies or releases them."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from retention.commands import NewLegalHold, ReleaseLegalHold, SetCaseState
 from retention.expiry import OPEN, ExpiryService, lock_rows
 from retention.holds import Holder, PinOutcome, destroyed_in, serialise_scopes
+from retention.records import (
+    AlreadyPurged,
+    CaseRecord,
+    DestructionEntry,
+    HoldRecord,
+    PurgeInProgress,
+)
 from retention.rules import LEGAL
-from retention.validate import destruction_json, media_id_list, optional_text, required_text
 from vms import ids
 from vms.audit.log import AuditLog
 from vms.auth.authoriser import Authoriser, who
 from vms.auth.permissions import Action, Actor
-from vms.clock import Clock, isoformat
+from vms.clock import Clock
 from vms.db.engine import Database
 from vms.db.models import Case, LegalHold, MediaHold, MediaItem
 from vms.errors import Conflict, InvalidArgument, NotFound
@@ -36,12 +41,15 @@ class LegalHoldService:
         self.authoriser = authoriser
         self.holder = holder
 
-    def create(self, actor: Actor, body: dict[str, Any]) -> dict[str, Any]:
+    def create(self, actor: Actor, command: NewLegalHold) -> HoldRecord:
         """Hold ``media_ids`` until a release notice is recorded (RET-10)."""
         self.authoriser.require(actor, Action.RETENTION_MANAGE, "legal-holds")
-        reference = required_text(body, "reference", 64)
-        reason = required_text(body, "reason", 4000)
-        media_ids = media_id_list(body.get("media_ids"))
+        reference, reason = command.reference, command.reason
+        if not reference:
+            raise InvalidArgument("reference is required")
+        if not reason:
+            raise InvalidArgument("reason is required")
+        media_ids = list(dict.fromkeys(command.media_ids))
         if not media_ids:
             raise InvalidArgument("media_ids must name at least one media item")
         now = self.clock.now()
@@ -88,12 +96,12 @@ class LegalHoldService:
                     "already_purged": [r.media_id for r in purged] + outcome.purging,
                 },
             )
-            return self._json(s, s.get_one(LegalHold, hold_id), outcome)
+            return self._record(s, s.get_one(LegalHold, hold_id), outcome)
 
-    def release(self, actor: Actor, hold_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    def release(self, actor: Actor, hold_id: str, command: ReleaseLegalHold) -> HoldRecord:
         """Release the hold; refused without the release-notice reference (RET-10)."""
         self.authoriser.require(actor, Action.RETENTION_MANAGE, f"legal_hold:{hold_id}")
-        notice = optional_text(body, "notice", 200)
+        notice = (command.notice or "").strip() or None
         if notice is None:
             raise InvalidArgument(
                 "releasing a legal hold needs the release notice reference ('notice', RET-10)"
@@ -117,53 +125,53 @@ class LegalHoldService:
                 f"legal_hold:{hold.reference}",
                 details={"id": hold_id, "notice": notice, "items": items},
             )
-            return self._json(s, hold)
+            return self._record(s, hold)
 
-    def get(self, actor: Actor, hold_id: str) -> dict[str, Any]:
+    def get(self, actor: Actor, hold_id: str) -> HoldRecord:
         self.authoriser.require(actor, Action.RETENTION_READ, f"legal_hold:{hold_id}")
         with self.db.session() as s:
             hold = s.get(LegalHold, hold_id)
             if hold is None:
                 raise NotFound(f"legal hold {hold_id!r} does not exist")
-            return self._json(s, hold)
+            return self._record(s, hold)
 
-    def log(self, actor: Actor) -> list[dict[str, Any]]:
+    def log(self, actor: Actor) -> tuple[HoldRecord, ...]:
+        """Every legal hold, newest first."""
         self.authoriser.require(actor, Action.RETENTION_READ, "legal-holds")
         with self.db.session() as s:
             rows = s.execute(
                 select(LegalHold).order_by(LegalHold.created_at.desc(), LegalHold.id.desc())
             ).scalars()
-            return [self._json(s, h) for h in rows]
+            return tuple(self._record(s, h) for h in rows)
 
-    def _json(
-        self, s: Session, hold: LegalHold, outcome: PinOutcome | None = None
-    ) -> dict[str, Any]:
-        media = list(
+    def _record(self, s: Session, hold: LegalHold, outcome: PinOutcome | None = None) -> HoldRecord:
+        media = tuple(
             s.execute(
                 select(MediaHold.media_id)
                 .where(MediaHold.kind == LEGAL, MediaHold.hold_id == hold.id)
                 .order_by(MediaHold.media_id)
             ).scalars()
         )
-        body: dict[str, Any] = {
-            "id": hold.id,
-            "reference": hold.reference,
-            "reason": hold.reason,
-            "state": hold.state,
-            "media_ids": media,
-            "created_at": isoformat(hold.created_at),
-            "created_by": hold.created_by,
-            "released_at": isoformat(hold.released_at),
-            "released_by": hold.released_by,
-            "release_notice": hold.release_notice,
-        }
+        pinned: tuple[str, ...] = ()
+        purged: list[AlreadyPurged] = []
         if outcome is not None:
-            purged = destroyed_in(s, [], [m for m in outcome.purging])
-            body["pinned"] = outcome.pinned
-            body["already_purged"] = [destruction_json(r) for r in purged] + [
-                {"media_id": m, "state": "destruction in progress"} for m in outcome.purging
-            ]
-        return body
+            pinned = tuple(outcome.pinned)
+            purged = [DestructionEntry.of(r) for r in destroyed_in(s, [], outcome.purging)]
+            purged += [PurgeInProgress(m) for m in outcome.purging]
+        return HoldRecord(
+            id=hold.id,
+            reference=hold.reference,
+            reason=hold.reason,
+            state=hold.state,  # type: ignore[arg-type]  # ACTIVE or RELEASED
+            media_ids=media,
+            created_at=hold.created_at,
+            created_by=hold.created_by,
+            released_at=hold.released_at,
+            released_by=hold.released_by,
+            release_notice=hold.release_notice,
+            pinned=pinned,
+            already_purged=tuple(purged),
+        )
 
 
 class CaseService:
@@ -183,10 +191,15 @@ class CaseService:
         self.authoriser = authoriser
         self.expiry = expiry
 
-    def set_state(self, actor: Actor, case_number: str, state: str) -> dict[str, Any]:
+    def set_state(self, actor: Actor, case_number: str, command: SetCaseState) -> CaseRecord:
         """Open (``open``) or close (``closed``) a case and recompute its items' expiry."""
         self.authoriser.require(actor, Action.RETENTION_MANAGE, f"case:{case_number}")
-        number = required_text({"case_number": case_number}, "case_number", 64)
+        number = case_number.strip()
+        if not number or len(number) > 64 or not number.isprintable():
+            raise InvalidArgument(
+                f"case_number must be 1..64 printable characters, not {case_number!r}"
+            )
+        state = command.state
         if state not in (OPEN, CLOSED):
             raise InvalidArgument(f"case state must be {OPEN} or {CLOSED}, not {state!r}")
         now = self.clock.now()
@@ -211,12 +224,12 @@ class CaseService:
                 f"case:{number}",
                 details={"items_recomputed": changed},
             )
-            return {
-                "case_number": number,
-                "state": case.state,
-                "opened_at": isoformat(case.opened_at),
-                "closed_at": isoformat(case.closed_at),
-            }
+            return CaseRecord(
+                case_number=number,
+                state=state,
+                opened_at=case.opened_at,
+                closed_at=case.closed_at,
+            )
 
     def recompute_case(self, s: Session, number: str) -> int:
         media = list(

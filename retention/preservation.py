@@ -15,12 +15,18 @@ import itertools
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from retention.commands import (
+    NewPreservationRequest,
+    ReleasePreservation,
+    Requester,
+    ScopePart,
+)
 from retention.expiry import ExpiryService
 from retention.holds import (
     Holder,
@@ -30,15 +36,8 @@ from retention.holds import (
     items_in,
     serialise_scopes,
 )
+from retention.records import AlreadyPurged, DestructionEntry, PreservationRecord, PurgeInProgress
 from retention.rules import PRESERVATION
-from retention.validate import (
-    bool_field,
-    destruction_json,
-    media_id_list,
-    optional_text,
-    required_text,
-    time_field,
-)
 from vms import ids
 from vms.audit.log import AuditLog
 from vms.auth.authoriser import Authoriser, who
@@ -64,33 +63,23 @@ log = logging.getLogger(__name__)
 
 ACTIVE = "active"
 RELEASED = "released"
-RECEIVED_VIA = ("written", "electronic", "oral")
 # Scanned request forms are ingested as documents from this pseudo-device (RET-3).
 FORMS_DEVICE = "records-office"
 
 
-def parse_scope(raw: object, known_devices: set[str], known_badges: set[str]) -> list[Window]:
-    """Validate ``scope``: each part names exactly one device or officer and a window
+def parse_scope(
+    parts: Sequence[ScopePart], known_devices: set[str], known_badges: set[str]
+) -> list[Window]:
+    """Validate the scope: each part names exactly one device or officer and a window
     with start before end; windows of the same device/officer may not overlap; devices
     and officers must be known."""
-    if raw is None:
-        return []
-    if not isinstance(raw, list):
-        raise InvalidArgument("scope must be a list of {device_id | officer_badge, start, end}")
     windows: list[Window] = []
-    for i, part in enumerate(raw):
+    for i, part in enumerate(parts):
         where = f"scope[{i}]"
-        if not isinstance(part, dict):
-            raise InvalidArgument(f"{where} must be an object")
-        extra = set(part) - {"device_id", "officer_badge", "start", "end"}
-        if extra:
-            raise InvalidArgument(f"{where} has unknown keys {sorted(extra)}")
-        device = optional_text(part, "device_id", 64, where)
-        badge = optional_text(part, "officer_badge", 32, where)
+        device, badge = part.device_id or None, part.officer_badge or None
         if (device is None) == (badge is None):
             raise InvalidArgument(f"{where} must name exactly one of device_id or officer_badge")
-        start = time_field(part, "start", where)
-        end = time_field(part, "end", where)
+        start, end = part.start, part.end
         if start >= end:
             raise InvalidArgument(
                 f"{where}: start {isoformat(start)} is not before end {isoformat(end)}"
@@ -138,25 +127,18 @@ class PreservationService:
 
     # -- create ----------------------------------------------------------------------
 
-    def create(self, actor: Actor, body: dict[str, Any]) -> dict[str, Any]:
+    def create(self, actor: Actor, command: NewPreservationRequest) -> PreservationRecord:
         """Log a request and pin everything in its scope (RET-2, RET-3)."""
         self.authoriser.require(actor, Action.PRESERVATION_MANAGE, "preservation-requests")
-        number = required_text(body, "request_number", 64)
-        requester = body.get("requester")
-        if not isinstance(requester, dict):
-            raise InvalidArgument("requester must be an object {name, organization, contact}")
-        requester_name = required_text(requester, "name", 200, "requester")
-        organization = optional_text(requester, "organization", 200, "requester")
-        contact = optional_text(requester, "contact", 200, "requester")
-        received_at = time_field(body, "received_at")
-        via = body.get("received_via")
-        if via not in RECEIVED_VIA:
-            raise InvalidArgument(f"received_via must be one of {', '.join(RECEIVED_VIA)}")
-        reason = required_text(body, "reason", 4000)
-        litigation = bool_field(body, "litigation_anticipated")
-        case_number = optional_text(body, "case_number", 64)
-        received_by = self._received_by(actor, body)
-        media_ids = media_id_list(body.get("media_ids"))
+        number = command.request_number
+        requester = command.requester
+        received_at = command.received_at
+        via = command.received_via
+        reason = command.reason
+        litigation = command.litigation_anticipated
+        case_number = command.case_number or None
+        received_by = self._received_by(actor, command.received_by)
+        media_ids = list(dict.fromkeys(command.media_ids))
         now = self.clock.now()
         if received_at > now + dt.timedelta(minutes=5):
             raise InvalidArgument(f"received_at {isoformat(received_at)} is in the future")
@@ -165,7 +147,7 @@ class PreservationService:
         try:
             with self.db.transaction() as s:
                 serialise_scopes(s)
-                windows = self._scope(s, body.get("scope"))
+                windows = self._scope(s, command.scope)
                 if not windows and not media_ids:
                     raise InvalidArgument("the request names no scope and no media_ids")
                 self._check_media(s, media_ids)
@@ -179,9 +161,9 @@ class PreservationService:
                     PreservationRequest(
                         id=request_id,
                         request_number=number,
-                        requester_name=requester_name,
-                        requester_organization=organization,
-                        requester_contact=contact,
+                        requester_name=requester.name,
+                        requester_organization=requester.organization or None,
+                        requester_contact=requester.contact or None,
                         received_at=received_at,
                         received_via=via,
                         received_by=received_by,
@@ -235,27 +217,26 @@ class PreservationService:
                         "notify": notify,
                     },
                 )
-                body_out = self._json(s, s.get_one(PreservationRequest, request_id), outcome)
+                record = self._record(s, s.get_one(PreservationRequest, request_id), outcome)
         except IntegrityError:
             raise Conflict(f"preservation request {number!r} is already logged") from None
         log.info(
             "preservation request %s logged: %d items pinned, %d already purged",
             number,
             len(outcome.pinned),
-            len(body_out["already_purged"]),
+            len(record.already_purged),
         )
         self.events.publish(
             "retention.preservation",
             {"id": request_id, "request_number": number, "notify": notify},
         )
-        return body_out
+        return record
 
-    def _received_by(self, actor: Actor, body: dict[str, Any]) -> str:
+    def _received_by(self, actor: Actor, named: str | None) -> str:
         """Who received the request (RET-3): the signed-in user. Only a records commander
         may log it as received by another user, who must exist and be active; the name
         goes into the request's audit entry (issue 10, item 13)."""
-        named = optional_text(body, "received_by", 64)
-        if named is None or named == actor.username:
+        if not named or named == actor.username:
             return actor.username
         if actor.role is not Role.RECORDS_COMMANDER:
             reason = (
@@ -271,17 +252,16 @@ class PreservationService:
             raise InvalidArgument(f"received_by {named!r} is not an active user")
         return named
 
-    def _scope(self, s: Session, raw: object) -> list[Window]:
-        names = [p for p in raw if isinstance(p, dict)] if isinstance(raw, list) else []
-        devices = {str(p["device_id"]) for p in names if isinstance(p.get("device_id"), str)}
-        badges = {str(p["officer_badge"]) for p in names if isinstance(p.get("officer_badge"), str)}
+    def _scope(self, s: Session, parts: Sequence[ScopePart]) -> list[Window]:
+        devices = {p.device_id for p in parts if p.device_id}
+        badges = {p.officer_badge for p in parts if p.officer_badge}
         known_devices = set(
             s.execute(select(Device.id).where(Device.id.in_(sorted(devices)))).scalars()
         )
         known_badges = set(
             s.execute(select(Officer.badge).where(Officer.badge.in_(sorted(badges)))).scalars()
         )
-        return parse_scope(raw, known_devices, known_badges)
+        return parse_scope(parts, known_devices, known_badges)
 
     def _check_media(self, s: Session, media_ids: Sequence[str]) -> None:
         if not media_ids:
@@ -331,15 +311,16 @@ class PreservationService:
 
     # -- read ------------------------------------------------------------------------
 
-    def get(self, actor: Actor, request_id: str) -> dict[str, Any]:
+    def get(self, actor: Actor, request_id: str) -> PreservationRecord:
+        """One request, by id or request number."""
         self.authoriser.require(actor, Action.RETENTION_READ, f"preservation:{request_id}")
         with self.db.session() as s:
-            return self._json(s, self._load(s, request_id))
+            return self._record(s, self._load(s, request_id))
 
     def log(
         self, actor: Actor, *, state: str | None = None, limit: int = 100
-    ) -> list[dict[str, Any]]:
-        """The request log (RET-3), newest first."""
+    ) -> tuple[PreservationRecord, ...]:
+        """The request log (RET-3), newest first; ``state``: only active or released."""
         self.authoriser.require(actor, Action.RETENTION_READ, "preservation-requests")
         if state is not None and state not in (ACTIVE, RELEASED):
             raise InvalidArgument(f"state must be {ACTIVE} or {RELEASED}, not {state!r}")
@@ -351,7 +332,7 @@ class PreservationService:
             )
             if state:
                 stmt = stmt.where(PreservationRequest.state == state)
-            return [self._json(s, r, summary=True) for r in s.execute(stmt.limit(limit)).scalars()]
+            return tuple(self._record(s, r) for r in s.execute(stmt.limit(limit)).scalars())
 
     def _load(self, s: Session, request_id: str) -> PreservationRequest:
         row = s.get(PreservationRequest, request_id)
@@ -373,71 +354,64 @@ class PreservationService:
             ).scalars()
         ]
 
-    def _json(
-        self,
-        s: Session,
-        row: PreservationRequest,
-        outcome: PinOutcome | None = None,
-        *,
-        summary: bool = False,
-    ) -> dict[str, Any]:
+    def _record(
+        self, s: Session, row: PreservationRequest, outcome: PinOutcome | None = None
+    ) -> PreservationRecord:
         windows = self._windows(s, row.id)
-        pinned = list(
+        pinned = tuple(
             s.execute(
                 select(MediaHold.media_id)
                 .where(MediaHold.kind == PRESERVATION, MediaHold.hold_id == row.id)
                 .order_by(MediaHold.media_id)
             ).scalars()
         )
-        purged = destroyed_in(s, windows, row.media_ids)
-        body: dict[str, Any] = {
-            "id": row.id,
-            "request_number": row.request_number,
-            "requester": {
-                "name": row.requester_name,
-                "organization": row.requester_organization,
-                "contact": row.requester_contact,
-            },
-            "received_at": isoformat(row.received_at),
-            "received_via": row.received_via,
-            "received_by": row.received_by,
-            "reason": row.reason,
-            "litigation_anticipated": row.litigation_anticipated,
-            "case_number": row.case_number,
-            "scope": [w.json() for w in windows],
-            "media_ids": row.media_ids,
-            "state": row.state,
-            "form_media_id": row.form_media_id,
-            "created_at": isoformat(row.created_at),
-            "created_by": row.created_by,
-            "released_at": isoformat(row.released_at),
-            "released_by": row.released_by,
-            "release_notice": row.release_notice,
-            "release_reason": row.release_reason,
-            "pinned_count": len(pinned),
-            "already_purged_count": len(purged),
-        }
-        if summary:
-            return body
-        body["pinned"] = pinned
-        body["already_purged"] = [destruction_json(r) for r in purged]
+        purged: list[AlreadyPurged] = [
+            DestructionEntry.of(r) for r in destroyed_in(s, windows, row.media_ids)
+        ]
         if outcome is not None:
-            # Purged while this request was being logged: the destruction record is
-            # written by the purge (or its startup replay) moments later.
-            body["already_purged"] += [
-                {"media_id": m, "state": "destruction in progress"} for m in outcome.purging
-            ]
-            body["rescued_from_purge"] = outcome.rescued
-        return body
+            purged += [PurgeInProgress(m) for m in outcome.purging]
+        return PreservationRecord(
+            id=row.id,
+            request_number=row.request_number,
+            requester=Requester(
+                name=row.requester_name,
+                organization=row.requester_organization,
+                contact=row.requester_contact,
+            ),
+            received_at=row.received_at,
+            received_via=row.received_via,  # type: ignore[arg-type]  # checked when logged
+            received_by=row.received_by,
+            reason=row.reason,
+            litigation_anticipated=row.litigation_anticipated,
+            case_number=row.case_number,
+            scope=tuple(windows),
+            media_ids=tuple(row.media_ids),
+            state=row.state,  # type: ignore[arg-type]  # ACTIVE or RELEASED
+            form_media_id=row.form_media_id,
+            created_at=row.created_at,
+            created_by=row.created_by,
+            released_at=row.released_at,
+            released_by=row.released_by,
+            release_notice=row.release_notice,
+            release_reason=row.release_reason,
+            pinned=pinned,
+            already_purged=tuple(purged),
+            rescued_from_purge=tuple(outcome.rescued) if outcome is not None else (),
+        )
 
     # -- release ---------------------------------------------------------------------
 
-    def release(self, actor: Actor, request_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    def release(
+        self, actor: Actor, request_id: str, command: ReleasePreservation
+    ) -> PreservationRecord:
         """End the request (with the written notice and reason); its items keep the
         evidence retention (RET-2, RET-7) unless another hold keeps them longer."""
         self.authoriser.require(actor, Action.PRESERVATION_MANAGE, f"preservation:{request_id}")
-        notice = required_text(body, "notice", 200)
-        reason = required_text(body, "reason", 4000)
+        notice, reason = command.notice, command.reason
+        if not notice:
+            raise InvalidArgument("notice is required (the written release notice, RET-2)")
+        if not reason:
+            raise InvalidArgument("reason is required")
         now = self.clock.now()
         with self.db.transaction() as s:
             row = self._load(s, request_id)
@@ -456,13 +430,13 @@ class PreservationService:
                 f"preservation:{row.request_number}",
                 details={"notice": notice, "reason": reason, "items": len(released)},
             )
-            return self._json(s, row)
+            return self._record(s, row)
 
     # -- the scanned form ------------------------------------------------------------
 
     def attach_form(
         self, actor: Actor, request_id: str, source: BinaryIO | Path, filename: str | None
-    ) -> dict[str, Any]:
+    ) -> PreservationRecord:
         """Store the scanned request form through the ingest path (INV-1, hashed) and
         keep it with the request (RET-3)."""
         self.authoriser.require(actor, Action.PRESERVATION_MANAGE, f"preservation:{request_id}")
@@ -509,7 +483,7 @@ class PreservationService:
                 f"preservation:{number}",
                 details={"media_id": result.media_id, "sha256": result.sha256},
             )
-            return self._json(s, row)
+            return self._record(s, row)
 
     def count_active(self) -> int:
         with self.db.session() as s:

@@ -41,7 +41,7 @@ from retention.expiry import ExpiryService, Row, lock_rows, write_expiries
 from retention.rules import is_expired
 from vms import ids
 from vms.audit.log import SYSTEM_ROLE, AuditLog, Who
-from vms.clock import Clock, isoformat
+from vms.clock import Clock
 from vms.db.engine import Database
 from vms.db.models import DestructionRecord, MediaExpiry, MediaItem, PurgeIntent
 from vms.events import EventBus
@@ -51,6 +51,16 @@ from vms.store import MediaStore, fsync_dir
 log = logging.getLogger(__name__)
 
 PURGE_WHO = Who("retention-purge", SYSTEM_ROLE)
+
+
+@dataclass(frozen=True)
+class PurgeCandidate:
+    """An item a dry run would purge."""
+
+    media_id: str
+    source: str
+    rule: str
+    expired_at: dt.datetime
 
 
 @dataclass
@@ -66,25 +76,9 @@ class PurgeReport:
     replayed: int = 0  # intents of an interrupted run finished (step 0)
     kept: int = 0  # stored expiry had passed, but fresh facts keep the item (INV-3)
     deferred: int = 0  # hash lock busy or derived items: next run
-    would_purge: list[dict[str, Any]] = field(default_factory=list)  # dry run only
+    would_purge: list[PurgeCandidate] = field(default_factory=list)  # dry run only
     free_bytes: int | None = None
     disk_alarm: bool = False
-
-    def json(self) -> dict[str, Any]:
-        return {
-            "run_id": self.run_id,
-            "dry_run": self.dry_run,
-            "now": isoformat(self.now),
-            "purged": self.purged,
-            "bytes_freed": self.bytes_freed,
-            "files_unlinked": self.files_unlinked,
-            "replayed": self.replayed,
-            "kept": self.kept,
-            "deferred": self.deferred,
-            "would_purge": self.would_purge,
-            "free_bytes": self.free_bytes,
-            "disk_alarm": self.disk_alarm,
-        }
 
 
 _COLUMNS = (
@@ -228,12 +222,7 @@ class Purger:
                 assert expiry.expires_at is not None
                 if report.dry_run:
                     report.would_purge.append(
-                        {
-                            "media_id": r.id,
-                            "source": r.source,
-                            "rule": expiry.rule,
-                            "expired_at": isoformat(expiry.expires_at),
-                        }
+                        PurgeCandidate(r.id, r.source, expiry.rule, expiry.expires_at)
                     )
                 intents.append(
                     {

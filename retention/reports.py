@@ -5,17 +5,24 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
-from retention.validate import destruction_json
+from retention.records import (
+    DestructionEntry,
+    DestructionLogPage,
+    MonthlyReport,
+    UntaggedItem,
+    UntaggedReport,
+    UpcomingDeletions,
+    UpcomingItem,
+)
 from vms.audit.log import SYSTEM_ROLE, AuditLog, Who
 from vms.auth.authoriser import Authoriser
 from vms.auth.permissions import Action, Actor
 from vms.bounded import parse_month
-from vms.clock import Clock, isoformat
+from vms.clock import Clock
 from vms.db.engine import Database
 from vms.db.models import (
     DestructionRecord,
@@ -70,7 +77,7 @@ class Reports:
         before_id: int | None = None,
         device_id: str | None = None,
         limit: int = 100,
-    ) -> dict[str, Any]:
+    ) -> DestructionLogPage:
         """Destruction records, newest first; ``before_id`` pages backwards."""
         self.authoriser.require(actor, Action.RETENTION_READ, "destruction-log")
         stmt = select(DestructionRecord).order_by(DestructionRecord.id.desc())
@@ -80,12 +87,12 @@ class Reports:
             stmt = stmt.where(DestructionRecord.device_id == device_id)
         with self.db.session() as s:
             rows = list(s.execute(stmt.limit(_limit(limit))).scalars())
-        return {
-            "records": [destruction_json(r) for r in rows],
-            "next_before_id": rows[-1].id if len(rows) == limit else None,
-        }
+        return DestructionLogPage(
+            records=tuple(DestructionEntry.of(r) for r in rows),
+            next_before_id=rows[-1].id if len(rows) == limit else None,
+        )
 
-    def upcoming(self, actor: Actor, *, days: int = 7, limit: int = 500) -> dict[str, Any]:
+    def upcoming(self, actor: Actor, *, days: int = 7, limit: int = 500) -> UpcomingDeletions:
         """Items the purge will delete within ``days`` (default 7), soonest first."""
         self.authoriser.require(actor, Action.RETENTION_READ, "upcoming-deletions")
         if not 0 < days <= 3660:
@@ -110,27 +117,27 @@ class Reports:
                 .order_by(MediaExpiry.expires_at, MediaExpiry.media_id)
                 .limit(_limit(limit))
             ).all()
-        return {
-            "now": isoformat(now),
-            "until": isoformat(until),
-            "items": [
-                {
-                    "id": r.id,
-                    "source": r.source,
-                    "device_id": r.device_id,
-                    "officer_badge": r.officer_badge,
-                    "recorded_start": isoformat(r.recorded_start),
-                    "expires_at": isoformat(r.expires_at),
-                    "retention_rule": r.retention_rule,
-                    "size_bytes": r.size_bytes,
-                }
+        return UpcomingDeletions(
+            now=now,
+            until=until,
+            items=tuple(
+                UpcomingItem(
+                    id=r.id,
+                    source=r.source,
+                    device_id=r.device_id,
+                    officer_badge=r.officer_badge,
+                    recorded_start=r.recorded_start,
+                    expires_at=r.expires_at,
+                    retention_rule=r.retention_rule,
+                    size_bytes=r.size_bytes,
+                )
                 for r in rows
-            ],
-        }
+            ),
+        )
 
     # -- TAG-3 -----------------------------------------------------------------------
 
-    def _untagged(self, s: Session, now: dt.datetime, limit: int) -> list[dict[str, Any]]:
+    def _untagged(self, s: Session, now: dt.datetime, limit: int) -> tuple[UntaggedItem, ...]:
         officer = aliased(User)
         supervisor = aliased(User)
         tagged = select(MediaCategory.media_id).where(MediaCategory.media_id == MediaItem.id)
@@ -154,21 +161,21 @@ class Reports:
             .order_by(MediaItem.ingested_at, MediaItem.id)
             .limit(limit)
         ).all()
-        return [
-            {
-                "id": r[0],
-                "source": r[1],
-                "device_id": r[2],
-                "officer_badge": r[3],
-                "uploaded_at": isoformat(r[4]),
-                "hours_overdue": round((now - r[4] - self.deadline).total_seconds() / 3600, 1),
-                "officer": r[5],
-                "supervisor": r[6],
-            }
+        return tuple(
+            UntaggedItem(
+                id=r[0],
+                source=r[1],
+                device_id=r[2],
+                officer_badge=r[3],
+                uploaded_at=r[4],
+                hours_overdue=round((now - r[4] - self.deadline).total_seconds() / 3600, 1),
+                officer=r[5],
+                supervisor=r[6],
+            )
             for r in rows
-        ]
+        )
 
-    def untagged(self, actor: Actor, *, limit: int = 500) -> dict[str, Any]:
+    def untagged(self, actor: Actor, *, limit: int = 500) -> UntaggedReport:
         """BWC/dash items still untagged past the deadline (72 h), with officer and
         supervisor (TAG-3), and the tagging failures counted per officer."""
         self.authoriser.require(actor, Action.RETENTION_READ, "reports:untagged")
@@ -176,12 +183,12 @@ class Reports:
         with self.db.session() as s:
             items = self._untagged(s, now, _limit(limit))
             failures = self._failures(s)
-        return {
-            "now": isoformat(now),
-            "deadline_hours": self.deadline.total_seconds() / 3600,
-            "items": items,
-            "failures_per_officer": failures,
-        }
+        return UntaggedReport(
+            now=now,
+            deadline_hours=self.deadline.total_seconds() / 3600,
+            items=items,
+            failures_per_officer=failures,
+        )
 
     def _failures(
         self, s: Session, start: dt.datetime | None = None, end: dt.datetime | None = None
@@ -206,20 +213,20 @@ class Reports:
             already = set(
                 s.execute(select(TaggingNotice.media_id).where(TaggingNotice.day == day)).scalars()
             )
-            new = [i for i in items if i["id"] not in already]
+            new = [i for i in items if i.id not in already]
             for i in new:
                 s.add(
                     TaggingNotice(
-                        media_id=i["id"],
+                        media_id=i.id,
                         day=day,
-                        officer_badge=i["officer_badge"],
-                        supervisor=i["supervisor"],
+                        officer_badge=i.officer_badge,
+                        supervisor=i.supervisor,
                         notified_at=now,
                     )
                 )
             per_officer: dict[str, int] = {}
             for i in new:
-                key = i["officer_badge"] or "(none)"
+                key = i.officer_badge or "(none)"
                 per_officer[key] = per_officer.get(key, 0) + 1
             if new:
                 self.audit.append(
@@ -236,7 +243,7 @@ class Reports:
 
     # -- TAG-7 -----------------------------------------------------------------------
 
-    def monthly(self, actor: Actor, month: str) -> dict[str, Any]:
+    def monthly(self, actor: Actor, month: str) -> MonthlyReport:
         """The monthly report for ``month`` (YYYY-MM): untagged videos not requiring
         tags (fixed, handheld) by source, and tagging failures per officer (TAG-7)."""
         self.authoriser.require(actor, Action.RETENTION_READ, "reports:monthly")
@@ -256,8 +263,8 @@ class Reports:
                 ).all()
             )
             failures = self._failures(s, start, end)
-        return {
-            "month": month,
-            "untagged_not_requiring_tags": {k: int(v) for k, v in by_source.items()},
-            "tagging_failures_per_officer": failures,
-        }
+        return MonthlyReport(
+            month=month,
+            untagged_not_requiring_tags={k: int(v) for k, v in by_source.items()},
+            tagging_failures_per_officer=failures,
+        )

@@ -6,10 +6,12 @@ import datetime as dt
 import io
 import itertools
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from retention.commands import NewPreservationRequest
 from retention.plugin import Retention, get
 from tests.media import make_pdf
 from vms.audit.log import Who
@@ -18,6 +20,8 @@ from vms.config import Config
 from vms.db.models import MediaItem, SourceKind, User
 from vms.ingest import IngestRequest
 from vms.services import Services
+from web.contract import parse_model
+from web.schemas.retention import NewPreservationIn
 
 WHO = Who("tester", "admin")
 DAY = dt.timedelta(days=1)
@@ -114,3 +118,9 @@ def exists(services: Services, media_id: str) -> bool:
 def all_ids(services: Services) -> set[str]:
     with services.db.session() as s:
         return set(s.execute(select(MediaItem.id)).scalars())
+
+
+def preservation_command(body: dict[str, Any]) -> NewPreservationRequest:
+    """A preservation request written as the API's JSON body, as the command the web
+    layer builds from it (so the service tests read like the API's examples)."""
+    return parse_model(NewPreservationIn, body).command()

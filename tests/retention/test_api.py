@@ -141,6 +141,58 @@ def test_bad_input_and_permissions_over_http_ACC_1_RET_10(
     assert r.status_code == 200 and r.json["state"] == "released"
 
 
+def test_bodies_and_queries_are_refused_by_their_models_naming_field_and_value(
+    services: Services, client, tokens
+) -> None:
+    """Syntax is refused before any service runs: 400 naming the field and the value,
+    and nothing is logged."""
+    media = ingest(services, recorded_at=services.clock.now())
+    h = auth(tokens, "commander")
+    refused = [
+        (
+            client.post(
+                "/api/v1/preservation-requests",
+                json=request_body([media], received_via="carrier pigeon"),
+                headers=h,
+            ),
+            "received_via: 'carrier pigeon' must be one of 'written', 'electronic' or 'oral'",
+        ),
+        (
+            client.post(
+                "/api/v1/preservation-requests",
+                json=request_body([media], priority="high"),
+                headers=h,
+            ),
+            "priority is not a field of this request",
+        ),
+        (
+            client.post(
+                "/api/v1/legal-holds",
+                json={"reference": "LH", "reason": "r", "media_ids": media},
+                headers=h,
+            ),
+            f"media_ids: {media!r} is not valid",
+        ),
+        (
+            client.put("/api/v1/cases/C-1", json={"state": "reopened"}, headers=h),
+            "state: 'reopened' must be one of 'open' or 'closed'",
+        ),
+        (
+            client.get("/api/v1/preservation-requests?state=lost", headers=h),
+            "query.state: 'lost' must be one of 'active' or 'released'",
+        ),
+        (
+            client.post("/api/v1/legal-holds", json=[media], headers=h),
+            "the request body must be a JSON object",
+        ),
+    ]
+    for r, message in refused:
+        assert r.status_code == 400, r.json
+        assert r.json["error"]["message"].startswith(message), r.json
+    assert client.get("/api/v1/preservation-requests", headers=h).json == {"requests": []}
+    assert client.get("/api/v1/legal-holds", headers=h).json == {"holds": []}
+
+
 # The monthly report is calendar-bound: run it on the first, a middle and the last day of
 # a month (on the 1st every earlier item falls in the previous month), never on the wall
 # clock, so the test passes whatever today's date is (#10.18).
@@ -297,6 +349,9 @@ def test_vms_purge_dry_run_cli_lists_and_keeps_RET_13(
     assert main(["purge", "--dry-run", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert [p["media_id"] for p in report["would_purge"]] == [old]
+    [candidate] = report["would_purge"]
+    assert list(candidate) == ["media_id", "source", "rule", "expired_at"]
+    assert candidate["expired_at"].endswith("Z") and report["now"].endswith("Z")
     assert main(["purge"]) == 0
     assert "purged 1 items" in capsys.readouterr().out
 
@@ -315,3 +370,24 @@ def test_disk_alarm_reaches_signed_in_browsers_over_socketio_INV_3(
     received = [m for m in browser.get_received() if m["name"] == "retention.disk_alarm"]
     assert received and received[0]["args"][0]["active"] is True
     browser.disconnect()
+
+
+def test_request_form_is_read_by_the_api_model_and_refused_with_its_message_RET_3(
+    services: Services, client, actors
+) -> None:
+    media = ingest(services, recorded_at=services.clock.now())
+    csrf = sign_in(client, "commander")
+    form = {
+        "csrf_token": csrf,
+        "request_number": "PR-FORM-9",
+        "requester_name": "Claims rep",
+        "received_at": "2026-01-05T10:00Z",
+        "received_via": "fax",
+        "reason": "anticipated litigation",
+        "scope": "",
+        "media_ids": media,
+    }
+    r = client.post("/retention/preservation", data=form)
+    assert r.status_code == 400
+    assert b"received_via: &#39;fax&#39; must be one of" in r.data
+    assert get_retention(services).preservation.log(actors["commander"]) == ()

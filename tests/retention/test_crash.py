@@ -13,6 +13,7 @@ import sys
 import pytest
 from sqlalchemy import func, select
 
+from retention.commands import NewLegalHold
 from retention.plugin import get
 from tests.retention.conftest import DAY, document, exists, ingest
 from vms.check import Level, check
@@ -62,9 +63,7 @@ def test_purge_killed_at_every_step_loses_nothing_held_INV_3(
     kept_shared = ingest(
         services, source=SourceKind.BWC, device="BWC-1", recorded_at=now - DAY, data=shared
     )
-    get(services).legal_holds.create(
-        actors["commander"], {"reference": "LH-CRASH", "reason": "r", "media_ids": [held]}
-    )
+    get(services).legal_holds.create(actors["commander"], NewLegalHold("LH-CRASH", "r", (held,)))
     doomed = {*expired, expired_shared}
 
     crashed = run_purge(config, crash_at)

@@ -9,8 +9,15 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from retention.commands import (
+    NewLegalHold,
+    NewPreservationRequest,
+    ReleaseLegalHold,
+    ReleasePreservation,
+)
 from retention.plugin import Retention
-from tests.retention.conftest import DAY, exists, ingest, item
+from retention.records import DestructionEntry
+from tests.retention.conftest import DAY, exists, ingest, item, preservation_command
 from vms.auth.permissions import Actor
 from vms.clock import ManualClock, isoformat
 from vms.db.models import AuditEntry, SourceKind
@@ -34,6 +41,10 @@ def body(**over: Any) -> dict[str, Any]:
     return base
 
 
+def request(**over: Any) -> NewPreservationRequest:
+    return preservation_command(body(**over))
+
+
 def window(start: dt.datetime, end: dt.datetime, **who: str) -> dict[str, str]:
     return {**who, "start": isoformat(start) or "", "end": isoformat(end) or ""}
 
@@ -47,7 +58,7 @@ def test_fixed_segment_pinned_on_day_29_survives_day_31_RET_1_RET_2(
     clock.advance(29 * DAY)
     out = retention.preservation.create(
         actors["commander"],
-        body(
+        request(
             scope=[
                 window(
                     recorded - dt.timedelta(hours=1),
@@ -57,7 +68,7 @@ def test_fixed_segment_pinned_on_day_29_survives_day_31_RET_1_RET_2(
             ]
         ),
     )
-    assert out["state"] == "active" and out["pinned"] == [media] and out["already_purged"] == []
+    assert out.state == "active" and out.pinned == (media,) and out.already_purged == ()
     row = item(timed, media)
     assert row is not None and row.evidence  # RET-2: pinned footage is evidence
     assert row.expires_at is None and row.retention_rule == "RET-2 preservation request PR-2026-001"
@@ -73,7 +84,7 @@ def test_request_pins_items_ingested_later_in_scope_RET_2(
     incident = clock.now() - DAY
     retention.preservation.create(
         actors["commander"],
-        body(scope=[window(incident, incident + dt.timedelta(hours=2), officer_badge="B1")]),
+        request(scope=[window(incident, incident + dt.timedelta(hours=2), officer_badge="B1")]),
     )
     clock.advance(3 * DAY)
     late = ingest(
@@ -93,7 +104,7 @@ def test_request_pins_items_ingested_later_in_scope_RET_2(
     assert item(timed, late).retention_rule.startswith("RET-2")  # type: ignore[union-attr]
     assert item(timed, outside).retention_rule == "RET-4 bwc 90 days"  # type: ignore[union-attr]
     [logged] = retention.preservation.log(actors["investigator"])
-    assert logged["pinned_count"] == 1
+    assert logged.pinned_count == 1
     clock.advance(400 * DAY)
     retention.purger.run()
     assert exists(timed, late) and item(timed, outside) is None
@@ -108,35 +119,38 @@ def test_response_names_the_parts_already_purged_RET_2_RET_13(
     kept = ingest(timed, recorded_at=clock.now() - DAY)
     out = retention.preservation.create(
         actors["commander"],
-        body(
+        request(
             scope=[window(start - DAY, clock.now(), device_id="CAM-1")],
             media_ids=[gone],
         ),
     )
-    assert out["pinned"] == [kept]
-    [record] = out["already_purged"]
-    assert record["media_id"] == gone and record["rule"] == "RET-1 fixed 30 days"
-    assert record["sha256"] and record["purged_at"]
-    again = retention.preservation.get(actors["auditor"], out["id"])
-    assert [r["media_id"] for r in again["already_purged"]] == [gone]
+    assert out.pinned == (kept,)
+    [record] = out.already_purged
+    assert isinstance(record, DestructionEntry)
+    assert record.media_id == gone and record.rule == "RET-1 fixed 30 days"
+    assert record.sha256 and record.purged_at
+    again = retention.preservation.get(actors["auditor"], out.id)
+    assert [r.media_id for r in again.already_purged] == [gone]
 
 
 def test_release_keeps_evidence_retention_RET_2_RET_7(
     timed: Services, retention: Retention, clock: ManualClock, actors: dict[str, Actor]
 ) -> None:
     media = ingest(timed, recorded_at=clock.now())
-    out = retention.preservation.create(actors["commander"], body(media_ids=[media]))
+    out = retention.preservation.create(actors["commander"], request(media_ids=[media]))
     with pytest.raises(InvalidArgument, match="notice"):
-        retention.preservation.release(actors["commander"], out["id"], {"reason": "done"})
+        retention.preservation.release(
+            actors["commander"], out.id, ReleasePreservation(notice="", reason="done")
+        )
     released = retention.preservation.release(
-        actors["commander"], out["id"], {"notice": "NOTICE-1", "reason": "claim settled"}
+        actors["commander"], out.id, ReleasePreservation("NOTICE-1", "claim settled")
     )
-    assert released["state"] == "released" and released["release_notice"] == "NOTICE-1"
+    assert released.state == "released" and released.release_notice == "NOTICE-1"
     row = item(timed, media)
     assert row is not None and row.retention_rule == "RET-7 evidence 1461 days"
     with pytest.raises(Conflict):
         retention.preservation.release(
-            actors["commander"], out["id"], {"notice": "N", "reason": "again"}
+            actors["commander"], out.id, ReleasePreservation("N", "again")
         )
 
 
@@ -242,17 +256,17 @@ def test_bad_requests_are_refused_with_the_reason_RET_3(
 ) -> None:
     ingest(timed, recorded_at=clock.now())  # CAM-1 exists
     with pytest.raises(InvalidArgument, match=message):
-        retention.preservation.create(actors["commander"], body(**change))
-    assert retention.preservation.log(actors["commander"]) == []
+        retention.preservation.create(actors["commander"], request(**change))
+    assert retention.preservation.log(actors["commander"]) == ()
 
 
 def test_duplicate_request_number_is_a_conflict_RET_3(
     timed: Services, retention: Retention, clock: ManualClock, actors: dict[str, Actor]
 ) -> None:
     media = ingest(timed, recorded_at=clock.now())
-    retention.preservation.create(actors["commander"], body(media_ids=[media]))
+    retention.preservation.create(actors["commander"], request(media_ids=[media]))
     with pytest.raises(Conflict):
-        retention.preservation.create(actors["admin"], body(media_ids=[media]))
+        retention.preservation.create(actors["admin"], request(media_ids=[media]))
 
 
 @pytest.mark.parametrize("role", ["officer", "investigator"])
@@ -261,11 +275,9 @@ def test_only_data_stewards_log_requests_and_holds_denials_audited_RET_10(
 ) -> None:
     media = ingest(timed, recorded_at=clock.now())
     with pytest.raises(PermissionDenied):
-        retention.preservation.create(actors[role], body(media_ids=[media]))
+        retention.preservation.create(actors[role], request(media_ids=[media]))
     with pytest.raises(PermissionDenied):
-        retention.legal_holds.create(
-            actors[role], {"reference": "LH", "reason": "r", "media_ids": [media]}
-        )
+        retention.legal_holds.create(actors[role], NewLegalHold("LH", "r", (media,)))
     with timed.db.session() as s:
         denied = list(
             s.execute(
@@ -281,14 +293,12 @@ def test_legal_hold_release_needs_the_notice_RET_10(
     timed: Services, retention: Retention, clock: ManualClock, actors: dict[str, Actor]
 ) -> None:
     media = ingest(timed, recorded_at=clock.now())
-    hold = retention.legal_holds.create(
-        actors["admin"], {"reference": "LH-7", "reason": "suit", "media_ids": [media]}
-    )
-    assert hold["pinned"] == [media] and hold["state"] == "active"
+    hold = retention.legal_holds.create(actors["admin"], NewLegalHold("LH-7", "suit", (media,)))
+    assert hold.pinned == (media,) and hold.state == "active"
     with pytest.raises(InvalidArgument, match="release notice"):
-        retention.legal_holds.release(actors["admin"], hold["id"], {})
+        retention.legal_holds.release(actors["admin"], hold.id, ReleaseLegalHold())
     with pytest.raises(InvalidArgument, match="release notice"):
-        retention.legal_holds.release(actors["admin"], hold["id"], {"notice": "  "})
+        retention.legal_holds.release(actors["admin"], hold.id, ReleaseLegalHold("  "))
     assert item(timed, media).expires_at is None  # type: ignore[union-attr]
-    out = retention.legal_holds.release(actors["commander"], hold["id"], {"notice": "RN-1"})
-    assert out["state"] == "released" and out["release_notice"] == "RN-1"
+    out = retention.legal_holds.release(actors["commander"], hold.id, ReleaseLegalHold("RN-1"))
+    assert out.state == "released" and out.release_notice == "RN-1"

@@ -6,6 +6,7 @@ import datetime as dt
 
 from sqlalchemy import delete, func, select, update
 
+from retention.commands import NewLegalHold, ReleaseLegalHold, SetCaseState
 from retention.plugin import Retention
 from tests.retention.conftest import DAY, document, exists, ingest, item
 from vms.catalog import MediaChanges
@@ -61,7 +62,7 @@ def test_dry_run_deletes_nothing_RET_13(
 ) -> None:
     old = ingest(timed, recorded_at=clock.now() - 40 * DAY)
     report = retention.purger.run(dry_run=True)
-    assert [p["media_id"] for p in report.would_purge] == [old]
+    assert [p.media_id for p in report.would_purge] == [old]
     assert exists(timed, old) and records(timed) == []
 
 
@@ -115,9 +116,7 @@ def test_purge_decides_again_and_never_trusts_a_stale_expiry_INV_3(
 ) -> None:
     """A held item whose stored expiry is (wrongly) in the past survives the purge."""
     media = ingest(timed, recorded_at=clock.now() - 40 * DAY)
-    retention.legal_holds.create(
-        actors["commander"], {"reference": "LH-1", "reason": "claim", "media_ids": [media]}
-    )
+    retention.legal_holds.create(actors["commander"], NewLegalHold("LH-1", "claim", (media,)))
     with timed.db.transaction() as s:
         s.execute(
             update(MediaExpiry)
@@ -134,13 +133,11 @@ def test_released_legal_hold_lets_the_item_expire_at_its_normal_time_RET_10(
     timed: Services, retention: Retention, clock: ManualClock, actors
 ) -> None:
     media = ingest(timed, source=SourceKind.BWC, device="BWC-2", recorded_at=clock.now())
-    hold = retention.legal_holds.create(
-        actors["commander"], {"reference": "LH-2", "reason": "suit", "media_ids": [media]}
-    )
+    hold = retention.legal_holds.create(actors["commander"], NewLegalHold("LH-2", "suit", (media,)))
     clock.advance(200 * DAY)
     retention.purger.run()
     assert exists(timed, media)  # past 90 days, held
-    retention.legal_holds.release(actors["commander"], hold["id"], {"notice": "REL-55"})
+    retention.legal_holds.release(actors["commander"], hold.id, ReleaseLegalHold("REL-55"))
     row = item(timed, media)
     assert row is not None and row.expires_at == row.recorded_start + 90 * DAY
     retention.purger.run()
@@ -152,13 +149,13 @@ def test_open_case_keeps_media_until_closed_RET_5(
     timed: Services, retention: Retention, clock: ManualClock, actors
 ) -> None:
     media = ingest(timed, recorded_at=clock.now(), case="C-77")
-    retention.cases.set_state(actors["commander"], "C-77", "open")
+    retention.cases.set_state(actors["commander"], "C-77", SetCaseState("open"))
     assert item(timed, media).retention_rule == "RET-5 open case C-77"  # type: ignore[union-attr]
     later = ingest(timed, recorded_at=clock.now(), case="C-77")  # ingested while open
     clock.advance(40 * DAY)
     retention.purger.run()
     assert exists(timed, media) and exists(timed, later)
-    retention.cases.set_state(actors["commander"], "C-77", "closed")
+    retention.cases.set_state(actors["commander"], "C-77", SetCaseState("closed"))
     retention.purger.run()
     assert item(timed, media) is None and item(timed, later) is None
 
@@ -167,9 +164,7 @@ def test_disk_pressure_raises_the_alarm_and_never_deletes_held_media_INV_3(
     timed: Services, retention: Retention, clock: ManualClock, actors
 ) -> None:
     held = ingest(timed, recorded_at=clock.now() - 40 * DAY)
-    retention.legal_holds.create(
-        actors["commander"], {"reference": "LH-3", "reason": "x", "media_ids": [held]}
-    )
+    retention.legal_holds.create(actors["commander"], NewLegalHold("LH-3", "x", (held,)))
     events: list[tuple[str, dict]] = []
     timed.events.subscribe(lambda topic, payload: events.append((topic, payload)))
     retention.purger.alarm_free_bytes = 1 << 62  # any disk is "full"
@@ -196,10 +191,8 @@ def test_hold_meeting_a_purge_intent_wins_while_the_file_exists_INV_3(
     report = PurgeReport(run_id="r1", dry_run=False, now=clock.now())
     decided, _ = retention.purger._decide(clock.now(), None, report)
     assert decided == [media]
-    hold = retention.legal_holds.create(
-        actors["commander"], {"reference": "LH-4", "reason": "x", "media_ids": [media]}
-    )
-    assert hold["pinned"] == [media] and hold["already_purged"] == []
+    hold = retention.legal_holds.create(actors["commander"], NewLegalHold("LH-4", "x", (media,)))
+    assert hold.pinned == (media,) and hold.already_purged == ()
     retention.purger._destroy(decided, report)
     assert report.purged == 0 and exists(timed, media)
 
@@ -228,7 +221,7 @@ def test_evidence_tag_or_open_case_after_the_intent_keeps_the_item_INV_3_TAG_6_R
         tagged,
         MediaChanges(categories=("Use of Force - Outside Jail Facilities",)),
     )
-    retention.cases.set_state(actors["commander"], "C-88", "open")
+    retention.cases.set_state(actors["commander"], "C-88", SetCaseState("open"))
     timed.catalog.update(actors["admin"], cased, MediaChanges(case_number="C-88"))
     run = retention.purger.run()
     assert exists(timed, tagged) and exists(timed, cased) and item(timed, plain) is None

@@ -12,8 +12,9 @@ from typing import Any
 
 from retention.expiry import ExpiryService
 from retention.plugin import Retention
+from retention.records import PreservationRecord
 from retention.rules import RetentionPolicy
-from tests.retention.conftest import DAY, exists, ingest, item
+from tests.retention.conftest import DAY, exists, ingest, item, preservation_command
 from vms.auth.permissions import Actor
 from vms.catalog import MediaChanges
 from vms.categories import Category
@@ -81,7 +82,9 @@ def test_hold_placed_during_a_purge_wins_INV_3_RET_2(
             try:
                 barrier.wait()
                 time.sleep(delay)
-                results["request"] = retention.preservation.create(actors["commander"], body)
+                results["request"] = retention.preservation.create(
+                    actors["commander"], preservation_command(body)
+                )
             except BaseException as exc:
                 errors.append(exc)
 
@@ -92,15 +95,15 @@ def test_hold_placed_during_a_purge_wins_INV_3_RET_2(
             t.join(timeout=60)
         assert not errors, errors
         out = results["request"]
-        assert isinstance(out, dict)
-        purged = {r["media_id"] for r in out["already_purged"]}
+        assert isinstance(out, PreservationRecord)
+        purged = {r.media_id for r in out.already_purged}
         # Every wanted item is either pinned or reported purged: never silently nothing.
-        assert set(out["pinned"]) | purged == set(wanted)
-        assert not set(out["pinned"]) & purged
-        for media_id in out["pinned"]:
+        assert set(out.pinned) | purged == set(wanted)
+        assert not set(out.pinned) & purged
+        for media_id in out.pinned:
             assert exists(timed, media_id), f"pinned {media_id} lost (iteration {i})"
-        pinned_all += out["pinned"]
-        outcomes.append((len(out["pinned"]), len(purged), len(out.get("rescued_from_purge", []))))
+        pinned_all += out.pinned
+        outcomes.append((len(out.pinned), len(purged), len(out.rescued_from_purge)))
     # More purges later change nothing for pinned items.
     clock.advance(10 * 365 * DAY)
     retention.purger.run()

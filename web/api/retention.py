@@ -1,56 +1,130 @@
 """The retention API (``/api/v1``): preservation requests (RET-2, RET-3), legal holds
 (RET-10), cases (RET-5), the destruction log and upcoming deletions (RET-13), and the
-tagging reports (TAG-3, TAG-7). Handlers parse, call a retention service, serialise."""
+tagging reports (TAG-3, TAG-7). Handlers parse (``web/schemas/retention.py``), call a
+retention service with a command value, and return its domain value."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, jsonify, request
+from flask import request
 
 from retention.plugin import Retention, get
-from web.api import int_arg, json_body
+from retention.records import (
+    CaseRecord,
+    DestructionLogPage,
+    HoldRecord,
+    MonthlyReport,
+    PreservationRecord,
+    UntaggedReport,
+    UpcomingDeletions,
+)
+from web.contract import ApiBlueprint
+from web.schemas.retention import (
+    CaseOut,
+    CaseStateIn,
+    DestructionLogOut,
+    DestructionLogQuery,
+    FormQuery,
+    HoldCreatedOut,
+    HoldListOut,
+    HoldOut,
+    MonthlyOut,
+    MonthlyQuery,
+    NewHoldIn,
+    NewPreservationIn,
+    PreservationCreatedOut,
+    PreservationListOut,
+    PreservationOut,
+    ReleaseHoldIn,
+    ReleasePreservationIn,
+    RequestLogQuery,
+    UntaggedOut,
+    UntaggedQuery,
+    UpcomingOut,
+    UpcomingQuery,
+)
 from web.security import require_actor, services
 
-bp = Blueprint("retention_api", __name__)
+bp = ApiBlueprint("retention_api", __name__, tag="retention")
+
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+FORM_BODY = {
+    "application/pdf": _BINARY,
+    "application/octet-stream": _BINARY,
+    "multipart/form-data": {
+        "schema": {
+            "type": "object",
+            "properties": {"file": {"type": "string", "format": "binary"}},
+            "required": ["file"],
+        }
+    },
+}
 
 
 def retention() -> Retention:
     return get(services())
 
 
-@bp.post("/preservation-requests")
-def create_request() -> Any:
+@bp.operation(
+    "POST",
+    "/preservation-requests",
+    body=NewPreservationIn,
+    response=PreservationCreatedOut,
+    status=201,
+)
+def create_request(body: NewPreservationIn) -> PreservationRecord:
+    """Log a preservation request and pin everything in its scope.
+
+    Pins every catalogued item in the scope now and every item ingested later that falls
+    in it (RET-2, RET-3); ``already_purged`` names what was destroyed before, with its
+    destruction record. Data stewards only (``preservation.manage``)."""
     actor = require_actor()
-    response = jsonify(retention().preservation.create(actor, json_body()))
-    response.status_code = 201
-    return response
+    return retention().preservation.create(actor, body.command())
 
 
-@bp.get("/preservation-requests")
-def list_requests() -> Any:
+@bp.operation("GET", "/preservation-requests", query=RequestLogQuery, response=PreservationListOut)
+def list_requests(query: RequestLogQuery) -> dict[str, Any]:
+    """The preservation request log, newest first (RET-3)."""
     actor = require_actor()
-    rows = retention().preservation.log(
-        actor, state=request.args.get("state") or None, limit=int_arg("limit", 100)
-    )
-    return jsonify({"requests": rows})
+    rows = retention().preservation.log(actor, state=query.state, limit=query.limit)
+    return {"requests": rows}
 
 
-@bp.get("/preservation-requests/<request_id>")
-def get_request(request_id: str) -> Any:
+@bp.operation("GET", "/preservation-requests/<request_id>", response=PreservationOut)
+def get_request(request_id: str) -> PreservationRecord:
+    """One preservation request (by id or request number), with what it pins."""
     actor = require_actor()
-    return jsonify(retention().preservation.get(actor, request_id))
+    return retention().preservation.get(actor, request_id)
 
 
-@bp.post("/preservation-requests/<request_id>/release")
-def release_request(request_id: str) -> Any:
+@bp.operation(
+    "POST",
+    "/preservation-requests/<request_id>/release",
+    body=ReleasePreservationIn,
+    response=PreservationOut,
+)
+def release_request(request_id: str, body: ReleasePreservationIn) -> PreservationRecord:
+    """Release a preservation request with the written notice and the reason.
+
+    Its items keep the evidence retention (RET-2, RET-7) unless another hold keeps them
+    longer."""
     actor = require_actor()
-    return jsonify(retention().preservation.release(actor, request_id, json_body()))
+    return retention().preservation.release(actor, request_id, body.command())
 
 
-@bp.post("/preservation-requests/<request_id>/form")
-def attach_form(request_id: str) -> Any:
-    """The scanned form: the raw PDF as the body (or a multipart ``file`` field)."""
+@bp.operation(
+    "POST",
+    "/preservation-requests/<request_id>/form",
+    query=FormQuery,
+    raw_body=FORM_BODY,
+    response=PreservationOut,
+)
+def attach_form(request_id: str, query: FormQuery) -> PreservationRecord:
+    """Attach the scanned request form (a PDF).
+
+    The raw PDF as the body (``?filename=`` names it), or a multipart ``file`` field; it
+    is ingested and hashed like any media and kept as long as the request (RET-3)."""
     actor = require_actor()
     upload = request.files.get("file")
     if upload is not None:
@@ -58,74 +132,81 @@ def attach_form(request_id: str) -> Any:
         filename = upload.filename
     else:
         body = request.stream  # streamed to the store, never held whole in memory
-        filename = request.args.get("filename") or "preservation-form.pdf"
-    return jsonify(retention().preservation.attach_form(actor, request_id, body, filename))
+        filename = query.filename or "preservation-form.pdf"
+    return retention().preservation.attach_form(actor, request_id, body, filename)
 
 
-@bp.post("/legal-holds")
-def create_hold() -> Any:
+@bp.operation("POST", "/legal-holds", body=NewHoldIn, response=HoldCreatedOut, status=201)
+def create_hold(body: NewHoldIn) -> HoldRecord:
+    """Place a legal hold on media items (RET-10).
+
+    The items are kept until a release notice is recorded. Data stewards only
+    (``retention.manage``)."""
     actor = require_actor()
-    response = jsonify(retention().legal_holds.create(actor, json_body()))
-    response.status_code = 201
-    return response
+    return retention().legal_holds.create(actor, body.command())
 
 
-@bp.get("/legal-holds")
-def list_holds() -> Any:
+@bp.operation("GET", "/legal-holds", response=HoldListOut)
+def list_holds() -> dict[str, Any]:
+    """Every legal hold, newest first."""
     actor = require_actor()
-    return jsonify({"holds": retention().legal_holds.log(actor)})
+    return {"holds": retention().legal_holds.log(actor)}
 
 
-@bp.get("/legal-holds/<hold_id>")
-def get_hold(hold_id: str) -> Any:
+@bp.operation("GET", "/legal-holds/<hold_id>", response=HoldOut)
+def get_hold(hold_id: str) -> HoldRecord:
+    """One legal hold."""
     actor = require_actor()
-    return jsonify(retention().legal_holds.get(actor, hold_id))
+    return retention().legal_holds.get(actor, hold_id)
 
 
-@bp.post("/legal-holds/<hold_id>/release")
-def release_hold(hold_id: str) -> Any:
+@bp.operation("POST", "/legal-holds/<hold_id>/release", body=ReleaseHoldIn, response=HoldOut)
+def release_hold(hold_id: str, body: ReleaseHoldIn) -> HoldRecord:
+    """Release a legal hold; refused without the release notice reference (RET-10)."""
     actor = require_actor()
-    return jsonify(retention().legal_holds.release(actor, hold_id, json_body()))
+    return retention().legal_holds.release(actor, hold_id, body.command())
 
 
-@bp.put("/cases/<case_number>")
-def set_case(case_number: str) -> Any:
-    """``{"state": "open" | "closed"}`` (RET-5)."""
+@bp.operation("PUT", "/cases/<case_number>", body=CaseStateIn, response=CaseOut)
+def set_case(case_number: str, body: CaseStateIn) -> CaseRecord:
+    """Open or close a case (RET-5).
+
+    Media with an open case's number are kept; the expiry of the case's items is
+    recomputed."""
     actor = require_actor()
-    body = json_body()
-    return jsonify(retention().cases.set_state(actor, case_number, str(body.get("state"))))
+    return retention().cases.set_state(actor, case_number, body.command())
 
 
-@bp.get("/retention/destruction-log")
-def destruction_log() -> Any:
+@bp.operation(
+    "GET", "/retention/destruction-log", query=DestructionLogQuery, response=DestructionLogOut
+)
+def destruction_log(query: DestructionLogQuery) -> DestructionLogPage:
+    """The destruction log, newest first (RET-13); ``before_id`` pages backwards."""
     actor = require_actor()
-    before = int_arg("before_id", 0) or None
-    return jsonify(
-        retention().reports.destruction_log(
-            actor,
-            before_id=before,
-            device_id=request.args.get("device_id") or None,
-            limit=int_arg("limit", 100),
-        )
+    return retention().reports.destruction_log(
+        actor, before_id=query.before_id or None, device_id=query.device_id, limit=query.limit
     )
 
 
-@bp.get("/retention/upcoming")
-def upcoming() -> Any:
+@bp.operation("GET", "/retention/upcoming", query=UpcomingQuery, response=UpcomingOut)
+def upcoming(query: UpcomingQuery) -> UpcomingDeletions:
+    """Items the purge will delete within ``days`` (default 7), soonest first (RET-13)."""
     actor = require_actor()
-    return jsonify(
-        retention().reports.upcoming(actor, days=int_arg("days", 7), limit=int_arg("limit", 500))
-    )
+    return retention().reports.upcoming(actor, days=query.days, limit=query.limit)
 
 
-@bp.get("/reports/untagged")
-def untagged() -> Any:
+@bp.operation("GET", "/reports/untagged", query=UntaggedQuery, response=UntaggedOut)
+def untagged(query: UntaggedQuery) -> UntaggedReport:
+    """BWC and dash items still untagged past the deadline (TAG-3).
+
+    With the officer and supervisor of each, and the tagging failures per officer."""
     actor = require_actor()
-    return jsonify(retention().reports.untagged(actor, limit=int_arg("limit", 500)))
+    return retention().reports.untagged(actor, limit=query.limit)
 
 
-@bp.get("/reports/monthly")
-def monthly() -> Any:
+@bp.operation("GET", "/reports/monthly", query=MonthlyQuery, response=MonthlyOut)
+def monthly(query: MonthlyQuery) -> MonthlyReport:
+    """The monthly tagging report for ``month`` (YYYY-MM, default this month; TAG-7)."""
     actor = require_actor()
-    month = request.args.get("month") or services().clock.now().strftime("%Y-%m")
-    return jsonify(retention().reports.monthly(actor, month))
+    month = query.month or services().clock.now().strftime("%Y-%m")
+    return retention().reports.monthly(actor, month)

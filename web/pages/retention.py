@@ -9,9 +9,12 @@ from flask import Flask, redirect, render_template, request, url_for
 
 from retention.plugin import get
 from vms.auth.permissions import Action
+from vms.clock import isoformat
 from vms.errors import VMSError
 from web.api import retention as retention_api
+from web.contract import parse_model
 from web.pages.blueprint import page_blueprint
+from web.schemas.retention import NewPreservationIn
 from web.security import require_actor, services
 from web.vms_app import services_of
 
@@ -53,7 +56,8 @@ def parse_scope_lines(text: str) -> list[dict[str, str]]:
     return out
 
 
-def _form_body(form: Any) -> dict[str, Any]:
+def _form_data(form: Any) -> dict[str, Any]:
+    """The form's fields as the API's request body (``NewPreservationIn``)."""
     return {
         "request_number": form.get("request_number", ""),
         "requester": {
@@ -79,18 +83,20 @@ def preservation() -> Any:
     status = 200
     if request.method == "POST":  # CSRF is checked by require_actor for sessions
         try:
-            created = retention.preservation.create(actor, _form_body(request.form))
+            command = parse_model(NewPreservationIn, _form_data(request.form)).command()
+            created = retention.preservation.create(actor, command)
         except ValueError as exc:
             error, status = str(exc), 400
         except VMSError as exc:
             error, status = exc.message, exc.http_status
         else:
-            return redirect(url_for("retention_pages.preservation", created=created["id"]))
+            return redirect(url_for("retention_pages.preservation", created=created.id))
     requests = retention.preservation.log(actor)
     return (
         render_template(
             "preservation.html",
             requests=requests,
+            iso=isoformat,  # times as the API writes them (ISO 8601 with Z)
             error=error,
             form=request.form,
             created=request.args.get("created"),
