@@ -204,6 +204,14 @@ FREE_FORM = {
     "payload": "an event's payload (the bus carries JSON to Socket.IO clients)",
     "params": "SOAP call parameters inside the ONVIF adapter",
     "overrides": "configuration overrides (tests, the CLI's --set)",
+    "asked": "a refused request, kept verbatim in its audit entry (INV-6)",
+    "requested": "what a PTZ command asked, for its audit entry (INV-6)",
+}
+# Functions and modules that read JSON documents that are not request bodies.
+DOCUMENT_READERS = {
+    "vms.camera_model.from_dict": "a calibration read back from its JSON column",
+    "onvif_control.cameras.calibration_from_simulator": "the simulator's own state (test peer)",
+    "vms.audit.verify_export": "the standalone verifier of an audit export document",
 }
 
 
@@ -223,8 +231,11 @@ def dict_body_parameters(root: Path) -> list[str]:
                 for arg in [*node.args.args, *node.args.kwonlyargs]:
                     note = ast.unparse(arg.annotation) if arg.annotation else ""
                     mapping = MAPPING.match(note) and arg.arg not in FREE_FORM
+                    module = module_name(path, root)
+                    if {module, f"{module}.{node.name}"} & DOCUMENT_READERS.keys():
+                        continue
                     if arg.arg == "body" or mapping:
-                        found.append(f"{module_name(path, root)}.{node.name}({arg.arg}: {note})")
+                        found.append(f"{module}.{node.name}({arg.arg}: {note})")
     return found
 
 
