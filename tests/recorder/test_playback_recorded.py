@@ -15,9 +15,9 @@ import av
 import pytest
 from sqlalchemy import select
 
-from onvif_control.simulator import SimulatedCamera
 from tests.conftest import make_config
-from tests.recorder.conftest import PASSWORD, USERNAME, Rig, rigged, wait_for
+from tests.recorder.conftest import Rig
+from tests.recorder.recorded import SEGMENT_SECONDS, three_segments
 from vms.clock import Clock, SystemClock
 from vms.config import Config
 from vms.db.models import AuditEntry, MediaItem
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.slow
 def config(database: tuple[str, Path]) -> Config:
     url, data_dir = database
     return make_config(
-        data_dir, url, VMS_RECORDER_SEGMENT_SECONDS="2", VMS_CAMERAS_POSE_FAST_HZ="10"
+        data_dir, url, VMS_RECORDER_SEGMENT_SECONDS=SEGMENT_SECONDS, VMS_CAMERAS_POSE_FAST_HZ="10"
     )
 
 
@@ -40,31 +40,10 @@ def clock() -> Clock:
     return SystemClock()
 
 
-def segment_rows(services: Services, camera_id: str) -> list[MediaItem]:
-    with services.db.session() as s:
-        return list(
-            s.execute(
-                select(MediaItem)
-                .where(MediaItem.device_id == camera_id, MediaItem.recorded_end.is_not(None))
-                .order_by(MediaItem.recorded_start)
-            ).scalars()
-        )
-
-
 @pytest.fixture
 def recorded(services: Services) -> Iterator[tuple[Rig, list[MediaItem]]]:
-    """Three complete 2 s segments of the simulator, recording stopped after them."""
-    cam = SimulatedCamera("cam1", size=(320, 180), fps=10, username=USERNAME, password=PASSWORD)
-    cam.start()
-    try:
-        with rigged(services, cam) as rig:
-            rig.recorder.start()
-            rig.wait_streaming()
-            wait_for(lambda: len(segment_rows(services, rig.camera_id)) >= 3, 40, "3 segments")
-            rows = segment_rows(services, rig.camera_id)[:3]
-            yield rig, rows
-    finally:
-        cam.stop()
+    with three_segments(services) as rig_and_rows:
+        yield rig_and_rows
 
 
 def packets(data: bytes) -> list[tuple[int, bytes, bool]]:
