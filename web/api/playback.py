@@ -57,6 +57,7 @@ def playlist(camera_id: str, query: PlaybackQuery) -> Response:
     responses={
         200: binary("video/mp4", "the part of the segment (fMP4)"),
         206: binary("video/mp4", "a byte range of it"),
+        416: {"description": "the byte range asked for lies outside the part"},
     },
 )
 def segment(session: str, media_id: str, part: str) -> Response:
