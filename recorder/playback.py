@@ -432,11 +432,15 @@ def plan(rows: list[Any]) -> list[PlaylistSegment]:
     out: list[PlaylistSegment] = []
     tolerance = GAP_TOLERANCE.total_seconds()
     previous_end: float | None = None  # seconds since the epoch
+    # A segment's end is usually the next one's start, stored alike: parsed once.
+    ends: dict[Any, dt.datetime] = {}
     for row in rows:
-        start = _utc(row.recorded_start)
+        start = ends.pop(row.recorded_start, None) or _utc(row.recorded_start)
         begin = start.timestamp()
         if row.recorded_end is not None:
-            seconds = _utc(row.recorded_end).timestamp() - begin
+            finish = _utc(row.recorded_end)
+            ends[row.recorded_end] = finish
+            seconds = finish.timestamp() - begin
         else:
             seconds = float(row.duration_seconds or 0.0)
         if seconds <= 0:
