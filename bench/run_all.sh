@@ -14,3 +14,6 @@ echo "== upload (bench/bench_upload.py)"
 echo
 echo "== catalog (bench/bench_catalog.py --backend both)"
 "$py" bench/bench_catalog.py --backend both
+echo
+echo "== playback playlist (bench/playlist.py --backend both)"
+"$py" bench/playlist.py --backend both

@@ -1,9 +1,10 @@
 """Installs masks and recording into a :class:`~vms.services.Services` (entry point
 ``vms.plugins``).
 
-Ports provided (:mod:`vms.ports`): :class:`MaskService` and :class:`RecordingLog` and the
-:class:`Recorder` engine (for ``web`` and the CLIs), :class:`~vms.ports.MaskZones` (each
-camera's mask polygons, for the PTZ-use report of ``onvif_control``) and
+Ports provided (:mod:`vms.ports`): :class:`MaskService`, :class:`RecordingLog`,
+:class:`PlaybackService` and the :class:`Recorder` engine (for ``web`` and the CLIs),
+:class:`~vms.ports.MaskZones` (each camera's mask polygons, for the PTZ-use report of
+``onvif_control``) and
 :class:`~vms.ports.MaskSetup` (masks from named polygons, for the demo set-up). Role
 component: ``recorder`` in the media role (follow the camera registry, start recording;
 it requires the :class:`~vms.ports.CredentialBox` and the :class:`~vms.ports.PoseSource`).
@@ -12,16 +13,19 @@ Nothing runs at import or install.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from privacy_masks.geometry import SpherePolygon
 from privacy_masks.service import MaskService
 from recorder.engine import Recorder
+from recorder.playback import PlaybackService, SessionSigner
 from recorder.recording import RecordingLog
 from vms.audit.log import Who
 from vms.ports import CredentialBox, MaskSetup, MaskZones, PoseSource, Vertices
 from vms.roles import Component
+from vms.secrets import load_or_create_key
 from vms.services import Services
 
 
@@ -51,6 +55,18 @@ def install(services: Services) -> None:
     services.ports.provide(MaskZones, masks)
     services.ports.provide(MaskSetup, MaskSetupPort(masks))
     services.ports.provide(RecordingLog, recording)
+    services.ports.provide(
+        PlaybackService,
+        PlaybackService(
+            services.db,
+            services.store,
+            services.audit,
+            services.clock,
+            services.authoriser,
+            SessionSigner(load_or_create_key(services.config.secrets_dir, "playback.key")),
+            dt.timedelta(hours=services.config.recorder.playback_max_hours),
+        ),
+    )
     services.ports.provide(Recorder, recorder)
     services.roles.add(
         Component(

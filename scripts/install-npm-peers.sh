@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Install the npm test peers (tests/peers/npm/package.json) into a cache folder outside
-# the clone, keyed by a hash of package.json, and print that folder. Idempotent: a
-# complete install is reused. Override the cache folder with VMS_CACHE_DIR.
+# Install the npm test peers (tests/peers/npm/package.json, or the package.json given as
+# the first argument) into a cache folder outside the clone, keyed by a hash of
+# package.json, and print that folder. Idempotent: a complete install is reused. Override
+# the cache folder with VMS_CACHE_DIR.
 # Licence: AGPL-3.0-or-later.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-spec="$here/tests/peers/npm/package.json"
+spec="${1:-$here/tests/peers/npm/package.json}"
 command -v node >/dev/null || { echo "install-npm-peers: node is not installed" >&2; exit 1; }
 command -v npm >/dev/null || { echo "install-npm-peers: npm is not installed" >&2; exit 1; }
 key=$(sha256sum "$spec" | cut -c1-16)

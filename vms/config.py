@@ -96,11 +96,17 @@ class RecorderConfig:
     # The media role re-reads the camera registry this often: a camera added, edited or
     # removed while it runs starts, restarts or stops recording within this time.
     reconcile_seconds: float = 5.0
+    # The longest window one playback playlist may span (issue 15.1).
+    playback_max_hours: float = 24.0
 
     def __post_init__(self) -> None:
         if not self.reconcile_seconds > 0:
             raise InvalidArgument(
                 f"[recorder] reconcile_seconds must be above 0, not {self.reconcile_seconds}"
+            )
+        if not self.playback_max_hours > 0:
+            raise InvalidArgument(
+                f"[recorder] playback_max_hours must be above 0, not {self.playback_max_hours}"
             )
 
 

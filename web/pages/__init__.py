@@ -7,6 +7,7 @@
 | :mod:`web.pages.audit` | ``audit_pages`` | ``/audit``, ``/audit/ptz`` |
 | :mod:`web.pages.live` | ``live_pages`` | ``/live``, ``/live/<camera_id>`` |
 | :mod:`web.pages.retention` | ``retention_pages`` | ``/retention/preservation`` |
+| :mod:`web.pages.playback` | ``playback_pages`` | ``/playback`` |
 
 What they share (the error page, ``can`` for navigation) is in
 :mod:`web.pages.blueprint`, the template filters in :mod:`web.pages.filters`; templates
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from web.pages import audit, auth, catalog, filters, live, retention
+from web.pages import audit, auth, catalog, filters, live, playback, retention
 from web.pages.blueprint import navigation
 
 
@@ -25,6 +26,6 @@ def register(app: Flask) -> None:
     """Register every page blueprint, the template filters and ``can``."""
     filters.install(app)
     app.context_processor(navigation)
-    for bp in (auth.bp, catalog.bp, audit.bp, live.bp):
+    for bp in (auth.bp, catalog.bp, audit.bp, live.bp, playback.bp):
         app.register_blueprint(bp)
     retention.register(app)  # its pages and its API

@@ -1,0 +1,464 @@
+"""Playback of a camera's recording across segments, by wall-clock time (issue 15.1;
+docs/design/playback.md).
+
+:meth:`PlaybackService.open` turns a window of a camera into a :class:`Playlist` (a
+domain value; :meth:`Playlist.m3u8` writes it as an HLS media playlist): the camera's
+recorded segments overlapping the window in time order, each with its wall-clock start
+(``EXT-X-PROGRAM-DATE-TIME``) and a discontinuity where recording stopped. Opening is
+the viewing: it is role-checked on every segment (ACC-1, ACC-7) and audited once
+(``media.playback``, ACC-6). The playlist names its segments through a *playback
+session*: a token signed with a key kept outside the database, bound to the user, the
+camera, the window and an expiry. :meth:`PlaybackService.segment` checks the token and
+the item again for every byte range and audits nothing more (refusals are audited).
+
+Segment bytes are the stored files served as fMP4 without remuxing
+(:mod:`vms.media.fmp4`): decode times are shifted so that every segment sits at its
+recorded time on one timeline that starts at the session's ``origin``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import hashlib
+import hmac
+import io
+import json
+import math
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import String, or_, select, type_coerce
+
+from vms.audit.log import AuditLog
+from vms.auth.authoriser import Authoriser, who
+from vms.auth.permissions import Action, Actor, ItemFacts
+from vms.clock import Clock, ensure_utc, isoformat
+from vms.db.engine import Database
+from vms.db.models import Device, MediaItem, SourceKind
+from vms.errors import InvalidArgument, NotFound, PermissionDenied
+from vms.media.fmp4 import ShiftedMedia, read_init, read_layout
+from vms.store import MediaStore
+
+# Consecutive segments further apart than this (a hole or an overlap) are separated by
+# a discontinuity: the recorder cuts segments back to back (next start == previous end),
+# so anything wider is a stop of recording (OPS-4), never jitter.
+GAP_TOLERANCE = dt.timedelta(seconds=0.5)
+# How long a playlist's segment links work: long enough to watch a day's window at a
+# few times real speed; after that the page is reloaded (a new, audited session).
+SESSION_LIFETIME = dt.timedelta(hours=12)
+# The most segments one playlist lists (24 h of 60 s segments is 1,440).
+MAX_SEGMENTS = 20_000
+PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
+
+
+@dataclass(frozen=True)
+class PlaybackWindow:
+    """The command of :meth:`PlaybackService.open`: a camera from ``start`` to ``end``."""
+
+    camera_id: str
+    start: dt.datetime
+    end: dt.datetime
+
+
+class SegmentPart(StrEnum):
+    INIT = "init"  # the initialisation section (EXT-X-MAP)
+    MEDIA = "media"  # the fragments
+
+
+@dataclass(frozen=True, slots=True)
+class PlaylistSegment:
+    media_id: str
+    start: dt.datetime
+    duration: float  # seconds
+    discontinuity: bool  # recording stopped before this segment
+
+
+@dataclass(frozen=True)
+class Playlist:
+    """The recorded segments of ``camera_id`` overlapping ``start..end``, for one
+    playback session (``session``: the signed token the segment links carry).
+    ``start_offset``: where ``start`` falls on the playlist's timeline (seconds)."""
+
+    camera_id: str
+    start: dt.datetime
+    end: dt.datetime
+    session: str
+    segments: tuple[PlaylistSegment, ...]
+    start_offset: float
+
+    @property
+    def target_duration(self) -> int:
+        # RFC 8216 4.3.3.1: each EXTINF rounded to the nearest integer is at most this.
+        return max((math.floor(s.duration + 0.5) for s in self.segments), default=1) or 1
+
+    def m3u8(self, segment_url: Callable[[str, SegmentPart], str]) -> str:
+        """The HLS media playlist (RFC 8216, version 7: fMP4 with ``EXT-X-MAP``);
+        ``segment_url(media_id, part)`` links one part of a segment."""
+        lines = [
+            "#EXTM3U",
+            "#EXT-X-VERSION:7",
+            f"#EXT-X-TARGETDURATION:{self.target_duration}",
+            "#EXT-X-MEDIA-SEQUENCE:0",
+            "#EXT-X-DISCONTINUITY-SEQUENCE:0",
+            "#EXT-X-PLAYLIST-TYPE:VOD",
+            "#EXT-X-INDEPENDENT-SEGMENTS",
+            f"#EXT-X-START:TIME-OFFSET={self.start_offset:.3f},PRECISE=YES",
+        ]
+        for segment in self.segments:
+            if segment.discontinuity:
+                lines.append("#EXT-X-DISCONTINUITY")
+            # One map per segment: a camera reconnect may change its parameters.
+            lines.append(f'#EXT-X-MAP:URI="{segment_url(segment.media_id, SegmentPart.INIT)}"')
+            lines.append(f"#EXT-X-PROGRAM-DATE-TIME:{_pdt(segment.start)}")
+            lines.append(f"#EXTINF:{segment.duration:.3f},")
+            lines.append(segment_url(segment.media_id, SegmentPart.MEDIA))
+        lines.append("#EXT-X-ENDLIST")
+        return "\n".join(lines) + "\n"
+
+
+def _pdt(at: dt.datetime) -> str:
+    """ISO 8601 with milliseconds and ``Z`` (RFC 8216 4.3.2.6)."""
+    return at.astimezone(dt.UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+
+
+@dataclass(frozen=True)
+class SessionClaims:
+    """What a playback token says: who may fetch which camera's window until when, and
+    the timeline origin its segments are shifted to."""
+
+    session_id: str
+    username: str
+    camera_id: str
+    start: dt.datetime
+    end: dt.datetime
+    origin: dt.datetime
+    expires: dt.datetime
+
+
+def _micros(at: dt.datetime) -> int:
+    delta = ensure_utc(at) - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _from_micros(value: int) -> dt.datetime:
+    return dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=value)
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class SessionSigner:
+    """Playback tokens: ``base64url(claims JSON) . base64url(HMAC-SHA256)`` with a key
+    kept outside the database (``secrets/playback.key``)."""
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+
+    def _mac(self, payload: str) -> str:
+        return _b64(hmac.new(self._key, payload.encode(), hashlib.sha256).digest()[:20])
+
+    def sign(self, claims: SessionClaims) -> str:
+        body = {
+            "s": claims.session_id,
+            "u": claims.username,
+            "c": claims.camera_id,
+            "a": _micros(claims.start),
+            "b": _micros(claims.end),
+            "o": _micros(claims.origin),
+            "x": _micros(claims.expires),
+        }
+        payload = _b64(json.dumps(body, separators=(",", ":")).encode())
+        return f"{payload}.{self._mac(payload)}"
+
+    def verify(self, token: str) -> SessionClaims:
+        """The claims of a token this signer made; NotFound for anything else."""
+        unknown = NotFound("no such playback session (the link is damaged or not ours)")
+        payload, _, mac = token.partition(".")
+        if not payload or not hmac.compare_digest(mac.encode(), self._mac(payload).encode()):
+            raise unknown
+        try:
+            body: dict[str, Any] = json.loads(_unb64(payload))
+            return SessionClaims(
+                session_id=str(body["s"]),
+                username=str(body["u"]),
+                camera_id=str(body["c"]),
+                start=_from_micros(int(body["a"])),
+                end=_from_micros(int(body["b"])),
+                origin=_from_micros(int(body["o"])),
+                expires=_from_micros(int(body["x"])),
+            )
+        except (binascii.Error, ValueError, KeyError, TypeError, OverflowError):
+            raise unknown from None
+
+
+@dataclass(frozen=True)
+class SegmentBytes:
+    """One part of a segment, ready to serve: ``open()`` gives a seekable reader of
+    ``length`` bytes (close it)."""
+
+    media_id: str
+    part: SegmentPart
+    length: int
+    open: Callable[[], io.IOBase]
+
+
+class PlaybackService:
+    """Playlists over a camera's recorded segments and the bytes they link."""
+
+    def __init__(
+        self,
+        db: Database,
+        store: MediaStore,
+        audit: AuditLog,
+        clock: Clock,
+        authoriser: Authoriser,
+        signer: SessionSigner,
+        max_window: dt.timedelta,
+    ) -> None:
+        self.db = db
+        self.store = store
+        self.audit = audit
+        self.clock = clock
+        self.authoriser = authoriser
+        self.signer = signer
+        self.max_window = max_window
+
+    def segments(self, camera_id: str, start: dt.datetime, end: dt.datetime) -> list[Any]:
+        """Rows (id, recorded_start, recorded_end, duration, badge, restricted) of the
+        camera's recorded segments overlapping ``start..end``, in time order.
+
+        Two seeks on ``ix_media_items_device_time``: the last segment starting at or
+        before ``start`` (the only one that can cover ``start``: one writer per camera,
+        INV-9, so segments do not overlap), then the range from there to ``end``. Without
+        the first, the range would scan every earlier segment of the camera.
+        """
+        fixed = SourceKind.FIXED.value
+        with self.db.session() as s:
+            floor = s.execute(
+                select(MediaItem.recorded_start)
+                .where(
+                    MediaItem.device_id == camera_id,
+                    MediaItem.source == fixed,
+                    MediaItem.recorded_start <= start,
+                )
+                .order_by(MediaItem.recorded_start.desc())
+                .limit(1)
+            ).scalar()
+            return list(
+                s.execute(
+                    select(
+                        MediaItem.id,
+                        # Read as stored and turned into times by _utc: SQLAlchemy's
+                        # per-value DateTime processing (a regex parse on SQLite) was
+                        # two thirds of a 24 h playlist's time (bench/playlist.py).
+                        type_coerce(MediaItem.recorded_start, String).label("recorded_start"),
+                        type_coerce(MediaItem.recorded_end, String).label("recorded_end"),
+                        MediaItem.duration_seconds,
+                        MediaItem.officer_badge,
+                        MediaItem.restricted,
+                    )
+                    .where(
+                        MediaItem.device_id == camera_id,
+                        MediaItem.source == fixed,
+                        MediaItem.recorded_start >= (floor if floor is not None else start),
+                        MediaItem.recorded_start < end,
+                        or_(MediaItem.recorded_end.is_(None), MediaItem.recorded_end > start),
+                    )
+                    .order_by(MediaItem.recorded_start, MediaItem.id)
+                    .limit(MAX_SEGMENTS + 1)
+                ).all()
+            )
+
+    def _check_window(self, window: PlaybackWindow) -> tuple[dt.datetime, dt.datetime]:
+        start, end = ensure_utc(window.start), ensure_utc(window.end)
+        if end <= start:
+            raise InvalidArgument(
+                f"end {isoformat(end)} must be after start {isoformat(start)} (an empty or "
+                "inverted window)"
+            )
+        if end - start > self.max_window:
+            hours = self.max_window.total_seconds() / 3600
+            raise InvalidArgument(
+                f"the window {isoformat(start)}..{isoformat(end)} spans "
+                f"{(end - start).total_seconds() / 3600:g} h; playback spans at most "
+                f"{hours:g} h ([recorder] playback_max_hours)"
+            )
+        return start, end
+
+    def open(self, actor: Actor, window: PlaybackWindow, *, remote: str) -> Playlist:
+        """The playlist of ``window`` for ``actor``, audited once as ``media.playback``.
+
+        400: an empty or inverted window, or one longer than the configured maximum;
+        404: an unknown camera, or no recording in the window; 403 (audited): a role
+        that may not view media, or a segment it may not view (a restricted one, ACC-7).
+        A window reaching past now plays what is recorded so far.
+        """
+        start, end = self._check_window(window)
+        camera_id = window.camera_id
+        target = f"camera:{camera_id}"
+        self.authoriser.require(actor, Action.MEDIA_VIEW, target)
+        with self.db.session() as s:
+            if s.get(Device, camera_id) is None:
+                raise NotFound(f"camera {camera_id!r} does not exist")
+        rows = self.segments(camera_id, start, end)
+        if not rows:
+            raise NotFound(
+                f"camera {camera_id} has no recording between {isoformat(start)} and "
+                f"{isoformat(end)}"
+            )
+        if len(rows) > MAX_SEGMENTS:
+            raise InvalidArgument(
+                f"the window holds more than {MAX_SEGMENTS} segments: choose a shorter one"
+            )
+        # One decision per distinct (badge, restricted): a camera's rows share them.
+        decided: dict[tuple[str | None, bool], bool] = {}
+        for row in rows:
+            key = (row.officer_badge, bool(row.restricted))
+            facts = ItemFacts(officer_badge=key[0], restricted=key[1])
+            if key not in decided:
+                decided[key] = self.authoriser.allows(actor, Action.MEDIA_VIEW, facts)
+            if not decided[key]:
+                self.authoriser.require(actor, Action.MEDIA_VIEW, f"media:{row.id}", facts)
+        segments = plan(rows)
+        if not segments:
+            raise NotFound(
+                f"camera {camera_id} has nothing playable between {isoformat(start)} and "
+                f"{isoformat(end)} (segments without a duration)"
+            )
+        now = self.clock.now()
+        origin = segments[0].start.replace(microsecond=0)
+        claims = SessionClaims(
+            session_id=str(uuid.uuid4()),
+            username=actor.username,
+            camera_id=camera_id,
+            start=start,
+            end=end,
+            origin=origin,
+            expires=now + SESSION_LIFETIME,
+        )
+        with self.db.transaction() as s:
+            self.audit.append(
+                s,
+                who(actor),
+                "media.playback",
+                target,
+                details={
+                    "session": claims.session_id,
+                    "start": isoformat(start),
+                    "end": isoformat(end),
+                    "segments": len(segments),
+                    "first_media_id": segments[0].media_id,
+                    "last_media_id": segments[-1].media_id,
+                    "remote_addr": remote,
+                },
+            )
+        return Playlist(
+            camera_id=camera_id,
+            start=start,
+            end=end,
+            session=self.signer.sign(claims),
+            segments=tuple(segments),
+            start_offset=_offset_of(segments, start),
+        )
+
+    def segment(self, actor: Actor, token: str, media_id: str, part: SegmentPart) -> SegmentBytes:
+        """One part of a segment of the session ``token``, for the user it was issued to.
+
+        Not audited (the session's opening was); a refusal is. 404: a damaged token, or
+        an item that is not one of the session's segments; 403: another user's or an
+        expired session, or an item the user may no longer view."""
+        claims = self.signer.verify(token)
+        target = f"media:{media_id}"
+        if claims.username != actor.username:
+            self.authoriser.refuse(
+                actor, Action.MEDIA_VIEW.value, target, "the playback session is another user's"
+            )
+        if self.clock.now() >= claims.expires:
+            raise PermissionDenied(
+                f"the playback session expired at {isoformat(claims.expires)}: reopen the playlist"
+            )
+        with self.db.session() as s:
+            item = s.get(MediaItem, media_id)
+            if (
+                item is None
+                or item.device_id != claims.camera_id
+                or item.source != SourceKind.FIXED.value
+                or item.recorded_start >= claims.end
+                or (item.recorded_end is not None and item.recorded_end <= claims.start)
+            ):
+                raise NotFound(f"media {media_id!r} is not a segment of this playback session")
+            facts = ItemFacts(officer_badge=item.officer_badge, restricted=item.restricted)
+            sha256, recorded_start = item.sha256, item.recorded_start
+        self.authoriser.require(actor, Action.MEDIA_VIEW, target, facts)
+        path = self.store.path_for(sha256)
+        if not path.is_file():
+            raise NotFound(f"the file of media {media_id} is missing from the store")
+        layout = read_layout(path)
+        if part is SegmentPart.INIT:
+            init = read_init(path, layout)
+            return SegmentBytes(media_id, part, len(init), lambda: io.BytesIO(init))
+        ticks = (_micros(recorded_start) - _micros(claims.origin)) * layout.timescale // 1_000_000
+        shift = ticks - layout.first_decode_time
+        return SegmentBytes(
+            media_id, part, layout.media_length, lambda: ShiftedMedia(path, layout, shift)
+        )
+
+
+def _utc(value: Any) -> dt.datetime:
+    """A stored time as read raw: SQLite's text (UTC by construction, INV-7) or a
+    driver's datetime (PostgreSQL ``timestamptz``)."""
+    if isinstance(value, str):
+        return dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC)
+    if isinstance(value, dt.datetime):
+        return ensure_utc(value)
+    raise TypeError(f"not a stored time: {value!r}")
+
+
+def plan(rows: list[Any]) -> list[PlaylistSegment]:
+    """Playlist segments from catalog rows in time order (pure): durations from the
+    recorded times, a discontinuity wherever the next segment does not start where the
+    previous one ended (within :data:`GAP_TOLERANCE`). Rows without a duration are
+    skipped (nothing to play). Times may be datetimes or stored text (:func:`_utc`)."""
+    out: list[PlaylistSegment] = []
+    tolerance = GAP_TOLERANCE.total_seconds()
+    previous_end: float | None = None  # seconds since the epoch
+    # A segment's end is usually the next one's start, stored alike: parsed once.
+    ends: dict[Any, dt.datetime] = {}
+    for row in rows:
+        start = ends.pop(row.recorded_start, None) or _utc(row.recorded_start)
+        begin = start.timestamp()
+        if row.recorded_end is not None:
+            finish = _utc(row.recorded_end)
+            ends[row.recorded_end] = finish
+            seconds = finish.timestamp() - begin
+        else:
+            seconds = float(row.duration_seconds or 0.0)
+        if seconds <= 0:
+            continue
+        discontinuity = previous_end is not None and abs(begin - previous_end) > tolerance
+        out.append(PlaylistSegment(row.id, start, round(seconds, 6), discontinuity))
+        previous_end = begin + seconds
+    return out
+
+
+def _offset_of(segments: list[PlaylistSegment], at: dt.datetime) -> float:
+    """Where the instant ``at`` falls on the playlist's timeline (gaps take no time)."""
+    elapsed = 0.0
+    for segment in segments:
+        end = segment.start + dt.timedelta(seconds=segment.duration)
+        if at < segment.start:
+            return elapsed  # in a gap or before the first: the next recorded instant
+        if at < end:
+            return elapsed + (at - segment.start).total_seconds()
+        elapsed += segment.duration
+    return elapsed

@@ -1,0 +1,123 @@
+"""Playback over a real recording of the simulator (both databases): the playlist of
+three short segments, the segments served as fMP4 (the stored packets unchanged, one
+continuous timeline across the boundaries), HTTP Range, and one audit entry for the
+whole session (ACC-6)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import av
+import pytest
+from sqlalchemy import select
+
+from tests.conftest import make_config
+from tests.recorder.conftest import Rig
+from tests.recorder.recorded import SEGMENT_SECONDS, three_segments
+from vms.clock import Clock, SystemClock
+from vms.config import Config
+from vms.db.models import AuditEntry, MediaItem
+from vms.services import Services
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def config(database: tuple[str, Path]) -> Config:
+    url, data_dir = database
+    return make_config(
+        data_dir, url, VMS_RECORDER_SEGMENT_SECONDS=SEGMENT_SECONDS, VMS_CAMERAS_POSE_FAST_HZ="10"
+    )
+
+
+@pytest.fixture
+def clock() -> Clock:
+    # Segments follow real arrival times (docs/design/time.md): the system clock.
+    return SystemClock()
+
+
+@pytest.fixture
+def recorded(services: Services) -> Iterator[tuple[Rig, list[MediaItem]]]:
+    with three_segments(services) as rig_and_rows:
+        yield rig_and_rows
+
+
+def packets(data: bytes) -> list[tuple[int, bytes, bool]]:
+    """(dts, bytes, keyframe) of the video packets of an MP4 held in ``data``."""
+    with av.open(io.BytesIO(data)) as container:
+        return [
+            (int(p.dts), bytes(p), p.is_keyframe)
+            for p in container.demux(video=0)
+            if p.size and p.dts is not None
+        ]
+
+
+def test_recorded_segments_play_as_one_timeline_with_ranges_and_one_audit_entry(
+    recorded: tuple[Rig, list[MediaItem]], client: Any, tokens: dict[str, str], services: Services
+) -> None:
+    rig, rows = recorded
+    headers = {"Authorization": f"Bearer {tokens['investigator']}"}
+    start = rows[0].recorded_start + dt.timedelta(seconds=0.5)
+    end = rows[2].recorded_end
+    assert end is not None
+    answer = client.get(
+        f"/api/v1/cameras/{rig.camera_id}/playback.m3u8",
+        query_string={"start": start.isoformat(), "end": end.isoformat()},
+        headers=headers,
+    )
+    assert answer.status_code == 200, answer.get_json()
+    text = answer.get_data(as_text=True)
+    assert "#EXT-X-DISCONTINUITY\n" not in text  # back-to-back segments
+    assert "#EXT-X-START:TIME-OFFSET=0.500,PRECISE=YES" in text
+    lines = text.splitlines()
+    media = [line for line in lines if line.endswith("/media.mp4")]
+    maps = [line.split('"')[1] for line in lines if line.startswith("#EXT-X-MAP:")]
+    assert [m.rsplit("/", 2)[1] for m in media] == [r.id for r in rows]
+    dates = [line.split(":", 1)[1] for line in lines if line.startswith("#EXT-X-PROGRAM-DATE-TIME")]
+    assert [dt.datetime.fromisoformat(d) for d in dates] == [
+        r.recorded_start.replace(microsecond=r.recorded_start.microsecond // 1000 * 1000)
+        for r in rows
+    ]
+
+    # Each segment: its init + media parts hold exactly the stored packets, their decode
+    # times shifted to the segment's recorded start (relative to the first, whole second).
+    origin = rows[0].recorded_start.replace(microsecond=0)
+    previous_end: float | None = None
+    for row, init_url, media_url in zip(rows, maps, media, strict=True):
+        init = client.get(init_url, headers=headers)
+        body = client.get(media_url, headers=headers)
+        assert init.status_code == body.status_code == 200
+        assert body.headers["Accept-Ranges"] == "bytes"
+        served = packets(init.data + body.data)
+        stored = packets(services.store.path_for(row.sha256).read_bytes())
+        assert [p[1] for p in served] == [p[1] for p in stored]  # stream copy, no re-encode
+        assert served[0][2], "a segment starts with a keyframe"
+        shift = served[0][0] - stored[0][0]
+        expected = (row.recorded_start - origin).total_seconds()
+        assert abs(shift / 90000 - expected) < 1 / 90000 * 2
+        first = served[0][0] / 90000
+        if previous_end is not None:
+            # Continuous across the boundary: within one frame (10 fps).
+            assert abs(first - previous_end) < 0.1 + 1e-3, (first, previous_end)
+        previous_end = (served[-1][0] + (served[-1][0] - served[-2][0])) / 90000
+
+        # HTTP Range: a slice of the served bytes, and 416 beyond the end.
+        part = client.get(media_url, headers={**headers, "Range": "bytes=100-1099"})
+        assert part.status_code == 206
+        assert part.data == body.data[100:1100]
+        assert part.headers["Content-Range"] == f"bytes 100-1099/{len(body.data)}"
+        beyond = client.get(media_url, headers={**headers, "Range": f"bytes={len(body.data)}-"})
+        assert beyond.status_code == 416
+
+    with services.db.session() as s:
+        actions = [
+            (e.action, e.actor, e.target)
+            for e in s.execute(
+                select(AuditEntry).where(AuditEntry.action.in_(["media.playback", "media.view"]))
+            ).scalars()
+        ]
+    assert actions == [("media.playback", "investigator", f"camera:{rig.camera_id}")]
