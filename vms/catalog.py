@@ -10,7 +10,7 @@ import binascii
 import datetime as dt
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from vms.clock import Clock, isoformat
 from vms.db.engine import Database
 from vms.db.models import AuditEntry, CustodyEvent, MediaCategory, MediaItem, SourceKind
 from vms.errors import InvalidArgument, NotFound
+from vms.names import ItemNames, load_names
 from vms.store import MediaStore
 
 MAX_PAGE = 500
@@ -65,6 +66,8 @@ class ContentAccess:
 class Page:
     items: list[MediaItem]
     next_cursor: str | None
+    # What the items are called (camera names, officers, titles; issue 15.5), by id.
+    names: dict[str, ItemNames] = field(default_factory=dict)
 
 
 def encode_cursor(item: MediaItem) -> str:
@@ -86,7 +89,9 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
         ) from None
 
 
-def media_json(item: MediaItem, *, detail: bool = False) -> dict[str, Any]:
+def media_json(
+    item: MediaItem, *, detail: bool = False, names: ItemNames | None = None
+) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": item.id,
         "source": item.source,
@@ -117,6 +122,8 @@ def media_json(item: MediaItem, *, detail: bool = False) -> dict[str, Any]:
         "expires_at": isoformat(item.expires_at),
         "retention_rule": item.retention_rule,
     }
+    if names is not None:  # issue 15.5: device_name, device_location, officer_label...
+        body |= names.as_json()
     return body
 
 
@@ -219,9 +226,10 @@ class Catalog:
         stmt = stmt.order_by(time_col.desc(), id_col.desc()).limit(query.limit + 1)
         with self.db.session() as s:
             items: list[MediaItem] = list(s.execute(stmt).scalars())
-        more = len(items) > query.limit
-        items = items[: query.limit]
-        return Page(items, encode_cursor(items[-1]) if more and items else None)
+            more = len(items) > query.limit
+            items = items[: query.limit]
+            names = load_names(s, items)
+        return Page(items, encode_cursor(items[-1]) if more and items else None, names)
 
     # -- one item --------------------------------------------------------------------
 
@@ -241,7 +249,7 @@ class Catalog:
         with self.db.session() as s:
             item = self._load(s, media_id)
             self._require_visible(actor, item, s)
-            body = media_json(item, detail=True)
+            body = media_json(item, detail=True, names=load_names(s, [item])[item.id])
             events = s.execute(
                 select(CustodyEvent)
                 .where(CustodyEvent.media_id == media_id)

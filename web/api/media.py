@@ -33,7 +33,8 @@ def search() -> Any:
             limit=int_arg("limit", 50),
         ),
     )
-    return jsonify({"items": [media_json(i) for i in page.items], "next_cursor": page.next_cursor})
+    items = [media_json(i, names=page.names.get(i.id)) for i in page.items]
+    return jsonify({"items": items, "next_cursor": page.next_cursor})
 
 
 @bp.get("/media/<media_id>")

@@ -7,6 +7,7 @@
 | :mod:`web.pages.audit` | ``audit_pages`` | ``/audit``, ``/audit/ptz`` |
 | :mod:`web.pages.live` | ``live_pages`` | ``/live``, ``/live/<camera_id>`` |
 | :mod:`web.pages.retention` | ``retention_pages`` | ``/retention/preservation`` |
+| :mod:`web.pages.cases` | ``case_pages`` | ``/cases``, ``/cases/<number>`` |
 
 What they share (the error page, ``can`` for navigation) is in
 :mod:`web.pages.blueprint`, the template filters in :mod:`web.pages.filters`; templates
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from web.pages import audit, auth, catalog, filters, live, retention
+from web.pages import audit, auth, cases, catalog, filters, live, retention
 from web.pages.blueprint import navigation
 
 
@@ -28,3 +29,4 @@ def register(app: Flask) -> None:
     for bp in (auth.bp, catalog.bp, audit.bp, live.bp):
         app.register_blueprint(bp)
     retention.register(app)  # its pages and its API
+    cases.register(app)  # case folders and bookmarks, pages and API (issue 15.3)

@@ -44,7 +44,7 @@ def catalog() -> Any:
                 limit=int_arg("limit", 50),
             ),
         )
-        items = [media_json(i) for i in page.items]
+        items = [media_json(i, names=page.names.get(i.id)) for i in page.items]
         next_cursor = page.next_cursor
     except InvalidArgument as exc:
         error = exc.message
