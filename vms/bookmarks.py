@@ -125,9 +125,9 @@ class BookmarkService:
         target = f"media:{command.media_id}" if command.media_id else f"camera:{command.camera_id}"
         self.authoriser.require(actor, Action.CASES_MANAGE, target)
         if (command.camera_id is None) == (command.media_id is None):
+            given = "both were given" if command.camera_id else "neither was given"
             raise InvalidArgument(
-                "a bookmark needs exactly one of camera_id and media_id, not "
-                + ("both" if command.camera_id else "neither")
+                f"a bookmark needs exactly one of camera_id and media_id: {given}"
             )
         self._check_times(command)
         now = self.clock.now()
@@ -192,7 +192,8 @@ class BookmarkService:
                 )
             if command.end - command.start > MAX_SPAN:
                 raise InvalidArgument(
-                    f"end: {isoformat(command.end)!r} is more than {MAX_SPAN} after start "
+                    f"end: {isoformat(command.end)!r} is more than "
+                    f"{MAX_SPAN.total_seconds() / 3600:g} h after start "
                     f"{isoformat(command.start)!r}",
                     field="end",
                 )
