@@ -93,6 +93,15 @@ def test_investigator_bookmarks_an_instant_and_files_a_bwc_item_in_a_case(
     expect(row.locator("td.num").nth(0)).to_have_text("1")
     expect(row.locator("td.num").nth(1)).to_have_text("1")
 
+    # Both pages fit a phone: wide tables scroll in their own box, never the page.
+    page.set_viewport_size({"width": 390, "height": 844})
+    for path in ("/cases", "/cases/C-55", f"/media/{media_id}"):
+        page.goto(path)
+        overflow = page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0, f"{path} is {overflow}px wider than the screen"
+
 
 def test_a_bad_bookmark_gets_a_page_naming_the_value(page: Page, site: Site) -> None:
     media_id = bwc_item(site.services)
