@@ -351,3 +351,22 @@ def test_a_closed_case_takes_no_items(
     # And a case that exists already (open or closed) is not opened twice.
     r = client.post("/api/v1/cases", json={"case_number": "K-1"}, headers=inv)
     assert r.status_code == 409 and "closed" in r.get_json()["error"]["message"]
+
+
+def test_case_forms_need_the_csrf_token(client: FlaskClient, services: Services) -> None:
+    from tests.web.test_api_auth import _login
+
+    csrf = _login(client, "investigator")
+    r = client.post("/cases", data={"case_number": "F-1"})
+    assert r.status_code == 403 and "CSRF" in r.get_data(as_text=True)
+    r = client.post("/cases", data={"case_number": "F-1", "csrf_token": "forged"})
+    assert r.status_code == 403
+    with services.db.session() as s:
+        assert s.execute(select(AuditEntry).where(AuditEntry.target == "case:F-1")).first() is None
+    r = client.post("/cases", data={"case_number": "F-1", "csrf_token": csrf})
+    assert r.status_code == 302 and r.headers["Location"].endswith("/cases/F-1?opened=1")
+    # The page shows the form with the token; a bad form value is a page naming it.
+    page = client.get("/cases/F-1").get_data(as_text=True)
+    assert f'name="csrf_token" value="{csrf}"' in page
+    r = client.post("/cases/F-1/items", data={"media_id": "no-such-item", "csrf_token": csrf})
+    assert r.status_code == 404 and "no-such-item" in r.get_data(as_text=True)
