@@ -58,23 +58,28 @@ def is_recorder_title(item: MediaItem) -> bool:
 
 
 def load_names(session: Session, items: Sequence[MediaItem]) -> dict[str, ItemNames]:
-    """The names of ``items`` by media id, from four batched queries."""
+    """The names of ``items`` by media id, from at most three batched queries (devices
+    with their cameras, officers, and device assignments when an item names no
+    officer)."""
     if not items:
         return {}
     device_ids = sorted({i.device_id for i in items})
-    cameras = {
-        c.id: (c.name, c.location)
-        for c in session.execute(
-            select(Camera.id, Camera.name, Camera.location).where(Camera.id.in_(device_ids))
-        )
-    }
-    devices: dict[str, str] = {
-        device_id: name
-        for device_id, name in session.execute(
-            select(Device.id, Device.name).where(Device.id.in_(device_ids))
-        )
-    }
-    issued = sorted({i.device_id for i in items if i.source in ISSUED_SOURCES})
+    # One query for devices and the cameras among them (a camera's id is its device id).
+    cameras: dict[str, tuple[str, str | None]] = {}
+    devices: dict[str, str] = {}
+    for device_id, device_name, camera_name, location in session.execute(
+        select(Device.id, Device.name, Camera.name, Camera.location)
+        .outerjoin(Camera, Camera.id == Device.id)
+        .where(Device.id.in_(device_ids))
+    ):
+        devices[device_id] = device_name
+        if camera_name is not None:
+            cameras[device_id] = (camera_name, location)
+    # Assignments only for issued devices of items that name no officer (rare: uploads
+    # and dock imports record the officer), so most pages skip this query.
+    issued = sorted(
+        {i.device_id for i in items if i.source in ISSUED_SOURCES and not i.officer_badge}
+    )
     assigned: dict[str, list[str]] = {}
     if issued:
         for device_id, badge in session.execute(
