@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from retention.rules import Expiry, Hold, RetentionFacts, RetentionPolicy, decide_expiry
 from vms.db.engine import Database
-from vms.db.models import Case, MediaCategory, MediaExpiry, MediaHold, MediaItem
+from vms.db.models import Case, CaseItem, MediaCategory, MediaExpiry, MediaHold, MediaItem
 
 log = logging.getLogger(__name__)
 
@@ -92,17 +92,29 @@ class ExpiryService:
         ids = [r.id for r in rows]
         categories: dict[str, list[str]] = {}
         holds: dict[str, list[Hold]] = {}
+        added: dict[str, list[str]] = {}  # cases the item was added to by hand (15.3)
         if id_range is not None:
             lo, hi = id_range
             cat_where = [MediaCategory.media_id.between(lo, hi)]
             hold_where = [MediaHold.media_id.between(lo, hi)]
-            groups: list[tuple[list[Any], list[Any]]] = [(cat_where, hold_where)]
+            case_where = [CaseItem.media_id.between(lo, hi)]
+            groups: list[tuple[list[Any], list[Any], list[Any]]] = [
+                (cat_where, hold_where, case_where)
+            ]
         else:
             groups = [
-                ([MediaCategory.media_id.in_(chunk)], [MediaHold.media_id.in_(chunk)])
+                (
+                    [MediaCategory.media_id.in_(chunk)],
+                    [MediaHold.media_id.in_(chunk)],
+                    [CaseItem.media_id.in_(chunk)],
+                )
                 for chunk in _chunks(ids, 5000)
             ]
-        for cat_where, hold_where in groups:
+        for cat_where, hold_where, case_where in groups:
+            for media_id, number in session.execute(
+                select(CaseItem.media_id, CaseItem.case_number).where(*case_where)
+            ):
+                added.setdefault(media_id, []).append(number)
             for media_id, name in session.execute(
                 select(MediaCategory.media_id, MediaCategory.category).where(*cat_where)
             ):
@@ -114,6 +126,7 @@ class ExpiryService:
             ):
                 holds.setdefault(media_id, []).append(Hold(kind, label))
         cases = {r.case_number for r in rows if r.case_number}
+        cases.update(n for numbers in added.values() for n in numbers)
         open_cases = self.open_cases(session, cases)
         return {
             r.id: RetentionFacts(
@@ -121,7 +134,7 @@ class ExpiryService:
                 recorded_start=r.recorded_start,
                 categories=tuple(sorted(categories.get(r.id, ()))),
                 evidence=r.evidence,
-                open_case=r.case_number if r.case_number in open_cases else None,
+                open_case=_open_case(r.case_number, added.get(r.id, ()), open_cases),
                 holds=tuple(holds.get(r.id, ())),
                 ingested_at=r.ingested_at,
             )
@@ -168,9 +181,14 @@ class ExpiryService:
                 )
             )
         ]
-        open_case = None
-        if item.case_number and self.open_cases(session, [item.case_number]):
-            open_case = item.case_number
+        # Its own case number (TAG-1) and the cases it was added to by hand (15.3).
+        added = list(
+            session.execute(
+                select(CaseItem.case_number).where(CaseItem.media_id == item.id)
+            ).scalars()
+        )
+        numbers = [item.case_number] if item.case_number else []
+        open_case = _open_case(item.case_number, added, self.open_cases(session, numbers + added))
         facts = RetentionFacts(
             source=item.source,
             recorded_start=item.recorded_start,
@@ -374,6 +392,14 @@ def write_expiries(session: Session, updates: list[dict[str, Any]]) -> None:
                 "rules": _SEP.join(u["b_rule"] for u in part),
             },
         )
+
+
+def _open_case(tag: str | None, added: Iterable[str], open_cases: set[str]) -> str | None:
+    """The open case keeping an item (RET-5): its own case number first, then the
+    cases it was added to by hand (issue 15.3), in number order."""
+    if tag is not None and tag in open_cases:
+        return tag
+    return next((n for n in sorted(added) if n in open_cases), None)
 
 
 def _chunks(values: Sequence[str], size: int) -> Iterable[Sequence[str]]:

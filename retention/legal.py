@@ -23,7 +23,7 @@ from vms.auth.authoriser import Authoriser, who
 from vms.auth.permissions import Action, Actor
 from vms.clock import Clock
 from vms.db.engine import Database
-from vms.db.models import Case, LegalHold, MediaHold, MediaItem
+from vms.db.models import Case, CaseItem, LegalHold, MediaHold, MediaItem
 from vms.errors import Conflict, InvalidArgument, NotFound
 
 ACTIVE = "active"
@@ -235,4 +235,8 @@ class CaseService:
         media = list(
             s.execute(select(MediaItem.id).where(MediaItem.case_number == number)).scalars()
         )
+        # And the items added to the case by hand (issue 15.3, retention/casefile.py).
+        media += s.execute(
+            select(CaseItem.media_id).where(CaseItem.case_number == number)
+        ).scalars()
         return self.expiry.apply_ids(s, media)

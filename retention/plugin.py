@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from retention.casefile import CaseFileService
 from retention.expiry import ExpiryService
 from retention.holds import Holder
 from retention.legal import CaseService, LegalHoldService
@@ -107,6 +108,18 @@ def install(services: Services) -> None:
     services.jobs.append(Job("tagging-deadlines", DAY_SECONDS, retention.reports.notify_untagged))
     services.recovery.append(retention.replay_purges)
     services.ports.provide(Retention, retention)
+    # Case folders (issue 15.3): their own port, read by web/api/cases.py.
+    services.ports.provide(
+        CaseFileService,
+        CaseFileService(
+            services.db,
+            services.audit,
+            services.clock,
+            services.authoriser,
+            retention.expiry,
+            services.ports,
+        ),
+    )
 
 
 def get(services: Services) -> Retention:

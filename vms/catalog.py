@@ -27,6 +27,7 @@ from vms.clock import Clock
 from vms.db.engine import Database
 from vms.db.models import AuditEntry, CustodyEvent, MediaCategory, MediaItem, SourceKind
 from vms.errors import InvalidArgument, NotFound
+from vms.names import ItemNames, load_names
 from vms.store import MediaStore
 
 MAX_PAGE = 500
@@ -94,18 +95,25 @@ class MediaRecord:
     # Which retention rule decided the expiry (RET-12); no expiry: kept while held.
     expires_at: dt.datetime | None
     retention_rule: str | None
+    # What people call it (issue 15.5; vms/names.py): a camera's name and location, the
+    # officer's name, and a title (a person's, or camera name and time for segments).
+    device_name: str | None
+    device_location: str | None
+    officer_label: str | None
+    display_title: str
 
     @classmethod
-    def of(cls, item: MediaItem) -> MediaRecord:
-        return MediaRecord(**_record_fields(item))
+    def of(cls, item: MediaItem, names: ItemNames) -> MediaRecord:
+        return MediaRecord(**_record_fields(item, names))
 
 
-def _record_fields(item: MediaItem) -> dict[str, Any]:
+def _record_fields(item: MediaItem, names: ItemNames) -> dict[str, Any]:
     """The :class:`MediaRecord` fields of a row: the columns of the same name, the
-    category names sorted, the original's id."""
+    category names sorted, the original's id, and its names."""
     computed = {
         "categories": tuple(sorted(c.category for c in item.categories)),
         "derived_from": item.derived_from_id,
+        **names.as_json(),
     }
     return {
         f.name: computed[f.name] if f.name in computed else getattr(item, f.name)
@@ -270,7 +278,9 @@ class Catalog:
             )
         stmt = stmt.order_by(time_col.desc(), id_col.desc()).limit(query.limit + 1)
         with self.db.session() as s:
-            items = [MediaRecord.of(i) for i in s.execute(stmt).scalars()]
+            rows = list(s.execute(stmt).scalars())
+            names = load_names(s, rows)
+            items = [MediaRecord.of(i, names[i.id]) for i in rows]
         more = len(items) > query.limit
         items = items[: query.limit]
         return Page(tuple(items), encode_cursor(items[-1]) if more and items else None)
@@ -306,7 +316,8 @@ class Catalog:
                     select(MediaItem.id).where(MediaItem.derived_from_id == media_id)
                 ).scalars()
             )
-            return MediaDetail(**_record_fields(item), custody=custody, derived=derived)
+            names = load_names(s, [item])[item.id]
+            return MediaDetail(**_record_fields(item, names), custody=custody, derived=derived)
 
     def _require_visible(self, actor: Actor, item: MediaItem, s: Session) -> None:
         self.authoriser.require(actor, Action.MEDIA_SEARCH, f"media:{item.id}", facts(item))
@@ -415,4 +426,4 @@ class Catalog:
             )
             self.audit.append(s, who(actor), "media.update", f"media:{media_id}", details=details)
             s.flush()
-            return MediaRecord.of(item)
+            return MediaRecord.of(item, load_names(s, [item])[item.id])

@@ -27,6 +27,7 @@ from vms.db.models import MediaItem, Role, SourceKind, User
 from vms.errors import InvalidArgument, NotFound, VMSError
 from vms.ingest import IngestRequest, Origin
 from vms.jsonable import jsonable
+from vms.names import load_names
 from vms.recorded_time import parse_recorded_at
 from vms.services import Services
 
@@ -265,7 +266,7 @@ def cmd_media_show(args: argparse.Namespace) -> int:
             item = s.get(MediaItem, args.id)
             if item is None:
                 raise NotFound(f"media {args.id!r} does not exist")
-            body = jsonable(MediaRecord.of(item))
+            body = jsonable(MediaRecord.of(item, load_names(s, [item])[item.id]))
     finally:
         services.close()
     if args.json:

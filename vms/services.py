@@ -17,6 +17,7 @@ from vms.audit.view import AuditViewService
 from vms.auth.authoriser import Authoriser
 from vms.auth.throttle import ThrottleSettings
 from vms.auth.users import UserService
+from vms.bookmarks import BookmarkService
 from vms.catalog import Catalog
 from vms.categories import CategoryList, load_categories
 from vms.check import recover
@@ -70,6 +71,7 @@ class Services:
     devices: DeviceService
     audit_view: AuditViewService
     checkpoints: Checkpoints
+    bookmarks: BookmarkService  # issue 15.3
     jobs: list[Job] = field(default_factory=list)
     # What plugins offer each other, by port type (vms/ports.py), and what they run in
     # each role (vms/roles.py); docs/design/ports-and-roles.md.
@@ -158,6 +160,7 @@ class Services:
                 db, audit, authoriser, clock, enforce_assignment=config.ingest.device_assignment
             ),
             audit_view=AuditViewService(db, audit, authoriser),
+            bookmarks=BookmarkService(db, audit, clock, authoriser),
             checkpoints=Checkpoints(
                 db,
                 audit,

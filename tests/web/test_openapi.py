@@ -75,9 +75,8 @@ def test_docs_api_md_tells_the_story_of_every_route(description: Any) -> None:
     """docs/api.md keeps the narrative (who may call, what is audited) and links to the
     description; each route appears there as ``METHOD /path`` (paths relative to
     /api/v1, path parameters as ``{name}``)."""
-    from pathlib import Path
-
     import re
+    from pathlib import Path
 
     def shape(text: str) -> str:  # path parameters compared by position, not by name
         return re.sub(r"\{[^}/]*\}", "{}", text)

@@ -31,6 +31,10 @@ class Action(enum.StrEnum):
     PRESERVATION_MANAGE = "preservation.manage"
     RETENTION_MANAGE = "retention.manage"
     RETENTION_READ = "retention.read"
+    # Case folders and bookmarks (issue 15.3): investigators, records staff and admins
+    # file items and bookmarks in cases; the auditors read them (metadata only).
+    CASES_MANAGE = "cases.manage"
+    CASES_READ = "cases.read"
 
 
 class Scope(enum.Enum):
@@ -92,6 +96,13 @@ TABLE: dict[Action, dict[Role, Scope]] = {
         _R.INVESTIGATOR: _S.ALL,
         _R.AUDITOR: _S.ALL,
         _R.SUPERVISOR: _S.ALL,
+    },
+    Action.CASES_MANAGE: {_R.ADMIN: _S.ALL, _R.RECORDS_COMMANDER: _S.ALL, _R.INVESTIGATOR: _S.ALL},
+    Action.CASES_READ: {
+        _R.ADMIN: _S.ALL,
+        _R.RECORDS_COMMANDER: _S.ALL,
+        _R.INVESTIGATOR: _S.ALL,
+        _R.AUDITOR: _S.ALL,
     },
 }
 

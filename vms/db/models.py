@@ -445,6 +445,50 @@ class Case(Base):
     updated_by: Mapped[str] = mapped_column(String(64))
 
 
+class CaseItem(Base):
+    """A media item added to a case by hand, with a note (issue 15.3). Items tagged with
+    the case number (``media_items.case_number``) belong to the case without a row here;
+    both kinds keep the item while the case is open (RET-5, INV-3).
+
+    No foreign key to ``media_items``: the link outlives a later purge as history (as
+    ``media_holds`` do).
+    """
+
+    __tablename__ = "case_items"
+    __table_args__ = (Index("ix_case_items_media", "media_id"),)
+
+    case_number: Mapped[str] = mapped_column(ForeignKey("cases.case_number"), primary_key=True)
+    media_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    note: Mapped[str | None] = mapped_column(Text)
+    added_by: Mapped[str] = mapped_column(String(64))
+    added_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class Bookmark(Base):
+    """A labelled instant (``end`` null) or range on a fixed camera's timeline or in one
+    media item, optionally filed in a case (issue 15.3). Exactly one of ``camera_id`` and
+    ``media_id`` is set. No foreign keys to cameras or items: a bookmark stays readable
+    after its camera is removed or its item purged."""
+
+    __tablename__ = "bookmarks"
+    __table_args__ = (
+        Index("ix_bookmarks_case", "case_number", "start"),
+        Index("ix_bookmarks_camera", "camera_id", "start"),
+        Index("ix_bookmarks_media", "media_id", "start"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    case_number: Mapped[str | None] = mapped_column(ForeignKey("cases.case_number"))
+    camera_id: Mapped[str | None] = mapped_column(String(64))
+    media_id: Mapped[str | None] = mapped_column(String(36))
+    start: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    end: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    label: Mapped[str] = mapped_column(String(200))
+    note: Mapped[str | None] = mapped_column(Text)
+    author: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
 class PurgeIntent(Base):
     """The garbage row of INV-3: this item's file is about to be unlinked."""
 
@@ -517,6 +561,8 @@ class Camera(Base):
 
     id: Mapped[str] = mapped_column(ForeignKey("devices.id"), primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
+    # Where the camera is (a street corner), shown beside its name (issue 15.5).
+    location: Mapped[str | None] = mapped_column(String(200))
     onvif_url: Mapped[str] = mapped_column(String(500))
     username: Mapped[str] = mapped_column(String(200))
     password_enc: Mapped[str] = mapped_column(Text)

@@ -8,6 +8,7 @@
 | :mod:`web.pages.live` | ``live_pages`` | ``/live``, ``/live/<camera_id>`` |
 | :mod:`web.pages.retention` | ``retention_pages`` | ``/retention/preservation`` |
 | :mod:`web.pages.playback` | ``playback_pages`` | ``/playback`` |
+| :mod:`web.pages.cases` | ``case_pages`` | ``/cases``, ``/cases/<number>`` |
 
 What they share (the error page, ``can`` for navigation) is in
 :mod:`web.pages.blueprint`, the template filters in :mod:`web.pages.filters`; templates
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from web.pages import audit, auth, catalog, filters, live, playback, retention
+from web.pages import audit, auth, cases, catalog, filters, live, playback, retention
 from web.pages.blueprint import navigation
 
 
@@ -29,3 +30,4 @@ def register(app: Flask) -> None:
     for bp in (auth.bp, catalog.bp, audit.bp, live.bp, playback.bp):
         app.register_blueprint(bp)
     retention.register(app)  # its pages and its API
+    cases.register(app)  # case folders and bookmarks, pages and API (issue 15.3)

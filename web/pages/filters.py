@@ -18,10 +18,13 @@ SOURCE_NAMES = {
 }
 
 
-def when(value: str | None) -> str:
-    """An ISO 8601 UTC time as ``2026-11-21 22:15:03`` (the pages say "UTC" in headings)."""
+def when(value: str | dt.datetime | None) -> str:
+    """An ISO 8601 UTC time (or an aware datetime) as ``2026-11-21 22:15:03`` (the pages
+    say "UTC" in headings)."""
     if not value:
         return ""
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
     try:
         moment = parse_iso(value, field="time")
     except ValueError:

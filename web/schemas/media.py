@@ -112,6 +112,10 @@ class MediaOut(ResponseModel):
     ingested_by: str
     expires_at: OutTime | None = Field(description="null: kept while held (RET-12)")
     retention_rule: str | None = Field(description="Which retention rule decided the expiry")
+    device_name: str | None = Field(description="The camera's or device's name")
+    device_location: str | None = Field(description="A fixed camera's location, when set")
+    officer_label: str | None = Field(description="'Name (badge)' of the item's officer")
+    display_title: str = Field(description="The title, or camera name and time (segments)")
 
 
 class MediaDetailOut(MediaOut):

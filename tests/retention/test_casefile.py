@@ -1,0 +1,117 @@
+"""Case folders and retention (issue 15.3): an item added to a case by hand is kept while
+the case is open, exactly as an item tagged with the case number (RET-5, INV-3); closing
+the case lets it expire at its normal time; the link stays as history after a purge.
+The service is called with its command values (never a dict)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from sqlalchemy import select
+
+from retention.casefile import AddCaseItem, CaseFileService, CaseQuery, NewCase
+from retention.plugin import Retention
+from tests.retention.conftest import DAY, exists, ingest, item
+from vms.auth.permissions import Actor
+from vms.clock import ManualClock
+from vms.db.models import SourceKind, User
+from vms.errors import Conflict, PermissionDenied
+from vms.services import Services
+
+
+@pytest.fixture
+def people(timed: Services) -> dict[str, Actor]:
+    with timed.db.session() as s:
+        return {u.username: timed.users.actor_for(s, u) for u in s.execute(select(User)).scalars()}
+
+
+@pytest.fixture
+def casefiles(timed: Services) -> CaseFileService:
+    return timed.ports.get(CaseFileService)
+
+
+def test_an_item_added_by_hand_is_kept_while_the_case_is_open_RET_5_INV_3(
+    timed: Services,
+    retention: Retention,
+    clock: ManualClock,
+    casefiles: CaseFileService,
+    people: dict[str, Actor],
+) -> None:
+    bwc = ingest(
+        timed, source=SourceKind.BWC, device="BWC-1", officer="B1", recorded_at=clock.now()
+    )
+    other = ingest(
+        timed, source=SourceKind.BWC, device="BWC-1", officer="B1", recorded_at=clock.now()
+    )
+    investigator = people["investigator"]
+    casefiles.create(investigator, NewCase("C-42"))
+    view = casefiles.add_item(investigator, "C-42", AddCaseItem(bwc, "in the car park"))
+    assert view.added and not view.tagged and view.note == "in the car park"
+    assert view.expires_at is None and view.retention_rule == "RET-5 open case C-42"
+
+    clock.advance(200 * DAY)  # far past RET-4's 90 days
+    retention.purger.run()
+    assert exists(timed, bwc), "an item of an open case was purged (INV-3)"
+    assert not exists(timed, other)  # the same item, in no case, is gone
+
+    # The data steward closes the case: the item expires at its normal time (RET-4)...
+    retention.cases.set_state(people["commander"], "C-42", "closed")
+    row = item(timed, bwc)
+    assert row is not None and row.retention_rule == "RET-4 bwc 90 days"
+    retention.purger.run()
+    assert not exists(timed, bwc)
+    # ...and the case keeps the link as history.
+    [gone] = casefiles.get(investigator, "C-42").items
+    assert gone.media_id == bwc and gone.added and not gone.in_catalog
+    assert casefiles.list_cases(investigator, CaseQuery(state="closed")).cases[0].item_count == 1
+
+
+def test_reopening_by_the_steward_holds_hand_added_items_again_RET_5(
+    timed: Services,
+    retention: Retention,
+    clock: ManualClock,
+    casefiles: CaseFileService,
+    people: dict[str, Actor],
+) -> None:
+    bwc = ingest(
+        timed, source=SourceKind.BWC, device="BWC-1", officer="B1", recorded_at=clock.now()
+    )
+    casefiles.create(people["admin"], NewCase("C-9"))
+    casefiles.add_item(people["admin"], "C-9", AddCaseItem(bwc))
+    retention.cases.set_state(people["commander"], "C-9", "closed")
+    assert item(timed, bwc).retention_rule == "RET-4 bwc 90 days"  # type: ignore[union-attr]
+    retention.cases.set_state(people["commander"], "C-9", "open")
+    assert item(timed, bwc).retention_rule == "RET-5 open case C-9"  # type: ignore[union-attr]
+    # The recompute after a policy change agrees (it reads the hand-added links too).
+    retention.expiry.recompute_all()
+    assert item(timed, bwc).expires_at is None  # type: ignore[union-attr]
+
+
+def test_opening_a_case_holds_the_items_already_tagged_with_it_RET_5(
+    timed: Services, clock: ManualClock, casefiles: CaseFileService, people: dict[str, Actor]
+) -> None:
+    tagged = ingest(
+        timed,
+        source=SourceKind.BWC,
+        device="BWC-1",
+        officer="B1",
+        recorded_at=clock.now(),
+        case="T-1",
+    )
+    assert item(timed, tagged).retention_rule == "RET-4 bwc 90 days"  # type: ignore[union-attr]
+    summary = casefiles.create(people["investigator"], NewCase("T-1"))
+    assert summary.item_count == 1
+    assert item(timed, tagged).retention_rule == "RET-5 open case T-1"  # type: ignore[union-attr]
+    with pytest.raises(Conflict, match="'T-1' already exists"):
+        casefiles.create(people["commander"], NewCase("T-1"))
+
+
+def test_commands_are_frozen_values_and_officers_are_refused(
+    timed: Services, clock: ManualClock, casefiles: CaseFileService, people: dict[str, Actor]
+) -> None:
+    command = AddCaseItem("x", "note")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        command.note = "changed"  # type: ignore[misc]
+    with pytest.raises(PermissionDenied, match="officer"):
+        casefiles.create(people["officer"], NewCase("O-1"))
