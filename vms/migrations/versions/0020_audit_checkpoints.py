@@ -1,7 +1,7 @@
 """audit_checkpoints: signed checkpoints of the audit chain (issue 14, item 1)
 
 Revision ID: 0020
-Revises: 0012
+Revises: 0013
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 import vms.db.types
 
 revision = "0020"
-down_revision = "0012"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
