@@ -31,7 +31,7 @@ from vms.auth.authoriser import Authoriser, who
 from vms.auth.permissions import Action, Actor, ItemFacts
 from vms.bookmarks import BookmarkRecord, bookmarks_of_case
 from vms.bounded import shown
-from vms.case_exports import CaseExport, CaseExports
+from vms.case_exports import CaseExport
 from vms.clock import Clock
 from vms.db.engine import Database
 from vms.db.models import Bookmark, Case, CaseItem, CustodyEvent, MediaItem
@@ -346,8 +346,11 @@ class CaseFileService:
         return tuple(views)
 
     def _exports(self, number: str) -> tuple[CaseExport, ...]:
-        provider = self.ports.find(CaseExports)
-        return tuple(provider.for_case(number)) if provider is not None else ()
+        """None yet: court exports (issue 15.4) are not built. When they are, the exports
+        package provides :class:`~vms.case_exports.CaseExports` in ``services.ports`` and
+        this reads it with ``self.ports.get`` (a port read with no provider would be
+        caught by tests/vms/test_ports.py, which is why it is not read before then)."""
+        return ()
 
     # -- add an item ---------------------------------------------------------------
 

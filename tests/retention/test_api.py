@@ -179,7 +179,7 @@ def test_bodies_and_queries_are_refused_by_their_models_naming_field_and_value(
         ),
         (
             client.get("/api/v1/preservation-requests?state=lost", headers=h),
-            "query.state: 'lost' must be one of 'active' or 'released'",
+            "state: 'lost' must be one of 'active' or 'released'",
         ),
         (
             client.post("/api/v1/legal-holds", json=[media], headers=h),

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from retention.casefile import AddCaseItem, CaseFileService, CaseQuery, NewCase
+from retention.commands import SetCaseState
 from retention.plugin import Retention
 from tests.retention.conftest import DAY, exists, ingest, item
 from vms.auth.permissions import Actor
@@ -56,7 +57,7 @@ def test_an_item_added_by_hand_is_kept_while_the_case_is_open_RET_5_INV_3(
     assert not exists(timed, other)  # the same item, in no case, is gone
 
     # The data steward closes the case: the item expires at its normal time (RET-4)...
-    retention.cases.set_state(people["commander"], "C-42", "closed")
+    retention.cases.set_state(people["commander"], "C-42", SetCaseState("closed"))
     row = item(timed, bwc)
     assert row is not None and row.retention_rule == "RET-4 bwc 90 days"
     retention.purger.run()
@@ -79,9 +80,9 @@ def test_reopening_by_the_steward_holds_hand_added_items_again_RET_5(
     )
     casefiles.create(people["admin"], NewCase("C-9"))
     casefiles.add_item(people["admin"], "C-9", AddCaseItem(bwc))
-    retention.cases.set_state(people["commander"], "C-9", "closed")
+    retention.cases.set_state(people["commander"], "C-9", SetCaseState("closed"))
     assert item(timed, bwc).retention_rule == "RET-4 bwc 90 days"  # type: ignore[union-attr]
-    retention.cases.set_state(people["commander"], "C-9", "open")
+    retention.cases.set_state(people["commander"], "C-9", SetCaseState("open"))
     assert item(timed, bwc).retention_rule == "RET-5 open case C-9"  # type: ignore[union-attr]
     # The recompute after a policy change agrees (it reads the hand-added links too).
     retention.expiry.recompute_all()

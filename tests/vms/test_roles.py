@@ -111,6 +111,7 @@ def test_each_role_runs_its_plugins_components(services: Services) -> None:
         "tagging-deadlines",
         "camera-health",
         "ptz-expire",
+        "audit-checkpoint",
     }
 
 

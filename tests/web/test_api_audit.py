@@ -22,7 +22,7 @@ def test_a_refusal_outranks_a_bad_filter_ACC_1(client: FlaskClient, tokens: dict
     assert r.status_code == 403
     r = client.get("/api/v1/audit?limit=0", headers=h(tokens, "auditor"))
     assert r.status_code == 400
-    assert r.get_json()["error"]["message"] == "query.limit: '0' is outside 1..1000"
+    assert r.get_json()["error"]["message"] == "limit: '0' is outside 1..1000"
     r = client.get("/api/v1/audit?limit=0")
     assert r.status_code == 401
 
