@@ -30,7 +30,7 @@ import contextlib
 import datetime as dt
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Literal
@@ -169,23 +169,17 @@ def cut_clips(
 # -- the cutter -----------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class _Packet:
-    """A demuxed packet with its wall-clock time (``at``, of its presentation)."""
+    """A demuxed packet placed on the clip's timeline: ``pts``/``dts`` in ticks of the
+    clip's time base from the run's first segment start (``until``: the end of its
+    display, the next frame's time)."""
 
     packet: Any
-    at: dt.datetime
-    offset: int  # added to pts/dts to put it on the clip's timeline (clip time base)
-    until: dt.datetime  # the end of its display (the next frame's time)
-
-    @property
-    def pts(self) -> int:
-        return int(self.packet.pts) + self.offset
-
-    @property
-    def dts(self) -> int:
-        dts = self.packet.dts if self.packet.dts is not None else self.packet.pts
-        return int(dts) + self.offset
+    pts: int
+    dts: int
+    until: int
+    segment: str
 
 
 @dataclass(frozen=True)
@@ -207,18 +201,23 @@ class _Out:
     stream: Any
     time_base: Fraction
     source: _Source
-    origin: dt.datetime | None = None
-    shift: int = 0
+    lo: int  # the range in ticks of the timeline
+    hi: int
+    origin: int | None = None  # the first frame's tick (then shifted to 0)
     last_dts: int | None = None
     end_pts: int = 0
     last_duration: int = 0
     frames: int = 0
     reencoded: int = 0
+    copied_after_reencode: bool = False
     sources: list[str] = field(default_factory=list)
 
 
 class _Cutter:
-    """Cuts one run of segments (no gaps) into one MP4."""
+    """Cuts one run of segments (no gaps) into one MP4.
+
+    Per-packet work stays in integer ticks (no datetimes or fractions in the loop: an
+    hour at 15 fps is 54,000 packets)."""
 
     def __init__(
         self,
@@ -230,6 +229,7 @@ class _Cutter:
         progress: Callable[[dt.datetime], None],
     ) -> None:
         self.segments = segments
+        self.anchor = segments[0].start
         self.start = start
         self.end = end
         self.path = path
@@ -238,6 +238,7 @@ class _Cutter:
         self.out: _Out | None = None
         self.reordered = False
         self._segment = ""
+        self._media_end: int | None = None  # the end of the last frame read, in ticks
 
     def run(self) -> Clip:
         try:
@@ -257,7 +258,23 @@ class _Cutter:
                 raise
             raise translate(exc, f"cutting {self.path.name}") from None
         seconds = float(out.end_pts * out.time_base)
-        return Clip(self.path, out.origin, seconds, out.frames, out.reencoded, tuple(out.sources))
+        return Clip(
+            self.path,
+            self._at(out.origin),
+            seconds,
+            out.frames,
+            out.reencoded,
+            tuple(out.sources),
+        )
+
+    def _ticks(self, when: dt.datetime, time_base: Fraction) -> int:
+        micros = (when - self.anchor) // dt.timedelta(microseconds=1)
+        return round(Fraction(micros, 10**6) / time_base)
+
+    def _at(self, ticks: int) -> dt.datetime:
+        assert self.out is not None
+        micros = round(ticks * self.out.time_base * 10**6)
+        return self.anchor + dt.timedelta(microseconds=micros)
 
     def _cut(self) -> None:
         """Packets go GOP by GOP: ``gop`` holds those since the last keyframe until it is
@@ -268,7 +285,8 @@ class _Cutter:
                 if gop:
                     self._gop(gop)
                 gop = []
-                if item.at >= self.end:
+                assert self.out is not None
+                if item.pts >= self.out.hi:
                     return
             if gop or item.packet.is_keyframe:  # nothing decodes before a keyframe
                 gop.append(item)
@@ -279,28 +297,28 @@ class _Cutter:
         """Write what of one GOP belongs to the clip."""
         out = self.out
         assert out is not None
+        lo, hi = out.lo, out.hi
         started = out.origin is not None
-        if not started and gop[-1].until <= self.start:
+        if not started and gop[-1].until <= lo:
             return  # wholly before the range
         # The clip starts with the frame shown at ``start``: keyframe mode at the GOP's
         # keyframe, exact mode at that frame itself (re-encoded unless the keyframe).
-        head = not started and gop[0].until <= self.start
-        tail = gop[-1].at >= self.end
+        head = not started and gop[0].until <= lo
+        tail = gop[-1].pts >= hi
         if head and self.mode == "exact":
-            self._reencode(gop, self.start)  # frames shown at or after ``start``
+            self._reencode(gop, lo)  # frames shown at or after ``start``
         elif tail and self.reordered:
             if self.mode == "exact":
-                self._reencode(gop, gop[0].at)
+                self._reencode(gop, gop[0].pts)
             else:
                 self._copy(gop)  # the whole GOP: truncated, it would not decode
         else:
-            self._copy([p for p in gop if p.at < self.end])
-        self.progress(min(gop[-1].at, self.end))
+            self._copy([p for p in gop if p.pts < hi])
+        self.progress(self._at(min(gop[-1].pts, hi)))
 
     # -- reading --------------------------------------------------------------------------
 
     def _packets(self) -> Iterator[_Packet]:
-        anchor = self.segments[0].start
         for seg in self.segments:
             self._segment = seg.label
             try:
@@ -310,39 +328,46 @@ class _Cutter:
             try:
                 stream: Any = container.streams.video[0]
                 time_base = Fraction(stream.time_base)
-                rate = stream.average_rate or stream.guessed_rate or 25
-                frame = float(1 / Fraction(rate))
                 if self.out is None:
-                    self._open_output(stream)
+                    self._open_output(stream, time_base)
                 assert self.out is not None
                 if time_base != self.out.time_base:
                     raise InvalidArgument(
                         f"segment {seg.label or seg.path.name}: time base {time_base} differs "
                         f"from the clip's {self.out.time_base}"
                     )
-                # This segment's first packet lands at its wall-clock time on the clip's
-                # timeline (anchored at the run's first segment, shifted to 0 later).
-                since = Fraction((seg.start - anchor) // dt.timedelta(microseconds=1), 10**6)
-                first: int | None = None
-                offset = 0
+                rate = stream.average_rate or stream.guessed_rate or 25
+                frame = round(1 / (Fraction(rate) * time_base))  # ticks of one frame
+                # This segment's first packet lands at its wall-clock time on the timeline,
+                # or right after the previous segment's last frame if that is later: the
+                # capture clock's estimate improves while it runs (recorder/timing.py), so
+                # a segment may start a little before its predecessor's media time ends.
+                since = self._ticks(seg.start, time_base)
+                if self._media_end is not None and self._media_end > since:
+                    since = self._media_end
+                offset: int | None = None
                 max_pts: int | None = None
                 for packet in container.demux(stream):
-                    if packet.size == 0 or packet.pts is None:
+                    raw = packet.pts
+                    if raw is None or packet.size == 0:
                         continue
-                    pts = int(packet.pts)
-                    if first is None:
-                        first = pts
-                        offset = round(since / time_base) - first
-                    if max_pts is not None and pts < max_pts:
+                    if offset is None:
+                        offset = since - raw
+                    if max_pts is not None and raw < max_pts:
                         self.reordered = True
-                    max_pts = pts if max_pts is None else max(max_pts, pts)
-                    at = seg.start + dt.timedelta(seconds=float((pts - first) * time_base))
-                    shown = float(int(packet.duration or 0) * time_base) or frame
-                    yield _Packet(packet, at, offset, at + dt.timedelta(seconds=shown))
+                    max_pts = raw if max_pts is None or raw > max_pts else max_pts
+                    dts = packet.dts
+                    pts = raw + offset
+                    until = pts + (packet.duration or frame)
+                    if self._media_end is None or until > self._media_end:
+                        self._media_end = until
+                    yield _Packet(
+                        packet, pts, (raw if dts is None else dts) + offset, until, seg.label
+                    )
             finally:
                 container.close()
 
-    def _open_output(self, stream: Any) -> None:
+    def _open_output(self, stream: Any, time_base: Fraction) -> None:
         ctx = stream.codec_context
         extradata = bytes(ctx.extradata or b"")
         if ctx.name != "h264" or not extradata or extradata[0] != 1:
@@ -361,9 +386,9 @@ class _Cutter:
         )
         container = av.open(str(self.path), "w", format="mp4", options={"movflags": "faststart"})
         out_stream = container.add_stream_from_template(stream)
-        time_base = Fraction(stream.time_base)
         out_stream.time_base = time_base
-        self.out = _Out(container, out_stream, time_base, source)
+        lo, hi = self._ticks(self.start, time_base), self._ticks(self.end, time_base)
+        self.out = _Out(container, out_stream, time_base, source, lo, hi)
 
     # -- writing --------------------------------------------------------------------------
 
@@ -371,43 +396,48 @@ class _Cutter:
         out = self.out
         assert out is not None
         for item in items:
-            data = bytes(item.packet)
-            if out.reencoded and item.packet.is_keyframe and item is items[0]:
+            packet = item.packet
+            if out.reencoded and not out.copied_after_reencode and packet.is_keyframe:
                 # The re-encoded frames brought our encoder's SPS/PPS: the stored
                 # stream's own go in front of its first copied keyframe if missing.
-                data = _with_parameter_sets(data, out.source)
-            self._write(data, item.pts, item.dts, item.packet, item)
+                data = _with_parameter_sets(bytes(packet), out.source)
+                fresh = av.Packet(data)
+                fresh.duration = packet.duration
+                fresh.is_keyframe = True
+                packet = fresh
+            if out.reencoded:
+                out.copied_after_reencode = True
+            self._write(packet, item)
 
-    def _write(
-        self, data: bytes, pts: int, dts: int, like: Any, item: _Packet, *, new: bool = False
-    ) -> None:
+    def _write(self, packet: Any, item: _Packet, *, new: bool = False) -> None:
+        """Mux ``packet`` at ``item``'s place on the timeline (shifted: first frame 0)."""
         out = self.out
         assert out is not None
         if out.origin is None:
-            out.origin = item.at
-            out.shift = pts  # the first frame at 0
-        pts, dts = pts - out.shift, dts - out.shift
+            out.origin = item.pts
+        pts, dts = item.pts - out.origin, item.dts - out.origin
         if out.last_dts is not None and dts <= out.last_dts:
             dts = out.last_dts + 1  # clock jitter between segments: keep DTS rising
-        pts = max(pts, dts)
-        duration = int(like.duration or 0) or out.last_duration or 1
-        packet = av.Packet(data)
+        if pts < dts:
+            pts = dts
+        duration = packet.duration or (item.until - item.pts) or out.last_duration or 1
         packet.pts, packet.dts, packet.duration = pts, dts, duration
         packet.time_base = out.time_base
-        packet.is_keyframe = bool(like.is_keyframe)
         packet.stream = out.stream
         out.container.mux(packet)
         out.last_dts = dts
-        out.end_pts = max(out.end_pts, pts + duration)
+        if pts + duration > out.end_pts:
+            out.end_pts = pts + duration
         out.last_duration = duration
         out.frames += 1
-        out.reencoded += int(new)
-        if self._segment and self._segment not in out.sources:
-            out.sources.append(self._segment)
+        if new:
+            out.reencoded += 1
+        if item.segment and (not out.sources or out.sources[-1] != item.segment):
+            out.sources.append(item.segment)
 
-    def _reencode(self, gop: list[_Packet], lo: dt.datetime) -> None:
-        """Decode one GOP and encode its frames in ``[lo, end)`` anew (the first as an
-        IDR), each at the timestamp its stored frame had."""
+    def _reencode(self, gop: list[_Packet], lo: int) -> None:
+        """Decode one GOP and encode its frames shown in ``[lo, hi)`` anew (the first as
+        an IDR), each at the timestamp its stored frame had."""
         out = self.out
         assert out is not None
         src = out.source
@@ -431,7 +461,7 @@ class _Cutter:
         first = True
         for frame in sorted(frames, key=lambda f: int(f.pts)):
             found = by_source_pts.get(int(frame.pts))
-            if found is None or not (found.until > lo and found.at < self.end):
+            if found is None or not (found.until > lo and found.pts < out.hi):
                 continue
             frame = frame.reformat(format="yuv420p")
             frame.pts = found.pts
@@ -449,14 +479,10 @@ class _Cutter:
         item = by_clip_pts[int(packet.pts)]
         size = out.source.nal_length
         data = b"".join(len(n).to_bytes(size, "big") + n for n in _split_annexb(bytes(packet)))
-        like = _Like(item.packet.duration, packet.is_keyframe)
-        self._write(data, item.pts, item.pts, like, item, new=True)
-
-
-@dataclass(frozen=True)
-class _Like:
-    duration: int | None
-    is_keyframe: bool
+        fresh = av.Packet(data)
+        fresh.duration = item.until - item.pts
+        fresh.is_keyframe = packet.is_keyframe
+        self._write(fresh, replace(item, dts=item.pts), new=True)
 
 
 def _with_parameter_sets(data: bytes, source: _Source) -> bytes:
