@@ -4,7 +4,8 @@ docs/design/exports.md, "The package").
 
 Procedure (numbered as in exports.md):
 
-1. the ZIP is written to ``<target>.part`` next to the target;
+1. the ZIP is written to ``<target>.part`` next to the target, in one sequential pass
+   (the package's own SHA-256 computed as it goes);
 2. every clip is streamed into it (stored, not compressed: MP4 is already) while its
    SHA-256 is computed, so each clip is read once;
 3. ``verify.py``, ``README.txt`` and the public key follow, then ``manifest.json``
@@ -18,11 +19,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import os
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, BinaryIO
 
 from vms.exports.manifest import (
     AuditRecord,
@@ -92,64 +95,100 @@ def write_package(
     """Write the package of ``clips`` to ``target`` (a ``.zip``), signed by ``signer``
     (see the module doc for the procedure)."""
     part = target.with_name(target.name + ".part")
-    files: list[FileRecord] = []
-    records: list[ClipRecord] = []
     try:
-        with zipfile.ZipFile(part, "w", allowZip64=True) as zf:  # 1.
-            for clip in clips:  # 2.
-                name = f"clips/{clip.path.name}"
-                entry = _stream(zf, name, clip.path)
-                files.append(entry)
-                records.append(
-                    ClipRecord(
-                        name,
-                        entry.sha256,
-                        entry.size,
-                        clip.source,
-                        clip.start,
-                        clip.seconds,
-                        clip.requested_start,
-                        clip.requested_end,
-                        clip.source_items,
-                        clip.mask_versions,
-                        clip.reencoded_frames,
-                    )
-                )
-            extras = {  # 3.
-                VERIFIER: VERIFIER_SOURCE.read_bytes(),
-                README: readme(draft, signer.fingerprint).encode("utf-8"),
-                PUBLIC_KEY: signer.public_key_pem(),
-            }
-            for name, data in extras.items():
-                zf.writestr(name, data, compress_type=zipfile.ZIP_DEFLATED)
-                files.append(FileRecord(name, hashlib.sha256(data).hexdigest(), len(data)))
-            manifest = Manifest(
-                draft.export_id,
-                draft.created_at,
-                draft.created_by,
-                draft.role,
-                draft.purpose,
-                draft.case_number,
-                draft.cut_mode,
-                signer.fingerprint,
-                tuple(records),
-                draft.sources,
-                draft.gaps,
-                tuple(files),
-                draft.audit,
-            )
-            body = manifest.to_bytes()
-            zf.writestr(MANIFEST, body, compress_type=zipfile.ZIP_DEFLATED)
-            zf.writestr(SIGNATURE, signer.sign(body))
-        digest, size = _hash_file(part)
-        with part.open("rb+") as f:  # 4.
-            os.fsync(f.fileno())
+        with part.open("wb") as raw:  # 1.
+            sink = _HashingSink(raw)
+            manifest = _write_zip(sink, draft, clips, signer)
+            raw.flush()
+            os.fsync(raw.fileno())  # 4.
         part.replace(target)
         fsync_dir(target.parent)
     except BaseException:
         part.unlink(missing_ok=True)
         raise
-    return Package(target, digest, size, manifest)
+    return Package(target, sink.digest.hexdigest(), sink.size, manifest)
+
+
+class _HashingSink(io.RawIOBase):
+    """A write-only, unseekable file that hashes what passes through: ``zipfile`` then
+    writes every member once, in order (sizes in data descriptors), so the package's own
+    SHA-256 costs no second read."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data)
+        self.digest.update(view)
+        self.raw.write(view)
+        self.size += len(view)
+        return len(view)
+
+    def flush(self) -> None:
+        self.raw.flush()
+
+
+def _write_zip(
+    sink: _HashingSink,
+    draft: ExportDraft,
+    clips: Sequence[ClipFile],
+    signer: ExportSigner,
+) -> Manifest:
+    """Steps 1-3: the members, then the manifest listing them and its signature."""
+    files: list[FileRecord] = []
+    records: list[ClipRecord] = []
+    with zipfile.ZipFile(sink, "w", allowZip64=True) as zf:  # 1.
+        for clip in clips:  # 2.
+            name = f"clips/{clip.path.name}"
+            entry = _stream(zf, name, clip.path)
+            files.append(entry)
+            records.append(
+                ClipRecord(
+                    name,
+                    entry.sha256,
+                    entry.size,
+                    clip.source,
+                    clip.start,
+                    clip.seconds,
+                    clip.requested_start,
+                    clip.requested_end,
+                    clip.source_items,
+                    clip.mask_versions,
+                    clip.reencoded_frames,
+                )
+            )
+        extras = {  # 3.
+            VERIFIER: VERIFIER_SOURCE.read_bytes(),
+            README: readme(draft, signer.fingerprint).encode("utf-8"),
+            PUBLIC_KEY: signer.public_key_pem(),
+        }
+        for name, data in extras.items():
+            zf.writestr(name, data, compress_type=zipfile.ZIP_DEFLATED)
+            files.append(FileRecord(name, hashlib.sha256(data).hexdigest(), len(data)))
+        manifest = Manifest(
+            draft.export_id,
+            draft.created_at,
+            draft.created_by,
+            draft.role,
+            draft.purpose,
+            draft.case_number,
+            draft.cut_mode,
+            signer.fingerprint,
+            tuple(records),
+            draft.sources,
+            draft.gaps,
+            tuple(files),
+            draft.audit,
+        )
+        body = manifest.to_bytes()
+        zf.writestr(MANIFEST, body, compress_type=zipfile.ZIP_DEFLATED)
+        zf.writestr(SIGNATURE, signer.sign(body))
+    return manifest
 
 
 def _stream(zf: zipfile.ZipFile, name: str, path: Path) -> FileRecord:
@@ -167,15 +206,6 @@ def _stream(zf: zipfile.ZipFile, name: str, path: Path) -> FileRecord:
 def _zip_time(path: Path) -> tuple[int, int, int, int, int, int]:
     at = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC)
     return (max(at.year, 1980), at.month, at.day, at.hour, at.minute, at.second)
-
-
-def _hash_file(path: Path) -> tuple[str, int]:
-    digest, size = hashlib.sha256(), 0
-    with path.open("rb") as f:
-        while block := f.read(CHUNK):
-            digest.update(block)
-            size += len(block)
-    return digest.hexdigest(), size
 
 
 def readme(draft: ExportDraft, fingerprint: str) -> str:
