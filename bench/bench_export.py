@@ -7,7 +7,8 @@ Targets: ours <= 1.5x ffmpeg's time, and under 36 s.
 The segments are what the recorder stores: the simulator's H.264 encoder (baseline,
 GOP 1 s, SPS/PPS repeated) muxed by the recorder's own segment writer
 (:class:`vms.media.mp4.Mp4Writer`, fragmented MP4). One minute is encoded (a moving
-textured picture at a camera-like bitrate, printed) and stored 60 times under consecutive wall-clock
+textured picture: ``--detail low`` about 0.6 Mbit/s, ``high`` fine noise at about
+5 Mbit/s, the worst case for the bytes to copy) and stored 60 times under consecutive wall-clock
 starts: a stream copy does the same work whatever the pictures are. Cached in
 ``bench/out/export-720p15/``.
 
@@ -16,7 +17,7 @@ into the ZIP with its SHA-256, manifest, Ed25519 signature, fsync). The peer wri
 MP4 with ``-movflags +faststart`` too (the same browser-ready layout). Each contender
 runs ``--rounds`` times, alternating; medians.
 
-    $V/bin/python bench/bench_export.py [--rounds 2] [--minutes 60]
+    $V/bin/python bench/bench_export.py [--rounds 2] [--minutes 60] [--detail low|high]
 """
 
 from __future__ import annotations
@@ -53,17 +54,21 @@ def annexb(nals: tuple[bytes, ...]) -> bytes:
     return b"".join(b"\x00\x00\x00\x01" + nal for nal in nals)
 
 
-def one_minute(path: Path) -> None:
+def one_minute(path: Path, detail: str) -> None:
     """One stored segment: 900 frames encoded by the simulator's encoder, muxed by the
     recorder's segment writer."""
     width, height = SIZE
     encoder = H264Encoder(SIZE, FPS)
     rng = np.random.default_rng(7)
-    # Blocks of 8x8 noise over a gradient: detail an encoder must spend bits on, at a
-    # camera-like rate (about 3 Mbit/s at CRF 23), not white noise.
-    blocks = rng.integers(0, 96, (height * 3 // 16, width * 2 // 8), dtype=np.uint8)
-    texture = np.kron(blocks, np.ones((8, 8), dtype=np.uint8))
-    texture = texture + np.linspace(0, 150, width * 2, dtype=np.float32)[None, :].astype(np.uint8)
+    if detail == "high":
+        # Fine noise: the worst case for the bytes to copy (about 5 Mbit/s at CRF 23).
+        texture = rng.integers(40, 215, (height * 3 // 2, width * 2), dtype=np.uint8)
+    else:
+        # Blocks of 8x8 noise over a gradient (well predicted: about 0.6 Mbit/s).
+        blocks = rng.integers(0, 96, (height * 3 // 16, width * 2 // 8), dtype=np.uint8)
+        texture = np.kron(blocks, np.ones((8, 8), dtype=np.uint8))
+        ramp = np.linspace(0, 150, width * 2, dtype=np.float32)[None, :].astype(np.uint8)
+        texture = texture + ramp
     writer: Mp4Writer | None = None
     step = 90000 // FPS
     for i in range(60 * FPS):
@@ -83,14 +88,14 @@ def one_minute(path: Path) -> None:
     writer.close()
 
 
-def segments(minutes: int) -> list[Segment]:
-    folder = OUT_DIR / "export-720p15"
+def segments(minutes: int, detail: str) -> list[Segment]:
+    folder = OUT_DIR / ("export-720p15" if detail == "low" else f"export-720p15-{detail}")
     folder.mkdir(parents=True, exist_ok=True)
     first = folder / "seg-00.mp4"
     if not first.exists():
         print(f"generating {first} (one minute of 720p15)...", flush=True)
         tmp = folder / "seg-00.partial.mp4"
-        one_minute(tmp)
+        one_minute(tmp, detail)
         tmp.rename(first)
     out = []
     for n in range(minutes):
@@ -155,9 +160,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--minutes", type=int, default=60)
+    parser.add_argument(
+        "--detail", choices=("low", "high"), default="low", help="picture detail (bitrate)"
+    )
     args = parser.parse_args()
     quiet_logs()
-    segs = segments(args.minutes)
+    segs = segments(args.minutes, args.detail)
     total = sum(s.path.stat().st_size for s in segs)
     print(f"{machine()}; {cpu_pressure()}")
     rate = total * 8 / (len(segs) * SEGMENT.total_seconds()) / 1e6

@@ -4,10 +4,9 @@ docs/design/exports.md, "The package").
 
 Procedure (numbered as in exports.md):
 
-1. the ZIP is written to ``<target>.part`` next to the target, in one sequential pass
-   (the package's own SHA-256 computed as it goes);
+1. the ZIP is written to ``<target>.part`` next to the target;
 2. every clip is streamed into it (stored, not compressed: MP4 is already) while its
-   SHA-256 is computed, so each clip is read once;
+   SHA-256 is computed in a thread beside the write, so each clip is read once;
 3. ``verify.py``, ``README.txt`` and the public key follow, then ``manifest.json``
    listing every file with its size and SHA-256, then ``manifest.sig`` (Ed25519 over
    the manifest's exact bytes);
@@ -19,13 +18,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import io
 import os
+import queue
+import threading
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from vms.exports.manifest import (
     AuditRecord,
@@ -81,10 +81,10 @@ class ExportDraft:
 
 @dataclass(frozen=True)
 class Package:
-    """A written package: where, its own SHA-256 and size, and its manifest."""
+    """A written package: where, its size, and its manifest. (Its own SHA-256 is the
+    catalog's to compute, when the package is ingested as a derived item: INV-1.)"""
 
     path: Path
-    sha256: str
     size: int
     manifest: Manifest
 
@@ -97,44 +97,20 @@ def write_package(
     part = target.with_name(target.name + ".part")
     try:
         with part.open("wb") as raw:  # 1.
-            sink = _HashingSink(raw)
-            manifest = _write_zip(sink, draft, clips, signer)
+            manifest = _write_zip(raw, draft, clips, signer)
             raw.flush()
             os.fsync(raw.fileno())  # 4.
+            size = raw.tell()
         part.replace(target)
         fsync_dir(target.parent)
     except BaseException:
         part.unlink(missing_ok=True)
         raise
-    return Package(target, sink.digest.hexdigest(), sink.size, manifest)
-
-
-class _HashingSink(io.RawIOBase):
-    """A write-only, unseekable file that hashes what passes through: ``zipfile`` then
-    writes every member once, in order (sizes in data descriptors), so the package's own
-    SHA-256 costs no second read."""
-
-    def __init__(self, raw: BinaryIO) -> None:
-        self.raw = raw
-        self.digest = hashlib.sha256()
-        self.size = 0
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: Any) -> int:
-        view = memoryview(data)
-        self.digest.update(view)
-        self.raw.write(view)
-        self.size += len(view)
-        return len(view)
-
-    def flush(self) -> None:
-        self.raw.flush()
+    return Package(target, size, manifest)
 
 
 def _write_zip(
-    sink: _HashingSink,
+    sink: BinaryIO,
     draft: ExportDraft,
     clips: Sequence[ClipFile],
     signer: ExportSigner,
@@ -192,14 +168,29 @@ def _write_zip(
 
 
 def _stream(zf: zipfile.ZipFile, name: str, path: Path) -> FileRecord:
-    digest, size = hashlib.sha256(), 0
+    """Copy ``path`` into the ZIP as ``name`` (stored), hashing it on the way: SHA-256 in
+    a thread of its own (hashlib lets go of the GIL) beside the ZIP's CRC and the write."""
+    blocks: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
+    digest = hashlib.sha256()
+
+    def hash_blocks() -> None:
+        while (block := blocks.get()) is not None:
+            digest.update(block)
+
+    hasher = threading.Thread(target=hash_blocks, name=f"export-hash-{path.name}")
+    hasher.start()
+    size = 0
     info = zipfile.ZipInfo(name, date_time=_zip_time(path))
     info.compress_type = zipfile.ZIP_STORED
-    with path.open("rb") as src, zf.open(info, "w", force_zip64=True) as dst:
-        while block := src.read(CHUNK):
-            digest.update(block)
-            dst.write(block)
-            size += len(block)
+    try:
+        with path.open("rb") as src, zf.open(info, "w", force_zip64=True) as dst:
+            while block := src.read(CHUNK):
+                blocks.put(block)
+                dst.write(block)
+                size += len(block)
+    finally:
+        blocks.put(None)
+        hasher.join()
     return FileRecord(name, digest.hexdigest(), size)
 
 
