@@ -14,7 +14,9 @@ starts: a stream copy does the same work whatever the pictures are. Cached in
 
 Ours = ``cut_clips`` (one continuous MP4, faststart) + ``write_package`` (clip streamed
 into the ZIP with its SHA-256, manifest, Ed25519 signature, fsync). The peer writes its
-MP4 with ``-movflags +faststart`` too (the same browser-ready layout). Each contender
+MP4 with ``-movflags +faststart`` too (the same browser-ready layout) and is then
+fsynced, as ours is (evidence is on disk before it is reported done; bench_ingest
+compares with ``cp`` + ``sync`` the same way). Each contender
 runs ``--rounds`` times, alternating; medians.
 
     $V/bin/python bench/bench_export.py [--rounds 2] [--minutes 60] [--detail low|high]
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import shutil
 import subprocess
 import sys
@@ -153,6 +156,8 @@ def peer(segs: list[Segment], work: Path) -> tuple[float, int]:
         ],
         check=True,
     )
+    with out.open("rb+") as f:  # on disk, as our package is (cp + sync in bench_ingest)
+        os.fsync(f.fileno())
     return time.perf_counter() - began, out.stat().st_size
 
 
