@@ -20,6 +20,15 @@ KEY_FILE = "export-signing.pem"
 
 
 @dataclass(frozen=True)
+class PublicKey:
+    """What the agency publishes: the export public key and its fingerprint."""
+
+    algorithm: str
+    pem: str
+    fingerprint: str
+
+
+@dataclass(frozen=True)
 class ExportSigner:
     """Signs manifests with the installation's export key."""
 
@@ -33,6 +42,9 @@ class ExportSigner:
         return self.key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
+
+    def public(self) -> PublicKey:
+        return PublicKey("Ed25519", self.public_key_pem().decode(), self.fingerprint)
 
     @property
     def fingerprint(self) -> str:
