@@ -28,6 +28,7 @@ ADAPTERS: dict[str, tuple[str, ...]] = {
     "cv2": ("privacy_masks.detection",),
     "ultralytics": ("privacy_masks.detection",),
     "aiortc": ("recorder.webrtc",),
+    "c2pa": ("vms.exports.credentials",),
     "flask": ("web",),
     "flask_socketio": ("web",),
     "werkzeug": ("web",),

@@ -277,6 +277,22 @@ def cmd_media_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_verify(args: argparse.Namespace) -> int:
+    from vms.exports import verify
+
+    pinned = ["--fingerprint", args.fingerprint] if args.fingerprint else []
+    return verify.main([str(args.package), *pinned])
+
+
+def cmd_export_public_key(args: argparse.Namespace) -> int:
+    from vms.exports.signing import load_or_create_signer
+
+    signer = load_or_create_signer(args.config_obj.secrets_dir)
+    sys.stdout.write(signer.public_key_pem().decode())
+    print(f"fingerprint (SHA-256 of the raw Ed25519 key): {signer.fingerprint}")
+    return 0
+
+
 def cmd_catalog_check(args: argparse.Namespace) -> int:
     services = open_services(args)
     try:
@@ -409,6 +425,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--repair", action="store_true", help="first remove dead temp files and quarantine orphans"
     )
     p.set_defaults(func=cmd_catalog_check)
+
+    export = sub.add_parser("export", help="evidence exports").add_subparsers(
+        dest="export_cmd", required=True
+    )
+    p = export.add_parser("verify", help="verify a package (signature, hashes, audit links)")
+    p.add_argument("package", help="the package: a .zip or its unpacked folder")
+    p.add_argument("--fingerprint", help="the export key fingerprint to expect")
+    p.set_defaults(func=cmd_export_verify)
+    p = export.add_parser("public-key", help="the export public key and its fingerprint")
+    p.set_defaults(func=cmd_export_public_key)
 
     dock = sub.add_parser("dock", help="dock folder").add_subparsers(dest="dock_cmd", required=True)
     p = dock.add_parser("scan", help="ingest settled files in the dock folders once")

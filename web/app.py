@@ -18,6 +18,7 @@ from web.api import audit as audit_api
 from web.api import auth as auth_api
 from web.api import cameras as cameras_api
 from web.api import devices as devices_api
+from web.api import exports as exports_api
 from web.api import live as live_api
 from web.api import masks as masks_api
 from web.api import media as media_api
@@ -56,6 +57,7 @@ def create_app(services: Services, *, testing: bool = False) -> tuple[Flask, Soc
     app.register_blueprint(live_api.bp, url_prefix="/api/v1")
     app.register_blueprint(cameras_api.bp, url_prefix="/api/v1")
     app.register_blueprint(devices_api.bp, url_prefix="/api/v1")
+    app.register_blueprint(exports_api.bp, url_prefix="/api/v1")
     app.register_blueprint(ptz_api.bp, url_prefix="/api/v1")
     app.register_blueprint(playback_api.bp, url_prefix="/api/v1")
     app.register_blueprint(openapi_api.bp, url_prefix="/api/v1")

@@ -6,6 +6,7 @@ docs/design/dependencies.md).
   :class:`~vms.media.stream.RawPacket`;
 - :mod:`vms.media.codec`: H.264 decode/encode, JPEG stills, blank frames;
 - :mod:`vms.media.mp4`: MP4 segment muxing and the salvage remux;
+- :mod:`vms.media.clip`: clips cut from stored segments by wall-clock time (exports);
 - :mod:`vms.media.errors`: the one translation of FFmpeg errors into our kinds.
 
 Every ``av`` error leaves as a kind of :mod:`vms.errors` (``Unavailable``, ``DataLoss``,

@@ -1,0 +1,264 @@
+"""C2PA Content Credentials on exported clips (issue 15, item 4; docs/design/exports.md,
+"Content Credentials"): the one module that imports ``c2pa`` (c2pa-python,
+docs/design/dependencies.md).
+
+The agency's signing chain is made at set-up and kept in the secrets folder:
+
+- ``c2pa-ca.pem`` / ``c2pa-ca.key``: the agency CA (EC P-256, ``BasicConstraints``
+  ca=True, ``keyCertSign``), ten years;
+- ``c2pa-signer.pem`` / ``c2pa-signer.key``: the export signer (EC P-256, ES256),
+  ``digitalSignature`` with the ``emailProtection`` extended usage C2PA asks of
+  signers, issued by that CA, two years.
+
+Keys are written mode 0600. A reader trusts the chain only when given the CA as a trust
+anchor (the recipient gets ``c2pa-ca.pem``, like the Ed25519 key's fingerprint);
+otherwise C2PA readers report the signature valid but the signer unknown.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import c2pa
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from vms.errors import DataLoss
+
+CA_CERT = "c2pa-ca.pem"
+CA_KEY = "c2pa-ca.key"
+SIGNER_CERT = "c2pa-signer.pem"
+SIGNER_KEY = "c2pa-signer.key"
+# A fixed camera records what it sees: its pictures are a digital capture (IPTC).
+DIGITAL_CAPTURE = "http://cv.iptc.org/newscodes/digitalsourcetype/digitalCapture"
+EXPORT_ASSERTION = "org.vms.export"
+
+
+@dataclass(frozen=True)
+class AgencyChain:
+    """The signer's certificate chain (leaf then CA, PEM), its key, and the CA alone."""
+
+    chain_pem: bytes
+    key_pem: bytes
+    ca_pem: bytes
+
+
+@dataclass(frozen=True)
+class SourceRef:
+    """A stored item a clip was cut from."""
+
+    media_id: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class ClipProvenance:
+    """What the clip's Content Credentials say: which export, when it was recorded,
+    how it was cut and from which stored items."""
+
+    export_id: str
+    title: str
+    recorded_start: dt.datetime
+    cut_mode: str
+    requested_start: dt.datetime
+    requested_end: dt.datetime
+    sources: Sequence[SourceRef]
+    agency: str = "VMS"
+    version: str = "0.1.0"
+
+
+def load_or_create_chain(directory: Path, now: dt.datetime, agency: str = "VMS") -> AgencyChain:
+    """The chain in ``directory``, made (CA, then signer) if absent; ``now`` starts
+    the certificates' validity (taken from the injected clock)."""
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not (directory / CA_CERT).exists():
+        ca_key = ec.generate_private_key(ec.SECP256R1())
+        ca = _certificate(
+            f"{agency} export CA", ca_key, None, ca_key, now, dt.timedelta(days=3650), ca=True
+        )
+        _write(directory / CA_KEY, _private_pem(ca_key), secret=True)
+        _write(directory / CA_CERT, ca.public_bytes(serialization.Encoding.PEM))
+    ca_pem = (directory / CA_CERT).read_bytes()
+    if not (directory / SIGNER_CERT).exists():
+        ca = x509.load_pem_x509_certificate(ca_pem)
+        loaded = serialization.load_pem_private_key((directory / CA_KEY).read_bytes(), None)
+        if not isinstance(loaded, ec.EllipticCurvePrivateKey):
+            raise DataLoss(f"{directory / CA_KEY} is not an EC private key")
+        ca_key = loaded
+        key = ec.generate_private_key(ec.SECP256R1())
+        leaf = _certificate(
+            f"{agency} evidence export", key, ca, ca_key, now, dt.timedelta(days=730), ca=False
+        )
+        _write(directory / SIGNER_KEY, _private_pem(key), secret=True)
+        _write(directory / SIGNER_CERT, leaf.public_bytes(serialization.Encoding.PEM))
+    return AgencyChain(
+        (directory / SIGNER_CERT).read_bytes() + ca_pem,
+        (directory / SIGNER_KEY).read_bytes(),
+        ca_pem,
+    )
+
+
+def sign_clip(source: Path, target: Path, chain: AgencyChain, about: ClipProvenance) -> None:
+    """Write ``source`` to ``target`` with a C2PA manifest embedded and signed (ES256)."""
+    sources = [{"media_id": s.media_id, "sha256": s.sha256} for s in about.sources]
+    manifest = {
+        "claim_generator_info": [{"name": about.agency + " VMS", "version": about.version}],
+        "title": about.title,
+        "format": "video/mp4",
+        "assertions": [
+            {
+                "label": "c2pa.actions",
+                "data": {
+                    "actions": [
+                        {
+                            "action": "c2pa.created",
+                            "digitalSourceType": DIGITAL_CAPTURE,
+                            "when": about.recorded_start.isoformat(),
+                        },
+                        {
+                            "action": "c2pa.edited",
+                            "description": (
+                                f"trimmed ({about.cut_mode} cut) from stored recording "
+                                "segments by stream copy"
+                            ),
+                            # Not C2PA ``ingredients`` (hashed links to ingredient
+                            # assertions, each made by reading its whole source):
+                            # the stored items by id and SHA-256 (exports.md).
+                            "parameters": {"org.vms.sources": sources},
+                        },
+                    ]
+                },
+            },
+            {
+                "label": EXPORT_ASSERTION,
+                "data": {
+                    "export_id": about.export_id,
+                    "cut_mode": about.cut_mode,
+                    "requested": {
+                        "start": about.requested_start.isoformat(),
+                        "end": about.requested_end.isoformat(),
+                    },
+                    "sources": sources,
+                },
+            },
+        ],
+    }
+    info = c2pa.C2paSignerInfo(
+        alg=b"es256", sign_cert=chain.chain_pem, private_key=chain.key_pem, ta_url=None
+    )
+    try:
+        signer: Any = c2pa.Signer.from_info(info)
+        builder: Any = c2pa.Builder(manifest)
+        with source.open("rb") as src, target.open("w+b") as dst:
+            builder.sign(signer, "video/mp4", src, dst)
+    except c2pa.C2paError as exc:
+        target.unlink(missing_ok=True)
+        raise DataLoss(f"signing the Content Credentials of {source.name}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class CredentialReport:
+    """What a C2PA reader says of a file: its validation state (``Valid``, ``Trusted``,
+    ``Invalid``), the failure codes, and the active manifest's actions."""
+
+    state: str
+    failures: tuple[str, ...]
+    actions: tuple[str, ...]
+
+
+def read_credentials(path: Path, trust_anchor_pem: bytes | None = None) -> CredentialReport:
+    """Read and validate ``path``'s Content Credentials (with ``trust_anchor_pem``, the
+    agency CA, as the trust anchor if given)."""
+    try:
+        context: Any = None
+        if trust_anchor_pem is not None:
+            settings = {"trust": {"trust_anchors": trust_anchor_pem.decode()}}
+            context = c2pa.Context.from_json(json.dumps(settings))
+        with path.open("rb") as stream:
+            reader: Any = (
+                c2pa.Reader("video/mp4", stream, None, context)
+                if context is not None
+                else c2pa.Reader("video/mp4", stream)
+            )
+            state = str(reader.get_validation_state())
+            results = reader.get_validation_results() or {}
+            manifest = reader.get_active_manifest() or {}
+    except c2pa.C2paError as exc:
+        raise DataLoss(f"reading the Content Credentials of {path.name}: {exc}") from None
+    failures = tuple(
+        str(item.get("code")) for item in results.get("activeManifest", {}).get("failure", [])
+    )
+    actions: list[str] = []
+    for assertion in manifest.get("assertions", []):
+        if str(assertion.get("label", "")).startswith("c2pa.actions"):
+            actions.extend(str(a.get("action")) for a in assertion["data"]["actions"])
+    return CredentialReport(state, failures, tuple(actions))
+
+
+def _certificate(
+    common_name: str,
+    key: ec.EllipticCurvePrivateKey,
+    issuer: x509.Certificate | None,
+    issuer_key: ec.EllipticCurvePrivateKey,
+    now: dt.datetime,
+    lifetime: dt.timedelta,
+    *,
+    ca: bool,
+) -> x509.Certificate:
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, common_name.split(" ")[0]),
+        ]
+    )
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer.subject if issuer is not None else subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + lifetime)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), False
+        )
+    )
+    if ca:
+        builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=0), True)
+        usage = x509.KeyUsage(False, False, False, False, False, True, True, False, False)
+    else:
+        builder = builder.add_extension(x509.BasicConstraints(ca=False, path_length=None), True)
+        usage = x509.KeyUsage(True, False, False, False, False, False, False, False, False)
+        builder = builder.add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), False
+        )
+    return builder.add_extension(usage, True).sign(issuer_key, hashes.SHA256())
+
+
+def _private_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def _write(path: Path, data: bytes, *, secret: bool = False) -> None:
+    """Write ``path`` whole or not at all (temporary file, fsync, rename)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if secret else 0o644)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    tmp.replace(path)

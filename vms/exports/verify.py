@@ -1,0 +1,187 @@
+#!/usr/bin/env python3
+"""Verify a VMS export package. Needs only Python 3 and the ``cryptography`` package
+(``pip install cryptography``); no VMS software.
+
+Usage::
+
+    python verify.py                      # the package this file was unpacked with
+    python verify.py PACKAGE.zip          # a package still zipped
+    python verify.py DIR --fingerprint HEX
+
+Checks, in order, and stops at the first problem (exit status 1, naming the file):
+
+1. ``manifest.json``, ``manifest.sig`` and ``signing-key.pem`` are present;
+2. the public key's fingerprint (SHA-256 of the raw 32-byte Ed25519 key) is the one the
+   manifest names and, with ``--fingerprint``, the one the agency published;
+3. ``manifest.sig`` is a valid Ed25519 signature of the exact bytes of ``manifest.json``;
+4. every file the manifest lists is present with its size and SHA-256, and no other
+   file is in the package;
+5. every clip's SHA-256 is that of its listed file;
+6. the audit entries listed (if any) link up: where two entries are consecutive
+   (``seq`` n and n + 1), the later one's ``prev_hash`` is the earlier one's ``hash``.
+
+Exit status: 0 verified, 1 a problem found, 2 the package could not be read at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+MANIFEST = "manifest.json"
+SIGNATURE = "manifest.sig"
+PUBLIC_KEY = "signing-key.pem"
+VERIFIER = "verify.py"
+CHUNK = 1 << 20
+
+
+class Problem(Exception):
+    """The first thing found wrong: its message names the file."""
+
+
+class Package:
+    """The files of a package, unpacked in a folder or still in its ZIP."""
+
+    def __init__(self, location: Path) -> None:
+        self.location = location
+        self._zip = zipfile.ZipFile(location) if location.is_file() else None
+
+    def names(self) -> set[str]:
+        if self._zip is not None:
+            return {i.filename for i in self._zip.infolist() if not i.is_dir()}
+        return {
+            p.relative_to(self.location).as_posix()
+            for p in self.location.rglob("*")
+            if p.is_file() and "__pycache__" not in p.parts
+        }
+
+    def has(self, name: str) -> bool:
+        return name in self.names()
+
+    def read(self, name: str) -> bytes:
+        return b"".join(self.chunks(name))
+
+    def chunks(self, name: str) -> Iterator[bytes]:
+        if not self.has(name):
+            raise Problem(f"{name}: missing from the package")
+        if self._zip is not None:
+            try:
+                with self._zip.open(name) as f:
+                    while block := f.read(CHUNK):
+                        yield block
+            except zipfile.BadZipFile as exc:  # the ZIP's own CRC check
+                raise Problem(f"{name}: damaged in the ZIP ({exc})") from None
+        else:
+            with (self.location / name).open("rb") as f:
+                while block := f.read(CHUNK):
+                    yield block
+
+
+def fingerprint(key: Ed25519PublicKey) -> str:
+    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()
+
+
+def check_signature(package: Package, pinned: str | None) -> dict:
+    manifest_bytes = package.read(MANIFEST)
+    signature = package.read(SIGNATURE)
+    try:
+        key = serialization.load_pem_public_key(package.read(PUBLIC_KEY))
+    except ValueError as exc:
+        raise Problem(f"{PUBLIC_KEY}: not a public key ({exc})") from None
+    if not isinstance(key, Ed25519PublicKey):
+        raise Problem(f"{PUBLIC_KEY}: not an Ed25519 public key")
+    found = fingerprint(key)
+    if pinned is not None and found != pinned.lower():
+        raise Problem(f"{PUBLIC_KEY}: fingerprint {found} is not the expected {pinned}")
+    if len(signature) != 64:
+        raise Problem(f"{SIGNATURE}: {len(signature)} bytes, an Ed25519 signature has 64")
+    try:
+        key.verify(signature, manifest_bytes)
+    except InvalidSignature:
+        raise Problem(
+            f"{MANIFEST}: the signature in {SIGNATURE} does not match "
+            f"(one of {MANIFEST} or {SIGNATURE} was changed)"
+        ) from None
+    try:
+        manifest = json.loads(manifest_bytes)
+    except ValueError as exc:
+        raise Problem(f"{MANIFEST}: not JSON ({exc})") from None
+    named = manifest.get("signing_key", {}).get("fingerprint")
+    if named != found:
+        raise Problem(f"{PUBLIC_KEY}: fingerprint {found} is not the manifest's {named}")
+    return manifest
+
+
+def check_files(package: Package, manifest: dict) -> int:
+    listed = {entry["path"]: entry for entry in manifest.get("files", [])}
+    for name, entry in listed.items():
+        digest, size = hashlib.sha256(), 0
+        for block in package.chunks(name):
+            digest.update(block)
+            size += len(block)
+        if size != entry["size"]:
+            raise Problem(f"{name}: {size} bytes, the manifest says {entry['size']}")
+        if digest.hexdigest() != entry["sha256"]:
+            raise Problem(f"{name}: SHA-256 {digest.hexdigest()} is not the manifest's")
+    for name in sorted(package.names() - set(listed) - {MANIFEST, SIGNATURE}):
+        raise Problem(f"{name}: in the package but not listed in the manifest")
+    for clip in manifest.get("clips", []):
+        entry = listed.get(clip["file"])
+        if entry is None or entry["sha256"] != clip["sha256"]:
+            raise Problem(f"{clip['file']}: the clip's SHA-256 is not its file's")
+    return len(listed)
+
+
+def check_audit(manifest: dict) -> int:
+    entries = sorted(manifest.get("audit", []), key=lambda e: e["seq"])
+    for n in range(1, len(entries)):  # (not itertools.pairwise: any Python 3 runs this)
+        before, after = entries[n - 1], entries[n]
+        if after["seq"] == before["seq"] + 1 and after["prev_hash"] != before["hash"]:
+            raise Problem(
+                f"{MANIFEST}: audit entry {after['seq']} does not link to entry {before['seq']}"
+            )
+    return len(entries)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Verify a VMS export package.")
+    parser.add_argument(
+        "package",
+        nargs="?",
+        type=Path,
+        default=Path(__file__).resolve().parent,
+        help="the package: a folder or a .zip (default: the folder of this file)",
+    )
+    parser.add_argument("--fingerprint", help="the signing key fingerprint the agency published")
+    args = parser.parse_args(argv)
+    try:
+        package = Package(args.package)
+    except (OSError, zipfile.BadZipFile) as exc:
+        print(f"FAILED: {args.package}: cannot be read ({exc})")
+        return 2
+    try:
+        manifest = check_signature(package, args.fingerprint)
+        files = check_files(package, manifest)
+        links = check_audit(manifest)
+    except Problem as problem:
+        print(f"FAILED: {problem}")
+        return 1
+    print(f"OK: export {manifest.get('export_id')}: signature valid, signed by key")
+    print(f"    {manifest['signing_key']['fingerprint']}")
+    print(f"    {files} files match their SHA-256, {links} audit entries checked")
+    print("Compare the key fingerprint with the one your agency publishes.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
