@@ -11,6 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
+import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -242,3 +244,32 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if dropped:
         config.hook.pytest_deselected(items=dropped)
     items[:] = keep
+
+
+# A recipient's machine: what court experts and auditors verify our exports with.
+@pytest.fixture(scope="session")
+def clean_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A new virtualenv with only ``cryptography`` installed (from pip's cache or the
+    registry), made once per session: the recipient's machine (the export and the
+    audit-export verifier tests)."""
+    root = tmp_path_factory.mktemp("recipient") / "venv"
+    # Nothing of ours leaks in: no PYTHONPATH (the worktree), no active virtualenv.
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    subprocess.run([sys.executable, "-m", "venv", str(root)], check=True, env=env)
+    python = root / "bin" / "python"
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", "cryptography"],
+        check=True,
+        capture_output=True,
+        env=env,
+    )
+    listed = subprocess.run(
+        [str(python), "-m", "pip", "list", "--format=freeze"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    ).stdout
+    names = {line.split("==")[0].lower() for line in listed.split()}
+    assert "vms" not in names and "av" not in names and "cryptography" in names
+    return python

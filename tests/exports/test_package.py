@@ -14,7 +14,6 @@ import os
 import shutil
 import stat
 import subprocess
-import sys
 import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -32,33 +31,6 @@ from vms.media.clip import cut_clips
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 AUDIT_KEY = b"k" * 32
-
-
-@pytest.fixture(scope="session")
-def clean_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A new virtualenv with only ``cryptography`` installed (from pip's cache or the
-    registry), made once per session: the recipient's machine."""
-    root = tmp_path_factory.mktemp("recipient") / "venv"
-    # Nothing of ours leaks in: no PYTHONPATH (the worktree), no active virtualenv.
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    subprocess.run([sys.executable, "-m", "venv", str(root)], check=True, env=env)
-    python = root / "bin" / "python"
-    subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", "cryptography"],
-        check=True,
-        capture_output=True,
-        env=env,
-    )
-    listed = subprocess.run(
-        [str(python), "-m", "pip", "list", "--format=freeze"],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=env,
-    ).stdout
-    names = {line.split("==")[0].lower() for line in listed.split()}
-    assert "vms" not in names and "av" not in names and "cryptography" in names
-    return python
 
 
 def audit_chain(n: int, first_seq: int = 7) -> tuple[AuditRecord, ...]:

@@ -152,24 +152,6 @@ def test_a_forged_checkpoint_is_detected(services: Services) -> None:
 # -- exports ------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def clean_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A virtualenv with nothing but ``cryptography``: what a court's expert has (cached
-    across runs in the project's cache folder; built from the package registry)."""
-    cache = Path(os.environ.get("VMS_CACHE_DIR", Path.home() / ".cache" / "vms"))
-    venv = cache / "clean-cryptography-venv"
-    python = venv / "bin" / "python"
-    if not (venv / ".complete").exists():
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
-        subprocess.run(
-            [str(python), "-m", "pip", "install", "-q", "cryptography"],
-            check=True,
-            timeout=600,
-        )
-        (venv / ".complete").touch()
-    return python
-
-
 def exported(services: Services, tmp_path: Path) -> tuple[Path, dict[str, Any]]:
     out = tmp_path / "audit-export.json"
     run = run_cli(services.config, "audit", "export", "--out", str(out))
