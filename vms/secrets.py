@@ -3,6 +3,8 @@
 - ``audit.key``: HMAC key of the audit chain (INV-4).
 - ``session.key``: signs browser sessions and CSRF tokens.
 - ``credentials.key``: encrypts camera credentials at rest.
+- ``audit-signing.pem``: Ed25519 key of the audit chain's signed checkpoints.
+- ``export-signing.pem``: Ed25519 key of export manifests.
 
 A site can move the folder to other storage; losing ``audit.key`` makes the existing
 chain unverifiable, so it belongs in the backup plan (docs/design/audit-chain.md).
@@ -12,31 +14,64 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from vms.errors import DataLoss
 
 KEY_BYTES = 32
 
 
-def load_or_create_key(directory: Path, name: str) -> bytes:
-    """Read the key ``name`` from ``directory``, creating it atomically if absent."""
+def _read_or_create(directory: Path, name: str, make: Callable[[], bytes]) -> bytes:
+    """The bytes of secret file ``name`` in ``directory``, made with ``make()`` and
+    written atomically (mode 0600, fsynced) if absent: when two processes race, the
+    first link wins and both read the same bytes."""
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = directory / name
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except FileNotFoundError:
-        tmp = directory / f".{name}.{os.getpid()}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, secrets.token_bytes(KEY_BYTES).hex().encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        try:
-            # link() fails if another process created the key first: theirs wins.
-            os.link(tmp, path)
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink()
-        data = path.read_bytes()
+        pass
+    tmp = directory / f".{name}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, make())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    try:
+        # link() fails if another process created the key first: theirs wins.
+        os.link(tmp, path)
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+    return path.read_bytes()
+
+
+def load_or_create_key(directory: Path, name: str) -> bytes:
+    """Read the key ``name`` from ``directory``, creating it atomically if absent."""
+    data = _read_or_create(directory, name, lambda: secrets.token_bytes(KEY_BYTES).hex().encode())
     return bytes.fromhex(data.decode().strip())
+
+
+def load_or_create_signing_key(directory: Path, name: str) -> Ed25519PrivateKey:
+    """The Ed25519 private key in ``directory/name`` (PKCS#8 PEM), created atomically
+    if absent: the audit checkpoint key and the export key."""
+
+    def new_key() -> bytes:
+        return Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+
+    key = serialization.load_pem_private_key(
+        _read_or_create(directory, name, new_key), password=None
+    )
+    if not isinstance(key, Ed25519PrivateKey):
+        raise DataLoss(f"{directory / name} does not hold an Ed25519 private key")
+    return key

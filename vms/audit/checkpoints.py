@@ -30,7 +30,6 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
-    Ed25519PrivateKey,
     Ed25519PublicKey,
 )
 from sqlalchemy import func, select
@@ -50,6 +49,7 @@ from vms.clock import Clock, isoformat
 from vms.db.engine import Database
 from vms.db.models import AuditCheckpoint, AuditEntry, AuditHead
 from vms.errors import DataLoss, InvalidArgument
+from vms.secrets import load_or_create_signing_key
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ class AuditSigner:
 
     def __init__(self, secrets_dir: Path) -> None:
         self.path = secrets_dir / KEY_FILE
-        self._key = _load_or_create(self.path)
+        self._key = load_or_create_signing_key(secrets_dir, KEY_FILE)
         public = self._key.public_key()
         self.public_pem = public.public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -75,33 +75,6 @@ class AuditSigner:
 
     def public_key(self) -> Ed25519PublicKey:
         return self._key.public_key()
-
-
-def _load_or_create(path: Path) -> Ed25519PrivateKey:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if not path.exists():
-        pem = Ed25519PrivateKey.generate().private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, pem)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        try:
-            os.link(tmp, path)  # another process made it first: theirs wins
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink()
-    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    if not isinstance(key, Ed25519PrivateKey):
-        raise DataLoss(f"{path} does not hold an Ed25519 private key")
-    return key
 
 
 @dataclass(frozen=True)

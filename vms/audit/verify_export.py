@@ -74,8 +74,14 @@ def statement_payload(statement: Mapping[str, Any]) -> bytes:
 
 
 def fingerprint(public_key_pem: str) -> str:
-    """SHA-256 of the public key's PEM text, as hex (what the agency publishes)."""
-    return hashlib.sha256(public_key_pem.strip().encode()).hexdigest()
+    """SHA-256 of the raw 32-byte Ed25519 public key, as hex (what the agency publishes;
+    the same definition as the export packages' fingerprint)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    key = load_pem_public_key(public_key_pem.encode())
+    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()
 
 
 @dataclass(frozen=True)

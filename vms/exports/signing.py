@@ -9,12 +9,13 @@ package; recipients compare the fingerprint with the one the agency publishes.
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from vms.secrets import load_or_create_signing_key
 
 KEY_FILE = "export-signing.pem"
 
@@ -56,29 +57,5 @@ class ExportSigner:
 
 def load_or_create_signer(directory: Path) -> ExportSigner:
     """The key in ``directory/export-signing.pem``, created (mode 0600, atomically: the
-    first writer wins, as :func:`vms.secrets.load_or_create_key`) if absent."""
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path = directory / KEY_FILE
-    if not path.exists():
-        pem = Ed25519PrivateKey.generate().private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        tmp = directory / f".{KEY_FILE}.{os.getpid()}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, pem)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink()
-    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    if not isinstance(key, Ed25519PrivateKey):
-        raise ValueError(f"{path} does not hold an Ed25519 private key")
-    return ExportSigner(key)
+    first writer wins) if absent."""
+    return ExportSigner(load_or_create_signing_key(directory, KEY_FILE))
