@@ -116,9 +116,12 @@ def assert_clean(path: Path) -> None:
 def assert_continuous(clip: Clip, rec: Recording) -> None:
     with av.open(str(clip.path)) as container:
         stream: Any = container.streams.video[0]
+        # Read while the container is open: a closed one's stream may forget it (a
+        # CI run saw ``time_base`` None after the ``with``).
+        time_base = float(stream.time_base)
         pts = [int(p.pts) for p in container.demux(stream) if p.size]
     assert pts[0] == 0
-    steps = np.diff(np.array(pts)) * float(stream.time_base)
+    steps = np.diff(np.array(pts)) * time_base
     frame = 1 / rec.fps
     # No frame overlaps the next; a step longer than a frame is only a frame the camera
     # did not send (checked against the stored frames in ``matching``), never a gap.
