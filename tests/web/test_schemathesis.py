@@ -17,7 +17,9 @@ to reproduce it.
 
 from __future__ import annotations
 
+import importlib
 import io
+import pkgutil
 from typing import Any
 
 import httpx
@@ -32,6 +34,22 @@ from tests.media import make_video
 from vms.audit.log import Who
 from vms.db.models import SourceKind
 from vms.ingest import IngestRequest
+
+
+def _import_all(package: Any) -> None:
+    """Import every module of ``package`` now, at collection, not lazily inside the test:
+    pytest rewrites a plugin's modules as they are imported (schemathesis is a pytest
+    plugin), and CPython 3.11's parser can fail with "AST constructor recursion depth
+    mismatch" when that happens while the live server's threads run (seen once in CI)."""
+    for module in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+        try:
+            importlib.import_module(module.name)
+        except ImportError:
+            continue  # optional extras (GraphQL ...) this run does not use
+
+
+_import_all(schemathesis)
+
 
 pytestmark = pytest.mark.slow  # the rest tier (tests/conftest.py: is_fast)
 
