@@ -16,6 +16,7 @@ view of a case page with the ids it showed (ACC-6).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -140,14 +141,8 @@ def _view(
     )
     if item is None:
         return base
-    return CaseItemView(
-        media_id=media_id,
-        tagged=base.tagged,
-        added=base.added,
-        note=base.note,
-        added_by=base.added_by,
-        added_at=base.added_at,
-        in_catalog=True,
+    return dataclasses.replace(
+        base,
         source=item.source,
         media_type=item.media_type,
         device_id=item.device_id,
