@@ -9,11 +9,13 @@ re-hashing passwords every time. Database tests run on both backends.
 from __future__ import annotations
 
 import datetime as dt
+import faulthandler
 import os
 import shutil
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -222,6 +224,50 @@ def live_server(services: Services) -> Iterator[LiveServer]:
 
 
 # -- Tiers (CONTRIBUTING.md): the fast tier first, the rest after ---------------------
+
+
+# How long the interpreter may take to exit once pytest is done (see pytest_unconfigure).
+EXIT_GRACE_SECONDS = 60
+_session: list[pytest.Session] = []
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    _session.append(session)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """An exit that never ends must not hold CI until its own time limit.
+
+    At exit the interpreter joins every non-daemon thread and every thread pool's
+    workers (``asyncio.to_thread``'s too): a thread a test leaked, blocked for good,
+    keeps the process alive after the last test has passed. Once pytest is done, a
+    daemon watchdog gives the exit ``EXIT_GRACE_SECONDS``; if the process is still
+    there, it prints every thread's stack (the leak to fix, named loudly) and ends the
+    process with pytest's own exit status."""
+    if not _session:
+        return
+    session = _session[0]
+
+    def watchdog() -> None:
+        time.sleep(EXIT_GRACE_SECONDS)
+        status = int(session.exitstatus)
+        stream = sys.__stderr__ or sys.stderr
+        print(
+            f"\n!!! tests/conftest.py: the interpreter has not exited {EXIT_GRACE_SECONDS} s "
+            "after the last test; a leaked thread holds it. Every thread's stack follows. "
+            f"Ending the process with pytest's exit status {status}.",
+            file=stream,
+            flush=True,
+        )
+        for thread in threading.enumerate():
+            kind = "daemon" if thread.daemon else "NON-DAEMON"
+            print(f"  thread {thread.ident:#x} {thread.name!r} ({kind})", file=stream)
+        faulthandler.dump_traceback(file=stream, all_threads=True)
+        stream.flush()
+        os._exit(status)
+
+    threading.Thread(target=watchdog, name="exit-watchdog", daemon=True).start()
 
 
 def is_fast(item: pytest.Item) -> bool:

@@ -60,23 +60,31 @@ class ConnectionWatch:
         self._lock = threading.Lock()
         self._connections: dict[str, Credential | None] = {}
         self._running = False
+        self._stopped = False
 
     def add(self, sid: str, credential: Credential | None) -> None:
         with self._lock:
             self._connections[sid] = credential
             start, self._running = not self._running, True
-        if start:
+        if start and not self._stopped:
             self.socketio.start_background_task(self._run)
 
     def remove(self, sid: str) -> None:
         with self._lock:
             self._connections.pop(sid, None)
 
+    def stop(self) -> None:
+        """The services are closing: forget the connections; the task ends at its next
+        round instead of re-checking them against a database that is gone."""
+        with self._lock:
+            self._stopped = True
+            self._connections.clear()
+
     def _run(self) -> None:
         while True:
             self.socketio.sleep(self.services.config.web.stream_recheck_seconds)
             with self._lock:
-                if not self._connections:
+                if self._stopped or not self._connections:
                     self._running = False
                     return
                 connections = list(self._connections.items())
@@ -102,6 +110,7 @@ def init_socketio(app: Flask, services: Services) -> SocketIO:
     )
 
     watch = ConnectionWatch(socketio, services)
+    services.closers.append(watch.stop)
 
     @socketio.on("connect")
     def _connect(auth: Any = None) -> bool:
