@@ -17,7 +17,7 @@ from sqlalchemy import and_, func, or_, select
 from vms.audit.log import AuditLog, Who
 from vms.auth.authoriser import Authoriser, who
 from vms.auth.permissions import Action, Actor, Scope, scope_of
-from vms.clock import Clock, ensure_utc
+from vms.clock import Clock, ensure_utc, isoformat
 from vms.db.engine import Database
 from vms.db.models import CustodyEvent, MediaItem, RecordingGap, RecordingState, SourceKind
 from vms.errors import InvalidArgument, NotFound
@@ -318,7 +318,7 @@ class RecordingLog:
                 )
                 .order_by(RecordingGap.start)
             ).scalars()
-            return Timeline(
+            timeline = Timeline(
                 camera_id,
                 start,
                 end,
@@ -341,6 +341,20 @@ class RecordingLog:
                     if not scoped
                 ),
             )
+        # ACC-6: a metadata view is audited with what it showed.
+        self.audit.record(
+            self.db,
+            who(actor),
+            "recording.timeline",
+            f"camera:{camera_id}",
+            details={
+                "start": isoformat(start),
+                "end": isoformat(end),
+                "media_ids": [seg.media_id for seg in timeline.segments],
+                "gaps": len(timeline.gaps),
+            },
+        )
+        return timeline
 
     def segment_at(self, camera_id: str, at: dt.datetime) -> tuple[str, float]:
         """The segment covering ``at`` and the offset into it (seconds), or the next one

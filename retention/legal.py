@@ -133,7 +133,16 @@ class LegalHoldService:
             hold = s.get(LegalHold, hold_id)
             if hold is None:
                 raise NotFound(f"legal hold {hold_id!r} does not exist")
-            return self._record(s, hold)
+            record = self._record(s, hold)
+        # ACC-6: a metadata view is audited with what it showed.
+        self.audit.record(
+            self.db,
+            who(actor),
+            "legal_hold.view",
+            f"legal_hold:{record.id}",
+            details={"media_ids": list(record.media_ids)},
+        )
+        return record
 
     def log(self, actor: Actor) -> tuple[HoldRecord, ...]:
         """Every legal hold, newest first."""
@@ -142,7 +151,15 @@ class LegalHoldService:
             rows = s.execute(
                 select(LegalHold).order_by(LegalHold.created_at.desc(), LegalHold.id.desc())
             ).scalars()
-            return tuple(self._record(s, h) for h in rows)
+            records = tuple(self._record(s, h) for h in rows)
+        self.audit.record(
+            self.db,
+            who(actor),
+            "legal_hold.read",
+            "legal-holds",
+            details={"hold_ids": [h.id for h in records]},
+        )
+        return records
 
     def _record(self, s: Session, hold: LegalHold, outcome: PinOutcome | None = None) -> HoldRecord:
         media = tuple(

@@ -315,7 +315,16 @@ class PreservationService:
         """One request, by id or request number."""
         self.authoriser.require(actor, Action.RETENTION_READ, f"preservation:{request_id}")
         with self.db.session() as s:
-            return self._record(s, self._load(s, request_id))
+            record = self._record(s, self._load(s, request_id))
+        # ACC-6: a metadata view is audited with what it showed.
+        self.audit.record(
+            self.db,
+            who(actor),
+            "preservation.view",
+            f"preservation:{record.id}",
+            details={"media_ids": list(record.media_ids)},
+        )
+        return record
 
     def log(
         self, actor: Actor, *, state: str | None = None, limit: int = 100
@@ -332,7 +341,15 @@ class PreservationService:
             )
             if state:
                 stmt = stmt.where(PreservationRequest.state == state)
-            return tuple(self._record(s, r) for r in s.execute(stmt.limit(limit)).scalars())
+            records = tuple(self._record(s, r) for r in s.execute(stmt.limit(limit)).scalars())
+        self.audit.record(
+            self.db,
+            who(actor),
+            "preservation.read",
+            "preservation-requests",
+            details={"state": state, "preservation_ids": [r.id for r in records]},
+        )
+        return records
 
     def _load(self, s: Session, request_id: str) -> PreservationRequest:
         row = s.get(PreservationRequest, request_id)

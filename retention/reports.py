@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
@@ -19,7 +20,7 @@ from retention.records import (
     UpcomingItem,
 )
 from vms.audit.log import SYSTEM_ROLE, AuditLog, Who
-from vms.auth.authoriser import Authoriser
+from vms.auth.authoriser import Authoriser, who
 from vms.auth.permissions import Action, Actor
 from vms.bounded import parse_month
 from vms.clock import Clock
@@ -68,6 +69,16 @@ class Reports:
         self.authoriser = authoriser
         self.deadline = dt.timedelta(hours=deadline_hours)
 
+    def _viewed(self, actor: Actor, report: str, media_ids: list[str], **params: Any) -> None:
+        """ACC-6: a report is a metadata view, audited with the items it listed."""
+        self.audit.record(
+            self.db,
+            who(actor),
+            "report.view",
+            report,
+            details={**{k: v for k, v in params.items() if v is not None}, "media_ids": media_ids},
+        )
+
     # -- RET-13 ----------------------------------------------------------------------
 
     def destruction_log(
@@ -87,6 +98,7 @@ class Reports:
             stmt = stmt.where(DestructionRecord.device_id == device_id)
         with self.db.session() as s:
             rows = list(s.execute(stmt.limit(_limit(limit))).scalars())
+        self._viewed(actor, "destruction-log", [r.media_id for r in rows], device_id=device_id)
         return DestructionLogPage(
             records=tuple(DestructionEntry.of(r) for r in rows),
             next_before_id=rows[-1].id if len(rows) == limit else None,
@@ -117,6 +129,7 @@ class Reports:
                 .order_by(MediaExpiry.expires_at, MediaExpiry.media_id)
                 .limit(_limit(limit))
             ).all()
+        self._viewed(actor, "upcoming-deletions", [r.id for r in rows], days=days)
         return UpcomingDeletions(
             now=now,
             until=until,
@@ -183,6 +196,7 @@ class Reports:
         with self.db.session() as s:
             items = self._untagged(s, now, _limit(limit))
             failures = self._failures(s)
+        self._viewed(actor, "reports:untagged", [i.id for i in items])
         return UntaggedReport(
             now=now,
             deadline_hours=self.deadline.total_seconds() / 3600,

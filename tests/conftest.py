@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -319,3 +320,14 @@ def clean_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     names = {line.split("==")[0].lower() for line in listed.split()}
     assert "vms" not in names and "av" not in names and "cryptography" in names
     return python
+
+
+def sign_in(client: Any, username: str) -> str:  # a Flask test client
+    """Sign in through the login form; returns the session's new CSRF token."""
+    assert client.get("/login").status_code == 200
+    with client.session_transaction() as sess:
+        csrf = sess["csrf"]
+    r = client.post("/login", data={"username": username, "password": PASSWORD, "csrf_token": csrf})
+    assert r.status_code == 302
+    with client.session_transaction() as sess:
+        return str(sess["csrf"])

@@ -23,7 +23,7 @@ from vms.auth.authoriser import Authoriser, who
 from vms.auth.permissions import Action, Actor, ItemFacts, Scope, scope_of
 from vms.bounded import ANY_TIME, parse_time, shown
 from vms.categories import CategoryList
-from vms.clock import Clock
+from vms.clock import Clock, isoformat
 from vms.db.engine import Database
 from vms.db.models import AuditEntry, CustodyEvent, MediaCategory, MediaItem, SourceKind
 from vms.errors import InvalidArgument, NotFound
@@ -204,6 +204,21 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
         ) from None
 
 
+def _filters_json(query: MediaQuery) -> dict[str, Any]:
+    """The search's filters as its audit entry records them (those that were set)."""
+    values = {
+        "source": query.source.value if query.source else None,
+        "device_id": query.device_id,
+        "officer_badge": query.officer_badge,
+        "case_number": query.case_number,
+        "category": query.category,
+        "start": isoformat(query.start),
+        "end": isoformat(query.end),
+        "cursor": query.cursor,
+    }
+    return {k: v for k, v in values.items() if v is not None}
+
+
 def facts(item: MediaItem) -> ItemFacts:
     return ItemFacts(officer_badge=item.officer_badge, restricted=item.restricted)
 
@@ -283,6 +298,14 @@ class Catalog:
             items = [MediaRecord.of(i, names[i.id]) for i in rows]
         more = len(items) > query.limit
         items = items[: query.limit]
+        # ACC-6: a metadata view is audited with what it showed.
+        self.audit.record(
+            self.db,
+            who(actor),
+            "media.search",
+            "catalog",
+            details={"filters": _filters_json(query), "media_ids": [i.id for i in items]},
+        )
         return Page(tuple(items), encode_cursor(items[-1]) if more and items else None)
 
     # -- one item --------------------------------------------------------------------
@@ -317,7 +340,10 @@ class Catalog:
                 ).scalars()
             )
             names = load_names(s, [item])[item.id]
-            return MediaDetail(**_record_fields(item, names), custody=custody, derived=derived)
+            detail = MediaDetail(**_record_fields(item, names), custody=custody, derived=derived)
+        # ACC-6: the item's metadata was shown (its content is audited when served).
+        self.audit.record(self.db, who(actor), "media.detail", f"media:{media_id}")
+        return detail
 
     def _require_visible(self, actor: Actor, item: MediaItem, s: Session) -> None:
         self.authoriser.require(actor, Action.MEDIA_SEARCH, f"media:{item.id}", facts(item))

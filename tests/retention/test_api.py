@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from retention.plugin import get as get_retention
-from tests.conftest import PASSWORD
+from tests.conftest import sign_in
 from tests.retention.conftest import DAY, ingest
 from vms.clock import isoformat
 from vms.db.models import AuditEntry, SourceKind
@@ -249,17 +249,6 @@ def test_upcoming_and_untagged_reports_RET_13_TAG_3_TAG_7(
     assert (
         client.get("/api/v1/reports/untagged", headers=auth(tokens, "officer")).status_code == 403
     )
-
-
-def sign_in(client: Any, username: str) -> str:
-    """Sign in through the login form; returns the session's new CSRF token."""
-    assert client.get("/login").status_code == 200
-    with client.session_transaction() as sess:
-        csrf = sess["csrf"]
-    r = client.post("/login", data={"username": username, "password": PASSWORD, "csrf_token": csrf})
-    assert r.status_code == 302
-    with client.session_transaction() as sess:
-        return str(sess["csrf"])
 
 
 def test_request_log_page_and_form_with_csrf_RET_3(services: Services, client) -> None:

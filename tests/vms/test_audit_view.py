@@ -91,6 +91,7 @@ def test_reading_the_log_is_audited_after_the_read_ACC_6(
         "action": None,
         "actor": "ana",
         "target": None,
+        "target_type": None,
         "start": None,
         "end": None,
         "before_seq": None,

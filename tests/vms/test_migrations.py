@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy import select
 
 from tests.conftest import BACKENDS, _pg_admin, _pg_url
 from vms.db.engine import Database
+from vms.db.models import AuditMention
 from vms.migrations import check, upgrade
 from vms.services import Services
 
@@ -175,3 +177,25 @@ def test_a_migration_that_breaks_foreign_keys_is_rolled_back_whole_on_sqlite(
         assert version == "0006" and orphans == 0
         assert "media_expiry" not in tables  # 0007 and 0008 were undone with it
         assert enforced == 1
+
+
+def test_mentions_of_older_entries_are_built_by_the_migration(empty_url: str) -> None:
+    """Entries written before 0022 get their mentions from their chained details."""
+    with old_catalog(empty_url, "0020") as db:
+        with db.engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO audit_entries (seq, at, actor, role, action, target, details,"
+                    " outcome, prev_hash, hash) VALUES (:seq, '2026-01-01 00:00:00', 'u', 'r',"
+                    " 'case.view', 'case:C1', :details, 'ok', 'p', 'h')"
+                ),
+                [
+                    {"seq": 1, "details": '{"media_ids":["m1","m2"],"bookmark_ids":[7]}'},
+                    {"seq": 2, "details": "not json"},
+                    {"seq": 3, "details": '{"media_id":"m1"}'},
+                ],
+            )
+        upgrade(db.engine)
+        with db.session() as s:
+            rows = s.execute(select(AuditMention.target, AuditMention.seq)).all()
+    assert sorted(rows) == [("bookmark:7", 1), ("media:m1", 1), ("media:m1", 3), ("media:m2", 1)]

@@ -134,7 +134,8 @@ def test_detail_content_and_tag_change_are_audited_ACC_6(
             .scalars()
             .all()
         )
-    assert actions == ["media.download", "media.update"]
+    # The metadata views are audited too (issue 14.2): the two reads of the detail.
+    assert actions == ["media.detail", "media.download", "media.update", "media.detail"]
     assert services.audit.verify(services.db) is None
 
 

@@ -16,9 +16,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vms.audit.chain import Break, Link, link_hash, verify
+from vms.audit.mentions import mentioned
 from vms.clock import Clock
 from vms.db.engine import Database
-from vms.db.models import AuditEntry, AuditHead
+from vms.db.models import AuditEntry, AuditHead, AuditMention
 from vms.errors import DataLoss
 from vms.urls import redact_json
 
@@ -84,6 +85,11 @@ class AuditLog:
             hash=digest,
         )
         session.add(entry)
+        # The index of what the entry showed besides its target (ACC-6, mentions.py).
+        session.add_all(
+            AuditMention(target=t, seq=link.seq)
+            for t in sorted(mentioned(link.target, link.details))
+        )
         head.seq = link.seq
         head.hash = digest
         session.flush()

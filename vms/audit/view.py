@@ -14,7 +14,7 @@ import datetime as dt
 from dataclasses import dataclass, fields
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from vms.audit.chain import Link
@@ -23,7 +23,7 @@ from vms.auth.authoriser import Authoriser, who
 from vms.auth.permissions import Action, Actor
 from vms.clock import isoformat
 from vms.db.engine import Database
-from vms.db.models import AuditEntry
+from vms.db.models import AuditEntry, AuditMention
 from vms.errors import InvalidArgument
 
 MAX_LIMIT = 1000
@@ -42,6 +42,7 @@ class AuditQuery:
     action: str | None = None
     actor: str | None = None
     target: str | None = None
+    target_type: str | None = None
     start: dt.datetime | None = None
     end: dt.datetime | None = None
     before_seq: int | None = None
@@ -76,7 +77,11 @@ def search(session: Session, query: AuditQuery) -> list[AuditEntry]:
     if query.actor:
         stmt = stmt.where(AuditEntry.actor == query.actor)
     if query.target:
-        stmt = stmt.where(AuditEntry.target == query.target)
+        # Everything that touched it: its own entries and those that showed it (ACC-6).
+        mentions = select(AuditMention.seq).where(AuditMention.target == query.target)
+        stmt = stmt.where(or_(AuditEntry.target == query.target, AuditEntry.seq.in_(mentions)))
+    if query.target_type:
+        stmt = stmt.where(AuditEntry.target.startswith(query.target_type + ":", autoescape=True))
     if query.start:
         stmt = stmt.where(AuditEntry.at >= query.start)
     if query.end:
@@ -125,6 +130,7 @@ def _query_json(query: AuditQuery, rows: int) -> dict[str, Any]:
         "action": query.action,
         "actor": query.actor,
         "target": query.target,
+        "target_type": query.target_type,
         "start": isoformat(query.start),
         "end": isoformat(query.end),
         "before_seq": query.before_seq,

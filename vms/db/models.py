@@ -322,6 +322,16 @@ class AuditEntry(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
+class AuditMention(Base):
+    """An index over the chained details (vms/audit/mentions.py): entry ``seq`` showed
+    or touched ``target`` ("media:<id>", "camera:<id>" ...) besides its own target."""
+
+    __tablename__ = "audit_mentions"
+
+    target: Mapped[str] = mapped_column(String(200), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+
+
 class AuditHead(Base):
     """The single row that serialises audit writers and remembers the last link."""
 

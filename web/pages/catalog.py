@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import render_template, request
 
+from vms.audit.view import AuditQuery
 from vms.auth.permissions import Action, ItemFacts, decide
 from vms.errors import InvalidArgument
 from web.contract import parse_model, query_data
@@ -56,8 +57,13 @@ def media_detail(media_id: str) -> Any:
     actor = require_actor()
     item = services().catalog.get(actor, media_id)
     item_facts = ItemFacts(officer_badge=item.officer_badge, restricted=item.restricted)
+    history = None
+    if decide(actor, Action.AUDIT_READ).allowed:  # auditors and admins (issue 14.2)
+        touched = AuditQuery(target=f"media:{media_id}")
+        history = services().audit_view.search(actor, touched).entries
     return render_template(
         "media.html",
+        history=history,
         item=MediaDetailOut.model_validate(item).model_dump(mode="json"),
         can_view=decide(actor, Action.MEDIA_VIEW, item_facts).allowed,
         can_edit=decide(actor, Action.MEDIA_EDIT, item_facts).allowed,
