@@ -101,7 +101,8 @@
       hls: null,
       failed: null, // why this player cannot play, or null
       waitingSince: null,
-      resyncs: 0,
+      pending: false, // the clock was moved: seek exactly at the next chance
+      resyncs: 0, // drift corrections while playing
       note: function (text) {
         note.textContent = text || "";
         note.hidden = !text;
@@ -201,9 +202,11 @@
       return false;
     }
     player.note("");
-    if (!video.seeking && (force || Math.abs(video.currentTime - local) > DRIFT)) {
+    if (force) player.pending = true; // a seek of the clock: exact, once the video may seek
+    if (!video.seeking && (player.pending || Math.abs(video.currentTime - local) > DRIFT)) {
+      if (!player.pending) player.resyncs += 1;
+      player.pending = false;
       video.currentTime = local;
-      if (!force) player.resyncs += 1;
     }
     if (clock.playing && video.paused) {
       video.play().catch(function () { /* a later tick retries */ });
@@ -316,7 +319,8 @@
   for (let i = 0; i <= 4; i += 1) {
     const at = startMs + (span * i) / 4;
     const tickEl = block("review-tick", at);
-    tickEl.textContent = iso(at).slice(11, 19);
+    // Tenths of a second where the window is short enough for them to matter.
+    tickEl.textContent = iso(at).slice(11, span < 60000 ? 21 : 19);
     if (i === 0) tickEl.classList.add("first");
     if (i === 4) tickEl.classList.add("last");
     axisRow.track.appendChild(tickEl);
@@ -491,10 +495,12 @@
     pause: pause,
     players: players,
     playing: function () { return clock.playing; },
-    // Each player's wall-clock instant (ms), or null where it shows nothing.
+    // Each player's wall-clock instant (ms), or null where it shows nothing at the
+    // clock's instant (not playable, loading, or nothing recorded then).
     shown: function () {
+      const t = now();
       return players.map(function (p) {
-        if (p.failed || !p.ready()) return null;
+        if (p.failed || !p.ready() || !inRange(p, p.localTime(t))) return null;
         return p.wallTime(p.video.currentTime);
       });
     },
