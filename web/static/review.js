@@ -456,7 +456,8 @@
       })
         .then(function (r) {
           return r.text().then(function (t) {
-            if (r.status === 404 && !t.includes('"error"')) {
+            // No such route (the exports API is not installed): not an export's refusal.
+            if (r.status === 405 || (r.status === 404 && t.includes("requested URL was not found"))) {
               exportForm.hidden = true; // this server takes no export jobs
               return null;
             }
