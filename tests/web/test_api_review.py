@@ -68,3 +68,32 @@ def test_bad_queries_are_400s_naming_the_field(client: Any, tokens: dict[str, st
     assert r.status_code == 400 and r.json["error"]["message"].startswith("camera[0]: ")
     r = get(client, token, f"{WINDOW}&camera=nope")
     assert r.status_code == 404 and r.json["error"]["message"] == "camera 'nope' does not exist"
+
+
+@pytest.mark.usefixtures("scene")
+def test_the_page_refuses_who_may_not_search_and_names_bad_input(
+    client: Any, tokens: dict[str, str]
+) -> None:
+    def page(role: str, query: str = "") -> Any:
+        return client.get(f"/review?{query}", headers={"Authorization": f"Bearer {tokens[role]}"})
+
+    assert page("dispatcher").status_code == 403
+    empty = page("investigator")
+    assert empty.status_code == 200 and b'id="review-data"' not in empty.data
+    listed = page("investigator", WINDOW)
+    assert listed.status_code == 200
+    assert b'data-source="camera:cam-a"' in listed.data and b'id="review-data"' not in listed.data
+    chosen = page("investigator", f"{WINDOW}&camera=cam-a&media_id=bwc1")
+    assert b'id="review-data"' in chosen.data
+    assert b"Export this range" not in chosen.data  # no export jobs on this server yet
+    assert b"Bookmark this instant" in chosen.data
+    # "Find sources" for a new window drops the old choice.
+    found = page("investigator", f"{WINDOW}&camera=cam-a&find=1")
+    assert b'id="review-data"' not in found.data
+    five = "&".join(["camera=cam-a", *(f"media_id=m{n}" for n in range(4))])
+    refused = page("investigator", f"{WINDOW}&{five}")
+    assert refused.status_code == 400 and b"at most 4 side by side" in refused.data
+    # An auditor sees the sources and is told they are not played; no bookmarking.
+    audited = page("auditor", f"{WINDOW}&camera=cam-a")
+    assert audited.status_code == 200 and b"Bookmark this instant" not in audited.data
+    assert b"not playable: role auditor may not media.view" in audited.data
