@@ -175,78 +175,11 @@ class ReviewService:
         media_ids = tuple(dict.fromkeys(query.media_ids))
         scope = _search_scope(actor)
         with self.db.session() as s:
-            for camera_id in cameras:
-                if "\x00" in camera_id or not is_registered_camera(s, camera_id):
-                    raise NotFound(f"camera {shown(camera_id)} does not exist", field="camera")
-                # A fixed camera's recordings carry no officer's badge: the roles that
-                # see only their own (or supervised) items may not review it (ACC-2).
-                self.authoriser.require(
-                    actor, Action.MEDIA_SEARCH, f"camera:{camera_id}", ItemFacts(None, False)
-                )
-            chosen_items: list[MediaItem] = []
-            for media_id in media_ids:
-                item = None if "\x00" in media_id else s.get(MediaItem, media_id)
-                if item is None:
-                    raise NotFound(f"media {shown(media_id)} does not exist", field="media_id")
-                self.authoriser.require(
-                    actor,
-                    Action.MEDIA_SEARCH,
-                    f"media:{media_id}",
-                    ItemFacts(item.officer_badge, item.restricted),
-                )
-                self._check_chosen_item(item, start, end)
-                chosen_items.append(item)
-
-            segments = list(
-                s.execute(
-                    select(
-                        MediaItem.id,
-                        MediaItem.device_id,
-                        MediaItem.recorded_start,
-                        MediaItem.recorded_end,
-                        MediaItem.duration_seconds,
-                        MediaItem.officer_badge,
-                        MediaItem.restricted,
-                    )
-                    .where(
-                        MediaItem.source == SourceKind.FIXED.value,
-                        MediaItem.recorded_start >= start - self.segment_lookback,
-                        MediaItem.recorded_start < end,
-                        or_(MediaItem.recorded_end.is_(None), MediaItem.recorded_end > start),
-                        *scope,
-                    )
-                    .order_by(MediaItem.device_id, MediaItem.recorded_start, MediaItem.id)
-                    .limit(MAX_SEGMENT_ROWS + 1)
-                ).all()
-            )
-            if len(segments) > MAX_SEGMENT_ROWS:
-                raise InvalidArgument(
-                    f"end: the window {isoformat(start)}..{isoformat(end)} holds more than "
-                    f"{MAX_SEGMENT_ROWS} recorded segments: choose a shorter one",
-                    field="end",
-                )
+            chosen_items = self._check_chosen(s, actor, cameras, media_ids, start, end)
             by_camera: dict[str, _Camera] = {c: _Camera(c, []) for c in cameras}
-            for row in segments:
+            for row in self._segment_rows(s, start, end, scope):
                 by_camera.setdefault(row.device_id, _Camera(row.device_id, [])).rows.append(row)
-
-            items = list(
-                s.execute(
-                    select(MediaItem)
-                    .where(
-                        MediaItem.source.in_(ITEM_SOURCES),
-                        MediaItem.media_type.in_(PLAYABLE_TYPES),
-                        MediaItem.recorded_start >= start - ITEM_LOOKBACK,
-                        MediaItem.recorded_start < end,
-                        or_(
-                            MediaItem.recorded_end.is_(None),
-                            MediaItem.recorded_end > start,
-                        ),
-                        *scope,
-                    )
-                    .order_by(MediaItem.recorded_start, MediaItem.id)
-                    .limit(MAX_SOURCES + 1)
-                ).scalars()
-            )
+            items = self._item_rows(s, start, end, scope)
             recorded = sum(1 for c in by_camera.values() if c.rows)
             truncated = len(items) > MAX_SOURCES or recorded > MAX_SOURCES
             listed = {i.id: i for i in items[:MAX_SOURCES]}
@@ -278,6 +211,96 @@ class ReviewService:
             },
         )
         return ReviewWindow(start, end, tuple(sources), truncated)
+
+    def _check_chosen(
+        self,
+        s: Session,
+        actor: Actor,
+        cameras: tuple[str, ...],
+        media_ids: tuple[str, ...],
+        start: dt.datetime,
+        end: dt.datetime,
+    ) -> list[MediaItem]:
+        """Check the chosen cameras and items (404, 403 audited, 400); the items."""
+        for camera_id in cameras:
+            if "\x00" in camera_id or not is_registered_camera(s, camera_id):
+                raise NotFound(f"camera {shown(camera_id)} does not exist", field="camera")
+            # A fixed camera's recordings carry no officer's badge: the roles that see
+            # only their own (or supervised) items may not review it (ACC-2).
+            self.authoriser.require(
+                actor, Action.MEDIA_SEARCH, f"camera:{camera_id}", ItemFacts(None, False)
+            )
+        items: list[MediaItem] = []
+        for media_id in media_ids:
+            item = None if "\x00" in media_id else s.get(MediaItem, media_id)
+            if item is None:
+                raise NotFound(f"media {shown(media_id)} does not exist", field="media_id")
+            self.authoriser.require(
+                actor,
+                Action.MEDIA_SEARCH,
+                f"media:{media_id}",
+                ItemFacts(item.officer_badge, item.restricted),
+            )
+            self._check_chosen_item(item, start, end)
+            items.append(item)
+        return items
+
+    def _segment_rows(
+        self, s: Session, start: dt.datetime, end: dt.datetime, scope: list[Any]
+    ) -> list[Any]:
+        """Every camera's segments overlapping the window (in the actor's scope), by
+        camera and time; one range on ``ix_media_items_source_time``."""
+        rows = list(
+            s.execute(
+                select(
+                    MediaItem.id,
+                    MediaItem.device_id,
+                    MediaItem.recorded_start,
+                    MediaItem.recorded_end,
+                    MediaItem.duration_seconds,
+                    MediaItem.officer_badge,
+                    MediaItem.restricted,
+                )
+                .where(
+                    MediaItem.source == SourceKind.FIXED.value,
+                    MediaItem.recorded_start >= start - self.segment_lookback,
+                    MediaItem.recorded_start < end,
+                    or_(MediaItem.recorded_end.is_(None), MediaItem.recorded_end > start),
+                    *scope,
+                )
+                .order_by(MediaItem.device_id, MediaItem.recorded_start, MediaItem.id)
+                .limit(MAX_SEGMENT_ROWS + 1)
+            ).all()
+        )
+        if len(rows) > MAX_SEGMENT_ROWS:
+            raise InvalidArgument(
+                f"end: the window {isoformat(start)}..{isoformat(end)} holds more than "
+                f"{MAX_SEGMENT_ROWS} recorded segments: choose a shorter one",
+                field="end",
+            )
+        return rows
+
+    @staticmethod
+    def _item_rows(
+        s: Session, start: dt.datetime, end: dt.datetime, scope: list[Any]
+    ) -> list[MediaItem]:
+        """Body-worn, dash and handheld recordings overlapping the window (in the
+        actor's scope), at most MAX_SOURCES + 1, in time order."""
+        return list(
+            s.execute(
+                select(MediaItem)
+                .where(
+                    MediaItem.source.in_(ITEM_SOURCES),
+                    MediaItem.media_type.in_(PLAYABLE_TYPES),
+                    MediaItem.recorded_start >= start - ITEM_LOOKBACK,
+                    MediaItem.recorded_start < end,
+                    or_(MediaItem.recorded_end.is_(None), MediaItem.recorded_end > start),
+                    *scope,
+                )
+                .order_by(MediaItem.recorded_start, MediaItem.id)
+                .limit(MAX_SOURCES + 1)
+            ).scalars()
+        )
 
     @staticmethod
     def _check_chosen_item(item: MediaItem, start: dt.datetime, end: dt.datetime) -> None:
