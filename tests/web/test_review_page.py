@@ -143,9 +143,15 @@ def test_investigator_plays_a_camera_and_a_body_camera_on_one_clock_and_bookmark
 
     # Play across the camera's next segment boundary, then pause: still in step.
     page.get_by_role("button", name="Play").click()
+    # A video pushed 1.5 s off the clock while playing is brought back (drift > 0.3 s).
+    page.wait_for_function(f"() => window.vmsReview.now() > {ms(target) + 200}")
+    page.evaluate("() => { const v = window.vmsReview.players[1].video; v.currentTime += 1.5; }")
+    page.wait_for_function("() => window.vmsReview.players[1].resyncs >= 1")
+    page.wait_for_function("() => !window.vmsReview.players[1].video.seeking")
+    assert_in_step(playing := shown(page), playing["now"])
     boundary = ms(rows[2].recorded_start)
     page.wait_for_function(f"() => window.vmsReview.now() > {boundary + 300}", timeout=20_000)
-    assert_in_step(shown(page), shown(page)["now"])
+    assert_in_step(playing := shown(page), playing["now"])
     page.get_by_role("button", name="Pause").click()
     settled(page)
     paused = shown(page)
