@@ -2,7 +2,8 @@
 ``vms.plugins``).
 
 Ports provided (:mod:`vms.ports`): :class:`MaskService`, :class:`RecordingLog`,
-:class:`PlaybackService` and the :class:`Recorder` engine (for ``web`` and the CLIs),
+:class:`PlaybackService`, :class:`ReviewService` and the :class:`Recorder` engine (for
+``web`` and the CLIs),
 :class:`~vms.ports.MaskZones` (each camera's mask polygons, for the PTZ-use report of
 ``onvif_control``) and
 :class:`~vms.ports.MaskSetup` (masks from named polygons, for the demo set-up). Role
@@ -22,6 +23,7 @@ from privacy_masks.service import MaskService
 from recorder.engine import Recorder
 from recorder.playback import PlaybackService, SessionSigner
 from recorder.recording import RecordingLog
+from recorder.review import ReviewService
 from vms.audit.log import Who
 from vms.ports import CredentialBox, MaskSetup, MaskZones, PoseSource, Vertices
 from vms.roles import Component
@@ -65,6 +67,16 @@ def install(services: Services) -> None:
             services.authoriser,
             SessionSigner(load_or_create_key(services.config.secrets_dir, "playback.key")),
             dt.timedelta(hours=services.config.recorder.playback_max_hours),
+        ),
+    )
+    services.ports.provide(
+        ReviewService,
+        ReviewService(
+            services.db,
+            services.audit,
+            services.authoriser,
+            max_window=dt.timedelta(hours=services.config.recorder.playback_max_hours),
+            segment_seconds=services.config.recorder.segment_seconds,
         ),
     )
     services.ports.provide(Recorder, recorder)

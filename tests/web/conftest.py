@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -39,7 +40,24 @@ CHROMIUM_ARGS = [
 ]
 # Set to a folder to keep a screenshot of each page the tests look at (for review).
 SCREENSHOT_DIR = os.environ.get("VMS_TEST_SCREENSHOTS")
+ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT_MS = 15_000
+
+
+@pytest.fixture(scope="session")
+def web_assets() -> Path:
+    """hls.js in web/static/vendor, put there by the project's own install script."""
+    done = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "install-web-assets.sh")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    hls = ROOT / "web" / "static" / "vendor" / "hls.min.js"
+    assert hls.stat().st_size > 100_000
+    return hls
 
 
 @pytest.fixture(scope="session")

@@ -96,6 +96,9 @@ ENDPOINTS: dict[str, Call] = {
     ),
     "timeline": lambda c, h, i: c.get("/api/v1/cameras/CAM-1/timeline", headers=h),
     "snapshot": lambda c, h, i: c.get("/api/v1/cameras/CAM-1/snapshot.jpg", headers=h),
+    "review": lambda c, h, i: c.get(
+        "/api/v1/review?start=2026-11-20T08:00Z&end=2026-11-20T12:00Z", headers=h
+    ),
 }
 
 # role -> endpoint -> expected status
@@ -124,6 +127,8 @@ EXPECTED: dict[str, dict[str, int]] = {
     "snapshot": {A: 404, D: 404, C: 403, I: 403, U: 403, S: 404, O: 403, X: 403},
     # The timeline is metadata: whoever searches the catalog.
     "timeline": {A: 200, D: 403, C: 200, I: 200, U: 200, S: 200, O: 200, X: 200},
+    # The review (issue 15.2) is metadata too: each role is offered what it may search.
+    "review": {A: 200, D: 403, C: 200, I: 200, U: 200, S: 200, O: 200, X: 200},
 }
 
 

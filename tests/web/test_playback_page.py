@@ -7,7 +7,6 @@ stored frame recorded then."""
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,24 +25,7 @@ from vms.config import Config
 from vms.db.models import AuditEntry, MediaItem
 from vms.services import Services
 
-ROOT = Path(__file__).resolve().parents[2]
 FPS = 10
-
-
-@pytest.fixture(scope="session")
-def web_assets() -> Path:
-    """hls.js in web/static/vendor, put there by the project's own install script."""
-    done = subprocess.run(
-        ["bash", str(ROOT / "scripts" / "install-web-assets.sh")],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    hls = ROOT / "web" / "static" / "vendor" / "hls.min.js"
-    assert hls.stat().st_size > 100_000
-    return hls
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@
 | :mod:`web.pages.retention` | ``retention_pages`` | ``/retention/preservation`` |
 | :mod:`web.pages.playback` | ``playback_pages`` | ``/playback`` |
 | :mod:`web.pages.cases` | ``case_pages`` | ``/cases``, ``/cases/<number>`` |
+| :mod:`web.pages.review` | ``review_pages`` | ``/review`` |
 
 What they share (the error page, ``can`` for navigation) is in
 :mod:`web.pages.blueprint`, the template filters in :mod:`web.pages.filters`; templates
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from web.pages import audit, auth, cases, catalog, filters, live, playback, retention
+from web.pages import audit, auth, cases, catalog, filters, live, playback, retention, review
 from web.pages.blueprint import navigation
 
 
@@ -31,3 +32,4 @@ def register(app: Flask) -> None:
         app.register_blueprint(bp)
     retention.register(app)  # its pages and its API
     cases.register(app)  # case folders and bookmarks, pages and API (issue 15.3)
+    review.register(app)  # the review page and API (issue 15.2)

@@ -1,0 +1,99 @@
+"""``GET /api/v1/review`` (issue 15.2): the query (``camera`` and ``media_id`` once or
+repeated), the JSON the page reads, and bad input as a 400 naming the field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.recorder.test_review import add_item, at
+from vms.db.models import RecordingGap
+from vms.services import Services
+
+
+@pytest.fixture
+def scene(services: Services) -> None:
+    add_item(services, "a0", "fixed", "cam-a", 0, 60)
+    add_item(services, "a1", "fixed", "cam-a", 60, 120)
+    add_item(services, "bwc1", "bwc", "BWC-1", 30, 90, badge="B1")
+    add_item(services, "bwc2", "bwc", "BWC-2", 40, 50, badge="B2")
+    with services.db.transaction() as s:
+        s.add(RecordingGap(camera_id="cam-a", start=at(120), end=None, cause="disk_full"))
+
+
+def get(client: Any, token: str, query: str) -> Any:
+    return client.get(f"/api/v1/review?{query}", headers={"Authorization": f"Bearer {token}"})
+
+
+WINDOW = "start=2026-11-20T08:00:00Z&end=2026-11-20T08:05:00Z"
+
+
+@pytest.mark.usefixtures("scene")
+def test_the_review_lists_sources_with_spans_and_marks_the_chosen_ones(
+    client: Any, tokens: dict[str, str]
+) -> None:
+    r = get(client, tokens["investigator"], f"{WINDOW}&camera=cam-a&media_id=bwc1&media_id=bwc2")
+    assert r.status_code == 200, r.json
+    body = r.json
+    assert (body["start"], body["end"], body["truncated"]) == (
+        "2026-11-20T08:00:00Z",
+        "2026-11-20T08:05:00Z",
+        False,
+    )
+    assert [(s["kind"], s["id"], s["selected"]) for s in body["sources"]] == [
+        ("camera", "cam-a", True),
+        ("item", "bwc1", True),
+        ("item", "bwc2", True),
+    ]
+    camera = body["sources"][0]
+    assert camera["spans"] == [{"start": "2026-11-20T08:00:00Z", "end": "2026-11-20T08:02:00Z"}]
+    assert camera["interruptions"] == [
+        {"start": "2026-11-20T08:02:00Z", "end": None, "cause": "disk_full", "detail": None}
+    ]
+    assert body["sources"][1]["officer_label"] == "officer (B1)"
+    # An officer (B1) gets their own recording only.
+    mine = get(client, tokens["officer"], WINDOW).json
+    assert [s["id"] for s in mine["sources"]] == ["bwc1"]
+
+
+@pytest.mark.usefixtures("scene")
+def test_bad_queries_are_400s_naming_the_field(client: Any, tokens: dict[str, str]) -> None:
+    token = tokens["investigator"]
+    r = get(client, token, "start=2026-11-20T08:00:00Z&end=yesterday")
+    assert r.status_code == 400 and r.json["error"]["message"].startswith("end: 'yesterday'")
+    r = get(client, token, "start=2026-11-20T08:05:00Z&end=2026-11-20T08:00:00Z")
+    assert r.status_code == 400 and "must be after start" in r.json["error"]["message"]
+    r = get(client, token, f"{WINDOW}&camera={'x' * 65}")
+    assert r.status_code == 400 and r.json["error"]["message"].startswith("camera[0]: ")
+    r = get(client, token, f"{WINDOW}&camera=nope")
+    assert r.status_code == 404 and r.json["error"]["message"] == "camera 'nope' does not exist"
+
+
+@pytest.mark.usefixtures("scene")
+def test_the_page_refuses_who_may_not_search_and_names_bad_input(
+    client: Any, tokens: dict[str, str]
+) -> None:
+    def page(role: str, query: str = "") -> Any:
+        return client.get(f"/review?{query}", headers={"Authorization": f"Bearer {tokens[role]}"})
+
+    assert page("dispatcher").status_code == 403
+    empty = page("investigator")
+    assert empty.status_code == 200 and b'id="review-data"' not in empty.data
+    listed = page("investigator", WINDOW)
+    assert listed.status_code == 200
+    assert b'data-source="camera:cam-a"' in listed.data and b'id="review-data"' not in listed.data
+    chosen = page("investigator", f"{WINDOW}&camera=cam-a&media_id=bwc1")
+    assert b'id="review-data"' in chosen.data
+    assert b"Export this range" not in chosen.data  # no export jobs on this server yet
+    assert b"Bookmark this instant" in chosen.data
+    # "Find sources" for a new window drops the old choice.
+    found = page("investigator", f"{WINDOW}&camera=cam-a&find=1")
+    assert b'id="review-data"' not in found.data
+    five = "&".join(["camera=cam-a", *(f"media_id=m{n}" for n in range(4))])
+    refused = page("investigator", f"{WINDOW}&{five}")
+    assert refused.status_code == 400 and b"at most 4 side by side" in refused.data
+    # An auditor sees the sources and is told they are not played; no bookmarking.
+    audited = page("auditor", f"{WINDOW}&camera=cam-a")
+    assert audited.status_code == 200 and b"Bookmark this instant" not in audited.data
+    assert b"not playable: role auditor may not media.view" in audited.data

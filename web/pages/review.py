@@ -1,0 +1,78 @@
+"""The investigators' review page (``/review``, issue 15.2; docs/design/review.md): a time
+window, the sources recorded in it that the user may see (fixed cameras, body-worn,
+dash and handheld recordings), a timeline with one lane per chosen source, and up to
+four of them played side by side on one clock (``static/review.js``).
+
+The page reads the window through the review service (the same value as
+``GET /api/v1/review``, audited once per page); the videos come from the playlist API
+(cameras) and the content API (items), which check ``media.view`` and audit the
+viewing themselves. ``register(app)`` also registers the review API (one line in
+``web/pages/__init__.py``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, current_app, render_template
+
+from vms.auth.permissions import Action
+from vms.errors import InvalidArgument
+from web.api import review as review_api
+from web.contract import parse_model, query_data
+from web.pages.blueprint import page_blueprint
+from web.schemas.review import ReviewOut, ReviewQueryIn
+from web.security import require_actor, services
+
+bp = page_blueprint("review_pages", __name__)
+
+# Videos played side by side: four keep each one large enough to read on a laptop.
+MAX_PLAYED = 4
+EXPORTS_RULE = "/api/v1/exports"
+
+
+def register(app: Flask) -> None:
+    """Register the review API and page."""
+    app.register_blueprint(review_api.bp, url_prefix="/api/v1")
+    app.register_blueprint(bp)
+
+
+def exports_available() -> bool:
+    """Whether this server takes export jobs (``POST /api/v1/exports``, issue 15.4)."""
+    return any(
+        rule.rule == EXPORTS_RULE and "POST" in (rule.methods or ())
+        for rule in current_app.url_map.iter_rules()
+    )
+
+
+@bp.get("/review")
+def review() -> Any:
+    actor = require_actor()
+    authoriser = services().authoriser
+    authoriser.require(actor, Action.MEDIA_SEARCH, "review")
+    data = query_data()
+    if data.pop("find", None):  # "Find sources" for a new window: nothing chosen yet
+        data.pop("camera", None)
+        data.pop("media_id", None)
+    window = None
+    if data.get("start") or data.get("end"):
+        query = parse_model(ReviewQueryIn, data)
+        chosen = len(query.camera) + len(query.media_id)
+        if chosen > MAX_PLAYED:
+            raise InvalidArgument(
+                f"{chosen} sources were chosen: the review plays at most {MAX_PLAYED} side by side",
+                field="camera",
+            )
+        value = review_api.reviews().window(actor, query.command())
+        window = ReviewOut.model_validate(value, from_attributes=True).model_dump(mode="json")
+    return render_template(
+        "review.html",
+        start=str(data.get("start", "")),
+        end=str(data.get("end", "")),
+        window=window,
+        selected=[s for s in window["sources"] if s["selected"]] if window else [],
+        max_played=MAX_PLAYED,
+        can_bookmark=authoriser.allows(actor, Action.CASES_MANAGE),
+        can_read_bookmarks=authoriser.allows(actor, Action.CASES_READ),
+        can_export=exports_available() and authoriser.allows(actor, Action.MEDIA_VIEW),
+    )
