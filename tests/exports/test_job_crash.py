@@ -75,8 +75,8 @@ def test_cli_export_then_a_killed_one_is_failed_on_restart_issue_15_6(
     runner.start()
     try:
         with services.db.session() as s:
-            row = s.get(Export, export_id)
-            assert row is not None and row.state == "failed" and row.error == INTERRUPTED
+            failed = s.get(Export, export_id)
+            assert failed is not None and failed.state == "failed" and failed.error == INTERRUPTED
             derived = s.execute(
                 select(MediaItem).where(MediaItem.source == SourceKind.EXPORT.value)
             ).scalars()
