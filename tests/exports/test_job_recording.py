@@ -60,7 +60,8 @@ def test_a_camera_export_across_segments_ends_in_a_verified_package(
     assert report.state == "Trusted" and report.failures == (), report
     with av.open(str(clip)) as container:
         stream = container.streams.video[0]
-        seconds = float(stream.duration * stream.time_base) if stream.duration else 0.0
+        base = stream.time_base
+        seconds = float(stream.duration * base) if stream.duration and base else 0.0
     assert abs(seconds - (end - start).total_seconds()) < 2 / recorded.fps
     with services.db.session() as s:
         package = s.get(MediaItem, final.package.media_id)
