@@ -61,6 +61,7 @@ def test_export_api_queue_run_read_download_issue_15_4(
 
     media_id = _ingest_bwc(services)
     inv = {"Authorization": f"Bearer {tokens['investigator']}"}
+    assert client.post("/api/v1/cases", json={"case_number": "C-9"}, headers=inv).status_code == 201
     body = {
         "purpose": "court copy",
         "case_number": "C-9",
@@ -96,6 +97,10 @@ def test_export_api_queue_run_read_download_issue_15_4(
             ).scalars()
         )
     assert actions == ["export.create", "media.export", "media.export.download"]
+    # The case page lists the case's exports (vms/case_exports.py).
+    case = client.get("/api/v1/cases/C-9", headers=inv).get_json()
+    assert [(e["id"], e["state"]) for e in case["exports"]] == [(export_id, "done")]
+    assert case["exports"][0]["package_media_id"] == shown["package"]["media_id"]
     # Auditors read it, but may not download the content; officers may not even read.
     aud = {"Authorization": f"Bearer {tokens['auditor']}"}
     assert client.get(f"/api/v1/exports/{export_id}", headers=aud).status_code == 200

@@ -232,6 +232,7 @@ class ExportJob:
                 self.who,
                 adopt=True,
             )
+            service.note_catalogued(record.id, result.media_id)
             stored.append((result, tuple(i.id for i in item.items)))
         first = every[used[0]]
         starts = [c.clip.start for c in cuts]
@@ -252,6 +253,7 @@ class ExportJob:
             self.who,
             adopt=True,
         )
+        service.note_catalogued(record.id, result.media_id)
         stored.append((result, tuple(used)))
         crash("export.after-ingest")
         # 5. lineage, holds, custody, audit, done: one transaction

@@ -544,14 +544,20 @@ class ExportService:
         with self.db.transaction() as s:
             stale = list(s.execute(select(Export).where(Export.state == RUNNING)).scalars())
             for row in stale:
-                row.state, row.error, row.finished_at = FAILED, INTERRUPTED, now
+                # Items catalogued before the kill (step 4) are whole items (INV-1), not
+                # linked or held: named in the error and the audit entry for review.
+                kept = list(row.request.get("catalogued", []))
+                error = INTERRUPTED
+                if kept:
+                    error += f"; catalogued before it, not linked: {', '.join(kept)}"
+                row.state, row.error, row.finished_at = FAILED, error, now
                 self.audit.append(
                     s,
                     Who("vms-jobs", "system"),
                     "export.fail",
                     f"export:{row.id}",
                     outcome="error",
-                    details={"error": INTERRUPTED},
+                    details={"error": INTERRUPTED, "catalogued": kept},
                 )
             records = [ExportRecord.of(r) for r in stale]
             live = {
@@ -640,6 +646,15 @@ class ExportService:
                 outcome="error",
                 details={"error": message[:2000]},
             )
+
+    def note_catalogued(self, export_id: str, media_id: str) -> None:
+        """Remember an item the job catalogued (for :meth:`recover_interrupted`)."""
+        with self.db.transaction() as s:
+            row = s.get(Export, export_id)
+            if row is not None:
+                request = dict(row.request)
+                request["catalogued"] = [*request.get("catalogued", []), media_id]
+                row.request = request
 
     def set_progress(self, record: ExportRecord, value: float) -> None:
         with self.db.transaction() as s:
