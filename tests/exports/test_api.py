@@ -145,3 +145,33 @@ def test_export_api_bad_input_names_the_problem_issue_15_6(
     status, message = post({"purpose": "x", "sources": [{"media_id": media_id}], "cut": "fast"})
     assert status == 400 and "cut" in message
     assert client.get("/api/v1/exports", headers=inv).get_json()["exports"] == []
+
+
+def test_export_progress_reaches_only_its_creator_over_socketio(
+    services: Services, tokens: dict[str, str]
+) -> None:
+    """``export.progress`` goes to the creator's room, not to other signed-in users."""
+    from vms.exports.service import ExportSource, NewExport
+    from web.app import create_app
+
+    media_id = _ingest_bwc(services)
+    app, socketio = create_app(services, testing=True)
+    creator = socketio.test_client(
+        app, headers={"Authorization": f"Bearer {tokens['investigator']}"}
+    )
+    other = socketio.test_client(app, headers={"Authorization": f"Bearer {tokens['admin']}"})
+    assert creator.is_connected() and other.is_connected()
+    with services.db.session() as s:
+        from vms.db.models import User
+
+        user = s.query(User).filter_by(username="investigator").one()
+        actor = services.users.actor_for(s, user)
+    record = services.exports.create(actor, NewExport("court", (ExportSource(None, media_id),)))
+    services.exports.run(record.id)
+    received = [m["args"][0] for m in creator.get_received() if m["name"] == "export.progress"]
+    assert received[0]["state"] == "queued" and received[-1]["state"] == "done"
+    assert received[-1]["package"]["media_id"] and received[-1]["id"] == record.id
+    assert any(m["state"] == "running" for m in received)
+    assert not [m for m in other.get_received() if m["name"] == "export.progress"]
+    creator.disconnect()
+    other.disconnect()
