@@ -32,7 +32,7 @@ from vms.auth.authoriser import Authoriser, who
 from vms.auth.permissions import Action, Actor, ItemFacts
 from vms.bookmarks import BookmarkRecord, bookmarks_of_case
 from vms.bounded import shown
-from vms.case_exports import CaseExport
+from vms.case_exports import CaseExport, CaseExports
 from vms.clock import Clock
 from vms.db.engine import Database
 from vms.db.models import Bookmark, Case, CaseItem, CustodyEvent, MediaItem
@@ -341,11 +341,9 @@ class CaseFileService:
         return tuple(views)
 
     def _exports(self, number: str) -> tuple[CaseExport, ...]:
-        """None yet: court exports (issue 15.4) are not built. When they are, the exports
-        package provides :class:`~vms.case_exports.CaseExports` in ``services.ports`` and
-        this reads it with ``self.ports.get`` (a port read with no provider would be
-        caught by tests/vms/test_ports.py, which is why it is not read before then)."""
-        return ()
+        """The case's exports, from the exports package's
+        :class:`~vms.case_exports.CaseExports` in ``services.ports``."""
+        return tuple(self.ports.get(CaseExports, reader="the case page").for_case(number))
 
     # -- add an item ---------------------------------------------------------------
 

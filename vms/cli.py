@@ -293,6 +293,48 @@ def cmd_export_public_key(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_create(args: argparse.Namespace) -> int:
+    """Make an export in this process, through the export service the jobs role uses,
+    as ``cli:<os user>`` with administration's reach (audited as such)."""
+    import shutil
+
+    from vms.bounded import parse_time
+    from vms.exports.service import ExportSource, NewExport
+
+    start = parse_time(args.start, "--start") if args.start else None
+    end = parse_time(args.end, "--end") if args.end else None
+    source = ExportSource(camera_id=args.camera, media_id=args.media, start=start, end=end)
+    out = Path(args.out)
+    if out.exists():
+        raise InvalidArgument(f"--out {out}: the file exists already")
+    services = open_services(args)
+    actor = Actor(user_id=0, username=cli_actor().name, role=Role.ADMIN)
+    try:
+        record = services.exports.create(
+            actor,
+            NewExport(
+                purpose=args.purpose,
+                sources=(source,),
+                case_number=args.case,
+                cut=args.cut,
+                include_audit=args.include_audit,
+            ),
+        )
+        print(f"export {record.id} queued; running it here", file=sys.stderr)
+        record = services.exports.run(record.id)
+        if record.state != "done":
+            print(f"error: export {record.id} failed: {record.error}", file=sys.stderr)
+            return 1
+        package = services.exports.package(actor, record.id, remote="cli")
+        tmp = out.with_name(out.name + ".part")
+        shutil.copyfile(package.path, tmp)
+        tmp.replace(out)
+    finally:
+        services.close()
+    print(f"export {record.id}: {out} ({package.size} bytes, sha256 {package.sha256})")
+    return 0
+
+
 def cmd_catalog_check(args: argparse.Namespace) -> int:
     services = open_services(args)
     try:
@@ -429,6 +471,17 @@ def build_parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export", help="evidence exports").add_subparsers(
         dest="export_cmd", required=True
     )
+    p = export.add_parser("create", help="make an export package now, in this process")
+    p.add_argument("--camera", help="a fixed camera id (with --start and --end)")
+    p.add_argument("--media", help="a media item id (--start/--end optional)")
+    p.add_argument("--start", help="ISO 8601 with offset, e.g. 2026-12-03T14:03:00Z")
+    p.add_argument("--end", help="ISO 8601 with offset")
+    p.add_argument("--purpose", required=True, help="why the export is made (recorded)")
+    p.add_argument("--case", help="the case number it is for")
+    p.add_argument("--cut", choices=["keyframe", "exact"], default="keyframe")
+    p.add_argument("--include-audit", action="store_true", help="add the items' audit entries")
+    p.add_argument("--out", required=True, help="where to write the package (.zip)")
+    p.set_defaults(func=cmd_export_create)
     p = export.add_parser("verify", help="verify a package (signature, hashes, audit links)")
     p.add_argument("package", help="the package: a .zip or its unpacked folder")
     p.add_argument("--fingerprint", help="the export key fingerprint to expect")

@@ -200,6 +200,23 @@ class AuditConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class ExportsConfig:
+    # The longest range one source of an export may span (issue 15, item 6): a longer
+    # request is refused up front with a 400 naming the range and this key.
+    max_hours: float = 24.0
+    # How often the jobs role looks for queued exports (seconds).
+    poll_seconds: float = 2.0
+
+    def __post_init__(self) -> None:
+        if not self.max_hours > 0:
+            raise InvalidArgument(f"[exports] max_hours must be above 0, not {self.max_hours}")
+        if not self.poll_seconds > 0:
+            raise InvalidArgument(
+                f"[exports] poll_seconds must be above 0, not {self.poll_seconds}"
+            )
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     data_dir: Path = Path("./var")
     # Default: SQLite in the data dir.
@@ -214,6 +231,7 @@ class Config:
     cameras: CamerasConfig = dataclasses.field(default_factory=CamerasConfig)
     ptz: PtzConfig = dataclasses.field(default_factory=PtzConfig)
     audit: AuditConfig = dataclasses.field(default_factory=AuditConfig)
+    exports: ExportsConfig = dataclasses.field(default_factory=ExportsConfig)
 
     @property
     def effective_database_url(self) -> str:

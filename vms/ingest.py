@@ -67,7 +67,7 @@ from vms.events import EventBus
 from vms.faults import crash_point
 from vms.filenames import MAX_RAW_FILENAME_CHARS, safe_filename
 from vms.ingest_copy import Background, PipelinedHash, require_unchanged
-from vms.media.probe import ProbeResult, probe
+from vms.media.probe import ZIP, ProbeResult, probe
 from vms.recorded_time import RecordedWindow
 from vms.store import MediaStore, is_disk_full, start_writeback
 
@@ -308,6 +308,11 @@ class Ingestor:
                 facts = early.result()
             else:
                 facts = probe(tmp_path, filename=request.original_filename)
+            if facts.content_type == ZIP and request.source is not SourceKind.EXPORT:
+                raise InvalidArgument(
+                    f"{request.original_filename or 'the file'}: a ZIP archive is catalogued "
+                    "only as an export package"
+                )
             start, origin = self._recorded_start(request, facts, ingest_time)
             crash_point("ingest.after-probe")
             # 5.-7. place and catalogue under the hash lock

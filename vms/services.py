@@ -18,6 +18,7 @@ from vms.auth.authoriser import Authoriser
 from vms.auth.throttle import ThrottleSettings
 from vms.auth.users import UserService
 from vms.bookmarks import BookmarkService
+from vms.case_exports import CaseExports
 from vms.catalog import Catalog
 from vms.categories import CategoryList, load_categories
 from vms.check import recover
@@ -27,13 +28,14 @@ from vms.db.engine import Database, sqlite_path
 from vms.devices import DeviceService
 from vms.dock import DockScanner
 from vms.events import EventBus
+from vms.exports.service import ExportService
 from vms.file_modes import PRIVATE_DIR_MODE, secure_data_dir, sqlite_files
 from vms.ingest import Ingestor
 from vms.logs import install_redaction
 from vms.migrations import upgrade
 from vms.ports import Ports
 from vms.recorded_time import RecordedWindow
-from vms.roles import RoleSet
+from vms.roles import Component, RoleSet
 from vms.secrets import load_or_create_key
 from vms.store import MediaStore
 from vms.uploads import UploadService
@@ -72,6 +74,7 @@ class Services:
     audit_view: AuditViewService
     checkpoints: Checkpoints
     bookmarks: BookmarkService  # issue 15.3
+    exports: ExportService  # issue 15.4
     jobs: list[Job] = field(default_factory=list)
     # What plugins offer each other, by port type (vms/ports.py), and what they run in
     # each role (vms/roles.py); docs/design/ports-and-roles.md.
@@ -161,6 +164,19 @@ class Services:
             ),
             audit_view=AuditViewService(db, audit, authoriser),
             bookmarks=BookmarkService(db, audit, clock, authoriser),
+            exports=ExportService(
+                db,
+                store,
+                audit,
+                clock,
+                authoriser,
+                events,
+                ingestor,
+                secrets_dir=config.secrets_dir,
+                work_dir=config.data_dir / "exports",
+                max_span=dt.timedelta(hours=config.exports.max_hours),
+                change_hooks=catalog.change_hooks,
+            ),
             checkpoints=Checkpoints(
                 db,
                 audit,
@@ -188,6 +204,15 @@ class Services:
                 lambda: uploads.expire_stale(stale),
             )
         )
+        # Exports (issue 15.4): queued ones run in the jobs role; when it starts, those a
+        # killed process left running are marked failed first (issue 15.6).
+        services.jobs.append(
+            Job("exports", config.exports.poll_seconds, services.exports.run_pending)
+        )
+        services.roles.add(
+            Component("jobs", "export-recovery", services.exports.recover_interrupted, order=10)
+        )
+        services.ports.provide(CaseExports, services.exports)
         # Aggregated audit of refused sign-ins, and forgetting idle throttle keys.
         services.jobs.append(
             Job("login-throttle", config.web.login_window_seconds, users.sweep_throttle)

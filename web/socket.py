@@ -3,9 +3,11 @@
 Events from the service layer (``media.new``, ...) are forwarded to connected,
 authenticated browsers, each only to those allowed to know of it: a browser joins the
 rooms of what its user may search (``media:all``, or ``media:badge:<badge>`` for officers
-and supervisors, ACC-2, ACC-8). With ``[web] message_queue`` set, Socket.IO fans out
-through Redis so several web processes reach all browsers. Each process re-checks its
-connections' sessions and tokens and drops the revoked ones (:class:`ConnectionWatch`).
+and supervisors, ACC-2, ACC-8), and its user's own room (``user:<name>``), where the
+progress of that user's exports goes (``export.progress``). With ``[web] message_queue``
+set, Socket.IO fans out through Redis so several web processes reach all browsers. Each
+process re-checks its connections' sessions and tokens and drops the revoked ones
+(:class:`ConnectionWatch`).
 """
 
 from __future__ import annotations
@@ -38,6 +40,11 @@ def media_rooms(actor: Actor) -> list[str]:
     if scope in (Scope.OWN, Scope.SUPERVISED):
         return [f"media:badge:{badge}" for badge in sorted(actor.reachable_badges)]
     return [MEDIA_ALL]
+
+
+def user_room(username: str) -> str:
+    """The room of one user's connections (their exports' progress, issue 15.4)."""
+    return f"user:{username}"
 
 
 def media_targets(payload: dict[str, Any]) -> list[str]:
@@ -122,6 +129,7 @@ def init_socketio(app: Flask, services: Services) -> SocketIO:
             disconnect()
             return False
         join_room(ROOM)
+        join_room(user_room(actor.username))
         for room in media_rooms(actor) + ptz_rooms(actor):
             join_room(room)
         watch.add(request.sid, security.current_credential())  # type: ignore[attr-defined]
@@ -134,6 +142,9 @@ def init_socketio(app: Flask, services: Services) -> SocketIO:
     def forward(topic: str, payload: dict[str, Any]) -> None:
         if topic == "media.new":
             socketio.emit(topic, payload, to=media_targets(payload))
+        elif topic == "export.progress" and payload.get("created_by"):
+            # Only the export's creator hears of it (ACC-1): id, state, progress.
+            socketio.emit(topic, payload, to=user_room(str(payload["created_by"])))
 
     services.events.subscribe(forward)
     register_ptz(socketio, services)  # joystick events and PTZ notifications

@@ -17,6 +17,7 @@ from onvif_control.simulator import SimulatedCamera
 from tests.recorder.conftest import PASSWORD, USERNAME, sqlite_services, wait_for
 from tests.recorder.test_reliability import items, recording, with_creds
 from vms.media.clip import Segment
+from vms.services import Services
 
 CAMERA = "export-cam"
 FPS = 10
@@ -30,6 +31,9 @@ class Recording:
     segments: tuple[Segment, ...]
     sha256: dict[str, str]  # label (media id) -> sha256
     fps: int
+    # The recording's services (SQLite): the export job test runs an export on it; its
+    # derived items have source ``export`` and do not change the segments read here.
+    services: Services
 
     @property
     def start(self) -> dt.datetime:
@@ -62,7 +66,7 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recording]:
             )
             for row in rows
         )
-        yield Recording(segments, {row.id: row.sha256 for row in rows}, FPS)
+        yield Recording(segments, {row.id: row.sha256 for row in rows}, FPS, services)
     finally:
         sim.stop()
         services.close()

@@ -26,3 +26,152 @@ def test_the_public_key_is_the_one_packages_are_signed_with(
     assert isinstance(key, Ed25519PublicKey)
     key.verify(signer.sign(b"manifest"), b"manifest")  # raises if not the pair
     assert client.get("/api/v1/exports/public-key").status_code == 401
+
+
+def _ingest_bwc(services: Services, seconds: float = 2.0) -> str:
+    import datetime as dt
+    import io
+
+    from tests.media import make_video
+    from vms.audit.log import Who
+    from vms.db.models import SourceKind
+    from vms.ingest import IngestRequest
+
+    return services.ingestor.ingest(
+        io.BytesIO(make_video(seconds=seconds, fps=10, seed=5)),
+        IngestRequest(
+            source=SourceKind.BWC,
+            device_id="BWC-1",
+            officer_badge="B1",
+            recorded_at=dt.datetime(2026, 11, 20, 11, 0, tzinfo=dt.UTC),
+        ),
+        Who("setup", "admin"),
+    ).media_id
+
+
+def test_export_api_queue_run_read_download_issue_15_4(
+    client: Any, tokens: dict[str, str], services: Services, tmp_path: Any
+) -> None:
+    """POST -> 202 {id, state}; the job runs it; GET shows done with the package;
+    the package downloads as a ZIP the verifier accepts, audited."""
+    from sqlalchemy import select
+
+    from vms.db.models import AuditEntry
+    from vms.exports import verify
+
+    media_id = _ingest_bwc(services)
+    inv = {"Authorization": f"Bearer {tokens['investigator']}"}
+    assert client.post("/api/v1/cases", json={"case_number": "C-9"}, headers=inv).status_code == 201
+    body = {
+        "purpose": "court copy",
+        "case_number": "C-9",
+        "sources": [{"media_id": media_id}],
+        "cut": "keyframe",
+        "include_audit": False,
+    }
+    r = client.post("/api/v1/exports", json=body, headers=inv)
+    assert r.status_code == 202, r.get_json()
+    created = r.get_json()
+    assert set(created) == {"id", "state"} and created["state"] == "queued"
+    export_id = created["id"]
+    r = client.get(f"/api/v1/exports/{export_id}", headers=inv)
+    assert r.status_code == 200 and r.get_json()["state"] == "queued"
+    assert r.get_json()["package"] is None
+    assert services.exports.run_pending() == 1
+    shown = client.get(f"/api/v1/exports/{export_id}", headers=inv).get_json()
+    assert shown["state"] == "done" and shown["progress"] == 1.0 and shown["error"] is None
+    assert set(shown["package"]) == {"media_id", "sha256", "size"}
+    listed = client.get("/api/v1/exports", headers=inv).get_json()["exports"]
+    assert [e["id"] for e in listed] == [export_id]
+    r = client.get(f"/api/v1/exports/{export_id}/package", headers=inv)
+    assert r.status_code == 200 and r.mimetype == "application/zip"
+    assert len(r.data) == shown["package"]["size"]
+    package = tmp_path / "p.zip"
+    package.write_bytes(r.data)
+    r.close()
+    assert verify.main([str(package)]) == 0
+    with services.db.session() as s:
+        actions = list(
+            s.execute(
+                select(AuditEntry.action).where(AuditEntry.target == f"export:{export_id}")
+            ).scalars()
+        )
+    assert actions == ["export.create", "media.export", "media.export.download"]
+    # The case page lists the case's exports (vms/case_exports.py).
+    case = client.get("/api/v1/cases/C-9", headers=inv).get_json()
+    assert [(e["id"], e["state"]) for e in case["exports"]] == [(export_id, "done")]
+    assert case["exports"][0]["package_media_id"] == shown["package"]["media_id"]
+    # Auditors read it, but may not download the content; officers may not even read.
+    aud = {"Authorization": f"Bearer {tokens['auditor']}"}
+    assert client.get(f"/api/v1/exports/{export_id}", headers=aud).status_code == 200
+    assert client.get(f"/api/v1/exports/{export_id}/package", headers=aud).status_code == 403
+    off = {"Authorization": f"Bearer {tokens['officer']}"}
+    assert client.get(f"/api/v1/exports/{export_id}", headers=off).status_code == 403
+
+
+def test_export_api_bad_input_names_the_problem_issue_15_6(
+    client: Any, tokens: dict[str, str], services: Services
+) -> None:
+    media_id = _ingest_bwc(services)
+    inv = {"Authorization": f"Bearer {tokens['investigator']}"}
+
+    def post(body: dict[str, Any]) -> tuple[int, str]:
+        r = client.post("/api/v1/exports", json=body, headers=inv)
+        return r.status_code, r.get_json()["error"]["message"]
+
+    t = "2026-11-20T11:00:00Z"
+    status, message = post(
+        {"purpose": "x", "sources": [{"camera_id": "CAM-9", "start": t, "end": t}]}
+    )
+    assert status == 400 and "empty or inverted" in message
+    status, message = post(
+        {
+            "purpose": "x",
+            "sources": [{"camera_id": "CAM-9", "start": t, "end": "2026-11-21T12:00:00Z"}],
+        }
+    )
+    assert status == 400 and "max_hours" in message
+    status, message = post(
+        {
+            "purpose": "x",
+            "sources": [{"camera_id": "CAM-9", "start": t, "end": "2026-11-20T11:01:00Z"}],
+        }
+    )
+    assert status == 404 and "CAM-9" in message
+    status, message = post({"purpose": "x", "sources": [{"media_id": "nope"}]})
+    assert status == 404 and "'nope'" in message
+    status, message = post({"sources": [{"media_id": media_id}]})
+    assert status == 400 and "purpose" in message
+    status, message = post({"purpose": "x", "sources": [{"media_id": media_id}], "cut": "fast"})
+    assert status == 400 and "cut" in message
+    assert client.get("/api/v1/exports", headers=inv).get_json()["exports"] == []
+
+
+def test_export_progress_reaches_only_its_creator_over_socketio(
+    services: Services, tokens: dict[str, str]
+) -> None:
+    """``export.progress`` goes to the creator's room, not to other signed-in users."""
+    from vms.exports.service import ExportSource, NewExport
+    from web.app import create_app
+
+    media_id = _ingest_bwc(services)
+    app, socketio = create_app(services, testing=True)
+    creator = socketio.test_client(
+        app, headers={"Authorization": f"Bearer {tokens['investigator']}"}
+    )
+    other = socketio.test_client(app, headers={"Authorization": f"Bearer {tokens['admin']}"})
+    assert creator.is_connected() and other.is_connected()
+    with services.db.session() as s:
+        from vms.db.models import User
+
+        user = s.query(User).filter_by(username="investigator").one()
+        actor = services.users.actor_for(s, user)
+    record = services.exports.create(actor, NewExport("court", (ExportSource(None, media_id),)))
+    services.exports.run(record.id)
+    received = [m["args"][0] for m in creator.get_received() if m["name"] == "export.progress"]
+    assert received[0]["state"] == "queued" and received[-1]["state"] == "done"
+    assert received[-1]["package"]["media_id"] and received[-1]["id"] == record.id
+    assert any(m["state"] == "running" for m in received)
+    assert not [m for m in other.get_received() if m["name"] == "export.progress"]
+    creator.disconnect()
+    other.disconnect()

@@ -14,6 +14,7 @@ import os
 import shutil
 import stat
 import subprocess
+import threading
 import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -275,3 +276,6 @@ def test_a_failed_write_leaves_neither_package_nor_part(made: Made, tmp_path: Pa
     with pytest.raises(FileNotFoundError):
         write_package(tmp_path / "x.zip", draft, [missing], made.signer)
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+    # Nor a thread: a hasher left waiting for blocks held the test process at exit (CI
+    # ran into its 90-minute limit).
+    assert [t.name for t in threading.enumerate() if t.name.startswith("export-hash-")] == []

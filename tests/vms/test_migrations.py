@@ -181,7 +181,7 @@ def test_a_migration_that_breaks_foreign_keys_is_rolled_back_whole_on_sqlite(
 
 def test_mentions_of_older_entries_are_built_by_the_migration(empty_url: str) -> None:
     """Entries written before 0022 get their mentions from their chained details."""
-    with old_catalog(empty_url, "0020") as db:
+    with old_catalog(empty_url, "0021") as db:
         with db.engine.begin() as conn:
             conn.execute(
                 sa.text(

@@ -87,18 +87,20 @@ def test_a_demo_start_prints_the_demo_users(config: Config) -> None:
 
 def test_each_role_runs_its_plugins_components(services: Services) -> None:
     """Which components run in which role (#11.2): media has the pose tracker, then the
-    recorder; jobs one runner over every plugin's jobs; web the app, started last."""
+    recorder; jobs the recovery of interrupted exports (#15.6), then one runner over
+    every plugin's jobs; web the app, started last."""
     server.install(services)
     add_job_runner(services)
     names = {role: [c.name for c in services.roles.of([role])] for role in ROLES}
     assert names == {
         "media": ["pose-tracker", "recorder"],
-        "jobs": ["job-runner"],
+        "jobs": ["export-recovery", "job-runner"],
         "web": ["app"],
     }
     assert [c.name for c in services.roles.of(expand("all"))] == [
         "pose-tracker",
         "recorder",
+        "export-recovery",
         "job-runner",
         "app",
     ]
@@ -112,6 +114,7 @@ def test_each_role_runs_its_plugins_components(services: Services) -> None:
         "camera-health",
         "ptz-expire",
         "audit-checkpoint",
+        "exports",
     }
 
 

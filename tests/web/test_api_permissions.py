@@ -99,6 +99,21 @@ ENDPOINTS: dict[str, Call] = {
     "review": lambda c, h, i: c.get(
         "/api/v1/review?start=2026-11-20T08:00Z&end=2026-11-20T12:00Z", headers=h
     ),
+    # Exports (issue 15.4): queued here, never run (no jobs role in this test).
+    "export-create": lambda c, h, i: c.post(
+        "/api/v1/exports",
+        json={"purpose": "court", "sources": [{"media_id": i["own"]}]},
+        headers=h,
+    ),
+    "export-restricted": lambda c, h, i: c.post(
+        "/api/v1/exports",
+        json={"purpose": "court", "sources": [{"media_id": i["restricted"]}]},
+        headers=h,
+    ),
+    "exports": lambda c, h, i: c.get("/api/v1/exports", headers=h),
+    "export-get": lambda c, h, i: c.get("/api/v1/exports/unknown", headers=h),
+    "export-package": lambda c, h, i: c.get("/api/v1/exports/unknown/package", headers=h),
+    "export-key": lambda c, h, i: c.get("/api/v1/exports/public-key", headers=h),
 }
 
 # role -> endpoint -> expected status
@@ -129,6 +144,16 @@ EXPECTED: dict[str, dict[str, int]] = {
     "timeline": {A: 200, D: 403, C: 200, I: 200, U: 200, S: 200, O: 200, X: 200},
     # The review (issue 15.2) is metadata too: each role is offered what it may search.
     "review": {A: 200, D: 403, C: 200, I: 200, U: 200, S: 200, O: 200, X: 200},
+    # Court exports (REL-2, ACC-10): who may view the items makes them (investigators,
+    # admins; records commanders do not view media);
+    # restricted items only admins (ACC-7). Admins and auditors read every export, the
+    # others their own (an unknown id: 404); auditors never download content.
+    "export-create": {A: 202, D: 403, C: 403, I: 202, U: 403, S: 403, O: 403, X: 403},
+    "export-restricted": {A: 202, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403},
+    "exports": {A: 200, D: 403, C: 403, I: 200, U: 200, S: 403, O: 403, X: 403},
+    "export-get": {A: 404, D: 403, C: 403, I: 404, U: 404, S: 403, O: 403, X: 403},
+    "export-package": {A: 404, D: 403, C: 403, I: 404, U: 404, S: 403, O: 403, X: 403},
+    "export-key": {A: 200, D: 200, C: 200, I: 200, U: 200, S: 200, O: 200, X: 200},
 }
 
 

@@ -35,6 +35,12 @@ class Action(enum.StrEnum):
     # file items and bookmarks in cases; the auditors read them (metadata only).
     CASES_MANAGE = "cases.manage"
     CASES_READ = "cases.read"
+    # Court exports (issue 15.4, REL-2, ACC-10): investigators, records staff and admins
+    # make them (of the items their scope reaches: restricted ones only admins, ACC-7);
+    # each reads their own exports, admins and auditors all of them (auditors the
+    # metadata only: the package is content).
+    EXPORTS_CREATE = "exports.create"
+    EXPORTS_READ = "exports.read"
 
 
 class Scope(enum.Enum):
@@ -103,6 +109,19 @@ TABLE: dict[Action, dict[Role, Scope]] = {
         _R.RECORDS_COMMANDER: _S.ALL,
         _R.INVESTIGATOR: _S.ALL,
         _R.AUDITOR: _S.ALL,
+    },
+    # An export is a copy of the content: only who may view the items makes one (issue
+    # 15.4, ACC-10); the same reach as MEDIA_VIEW's for these roles. Records commanders
+    # do not view media, so they release exports others made (issue 16), never make one.
+    Action.EXPORTS_CREATE: {
+        _R.ADMIN: _S.ALL,
+        _R.INVESTIGATOR: _S.NON_RESTRICTED,
+    },
+    # ALL: every export; OWN: the exports the actor made (the service filters).
+    Action.EXPORTS_READ: {
+        _R.ADMIN: _S.ALL,
+        _R.AUDITOR: _S.ALL,
+        _R.INVESTIGATOR: _S.OWN,
     },
 }
 

@@ -499,6 +499,50 @@ class Bookmark(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 
+class Export(Base):
+    """An evidence export (issue 15, item 4; docs/design/exports.md, "The service and
+    the job"): the request as validated, its state (queued, running, done, failed), its
+    progress 0..1, and once done the package's catalog item with its SHA-256 and size."""
+
+    __tablename__ = "exports"
+    __table_args__ = (
+        Index("ix_exports_state", "state", "created_at"),
+        Index("ix_exports_creator", "created_by", "created_at"),
+        Index("ix_exports_case", "case_number", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_role: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    purpose: Mapped[str] = mapped_column(String(500))
+    case_number: Mapped[str | None] = mapped_column(String(64))
+    request: Mapped[dict[str, Any]] = mapped_column(JSONText())
+    # No foreign key: the export's record outlives a later purge of its package.
+    package_media_id: Mapped[str | None] = mapped_column(String(36))
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class MediaLink(Base):
+    """A derived item's link to one of the items it was made from (INV-2): an export's
+    package and clips link to every stored item they were cut from
+    (``media_items.derived_from_id`` holds only the first). No foreign key on the
+    source: the link stays as history."""
+
+    __tablename__ = "media_links"
+    __table_args__ = (Index("ix_media_links_source", "source_id"),)
+
+    media_id: Mapped[str] = mapped_column(
+        ForeignKey("media_items.id", ondelete="CASCADE"), primary_key=True
+    )
+    source_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+
+
 class PurgeIntent(Base):
     """The garbage row of INV-3: this item's file is about to be unlinked."""
 

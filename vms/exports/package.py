@@ -22,7 +22,7 @@ import os
 import queue
 import threading
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -37,6 +37,7 @@ from vms.exports.manifest import (
     iso,
 )
 from vms.exports.signing import ExportSigner
+from vms.faults import crash_point
 from vms.store import fsync_dir
 
 MANIFEST = "manifest.json"
@@ -90,17 +91,24 @@ class Package:
 
 
 def write_package(
-    target: Path, draft: ExportDraft, clips: Sequence[ClipFile], signer: ExportSigner
+    target: Path,
+    draft: ExportDraft,
+    clips: Sequence[ClipFile],
+    signer: ExportSigner,
+    extras: Mapping[str, bytes] | None = None,
 ) -> Package:
     """Write the package of ``clips`` to ``target`` (a ``.zip``), signed by ``signer``
-    (see the module doc for the procedure)."""
+    (see the module doc for the procedure). ``extras``: more files for the recipient
+    (name -> bytes, e.g. the C2PA CA certificate ``c2pa-ca.pem``), listed and hashed in
+    the manifest like the others."""
     part = target.with_name(target.name + ".part")
     try:
         with part.open("wb") as raw:  # 1.
-            manifest = _write_zip(raw, draft, clips, signer)
+            manifest = _write_zip(raw, draft, clips, signer, extras or {})
             raw.flush()
             os.fsync(raw.fileno())  # 4.
             size = raw.tell()
+        crash_point("export.package-before-rename")
         part.replace(target)
         fsync_dir(target.parent)
     except BaseException:
@@ -114,6 +122,7 @@ def _write_zip(
     draft: ExportDraft,
     clips: Sequence[ClipFile],
     signer: ExportSigner,
+    more: Mapping[str, bytes],
 ) -> Manifest:
     """Steps 1-3: the members, then the manifest listing them and its signature."""
     files: list[FileRecord] = []
@@ -138,10 +147,12 @@ def _write_zip(
                     clip.reencoded_frames,
                 )
             )
+        reserved = {MANIFEST, SIGNATURE, VERIFIER, README, PUBLIC_KEY}
         extras = {  # 3.
             VERIFIER: VERIFIER_SOURCE.read_bytes(),
             README: readme(draft, signer.fingerprint).encode("utf-8"),
             PUBLIC_KEY: signer.public_key_pem(),
+            **{name: data for name, data in more.items() if name not in reserved},
         }
         for name, data in extras.items():
             zf.writestr(name, data, compress_type=zipfile.ZIP_DEFLATED)
@@ -177,11 +188,13 @@ def _stream(zf: zipfile.ZipFile, name: str, path: Path) -> FileRecord:
         while (block := blocks.get()) is not None:
             digest.update(block)
 
-    hasher = threading.Thread(target=hash_blocks, name=f"export-hash-{path.name}")
-    hasher.start()
-    size = 0
+    # Everything that can fail before the copy (a clip gone: no mtime) fails before the
+    # hasher starts: a hasher never told to stop would hold the process at exit.
     info = zipfile.ZipInfo(name, date_time=_zip_time(path))
     info.compress_type = zipfile.ZIP_STORED
+    size = 0
+    hasher = threading.Thread(target=hash_blocks, name=f"export-hash-{path.name}", daemon=True)
+    hasher.start()
     try:
         with path.open("rb") as src, zf.open(info, "w", force_zip64=True) as dst:
             while block := src.read(CHUNK):
@@ -214,6 +227,8 @@ What is in this package
                    entries of those items with their chain hashes
   manifest.sig     Ed25519 signature of the exact bytes of manifest.json
   signing-key.pem  the agency's export public key
+  c2pa-ca.pem      (when present) the agency's C2PA certificate authority: give it to a
+                   C2PA reader as trust anchor to check the clips' Content Credentials
   verify.py        a verifier that needs only Python 3 and the cryptography package
 
 How to verify (no VMS software needed)

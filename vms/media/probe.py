@@ -42,10 +42,14 @@ class ProbeResult:
     recorded_start: dt.datetime | None = None
 
 
+ZIP = "application/zip"
+
 _DOCUMENTS: tuple[tuple[bytes, str], ...] = (
     (b"%PDF-", "application/pdf"),
     (b"\xff\xd8\xff", "image/jpeg"),
     (b"\x89PNG\r\n\x1a\n", "image/png"),
+    # Export packages only (the ingest path refuses a ZIP of any other source).
+    (b"PK\x03\x04", ZIP),
 )
 
 _CONTAINER_TYPES = {
@@ -87,6 +91,9 @@ def _check_document_end(label: str, content_type: str, tail: bytes) -> None:
         "application/pdf": b"%%EOF" in tail,
         "image/jpeg": tail.rstrip(b"\x00\r\n ").endswith(b"\xff\xd9"),
         "image/png": b"IEND\xaeB`\x82" in tail[-16:],
+        # The end of central directory record (22 bytes, plus a comment of up to 64 KiB:
+        # ours have none).
+        ZIP: b"PK\x05\x06" in tail,
     }[content_type]
     if not complete:
         raise InvalidArgument(f"{label}: the {content_type} document is truncated (no end marker)")

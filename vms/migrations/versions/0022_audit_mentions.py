@@ -1,7 +1,7 @@
 """audit_mentions: what audit entries showed besides their target (issue 14, item 2)
 
 Revision ID: 0022
-Revises: 0020
+Revises: 0021
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from alembic import op
 from vms.audit.mentions import mentioned
 
 revision = "0022"
-down_revision = "0020"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,331 @@
+"""One export run by the jobs role (docs/design/exports.md, "The service and the job").
+
+Steps, each in the export's work folder ``<data_dir>/exports/<id>/``:
+
+1. cut every source's clips from its stored items (:func:`vms.media.clip.cut_clips`);
+2. sign each clip with C2PA Content Credentials (:func:`vms.exports.credentials.sign_clip`);
+3. write the package (:func:`vms.exports.package.write_package`: ``.part`` then rename),
+   with the agency's C2PA CA certificate (``c2pa-ca.pem``) for recipients' readers;
+4. ingest the clips and the package through the one ingest path (INV-1) as derived
+   items (source ``export``);
+5. in one transaction: link them to every source item (INV-2), hold the sources and
+   the copies as evidence (REL-2), carry a source's restriction over (ACC-7), add a
+   custody event ``exported`` to every source item, audit ``media.export`` (ACC-10),
+   and mark the export ``done`` with its package.
+
+A crash before step 5 leaves the row ``running``: the next start of the jobs role marks
+it failed and removes the folder (:meth:`ExportService.recover_interrupted`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from vms.audit.log import Who
+from vms.clock import isoformat
+from vms.db.models import CustodyEvent, Export, MediaItem, MediaLink
+from vms.errors import NotFound
+from vms.exports.credentials import ClipProvenance, SourceRef, load_or_create_chain, sign_clip
+from vms.exports.manifest import AuditRecord, CustodyRecord, GapRecord, SourceItem
+from vms.exports.package import ClipFile, ExportDraft, write_package
+from vms.exports.signing import load_or_create_signer
+from vms.ingest import IngestResult
+from vms.media.clip import Clip
+
+if TYPE_CHECKING:
+    from vms.exports.service import ExportRecord, ExportService
+
+CA_FILE = "c2pa-ca.pem"
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text)[:40] or "source"
+
+
+@dataclass(frozen=True)
+class _CutClip:
+    clip: Clip
+    source_label: str
+    requested_start: dt.datetime
+    requested_end: dt.datetime
+    items: tuple[MediaItem, ...]  # the stored items it took packets from
+
+
+class ExportJob:
+    def __init__(
+        self, service: ExportService, record: ExportRecord, role: str, folder: Path
+    ) -> None:
+        self.service = service
+        self.record = record
+        self.who = Who(record.created_by, role)
+        self.folder = folder
+
+    def progress(self, value: float) -> None:
+        self.service.set_progress(self.record, value)
+
+    def run(self) -> None:
+        from vms.exports.service import CUT_SHARE, PACKAGE_SHARE, SIGN_SHARE, _Progress, crash, cut
+
+        service, record = self.service, self.record
+        report = _Progress(self.progress)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        sources = service.source_items(record)
+        spans = [
+            max(1e-3, (s.end - s.start).total_seconds()) for s, _ in sources if s.end and s.start
+        ]
+        total = sum(spans)
+        # 1. cut
+        cuts: list[_CutClip] = []
+        gaps: dict[str, tuple[GapRecord, ...]] = {}
+        every: dict[str, MediaItem] = {}
+        done = 0.0
+        for n, ((source, items), span) in enumerate(zip(sources, spans, strict=True)):
+            label = source.camera_id or source.media_id or ""
+            if not items:
+                raise NotFound(f"sources[{n}]: the recording of {label} is no longer stored")
+            by_id = {item.id: item for item in items}
+            every.update(by_id)
+            base = done
+
+            def step(f: float, base: float = base, span: float = span) -> None:
+                report(CUT_SHARE * (base + f * span) / total)
+
+            cutting = cut(
+                service.segments_of(items),
+                source,
+                self.folder / "cut",
+                record.cut,
+                f"{n + 1:02d}-{_safe(label)}",
+                step,
+            )
+            done += span
+            gaps[label] = tuple(GapRecord(g.start, g.end) for g in cutting.gaps)
+            assert source.start is not None and source.end is not None
+            for clip in cutting.clips:
+                cuts.append(
+                    _CutClip(
+                        clip,
+                        label,
+                        source.start,
+                        source.end,
+                        tuple(by_id[i] for i in clip.sources if i in by_id),
+                    )
+                )
+        crash("export.after-cut")
+        # 2. sign
+        now = service.clock.now()
+        chain = load_or_create_chain(service.secrets_dir, now)
+        signed_dir = self.folder / "clips"
+        signed_dir.mkdir(exist_ok=True)
+        files: list[ClipFile] = []
+        for k, item in enumerate(cuts, 1):
+            target = signed_dir / item.clip.path.name
+            sign_clip(
+                item.clip.path,
+                target,
+                chain,
+                ClipProvenance(
+                    export_id=record.id,
+                    title=f"{service.device_of(item.items[0].device_id)} "
+                    f"{isoformat(item.clip.start)}",
+                    recorded_start=item.clip.start,
+                    cut_mode=record.cut,
+                    requested_start=item.requested_start,
+                    requested_end=item.requested_end,
+                    sources=[SourceRef(i.id, i.sha256) for i in item.items],
+                ),
+            )
+            item.clip.path.unlink(missing_ok=True)
+            files.append(
+                ClipFile(
+                    target,
+                    item.source_label,
+                    item.clip.start,
+                    item.clip.seconds,
+                    item.requested_start,
+                    item.requested_end,
+                    tuple(i.id for i in item.items),
+                    (),
+                    item.clip.reencoded,
+                )
+            )
+            report(CUT_SHARE + SIGN_SHARE * k / len(cuts))
+        # 3. package
+        used = sorted({i.id for c in cuts for i in c.items}, key=lambda m: every[m].recorded_start)
+        custody = service.custody_of(used)
+        draft = ExportDraft(
+            export_id=record.id,
+            created_at=record.created_at,
+            created_by=record.created_by,
+            role=self.who.role,
+            purpose=record.purpose,
+            case_number=record.case_number,
+            cut_mode=record.cut,
+            sources=tuple(
+                SourceItem(
+                    media_id=m,
+                    sha256=every[m].sha256,
+                    size=every[m].size_bytes,
+                    start=every[m].recorded_start,
+                    end=every[m].recorded_end,
+                    mask_version=None,
+                    custody=tuple(
+                        CustodyRecord(e.at, e.actor, e.action, dict(e.details))
+                        for e in custody.get(m, [])
+                    ),
+                )
+                for m in used
+            ),
+            gaps=gaps,
+            audit=(
+                tuple(
+                    AuditRecord(
+                        a.seq,
+                        a.at,
+                        a.actor,
+                        a.role,
+                        a.action,
+                        a.target,
+                        dict(a.details),
+                        a.outcome,
+                        a.prev_hash,
+                        a.hash,
+                    )
+                    for a in service.audit_of(used)
+                )
+                if record.include_audit
+                else None
+            ),
+        )
+        signer = load_or_create_signer(service.secrets_dir)
+        package = write_package(
+            self.folder / f"export-{record.id}.zip",
+            draft,
+            files,
+            signer,
+            extras={CA_FILE: chain.ca_pem},
+        )
+        report(CUT_SHARE + SIGN_SHARE + PACKAGE_SHARE)
+        crash("export.after-package")
+        # 4. ingest (INV-1): the clips, then the package
+        badges = {every[m].officer_badge for m in used}
+        badge = badges.pop() if len(badges) == 1 else None
+        stored: list[tuple[IngestResult, tuple[str, ...]]] = []
+        for item, file in zip(cuts, files, strict=True):
+            result = service.ingestor.ingest(
+                file.path,
+                service.ingest_request(
+                    device_id=item.items[0].device_id,
+                    officer_badge=item.items[0].officer_badge,
+                    recorded_at=item.clip.start,
+                    recorded_end=item.clip.end,
+                    title=f"Export {record.id[:8]}: {file.path.name}",
+                    case_number=record.case_number,
+                    original_filename=file.path.name,
+                    derived_from=item.items[0].id,
+                    custody_details={"export_id": record.id},
+                ),
+                self.who,
+                adopt=True,
+            )
+            service.note_catalogued(record.id, result.media_id)
+            stored.append((result, tuple(i.id for i in item.items)))
+        first = every[used[0]]
+        starts = [c.clip.start for c in cuts]
+        ends = [c.clip.end for c in cuts]
+        result = service.ingestor.ingest(
+            package.path,
+            service.ingest_request(
+                device_id=first.device_id,
+                officer_badge=badge,
+                recorded_at=min(starts),
+                recorded_end=max(ends),
+                title=f"Export {record.id[:8]} package: {record.purpose}"[:500],
+                case_number=record.case_number,
+                original_filename=package.path.name,
+                derived_from=first.id,
+                custody_details={"export_id": record.id},
+            ),
+            self.who,
+            adopt=True,
+        )
+        service.note_catalogued(record.id, result.media_id)
+        stored.append((result, tuple(used)))
+        crash("export.after-ingest")
+        # 5. lineage, holds, custody, audit, done: one transaction
+        self._finish(stored, result, used, [f.path.name for f in files])
+
+    def _finish(
+        self,
+        stored: list[tuple[IngestResult, tuple[str, ...]]],
+        package: IngestResult,
+        used: list[str],
+        clip_names: list[str],
+    ) -> None:
+        service, record = self.service, self.record
+        now = service.clock.now()
+        with service.db.transaction() as s:
+            sources = {m: s.get(MediaItem, m) for m in used}
+            restricted = any(item is not None and item.restricted for item in sources.values())
+            for item in sources.values():
+                if item is not None and not item.evidence:
+                    item.evidence = True  # REL-2: the original is held as evidence
+                    s.flush()
+                    for hook in service.change_hooks:
+                        hook(s, item, now)
+            for result, links in stored:
+                derived = s.get(MediaItem, result.media_id)
+                if derived is None:
+                    continue
+                for source_id in links:
+                    if s.get(MediaLink, (derived.id, source_id)) is None:
+                        s.add(MediaLink(media_id=derived.id, source_id=source_id))
+                derived.evidence = True  # REL-2: and so is the duplicate
+                derived.restricted = derived.restricted or restricted  # ACC-7 carries over
+                s.flush()
+                for hook in service.change_hooks:
+                    hook(s, derived, now)
+            for media_id in used:
+                s.add(
+                    CustodyEvent(
+                        media_id=media_id,
+                        at=now,
+                        actor=record.created_by,
+                        action="exported",
+                        details={
+                            "export_id": record.id,
+                            "package_media_id": package.media_id,
+                            "purpose": record.purpose,
+                            "case_number": record.case_number,
+                        },
+                    )
+                )
+            service.audit.append(
+                s,
+                self.who,
+                "media.export",
+                f"export:{record.id}",
+                details={
+                    "package_media_id": package.media_id,
+                    "sha256": package.sha256,
+                    "size": package.size,
+                    "clips": clip_names,
+                    "clip_media_ids": [r.media_id for r, _ in stored[:-1]],
+                    "source_media_ids": used,
+                    "purpose": record.purpose,
+                    "case_number": record.case_number,
+                    "cut": record.cut,
+                },
+            )
+            row = s.get(Export, record.id)
+            assert row is not None
+            row.state, row.progress, row.finished_at = "done", 1.0, now
+            row.package_media_id, row.sha256, row.size_bytes = (
+                package.media_id,
+                package.sha256,
+                package.size,
+            )

@@ -1,0 +1,809 @@
+"""The export service and job (issue 15, items 4 and 6; docs/design/exports.md, "The
+service and the job").
+
+:meth:`ExportService.create` checks a request up front (issue 15.6: an inverted or empty
+range, one longer than ``[exports] max_hours``, an unknown camera or item, a range
+without recording, a source the actor may not export: a 4xx naming the problem, a 403
+audited, and no row left behind), then files it ``queued``. The jobs role runs queued
+exports (:meth:`ExportService.run_pending`, blocking, in its job thread): it cuts the
+clips (:mod:`vms.media.clip`), signs each with Content Credentials
+(:mod:`vms.exports.credentials`), writes the signed package (:mod:`vms.exports.package`,
+with the C2PA CA certificate for recipients), then catalogues the clips and the package
+as derived items (source ``export``, linked to every source item, INV-2; held as
+evidence with their sources, REL-2), a custody event on every source item and the audit
+entry ``media.export`` (ACC-10), all in one transaction after the files are stored.
+Progress (0..1) is written to the row and published as ``export.progress``.
+
+A job killed mid-way leaves its row ``running`` and its work folder (``<data_dir>/
+exports/<id>/``, at most a ``.part`` package in it): when the jobs role starts,
+:meth:`ExportService.recover_interrupted` marks such rows ``failed`` ("interrupted by a
+restart") and removes their folders; nothing of them is in the catalog.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import shutil
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from vms import ids
+from vms.audit.log import AuditLog, Who
+from vms.auth.authoriser import Authoriser, who
+from vms.auth.permissions import Action, Actor, ItemFacts, Scope, scope_of
+from vms.bounded import shown
+from vms.case_exports import CaseExport
+from vms.clock import Clock, ensure_utc, isoformat
+from vms.db.engine import Database
+from vms.db.models import (
+    AuditEntry,
+    CustodyEvent,
+    Device,
+    Export,
+    MediaItem,
+    MediaType,
+    SourceKind,
+)
+from vms.devices import is_registered_camera
+from vms.errors import InvalidArgument, NotFound, VMSError
+from vms.events import EventBus
+from vms.faults import crash_point
+from vms.ingest import Ingestor, IngestRequest
+from vms.media.clip import CUT_MODES, CutResult, Segment, cut_clips
+from vms.store import MediaStore
+
+log = logging.getLogger(__name__)
+
+QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+STATES = (QUEUED, RUNNING, DONE, FAILED)
+INTERRUPTED = "interrupted by a restart"
+MAX_SOURCES = 16
+MAX_TEXT = 500
+MAX_LIST = 500
+PROGRESS_TOPIC = "export.progress"
+# The share of the progress bar each step takes (the cut is most of the work).
+CUT_SHARE, SIGN_SHARE, PACKAGE_SHARE = 0.8, 0.08, 0.07
+
+
+# -- commands and values ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExportSource:
+    """One source of an export: a fixed camera over ``start..end``, or one media item
+    (all of it, or ``start..end`` of it)."""
+
+    camera_id: str | None = None
+    media_id: str | None = None
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "camera_id": self.camera_id,
+            "media_id": self.media_id,
+            "start": isoformat(self.start) if self.start else None,
+            "end": isoformat(self.end) if self.end else None,
+        }
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> ExportSource:
+        def when(value: Any) -> dt.datetime | None:
+            return dt.datetime.fromisoformat(value) if value else None
+
+        return cls(
+            body.get("camera_id"), body.get("media_id"), when(body["start"]), when(body["end"])
+        )
+
+
+@dataclass(frozen=True)
+class NewExport:
+    """``POST /api/v1/exports`` and ``vms export create``."""
+
+    purpose: str
+    sources: tuple[ExportSource, ...]
+    case_number: str | None = None
+    cut: str = "keyframe"
+    include_audit: bool = False
+
+
+@dataclass(frozen=True)
+class ExportQuery:
+    """``GET /api/v1/exports``: newest first; ``state`` and ``case_number`` filter."""
+
+    state: str | None = None
+    case_number: str | None = None
+    limit: int = 100
+
+
+@dataclass(frozen=True)
+class PackageInfo:
+    media_id: str
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class ExportRecord:
+    id: str
+    state: str
+    progress: float
+    error: str | None
+    purpose: str
+    case_number: str | None
+    cut: str
+    include_audit: bool
+    sources: tuple[ExportSource, ...]
+    created_by: str
+    created_at: dt.datetime
+    finished_at: dt.datetime | None
+    package: PackageInfo | None
+
+    @classmethod
+    def of(cls, row: Export) -> ExportRecord:
+        request = row.request
+        package = None
+        if row.package_media_id and row.sha256 and row.size_bytes is not None:
+            package = PackageInfo(row.package_media_id, row.sha256, row.size_bytes)
+        return cls(
+            id=row.id,
+            state=row.state,
+            progress=row.progress,
+            error=row.error,
+            purpose=row.purpose,
+            case_number=row.case_number,
+            cut=str(request.get("cut", "keyframe")),
+            include_audit=bool(request.get("include_audit", False)),
+            sources=tuple(ExportSource.from_json(s) for s in request.get("sources", [])),
+            created_by=row.created_by,
+            created_at=row.created_at,
+            finished_at=row.finished_at,
+            package=package,
+        )
+
+
+@dataclass(frozen=True)
+class ExportListing:
+    exports: tuple[ExportRecord, ...]
+
+
+@dataclass(frozen=True)
+class PackageDownload:
+    """An export's package, ready to send: the stored file and its name."""
+
+    export_id: str
+    media_id: str
+    path: Path
+    size: int
+    sha256: str
+    filename: str
+
+
+@dataclass(frozen=True)
+class _Planned:
+    """A validated source: its range and the stored items (time order) it is cut from."""
+
+    label: str  # the camera id or media id the request named
+    start: dt.datetime
+    end: dt.datetime
+    items: tuple[str, ...]
+
+
+@dataclass
+class _Progress:
+    """Writes progress to the row and publishes it, at most every 2 %."""
+
+    report: Callable[[float], None]
+    last: float = -1.0
+    weights: list[float] = field(default_factory=list)
+
+    def __call__(self, value: float) -> None:
+        value = min(1.0, max(0.0, value))
+        if value >= 1.0 or value - self.last >= 0.02:
+            self.last = value
+            self.report(value)
+
+
+def _facts(item: MediaItem) -> ItemFacts:
+    return ItemFacts(officer_badge=item.officer_badge, restricted=item.restricted)
+
+
+def _text(name: str, value: str | None, *, required: bool, limit: int = MAX_TEXT) -> str | None:
+    text = (value or "").strip()
+    if not text:
+        if required:
+            raise InvalidArgument(f"{name} is required: say why the export is made", field=name)
+        return None
+    if len(text) > limit or not text.isprintable():
+        raise InvalidArgument(
+            f"{name}: {shown(value)} must be at most {limit} printable characters", field=name
+        )
+    return text
+
+
+class ExportService:
+    def __init__(
+        self,
+        db: Database,
+        store: MediaStore,
+        audit: AuditLog,
+        clock: Clock,
+        authoriser: Authoriser,
+        events: EventBus,
+        ingestor: Ingestor,
+        *,
+        secrets_dir: Path,
+        work_dir: Path,
+        max_span: dt.timedelta,
+        change_hooks: Sequence[Callable[[Session, MediaItem, dt.datetime], None]] = (),
+    ) -> None:
+        self.db = db
+        self.store = store
+        self.audit = audit
+        self.clock = clock
+        self.authoriser = authoriser
+        self.events = events
+        self.ingestor = ingestor
+        self.secrets_dir = secrets_dir
+        self.work_dir = work_dir
+        self.max_span = max_span
+        # The catalog's change hooks (retention recomputes the expiry of items marked
+        # evidence here); the list is the catalog's own, so plugins' hooks are seen.
+        self.change_hooks = change_hooks
+
+    # -- create --------------------------------------------------------------------
+
+    def create(self, actor: Actor, command: NewExport) -> ExportRecord:
+        """Check ``command`` and file it ``queued`` (audited ``export.create``).
+
+        400: no purpose, a bad cut mode, no or too many sources, a source naming both or
+        neither of camera and item, an empty or inverted range, one longer than
+        ``[exports] max_hours``; 404: an unknown camera or item, a range without
+        recording; 403 (audited): a role that may not export, or an item the actor may
+        not export (restricted ones only admins, ACC-7). Nothing is stored when refused."""
+        self.authoriser.require(actor, Action.EXPORTS_CREATE, "exports")
+        purpose = _text("purpose", command.purpose, required=True)
+        case_number = _text("case_number", command.case_number, required=False, limit=64)
+        if command.cut not in CUT_MODES:
+            raise InvalidArgument(
+                f"cut: {shown(command.cut)} is not one of {', '.join(CUT_MODES)}", field="cut"
+            )
+        if not command.sources:
+            raise InvalidArgument("sources: at least one source is needed", field="sources")
+        if len(command.sources) > MAX_SOURCES:
+            raise InvalidArgument(
+                f"sources: {len(command.sources)} given, at most {MAX_SOURCES}", field="sources"
+            )
+        planned = [self._plan(actor, n, source) for n, source in enumerate(command.sources)]
+        now = self.clock.now()
+        sources = [
+            ExportSource(
+                p.label if command.sources[n].camera_id else None,
+                p.label if command.sources[n].media_id else None,
+                p.start,
+                p.end,
+            )
+            for n, p in enumerate(planned)
+        ]
+        request = {
+            "cut": command.cut,
+            "include_audit": command.include_audit,
+            "sources": [s.to_json() for s in sources],
+        }
+        with self.db.transaction() as s:
+            row = Export(
+                id=ids.new_id(),
+                state=QUEUED,
+                progress=0.0,
+                created_by=actor.username,
+                created_role=actor.role.value,
+                created_at=now,
+                purpose=purpose or "",
+                case_number=case_number,
+                request=request,
+            )
+            s.add(row)
+            self.audit.append(
+                s,
+                who(actor),
+                "export.create",
+                f"export:{row.id}",
+                details={
+                    "purpose": purpose,
+                    "case_number": case_number,
+                    "cut": command.cut,
+                    "include_audit": command.include_audit,
+                    "sources": request["sources"],
+                    "items": sum(len(p.items) for p in planned),
+                },
+            )
+            s.flush()
+            record = ExportRecord.of(row)
+        self._publish(record)
+        return record
+
+    def _plan(self, actor: Actor, n: int, source: ExportSource) -> _Planned:
+        name = f"sources[{n}]"
+        if (source.camera_id is None) == (source.media_id is None):
+            given = "both were given" if source.camera_id else "neither was given"
+            raise InvalidArgument(
+                f"{name}: a source names exactly one of camera_id and media_id: {given}",
+                field=name,
+            )
+        for part in ("start", "end"):
+            value = getattr(source, part)
+            if value is not None and value.tzinfo is None:
+                raise InvalidArgument(f"{name}.{part}: give a time zone", field=f"{name}.{part}")
+        if source.camera_id is not None:
+            if source.start is None or source.end is None:
+                raise InvalidArgument(
+                    f"{name}: a camera source needs start and end", field=f"{name}.start"
+                )
+            start, end = ensure_utc(source.start), ensure_utc(source.end)
+            self._check_range(name, start, end)
+            return self._plan_camera(actor, name, source.camera_id, start, end)
+        assert source.media_id is not None
+        return self._plan_item(actor, name, source.media_id, source.start, source.end)
+
+    def _check_range(self, name: str, start: dt.datetime, end: dt.datetime) -> None:
+        if end <= start:
+            raise InvalidArgument(
+                f"{name}.end: {isoformat(end)} is not after start {isoformat(start)} (an "
+                "empty or inverted range)",
+                field=f"{name}.end",
+            )
+        if end - start > self.max_span:
+            raise InvalidArgument(
+                f"{name}: the range {isoformat(start)}..{isoformat(end)} spans "
+                f"{(end - start).total_seconds() / 3600:g} h; an export source spans at most "
+                f"{self.max_span.total_seconds() / 3600:g} h ([exports] max_hours)",
+                field=name,
+            )
+
+    def _plan_camera(
+        self, actor: Actor, name: str, camera_id: str, start: dt.datetime, end: dt.datetime
+    ) -> _Planned:
+        with self.db.session() as s:
+            if not is_registered_camera(s, camera_id):
+                raise NotFound(
+                    f"{name}.camera_id: {shown(camera_id)} is not a registered camera",
+                    field=f"{name}.camera_id",
+                )
+            rows = camera_segments(s, camera_id, start, end)
+            facts = [(row.id, _facts(row)) for row in rows]
+        if not rows:
+            raise NotFound(
+                f"{name}: camera {camera_id} has no recording between {isoformat(start)} and "
+                f"{isoformat(end)}",
+                field=name,
+            )
+        decided: dict[ItemFacts, bool] = {}
+        for media_id, fact in facts:
+            if fact not in decided:
+                decided[fact] = self.authoriser.allows(actor, Action.EXPORTS_CREATE, fact)
+            if not decided[fact]:
+                self.authoriser.require(actor, Action.EXPORTS_CREATE, f"media:{media_id}", fact)
+        return _Planned(camera_id, start, end, tuple(media_id for media_id, _ in facts))
+
+    def _plan_item(
+        self,
+        actor: Actor,
+        name: str,
+        media_id: str,
+        start: dt.datetime | None,
+        end: dt.datetime | None,
+    ) -> _Planned:
+        with self.db.session() as s:
+            item = s.get(MediaItem, media_id)
+            if item is None:
+                raise NotFound(
+                    f"{name}.media_id: {shown(media_id)} does not exist", field=f"{name}.media_id"
+                )
+            fact = _facts(item)
+            kind, begin = item.media_type, item.recorded_start
+            finish = item.recorded_end
+            if finish is None and item.duration_seconds:
+                finish = begin + dt.timedelta(seconds=item.duration_seconds)
+        self.authoriser.require(actor, Action.EXPORTS_CREATE, f"media:{media_id}", fact)
+        if kind != MediaType.VIDEO.value or finish is None:
+            raise InvalidArgument(
+                f"{name}.media_id: {media_id} is a {kind} item: only video is cut into clips",
+                field=f"{name}.media_id",
+            )
+        lo = ensure_utc(start) if start is not None else begin
+        hi = ensure_utc(end) if end is not None else finish
+        self._check_range(name, lo, hi)
+        if hi <= begin or lo >= finish:
+            raise NotFound(
+                f"{name}: item {media_id} was recorded {isoformat(begin)}..{isoformat(finish)}, "
+                f"not between {isoformat(lo)} and {isoformat(hi)}",
+                field=name,
+            )
+        return _Planned(media_id, lo, hi, (media_id,))
+
+    # -- read ----------------------------------------------------------------------
+
+    def get(self, actor: Actor, export_id: str) -> ExportRecord:
+        """One export: the creator's own, or any for admins and auditors (403 audited,
+        404 unknown)."""
+        target = f"export:{export_id}"
+        self.authoriser.require(actor, Action.EXPORTS_READ, target)
+        with self.db.session() as s:
+            row = s.get(Export, export_id)
+            if row is None:
+                raise NotFound(f"export {shown(export_id)} does not exist")
+            record = ExportRecord.of(row)
+        if not self._reads_all(actor) and record.created_by != actor.username:
+            self.authoriser.refuse(
+                actor, Action.EXPORTS_READ.value, target, "the export is another user's"
+            )
+        return record
+
+    def list_exports(self, actor: Actor, query: ExportQuery) -> ExportListing:
+        """Exports, newest first: the actor's own, or all for admins and auditors."""
+        self.authoriser.require(actor, Action.EXPORTS_READ, "exports")
+        if query.state is not None and query.state not in STATES:
+            raise InvalidArgument(
+                f"state: {shown(query.state)} is not one of {', '.join(STATES)}", field="state"
+            )
+        stmt = select(Export).order_by(Export.created_at.desc(), Export.id.desc())
+        if not self._reads_all(actor):
+            stmt = stmt.where(Export.created_by == actor.username)
+        if query.state is not None:
+            stmt = stmt.where(Export.state == query.state)
+        if query.case_number is not None:
+            stmt = stmt.where(Export.case_number == query.case_number)
+        with self.db.session() as s:
+            rows = s.execute(stmt.limit(max(1, min(query.limit, MAX_LIST)))).scalars().all()
+            return ExportListing(tuple(ExportRecord.of(r) for r in rows))
+
+    def _reads_all(self, actor: Actor) -> bool:
+        return scope_of(actor.role, Action.EXPORTS_READ) is Scope.ALL
+
+    def for_case(self, case_number: str) -> Sequence[CaseExport]:
+        """:class:`~vms.case_exports.CaseExports`: the exports of a case, oldest first
+        (the case page checked ``cases.read``)."""
+        with self.db.session() as s:
+            rows = s.execute(
+                select(Export)
+                .where(Export.case_number == case_number)
+                .order_by(Export.created_at, Export.id)
+            ).scalars()
+            return [
+                CaseExport(r.id, r.state, r.purpose, r.created_at, r.created_by, r.package_media_id)
+                for r in rows
+            ]
+
+    def package(self, actor: Actor, export_id: str, *, remote: str) -> PackageDownload:
+        """The package of a done export, for its creator (while they may export) or an
+        admin; audited ``media.export.download`` with a custody event on the package
+        item (ACC-6). Auditors read exports but not their content (403)."""
+        target = f"export:{export_id}"
+        record = self.get(actor, export_id)
+        may_export = self.authoriser.allows(actor, Action.EXPORTS_CREATE)
+        if not may_export or (
+            record.created_by != actor.username
+            and scope_of(actor.role, Action.EXPORTS_CREATE) is not Scope.ALL
+        ):
+            self.authoriser.refuse(
+                actor,
+                "media.export.download",
+                target,
+                f"role {actor.role.value} may read the export but not download its package",
+            )
+        if record.state != DONE or record.package is None:
+            raise NotFound(f"export {export_id} has no package: it is {record.state}")
+        package = record.package
+        with self.db.session() as s:
+            item = s.get(MediaItem, package.media_id)
+            if item is None:
+                raise NotFound(f"the package of export {export_id} is no longer in the catalog")
+            name = item.original_filename or f"export-{export_id}.zip"
+        path = self.store.path_for(package.sha256)
+        if not path.is_file():
+            raise NotFound(f"the package file of export {export_id} is missing from the store")
+        now = self.clock.now()
+        with self.db.transaction() as s:
+            s.add(
+                CustodyEvent(
+                    media_id=package.media_id,
+                    at=now,
+                    actor=actor.username,
+                    action="downloaded",
+                    details={"export_id": export_id, "remote_addr": remote},
+                )
+            )
+            self.audit.append(
+                s,
+                who(actor),
+                "media.export.download",
+                target,
+                details={
+                    "package_media_id": package.media_id,
+                    "sha256": package.sha256,
+                    "remote_addr": remote,
+                },
+            )
+        return PackageDownload(
+            export_id, package.media_id, path, package.size, package.sha256, name
+        )
+
+    # -- the job -------------------------------------------------------------------
+
+    def recover_interrupted(self) -> list[str]:
+        """At the jobs role's start: exports left ``running`` by a killed process are
+        marked ``failed`` ("interrupted by a restart") and their work folders (a
+        ``.part`` package, clips) removed. Returns their ids."""
+        now = self.clock.now()
+        with self.db.transaction() as s:
+            stale = list(s.execute(select(Export).where(Export.state == RUNNING)).scalars())
+            for row in stale:
+                # Items catalogued before the kill (step 4) are whole items (INV-1), not
+                # linked or held: named in the error and the audit entry for review.
+                kept = list(row.request.get("catalogued", []))
+                error = INTERRUPTED
+                if kept:
+                    error += f"; catalogued before it, not linked: {', '.join(kept)}"
+                row.state, row.error, row.finished_at = FAILED, error, now
+                self.audit.append(
+                    s,
+                    Who("vms-jobs", "system"),
+                    "export.fail",
+                    f"export:{row.id}",
+                    outcome="error",
+                    details={"error": INTERRUPTED, "catalogued": kept},
+                )
+            records = [ExportRecord.of(r) for r in stale]
+            live = {
+                r
+                for r in s.execute(
+                    select(Export.id).where(Export.state.in_((QUEUED, RUNNING)))
+                ).scalars()
+            }
+        if self.work_dir.is_dir():
+            for folder in self.work_dir.iterdir():
+                if folder.name not in live:
+                    shutil.rmtree(folder, ignore_errors=True)
+        for record in records:
+            log.warning("export %s was interrupted by a restart: marked failed", record.id)
+            self._publish(record)
+        return [r.id for r in records]
+
+    def run_pending(self) -> int:
+        """Run the queued exports one after another, oldest first (the jobs role's job;
+        blocks). Returns how many ran."""
+        count = 0
+        while (export_id := self._claim()) is not None:
+            self.run(export_id)
+            count += 1
+        return count
+
+    def _claim(self) -> str | None:
+        with self.db.transaction() as s:
+            for export_id in s.execute(
+                select(Export.id)
+                .where(Export.state == QUEUED)
+                .order_by(Export.created_at, Export.id)
+                .limit(5)
+            ).scalars():
+                claimed = s.execute(
+                    update(Export)
+                    .where(Export.id == export_id, Export.state == QUEUED)
+                    .values(state=RUNNING)
+                )
+                if getattr(claimed, "rowcount", 0) == 1:
+                    return str(export_id)
+        return None
+
+    def run(self, export_id: str) -> ExportRecord:
+        """Run one claimed (``running``) or queued export to ``done`` or ``failed``."""
+        with self.db.transaction() as s:
+            row = s.get(Export, export_id)
+            if row is None:
+                raise NotFound(f"export {shown(export_id)} does not exist")
+            if row.state == QUEUED:
+                row.state = RUNNING
+            elif row.state != RUNNING:
+                raise InvalidArgument(f"export {export_id} is {row.state}, not queued")
+            record = ExportRecord.of(row)
+            created_role = row.created_role
+        folder = self.work_dir / export_id
+        try:
+            from vms.exports.job import ExportJob  # c2pa and av load with the job only
+
+            ExportJob(self, record, created_role, folder).run()
+        except Exception as exc:
+            message = exc.message if isinstance(exc, VMSError) else f"internal error: {exc!r}"
+            if not isinstance(exc, VMSError):
+                log.exception("export %s failed", export_id)
+            self._fail(export_id, message)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        with self.db.session() as s:
+            done = s.get(Export, export_id)
+            assert done is not None
+            final = ExportRecord.of(done)
+        self._publish(final)
+        return final
+
+    def _fail(self, export_id: str, message: str) -> None:
+        with self.db.transaction() as s:
+            row = s.get(Export, export_id)
+            if row is None:
+                return
+            row.state, row.error, row.finished_at = FAILED, message[:2000], self.clock.now()
+            self.audit.append(
+                s,
+                Who(row.created_by, row.created_role),
+                "export.fail",
+                f"export:{export_id}",
+                outcome="error",
+                details={"error": message[:2000]},
+            )
+
+    def note_catalogued(self, export_id: str, media_id: str) -> None:
+        """Remember an item the job catalogued (for :meth:`recover_interrupted`)."""
+        with self.db.transaction() as s:
+            row = s.get(Export, export_id)
+            if row is not None:
+                request = dict(row.request)
+                request["catalogued"] = [*request.get("catalogued", []), media_id]
+                row.request = request
+
+    def set_progress(self, record: ExportRecord, value: float) -> None:
+        with self.db.transaction() as s:
+            s.execute(
+                update(Export)
+                .where(Export.id == record.id, Export.state == RUNNING)
+                .values(progress=round(value, 4))
+            )
+        self.events.publish(
+            PROGRESS_TOPIC,
+            {
+                "id": record.id,
+                "state": RUNNING,
+                "progress": round(value, 4),
+                "created_by": record.created_by,
+            },
+        )
+
+    def _publish(self, record: ExportRecord) -> None:
+        payload: dict[str, Any] = {
+            "id": record.id,
+            "state": record.state,
+            "progress": record.progress,
+            "created_by": record.created_by,
+        }
+        if record.error:
+            payload["error"] = record.error
+        if record.package is not None:
+            payload["package"] = {
+                "media_id": record.package.media_id,
+                "sha256": record.package.sha256,
+                "size": record.package.size,
+            }
+        self.events.publish(PROGRESS_TOPIC, payload)
+
+    # -- what the job reads ----------------------------------------------------------
+
+    def source_items(self, record: ExportRecord) -> list[tuple[ExportSource, list[MediaItem]]]:
+        """Each source of ``record`` with its stored items in time order (read again when
+        the job runs: detached rows)."""
+        out = []
+        with self.db.session() as s:
+            for source in record.sources:
+                assert source.start is not None and source.end is not None
+                if source.camera_id is not None:
+                    rows = camera_segments(s, source.camera_id, source.start, source.end)
+                else:
+                    item = s.get(MediaItem, source.media_id)
+                    rows = [item] if item is not None else []
+                s.expunge_all()
+                out.append((source, rows))
+        return out
+
+    def segments_of(self, items: Iterable[MediaItem]) -> list[Segment]:
+        segments = []
+        for item in items:
+            end = item.recorded_end
+            if end is None:
+                end = item.recorded_start + dt.timedelta(seconds=item.duration_seconds or 0.0)
+            path = self.store.path_for(item.sha256)
+            segments.append(Segment(path, item.recorded_start, end, item.id))
+        return segments
+
+    def custody_of(self, media_ids: Sequence[str]) -> dict[str, list[CustodyEvent]]:
+        with self.db.session() as s:
+            rows = s.execute(
+                select(CustodyEvent)
+                .where(CustodyEvent.media_id.in_(media_ids))
+                .order_by(CustodyEvent.media_id, CustodyEvent.id)
+            ).scalars()
+            out: dict[str, list[CustodyEvent]] = {}
+            for row in rows:
+                out.setdefault(row.media_id, []).append(row)
+            s.expunge_all()
+        return out
+
+    def audit_of(self, media_ids: Sequence[str]) -> list[AuditEntry]:
+        targets = [f"media:{m}" for m in media_ids]
+        with self.db.session() as s:
+            rows = list(
+                s.execute(
+                    select(AuditEntry)
+                    .where(AuditEntry.target.in_(targets))
+                    .order_by(AuditEntry.seq)
+                ).scalars()
+            )
+            s.expunge_all()
+        return rows
+
+    def device_of(self, device_id: str) -> str:
+        with self.db.session() as s:
+            device = s.get(Device, device_id)
+            return device.name if device is not None else device_id
+
+    def ingest_request(self, **fields: Any) -> IngestRequest:
+        return IngestRequest(source=SourceKind.EXPORT, **fields)
+
+
+def camera_segments(
+    s: Session, camera_id: str, start: dt.datetime, end: dt.datetime
+) -> list[MediaItem]:
+    """The camera's recorded segments overlapping ``start..end``, in time order (the
+    last one starting at or before ``start`` first: segments do not overlap, INV-9)."""
+    fixed = SourceKind.FIXED.value
+    floor = s.execute(
+        select(MediaItem.recorded_start)
+        .where(
+            MediaItem.device_id == camera_id,
+            MediaItem.source == fixed,
+            MediaItem.recorded_start <= start,
+        )
+        .order_by(MediaItem.recorded_start.desc())
+        .limit(1)
+    ).scalar()
+    rows = s.execute(
+        select(MediaItem)
+        .where(
+            MediaItem.device_id == camera_id,
+            MediaItem.source == fixed,
+            MediaItem.recorded_start >= (floor if floor is not None else start),
+            MediaItem.recorded_start < end,
+        )
+        .order_by(MediaItem.recorded_start, MediaItem.id)
+    ).scalars()
+    out = []
+    for row in rows:
+        finish = row.recorded_end or row.recorded_start + dt.timedelta(
+            seconds=row.duration_seconds or 0.0
+        )
+        if finish > start:
+            out.append(row)
+    return out
+
+
+def cut(
+    segments: Sequence[Segment],
+    source: ExportSource,
+    folder: Path,
+    mode: str,
+    stem: str,
+    progress: Callable[[float], None],
+) -> CutResult:
+    assert source.start is not None and source.end is not None
+    folder.mkdir(parents=True, exist_ok=True)
+    return cut_clips(
+        segments, source.start, source.end, folder, mode=mode, stem=stem, progress=progress
+    )
+
+
+def crash(name: str) -> None:
+    """A crash point of the export job (tests: ``VMS_TEST_CRASH_AT``)."""
+    crash_point(name)
