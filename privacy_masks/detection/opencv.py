@@ -37,7 +37,7 @@ _MIN_NEIGHBOURS = 4
 
 
 def cascade_path(name: str) -> Path:
-    return Path(cv2.data.haarcascades) / name
+    return Path(cv2.data.haarcascades) / name  # type: ignore[attr-defined]
 
 
 class OpenCvDetector:
@@ -64,7 +64,9 @@ class OpenCvDetector:
                 + "); configure a YOLO model with [redaction] model"
             )
         if detect_width < 64:
-            raise InvalidArgument(f"[redaction] detect_width must be 64 or more, not {detect_width}")
+            raise InvalidArgument(
+                f"[redaction] detect_width must be 64 or more, not {detect_width}"
+            )
         self.classes = frozenset(classes)
         self.detect_width = detect_width
         self.min_size = min_size
@@ -79,12 +81,13 @@ class OpenCvDetector:
         self._hog: cv2.HOGDescriptor | None = None
         if ObjectClass.PERSON in self.classes:
             self._hog = cv2.HOGDescriptor()
-            self._hog.setSVMDetector(cv2.HOGDescriptor.getDefaultPeopleDetector())
+            people = np.asarray(cv2.HOGDescriptor.getDefaultPeopleDetector(), np.float32)
+            self._hog.setSVMDetector(people)
 
     def detect(self, frame: Frame) -> list[Detection]:
         height, width = frame.shape[:2]
         scale = min(1.0, self.detect_width / width)
-        small = frame
+        small: np.ndarray = frame
         if scale < 1.0:
             size = (round(width * scale), round(height * scale))
             small = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
@@ -104,7 +107,9 @@ class OpenCvDetector:
         if self._hog is not None:
             rects, weights = self._hog.detectMultiScale(small, winStride=(8, 8), scale=1.05)
             for (x, y, w, h), weight in zip(rects, np.ravel(weights), strict=False):
-                found.append(Detection(_box(x, y, w, h, scale), ObjectClass.PERSON, _squash(float(weight))))
+                found.append(
+                    Detection(_box(x, y, w, h, scale), ObjectClass.PERSON, _squash(float(weight)))
+                )
         return found
 
 

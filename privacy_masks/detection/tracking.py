@@ -24,12 +24,12 @@ leaving it. See docs/design/redaction.md.
 from __future__ import annotations
 
 import bisect
+import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from privacy_masks.detection.model import Box, Detection, ObjectClass
 from vms.errors import InvalidArgument
-
 
 # Frames over which a track end's velocity is measured (steadier than the last step).
 _VELOCITY_SPAN = 5
@@ -139,7 +139,7 @@ class IouTracker:
         if frame <= self._last_frame:
             raise InvalidArgument(f"frame {frame} is not after frame {self._last_frame}")
         self._last_frame = frame
-        still = []
+        still: list[_Live] = []
         for live in self._live:
             (self._done if frame - live.seen[-1][0] > self._reach else still).append(live)
         self._live = still
@@ -204,7 +204,9 @@ class IouTracker:
         f1, b1 = ref
         return f0, b0, b1.lerp(b0, 1 + 1 / abs(f0 - f1))
 
-    def _extension(self, seen: list[tuple[int, Box]], sign: int, end: int, picture: tuple[int, int] | None) -> list[tuple[int, Box]]:
+    def _extension(
+        self, seen: list[tuple[int, Box]], sign: int, end: int, picture: tuple[int, int] | None
+    ) -> list[tuple[int, Box]]:
         f0, b0, step = self._ends(seen, sign)
         pad = self.settings.detect_every - 1 + self.settings.max_gap_frames
         out: list[tuple[int, Box]] = []
@@ -214,10 +216,11 @@ class IouTracker:
             if f < 0 or f > end:
                 break
             ahead = b0.lerp(step, n) if step is not None else b0
-            if n > pad:
-                # beyond the gap: only while the object is on its way out of the picture
-                if picture is None or n > _EDGE_FRAMES or not _crosses_border(ahead, picture):
-                    break
+            # beyond the gap: only while the object is on its way out of the picture
+            if n > pad and (
+                picture is None or n > _EDGE_FRAMES or not _crosses_border(ahead, picture)
+            ):
+                break
             out.append((f, _union(b0, ahead)))
             n += 1
         return out if sign > 0 else out[::-1]
@@ -225,7 +228,7 @@ class IouTracker:
     def _fill(self, live: _Live, end: int, picture: tuple[int, int] | None) -> Track:
         seen = live.seen
         filled: list[tuple[int, Box]] = self._extension(seen, -1, end, picture)
-        for (fa, a), (fb, b) in zip(seen, seen[1:], strict=False):
+        for (fa, a), (fb, b) in itertools.pairwise(seen):
             filled.extend((f, a.lerp(b, (f - fa) / (fb - fa))) for f in range(fa, fb))
         filled.append(seen[-1])
         filled.extend(self._extension(seen, 1, end, picture))

@@ -87,8 +87,7 @@ class YoloDetector:
         if not self._map:
             raise InvalidArgument(
                 f"{where}: none of its classes ({', '.join(sorted(names.values()))}) is mapped "
-                "by [redaction] classes to one of "
-                + ", ".join(sorted(c.value for c in wanted))
+                "by [redaction] classes to one of " + ", ".join(sorted(c.value for c in wanted))
             )
         self.path = path
         self.model_names = names

@@ -57,7 +57,9 @@ def _face(img: np.ndarray, cx: int, cy: int, r: int, skin: Colour) -> None:
     )
     for side in (-1, 1):
         ex, ey = cx + side * int(r * 0.32), cy - int(r * 0.15)
-        cv2.ellipse(img, (ex, ey - int(r * 0.02)), (int(r * 0.22), int(r * 0.14)), 0, 0, 360, shade, -1)
+        cv2.ellipse(
+            img, (ex, ey - int(r * 0.02)), (int(r * 0.22), int(r * 0.14)), 0, 0, 360, shade, -1
+        )
         cv2.ellipse(img, (ex, ey), (int(r * 0.14), int(r * 0.07)), 0, 0, 360, (30, 30, 30), -1)
         brow_y = cy - int(r * 0.38)
         cv2.line(
@@ -69,7 +71,9 @@ def _face(img: np.ndarray, cx: int, cy: int, r: int, skin: Colour) -> None:
         )
     nose = tuple(int(c * 0.55) for c in skin)
     cv2.ellipse(img, (cx, cy + int(r * 0.22)), (int(r * 0.1), int(r * 0.05)), 0, 0, 360, nose, -1)
-    cv2.ellipse(img, (cx, cy + int(r * 0.5)), (int(r * 0.28), int(r * 0.07)), 0, 0, 360, (60, 60, 130), -1)
+    cv2.ellipse(
+        img, (cx, cy + int(r * 0.5)), (int(r * 0.28), int(r * 0.07)), 0, 0, 360, (60, 60, 130), -1
+    )
 
 
 def _plate(img: np.ndarray, cx: int, cy: int, w: int, stripe: Colour) -> None:
@@ -79,8 +83,13 @@ def _plate(img: np.ndarray, cx: int, cy: int, w: int, stripe: Colour) -> None:
     cv2.rectangle(img, (x0, y0), (x0 + w, y0 + h), (0, 0, 0), 2)
     scale = w / 200.0
     cv2.putText(
-        img, "A123BC", (x0 + round(8 * scale), y0 + h - round(9 * scale)),
-        cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), max(1, round(2 * scale)),
+        img,
+        "A123BC",
+        (x0 + round(8 * scale), y0 + h - round(9 * scale)),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        scale,
+        (0, 0, 0),
+        max(1, round(2 * scale)),
     )
     # the region box at the right end, with the signature stripe
     rx = x0 + round(w * 0.78)
@@ -128,9 +137,15 @@ def street(width: int = 426, height: int = 240, frames: int = 45) -> Scene:
         height,
         frames,
         (
-            SceneObject(ObjectClass.FACE, (60 * s, 70 * s), (2.5 * s, 0.3 * s), 32 * s, (150, 185, 225)),
-            SceneObject(ObjectClass.FACE, (360 * s, 160 * s), (-2.0 * s, -0.2 * s), 38 * s, (120, 160, 215)),
-            SceneObject(ObjectClass.PLATE, (-10 * s, 195 * s), (5.0 * s, 0.0), 120 * s, (220, 40, 200)),
+            SceneObject(
+                ObjectClass.FACE, (60 * s, 70 * s), (2.5 * s, 0.3 * s), 32 * s, (150, 185, 225)
+            ),
+            SceneObject(
+                ObjectClass.FACE, (360 * s, 160 * s), (-2.0 * s, -0.2 * s), 38 * s, (120, 160, 215)
+            ),
+            SceneObject(
+                ObjectClass.PLATE, (-10 * s, 195 * s), (5.0 * s, 0.0), 120 * s, (220, 40, 200)
+            ),
         ),
     )
 
