@@ -28,8 +28,11 @@ class SceneObject:
     velocity: tuple[float, float]  # pixels per frame
     size: float  # face: radius (half height); plate: width
     signature: Colour  # BGR, unique in the scene
+    period: int = 0  # > 0: the motion starts over every this many frames (long videos)
 
     def centre(self, frame: int) -> tuple[float, float]:
+        if self.period:
+            frame %= self.period
         return self.start[0] + self.velocity[0] * frame, self.start[1] + self.velocity[1] * frame
 
     def box(self, frame: int) -> Box:

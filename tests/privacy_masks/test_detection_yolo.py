@@ -121,7 +121,7 @@ def test_a_file_that_is_not_a_yolo_model_is_a_configuration_error(tmp_path):
 def test_other_model_formats_and_unmapped_models_are_refused(tmp_path, model_path):
     onnx = tmp_path / "model.onnx"
     onnx.write_bytes(b"x")
-    with pytest.raises(InvalidArgument, match="not a .pt file"):
+    with pytest.raises(InvalidArgument, match=r"not a \.pt file"):
         build_detector(config(onnx))
     with pytest.raises(InvalidArgument, match=r"none of its classes \(face, plate\) is mapped"):
         build_detector(config(model_path, "car=vehicle"))
