@@ -6,10 +6,11 @@ and re-encoding the same input with the same encoder settings, in the same run.
 Target: at least 1x real time end to end (analyse + render), peak memory under 1 GiB.
 
 Ours, two passes over the file (frames are never all held: memory stays flat):
-1. analyse: PyAV decode -> BGR -> the opencv backend (Haar face + plate cascades; HOG
-   off: the scene has no people and HOG alone costs more than the rest) on every k-th
-   frame (``--every``, default 3: detection at 5 Hz, the tracker interpolates the two
-   frames between) scaled to ``detect_width`` 640 -> IoU tracker;
+1. analyse: PyAV decode -> every k-th frame (``--every``, default 3: detection at 5 Hz,
+   the tracker interpolates the two frames between) converted to BGR at 640x360 by
+   swscale -> the opencv backend (Haar face + plate cascades; HOG off: the scene has no
+   people and HOG alone costs more than the rest) -> boxes scaled back to 720p -> IoU
+   tracker;
 2. render: PyAV decode -> BGR -> blur the tracks' boxes -> yuv420p -> libx264
    (ultrafast, crf 23, the project's masked-stream settings) -> MP4.
 Peer: ``ffmpeg -i src -c:v libx264 -preset ultrafast -crf 23 -an out.mp4``.
@@ -41,6 +42,7 @@ from privacy_masks.detection import (
     ObjectClass,
     TrackerSettings,
     analyse,
+    analyse_samples,
     build_detector,
 )
 from privacy_masks.detection.render import Method, redact
@@ -104,12 +106,28 @@ def source(seconds: int) -> Path:
     return path
 
 
+def samples(path: Path, every: int, size: tuple[int, int]) -> Iterator[tuple[int, np.ndarray]]:
+    """Every ``every``-th frame, converted (and scaled by swscale) to BGR at ``size``."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        for i, frame in enumerate(container.decode(stream)):
+            if i % every == 0:
+                small = frame.reformat(width=size[0], height=size[1], format="bgr24")
+                yield i, small.to_ndarray()
+
+
 def frames(path: Path) -> Iterator[np.ndarray]:
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         for frame in container.decode(stream):
             yield frame.to_ndarray(format="bgr24")
+
+
+def frame_count(path: Path) -> int:
+    with av.open(str(path)) as container:
+        return container.streams.video[0].frames
 
 
 def ours(src: Path, dst: Path, backend: str, every: int, imgsz: int) -> tuple[float, float, int]:
@@ -126,7 +144,19 @@ def ours(src: Path, dst: Path, backend: str, every: int, imgsz: int) -> tuple[fl
         config, {ObjectClass.FACE, ObjectClass.PLATE}, settings_dir=OUT_DIR / "ultralytics"
     )
     started = time.perf_counter()
-    tracks = analyse(frames(src), detector, TrackerSettings(detect_every=every))
+    settings = TrackerSettings(detect_every=every)
+    if backend == "opencv":  # decoded straight at the detection size
+        size = (config.detect_width, config.detect_width * HEIGHT // WIDTH)
+        tracks = analyse_samples(
+            samples(src, every, size),
+            detector,
+            settings,
+            frame_count=frame_count(src),
+            picture=(WIDTH, HEIGHT),
+            scale=WIDTH / size[0],
+        )
+    else:
+        tracks = analyse(frames(src), detector, settings)
     analysed = time.perf_counter()
     with av.open(str(dst), "w") as out:
         stream = out.add_stream("libx264", rate=FPS, options=X264)

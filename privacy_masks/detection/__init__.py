@@ -9,7 +9,7 @@ into tracks; :func:`.render.redact` burns tracks into frames.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 
 from privacy_masks.detection.model import (
@@ -31,6 +31,7 @@ __all__ = [
     "Track",
     "TrackerSettings",
     "analyse",
+    "analyse_samples",
     "build_detector",
     "tracker_settings",
 ]
@@ -76,12 +77,55 @@ def analyse(
     """Detect in every ``settings.detect_every``-th of ``frames`` (numbered from 0,
     starting with the first) and track; the tracks cover every frame index."""
     settings = settings or TrackerSettings()
-    tracker = IouTracker(settings)
     count = 0
-    picture: tuple[int, int] | None = None
-    for index, frame in enumerate(frames):
-        count = index + 1
-        picture = (frame.shape[1], frame.shape[0])
-        if index % settings.detect_every == 0:
-            tracker.update(index, detector.detect(frame))
+    picture = (0, 0)
+
+    def samples() -> Iterator[tuple[int, Frame]]:
+        nonlocal count, picture
+        for index, frame in enumerate(frames):
+            count = index + 1
+            picture = (frame.shape[1], frame.shape[0])
+            if index % settings.detect_every == 0:
+                yield index, frame
+
+    tracker = _track_samples(samples(), detector, settings)
     return tracker.finish(count, picture)
+
+
+def analyse_samples(
+    samples: Iterable[tuple[int, Frame]],
+    detector: Detector,
+    settings: TrackerSettings,
+    *,
+    frame_count: int,
+    picture: tuple[int, int],
+    scale: float = 1.0,
+) -> list[Track]:
+    """Like :func:`analyse`, for a caller that decodes only the analysed frames (every
+    ``settings.detect_every``-th index, in order) and possibly at a smaller size: their
+    detections' boxes are multiplied by ``scale`` into the pixels of the ``picture``
+    (width, height) the tracks are for; ``frame_count`` frames in all."""
+    tracker = _track_samples(samples, detector, settings, scale)
+    return tracker.finish(frame_count, picture)
+
+
+def _track_samples(
+    samples: Iterable[tuple[int, Frame]],
+    detector: Detector,
+    settings: TrackerSettings,
+    scale: float = 1.0,
+) -> IouTracker:
+    tracker = IouTracker(settings)
+    for index, frame in samples:
+        found = detector.detect(frame)
+        if scale != 1.0:
+            found = [
+                Detection(
+                    Box(d.box.x * scale, d.box.y * scale, d.box.w * scale, d.box.h * scale),
+                    d.cls,
+                    d.score,
+                )
+                for d in found
+            ]
+        tracker.update(index, found)
+    return tracker

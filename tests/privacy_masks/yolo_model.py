@@ -11,6 +11,7 @@ and ``plate`` (a white bar with a black border). The model is built from ultraly
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import inspect
 import os
 import shutil
@@ -76,9 +77,12 @@ def _scene(
 
 
 def _recipe_hash() -> str:
-    import ultralytics
-
-    recipe = (ultralytics.__version__, NAMES, TRAIN_IMAGES, sorted(TRAIN_ARGS.items()))
+    recipe = (
+        importlib.metadata.version("ultralytics"),
+        NAMES,
+        TRAIN_IMAGES,
+        sorted(TRAIN_ARGS.items()),
+    )
     source = inspect.getsource(_scene)
     return hashlib.sha256(f"{recipe}\n{source}".encode()).hexdigest()[:16]
 
@@ -95,8 +99,9 @@ def trained_model() -> tuple[Path, float]:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="vms-yolo-") as tmp:
         root = Path(tmp)
+        # as the product's adapter does: offline, settings out of $HOME
         os.environ.setdefault("YOLO_OFFLINE", "1")
-        os.environ.setdefault("YOLO_CONFIG_DIR", str(root / "settings"))
+        os.environ.setdefault("YOLO_CONFIG_DIR", str(cache_dir() / "ultralytics-settings"))
         from ultralytics import YOLO
 
         rng = np.random.default_rng(SEED)
