@@ -20,6 +20,8 @@ from vms.errors import InvalidArgument
 
 #: A BGR picture, ``(height, width, 3)`` uint8.
 Frame = NDArray[np.uint8]
+#: One plane of a yuv420p picture, ``(height, width)`` uint8.
+Plane = NDArray[np.uint8]
 
 
 class ObjectClass(enum.StrEnum):

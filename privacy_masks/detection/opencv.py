@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from privacy_masks.detection.model import Box, Detection, Frame, ObjectClass
+from privacy_masks.detection.model import Box, Detection, Frame, ObjectClass, Plane
 from vms.errors import InvalidArgument
 
 log = logging.getLogger(__name__)
@@ -125,9 +125,9 @@ def _squash(weight: float) -> float:
 # -- pixel operations of the renderer ------------------------------------------------------
 
 
-def blur(frame: Frame, x0: int, y0: int, x1: int, y1: int) -> None:
-    """Blur ``frame[y0:y1, x0:x1]`` in place beyond recognition: scaled down to about
-    eight cells across its shorter side, smoothed, scaled back up."""
+def blur(frame: Frame | Plane, x0: int, y0: int, x1: int, y1: int) -> None:
+    """Blur ``frame[y0:y1, x0:x1]`` (BGR, or one plane) in place beyond recognition:
+    scaled down to about eight cells across its shorter side, smoothed, scaled back up."""
     region = frame[y0:y1, x0:x1]
     h, w = region.shape[:2]
     cell = max(min(w, h) / 8.0, 2.0)
@@ -138,9 +138,9 @@ def blur(frame: Frame, x0: int, y0: int, x1: int, y1: int) -> None:
     region[:] = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
-def pixelate(frame: Frame, x0: int, y0: int, x1: int, y1: int, cells: int = 8) -> None:
-    """Replace ``frame[y0:y1, x0:x1]`` in place by blocks: ``cells`` across its shorter
-    side, each the mean of its pixels."""
+def pixelate(frame: Frame | Plane, x0: int, y0: int, x1: int, y1: int, cells: int = 8) -> None:
+    """Replace ``frame[y0:y1, x0:x1]`` (BGR, or one plane) in place by blocks: ``cells``
+    across its shorter side, each the mean of its pixels."""
     region = frame[y0:y1, x0:x1]
     h, w = region.shape[:2]
     cell = max(min(w, h) / cells, 2.0)

@@ -1,10 +1,11 @@
 """The redaction renderer: tracks' boxes burned into frames (blur, pixelate or solid).
 
-Works on BGR frames in place (see :mod:`.model`); the pixel operations that need OpenCV
-come from :mod:`.opencv`, the module that imports it. Every box is widened by ``margin``
-of its size on each side plus ``margin_pixels`` before it is painted: detectors' boxes are
-tight (a Haar face box stops at the brows and chin), and a redaction errs on the large
-side.
+Works on BGR frames in place (see :mod:`.model`), or straight on the planes of yuv420p
+frames as decoded (:func:`redact_yuv`, the cheaper path for a job); the pixel operations
+that need OpenCV come from :mod:`.opencv`, the module that imports it. Every box is
+widened by ``margin`` of its size on each side plus ``margin_pixels`` before it is
+painted: detectors' boxes are tight (a Haar face box stops at the brows and chin), and a
+redaction errs on the large side.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import enum
 from collections.abc import Iterable, Iterator, Sequence
 
 from privacy_masks.detection import opencv
-from privacy_masks.detection.model import Box, Frame
+from privacy_masks.detection.model import Box, Frame, Plane
 from privacy_masks.detection.tracking import Track
 from vms.errors import InvalidArgument
 
@@ -65,6 +66,39 @@ def redact_frame(
             opencv.pixelate(frame, x0, y0, x1, y1)
         else:
             opencv.blur(frame, x0, y0, x1, y1)
+
+
+def redact_yuv(
+    y: Plane,
+    u: Plane,
+    v: Plane,
+    boxes: Sequence[Box],
+    method: Method,
+    *,
+    margin: float = 0.1,
+    margin_pixels: float = 2.0,
+) -> None:
+    """:func:`redact_frame` straight on the planes of a yuv420p picture (``y`` full size,
+    ``u``/``v`` half size, e.g. :func:`privacy_masks.paint.frame_planes` of a decoded
+    frame), in place: no BGR round trip (docs/design/redaction.md). Boxes are widened to
+    even pixel bounds so that luma and chroma cover the same area; solid is BT.601
+    limited-range black, as the privacy masks' (16, 128, 128)."""
+    height, width = y.shape
+    for box in boxes:
+        px = box.grown(margin, margin_pixels).pixels(width, height)
+        if px is None:
+            continue
+        x0, y0, x1, y1 = (px[0] // 2) * 2, (px[1] // 2) * 2, px[2] + px[2] % 2, px[3] + px[3] % 2
+        cx0, cy0, cx1, cy1 = x0 // 2, y0 // 2, x1 // 2, y1 // 2
+        if method is Method.SOLID:
+            y[y0:y1, x0:x1] = 16
+            u[cy0:cy1, cx0:cx1] = 128
+            v[cy0:cy1, cx0:cx1] = 128
+            continue
+        paint = opencv.pixelate if method is Method.PIXELATE else opencv.blur
+        paint(y, x0, y0, x1, y1)
+        paint(u, cx0, cy0, cx1, cy1)
+        paint(v, cx0, cy0, cx1, cy1)
 
 
 def redact(

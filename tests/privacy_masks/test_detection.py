@@ -19,7 +19,13 @@ from privacy_masks.detection import (
 )
 from privacy_masks.detection.model import Box, Detection, parse_class_table
 from privacy_masks.detection.opencv import OpenCvDetector
-from privacy_masks.detection.render import Method, redact, redact_frame
+from privacy_masks.detection.render import (
+    Method,
+    boxes_by_frame,
+    redact,
+    redact_frame,
+    redact_yuv,
+)
 from privacy_masks.detection.tracking import IouTracker, track
 from tests.privacy_masks.scenes import background, signature_pixels, street
 from vms.config import RedactionConfig, load_config
@@ -77,6 +83,38 @@ def test_analysis_at_a_smaller_size_covers_the_full_size_picture():
     )
     covered, visible, left = coverage(big, list(redact(big.render(), tracks, Method.SOLID)))
     assert (covered, left) == (visible, 0)
+
+
+@pytest.mark.parametrize("method", list(Method))
+def test_rel3_redaction_on_yuv_planes_covers_what_the_bgr_path_covers(method):
+    """The job's path: tracks burned straight into yuv420p planes cover at least every
+    pixel the BGR path (measured above) covers: solid is black in luma and chroma there;
+    blur and pixelate leave no dark eye luma in a covered face."""
+    import cv2
+
+    scene = street(frames=12)
+    tracks = analyse(scene.render(), OpenCvDetector({ObjectClass.FACE, ObjectClass.PLATE}))
+    index = boxes_by_frame(tracks)
+    w, h = scene.width, scene.height
+    for f, img in enumerate(scene.render()):
+        solid = img.copy()
+        solid[...] = 255
+        redact_frame(solid, index.get(f, []), Method.SOLID)
+        covered = (solid == 0).all(axis=-1)
+        i420 = cv2.cvtColor(img, cv2.COLOR_BGR2YUV_I420).reshape(-1)
+        y = i420[: w * h].reshape(h, w)
+        u = i420[w * h : w * h * 5 // 4].reshape(h // 2, w // 2)
+        v = i420[w * h * 5 // 4 :].reshape(h // 2, w // 2)
+        redact_yuv(y, u, v, index.get(f, []), method)
+        if method is Method.SOLID:
+            assert (y[covered] == 16).all(), f
+            chroma = covered[::2, ::2]
+            assert (u[chroma] == 128).all() and (v[chroma] == 128).all(), f
+            continue
+        for obj in scene.objects:
+            x0, y0, x1, y1 = obj.box(f).pixels(w, h)
+            if obj.cls is ObjectClass.FACE and covered[y0:y1, x0:x1].all():
+                assert y[y0:y1, x0:x1].min() > 40, f  # eyes (BGR 30,30,30: Y ~42) gone
 
 
 def test_the_cascades_really_find_the_generated_objects():
