@@ -33,8 +33,8 @@ import shutil
 import subprocess
 import sys
 import time
-from fractions import Fraction
 from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
 
 import av
