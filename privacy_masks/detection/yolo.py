@@ -5,16 +5,17 @@ the agency configures (``[redaction] model``), its class names mapped to ours by
 
 Nothing is downloaded: the model is a local ``.pt`` file checked at construction (the
 start of the role that uses it), and ultralytics is imported with ``YOLO_OFFLINE=1`` and
-its settings directory pointed at ``settings_dir`` (the data dir), so it neither looks
-for the network nor writes into ``$HOME``. A missing, unreadable or non-YOLO file, or a
-model none of whose classes the table maps, is an :class:`InvalidArgument` naming the
-path.
+its settings directory pointed at ``settings_dir`` (the data dir's; default a folder in
+the temporary directory), so it neither looks for the network nor writes into
+``$HOME``. A missing, unreadable or non-YOLO file, or a model none of whose classes the
+table maps, is an :class:`InvalidArgument` naming the path.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
@@ -33,9 +34,10 @@ def _ultralytics(settings_dir: Path | None) -> Any:
     once, at its first import: a process that imported it before keeps its settings)."""
     os.environ.setdefault("YOLO_OFFLINE", "1")
     os.environ.setdefault("YOLO_VERBOSE", "False")
-    if settings_dir is not None:
-        settings_dir.mkdir(parents=True, exist_ok=True)
-        os.environ.setdefault("YOLO_CONFIG_DIR", str(settings_dir))
+    if settings_dir is None:  # never $HOME
+        settings_dir = Path(tempfile.gettempdir()) / "vms-ultralytics"
+    settings_dir.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("YOLO_CONFIG_DIR", str(settings_dir))
     import ultralytics
 
     return ultralytics
