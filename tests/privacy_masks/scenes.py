@@ -38,6 +38,9 @@ class SceneObject:
     def box(self, frame: int) -> Box:
         """The true box: every pixel the object draws."""
         cx, cy = self.centre(frame)
+        if self.cls is ObjectClass.PERSON:
+            u = self.size / 8
+            return Box(cx - 1.4 * u, cy - 4 * u, 2.8 * u, 8 * u)
         if self.cls is ObjectClass.FACE:
             r = self.size
             return Box(cx - 0.8 * r, cy - 1.15 * r, 1.6 * r, 2.15 * r)
@@ -46,7 +49,9 @@ class SceneObject:
 
     def draw(self, img: np.ndarray, frame: int) -> None:
         cx, cy = (round(v) for v in self.centre(frame))
-        if self.cls is ObjectClass.FACE:
+        if self.cls is ObjectClass.PERSON:
+            _person(img, cx, cy - self.size / 2, self.size, self.signature)
+        elif self.cls is ObjectClass.FACE:
             _face(img, cx, cy, round(self.size), self.signature)
         else:
             _plate(img, cx, cy, round(self.size), self.signature)
@@ -77,6 +82,25 @@ def _face(img: np.ndarray, cx: int, cy: int, r: int, skin: Colour) -> None:
     cv2.ellipse(
         img, (cx, cy + int(r * 0.5)), (int(r * 0.28), int(r * 0.07)), 0, 0, 360, (60, 60, 130), -1
     )
+
+
+def _person(img: np.ndarray, cx: int, top: float, h: float, shirt: Colour) -> None:
+    """A standing figure ``h`` tall (head, neck, torso, arms, legs): the silhouette
+    OpenCV's HOG people detector takes for a pedestrian."""
+    u = h / 8.0
+    skin = (140, 170, 210)
+
+    def poly(points: list[tuple[float, float]], colour: Colour) -> None:
+        cv2.fillPoly(
+            img, [np.array([(cx + x * u, top + y * u) for x, y in points], np.int32)], colour
+        )
+
+    cv2.circle(img, (cx, round(top + u * 0.55)), round(u * 0.55), skin, -1)
+    poly([(-0.25, 1.0), (0.25, 1.0), (0.25, 1.3), (-0.25, 1.3)], skin)
+    poly([(-1.0, 1.3), (1.0, 1.3), (0.8, 4.3), (-0.8, 4.3)], shirt)
+    for s in (-1, 1):
+        poly([(s * 1.0, 1.4), (s * 1.35, 1.6), (s * 1.25, 4.2), (s * 0.95, 4.1)], shirt)
+        poly([(s * 0.05, 4.3), (s * 0.8, 4.3), (s * 0.75, 7.8), (s * 0.2, 7.8)], (40, 40, 40))
 
 
 def _plate(img: np.ndarray, cx: int, cy: int, w: int, stripe: Colour) -> None:
@@ -148,6 +172,24 @@ def street(width: int = 426, height: int = 240, frames: int = 45) -> Scene:
             ),
             SceneObject(
                 ObjectClass.PLATE, (-10 * s, 195 * s), (5.0 * s, 0.0), 120 * s, (220, 40, 200)
+            ),
+        ),
+    )
+
+
+def walkers(width: int = 426, height: int = 240, frames: int = 45) -> Scene:
+    """Two people walking across the street in opposite directions, one entering."""
+    s = width / 426
+    return Scene(
+        width,
+        height,
+        frames,
+        (
+            SceneObject(
+                ObjectClass.PERSON, (20 * s, 100 * s), (2.0 * s, 0.2 * s), 120 * s, (60, 50, 150)
+            ),
+            SceneObject(
+                ObjectClass.PERSON, (330 * s, 130 * s), (-2.5 * s, 0.0), 110 * s, (150, 60, 40)
             ),
         ),
     )

@@ -27,7 +27,7 @@ from privacy_masks.detection.render import (
     redact_yuv,
 )
 from privacy_masks.detection.tracking import IouTracker, track
-from tests.privacy_masks.scenes import background, signature_pixels, street
+from tests.privacy_masks.scenes import background, signature_pixels, street, walkers
 from vms.config import RedactionConfig, load_config
 from vms.errors import InvalidArgument
 
@@ -46,21 +46,34 @@ def coverage(scene, rendered) -> tuple[int, int, int]:
     return covered, visible, left
 
 
+SCENES = {
+    "street": (street, {ObjectClass.FACE, ObjectClass.PLATE}, ["face", "face", "plate"]),
+    "walkers": (walkers, {ObjectClass.PERSON}, ["person", "person"]),
+}
+
+
 @pytest.mark.parametrize("stride", [1, 3])
-def test_rel3_opencv_backend_with_tracking_covers_every_object_frame(stride):
+@pytest.mark.parametrize("name", sorted(SCENES))
+def test_rel3_opencv_backend_with_tracking_covers_every_object_frame(name, stride):
     """REL-3: >= 98% of ground-truth object-frames covered in the rendered pixels, and no
-    pixel of any object's signature colour left (issue 16, Tests)."""
-    scene = street()
+    pixel of any object's signature colour left (issue 16, Tests): faces and plates
+    (Haar cascades), persons (HOG), detected on every frame or every third."""
+    make, classes, expected = SCENES[name]
+    scene = make()
     config = RedactionConfig(detect_every=stride)
-    detector = build_detector(config, {ObjectClass.FACE, ObjectClass.PLATE})
+    detector = build_detector(config, classes)
     assert detector.name == "opencv"
     tracks = analyse(scene.render(), detector, tracker_settings(config))
-    assert sorted(t.cls.value for t in tracks) == ["face", "face", "plate"]
+    assert sorted(t.cls.value for t in tracks) == expected
     for t in tracks:
         assert t.frames == tuple(range(0, scene.frames))  # every frame, entering ones too
+        # a measurement of the detectors, not of the tracker alone: most analysed frames
+        # had a detection (the plate is missed while half out of the picture)
+        least = {"face": 0.9, "person": 0.8, "plate": 0.5}[t.cls.value]
+        assert len(t.observed) >= least * scene.frames / stride, (t.cls, len(t.observed))
     rendered = list(redact(scene.render(), tracks, Method.SOLID))
     covered, visible, left = coverage(scene, rendered)
-    assert visible == 3 * scene.frames
+    assert visible == len(scene.objects) * scene.frames
     assert covered / visible >= 0.98, (covered, visible)
     assert left == 0
 
@@ -117,26 +130,8 @@ def test_rel3_redaction_on_yuv_planes_covers_what_the_bgr_path_covers(method):
                 assert y[y0:y1, x0:x1].min() > 40, f  # eyes (BGR 30,30,30: Y ~42) gone
 
 
-def test_the_cascades_really_find_the_generated_objects():
-    """The measurement above is of the detector, not of the tracker alone: most frames
-    are observed, and the detected boxes overlap the true ones."""
-    scene = street()
-    detector = OpenCvDetector({ObjectClass.FACE, ObjectClass.PLATE})
-    hits = {o.cls: 0 for o in scene.objects}
-    for f, img in enumerate(scene.render()):
-        found = detector.detect(img)
-        for obj in scene.objects:
-            if any(d.cls is obj.cls and d.box.iou(obj.box(f)) > 0.3 for d in found):
-                hits[obj.cls] += 1
-    assert hits[ObjectClass.FACE] >= 2 * scene.frames * 0.9
-    assert hits[ObjectClass.PLATE] >= scene.frames * 0.5  # missed while half out
-
-
-def test_hog_people_detector_loads_and_runs_without_false_alarms():
-    """HOG (persons) runs for real; drawn figures are not people to it, so it is checked
-    only for running and for finding nothing in an empty street."""
-    detector = OpenCvDetector({ObjectClass.PERSON})
-    assert detector.detect(background(426, 240)) == []
+def test_hog_finds_no_person_in_an_empty_street():
+    assert OpenCvDetector({ObjectClass.PERSON}).detect(background(426, 240)) == []
 
 
 def test_opencv_backend_refuses_classes_it_cannot_find():
