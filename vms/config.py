@@ -161,6 +161,24 @@ class RedactionConfig:
     # Default method: blur, pixelate or solid.
     method: str = "blur"
 
+    def __post_init__(self) -> None:
+        # The class table is parsed (and refused) by privacy_masks.detection at start.
+        checks = [
+            (self.method in ("blur", "pixelate", "solid"), "method", "blur, pixelate or solid"),
+            (0 <= self.min_score <= 1, "min_score", "in [0, 1]"),
+            (self.model_imgsz >= 32, "model_imgsz", "32 or more"),
+            (self.detect_width >= 64, "detect_width", "64 or more"),
+            (self.detect_every >= 1, "detect_every", "1 or more"),
+            (self.max_gap_frames >= 0, "max_gap_frames", "0 or more"),
+            (0 < self.iou_threshold <= 1, "iou_threshold", "in (0, 1]"),
+            (self.margin >= 0, "margin", "0 or more"),
+        ]
+        for ok, key, rule in checks:
+            if not ok:
+                raise InvalidArgument(
+                    f"[redaction] {key} must be {rule}, not {getattr(self, key)!r}"
+                )
+
 
 @dataclasses.dataclass(frozen=True)
 class RetentionConfig:

@@ -189,9 +189,9 @@ class IouTracker:
         return [self._fill(live, end, picture) for live in lives]
 
     def _ends(self, seen: list[tuple[int, Box]], sign: int) -> tuple[int, Box, Box | None]:
-        """At one end (sign -1: the start, +1: the end): the end frame, its box, and a
-        box one frame further out by the object's velocity (None: standing still or a
-        single observation), the velocity measured over up to ``_VELOCITY_SPAN`` frames."""
+        """At one end (sign -1: the start, +1: the end): the end frame, its box, and the
+        box one frame further out at the object's velocity (None for a single
+        observation), the velocity measured over up to ``_VELOCITY_SPAN`` frames."""
         obs = seen if sign > 0 else seen[::-1]
         f0, b0 = obs[-1]
         ref = None

@@ -7,6 +7,8 @@ the object's signature-colour pixels is left inside its true box.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from privacy_masks.detection import (
@@ -250,6 +252,20 @@ def test_redaction_config_keys_and_class_table():
         parse_class_table("car")
     with pytest.raises(InvalidArgument, match="mapped twice"):
         parse_class_table("car=vehicle,car=vehicle")
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("METHOD", "smudge", "[redaction] method must be blur, pixelate or solid, not 'smudge'"),
+        ("DETECT_EVERY", "0", "[redaction] detect_every must be 1 or more, not 0"),
+        ("MIN_SCORE", "1.5", "[redaction] min_score must be in [0, 1], not 1.5"),
+        ("IOU_THRESHOLD", "0", "[redaction] iou_threshold must be in (0, 1], not 0.0"),
+    ],
+)
+def test_bad_redaction_settings_are_refused_at_load(name, value, message):
+    with pytest.raises(InvalidArgument, match=re.escape(message)):
+        load_config(environ={f"VMS_REDACTION_{name}": value})
 
 
 def test_method_names():
