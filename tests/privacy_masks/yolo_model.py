@@ -102,6 +102,7 @@ def trained_model() -> tuple[Path, float]:
         # as the product's adapter does: offline, settings out of $HOME
         os.environ.setdefault("YOLO_OFFLINE", "1")
         os.environ.setdefault("YOLO_CONFIG_DIR", str(cache_dir() / "ultralytics-settings"))
+        os.environ.setdefault("MPLCONFIGDIR", str(cache_dir() / "matplotlib"))  # training
         from ultralytics import YOLO
 
         rng = np.random.default_rng(SEED)
