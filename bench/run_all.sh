@@ -17,3 +17,6 @@ echo "== catalog (bench/bench_catalog.py --backend both)"
 echo
 echo "== playback playlist (bench/playlist.py --backend both)"
 "$py" bench/playlist.py --backend both
+echo
+echo "== redaction (bench/bench_redaction.py --backend both)"
+"$py" bench/bench_redaction.py --backend both

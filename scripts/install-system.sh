@@ -9,6 +9,7 @@ packages=(
     gir1.2-gst-rtsp-server-1.0 python3-gi   # Debian's RTSP server as a third-party camera
     chromium chromium-driver      # page tests in headless Chromium
     postgresql redis-server       # real database and message queue for the tests
+    libgl1 libglib2.0-0           # opencv-python's shared libraries (redaction, issue 16)
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -25,8 +25,8 @@ ADAPTERS: dict[str, tuple[str, ...]] = {
     "av": ("vms.media", "onvif_control.simulator.encoder"),
     "onvif": ("onvif_control.adapter", "onvif_control.onvif"),
     "zeep": ("onvif_control.adapter", "onvif_control.onvif"),
-    "cv2": ("privacy_masks.detection",),
-    "ultralytics": ("privacy_masks.detection",),
+    "cv2": ("privacy_masks.detection.opencv",),
+    "ultralytics": ("privacy_masks.detection.yolo",),
     "aiortc": ("recorder.webrtc",),
     "c2pa": ("vms.exports.credentials",),
     "flask": ("web",),
@@ -185,7 +185,7 @@ def test_planted_imports_are_reported(tmp_path):
     assert adapter_violations(imports) == [
         "onvif_control.ptz imports zeep (allowed only in onvif_control.adapter, "
         "onvif_control.onvif)",
-        "privacy_masks.paint imports cv2 (allowed only in privacy_masks.detection)",
+        "privacy_masks.paint imports cv2 (allowed only in privacy_masks.detection.opencv)",
         "recorder.pipeline imports av (allowed only in vms.media, onvif_control.simulator.encoder)",
         "retention.service imports flask (allowed only in web)",
     ]

@@ -126,6 +126,60 @@ class PrivacyMasksConfig:
     style: str = "solid"
 
 
+#: COCO's names (the usual YOLO training set) and the usual names of face and plate
+#: models, mapped to the redaction classes (docs/design/redaction.md).
+DEFAULT_REDACTION_CLASSES = (
+    "person=person,face=face,license_plate=plate,licence_plate=plate,plate=plate,"
+    "car=vehicle,truck=vehicle,bus=vehicle,motorcycle=vehicle,bicycle=vehicle,"
+    "tv=screen,laptop=screen,cell phone=screen,screen=screen,monitor=screen"
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class RedactionConfig:
+    """Detection and tracking for redaction (issue 16, docs/design/redaction.md)."""
+
+    # A YOLO .pt model file (ultralytics backend); empty: the opencv backend (Haar face
+    # and plate cascades, HOG people detector, shipped with opencv-python).
+    model: str = ""
+    # Model class name -> person|face|plate|vehicle|screen, comma separated.
+    classes: str = DEFAULT_REDACTION_CLASSES
+    # Detections below this confidence are dropped (ultralytics backend).
+    min_score: float = 0.25
+    # The picture's longer side at inference (ultralytics backend).
+    model_imgsz: int = 640
+    # Frames wider than this are scaled down for detection (opencv backend).
+    detect_width: int = 640
+    # Run the detector on every k-th frame; tracking interpolates the frames between.
+    detect_every: int = 1
+    # Frames an object may go undetected (beyond the stride) and stay covered.
+    max_gap_frames: int = 5
+    # Least IoU of a detection with a track's predicted box to continue that track.
+    iou_threshold: float = 0.3
+    # Boxes are widened by this fraction of their size on each side when painted.
+    margin: float = 0.1
+    # Default method: blur, pixelate or solid.
+    method: str = "blur"
+
+    def __post_init__(self) -> None:
+        # The class table is parsed (and refused) by privacy_masks.detection at start.
+        checks = [
+            (self.method in ("blur", "pixelate", "solid"), "method", "blur, pixelate or solid"),
+            (0 <= self.min_score <= 1, "min_score", "in [0, 1]"),
+            (self.model_imgsz >= 32, "model_imgsz", "32 or more"),
+            (self.detect_width >= 64, "detect_width", "64 or more"),
+            (self.detect_every >= 1, "detect_every", "1 or more"),
+            (self.max_gap_frames >= 0, "max_gap_frames", "0 or more"),
+            (0 < self.iou_threshold <= 1, "iou_threshold", "in (0, 1]"),
+            (self.margin >= 0, "margin", "0 or more"),
+        ]
+        for ok, key, rule in checks:
+            if not ok:
+                raise InvalidArgument(
+                    f"[redaction] {key} must be {rule}, not {getattr(self, key)!r}"
+                )
+
+
 @dataclasses.dataclass(frozen=True)
 class RetentionConfig:
     fixed_days: int = 30  # RET-1
@@ -226,6 +280,7 @@ class Config:
     ingest: IngestConfig = dataclasses.field(default_factory=IngestConfig)
     recorder: RecorderConfig = dataclasses.field(default_factory=RecorderConfig)
     privacy_masks: PrivacyMasksConfig = dataclasses.field(default_factory=PrivacyMasksConfig)
+    redaction: RedactionConfig = dataclasses.field(default_factory=RedactionConfig)
     retention: RetentionConfig = dataclasses.field(default_factory=RetentionConfig)
     tagging: TaggingConfig = dataclasses.field(default_factory=TaggingConfig)
     cameras: CamerasConfig = dataclasses.field(default_factory=CamerasConfig)
