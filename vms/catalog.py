@@ -26,7 +26,7 @@ from vms.categories import CategoryList
 from vms.clock import Clock, isoformat
 from vms.db.engine import Database
 from vms.db.models import AuditEntry, CustodyEvent, MediaCategory, MediaItem, SourceKind
-from vms.errors import InvalidArgument, NotFound
+from vms.errors import Conflict, InvalidArgument, NotFound
 from vms.names import ItemNames, load_names
 from vms.store import MediaStore
 
@@ -50,6 +50,14 @@ class MediaQuery:
     end: dt.datetime | None = None  # recorded_start < end
     cursor: str | None = None
     limit: int = 50
+
+
+@dataclass(frozen=True)
+class RestrictionChange:
+    """Set (``restricted``) or clear the restricted mark of an item, and why (ACC-7)."""
+
+    restricted: bool
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -384,17 +392,11 @@ class Catalog:
         now = self.clock.now()
         if access.continuation and self._viewing_recorded(actor, access.action, target, now):
             return
+        custody = "downloaded" if access.download else "viewed"
         with self.db.transaction() as s:
-            s.add(
-                CustodyEvent(
-                    media_id=media_id,
-                    at=now,
-                    actor=actor.username,
-                    action="downloaded" if access.download else "viewed",
-                    details={"remote_addr": remote},
-                )
+            self._witnessed(
+                s, actor, media_id, custody, access.action, now, {"remote_addr": remote}
             )
-            self.audit.append(s, who(actor), access.action, target, details={"remote_addr": remote})
 
     def _viewing_recorded(self, actor: Actor, action: str, target: str, now: dt.datetime) -> bool:
         with self.db.session() as s:
@@ -410,6 +412,54 @@ class Catalog:
                 .limit(1)
             ).scalar()
         return recent is not None
+
+    def _witnessed(
+        self,
+        s: Session,
+        actor: Actor,
+        media_id: str,
+        custody: str,
+        action: str,
+        at: dt.datetime,
+        details: dict[str, Any],
+    ) -> None:
+        """One event on the item's chain of custody and its audit entry, in ``s``."""
+        s.add(
+            CustodyEvent(
+                media_id=media_id, at=at, actor=actor.username, action=custody, details=details
+            )
+        )
+        self.audit.append(s, who(actor), action, f"media:{media_id}", details=details)
+
+    def set_restricted(self, actor: Actor, media_id: str, change: RestrictionChange) -> MediaRecord:
+        """Mark an item restricted, or clear the mark (ACC-7: admins only; a restricted
+        item is then viewed and exported by admins only). Audited with the reason, and a
+        custody event on the item; setting what is already set is a 409."""
+        reason = change.reason.strip()
+        if not reason:
+            raise InvalidArgument(
+                "reason is required: say why the item is (un)restricted", field="reason"
+            )
+        with self.db.session() as s:
+            item = self._load(s, media_id)
+        target = f"media:{media_id}"
+        self.authoriser.require(actor, Action.MEDIA_RESTRICT, target, facts(item))
+        action = "media.restrict" if change.restricted else "media.unrestrict"
+        now = self.clock.now()
+        with self.db.transaction() as s:
+            item = self._load(s, media_id, lock=True)
+            if item.restricted == change.restricted:
+                state = "restricted" if item.restricted else "not restricted"
+                raise Conflict(f"media {media_id} is already {state}", field="restricted")
+            item.restricted = change.restricted
+            s.flush()
+            for hook in self.change_hooks:
+                hook(s, item, now)
+            custody = "restricted" if change.restricted else "unrestricted"
+            details = {"restricted": change.restricted, "reason": reason}
+            self._witnessed(s, actor, media_id, custody, action, now, details)
+            s.flush()
+            return MediaRecord.of(item, load_names(s, [item])[item.id])
 
     def update(self, actor: Actor, media_id: str, changes: MediaChanges) -> MediaRecord:
         """Change title, categories, case or incident number (TAG-1); audited with
@@ -441,15 +491,6 @@ class Catalog:
             for hook in self.change_hooks:
                 hook(s, item, now)
             details = {"before": before, "after": normalised}
-            s.add(
-                CustodyEvent(
-                    media_id=media_id,
-                    at=now,
-                    actor=actor.username,
-                    action="tagged",
-                    details=details,
-                )
-            )
-            self.audit.append(s, who(actor), "media.update", f"media:{media_id}", details=details)
+            self._witnessed(s, actor, media_id, "tagged", "media.update", now, details)
             s.flush()
             return MediaRecord.of(item, load_names(s, [item])[item.id])

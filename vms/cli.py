@@ -20,7 +20,7 @@ from typing import Any
 from vms.audit.cli import register as register_audit_commands
 from vms.audit.log import SYSTEM_ROLE, Who
 from vms.auth.permissions import Actor
-from vms.catalog import MediaQuery, MediaRecord
+from vms.catalog import MediaQuery, MediaRecord, RestrictionChange
 from vms.check import Level, check, recover
 from vms.config import Config, load_config
 from vms.db.models import MediaItem, Role, SourceKind, User
@@ -277,6 +277,20 @@ def cmd_media_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_media_restrict(args: argparse.Namespace) -> int:
+    """ACC-7: mark an item restricted (``restrict``) or clear the mark (``unrestrict``),
+    as ``cli:<os user>`` with administration's reach; audited with the reason."""
+    services = open_services(args)
+    actor = Actor(user_id=0, username=cli_actor().name, role=Role.ADMIN)
+    change = RestrictionChange(restricted=args.media_cmd == "restrict", reason=args.reason)
+    try:
+        record = services.catalog.set_restricted(actor, args.id, change)
+    finally:
+        services.close()
+    print(f"{record.id} restricted: {'yes' if record.restricted else 'no'}")
+    return 0
+
+
 def cmd_export_verify(args: argparse.Namespace) -> int:
     from vms.exports import verify
 
@@ -450,6 +464,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_media_show)
+    for name, what in (
+        ("restrict", "mark an item restricted: only admins view and export it (ACC-7)"),
+        ("unrestrict", "clear an item's restricted mark (ACC-7)"),
+    ):
+        p = media.add_parser(name, help=what)
+        p.add_argument("id")
+        p.add_argument("--reason", required=True, help="why (kept in the audit log)")
+        p.set_defaults(func=cmd_media_restrict)
 
     audit = sub.add_parser("audit", help="the audit log").add_subparsers(
         dest="audit_cmd", required=True

@@ -56,6 +56,18 @@ def items(services: Services) -> dict[str, str]:
 
 Call = Callable[[FlaskClient, dict[str, str], dict[str, str]], Any]
 
+
+def _unrestrict_and_back(c: FlaskClient, h: dict[str, str], i: dict[str, str]) -> Any:
+    """Clear the restricted item's mark; when that worked, set it again (the item stays
+    restricted for the other rows)."""
+    url = f"/api/v1/media/{i['restricted']}/restricted"
+    r = c.put(url, json={"restricted": False, "reason": "matrix"}, headers=h)
+    if r.status_code == 200:
+        again = c.put(url, json={"restricted": True, "reason": "matrix"}, headers=h)
+        assert again.status_code == 200, again.get_json()
+    return r
+
+
 ENDPOINTS: dict[str, Call] = {
     "search": lambda c, h, i: c.get("/api/v1/media", headers=h),
     "detail": lambda c, h, i: c.get(f"/api/v1/media/{i['own']}", headers=h),
@@ -95,6 +107,7 @@ ENDPOINTS: dict[str, Call] = {
         "/api/v1/cameras/CAM-1/recording/state", json={"recording": True}, headers=h
     ),
     "timeline": lambda c, h, i: c.get("/api/v1/cameras/CAM-1/timeline", headers=h),
+    "media-restricted": _unrestrict_and_back,
     "snapshot": lambda c, h, i: c.get("/api/v1/cameras/CAM-1/snapshot.jpg", headers=h),
     "review": lambda c, h, i: c.get(
         "/api/v1/review?start=2026-11-20T08:00Z&end=2026-11-20T12:00Z", headers=h
@@ -140,6 +153,8 @@ EXPECTED: dict[str, dict[str, int]] = {
     # Live view: dispatchers, supervisors, admins (the camera is not recorded here: 404).
     "recording-state": {A: 200, D: 200, C: 403, I: 403, U: 403, S: 200, O: 403, X: 403},
     "snapshot": {A: 404, D: 404, C: 403, I: 403, U: 403, S: 404, O: 403, X: 403},
+    # ACC-7: only admins set or clear the restricted mark (issue 14.4).
+    "media-restricted": {A: 200, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403},
     # The timeline is metadata: whoever searches the catalog.
     "timeline": {A: 200, D: 403, C: 200, I: 200, U: 200, S: 200, O: 200, X: 200},
     # The review (issue 15.2) is metadata too: each role is offered what it may search.

@@ -18,6 +18,7 @@ class Action(enum.StrEnum):
     MEDIA_SEARCH = "media.search"  # metadata only
     MEDIA_VIEW = "media.view"  # content: play, download
     MEDIA_EDIT = "media.edit"  # title, categories, case number
+    MEDIA_RESTRICT = "media.restrict"  # set or clear the restricted flag (ACC-7)
     AUDIT_READ = "audit.read"
     USERS_MANAGE = "users.manage"
     LIVE_VIEW = "live.view"
@@ -81,6 +82,8 @@ TABLE: dict[Action, dict[Role, Scope]] = {
         _R.SUPERVISOR: _S.SUPERVISED,
         _R.OFFICER: _S.OWN,
     },
+    # ACC-7: only admins mark an item restricted or clear the mark (issue 14.4).
+    Action.MEDIA_RESTRICT: {_R.ADMIN: _S.ALL},
     Action.MEDIA_EDIT: {
         _R.ADMIN: _S.ALL,
         _R.RECORDS_COMMANDER: _S.NON_RESTRICTED,

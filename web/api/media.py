@@ -15,6 +15,7 @@ from web.schemas.media import (
     MediaOut,
     MediaPageOut,
     MediaSearchQuery,
+    RestrictionIn,
 )
 from web.security import remote_addr, require_actor, services
 
@@ -89,6 +90,15 @@ def update(media_id: str, body: MediaChangesIn) -> MediaRecord:
 
     Only the fields sent change; audited with the old and new values (ACC-6)."""
     return services().catalog.update(require_actor(), media_id, body.command())
+
+
+@bp.operation("PUT", "/media/<media_id>/restricted", body=RestrictionIn, response=MediaOut)
+def set_restricted(media_id: str, body: RestrictionIn) -> MediaRecord:
+    """Mark an item restricted or clear the mark (ACC-7; admins only).
+
+    A restricted item is viewed and exported by admins only. Audited with the reason,
+    and a custody event on the item; 409 when the item is already in that state."""
+    return services().catalog.set_restricted(require_actor(), media_id, body.command())
 
 
 @bp.operation("GET", "/categories", response=CategoriesOut)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import render_template, request
+from flask import redirect, render_template, request, url_for
 
 from vms.audit.view import AuditQuery
 from vms.auth.permissions import Action, ItemFacts, decide
@@ -13,7 +13,7 @@ from vms.errors import InvalidArgument
 from web.contract import parse_model, query_data
 from web.pages.blueprint import page_blueprint
 from web.pages.filters import SOURCE_NAMES
-from web.schemas.media import MediaDetailOut, MediaOut, MediaSearchQuery
+from web.schemas.media import MediaDetailOut, MediaOut, MediaSearchQuery, RestrictionIn
 from web.security import require_actor, services
 
 # The upload page sends chunks of at most this size (and never more than the server's
@@ -64,10 +64,26 @@ def media_detail(media_id: str) -> Any:
     return render_template(
         "media.html",
         history=history,
+        can_restrict=decide(actor, Action.MEDIA_RESTRICT, item_facts).allowed,
+        restricted_changed=request.args.get("restricted"),
         item=MediaDetailOut.model_validate(item).model_dump(mode="json"),
         can_view=decide(actor, Action.MEDIA_VIEW, item_facts).allowed,
         can_edit=decide(actor, Action.MEDIA_EDIT, item_facts).allowed,
         categories=services().categories.categories,
+    )
+
+
+@bp.post("/media/<media_id>/restricted")
+def restrict(media_id: str) -> Any:
+    """The media page's restricted-mark form (ACC-7, admins)."""
+    actor = require_actor()
+    wanted = request.form.get("restricted") == "1"
+    body = parse_model(
+        RestrictionIn, {"restricted": wanted, "reason": request.form.get("reason", "")}
+    )
+    services().catalog.set_restricted(actor, media_id, body.command())
+    return redirect(
+        url_for("catalog_pages.media_detail", media_id=media_id, restricted="1" if wanted else "0")
     )
 
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from vms.catalog import MAX_PAGE, UNCHANGED, MediaChanges, MediaQuery
+from vms.catalog import MAX_PAGE, UNCHANGED, MediaChanges, MediaQuery, RestrictionChange
 from vms.db.models import SourceKind
 from web.contract import OutTime, Printable, QueryModel, Range, RequestModel, ResponseModel, Time
 
@@ -75,6 +75,16 @@ class MediaChangesIn(RequestModel):
             incident_number=text("incident_number"),
             incident_type=text("incident_type"),
         )
+
+
+class RestrictionIn(RequestModel):
+    """Mark the item restricted (``true``) or clear the mark, with the reason (ACC-7)."""
+
+    restricted: bool
+    reason: Annotated[str, Printable(500, required=True)]
+
+    def command(self) -> RestrictionChange:
+        return RestrictionChange(restricted=self.restricted, reason=self.reason)
 
 
 class CustodyOut(ResponseModel):

@@ -1,0 +1,168 @@
+"""ACC-7: admins set and clear an item's restricted mark through the API, the CLI and
+the media page (issue 14 item 4); a restricted item is viewed by admins only, and every
+change is audited with its reason and recorded in the item's custody."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from tests.conftest import sign_in
+from tests.media import make_video
+from tests.vms.test_crash_safety import run_cli
+from vms.audit.log import Who
+from vms.auth.permissions import Actor
+from vms.catalog import RestrictionChange
+from vms.config import Config
+from vms.db.models import AuditEntry, CustodyEvent, MediaItem, SourceKind
+from vms.errors import Conflict, InvalidArgument, PermissionDenied
+from vms.ingest import IngestRequest
+from vms.services import Services
+
+
+@pytest.fixture
+def media_id(services: Services) -> str:
+    return services.ingestor.ingest(
+        io.BytesIO(make_video(seconds=1, seed=3)),
+        IngestRequest(source=SourceKind.BWC, device_id="BWC-1", officer_badge="B1"),
+        Who("setup", "admin"),
+    ).media_id
+
+
+def _restricted(services: Services, media_id: str) -> bool:
+    with services.db.session() as s:
+        item = s.get(MediaItem, media_id)
+        assert item is not None
+        return item.restricted
+
+
+def test_admin_restricts_and_clears_with_reason_ACC_7(
+    services: Services, actors: dict[str, Actor], media_id: str
+) -> None:
+    admin, investigator = actors["admin"], actors["investigator"]
+    services.catalog.authorise_content(investigator, media_id, download=False)  # may view
+
+    record = services.catalog.set_restricted(
+        admin, media_id, RestrictionChange(True, "victim's identity")
+    )
+    assert record.restricted and _restricted(services, media_id)
+    with pytest.raises(PermissionDenied):  # now admins only
+        services.catalog.authorise_content(investigator, media_id, download=False)
+    services.catalog.authorise_content(admin, media_id, download=False)
+    with pytest.raises(Conflict, match="already restricted"):
+        services.catalog.set_restricted(admin, media_id, RestrictionChange(True, "again"))
+
+    services.catalog.set_restricted(admin, media_id, RestrictionChange(False, "court released"))
+    assert not _restricted(services, media_id)
+    services.catalog.authorise_content(investigator, media_id, download=False)
+
+    with services.db.session() as s:
+        custody = [
+            (e.action, e.details["reason"])
+            for e in s.execute(
+                select(CustodyEvent)
+                .where(CustodyEvent.media_id == media_id, CustodyEvent.action != "ingested")
+                .order_by(CustodyEvent.id)
+            ).scalars()
+        ]
+        audit = [
+            (e.action, e.actor, e.details.get("reason"))
+            for e in s.execute(
+                select(AuditEntry)
+                .where(
+                    AuditEntry.target == f"media:{media_id}",
+                    AuditEntry.action.in_(["media.restrict", "media.unrestrict"]),
+                )
+                .order_by(AuditEntry.seq)
+            ).scalars()
+        ]
+    assert custody == [("restricted", "victim's identity"), ("unrestricted", "court released")]
+    assert audit == [
+        ("media.restrict", "admin", "victim's identity"),
+        ("media.unrestrict", "admin", "court released"),
+    ]
+    assert services.audit.verify(services.db) is None
+
+
+def test_only_admins_change_it_and_a_reason_is_required_ACC_7(
+    services: Services, actors: dict[str, Actor], media_id: str
+) -> None:
+    for role in ("investigator", "commander", "auditor", "sergeant", "officer"):
+        with pytest.raises(PermissionDenied):
+            services.catalog.set_restricted(actors[role], media_id, RestrictionChange(True, "r"))
+    assert not _restricted(services, media_id)
+    with services.db.session() as s:
+        denied = s.execute(
+            select(AuditEntry.actor).where(
+                AuditEntry.outcome == "denied", AuditEntry.target == f"media:{media_id}"
+            )
+        ).scalars()
+        assert set(denied) == {"investigator", "commander", "auditor", "sergeant", "officer"}
+    with pytest.raises(InvalidArgument, match="reason"):
+        services.catalog.set_restricted(actors["admin"], media_id, RestrictionChange(True, "  "))
+
+
+def test_api_names_what_is_wrong(
+    client: Any, tokens: dict[str, str], services: Services, media_id: str
+) -> None:
+    admin = {"Authorization": f"Bearer {tokens['admin']}"}
+    url = f"/api/v1/media/{media_id}/restricted"
+    r = client.put(url, json={"restricted": True}, headers=admin)
+    assert r.status_code == 400 and "reason" in r.get_json()["error"]["message"]
+    r = client.put(url, json={"restricted": "yes", "reason": "r"}, headers=admin)
+    assert r.status_code == 400 and "restricted" in r.get_json()["error"]["message"]
+    r = client.put(url, json={"restricted": True, "reason": "minor"}, headers=admin)
+    assert r.status_code == 200 and r.get_json()["restricted"] is True
+    r = client.put(url, json={"restricted": True, "reason": "minor"}, headers=admin)
+    assert r.status_code == 409
+    r = client.put(
+        "/api/v1/media/nope/restricted", json={"restricted": True, "reason": "r"}, headers=admin
+    )
+    assert r.status_code == 404
+
+
+def test_media_page_form_for_admins_only(services: Services, app: Any, media_id: str) -> None:
+    investigator = app.test_client()
+    csrf = sign_in(investigator, "investigator")
+    page = investigator.get(f"/media/{media_id}")
+    assert page.status_code == 200 and b'id="restrict-form"' not in page.data
+    r = investigator.post(
+        f"/media/{media_id}/restricted",
+        data={"csrf_token": csrf, "restricted": "1", "reason": "mine"},
+    )
+    assert r.status_code == 403 and not _restricted(services, media_id)
+
+    admin = app.test_client()
+    csrf = sign_in(admin, "admin")
+    assert b'id="restrict-form"' in admin.get(f"/media/{media_id}").data
+    r = admin.post(f"/media/{media_id}/restricted", data={"restricted": "1", "reason": "x"})
+    assert r.status_code in (400, 403) and not _restricted(services, media_id)  # no CSRF token
+    r = admin.post(
+        f"/media/{media_id}/restricted",
+        data={"csrf_token": csrf, "restricted": "1", "reason": "sexual assault victim"},
+    )
+    assert r.status_code == 302 and _restricted(services, media_id)
+    page = admin.get(r.headers["Location"])
+    assert b"The item is now restricted." in page.data
+
+
+def test_cli_restricts_and_clears(config: Config, services: Services, media_id: str) -> None:
+    r = run_cli(config, "media", "restrict", media_id, "--reason", "juvenile")
+    assert r.returncode == 0, r.stderr
+    assert f"{media_id} restricted: yes" in r.stdout and _restricted(services, media_id)
+    r = run_cli(config, "media", "restrict", media_id, "--reason", "juvenile")
+    assert r.returncode == 5 and "already restricted" in r.stderr
+    r = run_cli(config, "media", "unrestrict", media_id)
+    assert r.returncode == 2 and "--reason" in r.stderr
+    r = run_cli(config, "media", "unrestrict", media_id, "--reason", "order lifted")
+    assert r.returncode == 0 and not _restricted(services, media_id)
+    with services.db.session() as s:
+        actors = set(
+            s.execute(
+                select(AuditEntry.actor).where(AuditEntry.action == "media.unrestrict")
+            ).scalars()
+        )
+    assert actors and all(a.startswith("cli:") for a in actors)
