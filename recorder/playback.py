@@ -109,21 +109,26 @@ class Playlist:
             "#EXT-X-INDEPENDENT-SEGMENTS",
             f"#EXT-X-START:TIME-OFFSET={self.start_offset:.3f},PRECISE=YES",
         ]
+        init, media, append = SegmentPart.INIT, SegmentPart.MEDIA, lines.append
         for segment in self.segments:
             if segment.discontinuity:
-                lines.append("#EXT-X-DISCONTINUITY")
+                append("#EXT-X-DISCONTINUITY")
             # One map per segment: a camera reconnect may change its parameters.
-            lines.append(f'#EXT-X-MAP:URI="{segment_url(segment.media_id, SegmentPart.INIT)}"')
-            lines.append(f"#EXT-X-PROGRAM-DATE-TIME:{_pdt(segment.start)}")
-            lines.append(f"#EXTINF:{segment.duration:.3f},")
-            lines.append(segment_url(segment.media_id, SegmentPart.MEDIA))
+            append(
+                f'#EXT-X-MAP:URI="{segment_url(segment.media_id, init)}"\n'
+                f"#EXT-X-PROGRAM-DATE-TIME:{_pdt(segment.start)}\n"
+                f"#EXTINF:{segment.duration:.3f},\n"
+                f"{segment_url(segment.media_id, media)}"
+            )
         lines.append("#EXT-X-ENDLIST")
         return "\n".join(lines) + "\n"
 
 
 def _pdt(at: dt.datetime) -> str:
     """ISO 8601 with milliseconds and ``Z`` (RFC 8216 4.3.2.6)."""
-    return at.astimezone(dt.UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+    if at.tzinfo is not dt.UTC:  # segment starts are UTC already (``_utc``)
+        at = at.astimezone(dt.UTC)
+    return at.isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 @dataclass(frozen=True)
