@@ -213,6 +213,7 @@ DOCUMENT_READERS = {
     "vms.camera_model.from_dict": "a calibration read back from its JSON column",
     "onvif_control.cameras.calibration_from_simulator": "the simulator's own state (test peer)",
     "vms.audit.verify_export": "the standalone verifier of an audit export document",
+    "vms.exports.service.from_json": "an export's sources read back from its stored request",
 }
 
 

@@ -93,12 +93,17 @@ class ExportSource:
         }
 
     @classmethod
-    def from_json(cls, body: dict[str, Any]) -> ExportSource:
+    def from_json(cls, stored: dict[str, Any]) -> ExportSource:
+        """A source read back from the export row's stored request."""
+
         def when(value: Any) -> dt.datetime | None:
             return dt.datetime.fromisoformat(value) if value else None
 
         return cls(
-            body.get("camera_id"), body.get("media_id"), when(body["start"]), when(body["end"])
+            stored.get("camera_id"),
+            stored.get("media_id"),
+            when(stored["start"]),
+            when(stored["end"]),
         )
 
 
