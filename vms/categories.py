@@ -7,7 +7,7 @@ bodily injury, major incidents) default to the evidence retention (RET-7, ``None
 source's retention (RET-4, 90 days for BWC/dash) unless a period is given. A site replaces
 the list with ``[tagging] categories_file`` (TOML with ``[[category]]`` tables, or JSON
 list), each entry ``{name, retention_days?, evidence?}`` (and ``rule``, ``clause`` in an
-agency preset, vms/policy/presets, whose file is used as the categories file).
+agency preset, vms/policy/agencies, whose file is used as the categories file).
 """
 
 from __future__ import annotations

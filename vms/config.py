@@ -300,7 +300,7 @@ class Config:
     # Default: SQLite in the data dir.
     database_url: str = ""
     log_level: str = "INFO"
-    # An agency preset (vms/policy/presets): "ct-post", "denver-bwc" or "norwich-pscs";
+    # An agency preset (vms/policy/agencies): "ct-post", "denver-bwc" or "norwich-pscs";
     # empty: none. Explicit settings override the preset's values.
     policy_preset: str = ""
     web: WebConfig = dataclasses.field(default_factory=WebConfig)
