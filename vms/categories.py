@@ -6,7 +6,8 @@ bodily injury, major incidents) default to the evidence retention (RET-7, ``None
 ``retention_days`` means "the configured evidence retention"); the others keep the
 source's retention (RET-4, 90 days for BWC/dash) unless a period is given. A site replaces
 the list with ``[tagging] categories_file`` (TOML with ``[[category]]`` tables, or JSON
-list), each entry ``{name, retention_days?, evidence?}``.
+list), each entry ``{name, retention_days?, evidence?}`` (and ``rule``, ``clause`` in an
+agency preset, vms/policy/agencies, whose file is used as the categories file).
 """
 
 from __future__ import annotations
@@ -137,7 +138,8 @@ def load_categories(path: str) -> CategoryList:
     for i, entry in enumerate(entries):
         if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
             raise InvalidArgument(f"categories file {file}: entry {i + 1} has no name")
-        extra = set(entry) - {"name", "retention_days", "evidence"}
+        # rule and clause: where an agency preset's category comes from (vms/policy).
+        extra = set(entry) - {"name", "retention_days", "evidence", "rule", "clause"}
         if extra:
             raise InvalidArgument(
                 f"categories file {file}: entry {entry['name']!r} has unknown keys {sorted(extra)}"

@@ -28,6 +28,7 @@ from vms.errors import InvalidArgument, NotFound, VMSError
 from vms.ingest import IngestRequest, Origin
 from vms.jsonable import jsonable
 from vms.names import load_names
+from vms.policy.cli import register as register_policy_commands
 from vms.recorded_time import parse_recorded_at
 from vms.services import Services
 
@@ -515,6 +516,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = dock.add_parser("scan", help="ingest settled files in the dock folders once")
     p.set_defaults(func=cmd_dock_scan)
 
+    register_policy_commands(sub)
     _register_plugins("vms.commands", sub)
     return parser
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from vms.errors import InvalidArgument
+from vms.policy.presets import load_preset
 
 # Environment variables that start with VMS_ but are not settings.
 NON_SETTING_ENV = frozenset({"VMS_CONFIG", "VMS_CACHE_DIR"})
@@ -203,6 +204,29 @@ class TaggingConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class AccessConfig:
+    # ACC-4: the purposes a reviewer may state when opening media outside their own scope
+    # (comma separated). Recorded here for the presets and the conformance report; no
+    # code asks for a purpose yet (issue 14, item 4).
+    review_purposes: str = (
+        "report_writing,investigation,internal_affairs,technical_support,legal,training"
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class ReviewsConfig:
+    # OPS-6: supervisor reviews required per officer per month (Denver 5.12.6.1: two).
+    # The monthly report that counts them is issue 14, item 3.
+    per_officer_month: int = 2
+
+    def __post_init__(self) -> None:
+        if self.per_officer_month < 0:
+            raise InvalidArgument(
+                f"[reviews] per_officer_month must be 0 or more, not {self.per_officer_month}"
+            )
+
+
+@dataclasses.dataclass(frozen=True)
 class CamerasConfig:
     """ONVIF camera control (issue 4): adapter timeout, health checks, pose polling."""
 
@@ -276,6 +300,9 @@ class Config:
     # Default: SQLite in the data dir.
     database_url: str = ""
     log_level: str = "INFO"
+    # An agency preset (vms/policy/agencies): "ct-post", "denver-bwc" or "norwich-pscs";
+    # empty: none. Explicit settings override the preset's values.
+    policy_preset: str = ""
     web: WebConfig = dataclasses.field(default_factory=WebConfig)
     ingest: IngestConfig = dataclasses.field(default_factory=IngestConfig)
     recorder: RecorderConfig = dataclasses.field(default_factory=RecorderConfig)
@@ -283,6 +310,8 @@ class Config:
     redaction: RedactionConfig = dataclasses.field(default_factory=RedactionConfig)
     retention: RetentionConfig = dataclasses.field(default_factory=RetentionConfig)
     tagging: TaggingConfig = dataclasses.field(default_factory=TaggingConfig)
+    access: AccessConfig = dataclasses.field(default_factory=AccessConfig)
+    reviews: ReviewsConfig = dataclasses.field(default_factory=ReviewsConfig)
     cameras: CamerasConfig = dataclasses.field(default_factory=CamerasConfig)
     ptz: PtzConfig = dataclasses.field(default_factory=PtzConfig)
     audit: AuditConfig = dataclasses.field(default_factory=AuditConfig)
@@ -365,6 +394,18 @@ def _coerce(value: Any, typ: Any, where: str) -> Any:
     raise AssertionError(f"unsupported setting type {typ!r}")
 
 
+def _apply_preset(values: dict[str | None, dict[str, Any]]) -> None:
+    """Fill in the preset's values under everything given explicitly (file, environment,
+    overrides): an explicit setting always wins over the preset."""
+    name = values[None].get("policy_preset")
+    if name is None or name == "":
+        return
+    preset = load_preset(_coerce(name, str, "policy_preset"))
+    for dotted, value in preset.values().items():
+        section, key = dotted.split(".", 1)
+        values.setdefault(section, {}).setdefault(key, value.value)
+
+
 def load_config(
     path: str | os.PathLike[str] | None = None,
     environ: Mapping[str, str] | None = None,
@@ -427,6 +468,7 @@ def load_config(
         section, key, _ = names[env_name]
         values.setdefault(section, {})[key] = raw
 
+    _apply_preset(values)
     kwargs: dict[str, Any] = {}
     for key, typ in top.items():
         if key in values[None]:

@@ -302,3 +302,47 @@ def test_legal_hold_release_needs_the_notice_RET_10(
     assert item(timed, media).expires_at is None  # type: ignore[union-attr]
     out = retention.legal_holds.release(actors["commander"], hold.id, ReleaseLegalHold("RN-1"))
     assert out.state == "released" and out.release_notice == "RN-1"
+
+
+@pytest.mark.parametrize(
+    ("via", "organization", "litigation", "notify"),
+    [
+        # RET-9: an oral or electronic request from the public anticipating litigation
+        ("oral", "", True, ["supervisor", "municipal attorney"]),
+        ("electronic", "", True, ["supervisor", "municipal attorney"]),
+        # RET-8: a prosecutor's or counsel's request, nothing to notify
+        ("written", "Division of Criminal Justice", False, []),
+    ],
+)
+def test_requests_of_every_kind_pin_and_litigation_notifies_RET_8_RET_9(
+    timed: Services,
+    retention: Retention,
+    clock: ManualClock,
+    actors: dict[str, Actor],
+    via: str,
+    organization: str,
+    litigation: bool,
+    notify: list[str],
+) -> None:
+    """Any request (oral, electronic, written; from the public, a prosecutor or counsel)
+    pins what it names; one anticipating litigation records the notice to the supervisor
+    and the municipal attorney in its audit entry."""
+    media = ingest(timed, recorded_at=clock.now())
+    out = retention.preservation.create(
+        actors["commander"],
+        request(
+            received_via=via,
+            requester={"name": "R. Quester", "organization": organization},
+            litigation_anticipated=litigation,
+            media_ids=[media],
+        ),
+    )
+    assert out.pinned == (media,)
+    row = item(timed, media)
+    assert row is not None and row.evidence and row.expires_at is None
+    with timed.db.session() as s:
+        entry = s.execute(
+            select(AuditEntry).where(AuditEntry.action == "preservation.create")
+        ).scalar_one()
+        assert entry.details["received_via"] == via
+        assert entry.details["notify"] == notify
