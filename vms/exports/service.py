@@ -481,9 +481,18 @@ class ExportService:
             ]
 
     def package(self, actor: Actor, export_id: str, *, remote: str) -> PackageDownload:
-        """The package of a done export, for its creator (while they may export) or an
-        admin; audited ``media.export.download`` with a custody event on the package
-        item (ACC-6). Auditors read exports but not their content (403)."""
+        """:meth:`authorise_package` then :meth:`record_download` at once (the CLI and
+        tests, where handing over the path is the download)."""
+        download = self.authorise_package(actor, export_id)
+        self.record_download(actor, download, remote=remote)
+        return download
+
+    def authorise_package(self, actor: Actor, export_id: str) -> PackageDownload:
+        """Authorise the download of an export's package and find its file: its creator
+        (while they may export) or an admin; auditors read exports but not their content
+        (403, audited). Nothing is recorded as downloaded here: the caller builds its
+        response, then calls :meth:`record_download`, so a download that fails leaves no
+        entry claiming it succeeded (as :meth:`vms.catalog.Catalog.authorise_content`)."""
         target = f"export:{export_id}"
         record = self.get(actor, export_id)
         may_export = self.authoriser.allows(actor, Action.EXPORTS_CREATE)
@@ -508,31 +517,35 @@ class ExportService:
         path = self.store.path_for(package.sha256)
         if not path.is_file():
             raise NotFound(f"the package file of export {export_id} is missing from the store")
+        return PackageDownload(
+            export_id, package.media_id, path, package.size, package.sha256, name
+        )
+
+    def record_download(self, actor: Actor, download: PackageDownload, *, remote: str) -> None:
+        """Audit ``media.export.download`` with a custody event on the package item
+        (ACC-6, ACC-10): called once the package was actually handed over."""
         now = self.clock.now()
         with self.db.transaction() as s:
             s.add(
                 CustodyEvent(
-                    media_id=package.media_id,
+                    media_id=download.media_id,
                     at=now,
                     actor=actor.username,
                     action="downloaded",
-                    details={"export_id": export_id, "remote_addr": remote},
+                    details={"export_id": download.export_id, "remote_addr": remote},
                 )
             )
             self.audit.append(
                 s,
                 who(actor),
                 "media.export.download",
-                target,
+                f"export:{download.export_id}",
                 details={
-                    "package_media_id": package.media_id,
-                    "sha256": package.sha256,
+                    "package_media_id": download.media_id,
+                    "sha256": download.sha256,
                     "remote_addr": remote,
                 },
             )
-        return PackageDownload(
-            export_id, package.media_id, path, package.size, package.sha256, name
-        )
 
     # -- the job -------------------------------------------------------------------
 
