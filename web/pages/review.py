@@ -74,5 +74,5 @@ def review() -> Any:
         max_played=MAX_PLAYED,
         can_bookmark=authoriser.allows(actor, Action.CASES_MANAGE),
         can_read_bookmarks=authoriser.allows(actor, Action.CASES_READ),
-        can_export=exports_available() and authoriser.allows(actor, Action.MEDIA_VIEW),
+        can_export=exports_available() and authoriser.allows(actor, Action.EXPORTS_CREATE),
     )
