@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import shutil
+import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,10 +52,10 @@ from vms.db.models import (
     SourceKind,
 )
 from vms.devices import is_registered_camera
-from vms.errors import InvalidArgument, NotFound, VMSError
+from vms.errors import DataLoss, InvalidArgument, NotFound, VMSError
 from vms.events import EventBus
 from vms.faults import crash_point
-from vms.ingest import Ingestor, IngestRequest
+from vms.ingest import Ingestor, IngestRequest, IngestResult
 from vms.media.clip import CUT_MODES, CutResult, Segment, cut_clips
 from vms.store import MediaStore
 
@@ -550,29 +551,49 @@ class ExportService:
     # -- the job -------------------------------------------------------------------
 
     def recover_interrupted(self) -> list[str]:
-        """At the jobs role's start: exports left ``running`` by a killed process are
-        marked ``failed`` ("interrupted by a restart") and their work folders (a
-        ``.part`` package, clips) removed. Returns their ids."""
+        """At the jobs role's start: exports left ``running`` by a killed process.
+
+        One killed while cataloguing (its plan of step 4 is in the row, see
+        :mod:`vms.exports.job`) is finished: the files not yet catalogued are ingested
+        from its work folder (the package checked by its own verifier against our key,
+        each clip against the hash the signed manifest gives), then the links, holds,
+        custody and ``media.export`` are written and it is ``done``. Any other (killed
+        earlier, or whose files do not check) is marked ``failed`` ("interrupted by a
+        restart"), naming the items catalogued before the kill. The work folders (a
+        ``.part`` package, clips) of exports not queued are removed. Returns the ids of
+        the exports failed."""
+        with self.db.session() as s:
+            stale = list(s.execute(select(Export.id).where(Export.state == RUNNING)).scalars())
+        failed: list[tuple[str, str]] = []
+        for export_id in stale:
+            problem = self._resume(export_id)
+            if problem is not None:
+                failed.append((export_id, problem))
         now = self.clock.now()
+        records = []
         with self.db.transaction() as s:
-            stale = list(s.execute(select(Export).where(Export.state == RUNNING)).scalars())
-            for row in stale:
+            for export_id, problem in failed:
+                row = s.get(Export, export_id)
+                if row is None or row.state != RUNNING:
+                    continue
                 # Items catalogued before the kill (step 4) are whole items (INV-1), not
                 # linked or held: named in the error and the audit entry for review.
                 kept = list(row.request.get("catalogued", []))
                 error = INTERRUPTED
+                if problem:
+                    error += f" ({problem})"
                 if kept:
                     error += f"; catalogued before it, not linked: {', '.join(kept)}"
-                row.state, row.error, row.finished_at = FAILED, error, now
+                row.state, row.error, row.finished_at = FAILED, error[:2000], now
                 self.audit.append(
                     s,
                     Who("vms-jobs", "system"),
                     "export.fail",
                     f"export:{row.id}",
                     outcome="error",
-                    details={"error": INTERRUPTED, "catalogued": kept},
+                    details={"error": error[:2000], "catalogued": kept},
                 )
-            records = [ExportRecord.of(r) for r in stale]
+                records.append(ExportRecord.of(row))
             live = {
                 r
                 for r in s.execute(
@@ -587,6 +608,47 @@ class ExportService:
             log.warning("export %s was interrupted by a restart: marked failed", record.id)
             self._publish(record)
         return [r.id for r in records]
+
+    def _resume(self, export_id: str) -> str | None:
+        """Finish an export killed during steps 4-5; ``None`` when done, else why not
+        ("" when it had not reached step 4: nothing to finish)."""
+        with self.db.session() as s:
+            row = s.get(Export, export_id)
+            if row is None:
+                return ""
+            plan = row.request.get("plan")
+            catalogued = list(row.request.get("catalogued", []))
+            record, role = ExportRecord.of(row), row.created_role
+        if not plan:
+            return ""
+        folder = self.work_dir / export_id
+        try:
+            from vms.exports import verify
+            from vms.exports.job import ExportJob
+            from vms.exports.signing import load_or_create_signer
+
+            if len(catalogued) < len(plan["entries"]):
+                path = folder / plan["entries"][-1]["file"]
+                if not path.is_file():
+                    raise DataLoss(f"the package {path.name} is missing from the work folder")
+                try:
+                    package = verify.Package(path)
+                    pinned = load_or_create_signer(self.secrets_dir).fingerprint
+                    verify.check_files(package, verify.check_signature(package, pinned))
+                except (OSError, zipfile.BadZipFile, verify.Problem) as exc:
+                    raise DataLoss(f"the package {path.name} does not verify: {exc}") from None
+            ExportJob(self, record, role, folder).catalogue(plan, catalogued)
+        except Exception as exc:
+            message = exc.message if isinstance(exc, VMSError) else f"internal error: {exc!r}"
+            log.exception("export %s could not be finished after a restart", export_id)
+            return f"not finished: {message}"
+        log.warning("export %s was interrupted while cataloguing: finished", export_id)
+        with self.db.session() as s:
+            done = s.get(Export, export_id)
+            assert done is not None
+            final = ExportRecord.of(done)
+        self._publish(final)
+        return None
 
     def run_pending(self) -> int:
         """Run the queued exports one after another, oldest first (the jobs role's job;
@@ -659,6 +721,22 @@ class ExportService:
                 outcome="error",
                 details={"error": message[:2000]},
             )
+
+    def note_plan(self, export_id: str, plan: dict[str, Any]) -> None:
+        """Note the plan of steps 4-5 (files to catalogue, links) in the row, before the
+        first file is catalogued: a restart finishes it (:meth:`recover_interrupted`)."""
+        with self.db.transaction() as s:
+            row = s.get(Export, export_id)
+            if row is not None:
+                row.request = {**row.request, "plan": plan}
+
+    def catalogued_item(self, media_id: str) -> IngestResult:
+        """An item the job catalogued before (a resumed export), as ingest returned it."""
+        with self.db.session() as s:
+            item = s.get(MediaItem, media_id)
+            if item is None:
+                raise NotFound(f"media {media_id}, catalogued by the export, no longer exists")
+            return IngestResult(item.id, item.sha256, item.size_bytes, duplicate=True)
 
     def note_catalogued(self, export_id: str, media_id: str) -> None:
         """Remember an item the job catalogued (for :meth:`recover_interrupted`)."""
