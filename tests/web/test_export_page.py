@@ -28,6 +28,8 @@ from vms.ingest import IngestRequest
 from vms.roles import JobRunner
 from vms.services import Job, Services
 
+pytestmark = pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+
 RECORDED = dt.datetime(2026, 11, 20, 11, 0, tzinfo=dt.UTC)
 
 
@@ -163,3 +165,25 @@ def test_investigator_bookmarks_files_exports_and_downloads_a_verified_package_o
     assert ("investigator", "media.export", "ok") in entries
     assert ("investigator", "media.export.download", "ok") in entries
     assert any(a == "officer" and o == "denied" for a, _, o in entries), entries
+
+
+def test_keys_page_shows_the_export_and_audit_key_fingerprints(
+    services: Services, site: object, page: Page
+) -> None:
+    """The public keys the agency publishes (issue 15.4: "public key and fingerprint on
+    the admin page"): admins and auditors see them; others get no link and a refusal."""
+    from vms.exports.signing import load_or_create_signer
+
+    export_key = load_or_create_signer(services.config.secrets_dir).fingerprint
+    audit_key = services.checkpoints.signer.fingerprint
+    login(page, "admin")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Keys").click()
+    expect(page.get_by_role("heading", name="Signing keys")).to_be_visible()
+    expect(page.locator('[data-key="Export signing key"]')).to_have_text(export_key)
+    expect(page.locator('[data-key="Audit checkpoint key"]')).to_have_text(audit_key)
+    page.context.clear_cookies()
+    login(page, "investigator")
+    nav = page.get_by_role("navigation", name="Main")
+    expect(nav.get_by_role("link", name="Keys")).to_have_count(0)
+    page.goto("/admin/keys")
+    expect(page.get_by_role("heading", name="Not permitted")).to_be_visible()

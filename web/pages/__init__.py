@@ -10,6 +10,7 @@
 | :mod:`web.pages.playback` | ``playback_pages`` | ``/playback`` |
 | :mod:`web.pages.cases` | ``case_pages`` | ``/cases``, ``/cases/<number>`` |
 | :mod:`web.pages.review` | ``review_pages`` | ``/review`` |
+| :mod:`web.pages.admin` | ``admin_pages`` | ``/admin/keys`` |
 
 What they share (the error page, ``can`` for navigation) is in
 :mod:`web.pages.blueprint`, the template filters in :mod:`web.pages.filters`; templates
@@ -20,7 +21,18 @@ from __future__ import annotations
 
 from flask import Flask
 
-from web.pages import audit, auth, cases, catalog, filters, live, playback, retention, review
+from web.pages import (
+    admin,
+    audit,
+    auth,
+    cases,
+    catalog,
+    filters,
+    live,
+    playback,
+    retention,
+    review,
+)
 from web.pages.blueprint import navigation
 
 
@@ -28,7 +40,7 @@ def register(app: Flask) -> None:
     """Register every page blueprint, the template filters and ``can``."""
     filters.install(app)
     app.context_processor(navigation)
-    for bp in (auth.bp, catalog.bp, audit.bp, live.bp, playback.bp):
+    for bp in (auth.bp, catalog.bp, audit.bp, live.bp, playback.bp, admin.bp):
         app.register_blueprint(bp)
     retention.register(app)  # its pages and its API
     cases.register(app)  # case folders and bookmarks, pages and API (issue 15.3)
