@@ -1,10 +1,10 @@
 """Exports in headless Chromium (issue 15, Tests: "Review page and case page in Chromium"):
 an investigator opens a case, bookmarks an instant of a body-camera recording on /review,
-adds the recording to the case from its media page, exports the range from the review
-page ("Export this range": progress over the page's socket, the job run by the jobs
-role's runner in this process) and downloads the package, whose own ``verify.py``
-passes; the case page lists the export done. An officer gets no export button and the
-API refuses them (403, audited). Small media (320x180, 3 s) keep it fast."""
+adds the recording to the case from its media page, opens the case's range on the review
+page from the case page and exports it ("Export this range"; the job run by the jobs
+role's runner in this process, progress over the socket on the review page and the case
+page), then downloads the package, whose own ``verify.py`` passes. An officer gets no
+export button and the API refuses them (403, audited). Small media (320x180, 3 s) keep it fast."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import io
 import subprocess
 import sys
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -38,25 +38,32 @@ def iso(at: dt.datetime) -> str:
 
 
 @pytest.fixture
-def export_jobs(services: Services) -> Iterator[None]:
-    """The jobs role's export job, polling often, beside the live server (one process,
-    as ``vms serve --role all``)."""
+def export_jobs(services: Services) -> Iterator[Callable[[], None]]:
+    """Starts the jobs role's export job, polling often, beside the live server (one
+    process, as ``vms serve --role all``), when the test calls it."""
     runner = JobRunner([Job("exports", 0.2, services.exports.run_pending)])
-    runner.start()
+    started: list[bool] = []
+
+    def start() -> None:
+        runner.start()
+        started.append(True)
+
     try:
-        yield
+        yield start
     finally:
-        runner.stop()
+        if started:
+            runner.stop()
 
 
 def test_investigator_bookmarks_files_exports_and_downloads_a_verified_package_officer_cannot(
     web_assets: Path,
     services: Services,
     site: object,
-    export_jobs: None,
+    export_jobs: Callable[[], None],
     page: Page,
     tmp_path: Path,
 ) -> None:
+    run_jobs = export_jobs
     bwc = services.ingestor.ingest(
         io.BytesIO(make_video(seconds=3, fps=10, size=(320, 180), seed=7)),
         IngestRequest(
@@ -97,19 +104,38 @@ def test_investigator_bookmarks_files_exports_and_downloads_a_verified_package_o
     expect(page.locator("#case-items")).to_contain_text("Stop on 5th")
     expect(page.locator("#case-bookmarks")).to_contain_text("door opens")
 
-    # Export the range from the review page; progress shows, then the download link.
-    page.goto(review)
+    # The case page opens the review over the case's range, the item chosen and the
+    # case number filled in; export it (no job runs yet: the export waits, queued).
+    page.get_by_role("link", name="Review the case's range").click()
     page.wait_for_function("() => window.vmsReview && window.vmsReview.players.length === 1")
     page.wait_for_function("() => document.body.dataset.live === 'connected'")
+    expect(page.get_by_label("Bookmark: door opens")).to_be_attached()
     exporting = page.get_by_role("form", name="Export this range")
+    expect(exporting.get_by_label("Case number (optional)")).to_have_value("C-77")
     exporting.get_by_label("Purpose").fill("court copy for C-77")
-    exporting.get_by_label("Case number (optional)").fill("C-77")
     exporting.get_by_role("button", name="Export this range").click()
+    expect(page.locator("#review-export-state")).to_contain_text("queued")
+    export_id = page.locator("#review-export-state").get_attribute("data-export")
+    assert export_id
+    # The case page, in a second tab, lists it queued with a progress bar ...
+    case_tab = page.context.new_page()
+    case_tab.goto("/cases/C-77")
+    cell = case_tab.locator(f'#case-exports [data-export="{export_id}"]')
+    expect(cell).to_contain_text("queued")
+    expect(cell.locator("progress")).to_have_count(1)
+    case_tab.wait_for_function("() => document.body.dataset.live === 'connected'")
+    # ... then the jobs role runs it: both pages follow, the review page offers the package.
+    run_jobs()
     link = page.get_by_role("link", name="Download the package")
     expect(link).to_be_visible(timeout=60_000)
     assert page.locator("#review-export-state progress").evaluate("e => e.value") == 1
     heard = page.evaluate("() => window.vmsReview.exportEvents")
     assert heard and heard[-1] == "done:1", heard  # export.progress over the socket
+    assert any(h.startswith("running:") for h in heard), heard
+    expect(cell).to_have_attribute("data-state", "done", timeout=20_000)
+    expect(cell).to_contain_text("done")
+    expect(cell.locator("progress")).to_have_count(0)
+    case_tab.close()
     with page.expect_download() as info:
         link.click()
     package = tmp_path / "package.zip"
@@ -128,13 +154,12 @@ def test_investigator_bookmarks_files_exports_and_downloads_a_verified_package_o
         check=False,
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    export_id = page.locator("#review-export-state").get_attribute("data-export")
-    assert export_id
+    assert f"OK: export {export_id}" in checked.stdout
 
-    # The case page lists the export, done.
+    # Reloaded, the case page links the done export to its package.
     page.goto("/cases/C-77")
     expect(page.locator("#case-exports")).to_contain_text("court copy for C-77")
-    expect(page.locator(f'#case-exports [data-export="{export_id}"]')).to_contain_text("done")
+    expect(page.locator(f'#case-exports [data-export="{export_id}"] a')).to_have_text("done")
 
     # An officer: no export button on their own recording, and the API refuses.
     page.context.clear_cookies()
