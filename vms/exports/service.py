@@ -16,8 +16,12 @@ Progress (0..1) is written to the row and published as ``export.progress``.
 
 A job killed mid-way leaves its row ``running`` and its work folder (``<data_dir>/
 exports/<id>/``, at most a ``.part`` package in it): when the jobs role starts,
-:meth:`ExportService.recover_interrupted` marks such rows ``failed`` ("interrupted by a
-restart") and removes their folders; nothing of them is in the catalog.
+:meth:`ExportService.recover_interrupted` finishes those killed while cataloguing (their
+plan is in the row; the package and clips are checked again) and marks the others
+``failed`` ("interrupted by a restart"), then removes the folders. Package downloads
+are authorised (:meth:`ExportService.authorise_package`) and recorded
+(:meth:`ExportService.record_download`) separately, so only a download that was handed
+over is audited.
 """
 
 from __future__ import annotations
