@@ -30,10 +30,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import update
+
 from vms.audit.log import Who
 from vms.clock import isoformat
 from vms.db.models import CustodyEvent, Export, MediaItem, MediaLink
-from vms.errors import NotFound
+from vms.errors import Conflict, NotFound
 from vms.exports.credentials import ClipProvenance, SourceRef, load_or_create_chain, sign_clip
 from vms.exports.manifest import AuditRecord, CustodyRecord, GapRecord, SourceItem
 from vms.exports.package import ClipFile, ExportDraft, write_package
@@ -307,6 +309,15 @@ class ExportJob:
         service, record = self.service, self.record
         now = service.clock.now()
         with service.db.transaction() as s:
+            # Finished once: the row goes from running to done first (a writer that
+            # finished it meanwhile, e.g. a restart's recovery, makes this one roll back).
+            claimed = s.execute(
+                update(Export)
+                .where(Export.id == record.id, Export.state == "running")
+                .values(state="done")
+            )
+            if getattr(claimed, "rowcount", 0) != 1:
+                raise Conflict(f"export {record.id} is no longer running: not finished twice")
             sources = {m: s.get(MediaItem, m) for m in used}
             restricted = any(item is not None and item.restricted for item in sources.values())
             for item in sources.values():

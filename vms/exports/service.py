@@ -714,8 +714,8 @@ class ExportService:
     def _fail(self, export_id: str, message: str) -> None:
         with self.db.transaction() as s:
             row = s.get(Export, export_id)
-            if row is None:
-                return
+            if row is None or row.state not in (QUEUED, RUNNING):
+                return  # finished meanwhile (by a restart's recovery): not failed after
             row.state, row.error, row.finished_at = FAILED, message[:2000], self.clock.now()
             self.audit.append(
                 s,
