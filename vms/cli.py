@@ -340,10 +340,12 @@ def cmd_export_create(args: argparse.Namespace) -> int:
         if record.state != "done":
             print(f"error: export {record.id} failed: {record.error}", file=sys.stderr)
             return 1
-        package = services.exports.package(actor, record.id, remote="cli")
+        package = services.exports.authorise_package(actor, record.id)
         tmp = out.with_name(out.name + ".part")
         shutil.copyfile(package.path, tmp)
         tmp.replace(out)
+        # Audited once the copy is in place: a failed copy records no download.
+        services.exports.record_download(actor, package, remote="cli")
     finally:
         services.close()
     print(f"export {record.id}: {out} ({package.size} bytes, sha256 {package.sha256})")

@@ -53,10 +53,11 @@ def test_export_api_queue_run_read_download_issue_15_4(
     client: Any, tokens: dict[str, str], services: Services, tmp_path: Any
 ) -> None:
     """POST -> 202 {id, state}; the job runs it; GET shows done with the package;
-    the package downloads as a ZIP the verifier accepts, audited."""
+    the package downloads as a ZIP the verifier accepts, audited once the response
+    carries it (a 416 or 304 records nothing)."""
     from sqlalchemy import select
 
-    from vms.db.models import AuditEntry
+    from vms.db.models import AuditEntry, CustodyEvent
     from vms.exports import verify
 
     media_id = _ingest_bwc(services)
@@ -97,6 +98,38 @@ def test_export_api_queue_run_read_download_issue_15_4(
             ).scalars()
         )
     assert actions == ["export.create", "media.export", "media.export.download"]
+    # Audited after the response is built (ACC-6): a download that hands nothing over
+    # (a range past the end: 416; the copy the client has: 304) records nothing.
+    url = f"/api/v1/exports/{export_id}/package"
+    size = shown["package"]["size"]
+    r = client.get(url, headers={**inv, "Range": f"bytes={size + 10}-"})
+    assert r.status_code == 416
+    r.close()
+    etag = f'"{shown["package"]["sha256"]}"'
+    r = client.get(url, headers={**inv, "If-None-Match": etag})
+    assert r.status_code == 304
+    r.close()
+    r = client.get(url, headers={**inv, "Range": "bytes=0-99"})
+    assert r.status_code == 206 and len(r.data) == 100
+    r.close()
+    with services.db.session() as s:
+        downloads = list(
+            s.execute(
+                select(AuditEntry.details).where(
+                    AuditEntry.target == f"export:{export_id}",
+                    AuditEntry.action == "media.export.download",
+                )
+            ).scalars()
+        )
+        custody = list(
+            s.execute(
+                select(CustodyEvent.action).where(
+                    CustodyEvent.media_id == shown["package"]["media_id"],
+                    CustodyEvent.action == "downloaded",
+                )
+            ).scalars()
+        )
+    assert len(downloads) == 2 and len(custody) == 2  # the 200 and the 206 only
     # The case page lists the case's exports (vms/case_exports.py).
     case = client.get("/api/v1/cases/C-9", headers=inv).get_json()
     assert [(e["id"], e["state"]) for e in case["exports"]] == [(export_id, "done")]

@@ -86,3 +86,71 @@ def test_cli_export_then_a_killed_one_is_failed_on_restart_issue_15_6(
         runner.stop()
     assert not folder.exists()
     assert not (tmp_path / "b.zip").exists()
+
+
+def test_an_export_killed_while_cataloguing_is_finished_on_restart_or_failed_if_damaged(
+    services: Services, tmp_path: Path
+) -> None:
+    """Killed after its clip was catalogued but before the package (step 4 of the job):
+    the jobs role's start catalogues the package from the work folder and writes step 5
+    (links, holds, custody, ``media.export``), so the export is ``done`` and whole. One
+    whose package was damaged meanwhile does not verify: failed, naming the clip it had
+    catalogued (INV-1, INV-2, REL-2, ACC-10)."""
+    from vms.db.models import AuditEntry, CustodyEvent, MediaLink
+
+    media_id = services.ingestor.ingest(
+        io.BytesIO(make_video(seconds=2.0, fps=10, seed=8)),
+        IngestRequest(source=SourceKind.BWC, device_id="BWC-1", officer_badge="B1", recorded_at=T0),
+        Who("setup", "admin"),
+    ).media_id
+    ids = []
+    for name in ("a", "b"):
+        args = ("export", "create", "--media", media_id, "--purpose", f"court {name}")
+        out = tmp_path / f"{name}.zip"
+        killed = run_cli(services, *args, "--out", str(out), crash_at="export.mid-ingest")
+        assert killed.returncode == -9, killed.stderr
+        assert not out.exists()
+        with services.db.session() as s:
+            row = s.execute(select(Export).where(Export.purpose == f"court {name}")).scalar_one()
+            assert row.state == "running" and len(row.request["catalogued"]) == 1
+            ids.append((row.id, row.request["catalogued"][0]))
+    (finished, clip), (damaged, damaged_clip) = ids
+    [package_b] = (services.config.data_dir / "exports" / damaged).glob("*.zip")
+    data = bytearray(package_b.read_bytes())
+    data[len(data) // 3] ^= 0xFF
+    package_b.write_bytes(bytes(data))
+
+    runner = RoleRunner(services, "jobs")
+    runner.start()
+    runner.stop()
+    with services.db.session() as s:
+        done = s.get(Export, finished)
+        assert done is not None and done.state == "done", done and done.error
+        assert done.package_media_id and done.error is None
+        package = s.get(MediaItem, done.package_media_id)
+        assert package is not None and package.evidence and package.sha256 == done.sha256
+        clip_item = s.get(MediaItem, clip)
+        assert clip_item is not None and clip_item.evidence
+        source = s.get(MediaItem, media_id)
+        assert source is not None and source.evidence  # REL-2: both held
+        for derived in (clip, done.package_media_id):
+            assert s.get(MediaLink, (derived, media_id)) is not None  # INV-2
+        exported = s.execute(
+            select(CustodyEvent).where(
+                CustodyEvent.media_id == media_id, CustodyEvent.action == "exported"
+            )
+        ).scalars()
+        assert [e.details["export_id"] for e in exported] == [finished]
+        audit = s.execute(
+            select(AuditEntry).where(
+                AuditEntry.action == "media.export", AuditEntry.target == f"export:{finished}"
+            )
+        ).scalar_one()
+        assert audit.details["clip_media_ids"] == [clip]
+        bad = s.get(Export, damaged)
+        assert bad is not None and bad.state == "failed" and bad.error
+        assert bad.error.startswith(INTERRUPTED) and "does not verify" in bad.error
+        assert damaged_clip in bad.error and bad.package_media_id is None
+    assert verify.main([str(services.store.path_for(done.sha256))]) == 0
+    assert not (services.config.data_dir / "exports" / finished).exists()
+    assert not (services.config.data_dir / "exports" / damaged).exists()

@@ -13,22 +13,29 @@ Steps, each in the export's work folder ``<data_dir>/exports/<id>/``:
    custody event ``exported`` to every source item, audit ``media.export`` (ACC-10),
    and mark the export ``done`` with its package.
 
-A crash before step 5 leaves the row ``running``: the next start of the jobs role marks
-it failed and removes the folder (:meth:`ExportService.recover_interrupted`).
+A crash before step 4 leaves the row ``running``: the next start of the jobs role marks
+it failed and removes the folder (:meth:`ExportService.recover_interrupted`). A crash
+during step 4 or before step 5 commits (the plan of step 4 is noted in the row) is
+finished by that start instead: the files not yet catalogued are ingested from the work
+folder (the package first checked by its own verifier, each clip against its signed
+hash), then step 5 runs (:meth:`ExportJob.catalogue`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import update
 
 from vms.audit.log import Who
 from vms.clock import isoformat
 from vms.db.models import CustodyEvent, Export, MediaItem, MediaLink
-from vms.errors import NotFound
+from vms.errors import Conflict, NotFound
 from vms.exports.credentials import ClipProvenance, SourceRef, load_or_create_chain, sign_clip
 from vms.exports.manifest import AuditRecord, CustodyRecord, GapRecord, SourceItem
 from vms.exports.package import ClipFile, ExportDraft, write_package
@@ -211,53 +218,86 @@ class ExportJob:
         )
         report(CUT_SHARE + SIGN_SHARE + PACKAGE_SHARE)
         crash("export.after-package")
-        # 4. ingest (INV-1): the clips, then the package
+        # 4. ingest (INV-1): the clips, then the package. The plan goes into the row
+        # first, so that a restart can finish steps 4 and 5 from the work folder.
         badges = {every[m].officer_badge for m in used}
         badge = badges.pop() if len(badges) == 1 else None
-        stored: list[tuple[IngestResult, tuple[str, ...]]] = []
+        sha_of = {c.file: (c.sha256, c.size) for c in package.manifest.clips}
+        entries: list[dict[str, Any]] = []
         for item, file in zip(cuts, files, strict=True):
-            result = service.ingestor.ingest(
-                file.path,
-                service.ingest_request(
-                    device_id=item.items[0].device_id,
-                    officer_badge=item.items[0].officer_badge,
-                    recorded_at=item.clip.start,
-                    recorded_end=item.clip.end,
-                    title=f"Export {record.id[:8]}: {file.path.name}",
-                    case_number=record.case_number,
-                    original_filename=file.path.name,
-                    derived_from=item.items[0].id,
-                    custody_details={"export_id": record.id},
-                ),
-                self.who,
-                adopt=True,
+            sha256, size = sha_of[f"clips/{file.path.name}"]
+            entries.append(
+                {
+                    "file": str(file.path.relative_to(self.folder)),
+                    "sources": [i.id for i in item.items],
+                    "device_id": item.items[0].device_id,
+                    "officer_badge": item.items[0].officer_badge,
+                    "recorded_at": isoformat(item.clip.start),
+                    "recorded_end": isoformat(item.clip.end),
+                    "title": f"Export {record.id[:8]}: {file.path.name}",
+                    "derived_from": item.items[0].id,
+                    "sha256": sha256,
+                    "size": size,
+                }
             )
-            service.note_catalogued(record.id, result.media_id)
-            stored.append((result, tuple(i.id for i in item.items)))
         first = every[used[0]]
-        starts = [c.clip.start for c in cuts]
-        ends = [c.clip.end for c in cuts]
-        result = service.ingestor.ingest(
-            package.path,
-            service.ingest_request(
-                device_id=first.device_id,
-                officer_badge=badge,
-                recorded_at=min(starts),
-                recorded_end=max(ends),
-                title=f"Export {record.id[:8]} package: {record.purpose}"[:500],
-                case_number=record.case_number,
-                original_filename=package.path.name,
-                derived_from=first.id,
-                custody_details={"export_id": record.id},
-            ),
-            self.who,
-            adopt=True,
+        entries.append(
+            {
+                "file": str(package.path.relative_to(self.folder)),
+                "sources": list(used),
+                "device_id": first.device_id,
+                "officer_badge": badge,
+                "recorded_at": isoformat(min(c.clip.start for c in cuts)),
+                "recorded_end": isoformat(max(c.clip.end for c in cuts)),
+                "title": f"Export {record.id[:8]} package: {record.purpose}"[:500],
+                "derived_from": first.id,
+                "sha256": None,  # the catalog computes it (INV-1); verify.py checks the file
+                "size": package.size,
+            }
         )
-        service.note_catalogued(record.id, result.media_id)
-        stored.append((result, tuple(used)))
+        plan = {"entries": entries, "used": list(used), "clip_names": [f.path.name for f in files]}
+        service.note_plan(record.id, plan)
+        self.catalogue(plan, ())
+
+    def catalogue(self, plan: dict[str, Any], catalogued: Sequence[str]) -> None:
+        """Steps 4 and 5 of ``plan`` (noted in the row by :meth:`run`): ingest each file
+        of the work folder not yet ``catalogued`` (the media ids noted so far, in the
+        plan's order), then link, hold, custody, audit and ``done``. The job runs it;
+        so does the jobs role's start for an export killed in between
+        (:meth:`ExportService.recover_interrupted`): what was catalogued is kept, the
+        rest is catalogued from the work folder, checked against the signed manifest."""
+        from vms.exports.service import crash
+
+        service, record = self.service, self.record
+        stored: list[tuple[IngestResult, tuple[str, ...]]] = []
+        for n, entry in enumerate(plan["entries"]):
+            if n < len(catalogued):
+                result = service.catalogued_item(catalogued[n])
+            else:
+                result = service.ingestor.ingest(
+                    self.folder / entry["file"],
+                    service.ingest_request(
+                        device_id=entry["device_id"],
+                        officer_badge=entry["officer_badge"],
+                        recorded_at=dt.datetime.fromisoformat(entry["recorded_at"]),
+                        recorded_end=dt.datetime.fromisoformat(entry["recorded_end"]),
+                        title=entry["title"],
+                        case_number=record.case_number,
+                        original_filename=Path(entry["file"]).name,
+                        derived_from=entry["derived_from"],
+                        expected_sha256=entry["sha256"],
+                        expected_size=entry["size"],
+                        custody_details={"export_id": record.id},
+                    ),
+                    self.who,
+                    adopt=True,
+                )
+                service.note_catalogued(record.id, result.media_id)
+                crash("export.mid-ingest")
+            stored.append((result, tuple(entry["sources"])))
         crash("export.after-ingest")
         # 5. lineage, holds, custody, audit, done: one transaction
-        self._finish(stored, result, used, [f.path.name for f in files])
+        self._finish(stored, stored[-1][0], list(plan["used"]), list(plan["clip_names"]))
 
     def _finish(
         self,
@@ -269,6 +309,15 @@ class ExportJob:
         service, record = self.service, self.record
         now = service.clock.now()
         with service.db.transaction() as s:
+            # Finished once: the row goes from running to done first (a writer that
+            # finished it meanwhile, e.g. a restart's recovery, makes this one roll back).
+            claimed = s.execute(
+                update(Export)
+                .where(Export.id == record.id, Export.state == "running")
+                .values(state="done")
+            )
+            if getattr(claimed, "rowcount", 0) != 1:
+                raise Conflict(f"export {record.id} is no longer running: not finished twice")
             sources = {m: s.get(MediaItem, m) for m in used}
             restricted = any(item is not None and item.restricted for item in sources.values())
             for item in sources.values():

@@ -16,8 +16,12 @@ Progress (0..1) is written to the row and published as ``export.progress``.
 
 A job killed mid-way leaves its row ``running`` and its work folder (``<data_dir>/
 exports/<id>/``, at most a ``.part`` package in it): when the jobs role starts,
-:meth:`ExportService.recover_interrupted` marks such rows ``failed`` ("interrupted by a
-restart") and removes their folders; nothing of them is in the catalog.
+:meth:`ExportService.recover_interrupted` finishes those killed while cataloguing (their
+plan is in the row; the package and clips are checked again) and marks the others
+``failed`` ("interrupted by a restart"), then removes the folders. Package downloads
+are authorised (:meth:`ExportService.authorise_package`) and recorded
+(:meth:`ExportService.record_download`) separately, so only a download that was handed
+over is audited.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import shutil
+import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,10 +56,10 @@ from vms.db.models import (
     SourceKind,
 )
 from vms.devices import is_registered_camera
-from vms.errors import InvalidArgument, NotFound, VMSError
+from vms.errors import DataLoss, InvalidArgument, NotFound, VMSError
 from vms.events import EventBus
 from vms.faults import crash_point
-from vms.ingest import Ingestor, IngestRequest
+from vms.ingest import Ingestor, IngestRequest, IngestResult
 from vms.media.clip import CUT_MODES, CutResult, Segment, cut_clips
 from vms.store import MediaStore
 
@@ -486,9 +491,18 @@ class ExportService:
             ]
 
     def package(self, actor: Actor, export_id: str, *, remote: str) -> PackageDownload:
-        """The package of a done export, for its creator (while they may export) or an
-        admin; audited ``media.export.download`` with a custody event on the package
-        item (ACC-6). Auditors read exports but not their content (403)."""
+        """:meth:`authorise_package` then :meth:`record_download` at once (the CLI and
+        tests, where handing over the path is the download)."""
+        download = self.authorise_package(actor, export_id)
+        self.record_download(actor, download, remote=remote)
+        return download
+
+    def authorise_package(self, actor: Actor, export_id: str) -> PackageDownload:
+        """Authorise the download of an export's package and find its file: its creator
+        (while they may export) or an admin; auditors read exports but not their content
+        (403, audited). Nothing is recorded as downloaded here: the caller builds its
+        response, then calls :meth:`record_download`, so a download that fails leaves no
+        entry claiming it succeeded (as :meth:`vms.catalog.Catalog.authorise_content`)."""
         target = f"export:{export_id}"
         record = self.get(actor, export_id)
         may_export = self.authoriser.allows(actor, Action.EXPORTS_CREATE)
@@ -513,58 +527,82 @@ class ExportService:
         path = self.store.path_for(package.sha256)
         if not path.is_file():
             raise NotFound(f"the package file of export {export_id} is missing from the store")
+        return PackageDownload(
+            export_id, package.media_id, path, package.size, package.sha256, name
+        )
+
+    def record_download(self, actor: Actor, download: PackageDownload, *, remote: str) -> None:
+        """Audit ``media.export.download`` with a custody event on the package item
+        (ACC-6, ACC-10): called once the package was actually handed over."""
         now = self.clock.now()
         with self.db.transaction() as s:
             s.add(
                 CustodyEvent(
-                    media_id=package.media_id,
+                    media_id=download.media_id,
                     at=now,
                     actor=actor.username,
                     action="downloaded",
-                    details={"export_id": export_id, "remote_addr": remote},
+                    details={"export_id": download.export_id, "remote_addr": remote},
                 )
             )
             self.audit.append(
                 s,
                 who(actor),
                 "media.export.download",
-                target,
+                f"export:{download.export_id}",
                 details={
-                    "package_media_id": package.media_id,
-                    "sha256": package.sha256,
+                    "package_media_id": download.media_id,
+                    "sha256": download.sha256,
                     "remote_addr": remote,
                 },
             )
-        return PackageDownload(
-            export_id, package.media_id, path, package.size, package.sha256, name
-        )
 
     # -- the job -------------------------------------------------------------------
 
     def recover_interrupted(self) -> list[str]:
-        """At the jobs role's start: exports left ``running`` by a killed process are
-        marked ``failed`` ("interrupted by a restart") and their work folders (a
-        ``.part`` package, clips) removed. Returns their ids."""
+        """At the jobs role's start: exports left ``running`` by a killed process.
+
+        One killed while cataloguing (its plan of step 4 is in the row, see
+        :mod:`vms.exports.job`) is finished: the files not yet catalogued are ingested
+        from its work folder (the package checked by its own verifier against our key,
+        each clip against the hash the signed manifest gives), then the links, holds,
+        custody and ``media.export`` are written and it is ``done``. Any other (killed
+        earlier, or whose files do not check) is marked ``failed`` ("interrupted by a
+        restart"), naming the items catalogued before the kill. The work folders (a
+        ``.part`` package, clips) of exports not queued are removed. Returns the ids of
+        the exports failed."""
+        with self.db.session() as s:
+            stale = list(s.execute(select(Export.id).where(Export.state == RUNNING)).scalars())
+        failed: list[tuple[str, str]] = []
+        for export_id in stale:
+            problem = self._resume(export_id)
+            if problem is not None:
+                failed.append((export_id, problem))
         now = self.clock.now()
+        records = []
         with self.db.transaction() as s:
-            stale = list(s.execute(select(Export).where(Export.state == RUNNING)).scalars())
-            for row in stale:
+            for export_id, problem in failed:
+                row = s.get(Export, export_id)
+                if row is None or row.state != RUNNING:
+                    continue
                 # Items catalogued before the kill (step 4) are whole items (INV-1), not
                 # linked or held: named in the error and the audit entry for review.
                 kept = list(row.request.get("catalogued", []))
                 error = INTERRUPTED
+                if problem:
+                    error += f" ({problem})"
                 if kept:
                     error += f"; catalogued before it, not linked: {', '.join(kept)}"
-                row.state, row.error, row.finished_at = FAILED, error, now
+                row.state, row.error, row.finished_at = FAILED, error[:2000], now
                 self.audit.append(
                     s,
                     Who("vms-jobs", "system"),
                     "export.fail",
                     f"export:{row.id}",
                     outcome="error",
-                    details={"error": INTERRUPTED, "catalogued": kept},
+                    details={"error": error[:2000], "catalogued": kept},
                 )
-            records = [ExportRecord.of(r) for r in stale]
+                records.append(ExportRecord.of(row))
             live = {
                 r
                 for r in s.execute(
@@ -579,6 +617,47 @@ class ExportService:
             log.warning("export %s was interrupted by a restart: marked failed", record.id)
             self._publish(record)
         return [r.id for r in records]
+
+    def _resume(self, export_id: str) -> str | None:
+        """Finish an export killed during steps 4-5; ``None`` when done, else why not
+        ("" when it had not reached step 4: nothing to finish)."""
+        with self.db.session() as s:
+            row = s.get(Export, export_id)
+            if row is None:
+                return ""
+            plan = row.request.get("plan")
+            catalogued = list(row.request.get("catalogued", []))
+            record, role = ExportRecord.of(row), row.created_role
+        if not plan:
+            return ""
+        folder = self.work_dir / export_id
+        try:
+            from vms.exports import verify
+            from vms.exports.job import ExportJob
+            from vms.exports.signing import load_or_create_signer
+
+            if len(catalogued) < len(plan["entries"]):
+                path = folder / plan["entries"][-1]["file"]
+                if not path.is_file():
+                    raise DataLoss(f"the package {path.name} is missing from the work folder")
+                try:
+                    package = verify.Package(path)
+                    pinned = load_or_create_signer(self.secrets_dir).fingerprint
+                    verify.check_files(package, verify.check_signature(package, pinned))
+                except (OSError, zipfile.BadZipFile, verify.Problem) as exc:
+                    raise DataLoss(f"the package {path.name} does not verify: {exc}") from None
+            ExportJob(self, record, role, folder).catalogue(plan, catalogued)
+        except Exception as exc:
+            message = exc.message if isinstance(exc, VMSError) else f"internal error: {exc!r}"
+            log.exception("export %s could not be finished after a restart", export_id)
+            return f"not finished: {message}"
+        log.warning("export %s was interrupted while cataloguing: finished", export_id)
+        with self.db.session() as s:
+            done = s.get(Export, export_id)
+            assert done is not None
+            final = ExportRecord.of(done)
+        self._publish(final)
+        return None
 
     def run_pending(self) -> int:
         """Run the queued exports one after another, oldest first (the jobs role's job;
@@ -640,8 +719,8 @@ class ExportService:
     def _fail(self, export_id: str, message: str) -> None:
         with self.db.transaction() as s:
             row = s.get(Export, export_id)
-            if row is None:
-                return
+            if row is None or row.state not in (QUEUED, RUNNING):
+                return  # finished meanwhile (by a restart's recovery): not failed after
             row.state, row.error, row.finished_at = FAILED, message[:2000], self.clock.now()
             self.audit.append(
                 s,
@@ -651,6 +730,22 @@ class ExportService:
                 outcome="error",
                 details={"error": message[:2000]},
             )
+
+    def note_plan(self, export_id: str, plan: dict[str, Any]) -> None:
+        """Note the plan of steps 4-5 (files to catalogue, links) in the row, before the
+        first file is catalogued: a restart finishes it (:meth:`recover_interrupted`)."""
+        with self.db.transaction() as s:
+            row = s.get(Export, export_id)
+            if row is not None:
+                row.request = {**row.request, "plan": plan}
+
+    def catalogued_item(self, media_id: str) -> IngestResult:
+        """An item the job catalogued before (a resumed export), as ingest returned it."""
+        with self.db.session() as s:
+            item = s.get(MediaItem, media_id)
+            if item is None:
+                raise NotFound(f"media {media_id}, catalogued by the export, no longer exists")
+            return IngestResult(item.id, item.sha256, item.size_bytes, duplicate=True)
 
     def note_catalogued(self, export_id: str, media_id: str) -> None:
         """Remember an item the job catalogued (for :meth:`recover_interrupted`)."""

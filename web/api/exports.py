@@ -82,8 +82,11 @@ def get_export(export_id: str) -> ExportRecord:
 )
 def download_package(export_id: str) -> Response:
     """The package of a done export, for its creator or an admin; audited
-    ``media.export.download`` with a custody event on the package (ACC-6)."""
-    download = services().exports.package(require_actor(), export_id, remote=remote_addr())
+    ``media.export.download`` with a custody event on the package (ACC-6), once the
+    response carries it (200, 206): a refused range or a failure records nothing."""
+    actor = require_actor()
+    exports = services().exports
+    download = exports.authorise_package(actor, export_id)
     response = send_file(
         download.path,
         mimetype="application/zip",
@@ -95,4 +98,6 @@ def download_package(export_id: str) -> Response:
         download.filename, attachment=True, default=f"export-{export_id}.zip"
     )
     response.headers["Cache-Control"] = "private, no-store"
+    if response.status_code in (200, 206):
+        exports.record_download(actor, download, remote=remote_addr())
     return response

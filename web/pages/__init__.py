@@ -11,6 +11,7 @@
 | :mod:`web.pages.cases` | ``case_pages`` | ``/cases``, ``/cases/<number>`` |
 | :mod:`web.pages.review` | ``review_pages`` | ``/review`` |
 | :mod:`web.pages.policy` | ``policy_pages`` | ``/policy`` (conformance report) |
+| :mod:`web.pages.admin` | ``admin_pages`` | ``/admin/keys`` |
 
 What they share (the error page, ``can`` for navigation) is in
 :mod:`web.pages.blueprint`, the template filters in :mod:`web.pages.filters`; templates
@@ -22,6 +23,7 @@ from __future__ import annotations
 from flask import Flask
 
 from web.pages import (
+    admin,
     audit,
     auth,
     cases,
@@ -40,7 +42,7 @@ def register(app: Flask) -> None:
     """Register every page blueprint, the template filters and ``can``."""
     filters.install(app)
     app.context_processor(navigation)
-    for bp in (auth.bp, catalog.bp, audit.bp, live.bp, playback.bp, policy.bp):
+    for bp in (auth.bp, catalog.bp, audit.bp, live.bp, playback.bp, policy.bp, admin.bp):
         app.register_blueprint(bp)
     retention.register(app)  # its pages and its API
     cases.register(app)  # case folders and bookmarks, pages and API (issue 15.3)

@@ -8,16 +8,19 @@ models, so a form and the API refuse the same input with the same message.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from flask import Flask, redirect, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
 
-from retention.casefile import CaseFileService, CaseQuery
+from retention.casefile import CaseFile, CaseFileService, CaseQuery
 from vms.auth.permissions import Action
+from vms.clock import isoformat
 from web.api import cases as cases_api
 from web.contract import parse_model
 from web.pages.blueprint import page_blueprint
+from web.pages.review import MAX_PLAYED
 from web.schemas.cases import AddCaseItemIn, NewBookmarkIn, NewCaseIn
 from web.security import require_actor, services
 
@@ -58,6 +61,38 @@ def cases() -> Any:
     )
 
 
+def review_link(folder: CaseFile) -> str | None:
+    """The review page over the case's range: from the first to the last instant of its
+    items (in the catalog) and bookmarks, with up to four of them chosen and the case
+    number filled in for bookmarks and the export; None for a case with neither."""
+    spans: list[tuple[dt.datetime, dt.datetime]] = []
+    items: list[str] = []
+    cameras: list[str] = []
+    for i in folder.items:
+        if i.in_catalog and i.recorded_start is not None:
+            spans.append((i.recorded_start, i.recorded_end or i.recorded_start))
+            items.append(i.media_id)
+    for b in folder.bookmarks:
+        spans.append((b.start, b.end or b.start))
+        if b.camera_id and b.camera_id not in cameras:
+            cameras.append(b.camera_id)
+        if b.media_id and b.media_id not in items:
+            items.append(b.media_id)
+    if not spans:
+        return None
+    start = min(s for s, _ in spans)
+    end = max(max(e for _, e in spans), start + dt.timedelta(seconds=1))
+    chosen = (cameras + items)[:MAX_PLAYED]
+    return url_for(
+        "review_pages.review",
+        start=isoformat(start),
+        end=isoformat(end),
+        camera=[c for c in chosen if c in cameras],
+        media_id=[m for m in chosen if m not in cameras],
+        case=folder.case_number,
+    )
+
+
 @bp.get("/cases/<number>")
 def case(number: str) -> Any:
     actor = require_actor()
@@ -65,6 +100,9 @@ def case(number: str) -> Any:
     return render_template(
         "case.html",
         case=folder,
+        review=review_link(folder)
+        if services().authoriser.allows(actor, Action.MEDIA_SEARCH)
+        else None,
         can_manage=services().authoriser.allows(actor, Action.CASES_MANAGE),
         done=request.args.get("done"),
         opened=request.args.get("opened"),

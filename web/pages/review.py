@@ -51,6 +51,7 @@ def review() -> Any:
     authoriser = services().authoriser
     authoriser.require(actor, Action.MEDIA_SEARCH, "review")
     data = query_data()
+    case_number = str(data.pop("case", "") or "")[:64]  # from the case page: fills the forms
     if data.pop("find", None):  # "Find sources" for a new window: nothing chosen yet
         data.pop("camera", None)
         data.pop("media_id", None)
@@ -72,6 +73,7 @@ def review() -> Any:
         window=window,
         selected=[s for s in window["sources"] if s["selected"]] if window else [],
         max_played=MAX_PLAYED,
+        case_number=case_number,
         can_bookmark=authoriser.allows(actor, Action.CASES_MANAGE),
         can_read_bookmarks=authoriser.allows(actor, Action.CASES_READ),
         can_export=exports_available() and authoriser.allows(actor, Action.EXPORTS_CREATE),

@@ -404,6 +404,7 @@
   }
 
   // -- export (issue 15.4: shown only where the server takes export jobs) -------------
+  const exportEvents = []; // export.progress messages heard over the socket (tests)
   const exportForm = document.getElementById("review-export");
   if (exportForm) {
     const state = document.getElementById("review-export-state");
@@ -414,25 +415,45 @@
       bar.value = value;
       text.textContent = words;
     };
+    // Progress: the creator's socket hears ``export.progress`` where the jobs role runs
+    // in this process; polling GET /api/v1/exports/{id} covers the rest (a separate jobs
+    // process) and reads the final state.
+    let current = null;
+    let finished = false;
+    const render = function (job) {
+      if (finished) return;
+      if (job.state === "done") {
+        finished = true;
+        show(1, "Done. ");
+        const link = document.createElement("a");
+        link.id = "review-export-download";
+        link.href = "/api/v1/exports/" + encodeURIComponent(job.id) + "/package";
+        link.textContent = "Download the package";
+        text.appendChild(link);
+      } else if (job.state === "failed") {
+        finished = true;
+        show(job.progress || 0, "Export failed: " + (job.error || "unknown error"));
+      } else {
+        show(job.progress || 0, job.state + "… " + Math.round((job.progress || 0) * 100) + " %");
+      }
+    };
     const poll = function (id) {
+      if (finished || id !== current) return;
       fetch("/api/v1/exports/" + encodeURIComponent(id), { credentials: "same-origin" })
         .then(function (r) { return r.json(); })
         .then(function (job) {
-          if (job.state === "done") {
-            show(1, "");
-            const link = document.createElement("a");
-            link.href = "/api/v1/exports/" + encodeURIComponent(id) + "/package";
-            link.textContent = "Download the package";
-            text.appendChild(link);
-          } else if (job.state === "failed") {
-            show(job.progress || 0, "Export failed: " + (job.error || "unknown error"));
-          } else {
-            show(job.progress || 0, job.state + "…");
-            setTimeout(function () { poll(id); }, 1000);
-          }
+          render(job);
+          if (!finished) setTimeout(function () { poll(id); }, 2000);
         })
         .catch(function () { setTimeout(function () { poll(id); }, 3000); });
     };
+    if (window.vmsSocket) {
+      window.vmsSocket.on("export.progress", function (msg) {
+        if (msg.id !== current) return;
+        exportEvents.push(msg.state + ":" + msg.progress);
+        render(msg);
+      });
+    }
     exportForm.addEventListener("submit", function (event) {
       event.preventDefault();
       const body = {
@@ -467,7 +488,10 @@
         })
         .then(function (job) {
           if (!job) return;
-          show(0, job.state + "…");
+          current = job.id;
+          finished = false;
+          state.dataset.export = job.id;
+          render(job);
           poll(job.id);
         })
         .catch(function (err) { show(0, err.message); });
@@ -506,5 +530,6 @@
       });
     },
     loadBookmarks: loadBookmarks,
+    exportEvents: exportEvents,
   };
 })();
