@@ -213,6 +213,8 @@ DOCUMENT_READERS = {
     "vms.camera_model.from_dict": "a calibration read back from its JSON column",
     "onvif_control.cameras.calibration_from_simulator": "the simulator's own state (test peer)",
     "vms.audit.verify_export": "the standalone verifier of an audit export document",
+    "vms.exports.credentials._sign": "a C2PA manifest definition built here, for c2pa",
+    "privacy_masks.redaction.of": "tracks and video facts read back from their JSON columns",
 }
 
 
