@@ -48,10 +48,10 @@ def street_video(audio: bool = False) -> bytes:
                 samples = (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
                 for start in range(0, total, 1024):
                     chunk = samples[start : start + 1024]
-                    frame = av.AudioFrame.from_ndarray(chunk[None, :], format="flt", layout="mono")
-                    frame.sample_rate = AUDIO_RATE
-                    frame.pts, frame.time_base = start, Fraction(1, AUDIO_RATE)
-                    out.mux(tone.encode(frame))
+                    sound = av.AudioFrame.from_ndarray(chunk[None, :], format="flt", layout="mono")
+                    sound.sample_rate = AUDIO_RATE
+                    sound.pts, sound.time_base = start, Fraction(1, AUDIO_RATE)
+                    out.mux(tone.encode(sound))
                 out.mux(tone.encode())
         return path.read_bytes()
 
