@@ -18,6 +18,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from privacy_masks import plugin as redaction_plugin
 from privacy_masks.geometry import SpherePolygon
 from privacy_masks.service import MaskService
 from recorder.engine import Recorder
@@ -80,6 +81,8 @@ def install(services: Services) -> None:
         ),
     )
     services.ports.provide(Recorder, recorder)
+    # Redaction jobs (issue 16.3) belong to privacy_masks, installed with its masks.
+    redaction_plugin.install(services)
     services.roles.add(
         Component(
             "media",

@@ -161,6 +161,8 @@ class RedactionConfig:
     margin: float = 0.1
     # Default method: blur, pixelate or solid.
     method: str = "blur"
+    # How often the jobs role looks for queued redaction jobs (seconds).
+    poll_seconds: float = 5.0
 
     def __post_init__(self) -> None:
         # The class table is parsed (and refused) by privacy_masks.detection at start.
@@ -173,6 +175,7 @@ class RedactionConfig:
             (self.max_gap_frames >= 0, "max_gap_frames", "0 or more"),
             (0 < self.iou_threshold <= 1, "iou_threshold", "in (0, 1]"),
             (self.margin >= 0, "margin", "0 or more"),
+            (self.poll_seconds > 0, "poll_seconds", "above 0"),
         ]
         for ok, key, rule in checks:
             if not ok:

@@ -25,6 +25,7 @@ from web.api import media as media_api
 from web.api import openapi as openapi_api
 from web.api import playback as playback_api
 from web.api import ptz as ptz_api
+from web.api import redactions as redactions_api
 from web.api import uploads as uploads_api
 from web.pages import register as register_pages
 from web.socket import init_socketio
@@ -58,6 +59,7 @@ def create_app(services: Services, *, testing: bool = False) -> tuple[Flask, Soc
     app.register_blueprint(cameras_api.bp, url_prefix="/api/v1")
     app.register_blueprint(devices_api.bp, url_prefix="/api/v1")
     app.register_blueprint(exports_api.bp, url_prefix="/api/v1")
+    app.register_blueprint(redactions_api.bp, url_prefix="/api/v1")
     app.register_blueprint(ptz_api.bp, url_prefix="/api/v1")
     app.register_blueprint(playback_api.bp, url_prefix="/api/v1")
     app.register_blueprint(openapi_api.bp, url_prefix="/api/v1")

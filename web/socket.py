@@ -142,8 +142,8 @@ def init_socketio(app: Flask, services: Services) -> SocketIO:
     def forward(topic: str, payload: dict[str, Any]) -> None:
         if topic == "media.new":
             socketio.emit(topic, payload, to=media_targets(payload))
-        elif topic == "export.progress" and payload.get("created_by"):
-            # Only the export's creator hears of it (ACC-1): id, state, progress.
+        elif topic in ("export.progress", "redaction.progress") and payload.get("created_by"):
+            # Only the job's creator hears of it (ACC-1): id, state, progress.
             socketio.emit(topic, payload, to=user_room(str(payload["created_by"])))
 
     services.events.subscribe(forward)

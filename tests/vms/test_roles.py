@@ -87,20 +87,23 @@ def test_a_demo_start_prints_the_demo_users(config: Config) -> None:
 
 def test_each_role_runs_its_plugins_components(services: Services) -> None:
     """Which components run in which role (#11.2): media has the pose tracker, then the
-    recorder; jobs the recovery of interrupted exports (#15.6), then one runner over
-    every plugin's jobs; web the app, started last."""
+    recorder; jobs the redaction detector's check (#16.1), the recovery of interrupted
+    exports (#15.6) and redactions (#16.3), then one runner over every plugin's jobs;
+    web the app, started last."""
     server.install(services)
     add_job_runner(services)
     names = {role: [c.name for c in services.roles.of([role])] for role in ROLES}
     assert names == {
         "media": ["pose-tracker", "recorder"],
-        "jobs": ["export-recovery", "job-runner"],
+        "jobs": ["redaction-detector", "export-recovery", "redaction-recovery", "job-runner"],
         "web": ["app"],
     }
     assert [c.name for c in services.roles.of(expand("all"))] == [
         "pose-tracker",
         "recorder",
+        "redaction-detector",
         "export-recovery",
+        "redaction-recovery",
         "job-runner",
         "app",
     ]
@@ -115,6 +118,7 @@ def test_each_role_runs_its_plugins_components(services: Services) -> None:
         "ptz-expire",
         "audit-checkpoint",
         "exports",
+        "redactions",
     }
 
 

@@ -127,6 +127,18 @@ ENDPOINTS: dict[str, Call] = {
     "export-get": lambda c, h, i: c.get("/api/v1/exports/unknown", headers=h),
     "export-package": lambda c, h, i: c.get("/api/v1/exports/unknown/package", headers=h),
     "export-key": lambda c, h, i: c.get("/api/v1/exports/public-key", headers=h),
+    # Redaction jobs (issue 16.3): queued here, never run (no jobs role in this test).
+    "redaction-create": lambda c, h, i: c.post(
+        "/api/v1/redactions", json={"media_id": i["own"], "detect": ["faces"]}, headers=h
+    ),
+    "redaction-restricted": lambda c, h, i: c.post(
+        "/api/v1/redactions", json={"media_id": i["restricted"], "detect": ["faces"]}, headers=h
+    ),
+    "redaction-get": lambda c, h, i: c.get("/api/v1/redactions/unknown", headers=h),
+    "redaction-edit": lambda c, h, i: c.patch(
+        "/api/v1/redactions/unknown", json={"method": "solid"}, headers=h
+    ),
+    "redaction-render": lambda c, h, i: c.post("/api/v1/redactions/unknown/render", headers=h),
 }
 
 # role -> endpoint -> expected status
@@ -169,6 +181,14 @@ EXPECTED: dict[str, dict[str, int]] = {
     "export-get": {A: 404, D: 403, C: 403, I: 404, U: 404, S: 403, O: 403, X: 403},
     "export-package": {A: 404, D: 403, C: 403, I: 404, U: 404, S: 403, O: 403, X: 403},
     "export-key": {A: 200, D: 200, C: 200, I: 200, U: 200, S: 200, O: 200, X: 200},
+    # Redaction for release (REL-1, REL-3): records commanders prepare releases,
+    # investigators redact for their cases, admins everything; restricted items only
+    # admins (ACC-7). An unknown job is a 404 for who may redact, 403 for the others.
+    "redaction-create": {A: 202, D: 403, C: 202, I: 202, U: 403, S: 403, O: 403, X: 403},
+    "redaction-restricted": {A: 202, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403},
+    "redaction-get": {A: 404, D: 403, C: 404, I: 404, U: 403, S: 403, O: 403, X: 403},
+    "redaction-edit": {A: 404, D: 403, C: 404, I: 404, U: 403, S: 403, O: 403, X: 403},
+    "redaction-render": {A: 404, D: 403, C: 404, I: 404, U: 403, S: 403, O: 403, X: 403},
 }
 
 

@@ -42,6 +42,12 @@ class Action(enum.StrEnum):
     # metadata only: the package is content).
     EXPORTS_CREATE = "exports.create"
     EXPORTS_READ = "exports.read"
+    # Redaction for release (issue 16.3, REL-3, ACC-11): the records unit prepares
+    # releases (REL-1), investigators redact for their cases, admins everything; a job
+    # shows the item it redacts, so only through the job (audited with the item, ACC-6),
+    # never the catalog's playback; restricted items only admins (ACC-7).
+    # docs/design/redaction.md, "Who redacts".
+    REDACTIONS_MANAGE = "redactions.manage"
 
 
 class Scope(enum.Enum):
@@ -118,6 +124,11 @@ TABLE: dict[Action, dict[Role, Scope]] = {
     # do not view media, so they release exports others made (issue 16), never make one.
     Action.EXPORTS_CREATE: {
         _R.ADMIN: _S.ALL,
+        _R.INVESTIGATOR: _S.NON_RESTRICTED,
+    },
+    Action.REDACTIONS_MANAGE: {
+        _R.ADMIN: _S.ALL,
+        _R.RECORDS_COMMANDER: _S.NON_RESTRICTED,
         _R.INVESTIGATOR: _S.NON_RESTRICTED,
     },
     # ALL: every export; OWN: the exports the actor made (the service filters).

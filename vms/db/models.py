@@ -528,6 +528,34 @@ class Export(Base):
     size_bytes: Mapped[int | None] = mapped_column(BigInteger)
 
 
+class Redaction(Base):
+    """A redaction job (issue 16, item 3; docs/design/redaction.md, "The job"): the
+    request as validated (classes to detect, audio ranges to mute), the method, its state
+    (queued, analysing, review, rendering, done, failed) and progress 0..1, the tracks
+    found and edited (JSON), and once rendered the derived item."""
+
+    __tablename__ = "redactions"
+    __table_args__ = (
+        Index("ix_redactions_state", "state", "created_at"),
+        Index("ix_redactions_media", "media_id", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    # No foreign key: the job's record outlives a later purge of the original.
+    media_id: Mapped[str] = mapped_column(String(36))
+    state: Mapped[str] = mapped_column(String(16))
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    error: Mapped[str | None] = mapped_column(Text)
+    method: Mapped[str] = mapped_column(String(16))
+    request: Mapped[dict[str, Any]] = mapped_column(JSONText())
+    tracks: Mapped[list[Any]] = mapped_column(JSONText())
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_role: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    rendered_media_id: Mapped[str | None] = mapped_column(String(36))
+
+
 class MediaLink(Base):
     """A derived item's link to one of the items it was made from (INV-2): an export's
     package and clips link to every stored item they were cut from

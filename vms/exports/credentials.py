@@ -21,7 +21,7 @@ import datetime as dt
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,9 @@ SIGNER_KEY = "c2pa-signer.key"
 # A fixed camera records what it sees: its pictures are a digital capture (IPTC).
 DIGITAL_CAPTURE = "http://cv.iptc.org/newscodes/digitalsourcetype/digitalCapture"
 EXPORT_ASSERTION = "org.vms.export"
+REDACTION_ASSERTION = "org.vms.redaction"
+# The action of each redaction (see sign_redacted on why not c2pa.redacted).
+REDACTED_ACTION = "c2pa.edited"
 
 
 @dataclass(frozen=True)
@@ -151,6 +154,96 @@ def sign_clip(source: Path, target: Path, chain: AgencyChain, about: ClipProvena
             },
         ],
     }
+    _sign(manifest, source, target, chain)
+
+
+@dataclass(frozen=True)
+class RedactionProvenance:
+    """What a redacted copy's Content Credentials say (issue 16, item 3): the original
+    (id and SHA-256), who redacted it and when, the method and every redacted region
+    (track id, class, frames, manual or detected), the audio ranges muted."""
+
+    redaction_id: str
+    title: str
+    recorded_start: dt.datetime | None
+    original_media_id: str
+    original_sha256: str
+    redacted_by: str
+    redacted_at: dt.datetime
+    method: str
+    tracks: Sequence[dict[str, Any]]
+    audio_muted: Sequence[tuple[float, float]]
+    agency: str = "VMS"
+    version: str = "0.1.0"
+
+
+def sign_redacted(
+    source: Path, target: Path, chain: AgencyChain, about: RedactionProvenance
+) -> None:
+    """Write ``source`` (the rendered copy) to ``target`` with a C2PA manifest: actions
+    ``c2pa.created`` (the recording), then one ``c2pa.edited`` per redacted region and
+    one for muted audio (description "redacted: ...", parameters ``org.vms.redacted``:
+    the region, and ``org.vms.original``: the original's id and SHA-256), and the
+    assertion ``org.vms.redaction`` with the whole record.
+
+    Not ``c2pa.redacted``: in C2PA that action means *assertions* redacted from an
+    ingredient's manifest, and c2pa-rs refuses to sign one whose ``parameters.redacted``
+    is not a JUMBF reference to such an assertion (``assertion.action.redactionMismatch``);
+    our originals carry no manifest (docs/design/redaction.md, "Content Credentials")."""
+    original = {"media_id": about.original_media_id, "sha256": about.original_sha256}
+    created: dict[str, Any] = {"action": "c2pa.created", "digitalSourceType": DIGITAL_CAPTURE}
+    if about.recorded_start is not None:
+        created["when"] = about.recorded_start.isoformat()
+    actions: list[dict[str, Any]] = [created]
+    for track in about.tracks:
+        how = "drawn by hand" if track["manual"] else "detected"
+        actions.append(
+            {
+                "action": REDACTED_ACTION,
+                "when": about.redacted_at.isoformat(),
+                "description": (
+                    f"redacted: {track['class']} region ({how}, track {track['id']}), "
+                    f"{about.method} over frames {track['first_frame']}..{track['last_frame']}"
+                ),
+                "parameters": {"org.vms.original": original, "org.vms.redacted": dict(track)},
+            }
+        )
+    for lo, hi in about.audio_muted:
+        actions.append(
+            {
+                "action": REDACTED_ACTION,
+                "when": about.redacted_at.isoformat(),
+                "description": f"redacted: audio muted from {lo:g} s to {hi:g} s",
+                "parameters": {
+                    "org.vms.original": original,
+                    "org.vms.redacted": {"audio": [lo, hi]},
+                },
+            }
+        )
+    manifest = {
+        "claim_generator_info": [{"name": about.agency + " VMS", "version": about.version}],
+        "title": about.title,
+        "format": "video/mp4",
+        "assertions": [
+            {"label": "c2pa.actions", "data": {"actions": actions}},
+            {
+                "label": REDACTION_ASSERTION,
+                "data": {
+                    "redaction_id": about.redaction_id,
+                    "original": original,
+                    "redacted_by": about.redacted_by,
+                    "redacted_at": about.redacted_at.isoformat(),
+                    "method": about.method,
+                    "tracks": list(about.tracks),
+                    "audio_muted": [list(r) for r in about.audio_muted],
+                },
+            },
+        ],
+    }
+    _sign(manifest, source, target, chain)
+
+
+def _sign(manifest: dict[str, Any], source: Path, target: Path, chain: AgencyChain) -> None:
     info = c2pa.C2paSignerInfo(
         alg=b"es256", sign_cert=chain.chain_pem, private_key=chain.key_pem, ta_url=None
     )
@@ -172,6 +265,8 @@ class CredentialReport:
     state: str
     failures: tuple[str, ...]
     actions: tuple[str, ...]
+    # The active manifest as the reader gives it (assertions with their data).
+    manifest: dict[str, Any] = field(default_factory=dict)
 
 
 def read_credentials(path: Path, trust_anchor_pem: bytes | None = None) -> CredentialReport:
@@ -200,7 +295,7 @@ def read_credentials(path: Path, trust_anchor_pem: bytes | None = None) -> Crede
     for assertion in manifest.get("assertions", []):
         if str(assertion.get("label", "")).startswith("c2pa.actions"):
             actions.extend(str(a.get("action")) for a in assertion["data"]["actions"])
-    return CredentialReport(state, failures, tuple(actions))
+    return CredentialReport(state, failures, tuple(actions), dict(manifest))
 
 
 def _certificate(

@@ -1,0 +1,704 @@
+"""Redaction jobs (issue 16, item 3 and item 8 for it; docs/design/redaction.md, "The
+job"), in the export service's shape (:mod:`vms.exports.service`).
+
+:meth:`RedactionService.create` checks a request up front (unknown item 404, not a video
+400, an item the actor may not redact 403 audited, bad classes, method or audio ranges
+400 naming the field and value) and files it ``queued``. The jobs role analyses it
+(:meth:`RedactionService.run_pending`: detector + tracker over the decoded video,
+progress published as ``redaction.progress``) and leaves it in ``review`` with its
+tracks. :meth:`edit` enables or disables tracks, adds manual tracks from keyframes
+(linear interpolation between them) and changes the method; :meth:`render` queues the
+render (409 before the analysis is done), which the jobs role runs
+(:mod:`privacy_masks.redaction_job`): the enabled tracks burned in, audio ranges muted,
+Content Credentials with ``c2pa.redacted`` actions, a derived item of source
+``redacted`` linked to the original (INV-2), a custody event ``redacted`` on the
+original and the audit entry ``media.redact``.
+
+States: ``queued`` -> ``analysing`` -> ``review`` -> ``render_queued`` -> ``rendering``
+-> ``done``; any step may end ``failed``. A process killed mid-way leaves ``analysing``
+or ``rendering``: :meth:`recover_interrupted` (jobs role start) marks those failed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import logging
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, update
+
+from privacy_masks.detection import build_detector
+from privacy_masks.detection.model import ObjectClass
+from privacy_masks.detection.render import Method
+from vms import ids
+from vms.audit.log import AuditLog, Who
+from vms.auth.authoriser import Authoriser, who
+from vms.auth.permissions import Action, Actor, ItemFacts
+from vms.bounded import shown
+from vms.clock import Clock
+from vms.config import RedactionConfig
+from vms.db.engine import Database
+from vms.db.models import MediaItem, MediaType, Redaction
+from vms.errors import Conflict, InvalidArgument, NotFound, VMSError
+from vms.events import EventBus
+from vms.ingest import Ingestor
+from vms.store import MediaStore
+
+log = logging.getLogger(__name__)
+
+QUEUED, ANALYSING, REVIEW = "queued", "analysing", "review"
+RENDER_QUEUED, RENDERING, DONE, FAILED = "render_queued", "rendering", "done", "failed"
+STATES = (QUEUED, ANALYSING, REVIEW, RENDER_QUEUED, RENDERING, DONE, FAILED)
+INTERRUPTED = "interrupted by a restart"
+PROGRESS_TOPIC = "redaction.progress"
+#: What a request may ask to detect (API names) -> the detectors' classes.
+DETECT = {
+    "faces": ObjectClass.FACE,
+    "persons": ObjectClass.PERSON,
+    "plates": ObjectClass.PLATE,
+    "vehicles": ObjectClass.VEHICLE,
+    "screens": ObjectClass.SCREEN,
+}
+MAX_MUTE_RANGES = 100
+MAX_MANUAL_TRACKS = 100
+MAX_KEYFRAMES = 1000
+
+
+# -- commands and values ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewRedaction:
+    """``POST /api/v1/redactions``. ``method`` None: ``[redaction] method``."""
+
+    media_id: str
+    detect: tuple[str, ...]
+    method: str | None = None
+    audio_mute: tuple[tuple[float, float], ...] = ()
+
+
+@dataclass(frozen=True)
+class TrackToggle:
+    id: int
+    enabled: bool
+
+
+@dataclass(frozen=True)
+class ManualTrack:
+    """A box drawn by hand: keyframes ``(t seconds, x, y, w, h)`` in the picture's
+    pixels, interpolated linearly between them on every frame."""
+
+    cls: str
+    keyframes: tuple[tuple[float, float, float, float, float], ...]
+
+
+@dataclass(frozen=True)
+class EditRedaction:
+    """``PATCH /api/v1/redactions/{id}``: enable/disable tracks, add manual tracks,
+    remove manual tracks, change the method."""
+
+    tracks: tuple[TrackToggle, ...] = ()
+    add: tuple[ManualTrack, ...] = ()
+    remove: tuple[int, ...] = ()
+    method: str | None = None
+
+
+@dataclass(frozen=True)
+class TrackRecord:
+    id: int
+    cls: str
+    enabled: bool
+    manual: bool
+    frames: tuple[tuple[float, float, float, float, float], ...]
+    keyframes: tuple[tuple[float, float, float, float, float], ...] = ()
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> TrackRecord:
+        return cls(
+            id=int(data["id"]),
+            cls=str(data["class"]),
+            enabled=bool(data["enabled"]),
+            manual=bool(data.get("manual", False)),
+            frames=tuple(tuple(r) for r in data["frames"]),
+            keyframes=tuple(tuple(r) for r in data.get("keyframes", [])),
+        )
+
+
+@dataclass(frozen=True)
+class VideoFacts:
+    """The original's video as the analysis found it."""
+
+    width: int
+    height: int
+    fps: float
+    frames: int
+    duration: float
+    has_audio: bool
+
+    @classmethod
+    def of(cls, data: dict[str, Any] | None) -> VideoFacts | None:
+        if not data:
+            return None
+        return cls(
+            int(data["width"]),
+            int(data["height"]),
+            float(data["fps"]),
+            int(data["frames"]),
+            float(data["duration"]),
+            bool(data["has_audio"]),
+        )
+
+
+@dataclass(frozen=True)
+class RedactionRecord:
+    id: str
+    media_id: str
+    state: str
+    progress: float
+    error: str | None
+    method: str
+    detect: tuple[str, ...]
+    classes: tuple[str, ...]
+    audio_mute: tuple[tuple[float, float], ...]
+    tracks: tuple[TrackRecord, ...]
+    created_by: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    rendered_media_id: str | None
+    video: VideoFacts | None
+    render_by: Who | None  # who asked for the render
+
+    @classmethod
+    def of(cls, row: Redaction) -> RedactionRecord:
+        request = row.request
+        return cls(
+            id=row.id,
+            media_id=row.media_id,
+            state=row.state,
+            progress=row.progress,
+            error=row.error,
+            method=row.method,
+            detect=tuple(request.get("detect", [])),
+            classes=tuple(request.get("classes", [])),
+            audio_mute=tuple((float(a), float(b)) for a, b in request.get("audio_mute", [])),
+            tracks=tuple(TrackRecord.of(t) for t in row.tracks),
+            created_by=row.created_by,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            rendered_media_id=row.rendered_media_id,
+            video=VideoFacts.of(request.get("video")),
+            render_by=Who(*request["render_by"]) if request.get("render_by") else None,
+        )
+
+
+@dataclass
+class Progress:
+    """Writes progress to the row and publishes it, at most every 2 %."""
+
+    report: Callable[[float], None]
+    last: float = -1.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __call__(self, value: float) -> None:
+        value = min(1.0, max(0.0, value))
+        if value >= 1.0 or value - self.last >= 0.02:
+            self.last = value
+            self.report(value)
+
+
+def _facts(item: MediaItem) -> ItemFacts:
+    return ItemFacts(officer_badge=item.officer_badge, restricted=item.restricted)
+
+
+def interpolate(
+    keyframes: Sequence[tuple[float, float, float, float, float]], fps: float, frames: int
+) -> list[list[float]]:
+    """A manual track's box on every frame from its first keyframe to its last (clipped
+    to the video's ``frames``), linear between consecutive keyframes."""
+    out: list[list[float]] = []
+    keys = [(round(k[0] * fps), k[1:]) for k in keyframes]
+    if len(keys) == 1:
+        index, box = keys[0]
+        return [[round(index / fps, 4), *box]] if index < frames else []
+    for (f0, b0), (f1, b1) in itertools.pairwise(keys):
+        last = f1 == keys[-1][0]
+        for index in range(f0, f1 + 1 if last else f1):
+            if index >= frames:
+                break
+            t = (index - f0) / (f1 - f0) if f1 > f0 else 0.0
+            lerped = [round(a + (b - a) * t, 2) for a, b in zip(b0, b1, strict=True)]
+            out.append([round(index / fps, 4), *lerped])
+    return out
+
+
+class RedactionService:
+    def __init__(
+        self,
+        db: Database,
+        store: MediaStore,
+        audit: AuditLog,
+        clock: Clock,
+        authoriser: Authoriser,
+        events: EventBus,
+        ingestor: Ingestor,
+        config: RedactionConfig,
+        *,
+        secrets_dir: Path,
+        work_dir: Path,
+        settings_dir: Path,
+    ) -> None:
+        self.db = db
+        self.store = store
+        self.audit = audit
+        self.clock = clock
+        self.authoriser = authoriser
+        self.events = events
+        self.ingestor = ingestor
+        self.config = config
+        self.secrets_dir = secrets_dir
+        self.work_dir = work_dir
+        self.settings_dir = settings_dir
+
+    # -- create --------------------------------------------------------------------
+
+    def create(self, actor: Actor, command: NewRedaction) -> RedactionRecord:
+        """Check ``command`` and file it ``queued`` (audited ``redaction.create``).
+
+        400: nothing or an unknown class to detect, a class the configured backend cannot
+        find, an unknown method, a bad audio range; 404: an unknown item; 400: not a
+        video; 403 (audited): a role that may not redact, or an item the actor may not
+        (restricted ones only admins, ACC-7). Nothing is stored when refused."""
+        self.authoriser.require(actor, Action.REDACTIONS_MANAGE, "redactions")
+        classes = self._classes(command.detect)
+        method = Method.parse(command.method or self.config.method).value
+        media_id = command.media_id
+        with self.db.session() as s:
+            item = s.get(MediaItem, media_id)
+            if item is None:
+                raise NotFound(f"media_id: {shown(media_id)} does not exist", field="media_id")
+            fact, kind, duration = _facts(item), item.media_type, item.duration_seconds
+        self.authoriser.require(actor, Action.REDACTIONS_MANAGE, f"media:{media_id}", fact)
+        if kind != MediaType.VIDEO.value:
+            raise InvalidArgument(
+                f"media_id: {media_id} is a {kind} item: only video is redacted",
+                field="media_id",
+            )
+        mute = self._mute(command.audio_mute, duration)
+        now = self.clock.now()
+        request = {
+            "detect": list(command.detect),
+            "classes": [c.value for c in classes],
+            "audio_mute": [list(r) for r in mute],
+        }
+        with self.db.transaction() as s:
+            row = Redaction(
+                id=ids.new_id(),
+                media_id=media_id,
+                state=QUEUED,
+                progress=0.0,
+                method=method,
+                request=request,
+                tracks=[],
+                created_by=actor.username,
+                created_role=actor.role.value,
+                created_at=now,
+                updated_at=now,
+            )
+            s.add(row)
+            self.audit.append(
+                s,
+                who(actor),
+                "redaction.create",
+                f"media:{media_id}",
+                details={"redaction_id": row.id, "method": method, **request},
+            )
+            s.flush()
+            record = RedactionRecord.of(row)
+        self._publish(record)
+        return record
+
+    def _classes(self, detect: Sequence[str]) -> list[ObjectClass]:
+        if not detect:
+            raise InvalidArgument(
+                f"detect: name at least one of {', '.join(DETECT)}", field="detect"
+            )
+        classes: list[ObjectClass] = []
+        for n, name in enumerate(detect):
+            cls = DETECT.get(name)
+            if cls is None:
+                raise InvalidArgument(
+                    f"detect[{n}]: {shown(name)} is none of {', '.join(DETECT)}",
+                    field=f"detect[{n}]",
+                )
+            if cls not in classes:
+                classes.append(cls)
+        if not self.config.model:
+            from privacy_masks.detection.opencv import SUPPORTED
+
+            for n, name in enumerate(detect):
+                if DETECT[name] not in SUPPORTED:
+                    raise InvalidArgument(
+                        f"detect[{n}]: {name} cannot be found by the opencv backend (faces, "
+                        "persons, plates): configure a YOLO model ([redaction] model)",
+                        field=f"detect[{n}]",
+                    )
+        return classes
+
+    def _mute(
+        self, ranges: Sequence[tuple[float, float]], duration: float | None
+    ) -> list[tuple[float, float]]:
+        if len(ranges) > MAX_MUTE_RANGES:
+            raise InvalidArgument(
+                f"audio_mute: {len(ranges)} ranges, at most {MAX_MUTE_RANGES}",
+                field="audio_mute",
+            )
+        out = []
+        for n, (lo, hi) in enumerate(ranges):
+            name = f"audio_mute[{n}]"
+            if not (lo >= 0 and hi > lo):
+                raise InvalidArgument(
+                    f"{name}: [{lo:g}, {hi:g}] is not a range [start, end] of seconds with "
+                    "0 <= start < end",
+                    field=name,
+                )
+            if duration is not None and lo >= duration:
+                raise InvalidArgument(
+                    f"{name}: starts at {lo:g} s, after the item's end ({duration:g} s)",
+                    field=name,
+                )
+            out.append((float(lo), float(hi)))
+        return out
+
+    # -- read, edit, render ----------------------------------------------------------
+
+    def get(self, actor: Actor, redaction_id: str) -> RedactionRecord:
+        """One redaction job, for whoever may redact its item (404 unknown, 403 audited)."""
+        record, _ = self._reach(actor, redaction_id)
+        return record
+
+    def _reach(self, actor: Actor, redaction_id: str) -> tuple[RedactionRecord, ItemFacts]:
+        target = f"redaction:{redaction_id}"
+        self.authoriser.require(actor, Action.REDACTIONS_MANAGE, target)
+        with self.db.session() as s:
+            row = s.get(Redaction, redaction_id)
+            if row is None:
+                raise NotFound(f"redaction {shown(redaction_id)} does not exist")
+            record = RedactionRecord.of(row)
+            item = s.get(MediaItem, row.media_id)
+            fact = _facts(item) if item is not None else ItemFacts(None, True)
+        self.authoriser.require(actor, Action.REDACTIONS_MANAGE, f"media:{record.media_id}", fact)
+        return record, fact
+
+    def edit(self, actor: Actor, redaction_id: str, command: EditRedaction) -> RedactionRecord:
+        """Edit a job in ``review`` (409 otherwise): toggles, manual tracks, method.
+        400 names the field and value; audited ``redaction.edit``."""
+        record, _ = self._reach(actor, redaction_id)
+        if record.state != REVIEW:
+            raise Conflict(
+                f"redaction {redaction_id} is {record.state}: tracks are edited in review only"
+            )
+        method = Method.parse(command.method).value if command.method is not None else None
+        video = record.video
+        assert video is not None  # analysed: in review
+        with self.db.transaction() as s:
+            row = s.get(Redaction, redaction_id)
+            assert row is not None
+            if row.state != REVIEW:
+                raise Conflict(f"redaction {redaction_id} is {row.state}")
+            tracks = [dict(t) for t in row.tracks]
+            by_id = {int(t["id"]): t for t in tracks}
+            for n, toggle in enumerate(command.tracks):
+                if toggle.id not in by_id:
+                    raise InvalidArgument(
+                        f"tracks[{n}].id: {toggle.id} is not a track of redaction {redaction_id}",
+                        field=f"tracks[{n}].id",
+                    )
+                by_id[toggle.id]["enabled"] = toggle.enabled
+            for n, track_id in enumerate(command.remove):
+                track = by_id.get(track_id)
+                if track is None or not track.get("manual"):
+                    raise InvalidArgument(
+                        f"remove[{n}]: {track_id} is not a manual track of redaction "
+                        f"{redaction_id} (detected tracks are disabled, not removed)",
+                        field=f"remove[{n}]",
+                    )
+                tracks.remove(track)
+            if len(command.add) + sum(1 for t in tracks if t.get("manual")) > MAX_MANUAL_TRACKS:
+                raise InvalidArgument(
+                    f"add: at most {MAX_MANUAL_TRACKS} manual tracks", field="add"
+                )
+            next_id = max((int(t["id"]) for t in row.tracks), default=0) + 1
+            added = []
+            for n, manual in enumerate(command.add):
+                keys = _keyframes(n, manual, video.width, video.height, video.frames / video.fps)
+                cls = manual.cls
+                if cls not in {c.value for c in ObjectClass} and cls != "other":
+                    known = ", ".join([*(c.value for c in ObjectClass), "other"])
+                    raise InvalidArgument(
+                        f"add[{n}].class: {shown(cls)} is none of {known}",
+                        field=f"add[{n}].class",
+                    )
+                tracks.append(
+                    {
+                        "id": next_id,
+                        "class": cls,
+                        "enabled": True,
+                        "manual": True,
+                        "keyframes": [list(k) for k in keys],
+                        "frames": interpolate(keys, video.fps, video.frames),
+                    }
+                )
+                added.append(next_id)
+                next_id += 1
+            row.tracks = tracks
+            if method is not None:
+                row.method = method
+            row.updated_at = self.clock.now()
+            self.audit.append(
+                s,
+                who(actor),
+                "redaction.edit",
+                f"media:{row.media_id}",
+                details={
+                    "redaction_id": redaction_id,
+                    "enabled": [t.id for t in command.tracks if t.enabled],
+                    "disabled": [t.id for t in command.tracks if not t.enabled],
+                    "added": added,
+                    "removed": list(command.remove),
+                    "method": method,
+                },
+            )
+            s.flush()
+            return RedactionRecord.of(row)
+
+    def render(self, actor: Actor, redaction_id: str) -> RedactionRecord:
+        """Queue the render of a job in ``review`` (409 otherwise); the renderer is the
+        actor (custody and audit name them). Audited ``redaction.render``."""
+        self._reach(actor, redaction_id)
+        with self.db.transaction() as s:
+            row = s.get(Redaction, redaction_id)
+            assert row is not None
+            if row.state != REVIEW:
+                raise Conflict(
+                    f"redaction {redaction_id} is {row.state}: it renders once its analysis "
+                    "is done and under review"
+                )
+            row.state, row.progress = RENDER_QUEUED, 0.0
+            row.updated_at = self.clock.now()
+            row.request = {**row.request, "render_by": [actor.username, actor.role.value]}
+            self.audit.append(
+                s,
+                who(actor),
+                "redaction.render",
+                f"media:{row.media_id}",
+                details={
+                    "redaction_id": redaction_id,
+                    "method": row.method,
+                    "tracks": [t["id"] for t in row.tracks if t["enabled"]],
+                },
+            )
+            s.flush()
+            record = RedactionRecord.of(row)
+        self._publish(record)
+        return record
+
+    # -- the job -------------------------------------------------------------------
+
+    def check_detector(self) -> None:
+        """At the jobs role's start: the configured detector loads (a bad model file is a
+        configuration error here, not at the first job; issue 16 items 1 and 8)."""
+        build_detector(self.config, None, settings_dir=self.settings_dir)
+
+    def recover_interrupted(self) -> list[str]:
+        """At the jobs role's start: jobs left ``analysing`` or ``rendering`` by a killed
+        process are marked ``failed`` ("interrupted by a restart"), their work folders
+        removed. Returns their ids."""
+        now = self.clock.now()
+        with self.db.transaction() as s:
+            stale = list(
+                s.execute(
+                    select(Redaction).where(Redaction.state.in_((ANALYSING, RENDERING)))
+                ).scalars()
+            )
+            for row in stale:
+                kept = list(row.request.get("catalogued", []))
+                error = INTERRUPTED
+                if kept:
+                    error += f"; catalogued before it, not linked: {', '.join(kept)}"
+                was = row.state
+                row.state, row.error, row.updated_at = FAILED, error, now
+                self.audit.append(
+                    s,
+                    Who("vms-jobs", "system"),
+                    "redaction.fail",
+                    f"media:{row.media_id}",
+                    outcome="error",
+                    details={"redaction_id": row.id, "error": INTERRUPTED, "was": was},
+                )
+            records = [RedactionRecord.of(r) for r in stale]
+            live = set(
+                s.execute(
+                    select(Redaction.id).where(Redaction.state.in_((RENDER_QUEUED, QUEUED)))
+                ).scalars()
+            )
+        if self.work_dir.is_dir():
+            for folder in self.work_dir.iterdir():
+                if folder.name not in live:
+                    shutil.rmtree(folder, ignore_errors=True)
+        for record in records:
+            log.warning("redaction %s was interrupted by a restart: marked failed", record.id)
+            self._publish(record)
+        return [r.id for r in records]
+
+    def run_pending(self) -> int:
+        """Analyse the queued jobs and render the ones queued for rendering, oldest
+        first (the jobs role's job; blocks). Returns how many ran."""
+        count = 0
+        while (claimed := self._claim()) is not None:
+            self.run(*claimed)
+            count += 1
+        return count
+
+    def _claim(self) -> tuple[str, str] | None:
+        with self.db.transaction() as s:
+            for redaction_id, state in s.execute(
+                select(Redaction.id, Redaction.state)
+                .where(Redaction.state.in_((QUEUED, RENDER_QUEUED)))
+                .order_by(Redaction.updated_at, Redaction.id)
+                .limit(5)
+            ).all():
+                running = ANALYSING if state == QUEUED else RENDERING
+                claimed = s.execute(
+                    update(Redaction)
+                    .where(Redaction.id == redaction_id, Redaction.state == state)
+                    .values(state=running, progress=0.0)
+                )
+                if getattr(claimed, "rowcount", 0) == 1:
+                    return str(redaction_id), running
+        return None
+
+    def run(self, redaction_id: str, state: str) -> RedactionRecord:
+        """Run one claimed step (``analysing`` or ``rendering``) to its end or ``failed``."""
+        from privacy_masks.redaction_job import RedactionJob  # c2pa and av with the job
+
+        with self.db.session() as s:
+            row = s.get(Redaction, redaction_id)
+            if row is None:
+                raise NotFound(f"redaction {shown(redaction_id)} does not exist")
+            record = RedactionRecord.of(row)
+            creator = Who(row.created_by, row.created_role)
+        folder = self.work_dir / redaction_id
+        try:
+            job = RedactionJob(self, record, creator, folder)
+            if state == ANALYSING:
+                job.analyse()
+            else:
+                job.render()
+        except Exception as exc:
+            message = exc.message if isinstance(exc, VMSError) else f"internal error: {exc!r}"
+            if not isinstance(exc, VMSError):
+                log.exception("redaction %s failed", redaction_id)
+            self._fail(redaction_id, message)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        with self.db.session() as s:
+            done = s.get(Redaction, redaction_id)
+            assert done is not None
+            final = RedactionRecord.of(done)
+        self._publish(final)
+        return final
+
+    def _fail(self, redaction_id: str, message: str) -> None:
+        with self.db.transaction() as s:
+            row = s.get(Redaction, redaction_id)
+            if row is None:
+                return
+            row.state, row.error, row.updated_at = FAILED, message[:2000], self.clock.now()
+            self.audit.append(
+                s,
+                Who(row.created_by, row.created_role),
+                "redaction.fail",
+                f"media:{row.media_id}",
+                outcome="error",
+                details={"redaction_id": redaction_id, "error": message[:2000]},
+            )
+
+    def note_catalogued(self, redaction_id: str, media_id: str) -> None:
+        """Remember an item the job catalogued (for :meth:`recover_interrupted`)."""
+        with self.db.transaction() as s:
+            row = s.get(Redaction, redaction_id)
+            if row is not None:
+                row.request = {
+                    **row.request,
+                    "catalogued": [*row.request.get("catalogued", []), media_id],
+                }
+
+    def set_progress(self, record: RedactionRecord, state: str, value: float) -> None:
+        with self.db.transaction() as s:
+            s.execute(
+                update(Redaction)
+                .where(Redaction.id == record.id, Redaction.state == state)
+                .values(progress=round(value, 4))
+            )
+        self.events.publish(
+            PROGRESS_TOPIC,
+            {
+                "id": record.id,
+                "state": state,
+                "progress": round(value, 4),
+                "created_by": record.created_by,
+            },
+        )
+
+    def _publish(self, record: RedactionRecord) -> None:
+        payload: dict[str, Any] = {
+            "id": record.id,
+            "state": record.state,
+            "progress": record.progress,
+            "created_by": record.created_by,
+        }
+        if record.error:
+            payload["error"] = record.error
+        if record.rendered_media_id:
+            payload["rendered_media_id"] = record.rendered_media_id
+        self.events.publish(PROGRESS_TOPIC, payload)
+
+
+def _keyframes(
+    n: int, manual: ManualTrack, width: int, height: int, duration: float
+) -> list[tuple[float, float, float, float, float]]:
+    name = f"add[{n}].keyframes"
+    if not manual.keyframes:
+        raise InvalidArgument(f"{name}: at least one keyframe [t, x, y, w, h]", field=name)
+    if len(manual.keyframes) > MAX_KEYFRAMES:
+        raise InvalidArgument(f"{name}: at most {MAX_KEYFRAMES} keyframes", field=name)
+    out: list[tuple[float, float, float, float, float]] = []
+    for k, key in enumerate(manual.keyframes):
+        where = f"{name}[{k}]"
+        if len(key) != 5:
+            raise InvalidArgument(f"{where}: {list(key)} is not [t, x, y, w, h]", field=where)
+        t, x, y, w, h = (float(v) for v in key)
+        if not 0 <= t <= duration:
+            raise InvalidArgument(
+                f"{where}: t = {t:g} s is outside the video (0..{duration:g} s)", field=where
+            )
+        if out and t <= out[-1][0]:
+            raise InvalidArgument(
+                f"{where}: t = {t:g} s is not after the previous keyframe's {out[-1][0]:g} s",
+                field=where,
+            )
+        if w <= 0 or h <= 0:
+            raise InvalidArgument(f"{where}: the box {w:g}x{h:g} is empty", field=where)
+        if x + w <= 0 or y + h <= 0 or x >= width or y >= height:
+            raise InvalidArgument(
+                f"{where}: the box ({x:g}, {y:g}, {w:g}, {h:g}) is outside the "
+                f"{width}x{height} picture",
+                field=where,
+            )
+        out.append((t, x, y, w, h))
+    return out

@@ -1,0 +1,287 @@
+"""One step of a redaction job run by the jobs role (docs/design/redaction.md, "The
+job").
+
+**Analyse** (``analysing`` -> ``review``): the original is read from the store
+(:func:`vms.media.transcode.video_info`: an undecodable file fails the job, naming it),
+every ``[redaction] detect_every``-th frame decoded at the detection size
+(:func:`vms.media.transcode.sample_frames`), the configured detector run on it and the
+detections linked by the IoU tracker; the tracks (a box per frame, ``[t, x, y, w, h]``)
+are stored on the row.
+
+**Render** (``rendering`` -> ``done``), in the work folder ``<data_dir>/redactions/<id>/``:
+
+1. every frame decoded, the enabled tracks' boxes burned into its yuv420p planes
+   (:func:`privacy_masks.detection.render.redact_yuv`), encoded H.264 yuv420p with
+   faststart, audio ranges muted (:func:`vms.media.transcode.rewrite_video`);
+2. signed with C2PA Content Credentials (``c2pa.redacted`` actions with the original's
+   SHA-256, :func:`vms.exports.credentials.sign_redacted`);
+3. ingested through the one ingest path (INV-1) as a derived item of source
+   ``redacted``, derived from the original;
+4. one transaction: the ``media_links`` row (INV-2), the original's restriction carried
+   over (ACC-7), the custody event ``redacted`` on the original (who, when, tracks,
+   method), the audit entry ``media.redact``, the row ``done``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from privacy_masks.detection import build_detector, tracker_settings
+from privacy_masks.detection.model import Box, Detection, ObjectClass
+from privacy_masks.detection.render import Method, redact_yuv
+from privacy_masks.detection.tracking import IouTracker
+from privacy_masks.paint import frame_planes
+from vms.audit.log import Who
+from vms.db.models import CustodyEvent, MediaItem, MediaLink, Redaction, SourceKind
+from vms.errors import NotFound
+from vms.exports.credentials import RedactionProvenance, load_or_create_chain, sign_redacted
+from vms.faults import crash_point
+from vms.ingest import IngestRequest
+from vms.media.transcode import rewrite_video, sample_frames, video_info
+
+if TYPE_CHECKING:
+    from privacy_masks.redaction import RedactionRecord, RedactionService
+
+# The share of the render's progress bar the pixels take (signing, ingest: the rest).
+RENDER_SHARE = 0.9
+
+
+class RedactionJob:
+    def __init__(
+        self,
+        service: RedactionService,
+        record: RedactionRecord,
+        creator: Who,
+        folder: Path,
+    ) -> None:
+        self.service = service
+        self.record = record
+        self.creator = creator
+        self.folder = folder
+
+    def _original(self) -> MediaItem:
+        with self.service.db.session() as s:
+            item = s.get(MediaItem, self.record.media_id)
+            if item is None:
+                raise NotFound(f"media item {self.record.media_id} is no longer in the catalog")
+            s.expunge(item)
+            return item
+
+    def _source(self, item: MediaItem) -> Path:
+        path = self.service.store.path_for(item.sha256)
+        if not path.is_file():
+            raise NotFound(f"the file of media item {item.id} is missing from the store")
+        return path
+
+    # -- analyse -------------------------------------------------------------------
+
+    def analyse(self) -> None:
+        from privacy_masks.redaction import ANALYSING, REVIEW, Progress
+
+        service, record = self.service, self.record
+        item = self._original()
+        label = f"media item {item.id}"
+        path = self._source(item)
+        info = video_info(path, label)
+        config = service.config
+        classes = [ObjectClass(c) for c in record.classes]
+        detector = build_detector(config, classes, settings_dir=service.settings_dir)
+        settings = tracker_settings(config)
+        width = min(info.width, config.detect_width)
+        size = (max(2, width // 2 * 2), max(2, round(info.height * width / info.width) // 2 * 2))
+        scale = info.width / size[0]
+        expected = info.frames or max(1, round(info.duration * info.fps))
+        report = Progress(lambda v: service.set_progress(record, ANALYSING, v))
+        tracker = IouTracker(settings)
+        count = 0
+        for index, frame in sample_frames(path, label, settings.detect_every, size):
+            found = detector.detect(frame)
+            if scale != 1.0:
+                found = [
+                    Detection(
+                        Box(d.box.x * scale, d.box.y * scale, d.box.w * scale, d.box.h * scale),
+                        d.cls,
+                        d.score,
+                    )
+                    for d in found
+                ]
+            tracker.update(index, found)
+            count = index + 1
+            report(min(0.99, count / expected))
+        # The frames after the last analysed one were decoded too (sample_frames walks
+        # them all); the container's count is the truth when it has one.
+        frames = max(count, info.frames)
+        tracks = tracker.finish(frames, (info.width, info.height))
+        stored = [
+            {
+                "id": n,
+                "class": track.cls.value,
+                "enabled": True,
+                "manual": False,
+                "score": round(track.score, 3),
+                "frames": [
+                    [round(f / info.fps, 4), *(round(v, 2) for v in (b.x, b.y, b.w, b.h))]
+                    for f, b in zip(track.frames, track.boxes, strict=True)
+                ],
+            }
+            for n, track in enumerate(tracks, 1)
+        ]
+        video = {
+            "width": info.width,
+            "height": info.height,
+            "fps": info.fps,
+            "frames": frames,
+            "duration": info.duration,
+            "has_audio": info.has_audio,
+            "backend": detector.name,
+        }
+        with service.db.transaction() as s:
+            row = s.get(Redaction, record.id)
+            assert row is not None
+            row.tracks = stored
+            row.request = {**row.request, "video": video}
+            row.state, row.progress, row.updated_at = REVIEW, 1.0, service.clock.now()
+            service.audit.append(
+                s,
+                self.creator,
+                "redaction.analyse",
+                f"media:{item.id}",
+                details={
+                    "redaction_id": record.id,
+                    "backend": detector.name,
+                    "tracks": len(stored),
+                    "frames": frames,
+                },
+            )
+
+    # -- render --------------------------------------------------------------------
+
+    def render(self) -> None:
+        from privacy_masks.redaction import DONE, RENDERING, Progress
+
+        service, record = self.service, self.record
+        item = self._original()
+        label = f"media item {item.id}"
+        path = self._source(item)
+        fps = record.video.fps if record.video else video_info(path, label).fps
+        renderer = record.render_by or self.creator
+        enabled = [t for t in record.tracks if t.enabled]
+        boxes: dict[int, list[Box]] = {}
+        for track in enabled:
+            for t, x, y, w, h in track.frames:
+                boxes.setdefault(round(t * fps), []).append(Box(x, y, w, h))
+        method = Method.parse(record.method)
+        margin = service.config.margin
+        report = Progress(lambda v: service.set_progress(record, RENDERING, v))
+        expected = max(1, record.video.frames if record.video else 1)
+
+        def paint(index: int, frame: Any) -> None:
+            found = boxes.get(index)
+            if found:
+                planes = frame_planes(frame)
+                redact_yuv(planes.y, planes.u, planes.v, found, method, margin=margin)
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        rendered = self.folder / "rendered.mp4"
+        rewrite_video(
+            path,
+            rendered,
+            label,
+            paint,
+            mute=record.audio_mute,
+            progress=lambda n: report(RENDER_SHARE * min(1.0, n / expected)),
+        )
+        crash_point("redaction.after-render")
+        now = service.clock.now()
+        regions = [
+            {
+                "id": t.id,
+                "class": t.cls,
+                "manual": t.manual,
+                "first_frame": round(t.frames[0][0] * fps) if t.frames else 0,
+                "last_frame": round(t.frames[-1][0] * fps) if t.frames else 0,
+            }
+            for t in enabled
+        ]
+        muted = list(record.audio_mute) if record.video and record.video.has_audio else []
+        chain = load_or_create_chain(service.secrets_dir, now)
+        name = f"redacted-{record.id[:8]}-{item.original_filename or item.id}"
+        if not name.lower().endswith(".mp4"):
+            name += ".mp4"
+        signed = self.folder / _safe(name)
+        sign_redacted(
+            rendered,
+            signed,
+            chain,
+            RedactionProvenance(
+                redaction_id=record.id,
+                title=f"Redacted copy of {item.title or item.id}",
+                recorded_start=item.recorded_start,
+                original_media_id=item.id,
+                original_sha256=item.sha256,
+                redacted_by=renderer.name,
+                redacted_at=now,
+                method=method.value,
+                tracks=regions,
+                audio_muted=muted,
+            ),
+        )
+        rendered.unlink(missing_ok=True)
+        report(RENDER_SHARE + 0.05)
+        result = service.ingestor.ingest(
+            signed,
+            IngestRequest(
+                source=SourceKind.REDACTED,
+                device_id=item.device_id,
+                officer_badge=item.officer_badge,
+                recorded_at=item.recorded_start,
+                recorded_end=item.recorded_end,
+                title=f"Redacted: {item.title or item.id}"[:500],
+                case_number=item.case_number,
+                original_filename=signed.name,
+                derived_from=item.id,
+                custody_details={"redaction_id": record.id},
+            ),
+            renderer,
+            adopt=True,
+        )
+        service.note_catalogued(record.id, result.media_id)
+        crash_point("redaction.after-ingest")
+        with service.db.transaction() as s:
+            original = s.get(MediaItem, item.id)
+            derived = s.get(MediaItem, result.media_id)
+            if derived is not None:
+                if s.get(MediaLink, (derived.id, item.id)) is None:
+                    s.add(MediaLink(media_id=derived.id, source_id=item.id))
+                if original is not None and original.restricted:
+                    derived.restricted = True  # ACC-7 carries over
+            details = {
+                "redaction_id": record.id,
+                "redacted_media_id": result.media_id,
+                "sha256": result.sha256,
+                "method": method.value,
+                "tracks": regions,
+                "audio_muted": muted,
+                "at": now.isoformat(),
+            }
+            s.add(
+                CustodyEvent(
+                    media_id=item.id,
+                    at=now,
+                    actor=renderer.name,
+                    action="redacted",
+                    details=details,
+                )
+            )
+            service.audit.append(s, renderer, "media.redact", f"media:{item.id}", details=details)
+            row = s.get(Redaction, record.id)
+            assert row is not None
+            row.state, row.progress, row.updated_at = DONE, 1.0, now
+            row.rendered_media_id = result.media_id
+            row.error = None
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:120]

@@ -1,0 +1,213 @@
+"""A stored video decoded frame by frame and encoded anew (redaction, issue 16 item 3;
+docs/design/redaction.md, "The job").
+
+- :func:`video_info`: size, frame rate, frame count and audio of a stored video;
+- :func:`sample_frames`: every ``every``-th frame as a BGR array at a chosen size (the
+  detectors' input), scaled by swscale straight from the decoded picture;
+- :func:`rewrite_video`: every frame decoded (yuv420p, writable), handed to a painter,
+  encoded with libx264 (yuv420p, High profile, no frame dropped or added: the painter's
+  frame indices are the analysis's), audio decoded with the ranges given set to silence
+  and encoded as AAC, into an MP4 with ``movflags=faststart`` (browsers play it while it
+  loads).
+
+Errors leave as kinds of :mod:`vms.errors`: a file that does not open or decode is
+:class:`~vms.errors.DataLoss` naming it; a file without video is
+:class:`~vms.errors.InvalidArgument`. A failed rewrite removes its output. All calls block.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+
+from vms.errors import DataLoss, InvalidArgument, VMSError
+from vms.media.errors import reason, translate
+
+# Quality of a released copy: visually lossless on the parts not redacted (a redaction
+# release is looked at closely), at a preset fast enough for the 1x real-time target.
+_X264 = {"preset": "veryfast", "crf": "18", "profile": "high", "threads": "2"}
+_AUDIO_RATE = 48000
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    width: int
+    height: int
+    fps: float
+    frames: int  # from the container's index; 0 when it has none
+    duration: float  # seconds
+    has_audio: bool
+
+
+def video_info(path: Path, label: str) -> VideoInfo:
+    """What ``path`` holds (``label`` names it in errors); its first frame is decoded to
+    prove it decodes."""
+    try:
+        with av.open(str(path), metadata_errors="ignore") as container:
+            video = next(iter(container.streams.video), None)
+            if video is None:
+                raise InvalidArgument(f"{label}: the file has no video stream")
+            try:
+                first = next(container.decode(video), None)
+            except (av.error.FFmpegError, ValueError) as exc:
+                raise DataLoss(f"{label}: the video does not decode: {reason(exc)}") from None
+            if first is None:
+                raise DataLoss(f"{label}: the video holds no frames")
+            rate = video.average_rate or video.guessed_rate or Fraction(15)
+            duration = 0.0
+            if video.duration is not None and video.time_base is not None:
+                duration = float(video.duration * video.time_base)
+            elif container.duration is not None:
+                duration = container.duration / av.time_base
+            return VideoInfo(
+                width=int(video.codec_context.width),
+                height=int(video.codec_context.height),
+                fps=float(rate),
+                frames=int(video.frames or 0),
+                duration=duration,
+                has_audio=bool(container.streams.audio),
+            )
+    except VMSError:
+        raise
+    except Exception as exc:
+        raise DataLoss(f"{label}: the video cannot be read: {reason(exc)}") from None
+
+
+def sample_frames(
+    path: Path, label: str, every: int, size: tuple[int, int]
+) -> Iterator[tuple[int, np.ndarray]]:
+    """``(index, BGR array of size (width, height))`` for every ``every``-th frame of
+    ``path``'s video, in order (indices count every decoded frame from 0)."""
+    try:
+        with av.open(str(path), metadata_errors="ignore") as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            for index, frame in enumerate(container.decode(stream)):
+                if index % every == 0:
+                    small = frame.reformat(width=size[0], height=size[1], format="bgr24")
+                    yield index, small.to_ndarray()
+    except VMSError:
+        raise
+    except Exception as exc:
+        raise DataLoss(f"{label}: the video does not decode: {reason(exc)}") from None
+
+
+Painter = Callable[[int, Any], None]
+
+
+def rewrite_video(
+    source: Path,
+    target: Path,
+    label: str,
+    paint: Painter,
+    *,
+    mute: Sequence[tuple[float, float]] = (),
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Decode ``source``, call ``paint(index, frame)`` on every video frame (a writable
+    yuv420p PyAV frame: :func:`privacy_masks.paint.frame_planes` reads its planes),
+    encode it to ``target`` (H.264 yuv420p + AAC when the source has audio, the ``mute``
+    ranges in seconds from the start silenced, faststart). Returns the frames written;
+    ``progress(frames so far)`` is called as it goes."""
+    try:
+        return _rewrite(source, target, paint, mute, progress)
+    except Exception as exc:
+        target.unlink(missing_ok=True)
+        if isinstance(exc, VMSError):
+            raise
+        raise DataLoss(f"{label}: {translate(exc, 'rendering').message}") from None
+
+
+def _rewrite(
+    source: Path,
+    target: Path,
+    paint: Painter,
+    mute: Sequence[tuple[float, float]],
+    progress: Callable[[int], None] | None,
+) -> int:
+    with av.open(str(source), metadata_errors="ignore") as src:
+        video = src.streams.video[0]
+        video.thread_type = "AUTO"
+        audio = next(iter(src.streams.audio), None)
+        rate = video.average_rate or video.guessed_rate or Fraction(15)
+        out = av.open(str(target), "w", format="mp4", options={"movflags": "faststart"})
+        try:
+            v_out: Any = out.add_stream("libx264", rate=rate, options=dict(_X264))
+            v_out.width = video.codec_context.width
+            v_out.height = video.codec_context.height
+            v_out.pix_fmt = "yuv420p"
+            v_out.time_base = video.time_base
+            a_out: Any = None
+            resampler: Any = None
+            if audio is not None:
+                a_out = out.add_stream("aac", rate=_AUDIO_RATE)
+                a_out.layout = "stereo"
+                resampler = av.AudioResampler(format="fltp", layout="stereo", rate=_AUDIO_RATE)
+            origin: int | None = None
+            start = (video.start_time or 0) * video.time_base if video.time_base else 0
+            count = 0
+            streams = [video] if audio is None else [video, audio]
+            for packet in src.demux(*streams):
+                if packet.stream is video:
+                    for frame in packet.decode():
+                        frame = _writable(frame)
+                        if origin is None:
+                            origin = frame.pts if frame.pts is not None else 0
+                        paint(count, frame)
+                        pts = (frame.pts if frame.pts is not None else origin + count) - origin
+                        frame.pts, frame.time_base = pts, video.time_base
+                        frame.pict_type = av.video.frame.PictureType.NONE
+                        out.mux(v_out.encode(frame))
+                        count += 1
+                        if progress is not None:
+                            progress(count)
+                else:
+                    for frame in packet.decode():
+                        for chunk in resampler.resample(frame):
+                            _silence(chunk, mute, float(start))
+                            chunk.pts = None
+                            out.mux(a_out.encode(chunk))
+            if resampler is not None:
+                for chunk in resampler.resample(None):
+                    chunk.pts = None
+                    out.mux(a_out.encode(chunk))
+                out.mux(a_out.encode(None))
+            out.mux(v_out.encode(None))
+        finally:
+            with contextlib.suppress(Exception):
+                out.close()
+    if count == 0:
+        raise DataLoss(f"{source.name}: the video holds no frames")
+    return count
+
+
+def _writable(frame: Any) -> Any:
+    if frame.format.name not in ("yuv420p", "yuvj420p"):
+        frame = frame.reformat(format="yuv420p")
+    frame.make_writable()
+    return frame
+
+
+def _silence(frame: Any, ranges: Sequence[tuple[float, float]], origin: float) -> None:
+    """Zero the samples of ``frame`` (planar float) that fall in ``ranges`` (seconds from
+    the video's start)."""
+    if not ranges or frame.pts is None or frame.time_base is None:
+        return
+    begin = float(frame.pts * frame.time_base) - origin
+    rate = frame.sample_rate
+    n = frame.samples
+    for lo, hi in ranges:
+        a = max(0, round((lo - begin) * rate))
+        b = min(n, round((hi - begin) * rate))
+        if b <= a:
+            continue
+        for plane in frame.planes:
+            samples = np.frombuffer(plane, dtype=np.float32)
+            samples[a:b] = 0.0

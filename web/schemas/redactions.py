@@ -1,0 +1,138 @@
+"""Redactions API models (issue 16, item 3)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import ConfigDict, Field
+
+from privacy_masks.redaction import (
+    EditRedaction,
+    ManualTrack,
+    NewRedaction,
+    TrackToggle,
+)
+from web.contract import OutTime, Printable, Range, RequestModel, ResponseModel
+
+Id = Annotated[str, Printable(64, required=True, multiline=False)]
+Detect = Literal["faces", "persons", "plates", "vehicles", "screens"]
+MethodName = Literal["blur", "pixelate", "solid"]
+Seconds = Annotated[float, Range(0, 366 * 24 * 3600)]
+
+# -- requests ---------------------------------------------------------------------------
+
+
+class NewRedactionIn(RequestModel):
+    """A redaction job: the item, what to detect, how to paint it (``[redaction] method``
+    when left out), and the audio ranges ``[start, end]`` (seconds from the item's
+    start) to silence."""
+
+    media_id: Id
+    detect: Annotated[list[Detect], Field(min_length=1, max_length=5)]
+    method: MethodName | None = None
+    audio_mute: Annotated[
+        list[Annotated[list[Seconds], Field(min_length=2, max_length=2)]], Field(max_length=100)
+    ] = []
+
+    def command(self) -> NewRedaction:
+        return NewRedaction(
+            media_id=self.media_id,
+            detect=tuple(self.detect),
+            method=self.method,
+            audio_mute=tuple((r[0], r[1]) for r in self.audio_mute),
+        )
+
+
+class TrackToggleIn(RequestModel):
+    id: Annotated[int, Range(1, 1_000_000)]
+    enabled: bool
+
+
+class ManualTrackIn(RequestModel):
+    """A box drawn by hand: keyframes ``[t, x, y, w, h]`` (seconds; the picture's
+    pixels), interpolated linearly between them on every frame."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=False)
+
+    cls: Literal["person", "face", "plate", "vehicle", "screen", "other"] = Field(alias="class")
+    keyframes: Annotated[
+        list[Annotated[list[float], Field(min_length=5, max_length=5)]],
+        Field(min_length=1, max_length=1000),
+    ]
+
+    def command(self) -> ManualTrack:
+        return ManualTrack(
+            self.cls,
+            tuple((k[0], k[1], k[2], k[3], k[4]) for k in self.keyframes),
+        )
+
+
+class EditRedactionIn(RequestModel):
+    """Edits of a job under review: ``tracks`` enable or disable tracks by id; ``add``
+    manual tracks; ``remove`` manual tracks by id; ``method``."""
+
+    tracks: Annotated[list[TrackToggleIn], Field(max_length=10_000)] = []
+    add: Annotated[list[ManualTrackIn], Field(max_length=100)] = []
+    remove: Annotated[list[Annotated[int, Range(1, 1_000_000)]], Field(max_length=100)] = []
+    method: MethodName | None = None
+
+    def command(self) -> EditRedaction:
+        return EditRedaction(
+            tracks=tuple(TrackToggle(t.id, t.enabled) for t in self.tracks),
+            add=tuple(a.command() for a in self.add),
+            remove=tuple(self.remove),
+            method=self.method,
+        )
+
+
+# -- responses --------------------------------------------------------------------------
+
+
+class RedactionCreatedOut(ResponseModel):
+    id: str
+    state: str
+
+
+class TrackOut(ResponseModel):
+    """A track: a box ``[t, x, y, w, h]`` per frame (seconds from the start; pixels)."""
+
+    model_config = ConfigDict(from_attributes=True, frozen=True, serialize_by_alias=True)
+
+    id: int
+    cls: str = Field(serialization_alias="class")
+    enabled: bool
+    manual: bool
+    frames: list[list[float]]
+    keyframes: list[list[float]]
+
+
+class VideoOut(ResponseModel):
+    """The original's video as the analysis found it."""
+
+    width: int
+    height: int
+    fps: float
+    frames: int
+    duration: float
+    has_audio: bool
+
+
+class RedactionOut(ResponseModel):
+    """A redaction job. ``state``: queued, analysing, review, render_queued, rendering,
+    done, failed; ``progress`` 0..1 of the current step; ``rendered`` the derived item
+    once done; ``audio_mute`` is applied only when ``video.has_audio``."""
+
+    id: str
+    media_id: str
+    state: str
+    progress: float
+    error: str | None
+    method: str
+    detect: list[str]
+    audio_mute: list[list[float]]
+    tracks: list[TrackOut]
+    created_by: str
+    created_at: OutTime
+    updated_at: OutTime
+    rendered: str | None = Field(validation_alias="rendered_media_id")
+    video: VideoOut | None
