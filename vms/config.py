@@ -251,6 +251,16 @@ class AuditConfig:
     # jobs role once this many entries, or this many minutes, have passed since the last.
     checkpoint_entries: int = 1000
     checkpoint_minutes: float = 15.0
+    # OPS-6: the reviews a supervisor records per officer per month; the monthly audit
+    # lists the officers below it (docs/design/monthly-audit.md).
+    reviews_per_officer_month: int = 2
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.reviews_per_officer_month <= 1000:
+            raise InvalidArgument(
+                "[audit] reviews_per_officer_month must be 0..1000, not "
+                f"{self.reviews_per_officer_month}"
+            )
 
 
 @dataclasses.dataclass(frozen=True)

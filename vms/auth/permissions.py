@@ -42,6 +42,9 @@ class Action(enum.StrEnum):
     # metadata only: the package is content).
     EXPORTS_CREATE = "exports.create"
     EXPORTS_READ = "exports.read"
+    # Supervisor reviews of officer videos (OPS-6, issue 14.3): supervisors record them
+    # for the officers they supervise, admins for anyone.
+    REVIEWS_RECORD = "reviews.record"
 
 
 class Scope(enum.Enum):
@@ -126,6 +129,7 @@ TABLE: dict[Action, dict[Role, Scope]] = {
         _R.AUDITOR: _S.ALL,
         _R.INVESTIGATOR: _S.OWN,
     },
+    Action.REVIEWS_RECORD: {_R.ADMIN: _S.ALL, _R.SUPERVISOR: _S.SUPERVISED},
 }
 
 
