@@ -127,6 +127,17 @@ ENDPOINTS: dict[str, Call] = {
     "export-get": lambda c, h, i: c.get("/api/v1/exports/unknown", headers=h),
     "export-package": lambda c, h, i: c.get("/api/v1/exports/unknown/package", headers=h),
     "export-key": lambda c, h, i: c.get("/api/v1/exports/public-key", headers=h),
+    # Supervisor reviews and the monthly audit (OPS-6, OPS-7, issue 14.3).
+    "review-record": lambda c, h, i: c.post(
+        "/api/v1/reviews", json={"media_id": i["own"], "note": "matrix"}, headers=h
+    ),
+    "review-restricted": lambda c, h, i: c.post(
+        "/api/v1/reviews", json={"media_id": i["restricted"], "note": "matrix"}, headers=h
+    ),
+    "reviews": lambda c, h, i: c.get("/api/v1/reviews?month=2026-11", headers=h),
+    "monthly-audit": lambda c, h, i: c.get(
+        "/api/v1/reports/monthly-audit?month=2026-11", headers=h
+    ),
 }
 
 # role -> endpoint -> expected status
@@ -169,6 +180,13 @@ EXPECTED: dict[str, dict[str, int]] = {
     "export-get": {A: 404, D: 403, C: 403, I: 404, U: 404, S: 403, O: 403, X: 403},
     "export-package": {A: 404, D: 403, C: 403, I: 404, U: 404, S: 403, O: 403, X: 403},
     "export-key": {A: 200, D: 200, C: 200, I: 200, U: 200, S: 200, O: 200, X: 200},
+    # OPS-6: supervisors review their officers' videos (not restricted ones, ACC-7),
+    # admins anyone's; auditors, admins and supervisors read them (supervisors their
+    # officers'). OPS-7: the monthly audit is for auditors and admins (audit.read).
+    "review-record": {A: 201, D: 403, C: 403, I: 403, U: 403, S: 201, O: 403, X: 403},
+    "review-restricted": {A: 201, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403},
+    "reviews": {A: 200, D: 403, C: 403, I: 403, U: 200, S: 200, O: 403, X: 403},
+    "monthly-audit": {A: 200, D: 403, C: 403, I: 403, U: 200, S: 403, O: 403, X: 403},
 }
 
 

@@ -401,22 +401,18 @@ def _devices(s: Session, media_ids: Iterable[str]) -> dict[str, str]:
     out: dict[str, str] = {}
     for i in range(0, len(ids), 500):
         chunk = ids[i : i + 500]
-        out.update(
-            s.execute(select(MediaItem.id, MediaItem.device_id).where(MediaItem.id.in_(chunk)))
-            .tuples()
-            .all()
-        )
+        rows = s.execute(
+            select(MediaItem.id, MediaItem.device_id).where(MediaItem.id.in_(chunk))
+        ).all()
+        out.update((m, d) for m, d in rows)
         missing = [m for m in chunk if m not in out]
         if missing:
-            out.update(
-                s.execute(
-                    select(DestructionRecord.media_id, DestructionRecord.device_id).where(
-                        DestructionRecord.media_id.in_(missing)
-                    )
+            gone = s.execute(
+                select(DestructionRecord.media_id, DestructionRecord.device_id).where(
+                    DestructionRecord.media_id.in_(missing)
                 )
-                .tuples()
-                .all()
-            )
+            ).all()
+            out.update((m, d) for m, d in gone)
     return out
 
 
@@ -482,9 +478,7 @@ def _reviews(
             select(SupervisorReview.officer_badge, func.count())
             .where(SupervisorReview.reviewed_at >= start, SupervisorReview.reviewed_at < end)
             .group_by(SupervisorReview.officer_badge)
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     known: dict[str, tuple[str | None, str | None]] = {
         str(b): (name, sup) for b, name, sup in officers
