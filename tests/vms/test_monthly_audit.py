@@ -554,3 +554,33 @@ def test_monthly_audit_api_csv_pdf_and_page_OPS_7(
     assert client.get("/audit/monthly?month=2026-13", headers=h).status_code == 400
     sergeant = {"Authorization": f"Bearer {tokens['sergeant']}"}
     assert client.get(f"/audit/monthly?month={MONTH}", headers=sergeant).status_code == 403
+
+
+def test_cli_vms_audit_monthly_writes_csv_and_pdf_OPS_7(
+    services: Services,
+    month: Month,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from vms.cli import main
+
+    monkeypatch.setenv("VMS_DATA_DIR", str(services.config.data_dir))
+    monkeypatch.setenv("VMS_DATABASE_URL", services.config.database_url)
+    out = tmp_path / "m.csv"
+    assert main(["audit", "monthly", "--month", MONTH, "--format", "csv", "--out", str(out)]) == 0
+    assert "B2" in capsys.readouterr().err  # the officer short of reviews (OPS-6)
+    rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))))
+    reviews = {r["officer"]: int(r["value"]) for r in rows if r["metric"] == "reviews"}
+    assert reviews == dict(month.reviews)
+    pdf = tmp_path / "m.pdf"
+    assert main(["audit", "monthly", "--month", MONTH, "--format", "pdf", "--out", str(pdf)]) == 0
+    assert pdf.read_bytes().startswith(b"%PDF-")
+    with services.db.session() as s:
+        formats = [
+            e.details["format"]
+            for e in s.execute(
+                select(AuditEntry).where(AuditEntry.target == "reports:monthly-audit")
+            ).scalars()
+        ]
+    assert formats == ["csv", "pdf"]
