@@ -27,13 +27,10 @@ __all__ = [
     "DemoSetup",
     "MaskSetup",
     "MaskZones",
-    "MonthlyTagging",
     "PortMissing",
     "Ports",
     "PoseSource",
-    "PtzUse",
     "PtzUseReport",
-    "PtzUseRow",
     "TaggingReport",
 ]
 
@@ -88,6 +85,7 @@ class DemoSetup(Protocol):
         ...
 
 
+# The values the two report ports return (not ports themselves: not in __all__).
 class PtzUseRow(Protocol):
     """One (user, camera) row of the PTZ-use report."""
 
