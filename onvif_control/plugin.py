@@ -33,7 +33,7 @@ from onvif_control.ptz import PtzService
 from onvif_control.ptz_audit import PtzAudit, ZoneSource
 from onvif_control.runtime import OnvifRuntime
 from vms.ports import CredentialBox as CredentialBoxPort
-from vms.ports import DemoSetup, MaskZones, PoseSource
+from vms.ports import DemoSetup, MaskZones, PoseSource, PtzUseReport
 from vms.roles import Component
 from vms.secrets import load_or_create_key
 from vms.services import Job, Services
@@ -129,6 +129,8 @@ def install(services: Services) -> None:
     services.ports.provide(PoseSource, control.tracker)
     services.ports.provide(CredentialBoxPort, control.cameras.box)
     services.ports.provide(DemoSetup, Demo(services))
+    # The PTZ-use numbers of the monthly audit (vms/audit/monthly.py, OPS-7).
+    services.ports.provide(PtzUseReport, control.audit)
     # The PTZ-use report counts commands into masks (PSCS-1, PSCS-5): served by the web
     # role, it must find the mask zones there.
     services.roles.reads("web", MaskZones, "the PTZ-use report (onvif_control)")

@@ -24,6 +24,7 @@ from retention.reports import Reports
 from retention.rules import RetentionPolicy
 from vms import ids
 from vms.db.models import MediaItem
+from vms.ports import TaggingReport
 from vms.services import Job, Services
 
 DAY_SECONDS = 24 * 3600.0
@@ -108,6 +109,8 @@ def install(services: Services) -> None:
     services.jobs.append(Job("tagging-deadlines", DAY_SECONDS, retention.reports.notify_untagged))
     services.recovery.append(retention.replay_purges)
     services.ports.provide(Retention, retention)
+    # TAG-7's numbers for the monthly audit (vms/audit/monthly.py, OPS-7).
+    services.ports.provide(TaggingReport, retention.reports)
     # Case folders (issue 15.3): their own port, read by web/api/cases.py.
     services.ports.provide(
         CaseFileService,

@@ -10,6 +10,7 @@ packages=(
     chromium chromium-driver      # page tests in headless Chromium
     postgresql redis-server       # real database and message queue for the tests
     libgl1 libglib2.0-0           # opencv-python's shared libraries (redaction, issue 16)
+    poppler-utils                 # pdftoppm/pdftotext: the monthly audit PDF renders (issue 14.3)
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -218,14 +218,14 @@ class AccessConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ReviewsConfig:
-    # OPS-6: supervisor reviews required per officer per month (Denver 5.12.6.1: two).
-    # The monthly report that counts them is issue 14, item 3.
+    # OPS-6: supervisor reviews required per officer per month (Denver 5.12.6.1: two);
+    # the monthly audit lists the officers below it (docs/design/monthly-audit.md).
     per_officer_month: int = 2
 
     def __post_init__(self) -> None:
-        if self.per_officer_month < 0:
+        if not 0 <= self.per_officer_month <= 1000:
             raise InvalidArgument(
-                f"[reviews] per_officer_month must be 0 or more, not {self.per_officer_month}"
+                f"[reviews] per_officer_month must be 0..1000, not {self.per_officer_month}"
             )
 
 

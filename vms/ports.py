@@ -13,10 +13,12 @@ the role. docs/design/ports-and-roles.md explains the choice.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import datetime as dt
+from collections.abc import Mapping, Sequence
 from typing import Protocol, TypeVar, cast
 
 from vms.audit.log import Who
+from vms.auth.permissions import Actor
 from vms.camera_model import PoseSource
 from vms.errors import FailedPrecondition
 
@@ -28,6 +30,8 @@ __all__ = [
     "PortMissing",
     "Ports",
     "PoseSource",
+    "PtzUseReport",
+    "TaggingReport",
 ]
 
 T = TypeVar("T")
@@ -78,6 +82,64 @@ class DemoSetup(Protocol):
 
     def stop(self) -> None:
         """Stop the simulated cameras (idempotent)."""
+        ...
+
+
+# The values the two report ports return (not ports themselves: not in __all__).
+class PtzUseRow(Protocol):
+    """One (user, camera) row of the PTZ-use report."""
+
+    @property
+    def user(self) -> str: ...
+    @property
+    def role(self) -> str: ...
+    @property
+    def camera_id(self) -> str: ...
+    @property
+    def sessions(self) -> int: ...
+    @property
+    def sessions_outside_hours(self) -> int: ...
+    @property
+    def commands(self) -> int: ...
+    @property
+    def commands_refused(self) -> int: ...
+    @property
+    def commands_into_masks(self) -> int: ...
+    @property
+    def seconds_in_control(self) -> float: ...
+
+
+class PtzUse(Protocol):
+    """The PTZ-use report of a period: its rows."""
+
+    @property
+    def rows(self) -> Sequence[PtzUseRow]: ...
+
+
+class PtzUseReport(Protocol):
+    """The PTZ-use report (provided by ``onvif_control``'s PTZ audit; read by the
+    monthly audit, OPS-7, so both show the same numbers)."""
+
+    def report(self, actor: Actor, start: dt.datetime, end: dt.datetime) -> PtzUse:
+        """The report of [start, end) for ``actor`` (audit.read; the reading audited)."""
+        ...
+
+
+class MonthlyTagging(Protocol):
+    """The TAG-7 numbers of a month."""
+
+    @property
+    def untagged_not_requiring_tags(self) -> Mapping[str, int]: ...
+    @property
+    def tagging_failures_per_officer(self) -> Mapping[str, int]: ...
+
+
+class TaggingReport(Protocol):
+    """The TAG-7 monthly tagging report (provided by ``retention``'s reports; read by
+    the monthly audit)."""
+
+    def monthly(self, actor: Actor, month: str) -> MonthlyTagging:
+        """The tagging numbers of ``month`` (YYYY-MM) for ``actor`` (retention.read)."""
         ...
 
 

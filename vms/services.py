@@ -13,6 +13,7 @@ from importlib.metadata import entry_points
 
 from vms.audit.checkpoints import AuditSigner, Checkpoints
 from vms.audit.log import SYSTEM_ROLE, AuditLog, Who
+from vms.audit.monthly import MonthlyAudit, ReviewService
 from vms.audit.view import AuditViewService
 from vms.auth.authoriser import Authoriser
 from vms.auth.throttle import ThrottleSettings
@@ -75,6 +76,8 @@ class Services:
     checkpoints: Checkpoints
     bookmarks: BookmarkService  # issue 15.3
     exports: ExportService  # issue 15.4
+    reviews: ReviewService  # supervisor reviews (OPS-6, issue 14.3)
+    monthly_audit: MonthlyAudit  # the monthly audits (OPS-7, issue 14.3)
     jobs: list[Job] = field(default_factory=list)
     # What plugins offer each other, by port type (vms/ports.py), and what they run in
     # each role (vms/roles.py); docs/design/ports-and-roles.md.
@@ -145,7 +148,9 @@ class Services:
             user_open_bytes=config.ingest.upload_user_open_bytes,
         )
         dock = DockScanner(config.dock_dir, ingestor, clock, config.ingest.dock_settle_seconds)
+        ports = Ports()  # filled by the plugins at install; the monthly audit reads it
         services = cls(
+            ports=ports,
             config=config,
             clock=clock,
             db=db,
@@ -176,6 +181,15 @@ class Services:
                 work_dir=config.data_dir / "exports",
                 max_span=dt.timedelta(hours=config.exports.max_hours),
                 change_hooks=catalog.change_hooks,
+            ),
+            reviews=ReviewService(db, audit, clock, authoriser),
+            monthly_audit=MonthlyAudit(
+                db,
+                audit,
+                clock,
+                authoriser,
+                ports,
+                reviews_required=config.reviews.per_officer_month,
             ),
             checkpoints=Checkpoints(
                 db,

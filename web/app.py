@@ -22,6 +22,7 @@ from web.api import exports as exports_api
 from web.api import live as live_api
 from web.api import masks as masks_api
 from web.api import media as media_api
+from web.api import monthly as monthly_api
 from web.api import openapi as openapi_api
 from web.api import playback as playback_api
 from web.api import ptz as ptz_api
@@ -61,6 +62,7 @@ def create_app(services: Services, *, testing: bool = False) -> tuple[Flask, Soc
     app.register_blueprint(exports_api.bp, url_prefix="/api/v1")
     app.register_blueprint(redactions_api.bp, url_prefix="/api/v1")
     app.register_blueprint(ptz_api.bp, url_prefix="/api/v1")
+    app.register_blueprint(monthly_api.bp, url_prefix="/api/v1")
     app.register_blueprint(playback_api.bp, url_prefix="/api/v1")
     app.register_blueprint(openapi_api.bp, url_prefix="/api/v1")
     register_pages(app)

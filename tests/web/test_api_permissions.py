@@ -139,6 +139,17 @@ ENDPOINTS: dict[str, Call] = {
         "/api/v1/redactions/unknown", json={"method": "solid"}, headers=h
     ),
     "redaction-render": lambda c, h, i: c.post("/api/v1/redactions/unknown/render", headers=h),
+    # Supervisor reviews and the monthly audit (OPS-6, OPS-7, issue 14.3).
+    "review-record": lambda c, h, i: c.post(
+        "/api/v1/reviews", json={"media_id": i["own"], "note": "matrix"}, headers=h
+    ),
+    "review-restricted": lambda c, h, i: c.post(
+        "/api/v1/reviews", json={"media_id": i["restricted"], "note": "matrix"}, headers=h
+    ),
+    "reviews": lambda c, h, i: c.get("/api/v1/reviews?month=2026-11", headers=h),
+    "monthly-audit": lambda c, h, i: c.get(
+        "/api/v1/reports/monthly-audit?month=2026-11", headers=h
+    ),
 }
 
 # role -> endpoint -> expected status
@@ -189,6 +200,13 @@ EXPECTED: dict[str, dict[str, int]] = {
     "redaction-get": {A: 404, D: 403, C: 404, I: 404, U: 403, S: 403, O: 403, X: 403},
     "redaction-edit": {A: 404, D: 403, C: 404, I: 404, U: 403, S: 403, O: 403, X: 403},
     "redaction-render": {A: 404, D: 403, C: 404, I: 404, U: 403, S: 403, O: 403, X: 403},
+    # OPS-6: supervisors review their officers' videos (not restricted ones, ACC-7),
+    # admins anyone's; auditors, admins and supervisors read them (supervisors their
+    # officers'). OPS-7: the monthly audit is for auditors and admins (audit.read).
+    "review-record": {A: 201, D: 403, C: 403, I: 403, U: 403, S: 201, O: 403, X: 403},
+    "review-restricted": {A: 201, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403},
+    "reviews": {A: 200, D: 403, C: 403, I: 403, U: 200, S: 200, O: 403, X: 403},
+    "monthly-audit": {A: 200, D: 403, C: 403, I: 403, U: 200, S: 403, O: 403, X: 403},
 }
 
 

@@ -1,8 +1,10 @@
-"""``vms audit verify | checkpoint | export | verify-export`` (INV-4; issue 14, item 1)."""
+"""``vms audit verify | checkpoint | export | verify-export`` (INV-4; issue 14, item 1)
+and ``vms audit monthly`` (OPS-6, OPS-7, TAG-7; issue 14, item 3)."""
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import os
 import shutil
@@ -13,9 +15,17 @@ from typing import Any
 
 from vms.audit import verify_export
 from vms.bounded import parse_time
+from vms.jsonable import jsonable
 from vms.services import Services
 
 OpenServices = Callable[[argparse.Namespace], Services]
+
+
+def cli_name() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli:unknown"
 
 
 def register(audit: Any, open_services: OpenServices) -> None:
@@ -85,6 +95,51 @@ def register(audit: Any, open_services: OpenServices) -> None:
     def verify_file(args: argparse.Namespace) -> int:
         return verify_export.main([args.file])
 
+    def monthly(args: argparse.Namespace) -> int:
+        from vms.audit.monthly_out import text_lines, to_csv, to_pdf
+        from vms.auth.permissions import Actor
+        from vms.db.models import Role
+
+        services = open_services(args)
+        # The CLI acts with administration's reach as its OS user (audited as such).
+        actor = Actor(user_id=0, username=cli_name(), role=Role.ADMIN)
+        try:
+            report = services.monthly_audit.report(actor, args.month, output=args.format)
+        finally:
+            services.close()
+        if args.format == "pdf":
+            data = to_pdf(report)
+        elif args.format == "csv":
+            data = to_csv(report).encode()
+        elif args.format == "json":
+            data = (json.dumps(jsonable(report), indent=1, ensure_ascii=False) + "\n").encode()
+        else:
+            data = ("\n".join(text_lines(report)) + "\n").encode()
+        if args.out:
+            out = Path(args.out)
+            tmp = out.with_name(f".{out.name}.tmp")
+            tmp.write_bytes(data)
+            tmp.replace(out)
+            print(f"wrote the monthly audit of {report.month} to {out}")
+        else:
+            sys.stdout.buffer.write(data)
+            sys.stdout.flush()
+        short = report.officers_short_of_reviews
+        if short:
+            print(
+                f"{len(short)} officer(s) below {report.reviews_required} reviews (OPS-6): "
+                + ", ".join(c.officer_badge for c in short),
+                file=sys.stderr,
+            )
+        return 0
+
+    p = audit.add_parser(
+        "monthly", help="the monthly audit: usage, storage, viewing, PTZ, tagging, reviews"
+    )
+    p.add_argument("--month", required=True, help="YYYY-MM")
+    p.add_argument("--format", choices=("text", "json", "csv", "pdf"), default="text")
+    p.add_argument("--out", help="write to this file (default: standard output)")
+    p.set_defaults(func=monthly)
     p = audit.add_parser(
         "verify", help="check the hash chain and the signed checkpoints; non-zero names the break"
     )

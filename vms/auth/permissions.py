@@ -48,6 +48,9 @@ class Action(enum.StrEnum):
     # never the catalog's playback; restricted items only admins (ACC-7).
     # docs/design/redaction.md, "Who redacts".
     REDACTIONS_MANAGE = "redactions.manage"
+    # Supervisor reviews of officer videos (OPS-6, issue 14.3): supervisors record them
+    # for the officers they supervise, admins for anyone.
+    REVIEWS_RECORD = "reviews.record"
 
 
 class Scope(enum.Enum):
@@ -137,6 +140,7 @@ TABLE: dict[Action, dict[Role, Scope]] = {
         _R.AUDITOR: _S.ALL,
         _R.INVESTIGATOR: _S.OWN,
     },
+    Action.REVIEWS_RECORD: {_R.ADMIN: _S.ALL, _R.SUPERVISOR: _S.SUPERVISED},
 }
 
 

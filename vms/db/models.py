@@ -612,6 +612,25 @@ class DestructionRecord(Base):
     file_unlinked: Mapped[bool] = mapped_column(Boolean)
 
 
+class SupervisorReview(Base):
+    """A supervisor's review of one officer video (OPS-6): the monthly report counts
+    them per officer. No foreign key to ``media_items``: the review outlives a purge."""
+
+    __tablename__ = "supervisor_reviews"
+    __table_args__ = (
+        Index("ix_supervisor_reviews_officer", "officer_badge", "reviewed_at"),
+        Index("ix_supervisor_reviews_reviewed", "reviewed_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    media_id: Mapped[str] = mapped_column(String(36))
+    officer_badge: Mapped[str] = mapped_column(String(32))
+    reviewer: Mapped[str] = mapped_column(String(64))
+    reviewer_role: Mapped[str] = mapped_column(String(32))
+    reviewed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    note: Mapped[str] = mapped_column(Text)
+
+
 class TaggingNotice(Base):
     """A daily notice that a BWC/dash item is untagged past the deadline (TAG-3)."""
 

@@ -4,7 +4,7 @@
 |---|---|---|
 | :mod:`web.pages.auth` | ``auth_pages`` | ``/`` (start), ``/login``, ``/logout`` |
 | :mod:`web.pages.catalog` | ``catalog_pages`` | ``/catalog``, ``/media/<id>``, ``/upload`` |
-| :mod:`web.pages.audit` | ``audit_pages`` | ``/audit``, ``/audit/ptz`` |
+| :mod:`web.pages.audit` | ``audit_pages`` | ``/audit``, ``/audit/ptz``, ``/audit/monthly`` |
 | :mod:`web.pages.live` | ``live_pages`` | ``/live``, ``/live/<camera_id>`` |
 | :mod:`web.pages.retention` | ``retention_pages`` | ``/retention/preservation`` |
 | :mod:`web.pages.playback` | ``playback_pages`` | ``/playback`` |
@@ -14,7 +14,8 @@
 | :mod:`web.pages.admin` | ``admin_pages`` | ``/admin/keys`` |
 
 What they share (the error page, ``can`` for navigation) is in
-:mod:`web.pages.blueprint`, the template filters in :mod:`web.pages.filters`; templates
+:mod:`web.pages.blueprint`, the template filters in :mod:`web.pages.filters`, SVG bar
+charts in :mod:`web.pages.charts`; templates
 and static files are the app's (``web/templates``, ``web/static``).
 """
 

@@ -1,11 +1,13 @@
 """Audit pages for auditors (ACC-6, PSCS-5): the audit log (``/audit``, read through
 :class:`~vms.audit.view.AuditViewService`) and the PTZ-use report (``/audit/ptz``, issue
 4 item 7: the report's table and a timeline of sessions, drawn by
-``static/ptz_report.js`` from ``GET /api/v1/audit/ptz/report``)."""
+``static/ptz_report.js`` from ``GET /api/v1/audit/ptz/report``) and the monthly audit
+(``/audit/monthly``, issue 14 item 3: tables and server-rendered SVG charts)."""
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from typing import Any
 
 from flask import render_template, request
@@ -14,6 +16,7 @@ from vms.auth.permissions import Action
 from vms.errors import InvalidArgument
 from web.contract import parse_model, query_data
 from web.pages.blueprint import page_blueprint
+from web.pages.charts import bar_chart
 from web.schemas.audit import AuditQueryIn, entry_view
 from web.security import require_actor, services
 
@@ -52,3 +55,40 @@ def ptz_report() -> Any:
     actor = require_actor()
     services().authoriser.require(actor, Action.AUDIT_READ, "audit:ptz")
     return render_template("ptz_report.html")
+
+
+@bp.get("/audit/monthly")
+def monthly_audit() -> Any:
+    """The monthly audit (OPS-6, OPS-7, TAG-7) with server-rendered SVG charts; the
+    month defaults to the previous one."""
+    actor = require_actor()
+    s = services()
+    s.authoriser.require(actor, Action.AUDIT_READ, "reports:monthly-audit")
+    month = request.args.get("month") or previous_month(s.clock.now())
+    try:
+        report = s.monthly_audit.report(actor, month, output="html")
+    except InvalidArgument as exc:
+        html = render_template("audit_monthly.html", report=None, month=month, error=exc.message)
+        return html, 400
+    charts = {
+        "usage": bar_chart("Usage per user", [(u.user, u.total) for u in report.usage]),
+        "storage": bar_chart(
+            "Stored at month end by source (MB)",
+            [(st.source, round(st.bytes / 1e6, 1)) for st in report.storage],
+            unit=" MB",
+        ),
+        "reviews": bar_chart(
+            "Reviews per officer",
+            [(c.officer_badge, c.reviews) for c in report.reviews],
+            mark=report.reviews_required,
+        ),
+    }
+    return render_template(
+        "audit_monthly.html", report=report, month=report.month, charts=charts, error=None
+    )
+
+
+def previous_month(now: dt.datetime) -> str:
+    first = now.replace(day=1)
+    last = first - dt.timedelta(days=1)
+    return f"{last.year:04d}-{last.month:02d}"
