@@ -55,6 +55,15 @@ def test_a_camera_export_across_segments_ends_in_a_verified_package(
     assert used == overlapping and len(used) >= 3 and manifest["gaps"] == {CAMERA: []}
     assert {s["media_id"] for s in manifest["sources"]} == set(used)
     assert all(s["custody"] for s in manifest["sources"])  # their chain of custody
+    # The mask version each segment was recorded with, from its ingest record (INV-5).
+    masks = {
+        s["media_id"]: int(
+            next(e for e in s["custody"] if e["action"] == "ingested")["details"]["mask_version"]
+        )
+        for s in manifest["sources"]
+    }
+    assert {s["media_id"]: s["mask_version"] for s in manifest["sources"]} == masks
+    assert manifest["clips"][0]["mask_versions"] == sorted(set(masks.values()))
     assert {a["target"] for a in manifest["audit"]} <= {f"media:{m}" for m in used}
     report = read_credentials(clip, ca)
     assert report.state == "Trusted" and report.failures == (), report

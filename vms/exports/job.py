@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -123,6 +123,10 @@ class ExportJob:
                     )
                 )
         crash("export.after-cut")
+        # What each stored item was masked with (the recorder's ingest record, INV-5).
+        used = sorted({i.id for c in cuts for i in c.items}, key=lambda m: every[m].recorded_start)
+        custody = service.custody_of(used)
+        masks = {m: _mask_version(custody.get(m, [])) for m in used}
         # 2. sign
         now = service.clock.now()
         chain = load_or_create_chain(service.secrets_dir, now)
@@ -156,14 +160,12 @@ class ExportJob:
                     item.requested_start,
                     item.requested_end,
                     tuple(i.id for i in item.items),
-                    (),
+                    tuple(sorted({v for i in item.items if (v := masks[i.id]) is not None})),
                     item.clip.reencoded,
                 )
             )
             report(CUT_SHARE + SIGN_SHARE * k / len(cuts))
         # 3. package
-        used = sorted({i.id for c in cuts for i in c.items}, key=lambda m: every[m].recorded_start)
-        custody = service.custody_of(used)
         draft = ExportDraft(
             export_id=record.id,
             created_at=record.created_at,
@@ -179,7 +181,7 @@ class ExportJob:
                     size=every[m].size_bytes,
                     start=every[m].recorded_start,
                     end=every[m].recorded_end,
-                    mask_version=None,
+                    mask_version=masks[m],
                     custody=tuple(
                         CustodyRecord(e.at, e.actor, e.action, dict(e.details))
                         for e in custody.get(m, [])
@@ -378,3 +380,16 @@ class ExportJob:
                 package.sha256,
                 package.size,
             )
+
+
+def _mask_version(events: Iterable[Any]) -> int | None:
+    """The mask version a recorder segment was stored with (its ``ingested`` custody
+    event, written by the recorder's spool); None for items recorded unmasked by
+    anything else (uploads) or before versions were kept."""
+    for event in events:
+        if event.action == "ingested" and "mask_version" in (event.details or {}):
+            try:
+                return int(event.details["mask_version"])
+            except (TypeError, ValueError):
+                return None
+    return None
