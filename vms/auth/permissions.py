@@ -41,6 +41,11 @@ class Action(enum.StrEnum):
     # metadata only: the package is content).
     EXPORTS_CREATE = "exports.create"
     EXPORTS_READ = "exports.read"
+    # Release requests (issue 16.5): records commanders log and manage them (REL-1),
+    # release approvers (the chief or designee) and admins approve or deny (ACC-5).
+    RELEASES_MANAGE = "releases.manage"
+    RELEASES_APPROVE = "releases.approve"
+    RELEASES_READ = "releases.read"
 
 
 class Scope(enum.Enum):
@@ -122,6 +127,14 @@ TABLE: dict[Action, dict[Role, Scope]] = {
         _R.ADMIN: _S.ALL,
         _R.AUDITOR: _S.ALL,
         _R.INVESTIGATOR: _S.OWN,
+    },
+    Action.RELEASES_MANAGE: {_R.ADMIN: _S.ALL, _R.RECORDS_COMMANDER: _S.ALL},
+    Action.RELEASES_APPROVE: {_R.ADMIN: _S.ALL, _R.RELEASE_APPROVER: _S.ALL},
+    Action.RELEASES_READ: {
+        _R.ADMIN: _S.ALL,
+        _R.RECORDS_COMMANDER: _S.ALL,
+        _R.RELEASE_APPROVER: _S.ALL,
+        _R.AUDITOR: _S.ALL,
     },
 }
 
