@@ -10,6 +10,7 @@
 | :mod:`web.pages.playback` | ``playback_pages`` | ``/playback`` |
 | :mod:`web.pages.cases` | ``case_pages`` | ``/cases``, ``/cases/<number>`` |
 | :mod:`web.pages.review` | ``review_pages`` | ``/review`` |
+| :mod:`web.pages.releases` | ``release_pages`` | ``/releases[/<id>]``, ``/records``, ``/s/<t>`` |
 
 What they share (the error page, ``can`` for navigation) is in
 :mod:`web.pages.blueprint`, the template filters in :mod:`web.pages.filters`; templates
@@ -20,7 +21,18 @@ from __future__ import annotations
 
 from flask import Flask
 
-from web.pages import audit, auth, cases, catalog, filters, live, playback, retention, review
+from web.pages import (
+    audit,
+    auth,
+    cases,
+    catalog,
+    filters,
+    live,
+    playback,
+    releases,
+    retention,
+    review,
+)
 from web.pages.blueprint import navigation
 
 
@@ -33,3 +45,4 @@ def register(app: Flask) -> None:
     retention.register(app)  # its pages and its API
     cases.register(app)  # case folders and bookmarks, pages and API (issue 15.3)
     review.register(app)  # the review page and API (issue 15.2)
+    releases.register(app)  # releases, share links, legal holds, dashboard (issue 16)
