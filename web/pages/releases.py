@@ -202,7 +202,10 @@ def dashboard() -> Any:
     holds, open release requests by due date, deletions of the next 7 days."""
     actor = require_actor()
     retention = _retention()
-    allows = services().authoriser.allows
+    authoriser = services().authoriser
+    allows = authoriser.allows
+    if not (allows(actor, Action.RETENTION_READ) or allows(actor, Action.RELEASES_READ)):
+        authoriser.require(actor, Action.RETENTION_READ, "records-dashboard")  # 403, audited
     preservation = (
         retention.preservation.log(actor, state="active")
         if allows(actor, Action.RETENTION_READ)
@@ -268,7 +271,12 @@ def share_landing(token: str) -> Response:
     return _private(Response(html))
 
 
-@bp.route("/s/<token>/package", defaults={"position": 1})
+@bp.route("/s/<token>/package")
+def share_package(token: str) -> Response:
+    """The first (usually the only) file of the link."""
+    return share_download(token, 1)
+
+
 @bp.route("/s/<token>/package/<int:position>")
 def share_download(token: str, position: int) -> Response:
     try:
