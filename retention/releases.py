@@ -47,7 +47,7 @@ from retention.commands import Requester
 from vms import ids
 from vms.audit.log import AuditLog, Who
 from vms.auth.authoriser import Authoriser, who
-from vms.auth.permissions import Action, Actor
+from vms.auth.permissions import Action, Actor, ItemFacts
 from vms.bounded import shown
 from vms.clock import Clock, ensure_utc
 from vms.config import ReleasesConfig
@@ -114,6 +114,20 @@ class Decision:
 class NewShare:
     expires_at: dt.datetime
     max_downloads: int
+
+
+@dataclass(frozen=True)
+class SetPrivacy:
+    """Flag (or clear) an item as privacy-sensitive (ACC-11, REL-3), with the reason."""
+
+    sensitive: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class PrivacyFlag:
+    media_id: str
+    privacy_sensitive: bool
 
 
 @dataclass(frozen=True)
@@ -575,6 +589,42 @@ class ReleaseService:
             self.db, who(actor), action, target, outcome="denied", details={"reason": message}
         )
         raise Conflict(message)
+
+    # -- the privacy flag ----------------------------------------------------------------
+
+    def set_privacy(self, actor: Actor, media_id: str, command: SetPrivacy) -> PrivacyFlag:
+        """Flag an item privacy-sensitive (whoever may edit it: ``media.edit`` on the
+        item) or clear the flag (``releases.approve``: the chief or designee, since it
+        lifts a protection). Audited ``media.privacy`` with a custody event."""
+        target = f"media:{media_id}"
+        reason = _text("reason", command.reason, 4000)
+        with self.db.session() as s:
+            item = s.get(MediaItem, media_id)
+            if item is None:
+                raise NotFound(f"media item {media_id!r} does not exist")
+            item_facts = ItemFacts(officer_badge=item.officer_badge, restricted=item.restricted)
+        if command.sensitive:
+            self.authoriser.require(actor, Action.MEDIA_EDIT, target, item_facts)
+        else:
+            self.authoriser.require(actor, Action.RELEASES_APPROVE, target)
+        now = self.clock.now()
+        with self.db.transaction() as s:
+            item = s.get_one(MediaItem, media_id)
+            before = item.privacy_sensitive
+            item.privacy_sensitive = command.sensitive
+            if before != command.sensitive:
+                details = {"privacy_sensitive": command.sensitive, "reason": reason}
+                s.add(
+                    CustodyEvent(
+                        media_id=media_id,
+                        at=now,
+                        actor=actor.username,
+                        action="privacy_flag",
+                        details=details,
+                    )
+                )
+                self.audit.append(s, who(actor), "media.privacy", target, details=details)
+            return PrivacyFlag(media_id, command.sensitive)
 
     # -- share links --------------------------------------------------------------------
 

@@ -290,3 +290,34 @@ def test_share_link_token_is_hashed_counted_and_stops(
         "download limit reached",
         "expired",
     ]
+
+
+def test_privacy_flag_set_by_editors_cleared_by_approvers_and_recorded_ACC_11(
+    timed: Services, releases: ReleaseService, who: dict[str, Actor], clock: ManualClock
+) -> None:
+    from retention.releases import SetPrivacy
+
+    media = ingest(timed, recorded_at=clock.now() - DAY)
+    with pytest.raises(PermissionDenied):
+        releases.set_privacy(who["approver"], media, SetPrivacy(True, "undressed person"))
+    flag = releases.set_privacy(who["commander"], media, SetPrivacy(True, "undressed person"))
+    assert flag.privacy_sensitive
+    with pytest.raises(PermissionDenied):
+        releases.set_privacy(who["commander"], media, SetPrivacy(False, "mistake"))
+    with pytest.raises(InvalidArgument, match="reason is required"):
+        releases.set_privacy(who["approver"], media, SetPrivacy(False, ""))
+    with pytest.raises(NotFound):
+        releases.set_privacy(who["admin"], "ghost", SetPrivacy(True, "x"))
+    assert not releases.set_privacy(
+        who["approver"], media, SetPrivacy(False, "ok")
+    ).privacy_sensitive
+    with timed.db.session() as s:
+        events = list(
+            s.execute(
+                select(CustodyEvent.details).where(
+                    CustodyEvent.media_id == media, CustodyEvent.action == "privacy_flag"
+                )
+            ).scalars()
+        )
+    assert [e["privacy_sensitive"] for e in events] == [True, False]
+    assert denied(timed, "media.edit") and denied(timed, "releases.approve")

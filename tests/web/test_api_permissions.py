@@ -143,6 +143,16 @@ ENDPOINTS: dict[str, Call] = {
         json={"expires_at": "2026-11-21T12:00Z", "max_downloads": 1},
         headers=h,
     ),
+    "privacy-flag": lambda c, h, i: c.put(
+        f"/api/v1/media/{i['own']}/privacy",
+        json={"privacy_sensitive": True, "reason": "ACC-11"},
+        headers=h,
+    ),
+    "privacy-clear": lambda c, h, i: c.put(
+        f"/api/v1/media/{i['own']}/privacy",
+        json={"privacy_sensitive": False, "reason": "reviewed"},
+        headers=h,
+    ),
     "release-revoke": lambda c, h, i: c.delete("/api/v1/releases/unknown/share/unknown", headers=h),
 }
 
@@ -195,6 +205,9 @@ EXPECTED: dict[str, dict[str, int]] = {
     "release-deny": {A: 404, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403, P: 404},
     "release-release": {A: 404, D: 403, C: 404, I: 403, U: 403, S: 403, O: 403, X: 403, P: 403},
     "release-share": {A: 404, D: 403, C: 404, I: 403, U: 403, S: 403, O: 403, X: 403, P: 403},
+    # The privacy flag (ACC-11): set by who may edit the item, cleared by approvers.
+    "privacy-flag": {A: 200, D: 403, C: 200, I: 200, U: 403, S: 200, O: 200, X: 403, P: 403},
+    "privacy-clear": {A: 200, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403, P: 200},
     "release-revoke": {A: 404, D: 403, C: 404, I: 403, U: 403, S: 403, O: 403, X: 403, P: 403},
 }
 

@@ -10,12 +10,20 @@ from typing import Any
 from flask import request
 
 from retention.plugin import get
-from retention.releases import ReleaseListing, ReleaseRecord, ReleaseService, ShareRecord
+from retention.releases import (
+    PrivacyFlag,
+    ReleaseListing,
+    ReleaseRecord,
+    ReleaseService,
+    ShareRecord,
+)
 from web.contract import ApiBlueprint
 from web.schemas.releases import (
     DecisionIn,
     NewReleaseIn,
     NewShareIn,
+    PrivacyIn,
+    PrivacyOut,
     ReleaseListOut,
     ReleaseLogQuery,
     ReleaseOut,
@@ -108,3 +116,12 @@ def share_release(release_id: str, body: NewShareIn) -> dict[str, Any]:
 def revoke_share(release_id: str, link_id: str) -> ShareRecord:
     """Revoke a share link: its token answers 404 from now on."""
     return releases().revoke(require_actor(), release_id, link_id)
+
+
+@bp.operation("PUT", "/media/<media_id>/privacy", body=PrivacyIn, response=PrivacyOut)
+def set_privacy(media_id: str, body: PrivacyIn) -> PrivacyFlag:
+    """Flag an item privacy-sensitive (ACC-11; whoever may edit the item) or clear the
+    flag (``releases.approve``). A flagged item is released only as a redacted derivative
+    unless a court order requires it (REL-3). Audited ``media.privacy``, custody event
+    ``privacy_flag``."""
+    return releases().set_privacy(require_actor(), media_id, body.command())

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from retention.releases import Decision, NewRelease, NewShare
+from retention.releases import Decision, NewRelease, NewShare, SetPrivacy
 from web.contract import OutTime, Printable, QueryModel, Range, RequestModel, ResponseModel, Time
 from web.schemas.retention import RequesterIn, RequesterOut
 
@@ -54,6 +54,21 @@ class NewShareIn(RequestModel):
 
     def command(self) -> NewShare:
         return NewShare(self.expires_at, self.max_downloads)
+
+
+class PrivacyIn(RequestModel):
+    """``privacy_sensitive``: true flags the item (ACC-11, REL-3), false clears it."""
+
+    privacy_sensitive: bool
+    reason: Annotated[str, Printable(4000, required=True)]
+
+    def command(self) -> SetPrivacy:
+        return SetPrivacy(self.privacy_sensitive, self.reason)
+
+
+class PrivacyOut(ResponseModel):
+    media_id: str
+    privacy_sensitive: bool
 
 
 class ReleaseLogQuery(QueryModel):
