@@ -20,6 +20,7 @@ from retention.holds import Holder
 from retention.legal import CaseService, LegalHoldService
 from retention.preservation import PreservationService
 from retention.purge import Purger, PurgeReport
+from retention.releases import ReleaseService
 from retention.reports import Reports
 from retention.rules import RetentionPolicy
 from vms import ids
@@ -42,6 +43,7 @@ class Retention:
     cases: CaseService
     purger: Purger
     reports: Reports
+    releases: ReleaseService
 
     def on_ingest(self, session: Session, item: MediaItem, now: dt.datetime) -> None:
         """Ingest hook: pin by active preservation scopes, then set the expiry."""
@@ -95,6 +97,14 @@ def build(services: Services) -> Retention:
             services.events,
             services.authoriser,
             deadline_hours=services.config.tagging.deadline_hours,
+        ),
+        releases=ReleaseService(
+            services.db,
+            services.store,
+            services.audit,
+            services.clock,
+            services.authoriser,
+            services.config.releases,
         ),
     )
 

@@ -48,6 +48,7 @@ USERS = (
     ("sergeant", "supervisor", "S1", None),
     ("officer", "officer", "B1", "sergeant"),
     ("other_officer", "officer", "B2", None),
+    ("approver", "release_approver", None, None),
 )
 
 

@@ -298,6 +298,22 @@ class ExportsConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class ReleasesConfig:
+    # May a release approver approve a request they logged themselves (issue 16.8)?
+    allow_self_approval: bool = False
+    # A FOIA request logged without a due date is due this many days after receipt (REL-1).
+    foia_due_days: int = 20
+    # The longest a share link may stay valid (days) and the most downloads it may allow.
+    share_max_days: int = 90
+    share_max_downloads: int = 100
+
+    def __post_init__(self) -> None:
+        for name in ("foia_due_days", "share_max_days", "share_max_downloads"):
+            if getattr(self, name) < 1:
+                raise InvalidArgument(f"[releases] {name} must be at least 1")
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     data_dir: Path = Path("./var")
     # Default: SQLite in the data dir.
@@ -319,6 +335,7 @@ class Config:
     ptz: PtzConfig = dataclasses.field(default_factory=PtzConfig)
     audit: AuditConfig = dataclasses.field(default_factory=AuditConfig)
     exports: ExportsConfig = dataclasses.field(default_factory=ExportsConfig)
+    releases: ReleasesConfig = dataclasses.field(default_factory=ReleasesConfig)
 
     @property
     def effective_database_url(self) -> str:

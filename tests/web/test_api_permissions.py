@@ -30,6 +30,7 @@ ROLES = [
     "sergeant",
     "officer",
     "other_officer",
+    "approver",
 ]
 
 
@@ -150,63 +151,127 @@ ENDPOINTS: dict[str, Call] = {
     "monthly-audit": lambda c, h, i: c.get(
         "/api/v1/reports/monthly-audit?month=2026-11", headers=h
     ),
+    # Release requests (issue 16.5): unknown ids (404) once the role may act.
+    "release-create": lambda c, h, i: c.post(
+        "/api/v1/releases",
+        json={
+            "kind": "foia",
+            "request_number": "F-1",
+            "requester": {"name": "A. Reporter"},
+            "received_at": "2026-11-19T09:00Z",
+            "legal_basis": "public records act",
+            "items": [i["own"]],
+        },
+        headers=h,
+    ),
+    "releases": lambda c, h, i: c.get("/api/v1/releases", headers=h),
+    "release-get": lambda c, h, i: c.get("/api/v1/releases/unknown", headers=h),
+    "release-review": lambda c, h, i: c.post("/api/v1/releases/unknown/review", headers=h),
+    "release-approve": lambda c, h, i: c.post(
+        "/api/v1/releases/unknown/approve", json={"reason": "ok"}, headers=h
+    ),
+    "release-deny": lambda c, h, i: c.post(
+        "/api/v1/releases/unknown/deny", json={"reason": "no"}, headers=h
+    ),
+    "release-release": lambda c, h, i: c.post("/api/v1/releases/unknown/release", headers=h),
+    "release-share": lambda c, h, i: c.post(
+        "/api/v1/releases/unknown/share",
+        json={"expires_at": "2026-11-21T12:00Z", "max_downloads": 1},
+        headers=h,
+    ),
+    "privacy-flag": lambda c, h, i: c.put(
+        f"/api/v1/media/{i['own']}/privacy",
+        json={"privacy_sensitive": True, "reason": "ACC-11"},
+        headers=h,
+    ),
+    "privacy-clear": lambda c, h, i: c.put(
+        f"/api/v1/media/{i['own']}/privacy",
+        json={"privacy_sensitive": False, "reason": "reviewed"},
+        headers=h,
+    ),
+    "release-revoke": lambda c, h, i: c.delete("/api/v1/releases/unknown/share/unknown", headers=h),
 }
 
 # role -> endpoint -> expected status
-A, D, C, I, U, S, O, X = ROLES  # noqa: E741
+A, D, C, I, U, S, O, X, P = ROLES  # noqa: E741
 EXPECTED: dict[str, dict[str, int]] = {
-    "search": {A: 200, D: 403, C: 200, I: 200, U: 200, S: 200, O: 200, X: 200},
-    "detail": {A: 200, D: 403, C: 200, I: 200, U: 200, S: 200, O: 200, X: 403},
-    "content": {A: 200, D: 403, C: 403, I: 200, U: 403, S: 200, O: 200, X: 403},
-    "restricted-detail": {A: 200, D: 403, C: 200, I: 200, U: 200, S: 200, O: 200, X: 403},
-    "restricted-content": {A: 200, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403},
-    "patch": {A: 200, D: 403, C: 200, I: 200, U: 403, S: 200, O: 200, X: 403},
-    "categories": {A: 200, D: 200, C: 200, I: 200, U: 200, S: 200, O: 200, X: 200},
-    "upload": {A: 201, D: 403, C: 201, I: 201, U: 403, S: 201, O: 201, X: 201},
-    "audit": {A: 200, D: 403, C: 403, I: 403, U: 200, S: 403, O: 403, X: 403},
-    "me": {A: 200, D: 200, C: 200, I: 200, U: 200, S: 200, O: 200, X: 200},
+    "search": {A: 200, D: 403, C: 200, I: 200, U: 200, S: 200, O: 200, X: 200, P: 403},
+    "detail": {A: 200, D: 403, C: 200, I: 200, U: 200, S: 200, O: 200, X: 403, P: 403},
+    "content": {A: 200, D: 403, C: 403, I: 200, U: 403, S: 200, O: 200, X: 403, P: 403},
+    "restricted-detail": {A: 200, D: 403, C: 200, I: 200, U: 200, S: 200, O: 200, X: 403, P: 403},
+    "restricted-content": {A: 200, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403, P: 403},
+    "patch": {A: 200, D: 403, C: 200, I: 200, U: 403, S: 200, O: 200, X: 403, P: 403},
+    "categories": {A: 200, D: 200, C: 200, I: 200, U: 200, S: 200, O: 200, X: 200, P: 200},
+    "upload": {A: 201, D: 403, C: 201, I: 201, U: 403, S: 201, O: 201, X: 201, P: 403},
+    "audit": {A: 200, D: 403, C: 403, I: 403, U: 200, S: 403, O: 403, X: 403, P: 403},
+    "me": {A: 200, D: 200, C: 200, I: 200, U: 200, S: 200, O: 200, X: 200, P: 200},
     # Device assignment (#10.1): admins only, so nobody assigns themselves a device.
-    "devices": {A: 200, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403},
-    "device-assign": {A: 200, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403},
-    "device-unassign": {A: 200, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403},
+    "devices": {A: 200, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403, P: 403},
+    "device-assign": {A: 200, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403, P: 403},
+    "device-unassign": {A: 200, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403, P: 403},
     # Privacy masks and the recording switch (PSCS-1): admins only.
-    "masks": {A: 200, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403},
-    "mask-create": {A: 201, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403},
-    "recording-switch": {A: 200, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403},
+    "masks": {A: 200, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403, P: 403},
+    "mask-create": {A: 201, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403, P: 403},
+    "recording-switch": {A: 200, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403, P: 403},
     # Live view: dispatchers, supervisors, admins (the camera is not recorded here: 404).
-    "recording-state": {A: 200, D: 200, C: 403, I: 403, U: 403, S: 200, O: 403, X: 403},
-    "snapshot": {A: 404, D: 404, C: 403, I: 403, U: 403, S: 404, O: 403, X: 403},
+    "recording-state": {A: 200, D: 200, C: 403, I: 403, U: 403, S: 200, O: 403, X: 403, P: 403},
+    "snapshot": {A: 404, D: 404, C: 403, I: 403, U: 403, S: 404, O: 403, X: 403, P: 403},
     # ACC-7: only admins set or clear the restricted mark (issue 14.4).
-    "media-restricted": {A: 200, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403},
+    "media-restricted": {A: 200, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403, P: 403},
     # The timeline is metadata: whoever searches the catalog.
-    "timeline": {A: 200, D: 403, C: 200, I: 200, U: 200, S: 200, O: 200, X: 200},
+    "timeline": {A: 200, D: 403, C: 200, I: 200, U: 200, S: 200, O: 200, X: 200, P: 403},
     # The review (issue 15.2) is metadata too: each role is offered what it may search.
-    "review": {A: 200, D: 403, C: 200, I: 200, U: 200, S: 200, O: 200, X: 200},
+    "review": {A: 200, D: 403, C: 200, I: 200, U: 200, S: 200, O: 200, X: 200, P: 403},
     # Court exports (REL-2, ACC-10): who may view the items makes them (investigators,
     # admins; records commanders do not view media);
     # restricted items only admins (ACC-7). Admins and auditors read every export, the
     # others their own (an unknown id: 404); auditors never download content.
-    "export-create": {A: 202, D: 403, C: 403, I: 202, U: 403, S: 403, O: 403, X: 403},
-    "export-restricted": {A: 202, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403},
-    "exports": {A: 200, D: 403, C: 403, I: 200, U: 200, S: 403, O: 403, X: 403},
-    "export-get": {A: 404, D: 403, C: 403, I: 404, U: 404, S: 403, O: 403, X: 403},
-    "export-package": {A: 404, D: 403, C: 403, I: 404, U: 404, S: 403, O: 403, X: 403},
-    "export-key": {A: 200, D: 200, C: 200, I: 200, U: 200, S: 200, O: 200, X: 200},
+    "export-create": {A: 202, D: 403, C: 403, I: 202, U: 403, S: 403, O: 403, X: 403, P: 403},
+    "export-restricted": {A: 202, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403, P: 403},
+    "exports": {A: 200, D: 403, C: 403, I: 200, U: 200, S: 403, O: 403, X: 403, P: 403},
+    "export-get": {A: 404, D: 403, C: 403, I: 404, U: 404, S: 403, O: 403, X: 403, P: 403},
+    "export-package": {A: 404, D: 403, C: 403, I: 404, U: 404, S: 403, O: 403, X: 403, P: 403},
+    "export-key": {A: 200, D: 200, C: 200, I: 200, U: 200, S: 200, O: 200, X: 200, P: 200},
     # Redaction for release (REL-1, REL-3): records commanders prepare releases,
     # investigators redact for their cases, admins everything; restricted items only
     # admins (ACC-7). An unknown job is a 404 for who may redact, 403 for the others.
-    "redaction-create": {A: 202, D: 403, C: 202, I: 202, U: 403, S: 403, O: 403, X: 403},
-    "redaction-restricted": {A: 202, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403},
-    "redaction-get": {A: 404, D: 403, C: 404, I: 404, U: 403, S: 403, O: 403, X: 403},
-    "redaction-edit": {A: 404, D: 403, C: 404, I: 404, U: 403, S: 403, O: 403, X: 403},
-    "redaction-render": {A: 404, D: 403, C: 404, I: 404, U: 403, S: 403, O: 403, X: 403},
+    "redaction-create": {A: 202, D: 403, C: 202, I: 202, U: 403, S: 403, O: 403, X: 403, P: 403},
+    "redaction-restricted": {
+        A: 202,
+        D: 403,
+        C: 403,
+        I: 403,
+        U: 403,
+        S: 403,
+        O: 403,
+        X: 403,
+        P: 403,
+    },
+    "redaction-get": {A: 404, D: 403, C: 404, I: 404, U: 403, S: 403, O: 403, X: 403, P: 403},
+    "redaction-edit": {A: 404, D: 403, C: 404, I: 404, U: 403, S: 403, O: 403, X: 403, P: 403},
+    "redaction-render": {A: 404, D: 403, C: 404, I: 404, U: 403, S: 403, O: 403, X: 403, P: 403},
     # OPS-6: supervisors review their officers' videos (not restricted ones, ACC-7),
     # admins anyone's; auditors, admins and supervisors read them (supervisors their
     # officers'). OPS-7: the monthly audit is for auditors and admins (audit.read).
-    "review-record": {A: 201, D: 403, C: 403, I: 403, U: 403, S: 201, O: 403, X: 403},
-    "review-restricted": {A: 201, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403},
-    "reviews": {A: 200, D: 403, C: 403, I: 403, U: 200, S: 200, O: 403, X: 403},
-    "monthly-audit": {A: 200, D: 403, C: 403, I: 403, U: 200, S: 403, O: 403, X: 403},
+    "review-record": {A: 201, D: 403, C: 403, I: 403, U: 403, S: 201, O: 403, X: 403, P: 403},
+    "review-restricted": {A: 201, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403, P: 403},
+    "reviews": {A: 200, D: 403, C: 403, I: 403, U: 200, S: 200, O: 403, X: 403, P: 403},
+    "monthly-audit": {A: 200, D: 403, C: 403, I: 403, U: 200, S: 403, O: 403, X: 403, P: 403},
+    # Release requests (issue 16.5): records commanders and admins log and manage them,
+    # release approvers (the chief or designee) and admins decide (ACC-5); auditors read.
+    # The new role reaches nothing else (the rows above: only me, categories, the key).
+    "release-create": {A: 201, D: 403, C: 201, I: 403, U: 403, S: 403, O: 403, X: 403, P: 403},
+    "releases": {A: 200, D: 403, C: 200, I: 403, U: 200, S: 403, O: 403, X: 403, P: 200},
+    "release-get": {A: 404, D: 403, C: 404, I: 403, U: 404, S: 403, O: 403, X: 403, P: 404},
+    "release-review": {A: 404, D: 403, C: 404, I: 403, U: 403, S: 403, O: 403, X: 403, P: 403},
+    "release-approve": {A: 404, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403, P: 404},
+    "release-deny": {A: 404, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403, P: 404},
+    "release-release": {A: 404, D: 403, C: 404, I: 403, U: 403, S: 403, O: 403, X: 403, P: 403},
+    "release-share": {A: 404, D: 403, C: 404, I: 403, U: 403, S: 403, O: 403, X: 403, P: 403},
+    # The privacy flag (ACC-11): set by who may edit the item, cleared by approvers.
+    "privacy-flag": {A: 200, D: 403, C: 200, I: 200, U: 403, S: 200, O: 200, X: 403, P: 403},
+    "privacy-clear": {A: 200, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403, P: 200},
+    "release-revoke": {A: 404, D: 403, C: 404, I: 403, U: 403, S: 403, O: 403, X: 403, P: 403},
 }
 
 

@@ -51,6 +51,11 @@ class Action(enum.StrEnum):
     # Supervisor reviews of officer videos (OPS-6, issue 14.3): supervisors record them
     # for the officers they supervise, admins for anyone.
     REVIEWS_RECORD = "reviews.record"
+    # Release requests (issue 16.5): records commanders log and manage them (REL-1),
+    # release approvers (the chief or designee) and admins approve or deny (ACC-5).
+    RELEASES_MANAGE = "releases.manage"
+    RELEASES_APPROVE = "releases.approve"
+    RELEASES_READ = "releases.read"
 
 
 class Scope(enum.Enum):
@@ -141,6 +146,14 @@ TABLE: dict[Action, dict[Role, Scope]] = {
         _R.INVESTIGATOR: _S.OWN,
     },
     Action.REVIEWS_RECORD: {_R.ADMIN: _S.ALL, _R.SUPERVISOR: _S.SUPERVISED},
+    Action.RELEASES_MANAGE: {_R.ADMIN: _S.ALL, _R.RECORDS_COMMANDER: _S.ALL},
+    Action.RELEASES_APPROVE: {_R.ADMIN: _S.ALL, _R.RELEASE_APPROVER: _S.ALL},
+    Action.RELEASES_READ: {
+        _R.ADMIN: _S.ALL,
+        _R.RECORDS_COMMANDER: _S.ALL,
+        _R.RELEASE_APPROVER: _S.ALL,
+        _R.AUDITOR: _S.ALL,
+    },
 }
 
 

@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -71,6 +72,8 @@ class Role(enum.StrEnum):
     AUDITOR = "auditor"
     SUPERVISOR = "supervisor"
     OFFICER = "officer"
+    # The chief or designee who approves releases to outside parties (ACC-5, issue 16.5).
+    RELEASE_APPROVER = "release_approver"
 
 
 class Device(Base):
@@ -203,6 +206,9 @@ class MediaItem(Base):
     incident_type: Mapped[str | None] = mapped_column(String(100))
     evidence: Mapped[bool] = mapped_column(Boolean, default=False)
     restricted: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Privacy-sensitive footage (ACC-11, REL-3): released only as a redacted derivative
+    # unless a court order overrides it (retention/releases.py).
+    privacy_sensitive: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     derived_from_id: Mapped[str | None] = mapped_column(ForeignKey("media_items.id"))
     ingested_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     ingested_by: Mapped[str] = mapped_column(String(64))
@@ -780,3 +786,66 @@ class RecordingGap(Base):
     # camera_down | stalled | disk_full | recording_off | crash | error
     cause: Mapped[str] = mapped_column(String(32))
     detail: Mapped[str | None] = mapped_column(String(500))
+
+
+class ReleaseRequest(Base):
+    """A release request (issue 16.5; REL-1, ACC-5, ACC-9, REL-3, REL-4): FOIA, another
+    agency, a court order, the media or internal affairs, with its approval decision."""
+
+    __tablename__ = "release_requests"
+    __table_args__ = (Index("ix_release_requests_state_due", "state", "due_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    request_number: Mapped[str] = mapped_column(String(64))
+    requester_name: Mapped[str] = mapped_column(String(200))
+    requester_organization: Mapped[str | None] = mapped_column(String(200))
+    requester_contact: Mapped[str | None] = mapped_column(String(200))
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    legal_basis: Mapped[str] = mapped_column(Text)
+    document_media_id: Mapped[str | None] = mapped_column(String(36))
+    due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    state: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    created_by: Mapped[str] = mapped_column(String(64))
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+    released_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    released_by: Mapped[str | None] = mapped_column(String(64))
+    # REL-4: an internal-affairs release recorded as a secondary copy.
+    secondary_copy: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ReleaseItem(Base):
+    """One item of a release request: what the request named (an export id or a media
+    id) and the catalog item served (the export's package, or the media item). No
+    foreign keys: the request outlives a later purge as history."""
+
+    __tablename__ = "release_items"
+
+    release_id: Mapped[str] = mapped_column(
+        ForeignKey("release_requests.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    export_id: Mapped[str | None] = mapped_column(String(36))
+    media_id: Mapped[str] = mapped_column(String(36))
+
+
+class ShareLink(Base):
+    """A link for outsiders to a released request's packages (issue 16.6): only the
+    SHA-256 of the random token is stored."""
+
+    __tablename__ = "share_links"
+    __table_args__ = (Index("ix_share_links_release", "release_id"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    release_id: Mapped[str] = mapped_column(ForeignKey("release_requests.id", ondelete="CASCADE"))
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    created_by: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    max_downloads: Mapped[int] = mapped_column(Integer)
+    downloads: Mapped[int] = mapped_column(Integer, default=0)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    revoked_by: Mapped[str | None] = mapped_column(String(64))

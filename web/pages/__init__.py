@@ -12,6 +12,7 @@
 | :mod:`web.pages.review` | ``review_pages`` | ``/review`` |
 | :mod:`web.pages.policy` | ``policy_pages`` | ``/policy`` (conformance report) |
 | :mod:`web.pages.admin` | ``admin_pages`` | ``/admin/keys`` |
+| :mod:`web.pages.releases` | ``release_pages`` | ``/releases[/<id>]``, ``/records``, ``/s/<t>`` |
 
 What they share (the error page, ``can`` for navigation) is in
 :mod:`web.pages.blueprint`, the template filters in :mod:`web.pages.filters`, SVG bar
@@ -33,6 +34,7 @@ from web.pages import (
     live,
     playback,
     policy,
+    releases,
     retention,
     review,
 )
@@ -48,3 +50,4 @@ def register(app: Flask) -> None:
     retention.register(app)  # its pages and its API
     cases.register(app)  # case folders and bookmarks, pages and API (issue 15.3)
     review.register(app)  # the review page and API (issue 15.2)
+    releases.register(app)  # releases, share links, legal holds, dashboard (issue 16)

@@ -25,9 +25,14 @@ bp = page_blueprint("auth_pages", __name__)
 
 def start_page(actor: Actor) -> str:
     """Where a user starts: the catalog, or the camera wall for those who watch cameras
-    but may not search media (dispatchers)."""
+    but may not search media (dispatchers), or the release log for release approvers."""
     if not decide(actor, Action.MEDIA_SEARCH).allowed and decide(actor, Action.LIVE_VIEW).allowed:
         return url_for("live_pages.wall")
+    if (
+        not decide(actor, Action.MEDIA_SEARCH).allowed
+        and decide(actor, Action.RELEASES_READ).allowed
+    ):
+        return url_for("release_pages.release_log")
     return url_for("catalog_pages.catalog")
 
 

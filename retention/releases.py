@@ -1,0 +1,861 @@
+"""Release requests and share links (issue 16, items 5, 6, 8; docs/design/releases.md).
+
+A release request is logged by the records unit (``releases.manage``: records commanders,
+admins) with its kind, requester, legal basis, document and items; the chief or a
+designee (``releases.approve``: the ``release_approver`` role, admins) approves or
+denies it with a reason (ACC-5); the records unit then releases it and shares it with
+outsiders through links that need no account (``/s/<token>``).
+
+States: ``received -> in_review -> approved | denied``, ``approved -> released``.
+Rules checked here, each a clear error (refusals audited):
+
+- ``agency`` needs the written request document, ``court_order`` the order (ACC-9):
+  ``document_media_id`` naming a catalogued item;
+- ``foia`` always has a due date (given, or ``received_at + [releases] foia_due_days``,
+  REL-1); lists show open requests first, overdue first, then by due date;
+- an item flagged ``privacy_sensitive`` (ACC-11) is released only as a redacted
+  derivative (source ``redacted``), unless the request is a court order: the override
+  is recorded in the audit entries and custody events (REL-3);
+- approving a request one logged oneself is refused unless ``[releases]
+  allow_self_approval`` (403, audited);
+- releasing or sharing before approval is refused (409, audited);
+- ``internal_affairs``: the release is recorded as a secondary copy (REL-4): a flag on
+  the request and a ``secondary_copy`` custody event on every item.
+
+Share links: a random 256-bit token, only its SHA-256 stored; a link serves the
+request's items (export packages or media files) until it expires, reaches its download
+count, is revoked, or the request is no longer approved/released. Every download is
+counted atomically and audited with the remote address; a wrong, expired, revoked or
+used-up token all answer the same :class:`NotFound`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import logging
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from sqlalchemy import and_, case, select, update
+from sqlalchemy.orm import Session
+
+from retention.commands import Requester
+from vms import ids
+from vms.audit.log import AuditLog, Who
+from vms.auth.authoriser import Authoriser, who
+from vms.auth.permissions import Action, Actor, ItemFacts
+from vms.bounded import shown
+from vms.clock import Clock, ensure_utc
+from vms.config import ReleasesConfig
+from vms.db.engine import Database
+from vms.db.models import (
+    CustodyEvent,
+    Export,
+    MediaItem,
+    MediaLink,
+    ReleaseItem,
+    ReleaseRequest,
+    ShareLink,
+    SourceKind,
+)
+from vms.errors import Conflict, InvalidArgument, NotFound
+from vms.store import MediaStore
+
+log = logging.getLogger(__name__)
+
+ReleaseKind = Literal["foia", "agency", "court_order", "media", "internal_affairs"]
+KINDS: tuple[str, ...] = ("foia", "agency", "court_order", "media", "internal_affairs")
+RECEIVED, IN_REVIEW, APPROVED, DENIED, RELEASED = (
+    "received",
+    "in_review",
+    "approved",
+    "denied",
+    "released",
+)
+OPEN_STATES = (RECEIVED, IN_REVIEW, APPROVED)
+SHAREABLE = (APPROVED, RELEASED)
+NEEDS_DOCUMENT = {
+    "agency": "an agency release needs the written request document (document_media_id, ACC-9)",
+    "court_order": "a court-order release needs the order document (document_media_id, ACC-9)",
+}
+MAX_ITEMS = 100
+NO_LINK = "no such link"  # the one answer for every unusable token
+
+
+# -- commands and values ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewRelease:
+    """``POST /api/v1/releases``: ``items`` are export ids or media ids."""
+
+    kind: ReleaseKind
+    request_number: str
+    requester: Requester
+    received_at: dt.datetime
+    legal_basis: str
+    items: tuple[str, ...]
+    document_media_id: str | None = None
+    due_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Approve or deny, with the reason (ACC-5)."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class NewShare:
+    expires_at: dt.datetime
+    max_downloads: int
+
+
+@dataclass(frozen=True)
+class SetPrivacy:
+    """Flag (or clear) an item as privacy-sensitive (ACC-11, REL-3), with the reason."""
+
+    sensitive: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class PrivacyFlag:
+    media_id: str
+    privacy_sensitive: bool
+
+
+@dataclass(frozen=True)
+class ReleasedItem:
+    position: int
+    export_id: str | None
+    media_id: str
+
+
+@dataclass(frozen=True)
+class ShareRecord:
+    id: str
+    created_at: dt.datetime
+    created_by: str
+    expires_at: dt.datetime
+    max_downloads: int
+    downloads: int
+    revoked_at: dt.datetime | None
+    revoked_by: str | None
+
+    @classmethod
+    def of(cls, row: ShareLink) -> ShareRecord:
+        return cls(
+            row.id,
+            row.created_at,
+            row.created_by,
+            row.expires_at,
+            row.max_downloads,
+            row.downloads,
+            row.revoked_at,
+            row.revoked_by,
+        )
+
+
+@dataclass(frozen=True)
+class ReleaseRecord:
+    id: str
+    kind: str
+    request_number: str
+    requester: Requester
+    received_at: dt.datetime
+    legal_basis: str
+    document_media_id: str | None
+    due_at: dt.datetime | None
+    overdue: bool
+    state: str
+    created_at: dt.datetime
+    created_by: str
+    decided_at: dt.datetime | None
+    decided_by: str | None
+    decision_reason: str | None
+    released_at: dt.datetime | None
+    released_by: str | None
+    secondary_copy: bool
+    items: tuple[ReleasedItem, ...]
+    shares: tuple[ShareRecord, ...]
+
+
+@dataclass(frozen=True)
+class ReleaseListing:
+    now: dt.datetime
+    releases: tuple[ReleaseRecord, ...]
+
+
+@dataclass(frozen=True)
+class SharedLink:
+    """A new link: the token is shown once and never stored."""
+
+    link: ShareRecord
+    token: str
+
+
+@dataclass(frozen=True)
+class SharedFile:
+    position: int
+    name: str
+    size: int
+    content_type: str
+
+
+@dataclass(frozen=True)
+class ShareLanding:
+    request_number: str
+    expires_at: dt.datetime
+    downloads_left: int
+    files: tuple[SharedFile, ...]
+
+
+@dataclass(frozen=True)
+class ShareDownload:
+    path: Path
+    name: str
+    content_type: str
+    sha256: str
+    size: int
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _text(name: str, value: str, limit: int) -> str:
+    text = (value or "").strip()
+    if not text:
+        raise InvalidArgument(f"{name} is required", field=name)
+    if len(text) > limit or not text.isprintable():
+        raise InvalidArgument(
+            f"{name}: {shown(value)} must be at most {limit} printable characters", field=name
+        )
+    return text
+
+
+# -- the service ------------------------------------------------------------------------
+
+
+class ReleaseService:
+    def __init__(
+        self,
+        db: Database,
+        store: MediaStore,
+        audit: AuditLog,
+        clock: Clock,
+        authoriser: Authoriser,
+        config: ReleasesConfig,
+    ) -> None:
+        self.db = db
+        self.store = store
+        self.audit = audit
+        self.clock = clock
+        self.authoriser = authoriser
+        self.config = config
+
+    # -- requests -----------------------------------------------------------------------
+
+    def create(self, actor: Actor, command: NewRelease) -> ReleaseRecord:
+        """Log a request; checked whole before anything is written."""
+        self.authoriser.require(actor, Action.RELEASES_MANAGE, "releases")
+        if command.kind not in KINDS:
+            raise InvalidArgument(
+                f"kind must be one of {', '.join(KINDS)}, not {shown(command.kind)}",
+                field="kind",
+            )
+        number = _text("request_number", command.request_number, 64)
+        basis = _text("legal_basis", command.legal_basis, 4000)
+        name = _text("requester.name", command.requester.name, 200)
+        received = ensure_utc(command.received_at)
+        now = self.clock.now()
+        if received > now + dt.timedelta(minutes=5):
+            raise InvalidArgument(
+                f"received_at {received.isoformat()} is in the future", field="received_at"
+            )
+        due = ensure_utc(command.due_at) if command.due_at else None
+        if due is not None and due < received:
+            raise InvalidArgument("due_at must not be before received_at", field="due_at")
+        if due is None and command.kind == "foia":
+            due = received + dt.timedelta(days=self.config.foia_due_days)  # REL-1
+        refs = list(dict.fromkeys(command.items))
+        if not refs:
+            raise InvalidArgument("items must name at least one export or media id", field="items")
+        if len(refs) > MAX_ITEMS:
+            raise InvalidArgument(f"items: at most {MAX_ITEMS} per request", field="items")
+        doc = (command.document_media_id or "").strip() or None
+        if doc is None and command.kind in NEEDS_DOCUMENT:
+            raise InvalidArgument(NEEDS_DOCUMENT[command.kind], field="document_media_id")
+        release_id = ids.new_id()
+        with self.db.session() as s:
+            if doc is not None and s.get(MediaItem, doc) is None:
+                raise InvalidArgument(
+                    f"document_media_id: no media item {shown(doc)}", field="document_media_id"
+                )
+            resolved = [self._resolve(s, ref) for ref in refs]
+            sensitive = self._sensitive(s, [m for _, m in resolved])
+        if sensitive and command.kind != "court_order":  # audited, outside any transaction
+            self._refuse_sensitive(actor, "release.create", f"release:{number}", sensitive)
+        with self.db.transaction() as s:
+            s.add(
+                ReleaseRequest(
+                    id=release_id,
+                    kind=command.kind,
+                    request_number=number,
+                    requester_name=name,
+                    requester_organization=command.requester.organization,
+                    requester_contact=command.requester.contact,
+                    received_at=received,
+                    legal_basis=basis,
+                    document_media_id=doc,
+                    due_at=due,
+                    state=RECEIVED,
+                    created_at=now,
+                    created_by=actor.username,
+                    secondary_copy=False,
+                )
+            )
+            s.flush()
+            for n, (export_id, media_id) in enumerate(resolved, start=1):
+                s.add(
+                    ReleaseItem(
+                        release_id=release_id, position=n, export_id=export_id, media_id=media_id
+                    )
+                )
+            details: dict[str, object] = {
+                "id": release_id,
+                "kind": command.kind,
+                "media_ids": [m for _, m in resolved],
+                "due_at": due.isoformat() if due else None,
+            }
+            if sensitive:
+                details["privacy_override"] = sensitive  # court order (REL-3)
+            self.audit.append(
+                s, who(actor), "release.create", f"release:{release_id}", details=details
+            )
+            s.flush()
+            return self._record(s, s.get_one(ReleaseRequest, release_id), now)
+
+    def _resolve(self, s: Session, ref: str) -> tuple[str | None, str]:
+        """An export id -> (export id, its package item); a media id -> (None, it)."""
+        export = s.get(Export, ref)
+        if export is not None:
+            if export.state != "done" or not export.package_media_id:
+                raise InvalidArgument(
+                    f"items: export {shown(ref)} has no package (it is {export.state})",
+                    field="items",
+                )
+            if s.get(MediaItem, export.package_media_id) is None:
+                raise InvalidArgument(
+                    f"items: the package of export {shown(ref)} is no longer in the catalog",
+                    field="items",
+                )
+            return ref, export.package_media_id
+        if s.get(MediaItem, ref) is None:
+            raise InvalidArgument(f"items: no export or media item {shown(ref)}", field="items")
+        return None, ref
+
+    def _sensitive(self, s: Session, media_ids: list[str]) -> list[str]:
+        """The privacy-sensitive, unredacted items among ``media_ids`` and the items they
+        were made from (an export package links to its sources, INV-2). A ``redacted``
+        item is the redacted derivative REL-3 asks for, whatever its source's flag."""
+        found: list[str] = []
+        seen: set[str] = set()
+        todo = list(media_ids)
+        while todo:
+            media_id = todo.pop()
+            if media_id in seen:
+                continue
+            seen.add(media_id)
+            item = s.get(MediaItem, media_id)
+            if item is None or item.source == SourceKind.REDACTED:
+                continue
+            if item.privacy_sensitive:
+                found.append(media_id)
+            if item.source == SourceKind.EXPORT:
+                todo += s.execute(
+                    select(MediaLink.source_id).where(MediaLink.media_id == media_id)
+                ).scalars()
+                if item.derived_from_id:
+                    todo.append(item.derived_from_id)
+        return sorted(found)
+
+    def _refuse_sensitive(self, actor: Actor, action: str, target: str, items: list[str]) -> None:
+        self.authoriser.refuse(
+            actor,
+            action,
+            target,
+            f"items {', '.join(items)} are privacy-sensitive: released only as a redacted "
+            "derivative (source redacted) unless a court order requires them (REL-3, ACC-11)",
+        )
+
+    def get(self, actor: Actor, release_id: str) -> ReleaseRecord:
+        self.authoriser.require(actor, Action.RELEASES_READ, f"release:{release_id}")
+        now = self.clock.now()
+        with self.db.session() as s:
+            row = s.get(ReleaseRequest, release_id)
+            if row is None:
+                raise NotFound(f"release request {release_id!r} does not exist")
+            record = self._record(s, row, now)
+        self.audit.record(
+            self.db,
+            who(actor),
+            "release.view",
+            f"release:{release_id}",
+            details={"media_ids": [i.media_id for i in record.items]},
+        )
+        return record
+
+    def log(self, actor: Actor, *, state: str | None = None, limit: int = 200) -> ReleaseListing:
+        """Open requests first (overdue first, then by due date, undated last), then the
+        closed ones, newest first (REL-1)."""
+        self.authoriser.require(actor, Action.RELEASES_READ, "releases")
+        now = self.clock.now()
+        is_open = ReleaseRequest.state.in_(OPEN_STATES)
+        stmt = select(ReleaseRequest).order_by(
+            case((is_open, 0), else_=1),
+            case((and_(is_open, ReleaseRequest.due_at.is_not(None)), 0), else_=1),
+            case((is_open, ReleaseRequest.due_at), else_=None),
+            ReleaseRequest.created_at.desc(),
+            ReleaseRequest.id,
+        )
+        if state is not None:
+            stmt = stmt.where(ReleaseRequest.state == state)
+        with self.db.session() as s:
+            rows = s.execute(stmt.limit(limit)).scalars().all()
+            records = tuple(self._record(s, r, now) for r in rows)
+        self.audit.record(
+            self.db,
+            who(actor),
+            "release.read",
+            "releases",
+            details={"release_ids": [r.id for r in records]},
+        )
+        return ReleaseListing(now, records)
+
+    def review(self, actor: Actor, release_id: str) -> ReleaseRecord:
+        """``received -> in_review``: the records unit has started on it."""
+        self.authoriser.require(actor, Action.RELEASES_MANAGE, f"release:{release_id}")
+        return self._move(actor, release_id, (RECEIVED,), IN_REVIEW, "release.review", None)
+
+    def approve(self, actor: Actor, release_id: str, command: Decision) -> ReleaseRecord:
+        return self._decide(actor, release_id, command, APPROVED)
+
+    def deny(self, actor: Actor, release_id: str, command: Decision) -> ReleaseRecord:
+        return self._decide(actor, release_id, command, DENIED)
+
+    def _decide(
+        self, actor: Actor, release_id: str, command: Decision, state: str
+    ) -> ReleaseRecord:
+        action = "release.approve" if state == APPROVED else "release.deny"
+        target = f"release:{release_id}"
+        self.authoriser.require(actor, Action.RELEASES_APPROVE, target)
+        reason = _text("reason", command.reason, 4000)
+        with self.db.session() as s:
+            row = s.get(ReleaseRequest, release_id)
+            if row is None:
+                raise NotFound(f"release request {release_id!r} does not exist")
+            creator = row.created_by
+            media_ids = list(
+                s.execute(
+                    select(ReleaseItem.media_id).where(ReleaseItem.release_id == release_id)
+                ).scalars()
+            )
+            sensitive = self._sensitive(s, media_ids) if row.kind != "court_order" else []
+        if creator == actor.username and not self.config.allow_self_approval:
+            self.authoriser.refuse(
+                actor,
+                action,
+                target,
+                "you logged this request: another approver must decide it "
+                "([releases] allow_self_approval = false, ACC-5)",
+            )
+        if sensitive and state == APPROVED:
+            self._refuse_sensitive(actor, action, target, sensitive)
+        return self._move(actor, release_id, (RECEIVED, IN_REVIEW), state, action, reason)
+
+    def _move(
+        self,
+        actor: Actor,
+        release_id: str,
+        sources: tuple[str, ...],
+        state: str,
+        action: str,
+        reason: str | None,
+    ) -> ReleaseRecord:
+        now = self.clock.now()
+        with self.db.transaction() as s:
+            row = s.get(ReleaseRequest, release_id)
+            if row is None:
+                raise NotFound(f"release request {release_id!r} does not exist")
+            if row.state not in sources:
+                raise Conflict(
+                    f"release request {row.request_number!r} is {row.state}: "
+                    f"it cannot become {state}"
+                )
+            row.state = state
+            if reason is not None:
+                row.decided_at = now
+                row.decided_by = actor.username
+                row.decision_reason = reason
+            self.audit.append(
+                s,
+                who(actor),
+                action,
+                f"release:{release_id}",
+                details={"from": list(sources), "to": state, "reason": reason},
+            )
+            s.flush()
+            return self._record(s, row, now)
+
+    def release(self, actor: Actor, release_id: str) -> ReleaseRecord:
+        """``approved -> released``: records the release on every item's custody events;
+        an internal-affairs release is recorded as a secondary copy (REL-4). Before
+        approval: 409, audited (ACC-5)."""
+        target = f"release:{release_id}"
+        self.authoriser.require(actor, Action.RELEASES_MANAGE, target)
+        now = self.clock.now()
+        with self.db.session() as s:
+            row = s.get(ReleaseRequest, release_id)
+            if row is None:
+                raise NotFound(f"release request {release_id!r} does not exist")
+            state, number = row.state, row.request_number
+        if state != APPROVED:
+            self._refuse_state(actor, "release.release", target, number, state)
+        with self.db.transaction() as s:
+            row = s.get_one(ReleaseRequest, release_id)
+            if row.state != APPROVED:  # raced with another release
+                raise Conflict(f"release request {number!r} is {row.state}")
+            items = s.execute(
+                select(ReleaseItem)
+                .where(ReleaseItem.release_id == release_id)
+                .order_by(ReleaseItem.position)
+            ).scalars()
+            media_ids = [i.media_id for i in items]
+            override = self._sensitive(s, media_ids) if row.kind == "court_order" else []
+            ia = row.kind == "internal_affairs"
+            row.state = RELEASED
+            row.released_at = now
+            row.released_by = actor.username
+            row.secondary_copy = ia
+            for media_id in media_ids:
+                if s.get(MediaItem, media_id) is None:
+                    continue  # purged since; the request keeps its id as history
+                details: dict[str, object] = {
+                    "release_id": release_id,
+                    "request_number": number,
+                    "kind": row.kind,
+                }
+                if media_id in override:
+                    details["privacy_override"] = "court order (REL-3)"
+                s.add(
+                    CustodyEvent(
+                        media_id=media_id,
+                        at=now,
+                        actor=actor.username,
+                        action="secondary_copy" if ia else "released",
+                        details=details,
+                    )
+                )
+            self.audit.append(
+                s,
+                who(actor),
+                "release.release",
+                target,
+                details={
+                    "media_ids": media_ids,
+                    "secondary_copy": ia,
+                    "privacy_override": override,
+                },
+            )
+            s.flush()
+            return self._record(s, row, now)
+
+    def _refuse_state(
+        self, actor: Actor, action: str, target: str, number: str, state: str
+    ) -> None:
+        message = (
+            f"release request {number!r} is {state}: it must be approved first (ACC-5)"
+            if state in (RECEIVED, IN_REVIEW, DENIED)
+            else f"release request {number!r} is {state}"
+        )
+        self.audit.record(
+            self.db, who(actor), action, target, outcome="denied", details={"reason": message}
+        )
+        raise Conflict(message)
+
+    # -- the privacy flag ----------------------------------------------------------------
+
+    def set_privacy(self, actor: Actor, media_id: str, command: SetPrivacy) -> PrivacyFlag:
+        """Flag an item privacy-sensitive (whoever may edit it: ``media.edit`` on the
+        item) or clear the flag (``releases.approve``: the chief or designee, since it
+        lifts a protection). Audited ``media.privacy`` with a custody event."""
+        target = f"media:{media_id}"
+        reason = _text("reason", command.reason, 4000)
+        with self.db.session() as s:
+            item = s.get(MediaItem, media_id)
+            if item is None:
+                raise NotFound(f"media item {media_id!r} does not exist")
+            item_facts = ItemFacts(officer_badge=item.officer_badge, restricted=item.restricted)
+        if command.sensitive:
+            self.authoriser.require(actor, Action.MEDIA_EDIT, target, item_facts)
+        else:
+            self.authoriser.require(actor, Action.RELEASES_APPROVE, target)
+        now = self.clock.now()
+        with self.db.transaction() as s:
+            item = s.get_one(MediaItem, media_id)
+            before = item.privacy_sensitive
+            item.privacy_sensitive = command.sensitive
+            if before != command.sensitive:
+                details = {"privacy_sensitive": command.sensitive, "reason": reason}
+                s.add(
+                    CustodyEvent(
+                        media_id=media_id,
+                        at=now,
+                        actor=actor.username,
+                        action="privacy_flag",
+                        details=details,
+                    )
+                )
+                self.audit.append(s, who(actor), "media.privacy", target, details=details)
+            return PrivacyFlag(media_id, command.sensitive)
+
+    # -- share links --------------------------------------------------------------------
+
+    def share(self, actor: Actor, release_id: str, command: NewShare) -> SharedLink:
+        target = f"release:{release_id}"
+        self.authoriser.require(actor, Action.RELEASES_MANAGE, target)
+        now = self.clock.now()
+        expires = ensure_utc(command.expires_at)
+        if expires <= now:
+            raise InvalidArgument("expires_at must be in the future", field="expires_at")
+        if expires > now + dt.timedelta(days=self.config.share_max_days):
+            raise InvalidArgument(
+                f"expires_at: at most {self.config.share_max_days} days from now "
+                "([releases] share_max_days)",
+                field="expires_at",
+            )
+        if not 1 <= command.max_downloads <= self.config.share_max_downloads:
+            raise InvalidArgument(
+                f"max_downloads must be 1..{self.config.share_max_downloads}, not "
+                f"{command.max_downloads}",
+                field="max_downloads",
+            )
+        with self.db.session() as s:
+            row = s.get(ReleaseRequest, release_id)
+            if row is None:
+                raise NotFound(f"release request {release_id!r} does not exist")
+            state, number = row.state, row.request_number
+        if state not in SHAREABLE:
+            self._refuse_state(actor, "release.share", target, number, state)
+        token = secrets.token_urlsafe(32)  # 256 bits
+        link_id = ids.new_id()
+        with self.db.transaction() as s:
+            link = ShareLink(
+                id=link_id,
+                release_id=release_id,
+                token_sha256=token_hash(token),
+                created_at=now,
+                created_by=actor.username,
+                expires_at=expires,
+                max_downloads=command.max_downloads,
+                downloads=0,
+            )
+            s.add(link)
+            self.audit.append(
+                s,
+                who(actor),
+                "release.share",
+                target,
+                details={
+                    "link_id": link_id,
+                    "expires_at": expires.isoformat(),
+                    "max_downloads": command.max_downloads,
+                },
+            )
+            s.flush()
+            return SharedLink(ShareRecord.of(link), token)
+
+    def revoke(self, actor: Actor, release_id: str, link_id: str) -> ShareRecord:
+        target = f"release:{release_id}"
+        self.authoriser.require(actor, Action.RELEASES_MANAGE, target)
+        now = self.clock.now()
+        with self.db.transaction() as s:
+            link = s.get(ShareLink, link_id)
+            if link is None or link.release_id != release_id:
+                raise NotFound(f"share link {link_id!r} of release {release_id!r} does not exist")
+            if link.revoked_at is None:
+                link.revoked_at = now
+                link.revoked_by = actor.username
+                self.audit.append(
+                    s, who(actor), "release.share.revoke", target, details={"link_id": link_id}
+                )
+            s.flush()
+            return ShareRecord.of(link)
+
+    def _usable(self, token: str, remote: str) -> tuple[str, str, str]:
+        """(link id, release id, request number) of ``token`` if it may still be used;
+        :class:`NotFound` (one message for every case) otherwise. A known link that is
+        no longer usable is audited (outside any transaction)."""
+        digest = token_hash(token)
+        now = self.clock.now()
+        with self.db.session() as s:
+            link = s.execute(select(ShareLink).where(ShareLink.token_sha256 == digest)).scalar()
+            # The lookup is by a hash the caller cannot steer; compare in constant time too.
+            if link is None or not hmac.compare_digest(link.token_sha256, digest):
+                link = None
+            else:
+                release = s.get_one(ReleaseRequest, link.release_id)
+                found = (link.id, release.id, release.request_number)
+                why = None
+                if link.revoked_at is not None:
+                    why = "revoked"
+                elif link.expires_at <= now:
+                    why = "expired"
+                elif link.downloads >= link.max_downloads:
+                    why = "download limit reached"
+                elif release.state not in SHAREABLE:
+                    why = f"request is {release.state}"
+        if link is None:
+            log.info("share link: unknown token from %s", remote)
+            raise NotFound(NO_LINK)
+        if why is not None:
+            self.audit.record(
+                self.db,
+                Who(f"share:{found[0]}", "outsider"),
+                "release.share.open",
+                f"release:{found[1]}",
+                outcome="denied",
+                details={"link_id": found[0], "reason": why, "remote_addr": remote},
+            )
+            raise NotFound(NO_LINK)
+        return found
+
+    def _files(self, s: Session, release_id: str) -> list[tuple[ReleaseItem, MediaItem]]:
+        rows = s.execute(
+            select(ReleaseItem, MediaItem)
+            .join(MediaItem, MediaItem.id == ReleaseItem.media_id)
+            .where(ReleaseItem.release_id == release_id)
+            .order_by(ReleaseItem.position)
+        ).all()
+        return [(r[0], r[1]) for r in rows]
+
+    @staticmethod
+    def _name(item: ReleaseItem, media: MediaItem) -> str:
+        if item.export_id:
+            return media.original_filename or f"export-{item.export_id}.zip"
+        return media.original_filename or media.id
+
+    def landing(self, token: str, *, remote: str) -> ShareLanding:
+        """What a link offers: the request number and its files (no account needed)."""
+        link_id, release_id, number = self._usable(token, remote)
+        with self.db.session() as s:
+            link = s.get_one(ShareLink, link_id)
+            files = tuple(
+                SharedFile(i.position, self._name(i, m), m.size_bytes, m.content_type)
+                for i, m in self._files(s, release_id)
+            )
+            return ShareLanding(number, link.expires_at, link.max_downloads - link.downloads, files)
+
+    def download(self, token: str, position: int, *, remote: str) -> ShareDownload:
+        """File ``position`` (1-based) of a usable link: counted, audited with the remote
+        address, and a custody event on the item."""
+        link_id, release_id, _ = self._usable(token, remote)
+        now = self.clock.now()
+        with self.db.transaction() as s:
+            files = {i.position: (i, m) for i, m in self._files(s, release_id)}
+            if position not in files:
+                raise NotFound(NO_LINK)
+            item, media = files[position]
+            path = self.store.path_for(media.sha256)
+            if not path.is_file():
+                raise NotFound(NO_LINK)
+            # Counted atomically: two downloads racing for the last one get one each.
+            counted = s.execute(
+                update(ShareLink)
+                .where(
+                    ShareLink.id == link_id,
+                    ShareLink.downloads < ShareLink.max_downloads,
+                    ShareLink.revoked_at.is_(None),
+                    ShareLink.expires_at > now,
+                )
+                .values(downloads=ShareLink.downloads + 1)
+                .execution_options(synchronize_session=False)
+            )
+            if counted.rowcount != 1:  # type: ignore[attr-defined]
+                raise NotFound(NO_LINK)
+            details = {
+                "link_id": link_id,
+                "media_id": media.id,
+                "export_id": item.export_id,
+                "remote_addr": remote,
+            }
+            s.add(
+                CustodyEvent(
+                    media_id=media.id,
+                    at=now,
+                    actor=f"share:{link_id}"[:64],
+                    action="shared_download",
+                    details=details,
+                )
+            )
+            self.audit.append(
+                s,
+                Who(f"share:{link_id}", "outsider"),
+                "release.share.download",
+                f"release:{release_id}",
+                details=details,
+            )
+            return ShareDownload(
+                path, self._name(item, media), media.content_type, media.sha256, media.size_bytes
+            )
+
+    # -- values -------------------------------------------------------------------------
+
+    def _record(self, s: Session, row: ReleaseRequest, now: dt.datetime) -> ReleaseRecord:
+        items = tuple(
+            ReleasedItem(i.position, i.export_id, i.media_id)
+            for i in s.execute(
+                select(ReleaseItem)
+                .where(ReleaseItem.release_id == row.id)
+                .order_by(ReleaseItem.position)
+            ).scalars()
+        )
+        shares = tuple(
+            ShareRecord.of(link)
+            for link in s.execute(
+                select(ShareLink)
+                .where(ShareLink.release_id == row.id)
+                .order_by(ShareLink.created_at, ShareLink.id)
+            ).scalars()
+        )
+        return ReleaseRecord(
+            id=row.id,
+            kind=row.kind,
+            request_number=row.request_number,
+            requester=Requester(
+                row.requester_name, row.requester_organization, row.requester_contact
+            ),
+            received_at=row.received_at,
+            legal_basis=row.legal_basis,
+            document_media_id=row.document_media_id,
+            due_at=row.due_at,
+            overdue=row.state in OPEN_STATES and row.due_at is not None and row.due_at < now,
+            state=row.state,
+            created_at=row.created_at,
+            created_by=row.created_by,
+            decided_at=row.decided_at,
+            decided_by=row.decided_by,
+            decision_reason=row.decision_reason,
+            released_at=row.released_at,
+            released_by=row.released_by,
+            secondary_copy=row.secondary_copy,
+            items=items,
+            shares=shares,
+        )

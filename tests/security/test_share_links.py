@@ -1,0 +1,218 @@
+"""Share links for outsiders (issue 16.6, ACC-5): the release workflow over the API, then
+a client with no account downloads the package through ``/s/<token>``. A wrong, expired,
+revoked or used-up token answers the same 404 body; the token is never stored or audited
+in clear; every download is counted and audited with the remote address."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select, text
+
+from tests.media import make_pdf
+from vms.audit.log import Who
+from vms.clock import ManualClock
+from vms.db.models import AuditEntry, CustodyEvent, ShareLink, SourceKind
+from vms.ingest import IngestRequest
+from vms.services import Services
+
+OUTSIDER = {"REMOTE_ADDR": "198.51.100.7"}
+
+
+def bearer(tokens: dict[str, str], name: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {tokens[name]}"}
+
+
+@pytest.fixture
+def document_item(services: Services) -> tuple[str, bytes]:
+    data = make_pdf().replace(b"%PDF-1.4\n", b"%PDF-1.4\n%share-test\n", 1)
+    result = services.ingestor.ingest(
+        io.BytesIO(data),
+        IngestRequest(source=SourceKind.HANDHELD, device_id="REC-1", original_filename="r.pdf"),
+        Who("setup", "admin"),
+    )
+    return result.media_id, data
+
+
+@pytest.fixture
+def released(client: FlaskClient, tokens: dict[str, str], document_item: tuple[str, bytes]) -> str:
+    """A FOIA request logged by the commander and approved by the approver (API)."""
+    r = client.post(
+        "/api/v1/releases",
+        json={
+            "kind": "foia",
+            "request_number": "FOIA-2026-17",
+            "requester": {"name": "A. Reporter", "organization": "Gazette"},
+            "received_at": "2026-11-19T09:00Z",
+            "legal_basis": "public records act",
+            "items": [document_item[0]],
+        },
+        headers=bearer(tokens, "commander"),
+    )
+    assert r.status_code == 201, r.get_json()
+    body = r.get_json()
+    assert body["state"] == "received" and body["due_at"] == "2026-12-09T09:00:00Z"
+    release_id = str(body["id"])
+    early = client.post(f"/api/v1/releases/{release_id}/release", headers=bearer(tokens, "admin"))
+    assert early.status_code == 409  # before approval (ACC-5)
+    r = client.post(
+        f"/api/v1/releases/{release_id}/approve",
+        json={"reason": "public interest"},
+        headers=bearer(tokens, "approver"),
+    )
+    assert r.status_code == 200 and r.get_json()["state"] == "approved"
+    r = client.post(f"/api/v1/releases/{release_id}/release", headers=bearer(tokens, "commander"))
+    assert r.status_code == 200 and r.get_json()["state"] == "released"
+    return release_id
+
+
+def share(
+    client: FlaskClient, tokens: dict[str, str], release_id: str, **body: Any
+) -> dict[str, Any]:
+    body.setdefault("expires_at", "2026-11-22T12:00Z")
+    body.setdefault("max_downloads", 3)
+    r = client.post(
+        f"/api/v1/releases/{release_id}/share", json=body, headers=bearer(tokens, "commander")
+    )
+    assert r.status_code == 201, r.get_json()
+    out: dict[str, Any] = r.get_json()
+    return out
+
+
+def test_no_account_downloads_the_released_package_and_each_download_is_audited(
+    app: Flask,
+    client: FlaskClient,
+    services: Services,
+    tokens: dict[str, str],
+    released: str,
+    document_item: tuple[str, bytes],
+) -> None:
+    link = share(client, tokens, released)
+    assert link["url"].endswith(f"/s/{link['token']}")
+    outsider = app.test_client()  # no session, no token
+    page = outsider.get(f"/s/{link['token']}", environ_base=OUTSIDER)
+    assert page.status_code == 200
+    assert b"FOIA-2026-17" in page.data and b"r.pdf" in page.data
+    assert page.headers["Referrer-Policy"] == "no-referrer"
+    got = outsider.get(f"/s/{link['token']}/package", environ_base=OUTSIDER)
+    assert got.status_code == 200 and got.data == document_item[1]
+    assert "attachment" in got.headers["Content-Disposition"]
+    got.close()
+    with services.db.session() as s:
+        entries = list(
+            s.execute(
+                select(AuditEntry).where(AuditEntry.action == "release.share.download")
+            ).scalars()
+        )
+        assert [e.details["remote_addr"] for e in entries] == ["198.51.100.7"]
+        custody = s.execute(
+            select(CustodyEvent).where(CustodyEvent.action == "shared_download")
+        ).scalar_one()
+        assert custody.media_id == document_item[0]
+        assert s.get_one(ShareLink, link["id"]).downloads == 1
+    r = client.get(f"/api/v1/releases/{released}", headers=bearer(tokens, "auditor"))
+    assert r.get_json()["shares"][0]["downloads"] == 1
+
+
+def test_wrong_expired_revoked_and_used_up_tokens_all_answer_the_same_404(
+    app: Flask,
+    client: FlaskClient,
+    tokens: dict[str, str],
+    clock: ManualClock,
+    released: str,
+) -> None:
+    outsider = app.test_client()
+    wrong = outsider.get("/s/" + "A" * 43, environ_base=OUTSIDER)
+    assert wrong.status_code == 404
+    bodies = {wrong.data}
+
+    once = share(client, tokens, released, max_downloads=1)
+    outsider.get(f"/s/{once['token']}/package", environ_base=OUTSIDER).close()
+    for path in (f"/s/{once['token']}", f"/s/{once['token']}/package"):
+        used = outsider.get(path, environ_base=OUTSIDER)
+        assert used.status_code == 404
+        bodies.add(used.data)
+
+    revoked = share(client, tokens, released)
+    r = client.delete(
+        f"/api/v1/releases/{released}/share/{revoked['id']}", headers=bearer(tokens, "commander")
+    )
+    assert r.status_code == 200 and r.get_json()["revoked_by"] == "commander"
+    gone = outsider.get(f"/s/{revoked['token']}/package", environ_base=OUTSIDER)
+    assert gone.status_code == 404
+    bodies.add(gone.data)
+
+    expiring = share(client, tokens, released)
+    clock.advance(dt.timedelta(days=3))
+    late = outsider.get(f"/s/{expiring['token']}", environ_base=OUTSIDER)
+    assert late.status_code == 404
+    bodies.add(late.data)
+    bad_n = outsider.get("/s/" + "B" * 43 + "/package/2", environ_base=OUTSIDER)
+    bodies.add(bad_n.data)
+    assert len(bodies) == 1, "a 404 must not tell a wrong token from a dead link"
+
+
+def test_the_token_is_stored_only_as_its_sha256_and_never_audited(
+    client: FlaskClient, services: Services, tokens: dict[str, str], released: str
+) -> None:
+    link = share(client, tokens, released)
+    token = link["token"]
+    assert len(token) >= 43  # 256 random bits
+    with services.db.session() as s:
+        row = s.get_one(ShareLink, link["id"])
+        assert row.token_sha256 == hashlib.sha256(token.encode()).hexdigest()
+        for table in ("share_links", "audit_entries", "custody_events", "release_requests"):
+            dump = " ".join(
+                str(v) for r in s.execute(text(f"SELECT * FROM {table}")).all() for v in r
+            )
+            assert token not in dump, table
+
+
+def test_share_only_for_approved_or_released_requests(
+    client: FlaskClient, tokens: dict[str, str], document_item: tuple[str, bytes]
+) -> None:
+    r = client.post(
+        "/api/v1/releases",
+        json={
+            "kind": "media",
+            "request_number": "M-1",
+            "requester": {"name": "TV"},
+            "received_at": "2026-11-19T09:00Z",
+            "legal_basis": "press request",
+            "items": [document_item[0]],
+        },
+        headers=bearer(tokens, "commander"),
+    )
+    release_id = r.get_json()["id"]
+    r = client.post(
+        f"/api/v1/releases/{release_id}/share",
+        json={"expires_at": "2026-11-22T12:00Z", "max_downloads": 1},
+        headers=bearer(tokens, "commander"),
+    )
+    assert r.status_code == 409
+    assert "approved first" in r.get_json()["error"]["message"]
+
+
+def test_agency_request_without_document_is_400_naming_the_field_ACC_9(
+    client: FlaskClient, tokens: dict[str, str], document_item: tuple[str, bytes]
+) -> None:
+    r = client.post(
+        "/api/v1/releases",
+        json={
+            "kind": "agency",
+            "request_number": "AG-1",
+            "requester": {"name": "County DA"},
+            "received_at": "2026-11-19T09:00Z",
+            "legal_basis": "interagency request",
+            "items": [document_item[0]],
+        },
+        headers=bearer(tokens, "commander"),
+    )
+    assert r.status_code == 400
+    assert "document_media_id" in r.get_json()["error"]["message"]

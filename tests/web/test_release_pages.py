@@ -1,0 +1,133 @@
+"""Release, legal-hold and records pages (issue 16.5-16.7) through the Flask client: a
+records commander logs a FOIA request with the form, a release approver approves it with
+the CSRF-protected form, the commander records the release and creates a share link, and
+a client with no account downloads the file. Legal holds are placed and released from
+their page; the dashboard lists what is open."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+
+from tests.conftest import sign_in
+from tests.media import make_pdf
+from vms.audit.log import Who
+from vms.db.models import AuditEntry, LegalHold, ReleaseRequest, SourceKind
+from vms.ingest import IngestRequest
+from vms.services import Services
+
+pytestmark = pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+
+
+def pdf_item(services: Services, tag: str) -> str:
+    data = make_pdf().replace(b"%PDF-1.4\n", b"%PDF-1.4\n%" + tag.encode() + b"\n", 1)
+    return services.ingestor.ingest(
+        io.BytesIO(data),
+        IngestRequest(source=SourceKind.HANDHELD, device_id="REC-1", original_filename="a.pdf"),
+        Who("setup", "admin"),
+    ).media_id
+
+
+def test_foia_request_logged_approved_released_and_shared_from_the_pages_REL_1_ACC_5(
+    app: Flask, services: Services
+) -> None:
+    media_id = pdf_item(services, "foia")
+    commander = app.test_client()
+    csrf = sign_in(commander, "commander")
+    r = commander.post(
+        "/releases",
+        data={
+            "csrf_token": csrf,
+            "kind": "foia",
+            "request_number": "FOIA-88",
+            "requester_name": "A. Reporter",
+            "received_at": "2026-11-19T09:00Z",
+            "legal_basis": "public records act",
+            "items": media_id,
+        },
+    )
+    assert r.status_code == 302, r.data
+    release_path = r.headers["Location"]
+    page = commander.get("/releases")
+    assert b"FOIA-88" in page.data and b"2026-12-09" in page.data  # the FOIA due date
+    assert b"Approve" not in commander.get(release_path).data  # commanders do not decide
+
+    approver = app.test_client()
+    csrf_a = sign_in(approver, "approver")
+    assert b"Approve" in approver.get(release_path).data
+    refused = approver.post(release_path, data={"op": "approve", "reason": "ok"})
+    assert refused.status_code in (400, 403)  # no CSRF token
+    r = approver.post(release_path, data={"csrf_token": csrf_a, "op": "approve", "reason": "ok"})
+    assert r.status_code == 302
+    with services.db.session() as s:
+        row = s.execute(select(ReleaseRequest)).scalar_one()
+        assert (row.state, row.decided_by) == ("approved", "approver")
+
+    r = commander.post(release_path, data={"csrf_token": csrf, "op": "release"})
+    assert r.status_code == 302
+    r = commander.post(
+        release_path,
+        data={
+            "csrf_token": csrf,
+            "op": "share",
+            "expires_at": "2026-11-25T12:00Z",
+            "max_downloads": "2",
+        },
+    )
+    assert r.status_code == 200
+    match = re.search(rb'id="share-url" href="[^"]*(/s/[A-Za-z0-9_-]+)"', r.data)
+    assert match, r.data
+    outsider = app.test_client()
+    landing = outsider.get(match.group(1).decode())
+    assert landing.status_code == 200 and b"a.pdf" in landing.data
+    got = outsider.get(match.group(1).decode() + "/package/1")
+    assert got.status_code == 200 and got.data.startswith(b"%PDF")
+    got.close()
+
+
+def test_legal_holds_page_places_and_releases_a_hold_RET_10(app: Flask, services: Services) -> None:
+    media_id = pdf_item(services, "hold")
+    client = app.test_client()
+    csrf = sign_in(client, "commander")
+    r = client.post(
+        "/retention/legal-holds",
+        data={
+            "csrf_token": csrf,
+            "op": "create",
+            "reference": "LH-5",
+            "reason": "litigation",
+            "media_ids": media_id,
+        },
+    )
+    assert r.status_code == 302
+    assert b"LH-5" in client.get("/retention/legal-holds").data
+    assert b"LH-5" in client.get("/records").data
+    with services.db.session() as s:
+        hold_id = s.execute(select(LegalHold.id)).scalar_one()
+    r = client.post(
+        "/retention/legal-holds",
+        data={"csrf_token": csrf, "op": "release", "hold_id": hold_id, "notice": ""},
+    )
+    assert r.status_code == 400 and b"notice" in r.data  # RET-10: the notice is required
+    r = client.post(
+        "/retention/legal-holds",
+        data={"csrf_token": csrf, "op": "release", "hold_id": hold_id, "notice": "N-1"},
+    )
+    assert r.status_code == 302
+    with services.db.session() as s:
+        assert s.get_one(LegalHold, hold_id).state == "released"
+        assert s.execute(
+            select(AuditEntry).where(AuditEntry.action == "legal_hold.release")
+        ).scalar_one()
+
+
+def test_an_officer_gets_the_refusal_page_not_the_forms(app: Flask) -> None:
+    client = app.test_client()
+    sign_in(client, "officer")
+    for path in ("/releases", "/retention/legal-holds", "/records"):
+        r = client.get(path)
+        assert r.status_code == 403, path

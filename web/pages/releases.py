@@ -1,0 +1,292 @@
+"""Release and records pages (issue 16, items 5-7): the release log and a request's page
+(approve/deny for approvers, release and share for the records unit), the legal holds
+page, the records commander's dashboard, and the outsiders' share links ``/s/<token>``
+(no account). ``register(app)`` also registers the release API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, Response, redirect, render_template, request, send_file, url_for
+
+from retention.plugin import Retention, get
+from retention.releases import OPEN_STATES
+from vms.auth.permissions import Action
+from vms.clock import isoformat
+from vms.errors import NotFound, VMSError
+from vms.filenames import content_disposition
+from web.api import releases as releases_api
+from web.contract import parse_model
+from web.pages.blueprint import page_blueprint
+from web.schemas.releases import DecisionIn, NewReleaseIn, NewShareIn
+from web.schemas.retention import NewHoldIn, ReleaseHoldIn
+from web.security import remote_addr, require_actor, services
+
+bp = page_blueprint("release_pages", __name__)
+
+
+def register(app: Flask) -> None:
+    app.register_blueprint(releases_api.bp, url_prefix="/api/v1")
+    app.register_blueprint(bp)
+
+
+def _retention() -> Retention:
+    return get(services())
+
+
+def _run(action: Any) -> tuple[str | None, int, Any]:
+    """Call ``action()``; a bad form or a refusal becomes (message, status, None)."""
+    try:
+        return None, 200, action()
+    except ValueError as exc:
+        return str(exc), 400, None
+    except VMSError as exc:
+        return exc.message, exc.http_status, None
+
+
+def _release_form(form: Any) -> dict[str, Any]:
+    return {
+        "kind": form.get("kind", ""),
+        "request_number": form.get("request_number", ""),
+        "requester": {
+            "name": form.get("requester_name", ""),
+            "organization": form.get("requester_organization") or None,
+            "contact": form.get("requester_contact") or None,
+        },
+        "received_at": form.get("received_at", ""),
+        "legal_basis": form.get("legal_basis", ""),
+        "document_media_id": form.get("document_media_id") or None,
+        "items": form.get("items", "").split(),
+        "due_at": form.get("due_at") or None,
+    }
+
+
+@bp.route("/releases", methods=["GET", "POST"])
+def release_log() -> Any:
+    """The release log: open requests first, overdue first (REL-1), and the form."""
+    actor = require_actor()
+    service = _retention().releases
+    error, status = None, 200
+    if request.method == "POST":  # CSRF is checked by require_actor for sessions
+        error, status, created = _run(
+            lambda: service.create(
+                actor, parse_model(NewReleaseIn, _release_form(request.form)).command()
+            )
+        )
+        if created is not None:
+            return redirect(url_for("release_pages.release_page", release_id=created.id))
+    listing = service.log(actor)
+    return (
+        render_template(
+            "releases.html",
+            listing=listing,
+            iso=isoformat,
+            error=error,
+            form=request.form,
+            can_manage=services().authoriser.allows(actor, Action.RELEASES_MANAGE),
+        ),
+        status,
+    )
+
+
+@bp.route("/releases/<release_id>", methods=["GET", "POST"])
+def release_page(release_id: str) -> Any:
+    """One request: approve or deny (approvers), review, release, share, revoke."""
+    actor = require_actor()
+    service = _retention().releases
+    error, status, new_link = None, 200, None
+    if request.method == "POST":
+        op = request.form.get("op", "")
+        form = request.form
+        actions: dict[str, Any] = {
+            "approve": lambda: service.approve(
+                actor,
+                release_id,
+                parse_model(DecisionIn, {"reason": form.get("reason", "")}).command(),
+            ),
+            "deny": lambda: service.deny(
+                actor,
+                release_id,
+                parse_model(DecisionIn, {"reason": form.get("reason", "")}).command(),
+            ),
+            "review": lambda: service.review(actor, release_id),
+            "release": lambda: service.release(actor, release_id),
+            "share": lambda: service.share(
+                actor,
+                release_id,
+                parse_model(
+                    NewShareIn,
+                    {
+                        "expires_at": form.get("expires_at", ""),
+                        "max_downloads": int(form.get("max_downloads") or "1"),
+                    },
+                ).command(),
+            ),
+            "revoke": lambda: service.revoke(actor, release_id, form.get("link_id", "")),
+        }
+        if op not in actions:
+            error, status = f"unknown operation {op!r}", 400
+        else:
+            error, status, result = _run(actions[op])
+            if op == "share" and result is not None:
+                new_link = releases_api.share_url(result.token)
+            elif result is not None:
+                return redirect(url_for("release_pages.release_page", release_id=release_id))
+    record = service.get(actor, release_id)
+    allows = services().authoriser.allows
+    return (
+        render_template(
+            "release.html",
+            r=record,
+            iso=isoformat,
+            error=error,
+            new_link=new_link,
+            now=services().clock.now(),
+            can_manage=allows(actor, Action.RELEASES_MANAGE),
+            can_approve=allows(actor, Action.RELEASES_APPROVE),
+            open_states=OPEN_STATES,
+        ),
+        status if error else 200,
+    )
+
+
+@bp.route("/retention/legal-holds", methods=["GET", "POST"])
+def legal_holds() -> Any:
+    """Legal holds (RET-10): list, create (reference, reason, items), release with the
+    notice; each audited by the retention service."""
+    actor = require_actor()
+    holds = _retention().legal_holds
+    error, status = None, 200
+    if request.method == "POST":
+        form = request.form
+        if form.get("op") == "release":
+            error, status, done = _run(
+                lambda: holds.release(
+                    actor,
+                    form.get("hold_id", ""),
+                    parse_model(ReleaseHoldIn, {"notice": form.get("notice") or None}).command(),
+                )
+            )
+        else:
+            error, status, done = _run(
+                lambda: holds.create(
+                    actor,
+                    parse_model(
+                        NewHoldIn,
+                        {
+                            "reference": form.get("reference", ""),
+                            "reason": form.get("reason", ""),
+                            "media_ids": form.get("media_ids", "").split(),
+                        },
+                    ).command(),
+                )
+            )
+        if done is not None:
+            return redirect(url_for("release_pages.legal_holds"))
+    return (
+        render_template(
+            "legal_holds.html",
+            holds=holds.log(actor),
+            iso=isoformat,
+            error=error,
+            form=request.form,
+            can_manage=services().authoriser.allows(actor, Action.RETENTION_MANAGE),
+        ),
+        status,
+    )
+
+
+@bp.route("/records")
+def dashboard() -> Any:
+    """The records commander's dashboard: open preservation requests, active legal
+    holds, open release requests by due date, deletions of the next 7 days."""
+    actor = require_actor()
+    retention = _retention()
+    authoriser = services().authoriser
+    allows = authoriser.allows
+    if not (allows(actor, Action.RETENTION_READ) or allows(actor, Action.RELEASES_READ)):
+        authoriser.require(actor, Action.RETENTION_READ, "records-dashboard")  # 403, audited
+    preservation = (
+        retention.preservation.log(actor, state="active")
+        if allows(actor, Action.RETENTION_READ)
+        else ()
+    )
+    holds = (
+        [h for h in retention.legal_holds.log(actor) if h.state == "active"]
+        if allows(actor, Action.RETENTION_READ)
+        else []
+    )
+    releases = (
+        [r for r in retention.releases.log(actor).releases if r.state in OPEN_STATES]
+        if allows(actor, Action.RELEASES_READ)
+        else []
+    )
+    upcoming = (
+        retention.reports.upcoming(actor, days=7, limit=100)
+        if allows(actor, Action.RETENTION_READ)
+        else None
+    )
+    return render_template(
+        "records.html",
+        preservation=preservation,
+        holds=holds,
+        releases=releases,
+        upcoming=upcoming,
+        iso=isoformat,
+    )
+
+
+# -- outsiders' share links (no account) ------------------------------------------------
+
+
+def _private(response: Response) -> Response:
+    # The token is in the URL: never sent on as a referrer, never cached.
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _not_found() -> Response:
+    """The one answer for a wrong, expired, revoked or used-up token."""
+    return _private(
+        Response(
+            render_template("share_missing.html"),
+            status=404,
+        )
+    )
+
+
+@bp.route("/s/<token>")
+def share_landing(token: str) -> Response:
+    try:
+        landing = _retention().releases.landing(token, remote=remote_addr())
+    except NotFound:
+        return _not_found()
+    html = render_template(
+        "share.html",
+        landing=landing,
+        token=token,
+        iso=isoformat,
+    )
+    return _private(Response(html))
+
+
+@bp.route("/s/<token>/package")
+def share_package(token: str) -> Response:
+    """The first (usually the only) file of the link."""
+    return share_download(token, 1)
+
+
+@bp.route("/s/<token>/package/<int:position>")
+def share_download(token: str, position: int) -> Response:
+    try:
+        download = _retention().releases.download(token, position, remote=remote_addr())
+    except NotFound:
+        return _not_found()
+    response = send_file(
+        download.path, mimetype=download.content_type, conditional=False, max_age=0
+    )
+    response.headers["Content-Disposition"] = content_disposition(
+        download.name, attachment=True, default=f"release-{position}.zip"
+    )
+    return _private(response)
