@@ -246,6 +246,26 @@ class PtzConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class AccessConfig:
+    """Access rules (issue 14.4; docs/design/access-rules.md)."""
+
+    # ACC-4: the purposes a reviewer outside their own scope (not their own or their
+    # supervised officers' recordings) states when opening media content, comma
+    # separated (from the seeds: 000 G.1-G.3, 001 4.4, 002 432.11).
+    purposes: str = (
+        "report_writing,investigation,internal_affairs,legal,prosecution,training,technical"
+    )
+
+    def __post_init__(self) -> None:
+        if not self.purpose_list:
+            raise InvalidArgument("[access] purposes must name at least one purpose")
+
+    @property
+    def purpose_list(self) -> tuple[str, ...]:
+        return tuple(p.strip() for p in self.purposes.split(",") if p.strip())
+
+
+@dataclasses.dataclass(frozen=True)
 class AuditConfig:
     # A signed checkpoint of the audit chain (docs/design/audit-chain.md) is made by the
     # jobs role once this many entries, or this many minutes, have passed since the last.
@@ -286,6 +306,7 @@ class Config:
     cameras: CamerasConfig = dataclasses.field(default_factory=CamerasConfig)
     ptz: PtzConfig = dataclasses.field(default_factory=PtzConfig)
     audit: AuditConfig = dataclasses.field(default_factory=AuditConfig)
+    access: AccessConfig = dataclasses.field(default_factory=AccessConfig)
     exports: ExportsConfig = dataclasses.field(default_factory=ExportsConfig)
 
     @property

@@ -170,7 +170,7 @@ def entries(services: Services, action: str) -> list[AuditEntry]:
 def open_window(
     services: Services, actor: Actor, start: float, end: float, camera: str = CAMERA
 ) -> Playlist:
-    window = PlaybackWindow(camera, at(start), at(end))
+    window = PlaybackWindow(camera, at(start), at(end), purpose="investigation")
     return playback(services).open(actor, window, remote="127.0.0.1")
 
 
@@ -343,7 +343,7 @@ def test_the_api_answers_400_404_and_403_naming_the_problem(
     base = f"/api/v1/cameras/{CAMERA}/playback.m3u8"
 
     def get(path: str, who: dict[str, str] = headers, **query: str) -> Any:
-        return client.get(path, query_string=query, headers=who)
+        return client.get(path, query_string={"purpose": "investigation", **query}, headers=who)
 
     missing = get(base, start=at(0).isoformat())
     assert (
@@ -408,7 +408,7 @@ def test_any_input_gets_an_answer_never_a_500(
     path = quote(camera, safe="")
     answer = client.get(
         f"/api/v1/cameras/{path}/playback.m3u8",
-        query_string={"start": start, "end": end},
+        query_string={"start": start, "end": end, "purpose": "investigation"},
         headers=headers,
     )
     # 308: werkzeug's redirect of a path with "." or ".." segments, not our answer.
