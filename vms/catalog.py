@@ -371,6 +371,12 @@ class Catalog:
         )
         return item_facts.review_grant if "(ACC-3)" in decision.reason else None
 
+    def content_facts(self, actor: Actor, media_id: str) -> ItemFacts:
+        """The facts :meth:`authorise_content` decides on, for ``actor`` (the approval
+        and grant in force): for pages that show a player, or why there is none."""
+        with self.db.session() as s:
+            return review_facts(s, actor, self._load(s, media_id), self.clock.now())
+
     def authorise_content(
         self,
         actor: Actor,

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from tests.conftest import sign_in
 from tests.media import make_video
 from tests.vms.test_crash_safety import run_cli
 from vms.access import CriticalIncidentChange, NewApproval, NewGrant
@@ -332,3 +333,27 @@ def test_cli_flags_and_clears_a_critical_incident_ACC_2(
     with services.db.session() as s:
         item = s.get(MediaItem, b1_item)
         assert item is not None and not item.critical_incident
+
+
+def test_media_page_asks_the_purpose_before_playing_ACC_4_and_says_why_not_ACC_2(
+    services: Services, app: Any, actors: dict[str, Actor], b1_item: str
+) -> None:
+    investigator = app.test_client()
+    sign_in(investigator, "investigator")
+    page = investigator.get(f"/media/{b1_item}").get_data(as_text=True)
+    assert 'id="purpose-form"' in page and 'id="player"' not in page
+    assert '<option value="internal_affairs">' in page
+    page = investigator.get(f"/media/{b1_item}?purpose=legal").get_data(as_text=True)
+    assert f"/api/v1/media/{b1_item}/content?purpose=legal" in page
+    assert 'id="purpose-form"' not in page
+
+    officer = app.test_client()
+    sign_in(officer, "officer")
+    page = officer.get(f"/media/{b1_item}").get_data(as_text=True)  # own: no purpose asked
+    assert 'id="purpose-form"' not in page and f"/api/v1/media/{b1_item}/content" in page
+    services.catalog.set_critical_incident(
+        actors["admin"], b1_item, CriticalIncidentChange(True, "serious injury")
+    )
+    page = officer.get(f"/media/{b1_item}").get_data(as_text=True)
+    assert 'id="player"' not in page and "written approval" in page
+    assert "critical incident" in page

@@ -7,8 +7,9 @@ from typing import Any
 
 from flask import redirect, render_template, request, url_for
 
+from vms.access import needs_purpose
 from vms.audit.view import AuditQuery
-from vms.auth.permissions import Action, ItemFacts, decide
+from vms.auth.permissions import Action, decide
 from vms.errors import InvalidArgument
 from web.contract import parse_model, query_data
 from web.pages.blueprint import page_blueprint
@@ -56,7 +57,13 @@ def catalog() -> Any:
 def media_detail(media_id: str) -> Any:
     actor = require_actor()
     item = services().catalog.get(actor, media_id)
-    item_facts = ItemFacts(officer_badge=item.officer_badge, restricted=item.restricted)
+    item_facts = services().catalog.content_facts(actor, media_id)
+    viewing = decide(actor, Action.MEDIA_VIEW, item_facts)
+    # ACC-4: outside their own scope a reviewer picks a purpose before the player loads.
+    purposes = services().catalog.purposes
+    needs = viewing.allowed and needs_purpose(actor, item_facts)
+    purpose = request.args.get("purpose")
+    purpose = purpose if purpose in purposes else None
     history = None
     if decide(actor, Action.AUDIT_READ).allowed:  # auditors and admins (issue 14.2)
         touched = AuditQuery(target=f"media:{media_id}")
@@ -67,7 +74,10 @@ def media_detail(media_id: str) -> Any:
         can_restrict=decide(actor, Action.MEDIA_RESTRICT, item_facts).allowed,
         restricted_changed=request.args.get("restricted"),
         item=MediaDetailOut.model_validate(item).model_dump(mode="json"),
-        can_view=decide(actor, Action.MEDIA_VIEW, item_facts).allowed,
+        can_view=viewing.allowed,
+        view_refusal=None if viewing.allowed else viewing.reason,
+        purposes=purposes if needs else (),
+        purpose=purpose,
         can_edit=decide(actor, Action.MEDIA_EDIT, item_facts).allowed,
         categories=services().categories.categories,
     )

@@ -51,6 +51,10 @@ def review() -> Any:
     authoriser = services().authoriser
     authoriser.require(actor, Action.MEDIA_SEARCH, "review")
     data = query_data()
+    # ACC-4: the purpose the players send with each opening (not a review filter).
+    purposes = services().config.access.purpose_list
+    purpose = str(data.pop("purpose", "") or "")
+    purpose = purpose if purpose in purposes else ""
     if data.pop("find", None):  # "Find sources" for a new window: nothing chosen yet
         data.pop("camera", None)
         data.pop("media_id", None)
@@ -72,6 +76,8 @@ def review() -> Any:
         window=window,
         selected=[s for s in window["sources"] if s["selected"]] if window else [],
         max_played=MAX_PLAYED,
+        purposes=purposes,
+        purpose=purpose,
         can_bookmark=authoriser.allows(actor, Action.CASES_MANAGE),
         can_read_bookmarks=authoriser.allows(actor, Action.CASES_READ),
         can_export=exports_available() and authoriser.allows(actor, Action.MEDIA_VIEW),
