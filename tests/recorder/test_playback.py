@@ -256,6 +256,21 @@ def test_opening_is_audited_once_with_the_window(
     assert entry.details["start"] == "2026-11-20T08:00:30Z"
     assert entry.details["first_media_id"] == "seg-2"
     assert entry.details["last_media_id"] == "seg-4"
+    assert entry.details["purpose"] == "investigation"  # ACC-4
+
+
+def test_a_camera_is_played_for_a_stated_purpose_ACC_4(
+    services: Services, actors: dict[str, Actor]
+) -> None:
+    """A fixed camera's segments are nobody's own recording: the reviewer states why."""
+    day_with_a_gap(services)
+    service = playback(services)
+    for purpose, wrong in ((None, "purpose is required"), ("fun", "'fun' is not one of")):
+        window = PlaybackWindow(CAMERA, at(30), at(660), purpose=purpose)
+        with pytest.raises(InvalidArgument, match=wrong) as refused:
+            service.open(actors["admin"], window, remote="127.0.0.1")
+        assert "internal_affairs" in refused.value.message
+    assert not entries(services, "media.playback")
 
 
 def test_an_officer_may_not_play_a_fixed_camera_and_the_refusal_is_audited(
