@@ -357,3 +357,40 @@ def test_media_page_asks_the_purpose_before_playing_ACC_4_and_says_why_not_ACC_2
     page = officer.get(f"/media/{b1_item}").get_data(as_text=True)
     assert 'id="player"' not in page and "written approval" in page
     assert "critical incident" in page
+
+
+def test_media_page_forms_flag_and_approve_ACC_2(
+    services: Services, app: Any, b1_item: str
+) -> None:
+    officer = app.test_client()
+    csrf = sign_in(officer, "officer")
+    assert b'id="critical-form"' not in officer.get(f"/media/{b1_item}").data
+    r = officer.post(
+        f"/media/{b1_item}/critical-incident",
+        data={"csrf_token": csrf, "critical_incident": "1", "reason": "mine"},
+    )
+    assert r.status_code == 403
+
+    sergeant = app.test_client()
+    csrf = sign_in(sergeant, "sergeant")
+    page = sergeant.get(f"/media/{b1_item}").data
+    assert b'id="critical-form"' in page and b'id="approval-form"' not in page
+    r = sergeant.post(
+        f"/media/{b1_item}/critical-incident",
+        data={"csrf_token": csrf, "critical_incident": "1", "reason": "serious injury"},
+    )
+    assert r.status_code == 302
+    page = sergeant.get(r.headers["Location"]).data
+    assert b"now flagged as a critical incident" in page and b'id="approval-form"' in page
+    r = sergeant.post(
+        f"/media/{b1_item}/review-approval",
+        data={"csrf_token": csrf, "reason": "after the interview", "expires_at": ""},
+    )
+    assert r.status_code == 400 and b"ocument_ref or document_media_id is required" in r.data
+    r = sergeant.post(
+        f"/media/{b1_item}/review-approval",
+        data={"csrf_token": csrf, "reason": "after the interview", "document_ref": "MEMO-9"},
+    )
+    assert r.status_code == 302
+    page = officer.get(f"/media/{b1_item}").get_data(as_text=True)
+    assert f"/api/v1/media/{b1_item}/content" in page  # the officer may now review it
