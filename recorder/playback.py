@@ -27,17 +27,19 @@ import io
 import json
 import math
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import String, or_, select, type_coerce
 
+from vms.access import check_purpose
 from vms.audit.log import AuditLog
 from vms.auth.authoriser import Authoriser, who
 from vms.auth.permissions import Action, Actor, ItemFacts
 from vms.clock import Clock, ensure_utc, isoformat
+from vms.config import AccessConfig
 from vms.db.engine import Database
 from vms.db.models import Device, MediaItem, SourceKind
 from vms.errors import InvalidArgument, NotFound, PermissionDenied
@@ -63,6 +65,9 @@ class PlaybackWindow:
     camera_id: str
     start: dt.datetime
     end: dt.datetime
+    # ACC-4: why the reviewer opens it, one of ``[access] review_purposes`` (required outside
+    # the reviewer's own scope: a fixed camera's segments are nobody's own).
+    purpose: str | None = None
 
 
 class SegmentPart(StrEnum):
@@ -229,7 +234,9 @@ class PlaybackService:
         authoriser: Authoriser,
         signer: SessionSigner,
         max_window: dt.timedelta,
+        purposes: Sequence[str] = AccessConfig().purpose_list,
     ) -> None:
+        self.purposes = tuple(purposes)
         self.db = db
         self.store = store
         self.audit = audit
@@ -334,6 +341,11 @@ class PlaybackService:
                 decided[key] = self.authoriser.allows(actor, Action.MEDIA_VIEW, facts)
             if not decided[key]:
                 self.authoriser.require(actor, Action.MEDIA_VIEW, f"media:{row.id}", facts)
+        purpose = window.purpose
+        if purpose is not None or any(
+            r.officer_badge is None or r.officer_badge not in actor.reachable_badges for r in rows
+        ):
+            purpose = check_purpose(purpose, self.purposes)
         segments = plan(rows)
         if not segments:
             raise NotFound(
@@ -365,6 +377,7 @@ class PlaybackService:
                     "first_media_id": segments[0].media_id,
                     "last_media_id": segments[-1].media_id,
                     "remote_addr": remote,
+                    **({"purpose": purpose} if purpose else {}),
                 },
             )
         return Playlist(

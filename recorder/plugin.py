@@ -68,6 +68,7 @@ def install(services: Services) -> None:
             services.authoriser,
             SessionSigner(load_or_create_key(services.config.secrets_dir, "playback.key")),
             dt.timedelta(hours=services.config.recorder.playback_max_hours),
+            services.config.access.purpose_list,
         ),
     )
     services.ports.provide(

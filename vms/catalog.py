@@ -10,20 +10,22 @@ import binascii
 import datetime as dt
 import enum
 import json
-from collections.abc import Callable
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.orm import Session
 
+from vms.access import CriticalIncidentChange, check_purpose, needs_purpose, review_facts
 from vms.audit.log import AuditLog
 from vms.auth.authoriser import Authoriser, who
 from vms.auth.permissions import Action, Actor, ItemFacts, Scope, scope_of
 from vms.bounded import ANY_TIME, parse_time, shown
 from vms.categories import CategoryList
 from vms.clock import Clock, isoformat
+from vms.config import AccessConfig
 from vms.db.engine import Database
 from vms.db.models import AuditEntry, CustodyEvent, MediaCategory, MediaItem, SourceKind
 from vms.errors import Conflict, InvalidArgument, NotFound
@@ -69,6 +71,8 @@ class ContentAccess:
     action: str  # the audit action: media.view or media.download
     download: bool
     continuation: bool
+    # What the audit entry adds (ACC-2 approval id, ACC-3 grant id, ACC-4 purpose).
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,7 @@ class MediaRecord:
     incident_number: str | None
     evidence: bool
     restricted: bool
+    critical_incident: bool
     derived_from: str | None
     ingested_at: dt.datetime
     ingested_by: str
@@ -240,8 +245,10 @@ class Catalog:
         clock: Clock,
         categories: CategoryList,
         authoriser: Authoriser,
+        purposes: Sequence[str] = AccessConfig().purpose_list,
     ) -> None:
         self.db = db
+        self.purposes = tuple(purposes)  # ACC-4: [access] review_purposes
         self.store = store
         self.audit = audit
         self.clock = clock
@@ -335,7 +342,7 @@ class Catalog:
         """Metadata, custody events and derived items of one item."""
         with self.db.session() as s:
             item = self._load(s, media_id)
-            self._require_visible(actor, item, s)
+            grant = self._require_visible(actor, item, s)
             events = s.execute(
                 select(CustodyEvent)
                 .where(CustodyEvent.media_id == media_id)
@@ -349,12 +356,26 @@ class Catalog:
             )
             names = load_names(s, [item])[item.id]
             detail = MediaDetail(**_record_fields(item, names), custody=custody, derived=derived)
-        # ACC-6: the item's metadata was shown (its content is audited when served).
-        self.audit.record(self.db, who(actor), "media.detail", f"media:{media_id}")
+        # ACC-6: the item's metadata was shown (its content is audited when served);
+        # through an ACC-3 grant: with the grant's id.
+        details = {"review_grant": grant} if grant else None
+        self.audit.record(self.db, who(actor), "media.detail", f"media:{media_id}", details=details)
         return detail
 
-    def _require_visible(self, actor: Actor, item: MediaItem, s: Session) -> None:
-        self.authoriser.require(actor, Action.MEDIA_SEARCH, f"media:{item.id}", facts(item))
+    def _require_visible(self, actor: Actor, item: MediaItem, s: Session) -> str | None:
+        """Refuse (audited) an actor who may not see the item's metadata; the id of the
+        ACC-3 grant that lets them, if that is what does."""
+        item_facts = review_facts(s, actor, item, self.clock.now())
+        decision = self.authoriser.require(
+            actor, Action.MEDIA_SEARCH, f"media:{item.id}", item_facts
+        )
+        return item_facts.review_grant if "(ACC-3)" in decision.reason else None
+
+    def content_facts(self, actor: Actor, media_id: str) -> ItemFacts:
+        """The facts :meth:`authorise_content` decides on, for ``actor`` (the approval
+        and grant in force): for pages that show a player, or why there is none."""
+        with self.db.session() as s:
+            return review_facts(s, actor, self._load(s, media_id), self.clock.now())
 
     def authorise_content(
         self,
@@ -363,8 +384,14 @@ class Catalog:
         *,
         download: bool,
         continuation: bool = False,
+        purpose: str | None = None,
     ) -> ContentAccess:
         """Authorise a view or download (ACC-1; refusals audited) and find the file.
+
+        ACC-2: the officer's own review of a critical-incident item needs an approval;
+        ACC-3: an active review grant opens an item the actor does not otherwise reach;
+        ACC-4: a reviewer outside their own scope states ``purpose``, one of
+        :attr:`purposes` (400 naming them otherwise). All three go into the audit entry.
 
         Nothing is recorded as viewed here: the caller builds its response first and then
         calls :meth:`record_content`, so a request that fails to produce content leaves no
@@ -374,11 +401,19 @@ class Catalog:
         target = f"media:{media_id}"
         with self.db.session() as s:
             item = self._load(s, media_id)
-        self.authoriser.require(actor, Action.MEDIA_VIEW, target, facts(item))
+            item_facts = review_facts(s, actor, item, self.clock.now())
+        decision = self.authoriser.require(actor, Action.MEDIA_VIEW, target, item_facts)
+        details: dict[str, Any] = {}
+        if "(ACC-3)" in decision.reason:
+            details["review_grant"] = item_facts.review_grant
+        elif item_facts.review_approval is not None and "(ACC-2)" in decision.reason:
+            details["review_approval"] = item_facts.review_approval
+        if needs_purpose(actor, item_facts) or purpose is not None:
+            details["purpose"] = check_purpose(purpose, self.purposes)
         path = self.store.path_for(item.sha256)
         if not path.is_file():
             raise NotFound(f"the file of media {media_id} is missing from the store")
-        return ContentAccess(item, path, action, download, continuation)
+        return ContentAccess(item, path, action, download, continuation, details)
 
     def record_content(self, actor: Actor, access: ContentAccess, *, remote: str) -> None:
         """Write the custody event and the audit entry of content actually served (ACC-6).
@@ -394,9 +429,8 @@ class Catalog:
             return
         custody = "downloaded" if access.download else "viewed"
         with self.db.transaction() as s:
-            self._witnessed(
-                s, actor, media_id, custody, access.action, now, {"remote_addr": remote}
-            )
+            details = {"remote_addr": remote, **access.details}
+            self._witnessed(s, actor, media_id, custody, access.action, now, details)
 
     def _viewing_recorded(self, actor: Actor, action: str, target: str, now: dt.datetime) -> bool:
         with self.db.session() as s:
@@ -457,6 +491,41 @@ class Catalog:
                 hook(s, item, now)
             custody = "restricted" if change.restricted else "unrestricted"
             details = {"restricted": change.restricted, "reason": reason}
+            self._witnessed(s, actor, media_id, custody, action, now, details)
+            s.flush()
+            return MediaRecord.of(item, load_names(s, [item])[item.id])
+
+    def set_critical_incident(
+        self, actor: Actor, media_id: str, change: CriticalIncidentChange
+    ) -> MediaRecord:
+        """Flag an item as recorded at an incident with death or serious bodily injury, or
+        clear the flag (ACC-2: admins, investigators, the officer's supervisor; never the
+        recording officer). While set, the officer's own review needs a recorded written
+        approval. Audited with the reason and a custody event; 409 when already so."""
+        reason = change.reason.strip()
+        if not reason:
+            raise InvalidArgument(
+                "reason is required: say why the flag is set or cleared", field="reason"
+            )
+        target = f"media:{media_id}"
+        with self.db.session() as s:
+            item = self._load(s, media_id)
+            item_facts = review_facts(s, actor, item, self.clock.now())
+        self.authoriser.require(actor, Action.MEDIA_CRITICAL, target, item_facts)
+        now = self.clock.now()
+        with self.db.transaction() as s:
+            item = self._load(s, media_id, lock=True)
+            if item.critical_incident == change.critical:
+                state = "flagged" if change.critical else "not flagged"
+                raise Conflict(
+                    f"media {media_id} is already {state} as a critical incident",
+                    field="critical_incident",
+                )
+            item.critical_incident = change.critical
+            s.flush()
+            custody = "critical_incident_set" if change.critical else "critical_incident_cleared"
+            action = "media.critical_incident" if change.critical else "media.critical_cleared"
+            details = {"critical_incident": change.critical, "reason": reason}
             self._witnessed(s, actor, media_id, custody, action, now, details)
             s.flush()
             return MediaRecord.of(item, load_names(s, [item])[item.id])

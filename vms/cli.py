@@ -292,6 +292,23 @@ def cmd_media_restrict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_media_critical(args: argparse.Namespace) -> int:
+    """ACC-2: flag an item as recorded at an incident with death or serious bodily injury
+    (``--clear``: clear the flag), as ``cli:<os user>`` with administration's reach;
+    audited with the reason."""
+    from vms.access import CriticalIncidentChange
+
+    services = open_services(args)
+    actor = Actor(user_id=0, username=cli_actor().name, role=Role.ADMIN)
+    change = CriticalIncidentChange(critical=not args.clear, reason=args.reason)
+    try:
+        record = services.catalog.set_critical_incident(actor, args.id, change)
+    finally:
+        services.close()
+    print(f"{record.id} critical incident: {'yes' if record.critical_incident else 'no'}")
+    return 0
+
+
 def cmd_export_verify(args: argparse.Namespace) -> int:
     from vms.exports import verify
 
@@ -475,6 +492,15 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("id")
         p.add_argument("--reason", required=True, help="why (kept in the audit log)")
         p.set_defaults(func=cmd_media_restrict)
+    p = media.add_parser(
+        "critical-incident",
+        help="flag an item as of an incident with death or serious bodily injury: the "
+        "officer's own review then needs a recorded written approval (ACC-2)",
+    )
+    p.add_argument("id")
+    p.add_argument("--clear", action="store_true", help="clear the flag instead")
+    p.add_argument("--reason", required=True, help="why (kept in the audit log)")
+    p.set_defaults(func=cmd_media_critical)
 
     audit = sub.add_parser("audit", help="the audit log").add_subparsers(
         dest="audit_cmd", required=True

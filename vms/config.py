@@ -207,16 +207,6 @@ class TaggingConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class AccessConfig:
-    # ACC-4: the purposes a reviewer may state when opening media outside their own scope
-    # (comma separated). Recorded here for the presets and the conformance report; no
-    # code asks for a purpose yet (issue 14, item 4).
-    review_purposes: str = (
-        "report_writing,investigation,internal_affairs,technical_support,legal,training"
-    )
-
-
-@dataclasses.dataclass(frozen=True)
 class ReviewsConfig:
     # OPS-6: supervisor reviews required per officer per month (Denver 5.12.6.1: two);
     # the monthly audit lists the officers below it (docs/design/monthly-audit.md).
@@ -270,6 +260,27 @@ class PtzConfig:
     # What happens to absolute/relative targets outside the software limits: "clamp"
     # (move to the nearest allowed pose) or "refuse".
     limit_mode: str = "clamp"
+
+
+@dataclasses.dataclass(frozen=True)
+class AccessConfig:
+    """Access rules (issue 14.4; docs/design/access-rules.md)."""
+
+    # ACC-4: the purposes a reviewer outside their own scope (not their own or their
+    # supervised officers' recordings) states when opening media content, comma
+    # separated (from the seeds: 000 G.1-G.3, 001 4.4, 002 432.11).
+    # The agency presets set it (``access.review_purposes``, vms/policy/agencies).
+    review_purposes: str = (
+        "report_writing,investigation,internal_affairs,legal,prosecution,training,technical"
+    )
+
+    def __post_init__(self) -> None:
+        if not self.purpose_list:
+            raise InvalidArgument("[access] review_purposes must name at least one purpose")
+
+    @property
+    def purpose_list(self) -> tuple[str, ...]:
+        return tuple(p.strip() for p in self.review_purposes.split(",") if p.strip())
 
 
 @dataclasses.dataclass(frozen=True)

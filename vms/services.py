@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 
+from vms.access import ReviewAccess
 from vms.audit.checkpoints import AuditSigner, Checkpoints
 from vms.audit.log import SYSTEM_ROLE, AuditLog, Who
 from vms.audit.monthly import MonthlyAudit, ReviewService
@@ -78,6 +79,7 @@ class Services:
     exports: ExportService  # issue 15.4
     reviews: ReviewService  # supervisor reviews (OPS-6, issue 14.3)
     monthly_audit: MonthlyAudit  # the monthly audits (OPS-7, issue 14.3)
+    review_access: ReviewAccess  # issue 14.4: ACC-2 approvals, ACC-3 grants
     jobs: list[Job] = field(default_factory=list)
     # What plugins offer each other, by port type (vms/ports.py), and what they run in
     # each role (vms/roles.py); docs/design/ports-and-roles.md.
@@ -133,7 +135,9 @@ class Services:
             ),
             enforce_assignment=config.ingest.device_assignment,
         )
-        catalog = Catalog(db, store, audit, clock, categories, authoriser)
+        catalog = Catalog(
+            db, store, audit, clock, categories, authoriser, config.access.purpose_list
+        )
         uploads = UploadService(
             db,
             config.data_dir / "uploads",
@@ -169,6 +173,7 @@ class Services:
             ),
             audit_view=AuditViewService(db, audit, authoriser),
             bookmarks=BookmarkService(db, audit, clock, authoriser),
+            review_access=ReviewAccess(db, audit, clock, authoriser),
             exports=ExportService(
                 db,
                 store,

@@ -14,6 +14,7 @@ from vms.errors import Unauthenticated, VMSError
 from vms.secrets import load_or_create_key
 from vms.services import Services
 from web import hardening, limits, security
+from web.api import access as access_api
 from web.api import audit as audit_api
 from web.api import auth as auth_api
 from web.api import cameras as cameras_api
@@ -53,6 +54,7 @@ def create_app(services: Services, *, testing: bool = False) -> tuple[Flask, Soc
 
     app.register_blueprint(auth_api.bp, url_prefix="/api/v1")
     app.register_blueprint(media_api.bp, url_prefix="/api/v1")
+    app.register_blueprint(access_api.bp, url_prefix="/api/v1")
     app.register_blueprint(uploads_api.bp, url_prefix="/api/v1")
     app.register_blueprint(audit_api.bp, url_prefix="/api/v1")
     app.register_blueprint(masks_api.bp, url_prefix="/api/v1")

@@ -170,7 +170,7 @@ def entries(services: Services, action: str) -> list[AuditEntry]:
 def open_window(
     services: Services, actor: Actor, start: float, end: float, camera: str = CAMERA
 ) -> Playlist:
-    window = PlaybackWindow(camera, at(start), at(end))
+    window = PlaybackWindow(camera, at(start), at(end), purpose="investigation")
     return playback(services).open(actor, window, remote="127.0.0.1")
 
 
@@ -256,6 +256,21 @@ def test_opening_is_audited_once_with_the_window(
     assert entry.details["start"] == "2026-11-20T08:00:30Z"
     assert entry.details["first_media_id"] == "seg-2"
     assert entry.details["last_media_id"] == "seg-4"
+    assert entry.details["purpose"] == "investigation"  # ACC-4
+
+
+def test_a_camera_is_played_for_a_stated_purpose_ACC_4(
+    services: Services, actors: dict[str, Actor]
+) -> None:
+    """A fixed camera's segments are nobody's own recording: the reviewer states why."""
+    day_with_a_gap(services)
+    service = playback(services)
+    for purpose, wrong in ((None, "purpose is required"), ("fun", "'fun' is not one of")):
+        window = PlaybackWindow(CAMERA, at(30), at(660), purpose=purpose)
+        with pytest.raises(InvalidArgument, match=wrong) as refused:
+            service.open(actors["admin"], window, remote="127.0.0.1")
+        assert "internal_affairs" in refused.value.message
+    assert not entries(services, "media.playback")
 
 
 def test_an_officer_may_not_play_a_fixed_camera_and_the_refusal_is_audited(
@@ -343,7 +358,7 @@ def test_the_api_answers_400_404_and_403_naming_the_problem(
     base = f"/api/v1/cameras/{CAMERA}/playback.m3u8"
 
     def get(path: str, who: dict[str, str] = headers, **query: str) -> Any:
-        return client.get(path, query_string=query, headers=who)
+        return client.get(path, query_string={"purpose": "investigation", **query}, headers=who)
 
     missing = get(base, start=at(0).isoformat())
     assert (
@@ -408,7 +423,7 @@ def test_any_input_gets_an_answer_never_a_500(
     path = quote(camera, safe="")
     answer = client.get(
         f"/api/v1/cameras/{path}/playback.m3u8",
-        query_string={"start": start, "end": end},
+        query_string={"start": start, "end": end, "purpose": "investigation"},
         headers=headers,
     )
     # 308: werkzeug's redirect of a path with "." or ".." segments, not our answer.

@@ -66,7 +66,11 @@ def test_recorded_segments_play_as_one_timeline_with_ranges_and_one_audit_entry(
     assert end is not None
     answer = client.get(
         f"/api/v1/cameras/{rig.camera_id}/playback.m3u8",
-        query_string={"start": start.isoformat(), "end": end.isoformat()},
+        query_string={
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+            "purpose": "investigation",
+        },
         headers=headers,
     )
     assert answer.status_code == 200, answer.get_json()

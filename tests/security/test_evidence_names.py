@@ -125,7 +125,9 @@ def test_hostile_upload_name_is_cleaned_and_kept_as_sent_in_custody(
     for download in (False, True):
         r = client.get(
             f"/api/v1/media/{media_id}/content",
-            query_string={"download": "1"} if download else {},
+            query_string={"download": "1", "purpose": "legal"}
+            if download
+            else {"purpose": "legal"},
             headers=h(tokens),
         )
         assert r.status_code == 200
@@ -146,7 +148,7 @@ def test_row_stored_with_a_hostile_name_is_served_and_recorded_once(
         stored += "\x00"  # PostgreSQL text cannot hold NUL at all
     with services.db.transaction() as s:
         s.execute(update(MediaItem).where(MediaItem.id == item).values(original_filename=stored))
-    r = client.get(f"/api/v1/media/{item}/content?download=1", headers=h(tokens))
+    r = client.get(f"/api/v1/media/{item}/content?download=1&purpose=legal", headers=h(tokens))
     assert r.status_code == 200, r.get_data(as_text=True)[:200]
     assert r.headers["Content-Disposition"] == 'attachment; filename="a Set-Cookie: x=y.mp4"'
     assert "Set-Cookie" not in r.headers
@@ -159,12 +161,13 @@ def test_refused_range_records_no_viewing_ACC_6(
 ) -> None:
     """A response that serves no content (416) writes no view in audit or custody."""
     r = client.get(
-        f"/api/v1/media/{item}/content", headers={**h(tokens), "Range": "bytes=99999999-"}
+        f"/api/v1/media/{item}/content?purpose=legal",
+        headers={**h(tokens), "Range": "bytes=99999999-"},
     )
     assert r.status_code == 416
     r.close()
     assert records(services, item) == (0, 0)
-    r = client.get(f"/api/v1/media/{item}/content", headers=h(tokens))
+    r = client.get(f"/api/v1/media/{item}/content?purpose=legal", headers=h(tokens))
     assert r.status_code == 200
     r.close()
     assert records(services, item) == (1, 1)

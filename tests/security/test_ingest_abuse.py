@@ -150,7 +150,8 @@ def test_officer_cannot_plant_footage_in_a_camera_timeline(
         assert created.status_code == 403, created.json
         assert reason in created.json["error"]["message"]
     recording = client.get(
-        f"/api/v1/cameras/{camera.id}/recording?at={at.isoformat().replace('+00:00', 'Z')}",
+        f"/api/v1/cameras/{camera.id}/recording?at={at.isoformat().replace('+00:00', 'Z')}"
+        "&purpose=investigation",
         headers=auth(tokens, "admin"),
     )
     assert recording.status_code == 404  # no planted item in the camera's timeline

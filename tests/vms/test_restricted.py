@@ -43,21 +43,27 @@ def test_admin_restricts_and_clears_with_reason_ACC_7(
     services: Services, actors: dict[str, Actor], media_id: str
 ) -> None:
     admin, investigator = actors["admin"], actors["investigator"]
-    services.catalog.authorise_content(investigator, media_id, download=False)  # may view
+    services.catalog.authorise_content(
+        investigator, media_id, download=False, purpose="investigation"
+    )  # may view
 
     record = services.catalog.set_restricted(
         admin, media_id, RestrictionChange(True, "victim's identity")
     )
     assert record.restricted and _restricted(services, media_id)
     with pytest.raises(PermissionDenied):  # now admins only
-        services.catalog.authorise_content(investigator, media_id, download=False)
-    services.catalog.authorise_content(admin, media_id, download=False)
+        services.catalog.authorise_content(
+            investigator, media_id, download=False, purpose="investigation"
+        )
+    services.catalog.authorise_content(admin, media_id, download=False, purpose="investigation")
     with pytest.raises(Conflict, match="already restricted"):
         services.catalog.set_restricted(admin, media_id, RestrictionChange(True, "again"))
 
     services.catalog.set_restricted(admin, media_id, RestrictionChange(False, "court released"))
     assert not _restricted(services, media_id)
-    services.catalog.authorise_content(investigator, media_id, download=False)
+    services.catalog.authorise_content(
+        investigator, media_id, download=False, purpose="investigation"
+    )
 
     with services.db.session() as s:
         custody = [

@@ -107,7 +107,9 @@ def test_detail_content_and_tag_change_are_audited_ACC_6(
     media_id = catalog[0]
     detail = client.get(f"/api/v1/media/{media_id}", headers=h(tokens)).get_json()
     assert detail["custody"][0]["action"] == "ingested"
-    r = client.get(f"/api/v1/media/{media_id}/content?download=1", headers=h(tokens))
+    r = client.get(
+        f"/api/v1/media/{media_id}/content?download=1&purpose=investigation", headers=h(tokens)
+    )
     assert r.status_code == 200 and r.headers["Content-Disposition"].startswith("attachment")
     r.close()
     r = client.patch(
@@ -184,13 +186,17 @@ def test_one_viewing_is_one_audit_entry_however_many_ranges_ACC_6(
 ) -> None:
     media_id = catalog[0]
     for header in ("bytes=0-", "bytes=100-199", "bytes=200-"):
-        r = client.get(f"/api/v1/media/{media_id}/content", headers={**h(tokens), "Range": header})
+        r = client.get(
+            f"/api/v1/media/{media_id}/content?purpose=legal",
+            headers={**h(tokens), "Range": header},
+        )
         assert r.status_code == 206
         r.close()
     assert len(views(services, media_id)) == 1
     # A continuation without an earlier viewing entry is still recorded (never unaudited).
     r = client.get(
-        f"/api/v1/media/{catalog[1]}/content", headers={**h(tokens), "Range": "bytes=500-"}
+        f"/api/v1/media/{catalog[1]}/content?purpose=legal",
+        headers={**h(tokens), "Range": "bytes=500-"},
     )
     r.close()
     assert len(views(services, catalog[1])) == 1

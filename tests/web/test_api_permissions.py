@@ -1,5 +1,5 @@
-"""Every role against every endpoint (ACC-1, ACC-2, ACC-7, ACC-8); refusals are 403s
-with a reason, and audited.
+"""Every role against every endpoint (ACC-1, ACC-2, ACC-3, ACC-4, ACC-7, ACC-8); refusals
+are 403s with a reason, and audited.
 
 The expected table is written out here by hand, independently of vms/auth/permissions.py,
 so a wrong entry in the product's table fails this test.
@@ -36,7 +36,8 @@ ROLES = [
 
 @pytest.fixture
 def items(services: Services) -> dict[str, str]:
-    """An item recorded by officer B1 (supervised by sergeant) and a restricted one."""
+    """An item recorded by officer B1 (supervised by sergeant), a restricted one and one
+    of a critical incident (ACC-2)."""
     who = Who("setup", "admin")
     own = services.ingestor.ingest(
         io.BytesIO(make_video(seconds=1, seed=1)),
@@ -48,11 +49,23 @@ def items(services: Services) -> dict[str, str]:
         IngestRequest(source=SourceKind.BWC, device_id="BWC-1", officer_badge="B1"),
         who,
     )
+    critical = services.ingestor.ingest(
+        io.BytesIO(make_video(seconds=1, seed=3)),
+        IngestRequest(source=SourceKind.BWC, device_id="BWC-1", officer_badge="B1"),
+        who,
+    )
     with services.db.transaction() as s:
         row = s.get(MediaItem, restricted.media_id)
         assert row is not None
         row.restricted = True  # ACC-7
-    return {"own": own.media_id, "restricted": restricted.media_id}
+        row = s.get(MediaItem, critical.media_id)
+        assert row is not None
+        row.critical_incident = True  # ACC-2
+    return {
+        "own": own.media_id,
+        "restricted": restricted.media_id,
+        "critical": critical.media_id,
+    }
 
 
 Call = Callable[[FlaskClient, dict[str, str], dict[str, str]], Any]
@@ -69,13 +82,52 @@ def _unrestrict_and_back(c: FlaskClient, h: dict[str, str], i: dict[str, str]) -
     return r
 
 
+def _critical_and_back(c: FlaskClient, h: dict[str, str], i: dict[str, str]) -> Any:
+    """Flag the plain item as of a critical incident; when that worked, clear it again."""
+    url = f"/api/v1/media/{i['own']}/critical-incident"
+    r = c.put(url, json={"critical_incident": True, "reason": "matrix"}, headers=h)
+    if r.status_code == 200:
+        again = c.put(url, json={"critical_incident": False, "reason": "matrix"}, headers=h)
+        assert again.status_code == 200, again.get_json()
+    return r
+
+
 ENDPOINTS: dict[str, Call] = {
     "search": lambda c, h, i: c.get("/api/v1/media", headers=h),
     "detail": lambda c, h, i: c.get(f"/api/v1/media/{i['own']}", headers=h),
-    "content": lambda c, h, i: c.get(f"/api/v1/media/{i['own']}/content", headers=h),
+    "content": lambda c, h, i: c.get(
+        f"/api/v1/media/{i['own']}/content?purpose=investigation", headers=h
+    ),
+    # ACC-4: outside their own scope a reviewer states a purpose (400 without).
+    "content-no-purpose": lambda c, h, i: c.get(f"/api/v1/media/{i['own']}/content", headers=h),
+    # ACC-2: before any approval is recorded (the review-approve row comes later).
+    "critical-content": lambda c, h, i: c.get(
+        f"/api/v1/media/{i['critical']}/content?purpose=investigation", headers=h
+    ),
+    "critical-set": _critical_and_back,
+    "review-approve": lambda c, h, i: c.post(
+        f"/api/v1/media/{i['critical']}/review-approvals",
+        json={"reason": "matrix", "document_ref": "MEMO-1"},
+        headers=h,
+    ),
+    # ACC-3: grants are made by admins (ends far ahead of the test clock).
+    "grant-create": lambda c, h, i: c.post(
+        "/api/v1/review-grants",
+        json={
+            "officer": "other_officer",
+            "media_ids": [i["own"]],
+            "ends_at": "2100-01-01T00:00:00Z",
+            "reason": "matrix",
+        },
+        headers=h,
+    ),
+    "grants": lambda c, h, i: c.get("/api/v1/review-grants", headers=h),
+    "grant-revoke": lambda c, h, i: c.post(
+        "/api/v1/review-grants/unknown/revoke", json={"reason": "matrix"}, headers=h
+    ),
     "restricted-detail": lambda c, h, i: c.get(f"/api/v1/media/{i['restricted']}", headers=h),
     "restricted-content": lambda c, h, i: c.get(
-        f"/api/v1/media/{i['restricted']}/content", headers=h
+        f"/api/v1/media/{i['restricted']}/content?purpose=legal", headers=h
     ),
     "patch": lambda c, h, i: c.patch(
         f"/api/v1/media/{i['own']}", json={"case_number": "C-1"}, headers=h
@@ -205,6 +257,18 @@ EXPECTED: dict[str, dict[str, int]] = {
     "upload": {A: 201, D: 403, C: 201, I: 201, U: 403, S: 201, O: 201, X: 201, P: 403},
     "audit": {A: 200, D: 403, C: 403, I: 403, U: 200, S: 403, O: 403, X: 403, P: 403},
     "me": {A: 200, D: 200, C: 200, I: 200, U: 200, S: 200, O: 200, X: 200, P: 200},
+    # ACC-4: admins and investigators review outside their own scope: a purpose or 400.
+    "content-no-purpose": {A: 400, D: 403, C: 403, I: 400, U: 403, S: 200, O: 200, X: 403, P: 403},
+    # ACC-2: a critical incident's recording: the officer's own review needs an approval;
+    # the flag is set by admins, investigators and the supervisor, never the officer;
+    # the approval is recorded by admins and the supervisor.
+    "critical-content": {A: 200, D: 403, C: 403, I: 200, U: 403, S: 200, O: 403, X: 403, P: 403},
+    "critical-set": {A: 200, D: 403, C: 403, I: 200, U: 403, S: 200, O: 403, X: 403, P: 403},
+    "review-approve": {A: 201, D: 403, C: 403, I: 403, U: 403, S: 201, O: 403, X: 403, P: 403},
+    # ACC-3: review grants: admins make and revoke them, auditors read them.
+    "grant-create": {A: 201, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403, P: 403},
+    "grants": {A: 200, D: 403, C: 403, I: 403, U: 200, S: 403, O: 403, X: 403, P: 403},
+    "grant-revoke": {A: 404, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403, P: 403},
     # Device assignment (#10.1): admins only, so nobody assigns themselves a device.
     "devices": {A: 200, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403, P: 403},
     "device-assign": {A: 200, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403, P: 403},
@@ -288,7 +352,10 @@ def test_permission_matrix_every_role_every_endpoint_ACC_1(
             response.close()  # file responses stream: release the file
             expected = EXPECTED[endpoint][role]
             if response.status_code != expected:
-                failures.append(f"{role} {endpoint}: {response.status_code} != {expected}")
+                failures.append(
+                    f"{role} {endpoint}: {response.status_code} != {expected}"
+                    f" {response.get_data(as_text=True)[:300] if response.is_json else ''}"
+                )
                 continue
             if expected == 403:
                 body = response.get_json()

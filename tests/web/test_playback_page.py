@@ -85,7 +85,9 @@ def test_hls_plays_across_segments_and_seeks_to_a_wall_clock_instant(
     start, end = rows[0].recorded_start, rows[2].recorded_end
     assert end is not None
     login(page, "investigator")
-    page.goto(f"/playback?camera={rig.camera_id}&start={iso(start)}&end={iso(end)}")
+    page.goto(  # ACC-4: the purpose of the review, recorded with the viewing
+        f"/playback?camera={rig.camera_id}&start={iso(start)}&end={iso(end)}&purpose=investigation"
+    )
     page.wait_for_function("() => window.vmsPlayback && window.vmsPlayback.hls.levels.length > 0")
     assert page.evaluate(
         "() => MediaSource.isTypeSupported('video/mp4; codecs=\"avc1.42c01e\"')"
@@ -162,6 +164,7 @@ def test_an_officer_sees_why_playback_is_refused(
     login(page, "officer")
     page.goto(
         f"/playback?camera={rig.camera_id}&start={iso(rows[0].recorded_start)}&end={iso(end)}"
+        "&purpose=report_writing"
     )
     status = page.locator("#playback-status")
     status.wait_for(state="visible")

@@ -114,6 +114,7 @@ def test_investigator_plays_a_camera_and_a_body_camera_on_one_clock_and_bookmark
     pick = page.get_by_role("form", name="Choose a window and sources")
     pick.get_by_label("From (UTC)").fill(iso(start))
     pick.get_by_label("To (UTC)").fill(iso(end))
+    pick.get_by_label("Purpose").select_option("investigation")  # ACC-4
     pick.get_by_role("button", name="Find sources").click()
     choices = page.locator("#review-sources")
     expect(choices).to_contain_text("Stop on 5th")

@@ -1,4 +1,4 @@
-"""Who may do what: one pure table (ACC-1, ACC-2, ACC-4, ACC-7, ACC-8).
+"""Who may do what: one pure table (ACC-1, ACC-2, ACC-3, ACC-4, ACC-7, ACC-8).
 
 No I/O here: :func:`decide` takes the actor and the facts about the target and returns a
 :class:`Decision` with the reason, which the caller audits and returns as a 403 when
@@ -19,6 +19,13 @@ class Action(enum.StrEnum):
     MEDIA_VIEW = "media.view"  # content: play, download
     MEDIA_EDIT = "media.edit"  # title, categories, case number
     MEDIA_RESTRICT = "media.restrict"  # set or clear the restricted flag (ACC-7)
+    # Set or clear the critical-incident flag (ACC-2: death or serious bodily injury).
+    MEDIA_CRITICAL = "media.critical_incident"
+    # Record the written approval of an officer's own review of a critical item (ACC-2).
+    REVIEW_APPROVE = "review.approve"
+    # Grant an officer under investigation review of the items capturing them (ACC-3).
+    REVIEW_GRANT = "review.grant"
+    REVIEW_GRANTS_READ = "review.grants.read"
     AUDIT_READ = "audit.read"
     USERS_MANAGE = "users.manage"
     LIVE_VIEW = "live.view"
@@ -98,6 +105,18 @@ TABLE: dict[Action, dict[Role, Scope]] = {
     },
     # ACC-7: only admins mark an item restricted or clear the mark (issue 14.4).
     Action.MEDIA_RESTRICT: {_R.ADMIN: _S.ALL},
+    # ACC-2 (issue 14.4): admins, the recording officer's supervisor and investigators
+    # mark an item as of a critical incident or clear the mark; never on their own item.
+    Action.MEDIA_CRITICAL: {
+        _R.ADMIN: _S.ALL,
+        _R.INVESTIGATOR: _S.NON_RESTRICTED,
+        _R.SUPERVISOR: _S.SUPERVISED,
+    },
+    # ACC-2: the written approval is recorded by an admin or the officer's supervisor.
+    Action.REVIEW_APPROVE: {_R.ADMIN: _S.ALL, _R.SUPERVISOR: _S.SUPERVISED},
+    # ACC-3: review grants are made and revoked by admins; auditors read them.
+    Action.REVIEW_GRANT: {_R.ADMIN: _S.ALL},
+    Action.REVIEW_GRANTS_READ: {_R.ADMIN: _S.ALL, _R.AUDITOR: _S.ALL},
     Action.MEDIA_EDIT: {
         _R.ADMIN: _S.ALL,
         _R.RECORDS_COMMANDER: _S.NON_RESTRICTED,
@@ -175,10 +194,19 @@ class Actor:
 
 @dataclass(frozen=True)
 class ItemFacts:
-    """What the table needs to know about a media item."""
+    """What the table needs to know about a media item.
+
+    ``critical_incident``: recorded at an incident with death or serious bodily injury
+    (ACC-2). ``review_approval``: the id of the written approval in force for the actor's
+    own review of it (ACC-2); ``review_grant``: the id of an active grant letting the
+    actor review it though it is not theirs (ACC-3). The caller looks both up for the
+    actor and the item (``vms.access``); None: there is none."""
 
     officer_badge: str | None
     restricted: bool
+    critical_incident: bool = False
+    review_approval: str | None = None
+    review_grant: str | None = None
 
 
 @dataclass(frozen=True)
@@ -200,6 +228,32 @@ def decide(actor: Actor, action: Action, item: ItemFacts | None = None) -> Decis
         return Decision(True, f"role {actor.role.value} may {action.value}")
     if item.restricted and scope is not Scope.ALL and action is not Action.MEDIA_SEARCH:
         return Decision(False, "the item is restricted: only administration may access it (ACC-7)")
+    own = actor.badge is not None and item.officer_badge == actor.badge
+    if own and action in (Action.MEDIA_CRITICAL, Action.REVIEW_APPROVE):
+        return Decision(
+            False,
+            f"nobody may {action.value} their own recording: it is another's decision (ACC-2)",
+        )
+    decision = _reach(actor, action, item, scope)
+    if action is Action.MEDIA_VIEW and decision.allowed and own and item.critical_incident:
+        if item.review_approval is None:
+            return Decision(
+                False,
+                "the item records an incident with death or serious bodily injury: the "
+                "officer's own review needs a written approval recorded in the system (ACC-2)",
+            )
+        return Decision(True, f"own recording, review approval {item.review_approval} (ACC-2)")
+    if (
+        not decision.allowed
+        and item.review_grant is not None
+        and action in (Action.MEDIA_VIEW, Action.MEDIA_SEARCH)
+    ):
+        return Decision(True, f"review grant {item.review_grant} (ACC-3)")
+    return decision
+
+
+def _reach(actor: Actor, action: Action, item: ItemFacts, scope: Scope) -> Decision:
+    """The decision of the role's scope alone (after the restricted check)."""
     if scope is Scope.OWN:
         if actor.badge is None or item.officer_badge != actor.badge:
             return Decision(False, "officers may only access their own recordings (ACC-2)")

@@ -209,6 +209,9 @@ class MediaItem(Base):
     # Privacy-sensitive footage (ACC-11, REL-3): released only as a redacted derivative
     # unless a court order overrides it (retention/releases.py).
     privacy_sensitive: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # ACC-2: the recording is of an incident with death or serious bodily injury; the
+    # officer who recorded it reviews it only with a recorded written approval.
+    critical_incident: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     derived_from_id: Mapped[str | None] = mapped_column(ForeignKey("media_items.id"))
     ingested_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     ingested_by: Mapped[str] = mapped_column(String(64))
@@ -478,6 +481,64 @@ class CaseItem(Base):
     note: Mapped[str | None] = mapped_column(Text)
     added_by: Mapped[str] = mapped_column(String(64))
     added_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class ReviewApproval(Base):
+    """ACC-2: the written approval for an officer to review their own recording of a
+    critical incident (death or serious bodily injury), recorded by an admin or the
+    officer's supervisor with the document it rests on. No foreign key to
+    ``media_items``: the approval stays as history after a purge."""
+
+    __tablename__ = "review_approvals"
+    __table_args__ = (Index("ix_review_approvals_media_officer", "media_id", "officer"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    media_id: Mapped[str] = mapped_column(String(36))
+    officer: Mapped[str] = mapped_column(String(64))  # the officer's username
+    approved_by: Mapped[str] = mapped_column(String(64))
+    approved_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    # The written approval: a reference (memo number...) or a catalogued document.
+    document_ref: Mapped[str | None] = mapped_column(String(200))
+    document_media_id: Mapped[str | None] = mapped_column(String(36))
+    reason: Mapped[str] = mapped_column(String(500))
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    revoked_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class ReviewGrant(Base):
+    """ACC-3: a time-boxed grant for an officer under investigation to review the
+    recordings that capture them (other officers' too), made by an admin."""
+
+    __tablename__ = "review_grants"
+    __table_args__ = (Index("ix_review_grants_officer", "officer", "ends_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    officer: Mapped[str] = mapped_column(String(64))  # the officer's username
+    granted_by: Mapped[str] = mapped_column(String(64))
+    granted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    starts_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    ends_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    reason: Mapped[str] = mapped_column(String(500))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    revoked_by: Mapped[str | None] = mapped_column(String(64))
+    revoke_reason: Mapped[str | None] = mapped_column(String(500))
+
+    items: Mapped[list[ReviewGrantItem]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin"
+    )
+
+
+class ReviewGrantItem(Base):
+    """One item of a :class:`ReviewGrant` (no foreign key to ``media_items``: history)."""
+
+    __tablename__ = "review_grant_items"
+    __table_args__ = (Index("ix_review_grant_items_media", "media_id"),)
+
+    grant_id: Mapped[str] = mapped_column(
+        ForeignKey("review_grants.id", ondelete="CASCADE"), primary_key=True
+    )
+    media_id: Mapped[str] = mapped_column(String(36), primary_key=True)
 
 
 class Bookmark(Base):

@@ -176,7 +176,9 @@ def playback(camera_id: str, query: PlaybackQuery) -> Any:
     ``X-Recording-Offset`` says where ``at`` falls in it (seconds)."""
     actor = require_actor()
     media_id, offset = recording().segment_at(camera_id, query.at)
-    access = services().catalog.authorise_content(actor, media_id, download=False)
+    access = services().catalog.authorise_content(
+        actor, media_id, download=False, purpose=query.purpose
+    )
     response = send_media(actor, access)
     response.headers["X-Media-Id"] = media_id
     response.headers["X-Recording-Offset"] = f"{offset:.3f}"

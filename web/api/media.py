@@ -48,7 +48,11 @@ def detail(media_id: str) -> MediaDetail:
 def content(media_id: str) -> Response:
     """The item's file, with HTTP Range; each viewing or download is audited (ACC-6).
 
-    ``?download=1`` (or ``true``, ``yes``) sends it as an attachment."""
+    ``?download=1`` (or ``true``, ``yes``) sends it as an attachment. ``?purpose=``: one
+    of ``[access] review_purposes``, required of a reviewer outside their own scope (not their
+    own or their supervised officers' recording; ACC-4), kept in the audit entry. The
+    officer's own review of a critical-incident item needs a recorded approval (ACC-2);
+    an active review grant opens an item otherwise out of reach (ACC-3)."""
     actor = require_actor()
     download = request.args.get("download") in {"1", "true", "yes"}
     ranges = request.range.ranges if request.range else []
@@ -58,6 +62,7 @@ def content(media_id: str) -> Response:
         download=download,
         # A later byte range of a playback in progress: not a new viewing.
         continuation=bool(ranges) and ranges[0][0] > 0,
+        purpose=request.args.get("purpose"),
     )
     return send_media(actor, access)
 

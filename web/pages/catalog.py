@@ -7,12 +7,14 @@ from typing import Any
 
 from flask import redirect, render_template, request, url_for
 
+from vms.access import needs_purpose
 from vms.audit.view import AuditQuery
-from vms.auth.permissions import Action, ItemFacts, decide
+from vms.auth.permissions import Action, decide
 from vms.errors import InvalidArgument
 from web.contract import parse_model, query_data
 from web.pages.blueprint import page_blueprint
 from web.pages.filters import SOURCE_NAMES
+from web.schemas.access import ApprovalIn, CriticalIncidentIn
 from web.schemas.media import MediaDetailOut, MediaOut, MediaSearchQuery, RestrictionIn
 from web.security import require_actor, services
 
@@ -56,7 +58,13 @@ def catalog() -> Any:
 def media_detail(media_id: str) -> Any:
     actor = require_actor()
     item = services().catalog.get(actor, media_id)
-    item_facts = ItemFacts(officer_badge=item.officer_badge, restricted=item.restricted)
+    item_facts = services().catalog.content_facts(actor, media_id)
+    viewing = decide(actor, Action.MEDIA_VIEW, item_facts)
+    # ACC-4: outside their own scope a reviewer picks a purpose before the player loads.
+    purposes = services().catalog.purposes
+    needs = viewing.allowed and needs_purpose(actor, item_facts)
+    purpose = request.args.get("purpose")
+    purpose = purpose if purpose in purposes else None
     history = None
     if decide(actor, Action.AUDIT_READ).allowed:  # auditors and admins (issue 14.2)
         touched = AuditQuery(target=f"media:{media_id}")
@@ -66,8 +74,14 @@ def media_detail(media_id: str) -> Any:
         history=history,
         can_restrict=decide(actor, Action.MEDIA_RESTRICT, item_facts).allowed,
         restricted_changed=request.args.get("restricted"),
+        can_flag_critical=decide(actor, Action.MEDIA_CRITICAL, item_facts).allowed,
+        can_approve=decide(actor, Action.REVIEW_APPROVE, item_facts).allowed,
+        critical_changed=CRITICAL_NOTICES.get(request.args.get("critical", "")),
         item=MediaDetailOut.model_validate(item).model_dump(mode="json"),
-        can_view=decide(actor, Action.MEDIA_VIEW, item_facts).allowed,
+        can_view=viewing.allowed,
+        view_refusal=None if viewing.allowed else viewing.reason,
+        purposes=purposes if needs else (),
+        purpose=purpose,
         can_edit=decide(actor, Action.MEDIA_EDIT, item_facts).allowed,
         categories=services().categories.categories,
     )
@@ -85,6 +99,38 @@ def restrict(media_id: str) -> Any:
     return redirect(
         url_for("catalog_pages.media_detail", media_id=media_id, restricted="1" if wanted else "0")
     )
+
+
+CRITICAL_NOTICES = {
+    "1": "The item is now flagged as a critical incident.",
+    "0": "The critical-incident flag is cleared.",
+    "approved": "The approval is recorded: the officer may review the item.",
+}
+
+
+@bp.post("/media/<media_id>/critical-incident")
+def critical_incident(media_id: str) -> Any:
+    """The media page's critical-incident form (ACC-2)."""
+    actor = require_actor()
+    wanted = request.form.get("critical_incident") == "1"
+    body = parse_model(
+        CriticalIncidentIn,
+        {"critical_incident": wanted, "reason": request.form.get("reason", "")},
+    )
+    services().catalog.set_critical_incident(actor, media_id, body.command())
+    return redirect(
+        url_for("catalog_pages.media_detail", media_id=media_id, critical="1" if wanted else "0")
+    )
+
+
+@bp.post("/media/<media_id>/review-approval")
+def review_approval(media_id: str) -> Any:
+    """The media page's review-approval form (ACC-2: admins, the officer's supervisor)."""
+    actor = require_actor()
+    data = {k: request.form.get(k, "").strip() for k in ("reason", "document_ref", "expires_at")}
+    body = parse_model(ApprovalIn, {k: v for k, v in data.items() if v})
+    services().review_access.approve(actor, media_id, body.command())
+    return redirect(url_for("catalog_pages.media_detail", media_id=media_id, critical="approved"))
 
 
 @bp.get("/upload")

@@ -30,14 +30,19 @@ def playback() -> Any:
     camera = request.args.get("camera", "").strip()
     start_text = request.args.get("start", "").strip()
     end_text = request.args.get("end", "").strip()
+    # ACC-4: a camera's recording is nobody's own: the reviewer states a purpose.
+    purposes = services().config.access.purpose_list
+    purpose = request.args.get("purpose", "").strip()
+    purpose = purpose if purpose in purposes else ""
     playlist = None
-    if camera and start_text and end_text:
+    if camera and start_text and end_text and purpose:
         start, end = parse_time(start_text, "start"), parse_time(end_text, "end")
         playlist = url_for(
             "playback_api.playlist",
             camera_id=camera,
             start=isoformat(start),
             end=isoformat(end),
+            purpose=purpose,
         )
     return render_template(
         "playback.html",
@@ -45,4 +50,6 @@ def playback() -> Any:
         start=start_text,
         end=end_text,
         playlist=playlist,
+        purposes=purposes,
+        purpose=purpose,
     )

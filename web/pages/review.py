@@ -52,6 +52,10 @@ def review() -> Any:
     authoriser.require(actor, Action.MEDIA_SEARCH, "review")
     data = query_data()
     case_number = str(data.pop("case", "") or "")[:64]  # from the case page: fills the forms
+    # ACC-4: the purpose the players send with each opening (not a review filter).
+    purposes = services().config.access.purpose_list
+    purpose = str(data.pop("purpose", "") or "")
+    purpose = purpose if purpose in purposes else ""
     if data.pop("find", None):  # "Find sources" for a new window: nothing chosen yet
         data.pop("camera", None)
         data.pop("media_id", None)
@@ -74,6 +78,8 @@ def review() -> Any:
         selected=[s for s in window["sources"] if s["selected"]] if window else [],
         max_played=MAX_PLAYED,
         case_number=case_number,
+        purposes=purposes,
+        purpose=purpose,
         can_bookmark=authoriser.allows(actor, Action.CASES_MANAGE),
         can_read_bookmarks=authoriser.allows(actor, Action.CASES_READ),
         can_export=exports_available() and authoriser.allows(actor, Action.EXPORTS_CREATE),

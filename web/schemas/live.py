@@ -42,6 +42,9 @@ class PlaybackQuery(QueryModel):
     at: Time = Field(
         description="The moment to play (ISO 8601 UTC); in a gap, the next segment from its start"
     )
+    purpose: Annotated[str, Printable(100, multiline=False)] | None = Field(
+        None, description="Why (ACC-4): one of [access] review_purposes; kept in the audit entry"
+    )
 
 
 class TimelineQuery(QueryModel):

@@ -117,6 +117,7 @@ class MediaOut(ResponseModel):
     incident_number: str | None
     evidence: bool
     restricted: bool
+    critical_incident: bool
     derived_from: str | None
     ingested_at: OutTime
     ingested_by: str

@@ -131,6 +131,7 @@
         player.note(player.failed);
       });
       const query = new URLSearchParams({ start: data.start, end: data.end });
+      if (root.dataset.purpose) query.set("purpose", root.dataset.purpose); // ACC-4
       hls.loadSource(
         "/api/v1/cameras/" + encodeURIComponent(source.id) + "/playback.m3u8?" + query
       );
@@ -161,7 +162,8 @@
         return null;
       };
     } else {
-      video.src = "/api/v1/media/" + encodeURIComponent(source.id) + "/content";
+      video.src = "/api/v1/media/" + encodeURIComponent(source.id) + "/content" +
+        (root.dataset.purpose ? "?purpose=" + encodeURIComponent(root.dataset.purpose) : "");
       video.addEventListener("error", function () {
         player.failed = "the recording could not be played";
         player.note(player.failed);
