@@ -28,6 +28,7 @@ DEMO_USERS = (
     ("admin", "admin", None, None),
     ("dispatcher", "dispatcher", None, None),
     ("commander", "records_commander", None, None),
+    ("chief", "release_approver", None, None),  # approves releases (ACC-5, issue 16)
     ("investigator", "investigator", None, None),
     ("auditor", "auditor", None, None),
     ("sergeant", "supervisor", "S100", None),
