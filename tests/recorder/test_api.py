@@ -216,7 +216,9 @@ def test_timeline_and_playback_from_a_moment(
 
     at = dt.datetime.fromisoformat(first["start"]) + dt.timedelta(seconds=1)
     played = client.get(
-        f"/api/v1/cameras/{cam}/recording", query_string={"at": at.isoformat()}, headers=headers
+        f"/api/v1/cameras/{cam}/recording",
+        query_string={"at": at.isoformat(), "purpose": "investigation"},  # ACC-4
+        headers=headers,
     )
     assert played.status_code == 200
     assert played.headers["X-Media-Id"] == first["media_id"]
@@ -243,7 +245,9 @@ def test_timeline_and_playback_from_a_moment(
     assert client.get(f"/api/v1/cameras/{cam}/recording", headers=headers).status_code == 400
     later = (now + dt.timedelta(hours=1)).isoformat()
     missing = client.get(
-        f"/api/v1/cameras/{cam}/recording", query_string={"at": later}, headers=headers
+        f"/api/v1/cameras/{cam}/recording",
+        query_string={"at": later, "purpose": "investigation"},
+        headers=headers,
     )
     assert missing.status_code == 404
 
