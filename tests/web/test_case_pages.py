@@ -55,8 +55,14 @@ def test_investigator_bookmarks_an_instant_and_files_a_bwc_item_in_a_case(
     expect(page.locator("#case-items")).to_contain_text("No items yet")
 
     # Bookmark the player's position (the start: the video is not playing) in the case.
+    # Not the investigator's own recording: the purpose first (ACC-4), then the player.
     page.goto(f"/media/{media_id}")
     mark = page.get_by_role("form", name="Bookmark a moment")
+    expect(mark.get_by_role("button", name="Use the player's position")).to_have_count(0)
+    purpose = page.get_by_role("form", name="State the purpose of this review")
+    purpose.get_by_label("Purpose of this review").select_option("investigation")
+    purpose.get_by_role("button", name="Open the recording").click()
+    page.wait_for_url("**purpose=investigation")
     mark.get_by_label("At (UTC)").fill("")
     mark.get_by_role("button", name="Use the player's position").click()
     expect(mark.get_by_label("At (UTC)")).to_have_value("2026-11-20T09:00:00Z")
