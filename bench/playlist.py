@@ -112,7 +112,8 @@ def _window(rng: random.Random) -> tuple[dt.datetime, dt.datetime]:
 
 def playlist_once(service: PlaybackService, rng: random.Random) -> int:
     start, end = _window(rng)
-    playlist = service.open(INVESTIGATOR, PlaybackWindow(MEASURED, start, end), remote="bench")
+    window = PlaybackWindow(MEASURED, start, end, purpose="investigation")  # ACC-4
+    playlist = service.open(INVESTIGATOR, window, remote="bench")
     prefix = f"/api/v1/playback/{playlist.session}"
     text = playlist.m3u8(lambda media_id, part: f"{prefix}/{media_id}/{part.value}.mp4")
     assert text.count("#EXTINF") == len(playlist.segments)
