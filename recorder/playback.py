@@ -38,6 +38,7 @@ from vms.access import check_purpose
 from vms.audit.log import AuditLog
 from vms.auth.authoriser import Authoriser, who
 from vms.auth.permissions import Action, Actor, ItemFacts
+from vms.catalog import segments_from
 from vms.clock import Clock, ensure_utc, isoformat
 from vms.config import AccessConfig
 from vms.db.engine import Database
@@ -256,16 +257,7 @@ class PlaybackService:
         """
         fixed = SourceKind.FIXED.value
         with self.db.session() as s:
-            floor = s.execute(
-                select(MediaItem.recorded_start)
-                .where(
-                    MediaItem.device_id == camera_id,
-                    MediaItem.source == fixed,
-                    MediaItem.recorded_start <= start,
-                )
-                .order_by(MediaItem.recorded_start.desc())
-                .limit(1)
-            ).scalar()
+            floor = segments_from(s, camera_id, start)
             return list(
                 s.execute(
                     select(
@@ -282,7 +274,7 @@ class PlaybackService:
                     .where(
                         MediaItem.device_id == camera_id,
                         MediaItem.source == fixed,
-                        MediaItem.recorded_start >= (floor if floor is not None else start),
+                        MediaItem.recorded_start >= floor,
                         MediaItem.recorded_start < end,
                         or_(MediaItem.recorded_end.is_(None), MediaItem.recorded_end > start),
                     )

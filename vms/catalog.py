@@ -217,6 +217,24 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
         ) from None
 
 
+def segments_from(s: Session, camera_id: str, start: dt.datetime) -> dt.datetime:
+    """Where a camera's segments overlapping ``start..`` begin: the start of the last
+    segment starting at or before ``start`` (the only one that can cover it: one writer
+    per camera, INV-9, so segments do not overlap), else ``start``. One seek on
+    ``ix_media_items_device_time``; without it a range query scans every earlier one."""
+    floor = s.execute(
+        select(MediaItem.recorded_start)
+        .where(
+            MediaItem.device_id == camera_id,
+            MediaItem.source == SourceKind.FIXED.value,
+            MediaItem.recorded_start <= start,
+        )
+        .order_by(MediaItem.recorded_start.desc())
+        .limit(1)
+    ).scalar()
+    return floor if floor is not None else start
+
+
 def _filters_json(query: MediaQuery) -> dict[str, Any]:
     """The search's filters as its audit entry records them (those that were set)."""
     values = {

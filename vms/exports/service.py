@@ -44,6 +44,7 @@ from vms.auth.authoriser import Authoriser, who
 from vms.auth.permissions import Action, Actor, ItemFacts, Scope, scope_of
 from vms.bounded import shown
 from vms.case_exports import CaseExport
+from vms.catalog import segments_from
 from vms.clock import Clock, ensure_utc, isoformat
 from vms.db.engine import Database
 from vms.db.models import (
@@ -858,23 +859,12 @@ def camera_segments(
 ) -> list[MediaItem]:
     """The camera's recorded segments overlapping ``start..end``, in time order (the
     last one starting at or before ``start`` first: segments do not overlap, INV-9)."""
-    fixed = SourceKind.FIXED.value
-    floor = s.execute(
-        select(MediaItem.recorded_start)
-        .where(
-            MediaItem.device_id == camera_id,
-            MediaItem.source == fixed,
-            MediaItem.recorded_start <= start,
-        )
-        .order_by(MediaItem.recorded_start.desc())
-        .limit(1)
-    ).scalar()
     rows = s.execute(
         select(MediaItem)
         .where(
             MediaItem.device_id == camera_id,
-            MediaItem.source == fixed,
-            MediaItem.recorded_start >= (floor if floor is not None else start),
+            MediaItem.source == SourceKind.FIXED.value,
+            MediaItem.recorded_start >= segments_from(s, camera_id, start),
             MediaItem.recorded_start < end,
         )
         .order_by(MediaItem.recorded_start, MediaItem.id)
