@@ -32,13 +32,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import String, or_, select, type_coerce
+from sqlalchemy import Select, String, or_, select, type_coerce
 
 from vms.access import check_purpose
 from vms.audit.log import AuditLog
 from vms.auth.authoriser import Authoriser, who
 from vms.auth.permissions import Action, Actor, ItemFacts
-from vms.catalog import segments_from
+from vms.catalog import fixed_segments_of, segments_from
 from vms.clock import Clock, ensure_utc, isoformat
 from vms.config import AccessConfig
 from vms.db.engine import Database
@@ -255,33 +255,9 @@ class PlaybackService:
         INV-9, so segments do not overlap), then the range from there to ``end``. Without
         the first, the range would scan every earlier segment of the camera.
         """
-        fixed = SourceKind.FIXED.value
         with self.db.session() as s:
             floor = segments_from(s, camera_id, start)
-            return list(
-                s.execute(
-                    select(
-                        MediaItem.id,
-                        # Read as stored and turned into times by _utc: SQLAlchemy's
-                        # per-value DateTime processing (a regex parse on SQLite) was
-                        # two thirds of a 24 h playlist's time (bench/playlist.py).
-                        type_coerce(MediaItem.recorded_start, String).label("recorded_start"),
-                        type_coerce(MediaItem.recorded_end, String).label("recorded_end"),
-                        MediaItem.duration_seconds,
-                        MediaItem.officer_badge,
-                        MediaItem.restricted,
-                    )
-                    .where(
-                        MediaItem.device_id == camera_id,
-                        MediaItem.source == fixed,
-                        MediaItem.recorded_start >= floor,
-                        MediaItem.recorded_start < end,
-                        or_(MediaItem.recorded_end.is_(None), MediaItem.recorded_end > start),
-                    )
-                    .order_by(MediaItem.recorded_start, MediaItem.id)
-                    .limit(MAX_SEGMENTS + 1)
-                ).all()
-            )
+            return list(s.execute(segment_rows(camera_id, floor, start, end)).all())
 
     def _check_window(self, window: PlaybackWindow) -> tuple[dt.datetime, dt.datetime]:
         start, end = ensure_utc(window.start), ensure_utc(window.end)
@@ -324,19 +300,18 @@ class PlaybackService:
             raise InvalidArgument(
                 f"the window holds more than {MAX_SEGMENTS} segments: choose a shorter one"
             )
-        # One decision per distinct (badge, restricted): a camera's rows share them.
-        decided: dict[tuple[str | None, bool], bool] = {}
-        for row in rows:
-            key = (row.officer_badge, bool(row.restricted))
-            facts = ItemFacts(officer_badge=key[0], restricted=key[1])
-            if key not in decided:
-                decided[key] = self.authoriser.allows(actor, Action.MEDIA_VIEW, facts)
-            if not decided[key]:
-                self.authoriser.require(actor, Action.MEDIA_VIEW, f"media:{row.id}", facts)
+        # One decision per distinct (badge, restricted): a camera's rows share them. A
+        # refusal names (and audits) the first segment refused.
+        for badge, restricted in dict.fromkeys((r.officer_badge, bool(r.restricted)) for r in rows):
+            facts = ItemFacts(officer_badge=badge, restricted=restricted)
+            if not self.authoriser.allows(actor, Action.MEDIA_VIEW, facts):
+                first = next(
+                    r for r in rows if (r.officer_badge, bool(r.restricted)) == (badge, restricted)
+                )
+                self.authoriser.require(actor, Action.MEDIA_VIEW, f"media:{first.id}", facts)
         purpose = window.purpose
-        if purpose is not None or any(
-            r.officer_badge is None or r.officer_badge not in actor.reachable_badges for r in rows
-        ):
+        badges = {r.officer_badge for r in rows}
+        if purpose is not None or None in badges or not badges.issubset(actor.reachable_badges):
             purpose = check_purpose(purpose, self.purposes)
         segments = plan(rows)
         if not segments:
@@ -422,6 +397,34 @@ class PlaybackService:
         return SegmentBytes(
             media_id, part, layout.media_length, lambda: ShiftedMedia(path, layout, shift)
         )
+
+
+def segment_rows(
+    camera_id: str, floor: dt.datetime, start: dt.datetime, end: dt.datetime
+) -> Select[Any]:
+    """The query of :meth:`PlaybackService.segments`: the camera's segments starting in
+    ``floor..end`` that end after ``start`` (one range on ``ix_media_items_device_time``)."""
+    return (
+        select(
+            MediaItem.id,
+            # Read as stored and turned into times by _utc: SQLAlchemy's per-value DateTime
+            # processing (a regex parse on SQLite) was two thirds of a 24 h playlist's time
+            # (bench/playlist.py).
+            type_coerce(MediaItem.recorded_start, String).label("recorded_start"),
+            type_coerce(MediaItem.recorded_end, String).label("recorded_end"),
+            MediaItem.duration_seconds,
+            MediaItem.officer_badge,
+            MediaItem.restricted,
+        )
+        .where(
+            fixed_segments_of(camera_id),
+            MediaItem.recorded_start >= floor,
+            MediaItem.recorded_start < end,
+            or_(MediaItem.recorded_end.is_(None), MediaItem.recorded_end > start),
+        )
+        .order_by(MediaItem.recorded_start, MediaItem.id)
+        .limit(MAX_SEGMENTS + 1)
+    )
 
 
 def _utc(value: Any) -> dt.datetime:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import ColumnElement, Select, and_, or_, select
 from sqlalchemy.orm import Session
 
 from vms.access import CriticalIncidentChange, check_purpose, needs_purpose, review_facts
@@ -217,6 +217,23 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
         ) from None
 
 
+def fixed_segments_of(camera_id: str) -> ColumnElement[bool]:
+    """The condition "a fixed segment of ``camera_id``", written so that the database
+    seeks on ``ix_media_items_device_time``.
+
+    SQLite without ANALYZE statistics (an installation never runs it) takes the first
+    index whose leading column has an equality: with a plain ``source = 'fixed'`` that is
+    ``ix_media_items_source_time``, which reads every camera's segments in the window and
+    filters them by camera (26 ms instead of 4 for a 24 h playlist of one of 20 cameras,
+    bench/playlist.py). ``source || ''`` is SQLite's documented way to keep a term off the
+    indexes (there written ``+source``), in a form PostgreSQL accepts too.
+    """
+    return and_(
+        MediaItem.device_id == camera_id,
+        MediaItem.source.concat("") == SourceKind.FIXED.value,
+    )
+
+
 def segments_from(s: Session, camera_id: str, start: dt.datetime) -> dt.datetime:
     """Where a camera's segments overlapping ``start..`` begin: the start of the last
     segment starting at or before ``start`` (the only one that can cover it: one writer
@@ -224,11 +241,7 @@ def segments_from(s: Session, camera_id: str, start: dt.datetime) -> dt.datetime
     ``ix_media_items_device_time``; without it a range query scans every earlier one."""
     floor = s.execute(
         select(MediaItem.recorded_start)
-        .where(
-            MediaItem.device_id == camera_id,
-            MediaItem.source == SourceKind.FIXED.value,
-            MediaItem.recorded_start <= start,
-        )
+        .where(fixed_segments_of(camera_id), MediaItem.recorded_start <= start)
         .order_by(MediaItem.recorded_start.desc())
         .limit(1)
     ).scalar()

@@ -44,7 +44,7 @@ from vms.auth.authoriser import Authoriser, who
 from vms.auth.permissions import Action, Actor, ItemFacts, Scope, scope_of
 from vms.bounded import shown
 from vms.case_exports import CaseExport
-from vms.catalog import segments_from
+from vms.catalog import fixed_segments_of, segments_from
 from vms.clock import Clock, ensure_utc, isoformat
 from vms.db.engine import Database
 from vms.db.models import (
@@ -862,8 +862,7 @@ def camera_segments(
     rows = s.execute(
         select(MediaItem)
         .where(
-            MediaItem.device_id == camera_id,
-            MediaItem.source == SourceKind.FIXED.value,
+            fixed_segments_of(camera_id),
             MediaItem.recorded_start >= segments_from(s, camera_id, start),
             MediaItem.recorded_start < end,
         )
