@@ -401,7 +401,7 @@ class PlaybackService:
 
 def segment_rows(
     camera_id: str, floor: dt.datetime, start: dt.datetime, end: dt.datetime
-) -> Select[Any]:
+) -> Select[str, str, str, float | None, str | None, bool]:
     """The query of :meth:`PlaybackService.segments`: the camera's segments starting in
     ``floor..end`` that end after ``start`` (one range on ``ix_media_items_device_time``)."""
     return (
