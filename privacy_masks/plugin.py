@@ -35,8 +35,22 @@ def install(services: Services) -> None:
         settings_dir=config.data_dir / "ultralytics",
     )
     services.ports.provide(RedactionService, redactions)
-    services.jobs.append(Job("redactions", config.redaction.poll_seconds, redactions.run_pending))
+    # One runner across nodes (issue 13.5), as for exports (vms/services.py).
+    services.jobs.append(
+        Job(
+            "redactions",
+            config.redaction.poll_seconds,
+            redactions.run_pending,
+            cluster_once=True,
+            recover=redactions.recover_interrupted,
+        )
+    )
     services.roles.add(Component("jobs", "redaction-detector", redactions.check_detector, order=5))
     services.roles.add(
-        Component("jobs", "redaction-recovery", redactions.recover_interrupted, order=10)
+        Component(
+            "jobs",
+            "redaction-recovery",
+            lambda: services.leases.unless_held("redactions", redactions.recover_interrupted),
+            order=10,
+        )
     )

@@ -114,9 +114,21 @@ def install(services: Services) -> None:
     services.ingestor.hooks.append(retention.on_ingest)
     services.catalog.change_hooks.append(retention.on_change)
     services.jobs.append(
-        Job("purge", services.config.retention.purge_interval_minutes * 60, retention.purger.run)
+        Job(
+            "purge",
+            services.config.retention.purge_interval_minutes * 60,
+            retention.purger.run,
+            cluster_once=True,
+        )
     )
-    services.jobs.append(Job("tagging-deadlines", DAY_SECONDS, retention.reports.notify_untagged))
+    services.jobs.append(
+        Job(
+            "tagging-deadlines",
+            DAY_SECONDS,
+            retention.reports.notify_untagged,
+            cluster_once=True,
+        )
+    )
     services.recovery.append(retention.replay_purges)
     services.ports.provide(Retention, retention)
     # TAG-7's numbers for the monthly audit (vms/audit/monthly.py, OPS-7).

@@ -325,6 +325,25 @@ class ReleasesConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class ClusterConfig:
+    # This process's name in ``job_leases`` (issue 13.5); empty: host:pid.
+    node_id: str = ""
+    # How long a cluster-wide job's lease lasts unrenewed (seconds): a dead node's job is
+    # taken over this long after its last heartbeat (renewed every third of it).
+    job_lease_seconds: float = 60.0
+
+    def __post_init__(self) -> None:
+        if not self.job_lease_seconds >= 1:
+            raise InvalidArgument(
+                f"[cluster] job_lease_seconds must be at least 1, not {self.job_lease_seconds}"
+            )
+        if len(self.node_id) > 200:
+            raise InvalidArgument(
+                f"[cluster] node_id is at most 200 characters, not {len(self.node_id)}"
+            )
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     data_dir: Path = Path("./var")
     # Default: SQLite in the data dir.
@@ -347,6 +366,7 @@ class Config:
     audit: AuditConfig = dataclasses.field(default_factory=AuditConfig)
     exports: ExportsConfig = dataclasses.field(default_factory=ExportsConfig)
     releases: ReleasesConfig = dataclasses.field(default_factory=ReleasesConfig)
+    cluster: ClusterConfig = dataclasses.field(default_factory=ClusterConfig)
 
     @property
     def effective_database_url(self) -> str:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime as dt
 import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -33,6 +34,7 @@ from vms.errors import FailedPrecondition, InvalidArgument
 from vms.ports import DemoSetup, PortMissing, port_name
 
 if TYPE_CHECKING:
+    from vms.leases import JobLeases
     from vms.services import Job, Services
 
 log = logging.getLogger(__name__)
@@ -117,10 +119,13 @@ def check_ports(services: Services, roles: Iterable[str]) -> None:
 
 
 class JobRunner:
-    """Periodic jobs in named background threads, stopped with :meth:`stop`."""
+    """Periodic jobs in named background threads, stopped with :meth:`stop`. A job marked
+    ``cluster_once`` runs under its lease (:mod:`vms.leases`): looked at four times per
+    period (at least every second, at most every minute), run by whichever node claims it."""
 
-    def __init__(self, jobs: Sequence[Job]) -> None:
+    def __init__(self, jobs: Sequence[Job], leases: JobLeases | None = None) -> None:
         self._stop = threading.Event()
+        self._leases = leases
         self._threads = [
             threading.Thread(target=self._run, args=(job,), name=f"job-{job.name}", daemon=True)
             for job in jobs
@@ -136,9 +141,17 @@ class JobRunner:
             thread.join(timeout=10)
 
     def _run(self, job: Job) -> None:
-        while not self._stop.wait(job.interval_seconds):
+        leases = self._leases if job.cluster_once else None
+        period = job.interval_seconds
+        if leases is not None:
+            period = min(period, max(1.0, period / 4), 60.0)
+        interval = dt.timedelta(seconds=job.interval_seconds)
+        while not self._stop.wait(period):
             try:
-                job.run()
+                if leases is None:
+                    job.run()
+                else:
+                    leases.run(job.name, interval, job.run, job.recover)
             except Exception:
                 # A failing job is logged and retried next period, never silently dropped.
                 log.exception("job %s failed", job.name)
@@ -146,7 +159,7 @@ class JobRunner:
 
 def add_job_runner(services: Services) -> None:
     """The jobs role's component: every job in ``services.jobs``."""
-    runner = JobRunner(services.jobs)
+    runner = JobRunner(services.jobs, services.leases)
     services.roles.add(Component("jobs", "job-runner", runner.start, runner.stop))
 
 

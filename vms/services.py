@@ -33,6 +33,7 @@ from vms.events import EventBus
 from vms.exports.service import ExportService
 from vms.file_modes import PRIVATE_DIR_MODE, secure_data_dir, sqlite_files
 from vms.ingest import Ingestor
+from vms.leases import JobLeases, default_node_id
 from vms.logs import install_redaction
 from vms.migrations import upgrade
 from vms.ports import Ports
@@ -50,11 +51,18 @@ UPLOAD_EXPIRY_MAX_SECONDS = 600.0
 
 @dataclass(frozen=True)
 class Job:
-    """A periodic job the jobs role runs: ``run()`` every ``interval_seconds``."""
+    """A periodic job the jobs role runs: ``run()`` every ``interval_seconds``.
+
+    ``cluster_once``: one run per period across every jobs-role process, under a lease
+    (:mod:`vms.leases`, issue 13.5); else every process runs its own (per-process state:
+    login throttles, PTZ sessions, camera health of its own cameras). ``recover`` runs
+    before ``run`` when a node takes over a run that another left unfinished."""
 
     name: str
     interval_seconds: float
     run: Callable[[], object]
+    cluster_once: bool = False
+    recover: Callable[[], object] | None = None
 
 
 @dataclass
@@ -80,6 +88,7 @@ class Services:
     reviews: ReviewService  # supervisor reviews (OPS-6, issue 14.3)
     monthly_audit: MonthlyAudit  # the monthly audits (OPS-7, issue 14.3)
     review_access: ReviewAccess  # issue 14.4: ACC-2 approvals, ACC-3 grants
+    leases: JobLeases  # one runner of each cluster-wide job (issue 13.5)
     jobs: list[Job] = field(default_factory=list)
     # What plugins offer each other, by port type (vms/ports.py), and what they run in
     # each role (vms/roles.py); docs/design/ports-and-roles.md.
@@ -196,6 +205,12 @@ class Services:
                 ports,
                 reviews_required=config.reviews.per_officer_month,
             ),
+            leases=JobLeases(
+                db,
+                clock,
+                config.cluster.node_id or default_node_id(),
+                dt.timedelta(seconds=config.cluster.job_lease_seconds),
+            ),
             checkpoints=Checkpoints(
                 db,
                 audit,
@@ -212,24 +227,43 @@ class Services:
                 "audit-checkpoint",
                 max(1.0, min(60.0, config.audit.checkpoint_minutes * 30.0)),
                 services.checkpoints.run,
+                cluster_once=True,
             )
         )
-        services.jobs.append(Job("dock-scan", config.ingest.dock_scan_seconds, dock.scan))
+        services.jobs.append(
+            Job("dock-scan", config.ingest.dock_scan_seconds, dock.scan, cluster_once=True)
+        )
         stale = dt.timedelta(hours=config.ingest.upload_stale_hours)
         services.jobs.append(
             Job(
                 "upload-expiry",
                 min(UPLOAD_EXPIRY_MAX_SECONDS, max(1.0, stale.total_seconds() / 4)),
                 lambda: uploads.expire_stale(stale),
+                cluster_once=True,
             )
         )
         # Exports (issue 15.4): queued ones run in the jobs role; when it starts, those a
         # killed process left running are marked failed first (issue 15.6).
+        # Across nodes (issue 13.5): one runner under the "exports" lease; a node taking
+        # over from a dead one recovers first, and a starting node recovers only when no
+        # other node holds the lease (it would be failing that node's running export).
+        exports = services.exports
         services.jobs.append(
-            Job("exports", config.exports.poll_seconds, services.exports.run_pending)
+            Job(
+                "exports",
+                config.exports.poll_seconds,
+                exports.run_pending,
+                cluster_once=True,
+                recover=exports.recover_interrupted,
+            )
         )
         services.roles.add(
-            Component("jobs", "export-recovery", services.exports.recover_interrupted, order=10)
+            Component(
+                "jobs",
+                "export-recovery",
+                lambda: services.leases.unless_held("exports", exports.recover_interrupted),
+                order=10,
+            )
         )
         services.ports.provide(CaseExports, services.exports)
         # Aggregated audit of refused sign-ins, and forgetting idle throttle keys.

@@ -910,3 +910,18 @@ class ShareLink(Base):
     downloads: Mapped[int] = mapped_column(Integer, default=0)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     revoked_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class JobLease(Base):
+    """Who runs a cluster-wide scheduled job now, and when it last ran (issue 13, item 5;
+    :mod:`vms.leases`). ``token`` grows with every claim (a fencing token: a holder whose
+    lease was taken over cannot renew or release it); ``expires_at`` null: free."""
+
+    __tablename__ = "job_leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(200))
+    token: Mapped[int] = mapped_column(Integer, default=0)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())

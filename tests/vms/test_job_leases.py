@@ -1,0 +1,208 @@
+"""One runner of each cluster-wide job (issue 13, item 5; vms/leases.py), on SQLite and
+PostgreSQL: "nodes" are separate JobLeases (and, where it matters, separate engines or a
+real process killed with SIGKILL) on one database."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from vms.clock import ManualClock, SystemClock
+from vms.db.engine import Database
+from vms.leases import JobLeases
+from vms.roles import JobRunner
+from vms.services import Job, Services
+
+MINUTE = dt.timedelta(minutes=1)
+LEASE = dt.timedelta(seconds=60)
+
+
+@pytest.fixture
+def engines(services: Services) -> Iterator[Callable[[], Database]]:
+    """Engines of their own on the test database (one per "node"), disposed after."""
+    made: list[Database] = []
+
+    def make() -> Database:
+        made.append(Database(services.config.effective_database_url))
+        return made[-1]
+
+    yield make
+    for db in made:
+        db.dispose()
+
+
+def node(services: Services, engines: Callable[[], Database], name: str) -> JobLeases:
+    """A node of its own: its own engine on the shared database, the test's clock."""
+    return JobLeases(engines(), services.clock, name, LEASE)
+
+
+def test_two_nodes_run_a_job_once_per_period(
+    services: Services, clock: ManualClock, engines: Callable[[], Database]
+) -> None:
+    a, b = node(services, engines, "a"), node(services, engines, "b")
+    runs: list[tuple[str, dt.datetime]] = []
+
+    def job(name: str) -> None:
+        runs.append((name, clock.now()))
+
+    for step in range(40):  # 10 periods, each node looking four times per period
+        for leases in (a, b) if (step // 4) % 2 else (b, a):
+            leases.run("purge", MINUTE, functools.partial(job, leases.node_id))
+        clock.advance(dt.timedelta(seconds=15))
+    assert len(runs) == 10, runs
+    gaps = [(t2 - t1) for (_, t1), (_, t2) in itertools.pairwise(runs)]
+    assert all(g >= MINUTE for g in gaps), gaps
+    assert {n for n, _ in runs} == {"a", "b"}  # whoever looks first when due
+
+
+def test_a_dead_holder_s_run_is_taken_over_after_the_lease_and_recovered_first(
+    services: Services, clock: ManualClock, engines: Callable[[], Database]
+) -> None:
+    a, b = node(services, engines, "a"), node(services, engines, "b")
+    claim = a.claim("exports", MINUTE)  # a claims, then "dies": no renewal, no release
+    assert claim is not None and not claim.interrupted
+    done: list[str] = []
+    clock.advance(dt.timedelta(seconds=59))
+    assert not b.run("exports", dt.timedelta(0), lambda: done.append("run"))
+    assert b.held_elsewhere("exports") == "a"
+    clock.advance(dt.timedelta(seconds=2))  # the lease expired
+    assert b.held_elsewhere("exports") is None
+    assert b.run(
+        "exports", dt.timedelta(0), lambda: done.append("run"), lambda: done.append("recover")
+    )
+    assert done == ["recover", "run"]
+    # Fencing: the stalled holder wakes up and can neither renew nor release b's run.
+    later = b.claim("exports", dt.timedelta(0))
+    assert later is not None and not later.interrupted
+    assert not a.renew(claim)
+    assert not a.release(claim)
+    assert a.held_elsewhere("exports") == "b"
+
+
+def test_a_recovery_at_start_is_skipped_while_another_node_holds_the_lease(
+    services: Services, clock: ManualClock, engines: Callable[[], Database]
+) -> None:
+    a, b = node(services, engines, "a"), node(services, engines, "b")
+    steps: list[str] = []
+    assert a.claim("exports", MINUTE) is not None
+    assert not b.unless_held("exports", lambda: steps.append("b"))
+    assert a.unless_held("exports", lambda: steps.append("a"))  # its own lease
+    clock.advance(LEASE)
+    assert b.unless_held("exports", lambda: steps.append("b"))
+    assert steps == ["a", "b"]
+
+
+def test_the_holder_renews_while_a_long_run_lasts(engines: Callable[[], Database]) -> None:
+    """Real time: a 1.5 s lease, a 3 s run; the other node never gets in meanwhile."""
+    real = SystemClock()
+    a = JobLeases(engines(), real, "a", dt.timedelta(seconds=1.5))
+    b = JobLeases(engines(), real, "b", dt.timedelta(seconds=1.5))
+    started = threading.Event()
+
+    def long_run() -> None:
+        started.set()
+        time.sleep(3.0)
+
+    t = threading.Thread(target=a.run, args=("dock-scan", dt.timedelta(0), long_run))
+    t.start()
+    assert started.wait(10)
+    stolen = 0
+    while t.is_alive():
+        stolen += b.run("dock-scan", dt.timedelta(0), lambda: None)
+        time.sleep(0.1)
+    t.join()
+    assert stolen == 0
+    assert b.run("dock-scan", dt.timedelta(0), lambda: None)  # free once a is done
+
+
+def test_a_node_killed_mid_run_loses_its_job_to_another(
+    services: Services, tmp_path: Path, engines: Callable[[], Database]
+) -> None:
+    """A real process claims the purge and is killed with SIGKILL in the middle of it;
+    another node takes the run over when the lease expires, recovering first."""
+    script = tmp_path / "holder.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import datetime as dt, sys, time
+            from vms.clock import SystemClock
+            from vms.db.engine import Database
+            from vms.leases import JobLeases
+            leases = JobLeases(Database({services.config.effective_database_url!r}),
+                               SystemClock(), "doomed", dt.timedelta(seconds=2))
+            def job():
+                print("running", flush=True)
+                time.sleep(600)
+            leases.run("purge", dt.timedelta(hours=1), job)
+            """
+        )
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    proc = subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, text=True, env=env
+    )
+    assert proc.stdout is not None
+    with proc.stdout:
+        try:
+            assert proc.stdout.readline().strip() == "running"
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=10)
+    survivor = JobLeases(
+        engines(),
+        SystemClock(),
+        "survivor",
+        dt.timedelta(seconds=2),
+    )
+    assert survivor.held_elsewhere("purge") == "doomed"
+    done: list[str] = []
+    deadline = time.monotonic() + 15
+    while not survivor.run(
+        "purge", dt.timedelta(hours=1), lambda: done.append("run"), lambda: done.append("recover")
+    ):
+        assert time.monotonic() < deadline, "the dead node's lease never expired"
+        time.sleep(0.2)
+    assert done == ["recover", "run"]
+
+
+def test_job_runners_on_two_nodes_share_one_schedule(engines: Callable[[], Database]) -> None:
+    """Two jobs-role runners, real threads and time: a 1 s cluster-wide job runs about
+    once a second in all, not once per node; a per-process job runs on both."""
+    real = SystemClock()
+    runs: list[str] = []
+    local: list[str] = []
+    runners = []
+    for name in ("a", "b"):
+        leases = JobLeases(engines(), real, name, dt.timedelta(seconds=5))
+        jobs = [
+            Job("purge", 1.0, functools.partial(runs.append, name), cluster_once=True),
+            Job("login-throttle", 1.0, functools.partial(local.append, name)),
+        ]
+        runners.append(JobRunner(jobs, leases))
+    for r in runners:
+        r.start()
+    time.sleep(4.5)
+    for r in runners:
+        r.stop()
+    assert 1 <= len(runs) <= 5, runs  # at most one per second across both nodes
+    assert set(local) == {"a", "b"}
+
+
+def test_the_lease_setting_is_checked() -> None:
+    from vms.config import ClusterConfig
+    from vms.errors import InvalidArgument
+
+    with pytest.raises(InvalidArgument, match=r"\[cluster\] job_lease_seconds"):
+        ClusterConfig(job_lease_seconds=0)

@@ -1,0 +1,202 @@
+"""One runner of each cluster-wide scheduled job (issue 13, item 5; docs/design/
+ports-and-roles.md, "Jobs across nodes").
+
+Every jobs-role process runs every job's loop, but a job marked ``cluster_once`` (purge,
+tagging report, dock scan, exports, redactions, audit checkpoints, upload expiry) runs
+only under a **lease**: a row of ``job_leases`` claimed by one conditional ``UPDATE``
+(the database decides who wins; no process trusts its own view), held for
+``[cluster] job_lease_seconds`` and renewed by a heartbeat while the job runs.
+
+- **Once per period**: a claim succeeds only when the lease is free or expired *and* the
+  job is due (its last run started ``interval`` ago) *or* its last run never finished.
+- **A dead holder** (kill -9, a lost machine) stops renewing; when its lease expires the
+  next node's claim sees the unfinished run and calls the job's ``recover`` first (for
+  exports: finish from the saved plan or fail, issue 15.6), then runs it. The job's steps
+  are idempotent, so a run cut short is not a run done twice.
+- **Fencing**: every claim increments ``token``; renewals and the release name it, so a
+  stalled holder that wakes after a takeover can neither extend nor close the new
+  holder's lease (it finds its token gone and says so in the log).
+
+Time is the services' clock (INV-7); nodes' clocks must agree to well within the lease
+(NTP), as for every time the catalog stores.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, Executable, and_, or_, update
+from sqlalchemy.orm import Session
+from sqlalchemy.exc import IntegrityError
+
+from vms.clock import Clock
+from vms.db.engine import Database
+from vms.db.models import JobLease
+
+log = logging.getLogger(__name__)
+
+
+def default_node_id() -> str:
+    """``host:pid``: unique per process, readable in ``job_leases`` and the logs."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A lease this node holds: ``token`` fences it (see the module's text)."""
+
+    name: str
+    token: int
+    # The previous run had started and not finished: its holder died or was cut off.
+    interrupted: bool
+
+
+class JobLeases:
+    def __init__(self, db: Database, clock: Clock, node_id: str, lease: dt.timedelta) -> None:
+        if lease <= dt.timedelta(0):
+            raise ValueError(f"a job lease must last some time, not {lease}")
+        self.db = db
+        self.clock = clock
+        self.node_id = node_id
+        self.lease = lease
+        self._known: set[str] = set()  # job names whose row exists
+
+    def claim(self, name: str, interval: dt.timedelta) -> Claim | None:
+        """Take the lease of job ``name`` when it is free (or expired) and the job is due
+        or was interrupted; None when another node holds it or the job is not due."""
+        now = self.clock.now()
+        if name not in self._known:
+            try:
+                with self.db.transaction() as s:
+                    if s.get(JobLease, name) is None:
+                        s.add(JobLease(name=name, token=0))
+            except IntegrityError:
+                pass  # another node made the row at the same time: the UPDATE decides
+            self._known.add(name)
+        with self.db.transaction() as s:
+            row = s.get(JobLease, name)
+            assert row is not None
+            token = row.token + 1
+            interrupted = row.started_at is not None and (
+                row.finished_at is None or row.finished_at < row.started_at
+            )
+            claimed = _changed(
+                s,
+                update(JobLease)
+                .where(
+                    JobLease.name == name,
+                    JobLease.token == row.token,  # nobody claimed since we read it
+                    or_(JobLease.expires_at.is_(None), JobLease.expires_at <= now),
+                    or_(
+                        JobLease.started_at.is_(None),
+                        JobLease.started_at <= now - interval,
+                        JobLease.finished_at.is_(None),
+                        JobLease.finished_at < JobLease.started_at,
+                    ),
+                )
+                .values(
+                    holder=self.node_id,
+                    token=token,
+                    expires_at=now + self.lease,
+                    started_at=now,
+                ),
+            )
+        if claimed != 1:
+            return None
+        if interrupted:
+            log.warning(
+                "job %s: the previous run did not finish; %s takes it over", name, self.node_id
+            )
+        return Claim(name, token, interrupted)
+
+    def held_elsewhere(self, name: str) -> str | None:
+        """The node holding job ``name``'s lease now, if not this one (else None)."""
+        with self.db.session() as s:
+            row = s.get(JobLease, name)
+            if row is None or row.expires_at is None or row.expires_at <= self.clock.now():
+                return None
+            return row.holder if row.holder != self.node_id else None
+
+    def unless_held(self, name: str, step: Callable[[], object]) -> bool:
+        """Run ``step`` unless another node holds job ``name``'s lease (then log who)."""
+        holder = self.held_elsewhere(name)
+        if holder is not None:
+            log.info(
+                "job %s is held by %s: %s does not run its recovery", name, holder, self.node_id
+            )
+            return False
+        step()
+        return True
+
+    def renew(self, claim: Claim) -> bool:
+        """Extend the lease; False when it was taken over (the token moved on)."""
+        with self.db.transaction() as s:
+            done = _changed(
+                s,
+                update(JobLease)
+                .where(JobLease.name == claim.name, JobLease.token == claim.token)
+                .values(expires_at=self.clock.now() + self.lease),
+            )
+        if done != 1:
+            log.error("job %s: the lease was taken over while %s ran it", claim.name, self.node_id)
+        return done == 1
+
+    def release(self, claim: Claim) -> bool:
+        """Mark the run finished and free the lease (only if still ours)."""
+        with self.db.transaction() as s:
+            done = _changed(
+                s,
+                update(JobLease)
+                .where(and_(JobLease.name == claim.name, JobLease.token == claim.token))
+                .values(expires_at=None, holder=None, finished_at=self.clock.now()),
+            )
+        return done == 1
+
+    def run(
+        self,
+        name: str,
+        interval: dt.timedelta,
+        job: Callable[[], object],
+        recover: Callable[[], object] | None = None,
+    ) -> bool:
+        """Claim, run (``recover`` first after an interrupted run), renew meanwhile, and
+        release. True when this node ran the job. A failing job still releases (its run
+        ended: the next period retries it)."""
+        claim = self.claim(name, interval)
+        if claim is None:
+            return False
+        stop = threading.Event()
+        beat = threading.Thread(
+            target=self._heartbeat, args=(claim, stop), name=f"lease-{name}", daemon=True
+        )
+        beat.start()
+        try:
+            if claim.interrupted and recover is not None:
+                recover()
+            job()
+        finally:
+            stop.set()
+            beat.join(timeout=10)
+            self.release(claim)
+        return True
+
+    def _heartbeat(self, claim: Claim, stop: threading.Event) -> None:
+        period = self.lease.total_seconds() / 3
+        while not stop.wait(period):
+            try:
+                if not self.renew(claim):
+                    return
+            except Exception:
+                log.exception("job %s: renewing the lease failed", claim.name)
+
+
+def _changed(s: Session, statement: Executable) -> int:
+    """How many rows an UPDATE changed."""
+    return int(cast(CursorResult[Any], s.execute(statement)).rowcount or 0)
