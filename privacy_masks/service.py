@@ -362,14 +362,19 @@ class MaskService:
         return out
 
     def _running_lifts(self, camera_id: str) -> list[MaskLift]:
-        self._expire(camera_id)
+        """The lifts not yet ended (one indexed query: the pipeline asks every second);
+        those that ran out are recorded as expired and left out."""
         with self.db.session() as s:
             rows = s.execute(
                 select(MaskLiftRow).where(
                     MaskLiftRow.camera_id == camera_id, MaskLiftRow.ended_at.is_(None)
                 )
             ).scalars()
-            return [_lift(r) for r in rows]
+            lifts = [_lift(r) for r in rows]
+        now = self.clock.now()
+        if any(lift.ends_at <= now for lift in lifts):
+            self._expire(camera_id)
+        return [lift for lift in lifts if lift.ends_at > now]
 
     def _expire(self, camera_id: str) -> None:
         """Record the expiry of ``camera_id``'s lifts that ran out: version bump and an
