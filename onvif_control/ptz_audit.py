@@ -31,6 +31,9 @@ from vms.errors import InvalidArgument
 MAX_ROWS = 100_000
 # Sessions opened up to this long before a report's start still count inside it.
 REPORT_LOOKBACK = dt.timedelta(days=1)
+#: How far before a report's period mask lifts are read: longer than any lift may last
+#: (``[privacy_masks] max_lift_minutes``, default a day).
+LIFT_LOOKBACK = dt.timedelta(days=7)
 
 CSV_COLUMNS = (
     "seq",
@@ -90,6 +93,25 @@ def _entries(db: Database, q: PtzAuditQuery) -> list[AuditEntry]:
     if q.user:
         # The user of a session also owns what the system did to it (expiry, limit stop).
         rows = [e for e in rows if e.actor == q.user or e.details.get("user") == q.user]
+    return rows
+
+
+def _lift_entries(db: Database, start: dt.datetime, end: dt.datetime) -> list[AuditEntry]:
+    """The ``mask.lift.*`` entries of [start, end) (PSCS-1 exceptions, in the report)."""
+    stmt = (
+        select(AuditEntry)
+        .where(
+            AuditEntry.action.startswith("mask.lift."),
+            AuditEntry.at >= start,
+            AuditEntry.at < end,
+        )
+        .order_by(AuditEntry.seq)
+        .limit(MAX_ROWS + 1)
+    )
+    with db.session() as s:
+        rows = list(s.execute(stmt).scalars())
+    if len(rows) > MAX_ROWS:
+        raise InvalidArgument(f"more than {MAX_ROWS} mask lift entries: narrow the period")
     return rows
 
 
@@ -220,6 +242,7 @@ class PtzAudit:
         if end <= start:
             raise InvalidArgument("end must be after start")
         entries = _entries(self.db, PtzAuditQuery(start=start - REPORT_LOOKBACK, end=end))
+        lifts = _lift_entries(self.db, start - LIFT_LOOKBACK, end)
         camera_ids = {e.target.removeprefix("camera:") for e in entries}
         source = self._zones()
         zones = {c: list(source(c)) for c in camera_ids} if source is not None else {}
@@ -230,7 +253,10 @@ class PtzAudit:
             zones=zones,
         )
         built = report.build(
-            (report.Entry(e.at, e.actor, e.role, e.action, e.outcome, e.details) for e in entries),
+            (
+                report.Entry(e.at, e.actor, e.role, e.action, e.outcome, e.details)
+                for e in sorted([*entries, *lifts], key=lambda e: e.seq)
+            ),
             start,
             end,
             settings,

@@ -16,6 +16,9 @@ How the figures are counted (docs/design/ptz-arbitration.md, "PTZ-use report"):
 - A command "aims into a privacy-mask zone" when the view centre it aimed at (target,
   else pose after) lies inside one of the camera's mask polygons, (pan, tilt) degrees.
 - Use outside hours: commands, and sessions started, outside ``allowed_hours`` (UTC).
+- Mask lifts (PSCS-1 exceptions): every lift whose window overlaps the period, from its
+  ``mask.lift.create`` entry (who, which mask of which camera, reason, window) and the
+  ``mask.lift.end``/``mask.lift.expire`` entry that ended it (early by whom, or expiry).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 Polygon = Sequence[tuple[float, float]]
+LIFT_ACTIONS = frozenset({"mask.lift.create", "mask.lift.end", "mask.lift.expire"})
 END_ACTIONS = frozenset(
     {"ptz.session.close", "ptz.session.release", "ptz.session.takeover", "ptz.session.expire"}
 )
@@ -147,6 +151,23 @@ class TimelineSession:
 
 
 @dataclass(frozen=True)
+class MaskLiftRow:
+    """A mask lift overlapping the period (PSCS-1 exception): ``ended_at``/``ended_by``
+    None while it runs (``ended_by`` ``mask-lift-expiry``: it ran to its end)."""
+
+    lift_id: str
+    camera_id: str
+    mask_name: str
+    reason: str
+    granted_by: str
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    ended_at: dt.datetime | None
+    ended_by: str | None
+    from_version: int
+
+
+@dataclass(frozen=True)
 class Report:
     """The PTZ-use report of [start, end); ``mask_zones_known``: whether the privacy
     masks were known (else ``commands_into_masks`` cannot count)."""
@@ -158,6 +179,7 @@ class Report:
     rows: tuple[ReportRow, ...]
     timeline: tuple[TimelineSession, ...]
     mask_zones_known: bool = False
+    mask_lifts: tuple[MaskLiftRow, ...] = ()
 
 
 def _aim(details: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -183,10 +205,13 @@ def build(
             rows[key] = _Row(user, role, camera_id)
         return rows[key]
 
+    lifts: dict[str, MaskLiftRow] = {}
     for e in entries:
         d = e.details
         sid = d.get("session_id")
-        if e.action == "ptz.session.open" and e.outcome == "ok" and isinstance(sid, str):
+        if e.action in LIFT_ACTIONS and e.outcome == "ok":
+            _lift(lifts, e)
+        elif e.action == "ptz.session.open" and e.outcome == "ok" and isinstance(sid, str):
             sessions[sid] = _Session(
                 sid,
                 e.actor,
@@ -284,7 +309,43 @@ def build(
             for r in ordered
         ),
         timeline=tuple(sorted(timeline, key=lambda t: (t.start, t.session_id))),
+        mask_lifts=tuple(
+            sorted(
+                (
+                    lift
+                    for lift in lifts.values()
+                    if lift.starts_at < end and (lift.ended_at or lift.ends_at) > start
+                ),
+                key=lambda lift: (lift.starts_at, lift.lift_id),
+            )
+        ),
     )
+
+
+def _lift(lifts: dict[str, MaskLiftRow], e: Entry) -> None:
+    """Fold one ``mask.lift.*`` entry into ``lifts`` (by lift id)."""
+    d = e.details
+    lift_id = d.get("lift_id")
+    if not isinstance(lift_id, str):
+        return
+    try:
+        row = MaskLiftRow(
+            lift_id=lift_id,
+            camera_id=str(d.get("camera_id")),
+            mask_name=str(d.get("mask_name")),
+            reason=str(d.get("reason")),
+            granted_by=str(d.get("granted_by")),
+            starts_at=dt.datetime.fromisoformat(str(d["starts_at"])),
+            ends_at=dt.datetime.fromisoformat(str(d["ends_at"])),
+            ended_at=(dt.datetime.fromisoformat(str(d["ended_at"])) if d.get("ended_at") else None),
+            ended_by=str(d["ended_by"]) if d.get("ended_by") else None,
+            from_version=int(d.get("from_version") or 0),
+        )
+    except (KeyError, ValueError, TypeError):
+        return  # an entry that is not a lift's: not counted
+    if e.action == "mask.lift.create" and lift_id in lifts:
+        return
+    lifts[lift_id] = row
 
 
 def _zoomed(

@@ -8,10 +8,21 @@ lookup, masks reloaded only when the version moved), so every process agrees.
 A mask drawn on the live image (``image_polygon``, 0..1) is unprojected through the
 camera's current pose, which a *view provider* supplies (the recorder registers one:
 pose from the pose source, calibration and picture size of the camera).
+
+Lifts (PSCS-1 exceptions, issue 14 item 6): an admin lifts *one* mask of *one* camera
+from now for at most ``max_lift_minutes``, stating the reason (a warrant number, ...).
+Granting, ending early and expiry each bump the mask version (footage recorded while a
+lift runs carries a version no other footage has) and are audited (``mask.lift.*``, read
+by the PTZ-use report). :meth:`MaskService.current` gives the pipeline the windows;
+expiry needs nobody: the stage compares every frame's capture time and the clock with
+the window, and the next :meth:`current` records the expiry (version bump, audit entry).
+Fail closed: if the lifts cannot be read, :meth:`current` returns the masks without
+lifts (every mask painted).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Callable
 
@@ -21,27 +32,35 @@ from sqlalchemy.orm import Session
 from privacy_masks.geometry import SpherePolygon, unproject_polygon, validate_sphere_polygon
 from privacy_masks.model import (
     MAX_NAME,
+    LiftWindow,
     MaskChange,
     MaskDeleted,
+    MaskLift,
     MaskListing,
     MaskRecord,
     MaskSet,
+    NewLift,
     NewMask,
     Vertex,
     check_image_polygon,
 )
 from vms import ids
-from vms.audit.log import AuditLog, Who
+from vms.audit.log import SYSTEM_ROLE, AuditLog, Who
 from vms.auth.authoriser import Authoriser, who
 from vms.auth.permissions import Action, Actor
 from vms.bounded import shown
 from vms.camera_model import Calibration, Pose
 from vms.clock import Clock
 from vms.db.engine import Database
-from vms.db.models import MaskVersion, PrivacyMask
+from vms.db.models import MaskLiftRow, MaskVersion, PrivacyMask
 from vms.errors import FailedPrecondition, InvalidArgument, NotFound
 
 log = logging.getLogger(__name__)
+
+#: Who records a lift's expiry (PSCS-1).
+EXPIRY = Who("mask-lift-expiry", SYSTEM_ROLE)
+MAX_REASON = 500
+MIN_REASON = 4
 
 #: (pose, calibration, (width, height)) of a camera's current view, or None if unknown.
 ViewProvider = Callable[[str], tuple[Pose, Calibration, tuple[int, int]] | None]
@@ -50,11 +69,19 @@ ViewProvider = Callable[[str], tuple[Pose, Calibration, tuple[int, int]] | None]
 class MaskService:
     """CRUD for a camera's privacy masks (PSCS-1), gated by ``cameras.manage``."""
 
-    def __init__(self, db: Database, audit: AuditLog, clock: Clock, authoriser: Authoriser) -> None:
+    def __init__(
+        self,
+        db: Database,
+        audit: AuditLog,
+        clock: Clock,
+        authoriser: Authoriser,
+        max_lift_minutes: float = 1440.0,
+    ) -> None:
         self.db = db
         self.audit = audit
         self.clock = clock
         self.authoriser = authoriser
+        self.max_lift_minutes = max_lift_minutes
         self.view_provider: ViewProvider | None = None
 
     # -- reads -------------------------------------------------------------------------
@@ -65,16 +92,31 @@ class MaskService:
             return row.version if row is not None else 0
 
     def current(self, camera_id: str) -> MaskSet:
-        """The masks in force now (for the pipeline; not audited, no actor)."""
+        """The masks in force now and the windows of their running lifts (for the
+        pipeline; not audited, no actor). Records the expiry of lifts that ran out.
+        PSCS-1, fail closed: when the lifts cannot be read, no mask is lifted."""
+        try:
+            lifts = self._running_lifts(camera_id)
+        except Exception:
+            log.exception(
+                "camera %s: mask lifts unreadable; every mask applies (PSCS-1)", camera_id
+            )
+            lifts = []
         with self.db.session() as s:
             version_row = s.get(MaskVersion, camera_id)
             rows = self._open_rows(s, camera_id)
+            index = {r.mask_id: i for i, r in enumerate(rows)}
             return MaskSet(
                 camera_id,
                 version_row.version if version_row is not None else 0,
                 tuple(
                     SpherePolygon(r.name, tuple((float(p), float(t)) for p, t in r.polygon))
                     for r in rows
+                ),
+                tuple(
+                    LiftWindow(index[lift.mask_id], lift.id, lift.starts_at, lift.ends_at)
+                    for lift in lifts
+                    if lift.mask_id in index
                 ),
             )
 
@@ -219,6 +261,152 @@ class MaskService:
         )
         return version
 
+    # -- lifts (PSCS-1 exceptions) ------------------------------------------------------
+
+    def lift(self, actor: Actor, camera_id: str, command: NewLift) -> MaskLift:
+        """Lift one mask of ``camera_id`` from now for ``command.minutes`` (at most
+        ``max_lift_minutes``) for the stated reason (admins; audited ``mask.lift.create``,
+        bumps the mask version). One running lift per mask."""
+        self.authoriser.require(actor, Action.CAMERAS_MANAGE, f"camera:{camera_id}")
+        reason = _reason(command.reason)
+        minutes = command.minutes
+        if not (0 < minutes <= self.max_lift_minutes):
+            raise InvalidArgument(
+                f"minutes: {shown(minutes)} must be more than 0 and at most "
+                f"{self.max_lift_minutes:g} (PSCS-1: a lift is time-boxed)",
+                field="minutes",
+            )
+        self._expire(camera_id)
+        lift_id = ids.new_id()
+        with self.db.transaction() as s:
+            mask = self._open_row(s, camera_id, command.mask_id)
+            running = s.execute(
+                select(MaskLiftRow).where(
+                    MaskLiftRow.camera_id == camera_id,
+                    MaskLiftRow.mask_id == command.mask_id,
+                    MaskLiftRow.ended_at.is_(None),
+                )
+            ).scalar_one_or_none()
+            if running is not None:
+                raise FailedPrecondition(
+                    f"mask {command.mask_id!r} of camera {camera_id} is already lifted "
+                    f"(lift {running.id}, until {running.ends_at.isoformat()})"
+                )
+            version = self._bump(s, camera_id)
+            now = self.clock.now()
+            row = MaskLiftRow(
+                id=lift_id,
+                camera_id=camera_id,
+                mask_id=mask.mask_id,
+                mask_name=mask.name,
+                reason=reason,
+                granted_by=actor.username,
+                starts_at=now,
+                ends_at=now + dt.timedelta(minutes=minutes),
+                from_version=version,
+                to_version=None,
+                ended_at=None,
+                ended_by=None,
+            )
+            s.add(row)
+            s.flush()
+            self.audit.append(
+                s, who(actor), "mask.lift.create", f"camera:{camera_id}", details=_lift_details(row)
+            )
+            out = _lift(row)
+        log.warning(
+            "camera %s: mask %s %r LIFTED by %s until %s (%s), mask version -> %d (PSCS-1)",
+            camera_id,
+            out.mask_id,
+            out.mask_name,
+            actor.username,
+            out.ends_at.isoformat(),
+            reason,
+            version,
+        )
+        return out
+
+    def lifts(self, actor: Actor, camera_id: str, *, running_only: bool = False) -> list[MaskLift]:
+        """The lifts of ``camera_id``, newest first (whoever may watch it live: the live
+        view shows a banner while one runs)."""
+        self.authoriser.require(actor, Action.LIVE_VIEW, f"camera:{camera_id}")
+        self._expire(camera_id)
+        stmt = select(MaskLiftRow).where(MaskLiftRow.camera_id == camera_id)
+        if running_only:
+            stmt = stmt.where(MaskLiftRow.ended_at.is_(None))
+        with self.db.session() as s:
+            rows = s.execute(stmt.order_by(MaskLiftRow.starts_at.desc()).limit(200)).scalars()
+            return [_lift(r) for r in rows]
+
+    def end_lift(self, actor: Actor, camera_id: str, lift_id: str) -> MaskLift:
+        """End a running lift now (admins; audited ``mask.lift.end``, bumps the version)."""
+        self.authoriser.require(actor, Action.CAMERAS_MANAGE, f"camera:{camera_id}")
+        self._expire(camera_id)
+        with self.db.transaction() as s:
+            row = s.get(MaskLiftRow, lift_id, with_for_update=True)
+            if row is None or row.camera_id != camera_id:
+                raise NotFound(f"camera {camera_id} has no mask lift {lift_id!r}")
+            if row.ended_at is not None:
+                raise FailedPrecondition(
+                    f"mask lift {lift_id} already ended at {row.ended_at.isoformat()} "
+                    f"({row.ended_by})"
+                )
+            self._close(s, row, self.clock.now(), actor.username)
+            self.audit.append(
+                s, who(actor), "mask.lift.end", f"camera:{camera_id}", details=_lift_details(row)
+            )
+            out = _lift(row)
+        log.warning(
+            "camera %s: mask lift %s ended by %s (PSCS-1)", camera_id, lift_id, actor.username
+        )
+        return out
+
+    def _running_lifts(self, camera_id: str) -> list[MaskLift]:
+        """The lifts not yet ended (one indexed query: the pipeline asks every second);
+        those that ran out are recorded as expired and left out."""
+        with self.db.session() as s:
+            rows = s.execute(
+                select(MaskLiftRow).where(
+                    MaskLiftRow.camera_id == camera_id, MaskLiftRow.ended_at.is_(None)
+                )
+            ).scalars()
+            lifts = [_lift(r) for r in rows]
+        now = self.clock.now()
+        if any(lift.ends_at <= now for lift in lifts):
+            self._expire(camera_id)
+        return [lift for lift in lifts if lift.ends_at > now]
+
+    def _expire(self, camera_id: str) -> None:
+        """Record the expiry of ``camera_id``'s lifts that ran out: version bump and an
+        audit entry each (the stage stopped lifting at ``ends_at`` already)."""
+        now = self.clock.now()
+        with self.db.session() as s:
+            due = list(
+                s.execute(
+                    select(MaskLiftRow.id).where(
+                        MaskLiftRow.camera_id == camera_id,
+                        MaskLiftRow.ended_at.is_(None),
+                        MaskLiftRow.ends_at <= now,
+                    )
+                ).scalars()
+            )
+        for lift_id in due:
+            with self.db.transaction() as s:
+                row = s.get(MaskLiftRow, lift_id, with_for_update=True)
+                if row is None or row.ended_at is not None:
+                    continue  # another process recorded it first
+                self._close(s, row, row.ends_at, EXPIRY.name)
+                self.audit.append(
+                    s, EXPIRY, "mask.lift.expire", f"camera:{camera_id}", details=_lift_details(row)
+                )
+            log.info("camera %s: mask lift %s expired; mask restored (PSCS-1)", camera_id, lift_id)
+
+    def _close(self, s: Session, row: MaskLiftRow, at: dt.datetime, by: str) -> None:
+        row.to_version = self._bump(s, row.camera_id)
+        row.ended_at = at
+        row.ended_by = by
+        s.flush()
+
     # -- helpers -----------------------------------------------------------------------
 
     def _sphere(
@@ -326,6 +514,58 @@ class MaskService:
             row.created_at,
             row.created_by,
         )
+
+
+def _lift(row: MaskLiftRow) -> MaskLift:
+    return MaskLift(
+        row.id,
+        row.camera_id,
+        row.mask_id,
+        row.mask_name,
+        row.reason,
+        row.starts_at,
+        row.ends_at,
+        row.granted_by,
+        row.from_version,
+        row.to_version,
+        row.ended_at,
+        row.ended_by,
+    )
+
+
+def _lift_details(row: MaskLiftRow) -> dict[str, object]:
+    """A lift as its audit entries hold it (read by the PTZ-use report)."""
+    return {
+        "lift_id": row.id,
+        "camera_id": row.camera_id,
+        "mask_id": row.mask_id,
+        "mask_name": row.mask_name,
+        "reason": row.reason,
+        "granted_by": row.granted_by,
+        "starts_at": row.starts_at.isoformat(),
+        "ends_at": row.ends_at.isoformat(),
+        "from_version": row.from_version,
+        "to_version": row.to_version,
+        "ended_at": row.ended_at.isoformat() if row.ended_at is not None else None,
+        "ended_by": row.ended_by,
+    }
+
+
+def _reason(reason: str) -> str:
+    """A lift's stated reason (PSCS-1): MIN_REASON..MAX_REASON printable characters with
+    at least one letter or digit, e.g. a warrant number."""
+    reason = reason.strip()
+    if (
+        not (MIN_REASON <= len(reason) <= MAX_REASON)
+        or not reason.isprintable()
+        or not any(c.isalnum() for c in reason)
+    ):
+        raise InvalidArgument(
+            f"reason: {shown(reason)} must state the investigative reason (e.g. a warrant "
+            f"number) in {MIN_REASON}-{MAX_REASON} printable characters",
+            field="reason",
+        )
+    return reason
 
 
 def _name(name: str) -> str:

@@ -4,6 +4,11 @@ INV-5, fail closed: no pose, a stale pose, an unreachable control channel (the p
 source then stops producing fresh samples, so the pose goes stale), or *any* exception
 here blanks the whole frame; the failure is logged (once per change of reason) and
 counted, never swallowed.
+
+PSCS-1 exceptions: a mask lifted (``MaskSet.lifts``) is left unpainted only on frames
+captured inside the lift's window while the clock is inside it too, so a lift ends on
+time with no reload or restart (and a frame stamped inside a window that the clock has
+left is masked).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from privacy_masks.model import MaskSet
 from privacy_masks.paint import PaintStyle, blank, frame_planes, paint
 from privacy_masks.planning import MaskSettings, mask_for_frame, plan_masks
 from vms.camera_model import Calibration, PoseSource
+from vms.clock import Clock
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +48,14 @@ class MaskStage:
         calibration: Calibration,
         settings: MaskSettings,
         style: PaintStyle = PaintStyle.SOLID,
+        clock: Clock | None = None,
     ) -> None:
         self.camera_id = camera_id
         self.pose_source = pose_source
         self.calibration = calibration
         self.settings = settings
         self.style = style
+        self.clock = clock
         self.stats = MaskStats()
         self._last_reason = ""
 
@@ -84,7 +92,12 @@ class MaskStage:
             blank(planes)
             return True, plan.reason
         size = (int(frame.width), int(frame.height))
-        mask = mask_for_frame(masks.polygons, plan, self.calibration, size)
+        # PSCS-1: lifted masks are left out inside their window only (by capture time
+        # and by the clock; without a clock no lift is honoured: fail closed).
+        polygons = (
+            masks.in_force(captured, self.clock.now()) if self.clock is not None else masks.polygons
+        )
+        mask = mask_for_frame(polygons, plan, self.calibration, size)
         if mask is None:  # pragma: no cover - plan.blank handled above
             blank(planes)
             return True, "no mask"

@@ -277,6 +277,7 @@ class _MaskedSession:
             pipeline.spec.calibration,
             pipeline.settings.masks,
             pipeline.settings.paint_style,
+            pipeline.clock,  # lifts end on the clock (PSCS-1)
         )
         pipeline.stage = self.stage
         self._captures: dict[int, dt.datetime] = {}

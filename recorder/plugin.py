@@ -50,7 +50,13 @@ def start_recording(recorder: Recorder) -> None:
 
 
 def install(services: Services) -> None:
-    masks = MaskService(services.db, services.audit, services.clock, services.authoriser)
+    masks = MaskService(
+        services.db,
+        services.audit,
+        services.clock,
+        services.authoriser,
+        services.config.privacy_masks.max_lift_minutes,
+    )
     recording = RecordingLog(services.db, services.audit, services.clock, services.authoriser)
     recorder = Recorder(services, masks, recording)
     masks.view_provider = recorder.view

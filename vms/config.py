@@ -125,6 +125,8 @@ class PrivacyMasksConfig:
     assumed_speed_deg_s: float = 90.0
     # "solid" (default) or "pixelate".
     style: str = "solid"
+    # PSCS-1 exceptions: the longest a mask may be lifted for (minutes).
+    max_lift_minutes: float = 1440.0
 
 
 #: COCO's names (the usual YOLO training set) and the usual names of face and plate

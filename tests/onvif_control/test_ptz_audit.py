@@ -86,6 +86,42 @@ def test_report_figures_on_a_scripted_session_PSCS_5():
     assert len(report.timeline[0].commands) == 4
 
 
+def _lift_entry(action, minutes, lift_id="L1", ended=None):
+    details = {
+        "lift_id": lift_id,
+        "camera_id": "c1",
+        "mask_id": "m1",
+        "mask_name": "window",
+        "reason": "warrant 7",
+        "granted_by": "root",
+        "starts_at": at(0).isoformat(),
+        "ends_at": at(30).isoformat(),
+        "from_version": 4,
+        "to_version": None if ended is None else 5,
+        "ended_at": None if ended is None else at(ended).isoformat(),
+        "ended_by": None if ended is None else "root",
+    }
+    return Entry(at(minutes), "root", "admin", action, "ok", details)
+
+
+def test_report_lists_mask_lifts_overlapping_the_period_PSCS_1():
+    entries = [
+        _lift_entry("mask.lift.create", 0),
+        _lift_entry("mask.lift.end", 12, ended=12),
+        _lift_entry("mask.lift.create", 0, lift_id="L2"),  # still running
+    ]
+    report = build(entries, at(5), at(60), Settings())
+    assert [(r.lift_id, r.ended_by, r.ended_at) for r in report.mask_lifts] == [
+        ("L1", "root", at(12)),
+        ("L2", None, None),
+    ]
+    assert report.mask_lifts[0].reason == "warrant 7" and report.mask_lifts[0].from_version == 4
+    # Ended before the period: not listed; running lifts overlap any later period.
+    later = build(entries, at(20), at(60), Settings())
+    assert [r.lift_id for r in later.mask_lifts] == ["L2"]
+    assert build(entries, at(40), at(60), Settings()).mask_lifts == ()
+
+
 def test_report_clips_to_the_period():
     settings = Settings(zones={})
     report = build(scripted(), at(3), at(10), settings)
@@ -162,6 +198,20 @@ def test_report_and_exports_through_the_api_on_the_simulator_INV_6(
     _wait_idle(control, camera.id)
     clock.advance(dt.timedelta(seconds=5))
     control.ptz.close_session(people["dispatcher"], camera.id)
+    # PSCS-1 exception: an admin lifts the mask for 10 minutes; it expires on the clock.
+    lifted = api.post(
+        f"/api/v1/cameras/{camera.id}/mask-lifts",
+        json={"mask_id": made.json["id"], "reason": "Warrant SW-12", "minutes": 10},
+        headers=bearer["admin"],
+    )
+    assert lifted.status_code == 201, lifted.json
+    clock.advance(dt.timedelta(minutes=11))
+    assert (
+        api.get(
+            f"/api/v1/cameras/{camera.id}/mask-lifts?running=true", headers=bearer["admin"]
+        ).json["lifts"]
+        == []
+    )
 
     q = "start=2026-11-20T11:00:00Z&end=2026-11-20T13:00:00Z"
     assert api.get(f"/api/v1/audit/ptz/report?{q}", headers=bearer["dispatcher"]).status_code == 403
@@ -172,6 +222,14 @@ def test_report_and_exports_through_the_api_on_the_simulator_INV_6(
     assert row["seconds_in_control"] == 35.0 and row["seconds_zoomed_in"] == 20.0
     assert row["commands_into_masks"] == 1 and row["sessions_without_incident"] == 1
     assert report["mask_zones_known"] is True
+    (lift,) = report["mask_lifts"]
+    assert (lift["lift_id"], lift["camera_id"], lift["mask_name"]) == (
+        lifted.json["id"],
+        camera.id,
+        "window",
+    )
+    assert lift["reason"] == "Warrant SW-12" and lift["granted_by"] == "admin"
+    assert lift["ended_by"] == "mask-lift-expiry" and lift["ended_at"] == lift["ends_at"]
 
     listed = api.get(
         f"/api/v1/audit/ptz?camera={camera.id}&user=dispatcher", headers=bearer["auditor"]

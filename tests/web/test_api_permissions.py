@@ -155,6 +155,14 @@ ENDPOINTS: dict[str, Call] = {
         json={"name": "x", "polygon": [[10, -5], [20, -5], [20, 5], [10, 5]]},
         headers=h,
     ),
+    # PSCS-1 exceptions: mask lifts (issue 14.6); no such mask / lift here: 404 for admins.
+    "mask-lift-create": lambda c, h, i: c.post(
+        "/api/v1/cameras/CAM-1/mask-lifts",
+        json={"mask_id": "nope", "reason": "warrant 2026-1", "minutes": 10},
+        headers=h,
+    ),
+    "mask-lifts": lambda c, h, i: c.get("/api/v1/cameras/CAM-1/mask-lifts", headers=h),
+    "mask-lift-end": lambda c, h, i: c.delete("/api/v1/cameras/CAM-1/mask-lifts/nope", headers=h),
     "recording-state": lambda c, h, i: c.get("/api/v1/cameras/CAM-1/recording/state", headers=h),
     "recording-switch": lambda c, h, i: c.put(
         "/api/v1/cameras/CAM-1/recording/state", json={"recording": True}, headers=h
@@ -276,6 +284,10 @@ EXPECTED: dict[str, dict[str, int]] = {
     # Privacy masks and the recording switch (PSCS-1): admins only.
     "masks": {A: 200, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403, P: 403},
     "mask-create": {A: 201, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403, P: 403},
+    # PSCS-1 exceptions: admins lift and end; whoever watches live sees them (banner).
+    "mask-lift-create": {A: 404, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403, P: 403},
+    "mask-lifts": {A: 200, D: 200, C: 403, I: 403, U: 403, S: 200, O: 403, X: 403, P: 403},
+    "mask-lift-end": {A: 404, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403, P: 403},
     "recording-switch": {A: 200, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403, P: 403},
     # Live view: dispatchers, supervisors, admins (the camera is not recorded here: 404).
     "recording-state": {A: 200, D: 200, C: 403, I: 403, U: 403, S: 200, O: 403, X: 403, P: 403},

@@ -823,6 +823,30 @@ class MaskVersion(Base):
     changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 
+class MaskLiftRow(Base):
+    """A time-boxed lift of one privacy mask (PSCS-1 exception, issue 14 item 6): granted
+    by an admin for a stated reason, in force from ``starts_at`` to ``ends_at`` (or
+    ``ended_at`` when ended early); ``from_version``/``to_version`` are the camera's mask
+    versions that began and ended it, so footage recorded under ``from_version`` is known
+    to have been captured with the mask lifted."""
+
+    __tablename__ = "mask_lifts"
+    __table_args__ = (Index("ix_mask_lifts_camera", "camera_id", "ended_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    camera_id: Mapped[str] = mapped_column(String(64))
+    mask_id: Mapped[str] = mapped_column(String(36))
+    mask_name: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(String(500))
+    granted_by: Mapped[str] = mapped_column(String(64))
+    starts_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    ends_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    from_version: Mapped[int] = mapped_column(Integer)
+    to_version: Mapped[int | None] = mapped_column(Integer)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    ended_by: Mapped[str | None] = mapped_column(String(64))
+
+
 class RecordingState(Base):
     """Whether a camera is recorded (on by default when no row exists); changes audited."""
 

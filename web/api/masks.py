@@ -1,12 +1,26 @@
-"""Privacy masks API (``/api/v1/cameras/<id>/masks``): admin only, audited (PSCS-1)."""
+"""Privacy masks API (``/api/v1/cameras/<id>/masks``): admin only, audited (PSCS-1);
+mask lifts (``/api/v1/cameras/<id>/mask-lifts``, PSCS-1 exceptions): admins grant and
+end them, whoever may watch the camera live lists them (the live view's banner)."""
 
 from __future__ import annotations
 
-from privacy_masks.model import MaskDeleted, MaskListing, MaskRecord
+from typing import Any
+
+from privacy_masks.model import MaskDeleted, MaskLift, MaskListing, MaskRecord
 from privacy_masks.service import MaskService
 from vms.errors import Unavailable
 from web.contract import ApiBlueprint
-from web.schemas.masks import MaskChangeIn, MaskDeletedOut, MaskListOut, MaskOut, NewMaskIn
+from web.schemas.masks import (
+    LiftQuery,
+    MaskChangeIn,
+    MaskDeletedOut,
+    MaskLiftListOut,
+    MaskLiftOut,
+    MaskListOut,
+    MaskOut,
+    NewLiftIn,
+    NewMaskIn,
+)
 from web.security import require_actor, services
 
 bp = ApiBlueprint("masks_api", __name__, tag="masks")
@@ -49,3 +63,31 @@ def delete_mask(camera_id: str, mask_id: str) -> MaskDeleted:
 
     Bumps the camera's mask version; audited."""
     return masks().delete(require_actor(), camera_id, mask_id)
+
+
+@bp.operation(
+    "POST", "/cameras/<camera_id>/mask-lifts", body=NewLiftIn, response=MaskLiftOut, status=201
+)
+def create_lift(camera_id: str, body: NewLiftIn) -> MaskLift:
+    """Lift one privacy mask for a bounded time (PSCS-1 exception).
+
+    Starts now and ends after ``minutes`` (at most ``[privacy_masks] max_lift_minutes``);
+    ``reason`` states the investigative reason (a warrant number, ...). Admins only; bumps
+    the camera's mask version (recorded on the footage captured meanwhile); audited. The
+    mask comes back by itself at the end."""
+    return masks().lift(require_actor(), camera_id, body.command())
+
+
+@bp.operation("GET", "/cameras/<camera_id>/mask-lifts", query=LiftQuery, response=MaskLiftListOut)
+def list_lifts(camera_id: str, query: LiftQuery) -> Any:
+    """The camera's mask lifts, newest first (``running=true``: those not yet ended).
+
+    Whoever may watch the camera live (the live view shows a banner while one runs)."""
+    lifts = masks().lifts(require_actor(), camera_id, running_only=query.running)
+    return {"camera_id": camera_id, "lifts": lifts}
+
+
+@bp.operation("DELETE", "/cameras/<camera_id>/mask-lifts/<lift_id>", response=MaskLiftOut)
+def end_lift(camera_id: str, lift_id: str) -> MaskLift:
+    """End a mask lift now (the mask applies again). Admins only; audited."""
+    return masks().end_lift(require_actor(), camera_id, lift_id)

@@ -7,6 +7,11 @@ commands over the ``ptz.command`` Socket.IO event (INV-6). Scripts: ``static/liv
 (pictures, health and controller of every camera shown) and ``static/ptz_control.js``
 (the steering panel). Roles without ``live.view`` get the 403 page; the refusal is
 audited as every other (``Catalog.require``).
+
+A running privacy-mask lift (PSCS-1 exception) shows as a banner on the camera page and
+on its wall tile (rendered here, kept current by ``live_view.js`` from
+``GET /api/v1/cameras/<id>/mask-lifts?running=true``, hidden at its end). Admins get the
+lift action on the camera page (``static/mask_lift.js``: POST and DELETE of the API).
 """
 
 from __future__ import annotations
@@ -17,7 +22,9 @@ from flask import render_template
 
 from onvif_control.cameras import target
 from onvif_control.plugin import get
-from vms.auth.permissions import Action
+from privacy_masks.model import MaskLift, MaskListing
+from privacy_masks.service import MaskService
+from vms.auth.permissions import Action, Actor
 from web.pages.blueprint import page_blueprint
 from web.security import require_actor, services
 
@@ -32,6 +39,14 @@ WALL_SNAPSHOT_SECONDS = 10
 CAMERA_FPS = 10
 
 
+def _running_lifts(actor: Actor, camera_ids: list[str]) -> dict[str, list[MaskLift]]:
+    """Each camera's running mask lifts (PSCS-1 exceptions: the banner)."""
+    masks = services().ports.find(MaskService)
+    if masks is None:
+        return {c: [] for c in camera_ids}
+    return {c: masks.lifts(actor, c, running_only=True) for c in camera_ids}
+
+
 @bp.get("/live")
 def wall() -> Any:
     actor = require_actor()
@@ -42,6 +57,7 @@ def wall() -> Any:
         "live_wall.html",
         cameras=cameras,
         controllers={c.id: control.ptz.controller(c.id) for c in cameras},
+        lifts=_running_lifts(actor, [c.id for c in cameras]),
         streams=WALL_STREAMS,
         fps=WALL_FPS,
         snapshot_seconds=WALL_SNAPSHOT_SECONDS,
@@ -61,8 +77,14 @@ def camera(camera_id: str) -> Any:
         if controller is not None and controller.username == actor.username
         else None
     )
+    masks = services().ports.find(MaskService)
+    manage = masks is not None and services().authoriser.allows(actor, Action.CAMERAS_MANAGE)
+    listing: MaskListing | None = masks.list_masks(actor, camera_id) if manage and masks else None
     return render_template(
         "live_camera.html",
+        lifts=_running_lifts(actor, [camera_id])[camera_id],
+        masks=listing,
+        max_lift_minutes=masks.max_lift_minutes if masks is not None else 0,
         camera=body,
         controller=controller,
         own_session=own_session,

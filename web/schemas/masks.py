@@ -13,8 +13,9 @@ from typing import Annotated, Any
 
 from pydantic import Field, WithJsonSchema
 
-from privacy_masks.model import MAX_NAME, MAX_VERTICES, MaskChange, NewMask, Vertex
-from web.contract import Number, OutTime, Printable, RequestModel, ResponseModel
+from privacy_masks.model import MAX_NAME, MAX_VERTICES, MaskChange, NewLift, NewMask, Vertex
+from privacy_masks.service import MAX_REASON
+from web.contract import Number, OutTime, Printable, QueryModel, RequestModel, ResponseModel
 
 Pair = Annotated[list[Number], Field(min_length=2, max_length=2)]
 
@@ -87,3 +88,49 @@ class MaskDeletedOut(ResponseModel):
     id: str
     deleted: bool
     version: int
+
+
+# -- lifts (PSCS-1 exceptions) --------------------------------------------------------------
+
+
+class NewLiftIn(RequestModel):
+    """Lift one mask of the camera from now for ``minutes`` (at most the configured
+    ``[privacy_masks] max_lift_minutes``), for the stated investigative ``reason`` (a
+    warrant number, ...)."""
+
+    mask_id: Annotated[str, Printable(64, required=True, multiline=False)]
+    reason: Annotated[str, Printable(MAX_REASON, required=True, multiline=False)]
+    minutes: Number
+
+    def command(self) -> NewLift:
+        return NewLift(self.mask_id, self.reason, float(self.minutes))
+
+
+class LiftQuery(QueryModel):
+    """``running=true``: only the lifts not yet ended (what the live view's banner shows)."""
+
+    running: bool = False
+
+
+class MaskLiftOut(ResponseModel):
+    """A lift. ``from_version``: the mask version recorded on footage captured while it
+    ran; ``to_version``/``ended_at``/``ended_by``: how it ended (``mask-lift-expiry``: at
+    ``ends_at``), None while it runs."""
+
+    id: str
+    camera_id: str
+    mask_id: str
+    mask_name: str
+    reason: str
+    starts_at: OutTime
+    ends_at: OutTime
+    granted_by: str
+    from_version: int
+    to_version: int | None
+    ended_at: OutTime | None
+    ended_by: str | None
+
+
+class MaskLiftListOut(ResponseModel):
+    camera_id: str
+    lifts: list[MaskLiftOut]

@@ -241,9 +241,25 @@ class TimelineOut(ResponseModel):
     commands: list[OutTime]
 
 
+class MaskLiftRowOut(ResponseModel):
+    """A mask lift overlapping the period (PSCS-1 exception)."""
+
+    lift_id: str
+    camera_id: str
+    mask_name: str
+    reason: str
+    granted_by: str
+    starts_at: OutTime
+    ends_at: OutTime
+    ended_at: OutTime | None
+    ended_by: str | None
+    from_version: int
+
+
 class PtzReportOut(ResponseModel):
     """Per operator and camera: sessions, commands, time in control and zoomed in, use
-    outside hours and into privacy masks; and a timeline of sessions."""
+    outside hours and into privacy masks; a timeline of sessions; and the privacy-mask
+    lifts (PSCS-1 exceptions) overlapping the period."""
 
     start: OutTime
     end: OutTime
@@ -252,3 +268,4 @@ class PtzReportOut(ResponseModel):
     rows: list[ReportRowOut]
     timeline: list[TimelineOut]
     mask_zones_known: bool
+    mask_lifts: list[MaskLiftRowOut]

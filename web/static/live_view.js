@@ -82,6 +82,53 @@
     } catch (e) { /* offline: the next connection refreshes */ }
   }
 
+  // Privacy-mask lifts (PSCS-1 exceptions): the banner of each camera shown lists the
+  // running ones, hides each at its end, and is re-read from the API every LIFT_POLL_MS.
+  const LIFT_POLL_MS = 20000;
+
+  function liftText(l) {
+    const until = new Date(l.ends_at).toISOString().slice(11, 16);
+    return "Privacy mask \u201c" + l.mask_name + "\u201d lifted until " + until + " UTC (" +
+      l.reason + ", by " + l.granted_by + "). ";
+  }
+
+  function showLifts(cameraId, lifts) {
+    slots(cameraId, "lift-banner").forEach((el) => {
+      el.replaceChildren(...lifts.map((l) => {
+        const span = document.createElement("span");
+        span.dataset.ends = l.ends_at;
+        span.textContent = liftText(l);
+        return span;
+      }));
+      expireLifts(el);
+    });
+  }
+
+  function expireLifts(el) {
+    el.querySelectorAll("span[data-ends]").forEach((span) => {
+      if (Date.parse(span.dataset.ends) <= Date.now()) span.remove();
+    });
+    el.hidden = !el.querySelector("span[data-ends]");
+  }
+
+  async function refreshLifts() {
+    const banners = document.querySelectorAll('[data-camera-id] [data-role="lift-banner"]');
+    const ids = new Set(Array.from(banners, (el) => el.closest("[data-camera-id]").dataset.cameraId));
+    for (const id of ids) {
+      try {
+        const r = await fetch("/api/v1/cameras/" + encodeURIComponent(id) +
+                              "/mask-lifts?running=true", { credentials: "same-origin" });
+        if (r.ok) showLifts(id, (await r.json()).lifts);
+      } catch (e) { /* offline: the next round */ }
+    }
+  }
+
+  setInterval(() => {
+    document.querySelectorAll('[data-role="lift-banner"]').forEach(expireLifts);
+  }, 1000);
+  setInterval(refreshLifts, LIFT_POLL_MS);
+  window.vmsRefreshLifts = refreshLifts;
+
   const socket = window.vmsSocket;
   if (!socket) return;
   socket.on("camera.health", (msg) => showHealth(msg.camera_id, msg.health, msg.detail));

@@ -1,0 +1,66 @@
+// The camera page's privacy-mask panel (admins): lift one mask for a stated reason and a
+// bounded time (POST /api/v1/cameras/{id}/mask-lifts), or end a running lift now
+// (DELETE .../mask-lifts/{lift_id}); PSCS-1 exceptions, audited by the server.
+(function () {
+  "use strict";
+  const panel = document.getElementById("mask-lifts");
+  if (!panel) return;
+  const camera = panel.dataset.camera;
+  const csrf = document.querySelector('meta[name="csrf-token"]').content;
+  const notice = document.getElementById("lift-notice");
+  const list = document.getElementById("running-lifts");
+  const base = "/api/v1/cameras/" + encodeURIComponent(camera) + "/mask-lifts";
+
+  async function call(method, url, body) {
+    const response = await fetch(url, {
+      method, credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    let data = {};
+    try { data = await response.json(); } catch (e) { /* not JSON */ }
+    if (!response.ok) {
+      notice.textContent = (data.error && data.error.message) || (response.status + " " + response.statusText);
+      notice.hidden = false;
+      return null;
+    }
+    notice.hidden = true;
+    return data;
+  }
+
+  function item(l) {
+    const li = document.createElement("li");
+    const until = new Date(l.ends_at).toISOString().slice(11, 16);
+    li.append("\u201c" + l.mask_name + "\u201d until " + until + " UTC (" + l.reason + ") ");
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "button secondary";
+    button.dataset.endLift = l.id;
+    button.textContent = "End now";
+    li.appendChild(button);
+    return li;
+  }
+
+  async function reload() {
+    const data = await call("GET", base + "?running=true");
+    if (data) list.replaceChildren(...data.lifts.map(item));
+    if (window.vmsRefreshLifts) window.vmsRefreshLifts();
+  }
+
+  const form = document.getElementById("lift-form");
+  if (form) {
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const f = new FormData(form);
+      const made = await call("POST", base, {
+        mask_id: f.get("mask_id"), reason: f.get("reason"), minutes: Number(f.get("minutes")),
+      });
+      if (made) { form.reset(); reload(); }
+    });
+  }
+  list.addEventListener("click", async (event) => {
+    const id = event.target.dataset && event.target.dataset.endLift;
+    if (!id) return;
+    if (await call("DELETE", base + "/" + encodeURIComponent(id))) reload();
+  });
+})();
