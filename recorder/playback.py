@@ -37,7 +37,7 @@ from sqlalchemy import String, or_, select, type_coerce
 from vms.access import check_purpose
 from vms.audit.log import AuditLog
 from vms.auth.authoriser import Authoriser, who
-from vms.auth.permissions import Action, Actor, ItemFacts
+from vms.auth.permissions import Action, Actor, ItemFacts, facts_of
 from vms.catalog import segments_from
 from vms.clock import Clock, ensure_utc, isoformat
 from vms.config import AccessConfig
@@ -247,7 +247,7 @@ class PlaybackService:
         self.max_window = max_window
 
     def segments(self, camera_id: str, start: dt.datetime, end: dt.datetime) -> list[Any]:
-        """Rows (id, recorded_start, recorded_end, duration, badge, restricted) of the
+        """Rows (id, recorded_start, recorded_end, duration, badge, restricted, privacy) of the
         camera's recorded segments overlapping ``start..end``, in time order.
 
         Two seeks on ``ix_media_items_device_time``: the last segment starting at or
@@ -270,6 +270,7 @@ class PlaybackService:
                         MediaItem.duration_seconds,
                         MediaItem.officer_badge,
                         MediaItem.restricted,
+                        MediaItem.privacy_sensitive,  # ACC-11
                     )
                     .where(
                         MediaItem.device_id == camera_id,
@@ -324,11 +325,12 @@ class PlaybackService:
             raise InvalidArgument(
                 f"the window holds more than {MAX_SEGMENTS} segments: choose a shorter one"
             )
-        # One decision per distinct (badge, restricted): a camera's rows share them.
-        decided: dict[tuple[str | None, bool], bool] = {}
+        # One decision per distinct (badge, restricted, privacy): a camera's rows share
+        # them. A privacy-sensitive segment is refused to roles outside ACC-11's set.
+        decided: dict[tuple[str | None, bool, bool], bool] = {}
         for row in rows:
-            key = (row.officer_badge, bool(row.restricted))
-            facts = ItemFacts(officer_badge=key[0], restricted=key[1])
+            key = (row.officer_badge, bool(row.restricted), bool(row.privacy_sensitive))
+            facts = ItemFacts(officer_badge=key[0], restricted=key[1], privacy_sensitive=key[2])
             if key not in decided:
                 decided[key] = self.authoriser.allows(actor, Action.MEDIA_VIEW, facts)
             if not decided[key]:
@@ -407,7 +409,7 @@ class PlaybackService:
                 or (item.recorded_end is not None and item.recorded_end <= claims.start)
             ):
                 raise NotFound(f"media {media_id!r} is not a segment of this playback session")
-            facts = ItemFacts(officer_badge=item.officer_badge, restricted=item.restricted)
+            facts = facts_of(item)
             sha256, recorded_start = item.sha256, item.recorded_start
         self.authoriser.require(actor, Action.MEDIA_VIEW, target, facts)
         path = self.store.path_for(sha256)

@@ -27,7 +27,7 @@ from recorder.playback import GAP_TOLERANCE
 from recorder.recording import _search_scope
 from vms.audit.log import AuditLog
 from vms.auth.authoriser import Authoriser, who
-from vms.auth.permissions import Action, Actor, ItemFacts, decide
+from vms.auth.permissions import Action, Actor, ItemFacts, facts_of
 from vms.bounded import shown
 from vms.clock import ensure_utc, isoformat
 from vms.db.engine import Database
@@ -260,6 +260,7 @@ class ReviewService:
                     MediaItem.duration_seconds,
                     MediaItem.officer_badge,
                     MediaItem.restricted,
+                    MediaItem.privacy_sensitive,  # ACC-11
                 )
                 .where(
                     MediaItem.source == SourceKind.FIXED.value,
@@ -356,9 +357,13 @@ class ReviewService:
         chosen: tuple[str, ...],
     ) -> ReviewSource:
         refusal = None
-        facts = {(r.officer_badge, bool(r.restricted)) for r in camera.rows}
-        for badge, restricted in sorted(facts, key=lambda f: (f[0] or "", f[1])):
-            decision = decide(actor, Action.MEDIA_VIEW, ItemFacts(badge, restricted))
+        facts = {
+            (r.officer_badge, bool(r.restricted), bool(r.privacy_sensitive)) for r in camera.rows
+        }
+        for badge, restricted, private in sorted(facts, key=lambda f: (f[0] or "", f[1], f[2])):
+            decision = self.authoriser.decide(
+                actor, Action.MEDIA_VIEW, ItemFacts(badge, restricted, privacy_sensitive=private)
+            )
             if not decision.allowed:
                 refusal = decision.reason
                 break
@@ -375,17 +380,16 @@ class ReviewService:
             title=names[0] if names else camera.camera_id,
             spans=tuple(merge_spans(camera.rows)),
             interruptions=tuple(interruptions.get(camera.camera_id, ())),
-            restricted=any(restricted for _badge, restricted in facts),
+            restricted=any(restricted for _badge, restricted, _private in facts),
             playable=refusal is None,
             refusal=refusal,
             selected=camera.camera_id in chosen,
         )
 
-    @staticmethod
     def _item_source(
-        actor: Actor, item: MediaItem, names: ItemNames, chosen: tuple[str, ...]
+        self, actor: Actor, item: MediaItem, names: ItemNames, chosen: tuple[str, ...]
     ) -> ReviewSource:
-        decision = decide(actor, Action.MEDIA_VIEW, ItemFacts(item.officer_badge, item.restricted))
+        decision = self.authoriser.decide(actor, Action.MEDIA_VIEW, facts_of(item))
         return ReviewSource(
             kind=ITEM,
             id=item.id,

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from vms.access import CriticalIncidentChange, check_purpose, needs_purpose, review_facts
 from vms.audit.log import AuditLog
 from vms.auth.authoriser import Authoriser, who
-from vms.auth.permissions import Action, Actor, ItemFacts, Scope, scope_of
+from vms.auth.permissions import Action, Actor, ItemFacts, Scope, facts_of, scope_of
 from vms.bounded import ANY_TIME, parse_time, shown
 from vms.categories import CategoryList
 from vms.clock import Clock, isoformat
@@ -251,7 +251,7 @@ def _filters_json(query: MediaQuery) -> dict[str, Any]:
 
 
 def facts(item: MediaItem) -> ItemFacts:
-    return ItemFacts(officer_badge=item.officer_badge, restricted=item.restricted)
+    return facts_of(item)
 
 
 class Catalog:

@@ -59,7 +59,7 @@ def media_detail(media_id: str) -> Any:
     actor = require_actor()
     item = services().catalog.get(actor, media_id)
     item_facts = services().catalog.content_facts(actor, media_id)
-    viewing = decide(actor, Action.MEDIA_VIEW, item_facts)
+    viewing = services().authoriser.decide(actor, Action.MEDIA_VIEW, item_facts)
     # ACC-4: outside their own scope a reviewer picks a purpose before the player loads.
     purposes = services().catalog.purposes
     needs = viewing.allowed and needs_purpose(actor, item_facts)
