@@ -17,7 +17,9 @@ from sqlalchemy import delete, func, select
 
 from tests.conftest import LiveServer, sign_in
 from tests.media import make_video
+from tests.vms.test_crash_safety import run_cli
 from tests.web.test_api_uploads import upload_body
+from vms.config import Config
 from vms.db.models import AuditEntry, MediaItem, MediaMarker
 from vms.markers import MAX_MARKERS
 from vms.services import Services
@@ -232,6 +234,24 @@ def test_a_dock_sidecar_carries_them_and_a_bad_one_is_rejected_with_the_reason_O
         ).scalars()
         assert item.pre_event_buffer_seconds == 2
         assert list(kinds) == ["mute", "unmute", "deactivation", "reactivation"]
+
+
+def test_the_cli_lists_by_marker_kind_OPS_3(services: Services, config: Config) -> None:
+    device = services.config.dock_dir / "BWC-9"
+    device.mkdir(parents=True)
+    for name, markers in (("muted.mp4", MARKERS[:2]), ("plain.mp4", [])):
+        make_video(device / name, seconds=6, seed=30 + len(markers))
+        (device / f"{name}.json").write_text(json.dumps({"recorded_at": at(0), "markers": markers}))
+        old = services.clock.now().timestamp() - 60
+        os.utime(device / name, (old, old))
+    outcomes = services.dock.scan()
+    assert [o.status for o in outcomes] == ["ingested", "ingested"]
+    muted = next(o.detail for o in outcomes if o.path.name == "muted.mp4")
+    r = run_cli(config, "media", "list", "--has-marker", "mute", "--json")
+    assert r.returncode == 0, r.stderr
+    assert [i["id"] for i in json.loads(r.stdout)] == [muted]
+    r = run_cli(config, "media", "list", "--has-marker", "nap")
+    assert r.returncode != 0 and "nap" in r.stderr
 
 
 def test_markers_go_with_their_item_OPS_3(services: Services) -> None:
