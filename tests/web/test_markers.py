@@ -205,6 +205,23 @@ def test_the_media_page_shows_the_buffer_and_the_markers_on_a_timeline_OPS_2_OPS
     assert page.count('data-offset="') == 4  # the officer's own: times seek the player
 
 
+def test_the_review_timeline_carries_an_items_markers_OPS_3(
+    http: httpx.Client, tokens: dict[str, str]
+) -> None:
+    data = make_video(seconds=6, seed=35)
+    media_id = upload(http, tokens, data, markers=MARKERS).json()["media"]["id"]
+    r = http.get(
+        "/api/v1/review",
+        params={"start": at(-60), "end": at(600)},
+        headers=auth(tokens),
+    )
+    assert r.status_code == 200, r.text
+    [source] = [s for s in r.json()["sources"] if s["id"] == media_id]
+    assert [(m["kind"], m["at"], m["reason"]) for m in source["markers"]] == [
+        (m["kind"], m["at"], m.get("reason")) for m in MARKERS
+    ]
+
+
 def test_a_dock_sidecar_carries_them_and_a_bad_one_is_rejected_with_the_reason_OPS_3(
     services: Services,
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
@@ -18,7 +19,7 @@ from vms.markers import DeviceMarker, MarkerKind
 START = dt.datetime(2026, 11, 20, 10, 0, tzinfo=dt.UTC)
 
 
-def test_a_marker_time_seeks_the_player_OPS_3(page: Page, site: Site) -> None:
+def test_a_marker_time_seeks_the_player_OPS_3(page: Page, site: Site, web_assets: Path) -> None:
     result = site.services.ingestor.ingest(
         io.BytesIO(make_video(seconds=6, seed=41)),
         IngestRequest(
@@ -44,4 +45,14 @@ def test_a_marker_time_seeks_the_player_OPS_3(page: Page, site: Site) -> None:
     markers.locator("button.seek").first.click()
     page.wait_for_function(
         "Math.abs(document.getElementById('player').currentTime - 4) < 0.6", timeout=10_000
+    )
+    # The review page's timeline draws them on the item's track (OPS-3).
+    page.goto(
+        f"/review?start=2026-11-20T09:59:00Z&end=2026-11-20T10:05:00Z&media_id={result.media_id}"
+    )
+    lane = page.locator(f'.review-lane[data-source="item:{result.media_id}"]')
+    expect(lane).to_have_count(1)
+    expect(lane.locator(".review-device-marker")).to_have_count(2)
+    expect(lane.locator(".review-device-marker.mute")).to_have_attribute(
+        "title", "mute 2026-11-20T10:00:04Z: privacy"
     )
