@@ -38,7 +38,7 @@ from privacy_masks.detection.render import Method
 from vms import ids
 from vms.audit.log import AuditLog, Who
 from vms.auth.authoriser import Authoriser, who
-from vms.auth.permissions import Action, Actor, ItemFacts
+from vms.auth.permissions import Action, Actor, ItemFacts, facts_of
 from vms.bounded import shown
 from vms.clock import Clock
 from vms.config import RedactionConfig
@@ -212,7 +212,7 @@ class Progress:
 
 
 def _facts(item: MediaItem) -> ItemFacts:
-    return ItemFacts(officer_badge=item.officer_badge, restricted=item.restricted)
+    return facts_of(item)
 
 
 def interpolate(

@@ -37,7 +37,7 @@ from sqlalchemy import Select, String, or_, select, type_coerce
 from vms.access import check_purpose
 from vms.audit.log import AuditLog
 from vms.auth.authoriser import Authoriser, who
-from vms.auth.permissions import Action, Actor, ItemFacts
+from vms.auth.permissions import Action, Actor, ItemFacts, facts_of
 from vms.catalog import fixed_segments_of, segments_from
 from vms.clock import Clock, ensure_utc, isoformat
 from vms.config import AccessConfig
@@ -247,7 +247,7 @@ class PlaybackService:
         self.max_window = max_window
 
     def segments(self, camera_id: str, start: dt.datetime, end: dt.datetime) -> list[Any]:
-        """Rows (id, recorded_start, recorded_end, duration, badge, restricted) of the
+        """Rows (id, recorded_start, recorded_end, duration, badge, restricted, privacy) of the
         camera's recorded segments overlapping ``start..end``, in time order.
 
         Two seeks on ``ix_media_items_device_time``: the last segment starting at or
@@ -300,13 +300,18 @@ class PlaybackService:
             raise InvalidArgument(
                 f"the window holds more than {MAX_SEGMENTS} segments: choose a shorter one"
             )
-        # One decision per distinct (badge, restricted): a camera's rows share them. A
+        # One decision per distinct (badge, restricted, privacy): a camera's rows share
+        # them. A privacy-sensitive segment is refused to roles outside ACC-11's set. A
         # refusal names (and audits) the first segment refused.
-        for badge, restricted in dict.fromkeys((r.officer_badge, bool(r.restricted)) for r in rows):
-            facts = ItemFacts(officer_badge=badge, restricted=restricted)
+        for key in dict.fromkeys(
+            (r.officer_badge, bool(r.restricted), bool(r.privacy_sensitive)) for r in rows
+        ):
+            facts = ItemFacts(officer_badge=key[0], restricted=key[1], privacy_sensitive=key[2])
             if not self.authoriser.allows(actor, Action.MEDIA_VIEW, facts):
                 first = next(
-                    r for r in rows if (r.officer_badge, bool(r.restricted)) == (badge, restricted)
+                    r
+                    for r in rows
+                    if (r.officer_badge, bool(r.restricted), bool(r.privacy_sensitive)) == key
                 )
                 self.authoriser.require(actor, Action.MEDIA_VIEW, f"media:{first.id}", facts)
         purpose = window.purpose
@@ -382,7 +387,7 @@ class PlaybackService:
                 or (item.recorded_end is not None and item.recorded_end <= claims.start)
             ):
                 raise NotFound(f"media {media_id!r} is not a segment of this playback session")
-            facts = ItemFacts(officer_badge=item.officer_badge, restricted=item.restricted)
+            facts = facts_of(item)
             sha256, recorded_start = item.sha256, item.recorded_start
         self.authoriser.require(actor, Action.MEDIA_VIEW, target, facts)
         path = self.store.path_for(sha256)
@@ -401,7 +406,7 @@ class PlaybackService:
 
 def segment_rows(
     camera_id: str, floor: dt.datetime, start: dt.datetime, end: dt.datetime
-) -> Select[str, str, str, float | None, str | None, bool]:
+) -> Select[str, str, str, float | None, str | None, bool, bool]:
     """The query of :meth:`PlaybackService.segments`: the camera's segments starting in
     ``floor..end`` that end after ``start`` (one range on ``ix_media_items_device_time``)."""
     return (
@@ -415,6 +420,7 @@ def segment_rows(
             MediaItem.duration_seconds,
             MediaItem.officer_badge,
             MediaItem.restricted,
+            MediaItem.privacy_sensitive,  # ACC-11
         )
         .where(
             fixed_segments_of(camera_id),

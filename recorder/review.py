@@ -27,11 +27,19 @@ from recorder.playback import GAP_TOLERANCE
 from recorder.recording import _search_scope
 from vms.audit.log import AuditLog
 from vms.auth.authoriser import Authoriser, who
-from vms.auth.permissions import Action, Actor, ItemFacts, decide
+from vms.auth.permissions import Action, Actor, ItemFacts, facts_of
 from vms.bounded import shown
 from vms.clock import ensure_utc, isoformat
 from vms.db.engine import Database
-from vms.db.models import Camera, Device, MediaItem, MediaType, RecordingGap, SourceKind
+from vms.db.models import (
+    Camera,
+    Device,
+    MediaItem,
+    MediaMarker,
+    MediaType,
+    RecordingGap,
+    SourceKind,
+)
 from vms.devices import is_registered_camera
 from vms.errors import InvalidArgument, NotFound
 from vms.names import ItemNames, load_names
@@ -85,6 +93,15 @@ class Interruption:
 
 
 @dataclass(frozen=True)
+class ReviewMarker:
+    """A device marker of an item (OPS-3): mute, deactivation and their ends."""
+
+    kind: str
+    at: dt.datetime
+    reason: str | None
+
+
+@dataclass(frozen=True)
 class ReviewSource:
     """One source of the window: a fixed camera (``kind`` ``camera``, ``id`` its camera
     id) or one item (``item``, ``id`` its media id), named as people know it."""
@@ -103,6 +120,7 @@ class ReviewSource:
     playable: bool  # media.view allows every recording of it in the window
     refusal: str | None  # why not, when not
     selected: bool
+    markers: tuple[ReviewMarker, ...] = ()  # an item's device markers, time order (OPS-3)
 
 
 @dataclass(frozen=True)
@@ -191,11 +209,15 @@ class ReviewService:
             if scope:  # the camera's gaps, not an item's: none for own-items roles (10.13)
                 interruptions = {}
             names = load_names(s, items)
+            markers = _device_markers(s, [i.id for i in items])
             camera_names = _camera_names(s, [c.camera_id for c in camera_list])
             sources = [
                 self._camera_source(actor, c, camera_names.get(c.camera_id), interruptions, cameras)
                 for c in camera_list
-            ] + [self._item_source(actor, i, names[i.id], media_ids) for i in items]
+            ] + [
+                self._item_source(actor, i, names[i.id], media_ids, markers.get(i.id, ()))
+                for i in items
+            ]
         sources.sort(key=lambda src: (not src.selected, src.kind != "camera"))
         self.audit.record(
             self.db,
@@ -260,6 +282,7 @@ class ReviewService:
                     MediaItem.duration_seconds,
                     MediaItem.officer_badge,
                     MediaItem.restricted,
+                    MediaItem.privacy_sensitive,  # ACC-11
                 )
                 .where(
                     MediaItem.source == SourceKind.FIXED.value,
@@ -356,9 +379,13 @@ class ReviewService:
         chosen: tuple[str, ...],
     ) -> ReviewSource:
         refusal = None
-        facts = {(r.officer_badge, bool(r.restricted)) for r in camera.rows}
-        for badge, restricted in sorted(facts, key=lambda f: (f[0] or "", f[1])):
-            decision = decide(actor, Action.MEDIA_VIEW, ItemFacts(badge, restricted))
+        facts = {
+            (r.officer_badge, bool(r.restricted), bool(r.privacy_sensitive)) for r in camera.rows
+        }
+        for badge, restricted, private in sorted(facts, key=lambda f: (f[0] or "", f[1], f[2])):
+            decision = self.authoriser.decide(
+                actor, Action.MEDIA_VIEW, ItemFacts(badge, restricted, privacy_sensitive=private)
+            )
             if not decision.allowed:
                 refusal = decision.reason
                 break
@@ -375,17 +402,21 @@ class ReviewService:
             title=names[0] if names else camera.camera_id,
             spans=tuple(merge_spans(camera.rows)),
             interruptions=tuple(interruptions.get(camera.camera_id, ())),
-            restricted=any(restricted for _badge, restricted in facts),
+            restricted=any(restricted for _badge, restricted, _private in facts),
             playable=refusal is None,
             refusal=refusal,
             selected=camera.camera_id in chosen,
         )
 
-    @staticmethod
     def _item_source(
-        actor: Actor, item: MediaItem, names: ItemNames, chosen: tuple[str, ...]
+        self,
+        actor: Actor,
+        item: MediaItem,
+        names: ItemNames,
+        chosen: tuple[str, ...],
+        markers: tuple[ReviewMarker, ...],
     ) -> ReviewSource:
-        decision = decide(actor, Action.MEDIA_VIEW, ItemFacts(item.officer_badge, item.restricted))
+        decision = self.authoriser.decide(actor, Action.MEDIA_VIEW, facts_of(item))
         return ReviewSource(
             kind=ITEM,
             id=item.id,
@@ -401,7 +432,22 @@ class ReviewService:
             playable=decision.allowed,
             refusal=None if decision.allowed else decision.reason,
             selected=item.id in chosen,
+            markers=markers,
         )
+
+
+def _device_markers(s: Session, media_ids: list[str]) -> dict[str, tuple[ReviewMarker, ...]]:
+    """The device markers of the listed items (OPS-3), by item, in time order."""
+    found: dict[str, list[ReviewMarker]] = {}
+    if media_ids:
+        rows = s.execute(
+            select(MediaMarker)
+            .where(MediaMarker.media_id.in_(media_ids))
+            .order_by(MediaMarker.media_id, MediaMarker.at, MediaMarker.id)
+        ).scalars()
+        for m in rows:
+            found.setdefault(m.media_id, []).append(ReviewMarker(m.kind, m.at, m.reason))
+    return {media_id: tuple(listed) for media_id, listed in found.items()}
 
 
 def _camera_names(s: Session, camera_ids: list[str]) -> dict[str, tuple[str, str | None]]:

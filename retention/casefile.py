@@ -29,7 +29,7 @@ from retention.expiry import OPEN, ExpiryService, lock_rows
 from retention.holds import serialise_scopes
 from vms.audit.log import AuditLog
 from vms.auth.authoriser import Authoriser, who
-from vms.auth.permissions import Action, Actor, ItemFacts
+from vms.auth.permissions import Action, Actor, facts_of
 from vms.bookmarks import BookmarkRecord, bookmarks_of_case
 from vms.bounded import shown
 from vms.case_exports import CaseExport, CaseExports
@@ -362,7 +362,7 @@ class CaseFileService:
                 raise NotFound(
                     f"media_id {shown(command.media_id)} does not exist", field="media_id"
                 )
-            facts = ItemFacts(officer_badge=item.officer_badge, restricted=item.restricted)
+            facts = facts_of(item)
         # The right to tag the item with the case number (ACC-2, ACC-7, ACC-8).
         self.authoriser.require(actor, Action.MEDIA_EDIT, f"media:{command.media_id}", facts)
         now = self.clock.now()

@@ -47,7 +47,7 @@ from retention.commands import Requester
 from vms import ids
 from vms.audit.log import AuditLog, Who
 from vms.auth.authoriser import Authoriser, who
-from vms.auth.permissions import Action, Actor, ItemFacts
+from vms.auth.permissions import Action, Actor, facts_of
 from vms.bounded import shown
 from vms.clock import Clock, ensure_utc
 from vms.config import ReleasesConfig
@@ -602,7 +602,7 @@ class ReleaseService:
             item = s.get(MediaItem, media_id)
             if item is None:
                 raise NotFound(f"media item {media_id!r} does not exist")
-            item_facts = ItemFacts(officer_badge=item.officer_badge, restricted=item.restricted)
+            item_facts = facts_of(item)
         if command.sensitive:
             self.authoriser.require(actor, Action.MEDIA_EDIT, target, item_facts)
         else:

@@ -73,6 +73,7 @@ def review_facts(s: Session, actor: Actor, item: MediaItem, now: dt.datetime) ->
         critical_incident=item.critical_incident,
         review_approval=approval,
         review_grant=grant,
+        privacy_sensitive=item.privacy_sensitive,  # ACC-11
     )
 
 

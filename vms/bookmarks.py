@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from vms import ids
 from vms.audit.log import AuditLog
 from vms.auth.authoriser import Authoriser, who
-from vms.auth.permissions import Action, Actor, ItemFacts
+from vms.auth.permissions import Action, Actor, ItemFacts, facts_of
 from vms.bounded import shown
 from vms.clock import Clock, isoformat
 from vms.db.engine import Database
@@ -97,7 +97,7 @@ class BookmarkListing:
 
 
 def item_facts(item: MediaItem) -> ItemFacts:
-    return ItemFacts(officer_badge=item.officer_badge, restricted=item.restricted)
+    return facts_of(item)
 
 
 def bookmarks_of_case(session: Session, case_number: str) -> list[BookmarkRecord]:

@@ -15,20 +15,28 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, or_, select
+from sqlalchemy import ColumnElement, Select, and_, exists, or_, select
 from sqlalchemy.orm import Session
 
 from vms.access import CriticalIncidentChange, check_purpose, needs_purpose, review_facts
 from vms.audit.log import AuditLog
 from vms.auth.authoriser import Authoriser, who
-from vms.auth.permissions import Action, Actor, ItemFacts, Scope, scope_of
+from vms.auth.permissions import Action, Actor, ItemFacts, Scope, facts_of, scope_of
 from vms.bounded import ANY_TIME, parse_time, shown
 from vms.categories import CategoryList
 from vms.clock import Clock, isoformat
 from vms.config import AccessConfig
 from vms.db.engine import Database
-from vms.db.models import AuditEntry, CustodyEvent, MediaCategory, MediaItem, SourceKind
+from vms.db.models import (
+    AuditEntry,
+    CustodyEvent,
+    MediaCategory,
+    MediaItem,
+    MediaMarker,
+    SourceKind,
+)
 from vms.errors import Conflict, InvalidArgument, NotFound
+from vms.markers import MarkerKind
 from vms.names import ItemNames, load_names
 from vms.store import MediaStore
 
@@ -48,6 +56,8 @@ class MediaQuery:
     officer_badge: str | None = None
     case_number: str | None = None
     category: str | None = None
+    # OPS-3: only items with a device marker of this kind (deactivation, mute...).
+    has_marker: MarkerKind | None = None
     start: dt.datetime | None = None  # recorded_start >= start
     end: dt.datetime | None = None  # recorded_start < end
     cursor: str | None = None
@@ -108,6 +118,8 @@ class MediaRecord:
     # Which retention rule decided the expiry (RET-12); no expiry: kept while held.
     expires_at: dt.datetime | None
     retention_rule: str | None
+    # OPS-2: seconds of pre-event buffer at the head of the file (None: not stated).
+    pre_event_buffer_seconds: int | None
     # What people call it (issue 15.5; vms/names.py): a camera's name and location, the
     # officer's name, and a title (a person's, or camera name and time for segments).
     device_name: str | None
@@ -149,11 +161,28 @@ class CustodyRecord:
 
 
 @dataclass(frozen=True)
+class MarkerRecord:
+    """A device marker of the item (OPS-3) and where it falls in the recording."""
+
+    kind: str
+    at: dt.datetime
+    reason: str | None
+    offset_seconds: float  # from the recorded start
+
+    @classmethod
+    def of(cls, marker: MediaMarker, start: dt.datetime) -> MarkerRecord:
+        offset = (marker.at - start).total_seconds()
+        return cls(marker.kind, marker.at, marker.reason, offset)
+
+
+@dataclass(frozen=True)
 class MediaDetail(MediaRecord):
-    """An item with its custody events (oldest first) and the items derived from it."""
+    """An item with its custody events (oldest first), the items derived from it and
+    its device markers (time order, OPS-3)."""
 
     custody: tuple[CustodyRecord, ...]
     derived: tuple[str, ...]
+    markers: tuple[MarkerRecord, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -256,6 +285,7 @@ def _filters_json(query: MediaQuery) -> dict[str, Any]:
         "officer_badge": query.officer_badge,
         "case_number": query.case_number,
         "category": query.category,
+        "has_marker": query.has_marker.value if query.has_marker else None,
         "start": isoformat(query.start),
         "end": isoformat(query.end),
         "cursor": query.cursor,
@@ -264,7 +294,7 @@ def _filters_json(query: MediaQuery) -> dict[str, Any]:
 
 
 def facts(item: MediaItem) -> ItemFacts:
-    return ItemFacts(officer_badge=item.officer_badge, restricted=item.restricted)
+    return facts_of(item)
 
 
 class Catalog:
@@ -312,6 +342,12 @@ class Catalog:
             stmt = stmt.where(MediaItem.officer_badge == query.officer_badge)
         if query.case_number:
             stmt = stmt.where(MediaItem.case_number == query.case_number)
+        if query.has_marker:  # OPS-3: on ix_media_markers_kind
+            stmt = stmt.where(
+                exists().where(
+                    MediaMarker.kind == query.has_marker.value, MediaMarker.media_id == MediaItem.id
+                )
+            )
         # The time order is walked on the index of the most selective table: a category
         # search walks media_categories (category, recorded_start, media_id), which
         # carries a copy of the item's recorded start for this purpose.
@@ -386,7 +422,17 @@ class Catalog:
                 ).scalars()
             )
             names = load_names(s, [item])[item.id]
-            detail = MediaDetail(**_record_fields(item, names), custody=custody, derived=derived)
+            markers = tuple(
+                MarkerRecord.of(m, item.recorded_start)
+                for m in s.execute(
+                    select(MediaMarker)
+                    .where(MediaMarker.media_id == media_id)
+                    .order_by(MediaMarker.at, MediaMarker.id)
+                ).scalars()
+            )
+            detail = MediaDetail(
+                **_record_fields(item, names), custody=custody, derived=derived, markers=markers
+            )
         # ACC-6: the item's metadata was shown (its content is audited when served);
         # through an ACC-3 grant: with the grant's id.
         details = {"review_grant": grant} if grant else None

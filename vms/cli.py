@@ -27,6 +27,7 @@ from vms.db.models import MediaItem, Role, SourceKind, User
 from vms.errors import InvalidArgument, NotFound, VMSError
 from vms.ingest import IngestRequest, Origin
 from vms.jsonable import jsonable
+from vms.markers import MarkerKind
 from vms.names import load_names
 from vms.policy.cli import register as register_policy_commands
 from vms.recorded_time import parse_recorded_at
@@ -243,6 +244,7 @@ def cmd_media_list(args: argparse.Namespace) -> int:
                 device_id=args.device,
                 officer_badge=args.officer,
                 case_number=args.case,
+                has_marker=MarkerKind(args.has_marker) if args.has_marker else None,
                 limit=args.limit,
             ),
         )
@@ -477,6 +479,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device")
     p.add_argument("--officer")
     p.add_argument("--case")
+    p.add_argument(
+        "--has-marker",
+        choices=[k.value for k in MarkerKind],
+        help="only items with a device marker of this kind (OPS-3)",
+    )
     p.add_argument("--limit", type=int, default=50)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_media_list)

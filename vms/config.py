@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from vms.db.models import Role
 from vms.errors import InvalidArgument
 from vms.policy.presets import load_preset
 
@@ -275,10 +276,36 @@ class AccessConfig:
     review_purposes: str = (
         "report_writing,investigation,internal_affairs,legal,prosecution,training,technical"
     )
+    # ACC-11: the roles that may see a privacy-sensitive item's content (play, download,
+    # export, redact), comma separated; the others see its metadata only. Default and
+    # why: docs/design/access-rules.md, "ACC-11".
+    privacy_sensitive_roles: str = "admin,investigator,records_commander"
 
     def __post_init__(self) -> None:
         if not self.purpose_list:
             raise InvalidArgument("[access] review_purposes must name at least one purpose")
+        self.privacy_roles  # noqa: B018 (checks the names)
+
+    @property
+    def privacy_roles(self) -> frozenset[Role]:
+        """``privacy_sensitive_roles`` as roles (ACC-11); an unknown name is refused."""
+        roles = set()
+        for name in (n.strip() for n in self.privacy_sensitive_roles.split(",")):
+            if not name:
+                continue
+            try:
+                roles.add(Role(name))
+            except ValueError:
+                raise InvalidArgument(
+                    f"[access] privacy_sensitive_roles names {name!r}, not a role: "
+                    f"{', '.join(r.value for r in Role)}"
+                ) from None
+        if Role.ADMIN not in roles:
+            raise InvalidArgument(
+                "[access] privacy_sensitive_roles must include admin (ACC-11: the system "
+                "administrator places and lifts the protection)"
+            )
+        return frozenset(roles)
 
     @property
     def purpose_list(self) -> tuple[str, ...]:

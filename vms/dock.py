@@ -2,11 +2,12 @@
 
 A docking station or an officer's workstation drops files into the device's folder,
 optionally with a sidecar ``<file>.json`` (``source``, ``officer_badge``, ``recorded_at``,
-``title``, ``categories``, ``case_number``). A file is taken once it has not changed for
-``dock_settle_seconds``; it goes through the single ingest path (INV-1); the stored copy
-is then read back and its SHA-256 compared before the dock copy is removed, so the device
-copy is erased only after a verified upload. Files that are refused move to
-``<device>/rejected/`` with a ``.error.txt`` saying why: nothing is lost.
+``title``, ``categories``, ``case_number``, ``pre_event_buffer_seconds`` (OPS-2) and
+``markers`` (OPS-3: ``[{"kind", "at", "reason"}]``, vms/markers.py)). A file is taken
+once it has not changed for ``dock_settle_seconds``; it goes through the single ingest
+path (INV-1); the stored copy is then read back and its SHA-256 compared before the dock
+copy is removed, so the device copy is erased only after a verified upload. Files that
+are refused move to ``<device>/rejected/`` with a ``.error.txt`` saying why: nothing is lost.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from vms.errors import (
     VMSError,
 )
 from vms.ingest import Ingestor, IngestRequest, Origin
+from vms.markers import check_buffer, parse_markers
 from vms.recorded_time import parse_recorded_at
 
 log = logging.getLogger(__name__)
@@ -125,6 +127,8 @@ class DockScanner:
                 original_filename=path.name,
                 custody_details={"dock_path": f"{device_id}/{path.name}"},
                 origin=Origin.USER,  # the folder and sidecar are a person's word (#10.1)
+                pre_event_buffer_seconds=check_buffer(sidecar.get("pre_event_buffer_seconds")),
+                markers=parse_markers(sidecar.get("markers")),  # OPS-3
             )
             result = self.ingestor.ingest(path, request, DOCK_ACTOR)
             stored = self.ingestor.store.path_for(result.sha256)

@@ -54,6 +54,7 @@ from vms.db.models import (
     Device,
     MediaCategory,
     MediaItem,
+    MediaMarker,
     SourceKind,
 )
 from vms.devices import Claim, resolve_claim
@@ -67,6 +68,7 @@ from vms.events import EventBus
 from vms.faults import crash_point
 from vms.filenames import MAX_RAW_FILENAME_CHARS, safe_filename
 from vms.ingest_copy import Background, PipelinedHash, require_unchanged
+from vms.markers import DeviceMarker, check_buffer, check_markers, check_span
 from vms.media.probe import ZIP, ProbeResult, probe
 from vms.recorded_time import RecordedWindow
 from vms.store import MediaStore, is_disk_full, start_writeback
@@ -108,6 +110,10 @@ class IngestRequest:
     custody_details: dict[str, str] = field(default_factory=dict)
     # Paths where a person is the origin say so: only the recorder creates fixed items.
     origin: Origin = Origin.SYSTEM
+    # OPS-2: the seconds of pre-event buffer at the head of the file; OPS-3: the
+    # device's deactivation/mute markers with their reasons (vms/markers.py).
+    pre_event_buffer_seconds: int | None = None
+    markers: tuple[DeviceMarker, ...] = ()
 
 
 # Called inside the ingest transaction with the new row (e.g. retention pins the item
@@ -170,6 +176,8 @@ def validate_request(request: IngestRequest, categories: CategoryList) -> Ingest
         expected_sha256=request.expected_sha256.lower() if request.expected_sha256 else None,
         custody_details=custody,
         origin=request.origin,
+        pre_event_buffer_seconds=check_buffer(request.pre_event_buffer_seconds),  # OPS-2
+        markers=check_markers(request.markers),  # OPS-3
     )
 
 
@@ -314,6 +322,7 @@ class Ingestor:
                     "only as an export package"
                 )
             start, origin = self._recorded_start(request, facts, ingest_time)
+            _check_markers(request, facts, start)  # OPS-2, OPS-3: before it is placed
             crash_point("ingest.after-probe")
             # 5.-7. place and catalogue under the hash lock
             with self.store.hash_lock(sha256):
@@ -555,12 +564,17 @@ class Ingestor:
                 ingested_at=now,
                 ingested_by=who.name,
                 recorded_start_origin=origin,
+                pre_event_buffer_seconds=request.pre_event_buffer_seconds,  # OPS-2
             )
             item.categories = [
                 MediaCategory(category=c, recorded_start=start) for c in request.categories
             ]
             s.add(item)
             s.flush()  # the custody event refers to the row
+            s.add_all(  # OPS-3, in time order
+                MediaMarker(media_id=media_id, kind=m.kind.value, at=m.at, reason=m.reason)
+                for m in sorted(request.markers, key=lambda m: m.at)
+            )
             for hook in self.hooks:
                 hook(s, item, now)
             s.add(
@@ -583,6 +597,34 @@ class Ingestor:
                     "sha256": sha256,
                     "size": size,
                     "filename": request.original_filename,
+                    **_marker_details(request),
                 },
             )
         return media_id
+
+
+def _check_markers(request: IngestRequest, facts: ProbeResult, start: dt.datetime) -> None:
+    """The buffer and markers inside the recording as probed (OPS-2, OPS-3): a file
+    without a duration (a document, a still) has no span for them."""
+    if not request.markers and request.pre_event_buffer_seconds is None:
+        return
+    end = request.recorded_end
+    if end is None and facts.duration_seconds is not None:
+        end = start + dt.timedelta(seconds=facts.duration_seconds)
+    if end is None:
+        raise InvalidArgument(
+            f"{request.original_filename or 'the file'} has no duration: "
+            "pre_event_buffer_seconds and markers are for recordings",
+            field="markers" if request.markers else "pre_event_buffer_seconds",
+        )
+    check_span(request.markers, request.pre_event_buffer_seconds, start, end)
+
+
+def _marker_details(request: IngestRequest) -> dict[str, object]:
+    """What the ingest's audit entry says of the buffer and markers (OPS-2, OPS-3)."""
+    details: dict[str, object] = {}
+    if request.pre_event_buffer_seconds is not None:
+        details["pre_event_buffer_seconds"] = request.pre_event_buffer_seconds
+    if request.markers:
+        details["markers"] = len(request.markers)
+    return details

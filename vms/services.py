@@ -113,7 +113,7 @@ class Services:
         store = MediaStore(config.media_dir)
         store.create_dirs()
         audit = AuditLog(load_or_create_key(config.secrets_dir, "audit.key"), clock)
-        authoriser = Authoriser(db, audit)
+        authoriser = Authoriser(db, audit, privacy_roles=config.access.privacy_roles)  # ACC-11
         events = EventBus()
         categories = load_categories(config.tagging.categories_file)
         users = UserService(

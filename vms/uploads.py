@@ -40,6 +40,7 @@ from vms.errors import (
     PermissionDenied,
 )
 from vms.ingest import Ingestor, IngestRequest, Origin, validate_request
+from vms.markers import DeviceMarker, check_buffer, check_span, parse_markers
 from vms.recorded_time import parse_recorded_at
 from vms.store import is_disk_full
 from vms.upload_space import RECEIVING, UploadSpace
@@ -102,6 +103,9 @@ class NewUpload:
     categories: tuple[str, ...] = ()
     case_number: str | None = None
     incident_number: str | None = None
+    # OPS-2: seconds of pre-event buffer at the head of the file; OPS-3: device markers.
+    pre_event_buffer_seconds: int | None = None
+    markers: tuple[DeviceMarker, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -211,9 +215,15 @@ class UploadService:
                 expected_size=size,
                 expected_sha256=new.sha256,
                 origin=Origin.USER,
+                pre_event_buffer_seconds=new.pre_event_buffer_seconds,
+                markers=new.markers,
             ),
             self.ingestor.categories,
         )
+        if request.recorded_at is not None:
+            # OPS-3: absurd marker times refused before a byte is sent; the ingest checks
+            # them against the probed duration.
+            check_span(request.markers, None, request.recorded_at, None)
         now = self.clock.now()
         # Refused before a byte is sent; the ingest at completion checks again (INV-1).
         self.ingestor.check_recorded_at(request, now)  # #10.2
@@ -241,6 +251,8 @@ class UploadService:
                 "categories": list(request.categories),
                 "case_number": request.case_number,
                 "incident_number": request.incident_number,
+                "pre_event_buffer_seconds": request.pre_event_buffer_seconds,  # OPS-2
+                "markers": [m.as_json() for m in request.markers],  # OPS-3
                 # The name as sent when it had to be cleaned (issue 10, item 5).
                 **{k: v for k, v in request.custody_details.items() if k == "filename_as_sent"},
             },
@@ -463,6 +475,8 @@ class UploadService:
                 ),
             },
             origin=Origin.USER,
+            pre_event_buffer_seconds=check_buffer(meta.get("pre_event_buffer_seconds")),
+            markers=parse_markers(meta.get("markers")),
         )
         part = self.part_path(upload_id)
         try:

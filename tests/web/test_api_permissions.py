@@ -1,4 +1,4 @@
-"""Every role against every endpoint (ACC-1, ACC-2, ACC-3, ACC-4, ACC-7, ACC-8); refusals
+"""Every role against every endpoint (ACC-1, ACC-2, ACC-3, ACC-4, ACC-7, ACC-8, ACC-11); refusals
 are 403s with a reason, and audited.
 
 The expected table is written out here by hand, independently of vms/auth/permissions.py,
@@ -36,8 +36,8 @@ ROLES = [
 
 @pytest.fixture
 def items(services: Services) -> dict[str, str]:
-    """An item recorded by officer B1 (supervised by sergeant), a restricted one and one
-    of a critical incident (ACC-2)."""
+    """An item recorded by officer B1 (supervised by sergeant), a restricted one, one
+    of a critical incident (ACC-2) and a privacy-sensitive one (ACC-11)."""
     who = Who("setup", "admin")
     own = services.ingestor.ingest(
         io.BytesIO(make_video(seconds=1, seed=1)),
@@ -54,7 +54,15 @@ def items(services: Services) -> dict[str, str]:
         IngestRequest(source=SourceKind.BWC, device_id="BWC-1", officer_badge="B1"),
         who,
     )
+    private = services.ingestor.ingest(
+        io.BytesIO(make_video(seconds=1, seed=4)),
+        IngestRequest(source=SourceKind.BWC, device_id="BWC-1", officer_badge="B1"),
+        who,
+    )
     with services.db.transaction() as s:
+        row = s.get(MediaItem, private.media_id)
+        assert row is not None
+        row.privacy_sensitive = True  # ACC-11
         row = s.get(MediaItem, restricted.media_id)
         assert row is not None
         row.restricted = True  # ACC-7
@@ -65,6 +73,7 @@ def items(services: Services) -> dict[str, str]:
         "own": own.media_id,
         "restricted": restricted.media_id,
         "critical": critical.media_id,
+        "private": private.media_id,
     }
 
 
@@ -250,6 +259,21 @@ ENDPOINTS: dict[str, Call] = {
         headers=h,
     ),
     "release-revoke": lambda c, h, i: c.delete("/api/v1/releases/unknown/share/unknown", headers=h),
+    # ACC-11: a privacy-sensitive item's metadata as any item's; its content (play,
+    # export, redaction) only for [access] privacy_sensitive_roles (default: admin,
+    # investigator, records_commander).
+    "private-detail": lambda c, h, i: c.get(f"/api/v1/media/{i['private']}", headers=h),
+    "private-content": lambda c, h, i: c.get(
+        f"/api/v1/media/{i['private']}/content?purpose=investigation", headers=h
+    ),
+    "private-export": lambda c, h, i: c.post(
+        "/api/v1/exports",
+        json={"purpose": "court", "sources": [{"media_id": i["private"]}]},
+        headers=h,
+    ),
+    "private-redact": lambda c, h, i: c.post(
+        "/api/v1/redactions", json={"media_id": i["private"], "detect": ["faces"]}, headers=h
+    ),
 }
 
 # role -> endpoint -> expected status
@@ -348,6 +372,11 @@ EXPECTED: dict[str, dict[str, int]] = {
     "privacy-flag": {A: 200, D: 403, C: 200, I: 200, U: 403, S: 200, O: 200, X: 403, P: 403},
     "privacy-clear": {A: 200, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403, P: 200},
     "release-revoke": {A: 404, D: 403, C: 404, I: 403, U: 403, S: 403, O: 403, X: 403, P: 403},
+    # ACC-11: the supervisor and the recording officer lose the content, not the metadata.
+    "private-detail": {A: 200, D: 403, C: 200, I: 200, U: 200, S: 200, O: 200, X: 403, P: 403},
+    "private-content": {A: 200, D: 403, C: 403, I: 200, U: 403, S: 403, O: 403, X: 403, P: 403},
+    "private-export": {A: 202, D: 403, C: 403, I: 202, U: 403, S: 403, O: 403, X: 403, P: 403},
+    "private-redact": {A: 202, D: 403, C: 202, I: 202, U: 403, S: 403, O: 403, X: 403, P: 403},
 }
 
 

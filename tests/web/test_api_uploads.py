@@ -21,17 +21,20 @@ def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def create(http: httpx.Client, token: str, data: bytes, **extra: object) -> str:
-    body = {
+def upload_body(data: bytes, **extra: object) -> dict[str, object]:
+    """A create body for ``data`` from device BWC-0042; ``extra`` adds or replaces fields."""
+    body: dict[str, object] = {
         "filename": "shift.mp4",
         "size": len(data),
         "sha256": hashlib.sha256(data).hexdigest(),
         "source": "bwc",
         "device_id": "BWC-0042",
-        "title": "CAD 2611-0042",
-        "categories": ["Service of Process"],
     }
-    body.update(extra)
+    return body | extra
+
+
+def create(http: httpx.Client, token: str, data: bytes, **extra: object) -> str:
+    body = upload_body(data, title="CAD 2611-0042", categories=["Service of Process"]) | extra
     r = http.post("/api/v1/uploads", json=body, headers=auth(token))
     assert r.status_code == 201, r.text
     return str(r.json()["id"])

@@ -17,8 +17,16 @@ from __future__ import annotations
 from typing import NoReturn
 
 from vms.audit.log import AuditLog, Who
-from vms.auth.permissions import Action, Actor, Decision, ItemFacts, decide
+from vms.auth.permissions import (
+    DEFAULT_PRIVACY_ROLES,
+    Action,
+    Actor,
+    Decision,
+    ItemFacts,
+    decide,
+)
 from vms.db.engine import Database
+from vms.db.models import Role
 from vms.errors import PermissionDenied
 
 
@@ -30,14 +38,27 @@ def who(actor: Actor) -> Who:
 class Authoriser:
     """Decides with the pure table and audits refusals (ACC-1, INV-4)."""
 
-    def __init__(self, db: Database, audit: AuditLog) -> None:
+    def __init__(
+        self,
+        db: Database,
+        audit: AuditLog,
+        *,
+        privacy_roles: frozenset[Role] = DEFAULT_PRIVACY_ROLES,
+    ) -> None:
         self.db = db
         self.audit = audit
+        # ACC-11: who sees a privacy-sensitive item's content ([access] privacy_sensitive_roles).
+        self.privacy_roles = privacy_roles
+
+    def decide(self, actor: Actor, action: Action, item: ItemFacts | None = None) -> Decision:
+        """The table's decision with this installation's settings (ACC-11's roles);
+        nothing audited (see :meth:`allows`)."""
+        return decide(actor, action, item, privacy_roles=self.privacy_roles)
 
     def allows(self, actor: Actor, action: Action, item: ItemFacts | None = None) -> bool:
         """May ``actor`` do ``action`` (to ``item``)? Asks only: nothing is audited, so
         use it to shape what is shown (a menu, a list), never to refuse an action."""
-        return decide(actor, action, item).allowed
+        return self.decide(actor, action, item).allowed
 
     def require(
         self, actor: Actor, action: Action, target: str, item: ItemFacts | None = None
@@ -47,7 +68,7 @@ class Authoriser:
         ``(actor, action, target, outcome="denied", details={"reason": ...})`` (ACC-1,
         ACC-6, INV-4). ``item``: the facts of a media item, for the item-scoped rules
         (ACC-2, ACC-7, ACC-8); None checks the role alone."""
-        decision = decide(actor, action, item)
+        decision = self.decide(actor, action, item)
         if not decision.allowed:
             self.refuse(actor, action.value, target, decision.reason)
         return decision

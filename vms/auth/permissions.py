@@ -1,4 +1,4 @@
-"""Who may do what: one pure table (ACC-1, ACC-2, ACC-3, ACC-4, ACC-7, ACC-8).
+"""Who may do what: one pure table (ACC-1, ACC-2, ACC-3, ACC-4, ACC-7, ACC-8, ACC-11).
 
 No I/O here: :func:`decide` takes the actor and the facts about the target and returns a
 :class:`Decision` with the reason, which the caller audits and returns as a 403 when
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import Any
 
 from vms.db.models import Role
 
@@ -207,6 +208,28 @@ class ItemFacts:
     critical_incident: bool = False
     review_approval: str | None = None
     review_grant: str | None = None
+    # ACC-11: flagged privacy-sensitive (a person in a state of undress, 001 3.5.7.2):
+    # its content only for the configured roles (``[access] privacy_sensitive_roles``).
+    privacy_sensitive: bool = False
+
+
+# ACC-11: the actions that show an item's content (a view or download, a copy in an
+# export, a redaction job's frames); a privacy-sensitive item's are refused to roles
+# outside the configured set. Metadata (media.search) stays: the item is known to exist.
+PRIVACY_ACTIONS = frozenset({Action.MEDIA_VIEW, Action.EXPORTS_CREATE, Action.REDACTIONS_MANAGE})
+# ACC-11 default (docs/design/access-rules.md, "ACC-11"): the system administrator who
+# places the protection (001 3.5.7.2, the TMU), investigators (internal investigation,
+# 001 3.5.6) and the records unit that redacts for release (REL-3).
+DEFAULT_PRIVACY_ROLES = frozenset({Role.ADMIN, Role.INVESTIGATOR, Role.RECORDS_COMMANDER})
+
+
+def facts_of(item: Any) -> ItemFacts:
+    """The facts of a catalog row that need no look-up (badge, restricted, privacy)."""
+    return ItemFacts(
+        officer_badge=item.officer_badge,
+        restricted=item.restricted,
+        privacy_sensitive=bool(item.privacy_sensitive),
+    )
 
 
 @dataclass(frozen=True)
@@ -219,8 +242,33 @@ def scope_of(role: Role, action: Action) -> Scope:
     return TABLE[action].get(role, Scope.NONE)
 
 
-def decide(actor: Actor, action: Action, item: ItemFacts | None = None) -> Decision:
-    """May ``actor`` do ``action`` (to ``item``)? Always says why."""
+def decide(
+    actor: Actor,
+    action: Action,
+    item: ItemFacts | None = None,
+    *,
+    privacy_roles: frozenset[Role] = DEFAULT_PRIVACY_ROLES,
+) -> Decision:
+    """May ``actor`` do ``action`` (to ``item``)? Always says why. ``privacy_roles``: the
+    roles that may see a privacy-sensitive item's content (ACC-11)."""
+    decision = _decide(actor, action, item)
+    if (
+        decision.allowed
+        and item is not None
+        and item.privacy_sensitive
+        and action in PRIVACY_ACTIONS
+        and actor.role not in privacy_roles
+    ):
+        return Decision(
+            False,
+            "the item is privacy-sensitive: its content is restricted to "
+            f"{', '.join(sorted(r.value for r in privacy_roles))} (ACC-11)",
+        )
+    return decision
+
+
+def _decide(actor: Actor, action: Action, item: ItemFacts | None) -> Decision:
+    """:func:`decide` before the ACC-11 privacy restriction."""
     scope = scope_of(actor.role, action)
     if scope is Scope.NONE:
         return Decision(False, f"role {actor.role.value} may not {action.value} (ACC-1)")

@@ -212,6 +212,9 @@ class MediaItem(Base):
     # ACC-2: the recording is of an incident with death or serious bodily injury; the
     # officer who recorded it reviews it only with a recorded written approval.
     critical_incident: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # OPS-2: the seconds of pre-event buffer at the head of the file, as the device or
+    # uploader stated it; None: not stated (fixed cameras have none).
+    pre_event_buffer_seconds: Mapped[int | None] = mapped_column(Integer)
     derived_from_id: Mapped[str | None] = mapped_column(ForeignKey("media_items.id"))
     ingested_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     ingested_by: Mapped[str] = mapped_column(String(64))
@@ -677,6 +680,24 @@ class DestructionRecord(Base):
     purged_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     run_id: Mapped[str] = mapped_column(String(36))
     file_unlinked: Mapped[bool] = mapped_column(Boolean)
+
+
+class MediaMarker(Base):
+    """A device marker on a recording (OPS-3): deactivation, mute and their ends, with
+    the officer's reason. Goes with its item (a purge deletes the row, the database
+    cascades); ``ix_media_markers_kind`` serves the catalog's ``has_marker`` filter."""
+
+    __tablename__ = "media_markers"
+    __table_args__ = (
+        Index("ix_media_markers_media", "media_id", "at"),
+        Index("ix_media_markers_kind", "kind", "media_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    media_id: Mapped[str] = mapped_column(ForeignKey("media_items.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    reason: Mapped[str | None] = mapped_column(String(500))
 
 
 class SupervisorReview(Base):

@@ -41,7 +41,7 @@ from sqlalchemy.orm import Session
 from vms import ids
 from vms.audit.log import AuditLog, Who
 from vms.auth.authoriser import Authoriser, who
-from vms.auth.permissions import Action, Actor, ItemFacts, Scope, scope_of
+from vms.auth.permissions import Action, Actor, ItemFacts, Scope, facts_of, scope_of
 from vms.bounded import shown
 from vms.case_exports import CaseExport
 from vms.catalog import fixed_segments_of, segments_from
@@ -222,7 +222,7 @@ class _Progress:
 
 
 def _facts(item: MediaItem) -> ItemFacts:
-    return ItemFacts(officer_badge=item.officer_badge, restricted=item.restricted)
+    return facts_of(item)
 
 
 def _text(name: str, value: str | None, *, required: bool, limit: int = MAX_TEXT) -> str | None:

@@ -10,6 +10,7 @@ from flask import redirect, render_template, request, url_for
 from vms.access import needs_purpose
 from vms.audit.view import AuditQuery
 from vms.auth.permissions import Action, decide
+from vms.catalog import MediaDetail
 from vms.errors import InvalidArgument
 from web.contract import parse_model, query_data
 from web.pages.blueprint import page_blueprint
@@ -59,7 +60,7 @@ def media_detail(media_id: str) -> Any:
     actor = require_actor()
     item = services().catalog.get(actor, media_id)
     item_facts = services().catalog.content_facts(actor, media_id)
-    viewing = decide(actor, Action.MEDIA_VIEW, item_facts)
+    viewing = services().authoriser.decide(actor, Action.MEDIA_VIEW, item_facts)
     # ACC-4: outside their own scope a reviewer picks a purpose before the player loads.
     purposes = services().catalog.purposes
     needs = viewing.allowed and needs_purpose(actor, item_facts)
@@ -84,7 +85,46 @@ def media_detail(media_id: str) -> Any:
         purpose=purpose,
         can_edit=decide(actor, Action.MEDIA_EDIT, item_facts).allowed,
         categories=services().categories.categories,
+        marker_bar=marker_bar(item),
     )
+
+
+# A marker that starts a span (OPS-3) and the kind that ends it.
+SPAN_ENDS = {"mute": "unmute", "deactivation": "reactivation"}
+
+
+def marker_bar(item: MediaDetail) -> dict[str, Any] | None:
+    """The media page's timeline of the recording (OPS-2, OPS-3): the pre-event buffer
+    at its head, muted and deactivated spans (a span open at the end runs to the end) and
+    a tick per marker, in percent of the duration for a server-drawn SVG (the page's
+    CSP allows no inline styles). None: nothing to draw."""
+    duration = item.duration_seconds
+    if not duration or (not item.markers and not item.pre_event_buffer_seconds):
+        return None
+
+    def pct(seconds: float) -> float:
+        return round(min(max(seconds / duration, 0.0), 1.0) * 100, 3)
+
+    spans: list[dict[str, Any]] = []
+    opened: dict[str, float] = {}
+    for marker in item.markers:
+        if marker.kind in SPAN_ENDS:
+            opened.setdefault(marker.kind, marker.offset_seconds)
+        for kind, end in SPAN_ENDS.items():
+            if marker.kind == end and kind in opened:
+                start = opened.pop(kind)
+                spans.append(
+                    {"kind": kind, "x": pct(start), "w": pct(marker.offset_seconds - start)}
+                )
+    spans += [{"kind": k, "x": pct(s), "w": pct(duration - s)} for k, s in opened.items()]
+    return {
+        "buffer": pct(item.pre_event_buffer_seconds or 0),
+        "spans": spans,
+        "ticks": [
+            {"kind": m.kind, "x": pct(m.offset_seconds), "reason": m.reason or ""}
+            for m in item.markers
+        ],
+    }
 
 
 @bp.post("/media/<media_id>/restricted")

@@ -8,6 +8,7 @@ from pydantic import Field
 
 from vms.catalog import MAX_PAGE, UNCHANGED, MediaChanges, MediaQuery, RestrictionChange
 from vms.db.models import SourceKind
+from vms.markers import MarkerKind
 from web.contract import OutTime, Printable, QueryModel, Range, RequestModel, ResponseModel, Time
 
 Source = Literal["fixed", "bwc", "dash", "handheld", "export", "redacted"]
@@ -26,6 +27,9 @@ class MediaSearchQuery(QueryModel):
     case_number: Filter | None = None
     case: Filter | None = Field(None, description="Another name for case_number")
     category: Filter | None = None
+    has_marker: Literal["deactivation", "mute", "reactivation", "unmute"] | None = Field(
+        None, description="Only items with a device marker of this kind (OPS-3)"
+    )
     start: Time | None = Field(None, description="Recorded at or after this time")
     end: Time | None = Field(None, description="Recorded before this time")
     cursor: Annotated[str, Printable(500, multiline=False)] | None = Field(
@@ -40,6 +44,7 @@ class MediaSearchQuery(QueryModel):
             officer_badge=self.officer_badge or self.officer or None,
             case_number=self.case_number or self.case or None,
             category=self.category or None,
+            has_marker=MarkerKind(self.has_marker) if self.has_marker else None,
             start=self.start,
             end=self.end,
             cursor=self.cursor or None,
@@ -123,15 +128,28 @@ class MediaOut(ResponseModel):
     ingested_by: str
     expires_at: OutTime | None = Field(description="null: kept while held (RET-12)")
     retention_rule: str | None = Field(description="Which retention rule decided the expiry")
+    pre_event_buffer_seconds: int | None = Field(
+        None, description="Seconds of pre-event buffer at the head of the file (OPS-2)"
+    )
     device_name: str | None = Field(description="The camera's or device's name")
     device_location: str | None = Field(description="A fixed camera's location, when set")
     officer_label: str | None = Field(description="'Name (badge)' of the item's officer")
     display_title: str = Field(description="The title, or camera name and time (segments)")
 
 
+class MarkerOut(ResponseModel):
+    """A device marker (OPS-3): deactivation or mute and their ends, with the reason."""
+
+    kind: Literal["deactivation", "mute", "reactivation", "unmute"]
+    at: OutTime
+    reason: str | None
+    offset_seconds: float = Field(description="Seconds from the recorded start")
+
+
 class MediaDetailOut(MediaOut):
     custody: list[CustodyOut]
     derived: list[str]
+    markers: list[MarkerOut] = Field(default_factory=list, description="Time order (OPS-3)")
 
 
 class MediaPageOut(ResponseModel):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator
+from pydantic import BeforeValidator, Field
 
 from recorder.review import ReviewQuery
 from web.contract import OutTime, Printable, QueryModel, ResponseModel, Time
@@ -48,6 +48,14 @@ class InterruptionOut(ResponseModel):
     detail: str | None
 
 
+class ReviewMarkerOut(ResponseModel):
+    """A device marker on an item's track (OPS-3)."""
+
+    kind: str
+    at: OutTime
+    reason: str | None
+
+
 class ReviewSourceOut(ResponseModel):
     kind: str
     id: str
@@ -63,6 +71,9 @@ class ReviewSourceOut(ResponseModel):
     playable: bool
     refusal: str | None
     selected: bool
+    markers: list[ReviewMarkerOut] = Field(
+        default_factory=list, description="An item's device markers, time order (OPS-3)"
+    )
 
 
 class ReviewOut(ResponseModel):

@@ -8,6 +8,7 @@ from pydantic import Field
 
 from vms.bounded import MAX_INT
 from vms.db.models import SourceKind
+from vms.markers import MAX_BUFFER_SECONDS, MAX_MARKERS, MAX_REASON, DeviceMarker, MarkerKind
 from vms.uploads import NewUpload
 from web.contract import OutTime, Printable, Range, RequestModel, ResponseModel, Time
 from web.schemas.media import MediaDetailOut
@@ -15,6 +16,18 @@ from web.schemas.media import MediaDetailOut
 
 def _line(max_len: int, *, required: bool = False) -> Printable:
     return Printable(max_len, required=required, multiline=False)
+
+
+class MarkerIn(RequestModel):
+    """A device marker (OPS-3): when the officer deactivated or muted the device, or
+    resumed, and the reason given. Inside the recording (checked at ingest)."""
+
+    kind: Literal["deactivation", "mute", "reactivation", "unmute"]
+    at: Time
+    reason: Annotated[str, _line(MAX_REASON)] | None = None
+
+    def marker(self) -> DeviceMarker:
+        return DeviceMarker(MarkerKind(self.kind), self.at, self.reason or None)
 
 
 class NewUploadIn(RequestModel):
@@ -35,6 +48,12 @@ class NewUploadIn(RequestModel):
     categories: list[str] | None = None
     case_number: Annotated[str, _line(64)] | None = None
     incident_number: Annotated[str, _line(64)] | None = None
+    pre_event_buffer_seconds: Annotated[int, Range(0, MAX_BUFFER_SECONDS)] | None = Field(
+        None, description="Seconds of pre-event buffer at the head of the file (OPS-2)"
+    )
+    markers: Annotated[list[MarkerIn], Field(max_length=MAX_MARKERS)] | None = Field(
+        None, description="Device markers: deactivation, mute and their ends (OPS-3)"
+    )
 
     def command(self) -> NewUpload:
         return NewUpload(
@@ -49,6 +68,8 @@ class NewUploadIn(RequestModel):
             categories=tuple(self.categories or ()),
             case_number=self.case_number or None,
             incident_number=self.incident_number or None,
+            pre_event_buffer_seconds=self.pre_event_buffer_seconds,
+            markers=tuple(m.marker() for m in self.markers or ()),
         )
 
 

@@ -40,3 +40,16 @@
     }
   });
 })();
+
+// Device markers (OPS-3): a marker's time in the table seeks the player there.
+(function () {
+  "use strict";
+  const player = document.getElementById("player");
+  if (!player) return;
+  document.querySelectorAll("button.seek").forEach((button) => {
+    button.addEventListener("click", () => {
+      player.currentTime = Math.max(0, Number(button.dataset.offset));
+      player.play().catch(() => {});
+    });
+  });
+})();

@@ -344,6 +344,11 @@
       const title = "recording interrupted: " + g.cause + (g.detail ? " (" + g.detail + ")" : "");
       row.track.appendChild(block("review-interruption", Date.parse(g.start), to, title));
     }
+    // Device markers of an item (OPS-3): mute, deactivation and their ends, with reasons.
+    for (const m of source.markers || []) {
+      const title = m.kind + " " + m.at + (m.reason ? ": " + m.reason : "");
+      row.track.appendChild(block("review-device-marker " + m.kind, Date.parse(m.at), undefined, title));
+    }
     laneTracks[row.lane.dataset.source] = row.track;
     lanesBox.appendChild(row.lane);
   }
