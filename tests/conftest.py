@@ -31,6 +31,8 @@ from vms.clock import ManualClock
 from vms.config import Config, load_config
 from vms.services import Services
 
+from tests.peers import seaweedfs as seaweedfs_peer
+
 TIER = os.environ.get("VMS_TEST_TIER", "all")
 PG_ADMIN_URL = os.environ.get(
     "VMS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -161,6 +163,51 @@ def services(config: Config, clock: ManualClock) -> Iterator[Services]:
     """Services on the fixed ``clock`` (INV-7): a test that needs time to pass advances
     it, or opens services with :class:`~vms.clock.SystemClock` explicitly."""
     svc = Services.open(config, clock=clock)
+    svc.migrate()
+    try:
+        yield svc
+    finally:
+        svc.close()
+
+
+@pytest.fixture(scope="session")
+def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[seaweedfs_peer.SeaweedS3]:
+    """A real S3 server for the session: SeaweedFS on ephemeral loopback ports
+    (tests/peers/seaweedfs), started within a bounded time and stopped by its PID."""
+    server = seaweedfs_peer.start(tmp_path_factory.mktemp("seaweedfs"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def s3_overrides(server: seaweedfs_peer.SeaweedS3, *, object_lock: bool = True) -> dict[str, str]:
+    """Settings of a media store in a new bucket of ``server`` (Object Lock on or off)."""
+    from vms.s3 import S3Bucket, S3Settings
+
+    bucket = f"vms-{uuid.uuid4().hex[:12]}"
+    S3Bucket(
+        S3Settings(server.endpoint, bucket, "us-east-1", server.access_key, server.secret_key)
+    ).ensure_bucket(object_lock=object_lock)
+    return {
+        "VMS_STORE_BACKEND": "s3",
+        "VMS_STORE_ENDPOINT": server.endpoint,
+        "VMS_STORE_BUCKET": bucket,
+        "VMS_STORE_ACCESS_KEY_ID": server.access_key,
+        "VMS_STORE_SECRET_ACCESS_KEY": server.secret_key,
+    }
+
+
+@pytest.fixture
+def s3_config(database: tuple[str, Path], seaweedfs: seaweedfs_peer.SeaweedS3) -> Config:
+    """A configuration whose media store is a fresh Object Lock bucket on SeaweedFS."""
+    url, data_dir = database
+    return make_config(data_dir, url, **s3_overrides(seaweedfs))
+
+
+@pytest.fixture
+def s3_services(s3_config: Config, clock: ManualClock) -> Iterator[Services]:
+    svc = Services.open(s3_config, clock=clock)
     svc.migrate()
     try:
         yield svc

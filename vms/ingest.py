@@ -384,7 +384,7 @@ class Ingestor:
                 select(MediaItem.id).where(MediaItem.sha256 == sha256).limit(1)
             ).first()
         if used is None:
-            self.store.path_for(sha256).unlink(missing_ok=True)
+            self.store.remove(sha256)
             log.warning("ingest failed after storing %s: the stored original was removed", sha256)
 
     def _link_temp(self, source: Path) -> Path | None:
