@@ -153,9 +153,33 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-def config(database: tuple[str, Path]) -> Config:
+def store_backend(request: pytest.FixtureRequest) -> str:
+    """The media store backend of ``config``: "local" unless a test parametrizes it
+    (``@pytest.mark.parametrize("store_backend", ["local", "s3"], indirect=True)``)."""
+    return str(getattr(request, "param", "local"))
+
+
+@pytest.fixture
+def config(
+    database: tuple[str, Path], store_backend: str, request: pytest.FixtureRequest
+) -> Config:
     url, data_dir = database
+    if store_backend == "s3":
+        return make_config(data_dir, url, **s3_overrides(request.getfixturevalue("seaweedfs")))
     return make_config(data_dir, url)
+
+
+def store_env(config: Config) -> dict[str, str]:
+    """The environment that gives a subprocess (``vms ...``) the same media store."""
+    if config.store.backend != "s3":
+        return {}
+    return {
+        "VMS_STORE_BACKEND": "s3",
+        "VMS_STORE_ENDPOINT": config.store.endpoint,
+        "VMS_STORE_BUCKET": config.store.bucket,
+        "VMS_STORE_ACCESS_KEY_ID": config.store.access_key_id,
+        "VMS_STORE_SECRET_ACCESS_KEY": config.store.secret_access_key,
+    }
 
 
 @pytest.fixture
@@ -196,23 +220,6 @@ def s3_overrides(server: seaweedfs_peer.SeaweedS3, *, object_lock: bool = True) 
         "VMS_STORE_ACCESS_KEY_ID": server.access_key,
         "VMS_STORE_SECRET_ACCESS_KEY": server.secret_key,
     }
-
-
-@pytest.fixture
-def s3_config(database: tuple[str, Path], seaweedfs: seaweedfs_peer.SeaweedS3) -> Config:
-    """A configuration whose media store is a fresh Object Lock bucket on SeaweedFS."""
-    url, data_dir = database
-    return make_config(data_dir, url, **s3_overrides(seaweedfs))
-
-
-@pytest.fixture
-def s3_services(s3_config: Config, clock: ManualClock) -> Iterator[Services]:
-    svc = Services.open(s3_config, clock=clock)
-    svc.migrate()
-    try:
-        yield svc
-    finally:
-        svc.close()
 
 
 @pytest.fixture

@@ -277,6 +277,20 @@ class MediaStore:
         else:
             self.path_for(sha256).unlink(missing_ok=True)
 
+    def hold(self, sha256: str) -> bool:
+        """Put the stored original under the object store's legal hold (S3 with Object
+        Lock); False when the backend has none (local disk, or a bucket without it)."""
+        if self.remote is None:
+            return False
+        return self.remote.set_legal_hold(self.relative_path(sha256), True) > 0
+
+    def release_hold(self, sha256: str) -> None:
+        if self.remote is not None:
+            self.remote.set_legal_hold(self.relative_path(sha256), False)
+
+    def is_held(self, sha256: str) -> bool:
+        return self.remote is not None and self.remote.legal_hold(self.relative_path(sha256))
+
     def iter_stored(self) -> Iterator[str]:
         """The SHA-256 names of every stored original."""
         if self.remote is not None:

@@ -15,12 +15,14 @@ from vms.db.models import AuditCheckpoint
 from vms.errors import DataLoss, PermissionDenied
 from vms.services import Services
 
+pytestmark = pytest.mark.parametrize("store_backend", ["s3"], indirect=True)
 
-def test_each_checkpoint_is_an_object_under_a_legal_hold_INV_4(s3_services: Services) -> None:
-    cps = s3_services.checkpoints
-    remote = s3_services.store.remote
+
+def test_each_checkpoint_is_an_object_under_a_legal_hold_INV_4(services: Services) -> None:
+    cps = services.checkpoints
+    remote = services.store.remote
     assert remote is not None and cps.remote is remote
-    add_entries(s3_services, 3)
+    add_entries(services, 3)
     made = cps.sign_now()
     assert made is not None
     name = Checkpoints.object_name(made.seq)
@@ -34,16 +36,16 @@ def test_each_checkpoint_is_an_object_under_a_legal_hold_INV_4(s3_services: Serv
     assert report.problems == [] and report.checkpoints == 1
 
 
-def test_verify_compares_the_table_with_the_object_store_INV_4(s3_services: Services) -> None:
-    cps = s3_services.checkpoints
-    add_entries(s3_services, 2)
+def test_verify_compares_the_table_with_the_object_store_INV_4(services: Services) -> None:
+    cps = services.checkpoints
+    add_entries(services, 2)
     first = cps.sign_now()
-    add_entries(s3_services, 2)
+    add_entries(services, 2)
     second = cps.sign_now()
     assert first is not None and second is not None
     # Someone with the database deletes the newest checkpoint row and the log file's
     # line (the local witness): the held object still names it.
-    with s3_services.db.transaction() as s:
+    with services.db.transaction() as s:
         s.execute(delete(AuditCheckpoint).where(AuditCheckpoint.seq == second.seq))
     cps.log_path.write_text(cps.log_path.read_text().splitlines()[0] + "\n")
     problems = cps.verify().problems
@@ -52,7 +54,7 @@ def test_verify_compares_the_table_with_the_object_store_INV_4(s3_services: Serv
         for p in problems
     ), problems
     # A row altered in the database no longer matches its held copy.
-    with s3_services.db.transaction() as s:
+    with services.db.transaction() as s:
         s.execute(
             update(AuditCheckpoint)
             .where(AuditCheckpoint.seq == first.seq)
@@ -62,15 +64,15 @@ def test_verify_compares_the_table_with_the_object_store_INV_4(s3_services: Serv
     assert any(f"checkpoint {first.seq} in the database differs" in p for p in problems), problems
 
 
-def test_a_checkpoint_object_is_never_replaced_INV_4(s3_services: Services) -> None:
+def test_a_checkpoint_object_is_never_replaced_INV_4(services: Services) -> None:
     """An object already there for the entry (a lost row) is not signed over."""
-    cps = s3_services.checkpoints
-    remote = s3_services.store.remote
+    cps = services.checkpoints
+    remote = services.store.remote
     assert remote is not None
-    add_entries(s3_services, 1)
+    add_entries(services, 1)
     made = cps.sign_now()
     assert made is not None
-    with s3_services.db.transaction() as s:
+    with services.db.transaction() as s:
         s.execute(delete(AuditCheckpoint))
     cps.log_path.unlink()
     with pytest.raises(DataLoss, match="already exists in the object store"):

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from tests.conftest import store_env
 from tests.media import make_video
 from vms.check import Level, check
 from vms.config import Config
@@ -39,6 +40,7 @@ def run_cli(
         VMS_DATABASE_URL=config.effective_database_url,
         VMS_INGEST_MIN_FREE_BYTES="0",
     )
+    env.update(store_env(config))
     if crash_at:
         env["VMS_TEST_CRASH_AT"] = crash_at
     return subprocess.run(
@@ -56,6 +58,7 @@ def media_count(services: Services) -> int:
         return int(s.execute(select(func.count()).select_from(MediaItem)).scalar_one())
 
 
+@pytest.mark.parametrize("store_backend", ["local", "s3"], indirect=True)
 @pytest.mark.parametrize(("step", "committed"), STEPS)
 def test_killed_ingest_leaves_nothing_or_a_complete_item_INV_1(
     services: Services, config: Config, tmp_path: Path, step: str, committed: bool
@@ -73,6 +76,14 @@ def test_killed_ingest_leaves_nothing_or_a_complete_item_INV_1(
     assert report.clean, report
     assert media_count(services) == (1 if committed else 0)
     assert services.audit.verify(services.db) is None
+    remote = services.store.remote
+    # Killed between placing and cataloguing: the orphan was set aside, never deleted.
+    set_aside = (
+        list(services.store.orphans.iterdir())
+        if remote is None
+        else list(remote.list("orphans/"))
+    )
+    assert len(set_aside) == (1 if step == "ingest.after-rename" else 0)
 
     # The file can be ingested again afterwards: once, or reported as the duplicate.
     again = run_cli(config, "ingest", str(clip), "--source", "bwc", "--device", "BWC-9", "--json")
@@ -80,6 +91,9 @@ def test_killed_ingest_leaves_nothing_or_a_complete_item_INV_1(
     assert ('"duplicate": true' in again.stdout) is committed
     assert media_count(services) == 1
     assert check(services.db, services.store, Level.HASH).clean
+    if remote is not None:  # the original is in the bucket, nowhere on local disk
+        assert len(list(remote.list("objects/"))) == 1
+        assert list(services.store.iter_objects()) == []
 
 
 def test_recovery_does_not_touch_an_ingest_in_progress(services: Services, tmp_path: Path) -> None:
