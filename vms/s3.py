@@ -390,7 +390,7 @@ class S3Bucket:
         try:
             reply = self._client.get_object_legal_hold(Bucket=self.bucket, Key=key)
         except botocore.exceptions.ClientError as exc:
-            if "NoSuchObjectLock" in _code(exc) or _code(exc) == "InvalidRequest":
+            if _code(exc).startswith("NoSuchObjectL") or _code(exc) == "InvalidRequest":
                 return False
             raise translate(exc, key) from None
         return bool(reply.get("LegalHold", {}).get("Status") == "ON")

@@ -38,6 +38,7 @@ PORT_NAMES = (
     "s3.port",
     "s3.port.grpc",
     "s3.port.iceberg",
+    "s3.port.lance",
 )
 
 
