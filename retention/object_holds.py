@@ -8,10 +8,11 @@ the VMS or of the bucket, without the right to lift holds, cannot destroy eviden
 
 The database stays the authority. :meth:`ObjectHolds.sync` (the ``object-holds`` job of
 the jobs role, every SYNC_SECONDS) puts the hold on every held item's object not known
-to carry it yet (until then the database's hold protects it from the purge as before); holds are never lifted here: the purge
-releases an object's hold right before deleting it, after deciding again under the row
-lock that the item is no longer held (retention/purge.py). An item released from its
-holds that is not yet expired keeps its object hold until then, which is harmless.
+to carry it yet (until then the database's hold protects it from the purge as before);
+holds are never lifted here: the purge releases an object's hold right before deleting
+it, after deciding again under the row lock that the item is no longer held
+(retention/purge.py). An item released from its holds that is not yet expired keeps its
+object hold until then, which is harmless.
 """
 
 from __future__ import annotations

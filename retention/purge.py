@@ -474,7 +474,6 @@ class Purger:
                     {"free_bytes": free, "threshold_bytes": self.alarm_free_bytes, "active": False},
                 )
 
-
     def _remove_object(self, sha256: str) -> bool:
         """Release the legal hold of a stored object and delete it (S3); False when it
         was already gone (a replay after a crash). The intent row is written and the

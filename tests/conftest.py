@@ -25,13 +25,12 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from tests.peers import seaweedfs as seaweedfs_peer
 from vms.audit.log import SYSTEM_ROLE, Who
 from vms.auth.permissions import Actor
 from vms.clock import ManualClock
 from vms.config import Config, load_config
 from vms.services import Services
-
-from tests.peers import seaweedfs as seaweedfs_peer
 
 TIER = os.environ.get("VMS_TEST_TIER", "all")
 PG_ADMIN_URL = os.environ.get(

@@ -162,7 +162,9 @@ class S3Bucket:
                 self._lock_enabled = False
             except botocore.exceptions.BotoCoreError as exc:
                 raise translate(exc, f"bucket {self.bucket}") from None
-            log.info("bucket %s: Object Lock %s", self.bucket, "on" if self._lock_enabled else "off")
+            log.info(
+                "bucket %s: Object Lock %s", self.bucket, "on" if self._lock_enabled else "off"
+            )
         return self._lock_enabled
 
     # -- writing --------------------------------------------------------------------------
@@ -267,9 +269,7 @@ class S3Bucket:
             )
         except BaseException:
             with contextlib.suppress(Exception):
-                self._client.abort_multipart_upload(
-                    Bucket=self.bucket, Key=key, UploadId=upload_id
-                )
+                self._client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
             raise
         finally:
             os.close(fd)
@@ -314,7 +314,7 @@ class S3Bucket:
     def read_bytes(self, name: str) -> bytes:
         return b"".join(self.read(name))
 
-    def list(self, under: str) -> Iterator[StoredObject]:
+    def list_objects(self, under: str) -> Iterator[StoredObject]:
         """Objects (current versions) whose name starts with ``under``, in key order."""
         prefix = self.key(under)
         try:
@@ -418,7 +418,9 @@ class S3Bucket:
         """Server-side copy (repairs: an orphan moved aside keeps its bytes)."""
         try:
             self._client.copy_object(
-                Bucket=self.bucket, Key=self.key(to), CopySource={"Bucket": self.bucket, "Key": self.key(name)}
+                Bucket=self.bucket,
+                Key=self.key(to),
+                CopySource={"Bucket": self.bucket, "Key": self.key(name)},
             )
         except Exception as exc:
             raise translate(exc, self.key(name)) from None

@@ -18,10 +18,10 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import datetime as dt
-import hashlib
 import errno
 import fcntl
 import functools
+import hashlib
 import os
 import shutil
 from collections.abc import Callable, Iterator
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from vms.config import Config
     from vms.s3 import S3Bucket
 
-SECRET_KEY_FILE = "s3-secret-key"
+SECRET_KEY_FILE = "s3-secret-key"  # noqa: S105 (a file name, not a secret)
 
 # Unfinished multipart uploads older than this are a dead writer's (recovery aborts them).
 STALE_UPLOAD = dt.timedelta(minutes=15)
@@ -294,7 +294,7 @@ class MediaStore:
     def iter_stored(self) -> Iterator[str]:
         """The SHA-256 names of every stored original."""
         if self.remote is not None:
-            for obj in self.remote.list("objects/"):
+            for obj in self.remote.list_objects("objects/"):
                 yield obj.key.rsplit("/", 1)[-1]
             return
         for path in self.iter_objects():

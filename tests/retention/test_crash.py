@@ -104,7 +104,7 @@ def test_purge_killed_at_every_step_loses_nothing_held_INV_3(
     assert report.clean, report
     assert list(services.store.orphans.iterdir()) == []
     if services.store.remote is not None:
-        assert list(services.store.remote.list("orphans/")) == []
+        assert list(services.store.remote.list_objects("orphans/")) == []
     assert services.audit.verify(services.db) is None
 
 

@@ -29,7 +29,9 @@ def test_a_held_objects_version_cannot_be_deleted_through_s3_INV_3_RET_10(
     row = item(timed, media)
     assert row is not None
     name = timed.store.relative_path(row.sha256)
-    hold = retention.legal_holds.create(actors["commander"], NewLegalHold("LH-S3", "suit", (media,)))
+    hold = retention.legal_holds.create(
+        actors["commander"], NewLegalHold("LH-S3", "suit", (media,))
+    )
 
     assert retention.object_holds.sync() == 1  # the job: only the held item's object
     assert remote.legal_hold(name)

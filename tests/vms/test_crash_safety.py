@@ -78,11 +78,10 @@ def test_killed_ingest_leaves_nothing_or_a_complete_item_INV_1(
     assert services.audit.verify(services.db) is None
     remote = services.store.remote
     # Killed between placing and cataloguing: the orphan was set aside, never deleted.
-    set_aside = (
-        list(services.store.orphans.iterdir())
-        if remote is None
-        else list(remote.list("orphans/"))
-    )
+    if remote is None:
+        set_aside: list[object] = list(services.store.orphans.iterdir())
+    else:
+        set_aside = list(remote.list_objects("orphans/"))
     assert len(set_aside) == (1 if step == "ingest.after-rename" else 0)
 
     # The file can be ingested again afterwards: once, or reported as the duplicate.
@@ -92,7 +91,7 @@ def test_killed_ingest_leaves_nothing_or_a_complete_item_INV_1(
     assert media_count(services) == 1
     assert check(services.db, services.store, Level.HASH).clean
     if remote is not None:  # the original is in the bucket, nowhere on local disk
-        assert len(list(remote.list("objects/"))) == 1
+        assert len(list(remote.list_objects("objects/"))) == 1
         assert list(services.store.iter_objects()) == []
 
 

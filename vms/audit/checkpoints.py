@@ -293,7 +293,7 @@ class Checkpoints:
         problems: list[str] = []
         if self.remote is None:
             return found, problems
-        for obj in self.remote.list(OBJECT_PREFIX):
+        for obj in self.remote.list_objects(OBJECT_PREFIX):
             name = obj.key[len(self.remote.prefix) :]
             try:
                 entry = json.loads(self.remote.read_bytes(name))

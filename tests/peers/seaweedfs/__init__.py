@@ -139,7 +139,9 @@ def start(data_dir: Path, *, volume_size_mb: int = 256) -> SeaweedS3:
     deadline = time.monotonic() + START_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"weed server exited with {process.returncode}:\n{server.log_tail()}")
+            raise RuntimeError(
+                f"weed server exited with {process.returncode}:\n{server.log_tail()}"
+            )
         if _s3_ready(server.endpoint):
             return server
         time.sleep(0.2)
