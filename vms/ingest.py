@@ -263,7 +263,11 @@ class Ingestor:
         ingest_time = self.clock.now()
         self.check_recorded_at(request, ingest_time)  # #10.2
         self.store.tmp.mkdir(parents=True, exist_ok=True)
-        linked = self._link_temp(source) if adopt and isinstance(source, Path) else None
+        # With the S3 backend the local temp file is only a staging copy, so a file at rest
+        # is linked and hashed where it is instead of copied (as an adopted file is): its
+        # bytes are read twice (hash, upload) but written to local disk never.
+        stage_by_link = adopt or self.store.remote is not None
+        linked = self._link_temp(source) if stage_by_link and isinstance(source, Path) else None
         # 1. room for it? (a linked file takes none)
         size_hint = request.expected_size
         if size_hint is None and isinstance(source, Path):

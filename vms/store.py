@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
-from vms.errors import DataLoss, InsufficientStorage, NotFound
+from vms.errors import Conflict, DataLoss, InsufficientStorage, NotFound
 from vms.faults import crash_point
 from vms.file_modes import OBJECT_MODE, PRIVATE_DIR_MODE
 
@@ -214,18 +214,28 @@ class MediaStore:
         server's size must be ours. The upload becomes visible only when complete, so the
         object appearing is the rename of the local procedure."""
         assert self.remote is not None
-        size = tmp_path.stat().st_size
-        os.chmod(tmp_path, OBJECT_MODE)
+        before = tmp_path.stat()
         crash_point("ingest.after-fsync")
+        name = self.relative_path(sha256)
         try:
-            stored = self.remote.put_file(self.relative_path(sha256), tmp_path, size)
+            stored = self.remote.put_file(name, tmp_path, before.st_size)
         except FileExistsError:
             tmp_path.unlink()
             return False
-        if stored.size != size:
-            self.remote.delete(self.relative_path(sha256))
+        after = tmp_path.stat()
+        if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+            # A linked file at rest written again during the upload (a device still
+            # writing): what was hashed is not what was sent.
+            self.remote.delete(name)
+            raise Conflict(
+                f"{sha256}: the file changed while it was being uploaded; try again once "
+                "it is complete"
+            )
+        if stored.size != before.st_size:
+            self.remote.delete(name)
             raise DataLoss(
-                f"object store kept {stored.size} bytes of {sha256} instead of {size}: removed"
+                f"object store kept {stored.size} bytes of {sha256} instead of "
+                f"{before.st_size}: removed"
             )
         tmp_path.unlink()
         return True
