@@ -158,6 +158,12 @@ def main(argv: list[str] | None = None) -> int:
     ratio = base_med / ingest_med
     print(f"upload_file median {base_med:.2f}s  {rate(size, base_med)}")
     print(f"ingest      median {ingest_med:.2f}s  {rate(size, ingest_med)}")
+    pairs = [b / i for b, i in zip(baseline, ingests, strict=True)]
+    print(
+        "per-round ratios (same minute, same load): "
+        + ", ".join(f"{p:.2f}" for p in pairs)
+        + f"; median {median(pairs):.2f}"
+    )
     print(
         f"ingest/upload_file throughput ratio {ratio:.2f} "
         f"(target >= {TARGET_RATIO:.2f}): {benchlib.verdict(ratio >= TARGET_RATIO)}"

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
-from vms.errors import Conflict, DataLoss, InsufficientStorage, NotFound
+from vms.errors import Conflict, DataLoss, InsufficientStorage, InvalidArgument, NotFound
 from vms.faults import crash_point
 from vms.file_modes import OBJECT_MODE, PRIVATE_DIR_MODE
 
@@ -98,6 +98,11 @@ def open_bucket(config: Config) -> S3Bucket | None:
     if not secret:
         with contextlib.suppress(FileNotFoundError):
             secret = (config.secrets_dir / SECRET_KEY_FILE).read_text(encoding="utf-8").strip()
+    if config.store.access_key_id and not secret:
+        raise InvalidArgument(
+            f"[store] access_key_id {config.store.access_key_id!r} has no secret: set "
+            f"[store] secret_access_key or write it to {config.secrets_dir / SECRET_KEY_FILE}"
+        )
     return S3Bucket(
         S3Settings(
             endpoint=config.store.endpoint,
