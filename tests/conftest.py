@@ -178,6 +178,7 @@ def store_env(config: Config) -> dict[str, str]:
         "VMS_STORE_BUCKET": config.store.bucket,
         "VMS_STORE_ACCESS_KEY_ID": config.store.access_key_id,
         "VMS_STORE_SECRET_ACCESS_KEY": config.store.secret_access_key,
+        "VMS_STORE_PART_BYTES": str(config.store.part_bytes),
     }
 
 

@@ -51,8 +51,15 @@ class CheckReport:
         )
 
 
-def check(db: Database, store: MediaStore, level: Level = Level.PRESENCE) -> CheckReport:
-    """Rows against stored originals, on either backend (local files or S3 objects)."""
+def check(
+    db: Database,
+    store: MediaStore,
+    level: Level = Level.PRESENCE,
+    *,
+    now: dt.datetime | None = None,
+) -> CheckReport:
+    """Rows against stored originals, on either backend (local files or S3 objects).
+    ``now`` (default: the system clock) judges the age of unfinished S3 uploads."""
     report = CheckReport()
     expected: dict[str, int] = {}
     with db.session() as s:
@@ -77,7 +84,7 @@ def check(db: Database, store: MediaStore, level: Level = Level.PRESENCE) -> Che
         if sha256 not in expected:
             report.orphaned.append(store.where(sha256))
     report.temp_files = [str(p.relative_to(store.root)) for p in store.iter_temp_files()]
-    report.temp_files += store.stale_uploads(_now())
+    report.temp_files += store.stale_uploads(now or _now())
     report.quarantined = [str(p.relative_to(store.root)) for p in store.iter_quarantined()]
     return report
 
@@ -102,14 +109,14 @@ def _unlocked(path: os.PathLike[str]) -> bool:
         os.close(fd)
 
 
-def recover(db: Database, store: MediaStore) -> CheckReport:
+def recover(db: Database, store: MediaStore, *, now: dt.datetime | None = None) -> CheckReport:
     """Finish what crashed ingests left: drop dead ``.part`` files, quarantine orphans."""
     store.create_dirs()
     for path in store.iter_temp_files():
         if _unlocked(path):
             log.warning("removing abandoned temp file %s", path)
             path.unlink(missing_ok=True)
-    store.abort_stale_uploads(_now())
+    store.abort_stale_uploads(now or _now())
     for sha256 in list(store.iter_stored()):
         with store.try_hash_lock(sha256) as locked:
             if not locked:
@@ -121,4 +128,4 @@ def recover(db: Database, store: MediaStore) -> CheckReport:
             if known is None:
                 target = store.set_aside_original(sha256)
                 log.warning("orphaned original %s moved to %s", sha256, target)
-    return check(db, store, Level.PRESENCE)
+    return check(db, store, Level.PRESENCE, now=now)

@@ -6,6 +6,8 @@ step (vms/faults.py), then runs the startup recovery and ``vms catalog check``.
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import os
 import signal
 import subprocess
@@ -16,11 +18,13 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import store_env
-from tests.media import make_video
-from vms.check import Level, check
+from tests.media import make_pdf, make_video
+from vms.check import Level, check, recover
+from vms.clock import SystemClock
 from vms.config import Config
 from vms.db.models import MediaItem
 from vms.services import Services
+from vms.store import STALE_UPLOAD
 
 STEPS = [
     ("ingest.after-copy", False),
@@ -93,6 +97,42 @@ def test_killed_ingest_leaves_nothing_or_a_complete_item_INV_1(
     if remote is not None:  # the original is in the bucket, nowhere on local disk
         assert len(list(remote.list_objects("objects/"))) == 1
         assert list(services.store.iter_objects()) == []
+
+
+@pytest.mark.parametrize("store_backend", ["s3"], indirect=True)
+def test_killed_during_a_multipart_upload_leaves_an_upload_recovery_aborts_INV_1(
+    services: Services, config: Config, tmp_path: Path
+) -> None:
+    """S3 backend, a file above one part: killed after a part was sent. Nothing is
+    visible in the bucket; the unfinished upload is left to its writer while young and
+    listed by the check, then aborted by the recovery, once older than STALE_UPLOAD."""
+    remote = services.store.remote
+    assert remote is not None
+    big = tmp_path / "big.pdf"
+    pad = b"%" + b"x" * (6 * 1024**2) + b"\n"
+    big.write_bytes(make_pdf().replace(b"%PDF-1.4\n", b"%PDF-1.4\n" + pad, 1))
+    small_parts = dataclasses.replace(
+        config, store=dataclasses.replace(config.store, part_bytes=5 * 1024**2)
+    )
+    proc = run_cli(
+        small_parts,
+        "ingest", str(big), "--source", "bwc", "--device", "BWC-9",
+        crash_at="ingest.after-part",
+    )  # fmt: skip
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert list(remote.list_objects("objects/")) == [] and media_count(services) == 0
+    assert len(remote.uploads("objects/")) == 1
+    services.startup_recovery()  # a young upload may be a live writer's: left alone
+    assert len(remote.uploads("objects/")) == 1
+    later = SystemClock().now() + STALE_UPLOAD + dt.timedelta(minutes=1)
+    assert len(check(services.db, services.store, now=later).temp_files) == 1
+    report = recover(services.db, services.store, now=later)
+    assert report.clean, report
+    assert remote.uploads("objects/") == []
+    again = run_cli(small_parts, "ingest", str(big), "--source", "bwc", "--device", "BWC-9")
+    assert again.returncode == 0, again.stderr
+    assert check(services.db, services.store, Level.HASH).clean
+    assert len(list(remote.list_objects("objects/"))) == 1
 
 
 def test_recovery_does_not_touch_an_ingest_in_progress(services: Services, tmp_path: Path) -> None:
