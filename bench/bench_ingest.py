@@ -18,12 +18,10 @@ import resource
 import shutil
 import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import benchlib
-from benchlib import GIB, OUT_DIR, median, rate, sync, timer
+from benchlib import GIB, OUT_DIR, median, rate, sync, timed
 
 from vms import ingest as ingest_module
 from vms.audit.log import SYSTEM_ROLE, Who
@@ -55,14 +53,6 @@ def time_cp_sync(source: Path, work: Path) -> tuple[float, float]:
     return elapsed, cpu
 
 
-def _timed(fn: Callable[..., Any], phases: dict[str, float], key: str) -> Callable[..., Any]:
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with timer(phases, key):
-            return fn(*args, **kwargs)
-
-    return wrapper
-
-
 def time_ingest(source: Path, work: Path, round_no: int) -> tuple[float, dict[str, float]]:
     data_dir = work / f"var-{round_no}"
     config = load_config(
@@ -77,12 +67,12 @@ def time_ingest(source: Path, work: Path, round_no: int) -> tuple[float, dict[st
         benchlib.quiet_logs()
         ingestor = services.ingestor
         # Time each step of the real path by wrapping (not replacing) its parts.
-        ingestor._copy = _timed(ingestor._copy, phases, "copy+hash")  # type: ignore[method-assign]
-        ingest_module.probe = _timed(original_probe, phases, "probe")
-        services.store.place = _timed(  # type: ignore[method-assign]
+        ingestor._copy = timed(ingestor._copy, phases, "copy+hash")  # type: ignore[method-assign]
+        ingest_module.probe = timed(original_probe, phases, "probe")
+        services.store.place = timed(  # type: ignore[method-assign]
             services.store.place, phases, "fsync+rename"
         )
-        ingestor._catalogue = _timed(  # type: ignore[method-assign]
+        ingestor._catalogue = timed(  # type: ignore[method-assign]
             ingestor._catalogue, phases, "db commit"
         )
         request = IngestRequest(

@@ -14,9 +14,10 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -92,6 +93,16 @@ def timer(into: dict[str, float], key: str) -> Iterator[None]:
         yield
     finally:
         into[key] = into.get(key, 0.0) + time.perf_counter() - start
+
+
+def timed(fn: Callable[..., Any], phases: dict[str, float], key: str) -> Callable[..., Any]:
+    """``fn`` wrapped (not replaced) so its time adds up under ``phases[key]``."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with timer(phases, key):
+            return fn(*args, **kwargs)
+
+    return wrapper
 
 
 def quiet_logs() -> None:

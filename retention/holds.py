@@ -147,7 +147,7 @@ class Holder:
         for media_id, item in items.items():
             intent = intents.get(media_id)
             if intent is not None:
-                if not self.store.path_for(item.sha256).exists():
+                if not self.store.exists(item.sha256):
                     outcome.purging.append(media_id)
                     continue
                 # INV-3: the purge decided, but has not unlinked yet: the hold wins.

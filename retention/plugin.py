@@ -18,6 +18,7 @@ from retention.casefile import CaseFileService
 from retention.expiry import ExpiryService
 from retention.holds import Holder
 from retention.legal import CaseService, LegalHoldService
+from retention.object_holds import SYNC_SECONDS, ObjectHolds
 from retention.preservation import PreservationService
 from retention.purge import Purger, PurgeReport
 from retention.releases import ReleaseService
@@ -44,6 +45,7 @@ class Retention:
     purger: Purger
     reports: Reports
     releases: ReleaseService
+    object_holds: ObjectHolds
 
     def on_ingest(self, session: Session, item: MediaItem, now: dt.datetime) -> None:
         """Ingest hook: pin by active preservation scopes, then set the expiry."""
@@ -106,6 +108,7 @@ def build(services: Services) -> Retention:
             services.authoriser,
             services.config.releases,
         ),
+        object_holds=ObjectHolds(services.db, services.store),
     )
 
 
@@ -129,6 +132,11 @@ def install(services: Services) -> None:
             cluster_once=True,
         )
     )
+    if services.store.remote is not None:
+        # Held items' objects get an S3 legal hold (issue 13.6, INV-3).
+        services.jobs.append(
+            Job("object-holds", SYNC_SECONDS, retention.object_holds.sync, cluster_once=True)
+        )
     services.recovery.append(retention.replay_purges)
     services.ports.provide(Retention, retention)
     # TAG-7's numbers for the monthly audit (vms/audit/monthly.py, OPS-7).

@@ -347,15 +347,22 @@ class Purger:
                 ).scalars()
             )
             unlinked = sorted(shas - shared)
-            paths = [self.store.path_for(sha) for sha in unlinked]
-            # Unlinks and fsyncs run in parallel threads: each waits on the file
-            # system's journal, and concurrent ones share its commits (several times
-            # faster than one after another on ext4).
-            report.files_unlinked += sum(self._io.map(_unlink, paths))
-            crash_point("purge.after-unlink")
-            dirs = {path.parent for path in paths}
-            list(self._io.map(fsync_dir, sorted(dirs)))  # one fsync per directory per batch
-            crash_point("purge.after-fsync")
+            if self.store.remote is not None:
+                # S3: release the object's legal hold, then delete every version of it
+                # (docs/design/storage.md, "S3 backend"); in parallel, like the unlinks.
+                report.files_unlinked += sum(self._io.map(self._remove_object, unlinked))
+                crash_point("purge.after-unlink")
+                crash_point("purge.after-fsync")
+            else:
+                paths = [self.store.path_for(sha) for sha in unlinked]
+                # Unlinks and fsyncs run in parallel threads: each waits on the file
+                # system's journal, and concurrent ones share its commits (several times
+                # faster than one after another on ext4).
+                report.files_unlinked += sum(self._io.map(_unlink, paths))
+                crash_point("purge.after-unlink")
+                dirs = {path.parent for path in paths}
+                list(self._io.map(fsync_dir, sorted(dirs)))  # one fsync per directory
+                crash_point("purge.after-fsync")
             removed = set(unlinked)
             # 4. rows out, destruction records in, one audit entry: one commit.
             s.execute(delete(PurgeIntent).where(PurgeIntent.media_id.in_(todo_ids)))
@@ -407,7 +414,7 @@ class Purger:
             expiry = decisions[r.id]
             if is_expired(expiry, report.now):
                 out.append(r)
-            elif self.store.path_for(r.sha256).exists():
+            elif self.store.exists(r.sha256):
                 keep.append(r.id)
             else:
                 log.error(
@@ -466,6 +473,17 @@ class Purger:
                     "retention.disk_alarm",
                     {"free_bytes": free, "threshold_bytes": self.alarm_free_bytes, "active": False},
                 )
+
+    def _remove_object(self, sha256: str) -> bool:
+        """Release the legal hold of a stored object and delete it (S3); False when it
+        was already gone (a replay after a crash). The intent row is written and the
+        item decided again under its row lock before this runs (INV-3)."""
+        if not self.store.exists(sha256):
+            return False
+        self.store.release_hold(sha256)
+        crash_point("purge.after-release")
+        self.store.remove(sha256)
+        return True
 
 
 def _unlink(path: Path) -> bool:

@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from tests.peers import seaweedfs as seaweedfs_peer
 from vms.audit.log import SYSTEM_ROLE, Who
 from vms.auth.permissions import Actor
 from vms.clock import ManualClock
@@ -151,9 +152,34 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-def config(database: tuple[str, Path]) -> Config:
+def store_backend(request: pytest.FixtureRequest) -> str:
+    """The media store backend of ``config``: "local" unless a test parametrizes it
+    (``@pytest.mark.parametrize("store_backend", ["local", "s3"], indirect=True)``)."""
+    return str(getattr(request, "param", "local"))
+
+
+@pytest.fixture
+def config(
+    database: tuple[str, Path], store_backend: str, request: pytest.FixtureRequest
+) -> Config:
     url, data_dir = database
+    if store_backend == "s3":
+        return make_config(data_dir, url, **s3_overrides(request.getfixturevalue("seaweedfs")))
     return make_config(data_dir, url)
+
+
+def store_env(config: Config) -> dict[str, str]:
+    """The environment that gives a subprocess (``vms ...``) the same media store."""
+    if config.store.backend != "s3":
+        return {}
+    return {
+        "VMS_STORE_BACKEND": "s3",
+        "VMS_STORE_ENDPOINT": config.store.endpoint,
+        "VMS_STORE_BUCKET": config.store.bucket,
+        "VMS_STORE_ACCESS_KEY_ID": config.store.access_key_id,
+        "VMS_STORE_SECRET_ACCESS_KEY": config.store.secret_access_key,
+        "VMS_STORE_PART_BYTES": str(config.store.part_bytes),
+    }
 
 
 @pytest.fixture
@@ -166,6 +192,34 @@ def services(config: Config, clock: ManualClock) -> Iterator[Services]:
         yield svc
     finally:
         svc.close()
+
+
+@pytest.fixture(scope="session")
+def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[seaweedfs_peer.SeaweedS3]:
+    """A real S3 server for the session: SeaweedFS on ephemeral loopback ports
+    (tests/peers/seaweedfs), started within a bounded time and stopped by its PID."""
+    server = seaweedfs_peer.start(tmp_path_factory.mktemp("seaweedfs"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def s3_overrides(server: seaweedfs_peer.SeaweedS3, *, object_lock: bool = True) -> dict[str, str]:
+    """Settings of a media store in a new bucket of ``server`` (Object Lock on or off)."""
+    from vms.s3 import S3Bucket, S3Settings
+
+    bucket = f"vms-{uuid.uuid4().hex[:12]}"
+    S3Bucket(
+        S3Settings(server.endpoint, bucket, "us-east-1", server.access_key, server.secret_key)
+    ).ensure_bucket(object_lock=object_lock)
+    return {
+        "VMS_STORE_BACKEND": "s3",
+        "VMS_STORE_ENDPOINT": server.endpoint,
+        "VMS_STORE_BUCKET": bucket,
+        "VMS_STORE_ACCESS_KEY_ID": server.access_key,
+        "VMS_STORE_SECRET_ACCESS_KEY": server.secret_key,
+    }
 
 
 @pytest.fixture

@@ -29,6 +29,8 @@ ADAPTERS: dict[str, tuple[str, ...]] = {
     "ultralytics": ("privacy_masks.detection.yolo",),
     "aiortc": ("recorder.webrtc",),
     "c2pa": ("vms.exports.credentials",),
+    "boto3": ("vms.s3",),
+    "botocore": ("vms.s3",),
     "flask": ("web",),
     "flask_socketio": ("web",),
     "werkzeug": ("web",),

@@ -77,7 +77,7 @@ class ContentAccess:
     """An authorised view or download of one item's file, not yet recorded."""
 
     item: MediaItem
-    path: Path
+    path: Path | None  # None: the original is in the object store (stream it by sha256)
     action: str  # the audit action: media.view or media.download
     download: bool
     continuation: bool
@@ -487,6 +487,11 @@ class Catalog:
             details["review_approval"] = item_facts.review_approval
         if needs_purpose(actor, item_facts) or purpose is not None:
             details["purpose"] = check_purpose(purpose, self.purposes)
+        if self.store.remote is not None:
+            # S3 backend: the web layer streams the object (ranges from the store).
+            if not self.store.exists(item.sha256):
+                raise NotFound(f"the file of media {media_id} is missing from the store")
+            return ContentAccess(item, None, action, download, continuation, details)
         path = self.store.path_for(item.sha256)
         if not path.is_file():
             raise NotFound(f"the file of media {media_id} is missing from the store")

@@ -11,15 +11,16 @@ its lock (INV-1).
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import fcntl
-import hashlib
 import logging
 import os
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
+from vms.clock import SystemClock
 from vms.db.engine import Database
 from vms.db.models import MediaItem
 from vms.store import MediaStore
@@ -50,15 +51,15 @@ class CheckReport:
         )
 
 
-def _file_hash(path: os.PathLike[str]) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(4 * 1024 * 1024):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def check(db: Database, store: MediaStore, level: Level = Level.PRESENCE) -> CheckReport:
+def check(
+    db: Database,
+    store: MediaStore,
+    level: Level = Level.PRESENCE,
+    *,
+    now: dt.datetime | None = None,
+) -> CheckReport:
+    """Rows against stored originals, on either backend (local files or S3 objects).
+    ``now`` (default: the system clock) judges the age of unfinished S3 uploads."""
     report = CheckReport()
     expected: dict[str, int] = {}
     with db.session() as s:
@@ -70,23 +71,27 @@ def check(db: Database, store: MediaStore, level: Level = Level.PRESENCE) -> Che
         for media_id, sha256, size in rows:
             report.rows += 1
             expected[sha256] = size
-            path = store.path_for(sha256)
-            try:
-                stat = path.stat()
-            except FileNotFoundError:
+            stored = store.stored_size(sha256)
+            if stored is None:
                 report.missing.append(media_id)
                 continue
-            if (level in (Level.SIZE, Level.HASH) and stat.st_size != size) or (
-                level is Level.HASH and _file_hash(path) != sha256
+            if (level in (Level.SIZE, Level.HASH) and stored != size) or (
+                level is Level.HASH and store.hash_of(sha256) != sha256
             ):
                 report.corrupted.append(media_id)
-    for path in store.iter_objects():
+    for sha256 in store.iter_stored():
         report.files += 1
-        if path.name not in expected:
-            report.orphaned.append(str(path.relative_to(store.root)))
+        if sha256 not in expected:
+            report.orphaned.append(store.where(sha256))
     report.temp_files = [str(p.relative_to(store.root)) for p in store.iter_temp_files()]
+    report.temp_files += store.stale_uploads(now or _now())
     report.quarantined = [str(p.relative_to(store.root)) for p in store.iter_quarantined()]
     return report
+
+
+def _now() -> dt.datetime:
+    # Only the age of a crashed writer's unfinished upload is judged by it (INV-7).
+    return SystemClock().now()
 
 
 def _unlocked(path: os.PathLike[str]) -> bool:
@@ -104,15 +109,15 @@ def _unlocked(path: os.PathLike[str]) -> bool:
         os.close(fd)
 
 
-def recover(db: Database, store: MediaStore) -> CheckReport:
+def recover(db: Database, store: MediaStore, *, now: dt.datetime | None = None) -> CheckReport:
     """Finish what crashed ingests left: drop dead ``.part`` files, quarantine orphans."""
     store.create_dirs()
     for path in store.iter_temp_files():
         if _unlocked(path):
             log.warning("removing abandoned temp file %s", path)
             path.unlink(missing_ok=True)
-    for path in list(store.iter_objects()):
-        sha256 = path.name
+    store.abort_stale_uploads(now or _now())
+    for sha256 in list(store.iter_stored()):
         with store.try_hash_lock(sha256) as locked:
             if not locked:
                 continue  # an ingest of these bytes is between rename and commit
@@ -121,6 +126,6 @@ def recover(db: Database, store: MediaStore) -> CheckReport:
                     select(MediaItem.id).where(MediaItem.sha256 == sha256).limit(1)
                 ).scalar()
             if known is None:
-                target = store.quarantine(path)
+                target = store.set_aside_original(sha256)
                 log.warning("orphaned original %s moved to %s", sha256, target)
-    return check(db, store, Level.PRESENCE)
+    return check(db, store, Level.PRESENCE, now=now)

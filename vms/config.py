@@ -86,6 +86,46 @@ class IngestConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class StoreConfig:
+    # Where stored originals live (docs/design/storage.md, "S3 backend"): "local" (the
+    # media folder in the data dir, the default) or "s3" (an S3-compatible object store;
+    # the media folder then keeps only temp files, locks and the quarantine).
+    backend: str = "local"
+    # The S3 endpoint URL (empty: AWS's own), bucket, region and access key id.
+    endpoint: str = ""
+    bucket: str = ""
+    region: str = "us-east-1"
+    access_key_id: str = ""
+    # The secret access key; better kept in <data_dir>/secrets/s3-secret-key (mode 0600),
+    # read when this is empty. Never logged nor shown.
+    secret_access_key: str = dataclasses.field(default="", repr=False)
+    # Objects are named <prefix>objects/ab/cd/<sha256>; several installations may share a
+    # bucket under different prefixes.
+    prefix: str = ""
+    # Signed audit checkpoints are also written to the bucket (issue 14.1), one object
+    # each under <prefix>audit-checkpoints/, with a legal hold where Object Lock is on.
+    audit_checkpoints: bool = True
+    # Connections the S3 client keeps, and the part size of multipart uploads.
+    max_connections: int = 10
+    part_bytes: int = 64 * 1024**2
+
+    def __post_init__(self) -> None:
+        if self.backend not in ("local", "s3"):
+            raise InvalidArgument(f'[store] backend must be "local" or "s3", not {self.backend!r}')
+        if self.backend == "s3" and not self.bucket:
+            raise InvalidArgument('[store] backend = "s3" needs [store] bucket')
+        if self.part_bytes < 5 * 1024**2:
+            raise InvalidArgument(
+                f"[store] part_bytes must be at least 5 MiB (S3's smallest part), "
+                f"not {self.part_bytes}"
+            )
+        if self.max_connections < 1:
+            raise InvalidArgument(
+                f"[store] max_connections must be at least 1, not {self.max_connections}"
+            )
+
+
+@dataclasses.dataclass(frozen=True)
 class RecorderConfig:
     segment_seconds: float = 60.0
     # Masked cameras: an IDR every this many seconds (segment cut points, live joins).
@@ -383,6 +423,7 @@ class Config:
     policy_preset: str = ""
     web: WebConfig = dataclasses.field(default_factory=WebConfig)
     ingest: IngestConfig = dataclasses.field(default_factory=IngestConfig)
+    store: StoreConfig = dataclasses.field(default_factory=StoreConfig)
     recorder: RecorderConfig = dataclasses.field(default_factory=RecorderConfig)
     privacy_masks: PrivacyMasksConfig = dataclasses.field(default_factory=PrivacyMasksConfig)
     redaction: RedactionConfig = dataclasses.field(default_factory=RedactionConfig)

@@ -131,8 +131,8 @@ class DockScanner:
                 markers=parse_markers(sidecar.get("markers")),  # OPS-3
             )
             result = self.ingestor.ingest(path, request, DOCK_ACTOR)
-            stored = self.ingestor.store.path_for(result.sha256)
-            if _sha256(stored) != result.sha256 or _sha256(path) != result.sha256:
+            store = self.ingestor.store
+            if store.hash_of(result.sha256) != result.sha256 or _sha256(path) != result.sha256:
                 raise DataLoss(
                     f"verification of {path} failed: the stored copy does not match; "
                     "the dock copy is kept"

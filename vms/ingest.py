@@ -271,7 +271,11 @@ class Ingestor:
         ingest_time = self.clock.now()
         self.check_recorded_at(request, ingest_time)  # #10.2
         self.store.tmp.mkdir(parents=True, exist_ok=True)
-        linked = self._link_temp(source) if adopt and isinstance(source, Path) else None
+        # With the S3 backend the local temp file is only a staging copy, so a file at rest
+        # is linked and hashed where it is instead of copied (as an adopted file is): its
+        # bytes are read twice (hash, upload) but written to local disk never.
+        stage_by_link = adopt or self.store.remote is not None
+        linked = self._link_temp(source) if stage_by_link and isinstance(source, Path) else None
         # 1. room for it? (a linked file takes none)
         size_hint = request.expected_size
         if size_hint is None and isinstance(source, Path):
@@ -393,7 +397,7 @@ class Ingestor:
                 select(MediaItem.id).where(MediaItem.sha256 == sha256).limit(1)
             ).first()
         if used is None:
-            self.store.path_for(sha256).unlink(missing_ok=True)
+            self.store.remove(sha256)
             log.warning("ingest failed after storing %s: the stored original was removed", sha256)
 
     def _link_temp(self, source: Path) -> Path | None:

@@ -40,7 +40,7 @@ from vms.ports import Ports
 from vms.recorded_time import RecordedWindow
 from vms.roles import Component, RoleSet
 from vms.secrets import load_or_create_key
-from vms.store import MediaStore
+from vms.store import MediaStore, open_bucket
 from vms.uploads import UploadService
 
 log = logging.getLogger(__name__)
@@ -110,7 +110,8 @@ class Services:
         database_file = sqlite_path(config.effective_database_url)
         secure_data_dir(config.data_dir, extra=sqlite_files(database_file) if database_file else ())
         db = Database(config.effective_database_url)
-        store = MediaStore(config.media_dir)
+        remote = open_bucket(config)
+        store = MediaStore(config.media_dir, remote)
         store.create_dirs()
         audit = AuditLog(load_or_create_key(config.secrets_dir, "audit.key"), clock)
         authoriser = Authoriser(db, audit, privacy_roles=config.access.privacy_roles)  # ACC-11
@@ -217,6 +218,7 @@ class Services:
                 AuditSigner(config.secrets_dir),
                 clock,
                 config.data_dir / "audit",
+                remote=remote if config.store.audit_checkpoints else None,
                 every_entries=config.audit.checkpoint_entries,
                 every_minutes=config.audit.checkpoint_minutes,
             ),

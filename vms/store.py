@@ -17,18 +17,29 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import datetime as dt
 import errno
 import fcntl
 import functools
+import hashlib
 import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
-from vms.errors import InsufficientStorage
+from vms.errors import Conflict, DataLoss, InsufficientStorage, InvalidArgument, NotFound
 from vms.faults import crash_point
 from vms.file_modes import OBJECT_MODE, PRIVATE_DIR_MODE
+
+if TYPE_CHECKING:
+    from vms.config import Config
+    from vms.s3 import S3Bucket
+
+SECRET_KEY_FILE = "s3-secret-key"  # noqa: S105 (a file name, not a secret)
+
+# Unfinished multipart uploads older than this are a dead writer's (recovery aborts them).
+STALE_UPLOAD = dt.timedelta(minutes=15)
 
 
 def fsync_dir(path: Path) -> None:
@@ -73,9 +84,50 @@ def start_writeback(fd: int, offset: int, length: int) -> None:
         raise OSError(err, os.strerror(err))
 
 
+def open_bucket(config: Config) -> S3Bucket | None:
+    """The configured S3 bucket (``[store] backend = "s3"``), or None for local disk.
+
+    The secret key comes from ``[store] secret_access_key`` or, when empty, from
+    ``<data_dir>/secrets/s3-secret-key``; it is handed to the client and never logged.
+    """
+    if config.store.backend != "s3":
+        return None
+    from vms.s3 import S3Bucket, S3Settings  # boto3 is loaded only when configured
+
+    secret = config.store.secret_access_key
+    if not secret:
+        with contextlib.suppress(FileNotFoundError):
+            secret = (config.secrets_dir / SECRET_KEY_FILE).read_text(encoding="utf-8").strip()
+    if config.store.access_key_id and not secret:
+        raise InvalidArgument(
+            f"[store] access_key_id {config.store.access_key_id!r} has no secret: set "
+            f"[store] secret_access_key or write it to {config.secrets_dir / SECRET_KEY_FILE}"
+        )
+    return S3Bucket(
+        S3Settings(
+            endpoint=config.store.endpoint,
+            bucket=config.store.bucket,
+            region=config.store.region,
+            access_key_id=config.store.access_key_id,
+            secret_access_key=secret,
+            prefix=config.store.prefix,
+            max_connections=config.store.max_connections,
+            part_bytes=config.store.part_bytes,
+        )
+    )
+
+
 class MediaStore:
-    def __init__(self, root: Path) -> None:
+    """Stored originals, on local disk or (``remote`` given) in an S3 bucket.
+
+    With a bucket the local root still holds the temp files of ingests in progress, the
+    hash locks and the quarantine; originals live at ``objects/ab/cd/<sha256>`` in the
+    bucket (docs/design/storage.md, "S3 backend").
+    """
+
+    def __init__(self, root: Path, remote: S3Bucket | None = None) -> None:
         self.root = root
+        self.remote = remote
         self.objects = root / "objects"
         self.tmp = root / "tmp"
         self.locks = root / "locks"
@@ -139,6 +191,8 @@ class MediaStore:
         the directory. Returns False (and removes ``tmp_path``) when an identical original
         is already stored. The caller holds :meth:`hash_lock`.
         """
+        if self.remote is not None:
+            return self._place_remote(tmp_path, sha256)
         final = self.path_for(sha256)
         if final.exists():
             tmp_path.unlink()
@@ -158,6 +212,140 @@ class MediaStore:
         os.rename(tmp_path, final)
         fsync_dir(parent)
         return True
+
+    def _place_remote(self, tmp_path: Path, sha256: str) -> bool:
+        """INV-1 step 6 on S3: upload, the server verifying the SHA-256 of the body (one
+        PUT) or of every part (multipart), never replacing an object (INV-2); then the
+        server's size must be ours. The upload becomes visible only when complete, so the
+        object appearing is the rename of the local procedure."""
+        assert self.remote is not None
+        before = tmp_path.stat()
+        crash_point("ingest.after-fsync")
+        name = self.relative_path(sha256)
+        try:
+            stored = self.remote.put_file(name, tmp_path, before.st_size)
+        except FileExistsError:
+            tmp_path.unlink()
+            return False
+        after = tmp_path.stat()
+        if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+            # A linked file at rest written again during the upload (a device still
+            # writing): what was hashed is not what was sent.
+            self.remote.delete(name)
+            raise Conflict(
+                f"{sha256}: the file changed while it was being uploaded; try again once "
+                "it is complete"
+            )
+        if stored.size != before.st_size:
+            self.remote.delete(name)
+            raise DataLoss(
+                f"object store kept {stored.size} bytes of {sha256} instead of "
+                f"{before.st_size}: removed"
+            )
+        tmp_path.unlink()
+        return True
+
+    # -- reading and removing originals, on either backend --------------------------------
+
+    def stored_size(self, sha256: str) -> int | None:
+        """The stored original's size, None when it is missing."""
+        if self.remote is not None:
+            try:
+                return self.remote.head(self.relative_path(sha256)).size
+            except NotFound:
+                return None
+        try:
+            return self.path_for(sha256).stat().st_size
+        except FileNotFoundError:
+            return None
+
+    def exists(self, sha256: str) -> bool:
+        return self.stored_size(sha256) is not None
+
+    def read(self, sha256: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        """Bytes ``start..end`` (inclusive) of an original, streamed in chunks."""
+        if self.remote is not None:
+            yield from self.remote.read(self.relative_path(sha256), start, end)
+            return
+        with self.path_for(sha256).open("rb") as f:
+            f.seek(start)
+            left = None if end is None else end - start + 1
+            while left is None or left > 0:
+                chunk = f.read(1024 * 1024 if left is None else min(left, 1024 * 1024))
+                if not chunk:
+                    return
+                if left is not None:
+                    left -= len(chunk)
+                yield chunk
+
+    def hash_of(self, sha256: str) -> str:
+        digest = hashlib.sha256()
+        for chunk in self.read(sha256):
+            digest.update(chunk)
+        return digest.hexdigest()
+
+    def remove(self, sha256: str) -> None:
+        """Remove a stored original (the purge, after its intent row; a failed ingest).
+        On S3 a legal hold left on it makes this fail (PermissionDenied): release first."""
+        if self.remote is not None:
+            self.remote.delete(self.relative_path(sha256))
+        else:
+            self.path_for(sha256).unlink(missing_ok=True)
+
+    def hold(self, sha256: str) -> bool:
+        """Put the stored original under the object store's legal hold (S3 with Object
+        Lock); False when the backend has none (local disk, or a bucket without it)."""
+        if self.remote is None:
+            return False
+        return self.remote.set_legal_hold(self.relative_path(sha256), True) > 0
+
+    def release_hold(self, sha256: str) -> None:
+        if self.remote is not None:
+            self.remote.set_legal_hold(self.relative_path(sha256), False)
+
+    def is_held(self, sha256: str) -> bool:
+        return self.remote is not None and self.remote.legal_hold(self.relative_path(sha256))
+
+    def iter_stored(self) -> Iterator[str]:
+        """The SHA-256 names of every stored original."""
+        if self.remote is not None:
+            for obj in self.remote.list_objects("objects/"):
+                yield obj.key.rsplit("/", 1)[-1]
+            return
+        for path in self.iter_objects():
+            yield path.name
+
+    def where(self, sha256: str) -> str:
+        """How a report names a stored original."""
+        if self.remote is not None:
+            return f"s3://{self.remote.bucket}/{self.remote.key(self.relative_path(sha256))}"
+        return self.relative_path(sha256)
+
+    def set_aside_original(self, sha256: str) -> str:
+        """Move an orphaned original out of ``objects/`` (nothing is deleted)."""
+        if self.remote is not None:
+            name = f"orphans/{sha256}"
+            self.remote.copy(self.relative_path(sha256), name)
+            self.remote.delete(self.relative_path(sha256))
+            return self.remote.key(name)
+        return str(self.quarantine(self.path_for(sha256)))
+
+    def stale_uploads(self, now: dt.datetime) -> list[str]:
+        """Unfinished multipart uploads of originals older than STALE_UPLOAD (S3 only)."""
+        if self.remote is None:
+            return []
+        return [
+            f"{u.key} (upload {u.upload_id})"
+            for u in self.remote.uploads("objects/")
+            if now - u.initiated > STALE_UPLOAD
+        ]
+
+    def abort_stale_uploads(self, now: dt.datetime) -> None:
+        if self.remote is None:
+            return
+        for u in self.remote.uploads("objects/"):
+            if now - u.initiated > STALE_UPLOAD:
+                self.remote.abort(u)
 
     def quarantine(self, path: Path) -> Path:
         """Move an orphaned original out of ``objects/`` (nothing is deleted)."""

@@ -112,7 +112,7 @@ def item(services: Services, media_id: str) -> MediaItem | None:
 def exists(services: Services, media_id: str) -> bool:
     """The row is there and so is its file."""
     row = item(services, media_id)
-    return row is not None and services.store.path_for(row.sha256).is_file()
+    return row is not None and services.store.exists(row.sha256)
 
 
 def all_ids(services: Services) -> set[str]:

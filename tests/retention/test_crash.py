@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from retention.commands import NewLegalHold
 from retention.plugin import get
+from tests.conftest import store_env
 from tests.retention.conftest import DAY, document, exists, ingest
 from vms.check import Level, check
 from vms.config import Config
@@ -38,6 +39,7 @@ def run_purge(config: Config, crash_at: str | None) -> subprocess.CompletedProce
         VMS_RETENTION_PURGE_BATCH_SIZE="2",  # several batches: the crash lands mid-run
         VMS_RETENTION_DISK_ALARM_FREE_BYTES="0",
     )
+    env.update(store_env(config))
     if crash_at:
         env["VMS_TEST_CRASH_AT"] = crash_at
     return subprocess.run(
@@ -50,7 +52,16 @@ def run_purge(config: Config, crash_at: str | None) -> subprocess.CompletedProce
     )
 
 
-@pytest.mark.parametrize("crash_at", CRASH_POINTS)
+@pytest.mark.parametrize(
+    ("store_backend", "crash_at"),
+    [
+        *(("local", point) for point in CRASH_POINTS),
+        # S3 (issue 13.6): the same points, and between the release of the object's legal
+        # hold and its deletion.
+        *(("s3", point) for point in [*CRASH_POINTS, "purge.after-release"]),
+    ],
+    indirect=["store_backend"],
+)
 def test_purge_killed_at_every_step_loses_nothing_held_INV_3(
     services: Services, config: Config, actors, crash_at: str
 ) -> None:
@@ -92,6 +103,8 @@ def test_purge_killed_at_every_step_loses_nothing_held_INV_3(
     report = check(services.db, services.store, Level.HASH)
     assert report.clean, report
     assert list(services.store.orphans.iterdir()) == []
+    if services.store.remote is not None:
+        assert list(services.store.remote.list_objects("orphans/")) == []
     assert services.audit.verify(services.db) is None
 
 

@@ -6,6 +6,8 @@ step (vms/faults.py), then runs the startup recovery and ``vms catalog check``.
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import os
 import signal
 import subprocess
@@ -15,11 +17,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from tests.media import make_video
-from vms.check import Level, check
+from tests.conftest import store_env
+from tests.media import make_pdf, make_video
+from vms.check import Level, check, recover
+from vms.clock import SystemClock
 from vms.config import Config
 from vms.db.models import MediaItem
 from vms.services import Services
+from vms.store import STALE_UPLOAD
 
 STEPS = [
     ("ingest.after-copy", False),
@@ -39,6 +44,7 @@ def run_cli(
         VMS_DATABASE_URL=config.effective_database_url,
         VMS_INGEST_MIN_FREE_BYTES="0",
     )
+    env.update(store_env(config))
     if crash_at:
         env["VMS_TEST_CRASH_AT"] = crash_at
     return subprocess.run(
@@ -56,6 +62,7 @@ def media_count(services: Services) -> int:
         return int(s.execute(select(func.count()).select_from(MediaItem)).scalar_one())
 
 
+@pytest.mark.parametrize("store_backend", ["local", "s3"], indirect=True)
 @pytest.mark.parametrize(("step", "committed"), STEPS)
 def test_killed_ingest_leaves_nothing_or_a_complete_item_INV_1(
     services: Services, config: Config, tmp_path: Path, step: str, committed: bool
@@ -73,6 +80,13 @@ def test_killed_ingest_leaves_nothing_or_a_complete_item_INV_1(
     assert report.clean, report
     assert media_count(services) == (1 if committed else 0)
     assert services.audit.verify(services.db) is None
+    remote = services.store.remote
+    # Killed between placing and cataloguing: the orphan was set aside, never deleted.
+    if remote is None:
+        set_aside: list[object] = list(services.store.orphans.iterdir())
+    else:
+        set_aside = list(remote.list_objects("orphans/"))
+    assert len(set_aside) == (1 if step == "ingest.after-rename" else 0)
 
     # The file can be ingested again afterwards: once, or reported as the duplicate.
     again = run_cli(config, "ingest", str(clip), "--source", "bwc", "--device", "BWC-9", "--json")
@@ -80,6 +94,45 @@ def test_killed_ingest_leaves_nothing_or_a_complete_item_INV_1(
     assert ('"duplicate": true' in again.stdout) is committed
     assert media_count(services) == 1
     assert check(services.db, services.store, Level.HASH).clean
+    if remote is not None:  # the original is in the bucket, nowhere on local disk
+        assert len(list(remote.list_objects("objects/"))) == 1
+        assert list(services.store.iter_objects()) == []
+
+
+@pytest.mark.parametrize("store_backend", ["s3"], indirect=True)
+def test_killed_during_a_multipart_upload_leaves_an_upload_recovery_aborts_INV_1(
+    services: Services, config: Config, tmp_path: Path
+) -> None:
+    """S3 backend, a file above one part: killed after a part was sent. Nothing is
+    visible in the bucket; the unfinished upload is left to its writer while young and
+    listed by the check, then aborted by the recovery, once older than STALE_UPLOAD."""
+    remote = services.store.remote
+    assert remote is not None
+    big = tmp_path / "big.pdf"
+    pad = b"%" + b"x" * (6 * 1024**2) + b"\n"
+    big.write_bytes(make_pdf().replace(b"%PDF-1.4\n", b"%PDF-1.4\n" + pad, 1))
+    small_parts = dataclasses.replace(
+        config, store=dataclasses.replace(config.store, part_bytes=5 * 1024**2)
+    )
+    proc = run_cli(
+        small_parts,
+        "ingest", str(big), "--source", "bwc", "--device", "BWC-9",
+        crash_at="ingest.after-part",
+    )  # fmt: skip
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert list(remote.list_objects("objects/")) == [] and media_count(services) == 0
+    assert len(remote.uploads("objects/")) == 1
+    services.startup_recovery()  # a young upload may be a live writer's: left alone
+    assert len(remote.uploads("objects/")) == 1
+    later = SystemClock().now() + STALE_UPLOAD + dt.timedelta(minutes=1)
+    assert len(check(services.db, services.store, now=later).temp_files) == 1
+    report = recover(services.db, services.store, now=later)
+    assert report.clean, report
+    assert remote.uploads("objects/") == []
+    again = run_cli(small_parts, "ingest", str(big), "--source", "bwc", "--device", "BWC-9")
+    assert again.returncode == 0, again.stderr
+    assert check(services.db, services.store, Level.HASH).clean
+    assert len(list(remote.list_objects("objects/"))) == 1
 
 
 def test_recovery_does_not_touch_an_ingest_in_progress(services: Services, tmp_path: Path) -> None:

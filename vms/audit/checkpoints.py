@@ -26,7 +26,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -51,8 +51,13 @@ from vms.db.models import AuditCheckpoint, AuditEntry, AuditHead
 from vms.errors import DataLoss, InvalidArgument
 from vms.secrets import load_or_create_signing_key
 
+if TYPE_CHECKING:
+    from vms.s3 import S3Bucket
+
 log = logging.getLogger(__name__)
 
+# Where each checkpoint is also written in the object store, when one is configured.
+OBJECT_PREFIX = "audit-checkpoints/"
 KEY_FILE = "audit-signing.pem"
 LOG_FILE = "checkpoints.log"
 
@@ -151,6 +156,7 @@ class Checkpoints:
         clock: Clock,
         log_dir: Path,
         *,
+        remote: S3Bucket | None = None,
         every_entries: int,
         every_minutes: float,
     ) -> None:
@@ -159,6 +165,10 @@ class Checkpoints:
         self.signer = signer
         self.clock = clock
         self.log_path = log_dir / LOG_FILE
+        # A second witness outside the database: one object per checkpoint, under a legal
+        # hold where the bucket has Object Lock (issue 14.1), so removing a checkpoint
+        # takes the bucket's credentials and the right to lift holds, not only the DB.
+        self.remote = remote
         self.every_entries = every_entries
         self.every = dt.timedelta(minutes=every_minutes)
 
@@ -230,8 +240,9 @@ class Checkpoints:
                 )
             )
             s.flush()
-            # The witness outside the database first: if this fails, nothing commits.
+            # The witnesses outside the database first: if one fails, nothing commits.
             self._append_to_log(checkpoint)
+            self._put_object(checkpoint)
         log.info("audit checkpoint signed at entry %d", checkpoint.seq)
         return checkpoint
 
@@ -246,13 +257,52 @@ class Checkpoints:
 
     def _append_to_log(self, checkpoint: Checkpoint) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        line = json.dumps(checkpoint.as_json(), sort_keys=True, separators=(",", ":")) + "\n"
+        line = self._line(checkpoint) + "\n"
         fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             os.write(fd, line.encode())
             os.fsync(fd)
         finally:
             os.close(fd)
+
+    @staticmethod
+    def _line(checkpoint: Checkpoint) -> str:
+        return json.dumps(checkpoint.as_json(), sort_keys=True, separators=(",", ":"))
+
+    @staticmethod
+    def object_name(seq: int) -> str:
+        return f"{OBJECT_PREFIX}{seq:012d}.json"
+
+    def _put_object(self, checkpoint: Checkpoint) -> None:
+        if self.remote is None:
+            return
+        name = self.object_name(checkpoint.seq)
+        try:
+            self.remote.put_bytes(name, self._line(checkpoint).encode(), legal_hold=True)
+        except FileExistsError:
+            # A checkpoint for this entry was written before and its row lost (a crash
+            # after the write, or a deleted row): never replaced; verify reports it.
+            raise DataLoss(
+                f"audit checkpoint {checkpoint.seq} already exists in the object store "
+                f"({name}); not signing over it"
+            ) from None
+
+    def _objects(self) -> tuple[dict[int, dict[str, Any]], list[str]]:
+        """The checkpoints found in the object store (empty without one)."""
+        found: dict[int, dict[str, Any]] = {}
+        problems: list[str] = []
+        if self.remote is None:
+            return found, problems
+        for obj in self.remote.list_objects(OBJECT_PREFIX):
+            name = obj.key[len(self.remote.prefix) :]
+            try:
+                entry = json.loads(self.remote.read_bytes(name))
+                found[int(entry["seq"])] = entry
+                if self.object_name(int(entry["seq"])) != name:
+                    problems.append(f"object {obj.key} holds checkpoint {entry['seq']}")
+            except (ValueError, KeyError, TypeError):
+                problems.append(f"object {obj.key} is not a checkpoint")
+        return found, problems
 
     # -- checking -------------------------------------------------------------------------
 
@@ -313,9 +363,27 @@ class Checkpoints:
             )
         for seq in sorted(set(by_seq) - set(logged)):
             problems.append(f"checkpoint {seq} is not in {self.log_path}")
+        problems += self._compare_objects(by_seq)
         last_cp = rows[-1].seq if rows else 0
         unanchored = (last_cp + 1, last_entry) if last_entry > last_cp else None
         return CheckpointReport(len(rows), problems, unanchored)
+
+    def _compare_objects(self, by_seq: dict[int, Checkpoint]) -> list[str]:
+        """The object store's checkpoints against the table's (issue 14.1)."""
+        if self.remote is None:
+            return []
+        stored, problems = self._objects()
+        where = f"the object store (s3://{self.remote.bucket}/{self.remote.key(OBJECT_PREFIX)})"
+        for seq in sorted(set(stored) - set(by_seq)):
+            problems.append(f"checkpoint {seq} is in {where} but not in the database (deleted)")
+        for seq in sorted(set(by_seq) - set(stored)):
+            problems.append(f"checkpoint {seq} is not in {where}")
+        for seq in sorted(set(stored) & set(by_seq)):
+            if stored[seq] != by_seq[seq].as_json():
+                problems.append(
+                    f"checkpoint {seq} in the database differs from its copy in {where} (altered)"
+                )
+        return problems
 
     # -- exporting ------------------------------------------------------------------------
 

@@ -1,0 +1,83 @@
+"""The S3 adapter and its settings without a server (issue 13.6): credentials from the
+secrets folder, never shown; settings checked at load; a store that does not answer is
+``Unavailable`` naming the object, never a 500 of botocore's."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from vms.config import load_config
+from vms.errors import InvalidArgument, Unavailable
+from vms.store import SECRET_KEY_FILE, open_bucket
+
+SECRET = "wJalrXUtnFEMI-very-secret"
+
+
+def closed_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = int(s.getsockname()[1])
+    s.close()
+    return port
+
+
+def s3_settings(tmp_path: Path, **more: str) -> dict[str, str]:
+    return {
+        "VMS_DATA_DIR": str(tmp_path),
+        "VMS_STORE_BACKEND": "s3",
+        "VMS_STORE_ENDPOINT": f"http://127.0.0.1:{closed_port()}",
+        "VMS_STORE_BUCKET": "evidence",
+        "VMS_STORE_ACCESS_KEY_ID": "vms",
+        **more,
+    }
+
+
+def test_the_secret_key_comes_from_the_secrets_folder_and_is_never_shown(tmp_path: Path) -> None:
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "secrets" / SECRET_KEY_FILE).write_text(SECRET + "\n")
+    config = load_config(environ={}, overrides=s3_settings(tmp_path))
+    bucket = open_bucket(config)
+    assert bucket is not None and bucket.settings.secret_access_key == SECRET
+    assert SECRET not in repr(bucket.settings)
+    given = load_config(
+        environ={}, overrides=s3_settings(tmp_path, VMS_STORE_SECRET_ACCESS_KEY=SECRET)
+    )
+    assert SECRET not in repr(given) and SECRET not in repr(given.store)
+
+
+def test_local_disk_stays_the_default(tmp_path: Path) -> None:
+    config = load_config(environ={}, overrides={"VMS_DATA_DIR": str(tmp_path)})
+    assert config.store.backend == "local" and open_bucket(config) is None
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"VMS_STORE_BACKEND": "ftp"}, "'ftp'"),
+        ({"VMS_STORE_BUCKET": ""}, "needs \\[store\\] bucket"),
+        ({"VMS_STORE_PART_BYTES": "1024"}, "part_bytes must be at least 5 MiB"),
+    ],
+)
+def test_bad_store_settings_are_refused_naming_them(
+    tmp_path: Path, override: dict[str, str], message: str
+) -> None:
+    with pytest.raises(InvalidArgument, match=message):
+        load_config(environ={}, overrides={**s3_settings(tmp_path), **override})
+
+
+def test_an_access_key_without_its_secret_is_refused_naming_where_to_put_it(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(InvalidArgument, match=f"'vms' has no secret.*{SECRET_KEY_FILE}"):
+        open_bucket(load_config(environ={}, overrides=s3_settings(tmp_path)))
+
+
+def test_a_store_that_does_not_answer_is_unavailable_naming_the_object(tmp_path: Path) -> None:
+    settings = s3_settings(tmp_path, VMS_STORE_SECRET_ACCESS_KEY=SECRET)
+    bucket = open_bucket(load_config(environ={}, overrides=settings))
+    assert bucket is not None
+    with pytest.raises(Unavailable, match="objects/ab/cd/abcd"):
+        bucket.head("objects/ab/cd/abcd")

@@ -1,0 +1,426 @@
+"""The S3 adapter: the one module that imports boto3 (ARCHITECTURE section 2).
+
+:class:`S3Bucket` offers what the media store and the audit checkpoints need of an
+S3-compatible object store (AWS, SeaweedFS, MinIO, ...), with botocore's errors turned
+into ours (:class:`~vms.errors.Unavailable` for a store that does not answer,
+:class:`~vms.errors.DataLoss` for bytes that do not match, :class:`~vms.errors.NotFound`,
+:class:`~vms.errors.PermissionDenied`). Credentials are given to the client and never
+logged; this module logs keys and version ids only.
+
+Every write is verified by the server: a single PUT carries the SHA-256 of the whole
+body (``x-amz-checksum-sha256``), a multipart upload the SHA-256 of each part, and the
+server refuses (``BadDigest``) bytes that differ. Writes of originals are conditional
+(``If-None-Match: *``): an existing object is never overwritten (INV-2).
+"""
+
+from __future__ import annotations
+
+import base64
+import concurrent.futures
+import contextlib
+import datetime as dt
+import hashlib
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import botocore.config
+import botocore.exceptions
+
+from vms.errors import DataLoss, NotFound, PermissionDenied, Unavailable, VMSError
+from vms.faults import crash_point
+
+log = logging.getLogger(__name__)
+
+READ_CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    endpoint: str
+    bucket: str
+    region: str
+    access_key_id: str
+    secret_access_key: str
+    prefix: str = ""
+    max_connections: int = 10
+    part_bytes: int = 64 * 1024**2
+
+    def __repr__(self) -> str:  # the secret never reaches a log line or a traceback
+        return f"S3Settings(endpoint={self.endpoint!r}, bucket={self.bucket!r})"
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    size: int
+    version_id: str | None
+
+
+@dataclass(frozen=True)
+class Upload:
+    """An unfinished multipart upload (the S3 analogue of a ``tmp/*.part`` file)."""
+
+    key: str
+    upload_id: str
+    initiated: dt.datetime
+    metadata: dict[str, str]
+
+
+def b64_sha256(data: bytes | memoryview) -> str:
+    return base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+def _code(exc: botocore.exceptions.ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def translate(exc: Exception, what: str) -> VMSError:
+    """One place that turns the S3 client's errors into ours, naming the object."""
+    if isinstance(exc, botocore.exceptions.ClientError):
+        code = _code(exc)
+        if code in ("NoSuchKey", "404", "NotFound", "NoSuchVersion", "NoSuchUpload"):
+            return NotFound(f"object store: {what} does not exist ({code})")
+        if code in ("AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
+            return PermissionDenied(f"object store refused {what} ({code})")
+        if code in ("BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch"):
+            return DataLoss(f"object store: {what}: the bytes received differ ({code})")
+        return Unavailable(f"object store: {what} failed ({code or exc})")
+    if isinstance(exc, botocore.exceptions.BotoCoreError | OSError):
+        return Unavailable(f"object store: {what} failed ({type(exc).__name__}: {exc})")
+    return Unavailable(f"object store: {what} failed ({exc!r})")
+
+
+class S3Bucket:
+    """One bucket (under a key prefix) of an S3-compatible store."""
+
+    def __init__(self, settings: S3Settings) -> None:
+        self.settings = settings
+        self.bucket = settings.bucket
+        self.prefix = settings.prefix
+        self._client = boto3.session.Session().client(
+            "s3",
+            endpoint_url=settings.endpoint or None,
+            region_name=settings.region,
+            aws_access_key_id=settings.access_key_id or None,
+            aws_secret_access_key=settings.secret_access_key or None,
+            config=botocore.config.Config(
+                max_pool_connections=settings.max_connections,
+                retries={"max_attempts": 3, "mode": "standard"},
+                connect_timeout=10,
+                read_timeout=120,
+                s3={"addressing_style": "path"},
+                # Checksums only where we give them (ours are the SHA-256 we verify).
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
+            ),
+        )
+        self._lock_enabled: bool | None = None
+
+    def key(self, name: str) -> str:
+        return self.prefix + name
+
+    @property
+    def client(self) -> Any:
+        """The boto3 client (benchmarks compare against it with the same settings)."""
+        return self._client
+
+    # -- bucket ---------------------------------------------------------------------------
+
+    def ensure_bucket(self, *, object_lock: bool = True) -> None:
+        """Create the bucket when missing (with Object Lock when asked): tests, demos."""
+        try:
+            self._client.head_bucket(Bucket=self.bucket)
+            return
+        except botocore.exceptions.ClientError as exc:
+            if _code(exc) not in ("404", "NoSuchBucket", "NotFound"):
+                raise translate(exc, f"bucket {self.bucket}") from None
+        except botocore.exceptions.BotoCoreError as exc:
+            raise translate(exc, f"bucket {self.bucket}") from None
+        try:
+            self._client.create_bucket(Bucket=self.bucket, ObjectLockEnabledForBucket=object_lock)
+        except Exception as exc:
+            raise translate(exc, f"creating bucket {self.bucket}") from None
+
+    def object_lock(self) -> bool:
+        """Whether the bucket has Object Lock (legal holds) enabled (asked once)."""
+        if self._lock_enabled is None:
+            try:
+                found = self._client.get_object_lock_configuration(Bucket=self.bucket)
+                status = found.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled")
+                self._lock_enabled = status == "Enabled"
+            except botocore.exceptions.ClientError as exc:
+                if "ObjectLockConfiguration" not in _code(exc) and _code(exc) not in (
+                    "NotImplemented",
+                    "404",
+                ):
+                    raise translate(exc, f"Object Lock of bucket {self.bucket}") from None
+                self._lock_enabled = False
+            except botocore.exceptions.BotoCoreError as exc:
+                raise translate(exc, f"bucket {self.bucket}") from None
+            log.info(
+                "bucket %s: Object Lock %s", self.bucket, "on" if self._lock_enabled else "off"
+            )
+        return self._lock_enabled
+
+    # -- writing --------------------------------------------------------------------------
+
+    def put_bytes(
+        self, name: str, data: bytes, *, legal_hold: bool = False, create_only: bool = True
+    ) -> StoredObject:
+        """PUT a small object, its SHA-256 verified by the server; with ``create_only`` an
+        existing object is never replaced (:class:`FileExistsError`)."""
+        key = self.key(name)
+        extra: dict[str, Any] = {}
+        if create_only:
+            extra["IfNoneMatch"] = "*"
+        if legal_hold and self.object_lock():
+            extra["ObjectLockLegalHoldStatus"] = "ON"
+        try:
+            reply = self._client.put_object(
+                Bucket=self.bucket, Key=key, Body=data, ChecksumSHA256=b64_sha256(data), **extra
+            )
+        except botocore.exceptions.ClientError as exc:
+            if _code(exc) in ("PreconditionFailed", "412"):
+                raise FileExistsError(key) from None
+            raise translate(exc, key) from None
+        except botocore.exceptions.BotoCoreError as exc:
+            raise translate(exc, key) from None
+        return StoredObject(key, len(data), reply.get("VersionId"))
+
+    def put_file(self, name: str, path: Path, size: int) -> StoredObject:
+        """Upload ``path`` (``size`` bytes, not written any more) as a new object.
+
+        Up to one part it is a single PUT carrying the whole file's SHA-256; above, a
+        multipart upload whose parts each carry theirs, sent ``max_connections`` at a time
+        (each part hashed in its worker thread, read with ``pread``). The object exists
+        only once complete; an existing object is never replaced (:class:`FileExistsError`).
+        The returned size is the server's (HEAD), compared by the caller.
+        """
+        key = self.key(name)
+        try:
+            if size <= self.settings.part_bytes:
+                data = path.read_bytes()
+                try:
+                    self._client.put_object(
+                        Bucket=self.bucket,
+                        Key=key,
+                        Body=data,
+                        ChecksumSHA256=b64_sha256(data),
+                        IfNoneMatch="*",
+                    )
+                except botocore.exceptions.ClientError as exc:
+                    if _code(exc) in ("PreconditionFailed", "412"):
+                        raise FileExistsError(key) from None
+                    raise
+            else:
+                self._multipart(key, path, size)
+            head = self._client.head_object(Bucket=self.bucket, Key=key)
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+            raise translate(exc, key) from None
+        return StoredObject(key, int(head["ContentLength"]), head.get("VersionId"))
+
+    def _multipart(self, key: str, path: Path, size: int) -> None:
+        part = self.settings.part_bytes
+        started = self._client.create_multipart_upload(
+            Bucket=self.bucket,
+            Key=key,
+            ChecksumAlgorithm="SHA256",
+            Metadata={"vms-host": os.uname().nodename, "vms-pid": str(os.getpid())},
+        )
+        upload_id = started["UploadId"]
+        fd = os.open(path, os.O_RDONLY)
+
+        def send(number: int) -> dict[str, Any]:
+            offset = (number - 1) * part
+            data = os.pread(fd, min(part, size - offset), offset)
+            reply = self._client.upload_part(
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=upload_id,
+                PartNumber=number,
+                Body=data,
+                ChecksumSHA256=b64_sha256(data),
+            )
+            crash_point("ingest.after-part")
+            return {
+                "PartNumber": number,
+                "ETag": reply["ETag"],
+                "ChecksumSHA256": reply.get("ChecksumSHA256") or b64_sha256(data),
+            }
+
+        try:
+            count = (size + part - 1) // part
+            with concurrent.futures.ThreadPoolExecutor(
+                self.settings.max_connections, thread_name_prefix="s3-part"
+            ) as pool:
+                parts = list(pool.map(send, range(1, count + 1)))
+            if self.exists(key):
+                raise FileExistsError(key)
+            self._client.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": parts},
+            )
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self._client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+            raise
+        finally:
+            os.close(fd)
+
+    # -- reading --------------------------------------------------------------------------
+
+    def exists(self, key: str) -> bool:
+        try:
+            self._client.head_object(Bucket=self.bucket, Key=key)
+            return True
+        except botocore.exceptions.ClientError as exc:
+            if _code(exc) in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise translate(exc, key) from None
+
+    def head(self, name: str) -> StoredObject:
+        key = self.key(name)
+        try:
+            head = self._client.head_object(Bucket=self.bucket, Key=key)
+        except Exception as exc:
+            raise translate(exc, key) from None
+        return StoredObject(key, int(head["ContentLength"]), head.get("VersionId"))
+
+    def read(self, name: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        """Stream bytes ``start..end`` (inclusive; ``end`` None: to the end) of an object
+        in chunks, never holding the whole object."""
+        key = self.key(name)
+        extra: dict[str, Any] = {}
+        if start or end is not None:
+            extra["Range"] = f"bytes={start}-{'' if end is None else end}"
+        try:
+            body = self._client.get_object(Bucket=self.bucket, Key=key, **extra)["Body"]
+        except Exception as exc:
+            raise translate(exc, key) from None
+        try:
+            yield from body.iter_chunks(READ_CHUNK)
+        except Exception as exc:
+            raise translate(exc, key) from None
+        finally:
+            body.close()
+
+    def read_bytes(self, name: str) -> bytes:
+        return b"".join(self.read(name))
+
+    def list_objects(self, under: str) -> Iterator[StoredObject]:
+        """Objects (current versions) whose name starts with ``under``, in key order."""
+        prefix = self.key(under)
+        try:
+            pages = self._client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=prefix
+            )
+            for page in pages:
+                for item in page.get("Contents", []):
+                    yield StoredObject(item["Key"], int(item["Size"]), None)
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+            raise translate(exc, f"listing {prefix}") from None
+
+    def versions(self, name: str) -> list[str]:
+        """Version ids of exactly this object (newest first); [] on an unversioned bucket."""
+        key = self.key(name)
+        try:
+            reply = self._client.list_object_versions(Bucket=self.bucket, Prefix=key)
+        except Exception as exc:
+            raise translate(exc, key) from None
+        return [
+            str(v["VersionId"])
+            for v in reply.get("Versions", [])
+            if v["Key"] == key and v.get("VersionId") not in (None, "null")
+        ]
+
+    def uploads(self, under: str) -> list[Upload]:
+        """Unfinished multipart uploads under ``under`` (a crashed writer's leftovers)."""
+        prefix = self.key(under)
+        try:
+            reply = self._client.list_multipart_uploads(Bucket=self.bucket, Prefix=prefix)
+            found = []
+            for u in reply.get("Uploads", []):
+                found.append(Upload(u["Key"], u["UploadId"], u["Initiated"], {}))
+            return found
+        except Exception as exc:
+            raise translate(exc, f"uploads under {prefix}") from None
+
+    def abort(self, upload: Upload) -> None:
+        try:
+            self._client.abort_multipart_upload(
+                Bucket=self.bucket, Key=upload.key, UploadId=upload.upload_id
+            )
+        except Exception as exc:
+            raise translate(exc, upload.key) from None
+
+    # -- holds and deletion ---------------------------------------------------------------
+
+    def set_legal_hold(self, name: str, on: bool) -> int:
+        """Put (or release) a legal hold on every version of the object; returns how many
+        versions were set. Nothing (0) when the bucket has no Object Lock."""
+        if not self.object_lock():
+            return 0
+        key = self.key(name)
+        status = "ON" if on else "OFF"
+        versions = self.versions(name)
+        for version in versions:
+            try:
+                self._client.put_object_legal_hold(
+                    Bucket=self.bucket,
+                    Key=key,
+                    VersionId=version,
+                    LegalHold={"Status": status},
+                )
+            except Exception as exc:
+                raise translate(exc, f"{key} version {version}") from None
+        return len(versions)
+
+    def legal_hold(self, name: str) -> bool:
+        """Whether the current version of the object is under a legal hold."""
+        if not self.object_lock():
+            return False
+        key = self.key(name)
+        try:
+            reply = self._client.get_object_legal_hold(Bucket=self.bucket, Key=key)
+        except botocore.exceptions.ClientError as exc:
+            if _code(exc).startswith("NoSuchObjectL") or _code(exc) == "InvalidRequest":
+                return False
+            raise translate(exc, key) from None
+        return bool(reply.get("LegalHold", {}).get("Status") == "ON")
+
+    def delete(self, name: str) -> None:
+        """Delete the object and every version of it (a held version is refused:
+        :class:`PermissionDenied`); nothing to do when it is gone."""
+        key = self.key(name)
+        try:
+            versions = self.versions(name)
+            if not versions:
+                self._client.delete_object(Bucket=self.bucket, Key=key)
+            for version in versions:
+                self._client.delete_object(Bucket=self.bucket, Key=key, VersionId=version)
+            markers = self._client.list_object_versions(Bucket=self.bucket, Prefix=key)
+            for m in markers.get("DeleteMarkers", []):
+                if m["Key"] == key:
+                    self._client.delete_object(
+                        Bucket=self.bucket, Key=key, VersionId=m["VersionId"]
+                    )
+        except Exception as exc:
+            raise translate(exc, key) from None
+
+    def copy(self, name: str, to: str) -> None:
+        """Server-side copy (repairs: an orphan moved aside keeps its bytes)."""
+        try:
+            self._client.copy_object(
+                Bucket=self.bucket,
+                Key=self.key(to),
+                CopySource={"Bucket": self.bucket, "Key": self.key(name)},
+            )
+        except Exception as exc:
+            raise translate(exc, self.key(name)) from None
