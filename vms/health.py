@@ -140,8 +140,8 @@ class HealthListener:
         listener = self
 
         class Handler(BaseHTTPRequestHandler):
-            server_version = SERVER_NAME
-            sys_version = ""
+            def version_string(self) -> str:  # no Python version in the Server header
+                return SERVER_NAME
 
             def do_GET(self) -> None:
                 listener.answer(self)
