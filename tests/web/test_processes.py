@@ -244,9 +244,9 @@ def test_an_event_of_another_process_reaches_every_web_process_once(
         try:
             video = tmp_path / "clip.mp4"
             video.write_bytes(make_video())
+            ingest = ["ingest", str(video), "--source", "bwc", "--device", "BWC-7"]
             done = subprocess.run(
-                [sys.executable, "-m", "vms.cli", "ingest", str(video), "--source", "bwc"]
-                + ["--device", "BWC-7", "--officer", "B1", "--json"],
+                [sys.executable, "-m", "vms.cli", *ingest, "--officer", "B1", "--json"],
                 env=_env(config, **redis),
                 capture_output=True,
                 text=True,
