@@ -178,13 +178,13 @@ class HealthListener:
             self._send(request, 404, "application/json", json.dumps(NOT_HERE).encode())
 
     @staticmethod
-    def _send(request: BaseHTTPRequestHandler, status: int, kind: str, body: bytes) -> None:
+    def _send(request: BaseHTTPRequestHandler, status: int, kind: str, content: bytes) -> None:
         request.send_response(status)
         request.send_header("Content-Type", kind)
-        request.send_header("Content-Length", str(len(body)))
+        request.send_header("Content-Length", str(len(content)))
         request.send_header("Cache-Control", "no-store")
         request.end_headers()
-        request.wfile.write(body)
+        request.wfile.write(content)
 
     def start(self) -> None:
         self._thread = threading.Thread(

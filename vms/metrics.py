@@ -67,8 +67,9 @@ SOCKET_CONNECTIONS = Gauge(
 
 
 class DatabaseCollector(Collector):
-    """The deployment's state, read in one short read-only session per scrape. With the
-    database away it reports ``vms_database_up 0`` instead of failing the scrape."""
+    """The deployment's state (camera health, OPS-1; gaps, OPS-4), read in one short
+    read-only session per scrape. With the database away it reports
+    ``vms_database_up 0`` instead of failing the scrape."""
 
     def __init__(self, db: Database) -> None:
         self.db = db

@@ -120,7 +120,7 @@ def test_readyz_with_redis_reachable_is_ready(config: Config) -> None:
         services.close()
 
 
-def test_metrics_show_cameras_gaps_queues_and_process_figures(
+def test_metrics_show_cameras_gaps_queues_and_process_figures_OPS_1_OPS_4(
     services: Services, client: Any
 ) -> None:
     now = services.clock.now()
