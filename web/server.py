@@ -20,6 +20,8 @@ Which HTTP server (issue 13, item 4; docs/design/ports-and-roles.md, "The web se
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
 
 from vms import roles
@@ -117,7 +119,18 @@ def run_gunicorn(services: Services) -> None:
             app, _socketio = create_app(services)
             return app
 
-    WebApplication().run()
+    master = os.getpid()
+    try:
+        WebApplication().run()
+    except SystemExit as exit_:
+        if os.getpid() == master:
+            raise
+        # A worker leaving (gunicorn has done its own clean-up): its services are the
+        # master's copy, closed by the master; unwinding through `vms serve` would
+        # close them again here.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(exit_.code if isinstance(exit_.code, int) else 1)
 
 
 def install(services: Services) -> None:
