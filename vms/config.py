@@ -387,6 +387,12 @@ class Config:
         return f"sqlite:///{(self.data_dir / 'vms.db').resolve()}"
 
     @property
+    def bus_url(self) -> str:
+        """The event bus's Redis: ``redis_url``, else ``[web] message_queue`` (a
+        deployment that set only the latter keeps reaching every web process)."""
+        return self.redis_url or self.web.message_queue
+
+    @property
     def socketio_queue(self) -> str:
         """Socket.IO's message queue: ``[web] message_queue``, else ``redis_url``."""
         return self.web.message_queue or self.redis_url

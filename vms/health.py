@@ -4,7 +4,8 @@
 - ``GET /healthz``: the process answers (no authentication, touches nothing else).
 - ``GET /readyz``: the database answers ``SELECT 1``, the media store is a writable
   folder, and with Redis configured (``redis_url`` or ``[web] message_queue``) Redis
-  answers PING and this process's event-bus listener is subscribed. Each check runs in a
+  answers PING and this process's event-bus listener is subscribed (``redis``;
+  ``message_queue`` too when it names another Redis than the bus's). Each check runs in a
   thread of its own and gives up after ``[ops] ready_timeout_seconds``; 503 names the
   checks that failed (the kind of error only; the full message goes to the log, so no
   address or credential reaches an anonymous caller).
@@ -81,9 +82,9 @@ def readiness(services: Services) -> list[Check]:
         "database": lambda: _database(services),
         "media_store": lambda: _store(services),
     }
-    if config.redis_url:
-        probes["redis"] = functools.partial(_redis, services, config.redis_url)
-    if config.socketio_queue and config.socketio_queue != config.redis_url:
+    if config.bus_url:
+        probes["redis"] = functools.partial(_redis, services, config.bus_url)
+    if config.socketio_queue and config.socketio_queue != config.bus_url:
         probes["message_queue"] = functools.partial(_redis, services, config.socketio_queue)
     errors: dict[str, BaseException] = {}
 

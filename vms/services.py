@@ -105,8 +105,8 @@ class Services:
         store.create_dirs()
         audit = AuditLog(load_or_create_key(config.secrets_dir, "audit.key"), clock)
         authoriser = Authoriser(db, audit)
-        # Across processes through Redis when ``redis_url`` is set (issue 13, item 3).
-        events = open_bus(config.redis_url, config.redis_prefix)
+        # Across processes through Redis when one is configured (issue 13, item 3).
+        events = open_bus(config.bus_url, config.redis_prefix)
         categories = load_categories(config.tagging.categories_file)
         users = UserService(
             db,

@@ -60,7 +60,7 @@ def run_werkzeug(services: Services) -> None:
 def gunicorn_options(services: Services) -> dict[str, Any]:
     """gunicorn's settings for the web role (a test reads them too)."""
     web = services.config.web
-    if web.workers > 1 and not services.config.redis_url:
+    if web.workers > 1 and not services.config.bus_url:
         raise FailedPrecondition(
             f"[web] workers = {web.workers} needs redis_url: without Redis, events and "
             "Socket.IO messages stay in the worker that raised them"
