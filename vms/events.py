@@ -25,6 +25,7 @@ import contextlib
 import json
 import logging
 import os
+import queue
 import threading
 import uuid
 import weakref
@@ -37,6 +38,9 @@ Handler = Callable[[str, dict[str, Any]], None]
 
 CHANNEL = "vms:events"
 RECONNECT_MAX_SECONDS = 5.0
+OUTBOX_SIZE = 10_000  # events waiting for Redis; beyond, dropped for other processes
+SEND_RETRY_SECONDS = 0.5  # pause after a failed send (Redis away)
+CLOSE_FLUSH_SECONDS = 3.0
 
 
 class EventBus:
@@ -111,6 +115,8 @@ class RedisEventBus(EventBus):
         self._stop = threading.Event()
         self._subscribed = threading.Event()
         self._listener: threading.Thread | None = None
+        self._outbox: queue.Queue[str | None] = queue.Queue(maxsize=OUTBOX_SIZE)
+        self._sender: threading.Thread | None = None
         self._warned = False
 
     def subscribe(self, handler: Handler) -> Callable[[], None]:
@@ -119,17 +125,42 @@ class RedisEventBus(EventBus):
         return unsubscribe
 
     def publish(self, topic: str, payload: dict[str, Any]) -> None:
+        """This process's handlers at once; the other processes' through a sender thread,
+        so a slow or absent Redis never blocks the publisher (the pose tracker publishes
+        from its loop): when the outbox is full the event is dropped for them, logged."""
         self._deliver(topic, payload)
         message = json.dumps(
             {"origin": self.origin, "topic": topic, "payload": payload}, default=str
         )
+        self._start_sender()
         try:
-            self._redis.publish(self.channel, message)
-            self._warned = False
-        except Exception as exc:  # Redis away: this process's handlers had it; log once
-            if not self._warned:
-                log.warning("event bus: cannot publish to %s: %s", self.channel, exc)
-                self._warned = True
+            self._outbox.put_nowait(message)
+        except queue.Full:
+            self._warn(f"the outbox is full ({OUTBOX_SIZE}): {topic} not sent to other processes")
+
+    def _warn(self, text: str) -> None:
+        if not self._warned:  # once per outage, not once per event
+            log.warning("event bus %s: %s", self.channel, text)
+            self._warned = True
+
+    def _start_sender(self) -> None:
+        with self._lock:
+            if self._sender is not None:
+                return
+            self._sender = threading.Thread(target=self._send, name="event-bus-sender", daemon=True)
+        self._sender.start()
+
+    def _send(self) -> None:
+        while True:
+            message = self._outbox.get()
+            if message is None:
+                return
+            try:
+                self._redis.publish(self.channel, message)
+                self._warned = False
+            except Exception as exc:  # Redis away: dropped for the others, retried later
+                self._warn(f"cannot publish: {exc}")
+                self._stop.wait(SEND_RETRY_SECONDS)
 
     def listening(self) -> bool:
         return self._listener is None or self._subscribed.is_set()
@@ -138,6 +169,12 @@ class RedisEventBus(EventBus):
         return self._listener is None or self._subscribed.wait(timeout)
 
     def close(self) -> None:
+        """Send what is still in the outbox (a CLI's last event), for up to
+        :data:`CLOSE_FLUSH_SECONDS`; then stop the threads."""
+        if self._sender is not None:
+            with contextlib.suppress(queue.Full):
+                self._outbox.put(None, timeout=CLOSE_FLUSH_SECONDS)
+            self._sender.join(timeout=CLOSE_FLUSH_SECONDS)
         self._stop.set()
         if self._listener is not None:
             self._listener.join(timeout=5)

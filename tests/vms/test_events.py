@@ -117,3 +117,22 @@ def test_with_redis_away_publishing_still_reaches_this_process(channel: str) -> 
         assert not bus.listening()  # /readyz reports it
     finally:
         bus.close()
+
+
+def test_a_hung_redis_never_blocks_the_publisher(channel: str) -> None:
+    """The pose tracker publishes from its loop: a Redis that accepts connections and
+    never answers must not slow it (the sender thread waits, not the publisher)."""
+    hung = socket.socket()
+    hung.bind(("127.0.0.1", 0))
+    hung.listen(16)  # connections complete in the kernel; nothing ever answers
+    bus = RedisEventBus(f"redis://127.0.0.1:{hung.getsockname()[1]}/0", channel=channel)
+    try:
+        heard = heard_by(bus)
+        started = time.monotonic()
+        for n in range(200):
+            bus.publish("ptz.pose", {"camera_id": "c1", "n": n})
+        assert time.monotonic() - started < 1.0
+        assert len(drain(heard, 0)) == 200  # this process's handlers had every one
+    finally:
+        bus.close()
+        hung.close()
