@@ -18,5 +18,8 @@ echo
 echo "== playback playlist (bench/playlist.py --backend both)"
 "$py" bench/playlist.py --backend both
 echo
+echo "== event bus (bench/bench_events.py)"
+"$py" bench/bench_events.py
+echo
 echo "== redaction (bench/bench_redaction.py --backend both)"
 "$py" bench/bench_redaction.py --backend both

@@ -29,6 +29,7 @@ from vms.config import PtzConfig
 from vms.db.engine import Database
 from vms.errors import VMSError
 from vms.events import EventBus
+from vms.metrics import PTZ_COMMAND_SECONDS
 
 
 class PtzService:
@@ -51,6 +52,7 @@ class PtzService:
         tracker: PoseTracker,
         config: PtzConfig,
     ) -> None:
+        self.clock = clock
         self.sessions = PtzSessions(
             db, audit, clock, events, authoriser, connections, engine, config
         )
@@ -101,8 +103,16 @@ class PtzService:
     # -- commands (onvif_control.ptz_commands) ------------------------------------------
 
     def command(self, actor: Actor, camera_id: str, asked: CommandRequest) -> CommandResult:
-        """Send a command in the caller's session (issue 4 item 5; INV-6)."""
-        return self.commands.command(actor, camera_id, asked)
+        """Send a command in the caller's session (issue 4 item 5; INV-6); its time is
+        measured (``vms_ptz_command_seconds``, issue 13 item 7)."""
+        started, outcome = self.clock.monotonic(), "refused"
+        try:
+            result = self.commands.command(actor, camera_id, asked)
+            outcome = "ok"
+            return result
+        finally:
+            elapsed = self.clock.monotonic() - started
+            PTZ_COMMAND_SECONDS.labels(asked.op.value, outcome).observe(elapsed)
 
     def refuse_malformed(
         self, actor: Actor, camera_id: str, attempt: MalformedCommand, error: VMSError

@@ -42,8 +42,14 @@ class WebConfig:
     # Long streams (MJPEG, Socket.IO) re-check their session or token this often and
     # close when it was revoked or the user disabled.
     stream_recheck_seconds: float = 10.0
-    # Socket.IO fan-out between several web processes (a redis:// URL); empty: one process.
+    # Socket.IO fan-out between several web processes (a redis:// URL); empty: the
+    # top-level ``redis_url`` (and with that empty too: one process).
     message_queue: str = ""
+    # ``vms serve --role web`` under gunicorn (docs/design/ports-and-roles.md): worker
+    # processes (``--workers``) and threads per worker (gthread; one thread per open
+    # Socket.IO or MJPEG connection).
+    workers: int = 1
+    threads: int = 100
     max_upload_bytes: int = 256 * 1024**3
     max_chunk_bytes: int = 256 * 1024**2
     # Largest request body of every other route (issue 10, item 6); larger: 413.
@@ -55,6 +61,25 @@ class WebConfig:
     trusted_proxies: int = 0
     # Mark the session cookie Secure (set when served over HTTPS behind a proxy).
     secure_cookies: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("workers", "threads"):
+            if getattr(self, name) < 1:
+                raise InvalidArgument(f"[web] {name} must be at least 1, not {getattr(self, name)}")
+
+
+@dataclasses.dataclass(frozen=True)
+class OpsConfig:
+    """Health and metrics (issue 13, item 7; docs/design/operations.md)."""
+
+    # Each readiness check (database, media store, Redis) gives up after this long.
+    ready_timeout_seconds: float = 2.0
+
+    def __post_init__(self) -> None:
+        if not self.ready_timeout_seconds > 0:
+            raise InvalidArgument(
+                f"[ops] ready_timeout_seconds must be above 0, not {self.ready_timeout_seconds}"
+            )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -421,6 +446,12 @@ class Config:
     # An agency preset (vms/policy/agencies): "ct-post", "denver-bwc" or "norwich-pscs";
     # empty: none. Explicit settings override the preset's values.
     policy_preset: str = ""
+    # Redis (a redis:// URL) shared by the processes of a deployment: the cross-process
+    # event bus and Socket.IO's message queue. Empty: everything stays in-process.
+    redis_url: str = ""
+    # Names the deployment's Redis channels (``<prefix>:events``, ``<prefix>:socketio``),
+    # so two deployments (or test runs) can share one Redis without hearing each other.
+    redis_prefix: str = "vms"
     web: WebConfig = dataclasses.field(default_factory=WebConfig)
     ingest: IngestConfig = dataclasses.field(default_factory=IngestConfig)
     store: StoreConfig = dataclasses.field(default_factory=StoreConfig)
@@ -437,12 +468,24 @@ class Config:
     exports: ExportsConfig = dataclasses.field(default_factory=ExportsConfig)
     releases: ReleasesConfig = dataclasses.field(default_factory=ReleasesConfig)
     cluster: ClusterConfig = dataclasses.field(default_factory=ClusterConfig)
+    ops: OpsConfig = dataclasses.field(default_factory=OpsConfig)
 
     @property
     def effective_database_url(self) -> str:
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'vms.db').resolve()}"
+
+    @property
+    def bus_url(self) -> str:
+        """The event bus's Redis: ``redis_url``, else ``[web] message_queue`` (a
+        deployment that set only the latter keeps reaching every web process)."""
+        return self.redis_url or self.web.message_queue
+
+    @property
+    def socketio_queue(self) -> str:
+        """Socket.IO's message queue: ``[web] message_queue``, else ``redis_url``."""
+        return self.web.message_queue or self.redis_url
 
     @property
     def media_dir(self) -> Path:

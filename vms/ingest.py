@@ -70,6 +70,7 @@ from vms.filenames import MAX_RAW_FILENAME_CHARS, safe_filename
 from vms.ingest_copy import Background, PipelinedHash, require_unchanged
 from vms.markers import DeviceMarker, check_buffer, check_markers, check_span
 from vms.media.probe import ZIP, ProbeResult, probe
+from vms.metrics import INGEST_SECONDS
 from vms.recorded_time import RecordedWindow
 from vms.store import MediaStore, is_disk_full, start_writeback
 
@@ -260,6 +261,7 @@ class Ingestor:
         ``tmp/`` and hashes it by reading, instead of copying it; the caller's name for
         it stays valid until it removes it. Elsewhere (another file system) it is copied.
         """
+        started = self.clock.monotonic()
         request = validate_request(request, self.categories)
         if request.source not in CAPTURE_SOURCES and request.derived_from is None:
             raise InvalidArgument(
@@ -355,6 +357,7 @@ class Ingestor:
                     raise
         crash_point("ingest.after-commit")
         log.info("ingested %s from %s (%d bytes, %s)", media_id, request.device_id, size, sha256)
+        INGEST_SECONDS.labels(request.source.value).observe(self.clock.monotonic() - started)
         self.events.publish(
             "media.new",
             {

@@ -66,6 +66,15 @@ class Component:
             raise InvalidArgument(f"unknown role {self.role!r} (one of {', '.join(ROLES)})")
 
 
+@dataclass(frozen=True)
+class Serving:
+    """What ``vms serve`` runs in this process: the web role's component reads it to
+    choose its HTTP server (``web.server``)."""
+
+    roles: tuple[str, ...]
+    demo: bool
+
+
 @dataclass
 class RoleSet:
     """The components plugins contributed, and the ports read outside components
@@ -73,6 +82,7 @@ class RoleSet:
 
     components: list[Component] = field(default_factory=list)
     readers: list[tuple[str, type, str]] = field(default_factory=list)
+    serving: Serving | None = None  # set by serve() before anything starts
 
     def add(self, component: Component) -> None:
         self.components.append(component)
@@ -213,6 +223,7 @@ def serve(
     """Run ``role`` in this process until it ends (the web app returns, or forever for the
     other roles). ``plugins`` install components besides the ``vms.plugins`` entry points
     (the web app, from the package that registers the command)."""
+    from vms.health import HealthListener
     from vms.services import Services  # the runner is loaded by the CLI before Services
 
     services = Services.open(config)
@@ -220,6 +231,7 @@ def serve(
         install(services)
     add_job_runner(services)
     runner = RoleRunner(services, role)
+    services.roles.serving = Serving(runner.roles, demo)
     demo_setup: DemoSetup | None = None
     try:
         services.migrate()
@@ -231,7 +243,17 @@ def serve(
         if main is not None:
             main.start()
         else:
-            (wait or threading.Event().wait)()
+            # No web app: a small listener for /healthz, /readyz, /metrics (issue 13.7).
+            health = HealthListener(services, config.web.host, config.web.port)
+            health.start()
+            print(
+                f"VMS {role} role: health on http://{config.web.host}:{health.port}/healthz",
+                flush=True,
+            )
+            try:
+                (wait or threading.Event().wait)()
+            finally:
+                health.stop()
     finally:
         runner.stop()
         if demo_setup is not None:
@@ -246,6 +268,7 @@ def _handle(args: argparse.Namespace, plugins: Sequence[Installer]) -> int:
         config.web,
         host=args.host or config.web.host,
         port=args.port if args.port is not None else config.web.port,
+        workers=args.workers if args.workers is not None else config.web.workers,
     )
     config = dataclasses.replace(config, web=web)
     return serve(config, role=args.role, demo=args.demo, plugins=plugins)
@@ -257,6 +280,13 @@ def register(subparsers: Any, plugins: Sequence[Installer] = ()) -> None:
     p.add_argument("--host", default=None, help="bind address (default [web] host)")
     p.add_argument("--port", type=int, default=None, help="port (default [web] port)")
     p.add_argument("--role", choices=list(ROLE_CHOICES), default="all")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="gunicorn worker processes of --role web (default [web] workers; more than "
+        "one needs redis_url)",
+    )
     p.add_argument(
         "--demo",
         action="store_true",

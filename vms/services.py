@@ -29,7 +29,7 @@ from vms.config import Config
 from vms.db.engine import Database, sqlite_path
 from vms.devices import DeviceService
 from vms.dock import DockScanner
-from vms.events import EventBus
+from vms.events import EventBus, open_bus
 from vms.exports.service import ExportService
 from vms.file_modes import PRIVATE_DIR_MODE, secure_data_dir, sqlite_files
 from vms.ingest import Ingestor
@@ -115,7 +115,8 @@ class Services:
         store.create_dirs()
         audit = AuditLog(load_or_create_key(config.secrets_dir, "audit.key"), clock)
         authoriser = Authoriser(db, audit, privacy_roles=config.access.privacy_roles)  # ACC-11
-        events = EventBus()
+        # Across processes through Redis when one is configured (issue 13, item 3).
+        events = open_bus(config.bus_url, config.redis_prefix)
         categories = load_categories(config.tagging.categories_file)
         users = UserService(
             db,
@@ -223,6 +224,7 @@ class Services:
                 every_minutes=config.audit.checkpoint_minutes,
             ),
         )
+        services.closers.append(events.close)  # first registered: closed last
         # Signed checkpoints of the audit chain (issue 14): checked twice per period.
         services.jobs.append(
             Job(

@@ -13,7 +13,7 @@ from werkzeug.exceptions import HTTPException
 from vms.errors import Unauthenticated, VMSError
 from vms.secrets import load_or_create_key
 from vms.services import Services
-from web import hardening, limits, security
+from web import hardening, limits, ops, security
 from web.api import access as access_api
 from web.api import audit as audit_api
 from web.api import auth as auth_api
@@ -67,6 +67,7 @@ def create_app(services: Services, *, testing: bool = False) -> tuple[Flask, Soc
     app.register_blueprint(monthly_api.bp, url_prefix="/api/v1")
     app.register_blueprint(playback_api.bp, url_prefix="/api/v1")
     app.register_blueprint(openapi_api.bp, url_prefix="/api/v1")
+    app.register_blueprint(ops.bp)  # /healthz, /readyz, /metrics (issue 13, item 7)
     register_pages(app)
     app.context_processor(security.template_globals)
 

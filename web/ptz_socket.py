@@ -25,6 +25,7 @@ from vms.errors import InvalidArgument, Unauthenticated, VMSError
 from vms.services import Services
 from web import security
 from web.api.ptz import command_from, status_json
+from web.bus import deliver
 
 PTZ_ROOM = "ptz"
 TO_PTZ_ROOM = frozenset({"ptz.pose", "ptz.session", "camera.health"})
@@ -73,8 +74,8 @@ def register_ptz(socketio: SocketIO, services: Services) -> None:
 
     def forward(topic: str, payload: dict[str, Any]) -> None:
         if topic in TO_PTZ_ROOM:
-            socketio.emit(topic, payload, to=PTZ_ROOM)
+            deliver(socketio, topic, payload, PTZ_ROOM)
         elif topic == "ptz.displaced":
-            socketio.emit(topic, payload, to=user_room(str(payload.get("username"))))
+            deliver(socketio, topic, payload, user_room(str(payload.get("username"))))
 
     services.events.subscribe(forward)

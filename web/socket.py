@@ -4,10 +4,15 @@ Events from the service layer (``media.new``, ...) are forwarded to connected,
 authenticated browsers, each only to those allowed to know of it: a browser joins the
 rooms of what its user may search (``media:all``, or ``media:badge:<badge>`` for officers
 and supervisors, ACC-2, ACC-8), and its user's own room (``user:<name>``), where the
-progress of that user's exports goes (``export.progress``). With ``[web] message_queue``
-set, Socket.IO fans out through Redis so several web processes reach all browsers. Each
-process re-checks its connections' sessions and tokens and drops the revoked ones
-(:class:`ConnectionWatch`).
+progress of that user's exports goes (``export.progress``). Each process re-checks its
+connections' sessions and tokens and drops the revoked ones (:class:`ConnectionWatch`).
+
+Several processes (issue 13, item 3): with ``redis_url`` set the event bus
+(:mod:`vms.events`) hands every event to every process, each web process (every gunicorn
+worker) included, so the forwarders here :func:`deliver` it to this process's own
+connections only. Socket.IO's message queue (``[web] message_queue``, else
+``redis_url``) carries what is emitted through Socket.IO itself (``socketio.emit`` from
+any process, a disconnect of a connection another process holds) to every web process.
 """
 
 from __future__ import annotations
@@ -22,8 +27,10 @@ from flask_socketio import SocketIO, disconnect, join_room
 from vms.auth.permissions import Action, Actor, Scope, scope_of
 from vms.auth.sessions import Credential
 from vms.errors import VMSError
+from vms.metrics import SOCKET_CONNECTIONS
 from vms.services import Services
 from web import security
+from web.bus import deliver
 from web.ptz_socket import ptz_rooms, register_ptz
 
 log = logging.getLogger(__name__)
@@ -72,6 +79,7 @@ class ConnectionWatch:
     def add(self, sid: str, credential: Credential | None) -> None:
         with self._lock:
             self._connections[sid] = credential
+            SOCKET_CONNECTIONS.set(len(self._connections))
             start, self._running = not self._running, True
         if start and not self._stopped:
             self.socketio.start_background_task(self._run)
@@ -79,6 +87,7 @@ class ConnectionWatch:
     def remove(self, sid: str) -> None:
         with self._lock:
             self._connections.pop(sid, None)
+            SOCKET_CONNECTIONS.set(len(self._connections))
 
     def stop(self) -> None:
         """The services are closing: forget the connections; the task ends at its next
@@ -111,7 +120,8 @@ def init_socketio(app: Flask, services: Services) -> SocketIO:
     socketio = SocketIO(
         app,
         async_mode="threading",
-        message_queue=services.config.web.message_queue or None,
+        message_queue=services.config.socketio_queue or None,
+        channel=f"{services.config.redis_prefix}:socketio",
         logger=False,
         engineio_logger=False,
     )
@@ -141,10 +151,10 @@ def init_socketio(app: Flask, services: Services) -> SocketIO:
 
     def forward(topic: str, payload: dict[str, Any]) -> None:
         if topic == "media.new":
-            socketio.emit(topic, payload, to=media_targets(payload))
+            deliver(socketio, topic, payload, media_targets(payload))
         elif topic in ("export.progress", "redaction.progress") and payload.get("created_by"):
             # Only the job's creator hears of it (ACC-1): id, state, progress.
-            socketio.emit(topic, payload, to=user_room(str(payload["created_by"])))
+            deliver(socketio, topic, payload, user_room(str(payload["created_by"])))
 
     services.events.subscribe(forward)
     register_ptz(socketio, services)  # joystick events and PTZ notifications

@@ -20,6 +20,7 @@ from recorder.engine import Recorder
 from recorder.engine import get as get_recorder
 from recorder.recording import RecordingLog, RecordingSetting, Timeline
 from vms.errors import NotFound, Unavailable
+from vms.metrics import LIVE_VIEWERS
 from web.api.media import send_media
 from web.contract import ApiBlueprint, binary
 from web.schemas.live import (
@@ -98,6 +99,7 @@ def live_mjpeg(camera_id: str, query: MjpegQuery) -> Any:
 
     def stream() -> Iterator[bytes]:
         frames = preview.frames(max_fps=fps)
+        LIVE_VIEWERS.inc()  # vms_live_viewers (issue 13, item 7)
         try:
             for jpeg in frames:
                 if not guard.still_valid():
@@ -116,6 +118,7 @@ def live_mjpeg(camera_id: str, query: MjpegQuery) -> Any:
                     + b"\r\n"
                 )
         finally:
+            LIVE_VIEWERS.dec()
             frames.close()
 
     response = Response(stream(), mimetype=f"multipart/x-mixed-replace; boundary={BOUNDARY}")

@@ -12,6 +12,7 @@ from vms.auth.permissions import Action
 from vms.clock import isoformat
 from vms.errors import VMSError
 from web.api import retention as retention_api
+from web.bus import deliver
 from web.contract import parse_model
 from web.pages.blueprint import page_blueprint
 from web.schemas.retention import NewPreservationIn
@@ -34,7 +35,7 @@ def register(app: Flask) -> None:
     def forward(topic: str, payload: dict[str, Any]) -> None:
         socketio = app.extensions.get("socketio")  # set once create_app made it
         if topic in BROADCAST_TOPICS and socketio is not None:
-            socketio.emit(topic, payload, to=SIGNED_IN_ROOM)
+            deliver(socketio, topic, payload, SIGNED_IN_ROOM)
 
     services_of(app).events.subscribe(forward)
 

@@ -1,0 +1,138 @@
+"""The event bus (vms/events.py, issue 13 item 3): in-process by default; across
+processes through Redis, each process hearing every event exactly once.
+
+Two :class:`RedisEventBus` objects stand for two processes here (each has an origin of
+its own); the real multi-process test is tests/web/test_processes.py."""
+
+from __future__ import annotations
+
+import queue
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from vms.events import EventBus, RedisEventBus, open_bus
+
+REDIS = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture
+def channel() -> str:
+    return f"test:{uuid.uuid4().hex}:events"
+
+
+@pytest.fixture
+def buses(channel: str) -> Iterator[list[RedisEventBus]]:
+    made: list[RedisEventBus] = []
+    yield made
+    for bus in made:
+        bus.close()
+
+
+def heard_by(bus: EventBus) -> queue.Queue[tuple[str, dict[str, Any]]]:
+    heard: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
+    bus.subscribe(lambda topic, payload: heard.put((topic, payload)))
+    return heard
+
+
+def drain(heard: queue.Queue[tuple[str, dict[str, Any]]], wait: float) -> list[Any]:
+    out = []
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            out.append(heard.get(timeout=max(0.0, deadline - time.monotonic())))
+        except queue.Empty:
+            return out
+
+
+def test_without_redis_the_bus_is_in_process() -> None:
+    bus = open_bus("")
+    assert type(bus) is EventBus and bus.listening()
+    heard = heard_by(bus)
+    bus.publish("media.new", {"id": "m1"})
+    assert drain(heard, 0) == [("media.new", {"id": "m1"})]
+
+
+def test_every_process_hears_every_event_exactly_once(
+    buses: list[RedisEventBus], channel: str
+) -> None:
+    here, there = RedisEventBus(REDIS, channel=channel), RedisEventBus(REDIS, channel=channel)
+    buses += [here, there]
+    mine, theirs = heard_by(here), heard_by(there)
+    assert here.wait_listening(10) and there.wait_listening(10)
+    here.publish("camera.health", {"camera_id": "c1", "health": "offline"})
+    event = ("camera.health", {"camera_id": "c1", "health": "offline"})
+    assert mine.get_nowait() == event  # at once, in the publishing process
+    assert theirs.get(timeout=10) == event
+    assert drain(mine, 1.0) == [] and drain(theirs, 0.5) == []  # no echo, no second copy
+
+
+def test_a_publisher_without_handlers_does_not_listen(
+    buses: list[RedisEventBus], channel: str
+) -> None:
+    publisher = RedisEventBus(REDIS, channel=channel)
+    listener = RedisEventBus(REDIS, channel=channel)
+    buses += [publisher, listener]
+    heard = heard_by(listener)
+    assert listener.wait_listening(10)
+    publisher.publish("ptz.pose", {"camera_id": "c1", "pan": 0.25})
+    assert heard.get(timeout=10) == ("ptz.pose", {"camera_id": "c1", "pan": 0.25})
+    assert publisher._listener is None and publisher.listening()
+
+
+def test_a_malformed_message_on_the_channel_is_dropped(
+    buses: list[RedisEventBus], channel: str
+) -> None:
+    import redis
+
+    bus = RedisEventBus(REDIS, channel=channel)
+    buses.append(bus)
+    heard = heard_by(bus)
+    assert bus.wait_listening(10)
+    client = redis.Redis.from_url(REDIS)
+    try:
+        for junk in (b"not json", b'{"topic": "x"}', b'{"origin": "o", "topic": 1, "payload": {}}'):
+            client.publish(channel, junk)
+        client.publish(channel, b'{"origin": "o", "topic": "ok", "payload": {"n": 1}}')
+    finally:
+        client.close()
+    assert heard.get(timeout=10) == ("ok", {"n": 1})
+    assert drain(heard, 0.5) == []
+
+
+def test_with_redis_away_publishing_still_reaches_this_process(channel: str) -> None:
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()
+    bus = RedisEventBus(f"redis://127.0.0.1:{port}/0", channel=channel)
+    try:
+        heard = heard_by(bus)
+        bus.publish("media.new", {"id": "m2"})  # logged, not raised
+        assert heard.get_nowait() == ("media.new", {"id": "m2"})
+        assert not bus.listening()  # /readyz reports it
+    finally:
+        bus.close()
+
+
+def test_a_hung_redis_never_blocks_the_publisher(channel: str) -> None:
+    """The pose tracker publishes from its loop: a Redis that accepts connections and
+    never answers must not slow it (the sender thread waits, not the publisher)."""
+    hung = socket.socket()
+    hung.bind(("127.0.0.1", 0))
+    hung.listen(16)  # connections complete in the kernel; nothing ever answers
+    bus = RedisEventBus(f"redis://127.0.0.1:{hung.getsockname()[1]}/0", channel=channel)
+    try:
+        heard = heard_by(bus)
+        started = time.monotonic()
+        for n in range(200):
+            bus.publish("ptz.pose", {"camera_id": "c1", "n": n})
+        assert time.monotonic() - started < 1.0
+        assert len(drain(heard, 0)) == 200  # this process's handlers had every one
+    finally:
+        bus.close()
+        hung.close()
