@@ -5,16 +5,18 @@ and re-encoding the same input with the same encoder settings, in the same run.
 
 Target: at least 1x real time end to end (analyse + render), peak memory under 1 GiB.
 
-Ours, two passes over the file (frames are never all held: memory stays flat):
-1. analyse: PyAV decode -> every k-th frame (``--every``, default 3: detection at 5 Hz,
-   the tracker interpolates the two frames between) converted to BGR at 640x360 by
-   swscale -> the opencv backend (Haar face + plate cascades; HOG off: the scene has no
-   people and HOG alone costs more than the rest) -> boxes scaled back to 720p -> IoU
-   tracker;
-2. render: PyAV decode -> blur the tracks' boxes straight into the yuv420p planes (no
-   BGR round trip) -> libx264
-   (ultrafast, crf 23, the project's masked-stream settings) -> MP4.
-Peer: ``ffmpeg -i src -c:v libx264 -preset ultrafast -crf 23 -an out.mp4``.
+Ours is the redaction job's own code (:func:`privacy_masks.redaction_job.analyse_video`
+and :func:`~privacy_masks.redaction_job.render_video`, what ``RedactionJob`` runs), two
+passes over the file (frames are never all held: memory stays flat):
+1. analyse: PyAV decode in a reader thread -> every k-th frame (``--every``, default 3:
+   detection at 5 Hz, the tracker interpolates the two frames between) converted to BGR
+   at 640x360 by swscale -> the opencv backend (Haar face + plate cascades; HOG off: the
+   scene has no people and HOG alone costs more than the rest) -> boxes scaled back to
+   720p -> IoU tracker;
+2. render: PyAV decode in a reader thread -> blur the tracks' boxes straight into the
+   yuv420p planes (no BGR round trip) -> libx264 with the job's settings (veryfast, crf
+   18, High profile, yuv420p, faststart) -> MP4.
+Peer: ``ffmpeg -i src -c:v libx264 -preset veryfast -crf 18 -an out.mp4``.
 
 ``--backend ultralytics`` runs the analyse pass with the tests' own tiny YOLO model
 (tests/privacy_masks/yolo_model.py, trained on first use) at ``--imgsz`` (default 640);
@@ -33,28 +35,20 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from fractions import Fraction
 from pathlib import Path
 
 import av
-import numpy as np
 from benchlib import OUT_DIR
 
-from privacy_masks.detection import (
-    ObjectClass,
-    TrackerSettings,
-    analyse,
-    analyse_samples,
-    build_detector,
-)
-from privacy_masks.detection.render import Method, boxes_by_frame, redact_yuv
-from privacy_masks.paint import frame_planes
+from privacy_masks.detection import ObjectClass, build_detector, tracker_settings
+from privacy_masks.detection.render import Method, boxes_by_frame
+from privacy_masks.redaction_job import analyse_video, render_video
 from tests.privacy_masks.scenes import Scene, SceneObject
 from vms.config import RedactionConfig
+from vms.media.transcode import video_info
 
 WIDTH, HEIGHT, FPS = 1280, 720, 15
-X264 = {"preset": "ultrafast", "crf": "23"}
+X264 = {"preset": "veryfast", "crf": "18"}  # the job's (vms.media.transcode)
 
 
 def scene(seconds: int) -> Scene:
@@ -110,32 +104,9 @@ def source(seconds: int) -> Path:
     return path
 
 
-def samples(path: Path, every: int, size: tuple[int, int]) -> Iterator[tuple[int, np.ndarray]]:
-    """Every ``every``-th frame, converted (and scaled by swscale) to BGR at ``size``."""
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        for i, frame in enumerate(container.decode(stream)):
-            if i % every == 0:
-                small = frame.reformat(width=size[0], height=size[1], format="bgr24")
-                yield i, small.to_ndarray()
-
-
-def frames(path: Path) -> Iterator[np.ndarray]:
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        for frame in container.decode(stream):
-            yield frame.to_ndarray(format="bgr24")
-
-
-def frame_count(path: Path) -> int:
-    with av.open(str(path)) as container:
-        return container.streams.video[0].frames
-
-
 def ours(src: Path, dst: Path, backend: str, every: int, imgsz: int) -> tuple[float, float, int]:
-    """(analyse seconds, render seconds, tracks)."""
+    """(analyse seconds, render seconds, tracks): the job's analysis and render (their
+    CPU seconds printed)."""
     config = RedactionConfig(detect_every=every, method="blur")
     if backend == "ultralytics":
         from tests.privacy_masks import yolo_model
@@ -147,37 +118,15 @@ def ours(src: Path, dst: Path, backend: str, every: int, imgsz: int) -> tuple[fl
     detector = build_detector(
         config, {ObjectClass.FACE, ObjectClass.PLATE}, settings_dir=OUT_DIR / "ultralytics"
     )
-    started = time.perf_counter()
-    settings = TrackerSettings(detect_every=every)
-    if backend == "opencv":  # decoded straight at the detection size
-        size = (config.detect_width, config.detect_width * HEIGHT // WIDTH)
-        tracks = analyse_samples(
-            samples(src, every, size),
-            detector,
-            settings,
-            frame_count=frame_count(src),
-            picture=(WIDTH, HEIGHT),
-            scale=WIDTH / size[0],
-        )
-    else:
-        tracks = analyse(frames(src), detector, settings)
-    analysed = time.perf_counter()
-    with av.open(str(dst), "w") as out:
-        stream = out.add_stream("libx264", rate=FPS, options=X264)
-        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-        index = boxes_by_frame(tracks)
-        with av.open(str(src)) as container:
-            decoded = container.streams.video[0]
-            decoded.thread_type = "AUTO"
-            for i, frame in enumerate(container.decode(decoded)):
-                boxes = index.get(i)
-                if boxes:
-                    planes = frame_planes(frame)
-                    redact_yuv(planes.y, planes.u, planes.v, boxes, Method.BLUR)
-                frame.pts, frame.time_base = i, Fraction(1, FPS)
-                out.mux(stream.encode(frame))
-        out.mux(stream.encode())
+    started, c0 = time.perf_counter(), cpu()
+    info = video_info(src, src.name)
+    tracks, _ = analyse_video(
+        src, src.name, info, detector, tracker_settings(config), config.detect_width
+    )
+    analysed, c1 = time.perf_counter(), cpu()
+    render_video(src, dst, src.name, boxes_by_frame(tracks), Method.BLUR, margin=config.margin)
     rendered = time.perf_counter()
+    print(f"      CPU: analyse {c1 - c0:.1f} s, render {cpu() - c1:.1f} s", flush=True)
     return analysed - started, rendered - analysed, len(tracks)
 
 
@@ -242,6 +191,7 @@ def main() -> None:
             f" = {total:6.1f} s  ({args.seconds / total:.2f}x real time, {total / t_peer:.2f}x"
             f" ffmpeg's time, {n} tracks); CPU {c_ours:.1f} s ({c_ours / c_peer:.2f}x ffmpeg's)"
         )
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak memory (RSS) of this process: {peak:.0f} MiB")
 

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from privacy_masks.detection import build_detector
 from privacy_masks.detection.model import ObjectClass
@@ -43,9 +44,10 @@ from vms.bounded import shown
 from vms.clock import Clock
 from vms.config import RedactionConfig
 from vms.db.engine import Database
-from vms.db.models import MediaItem, MediaType, Redaction
+from vms.db.models import Export, MediaItem, MediaType, Redaction
 from vms.errors import Conflict, InvalidArgument, NotFound, VMSError
 from vms.events import EventBus
+from vms.exports.service import export_clips
 from vms.ingest import Ingestor
 from vms.store import MediaStore
 
@@ -74,12 +76,16 @@ MAX_KEYFRAMES = 1000
 
 @dataclass(frozen=True)
 class NewRedaction:
-    """``POST /api/v1/redactions``. ``method`` None: ``[redaction] method``."""
+    """``POST /api/v1/redactions``: the source is ``media_id`` or ``export_id`` (exactly
+    one; an export's clip, ``clip`` its index when the export has several). ``method``
+    None: ``[redaction] method``."""
 
-    media_id: str
+    media_id: str | None
     detect: tuple[str, ...]
     method: str | None = None
     audio_mute: tuple[tuple[float, float], ...] = ()
+    export_id: str | None = None
+    clip: int | None = None
 
 
 @dataclass(frozen=True)
@@ -157,7 +163,7 @@ class VideoFacts:
 @dataclass(frozen=True)
 class RedactionRecord:
     id: str
-    media_id: str
+    media_id: str  # the source redacted: the item named, or the export's clip
     state: str
     progress: float
     error: str | None
@@ -172,6 +178,8 @@ class RedactionRecord:
     rendered_media_id: str | None
     video: VideoFacts | None
     render_by: Who | None  # who asked for the render
+    export_id: str | None = None  # the export whose clip is the source
+    clip: int | None = None  # which of its clips (0-based)
 
     @classmethod
     def of(cls, row: Redaction) -> RedactionRecord:
@@ -193,6 +201,8 @@ class RedactionRecord:
             rendered_media_id=row.rendered_media_id,
             video=VideoFacts.of(request.get("video")),
             render_by=Who(*request["render_by"]) if request.get("render_by") else None,
+            export_id=request.get("export", {}).get("id"),
+            clip=request.get("export", {}).get("clip"),
         )
 
 
@@ -272,14 +282,26 @@ class RedactionService:
         400: nothing or an unknown class to detect, a class the configured backend cannot
         find, an unknown method, a bad audio range; 404: an unknown item; 400: not a
         video; 403 (audited): a role that may not redact, or an item the actor may not
-        (restricted ones only admins, ACC-7). Nothing is stored when refused."""
+        (restricted ones only admins, ACC-7). Nothing is stored when refused.
+
+        With ``export_id`` the source is the export's clip (docs/design/redaction.md,
+        "From an export"): 404 an unknown export, 409 one not ``done``, 400 ``clip``
+        missing or out of range for an export of several clips; the clip is then checked
+        as an item named by ``media_id`` is (ACC-7: a clip of a restricted source is
+        restricted)."""
         self.authoriser.require(actor, Action.REDACTIONS_MANAGE, "redactions")
         classes = self._classes(command.detect)
         method = Method.parse(command.method or self.config.method).value
-        media_id = command.media_id
         with self.db.session() as s:
+            media_id, export = self._source(s, command)
             item = s.get(MediaItem, media_id)
             if item is None:
+                if export is not None:
+                    raise NotFound(
+                        f"export_id: clip {export['clip']} of export {export['id']} "
+                        f"(media {media_id}) is no longer in the catalog",
+                        field="export_id",
+                    )
                 raise NotFound(f"media_id: {shown(media_id)} does not exist", field="media_id")
             fact, kind, duration = _facts(item), item.media_type, item.duration_seconds
         self.authoriser.require(actor, Action.REDACTIONS_MANAGE, f"media:{media_id}", fact)
@@ -295,6 +317,8 @@ class RedactionService:
             "classes": [c.value for c in classes],
             "audio_mute": [list(r) for r in mute],
         }
+        if export is not None:
+            request["export"] = export
         with self.db.transaction() as s:
             row = Redaction(
                 id=ids.new_id(),
@@ -321,6 +345,50 @@ class RedactionService:
             record = RedactionRecord.of(row)
         self._publish(record)
         return record
+
+    def _source(self, s: Session, command: NewRedaction) -> tuple[str, dict[str, Any] | None]:
+        """The item to redact: ``media_id``, or the clip of ``export_id`` (with
+        ``{"id", "clip"}`` for the row); exactly one of the two (400 naming them)."""
+        if (command.media_id is None) == (command.export_id is None):
+            given = "both" if command.media_id is not None else "neither"
+            raise InvalidArgument(
+                f"media_id, export_id: name exactly one source ({given} given)",
+                field="media_id",
+            )
+        if command.media_id is not None:
+            if command.clip is not None:
+                raise InvalidArgument(
+                    f"clip: {command.clip} names a clip of an export: give it with export_id, "
+                    "not media_id",
+                    field="clip",
+                )
+            return command.media_id, None
+        export_id = command.export_id
+        assert export_id is not None
+        row = s.get(Export, export_id)
+        if row is None:
+            raise NotFound(f"export_id: {shown(export_id)} does not exist", field="export_id")
+        if row.state != "done":
+            raise Conflict(
+                f"export_id: export {export_id} is {row.state}: its clips are redacted once "
+                "it is done",
+                field="export_id",
+            )
+        clips = export_clips(row)
+        if command.clip is None and len(clips) != 1:
+            raise InvalidArgument(
+                f"clip: export {export_id} has {len(clips)} clips: name one with clip "
+                f"(0..{len(clips) - 1})",
+                field="clip",
+            )
+        index = command.clip or 0
+        if not 0 <= index < len(clips):
+            raise InvalidArgument(
+                f"clip: {index} is not a clip of export {export_id} (it has {len(clips)}: "
+                f"0..{len(clips) - 1})",
+                field="clip",
+            )
+        return clips[index], {"id": export_id, "clip": index}
 
     def _classes(self, detect: Sequence[str]) -> list[ObjectClass]:
         if not detect:

@@ -25,13 +25,14 @@ are stored on the row.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from privacy_masks.detection import build_detector, tracker_settings
-from privacy_masks.detection.model import Box, Detection, ObjectClass
+from privacy_masks.detection import build_detector, track_samples, tracker_settings
+from privacy_masks.detection.model import Box, Detector, Frame, ObjectClass
 from privacy_masks.detection.render import Method, redact_yuv
-from privacy_masks.detection.tracking import IouTracker
+from privacy_masks.detection.tracking import Track, TrackerSettings
 from privacy_masks.paint import frame_planes
 from vms.audit.log import Who
 from vms.db.models import CustodyEvent, MediaItem, MediaLink, Redaction, SourceKind
@@ -39,7 +40,7 @@ from vms.errors import NotFound
 from vms.exports.credentials import RedactionProvenance, load_or_create_chain, sign_redacted
 from vms.faults import crash_point
 from vms.ingest import IngestRequest
-from vms.media.transcode import rewrite_video, sample_frames, video_info
+from vms.media.transcode import VideoInfo, rewrite_video, sample_frames, video_info
 
 if TYPE_CHECKING:
     from privacy_masks.redaction import RedactionRecord, RedactionService
@@ -88,32 +89,10 @@ class RedactionJob:
         config = service.config
         classes = [ObjectClass(c) for c in record.classes]
         detector = build_detector(config, classes, settings_dir=service.settings_dir)
-        settings = tracker_settings(config)
-        width = min(info.width, config.detect_width)
-        size = (max(2, width // 2 * 2), max(2, round(info.height * width / info.width) // 2 * 2))
-        scale = info.width / size[0]
-        expected = info.frames or max(1, round(info.duration * info.fps))
         report = Progress(lambda v: service.set_progress(record, ANALYSING, v))
-        tracker = IouTracker(settings)
-        count = 0
-        for index, frame in sample_frames(path, label, settings.detect_every, size):
-            found = detector.detect(frame)
-            if scale != 1.0:
-                found = [
-                    Detection(
-                        Box(d.box.x * scale, d.box.y * scale, d.box.w * scale, d.box.h * scale),
-                        d.cls,
-                        d.score,
-                    )
-                    for d in found
-                ]
-            tracker.update(index, found)
-            count = index + 1
-            report(min(0.99, count / expected))
-        # The frames after the last analysed one were decoded too (sample_frames walks
-        # them all); the container's count is the truth when it has one.
-        frames = max(count, info.frames)
-        tracks = tracker.finish(frames, (info.width, info.height))
+        tracks, frames = analyse_video(
+            path, label, info, detector, tracker_settings(config), config.detect_width, report
+        )
         stored = [
             {
                 "id": n,
@@ -173,23 +152,17 @@ class RedactionJob:
             for t, x, y, w, h in track.frames:
                 boxes.setdefault(round(t * fps), []).append(Box(x, y, w, h))
         method = Method.parse(record.method)
-        margin = service.config.margin
         report = Progress(lambda v: service.set_progress(record, RENDERING, v))
         expected = max(1, record.video.frames if record.video else 1)
-
-        def paint(index: int, frame: Any) -> None:
-            found = boxes.get(index)
-            if found:
-                planes = frame_planes(frame)
-                redact_yuv(planes.y, planes.u, planes.v, found, method, margin=margin)
-
         self.folder.mkdir(parents=True, exist_ok=True)
         rendered = self.folder / "rendered.mp4"
-        rewrite_video(
+        render_video(
             path,
             rendered,
             label,
-            paint,
+            boxes,
+            method,
+            margin=service.config.margin,
             mute=record.audio_mute,
             progress=lambda n: report(RENDER_SHARE * min(1.0, n / expected)),
         )
@@ -281,6 +254,65 @@ class RedactionJob:
             row.state, row.progress, row.updated_at = DONE, 1.0, now
             row.rendered_media_id = result.media_id
             row.error = None
+
+
+def analyse_video(
+    path: Path,
+    label: str,
+    info: VideoInfo,
+    detector: Detector,
+    settings: TrackerSettings,
+    detect_width: int,
+    progress: Callable[[float], None] | None = None,
+) -> tuple[list[Track], int]:
+    """The analysis of a job (and of ``bench/bench_redaction.py``): every
+    ``settings.detect_every``-th frame of ``path`` decoded at most ``detect_width`` wide
+    (even dimensions; decoded in a thread of its own), ``detector`` run on it, its boxes
+    scaled back to the picture, linked by the IoU tracker. Returns the tracks (a box per
+    frame) and the frame count; ``progress(0..0.99)`` as it goes."""
+    width = min(info.width, detect_width)
+    size = (max(2, width // 2 * 2), max(2, round(info.height * width / info.width) // 2 * 2))
+    scale = info.width / size[0]
+    expected = info.frames or max(1, round(info.duration * info.fps))
+    count = 0
+
+    def samples() -> Iterator[tuple[int, Frame]]:
+        nonlocal count
+        for index, frame in sample_frames(path, label, settings.detect_every, size):
+            yield index, frame
+            count = index + 1
+            if progress is not None:
+                progress(min(0.99, count / expected))
+
+    tracker = track_samples(samples(), detector, settings, scale)
+    # The frames after the last analysed one were decoded too (sample_frames walks
+    # them all); the container's count is the truth when it has one.
+    frames = max(count, info.frames)
+    return tracker.finish(frames, (info.width, info.height)), frames
+
+
+def render_video(
+    path: Path,
+    target: Path,
+    label: str,
+    boxes: dict[int, list[Box]],
+    method: Method,
+    *,
+    margin: float,
+    mute: Sequence[tuple[float, float]] = (),
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """The render of a job (and of the benchmark): ``boxes`` (frame index -> boxes)
+    burned into the decoded yuv420p planes with ``method``, encoded to ``target``
+    (:func:`vms.media.transcode.rewrite_video`). Returns the frames written."""
+
+    def paint(index: int, frame: Any) -> None:
+        found = boxes.get(index)
+        if found:
+            planes = frame_planes(frame)
+            redact_yuv(planes.y, planes.u, planes.v, found, method, margin=margin)
+
+    return rewrite_video(path, target, label, paint, mute=mute, progress=progress)
 
 
 def _safe(name: str) -> str:

@@ -33,6 +33,7 @@ __all__ = [
     "analyse",
     "analyse_samples",
     "build_detector",
+    "track_samples",
     "tracker_settings",
 ]
 
@@ -88,7 +89,7 @@ def analyse(
             if index % settings.detect_every == 0:
                 yield index, frame
 
-    tracker = _track_samples(samples(), detector, settings)
+    tracker = track_samples(samples(), detector, settings)
     return tracker.finish(count, picture)
 
 
@@ -105,16 +106,19 @@ def analyse_samples(
     ``settings.detect_every``-th index, in order) and possibly at a smaller size: their
     detections' boxes are multiplied by ``scale`` into the pixels of the ``picture``
     (width, height) the tracks are for; ``frame_count`` frames in all."""
-    tracker = _track_samples(samples, detector, settings, scale)
+    tracker = track_samples(samples, detector, settings, scale)
     return tracker.finish(frame_count, picture)
 
 
-def _track_samples(
+def track_samples(
     samples: Iterable[tuple[int, Frame]],
     detector: Detector,
     settings: TrackerSettings,
     scale: float = 1.0,
 ) -> IouTracker:
+    """``detector`` over ``samples`` (frame index, picture), its boxes multiplied by
+    ``scale``, fed to a new tracker, returned unfinished (the caller knows the frame
+    count and the picture's size once the samples are done)."""
     tracker = IouTracker(settings)
     for index, frame in samples:
         found = detector.detect(frame)

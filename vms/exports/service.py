@@ -896,3 +896,12 @@ def cut(
 def crash(name: str) -> None:
     """A crash point of the export job (tests: ``VMS_TEST_CRASH_AT``)."""
     crash_point(name)
+
+
+def export_clips(row: Export) -> list[str]:
+    """The media ids of a done export's clips, in the package's order (the job's plan:
+    one entry per clip, then the package; ``catalogued`` holds their items in that
+    order). An export of one source over one stretch of recording has one clip."""
+    entries = row.request.get("plan", {}).get("entries", [])
+    catalogued = list(row.request.get("catalogued", []))
+    return catalogued[: max(0, len(entries) - 1)]

@@ -10,6 +10,11 @@ docs/design/redaction.md, "The job").
   and encoded as AAC, into an MP4 with ``movflags=faststart`` (browsers play it while it
   loads).
 
+Both decode in a thread of their own, a few frames ahead of the caller
+(:func:`read_ahead`): FFmpeg's decoder and swscale release the GIL, and so do the
+detectors (OpenCV) and the encoder (libx264) the caller runs, so on two cores decoding
+overlaps detection or encoding instead of adding to it.
+
 Errors leave as kinds of :mod:`vms.errors`: a file that does not open or decode is
 :class:`~vms.errors.DataLoss` naming it; a file without video is
 :class:`~vms.errors.InvalidArgument`. A failed rewrite removes its output. All calls block.
@@ -18,11 +23,13 @@ Errors leave as kinds of :mod:`vms.errors`: a file that does not open or decode 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
+import queue
+import threading
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import av
 import numpy as np
@@ -34,6 +41,60 @@ from vms.media.errors import reason, translate
 # release is looked at closely), at a preset fast enough for the 1x real-time target.
 _X264 = {"preset": "veryfast", "crf": "18", "profile": "high", "threads": "2"}
 _AUDIO_RATE = 48000
+# Decoded frames a reader thread keeps ready (720p yuv420p: 1.4 MB each).
+_AHEAD = 8
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class _Failed:
+    error: BaseException
+
+
+_END = object()
+
+
+def read_ahead(items: Generator[T, None, None], depth: int = _AHEAD) -> Iterator[T]:
+    """``items``, produced in a thread of their own at most ``depth`` ahead of the
+    consumer. An exception in the thread is raised to the consumer at that point; a
+    consumer that stops early (or fails) stops the thread and closes ``items``."""
+    ready: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+            put(_END)
+        except BaseException as exc:  # handed to the consumer, raised there
+            put(_Failed(exc))
+        finally:
+            items.close()
+
+    thread = threading.Thread(target=run, name="decode-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = ready.get()
+            if item is _END:
+                return
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 @dataclass(frozen=True)
@@ -84,19 +145,26 @@ def sample_frames(
     path: Path, label: str, every: int, size: tuple[int, int]
 ) -> Iterator[tuple[int, np.ndarray]]:
     """``(index, BGR array of size (width, height))`` for every ``every``-th frame of
-    ``path``'s video, in order (indices count every decoded frame from 0)."""
+    ``path``'s video, in order (indices count every decoded frame from 0). Decoded and
+    scaled in a thread of their own (:func:`read_ahead`)."""
     try:
-        with av.open(str(path), metadata_errors="ignore") as container:
-            stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
-            for index, frame in enumerate(container.decode(stream)):
-                if index % every == 0:
-                    small = frame.reformat(width=size[0], height=size[1], format="bgr24")
-                    yield index, small.to_ndarray()
+        yield from read_ahead(_samples(path, every, size))
     except VMSError:
         raise
     except Exception as exc:
         raise DataLoss(f"{label}: the video does not decode: {reason(exc)}") from None
+
+
+def _samples(
+    path: Path, every: int, size: tuple[int, int]
+) -> Generator[tuple[int, np.ndarray], None, None]:
+    with av.open(str(path), metadata_errors="ignore") as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        for index, frame in enumerate(container.decode(stream)):
+            if index % every == 0:
+                small = frame.reformat(width=size[0], height=size[1], format="bgr24")
+                yield index, small.to_ndarray()
 
 
 Painter = Callable[[int, Any], None]
@@ -154,26 +222,23 @@ def _rewrite(
             start = (video.start_time or 0) * video.time_base if video.time_base else 0
             count = 0
             streams = [video] if audio is None else [video, audio]
-            for packet in src.demux(*streams):
-                if packet.stream is video:
-                    for frame in packet.decode():
-                        frame = _writable(frame)
-                        if origin is None:
-                            origin = frame.pts if frame.pts is not None else 0
-                        paint(count, frame)
-                        pts = (frame.pts if frame.pts is not None else origin + count) - origin
-                        frame.pts, frame.time_base = pts, video.time_base
-                        frame.pict_type = av.video.frame.PictureType.NONE
-                        out.mux(v_out.encode(frame))
-                        count += 1
-                        if progress is not None:
-                            progress(count)
+            for is_video, frame in read_ahead(_decoded(src, streams, video)):
+                if is_video:
+                    if origin is None:
+                        origin = frame.pts if frame.pts is not None else 0
+                    paint(count, frame)
+                    pts = (frame.pts if frame.pts is not None else origin + count) - origin
+                    frame.pts, frame.time_base = pts, video.time_base
+                    frame.pict_type = av.video.frame.PictureType.NONE
+                    out.mux(v_out.encode(frame))
+                    count += 1
+                    if progress is not None:
+                        progress(count)
                 else:
-                    for frame in packet.decode():
-                        for chunk in resampler.resample(frame):
-                            _silence(chunk, mute, float(start))
-                            chunk.pts = None
-                            out.mux(a_out.encode(chunk))
+                    for chunk in resampler.resample(frame):
+                        _silence(chunk, mute, float(start))
+                        chunk.pts = None
+                        out.mux(a_out.encode(chunk))
             if resampler is not None:
                 for chunk in resampler.resample(None):
                     chunk.pts = None
@@ -186,6 +251,17 @@ def _rewrite(
     if count == 0:
         raise DataLoss(f"{source.name}: the video holds no frames")
     return count
+
+
+def _decoded(src: Any, streams: list[Any], video: Any) -> Generator[tuple[bool, Any], None, None]:
+    """``(is video, frame)`` in demux order: video frames writable yuv420p, audio
+    frames as decoded (the reader thread of :func:`_rewrite`)."""
+    for packet in src.demux(*streams):
+        for frame in packet.decode():
+            if packet.stream is video:
+                yield True, _writable(frame)
+            else:
+                yield False, frame
 
 
 def _writable(frame: Any) -> Any:

@@ -23,11 +23,15 @@ Seconds = Annotated[float, Range(0, 366 * 24 * 3600)]
 
 
 class NewRedactionIn(RequestModel):
-    """A redaction job: the item, what to detect, how to paint it (``[redaction] method``
-    when left out), and the audio ranges ``[start, end]`` (seconds from the item's
-    start) to silence."""
+    """A redaction job: the source (``media_id`` an item, or ``export_id`` a done
+    export's clip: exactly one; ``clip`` the clip's index, 0-based, required when the
+    export has several), what to detect, how to paint it (``[redaction] method`` when
+    left out), and the audio ranges ``[start, end]`` (seconds from the item's start) to
+    silence."""
 
-    media_id: Id
+    media_id: Id | None = None
+    export_id: Id | None = None
+    clip: Annotated[int, Range(0, 10_000)] | None = None
     detect: Annotated[list[Detect], Field(min_length=1, max_length=5)]
     method: MethodName | None = None
     audio_mute: Annotated[
@@ -40,6 +44,8 @@ class NewRedactionIn(RequestModel):
             detect=tuple(self.detect),
             method=self.method,
             audio_mute=tuple((r[0], r[1]) for r in self.audio_mute),
+            export_id=self.export_id,
+            clip=self.clip,
         )
 
 
@@ -120,10 +126,14 @@ class VideoOut(ResponseModel):
 class RedactionOut(ResponseModel):
     """A redaction job. ``state``: queued, analysing, review, render_queued, rendering,
     done, failed; ``progress`` 0..1 of the current step; ``rendered`` the derived item
-    once done; ``audio_mute`` is applied only when ``video.has_audio``."""
+    once done; ``audio_mute`` is applied only when ``video.has_audio``. ``media_id``
+    is the item redacted: for a job made from an export (``export_id``), its clip
+    number ``clip``."""
 
     id: str
     media_id: str
+    export_id: str | None
+    clip: int | None
     state: str
     progress: float
     error: str | None
