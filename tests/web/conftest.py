@@ -25,7 +25,8 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
 from tests.conftest import PASSWORD
-from vms.services import Services
+from vms.roles import JobRunner
+from vms.services import Job, Services
 
 CHROMIUM = os.environ.get("VMS_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -136,6 +137,25 @@ def page(context: BrowserContext) -> Iterator[Page]:
     )
     yield pg
     assert not problems, problems
+
+
+@pytest.fixture
+def start_job() -> Iterator[Callable[[str, Callable[[], int]], None]]:
+    """``start_job(name, run_pending)``: the jobs role's job ``name`` polling often beside
+    the live server (one process, as ``vms serve --role all``), from when the test calls
+    it to the test's end."""
+    runners: list[JobRunner] = []
+
+    def start(name: str, run_pending: Callable[[], int]) -> None:
+        runner = JobRunner([Job(name, 0.2, run_pending)])
+        runner.start()
+        runners.append(runner)
+
+    try:
+        yield start
+    finally:
+        for runner in runners:
+            runner.stop()
 
 
 def login(page: Page, username: str, password: str = PASSWORD, lands: str = "**/catalog") -> None:

@@ -13,7 +13,7 @@ import io
 import subprocess
 import sys
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -25,8 +25,7 @@ from tests.web.conftest import login
 from vms.audit.log import Who
 from vms.db.models import AuditEntry, SourceKind
 from vms.ingest import IngestRequest
-from vms.roles import JobRunner
-from vms.services import Job, Services
+from vms.services import Services
 
 pytestmark = pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 
@@ -38,21 +37,11 @@ def iso(at: dt.datetime) -> str:
 
 
 @pytest.fixture
-def export_jobs(services: Services) -> Iterator[Callable[[], None]]:
-    """Starts the jobs role's export job, polling often, beside the live server (one
-    process, as ``vms serve --role all``), when the test calls it."""
-    runner = JobRunner([Job("exports", 0.2, services.exports.run_pending)])
-    started: list[bool] = []
-
-    def start() -> None:
-        runner.start()
-        started.append(True)
-
-    try:
-        yield start
-    finally:
-        if started:
-            runner.stop()
+def export_jobs(
+    services: Services, start_job: Callable[[str, Callable[[], int]], None]
+) -> Callable[[], None]:
+    """Starts the jobs role's export job beside the live server when the test calls it."""
+    return lambda: start_job("exports", services.exports.run_pending)
 
 
 def test_investigator_bookmarks_files_exports_and_downloads_a_verified_package_officer_cannot(

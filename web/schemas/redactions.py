@@ -12,7 +12,7 @@ from privacy_masks.redaction import (
     NewRedaction,
     TrackToggle,
 )
-from web.contract import OutTime, Printable, Range, RequestModel, ResponseModel
+from web.contract import OutTime, Printable, QueryModel, Range, RequestModel, ResponseModel
 
 Id = Annotated[str, Printable(64, required=True, multiline=False)]
 Detect = Literal["faces", "persons", "plates", "vehicles", "screens"]
@@ -85,6 +85,12 @@ class EditRedactionIn(RequestModel):
         )
 
 
+class RedactionListQuery(QueryModel):
+    """The jobs of one item (the media page's list)."""
+
+    media_id: Id
+
+
 # -- responses --------------------------------------------------------------------------
 
 
@@ -117,10 +123,8 @@ class VideoOut(ResponseModel):
     has_audio: bool
 
 
-class RedactionOut(ResponseModel):
-    """A redaction job. ``state``: queued, analysing, review, render_queued, rendering,
-    done, failed; ``progress`` 0..1 of the current step; ``rendered`` the derived item
-    once done; ``audio_mute`` is applied only when ``video.has_audio``."""
+class RedactionSummaryOut(ResponseModel):
+    """A job in a list: no tracks (``GET /redactions/{id}`` has them)."""
 
     id: str
     media_id: str
@@ -129,10 +133,23 @@ class RedactionOut(ResponseModel):
     error: str | None
     method: str
     detect: list[str]
-    audio_mute: list[list[float]]
-    tracks: list[TrackOut]
     created_by: str
     created_at: OutTime
-    updated_at: OutTime
     rendered: str | None = Field(validation_alias="rendered_media_id")
+
+
+class RedactionOut(RedactionSummaryOut):
+    """A redaction job. ``state``: queued, analysing, review, render_queued, rendering,
+    done, failed; ``progress`` 0..1 of the current step; ``rendered`` the derived item
+    once done; ``audio_mute`` is applied only when ``video.has_audio``."""
+
+    audio_mute: list[list[float]]
+    tracks: list[TrackOut]
+    updated_at: OutTime
     video: VideoOut | None
+
+
+class RedactionListOut(ResponseModel):
+    """An item's redaction jobs, newest first (at most 200)."""
+
+    redactions: list[RedactionSummaryOut]
