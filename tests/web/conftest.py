@@ -16,7 +16,9 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import threading
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,6 +158,23 @@ def start_job() -> Iterator[Callable[[str, Callable[[], int]], None]]:
     finally:
         for runner in runners:
             runner.stop()
+
+
+def run_verifier(package: Path, folder: Path) -> str:
+    """Unpack an export package into ``folder`` and run its own ``verify.py`` there as
+    the recipient does, isolated from our code (``-I``); it must pass. Its output."""
+    with zipfile.ZipFile(package) as zf:
+        zf.extractall(folder)
+    checked = subprocess.run(
+        [sys.executable, "-I", "verify.py"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    return checked.stdout
 
 
 def login(page: Page, username: str, password: str = PASSWORD, lands: str = "**/catalog") -> None:

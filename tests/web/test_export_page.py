@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import subprocess
-import sys
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,7 +18,7 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from tests.media import make_video
-from tests.web.conftest import login
+from tests.web.conftest import login, run_verifier
 from vms.audit.log import Who
 from vms.db.models import AuditEntry, SourceKind
 from vms.ingest import IngestRequest
@@ -131,19 +128,8 @@ def test_investigator_bookmarks_files_exports_and_downloads_a_verified_package_o
     info.value.save_as(package)
 
     # The recipient: the package's own verify.py, isolated from our code (-I).
-    folder = tmp_path / "unpacked"
-    with zipfile.ZipFile(package) as zf:
-        zf.extractall(folder)
-    checked = subprocess.run(
-        [sys.executable, "-I", "verify.py"],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert f"OK: export {export_id}" in checked.stdout
+    stdout = run_verifier(package, tmp_path / "unpacked")
+    assert f"OK: export {export_id}" in stdout
 
     # Reloaded, the case page links the done export to its package.
     page.goto("/cases/C-77")
