@@ -68,9 +68,14 @@ def test_review_page_tracks_toggle_manual_track_by_keyboard_and_render_issue_16_
     expect(page.get_by_role("heading", name="Redaction review")).to_be_visible()
     expect(page.locator("#redaction-state")).to_have_text("queued")
 
-    # The jobs role analyses; the page follows (polling GET) and lists the tracks.
+    # The jobs role analyses; the page follows (Socket.IO progress, polling GET) and
+    # lists the tracks.
+    page.wait_for_function("() => document.body.dataset.live === 'connected'")
     redaction_jobs()
     expect(page.locator("#redaction-state")).to_have_text("review", timeout=ANALYSIS_MS)
+    heard = page.evaluate("() => window.vmsRedaction.state.heard")
+    assert any(h.startswith("analysing:") for h in heard), heard  # over the socket
+    assert "review:1.0" in heard or "review:1" in heard, heard
     tracks = page.locator("#tracks input[type=checkbox]")
     expect(tracks).to_have_count(3)
     expect(page.locator("#tracks")).to_contain_text("face (detected)")

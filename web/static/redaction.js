@@ -14,7 +14,7 @@
   const el = (id) => document.getElementById(id);
   const RUNNING = ["queued", "analysing", "render_queued", "rendering"];
   const COLOURS = { face: "#ff3b30", plate: "#ffcc00", person: "#34c759", vehicle: "#0a84ff", screen: "#bf5af2", other: "#ff9f0a" };
-  const state = { job: null, draft: null, drag: null, polling: false };
+  const state = { job: null, draft: null, drag: null, polling: false, heard: [] };
 
   // -- the API ------------------------------------------------------------------------
   async function call(method, url, body) {
@@ -404,6 +404,18 @@
       el("render-status").textContent = "Not rendered: " + e.message;
     }
   });
+
+  // Progress over Socket.IO (``redaction.progress``, sent to the job's creator): shown at
+  // once; a new state reads the job again. Others (and a lost socket) rely on polling.
+  if (window.vmsSocket) {
+    window.vmsSocket.on("redaction.progress", (msg) => {
+      if (!state.job || msg.id !== state.job.id) return;
+      state.heard.push(msg.state + ":" + msg.progress);
+      el("redaction-progress").value = msg.progress;
+      el("redaction-percent").textContent = Math.round(msg.progress * 100) + " %";
+      if (msg.state !== state.job.state) call("GET", api).then(render, () => poll());
+    });
+  }
 
   // For tests and the curious: the page's state.
   window.vmsRedaction = { state, video, canvas, boxAt };
