@@ -61,6 +61,7 @@ def test_redact_form_review_page_and_video_through_the_job_ACC_1_ACC_6(
     page = commander.get(review)
     assert page.status_code == 200
     assert b"Redaction review" in page.data and b"queued" in page.data
+    assert b'id="privacy-form"' in page.data  # the ACC-11 flag: commanders edit items
     assert f"/api/v1/redactions/{redaction_id}/video".encode() in page.data
     listing = commander.get(f"/media/{video}").data
     assert f"/redactions/{redaction_id}".encode() in listing and b"pixelate" in listing

@@ -146,16 +146,14 @@ def test_foia_release_of_a_redacted_recording_end_to_end_REL_1_REL_3_ACC_5_ACC_1
     start_job("exports", services.exports.run_pending)
     original = ingest(services, street_video())
 
-    # The records commander flags the recording (ACC-11) and redacts it.
+    # The records commander redacts the recording and, on the review page, flags the
+    # original privacy-sensitive (ACC-11).
     login(page, "commander")
-    page.goto(f"/media/{original}")
-    api(
-        page,
-        "PUT",
-        f"/api/v1/media/{original}/privacy",
-        {"privacy_sensitive": True, "reason": "bystanders' faces (ACC-11)"},
-    )
     redaction_id = start_redaction(page, original)
+    flag = page.get_by_role("form", name="Flag the original privacy-sensitive")
+    flag.get_by_label("Reason").fill("a person undressed in the background (ACC-11)")
+    flag.get_by_role("button", name="Flag the original privacy-sensitive").click()
+    expect(page.locator("#privacy-status")).to_contain_text("flagged privacy-sensitive")
     expect(page.locator("#redaction-state")).to_have_text("review", timeout=ANALYSIS_MS)
     expect(page.locator("#tracks input[type=checkbox]")).to_have_count(3)
     page.get_by_role("button", name="Render the redacted copy").click()

@@ -405,6 +405,22 @@
     }
   });
 
+  // -- the privacy flag of the original (ACC-11, REL-3) --------------------------------
+  const privacy = el("privacy-form");
+  if (privacy) {
+    privacy.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const status = el("privacy-status");
+      status.textContent = "Saving…";
+      try {
+        await call("PUT", root.dataset.privacyApi, { privacy_sensitive: true, reason: privacy.elements.reason.value });
+        status.textContent = "The original is flagged privacy-sensitive: it is released only redacted (REL-3).";
+      } catch (e) {
+        status.textContent = "Not flagged: " + e.message;
+      }
+    });
+  }
+
   // Progress over Socket.IO (``redaction.progress``, sent to the job's creator): shown at
   // once; a new state reads the job again. Others (and a lost socket) rely on polling.
   if (window.vmsSocket) {
