@@ -71,9 +71,12 @@ def media_detail(media_id: str) -> Any:
     if decide(actor, Action.AUDIT_READ).allowed:  # auditors and admins (issue 14.2)
         touched = AuditQuery(target=f"media:{media_id}")
         history = services().audit_view.search(actor, touched).entries
-    # Issue 16 item 4: the "Redact" form and the item's redaction jobs.
+    # Issue 16 item 4: the "Redact" form and the item's redaction jobs (where the
+    # redaction plugin is installed).
     can_redact = (
-        item.media_type == "video" and decide(actor, Action.REDACTIONS_MANAGE, item_facts).allowed
+        item.media_type == "video"
+        and RedactionService in services().ports.provided()
+        and decide(actor, Action.REDACTIONS_MANAGE, item_facts).allowed
     )
     redactions = (
         services().ports.get(RedactionService, reader="the media page").of_item(actor, media_id)
