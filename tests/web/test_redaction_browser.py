@@ -125,6 +125,7 @@ def test_review_page_tracks_toggle_manual_track_by_keyboard_and_render_issue_16_
     page.keyboard.press("Space")
     expect(page.locator("#tracks-status")).to_have_text(f"Track {track_id} disabled.")
     expect(tracks.first).not_to_be_checked()
+    expect(tracks.first).to_be_focused()  # the list is redrawn; the focus stays
     assert not next(t for t in stored(services, redaction_id).tracks if t["id"] == track_id)[
         "enabled"
     ]

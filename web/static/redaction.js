@@ -163,6 +163,9 @@
       el(id).disabled = !editable;
     }
     const list = el("tracks");
+    // Rebuilt below: a keyboard user keeps the focus on the track they were on.
+    const focused = document.activeElement && list.contains(document.activeElement)
+      ? document.activeElement.dataset.trackId : null;
     list.textContent = "";
     for (const track of job.tracks) {
       const li = document.createElement("li");
@@ -193,6 +196,10 @@
         li.append(remove);
       }
       list.append(li);
+    }
+    if (focused) {
+      const again = list.querySelector('input[data-track-id="' + focused + '"]');
+      if (again) again.focus();
     }
     if (!job.tracks.length) {
       const li = document.createElement("li");
