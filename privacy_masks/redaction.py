@@ -41,6 +41,7 @@ from vms.audit.log import AuditLog, Who
 from vms.auth.authoriser import Authoriser, who
 from vms.auth.permissions import Action, Actor, ItemFacts, facts_of
 from vms.bounded import shown
+from vms.catalog import ContentAccess
 from vms.clock import Clock
 from vms.config import RedactionConfig
 from vms.db.engine import Database
@@ -69,6 +70,7 @@ DETECT = {
 MAX_MUTE_RANGES = 100
 MAX_MANUAL_TRACKS = 100
 MAX_KEYFRAMES = 1000
+MAX_LISTED = 200  # an item's jobs on its page
 
 
 # -- commands and values ----------------------------------------------------------------
@@ -461,6 +463,43 @@ class RedactionService:
             fact = _facts(item) if item is not None else ItemFacts(None, True)
         self.authoriser.require(actor, Action.REDACTIONS_MANAGE, f"media:{record.media_id}", fact)
         return record, fact
+
+    def of_item(self, actor: Actor, media_id: str) -> list[RedactionRecord]:
+        """The redaction jobs of an item, newest first, for whoever may redact it (the
+        media page's list; 403 audited otherwise, 404 an unknown item)."""
+        self.authoriser.require(actor, Action.REDACTIONS_MANAGE, "redactions")
+        with self.db.session() as s:
+            item = s.get(MediaItem, media_id)
+            if item is None:
+                raise NotFound(f"media_id: {shown(media_id)} does not exist", field="media_id")
+            fact = _facts(item)
+            rows = s.execute(
+                select(Redaction)
+                .where(Redaction.media_id == media_id)
+                .order_by(Redaction.created_at.desc(), Redaction.id.desc())
+                .limit(MAX_LISTED)
+            ).scalars()
+            records = [RedactionRecord.of(r) for r in rows]
+        self.authoriser.require(actor, Action.REDACTIONS_MANAGE, f"media:{media_id}", fact)
+        return records
+
+    def original(self, actor: Actor, redaction_id: str, *, continuation: bool) -> ContentAccess:
+        """The original's file for the review page's player (issue 16 item 4): whoever
+        may redact the job's item sees it *through the job* (ACC-1: the purpose is the
+        redaction, recorded), even without ``media.view`` (records commanders; see
+        docs/design/redaction.md, "Who redacts"). The caller records the viewing with
+        :meth:`vms.catalog.Catalog.record_content` once served (ACC-6)."""
+        record, _ = self._reach(actor, redaction_id)
+        with self.db.session() as s:
+            item = s.get(MediaItem, record.media_id)
+            if item is None:
+                raise NotFound(f"media {record.media_id} does not exist")
+            s.expunge(item)
+        path = self.store.path_for(item.sha256)
+        if not path.is_file():
+            raise NotFound(f"the file of media {record.media_id} is missing from the store")
+        details = {"purpose": "redaction", "redaction_id": redaction_id}
+        return ContentAccess(item, path, "media.view", False, continuation, details)
 
     def edit(self, actor: Actor, redaction_id: str, command: EditRedaction) -> RedactionRecord:
         """Edit a job in ``review`` (409 otherwise): toggles, manual tracks, method.

@@ -16,7 +16,9 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import threading
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +27,8 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
 from tests.conftest import PASSWORD
-from vms.services import Services
+from vms.roles import JobRunner
+from vms.services import Job, Services
 
 CHROMIUM = os.environ.get("VMS_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -136,6 +139,42 @@ def page(context: BrowserContext) -> Iterator[Page]:
     )
     yield pg
     assert not problems, problems
+
+
+@pytest.fixture
+def start_job() -> Iterator[Callable[[str, Callable[[], int]], None]]:
+    """``start_job(name, run_pending)``: the jobs role's job ``name`` polling often beside
+    the live server (one process, as ``vms serve --role all``), from when the test calls
+    it to the test's end."""
+    runners: list[JobRunner] = []
+
+    def start(name: str, run_pending: Callable[[], int]) -> None:
+        runner = JobRunner([Job(name, 0.2, run_pending)])
+        runner.start()
+        runners.append(runner)
+
+    try:
+        yield start
+    finally:
+        for runner in runners:
+            runner.stop()
+
+
+def run_verifier(package: Path, folder: Path) -> str:
+    """Unpack an export package into ``folder`` and run its own ``verify.py`` there as
+    the recipient does, isolated from our code (``-I``); it must pass. Its output."""
+    with zipfile.ZipFile(package) as zf:
+        zf.extractall(folder)
+    checked = subprocess.run(
+        [sys.executable, "-I", "verify.py"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    return checked.stdout
 
 
 def login(page: Page, username: str, password: str = PASSWORD, lands: str = "**/catalog") -> None:

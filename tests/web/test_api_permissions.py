@@ -209,6 +209,14 @@ ENDPOINTS: dict[str, Call] = {
         "/api/v1/redactions/unknown", json={"method": "solid"}, headers=h
     ),
     "redaction-render": lambda c, h, i: c.post("/api/v1/redactions/unknown/render", headers=h),
+    # The review page's reads (issue 16.4): an item's jobs, a job's original video.
+    "redactions-of-item": lambda c, h, i: c.get(
+        "/api/v1/redactions", query_string={"media_id": i["own"]}, headers=h
+    ),
+    "redactions-restr": lambda c, h, i: c.get(
+        "/api/v1/redactions", query_string={"media_id": i["restricted"]}, headers=h
+    ),
+    "redaction-video": lambda c, h, i: c.get("/api/v1/redactions/unknown/video", headers=h),
     # Supervisor reviews and the monthly audit (OPS-6, OPS-7, issue 14.3).
     "review-record": lambda c, h, i: c.post(
         "/api/v1/reviews", json={"media_id": i["own"], "note": "matrix"}, headers=h
@@ -350,6 +358,11 @@ EXPECTED: dict[str, dict[str, int]] = {
     "redaction-get": {A: 404, D: 403, C: 404, I: 404, U: 403, S: 403, O: 403, X: 403, P: 403},
     "redaction-edit": {A: 404, D: 403, C: 404, I: 404, U: 403, S: 403, O: 403, X: 403, P: 403},
     "redaction-render": {A: 404, D: 403, C: 404, I: 404, U: 403, S: 403, O: 403, X: 403, P: 403},
+    # The same reach for the review page's reads: the video through a job is seen by
+    # whoever may redact the item (records commanders too; docs/design/redaction.md).
+    "redactions-of-item": {A: 200, D: 403, C: 200, I: 200, U: 403, S: 403, O: 403, X: 403, P: 403},
+    "redactions-restr": {A: 200, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403, P: 403},
+    "redaction-video": {A: 404, D: 403, C: 404, I: 404, U: 403, S: 403, O: 403, X: 403, P: 403},
     # OPS-6: supervisors review their officers' videos (not restricted ones, ACC-7),
     # admins anyone's; auditors, admins and supervisors read them (supervisors their
     # officers'). OPS-7: the monthly audit is for auditors and admins (audit.read).

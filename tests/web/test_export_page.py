@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import subprocess
-import sys
-import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,12 +18,11 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from tests.media import make_video
-from tests.web.conftest import login
+from tests.web.conftest import login, run_verifier
 from vms.audit.log import Who
 from vms.db.models import AuditEntry, SourceKind
 from vms.ingest import IngestRequest
-from vms.roles import JobRunner
-from vms.services import Job, Services
+from vms.services import Services
 
 pytestmark = pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 
@@ -38,21 +34,11 @@ def iso(at: dt.datetime) -> str:
 
 
 @pytest.fixture
-def export_jobs(services: Services) -> Iterator[Callable[[], None]]:
-    """Starts the jobs role's export job, polling often, beside the live server (one
-    process, as ``vms serve --role all``), when the test calls it."""
-    runner = JobRunner([Job("exports", 0.2, services.exports.run_pending)])
-    started: list[bool] = []
-
-    def start() -> None:
-        runner.start()
-        started.append(True)
-
-    try:
-        yield start
-    finally:
-        if started:
-            runner.stop()
+def export_jobs(
+    services: Services, start_job: Callable[[str, Callable[[], int]], None]
+) -> Callable[[], None]:
+    """Starts the jobs role's export job beside the live server when the test calls it."""
+    return lambda: start_job("exports", services.exports.run_pending)
 
 
 def test_investigator_bookmarks_files_exports_and_downloads_a_verified_package_officer_cannot(
@@ -142,19 +128,8 @@ def test_investigator_bookmarks_files_exports_and_downloads_a_verified_package_o
     info.value.save_as(package)
 
     # The recipient: the package's own verify.py, isolated from our code (-I).
-    folder = tmp_path / "unpacked"
-    with zipfile.ZipFile(package) as zf:
-        zf.extractall(folder)
-    checked = subprocess.run(
-        [sys.executable, "-I", "verify.py"],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert f"OK: export {export_id}" in checked.stdout
+    stdout = run_verifier(package, tmp_path / "unpacked")
+    assert f"OK: export {export_id}" in stdout
 
     # Reloaded, the case page links the done export to its package.
     page.goto("/cases/C-77")

@@ -9,13 +9,20 @@ reads it; ``PATCH /redactions/{id}`` edits the tracks and method; ``POST
 
 from __future__ import annotations
 
+from typing import Any
+
+from flask import Response, request
+
 from privacy_masks.redaction import RedactionRecord, RedactionService
 from vms.auth.permissions import Action
-from web.contract import ApiBlueprint
+from web.api.media import send_media
+from web.contract import ApiBlueprint, binary
 from web.schemas.redactions import (
     EditRedactionIn,
     NewRedactionIn,
     RedactionCreatedOut,
+    RedactionListOut,
+    RedactionListQuery,
     RedactionOut,
 )
 from web.security import require_actor, services
@@ -48,6 +55,36 @@ def create_redaction(body: NewRedactionIn) -> RedactionRecord:
     (audited) for an item the user may not redact (restricted items: admins only,
     ACC-7). A video that does not decode fails the job (``error`` names the item)."""
     return _service().create(require_actor(), body.command())
+
+
+@bp.operation(
+    "GET", "/redactions", query=RedactionListQuery, response=RedactionListOut, before=_may_redact
+)
+def list_redactions(query: RedactionListQuery) -> dict[str, Any]:
+    """The redaction jobs of one item, newest first (the media page's list): for whoever
+    may redact the item (403 audited otherwise; 404 an unknown item)."""
+    return {"redactions": _service().of_item(require_actor(), query.media_id)}
+
+
+@bp.operation(
+    "GET",
+    "/redactions/<redaction_id>/video",
+    responses={
+        200: binary("video/*", "The original's video, for the review page's player"),
+        206: binary("video/*", "A byte range of it (HTTP Range)"),
+    },
+)
+def original_video(redaction_id: str) -> Response:
+    """The job's original video for the review page (issue 16 item 4), with HTTP Range:
+    whoever may redact the item sees it through the job (a records commander too, who
+    has no ``media.view``); the viewing is recorded like any other (custody ``viewed``,
+    audit ``media.view`` with ``purpose: redaction`` and the job's id; ACC-1, ACC-6)."""
+    actor = require_actor()
+    ranges = request.range.ranges if request.range else []
+    access = _service().original(
+        actor, redaction_id, continuation=bool(ranges) and ranges[0][0] > 0
+    )
+    return send_media(actor, access)
 
 
 @bp.operation("GET", "/redactions/<redaction_id>", response=RedactionOut)

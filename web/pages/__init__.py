@@ -13,6 +13,7 @@
 | :mod:`web.pages.policy` | ``policy_pages`` | ``/policy`` (conformance report) |
 | :mod:`web.pages.admin` | ``admin_pages`` | ``/admin/keys`` |
 | :mod:`web.pages.releases` | ``release_pages`` | ``/releases[/<id>]``, ``/records``, ``/s/<t>`` |
+| :mod:`web.pages.redactions` | ``redaction_pages`` | ``/redactions/<id>`` |
 
 What they share (the error page, ``can`` for navigation) is in
 :mod:`web.pages.blueprint`, the template filters in :mod:`web.pages.filters`, SVG bar
@@ -34,6 +35,7 @@ from web.pages import (
     live,
     playback,
     policy,
+    redactions,
     releases,
     retention,
     review,
@@ -50,4 +52,5 @@ def register(app: Flask) -> None:
     retention.register(app)  # its pages and its API
     cases.register(app)  # case folders and bookmarks, pages and API (issue 15.3)
     review.register(app)  # the review page and API (issue 15.2)
+    app.register_blueprint(redactions.bp)  # the redaction review page (issue 16.4)
     releases.register(app)  # releases, share links, legal holds, dashboard (issue 16)

@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import redirect, render_template, request, url_for
 
+from privacy_masks.redaction import RedactionService
 from vms.access import needs_purpose
 from vms.audit.view import AuditQuery
 from vms.auth.permissions import Action, decide
@@ -15,6 +16,7 @@ from vms.errors import InvalidArgument
 from web.contract import parse_model, query_data
 from web.pages.blueprint import page_blueprint
 from web.pages.filters import SOURCE_NAMES
+from web.pages.redactions import DETECT_CHOICES, METHODS
 from web.schemas.access import ApprovalIn, CriticalIncidentIn
 from web.schemas.media import MediaDetailOut, MediaOut, MediaSearchQuery, RestrictionIn
 from web.security import require_actor, services
@@ -70,9 +72,25 @@ def media_detail(media_id: str) -> Any:
     if decide(actor, Action.AUDIT_READ).allowed:  # auditors and admins (issue 14.2)
         touched = AuditQuery(target=f"media:{media_id}")
         history = services().audit_view.search(actor, touched).entries
+    # Issue 16 item 4: the "Redact" form and the item's redaction jobs (where the
+    # redaction plugin is installed).
+    can_redact = (
+        item.media_type == "video"
+        and RedactionService in services().ports.provided()
+        and decide(actor, Action.REDACTIONS_MANAGE, item_facts).allowed
+    )
+    redactions = (
+        services().ports.get(RedactionService, reader="the media page").of_item(actor, media_id)
+        if can_redact
+        else []
+    )
     return render_template(
         "media.html",
         history=history,
+        can_redact=can_redact,
+        redactions=redactions,
+        redaction_detect=DETECT_CHOICES,
+        redaction_methods=METHODS,
         can_restrict=decide(actor, Action.MEDIA_RESTRICT, item_facts).allowed,
         restricted_changed=request.args.get("restricted"),
         can_flag_critical=decide(actor, Action.MEDIA_CRITICAL, item_facts).allowed,

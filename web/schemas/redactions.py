@@ -12,7 +12,7 @@ from privacy_masks.redaction import (
     NewRedaction,
     TrackToggle,
 )
-from web.contract import OutTime, Printable, Range, RequestModel, ResponseModel
+from web.contract import OutTime, Printable, QueryModel, Range, RequestModel, ResponseModel
 
 Id = Annotated[str, Printable(64, required=True, multiline=False)]
 Detect = Literal["faces", "persons", "plates", "vehicles", "screens"]
@@ -91,6 +91,12 @@ class EditRedactionIn(RequestModel):
         )
 
 
+class RedactionListQuery(QueryModel):
+    """The jobs of one item (the media page's list)."""
+
+    media_id: Id
+
+
 # -- responses --------------------------------------------------------------------------
 
 
@@ -123,12 +129,10 @@ class VideoOut(ResponseModel):
     has_audio: bool
 
 
-class RedactionOut(ResponseModel):
-    """A redaction job. ``state``: queued, analysing, review, render_queued, rendering,
-    done, failed; ``progress`` 0..1 of the current step; ``rendered`` the derived item
-    once done; ``audio_mute`` is applied only when ``video.has_audio``. ``media_id``
-    is the item redacted: for a job made from an export (``export_id``), its clip
-    number ``clip``."""
+class RedactionSummaryOut(ResponseModel):
+    """A job in a list: no tracks (``GET /redactions/{id}`` has them). ``media_id`` is
+    the item redacted: for a job made from an export (``export_id``), its clip number
+    ``clip``."""
 
     id: str
     media_id: str
@@ -139,10 +143,23 @@ class RedactionOut(ResponseModel):
     error: str | None
     method: str
     detect: list[str]
-    audio_mute: list[list[float]]
-    tracks: list[TrackOut]
     created_by: str
     created_at: OutTime
-    updated_at: OutTime
     rendered: str | None = Field(validation_alias="rendered_media_id")
+
+
+class RedactionOut(RedactionSummaryOut):
+    """A redaction job. ``state``: queued, analysing, review, render_queued, rendering,
+    done, failed; ``progress`` 0..1 of the current step; ``rendered`` the derived item
+    once done; ``audio_mute`` is applied only when ``video.has_audio``."""
+
+    audio_mute: list[list[float]]
+    tracks: list[TrackOut]
+    updated_at: OutTime
     video: VideoOut | None
+
+
+class RedactionListOut(ResponseModel):
+    """An item's redaction jobs, newest first (at most 200)."""
+
+    redactions: list[RedactionSummaryOut]
