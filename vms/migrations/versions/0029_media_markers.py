@@ -2,7 +2,7 @@
 pre-event buffer that uploads carry (OPS-2, OPS-3, issue 14 item 5)
 
 Revision ID: 0029
-Revises: 0025
+Revises: 0034
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from alembic import op
 from vms.db.types import UTCDateTime
 
 revision = "0029"
-down_revision = "0025"
+down_revision = "0034"
 branch_labels = None
 depends_on = None
 

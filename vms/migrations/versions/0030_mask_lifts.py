@@ -4,7 +4,7 @@
 camera, with the stated reason and the mask versions that began and ended each.
 
 Revision ID: 0030
-Revises: 0025
+Revises: 0029
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from alembic import op
 import vms.db.types
 
 revision = "0030"
-down_revision = "0025"
+down_revision = "0029"
 branch_labels = None
 depends_on = None
 
