@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,9 +28,11 @@ from onvif_control.simulator import SIGNATURE_TOLERANCE, SimulatedCamera, signat
 from tests.conftest import make_config
 from tests.recorder.conftest import PASSWORD, USERNAME, Rig, rigged, wait_for
 from tests.recorder.test_api import SQUARE, audit, auth
+from vms.auth.permissions import Actor
 from vms.clock import Clock, ManualClock, SystemClock
 from vms.config import Config
-from vms.db.models import MediaItem
+from vms.db.models import MediaItem, Role
+from vms.exports.service import ExportSource, NewExport
 from vms.services import Services
 
 CAMERA = "cam-lift"
@@ -221,3 +225,32 @@ def test_a_lifted_mask_shows_private_pixels_live_and_recorded_only_inside_the_wi
     # The expiry was recorded: version bumped, audited.
     expired = audit(services, "mask.lift.expire", f"camera:{cam}")
     assert expired and expired[0].details["to_version"] == lift["from_version"] + 1
+    # An export over the window says which footage was captured unmasked, and why.
+    segments = _segments(services, cam)
+    investigator = Actor(user_id=0, username="det-smith", role=Role.INVESTIGATOR)
+    record = services.exports.create(
+        investigator,
+        NewExport(
+            purpose="court copy",
+            sources=(
+                ExportSource(cam, None, segments[0].recorded_start, segments[-1].recorded_start),
+            ),
+            case_number=None,
+            cut="keyframe",
+            include_audit=False,
+        ),
+    )
+    final = services.exports.run(record.id)
+    assert final.state == "done", final.error
+    package = services.exports.package(investigator, record.id, remote="test")
+    with zipfile.ZipFile(package.path) as zf:
+        manifest = json.loads(zf.read("manifest.json"))
+    by_version = {
+        s["media_id"]: (s["mask_version"], s["masks_lifted"]) for s in manifest["sources"]
+    }
+    lifted = [m for m, (v, lifts) in by_version.items() if lifts]
+    assert lifted and all(by_version[m][0] == lift["from_version"] for m in lifted)
+    assert all(not lifts for v, lifts in by_version.values() if v != lift["from_version"])
+    (shown,) = by_version[lifted[0]][1]
+    assert shown["mask"] == "flat-3b-window" and shown["reason"] == "Warrant 2026-SW-0412"
+    assert shown["granted_by"] == "admin"

@@ -127,6 +127,7 @@ class ExportJob:
         used = sorted({i.id for c in cuts for i in c.items}, key=lambda m: every[m].recorded_start)
         custody = service.custody_of(used)
         masks = {m: _mask_version(custody.get(m, [])) for m in used}
+        lifted = service.lifts_of([(every[m].device_id, masks[m]) for m in used])
         # 2. sign
         now = service.clock.now()
         chain = load_or_create_chain(service.secrets_dir, now)
@@ -182,6 +183,7 @@ class ExportJob:
                     start=every[m].recorded_start,
                     end=every[m].recorded_end,
                     mask_version=masks[m],
+                    masks_lifted=tuple(lifted.get((every[m].device_id or "", masks[m] or 0), ())),
                     custody=tuple(
                         CustodyRecord(e.at, e.actor, e.action, dict(e.details))
                         for e in custody.get(m, [])

@@ -37,6 +37,27 @@ class CustodyRecord:
 
 
 @dataclass(frozen=True)
+class LiftRecord:
+    """A privacy mask that was lifted while a source item was recorded (PSCS-1 exception,
+    issue 14.6): the item's mask version is the one the lift began."""
+
+    mask: str
+    reason: str
+    granted_by: str
+    starts_at: dt.datetime
+    ends_at: dt.datetime  # when it ended (early, or as granted)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "mask": self.mask,
+            "reason": self.reason,
+            "granted_by": self.granted_by,
+            "starts_at": iso(self.starts_at),
+            "ends_at": iso(self.ends_at),
+        }
+
+
+@dataclass(frozen=True)
 class SourceItem:
     """A stored item a clip was cut from, with its hash and chain of custody."""
 
@@ -47,6 +68,8 @@ class SourceItem:
     end: dt.datetime | None
     mask_version: int | None
     custody: tuple[CustodyRecord, ...] = ()
+    # Masks lifted under ``mask_version``: this footage was captured with them unmasked.
+    masks_lifted: tuple[LiftRecord, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -56,6 +79,7 @@ class SourceItem:
             "recorded_start": iso(self.start),
             "recorded_end": iso(self.end) if self.end is not None else None,
             "mask_version": self.mask_version,
+            "masks_lifted": [lift.to_json() for lift in self.masks_lifted],
             "custody": [c.to_json() for c in self.custody],
         }
 

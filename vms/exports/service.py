@@ -52,6 +52,7 @@ from vms.db.models import (
     CustodyEvent,
     Device,
     Export,
+    MaskLiftRow,
     MediaItem,
     MediaType,
     SourceKind,
@@ -59,6 +60,7 @@ from vms.db.models import (
 from vms.devices import is_registered_camera
 from vms.errors import DataLoss, InvalidArgument, NotFound, VMSError
 from vms.events import EventBus
+from vms.exports.manifest import LiftRecord
 from vms.faults import crash_point
 from vms.ingest import Ingestor, IngestRequest, IngestResult
 from vms.media.clip import CUT_MODES, CutResult, Segment, cut_clips
@@ -844,6 +846,34 @@ class ExportService:
             )
             s.expunge_all()
         return rows
+
+    def lifts_of(
+        self, items: Sequence[tuple[str | None, int | None]]
+    ) -> dict[tuple[str, int], list[LiftRecord]]:
+        """The mask lifts (PSCS-1, issue 14.6) that began each (camera, mask version) of
+        ``items``: footage recorded under such a version was captured with them unmasked."""
+        wanted = {(c, v) for c, v in items if c is not None and v is not None}
+        if not wanted:
+            return {}
+        out: dict[tuple[str, int], list[LiftRecord]] = {}
+        with self.db.session() as s:
+            rows = s.execute(
+                select(MaskLiftRow)
+                .where(MaskLiftRow.camera_id.in_({c for c, _ in wanted}))
+                .order_by(MaskLiftRow.starts_at)
+            ).scalars()
+            for row in rows:
+                if (row.camera_id, row.from_version) in wanted:
+                    out.setdefault((row.camera_id, row.from_version), []).append(
+                        LiftRecord(
+                            row.mask_name,
+                            row.reason,
+                            row.granted_by,
+                            row.starts_at,
+                            min(row.ended_at or row.ends_at, row.ends_at),
+                        )
+                    )
+        return out
 
     def device_of(self, device_id: str) -> str:
         with self.db.session() as s:
