@@ -298,8 +298,8 @@ class WhepGateway:
         """Answer a viewer's SDP offer (the role check and audit are the caller's:
         :class:`~recorder.live_views.LiveViews`). InvalidArgument with the reason for an
         offer that is not SDP or has no H.264 video to receive."""
-        check_offer(sdp)
         hub = self._hub(camera_id)  # NotFound before any peer connection exists
+        check_offer(sdp)
         return self._call(self._offer(actor, camera_id, sdp, credential, hub))
 
     async def _offer(

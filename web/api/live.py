@@ -173,8 +173,13 @@ def whep_offer(camera_id: str) -> Any:
 
 @bp.operation("DELETE", "/cameras/<camera_id>/whep/<session_id>")
 def whep_end(camera_id: str, session_id: str) -> None:
-    """End a WebRTC live view (the viewer's own session; 404 for any other)."""
-    recorder().webrtc.close(require_actor(), camera_id, session_id)
+    """End a WebRTC live view (the viewer's own session; 404 for any other).
+
+    Role-checked (``live.view``) as opening one."""
+    actor = require_actor()
+    live_views = recorder().live_views
+    live_views.authoriser.require(actor, Action.LIVE_VIEW, f"camera:{camera_id}")
+    live_views.webrtc.close(actor, camera_id, session_id)
 
 
 @bp.operation("GET", "/cameras/<camera_id>/recording/state", response=RecordingStateOut)
