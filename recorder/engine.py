@@ -33,7 +33,9 @@ from recorder.registry import read_registry
 from recorder.salvage import SpoolSalvage
 from recorder.segments import SegmentWriter, StopReason
 from recorder.webrtc import WhepGateway, WhepSettings
+from vms.auth.permissions import Action, Scope, scope_of
 from vms.auth.sessions import Credential
+from vms.db.models import Role, User
 from vms.camera_model import Calibration, Pose, PoseSource
 from vms.errors import Conflict, NotFound
 from vms.services import Services
@@ -135,7 +137,14 @@ class Recorder:
         )
 
     def _credential_ok(self, credential: Credential | None) -> bool:
-        return credential is not None and self.services.users.still_valid(credential)
+        """ACC-1 for live viewers: the credential is still valid and its user's role
+        (read again) still has ``live.view``."""
+        if credential is None or not self.services.users.still_valid(credential):
+            return False
+        with self.services.db.session() as s:
+            user = s.get(User, credential.user_id)
+            role = None if user is None else Role(user.role)
+        return role is not None and scope_of(role, Action.LIVE_VIEW) is not Scope.NONE
 
     def request_keyframe(self, camera_id: str) -> None:
         """Ask the camera's mask encoder for a keyframe (live viewers joining); a

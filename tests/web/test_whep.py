@@ -30,7 +30,7 @@ from recorder.webrtc import annexb_parameter_sets, nal_types
 from tests.recorder.conftest import Rig, onboard, rigged, wait_for
 from tests.recorder.conftest import sim as sim  # the fixture: one simulated camera a test
 from vms.auth.permissions import Actor
-from vms.db.models import AuditEntry
+from vms.db.models import AuditEntry, Role, User
 from vms.media.codec import Encoder
 from vms.services import Services
 
@@ -155,7 +155,7 @@ def test_parameter_sets_from_avcc_and_annexb() -> None:
 
 @SQLITE_ONLY
 @pytest.mark.timeout(120)
-def test_a_viewer_of_a_masked_camera_gets_the_mask_encoder_packets_INV_5_ACC_6(
+def test_a_viewer_of_a_masked_camera_gets_the_mask_encoder_packets_PSCS_1_INV_5_ACC_6(
     masked: Rig, client: Any, tokens: dict[str, str], services: Services
 ) -> None:
     rig = masked
@@ -293,10 +293,25 @@ async def _an_offer() -> str:
         await viewer.close()
 
 
+def _demote(services: Services, actors: dict[str, Actor], token: str) -> None:
+    with services.db.transaction() as s:
+        user = s.execute(select(User).where(User.username == "dispatcher")).scalar_one()
+        user.role = Role.INVESTIGATOR.value
+
+
+def _revoke(services: Services, actors: dict[str, Actor], token: str) -> None:
+    services.users.revoke_token(actors["dispatcher"], token)
+
+
 @SQLITE_ONLY
 @pytest.mark.timeout(120)
-def test_a_viewer_is_cut_when_their_token_is_revoked_ACC_1(
-    masked: Rig, client: Any, services: Services, actors: dict[str, Actor]
+@pytest.mark.parametrize("cut", [_revoke, _demote], ids=["token-revoked", "role-lost"])
+def test_a_viewer_is_cut_when_their_token_is_revoked_or_role_lost_ACC_1(
+    masked: Rig,
+    client: Any,
+    services: Services,
+    actors: dict[str, Actor],
+    cut: Callable[[Services, dict[str, Actor], str], None],
 ) -> None:
     gateway = masked.recorder.webrtc
     gateway.settings = dataclasses.replace(gateway.settings, recheck_seconds=0.3)
@@ -308,7 +323,7 @@ def test_a_viewer_is_cut_when_their_token_is_revoked_ACC_1(
             await viewer.connect(poster(client, masked.camera_id, token))
             await viewer.wait_frames(2, seconds=15)
             assert gateway.session_count == 1
-            await asyncio.to_thread(services.users.revoke_token, actors["dispatcher"], token)
+            await asyncio.to_thread(cut, services, actors, token)
             deadline = time.monotonic() + 10
             while gateway.session_count:
                 assert time.monotonic() < deadline, "the viewer was not cut"

@@ -86,7 +86,7 @@ def webrtc_views(services: Services) -> list[Any]:
 
 @SQLITE_ONLY
 @pytest.mark.timeout(180)
-def test_chromium_plays_a_masked_camera_over_whep_INV_5(
+def test_chromium_plays_a_masked_camera_over_whep_PSCS_1_INV_5(
     masked: Rig, page: Page, site: Site
 ) -> None:
     encoders = Encoder.opened()
