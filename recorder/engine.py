@@ -35,8 +35,8 @@ from recorder.segments import SegmentWriter, StopReason
 from recorder.webrtc import WhepGateway, WhepSettings
 from vms.auth.permissions import Action, Scope, scope_of
 from vms.auth.sessions import Credential
-from vms.db.models import Role, User
 from vms.camera_model import Calibration, Pose, PoseSource
+from vms.db.models import Role, User
 from vms.errors import Conflict, NotFound
 from vms.services import Services
 
