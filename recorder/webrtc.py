@@ -6,8 +6,9 @@ aiortc's sender packetizes those as they are (``H264Encoder.pack``) and encodes 
 ``Frame`` objects, so a pass-through camera's viewers get the camera's own packets and a
 masked camera's viewers the packets of its single mask encoder (INV-5: nothing unmasked
 exists to send; PSCS-1: masks hold on every view). A keyframe is asked of the mask
-encoder when a viewer joins or its browser reports picture loss (PLI); a pass-through camera's viewer waits for the next
-GOP (:meth:`PacketHub.subscribe_async` starts every queue at a keyframe).
+encoder when a viewer joins or its browser reports picture loss (PLI); a pass-through
+camera's viewer waits for the next GOP (:meth:`PacketHub.subscribe_async` starts every
+queue at a keyframe).
 
 aiortc runs on one asyncio loop of the media role (thread ``webrtc-loop``); the web
 threads hand it coroutines and wait for the answer. The only blocking work a session
