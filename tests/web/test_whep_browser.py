@@ -6,19 +6,18 @@ falls back to the masked MJPEG, saying so, when WebRTC is not available (issue 1
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from onvif_control.plugin import get as get_control
-from onvif_control.simulator import SimulatedCamera
-from recorder.engine import get as get_recorder
-from tests.recorder.conftest import Rig, onboard, rigged, wait_for
+from recorder.engine import Recorder
+from tests.recorder.conftest import Rig, wait_for
 from tests.recorder.conftest import sim as sim  # the fixture: one simulated camera a test
 from tests.web.conftest import Site, login
+from tests.web.test_whep import masked as masked  # the fixtures: the simulator recorded
+from tests.web.test_whep import passthrough as passthrough
 from vms.db.models import AuditEntry
 from vms.media.codec import Encoder
 from vms.services import Services
@@ -34,29 +33,6 @@ FRAMES_DECODED = """async () => {
   });
   return n;
 }"""
-
-
-@pytest.fixture
-def masked(services: Services, sim: SimulatedCamera) -> Iterator[Rig]:
-    with rigged(services, sim) as rig:
-        rig.recorder.start()
-        rig.wait_streaming()
-        wait_for(lambda: rig.recorder.hub(rig.camera_id).info is not None, 20, "packets")
-        yield rig
-
-
-@pytest.fixture
-def passthrough(services: Services, sim: SimulatedCamera) -> Iterator[str]:
-    recorder = get_recorder(services)
-    try:
-        camera_id = onboard(services, sim)
-        assert recorder.add_registered() == [camera_id]
-        recorder.start()
-        wait_for(lambda: recorder.hub(camera_id).info is not None, 20, "packets")
-        yield camera_id
-    finally:
-        recorder.stop()
-        get_control(services).close()
 
 
 def plays_webrtc(page: Page, camera_id: str) -> int:
@@ -109,10 +85,10 @@ def test_chromium_plays_a_masked_camera_over_whep_PSCS_1_INV_5(
 @SQLITE_ONLY
 @pytest.mark.timeout(180)
 def test_chromium_plays_a_pass_through_camera_over_whep(
-    passthrough: str, page: Page, site: Site
+    passthrough: tuple[Recorder, str], page: Page, site: Site
 ) -> None:
     login(page, "dispatcher", lands="**/live")
-    assert plays_webrtc(page, passthrough) > 0
+    assert plays_webrtc(page, passthrough[1]) > 0
 
 
 @SQLITE_ONLY
