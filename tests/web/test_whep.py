@@ -178,12 +178,17 @@ def test_a_viewer_of_a_masked_camera_gets_the_mask_encoder_packets_PSCS_1_INV_5_
             assert Encoder.opened() == encoders
             assert gateway.senders_encoding() == 0
             assert gateway.session_count == 10
+            # One hub subscriber carries the packets to the loop for all ten.
+            hub = rig.recorder.hub(rig.camera_id)
+            assert hub.async_queues == 10
+            subscribers = hub.subscriber_count
             # DELETE on the Location ends the session.
             gone = await asyncio.to_thread(
                 client.delete, viewers[0].location, headers=bearer(tokens["dispatcher"])
             )
             assert gone.status_code == 204
             assert gateway.session_count == 9
+            assert hub.async_queues == 9 and hub.subscriber_count == subscribers
             again = await asyncio.to_thread(
                 client.delete, viewers[0].location, headers=bearer(tokens["dispatcher"])
             )
