@@ -369,3 +369,37 @@ def test_offers_whose_ice_never_completes_leak_no_peer_connections(
             break
         time.sleep(0.2)
     assert left <= 0, f"{left} peer connections still referenced"
+
+
+@SQLITE_ONLY
+@pytest.mark.timeout(120)
+def test_a_viewer_of_a_masked_camera_joins_at_a_keyframe_made_for_them(
+    services: Services, sim: SimulatedCamera, client: Any, tokens: dict[str, str]
+) -> None:
+    """The mask encoder's GOP is 30 s here: a viewer decoding frames within a few
+    seconds got an IDR made when they joined (not the next scheduled one)."""
+    recorder = get_recorder(services)
+    recorder.settings = dataclasses.replace(recorder.settings, keyframe_seconds=30.0)
+    with rigged(services, sim) as rig:
+        rig.recorder.start()
+        rig.wait_streaming()
+        hub = rig.recorder.hub(rig.camera_id)
+        keyframes: list[float] = []  # one entry per keyframe published
+        hub.subscribe(lambda p: keyframes.append(1.0) if getattr(p, "keyframe", False) else None)
+        wait_for(lambda: len(keyframes) >= 1, 30, "the first keyframe")
+        time.sleep(1.0)  # well inside the 30 s GOP
+        first = len(keyframes)
+
+        async def run() -> float:
+            viewer = Viewer()
+            try:
+                started = time.monotonic()
+                await viewer.connect(poster(client, rig.camera_id, tokens["dispatcher"]))
+                await viewer.wait_frames(1, seconds=10)
+                return time.monotonic() - started
+            finally:
+                await viewer.close()
+
+        took = asyncio.run(run())
+        assert took < 10.0  # a third of the GOP: not its next scheduled IDR
+        assert len(keyframes) > first  # an IDR was made for the viewer
