@@ -179,6 +179,11 @@ def measure(
         after = json.loads(proc.stdout.readline())["frames"]
     finally:
         proc.wait(30)
+    reasons = {
+        recorder.webrtc.closed_reasons[s] for s in sessions if s in recorder.webrtc.closed_reasons
+    }
+    if reasons:
+        print(f"{camera_id}: sessions ended during the run: {sorted(reasons)}", file=sys.stderr)
     wall = wall1 - wall0
     busy = (cpu1 - cpu0) / wall
     fps = [(a - b) / wall for a, b in zip(after, before, strict=True)]
