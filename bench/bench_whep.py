@@ -173,17 +173,17 @@ def measure(
         time.sleep(seconds)
         cpu1, wall1 = server_cpu(), time.monotonic()
         sent1 = [recorder.webrtc.packets_sent(s) for s in sessions]
+        # Sessions that ended while measured (before the viewers are told to stop).
+        closed = recorder.webrtc.closed_reasons
+        ended = {s: closed[s] for s in sessions if s in closed}
         rss1 = rss_mib()
         proc.stdin.write("stop\n")
         proc.stdin.flush()
         after = json.loads(proc.stdout.readline())["frames"]
     finally:
         proc.wait(30)
-    reasons = {
-        recorder.webrtc.closed_reasons[s] for s in sessions if s in recorder.webrtc.closed_reasons
-    }
-    if reasons:
-        print(f"{camera_id}: sessions ended during the run: {sorted(reasons)}", file=sys.stderr)
+    if ended:
+        print(f"{camera_id}: ended while measured: {sorted(set(ended.values()))}", file=sys.stderr)
     wall = wall1 - wall0
     busy = (cpu1 - cpu0) / wall
     fps = [(a - b) / wall for a, b in zip(after, before, strict=True)]
@@ -197,7 +197,7 @@ def measure(
         "sent_fps_min": min(sent) if sent else 0.0,
         "sessions": float(recorder.webrtc.session_count),
         "encoding": float(recorder.webrtc.senders_encoding()),
-        "dropped": float(sum(1 for s in sessions if s in recorder.webrtc.closed_reasons)),
+        "dropped": float(len(ended)),
     }
 
 
