@@ -32,7 +32,11 @@ from recorder.recording import RecordingLog
 from recorder.registry import read_registry
 from recorder.salvage import SpoolSalvage
 from recorder.segments import SegmentWriter, StopReason
+from recorder.webrtc import WhepGateway, WhepSettings
+from vms.auth.permissions import Action, Scope, scope_of
+from vms.auth.sessions import Credential
 from vms.camera_model import Calibration, Pose, PoseSource
+from vms.db.models import Role, User
 from vms.errors import Conflict, NotFound
 from vms.services import Services
 
@@ -114,7 +118,40 @@ class Recorder:
         self._follower: RegistryFollower | None = None
         self.running = False
         # Who may watch, and the audit entry of each view (ACC-1, ACC-6).
-        self.live_views = LiveViews(services.db, services.audit, services.authoriser, self.preview)
+        web = services.config.webrtc
+        self.webrtc = WhepGateway(
+            self.hub,
+            self.request_keyframe,
+            self._credential_ok,
+            WhepSettings(
+                connect_timeout_seconds=web.connect_timeout_seconds,
+                recheck_seconds=services.config.web.stream_recheck_seconds,
+                ice_servers=web.ice_server_list,
+                ice_username=web.ice_username,
+                ice_credential=web.ice_credential,
+            ),
+            services.clock,
+        )
+        self.live_views = LiveViews(
+            services.db, services.audit, services.authoriser, self.preview, self.webrtc
+        )
+
+    def _credential_ok(self, credential: Credential | None) -> bool:
+        """ACC-1 for live viewers: the credential is still valid and its user's role
+        (read again) still has ``live.view``."""
+        if credential is None or not self.services.users.still_valid(credential):
+            return False
+        with self.services.db.session() as s:
+            user = s.get(User, credential.user_id)
+            role = None if user is None else Role(user.role)
+        return role is not None and scope_of(role, Action.LIVE_VIEW) is not Scope.NONE
+
+    def request_keyframe(self, camera_id: str) -> None:
+        """Ask the camera's mask encoder for a keyframe (live viewers joining); a
+        pass-through camera's viewers wait for its next GOP."""
+        camera = self._cameras.get(camera_id)
+        if camera is not None:
+            camera.pipeline.request_keyframe()
 
     # -- cameras --------------------------------------------------------------------------
 
@@ -303,6 +340,7 @@ class Recorder:
     def stop(self) -> None:
         if self._follower is not None:
             self._follower.stop()
+        self.webrtc.stop()
         with self._lock:
             self.running = False
             for camera in self._cameras.values():

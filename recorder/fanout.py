@@ -84,7 +84,7 @@ class PacketHub:
         self.info: StreamInfo | None = None
         self._subscribers: list[Subscriber] = []
         self._lock = threading.Lock()
-        self._queues: dict[asyncio.Queue[Item], Subscriber] = {}
+        self._loops: dict[asyncio.AbstractEventLoop, _LoopGroup] = {}
 
     def subscribe(self, subscriber: Subscriber) -> None:
         with self._lock:
@@ -118,7 +118,11 @@ class PacketHub:
         self, loop: asyncio.AbstractEventLoop, maxsize: int = 60
     ) -> asyncio.Queue[Item]:
         """An asyncio queue on ``loop`` fed with this camera's packets from the next
-        keyframe on (call from the loop's thread)."""
+        keyframe on (call from the loop's thread).
+
+        All the queues of one loop share one subscriber: a packet crosses to the loop
+        with one ``call_soon_threadsafe`` however many viewers watch (twenty WebRTC
+        viewers are one wake-up of the loop per packet, not twenty)."""
         queue: asyncio.Queue[Item] = asyncio.Queue(maxsize)
         state = {"synced": False}
 
@@ -141,15 +145,47 @@ class PacketHub:
                     return
             queue.put_nowait(packet)
 
-        def forward(packet: Item) -> None:  # on the pipeline thread
-            if not loop.is_closed():
-                loop.call_soon_threadsafe(put, packet)
-
-        self._queues[queue] = forward
-        self.subscribe(forward)
+        with self._lock:
+            group = self._loops.get(loop)
+            if group is None:
+                group = self._loops[loop] = _LoopGroup(loop)
+                new_group = True
+            else:
+                new_group = False
+            group.puts[queue] = put
+        if new_group:
+            self.subscribe(group.forward)
         return queue
 
     def unsubscribe_async(self, queue: asyncio.Queue[Item]) -> None:
-        forward = self._queues.pop(queue, None)
-        if forward is not None:
-            self.unsubscribe(forward)
+        with self._lock:
+            for loop, group in list(self._loops.items()):
+                if group.puts.pop(queue, None) is not None and not group.puts:
+                    del self._loops[loop]
+                    empty: _LoopGroup | None = group
+                    break
+            else:
+                empty = None
+        if empty is not None:
+            self.unsubscribe(empty.forward)
+
+    @property
+    def async_queues(self) -> int:
+        with self._lock:
+            return sum(len(g.puts) for g in self._loops.values())
+
+
+class _LoopGroup:
+    """The asyncio queues of one loop: fed by one hub subscriber."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.puts: dict[asyncio.Queue[Item], Callable[[Item], None]] = {}
+
+    def forward(self, packet: Item) -> None:  # on the pipeline thread
+        if not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self.deliver, packet)
+
+    def deliver(self, packet: Item) -> None:  # on the loop thread
+        for put in list(self.puts.values()):
+            put(packet)

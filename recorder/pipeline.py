@@ -113,6 +113,13 @@ class CameraPipeline:
         self._thread: threading.Thread | None = None
         self._input: RtspInput | None = None
         self.stage: MaskStage | None = None
+        # Set from other threads (a WebRTC viewer joined or lost pictures): the mask
+        # encoder makes its next frame an IDR. Pass-through cameras ignore it.
+        self.keyframe_wanted = threading.Event()
+
+    def request_keyframe(self) -> None:
+        """Ask the mask encoder for a keyframe (live viewers joining a masked camera)."""
+        self.keyframe_wanted.set()
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -322,7 +329,10 @@ class _MaskedSession:
             self._first_pts = src_pts
         pts = round(float((src_pts - self._first_pts) * self.info.time_base) * 90000)
         self._captures[pts] = capture
-        packets = self.encoder.encode(frame, pts, keyframe=self._force_key)
+        wanted = self.p.keyframe_wanted.is_set()
+        if wanted:
+            self.p.keyframe_wanted.clear()
+        packets = self.encoder.encode(frame, pts, keyframe=self._force_key or wanted)
         self._force_key = False
         for packet in packets:
             p_pts = packet.pts if packet.pts is not None else pts

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -175,6 +176,34 @@ class RecorderConfig:
             raise InvalidArgument(
                 f"[recorder] playback_max_hours must be above 0, not {self.playback_max_hours}"
             )
+
+
+@dataclasses.dataclass(frozen=True)
+class WebrtcConfig:
+    # STUN/TURN URLs handed to the browser for routed sites, comma-separated
+    # ("stun:stun.example.org:3478,turn:turn.example.org:3478?transport=udp"); empty:
+    # host candidates only (a LAN).
+    ice_servers: str = ""
+    ice_username: str = ""
+    ice_credential: str = ""
+    # A WHEP session whose ICE/DTLS has not connected this long after its offer is closed.
+    connect_timeout_seconds: float = 15.0
+
+    def __post_init__(self) -> None:
+        if not self.connect_timeout_seconds > 0:
+            raise InvalidArgument(
+                "[webrtc] connect_timeout_seconds must be above 0, not "
+                f"{self.connect_timeout_seconds}"
+            )
+        for url in self.ice_server_list:
+            if not re.fullmatch(r"(stuns?|turns?):[^\s,]+", url):
+                raise InvalidArgument(
+                    f"[webrtc] ice_servers: {url!r} is not a stun:, stuns:, turn: or turns: URL"
+                )
+
+    @property
+    def ice_server_list(self) -> tuple[str, ...]:
+        return tuple(u.strip() for u in self.ice_servers.split(",") if u.strip())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -456,6 +485,7 @@ class Config:
     ingest: IngestConfig = dataclasses.field(default_factory=IngestConfig)
     store: StoreConfig = dataclasses.field(default_factory=StoreConfig)
     recorder: RecorderConfig = dataclasses.field(default_factory=RecorderConfig)
+    webrtc: WebrtcConfig = dataclasses.field(default_factory=WebrtcConfig)
     privacy_masks: PrivacyMasksConfig = dataclasses.field(default_factory=PrivacyMasksConfig)
     redaction: RedactionConfig = dataclasses.field(default_factory=RedactionConfig)
     retention: RetentionConfig = dataclasses.field(default_factory=RetentionConfig)

@@ -179,6 +179,12 @@ ENDPOINTS: dict[str, Call] = {
     "timeline": lambda c, h, i: c.get("/api/v1/cameras/CAM-1/timeline", headers=h),
     "media-restricted": _unrestrict_and_back,
     "snapshot": lambda c, h, i: c.get("/api/v1/cameras/CAM-1/snapshot.jpg", headers=h),
+    "whep-offer": lambda c, h, i: c.post(
+        "/api/v1/cameras/CAM-1/whep",
+        data="v=0\r\n",
+        headers=h | {"Content-Type": "application/sdp"},
+    ),
+    "whep-end": lambda c, h, i: c.delete("/api/v1/cameras/CAM-1/whep/no-such-session", headers=h),
     "review": lambda c, h, i: c.get(
         "/api/v1/review?start=2026-11-20T08:00Z&end=2026-11-20T12:00Z", headers=h
     ),
@@ -324,6 +330,8 @@ EXPECTED: dict[str, dict[str, int]] = {
     # Live view: dispatchers, supervisors, admins (the camera is not recorded here: 404).
     "recording-state": {A: 200, D: 200, C: 403, I: 403, U: 403, S: 200, O: 403, X: 403, P: 403},
     "snapshot": {A: 404, D: 404, C: 403, I: 403, U: 403, S: 404, O: 403, X: 403, P: 403},
+    "whep-offer": {A: 404, D: 404, C: 403, I: 403, U: 403, S: 404, O: 403, X: 403, P: 403},
+    "whep-end": {A: 404, D: 404, C: 403, I: 403, U: 403, S: 404, O: 403, X: 403, P: 403},
     # ACC-7: only admins set or clear the restricted mark (issue 14.4).
     "media-restricted": {A: 200, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403, P: 403},
     # The timeline is metadata: whoever searches the catalog.

@@ -189,11 +189,12 @@ def test_dispatcher_watches_and_steers_a_camera_from_its_page_INV_5_INV_6(
     tile.get_by_role("link", name="sim", exact=True).click()
     page.wait_for_url(f"**/live/{cam}")
 
-    # The masked MJPEG stream shows pictures (INV-5 is the API's; here: it loads).
+    # The masked picture plays over WebRTC (INV-5 is the engine's; here: it plays).
+    expect(page.locator("body")).to_have_attribute("data-video", "webrtc", timeout=20_000)
     page.wait_for_function(
-        "() => document.getElementById('live-image').naturalWidth > 0", timeout=20_000
+        "() => document.getElementById('live-video').videoWidth > 0", timeout=20_000
     )
-    assert page.evaluate("document.getElementById('live-image').naturalWidth") == 320
+    assert page.evaluate("document.getElementById('live-video').videoWidth") == 320
     expect(page.locator("#ptz-pose")).to_contain_text("pan ")
     expect(page.locator("body")).to_have_attribute("data-live", "connected")
 
@@ -266,7 +267,7 @@ def test_dispatcher_watches_and_steers_a_camera_from_its_page_INV_5_INV_6(
         timeout=10,
     ).json()["items"]
     assert any(
-        v["target"] == f"camera:{cam}" and v["details"]["kind"] == "mjpeg" and v["outcome"] == "ok"
+        v["target"] == f"camera:{cam}" and v["details"]["kind"] == "webrtc" and v["outcome"] == "ok"
         for v in views
     ), views
 

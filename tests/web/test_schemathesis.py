@@ -49,6 +49,8 @@ def _import_all(package: Any) -> None:
 
 
 _import_all(schemathesis)
+# WHEP offers (POST /cameras/{id}/whep, issue 12.1) are SDP: text on the wire.
+schemathesis.serializer.alias("application/sdp", "text/plain")
 
 
 pytestmark = pytest.mark.slow  # the rest tier (tests/conftest.py: is_fast)

@@ -9,8 +9,9 @@ calls block: they run in the pipeline's named threads.
 
 from __future__ import annotations
 
+import itertools
 from fractions import Fraction
-from typing import Any
+from typing import Any, ClassVar
 
 import av
 
@@ -50,7 +51,17 @@ class Decoder:
 class Encoder:
     """libx264 for masked streams: constrained baseline (every browser decodes it),
     ``ultrafast``/``zerolatency`` (no frame delay), an IDR every ``keyint`` frames with
-    SPS/PPS repeated (live viewers and segments can start at any keyframe)."""
+    SPS/PPS repeated (live viewers and segments can start at any keyframe).
+
+    ``Encoder.opened()`` counts the encoders opened in this process (tests prove that
+    live viewers add none)."""
+
+    _opened: ClassVar[itertools.count[int]] = itertools.count()
+    _count: ClassVar[int] = 0
+
+    @classmethod
+    def opened(cls) -> int:
+        return cls._count
 
     def __init__(self, width: int, height: int, fps: float, keyint: int, *, crf: int = 23) -> None:
         ctx = av.CodecContext.create("libx264", "w")
@@ -70,6 +81,7 @@ class Encoder:
         except Exception as exc:
             raise translate(exc, "opening libx264") from None
         self._ctx = ctx
+        Encoder._count = next(Encoder._opened) + 1
         self.info = StreamInfo("h264", width, height, Fraction(1, 90000), b"", fps)
 
     def encode(self, frame: Any, pts: int, *, keyframe: bool = False) -> list[RawPacket]:

@@ -14,15 +14,16 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Response
+from flask import Response, request
 
 from recorder.engine import Recorder
 from recorder.engine import get as get_recorder
 from recorder.recording import RecordingLog, RecordingSetting, Timeline
-from vms.errors import NotFound, Unavailable
+from vms.auth.permissions import Action
+from vms.errors import InvalidArgument, NotFound, Unavailable
 from vms.metrics import LIVE_VIEWERS
 from web.api.media import send_media
-from web.contract import ApiBlueprint, binary
+from web.contract import ApiBlueprint, binary, text
 from web.schemas.live import (
     MjpegQuery,
     PlaybackQuery,
@@ -124,6 +125,64 @@ def live_mjpeg(camera_id: str, query: MjpegQuery) -> Any:
     response = Response(stream(), mimetype=f"multipart/x-mixed-replace; boundary={BOUNDARY}")
     response.headers["Cache-Control"] = "private, no-store"
     return response
+
+
+SDP = "application/sdp"
+
+
+@bp.operation(
+    "POST",
+    "/cameras/<camera_id>/whep",
+    raw_body={SDP: {"schema": {"type": "string"}}},
+    responses={
+        201: {
+            **text(SDP, "The SDP answer (complete: non-trickle ICE, host candidates)"),
+            "headers": {
+                "Location": {
+                    "description": "The session; DELETE it to end the view",
+                    "schema": {"type": "string"},
+                }
+            },
+        }
+    },
+)
+def whep_offer(camera_id: str) -> Any:
+    """Watch the camera live over WebRTC (WHEP, RFC 9725): send the SDP offer.
+
+    The answer sends the media engine's H.264 packets as they are (a masked camera's
+    masked stream, INV-5; no encode per viewer). Role-checked (``live.view``, refusals
+    audited) and audited as a live view (ACC-6); the session ends when its session or
+    token is revoked (ACC-1), or when it has not connected within
+    ``[webrtc] connect_timeout_seconds``. An offer that is not SDP or offers no H.264
+    gets 400 with the reason."""
+    actor = require_actor()
+    live_views = recorder().live_views
+    # ACC-1: the role check comes before anything about the body.
+    live_views.authoriser.require(actor, Action.LIVE_VIEW, f"camera:{camera_id}")
+    kind = request.mimetype
+    if kind != SDP:
+        raise InvalidArgument(f"Content-Type must be {SDP}, not {kind or 'none'!r}")
+    offer = request.get_data(cache=False, as_text=False)
+    try:
+        sdp = offer.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidArgument("the SDP offer is not UTF-8 text") from None
+    answer = live_views.open_webrtc(actor, camera_id, sdp, current_credential(), remote_addr())
+    response = Response(answer.sdp, status=201, mimetype=SDP)
+    response.headers["Location"] = f"/api/v1/cameras/{camera_id}/whep/{answer.session_id}"
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.operation("DELETE", "/cameras/<camera_id>/whep/<session_id>")
+def whep_end(camera_id: str, session_id: str) -> None:
+    """End a WebRTC live view (the viewer's own session; 404 for any other).
+
+    Role-checked (``live.view``) as opening one."""
+    actor = require_actor()
+    live_views = recorder().live_views
+    live_views.authoriser.require(actor, Action.LIVE_VIEW, f"camera:{camera_id}")
+    live_views.webrtc.close(actor, camera_id, session_id)
 
 
 @bp.operation("GET", "/cameras/<camera_id>/recording/state", response=RecordingStateOut)

@@ -4,7 +4,8 @@ steering (``/live/<camera_id>``).
 The pages draw what the APIs already serve and check: the masked MJPEG and snapshots of
 ``web/api/live.py`` (INV-5, each view audited), PTZ sessions from ``web/api/ptz.py`` and
 commands over the ``ptz.command`` Socket.IO event (INV-6). Scripts: ``static/live_view.js``
-(pictures, health and controller of every camera shown) and ``static/ptz_control.js``
+(pictures, health and controller of every camera shown), ``static/whep.js`` (the
+camera page's WebRTC picture over WHEP, MJPEG as the fallback) and ``static/ptz_control.js``
 (the steering panel). Roles without ``live.view`` get the 403 page; the refusal is
 audited as every other (``Catalog.require``).
 
@@ -91,4 +92,18 @@ def camera(camera_id: str) -> Any:
         can_control=body.ptz_supported and services().authoriser.allows(actor, Action.PTZ_CONTROL),
         purposes=control.ptz.purposes,
         fps=CAMERA_FPS,
+        ice_servers=ice_servers(),
     )
+
+
+def ice_servers() -> list[dict[str, Any]]:
+    """The STUN/TURN servers the browser's WebRTC peer uses (``[webrtc] ice_servers``);
+    empty on a LAN, where host candidates connect."""
+    cfg = services().config.webrtc
+    urls = list(cfg.ice_server_list)
+    if not urls:
+        return []
+    server: dict[str, Any] = {"urls": urls}
+    if cfg.ice_username:
+        server |= {"username": cfg.ice_username, "credential": cfg.ice_credential}
+    return [server]

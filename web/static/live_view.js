@@ -39,6 +39,7 @@
     img.src = img.dataset.snapshot;
   }
 
+  window.vmsStream = stream;  // whep.js falls back to MJPEG through it
   document.querySelectorAll("img[data-stream]").forEach(stream);
   document.querySelectorAll("img[data-snapshot]").forEach(snapshots);
 

@@ -1,0 +1,442 @@
+"""WebRTC live view (WHEP, RFC 9725) with aiortc: the pipeline's H.264 packets to every
+viewer, no per-viewer encode.
+
+Each viewer gets a :class:`PacketTrack` whose ``recv()`` returns ``av.Packet`` objects:
+aiortc's sender packetizes those as they are (``H264Encoder.pack``) and encodes only
+``Frame`` objects, so a pass-through camera's viewers get the camera's own packets and a
+masked camera's viewers the packets of its single mask encoder (INV-5: nothing unmasked
+exists to send; PSCS-1: masks hold on every view). A keyframe is asked of the mask
+encoder when a viewer joins or its browser reports picture loss (PLI); a pass-through
+camera's viewer waits for the next GOP (:meth:`PacketHub.subscribe_async` starts every
+queue at a keyframe).
+
+aiortc runs on one asyncio loop of the media role (thread ``webrtc-loop``); the web
+threads hand it coroutines and wait for the answer. The only blocking work a session
+does (the credential re-check against the database) runs in the loop's executor.
+
+A session that has not connected ``[webrtc] connect_timeout_seconds`` after its offer is
+closed (no peer connection is left behind by offers whose ICE never completes); a
+session whose session cookie or token is revoked (or whose user is disabled) is closed
+within ``[web] stream_recheck_seconds`` (ACC-1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import itertools
+import logging
+import secrets
+import threading
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any, TypeVar
+
+import av
+from aiortc import (
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from recorder.fanout import EncodedPacket, Interruption, Item, PacketHub
+from vms.auth.permissions import Actor
+from vms.auth.sessions import Credential
+from vms.clock import Clock
+from vms.errors import InvalidArgument, NotFound, Unavailable
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+VIDEO_CLOCK = 90_000
+MAX_SDP_BYTES = 64 * 1024
+_SERIAL = itertools.count(1)
+
+
+# -- H.264 bitstream helpers --------------------------------------------------------------
+
+
+def nal_types(data: bytes) -> set[int]:
+    """The NAL unit types in an Annex B access unit."""
+    types: set[int] = set()
+    i, n = 0, len(data)
+    while True:
+        i = data.find(b"\x00\x00\x01", i)
+        if i < 0 or i + 3 >= n:
+            return types
+        types.add(data[i + 3] & 0x1F)
+        i += 3
+
+
+def annexb_parameter_sets(extradata: bytes) -> bytes:
+    """SPS/PPS of ``extradata`` in Annex B (it may be avcC, as MP4 and some RTSP
+    demuxers give it, or Annex B already); b"" when there are none."""
+    if not extradata:
+        return b""
+    if extradata[0] != 1:  # Annex B already
+        return extradata if nal_types(extradata) & {7, 8} else b""
+    out = bytearray()
+    try:
+        pos = 5
+        for _kind in range(2):  # SPS then PPS
+            count = extradata[pos] & (0x1F if _kind == 0 else 0xFF)
+            pos += 1
+            for _ in range(count):
+                size = int.from_bytes(extradata[pos : pos + 2], "big")
+                pos += 2
+                out += b"\x00\x00\x00\x01" + extradata[pos : pos + size]
+                pos += size
+    except IndexError:
+        return b""
+    return bytes(out)
+
+
+# -- the track ------------------------------------------------------------------------------
+
+
+class PacketTrack(MediaStreamTrack):
+    """A video track that yields the hub's encoded packets (``av.Packet``, Annex B,
+    90 kHz pts), never frames: aiortc sends them without re-encoding.
+
+    Subscribes to the hub on the first ``recv`` (when the peer connection is up), from
+    the next keyframe on; keyframes are sent with the stream's SPS/PPS in front when
+    they do not carry them (browsers need them before the first IDR). Timestamps stay
+    increasing across camera reconnects (a new stream starts at pts 0)."""
+
+    kind = "video"
+
+    def __init__(self, hub: PacketHub, on_join: Callable[[], None]) -> None:
+        super().__init__()
+        self.hub = hub
+        self._on_join = on_join
+        self._queue: asyncio.Queue[Item] | None = None
+        self._offset = 0
+        self._last = -1
+        self.packets_sent = 0
+
+    async def recv(self) -> av.Packet:
+        if self.readyState != "live":
+            raise MediaStreamError
+        if self._queue is None:
+            self._queue = self.hub.subscribe_async(asyncio.get_running_loop(), maxsize=90)
+            self._on_join()
+        while True:
+            item = await self._queue.get()
+            if isinstance(item, Interruption):
+                continue  # the queue resumes at the next keyframe
+            return self._packet(item)
+
+    def _packet(self, item: EncodedPacket) -> av.Packet:
+        data = item.data
+        if item.keyframe and 7 not in nal_types(data):
+            data = annexb_parameter_sets(item.info.extradata) + data
+        pts = round(item.pts * item.info.time_base * VIDEO_CLOCK) + self._offset
+        if pts <= self._last:  # the stream restarted: continue after the last one
+            self._offset += self._last + VIDEO_CLOCK // 10 - pts
+            pts = self._last + VIDEO_CLOCK // 10
+        self._last = pts
+        packet = av.Packet(data)
+        packet.pts = packet.dts = pts
+        packet.time_base = Fraction(1, VIDEO_CLOCK)
+        self.packets_sent += 1
+        return packet
+
+    def stop(self) -> None:
+        super().stop()
+        if self._queue is not None:
+            self.hub.unsubscribe_async(self._queue)
+            self._queue = None
+
+
+# -- sessions -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WhepSettings:
+    connect_timeout_seconds: float = 15.0
+    recheck_seconds: float = 10.0
+    # Browsers' ICE servers (STUN/TURN), handed to the page; the server itself gathers
+    # host candidates only (non-trickle, answer complete at once).
+    ice_servers: tuple[str, ...] = ()
+    ice_username: str = ""
+    ice_credential: str = ""
+    keyframe_interval_seconds: float = 0.5
+
+
+@dataclass(frozen=True)
+class WhepAnswer:
+    session_id: str
+    camera_id: str
+    sdp: str
+
+
+@dataclass
+class _Session:
+    session_id: str
+    camera_id: str
+    username: str
+    credential: Credential | None
+    pc: RTCPeerConnection
+    track: PacketTrack
+    sender: RTCRtpSender
+    opened: float
+    serial: int = field(default_factory=lambda: next(_SERIAL))
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+
+
+CredentialCheck = Callable[[Credential | None], bool]
+
+
+class WhepGateway:
+    """WHEP sessions of one media engine. ``hub(camera_id)`` finds a camera's packets
+    (NotFound for a camera the engine does not record); ``request_keyframe(camera_id)``
+    asks its mask encoder for an IDR (a no-op for pass-through cameras);
+    ``credential_ok(credential)`` re-checks a viewer's session or token (blocking)."""
+
+    def __init__(
+        self,
+        hub: Callable[[str], PacketHub],
+        request_keyframe: Callable[[str], None],
+        credential_ok: CredentialCheck,
+        settings: WhepSettings,
+        clock: Clock,
+    ) -> None:
+        self._clock = clock
+        self._hub = hub
+        self._request_keyframe = request_keyframe
+        self._credential_ok = credential_ok
+        self.settings = settings
+        self._sessions: dict[str, _Session] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._last_keyframe: dict[str, float] = {}
+        self.closed_reasons: dict[str, str] = {}
+
+    # -- the loop -------------------------------------------------------------------------
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None or self._loop.is_closed():
+                loop = asyncio.new_event_loop()
+                ready = threading.Event()
+
+                def run() -> None:
+                    asyncio.set_event_loop(loop)
+                    loop.call_soon(ready.set)
+                    loop.run_forever()
+
+                self._thread = threading.Thread(target=run, name="webrtc-loop", daemon=True)
+                self._thread.start()
+                ready.wait(10)
+                self._loop = loop
+            return self._loop
+
+    def _call(self, coro: Coroutine[Any, Any, T], timeout: float = 20.0) -> T:
+        future = asyncio.run_coroutine_threadsafe(coro, self._running_loop())
+        try:
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise Unavailable("the WebRTC engine did not answer in time") from None
+
+    def stop(self) -> None:
+        """Close every session and stop the loop."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        with contextlib.suppress(Exception):
+            self._call(self._close_all(), timeout=10)
+        loop.call_soon_threadsafe(loop.stop)
+        if self._thread is not None:
+            self._thread.join(10)
+        with contextlib.suppress(RuntimeError):
+            loop.close()
+        self._loop = None
+
+    async def _close_all(self) -> None:
+        for session_id in list(self._sessions):
+            await self._close(session_id, "engine stopped")
+
+    # -- viewers --------------------------------------------------------------------------
+
+    @property
+    def session_count(self) -> int:
+        return len(self._sessions)
+
+    def sessions(self, camera_id: str | None = None) -> list[str]:
+        return [
+            s.session_id
+            for s in self._sessions.values()
+            if camera_id is None or s.camera_id == camera_id
+        ]
+
+    def peer_connections(self) -> int:
+        """Peer connections still open (not closed) in this gateway."""
+        return sum(1 for s in self._sessions.values() if s.pc.connectionState != "closed")
+
+    def senders_encoding(self) -> int:
+        """Senders whose aiortc encoder opened a codec (encoded a frame itself): 0 when
+        every viewer is sent the pipeline's packets as they are."""
+        count = 0
+        for s in self._sessions.values():
+            encoder = getattr(s.sender, "_RTCRtpSender__encoder", None)
+            if encoder is not None and getattr(encoder, "codec", None) is not None:
+                count += 1
+        return count
+
+    def packets_sent(self, session_id: str) -> int:
+        session = self._sessions.get(session_id)
+        return session.track.packets_sent if session is not None else 0
+
+    def offer(
+        self, actor: Actor, camera_id: str, sdp: str, credential: Credential | None
+    ) -> WhepAnswer:
+        """Answer a viewer's SDP offer (the role check and audit are the caller's:
+        :class:`~recorder.live_views.LiveViews`). InvalidArgument with the reason for an
+        offer that is not SDP or has no H.264 video to receive."""
+        hub = self._hub(camera_id)  # NotFound before any peer connection exists
+        check_offer(sdp)
+        return self._call(self._offer(actor, camera_id, sdp, credential, hub))
+
+    async def _offer(
+        self,
+        actor: Actor,
+        camera_id: str,
+        sdp: str,
+        credential: Credential | None,
+        hub: PacketHub,
+    ) -> WhepAnswer:
+        session_id = secrets.token_urlsafe(18)
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        track = PacketTrack(hub, lambda: self.keyframe(camera_id))
+        try:
+            # The transceiver exists before the offer is applied, so the offer's video
+            # section takes it and negotiates H.264 only (the packets we have).
+            transceiver = pc.addTransceiver(track, direction="sendonly")
+            transceiver.setCodecPreferences(
+                [
+                    c
+                    for c in RTCRtpSender.getCapabilities("video").codecs
+                    if c.mimeType.lower() in ("video/h264", "video/rtx")
+                ]
+            )
+            sender = transceiver.sender
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+            await pc.setLocalDescription(await pc.createAnswer())
+        except InvalidArgument:
+            track.stop()
+            await pc.close()
+            raise
+        except Exception as exc:  # aiortc's parser and negotiation errors: the offer's fault
+            track.stop()
+            await pc.close()
+            raise InvalidArgument(
+                f"the SDP offer was refused: {exc or type(exc).__name__}"
+            ) from None
+        # A browser's picture-loss report asks the mask encoder for a keyframe (aiortc
+        # itself could only force one on frames it encodes, and it encodes none here).
+        sender._send_keyframe = lambda: self.keyframe(camera_id)  # type: ignore[method-assign]
+        session = _Session(
+            session_id,
+            camera_id,
+            actor.username,
+            credential,
+            pc,
+            track,
+            sender,
+            self._clock.monotonic(),
+        )
+        self._sessions[session_id] = session
+
+        @pc.on("connectionstatechange")
+        async def on_state() -> None:
+            state = pc.connectionState
+            log.info("WHEP %s (camera %s): %s", session_id[:8], camera_id, state)
+            if state in ("failed", "closed"):
+                await self._close(session_id, f"connection {state}")
+
+        session.tasks.append(asyncio.create_task(self._connect_deadline(session_id)))
+        session.tasks.append(asyncio.create_task(self._watch_credential(session_id)))
+        assert pc.localDescription is not None
+        return WhepAnswer(session_id, camera_id, pc.localDescription.sdp)
+
+    def keyframe(self, camera_id: str) -> None:
+        """Ask the camera's mask encoder for a keyframe, at most every
+        ``keyframe_interval_seconds`` (twenty viewers' PLIs are one request)."""
+        now = self._clock.monotonic()
+        if now - self._last_keyframe.get(camera_id, -1e9) < self.settings.keyframe_interval_seconds:
+            return
+        self._last_keyframe[camera_id] = now
+        self._request_keyframe(camera_id)
+
+    async def _connect_deadline(self, session_id: str) -> None:
+        await asyncio.sleep(self.settings.connect_timeout_seconds)
+        session = self._sessions.get(session_id)
+        if session is not None and session.pc.connectionState != "connected":
+            await self._close(session_id, "ICE did not complete in time")
+
+    async def _watch_credential(self, session_id: str) -> None:
+        """ACC-1: the viewer's session or token re-checked while they watch."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.settings.recheck_seconds)
+            session = self._sessions.get(session_id)
+            if session is None:
+                return
+            ok = await loop.run_in_executor(None, self._credential_ok, session.credential)
+            if not ok:
+                log.info(
+                    "WHEP %s: %s's credential was revoked; closing the live view",
+                    session_id[:8],
+                    session.username,
+                )
+                await self._close(session_id, "credential revoked")
+                return
+
+    def close(self, actor: Actor, camera_id: str, session_id: str) -> None:
+        """End a viewer's session (their own only; NotFound otherwise)."""
+        session = self._sessions.get(session_id)
+        if session is None or session.camera_id != camera_id or session.username != actor.username:
+            raise NotFound(f"no WHEP session {session_id} of yours on camera {camera_id}")
+        self._call(self._close(session_id, "ended by the viewer"))
+
+    async def _close(self, session_id: str, reason: str) -> None:
+        session = self._sessions.pop(session_id, None)
+        if session is None:
+            return
+        self.closed_reasons[session_id] = reason
+        current = asyncio.current_task()
+        for task in session.tasks:
+            if task is not current:
+                task.cancel()
+        session.track.stop()
+        await session.pc.close()
+        log.info("WHEP %s (camera %s) closed: %s", session_id[:8], session.camera_id, reason)
+
+
+def check_offer(sdp: str) -> None:
+    """An offer worth handing to aiortc: SDP with a video section offering H.264
+    (InvalidArgument naming what is wrong otherwise)."""
+    if len(sdp.encode()) > MAX_SDP_BYTES:
+        raise InvalidArgument(f"the SDP offer is larger than {MAX_SDP_BYTES} bytes")
+    lines = [line.strip() for line in sdp.splitlines() if line.strip()]
+    if not lines or lines[0] != "v=0":
+        first = lines[0][:40] if lines else ""
+        raise InvalidArgument(
+            f"the body is not an SDP offer: it must start with v=0, not {first!r}"
+        )
+    if not any(line.startswith("m=video ") for line in lines):
+        raise InvalidArgument("the SDP offer has no video media section (m=video)")
+    if not any(
+        line.lower().startswith("a=rtpmap:") and "h264/90000" in line.lower() for line in lines
+    ):
+        raise InvalidArgument("the SDP offer has no H.264 video (a=rtpmap ... H264/90000)")
+    if not any(line.startswith("a=fingerprint:") for line in lines):
+        raise InvalidArgument("the SDP offer has no DTLS fingerprint (a=fingerprint)")
+    if not any(line.startswith("a=ice-ufrag:") for line in lines):
+        raise InvalidArgument("the SDP offer has no ICE credentials (a=ice-ufrag)")

@@ -1,0 +1,405 @@
+"""WebRTC live view over WHEP (issue 12, item 1), with a real aiortc peer as the viewer
+against the real media engine recording the simulator (masked and pass-through).
+
+What is proven: a viewer gets 201 with an SDP answer and a Location, receives and
+decodes frames, and DELETE ends it; ten viewers open no encoder (no per-viewer encode);
+a role without ``live.view`` gets 403, audited (ACC-1); garbage SDP gets 400 with the
+reason; a viewer is cut when their token is revoked (ACC-1); fifty offers whose ICE
+never completes leave no peer connection behind. The browser (Chromium) side is in
+``test_whep_browser.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import gc
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from sqlalchemy import select
+
+from onvif_control.plugin import get as get_control
+from onvif_control.simulator import SimulatedCamera
+from recorder.engine import Recorder
+from recorder.engine import get as get_recorder
+from recorder.webrtc import annexb_parameter_sets, nal_types
+from tests.recorder.conftest import Rig, onboard, rigged, wait_for
+from tests.recorder.conftest import sim as sim  # the fixture: one simulated camera a test
+from vms.auth.permissions import Actor
+from vms.db.models import AuditEntry, Role, User
+from vms.media.codec import Encoder
+from vms.services import Services
+
+SQLITE_ONLY = pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+SDP = {"Content-Type": "application/sdp"}
+
+Post = Callable[[str], Any]
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def masked(services: Services, sim: SimulatedCamera) -> Iterator[Rig]:
+    """The simulator onboarded with its private zones as masks, recorded (masked)."""
+    with rigged(services, sim) as rig:
+        rig.recorder.start()
+        rig.wait_streaming()
+        wait_for(lambda: rig.recorder.hub(rig.camera_id).info is not None, 20, "packets")
+        yield rig
+
+
+@pytest.fixture
+def passthrough(services: Services, sim: SimulatedCamera) -> Iterator[tuple[Recorder, str]]:
+    """The simulator onboarded without masks: recorded as it comes (no decode)."""
+    recorder = get_recorder(services)
+    try:
+        camera_id = onboard(services, sim)
+        assert recorder.add_registered() == [camera_id]
+        recorder.start()
+        wait_for(lambda: recorder.hub(camera_id).info is not None, 20, "packets")
+        assert not recorder.pipeline(camera_id).status.masked
+        yield recorder, camera_id
+    finally:
+        recorder.stop()
+        get_control(services).close()
+
+
+class Viewer:
+    """An aiortc peer that receives video (recvonly), as a browser's WHEP client does."""
+
+    def __init__(self) -> None:
+        self.pc = RTCPeerConnection()
+        self.pc.addTransceiver("video", direction="recvonly")
+        self.frames: list[Any] = []
+        self.ended = asyncio.Event()
+        self.location = ""
+        self._tasks: list[asyncio.Task[None]] = []
+
+        @self.pc.on("track")
+        def on_track(track: Any) -> None:
+            self._tasks.append(asyncio.ensure_future(self._pull(track)))
+
+    async def _pull(self, track: Any) -> None:
+        try:
+            while True:
+                self.frames.append(await track.recv())
+                del self.frames[:-5]  # keep the newest few
+                self.count = getattr(self, "count", 0) + 1
+        except Exception:
+            self.ended.set()
+
+    @property
+    def decoded(self) -> int:
+        return int(getattr(self, "count", 0))
+
+    async def offer(self) -> str:
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        assert self.pc.localDescription is not None
+        return self.pc.localDescription.sdp
+
+    async def connect(self, post: Post) -> None:
+        reply = await asyncio.to_thread(post, await self.offer())
+        assert reply.status_code == 201, (reply.status_code, reply.get_data(as_text=True))
+        assert reply.mimetype == "application/sdp"
+        self.location = reply.headers["Location"]
+        await self.pc.setRemoteDescription(
+            RTCSessionDescription(reply.get_data(as_text=True), "answer")
+        )
+
+    async def wait_frames(self, count: int = 1, seconds: float = 10.0) -> None:
+        deadline = time.monotonic() + seconds
+        while self.decoded < count:
+            assert time.monotonic() < deadline, f"{self.decoded} frames in {seconds:.0f} s"
+            await asyncio.sleep(0.05)
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await self.pc.close()
+
+
+def poster(client: Any, camera_id: str, token: str) -> Post:
+    url = f"/api/v1/cameras/{camera_id}/whep"
+    return lambda sdp: client.post(url, data=sdp, headers=bearer(token) | SDP)
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+
+def test_parameter_sets_from_avcc_and_annexb() -> None:
+    sps, pps = b"\x67\x42\xc0\x1e\xab", b"\x68\xce\x3c\x80"
+    avcc = (
+        b"\x01\x42\xc0\x1e\xff\xe1"
+        + len(sps).to_bytes(2, "big")
+        + sps
+        + b"\x01"
+        + len(pps).to_bytes(2, "big")
+        + pps
+    )
+    annexb = b"\x00\x00\x00\x01" + sps + b"\x00\x00\x00\x01" + pps
+    assert annexb_parameter_sets(avcc) == annexb
+    assert annexb_parameter_sets(annexb) == annexb
+    assert nal_types(annexb) == {7, 8}
+    assert annexb_parameter_sets(b"") == b""
+    assert annexb_parameter_sets(b"\x01\x42") == b""  # truncated avcC: none
+
+
+# -- viewers ----------------------------------------------------------------------------------
+
+
+@SQLITE_ONLY
+@pytest.mark.timeout(120)
+def test_a_viewer_of_a_masked_camera_gets_the_mask_encoder_packets_PSCS_1_INV_5_ACC_6(
+    masked: Rig, client: Any, tokens: dict[str, str], services: Services
+) -> None:
+    rig = masked
+    gateway = rig.recorder.webrtc
+    encoders = Encoder.opened()
+    post = poster(client, rig.camera_id, tokens["dispatcher"])
+
+    async def run() -> None:
+        viewers = [Viewer() for _ in range(10)]
+        try:
+            await viewers[0].connect(post)
+            await viewers[0].wait_frames(3, seconds=10)
+            frame = viewers[0].frames[-1]
+            assert (frame.width, frame.height) == (320, 180)
+            for viewer in viewers[1:]:
+                await viewer.connect(post)
+            for viewer in viewers:
+                await viewer.wait_frames(3, seconds=15)
+            # Ten viewers, and still the one mask encoder: nothing encoded per viewer.
+            assert Encoder.opened() == encoders
+            assert gateway.senders_encoding() == 0
+            assert gateway.session_count == 10
+            # One hub subscriber carries the packets to the loop for all ten.
+            hub = rig.recorder.hub(rig.camera_id)
+            assert hub.async_queues == 10
+            subscribers = hub.subscriber_count
+            # DELETE on the Location ends the session.
+            gone = await asyncio.to_thread(
+                client.delete, viewers[0].location, headers=bearer(tokens["dispatcher"])
+            )
+            assert gone.status_code == 204
+            assert gateway.session_count == 9
+            assert hub.async_queues == 9 and hub.subscriber_count == subscribers
+            again = await asyncio.to_thread(
+                client.delete, viewers[0].location, headers=bearer(tokens["dispatcher"])
+            )
+            assert again.status_code == 404
+            # Somebody else's session is not theirs to end.
+            other = await asyncio.to_thread(
+                client.delete, viewers[1].location, headers=bearer(tokens["sergeant"])
+            )
+            assert other.status_code == 404 and gateway.session_count == 9
+        finally:
+            for viewer in viewers:
+                await viewer.close()
+
+    asyncio.run(run())
+    wait_for(lambda: gateway.session_count == 0, 10, "sessions closed with their peers")
+    with services.db.session() as s:
+        views = (
+            s.execute(
+                select(AuditEntry).where(
+                    AuditEntry.action == "live.view", AuditEntry.actor == "dispatcher"
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert len(views) == 10
+    assert {v.details["kind"] for v in views} == {"webrtc"}
+    assert all(v.target == f"camera:{rig.camera_id}" and v.outcome == "ok" for v in views)
+
+
+@SQLITE_ONLY
+@pytest.mark.timeout(120)
+def test_a_viewer_of_a_pass_through_camera_gets_the_camera_packets(
+    passthrough: tuple[Recorder, str], client: Any, tokens: dict[str, str]
+) -> None:
+    recorder, camera_id = passthrough
+    encoders = Encoder.opened()
+
+    async def run() -> None:
+        viewer = Viewer()
+        try:
+            await viewer.connect(poster(client, camera_id, tokens["sergeant"]))
+            await viewer.wait_frames(3, seconds=15)
+        finally:
+            await viewer.close()
+
+    asyncio.run(run())
+    assert Encoder.opened() == encoders  # no encoder at all: the camera's own packets
+    assert recorder.webrtc.senders_encoding() == 0
+
+
+# -- refusals ---------------------------------------------------------------------------------
+
+
+@SQLITE_ONLY
+@pytest.mark.timeout(120)
+def test_whep_refusals_403_audited_and_400_with_a_reason_ACC_1(
+    masked: Rig, client: Any, tokens: dict[str, str], services: Services
+) -> None:
+    url = f"/api/v1/cameras/{masked.camera_id}/whep"
+    offer = asyncio.run(_an_offer())
+    for role in ("investigator", "officer", "auditor", "commander"):
+        r = client.post(url, data=offer, headers=bearer(tokens[role]) | SDP)
+        assert r.status_code == 403, role
+        assert r.json["error"]["kind"] == "permission_denied"
+    with services.db.session() as s:
+        denied = (
+            s.execute(
+                select(AuditEntry.actor).where(
+                    AuditEntry.action == "live.view", AuditEntry.outcome == "denied"
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert sorted(denied) == ["auditor", "commander", "investigator", "officer"]
+    assert client.post(url, data=offer, headers=SDP).status_code == 401
+
+    dispatcher = bearer(tokens["dispatcher"])
+    bad = {
+        "hello": "must start with v=0",
+        "": "must start with v=0",
+        "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n": "no video",
+        offer.replace("H264/90000", "H265/90000"): "no H.264",
+        offer.replace("a=fingerprint:", "a=fingerprnt:"): "fingerprint",
+        offer.replace("a=setup:", "a=setup:x"): "refused",
+    }
+    for body, reason in bad.items():
+        r = client.post(url, data=body, headers=dispatcher | SDP)
+        assert r.status_code == 400, (body[:40], r.status_code)
+        assert r.json["error"]["kind"] == "invalid_argument"
+        assert reason in r.json["error"]["message"], r.json
+    r = client.post(url, data=offer, headers=dispatcher | {"Content-Type": "application/json"})
+    assert r.status_code == 400 and "application/sdp" in r.json["error"]["message"]
+    r = client.post(url, data=b"v=0\xff\xfe", headers=dispatcher | SDP)
+    assert r.status_code == 400 and "UTF-8" in r.json["error"]["message"]
+    missing = client.post("/api/v1/cameras/nope/whep", data=offer, headers=dispatcher | SDP)
+    assert missing.status_code == 404
+    assert masked.recorder.webrtc.session_count == 0  # nothing was opened by refusals
+
+
+async def _an_offer() -> str:
+    viewer = Viewer()
+    try:
+        return await viewer.offer()
+    finally:
+        await viewer.close()
+
+
+def _demote(services: Services, actors: dict[str, Actor], token: str) -> None:
+    with services.db.transaction() as s:
+        user = s.execute(select(User).where(User.username == "dispatcher")).scalar_one()
+        user.role = Role.INVESTIGATOR.value
+
+
+def _revoke(services: Services, actors: dict[str, Actor], token: str) -> None:
+    services.users.revoke_token(actors["dispatcher"], token)
+
+
+@SQLITE_ONLY
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("cut", [_revoke, _demote], ids=["token-revoked", "role-lost"])
+def test_a_viewer_is_cut_when_their_token_is_revoked_or_role_lost_ACC_1(
+    masked: Rig,
+    client: Any,
+    services: Services,
+    actors: dict[str, Actor],
+    cut: Callable[[Services, dict[str, Actor], str], None],
+) -> None:
+    gateway = masked.recorder.webrtc
+    gateway.settings = dataclasses.replace(gateway.settings, recheck_seconds=0.3)
+    token = services.users.issue_token(actors["dispatcher"]).token
+
+    async def run() -> None:
+        viewer = Viewer()
+        try:
+            await viewer.connect(poster(client, masked.camera_id, token))
+            await viewer.wait_frames(2, seconds=15)
+            assert gateway.session_count == 1
+            await asyncio.to_thread(cut, services, actors, token)
+            deadline = time.monotonic() + 10
+            while gateway.session_count:
+                assert time.monotonic() < deadline, "the viewer was not cut"
+                await asyncio.sleep(0.1)
+            await asyncio.wait_for(viewer.ended.wait(), 10)  # the stream ended for them
+        finally:
+            await viewer.close()
+
+    asyncio.run(run())
+    assert "credential revoked" in gateway.closed_reasons.values()
+
+
+@SQLITE_ONLY
+@pytest.mark.timeout(120)
+def test_offers_whose_ice_never_completes_leak_no_peer_connections(
+    masked: Rig, client: Any, tokens: dict[str, str]
+) -> None:
+    from aiortc import RTCPeerConnection as PeerConnection
+
+    gateway = masked.recorder.webrtc
+    gateway.settings = dataclasses.replace(gateway.settings, connect_timeout_seconds=10.0)
+    offer = asyncio.run(_an_offer())  # never answered: its ICE never completes
+    post = poster(client, masked.camera_id, tokens["dispatcher"])
+    gc.collect()
+    before = sum(isinstance(o, PeerConnection) for o in gc.get_objects())
+    for _ in range(50):
+        assert post(offer).status_code == 201
+    assert gateway.session_count == 50
+    wait_for(lambda: gateway.session_count == 0, 30, "unconnected sessions closed")
+    assert set(gateway.closed_reasons.values()) == {"ICE did not complete in time"}
+    assert gateway.peer_connections() == 0
+    # And nothing holds on to them: the peer connection objects themselves are gone.
+    deadline = time.monotonic() + 10
+    while True:
+        gc.collect()
+        left = sum(isinstance(o, PeerConnection) for o in gc.get_objects()) - before
+        if left <= 0 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert left <= 0, f"{left} peer connections still referenced"
+
+
+@SQLITE_ONLY
+@pytest.mark.timeout(120)
+def test_a_viewer_of_a_masked_camera_joins_at_a_keyframe_made_for_them(
+    services: Services, sim: SimulatedCamera, client: Any, tokens: dict[str, str]
+) -> None:
+    """The mask encoder's GOP is 30 s here: a viewer decoding frames within a few
+    seconds got an IDR made when they joined (not the next scheduled one)."""
+    recorder = get_recorder(services)
+    recorder.settings = dataclasses.replace(recorder.settings, keyframe_seconds=30.0)
+    with rigged(services, sim) as rig:
+        rig.recorder.start()
+        rig.wait_streaming()
+        hub = rig.recorder.hub(rig.camera_id)
+        keyframes: list[float] = []  # one entry per keyframe published
+        hub.subscribe(lambda p: keyframes.append(1.0) if getattr(p, "keyframe", False) else None)
+        wait_for(lambda: len(keyframes) >= 1, 30, "the first keyframe")
+        time.sleep(1.0)  # well inside the 30 s GOP
+        first = len(keyframes)
+
+        async def run() -> float:
+            viewer = Viewer()
+            try:
+                started = time.monotonic()
+                await viewer.connect(poster(client, rig.camera_id, tokens["dispatcher"]))
+                await viewer.wait_frames(1, seconds=10)
+                return time.monotonic() - started
+            finally:
+                await viewer.close()
+
+        took = asyncio.run(run())
+        assert took < 10.0  # a third of the GOP: not its next scheduled IDR
+        assert len(keyframes) > first  # an IDR was made for the viewer

@@ -1,0 +1,111 @@
+"""The camera page plays WebRTC (WHEP) in headless Chromium: its real WebRTC stack decodes
+frames of a masked and of a pass-through simulator camera (``getStats``), and the page
+falls back to the masked MJPEG, saying so, when WebRTC is not available (issue 12.1).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, expect
+from sqlalchemy import select
+
+from recorder.engine import Recorder
+from tests.recorder.conftest import Rig, wait_for
+from tests.recorder.conftest import sim as sim  # the fixture: one simulated camera a test
+from tests.web.conftest import Site, login
+from tests.web.test_whep import masked as masked  # the fixtures: the simulator recorded
+from tests.web.test_whep import passthrough as passthrough
+from vms.db.models import AuditEntry
+from vms.media.codec import Encoder
+from vms.services import Services
+
+SQLITE_ONLY = pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+
+FRAMES_DECODED = """async () => {
+  const pc = document.getElementById('live-video').whepPeer;
+  if (!pc) return 0;
+  let n = 0;
+  (await pc.getStats()).forEach((r) => {
+    if (r.type === 'inbound-rtp' && r.kind === 'video') n = r.framesDecoded || 0;
+  });
+  return n;
+}"""
+
+
+def plays_webrtc(page: Page, camera_id: str) -> int:
+    """Open the camera page; the frames Chromium decoded within 3 s of connecting."""
+    page.goto(f"/live/{camera_id}")
+    expect(page.locator("body")).to_have_attribute("data-video", "webrtc", timeout=15_000)
+    expect(page.locator("#live-mode")).to_have_text("WebRTC")
+    expect(page.locator("#live-image")).to_be_hidden()
+    deadline = time.monotonic() + 3
+    decoded = 0
+    while decoded == 0 and time.monotonic() < deadline:
+        decoded = int(page.evaluate(FRAMES_DECODED))
+        time.sleep(0.1)
+    return decoded
+
+
+def webrtc_views(services: Services) -> list[Any]:
+    with services.db.session() as s:
+        return list(
+            s.execute(
+                select(AuditEntry.details)
+                .where(AuditEntry.action == "live.view", AuditEntry.actor == "dispatcher")
+                .order_by(AuditEntry.seq)
+            ).scalars()
+        )
+
+
+@SQLITE_ONLY
+@pytest.mark.timeout(180)
+def test_chromium_plays_a_masked_camera_over_whep_PSCS_1_INV_5(
+    masked: Rig, page: Page, site: Site
+) -> None:
+    encoders = Encoder.opened()
+    login(page, "dispatcher", lands="**/live")
+    assert plays_webrtc(page, masked.camera_id) > 0
+    size = page.evaluate(
+        "() => [document.getElementById('live-video').videoWidth,"
+        " document.getElementById('live-video').videoHeight]"
+    )
+    assert size == [320, 180]
+    assert Encoder.opened() == encoders  # the viewer added no encoder
+    assert masked.recorder.webrtc.senders_encoding() == 0
+    kinds = [d["kind"] for d in webrtc_views(site.services)]
+    assert kinds.count("webrtc") == 1  # audited as a live view (ACC-6); the wall is MJPEG
+    # Leaving the page ends the session (DELETE on its Location).
+    page.goto("/live")
+    wait_for(lambda: masked.recorder.webrtc.session_count == 0, 10, "the session ended")
+
+
+@SQLITE_ONLY
+@pytest.mark.timeout(180)
+def test_chromium_plays_a_pass_through_camera_over_whep(
+    passthrough: tuple[Recorder, str], page: Page, site: Site
+) -> None:
+    login(page, "dispatcher", lands="**/live")
+    assert plays_webrtc(page, passthrough[1]) > 0
+
+
+@SQLITE_ONLY
+@pytest.mark.timeout(180)
+def test_without_webrtc_the_page_falls_back_to_mjpeg_and_says_so(
+    masked: Rig, page: Page, site: Site
+) -> None:
+    # A browser without WebRTC (or without H.264 for it): the page must say so and
+    # show the masked MJPEG instead.
+    page.add_init_script("delete window.RTCPeerConnection;")
+    login(page, "dispatcher", lands="**/live")
+    page.goto("/catalog")
+    before = len(webrtc_views(site.services))  # the wall's MJPEG tiles
+    page.goto(f"/live/{masked.camera_id}")
+    expect(page.locator("body")).to_have_attribute("data-video", "mjpeg")
+    expect(page.locator("#live-mode")).to_contain_text("MJPEG (WebRTC unavailable:")
+    page.wait_for_function(
+        "() => document.getElementById('live-image').naturalWidth > 0", timeout=20_000
+    )
+    assert [d["kind"] for d in webrtc_views(site.services)[before:]] == ["mjpeg"]
