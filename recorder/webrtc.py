@@ -34,7 +34,6 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, TypeVar
 
-import av
 from aiortc import (
     RTCConfiguration,
     RTCPeerConnection,
@@ -48,6 +47,7 @@ from vms.auth.permissions import Actor
 from vms.auth.sessions import Credential
 from vms.clock import Clock
 from vms.errors import InvalidArgument, NotFound, Unavailable
+from vms.media.stream import encoded_packet
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ class PacketTrack(MediaStreamTrack):
         self._last = -1
         self.packets_sent = 0
 
-    async def recv(self) -> av.Packet:
+    async def recv(self) -> Any:  # av.Packet
         if self.readyState != "live":
             raise MediaStreamError
         if self._queue is None:
@@ -130,7 +130,7 @@ class PacketTrack(MediaStreamTrack):
                 continue  # the queue resumes at the next keyframe
             return self._packet(item)
 
-    def _packet(self, item: EncodedPacket) -> av.Packet:
+    def _packet(self, item: EncodedPacket) -> Any:  # av.Packet
         data = item.data
         if item.keyframe and 7 not in nal_types(data):
             data = annexb_parameter_sets(item.info.extradata) + data
@@ -139,11 +139,8 @@ class PacketTrack(MediaStreamTrack):
             self._offset += self._last + VIDEO_CLOCK // 10 - pts
             pts = self._last + VIDEO_CLOCK // 10
         self._last = pts
-        packet = av.Packet(data)
-        packet.pts = packet.dts = pts
-        packet.time_base = Fraction(1, VIDEO_CLOCK)
         self.packets_sent += 1
-        return packet
+        return encoded_packet(data, pts, Fraction(1, VIDEO_CLOCK))
 
     def stop(self) -> None:
         super().stop()
