@@ -27,10 +27,10 @@ import io
 import json
 import math
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Select, String, or_, select, type_coerce
 
@@ -76,8 +76,10 @@ class SegmentPart(StrEnum):
     MEDIA = "media"  # the fragments
 
 
-@dataclass(frozen=True, slots=True)
-class PlaylistSegment:
+class PlaylistSegment(NamedTuple):
+    """One segment of a playlist (a named tuple: 1,440 of them are made per 24 h playlist,
+    and a tuple is made several times faster than a frozen dataclass)."""
+
     media_id: str
     start: dt.datetime
     duration: float  # seconds
@@ -257,7 +259,8 @@ class PlaybackService:
         """
         with self.db.session() as s:
             floor = segments_from(s, camera_id, start)
-            return list(s.execute(segment_rows(camera_id, floor, start, end)).all())
+            # Core execution: rows as the driver gives them (no ORM loading step).
+            return list(s.connection().execute(segment_rows(camera_id, floor, start, end)).all())
 
     def _check_window(self, window: PlaybackWindow) -> tuple[dt.datetime, dt.datetime]:
         start, end = ensure_utc(window.start), ensure_utc(window.end)
@@ -303,19 +306,14 @@ class PlaybackService:
         # One decision per distinct (badge, restricted, privacy): a camera's rows share
         # them. A privacy-sensitive segment is refused to roles outside ACC-11's set. A
         # refusal names (and audits) the first segment refused.
-        for key in dict.fromkeys(
-            (r.officer_badge, bool(r.restricted), bool(r.privacy_sensitive)) for r in rows
-        ):
+        # (Rows by index: a SQLAlchemy row's attribute access is ten times slower.)
+        for key in dict.fromkeys((r[4], bool(r[5]), bool(r[6])) for r in rows):
             facts = ItemFacts(officer_badge=key[0], restricted=key[1], privacy_sensitive=key[2])
             if not self.authoriser.allows(actor, Action.MEDIA_VIEW, facts):
-                first = next(
-                    r
-                    for r in rows
-                    if (r.officer_badge, bool(r.restricted), bool(r.privacy_sensitive)) == key
-                )
-                self.authoriser.require(actor, Action.MEDIA_VIEW, f"media:{first.id}", facts)
+                first = next(r for r in rows if (r[4], bool(r[5]), bool(r[6])) == key)
+                self.authoriser.require(actor, Action.MEDIA_VIEW, f"media:{first[0]}", facts)
         purpose = window.purpose
-        badges = {r.officer_badge for r in rows}
+        badges = {r[4] for r in rows}
         if purpose is not None or None in badges or not badges.issubset(actor.reachable_badges):
             purpose = check_purpose(purpose, self.purposes)
         segments = plan(rows)
@@ -433,6 +431,9 @@ def segment_rows(
     )
 
 
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
 def _utc(value: Any) -> dt.datetime:
     """A stored time as read raw: SQLite's text (UTC by construction, INV-7) or a
     driver's datetime (PostgreSQL ``timestamptz``)."""
@@ -443,29 +444,42 @@ def _utc(value: Any) -> dt.datetime:
     raise TypeError(f"not a stored time: {value!r}")
 
 
-def plan(rows: list[Any]) -> list[PlaylistSegment]:
-    """Playlist segments from catalog rows in time order (pure): durations from the
-    recorded times, a discontinuity wherever the next segment does not start where the
-    previous one ended (within :data:`GAP_TOLERANCE`). Rows without a duration are
-    skipped (nothing to play). Times may be datetimes or stored text (:func:`_utc`)."""
+def plan(rows: Iterable[Iterable[Any]]) -> list[PlaylistSegment]:
+    """Playlist segments from catalog rows ``(id, recorded_start, recorded_end,
+    duration_seconds, ...)`` in time order (pure): durations from the recorded times, a
+    discontinuity wherever the next segment does not start where the previous one ended
+    (within :data:`GAP_TOLERANCE`). Rows without a duration are skipped (nothing to play).
+    Times may be datetimes or stored text (:func:`_utc`)."""
     out: list[PlaylistSegment] = []
+    append = out.append
     tolerance = GAP_TOLERANCE.total_seconds()
     previous_end: float | None = None  # seconds since the epoch
     # A segment's end is usually the next one's start, stored alike: parsed once.
-    ends: dict[Any, dt.datetime] = {}
-    for row in rows:
-        start = ends.pop(row.recorded_start, None) or _utc(row.recorded_start)
-        begin = start.timestamp()
-        if row.recorded_end is not None:
-            finish = _utc(row.recorded_end)
-            ends[row.recorded_end] = finish
-            seconds = finish.timestamp() - begin
+    last_raw: Any = None
+    last, last_at = EPOCH, 0.0
+    for media_id, start_raw, end_raw, duration, *_ in rows:
+        if start_raw == last_raw:
+            start, begin = last, last_at
         else:
-            seconds = float(row.duration_seconds or 0.0)
+            start = _utc(start_raw)
+            begin = start.timestamp()
+        if end_raw is not None:
+            last_raw, last = end_raw, _utc(end_raw)
+            last_at = last.timestamp()
+            seconds = last_at - begin
+        else:
+            last_raw = None
+            seconds = float(duration or 0.0)
         if seconds <= 0:
             continue
-        discontinuity = previous_end is not None and abs(begin - previous_end) > tolerance
-        out.append(PlaylistSegment(row.id, start, round(seconds, 6), discontinuity))
+        append(
+            PlaylistSegment(
+                media_id,
+                start,
+                round(seconds, 6),
+                previous_end is not None and abs(begin - previous_end) > tolerance,
+            )
+        )
         previous_end = begin + seconds
     return out
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -44,6 +45,9 @@ class Row:
     duration_seconds: float | None = None
     officer_badge: str | None = None
     restricted: bool = False
+
+    def __iter__(self) -> Iterator[Any]:  # as a database row: the columns in order
+        return iter(dataclasses.astuple(self))
 
 
 def at(seconds: float) -> dt.datetime:
