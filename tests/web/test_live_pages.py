@@ -195,7 +195,7 @@ def test_dispatcher_watches_and_steers_a_camera_from_its_page_INV_5_INV_6(
         "() => document.getElementById('live-video').videoWidth > 0", timeout=20_000
     )
     assert page.evaluate("document.getElementById('live-video').videoWidth") == 320
-    expect(page.locator("#ptz-pose")).to_contain_text("pan ")
+    expect(page.locator("#ptz-pose")).to_contain_text("pan ", timeout=15_000)
     expect(page.locator("body")).to_have_attribute("data-live", "connected")
 
     page.get_by_label("Purpose").select_option("event")

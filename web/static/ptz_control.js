@@ -42,8 +42,10 @@
     notice.hidden = !text;
   }
 
+  let poseKnown = false; // a pose was shown (else the connection asks again)
   function showPose(pose, moving) {
     if (!pose) return;
+    poseKnown = true;
     poseOut.textContent = "pan " + pose.pan.toFixed(1) + "°, tilt " + pose.tilt.toFixed(1) +
       "°, zoom " + pose.zoom.toFixed(2) + (moving ? " (moving)" : "");
   }
@@ -250,15 +252,22 @@
         : "Your control of this camera has ended.");
     }
   });
-  socket.on("connect", () => {
+  // On (re)connection ask where the camera points; a late answer, or one while the pose
+  // is not known yet, is asked again (a still camera sends no pose events to wait for).
+  function askStatus(tries) {
     socket.timeout(ACK_MS).emit("ptz.status", { camera_id: cameraId }, (late, reply) => {
-      if (late || !reply || reply.error) return;
-      showPose(reply.pose, reply.moving);
-      const c = reply.controller;
-      if (sessionId && (!c || c.session_id !== sessionId)) {
-        holding(null);
-        say("Your control of this camera ended while the connection was down.");
+      if (!late && reply && !reply.error) {
+        showPose(reply.pose, reply.moving);
+        const c = reply.controller;
+        if (sessionId && (!c || c.session_id !== sessionId)) {
+          holding(null);
+          say("Your control of this camera ended while the connection was down.");
+        }
+      }
+      if (!poseKnown && tries > 1 && socket.connected) {
+        setTimeout(() => askStatus(tries - 1), 2000);
       }
     });
-  });
+  }
+  socket.on("connect", () => askStatus(10));
 })();
