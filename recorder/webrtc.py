@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 VIDEO_CLOCK = 90_000
+VIDEO_TIME_BASE = Fraction(1, VIDEO_CLOCK)
 MAX_SDP_BYTES = 64 * 1024
 _SERIAL = itertools.count(1)
 
@@ -140,7 +141,7 @@ class PacketTrack(MediaStreamTrack):
             pts = self._last + VIDEO_CLOCK // 10
         self._last = pts
         self.packets_sent += 1
-        return encoded_packet(data, pts, Fraction(1, VIDEO_CLOCK))
+        return encoded_packet(data, pts, VIDEO_TIME_BASE)
 
     def stop(self) -> None:
         super().stop()

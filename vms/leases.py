@@ -80,19 +80,27 @@ class JobLeases:
             except IntegrityError:
                 pass  # another node made the row at the same time: the UPDATE decides
             self._known.add(name)
-        with self.db.transaction() as s:
+        # Read first: most looks find the job held or not due, and need no write (on
+        # SQLite a write takes the database's one write lock, every second per job).
+        with self.db.session() as s:
             row = s.get(JobLease, name)
             assert row is not None
-            token = row.token + 1
+            seen = row.token
             interrupted = row.started_at is not None and (
                 row.finished_at is None or row.finished_at < row.started_at
             )
+            held = row.expires_at is not None and row.expires_at > now
+            not_due = row.started_at is not None and row.started_at > now - interval
+        if held or (not_due and not interrupted):
+            return None
+        token = seen + 1
+        with self.db.transaction() as s:
             claimed = _changed(
                 s,
                 update(JobLease)
                 .where(
                     JobLease.name == name,
-                    JobLease.token == row.token,  # nobody claimed since we read it
+                    JobLease.token == seen,  # nobody claimed since we read it
                     or_(JobLease.expires_at.is_(None), JobLease.expires_at <= now),
                     or_(
                         JobLease.started_at.is_(None),
