@@ -110,20 +110,32 @@ def test_the_holder_renews_while_a_long_run_lasts(engines: Callable[[], Database
     a = JobLeases(engines(), real, "a", dt.timedelta(seconds=1.5))
     b = JobLeases(engines(), real, "b", dt.timedelta(seconds=1.5))
     started = threading.Event()
+    running = threading.Event()  # a's job is between its start and its end
+    overlaps: list[float] = []
 
     def long_run() -> None:
+        running.set()
         started.set()
         time.sleep(3.0)
+        running.clear()
+
+    def b_job() -> None:
+        # b got the lease: that is a steal only if a's run has not ended (b may claim
+        # rightly between a's release and a's thread ending).
+        if running.is_set():
+            overlaps.append(time.monotonic())
 
     t = threading.Thread(target=a.run, args=("dock-scan", dt.timedelta(0), long_run))
     t.start()
     assert started.wait(10)
-    stolen = 0
+    looks = 0
     while t.is_alive():
-        stolen += b.run("dock-scan", dt.timedelta(0), lambda: None)
+        b.run("dock-scan", dt.timedelta(0), b_job)
+        looks += 1
         time.sleep(0.1)
     t.join()
-    assert stolen == 0
+    assert looks >= 10  # b really looked all along a's run
+    assert overlaps == []
     assert b.run("dock-scan", dt.timedelta(0), lambda: None)  # free once a is done
 
 

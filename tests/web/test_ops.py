@@ -7,6 +7,7 @@ import dataclasses
 import shutil
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -113,7 +114,15 @@ def test_readyz_names_an_unreachable_redis(config: Config) -> None:
 def test_readyz_with_redis_reachable_is_ready(config: Config) -> None:
     services, app = _app_with(config, VMS_REDIS_URL="redis://127.0.0.1:6379/0")
     try:
-        r = app.test_client().get("/readyz")
+        # Ready once the bus listener has subscribed (a thread of its own): a readiness
+        # probe is asked again until it says so, as a balancer does.
+        deadline = time.monotonic() + 10
+        while True:
+            r = app.test_client().get("/readyz")
+            if r.status_code == 200 or time.monotonic() > deadline:
+                break
+            assert r.get_json()["failed"] == ["redis"], r.get_json()
+            time.sleep(0.1)
         assert r.status_code == 200, r.get_json()
         assert r.get_json()["checks"]["redis"] == "ok"
     finally:
