@@ -34,6 +34,7 @@ from vms.auth.permissions import Actor, Role
 from vms.catalog import MediaQuery
 from vms.config import load_config
 from vms.db.models import Device, MediaItem
+from vms.roles import settle_heap
 from vms.services import Services
 
 PG_ADMIN_URL = os.environ.get(
@@ -137,6 +138,7 @@ def search_once(services: Services, rng: random.Random) -> int:
 def measure(services: Services, runs: int) -> dict[str, tuple[float, float, float, int]]:
     service = services.ports.find(PlaybackService)
     assert service is not None
+    settle_heap()  # as `vms serve` does once its app is built, before serving
     shapes = {
         "playlist (open + m3u8)": lambda rng: playlist_once(service, rng),
         "catalog search (peer)": lambda rng: search_once(services, rng),

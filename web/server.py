@@ -45,6 +45,7 @@ def run_werkzeug(services: Services) -> None:
 
     host, port = services.config.web.host, services.config.web.port
     app, socketio = create_app(services)
+    roles.settle_heap()
     print(f"VMS listening on http://{host}:{port}/", flush=True)
     socketio.run(
         app,
@@ -117,6 +118,7 @@ def run_gunicorn(services: Services) -> None:
             from web.app import create_app
 
             app, _socketio = create_app(services)
+            roles.settle_heap()  # in the worker, after the fork: its own heap
             return app
 
     master = os.getpid()
