@@ -495,9 +495,9 @@ class RedactionService:
             if item is None:
                 raise NotFound(f"media {record.media_id} does not exist")
             s.expunge(item)
-        path = self.store.path_for(item.sha256)
-        if not path.is_file():
-            raise NotFound(f"the file of media {record.media_id} is missing from the store")
+        path = self.store.servable(
+            item.sha256, f"the file of media {record.media_id} is missing from the store"
+        )
         details = {"purpose": "redaction", "redaction_id": redaction_id}
         return ContentAccess(item, path, "media.view", False, continuation, details)
 

@@ -24,6 +24,7 @@ are stored on the row.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -70,11 +71,13 @@ class RedactionJob:
             s.expunge(item)
             return item
 
-    def _source(self, item: MediaItem) -> Path:
-        path = self.service.store.path_for(item.sha256)
-        if not path.is_file():
-            raise NotFound(f"the file of media item {item.id} is missing from the store")
-        return path
+    @contextlib.contextmanager
+    def _source(self, item: MediaItem) -> Iterator[Path]:
+        """The original's local file for the block (the object store's: a checked copy)."""
+        store = self.service.store
+        store.servable(item.sha256, f"the file of media item {item.id} is missing from the store")
+        with store.local_copy(item.sha256) as path:
+            yield path
 
     # -- analyse -------------------------------------------------------------------
 
@@ -84,15 +87,15 @@ class RedactionJob:
         service, record = self.service, self.record
         item = self._original()
         label = f"media item {item.id}"
-        path = self._source(item)
-        info = video_info(path, label)
         config = service.config
         classes = [ObjectClass(c) for c in record.classes]
         detector = build_detector(config, classes, settings_dir=service.settings_dir)
         report = Progress(lambda v: service.set_progress(record, ANALYSING, v))
-        tracks, frames = analyse_video(
-            path, label, info, detector, tracker_settings(config), config.detect_width, report
-        )
+        with self._source(item) as path:
+            info = video_info(path, label)
+            tracks, frames = analyse_video(
+                path, label, info, detector, tracker_settings(config), config.detect_width, report
+            )
         stored = [
             {
                 "id": n,
@@ -143,29 +146,29 @@ class RedactionJob:
         service, record = self.service, self.record
         item = self._original()
         label = f"media item {item.id}"
-        path = self._source(item)
-        fps = record.video.fps if record.video else video_info(path, label).fps
         renderer = record.render_by or self.creator
         enabled = [t for t in record.tracks if t.enabled]
-        boxes: dict[int, list[Box]] = {}
-        for track in enabled:
-            for t, x, y, w, h in track.frames:
-                boxes.setdefault(round(t * fps), []).append(Box(x, y, w, h))
         method = Method.parse(record.method)
         report = Progress(lambda v: service.set_progress(record, RENDERING, v))
         expected = max(1, record.video.frames if record.video else 1)
         self.folder.mkdir(parents=True, exist_ok=True)
         rendered = self.folder / "rendered.mp4"
-        render_video(
-            path,
-            rendered,
-            label,
-            boxes,
-            method,
-            margin=service.config.margin,
-            mute=record.audio_mute,
-            progress=lambda n: report(RENDER_SHARE * min(1.0, n / expected)),
-        )
+        with self._source(item) as path:
+            fps = record.video.fps if record.video else video_info(path, label).fps
+            boxes: dict[int, list[Box]] = {}
+            for track in enabled:
+                for t, x, y, w, h in track.frames:
+                    boxes.setdefault(round(t * fps), []).append(Box(x, y, w, h))
+            render_video(
+                path,
+                rendered,
+                label,
+                boxes,
+                method,
+                margin=service.config.margin,
+                mute=record.audio_mute,
+                progress=lambda n: report(RENDER_SHARE * min(1.0, n / expected)),
+            )
         crash_point("redaction.after-render")
         now = service.clock.now()
         regions = [

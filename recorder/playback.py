@@ -217,12 +217,14 @@ class SessionSigner:
 @dataclass(frozen=True)
 class SegmentBytes:
     """One part of a segment, ready to serve: ``open()`` gives a seekable reader of
-    ``length`` bytes (close it)."""
+    ``length`` bytes (close it). ``release()`` frees what was held for it (the object
+    store's copy, opened in advance): call it when the response ends, read or not."""
 
     media_id: str
     part: SegmentPart
     length: int
     open: Callable[[], io.IOBase]
+    release: Callable[[], object] = lambda: None
 
 
 class PlaybackService:
@@ -388,17 +390,28 @@ class PlaybackService:
             facts = facts_of(item)
             sha256, recorded_start = item.sha256, item.recorded_start
         self.authoriser.require(actor, Action.MEDIA_VIEW, target, facts)
-        path = self.store.path_for(sha256)
-        if not path.is_file():
-            raise NotFound(f"the file of media {media_id} is missing from the store")
-        layout = read_layout(path)
-        if part is SegmentPart.INIT:
-            init = read_init(path, layout)
-            return SegmentBytes(media_id, part, len(init), lambda: io.BytesIO(init))
-        ticks = (_micros(recorded_start) - _micros(claims.origin)) * layout.timescale // 1_000_000
-        shift = ticks - layout.first_decode_time
+        self.store.servable(sha256, f"the file of media {media_id} is missing from the store")
+        with self.store.local_copy(sha256) as path:
+            layout = read_layout(path)
+            if part is SegmentPart.INIT:
+                init = read_init(path, layout)
+                return SegmentBytes(media_id, part, len(init), lambda: io.BytesIO(init))
+            ticks = (
+                (_micros(recorded_start) - _micros(claims.origin)) * layout.timescale // 1_000_000
+            )
+            shift = ticks - layout.first_decode_time
+            if self.store.remote is None:  # the original itself: opened when served
+                return SegmentBytes(
+                    media_id, part, layout.media_length, lambda: ShiftedMedia(path, layout, shift)
+                )
+            # The object store's copy goes when this block ends: open it now.
+            held = path.open("rb")
         return SegmentBytes(
-            media_id, part, layout.media_length, lambda: ShiftedMedia(path, layout, shift)
+            media_id,
+            part,
+            layout.media_length,
+            lambda: ShiftedMedia(held, layout, shift),
+            release=held.close,
         )
 
 

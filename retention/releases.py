@@ -218,7 +218,7 @@ class ShareLanding:
 
 @dataclass(frozen=True)
 class ShareDownload:
-    path: Path
+    path: Path | None  # None: in the object store (stream it from there)
     name: str
     content_type: str
     sha256: str
@@ -773,9 +773,7 @@ class ReleaseService:
             if position not in files:
                 raise NotFound(NO_LINK)
             item, media = files[position]
-            path = self.store.path_for(media.sha256)
-            if not path.is_file():
-                raise NotFound(NO_LINK)
+            path = self.store.servable(media.sha256, NO_LINK)
             # Counted atomically: two downloads racing for the last one get one each.
             counted = s.execute(
                 update(ShareLink)

@@ -487,14 +487,10 @@ class Catalog:
             details["review_approval"] = item_facts.review_approval
         if needs_purpose(actor, item_facts) or purpose is not None:
             details["purpose"] = check_purpose(purpose, self.purposes)
-        if self.store.remote is not None:
-            # S3 backend: the web layer streams the object (ranges from the store).
-            if not self.store.exists(item.sha256):
-                raise NotFound(f"the file of media {media_id} is missing from the store")
-            return ContentAccess(item, None, action, download, continuation, details)
-        path = self.store.path_for(item.sha256)
-        if not path.is_file():
-            raise NotFound(f"the file of media {media_id} is missing from the store")
+        # None on S3: the web layer streams the object (ranges from the store).
+        path = self.store.servable(
+            item.sha256, f"the file of media {media_id} is missing from the store"
+        )
         return ContentAccess(item, path, action, download, continuation, details)
 
     def record_content(self, actor: Actor, access: ContentAccess, *, remote: str) -> None:

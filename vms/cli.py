@@ -361,7 +361,8 @@ def cmd_export_create(args: argparse.Namespace) -> int:
             return 1
         package = services.exports.authorise_package(actor, record.id)
         tmp = out.with_name(out.name + ".part")
-        shutil.copyfile(package.path, tmp)
+        with services.store.local_copy(package.sha256) as path:  # S3: fetched, checked
+            shutil.copyfile(path, tmp)
         tmp.replace(out)
         # Audited once the copy is in place: a failed copy records no download.
         services.exports.record_download(actor, package, remote="cli")

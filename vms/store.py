@@ -3,7 +3,9 @@
 Layout under the store root (docs/design/storage.md):
 
 - ``objects/ab/cd/<sha256>``: stored originals, mode 0444, named by their SHA-256.
-- ``tmp/``: files being ingested (``*.part``), each locked by its writer with ``flock``.
+- ``tmp/``: files being ingested (``*.part``), each locked by its writer with ``flock``;
+  with the S3 backend also the short-lived local copies of originals that a reader must
+  seek in (``*.copy.part``, locked the same way; :meth:`MediaStore.local_copy`).
 - ``locks/<xx>.lock``: 256 lock files by the first byte of a SHA-256; an ingest holds the
   lock of its hash from rename until its catalog row commits, and the orphan check takes
   the same lock, so a file between rename and commit is never mistaken for an orphan.
@@ -30,7 +32,7 @@ from typing import TYPE_CHECKING, cast
 
 from vms.errors import Conflict, DataLoss, InsufficientStorage, InvalidArgument, NotFound
 from vms.faults import crash_point
-from vms.file_modes import OBJECT_MODE, PRIVATE_DIR_MODE
+from vms.file_modes import OBJECT_MODE, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE
 
 if TYPE_CHECKING:
     from vms.config import Config
@@ -277,6 +279,54 @@ class MediaStore:
                 if left is not None:
                     left -= len(chunk)
                 yield chunk
+
+    def servable(self, sha256: str, missing: str) -> Path | None:
+        """Where to serve a stored original from: its path on local disk, or None when it
+        lies in the object store (stream it with :meth:`read`, ranges included).
+        NotFound(``missing``) when it is not stored."""
+        if self.remote is None:
+            path = self.path_for(sha256)
+            if path.is_file():
+                return path
+        elif self.exists(sha256):
+            return None
+        raise NotFound(missing)
+
+    @contextlib.contextmanager
+    def local_copy(self, sha256: str) -> Iterator[Path]:
+        """A local file of a stored original, for readers that seek or hand a path to a
+        decoder (HLS playback, exports, redaction). Local disk: the original itself. S3:
+        a copy fetched into ``tmp/`` and checked against its name (the SHA-256: a wrong
+        byte is ``DataLoss``, never served), removed when the block ends; a reader that
+        opened it inside the block keeps reading after (POSIX). The copy is locked like an
+        ingest's temp file, so a crash leaves nothing that start-up recovery does not
+        remove, and no copy outlives its use: a purged original cannot linger on a node
+        (RET-1). NotFound when the original is missing."""
+        if self.remote is None:
+            path = self.path_for(sha256)
+            if not path.is_file():
+                raise NotFound(f"the original {sha256} is missing from the store")
+            yield path
+            return
+        self.tmp.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
+        path = self.tmp / f"{sha256}.{os.urandom(6).hex()}.copy.part"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            digest = hashlib.sha256()
+            with os.fdopen(os.dup(fd), "wb") as out:
+                for chunk in self.remote.read(self.relative_path(sha256)):
+                    digest.update(chunk)
+                    out.write(chunk)
+            if digest.hexdigest() != sha256:
+                raise DataLoss(
+                    f"the stored original {sha256} reads back as {digest.hexdigest()}: "
+                    "not used (run vms catalog check --level hash)"
+                )
+            yield path
+        finally:
+            path.unlink(missing_ok=True)
+            os.close(fd)
 
     def hash_of(self, sha256: str) -> str:
         digest = hashlib.sha256()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -49,12 +50,15 @@ def _ingest_bwc(services: Services, seconds: float = 2.0) -> str:
     ).media_id
 
 
+@pytest.mark.parametrize("store_backend", ["local", "s3"], indirect=True)
 def test_export_api_queue_run_read_download_issue_15_4(
-    client: Any, tokens: dict[str, str], services: Services, tmp_path: Any
+    client: Any, tokens: dict[str, str], services: Services, tmp_path: Any, store_backend: str
 ) -> None:
     """POST -> 202 {id, state}; the job runs it; GET shows done with the package;
     the package downloads as a ZIP the verifier accepts, audited once the response
-    carries it (a 416 or 304 records nothing)."""
+    carries it (a 416 or 304 records nothing). On either store backend (issue 13.6): on
+    S3 the job cuts from checked local copies that are gone when it ends, and the package
+    is streamed from the bucket."""
     from sqlalchemy import select
 
     from vms.db.models import AuditEntry, CustodyEvent
@@ -91,6 +95,9 @@ def test_export_api_queue_run_read_download_issue_15_4(
     package.write_bytes(r.data)
     r.close()
     assert verify.main([str(package)]) == 0
+    if store_backend == "s3":
+        assert list(services.store.iter_objects()) == []  # nothing kept on local disk
+        assert list(services.store.tmp.iterdir()) == []  # the job's copies are gone
     with services.db.session() as s:
         actions = list(
             s.execute(

@@ -6,16 +6,22 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from privacy_masks.redaction import RedactionService
 from tests.privacy_masks.redaction_media import street_video
 from tests.privacy_masks.test_redaction import ingest
 from vms.services import Services
 
 
+@pytest.mark.parametrize("store_backend", ["local", "s3"], indirect=True)
 def test_redaction_api_create_review_edit_render_issue_16_3(
-    client: Any, tokens: dict[str, str], services: Services
+    client: Any, tokens: dict[str, str], services: Services, store_backend: str
 ) -> None:
-    media_id = ingest(services, street_video())
+    """On either store backend (issue 13.6): on S3 the jobs analyse and render checked
+    local copies, gone when they end, and the review page's video streams from the bucket."""
+    original = street_video()
+    media_id = ingest(services, original)
     h = {"Authorization": f"Bearer {tokens['investigator']}"}
     r = client.post(
         "/api/v1/redactions",
@@ -81,6 +87,12 @@ def test_redaction_api_create_review_edit_render_issue_16_3(
     services.ports.get(RedactionService).run_pending()
     done = client.get(url, headers=h).get_json()
     assert done["state"] == "done" and done["rendered"], done["error"]
+    video = client.get(f"{url}/video", headers=h)
+    assert video.status_code == 200 and video.data == original
+    video.close()
+    if store_backend == "s3":
+        assert list(services.store.iter_objects()) == []  # nothing kept on local disk
+        assert list(services.store.tmp.glob("*.copy.part")) == []  # the copies are gone
     # Another role that may not redact: 403; an unknown job: 404.
     auditor = {"Authorization": f"Bearer {tokens['auditor']}"}
     assert client.get(url, headers=auditor).status_code == 403

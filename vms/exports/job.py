@@ -23,6 +23,7 @@ hash), then step 5 runs (:meth:`ExportJob.catalogue`).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 from collections.abc import Iterable, Sequence
@@ -101,14 +102,15 @@ class ExportJob:
             def step(f: float, base: float = base, span: float = span) -> None:
                 report(CUT_SHARE * (base + f * span) / total)
 
-            cutting = cut(
-                service.segments_of(items),
-                source,
-                self.folder / "cut",
-                record.cut,
-                f"{n + 1:02d}-{_safe(label)}",
-                step,
-            )
+            with contextlib.ExitStack() as copies:
+                cutting = cut(
+                    service.segments_of(items, copies),
+                    source,
+                    self.folder / "cut",
+                    record.cut,
+                    f"{n + 1:02d}-{_safe(label)}",
+                    step,
+                )
             done += span
             gaps[label] = tuple(GapRecord(g.start, g.end) for g in cutting.gaps)
             assert source.start is not None and source.end is not None

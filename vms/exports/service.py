@@ -26,6 +26,7 @@ over is audited.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import shutil
@@ -192,7 +193,7 @@ class PackageDownload:
 
     export_id: str
     media_id: str
-    path: Path
+    path: Path | None  # None: in the object store (stream it from there)
     size: int
     sha256: str
     filename: str
@@ -527,9 +528,9 @@ class ExportService:
             if item is None:
                 raise NotFound(f"the package of export {export_id} is no longer in the catalog")
             name = item.original_filename or f"export-{export_id}.zip"
-        path = self.store.path_for(package.sha256)
-        if not path.is_file():
-            raise NotFound(f"the package file of export {export_id} is missing from the store")
+        path = self.store.servable(
+            package.sha256, f"the package file of export {export_id} is missing from the store"
+        )
         return PackageDownload(
             export_id, package.media_id, path, package.size, package.sha256, name
         )
@@ -811,13 +812,20 @@ class ExportService:
                 out.append((source, rows))
         return out
 
-    def segments_of(self, items: Iterable[MediaItem]) -> list[Segment]:
+    def segments_of(
+        self, items: Iterable[MediaItem], copies: contextlib.ExitStack[Any]
+    ) -> list[Segment]:
+        """The cut's input: each item's local file (``copies`` holds the object store's
+        copies until the cut is done)."""
         segments = []
         for item in items:
             end = item.recorded_end
             if end is None:
                 end = item.recorded_start + dt.timedelta(seconds=item.duration_seconds or 0.0)
-            path = self.store.path_for(item.sha256)
+            try:
+                path = copies.enter_context(self.store.local_copy(item.sha256))
+            except NotFound:
+                raise NotFound(f"the file of media {item.id} is missing from the store") from None
             segments.append(Segment(path, item.recorded_start, end, item.id))
         return segments
 

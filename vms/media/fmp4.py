@@ -172,11 +172,13 @@ class ShiftedMedia(io.RawIOBase):
     every fragment's decode time plus ``shift`` ticks. Seekable, so a byte range of the
     served media is read directly."""
 
-    def __init__(self, path: Path, layout: Fmp4Layout, shift: int) -> None:
+    def __init__(self, source: Path | BinaryIO, layout: Fmp4Layout, shift: int) -> None:
+        """``source``: the file's path, or the file opened (it is closed with this)."""
         super().__init__()
         if layout.first_decode_time + shift < 0:
-            raise FailedPrecondition(f"{path.name}: decode times shifted below zero")
-        self._file = path.open("rb")
+            name = source.name if isinstance(source, Path) else "the segment"
+            raise FailedPrecondition(f"{name}: decode times shifted below zero")
+        self._file = source.open("rb") if isinstance(source, Path) else source
         self._layout = layout
         self._pos = 0
         self._patches = [

@@ -15,6 +15,7 @@ from vms.auth.permissions import Action
 from vms.exports.service import ExportListing, ExportRecord
 from vms.exports.signing import PublicKey, load_or_create_signer
 from vms.filenames import content_disposition
+from web.api.media import stream_stored
 from web.contract import ApiBlueprint, binary
 from web.schemas.exports import (
     ExportCreatedOut,
@@ -87,13 +88,16 @@ def download_package(export_id: str) -> Response:
     actor = require_actor()
     exports = services().exports
     download = exports.authorise_package(actor, export_id)
-    response = send_file(
-        download.path,
-        mimetype="application/zip",
-        conditional=True,
-        etag=download.sha256,
-        max_age=0,
-    )
+    if download.path is None:  # in the object store
+        response = stream_stored(download.sha256, download.size, "application/zip")
+    else:
+        response = send_file(
+            download.path,
+            mimetype="application/zip",
+            conditional=True,
+            etag=download.sha256,
+            max_age=0,
+        )
     response.headers["Content-Disposition"] = content_disposition(
         download.filename, attachment=True, default=f"export-{export_id}.zip"
     )

@@ -94,17 +94,20 @@ def send_media(actor: Actor, access: ContentAccess) -> Response:
     return response
 
 
-def stream_stored(sha256: str, size: int, content_type: str) -> Response:
+def stream_stored(
+    sha256: str, size: int, content_type: str, *, conditional: bool = True
+) -> Response:
     """An original in the object store as a conditional, ranged response whose body is
     streamed from the store chunk by chunk (a Range is asked of the store as a Range):
-    nothing is staged on local disk nor held whole in memory (issue 13.6)."""
+    nothing is staged on local disk nor held whole in memory (issue 13.6).
+    ``conditional=False``: always the whole file (like ``send_file``'s)."""
     store = services().store
-    if request.if_none_match.contains(sha256):
+    if conditional and request.if_none_match.contains(sha256):
         response = Response(status=304)
         response.set_etag(sha256)
         return response
     start, stop, status = 0, size, 200
-    if request.range is not None:
+    if conditional and request.range is not None:
         found = request.range.range_for_length(size)
         if found is None:
             response = Response(status=416)

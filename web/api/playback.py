@@ -76,6 +76,7 @@ def _ranged(data: SegmentBytes) -> Response:
     if request.range is not None:
         found = request.range.range_for_length(length)
         if found is None or len(request.range.ranges) != 1:
+            data.release()
             response = Response(status=416)
             response.headers["Content-Range"] = f"bytes */{length}"
             return response
@@ -93,6 +94,7 @@ def _ranged(data: SegmentBytes) -> Response:
                 yield chunk
 
     response = Response(body(), status=status, mimetype="video/mp4", direct_passthrough=True)
+    response.call_on_close(data.release)  # also when the body was never read
     response.headers["Accept-Ranges"] = "bytes"
     response.headers["Content-Length"] = str(stop - start)
     if status == 206:

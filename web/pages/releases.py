@@ -16,6 +16,7 @@ from vms.clock import isoformat
 from vms.errors import NotFound, VMSError
 from vms.filenames import content_disposition
 from web.api import releases as releases_api
+from web.api.media import stream_stored
 from web.contract import parse_model
 from web.pages.blueprint import page_blueprint
 from web.schemas.releases import DecisionIn, NewReleaseIn, NewShareIn
@@ -283,9 +284,14 @@ def share_download(token: str, position: int) -> Response:
         download = _retention().releases.download(token, position, remote=remote_addr())
     except NotFound:
         return _not_found()
-    response = send_file(
-        download.path, mimetype=download.content_type, conditional=False, max_age=0
-    )
+    if download.path is None:  # in the object store
+        response = stream_stored(
+            download.sha256, download.size, download.content_type, conditional=False
+        )
+    else:
+        response = send_file(
+            download.path, mimetype=download.content_type, conditional=False, max_age=0
+        )
     response.headers["Content-Disposition"] = content_disposition(
         download.name, attachment=True, default=f"release-{position}.zip"
     )
