@@ -26,6 +26,7 @@ from privacy_masks.service import MaskService
 from recorder.fanout import PacketHub
 from recorder.live import LivePreview
 from recorder.live_views import LiveViews
+from recorder.ownership import Ownership
 from recorder.pipeline import CameraPipeline, CameraSpec, PipelineSettings
 from recorder.reconcile import Plan, RegistryFollower, plan
 from recorder.recording import RecordingLog
@@ -38,6 +39,7 @@ from vms.auth.sessions import Credential
 from vms.camera_model import Calibration, Pose, PoseSource
 from vms.db.models import Role, User
 from vms.errors import Conflict, NotFound
+from vms.leases import default_node_id
 from vms.services import Services
 
 log = logging.getLogger(__name__)
@@ -117,6 +119,18 @@ class Recorder:
         self._lock = threading.RLock()  # add/remove/restart from the reconcile thread
         self._follower: RegistryFollower | None = None
         self.running = False
+        # Camera ownership across media nodes (issue 13.1): None records every camera.
+        self.ownership: Ownership | None = None
+        cluster = services.config.cluster
+        if cluster.camera_ownership:
+            self.ownership = Ownership(
+                services.db,
+                services.clock,
+                cluster.node_id or default_node_id(),
+                dt.timedelta(seconds=cluster.camera_lease_seconds),
+                capacity=cluster.capacity,
+                internal_url=cluster.internal_url,
+            )
         # Who may watch, and the audit entry of each view (ACC-1, ACC-6).
         web = services.config.webrtc
         self.webrtc = WhepGateway(
@@ -217,18 +231,25 @@ class Recorder:
 
     def reconcile(self) -> Plan:
         """One reconcile round with the camera registry (:mod:`recorder.reconcile`)."""
-        snapshot = read_registry(self.services)
+        snapshot = registered = read_registry(self.services)
+        fences: dict[str, int] = {}
+        if self.ownership is not None:
+            # Only the cameras this node holds the lease of (issue 13.1); one it lost
+            # is removed below like a camera gone from the registry.
+            fences = self.ownership.round(snapshot.specs)
+            snapshot = snapshot.only(fences)
         with self._lock:
             todo = plan(self._followed, set(self._cameras).difference(self._followed), snapshot)
             for camera_id in todo.remove:
-                log.info("camera %s: recorded -> removed from the registry", camera_id)
+                now = self.services.clock.now()
+                if camera_id in registered.specs:  # still registered: another node's now
+                    log.info("camera %s: recorded -> handed over to another node", camera_id)
+                    reason = StopReason("handed over", f"recorded by another media node from {now}")
+                else:
+                    log.info("camera %s: recorded -> removed from the registry", camera_id)
+                    reason = StopReason("removed", "camera removed from the registry", now)
                 self._followed.pop(camera_id, None)
-                self.remove_camera(
-                    camera_id,
-                    StopReason(
-                        "removed", "camera removed from the registry", self.services.clock.now()
-                    ),
-                )
+                self.remove_camera(camera_id, reason)
             for spec in todo.restart:
                 log.info("camera %s: settings changed -> restarting", spec.camera_id)
                 self._restart(spec, StopReason("reconfigured", "camera settings changed"))
@@ -236,6 +257,9 @@ class Recorder:
             for spec in todo.add:
                 self.add_camera(spec)
                 self._followed[spec.camera_id] = spec
+            for camera_id, token in fences.items():
+                if camera_id in self._cameras:
+                    self._cameras[camera_id].writer.fence = token
         return todo
 
     def remove_camera(self, camera_id: str, reason: StopReason | None = None) -> None:
@@ -345,6 +369,9 @@ class Recorder:
             self.running = False
             for camera in self._cameras.values():
                 self._stop(camera)
+            if self.ownership is not None:
+                # After the last segments were catalogued: the others take over at once.
+                self.ownership.release_all()
 
     @staticmethod
     def _start(camera: _Camera) -> None:

@@ -9,6 +9,7 @@ the registry's credential box, the :class:`~vms.ports.CredentialBox` port that
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -39,6 +40,13 @@ class RegistrySnapshot:
 
     specs: dict[str, CameraSpec]
     unreadable: frozenset[str]
+
+    def only(self, camera_ids: Iterable[str]) -> RegistrySnapshot:
+        """The snapshot restricted to ``camera_ids`` (those this media node holds)."""
+        keep = set(camera_ids)
+        return RegistrySnapshot(
+            {k: v for k, v in self.specs.items() if k in keep}, self.unreadable & keep
+        )
 
 
 def read_registry(services: Services, decryptor: CredentialBox | None = None) -> RegistrySnapshot:

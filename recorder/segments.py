@@ -45,6 +45,7 @@ from vms.clock import Clock
 from vms.errors import DataLoss, InsufficientStorage, Unavailable, VMSError
 from vms.events import EventBus
 from vms.ingest import Ingestor
+from vms.leases import LeaseLost
 from vms.media.mp4 import Mp4Writer
 from vms.media.stream import StreamInfo
 from vms.store import MediaStore, is_disk_full
@@ -120,6 +121,9 @@ class SegmentWriter:
         self._reserve = reserve_bytes or (lambda: ingestor.reserve_bytes)
         self._state_poll = dt.timedelta(seconds=state_poll_seconds)
         self.status = WriterStatus()
+        # The camera lease token this node records under (issue 13.1; None: no camera
+        # ownership): each segment's ingest is fenced with it.
+        self.fence: int | None = None
         self._queue: queue.Queue[Item | None] = queue.Queue(maxsize=3000)
         self._thread: threading.Thread | None = None
         self._open: _Open | None = None
@@ -264,12 +268,19 @@ class SegmentWriter:
         except (DataLoss, Unavailable) as exc:
             self._discard(current, "disk_full" if _disk_full_error(exc) else "error", str(exc))
             return
-        request = segment_request(self.camera_id, current.name, end, current.packets)
+        request = segment_request(
+            self.camera_id, current.name, end, current.packets, fence=self.fence
+        )
         try:
             result = self.ingestor.ingest(current.path, request, RECORDER)  # INV-1
         except InsufficientStorage as exc:
             self._discard(current, "disk_full", str(exc))
             self._alarm(str(exc))
+            return
+        except LeaseLost as exc:
+            # Another node records this camera now (issue 13.1): the footage is kept, and
+            # it is no gap in the camera's recording, which goes on there.
+            self._set_aside(current, f"ingest refused the segment: {exc}", gap=False)
             return
         except VMSError as exc:
             self._set_aside(current, f"ingest refused the segment: {exc}")
@@ -286,10 +297,11 @@ class SegmentWriter:
             current.mask_version,
         )
 
-    def _set_aside(self, current: _Open, reason: str) -> None:
+    def _set_aside(self, current: _Open, reason: str, *, gap: bool = True) -> None:
         """A complete segment the ingest refused is footage all the same: it moves to the
         store's quarantine (never deleted, audited ``recording.quarantine``, listed by
-        ``vms catalog check``) and its span is a gap naming where it is (INV-1, OPS-4).
+        ``vms catalog check``) and its span is a gap naming where it is (INV-1, OPS-4),
+        unless ``gap`` is False (the camera is recorded elsewhere meanwhile).
         If even the move fails, the file stays in the spool for the next start's salvage."""
         try:
             size = current.path.stat().st_size
@@ -313,7 +325,8 @@ class SegmentWriter:
             where,
             reason,
         )
-        self._open_gap(current.start, "error", f"{reason}; kept in quarantine {where}")
+        if gap:
+            self._open_gap(current.start, "error", f"{reason}; kept in quarantine {where}")
 
     def _discard(self, current: _Open, cause: str, detail: str) -> None:
         """The segment cannot be kept: remove the file, record its span as a gap."""

@@ -42,11 +42,14 @@ def segment_request(
     name: SpoolName,
     end: dt.datetime,
     packets: int,
+    fence: int | None = None,
     **details: str,
 ) -> IngestRequest:
     """The ingest request of a segment spooled as ``name`` and ending at ``end``, with
-    the camera, mask version and packet count (and ``details``) in its custody event."""
+    the camera, mask version and packet count (and ``details``) in its custody event;
+    ``fence``: the camera lease token it was recorded under (issue 13.1)."""
     return IngestRequest(
+        fence=fence,
         source=SourceKind.FIXED,
         device_id=camera_id,
         recorded_at=name.start,

@@ -8,6 +8,7 @@ Subcommands of other packages (``serve`` from ``web``, ``simulate-camera`` from
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import getpass
 import json
 import logging
@@ -22,6 +23,7 @@ from vms.audit.log import SYSTEM_ROLE, Who
 from vms.auth.permissions import Actor
 from vms.catalog import MediaQuery, MediaRecord, RestrictionChange
 from vms.check import Level, check, recover
+from vms.clock import isoformat
 from vms.config import Config, load_config
 from vms.db.models import MediaItem, Role, SourceKind, User
 from vms.errors import InvalidArgument, NotFound, VMSError
@@ -372,6 +374,40 @@ def cmd_export_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cluster_status(args: argparse.Namespace) -> int:
+    """Media nodes (alive or not, last heartbeat, cameras held) and job leases."""
+    from vms.leases import cluster_status, job_status
+
+    services = open_services(args)
+    try:
+        cluster = services.config.cluster
+        nodes = cluster_status(
+            services.db, services.clock, dt.timedelta(seconds=cluster.camera_lease_seconds)
+        )
+        jobs = job_status(services.db)
+        now = services.clock.now()
+    finally:
+        services.close()
+    if args.json:
+        print(json.dumps(jsonable({"nodes": nodes, "jobs": jobs}), indent=2))
+        return 0
+    print(f"media nodes ({'camera ownership on' if cluster.camera_ownership else 'off'}):")
+    for n in nodes:
+        age = (now - n.heartbeat_at).total_seconds()
+        print(
+            f"  {n.node_id:<30} {'alive' if n.alive else 'DEAD ':<5} heartbeat {age:6.1f} s ago"
+            f"  {len(n.cameras)} camera(s){': ' + ', '.join(n.cameras) if n.cameras else ''}"
+        )
+    if not nodes:
+        print("  (none has registered)")
+    print("job leases:")
+    for j in jobs:
+        held = f"held by {j.holder} until {isoformat(j.expires_at)}" if j.expires_at else "free"
+        last = isoformat(j.started_at) if j.started_at else "never"
+        print(f"  {j.name:<22} {held}; last run started {last}")
+    return 0
+
+
 def cmd_catalog_check(args: argparse.Namespace) -> int:
     services = open_services(args)
     try:
@@ -516,6 +552,13 @@ def build_parser() -> argparse.ArgumentParser:
     register_audit_commands(audit, open_services)
     # Other packages add audit views (``vms audit ptz`` from onvif_control).
     _register_plugins("vms.audit_commands", audit)
+
+    cluster = sub.add_parser("cluster", help="the cluster's nodes and leases").add_subparsers(
+        dest="cluster_cmd", required=True
+    )
+    p = cluster.add_parser("status", help="media nodes, cameras they hold, job leases")
+    p.add_argument("--json", action="store_true", help="as JSON")
+    p.set_defaults(func=cmd_cluster_status)
 
     catalog = sub.add_parser("catalog", help="catalog maintenance").add_subparsers(
         dest="catalog_cmd", required=True

@@ -454,8 +454,25 @@ class ClusterConfig:
     # How long a cluster-wide job's lease lasts unrenewed (seconds): a dead node's job is
     # taken over this long after its last heartbeat (renewed every third of it).
     job_lease_seconds: float = 60.0
+    # Media nodes share the cameras through leases (issue 13.1, recorder/ownership.py):
+    # each camera is recorded by one live node, taken over when its lease expires. Off:
+    # every media process records every camera (one media node).
+    camera_ownership: bool = False
+    # How long a camera's lease lasts unrenewed (seconds; renewed every reconcile round,
+    # [recorder] reconcile_seconds, which must be shorter).
+    camera_lease_seconds: float = 10.0
+    # Cameras this node takes at most (0: no limit), and the URL other roles reach it at.
+    capacity: int = 0
+    internal_url: str = ""
 
     def __post_init__(self) -> None:
+        if not self.camera_lease_seconds >= 1:
+            raise InvalidArgument(
+                f"[cluster] camera_lease_seconds must be at least 1, not "
+                f"{self.camera_lease_seconds}"
+            )
+        if self.capacity < 0:
+            raise InvalidArgument(f"[cluster] capacity must be 0 or more, not {self.capacity}")
         if not self.job_lease_seconds >= 1:
             raise InvalidArgument(
                 f"[cluster] job_lease_seconds must be at least 1, not {self.job_lease_seconds}"
@@ -673,4 +690,12 @@ def load_config(
         kwargs[section] = cls(
             **{k: _coerce(v, hints[k], f"[{section}] {k}") for k, v in given.items()}
         )
-    return Config(**kwargs)
+    config = Config(**kwargs)
+    cluster, recorder = config.cluster, config.recorder
+    if cluster.camera_ownership and recorder.reconcile_seconds >= cluster.camera_lease_seconds:
+        # A lease renewed less often than it lasts would pass between nodes every round.
+        raise InvalidArgument(
+            f"[recorder] reconcile_seconds ({recorder.reconcile_seconds}) must be shorter "
+            f"than [cluster] camera_lease_seconds ({cluster.camera_lease_seconds})"
+        )
+    return config

@@ -68,6 +68,7 @@ from vms.events import EventBus
 from vms.faults import crash_point
 from vms.filenames import MAX_RAW_FILENAME_CHARS, safe_filename
 from vms.ingest_copy import Background, PipelinedHash, require_unchanged
+from vms.leases import check_camera_fence
 from vms.markers import DeviceMarker, check_buffer, check_markers, check_span
 from vms.media.probe import ZIP, ProbeResult, probe
 from vms.metrics import INGEST_SECONDS
@@ -115,6 +116,9 @@ class IngestRequest:
     # device's deactivation/mute markers with their reasons (vms/markers.py).
     pre_event_buffer_seconds: int | None = None
     markers: tuple[DeviceMarker, ...] = ()
+    # A recorded segment's camera lease token (issue 13.1): catalogued only while it is
+    # still the camera's lease (vms.leases.check_camera_fence); None: not fenced.
+    fence: int | None = None
 
 
 # Called inside the ingest transaction with the new row (e.g. retention pins the item
@@ -179,6 +183,7 @@ def validate_request(request: IngestRequest, categories: CategoryList) -> Ingest
         origin=request.origin,
         pre_event_buffer_seconds=check_buffer(request.pre_event_buffer_seconds),  # OPS-2
         markers=check_markers(request.markers),  # OPS-3
+        fence=request.fence,
     )
 
 
@@ -532,6 +537,8 @@ class Ingestor:
             end = start + dt.timedelta(seconds=facts.duration_seconds)
         media_id = ids.new_id()
         with self.db.transaction() as s:
+            if request.fence is not None:
+                check_camera_fence(s, request.device_id, request.fence)
             if s.get(Device, request.device_id) is None:
                 s.add(
                     Device(

@@ -32,13 +32,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Executable, and_, or_, update
+from sqlalchemy import CursorResult, Executable, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from vms.clock import Clock
 from vms.db.engine import Database
-from vms.db.models import JobLease
+from vms.db.models import CameraLease, JobLease, MediaNode
+from vms.errors import Conflict
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,7 @@ class JobLeases:
             return None
         token = seen + 1
         with self.db.transaction() as s:
-            claimed = _changed(
+            claimed = rows_changed(
                 s,
                 update(JobLease)
                 .where(
@@ -146,7 +147,7 @@ class JobLeases:
     def renew(self, claim: Claim) -> bool:
         """Extend the lease; False when it was taken over (the token moved on)."""
         with self.db.transaction() as s:
-            done = _changed(
+            done = rows_changed(
                 s,
                 update(JobLease)
                 .where(JobLease.name == claim.name, JobLease.token == claim.token)
@@ -159,7 +160,7 @@ class JobLeases:
     def release(self, claim: Claim) -> bool:
         """Mark the run finished and free the lease (only if still ours)."""
         with self.db.transaction() as s:
-            done = _changed(
+            done = rows_changed(
                 s,
                 update(JobLease)
                 .where(and_(JobLease.name == claim.name, JobLease.token == claim.token))
@@ -205,6 +206,79 @@ class JobLeases:
                 log.exception("job %s: renewing the lease failed", claim.name)
 
 
-def _changed(s: Session, statement: Executable) -> int:
+def rows_changed(s: Session, statement: Executable) -> int:
     """How many rows an UPDATE changed."""
     return int(cast(CursorResult[Any], s.execute(statement)).rowcount or 0)
+
+
+class LeaseLost(Conflict):
+    """A recorded segment's camera lease passed to another node (issue 13.1)."""
+
+
+def check_camera_fence(s: Session, camera_id: str, token: int) -> None:
+    """In the ingest transaction of a recorded segment (issue 13.1, recorder/ownership.py):
+    Conflict unless ``token`` is still the camera's lease, so a media node that lost the
+    camera (stalled past its lease, then woke) cannot catalogue segments of it after the
+    takeover. Locks the lease row until the commit (PostgreSQL; SQLite has one writer)."""
+    row = s.execute(
+        select(CameraLease).where(CameraLease.camera_id == camera_id).with_for_update()
+    ).scalar_one_or_none()
+    if row is None or row.token != token:
+        holder = "nobody" if row is None or row.node_id is None else row.node_id
+        raise LeaseLost(
+            f"camera {camera_id}: the lease this segment was recorded under (token {token}) "
+            f"has passed to {holder} (token {0 if row is None else row.token}): not catalogued"
+        )
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    node_id: str
+    internal_url: str | None
+    capacity: int
+    started_at: dt.datetime
+    heartbeat_at: dt.datetime
+    alive: bool
+    cameras: tuple[str, ...]
+
+
+def cluster_status(db: Database, clock: Clock, lease: dt.timedelta) -> list[NodeStatus]:
+    """Every media node known, alive or not, with the cameras it holds now."""
+    now = clock.now()
+    with db.session() as s:
+        held: dict[str, list[str]] = {}
+        for row in s.execute(
+            select(CameraLease).where(CameraLease.expires_at > now).order_by(CameraLease.camera_id)
+        ).scalars():
+            if row.node_id is not None:
+                held.setdefault(row.node_id, []).append(row.camera_id)
+        return [
+            NodeStatus(
+                n.node_id,
+                n.internal_url,
+                n.capacity,
+                n.started_at,
+                n.heartbeat_at,
+                n.heartbeat_at > now - lease,
+                tuple(held.get(n.node_id, ())),
+            )
+            for n in s.execute(select(MediaNode).order_by(MediaNode.node_id)).scalars()
+        ]
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    name: str
+    holder: str | None
+    expires_at: dt.datetime | None
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+
+
+def job_status(db: Database) -> list[JobStatus]:
+    """Every cluster-wide job's lease row, by name."""
+    with db.session() as s:
+        return [
+            JobStatus(j.name, j.holder, j.expires_at, j.started_at, j.finished_at)
+            for j in s.execute(select(JobLease).order_by(JobLease.name)).scalars()
+        ]

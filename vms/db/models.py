@@ -957,6 +957,34 @@ class ShareLink(Base):
     revoked_by: Mapped[str | None] = mapped_column(String(64))
 
 
+class MediaNode(Base):
+    """A media node of the cluster (issue 13, item 1; recorder/ownership.py): it writes
+    ``heartbeat_at`` every round; one silent for a camera lease is dead to the others."""
+
+    __tablename__ = "media_nodes"
+
+    node_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    internal_url: Mapped[str | None] = mapped_column(String(500))
+    capacity: Mapped[int] = mapped_column(Integer, default=0)  # cameras; 0: no limit
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    heartbeat_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class CameraLease(Base):
+    """Which media node records a camera (issue 13, item 1). ``token`` grows with every
+    claim: a fencing token the segment ingest checks, so a node that stalled and lost
+    the camera cannot add its segments after the takeover. ``pinned_node``: an admin's
+    choice, honoured while that node is alive."""
+
+    __tablename__ = "camera_leases"
+
+    camera_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    node_id: Mapped[str | None] = mapped_column(String(200))
+    token: Mapped[int] = mapped_column(Integer, default=0)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    pinned_node: Mapped[str | None] = mapped_column(String(200))
+
+
 class JobLease(Base):
     """Who runs a cluster-wide scheduled job now, and when it last ran (issue 13, item 5;
     :mod:`vms.leases`). ``token`` grows with every claim (a fencing token: a holder whose

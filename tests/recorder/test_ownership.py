@@ -1,0 +1,194 @@
+"""Camera ownership across media nodes (issue 13, item 1; recorder/ownership.py): the
+pure assignment, the leases on both databases (spread, hand-over to a node that joins,
+takeover from a dead node, a pin, a stalled node woken after a takeover), and the
+fencing token checked at segment ingest."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from collections.abc import Callable
+
+import pytest
+
+from recorder.ownership import LeaseRow, Ownership, assign
+from tests.media import make_video
+from vms.audit.log import Who
+from vms.clock import ManualClock
+from vms.db.engine import Database
+from vms.db.models import CameraLease, MediaItem, SourceKind
+from vms.ingest import IngestRequest
+from vms.leases import LeaseLost, cluster_status
+from vms.services import Services
+
+NOW = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
+LEASE = dt.timedelta(seconds=10)
+CAMERAS = ["c1", "c2", "c3", "c4", "c5"]
+
+
+def row(camera: str, node: str | None, left: float = 5, pin: str | None = None) -> LeaseRow:
+    return LeaseRow(camera, node, NOW + dt.timedelta(seconds=left) if node else None, pin)
+
+
+# -- assign (pure) ------------------------------------------------------------------------
+
+
+def test_free_cameras_spread_evenly_and_deterministically() -> None:
+    out = assign(CAMERAS, {}, {"b": 0, "a": 0}, NOW)
+    assert out == {"c1": "a", "c2": "b", "c3": "a", "c4": "b", "c5": "a"}
+    assert assign(reversed(CAMERAS), {}, {"a": 0, "b": 0}, NOW) == out  # same on every node
+
+
+def test_held_cameras_stay_up_to_an_even_share_and_a_joining_node_gets_the_rest() -> None:
+    held = {c: row(c, "a") for c in CAMERAS}
+    assert set(assign(CAMERAS, held, {"a": 0}, NOW).values()) == {"a"}
+    out = assign(CAMERAS, held, {"a": 0, "b": 0}, NOW)
+    assert [c for c in CAMERAS if out[c] == "a"] == ["c1", "c2", "c3"]  # its share: 3 of 5
+    assert [c for c in CAMERAS if out[c] == "b"] == ["c4", "c5"]
+
+
+def test_a_dead_or_expired_holder_loses_its_cameras() -> None:
+    leases = {"c1": row("c1", "dead"), "c2": row("c2", "a", left=-1)}  # expired
+    out = assign(["c1", "c2"], leases, {"a": 0, "b": 0}, NOW)
+    assert out == {"c1": "a", "c2": "b"}
+
+
+def test_a_pin_to_a_live_node_wins_and_a_pin_to_a_dead_one_is_ignored() -> None:
+    leases = {"c1": row("c1", "a", pin="b"), "c2": row("c2", "a", pin="gone")}
+    out = assign(["c1", "c2"], leases, {"a": 0, "b": 0}, NOW)
+    assert out == {"c1": "b", "c2": "a"}
+
+
+def test_capacity_is_respected_and_cameras_beyond_it_are_left_out() -> None:
+    out = assign(CAMERAS, {}, {"a": 1, "b": 2}, NOW)
+    assert sorted(out.values()) == ["a", "b", "b"] and len(out) == 3
+
+
+# -- the leases, on both databases ------------------------------------------------------------
+
+
+def nodes(services: Services, clock: ManualClock, *names: str) -> list[Ownership]:
+    return [Ownership(services.db, clock, name, LEASE) for name in names]
+
+
+def holders(db: Database) -> dict[str, str | None]:
+    with db.session() as s:
+        return {r.camera_id: r.node_id for r in s.query(CameraLease).all()}
+
+
+def test_two_nodes_share_the_cameras_and_a_dead_one_is_taken_over(
+    services: Services, clock: ManualClock
+) -> None:
+    a, b = nodes(services, clock, "node-a", "node-b")
+    assert set(a.round(CAMERAS)) == set(CAMERAS)  # alone: all of them
+    b.round(CAMERAS)  # b joins: a still holds every lease, b gets none yet
+    assert b.tokens == {}
+    a.round(CAMERAS)  # a hands back what is over its share
+    b.round(CAMERAS)  # b takes it
+    assert sorted(a.tokens) == ["c1", "c2", "c3"] and sorted(b.tokens) == ["c4", "c5"]
+    assert holders(services.db) == {c: ("node-a" if c in a.tokens else "node-b") for c in CAMERAS}
+    status = {n.node_id: n for n in cluster_status(services.db, clock, LEASE)}
+    assert status["node-a"].alive and status["node-a"].cameras == ("c1", "c2", "c3")
+    # a dies (no more rounds): after its lease, b takes its cameras, with new tokens.
+    old = dict(a.tokens)
+    clock.advance(LEASE + dt.timedelta(seconds=1))
+    assert set(b.round(CAMERAS)) == set(CAMERAS)
+    assert all(b.tokens[c] == old[c] + 1 for c in old)
+    status = {n.node_id: n for n in cluster_status(services.db, clock, LEASE)}
+    assert not status["node-a"].alive and status["node-b"].cameras == tuple(CAMERAS)
+    # a wakes (it had stalled): its renewals fail, it records nothing it lost.
+    assert a.round(CAMERAS) == {}
+    assert set(holders(services.db).values()) == {"node-b"}
+
+
+def test_a_pinned_camera_moves_only_once_its_holder_hands_it_back(
+    services: Services, clock: ManualClock
+) -> None:
+    a, b = nodes(services, clock, "node-a", "node-b")
+    a.round(["c1"])
+    b.round(["c1"])
+    with services.db.transaction() as s:
+        s.get_one(CameraLease, "c1").pinned_node = "node-b"
+    assert b.round(["c1"]) == {}  # a's lease is valid: never two recorders at once
+    assert a.round(["c1"]) == {}  # a sees the pin and hands it back
+    assert list(b.round(["c1"])) == ["c1"]
+
+
+def test_a_camera_removed_from_the_registry_is_handed_back_and_a_clean_stop_frees_all(
+    services: Services, clock: ManualClock
+) -> None:
+    (a,) = nodes(services, clock, "node-a")
+    a.round(["c1", "c2"])
+    assert list(a.round(["c1"])) == ["c1"]
+    assert holders(services.db)["c2"] is None
+    a.release_all()
+    assert holders(services.db)["c1"] is None
+    assert not cluster_status(services.db, clock, LEASE)[0].alive
+
+
+# -- fencing at ingest ----------------------------------------------------------------------
+
+
+def segment(services: Services, fence: int | None, seed: int) -> Callable[[], str]:
+    return lambda: (
+        services.ingestor.ingest(
+            io.BytesIO(make_video(seconds=0.5, seed=seed)),
+            IngestRequest(source=SourceKind.FIXED, device_id="c1", recorded_at=NOW, fence=fence),
+            Who("recorder", "system"),
+        ).media_id
+    )
+
+
+def test_a_segment_recorded_under_a_lost_lease_is_not_catalogued(
+    services: Services, clock: ManualClock
+) -> None:
+    a, b = nodes(services, clock, "node-a", "node-b")
+    token_a = a.round(["c1"])["c1"]
+    assert segment(services, token_a, 1)()  # a holds it: catalogued
+    clock.advance(LEASE + dt.timedelta(seconds=1))  # a stalls; b takes over
+    token_b = b.round(["c1"])["c1"]
+    with pytest.raises(LeaseLost, match=f"token {token_a}.*node-b"):
+        segment(services, token_a, 2)()
+    assert segment(services, token_b, 3)()
+    with services.db.session() as s:
+        assert s.query(MediaItem).filter(MediaItem.device_id == "c1").count() == 2
+    assert list(services.store.iter_objects()) and len(list(services.store.iter_objects())) == 2
+
+
+def test_a_lease_shorter_than_the_reconcile_round_is_refused_naming_both() -> None:
+    from pathlib import Path
+
+    from tests.conftest import make_config
+    from vms.errors import InvalidArgument
+
+    with pytest.raises(InvalidArgument, match=r"reconcile_seconds \(5.0\).*\(3.0\)"):
+        make_config(
+            Path("/tmp/unused"),
+            "sqlite://",
+            VMS_CLUSTER_CAMERA_OWNERSHIP="true",
+            VMS_CLUSTER_CAMERA_LEASE_SECONDS="3",
+        )
+
+
+def test_vms_cluster_status_lists_nodes_their_cameras_and_job_leases(
+    services: Services, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from vms.cli import main
+    from vms.clock import SystemClock
+    from vms.leases import JobLeases
+
+    Ownership(services.db, SystemClock(), "node-x", LEASE).round(["c1", "c2"])
+    JobLeases(services.db, SystemClock(), "node-j", LEASE).run("purge", LEASE, lambda: None)
+    monkeypatch.setenv("VMS_DATA_DIR", str(services.config.data_dir))
+    monkeypatch.setenv("VMS_DATABASE_URL", services.config.database_url)
+    assert main(["cluster", "status", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    [node] = shown["nodes"]
+    assert node["node_id"] == "node-x" and node["alive"] and node["cameras"] == ["c1", "c2"]
+    [job] = shown["jobs"]
+    assert job["name"] == "purge" and job["holder"] is None and job["finished_at"]
+    assert main(["cluster", "status"]) == 0
+    text = capsys.readouterr().out
+    assert "node-x" in text and "alive" in text and "c1, c2" in text and "purge" in text

@@ -1,0 +1,146 @@
+"""Two media nodes sharing cameras through leases (issue 13, item 1), with real
+recorders in one process on one database, two simulator cameras, real time: the cameras
+spread one per node; a node that stalls (its reconcile stops, its pipeline goes on
+writing) loses its camera to the other within 15 s, and the segments it writes after
+the takeover are refused by the fencing token and quarantined (footage kept, never
+catalogued twice): the catalog shows no overlapping segments of that camera.
+
+(The issue's cluster test with separate processes killed by SIGKILL, gunicorn web
+workers and PTZ through another node is not built yet; see the closing note.)"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from onvif_control.plugin import get as get_control
+from onvif_control.simulator import SimulatedCamera
+from recorder.engine import Recorder
+from recorder.engine import get as get_recorder
+from tests.conftest import make_config
+from tests.recorder.conftest import PASSWORD, USERNAME, onboard, wait_for
+from tests.recorder.test_reliability import items
+from tests.recorder.test_salvage import assert_no_overlaps
+from vms.clock import Clock, SystemClock
+from vms.config import Config
+from vms.leases import cluster_status
+from vms.services import Services
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
+
+LEASE_SECONDS = 3
+
+
+def node_settings(node: str) -> dict[str, str]:
+    return {
+        "VMS_RECORDER_SEGMENT_SECONDS": "2",
+        "VMS_RECORDER_RECONCILE_SECONDS": "1",
+        "VMS_CLUSTER_CAMERA_OWNERSHIP": "true",
+        "VMS_CLUSTER_CAMERA_LEASE_SECONDS": str(LEASE_SECONDS),
+        "VMS_CLUSTER_NODE_ID": node,
+    }
+
+
+@pytest.fixture
+def config(database: tuple[str, Path]) -> Config:
+    url, data_dir = database
+    return make_config(data_dir, url, **node_settings("node-a"))
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return SystemClock()  # real packets, real leases
+
+
+@pytest.fixture
+def node_b(config: Config, tmp_path: Path) -> Iterator[Services]:
+    """A second media node: the same database, its own data folder (spool, media)."""
+    data = tmp_path / "node-b"
+    data.mkdir()
+    shutil.copytree(config.data_dir / "secrets", data / "secrets")  # camera credentials
+    services = Services.open(
+        make_config(data, config.effective_database_url, **node_settings("node-b")),
+        clock=SystemClock(),
+    )
+    try:
+        yield services
+    finally:
+        services.close()
+
+
+@pytest.fixture
+def cams() -> Iterator[list[SimulatedCamera]]:
+    made = []
+    try:
+        for name in ("cam1", "cam2"):
+            cam = SimulatedCamera(
+                name, size=(320, 180), fps=10, username=USERNAME, password=PASSWORD
+            )
+            cam.start()
+            made.append(cam)
+        yield made
+    finally:
+        for cam in made:
+            cam.stop()
+
+
+def quarantined(services: Services) -> list[Path]:
+    return list(services.store.iter_quarantined())
+
+
+def test_cameras_spread_over_two_nodes_and_a_stalled_node_is_fenced_off(
+    services: Services, node_b: Services, cams: list[SimulatedCamera]
+) -> None:
+    ids = [onboard(services, cam, name=cam.name) for cam in cams]
+    a, b = get_recorder(services), get_recorder(node_b)
+    started = []
+    try:
+        for recorder in (a, b):
+            recorder.follow_registry()
+            recorder.start()
+            started.append(recorder)
+
+        def spread() -> bool:
+            return len(a.camera_ids()) == 1 and len(b.camera_ids()) == 1
+
+        wait_for(spread, 15, "one camera per node")
+        assert sorted(a.camera_ids() + b.camera_ids()) == sorted(ids)
+        [stalled] = a.camera_ids()
+        wait_for(lambda: all(items(services, c) for c in ids), 30, "segments of both cameras")
+        nodes = {n.node_id: n for n in cluster_status(services.db, services.clock, _lease())}
+        assert nodes["node-a"].cameras == (stalled,) and nodes["node-b"].alive
+
+        # node-a stalls: no more lease rounds, but its pipeline goes on writing segments.
+        _stall(a)
+        stalled_at = time.monotonic()
+        wait_for(lambda: stalled in b.camera_ids(), 15, "node-b takes the stalled camera over")
+        took = time.monotonic() - stalled_at
+        assert took <= 15, took
+        # node-a's next segment of it is refused by the fence and kept in quarantine.
+        wait_for(lambda: quarantined(services), 20, "node-a's fenced segment quarantined")
+        assert a.writer(stalled).status.segments >= 1  # it did record before
+        wait_for(lambda: len(items(services, stalled)) >= 3, 30, "node-b records it")
+        assert_no_overlaps(services, stalled)  # never two nodes' segments for one time
+    finally:
+        for recorder in started:
+            recorder.stop()
+        get_control(services).close()
+        get_control(node_b).close()
+
+
+def _lease() -> dt.timedelta:
+    import datetime as dt
+
+    return dt.timedelta(seconds=LEASE_SECONDS)
+
+
+def _stall(recorder: Recorder) -> None:
+    """What a node whose reconcile thread hangs looks like: it stops renewing."""
+    follower = recorder._follower
+    assert follower is not None
+    follower.stop()
