@@ -98,6 +98,13 @@ def test_video_lost_while_onvif_answers_is_shown_listed_and_acknowledged_ACC_6(
     expect(lost).to_have_attribute("title", f"no video packet for {LOST_SECONDS} s; ONVIF answers")
     expect(tile).to_have_class("tile card alarmed")
     shoot(page, "wall-video-lost")
+    # The site's alarm (no camera): the purge's disk alarm, raised and cleared (INV-3).
+    disk = page.locator('[data-role="site-alarms"] [data-kind="disk_alarm"]')
+    event = {"free_bytes": 1, "threshold_bytes": 2, "active": True}
+    site.services.events.publish("retention.disk_alarm", event)
+    expect(disk).to_have_text("disk alarm")
+    site.services.events.publish("retention.disk_alarm", {**event, "active": False})
+    expect(disk).to_have_count(0)
 
     # Listed on the alarms page; acknowledged from the keyboard.
     page.get_by_role("link", name="Alarms", exact=True).click()

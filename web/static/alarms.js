@@ -32,13 +32,15 @@
   // -- camera tiles and the camera page ------------------------------------------------
   const open = new Map();  // alarm id -> alarm, open ones of the cameras shown
 
+  // A camera's slots, or (cameraId null: the disk alarm) the page's site-wide slot.
   function slots(cameraId) {
+    if (cameraId === null) return document.querySelectorAll('[data-role="site-alarms"]');
     return document.querySelectorAll(
       '[data-camera-id="' + CSS.escape(cameraId) + '"] [data-role="alarms"]');
   }
 
   function render(cameraId) {
-    const mine = Array.from(open.values()).filter((a) => a.camera_id === cameraId);
+    const mine = Array.from(open.values()).filter((a) => (a.camera_id || null) === cameraId);
     slots(cameraId).forEach((el) => {
       el.replaceChildren(...mine.map((a) => {
         const span = document.createElement("span");
@@ -49,14 +51,16 @@
         return span;
       }));
       el.hidden = mine.length === 0;
-      const tile = el.closest("[data-camera-id]");
+      const tile = cameraId === null ? null : el.closest("[data-camera-id]");
       if (tile) tile.classList.toggle("alarmed", mine.length > 0);
     });
   }
 
   function shownCameras() {
-    return new Set(Array.from(document.querySelectorAll('[data-camera-id] [data-role="alarms"]'),
-                              (el) => el.closest("[data-camera-id]").dataset.cameraId));
+    const shown = new Set(Array.from(document.querySelectorAll('[data-camera-id] [data-role="alarms"]'),
+                                     (el) => el.closest("[data-camera-id]").dataset.cameraId));
+    if (document.querySelector('[data-role="site-alarms"]')) shown.add(null);
+    return shown;
   }
 
   async function refreshOpen() {
@@ -73,7 +77,7 @@
 
   function changed(alarm) {
     if (alarm.open) open.set(alarm.id, alarm); else open.delete(alarm.id);
-    if (alarm.camera_id) render(alarm.camera_id);
+    render(alarm.camera_id || null);
     if (list) reloadList();
   }
 
