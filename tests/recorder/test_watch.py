@@ -7,8 +7,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import pytest
+from sqlalchemy import select
+
 from recorder.watch import PictureWatch, Reading, WatchThread
+from tests.recorder.conftest import Rig, wait_for
 from vms.clock import ManualClock
+from vms.db.models import AlarmRow
 from vms.events import EventBus
 
 
@@ -74,3 +79,33 @@ def test_the_thread_publishes_with_the_clock_time_and_ends_removed_cameras() -> 
     readings.clear()  # removed from the recorder: its alarm ends
     thread.round()
     assert heard[-1][0] == "recorder.video" and heard[-1][1]["state"] == "ok"
+
+
+@pytest.fixture
+def rig_settings() -> dict[str, object]:
+    return {
+        "VMS_RECORDER_SEGMENT_SECONDS": "20",
+        "VMS_CAMERAS_POSE_FAST_HZ": "10",
+        "VMS_RECORDER_BLANKING_ALARM_SECONDS": "1",
+        "VMS_RECORDER_VIDEO_LOST_SECONDS": "2",
+    }
+
+
+def open_alarms(rig: Rig) -> set[str]:
+    with rig.services.db.session() as s:
+        return set(s.execute(select(AlarmRow.kind).where(AlarmRow.cleared_at.is_(None))).scalars())
+
+
+@pytest.mark.timeout(120)
+def test_pose_lost_and_video_lost_raise_and_clear_alarms_in_the_recorder_INV_5(rig: Rig) -> None:
+    """The real engine: the pose hidden (a control channel down) blanks the masked
+    picture, which raises ``mask_blanking`` and clears when poses return; the camera's
+    RTSP stopped raises ``video_lost`` and the recording gap."""
+    rig.recorder.start()
+    rig.wait_streaming()
+    rig.view.cut()
+    wait_for(lambda: "mask_blanking" in open_alarms(rig), 20, "the blanking alarm")
+    rig.view.cut(False)
+    wait_for(lambda: "mask_blanking" not in open_alarms(rig), 20, "the blanking alarm cleared")
+    rig.sim.stop_rtsp()
+    wait_for(lambda: {"video_lost", "recording_gap"} <= open_alarms(rig), 20, "video lost")
