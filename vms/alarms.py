@@ -289,7 +289,7 @@ class AlarmService:
 
     # -- operators ------------------------------------------------------------------------
 
-    def list(self, actor: Actor, query: AlarmQuery) -> list[Alarm]:
+    def list_alarms(self, actor: Actor, query: AlarmQuery) -> list[Alarm]:
         """Alarms newest first, filtered by ``query`` (``alarms.read``; refusal audited)."""
         self.authoriser.require(actor, Action.ALARMS_READ, "alarms")
         stmt = select(AlarmRow, Camera.name).outerjoin(Camera, Camera.id == AlarmRow.camera_id)

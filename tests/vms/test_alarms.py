@@ -84,7 +84,7 @@ def _camera(services: Services, health: str = "online") -> str:
 
 def every(services: Services) -> list[Alarm]:
     admin = Actor(user_id=0, username="test", role=Role.ADMIN)
-    return services.alarms.list(admin, AlarmQuery())
+    return services.alarms.list_alarms(admin, AlarmQuery())
 
 
 def _published(services: Services) -> list[tuple[str, dict[str, Any]]]:
@@ -140,20 +140,18 @@ def test_list_filters(services: Services, actors: dict[str, Actor]) -> None:
     apply(AlarmChange(AlarmKind.CAMERA_OFFLINE, "c1", False))
     apply(AlarmChange(AlarmKind.VIDEO_LOST, "c2", True, "no video"))
     dispatcher = actors["dispatcher"]
-    one = services.alarms.list(dispatcher, AlarmQuery(open=True))
+    one = services.alarms.list_alarms(dispatcher, AlarmQuery(open=True))
     assert [(a.kind, a.camera_id) for a in one] == [(AlarmKind.VIDEO_LOST, "c2")]
     services.alarms.acknowledge(dispatcher, one[0].id)
-    assert [a.camera_id for a in services.alarms.list(dispatcher, AlarmQuery(open=False))] == ["c1"]
-    assert [
-        a.camera_id for a in services.alarms.list(dispatcher, AlarmQuery(acknowledged=True))
-    ] == ["c2"]
-    assert [
-        a.camera_id for a in services.alarms.list(dispatcher, AlarmQuery(acknowledged=False))
-    ] == ["c1"]
-    assert [a.camera_id for a in services.alarms.list(dispatcher, AlarmQuery(camera_id="c1"))] == [
-        "c1"
-    ]
-    assert len(services.alarms.list(dispatcher, AlarmQuery(limit=1))) == 1
+
+    def cameras(query: AlarmQuery) -> list[str | None]:
+        return [a.camera_id for a in services.alarms.list_alarms(dispatcher, query)]
+
+    assert cameras(AlarmQuery(open=False)) == ["c1"]
+    assert cameras(AlarmQuery(acknowledged=True)) == ["c2"]
+    assert cameras(AlarmQuery(acknowledged=False)) == ["c1"]
+    assert cameras(AlarmQuery(camera_id="c1")) == ["c1"]
+    assert len(services.alarms.list_alarms(dispatcher, AlarmQuery(limit=1))) == 1
 
 
 def test_acknowledge_is_audited_once_ACC_6(
@@ -185,9 +183,9 @@ def test_roles_without_the_right_are_refused_and_audited_ACC_1(
     alarm = services.alarms.apply(AlarmChange(AlarmKind.DISK_ALARM, None, True, "full"))
     assert alarm is not None
     with pytest.raises(PermissionDenied):
-        services.alarms.list(actors["officer"], AlarmQuery())
+        services.alarms.list_alarms(actors["officer"], AlarmQuery())
     # Auditors read the list but acknowledge nothing.
-    assert len(services.alarms.list(actors["auditor"], AlarmQuery())) == 1
+    assert len(services.alarms.list_alarms(actors["auditor"], AlarmQuery())) == 1
     with pytest.raises(PermissionDenied):
         services.alarms.acknowledge(actors["auditor"], alarm.id)
     with services.db.session() as s:

@@ -20,7 +20,7 @@ bp = ApiBlueprint("alarms_api", __name__, tag="alarms")
 def list_alarms(query: AlarmListQuery) -> dict[str, Any]:
     """Alarms, newest first: camera offline (ONVIF), video lost, recording gap, disk
     alarm, picture blanked by the mask stage; open and cleared, acknowledged or not."""
-    return {"alarms": services().alarms.list(require_actor(), query.command())}
+    return {"alarms": services().alarms.list_alarms(require_actor(), query.command())}
 
 
 @bp.operation("POST", "/alarms/<int(max=2147483647):alarm_id>/ack", response=AlarmOut)

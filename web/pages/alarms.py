@@ -36,7 +36,7 @@ def alarms() -> Any:
     show = request.args.get("show", "open")
     if show not in SHOW:
         raise InvalidArgument(f"show {shown(show)} is not one of {', '.join(SHOW)}")
-    listed = services().alarms.list(actor, SHOW[show])
+    listed = services().alarms.list_alarms(actor, SHOW[show])
     return render_template(
         "alarms.html",
         alarms=listed,
