@@ -23,6 +23,7 @@ from tests.conftest import make_config
 from tests.recorder.conftest import onboard, wait_for
 from tests.recorder.conftest import sim as sim  # the fixture: one simulated camera a test
 from tests.web.conftest import Site, login
+from tests.web.test_live_pages import move_camera
 from vms.config import Config
 from vms.db.models import AuditEntry
 from vms.services import Services
@@ -98,6 +99,17 @@ def test_video_lost_while_onvif_answers_is_shown_listed_and_acknowledged_ACC_6(
     expect(lost).to_have_attribute("title", f"no video packet for {LOST_SECONDS} s; ONVIF answers")
     expect(tile).to_have_class("tile card alarmed")
     shoot(page, "wall-video-lost")
+    # ONVIF gone too (the camera moved to a dead port): "camera offline" joins it, and
+    # leaves when ONVIF answers again.
+    control = get_control(site.services)
+    offline = tile.locator('[data-role="alarms"] [data-kind="camera_offline"]')
+    move_camera(site.services, cam, sim.onvif_url.replace(f":{sim.onvif_port}/", ":9/"))
+    assert [c.new for c in control.health.check_all()] == ["offline"]
+    expect(offline).to_have_text("camera offline")
+    move_camera(site.services, cam, sim.onvif_url)
+    assert [c.new for c in control.health.check_all()] == ["online"]
+    expect(offline).to_have_count(0)
+    expect(lost).to_have_text("video lost")  # the video is still gone
     # The site's alarm (no camera): the purge's disk alarm, raised and cleared (INV-3).
     disk = page.locator('[data-role="site-alarms"] [data-kind="disk_alarm"]')
     event = {"free_bytes": 1, "threshold_bytes": 2, "active": True}
