@@ -14,6 +14,8 @@ Kinds, each raised and cleared from an event the system already publishes:
   (pose lost or stale, INV-5) for ``[recorder] blanking_alarm_seconds``; cleared when
   inactive.
 
+A camera deleted from the registry (``camera.deleted``) has its open alarms cleared.
+
 ``video_lost`` is the picture's own alarm: ONVIF may well answer (the camera is
 ``online``) while its stream is gone; the alarm's detail says which, from the camera's
 last health check. Both alarms show when the whole camera is away.
@@ -228,9 +230,31 @@ class AlarmService:
 
     def handle(self, topic: str, payload: dict[str, Any]) -> None:
         """A bus handler: cheap for the many events that are no alarm (``ptz.pose``)."""
+        if topic == "camera.deleted" and isinstance(payload.get("camera_id"), str):
+            self.clear_camera(payload["camera_id"])
+            return
         change = change_from_event(topic, payload)
         if change is not None:
             self.apply(change)
+
+    def clear_camera(self, camera_id: str) -> list[Alarm]:
+        """Clear every open alarm of ``camera_id`` (a camera deleted from the registry:
+        nothing would clear them any more); returns them."""
+        with self.db.transaction() as s:
+            rows = s.execute(
+                select(AlarmRow).where(
+                    AlarmRow.camera_id == camera_id, AlarmRow.cleared_at.is_(None)
+                )
+            ).scalars()
+            now = self.clock.now()
+            cleared = []
+            for row in rows:
+                row.cleared_at, row.open_key = max(now, row.raised_at), None
+                cleared.append(_alarm(row, None))
+        for alarm in cleared:
+            log.warning("alarm %s %s: open -> cleared (camera deleted)", alarm.kind, camera_id)
+            self.events.publish("alarm.cleared", alarm.as_json())
+        return cleared
 
     # -- raise and clear ------------------------------------------------------------------
 

@@ -202,3 +202,17 @@ def test_a_system_event_in_another_process_is_not_written_here(services: Service
     assert every(services) == []
     services.events.publish("recorder.video", {"camera_id": "c9", "state": "lost"})
     assert len(every(services)) == 1
+
+
+def test_a_deleted_camera_has_its_open_alarms_cleared(services: Services) -> None:
+    services.alarms.apply(AlarmChange(AlarmKind.CAMERA_OFFLINE, "c1", True, "down"))
+    services.alarms.apply(AlarmChange(AlarmKind.VIDEO_LOST, "c1", True, "no video"))
+    services.alarms.apply(AlarmChange(AlarmKind.VIDEO_LOST, "c2", True, "no video"))
+    heard = _published(services)
+    services.events.publish("camera.deleted", {"camera_id": "c1"})
+    assert sorted((a.camera_id, a.open) for a in every(services)) == [
+        ("c1", False),
+        ("c1", False),
+        ("c2", True),
+    ]
+    assert [t for t, _ in heard] == ["alarm.cleared", "alarm.cleared"]
