@@ -467,6 +467,8 @@ class CameraService:
             )
             s.delete(camera)
         self.connections.drop(camera_id)
+        # Its open alarms end with it (issue 12.3): no health check will clear them.
+        self.events.publish("camera.deleted", {"camera_id": camera_id})
 
     def set_calibration(
         self,

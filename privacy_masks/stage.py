@@ -58,6 +58,9 @@ class MaskStage:
         self.clock = clock
         self.stats = MaskStats()
         self._last_reason = ""
+        # Why the last frame was blanked whole, None when it was masked (the recorder's
+        # watch raises the blanking alarm from it, issue 12.3).
+        self.blanking: str | None = None
 
     def apply(self, frame: Any, masks: MaskSet, captured: dt.datetime) -> bool:
         """Mask ``frame`` (a writable yuv420p PyAV frame) captured at ``captured``.
@@ -75,6 +78,7 @@ class MaskStage:
         if blanked:
             self.stats.blanked += 1
             self.stats.reasons[reason] = self.stats.reasons.get(reason, 0) + 1
+        self.blanking = reason if blanked else None
         self._note(reason if blanked else "masking")
         self.stats.seconds += time.perf_counter() - t0
         return blanked

@@ -33,6 +33,7 @@ from recorder.recording import RecordingLog
 from recorder.registry import read_registry
 from recorder.salvage import SpoolSalvage
 from recorder.segments import SegmentWriter, StopReason
+from recorder.watch import Reading, WatchThread
 from recorder.webrtc import WhepGateway, WhepSettings
 from vms.auth.permissions import Action, Scope, scope_of
 from vms.auth.sessions import Credential
@@ -149,6 +150,26 @@ class Recorder:
         self.live_views = LiveViews(
             services.db, services.audit, services.authoriser, self.preview, self.webrtc
         )
+        # Video lost and picture blanked, for the alarms (issue 12.3).
+        self.watch = WatchThread(
+            self._readings,
+            services.events,
+            services.clock,
+            lost_after=services.config.recorder.video_lost_seconds,
+            blank_after=services.config.recorder.blanking_alarm_seconds,
+        )
+
+    def _readings(self) -> dict[str, Reading]:
+        with self._lock:
+            cameras = list(self._cameras.items())
+        readings = {}
+        for camera_id, camera in cameras:
+            pipeline = camera.pipeline
+            stage = pipeline.stage if pipeline.status.masked else None
+            readings[camera_id] = Reading(
+                id(pipeline), pipeline.status.packets, stage.blanking if stage else None
+            )
+        return readings
 
     def _credential_ok(self, credential: Credential | None) -> bool:
         """ACC-1 for live viewers: the credential is still valid and its user's role
@@ -340,6 +361,7 @@ class Recorder:
             self._salvage_unrecorded()
         if self._follower is not None:
             self._follower.start()
+        self.watch.start()
 
     def _salvage_unrecorded(self) -> None:
         """Salvage the spool a crash left for cameras not recorded any more (removed
@@ -362,6 +384,7 @@ class Recorder:
             )
 
     def stop(self) -> None:
+        self.watch.stop()
         if self._follower is not None:
             self._follower.stop()
         self.webrtc.stop()

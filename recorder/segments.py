@@ -364,8 +364,13 @@ class SegmentWriter:
         if self._gap is None:
             return
         self.recording.close_gap(self._gap, at)
+        cause = self._gap_cause
         self._gap, self._gap_cause = None, None
         self.status.gap_open = False
+        # The alarm of the gap ends with it (issue 12.3).
+        self.events.publish(
+            "recorder.gap", {"camera_id": self.camera_id, "cause": cause, "end": at.isoformat()}
+        )
 
     def _disk_full(self, at: dt.datetime, detail: str) -> None:
         self._open_gap(at, "disk_full", detail)

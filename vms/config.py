@@ -166,6 +166,11 @@ class RecorderConfig:
     reconcile_seconds: float = 5.0
     # The longest window one playback playlist may span (issue 15.1).
     playback_max_hours: float = 24.0
+    # Alarms (issue 12.3): no video packet from a camera for this long raises "video
+    # lost" (whether ONVIF answers or not); the mask stage blanking a camera's whole
+    # picture (pose lost, INV-5) for this long raises "picture blanked".
+    video_lost_seconds: float = 10.0
+    blanking_alarm_seconds: float = 5.0
 
     def __post_init__(self) -> None:
         if not self.reconcile_seconds > 0:
@@ -176,6 +181,11 @@ class RecorderConfig:
             raise InvalidArgument(
                 f"[recorder] playback_max_hours must be above 0, not {self.playback_max_hours}"
             )
+        for name in ("video_lost_seconds", "blanking_alarm_seconds"):
+            if not 0 < getattr(self, name) <= 3600:
+                raise InvalidArgument(
+                    f"[recorder] {name} must be above 0 and at most 3600, not {getattr(self, name)}"
+                )
 
 
 @dataclasses.dataclass(frozen=True)

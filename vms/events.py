@@ -48,26 +48,31 @@ class EventBus:
 
     def __init__(self) -> None:
         self._handlers: list[Handler] = []
+        self._local: list[Handler] = []
         self._lock = threading.Lock()
 
-    def subscribe(self, handler: Handler) -> Callable[[], None]:
-        """Register ``handler(topic, payload)``; returns a function that unsubscribes."""
+    def subscribe(self, handler: Handler, *, local: bool = False) -> Callable[[], None]:
+        """Register ``handler(topic, payload)``; returns a function that unsubscribes.
+        ``local=True``: only the events published by this process, never those of the
+        others (a handler that writes what an event means, once per deployment: the
+        alarms of :mod:`vms.alarms`)."""
         with self._lock:
-            self._handlers.append(handler)
+            (self._local if local else self._handlers).append(handler)
 
         def unsubscribe() -> None:
             with self._lock:
-                if handler in self._handlers:
-                    self._handlers.remove(handler)
+                for handlers in (self._handlers, self._local):
+                    if handler in handlers:
+                        handlers.remove(handler)
 
         return unsubscribe
 
     def publish(self, topic: str, payload: dict[str, Any]) -> None:
-        self._deliver(topic, payload)
+        self._deliver(topic, payload, local=True)
 
-    def _deliver(self, topic: str, payload: dict[str, Any]) -> None:
+    def _deliver(self, topic: str, payload: dict[str, Any], *, local: bool = False) -> None:
         with self._lock:
-            handlers = list(self._handlers)
+            handlers = list(self._handlers) + (list(self._local) if local else [])
         for handler in handlers:
             try:
                 handler(topic, payload)
@@ -119,16 +124,17 @@ class RedisEventBus(EventBus):
         self._sender: threading.Thread | None = None
         self._warned = False
 
-    def subscribe(self, handler: Handler) -> Callable[[], None]:
-        unsubscribe = super().subscribe(handler)
-        self._start_listener()
+    def subscribe(self, handler: Handler, *, local: bool = False) -> Callable[[], None]:
+        unsubscribe = super().subscribe(handler, local=local)
+        if not local:  # a local handler needs nothing from the other processes
+            self._start_listener()
         return unsubscribe
 
     def publish(self, topic: str, payload: dict[str, Any]) -> None:
         """This process's handlers at once; the other processes' through a sender thread,
         so a slow or absent Redis never blocks the publisher (the pose tracker publishes
         from its loop): when the outbox is full the event is dropped for them, logged."""
-        self._deliver(topic, payload)
+        self._deliver(topic, payload, local=True)
         message = json.dumps(
             {"origin": self.origin, "topic": topic, "payload": payload}, default=str
         )

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 
 from vms.access import ReviewAccess
+from vms.alarms import AlarmService
 from vms.audit.checkpoints import AuditSigner, Checkpoints
 from vms.audit.log import SYSTEM_ROLE, AuditLog, Who
 from vms.audit.monthly import MonthlyAudit, ReviewService
@@ -89,6 +90,7 @@ class Services:
     monthly_audit: MonthlyAudit  # the monthly audits (OPS-7, issue 14.3)
     review_access: ReviewAccess  # issue 14.4: ACC-2 approvals, ACC-3 grants
     leases: JobLeases  # one runner of each cluster-wide job (issue 13.5)
+    alarms: AlarmService  # alarms on screen (issue 12.3)
     jobs: list[Job] = field(default_factory=list)
     # What plugins offer each other, by port type (vms/ports.py), and what they run in
     # each role (vms/roles.py); docs/design/ports-and-roles.md.
@@ -207,6 +209,7 @@ class Services:
                 ports,
                 reviews_required=config.reviews.per_officer_month,
             ),
+            alarms=AlarmService(db, audit, clock, authoriser, events),
             leases=JobLeases(
                 db,
                 clock,
@@ -225,6 +228,7 @@ class Services:
             ),
         )
         services.closers.append(events.close)  # first registered: closed last
+        services.alarms.listen()  # this process's events raise and clear alarms
         # Signed checkpoints of the audit chain (issue 14): checked twice per period.
         services.jobs.append(
             Job(

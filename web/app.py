@@ -15,6 +15,7 @@ from vms.secrets import load_or_create_key
 from vms.services import Services
 from web import hardening, limits, ops, security
 from web.api import access as access_api
+from web.api import alarms as alarms_api
 from web.api import audit as audit_api
 from web.api import auth as auth_api
 from web.api import cameras as cameras_api
@@ -61,6 +62,7 @@ def create_app(services: Services, *, testing: bool = False) -> tuple[Flask, Soc
     app.register_blueprint(live_api.bp, url_prefix="/api/v1")
     app.register_blueprint(cameras_api.bp, url_prefix="/api/v1")
     app.register_blueprint(devices_api.bp, url_prefix="/api/v1")
+    app.register_blueprint(alarms_api.bp, url_prefix="/api/v1")
     app.register_blueprint(exports_api.bp, url_prefix="/api/v1")
     app.register_blueprint(redactions_api.bp, url_prefix="/api/v1")
     app.register_blueprint(ptz_api.bp, url_prefix="/api/v1")

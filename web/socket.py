@@ -24,7 +24,7 @@ from typing import Any
 from flask import Flask, request
 from flask_socketio import SocketIO, disconnect, join_room
 
-from vms.auth.permissions import Action, Actor, Scope, scope_of
+from vms.auth.permissions import Action, Actor, Scope, decide, scope_of
 from vms.auth.sessions import Credential
 from vms.errors import VMSError
 from vms.metrics import SOCKET_CONNECTIONS
@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 
 ROOM = "signed-in"
 MEDIA_ALL = "media:all"
+# Who may read alarms hears them as they happen (issue 12.3).
+ALARMS_ROOM = "alarms"
+ALARM_TOPICS = frozenset({"alarm.raised", "alarm.cleared", "alarm.acknowledged"})
 
 
 def media_rooms(actor: Actor) -> list[str]:
@@ -142,6 +145,8 @@ def init_socketio(app: Flask, services: Services) -> SocketIO:
         join_room(user_room(actor.username))
         for room in media_rooms(actor) + ptz_rooms(actor):
             join_room(room)
+        if decide(actor, Action.ALARMS_READ).allowed:
+            join_room(ALARMS_ROOM)
         watch.add(request.sid, security.current_credential())  # type: ignore[attr-defined]
         return True
 
@@ -152,6 +157,8 @@ def init_socketio(app: Flask, services: Services) -> SocketIO:
     def forward(topic: str, payload: dict[str, Any]) -> None:
         if topic == "media.new":
             deliver(socketio, topic, payload, media_targets(payload))
+        elif topic in ALARM_TOPICS:
+            deliver(socketio, topic, payload, ALARMS_ROOM)
         elif topic in ("export.progress", "redaction.progress") and payload.get("created_by"):
             # Only the job's creator hears of it (ACC-1): id, state, progress.
             deliver(socketio, topic, payload, user_room(str(payload["created_by"])))

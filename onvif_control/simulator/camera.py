@@ -211,6 +211,13 @@ class SimulatedCamera:
                 self._own_loop.stop()
                 self._own_loop = None
 
+    def stop_rtsp(self) -> None:
+        """Stop only the RTSP service (its sessions end, new connections are refused)
+        while ONVIF keeps answering: a camera whose video died, for the "video lost"
+        alarm (issue 12.3)."""
+        if self._own_loop is not None and self._rtsp is not None:
+            self._own_loop.run(self._rtsp.close(), timeout=15.0)
+
     def __enter__(self) -> Self:
         self.start()
         return self

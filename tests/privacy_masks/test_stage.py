@@ -107,6 +107,12 @@ def test_stale_pose_blanks_the_frame_INV_5(sim_camera: SimulatedCamera) -> None:
     assert stage.apply(frame, masks_of(sim_camera), T0) is True
     assert all_black(frame)
     assert stage.stats.reasons == {"pose older than 2.0 s (INV-5)": 1}
+    # The last frame's reason, for the recorder's blanking alarm (issue 12.3).
+    assert stage.blanking == "pose older than 2.0 s (INV-5)"
+    fresh = PoseSample(HOME, T0 - dt.timedelta(seconds=0.5), moving=False)
+    stage.pose_source = FixedPoses(fresh)
+    assert stage.apply(sim_frame(sim_camera, HOME), masks_of(sim_camera), T0) is False
+    assert stage.blanking is None
 
 
 def test_a_failure_in_the_stage_blanks_the_frame_and_is_counted_INV_5(

@@ -356,8 +356,12 @@ def test_disk_alarm_reaches_signed_in_browsers_over_socketio_INV_3(
     retention = get_retention(services)
     retention.purger.alarm_free_bytes = 1 << 62
     retention.purger.run()
-    received = [m for m in browser.get_received() if m["name"] == "retention.disk_alarm"]
+    messages = browser.get_received()
+    received = [m for m in messages if m["name"] == "retention.disk_alarm"]
     assert received and received[0]["args"][0]["active"] is True
+    # And the alarm it raises, for the wall and the alarms page (issue 12.3).
+    alarms = [m["args"][0] for m in messages if m["name"] == "alarm.raised"]
+    assert [a["kind"] for a in alarms] == ["disk_alarm"]
     browser.disconnect()
 
 

@@ -172,6 +172,9 @@ def test_disk_pressure_raises_the_alarm_and_never_deletes_held_media_INV_3(
     assert report.disk_alarm and report.purged == 0
     assert exists(timed, held)
     assert ("retention.disk_alarm", events[0][1]) == events[0] and events[0][1]["active"]
+    # On screen (issue 12.3): the disk alarm raised once, for the site (no camera).
+    raised = [p for topic, p in events if topic == "alarm.raised"]
+    assert [(a["kind"], a["camera_id"]) for a in raised] == [("disk_alarm", None)]
     with timed.db.session() as s:
         outcomes = list(
             s.execute(

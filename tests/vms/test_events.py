@@ -136,3 +136,20 @@ def test_a_hung_redis_never_blocks_the_publisher(channel: str) -> None:
     finally:
         bus.close()
         hung.close()
+
+
+def test_a_local_handler_hears_only_this_process_events(
+    buses: list[RedisEventBus], channel: str
+) -> None:
+    """``subscribe(local=True)`` (the alarms' writer, issue 12.3): the events this process
+    publishes, never those of the others, so each fact becomes one row per deployment."""
+    here, there = RedisEventBus(REDIS, channel=channel), RedisEventBus(REDIS, channel=channel)
+    buses += [here, there]
+    local: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
+    here.subscribe(lambda topic, payload: local.put((topic, payload)), local=True)
+    everything = heard_by(here)  # an ordinary handler in the same process
+    assert here.wait_listening(10) and there.wait_listening(10)
+    there.publish("camera.health", {"camera_id": "c2"})
+    assert everything.get(timeout=10) == ("camera.health", {"camera_id": "c2"})
+    here.publish("camera.health", {"camera_id": "c1"})
+    assert drain(local, 0.5) == [("camera.health", {"camera_id": "c1"})]

@@ -158,6 +158,8 @@ ENDPOINTS: dict[str, Call] = {
     "devices": lambda c, h, i: c.get("/api/v1/devices", headers=h),
     "device-assign": lambda c, h, i: c.put("/api/v1/devices/BWC-7/officers/B2", headers=h),
     "device-unassign": lambda c, h, i: c.delete("/api/v1/devices/BWC-7/officers/B2", headers=h),
+    "alarms": lambda c, h, i: c.get("/api/v1/alarms?open=true", headers=h),
+    "alarm-ack": lambda c, h, i: c.post("/api/v1/alarms/999/ack", headers=h),
     "masks": lambda c, h, i: c.get("/api/v1/cameras/CAM-1/masks", headers=h),
     "mask-create": lambda c, h, i: c.post(
         "/api/v1/cameras/CAM-1/masks",
@@ -319,6 +321,10 @@ EXPECTED: dict[str, dict[str, int]] = {
     "devices": {A: 200, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403, P: 403},
     "device-assign": {A: 200, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403, P: 403},
     "device-unassign": {A: 200, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403, P: 403},
+    # Alarms (issue 12.3): who watches the cameras reads and acknowledges them (an
+    # unknown alarm: 404); auditors read the list.
+    "alarms": {A: 200, D: 200, C: 403, I: 403, U: 200, S: 200, O: 403, X: 403, P: 403},
+    "alarm-ack": {A: 404, D: 404, C: 403, I: 403, U: 403, S: 404, O: 403, X: 403, P: 403},
     # Privacy masks and the recording switch (PSCS-1): admins only.
     "masks": {A: 200, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403, P: 403},
     "mask-create": {A: 201, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403, P: 403},

@@ -64,6 +64,11 @@ class Action(enum.StrEnum):
     RELEASES_MANAGE = "releases.manage"
     RELEASES_APPROVE = "releases.approve"
     RELEASES_READ = "releases.read"
+    # Alarms on screen (issue 12.3): who watches the cameras sees their alarms (camera
+    # offline, video lost, recording gap, disk, mask blanking) and acknowledges them
+    # (audited); auditors read the list.
+    ALARMS_READ = "alarms.read"
+    ALARMS_ACK = "alarms.ack"
 
 
 class Scope(enum.Enum):
@@ -174,6 +179,13 @@ TABLE: dict[Action, dict[Role, Scope]] = {
         _R.RELEASE_APPROVER: _S.ALL,
         _R.AUDITOR: _S.ALL,
     },
+    Action.ALARMS_READ: {
+        _R.ADMIN: _S.ALL,
+        _R.DISPATCHER: _S.ALL,
+        _R.SUPERVISOR: _S.ALL,
+        _R.AUDITOR: _S.ALL,
+    },
+    Action.ALARMS_ACK: {_R.ADMIN: _S.ALL, _R.DISPATCHER: _S.ALL, _R.SUPERVISOR: _S.ALL},
 }
 
 

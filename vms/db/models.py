@@ -998,3 +998,29 @@ class JobLease(Base):
     expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class AlarmRow(Base):
+    """An alarm shown to the operators (issue 12.3, :mod:`vms.alarms`): raised from an
+    event, cleared when the condition ends, acknowledged (audited) by an operator.
+    ``open_key`` is ``<kind>:<camera or ->`` while the alarm is open and null once
+    cleared: its unique index keeps one open alarm per kind and camera, whichever process
+    raises it."""
+
+    __tablename__ = "alarms"
+    __table_args__ = (
+        Index("ix_alarms_raised", "raised_at"),
+        Index("ix_alarms_camera", "camera_id", "raised_at"),
+        UniqueConstraint("open_key", name="uq_alarms_open_key"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # camera_offline | video_lost | recording_gap | disk_alarm | mask_blanking
+    kind: Mapped[str] = mapped_column(String(32))
+    camera_id: Mapped[str | None] = mapped_column(String(64))
+    open_key: Mapped[str | None] = mapped_column(String(100))
+    raised_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    cleared_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    acknowledged_by: Mapped[str | None] = mapped_column(String(64))
+    acknowledged_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    detail: Mapped[str | None] = mapped_column(String(500))

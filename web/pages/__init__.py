@@ -6,6 +6,7 @@
 | :mod:`web.pages.catalog` | ``catalog_pages`` | ``/catalog``, ``/media/<id>``, ``/upload`` |
 | :mod:`web.pages.audit` | ``audit_pages`` | ``/audit``, ``/audit/ptz``, ``/audit/monthly`` |
 | :mod:`web.pages.live` | ``live_pages`` | ``/live``, ``/live/<camera_id>`` |
+| :mod:`web.pages.alarms` | ``alarm_pages`` | ``/alarms`` (issue 12.3) |
 | :mod:`web.pages.retention` | ``retention_pages`` | ``/retention/preservation`` |
 | :mod:`web.pages.playback` | ``playback_pages`` | ``/playback`` |
 | :mod:`web.pages.cases` | ``case_pages`` | ``/cases``, ``/cases/<number>`` |
@@ -27,6 +28,7 @@ from flask import Flask
 
 from web.pages import (
     admin,
+    alarms,
     audit,
     auth,
     cases,
@@ -47,7 +49,7 @@ def register(app: Flask) -> None:
     """Register every page blueprint, the template filters and ``can``."""
     filters.install(app)
     app.context_processor(navigation)
-    for bp in (auth.bp, catalog.bp, audit.bp, live.bp, playback.bp, policy.bp, admin.bp):
+    for bp in (auth.bp, catalog.bp, audit.bp, live.bp, alarms.bp, playback.bp, policy.bp, admin.bp):
         app.register_blueprint(bp)
     retention.register(app)  # its pages and its API
     cases.register(app)  # case folders and bookmarks, pages and API (issue 15.3)

@@ -13,6 +13,11 @@ A running privacy-mask lift (PSCS-1 exception) shows as a banner on the camera p
 on its wall tile (rendered here, kept current by ``live_view.js`` from
 ``GET /api/v1/cameras/<id>/mask-lifts?running=true``, hidden at its end). Admins get the
 lift action on the camera page (``static/mask_lift.js``: POST and DELETE of the API).
+
+Alarms (issue 12.3, docs/design/alarms.md): each tile and the camera page have a slot
+for the camera's open alarms and the page a slot for the site's (the disk alarm), filled
+and kept current by ``static/alarms.js`` from ``GET /api/v1/alarms?open=true`` and the
+``alarm.*`` Socket.IO events.
 """
 
 from __future__ import annotations

@@ -1,0 +1,195 @@
+"""The recorder's watch over its cameras' pictures (issue 12, item 3: alarms).
+
+Two conditions the health check cannot see, because ONVIF may answer all along:
+
+- **video lost**: no video packet from the camera for ``[recorder] video_lost_seconds``
+  (a stream that ended, a camera whose RTSP service died, a stall the reconnects do not
+  cure); cleared by the next packet;
+- **picture blanked**: the mask stage has blanked every frame (pose lost or stale, or a
+  mask stage failure: INV-5, fail closed) for ``[recorder] blanking_alarm_seconds``;
+  cleared by the next masked frame. Judged only while video flows (without packets the
+  stage's last frame tells nothing new).
+
+:class:`PictureWatch` is the pure decision (readings in, events out, monotonic seconds
+given); :class:`WatchThread` reads every pipeline each ``tick`` seconds and publishes
+the events (``recorder.video``, ``mask.blanking``) that :mod:`vms.alarms` turns into
+alarms. It reads counters the pipeline threads write (ints, a string): no lock needed,
+a reading one tick late is harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from vms.clock import Clock, isoformat
+from vms.events import EventBus
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One camera's pipeline at one instant: which pipeline (``generation`` changes when
+    the camera is restarted with a new one), packets seen so far, and why its last frame
+    was blanked whole (None: masked or not masked at all)."""
+
+    generation: int
+    packets: int
+    blanking: str | None
+
+
+@dataclass(frozen=True)
+class Event:
+    topic: str
+    payload: dict[str, object]
+
+
+class PictureWatch:
+    """One camera's video-lost and blanking states, decided from readings."""
+
+    def __init__(self, camera_id: str, lost_after: float, blank_after: float) -> None:
+        self.camera_id = camera_id
+        self.lost_after = lost_after
+        self.blank_after = blank_after
+        # None: not known yet (a start): the first packet, or masked frame, says "ok" once,
+        # so an alarm left open by a previous run (a restart, a crash) is cleared.
+        self.lost: bool | None = None
+        self.blanked: bool | None = None
+        self._generation: int | None = None
+        self._packets = 0
+        self._last_packet = 0.0
+        self._blank_since: float | None = None
+
+    def observe(self, reading: Reading, now: float) -> list[Event]:
+        """The events ``reading`` at monotonic ``now`` causes (state changes only)."""
+        events: list[Event] = []
+        if reading.generation != self._generation:
+            # A new pipeline (start, restart): its silence counts from now; an alarm
+            # already raised stays until a packet arrives.
+            self._generation, self._packets, self._last_packet = (
+                reading.generation,
+                reading.packets,
+                now,
+            )
+            self._blank_since = None
+        elif reading.packets > self._packets:
+            self._packets, self._last_packet = reading.packets, now
+            if self.lost is not False:
+                events.append(self._video("ok"))
+                self.lost = False
+        silent = now - self._last_packet
+        if not self.lost and silent >= self.lost_after:
+            events.append(self._video("lost"))
+            self.lost = True
+        if self.lost:
+            return events  # no frames: the stage's last word is old news
+        if reading.blanking is None:
+            self._blank_since = None
+            if self.blanked is not False:
+                events.append(self._blanking(False, None))
+                self.blanked = False
+        else:
+            if self._blank_since is None:
+                self._blank_since = now
+            if not self.blanked and now - self._blank_since >= self.blank_after:
+                events.append(self._blanking(True, reading.blanking))
+                self.blanked = True
+        return events
+
+    def ended(self) -> list[Event]:
+        """The camera is not recorded here any more: its alarms end with it."""
+        events = []
+        if self.lost:
+            events.append(self._video("ok"))
+        if self.blanked:
+            events.append(self._blanking(False, None))
+        self.lost = self.blanked = False
+        return events
+
+    def _video(self, state: str) -> Event:
+        log.warning("camera %s: video %s -> %s", self.camera_id, _other(self.lost), state)
+        return Event(
+            "recorder.video",
+            {"camera_id": self.camera_id, "state": state, "seconds": self.lost_after},
+        )
+
+    def _blanking(self, active: bool, reason: str | None) -> Event:
+        log.warning(
+            "camera %s: picture blanked %s -> %s (%s)",
+            self.camera_id,
+            "unknown" if self.blanked is None else self.blanked,
+            active,
+            reason or "masking again",
+        )
+        return Event(
+            "mask.blanking", {"camera_id": self.camera_id, "active": active, "reason": reason}
+        )
+
+
+def _other(lost: bool | None) -> str:
+    return "unknown" if lost is None else ("ok" if not lost else "lost")
+
+
+class WatchThread:
+    """Reads the pipelines every ``tick`` seconds and publishes what :class:`PictureWatch`
+    decides, stamped with the clock's time (INV-7)."""
+
+    def __init__(
+        self,
+        readings: Callable[[], dict[str, Reading]],
+        events: EventBus,
+        clock: Clock,
+        *,
+        lost_after: float,
+        blank_after: float,
+        tick: float = 0.5,
+    ) -> None:
+        self.readings = readings
+        self.events = events
+        self.clock = clock
+        self.lost_after = lost_after
+        self.blank_after = blank_after
+        self.tick = tick
+        self._watches: dict[str, PictureWatch] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="picture-watch", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.tick):
+            try:
+                self.round()
+            except Exception:  # the next round tries again; a watch must not die
+                log.exception("picture watch round failed")
+
+    def round(self) -> None:
+        """One look at every camera (the thread's step; tests call it directly)."""
+        readings = self.readings()
+        now = self.clock.monotonic()
+        events: list[Event] = []
+        for camera_id, reading in readings.items():
+            watch = self._watches.get(camera_id)
+            if watch is None:
+                watch = PictureWatch(camera_id, self.lost_after, self.blank_after)
+                self._watches[camera_id] = watch
+            events += watch.observe(reading, now)
+        for camera_id in set(self._watches) - set(readings):
+            events += self._watches.pop(camera_id).ended()
+        at = isoformat(self.clock.now())
+        for event in events:
+            self.events.publish(event.topic, {**event.payload, "at": at})

@@ -1,0 +1,80 @@
+"""The alarms API (issue 12.3): list with filters, acknowledge once (audited, ACC-6),
+403 for a role without the right (audited, ACC-1), 404 for an unknown alarm, 409 for a
+second acknowledgement, 400 naming a bad filter value."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from vms.alarms import AlarmChange, AlarmKind
+from vms.db.models import AuditEntry
+from vms.services import Services
+
+
+def bearer(tokens: dict[str, str], user: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {tokens[user]}"}
+
+
+def test_list_and_acknowledge_ACC_6(
+    client: Any, services: Services, tokens: dict[str, str]
+) -> None:
+    gap = services.alarms.apply(AlarmChange(AlarmKind.RECORDING_GAP, "c1", True, "stalled"))
+    disk = services.alarms.apply(AlarmChange(AlarmKind.DISK_ALARM, None, True, "full"))
+    assert gap is not None and disk is not None
+    services.alarms.apply(AlarmChange(AlarmKind.RECORDING_GAP, "c1", False))
+    dispatcher = bearer(tokens, "dispatcher")
+
+    listed = client.get("/api/v1/alarms", headers=dispatcher)
+    assert listed.status_code == 200
+    body = listed.get_json()["alarms"]
+    assert [(a["kind"], a["open"]) for a in body] == [
+        ("disk_alarm", True),
+        ("recording_gap", False),
+    ]
+    assert body[0]["label"] == "disk alarm" and body[0]["camera_id"] is None
+    only_open = client.get("/api/v1/alarms?open=true", headers=dispatcher).get_json()
+    assert [a["id"] for a in only_open["alarms"]] == [disk.id]
+    of_c1 = client.get("/api/v1/alarms?camera=c1", headers=dispatcher).get_json()
+    assert [a["id"] for a in of_c1["alarms"]] == [gap.id]
+
+    done = client.post(f"/api/v1/alarms/{gap.id}/ack", headers=dispatcher)
+    assert done.status_code == 200
+    assert done.get_json()["acknowledged_by"] == "dispatcher"
+    again = client.post(f"/api/v1/alarms/{gap.id}/ack", headers=bearer(tokens, "admin"))
+    assert again.status_code == 409
+    assert "already acknowledged by dispatcher" in again.get_json()["error"]["message"]
+    acked = client.get("/api/v1/alarms?acknowledged=true", headers=dispatcher).get_json()
+    assert [a["id"] for a in acked["alarms"]] == [gap.id]
+    with services.db.session() as s:
+        audited = s.execute(
+            select(AuditEntry.actor, AuditEntry.target).where(
+                AuditEntry.action == "alarms.ack", AuditEntry.outcome == "ok"
+            )
+        ).all()
+    assert audited == [("dispatcher", f"alarm:{gap.id}")]
+
+
+def test_refusals_unknown_ids_and_bad_filters_ACC_1(
+    client: Any, services: Services, tokens: dict[str, str]
+) -> None:
+    alarm = services.alarms.apply(AlarmChange(AlarmKind.DISK_ALARM, None, True, "full"))
+    assert alarm is not None
+    officer = bearer(tokens, "officer")
+    assert client.get("/api/v1/alarms", headers=officer).status_code == 403
+    refused = client.post(f"/api/v1/alarms/{alarm.id}/ack", headers=bearer(tokens, "auditor"))
+    assert refused.status_code == 403
+    with services.db.session() as s:
+        denied = s.execute(
+            select(AuditEntry.actor, AuditEntry.action).where(AuditEntry.outcome == "denied")
+        ).all()
+    assert set(denied) == {("officer", "alarms.read"), ("auditor", "alarms.ack")}
+    admin = bearer(tokens, "admin")
+    assert client.post("/api/v1/alarms/424242/ack", headers=admin).status_code == 404
+    assert client.post("/api/v1/alarms/x/ack", headers=admin).status_code == 404
+    assert client.post("/api/v1/alarms/99999999999/ack", headers=admin).status_code == 404
+    bad = client.get("/api/v1/alarms?open=maybe", headers=admin)
+    assert bad.status_code == 400 and "open" in bad.get_json()["error"]["message"]
+    assert client.get("/api/v1/alarms?limit=0", headers=admin).status_code == 400
+    assert client.post(f"/api/v1/alarms/{alarm.id}/ack").status_code == 401

@@ -1,0 +1,31 @@
+"""Alarms API (``/api/v1/alarms``, issue 12.3): the alarm list and its acknowledgement.
+
+Who watches the cameras reads and acknowledges (``alarms.read``, ``alarms.ack``:
+dispatchers, supervisors, admins); auditors read. Each acknowledgement is audited
+(ACC-6); refusals too (ACC-1)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vms.alarms import Alarm
+from web.contract import ApiBlueprint
+from web.schemas.alarms import AlarmListOut, AlarmListQuery, AlarmOut
+from web.security import require_actor, services
+
+bp = ApiBlueprint("alarms_api", __name__, tag="alarms")
+
+
+@bp.operation("GET", "/alarms", query=AlarmListQuery, response=AlarmListOut)
+def list_alarms(query: AlarmListQuery) -> dict[str, Any]:
+    """Alarms, newest first: camera offline (ONVIF), video lost, recording gap, disk
+    alarm, picture blanked by the mask stage; open and cleared, acknowledged or not."""
+    return {"alarms": services().alarms.list_alarms(require_actor(), query.command())}
+
+
+@bp.operation("POST", "/alarms/<int(max=2147483647):alarm_id>/ack", response=AlarmOut)
+def acknowledge(alarm_id: int) -> Alarm:
+    """Acknowledge an alarm (audited); an alarm is acknowledged once: 409 naming who
+    did it, 404 for an unknown id. Acknowledging does not clear it: the condition may
+    still hold."""
+    return services().alarms.acknowledge(require_actor(), alarm_id)

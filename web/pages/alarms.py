@@ -1,0 +1,63 @@
+"""The alarms page (``/alarms``, issue 12.3): the alarm list with *Acknowledge*.
+
+Server-rendered from :class:`vms.alarms.AlarmService` (``alarms.read``; refusals get the
+403 page and are audited); each *Acknowledge* is a form posting the session's CSRF token
+to ``/alarms/<id>/ack`` (``alarms.ack``, audited), so it works from the keyboard and
+without a script. ``static/alarms.js`` keeps the list current from the ``alarm.*``
+Socket.IO events (a reload of the list, so what is shown is always the server's).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import redirect, render_template, request, url_for
+
+from vms.alarms import AlarmQuery
+from vms.auth.permissions import Action
+from vms.bounded import shown
+from vms.errors import InvalidArgument, VMSError
+from web.pages.blueprint import page_blueprint
+from web.security import require_actor, services
+
+bp = page_blueprint("alarm_pages", __name__)
+
+# The page's filter: open alarms (the default), those nobody acknowledged yet, or all.
+SHOW = {
+    "open": AlarmQuery(open=True, limit=200),
+    "unacknowledged": AlarmQuery(acknowledged=False, limit=200),
+    "all": AlarmQuery(limit=200),
+}
+
+
+@bp.get("/alarms")
+def alarms() -> Any:
+    actor = require_actor()
+    show = request.args.get("show", "open")
+    if show not in SHOW:
+        raise InvalidArgument(f"show {shown(show)} is not one of {', '.join(SHOW)}")
+    listed = services().alarms.list_alarms(actor, SHOW[show])
+    return render_template(
+        "alarms.html",
+        alarms=listed,
+        show=show,
+        choices=list(SHOW),
+        can_ack=services().authoriser.allows(actor, Action.ALARMS_ACK),
+        notice=request.args.get("notice"),
+    )
+
+
+@bp.post("/alarms/<int(max=2147483647):alarm_id>/ack")
+def acknowledge(alarm_id: int) -> Any:
+    actor = require_actor()  # a session post: the CSRF token is checked here
+    show = request.form.get("show", "open")
+    try:
+        services().alarms.acknowledge(actor, alarm_id)
+        notice = f"Alarm {alarm_id} acknowledged."
+    except VMSError as exc:
+        if exc.http_status == 403:
+            raise
+        notice = exc.message  # already acknowledged (409), gone (404): said on the list
+    return redirect(
+        url_for("alarm_pages.alarms", show=show if show in SHOW else "open", notice=notice)
+    )

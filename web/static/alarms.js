@@ -1,0 +1,89 @@
+// Alarms as they happen (issue 12.3). On the alarms page: the list is reloaded from the
+// server when an alarm is raised, cleared or acknowledged (alarm.* over Socket.IO), so
+// what is shown is always the server's list with its acknowledge forms. On the wall and
+// the camera page: each camera's open alarms in its [data-role="alarms"] slot, read
+// from GET /api/v1/alarms?open=true after each (re)connection (events sent while
+// disconnected are lost) and kept current from the events.
+(function () {
+  "use strict";
+  const socket = window.vmsSocket;
+  const list = document.getElementById("alarm-list");
+
+  async function reloadList() {
+    try {
+      const reply = await fetch(window.location.href, { credentials: "same-origin" });
+      if (!reply.ok) return;
+      const page = new DOMParser().parseFromString(await reply.text(), "text/html");
+      const fresh = page.getElementById("alarm-list");
+      const empty = page.getElementById("alarms-empty");
+      if (!fresh) return;
+      // Keep the keyboard focus where it was when the list is replaced under it.
+      const focused = document.activeElement && document.activeElement.closest("tr[data-alarm-id]");
+      list.replaceChildren(...fresh.childNodes);
+      list.hidden = fresh.hidden;
+      document.getElementById("alarms-empty").hidden = empty ? empty.hidden : true;
+      if (focused) {
+        const again = list.querySelector('tr[data-alarm-id="' + focused.dataset.alarmId + '"] button');
+        if (again) again.focus();
+      }
+    } catch (e) { /* offline: the next event or connection reloads */ }
+  }
+
+  // -- camera tiles and the camera page ------------------------------------------------
+  const open = new Map();  // alarm id -> alarm, open ones of the cameras shown
+
+  // A camera's slots, or (cameraId null: the disk alarm) the page's site-wide slot.
+  function slots(cameraId) {
+    if (cameraId === null) return document.querySelectorAll('[data-role="site-alarms"]');
+    return document.querySelectorAll(
+      '[data-camera-id="' + CSS.escape(cameraId) + '"] [data-role="alarms"]');
+  }
+
+  function render(cameraId) {
+    const mine = Array.from(open.values()).filter((a) => (a.camera_id || null) === cameraId);
+    slots(cameraId).forEach((el) => {
+      el.replaceChildren(...mine.map((a) => {
+        const span = document.createElement("span");
+        span.className = "alarm-kind " + a.kind;
+        span.dataset.kind = a.kind;
+        span.textContent = a.label;
+        span.title = a.detail || "";
+        return span;
+      }));
+      el.hidden = mine.length === 0;
+      const tile = cameraId === null ? null : el.closest("[data-camera-id]");
+      if (tile) tile.classList.toggle("alarmed", mine.length > 0);
+    });
+  }
+
+  function shownCameras() {
+    const shown = new Set(Array.from(document.querySelectorAll('[data-camera-id] [data-role="alarms"]'),
+                                     (el) => el.closest("[data-camera-id]").dataset.cameraId));
+    if (document.querySelector('[data-role="site-alarms"]')) shown.add(null);
+    return shown;
+  }
+
+  async function refreshOpen() {
+    const cameras = shownCameras();
+    if (cameras.size === 0) return;
+    try {
+      const reply = await fetch("/api/v1/alarms?open=true&limit=500", { credentials: "same-origin" });
+      if (!reply.ok) return;
+      open.clear();
+      for (const a of (await reply.json()).alarms) open.set(a.id, a);
+      cameras.forEach(render);
+    } catch (e) { /* offline: the next connection refreshes */ }
+  }
+
+  function changed(alarm) {
+    if (alarm.open) open.set(alarm.id, alarm); else open.delete(alarm.id);
+    render(alarm.camera_id || null);
+    if (list) reloadList();
+  }
+
+  if (!socket) return;
+  socket.on("alarm.raised", changed);
+  socket.on("alarm.cleared", changed);
+  socket.on("alarm.acknowledged", changed);
+  socket.on("connect", () => { refreshOpen(); if (list) reloadList(); });
+})();
