@@ -1,7 +1,7 @@
 """camera ownership: media nodes and camera leases (issue 13, item 1)
 
 Revision ID: 0036
-Revises: 0030
+Revises: 0035
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 import vms.db.types
 
 revision = "0036"
-down_revision = "0030"
+down_revision = "0035"
 branch_labels = None
 depends_on = None
 
