@@ -12,6 +12,7 @@ pose, the masks, a lift, the calibration or the frame size change, and after a f
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Any
 
@@ -233,16 +234,29 @@ def test_the_kept_projection_is_dropped_on_pose_mask_size_and_failure_INV_5(
     assert projections.calls == 6 and stage.stats.reused == reused
 
 
-def test_the_kept_projection_follows_the_frame_size(
+def test_the_kept_projection_follows_the_frame_size_and_calibration(
     sim_camera: SimulatedCamera, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     projections = CountingProjection(monkeypatch)
-    stage = MaskStage("cam", still(HOME), vms_calibration(sim_camera), MaskSettings())
+    calibration = vms_calibration(sim_camera)
+    poses = still(HOME)
+    stage = MaskStage("cam", poses, calibration, MaskSettings())
     masks = masks_of(sim_camera)
     assert stage.apply(sim_frame(sim_camera, HOME), masks, T0) is False
     small = av.VideoFrame(160, 90, "yuv420p")
     assert stage.apply(small, masks, T0) is False, "a mask shaped for the new size"
     assert projections.calls == 2 and stage.stats.errors == 0
+    # A wider lens (recalibrated): the zone is elsewhere in the picture.
+    stage.calibration = dataclasses.replace(calibration, hfov_wide=calibration.hfov_wide * 1.2)
+    frame = sim_frame(sim_camera, HOME)
+    assert stage.apply(frame, masks, T0) is False
+    assert projections.calls == 3
+    plan = plan_masks(T0, poses.samples[-1], [], MaskSettings())
+    expected = sim_frame(sim_camera, HOME)
+    reference_fill(
+        frame_planes(expected), mask_for_frame(masks.polygons, plan, stage.calibration, SIZE)
+    )
+    assert same_planes(frame, expected)
 
 
 def test_a_lift_ending_repaints_the_mask_with_a_kept_projection_PSCS_1(
