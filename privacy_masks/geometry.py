@@ -247,7 +247,9 @@ def unproject_polygon(
 
 
 def rasterise(polygons: Iterable[F64], size: tuple[int, int], pad: int = 0) -> BoolMask:
-    """Conservative chroma-resolution mask ``(height/2, width/2)`` of luma-pixel polygons.
+    """Conservative chroma-resolution mask of luma-pixel polygons, shaped like a yuv420p
+    chroma plane: ``(ceil(height/2), ceil(width/2))`` (an odd last row or column of
+    pixels has cells of its own).
 
     A 2x2 block is set when its centre is inside a polygon (even-odd rule) or a polygon
     edge passes through it, so every block a polygon touches is set. With ``pad`` the
@@ -255,7 +257,7 @@ def rasterise(polygons: Iterable[F64], size: tuple[int, int], pad: int = 0) -> B
     dilated into the image before cropping).
     """
     width, height = size
-    hc, wc = height // 2 + 2 * pad, width // 2 + 2 * pad
+    hc, wc = (height + 1) // 2 + 2 * pad, (width + 1) // 2 + 2 * pad
     out = np.zeros((hc, wc), dtype=bool)
     shapes = [poly / 2.0 + pad for poly in polygons if len(poly) >= 3]  # padded chroma px
     if not shapes:

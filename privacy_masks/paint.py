@@ -5,6 +5,10 @@ decode + mask + encode; here the luma plane and the two half-resolution chroma p
 are written in place. Masks come at chroma resolution (one cell per 2x2 luma block, see
 :mod:`privacy_masks.geometry`), so luma and chroma always agree on what is covered.
 
+A mask painted on many frames (a still camera: the projection is cached by the stage) is
+prepared once (:func:`prepare`): its bounding box and the box's chroma cells and luma pixels, so
+each frame pays only three masked copies into the planes.
+
 Pure: operates on numpy views. :func:`frame_planes` takes a PyAV ``VideoFrame``-like
 object (duck-typed: ``planes``, ``width``, ``height``, ``format.name``) so this module
 imports no media library.
@@ -33,7 +37,8 @@ class PaintStyle(enum.StrEnum):
 
 @dataclass(frozen=True)
 class Planes:
-    """Writable views of a yuv420p picture: y (h, w), u and v (h/2, w/2)."""
+    """Writable views of a yuv420p picture: y (h, w), u and v (ceil(h/2), ceil(w/2)): an
+    odd last luma row or column has its own chroma samples, which must be covered too."""
 
     y: U8
     u: U8
@@ -48,13 +53,18 @@ def frame_planes(frame: Any) -> Planes:
     width, height = int(frame.width), int(frame.height)
     views = []
     for index, (w, h) in enumerate(
-        ((width, height), (width // 2, height // 2), (width // 2, height // 2))
+        ((width, height), chroma_size(width, height), chroma_size(width, height))
     ):
         plane = frame.planes[index]
         line = int(plane.line_size)
         arr = np.frombuffer(plane, dtype=np.uint8)[: line * h].reshape(h, line)[:, :w]
         views.append(arr)
     return Planes(views[0], views[1], views[2])
+
+
+def chroma_size(width: int, height: int) -> tuple[int, int]:
+    """(width, height) of a yuv420p chroma plane: rounded up (libav's own layout)."""
+    return (width + 1) // 2, (height + 1) // 2
 
 
 def blank(planes: Planes, colour: tuple[int, int, int] = BLACK_YUV) -> None:
@@ -72,38 +82,76 @@ def _bbox(mask: BoolMask) -> tuple[int, int, int, int] | None:
     return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
 
 
+@dataclass(frozen=True)
+class PreparedMask:
+    """A chroma-resolution mask ready to be painted on many frames: ``box`` (chroma rows
+    r0:r1, columns c0:c1; None when nothing is masked), ``chroma`` the box's cells and
+    ``luma`` the box's luma pixels (each cell's 2x2 block), ``cells`` the masked cells.
+    Read-only: the stage shares one between frames."""
+
+    mask: BoolMask
+    box: tuple[int, int, int, int] | None
+    chroma: BoolMask
+    luma: BoolMask
+    cells: int
+
+
+def prepare(mask: BoolMask) -> PreparedMask:
+    """Bounding box and box masks of ``mask`` (computed once per projection)."""
+    mask = np.asarray(mask, dtype=bool)
+    box = _bbox(mask)
+    if box is None:
+        empty = np.zeros((0, 0), dtype=bool)
+        prepared = PreparedMask(mask, None, empty, empty, 0)
+    else:
+        r0, r1, c0, c1 = box
+        chroma = np.ascontiguousarray(mask[r0:r1, c0:c1])
+        # Luma inherits its cell's decision: a mask edge on an odd luma pixel covers the
+        # whole 2x2 block, so luma and chroma agree (rounded outward, never inward).
+        luma = np.repeat(np.repeat(chroma, 2, axis=0), 2, axis=1)
+        prepared = PreparedMask(mask, box, chroma, luma, int(chroma.sum()))
+    # Shared between frames: the box masks cannot be changed by accident.
+    prepared.chroma.flags.writeable = False
+    prepared.luma.flags.writeable = False
+    return prepared
+
+
 def paint(
     planes: Planes,
-    mask: BoolMask,
+    mask: BoolMask | PreparedMask,
     style: PaintStyle = PaintStyle.SOLID,
     *,
     colour: tuple[int, int, int] = BLACK_YUV,
     block: int = 16,
 ) -> int:
-    """Paint the chroma-resolution ``mask`` onto ``planes``; returns masked luma pixels.
+    """Paint the chroma-resolution ``mask`` (or what :func:`prepare` made of it) onto
+    ``planes``; returns the masked luma pixels (4 per cell; at an odd picture edge some
+    of a cell's block lies outside the picture and is counted anyway).
 
     ``solid`` (default) fills with ``colour`` (Y, U, V); ``pixelate`` replaces every masked
     pixel by the mean of its ``block`` x ``block`` luma cell (chroma likewise), which keeps
     only coarse shapes and average colours.
     """
+    prepared = mask if isinstance(mask, PreparedMask) else prepare(mask)
     hc, wc = planes.u.shape
-    if mask.shape != (hc, wc):
-        raise ValueError(f"mask shape {mask.shape} does not match chroma planes {(hc, wc)}")
-    box = _bbox(mask)
-    if box is None:
+    if prepared.mask.shape != (hc, wc):
+        raise ValueError(
+            f"mask shape {prepared.mask.shape} does not match chroma planes {(hc, wc)}"
+        )
+    if prepared.box is None:
         return 0
-    r0, r1, c0, c1 = box
-    m = mask[r0:r1, c0:c1]
+    r0, r1, c0, c1 = prepared.box
     if style is PaintStyle.SOLID:
-        planes.u[r0:r1, c0:c1][m] = colour[1]
-        planes.v[r0:r1, c0:c1][m] = colour[2]
+        # Masked copies into the views: the line stride is the views' own, nothing is
+        # converted, and only the box is visited.
+        np.copyto(planes.u[r0:r1, c0:c1], colour[1], where=prepared.chroma)
+        np.copyto(planes.v[r0:r1, c0:c1], colour[2], where=prepared.chroma)
         ysub = planes.y[2 * r0 : 2 * r1, 2 * c0 : 2 * c1]
-        # (rows, 2, cols, 2) view of the luma region: the four pixels of each block.
-        blocks = ysub.reshape(r1 - r0, 2, c1 - c0, 2).transpose(0, 2, 1, 3)
-        blocks[m] = colour[0]
+        # An odd picture's last chroma cell covers one luma row/column only.
+        np.copyto(ysub, colour[0], where=prepared.luma[: ysub.shape[0], : ysub.shape[1]])
     else:
-        _pixelate(planes, mask, max(2, block - block % 2))
-    return int(m.sum()) * 4
+        _pixelate(planes, prepared.mask, max(2, block - block % 2))
+    return prepared.cells * 4
 
 
 def _pixelate(planes: Planes, mask: BoolMask, block: int) -> None:

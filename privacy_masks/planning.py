@@ -287,7 +287,7 @@ def mask_for_frame(
     if plan.blank:
         return None
     width, height = size
-    hc, wc = height // 2, width // 2
+    hc, wc = (height + 1) // 2, (width + 1) // 2  # a yuv420p chroma plane's shape
     out = np.zeros((hc, wc), dtype=bool)
     for anchor in plan.anchors:
         pose = anchor.pose

@@ -9,6 +9,14 @@ PSCS-1 exceptions: a mask lifted (``MaskSet.lifts``) is left unpainted only on f
 captured inside the lift's window while the clock is inside it too, so a lift ends on
 time with no reload or restart (and a frame stamped inside a window that the clock has
 left is masked).
+
+Cost: projecting and rasterising the masks is most of a frame's work, so the last
+projection is kept, prepared for painting, and reused while everything it was made from
+is unchanged: the plan (anchor poses and margins: a still camera's plan is the same
+frame after frame), the polygons in force (which the mask version and the lifts decide:
+a lift's start and end change them, so a lift still ends on time), the calibration and
+the frame size. Only a non-blank plan reaches the cache: no pose, a stale pose or an
+error blank the frame before it (INV-5).
 """
 
 from __future__ import annotations
@@ -19,9 +27,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from privacy_masks.geometry import SpherePolygon
 from privacy_masks.model import MaskSet
-from privacy_masks.paint import PaintStyle, blank, frame_planes, paint
-from privacy_masks.planning import MaskSettings, mask_for_frame, plan_masks
+from privacy_masks.paint import PaintStyle, PreparedMask, blank, frame_planes, paint, prepare
+from privacy_masks.planning import MaskPlan, MaskSettings, mask_for_frame, plan_masks
 from vms.camera_model import Calibration, PoseSource
 from vms.clock import Clock
 
@@ -34,8 +43,24 @@ class MaskStats:
     blanked: int = 0
     masked_pixels: int = 0
     errors: int = 0
-    seconds: float = 0.0
+    seconds: float = 0.0  # wall time in the stage (waits for the GIL and a core included)
+    cpu_seconds: float = 0.0  # CPU time of the pipeline thread in the stage: its cost
+    # Frames painted with the kept projection (no projection, no raster).
+    reused: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _ProjectionKey:
+    """What a frame's mask is made from (``mask_for_frame``'s arguments), and the mask
+    version (the polygons decide the raster; the version is there so that no change of
+    masks, even one to equal polygons, is ever answered from before it)."""
+
+    version: int
+    plan: MaskPlan
+    polygons: tuple[SpherePolygon, ...]
+    calibration: Calibration
+    size: tuple[int, int]
 
 
 class MaskStage:
@@ -61,11 +86,13 @@ class MaskStage:
         # Why the last frame was blanked whole, None when it was masked (the recorder's
         # watch raises the blanking alarm from it, issue 12.3).
         self.blanking: str | None = None
+        self._kept_key: _ProjectionKey | None = None
+        self._kept: PreparedMask | None = None
 
     def apply(self, frame: Any, masks: MaskSet, captured: dt.datetime) -> bool:
         """Mask ``frame`` (a writable yuv420p PyAV frame) captured at ``captured``.
         Returns True when the whole frame was blanked."""
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         self.stats.frames += 1
         try:
             blanked, reason = self._apply(frame, masks, captured)
@@ -81,6 +108,7 @@ class MaskStage:
         self.blanking = reason if blanked else None
         self._note(reason if blanked else "masking")
         self.stats.seconds += time.perf_counter() - t0
+        self.stats.cpu_seconds += time.thread_time() - c0
         return blanked
 
     def _apply(self, frame: Any, masks: MaskSet, captured: dt.datetime) -> tuple[bool, str]:
@@ -101,12 +129,32 @@ class MaskStage:
         polygons = (
             masks.in_force(captured, self.clock.now()) if self.clock is not None else masks.polygons
         )
-        mask = mask_for_frame(polygons, plan, self.calibration, size)
-        if mask is None:  # pragma: no cover - plan.blank handled above
-            blank(planes)
-            return True, "no mask"
-        self.stats.masked_pixels += paint(planes, mask, self.style)
+        prepared = self._projection(masks.version, polygons, plan, size)
+        self.stats.masked_pixels += paint(planes, prepared, self.style)
         return False, plan.reason
+
+    def _projection(
+        self,
+        version: int,
+        polygons: tuple[SpherePolygon, ...],
+        plan: MaskPlan,
+        size: tuple[int, int],
+    ) -> PreparedMask:
+        """The plan's mask, prepared; reused while its key is unchanged (module doc).
+        Keys compare by value: the plan's poses and margins exactly (a pose that moved by
+        any amount projects again), the polygons in force by their vertices."""
+        key = _ProjectionKey(version, plan, polygons, self.calibration, size)
+        if self._kept is not None and key == self._kept_key:
+            self.stats.reused += 1
+            return self._kept
+        # Forget first: a failure below must not leave an older projection in use.
+        self._kept_key = self._kept = None
+        mask = mask_for_frame(polygons, plan, self.calibration, size)
+        if mask is None:  # pragma: no cover - plan.blank is handled before
+            raise ValueError("a blank plan reached the projection")
+        prepared = prepare(mask)
+        self._kept_key, self._kept = key, prepared
+        return prepared
 
     def _note(self, reason: str) -> None:
         if reason != self._last_reason:

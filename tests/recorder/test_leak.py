@@ -34,6 +34,7 @@ from onvif_control.simulator.calibration import Pose as SimPose
 from onvif_control.simulator.motion import Speed
 from onvif_control.simulator.stream import AccessUnit, StreamHub
 from privacy_masks.geometry import dilate
+from privacy_masks.paint import PreparedMask
 from privacy_masks.planning import Anchor, MaskPlan, margin_px
 from privacy_masks.stage import MaskStage
 from recorder.live import LivePreview
@@ -132,8 +133,10 @@ class StageLog:
         original_apply = MaskStage.apply
         original_paint = masking.paint
 
-        def paint(planes: Any, mask: NDArray[np.bool_], *args: Any, **kwargs: Any) -> int:
-            self._painted.mask = mask.copy()
+        def paint(planes: Any, mask: Any, *args: Any, **kwargs: Any) -> int:
+            # The stage paints a prepared mask (kept while the camera is still).
+            raw = mask.mask if isinstance(mask, PreparedMask) else mask
+            self._painted.mask = np.array(raw, dtype=bool)
             return original_paint(planes, mask, *args, **kwargs)
 
         def apply(stage: MaskStage, frame: Any, masks: Any, captured: dt.datetime) -> bool:
