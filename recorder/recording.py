@@ -239,6 +239,40 @@ class RecordingLog:
                 return RecordingSetting(camera_id, True, None, None)
             return RecordingSetting(camera_id, row.enabled, row.changed_at, row.changed_by)
 
+    def wall_states(self, actor: Actor, camera_ids: list[str]) -> dict[str, str]:
+        """One line per camera for the wall's tiles (``live.view``): "recording",
+        "recording off", or the cause of the gap open now (OPS-4), from the database, so
+        a web role without the media engine shows it too."""
+        self.authoriser.require(actor, Action.LIVE_VIEW, "live")
+        with self.db.session() as s:
+            off = set(
+                s.execute(
+                    select(RecordingState.camera_id).where(
+                        RecordingState.camera_id.in_(camera_ids),
+                        RecordingState.enabled.is_(False),
+                    )
+                ).scalars()
+            )
+            open_gaps = {
+                g.camera_id: g
+                for g in s.execute(
+                    select(RecordingGap)
+                    .where(RecordingGap.camera_id.in_(camera_ids), RecordingGap.end.is_(None))
+                    .order_by(RecordingGap.start)
+                ).scalars()
+            }
+        out = {}
+        for camera_id in camera_ids:
+            gap = open_gaps.get(camera_id)
+            if camera_id in off:
+                out[camera_id] = "recording off"
+            elif gap is not None:
+                cause = gap.cause.replace("_", " ")
+                out[camera_id] = f"not recording since {gap.start:%H:%M:%S} UTC ({cause})"
+            else:
+                out[camera_id] = "recording"
+        return out
+
     def set_enabled(
         self, actor: Actor | Who, camera_id: str, command: SetRecording
     ) -> RecordingSetting:

@@ -187,6 +187,7 @@ ENDPOINTS: dict[str, Call] = {
         headers=h | {"Content-Type": "application/sdp"},
     ),
     "whep-end": lambda c, h, i: c.delete("/api/v1/cameras/CAM-1/whep/no-such-session", headers=h),
+    "wall-layout": lambda c, h, i: c.put("/api/v1/me/wall-layout", json={"layout": 9}, headers=h),
     "review": lambda c, h, i: c.get(
         "/api/v1/review?start=2026-11-20T08:00Z&end=2026-11-20T12:00Z", headers=h
     ),
@@ -338,6 +339,8 @@ EXPECTED: dict[str, dict[str, int]] = {
     "snapshot": {A: 404, D: 404, C: 403, I: 403, U: 403, S: 404, O: 403, X: 403, P: 403},
     "whep-offer": {A: 404, D: 404, C: 403, I: 403, U: 403, S: 404, O: 403, X: 403, P: 403},
     "whep-end": {A: 404, D: 404, C: 403, I: 403, U: 403, S: 404, O: 403, X: 403, P: 403},
+    # The wall's layout (issue 12.2): a preference of whoever may watch live.
+    "wall-layout": {A: 200, D: 200, C: 403, I: 403, U: 403, S: 200, O: 403, X: 403, P: 403},
     # ACC-7: only admins set or clear the restricted mark (issue 14.4).
     "media-restricted": {A: 200, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403, P: 403},
     # The timeline is metadata: whoever searches the catalog.

@@ -10,6 +10,7 @@ a phone-sized screen.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 import re
 import time
@@ -27,13 +28,14 @@ from tests.recorder.conftest import Rig, onboard, rigged
 from tests.recorder.conftest import sim as sim  # the fixture: one simulated camera a test
 from tests.web.conftest import Site, login
 from vms.auth.permissions import Actor
-from vms.db.models import AuditEntry, Camera
+from vms.db.models import AuditEntry, Camera, RecordingState
 from vms.services import Services
 from web.contract import parse_model
 from web.schemas.ptz import OpenSessionIn, PtzCommandIn
 
 Shoot = Callable[[Page, str], None]
 SQLITE_ONLY = pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+NOW = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture
@@ -116,6 +118,39 @@ def test_live_pages_for_roles_with_live_view_ACC_1(
 
     missing = client.get("/live/no-such-camera", headers=headers)
     assert missing.status_code == 404 and "Not found" in missing.get_data(as_text=True)
+
+
+def test_the_wall_plays_its_layout_over_webrtc_and_the_rest_as_snapshots(
+    client: Any, tokens: dict[str, str], camera_id: str, services: Services, sim: SimulatedCamera
+) -> None:
+    """Issue 12.2: the user's layout (1, 4, 9 or 16 tiles, saved per user) decides which
+    tiles play over WebRTC (MJPEG as each one's fallback); the others show snapshots.
+    Each tile says whether its camera is recording."""
+    headers = bearer(tokens, "dispatcher")
+    html = client.get("/live", headers=headers).get_data(as_text=True)
+    assert 'data-layout="4"' in html and 'aria-pressed="true">4<' in html  # the default
+    assert f'data-whep="/api/v1/cameras/{camera_id}/whep"' in html
+    assert f'data-fallback-stream="/api/v1/cameras/{camera_id}/live.mjpeg' in html
+    assert "wall.js" in html and "whep.js" in html
+    assert 'data-role="recording">recording<' in html
+    bad = client.put("/api/v1/me/wall-layout", json={"layout": 5}, headers=headers)
+    assert bad.status_code == 400 and "not 5" in bad.get_json()["error"]["message"]
+    for value in ("4", None, 4.5, -1):
+        r = client.put("/api/v1/me/wall-layout", json={"layout": value}, headers=headers)
+        assert r.status_code == 400, value
+    # A second camera, and layout 1: the first tile plays, the second shows snapshots.
+    second = onboard(services, sim, name="zz second view")  # listed after "sim"
+    with services.db.transaction() as s:
+        s.add(RecordingState(camera_id=camera_id, enabled=False, changed_at=NOW, changed_by="a"))
+    r = client.put("/api/v1/me/wall-layout", json={"layout": 1}, headers=headers)
+    assert r.status_code == 200 and r.get_json() == {"layout": 1}
+    html = client.get("/live", headers=headers).get_data(as_text=True)
+    assert 'data-layout="1"' in html and html.count("<video") == 1
+    assert f'data-snapshot="/api/v1/cameras/{second}/snapshot.jpg"' in html
+    assert 'data-role="recording">recording off<' in html
+    # Saved for this user only.
+    other = client.get("/live", headers=bearer(tokens, "sergeant")).get_data(as_text=True)
+    assert 'data-layout="4"' in other
 
 
 def test_dispatchers_start_on_the_wall_others_on_the_catalog(

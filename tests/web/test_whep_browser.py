@@ -67,6 +67,9 @@ def test_chromium_plays_a_masked_camera_over_whep_PSCS_1_INV_5(
 ) -> None:
     encoders = Encoder.opened()
     login(page, "dispatcher", lands="**/live")
+    page.goto("/catalog")  # the wall's own WebRTC tiles are tested below
+    wait_for(lambda: masked.recorder.webrtc.session_count == 0, 10, "the wall's session ended")
+    before = len(webrtc_views(site.services))
     assert plays_webrtc(page, masked.camera_id) > 0
     size = page.evaluate(
         "() => [document.getElementById('live-video').videoWidth,"
@@ -75,11 +78,48 @@ def test_chromium_plays_a_masked_camera_over_whep_PSCS_1_INV_5(
     assert size == [320, 180]
     assert Encoder.opened() == encoders  # the viewer added no encoder
     assert masked.recorder.webrtc.senders_encoding() == 0
-    kinds = [d["kind"] for d in webrtc_views(site.services)]
-    assert kinds.count("webrtc") == 1  # audited as a live view (ACC-6); the wall is MJPEG
+    kinds = [d["kind"] for d in webrtc_views(site.services)[before:]]
+    assert kinds == ["webrtc"]  # audited as a live view (ACC-6)
     # Leaving the page ends the session (DELETE on its Location).
-    page.goto("/live")
+    page.goto("/catalog")
     wait_for(lambda: masked.recorder.webrtc.session_count == 0, 10, "the session ended")
+
+
+TILE_FRAMES = """async (id) => {
+  const video = document.querySelector('[data-camera-id="' + id + '"] video');
+  const pc = video && video.whepPeer;
+  if (!pc) return 0;
+  let n = 0;
+  (await pc.getStats()).forEach((r) => {
+    if (r.type === 'inbound-rtp' && r.kind === 'video') n = r.framesDecoded || 0;
+  });
+  return n;
+}"""
+
+
+@SQLITE_ONLY
+@pytest.mark.timeout(180)
+def test_the_wall_plays_its_tiles_over_webrtc_and_keeps_the_chosen_layout(
+    masked: Rig, page: Page, site: Site
+) -> None:
+    """Issue 12.2: the wall's tiles play WebRTC in Chromium (no encoder added), say so,
+    and the layout chosen with the keyboard is kept for the user across visits."""
+    encoders = Encoder.opened()
+    login(page, "dispatcher", lands="**/live")
+    tile = page.locator(f'[data-camera-id="{masked.camera_id}"]')
+    expect(tile.locator('[data-role="mode"]')).to_have_text("WebRTC", timeout=15_000)
+    page.wait_for_function(f"async () => ({TILE_FRAMES})({masked.camera_id!r}) > 0")
+    assert Encoder.opened() == encoders and masked.recorder.webrtc.senders_encoding() == 0
+    expect(tile.locator('[data-role="recording"]')).to_have_text("recording")
+    one = page.locator('#wall-layouts button[data-layout="1"]')
+    one.focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#camera-wall")).to_have_attribute("data-layout", "1")
+    expect(one).to_have_attribute("aria-pressed", "true")
+    page.goto("/catalog")
+    page.goto("/live")
+    expect(page.locator("#camera-wall")).to_have_attribute("data-layout", "1")
+    expect(tile.locator('[data-role="mode"]')).to_have_text("WebRTC", timeout=15_000)
 
 
 @SQLITE_ONLY

@@ -40,6 +40,10 @@ token_digest = sessions.digest
 
 SCOPE_WORDS = {ADDRESS: "from this address", ACCOUNT: "for this account"}
 
+# The live wall's layouts (tiles shown over WebRTC, issue 12.2) and the default.
+WALL_LAYOUTS = (1, 4, 9, 16)
+DEFAULT_WALL = 4
+
 
 def parse_role(value: str) -> Role:
     try:
@@ -386,6 +390,27 @@ class UserService:
         return self.set_password(
             actor.username, new, Who(actor.username, actor.role.value), keep=credential
         )
+
+    def wall_layout(self, actor: Actor) -> int:
+        """The live wall's layout ``actor`` chose (tiles), or the default."""
+        with self.db.session() as s:
+            user = s.get(User, actor.user_id)
+            return user.wall_layout if user is not None and user.wall_layout else DEFAULT_WALL
+
+    def set_wall_layout(self, actor: Actor, layout: int) -> int:
+        """Save ``actor``'s wall layout (1, 4, 9 or 16 tiles); a preference, not
+        audited. 400 naming the value for any other."""
+        if layout not in WALL_LAYOUTS:
+            raise InvalidArgument(
+                f"layout must be one of {', '.join(map(str, WALL_LAYOUTS))}, not {layout}",
+                field="layout",
+            )
+        with self.db.transaction() as s:
+            user = s.get(User, actor.user_id)
+            if user is None:
+                raise NotFound(f"user {actor.username!r} does not exist")
+            user.wall_layout = layout
+        return layout
 
     def set_active(self, username: str, active: bool, by: Who) -> Revoked:
         """Disable (revoking every session and token, so enabling again does not revive

@@ -123,6 +123,8 @@ class User(Base):
     supervisor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    # The live wall's layout this user chose (1, 4, 9 or 16 tiles; null: the default).
+    wall_layout: Mapped[int | None] = mapped_column(Integer)
 
 
 class ApiToken(Base):

@@ -32,6 +32,8 @@ from web.schemas.live import (
     RecordingSwitchIn,
     TimelineOut,
     TimelineQuery,
+    WallLayoutIn,
+    WallLayoutOut,
 )
 from web.security import StreamGuard, current_credential, remote_addr, require_actor, services
 
@@ -246,3 +248,12 @@ def playback(camera_id: str, query: PlaybackQuery) -> Any:
     response.headers["X-Recording-Offset"] = f"{offset:.3f}"
     response.headers["Content-Location"] = f"/api/v1/media/{media_id}/content#t={offset:.3f}"
     return response
+
+
+@bp.operation("PUT", "/me/wall-layout", body=WallLayoutIn, response=WallLayoutOut)
+def set_wall_layout(body: WallLayoutIn) -> dict[str, int]:
+    """Save the signed-in user's live wall layout: 1, 4, 9 or 16 tiles over WebRTC
+    (``live.view``; issue 12.2). A preference: not audited."""
+    actor = require_actor()
+    services().authoriser.require(actor, Action.LIVE_VIEW, "live")
+    return {"layout": services().users.set_wall_layout(actor, body.layout)}

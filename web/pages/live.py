@@ -4,8 +4,9 @@ steering (``/live/<camera_id>``).
 The pages draw what the APIs already serve and check: the masked MJPEG and snapshots of
 ``web/api/live.py`` (INV-5, each view audited), PTZ sessions from ``web/api/ptz.py`` and
 commands over the ``ptz.command`` Socket.IO event (INV-6). Scripts: ``static/live_view.js``
-(pictures, health and controller of every camera shown), ``static/whep.js`` (the
-camera page's WebRTC picture over WHEP, MJPEG as the fallback) and ``static/ptz_control.js``
+(pictures, health and controller of every camera shown), ``static/whep.js`` (WebRTC
+pictures over WHEP on the camera page and the wall's tiles, MJPEG as the fallback),
+``static/wall.js`` (the layout: 1, 4, 9 or 16 tiles, saved per user) and ``static/ptz_control.js``
 (the steering panel). Roles without ``live.view`` get the 403 page; the refusal is
 audited as every other (``Catalog.require``).
 
@@ -30,16 +31,18 @@ from onvif_control.cameras import target
 from onvif_control.plugin import get
 from privacy_masks.model import MaskLift, MaskListing
 from privacy_masks.service import MaskService
+from recorder.recording import RecordingLog
 from vms.auth.permissions import Action, Actor
+from vms.auth.users import WALL_LAYOUTS
 from web.pages.blueprint import page_blueprint
 from web.security import require_actor, services
 
 bp = page_blueprint("live_pages", __name__)
 
-# Tiles of the wall that stream MJPEG; the others show a snapshot refreshed every
-# WALL_SNAPSHOT_SECONDS. A browser opens at most 6 HTTP/1.1 connections to a host and
-# each stream holds one for good: 4 leave room for the page's own requests.
-WALL_STREAMS = 4
+# The wall (issue 12.2): the first tiles of the user's layout (1, 4, 9 or 16) play over
+# WebRTC (WHEP: no HTTP connection held, no per-viewer encode), each falling back to its
+# masked MJPEG at WALL_FPS; tiles beyond the layout show a snapshot refreshed every
+# WALL_SNAPSHOT_SECONDS.
 WALL_FPS = 2
 WALL_SNAPSHOT_SECONDS = 10
 CAMERA_FPS = 10
@@ -59,14 +62,19 @@ def wall() -> Any:
     services().authoriser.require(actor, Action.LIVE_VIEW, "live")
     control = get(services())
     cameras = control.cameras.list_cameras(actor)
+    ids = [c.id for c in cameras]
+    recording = services().ports.find(RecordingLog)
     return render_template(
         "live_wall.html",
         cameras=cameras,
         controllers={c.id: control.ptz.controller(c.id) for c in cameras},
-        lifts=_running_lifts(actor, [c.id for c in cameras]),
-        streams=WALL_STREAMS,
+        lifts=_running_lifts(actor, ids),
+        recording=recording.wall_states(actor, ids) if recording is not None else {},
+        layout=services().users.wall_layout(actor),
+        layouts=WALL_LAYOUTS,
         fps=WALL_FPS,
         snapshot_seconds=WALL_SNAPSHOT_SECONDS,
+        ice_servers=ice_servers(),
     )
 
 

@@ -119,3 +119,11 @@ class TimelineOut(ResponseModel):
     end: OutTime
     segments: list[TimelineSegmentOut]
     gaps: list[TimelineGapOut]
+
+
+class WallLayoutIn(RequestModel):
+    layout: int = Field(description="Tiles of the live wall over WebRTC: 1, 4, 9 or 16")
+
+
+class WallLayoutOut(ResponseModel):
+    layout: int

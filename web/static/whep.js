@@ -12,9 +12,20 @@
   const meta = document.querySelector('meta[name="csrf-token"]');
   const csrf = meta ? meta.content : "";
 
+  // The camera page has one picture (#live-video, its mode in #live-mode and on the
+  // body); the wall one per tile (its mode in the tile's [data-role=mode]).
+  function tileOf(video) { return video.closest("[data-camera-id]"); }
+
   function say(video, mode, text) {
-    document.body.dataset.video = mode;
-    const note = document.getElementById("live-mode");
+    video.dataset.mode = mode;
+    const tile = video.id === "live-video" ? null : tileOf(video);
+    if (!tile) {
+      document.body.dataset.video = mode;
+      const note = document.getElementById("live-mode");
+      if (note) note.textContent = text;
+      return;
+    }
+    const note = tile.querySelector('[data-role="mode"]');
     if (note) note.textContent = text;
   }
 
@@ -34,7 +45,7 @@
   }
 
   function start(video) {
-    const img = document.querySelector("img[data-fallback-stream]");
+    const img = video.parentElement.querySelector("img[data-fallback-stream]");
     let pc = null;
     let location = null;
     let fellBack = false;
