@@ -24,8 +24,9 @@ from vms.services import Services
 
 SQLITE_ONLY = pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 
-FRAMES_DECODED = """async () => {
-  const pc = document.getElementById('live-video').whepPeer;
+FRAMES_DECODED = """async (selector) => {
+  const video = document.querySelector(selector);
+  const pc = video && video.whepPeer;
   if (!pc) return 0;
   let n = 0;
   (await pc.getStats()).forEach((r) => {
@@ -44,7 +45,7 @@ def plays_webrtc(page: Page, camera_id: str) -> int:
     deadline = time.monotonic() + 3
     decoded = 0
     while decoded == 0 and time.monotonic() < deadline:
-        decoded = int(page.evaluate(FRAMES_DECODED))
+        decoded = int(page.evaluate(FRAMES_DECODED, "#live-video"))
         time.sleep(0.1)
     return decoded
 
@@ -85,18 +86,6 @@ def test_chromium_plays_a_masked_camera_over_whep_PSCS_1_INV_5(
     wait_for(lambda: masked.recorder.webrtc.session_count == 0, 10, "the session ended")
 
 
-TILE_FRAMES = """async (id) => {
-  const video = document.querySelector('[data-camera-id="' + id + '"] video');
-  const pc = video && video.whepPeer;
-  if (!pc) return 0;
-  let n = 0;
-  (await pc.getStats()).forEach((r) => {
-    if (r.type === 'inbound-rtp' && r.kind === 'video') n = r.framesDecoded || 0;
-  });
-  return n;
-}"""
-
-
 @SQLITE_ONLY
 @pytest.mark.timeout(180)
 def test_the_wall_plays_its_tiles_over_webrtc_and_keeps_the_chosen_layout(
@@ -108,7 +97,8 @@ def test_the_wall_plays_its_tiles_over_webrtc_and_keeps_the_chosen_layout(
     login(page, "dispatcher", lands="**/live")
     tile = page.locator(f'[data-camera-id="{masked.camera_id}"]')
     expect(tile.locator('[data-role="mode"]')).to_have_text("WebRTC", timeout=15_000)
-    page.wait_for_function(f"async () => ({TILE_FRAMES})({masked.camera_id!r}) > 0")
+    tile_video = f'[data-camera-id="{masked.camera_id}"] video'
+    page.wait_for_function(f"async () => ({FRAMES_DECODED})({tile_video!r}) > 0")
     assert Encoder.opened() == encoders and masked.recorder.webrtc.senders_encoding() == 0
     expect(tile.locator('[data-role="recording"]')).to_have_text("recording")
     one = page.locator('#wall-layouts button[data-layout="1"]')
