@@ -1,0 +1,166 @@
+"""Media nodes as real processes (issue 13, item 1; the core of the issue's cluster
+test): two ``vms serve --role media`` processes with camera ownership on, sharing one
+database and one S3 media store (SeaweedFS), record two simulator cameras. The cameras
+spread one per node; one node is killed with SIGKILL: its camera records again on the
+other within 15 s, the gap is recorded with its cause (OPS-4), no segment is written
+twice, and ``vms catalog check --level hash`` finds the store and the catalog in step.
+
+(Not here yet: gunicorn web workers and PTZ through a web process to the camera's node,
+which need the internal API of issue 13.2.)"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from onvif_control.plugin import get as get_control
+from onvif_control.simulator import SimulatedCamera
+from tests.conftest import make_config, s3_overrides, store_env
+from tests.recorder.conftest import PASSWORD, USERNAME, onboard, wait_for
+from tests.recorder.test_reliability import gaps, items
+from tests.recorder.test_salvage import assert_no_overlaps
+from vms.clock import Clock, SystemClock
+from vms.config import Config
+from vms.db.models import CameraLease
+from vms.services import Services
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+TAKEOVER_BOUND = 15.0  # seconds, the issue's bound from kill -9 to the other node
+
+
+@pytest.fixture
+def config(database: tuple[str, Path], request: pytest.FixtureRequest) -> Config:
+    url, data_dir = database
+    return make_config(data_dir, url, **s3_overrides(request.getfixturevalue("seaweedfs")))
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return SystemClock()  # the nodes run in real time
+
+
+class Node:
+    """``vms serve --role media`` as a process of its own, with its own data folder
+    (spool, temp files) and the test's database and S3 store."""
+
+    def __init__(self, config: Config, root: Path, name: str) -> None:
+        self.name = name
+        data = root / name
+        data.mkdir()
+        shutil.copytree(config.data_dir / "secrets", data / "secrets")  # credentials key
+        env = {k: v for k, v in os.environ.items() if not k.startswith("VMS_")}
+        env.update(
+            VMS_DATA_DIR=str(data),
+            VMS_DATABASE_URL=config.effective_database_url,
+            VMS_INGEST_MIN_FREE_BYTES="0",
+            VMS_RECORDER_SEGMENT_SECONDS="2",
+            VMS_RECORDER_RECONCILE_SECONDS="1",
+            VMS_CLUSTER_CAMERA_OWNERSHIP="true",
+            VMS_CLUSTER_CAMERA_LEASE_SECONDS="3",
+            VMS_CLUSTER_NODE_ID=name,
+            **store_env(config),
+        )
+        self.log = (root / f"{name}.log").open("w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "vms.cli", "serve", "--role", "media", "--port", "0"],
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def kill(self) -> None:
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.log.close()
+
+
+@pytest.fixture
+def cams() -> Iterator[list[SimulatedCamera]]:
+    made = []
+    try:
+        for name in ("cam1", "cam2"):
+            cam = SimulatedCamera(
+                name, size=(320, 180), fps=10, username=USERNAME, password=PASSWORD
+            )
+            cam.start()
+            made.append(cam)
+        yield made
+    finally:
+        for cam in made:
+            cam.stop()
+
+
+def holders(services: Services) -> dict[str, str | None]:
+    now = dt.datetime.now(dt.UTC)
+    with services.db.session() as s:
+        return {
+            r.camera_id: r.node_id if r.expires_at is not None and r.expires_at > now else None
+            for r in s.execute(select(CameraLease)).scalars()
+        }
+
+
+def test_a_killed_media_node_loses_its_camera_to_the_other_within_15_s_OPS_4(
+    services: Services, config: Config, cams: list[SimulatedCamera], tmp_path: Path
+) -> None:
+    ids = [onboard(services, cam, name=cam.name) for cam in cams]
+    get_control(services).close()  # the test process records nothing itself
+    nodes = [Node(config, tmp_path, "node-a"), Node(config, tmp_path, "node-b")]
+    try:
+
+        def spread() -> bool:
+            held = holders(services)
+            return sorted(held.get(c) or "" for c in ids) == ["node-a", "node-b"]
+
+        wait_for(spread, 60, "one camera per node")
+        wait_for(lambda: all(items(services, c) for c in ids), 60, "segments of both cameras")
+        victim = next(c for c, n in holders(services).items() if n == "node-a")
+        killed_at = dt.datetime.now(dt.UTC)
+        started = time.monotonic()
+        nodes[0].kill()
+        wait_for(lambda: holders(services).get(victim) == "node-b", 30, "node-b takes the camera")
+        took = time.monotonic() - started
+        assert took <= TAKEOVER_BOUND, f"took {took:.1f} s"
+        wait_for(
+            lambda: any(i.recorded_start > killed_at for i in items(services, victim)),
+            30,
+            "a segment of the camera recorded by node-b",
+        )
+        assert_no_overlaps(services, victim)  # no segment written twice
+        after = [g for g in gaps(services, victim) if g.end is None or g.end > killed_at]
+        assert after and all(g.cause for g in after), "the failover's gap, with its cause"
+    finally:
+        for node in nodes:
+            node.stop()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VMS_")}
+    env.update(
+        VMS_DATA_DIR=str(config.data_dir),
+        VMS_DATABASE_URL=config.effective_database_url,
+        **store_env(config),
+    )
+    check = subprocess.run(
+        [sys.executable, "-m", "vms.cli", "catalog", "check", "--level", "hash"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
