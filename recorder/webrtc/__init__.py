@@ -1,14 +1,14 @@
 """WebRTC live view (WHEP, RFC 9725) with aiortc: the pipeline's H.264 packets to every
 viewer, no per-viewer encode.
 
-Each viewer gets a :class:`PacketTrack` whose ``recv()`` returns ``av.Packet`` objects:
-aiortc's sender packetizes those as they are (``H264Encoder.pack``) and encodes only
-``Frame`` objects, so a pass-through camera's viewers get the camera's own packets and a
-masked camera's viewers the packets of its single mask encoder (INV-5: nothing unmasked
-exists to send; PSCS-1: masks hold on every view). A keyframe is asked of the mask
-encoder when a viewer joins or its browser reports picture loss (PLI); a pass-through
-camera's viewer waits for the next GOP (:meth:`PacketHub.subscribe_async` starts every
-queue at a keyframe).
+Each viewer gets a :class:`~recorder.webrtc.peer.PacketTrack` whose ``recv()`` returns
+``av.Packet`` objects: aiortc's sender packetizes those as they are
+(``H264Encoder.pack``) and encodes only ``Frame`` objects, so a pass-through camera's
+viewers get the camera's own packets and a masked camera's viewers the packets of its
+single mask encoder (INV-5: nothing unmasked exists to send; PSCS-1: masks hold on every
+view). A keyframe is asked of the mask encoder when a viewer joins or its browser
+reports picture loss (PLI); a pass-through camera's viewer waits for the next GOP
+(:meth:`PacketHub.subscribe_async` starts every queue at a keyframe).
 
 aiortc runs on one asyncio loop of the media role (thread ``webrtc-loop``); the web
 threads hand it coroutines and wait for the answer. The only blocking work a session
