@@ -19,11 +19,10 @@ import datetime as dt
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from onvif_control.adapter.device import OnvifDevice
 from onvif_control.adapter.models import Description, Preset
 from onvif_control.adapter.parsers import onvif_endpoint
 from onvif_control.connections import Connections
@@ -39,6 +38,9 @@ from vms.db.models import Camera, Device, PtzSession, SourceKind
 from vms.errors import Conflict, InvalidArgument, NotFound, VMSError
 from vms.events import EventBus
 from vms.urls import redact_credentials
+
+if TYPE_CHECKING:
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -212,6 +214,10 @@ class CameraService:
     # -- reading a camera over ONVIF ------------------------------------------------
 
     def _describe(self, name: str, url: str, username: str, password: str) -> Description:
+        # Imported here: the ONVIF adapter (onvif, zeep, aiohttp) takes ~0.25 s to
+        # load, which a command that talks to no camera need not pay.
+        from onvif_control.adapter.device import OnvifDevice
+
         device = OnvifDevice(url, username, password, label=name, timeout=self.timeout)
 
         async def go() -> Description:

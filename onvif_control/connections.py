@@ -12,11 +12,10 @@ import logging
 import threading
 from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import select
 
-from onvif_control.adapter.device import OnvifDevice
 from onvif_control.credentials import CredentialBox
 from onvif_control.runtime import OnvifRuntime
 from vms.camera_model import Calibration
@@ -24,6 +23,9 @@ from vms.clock import Clock
 from vms.db.engine import Database
 from vms.db.models import Camera
 from vms.errors import FailedPrecondition, NotFound
+
+if TYPE_CHECKING:
+    from onvif_control.adapter.device import OnvifDevice
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +120,10 @@ class Connections:
             cached = self._devices.get(camera_id)
             if cached is None or cached[0] != identity:
                 password = self.box.decrypt(camera_id, password_enc)
+                # Imported here: the ONVIF adapter (onvif, zeep, aiohttp) takes ~0.25 s to
+                # load, which a command that talks to no camera need not pay.
+                from onvif_control.adapter.device import OnvifDevice
+
                 device = OnvifDevice(
                     record.onvif_url,
                     username,

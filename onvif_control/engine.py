@@ -15,14 +15,16 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from onvif_control.adapter.device import OnvifDevice
 from onvif_control.connections import Connections
 from onvif_control.guard import Command, Op
 from onvif_control.pose import PoseTracker
 from vms.camera_model import Pose
 from vms.clock import Clock, isoformat
+
+if TYPE_CHECKING:
+    from onvif_control.adapter.device import OnvifDevice
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,7 @@ class PtzEngine(Protocol):
     def presets(self, camera_id: str) -> list[dict[str, Any]]: ...
 
 
-Handler = Callable[[OnvifDevice, str, Command], Awaitable[Any]]
+Handler = Callable[["OnvifDevice", str, Command], Awaitable[Any]]
 
 HANDLERS: dict[Op, Handler] = {
     Op.CONTINUOUS: lambda d, p, c: d.continuous_move(p, c.pan, c.tilt, c.zoom, c.timeout),

@@ -36,7 +36,6 @@ from vms.file_modes import PRIVATE_DIR_MODE, secure_data_dir, sqlite_files
 from vms.ingest import Ingestor
 from vms.leases import JobLeases, default_node_id
 from vms.logs import install_redaction
-from vms.migrations import upgrade
 from vms.ports import Ports
 from vms.recorded_time import RecordedWindow
 from vms.roles import Component, RoleSet
@@ -290,6 +289,10 @@ class Services:
         for path in (self.config.media_dir, self.config.dock_dir, self.config.data_dir / "uploads"):
             path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
         self.store.create_dirs()
+        # Imported here: Alembic takes ~0.06 s to load, which CLI commands that do not
+        # migrate need not pay.
+        from vms.migrations import upgrade
+
         upgrade(self.db.engine)
 
     def startup_recovery(self) -> None:

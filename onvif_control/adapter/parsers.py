@@ -9,14 +9,16 @@ import decimal
 from typing import Any
 from urllib.parse import urlsplit
 
-import zeep.helpers
-
 from vms.errors import InvalidArgument
 from vms.urls import redact_credentials
 
 
 def plain(value: Any) -> Any:
     """A zeep object as JSON-safe dicts, lists and scalars (for storing capabilities)."""
+    # Imported here: zeep costs ~0.1 s, and the other readers here (device URLs) are used
+    # by commands that talk to no camera.
+    import zeep.helpers
+
     value = zeep.helpers.serialize_object(value, dict)
     return _plain(value)
 

@@ -13,9 +13,6 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from onvif_control.simulator.fleet import SimulatorFleet
-from onvif_control.simulator.scene import load_scene
-
 log = logging.getLogger(__name__)
 
 
@@ -94,6 +91,11 @@ def run(args: argparse.Namespace) -> int:
     if not 1 <= args.fps <= 60:
         print(f"error: --fps {args.fps} must be 1..60")
         return 2
+    # Imported here: the simulator (numpy, the renderer, its servers) takes ~0.15 s to
+    # load, which every other ``vms`` command would pay when the parser is built.
+    from onvif_control.simulator.fleet import SimulatorFleet
+    from onvif_control.simulator.scene import load_scene
+
     try:
         scene = load_scene(args.scene) if args.scene else None
     except (OSError, ValueError) as exc:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Iterator, Sequence
 
-from privacy_masks.detection import opencv
 from privacy_masks.detection.model import Box, Frame, Plane
 from privacy_masks.detection.tracking import Track
 from vms.errors import InvalidArgument
@@ -54,6 +53,10 @@ def redact_frame(
     margin_pixels: float = 2.0,
 ) -> None:
     """Paint ``boxes`` (widened, clipped to the picture) into ``frame`` in place."""
+    # Imported here, not at the top: OpenCV takes ~0.03 s to load, and the redaction
+    # service (and so every ``vms`` command) imports this module for ``Method``.
+    from privacy_masks.detection import opencv
+
     height, width = frame.shape[:2]
     for box in boxes:
         px = box.grown(margin, margin_pixels).pixels(width, height)
@@ -95,6 +98,8 @@ def redact_yuv(
             u[cy0:cy1, cx0:cx1] = 128
             v[cy0:cy1, cx0:cx1] = 128
             continue
+        from privacy_masks.detection import opencv  # loaded on use, as in redact_frame
+
         paint = opencv.pixelate if method is Method.PIXELATE else opencv.blur
         paint(y, x0, y0, x1, y1)
         paint(u, cx0, cy0, cx1, cy1)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
+from tests.conftest import store_env
 from tests.media import make_video
 from tests.vms.test_crash_safety import run_cli
 from vms.config import Config
@@ -175,3 +178,47 @@ def test_catalog_check_finds_damage(
         r = run_cli(config, "catalog", "check", "--repair")
         assert r.returncode == 0, r.stdout
         assert (services.store.orphans / ("f" * 64)).exists()  # moved, not deleted
+
+
+# What a command that talks to no camera, answers no WebRTC offer, redacts nothing and
+# migrates nothing must not load: each costs 0.03-0.25 s of every ``vms`` call (the CLI
+# tests run about a hundred), so their adapters import them on first use.
+NOT_LOADED_AT_START = (
+    "onvif",
+    "zeep",
+    "aiohttp",
+    "aiortc",
+    "cv2",
+    "alembic",
+    "onvif_control.simulator.camera",
+)
+
+
+def test_a_plain_command_loads_no_camera_webrtc_detection_or_migration_library(
+    config: Config, services: Services
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VMS_")}
+    env.update(VMS_DATA_DIR=str(config.data_dir), VMS_DATABASE_URL=config.effective_database_url)
+    env.update(store_env(config))
+    # ``user list`` builds the whole parser (every plugin's subcommands) and opens the
+    # services with every plugin installed; the modules loaded are printed after it.
+    script = (
+        "import sys\n"
+        "from vms.cli import main\n"
+        "code = main(['user', 'list'])\n"
+        "print('MODULES', ' '.join(sorted(sys.modules)))\n"
+        "sys.exit(code)\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", script],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "officer\tofficer\tB1" in r.stdout  # the command ran to its end
+    loaded = set(r.stdout.rsplit("MODULES ", 1)[1].split())
+    assert "vms.services" in loaded and "recorder.engine" in loaded  # the walk is real
+    assert sorted(set(NOT_LOADED_AT_START) & loaded) == []

@@ -120,7 +120,7 @@ class RtspInput:
 def encoded_packet(data: bytes, pts: int, time_base: Fraction) -> Any:
     """An ``av.Packet`` of ``data`` stamped ``pts`` in ``time_base`` (decode order =
     presentation order): what aiortc sends as it is, without decoding (the WebRTC track,
-    recorder/webrtc.py, which may not import ``av`` itself: docs/design/dependencies.md)."""
+    recorder/webrtc/peer.py, which may not import ``av`` itself: docs/design/dependencies.md)."""
     packet = av.Packet(data)
     packet.pts = packet.dts = pts
     packet.time_base = time_base

@@ -1,14 +1,14 @@
 """WebRTC live view (WHEP, RFC 9725) with aiortc: the pipeline's H.264 packets to every
 viewer, no per-viewer encode.
 
-Each viewer gets a :class:`PacketTrack` whose ``recv()`` returns ``av.Packet`` objects:
-aiortc's sender packetizes those as they are (``H264Encoder.pack``) and encodes only
-``Frame`` objects, so a pass-through camera's viewers get the camera's own packets and a
-masked camera's viewers the packets of its single mask encoder (INV-5: nothing unmasked
-exists to send; PSCS-1: masks hold on every view). A keyframe is asked of the mask
-encoder when a viewer joins or its browser reports picture loss (PLI); a pass-through
-camera's viewer waits for the next GOP (:meth:`PacketHub.subscribe_async` starts every
-queue at a keyframe).
+Each viewer gets a :class:`~recorder.webrtc.peer.PacketTrack` whose ``recv()`` returns
+``av.Packet`` objects: aiortc's sender packetizes those as they are
+(``H264Encoder.pack``) and encodes only ``Frame`` objects, so a pass-through camera's
+viewers get the camera's own packets and a masked camera's viewers the packets of its
+single mask encoder (INV-5: nothing unmasked exists to send; PSCS-1: masks hold on every
+view). A keyframe is asked of the mask encoder when a viewer joins or its browser
+reports picture loss (PLI); a pass-through camera's viewer waits for the next GOP
+(:meth:`PacketHub.subscribe_async` starts every queue at a keyframe).
 
 aiortc runs on one asyncio loop of the media role (thread ``webrtc-loop``); the web
 threads hand it coroutines and wait for the answer. The only blocking work a session
@@ -18,6 +18,10 @@ A session that has not connected ``[webrtc] connect_timeout_seconds`` after its 
 closed (no peer connection is left behind by offers whose ICE never completes); a
 session whose session cookie or token is revoked (or whose user is disabled) is closed
 within ``[web] stream_recheck_seconds`` (ACC-1).
+
+aiortc itself is imported by :mod:`recorder.webrtc.peer` only, on the first offer: it
+takes ~0.1 s to load, which a process that answers no offer (every ``vms`` command, the
+web and jobs roles) need not pay.
 """
 
 from __future__ import annotations
@@ -32,22 +36,18 @@ import threading
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from aiortc import (
-    RTCConfiguration,
-    RTCPeerConnection,
-    RTCRtpSender,
-    RTCSessionDescription,
-)
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
-
-from recorder.fanout import EncodedPacket, Interruption, Item, PacketHub
+from recorder.fanout import PacketHub
 from vms.auth.permissions import Actor
 from vms.auth.sessions import Credential
 from vms.clock import Clock
 from vms.errors import InvalidArgument, NotFound, Unavailable
-from vms.media.stream import encoded_packet
+
+if TYPE_CHECKING:
+    from aiortc import RTCPeerConnection, RTCRtpSender
+
+    from recorder.webrtc.peer import PacketTrack
 
 log = logging.getLogger(__name__)
 
@@ -94,60 +94,6 @@ def annexb_parameter_sets(extradata: bytes) -> bytes:
     except IndexError:
         return b""
     return bytes(out)
-
-
-# -- the track ------------------------------------------------------------------------------
-
-
-class PacketTrack(MediaStreamTrack):
-    """A video track that yields the hub's encoded packets (``av.Packet``, Annex B,
-    90 kHz pts), never frames: aiortc sends them without re-encoding.
-
-    Subscribes to the hub on the first ``recv`` (when the peer connection is up), from
-    the next keyframe on; keyframes are sent with the stream's SPS/PPS in front when
-    they do not carry them (browsers need them before the first IDR). Timestamps stay
-    increasing across camera reconnects (a new stream starts at pts 0)."""
-
-    kind = "video"
-
-    def __init__(self, hub: PacketHub, on_join: Callable[[], None]) -> None:
-        super().__init__()
-        self.hub = hub
-        self._on_join = on_join
-        self._queue: asyncio.Queue[Item] | None = None
-        self._offset = 0
-        self._last = -1
-        self.packets_sent = 0
-
-    async def recv(self) -> Any:  # av.Packet
-        if self.readyState != "live":
-            raise MediaStreamError
-        if self._queue is None:
-            self._queue = self.hub.subscribe_async(asyncio.get_running_loop(), maxsize=90)
-            self._on_join()
-        while True:
-            item = await self._queue.get()
-            if isinstance(item, Interruption):
-                continue  # the queue resumes at the next keyframe
-            return self._packet(item)
-
-    def _packet(self, item: EncodedPacket) -> Any:  # av.Packet
-        data = item.data
-        if item.keyframe and 7 not in nal_types(data):
-            data = annexb_parameter_sets(item.info.extradata) + data
-        pts = round(item.pts * item.info.time_base * VIDEO_CLOCK) + self._offset
-        if pts <= self._last:  # the stream restarted: continue after the last one
-            self._offset += self._last + VIDEO_CLOCK // 10 - pts
-            pts = self._last + VIDEO_CLOCK // 10
-        self._last = pts
-        self.packets_sent += 1
-        return encoded_packet(data, pts, VIDEO_TIME_BASE)
-
-    def stop(self) -> None:
-        super().stop()
-        if self._queue is not None:
-            self.hub.unsubscribe_async(self._queue)
-            self._queue = None
 
 
 # -- sessions -------------------------------------------------------------------------------
@@ -309,22 +255,18 @@ class WhepGateway:
         credential: Credential | None,
         hub: PacketHub,
     ) -> WhepAnswer:
+        from recorder.webrtc import peer
+
         session_id = secrets.token_urlsafe(18)
-        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        track = PacketTrack(hub, lambda: self.keyframe(camera_id))
+        pc = peer.new_peer_connection()
+        track = peer.PacketTrack(hub, lambda: self.keyframe(camera_id))
         try:
             # The transceiver exists before the offer is applied, so the offer's video
             # section takes it and negotiates H.264 only (the packets we have).
             transceiver = pc.addTransceiver(track, direction="sendonly")
-            transceiver.setCodecPreferences(
-                [
-                    c
-                    for c in RTCRtpSender.getCapabilities("video").codecs
-                    if c.mimeType.lower() in ("video/h264", "video/rtx")
-                ]
-            )
+            transceiver.setCodecPreferences(peer.h264_codecs())
             sender = transceiver.sender
-            await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+            await pc.setRemoteDescription(peer.offer_description(sdp))
             await pc.setLocalDescription(await pc.createAnswer())
         except InvalidArgument:
             track.stop()
