@@ -26,6 +26,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.peers import seaweedfs as seaweedfs_peer
+from tests.peers.media_node import store_env as store_env  # subprocesses: the same store
 from vms.audit.log import SYSTEM_ROLE, Who
 from vms.auth.permissions import Actor
 from vms.clock import ManualClock
@@ -166,20 +167,6 @@ def config(
     if store_backend == "s3":
         return make_config(data_dir, url, **s3_overrides(request.getfixturevalue("seaweedfs")))
     return make_config(data_dir, url)
-
-
-def store_env(config: Config) -> dict[str, str]:
-    """The environment that gives a subprocess (``vms ...``) the same media store."""
-    if config.store.backend != "s3":
-        return {}
-    return {
-        "VMS_STORE_BACKEND": "s3",
-        "VMS_STORE_ENDPOINT": config.store.endpoint,
-        "VMS_STORE_BUCKET": config.store.bucket,
-        "VMS_STORE_ACCESS_KEY_ID": config.store.access_key_id,
-        "VMS_STORE_SECRET_ACCESS_KEY": config.store.secret_access_key,
-        "VMS_STORE_PART_BYTES": str(config.store.part_bytes),
-    }
 
 
 @pytest.fixture

@@ -11,9 +11,6 @@ which need the internal API of issue 13.2.)"""
 from __future__ import annotations
 
 import datetime as dt
-import os
-import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -25,7 +22,8 @@ from sqlalchemy import select
 
 from onvif_control.plugin import get as get_control
 from onvif_control.simulator import SimulatedCamera
-from tests.conftest import make_config, s3_overrides, store_env
+from tests.conftest import make_config, s3_overrides
+from tests.peers.media_node import MediaNode, vms_env
 from tests.recorder.conftest import PASSWORD, USERNAME, onboard, wait_for
 from tests.recorder.test_reliability import gaps, items
 from tests.recorder.test_salvage import assert_no_overlaps
@@ -48,49 +46,6 @@ def config(database: tuple[str, Path], request: pytest.FixtureRequest) -> Config
 @pytest.fixture
 def clock() -> Clock:
     return SystemClock()  # the nodes run in real time
-
-
-class Node:
-    """``vms serve --role media`` as a process of its own, with its own data folder
-    (spool, temp files) and the test's database and S3 store."""
-
-    def __init__(self, config: Config, root: Path, name: str) -> None:
-        self.name = name
-        data = root / name
-        data.mkdir()
-        shutil.copytree(config.data_dir / "secrets", data / "secrets")  # credentials key
-        env = {k: v for k, v in os.environ.items() if not k.startswith("VMS_")}
-        env.update(
-            VMS_DATA_DIR=str(data),
-            VMS_DATABASE_URL=config.effective_database_url,
-            VMS_INGEST_MIN_FREE_BYTES="0",
-            VMS_RECORDER_SEGMENT_SECONDS="2",
-            VMS_RECORDER_RECONCILE_SECONDS="1",
-            VMS_CLUSTER_CAMERA_OWNERSHIP="true",
-            VMS_CLUSTER_CAMERA_LEASE_SECONDS="3",
-            VMS_CLUSTER_NODE_ID=name,
-            **store_env(config),
-        )
-        self.log = (root / f"{name}.log").open("w")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "vms.cli", "serve", "--role", "media", "--port", "0"],
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def kill(self) -> None:
-        os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self.log.close()
 
 
 @pytest.fixture
@@ -123,7 +78,7 @@ def test_a_killed_media_node_loses_its_camera_to_the_other_within_15_s_OPS_4(
 ) -> None:
     ids = [onboard(services, cam, name=cam.name) for cam in cams]
     get_control(services).close()  # the test process records nothing itself
-    nodes = [Node(config, tmp_path, "node-a"), Node(config, tmp_path, "node-b")]
+    nodes = [MediaNode(config, tmp_path, "node-a"), MediaNode(config, tmp_path, "node-b")]
     try:
 
         def spread() -> bool:
@@ -150,15 +105,9 @@ def test_a_killed_media_node_loses_its_camera_to_the_other_within_15_s_OPS_4(
     finally:
         for node in nodes:
             node.stop()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VMS_")}
-    env.update(
-        VMS_DATA_DIR=str(config.data_dir),
-        VMS_DATABASE_URL=config.effective_database_url,
-        **store_env(config),
-    )
     check = subprocess.run(
         [sys.executable, "-m", "vms.cli", "catalog", "check", "--level", "hash"],
-        env=env,
+        env=vms_env(config),
         capture_output=True,
         text=True,
         timeout=120,

@@ -1,0 +1,94 @@
+"""A media node as a process of its own: ``vms serve --role media`` with camera
+ownership on (issue 13.1), its own data folder (spool, temp files, logs) and a given
+database and media store. Used by the cluster test (tests/recorder/test_cluster_nodes.py)
+and the failover benchmark (bench/bench_failover.py); stopped by its PID."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from vms.config import Config
+
+# Short rounds, so that a test sees a takeover in seconds: the lease must outlast the
+# reconcile round (the configuration refuses otherwise).
+FAST = {
+    "VMS_RECORDER_SEGMENT_SECONDS": "2",
+    "VMS_RECORDER_RECONCILE_SECONDS": "1",
+    "VMS_CLUSTER_CAMERA_LEASE_SECONDS": "3",
+}
+
+
+def store_env(config: Config) -> dict[str, str]:
+    """The environment that gives a subprocess (``vms ...``) the same media store."""
+    if config.store.backend != "s3":
+        return {}
+    return {
+        "VMS_STORE_BACKEND": "s3",
+        "VMS_STORE_ENDPOINT": config.store.endpoint,
+        "VMS_STORE_BUCKET": config.store.bucket,
+        "VMS_STORE_ACCESS_KEY_ID": config.store.access_key_id,
+        "VMS_STORE_SECRET_ACCESS_KEY": config.store.secret_access_key,
+        "VMS_STORE_PART_BYTES": str(config.store.part_bytes),
+    }
+
+
+def vms_env(config: Config, data_dir: Path | None = None) -> dict[str, str]:
+    """This process's environment without its ``VMS_*`` settings, plus the database,
+    the store and ``data_dir`` (default: the config's) of ``config``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VMS_")}
+    env.update(
+        VMS_DATA_DIR=str(data_dir or config.data_dir),
+        VMS_DATABASE_URL=config.effective_database_url,
+        **store_env(config),
+    )
+    return env
+
+
+class MediaNode:
+    def __init__(
+        self, config: Config, root: Path, name: str, settings: Mapping[str, str] = FAST
+    ) -> None:
+        self.config, self.name, self.settings = config, name, dict(settings)
+        self.data = root / name
+        if not self.data.exists():
+            self.data.mkdir(parents=True)
+            # The camera credentials' key (and the S3 key, if kept there) are shared.
+            shutil.copytree(config.data_dir / "secrets", self.data / "secrets")
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    def start(self) -> None:
+        env = vms_env(self.config, self.data)
+        env.update(
+            VMS_INGEST_MIN_FREE_BYTES="0",
+            VMS_CLUSTER_CAMERA_OWNERSHIP="true",
+            VMS_CLUSTER_NODE_ID=self.name,
+            **self.settings,
+        )
+        with (self.data / "node.log").open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "vms.cli", "serve", "--role", "media", "--port", "0"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    def kill(self) -> None:
+        """SIGKILL: no clean-up of any kind, as a machine lost."""
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
