@@ -15,6 +15,8 @@ from pathlib import Path
 
 from vms.config import Config
 
+ROOT = Path(__file__).resolve().parents[3]
+
 # Short rounds, so that a test sees a takeover in seconds: the lease must outlast the
 # reconcile round (the configuration refuses otherwise).
 FAST = {
@@ -66,6 +68,8 @@ class MediaNode:
     def start(self) -> None:
         env = vms_env(self.config, self.data)
         env.update(
+            # This checkout's code, whatever the venv's editable install points at.
+            PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
             VMS_INGEST_MIN_FREE_BYTES="0",
             VMS_CLUSTER_CAMERA_OWNERSHIP="true",
             VMS_CLUSTER_NODE_ID=self.name,
