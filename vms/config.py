@@ -11,6 +11,7 @@ which a test keeps in step with this module.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import os
 import re
 import tomllib
@@ -474,6 +475,10 @@ class ClusterConfig:
     # Cameras this node takes at most (0: no limit), and the URL other roles reach it at.
     capacity: int = 0
     internal_url: str = ""
+
+    @property
+    def camera_lease(self) -> dt.timedelta:
+        return dt.timedelta(seconds=self.camera_lease_seconds)
 
     def __post_init__(self) -> None:
         if not self.camera_lease_seconds >= 1:

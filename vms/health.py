@@ -172,7 +172,16 @@ class HealthListener:
                 self.services.config.secrets_dir,
             )
             if allowed:
-                self._send(request, 200, metrics.CONTENT_TYPE, metrics.render(self.services.db))
+                self._send(
+                    request,
+                    200,
+                    metrics.CONTENT_TYPE,
+                    metrics.render(
+                        self.services.db,
+                        self.services.clock,
+                        self.services.config.cluster.camera_lease,
+                    ),
+                )
             else:
                 self._send(request, 403, "application/json", json.dumps(METRICS_REFUSED).encode())
         else:

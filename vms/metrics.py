@@ -17,6 +17,7 @@ or a credential (who may read ``/metrics`` at all: :func:`metrics_allowed`).
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
 import ipaddress
 import logging
@@ -29,8 +30,17 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
+from vms.clock import Clock
 from vms.db.engine import Database
-from vms.db.models import Camera, Export, RecordingGap, RecordingState, Redaction
+from vms.db.models import (
+    Camera,
+    CameraLease,
+    Export,
+    MediaNode,
+    RecordingGap,
+    RecordingState,
+    Redaction,
+)
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +81,10 @@ class DatabaseCollector(Collector):
     read-only session per scrape. With the database away it reports
     ``vms_database_up 0`` instead of failing the scrape."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, clock: Clock, lease: dt.timedelta) -> None:
         self.db = db
+        self.clock = clock
+        self.lease = lease
 
     def collect(self) -> Iterator[Metric]:
         up = GaugeMetricFamily("vms_database_up", "Whether the scrape could read the database.")
@@ -90,6 +102,16 @@ class DatabaseCollector(Collector):
     def _read(self) -> Iterator[Metric]:
         with self.db.session() as s:
             cameras = list(s.execute(select(Camera.id, Camera.health)))
+            now = self.clock.now()
+            nodes = list(s.execute(select(MediaNode.node_id, MediaNode.heartbeat_at)))
+            leases = dict(
+                s.execute(
+                    select(CameraLease.node_id, func.count())
+                    .where(CameraLease.expires_at > now, CameraLease.node_id.is_not(None))
+                    .group_by(CameraLease.node_id)
+                ).all()
+            )
+            lease_span = self.lease
             switched = {
                 row.camera_id: row.enabled
                 for row in s.execute(select(RecordingState.camera_id, RecordingState.enabled))
@@ -163,12 +185,27 @@ class DatabaseCollector(Collector):
             for state in QUEUE_STATES:
                 queue.add_metric([kind, state], seen.get((kind, state), 0))
         yield queue
+        # Media nodes (issue 13.1): alive by heartbeat, and the cameras each records.
+        alive = GaugeMetricFamily(
+            "vms_media_node_alive",
+            "1 while the media node's heartbeat is within a camera lease.",
+            labels=["node"],
+        )
+        held = GaugeMetricFamily(
+            "vms_media_node_cameras", "Cameras the media node holds the lease of.", labels=["node"]
+        )
+        for node_id, heartbeat in sorted(nodes):
+            alive.add_metric([node_id], 1 if heartbeat > now - lease_span else 0)
+            held.add_metric([node_id], leases.get(node_id, 0))
+        yield alive
+        yield held
 
 
-def render(db: Database) -> bytes:
-    """The Prometheus text exposition: this process's metrics, then the database's."""
+def render(db: Database, clock: Clock, camera_lease: dt.timedelta) -> bytes:
+    """The Prometheus text exposition: this process's metrics, then the database's
+    (``camera_lease``: how long a media node stays alive without a heartbeat)."""
     scrape = CollectorRegistry(auto_describe=False)
-    scrape.register(DatabaseCollector(db))
+    scrape.register(DatabaseCollector(db, clock, camera_lease))
     return generate_latest(REGISTRY) + generate_latest(scrape)
 
 

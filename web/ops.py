@@ -42,4 +42,7 @@ def metrics_text() -> Response:
         response = jsonify(METRICS_REFUSED)
         response.status_code = 403
         return response
-    return Response(metrics.render(svc.db), content_type=metrics.CONTENT_TYPE)
+    return Response(
+        metrics.render(svc.db, svc.clock, svc.config.cluster.camera_lease),
+        content_type=metrics.CONTENT_TYPE,
+    )

@@ -192,3 +192,20 @@ def test_vms_cluster_status_lists_nodes_their_cameras_and_job_leases(
     assert main(["cluster", "status"]) == 0
     text = capsys.readouterr().out
     assert "node-x" in text and "alive" in text and "c1, c2" in text and "purge" in text
+
+
+def test_metrics_show_each_media_node_alive_or_not_and_its_cameras(
+    services: Services, clock: ManualClock
+) -> None:
+    """Issue 13.7: cameras per node and whether the node is alive, from the leases."""
+    from vms import metrics
+
+    a, b = nodes(services, clock, "node-a", "node-b")
+    a.round(["c1", "c2", "c3"])
+    clock.advance(LEASE + dt.timedelta(seconds=1))  # a dies
+    b.round(["c1", "c2", "c3"])
+    text = metrics.render(services.db, clock, LEASE).decode()
+    assert 'vms_media_node_alive{node="node-a"} 0.0' in text
+    assert 'vms_media_node_alive{node="node-b"} 1.0' in text
+    assert 'vms_media_node_cameras{node="node-a"} 0.0' in text
+    assert 'vms_media_node_cameras{node="node-b"} 3.0' in text

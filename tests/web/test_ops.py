@@ -147,6 +147,8 @@ def test_metrics_show_cameras_gaps_queues_and_process_figures_OPS_1_OPS_4(
     assert 'vms_job_queue{kind="export",state="queued"} 0.0' in text
     assert 'vms_job_queue{kind="redaction",state="running"} 0.0' in text
     assert "vms_database_up 1.0" in text
+    for name in ("vms_media_node_alive", "vms_media_node_cameras"):
+        assert f"# TYPE {name} gauge" in text, name
     for name in (
         "vms_ingest_seconds",
         "vms_ptz_command_seconds",
