@@ -408,6 +408,21 @@ def cmd_cluster_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cluster_pin(args: argparse.Namespace) -> int:
+    """Pin a camera to a media node, or clear the pin (audited)."""
+    from vms.leases import pin_camera
+
+    if args.clear == bool(args.node):
+        raise InvalidArgument("give a node to pin the camera to, or --clear (not both)")
+    services = open_services(args)
+    try:
+        before = pin_camera(services.db, services.audit, args.camera, args.node, cli_actor())
+    finally:
+        services.close()
+    print(f"camera {args.camera}: pinned to {args.node or 'no node'} (was {before or 'none'})")
+    return 0
+
+
 def cmd_catalog_check(args: argparse.Namespace) -> int:
     services = open_services(args)
     try:
@@ -559,6 +574,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = cluster.add_parser("status", help="media nodes, cameras they hold, job leases")
     p.add_argument("--json", action="store_true", help="as JSON")
     p.set_defaults(func=cmd_cluster_status)
+    p = cluster.add_parser(
+        "pin", help="record a camera on one media node while it lives (or --clear)"
+    )
+    p.add_argument("camera")
+    p.add_argument("node", nargs="?", help="the node id ([cluster] node_id)")
+    p.add_argument("--clear", action="store_true", help="remove the pin")
+    p.set_defaults(func=cmd_cluster_pin)
 
     catalog = sub.add_parser("catalog", help="catalog maintenance").add_subparsers(
         dest="catalog_cmd", required=True

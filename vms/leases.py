@@ -36,10 +36,11 @@ from sqlalchemy import CursorResult, Executable, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from vms.audit.log import AuditLog, Who
 from vms.clock import Clock
 from vms.db.engine import Database
-from vms.db.models import CameraLease, JobLease, MediaNode
-from vms.errors import Conflict
+from vms.db.models import Camera, CameraLease, JobLease, MediaNode
+from vms.errors import Conflict, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -282,3 +283,24 @@ def job_status(db: Database) -> list[JobStatus]:
             JobStatus(j.name, j.holder, j.expires_at, j.started_at, j.finished_at)
             for j in s.execute(select(JobLease).order_by(JobLease.name)).scalars()
         ]
+
+
+def pin_camera(
+    db: Database, audit: AuditLog, camera_id: str, node_id: str | None, by: Who
+) -> str | None:
+    """Pin ``camera_id`` to media node ``node_id`` (None: unpin); audited
+    ``cluster.pin`` with the old and new pin. Honoured while that node is alive: its
+    holder hands the camera over at its next round (recorder/ownership.py). Returns the
+    previous pin. NotFound for a camera that is not registered."""
+    with db.transaction() as s:
+        if s.get(Camera, camera_id) is None:
+            raise NotFound(f"camera {camera_id!r} is not registered")
+        row = s.get(CameraLease, camera_id)
+        if row is None:
+            row = CameraLease(camera_id=camera_id, token=0)
+            s.add(row)
+        before, row.pinned_node = row.pinned_node, node_id
+        audit.append(
+            s, by, "cluster.pin", f"camera:{camera_id}", details={"from": before, "to": node_id}
+        )
+    return before

@@ -209,3 +209,55 @@ def test_metrics_show_each_media_node_alive_or_not_and_its_cameras(
     assert 'vms_media_node_alive{node="node-b"} 1.0' in text
     assert 'vms_media_node_cameras{node="node-a"} 0.0' in text
     assert 'vms_media_node_cameras{node="node-b"} 3.0' in text
+
+
+def test_an_admin_pins_a_camera_with_the_cli_and_it_moves_audited(
+    services: Services,
+    clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from sqlalchemy import select
+
+    from vms.cli import main
+    from vms.db.models import AuditEntry, Camera, Device
+
+    with services.db.transaction() as s:
+        s.add(Device(id="c1", kind="fixed", name="c1", created_at=NOW))
+        s.flush()
+        s.add(
+            Camera(
+                id="c1",
+                name="corner",
+                onvif_url="http://127.0.0.1:1/onvif",
+                username="u",
+                password_enc="-",
+                profile_token="p",
+                capabilities={},
+                presets=[],
+                calibration={},
+                health="unknown",
+                created_at=NOW,
+                updated_at=NOW,
+            )
+        )
+    a, b = nodes(services, clock, "node-a", "node-b")
+    a.round(["c1"])
+    b.round(["c1"])
+    monkeypatch.setenv("VMS_DATA_DIR", str(services.config.data_dir))
+    monkeypatch.setenv("VMS_DATABASE_URL", services.config.database_url)
+    assert main(["cluster", "pin", "c1", "node-b"]) == 0
+    assert "pinned to node-b (was none)" in capsys.readouterr().out
+    a.round(["c1"])  # the holder hands it over
+    assert list(b.round(["c1"])) == ["c1"]
+    assert main(["cluster", "pin", "c1", "--clear"]) == 0
+    assert main(["cluster", "pin", "ghost", "node-b"]) != 0  # not registered: NotFound
+    assert main(["cluster", "pin", "c1"]) != 0  # neither a node nor --clear
+    with services.db.session() as s:
+        pins = [
+            e.details
+            for e in s.execute(
+                select(AuditEntry).where(AuditEntry.action == "cluster.pin")
+            ).scalars()
+        ]
+    assert pins == [{"from": None, "to": "node-b"}, {"from": "node-b", "to": None}]
