@@ -178,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
             failovers, reconciles = measure(services, work, args.trials)
         finally:
             services.close()
+        shutil.rmtree(work, ignore_errors=True)  # kept after a failure: the nodes' logs
     finally:
         _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     round_s = float(FAST["VMS_RECORDER_RECONCILE_SECONDS"])
