@@ -46,6 +46,7 @@ MAX_SAMPLES = 4096  # per camera, on top of the time bound
 CAMERA_LIST_SECONDS = 3.0  # how often newly onboarded cameras are picked up
 SPEED_BASE = 0.1  # seconds between the two samples that estimate the speed
 STATUS_GRACE = 0.3  # seconds after a continuous move during which IDLE is not believed
+IDLE_REPLIES_TO_END = 2  # IDLE replies in a row that end a continuous move's limit watch
 
 LimitStop = Callable[[str, Pose], None]
 
@@ -60,6 +61,8 @@ class _Track:
     last_published: tuple[float, float, float, bool] | None = None
     failing: bool = False
     slow: bool = False  # the last reply took longer than the masks allow
+    # Replies in a row that said IDLE during a continuous move (see _poll).
+    idle_replies: int = 0
     # Every measured pose, slow replies too: the software-limit look-ahead needs a speed
     # even on a link too slow for the masks to use its poses.
     measured: collections.deque[PoseSample] = field(
@@ -193,6 +196,7 @@ class PoseTracker:
             moving = velocity is not None and any(abs(v) > 1e-9 for v in velocity)
             track.velocity = velocity if moving else None
             track.velocity_since = self.clock.monotonic()
+            track.idle_replies = 0
             track.fast_until = track.velocity_since + self.settle_seconds
             self._urgent.add(camera_id)
 
@@ -315,6 +319,14 @@ class PoseTracker:
             velocity = track.velocity
             # A reply to a request sent before the move was commanded says nothing about it.
             after_command = started > track.velocity_since + STATUS_GRACE
+            # The move ended by itself only when two replies in a row say so: one IDLE
+            # (a camera still accelerating, a reply computed before the move began on a
+            # slow link) must not end the limit watch while the camera goes on turning.
+            if velocity is not None and after_command and not status.moving:
+                track.idle_replies += 1
+            else:
+                track.idle_replies = 0
+            ended = track.idle_replies >= IDLE_REPLIES_TO_END
             fast = (
                 status.moving or velocity is not None or self.clock.monotonic() < track.fast_until
             )
@@ -329,7 +341,7 @@ class PoseTracker:
             )
         elif was_slow and not slow:
             log.info("camera %s: GetStatus replies fast again", camera_id)
-        if velocity is not None and not status.moving and after_command:
+        if velocity is not None and ended:
             # The camera stopped by itself (ContinuousMove timeout).
             self.continuous(camera_id, None)
             velocity = None
