@@ -14,7 +14,6 @@ import datetime as dt
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,7 +23,8 @@ from onvif_control.plugin import get as get_control
 from onvif_control.simulator import SimulatedCamera
 from tests.conftest import make_config, s3_overrides
 from tests.peers.media_node import MediaNode, vms_env
-from tests.recorder.conftest import PASSWORD, USERNAME, onboard, wait_for
+from tests.recorder.conftest import onboard, wait_for
+from tests.recorder.test_ownership_nodes import cams as cams  # the fixture: 2 cameras
 from tests.recorder.test_reliability import gaps, items
 from tests.recorder.test_salvage import assert_no_overlaps
 from vms.clock import Clock, SystemClock
@@ -46,22 +46,6 @@ def config(database: tuple[str, Path], request: pytest.FixtureRequest) -> Config
 @pytest.fixture
 def clock() -> Clock:
     return SystemClock()  # the nodes run in real time
-
-
-@pytest.fixture
-def cams() -> Iterator[list[SimulatedCamera]]:
-    made = []
-    try:
-        for name in ("cam1", "cam2"):
-            cam = SimulatedCamera(
-                name, size=(320, 180), fps=10, username=USERNAME, password=PASSWORD
-            )
-            cam.start()
-            made.append(cam)
-        yield made
-    finally:
-        for cam in made:
-            cam.stop()
 
 
 def holders(services: Services) -> dict[str, str | None]:
