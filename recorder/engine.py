@@ -271,6 +271,11 @@ class Recorder:
                     reason = StopReason("removed", "camera removed from the registry", now)
                 self._followed.pop(camera_id, None)
                 self.remove_camera(camera_id, reason)
+                if self.ownership is not None:
+                    self.ownership.release(camera_id)  # stopped: the next holder may start
+            if self.ownership is not None:
+                for camera_id in set(self.ownership.leaving) - set(self._cameras):
+                    self.ownership.release(camera_id)  # given up before it ever started
             for spec in todo.restart:
                 log.info("camera %s: settings changed -> restarting", spec.camera_id)
                 self._restart(spec, StopReason("reconfigured", "camera settings changed"))

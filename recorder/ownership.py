@@ -126,6 +126,11 @@ class Ownership:
         self.capacity = capacity
         self.internal_url = internal_url or None
         self.tokens: dict[str, int] = {}  # the cameras this node holds, with their tokens
+        # Cameras this node gives up, still held (renewed) until the engine has stopped
+        # them and :meth:`release` hands them back: the next holder starts only after
+        # this node's last segment and its gap are written, so the two never overlap
+        # (OPS-4): the new holder continues the gap this node left open.
+        self.leaving: dict[str, int] = {}
 
     def round(self, cameras: Iterable[str]) -> dict[str, int]:
         """One round (heartbeat, renew, claim, hand back) for the registry's ``cameras``;
@@ -150,13 +155,18 @@ class Ownership:
         live[self.node_id] = self.capacity
         wanted = assign(registered, rows, live, now)
         held: dict[str, int] = {}
+        for camera, token in list(self.leaving.items()):
+            if not self._renew(camera, token, now):
+                del self.leaving[camera]  # taken over meanwhile: nothing to hand back
         for camera in sorted(registered | set(self.tokens)):
             mine = wanted.get(camera) == self.node_id
             token = self.tokens.get(camera)
+            if camera in self.leaving:
+                continue  # being stopped here; claimable once released
             if token is not None and mine and self._renew(camera, token, now):
                 held[camera] = token
             elif token is not None and not mine:
-                self._hand_back(camera, token)
+                self.leaving[camera] = token
             elif token is None and mine:
                 claimed = self._claim(camera, tokens.get(camera, 0), now)
                 if claimed is not None:
@@ -168,12 +178,18 @@ class Ownership:
         self.tokens = held
         return dict(held)
 
+    def release(self, camera: str) -> None:
+        """Hand back a camera :meth:`round` gave up, once the engine has stopped it."""
+        token = self.leaving.pop(camera, None)
+        if token is not None:
+            self._hand_back(camera, token)
+
     def release_all(self) -> None:
         """Hand every camera back at once (a clean stop: no wait for the leases to
         expire) and stop the heartbeat."""
-        for camera, token in sorted(self.tokens.items()):
+        for camera, token in sorted({**self.tokens, **self.leaving}.items()):
             self._hand_back(camera, token)
-        self.tokens = {}
+        self.tokens, self.leaving = {}, {}
         with self.db.transaction() as s:
             node = s.get(MediaNode, self.node_id)
             if node is not None:

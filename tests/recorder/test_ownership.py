@@ -71,6 +71,12 @@ def nodes(services: Services, clock: ManualClock, *names: str) -> list[Ownership
     return [Ownership(services.db, clock, name, LEASE) for name in names]
 
 
+def stopped(node: Ownership) -> None:
+    """What the engine does once it has stopped the cameras a round gave up."""
+    for camera in list(node.leaving):
+        node.release(camera)
+
+
 def holders(db: Database) -> dict[str, str | None]:
     with db.session() as s:
         return {r.camera_id: r.node_id for r in s.query(CameraLease).all()}
@@ -83,8 +89,12 @@ def test_two_nodes_share_the_cameras_and_a_dead_one_is_taken_over(
     assert set(a.round(CAMERAS)) == set(CAMERAS)  # alone: all of them
     b.round(CAMERAS)  # b joins: a still holds every lease, b gets none yet
     assert b.tokens == {}
-    a.round(CAMERAS)  # a hands back what is over its share
-    b.round(CAMERAS)  # b takes it
+    a.round(CAMERAS)  # a gives up what is over its share: it stops them first
+    assert sorted(a.leaving) == ["c4", "c5"] and sorted(a.tokens) == ["c1", "c2", "c3"]
+    b.round(CAMERAS)  # still held (renewed) while a stops them: b waits
+    assert b.tokens == {} and set(holders(services.db).values()) == {"node-a"}
+    stopped(a)  # a's last segments and gaps are written: handed back
+    b.round(CAMERAS)  # b takes them
     assert sorted(a.tokens) == ["c1", "c2", "c3"] and sorted(b.tokens) == ["c4", "c5"]
     assert holders(services.db) == {c: ("node-a" if c in a.tokens else "node-b") for c in CAMERAS}
     status = {n.node_id: n for n in cluster_status(services.db, clock, LEASE)}
@@ -110,7 +120,8 @@ def test_a_pinned_camera_moves_only_once_its_holder_hands_it_back(
     with services.db.transaction() as s:
         s.get_one(CameraLease, "c1").pinned_node = "node-b"
     assert b.round(["c1"]) == {}  # a's lease is valid: never two recorders at once
-    assert a.round(["c1"]) == {}  # a sees the pin and hands it back
+    assert a.round(["c1"]) == {}  # a sees the pin and gives it up
+    stopped(a)
     assert list(b.round(["c1"])) == ["c1"]
 
 
@@ -120,6 +131,7 @@ def test_a_camera_removed_from_the_registry_is_handed_back_and_a_clean_stop_free
     (a,) = nodes(services, clock, "node-a")
     a.round(["c1", "c2"])
     assert list(a.round(["c1"])) == ["c1"]
+    stopped(a)
     assert holders(services.db)["c2"] is None
     a.release_all()
     assert holders(services.db)["c1"] is None
@@ -248,7 +260,8 @@ def test_an_admin_pins_a_camera_with_the_cli_and_it_moves_audited(
     monkeypatch.setenv("VMS_DATABASE_URL", services.config.database_url)
     assert main(["cluster", "pin", "c1", "node-b"]) == 0
     assert "pinned to node-b (was none)" in capsys.readouterr().out
-    a.round(["c1"])  # the holder hands it over
+    a.round(["c1"])  # the holder gives it up
+    stopped(a)
     assert list(b.round(["c1"])) == ["c1"]
     assert main(["cluster", "pin", "c1", "--clear"]) == 0
     assert main(["cluster", "pin", "ghost", "node-b"]) != 0  # not registered: NotFound
