@@ -475,6 +475,9 @@ class ClusterConfig:
     # Cameras this node takes at most (0: no limit), and the URL other roles reach it at.
     capacity: int = 0
     internal_url: str = ""
+    # How long a web process waits for a media node's internal API (issue 13.2), per
+    # connection attempt and per read, before it answers 503 naming the node.
+    internal_timeout_seconds: float = 5.0
 
     @property
     def camera_lease(self) -> dt.timedelta:
@@ -485,6 +488,11 @@ class ClusterConfig:
             raise InvalidArgument(
                 f"[cluster] camera_lease_seconds must be at least 1, not "
                 f"{self.camera_lease_seconds}"
+            )
+        if not 0 < self.internal_timeout_seconds <= 300:
+            raise InvalidArgument(
+                "[cluster] internal_timeout_seconds must be above 0 and at most 300, not "
+                f"{self.internal_timeout_seconds}"
             )
         if self.capacity < 0:
             raise InvalidArgument(f"[cluster] capacity must be 0 or more, not {self.capacity}")

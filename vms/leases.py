@@ -268,6 +268,33 @@ def cluster_status(db: Database, clock: Clock, lease: dt.timedelta) -> list[Node
 
 
 @dataclass(frozen=True)
+class CameraOwner:
+    """Where a camera is served now (issue 13.2): the media node holding its lease while
+    the lease is valid (None: between nodes, or none alive), and that node's internal
+    API."""
+
+    registered: bool
+    node_id: str | None = None
+    internal_url: str | None = None
+
+
+def camera_owner(db: Database, clock: Clock, camera_id: str) -> CameraOwner:
+    """Is ``camera_id`` registered, and who holds its unexpired lease."""
+    now = clock.now()
+    with db.session() as s:
+        if s.get(Camera, camera_id) is None:
+            return CameraOwner(registered=False)
+        row = s.execute(
+            select(CameraLease.node_id, MediaNode.internal_url)
+            .join(MediaNode, MediaNode.node_id == CameraLease.node_id, isouter=True)
+            .where(CameraLease.camera_id == camera_id, CameraLease.expires_at > now)
+        ).first()
+    if row is None or row[0] is None:
+        return CameraOwner(registered=True)
+    return CameraOwner(True, row[0], row[1])
+
+
+@dataclass(frozen=True)
 class JobStatus:
     name: str
     holder: str | None

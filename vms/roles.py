@@ -28,7 +28,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from vms.config import Config
 from vms.errors import FailedPrecondition, InvalidArgument
@@ -91,6 +91,15 @@ class Serving:
     demo: bool
 
 
+class Listener(Protocol):
+    """The small HTTP server of a process without the web app."""
+
+    @property
+    def port(self) -> int: ...
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+
+
 @dataclass
 class RoleSet:
     """The components plugins contributed, and the ports read outside components
@@ -99,6 +108,9 @@ class RoleSet:
     components: list[Component] = field(default_factory=list)
     readers: list[tuple[str, type, str]] = field(default_factory=list)
     serving: Serving | None = None  # set by serve() before anything starts
+    # The HTTP listener of a media-role process without the web app: health, metrics and
+    # the internal API (contributed by the web package, issue 13.2); None: health only.
+    node_listener: Callable[[Services, str, int], Listener] | None = None
 
     def add(self, component: Component) -> None:
         self.components.append(component)
@@ -259,8 +271,12 @@ def serve(
         if main is not None:
             main.start()  # the web app settles the heap itself, once it is built
         else:
-            # No web app: a small listener for /healthz, /readyz, /metrics (issue 13.7).
-            health = HealthListener(services, config.web.host, config.web.port)
+            # No web app: a small listener for /healthz, /readyz, /metrics (issue 13.7),
+            # and on a media node the internal API web processes forward to (13.2).
+            make: Callable[[Services, str, int], Listener] = HealthListener
+            if "media" in runner.roles and services.roles.node_listener is not None:
+                make = services.roles.node_listener
+            health = make(services, config.web.host, config.web.port)
             health.start()
             settle_heap()
             print(

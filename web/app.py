@@ -13,7 +13,7 @@ from werkzeug.exceptions import HTTPException
 from vms.errors import Unauthenticated, VMSError
 from vms.secrets import load_or_create_key
 from vms.services import Services
-from web import hardening, limits, ops, security
+from web import hardening, limits, nodes, ops, security
 from web.api import access as access_api
 from web.api import alarms as alarms_api
 from web.api import audit as audit_api
@@ -52,6 +52,7 @@ def create_app(services: Services, *, testing: bool = False) -> tuple[Flask, Soc
         JSON_SORT_KEYS=False,
     )
     limits.install(app, config.web)  # body size and JSON depth limits (issue 10, item 6)
+    app.media_router = nodes.install(app, services)  # issue 13.2: to the camera's node
 
     app.register_blueprint(auth_api.bp, url_prefix="/api/v1")
     app.register_blueprint(media_api.bp, url_prefix="/api/v1")
@@ -72,6 +73,29 @@ def create_app(services: Services, *, testing: bool = False) -> tuple[Flask, Soc
     app.register_blueprint(ops.bp)  # /healthz, /readyz, /metrics (issue 13, item 7)
     register_pages(app)
     app.context_processor(security.template_globals)
+
+    install_error_handlers(app)
+
+    @app.after_request
+    def _headers(response: Response) -> Response:
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
+            "connect-src 'self' ws: wss:; style-src 'self'; script-src 'self'",
+        )
+        return response
+
+    socketio = init_socketio(app, services)
+    hardening.install(app, config.web)  # last: its ProxyFix wraps Socket.IO too
+    return app, socketio
+
+
+def install_error_handlers(app: Flask) -> None:
+    """JSON errors under ``/api/`` (the kind and a message; never a traceback), the
+    sign-in page for pages: on the web app and a media node's internal app."""
 
     @app.errorhandler(VMSError)
     def _vms_error(exc: VMSError) -> Any:
@@ -109,19 +133,3 @@ def create_app(services: Services, *, testing: bool = False) -> tuple[Flask, Soc
         response = jsonify({"error": {"kind": "internal", "message": "internal error"}})
         response.status_code = 500
         return response
-
-    @app.after_request
-    def _headers(response: Response) -> Response:
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
-            "connect-src 'self' ws: wss:; style-src 'self'; script-src 'self'",
-        )
-        return response
-
-    socketio = init_socketio(app, services)
-    hardening.install(app, config.web)  # last: its ProxyFix wraps Socket.IO too
-    return app, socketio

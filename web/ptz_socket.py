@@ -16,7 +16,9 @@ or steer cameras); ``ptz.displaced`` goes only to the displaced operator's own r
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
+from flask import current_app
 from flask_socketio import SocketIO
 
 from onvif_control.plugin import get
@@ -56,11 +58,36 @@ def register_ptz(socketio: SocketIO, services: Services) -> None:
             raise Unauthenticated("sign in first")
         return found
 
+    def at_node(camera_id: str, method: str, leaf: str, body: Any) -> dict[str, Any] | None:
+        """The answer of the camera's media node when another node serves it (issue
+        13.2: the same route, role checks and audit there); None: served here."""
+        router = getattr(current_app, "media_router", None)
+        if router is None:
+            return None
+        who = actor()
+        target = router.target(who, camera_id)
+        credential = security.current_credential()
+        if target is None or credential is None:
+            return None
+        path = f"/api/v1/cameras/{quote(camera_id, safe='')}/{leaf}"
+        return router.call_json(
+            target,
+            camera_id,
+            method,
+            path,
+            body,
+            credential=credential,
+            remote=security.remote_addr(),
+        )
+
     @socketio.on("ptz.command")
     def _command(data: Any) -> dict[str, Any]:
         try:
             camera_id = _camera_id(data)
             body = {k: v for k, v in data.items() if k != "camera_id"}
+            forwarded = at_node(camera_id, "POST", "ptz", body)
+            if forwarded is not None:
+                return forwarded
             return command_from(get(services).ptz, actor(), camera_id, body)
         except VMSError as exc:
             return exc.to_json()
@@ -68,7 +95,11 @@ def register_ptz(socketio: SocketIO, services: Services) -> None:
     @socketio.on("ptz.status")
     def _status(data: Any) -> dict[str, Any]:
         try:
-            return status_json(get(services).ptz, actor(), _camera_id(data))
+            camera_id = _camera_id(data)
+            forwarded = at_node(camera_id, "GET", "ptz/status", None)
+            if forwarded is not None:
+                return forwarded
+            return status_json(get(services).ptz, actor(), camera_id)
         except VMSError as exc:
             return exc.to_json()
 

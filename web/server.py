@@ -138,6 +138,14 @@ def run_gunicorn(services: Services) -> None:
 def install(services: Services) -> None:
     """The web role: the app, as its main component."""
     services.roles.add(roles.Component("web", "app", lambda: run_app(services), main=True))
+    services.roles.node_listener = node_listener
+
+
+def node_listener(services: Services, host: str, port: int) -> roles.Listener:
+    """A media node's listener: health, metrics and the internal API (issue 13.2)."""
+    from web.internal import NodeListener  # loaded only by a media node
+
+    return NodeListener(services, host, port)
 
 
 def register(subparsers: Any) -> None:

@@ -7,9 +7,14 @@ own services).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flask import Flask
 
 from vms.services import Services
+
+if TYPE_CHECKING:
+    from web.nodes import MediaRouter
 
 
 class VmsApp(Flask):
@@ -19,6 +24,8 @@ class VmsApp(Flask):
         super().__init__(import_name)
         self.services = services
         self.openapi_json: str | None = None  # built on first request (web/api/openapi.py)
+        # Forwards a camera's live routes to its media node (web/nodes.py, issue 13.2).
+        self.media_router: MediaRouter | None = None
 
 
 def services_of(app: Flask) -> Services:

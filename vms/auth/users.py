@@ -296,6 +296,30 @@ class UserService:
         found = self.authenticate_token(token)
         return found.actor if found is not None else None
 
+    def authenticate_credential(self, kind: str, digest: str) -> Authenticated | None:
+        """The user of a live session or token named by its stored digest: for a media
+        node serving a request a web process authenticated and forwarded (issue 13.2,
+        web/internal.py). None when it is unknown, revoked, expired or its user disabled."""
+        with self.db.session() as s:
+            now = self.clock.now()
+            if kind == sessions.SESSION:
+                session_row = s.get(WebSession, digest)
+                user_id = session_row.user_id if session_row is not None else None
+            elif kind == sessions.TOKEN:
+                token_row = s.execute(
+                    select(ApiToken).where(ApiToken.token_hash == digest)
+                ).scalar_one_or_none()
+                user_id = token_row.user_id if token_row is not None else None
+            else:
+                return None
+            if user_id is None:
+                return None
+            credential = Credential(kind, digest, user_id)
+            user = s.get(User, user_id)
+            if user is None or not sessions.still_valid(s, credential, now):
+                return None
+            return Authenticated(self.actor_for(s, user), credential)
+
     def still_valid(self, credential: Credential) -> bool:
         """For long streams: is the credential they were opened with still good?"""
         with self.db.session() as s:

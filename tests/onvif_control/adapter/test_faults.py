@@ -5,8 +5,6 @@ messages."""
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 
 import pytest
@@ -14,6 +12,7 @@ import pytest
 from onvif_control.adapter.device import OnvifDevice
 from tests.onvif_control.adapter.conftest import run_with
 from tests.onvif_control.conftest import SIM_PASSWORD, SIM_USER
+from tests.peers.sockets import closed_port, silent_server
 from vms.errors import FailedPrecondition, InvalidArgument, Unavailable
 
 pytestmark = pytest.mark.timeout(60)
@@ -27,9 +26,7 @@ def test_wrong_password_is_failed_precondition_without_the_password(sim):
 
 
 def test_unreachable_host_is_unavailable():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = closed_port()
     device = OnvifDevice(f"http://127.0.0.1:{port}/onvif/device_service", "u", "p", label="gone")
     with pytest.raises(Unavailable, match="camera gone: GetDeviceInformation"):
         run_with(device, lambda dev: dev.connect())
@@ -37,24 +34,7 @@ def test_unreachable_host_is_unavailable():
 
 def test_silent_camera_times_out():
     """A peer that accepts connections and never answers: bounded by the timeout."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(8)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        server.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                held.append(server.accept()[0])
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        port = server.getsockname()[1]
+    with silent_server() as port:
         device = OnvifDevice(
             f"http://127.0.0.1:{port}/onvif/device_service", "u", "p", label="mute", timeout=0.5
         )
@@ -62,12 +42,6 @@ def test_silent_camera_times_out():
         with pytest.raises(Unavailable, match=r"no answer within 0.5 s"):
             run_with(device, lambda dev: dev.connect())
         assert time.monotonic() - began < 3.0
-    finally:
-        stop.set()
-        thread.join(2)
-        for conn in held:
-            conn.close()
-        server.close()
 
 
 def test_camera_faults_become_our_kinds(sim):

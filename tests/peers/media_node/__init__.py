@@ -96,3 +96,31 @@ class MediaNode:
                 self.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+def catalog_check(config: Config, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "vms.cli", "catalog", "check", "--level", "hash", *args],
+        env=vms_env(config),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def assert_catalog_clean(config: Config, *, killed: int = 0) -> None:
+    """``vms catalog check --level hash`` on the shared database and store exits 0.
+
+    After ``killed`` nodes were killed with SIGKILL, each may have left the one segment
+    it was storing at that instant stored without its catalog row (INV-1: the object is
+    complete, the row never committed): the check must report exactly such orphans and
+    nothing else (no row without its file, no file that differs from its row), and
+    ``--repair`` sets them aside, after which the check is clean."""
+    first = catalog_check(config)
+    if first.returncode == 0:
+        return
+    problems = [line for line in first.stdout.splitlines() if ":" in line]
+    orphans = [line for line in problems if line.startswith("orphaned: ")]
+    assert killed and problems == orphans and len(orphans) <= killed, first.stdout + first.stderr
+    repaired = catalog_check(config, "--repair")
+    assert repaired.returncode == 0, repaired.stdout + repaired.stderr
