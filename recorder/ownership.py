@@ -155,8 +155,8 @@ class Ownership:
         live[self.node_id] = self.capacity
         wanted = assign(registered, rows, live, now)
         held: dict[str, int] = {}
-        for camera, token in list(self.leaving.items()):
-            if not self._renew(camera, token, now):
+        for camera, kept in list(self.leaving.items()):
+            if not self._renew(camera, kept, now):
                 del self.leaving[camera]  # taken over meanwhile: nothing to hand back
         for camera in sorted(registered | set(self.tokens)):
             mine = wanted.get(camera) == self.node_id
