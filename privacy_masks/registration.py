@@ -5,22 +5,26 @@ docs/design/mask-geometry.md, item 8). Pure: numpy only, no clock, no I/O.
 While a PTZ camera moves, the telemetry plan (:func:`privacy_masks.planning.plan_masks`)
 bounds its pose by speed x time, often tens of degrees. The frame itself shows where the
 camera pointed at its own capture instant: a small grey thumbnail of the frame is
-registered (phase correlation, numpy FFT) against a *reference* thumbnail whose pose is
-known (a frame captured while the plan was exactly still, or a registered frame with its
-accumulated error), which gives an estimated pose and an error radius.
+registered against a *reference* thumbnail whose pose is known (a frame captured while
+the plan was exactly still, or a registered frame with its accumulated error): the zoom
+first when the telemetry allows a zoom change (log-polar phase correlation of the two
+magnitude spectra), then the translation (phase correlation, numpy FFT), which gives an
+estimated pose, zoom band and error radius.
 
 The narrowed plan is used only when every check passes; otherwise the telemetry plan
 stands (today's conservative mask):
 
-- the reference has texture and is not self-similar (repeating patterns, stripes,
-  ridges: the only way a wrong shift can match the picture as well as the true one is
-  that the reference resembles itself under the difference of the two shifts);
-- the zoom band the telemetry allows is within ``max_scale_change`` of the reference's
-  (phase correlation measures translation, not scale);
-- one sharp correlation peak (``min_peak``), ``min_peak_ratio`` above any other, a shift
-  within ``max_shift_fraction`` of the thumbnail (enough overlap), and the shifted
-  reference matching the frame (normalised correlation at least ``min_ncc``, and
-  ``min_detail_ncc`` on the high-passed pictures: edges and texture, not only shading);
+- the reference has texture and is not self-similar (repeating patterns, stripes);
+- within the telemetry band (which holds the camera: INV-5's premise) the picture can
+  only have moved as a translation to within ``max_model_error`` thumbnail pixels: a pan
+  while looking down rolls the picture, and then the true correlation peak weakens and
+  a repeating pattern (road markings) can win (found by the tests, see
+  ``tests/privacy_masks/test_registration.py``);
+- the measured zoom lies in the telemetry's zoom band; one sharp correlation peak
+  (``min_peak``), ``min_peak_ratio`` above any other; a shift within
+  ``max_shift_fraction`` of the thumbnail; the shifted reference matching the frame
+  (normalised correlation at least ``min_ncc``, and ``min_detail_ncc`` on the
+  high-passed pictures);
 - the estimate's band meets the telemetry band.
 
 The caller masks the *intersection* of the two plans' masks (pixel AND), so the mask is
@@ -29,8 +33,9 @@ never where the telemetry plan would not put it.
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,6 +55,9 @@ class RegistrationSettings:
     ``tests/privacy_masks/test_registration.py``).
 
     ``thumb_width``: thumbnails are about this wide (an integer fraction of the frame).
+    ``max_scale_change``: a zoom band this narrow (focal length ratio - 1) is taken as
+    no zoom change; a wider one is measured (log-polar phase correlation of the
+    spectra's magnitudes) up to ``max_zoom_ratio``, to within ``scale_error``.
     ``error_px``/``error_per_px``: the claimed error of a shift, in thumbnail pixels,
     ``error_px + error_per_px * |shift|`` per axis (sub-pixel peak, the translation model
     of a rotation, the renderer's quantisation). ``max_reference_error``: a registered
@@ -59,30 +67,39 @@ class RegistrationSettings:
 
     thumb_width: int = 160
     min_texture: float = 0.3
-    max_self_similarity: float = 0.45
+    max_self_similarity: float = 0.6
     max_scale_change: float = 0.01
+    max_zoom_ratio: float = 1.6
+    scale_error: float = 0.05
+    min_scale_peak: float = 0.08
     min_peak: float = 0.12
     min_peak_ratio: float = 2.0
     min_ncc: float = 0.9
     min_detail_ncc: float = 0.4
     max_shift_fraction: float = 0.25
-    rekey_fraction: float = 0.125
-    error_px: float = 1.0
+    rekey_fraction: float = 0.06
+    error_px: float = 1.25
     error_per_px: float = 0.05
-    max_reference_error: float = 0.05
+    max_reference_error: float = 0.15
     max_reference_frames: int = 150
+    max_model_error: float = 1.0
 
 
 @dataclass(frozen=True)
 class Reference:
-    """A thumbnail whose pose is known to within ``error_deg`` (|dpan| + |dtilt|)."""
+    """A thumbnail whose pose is known to within ``error_deg`` (|dpan| + |dtilt|) and
+    whose focal length is known to within ``focal_error`` (relative)."""
 
     image: F32
     spectrum: NDArray[np.complex128]
+    log_polar: NDArray[np.complex128]  # spectrum of its magnitude spectrum's log-polar map
     pose: Pose
     error_deg: float
     factor: int  # frame pixels per thumbnail pixel
     size: tuple[int, int]  # the frame's (width, height)
+    detail: F32  # the high-passed image
+    grid: NDArray[np.float64]  # (pan, tilt) of the points of _GRID across its picture
+    focal_error: float = 0.0  # relative error of its focal length (zoom), 0 when still
 
 
 @dataclass(frozen=True)
@@ -97,25 +114,92 @@ class Registration:
     peak_ratio: float
     ncc: float
     detail_ncc: float = 1.0
+    zooms: tuple[float, float] | None = None  # the zoom band the picture shows (None: any)
+    focal_error: float = 0.0  # relative error of the frame's focal length
+    scale: float = 1.0  # the frame's focal length over the reference's
 
 
 def thumbnail(luma: U8, thumb_width: int = 160) -> tuple[F32, int]:
     """A grey thumbnail of a luma plane about ``thumb_width`` wide, and its factor (frame
-    pixels per thumbnail pixel). Block means of 2x2 over a strided view: cheap (about
-    0.1 ms for 720p) and free of most aliasing."""
-    width = luma.shape[1]
+    pixels per thumbnail pixel). Means of 2x2 samples per block (strided views): cheap
+    (well under 0.1 ms for 720p) and free of most aliasing."""
+    height, width = luma.shape
     wanted = max(1, width // thumb_width)
     step = max(1, wanted // 2)
     k = max(1, wanted // step)
-    sub = luma[::step, ::step].astype(np.float32)
-    h, w = sub.shape[0] // k, sub.shape[1] // k
-    image = sub[: h * k, : w * k].reshape(h, k, w, k).mean(axis=(1, 3), dtype=np.float32)
-    # Thumbnail pixel (i, j) covers frame pixels from (i, j) * step * k: the factor.
-    return np.asarray(image, dtype=np.float32), step * k
+    factor = step * k
+    h, w = height // factor, width // factor
+    # The mean of k x k samples ``step`` apart in each factor x factor block: k * k
+    # strided views, summed (no full-size copy).
+    image = np.zeros((h, w), dtype=np.float32)
+    for i in range(k):
+        for j in range(k):
+            image += luma[i * step :: factor, j * step :: factor][:h, :w]
+    image *= 1.0 / (k * k)
+    # Thumbnail pixel (i, j) covers frame pixels from (i, j) * factor on.
+    return image, factor
 
 
+@functools.lru_cache(maxsize=8)
 def _window(shape: tuple[int, int]) -> F32:
     return np.outer(np.hanning(shape[0]), np.hanning(shape[1])).astype(np.float32)
+
+
+_THETAS, _RHOS = 64, 64
+_R_MIN, _R_MAX = 0.02, 0.45  # cycles per pixel: below, the window's blur; above, aliasing
+
+
+@functools.lru_cache(maxsize=8)
+def _log_polar_grid(
+    shape: tuple[int, int],
+) -> tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.intp], F32, F32]:
+    """Bilinear sampling of an ``rfft2`` half-plane (kx >= 0) on a log-polar grid of
+    physical frequencies: angles -90..90 degrees (a real picture's magnitude spectrum
+    is symmetric), radii ``_R_MIN``..``_R_MAX`` cycles/pixel, log-spaced. Rows r0 and
+    r0 + 1 (wrapped), column c0 and c0 + 1, weights wy, wx."""
+    h, w = shape
+    theta = np.linspace(-math.pi / 2.0, math.pi / 2.0, _THETAS, endpoint=False)
+    rho = np.exp(np.linspace(math.log(_R_MIN), math.log(_R_MAX), _RHOS))
+    kx = rho[None, :] * np.cos(theta)[:, None] * w
+    ky = rho[None, :] * np.sin(theta)[:, None] * h
+    c0 = np.floor(kx).astype(np.intp)
+    r0 = np.floor(ky).astype(np.intp)
+    wx = (kx - c0).astype(np.float32)
+    wy = (ky - r0).astype(np.float32)
+    return r0 % h, c0, (r0 + 1) % h, wy, wx
+
+
+def _log_polar(spectrum: NDArray[np.complex128], shape: tuple[int, int]) -> F32:
+    """The log magnitude of a picture's spectrum on the log-polar grid, windowed along
+    the radius (a zoom by ``s`` shifts it by ``log(s)`` along the radius)."""
+    r0, c0, r1, wy, wx = _log_polar_grid(shape)
+    mag = np.log1p(np.abs(spectrum)).astype(np.float32)
+    top = mag[r0, c0] * (1 - wx) + mag[r0, c0 + 1] * wx
+    bottom = mag[r1, c0] * (1 - wx) + mag[r1, c0 + 1] * wx
+    lp = top * (1 - wy) + bottom * wy
+    # The spectrum's fall-off (about 1/f: a straight line along log radius) would pin
+    # the correlation at no zoom; its derivative along the radius is flat.
+    lp = np.diff(lp, axis=1, append=lp[:, -1:])
+    lp -= lp.mean(axis=1, keepdims=True)
+    return np.asarray(lp * np.hanning(_RHOS)[None, :], dtype=np.float32)
+
+
+def _rescale(image: F32, scale: float) -> F32:
+    """``image`` resampled about its centre as if the focal length were ``scale`` times
+    shorter (out(x) = image(c + scale * (x - c)), bilinear, edges clamped)."""
+    h, w = image.shape
+    ys = (h - 1) / 2.0 + scale * (np.arange(h) - (h - 1) / 2.0)
+    xs = (w - 1) / 2.0 + scale * (np.arange(w) - (w - 1) / 2.0)
+    ys = np.clip(ys, 0, h - 1.001)
+    xs = np.clip(xs, 0, w - 1.001)
+    y0, x0 = ys.astype(np.intp), xs.astype(np.intp)
+    fy, fx = (ys - y0).astype(np.float32)[:, None], (xs - x0).astype(np.float32)[None, :]
+    a = image[y0][:, x0]
+    b = image[y0][:, x0 + 1]
+    c = image[y0 + 1][:, x0]
+    d = image[y0 + 1][:, x0 + 1]
+    top = a * (1 - fx) + b * fx
+    return np.asarray(top * (1 - fy) + (c * (1 - fx) + d * fx) * fy, dtype=np.float32)
 
 
 def _spectrum(image: F32) -> NDArray[np.complex128]:
@@ -165,9 +249,29 @@ def usable_reference(image: F32, settings: RegistrationSettings) -> str | None:
 
 
 def make_reference(
-    image: F32, factor: int, size: tuple[int, int], pose: Pose, error_deg: float
+    image: F32,
+    factor: int,
+    size: tuple[int, int],
+    pose: Pose,
+    error_deg: float,
+    calibration: Calibration,
+    focal_error: float = 0.0,
 ) -> Reference:
-    return Reference(image, _spectrum(image), pose, error_deg, factor, size)
+    spectrum = _spectrum(image)
+    log_polar = np.fft.rfft2(_log_polar(spectrum, image.shape))
+    grid = np.asarray(unproject_points(_GRID, pose, calibration, size))
+    return Reference(
+        image,
+        spectrum,
+        log_polar,
+        pose,
+        error_deg,
+        factor,
+        size,
+        _high_pass(image),
+        grid,
+        focal_error,
+    )
 
 
 def _peak(surface: NDArray[np.float64], exclude: int = 3) -> tuple[float, float, float, float]:
@@ -193,82 +297,189 @@ def _peak(surface: NDArray[np.float64], exclude: int = 3) -> tuple[float, float,
     return dx, dy, peak, second
 
 
-def _ncc(ref: F32, cur: F32, dx: float, dy: float) -> float:
+def _ncc(ref: F32, cur: F32, dx: float, dy: float, valid: float = 1.0) -> float:
     """Normalised correlation of ``cur`` with ``ref`` shifted by (dx, dy) on their
-    overlap (cur(x) ~ ref(x - shift))."""
+    overlap (cur(x) ~ ref(x - shift)), ``cur`` valid only in its central ``valid``
+    fraction (a rescaled picture's clamped edges are left out)."""
     h, w = ref.shape
     ix, iy = round(dx), round(dy)
-    a = ref[max(0, -iy) : h - max(0, iy), max(0, -ix) : w - max(0, ix)]
-    b = cur[max(0, iy) : h - max(0, -iy), max(0, ix) : w - max(0, -ix)]
-    if a.size < 0.25 * ref.size:
+    my, mx = math.ceil(h * (1.0 - valid) / 2.0), math.ceil(w * (1.0 - valid) / 2.0)
+    # cur rows y and ref rows y - iy, both inside their images and cur's valid box.
+    y0, y1 = max(my, iy, 0), min(h - my, h + iy, h)
+    x0, x1 = max(mx, ix, 0), min(w - mx, w + ix, w)
+    if y1 - y0 <= 0 or x1 - x0 <= 0 or (y1 - y0) * (x1 - x0) < 0.25 * ref.size:
         return 0.0
+    b = cur[y0:y1, x0:x1]
+    a = ref[y0 - iy : y1 - iy, x0 - ix : x1 - ix]
     a = a - a.mean()
     b = b - b.mean()
     denom = math.sqrt(float((a * a).sum()) * float((b * b).sum()))
     return float((a * b).sum()) / denom if denom > 0.0 else 0.0
 
 
+def _correlate(
+    spectrum: NDArray[np.complex128], other: NDArray[np.complex128], shape: tuple[int, int]
+) -> tuple[float, float, float, float]:
+    """Phase correlation of two ``rfft2`` spectra: (dx, dy, peak, best elsewhere)."""
+    cross = spectrum * np.conj(other)
+    cross /= np.abs(cross) + 1e-9
+    return _peak(np.fft.irfft2(cross, s=shape))
+
+
+def _zoom_of(calibration: Calibration, focal: float, width: int) -> float:
+    """The zoom whose focal length is ``focal`` (focal length is linear in zoom)."""
+    f0, f1 = calibration.focal_px(0.0, width), calibration.focal_px(1.0, width)
+    return (focal - f0) / (f1 - f0)
+
+
+def _measure_scale(
+    reference: Reference,
+    spectrum: NDArray[np.complex128],
+    shape: tuple[int, int],
+    settings: RegistrationSettings,
+) -> float | str:
+    """The zoom factor of the frame over the reference (focal length ratio), from the
+    log-polar maps of the two magnitude spectra; or why not."""
+    lp = np.fft.rfft2(_log_polar(spectrum, shape))
+    d_rho, _, peak, second = _correlate(lp, reference.log_polar, (_THETAS, _RHOS))
+    if peak < settings.min_scale_peak or peak < settings.min_peak_ratio * second:
+        return "zoom not measurable"
+    # A zoom in by s moves the spectrum's features to lower frequencies: -log(s).
+    step = (math.log(_R_MAX) - math.log(_R_MIN)) / (_RHOS - 1)
+    scale = math.exp(-d_rho * step)
+    if abs(math.log(scale)) > math.log(settings.max_zoom_ratio):
+        return "zoom change too large"
+    return scale
+
+
+_GRID = tuple((x, y) for y in (0.1, 0.5, 0.9) for x in (0.1, 0.5, 0.9))  # centre: [4]
+
+
+def _model_error(reference: Reference, band: Sequence[Anchor], calibration: Calibration) -> float:
+    """How far (thumbnail pixels) the picture's motion may be from a translation, for
+    any pose the telemetry band allows: points across the reference picture are
+    projected at the band's extreme poses (each anchor's centre and its pan and tilt
+    extremes, at the reference's focal length: the frame is rescaled to it), and their
+    displacements compared with the centre's. A pan while looking down rolls the
+    picture; a tilt bends it (keystone). Beyond about a pixel the true correlation peak
+    weakens and a repeating pattern (road markings) can win (measured:
+    ``tests/privacy_masks/test_registration.py``).
+    """
+    width, height = reference.size
+    f = calibration.focal_px(reference.pose.zoom, width)
+    poses = np.asarray(
+        [
+            (a.pose.pan + dp * a.radius_deg, a.pose.tilt + dt * a.radius_deg)
+            for a in band
+            for dp, dt in ((0, 0), (-1, 0), (1, 0), (0, -1), (0, 1))
+        ]
+    )
+    pan, tilt = reference.grid[:, 0], reference.grid[:, 1]
+    # to_camera for every (pose, point) pair at once.
+    dp = np.radians(pan[None, :] - poses[:, :1])
+    t = np.radians(tilt)[None, :]
+    pt = np.radians(np.clip(poses[:, 1:], -90.0, 90.0))
+    right = np.cos(t) * np.sin(dp)
+    fwd = np.cos(t) * np.cos(dp)
+    up = np.sin(t)
+    y = -fwd * np.sin(pt) + up * np.cos(pt)
+    z = fwd * np.cos(pt) + up * np.sin(pt)
+    if (z <= 1e-3).any():
+        return math.inf
+    x_px = f * right / z
+    y_px = -f * y / z
+    base_x = (np.asarray([g[0] for g in _GRID]) - 0.5) * width
+    base_y = (np.asarray([g[1] for g in _GRID]) - 0.5) * height
+    mx = x_px - base_x[None, :]
+    my = y_px - base_y[None, :]
+    worst = np.maximum(np.abs(mx - mx[:, 4:5]), np.abs(my - my[:, 4:5])).max()
+    return float(worst) / reference.factor
+
+
 def register(
     reference: Reference,
     image: F32,
     calibration: Calibration,
-    zoom_range: tuple[float, float],
+    band: Sequence[Anchor],
     settings: RegistrationSettings,
 ) -> Registration | str:
     """The pose of the frame whose thumbnail is ``image``, by phase correlation against
-    ``reference``; or why not (a short reason). ``zoom_range``: the zooms the telemetry
-    allows for the frame."""
+    ``reference`` (zoom first when the telemetry allows a zoom change); or why not (a
+    short reason). ``band``: the telemetry plan's anchors (the camera is within them,
+    INV-5's premise): the zooms they allow, and whether the picture can only have moved
+    as a translation (``max_model_error``), which the phase correlation assumes."""
     if image.shape != reference.image.shape:
         return "thumbnail size changed"
+    if _model_error(reference, band, calibration) > settings.max_model_error:
+        return "not a translation within the telemetry band"
     width, height = reference.size
     f_ref = calibration.focal_px(reference.pose.zoom, width)
-    scale = max(abs(calibration.focal_px(z, width) / f_ref - 1.0) for z in zoom_range)
-    if scale > settings.max_scale_change:
-        return "zoom change"
+    # The frame's focal length over the reference's, as the telemetry bounds it.
+    ratios = [calibration.focal_px(z, width) / f_ref for z in _zooms(band)]
     spectrum = _spectrum(image)
-    cross = spectrum * np.conj(reference.spectrum)
-    cross /= np.abs(cross) + 1e-9
-    surface = np.fft.irfft2(cross, s=image.shape)
-    dx, dy, peak, second = _peak(surface)
+    if max(abs(r - 1.0) for r in ratios) <= settings.max_scale_change:
+        scale, scale_error = 1.0, max(abs(r - 1.0) for r in ratios)
+        work, work_spectrum = image, spectrum
+    else:
+        measured = _measure_scale(reference, spectrum, image.shape, settings)
+        if isinstance(measured, str):
+            return measured
+        scale, scale_error = measured, settings.scale_error
+        if not ratios[0] * (1.0 - scale_error) <= scale <= ratios[1] * (1.0 + scale_error):
+            return "zoom outside the telemetry band"
+        work = _rescale(image, scale)
+        work_spectrum = _spectrum(work)
+    # The frame's focal length relative to the true reference's: measured (or bounded
+    # by the telemetry) and the reference's own uncertainty.
+    focal_error = scale_error + reference.focal_error
+    dx, dy, peak, second = _correlate(work_spectrum, reference.spectrum, image.shape)
     ratio = peak / second if second > 0.0 else math.inf
     h, w = image.shape
     if peak < settings.min_peak or ratio < settings.min_peak_ratio:
         return "weak or ambiguous peak"
     if abs(dx) > settings.max_shift_fraction * w or abs(dy) > settings.max_shift_fraction * h:
         return "shift too large"
-    ncc = _ncc(reference.image, image, dx, dy)
+    valid = min(1.0, 1.0 / scale)
+    ncc = _ncc(reference.image, work, dx, dy, valid)
     if ncc < settings.min_ncc:
         return "picture does not match"
-    detail = _ncc(_high_pass(reference.image), _high_pass(image), dx, dy)
+    detail = _ncc(reference.detail, _high_pass(work), dx, dy, valid)
     if detail < settings.min_detail_ncc:
         return "details do not match"
     # The frame's optical axis is the reference's ray through the pixel the frame's
-    # centre came from (content moved by +shift, so the axis moved by -shift).
+    # centre came from (content moved by +shift, so the axis moved by -shift); the
+    # rescaling keeps the centre where it is.
     f = reference.factor
     cx, cy = width / 2.0 - dx * f, height / 2.0 - dy * f
-    error = f * (settings.error_px + settings.error_per_px * math.hypot(dx, dy)) + scale * (
-        math.hypot(dx, dy) * f
-    )
+    moved = math.hypot(dx, dy)
+    error = f * (settings.error_px + (settings.error_per_px + focal_error) * moved)
     points = [(cx, cy)] + [
         (cx + sx * error, cy + sy * error) for sx in (-1.0, 1.0) for sy in (-1.0, 1.0)
     ]
     rays = unproject_points(
         [(x / width, y / height) for x, y in points], reference.pose, calibration, reference.size
     )
+    zooms = (
+        _zoom_of(calibration, f_ref * scale * (1.0 - focal_error), width),
+        _zoom_of(calibration, f_ref * scale * (1.0 + focal_error), width),
+    )
     pan, tilt = rays[0]
-    estimate = Pose(pan, tilt, reference.pose.zoom)
+    estimate = Pose(pan, tilt, (zooms[0] + zooms[1]) / 2.0)
     # The error box's corners, as |dpan| + |dtilt| from the estimate (10% for the
     # curvature of the mapping between them), plus the reference's own error.
     spread = max(angle_between(estimate, Pose(p, t, estimate.zoom)) for p, t in rays[1:])
     radius = 1.1 * spread + reference.error_deg
-    return Registration(estimate, radius, (dx, dy), peak, ratio, ncc, detail)
+    return Registration(
+        estimate, radius, (dx, dy), peak, ratio, ncc, detail, zooms, focal_error, scale
+    )
 
 
 def narrow(plan: MaskPlan, registration: Registration) -> MaskPlan | None:
     """The telemetry plan narrowed to the registration's band: one anchor at the
-    estimate with the registration's radius and the telemetry's zoom span; None when the
+    estimate with the registration's radius, over the zooms both allow; None when the
     two bands do not meet (the picture contradicts the telemetry: keep the telemetry
-    plan) or when the registration's band is no narrower."""
+    plan). The caller paints this plan's mask AND the telemetry plan's, so a band that
+    is wider than the telemetry's in places costs only CPU."""
     if plan.blank or not plan.anchors:
         return None
     est = registration.pose
@@ -278,9 +489,13 @@ def narrow(plan: MaskPlan, registration: Registration) -> MaskPlan | None:
     )
     if not meets:
         return None
-    if all(a.radius_deg <= registration.radius_deg for a in plan.anchors):
-        return None
     zoom_lo, zoom_hi = zoom_range(plan)
+    if registration.zooms is not None:
+        zoom_lo = max(zoom_lo, registration.zooms[0])
+        zoom_hi = min(zoom_hi, registration.zooms[1])
+        if zoom_lo > zoom_hi + 1e-9:  # (rounding: a zoom converted to focal and back)
+            return None
+        zoom_hi = max(zoom_lo, zoom_hi)
     anchor = Anchor(
         Pose(est.pan, est.tilt, (zoom_lo + zoom_hi) / 2.0),
         registration.radius_deg,
@@ -291,124 +506,11 @@ def narrow(plan: MaskPlan, registration: Registration) -> MaskPlan | None:
 
 def zoom_range(plan: MaskPlan) -> tuple[float, float]:
     """The zooms a plan's anchors allow."""
+    return _zooms(plan.anchors)
+
+
+def _zooms(anchors: Sequence[Anchor]) -> tuple[float, float]:
     return (
-        max(0.0, min(a.pose.zoom - a.zoom_radius for a in plan.anchors)),
-        min(1.0, max(a.pose.zoom + a.zoom_radius for a in plan.anchors)),
+        max(0.0, min(a.pose.zoom - a.zoom_radius for a in anchors)),
+        min(1.0, max(a.pose.zoom + a.zoom_radius for a in anchors)),
     )
-
-
-@dataclass
-class RegistrarStats:
-    registered: int = 0  # moving frames whose plan was narrowed
-    fallbacks: dict[str, int] | None = None  # moving frames kept on telemetry, by reason
-    references: int = 0
-    seconds: float = 0.0  # thumbnail + registration (the caller times it)
-
-
-class Registrar:
-    """One camera's registration state: the reference and its chain (module doc).
-
-    :meth:`observe` takes every non-blank frame's thumbnail with its telemetry plan:
-    an exactly still plan (one anchor, no radius) makes the frame the reference (its
-    pose exact); a moving plan is registered against the reference and, when every
-    check passes, narrowed. A registered frame far enough from the reference becomes the
-    next one, with the registration's radius as its error, while that error stays small.
-    """
-
-    def __init__(self, calibration: Calibration, settings: RegistrationSettings) -> None:
-        self.calibration = calibration
-        self.settings = settings
-        self.reference: Reference | None = None
-        self._reference_frames = 0
-        self.stats = RegistrarStats(fallbacks={})
-
-    def forget(self) -> None:
-        """The pose was lost (a blank plan): nothing is known about the picture."""
-        self.reference = None
-
-    def observe(
-        self,
-        plan: MaskPlan,
-        size: tuple[int, int],
-        thumb: Callable[[], tuple[F32, int]],
-    ) -> MaskPlan | None:
-        """The narrowed plan for a frame of ``size`` planned as ``plan``, or None (use
-        ``plan``). ``thumb`` makes the frame's thumbnail (and its factor); it is called
-        only when needed (a moving plan, or a still one that renews the reference), so a
-        still camera with a fresh reference pays nothing."""
-        if plan.blank:
-            self.forget()
-            return None
-        self._reference_frames += 1
-        pose = _exact_pose(plan)
-        if pose is not None:
-            ref = self.reference
-            if (
-                ref is None
-                or ref.pose != pose
-                or ref.error_deg > 0.0
-                or ref.size != size
-                or self._reference_frames > self.settings.max_reference_frames
-            ):
-                image, factor = thumb()
-                self._set_reference(image, factor, size, pose, 0.0)
-            return None
-        if not plan.moving:
-            return None
-        image, factor = thumb()
-        result = self._register(image, size, plan)
-        if isinstance(result, str):
-            self._fallback(result)
-            return None
-        narrowed = narrow(plan, result)
-        if narrowed is None:
-            self._fallback("outside or no narrower than the telemetry band")
-            return None
-        self.stats.registered += 1
-        self._maybe_rekey(image, factor, size, result)
-        return narrowed
-
-    def _register(self, image: F32, size: tuple[int, int], plan: MaskPlan) -> Registration | str:
-        ref = self.reference
-        if ref is None:
-            return "no reference"
-        if ref.size != size:
-            return "frame size changed"
-        return register(ref, image, self.calibration, zoom_range(plan), self.settings)
-
-    def _maybe_rekey(
-        self, image: F32, factor: int, size: tuple[int, int], result: Registration
-    ) -> None:
-        h, w = image.shape
-        dx, dy = result.shift
-        rekey = self.settings.rekey_fraction
-        far = abs(dx) > rekey * w or abs(dy) > rekey * h
-        limit = self.settings.max_reference_error * self.calibration.hfov(result.pose.zoom)
-        if far and result.radius_deg <= limit:
-            self._set_reference(image, factor, size, result.pose, result.radius_deg)
-
-    def _set_reference(
-        self, image: F32, factor: int, size: tuple[int, int], pose: Pose, error: float
-    ) -> None:
-        self._reference_frames = 0
-        why = usable_reference(image, self.settings)
-        if why is not None:
-            self.reference = None
-            return
-        self.reference = make_reference(image, factor, size, pose, error)
-        self.stats.references += 1
-
-    def _fallback(self, reason: str) -> None:
-        assert self.stats.fallbacks is not None
-        self.stats.fallbacks[reason] = self.stats.fallbacks.get(reason, 0) + 1
-
-
-def _exact_pose(plan: MaskPlan) -> Pose | None:
-    """The pose of an exactly still plan (one anchor, no radius: two equal still samples
-    around the frame), else None."""
-    if plan.blank or plan.moving or len(plan.anchors) != 1:
-        return None
-    anchor = plan.anchors[0]
-    if anchor.radius_deg != 0.0 or anchor.zoom_radius != 0.0:
-        return None
-    return anchor.pose

@@ -31,7 +31,8 @@ from privacy_masks.geometry import SpherePolygon
 from privacy_masks.model import MaskSet
 from privacy_masks.paint import PaintStyle, PreparedMask, blank, frame_planes, paint, prepare
 from privacy_masks.planning import MaskPlan, MaskSettings, mask_for_frame, plan_masks
-from privacy_masks.registration import Registrar, RegistrationSettings, thumbnail
+from privacy_masks.registrar import Registrar
+from privacy_masks.registration import RegistrationSettings, thumbnail
 from vms.camera_model import Calibration, PoseSource
 from vms.clock import Clock
 
@@ -140,8 +141,6 @@ class MaskStage:
         history = self.pose_source.history(self.camera_id, since) if latest is not None else []
         plan = plan_masks(captured, latest, history, self.settings)
         if plan.blank:
-            if self.registrar is not None:
-                self.registrar.forget()
             blank(planes)
             return True, plan.reason
         size = (int(frame.width), int(frame.height))

@@ -124,7 +124,14 @@ def replay_moving(
         out.leaked_pixels += leaked
         out.leaked_frames += bool(leaked)
         if moved:
-            still = MaskPlan(False, "still", (Anchor(truth),), settings.base_margin_deg)
+            still = MaskPlan(
+                False,
+                "still",
+                (Anchor(truth),),
+                settings.base_margin_deg,
+                False,
+                settings.base_margin_px,
+            )
             still_cells = mask_for_frame(zones, still, calibration, SIZE)
             assert still_cells is not None
             out.moving_fraction.append(float(full.sum()) / area)
