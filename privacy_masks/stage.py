@@ -17,6 +17,11 @@ frame after frame), the polygons in force (which the mask version and the lifts 
 a lift's start and end change them, so a lift still ends on time), the calibration and
 the frame size. Only a non-blank plan reaches the cache: no pose, a stale pose or an
 error blank the frame before it (INV-5).
+
+While the camera moves, the picture may narrow the plan (issue 12 item 4,
+:mod:`privacy_masks.registrar`): the frame's thumbnail is read before anything is
+painted, and the mask painted is the narrowed plan's mask AND the telemetry plan's, so
+it never leaves the telemetry mask; a blank plan is decided before and stays blank.
 """
 
 from __future__ import annotations
@@ -153,8 +158,8 @@ class MaskStage:
         )
         prepared = self._projection(masks.version, polygons, plan, size)
         if narrowed is not None:
-            # The narrowed plan's mask AND the telemetry plan's: never a pixel the
-            # telemetry plan would leave unmasked is masked instead of one it masks
+            # INV-5: the narrowed plan's mask AND the telemetry plan's, a subset of the
+            # telemetry mask: the picture narrows it, never moves it elsewhere
             # (docs/design/mask-geometry.md, item 8).
             mask = mask_for_frame(polygons, narrowed, self.calibration, size)
             if mask is None:  # pragma: no cover - a narrowed plan is never blank
