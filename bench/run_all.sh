@@ -21,5 +21,8 @@ echo
 echo "== event bus (bench/bench_events.py)"
 "$py" bench/bench_events.py
 echo
+echo "== over-masking while moving (bench/bench_overmask.py)"
+"$py" bench/bench_overmask.py
+echo
 echo "== redaction (bench/bench_redaction.py --backend both)"
 "$py" bench/bench_redaction.py --backend both

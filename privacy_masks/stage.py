@@ -17,6 +17,11 @@ frame after frame), the polygons in force (which the mask version and the lifts 
 a lift's start and end change them, so a lift still ends on time), the calibration and
 the frame size. Only a non-blank plan reaches the cache: no pose, a stale pose or an
 error blank the frame before it (INV-5).
+
+While the camera moves, the picture may narrow the plan (issue 12 item 4,
+:mod:`privacy_masks.registrar`): the frame's thumbnail is read before anything is
+painted, and the mask painted is the narrowed plan's mask AND the telemetry plan's, so
+it never leaves the telemetry mask; a blank plan is decided before and stays blank.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ from privacy_masks.geometry import SpherePolygon
 from privacy_masks.model import MaskSet
 from privacy_masks.paint import PaintStyle, PreparedMask, blank, frame_planes, paint, prepare
 from privacy_masks.planning import MaskPlan, MaskSettings, mask_for_frame, plan_masks
+from privacy_masks.registrar import Registrar
+from privacy_masks.registration import RegistrationSettings, thumbnail
 from vms.camera_model import Calibration, PoseSource
 from vms.clock import Clock
 
@@ -47,6 +54,10 @@ class MaskStats:
     cpu_seconds: float = 0.0  # CPU time of the pipeline thread in the stage: its cost
     # Frames painted with the kept projection (no projection, no raster).
     reused: int = 0
+    # Moving frames masked with the plan narrowed by image registration (item 8), and the
+    # CPU time of thumbnails + registration (included in cpu_seconds).
+    registered: int = 0
+    registration_cpu_seconds: float = 0.0
     reasons: dict[str, int] = field(default_factory=dict)
 
 
@@ -74,7 +85,11 @@ class MaskStage:
         settings: MaskSettings,
         style: PaintStyle = PaintStyle.SOLID,
         clock: Clock | None = None,
+        registration: RegistrationSettings | None = None,
     ) -> None:
+        """``registration``: the settings of the image registration that narrows
+        moving plans (item 8; None: the defaults). :meth:`disable_registration` turns it
+        off (the benchmark compares the two)."""
         self.camera_id = camera_id
         self.pose_source = pose_source
         self.calibration = calibration
@@ -88,6 +103,15 @@ class MaskStage:
         self.blanking: str | None = None
         self._kept_key: _ProjectionKey | None = None
         self._kept: PreparedMask | None = None
+        # The mask painted on the last frame (None: blanked), for tests and benchmarks.
+        self.painted: PreparedMask | None = None
+        self.registrar: Registrar | None = Registrar(
+            calibration, registration or RegistrationSettings()
+        )
+
+    def disable_registration(self) -> None:
+        """Mask with the telemetry plan only (the comparison in bench_overmask)."""
+        self.registrar = None
 
     def apply(self, frame: Any, masks: MaskSet, captured: dt.datetime) -> bool:
         """Mask ``frame`` (a writable yuv420p PyAV frame) captured at ``captured``.
@@ -113,6 +137,7 @@ class MaskStage:
 
     def _apply(self, frame: Any, masks: MaskSet, captured: dt.datetime) -> tuple[bool, str]:
         planes = frame_planes(frame)
+        self.painted = None
         if self.pose_source is None:
             blank(planes)
             return True, "no pose source (INV-5)"
@@ -124,14 +149,37 @@ class MaskStage:
             blank(planes)
             return True, plan.reason
         size = (int(frame.width), int(frame.height))
+        # Item 8: the picture may narrow a moving plan (read before anything is painted).
+        narrowed = self._narrowed(planes.y, plan, size)
         # PSCS-1: lifted masks are left out inside their window only (by capture time
         # and by the clock; without a clock no lift is honoured: fail closed).
         polygons = (
             masks.in_force(captured, self.clock.now()) if self.clock is not None else masks.polygons
         )
         prepared = self._projection(masks.version, polygons, plan, size)
+        if narrowed is not None:
+            # INV-5: the narrowed plan's mask AND the telemetry plan's, a subset of the
+            # telemetry mask: the picture narrows it, never moves it elsewhere
+            # (docs/design/mask-geometry.md, item 8).
+            mask = mask_for_frame(polygons, narrowed, self.calibration, size)
+            if mask is None:  # pragma: no cover - a narrowed plan is never blank
+                raise ValueError("a blank narrowed plan")
+            prepared = prepare(mask & prepared.mask)
+            self.stats.registered += 1
+        self.painted = prepared
         self.stats.masked_pixels += paint(planes, prepared, self.style)
         return False, plan.reason
+
+    def _narrowed(self, luma: Any, plan: MaskPlan, size: tuple[int, int]) -> MaskPlan | None:
+        registrar = self.registrar
+        if registrar is None:
+            return None
+        c0 = time.thread_time()
+        try:
+            width = registrar.settings.thumb_width
+            return registrar.observe(plan, size, lambda: thumbnail(luma, width))
+        finally:
+            self.stats.registration_cpu_seconds += time.thread_time() - c0
 
     def _projection(
         self,

@@ -64,6 +64,7 @@ def settings_from(services: Services) -> PipelineSettings:
         reconnect_max_seconds=cfg.reconnect_max_seconds,
         keyframe_seconds=cfg.keyframe_seconds,
         paint_style=PaintStyle(pm.style),
+        mask_registration=pm.registration,
         masks=MaskSettings(
             stale_moving_seconds=pm.stale_moving_seconds,
             stale_idle_seconds=pm.stale_idle_seconds,

@@ -68,6 +68,8 @@ class PipelineSettings:
     mask_reload_seconds: float = 1.0
     paint_style: PaintStyle = PaintStyle.SOLID
     masks: MaskSettings = field(default_factory=MaskSettings)
+    # Narrow moving cameras' masks by image registration (issue 12.4).
+    mask_registration: bool = True
 
 
 @dataclass
@@ -286,6 +288,8 @@ class _MaskedSession:
             pipeline.settings.paint_style,
             pipeline.clock,  # lifts end on the clock (PSCS-1)
         )
+        if not pipeline.settings.mask_registration:
+            self.stage.disable_registration()
         pipeline.stage = self.stage
         self._captures: dict[int, dt.datetime] = {}
         self._pkt_capture: dict[int, dt.datetime] = {}

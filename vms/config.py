@@ -231,6 +231,9 @@ class PrivacyMasksConfig:
     assumed_speed_deg_s: float = 90.0
     # "solid" (default) or "pixelate".
     style: str = "solid"
+    # Issue 12.4: narrow a moving camera's masks by registering its pictures (inside the
+    # telemetry band only; docs/design/mask-geometry.md, item 8).
+    registration: bool = True
     # PSCS-1 exceptions: the longest a mask may be lifted for (minutes).
     max_lift_minutes: float = 1440.0
 

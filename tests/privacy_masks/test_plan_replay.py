@@ -56,13 +56,25 @@ def utc(t: float) -> dt.datetime:
     return EPOCH + dt.timedelta(seconds=t)
 
 
-def replay(camera: SimulatedCamera, seed: int, seconds: float, poller: Poller) -> Replay:
+Script = Callable[
+    [random.Random, MotionModel, float, SimPose, SimulatedCamera], Callable[[], None] | None
+]
+
+
+def simulate(
+    camera: SimulatedCamera,
+    seed: int,
+    seconds: float,
+    poller: Poller,
+    script: Script | None = None,
+) -> tuple[list[tuple[float, PoseSample]], list[tuple[float, Pose]]]:
+    """The motion model run through ``script`` (default: the leak test's random
+    commands) on a 1 ms grid: the pose samples with the instant each becomes visible
+    (sorted by it), and the frames' capture instants with their true poses."""
+    script = script or _command
     rng = random.Random(seed)
-    cal = camera.scene.calibration
-    motion = MotionModel(cal, camera.scene.home, 0.0)
+    motion = MotionModel(camera.scene.calibration, camera.scene.home, 0.0)
     preset = SimPose(6.0, -1.0, 0.2)
-    zones = [SpherePolygon(z.name, z.polygon) for z in camera.scene.private_zones]
-    calibration = vms_calibration(camera)
     samples: list[tuple[float, PoseSample]] = []  # (visible from, sample)
     frames: list[tuple[float, Pose]] = []
     next_command, next_poll = 0.5, 0.0
@@ -70,7 +82,7 @@ def replay(camera: SimulatedCamera, seed: int, seconds: float, poller: Poller) -
         now = step / 1000.0
         if now >= next_command:
             next_command = now + rng.uniform(0.5, 2.5)
-            act = _command(rng, motion, now, preset, camera)
+            act = script(rng, motion, now, preset, camera)
             if act is not None:
                 # The command is recorded before it is sent (the pose source's contract).
                 here = motion.pose(now)
@@ -94,6 +106,13 @@ def replay(camera: SimulatedCamera, seed: int, seconds: float, poller: Poller) -
             p = motion.pose(now)
             frames.append((now, Pose(p.pan, p.tilt, p.zoom)))
     samples.sort(key=lambda item: item[0])
+    return samples, frames
+
+
+def replay(camera: SimulatedCamera, seed: int, seconds: float, poller: Poller) -> Replay:
+    zones = [SpherePolygon(z.name, z.polygon) for z in camera.scene.private_zones]
+    calibration = vms_calibration(camera)
+    samples, frames = simulate(camera, seed, seconds, poller)
     visible_from = [v for v, _ in samples]
     settings = MaskSettings()
     out = Replay()
