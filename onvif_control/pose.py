@@ -47,6 +47,9 @@ CAMERA_LIST_SECONDS = 3.0  # how often newly onboarded cameras are picked up
 SPEED_BASE = 0.1  # seconds between the two samples that estimate the speed
 STATUS_GRACE = 0.3  # seconds after a continuous move during which IDLE is not believed
 IDLE_REPLIES_TO_END = 2  # IDLE replies in a row that end a continuous move's limit watch
+# A continuous move never seen moving is watched this long (the API's longest
+# ContinuousMove timeout, 60 s, and some).
+UNSEEN_MOVE_WATCH_SECONDS = 70.0
 
 LimitStop = Callable[[str, Pose], None]
 
@@ -61,8 +64,10 @@ class _Track:
     last_published: tuple[float, float, float, bool] | None = None
     failing: bool = False
     slow: bool = False  # the last reply took longer than the masks allow
-    # Replies in a row that said IDLE during a continuous move (see _poll).
+    # Replies in a row that said IDLE during a continuous move, and whether one said it
+    # moves since it was commanded (see _poll).
     idle_replies: int = 0
+    seen_moving: bool = False
     # Every measured pose, slow replies too: the software-limit look-ahead needs a speed
     # even on a link too slow for the masks to use its poses.
     measured: collections.deque[PoseSample] = field(
@@ -197,6 +202,7 @@ class PoseTracker:
             track.velocity = velocity if moving else None
             track.velocity_since = self.clock.monotonic()
             track.idle_replies = 0
+            track.seen_moving = False
             track.fast_until = track.velocity_since + self.settle_seconds
             self._urgent.add(camera_id)
 
@@ -319,14 +325,22 @@ class PoseTracker:
             velocity = track.velocity
             # A reply to a request sent before the move was commanded says nothing about it.
             after_command = started > track.velocity_since + STATUS_GRACE
-            # The move ended by itself only when two replies in a row say so: one IDLE
-            # (a camera still accelerating, a reply computed before the move began on a
-            # slow link) must not end the limit watch while the camera goes on turning.
+            # The move ended by itself (its ContinuousMove timeout) only when the camera
+            # was seen moving since the command and then two replies in a row say IDLE:
+            # IDLE replies before it moves (a camera still accelerating, a command that a
+            # slow or loaded link delivered late, a reply computed before the move
+            # began) must not end the limit watch while the camera goes on to turn. A
+            # move never seen is watched for the longest ContinuousMove timeout.
+            if velocity is not None and after_command and status.moving:
+                track.seen_moving = True
             if velocity is not None and after_command and not status.moving:
                 track.idle_replies += 1
             else:
                 track.idle_replies = 0
-            ended = track.idle_replies >= IDLE_REPLIES_TO_END
+            ended = (track.seen_moving and track.idle_replies >= IDLE_REPLIES_TO_END) or (
+                velocity is not None
+                and self.clock.monotonic() - track.velocity_since > UNSEEN_MOVE_WATCH_SECONDS
+            )
             fast = (
                 status.moving or velocity is not None or self.clock.monotonic() < track.fast_until
             )

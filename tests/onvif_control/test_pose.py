@@ -10,6 +10,7 @@ import time
 import pytest
 
 from onvif_control.guard import Command, Op
+from onvif_control.simulator.calibration import Pose as SimPose
 from vms.camera_model import Pose, PoseSource
 from vms.clock import SystemClock
 from web.contract import parse_model
@@ -181,3 +182,30 @@ def test_replies_slower_than_the_masks_allow_are_not_recorded_INV_5(live, camera
         time.sleep(0.05)
     assert [s for s in tracker.history(camera_id, fast_from) if not s.commanded]
     live.engine.execute(camera_id, Command(Op.STOP))
+
+
+def test_a_move_that_starts_late_is_still_watched_to_the_limit(live, camera, people, sim):
+    """A ContinuousMove that reaches the camera late (a loaded machine, a slow link: a
+    CI failure of the test above) gives IDLE replies after the command for a while: the
+    limit watch must not end before it has seen the camera move."""
+    limit = 20.0
+    live.cameras.set_calibration(
+        people["admin"],
+        camera.id,
+        parse_model(
+            CalibrationIn, {**camera.calibration.to_dict(), "limit_pan_max": limit}
+        ).command(),
+    )
+    sim.ptz.absolute(SimPose(0.0, -10.0, 0.0), None)
+    deadline = time.monotonic() + 5
+    while sim.state()["moving"]["pan_tilt"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    live.tracker.continuous(camera.id, (0.5, 0.0, 0.0))  # commanded: watched from now
+    time.sleep(1.0)  # polled fast meanwhile: several IDLE replies
+    sim.ptz.continuous(0.5, 0.0, None, 10.0)  # ...then the camera starts
+    deadline = time.monotonic() + 8
+    time.sleep(0.2)
+    while sim.state()["moving"]["pan_tilt"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    pan = sim.state()["pose"]["pan"]
+    assert limit - 12.0 <= pan <= limit + 4.0, pan
