@@ -12,6 +12,7 @@ never completes leave no peer connection behind. The browser (Chromium) side is 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import gc
 import time
@@ -57,6 +58,15 @@ def masked(services: Services, sim: SimulatedCamera) -> Iterator[Rig]:
 @pytest.fixture
 def passthrough(services: Services, sim: SimulatedCamera) -> Iterator[tuple[Recorder, str]]:
     """The simulator onboarded without masks: recorded as it comes (no decode)."""
+    with recorded_as_it_comes(services, sim) as recorded:
+        yield recorded
+
+
+@contextlib.contextmanager
+def recorded_as_it_comes(
+    services: Services, sim: SimulatedCamera
+) -> Iterator[tuple[Recorder, str]]:
+    """``sim`` onboarded without masks and recorded (pass-through), until the end."""
     recorder = get_recorder(services)
     try:
         camera_id = onboard(services, sim)
