@@ -223,7 +223,6 @@ class Recorder:
         hub = PacketHub(spec.camera_id)
         clock = self.services.clock  # one clock for capture times and poses (INV-5, INV-7)
         pipeline = CameraPipeline(spec, hub, self.masks.current, self._pose, self.settings, clock)
-        pipeline.camera_keyframe = lambda: self.keyframes.request(spec.camera_id)
         config = self.services.config
         writer = SegmentWriter(
             spec.camera_id,

@@ -116,11 +116,6 @@ class CameraPipeline:
         # Set from other threads (a WebRTC viewer joined or lost pictures): the mask
         # encoder makes its next frame an IDR. Pass-through cameras ignore it.
         self.keyframe_wanted = threading.Event()
-        # Asks the camera itself for a keyframe (the engine sets it: ONVIF through
-        # recorder.keyframes, rate-limited and non-blocking): called while the session
-        # drops packets waiting for its first usable keyframe, so recording starts within
-        # about a second rather than at the camera's next GOP (10 s or more on some).
-        self.camera_keyframe: Callable[[], object] = lambda: None
 
     def request_keyframe(self) -> None:
         """Ask the mask encoder for a keyframe (live viewers joining a masked camera)."""
@@ -219,7 +214,6 @@ class CameraPipeline:
             if first_pts is None:
                 if raw.pts is None or not raw.keyframe:
                     self.status.dropped_before_keyframe += 1
-                    self.camera_keyframe()
                     continue
                 first_pts = raw.pts
             if raw.pts is None:

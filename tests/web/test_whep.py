@@ -64,15 +64,16 @@ def passthrough(services: Services, sim: SimulatedCamera) -> Iterator[tuple[Reco
 
 @contextlib.contextmanager
 def recorded_as_it_comes(
-    services: Services, sim: SimulatedCamera
+    services: Services, sim: SimulatedCamera, seconds: float = 20
 ) -> Iterator[tuple[Recorder, str]]:
-    """``sim`` onboarded without masks and recorded (pass-through), until the end."""
+    """``sim`` onboarded without masks and recorded (pass-through), its first packets in
+    within ``seconds``, until the end."""
     recorder = get_recorder(services)
     try:
         camera_id = onboard(services, sim)
         assert recorder.add_registered() == [camera_id]
         recorder.start()
-        wait_for(lambda: recorder.hub(camera_id).info is not None, 20, "packets")
+        wait_for(lambda: recorder.hub(camera_id).info is not None, seconds, "packets")
         assert not recorder.pipeline(camera_id).status.masked
         yield recorder, camera_id
     finally:
