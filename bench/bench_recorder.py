@@ -65,13 +65,27 @@ from recorder.engine import get as get_recorder
 from recorder.pipeline import CameraSpec
 from vms.audit.log import SYSTEM_ROLE, Who
 from vms.camera_model import Calibration, Pose, PoseSample
-from vms.config import load_config
+from vms.config import Config, load_config
 from vms.services import Services
 
 PASSWORD = "bench"
 TICKS = os.sysconf("SC_CLK_TCK")
 # The simulator's default scene: the window zone is in view at home (pan 0, tilt -10).
 WINDOW = ((4.0, -3.0), (12.0, -2.0), (12.5, 5.0), (4.5, 4.0))
+
+
+def bench_config(data: Path, **overrides: str) -> Config:
+    """A fresh SQLite VMS in ``data`` with 10 s segments (plus ``overrides``, VMS_* names)."""
+    return load_config(
+        environ={},
+        overrides={
+            "VMS_DATA_DIR": str(data),
+            "VMS_DATABASE_URL": f"sqlite:///{data / 'vms.db'}",
+            "VMS_INGEST_MIN_FREE_BYTES": "0",
+            "VMS_RECORDER_SEGMENT_SECONDS": "10",
+            **overrides,
+        },
+    )
 
 
 class StillPoses:
@@ -343,15 +357,7 @@ def main() -> int:
     with_ffmpeg = not args.no_ffmpeg and shutil.which("ffmpeg") is not None
     with tempfile.TemporaryDirectory(prefix="bench-recorder-") as tmp:
         data = Path(tmp)
-        config = load_config(
-            environ={},
-            overrides={
-                "VMS_DATA_DIR": str(data),
-                "VMS_DATABASE_URL": f"sqlite:///{data / 'vms.db'}",
-                "VMS_INGEST_MIN_FREE_BYTES": "0",
-                "VMS_RECORDER_SEGMENT_SECONDS": "10",
-            },
-        )
+        config = bench_config(data)
         services = Services.open(config)
         services.migrate()
         proc, urls = start_cameras(args.plain + args.masked)

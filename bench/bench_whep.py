@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import subprocess
 import sys
@@ -27,6 +28,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +36,7 @@ from sqlalchemy import select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.bench_recorder import PASSWORD, WINDOW, StillPoses, rss_mib, thread_cpu
+from bench.bench_recorder import PASSWORD, WINDOW, StillPoses, bench_config, rss_mib, thread_cpu
 from bench.benchlib import quiet_logs
 from privacy_masks.geometry import SpherePolygon
 from privacy_masks.service import MaskService
@@ -43,7 +45,6 @@ from recorder.engine import get as get_recorder
 from recorder.pipeline import CameraSpec
 from vms.audit.log import SYSTEM_ROLE, Who
 from vms.camera_model import Calibration
-from vms.config import load_config
 from vms.db.models import User
 from vms.services import Services
 
@@ -117,12 +118,16 @@ def viewers_main(url: str, token: str, count: int) -> None:
 # -- the server's side ----------------------------------------------------------------------
 
 
-def start_camera(size: str) -> tuple[subprocess.Popen[str], str]:
+def start_camera(
+    size: str, fps: int = 15, extra: tuple[str, ...] | list[str] = ()
+) -> tuple[subprocess.Popen[str], str]:
+    """One simulator camera in a process of its own (``extra``: more of its options);
+    its RTSP URL with the credentials."""
     proc = subprocess.Popen(
         [
             sys.executable, "-m", "onvif_control.simulator", "--onvif-port", "0",
-            "--rtsp-port", "0", "--count", "1", "--size", size, "--fps", "15",
-            "--password", PASSWORD,
+            "--rtsp-port", "0", "--count", "1", "--size", size, "--fps", str(fps),
+            "--password", PASSWORD, *extra,
         ],
         stdout=subprocess.PIPE,
         text=True,
@@ -135,6 +140,50 @@ def start_camera(size: str) -> tuple[subprocess.Popen[str], str]:
         raise RuntimeError(f"simulator did not start: {line!r}")
     scheme, rest = line.split(" RTSP ")[1].strip().split("://", 1)
     return proc, f"{scheme}://admin:{PASSWORD}@{rest}"
+
+
+@contextlib.contextmanager
+def served(data: Path) -> Iterator[tuple[Services, str, str]]:
+    """A fresh SQLite VMS in ``data`` served by the real app on a threaded werkzeug
+    server on 127.0.0.1: (services, base URL, a dispatcher's API token). Shut down and
+    closed after."""
+    from werkzeug.serving import make_server
+
+    from web.app import create_app
+
+    config = bench_config(data, VMS_WEBRTC_CONNECT_TIMEOUT_SECONDS="60")
+    services = Services.open(config)
+    try:
+        services.migrate()
+        services.users.add_user("bench-dispatcher", "dispatcher", "pw-bench-1", by=BENCH)
+        with services.db.session() as s:
+            user = s.execute(select(User).where(User.username == "bench-dispatcher")).scalar_one()
+            actor = services.users.actor_for(s, user)
+        token = services.users.issue_token(actor).token
+        app, _socketio = create_app(services)
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield services, f"http://127.0.0.1:{server.server_port}", token
+        finally:
+            server.shutdown()
+    finally:
+        services.close()
+
+
+def record_phase(recorder: Recorder, services: Services, phase: str, url: str) -> None:
+    """Record ``url`` as camera ``phase`` ("masked": with a privacy mask away from the
+    picture's top), once its first packets are in and 2 s more."""
+    if phase == "masked":
+        services.ports.get(MaskService).replace_all(phase, [SpherePolygon("window", WINDOW)], BENCH)
+    recorder.add_camera(CameraSpec(phase, url, Calibration()))
+    deadline = time.monotonic() + 30
+    while recorder.hub(phase).info is None:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{phase}: no packets: {recorder.status(phase)}")
+        time.sleep(0.1)
+    time.sleep(2.0)
 
 
 def server_cpu() -> float:
@@ -214,63 +263,22 @@ def main() -> int:
         viewers_main(args.viewers_of, args.token, args.viewers)
         return 0
     quiet_logs()
-    from werkzeug.serving import make_server
-
-    from web.app import create_app
-
     results = {}
-    with tempfile.TemporaryDirectory(prefix="bench-whep-") as tmp:
-        data = Path(tmp)
-        config = load_config(
-            environ={},
-            overrides={
-                "VMS_DATA_DIR": str(data),
-                "VMS_DATABASE_URL": f"sqlite:///{data / 'vms.db'}",
-                "VMS_INGEST_MIN_FREE_BYTES": "0",
-                "VMS_RECORDER_SEGMENT_SECONDS": "10",
-                "VMS_WEBRTC_CONNECT_TIMEOUT_SECONDS": "60",
-            },
-        )
-        services = Services.open(config)
-        services.migrate()
-        services.users.add_user("bench-dispatcher", "dispatcher", "pw-bench-1", by=BENCH)
-        with services.db.session() as s:
-            user = s.execute(select(User).where(User.username == "bench-dispatcher")).scalar_one()
-            actor = services.users.actor_for(s, user)
-        token = services.users.issue_token(actor).token
-        app, _socketio = create_app(services)
-        server = make_server("127.0.0.1", 0, app, threaded=True)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        base = f"http://127.0.0.1:{server.server_port}"
+    with tempfile.TemporaryDirectory(prefix="bench-whep-") as tmp, served(Path(tmp)) as site:
+        services, base, token = site
         proc, url = start_camera(args.size)
         try:
             recorder = get_recorder(services)
             recorder.pose_source = StillPoses()
             recorder.start()
             for phase in args.phases.split(","):
-                camera_id = phase
-                if phase == "masked":
-                    services.ports.get(MaskService).replace_all(
-                        camera_id, [SpherePolygon("window", WINDOW)], BENCH
-                    )
-                recorder.add_camera(CameraSpec(camera_id, url, Calibration()))
-                deadline = time.monotonic() + 30
-                while recorder.hub(camera_id).info is None:
-                    if time.monotonic() > deadline:
-                        raise RuntimeError(recorder.status(camera_id))
-                    time.sleep(0.1)
-                time.sleep(2.0)
-                results[phase] = measure(
-                    recorder, camera_id, base, token, args.viewers, args.seconds
-                )
-                recorder.remove_camera(camera_id)
+                record_phase(recorder, services, phase, url)
+                results[phase] = measure(recorder, phase, base, token, args.viewers, args.seconds)
+                recorder.remove_camera(phase)
             recorder.stop()
         finally:
             proc.terminate()
             proc.wait(20)
-            server.shutdown()
-            services.close()
     print(f"WHEP benchmark, {args.size} @ 15 fps, {args.viewers} viewers, {args.seconds:.0f} s")
     ok = True
     for phase, r in results.items():

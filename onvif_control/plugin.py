@@ -9,6 +9,9 @@
   pipeline reads (INV-5);
 - :class:`~vms.ports.CredentialBox`: the box of the stored camera passwords (the
   recorder's registry reads it);
+- :class:`~vms.ports.KeyframeRequest`: ONVIF ``SetSynchronizationPoint``, which the
+  recorder uses when a WebRTC viewer joins a pass-through camera
+  (:mod:`onvif_control.keyframes`);
 - :class:`~vms.ports.DemoSetup`: ``vms serve --demo`` (:mod:`onvif_control.demo`).
 
 It reads :class:`~vms.ports.MaskZones` for the PTZ-use report (declared for the web
@@ -28,12 +31,13 @@ from onvif_control.connections import Connections
 from onvif_control.credentials import CredentialBox
 from onvif_control.engine import LocalPtzEngine
 from onvif_control.health import HealthMonitor
+from onvif_control.keyframes import CameraKeyframes
 from onvif_control.pose import PoseTracker
 from onvif_control.ptz import PtzService
 from onvif_control.ptz_audit import PtzAudit, ZoneSource
 from onvif_control.runtime import OnvifRuntime
 from vms.ports import CredentialBox as CredentialBoxPort
-from vms.ports import DemoSetup, MaskZones, PoseSource, PtzUseReport
+from vms.ports import DemoSetup, KeyframeRequest, MaskZones, PoseSource, PtzUseReport
 from vms.roles import Component
 from vms.secrets import load_or_create_key
 from vms.services import Job, Services
@@ -128,6 +132,7 @@ def install(services: Services) -> None:
     services.ports.provide(CameraControl, control)
     services.ports.provide(PoseSource, control.tracker)
     services.ports.provide(CredentialBoxPort, control.cameras.box)
+    services.ports.provide(KeyframeRequest, CameraKeyframes(control.connections))
     services.ports.provide(DemoSetup, Demo(services))
     # The PTZ-use numbers of the monthly audit (vms/audit/monthly.py, OPS-7).
     services.ports.provide(PtzUseReport, control.audit)

@@ -24,6 +24,7 @@ from privacy_masks.paint import PaintStyle
 from privacy_masks.planning import MaskSettings
 from privacy_masks.service import MaskService
 from recorder.fanout import PacketHub
+from recorder.keyframes import CameraKeyframes, KeyframeSettings
 from recorder.live import LivePreview
 from recorder.live_views import LiveViews
 from recorder.ownership import Ownership
@@ -41,6 +42,7 @@ from vms.camera_model import Calibration, Pose, PoseSource
 from vms.db.models import Role, User
 from vms.errors import Conflict, NotFound
 from vms.leases import default_node_id
+from vms.ports import KeyframeRequest
 from vms.services import Services
 
 log = logging.getLogger(__name__)
@@ -135,6 +137,12 @@ class Recorder:
             )
         # Who may watch, and the audit entry of each view (ACC-1, ACC-6).
         web = services.config.webrtc
+        # Pass-through cameras' viewers: a keyframe asked of the camera (ONVIF).
+        self.keyframes = CameraKeyframes(
+            lambda: services.ports.find(KeyframeRequest),
+            services.clock,
+            KeyframeSettings(web.camera_keyframe_requests, web.camera_keyframe_interval_seconds),
+        )
         self.webrtc = WhepGateway(
             self.hub,
             self.request_keyframe,
@@ -183,11 +191,16 @@ class Recorder:
         return role is not None and scope_of(role, Action.LIVE_VIEW) is not Scope.NONE
 
     def request_keyframe(self, camera_id: str) -> None:
-        """Ask the camera's mask encoder for a keyframe (live viewers joining); a
-        pass-through camera's viewers wait for its next GOP."""
+        """A live viewer joined or lost the picture: ask the camera's mask encoder for a
+        keyframe, or, for a pass-through camera, the camera itself
+        (:mod:`recorder.keyframes`; without it the viewer waits for the next GOP)."""
         camera = self._cameras.get(camera_id)
-        if camera is not None:
+        if camera is None:
+            return
+        if camera.pipeline.status.masked:
             camera.pipeline.request_keyframe()
+        else:
+            self.keyframes.request(camera_id)
 
     # -- cameras --------------------------------------------------------------------------
 
@@ -227,6 +240,7 @@ class Recorder:
 
     def _restart(self, spec: CameraSpec, reason: StopReason) -> None:
         """Stop the camera and start it with ``spec``; it stays listed throughout."""
+        self.keyframes.forget(spec.camera_id)
         with self._lock:
             old = self._cameras[spec.camera_id]
             camera = self._build(spec)
@@ -298,6 +312,7 @@ class Recorder:
                 self._stop(camera, reason)  # still listed (viewable) until it has stopped
             self._cameras.pop(camera_id, None)
             self._followed.pop(camera_id, None)
+        self.keyframes.forget(camera_id)
 
     def camera_ids(self) -> list[str]:
         return sorted(self._cameras)
@@ -394,6 +409,7 @@ class Recorder:
         if self._follower is not None:
             self._follower.stop()
         self.webrtc.stop()
+        self.keyframes.stop()
         with self._lock:
             self.running = False
             for camera in self._cameras.values():

@@ -199,12 +199,22 @@ class WebrtcConfig:
     ice_credential: str = ""
     # A WHEP session whose ICE/DTLS has not connected this long after its offer is closed.
     connect_timeout_seconds: float = 15.0
+    # A viewer joining a pass-through camera (or reporting picture loss) asks the camera
+    # for a keyframe (ONVIF SetSynchronizationPoint) instead of waiting for its next GOP.
+    camera_keyframe_requests: bool = True
+    # At most one such request per camera this often, however many viewers ask.
+    camera_keyframe_interval_seconds: float = 1.0
 
     def __post_init__(self) -> None:
         if not self.connect_timeout_seconds > 0:
             raise InvalidArgument(
                 "[webrtc] connect_timeout_seconds must be above 0, not "
                 f"{self.connect_timeout_seconds}"
+            )
+        if not 0 < self.camera_keyframe_interval_seconds <= 60:
+            raise InvalidArgument(
+                "[webrtc] camera_keyframe_interval_seconds must be above 0 and at most 60, "
+                f"not {self.camera_keyframe_interval_seconds}"
             )
         for url in self.ice_server_list:
             if not re.fullmatch(r"(stuns?|turns?):[^\s,]+", url):

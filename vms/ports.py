@@ -25,6 +25,7 @@ from vms.errors import FailedPrecondition
 __all__ = [
     "CredentialBox",
     "DemoSetup",
+    "KeyframeRequest",
     "MaskSetup",
     "MaskZones",
     "PortMissing",
@@ -50,6 +51,20 @@ class CredentialBox(Protocol):
     def decrypt(self, camera_id: str, stored: str) -> str:
         """The plain password of ``camera_id``; :class:`~vms.errors.DataLoss` or another
         :class:`~vms.errors.VMSError` when ``stored`` cannot be read."""
+        ...
+
+
+class KeyframeRequest(Protocol):
+    """Asks a camera for a keyframe now (provided by ``onvif_control`` with ONVIF Media
+    ``SetSynchronizationPoint``; read by ``recorder`` when a WebRTC viewer joins a
+    pass-through camera or its browser reports picture loss: the packets are the
+    camera's own, so only the camera can start a new GOP)."""
+
+    def request_keyframe(self, camera_id: str) -> bool:
+        """Ask ``camera_id`` for an I-frame (blocking, bounded by the camera command
+        timeout). True: asked; False: it cannot (the camera does not support the request,
+        or it is not a camera this process controls), which will not change by asking
+        again; :class:`~vms.errors.Unavailable` when the camera did not answer."""
         ...
 
 

@@ -167,6 +167,11 @@ class OnvifDevice:
         uri = get_path(reply, "Uri")
         return str(uri) if uri else None
 
+    async def synchronization_point(self, profile: str) -> None:
+        """Media ``SetSynchronizationPoint``: ask the camera for an I-frame on
+        ``profile``'s stream (FailedPrecondition when the camera does not support it)."""
+        await self.call("media", "SetSynchronizationPoint", {"ProfileToken": profile})
+
     async def describe(self) -> Description:
         """Device information, profiles, main and sub stream URIs, PTZ node spaces and
         limits, presets: what onboarding stores."""

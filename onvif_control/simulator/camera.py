@@ -69,7 +69,11 @@ class SimulatedCamera:
     1280x720 at 15 fps, the default :class:`Scene`. ``advertised_host`` (default: the
     bind host, or 127.0.0.1 for a wildcard bind) is the host put in URLs.
     ``credentials_in_stream_uri``: GetStreamUri answers ``rtsp://user:password@...``, as
-    some cameras do.
+    some cameras do. ``gop_seconds``: the encoder's keyframe interval (default 1 s).
+    ``burn_in_clock``: each picture carries its capture time as a block code
+    (:mod:`~onvif_control.simulator.timecode`, off by default).
+    ``synchronization_point``: Media ``SetSynchronizationPoint`` forces an IDR (default);
+    False answers it ``ActionNotSupported``, as cameras without it do.
     """
 
     def __init__(
@@ -88,9 +92,17 @@ class SimulatedCamera:
         clock: Callable[[], float] = time.monotonic,
         utc_now: Callable[[], dt.datetime] | None = None,
         credentials_in_stream_uri: bool = False,
+        gop_seconds: float = 1.0,
+        burn_in_clock: bool = False,
+        synchronization_point: bool = True,
     ) -> None:
         if not 1 <= fps <= 60:
             raise ValueError(f"fps {fps} is outside 1..60")
+        if not 0 < gop_seconds <= 60:
+            raise ValueError(f"gop_seconds {gop_seconds} is outside (0, 60]")
+        self.gop_seconds = gop_seconds
+        self.burn_in_clock = burn_in_clock
+        self.synchronization_point = synchronization_point
         self.name = name
         self.host = host
         self.size = size
@@ -131,8 +143,10 @@ class SimulatedCamera:
             self._renderer,
             self.ptz,
             self.fps,
+            gop_seconds=self.gop_seconds,
             clock=self._clock,
             utc_now=self._utc_now,
+            burn_in_clock=self.burn_in_clock,
         )
 
     async def start_async(self) -> None:
@@ -145,9 +159,10 @@ class SimulatedCamera:
             serial=f"SIM-{self.name}",
             size=self.size,
             fps=self.fps,
-            gop=self.fps,
+            gop=max(1, round(self.fps * self.gop_seconds)),
             ptz=self.ptz,
             utc_now=self._utc_now,
+            synchronization_point=hub.synchronization_point if self.synchronization_point else None,
         )
         username, password = self._credentials
         service = OnvifService(
@@ -264,6 +279,11 @@ class SimulatedCamera:
         """The shared encoder (stats for benchmarks and tests)."""
         assert self._hub is not None, "camera not prepared"
         return self._hub
+
+    @property
+    def sync_points(self) -> int:
+        """``SetSynchronizationPoint`` requests answered (each forced an IDR)."""
+        return self._hub.sync_points if self._hub is not None else 0
 
     @property
     def auth_attempts(self) -> int:

@@ -65,6 +65,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--fps", type=int, default=15, help="frames per second (default %(default)s)"
     )
     parser.add_argument(
+        "--gop-seconds",
+        type=float,
+        default=1.0,
+        help="seconds between keyframes (default %(default)s)",
+    )
+    parser.add_argument(
+        "--burn-in-clock",
+        action="store_true",
+        help="burn each frame's capture time into the picture as a block code "
+        "(glass-to-glass latency, bench/bench_latency.py)",
+    )
+    parser.add_argument(
         "--scene",
         type=Path,
         default=None,
@@ -91,6 +103,9 @@ def run(args: argparse.Namespace) -> int:
     if not 1 <= args.fps <= 60:
         print(f"error: --fps {args.fps} must be 1..60")
         return 2
+    if not 0 < args.gop_seconds <= 60:
+        print(f"error: --gop-seconds {args.gop_seconds} must be above 0 and at most 60")
+        return 2
     # Imported here: the simulator (numpy, the renderer, its servers) takes ~0.15 s to
     # load, which every other ``vms`` command would pay when the parser is built.
     from onvif_control.simulator.fleet import SimulatorFleet
@@ -111,6 +126,8 @@ def run(args: argparse.Namespace) -> int:
         size=args.size,
         fps=args.fps,
         scene=scene,
+        gop_seconds=args.gop_seconds,
+        burn_in_clock=args.burn_in_clock,
     )
     stop = threading.Event()
 

@@ -35,6 +35,8 @@ class SimulatorFleet:
         fps: int = 15,
         scene: Scene | None = None,
         advertised_host: str | None = None,
+        gop_seconds: float = 1.0,
+        burn_in_clock: bool = False,
     ) -> None:
         if count < 1:
             raise ValueError(f"count {count} must be at least 1")
@@ -53,6 +55,8 @@ class SimulatorFleet:
                 fps=fps,
                 scene=scene,
                 advertised_host=advertised_host,
+                gop_seconds=gop_seconds,
+                burn_in_clock=burn_in_clock,
             )
             for i in range(count)
         ]

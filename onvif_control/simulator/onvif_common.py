@@ -50,6 +50,9 @@ class OnvifContext:
     gop: int
     ptz: PtzUnit
     utc_now: Callable[[], dt.datetime]
+    # Media SetSynchronizationPoint: forces the next frame to be an IDR; None: the camera
+    # does not support it (ActionNotSupported).
+    synchronization_point: Callable[[], None] | None = None
     device_xaddr: str = ""
     media_xaddr: str = ""
     ptz_xaddr: str = ""

@@ -17,7 +17,7 @@ from onvif_control.simulator.onvif_common import (
     required_text,
 )
 from onvif_control.simulator.onvif_ptz import ptz_configuration_xml
-from onvif_control.simulator.soap import sender_fault, text
+from onvif_control.simulator.soap import receiver_fault, sender_fault, text
 
 
 def media_service_capabilities() -> str:
@@ -147,6 +147,19 @@ def get_snapshot_uri(ctx: OnvifContext, body: etree._Element) -> str:
     return _media_uri("trt:GetSnapshotUriResponse", ctx.snapshot_url)
 
 
+def set_synchronization_point(ctx: OnvifContext, body: etree._Element) -> str:
+    """Make the next frame of the profile's stream an IDR (a viewer is joining: it need
+    not wait for the next GOP). A camera built without it faults ActionNotSupported, as
+    an unknown operation does."""
+    if ctx.synchronization_point is None:
+        raise receiver_fault(
+            "operation SetSynchronizationPoint is not supported", "ActionNotSupported"
+        )
+    check_profile(body)
+    ctx.synchronization_point()
+    return "<trt:SetSynchronizationPointResponse/>"
+
+
 Handler = Callable[[OnvifContext, etree._Element], str]
 
 
@@ -167,4 +180,5 @@ HANDLERS: dict[str, Handler] = {
     "GetVideoEncoderConfigurations": get_video_encoder_configurations,
     "GetStreamUri": get_stream_uri,
     "GetSnapshotUri": get_snapshot_uri,
+    "SetSynchronizationPoint": set_synchronization_point,
 }

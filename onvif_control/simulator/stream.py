@@ -6,6 +6,12 @@ pose is the PTZ pose at that instant, and the RTP timestamp is derived from it. 
 thread only renders and encodes while at least one RTSP session is playing, and hands
 each packetised access unit to the event loop with ``call_soon_threadsafe``; sessions
 subscribe there. Encoding happens once per camera however many clients watch.
+
+With ``burn_in_clock`` the capture time (wall clock, ms) is burned into the top of each
+picture before it is encoded (:mod:`onvif_control.simulator.timecode`), for the
+glass-to-glass latency benchmark. :meth:`StreamHub.request_keyframe` makes the next frame
+an IDR: a new RTSP session, or ONVIF ``SetSynchronizationPoint``; ``sync_points`` counts
+the latter.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from onvif_control.simulator import timecode
 from onvif_control.simulator.encoder import VIDEO_CLOCK_RATE, EncoderError, H264Encoder
 from onvif_control.simulator.panorama import LivePanorama
 from onvif_control.simulator.ptz_unit import PtzUnit
@@ -71,8 +78,11 @@ class StreamHub:
         gop_seconds: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
         utc_now: Callable[[], dt.datetime] | None = None,
+        burn_in_clock: bool = False,
     ) -> None:
         self.name = name
+        self.burn_in_clock = burn_in_clock
+        self.gop_seconds = gop_seconds
         self.fps = fps
         self._panorama = panorama
         self._renderer = renderer
@@ -87,6 +97,7 @@ class StreamHub:
         self._subscribers: set[Subscriber] = set()
         self._active = 0
         self._want_keyframe = True
+        self.sync_points = 0  # SetSynchronizationPoint requests answered
         self._cond = threading.Condition()
         self._stopping = False
         self._thread: threading.Thread | None = None
@@ -139,6 +150,12 @@ class StreamHub:
         with self._cond:
             self._want_keyframe = True
 
+    def synchronization_point(self) -> None:
+        """ONVIF ``SetSynchronizationPoint``: the next frame is an IDR (any thread)."""
+        with self._cond:
+            self._want_keyframe = True
+            self.sync_points += 1
+
     def _deliver(self, unit: AccessUnit) -> None:
         for subscriber in list(self._subscribers):
             try:
@@ -189,6 +206,11 @@ class StreamHub:
         with self._panorama.lock:
             self._panorama.paint(capture - self.epoch)
         self._renderer.render_i420(pose, self._buffer)
+        capture_utc = self.epoch_utc + dt.timedelta(seconds=capture - self.epoch)
+        if self.burn_in_clock:
+            width, height = self._renderer.size
+            millis = round(capture_utc.timestamp() * 1000)
+            timecode.burn(self._buffer, width, height, millis)
         t1 = time.thread_time()
         with self._cond:
             keyframe, self._want_keyframe = self._want_keyframe, False
@@ -203,6 +225,6 @@ class StreamHub:
             tuple(packetize_h264(frame.nals)),
             pts,
             capture,
-            self.epoch_utc + dt.timedelta(seconds=capture - self.epoch),
+            capture_utc,
             frame.keyframe,
         )

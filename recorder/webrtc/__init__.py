@@ -6,9 +6,11 @@ Each viewer gets a :class:`~recorder.webrtc.peer.PacketTrack` whose ``recv()`` r
 (``H264Encoder.pack``) and encodes only ``Frame`` objects, so a pass-through camera's
 viewers get the camera's own packets and a masked camera's viewers the packets of its
 single mask encoder (INV-5: nothing unmasked exists to send; PSCS-1: masks hold on every
-view). A keyframe is asked of the mask encoder when a viewer joins or its browser
-reports picture loss (PLI); a pass-through camera's viewer waits for the next GOP
-(:meth:`PacketHub.subscribe_async` starts every queue at a keyframe).
+view). A keyframe is asked for when a viewer joins or its browser reports picture loss
+(PLI): of the mask encoder for a masked camera, of the camera itself (ONVIF
+``SetSynchronizationPoint``, :mod:`recorder.keyframes`) for a pass-through one, whose
+viewer otherwise waits for the next GOP (:meth:`PacketHub.subscribe_async` starts every
+queue at a keyframe).
 
 aiortc runs on one asyncio loop of the media role (thread ``webrtc-loop``); the web
 threads hand it coroutines and wait for the answer. The only blocking work a session
@@ -138,7 +140,7 @@ CredentialCheck = Callable[[Credential | None], bool]
 class WhepGateway:
     """WHEP sessions of one media engine. ``hub(camera_id)`` finds a camera's packets
     (NotFound for a camera the engine does not record); ``request_keyframe(camera_id)``
-    asks its mask encoder for an IDR (a no-op for pass-through cameras);
+    asks for an IDR (its mask encoder, or the pass-through camera; must not block);
     ``credential_ok(credential)`` re-checks a viewer's session or token (blocking)."""
 
     def __init__(
@@ -159,6 +161,7 @@ class WhepGateway:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._last_keyframe: dict[str, float] = {}
+        self._keyframe_deferred: set[str] = set()
         self.closed_reasons: dict[str, str] = {}
 
     # -- the loop -------------------------------------------------------------------------
@@ -278,7 +281,7 @@ class WhepGateway:
             raise InvalidArgument(
                 f"the SDP offer was refused: {exc or type(exc).__name__}"
             ) from None
-        # A browser's picture-loss report asks the mask encoder for a keyframe (aiortc
+        # A browser's picture-loss report (RTCP PLI/FIR) asks for a keyframe (aiortc
         # itself could only force one on frames it encodes, and it encodes none here).
         sender._send_keyframe = lambda: self.keyframe(camera_id)  # type: ignore[method-assign]
         session = _Session(
@@ -306,12 +309,22 @@ class WhepGateway:
         return WhepAnswer(session_id, camera_id, pc.localDescription.sdp)
 
     def keyframe(self, camera_id: str) -> None:
-        """Ask the camera's mask encoder for a keyframe, at most every
-        ``keyframe_interval_seconds`` (twenty viewers' PLIs are one request)."""
+        """Ask for a keyframe of ``camera_id`` (mask encoder or camera), at most every
+        ``keyframe_interval_seconds`` (twenty viewers' PLIs are one request); one asked
+        sooner is deferred to the end of the interval, not dropped (the viewer who joined
+        just after another missed that one's keyframe). Call on the loop's thread."""
         now = self._clock.monotonic()
-        if now - self._last_keyframe.get(camera_id, -1e9) < self.settings.keyframe_interval_seconds:
-            return
-        self._last_keyframe[camera_id] = now
+        wait = self._last_keyframe.get(camera_id, -1e9) + self.settings.keyframe_interval_seconds
+        if now >= wait:
+            self._last_keyframe[camera_id] = now
+            self._request_keyframe(camera_id)
+        elif camera_id not in self._keyframe_deferred:
+            self._keyframe_deferred.add(camera_id)
+            asyncio.get_running_loop().call_later(wait - now, self._deferred_keyframe, camera_id)
+
+    def _deferred_keyframe(self, camera_id: str) -> None:
+        self._keyframe_deferred.discard(camera_id)
+        self._last_keyframe[camera_id] = self._clock.monotonic()
         self._request_keyframe(camera_id)
 
     async def _connect_deadline(self, session_id: str) -> None:

@@ -12,6 +12,7 @@ never completes leave no peer connection behind. The browser (Chromium) side is 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import gc
 import time
@@ -57,12 +58,22 @@ def masked(services: Services, sim: SimulatedCamera) -> Iterator[Rig]:
 @pytest.fixture
 def passthrough(services: Services, sim: SimulatedCamera) -> Iterator[tuple[Recorder, str]]:
     """The simulator onboarded without masks: recorded as it comes (no decode)."""
+    with recorded_as_it_comes(services, sim) as recorded:
+        yield recorded
+
+
+@contextlib.contextmanager
+def recorded_as_it_comes(
+    services: Services, sim: SimulatedCamera, seconds: float = 20
+) -> Iterator[tuple[Recorder, str]]:
+    """``sim`` onboarded without masks and recorded (pass-through), its first packets in
+    within ``seconds``, until the end."""
     recorder = get_recorder(services)
     try:
         camera_id = onboard(services, sim)
         assert recorder.add_registered() == [camera_id]
         recorder.start()
-        wait_for(lambda: recorder.hub(camera_id).info is not None, 20, "packets")
+        wait_for(lambda: recorder.hub(camera_id).info is not None, seconds, "packets")
         assert not recorder.pipeline(camera_id).status.masked
         yield recorder, camera_id
     finally:

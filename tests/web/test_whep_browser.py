@@ -1,23 +1,30 @@
 """The camera page plays WebRTC (WHEP) in headless Chromium: its real WebRTC stack decodes
 frames of a masked and of a pass-through simulator camera (``getStats``), and the page
 falls back to the masked MJPEG, saying so, when WebRTC is not available (issue 12.1).
+
+A viewer joining a pass-through camera with a long GOP (10 s) gets a picture within 3 s:
+the recorder asked the camera for a keyframe (ONVIF SetSynchronizationPoint, counted by
+the simulator); a camera that does not support it still plays, from its next keyframe.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
+from onvif_control.simulator import SimulatedCamera
 from recorder.engine import Recorder
-from tests.recorder.conftest import Rig, wait_for
+from tests.recorder.conftest import PASSWORD, USERNAME, Rig, wait_for
 from tests.recorder.conftest import sim as sim  # the fixture: one simulated camera a test
 from tests.web.conftest import Site, login
 from tests.web.test_whep import masked as masked  # the fixtures: the simulator recorded
 from tests.web.test_whep import passthrough as passthrough
+from tests.web.test_whep import recorded_as_it_comes
 from vms.db.models import AuditEntry
 from vms.media.codec import Encoder
 from vms.services import Services
@@ -36,13 +43,14 @@ FRAMES_DECODED = """async (selector) => {
 }"""
 
 
-def plays_webrtc(page: Page, camera_id: str) -> int:
-    """Open the camera page; the frames Chromium decoded within 3 s of connecting."""
+def plays_webrtc(page: Page, camera_id: str, seconds: float = 3.0) -> int:
+    """Open the camera page; the frames Chromium decoded within ``seconds`` of
+    connecting."""
     page.goto(f"/live/{camera_id}")
     expect(page.locator("body")).to_have_attribute("data-video", "webrtc", timeout=15_000)
     expect(page.locator("#live-mode")).to_have_text("WebRTC")
     expect(page.locator("#live-image")).to_be_hidden()
-    deadline = time.monotonic() + 3
+    deadline = time.monotonic() + seconds
     decoded = 0
     while decoded == 0 and time.monotonic() < deadline:
         decoded = int(page.evaluate(FRAMES_DECODED, "#live-video"))
@@ -139,3 +147,71 @@ def test_without_webrtc_the_page_falls_back_to_mjpeg_and_says_so(
         "() => document.getElementById('live-image').naturalWidth > 0", timeout=20_000
     )
     assert [d["kind"] for d in webrtc_views(site.services)[before:]] == ["mjpeg"]
+
+
+@pytest.fixture
+def long_gop(
+    request: pytest.FixtureRequest, services: Services
+) -> Iterator[tuple[Recorder, str, SimulatedCamera]]:
+    """A pass-through camera whose keyframes come every ``request.param[0]`` seconds and
+    which answers SetSynchronizationPoint (``request.param[1]``), recorded."""
+    gop, supported = request.param
+    sim = SimulatedCamera(
+        "gop", size=(320, 180), fps=10, gop_seconds=gop, synchronization_point=supported,
+        username=USERNAME, password=PASSWORD,
+    )  # fmt: skip
+    sim.start()
+    try:
+        # Recording starts at the camera's first keyframe with a timestamp: up to two
+        # GOPs after connecting.
+        with recorded_as_it_comes(services, sim, 2 * gop + 10) as (recorder, camera_id):
+            yield recorder, camera_id, sim
+    finally:
+        sim.stop()
+
+
+def first_frame_seconds(page: Page, camera_id: str, seconds: float) -> float | None:
+    """Open the camera page; seconds from opening it to Chromium's first decoded frame
+    (None if none within ``seconds``)."""
+    start = time.monotonic()
+    page.goto(f"/live/{camera_id}")
+    while time.monotonic() < start + seconds:
+        if int(page.evaluate(FRAMES_DECODED, "#live-video")) > 0:
+            return time.monotonic() - start
+        time.sleep(0.05)
+    return None
+
+
+@SQLITE_ONLY
+@pytest.mark.parametrize("long_gop", [(10.0, True)], indirect=True)
+@pytest.mark.timeout(180)
+def test_a_viewer_of_a_pass_through_camera_does_not_wait_for_its_gop(
+    long_gop: tuple[Recorder, str, SimulatedCamera], page: Page, site: Site
+) -> None:
+    recorder, camera_id, sim = long_gop
+    assert sim.sync_points == 0  # recording alone asks for none
+    login(page, "dispatcher", lands="**/live")  # the wall's tile may be a first viewer
+    page.goto("/catalog")
+    wait_for(lambda: recorder.webrtc.session_count == 0, 10, "the wall's session ended")
+    asked = sim.sync_points
+    # The recorder began at a keyframe of the GOP; the next one is 10 s after it.
+    assert recorder.pipeline(camera_id).status.packets < 6 * sim.fps  # 4 s or more away
+    took = first_frame_seconds(page, camera_id, 3.0)
+    assert took is not None, "no frame decoded within 3 s of joining"
+    assert sim.sync_points > asked  # the camera was asked for the keyframe
+    assert recorder.keyframes.supported(camera_id)
+
+
+@SQLITE_ONLY
+@pytest.mark.parametrize("long_gop", [(2.0, False)], indirect=True)
+@pytest.mark.timeout(180)
+def test_a_camera_without_keyframes_on_request_plays_from_its_next_keyframe(
+    long_gop: tuple[Recorder, str, SimulatedCamera], page: Page, site: Site
+) -> None:
+    recorder, camera_id, sim = long_gop
+    login(page, "dispatcher", lands="**/live")
+    took = first_frame_seconds(page, camera_id, 2.0 + 3.0)  # a GOP, then as above
+    assert took is not None, "no frame decoded within a GOP and 3 s"
+    assert sim.sync_points == 0
+    wait_for(lambda: not recorder.keyframes.supported(camera_id), 5, "the refusal remembered")
+    assert recorder.keyframes.counts.unsupported == 1  # asked once, then not again

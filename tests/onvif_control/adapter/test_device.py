@@ -18,3 +18,57 @@ def test_reads_the_simulator(sim):
     assert d.info.model == "Simulated PTZ camera" and d.ptz_supported
     assert d.main_stream_uri == sim.rtsp_url and d.main_profile == "profile_1"
     assert d.ptz_node["HomeSupported"] is True
+
+
+def test_a_synchronization_point_forces_an_idr_at_once():
+    """Media SetSynchronizationPoint through the adapter: the simulator counts it and its
+    next frame is a keyframe, though its GOP (10 s) would not bring one for seconds."""
+    from onvif_control.simulator import SimulatedCamera
+    from vms.errors import FailedPrecondition
+
+    cam = SimulatedCamera(
+        "gop10", size=(160, 96), fps=10, gop_seconds=10, username=SIM_USER, password=SIM_PASSWORD
+    )
+    refusing = SimulatedCamera(
+        "nosync", size=(160, 96), fps=10, synchronization_point=False,
+        username=SIM_USER, password=SIM_PASSWORD,
+    )  # fmt: skip
+    cam.start()
+    refusing.start()
+    try:
+        keys: list[bool] = []
+        loop = cam._own_loop
+        assert loop is not None
+        loop.run(_subscribe(cam, keys))
+        wait = _until(lambda: len(keys) >= 15)  # the first IDR, then 1.5 s of P frames
+        assert wait and keys[0] and not any(keys[1:])
+        seen = len(keys)
+        device = OnvifDevice(cam.onvif_url, SIM_USER, SIM_PASSWORD, label="gop10")
+        run_with(device, lambda dev: dev.synchronization_point("profile_1"))
+        assert cam.sync_points == 1
+        answered = len(keys)
+        assert _until(lambda: len(keys) >= answered + 2)
+        assert keys[seen:].count(True) == 1  # one IDR, within a frame of the answer
+        assert True in keys[: answered + 2][seen:]
+        other = OnvifDevice(refusing.onvif_url, SIM_USER, SIM_PASSWORD, label="nosync")
+        with pytest.raises(FailedPrecondition, match="not supported"):
+            run_with(other, lambda dev: dev.synchronization_point("profile_1"))
+        assert refusing.sync_points == 0
+    finally:
+        cam.stop()
+        refusing.stop()
+
+
+async def _subscribe(cam, keys: list[bool]) -> None:
+    cam.hub.subscribe(lambda unit: keys.append(unit.keyframe))
+
+
+def _until(predicate, seconds: float = 10.0) -> bool:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True

@@ -393,6 +393,7 @@ def test_every_response_validates_strictly_against_the_official_wsdl_and_xsd(cam
         lambda: media.GetVideoEncoderConfigurations(),
         lambda: media.GetStreamUri(StreamSetup=STREAM_SETUP, ProfileToken=PROFILE),
         lambda: media.GetSnapshotUri(ProfileToken=PROFILE),
+        lambda: media.SetSynchronizationPoint(ProfileToken=PROFILE),
         lambda: ptz.GetNodes(),
         lambda: ptz.GetNode(NodeToken="ptz_node_1"),
         lambda: ptz.GetConfigurations(),
