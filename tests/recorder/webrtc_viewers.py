@@ -81,6 +81,8 @@ class WebrtcViewers:
             if self.proc.poll() is None:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
+            self.proc.stdin.close()
+            self.proc.stdout.close()
         return int(result["frames"]), int(result["leaked"])
 
 
