@@ -23,6 +23,7 @@ from vms.camera_model import PoseSource
 from vms.errors import FailedPrecondition
 
 __all__ = [
+    "CameraOwnership",
     "CredentialBox",
     "DemoSetup",
     "MaskSetup",
@@ -50,6 +51,17 @@ class CredentialBox(Protocol):
     def decrypt(self, camera_id: str, stored: str) -> str:
         """The plain password of ``camera_id``; :class:`~vms.errors.DataLoss` or another
         :class:`~vms.errors.VMSError` when ``stored`` cannot be read."""
+        ...
+
+
+class CameraOwnership(Protocol):
+    """The cameras this media node records (provided by ``recorder`` from its camera
+    leases, issue 13.1; read by ``onvif_control``'s pose tracker, which polls and keeps
+    ONVIF connections to those cameras only)."""
+
+    def owned(self) -> frozenset[str] | None:
+        """The cameras whose lease this node holds; None when camera ownership is off
+        (every media node records every camera)."""
         ...
 
 
