@@ -232,6 +232,9 @@ class MediaStore:
         complete, so the object appearing is the rename of the local procedure."""
         assert self.remote is not None
         before = tmp_path.stat()
+        part = self.remote.settings.part_bytes
+        if parts is not None and before.st_size > part and len(parts) != -(-before.st_size // part):
+            raise Conflict(f"{sha256}: the file changed since it was hashed; try again")
         crash_point("ingest.after-fsync")
         name = self.relative_path(sha256)
         try:
