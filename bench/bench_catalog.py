@@ -41,9 +41,7 @@ from vms.config import load_config
 from vms.db.models import Device, MediaCategory, MediaItem, Officer
 from vms.services import Services
 
-PG_ADMIN_URL = os.environ.get(
-    "VMS_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
+PG_ADMIN_URL = benchlib.PG_ADMIN_URL
 TARGET_P95_MS = 20.0
 DATA_VERSION = 3  # bump when the generated data changes (invalidates the SQLite cache)
 YEAR_START = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
@@ -195,13 +193,7 @@ def load_postgresql(services: Services, count: int) -> None:
 # -- databases -------------------------------------------------------------------------
 
 
-def _pg_admin(sql: str) -> None:
-    engine = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            conn.exec_driver_sql(sql)
-    finally:
-        engine.dispose()
+_pg_admin = benchlib.pg_admin
 
 
 def _open(data_dir: Path, url: str) -> Services:

@@ -39,13 +39,9 @@ from onvif_control.simulator import SimulatedCamera
 from tests.peers.media_node import FAST, MediaNode
 from vms.audit.log import SYSTEM_ROLE, Who
 from vms.auth.permissions import Actor, Role
-from vms.config import load_config
 from vms.db.models import CameraLease, MediaItem
 from vms.services import Services
 
-PG_ADMIN_URL = os.environ.get(
-    "VMS_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
 USER, PASSWORD = "admin", "pw-bench-failover"
 SETUP = Who("bench", SYSTEM_ROLE)
 ADMIN = Actor(user_id=0, username="bench", role=Role.ADMIN)
@@ -145,15 +141,6 @@ def measure(services: Services, work: Path, trials: int) -> tuple[list[float], l
     return failovers, reconciles
 
 
-def _pg_admin(sql: str) -> None:
-    engine = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            conn.exec_driver_sql(sql)
-    finally:
-        engine.dispose()
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--trials", type=int, default=10)
@@ -162,25 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"failover benchmark: 2 media nodes, {args.trials} trials of each")
     print(f"machine: {benchlib.machine()} ({benchlib.cpu_pressure()})")
     work = OUT_DIR / "failover"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    name = f"vms_bench_failover_{os.getpid()}"
-    _pg_admin(f'CREATE DATABASE "{name}"')
-    try:
-        url = sa.make_url(PG_ADMIN_URL).set(database=name).render_as_string(False)
-        config = load_config(
-            environ={}, overrides={"VMS_DATA_DIR": str(work / "main"), "VMS_DATABASE_URL": url}
-        )
-        services = Services.open(config)
-        try:
-            services.migrate()
-            benchlib.quiet_logs()
-            failovers, reconciles = measure(services, work, args.trials)
-        finally:
-            services.close()
-        shutil.rmtree(work, ignore_errors=True)  # kept after a failure: the nodes' logs
-    finally:
-        _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with benchlib.postgres_services(work, f"vms_bench_failover_{os.getpid()}") as services:
+        failovers, reconciles = measure(services, work, args.trials)
+    shutil.rmtree(work, ignore_errors=True)  # kept after a failure: the nodes' logs
     round_s = float(FAST["VMS_RECORDER_RECONCILE_SECONDS"])
     for label, values, target, bound, named in (
         ("failover (kill -9 -> first packet elsewhere)", failovers, 15.0, BOUND, "lease + round"),

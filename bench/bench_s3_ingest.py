@@ -3,14 +3,21 @@
 Target: ingest throughput at least 80 % of a plain ``upload_file`` (multipart, same client
 settings: same boto3 client, part size and concurrency) of the same file, same run.
 
+The store sends bodies that carry its SHA-256 checksum with an unsigned payload (the
+signature's payload hash would be a second SHA-256 of the same bytes: vms/s3.py), while
+``upload_file`` on the store's client signs its payload as boto3 does by default. So a
+second baseline is measured too, ``upload_file`` with payload signing off (no hashing on
+the client at all), and its ratio printed beside the target's.
+
     $V/bin/python bench/bench_s3_ingest.py [--size-mib 1024] [--rounds 3]
 
 A SeaweedFS S3 server (tests/peers/seaweedfs) is started on loopback ports with an
-Object Lock bucket, and stopped at the end. Rounds alternate the baseline upload and the
-ingest (``Ingestor.ingest`` through ``Services.open`` with ``[store] backend = "s3"``: copy
-while hashing to the local temp file, probe, verified conditional upload with a SHA-256
-per part, catalog row); each ingest uses a fresh data dir and bucket prefix (the store is
-content-addressed: the same bytes again would be a duplicate). Medians are reported.
+Object Lock bucket, and stopped at the end. Each round runs the two baseline uploads and
+the ingest, each of the three going first in turn (``Ingestor.ingest`` through
+``Services.open`` with ``[store] backend = "s3"``: link and hash in place, the parts'
+SHA-256 in the same pass, probe, verified conditional upload, catalog row); each ingest
+uses a fresh data dir and bucket prefix (the store is content-addressed: the same bytes
+again would be a duplicate). Medians are reported.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import benchlib
@@ -27,7 +35,9 @@ from benchlib import GIB, OUT_DIR, median, rate, timed
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import boto3
 from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
 
 from tests.peers import seaweedfs
 from vms import ingest as ingest_module
@@ -55,20 +65,38 @@ def settings(server: seaweedfs.SeaweedS3, data_dir: Path, prefix: str) -> dict[s
     }
 
 
-def time_baseline(server: seaweedfs.SeaweedS3, work: Path, source: Path, n: int) -> float:
-    """``upload_file`` with the client, part size and concurrency the store uses."""
+def time_baseline(
+    server: seaweedfs.SeaweedS3, work: Path, source: Path, n: int, *, signed: bool = True
+) -> float:
+    """``upload_file`` with the client, part size and concurrency the store uses (with
+    ``signed=False``: the same client settings with payload signing off)."""
     config = load_config(environ={}, overrides=settings(server, work / "baseline", f"b{n}/"))
     bucket = open_bucket(config)
     assert bucket is not None
+    client = bucket.client
+    if not signed:
+        meta = client.meta
+        unsigned = meta.config.merge(
+            Config(s3={"addressing_style": "path", "payload_signing_enabled": False})
+        )
+        client = boto3.session.Session().client(
+            "s3",
+            endpoint_url=meta.endpoint_url,
+            region_name=meta.region_name,
+            aws_access_key_id=server.access_key,
+            aws_secret_access_key=server.secret_key,
+            config=unsigned,
+        )
     transfer = TransferConfig(
         multipart_threshold=config.store.part_bytes,
         multipart_chunksize=config.store.part_bytes,
         max_concurrency=config.store.max_connections,
     )
+    key = f"b{n}/{'signed' if signed else 'unsigned'}"
     start = time.perf_counter()
-    bucket.client.upload_file(str(source), BUCKET, f"b{n}/plain", Config=transfer)
+    client.upload_file(str(source), BUCKET, key, Config=transfer)
     elapsed = time.perf_counter() - start
-    bucket.client.delete_object(Bucket=BUCKET, Key=f"b{n}/plain")
+    client.delete_object(Bucket=BUCKET, Key=key)
     return elapsed
 
 
@@ -129,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     source.read_bytes()  # page-cached for both contenders
     server = seaweedfs.start(work / "seaweedfs", volume_size_mb=1024)
     baseline: list[float] = []
+    unsigned: list[float] = []
+    ingested: list[tuple[float, dict[str, float]]] = []
     ingests: list[float] = []
     breakdowns: list[dict[str, float]] = []
     print(f"S3 ingest benchmark: {source.name}, {size} bytes, {args.rounds} rounds")
@@ -140,13 +170,22 @@ def main(argv: list[str] | None = None) -> int:
         assert bucket is not None
         bucket.ensure_bucket(object_lock=True)
         for i in range(args.rounds):
-            baseline.append(time_baseline(server, work, source, i))
-            elapsed, phases = time_ingest(server, work, source, i)
+            # The three take turns going first: a store filling its volumes makes the
+            # same upload vary with its place in the round.
+            runs: list[Callable[[], None]] = [
+                lambda: baseline.append(time_baseline(server, work, source, i)),
+                lambda: unsigned.append(time_baseline(server, work, source, i, signed=False)),
+                lambda: ingested.append(time_ingest(server, work, source, i)),
+            ]
+            for run in runs[i % 3 :] + runs[: i % 3]:
+                run()
+            elapsed, phases = ingested[-1]
             ingests.append(elapsed)
             breakdowns.append(phases)
             detail = ", ".join(f"{k} {v:.2f}s" for k, v in phases.items())
             print(
                 f"  round {i + 1}: upload_file {baseline[-1]:.2f}s ({rate(size, baseline[-1])}); "
+                f"unsigned {unsigned[-1]:.2f}s; "
                 f"ingest {elapsed:.2f}s ({rate(size, elapsed)}) [{detail}]",
                 flush=True,
             )
@@ -157,12 +196,18 @@ def main(argv: list[str] | None = None) -> int:
     base_med, ingest_med = median(baseline), median(ingests)
     ratio = base_med / ingest_med
     print(f"upload_file median {base_med:.2f}s  {rate(size, base_med)}")
+    unsigned_med = median(unsigned)
+    print(f"  (unsigned  median {unsigned_med:.2f}s  {rate(size, unsigned_med)})")
     print(f"ingest      median {ingest_med:.2f}s  {rate(size, ingest_med)}")
     pairs = [b / i for b, i in zip(baseline, ingests, strict=True)]
     print(
         "per-round ratios (same minute, same load): "
         + ", ".join(f"{p:.2f}" for p in pairs)
         + f"; median {median(pairs):.2f}"
+    )
+    print(
+        f"ingest/upload_file-unsigned throughput ratio {unsigned_med / ingest_med:.2f} "
+        "(no hashing at all on the client's side; not the target)"
     )
     print(
         f"ingest/upload_file throughput ratio {ratio:.2f} "

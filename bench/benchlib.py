@@ -10,6 +10,7 @@ import hashlib
 import logging
 import math
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -103,6 +104,48 @@ def timed(fn: Callable[..., Any], phases: dict[str, float], key: str) -> Callabl
             return fn(*args, **kwargs)
 
     return wrapper
+
+
+# The PostgreSQL server the benchmarks create their databases on.
+PG_ADMIN_URL = os.environ.get(
+    "VMS_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def pg_admin(sql: str) -> None:
+    """A statement on the admin database of PG_ADMIN_URL (CREATE/DROP DATABASE)."""
+    from tests.peers import postgres  # only the benchmarks that use PostgreSQL load it
+
+    postgres.admin(PG_ADMIN_URL, sql)
+
+
+@contextmanager
+def postgres_database(name: str) -> Iterator[str]:
+    """A new database ``name`` on PG_ADMIN_URL for one run (its URL), dropped after."""
+    from tests.peers import postgres
+
+    with postgres.database(PG_ADMIN_URL, name) as url:
+        yield url
+
+
+@contextmanager
+def postgres_services(work: Path, name: str) -> Iterator[Any]:
+    """Services (migrated) on a new PostgreSQL database ``name`` with their data folder
+    in ``work``/main (``work`` emptied first); closed and the database dropped after."""
+    from vms.config import load_config
+    from vms.services import Services
+
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    with postgres_database(name) as url:
+        overrides = {"VMS_DATA_DIR": str(work / "main"), "VMS_DATABASE_URL": url}
+        services = Services.open(load_config(environ={}, overrides=overrides))
+        try:
+            services.migrate()
+            quiet_logs()
+            yield services
+        finally:
+            services.close()
 
 
 def quiet_logs() -> None:

@@ -37,9 +37,7 @@ from vms.db.models import Device, MediaItem
 from vms.roles import settle_heap
 from vms.services import Services
 
-PG_ADMIN_URL = os.environ.get(
-    "VMS_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
+PG_ADMIN_URL = benchlib.PG_ADMIN_URL
 TARGET_P95_MS = 50.0
 DAY = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
 CAMERAS = [f"cam-{i:02d}" for i in range(20)]
@@ -178,13 +176,7 @@ def report(backend: str, results: dict[str, tuple[float, float, float, int]]) ->
     return met
 
 
-def _pg_admin(sql: str) -> None:
-    engine = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            conn.exec_driver_sql(sql)
-    finally:
-        engine.dispose()
+_pg_admin = benchlib.pg_admin
 
 
 def main(argv: list[str] | None = None) -> int:

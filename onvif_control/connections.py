@@ -8,6 +8,7 @@ the address and credentials stay the same, so PTZ commands reuse warm connection
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import Coroutine
@@ -75,6 +76,7 @@ class Connections:
         self._lock = threading.Lock()
         self._records: dict[str, tuple[float, CameraRecord]] = {}
         self._devices: dict[str, tuple[tuple[str, str, str], OnvifDevice]] = {}
+        self._releasing: set[OnvifDevice] = set()  # released, closed after a grace time
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run an adapter coroutine from a synchronous caller (bounded)."""
@@ -150,6 +152,27 @@ class Connections:
         if cached is not None:
             self.runtime.submit(cached[1].close())
 
+    def release(self, camera_id: str) -> None:
+        """Close the camera's connection, unused here from now on (the pose tracker hands
+        a camera to another media node). A call already holding it (a PTZ command of
+        this process) may still be using it: it is closed once such a call is over,
+        since every call is bounded by the command timeout."""
+        with self._lock:
+            self._records.pop(camera_id, None)
+            cached = self._devices.pop(camera_id, None)
+        if cached is not None:
+            with self._lock:
+                self._releasing.add(cached[1])
+            self.runtime.submit(self._close_later(cached[1], self.timeout + 1.0))
+
+    async def _close_later(self, device: OnvifDevice, delay: float) -> None:
+        await asyncio.sleep(delay)
+        with self._lock:
+            if device not in self._releasing:
+                return  # closed by close() meanwhile
+            self._releasing.discard(device)
+        await device.close()
+
     def camera_ids(self, *, ptz_only: bool = False) -> list[str]:
         stmt = select(Camera.id).order_by(Camera.id)
         if ptz_only:
@@ -159,8 +182,9 @@ class Connections:
 
     def close(self) -> None:
         with self._lock:
-            devices = [d for _, d in self._devices.values()]
+            devices = [d for _, d in self._devices.values()] + list(self._releasing)
             self._devices.clear()
+            self._releasing.clear()
             self._records.clear()
         for device in devices:
             try:

@@ -15,7 +15,8 @@
 - :class:`~vms.ports.DemoSetup`: ``vms serve --demo`` (:mod:`onvif_control.demo`).
 
 It reads :class:`~vms.ports.MaskZones` for the PTZ-use report (declared for the web
-role), appends the jobs ``camera-health`` (OPS-1) and ``ptz-expire`` (idle sessions, A2),
+role) and :class:`~vms.ports.CameraOwnership` for the cameras the pose tracker polls,
+appends the jobs ``camera-health`` (OPS-1) and ``ptz-expire`` (idle sessions, A2),
 contributes the media role's ``pose-tracker`` component and closes the connections and
 the ONVIF loop when the services close. Nothing connects or starts at install: the ONVIF
 loop starts on first use, pose polling when the media role starts.
@@ -36,8 +37,15 @@ from onvif_control.pose import PoseTracker
 from onvif_control.ptz import PtzService
 from onvif_control.ptz_audit import PtzAudit, ZoneSource
 from onvif_control.runtime import OnvifRuntime
+from vms.ports import (
+    CameraOwnership,
+    DemoSetup,
+    KeyframeRequest,
+    MaskZones,
+    PoseSource,
+    PtzUseReport,
+)
 from vms.ports import CredentialBox as CredentialBoxPort
-from vms.ports import DemoSetup, KeyframeRequest, MaskZones, PoseSource, PtzUseReport
 from vms.roles import Component
 from vms.secrets import load_or_create_key
 from vms.services import Job, Services
@@ -69,6 +77,14 @@ class CameraControl:
         self.runtime.stop()
 
 
+def owned_cameras(services: Services) -> frozenset[str] | None:
+    """The cameras this media node records (the :class:`~vms.ports.CameraOwnership` port
+    of ``recorder``, issue 13.1): the pose tracker polls only these. None (every camera)
+    without camera ownership or without a recorder in this process."""
+    ownership = services.ports.find(CameraOwnership)
+    return None if ownership is None else ownership.owned()
+
+
 def build(services: Services) -> CameraControl:
     cams, ptz_cfg = services.config.cameras, services.config.ptz
     runtime = OnvifRuntime()
@@ -96,6 +112,7 @@ def build(services: Services) -> CameraControl:
         history_seconds=cams.pose_history_seconds,
         publish_hz=cams.pose_publish_hz,
         max_reply_seconds=services.config.privacy_masks.latency_seconds,
+        scope=lambda: owned_cameras(services),
     )
     engine = LocalPtzEngine(connections, tracker, services.clock)
     ptz = PtzService(

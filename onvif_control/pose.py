@@ -19,6 +19,16 @@ masked from a pose that may be older than its stamp says.
 A continuous move is stopped by the tracker when the camera reaches (or would reach
 before the next poll) a software limit: the guard cannot know in advance where a
 velocity command will end (issue 4 item 5).
+
+With camera ownership across media nodes (issue 13.1) each node's tracker polls, and
+keeps ONVIF connections to, only the cameras its node records: ``scope()`` (the
+:class:`~vms.ports.CameraOwnership` port, read every loop turn) names them; a camera
+commanded through this process is polled too while its command lasts, so the limit
+watch above holds wherever the command was given. A camera taken over starts being
+polled at the next turn with no pose known, so its pipeline blanks until the first
+reply (INV-5); one handed back stops being polled, its poses are forgotten (a later
+takeover starts blank again, never from a pose the other node saw the camera leave)
+and its connection is closed.
 """
 
 from __future__ import annotations
@@ -28,7 +38,7 @@ import collections
 import datetime as dt
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
@@ -52,6 +62,8 @@ IDLE_REPLIES_TO_END = 2  # IDLE replies in a row that end a continuous move's li
 UNSEEN_MOVE_WATCH_SECONDS = 70.0
 
 LimitStop = Callable[[str, Pose], None]
+# The cameras this node polls; None: every PTZ camera (camera ownership off).
+Scope = Callable[[], Collection[str] | None]
 
 
 @dataclass
@@ -95,6 +107,7 @@ class PoseTracker:
         publish_hz: float = 4.0,
         max_reply_seconds: float = 0.15,
         on_limit_stop: LimitStop | None = None,
+        scope: Scope | None = None,
     ) -> None:
         if fast_hz < 5.0:
             raise ValueError(f"pose_fast_hz {fast_hz} is below the 5 Hz masks need")
@@ -108,12 +121,15 @@ class PoseTracker:
         self.publish_period = 1.0 / publish_hz if publish_hz > 0 else float("inf")
         self.max_reply_seconds = max_reply_seconds
         self.on_limit_stop = on_limit_stop
+        self.scope = scope
         self._lock = threading.Lock()
         self._tracks: dict[str, _Track] = {}
         self._urgent: set[str] = set()  # cameras to poll now (a command was sent)
         self._future: Future[None] | None = None
         self._stopping = threading.Event()
         self.polls = 0  # GetStatus calls made (benchmarks)
+        self.polls_by_camera: collections.Counter[str] = collections.Counter()
+        self.polled: frozenset[str] = frozenset()  # the cameras polled now
         self.slow_replies = 0  # replies not recorded: slower than the masks allow
 
     # -- PoseSource ---------------------------------------------------------------------
@@ -251,20 +267,22 @@ class PoseTracker:
         loop = asyncio.get_running_loop()
         due: dict[str, float] = {}
         inflight: dict[str, asyncio.Task[None]] = {}
+        registered: list[str] = []
         cameras: list[str] = []
         listed_at = float("-inf")
         while not self._stopping.is_set():
             now = loop.time()
             if now - listed_at >= CAMERA_LIST_SECONDS:
                 try:
-                    cameras = await asyncio.to_thread(self.connections.camera_ids, ptz_only=True)
+                    registered = await asyncio.to_thread(self.connections.camera_ids, ptz_only=True)
                 except Exception:
                     log.exception("pose tracker: listing cameras failed")
                 listed_at = now
-                for camera_id in cameras:
-                    due.setdefault(camera_id, now)
-                for camera_id in set(due) - set(cameras):
-                    due.pop(camera_id, None)
+            cameras = self._in_scope(registered, cameras, inflight)
+            for camera_id in cameras:
+                due.setdefault(camera_id, now)
+            for camera_id in set(due) - set(cameras):
+                due.pop(camera_id, None)
             with self._lock:
                 urgent, self._urgent = self._urgent, set()
             for camera_id in urgent:
@@ -280,6 +298,55 @@ class PoseTracker:
         for task in list(inflight.values()):
             task.cancel()
         await asyncio.gather(*inflight.values(), return_exceptions=True)
+
+    def _in_scope(
+        self,
+        registered: list[str],
+        polled: list[str],
+        inflight: dict[str, asyncio.Task[None]],
+    ) -> list[str]:
+        """The registered cameras this node polls (see the module's text): those its node
+        records, and any camera commanded through this process while the command lasts
+        (a continuous move, the settle time after a command), so the software-limit watch
+        of a move given here never depends on which node records the camera. A camera
+        entering the scope by ownership starts with no pose (its pipeline blanks until
+        the first reply, INV-5); one leaving it is no longer polled, its poses are
+        forgotten and its connection closed."""
+        if self.scope is None:
+            cameras = registered
+        else:
+            try:
+                owned = self.scope()
+            except Exception:
+                log.exception("pose tracker: reading the cameras of this node failed")
+                owned = set(polled)  # keep polling what it polled
+            commanded = self._commanded()
+            cameras = [c for c in registered if owned is None or c in owned or c in commanded]
+            before, after = set(polled), set(cameras)
+            for camera_id in sorted(after - before):
+                if camera_id not in commanded:
+                    self.forget(camera_id)
+                log.info("camera %s: pose tracked by this node", camera_id)
+            for camera_id in sorted(before - after):
+                task = inflight.pop(camera_id, None)
+                if task is not None:
+                    task.cancel()
+                self.forget(camera_id)
+                self.connections.release(camera_id)
+                log.info("camera %s: pose no longer tracked here (not owned)", camera_id)
+        self.polled = frozenset(cameras)
+        return cameras
+
+    def _commanded(self) -> set[str]:
+        """Cameras with a command of this process in force (a continuous move, or within
+        ``settle_seconds`` of a command)."""
+        now = self.clock.monotonic()
+        with self._lock:
+            return {
+                camera_id
+                for camera_id, track in self._tracks.items()
+                if track.velocity is not None or now < track.fast_until
+            }
 
     async def _poll(self, camera_id: str, due: dict[str, float]) -> None:
         # Two time lines: ``loop.time()`` only schedules the next poll (``due``, read by
@@ -308,6 +375,7 @@ class PoseTracker:
             due[camera_id] = scheduled + self.idle_period
             return
         self.polls += 1
+        self.polls_by_camera[camera_id] += 1
         slow = round_trip > self.max_reply_seconds
         if slow:
             # Used below to stop at limits, but not recorded for the masks (INV-5).
@@ -418,8 +486,9 @@ class PoseTracker:
 def _discard(
     inflight: dict[str, asyncio.Task[None]], camera_id: str
 ) -> Callable[[asyncio.Task[None]], None]:
-    def done(_task: asyncio.Task[None]) -> None:
-        inflight.pop(camera_id, None)
+    def done(task: asyncio.Task[None]) -> None:
+        if inflight.get(camera_id) is task:  # not a newer poll of a camera polled again
+            inflight.pop(camera_id, None)
 
     return done
 

@@ -317,6 +317,16 @@ class Recorder:
     def camera_ids(self) -> list[str]:
         return sorted(self._cameras)
 
+    def owned(self) -> frozenset[str] | None:
+        """The cameras whose lease this node holds, None without camera ownership (the
+        :class:`~vms.ports.CameraOwnership` port: the pose tracker polls only these).
+        Updated by each reconcile round before the cameras start or stop, so a camera
+        taken over is polled from that round on, and its pipeline blanks until the
+        first pose arrives (INV-5)."""
+        if self.ownership is None:
+            return None
+        return frozenset(self.ownership.tokens)
+
     def _get(self, camera_id: str) -> _Camera:
         camera = self._cameras.get(camera_id)
         if camera is None:

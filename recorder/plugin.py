@@ -5,8 +5,10 @@ Ports provided (:mod:`vms.ports`): :class:`MaskService`, :class:`RecordingLog`,
 :class:`PlaybackService`, :class:`ReviewService` and the :class:`Recorder` engine (for
 ``web`` and the CLIs),
 :class:`~vms.ports.MaskZones` (each camera's mask polygons, for the PTZ-use report of
-``onvif_control``) and
-:class:`~vms.ports.MaskSetup` (masks from named polygons, for the demo set-up). Role
+``onvif_control``),
+:class:`~vms.ports.MaskSetup` (masks from named polygons, for the demo set-up) and
+:class:`~vms.ports.CameraOwnership` (the cameras this media node holds, for the pose
+tracker). Role
 component: ``recorder`` in the media role (follow the camera registry, start recording;
 it requires the :class:`~vms.ports.CredentialBox` and the :class:`~vms.ports.PoseSource`).
 Nothing runs at import or install.
@@ -26,7 +28,14 @@ from recorder.playback import PlaybackService, SessionSigner
 from recorder.recording import RecordingLog
 from recorder.review import ReviewService
 from vms.audit.log import Who
-from vms.ports import CredentialBox, MaskSetup, MaskZones, PoseSource, Vertices
+from vms.ports import (
+    CameraOwnership,
+    CredentialBox,
+    MaskSetup,
+    MaskZones,
+    PoseSource,
+    Vertices,
+)
 from vms.roles import Component
 from vms.secrets import load_or_create_key
 from vms.services import Services
@@ -88,6 +97,7 @@ def install(services: Services) -> None:
         ),
     )
     services.ports.provide(Recorder, recorder)
+    services.ports.provide(CameraOwnership, recorder)  # the pose tracker's cameras (#13.1)
     # Redaction jobs (issue 16.3) belong to privacy_masks, installed with its masks.
     redaction_plugin.install(services)
     services.roles.add(

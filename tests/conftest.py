@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
+from tests.peers import postgres as postgres_peer
 from tests.peers import seaweedfs as seaweedfs_peer
 from tests.peers.media_node import store_env as store_env  # subprocesses: the same store
 from vms.audit.log import SYSTEM_ROLE, Who
@@ -73,16 +73,11 @@ class Template:
 
 
 def _pg_url(name: str) -> str:
-    return str(sa.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False))
+    return postgres_peer.url_of(PG_ADMIN_URL, name)
 
 
 def _pg_admin(sql: str) -> None:
-    engine = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            conn.exec_driver_sql(sql)
-    finally:
-        engine.dispose()
+    postgres_peer.admin(PG_ADMIN_URL, sql)
 
 
 def _populate(config: Config) -> None:

@@ -30,7 +30,6 @@ import datetime as dt
 import enum
 import errno
 import fcntl
-import hashlib
 import logging
 import os
 from collections.abc import Callable, Iterator
@@ -304,9 +303,9 @@ class Ingestor:
             # 2. copy while hashing (or, for an adopted file, hash it where it is)
             try:
                 if linked is None:
-                    sha256, size = self._copy(source, fd, tmp_path)
+                    sha256, size, parts = self._copy(source, fd, tmp_path, size_hint)
                 else:
-                    sha256, size = self._hash_file(tmp_path)
+                    sha256, size, parts = self._hash_file(tmp_path)
             finally:
                 if early is not None:
                     early.join()
@@ -341,7 +340,7 @@ class Ingestor:
                 if existing is not None:
                     self._audit_duplicate(who, request, existing, sha256)
                     return IngestResult(existing, sha256, size, duplicate=True)
-                placed = self.store.place(tmp_path, sha256)
+                placed = self.store.place(tmp_path, sha256, parts=parts)
                 crash_point("ingest.after-rename")
                 try:
                     media_id = self._catalogue(
@@ -436,7 +435,15 @@ class Ingestor:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()  # still there only when we did not place it
 
-    def _copy(self, source: BinaryIO | Path, fd: int, tmp_path: Path) -> tuple[str, int]:
+    def _part_bytes(self, size: int | None) -> int | None:
+        """The object store's part size when a file of ``size`` bytes (None: unknown)
+        will be a multipart upload, so its parts are hashed in the same pass."""
+        part = self.store.upload_part_bytes
+        return part if part is not None and (size is None or size > part) else None
+
+    def _copy(
+        self, source: BinaryIO | Path, fd: int, tmp_path: Path, size_hint: int | None = None
+    ) -> tuple[str, int, tuple[bytes, ...] | None]:
         """Write ``source`` to ``fd`` while hashing it: one pass over the bytes (step 2).
 
         SHA-256 runs in a second thread on the same buffers (hashlib and os.write release
@@ -445,7 +452,7 @@ class Ingestor:
         works during the copy instead of all in step 6's fsync; left alone, Linux holds
         the whole file dirty in memory and the fsync waits for all of it.
         """
-        hasher = PipelinedHash(self.buffer_bytes)
+        hasher = PipelinedHash(self.buffer_bytes, self._part_bytes(size_hint))
         size = 0
         flushed = 0
         try:
@@ -484,19 +491,27 @@ class Ingestor:
                     size += n
         finally:
             digest = hasher.finish()
-        return digest, size
+        return digest, size, hasher.parts
 
-    def _hash_file(self, path: Path) -> tuple[str, int]:
-        """SHA-256 and size of a file read in place (adopted files, step 2)."""
-        digest = hashlib.sha256()
+    def _hash_file(self, path: Path) -> tuple[str, int, tuple[bytes, ...] | None]:
+        """SHA-256 and size of a file read in place (adopted files, step 2), and with
+        the S3 backend the SHA-256 of each upload part, from the same buffers."""
         size = 0
-        buf = bytearray(self.buffer_bytes)
-        view = memoryview(buf)
         with path.open("rb", buffering=0) as f:
-            while n := f.readinto(buf):
-                digest.update(view[:n])
-                size += n
-        return digest.hexdigest(), size
+            parts = self._part_bytes(os.fstat(f.fileno()).st_size)
+            hasher = PipelinedHash(self.buffer_bytes, parts)
+            try:
+                while True:
+                    buf = hasher.free_buffer()
+                    n = f.readinto(buf)
+                    if not n:
+                        hasher.give_back(buf)
+                        break
+                    hasher.submit(buf, n)
+                    size += n
+            finally:
+                digest = hasher.finish()
+        return digest, size, hasher.parts
 
     def _existing(self, device_id: str, sha256: str) -> str | None:
         with self.db.session() as s:

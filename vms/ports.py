@@ -23,6 +23,7 @@ from vms.camera_model import PoseSource
 from vms.errors import FailedPrecondition
 
 __all__ = [
+    "CameraOwnership",
     "CredentialBox",
     "DemoSetup",
     "KeyframeRequest",
@@ -65,6 +66,17 @@ class KeyframeRequest(Protocol):
         timeout). True: asked; False: it cannot (the camera does not support the request,
         or it is not a camera this process controls), which will not change by asking
         again; :class:`~vms.errors.Unavailable` when the camera did not answer."""
+        ...
+
+
+class CameraOwnership(Protocol):
+    """The cameras this media node records (provided by ``recorder`` from its camera
+    leases, issue 13.1; read by ``onvif_control``'s pose tracker, which polls and keeps
+    ONVIF connections to those cameras only)."""
+
+    def owned(self) -> frozenset[str] | None:
+        """The cameras whose lease this node holds; None when camera ownership is off
+        (every media node records every camera)."""
         ...
 
 

@@ -11,6 +11,15 @@ Every write is verified by the server: a single PUT carries the SHA-256 of the w
 body (``x-amz-checksum-sha256``), a multipart upload the SHA-256 of each part, and the
 server refuses (``BadDigest``) bytes that differ. Writes of originals are conditional
 (``If-None-Match: *``): an existing object is never overwritten (INV-2).
+
+Those bodies are sent with an unsigned payload (``x-amz-content-sha256:
+UNSIGNED-PAYLOAD``): a signed payload is one more SHA-256 of the same bytes, computed by
+the client for the signature, which adds nothing to the checksum header the server
+already verifies, and that header is itself signed, so the body stays bound to the
+signed request. (SeaweedFS without IAM does not even check a signed payload's hash: a
+tampered body passes it and is refused only by the checksum; docs/design/storage.md.)
+Every other request (no body of ours, or XML built by botocore) keeps boto3's default
+signing.
 """
 
 from __future__ import annotations
@@ -22,7 +31,7 @@ import datetime as dt
 import hashlib
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,7 +81,12 @@ class Upload:
 
 
 def b64_sha256(data: bytes | memoryview) -> str:
-    return base64.b64encode(hashlib.sha256(data).digest()).decode()
+    return b64(hashlib.sha256(data).digest())
+
+
+def b64(digest: bytes) -> str:
+    """A digest as the ``x-amz-checksum-*`` headers carry it."""
+    return base64.b64encode(digest).decode()
 
 
 def _code(exc: botocore.exceptions.ClientError) -> str:
@@ -102,7 +116,17 @@ class S3Bucket:
         self.settings = settings
         self.bucket = settings.bucket
         self.prefix = settings.prefix
-        self._client = boto3.session.Session().client(
+        self._client = self._make_client(settings, sign_payload=True)
+        # Bodies that carry our SHA-256 checksum header (see the module's text).
+        self._checksummed = self._make_client(settings, sign_payload=False)
+        self._lock_enabled: bool | None = None
+
+    @staticmethod
+    def _make_client(settings: S3Settings, *, sign_payload: bool) -> Any:
+        s3: dict[str, Any] = {"addressing_style": "path"}
+        if not sign_payload:
+            s3["payload_signing_enabled"] = False
+        return boto3.session.Session().client(
             "s3",
             endpoint_url=settings.endpoint or None,
             region_name=settings.region,
@@ -113,13 +137,12 @@ class S3Bucket:
                 retries={"max_attempts": 3, "mode": "standard"},
                 connect_timeout=10,
                 read_timeout=120,
-                s3={"addressing_style": "path"},
+                s3=s3,
                 # Checksums only where we give them (ours are the SHA-256 we verify).
                 request_checksum_calculation="when_required",
                 response_checksum_validation="when_required",
             ),
         )
-        self._lock_enabled: bool | None = None
 
     def key(self, name: str) -> str:
         return self.prefix + name
@@ -181,7 +204,7 @@ class S3Bucket:
         if legal_hold and self.object_lock():
             extra["ObjectLockLegalHoldStatus"] = "ON"
         try:
-            reply = self._client.put_object(
+            reply = self._checksummed.put_object(
                 Bucket=self.bucket, Key=key, Body=data, ChecksumSHA256=b64_sha256(data), **extra
             )
         except botocore.exceptions.ClientError as exc:
@@ -192,25 +215,35 @@ class S3Bucket:
             raise translate(exc, key) from None
         return StoredObject(key, len(data), reply.get("VersionId"))
 
-    def put_file(self, name: str, path: Path, size: int) -> StoredObject:
+    def put_file(
+        self,
+        name: str,
+        path: Path,
+        size: int,
+        sha256: str | None = None,
+        parts: Sequence[bytes] | None = None,
+    ) -> StoredObject:
         """Upload ``path`` (``size`` bytes, not written any more) as a new object.
 
-        Up to one part it is a single PUT carrying the whole file's SHA-256; above, a
-        multipart upload whose parts each carry theirs, sent ``max_connections`` at a time
-        (each part hashed in its worker thread, read with ``pread``). The object exists
-        only once complete; an existing object is never replaced (:class:`FileExistsError`).
+        Up to one part it is a single PUT carrying the whole file's SHA-256 (``sha256``
+        when the caller hashed the file, so the server checks the bytes against the
+        object's name); above, a multipart upload whose parts each carry theirs (``parts``,
+        hashed by the caller with the file; else hashed here in the sending thread), sent
+        ``max_connections`` at a time, each read with ``pread``. The object exists only
+        once complete; an existing object is never replaced (:class:`FileExistsError`).
         The returned size is the server's (HEAD), compared by the caller.
         """
         key = self.key(name)
         try:
             if size <= self.settings.part_bytes:
                 data = path.read_bytes()
+                checksum = b64(bytes.fromhex(sha256)) if sha256 else b64_sha256(data)
                 try:
-                    self._client.put_object(
+                    self._checksummed.put_object(
                         Bucket=self.bucket,
                         Key=key,
                         Body=data,
-                        ChecksumSHA256=b64_sha256(data),
+                        ChecksumSHA256=checksum,
                         IfNoneMatch="*",
                     )
                 except botocore.exceptions.ClientError as exc:
@@ -218,14 +251,19 @@ class S3Bucket:
                         raise FileExistsError(key) from None
                     raise
             else:
-                self._multipart(key, path, size)
+                self._multipart(key, path, size, parts)
             head = self._client.head_object(Bucket=self.bucket, Key=key)
         except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
             raise translate(exc, key) from None
         return StoredObject(key, int(head["ContentLength"]), head.get("VersionId"))
 
-    def _multipart(self, key: str, path: Path, size: int) -> None:
+    def _multipart(
+        self, key: str, path: Path, size: int, given: Sequence[bytes] | None = None
+    ) -> None:
         part = self.settings.part_bytes
+        count = (size + part - 1) // part
+        if given is not None and len(given) != count:
+            raise ValueError(f"{len(given)} part checksums for {count} parts of {key}")
         started = self._client.create_multipart_upload(
             Bucket=self.bucket,
             Key=key,
@@ -238,23 +276,23 @@ class S3Bucket:
         def send(number: int) -> dict[str, Any]:
             offset = (number - 1) * part
             data = os.pread(fd, min(part, size - offset), offset)
-            reply = self._client.upload_part(
+            checksum = b64(given[number - 1]) if given is not None else b64_sha256(data)
+            reply = self._checksummed.upload_part(
                 Bucket=self.bucket,
                 Key=key,
                 UploadId=upload_id,
                 PartNumber=number,
                 Body=data,
-                ChecksumSHA256=b64_sha256(data),
+                ChecksumSHA256=checksum,
             )
             crash_point("ingest.after-part")
             return {
                 "PartNumber": number,
                 "ETag": reply["ETag"],
-                "ChecksumSHA256": reply.get("ChecksumSHA256") or b64_sha256(data),
+                "ChecksumSHA256": reply.get("ChecksumSHA256") or checksum,
             }
 
         try:
-            count = (size + part - 1) // part
             with concurrent.futures.ThreadPoolExecutor(
                 self.settings.max_connections, thread_name_prefix="s3-part"
             ) as pool:

@@ -26,7 +26,7 @@ import functools
 import hashlib
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -140,6 +140,12 @@ class MediaStore:
         for path in (self.root, self.objects, self.tmp, self.locks, self.orphans):
             path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
 
+    @property
+    def upload_part_bytes(self) -> int | None:
+        """The object store's multipart part size (None on local disk): the ingest hashes
+        each part of a larger file while it hashes the file (INV-1 step 2)."""
+        return None if self.remote is None else self.remote.settings.part_bytes
+
     def relative_path(self, sha256: str) -> str:
         return f"objects/{sha256[:2]}/{sha256[2:4]}/{sha256}"
 
@@ -186,15 +192,16 @@ class MediaStore:
         finally:
             os.close(fd)
 
-    def place(self, tmp_path: Path, sha256: str) -> bool:
+    def place(self, tmp_path: Path, sha256: str, *, parts: Sequence[bytes] | None = None) -> bool:
         """Make ``tmp_path`` the stored original for ``sha256`` (INV-1 steps 4-6).
 
         fsync the file, make it read-only, rename it to its content-addressed name, fsync
         the directory. Returns False (and removes ``tmp_path``) when an identical original
-        is already stored. The caller holds :meth:`hash_lock`.
+        is already stored. The caller holds :meth:`hash_lock`. ``parts``: the SHA-256 of
+        each :attr:`upload_part_bytes` slice, computed with ``sha256`` (S3 only).
         """
         if self.remote is not None:
-            return self._place_remote(tmp_path, sha256)
+            return self._place_remote(tmp_path, sha256, parts)
         final = self.path_for(sha256)
         if final.exists():
             tmp_path.unlink()
@@ -215,22 +222,36 @@ class MediaStore:
         fsync_dir(parent)
         return True
 
-    def _place_remote(self, tmp_path: Path, sha256: str) -> bool:
+    def _place_remote(
+        self, tmp_path: Path, sha256: str, parts: Sequence[bytes] | None = None
+    ) -> bool:
         """INV-1 step 6 on S3: upload, the server verifying the SHA-256 of the body (one
-        PUT) or of every part (multipart), never replacing an object (INV-2); then the
-        server's size must be ours. The upload becomes visible only when complete, so the
-        object appearing is the rename of the local procedure."""
+        PUT: ``sha256`` itself, the object's name) or of every part (multipart: ``parts``,
+        hashed from the same bytes as ``sha256``), never replacing an object (INV-2);
+        then the server's size must be ours. The upload becomes visible only when
+        complete, so the object appearing is the rename of the local procedure."""
         assert self.remote is not None
         before = tmp_path.stat()
+        part = self.remote.settings.part_bytes
+        if parts is not None and before.st_size > part and len(parts) != -(-before.st_size // part):
+            raise Conflict(f"{sha256}: the file changed since it was hashed; try again")
         crash_point("ingest.after-fsync")
         name = self.relative_path(sha256)
         try:
-            stored = self.remote.put_file(name, tmp_path, before.st_size)
+            stored = self.remote.put_file(name, tmp_path, before.st_size, sha256, parts)
         except FileExistsError:
             tmp_path.unlink()
             return False
-        after = tmp_path.stat()
-        if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+        except DataLoss:
+            # The checksums were computed when the file was hashed: bytes refused now are
+            # a file written again since (a device still writing), or a damaged transfer.
+            if _changed(tmp_path, before):
+                raise Conflict(
+                    f"{sha256}: the file changed while it was being uploaded; try again "
+                    "once it is complete"
+                ) from None
+            raise
+        if _changed(tmp_path, before):
             # A linked file at rest written again during the upload (a device still
             # writing): what was hashed is not what was sent.
             self.remote.delete(name)
@@ -445,3 +466,8 @@ class MediaStore:
     def iter_temp_files(self) -> Iterator[Path]:
         if self.tmp.is_dir():
             yield from sorted(self.tmp.glob("*.part"))
+
+
+def _changed(path: Path, before: os.stat_result) -> bool:
+    after = path.stat()
+    return (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns)

@@ -290,6 +290,10 @@ class SimulatedCamera:
         """SOAP requests that carried a WS-Security UsernameToken (a password digest)."""
         return self._service.auth_attempts if self._service is not None else 0
 
+    def soap_requests(self, operation: str) -> int:
+        """Authenticated SOAP requests of ``operation`` (e.g. ``GetStatus``)."""
+        return self._service.operations[operation] if self._service is not None else 0
+
     @property
     def rtsp_sessions(self) -> int:
         """Live RTSP sessions."""

@@ -16,6 +16,7 @@ Routes (on the ONVIF port):
 from __future__ import annotations
 
 import asyncio
+import collections
 import datetime as dt
 import ipaddress
 import json
@@ -80,6 +81,8 @@ class OnvifService:
         # Requests that carried a UsernameToken to check (tests count them to prove a
         # password digest was, or was not, sent here).
         self.auth_attempts = 0
+        # Requests answered per operation (tests count GetStatus polls per camera).
+        self.operations: collections.Counter[str] = collections.Counter()
 
     async def handle(self, request: HttpRequest) -> HttpResponse:
         """Route one request."""
@@ -121,6 +124,7 @@ class OnvifService:
             if reason is not None:
                 raise not_authorized(reason)
         handler = _TABLES.get(request.namespace, {}).get(request.operation)
+        self.operations[request.operation] += 1
         if handler is None:
             raise receiver_fault(
                 f"operation {{{request.namespace}}}{request.operation} is not supported",

@@ -91,8 +91,19 @@ def reply_delay(request, sim):
     sim.soap_reply_delay = 0.0
 
 
+@pytest.fixture(params=["recorded-here", "recorded-elsewhere"])
+def ownership(request, live):
+    """With camera ownership (issue 13.1) the tracker polls only its node's cameras; a
+    camera another node records is polled here only while a command given here lasts,
+    which is enough for the limit watch."""
+    if request.param == "recorded-elsewhere":
+        live.tracker.scope = frozenset
+    yield request.param
+    live.tracker.scope = None
+
+
 def test_continuous_move_is_stopped_at_the_software_limit(
-    live, camera, people, svc, sim, reply_delay
+    live, camera, people, svc, sim, reply_delay, ownership
 ):
     from sqlalchemy import select
 

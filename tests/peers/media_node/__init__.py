@@ -54,9 +54,17 @@ def vms_env(config: Config, data_dir: Path | None = None) -> dict[str, str]:
 
 class MediaNode:
     def __init__(
-        self, config: Config, root: Path, name: str, settings: Mapping[str, str] = FAST
+        self,
+        config: Config,
+        root: Path,
+        name: str,
+        settings: Mapping[str, str] = FAST,
+        *,
+        port: int = 0,
     ) -> None:
+        """``port``: where its ``/metrics`` answer (0: an ephemeral port nobody reads)."""
         self.config, self.name, self.settings = config, name, dict(settings)
+        self.port = port
         self.data = root / name
         if not self.data.exists():
             self.data.mkdir(parents=True)
@@ -75,13 +83,19 @@ class MediaNode:
             VMS_CLUSTER_NODE_ID=self.name,
             **self.settings,
         )
+        command = [sys.executable, "-m", "vms.cli", "serve", "--role", "media"]
         with (self.data / "node.log").open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "vms.cli", "serve", "--role", "media", "--port", "0"],
+                [*command, "--port", str(self.port)],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
 
     def kill(self) -> None:
         """SIGKILL: no clean-up of any kind, as a machine lost."""
