@@ -67,6 +67,11 @@
     slots(cameraId, "controller").forEach((el) => { el.textContent = controllerText(controller); });
   }
 
+  // ptz.session events seen per camera: an answer to GET .../ptz/session asked before
+  // the newest event is older than it and must not undo it (a slow answer on a loaded
+  // server showed "Nobody in control" over the event that said who took control).
+  const sessionEvents = new Map();
+
   async function refresh() {
     const shown = new Set(Array.from(document.querySelectorAll("[data-camera-id]"),
                                      (el) => el.dataset.cameraId));
@@ -76,9 +81,12 @@
       for (const c of (await reply.json()).cameras) {
         if (!shown.has(c.id)) continue;
         showHealth(c.id, c.health, c.health_detail);
+        const seen = sessionEvents.get(c.id) || 0;
         const s = await fetch("/api/v1/cameras/" + encodeURIComponent(c.id) + "/ptz/session",
                               { credentials: "same-origin" });
-        if (s.ok) showController(c.id, (await s.json()).controller);
+        if (!s.ok) continue;
+        const controller = (await s.json()).controller;
+        if ((sessionEvents.get(c.id) || 0) === seen) showController(c.id, controller);
       }
     } catch (e) { /* offline: the next connection refreshes */ }
   }
@@ -133,6 +141,9 @@
   const socket = window.vmsSocket;
   if (!socket) return;
   socket.on("camera.health", (msg) => showHealth(msg.camera_id, msg.health, msg.detail));
-  socket.on("ptz.session", (msg) => showController(msg.camera_id, msg.controller));
+  socket.on("ptz.session", (msg) => {
+    sessionEvents.set(msg.camera_id, (sessionEvents.get(msg.camera_id) || 0) + 1);
+    showController(msg.camera_id, msg.controller);
+  });
   socket.on("connect", refresh);
 })();
