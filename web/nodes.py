@@ -275,8 +275,8 @@ def install(app: Flask, services: Services) -> MediaRouter:
 
     @app.before_request
     def _to_media_node() -> Response | None:
-        if request.endpoint not in FORWARDED:
-            return None
+        if not router.enabled or request.endpoint not in FORWARDED:
+            return None  # one media node: nothing is ever forwarded
         camera_id = str((request.view_args or {}).get("camera_id", ""))
         # Authentication (and CSRF for a session) here, before anything leaves the
         # process: a node only ever serves a caller a web process has authenticated.

@@ -62,7 +62,7 @@ def register_ptz(socketio: SocketIO, services: Services) -> None:
         """The answer of the camera's media node when another node serves it (issue
         13.2: the same route, role checks and audit there); None: served here."""
         router = getattr(current_app, "media_router", None)
-        if router is None:
+        if router is None or not router.enabled:
             return None
         who = actor()
         target = router.target(who, camera_id)

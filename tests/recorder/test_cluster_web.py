@@ -35,17 +35,17 @@ from sqlalchemy import select
 
 from onvif_control.plugin import get as get_control
 from onvif_control.simulator import SimulatedCamera
-from tests.conftest import make_config, s3_overrides
 from tests.peers.media_node import FAST, MediaNode, assert_catalog_clean, store_env
 from tests.recorder.conftest import PASSWORD as CAMERA_PASSWORD
 from tests.recorder.conftest import USERNAME as CAMERA_USER
 from tests.recorder.conftest import onboard, wait_for
+from tests.recorder.test_cluster_nodes import clock as clock  # the fixture: real time
+from tests.recorder.test_cluster_nodes import config as config  # the fixture: S3 store
 from tests.recorder.test_cluster_nodes import holders
 from tests.recorder.test_reliability import gaps, items
 from tests.recorder.test_salvage import assert_no_overlaps
 from tests.web.test_processes import REDIS, Listener, serving, sign_in
 from tests.web.test_whep import Viewer
-from vms.clock import Clock, SystemClock
 from vms.config import Config
 from vms.db.models import AuditEntry
 from vms.db.models import MediaNode as MediaNodeRow
@@ -61,17 +61,6 @@ pytestmark = [
 TAKEOVER_BOUND = 15.0  # kill -9 -> the other node holds the camera (the bound)
 ONBOARD_BOUND = 10.0  # onboarded through the API -> recording (the bound)
 TIMEOUT = 3.0  # [cluster] internal_timeout_seconds of the web process
-
-
-@pytest.fixture
-def config(database: tuple[str, Path], request: pytest.FixtureRequest) -> Config:
-    url, data_dir = database
-    return make_config(data_dir, url, **s3_overrides(request.getfixturevalue("seaweedfs")))
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return SystemClock()  # the nodes run in real time
 
 
 @pytest.fixture
