@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import threading
 from collections.abc import Coroutine
 from dataclasses import dataclass
@@ -77,6 +78,9 @@ class Connections:
         self._records: dict[str, tuple[float, CameraRecord]] = {}
         self._devices: dict[str, tuple[tuple[str, str, str], OnvifDevice]] = {}
         self._releasing: set[OnvifDevice] = set()  # released, closed after a grace time
+        # Bumped by forget/drop: a row read before an edit's forget is not cached as
+        # fresh (a calibration edit, i.e. new software limits, applies to the next poll).
+        self._generation: dict[str, int] = {}
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run an adapter coroutine from a synchronous caller (bounded)."""
@@ -88,9 +92,7 @@ class Connections:
             cached = self._records.get(camera_id)
             if cached is not None and now - cached[0] < RECORD_TTL:
                 return cached[1]
-        self._refresh(camera_id)
-        with self._lock:
-            return self._records[camera_id][1]
+        return self._refresh(camera_id)
 
     def ptz_record(self, camera_id: str) -> CameraRecord:
         record = self.record(camera_id)
@@ -108,7 +110,9 @@ class Connections:
                 cached = self._devices[camera_id]
         return cached[1]
 
-    def _refresh(self, camera_id: str) -> None:
+    def _refresh(self, camera_id: str) -> CameraRecord:
+        with self._lock:
+            generation = self._generation.get(camera_id, 0)
         with self.db.session() as s:
             camera = s.get(Camera, camera_id)
             if camera is None:
@@ -118,7 +122,10 @@ class Connections:
             password_enc, username = camera.password_enc, camera.username
         stale: OnvifDevice | None = None
         with self._lock:
-            self._records[camera_id] = (self.clock.monotonic(), record)
+            # Read before a concurrent forget(): used by this call only, re-read next.
+            fresh = self._generation.get(camera_id, 0) == generation
+            read_at = self.clock.monotonic() if fresh else -math.inf
+            self._records[camera_id] = (read_at, record)
             cached = self._devices.get(camera_id)
             if cached is None or cached[0] != identity:
                 password = self.box.decrypt(camera_id, password_enc)
@@ -137,17 +144,20 @@ class Connections:
                 stale = cached[1] if cached is not None else None
         if stale is not None:
             self.runtime.submit(stale.close())
+        return record
 
     def forget(self, camera_id: str) -> None:
         """Re-read the row on next use (after an edit); the connection is rebuilt only
         if the address or credentials changed."""
         with self._lock:
             self._records.pop(camera_id, None)
+            self._generation[camera_id] = self._generation.get(camera_id, 0) + 1
 
     def drop(self, camera_id: str) -> None:
         """Drop the cached row and close the connection (the camera was deleted)."""
         with self._lock:
             self._records.pop(camera_id, None)
+            self._generation[camera_id] = self._generation.get(camera_id, 0) + 1
             cached = self._devices.pop(camera_id, None)
         if cached is not None:
             self.runtime.submit(cached[1].close())
@@ -159,6 +169,7 @@ class Connections:
         since every call is bounded by the command timeout."""
         with self._lock:
             self._records.pop(camera_id, None)
+            self._generation[camera_id] = self._generation.get(camera_id, 0) + 1
             cached = self._devices.pop(camera_id, None)
         if cached is not None:
             with self._lock:

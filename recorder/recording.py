@@ -166,11 +166,12 @@ class RecordingLog:
         known = [ensure_utc(t) for t in (segment, gap) if t is not None]
         return max(known) if known else None
 
-    def settle_open_gaps(self, camera_id: str) -> tuple[int, str] | None:
+    def settle_open_gaps(self, camera_id: str) -> tuple[int, str, dt.datetime] | None:
         """After a crash: close every open gap that recording resumed after (at the
-        start of the next segment or gap; e.g. a salvaged segment) and return the id and
-        cause of the one still open, if any, for the new run to continue (OPS-4)."""
-        remaining: tuple[int, str] | None = None
+        start of the next segment or gap; e.g. a salvaged segment) and return the id,
+        cause and start of the one still open, if any, for the new run to continue
+        (OPS-4)."""
+        remaining: tuple[int, str, dt.datetime] | None = None
         with self.db.transaction() as s:
             open_gaps = s.execute(
                 select(RecordingGap)
@@ -209,7 +210,7 @@ class RecordingLog:
                         gap.end.isoformat(),
                     )
                 else:
-                    remaining = (gap.id, gap.cause)
+                    remaining = (gap.id, gap.cause, ensure_utc(gap.start))
         return remaining
 
     def quarantined(self, camera_id: str, file: str, size: int, reason: str) -> None:

@@ -132,6 +132,11 @@ class SegmentWriter:
         self._enabled = True
         self._checked: dt.datetime | None = None
         self._stop_reason = StopReason()
+        # Where this camera's recording is known to have got to (segments and gaps, this
+        # run's and before): nothing starts earlier, so spans never overlap (OPS-4) even
+        # when two capture-time estimates disagree, e.g. a node that took the camera
+        # over against the one that was behind on its stream (see _begin).
+        self._floor: dt.datetime | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -174,7 +179,7 @@ class SegmentWriter:
                     # The stream may have stopped well before the interruption was
                     # noticed (a stall: read_timeout_seconds): the segment ends, and
                     # the gap starts, after the last packet written (OPS-4).
-                    at = self._last_written() or item.at
+                    at = self._last_written() or self._at_floor(item.at)
                     self._finish(at)
                     self._open_gap(at, item.cause, item.detail)
                 else:
@@ -228,7 +233,17 @@ class SegmentWriter:
         except InsufficientStorage as exc:
             self._disk_full(packet.capture, str(exc))
             return None
-        name = SpoolName(packet.capture, packet.mask_version, packet.masked)
+        start = self._at_floor(packet.capture)
+        if start - packet.capture > dt.timedelta(seconds=0.5):
+            log.warning(
+                "camera %s: segment start moved from %s to %s, where the recording before "
+                "it ends (the capture-time estimates disagree by %.2f s; OPS-4)",
+                self.camera_id,
+                packet.capture.isoformat(),
+                start.isoformat(),
+                (start - packet.capture).total_seconds(),
+            )
+        name = SpoolName(start, packet.mask_version, packet.masked)
         path = self.spool / name.file_name()
         try:
             writer = Mp4Writer(path, packet.info, packet.data)
@@ -238,9 +253,9 @@ class SegmentWriter:
                 return None
             raise
         frame = dt.timedelta(seconds=1.0 / max(packet.info.fps, 1.0))
-        self._open = _Open(path, writer, name, packet.capture, frame, packet.info)
+        self._open = _Open(path, writer, name, start, frame, packet.info)
         self._base = (packet.pts, packet.dts)
-        self._close_gap(packet.capture)
+        self._close_gap(start)
         return self._open
 
     def _write(self, current: _Open, packet: EncodedPacket) -> None:
@@ -254,7 +269,7 @@ class SegmentWriter:
                 return
             raise
         current.packets += 1
-        current.last = packet.capture
+        current.last = max(packet.capture, current.start)
 
     # -- segment end ----------------------------------------------------------------------
 
@@ -286,6 +301,7 @@ class SegmentWriter:
             self._set_aside(current, f"ingest refused the segment: {exc}")
             return
         current.path.unlink(missing_ok=True)
+        self._raise_floor(end)
         self.status.segments += 1
         self._clear_alarm()
         log.info(
@@ -350,9 +366,17 @@ class SegmentWriter:
 
     # -- gaps, alarms, state --------------------------------------------------------------
 
+    def _at_floor(self, at: dt.datetime) -> dt.datetime:
+        return at if self._floor is None or at >= self._floor else self._floor
+
+    def _raise_floor(self, at: dt.datetime) -> None:
+        self._floor = self._at_floor(at)
+
     def _open_gap(self, at: dt.datetime, cause: str, detail: str) -> None:
         if self._gap is not None:
             return
+        at = self._at_floor(at)
+        self._raise_floor(at)
         self._gap = self.recording.open_gap(self.camera_id, at, cause, detail)
         self._gap_cause = cause
         self.status.gap_open = True
@@ -414,11 +438,13 @@ class SegmentWriter:
         the last packet actually written (``crash`` when spool files were left, else
         ``restart``), closed by the first packet of this run (OPS-4)."""
         still_open = self.recording.settle_open_gaps(self.camera_id)
+        last = self.recording.last_written(self.camera_id)
         if still_open is not None:
-            self._gap, self._gap_cause = still_open
+            self._gap, self._gap_cause, since = still_open
+            self._floor = max(since, last) if last is not None else since
             self.status.gap_open = True
             return
-        last = self.recording.last_written(self.camera_id)
+        self._floor = last
         if last is not None:
             if crashed:
                 self._open_gap(last, "crash", "recorder crashed; spool salvaged")

@@ -220,3 +220,33 @@ def test_a_move_that_starts_late_is_still_watched_to_the_limit(live, camera, peo
         time.sleep(0.05)
     pan = sim.state()["pose"]["pan"]
     assert limit - 12.0 <= pan <= limit + 4.0, pan
+
+
+def test_a_limit_edit_during_a_row_read_applies_to_the_next_read(
+    control, camera, people, monkeypatch
+):
+    """A tracker poll that read the camera's row just before an admin narrowed its
+    software limits must not keep the old limits cached for RECORD_TTL (a CI failure of
+    the test above: the move was stopped at the old limit, 180 degrees)."""
+    import onvif_control.connections as connections_module
+
+    connections = control.connections
+    connections.forget(camera.id)
+    real = connections_module.record_of
+
+    def edited_meanwhile(row):
+        record = real(row)  # the old row, as read by the poll
+        monkeypatch.setattr(connections_module, "record_of", real)
+        control.cameras.set_calibration(  # the edit commits (and forgets) meanwhile
+            people["admin"],
+            camera.id,
+            parse_model(
+                CalibrationIn, {**camera.calibration.to_dict(), "limit_pan_max": 20.0}
+            ).command(),
+        )
+        return record
+
+    monkeypatch.setattr(connections_module, "record_of", edited_meanwhile)
+    read_before = connections.record(camera.id)
+    assert read_before.calibration.limit_pan_max != 20.0  # that read saw the old row
+    assert connections.record(camera.id).calibration.limit_pan_max == 20.0

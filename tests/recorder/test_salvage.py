@@ -139,7 +139,7 @@ def assert_no_overlaps(services: Services, camera_id: str) -> None:
         ("segment", m.recorded_start, m.recorded_end or forever) for m in items(services, camera_id)
     ]
     spans += [(f"gap {g.cause}", g.start, g.end or forever) for g in gaps(services, camera_id)]
-    spans.sort(key=lambda span: span[1])
+    spans.sort(key=lambda span: (span[1], span[2]))  # an empty gap before what follows it
     covered = spans[0][1] if spans else forever
     for label, start, end in spans:
         assert start >= covered - dt.timedelta(milliseconds=1), f"{label} overlaps: {spans}"
@@ -348,6 +348,55 @@ def test_stalled_stream_gap_starts_at_the_last_packet_written_OPS_4(services: Se
     [gap] = gaps(services, camera)
     assert item.recorded_end == last_written + frame_time
     assert (gap.cause, gap.start) == ("stalled", item.recorded_end)
+
+
+@pytest.mark.parametrize("handed_over", [True, False], ids=["handed-over", "taken-over"])
+def test_a_holder_whose_capture_times_run_early_does_not_overlap_the_last_OPS_4(
+    services: Services, handed_over: bool
+) -> None:
+    """Two nodes estimate a camera's capture times each on its own; one behind on its
+    stream stamps them late. In CI the node that took the camera over began its first
+    segment 0.88 s before the end of the other node's last one. Its first segment now
+    starts where the recording before it ends; the gap between is empty, not negative."""
+    camera = "cam-early"
+    recording = services.ports.get(RecordingLog)
+    ingest_segment(services, camera, T0, 10)  # the previous holder's last segment
+    end = T0 + dt.timedelta(seconds=10)
+    if handed_over:  # a clean hand-over leaves its gap open for the next holder
+        recording.open_gap(camera, end, "handed over", "recorded by another media node")
+    hub = PacketHub(camera)
+    writer = SegmentWriter(
+        camera,
+        hub,
+        spool_dir(services, camera),
+        services.ingestor,
+        services.store,
+        recording,
+        services.events,
+        services.clock,
+    )
+    writer.start()
+    early = end - dt.timedelta(seconds=0.88)
+    encoder = Encoder(160, 120, FPS, keyint=FPS)
+    frame_time = dt.timedelta(seconds=1 / FPS)
+    base = np.random.default_rng(7).integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    for i in range(25):
+        image = av.VideoFrame.from_ndarray(np.roll(base, i, axis=1), format="rgb24")
+        for packet in encoder.encode(image.reformat(format="yuv420p"), i * 90000 // FPS):
+            assert packet.pts is not None and packet.dts is not None
+            capture = early + packet.pts * frame_time / (90000 // FPS)
+            hub.publish(
+                EncodedPacket(packet, packet.pts, packet.dts, capture, encoder.info, False, 0)
+            )
+    writer.stop()
+
+    assert_no_overlaps(services, camera)
+    first, second = assert_complete(services, camera)[:2]
+    assert (first.recorded_end, second.recorded_start) == (end, end)
+    between = [g for g in gaps(services, camera) if g.start == end]
+    assert [(g.cause, g.end) for g in between] == [
+        ("handed over" if handed_over else "restart", end)
+    ]
 
 
 class _RefusingIngestor:
