@@ -186,6 +186,16 @@ def login(page: Page, username: str, password: str = PASSWORD, lands: str = "**/
     page.wait_for_url(lands)
 
 
+def switch_user(page: Page, username: str, **kwargs: str) -> None:
+    """Sign in as another user in the same browser context. The page is left first: a
+    request of the open page still in flight when the cookies are cleared would set the
+    previous user's session cookie again (Flask refreshes it on every answer), and
+    ``/login`` would then forward to that user's start page (a CI failure)."""
+    page.goto("about:blank")
+    page.context.clear_cookies()
+    login(page, username, **kwargs)
+
+
 @pytest.fixture
 def shoot(request: pytest.FixtureRequest) -> Callable[[Page, str], None]:
     """``shoot(page, name)``: a full-page screenshot when VMS_TEST_SCREENSHOTS is set."""

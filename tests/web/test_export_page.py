@@ -18,7 +18,7 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from tests.media import make_video
-from tests.web.conftest import login, run_verifier
+from tests.web.conftest import login, run_verifier, switch_user
 from vms.audit.log import Who
 from vms.db.models import AuditEntry, SourceKind
 from vms.ingest import IngestRequest
@@ -137,8 +137,7 @@ def test_investigator_bookmarks_files_exports_and_downloads_a_verified_package_o
     expect(page.locator(f'#case-exports [data-export="{export_id}"] a')).to_have_text("done")
 
     # An officer: no export button on their own recording, and the API refuses.
-    page.context.clear_cookies()
-    login(page, "officer")
+    switch_user(page, "officer")
     page.goto(review)
     page.wait_for_function("() => window.vmsReview && window.vmsReview.players.length === 1")
     expect(page.get_by_role("form", name="Export this range")).to_have_count(0)
@@ -181,8 +180,7 @@ def test_keys_page_shows_the_export_and_audit_key_fingerprints(
     expect(page.get_by_role("heading", name="Signing keys")).to_be_visible()
     expect(page.locator('[data-key="Export signing key"]')).to_have_text(export_key)
     expect(page.locator('[data-key="Audit checkpoint key"]')).to_have_text(audit_key)
-    page.context.clear_cookies()
-    login(page, "investigator")
+    switch_user(page, "investigator")
     nav = page.get_by_role("navigation", name="Main")
     expect(nav.get_by_role("link", name="Keys")).to_have_count(0)
     page.goto("/admin/keys")

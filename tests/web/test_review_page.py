@@ -21,7 +21,7 @@ from tests.conftest import make_config
 from tests.media import make_video
 from tests.recorder.conftest import Rig
 from tests.recorder.recorded import SEGMENT_SECONDS, three_segments
-from tests.web.conftest import Site, login
+from tests.web.conftest import Site, login, switch_user
 from vms.audit.log import Who
 from vms.clock import Clock, SystemClock
 from vms.config import Config
@@ -189,8 +189,7 @@ def test_investigator_plays_a_camera_and_a_body_camera_on_one_clock_and_bookmark
     assert {e.action for e in found} == {"review.view", "media.playback", "media.view"}
 
     # An officer (B1) is offered their own recording only, and refused the camera.
-    page.context.clear_cookies()
-    login(page, "officer")
+    switch_user(page, "officer")
     page.goto(f"/review?start={iso(start)}&end={iso(end)}")
     expect(page.locator("#review-sources")).to_contain_text("Stop on 5th")
     expect(page.locator(f'input[data-source="camera:{rig.camera_id}"]')).to_have_count(0)
