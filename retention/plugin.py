@@ -107,6 +107,7 @@ def build(services: Services) -> Retention:
             services.clock,
             services.authoriser,
             services.config.releases,
+            services.users.throttle,
         ),
         object_holds=ObjectHolds(services.db, services.store),
     )

@@ -35,6 +35,7 @@ import datetime as dt
 import hashlib
 import hmac
 import logging
+import math
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,7 @@ from vms import ids
 from vms.audit.log import AuditLog, Who
 from vms.auth.authoriser import Authoriser, who
 from vms.auth.permissions import Action, Actor, facts_of
+from vms.auth.throttle import SHARE_LINKS, LoginThrottle
 from vms.bounded import shown
 from vms.clock import Clock, ensure_utc
 from vms.config import ReleasesConfig
@@ -62,7 +64,7 @@ from vms.db.models import (
     ShareLink,
     SourceKind,
 )
-from vms.errors import Conflict, InvalidArgument, NotFound
+from vms.errors import Conflict, InvalidArgument, NotFound, RateLimited
 from vms.store import MediaStore
 
 log = logging.getLogger(__name__)
@@ -252,6 +254,7 @@ class ReleaseService:
         clock: Clock,
         authoriser: Authoriser,
         config: ReleasesConfig,
+        throttle: LoginThrottle | None = None,
     ) -> None:
         self.db = db
         self.store = store
@@ -259,6 +262,9 @@ class ReleaseService:
         self.clock = clock
         self.authoriser = authoriser
         self.config = config
+        # Outsiders' tries of links, throttled per address like sign-ins (ACC-5): every
+        # unusable link (wrong, expired, revoked, used up) counts as a failed try.
+        self.throttle = throttle
 
     # -- requests -----------------------------------------------------------------------
 
@@ -702,9 +708,20 @@ class ReleaseService:
     def _usable(self, token: str, remote: str) -> tuple[str, str, str]:
         """(link id, release id, request number) of ``token`` if it may still be used;
         :class:`NotFound` (one message for every case) otherwise. A known link that is
-        no longer usable is audited (outside any transaction)."""
+        no longer usable is audited (outside any transaction). Throttled per address:
+        :class:`RateLimited` once an address has tried too many unusable links."""
         digest = token_hash(token)
         now = self.clock.now()
+        if self.throttle is not None:
+            with self.db.transaction() as s:
+                refusal = self.throttle.admit(s, remote, SHARE_LINKS, now)
+            if refusal is not None:
+                wait = max(1, math.ceil(refusal.retry_after.total_seconds()))
+                raise RateLimited(
+                    f"too many tries of share links that do not work from this address: "
+                    f"wait {wait} s and try again",
+                    retry_after_seconds=wait,
+                )
         with self.db.session() as s:
             link = s.execute(select(ShareLink).where(ShareLink.token_sha256 == digest)).scalar()
             # The lookup is by a hash the caller cannot steer; compare in constant time too.
@@ -735,6 +752,9 @@ class ReleaseService:
                 details={"link_id": found[0], "reason": why, "remote_addr": remote},
             )
             raise NotFound(NO_LINK)
+        if self.throttle is not None:
+            with self.db.transaction() as s:
+                self.throttle.succeeded(s, remote, SHARE_LINKS)  # the try worked: given back
         return found
 
     def _files(self, s: Session, release_id: str) -> list[tuple[ReleaseItem, MediaItem]]:

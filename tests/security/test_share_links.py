@@ -222,3 +222,46 @@ def test_agency_request_without_document_is_400_naming_the_field_ACC_9(
     )
     assert r.status_code == 400
     assert "document_media_id" in r.get_json()["error"]["message"]
+
+
+def test_an_address_guessing_links_is_held_back_and_others_are_not_ACC_5(
+    app: Flask,
+    client: FlaskClient,
+    tokens: dict[str, str],
+    clock: ManualClock,
+    services: Services,
+    released: str,
+) -> None:
+    """Tokens carry 256 bits, so guessing is hopeless; still, an address that keeps
+    trying links that do not work is held back like a password guesser (429 with
+    Retry-After, not one database lookup more), the refusals audited in aggregate, while
+    the real recipient at another address downloads, and the guesser is let in again
+    after the wait."""
+    link = share(client, tokens, released)
+    guesser, recipient = app.test_client(), app.test_client()
+    answers = [
+        guesser.get(f"/s/{'G' * 42}{i:x}", environ_base=OUTSIDER).status_code for i in range(12)
+    ]
+    limit = services.config.web.login_max_failures
+    assert answers[:limit] == [404] * limit and answers[-1] == 429, answers
+    refused = guesser.get(f"/s/{link['token']}", environ_base=OUTSIDER)  # even a good link
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
+    assert b"wait" in refused.data and refused.headers["Cache-Control"] == "no-store"
+
+    elsewhere = {"REMOTE_ADDR": "203.0.113.9"}
+    page = recipient.get(f"/s/{link['token']}", environ_base=elsewhere)
+    assert page.status_code == 200
+    download = recipient.get(f"/s/{link['token']}/package", environ_base=elsewhere)
+    assert download.status_code == 200
+    download.close()
+
+    clock.advance(dt.timedelta(seconds=int(refused.headers["Retry-After"]) + 1))
+    assert guesser.get(f"/s/{link['token']}", environ_base=OUTSIDER).status_code == 200
+    with services.db.session() as s:
+        throttled = (
+            s.execute(select(AuditEntry).where(AuditEntry.action == "auth.throttle"))
+            .scalars()
+            .all()
+        )
+    assert throttled and all(e.outcome == "denied" for e in throttled)
+    assert any(e.target == f"addr:{OUTSIDER['REMOTE_ADDR']}" for e in throttled)

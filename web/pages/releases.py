@@ -13,7 +13,7 @@ from retention.plugin import Retention, get
 from retention.releases import OPEN_STATES
 from vms.auth.permissions import Action
 from vms.clock import isoformat
-from vms.errors import NotFound, VMSError
+from vms.errors import NotFound, RateLimited, VMSError
 from vms.filenames import content_disposition
 from web.api import releases as releases_api
 from web.api.media import stream_stored
@@ -257,12 +257,24 @@ def _not_found() -> Response:
     )
 
 
+def _throttled(exc: RateLimited) -> Response:
+    """Too many unusable links tried from this address (ACC-5): 429, how long to wait."""
+    response = Response(
+        render_template("share_throttled.html", message=exc.message), status=exc.http_status
+    )
+    if "retry_after_seconds" in exc.details:
+        response.headers["Retry-After"] = str(exc.details["retry_after_seconds"])
+    return _private(response)
+
+
 @bp.route("/s/<token>")
 def share_landing(token: str) -> Response:
     try:
         landing = _retention().releases.landing(token, remote=remote_addr())
     except NotFound:
         return _not_found()
+    except RateLimited as exc:
+        return _throttled(exc)
     html = render_template(
         "share.html",
         landing=landing,
@@ -284,6 +296,8 @@ def share_download(token: str, position: int) -> Response:
         download = _retention().releases.download(token, position, remote=remote_addr())
     except NotFound:
         return _not_found()
+    except RateLimited as exc:
+        return _throttled(exc)
     if download.path is None:  # in the object store
         response = stream_stored(
             download.sha256, download.size, download.content_type, conditional=False
