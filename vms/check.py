@@ -23,7 +23,7 @@ from sqlalchemy import select
 from vms.clock import SystemClock
 from vms.db.engine import Database
 from vms.db.models import MediaItem
-from vms.store import MediaStore
+from vms.store import ORPHAN_GRACE, MediaStore
 
 log = logging.getLogger(__name__)
 
@@ -79,10 +79,15 @@ def check(
                 level is Level.HASH and store.hash_of(sha256) != sha256
             ):
                 report.corrupted.append(media_id)
+    settled = (now or _now()) - ORPHAN_GRACE
     for sha256 in store.iter_stored():
         report.files += 1
         if sha256 not in expected:
             report.orphaned.append(store.where(sha256))
+    if store.remote is not None and report.orphaned:
+        # A young object may be another node's ingest about to commit its row.
+        old = {store.where(sha256) for sha256 in store.iter_stored(settled)}
+        report.orphaned = [name for name in report.orphaned if name in old]
     report.temp_files = [str(p.relative_to(store.root)) for p in store.iter_temp_files()]
     report.temp_files += store.stale_uploads(now or _now())
     report.quarantined = [str(p.relative_to(store.root)) for p in store.iter_quarantined()]
@@ -116,8 +121,9 @@ def recover(db: Database, store: MediaStore, *, now: dt.datetime | None = None) 
         if _unlocked(path):
             log.warning("removing abandoned temp file %s", path)
             path.unlink(missing_ok=True)
-    store.abort_stale_uploads(now or _now())
-    for sha256 in list(store.iter_stored()):
+    now = now or _now()
+    store.abort_stale_uploads(now)
+    for sha256 in list(store.iter_stored(settled_before=now - ORPHAN_GRACE)):
         with store.try_hash_lock(sha256) as locked:
             if not locked:
                 continue  # an ingest of these bytes is between rename and commit

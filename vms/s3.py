@@ -68,6 +68,7 @@ class StoredObject:
     key: str
     size: int
     version_id: str | None
+    modified: dt.datetime | None = None  # LastModified, on the server's clock (listings)
 
 
 @dataclass(frozen=True)
@@ -361,7 +362,9 @@ class S3Bucket:
             )
             for page in pages:
                 for item in page.get("Contents", []):
-                    yield StoredObject(item["Key"], int(item["Size"]), None)
+                    yield StoredObject(
+                        item["Key"], int(item["Size"]), None, item.get("LastModified")
+                    )
         except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
             raise translate(exc, f"listing {prefix}") from None
 

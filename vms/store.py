@@ -42,6 +42,9 @@ SECRET_KEY_FILE = "s3-secret-key"  # noqa: S105 (a file name, not a secret)
 
 # Unfinished multipart uploads older than this are a dead writer's (recovery aborts them).
 STALE_UPLOAD = dt.timedelta(minutes=15)
+# An S3 object younger than this with no catalog row may be an ingest of another process
+# between its upload and its commit (the hash lock is per machine): not judged an orphan.
+ORPHAN_GRACE = STALE_UPLOAD
 
 
 def fsync_dir(path: Path) -> None:
@@ -377,11 +380,15 @@ class MediaStore:
     def is_held(self, sha256: str) -> bool:
         return self.remote is not None and self.remote.legal_hold(self.relative_path(sha256))
 
-    def iter_stored(self) -> Iterator[str]:
-        """The SHA-256 names of every stored original."""
+    def iter_stored(self, settled_before: dt.datetime | None = None) -> Iterator[str]:
+        """The SHA-256 names of every stored original. With ``settled_before``, on S3,
+        only the objects stored before it: a younger one may belong to an ingest of
+        another node between upload and commit, which no local lock shows (on local
+        disk the hash lock does, so every file is listed)."""
         if self.remote is not None:
             for obj in self.remote.list_objects("objects/"):
-                yield obj.key.rsplit("/", 1)[-1]
+                if settled_before is None or obj.modified is None or obj.modified < settled_before:
+                    yield obj.key.rsplit("/", 1)[-1]
             return
         for path in self.iter_objects():
             yield path.name
