@@ -24,6 +24,7 @@ from retention.purge import Purger, PurgeReport
 from retention.releases import ReleaseService
 from retention.reports import Reports
 from retention.rules import RetentionPolicy
+from retention.share_links import ShareAccess
 from vms import ids
 from vms.db.models import MediaItem
 from vms.ports import TaggingReport
@@ -45,6 +46,7 @@ class Retention:
     purger: Purger
     reports: Reports
     releases: ReleaseService
+    shares: ShareAccess
     object_holds: ObjectHolds
 
     def on_ingest(self, session: Session, item: MediaItem, now: dt.datetime) -> None:
@@ -107,7 +109,9 @@ def build(services: Services) -> Retention:
             services.clock,
             services.authoriser,
             services.config.releases,
-            services.users.throttle,
+        ),
+        shares=ShareAccess(
+            services.db, services.store, services.audit, services.clock, services.users.throttle
         ),
         object_holds=ObjectHolds(services.db, services.store),
     )

@@ -270,7 +270,7 @@ def _throttled(exc: RateLimited) -> Response:
 @bp.route("/s/<token>")
 def share_landing(token: str) -> Response:
     try:
-        landing = _retention().releases.landing(token, remote=remote_addr())
+        landing = _retention().shares.landing(token, remote=remote_addr())
     except NotFound:
         return _not_found()
     except RateLimited as exc:
@@ -293,7 +293,7 @@ def share_package(token: str) -> Response:
 @bp.route("/s/<token>/package/<int:position>")
 def share_download(token: str, position: int) -> Response:
     try:
-        download = _retention().releases.download(token, position, remote=remote_addr())
+        download = _retention().shares.download(token, position, remote=remote_addr())
     except NotFound:
         return _not_found()
     except RateLimited as exc:

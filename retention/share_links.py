@@ -1,0 +1,207 @@
+"""Outsiders' access to share links (``/s/<token>``, issue 16.6, ACC-5; the links are
+made and revoked by :class:`retention.releases.ReleaseService`).
+
+No account: the token is the credential. A link serves the request's items until it
+expires, reaches its download count, is revoked, or the request is no longer approved
+or released; a wrong, expired, revoked or used-up token all answer the same
+:class:`NotFound`. Every download is counted atomically, audited with the remote address
+and recorded as a custody event. An address that keeps trying links that do not work is
+held back like a password guesser (:mod:`vms.auth.throttle`; docs/design/security.md).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from retention.releases import NO_LINK, SHAREABLE, token_hash
+from vms.audit.log import AuditLog, Who
+from vms.auth.throttle import SHARE_LINKS, LoginThrottle
+from vms.clock import Clock
+from vms.db.engine import Database
+from vms.db.models import CustodyEvent, MediaItem, ReleaseItem, ReleaseRequest, ShareLink
+from vms.errors import NotFound, RateLimited
+from vms.store import MediaStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SharedFile:
+    position: int
+    name: str
+    size: int
+    content_type: str
+
+
+@dataclass(frozen=True)
+class ShareLanding:
+    request_number: str
+    expires_at: dt.datetime
+    downloads_left: int
+    files: tuple[SharedFile, ...]
+
+
+@dataclass(frozen=True)
+class ShareDownload:
+    path: Path | None  # None: in the object store (stream it from there)
+    name: str
+    content_type: str
+    sha256: str
+    size: int
+
+
+class ShareAccess:
+    """What an outsider holding a link may see and download."""
+
+    def __init__(
+        self,
+        db: Database,
+        store: MediaStore,
+        audit: AuditLog,
+        clock: Clock,
+        throttle: LoginThrottle | None = None,
+    ) -> None:
+        self.db = db
+        self.store = store
+        self.audit = audit
+        self.clock = clock
+        # Tries of links, throttled per address like sign-ins: every unusable link
+        # (wrong, expired, revoked, used up) counts as a failed try.
+        self.throttle = throttle
+
+    def _usable(self, token: str, remote: str) -> tuple[str, str, str]:
+        """(link id, release id, request number) of ``token`` if it may still be used;
+        :class:`NotFound` (one message for every case) otherwise. A known link that is
+        no longer usable is audited (outside any transaction). Throttled per address:
+        :class:`RateLimited` once an address has tried too many unusable links."""
+        digest = token_hash(token)
+        now = self.clock.now()
+        if self.throttle is not None:
+            with self.db.transaction() as s:
+                refusal = self.throttle.admit(s, remote, SHARE_LINKS, now)
+            if refusal is not None:
+                wait = max(1, math.ceil(refusal.retry_after.total_seconds()))
+                raise RateLimited(
+                    f"too many tries of share links that do not work from this address: "
+                    f"wait {wait} s and try again",
+                    retry_after_seconds=wait,
+                )
+        with self.db.session() as s:
+            link = s.execute(select(ShareLink).where(ShareLink.token_sha256 == digest)).scalar()
+            # The lookup is by a hash the caller cannot steer; compare in constant time too.
+            if link is None or not hmac.compare_digest(link.token_sha256, digest):
+                link = None
+            else:
+                release = s.get_one(ReleaseRequest, link.release_id)
+                found = (link.id, release.id, release.request_number)
+                why = None
+                if link.revoked_at is not None:
+                    why = "revoked"
+                elif link.expires_at <= now:
+                    why = "expired"
+                elif link.downloads >= link.max_downloads:
+                    why = "download limit reached"
+                elif release.state not in SHAREABLE:
+                    why = f"request is {release.state}"
+        if link is None:
+            log.info("share link: unknown token from %s", remote)
+            raise NotFound(NO_LINK)
+        if why is not None:
+            self.audit.record(
+                self.db,
+                Who(f"share:{found[0]}", "outsider"),
+                "release.share.open",
+                f"release:{found[1]}",
+                outcome="denied",
+                details={"link_id": found[0], "reason": why, "remote_addr": remote},
+            )
+            raise NotFound(NO_LINK)
+        if self.throttle is not None:
+            with self.db.transaction() as s:
+                self.throttle.succeeded(s, remote, SHARE_LINKS)  # the try worked: given back
+        return found
+
+    def _files(self, s: Session, release_id: str) -> list[tuple[ReleaseItem, MediaItem]]:
+        rows = s.execute(
+            select(ReleaseItem, MediaItem)
+            .join(MediaItem, MediaItem.id == ReleaseItem.media_id)
+            .where(ReleaseItem.release_id == release_id)
+            .order_by(ReleaseItem.position)
+        ).all()
+        return [(r[0], r[1]) for r in rows]
+
+    @staticmethod
+    def _name(item: ReleaseItem, media: MediaItem) -> str:
+        if item.export_id:
+            return media.original_filename or f"export-{item.export_id}.zip"
+        return media.original_filename or media.id
+
+    def landing(self, token: str, *, remote: str) -> ShareLanding:
+        """What a link offers: the request number and its files (no account needed)."""
+        link_id, release_id, number = self._usable(token, remote)
+        with self.db.session() as s:
+            link = s.get_one(ShareLink, link_id)
+            files = tuple(
+                SharedFile(i.position, self._name(i, m), m.size_bytes, m.content_type)
+                for i, m in self._files(s, release_id)
+            )
+            return ShareLanding(number, link.expires_at, link.max_downloads - link.downloads, files)
+
+    def download(self, token: str, position: int, *, remote: str) -> ShareDownload:
+        """File ``position`` (1-based) of a usable link: counted, audited with the remote
+        address, and a custody event on the item."""
+        link_id, release_id, _ = self._usable(token, remote)
+        now = self.clock.now()
+        with self.db.transaction() as s:
+            files = {i.position: (i, m) for i, m in self._files(s, release_id)}
+            if position not in files:
+                raise NotFound(NO_LINK)
+            item, media = files[position]
+            path = self.store.servable(media.sha256, NO_LINK)
+            # Counted atomically: two downloads racing for the last one get one each.
+            counted = s.execute(
+                update(ShareLink)
+                .where(
+                    ShareLink.id == link_id,
+                    ShareLink.downloads < ShareLink.max_downloads,
+                    ShareLink.revoked_at.is_(None),
+                    ShareLink.expires_at > now,
+                )
+                .values(downloads=ShareLink.downloads + 1)
+                .execution_options(synchronize_session=False)
+            )
+            if counted.rowcount != 1:  # type: ignore[attr-defined]
+                raise NotFound(NO_LINK)
+            details = {
+                "link_id": link_id,
+                "media_id": media.id,
+                "export_id": item.export_id,
+                "remote_addr": remote,
+            }
+            s.add(
+                CustodyEvent(
+                    media_id=media.id,
+                    at=now,
+                    actor=f"share:{link_id}"[:64],
+                    action="shared_download",
+                    details=details,
+                )
+            )
+            self.audit.append(
+                s,
+                Who(f"share:{link_id}", "outsider"),
+                "release.share.download",
+                f"release:{release_id}",
+                details=details,
+            )
+            return ShareDownload(
+                path, self._name(item, media), media.content_type, media.sha256, media.size_bytes
+            )
