@@ -1,0 +1,208 @@
+"""The configuration sections of the media side: recording, live video (WebRTC),
+privacy masks, redaction, camera connections and PTZ. Part of the one typed
+configuration (:mod:`vms.config`, which loads them and re-exports every class).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+from vms.errors import InvalidArgument
+
+
+@dataclasses.dataclass(frozen=True)
+class RecorderConfig:
+    segment_seconds: float = 60.0
+    # Masked cameras: an IDR every this many seconds (segment cut points, live joins).
+    keyframe_seconds: float = 1.0
+    # A read from the camera blocking longer than this is a stall (OPS-4 gap "stalled").
+    read_timeout_seconds: float = 5.0
+    # Reconnect backoff: first delay, doubling up to the maximum.
+    reconnect_min_seconds: float = 0.5
+    reconnect_max_seconds: float = 30.0
+    # The media role re-reads the camera registry this often: a camera added, edited or
+    # removed while it runs starts, restarts or stops recording within this time.
+    reconcile_seconds: float = 5.0
+    # The longest window one playback playlist may span (issue 15.1).
+    playback_max_hours: float = 24.0
+    # Alarms (issue 12.3): no video packet from a camera for this long raises "video
+    # lost" (whether ONVIF answers or not); the mask stage blanking a camera's whole
+    # picture (pose lost, INV-5) for this long raises "picture blanked".
+    video_lost_seconds: float = 10.0
+    blanking_alarm_seconds: float = 5.0
+
+    def __post_init__(self) -> None:
+        if not self.reconcile_seconds > 0:
+            raise InvalidArgument(
+                f"[recorder] reconcile_seconds must be above 0, not {self.reconcile_seconds}"
+            )
+        if not self.playback_max_hours > 0:
+            raise InvalidArgument(
+                f"[recorder] playback_max_hours must be above 0, not {self.playback_max_hours}"
+            )
+        for name in ("video_lost_seconds", "blanking_alarm_seconds"):
+            if not 0 < getattr(self, name) <= 3600:
+                raise InvalidArgument(
+                    f"[recorder] {name} must be above 0 and at most 3600, not {getattr(self, name)}"
+                )
+
+
+@dataclasses.dataclass(frozen=True)
+class WebrtcConfig:
+    # STUN/TURN URLs handed to the browser for routed sites, comma-separated
+    # ("stun:stun.example.org:3478,turn:turn.example.org:3478?transport=udp"); empty:
+    # host candidates only (a LAN).
+    ice_servers: str = ""
+    ice_username: str = ""
+    ice_credential: str = ""
+    # A WHEP session whose ICE/DTLS has not connected this long after its offer is closed.
+    connect_timeout_seconds: float = 15.0
+    # A viewer joining a pass-through camera (or reporting picture loss) asks the camera
+    # for a keyframe (ONVIF SetSynchronizationPoint) instead of waiting for its next GOP.
+    camera_keyframe_requests: bool = True
+    # At most one such request per camera this often, however many viewers ask.
+    camera_keyframe_interval_seconds: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not self.connect_timeout_seconds > 0:
+            raise InvalidArgument(
+                "[webrtc] connect_timeout_seconds must be above 0, not "
+                f"{self.connect_timeout_seconds}"
+            )
+        if not 0 < self.camera_keyframe_interval_seconds <= 60:
+            raise InvalidArgument(
+                "[webrtc] camera_keyframe_interval_seconds must be above 0 and at most 60, "
+                f"not {self.camera_keyframe_interval_seconds}"
+            )
+        for url in self.ice_server_list:
+            if not re.fullmatch(r"(stuns?|turns?):[^\s,]+", url):
+                raise InvalidArgument(
+                    f"[webrtc] ice_servers: {url!r} is not a stun:, stuns:, turn: or turns: URL"
+                )
+
+    @property
+    def ice_server_list(self) -> tuple[str, ...]:
+        return tuple(u.strip() for u in self.ice_servers.split(",") if u.strip())
+
+
+@dataclasses.dataclass(frozen=True)
+class PrivacyMasksConfig:
+    # INV-5: a pose older than this blanks masked cameras' frames.
+    stale_moving_seconds: float = 1.0
+    stale_idle_seconds: float = 2.0
+    # How far pose and frame timestamps may be off (every mask bound is widened by it).
+    latency_seconds: float = 0.15
+    # Always added around every mask.
+    margin_degrees: float = 0.3
+    margin_pixels: float = 2.0
+    # Top angular speed assumed while a move is not yet measured (just commanded/started).
+    assumed_speed_deg_s: float = 90.0
+    # "solid" (default) or "pixelate".
+    style: str = "solid"
+    # Issue 12.4: narrow a moving camera's masks by registering its pictures (inside the
+    # telemetry band only; docs/design/mask-geometry.md, item 8). Off by default: its
+    # error bound is measured on the simulator's scene, not proved for every scene.
+    registration: bool = False
+    # PSCS-1 exceptions: the longest a mask may be lifted for (minutes).
+    max_lift_minutes: float = 1440.0
+
+
+#: COCO's names (the usual YOLO training set) and the usual names of face and plate
+#: models, mapped to the redaction classes (docs/design/redaction.md).
+DEFAULT_REDACTION_CLASSES = (
+    "person=person,face=face,license_plate=plate,licence_plate=plate,plate=plate,"
+    "car=vehicle,truck=vehicle,bus=vehicle,motorcycle=vehicle,bicycle=vehicle,"
+    "tv=screen,laptop=screen,cell phone=screen,screen=screen,monitor=screen"
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class RedactionConfig:
+    """Detection and tracking for redaction (issue 16, docs/design/redaction.md)."""
+
+    # A YOLO .pt model file (ultralytics backend); empty: the opencv backend (Haar face
+    # and plate cascades, HOG people detector, shipped with opencv-python).
+    model: str = ""
+    # Model class name -> person|face|plate|vehicle|screen, comma separated.
+    classes: str = DEFAULT_REDACTION_CLASSES
+    # Detections below this confidence are dropped (ultralytics backend).
+    min_score: float = 0.25
+    # The picture's longer side at inference (ultralytics backend).
+    model_imgsz: int = 640
+    # Frames wider than this are scaled down for detection (opencv backend).
+    detect_width: int = 640
+    # Run the detector on every k-th frame; tracking interpolates the frames between.
+    detect_every: int = 1
+    # Frames an object may go undetected (beyond the stride) and stay covered.
+    max_gap_frames: int = 5
+    # Least IoU of a detection with a track's predicted box to continue that track.
+    iou_threshold: float = 0.3
+    # Boxes are widened by this fraction of their size on each side when painted.
+    margin: float = 0.1
+    # Default method: blur, pixelate or solid.
+    method: str = "blur"
+    # How often the jobs role looks for queued redaction jobs (seconds).
+    poll_seconds: float = 5.0
+
+    def __post_init__(self) -> None:
+        # The class table is parsed (and refused) by privacy_masks.detection at start.
+        checks = [
+            (self.method in ("blur", "pixelate", "solid"), "method", "blur, pixelate or solid"),
+            (0 <= self.min_score <= 1, "min_score", "in [0, 1]"),
+            (self.model_imgsz >= 32, "model_imgsz", "32 or more"),
+            (self.detect_width >= 64, "detect_width", "64 or more"),
+            (self.detect_every >= 1, "detect_every", "1 or more"),
+            (self.max_gap_frames >= 0, "max_gap_frames", "0 or more"),
+            (0 < self.iou_threshold <= 1, "iou_threshold", "in (0, 1]"),
+            (self.margin >= 0, "margin", "0 or more"),
+            (self.poll_seconds > 0, "poll_seconds", "above 0"),
+        ]
+        for ok, key, rule in checks:
+            if not ok:
+                raise InvalidArgument(
+                    f"[redaction] {key} must be {rule}, not {getattr(self, key)!r}"
+                )
+
+
+@dataclasses.dataclass(frozen=True)
+class CamerasConfig:
+    """ONVIF camera control (issue 4): adapter timeout, health checks, pose polling."""
+
+    # Every ONVIF call is bounded by this (seconds); a camera that does not answer in
+    # time is reported unavailable.
+    command_timeout_seconds: float = 5.0
+    # Health checks (OPS-1): how often each camera is probed.
+    health_interval_seconds: float = 15.0
+    # Pose polling: fast while moving or just after a command, slow when idle.
+    pose_fast_hz: float = 5.0
+    # Below [privacy_masks] stale_idle_seconds with room for the reply (INV-5).
+    pose_idle_seconds: float = 1.0
+    # Seconds after the last command or movement during which polling stays fast.
+    pose_settle_seconds: float = 2.0
+    # Pose samples kept per camera for the media pipeline (seconds of history).
+    pose_history_seconds: float = 30.0
+    # Pose updates pushed to browsers at most this often per camera.
+    pose_publish_hz: float = 4.0
+
+
+@dataclasses.dataclass(frozen=True)
+class PtzConfig:
+    """PTZ sessions, arbitration and the PTZ-use report (PSCS-2, PSCS-4, INV-6)."""
+
+    # An idle session (no command) is released after this many seconds.
+    idle_release_seconds: float = 30.0
+    # Take-over priorities: role=priority, comma separated; a higher priority displaces
+    # a lower one, equal priority cannot take over. Roles missing here cannot take over.
+    role_priorities: str = "admin=100,supervisor=80,dispatcher=50"
+    # Permitted purposes of a PTZ session (PSCS-4), comma separated.
+    purposes: str = "emergency,event,investigation,crime_location,maintenance,training"
+    # Commands per second allowed per session (token bucket with a burst of twice this).
+    commands_per_second: float = 10.0
+    # The PTZ-use report counts time zoomed in beyond this zoom (0..1).
+    zoomed_in_threshold: float = 0.5
+    # Normal hours of PTZ use, UTC "HH:MM-HH:MM"; the report flags use outside them.
+    allowed_hours: str = "06:00-22:00"
+    # What happens to absolute/relative targets outside the software limits: "clamp"
+    # (move to the nearest allowed pose) or "refuse".
+    limit_mode: str = "clamp"
