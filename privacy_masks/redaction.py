@@ -21,12 +21,9 @@ or ``rendering``: :meth:`recover_interrupted` (jobs role start) marks those fail
 
 from __future__ import annotations
 
-import datetime as dt
-import itertools
 import logging
 import shutil
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +33,20 @@ from sqlalchemy.orm import Session
 from privacy_masks.detection import build_detector
 from privacy_masks.detection.model import ObjectClass
 from privacy_masks.detection.render import Method
+from privacy_masks.redaction_values import EditRedaction as EditRedaction
+from privacy_masks.redaction_values import ManualTrack as ManualTrack
+from privacy_masks.redaction_values import NewRedaction as NewRedaction
+from privacy_masks.redaction_values import Progress as Progress
+from privacy_masks.redaction_values import RedactionRecord as RedactionRecord
+from privacy_masks.redaction_values import TrackRecord as TrackRecord
+from privacy_masks.redaction_values import TrackToggle as TrackToggle
+from privacy_masks.redaction_values import VideoFacts as VideoFacts
+from privacy_masks.redaction_values import interpolate as interpolate
+from privacy_masks.redaction_values import item_facts
 from vms import ids
 from vms.audit.log import AuditLog, Who
 from vms.auth.authoriser import Authoriser, who
-from vms.auth.permissions import Action, Actor, ItemFacts, facts_of
+from vms.auth.permissions import Action, Actor, ItemFacts
 from vms.bounded import shown
 from vms.catalog import ContentAccess
 from vms.clock import Clock
@@ -71,181 +78,6 @@ MAX_MUTE_RANGES = 100
 MAX_MANUAL_TRACKS = 100
 MAX_KEYFRAMES = 1000
 MAX_LISTED = 200  # an item's jobs on its page
-
-
-# -- commands and values ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class NewRedaction:
-    """``POST /api/v1/redactions``: the source is ``media_id`` or ``export_id`` (exactly
-    one; an export's clip, ``clip`` its index when the export has several). ``method``
-    None: ``[redaction] method``."""
-
-    media_id: str | None
-    detect: tuple[str, ...]
-    method: str | None = None
-    audio_mute: tuple[tuple[float, float], ...] = ()
-    export_id: str | None = None
-    clip: int | None = None
-
-
-@dataclass(frozen=True)
-class TrackToggle:
-    id: int
-    enabled: bool
-
-
-@dataclass(frozen=True)
-class ManualTrack:
-    """A box drawn by hand: keyframes ``(t seconds, x, y, w, h)`` in the picture's
-    pixels, interpolated linearly between them on every frame."""
-
-    cls: str
-    keyframes: tuple[tuple[float, float, float, float, float], ...]
-
-
-@dataclass(frozen=True)
-class EditRedaction:
-    """``PATCH /api/v1/redactions/{id}``: enable/disable tracks, add manual tracks,
-    remove manual tracks, change the method."""
-
-    tracks: tuple[TrackToggle, ...] = ()
-    add: tuple[ManualTrack, ...] = ()
-    remove: tuple[int, ...] = ()
-    method: str | None = None
-
-
-@dataclass(frozen=True)
-class TrackRecord:
-    id: int
-    cls: str
-    enabled: bool
-    manual: bool
-    frames: tuple[tuple[float, float, float, float, float], ...]
-    keyframes: tuple[tuple[float, float, float, float, float], ...] = ()
-
-    @classmethod
-    def of(cls, data: dict[str, Any]) -> TrackRecord:
-        return cls(
-            id=int(data["id"]),
-            cls=str(data["class"]),
-            enabled=bool(data["enabled"]),
-            manual=bool(data.get("manual", False)),
-            frames=tuple(tuple(r) for r in data["frames"]),
-            keyframes=tuple(tuple(r) for r in data.get("keyframes", [])),
-        )
-
-
-@dataclass(frozen=True)
-class VideoFacts:
-    """The original's video as the analysis found it."""
-
-    width: int
-    height: int
-    fps: float
-    frames: int
-    duration: float
-    has_audio: bool
-
-    @classmethod
-    def of(cls, data: dict[str, Any] | None) -> VideoFacts | None:
-        if not data:
-            return None
-        return cls(
-            int(data["width"]),
-            int(data["height"]),
-            float(data["fps"]),
-            int(data["frames"]),
-            float(data["duration"]),
-            bool(data["has_audio"]),
-        )
-
-
-@dataclass(frozen=True)
-class RedactionRecord:
-    id: str
-    media_id: str  # the source redacted: the item named, or the export's clip
-    state: str
-    progress: float
-    error: str | None
-    method: str
-    detect: tuple[str, ...]
-    classes: tuple[str, ...]
-    audio_mute: tuple[tuple[float, float], ...]
-    tracks: tuple[TrackRecord, ...]
-    created_by: str
-    created_at: dt.datetime
-    updated_at: dt.datetime
-    rendered_media_id: str | None
-    video: VideoFacts | None
-    render_by: Who | None  # who asked for the render
-    export_id: str | None = None  # the export whose clip is the source
-    clip: int | None = None  # which of its clips (0-based)
-
-    @classmethod
-    def of(cls, row: Redaction) -> RedactionRecord:
-        request = row.request
-        return cls(
-            id=row.id,
-            media_id=row.media_id,
-            state=row.state,
-            progress=row.progress,
-            error=row.error,
-            method=row.method,
-            detect=tuple(request.get("detect", [])),
-            classes=tuple(request.get("classes", [])),
-            audio_mute=tuple((float(a), float(b)) for a, b in request.get("audio_mute", [])),
-            tracks=tuple(TrackRecord.of(t) for t in row.tracks),
-            created_by=row.created_by,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-            rendered_media_id=row.rendered_media_id,
-            video=VideoFacts.of(request.get("video")),
-            render_by=Who(*request["render_by"]) if request.get("render_by") else None,
-            export_id=request.get("export", {}).get("id"),
-            clip=request.get("export", {}).get("clip"),
-        )
-
-
-@dataclass
-class Progress:
-    """Writes progress to the row and publishes it, at most every 2 %."""
-
-    report: Callable[[float], None]
-    last: float = -1.0
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def __call__(self, value: float) -> None:
-        value = min(1.0, max(0.0, value))
-        if value >= 1.0 or value - self.last >= 0.02:
-            self.last = value
-            self.report(value)
-
-
-def _facts(item: MediaItem) -> ItemFacts:
-    return facts_of(item)
-
-
-def interpolate(
-    keyframes: Sequence[tuple[float, float, float, float, float]], fps: float, frames: int
-) -> list[list[float]]:
-    """A manual track's box on every frame from its first keyframe to its last (clipped
-    to the video's ``frames``), linear between consecutive keyframes."""
-    out: list[list[float]] = []
-    keys = [(round(k[0] * fps), k[1:]) for k in keyframes]
-    if len(keys) == 1:
-        index, box = keys[0]
-        return [[round(index / fps, 4), *box]] if index < frames else []
-    for (f0, b0), (f1, b1) in itertools.pairwise(keys):
-        last = f1 == keys[-1][0]
-        for index in range(f0, f1 + 1 if last else f1):
-            if index >= frames:
-                break
-            t = (index - f0) / (f1 - f0) if f1 > f0 else 0.0
-            lerped = [round(a + (b - a) * t, 2) for a, b in zip(b0, b1, strict=True)]
-            out.append([round(index / fps, 4), *lerped])
-    return out
 
 
 class RedactionService:
@@ -305,7 +137,7 @@ class RedactionService:
                         field="export_id",
                     )
                 raise NotFound(f"media_id: {shown(media_id)} does not exist", field="media_id")
-            fact, kind, duration = _facts(item), item.media_type, item.duration_seconds
+            fact, kind, duration = item_facts(item), item.media_type, item.duration_seconds
         self.authoriser.require(actor, Action.REDACTIONS_MANAGE, f"media:{media_id}", fact)
         if kind != MediaType.VIDEO.value:
             raise InvalidArgument(
@@ -460,7 +292,7 @@ class RedactionService:
                 raise NotFound(f"redaction {shown(redaction_id)} does not exist")
             record = RedactionRecord.of(row)
             item = s.get(MediaItem, row.media_id)
-            fact = _facts(item) if item is not None else ItemFacts(None, True)
+            fact = item_facts(item) if item is not None else ItemFacts(None, True)
         self.authoriser.require(actor, Action.REDACTIONS_MANAGE, f"media:{record.media_id}", fact)
         return record, fact
 
@@ -472,7 +304,7 @@ class RedactionService:
             item = s.get(MediaItem, media_id)
             if item is None:
                 raise NotFound(f"media_id: {shown(media_id)} does not exist", field="media_id")
-            fact = _facts(item)
+            fact = item_facts(item)
             rows = s.execute(
                 select(Redaction)
                 .where(Redaction.media_id == media_id)
