@@ -26,8 +26,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,13 +41,54 @@ from vms.exports.credentials import ClipProvenance, SourceRef, load_or_create_ch
 from vms.exports.manifest import AuditRecord, CustodyRecord, GapRecord, SourceItem
 from vms.exports.package import ClipFile, ExportDraft, write_package
 from vms.exports.signing import load_or_create_signer
+from vms.faults import crash_point
 from vms.ingest import IngestResult
-from vms.media.clip import Clip
+from vms.media.clip import Clip, CutResult, Segment, cut_clips
 
 if TYPE_CHECKING:
     from vms.exports.service import ExportRecord, ExportService
+    from vms.exports.values import ExportSource
 
 CA_FILE = "c2pa-ca.pem"
+
+
+# The share of the progress bar each step takes (the cut is most of the work).
+CUT_SHARE, SIGN_SHARE, PACKAGE_SHARE = 0.8, 0.08, 0.07
+
+
+@dataclass
+class _Progress:
+    """Writes progress to the row and publishes it, at most every 2 %."""
+
+    report: Callable[[float], None]
+    last: float = -1.0
+    weights: list[float] = field(default_factory=list)
+
+    def __call__(self, value: float) -> None:
+        value = min(1.0, max(0.0, value))
+        if value >= 1.0 or value - self.last >= 0.02:
+            self.last = value
+            self.report(value)
+
+
+def cut(
+    segments: Sequence[Segment],
+    source: ExportSource,
+    folder: Path,
+    mode: str,
+    stem: str,
+    progress: Callable[[float], None],
+) -> CutResult:
+    assert source.start is not None and source.end is not None
+    folder.mkdir(parents=True, exist_ok=True)
+    return cut_clips(
+        segments, source.start, source.end, folder, mode=mode, stem=stem, progress=progress
+    )
+
+
+def crash(name: str) -> None:
+    """A crash point of the export job (tests: ``VMS_TEST_CRASH_AT``)."""
+    crash_point(name)
 
 
 def _safe(text: str) -> str:
@@ -76,7 +117,6 @@ class ExportJob:
         self.service.set_progress(self.record, value)
 
     def run(self) -> None:
-        from vms.exports.service import CUT_SHARE, PACKAGE_SHARE, SIGN_SHARE, _Progress, crash, cut
 
         service, record = self.service, self.record
         report = _Progress(self.progress)
@@ -272,7 +312,6 @@ class ExportJob:
         so does the jobs role's start for an export killed in between
         (:meth:`ExportService.recover_interrupted`): what was catalogued is kept, the
         rest is catalogued from the work folder, checked against the signed manifest."""
-        from vms.exports.service import crash
 
         service, record = self.service, self.record
         stored: list[tuple[IngestResult, tuple[str, ...]]] = []

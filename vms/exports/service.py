@@ -26,13 +26,12 @@ over is audited.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import logging
 import shutil
 import zipfile
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,26 +44,27 @@ from vms.auth.authoriser import Authoriser, who
 from vms.auth.permissions import Action, Actor, ItemFacts, Scope, facts_of, scope_of
 from vms.bounded import shown
 from vms.case_exports import CaseExport
-from vms.catalog import fixed_segments_of, segments_from
 from vms.clock import Clock, ensure_utc, isoformat
 from vms.db.engine import Database
 from vms.db.models import (
-    AuditEntry,
     CustodyEvent,
-    Device,
     Export,
-    MaskLiftRow,
     MediaItem,
     MediaType,
-    SourceKind,
 )
 from vms.devices import is_registered_camera
 from vms.errors import DataLoss, InvalidArgument, NotFound, VMSError
 from vms.events import EventBus
-from vms.exports.manifest import LiftRecord
-from vms.faults import crash_point
-from vms.ingest import Ingestor, IngestRequest, IngestResult
-from vms.media.clip import CUT_MODES, CutResult, Segment, cut_clips
+from vms.exports.reads import ExportReads, camera_segments
+from vms.exports.values import ExportListing as ExportListing
+from vms.exports.values import ExportQuery as ExportQuery
+from vms.exports.values import ExportRecord as ExportRecord
+from vms.exports.values import ExportSource as ExportSource
+from vms.exports.values import NewExport as NewExport
+from vms.exports.values import PackageDownload as PackageDownload
+from vms.exports.values import PackageInfo as PackageInfo
+from vms.ingest import Ingestor, IngestResult
+from vms.media.clip import CUT_MODES
 from vms.store import MediaStore
 
 log = logging.getLogger(__name__)
@@ -76,127 +76,6 @@ MAX_SOURCES = 16
 MAX_TEXT = 500
 MAX_LIST = 500
 PROGRESS_TOPIC = "export.progress"
-# The share of the progress bar each step takes (the cut is most of the work).
-CUT_SHARE, SIGN_SHARE, PACKAGE_SHARE = 0.8, 0.08, 0.07
-
-
-# -- commands and values ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ExportSource:
-    """One source of an export: a fixed camera over ``start..end``, or one media item
-    (all of it, or ``start..end`` of it)."""
-
-    camera_id: str | None = None
-    media_id: str | None = None
-    start: dt.datetime | None = None
-    end: dt.datetime | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "camera_id": self.camera_id,
-            "media_id": self.media_id,
-            "start": isoformat(self.start) if self.start else None,
-            "end": isoformat(self.end) if self.end else None,
-        }
-
-    @classmethod
-    def from_json(cls, stored: dict[str, Any]) -> ExportSource:
-        """A source read back from the export row's stored request."""
-
-        def when(value: Any) -> dt.datetime | None:
-            return dt.datetime.fromisoformat(value) if value else None
-
-        return cls(
-            stored.get("camera_id"),
-            stored.get("media_id"),
-            when(stored["start"]),
-            when(stored["end"]),
-        )
-
-
-@dataclass(frozen=True)
-class NewExport:
-    """``POST /api/v1/exports`` and ``vms export create``."""
-
-    purpose: str
-    sources: tuple[ExportSource, ...]
-    case_number: str | None = None
-    cut: str = "keyframe"
-    include_audit: bool = False
-
-
-@dataclass(frozen=True)
-class ExportQuery:
-    """``GET /api/v1/exports``: newest first; ``state`` and ``case_number`` filter."""
-
-    state: str | None = None
-    case_number: str | None = None
-    limit: int = 100
-
-
-@dataclass(frozen=True)
-class PackageInfo:
-    media_id: str
-    sha256: str
-    size: int
-
-
-@dataclass(frozen=True)
-class ExportRecord:
-    id: str
-    state: str
-    progress: float
-    error: str | None
-    purpose: str
-    case_number: str | None
-    cut: str
-    include_audit: bool
-    sources: tuple[ExportSource, ...]
-    created_by: str
-    created_at: dt.datetime
-    finished_at: dt.datetime | None
-    package: PackageInfo | None
-
-    @classmethod
-    def of(cls, row: Export) -> ExportRecord:
-        request = row.request
-        package = None
-        if row.package_media_id and row.sha256 and row.size_bytes is not None:
-            package = PackageInfo(row.package_media_id, row.sha256, row.size_bytes)
-        return cls(
-            id=row.id,
-            state=row.state,
-            progress=row.progress,
-            error=row.error,
-            purpose=row.purpose,
-            case_number=row.case_number,
-            cut=str(request.get("cut", "keyframe")),
-            include_audit=bool(request.get("include_audit", False)),
-            sources=tuple(ExportSource.from_json(s) for s in request.get("sources", [])),
-            created_by=row.created_by,
-            created_at=row.created_at,
-            finished_at=row.finished_at,
-            package=package,
-        )
-
-
-@dataclass(frozen=True)
-class ExportListing:
-    exports: tuple[ExportRecord, ...]
-
-
-@dataclass(frozen=True)
-class PackageDownload:
-    """An export's package, ready to send: the stored file and its name."""
-
-    export_id: str
-    media_id: str
-    path: Path | None  # None: in the object store (stream it from there)
-    size: int
-    sha256: str
-    filename: str
 
 
 @dataclass(frozen=True)
@@ -207,21 +86,6 @@ class _Planned:
     start: dt.datetime
     end: dt.datetime
     items: tuple[str, ...]
-
-
-@dataclass
-class _Progress:
-    """Writes progress to the row and publishes it, at most every 2 %."""
-
-    report: Callable[[float], None]
-    last: float = -1.0
-    weights: list[float] = field(default_factory=list)
-
-    def __call__(self, value: float) -> None:
-        value = min(1.0, max(0.0, value))
-        if value >= 1.0 or value - self.last >= 0.02:
-            self.last = value
-            self.report(value)
 
 
 def _facts(item: MediaItem) -> ItemFacts:
@@ -241,7 +105,7 @@ def _text(name: str, value: str | None, *, required: bool, limit: int = MAX_TEXT
     return text
 
 
-class ExportService:
+class ExportService(ExportReads):
     def __init__(
         self,
         db: Database,
@@ -793,147 +657,6 @@ class ExportService:
                 "size": record.package.size,
             }
         self.events.publish(PROGRESS_TOPIC, payload)
-
-    # -- what the job reads ----------------------------------------------------------
-
-    def source_items(self, record: ExportRecord) -> list[tuple[ExportSource, list[MediaItem]]]:
-        """Each source of ``record`` with its stored items in time order (read again when
-        the job runs: detached rows)."""
-        out = []
-        with self.db.session() as s:
-            for source in record.sources:
-                assert source.start is not None and source.end is not None
-                if source.camera_id is not None:
-                    rows = camera_segments(s, source.camera_id, source.start, source.end)
-                else:
-                    item = s.get(MediaItem, source.media_id)
-                    rows = [item] if item is not None else []
-                s.expunge_all()
-                out.append((source, rows))
-        return out
-
-    def segments_of(
-        self, items: Iterable[MediaItem], copies: contextlib.ExitStack[Any]
-    ) -> list[Segment]:
-        """The cut's input: each item's local file (``copies`` holds the object store's
-        copies until the cut is done)."""
-        segments = []
-        for item in items:
-            end = item.recorded_end
-            if end is None:
-                end = item.recorded_start + dt.timedelta(seconds=item.duration_seconds or 0.0)
-            try:
-                path = copies.enter_context(self.store.local_copy(item.sha256))
-            except NotFound:
-                raise NotFound(f"the file of media {item.id} is missing from the store") from None
-            segments.append(Segment(path, item.recorded_start, end, item.id))
-        return segments
-
-    def custody_of(self, media_ids: Sequence[str]) -> dict[str, list[CustodyEvent]]:
-        with self.db.session() as s:
-            rows = s.execute(
-                select(CustodyEvent)
-                .where(CustodyEvent.media_id.in_(media_ids))
-                .order_by(CustodyEvent.media_id, CustodyEvent.id)
-            ).scalars()
-            out: dict[str, list[CustodyEvent]] = {}
-            for row in rows:
-                out.setdefault(row.media_id, []).append(row)
-            s.expunge_all()
-        return out
-
-    def audit_of(self, media_ids: Sequence[str]) -> list[AuditEntry]:
-        targets = [f"media:{m}" for m in media_ids]
-        with self.db.session() as s:
-            rows = list(
-                s.execute(
-                    select(AuditEntry)
-                    .where(AuditEntry.target.in_(targets))
-                    .order_by(AuditEntry.seq)
-                ).scalars()
-            )
-            s.expunge_all()
-        return rows
-
-    def lifts_of(
-        self, items: Sequence[tuple[str | None, int | None]]
-    ) -> dict[tuple[str, int], list[LiftRecord]]:
-        """The mask lifts (PSCS-1, issue 14.6) that began each (camera, mask version) of
-        ``items``: footage recorded under such a version was captured with them unmasked."""
-        wanted = {(c, v) for c, v in items if c is not None and v is not None}
-        if not wanted:
-            return {}
-        out: dict[tuple[str, int], list[LiftRecord]] = {}
-        with self.db.session() as s:
-            rows = s.execute(
-                select(MaskLiftRow)
-                .where(MaskLiftRow.camera_id.in_({c for c, _ in wanted}))
-                .order_by(MaskLiftRow.starts_at)
-            ).scalars()
-            for row in rows:
-                if (row.camera_id, row.from_version) in wanted:
-                    out.setdefault((row.camera_id, row.from_version), []).append(
-                        LiftRecord(
-                            row.mask_name,
-                            row.reason,
-                            row.granted_by,
-                            row.starts_at,
-                            min(row.ended_at or row.ends_at, row.ends_at),
-                        )
-                    )
-        return out
-
-    def device_of(self, device_id: str) -> str:
-        with self.db.session() as s:
-            device = s.get(Device, device_id)
-            return device.name if device is not None else device_id
-
-    def ingest_request(self, **fields: Any) -> IngestRequest:
-        return IngestRequest(source=SourceKind.EXPORT, **fields)
-
-
-def camera_segments(
-    s: Session, camera_id: str, start: dt.datetime, end: dt.datetime
-) -> list[MediaItem]:
-    """The camera's recorded segments overlapping ``start..end``, in time order (the
-    last one starting at or before ``start`` first: segments do not overlap, INV-9)."""
-    rows = s.execute(
-        select(MediaItem)
-        .where(
-            fixed_segments_of(camera_id),
-            MediaItem.recorded_start >= segments_from(s, camera_id, start),
-            MediaItem.recorded_start < end,
-        )
-        .order_by(MediaItem.recorded_start, MediaItem.id)
-    ).scalars()
-    out = []
-    for row in rows:
-        finish = row.recorded_end or row.recorded_start + dt.timedelta(
-            seconds=row.duration_seconds or 0.0
-        )
-        if finish > start:
-            out.append(row)
-    return out
-
-
-def cut(
-    segments: Sequence[Segment],
-    source: ExportSource,
-    folder: Path,
-    mode: str,
-    stem: str,
-    progress: Callable[[float], None],
-) -> CutResult:
-    assert source.start is not None and source.end is not None
-    folder.mkdir(parents=True, exist_ok=True)
-    return cut_clips(
-        segments, source.start, source.end, folder, mode=mode, stem=stem, progress=progress
-    )
-
-
-def crash(name: str) -> None:
-    """A crash point of the export job (tests: ``VMS_TEST_CRASH_AT``)."""
-    crash_point(name)
 
 
 def export_clips(row: Export) -> list[str]:

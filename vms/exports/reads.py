@@ -1,0 +1,164 @@
+"""What an export job reads (issue 15): the sources' stored items, local copies of their
+files for the cut, their custody events, audit entries and mask lifts. A part of
+:class:`vms.exports.service.ExportService` (its base class), kept apart from making,
+listing and running exports.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vms.catalog import fixed_segments_of, segments_from
+from vms.db.engine import Database
+from vms.db.models import (
+    AuditEntry,
+    CustodyEvent,
+    Device,
+    MaskLiftRow,
+    MediaItem,
+    SourceKind,
+)
+from vms.errors import NotFound
+from vms.exports.manifest import LiftRecord
+from vms.exports.values import ExportListing as ExportListing
+from vms.exports.values import ExportQuery as ExportQuery
+from vms.exports.values import ExportRecord as ExportRecord
+from vms.exports.values import ExportSource as ExportSource
+from vms.exports.values import NewExport as NewExport
+from vms.exports.values import PackageDownload as PackageDownload
+from vms.exports.values import PackageInfo as PackageInfo
+from vms.ingest import IngestRequest
+from vms.media.clip import Segment
+from vms.store import MediaStore
+
+
+class ExportReads:
+    """The export service's reads for the job (see the module's text)."""
+
+    db: Database
+    store: MediaStore
+
+    def source_items(self, record: ExportRecord) -> list[tuple[ExportSource, list[MediaItem]]]:
+        """Each source of ``record`` with its stored items in time order (read again when
+        the job runs: detached rows)."""
+        out = []
+        with self.db.session() as s:
+            for source in record.sources:
+                assert source.start is not None and source.end is not None
+                if source.camera_id is not None:
+                    rows = camera_segments(s, source.camera_id, source.start, source.end)
+                else:
+                    item = s.get(MediaItem, source.media_id)
+                    rows = [item] if item is not None else []
+                s.expunge_all()
+                out.append((source, rows))
+        return out
+
+    def segments_of(
+        self, items: Iterable[MediaItem], copies: contextlib.ExitStack[Any]
+    ) -> list[Segment]:
+        """The cut's input: each item's local file (``copies`` holds the object store's
+        copies until the cut is done)."""
+        segments = []
+        for item in items:
+            end = item.recorded_end
+            if end is None:
+                end = item.recorded_start + dt.timedelta(seconds=item.duration_seconds or 0.0)
+            try:
+                path = copies.enter_context(self.store.local_copy(item.sha256))
+            except NotFound:
+                raise NotFound(f"the file of media {item.id} is missing from the store") from None
+            segments.append(Segment(path, item.recorded_start, end, item.id))
+        return segments
+
+    def custody_of(self, media_ids: Sequence[str]) -> dict[str, list[CustodyEvent]]:
+        with self.db.session() as s:
+            rows = s.execute(
+                select(CustodyEvent)
+                .where(CustodyEvent.media_id.in_(media_ids))
+                .order_by(CustodyEvent.media_id, CustodyEvent.id)
+            ).scalars()
+            out: dict[str, list[CustodyEvent]] = {}
+            for row in rows:
+                out.setdefault(row.media_id, []).append(row)
+            s.expunge_all()
+        return out
+
+    def audit_of(self, media_ids: Sequence[str]) -> list[AuditEntry]:
+        targets = [f"media:{m}" for m in media_ids]
+        with self.db.session() as s:
+            rows = list(
+                s.execute(
+                    select(AuditEntry)
+                    .where(AuditEntry.target.in_(targets))
+                    .order_by(AuditEntry.seq)
+                ).scalars()
+            )
+            s.expunge_all()
+        return rows
+
+    def lifts_of(
+        self, items: Sequence[tuple[str | None, int | None]]
+    ) -> dict[tuple[str, int], list[LiftRecord]]:
+        """The mask lifts (PSCS-1, issue 14.6) that began each (camera, mask version) of
+        ``items``: footage recorded under such a version was captured with them unmasked."""
+        wanted = {(c, v) for c, v in items if c is not None and v is not None}
+        if not wanted:
+            return {}
+        out: dict[tuple[str, int], list[LiftRecord]] = {}
+        with self.db.session() as s:
+            rows = s.execute(
+                select(MaskLiftRow)
+                .where(MaskLiftRow.camera_id.in_({c for c, _ in wanted}))
+                .order_by(MaskLiftRow.starts_at)
+            ).scalars()
+            for row in rows:
+                if (row.camera_id, row.from_version) in wanted:
+                    out.setdefault((row.camera_id, row.from_version), []).append(
+                        LiftRecord(
+                            row.mask_name,
+                            row.reason,
+                            row.granted_by,
+                            row.starts_at,
+                            min(row.ended_at or row.ends_at, row.ends_at),
+                        )
+                    )
+        return out
+
+    def device_of(self, device_id: str) -> str:
+        with self.db.session() as s:
+            device = s.get(Device, device_id)
+            return device.name if device is not None else device_id
+
+    def ingest_request(self, **fields: Any) -> IngestRequest:
+        return IngestRequest(source=SourceKind.EXPORT, **fields)
+
+
+def camera_segments(
+    s: Session, camera_id: str, start: dt.datetime, end: dt.datetime
+) -> list[MediaItem]:
+    """The camera's recorded segments overlapping ``start..end``, in time order (the
+    last one starting at or before ``start`` first: segments do not overlap, INV-9)."""
+    rows = s.execute(
+        select(MediaItem)
+        .where(
+            fixed_segments_of(camera_id),
+            MediaItem.recorded_start >= segments_from(s, camera_id, start),
+            MediaItem.recorded_start < end,
+        )
+        .order_by(MediaItem.recorded_start, MediaItem.id)
+    ).scalars()
+    out = []
+    for row in rows:
+        finish = row.recorded_end or row.recorded_start + dt.timedelta(
+            seconds=row.duration_seconds or 0.0
+        )
+        if finish > start:
+            out.append(row)
+    return out
