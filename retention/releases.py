@@ -32,13 +32,22 @@ import datetime as dt
 import hashlib
 import logging
 import secrets
-from dataclasses import dataclass
-from typing import Literal
 
 from sqlalchemy import and_, case, select
 from sqlalchemy.orm import Session
 
 from retention.commands import Requester
+from retention.release_values import Decision as Decision
+from retention.release_values import NewRelease as NewRelease
+from retention.release_values import NewShare as NewShare
+from retention.release_values import PrivacyFlag as PrivacyFlag
+from retention.release_values import ReleasedItem as ReleasedItem
+from retention.release_values import ReleaseKind as ReleaseKind
+from retention.release_values import ReleaseListing as ReleaseListing
+from retention.release_values import ReleaseRecord as ReleaseRecord
+from retention.release_values import SetPrivacy as SetPrivacy
+from retention.release_values import SharedLink as SharedLink
+from retention.release_values import ShareRecord as ShareRecord
 from vms import ids
 from vms.audit.log import AuditLog
 from vms.auth.authoriser import Authoriser, who
@@ -62,7 +71,6 @@ from vms.store import MediaStore
 
 log = logging.getLogger(__name__)
 
-ReleaseKind = Literal["foia", "agency", "court_order", "media", "internal_affairs"]
 KINDS: tuple[str, ...] = ("foia", "agency", "court_order", "media", "internal_affairs")
 RECEIVED, IN_REVIEW, APPROVED, DENIED, RELEASED = (
     "received",
@@ -79,120 +87,6 @@ NEEDS_DOCUMENT = {
 }
 MAX_ITEMS = 100
 NO_LINK = "no such link"  # the one answer for every unusable token
-
-
-# -- commands and values ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class NewRelease:
-    """``POST /api/v1/releases``: ``items`` are export ids or media ids."""
-
-    kind: ReleaseKind
-    request_number: str
-    requester: Requester
-    received_at: dt.datetime
-    legal_basis: str
-    items: tuple[str, ...]
-    document_media_id: str | None = None
-    due_at: dt.datetime | None = None
-
-
-@dataclass(frozen=True)
-class Decision:
-    """Approve or deny, with the reason (ACC-5)."""
-
-    reason: str
-
-
-@dataclass(frozen=True)
-class NewShare:
-    expires_at: dt.datetime
-    max_downloads: int
-
-
-@dataclass(frozen=True)
-class SetPrivacy:
-    """Flag (or clear) an item as privacy-sensitive (ACC-11, REL-3), with the reason."""
-
-    sensitive: bool
-    reason: str
-
-
-@dataclass(frozen=True)
-class PrivacyFlag:
-    media_id: str
-    privacy_sensitive: bool
-
-
-@dataclass(frozen=True)
-class ReleasedItem:
-    position: int
-    export_id: str | None
-    media_id: str
-
-
-@dataclass(frozen=True)
-class ShareRecord:
-    id: str
-    created_at: dt.datetime
-    created_by: str
-    expires_at: dt.datetime
-    max_downloads: int
-    downloads: int
-    revoked_at: dt.datetime | None
-    revoked_by: str | None
-
-    @classmethod
-    def of(cls, row: ShareLink) -> ShareRecord:
-        return cls(
-            row.id,
-            row.created_at,
-            row.created_by,
-            row.expires_at,
-            row.max_downloads,
-            row.downloads,
-            row.revoked_at,
-            row.revoked_by,
-        )
-
-
-@dataclass(frozen=True)
-class ReleaseRecord:
-    id: str
-    kind: str
-    request_number: str
-    requester: Requester
-    received_at: dt.datetime
-    legal_basis: str
-    document_media_id: str | None
-    due_at: dt.datetime | None
-    overdue: bool
-    state: str
-    created_at: dt.datetime
-    created_by: str
-    decided_at: dt.datetime | None
-    decided_by: str | None
-    decision_reason: str | None
-    released_at: dt.datetime | None
-    released_by: str | None
-    secondary_copy: bool
-    items: tuple[ReleasedItem, ...]
-    shares: tuple[ShareRecord, ...]
-
-
-@dataclass(frozen=True)
-class ReleaseListing:
-    now: dt.datetime
-    releases: tuple[ReleaseRecord, ...]
-
-
-@dataclass(frozen=True)
-class SharedLink:
-    """A new link: the token is shown once and never stored."""
-
-    link: ShareRecord
-    token: str
 
 
 def token_hash(token: str) -> str:
