@@ -247,41 +247,44 @@ def unproject_polygon(
 
 
 def rasterise(polygons: Iterable[F64], size: tuple[int, int], pad: int = 0) -> BoolMask:
-    """Conservative chroma-resolution mask of luma-pixel polygons, shaped like a yuv420p
-    chroma plane: ``(ceil(height/2), ceil(width/2))`` (an odd last row or column of
-    pixels has cells of its own).
+    """Conservative chroma-resolution mask of the *union* of luma-pixel polygons, shaped
+    like a yuv420p chroma plane: ``(ceil(height/2), ceil(width/2))`` (an odd last row or
+    column of pixels has cells of its own).
 
-    A 2x2 block is set when its centre is inside a polygon (even-odd rule) or a polygon
-    edge passes through it, so every block a polygon touches is set. With ``pad`` the
-    canvas is grown by ``pad`` blocks on every side (so that off-image parts can be
-    dilated into the image before cropping).
+    A 2x2 block is set when its centre is inside one of the polygons (each polygon by the
+    even-odd rule on its own: two overlapping masks are both painted, their overlap
+    too) or a polygon edge passes through it, so every block a polygon touches is set.
+    With ``pad`` the canvas is grown by ``pad`` blocks on every side (so that off-image
+    parts can be dilated into the image before cropping).
     """
     width, height = size
     hc, wc = (height + 1) // 2 + 2 * pad, (width + 1) // 2 + 2 * pad
     out = np.zeros((hc, wc), dtype=bool)
-    shapes = [poly / 2.0 + pad for poly in polygons if len(poly) >= 3]  # padded chroma px
-    if not shapes:
-        return out
-    # Work on the polygons' bounding box only (cells they can touch), then place it.
-    every = np.concatenate(shapes)
-    r0 = int(np.clip(np.floor(every[:, 1].min()) - 1, 0, hc))
-    r1 = int(np.clip(np.ceil(every[:, 1].max()) + 2, 0, hc))
-    c0 = int(np.clip(np.floor(every[:, 0].min()) - 1, 0, wc))
-    c1 = int(np.clip(np.ceil(every[:, 0].max()) + 2, 0, wc))
+    for poly in polygons:
+        if len(poly) >= 3:
+            _rasterise_one(out, poly / 2.0 + pad)  # padded chroma px
+    return out
+
+
+def _rasterise_one(out: BoolMask, shape: F64) -> None:
+    """``out |= `` the conservative raster of one polygon (chroma cells), worked on the
+    polygon's bounding box only (the cells it can touch)."""
+    hc, wc = out.shape
+    r0 = int(np.clip(np.floor(shape[:, 1].min()) - 1, 0, hc))
+    r1 = int(np.clip(np.ceil(shape[:, 1].max()) + 2, 0, hc))
+    c0 = int(np.clip(np.floor(shape[:, 0].min()) - 1, 0, wc))
+    c1 = int(np.clip(np.ceil(shape[:, 0].max()) + 2, 0, wc))
     if r0 >= r1 or c0 >= c1:
-        return out
+        return
     bh, bw = r1 - r0, c1 - c0
     toggles = np.zeros((bh, bw + 1), dtype=np.int8)
     outline = np.zeros((bh, bw), dtype=bool)
-    offset = np.array([c0, r0], dtype=np.float64)
-    for shape in shapes:
-        a = shape - offset
-        b = np.roll(a, -1, axis=0)
-        _fill_toggles(toggles, a, b)
-        _mark_outline(outline, a, b)
+    a = shape - np.array([c0, r0], dtype=np.float64)
+    b = np.roll(a, -1, axis=0)
+    _fill_toggles(toggles, a, b)
+    _mark_outline(outline, a, b)
     inside = (np.cumsum(toggles, axis=1, dtype=np.int16)[:, :bw] & 1).astype(bool)
-    out[r0:r1, c0:c1] = inside | outline
-    return out
+    out[r0:r1, c0:c1] |= inside | outline
 
 
 def _fill_toggles(toggles: NDArray[np.int8], a: F64, b: F64) -> None:

@@ -127,3 +127,14 @@ def test_validation_names_the_bad_value() -> None:
         validate_sphere_polygon([(0, 0), (100, 0), (-100, 5)])
     # Across the seam, the short way: fine.
     validate_sphere_polygon([(170, 0), (-170, 0), (-170, 5), (170, 5)])
+
+
+def test_overlapping_polygons_are_both_filled_INV_5() -> None:
+    """Two masks that overlap: the overlap is masked too (each polygon is filled by the
+    even-odd rule on its own; filled together, the overlap counted twice and was left
+    open)."""
+    a = np.array([[20.0, 20.0], [120.0, 20.0], [120.0, 80.0], [20.0, 80.0]])
+    b = a + np.array([50.0, 0.0])
+    mask = rasterise([a, b], SIZE)
+    assert mask[10:40, 10:85].all()
+    assert not mask[:, 90:].any() and not mask[45:].any()
