@@ -123,3 +123,26 @@ def test_a_failure_in_the_stage_blanks_the_frame_and_is_counted_INV_5(
     assert stage.apply(frame, masks_of(sim_camera), T0) is True
     assert all_black(frame)
     assert stage.stats.errors == 1 and stage.stats.reasons == {"mask stage error": 1}
+
+
+def test_overlapping_masks_leave_no_private_pixel_in_their_overlap_INV_5(
+    sim_camera: SimulatedCamera,
+) -> None:
+    """An operator draws a second mask over part of a first (a wider window, a
+    correction): the stage paints the union, their overlap included. Before, one
+    even-odd fill of all of a camera's polygons left the overlap of two masks open."""
+    zones = masks_of(sim_camera).polygons
+    overlapping = []
+    for zone in zones:
+        pans = [p for p, _ in zone.vertices]
+        shift = 0.4 * (max(pans) - min(pans))
+        overlapping.append(
+            SpherePolygon(f"{zone.name}-wider", tuple((p + shift, t) for p, t in zone.vertices))
+        )
+    masks = MaskSet("cam", 1, (*zones, *overlapping))
+    frame = sim_frame(sim_camera, HOME)
+    assert leaked(frame) > 0, "the pose should show a zone"
+    still = PoseSample(HOME, T0 - dt.timedelta(seconds=0.5), moving=False)
+    stage = stage_for(sim_camera, FixedPoses(still))
+    assert stage.apply(frame, masks, T0) is False
+    assert leaked(frame) == 0
