@@ -2,8 +2,9 @@
 
 Each change closes the old :class:`~vms.db.models.PrivacyMask` row and/or adds a new one
 and bumps the camera's :class:`~vms.db.models.MaskVersion` in one transaction with its
-audit entry. The media pipeline reads :meth:`MaskService.current` (cheap: one version
-lookup, masks reloaded only when the version moved), so every process agrees.
+audit entry. The media pipeline reads :meth:`MaskService.current` (cheap: the version row
+and the running lifts, two indexed lookups; the masks reloaded only when the version
+moved), so every process agrees.
 
 A mask drawn on the live image (``image_polygon``, 0..1) is unprojected through the
 camera's current pose, which a *view provider* supplies (the recorder registers one:
@@ -25,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -83,6 +85,8 @@ class MaskService:
         self.authoriser = authoriser
         self.max_lift_minutes = max_lift_minutes
         self.view_provider: ViewProvider | None = None
+        # The masks in force of each camera as last read, by version row (current()).
+        self._in_force: dict[str, _MasksInForce] = {}
 
     # -- reads -------------------------------------------------------------------------
 
@@ -94,31 +98,81 @@ class MaskService:
     def current(self, camera_id: str) -> MaskSet:
         """The masks in force now and the windows of their running lifts (for the
         pipeline; not audited, no actor). Records the expiry of lifts that ran out.
-        PSCS-1, fail closed: when the lifts cannot be read, no mask is lifted."""
-        try:
-            lifts = self._running_lifts(camera_id)
-        except Exception:
-            log.exception(
-                "camera %s: mask lifts unreadable; every mask applies (PSCS-1)", camera_id
-            )
-            lifts = []
+        PSCS-1, fail closed: when the lifts cannot be read, no mask is lifted.
+
+        The pipeline asks every second, so this is cheap while nothing changed: the
+        camera's version row and its running lifts are read every time (two indexed
+        lookups on one connection, no ORM), the masks themselves only when the version row
+        moved since the last read. Every change of a camera's masks or lifts bumps its
+        version in the same transaction, so the same version row (number and time of the
+        bump) means the same masks."""
+        with self.db.reader() as c:
+            row = c.execute(
+                select(MaskVersion.version, MaskVersion.changed_at).where(
+                    MaskVersion.camera_id == camera_id
+                )
+            ).first()
+            try:
+                lifts = [
+                    (str(r[0]), str(r[1]), r[2], r[3])
+                    for r in c.execute(
+                        select(
+                            MaskLiftRow.id,
+                            MaskLiftRow.mask_id,
+                            MaskLiftRow.starts_at,
+                            MaskLiftRow.ends_at,
+                        ).where(MaskLiftRow.camera_id == camera_id, MaskLiftRow.ended_at.is_(None))
+                    )
+                ]
+            except Exception:
+                log.exception(
+                    "camera %s: mask lifts unreadable; every mask applies (PSCS-1)", camera_id
+                )
+                lifts = []
+        stamp = None if row is None else (int(row[0]), row[1])
+        kept = self._in_force.get(camera_id)
+        now = self.clock.now()
+        if any(ends <= now for _, _, _, ends in lifts):
+            kept = None  # recording the expiry bumps the version: the masks are read again
+            try:
+                self._expire(camera_id)
+            except Exception:
+                log.exception(
+                    "camera %s: mask lift expiry not recorded; every mask applies (PSCS-1)",
+                    camera_id,
+                )
+                lifts = []
+        if kept is None or kept.stamp != stamp:
+            kept = self._read_in_force(camera_id)
+        index = {mask_id: i for i, mask_id in enumerate(kept.mask_ids)}
+        return MaskSet(
+            camera_id,
+            kept.version,
+            kept.polygons,
+            tuple(
+                LiftWindow(index[mask_id], lift_id, starts, ends)
+                for lift_id, mask_id, starts, ends in lifts
+                if ends > now and mask_id in index
+            ),
+        )
+
+    def _read_in_force(self, camera_id: str) -> _MasksInForce:
+        """Read the camera's version row and open mask rows (one transaction), and keep
+        them for :meth:`current`."""
         with self.db.session() as s:
             version_row = s.get(MaskVersion, camera_id)
             rows = self._open_rows(s, camera_id)
-            index = {r.mask_id: i for i, r in enumerate(rows)}
-            return MaskSet(
-                camera_id,
+            read = _MasksInForce(
+                None if version_row is None else (version_row.version, version_row.changed_at),
                 version_row.version if version_row is not None else 0,
                 tuple(
                     SpherePolygon(r.name, tuple((float(p), float(t)) for p, t in r.polygon))
                     for r in rows
                 ),
-                tuple(
-                    LiftWindow(index[lift.mask_id], lift.id, lift.starts_at, lift.ends_at)
-                    for lift in lifts
-                    if lift.mask_id in index
-                ),
+                tuple(r.mask_id for r in rows),
             )
+        self._in_force[camera_id] = read
+        return read
 
     def zones(self, camera_id: str) -> list[tuple[tuple[float, float], ...]]:
         """The (pan, tilt) polygons of the masks in force on ``camera_id``: what the PTZ-use
@@ -361,21 +415,6 @@ class MaskService:
         )
         return out
 
-    def _running_lifts(self, camera_id: str) -> list[MaskLift]:
-        """The lifts not yet ended (one indexed query: the pipeline asks every second);
-        those that ran out are recorded as expired and left out."""
-        with self.db.session() as s:
-            rows = s.execute(
-                select(MaskLiftRow).where(
-                    MaskLiftRow.camera_id == camera_id, MaskLiftRow.ended_at.is_(None)
-                )
-            ).scalars()
-            lifts = [_lift(r) for r in rows]
-        now = self.clock.now()
-        if any(lift.ends_at <= now for lift in lifts):
-            self._expire(camera_id)
-        return [lift for lift in lifts if lift.ends_at > now]
-
     def _expire(self, camera_id: str) -> None:
         """Record the expiry of ``camera_id``'s lifts that ran out: version bump and an
         audit entry each (the stage stopped lifting at ``ends_at`` already)."""
@@ -514,6 +553,17 @@ class MaskService:
             row.created_at,
             row.created_by,
         )
+
+
+@dataclass(frozen=True)
+class _MasksInForce:
+    """A camera's masks in force as read at version row ``stamp`` ((version, time of
+    the bump); None: the camera has no version row, so no masks)."""
+
+    stamp: tuple[int, dt.datetime] | None
+    version: int
+    polygons: tuple[SpherePolygon, ...]
+    mask_ids: tuple[str, ...]
 
 
 def _lift(row: MaskLiftRow) -> MaskLift:

@@ -15,7 +15,8 @@ an event loop. Per connection:
    the frame is replaced by a blank one;
 5. publish the packets to the :class:`PacketHub` (segments, live view).
 
-Masks are re-read every ``mask_reload_seconds`` (one indexed lookup); a change of mask
+Masks are re-read every ``mask_reload_seconds`` (``MaskService.current``: the version row
+and the running lifts, the mask rows only when the version moved); a change of mask
 version forces a keyframe so the segment writer can start a segment under the new
 version; switching between pass-through and masked restarts the stream (an
 :class:`Interruption` with cause ``reconfigured``).

@@ -227,9 +227,13 @@ class RecordingLog:
     # -- on/off ---------------------------------------------------------------------------
 
     def enabled(self, camera_id: str) -> bool:
-        with self.db.session() as s:
-            row = s.get(RecordingState, camera_id)
-            return True if row is None else row.enabled
+        """Whether ``camera_id`` is recorded (the segment writer asks every second: one
+        indexed lookup, no ORM)."""
+        with self.db.reader() as c:
+            row = c.execute(
+                select(RecordingState.enabled).where(RecordingState.camera_id == camera_id)
+            ).first()
+        return True if row is None else bool(row[0])
 
     def state(self, actor: Actor, camera_id: str) -> RecordingSetting:
         """Whether ``camera_id`` is recorded (``live.view``)."""

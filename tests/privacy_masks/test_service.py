@@ -5,18 +5,30 @@ and the value named (PSCS-1, issue 11 item 3)."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 
 import pytest
+from sqlalchemy import event
 
-from privacy_masks.model import MaskChange, MaskDeleted, MaskListing, MaskRecord, NewMask
+from privacy_masks.model import (
+    LiftWindow,
+    MaskChange,
+    MaskDeleted,
+    MaskListing,
+    MaskRecord,
+    NewLift,
+    NewMask,
+)
 from privacy_masks.service import MaskService
 from vms.auth.permissions import Actor
 from vms.clock import ManualClock
+from vms.db.engine import Database
 from vms.errors import InvalidArgument, PermissionDenied
 from vms.services import Services
 
 CAMERA = "cam-svc"
 SQUARE = ((10.0, -5.0), (20.0, -5.0), (20.0, 5.0), (10.0, 5.0))
+MOVED = ((30.0, -5.0), (40.0, -5.0), (40.0, 5.0), (30.0, 5.0))
 
 
 @pytest.fixture
@@ -71,3 +83,47 @@ def test_commands_are_checked_for_the_role_first(
 ) -> None:
     with pytest.raises(PermissionDenied):
         masks.create(actors["dispatcher"], CAMERA, NewMask("x", polygon=SQUARE))
+
+
+def test_current_reads_the_masks_again_only_when_the_version_moved(
+    services: Services, masks: MaskService, actors: dict[str, Actor], clock: ManualClock
+) -> None:
+    """The pipeline asks every second: while nothing changed, current() reads the version
+    row and the running lifts, not the mask rows; what another process changes (a service
+    of its own on its own engine, same database) shows at the next call, lifts included."""
+    admin = actors["admin"]
+    created = masks.create(admin, CAMERA, NewMask("window", polygon=SQUARE))
+    first = masks.current(CAMERA)
+    assert (first.version, [p.vertices for p in first.polygons]) == (1, [SQUARE])
+
+    statements: list[str] = []
+
+    def record(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(services.db.engine, "before_cursor_execute", record)
+    try:
+        assert masks.current(CAMERA) == first
+    finally:
+        event.remove(services.db.engine, "before_cursor_execute", record)
+    read = " ".join(statements)
+    assert "mask_versions" in read and "mask_lifts" in read and "privacy_masks" not in read
+
+    other_db = Database(services.db.url)
+    try:
+        other = MaskService(other_db, services.audit, clock, services.authoriser)
+        other.update(admin, CAMERA, created.id, MaskChange(polygon=MOVED))
+        moved = masks.current(CAMERA)
+        assert (moved.version, [p.vertices for p in moved.polygons]) == (2, [MOVED])
+        lift = other.lift(admin, CAMERA, NewLift(created.id, "warrant 12", 10))
+        lifted = masks.current(CAMERA)
+        assert lifted.version == 3
+        assert lifted.lifts == (LiftWindow(0, lift.id, lift.starts_at, lift.ends_at),)
+        clock.advance(dt.timedelta(minutes=1))
+        other.end_lift(admin, CAMERA, lift.id)
+        ended = masks.current(CAMERA)
+        assert (ended.version, ended.lifts, ended.polygons) == (4, (), moved.polygons)
+        other.delete(admin, CAMERA, created.id)
+        assert masks.current(CAMERA).polygons == () and not masks.current(CAMERA).masked
+    finally:
+        other_db.dispose()

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from vms.errors import InvalidArgument
@@ -100,9 +100,8 @@ class Database:
         self.engine = make_engine(url, echo=echo)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         # Same pool, marked read-only: SQLite begins these deferred (see module doc).
-        self._read_sessions = sessionmaker(
-            self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
-        )
+        self._read_engine = self.engine.execution_options(**{READ_ONLY: True})
+        self._read_sessions = sessionmaker(self._read_engine, expire_on_commit=False)
 
     @property
     def dialect(self) -> str:
@@ -117,6 +116,12 @@ class Database:
     def session(self) -> Session:
         """A session for reading. Writes belong in :meth:`transaction`."""
         return self._read_sessions()
+
+    def reader(self) -> Connection:
+        """A Core connection for reading (begun deferred on SQLite, like :meth:`session`),
+        for what polls a few columns many times a minute: about half the CPU of the
+        same read through a session (no unit of work, no identity map, no ORM rows)."""
+        return self._read_engine.connect()
 
     def dispose(self) -> None:
         self.engine.dispose()
