@@ -38,7 +38,7 @@ from tests.vms.test_crash_safety import run_cli
 from vms.check import check
 from vms.db.models import AuditEntry, CustodyEvent, SourceKind
 from vms.errors import FailedPrecondition
-from vms.ingest import IngestRequest
+from vms.ingest import Ingestor, IngestRequest
 from vms.media.codec import Encoder
 from vms.media.mp4 import Mp4Writer
 from vms.services import Services
@@ -92,19 +92,41 @@ def ffmpeg_recovers(path: Path, scratch: Path) -> float:
     return float(json.loads(probe.stdout)["format"].get("duration", 0.0))
 
 
-def start_writer(services: Services, camera_id: str) -> SegmentWriter:
-    """The camera's segment writer started as at a recorder start (salvage, gaps) with
-    no stream behind it, then stopped."""
-    writer = SegmentWriter(
+def writer_for(
+    services: Services, camera_id: str, hub: PacketHub, ingestor: Ingestor | None = None
+) -> SegmentWriter:
+    """The camera's segment writer on ``hub`` (the services' ingestor unless given)."""
+    return SegmentWriter(
         camera_id,
-        PacketHub(camera_id),
+        hub,
         spool_dir(services, camera_id),
-        services.ingestor,
+        ingestor or services.ingestor,
         services.store,
         services.ports.get(RecordingLog),
         services.events,
         services.clock,
     )
+
+
+def publish_frames(hub: PacketHub, start: dt.datetime, images: list[np.ndarray]) -> None:
+    """Encode ``images`` (RGB, 160x120) at FPS and publish their packets on ``hub``,
+    captured from ``start`` on."""
+    encoder = Encoder(160, 120, FPS, keyint=FPS)
+    frame_time = dt.timedelta(seconds=1 / FPS)
+    for i, rgb in enumerate(images):
+        image = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        for packet in encoder.encode(image.reformat(format="yuv420p"), i * 90000 // FPS):
+            assert packet.pts is not None and packet.dts is not None
+            capture = start + packet.pts * frame_time / (90000 // FPS)
+            hub.publish(
+                EncodedPacket(packet, packet.pts, packet.dts, capture, encoder.info, False, 0)
+            )
+
+
+def start_writer(services: Services, camera_id: str) -> SegmentWriter:
+    """The camera's segment writer started as at a recorder start (salvage, gaps) with
+    no stream behind it, then stopped."""
+    writer = writer_for(services, camera_id, PacketHub(camera_id))
     writer.start()
     writer.stop()
     return writer
@@ -318,28 +340,11 @@ def test_stalled_stream_gap_starts_at_the_last_packet_written_OPS_4(services: Se
     segment claimed those seconds (ending at the notice) and the gap began there."""
     camera = "cam-stall"
     hub = PacketHub(camera)
-    writer = SegmentWriter(
-        camera,
-        hub,
-        spool_dir(services, camera),
-        services.ingestor,
-        services.store,
-        services.ports.get(RecordingLog),
-        services.events,
-        services.clock,
-    )
+    writer = writer_for(services, camera, hub)
     writer.start()
-    encoder = Encoder(160, 120, FPS, keyint=FPS)
     frame_time = dt.timedelta(seconds=1 / FPS)
     base = np.random.default_rng(5).integers(0, 255, (120, 160, 3), dtype=np.uint8)
-    for i in range(25):
-        image = av.VideoFrame.from_ndarray(np.roll(base, i, axis=0), format="rgb24")
-        for packet in encoder.encode(image.reformat(format="yuv420p"), i * 90000 // FPS):
-            assert packet.pts is not None and packet.dts is not None
-            capture = T0 + packet.pts * frame_time / (90000 // FPS)
-            hub.publish(
-                EncodedPacket(packet, packet.pts, packet.dts, capture, encoder.info, False, 0)
-            )
+    publish_frames(hub, T0, [np.roll(base, i, axis=0) for i in range(25)])
     last_written = T0 + 24 * frame_time
     hub.publish(Interruption("stalled", "no data for 5 s", last_written + dt.timedelta(seconds=5)))
     writer.stop()
@@ -365,29 +370,11 @@ def test_a_holder_whose_capture_times_run_early_does_not_overlap_the_last_OPS_4(
     if handed_over:  # a clean hand-over leaves its gap open for the next holder
         recording.open_gap(camera, end, "handed over", "recorded by another media node")
     hub = PacketHub(camera)
-    writer = SegmentWriter(
-        camera,
-        hub,
-        spool_dir(services, camera),
-        services.ingestor,
-        services.store,
-        recording,
-        services.events,
-        services.clock,
-    )
+    writer = writer_for(services, camera, hub)
     writer.start()
     early = end - dt.timedelta(seconds=0.88)
-    encoder = Encoder(160, 120, FPS, keyint=FPS)
-    frame_time = dt.timedelta(seconds=1 / FPS)
     base = np.random.default_rng(7).integers(0, 255, (120, 160, 3), dtype=np.uint8)
-    for i in range(25):
-        image = av.VideoFrame.from_ndarray(np.roll(base, i, axis=1), format="rgb24")
-        for packet in encoder.encode(image.reformat(format="yuv420p"), i * 90000 // FPS):
-            assert packet.pts is not None and packet.dts is not None
-            capture = early + packet.pts * frame_time / (90000 // FPS)
-            hub.publish(
-                EncodedPacket(packet, packet.pts, packet.dts, capture, encoder.info, False, 0)
-            )
+    publish_frames(hub, early, [np.roll(base, i, axis=1) for i in range(25)])
     writer.stop()
 
     assert_no_overlaps(services, camera)
@@ -418,29 +405,14 @@ def test_a_segment_the_ingest_refuses_goes_to_quarantine_not_the_bin_INV_1_OPS_4
 ) -> None:
     camera = "cam-refused"
     hub = PacketHub(camera)
-    writer = SegmentWriter(
+    writer = writer_for(
+        services,
         camera,
         hub,
-        spool_dir(services, camera),
         _RefusingIngestor(services.ingestor),  # type: ignore[arg-type]
-        services.store,
-        services.ports.get(RecordingLog),
-        services.events,
-        services.clock,
     )
     writer.start()
-    encoder = Encoder(160, 120, FPS, keyint=FPS)
-    frame_time = dt.timedelta(seconds=1 / FPS)
-    for i in range(15):
-        image = av.VideoFrame.from_ndarray(
-            np.full((120, 160, 3), i * 10, dtype=np.uint8), format="rgb24"
-        )
-        for packet in encoder.encode(image.reformat(format="yuv420p"), i * 90000 // FPS):
-            assert packet.pts is not None and packet.dts is not None
-            capture = T0 + packet.pts * frame_time / (90000 // FPS)
-            hub.publish(
-                EncodedPacket(packet, packet.pts, packet.dts, capture, encoder.info, False, 0)
-            )
+    publish_frames(hub, T0, [np.full((120, 160, 3), i * 10, dtype=np.uint8) for i in range(15)])
     hub.publish(Interruption("stalled", "no data", T0 + dt.timedelta(seconds=3)))
     writer.stop()
 
