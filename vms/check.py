@@ -79,15 +79,11 @@ def check(
                 level is Level.HASH and store.hash_of(sha256) != sha256
             ):
                 report.corrupted.append(media_id)
-    settled = (now or _now()) - ORPHAN_GRACE
-    for sha256 in store.iter_stored():
+    # A young object without a row may be another node's ingest about to commit it.
+    for sha256, settled in store.iter_stored_settled((now or _now()) - ORPHAN_GRACE):
         report.files += 1
-        if sha256 not in expected:
+        if settled and sha256 not in expected:
             report.orphaned.append(store.where(sha256))
-    if store.remote is not None and report.orphaned:
-        # A young object may be another node's ingest about to commit its row.
-        old = {store.where(sha256) for sha256 in store.iter_stored(settled)}
-        report.orphaned = [name for name in report.orphaned if name in old]
     report.temp_files = [str(p.relative_to(store.root)) for p in store.iter_temp_files()]
     report.temp_files += store.stale_uploads(now or _now())
     report.quarantined = [str(p.relative_to(store.root)) for p in store.iter_quarantined()]

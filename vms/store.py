@@ -381,17 +381,28 @@ class MediaStore:
         return self.remote is not None and self.remote.legal_hold(self.relative_path(sha256))
 
     def iter_stored(self, settled_before: dt.datetime | None = None) -> Iterator[str]:
-        """The SHA-256 names of every stored original. With ``settled_before``, on S3,
-        only the objects stored before it: a younger one may belong to an ingest of
-        another node between upload and commit, which no local lock shows (on local
-        disk the hash lock does, so every file is listed)."""
+        """The SHA-256 names of every stored original. With ``settled_before``, only
+        those settled by then (:meth:`iter_stored_settled`)."""
+        for sha256, settled in self.iter_stored_settled(settled_before):
+            if settled:
+                yield sha256
+
+    def iter_stored_settled(
+        self, settled_before: dt.datetime | None = None
+    ) -> Iterator[tuple[str, bool]]:
+        """Every stored original's SHA-256 name, and whether it was stored before
+        ``settled_before`` (always, when None). On S3 a younger object may belong to an
+        ingest of another node between upload and commit, which no local lock shows; on
+        local disk the hash lock does, so every file counts as settled."""
         if self.remote is not None:
             for obj in self.remote.list_objects("objects/"):
-                if settled_before is None or obj.modified is None or obj.modified < settled_before:
-                    yield obj.key.rsplit("/", 1)[-1]
+                settled = (
+                    settled_before is None or obj.modified is None or obj.modified < settled_before
+                )
+                yield obj.key.rsplit("/", 1)[-1], settled
             return
         for path in self.iter_objects():
-            yield path.name
+            yield path.name, True
 
     def where(self, sha256: str) -> str:
         """How a report names a stored original."""
