@@ -183,11 +183,17 @@ class StreamHub:
                 index += skipped
                 self.stats.skipped += skipped
                 due = self.epoch + index * period
-            if due > now:
+            # A frame is never made before its capture time: a wake-up by a session
+            # joining or leaving waits on (a real camera cannot send a frame early, and a
+            # receiver's capture clock takes the earliest arrival as the truth).
+            while due > now:
                 with self._cond:
-                    self._cond.wait(due - now)
+                    notified = self._cond.wait(due - now)
                     if self._stopping:
                         return
+                if not notified:
+                    break
+                now = self._clock()
             index += 1
             try:
                 unit = self._produce(due)

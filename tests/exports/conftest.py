@@ -54,8 +54,12 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recording]:
     sim = SimulatedCamera(CAMERA, size=(320, 180), fps=FPS, username=USERNAME, password=PASSWORD)
     sim.start()
     try:
-        with recording(services, CAMERA, with_creds(sim.rtsp_url)):
-            wait_for(lambda: len(items(services, CAMERA)) >= SEGMENTS, 90, "ten segments")
+        try:
+            with recording(services, CAMERA, with_creds(sim.rtsp_url)):
+                wait_for(lambda: len(items(services, CAMERA)) >= SEGMENTS, 90, "ten segments")
+        finally:
+            # Only the segments are shared: the camera stops now, not at the session's end.
+            sim.stop()
         rows = items(services, CAMERA)
         segments = tuple(
             Segment(
@@ -68,5 +72,4 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recording]:
         )
         yield Recording(segments, {row.id: row.sha256 for row in rows}, FPS, services)
     finally:
-        sim.stop()
         services.close()
