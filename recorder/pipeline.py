@@ -211,7 +211,11 @@ class CameraPipeline:
         first_pts: int | None = None
         clock = CaptureClock()
         healthy = False
+        last_read: dt.datetime | None = None
         for raw in source.packets():
+            # When each read returned, for the next packet's capture bound (timing.py).
+            read_at = self._now()
+            earlier, last_read = last_read, read_at
             if self._stop.is_set():
                 return healthy
             if first_pts is None:
@@ -224,8 +228,8 @@ class CameraPipeline:
                 continue
             self.status.packets += 1
             healthy = healthy or self.status.packets > 30
-            now = self._now()
-            capture = clock.capture(float((raw.pts - first_pts) * info.time_base), now)
+            now = read_at
+            capture = clock.capture(float((raw.pts - first_pts) * info.time_base), now, earlier)
             if self.clock.monotonic() >= next_reload:
                 next_reload = self.clock.monotonic() + self.settings.mask_reload_seconds
                 fresh = self._masks(self.camera_id)

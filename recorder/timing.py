@@ -4,9 +4,17 @@ A camera stamps frames with RTP timestamps on its own clock; we need UTC capture
 *our* clock, the one pose samples are stamped with. :class:`CaptureClock` keeps the
 smallest ``arrival - media_time`` seen (the transport delay can only add to arrival),
 so ``capture = media_time + offset`` tracks the earliest plausible capture, and it
-forgets the minimum slowly (``drift_per_second``) to follow clock drift. Errors are in
-the direction of *earlier* capture estimates only as far as the first packets arrived
-late; the mask margin (speed x (age + latency allowance)) absorbs the rest (INV-5).
+forgets the minimum slowly (``drift_per_second``) to follow clock drift.
+
+"Arrival" is when the demuxer hands the frame over, and FFmpeg's RTSP demuxer hands an
+H.264 frame over only once its parser has seen the *next* frame begin (it finds where a
+frame ends by where the next one starts). By then the next frame's first packet had
+arrived, so the read before a frame is itself a bound on that frame's arrival, one frame
+interval tighter than the frame's own read: without it every estimate was late by one
+frame interval (100 ms at 10 fps, 200 ms at 5 fps: more than the masks' 0.15 s timestamp
+allowance). Both bounds are kept; the smaller wins. Errors are then in the direction of
+*later* capture estimates only as far as the first packets arrived late; the mask margin
+(speed x (age + latency allowance)) absorbs the rest (INV-5).
 """
 
 from __future__ import annotations
@@ -25,11 +33,20 @@ class CaptureClock:
     def reset(self) -> None:
         self._offset = None
 
-    def capture(self, media_seconds: float, arrival: dt.datetime) -> dt.datetime:
-        """Estimated capture time of a packet with media time ``media_seconds`` that
-        arrived at ``arrival`` (aware UTC)."""
+    def capture(
+        self,
+        media_seconds: float,
+        arrival: dt.datetime,
+        previous_read: dt.datetime | None = None,
+    ) -> dt.datetime:
+        """Estimated capture time of a packet with media time ``media_seconds`` that was
+        read at ``arrival`` (aware UTC). ``previous_read``: when the read before it (of
+        the same demuxer session, whatever packet it gave) returned, which the demuxer
+        did only once this packet's data had arrived (see the module doc)."""
         now = arrival.timestamp()
         offset = now - media_seconds
+        if previous_read is not None:
+            offset = min(offset, previous_read.timestamp() - media_seconds)
         if self._offset is None:
             self._offset = offset
         else:
