@@ -441,8 +441,7 @@ def test_no_private_pixel_leaves_the_recorder_INV_5_PSCS_1(
         f"not matched): error median {1000 * np.median([e[0] for e in errors]):.0f} ms, "
         f"worst {1000 * worst[0]:.0f} ms at {worst[1]:.1f} s into the run, {worst[2]:.1f} s "
         f"into its RTSP session; after a session's first second {1000 * running[0]:.0f} "
-        f"ms; frames of other "
-        f"simulators ignored: {truth.foreign or 'none'}\n"
+        f"ms; frames of other simulators ignored: {truth.foreign or 'none'}\n"
         f"still: masked/true area median {np.median(still_ratio):.2f} max "
         f"{np.max(still_ratio):.2f} over {len(still_ratio)} frames; moving: over-masked "
         f"fraction of the frame mean {np.mean(moving_over):.3f} median "
@@ -465,7 +464,8 @@ def test_no_private_pixel_leaves_the_recorder_INV_5_PSCS_1(
     assert webrtc_leaked == 0, f"{webrtc_leaked} private pixels in WebRTC frames (INV-5)"
     assert unmatched == 0, f"{unmatched} frames masked that the simulator did not render"
     # Capture times are estimated right, not a frame interval (0.1 s) off either way, and
-    # never further off than the mask margin's timestamp allowance (INV-5).
+    # after a session's first second never further off than the mask margin's timestamp
+    # allowance (INV-5).
     assert abs(float(np.median([e[0] for e in errors]))) < 0.03, "capture times a frame off"
     assert abs(running[0]) < rest.latency_seconds, f"capture-time estimate off: {running}"
     assert stage_cut >= 20 and stage_cut_blank == stage_cut
