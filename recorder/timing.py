@@ -12,9 +12,14 @@ frame ends by where the next one starts). By then the next frame's first packet 
 arrived, so the read before a frame is itself a bound on that frame's arrival, one frame
 interval tighter than the frame's own read: without it every estimate was late by one
 frame interval (100 ms at 10 fps, 200 ms at 5 fps: more than the masks' 0.15 s timestamp
-allowance). Both bounds are kept; the smaller wins. Errors are then in the direction of
-*later* capture estimates only as far as the first packets arrived late; the mask margin
-(speed x (age + latency allowance)) absorbs the rest (INV-5).
+allowance). Both bounds are kept; the smaller wins. The first packet timed has no read
+before it, or one of the same burst (the packets the demuxer read while opening the
+stream come out together): its own read less one frame interval of the declared rate stands in
+(so the first frame is timed like the rest and a recording has no step of a frame
+interval after its first packet; a declared rate lower than the real one makes estimates
+early by the difference of the intervals, a higher one late). Errors are then in the
+direction of *later* capture estimates only as far as the first packets arrived late; the
+mask margin (speed x (age + latency allowance)) absorbs the rest (INV-5).
 """
 
 from __future__ import annotations
@@ -38,15 +43,22 @@ class CaptureClock:
         media_seconds: float,
         arrival: dt.datetime,
         previous_read: dt.datetime | None = None,
+        interval: float = 0.0,
     ) -> dt.datetime:
         """Estimated capture time of a packet with media time ``media_seconds`` that was
         read at ``arrival`` (aware UTC). ``previous_read``: when the read before it (of
         the same demuxer session, whatever packet it gave) returned, which the demuxer
-        did only once this packet's data had arrived (see the module doc)."""
+        did only once this packet's data had arrived (see the module doc). For the first
+        packet timed (after construction or :meth:`reset`) ``interval``, the seconds
+        between frames at the declared rate, stands in for the demuxer's lag."""
         now = arrival.timestamp()
         offset = now - media_seconds
         if previous_read is not None:
             offset = min(offset, previous_read.timestamp() - media_seconds)
+        if self._offset is None:
+            # The first timed read: no read before it, or one in the same burst (packets
+            # the demuxer read while opening the stream come out together).
+            offset = min(offset, now - interval - media_seconds)
         if self._offset is None:
             self._offset = offset
         else:
