@@ -209,8 +209,7 @@ class CameraPipeline:
         self.status.masked, self.status.mask_version = masks.masked, masks.version
         session = _MaskedSession(self, info, masks) if masks.masked else None
         first_pts: int | None = None
-        clock = CaptureClock()
-        interval = 1.0 / info.fps if info.fps > 0 else 0.0
+        clock = CaptureClock(1.0 / info.fps if info.fps > 0 else 0.0)
         healthy = False
         last_read: dt.datetime | None = None
         for raw in source.packets():
@@ -230,9 +229,7 @@ class CameraPipeline:
             self.status.packets += 1
             healthy = healthy or self.status.packets > 30
             now = read_at
-            capture = clock.capture(
-                float((raw.pts - first_pts) * info.time_base), now, earlier, interval
-            )
+            capture = clock.capture(float((raw.pts - first_pts) * info.time_base), now, earlier)
             if self.clock.monotonic() >= next_reload:
                 next_reload = self.clock.monotonic() + self.settings.mask_reload_seconds
                 fresh = self._masks(self.camera_id)

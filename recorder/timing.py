@@ -30,9 +30,12 @@ import datetime as dt
 class CaptureClock:
     """Maps stream timestamps (seconds) to estimated UTC capture times."""
 
-    def __init__(self, drift_per_second: float = 1e-4) -> None:
+    def __init__(self, frame_interval: float = 0.0, drift_per_second: float = 1e-4) -> None:
+        """``frame_interval``: seconds between frames at the stream's declared rate, which
+        stands in for the demuxer's lag for the first packet timed (module doc)."""
         self._offset: float | None = None  # seconds: arrival (POSIX) - media time
         self._last_arrival = 0.0
+        self._interval = frame_interval
         self._drift = drift_per_second
 
     def reset(self) -> None:
@@ -43,24 +46,20 @@ class CaptureClock:
         media_seconds: float,
         arrival: dt.datetime,
         previous_read: dt.datetime | None = None,
-        interval: float = 0.0,
     ) -> dt.datetime:
         """Estimated capture time of a packet with media time ``media_seconds`` that was
         read at ``arrival`` (aware UTC). ``previous_read``: when the read before it (of
         the same demuxer session, whatever packet it gave) returned, which the demuxer
-        did only once this packet's data had arrived (see the module doc). For the first
-        packet timed (after construction or :meth:`reset`) ``interval``, the seconds
-        between frames at the declared rate, stands in for the demuxer's lag."""
+        did only once this packet's data had arrived (see the module doc)."""
         now = arrival.timestamp()
         offset = now - media_seconds
         if previous_read is not None:
             offset = min(offset, previous_read.timestamp() - media_seconds)
         if self._offset is None:
-            # The first timed read: no read before it, or one in the same burst (packets
-            # the demuxer read while opening the stream come out together).
-            offset = min(offset, now - interval - media_seconds)
-        if self._offset is None:
-            self._offset = offset
+            # The first packet timed (after construction or reset): no read before it, or
+            # one of the same burst (packets the demuxer read while opening the stream
+            # come out together); one frame interval stands in for the lag.
+            self._offset = min(offset, now - self._interval - media_seconds)
         else:
             # Let the minimum creep up slowly so a drifting camera clock is followed.
             self._offset += self._drift * max(0.0, now - self._last_arrival)

@@ -163,17 +163,10 @@ class Truth:
         (keyframes are a GOP, ten frames, apart, or where a session asked for one), not
         one chosen by the estimates."""
         out: list[int | None] = [None] * len(frames)
-        sessions: list[list[int]] = []
-        last: int | None = None
-        for i, f in enumerate(frames):
-            if f.pts is None:
-                continue
-            if last is None or f.pts <= last:
-                sessions.append([])
-            sessions[-1].append(i)
-            last = f.pts
         candidates = {s + k * self.step for s in self.session_starts for k in range(-10, 11)}
-        for members in sessions:
+        if not candidates:
+            return out
+        for members in rtsp_sessions(frames):
 
             def fit(base: int, members: list[int] = members) -> tuple[int, float]:
                 wrong, errors = 0, []
@@ -185,14 +178,26 @@ class Truth:
                         errors.append(abs(frames[i].captured - self.times[m]))
                 return wrong, float(np.median(errors)) if errors else float("inf")
 
-            if not candidates:
-                continue
             base = min(candidates, key=fit)
             for i in members:
                 m = self.index.get(base + (frames[i].pts or 0))
                 if m is not None and frames[i].key == self.keys[m]:
                     out[i] = m
         return out
+
+
+def rtsp_sessions(frames: list[StageFrame]) -> list[list[int]]:
+    """Indexes of the frames with a pts, by RTSP session (the pts goes back in a new one)."""
+    sessions: list[list[int]] = []
+    last: int | None = None
+    for i, f in enumerate(frames):
+        if f.pts is None:
+            continue
+        if last is None or f.pts <= last:
+            sessions.append([])
+        sessions[-1].append(i)
+        last = f.pts
+    return sessions
 
 
 @dataclass
@@ -375,15 +380,12 @@ def test_no_private_pixel_leaves_the_recorder_INV_5_PSCS_1(
     # Each stage frame's rendered frame, by identity; the estimate's error against it.
     matched = truth.match(stage.frames)
     unmatched = sum(1 for f, m in zip(stage.frames, matched, strict=True) if m is None)
-    # Seconds into the frame's RTSP session (its pts starts again in a new one).
-    since: list[float] = []
-    first = last = None
-    for f in stage.frames:
-        if f.pts is not None:
-            if last is None or f.pts <= last:
-                first = f.pts
-            last = f.pts
-        since.append((f.pts - first) / 90_000 if f.pts is not None and first is not None else 0.0)
+    # Seconds into the frame's RTSP session.
+    since = [0.0] * len(stage.frames)
+    for members in rtsp_sessions(stage.frames):
+        first = stage.frames[members[0]].pts or 0
+        for i in members:
+            since[i] = ((stage.frames[i].pts or 0) - first) / 90_000
     errors = [
         (f.captured - truth.times[m], f.captured - truth.times[0], after)
         for f, m, after in zip(stage.frames, matched, since, strict=True)

@@ -23,13 +23,13 @@ def test_a_demuxer_that_hands_a_frame_over_when_the_next_begins_is_not_a_frame_l
     first (no read before it) is timed by its read less the declared frame interval, so
     the first frame is not a step apart from the rest (a recording's first segment
     would start a frame interval late and overlap the next)."""
-    lagging, own_read_only = CaptureClock(), CaptureClock()
+    lagging, own_read_only = CaptureClock(PERIOD), CaptureClock()
     previous: dt.datetime | None = None
     late, late_own = [], []
     for n in range(50):
         media = n * PERIOD
         read = at(media + PERIOD + WIRE)  # frame n + 1 has arrived
-        estimate = lagging.capture(media, read, previous, PERIOD)
+        estimate = lagging.capture(media, read, previous)
         late.append((estimate - at(media)).total_seconds())
         late_own.append((own_read_only.capture(media, read) - at(media)).total_seconds())
         previous = read
@@ -54,13 +54,13 @@ def test_the_first_frame_read_in_a_burst_with_the_one_before_is_timed_like_the_r
     """The packets the demuxer read while opening the stream come out together: the read
     before the first frame timed (a packet dropped before the first keyframe) bounds
     nothing, and the declared frame interval stands in for the lag."""
-    clock = CaptureClock()
+    clock = CaptureClock(PERIOD)
     first_read = at(PERIOD + WIRE)
-    errors = [(clock.capture(0.0, first_read, first_read, PERIOD) - at(0.0)).total_seconds()]
+    errors = [(clock.capture(0.0, first_read, first_read) - at(0.0)).total_seconds()]
     previous = first_read
     for n in range(1, 10):
         read = at(n * PERIOD + PERIOD + WIRE)
-        estimate = clock.capture(n * PERIOD, read, previous, PERIOD)
+        estimate = clock.capture(n * PERIOD, read, previous)
         errors.append((estimate - at(n * PERIOD)).total_seconds())
         previous = read
     assert all(abs(x - WIRE) < 1e-6 for x in errors), errors
