@@ -10,8 +10,12 @@ model drives the leak test's random PTZ script (and, second, a patrol of pans an
 that keep the zoom), a modelled 5 Hz pose poller stamps replies on receipt (the pose
 tracker), every frame (320x180, 10 fps) is rendered at its true pose and goes through
 the real ``MaskStage``; the painted mask is compared with the simulator's zone mask.
-The peer measured in the same run is the same replay with registration off (today's
-telemetry-only plan). Also: the registration's CPU cost per moving frame, and the
+The pose source is the tracker at its default 20 Hz while moving, each sample stamped
+mid round trip with half of it as its uncertainty, and frames timed within 0.03 s
+(``moving_replay.TRACKER``, ``SIMULATOR_SETTINGS``: the leak test's). The peers measured
+in the same run are the same replay with registration off (the telemetry-only plan),
+and telemetry only as it was before session 11 (5 Hz, replies stamped on receipt, one
+0.15 s allowance). Also: the registration's CPU cost per moving frame, and the
 thumbnail + registration of a 1280x720 frame.
 """
 
@@ -24,7 +28,7 @@ import numpy as np
 from benchlib import machine, median, quiet_logs, verdict
 
 from onvif_control.simulator import SimulatedCamera
-from privacy_masks.planning import Anchor
+from privacy_masks.planning import Anchor, MaskSettings
 from privacy_masks.registration import (
     RegistrationSettings,
     make_reference,
@@ -32,7 +36,12 @@ from privacy_masks.registration import (
     thumbnail,
 )
 from tests.privacy_masks.conftest import sim_pose, vms_calibration
-from tests.privacy_masks.moving_replay import MovingResult, pan_tilt_script, replay_moving
+from tests.privacy_masks.moving_replay import (
+    TRACKER_5HZ_RECEIPT,
+    MovingResult,
+    pan_tilt_script,
+    replay_moving,
+)
 from vms.camera_model import Pose
 
 SIZE = (320, 180)
@@ -47,7 +56,7 @@ def _line(name: str, results: list[MovingResult]) -> tuple[float, float]:
     cpu = sum(r.registration_cpu_seconds for r in results)
     total = sum(r.frames for r in results)
     print(
-        f"  {name:<34} moving {moving:.3f}  still {still:.3f}  ratio {moving / still:5.2f}x "
+        f"  {name:<38} moving {moving:.3f}  still {still:.3f}  ratio {moving / still:5.2f}x "
         f"(target <= 2x: {verdict(moving <= 2 * still)})  leaked pixels {leaked} "
         f"({verdict(leaked == 0)})  moving frames {frames}  narrowed {registered}  "
         f"registration {1000 * cpu / max(total, 1):.3f} ms/frame"
@@ -114,6 +123,15 @@ def main() -> None:
             ]
             name = "registration + telemetry" if registration else "telemetry only (peer)"
             _line(name, results)
+            if not registration:
+                before = [
+                    replay_moving(
+                        camera, seed, args.seconds, False, TRACKER_5HZ_RECEIPT, script,
+                        MaskSettings(),
+                    )
+                    for seed in seeds
+                ]  # fmt: skip
+                _line("telemetry, 5 Hz receipt stamps (peer)", before)
             if registration:
                 reasons: dict[str, int] = {}
                 for r in results:

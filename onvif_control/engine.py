@@ -132,8 +132,15 @@ class LocalPtzEngine:
 
     async def _read(self, camera_id: str, device: OnvifDevice) -> Reading:
         record = self.connections.record(camera_id)
+        clock = self.tracker.clock  # the one its samples are stamped with
+        sent = clock.monotonic()
         status = await device.status(record.profile_token)
-        sample = self.tracker.record(camera_id, status, record.calibration)
+        round_trip = clock.monotonic() - sent
+        if round_trip > self.tracker.max_reply_seconds:
+            # Too slow for the masks (INV-5, as the tracker's own polls): shown, not kept.
+            sample = self.tracker.measure(status, record.calibration, round_trip)
+        else:
+            sample = self.tracker.record(camera_id, status, record.calibration, round_trip)
         return Reading(sample.pose, (status.x, status.y, status.zoom), status.moving, sample.at)
 
     def status(self, camera_id: str) -> Reading:

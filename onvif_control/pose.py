@@ -10,11 +10,11 @@ confirms it (ARCHITECTURE section 5). Sample times come from the injected clock 
 the one the recorder stamps frame capture times with (INV-5); every decision reads its
 monotonic time, and ``loop.time()`` only schedules polls (docs/design/time.md).
 
-A sample is stamped when the camera's reply arrives, but the camera read its pose at
-some instant of the round trip. The masks allow a stamp to be off by ``[privacy_masks]
-latency_seconds``, so a reply that took longer than that is not recorded (INV-5): while
-a camera's replies stay slow its pose grows stale and its picture is blanked, never
-masked from a pose that may be older than its stamp says.
+The camera read its pose at some instant of the GetStatus round trip: a sample is
+stamped at the middle of it and carries half of it as its ``uncertainty``, which the
+masks allow for (INV-5). A reply that took longer than ``[privacy_masks]
+latency_seconds`` is not recorded: while a camera's replies stay that slow its pose
+grows stale and its picture is blanked.
 
 A continuous move is stopped by the tracker when the camera reaches (or would reach
 before the next poll) a software limit: the guard cannot know in advance where a
@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import datetime as dt
 import logging
 import threading
@@ -161,24 +162,38 @@ class PoseTracker:
             samples = track.samples
             # Commanded and measured samples can arrive out of order across threads.
             if samples and sample.at < samples[-1].at:
-                sample = PoseSample(sample.pose, samples[-1].at, sample.moving, sample.commanded)
+                # Restamped later: its uncertainty grows by as much (the reading's
+                # instant is not moved).
+                later = samples[-1].at
+                grown = (
+                    None
+                    if sample.uncertainty is None
+                    else sample.uncertainty + (later - sample.at).total_seconds()
+                )
+                sample = dataclasses.replace(sample, at=later, uncertainty=grown)
             samples.append(sample)
             horizon = sample.at - self.keep
             while len(samples) > 1 and samples[0].at < horizon:
                 samples.popleft()
         self._publish(camera_id, sample)
 
-    def measure(self, status: PtzStatus, calibration: Calibration) -> PoseSample:
-        """A measured pose (``GetStatus``) in degrees, stamped now; not recorded."""
+    def measure(self, status: PtzStatus, calibration: Calibration, round_trip: float) -> PoseSample:
+        """A measured pose (``GetStatus``) in degrees; not recorded. The camera read it
+        at some instant of the request's ``round_trip`` (seconds, ending now): stamped
+        at its middle, give or take half of it (INV-5)."""
+        half = max(0.0, round_trip) / 2.0
         return PoseSample(
             calibration.from_generic(status.x, status.y, status.zoom),
-            self.clock.now(),
+            self.clock.now() - dt.timedelta(seconds=half),
             status.moving,
+            uncertainty=half,
         )
 
-    def record(self, camera_id: str, status: PtzStatus, calibration: Calibration) -> PoseSample:
+    def record(
+        self, camera_id: str, status: PtzStatus, calibration: Calibration, round_trip: float
+    ) -> PoseSample:
         """A measured pose (``GetStatus``) in degrees, recorded for the masks."""
-        sample = self.measure(status, calibration)
+        sample = self.measure(status, calibration, round_trip)
         self._append(camera_id, sample)
         return sample
 
@@ -379,10 +394,17 @@ class PoseTracker:
         slow = round_trip > self.max_reply_seconds
         if slow:
             # Used below to stop at limits, but not recorded for the masks (INV-5).
-            sample = self.measure(status, record.calibration)
+            sample = self.measure(status, record.calibration, round_trip)
             self.slow_replies += 1
         else:
-            sample = self.record(camera_id, status, record.calibration)
+            sample = self.record(camera_id, status, record.calibration, round_trip)
+        # The limit watch times replies by their arrival (its look-ahead allows for the
+        # round trip); mid-round-trip stamps would mistime a reply that waited.
+        sample = dataclasses.replace(
+            sample,
+            at=sample.at + dt.timedelta(seconds=sample.uncertainty or 0.0),
+            uncertainty=None,
+        )
         with self._lock:
             track = self._track(camera_id)
             if track.failing:
@@ -453,9 +475,11 @@ class PoseTracker:
         reference = self._reference(camera_id, sample)
         if reference is not None:
             seconds = (sample.at - reference.at).total_seconds()
-            # Where the camera will be at the next poll at its measured speed; the pose
-            # was read up to a round trip before its stamp (a slow link looks further).
-            ahead = (self.fast_period + round_trip) / seconds
+            # Where the camera will be when the next reply can stop it, at its measured
+            # speed: the pose was read up to a round trip before this reply, and the
+            # next poll starts a period after this one did (or when this reply came,
+            # if that is later) and takes a round trip (a slow link looks further).
+            ahead = (max(self.fast_period, round_trip) + round_trip) / seconds
             p, q = reference.pose, sample.pose
             predicted = Pose(
                 q.pan + (q.pan - p.pan) * ahead,

@@ -37,9 +37,11 @@ class MaskSettings:
     """How masks follow a moving camera. Defaults are the ``[privacy_masks]`` config.
 
     ``stale_moving_seconds``/``stale_idle_seconds``: a pose older than this blanks the
-    frame (INV-5). ``latency_seconds``: how far pose and frame timestamps may be off
-    from the true instants (pose replies stamped on receipt, capture-time estimates);
-    every bound below is widened by it. ``base_margin_deg``/``base_margin_px``: always
+    frame (INV-5). Time uncertainty (every bound below is widened by it): a pose
+    sample's reading lies within ``PoseSample.uncertainty`` of its stamp (half the
+    GetStatus round trip), or within ``latency_seconds`` when the sample does not say;
+    a frame's capture instant within ``capture_error_seconds`` of its estimate
+    (``recorder/timing.py``). ``base_margin_deg``/``base_margin_px``: always
     added. ``assumed_speed_deg_s``/``assumed_zoom_rate``: the camera's top speeds,
     assumed while a move's speed is not measured (just commanded, just started).
     ``speed_safety``: measured speeds are multiplied by it (acceleration, jitter).
@@ -49,6 +51,7 @@ class MaskSettings:
     stale_moving_seconds: float = 1.0
     stale_idle_seconds: float = 2.0
     latency_seconds: float = 0.15
+    capture_error_seconds: float = 0.1
     base_margin_deg: float = 0.3
     base_margin_px: float = 2.0
     assumed_speed_deg_s: float = 90.0
@@ -61,7 +64,11 @@ class MaskSettings:
         """How far before a frame the pose history must reach: the sample before the
         newest may be up to a poll period (below the idle stale limit) plus its reply
         older, so twice the stale limit."""
-        return self.latency_seconds + 2.0 * max(self.stale_idle_seconds, self.stale_moving_seconds)
+        return (
+            self.latency_seconds
+            + self.capture_error_seconds
+            + 2.0 * max(self.stale_idle_seconds, self.stale_moving_seconds)
+        )
 
 
 @dataclass(frozen=True)
@@ -104,6 +111,14 @@ def _pan_diff(a: float, b: float) -> float:
     return (b - a + 180.0) % 360.0 - 180.0
 
 
+def _slack(sample: PoseSample, settings: MaskSettings) -> float:
+    """Seconds between ``sample.at`` and the instant the camera read that pose, at most:
+    its own measured uncertainty, else the ``latency_seconds`` allowance."""
+    if sample.uncertainty is None:
+        return settings.latency_seconds
+    return sample.uncertainty
+
+
 def _box_anchor(a: Pose, b: Pose) -> Anchor:
     """Covers every pose in the (pan, tilt, zoom) box spanned by ``a`` and ``b``: the
     pose of a camera between two samples when no command came in between (each axis of
@@ -140,19 +155,26 @@ def _speed_bound(
     """(angular speed deg/s, zoom rate 1/s, measured) bounds for the current move.
 
     Measured from pairs of *moving* observed samples of the last second that were both
-    taken after the last command (plus the timestamp allowance), times the safety
-    factor; when no such pair exists (a move just commanded or just started), the
-    assumed top speeds."""
-    grace = dt.timedelta(seconds=settings.latency_seconds)
+    read after the last command (stamp less its uncertainty), times the safety factor;
+    when no such pair exists (a move just commanded or just started), the assumed top
+    speeds."""
     newest = observed[-1]
     after = newest.at - dt.timedelta(seconds=1.0)
-    if last_command is not None:
-        after = max(after, last_command + grace)
-    usable = [s for s in observed if s.at >= after]
+    usable = [
+        s
+        for s in observed
+        if s.at >= after
+        and (
+            last_command is None or s.at - dt.timedelta(seconds=_slack(s, settings)) > last_command
+        )
+    ]
     speed = zoom_rate = 0.0
     measured = False
     for a, b in itertools.pairwise(usable):
-        seconds = (b.at - a.at).total_seconds()
+        # Between the readings, at least the stamps' distance less both uncertainties
+        # (a sample that does not say how far its stamp may be off: the safety factor).
+        jitter = (a.uncertainty or 0.0) + (b.uncertainty or 0.0)
+        seconds = (b.at - a.at).total_seconds() - jitter
         if seconds <= 0.02 or not (a.moving and b.moving):
             continue
         measured = True
@@ -184,8 +206,9 @@ def plan_masks(
 
     - between two observed samples with no command in between (or near), the pose lies
       in the box the two span (each axis moves monotonically): one anchor per pair, from
-      the last sample before ``frame_at - latency`` to the first after ``frame_at +
-      latency``;
+      the last sample surely read before the frame's capture to the first surely read
+      after it (each sample's stamp give or take its uncertainty, the frame's estimate
+      give or take ``capture_error_seconds``);
     - over a command, or after the newest sample, by speed: within speed x time of a
       sample, the speed measured (times the safety factor) or, while unmeasured, the
       assumed top speed.
@@ -198,36 +221,53 @@ def plan_masks(
         return MaskPlan(True, "only commanded poses, none observed (INV-5)")
     commands = [s.at for s in samples if s.commanded]
     newest = observed[-1]
-    grace = dt.timedelta(seconds=settings.latency_seconds)
-    # A reply stamped up to ``grace`` after a command may have been read before it: such
-    # a command is not known to have taken effect (nor to have been a no-op) yet.
-    unsettled = any(c > newest.at - grace for c in commands)
+
+    def slack(sample: PoseSample) -> dt.timedelta:
+        return dt.timedelta(seconds=_slack(sample, settings))
+
+    def apart(sample: PoseSample) -> dt.timedelta:
+        """How far the sample's reading and the frame's capture may each be from their
+        stamps, together: the sample's uncertainty plus the capture-time error, or
+        ``latency_seconds`` for both when the sample does not say."""
+        if sample.uncertainty is None:
+            return dt.timedelta(seconds=settings.latency_seconds)
+        return dt.timedelta(seconds=sample.uncertainty + settings.capture_error_seconds)
+
+    # A reply may have been read before a command stamped up to its uncertainty before
+    # it: such a command is not known to have taken effect (nor to have been a no-op) yet.
+    unsettled = any(c > newest.at - slack(newest) for c in commands)
     moving = newest.moving or unsettled
     age = max(0.0, (frame_at - newest.at).total_seconds())
     limit = settings.stale_moving_seconds if moving else settings.stale_idle_seconds
     if age > limit:
         return MaskPlan(True, f"pose older than {limit:.1f} s (INV-5)")
-    early = frame_at - grace
-    before = [s for s in observed if s.at <= early]
-    if not before:
+    # The chain runs from the last sample surely read before the frame's capture to the
+    # first surely read after it (or the newest).
+    first = next(
+        (i for i in range(len(observed) - 1, -1, -1)
+         if observed[i].at + apart(observed[i]) <= frame_at),
+        None,
+    )  # fmt: skip
+    if first is None:
         return MaskPlan(True, "no pose sample precedes the frame (INV-5)")
     speed, zoom_rate, _ = _speed_bound(observed, commands[-1] if commands else None, settings)
     top_speed = max(speed, settings.assumed_speed_deg_s * settings.speed_safety)
     top_zoom = max(zoom_rate, settings.assumed_zoom_rate * settings.speed_safety)
-    late = frame_at + grace
-    chain = [before[-1]] + [s for s in observed if early < s.at]
-    cut = next((i for i, s in enumerate(chain) if s.at >= late), None)
+    chain = observed[first:]
+    cut = next((i for i, s in enumerate(chain) if s.at - apart(s) >= frame_at), None)
     if cut is not None:
         chain = chain[: cut + 1]
     anchors: list[Anchor] = []
     any_motion = False
     for a, b in itertools.pairwise(chain):
-        if any(a.at - grace <= c <= b.at for c in commands):
+        if any(a.at - slack(a) <= c <= b.at + slack(b) for c in commands):
             # A command in between: axes may have reversed; bound by the top speed. Any
-            # instant of the pair is within half its span (stamps may be off by the
-            # allowance) of one of the two samples.
+            # instant between the two readings is within half their span (the stamps
+            # less or plus their uncertainties) of one of the two.
             any_motion = True
-            half = (b.at - a.at).total_seconds() / 2.0 + settings.latency_seconds
+            half = (b.at - a.at).total_seconds() / 2.0 + max(
+                _slack(a, settings), _slack(b, settings)
+            )
             anchors.append(Anchor(a.pose, top_speed * half, top_zoom * half))
             anchors.append(Anchor(b.pose, top_speed * half, top_zoom * half))
         elif a.pose == b.pose and not (a.moving or b.moving):
@@ -236,10 +276,10 @@ def plan_masks(
             any_motion = True
             anchors.append(_box_anchor(a.pose, b.pose))
     last = chain[-1]
-    if last.at < late:
-        # Past the newest sample: extrapolate by speed (none when at rest and no
-        # command is pending).
-        seconds = (late - last.at).total_seconds()
+    if last.at - apart(last) < frame_at:
+        # Past the newest sample: extrapolate by speed from its reading to the latest
+        # instant the frame may have been captured (none at rest, no command pending).
+        seconds = (frame_at + apart(last) - last.at).total_seconds()
         if moving:
             any_motion = True
             anchors.append(Anchor(last.pose, speed * seconds, zoom_rate * seconds))

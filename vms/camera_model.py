@@ -35,12 +35,18 @@ class Pose:
 @dataclass(frozen=True)
 class PoseSample:
     """A pose at a time. ``moving`` is the camera's MoveStatus; ``commanded`` marks an
-    expected pose set when a move was commanded, before the camera confirmed it."""
+    expected pose set when a move was commanded, before the camera confirmed it.
+
+    ``uncertainty``: the camera read the pose within this many seconds of ``at`` (the
+    pose tracker stamps a GetStatus reply at the middle of its round trip, give or take
+    half of it); ``None`` when not known (the masks then allow ``[privacy_masks]
+    latency_seconds``)."""
 
     pose: Pose
     at: dt.datetime
     moving: bool
     commanded: bool = False
+    uncertainty: float | None = None
 
 
 @dataclass(frozen=True)

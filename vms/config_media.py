@@ -91,8 +91,15 @@ class PrivacyMasksConfig:
     # INV-5: a pose older than this blanks masked cameras' frames.
     stale_moving_seconds: float = 1.0
     stale_idle_seconds: float = 2.0
-    # How far pose and frame timestamps may be off (every mask bound is widened by it).
+    # The slowest GetStatus round trip whose pose is used (slower replies are not
+    # recorded), and how far a pose stamp that carries no uncertainty of its own may be
+    # off from the frame's (every mask bound is widened by it).
     latency_seconds: float = 0.15
+    # How far a frame's capture-time estimate may be from the instant the picture was
+    # taken: the camera's own capture-to-stream delay plus the estimate's error
+    # (recorder/timing.py). Added to each pose sample's own uncertainty (half its round
+    # trip) in every mask bound.
+    capture_error_seconds: float = 0.1
     # Always added around every mask.
     margin_degrees: float = 0.3
     margin_pixels: float = 2.0
@@ -175,7 +182,7 @@ class CamerasConfig:
     # Health checks (OPS-1): how often each camera is probed.
     health_interval_seconds: float = 15.0
     # Pose polling: fast while moving or just after a command, slow when idle.
-    pose_fast_hz: float = 5.0
+    pose_fast_hz: float = 20.0
     # Below [privacy_masks] stale_idle_seconds with room for the reply (INV-5).
     pose_idle_seconds: float = 1.0
     # Seconds after the last command or movement during which polling stays fast.

@@ -1,6 +1,7 @@
-"""Pose tracking against the simulator: fast polling while moving (at least 5 Hz), slow
-when idle, timestamps from the injected clock, commanded poses at once, the PoseSource
-interface for the media pipeline, and continuous moves stopped at software limits."""
+"""Pose tracking against the simulator: fast polling while moving (20 Hz by default), slow
+when idle, timestamps from the injected clock (mid round trip, with half of it as their
+uncertainty), commanded poses at once, the PoseSource interface for the media pipeline,
+and continuous moves stopped at software limits."""
 
 from __future__ import annotations
 
@@ -63,11 +64,36 @@ def test_polls_fast_while_moving_and_slow_when_idle(live, camera, sim):
     moving_from = dt.datetime.now(dt.UTC)
     time.sleep(1.5)
     samples = tracker.history(camera_id, moving_from)
-    assert _rate(samples, moving_from) >= 4.5  # about 5 Hz
+    assert _rate(samples, moving_from) >= 10.0  # [cameras] pose_fast_hz: 20 by default
     assert any(s.moving for s in samples)
     pans = [s.pose.pan for s in samples if not s.commanded]
     assert pans == sorted(pans) and pans[-1] > pans[0]  # panning right, in degrees
     live.engine.execute(camera_id, Command(Op.STOP))
+
+
+def test_samples_are_stamped_mid_round_trip_with_its_half_as_uncertainty_INV_5(live, camera, sim):
+    """The camera read its pose somewhere in the GetStatus round trip: the sample says
+    so (stamp at the middle, half the round trip as its uncertainty), and the masks
+    widen every bound by it (docs/design/mask-geometry.md item 5)."""
+    tracker, camera_id = live.tracker, camera.id
+    sim.soap_reply_delay = 0.06  # each reply leaves 60 ms late: round trips >= 60 ms
+    try:
+        since = dt.datetime.now(dt.UTC)
+        live.engine.execute(camera_id, Command(Op.CONTINUOUS, 0.2, 0.0, 0.0, timeout=1.0))
+        time.sleep(1.0)
+        answered = dt.datetime.now(dt.UTC)
+        samples = [s for s in tracker.history(camera_id, since) if not s.commanded]
+    finally:
+        live.engine.execute(camera_id, Command(Op.STOP))
+        sim.soap_reply_delay = 0.0
+    assert len(samples) >= 5
+    for s in samples:
+        assert s.uncertainty is not None
+        # Half a round trip of at least the delay, and no longer than the slowest
+        # round trip recorded ([privacy_masks] latency_seconds).
+        assert 0.03 <= s.uncertainty <= tracker.max_reply_seconds / 2.0 + 1e-9, s
+        # Stamped before the reply arrived, by that half.
+        assert s.at + dt.timedelta(seconds=s.uncertainty) <= answered
 
 
 def test_commanded_pose_is_recorded_at_once(control, camera):

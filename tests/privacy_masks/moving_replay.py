@@ -28,6 +28,14 @@ from tests.privacy_masks.conftest import SIZE, frame_from_i420, sim_pose, vms_ca
 from tests.privacy_masks.test_plan_replay import PROCESSING, Poller, Script, simulate, utc
 from vms.camera_model import Pose, PoseSample
 
+# The pose tracker at its default 20 Hz while moving, on a fast link (each way 2-10 ms),
+# stamping mid round trip with its uncertainty; the leak test's mask settings (the
+# simulator's frames are timed within 10 ms: capture_error_seconds 0.03).
+TRACKER = Poller(period=0.05, max_delay=0.01, round_trip=True)
+SIMULATOR_SETTINGS = MaskSettings(capture_error_seconds=0.03)
+# Before session 11: 5 Hz, replies stamped on receipt, one 0.15 s allowance for both.
+TRACKER_5HZ_RECEIPT = Poller(period=0.2, max_delay=0.06, stamp_on_receipt=True)
+
 
 def pan_tilt_script(
     rng: random.Random, motion: MotionModel, now: float, preset: SimPose, camera: SimulatedCamera
@@ -82,15 +90,17 @@ def replay_moving(
     registration: bool = True,
     poller: Poller | None = None,
     script: Script | None = None,
+    settings: MaskSettings | None = None,
 ) -> MovingResult:
     """Replay ``seconds`` of ``script`` (default: the leak test's random commands) with
-    poses from ``poller`` (default: the pose tracker's 5 Hz, stamped on receipt)."""
-    poller = poller or Poller(period=0.2, max_delay=0.06, stamp_on_receipt=True)
+    poses from ``poller`` (default: :data:`TRACKER`) and mask ``settings`` (default:
+    :data:`SIMULATOR_SETTINGS`)."""
+    poller = poller or TRACKER
     zones = tuple(SpherePolygon(z.name, z.polygon) for z in camera.scene.private_zones)
     calibration = vms_calibration(camera)
     samples, frames = simulate(camera, seed, seconds, poller, script)
     visible_from = [v for v, _ in samples]
-    settings = MaskSettings()
+    settings = settings or SIMULATOR_SETTINGS
     source = _Poses()
     stage = MaskStage("replay", source, calibration, settings)
     if not registration:

@@ -41,6 +41,9 @@ class Poller:
     max_delay: float = 0.02  # each of request and reply, uniform from 2 ms
     visible_after: float = 0.0  # injected pose latency
     stamp_on_receipt: bool = False
+    # The pose tracker: stamped at the middle of the round trip, give or take half of it
+    # (PoseSample.uncertainty).
+    round_trip: bool = False
 
 
 @dataclasses.dataclass
@@ -99,6 +102,7 @@ def simulate(
                 Pose(status.pose.pan, status.pose.tilt, status.pose.zoom),
                 utc(stamp),
                 status.pan_tilt_moving or status.zoom_moving,
+                uncertainty=(got - now) / 2.0 if poller.round_trip else None,
             )
             samples.append((got + poller.visible_after, sample))
             next_poll = max(got, now + poller.period)
@@ -176,7 +180,11 @@ def _command(
         (2, Poller()),
         (5, Poller()),
         (11, Poller(visible_after=0.4)),
-        (12, Poller(period=0.2, max_delay=0.06, stamp_on_receipt=True)),  # the tracker's 5 Hz
+        (12, Poller(period=0.2, max_delay=0.06, stamp_on_receipt=True)),  # stamped on receipt
+        # The tracker: stamped mid round trip with its uncertainty, at 5 Hz on a slow
+        # link and at 20 Hz on a fast one.
+        (13, Poller(period=0.2, max_delay=0.06, round_trip=True)),
+        (14, Poller(period=0.05, max_delay=0.02, round_trip=True)),
     ],
 )
 def test_every_replayed_frame_is_covered_INV_5(

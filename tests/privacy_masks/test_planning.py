@@ -183,6 +183,38 @@ def test_plan_measures_speed_after_the_command_and_extrapolates() -> None:
     assert _covers(plan, Pose(top * 0.44, 0, 0))
 
 
+def test_plan_allows_each_sample_its_own_uncertainty_INV_5() -> None:
+    """A sample stamped mid round trip with half of it as its uncertainty (the pose
+    tracker) is allowed exactly that, plus the frame's capture-time error; a sample that
+    does not say is allowed ``latency_seconds`` for both."""
+    s = MaskSettings(capture_error_seconds=0.03)
+    a = PoseSample(Pose(0, 0, 0), _at(-0.3), moving=True, uncertainty=0.01)
+    b = PoseSample(Pose(6, 0, 0), _at(-0.1), moving=True, uncertainty=0.01)
+    plan = plan_masks(_at(0.0), b, [a, b], s)
+    # 6 degrees in at least 0.2 - 2 x 0.01 s, x2 safety, for 0.1 s age + 0.01 + 0.03.
+    speed = 2.0 * 6.0 / 0.18
+    assert any(
+        x.pose == b.pose and x.radius_deg == pytest.approx(speed * 0.14) for x in plan.anchors
+    )
+    # The same samples without an uncertainty: 0.15 s for both (60 deg/s x 0.25 s).
+    legacy = [PoseSample(x.pose, x.at, x.moving) for x in (a, b)]
+    plan = plan_masks(_at(0.0), legacy[1], legacy, s)
+    assert max(x.radius_deg for x in plan.anchors) == pytest.approx(60.0 * 0.25)
+    # A reply that may have been read before the frame was captured does not precede it.
+    near = PoseSample(Pose(0, 0, 0), _at(-0.035), moving=False, uncertainty=0.01)
+    assert plan_masks(_at(0.0), near, [near], s).blank
+    early = PoseSample(Pose(0, 0, 0), _at(-0.045), moving=False, uncertainty=0.01)
+    assert not plan_masks(_at(0.0), early, [early], s).blank
+    # A command 50 ms ago: a reply stamped 40 ms ago is known to be read after it only
+    # when its uncertainty is under 10 ms; otherwise the move is not settled.
+    idle = PoseSample(Pose(0, 0, 0), _at(-0.5), moving=False, uncertainty=0.005)
+    command = PoseSample(Pose(0, 0, 0), _at(-0.05), moving=True, commanded=True)
+    for u, moving in ((0.005, False), (0.02, True)):
+        reply = PoseSample(Pose(0, 0, 0), _at(-0.04), moving=False, uncertainty=u)
+        plan = plan_masks(_at(0.1), reply, [idle, command, reply], s)
+        assert plan.moving is moving, u
+
+
 def test_plan_blanks_when_no_sample_precedes_the_frame_INV_5() -> None:
     later = PoseSample(Pose(0, 0, 0), _at(0.0), moving=False)
     assert plan_masks(_at(-0.1), later, [later], MaskSettings()).blank

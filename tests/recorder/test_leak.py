@@ -55,8 +55,11 @@ def rig_settings() -> dict[str, object]:
     default, docs/design/mask-geometry.md item 8): the leak test is what proves it."""
     return {
         "VMS_RECORDER_SEGMENT_SECONDS": "20",
-        "VMS_CAMERAS_POSE_FAST_HZ": "10",
+        "VMS_CAMERAS_POSE_FAST_HZ": "20",
         "VMS_PRIVACY_MASKS_REGISTRATION": "true",
+        # The simulator stamps a frame when it renders it, and the capture-time
+        # estimate is within 10 ms of that here (asserted below, with this bound).
+        "VMS_PRIVACY_MASKS_CAPTURE_ERROR_SECONDS": "0.03",
     }
 
 
@@ -466,10 +469,10 @@ def test_no_private_pixel_leaves_the_recorder_INV_5_PSCS_1(
     assert webrtc_leaked == 0, f"{webrtc_leaked} private pixels in WebRTC frames (INV-5)"
     assert unmatched == 0, f"{unmatched} frames masked that the simulator did not render"
     # Capture times are estimated right, not a frame interval (0.1 s) off either way, and
-    # after a session's first second never further off than the mask margin's timestamp
-    # allowance (INV-5).
+    # after a session's first second never further off than the capture-time error the
+    # masks allow (INV-5).
     assert abs(float(np.median([e[0] for e in errors]))) < 0.03, "capture times a frame off"
-    assert abs(running[0]) < rest.latency_seconds, f"capture-time estimate off: {running}"
+    assert abs(running[0]) < rest.capture_error_seconds, f"capture-time estimate off: {running}"
     assert stage_cut >= 20 and stage_cut_blank == stage_cut
     assert cut_frames >= 20 and cut_lit == 0
     assert len(still_ratio) >= 20 and all(still_allowed), still_ratio
