@@ -45,6 +45,9 @@ class MaskSettings:
     added. ``assumed_speed_deg_s``/``assumed_zoom_rate``: the camera's top speeds,
     assumed while a move's speed is not measured (just commanded, just started).
     ``speed_safety``: measured speeds are multiplied by it (acceleration, jitter).
+    ``pose_wait_seconds``: how long after its capture a frame of a camera that may be
+    moving waits for a pose read after it (:func:`awaiting_pose`), so that its pose is
+    bounded between two readings rather than extrapolated by speed (0: never waits).
     ``max_anchors``: more anchor poses than this are merged into one covering anchor.
     """
 
@@ -52,6 +55,7 @@ class MaskSettings:
     stale_idle_seconds: float = 2.0
     latency_seconds: float = 0.15
     capture_error_seconds: float = 0.1
+    pose_wait_seconds: float = 0.1
     base_margin_deg: float = 0.3
     base_margin_px: float = 2.0
     assumed_speed_deg_s: float = 90.0
@@ -132,6 +136,12 @@ def _box_anchor(a: Pose, b: Pose) -> Anchor:
     return Anchor(centre, (abs(dp) + abs(b.tilt - a.tilt)) / 2.0, abs(b.zoom - a.zoom) / 2.0)
 
 
+def _size(anchor: Anchor) -> float:
+    """How much an anchor widens a mask, roughly (degrees; a zoom unit counted as the
+    widest field of view, 60 degrees): to choose the tighter of two valid bounds."""
+    return anchor.radius_deg + 60.0 * anchor.zoom_radius
+
+
 def _merge(anchors: Sequence[Anchor]) -> Anchor:
     """One anchor covering all of ``anchors`` (centre of their bounding box)."""
     pans = unwrap_pans(np.asarray([a.pose.pan for a in anchors], dtype=np.float64))
@@ -189,6 +199,47 @@ def _speed_bound(
     return speed * settings.speed_safety, zoom_rate * settings.speed_safety, True
 
 
+def _apart(sample: PoseSample, settings: MaskSettings) -> dt.timedelta:
+    """How far a sample's reading and a frame's capture may each be from their stamps,
+    together: the sample's uncertainty plus the capture-time error, or
+    ``latency_seconds`` for both when the sample does not say."""
+    if sample.uncertainty is None:
+        return dt.timedelta(seconds=settings.latency_seconds)
+    return dt.timedelta(seconds=sample.uncertainty + settings.capture_error_seconds)
+
+
+def read_after(sample: PoseSample, frame_at: dt.datetime, settings: MaskSettings) -> bool:
+    """Whether ``sample`` (observed) was surely read after a frame captured at
+    ``frame_at``: a plan for that frame need not extrapolate past it."""
+    return not sample.commanded and sample.at - _apart(sample, settings) >= frame_at
+
+
+def awaiting_pose(
+    frame_at: dt.datetime,
+    latest: PoseSample | None,
+    history: Sequence[PoseSample],
+    settings: MaskSettings,
+) -> bool:
+    """Whether a pose reply still to come would narrow the plan of a frame captured at
+    ``frame_at``: the camera may be moving (its newest observed sample says so, or a
+    command is not yet settled) and no observed sample was surely read after the
+    capture, so :func:`plan_masks` would extrapolate by speed. Pure: the caller waits
+    (at most ``pose_wait_seconds`` after the capture) and plans when this is False."""
+    if latest is None:
+        return False
+    samples = sorted({*history, latest}, key=lambda s: s.at)
+    observed = [s for s in samples if not s.commanded]
+    if not observed:
+        return False
+    newest = observed[-1]
+    if read_after(newest, frame_at, settings):
+        return False
+    slack = dt.timedelta(seconds=_slack(newest, settings))
+    latest_capture = frame_at + dt.timedelta(seconds=settings.capture_error_seconds)
+    unsettled = any(s.commanded and newest.at - slack < s.at <= latest_capture for s in samples)
+    return newest.moving or unsettled
+
+
 def plan_masks(
     frame_at: dt.datetime,
     latest: PoseSample | None,
@@ -226,16 +277,18 @@ def plan_masks(
         return dt.timedelta(seconds=_slack(sample, settings))
 
     def apart(sample: PoseSample) -> dt.timedelta:
-        """How far the sample's reading and the frame's capture may each be from their
-        stamps, together: the sample's uncertainty plus the capture-time error, or
-        ``latency_seconds`` for both when the sample does not say."""
-        if sample.uncertainty is None:
-            return dt.timedelta(seconds=settings.latency_seconds)
-        return dt.timedelta(seconds=sample.uncertainty + settings.capture_error_seconds)
+        return _apart(sample, settings)
 
+    # Command stamps are exact (recorded before sending, on the clock frames are timed
+    # by); the frame was captured by ``latest_capture`` at the latest, so a command after
+    # it cannot have moved the camera in the picture.
+    latest_capture = frame_at + dt.timedelta(seconds=settings.capture_error_seconds)
+    earliest_capture = frame_at - dt.timedelta(seconds=settings.capture_error_seconds)
+    relevant = [c for c in commands if c <= latest_capture]
+    later = [c for c in commands if c > latest_capture]
     # A reply may have been read before a command stamped up to its uncertainty before
     # it: such a command is not known to have taken effect (nor to have been a no-op) yet.
-    unsettled = any(c > newest.at - slack(newest) for c in commands)
+    unsettled = any(c > newest.at - slack(newest) for c in relevant)
     moving = newest.moving or unsettled
     age = max(0.0, (frame_at - newest.at).total_seconds())
     limit = settings.stale_moving_seconds if moving else settings.stale_idle_seconds
@@ -250,9 +303,28 @@ def plan_masks(
     )  # fmt: skip
     if first is None:
         return MaskPlan(True, "no pose sample precedes the frame (INV-5)")
-    speed, zoom_rate, _ = _speed_bound(observed, commands[-1] if commands else None, settings)
+    # The speed of the move the frame is part of: from readings before any later command.
+    paced = [s for s in observed if not later or s.at + slack(s) <= later[0]]
+    if paced:
+        speed, zoom_rate, _ = _speed_bound(paced, relevant[-1] if relevant else None, settings)
+    else:
+        speed = settings.assumed_speed_deg_s * settings.speed_safety
+        zoom_rate = settings.assumed_zoom_rate * settings.speed_safety
     top_speed = max(speed, settings.assumed_speed_deg_s * settings.speed_safety)
     top_zoom = max(zoom_rate, settings.assumed_zoom_rate * settings.speed_safety)
+
+    def started_from_rest(
+        sample: PoseSample, pending: Sequence[dt.datetime], until: dt.datetime
+    ) -> Anchor | None:
+        """A camera read at rest before every pending command (and after every earlier
+        one) stays at that pose until the first of them, then moves at the top speed at
+        most: the bound at ``until`` (the latest instant to cover), or None when that
+        does not hold."""
+        if sample.moving or not pending or sample.at + slack(sample) > min(pending):
+            return None
+        seconds = max(0.0, (until - min(pending)).total_seconds())
+        return Anchor(sample.pose, top_speed * seconds, top_zoom * seconds)
+
     chain = observed[first:]
     cut = next((i for i, s in enumerate(chain) if s.at - apart(s) >= frame_at), None)
     if cut is not None:
@@ -260,14 +332,42 @@ def plan_masks(
     anchors: list[Anchor] = []
     any_motion = False
     for a, b in itertools.pairwise(chain):
-        if any(a.at - slack(a) <= c <= b.at + slack(b) for c in commands):
-            # A command in between: axes may have reversed; bound by the top speed. Any
-            # instant between the two readings is within half their span (the stamps
-            # less or plus their uncertainties) of one of the two.
+        a_lo, a_hi, b_lo, b_hi = a.at - slack(a), a.at + slack(a), b.at - slack(b), b.at + slack(b)
+        inside = [c for c in commands if a_lo <= c <= b_hi]
+        if inside:
+            # A command in between: axes may have reversed; bound by the top speed. This
+            # pair stands for the capture instants between the two readings that the
+            # frame's own window allows (later ones: the next pair or the extrapolation).
+            lo, hi = max(a_lo, earliest_capture), min(b_hi, latest_capture)
+            # Each of these bounds holds alone; the tightest is kept. A camera at rest
+            # before the command did not move until it (a command after the frame: not
+            # at all), then at most at the top speed; and with one command only, read at
+            # rest before it and again after it, one move (each axis monotonic) lies
+            # inside the box the two readings span.
+            bounds = []
+            rest = started_from_rest(a, inside, hi)
+            if rest is not None:
+                bounds.append(rest)
+            if len(inside) == 1 and not a.moving and a_hi <= inside[0] <= b_lo:
+                bounds.append(_box_anchor(a.pose, b.pose))
+            if bounds:
+                best = min(bounds, key=_size)
+                any_motion = any_motion or best.radius_deg > 0 or best.zoom_radius > 0
+                anchors.append(best)
+                continue
             any_motion = True
+            # Otherwise each instant is within the top speed x time of each reading: one
+            # of them alone, whichever is nearer the window, or both, each for half the
+            # span between them.
+            from_a = max(hi - a_lo, a_hi - lo).total_seconds()
+            from_b = max(b_hi - lo, hi - b_lo).total_seconds()
             half = (b.at - a.at).total_seconds() / 2.0 + max(
                 _slack(a, settings), _slack(b, settings)
             )
+            if min(from_a, from_b) <= half:
+                near, seconds = (a, from_a) if from_a <= from_b else (b, from_b)
+                anchors.append(Anchor(near.pose, top_speed * seconds, top_zoom * seconds))
+                continue
             anchors.append(Anchor(a.pose, top_speed * half, top_zoom * half))
             anchors.append(Anchor(b.pose, top_speed * half, top_zoom * half))
         elif a.pose == b.pose and not (a.moving or b.moving):
@@ -278,9 +378,15 @@ def plan_masks(
     last = chain[-1]
     if last.at - apart(last) < frame_at:
         # Past the newest sample: extrapolate by speed from its reading to the latest
-        # instant the frame may have been captured (none at rest, no command pending).
+        # instant the frame may have been captured (none at rest, no command pending; from
+        # the command on when the camera was at rest before it).
         seconds = (frame_at + apart(last) - last.at).total_seconds()
-        if moving:
+        pending = [c for c in relevant if c > last.at - slack(last)]
+        rest = started_from_rest(last, pending, latest_capture)
+        if rest is not None:
+            any_motion = any_motion or rest.radius_deg > 0 or rest.zoom_radius > 0
+            anchors.append(rest)
+        elif moving:
             any_motion = True
             anchors.append(Anchor(last.pose, speed * seconds, zoom_rate * seconds))
         else:
@@ -298,11 +404,11 @@ def plan_masks(
     )
 
 
-def margin_px(
+def _margin_parts(
     plan: MaskPlan, anchor: Anchor, calibration: Calibration, size: tuple[int, int]
-) -> float:
-    """The margin around ``anchor`` in luma pixels (worst case: the image corner, where a
-    degree spans the most pixels), zoom uncertainty included."""
+) -> tuple[float, float]:
+    """(angular margin in luma pixels at the image corner, where a degree spans the most
+    pixels; the largest relative change of the focal length the zoom radius allows)."""
     width, height = size
     pose = anchor.pose
     f = calibration.focal_px(pose.zoom, width)
@@ -310,11 +416,46 @@ def margin_px(
     corner = math.atan(half_diag / f)
     m = math.radians(min(plan.base_deg + anchor.radius_deg, 80.0))
     angular = f * (math.tan(min(corner + m, math.radians(89.0))) - math.tan(corner))
-    # Zoom: f changes by up to df; a point at the corner moves radially by r * df / f.
     f_lo = calibration.focal_px(max(0.0, pose.zoom - anchor.zoom_radius), width)
     f_hi = calibration.focal_px(min(1.0, pose.zoom + anchor.zoom_radius), width)
-    radial = half_diag * max(f_hi - f, f - f_lo) / f
-    return angular + radial + plan.extra_px
+    return angular, max(f_hi - f, f - f_lo) / f
+
+
+def margin_px(
+    plan: MaskPlan, anchor: Anchor, calibration: Calibration, size: tuple[int, int]
+) -> float:
+    """The margin around ``anchor`` in luma pixels (worst case: the image corner, where a
+    degree spans the most pixels), zoom uncertainty included: a change of focal length
+    by ``df`` moves a point at radius ``r`` from the image centre by ``r * df / f``, and
+    a point the rotation moved by the angular margin is up to that much further out."""
+    angular, zoom = _margin_parts(plan, anchor, calibration, size)
+    half_diag = math.hypot(*size) / 2.0
+    return angular + (half_diag + angular) * zoom + plan.extra_px
+
+
+def _inner_margin_px(
+    plan: MaskPlan,
+    anchor: Anchor,
+    calibration: Calibration,
+    size: tuple[int, int],
+    projected: Sequence[np.ndarray],
+) -> float | None:
+    """A tighter margin for an anchor with zoom uncertainty whose projected polygons all
+    lie inside the picture: zoom moves a point radially by its distance from the centre
+    times the focal length's relative change, and after a rotation within the angular
+    margin no point of them is further out than their farthest vertex plus that margin.
+    None when some polygon reaches beyond the picture (the corner bound of
+    :func:`margin_px` holds there: off-image parts come in across the edge)."""
+    shapes = [p for p in projected if len(p)]
+    if not shapes or anchor.zoom_radius <= 0:
+        return None
+    width, height = size
+    points = np.concatenate(shapes)
+    if (points < 0).any() or (points[:, 0] > width).any() or (points[:, 1] > height).any():
+        return None
+    angular, zoom = _margin_parts(plan, anchor, calibration, size)
+    farthest = float(np.hypot(points[:, 0] - width / 2.0, points[:, 1] - height / 2.0).max())
+    return angular + (farthest + angular) * zoom + plan.extra_px
 
 
 def mask_for_frame(
@@ -345,6 +486,9 @@ def mask_for_frame(
         guard = 2.0 * radius + GUARD_PX
         pad = math.ceil(guard / 2.0)
         projected = [project_polygon(p.vertices, pose, calibration, size, guard) for p in polygons]
+        inner = _inner_margin_px(plan, anchor, calibration, size, projected)
+        if inner is not None and inner < margin:
+            radius = math.ceil(inner / 2.0)
         raster = rasterise(projected, size, pad)
         dilate_into(out, raster, radius, pad)
     return out

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,7 +36,14 @@ from typing import Any
 from privacy_masks.geometry import SpherePolygon
 from privacy_masks.model import MaskSet
 from privacy_masks.paint import PaintStyle, PreparedMask, blank, frame_planes, paint, prepare
-from privacy_masks.planning import MaskPlan, MaskSettings, mask_for_frame, plan_masks
+from privacy_masks.planning import (
+    MaskPlan,
+    MaskSettings,
+    awaiting_pose,
+    mask_for_frame,
+    plan_masks,
+    read_after,
+)
 from privacy_masks.registrar import Registrar
 from privacy_masks.registration import RegistrationSettings, thumbnail
 from vms.camera_model import Calibration, PoseSource
@@ -58,6 +66,10 @@ class MaskStats:
     # CPU time of thumbnails + registration (included in cpu_seconds).
     registered: int = 0
     registration_cpu_seconds: float = 0.0
+    # Frames of a moving camera that waited for a pose read after them, and how long
+    # (wall seconds, item 5: bounded by two readings instead of extrapolated).
+    waited: int = 0
+    wait_seconds: float = 0.0
     reasons: dict[str, int] = field(default_factory=dict)
 
 
@@ -112,6 +124,37 @@ class MaskStage:
     def disable_registration(self) -> None:
         """Mask with the telemetry plan only (the comparison in bench_overmask)."""
         self.registrar = None
+
+    def await_pose(self, captured: dt.datetime, poll_seconds: float = 0.005) -> float:
+        """Before :meth:`apply`: while the camera may be moving and no pose reading after
+        the frame's capture has arrived, wait for one, until ``pose_wait_seconds`` after
+        the capture (by the clock; with a clock that does not advance, at most as many
+        polls as fit in that time). Returns the clock's seconds waited. Blocks: the
+        pipeline's thread calls it, never an event loop. Waiting only narrows the plan (a
+        reading after the frame bounds it between two readings); it never decides
+        blanking, which :meth:`apply` does from whatever has arrived (INV-5). Without a
+        clock it does not wait."""
+        budget = self.settings.pose_wait_seconds
+        if budget <= 0 or self.pose_source is None or self.clock is None:
+            return 0.0
+        latest = self.pose_source.latest(self.camera_id)
+        since = captured - dt.timedelta(seconds=self.settings.history_seconds)
+        history = self.pose_source.history(self.camera_id, since) if latest is not None else []
+        if not awaiting_pose(captured, latest, history, self.settings):
+            return 0.0
+        start = self.clock.monotonic()
+        left = min(budget, budget - (self.clock.now() - captured).total_seconds())
+        for _ in range(max(0, math.ceil(left / poll_seconds))):
+            time.sleep(poll_seconds)
+            latest = self.pose_source.latest(self.camera_id)
+            if latest is not None and read_after(latest, captured, self.settings):
+                break
+            if self.clock.monotonic() - start >= left:
+                break
+        waited = self.clock.monotonic() - start
+        self.stats.waited += 1
+        self.stats.wait_seconds += waited
+        return waited
 
     def apply(self, frame: Any, masks: MaskSet, captured: dt.datetime) -> bool:
         """Mask ``frame`` (a writable yuv420p PyAV frame) captured at ``captured``.

@@ -72,6 +72,7 @@ def settings_from(services: Services) -> PipelineSettings:
             stale_idle_seconds=pm.stale_idle_seconds,
             latency_seconds=pm.latency_seconds,
             capture_error_seconds=pm.capture_error_seconds,
+            pose_wait_seconds=pm.pose_wait_seconds,
             base_margin_deg=pm.margin_degrees,
             base_margin_px=pm.margin_pixels,
             assumed_speed_deg_s=pm.assumed_speed_deg_s,

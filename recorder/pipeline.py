@@ -327,6 +327,9 @@ class _MaskedSession:
             self._pkt_capture.clear()
 
     def _frame(self, frame: Any, capture: dt.datetime, raw: RawPacket) -> None:
+        # A moving camera's frame waits (briefly) for the pose reading after it: its
+        # mask is then bounded between two readings, not extrapolated (mask-geometry.md).
+        self.stage.await_pose(capture)
         self.stage.apply(frame, self.masks, capture)
         size = (int(frame.width), int(frame.height))
         if self.encoder is None or size != self._size:

@@ -100,6 +100,10 @@ class PrivacyMasksConfig:
     # (recorder/timing.py). Added to each pose sample's own uncertainty (half its round
     # trip) in every mask bound.
     capture_error_seconds: float = 0.1
+    # How long after its capture a frame of a moving camera may wait for the pose reply
+    # read after it, so its mask is bounded between two readings instead of extrapolated
+    # by speed (adds up to this much latency while the camera moves; 0: never wait).
+    pose_wait_seconds: float = 0.1
     # Always added around every mask.
     margin_degrees: float = 0.3
     margin_pixels: float = 2.0
@@ -113,6 +117,20 @@ class PrivacyMasksConfig:
     registration: bool = False
     # PSCS-1 exceptions: the longest a mask may be lifted for (minutes).
     max_lift_minutes: float = 1440.0
+
+    def __post_init__(self) -> None:
+        # INV-5: the time allowances widen every mask bound; a negative one would narrow
+        # it, and a wait of a second or more would let the pose go stale while waiting.
+        for name, low, high in (
+            ("latency_seconds", 0.0, 5.0),
+            ("capture_error_seconds", 0.0, 5.0),
+            ("pose_wait_seconds", 0.0, 0.99),
+        ):
+            value = getattr(self, name)
+            if not low <= value <= high:
+                raise InvalidArgument(
+                    f"[privacy_masks] {name} must be in [{low}, {high}], not {value}"
+                )
 
 
 #: COCO's names (the usual YOLO training set) and the usual names of face and plate

@@ -9,7 +9,6 @@ Shared by ``tests/privacy_masks/test_registration.py`` and ``bench/bench_overmas
 
 from __future__ import annotations
 
-import bisect
 import dataclasses
 import datetime as dt
 import random
@@ -25,7 +24,7 @@ from privacy_masks.model import MaskSet
 from privacy_masks.planning import Anchor, MaskPlan, MaskSettings, mask_for_frame
 from privacy_masks.stage import MaskStage
 from tests.privacy_masks.conftest import SIZE, frame_from_i420, sim_pose, vms_calibration
-from tests.privacy_masks.test_plan_replay import PROCESSING, Poller, Script, simulate, utc
+from tests.privacy_masks.test_plan_replay import Poller, Script, simulate, utc, visible_for
 from vms.camera_model import Pose, PoseSample
 
 # The pose tracker at its default 20 Hz while moving, on a fast link (each way 2-10 ms),
@@ -111,9 +110,7 @@ def replay_moving(
     out = MovingResult()
     previous: Pose | None = None
     for captured, truth in frames:
-        source.visible = [
-            s for _, s in samples[: bisect.bisect_right(visible_from, captured + PROCESSING)]
-        ]
+        source.visible = visible_for(samples, visible_from, captured, settings)
         moved, previous = previous is not None and previous != truth, truth
         if not source.visible:
             continue

@@ -26,7 +26,13 @@ from onvif_control.simulator import SimulatedCamera
 from onvif_control.simulator.calibration import Pose as SimPose
 from onvif_control.simulator.motion import MotionModel, Speed
 from privacy_masks.geometry import SpherePolygon
-from privacy_masks.planning import MaskSettings, mask_for_frame, plan_masks
+from privacy_masks.planning import (
+    MaskSettings,
+    awaiting_pose,
+    mask_for_frame,
+    plan_masks,
+    read_after,
+)
 from tests.privacy_masks.conftest import SIZE, sim_pose, vms_calibration
 from vms.camera_model import Pose, PoseSample
 
@@ -113,18 +119,48 @@ def simulate(
     return samples, frames
 
 
-def replay(camera: SimulatedCamera, seed: int, seconds: float, poller: Poller) -> Replay:
+def visible_for(
+    samples: list[tuple[float, PoseSample]],
+    visible_from: list[float],
+    captured: float,
+    settings: MaskSettings,
+) -> list[PoseSample]:
+    """The samples the mask stage plans a frame captured at ``captured`` with: those
+    visible ``PROCESSING`` after the capture and, while ``awaiting_pose`` says a reading
+    after the frame would narrow its plan, those arriving until one such reading has
+    arrived or ``pose_wait_seconds`` after the capture (``MaskStage.await_pose``)."""
+    n = bisect.bisect_right(visible_from, captured + PROCESSING)
+    visible = [s for _, s in samples[:n]]
+    if not visible:
+        return visible
+    frame_at = utc(captured)
+    latest = max(visible, key=lambda s: s.at)
+    if awaiting_pose(frame_at, latest, visible, settings):
+        deadline = captured + settings.pose_wait_seconds
+        while n < len(samples) and visible_from[n] <= deadline:
+            visible.append(samples[n][1])
+            n += 1
+            if read_after(visible[-1], frame_at, settings):
+                break
+    return visible
+
+
+def replay(
+    camera: SimulatedCamera,
+    seed: int,
+    seconds: float,
+    poller: Poller,
+    settings: MaskSettings | None = None,
+) -> Replay:
     zones = [SpherePolygon(z.name, z.polygon) for z in camera.scene.private_zones]
     calibration = vms_calibration(camera)
     samples, frames = simulate(camera, seed, seconds, poller)
     visible_from = [v for v, _ in samples]
-    settings = MaskSettings()
+    settings = settings or MaskSettings()
     out = Replay()
     area = SIZE[0] * SIZE[1]
     for captured, truth in frames:
-        visible = [
-            s for _, s in samples[: bisect.bisect_right(visible_from, captured + PROCESSING)]
-        ]
+        visible = visible_for(samples, visible_from, captured, settings)
         if not visible:
             continue
         out.frames += 1
@@ -175,22 +211,33 @@ def _command(
 
 
 @pytest.mark.parametrize(
-    ("seed", "poller"),
+    ("seed", "poller", "settings"),
     [
-        (2, Poller()),
-        (5, Poller()),
-        (11, Poller(visible_after=0.4)),
-        (12, Poller(period=0.2, max_delay=0.06, stamp_on_receipt=True)),  # stamped on receipt
+        (2, Poller(), None),
+        (5, Poller(), None),
+        (11, Poller(visible_after=0.4), None),
+        (12, Poller(period=0.2, max_delay=0.06, stamp_on_receipt=True), None),  # on receipt
         # The tracker: stamped mid round trip with its uncertainty, at 5 Hz on a slow
-        # link and at 20 Hz on a fast one.
-        (13, Poller(period=0.2, max_delay=0.06, round_trip=True)),
-        (14, Poller(period=0.05, max_delay=0.02, round_trip=True)),
+        # link and at 20 Hz on a fast one; frames wait for the reading after them (0.1 s)
+        # or not at all.
+        (13, Poller(period=0.2, max_delay=0.06, round_trip=True), None),
+        (14, Poller(period=0.05, max_delay=0.02, round_trip=True), None),
+        (
+            15,
+            Poller(period=0.05, max_delay=0.02, round_trip=True),
+            MaskSettings(pose_wait_seconds=0.0),
+        ),
+        (
+            16,
+            Poller(period=0.05, max_delay=0.01, round_trip=True),
+            MaskSettings(capture_error_seconds=0.03),
+        ),
     ],
 )
 def test_every_replayed_frame_is_covered_INV_5(
-    sim_camera: SimulatedCamera, seed: int, poller: Poller
+    sim_camera: SimulatedCamera, seed: int, poller: Poller, settings: MaskSettings | None
 ) -> None:
-    result = replay(sim_camera, seed, 60.0, poller)
+    result = replay(sim_camera, seed, 60.0, poller, settings)
     assert result.frames >= 590
     assert result.leaked_pixels == 0, (
         f"{result.leaked_pixels} private pixels in {result.leaked_frames} frames"

@@ -175,12 +175,18 @@ def test_plan_measures_speed_after_the_command_and_extrapolates() -> None:
     assert any(
         x.pose == b.pose and x.radius_deg == pytest.approx(60.0 * 0.25) for x in plan.anchors
     )
-    # A command after the last observation: the speed is not measured yet.
+    # A command after the last observation: the speed is not measured yet. The camera
+    # was at rest until the command (0.05 s before the frame), then at most at the top
+    # speed until the latest capture instant (plus the capture-time error).
     idle = PoseSample(Pose(0, 0, 0), _at(-0.3), moving=False)
     command = PoseSample(Pose(0, 0, 0), _at(-0.05), moving=True, commanded=True)
     plan = plan_masks(_at(0.0), command, [idle, command], s)
     top = s.assumed_speed_deg_s * s.speed_safety
-    assert _covers(plan, Pose(top * 0.44, 0, 0))
+    assert plan.moving
+    assert _covers(plan, Pose(top * (0.05 + s.capture_error_seconds) - 1e-6, 0, 0))
+    assert max(a.radius_deg for a in plan.anchors) == pytest.approx(
+        top * (0.05 + s.capture_error_seconds)
+    )
 
 
 def test_plan_allows_each_sample_its_own_uncertainty_INV_5() -> None:
@@ -215,6 +221,37 @@ def test_plan_allows_each_sample_its_own_uncertainty_INV_5() -> None:
         assert plan.moving is moving, u
 
 
+def test_a_command_after_the_frame_does_not_widen_its_plan_INV_5() -> None:
+    """Commands are stamped before they are sent, on the clock frames are timed by: one
+    stamped after the frame's latest capture instant did not move the camera in it. A
+    camera at rest before a command stays put until it."""
+    s = MaskSettings(capture_error_seconds=0.03)
+    rest = Pose(10, -5, 0.2)
+    idle = PoseSample(rest, _at(-1.0), moving=False, uncertainty=0.005)
+    # Only the idle poll (1 s before) and a command 50 ms after the frame.
+    command = PoseSample(rest, _at(0.05), moving=True, commanded=True)
+    plan = plan_masks(_at(0.0), command, [idle, command], s)
+    assert plan.anchors == (Anchor(rest),) and not plan.moving
+    # The reply after the command shows the camera moved away: the frame before the
+    # command is still masked at the rest pose exactly.
+    moved = PoseSample(Pose(25, -5, 0.2), _at(0.3), moving=True, uncertainty=0.005)
+    plan = plan_masks(_at(0.0), moved, [idle, command, moved], s)
+    assert plan.anchors == (Anchor(rest),) and not plan.moving
+    # A command within the capture-time error of the frame counts: 20 ms before the
+    # latest capture instant, at the top speed.
+    command = PoseSample(rest, _at(0.01), moving=True, commanded=True)
+    plan = plan_masks(_at(0.0), moved, [idle, command, moved], s)
+    top = s.assumed_speed_deg_s * s.speed_safety
+    assert plan.moving
+    assert max(a.radius_deg for a in plan.anchors) == pytest.approx(top * 0.02)
+    # A camera already moving when the later command came: no such shortcut (its
+    # direction may reverse at the command), the pair is bounded by the top speed.
+    going = PoseSample(Pose(5, -5, 0.2), _at(-0.05), moving=True, uncertainty=0.005)
+    late = PoseSample(rest, _at(0.05), moving=True, commanded=True)
+    plan = plan_masks(_at(0.0), moved, [idle, going, late, moved], s)
+    assert plan.moving and max(a.radius_deg for a in plan.anchors) > 10
+
+
 def test_plan_blanks_when_no_sample_precedes_the_frame_INV_5() -> None:
     later = PoseSample(Pose(0, 0, 0), _at(0.0), moving=False)
     assert plan_masks(_at(-0.1), later, [later], MaskSettings()).blank
@@ -236,3 +273,75 @@ def test_huge_uncertainty_masks_the_picture_even_for_a_zone_behind_the_camera() 
     far = MaskPlan(False, "moving", (Anchor(Pose(0, 0, 0), 40.0),), base_deg=0.3)
     mask = mask_for_frame([poly], far, calibration, SIZE)
     assert mask is not None and not mask.any()
+
+
+@pytest.mark.parametrize("centre_pan", [2.0, 24.0])  # in the middle; across the edge
+def test_zoom_margin_follows_the_masks_distance_from_the_centre_INV_5(
+    centre_pan: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Zoom moves a point radially by its distance from the image centre times the focal
+    length's relative change: a mask near the centre needs less margin than one at the
+    corner. Every pose within the anchor (rotation and zoom) is still covered."""
+    import privacy_masks.planning as planning
+
+    calibration = vms_calibration_default()
+    zone = SpherePolygon(
+        "z",
+        tuple(
+            (centre_pan + dp, -10.0 + dt_)
+            for dp, dt_ in ((-2.0, -1.5), (2.0, -1.5), (2.0, 1.5), (-2.0, 1.5))
+        ),
+    )
+    anchor = Anchor(Pose(0.0, -10.0, 0.2), 0.5, 0.03)
+    plan = MaskPlan(False, "moving", (anchor,), 0.3, True, 2.0)
+    mask = mask_for_frame([zone], plan, calibration, SIZE)
+    assert mask is not None
+    rng = random.Random(7)
+    for _ in range(60):
+        # |dpan| + |dtilt| <= the anchor's radius, zoom within its zoom radius.
+        dp = rng.uniform(-0.5, 0.5)
+        dt_ = math.copysign(rng.uniform(0, 0.5 - abs(dp)), rng.uniform(-1, 1))
+        pose = Pose(dp, -10.0 + dt_, 0.2 + rng.uniform(-0.03, 0.03))
+        at_pose = mask_for_frame([zone], MaskPlan(False, "s", (Anchor(pose),)), calibration, SIZE)
+        assert at_pose is not None and not (at_pose & ~mask).any(), pose
+    monkeypatch.setattr(planning, "_inner_margin_px", lambda *args: None)
+    corner = mask_for_frame([zone], plan, calibration, SIZE)
+    assert corner is not None
+    if centre_pan < 10:  # wholly inside the picture: the tighter margin applies
+        assert mask.sum() < 0.8 * corner.sum()
+    else:  # reaching beyond the picture: the corner bound
+        assert (mask == corner).all()
+
+
+def test_a_pair_over_a_command_covers_only_the_frames_window_INV_5() -> None:
+    """A pair of readings around a command stands for the capture instants between
+    them that the frame's window allows: a camera at rest until a command 31 ms before
+    the frame, read moving 24 ms before it, is bounded for the instants up to that
+    reading (about 8 ms of top speed), the rest by the readings after it."""
+    s = MaskSettings(capture_error_seconds=0.03)
+    top = s.assumed_speed_deg_s * s.speed_safety
+    u = 0.001
+    rest = PoseSample(Pose(0, -10, 0), _at(-0.075), moving=False, uncertainty=u)
+    command = PoseSample(Pose(0, -10, 0), _at(-0.031), moving=True, commanded=True)
+    going = [
+        PoseSample(Pose(-0.2, -10, 0), _at(-0.024), moving=True, uncertainty=u),
+        PoseSample(Pose(-1.6, -10, 0), _at(0.028), moving=True, uncertainty=u),
+        PoseSample(Pose(-3.1, -10, 0), _at(0.080), moving=True, uncertainty=u),
+    ]
+    plan = plan_masks(_at(0.0), going[-1], [rest, command, *going], s)
+    assert plan.moving
+    # One command between a reading at rest and one after it: one move, inside the box.
+    assert any(
+        a.pose.pan == pytest.approx(-0.1) and a.radius_deg == pytest.approx(0.1)
+        for a in plan.anchors
+    )
+    # The path after the reading 24 ms before: boxes between the readings.
+    assert _covers(plan, Pose(-0.9, -10, 0)) and _covers(plan, Pose(-2.5, -10, 0))
+    assert max(a.radius_deg for a in plan.anchors) < 1.0
+    # Two commands in that pair (axes may reverse at the second): at rest until the
+    # first, then the top speed up to the second reading.
+    again = PoseSample(Pose(0, -10, 0), _at(-0.027), moving=True, commanded=True)
+    plan = plan_masks(_at(0.0), going[-1], [rest, command, again, *going], s)
+    radii = {a.pose: a.radius_deg for a in plan.anchors}
+    assert radii[rest.pose] == pytest.approx(top * (0.031 - 0.024 + u))
+    assert max(radii.values()) < 2.0

@@ -19,7 +19,7 @@ from privacy_masks.paint import BLACK_YUV, frame_planes
 from privacy_masks.planning import MaskSettings
 from privacy_masks.stage import MaskStage
 from tests.privacy_masks.conftest import SIZE, frame_from_i420, rgb_of, sim_pose, vms_calibration
-from vms.camera_model import Pose, PoseSample
+from vms.camera_model import Calibration, Pose, PoseSample
 
 T0 = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
 # The simulator's window zone is in view at home.
@@ -146,3 +146,55 @@ def test_overlapping_masks_leave_no_private_pixel_in_their_overlap_INV_5(
     stage = stage_for(sim_camera, FixedPoses(still))
     assert stage.apply(frame, masks, T0) is False
     assert leaked(frame) == 0
+
+
+def test_a_moving_cameras_frame_waits_for_the_pose_read_after_it() -> None:
+    """Item 5: while the camera may move, a frame waits (at most ``pose_wait_seconds``
+    after its capture) for a reading after it, so its plan is bounded between two
+    readings; at rest, or without a clock, it does not wait."""
+    import threading
+    import time
+
+    from vms.clock import SystemClock
+
+    clock = SystemClock()
+    settings = MaskSettings(capture_error_seconds=0.01, pose_wait_seconds=0.3)
+    captured = clock.now()
+    moving = PoseSample(
+        Pose(0, 0, 0), captured - dt.timedelta(seconds=0.05), True, uncertainty=0.005
+    )
+    poses = FixedPoses(moving)
+    stage = MaskStage("cam", poses, Calibration(), settings, clock=clock)
+
+    def reply() -> None:
+        time.sleep(0.08)
+        poses.samples.append(
+            PoseSample(
+                Pose(1, 0, 0), captured + dt.timedelta(seconds=0.02), True, uncertainty=0.005
+            )
+        )
+
+    threading.Thread(target=reply).start()
+    waited = stage.await_pose(captured)
+    # Until the reading after the frame arrived (0.08 s), not the whole 0.3 s.
+    assert 0.07 <= waited < 0.25, waited
+    assert stage.stats.waited == 1
+    # No reading after it comes: it waits until pose_wait_seconds after the capture.
+    late = clock.now()
+    poses.samples[:] = [
+        PoseSample(Pose(0, 0, 0), late - dt.timedelta(seconds=0.05), True, uncertainty=0.005)
+    ]
+    assert 0.25 <= stage.await_pose(late) < 0.6
+    # At rest: no wait.
+    still = clock.now()
+    poses.samples[:] = [
+        PoseSample(Pose(0, 0, 0), still - dt.timedelta(seconds=s), False, uncertainty=0.005)
+        for s in (0.5, 0.05)
+    ]
+    assert stage.await_pose(still) == 0.0
+    # A frame already older than the wait (a backlog): no wait either.
+    old = captured - dt.timedelta(seconds=1)
+    poses.samples[:] = [PoseSample(Pose(0, 0, 0), old - dt.timedelta(seconds=0.05), True)]
+    assert stage.await_pose(old) < 0.01
+    # Without a clock the stage never waits.
+    assert MaskStage("cam", FixedPoses(moving), Calibration(), settings).await_pose(captured) == 0.0

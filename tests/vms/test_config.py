@@ -42,6 +42,14 @@ def test_file_then_environment(tmp_path: Path) -> None:
         ("datadir = 'x'\n", "unknown top-level key 'datadir'"),
         ("[web]\nport = 'eighty'\n", "'eighty' is not a valid int"),
         ("[web\n", "not valid TOML"),
+        (
+            "[privacy_masks]\ncapture_error_seconds = -0.1\n",
+            "[privacy_masks] capture_error_seconds must be in [0.0, 5.0], not -0.1",
+        ),
+        (
+            "[privacy_masks]\npose_wait_seconds = 2\n",
+            "[privacy_masks] pose_wait_seconds must be in [0.0, 0.99], not 2",
+        ),
     ],
 )
 def test_bad_files_are_refused_with_the_key(tmp_path: Path, text: str, message: str) -> None:
