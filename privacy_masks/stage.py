@@ -133,7 +133,15 @@ class MaskStage:
         pipeline's thread calls it, never an event loop. Waiting only narrows the plan (a
         reading after the frame bounds it between two readings); it never decides
         blanking, which :meth:`apply` does from whatever has arrived (INV-5). Without a
-        clock it does not wait."""
+        clock it does not wait, nor when the pose source fails (:meth:`apply` then
+        blanks the frame)."""
+        try:
+            return self._await_pose(captured, poll_seconds)
+        except Exception:
+            log.exception("camera %s: waiting for the pose failed", self.camera_id)
+            return 0.0
+
+    def _await_pose(self, captured: dt.datetime, poll_seconds: float) -> float:
         budget = self.settings.pose_wait_seconds
         if budget <= 0 or self.pose_source is None or self.clock is None:
             return 0.0

@@ -196,5 +196,8 @@ def test_a_moving_cameras_frame_waits_for_the_pose_read_after_it() -> None:
     old = captured - dt.timedelta(seconds=1)
     poses.samples[:] = [PoseSample(Pose(0, 0, 0), old - dt.timedelta(seconds=0.05), True)]
     assert stage.await_pose(old) < 0.01
+    # A failing pose source: no wait, and apply() blanks the frame (INV-5).
+    broken = MaskStage("cam", BrokenPoses(moving), Calibration(), settings, clock=clock)
+    assert broken.await_pose(captured) == 0.0
     # Without a clock the stage never waits.
     assert MaskStage("cam", FixedPoses(moving), Calibration(), settings).await_pose(captured) == 0.0
