@@ -234,10 +234,18 @@ def awaiting_pose(
     newest = observed[-1]
     if read_after(newest, frame_at, settings):
         return False
-    slack = dt.timedelta(seconds=_slack(newest, settings))
     latest_capture = frame_at + dt.timedelta(seconds=settings.capture_error_seconds)
-    unsettled = any(s.commanded and newest.at - slack < s.at <= latest_capture for s in samples)
-    return newest.moving or unsettled
+    relevant = [s.at for s in samples if s.commanded and s.at <= latest_capture]
+    return _may_move(newest, relevant, settings)
+
+
+def _may_move(newest: PoseSample, commands: Sequence[dt.datetime], settings: MaskSettings) -> bool:
+    """Whether the camera may be moving after its newest observed sample: it said so,
+    or one of ``commands`` (those that may have moved it in the frame) is unsettled (a
+    reply may have been read before a command stamped up to its uncertainty before it:
+    such a command is not known to have taken effect, nor to have been a no-op, yet)."""
+    slack = dt.timedelta(seconds=_slack(newest, settings))
+    return newest.moving or any(c > newest.at - slack for c in commands)
 
 
 def plan_masks(
@@ -286,10 +294,7 @@ def plan_masks(
     earliest_capture = frame_at - dt.timedelta(seconds=settings.capture_error_seconds)
     relevant = [c for c in commands if c <= latest_capture]
     later = [c for c in commands if c > latest_capture]
-    # A reply may have been read before a command stamped up to its uncertainty before
-    # it: such a command is not known to have taken effect (nor to have been a no-op) yet.
-    unsettled = any(c > newest.at - slack(newest) for c in relevant)
-    moving = newest.moving or unsettled
+    moving = _may_move(newest, relevant, settings)
     age = max(0.0, (frame_at - newest.at).total_seconds())
     limit = settings.stale_moving_seconds if moving else settings.stale_idle_seconds
     if age > limit:
