@@ -14,7 +14,7 @@ import datetime as dt
 import itertools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -78,11 +78,14 @@ class MaskSettings:
 @dataclass(frozen=True)
 class Anchor:
     """A pose the camera may be near: every pose within ``radius_deg`` (angle) and
-    ``zoom_radius`` (zoom units) of it is covered."""
+    ``zoom_radius`` (zoom units) of it is covered. ``box``: when the anchor stands for
+    the (pan, tilt, zoom) box two poses span (:func:`_box_anchor`), those two corners;
+    :func:`mask_for_frame` then covers the box piece by piece (:func:`_pieces`)."""
 
     pose: Pose
     radius_deg: float = 0.0
     zoom_radius: float = 0.0
+    box: tuple[Pose, Pose] | None = None
 
 
 @dataclass(frozen=True)
@@ -127,13 +130,23 @@ def _box_anchor(a: Pose, b: Pose) -> Anchor:
     """Covers every pose in the (pan, tilt, zoom) box spanned by ``a`` and ``b``: the
     pose of a camera between two samples when no command came in between (each axis of
     an ONVIF move runs monotonically, at any speed)."""
+    return replace(_ball(a, b), box=(a, b))
+
+
+def _ball(a: Pose, b: Pose) -> Anchor:
+    """The ball around the centre of the box ``a`` and ``b`` span that covers it: the
+    farthest corner is (|dpan| + |dtilt|) / 2 away (:func:`angle_between`)."""
     dp = _pan_diff(a.pan, b.pan)
     centre = Pose(
-        (a.pan + dp / 2.0 + 180.0) % 360.0 - 180.0,
+        _wrap(a.pan + dp / 2.0),
         (a.tilt + b.tilt) / 2.0,
         (a.zoom + b.zoom) / 2.0,
     )
     return Anchor(centre, (abs(dp) + abs(b.tilt - a.tilt)) / 2.0, abs(b.zoom - a.zoom) / 2.0)
+
+
+def _wrap(pan: float) -> float:
+    return (pan + 180.0) % 360.0 - 180.0
 
 
 def _size(anchor: Anchor) -> float:
@@ -318,17 +331,27 @@ def plan_masks(
     top_speed = max(speed, settings.assumed_speed_deg_s * settings.speed_safety)
     top_zoom = max(zoom_rate, settings.assumed_zoom_rate * settings.speed_safety)
 
-    def started_from_rest(
+    def continued(
         sample: PoseSample, pending: Sequence[dt.datetime], until: dt.datetime
     ) -> Anchor | None:
-        """A camera read at rest before every pending command (and after every earlier
-        one) stays at that pose until the first of them, then moves at the top speed at
-        most: the bound at ``until`` (the latest instant to cover), or None when that
-        does not hold."""
-        if sample.moving or not pending or sample.at + slack(sample) > min(pending):
+        """A camera read before every pending command keeps to what it was doing until
+        the first of them (at rest: stays; moving: at most the speed measured for that
+        move, times the safety factor, as when extrapolating), then moves at most at
+        the top speed: the bound at ``until`` (the latest instant to cover). None when
+        the reading may follow a pending command, or the move's speed is not measured."""
+        if not pending or sample.at + slack(sample) > min(pending):
             return None
-        seconds = max(0.0, (until - min(pending)).total_seconds())
-        return Anchor(sample.pose, top_speed * seconds, top_zoom * seconds)
+        start = min(pending)
+        prior = v = z = 0.0
+        if sample.moving:
+            earlier = [c for c in commands if c < start]
+            before = [s for s in observed if s.at <= sample.at]
+            v, z, measured = _speed_bound(before, earlier[-1] if earlier else None, settings)
+            if not measured:
+                return None
+            prior = max(0.0, (min(until, start) - (sample.at - slack(sample))).total_seconds())
+        seconds = max(0.0, (until - start).total_seconds())
+        return Anchor(sample.pose, v * prior + top_speed * seconds, z * prior + top_zoom * seconds)
 
     chain = observed[first:]
     cut = next((i for i, s in enumerate(chain) if s.at - apart(s) >= frame_at), None)
@@ -345,24 +368,18 @@ def plan_masks(
             # frame's own window allows (later ones: the next pair or the extrapolation).
             lo, hi = max(a_lo, earliest_capture), min(b_hi, latest_capture)
             # Each of these bounds holds alone; the tightest is kept. A camera at rest
-            # before the command did not move until it (a command after the frame: not
-            # at all), then at most at the top speed; and with one command only, read at
+            # before the command did not move until it (moving: kept to its measured
+            # speed), then at most at the top speed; and with one command only, read at
             # rest before it and again after it, one move (each axis monotonic) lies
             # inside the box the two readings span.
             bounds = []
-            rest = started_from_rest(a, inside, hi)
-            if rest is not None:
-                bounds.append(rest)
+            kept = continued(a, inside, hi)
+            if kept is not None:
+                bounds.append(kept)
             if len(inside) == 1 and not a.moving and a_hi <= inside[0] <= b_lo:
                 bounds.append(_box_anchor(a.pose, b.pose))
-            if bounds:
-                best = min(bounds, key=_size)
-                any_motion = any_motion or best.radius_deg > 0 or best.zoom_radius > 0
-                anchors.append(best)
-                continue
-            any_motion = True
-            # Otherwise each instant is within the top speed x time of each reading: one
-            # of them alone, whichever is nearer the window, or both, each for half the
+            # And each instant is within the top speed x time of each reading: one of
+            # them alone, whichever is nearer the window, or both, each for half the
             # span between them.
             from_a = max(hi - a_lo, a_hi - lo).total_seconds()
             from_b = max(b_hi - lo, hi - b_lo).total_seconds()
@@ -371,8 +388,13 @@ def plan_masks(
             )
             if min(from_a, from_b) <= half:
                 near, seconds = (a, from_a) if from_a <= from_b else (b, from_b)
-                anchors.append(Anchor(near.pose, top_speed * seconds, top_zoom * seconds))
+                bounds.append(Anchor(near.pose, top_speed * seconds, top_zoom * seconds))
+            if bounds:
+                best = min(bounds, key=_size)
+                any_motion = any_motion or best.radius_deg > 0 or best.zoom_radius > 0
+                anchors.append(best)
                 continue
+            any_motion = True
             anchors.append(Anchor(a.pose, top_speed * half, top_zoom * half))
             anchors.append(Anchor(b.pose, top_speed * half, top_zoom * half))
         elif a.pose == b.pose and not (a.moving or b.moving):
@@ -383,17 +405,19 @@ def plan_masks(
     last = chain[-1]
     if last.at - apart(last) < frame_at:
         # Past the newest sample: extrapolate by speed from its reading to the latest
-        # instant the frame may have been captured (none at rest, no command pending; from
-        # the command on when the camera was at rest before it).
+        # instant the frame may have been captured (none at rest, no command pending;
+        # with a command pending, read before it: what the camera was doing until the
+        # command, the top speed from it on).
         seconds = (frame_at + apart(last) - last.at).total_seconds()
         pending = [c for c in relevant if c > last.at - slack(last)]
-        rest = started_from_rest(last, pending, latest_capture)
-        if rest is not None:
-            any_motion = any_motion or rest.radius_deg > 0 or rest.zoom_radius > 0
-            anchors.append(rest)
-        elif moving:
-            any_motion = True
-            anchors.append(Anchor(last.pose, speed * seconds, zoom_rate * seconds))
+        kept = continued(last, pending, latest_capture)
+        if moving:
+            fallback = Anchor(last.pose, speed * seconds, zoom_rate * seconds)
+            if kept is None or _size(fallback) < _size(kept):
+                kept = fallback
+        if kept is not None:
+            any_motion = any_motion or moving or kept.radius_deg > 0 or kept.zoom_radius > 0
+            anchors.append(kept)
         else:
             anchors.append(Anchor(last.pose))
     anchors = list(dict.fromkeys(anchors))
@@ -463,6 +487,56 @@ def _inner_margin_px(
     return angular + (farthest + angular) * zoom + plan.extra_px
 
 
+# Box anchors are covered in pieces whose margin is about this many luma pixels, at most
+# MAX_PIECES pieces per frame in all (each piece is one more projection).
+PIECE_PX = 4.0
+MAX_PIECES = 12
+
+
+def _pieces(
+    anchor: Anchor, calibration: Calibration, size: tuple[int, int], budget: int
+) -> list[Anchor]:
+    """A box anchor as up to ``budget`` anchors covering equal parts of its box (each
+    axis cut in equal steps): their union covers the box, so the masks projected and
+    dilated at each cover every pose in it, as the one ball did, but a move along one
+    axis no longer widens the mask across it. Other anchors: themselves."""
+    if anchor.box is None or budget <= 1:
+        return [anchor]
+    a, b = anchor.box
+    width, height = size
+    dp, dt_, dz = _pan_diff(a.pan, b.pan), b.tilt - a.tilt, b.zoom - a.zoom
+    # Pixels per degree at the centre, at the box's narrowest view (where a degree
+    # spans the most); the zoom's reach: the half diagonal times the focal length's
+    # relative change across the box. They only choose the counts: any counts cover.
+    f_lo = calibration.focal_px(min(a.zoom, b.zoom), width)
+    f_hi = calibration.focal_px(max(a.zoom, b.zoom), width)
+    per_deg = f_hi * math.pi / 180.0
+    zoom_px = math.hypot(width, height) / 2.0 * (f_hi - f_lo) / f_lo
+    counts = [
+        max(1, math.ceil(abs(dp) * per_deg / (2.0 * PIECE_PX))),
+        max(1, math.ceil(abs(dt_) * per_deg / (2.0 * PIECE_PX))),
+        max(1, math.ceil(zoom_px / (2.0 * PIECE_PX))),
+    ]
+    while counts[0] * counts[1] * counts[2] > budget:
+        counts[counts.index(max(counts))] -= 1
+    n_p, n_t, n_z = counts
+    if n_p * n_t * n_z == 1:
+        return [anchor]
+    return [
+        _ball(
+            Pose(_wrap(a.pan + dp * i / n_p), a.tilt + dt_ * j / n_t, a.zoom + dz * k / n_z),
+            Pose(
+                _wrap(a.pan + dp * (i + 1) / n_p),
+                a.tilt + dt_ * (j + 1) / n_t,
+                a.zoom + dz * (k + 1) / n_z,
+            ),
+        )
+        for i in range(n_p)
+        for j in range(n_t)
+        for k in range(n_z)
+    ]
+
+
 def mask_for_frame(
     polygons: Sequence[SpherePolygon],
     plan: MaskPlan,
@@ -475,7 +549,11 @@ def mask_for_frame(
     width, height = size
     hc, wc = (height + 1) // 2, (width + 1) // 2  # a yuv420p chroma plane's shape
     out = np.zeros((hc, wc), dtype=bool)
-    for anchor in plan.anchors:
+    boxes = sum(1 for a in plan.anchors if a.box is not None)
+    budget = max(1, MAX_PIECES // boxes) if boxes else 1
+    pieces = [p for a in plan.anchors for p in _pieces(a, calibration, size, budget)]
+    groups: dict[tuple[int, int], list[np.ndarray]] = {}
+    for anchor in pieces:
         pose = anchor.pose
         margin = margin_px(plan, anchor, calibration, size)
         if margin >= max(width, height):
@@ -494,8 +572,11 @@ def mask_for_frame(
         inner = _inner_margin_px(plan, anchor, calibration, size, projected)
         if inner is not None and inner < margin:
             radius = math.ceil(inner / 2.0)
-        raster = rasterise(projected, size, pad)
-        dilate_into(out, raster, radius, pad)
+        # Anchors dilated alike are rasterised together and dilated once (a box's
+        # pieces, mostly): the dilation of a union is the union of the dilations.
+        groups.setdefault((radius, pad), []).extend(projected)
+    for (radius, pad), shapes in groups.items():
+        dilate_into(out, rasterise(shapes, size, pad), radius, pad)
     return out
 
 

@@ -339,9 +339,92 @@ def test_a_pair_over_a_command_covers_only_the_frames_window_INV_5() -> None:
     assert _covers(plan, Pose(-0.9, -10, 0)) and _covers(plan, Pose(-2.5, -10, 0))
     assert max(a.radius_deg for a in plan.anchors) < 1.0
     # Two commands in that pair (axes may reverse at the second): at rest until the
-    # first, then the top speed up to the second reading.
+    # first, then the top speed up to the second reading (8 ms); or the top speed from
+    # that reading back to the frame's earliest capture (7 ms): the tighter is kept.
     again = PoseSample(Pose(0, -10, 0), _at(-0.027), moving=True, commanded=True)
     plan = plan_masks(_at(0.0), going[-1], [rest, command, again, *going], s)
     radii = {a.pose: a.radius_deg for a in plan.anchors}
-    assert radii[rest.pose] == pytest.approx(top * (0.031 - 0.024 + u))
+    assert rest.pose not in radii
+    assert radii[going[0].pose] == pytest.approx(top * (0.030 - 0.024 + u))
     assert max(radii.values()) < 2.0
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        (Pose(-3.0, -10.0, 0.2), Pose(3.0, -10.0, 0.2)),  # a pan
+        (Pose(179.0, -10.0, 0.2), Pose(-177.0, -8.0, 0.25)),  # across +-180, tilt, zoom
+        (Pose(0.0, -14.0, 0.1), Pose(0.0, -6.0, 0.1)),  # a tilt
+    ],
+)
+def test_a_box_is_masked_in_pieces_covering_every_pose_in_it_INV_5(a: Pose, b: Pose) -> None:
+    """A camera between two readings may be anywhere in the box they span (each axis
+    monotonic, at any speed): its mask is the union over pieces of the box, which
+    covers the mask at every pose in the box (random poses, the corners, the middle)
+    and is smaller than the one ball around the box's centre."""
+    import privacy_masks.planning as planning
+
+    calibration = vms_calibration_default()
+    centre_pan = (a.pan + planning._pan_diff(a.pan, b.pan) / 2.0 + 180.0) % 360.0 - 180.0
+    zone = SpherePolygon(
+        "z",
+        tuple(
+            (((centre_pan + dp + 180.0) % 360.0) - 180.0, -10.0 + dt_)
+            for dp, dt_ in ((-2.0, -1.5), (2.0, -1.5), (2.0, 1.5), (-2.0, 1.5))
+        ),
+    )
+    box = planning._box_anchor(a, b)
+    assert box.box == (a, b)
+    pieces = planning._pieces(box, calibration, SIZE, planning.MAX_PIECES)
+    assert 1 < len(pieces) <= planning.MAX_PIECES
+    plan = MaskPlan(False, "moving", (box,), 0.3, True, 2.0)
+    mask = mask_for_frame([zone], plan, calibration, SIZE)
+    ball = MaskPlan(False, "moving", (Anchor(box.pose, box.radius_deg, box.zoom_radius),), 0.3)
+    ball_mask = mask_for_frame([zone], ball, calibration, SIZE)
+    assert mask is not None and ball_mask is not None
+    assert mask.sum() < ball_mask.sum()
+    rng = random.Random(3)
+    dp = planning._pan_diff(a.pan, b.pan)
+    fractions = [0.0, 1.0, 0.5] + [rng.uniform(0, 1) for _ in range(40)]
+    for i, u in enumerate(fractions):
+        # Corners and the middle along the diagonal, then each axis drawn on its own.
+        v, w = (u, u) if i < 3 else (rng.uniform(0, 1), rng.uniform(0, 1))
+        pose = Pose(
+            ((a.pan + u * dp + 180.0) % 360.0) - 180.0,
+            a.tilt + v * (b.tilt - a.tilt),
+            a.zoom + w * (b.zoom - a.zoom),
+        )
+        at = mask_for_frame([zone], MaskPlan(False, "s", (Anchor(pose),), 0.3), calibration, SIZE)
+        assert at is not None and not (at & ~mask).any(), pose
+
+
+def test_a_moving_camera_keeps_its_measured_speed_until_a_new_command_INV_5() -> None:
+    """Extrapolating past the newest reading of a camera moving at a measured speed when
+    a new command is pending: its move at the measured speed (x safety) until the
+    command, the top speed from the command on; tighter than the top speed all the way,
+    and the worst case (full speed away from the command on) is covered."""
+    s = MaskSettings(capture_error_seconds=0.03)
+    top = s.assumed_speed_deg_s * s.speed_safety
+    u = 0.001
+    going = [
+        PoseSample(Pose(-2.0 + 1.0 * k, -10, 0.2), _at(-0.2 + 0.05 * k), moving=True, uncertainty=u)
+        for k in range(4)
+    ]  # 20 deg/s, the newest 50 ms before the frame
+    command = PoseSample(going[-1].pose, _at(0.0), moving=True, commanded=True)
+    newest = going[-1]
+    plan = plan_masks(_at(0.0), newest, [*going, command], s)
+    measured = 20.0 / (1.0 - 2 * u / 0.05) * s.speed_safety
+    radius = measured * (0.05 + u) + top * s.capture_error_seconds
+    assert [a.radius_deg for a in plan.anchors if a.pose == newest.pose] == [
+        pytest.approx(radius, rel=1e-6)
+    ]
+    # Without the command's instant known, the top speed from the newest reading on.
+    assert radius < top * (0.05 + u + s.capture_error_seconds)
+    # At the measured speed until the command, then full speed backwards.
+    worst = Pose(newest.pose.pan + 40.0 * 0.05 - top * 0.03, -10, 0.2)
+    assert _covers(plan, worst)
+    # A camera whose move is not measured (one reading after the last command): the top
+    # speed from that reading.
+    earlier = PoseSample(going[0].pose, _at(-0.25), moving=True, commanded=True)
+    plan = plan_masks(_at(0.0), newest, [earlier, going[-1], command], s)
+    assert max(a.radius_deg for a in plan.anchors) >= top * (0.05 + u + 0.03) - 1e-9
