@@ -46,7 +46,7 @@ from privacy_masks.planning import (
 )
 from privacy_masks.registrar import Registrar
 from privacy_masks.registration import RegistrationSettings, thumbnail
-from vms.camera_model import Calibration, PoseSource
+from vms.camera_model import Calibration, PoseSample, PoseSource
 from vms.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -117,6 +117,9 @@ class MaskStage:
         self._kept: PreparedMask | None = None
         # The mask painted on the last frame (None: blanked), for tests and benchmarks.
         self.painted: PreparedMask | None = None
+        # The samples await_pose() read for a frame it did not wait for, which apply()
+        # plans that frame from (one read of the pose source per frame, not two).
+        self._fetched: tuple[dt.datetime, PoseSample | None, list[PoseSample]] | None = None
         self.registrar: Registrar | None = Registrar(
             calibration, registration or RegistrationSettings()
         )
@@ -145,10 +148,11 @@ class MaskStage:
         budget = self.settings.pose_wait_seconds
         if budget <= 0 or self.pose_source is None or self.clock is None:
             return 0.0
-        latest = self.pose_source.latest(self.camera_id)
-        since = captured - dt.timedelta(seconds=self.settings.history_seconds)
-        history = self.pose_source.history(self.camera_id, since) if latest is not None else []
+        self._fetched = None
+        latest, history = self._poses(self.pose_source, captured)
         if not awaiting_pose(captured, latest, history, self.settings):
+            # Nothing to wait for: apply() plans from these very samples.
+            self._fetched = (captured, latest, history)
             return 0.0
         start = self.clock.monotonic()
         left = min(budget, budget - (self.clock.now() - captured).total_seconds())
@@ -192,9 +196,11 @@ class MaskStage:
         if self.pose_source is None:
             blank(planes)
             return True, "no pose source (INV-5)"
-        latest = self.pose_source.latest(self.camera_id)
-        since = captured - dt.timedelta(seconds=self.settings.history_seconds)
-        history = self.pose_source.history(self.camera_id, since) if latest is not None else []
+        fetched, self._fetched = self._fetched, None
+        if fetched is not None and fetched[0] == captured:
+            latest, history = fetched[1], fetched[2]
+        else:
+            latest, history = self._poses(self.pose_source, captured)
         plan = plan_masks(captured, latest, history, self.settings)
         if plan.blank:
             blank(planes)
@@ -220,6 +226,15 @@ class MaskStage:
         self.painted = prepared
         self.stats.masked_pixels += paint(planes, prepared, self.style)
         return False, plan.reason
+
+    def _poses(
+        self, source: PoseSource, captured: dt.datetime
+    ) -> tuple[PoseSample | None, list[PoseSample]]:
+        """The newest pose sample and the history a plan for a frame captured at
+        ``captured`` needs (none without a newest sample)."""
+        latest = source.latest(self.camera_id)
+        since = captured - dt.timedelta(seconds=self.settings.history_seconds)
+        return latest, (source.history(self.camera_id, since) if latest is not None else [])
 
     def _narrowed(self, luma: Any, plan: MaskPlan, size: tuple[int, int]) -> MaskPlan | None:
         registrar = self.registrar
