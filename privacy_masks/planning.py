@@ -354,7 +354,7 @@ def plan_masks(
         return Anchor(sample.pose, v * prior + top_speed * seconds, z * prior + top_zoom * seconds)
 
     chain = observed[first:]
-    cut = next((i for i, s in enumerate(chain) if s.at - apart(s) >= frame_at), None)
+    cut = next((i for i, s in enumerate(chain) if read_after(s, frame_at, settings)), None)
     if cut is not None:
         chain = chain[: cut + 1]
     anchors: list[Anchor] = []
@@ -403,7 +403,7 @@ def plan_masks(
             any_motion = True
             anchors.append(_box_anchor(a.pose, b.pose))
     last = chain[-1]
-    if last.at - apart(last) < frame_at:
+    if not read_after(last, frame_at, settings):
         # Past the newest sample: extrapolate by speed from its reading to the latest
         # instant the frame may have been captured (none at rest, no command pending;
         # with a command pending, read before it: what the camera was doing until the
