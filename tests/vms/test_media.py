@@ -4,6 +4,7 @@ unreachable camera (Unavailable) is tests/security/test_camera_credentials.py's.
 
 from __future__ import annotations
 
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -12,7 +13,9 @@ import av.error
 import numpy as np
 import pytest
 
+from onvif_control.simulator.camera import SimulatedCamera
 from tests.media import make_video
+from tests.peers.sockets import relay
 from vms.errors import DataLoss, FailedPrecondition, Unavailable
 from vms.media.codec import Decoder, JpegEncoder
 from vms.media.errors import translate
@@ -63,6 +66,35 @@ def test_an_h264_file_opens_and_streams_its_packets(tmp_path):
     source.close()
     assert (info.codec, info.width, info.height) == ("h264", 160, 120)
     assert len(packets) == 15 and packets[0].keyframe
+
+
+def test_a_stream_that_stalls_with_its_socket_open_is_unavailable_within_the_timeout():
+    """The camera's connection stays up but no byte arrives (a relay that stops
+    forwarding): the read fails after about the timeout, naming the camera without its
+    password, instead of waiting for ever (the pipeline then records a ``stalled`` gap)."""
+    cam = SimulatedCamera("stall", size=(160, 96), fps=10, username="u", password="pw-stall")
+    cam.start()
+    try:
+        with relay(cam.rtsp_port) as hop:
+            url = cam.rtsp_url.replace(
+                f"//127.0.0.1:{cam.rtsp_port}", f"//u:pw-stall@127.0.0.1:{hop.port}"
+            )
+            source = RtspInput(url, timeout=1.0)
+            source.open()
+            packets, frozen_at = 0, 0.0
+            with pytest.raises(Unavailable) as info:
+                for _ in source.packets():
+                    packets += 1
+                    if packets == 10:
+                        hop.freeze()
+                        frozen_at = time.monotonic()
+            waited = time.monotonic() - frozen_at
+            source.close()
+    finally:
+        cam.stop()
+    assert packets >= 10 and 0.9 <= waited < 6.0, (packets, waited)
+    assert f"u:***@127.0.0.1:{hop.port}" in info.value.message
+    assert "pw-stall" not in str(info.value)
 
 
 def test_bytes_that_do_not_decode_are_data_loss():

@@ -62,6 +62,7 @@ class RtspInput:
 
     def open(self) -> StreamInfo:
         options = {
+            # FFmpeg's socket I/O timeout (microseconds): a read that waits longer fails.
             "timeout": str(int(self.timeout * 1_000_000)),
             # Little probing: the SDP names the codec and parameter sets, and probing
             # would buffer seconds of packets whose arrival times then mislead the
@@ -72,7 +73,11 @@ class RtspInput:
         if self.url.startswith(("rtsp://", "rtsps://")):
             options["rtsp_transport"] = "tcp"
         try:
-            container = av.open(self.url, options=options, timeout=self.timeout)
+            # PyAV's own timeout bounds the open only. Its read timeout would take the GIL
+            # in FFmpeg's interrupt callback some 25 times a frame (a cost measured in
+            # bench/bench_recorder.py); reads are bounded by FFmpeg's socket timeout above
+            # instead (tests/vms/test_media.py, the stalled stream).
+            container = av.open(self.url, options=options, timeout=(self.timeout, None))
         except Exception as exc:
             raise translate(exc, f"opening {redact(self.url)}") from None
         video = [s for s in container.streams if s.type == "video"]
