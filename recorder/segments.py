@@ -2,8 +2,11 @@
 ingest path (INV-1), and gaps with their cause (OPS-4).
 
 Runs in a named thread (``segments-<camera>``) fed by a queue from the hub, so writing
-and ingesting never hold up the pipeline. Procedure per segment (numbered as in
-docs/design/recording.md):
+and ingesting never hold up the pipeline. The thread drains the queue every
+``drain_seconds`` (0.2 s) rather than waking for each packet: a wake-up per packet (a lock,
+a futex, a cold cache) cost more than muxing the packet (bench/bench_recorder.py), and a
+fragment is written only at the next keyframe anyway, so a crash loses at most
+``drain_seconds`` more. Procedure per segment (numbered as in docs/design/recording.md):
 
 1. a segment starts only at a keyframe, and only when the media store has room
    (``require_free``); otherwise the packets are dropped and a ``disk_full`` gap is
@@ -28,10 +31,10 @@ docs/design/recording.md):
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import datetime as dt
 import logging
-import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -51,6 +54,10 @@ from vms.media.stream import StreamInfo
 from vms.store import MediaStore, is_disk_full
 
 log = logging.getLogger(__name__)
+
+#: Packets queued for one writer before new ones are dropped (a gap records the loss):
+#: over three minutes of a 15 fps camera.
+MAX_QUEUED = 3000
 
 
 @dataclass
@@ -108,6 +115,7 @@ class SegmentWriter:
         segment_seconds: float = 60.0,
         reserve_bytes: Callable[[], int] | None = None,
         state_poll_seconds: float = 1.0,
+        drain_seconds: float = 0.2,
     ) -> None:
         self.camera_id = camera_id
         self.hub = hub
@@ -124,7 +132,12 @@ class SegmentWriter:
         # The camera lease token this node records under (issue 13.1; None: no camera
         # ownership): each segment's ingest is fenced with it.
         self.fence: int | None = None
-        self._queue: queue.Queue[Item | None] = queue.Queue(maxsize=3000)
+        # Appended by the pipeline thread, drained by this writer's (deque appends and
+        # pops are atomic); None asks the writer to stop.
+        self._items: collections.deque[Item | None] = collections.deque()
+        self._wake = threading.Event()
+        self._drain_seconds = drain_seconds
+        self._overloaded = False
         self._thread: threading.Thread | None = None
         self._open: _Open | None = None
         self._gap: int | None = None
@@ -155,39 +168,49 @@ class SegmentWriter:
         opens at the last packet written."""
         self.hub.unsubscribe(self._offer)
         self._stop_reason = reason or StopReason()
-        self._queue.put(None)
+        self._items.append(None)
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
 
     def _offer(self, item: Item) -> None:  # pipeline thread: never block it
-        try:
-            self._queue.put_nowait(item)
-        except queue.Full:
-            log.error("camera %s: segment writer is behind; dropping a packet", self.camera_id)
-            with contextlib.suppress(queue.Full):
-                self._queue.put_nowait(
-                    Interruption("error", "segment writer overloaded", self.clock.now())
-                )
+        if len(self._items) < MAX_QUEUED:
+            self._items.append(item)  # no wake-up: the writer drains every drain_seconds
+            return
+        log.error("camera %s: segment writer is behind; dropping a packet", self.camera_id)
+        if not self._overloaded:
+            # Once per overload: the segment ends and a gap opens where packets were lost.
+            self._overloaded = True
+            self._items.append(Interruption("error", "segment writer overloaded", self.clock.now()))
 
     def _run(self) -> None:
         while True:
-            item = self._queue.get()
-            if item is None:
-                break
-            try:
-                if isinstance(item, Interruption):
-                    # The stream may have stopped well before the interruption was
-                    # noticed (a stall: read_timeout_seconds): the segment ends, and
-                    # the gap starts, after the last packet written (OPS-4).
-                    at = self._last_written() or self._at_floor(item.at)
-                    self._finish(at)
-                    self._open_gap(at, item.cause, item.detail)
-                else:
-                    self._packet(item)
-            except Exception:
-                # Never lose the thread: log, drop the segment in progress, go on.
-                log.exception("camera %s: segment writer failed", self.camera_id)
-                self._abort("error", "segment writer failed")
+            self._wake.wait(self._drain_seconds)
+            while self._items:
+                item = self._items.popleft()
+                if item is None:
+                    self._stopped()
+                    return
+                self._item(item)
+            self._overloaded = False
+
+    def _item(self, item: Item) -> None:
+        try:
+            if isinstance(item, Interruption):
+                # The stream may have stopped well before the interruption was noticed (a
+                # stall: read_timeout_seconds): the segment ends, and the gap starts,
+                # after the last packet written (OPS-4).
+                at = self._last_written() or self._at_floor(item.at)
+                self._finish(at)
+                self._open_gap(at, item.cause, item.detail)
+            else:
+                self._packet(item)
+        except Exception:
+            # Never lose the thread: log, drop the segment in progress, go on.
+            log.exception("camera %s: segment writer failed", self.camera_id)
+            self._abort("error", "segment writer failed")
+
+    def _stopped(self) -> None:
         when = self._last_written()
         self._finish(when)
         reason = self._stop_reason
