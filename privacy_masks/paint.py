@@ -154,6 +154,41 @@ def paint(
     return prepared.cells * 4
 
 
+@dataclass(frozen=True)
+class Saved:
+    """The pixels under a prepared mask's box, as they were before a solid :func:`paint`
+    (:func:`save`), to be put back by :func:`restore`."""
+
+    box: tuple[int, int, int, int]
+    y: U8
+    u: U8
+    v: U8
+
+
+def save(planes: Planes, prepared: PreparedMask) -> Saved | None:
+    """Copies of the box a solid :func:`paint` of ``prepared`` writes in (None: it writes
+    nothing)."""
+    if prepared.box is None:
+        return None
+    r0, r1, c0, c1 = prepared.box
+    return Saved(
+        prepared.box,
+        planes.y[2 * r0 : 2 * r1, 2 * c0 : 2 * c1].copy(),
+        planes.u[r0:r1, c0:c1].copy(),
+        planes.v[r0:r1, c0:c1].copy(),
+    )
+
+
+def restore(planes: Planes, saved: Saved | None) -> None:
+    """Put back what :func:`save` copied."""
+    if saved is None:
+        return
+    r0, r1, c0, c1 = saved.box
+    planes.y[2 * r0 : 2 * r1, 2 * c0 : 2 * c1] = saved.y
+    planes.u[r0:r1, c0:c1] = saved.u
+    planes.v[r0:r1, c0:c1] = saved.v
+
+
 def _pixelate(planes: Planes, mask: BoolMask, block: int) -> None:
     cb = block // 2  # chroma cells per block side
     hc, wc = mask.shape

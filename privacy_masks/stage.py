@@ -26,16 +26,28 @@ it never leaves the telemetry mask; a blank plan is decided before and stays bla
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from privacy_masks.geometry import SpherePolygon
 from privacy_masks.model import MaskSet
-from privacy_masks.paint import PaintStyle, PreparedMask, blank, frame_planes, paint, prepare
+from privacy_masks.paint import (
+    PaintStyle,
+    Planes,
+    PreparedMask,
+    blank,
+    frame_planes,
+    paint,
+    prepare,
+    restore,
+    save,
+)
 from privacy_masks.planning import (
     MaskPlan,
     MaskSettings,
@@ -174,13 +186,79 @@ class MaskStage:
         t0, c0 = time.perf_counter(), time.thread_time()
         self.stats.frames += 1
         try:
-            blanked, reason = self._apply(frame, masks, captured)
+            planes = frame_planes(frame)
+            prepared, reason = self._decide(planes, frame, masks, captured)
+            if prepared is None:
+                blank(planes)
+            else:
+                self.stats.masked_pixels += paint(planes, prepared, self.style)
         except Exception:
             # INV-5: any failure of the mask stage blanks the frame.
-            self.stats.errors += 1
-            log.exception("camera %s: mask stage failed; frame blanked (INV-5)", self.camera_id)
+            prepared, reason = self._failed()
             blank(frame_planes(frame))
-            blanked, reason = True, "mask stage error"
+        self._count(prepared, reason, t0, c0)
+        return prepared is None
+
+    @contextlib.contextmanager
+    def painted_on(self, frame: Any, masks: MaskSet, captured: dt.datetime) -> Iterator[Any]:
+        """:meth:`apply` for a frame the decoder still holds as a reference picture
+        (``Decoder(writable=False)``): yields the picture to encode and, when the block
+        ends, puts back the pixels the mask covered, so that the pictures decoded from
+        this one next are the camera's (tests/privacy_masks/test_stage.py proves them
+        bit-identical). Only the mask's box is copied, twice, instead of the whole frame
+        (``make_writable``), the copy that bench_recorder measured. The picture yielded
+        is masked exactly as :meth:`apply` masks (INV-5): a frame to blank, and any
+        style but a solid fill, is painted on a copy of the frame instead
+        (``make_writable``), which leaves the decoder's picture untouched. Encode the
+        picture before the block ends: the encoder copies it (libx264 does, on
+        ``encode``)."""
+        t0, c0 = time.perf_counter(), time.thread_time()
+        self.stats.frames += 1
+        picture, saved, planes = frame, None, None
+        try:
+            planes = frame_planes(frame)
+            prepared, reason = self._decide(planes, frame, masks, captured)
+            if prepared is not None and self.style is PaintStyle.SOLID:
+                saved = save(planes, prepared)
+                self.stats.masked_pixels += paint(planes, prepared, self.style)
+            else:
+                picture = self._own_copy(frame)
+                if prepared is None:
+                    blank(frame_planes(picture))
+                else:
+                    self.stats.masked_pixels += paint(frame_planes(picture), prepared, self.style)
+        except Exception:
+            prepared, reason = self._failed()
+            if saved is not None and planes is not None:
+                restore(planes, saved)
+                saved = None
+            picture = self._own_copy(frame)
+            blank(frame_planes(picture))
+        self._count(prepared, reason, t0, c0)
+        try:
+            yield picture
+        finally:
+            if saved is not None and planes is not None:
+                c1 = time.thread_time()
+                restore(planes, saved)
+                self.stats.cpu_seconds += time.thread_time() - c1
+
+    @staticmethod
+    def _own_copy(frame: Any) -> Any:
+        """``frame`` with a buffer of its own (PyAV copies a shared one): painting it
+        leaves the decoder's picture alone."""
+        frame.make_writable()
+        return frame
+
+    def _failed(self) -> tuple[None, str]:
+        # INV-5: any failure of the mask stage blanks the frame.
+        self.stats.errors += 1
+        log.exception("camera %s: mask stage failed; frame blanked (INV-5)", self.camera_id)
+        return None, "mask stage error"
+
+    def _count(self, prepared: PreparedMask | None, reason: str, t0: float, c0: float) -> None:
+        blanked = prepared is None
+        self.painted = prepared
         if blanked:
             self.stats.blanked += 1
             self.stats.reasons[reason] = self.stats.reasons.get(reason, 0) + 1
@@ -188,14 +266,15 @@ class MaskStage:
         self._note(reason if blanked else "masking")
         self.stats.seconds += time.perf_counter() - t0
         self.stats.cpu_seconds += time.thread_time() - c0
-        return blanked
 
-    def _apply(self, frame: Any, masks: MaskSet, captured: dt.datetime) -> tuple[bool, str]:
-        planes = frame_planes(frame)
+    def _decide(
+        self, planes: Planes, frame: Any, masks: MaskSet, captured: dt.datetime
+    ) -> tuple[PreparedMask | None, str]:
+        """The mask to paint on ``frame`` (None: blank it whole) and why; reads the
+        picture (registration) but writes nothing."""
         self.painted = None
         if self.pose_source is None:
-            blank(planes)
-            return True, "no pose source (INV-5)"
+            return None, "no pose source (INV-5)"
         fetched, self._fetched = self._fetched, None
         if fetched is not None and fetched[0] == captured:
             latest, history = fetched[1], fetched[2]
@@ -203,8 +282,7 @@ class MaskStage:
             latest, history = self._poses(self.pose_source, captured)
         plan = plan_masks(captured, latest, history, self.settings)
         if plan.blank:
-            blank(planes)
-            return True, plan.reason
+            return None, plan.reason
         size = (int(frame.width), int(frame.height))
         # Item 8: the picture may narrow a moving plan (read before anything is painted).
         narrowed = self._narrowed(planes.y, plan, size)
@@ -223,9 +301,7 @@ class MaskStage:
                 raise ValueError("a blank narrowed plan")
             prepared = prepare(mask & prepared.mask)
             self.stats.registered += 1
-        self.painted = prepared
-        self.stats.masked_pixels += paint(planes, prepared, self.style)
-        return False, plan.reason
+        return prepared, plan.reason
 
     def _poses(
         self, source: PoseSource, captured: dt.datetime

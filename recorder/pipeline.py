@@ -209,6 +209,7 @@ class CameraPipeline:
         self.status.masked, self.status.mask_version = masks.masked, masks.version
         session = _MaskedSession(self, info, masks) if masks.masked else None
         first_pts: int | None = None
+        tick = float(info.time_base)  # seconds per pts unit (float: no Fraction per packet)
         clock = CaptureClock(1.0 / info.fps if info.fps > 0 else 0.0)
         healthy = False
         last_read: dt.datetime | None = None
@@ -229,7 +230,7 @@ class CameraPipeline:
             self.status.packets += 1
             healthy = healthy or self.status.packets > 30
             now = read_at
-            capture = clock.capture(float((raw.pts - first_pts) * info.time_base), now, earlier)
+            capture = clock.capture((raw.pts - first_pts) * tick, now, earlier)
             if self.clock.monotonic() >= next_reload:
                 next_reload = self.clock.monotonic() + self.settings.mask_reload_seconds
                 fresh = self._masks(self.camera_id)
@@ -283,7 +284,9 @@ class _MaskedSession:
         self.p = pipeline
         self.info = info
         self.masks = masks
-        self.decoder = Decoder(info)
+        # The decoder's own pictures: the stage paints them and puts them back after
+        # the encode (MaskStage.painted_on), with no whole-frame copy.
+        self.decoder = Decoder(info, writable=False)
         self.encoder: Encoder | None = None
         self.stage = MaskStage(
             pipeline.camera_id,
@@ -301,6 +304,7 @@ class _MaskedSession:
         self._first_pts: int | None = None
         self._force_key = False
         self._size = (info.width, info.height)
+        self._to_90k = float(info.time_base) * 90000  # source pts units -> 90 kHz
 
     def update(self, masks: MaskSet) -> None:
         self.masks = masks
@@ -330,7 +334,10 @@ class _MaskedSession:
         # A moving camera's frame waits (briefly) for the pose reading after it: its
         # mask is then bounded between two readings, not extrapolated (mask-geometry.md).
         self.stage.await_pose(capture)
-        self.stage.apply(frame, self.masks, capture)
+        with self.stage.painted_on(frame, self.masks, capture) as picture:
+            self._encode(picture, capture, raw)
+
+    def _encode(self, frame: Any, capture: dt.datetime, raw: RawPacket) -> None:
         size = (int(frame.width), int(frame.height))
         if self.encoder is None or size != self._size:
             keyint = max(1, round(self.info.fps * self.p.settings.keyframe_seconds))
@@ -339,7 +346,7 @@ class _MaskedSession:
         src_pts: int = frame.pts if frame.pts is not None else (raw.pts or 0)
         if self._first_pts is None:
             self._first_pts = src_pts
-        pts = round(float((src_pts - self._first_pts) * self.info.time_base) * 90000)
+        pts = round((src_pts - self._first_pts) * self._to_90k)
         self._captures[pts] = capture
         wanted = self.p.keyframe_wanted.is_set()
         if wanted:

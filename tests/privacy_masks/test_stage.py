@@ -9,6 +9,7 @@ the stage is checked by tests/recorder/test_leak.py.
 from __future__ import annotations
 
 import datetime as dt
+from fractions import Fraction
 
 import av
 
@@ -20,6 +21,8 @@ from privacy_masks.planning import MaskSettings
 from privacy_masks.stage import MaskStage
 from tests.privacy_masks.conftest import SIZE, frame_from_i420, rgb_of, sim_pose, vms_calibration
 from vms.camera_model import Calibration, Pose, PoseSample
+from vms.media.codec import Decoder, Encoder
+from vms.media.stream import RawPacket, StreamInfo
 
 T0 = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
 # The simulator's window zone is in view at home.
@@ -201,3 +204,68 @@ def test_a_moving_cameras_frame_waits_for_the_pose_read_after_it() -> None:
     assert broken.await_pose(captured) == 0.0
     # Without a clock the stage never waits.
     assert MaskStage("cam", FixedPoses(moving), Calibration(), settings).await_pose(captured) == 0.0
+
+
+def _h264(camera: SimulatedCamera, frames: int = 24) -> tuple[StreamInfo, list[RawPacket]]:
+    """The simulator panning across its window zone, encoded (an IDR every 8 frames):
+    the P-frames between are decoded from the pictures before them."""
+    encoder = Encoder(*SIZE, 10.0, 8)
+    packets = []
+    for i in range(frames):
+        picture = sim_frame(camera, _panned(i))
+        packets += encoder.encode(picture, i * 9000)
+    info = StreamInfo("h264", *SIZE, Fraction(1, 90000), b"", 10.0)
+    return info, packets
+
+
+def _panned(i: int) -> Pose:
+    return Pose(-3.0 + 0.25 * i, -10.0, 0.0)
+
+
+def _pixels(frame: av.VideoFrame) -> tuple[bytes, bytes, bytes]:
+    planes = frame_planes(frame)
+    return planes.y.tobytes(), planes.u.tobytes(), planes.v.tobytes()
+
+
+def test_painting_the_decoders_own_pictures_puts_them_back_after_the_encode_INV_5(
+    sim_camera: SimulatedCamera,
+) -> None:
+    """painted_on() paints the decoder's reference pictures (no whole-frame copy) and puts
+    the masked pixels back when the block ends: every picture decoded after a painted one
+    is bit-identical to a plain decode of the same stream, while the picture to encode in
+    the block showed no private pixel. A fresh still pose masks in place; no pose blanks
+    a copy, leaving the decoder's picture as it was."""
+    info, packets = _h264(sim_camera)
+    plain = Decoder(info)
+    expected = [_pixels(f) for p in packets for f in plain.decode(p)]
+    assert len(expected) == len(packets)
+
+    # The premise: without the restore, the pictures after a painted one come out wrong.
+    careless = Decoder(info, writable=False)
+    spoilt = []
+    for packet in packets:
+        for frame in careless.decode(packet):
+            spoilt.append(_pixels(frame))
+            frame_planes(frame).y[:] = 0
+    assert sum(a != b for a, b in zip(spoilt, expected, strict=True)) >= len(packets) // 2
+
+    masks = masks_of(sim_camera)
+    for masked in (True, False):
+        stage = stage_for(sim_camera, FixedPoses())
+        shared = Decoder(info, writable=False)
+        got = []
+        for i, packet in enumerate(packets):
+            if masked:  # each frame's own pose, read while still
+                still = PoseSample(_panned(i), T0 - dt.timedelta(seconds=0.5), moving=False)
+                stage.pose_source = FixedPoses(still)
+            for frame in shared.decode(packet):
+                # As decoded: from reference pictures painted (and put back) before.
+                got.append(_pixels(frame))
+                with stage.painted_on(frame, masks, T0) as picture:
+                    assert leaked(picture) == 0
+                    assert all_black(picture) is not masked
+                if masked:  # painted in place, and put back
+                    assert _pixels(frame) == got[-1]
+        assert stage.stats.frames == len(packets) and stage.stats.errors == 0
+        assert stage.stats.blanked == (0 if masked else len(packets))
+        assert got == expected

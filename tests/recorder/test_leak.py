@@ -12,13 +12,14 @@ rendered them. Runs in CI (marked slow only for selection).
 from __future__ import annotations
 
 import bisect
+import contextlib
 import datetime as dt
 import io
 import os
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -218,7 +219,7 @@ class StageLog:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.frames: list[StageFrame] = []
         self._painted = threading.local()
-        original_apply = MaskStage.apply
+        original_painted_on = MaskStage.painted_on
         original_paint = masking.paint
 
         def paint(planes: Any, mask: Any, *args: Any, **kwargs: Any) -> int:
@@ -227,19 +228,25 @@ class StageLog:
             self._painted.mask = np.array(raw, dtype=bool)
             return original_paint(planes, mask, *args, **kwargs)
 
-        def apply(stage: MaskStage, frame: Any, masks: Any, captured: dt.datetime) -> bool:
+        @contextlib.contextmanager
+        def painted_on(
+            stage: MaskStage, frame: Any, masks: Any, captured: dt.datetime
+        ) -> Iterator[Any]:
             self._painted.mask = None
-            blanked = original_apply(stage, frame, masks, captured)
-            mask = None if blanked else self._painted.mask
-            if not blanked and mask is None:  # no mask in view: nothing painted
-                mask = np.zeros((SIZE[1] // 2, SIZE[0] // 2), dtype=bool)
-            self.frames.append(
-                StageFrame(captured.timestamp(), frame.pts, bool(frame.key_frame), blanked, mask)
-            )
-            return blanked
+            with original_painted_on(stage, frame, masks, captured) as picture:
+                blanked = stage.painted is None
+                mask = None if blanked else self._painted.mask
+                if not blanked and mask is None:  # no mask in view: nothing painted
+                    mask = np.zeros((SIZE[1] // 2, SIZE[0] // 2), dtype=bool)
+                self.frames.append(
+                    StageFrame(
+                        captured.timestamp(), frame.pts, bool(frame.key_frame), blanked, mask
+                    )
+                )
+                yield picture
 
         monkeypatch.setattr(masking, "paint", paint)
-        monkeypatch.setattr(MaskStage, "apply", apply)
+        monkeypatch.setattr(MaskStage, "painted_on", painted_on)
 
 
 class Collector:

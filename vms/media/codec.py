@@ -20,14 +20,19 @@ from vms.media.stream import RawPacket, StreamInfo
 
 
 class Decoder:
-    """H.264 decoder for one stream; yields writable yuv420p frames."""
+    """H.264 decoder for one stream; yields yuv420p frames, writable unless
+    ``writable=False``: then a frame's buffer is the decoder's reference picture, which
+    the decoder reads again for the pictures after it (``MaskStage.painted_on`` paints it
+    and puts it back), and the whole-frame copy is saved. One thread: no picture is
+    decoded while the caller holds a frame."""
 
-    def __init__(self, info: StreamInfo) -> None:
+    def __init__(self, info: StreamInfo, *, writable: bool = True) -> None:
         self._ctx = av.CodecContext.create("h264", "r")
         if info.extradata:
             self._ctx.extradata = info.extradata
         self._ctx.thread_count = 1
         self._time_base = info.time_base
+        self._writable = writable
 
     def decode(self, packet: RawPacket) -> list[Any]:
         pkt = av.Packet(packet.data)
@@ -41,9 +46,10 @@ class Decoder:
         for frame in frames:
             if frame.format.name not in ("yuv420p", "yuvj420p"):
                 frame = frame.reformat(format="yuv420p")
-            # Decoded frames may share buffers with the decoder's reference pictures:
-            # painting into them would corrupt later frames.
-            frame.make_writable()
+            if self._writable:
+                # Decoded frames share buffers with the decoder's reference pictures:
+                # painting into them would corrupt later frames.
+                frame.make_writable()
             out.append(frame)
         return out
 
