@@ -3,10 +3,11 @@ ingest path (INV-1), and gaps with their cause (OPS-4).
 
 Runs in a named thread (``segments-<camera>``) fed by a queue from the hub, so writing
 and ingesting never hold up the pipeline. The thread drains the queue every
-``drain_seconds`` (0.2 s) rather than waking for each packet: a wake-up per packet (a lock,
-a futex, a cold cache) cost more than muxing the packet (bench/bench_recorder.py), and a
-fragment is written only at the next keyframe anyway, so a crash loses at most
-``drain_seconds`` more. Procedure per segment (numbered as in docs/design/recording.md):
+``drain_seconds`` (0.2 s) rather than being woken for each packet, so the pipeline's
+thread hands a packet over with a deque append, no lock and no futex wake (the writer's
+own CPU is about the same either way: bench/README.md, session 13). A fragment is written
+only at the next keyframe anyway, so a crash loses at most ``drain_seconds`` more.
+Procedure per segment (numbered as in docs/design/recording.md):
 
 1. a segment starts only at a keyframe, and only when the media store has room
    (``require_free``); otherwise the packets are dropped and a ``disk_full`` gap is
