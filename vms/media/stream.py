@@ -74,9 +74,9 @@ class RtspInput:
             options["rtsp_transport"] = "tcp"
         try:
             # PyAV's own timeout bounds the open only. Its read timeout would take the GIL
-            # in FFmpeg's interrupt callback some 25 times a frame (a cost measured in
-            # bench/bench_recorder.py); reads are bounded by FFmpeg's socket timeout above
-            # instead (tests/vms/test_media.py, the stalled stream).
+            # in FFmpeg's interrupt callback, called some 25 times a frame (counted:
+            # bench/README.md, session 13); reads are bounded by FFmpeg's socket timeout
+            # above instead (tests/vms/test_media.py, the stalled stream).
             container = av.open(self.url, options=options, timeout=(self.timeout, None))
         except Exception as exc:
             raise translate(exc, f"opening {redact(self.url)}") from None
