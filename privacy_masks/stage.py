@@ -188,12 +188,8 @@ class MaskStage:
         try:
             planes = frame_planes(frame)
             prepared, reason = self._decide(planes, frame, masks, captured)
-            if prepared is None:
-                blank(planes)
-            else:
-                self.stats.masked_pixels += paint(planes, prepared, self.style)
+            self._paint(planes, prepared)
         except Exception:
-            # INV-5: any failure of the mask stage blanks the frame.
             prepared, reason = self._failed()
             blank(frame_planes(frame))
         self._count(prepared, reason, t0, c0)
@@ -209,12 +205,12 @@ class MaskStage:
         (``make_writable``), the copy that bench_recorder measured. The picture yielded
         is masked exactly as :meth:`apply` masks (INV-5): a frame to blank, and any
         style but a solid fill, is painted on a copy of the frame instead
-        (``make_writable``), which leaves the decoder's picture untouched. Encode the
-        picture before the block ends: the encoder copies it (libx264 does, on
-        ``encode``)."""
+        (``make_writable``: PyAV gives the frame a buffer of its own), which leaves the
+        decoder's picture untouched. Encode the picture before the block ends: the
+        encoder copies it (libx264 does, on ``encode``)."""
         t0, c0 = time.perf_counter(), time.thread_time()
         self.stats.frames += 1
-        picture, saved, planes = frame, None, None
+        saved, planes = None, None
         try:
             planes = frame_planes(frame)
             prepared, reason = self._decide(planes, frame, masks, captured)
@@ -222,33 +218,30 @@ class MaskStage:
                 saved = save(planes, prepared)
                 self.stats.masked_pixels += paint(planes, prepared, self.style)
             else:
-                picture = self._own_copy(frame)
-                if prepared is None:
-                    blank(frame_planes(picture))
-                else:
-                    self.stats.masked_pixels += paint(frame_planes(picture), prepared, self.style)
+                frame.make_writable()
+                self._paint(frame_planes(frame), prepared)
         except Exception:
             prepared, reason = self._failed()
             if saved is not None and planes is not None:
                 restore(planes, saved)
                 saved = None
-            picture = self._own_copy(frame)
-            blank(frame_planes(picture))
+            frame.make_writable()
+            blank(frame_planes(frame))
         self._count(prepared, reason, t0, c0)
         try:
-            yield picture
+            yield frame
         finally:
             if saved is not None and planes is not None:
                 c1 = time.thread_time()
                 restore(planes, saved)
                 self.stats.cpu_seconds += time.thread_time() - c1
 
-    @staticmethod
-    def _own_copy(frame: Any) -> Any:
-        """``frame`` with a buffer of its own (PyAV copies a shared one): painting it
-        leaves the decoder's picture alone."""
-        frame.make_writable()
-        return frame
+    def _paint(self, planes: Planes, prepared: PreparedMask | None) -> None:
+        """Blank the whole picture (None) or paint ``prepared`` on it."""
+        if prepared is None:
+            blank(planes)
+        else:
+            self.stats.masked_pixels += paint(planes, prepared, self.style)
 
     def _failed(self) -> tuple[None, str]:
         # INV-5: any failure of the mask stage blanks the frame.
@@ -272,7 +265,6 @@ class MaskStage:
     ) -> tuple[PreparedMask | None, str]:
         """The mask to paint on ``frame`` (None: blank it whole) and why; reads the
         picture (registration) but writes nothing."""
-        self.painted = None
         if self.pose_source is None:
             return None, "no pose source (INV-5)"
         fetched, self._fetched = self._fetched, None
