@@ -56,6 +56,11 @@ class OnvifRuntime:
                 if pending:
                     loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
                 loop.run_until_complete(loop.shutdown_asyncgens())
+                # Cancelling a task that awaits asyncio.to_thread leaves its thread
+                # running: wait for it, so that no database call outlives stop() (it
+                # would return its connection to a pool already disposed, and the
+                # connection would be left open for the garbage collector).
+                loop.run_until_complete(loop.shutdown_default_executor())
                 loop.close()
 
         thread = threading.Thread(target=run, name=self.name, daemon=True)

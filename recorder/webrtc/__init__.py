@@ -176,6 +176,9 @@ class WhepGateway:
                     asyncio.set_event_loop(loop)
                     loop.call_soon(ready.set)
                     loop.run_forever()
+                    # The credential checks still running in the executor end before
+                    # stop() returns (their database connections with them).
+                    loop.run_until_complete(loop.shutdown_default_executor())
 
                 self._thread = threading.Thread(target=run, name="webrtc-loop", daemon=True)
                 self._thread.start()
