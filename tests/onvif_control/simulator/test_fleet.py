@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import socket
 import threading
 import time
@@ -16,32 +17,46 @@ from .conftest import PASSWORD, USERNAME
 pytestmark = pytest.mark.timeout(60)
 
 
-def _free_port_block(count: int) -> int:
-    """A port p such that p..p+count-1 were free a moment ago (TCP on 127.0.0.1)."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1]
-        if base + 2 * count >= 65535:
+def _ephemeral_floor() -> int:
+    """The lowest port the kernel hands out for bind(0) and outgoing connections."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def _free_port_blocks(count: int, blocks: int) -> list[int]:
+    """``blocks`` disjoint bases p such that p..p+count-1 were free a moment ago (TCP on
+    127.0.0.1). Taken below the ephemeral range: there no outgoing connection of this
+    machine (SeaweedFS's servers make many) can take one of them before the fleet binds
+    it, as one did in CI when the blocks came from bind(0)."""
+    floor = _ephemeral_floor()
+    rng = random.Random()
+    bases: list[int] = []
+    for _ in range(200):
+        base = rng.randrange(max(1024, floor - 12000), floor - count)
+        if any(abs(base - other) < count for other in bases):
             continue
         socks = []
         try:
             for port in range(base, base + count):
                 s = socket.socket()
+                socks.append(s)  # closed below even when its bind fails (CI: a ResourceWarning)
                 s.bind(("127.0.0.1", port))
-                socks.append(s)
-            return base
+            bases.append(base)
         except OSError:
             continue
         finally:
             for s in socks:
                 s.close()
-    raise AssertionError("no block of free ports")
+        if len(bases) == blocks:
+            return bases
+    raise AssertionError("no blocks of free ports")
 
 
 def test_fleet_on_consecutive_ports_starts_and_stops_cleanly():
-    onvif_base = _free_port_block(3)
-    rtsp_base = _free_port_block(3)
+    onvif_base, rtsp_base = _free_port_blocks(3, 2)
     threads_before = {t.name for t in threading.enumerate()}
     fleet = SimulatorFleet(
         count=3, onvif_port=onvif_base, rtsp_port=rtsp_base, username=USERNAME, password=PASSWORD,
