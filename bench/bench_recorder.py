@@ -45,6 +45,7 @@ Targets: ours <= 1.0x ffmpeg's CPU; mask stage <= 0.5 ms per frame (in the pipel
 from __future__ import annotations
 
 import argparse
+import collections
 import datetime as dt
 import os
 import shutil
@@ -80,6 +81,7 @@ PASSWORD = "bench"
 TICKS = os.sysconf("SC_CLK_TCK")
 # The simulator's default scene: the window zone is in view at home (pan 0, tilt -10).
 WINDOW = ((4.0, -3.0), (12.0, -2.0), (12.5, 5.0), (4.5, 4.0))
+HOME = Pose(0.0, -10.0, 0.0)
 
 
 def bench_config(data: Path, **overrides: str) -> Config:
@@ -97,17 +99,37 @@ def bench_config(data: Path, **overrides: str) -> Config:
 
 
 class StillPoses:
-    """A fresh still pose at home for every camera (PoseSource)."""
+    """Every camera still at home, as the pose tracker holds a still camera
+    (PoseSource, ``onvif_control/pose.py``): a reading every ``[cameras]
+    pose_idle_seconds`` (1 s by default), arriving in a thread of its own (the tracker's
+    replies arrive on the ONVIF loop), kept under a lock, the history filtered from
+    them. Before, this made new samples at every call: three objects and two clock reads
+    a frame that the tracker does not make, counted as the pipeline's."""
+
+    def __init__(self, period: float = 1.0) -> None:
+        self._lock = threading.Lock()
+        self._samples: collections.deque[PoseSample] = collections.deque(maxlen=64)
+        self._period = period
+        self._reply(period / 2)  # the reading before: half a period old
+        threading.Thread(target=self._poll, name="bench-poses", daemon=True).start()
+
+    def _reply(self, age: float = 0.0) -> None:
+        at = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=age)
+        with self._lock:
+            self._samples.append(PoseSample(HOME, at, moving=False))
+
+    def _poll(self) -> None:
+        while True:
+            time.sleep(self._period)
+            self._reply()
 
     def latest(self, camera_id: str) -> PoseSample | None:
-        return PoseSample(Pose(0.0, -10.0, 0.0), dt.datetime.now(dt.UTC), moving=False)
+        with self._lock:
+            return self._samples[-1]
 
     def history(self, camera_id: str, since: dt.datetime) -> list[PoseSample]:
-        now = dt.datetime.now(dt.UTC)
-        return [
-            PoseSample(Pose(0.0, -10.0, 0.0), now - dt.timedelta(seconds=s), moving=False)
-            for s in (1.0, 0.5)
-        ]
+        with self._lock:
+            return [s for s in self._samples if s.at >= since]
 
 
 def thread_cpu(name_prefixes: tuple[str, ...]) -> float:
@@ -175,7 +197,6 @@ def start_cameras(count: int) -> tuple[subprocess.Popen[str], list[str]]:
     return proc, urls
 
 
-HOME = Pose(0.0, -10.0, 0.0)
 SIZE = (1280, 720)
 
 
@@ -277,6 +298,25 @@ def start_ffmpegs(urls: list[str], out: Path) -> list[tuple[subprocess.Popen[byt
     return procs
 
 
+def start_floors(urls: list[str], out: Path) -> list[subprocess.Popen[bytes]]:
+    """One ``pyav_floor.py`` per stream: the same work in the least Python (its doc)."""
+    x, y, w, h = drawbox()
+    procs = []
+    for n, url in enumerate(urls):
+        folder = out / f"floor{n}"
+        folder.mkdir(parents=True)
+        cmd = [sys.executable, str(Path(__file__).with_name("pyav_floor.py")), url, str(folder)]
+        procs.append(
+            subprocess.Popen(
+                [*cmd, str(x), str(y), str(w), str(h)],
+                stdin=subprocess.DEVNULL,
+                cwd=Path(__file__).resolve().parents[1],
+                env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+            )
+        )
+    return procs
+
+
 def ffmpeg_frames(progress: Path) -> int:
     """The last ``frame=`` ffmpeg's -progress reported."""
     try:
@@ -293,6 +333,7 @@ def run(
     seconds: float,
     warmup: float,
     ffmpegs: list[tuple[subprocess.Popen[bytes], Path]] | None = None,
+    floors: list[subprocess.Popen[bytes]] | None = None,
 ) -> dict[str, float]:
     prefixes = tuple(f"{kind}-{i}" for i in ids for kind in ("rtsp", "segments"))
     rss0 = rss_mib()
@@ -305,8 +346,10 @@ def run(
     time.sleep(warmup)
     side = ffmpegs or []
     pids = [proc.pid for proc, _ in side]
+    floor_pids = [proc.pid for proc in floors or []]
     # Ours and ffmpeg's counters read back to back: the same window for both.
     cpu0, ff0, wall0 = thread_cpu(prefixes), process_cpu(pids), time.monotonic()
+    fl0 = process_cpu(floor_pids)
     own0 = own_cpu()
     frames0 = sum(ffmpeg_frames(progress) for _, progress in side)
     packets0 = sum(recorder.pipeline(i).status.packets for i in ids)
@@ -318,9 +361,11 @@ def run(
         recorder.pipeline(i).status.latencies.clear()
     time.sleep(seconds)
     cpu1, ff1, wall1 = thread_cpu(prefixes), process_cpu(pids), time.monotonic()
+    fl1 = process_cpu(floor_pids)
     own1 = own_cpu()
     frames1 = sum(ffmpeg_frames(progress) for _, progress in side)
     alive = all(proc.poll() is None for proc, _ in side)
+    floors_alive = all(proc.poll() is None for proc in floors or [])
     packets = sum(recorder.pipeline(i).status.packets for i in ids) - packets0
     latencies = [x for i in ids for x in recorder.pipeline(i).status.latencies]
     rss1 = rss_mib()
@@ -339,6 +384,10 @@ def run(
         "ffmpeg_core_per_camera": (ff1 - ff0) / wall / len(side) if side else float("nan"),
         "ffmpeg_fps_per_camera": (frames1 - frames0) / wall / len(side) if side else 0.0,
         "ffmpeg_alive": float(alive),
+        "floor_core_per_camera": (
+            (fl1 - fl0) / wall / len(floor_pids) if floor_pids else float("nan")
+        ),
+        "floor_alive": float(floors_alive),
         "reused": float(reused),
         "core_per_camera": (cpu1 - cpu0) / wall / len(ids),
         "process_core_per_camera": (own1 - own0) / wall / len(ids),
@@ -368,6 +417,11 @@ def main() -> int:
     parser.add_argument(
         "--no-ffmpeg", action="store_true", help="skip the ffmpeg contender (no ffmpeg here)"
     )
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="also run pyav_floor.py on each masked stream: the same work in the least Python",
+    )
     args = parser.parse_args()
     if args.masked < 1 or args.plain < 0:
         parser.error("--masked must be at least 1 and --pass-through at least 0")
@@ -382,6 +436,7 @@ def main() -> int:
         services.migrate()
         proc, urls = start_cameras(args.plain + args.masked)
         ffmpegs: list[tuple[subprocess.Popen[bytes], Path]] = []
+        floors: list[subprocess.Popen[bytes]] = []
         try:
             recorder = get_recorder(services)
             plain = [f"plain{n}" for n in range(args.plain)]
@@ -402,12 +457,17 @@ def main() -> int:
             # The contender reads the very streams the masked cameras record.
             if with_ffmpeg:
                 ffmpegs = start_ffmpegs(urls[args.plain :], data / "ffmpeg")
+            if args.floor:
+                floors = start_floors(urls[args.plain :], data / "floor")
             try:
-                results["masked"] = run(recorder, masked, args.seconds, args.warmup, ffmpegs)
+                results["masked"] = run(
+                    recorder, masked, args.seconds, args.warmup, ffmpegs, floors
+                )
             finally:
-                for ff, _ in ffmpegs:
+                contenders = [ff for ff, _ in ffmpegs] + floors
+                for ff in contenders:
                     ff.terminate()
-                for ff, _ in ffmpegs:
+                for ff in contenders:
                     try:
                         ff.wait(10)
                     except subprocess.TimeoutExpired:
@@ -452,6 +512,20 @@ def main() -> int:
             f"camera ({masked_r['ffmpeg_fps_per_camera']:.1f} fps"
             f"{'' if masked_r['ffmpeg_alive'] else ', AN FFMPEG EXITED EARLY'}): "
             f"{ratio:.2f}x (target <= 1.0x)"
+        )
+    if args.floor:
+        floor_core = masked_r["floor_core_per_camera"]
+        print(
+            f"  the floor, pyav_floor.py (the same work in one plain PyAV loop, no mask "
+            f"planning, fan-out or catalogue), same streams, same window: "
+            f"{100 * floor_core:.2f} % of a core per camera"
+            f"{'' if masked_r['floor_alive'] else ', A FLOOR PROCESS EXITED EARLY'}"
+            + (
+                f" = {floor_core / masked_r['ffmpeg_core_per_camera']:.2f}x ffmpeg's; ours "
+                f"{masked_r['process_core_per_camera'] / floor_core:.2f}x the floor's"
+                if with_ffmpeg
+                else ""
+            )
         )
     load = os.getloadavg()
     print(f"  load average at the end {load[0]:.2f} / {load[1]:.2f} (1 / 5 min, 2 cores shared)")

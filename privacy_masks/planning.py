@@ -227,6 +227,20 @@ def read_after(sample: PoseSample, frame_at: dt.datetime, settings: MaskSettings
     return not sample.commanded and sample.at - _apart(sample, settings) >= frame_at
 
 
+def _merged(history: Sequence[PoseSample], latest: PoseSample) -> list[PoseSample]:
+    """``history`` and ``latest``, each sample once, oldest first. The pose tracker's
+    history is already so ordered, strictly, and ends with ``latest`` or just before it:
+    then it is taken as it is (no sample hashed, every frame); anything else is merged
+    and sorted."""
+    if history and all(a.at < b.at for a, b in itertools.pairwise(history)):
+        last = history[-1]
+        if last is latest or last == latest:
+            return list(history)
+        if last.at < latest.at:
+            return [*history, latest]
+    return sorted({*history, latest}, key=lambda s: s.at)
+
+
 def awaiting_pose(
     frame_at: dt.datetime,
     latest: PoseSample | None,
@@ -240,7 +254,7 @@ def awaiting_pose(
     (at most ``pose_wait_seconds`` after the capture) and plans when this is False."""
     if latest is None:
         return False
-    samples = sorted({*history, latest}, key=lambda s: s.at)
+    samples = _merged(history, latest)
     observed = [s for s in samples if not s.commanded]
     if not observed:
         return False
@@ -287,7 +301,7 @@ def plan_masks(
     """
     if latest is None:
         return MaskPlan(True, "no pose (INV-5)")
-    samples = sorted({*history, latest}, key=lambda s: s.at)
+    samples = _merged(history, latest)
     observed = [s for s in samples if not s.commanded]
     if not observed:
         return MaskPlan(True, "only commanded poses, none observed (INV-5)")

@@ -22,6 +22,7 @@ from privacy_masks.planning import (
     Anchor,
     MaskPlan,
     MaskSettings,
+    _merged,
     angle_between,
     margin_px,
     mask_for_frame,
@@ -428,3 +429,49 @@ def test_a_moving_camera_keeps_its_measured_speed_until_a_new_command_INV_5() ->
     earlier = PoseSample(going[0].pose, _at(-0.25), moving=True, commanded=True)
     plan = plan_masks(_at(0.0), newest, [earlier, going[-1], command], s)
     assert max(a.radius_deg for a in plan.anchors) >= top * (0.05 + u + 0.03) - 1e-9
+
+
+def test_merged_samples_are_the_union_sorted_whatever_the_history_INV_5() -> None:
+    """The fast path of ``_merged`` (a history already oldest first, ending at or just
+    before the newest sample: the pose tracker's) gives exactly what merging and sorting
+    gives, and any other history (unordered, repeated, ties, a newest sample older than
+    the history's end or equal to one in it) is merged and sorted as before."""
+    rng = random.Random(12)
+    poses = [Pose(0.0, -10.0, 0.0), Pose(3.0, -9.0, 0.2)]
+
+    def sample(seconds: float) -> PoseSample:
+        return PoseSample(
+            rng.choice(poses),
+            T0 + dt.timedelta(seconds=seconds),
+            moving=rng.random() < 0.5,
+            commanded=rng.random() < 0.2,
+        )
+
+    fast = 0
+    for _ in range(3000):
+        stamps = sorted(rng.sample(range(20), rng.randint(0, 6)))
+        history = [sample(float(s)) for s in stamps]
+        shape = rng.random()
+        if shape < 0.2 and len(history) > 1:
+            rng.shuffle(history)
+        elif shape < 0.3 and history:
+            history.append(history[rng.randrange(len(history))])  # a repeat
+        elif shape < 0.4 and history:
+            history.append(sample(float(stamps[-1])))  # a tie on the last stamp
+        pick = rng.random()
+        if pick < 0.3 and history:
+            latest = history[-1]
+        elif pick < 0.4 and history:
+            latest = PoseSample(history[-1].pose, history[-1].at, history[-1].moving,
+                                history[-1].commanded)  # fmt: skip
+        else:
+            latest = sample(float(rng.randint(0, 25)))
+        expected = sorted({*history, latest}, key=lambda s: s.at)
+        got = _merged(history, latest)
+        if len({s.at for s in expected}) == len(expected):
+            assert got == expected
+        else:  # ties: the order among equal stamps was never defined
+            assert sorted(got, key=repr) == sorted(expected, key=repr)
+            assert [s.at for s in got] == [s.at for s in expected]
+        fast += len(history) > 1 and history[-1] is latest
+    assert fast > 100  # the tracker's own shape was tried often

@@ -35,9 +35,11 @@ class Decoder:
         self._writable = writable
 
     def decode(self, packet: RawPacket) -> list[Any]:
-        pkt = av.Packet(packet.data)
-        pkt.pts, pkt.dts = packet.pts, packet.dts
-        pkt.time_base = self._time_base
+        pkt = packet.source  # the demuxer's packet: the same bytes and stamps
+        if pkt is None:
+            pkt = av.Packet(packet.data)
+            pkt.pts, pkt.dts = packet.pts, packet.dts
+            pkt.time_base = self._time_base
         try:
             frames = self._ctx.decode(pkt)
         except Exception as exc:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
@@ -39,12 +39,16 @@ class StreamInfo:
 
 @dataclass(frozen=True)
 class RawPacket:
-    """One demuxed packet: bytes, timestamps in ``time_base`` units, keyframe flag."""
+    """One demuxed packet: bytes, timestamps in ``time_base`` units, keyframe flag.
+    ``source``: the demuxer's own packet of the same bytes and timestamps, when there is
+    one (:class:`RtspInput`): a decoder takes it as it is, instead of a new packet made
+    from the bytes (copied) and stamped again, every frame. Not part of the value."""
 
     data: bytes
     pts: int | None
     dts: int | None
     keyframe: bool
+    source: Any = field(default=None, compare=False, repr=False)
 
 
 class RtspInput:
@@ -108,7 +112,9 @@ class RtspInput:
             for packet in self._container.demux(self._stream):
                 if packet.size == 0:
                     continue
-                yield RawPacket(bytes(packet), packet.pts, packet.dts, bool(packet.is_keyframe))
+                yield RawPacket(
+                    bytes(packet), packet.pts, packet.dts, bool(packet.is_keyframe), packet
+                )
         except Exception as exc:
             raise translate(exc, f"reading {redact(self.url)}") from None
         raise Unavailable(f"{redact(self.url)}: the stream ended")
