@@ -51,15 +51,16 @@ def frame_planes(frame: Any) -> Planes:
     if fmt not in ("yuv420p", "yuvj420p"):
         raise ValueError(f"frame format {fmt!r} is not yuv420p")
     width, height = int(frame.width), int(frame.height)
-    views = []
-    for index, (w, h) in enumerate(
-        ((width, height), chroma_size(width, height), chroma_size(width, height))
-    ):
-        plane = frame.planes[index]
-        line = int(plane.line_size)
-        arr = np.frombuffer(plane, dtype=np.uint8)[: line * h].reshape(h, line)[:, :w]
-        views.append(arr)
-    return Planes(views[0], views[1], views[2])
+    cw, ch = chroma_size(width, height)
+    # ``frame.planes`` builds the plane objects anew at every access: read it once.
+    y, u, v = frame.planes[:3]
+    return Planes(_view(y, width, height), _view(u, cw, ch), _view(v, cw, ch))
+
+
+def _view(plane: Any, w: int, h: int) -> U8:
+    """The ``w`` x ``h`` picture in ``plane`` (its lines padded to ``line_size``)."""
+    line = int(plane.line_size)
+    return np.frombuffer(plane, dtype=np.uint8)[: line * h].reshape(h, line)[:, :w]
 
 
 def chroma_size(width: int, height: int) -> tuple[int, int]:
@@ -140,53 +141,73 @@ def paint(
         )
     if prepared.box is None:
         return 0
-    r0, r1, c0, c1 = prepared.box
     if style is PaintStyle.SOLID:
-        # Masked copies into the views: the line stride is the views' own, nothing is
-        # converted, and only the box is visited.
-        np.copyto(planes.u[r0:r1, c0:c1], colour[1], where=prepared.chroma)
-        np.copyto(planes.v[r0:r1, c0:c1], colour[2], where=prepared.chroma)
-        ysub = planes.y[2 * r0 : 2 * r1, 2 * c0 : 2 * c1]
-        # An odd picture's last chroma cell covers one luma row/column only.
-        np.copyto(ysub, colour[0], where=prepared.luma[: ysub.shape[0], : ysub.shape[1]])
+        _fill(_box_views(planes, prepared.box), prepared, colour)
     else:
         _pixelate(planes, prepared.mask, max(2, block - block % 2))
     return prepared.cells * 4
 
 
-@dataclass(frozen=True)
-class Saved:
-    """The pixels under a prepared mask's box, as they were before a solid :func:`paint`
-    (:func:`save`), to be put back by :func:`restore`."""
-
-    box: tuple[int, int, int, int]
-    y: U8
-    u: U8
-    v: U8
-
-
-def save(planes: Planes, prepared: PreparedMask) -> Saved | None:
-    """Copies of the box a solid :func:`paint` of ``prepared`` writes in (None: it writes
-    nothing)."""
-    if prepared.box is None:
-        return None
-    r0, r1, c0, c1 = prepared.box
-    return Saved(
-        prepared.box,
-        planes.y[2 * r0 : 2 * r1, 2 * c0 : 2 * c1].copy(),
-        planes.u[r0:r1, c0:c1].copy(),
-        planes.v[r0:r1, c0:c1].copy(),
+def _box_views(planes: Planes, box: tuple[int, int, int, int]) -> tuple[U8, U8, U8]:
+    """The views of the chroma ``box`` (rows r0:r1, columns c0:c1) in each plane: luma's
+    is the box's 2x2 blocks (cut short at an odd picture edge)."""
+    r0, r1, c0, c1 = box
+    return (
+        planes.y[2 * r0 : 2 * r1, 2 * c0 : 2 * c1],
+        planes.u[r0:r1, c0:c1],
+        planes.v[r0:r1, c0:c1],
     )
 
 
-def restore(planes: Planes, saved: Saved | None) -> None:
-    """Put back what :func:`save` copied."""
+def _fill(views: tuple[U8, U8, U8], prepared: PreparedMask, colour: tuple[int, int, int]) -> None:
+    # Masked copies into the views: the line stride is the views' own, nothing is
+    # converted, and only the box is visited.
+    y, u, v = views
+    np.copyto(u, colour[1], where=prepared.chroma)
+    np.copyto(v, colour[2], where=prepared.chroma)
+    # An odd picture's last chroma cell covers one luma row/column only.
+    np.copyto(y, colour[0], where=prepared.luma[: y.shape[0], : y.shape[1]])
+
+
+@dataclass(frozen=True)
+class Saved:
+    """The pixels under a prepared mask's box as they were before a solid paint
+    (:func:`save_and_paint`): the box's view in each plane and a copy of it, to be put
+    back by :func:`restore`."""
+
+    views: tuple[U8, U8, U8]
+    copies: tuple[U8, U8, U8]
+
+
+def save_and_paint(
+    planes: Planes, prepared: PreparedMask, colour: tuple[int, int, int] = BLACK_YUV
+) -> tuple[Saved | None, int]:
+    """A solid :func:`paint` of ``prepared`` that first copies what it paints over (None:
+    it paints nothing); returns the copy and the masked luma pixels. The box is cut out
+    of the planes once, for the copy, the paint and the :func:`restore`."""
+    hc, wc = planes.u.shape
+    if prepared.mask.shape != (hc, wc):
+        raise ValueError(
+            f"mask shape {prepared.mask.shape} does not match chroma planes {(hc, wc)}"
+        )
+    if prepared.box is None:
+        return None, 0
+    views = _box_views(planes, prepared.box)
+    saved = Saved(views, (views[0].copy(), views[1].copy(), views[2].copy()))
+    try:
+        _fill(views, prepared, colour)
+    except BaseException:
+        restore(saved)  # nothing half painted is left behind
+        raise
+    return saved, prepared.cells * 4
+
+
+def restore(saved: Saved | None) -> None:
+    """Put back what :func:`save_and_paint` copied."""
     if saved is None:
         return
-    r0, r1, c0, c1 = saved.box
-    planes.y[2 * r0 : 2 * r1, 2 * c0 : 2 * c1] = saved.y
-    planes.u[r0:r1, c0:c1] = saved.u
-    planes.v[r0:r1, c0:c1] = saved.v
+    for view, copy in zip(saved.views, saved.copies, strict=True):
+        np.copyto(view, copy)
 
 
 def _pixelate(planes: Planes, mask: BoolMask, block: int) -> None:

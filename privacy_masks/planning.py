@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import math
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
@@ -232,7 +233,8 @@ def _merged(history: Sequence[PoseSample], latest: PoseSample) -> list[PoseSampl
     history is already so ordered, strictly, and ends with ``latest`` or just before it:
     then it is taken as it is (no sample hashed, every frame); anything else is merged
     and sorted."""
-    if history and all(a.at < b.at for a, b in itertools.pairwise(history)):
+    stamps = [s.at for s in history]
+    if stamps and all(map(operator.lt, stamps, stamps[1:])):
         last = history[-1]
         if last is latest or last == latest:
             return list(history)

@@ -41,12 +41,13 @@ from privacy_masks.paint import (
     PaintStyle,
     Planes,
     PreparedMask,
+    Saved,
     blank,
     frame_planes,
     paint,
     prepare,
     restore,
-    save,
+    save_and_paint,
 )
 from privacy_masks.planning import (
     MaskPlan,
@@ -210,30 +211,29 @@ class MaskStage:
         encoder copies it (libx264 does, on ``encode``)."""
         t0, c0 = time.perf_counter(), time.thread_time()
         self.stats.frames += 1
-        saved, planes = None, None
+        saved: Saved | None = None
         try:
             planes = frame_planes(frame)
             prepared, reason = self._decide(planes, frame, masks, captured)
             if prepared is not None and self.style is PaintStyle.SOLID:
-                saved = save(planes, prepared)
-                self.stats.masked_pixels += paint(planes, prepared, self.style)
+                saved, pixels = save_and_paint(planes, prepared)
+                self.stats.masked_pixels += pixels
             else:
                 frame.make_writable()
                 self._paint(frame_planes(frame), prepared)
         except Exception:
             prepared, reason = self._failed()
-            if saved is not None and planes is not None:
-                restore(planes, saved)
-                saved = None
+            restore(saved)
+            saved = None
             frame.make_writable()
             blank(frame_planes(frame))
         self._count(prepared, reason, t0, c0)
         try:
             yield frame
         finally:
-            if saved is not None and planes is not None:
+            if saved is not None:
                 c1 = time.thread_time()
-                restore(planes, saved)
+                restore(saved)
                 self.stats.cpu_seconds += time.thread_time() - c1
 
     def _paint(self, planes: Planes, prepared: PreparedMask | None) -> None:

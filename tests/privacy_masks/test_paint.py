@@ -10,7 +10,16 @@ import pytest
 
 from onvif_control.simulator import SimulatedCamera, signature_mask
 from privacy_masks.geometry import SpherePolygon
-from privacy_masks.paint import BLACK_YUV, PaintStyle, blank, frame_planes, paint
+from privacy_masks.paint import (
+    BLACK_YUV,
+    PaintStyle,
+    blank,
+    frame_planes,
+    paint,
+    prepare,
+    restore,
+    save_and_paint,
+)
 from privacy_masks.planning import MaskSettings, mask_for_frame, plan_masks
 from tests.privacy_masks.conftest import SIZE, frame_from_i420, rgb_of, sim_pose, vms_calibration
 from vms.camera_model import Pose, PoseSample
@@ -85,3 +94,43 @@ def test_mask_shape_must_match() -> None:
     frame = av.VideoFrame(32, 16, "yuv420p")
     with pytest.raises(ValueError, match="does not match"):
         paint(frame_planes(frame), np.zeros((3, 3), dtype=bool))
+
+
+@pytest.mark.parametrize("size", [(64, 48), (65, 47)])
+def test_save_and_paint_paints_as_paint_and_restore_puts_every_pixel_back(
+    size: tuple[int, int],
+) -> None:
+    """``save_and_paint`` paints what ``paint`` paints (odd picture edges included), and
+    ``restore`` gives back the picture bit for bit; a mask with nothing in it paints
+    nothing and has nothing to restore."""
+    width, height = size
+    rng = np.random.default_rng(5)
+    cw, ch = (width + 1) // 2, (height + 1) // 2
+    mask = np.zeros((ch, cw), dtype=bool)
+    mask[3:ch, cw // 2 : cw] = rng.random((ch - 3, cw - cw // 2)) < 0.7  # to the odd edges
+    frames = []
+    for _ in range(2):
+        frame = av.VideoFrame(width, height, "yuv420p")
+        for view in frame_planes(frame).__dict__.values():
+            view[:] = rng.integers(0, 256, view.shape, dtype=np.uint8)
+        frames.append(frame)
+    for view_a, view_b in zip(
+        frame_planes(frames[0]).__dict__.values(), frame_planes(frames[1]).__dict__.values()
+    ):
+        view_b[:] = view_a
+    original = [v.copy() for v in frame_planes(frames[0]).__dict__.values()]
+    prepared = prepare(mask)
+    saved, pixels = save_and_paint(frame_planes(frames[0]), prepared)
+    assert pixels == paint(frame_planes(frames[1]), prepared) > 0
+    for a, b in zip(
+        frame_planes(frames[0]).__dict__.values(), frame_planes(frames[1]).__dict__.values()
+    ):
+        assert np.array_equal(a, b)
+    assert any(
+        not np.array_equal(a, b)
+        for a, b in zip(frame_planes(frames[0]).__dict__.values(), original)
+    )
+    restore(saved)
+    for a, b in zip(frame_planes(frames[0]).__dict__.values(), original):
+        assert np.array_equal(a, b)
+    assert save_and_paint(frame_planes(frames[0]), prepare(np.zeros((ch, cw), bool))) == (None, 0)

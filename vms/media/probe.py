@@ -131,7 +131,9 @@ def _inspect(container: av.container.InputContainer, label: str) -> ProbeResult:
     main = video if video is not None else audio
     assert main is not None
 
-    # Decode the first frame: proves the codec is one we can play.
+    # Decode the first frame: proves the codec is one we can play. One frame needs no
+    # decoder threads (FFmpeg would start one per core, for every file ingested).
+    main.codec_context.thread_count = 1
     try:
         first = next(container.decode(main), None)
     except (av.error.FFmpegError, ValueError) as exc:
