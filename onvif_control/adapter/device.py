@@ -70,6 +70,8 @@ class OnvifDevice:
         # costs a fraction of zeep's (bench/bench_ptz.py); None = untried.
         self._fast_status: bool | None = None
         self._http: aiohttp.ClientSession | None = None
+        # Cleanups of connection steps our timeout cut short (_settled): close() waits.
+        self._late: set[asyncio.Task[None]] = set()
 
     def __repr__(self) -> str:  # no credentials
         return f"OnvifDevice({self.label}, {redact_credentials(self.url)})"
@@ -85,6 +87,37 @@ class OnvifDevice:
                 # The connection may be dead: rebuild it on the next call.
                 await self._drop()
             raise error from None
+
+    async def _settled(
+        self, make: Callable[[], Awaitable[T]], late: Callable[[T | None], Awaitable[None]]
+    ) -> T:
+        """``make()`` run to its end even when our timeout cancels the caller; then
+        ``late`` gets what it made (None: it failed) to adopt or close it.
+
+        onvif-zeep-async opens a service's HTTP session before the service's setup (the
+        WSDL) and registers the service with its camera only after it, and
+        ``ONVIFCamera.close`` closes registered services only: a connect cancelled in
+        between left an unclosed session behind (seen under load)."""
+        task = asyncio.ensure_future(make())
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            cleanup = asyncio.ensure_future(self._after(task, late))
+            self._late.add(cleanup)
+            cleanup.add_done_callback(self._late.discard)
+            raise
+
+    async def _after(
+        self, task: asyncio.Future[T], late: Callable[[T | None], Awaitable[None]]
+    ) -> None:
+        try:
+            result: T | None = await task
+        except BaseException:
+            result = None
+        try:
+            await late(result)
+        except Exception:  # closing what a broken connect left must not raise here
+            log.debug("%s: closing a late connection failed", self.label, exc_info=True)
 
     async def _drop(self) -> None:
         camera, self._camera = self._camera, None
@@ -102,19 +135,37 @@ class OnvifDevice:
         async with self._connect_lock:
             if self._camera is None:
                 camera = ONVIFCamera(self.host, self.port, self._username, self._password)
+
+                async def unused(_: None) -> None:  # cut short: never ours, close it all
+                    await camera.close()
+
                 try:
-                    await camera.update_xaddrs()
+                    await self._settled(camera.update_xaddrs, unused)
+                except asyncio.CancelledError:
+                    raise  # closed by ``unused`` once the connect has ended
                 except BaseException:
                     await camera.close()
                     raise
                 self._camera = camera
             if kind not in self._services:
+                owner = self._camera
                 factory = {
-                    "devicemgmt": self._camera.create_devicemgmt_service,
-                    "media": self._camera.create_media_service,
-                    "ptz": self._camera.create_ptz_service,
+                    "devicemgmt": owner.create_devicemgmt_service,
+                    "media": owner.create_media_service,
+                    "ptz": owner.create_ptz_service,
                 }[kind]
-                self._services[kind] = await factory()
+
+                async def adopt(service: Any) -> None:
+                    # Made for the camera still connected: it holds it and closes it with
+                    # the rest. Made for one dropped meanwhile: nobody else will close it.
+                    if service is None:
+                        return
+                    if owner is self._camera:
+                        self._services.setdefault(kind, service)
+                    else:
+                        await service.close()
+
+                self._services[kind] = await self._settled(factory, adopt)
             return self._services[kind]
 
     async def call(self, kind: str, operation: str, params: dict[str, Any] | None = None) -> Any:
@@ -128,6 +179,11 @@ class OnvifDevice:
 
     async def close(self) -> None:
         await self._drop()
+        if self._late:
+            # Connects our timeout cut short: let them end and be closed, bounded.
+            _, pending = await asyncio.wait(set(self._late), timeout=self.timeout)
+            for task in pending:
+                task.cancel()
 
     # -- reading a camera -----------------------------------------------------------
 

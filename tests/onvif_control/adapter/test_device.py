@@ -3,6 +3,9 @@ simulator on loopback: what onboarding reads."""
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import pytest
 
 from onvif_control.adapter.device import OnvifDevice
@@ -72,3 +75,45 @@ def _until(predicate, seconds: float = 10.0) -> bool:
             return False
         time.sleep(0.05)
     return True
+
+
+@pytest.mark.parametrize("cut", ["devicemgmt", "ptz"])
+def test_a_connect_cut_short_by_the_timeout_leaves_no_session_open(sim, monkeypatch, cut):
+    """onvif-zeep-async opens a service's HTTP session before its setup and registers the
+    service only after it: our timeout firing in between (the device service while
+    connecting, or the PTZ service of a connected camera) used to leave that session to
+    the garbage collector (seen under load). Now the setup is let to finish and what it
+    made is closed: after ``close()`` every session opened is closed."""
+    from onvif import client
+
+    from vms.errors import Unavailable
+
+    made: list[Any] = []
+    release = asyncio.Event()
+    original = client.ONVIFService.setup
+    binding = {"devicemgmt": "}devicebinding", "ptz": "}ptzbinding"}[cut]
+
+    def stalled(service: Any) -> bool:
+        return str(service.binding_name).lower().endswith(binding)
+
+    async def slow_setup(self: Any) -> None:
+        made.append(self)
+        if stalled(self):
+            await release.wait()  # the service's WSDL setup, stalled past our timeout
+        await original(self)
+
+    monkeypatch.setattr(client.ONVIFService, "setup", slow_setup)
+    device = OnvifDevice(sim.onvif_url, SIM_USER, SIM_PASSWORD, label="sim", timeout=0.5)
+
+    async def go(dev: OnvifDevice) -> None:
+        if cut == "ptz":
+            release.set()
+            await dev.connect()  # the device service is set up and registered
+            release.clear()
+        with pytest.raises(Unavailable):
+            await dev.presets("profile_1")
+        release.set()  # the stalled setup ends after the caller gave up
+
+    run_with(device, go)
+    assert any(stalled(service) for service in made)
+    assert [service._session.closed for service in made] == [True] * len(made)
