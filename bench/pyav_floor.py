@@ -6,7 +6,9 @@ own picture, put back after the encode as the mask stage does), encode with the 
 encoder's libx264 settings and mux 10 s fragmented MP4 segments, in one plain loop:
 no mask planning, no pose, no fan-out, no catalogue, no capture clock. What our recorder
 costs above this is the price of its own work and structure; what this costs above
-ffmpeg is the price of driving the same libraries from Python through PyAV.
+ffmpeg is the price of driving the same libraries from Python through PyAV. So it talks
+to PyAV directly, not through our media adapter (``vms.media``); it borrows only the
+adapter's libx264 settings and MP4 segment options, so that both encode and mux alike.
 
     python bench/pyav_floor.py URL OUTDIR X Y W H
 

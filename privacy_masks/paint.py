@@ -134,11 +134,7 @@ def paint(
     only coarse shapes and average colours.
     """
     prepared = mask if isinstance(mask, PreparedMask) else prepare(mask)
-    hc, wc = planes.u.shape
-    if prepared.mask.shape != (hc, wc):
-        raise ValueError(
-            f"mask shape {prepared.mask.shape} does not match chroma planes {(hc, wc)}"
-        )
+    _check_shape(planes, prepared)
     if prepared.box is None:
         return 0
     if style is PaintStyle.SOLID:
@@ -146,6 +142,13 @@ def paint(
     else:
         _pixelate(planes, prepared.mask, max(2, block - block % 2))
     return prepared.cells * 4
+
+
+def _check_shape(planes: Planes, prepared: PreparedMask) -> None:
+    if prepared.mask.shape != planes.u.shape:
+        raise ValueError(
+            f"mask shape {prepared.mask.shape} does not match chroma planes {planes.u.shape}"
+        )
 
 
 def _box_views(planes: Planes, box: tuple[int, int, int, int]) -> tuple[U8, U8, U8]:
@@ -185,11 +188,7 @@ def save_and_paint(
     """A solid :func:`paint` of ``prepared`` that first copies what it paints over (None:
     it paints nothing); returns the copy and the masked luma pixels. The box is cut out
     of the planes once, for the copy, the paint and the :func:`restore`."""
-    hc, wc = planes.u.shape
-    if prepared.mask.shape != (hc, wc):
-        raise ValueError(
-            f"mask shape {prepared.mask.shape} does not match chroma planes {(hc, wc)}"
-        )
+    _check_shape(planes, prepared)
     if prepared.box is None:
         return None, 0
     views = _box_views(planes, prepared.box)
