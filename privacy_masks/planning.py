@@ -436,6 +436,12 @@ def plan_masks(
             anchors.append(kept)
         else:
             anchors.append(Anchor(last.pose))
+    if not anchors:
+        # A lone sample surely read both before and after the capture: read at its very
+        # instant, with no error either way (a zero uncertainty and a zero capture
+        # error). Its pose is the frame's; without this the plan had no anchor and
+        # masked nothing (INV-5).
+        anchors.append(Anchor(last.pose))
     anchors = list(dict.fromkeys(anchors))
     if len(anchors) > settings.max_anchors:
         anchors = [_merge(anchors)]
@@ -447,6 +453,58 @@ def plan_masks(
         any_motion,
         settings.base_margin_px,
     )
+
+
+def still_until(
+    plan: MaskPlan,
+    frame_at: dt.datetime,
+    latest: PoseSample | None,
+    history: Sequence[PoseSample],
+    settings: MaskSettings,
+) -> dt.datetime | None:
+    """How long ``plan``, what :func:`plan_masks` gave a frame captured at ``frame_at``
+    from these samples, stays its answer while the camera is provably still: the latest
+    capture instant up to which it gives every frame captured from ``frame_at`` on the
+    very same plan, when it is given these samples less those that have left the frame's
+    history window (``history_seconds`` before it) and no new one. None when the samples
+    do not make the camera provably still (one is commanded, moving or at another pose)
+    or ``plan`` is not the still plan they give. The mask stage holds a still camera's
+    plan with it instead of planning every frame (INV-5; the property test
+    ``test_a_still_plan_holds_until_still_until_INV_5`` checks it against plan_masks).
+
+    Why. With every sample observed, at rest and at one pose P, :func:`plan_masks`
+    finds no command and no motion. Its plan is then blank only when the newest sample
+    is older than ``stale_idle_seconds`` or when no sample was surely read before the
+    frame; otherwise it is one anchor at P, exactly, with the base margins: each pair of
+    equal samples at rest adds that anchor, as does the extrapolation past the newest
+    (no command pending, no motion) and the lone sample read at the capture's instant.
+    For a frame captured at t, ``frame_at`` <= t <= the instant returned: its samples
+    are some of these (fewer, never others), so still at P; the newest is no older than
+    the stale limit allows; and ``s0``, the newest sample surely read before
+    ``frame_at``, was surely read before t too and is still in t's window."""
+    if plan.blank or plan.moving or latest is None:
+        return None
+    samples = _merged(history, latest)
+    newest = samples[-1]
+    pose = newest.pose
+    for s in samples:
+        if s.commanded or s.moving or s.pose != pose:
+            return None
+    held = MaskPlan(
+        False, "still", (Anchor(pose),), settings.base_margin_deg, False, settings.base_margin_px
+    )
+    if plan != held:
+        return None
+    before = [s for s in samples if s.at + _apart(s, settings) <= frame_at]
+    if not before:  # pragma: no cover - the plan would have been blank
+        return None
+    # One microsecond short of each bound, whatever timedelta's rounding of the seconds:
+    # plan_masks compares the age in float seconds, the history window in timedeltas.
+    tick = dt.timedelta(microseconds=1)
+    stale = newest.at + dt.timedelta(seconds=settings.stale_idle_seconds) - tick
+    window = before[-1].at + dt.timedelta(seconds=settings.history_seconds) - tick
+    until = min(stale, window)
+    return until if until >= frame_at else None
 
 
 def _margin_parts(

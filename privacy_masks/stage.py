@@ -18,6 +18,16 @@ a lift's start and end change them, so a lift still ends on time), the calibrati
 the frame size. Only a non-blank plan reaches the cache: no pose, a stale pose or an
 error blank the frame before it (INV-5).
 
+A still camera's plan is held, not made again every frame: the plan of a frame whose
+samples are all observed, at rest and at one pose is the same for every later frame
+until :func:`~privacy_masks.planning.still_until` (proven there, checked against the
+planner by a property test), as long as the pose source has no newer sample: its
+``latest`` is still the very sample the plan was made with (a source only ever adds
+samples after its newest, ``PoseSource``). Held frames are painted with the kept
+projection, with no pose history read, no plan and no projection key built; anything
+else (a new sample, a frame out of the held span, a new mask set, lifts, another frame
+size) plans the frame in full.
+
 While the camera moves, the picture may narrow the plan (issue 12 item 4,
 :mod:`privacy_masks.registrar`): the frame's thumbnail is read before anything is
 painted, and the mask painted is the narrowed plan's mask AND the telemetry plan's, so
@@ -56,6 +66,7 @@ from privacy_masks.planning import (
     mask_for_frame,
     plan_masks,
     read_after,
+    still_until,
 )
 from privacy_masks.registrar import Registrar
 from privacy_masks.registration import RegistrationSettings, thumbnail
@@ -99,6 +110,21 @@ class _ProjectionKey:
     size: tuple[int, int]
 
 
+@dataclass(frozen=True)
+class _Held:
+    """A still camera's plan, held (module doc): for frames captured from ``since`` to
+    ``until`` while the pose source's newest sample is ``latest`` (the same object),
+    the mask set is ``masks`` (the same object, with no lifts) and the frame ``size``."""
+
+    latest: PoseSample
+    masks: MaskSet
+    size: tuple[int, int]
+    since: dt.datetime
+    until: dt.datetime
+    plan: MaskPlan
+    prepared: PreparedMask
+
+
 class MaskStage:
     """Paints a camera's masks on each decoded frame, in place."""
 
@@ -136,6 +162,10 @@ class MaskStage:
         self.registrar: Registrar | None = Registrar(
             calibration, registration or RegistrationSettings()
         )
+        # A still camera's plan, held (module doc), and the capture instant await_pose()
+        # found it holding for (apply() then does not ask the pose source again).
+        self._held: _Held | None = None
+        self._held_for: dt.datetime | None = None
 
     def disable_registration(self) -> None:
         """Mask with the telemetry plan only (the comparison in bench_overmask)."""
@@ -162,6 +192,10 @@ class MaskStage:
         if budget <= 0 or self.pose_source is None or self.clock is None:
             return 0.0
         self._fetched = None
+        if self._holds(captured, self.pose_source):
+            # Still: nothing to wait for (still_until's proof: no motion, no command).
+            self._held_for = captured
+            return 0.0
         latest, history = self._poses(self.pose_source, captured)
         if not awaiting_pose(captured, latest, history, self.settings):
             # Nothing to wait for: apply() plans from these very samples.
@@ -188,7 +222,9 @@ class MaskStage:
         self.stats.frames += 1
         try:
             planes = frame_planes(frame)
-            prepared, reason = self._decide(planes, frame, masks, captured)
+            prepared, reason = self._held_mask(planes, frame, masks, captured) or self._decide(
+                planes, frame, masks, captured
+            )
             self._paint(planes, prepared)
         except Exception:
             prepared, reason = self._failed()
@@ -214,7 +250,9 @@ class MaskStage:
         saved: Saved | None = None
         try:
             planes = frame_planes(frame)
-            prepared, reason = self._decide(planes, frame, masks, captured)
+            prepared, reason = self._held_mask(planes, frame, masks, captured) or self._decide(
+                planes, frame, masks, captured
+            )
             if prepared is not None and self.style is PaintStyle.SOLID:
                 saved, pixels = save_and_paint(planes, prepared)
                 self.stats.masked_pixels += pixels
@@ -244,7 +282,8 @@ class MaskStage:
             self.stats.masked_pixels += paint(planes, prepared, self.style)
 
     def _failed(self) -> tuple[None, str]:
-        # INV-5: any failure of the mask stage blanks the frame.
+        # INV-5: any failure of the mask stage blanks the frame (and nothing stays held).
+        self._held = self._held_for = None
         self.stats.errors += 1
         log.exception("camera %s: mask stage failed; frame blanked (INV-5)", self.camera_id)
         return None, "mask stage error"
@@ -265,6 +304,7 @@ class MaskStage:
     ) -> tuple[PreparedMask | None, str]:
         """The mask to paint on ``frame`` (None: blank it whole) and why; reads the
         picture (registration) but writes nothing."""
+        self._held = self._held_for = None
         if self.pose_source is None:
             return None, "no pose source (INV-5)"
         fetched, self._fetched = self._fetched, None
@@ -293,7 +333,39 @@ class MaskStage:
                 raise ValueError("a blank narrowed plan")
             prepared = prepare(mask & prepared.mask)
             self.stats.registered += 1
+        elif not masks.lifts and latest is not None:
+            until = still_until(plan, captured, latest, history, self.settings)
+            if until is not None:
+                self._held = _Held(latest, masks, size, captured, until, plan, prepared)
         return prepared, plan.reason
+
+    def _holds(self, captured: dt.datetime, source: PoseSource) -> bool:
+        """Whether the held plan holds for a frame captured at ``captured`` by the pose
+        (its frame size and mask set are checked by :meth:`_held_mask`)."""
+        held = self._held
+        return (
+            held is not None
+            and held.since <= captured <= held.until
+            and source.latest(self.camera_id) is held.latest
+        )
+
+    def _held_mask(
+        self, planes: Planes, frame: Any, masks: MaskSet, captured: dt.datetime
+    ) -> tuple[PreparedMask, str] | None:
+        """The held plan's mask for this frame, or None: plan it in full."""
+        held, checked, self._held_for = self._held, self._held_for, None
+        if held is None or self.pose_source is None or masks is not held.masks:
+            return None
+        if (int(frame.width), int(frame.height)) != held.size:
+            return None
+        if checked != captured and not self._holds(captured, self.pose_source):
+            return None
+        if self.registrar is not None:
+            # The registrar keeps its still reference fresh (an exact still plan is
+            # never narrowed: what it returns is None).
+            self._narrowed(planes.y, held.plan, held.size)
+        self.stats.reused += 1
+        return held.prepared, held.plan.reason
 
     def _poses(
         self, source: PoseSource, captured: dt.datetime

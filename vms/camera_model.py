@@ -168,7 +168,13 @@ class Calibration:
 
 
 class PoseSource(Protocol):
-    """Where the media pipeline learns each camera's pose (INV-5 needs it fresh)."""
+    """Where the media pipeline learns each camera's pose (INV-5 needs it fresh).
+
+    A source only ever adds a sample after its newest: while :meth:`latest` returns the
+    very same sample object, :meth:`history` holds no sample it did not hold before
+    (older ones may leave it). The mask stage holds a still camera's plan on that
+    (``privacy_masks/stage.py``); the pose tracker restamps a reply that arrives after
+    a newer sample to keep it so (``onvif_control/pose.py``)."""
 
     def latest(self, camera_id: str) -> PoseSample | None:
         """The newest known pose, or None when unknown."""

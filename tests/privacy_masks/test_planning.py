@@ -24,9 +24,11 @@ from privacy_masks.planning import (
     MaskSettings,
     _merged,
     angle_between,
+    awaiting_pose,
     margin_px,
     mask_for_frame,
     plan_masks,
+    still_until,
 )
 from tests.privacy_masks.conftest import SIZE, sim_pose, vms_calibration
 from vms.camera_model import Calibration, Pose, PoseSample
@@ -475,3 +477,92 @@ def test_merged_samples_are_the_union_sorted_whatever_the_history_INV_5() -> Non
             assert [s.at for s in got] == [s.at for s in expected]
         fast += len(history) > 1 and history[-1] is latest
     assert fast > 100  # the tracker's own shape was tried often
+
+
+def test_a_lone_sample_read_at_the_capture_instant_is_the_frames_pose_INV_5() -> None:
+    """A sample stamped at the frame's capture with no uncertainty, and no capture
+    error configured, is surely read both before and after the frame: the plan is its
+    pose. It used to be a non-blank plan with no anchor, which masked nothing."""
+    settings = MaskSettings(capture_error_seconds=0.0)
+    sample = PoseSample(HOME_POSE, T0, moving=False, uncertainty=0.0)
+    plan = plan_masks(T0, sample, [sample], settings)
+    assert not plan.blank
+    assert plan.anchors == (Anchor(HOME_POSE),)
+    mask = mask_for_frame(ZONE, plan, Calibration(), SIZE)
+    assert mask is not None and mask.any()
+
+
+HOME_POSE = Pose(0.0, -10.0, 0.0)
+ZONE = (SpherePolygon("window", ((4.0, -3.0), (12.0, -2.0), (12.5, 5.0), (4.5, 4.0))),)
+
+
+def test_a_still_plan_holds_until_still_until_INV_5() -> None:
+    """``still_until`` (the mask stage holds a still camera's plan with it): for every
+    frame captured from the planned one up to the instant it returns, given the same
+    samples less those that left the frame's history window, ``plan_masks`` gives the
+    very same plan and ``awaiting_pose`` has nothing to wait for. Random still sample
+    sets (stamps, uncertainties, settings with zero errors); and any sample commanded,
+    moving or at another pose, or a plan that is not theirs, holds nothing."""
+    rng = random.Random(5)
+    settings_choices = [
+        MaskSettings(),
+        MaskSettings(capture_error_seconds=0.0, latency_seconds=0.0),
+        MaskSettings(stale_idle_seconds=0.5, stale_moving_seconds=0.3),
+        MaskSettings(latency_seconds=0.4, capture_error_seconds=0.05),
+    ]
+    held = checked = long = refused = 0
+    for _ in range(1500):
+        settings = rng.choice(settings_choices)
+        window = dt.timedelta(seconds=settings.history_seconds)
+        stamps = sorted(rng.sample(range(0, 6000), rng.randint(1, 6)))
+        pose = Pose(rng.uniform(-180, 180), rng.uniform(-60, 0), rng.uniform(0, 1))
+        samples = [
+            PoseSample(
+                pose,
+                T0 + dt.timedelta(milliseconds=ms, microseconds=rng.choice((0, 0, 1, 999))),
+                moving=False,
+                uncertainty=rng.choice((None, 0.0, rng.uniform(0.0, 0.3))),
+            )
+            for ms in stamps
+        ]
+        latest = samples[-1]
+
+        def history(t: dt.datetime, samples: list[PoseSample] = samples) -> list[PoseSample]:
+            return [s for s in samples if s.at >= t - window]
+
+        t0 = samples[0].at + dt.timedelta(seconds=rng.uniform(-0.5, 8.0))
+        plan = plan_masks(t0, latest, history(t0), settings)
+        until = still_until(plan, t0, latest, history(t0), settings)
+        if plan.blank:
+            assert until is None
+            continue
+        assert plan.anchors == (Anchor(pose),) and not plan.moving
+        if until is None:
+            continue
+        held += 1
+        long += until - t0 > dt.timedelta(seconds=0.5)
+        span = (until - t0).total_seconds()
+        for t in (t0, until, *(t0 + dt.timedelta(seconds=rng.uniform(0, span)) for _ in range(6))):
+            assert plan_masks(t, latest, history(t), settings) == plan, (t0, t, until)
+            assert not awaiting_pose(t, latest, history(t), settings)
+            checked += 1
+        # Not still: each sample in turn commanded, moving or elsewhere holds nothing.
+        k = rng.randrange(len(samples))
+        other = rng.choice(
+            (
+                PoseSample(pose, samples[k].at, moving=True, uncertainty=samples[k].uncertainty),
+                PoseSample(pose, samples[k].at, True, commanded=True),
+                PoseSample(Pose(pose.pan + 0.01, pose.tilt, pose.zoom), samples[k].at, False),
+            )
+        )
+        changed = [*samples[:k], other, *samples[k + 1 :]]
+        seen = [s for s in changed if s.at >= t0 - window]
+        if other in seen:
+            assert still_until(plan, t0, changed[-1], seen, settings) is None
+            refused += 1
+        # Nor does a plan other than the samples' own.
+        wider = MaskPlan(False, "still", (Anchor(pose, 0.5),), plan.base_deg, False, plan.extra_px)
+        assert still_until(wider, t0, latest, history(t0), settings) is None
+    assert held > 300 and long > 100 and checked > 2000 and refused > 200, (
+        held, long, checked, refused,
+    )  # fmt: skip

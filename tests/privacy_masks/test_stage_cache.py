@@ -34,6 +34,8 @@ from vms.clock import ManualClock
 
 T0 = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
 HALF = dt.timedelta(seconds=0.5)
+# The simulator's window zone, in view at HOME.
+WINDOW = ((4.0, -3.0), (12.0, -2.0), (12.5, 5.0), (4.5, 4.0))
 
 
 def still(pose: Pose, at: dt.datetime = T0) -> FixedPoses:
@@ -62,18 +64,28 @@ def same_planes(a: av.VideoFrame, b: av.VideoFrame) -> bool:
     return all(np.array_equal(x, y) for x, y in ((pa.y, pb.y), (pa.u, pb.u), (pa.v, pb.v)))
 
 
-class CountingProjection:
-    """Counts the stage's projections (calls of ``mask_for_frame``)."""
+class Counting:
+    """Counts the stage's calls of one of its functions (``name`` in its module)."""
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
         self.calls = 0
-        original = stage_module.mask_for_frame
+        original = getattr(stage_module, name)
 
         def counted(*args: Any, **kwargs: Any) -> Any:
             self.calls += 1
             return original(*args, **kwargs)
 
-        monkeypatch.setattr(stage_module, "mask_for_frame", counted)
+        monkeypatch.setattr(stage_module, name, counted)
+
+
+def counting_projections(monkeypatch: pytest.MonkeyPatch) -> Counting:
+    """Counts the stage's projections (calls of ``mask_for_frame``)."""
+    return Counting(monkeypatch, "mask_for_frame")
+
+
+def counting_plans(monkeypatch: pytest.MonkeyPatch) -> Counting:
+    """Counts the stage's plans (calls of ``plan_masks``)."""
+    return Counting(monkeypatch, "plan_masks")
 
 
 @pytest.mark.parametrize(
@@ -166,7 +178,7 @@ def test_odd_picture_sizes_are_covered_to_the_last_row_and_column_INV_5() -> Non
 def test_a_still_camera_projects_once_and_repaints_identically(
     sim_camera: SimulatedCamera, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    projections = CountingProjection(monkeypatch)
+    projections = counting_projections(monkeypatch)
     poses = still(HOME)
     stage = MaskStage("cam", poses, vms_calibration(sim_camera), MaskSettings())
     masks = masks_of(sim_camera)
@@ -184,7 +196,7 @@ def test_a_still_camera_projects_once_and_repaints_identically(
 def test_the_kept_projection_is_dropped_on_pose_mask_size_and_failure_INV_5(
     sim_camera: SimulatedCamera, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    projections = CountingProjection(monkeypatch)
+    projections = counting_projections(monkeypatch)
     calibration = vms_calibration(sim_camera)
     poses = still(HOME)
     stage = MaskStage("cam", poses, calibration, MaskSettings())
@@ -237,7 +249,7 @@ def test_the_kept_projection_is_dropped_on_pose_mask_size_and_failure_INV_5(
 def test_the_kept_projection_follows_the_frame_size_and_calibration(
     sim_camera: SimulatedCamera, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    projections = CountingProjection(monkeypatch)
+    projections = counting_projections(monkeypatch)
     calibration = vms_calibration(sim_camera)
     poses = still(HOME)
     stage = MaskStage("cam", poses, calibration, MaskSettings())
@@ -264,7 +276,7 @@ def test_a_lift_ending_repaints_the_mask_with_a_kept_projection_PSCS_1(
 ) -> None:
     """One stage across a lift's window: the kept projection of the lifted set is not
     used once the lift has ended by the clock, and the zone is painted again."""
-    projections = CountingProjection(monkeypatch)
+    projections = counting_projections(monkeypatch)
     base = masks_of(sim_camera)
     index = [p.name for p in base.polygons].index("flat-3b-window")
     ends = T0 + dt.timedelta(minutes=5)
@@ -289,3 +301,118 @@ def test_a_lift_ending_repaints_the_mask_with_a_kept_projection_PSCS_1(
     assert projections.calls == 2
     assert leaked_at(ends + dt.timedelta(seconds=1), ends + dt.timedelta(seconds=1)) == 0
     assert projections.calls == 2 and stage.stats.reused == 2
+
+
+def test_a_held_still_plan_paints_what_planning_every_frame_paints_INV_5(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The pipeline's path (``await_pose`` then ``painted_on``) over 11 s of a camera
+    that sits still, gets new readings at the same pose and one a little further, moves
+    (a command, moving readings), settles elsewhere, loses its pose source until the
+    pose is stale, comes back and loses it again: every frame is painted exactly as a
+    plan made for it from the samples visible then (``plan_masks`` + ``mask_for_frame``,
+    or blank), and put back after;
+    the still stretches are held, not planned again every frame."""
+    plans = counting_plans(monkeypatch)
+    settings = MaskSettings()
+    window = dt.timedelta(seconds=settings.history_seconds)
+    masks = MaskSet("cam", 1, (SpherePolygon("window", WINDOW),))
+    calibration = Calibration()
+    clock = ManualClock(T0)
+    poses = FixedPoses(PoseSample(HOME, T0 - HALF, moving=False, uncertainty=0.01))
+    stage = MaskStage("cam", poses, calibration, settings, clock=clock)
+    stage.disable_registration()  # the telemetry plan itself is compared
+    elsewhere = Pose(2.0, -9.0, 0.1)
+    nudged = Pose(0.4, -10.0, 0.0)
+
+    def reading(pose: Pose, at: dt.datetime, moving: bool = False) -> PoseSample:
+        return PoseSample(pose, at, moving, uncertainty=0.01)
+
+    held = blanked = 0
+    for n in range(170):
+        captured = T0 + dt.timedelta(seconds=n / 15)
+        arrived = captured - dt.timedelta(seconds=0.03)
+        if n in (0, 15):
+            poses.samples.append(reading(HOME, arrived))  # a new object, the same pose
+        elif n == 20:
+            poses.samples.append(reading(nudged, arrived))  # still, a little further
+        elif n == 30:
+            poses.samples.append(PoseSample(elsewhere, arrived, True, commanded=True))
+        elif 31 <= n <= 36:
+            step = (n - 30) / 6
+            pose = Pose(2.0 * step, -10.0 + step, 0.1 * step)
+            poses.samples.append(reading(pose, arrived, moving=True))
+        elif n in (38, 45, 60, 120, 125):
+            # None in 61..119 (the pose goes stale), then again, and none after 125:
+            # stale again from 155 on.
+            poses.samples.append(reading(elsewhere, arrived))
+        clock.set(captured + dt.timedelta(seconds=0.05))
+        frame = av.VideoFrame(*SIZE, "yuv420p")
+        planes = frame_planes(frame)
+        planes.y[:], planes.u[:], planes.v[:] = 200, 90, 170
+        calls = plans.calls
+        stage.await_pose(captured)
+        latest = poses.latest("cam")
+        plan = plan_masks(captured, latest, poses.history("cam", captured - window), settings)
+        expected = av.VideoFrame(*SIZE, "yuv420p")
+        want = frame_planes(expected)
+        want.y[:], want.u[:], want.v[:] = 200, 90, 170
+        if plan.blank:
+            blank(want)
+            blanked += 1
+        else:
+            mask = mask_for_frame(masks.polygons, plan, calibration, SIZE)
+            assert mask is not None
+            reference_fill(want, mask)
+        with stage.painted_on(frame, masks, captured) as picture:
+            assert same_planes(picture, expected), (n, plan)
+        held += plans.calls == calls
+        if not plan.blank:  # put back after the encode (blank frames are painted on a copy)
+            assert (planes.y == 200).all() and (planes.u == 90).all(), n
+    # Held: the frames at home after each new reading up to the nudge (18), and those
+    # after the pose came back once the move's samples had left the history window,
+    # until it went stale (28). Planned: every frame while a command, a moving reading
+    # or two poses were in the window, and every stale one.
+    assert held >= 40, held
+    assert blanked > 40 and plans.calls == 170 - held
+    assert stage.stats.errors == 0
+
+
+def test_a_held_plan_gives_way_to_a_new_mask_set_lifts_and_another_size_INV_5(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each of these plans the frame in full: a new MaskSet (even of the same version),
+    a set with a lift, a frame of another size, a frame captured before the held one."""
+    plans = counting_plans(monkeypatch)
+    masks = MaskSet("cam", 1, (SpherePolygon("window", WINDOW),))
+    poses = FixedPoses(PoseSample(HOME, T0 - HALF, moving=False))
+    stage = MaskStage("cam", poses, Calibration(), MaskSettings(), clock=ManualClock(T0))
+    frame = av.VideoFrame(*SIZE, "yuv420p")
+
+    def apply(mask_set: MaskSet, at: dt.datetime, picture: av.VideoFrame = frame) -> int:
+        calls = plans.calls
+        assert stage.apply(picture, mask_set, at) is False
+        return plans.calls - calls
+
+    tick = dt.timedelta(seconds=1 / 15)
+    assert apply(masks, T0) == 1
+    assert apply(masks, T0 + tick) == 0  # held
+    same = MaskSet("cam", 1, masks.polygons)
+    assert apply(same, T0 + 2 * tick) == 1
+    assert apply(same, T0 + 3 * tick) == 0
+    lifted = MaskSet("cam", 2, masks.polygons, (LiftWindow(0, "l1", T0, T0 + HALF),))
+    assert apply(lifted, T0 + 4 * tick) == 1
+    assert apply(lifted, T0 + 5 * tick) == 1, "lifts end by the clock: never held"
+    assert apply(same, T0 + 6 * tick) == 1
+    assert apply(same, T0 + 7 * tick, av.VideoFrame(640, 360, "yuv420p")) == 1
+    assert apply(same, T0 + 8 * tick, av.VideoFrame(640, 360, "yuv420p")) == 0
+    # A frame captured before the one the plan was made for (and held from).
+    assert apply(same, T0 + 6 * tick, av.VideoFrame(640, 360, "yuv420p")) == 1, "earlier"
+    # The pose source failing while held: the frame is blanked (INV-5).
+    assert apply(same, T0 + 9 * tick, av.VideoFrame(640, 360, "yuv420p")) == 0
+
+    def broken(camera_id: str) -> PoseSample | None:
+        raise RuntimeError("pose store unreachable")
+
+    monkeypatch.setattr(poses, "latest", broken)
+    assert stage.apply(av.VideoFrame(640, 360, "yuv420p"), same, T0 + 10 * tick) is True
