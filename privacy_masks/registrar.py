@@ -56,6 +56,11 @@ class Registrar:
         self.settings = settings
         self.references: list[Reference] = []  # newest first
         self._still_frames = 0
+        # The still pose and frame size whose picture was last refused as a reference
+        # (no texture, a repeating pattern): tried again only when renewal is due, not
+        # on every still frame (a blank wall or a night sky would pay the thumbnail and
+        # its checks every frame).
+        self._refused: tuple[Pose, tuple[int, int]] | None = None
         self.stats = RegistrarStats(fallbacks={})
 
     def observe(
@@ -74,18 +79,21 @@ class Registrar:
         if pose is not None:
             self._still_frames += 1
             newest = self.references[0] if self.references else None
-            if (
-                newest is None
-                or newest.pose != pose
-                or newest.error_deg > 0.0
-                or newest.size != size
-                or self._still_frames > self.settings.max_reference_frames
-            ):
+            due = self._still_frames > self.settings.max_reference_frames
+            kept = (
+                newest is not None
+                and newest.pose == pose
+                and newest.error_deg == 0.0
+                and newest.size == size
+            )
+            if due or not (kept or self._refused == (pose, size)):
                 image, factor = thumb()
-                self._add_reference(image, factor, size, pose, 0.0, 0.0)
+                added = self._add_reference(image, factor, size, pose, 0.0, 0.0)
+                self._refused = None if added else (pose, size)
             return None
         if not plan.moving:
             return None
+        self._refused = None  # the camera moves: back at rest, its picture is tried again
         image, factor = thumb()
         result = self._register(image, size, plan)
         if isinstance(result, str):
@@ -141,17 +149,19 @@ class Registrar:
         pose: Pose,
         error: float,
         focal_error: float,
-    ) -> None:
+    ) -> bool:
         """Keep ``image`` as the newest reference unless it has no texture or repeats
-        (then the older references stay: their poses are still facts)."""
+        (then the older references stay: their poses are still facts); whether it was
+        kept."""
         if error == 0.0:
             self._still_frames = 0
         if usable_reference(image, self.settings) is not None:
-            return
+            return False
         ref = make_reference(image, factor, size, pose, error, self.calibration, focal_error)
         kept = [r for r in self.references if r.pose != pose]
         self.references = [ref, *kept][: self.max_references]
         self.stats.references += 1
+        return True
 
     def _fallback(self, reason: str) -> None:
         assert self.stats.fallbacks is not None

@@ -127,8 +127,36 @@ def test_a_frame_without_texture_falls_back_to_telemetry(sim_camera: SimulatedCa
     registrar = Registrar(calibration, SETTINGS)
     pose = Pose(10.0, -5.0, 0.2)
     still = MaskPlan(False, "still", (Anchor(pose),), 0.3)
-    assert registrar.observe(still, SIZE, lambda: (flat, 2)) is None
+    made = []
+
+    def flat_thumb() -> tuple[np.ndarray, int]:
+        made.append(1)
+        return flat, 2
+
+    assert registrar.observe(still, SIZE, flat_thumb) is None
     assert registrar.references == []  # a flat picture is no reference
+    # Refused: not tried again on every still frame at that pose, only when a still
+    # reference would be renewed anyway (max_reference_frames).
+    for _ in range(SETTINGS.max_reference_frames):
+        registrar.observe(still, SIZE, flat_thumb)
+    assert len(made) == 1
+    registrar.observe(still, SIZE, flat_thumb)
+    assert len(made) == 2
+    # Elsewhere: at once. After a move, back at rest: at once, and a textured picture
+    # is kept.
+    there = Pose(6.0, -1.0, 0.2)
+    still_there = MaskPlan(False, "still", (Anchor(there),), 0.3)
+    registrar.observe(still_there, SIZE, flat_thumb)
+    registrar.observe(still_there, SIZE, flat_thumb)
+    assert len(made) == 3 and registrar.references == []
+    textured = thumb(sim_camera, there)
+    registrar.observe(
+        MaskPlan(False, "moving", (Anchor(there, 10.0),), 0.3, True), SIZE, flat_thumb
+    )
+    registrar.observe(still_there, SIZE, lambda: textured)
+    assert [r.pose for r in registrar.references] == [there]
+    registrar.references = []
+    registrar.stats.fallbacks = {}
     moving = MaskPlan(False, "moving", (Anchor(pose, 10.0),), 0.3, True)
     assert registrar.observe(moving, SIZE, lambda: (flat, 2)) is None
     assert registrar.stats.fallbacks == {"no reference": 1}
