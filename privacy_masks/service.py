@@ -28,7 +28,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from privacy_masks.geometry import SpherePolygon, unproject_polygon, validate_sphere_polygon
@@ -61,6 +61,15 @@ log = logging.getLogger(__name__)
 
 #: Who records a lift's expiry (PSCS-1).
 EXPIRY = Who("mask-lift-expiry", SYSTEM_ROLE)
+
+# The pipeline's every-second reads (:meth:`MaskService.current`), built once: building
+# a statement costs about as much as running it.
+_VERSION_ROW = select(MaskVersion.version, MaskVersion.changed_at).where(
+    MaskVersion.camera_id == bindparam("camera_id")
+)
+_RUNNING_LIFTS = select(
+    MaskLiftRow.id, MaskLiftRow.mask_id, MaskLiftRow.starts_at, MaskLiftRow.ends_at
+).where(MaskLiftRow.camera_id == bindparam("camera_id"), MaskLiftRow.ended_at.is_(None))
 MAX_REASON = 500
 MIN_REASON = 4
 
@@ -107,22 +116,11 @@ class MaskService:
         version in the same transaction, so the same version row (number and time of the
         bump) means the same masks."""
         with self.db.reader() as c:
-            row = c.execute(
-                select(MaskVersion.version, MaskVersion.changed_at).where(
-                    MaskVersion.camera_id == camera_id
-                )
-            ).first()
+            row = c.execute(_VERSION_ROW, {"camera_id": camera_id}).first()
             try:
                 lifts = [
                     (str(r[0]), str(r[1]), r[2], r[3])
-                    for r in c.execute(
-                        select(
-                            MaskLiftRow.id,
-                            MaskLiftRow.mask_id,
-                            MaskLiftRow.starts_at,
-                            MaskLiftRow.ends_at,
-                        ).where(MaskLiftRow.camera_id == camera_id, MaskLiftRow.ended_at.is_(None))
-                    )
+                    for r in c.execute(_RUNNING_LIFTS, {"camera_id": camera_id})
                 ]
             except Exception:
                 log.exception(

@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, bindparam, func, or_, select
 
 from vms.audit.log import AuditLog, Who
 from vms.auth.authoriser import Authoriser, who
@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 
 MAX_TIMELINE = dt.timedelta(days=31)
 RECORDER = Who("recorder", "system")
+# The segment writer's every-second read (RecordingLog.enabled), built once: building a
+# statement costs about as much as running it.
+_ENABLED = select(RecordingState.enabled).where(RecordingState.camera_id == bindparam("camera_id"))
 
 
 @dataclass(frozen=True)
@@ -230,9 +233,7 @@ class RecordingLog:
         """Whether ``camera_id`` is recorded (the segment writer asks every second: one
         indexed lookup, no ORM)."""
         with self.db.reader() as c:
-            row = c.execute(
-                select(RecordingState.enabled).where(RecordingState.camera_id == camera_id)
-            ).first()
+            row = c.execute(_ENABLED, {"camera_id": camera_id}).first()
         return True if row is None else bool(row[0])
 
     def state(self, actor: Actor, camera_id: str) -> RecordingSetting:
