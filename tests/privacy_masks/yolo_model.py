@@ -10,6 +10,8 @@ and ``plate`` (a white bar with a black border). The model is built from ultraly
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import importlib.metadata
 import inspect
@@ -17,6 +19,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -96,6 +99,25 @@ def trained_model() -> tuple[Path, float]:
     target = cache_dir() / f"yolo-{_recipe_hash()}" / "model.pt"
     if target.is_file():
         return target, 0.0
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # One trainer at a time (parallel test workers): the others wait and take its model.
+    with _locked(target.with_suffix(".lock")):
+        if target.is_file():
+            return target, 0.0
+        return target, _train(target)
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    with path.open("a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _train(target: Path) -> float:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="vms-yolo-") as tmp:
         root = Path(tmp)
@@ -124,11 +146,10 @@ def trained_model() -> tuple[Path, float]:
         model = YOLO("yolov8n.yaml", task="detect")
         model.train(data=str(data), project=str(root / "runs"), **TRAIN_ARGS)
         weights = root / "runs" / "train" / "weights" / "last.pt"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_suffix(".part")
+        partial = target.with_suffix(f".part{os.getpid()}")
         shutil.copyfile(weights, partial)
         partial.replace(target)
-    return target, time.perf_counter() - started
+    return time.perf_counter() - started
 
 
 if __name__ == "__main__":

@@ -63,13 +63,16 @@ def web_assets() -> Path:
     return hls
 
 
-@pytest.fixture(scope="session")
+# Per test module, not per session: Playwright's sync API keeps an asyncio loop running
+# in the main thread while it is open, and a later module of the same worker calling
+# asyncio.run (the WebRTC viewers, the cluster's WHEP watch) would find it there.
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as pw:
         yield pw
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     if shutil.which(CHROMIUM) is None:
         pytest.fail(f"Chromium not found at {CHROMIUM}: apt-get install chromium")
