@@ -283,7 +283,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     daemon watchdog gives the exit ``EXIT_GRACE_SECONDS``; if the process is still
     there, it prints every thread's stack (the leak to fix, named loudly) and ends the
     process with pytest's own exit status."""
-    if not _session:
+    if not _session or hasattr(config, "workerinput"):
+        # A pytest-xdist worker waits for the controller after its last test, for as
+        # long as the other workers run: no leak, and execnet ends it with the
+        # controller, whose own watchdog this is.
         return
     session = _session[0]
 
