@@ -10,10 +10,16 @@ import pytest
 from onvif_control.simulator import SimulatedCamera
 from onvif_control.simulator.calibration import Pose as SimPose
 from onvif_control.simulator.panorama import yuv_to_rgb
+from onvif_control.simulator.scene import Scene
+from privacy_masks.geometry import SpherePolygon
 from privacy_masks.paint import frame_planes
 from vms.camera_model import Calibration, Pose
 
 SIZE = (320, 180)
+# The simulator's window zone, in view at its home pose (pan 0, tilt -10).
+WINDOW_ZONE = next(
+    SpherePolygon(z.name, z.polygon) for z in Scene().private_zones if z.name == "flat-3b-window"
+)
 
 
 def vms_calibration(camera: SimulatedCamera) -> Calibration:

@@ -30,7 +30,8 @@ from privacy_masks.planning import (
     plan_masks,
     still_until,
 )
-from tests.privacy_masks.conftest import SIZE, sim_pose, vms_calibration
+from tests.privacy_masks.conftest import SIZE, WINDOW_ZONE, sim_pose, vms_calibration
+from tests.privacy_masks.test_stage import HOME
 from vms.camera_model import Calibration, Pose, PoseSample
 
 T0 = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
@@ -484,16 +485,12 @@ def test_a_lone_sample_read_at_the_capture_instant_is_the_frames_pose_INV_5() ->
     error configured, is surely read both before and after the frame: the plan is its
     pose. It used to be a non-blank plan with no anchor, which masked nothing."""
     settings = MaskSettings(capture_error_seconds=0.0)
-    sample = PoseSample(HOME_POSE, T0, moving=False, uncertainty=0.0)
+    sample = PoseSample(HOME, T0, moving=False, uncertainty=0.0)
     plan = plan_masks(T0, sample, [sample], settings)
     assert not plan.blank
-    assert plan.anchors == (Anchor(HOME_POSE),)
-    mask = mask_for_frame(ZONE, plan, Calibration(), SIZE)
+    assert plan.anchors == (Anchor(HOME),)
+    mask = mask_for_frame((WINDOW_ZONE,), plan, Calibration(), SIZE)
     assert mask is not None and mask.any()
-
-
-HOME_POSE = Pose(0.0, -10.0, 0.0)
-ZONE = (SpherePolygon("window", ((4.0, -3.0), (12.0, -2.0), (12.5, 5.0), (4.5, 4.0))),)
 
 
 def test_a_still_plan_holds_until_still_until_INV_5() -> None:

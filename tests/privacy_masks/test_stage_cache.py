@@ -27,15 +27,13 @@ from privacy_masks.model import LiftWindow, MaskSet
 from privacy_masks.paint import BLACK_YUV, Planes, blank, frame_planes, paint, prepare
 from privacy_masks.planning import MaskSettings, mask_for_frame, plan_masks
 from privacy_masks.stage import MaskStage
-from tests.privacy_masks.conftest import SIZE, vms_calibration
+from tests.privacy_masks.conftest import SIZE, WINDOW_ZONE, vms_calibration
 from tests.privacy_masks.test_stage import HOME, FixedPoses, leaked, masks_of, sim_frame
 from vms.camera_model import Calibration, Pose, PoseSample
 from vms.clock import ManualClock
 
 T0 = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
 HALF = dt.timedelta(seconds=0.5)
-# The simulator's window zone, in view at HOME.
-WINDOW = ((4.0, -3.0), (12.0, -2.0), (12.5, 5.0), (4.5, 4.0))
 
 
 def still(pose: Pose, at: dt.datetime = T0) -> FixedPoses:
@@ -316,7 +314,7 @@ def test_a_held_still_plan_paints_what_planning_every_frame_paints_INV_5(
     plans = counting_plans(monkeypatch)
     settings = MaskSettings()
     window = dt.timedelta(seconds=settings.history_seconds)
-    masks = MaskSet("cam", 1, (SpherePolygon("window", WINDOW),))
+    masks = MaskSet("cam", 1, (WINDOW_ZONE,))
     calibration = Calibration()
     clock = ManualClock(T0)
     poses = FixedPoses(PoseSample(HOME, T0 - HALF, moving=False, uncertainty=0.01))
@@ -384,7 +382,7 @@ def test_a_held_plan_gives_way_to_a_new_mask_set_lifts_and_another_size_INV_5(
     """Each of these plans the frame in full: a new MaskSet (even of the same version),
     a set with a lift, a frame of another size, a frame captured before the held one."""
     plans = counting_plans(monkeypatch)
-    masks = MaskSet("cam", 1, (SpherePolygon("window", WINDOW),))
+    masks = MaskSet("cam", 1, (WINDOW_ZONE,))
     poses = FixedPoses(PoseSample(HOME, T0 - HALF, moving=False))
     stage = MaskStage("cam", poses, Calibration(), MaskSettings(), clock=ManualClock(T0))
     frame = av.VideoFrame(*SIZE, "yuv420p")
