@@ -17,6 +17,7 @@ imports no media library.
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,6 +64,34 @@ def _view(plane: Any, w: int, h: int) -> U8:
     return np.frombuffer(plane, dtype=np.uint8)[: line * h].reshape(h, line)[:, :w]
 
 
+def frame_box_views(frame: Any, box: tuple[int, int, int, int]) -> tuple[U8, U8, U8]:
+    """What ``_box_views(frame_planes(frame), box)`` gives (the chroma ``box``'s views
+    in each plane, luma's cut short at an odd picture edge), made straight from the
+    plane buffers: one numpy call a plane instead of views of the whole planes cut
+    down, for the frames a held plan paints (the stage's every-frame path). numpy
+    refuses a view that would reach past a plane's buffer."""
+    fmt = frame.format.name
+    if fmt not in ("yuv420p", "yuvj420p"):
+        raise ValueError(f"frame format {fmt!r} is not yuv420p")
+    width, height = int(frame.width), int(frame.height)
+    cw, ch = chroma_size(width, height)
+    r0, r1, c0, c1 = box
+    if not (0 <= r0 < r1 <= ch and 0 <= c0 < c1 <= cw):
+        raise ValueError(f"box {box} is not inside the {cw}x{ch} chroma planes")
+    y, u, v = frame.planes[:3]
+    return (
+        _window(y, 2 * r0, min(2 * r1, height), 2 * c0, min(2 * c1, width)),
+        _window(u, r0, r1, c0, c1),
+        _window(v, r0, r1, c0, c1),
+    )
+
+
+def _window(plane: Any, r0: int, r1: int, c0: int, c1: int) -> U8:
+    """Rows r0:r1, columns c0:c1 of ``plane`` (lines ``line_size`` apart)."""
+    line = int(plane.line_size)
+    return np.ndarray((r1 - r0, c1 - c0), np.uint8, plane, r0 * line + c0, (line, 1))
+
+
 def chroma_size(width: int, height: int) -> tuple[int, int]:
     """(width, height) of a yuv420p chroma plane: rounded up (libav's own layout)."""
     return (width + 1) // 2, (height + 1) // 2
@@ -95,6 +124,15 @@ class PreparedMask:
     chroma: BoolMask
     luma: BoolMask
     cells: int
+
+    @functools.cached_property
+    def black(self) -> tuple[U8, U8, U8, U8]:
+        """The solid fill in :data:`BLACK_YUV` as bytes to AND and to OR into the box:
+        luma keep (0 under the mask, 255 elsewhere), chroma keep, luma fill and chroma
+        fill (the colour under the mask, 0 elsewhere). Two whole-box bitwise passes a
+        plane paint faster than a masked copy (``np.copyto(where=)``): about 8 us less a
+        720p frame at the benchmark's mask. Made at the first paint, kept with the mask."""
+        return _fill_bytes(self, BLACK_YUV)
 
 
 def prepare(mask: BoolMask) -> PreparedMask:
@@ -162,13 +200,45 @@ def _box_views(planes: Planes, box: tuple[int, int, int, int]) -> tuple[U8, U8, 
     )
 
 
-def _fill(views: tuple[U8, U8, U8], prepared: PreparedMask, colour: tuple[int, int, int]) -> None:
-    # Masked copies into the views: the line stride is the views' own, nothing is
-    # converted, and only the box is visited.
+def _fill_bytes(prepared: PreparedMask, colour: tuple[int, int, int]) -> tuple[U8, U8, U8, U8]:
+    keep_luma = np.where(prepared.luma, 0, 255).astype(np.uint8)
+    keep_chroma = np.where(prepared.chroma, 0, 255).astype(np.uint8)
+    fill_luma = ~keep_luma & np.uint8(colour[0])
+    fill_chroma = ~keep_chroma & np.uint8(colour[1])
+    for array in (keep_luma, keep_chroma, fill_luma, fill_chroma):
+        array.flags.writeable = False
+    return keep_luma, keep_chroma, fill_luma, fill_chroma
+
+
+def _fill(
+    views: tuple[U8, U8, U8],
+    prepared: PreparedMask,
+    colour: tuple[int, int, int],
+    sources: tuple[U8, U8, U8] | None = None,
+) -> None:
+    """Paint ``colour`` into the box ``views`` under the mask: each view becomes its
+    source (``sources``: copies of the views; None: the views themselves) AND keep OR
+    fill. The line stride is the views' own, nothing is converted, and only the box is
+    visited."""
     y, u, v = views
+    sy, su, sv = sources or views
+    if colour == BLACK_YUV or colour[1] == colour[2]:
+        keep_y, keep_c, fill_y, fill_c = (
+            prepared.black if colour == BLACK_YUV else _fill_bytes(prepared, colour)
+        )
+        # An odd picture's last chroma cell covers one luma row/column only.
+        rows, cols = y.shape
+        if keep_y.shape != y.shape:
+            keep_y, fill_y = keep_y[:rows, :cols], fill_y[:rows, :cols]
+        np.bitwise_and(sy, keep_y, out=y)
+        np.bitwise_or(y, fill_y, out=y)
+        np.bitwise_and(su, keep_c, out=u)
+        np.bitwise_or(u, fill_c, out=u)
+        np.bitwise_and(sv, keep_c, out=v)
+        np.bitwise_or(v, fill_c, out=v)
+        return
     np.copyto(u, colour[1], where=prepared.chroma)
     np.copyto(v, colour[2], where=prepared.chroma)
-    # An odd picture's last chroma cell covers one luma row/column only.
     np.copyto(y, colour[0], where=prepared.luma[: y.shape[0], : y.shape[1]])
 
 
@@ -191,10 +261,29 @@ def save_and_paint(
     _check_shape(planes, prepared)
     if prepared.box is None:
         return None, 0
-    views = _box_views(planes, prepared.box)
-    saved = Saved(views, (views[0].copy(), views[1].copy(), views[2].copy()))
+    return _save_and_fill(_box_views(planes, prepared.box), prepared, colour)
+
+
+def save_and_paint_frame(
+    frame: Any, prepared: PreparedMask, colour: tuple[int, int, int] = BLACK_YUV
+) -> tuple[Saved | None, int]:
+    """:func:`save_and_paint` on a PyAV yuv420p frame, its box cut straight from the
+    plane buffers (:func:`frame_box_views`)."""
+    if prepared.box is None:
+        return None, 0
+    shape = chroma_size(int(frame.width), int(frame.height))[::-1]
+    if prepared.mask.shape != shape:
+        raise ValueError(f"mask shape {prepared.mask.shape} does not match chroma planes {shape}")
+    return _save_and_fill(frame_box_views(frame, prepared.box), prepared, colour)
+
+
+def _save_and_fill(
+    views: tuple[U8, U8, U8], prepared: PreparedMask, colour: tuple[int, int, int]
+) -> tuple[Saved, int]:
+    copies = (views[0].copy(), views[1].copy(), views[2].copy())
+    saved = Saved(views, copies)
     try:
-        _fill(views, prepared, colour)
+        _fill(views, prepared, colour, copies)
     except BaseException:
         restore(saved)  # nothing half painted is left behind
         raise
@@ -205,8 +294,8 @@ def restore(saved: Saved | None) -> None:
     """Put back what :func:`save_and_paint` copied."""
     if saved is None:
         return
-    for view, copy in zip(saved.views, saved.copies, strict=True):
-        np.copyto(view, copy)
+    y, u, v = saved.views
+    y[...], u[...], v[...] = saved.copies
 
 
 def _pixelate(planes: Planes, mask: BoolMask, block: int) -> None:

@@ -41,7 +41,7 @@ import datetime as dt
 import logging
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +58,7 @@ from privacy_masks.paint import (
     prepare,
     restore,
     save_and_paint,
+    save_and_paint_frame,
 )
 from privacy_masks.planning import (
     MaskPlan,
@@ -222,9 +223,9 @@ class MaskStage:
         self.stats.frames += 1
         try:
             planes = frame_planes(frame)
-            prepared, reason = self._held_mask(planes, frame, masks, captured) or self._decide(
-                planes, frame, masks, captured
-            )
+            prepared, reason = self._held_mask(
+                lambda: planes.y, frame, masks, captured
+            ) or self._decide(planes, frame, masks, captured)
             self._paint(planes, prepared)
         except Exception:
             prepared, reason = self._failed()
@@ -238,27 +239,43 @@ class MaskStage:
         (``Decoder(writable=False)``): yields the picture to encode and, when the block
         ends, puts back the pixels the mask covered, so that the pictures decoded from
         this one next are the camera's (tests/privacy_masks/test_stage.py proves them
-        bit-identical). Only the mask's box is copied, twice, instead of the whole frame
-        (``make_writable``), the copy that bench_recorder measured. The picture yielded
-        is masked exactly as :meth:`apply` masks (INV-5): a frame to blank, and any
-        style but a solid fill, is painted on a copy of the frame instead
-        (``make_writable``: PyAV gives the frame a buffer of its own), which leaves the
-        decoder's picture untouched. Encode the picture before the block ends: the
-        encoder copies it (libx264 does, on ``encode``)."""
+        bit-identical). :meth:`paint_for_encode` and :meth:`put_back`, the two halves,
+        are what the pipeline calls (no generator a frame)."""
+        saved = self.paint_for_encode(frame, masks, captured)
+        try:
+            yield frame
+        finally:
+            self.put_back(saved)
+
+    def paint_for_encode(self, frame: Any, masks: MaskSet, captured: dt.datetime) -> Saved | None:
+        """Paint ``frame`` (the decoder's own picture) for the encoder, as :meth:`apply`
+        masks (INV-5); returns what :meth:`put_back` needs once the picture is encoded
+        (the encoder copies it: libx264 does, on ``encode``). Only the mask's box is
+        copied, twice, instead of the whole frame (``make_writable``), the copy that
+        bench_recorder measured. A frame to blank, and any style but a solid fill, is
+        painted on a copy of the frame instead (``make_writable``: PyAV gives the frame
+        a buffer of its own), which leaves the decoder's picture untouched: nothing to
+        put back. A held plan's frame has its box cut straight from the plane buffers
+        (``save_and_paint_frame``): no views of the whole planes."""
         t0, c0 = time.perf_counter(), time.thread_time()
         self.stats.frames += 1
         saved: Saved | None = None
+        prepared: PreparedMask | None
         try:
-            planes = frame_planes(frame)
-            prepared, reason = self._held_mask(planes, frame, masks, captured) or self._decide(
-                planes, frame, masks, captured
-            )
-            if prepared is not None and self.style is PaintStyle.SOLID:
-                saved, pixels = save_and_paint(planes, prepared)
+            held = self._held_mask(lambda: frame_planes(frame).y, frame, masks, captured)
+            if held is not None and self.style is PaintStyle.SOLID:
+                prepared, reason = held
+                saved, pixels = save_and_paint_frame(frame, prepared)
                 self.stats.masked_pixels += pixels
             else:
-                frame.make_writable()
-                self._paint(frame_planes(frame), prepared)
+                planes = frame_planes(frame)
+                prepared, reason = held or self._decide(planes, frame, masks, captured)
+                if prepared is not None and self.style is PaintStyle.SOLID:
+                    saved, pixels = save_and_paint(planes, prepared)
+                    self.stats.masked_pixels += pixels
+                else:
+                    frame.make_writable()
+                    self._paint(frame_planes(frame), prepared)
         except Exception:
             prepared, reason = self._failed()
             restore(saved)
@@ -266,13 +283,14 @@ class MaskStage:
             frame.make_writable()
             blank(frame_planes(frame))
         self._count(prepared, reason, t0, c0)
-        try:
-            yield frame
-        finally:
-            if saved is not None:
-                c1 = time.thread_time()
-                restore(saved)
-                self.stats.cpu_seconds += time.thread_time() - c1
+        return saved
+
+    def put_back(self, saved: Saved | None) -> None:
+        """Put back what :meth:`paint_for_encode` painted over (after the encode)."""
+        if saved is not None:
+            c1 = time.thread_time()
+            restore(saved)
+            self.stats.cpu_seconds += time.thread_time() - c1
 
     def _paint(self, planes: Planes, prepared: PreparedMask | None) -> None:
         """Blank the whole picture (None) or paint ``prepared`` on it."""
@@ -317,7 +335,7 @@ class MaskStage:
             return None, plan.reason
         size = (int(frame.width), int(frame.height))
         # Item 8: the picture may narrow a moving plan (read before anything is painted).
-        narrowed = self._narrowed(planes.y, plan, size)
+        narrowed = self._narrowed(lambda: planes.y, plan, size)
         # PSCS-1: lifted masks are left out inside their window only (by capture time
         # and by the clock; without a clock no lift is honoured: fail closed).
         polygons = (
@@ -350,9 +368,11 @@ class MaskStage:
         )
 
     def _held_mask(
-        self, planes: Planes, frame: Any, masks: MaskSet, captured: dt.datetime
+        self, luma: Callable[[], Any], frame: Any, masks: MaskSet, captured: dt.datetime
     ) -> tuple[PreparedMask, str] | None:
-        """The held plan's mask for this frame, or None: plan it in full."""
+        """The held plan's mask for this frame, or None: plan it in full. ``luma``
+        gives the frame's luma plane, for the registrar (when it renews its
+        reference)."""
         held, checked, self._held_for = self._held, self._held_for, None
         if held is None or self.pose_source is None or masks is not held.masks:
             return None
@@ -363,7 +383,7 @@ class MaskStage:
         if self.registrar is not None:
             # The registrar keeps its still reference fresh (an exact still plan is
             # never narrowed: what it returns is None).
-            self._narrowed(planes.y, held.plan, held.size)
+            self._narrowed(luma, held.plan, held.size)
         self.stats.reused += 1
         return held.prepared, held.plan.reason
 
@@ -376,14 +396,30 @@ class MaskStage:
         since = captured - dt.timedelta(seconds=self.settings.history_seconds)
         return latest, (source.history(self.camera_id, since) if latest is not None else [])
 
-    def _narrowed(self, luma: Any, plan: MaskPlan, size: tuple[int, int]) -> MaskPlan | None:
+    def _narrowed(
+        self, luma: Callable[[], Any], plan: MaskPlan, size: tuple[int, int]
+    ) -> MaskPlan | None:
         registrar = self.registrar
         if registrar is None:
             return None
+        if not plan.moving:
+            # A still plan: the registrar at most renews its still reference, once in
+            # many frames; the clock is read only when it takes the thumbnail for it.
+            started: list[float] = []
+
+            def thumb() -> Any:
+                started.append(time.thread_time())
+                return thumbnail(luma(), registrar.settings.thumb_width)
+
+            try:
+                return registrar.observe(plan, size, thumb)
+            finally:
+                if started:
+                    self.stats.registration_cpu_seconds += time.thread_time() - started[0]
         c0 = time.thread_time()
         try:
             width = registrar.settings.thumb_width
-            return registrar.observe(plan, size, lambda: thumbnail(luma, width))
+            return registrar.observe(plan, size, lambda: thumbnail(luma(), width))
         finally:
             self.stats.registration_cpu_seconds += time.thread_time() - c0
 

@@ -285,7 +285,7 @@ class _MaskedSession:
         self.info = info
         self.masks = masks
         # The decoder's own pictures: the stage paints them and puts them back after
-        # the encode (MaskStage.painted_on), with no whole-frame copy.
+        # the encode (MaskStage.paint_for_encode, put_back), with no whole-frame copy.
         self.decoder = Decoder(info, writable=False)
         self.encoder: Encoder | None = None
         self.stage = MaskStage(
@@ -333,9 +333,13 @@ class _MaskedSession:
     def _frame(self, frame: Any, capture: dt.datetime, raw: RawPacket) -> None:
         # A moving camera's frame waits (briefly) for the pose reading after it: its
         # mask is then bounded between two readings, not extrapolated (mask-geometry.md).
-        self.stage.await_pose(capture)
-        with self.stage.painted_on(frame, self.masks, capture) as picture:
-            self._encode(picture, capture, raw)
+        stage = self.stage
+        stage.await_pose(capture)
+        saved = stage.paint_for_encode(frame, self.masks, capture)
+        try:
+            self._encode(frame, capture, raw)
+        finally:
+            stage.put_back(saved)  # the decoder's picture as it decoded it
 
     def _encode(self, frame: Any, capture: dt.datetime, raw: RawPacket) -> None:
         size = (int(frame.width), int(frame.height))

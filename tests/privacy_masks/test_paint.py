@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from typing import Any
 
 import av
 import numpy as np
@@ -13,12 +15,16 @@ from privacy_masks.geometry import SpherePolygon
 from privacy_masks.paint import (
     BLACK_YUV,
     PaintStyle,
+    PreparedMask,
+    Saved,
     blank,
+    frame_box_views,
     frame_planes,
     paint,
     prepare,
     restore,
     save_and_paint,
+    save_and_paint_frame,
 )
 from privacy_masks.planning import MaskSettings, mask_for_frame, plan_masks
 from tests.privacy_masks.conftest import SIZE, frame_from_i420, rgb_of, sim_pose, vms_calibration
@@ -96,13 +102,19 @@ def test_mask_shape_must_match() -> None:
         paint(frame_planes(frame), np.zeros((3, 3), dtype=bool))
 
 
+def _on_planes(frame: av.VideoFrame, prepared: PreparedMask) -> tuple[Saved | None, int]:
+    return save_and_paint(frame_planes(frame), prepared)
+
+
+@pytest.mark.parametrize("save", [_on_planes, save_and_paint_frame])
 @pytest.mark.parametrize("size", [(64, 48), (65, 47)])
 def test_save_and_paint_paints_as_paint_and_restore_puts_every_pixel_back(
-    size: tuple[int, int],
+    size: tuple[int, int], save: Callable[[av.VideoFrame, PreparedMask], Any]
 ) -> None:
-    """``save_and_paint`` paints what ``paint`` paints (odd picture edges included), and
-    ``restore`` gives back the picture bit for bit; a mask with nothing in it paints
-    nothing and has nothing to restore."""
+    """``save_and_paint`` (on the planes) and ``save_and_paint_frame`` (the box cut
+    straight from the frame's buffers) paint what ``paint`` paints (odd picture edges
+    included), and ``restore`` gives back the picture bit for bit; a mask with nothing in
+    it paints nothing and has nothing to restore."""
     width, height = size
     rng = np.random.default_rng(5)
     cw, ch = (width + 1) // 2, (height + 1) // 2
@@ -120,7 +132,7 @@ def test_save_and_paint_paints_as_paint_and_restore_puts_every_pixel_back(
         view_b[:] = view_a
     original = [v.copy() for v in frame_planes(frames[0]).__dict__.values()]
     prepared = prepare(mask)
-    saved, pixels = save_and_paint(frame_planes(frames[0]), prepared)
+    saved, pixels = save(frames[0], prepared)
     assert pixels == paint(frame_planes(frames[1]), prepared) > 0
     for a, b in zip(
         frame_planes(frames[0]).__dict__.values(), frame_planes(frames[1]).__dict__.values()
@@ -133,4 +145,65 @@ def test_save_and_paint_paints_as_paint_and_restore_puts_every_pixel_back(
     restore(saved)
     for a, b in zip(frame_planes(frames[0]).__dict__.values(), original):
         assert np.array_equal(a, b)
-    assert save_and_paint(frame_planes(frames[0]), prepare(np.zeros((ch, cw), bool))) == (None, 0)
+    assert save(frames[0], prepare(np.zeros((ch, cw), bool))) == (None, 0)
+
+
+@pytest.mark.parametrize("size", [(64, 48), (65, 47)])
+def test_frame_box_views_are_the_boxes_of_the_plane_views(size: tuple[int, int]) -> None:
+    """The views cut straight from the buffers are the same pixels as the whole planes'
+    views cut down (odd edges: luma cut short), and writing them writes the frame."""
+    width, height = size
+    cw, ch = (width + 1) // 2, (height + 1) // 2
+    frame = av.VideoFrame(width, height, "yuv420p")
+    rng = np.random.default_rng(9)
+    planes = frame_planes(frame)
+    for view in planes.__dict__.values():
+        view[:] = rng.integers(0, 256, view.shape, dtype=np.uint8)
+    for box in [(0, ch, 0, cw), (3, ch, cw // 2, cw), (1, 2, 5, 6)]:
+        r0, r1, c0, c1 = box
+        y, u, v = frame_box_views(frame, box)
+        assert np.array_equal(y, planes.y[2 * r0 : 2 * r1, 2 * c0 : 2 * c1])
+        assert np.array_equal(u, planes.u[r0:r1, c0:c1])
+        assert np.array_equal(v, planes.v[r0:r1, c0:c1])
+        y[:] = 7
+        assert (planes.y[2 * r0 : 2 * r1, 2 * c0 : 2 * c1] == 7).all()
+
+
+def test_frame_box_views_refuse_a_box_outside_the_picture_and_other_formats() -> None:
+    frame = av.VideoFrame(64, 48, "yuv420p")
+    for box in [(0, 25, 0, 32), (0, 24, 0, 33), (-1, 2, 0, 2), (2, 2, 0, 2)]:
+        with pytest.raises(ValueError, match="not inside"):
+            frame_box_views(frame, box)
+    with pytest.raises(ValueError, match="not yuv420p"):
+        frame_box_views(av.VideoFrame(64, 48, "rgb24"), (0, 1, 0, 1))
+    with pytest.raises(ValueError, match="does not match"):
+        save_and_paint_frame(frame, prepare(np.ones((3, 3), dtype=bool)))
+
+
+@pytest.mark.parametrize("colour", [BLACK_YUV, (30, 90, 90), (200, 50, 60)])
+@pytest.mark.parametrize("size", [(64, 48), (65, 47)])
+def test_a_solid_paint_sets_exactly_the_masked_pixels_to_the_colour(
+    size: tuple[int, int], colour: tuple[int, int, int]
+) -> None:
+    """Whichever way the fill goes (bitwise passes for the default black and equal
+    chroma, masked copies otherwise), the masked pixels take the colour and no other
+    pixel changes; twice (the black fill bytes kept with the prepared mask)."""
+    width, height = size
+    cw, ch = (width + 1) // 2, (height + 1) // 2
+    rng = np.random.default_rng(11)
+    mask = np.zeros((ch, cw), dtype=bool)
+    mask[2:ch, 3:cw] = rng.random((ch - 2, cw - 3)) < 0.5
+    prepared = prepare(mask)
+    luma = np.repeat(np.repeat(mask, 2, axis=0), 2, axis=1)[:height, :width]
+    for _ in range(2):
+        frame = av.VideoFrame(width, height, "yuv420p")
+        planes = frame_planes(frame)
+        for view in planes.__dict__.values():
+            view[:] = rng.integers(0, 256, view.shape, dtype=np.uint8)
+        before = [view.copy() for view in planes.__dict__.values()]
+        paint(planes, prepared, colour=colour)
+        for view, was, cells, value in zip(
+            planes.__dict__.values(), before, (luma, mask, mask), colour, strict=True
+        ):
+            assert (view[cells] == value).all()
+            assert np.array_equal(view[~cells], was[~cells])

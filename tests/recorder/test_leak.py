@@ -12,14 +12,13 @@ rendered them. Runs in CI (marked slow only for selection).
 from __future__ import annotations
 
 import bisect
-import contextlib
 import datetime as dt
 import io
 import os
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,14 +28,12 @@ import pytest
 from numpy.typing import NDArray
 from sqlalchemy import select
 
-import privacy_masks.stage as masking
 from onvif_control.simulator import SIGNATURE_TOLERANCE, signature_mask
 from onvif_control.simulator.calibration import Pose as SimPose
 from onvif_control.simulator.motion import Speed
 from onvif_control.simulator.rtsp_server import RtspServer
 from onvif_control.simulator.stream import AccessUnit, StreamHub
 from privacy_masks.geometry import SpherePolygon, dilate
-from privacy_masks.paint import PreparedMask
 from privacy_masks.planning import Anchor, MaskPlan, margin_px, mask_for_frame
 from privacy_masks.stage import MaskStage
 from recorder.live import LivePreview
@@ -218,35 +215,28 @@ class StageLog:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.frames: list[StageFrame] = []
-        self._painted = threading.local()
-        original_painted_on = MaskStage.painted_on
-        original_paint = masking.paint
+        original = MaskStage.paint_for_encode
 
-        def paint(planes: Any, mask: Any, *args: Any, **kwargs: Any) -> int:
-            # The stage paints a prepared mask (kept while the camera is still).
-            raw = mask.mask if isinstance(mask, PreparedMask) else mask
-            self._painted.mask = np.array(raw, dtype=bool)
-            return original_paint(planes, mask, *args, **kwargs)
-
-        @contextlib.contextmanager
-        def painted_on(
+        def paint_for_encode(
             stage: MaskStage, frame: Any, masks: Any, captured: dt.datetime
-        ) -> Iterator[Any]:
-            self._painted.mask = None
-            with original_painted_on(stage, frame, masks, captured) as picture:
-                blanked = stage.painted is None
-                mask = None if blanked else self._painted.mask
-                if not blanked and mask is None:  # no mask in view: nothing painted
-                    mask = np.zeros((SIZE[1] // 2, SIZE[0] // 2), dtype=bool)
-                self.frames.append(
-                    StageFrame(
-                        captured.timestamp(), frame.pts, bool(frame.key_frame), blanked, mask
-                    )
+        ) -> Any:
+            saved = original(stage, frame, masks, captured)
+            # The mask the stage painted on this very frame (None: blanked whole); a
+            # prepared mask is read-only and shared between the frames of a held plan.
+            painted = stage.painted
+            self.frames.append(
+                StageFrame(
+                    captured.timestamp(),
+                    frame.pts,
+                    bool(frame.key_frame),
+                    painted is None,
+                    None if painted is None else painted.mask,
                 )
-                yield picture
+            )
+            return saved
 
-        monkeypatch.setattr(masking, "paint", paint)
-        monkeypatch.setattr(MaskStage, "painted_on", painted_on)
+        # The method the pipeline calls for every frame it encodes.
+        monkeypatch.setattr(MaskStage, "paint_for_encode", paint_for_encode)
 
 
 class Collector:
@@ -493,6 +483,11 @@ def test_no_private_pixel_leaves_the_recorder_INV_5_PSCS_1(
     assert stage_cut >= 20 and stage_cut_blank == stage_cut
     assert cut_frames >= 20 and cut_lit == 0
     assert len(still_ratio) >= 20 and all(still_allowed), still_ratio
+    # The log saw the masks painted: a still camera's mask covers the zone and more,
+    # and moving frames are masked. (A log that saw none passes the bounds above: it
+    # did, from c715dbb, whose paint the log no longer saw, until it hooked this one.)
+    assert min(still_ratio) >= 1.0, still_ratio
+    assert moving[script].mean() > 0.0
     # Moving frames are painted, not painted whole: the over-masked fraction depends on
     # the pose samples' age, so on load (0.82 on a quiet machine, 0.87 with two cores
     # busy, 0.92 in a 20 s run); a stage that paints every moving frame whole gives 1.0.

@@ -22,9 +22,9 @@ from vms.media.stream import RawPacket, StreamInfo
 class Decoder:
     """H.264 decoder for one stream; yields yuv420p frames, writable unless
     ``writable=False``: then a frame's buffer is the decoder's reference picture, which
-    the decoder reads again for the pictures after it (``MaskStage.painted_on`` paints it
-    and puts it back), and the whole-frame copy is saved. One thread: no picture is
-    decoded while the caller holds a frame."""
+    the decoder reads again for the pictures after it (``MaskStage.paint_for_encode``
+    paints it, ``put_back`` puts it back), and the whole-frame copy is saved. One
+    thread: no picture is decoded while the caller holds a frame."""
 
     def __init__(self, info: StreamInfo, *, writable: bool = True) -> None:
         self._ctx = av.CodecContext.create("h264", "r")
