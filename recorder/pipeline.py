@@ -248,12 +248,14 @@ class CameraPipeline:
                     first_pts = None
                     clock.reset()
                     continue
-                if fresh.version != masks.version:
+                if changed(masks, fresh):
                     log.info(
-                        "camera %s: mask version %d -> %d",
+                        "camera %s: mask version %d -> %d (%d -> %d lifts running)",
                         self.camera_id,
                         masks.version,
                         fresh.version,
+                        len(masks.lifts),
+                        len(fresh.lifts),
                     )
                     masks = fresh
                     self.status.mask_version = masks.version
@@ -275,6 +277,16 @@ class CameraPipeline:
             else:
                 session.process(raw, capture)
         return healthy
+
+
+def changed(current: MaskSet, fresh: MaskSet) -> bool:
+    """Whether a re-read of a camera's masks (same masked-ness) replaces the set the
+    stream paints: another version, or the same version with other lifts. Every change
+    of masks or lifts bumps the version, except one: when the lifts cannot be read,
+    ``MaskService.current`` gives the set without them under the same version (PSCS-1,
+    fail closed: no mask is lifted), and the stream must stop showing a lifted mask at
+    once, not when the lift's window ends."""
+    return fresh.version != current.version or fresh.lifts != current.lifts
 
 
 class _MaskedSession:
