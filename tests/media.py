@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -35,17 +37,45 @@ def make_video(
     stream.options = {"preset": "ultrafast"}
     rng = np.random.default_rng(seed)
     base = rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)
-    for i in range(int(seconds * fps)):
-        frame = av.VideoFrame.from_ndarray(np.roll(base, i * 3, axis=1), format="rgb24")
+    frames = (
+        av.VideoFrame.from_ndarray(np.roll(base, i * 3, axis=1), format="rgb24")
+        for i in range(int(seconds * fps))
+    )
+    data = _written(tmp.name, container, stream, frames)
+    if path is not None:
+        path.write_bytes(data)
+    return data
+
+
+def make_audio(*, seconds: float = 2.0, rate: int = 48000) -> bytes:
+    """An AAC MP4 (.m4a) with its index first (faststart): AAC's encoder writes a priming
+    packet stamped before 0, which the MP4 muxer covers with an edit list."""
+    with tempfile.NamedTemporaryFile(suffix=".m4a", delete=False) as tmp:
+        pass
+    container = av.open(tmp.name, "w", format="mp4", options={"movflags": "faststart"})
+    stream = container.add_stream("aac", rate=rate)
+    t = np.arange(1024) / rate
+
+    def tone(i: int) -> av.AudioFrame:
+        wave = np.sin(2 * np.pi * 440 * (t + i * 1024 / rate)).astype(np.float32)
+        frame = av.AudioFrame.from_ndarray(wave[None, :], format="fltp", layout="mono")
+        frame.sample_rate, frame.pts = rate, i * 1024
+        return frame
+
+    return _written(tmp.name, container, stream, map(tone, range(int(seconds * rate / 1024))))
+
+
+def _written(name: str, container: Any, stream: Any, frames: Iterable[Any]) -> bytes:
+    """Encode ``frames`` into ``stream``, close ``container`` (the file ``name``) and
+    return the file's bytes; the file is removed."""
+    for frame in frames:
         for packet in stream.encode(frame):
             container.mux(packet)
     for packet in stream.encode():
         container.mux(packet)
     container.close()
-    data = Path(tmp.name).read_bytes()
-    Path(tmp.name).unlink()
-    if path is not None:
-        path.write_bytes(data)
+    data = Path(name).read_bytes()
+    Path(name).unlink()
     return data
 
 

@@ -11,7 +11,7 @@ import stat
 import pytest
 from sqlalchemy import func, select
 
-from tests.media import make_pdf, make_video
+from tests.media import make_audio, make_pdf, make_video
 from vms.audit.log import Who
 from vms.check import Level, check
 from vms.db.models import AuditEntry, CustodyEvent, Device, MediaItem, SourceKind
@@ -110,6 +110,26 @@ def test_truncated_video_is_refused(services: Services) -> None:
             )
     assert count(services, MediaItem) == 0
     assert list(services.store.iter_objects()) == []
+
+
+def test_an_aac_audio_file_is_catalogued_whole_and_refused_cut(services: Services) -> None:
+    """An audio-only MP4 is a recording like any other: its AAC priming packet, stamped
+    before 0, is counted with the rest (the probe once sought back to 0, which skips it,
+    and refused the whole file as truncated by one packet); cut short, it is refused."""
+    data = make_audio(seconds=2.0)
+    result = services.ingestor.ingest(
+        io.BytesIO(data), request(original_filename="interview.m4a"), WHO
+    )
+    with services.db.session() as s:
+        item = s.get(MediaItem, result.media_id)
+        assert item is not None
+        assert (item.media_type, item.codec) == ("audio", "aac")
+        assert item.duration_seconds is not None and abs(item.duration_seconds - 2.0) < 0.1
+    with pytest.raises(InvalidArgument, match=r"truncated|corrupt"):
+        services.ingestor.ingest(
+            io.BytesIO(data[: len(data) // 2]), request(original_filename="cut.m4a"), WHO
+        )
+    assert count(services, MediaItem) == 1
 
 
 def test_pdf_form_is_a_document(services: Services) -> None:
