@@ -24,8 +24,11 @@ Issue 12 item 5, the mask stage and masked recording against ffmpeg:
 - *masked recording CPU per camera vs ffmpeg*: while the masked cameras record, one
   ``ffmpeg`` per masked camera reads the same RTSP stream and does decode + ``drawbox``
   fill (the bounding box of the stage's mask) + libx264 ultrafast (the mask encoder's
-  settings, one thread each like ours) + 10 s MP4 segments, in the same run and the same
-  measuring window, so machine load weighs on both alike. Its CPU is its process's
+  settings, one thread each like ours) + MP4 segments as long as ours
+  (``--segment-seconds``, 10 by default: short, so that a 30 s window holds the ingest
+  of three; the recorder's default is 60, and a window for 60 s segments should hold at
+  least two, ``--seconds 120``), in the same run and the same measuring window, so
+  machine load weighs on both alike. Its CPU is its process's
   (``/proc/<pid>/stat``), its frame rate from ``-progress``. Ours is this whole
   process's in that window (``/proc/self/stat``; only the masked cameras record then),
   divided by the masked cameras: the cameras' threads plus what they cause elsewhere,
@@ -39,7 +42,7 @@ Issue 12 item 5, the mask stage and masked recording against ffmpeg:
 Targets: ours <= 1.0x ffmpeg's CPU; mask stage <= 0.5 ms per frame (in the pipeline).
 
     $V/bin/python bench/bench_recorder.py [--seconds 30] [--pass-through 4] [--masked 2]
-        [--no-ffmpeg]
+        [--segment-seconds 10] [--floor] [--no-ffmpeg]
 """
 
 from __future__ import annotations
@@ -84,15 +87,16 @@ WINDOW = ((4.0, -3.0), (12.0, -2.0), (12.5, 5.0), (4.5, 4.0))
 HOME = Pose(0.0, -10.0, 0.0)
 
 
-def bench_config(data: Path, **overrides: str) -> Config:
-    """A fresh SQLite VMS in ``data`` with 10 s segments (plus ``overrides``, VMS_* names)."""
+def bench_config(data: Path, segment_seconds: float = 10.0, **overrides: str) -> Config:
+    """A fresh SQLite VMS in ``data`` with ``segment_seconds`` segments (plus
+    ``overrides``, VMS_* names)."""
     return load_config(
         environ={},
         overrides={
             "VMS_DATA_DIR": str(data),
             "VMS_DATABASE_URL": f"sqlite:///{data / 'vms.db'}",
             "VMS_INGEST_MIN_FREE_BYTES": "0",
-            "VMS_RECORDER_SEGMENT_SECONDS": "10",
+            "VMS_RECORDER_SEGMENT_SECONDS": f"{segment_seconds:g}",
             **overrides,
         },
     )
@@ -271,9 +275,11 @@ def drawbox() -> tuple[int, int, int, int]:
     return x0, y0, 2 * int(cols[-1]) + 2 - x0, 2 * int(rows[-1]) + 2 - y0
 
 
-def start_ffmpegs(urls: list[str], out: Path) -> list[tuple[subprocess.Popen[bytes], Path]]:
-    """decode + drawbox fill + libx264 (the mask encoder's settings) + 10 s MP4 segments,
-    one single-threaded ffmpeg per stream."""
+def start_ffmpegs(
+    urls: list[str], out: Path, segment_seconds: float
+) -> list[tuple[subprocess.Popen[bytes], Path]]:
+    """decode + drawbox fill + libx264 (the mask encoder's settings) + MP4 segments of
+    ``segment_seconds``, one single-threaded ffmpeg per stream."""
     binary = shutil.which("ffmpeg")
     assert binary is not None
     x, y, w, h = drawbox()
@@ -290,7 +296,7 @@ def start_ffmpegs(urls: list[str], out: Path) -> list[tuple[subprocess.Popen[byt
             "-an", "-c:v", "libx264", "-threads", "1", "-preset", "ultrafast",
             "-tune", "zerolatency", "-profile:v", "baseline", "-crf", "23",
             "-x264-params", "keyint=15:min-keyint=15:scenecut=0:repeat-headers=1",
-            "-f", "segment", "-segment_time", "10", "-segment_format", "mp4",
+            "-f", "segment", "-segment_time", f"{segment_seconds:g}", "-segment_format", "mp4",
             "-reset_timestamps", "1", "-progress", str(progress),
             str(folder / "seg%05d.mp4"),
         ]  # fmt: skip
@@ -298,7 +304,9 @@ def start_ffmpegs(urls: list[str], out: Path) -> list[tuple[subprocess.Popen[byt
     return procs
 
 
-def start_floors(urls: list[str], out: Path) -> list[subprocess.Popen[bytes]]:
+def start_floors(
+    urls: list[str], out: Path, segment_seconds: float
+) -> list[subprocess.Popen[bytes]]:
     """One ``pyav_floor.py`` per stream: the same work in the least Python (its doc)."""
     x, y, w, h = drawbox()
     procs = []
@@ -308,7 +316,7 @@ def start_floors(urls: list[str], out: Path) -> list[subprocess.Popen[bytes]]:
         cmd = [sys.executable, str(Path(__file__).with_name("pyav_floor.py")), url, str(folder)]
         procs.append(
             subprocess.Popen(
-                [*cmd, str(x), str(y), str(w), str(h)],
+                [*cmd, str(x), str(y), str(w), str(h), f"{segment_seconds:g}"],
                 stdin=subprocess.DEVNULL,
                 cwd=Path(__file__).resolve().parents[1],
                 env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
@@ -415,6 +423,12 @@ def main() -> int:
     parser.add_argument("--pass-through", type=int, default=4, dest="plain")
     parser.add_argument("--masked", type=int, default=2)
     parser.add_argument(
+        "--segment-seconds",
+        type=float,
+        default=10.0,
+        help="segment length of ours and of the contenders (the recorder's default is 60)",
+    )
+    parser.add_argument(
         "--no-ffmpeg", action="store_true", help="skip the ffmpeg contender (no ffmpeg here)"
     )
     parser.add_argument(
@@ -431,7 +445,7 @@ def main() -> int:
     with_ffmpeg = not args.no_ffmpeg and shutil.which("ffmpeg") is not None
     with tempfile.TemporaryDirectory(prefix="bench-recorder-") as tmp:
         data = Path(tmp)
-        config = bench_config(data)
+        config = bench_config(data, args.segment_seconds)
         services = Services.open(config)
         services.migrate()
         proc, urls = start_cameras(args.plain + args.masked)
@@ -456,9 +470,9 @@ def main() -> int:
                 recorder.add_camera(CameraSpec(camera_id, url, Calibration()))
             # The contender reads the very streams the masked cameras record.
             if with_ffmpeg:
-                ffmpegs = start_ffmpegs(urls[args.plain :], data / "ffmpeg")
+                ffmpegs = start_ffmpegs(urls[args.plain :], data / "ffmpeg", args.segment_seconds)
             if args.floor:
-                floors = start_floors(urls[args.plain :], data / "floor")
+                floors = start_floors(urls[args.plain :], data / "floor", args.segment_seconds)
             try:
                 results["masked"] = run(
                     recorder, masked, args.seconds, args.warmup, ffmpegs, floors
@@ -477,7 +491,10 @@ def main() -> int:
             proc.terminate()
             proc.wait(20)
             services.close()
-    print(f"recorder benchmark, 1280x720 @ 15 fps, {args.seconds:.0f} s per phase")
+    print(
+        f"recorder benchmark, 1280x720 @ 15 fps, {args.seconds:.0f} s per phase, "
+        f"{args.segment_seconds:g} s segments"
+    )
     targets = {"pass-through": 0.02, "masked": 0.25}
     for phase, r in results.items():
         count = args.plain if phase == "pass-through" else args.masked

@@ -10,7 +10,7 @@ ffmpeg is the price of driving the same libraries from Python through PyAV. So i
 to PyAV directly, not through our media adapter (``vms.media``); it borrows only the
 adapter's libx264 settings and MP4 segment options, so that both encode and mux alike.
 
-    python bench/pyav_floor.py URL OUTDIR X Y W H
+    python bench/pyav_floor.py URL OUTDIR X Y W H [SEGMENT_SECONDS]
 
 Runs until terminated (SIGTERM), then closes the open segment.
 """
@@ -29,12 +29,11 @@ import numpy as np
 from vms.media.codec import Encoder
 from vms.media.mp4 import _SEGMENT_OPTIONS
 
-SEGMENT_SECONDS = 10.0
-
 
 def main() -> int:
     url, out = sys.argv[1], Path(sys.argv[2])
     x, y, w, h = (int(v) for v in sys.argv[3:7])
+    segment_seconds = float(sys.argv[7]) if len(sys.argv) > 7 else 10.0
     stopping = False
 
     def stop(signum: int, frame: object) -> None:
@@ -83,7 +82,7 @@ def main() -> int:
             frame_no += 1
             for encoded in encoder.encode(frame):
                 key = encoded.is_keyframe
-                if key and (segment is None or encoded.pts - seg_start >= SEGMENT_SECONDS * 90000):
+                if key and (segment is None or encoded.pts - seg_start >= segment_seconds * 90000):
                     if segment is not None:
                         segment.close()
                     segment = av.open(
