@@ -131,8 +131,25 @@ class PreparedMask:
         luma keep (0 under the mask, 255 elsewhere), chroma keep, luma fill and chroma
         fill (the colour under the mask, 0 elsewhere). Two whole-box bitwise passes a
         plane paint faster than a masked copy (``np.copyto(where=)``): about 8 us less a
-        720p frame at the benchmark's mask. Made at the first paint, kept with the mask."""
-        return _fill_bytes(self, BLACK_YUV)
+        720p frame at the benchmark's mask. Made at the second paint, kept with the mask
+        (:meth:`painted_before`)."""
+        keep_luma = np.where(self.luma, 0, 255).astype(np.uint8)
+        keep_chroma = np.where(self.chroma, 0, 255).astype(np.uint8)
+        fill_luma = ~keep_luma & np.uint8(BLACK_YUV[0])
+        fill_chroma = ~keep_chroma & np.uint8(BLACK_YUV[1])  # U and V alike
+        for array in (keep_luma, keep_chroma, fill_luma, fill_chroma):
+            array.flags.writeable = False
+        return keep_luma, keep_chroma, fill_luma, fill_chroma
+
+    def painted_before(self) -> bool:
+        """False at the first call, True after: making the fill bytes costs more than
+        one masked copy, so a mask painted once (a moving camera's, new every frame) is
+        painted with masked copies, and one painted again (a kept projection, a held
+        plan) with :attr:`black`."""
+        if self.__dict__.get("_painted"):
+            return True
+        self.__dict__["_painted"] = True  # frozen: not an attribute, a mark in its dict
+        return False
 
 
 def prepare(mask: BoolMask) -> PreparedMask:
@@ -200,32 +217,21 @@ def _box_views(planes: Planes, box: tuple[int, int, int, int]) -> tuple[U8, U8, 
     )
 
 
-def _fill_bytes(prepared: PreparedMask, colour: tuple[int, int, int]) -> tuple[U8, U8, U8, U8]:
-    keep_luma = np.where(prepared.luma, 0, 255).astype(np.uint8)
-    keep_chroma = np.where(prepared.chroma, 0, 255).astype(np.uint8)
-    fill_luma = ~keep_luma & np.uint8(colour[0])
-    fill_chroma = ~keep_chroma & np.uint8(colour[1])
-    for array in (keep_luma, keep_chroma, fill_luma, fill_chroma):
-        array.flags.writeable = False
-    return keep_luma, keep_chroma, fill_luma, fill_chroma
-
-
 def _fill(
     views: tuple[U8, U8, U8],
     prepared: PreparedMask,
     colour: tuple[int, int, int],
     sources: tuple[U8, U8, U8] | None = None,
 ) -> None:
-    """Paint ``colour`` into the box ``views`` under the mask: each view becomes its
-    source (``sources``: copies of the views; None: the views themselves) AND keep OR
-    fill. The line stride is the views' own, nothing is converted, and only the box is
-    visited."""
+    """Paint ``colour`` into the box ``views`` under the mask (``sources``: copies of
+    the views, None: the views themselves). Black on a mask painted before: each view
+    becomes its source AND keep OR fill (:attr:`PreparedMask.black`); otherwise masked
+    copies of the colour. The line stride is the views' own, nothing is converted, and
+    only the box is visited."""
     y, u, v = views
     sy, su, sv = sources or views
-    if colour == BLACK_YUV or colour[1] == colour[2]:
-        keep_y, keep_c, fill_y, fill_c = (
-            prepared.black if colour == BLACK_YUV else _fill_bytes(prepared, colour)
-        )
+    if colour == BLACK_YUV and prepared.painted_before():
+        keep_y, keep_c, fill_y, fill_c = prepared.black
         # An odd picture's last chroma cell covers one luma row/column only.
         rows, cols = y.shape
         if keep_y.shape != y.shape:
@@ -237,6 +243,7 @@ def _fill(
         np.bitwise_and(sv, keep_c, out=v)
         np.bitwise_or(v, fill_c, out=v)
         return
+    # The views still hold what ``sources`` copied: masked copies of the colour.
     np.copyto(u, colour[1], where=prepared.chroma)
     np.copyto(v, colour[2], where=prepared.chroma)
     np.copyto(y, colour[0], where=prepared.luma[: y.shape[0], : y.shape[1]])
