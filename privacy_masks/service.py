@@ -111,16 +111,16 @@ class MaskService:
 
         The pipeline asks every second, so this is cheap while nothing changed: the
         camera's version row and its running lifts are read every time (two indexed
-        lookups on one connection, no ORM), the masks themselves only when the version row
-        moved since the last read. Every change of a camera's masks or lifts bumps its
-        version in the same transaction, so the same version row (number and time of the
-        bump) means the same masks."""
-        with self.db.reader() as c:
-            row = c.execute(_VERSION_ROW, {"camera_id": camera_id}).first()
+        lookups in one transaction on the process's poll connection, ``Database.poll``),
+        the masks themselves only when the version row moved since the last read. Every
+        change of a camera's masks or lifts bumps its version in the same transaction, so
+        the same version row (number and time of the bump) means the same masks."""
+        with self.db.poll() as c:
+            row = c.first(_VERSION_ROW, {"camera_id": camera_id})
             try:
                 lifts = [
                     (str(r[0]), str(r[1]), r[2], r[3])
-                    for r in c.execute(_RUNNING_LIFTS, {"camera_id": camera_id})
+                    for r in c.all(_RUNNING_LIFTS, {"camera_id": camera_id})
                 ]
             except Exception:
                 log.exception(

@@ -231,9 +231,9 @@ class RecordingLog:
 
     def enabled(self, camera_id: str) -> bool:
         """Whether ``camera_id`` is recorded (the segment writer asks every second: one
-        indexed lookup, no ORM)."""
-        with self.db.reader() as c:
-            row = c.execute(_ENABLED, {"camera_id": camera_id}).first()
+        indexed lookup on the process's poll connection, ``Database.poll``)."""
+        with self.db.poll() as c:
+            row = c.first(_ENABLED, {"camera_id": camera_id})
         return True if row is None else bool(row[0])
 
     def state(self, actor: Actor, camera_id: str) -> RecordingSetting:

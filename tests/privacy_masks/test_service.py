@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from typing import Any
 
 import pytest
 from sqlalchemy import event
@@ -22,7 +23,7 @@ from privacy_masks.model import (
 from privacy_masks.service import MaskService
 from vms.auth.permissions import Actor
 from vms.clock import ManualClock
-from vms.db.engine import Database
+from vms.db.engine import Database, PollReader
 from vms.errors import InvalidArgument, PermissionDenied
 from vms.services import Services
 
@@ -86,7 +87,11 @@ def test_commands_are_checked_for_the_role_first(
 
 
 def test_current_reads_the_masks_again_only_when_the_version_moved(
-    services: Services, masks: MaskService, actors: dict[str, Actor], clock: ManualClock
+    services: Services,
+    masks: MaskService,
+    actors: dict[str, Actor],
+    clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The pipeline asks every second: while nothing changed, current() reads the version
     row and the running lifts, not the mask rows; what another process changes (a service
@@ -101,11 +106,20 @@ def test_current_reads_the_masks_again_only_when_the_version_moved(
     def record(*args: object) -> None:
         statements.append(str(args[2]))
 
+    # What runs through the engine, and what the polls read on the poll connection.
+    polled = PollReader.all
+
+    def poll(reader: PollReader, statement: Any, params: Any) -> Any:
+        statements.append(str(statement))
+        return polled(reader, statement, params)
+
     event.listen(services.db.engine, "before_cursor_execute", record)
+    monkeypatch.setattr(PollReader, "all", poll)
     try:
         assert masks.current(CAMERA) == first
     finally:
         event.remove(services.db.engine, "before_cursor_execute", record)
+        monkeypatch.undo()
     read = " ".join(statements)
     assert "mask_versions" in read and "mask_lifts" in read and "privacy_masks" not in read
 

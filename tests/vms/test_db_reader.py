@@ -1,6 +1,7 @@
-"""Database.reader(): the Core connection that per-second polls read through (mask
-version, running lifts, recording on/off) reads what was committed and, on SQLite,
-begins deferred like a read session, so a poll never holds the write lock."""
+"""Database.reader(), a Core connection for reads, and Database.poll(), the process's
+poll connection that the per-second polls read through (mask version, running lifts,
+recording on/off): both read what was committed and, on SQLite, begin deferred like a
+read session, so they never hold the write lock; a poll returns what Core returns."""
 
 from __future__ import annotations
 
@@ -8,13 +9,35 @@ import datetime as dt
 import sqlite3
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
+from privacy_masks.model import NewLift, NewMask
+from privacy_masks.service import _RUNNING_LIFTS, _VERSION_ROW, MaskService
+from recorder.recording import _ENABLED, RecordingLog, SetRecording
+from vms.auth.permissions import Actor
 from vms.db.engine import Database, sqlite_path
 from vms.db.models import RecordingState
 from vms.migrations import upgrade
+from vms.services import Services
 
 T0 = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
+
+
+def _write_elsewhere(path: Path) -> None:
+    """Another process turns camera ``cam``'s recording off, with a write lock timeout
+    of 0: it fails at once when a reader holds the lock."""
+    writer = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        writer.execute("BEGIN IMMEDIATE")
+        writer.execute(
+            "INSERT INTO recording_states (camera_id, enabled, changed_at, changed_by) "
+            "VALUES ('cam', 0, ?, 'test')",
+            (T0.isoformat(),),
+        )
+        writer.execute("COMMIT")
+    finally:
+        writer.close()
 
 
 def test_a_reader_reads_commits_and_never_holds_the_sqlite_write_lock(tmp_path: Path) -> None:
@@ -28,18 +51,72 @@ def test_a_reader_reads_commits_and_never_holds_the_sqlite_write_lock(tmp_path: 
             assert path is not None
             # Another process writes while the reader is open and has read: with the
             # write lock held by the reader this fails at once (timeout 0).
-            writer = sqlite3.connect(path, timeout=0, isolation_level=None)
-            try:
-                writer.execute("BEGIN IMMEDIATE")
-                writer.execute(
-                    "INSERT INTO recording_states (camera_id, enabled, changed_at, changed_by) "
-                    "VALUES ('cam', 0, ?, 'test')",
-                    (T0.isoformat(),),
-                )
-                writer.execute("COMMIT")
-            finally:
-                writer.close()
+            _write_elsewhere(path)
         with db.reader() as c:
             assert c.execute(query).scalar_one() is False
+    finally:
+        db.dispose()
+
+
+# -- Database.poll: the process's poll connection ------------------------------------------
+
+
+def test_a_poll_returns_what_the_same_statements_return_through_core(
+    services: Services, actors: dict[str, Actor]
+) -> None:
+    """The polls' statements (mask version row, running lifts, recording on/off) read on
+    the poll connection give the values, types and time zones a Core connection gives,
+    on each backend."""
+    masks, recording = services.ports.get(MaskService), services.ports.get(RecordingLog)
+    admin = actors["admin"]
+    square = ((10.0, -5.0), (20.0, -5.0), (20.0, 5.0), (10.0, 5.0))
+    window = masks.create(admin, "cam-poll", NewMask("window", polygon=square))
+    masks.lift(admin, "cam-poll", NewLift(window.id, "warrant 12", 10))
+    recording.set_enabled(admin, "cam-poll", SetRecording(False, "test"))
+    params = {"camera_id": "cam-poll"}
+    for statement in (_VERSION_ROW, _RUNNING_LIFTS, _ENABLED):
+        with services.db.reader() as c:
+            core = [tuple(row) for row in c.execute(statement, params)]
+        with services.db.poll() as p:
+            polled = p.all(statement, params)
+        assert polled == core and polled, statement
+        assert [tuple(map(type, row)) for row in polled] == [tuple(map(type, r)) for r in core]
+    with services.db.poll() as p:
+        version = p.first(_VERSION_ROW, params)
+        assert version is not None and version[1].tzinfo is not None
+        assert p.first(_VERSION_ROW, {"camera_id": "no-such-camera"}) is None
+    assert masks.current("cam-poll").lifts and not recording.enabled("cam-poll")
+
+
+def test_a_poll_connection_that_fails_is_dropped_and_the_next_poll_takes_another(
+    services: Services,
+) -> None:
+    """A poll whose connection broke (closed behind its back here; a database restart in
+    service) fails with the driver's error, and the next poll reads on a new one."""
+    params = {"camera_id": "cam-poll"}
+    with services.db.poll() as p:
+        assert p.first(_ENABLED, params) is None
+    held = services.db._poll
+    assert held is not None
+    held[1].driver_connection.close()
+    with pytest.raises(Exception, match=r"(?i)closed"), services.db.poll() as p:
+        p.first(_ENABLED, params)
+    assert services.db._poll is None
+    with services.db.poll() as p:
+        assert p.first(_ENABLED, params) is None
+    assert services.db._poll is not None and services.db._poll is not held
+
+
+def test_a_poll_never_holds_the_sqlite_write_lock_and_sees_each_commit(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'vms.db'}")
+    try:
+        upgrade(db.engine)
+        with db.poll() as p:
+            assert p.first(_ENABLED, {"camera_id": "cam"}) is None
+            path = sqlite_path(db.url)
+            assert path is not None
+            _write_elsewhere(path)  # fails at once if the poll held the write lock
+        with db.poll() as p:  # a new snapshot: the commit is seen
+            assert p.first(_ENABLED, {"camera_id": "cam"}) == (False,)
     finally:
         db.dispose()
