@@ -10,7 +10,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, text
 
 from privacy_masks.model import NewLift, NewMask
 from privacy_masks.service import _RUNNING_LIFTS, _VERSION_ROW, MaskService
@@ -88,23 +88,38 @@ def test_a_poll_returns_what_the_same_statements_return_through_core(
     assert masks.current("cam-poll").lifts and not recording.enabled("cam-poll")
 
 
-def test_a_poll_connection_that_fails_is_dropped_and_the_next_poll_takes_another(
+def test_a_dropped_poll_connection_is_replaced_and_other_errors_fail_the_poll(
     services: Services,
 ) -> None:
-    """A poll whose connection broke (closed behind its back here; a database restart in
-    service) fails with the driver's error, and the next poll reads on a new one."""
+    """A poll connection the database dropped (closed behind its back; on PostgreSQL also
+    ended by the server, as a restart does) is replaced at the poll's first statement,
+    as the pool's pre-ping would: the poll reads. Any other error fails the poll with the
+    driver's error, and the next poll reads on a new connection."""
     params = {"camera_id": "cam-poll"}
     with services.db.poll() as p:
         assert p.first(_ENABLED, params) is None
     held = services.db._poll
     assert held is not None
     held[1].driver_connection.close()
-    with pytest.raises(Exception, match=r"(?i)closed"), services.db.poll() as p:
-        p.first(_ENABLED, params)
-    assert services.db._poll is None
     with services.db.poll() as p:
         assert p.first(_ENABLED, params) is None
     assert services.db._poll is not None and services.db._poll is not held
+    if services.db.dialect == "postgresql":
+        held = services.db._poll
+        pid = held[1].driver_connection.info.backend_pid
+        with services.db.engine.connect() as c:
+            c.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})")
+        with services.db.poll() as p:
+            assert p.first(_ENABLED, params) is None
+        assert services.db._poll is not held
+    broken = select(RecordingState.enabled).where(
+        RecordingState.camera_id == bindparam("camera_id"), text("no_such_column = 1")
+    )
+    with pytest.raises(Exception, match=r"(?i)no_such_column"), services.db.poll() as p:
+        p.first(broken, params)
+    assert services.db._poll is None
+    with services.db.poll() as p:
+        assert p.first(_ENABLED, params) is None
 
 
 def test_a_poll_never_holds_the_sqlite_write_lock_and_sees_each_commit(tmp_path: Path) -> None:

@@ -141,25 +141,51 @@ class Database:
     def poll(self) -> Iterator[PollReader]:
         """One read transaction on the process's poll connection (module doc), for what
         polls a few columns every second. The connection is taken from the pool at the
-        first poll of a process and kept (a forked child takes its own); an error that
-        leaves the block drops it, and the next poll takes another. Errors are the
-        driver's own (``sqlite3.Error``, ``psycopg.Error``), not SQLAlchemy's."""
+        first poll of a process and kept (a forked child takes its own). A connection the
+        database dropped (a restart) fails the poll's first statement: it is run again
+        on a new connection, as the pool's pre-ping would have taken one. Any other
+        error that leaves the block drops the connection, and the next poll takes
+        another. Errors are the driver's own (``sqlite3.Error``, ``psycopg.Error``),
+        not SQLAlchemy's."""
         with self._poll_lock:
-            connection = self._poll_connection()
+            reader = PollReader(self._begin_poll(), self._compiled, self._reconnect_poll)
             try:
-                if self.dialect == "sqlite":
-                    connection.execute("BEGIN")  # deferred: a reader (module doc)
-                yield PollReader(connection, self._compiled)
-                connection.rollback()  # nothing was written: end the snapshot
+                yield reader
+                reader.connection.rollback()  # nothing was written: end the snapshot
             except BaseException:
                 self._drop_poll_connection()
                 raise
+
+    def _begin_poll(self) -> Any:
+        connection = self._poll_connection()
+        try:
+            return self._begun(connection)
+        except Exception as exc:
+            fresh = self._reconnect_poll(exc, connection)
+            if fresh is None:
+                self._drop_poll_connection()
+                raise
+            return fresh
 
     def _poll_connection(self) -> Any:
         if self._poll is None or self._poll[0] != os.getpid():
             # A connection made before a fork belongs to the parent: never used here.
             self._poll = (os.getpid(), self.engine.raw_connection())
         return self._poll[1].driver_connection
+
+    def _begun(self, connection: Any) -> Any:
+        if self.dialect == "sqlite":
+            connection.execute("BEGIN")  # deferred: a reader (module doc)
+        return connection
+
+    def _reconnect_poll(self, error: Exception, connection: Any) -> Any | None:
+        """A new, begun poll connection when ``error`` says the database dropped
+        ``connection``; None for any other error."""
+        if not self.engine.dialect.is_disconnect(error, connection, None):  # type: ignore[arg-type]
+            return None
+        log.warning("the poll connection was dropped (%s); taking another", error)
+        self._drop_poll_connection()
+        return self._begun(self._poll_connection())
 
     def _drop_poll_connection(self) -> None:
         held, self._poll = self._poll, None
@@ -208,9 +234,17 @@ class PollReader:
     """The statements of one :meth:`Database.poll`: module-level ``select`` objects
     with bound parameters of plain values (str, int, bool, None: no conversion)."""
 
-    def __init__(self, connection: Any, statements: _Statements) -> None:
-        self._connection = connection
+    def __init__(
+        self,
+        connection: Any,
+        statements: _Statements,
+        reconnect: Callable[[Exception, Any], Any | None] | None = None,
+    ) -> None:
+        self.connection = connection
         self._statements = statements
+        # Until the first statement has run: a dropped connection is replaced and the
+        # statement run again (nothing read before it is lost).
+        self._reconnect = reconnect
 
     def all(
         self, statement: Select[*tuple[Any, ...]], params: Mapping[str, Any]
@@ -220,12 +254,15 @@ class PollReader:
             if value is not None and not isinstance(value, str | int | bool):
                 raise TypeError(f"a poll parameter must be a plain value, not {value!r}")
         args: Any = params if made.names is None else tuple(params[n] for n in made.names)
-        cursor = self._connection.cursor()
+        reconnect, self._reconnect = self._reconnect, None
         try:
-            cursor.execute(made.sql, args)
-            rows = cursor.fetchall()
-        finally:
-            cursor.close()
+            rows = _fetch(self.connection, made.sql, args)
+        except Exception as exc:
+            fresh = reconnect(exc, self.connection) if reconnect is not None else None
+            if fresh is None:
+                raise
+            self.connection = fresh
+            rows = _fetch(fresh, made.sql, args)
         return [
             tuple(
                 raw if convert is None else convert(raw)
@@ -239,3 +276,12 @@ class PollReader:
     ) -> tuple[Any, ...] | None:
         rows = self.all(statement, params)
         return rows[0] if rows else None
+
+
+def _fetch(connection: Any, sql: str, args: Any) -> list[Any]:
+    cursor = connection.cursor()
+    try:
+        cursor.execute(sql, args)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
