@@ -145,6 +145,7 @@ class SegmentWriter:
         self._gap_cause: str | None = None
         self._enabled = True
         self._checked: dt.datetime | None = None
+        self._state_unread = False
         self._stop_reason = StopReason()
         # Where this camera's recording is known to have got to (segments and gaps, this
         # run's and before): nothing starts earlier, so spans never overlap (OPS-4) even
@@ -444,7 +445,23 @@ class SegmentWriter:
     def _recording_enabled(self, now: dt.datetime) -> bool:
         if self._checked is None or now - self._checked >= self._state_poll:
             self._checked = now
-            enabled = self.recording.enabled(self.camera_id)
+            try:
+                enabled = self.recording.enabled(self.camera_id)
+            except Exception:
+                # The database did not answer: the camera goes on as it was, and the
+                # segment in progress is kept (it was dropped as a writer failure, and
+                # footage lost for want of a reading: INV-1). Logged once per outage.
+                if not self._state_unread:
+                    log.exception(
+                        "camera %s: recording state unreadable; recording stays %s",
+                        self.camera_id,
+                        "on" if self._enabled else "off",
+                    )
+                self._state_unread = True
+                return self._enabled
+            if self._state_unread:
+                log.warning("camera %s: recording state readable again", self.camera_id)
+                self._state_unread = False
             if enabled != self._enabled:
                 log.info(
                     "camera %s: recording %s -> %s",

@@ -93,16 +93,21 @@ def ffmpeg_recovers(path: Path, scratch: Path) -> float:
 
 
 def writer_for(
-    services: Services, camera_id: str, hub: PacketHub, ingestor: Ingestor | None = None
+    services: Services,
+    camera_id: str,
+    hub: PacketHub,
+    ingestor: Ingestor | None = None,
+    recording: RecordingLog | None = None,
 ) -> SegmentWriter:
-    """The camera's segment writer on ``hub`` (the services' ingestor unless given)."""
+    """The camera's segment writer on ``hub`` (the services' ingestor and recording log
+    unless given)."""
     return SegmentWriter(
         camera_id,
         hub,
         spool_dir(services, camera_id),
         ingestor or services.ingestor,
         services.store,
-        services.ports.get(RecordingLog),
+        recording or services.ports.get(RecordingLog),
         services.events,
         services.clock,
     )
@@ -426,6 +431,43 @@ def test_a_segment_the_ingest_refuses_goes_to_quarantine_not_the_bin_INV_1_OPS_4
     [gap] = gaps(services, camera)
     assert gap.cause == "error" and audit.details["file"] in (gap.detail or "")
     assert list(spool_dir(services, camera).glob("*.mp4")) == []
+
+
+class _UnreadableState:
+    """The real recording log, except that the recording state can be read only once:
+    the database stops answering the writer's every-second poll mid-segment."""
+
+    def __init__(self, inner: RecordingLog) -> None:
+        self.inner = inner
+        self.reads = 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    def enabled(self, camera_id: str) -> bool:
+        self.reads += 1
+        if self.reads > 1:
+            raise RuntimeError("database is locked (planted)")
+        return self.inner.enabled(camera_id)
+
+
+def test_an_unreadable_recording_state_keeps_the_segment_in_progress_INV_1(
+    services: Services,
+) -> None:
+    """A recording-state poll that fails mid-segment leaves the camera recording as it
+    was: the segment is finished and catalogued whole, no gap opens."""
+    camera = "cam-db-out"
+    hub = PacketHub(camera)
+    state = _UnreadableState(services.ports.get(RecordingLog))
+    writer = writer_for(services, camera, hub, recording=state)  # type: ignore[arg-type]
+    writer.start()
+    publish_frames(hub, T0, [np.full((120, 160, 3), i * 5, dtype=np.uint8) for i in range(45)])
+    writer.stop()
+    assert state.reads >= 3, "the writer polled during the 3 s recorded"
+    [item] = items(services, camera)
+    with av.open(str(services.store.path_for(item.sha256))) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 45
+    assert [g.cause for g in gaps(services, camera) if g.start < T0 + dt.timedelta(seconds=3)] == []
 
 
 # -- a real recorder killed mid-segment ---------------------------------------------------
