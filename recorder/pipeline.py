@@ -29,7 +29,7 @@ import datetime as dt
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from privacy_masks.model import MaskSet
@@ -119,6 +119,7 @@ class CameraPipeline:
         # Set from other threads (a WebRTC viewer joined or lost pictures): the mask
         # encoder makes its next frame an IDR. Pass-through cameras ignore it.
         self.keyframe_wanted = threading.Event()
+        self._masks_unread = False  # the last re-read of the masks failed
 
     def request_keyframe(self) -> None:
         """Ask the mask encoder for a keyframe (live viewers joining a masked camera)."""
@@ -202,6 +203,28 @@ class CameraPipeline:
             delay = min(delay * 2.0, self.settings.reconnect_max_seconds)
         self._set_state("stopped")
 
+    def _reread(self, masks: MaskSet) -> MaskSet:
+        """The camera's masks read again. When they cannot be read (the database does not
+        answer), the set in force without its lifts (PSCS-1, fail closed: no mask is
+        lifted): the stream goes on masked by what it had. It used to end, and the next
+        connection, which reads the masks first, failed as long as the database was
+        out: no recording meanwhile. Logged once per outage."""
+        try:
+            fresh = self._masks(self.camera_id)
+        except Exception:
+            if not self._masks_unread:
+                log.exception(
+                    "camera %s: masks unreadable; the %d in force stay, none lifted (PSCS-1)",
+                    self.camera_id,
+                    len(masks.polygons),
+                )
+            self._masks_unread = True
+            return replace(masks, lifts=()) if masks.lifts else masks
+        if self._masks_unread:
+            log.warning("camera %s: masks readable again", self.camera_id)
+            self._masks_unread = False
+        return fresh
+
     def _session(self, source: RtspInput, info: StreamInfo) -> bool:
         """Stream until the source fails (raises) or we are stopped (returns)."""
         masks = self._masks(self.camera_id)
@@ -233,7 +256,7 @@ class CameraPipeline:
             capture = clock.capture((raw.pts - first_pts) * tick, now, earlier)
             if self.clock.monotonic() >= next_reload:
                 next_reload = self.clock.monotonic() + self.settings.mask_reload_seconds
-                fresh = self._masks(self.camera_id)
+                fresh = self._reread(masks)
                 if fresh.masked != masks.masked:
                     log.info(
                         "camera %s: masks %s -> %s; restarting the stream",
