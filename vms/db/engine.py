@@ -142,8 +142,8 @@ class Database:
         """One read transaction on the process's poll connection (module doc), for what
         polls a few columns every second. The connection is taken from the pool at the
         first poll of a process and kept (a forked child takes its own). A connection the
-        database dropped (a restart) fails the poll's first statement: it is run again
-        on a new connection, as the pool's pre-ping would have taken one. Any other
+        database dropped (a restart) fails the poll's BEGIN or first statement: that is
+        run again on a new connection, as the pool's pre-ping would have taken one. Any other
         error that leaves the block drops the connection, and the next poll takes
         another. Errors are the driver's own (``sqlite3.Error``, ``psycopg.Error``),
         not SQLAlchemy's."""
