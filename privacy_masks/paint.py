@@ -65,17 +65,22 @@ def _view(plane: Any, w: int, h: int) -> U8:
     return np.frombuffer(plane, dtype=np.uint8)[: line * h].reshape(h, line)[:, :w]
 
 
-def frame_box_views(frame: Any, box: tuple[int, int, int, int]) -> tuple[U8, U8, U8]:
+def frame_box_views(
+    frame: Any, box: tuple[int, int, int, int], mask_shape: tuple[int, ...] | None = None
+) -> tuple[U8, U8, U8]:
     """What ``_box_views(frame_planes(frame), box)`` gives (the chroma ``box``'s views
     in each plane, luma's cut short at an odd picture edge), made straight from the
     plane buffers: one numpy call a plane instead of views of the whole planes cut
     down, for the frames a held plan paints (the stage's every-frame path). numpy
-    refuses a view that would reach past a plane's buffer."""
+    refuses a view that would reach past a plane's buffer. ``mask_shape``: the shape of
+    the chroma-resolution mask to paint, refused unless it is the chroma planes'."""
     fmt = frame.format.name
     if fmt not in ("yuv420p", "yuvj420p"):
         raise ValueError(f"frame format {fmt!r} is not yuv420p")
     width, height = int(frame.width), int(frame.height)
     cw, ch = chroma_size(width, height)
+    if mask_shape is not None and mask_shape != (ch, cw):
+        raise ValueError(f"mask shape {mask_shape} does not match chroma planes {(ch, cw)}")
     r0, r1, c0, c1 = box
     if not (0 <= r0 < r1 <= ch and 0 <= c0 < c1 <= cw):
         raise ValueError(f"box {box} is not inside the {cw}x{ch} chroma planes")
@@ -279,10 +284,8 @@ def save_and_paint_frame(
     plane buffers (:func:`frame_box_views`)."""
     if prepared.box is None:
         return None, 0
-    shape = chroma_size(int(frame.width), int(frame.height))[::-1]
-    if prepared.mask.shape != shape:
-        raise ValueError(f"mask shape {prepared.mask.shape} does not match chroma planes {shape}")
-    return _save_and_fill(frame_box_views(frame, prepared.box), prepared, colour)
+    views = frame_box_views(frame, prepared.box, prepared.mask.shape)
+    return _save_and_fill(views, prepared, colour)
 
 
 def _save_and_fill(

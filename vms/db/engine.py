@@ -210,13 +210,13 @@ class _Statements:
 
     def __init__(self, engine: Engine) -> None:
         self._dialect = engine.dialect
-        self._cache: dict[int, tuple[Select[*tuple[Any, ...]], _Statement]] = {}
-        self._lock = threading.Lock()
+        # By the statement object (module-level, kept); only used under the poll lock.
+        self._cache: dict[Select[*tuple[Any, ...]], _Statement] = {}
 
     def get(self, statement: Select[*tuple[Any, ...]]) -> _Statement:
-        held = self._cache.get(id(statement))
-        if held is not None and held[0] is statement:
-            return held[1]
+        made = self._cache.get(statement)
+        if made is not None:
+            return made
         dialect = self._dialect
         compiled = statement.compile(dialect=dialect)
         names = tuple(compiled.positiontup or ()) if compiled.positional else None
@@ -224,9 +224,7 @@ class _Statements:
             column.type.dialect_impl(dialect).result_processor(dialect, None)
             for column in statement.selected_columns
         )
-        made = _Statement(str(compiled), names, results)
-        with self._lock:
-            self._cache[id(statement)] = (statement, made)  # the statement kept: ids stay
+        made = self._cache[statement] = _Statement(str(compiled), names, results)
         return made
 
 
