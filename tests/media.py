@@ -47,12 +47,14 @@ def make_video(
     return data
 
 
-def make_audio(*, seconds: float = 2.0, rate: int = 48000) -> bytes:
+def make_audio(*, seconds: float = 2.0, rate: int = 48000, container_format: str = "mp4") -> bytes:
     """An AAC MP4 (.m4a) with its index first (faststart): AAC's encoder writes a priming
-    packet stamped before 0, which the MP4 muxer covers with an edit list."""
-    with tempfile.NamedTemporaryFile(suffix=".m4a", delete=False) as tmp:
+    packet stamped before 0, which the MP4 muxer covers with an edit list. Or AAC in
+    another ``container_format`` (``matroska``)."""
+    with tempfile.NamedTemporaryFile(suffix=f".{container_format}", delete=False) as tmp:
         pass
-    container = av.open(tmp.name, "w", format="mp4", options={"movflags": "faststart"})
+    options = {"movflags": "faststart"} if container_format == "mp4" else {}
+    container = av.open(tmp.name, "w", format=container_format, options=options)
     stream = container.add_stream("aac", rate=rate)
     t = np.arange(1024) / rate
 

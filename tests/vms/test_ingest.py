@@ -115,7 +115,8 @@ def test_truncated_video_is_refused(services: Services) -> None:
 def test_an_aac_audio_file_is_catalogued_whole_and_refused_cut(services: Services) -> None:
     """An audio-only MP4 is a recording like any other: its AAC priming packet, stamped
     before 0, is counted with the rest (the probe once sought back to 0, which skips it,
-    and refused the whole file as truncated by one packet); cut short, it is refused."""
+    and refused the whole file as truncated by one packet); it is catalogued as sound
+    (``audio/mp4``, not the MP4 family's ``video/mp4``); cut short, it is refused."""
     data = make_audio(seconds=2.0)
     result = services.ingestor.ingest(
         io.BytesIO(data), request(original_filename="interview.m4a"), WHO
@@ -124,12 +125,43 @@ def test_an_aac_audio_file_is_catalogued_whole_and_refused_cut(services: Service
         item = s.get(MediaItem, result.media_id)
         assert item is not None
         assert (item.media_type, item.codec) == ("audio", "aac")
+        assert item.content_type == "audio/mp4"
         assert item.duration_seconds is not None and abs(item.duration_seconds - 2.0) < 0.1
     with pytest.raises(InvalidArgument, match=r"truncated|corrupt"):
         services.ingestor.ingest(
             io.BytesIO(data[: len(data) // 2]), request(original_filename="cut.m4a"), WHO
         )
     assert count(services, MediaItem) == 1
+
+
+@pytest.mark.parametrize(
+    ("container_format", "content_type"),
+    [("mp4", "audio/mp4"), ("matroska", "audio/x-matroska")],
+)
+def test_sound_only_files_are_catalogued_with_an_audio_content_type(
+    services: Services, container_format: str, content_type: str
+) -> None:
+    """A container family known for video (MP4, Matroska) holding sound only is
+    catalogued as sound: the download's Content-Type and the page's player follow it.
+    A video in the same family stays ``video/``."""
+    sound = services.ingestor.ingest(
+        io.BytesIO(make_audio(container_format=container_format)),
+        request(original_filename=f"radio.{container_format}"),
+        WHO,
+    )
+    video = services.ingestor.ingest(
+        io.BytesIO(make_video(seconds=1, container_format=container_format, faststart=False)),
+        request(original_filename=f"clip.{container_format}"),
+        WHO,
+    )
+    with services.db.session() as s:
+        items = {i.id: i for i in s.scalars(select(MediaItem))}
+    assert (items[sound.media_id].media_type, items[sound.media_id].content_type) == (
+        "audio",
+        content_type,
+    )
+    assert items[video.media_id].media_type == "video"
+    assert items[video.media_id].content_type == content_type.replace("audio/", "video/")
 
 
 def test_pdf_form_is_a_document(services: Services) -> None:

@@ -199,3 +199,34 @@ def test_mentions_of_older_entries_are_built_by_the_migration(empty_url: str) ->
         with db.session() as s:
             rows = s.execute(select(AuditMention.target, AuditMention.seq)).all()
     assert sorted(rows) == [("bookmark:7", 1), ("media:m1", 1), ("media:m1", 3), ("media:m2", 1)]
+
+
+def test_sound_only_items_get_an_audio_content_type_0038(empty_url: str) -> None:
+    """0038: items catalogued as sound under a video container type (the probe's type
+    before) are listed as ``audio/``; videos and other types are left alone."""
+    with old_catalog(empty_url, "0037") as db:
+        with db.engine.begin() as conn:
+            for media_id, media_type, content_type in (
+                ("a1", "audio", "video/mp4"),
+                ("a2", "audio", "video/x-matroska"),
+                ("a3", "audio", "audio/mpeg"),
+                ("v1", "video", "video/mp4"),
+            ):
+                conn.exec_driver_sql(
+                    "INSERT INTO media_items (id, source, media_type, content_type, device_id,"
+                    " recorded_start, size_bytes, sha256, evidence, restricted, ingested_at,"
+                    " ingested_by, recorded_start_origin) VALUES"
+                    f" ('{media_id}', 'bwc', '{media_type}', '{content_type}', 'D',"
+                    f" '2026-02-03 04:05:06', 1, 'ab{media_id}', FALSE, FALSE,"
+                    " '2026-02-03 04:05:06', 't', 'ingest')"
+                )
+        upgrade(db.engine)
+        with db.engine.connect() as conn:
+            rows = dict(conn.execute(sa.text("SELECT id, content_type FROM media_items")).all())
+        assert rows == {
+            "a1": "audio/mp4",
+            "a2": "audio/x-matroska",
+            "a3": "audio/mpeg",
+            "v1": "video/mp4",
+        }
+        check(db.engine)

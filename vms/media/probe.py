@@ -69,6 +69,15 @@ _CONTAINER_TYPES = {
     "aac": "audio/aac",
 }
 
+# The same containers holding sound only (an interview .m4a, a radio log in Matroska):
+# the media type of what is in them, not of the family's usual contents, so that a
+# download says what it is (RFC 4337, audio/mp4) and a player takes it.
+_AUDIO_ONLY_TYPES = {
+    "video/mp4": "audio/mp4",
+    "video/x-matroska": "audio/x-matroska",
+    "video/x-ms-asf": "audio/x-ms-wma",
+}
+
 
 def probe(path: Path, *, filename: str | None = None) -> ProbeResult:
     """Identify and validate the file at ``path``; ``filename`` only improves messages."""
@@ -188,9 +197,12 @@ def _inspect(container: av.container.InputContainer, label: str) -> ProbeResult:
     elif covered > 0:
         duration = covered
 
+    content_type = _CONTAINER_TYPES[fmt]
+    if video is None:
+        content_type = _AUDIO_ONLY_TYPES.get(content_type, content_type)
     return ProbeResult(
         media_type=MediaType.VIDEO if video is not None else MediaType.AUDIO,
-        content_type=_CONTAINER_TYPES.get(fmt, "application/octet-stream"),
+        content_type=content_type,
         duration_seconds=round(duration, 3) if duration else None,
         codec=main.codec_context.name,
         width=video.codec_context.width if video is not None else None,
