@@ -227,27 +227,35 @@ def _fill(
     views: tuple[U8, U8, U8],
     prepared: PreparedMask,
     colour: tuple[int, int, int],
-    sources: tuple[U8, U8, U8] | None = None,
+    buffers: BoxBuffers | None = None,
 ) -> None:
-    """Paint ``colour`` into the box ``views`` under the mask (``sources``: copies of
-    the views, None: the views themselves). Black on a mask painted before: each view
-    becomes its source AND keep OR fill (:attr:`PreparedMask.black`); otherwise masked
-    copies of the colour. The line stride is the views' own, nothing is converted, and
-    only the box is visited."""
+    """Paint ``colour`` into the box ``views`` under the mask. Black on a mask painted
+    before: each view becomes itself AND keep OR fill (:attr:`PreparedMask.black`),
+    worked out in ``buffers.painted`` from ``buffers.copies`` (the views' pixels, just
+    copied) and written to the view in one pass (None: in the views themselves);
+    otherwise masked copies of the colour. The line stride is the views' own, nothing
+    is converted, and only the box is visited."""
     y, u, v = views
-    sy, su, sv = sources or views
     if colour == BLACK_YUV and prepared.painted_before():
         keep_y, keep_c, fill_y, fill_c = prepared.black
         # An odd picture's last chroma cell covers one luma row/column only.
         rows, cols = y.shape
         if keep_y.shape != y.shape:
             keep_y, fill_y = keep_y[:rows, :cols], fill_y[:rows, :cols]
-        np.bitwise_and(sy, keep_y, out=y)
-        np.bitwise_or(y, fill_y, out=y)
-        np.bitwise_and(su, keep_c, out=u)
-        np.bitwise_or(u, fill_c, out=u)
-        np.bitwise_and(sv, keep_c, out=v)
-        np.bitwise_or(v, fill_c, out=v)
+        keeps, fills = (keep_y, keep_c, keep_c), (fill_y, fill_c, fill_c)
+        if buffers is None:
+            for view, keep, fill in zip(views, keeps, fills, strict=True):
+                np.bitwise_and(view, keep, out=view)
+                np.bitwise_or(view, fill, out=view)
+            return
+        # In the small contiguous buffers, then one strided write a plane: about a
+        # quarter less than both passes on the frame's own lines.
+        for view, copy, out, keep, fill in zip(
+            views, buffers.copies, buffers.painted, keeps, fills, strict=True
+        ):
+            np.bitwise_and(copy, keep, out=out)
+            np.bitwise_or(out, fill, out=out)
+            np.copyto(view, out)
         return
     # The views still hold what ``sources`` copied: masked copies of the colour.
     np.copyto(u, colour[1], where=prepared.chroma)
@@ -256,45 +264,88 @@ def _fill(
 
 
 @dataclass(frozen=True)
+class BoxBuffers:
+    """Arrays for one box's planes that a solid paint (:func:`save_and_paint`) fills
+    frame after frame instead of allocating new ones: ``copies`` of what it paints
+    over, and the ``painted`` box worked out before it is written. One paint uses them
+    at a time: the caller hands them back (``Saved.buffers``) once it has restored."""
+
+    copies: tuple[U8, U8, U8]
+    painted: tuple[U8, U8, U8]
+
+    @classmethod
+    def like(cls, views: tuple[U8, U8, U8]) -> BoxBuffers:
+        def shaped() -> tuple[U8, U8, U8]:
+            y, u, v = views
+            return (
+                np.empty(y.shape, np.uint8),
+                np.empty(u.shape, np.uint8),
+                np.empty(v.shape, np.uint8),
+            )
+
+        return cls(shaped(), shaped())
+
+    def fit(self, views: tuple[U8, U8, U8]) -> bool:
+        return all(c.shape == v.shape for c, v in zip(self.copies, views, strict=True))
+
+
+@dataclass(frozen=True)
 class Saved:
     """The pixels under a prepared mask's box as they were before a solid paint
-    (:func:`save_and_paint`): the box's view in each plane and a copy of it, to be put
-    back by :func:`restore`."""
+    (:func:`save_and_paint`): the box's view in each plane and a copy of it (in
+    ``buffers.copies``), to be put back by :func:`restore`."""
 
     views: tuple[U8, U8, U8]
-    copies: tuple[U8, U8, U8]
+    buffers: BoxBuffers
+
+    @property
+    def copies(self) -> tuple[U8, U8, U8]:
+        return self.buffers.copies
 
 
 def save_and_paint(
-    planes: Planes, prepared: PreparedMask, colour: tuple[int, int, int] = BLACK_YUV
+    planes: Planes,
+    prepared: PreparedMask,
+    colour: tuple[int, int, int] = BLACK_YUV,
+    buffers: BoxBuffers | None = None,
 ) -> tuple[Saved | None, int]:
     """A solid :func:`paint` of ``prepared`` that first copies what it paints over (None:
     it paints nothing); returns the copy and the masked luma pixels. The box is cut out
-    of the planes once, for the copy, the paint and the :func:`restore`."""
+    of the planes once, for the copy, the paint and the :func:`restore`. ``buffers``
+    (from an earlier ``Saved``, restored since): reused when they fit the box."""
     _check_shape(planes, prepared)
     if prepared.box is None:
         return None, 0
-    return _save_and_fill(_box_views(planes, prepared.box), prepared, colour)
+    return _save_and_fill(_box_views(planes, prepared.box), prepared, colour, buffers)
 
 
 def save_and_paint_frame(
-    frame: Any, prepared: PreparedMask, colour: tuple[int, int, int] = BLACK_YUV
+    frame: Any,
+    prepared: PreparedMask,
+    colour: tuple[int, int, int] = BLACK_YUV,
+    buffers: BoxBuffers | None = None,
 ) -> tuple[Saved | None, int]:
     """:func:`save_and_paint` on a PyAV yuv420p frame, its box cut straight from the
     plane buffers (:func:`frame_box_views`)."""
     if prepared.box is None:
         return None, 0
     views = frame_box_views(frame, prepared.box, prepared.mask.shape)
-    return _save_and_fill(views, prepared, colour)
+    return _save_and_fill(views, prepared, colour, buffers)
 
 
 def _save_and_fill(
-    views: tuple[U8, U8, U8], prepared: PreparedMask, colour: tuple[int, int, int]
+    views: tuple[U8, U8, U8],
+    prepared: PreparedMask,
+    colour: tuple[int, int, int],
+    buffers: BoxBuffers | None,
 ) -> tuple[Saved, int]:
-    copies = (views[0].copy(), views[1].copy(), views[2].copy())
-    saved = Saved(views, copies)
+    if buffers is None or not buffers.fit(views):
+        buffers = BoxBuffers.like(views)
+    for copy, view in zip(buffers.copies, views, strict=True):
+        np.copyto(copy, view)
+    saved = Saved(views, buffers)
     try:
-        _fill(views, prepared, colour, copies)
+        _fill(views, prepared, colour, buffers)
     except BaseException:
         restore(saved)  # nothing half painted is left behind
         raise

@@ -48,6 +48,7 @@ from typing import Any
 from privacy_masks.geometry import SpherePolygon
 from privacy_masks.model import MaskSet
 from privacy_masks.paint import (
+    BoxBuffers,
     PaintStyle,
     Planes,
     PreparedMask,
@@ -167,6 +168,9 @@ class MaskStage:
         # found it holding for (apply() then does not ask the pose source again).
         self._held: _Held | None = None
         self._held_for: dt.datetime | None = None
+        # The box buffers of the last paint, back from put_back() (None while a painted
+        # frame is out: a paint before its put_back gets buffers of its own).
+        self._spare: BoxBuffers | None = None
 
     def disable_registration(self) -> None:
         """Mask with the telemetry plan only (the comparison in bench_overmask)."""
@@ -261,17 +265,18 @@ class MaskStage:
         self.stats.frames += 1
         saved: Saved | None = None
         prepared: PreparedMask | None
+        buffers, self._spare = self._spare, None
         try:
             held = self._held_mask(lambda: frame_planes(frame).y, frame, masks, captured)
             if held is not None and self.style is PaintStyle.SOLID:
                 prepared, reason = held
-                saved, pixels = save_and_paint_frame(frame, prepared)
+                saved, pixels = save_and_paint_frame(frame, prepared, buffers=buffers)
                 self.stats.masked_pixels += pixels
             else:
                 planes = frame_planes(frame)
                 prepared, reason = held or self._decide(planes, frame, masks, captured)
                 if prepared is not None and self.style is PaintStyle.SOLID:
-                    saved, pixels = save_and_paint(planes, prepared)
+                    saved, pixels = save_and_paint(planes, prepared, buffers=buffers)
                     self.stats.masked_pixels += pixels
                 else:
                     frame.make_writable()
@@ -290,6 +295,7 @@ class MaskStage:
         if saved is not None:
             c1 = time.thread_time()
             restore(saved)
+            self._spare = saved.buffers  # restored: the next paint may fill them
             self.stats.cpu_seconds += time.thread_time() - c1
 
     def _paint(self, planes: Planes, prepared: PreparedMask | None) -> None:

@@ -14,6 +14,7 @@ from onvif_control.simulator import SimulatedCamera, signature_mask
 from privacy_masks.geometry import SpherePolygon
 from privacy_masks.paint import (
     BLACK_YUV,
+    BoxBuffers,
     PaintStyle,
     PreparedMask,
     Saved,
@@ -102,8 +103,10 @@ def test_mask_shape_must_match() -> None:
         paint(frame_planes(frame), np.zeros((3, 3), dtype=bool))
 
 
-def _on_planes(frame: av.VideoFrame, prepared: PreparedMask) -> tuple[Saved | None, int]:
-    return save_and_paint(frame_planes(frame), prepared)
+def _on_planes(
+    frame: av.VideoFrame, prepared: PreparedMask, buffers: BoxBuffers | None = None
+) -> tuple[Saved | None, int]:
+    return save_and_paint(frame_planes(frame), prepared, buffers=buffers)
 
 
 @pytest.mark.parametrize("save", [_on_planes, save_and_paint_frame])
@@ -113,39 +116,52 @@ def test_save_and_paint_paints_as_paint_and_restore_puts_every_pixel_back(
 ) -> None:
     """``save_and_paint`` (on the planes) and ``save_and_paint_frame`` (the box cut
     straight from the frame's buffers) paint what ``paint`` paints (odd picture edges
-    included), and ``restore`` gives back the picture bit for bit; a mask with nothing in
-    it paints nothing and has nothing to restore."""
+    included), and ``restore`` gives back the picture bit for bit: at the first paint
+    of a mask (masked copies) and at the next ones (bitwise, worked out in the box
+    buffers the first paint's ``Saved`` hands on, on other pixels); a mask with nothing
+    in it paints nothing and has nothing to restore."""
     width, height = size
     rng = np.random.default_rng(5)
     cw, ch = (width + 1) // 2, (height + 1) // 2
     mask = np.zeros((ch, cw), dtype=bool)
     mask[3:ch, cw // 2 : cw] = rng.random((ch - 3, cw - cw // 2)) < 0.7  # to the odd edges
-    frames = []
-    for _ in range(2):
-        frame = av.VideoFrame(width, height, "yuv420p")
-        for view in frame_planes(frame).__dict__.values():
-            view[:] = rng.integers(0, 256, view.shape, dtype=np.uint8)
-        frames.append(frame)
-    for view_a, view_b in zip(
-        frame_planes(frames[0]).__dict__.values(), frame_planes(frames[1]).__dict__.values()
-    ):
-        view_b[:] = view_a
-    original = [v.copy() for v in frame_planes(frames[0]).__dict__.values()]
     prepared = prepare(mask)
-    saved, pixels = save(frames[0], prepared)
-    assert pixels == paint(frame_planes(frames[1]), prepared) > 0
-    for a, b in zip(
-        frame_planes(frames[0]).__dict__.values(), frame_planes(frames[1]).__dict__.values()
-    ):
-        assert np.array_equal(a, b)
-    assert any(
-        not np.array_equal(a, b)
-        for a, b in zip(frame_planes(frames[0]).__dict__.values(), original)
-    )
-    restore(saved)
-    for a, b in zip(frame_planes(frames[0]).__dict__.values(), original):
-        assert np.array_equal(a, b)
+    buffers: BoxBuffers | None = None
+    for round in range(3):
+        frames = []
+        for _ in range(2):
+            frame = av.VideoFrame(width, height, "yuv420p")
+            for view in frame_planes(frame).__dict__.values():
+                view[:] = rng.integers(0, 256, view.shape, dtype=np.uint8)
+            frames.append(frame)
+        for view_a, view_b in zip(
+            frame_planes(frames[0]).__dict__.values(), frame_planes(frames[1]).__dict__.values()
+        ):
+            view_b[:] = view_a
+        original = [v.copy() for v in frame_planes(frames[0]).__dict__.values()]
+        saved, pixels = save(frames[0], prepared, buffers=buffers)
+        assert saved is not None
+        assert (saved.buffers is buffers) == (round > 0), "the buffers handed on are used"
+        assert pixels == paint(frame_planes(frames[1]), prepared) > 0
+        for a, b in zip(
+            frame_planes(frames[0]).__dict__.values(), frame_planes(frames[1]).__dict__.values()
+        ):
+            assert np.array_equal(a, b)
+        assert any(
+            not np.array_equal(a, b)
+            for a, b in zip(frame_planes(frames[0]).__dict__.values(), original)
+        )
+        restore(saved)
+        for a, b in zip(frame_planes(frames[0]).__dict__.values(), original):
+            assert np.array_equal(a, b)
+        buffers = saved.buffers
     assert save(frames[0], prepare(np.zeros((ch, cw), bool))) == (None, 0)
+    # Buffers of another box's shape are not used.
+    other = np.zeros((ch, cw), dtype=bool)
+    other[0:2, 0:3] = True
+    saved, _ = save(frames[0], prepare(other), buffers=buffers)
+    assert saved is not None and saved.buffers is not buffers
+    assert saved.copies[1].shape == (2, 3)
 
 
 @pytest.mark.parametrize("size", [(64, 48), (65, 47)])

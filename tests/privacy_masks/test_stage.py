@@ -16,7 +16,7 @@ import av
 from onvif_control.simulator import SimulatedCamera, signature_mask
 from privacy_masks.geometry import SpherePolygon
 from privacy_masks.model import MaskSet
-from privacy_masks.paint import BLACK_YUV, frame_planes
+from privacy_masks.paint import BLACK_YUV, frame_planes, paint
 from privacy_masks.planning import MaskSettings
 from privacy_masks.stage import MaskStage
 from tests.privacy_masks.conftest import SIZE, frame_from_i420, rgb_of, sim_pose, vms_calibration
@@ -269,3 +269,51 @@ def test_painting_the_decoders_own_pictures_puts_them_back_after_the_encode_INV_
         assert stage.stats.frames == len(packets) and stage.stats.errors == 0
         assert stage.stats.blanked == (0 if masked else len(packets))
         assert got == expected
+
+
+def test_a_held_plan_paints_in_reused_box_buffers_and_puts_every_picture_back_INV_5(
+    sim_camera: SimulatedCamera,
+) -> None:
+    """A still camera's frames (the plan held, the mask painted again: bitwise, in box
+    buffers the stage reuses from frame to frame) are painted exactly as ``paint``
+    paints them and put back bit for bit, so the decoder's pictures stay the camera's;
+    two pictures painted before either is put back get buffers of their own."""
+    info, packets = _h264(sim_camera)
+    plain = Decoder(info)
+    expected = [_pixels(f) for p in packets for f in plain.decode(p)]
+    masks = masks_of(sim_camera)
+    still = PoseSample(HOME, T0 - dt.timedelta(seconds=0.5), moving=False)
+    stage = stage_for(sim_camera, FixedPoses(still))
+    shared = Decoder(info, writable=False)
+    got: list[tuple[bytes, bytes, bytes]] = []
+    kept: list[av.VideoFrame] = []
+    for packet in packets:
+        for frame in shared.decode(packet):
+            got.append(_pixels(frame))
+            reference = av.VideoFrame(frame.width, frame.height, "yuv420p")
+            for view, source in zip(
+                frame_planes(reference).__dict__.values(),
+                frame_planes(frame).__dict__.values(),
+                strict=True,
+            ):
+                view[:] = source
+            saved = stage.paint_for_encode(frame, masks, T0)
+            assert saved is not None and stage.painted is not None
+            paint(frame_planes(reference), stage.painted)
+            assert _pixels(frame) == _pixels(reference) != got[-1]
+            stage.put_back(saved)
+            assert _pixels(frame) == got[-1]
+            kept = [*kept[-1:], frame]
+    assert got == expected
+    assert stage.stats.reused >= len(packets) - 2, "the plan was held"
+    assert stage.stats.errors == 0 and stage.stats.blanked == 0
+    # Two out at once (not the pipeline's order, which puts back before it decodes on).
+    first, second = kept
+    before = [_pixels(first), _pixels(second)]
+    saved_first = stage.paint_for_encode(first, masks, T0)
+    saved_second = stage.paint_for_encode(second, masks, T0)
+    assert saved_first is not None and saved_second is not None
+    assert saved_second.buffers is not saved_first.buffers
+    stage.put_back(saved_first)
+    stage.put_back(saved_second)
+    assert [_pixels(first), _pixels(second)] == before
