@@ -8,7 +8,8 @@ are written in place. Masks come at chroma resolution (one cell per 2x2 luma blo
 A mask painted on many frames (a still camera: the projection is cached by the stage) is
 prepared once (:func:`prepare`): its bounding box and the box's chroma cells and luma pixels, so
 each frame pays only three masked copies into the planes, or, painted again in black, two
-bitwise passes a plane (:attr:`PreparedMask.black`).
+bitwise passes a plane (:attr:`PreparedMask.black`), made in reused contiguous buffers
+(:class:`BoxBuffers`) when what is painted over is to be put back (:func:`save_and_paint`).
 
 Pure: operates on numpy views. :func:`frame_planes` takes a PyAV ``VideoFrame``-like
 object (duck-typed: ``planes``, ``width``, ``height``, ``format.name``) so this module
