@@ -148,8 +148,10 @@ def test_without_webrtc_the_page_falls_back_to_mjpeg_and_says_so(
     # show the masked MJPEG instead.
     page.add_init_script("delete window.RTCPeerConnection;")
     login(page, "dispatcher", lands="**/live")
+    # The wall's MJPEG tile is audited before the wall is left (not after `before`).
+    wait_for(lambda: len(webrtc_views(site.services)) >= 1, 15, "the wall's tile was audited")
     page.goto("/catalog")
-    before = len(webrtc_views(site.services))  # the wall's MJPEG tiles
+    before = len(webrtc_views(site.services))
     page.goto(f"/live/{masked.camera_id}")
     expect(page.locator("body")).to_have_attribute("data-video", "mjpeg")
     expect(page.locator("#live-mode")).to_contain_text("MJPEG (WebRTC unavailable:")
