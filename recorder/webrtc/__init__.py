@@ -2,15 +2,15 @@
 viewer, no per-viewer encode.
 
 Each viewer gets a :class:`~recorder.webrtc.peer.PacketTrack` whose ``recv()`` returns
-``av.Packet`` objects: aiortc's sender packetizes those as they are
-(``H264Encoder.pack``) and encodes only ``Frame`` objects, so a pass-through camera's
-viewers get the camera's own packets and a masked camera's viewers the packets of its
-single mask encoder (INV-5: nothing unmasked exists to send; PSCS-1: masks hold on every
-view). A keyframe is asked for when a viewer joins or its browser reports picture loss
-(PLI): of the mask encoder for a masked camera, of the camera itself (ONVIF
-``SetSynchronizationPoint``, :mod:`recorder.keyframes`) for a pass-through one, whose
-viewer otherwise waits for the next GOP (:meth:`PacketHub.subscribe_async` starts every
-queue at a keyframe).
+the hub's packets split into RTP payloads (once per camera for all its viewers), sent by
+a :class:`~recorder.webrtc.peer.PacketSender` (aiortc's sender with a lean RTP loop that
+encodes nothing), so a pass-through camera's viewers get the camera's own packets and a
+masked camera's viewers the packets of its single mask encoder (INV-5: nothing
+unmasked exists to send; PSCS-1: masks hold on every view). A keyframe is asked for
+when a viewer joins or its browser reports picture loss (PLI): of the mask encoder for
+a masked camera, of the camera itself (ONVIF ``SetSynchronizationPoint``,
+:mod:`recorder.keyframes`) for a pass-through one, whose viewer otherwise waits for the
+next GOP (:meth:`PacketHub.subscribe_async` starts every queue at a keyframe).
 
 aiortc runs on one asyncio loop of the media role (thread ``webrtc-loop``); the web
 threads hand it coroutines and wait for the answer. The only blocking work a session
@@ -47,9 +47,9 @@ from vms.clock import Clock
 from vms.errors import InvalidArgument, NotFound, Unavailable
 
 if TYPE_CHECKING:
-    from aiortc import RTCPeerConnection, RTCRtpSender
+    from aiortc import RTCPeerConnection
 
-    from recorder.webrtc.peer import PacketTrack
+    from recorder.webrtc.peer import Packetizer, PacketSender, PacketTrack
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ class _Session:
     credential: Credential | None
     pc: RTCPeerConnection
     track: PacketTrack
-    sender: RTCRtpSender
+    sender: PacketSender
     opened: float
     serial: int = field(default_factory=lambda: next(_SERIAL))
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
@@ -162,6 +162,7 @@ class WhepGateway:
         self._lock = threading.Lock()
         self._last_keyframe: dict[str, float] = {}
         self._keyframe_deferred: set[str] = set()
+        self._packetizers: dict[str, Packetizer] = {}
         self.closed_reasons: dict[str, str] = {}
 
     # -- the loop -------------------------------------------------------------------------
@@ -230,14 +231,26 @@ class WhepGateway:
         return sum(1 for s in self._sessions.values() if s.pc.connectionState != "closed")
 
     def senders_encoding(self) -> int:
-        """Senders whose aiortc encoder opened a codec (encoded a frame itself): 0 when
-        every viewer is sent the pipeline's packets as they are."""
+        """Senders that may encode: not a :class:`~recorder.webrtc.peer.PacketSender`
+        (aiortc's own loop encodes every ``Frame`` a track yields), or whose aiortc
+        encoder opened a codec. 0 when every viewer is sent the pipeline's packets as
+        they are."""
+        from recorder.webrtc import peer
+
         count = 0
         for s in self._sessions.values():
             encoder = getattr(s.sender, "_RTCRtpSender__encoder", None)
-            if encoder is not None and getattr(encoder, "codec", None) is not None:
+            if not isinstance(s.sender, peer.PacketSender) or (
+                encoder is not None and getattr(encoder, "codec", None) is not None
+            ):
                 count += 1
         return count
+
+    def packetized(self, camera_id: str) -> int:
+        """Frames of ``camera_id`` split into RTP payloads while it had viewers: one
+        each, however many viewers (:class:`~recorder.webrtc.peer.Packetizer`)."""
+        packetizer = self._packetizers.get(camera_id)
+        return packetizer.packetized if packetizer is not None else 0
 
     def packets_sent(self, session_id: str) -> int:
         session = self._sessions.get(session_id)
@@ -265,13 +278,20 @@ class WhepGateway:
 
         session_id = secrets.token_urlsafe(18)
         pc = peer.new_peer_connection()
-        track = peer.PacketTrack(hub, lambda: self.keyframe(camera_id))
+        packetizer = self._packetizers.setdefault(camera_id, peer.Packetizer())
+        track = peer.PacketTrack(hub, packetizer, lambda: self.keyframe(camera_id))
         try:
             # The transceiver exists before the offer is applied, so the offer's video
             # section takes it and negotiates H.264 only (the packets we have).
             transceiver = pc.addTransceiver(track, direction="sendonly")
             transceiver.setCodecPreferences(peer.h264_codecs())
-            sender = transceiver.sender
+            # A browser's picture-loss report (RTCP PLI/FIR) asks for a keyframe too.
+            sender = peer.PacketSender.adopt(transceiver.sender, lambda: self.keyframe(camera_id))
+        except Exception:
+            track.stop()
+            await pc.close()
+            raise
+        try:
             await pc.setRemoteDescription(peer.offer_description(sdp))
             await pc.setLocalDescription(await pc.createAnswer())
         except InvalidArgument:
@@ -284,9 +304,6 @@ class WhepGateway:
             raise InvalidArgument(
                 f"the SDP offer was refused: {exc or type(exc).__name__}"
             ) from None
-        # A browser's picture-loss report (RTCP PLI/FIR) asks for a keyframe (aiortc
-        # itself could only force one on frames it encodes, and it encodes none here).
-        sender._send_keyframe = lambda: self.keyframe(camera_id)  # type: ignore[method-assign]
         session = _Session(
             session_id,
             camera_id,
@@ -372,6 +389,8 @@ class WhepGateway:
                 task.cancel()
         session.track.stop()
         await session.pc.close()
+        if not any(s.camera_id == session.camera_id for s in self._sessions.values()):
+            self._packetizers.pop(session.camera_id, None)
         log.info("WHEP %s (camera %s) closed: %s", session_id[:8], session.camera_id, reason)
 
 

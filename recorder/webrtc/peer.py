@@ -1,26 +1,73 @@
 """aiortc's side of the WebRTC live view (:mod:`recorder.webrtc`): the track each viewer
-is sent and the pieces of a peer connection. The one module that imports aiortc; the
-gateway loads it on the first offer.
+is sent, the sender that sends it, and the pieces of a peer connection. The one module
+that imports aiortc; the gateway loads it on the first offer.
+
+Per viewer, aiortc's own sender does for every RTP packet what costs the most here in
+Python: an ``RtpPacket`` object, its header extensions serialized, the clock read twice,
+four coroutines down to ``sendto`` (docs/design/live-view.md, "WebRTC cost"). For
+packets it does not encode, it also splits and packetizes every frame again for every
+viewer. So:
+
+- :class:`Packetizer`: a camera's frame is split into RTP payloads once, for all its
+  viewers (aiortc's own H.264 packetization, SPS/PPS put in front of a keyframe that
+  lacks them).
+- :class:`PacketSender`: aiortc's ``RTCRtpSender`` with its RTP loop replaced. Per frame
+  it serializes one header (aiortc's, with the negotiated extensions); per packet it
+  writes the sequence number and marker into it, protects (SRTP) and hands the datagram
+  to the selected ICE pair's socket. RTCP (sender reports, NACK, PLI) stays aiortc's:
+  the counters its reports read are kept, and a NACKed packet is sent again (as RTX
+  when negotiated) from the sender's own history.
+
+Both reach into aiortc 1.16's and aioice 0.13's private attributes (pinned in
+``constraints.txt``); :func:`check_private_api` names any that a new release lacks,
+and the first offer fails with that message instead of sending nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import logging
+import traceback
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiortc import (
     RTCConfiguration,
     RTCPeerConnection,
     RTCRtpCodecCapability,
+    RTCRtpCodecParameters,
     RTCRtpSender,
     RTCSessionDescription,
+    clock,
 )
+from aiortc.codecs.h264 import H264Encoder
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.rtcrtpsender import random_sequence_number
+from aiortc.rtp import RTP_HISTORY_SIZE, RtpPacket, wrap_rtx
+from aiortc.utils import random32
 
 from recorder.fanout import EncodedPacket, Interruption, Item, PacketHub
-from recorder.webrtc import VIDEO_CLOCK, VIDEO_TIME_BASE, annexb_parameter_sets, nal_types
-from vms.media.stream import encoded_packet
+from recorder.webrtc import VIDEO_CLOCK, annexb_parameter_sets, nal_types
+from vms.errors import Unavailable
+
+log = logging.getLogger(__name__)
+
+# aiortc's RTCRtpSender keeps these name-mangled: what PacketSender reads and keeps up.
+_SENDER = "_RTCRtpSender__"
+_SENDER_PRIVATE = (
+    "rtp_started",
+    "rtp_exited",
+    "rtp_header_extensions_map",
+    "mid",
+    "rtx_payload_type",
+    "rtx_sequence_number",
+    "ntp_timestamp",
+    "rtp_timestamp",
+    "octet_count",
+    "packet_count",
+)
+_DTLS = "_RTCDtlsTransport__"
 
 
 def new_peer_connection() -> RTCPeerConnection:
@@ -41,27 +88,87 @@ def offer_description(sdp: str) -> RTCSessionDescription:
     return RTCSessionDescription(sdp=sdp, type="offer")
 
 
+def check_private_api(sender: RTCRtpSender) -> None:
+    """Unavailable naming what this aiortc/aioice lacks of what :class:`PacketSender`
+    uses (a release newer than ``constraints.txt`` pins)."""
+    missing = [name for name in _SENDER_PRIVATE if not hasattr(sender, _SENDER + name)]
+    dtls = sender.transport
+    missing += [name for name in ("_tx_srtp",) if not hasattr(dtls, name)]
+    missing += [f"{_DTLS}{n}" for n in ("tx_bytes", "tx_packets") if not hasattr(dtls, _DTLS + n)]
+    ice = getattr(dtls.transport, "_connection", None)
+    if ice is None or not isinstance(getattr(ice, "_nominated", None), dict):
+        missing.append("aioice Connection._nominated")
+    if missing:
+        raise Unavailable(
+            "the WebRTC sender does not fit this aiortc/aioice release (missing: "
+            + ", ".join(missing)
+            + "); install the versions constraints.txt names"
+        )
+
+
+# -- the packets of a frame -----------------------------------------------------------------
+
+
+class RtpFrame(NamedTuple):
+    """One frame as a viewer's sender takes it: its RTP payloads (shared by every viewer
+    of the camera, not to be changed) and its timestamp on this viewer's 90 kHz clock."""
+
+    payloads: list[bytes]
+    timestamp: int
+
+
+class Packetizer:
+    """A camera's frames split into RTP payloads once for all its viewers (on the WebRTC
+    loop's thread). Every viewer's queue holds the same :class:`EncodedPacket` objects,
+    taken from the queues one viewer after another: the payloads of the last few are
+    kept, recognised by identity."""
+
+    KEEP = 8
+
+    def __init__(self) -> None:
+        self._recent: collections.deque[tuple[EncodedPacket, list[bytes]]] = collections.deque(
+            maxlen=self.KEEP
+        )
+        self.packetized = 0
+
+    def payloads(self, item: EncodedPacket) -> list[bytes]:
+        for done, payloads in self._recent:
+            if done is item:
+                return payloads
+        data = item.data
+        if item.keyframe and 7 not in nal_types(data):
+            # Browsers need the parameter sets before the first IDR.
+            data = annexb_parameter_sets(item.info.extradata) + data
+        payloads = H264Encoder._packetize(H264Encoder._split_bitstream(data))
+        self._recent.append((item, payloads))
+        self.packetized += 1
+        return payloads
+
+
 class PacketTrack(MediaStreamTrack):
-    """A video track that yields the hub's encoded packets (``av.Packet``, Annex B,
-    90 kHz pts), never frames: aiortc sends them without re-encoding.
+    """A viewer's video track: the hub's encoded packets as :class:`RtpFrame` values
+    (never decoded, never encoded), for :class:`PacketSender`.
 
     Subscribes to the hub on the first ``recv`` (when the peer connection is up), from
-    the next keyframe on; keyframes are sent with the stream's SPS/PPS in front when
-    they do not carry them (browsers need them before the first IDR). Timestamps stay
-    increasing across camera reconnects (a new stream starts at pts 0)."""
+    the next keyframe on. Timestamps stay increasing across camera reconnects (a new
+    stream starts at pts 0)."""
 
     kind = "video"
 
-    def __init__(self, hub: PacketHub, on_join: Callable[[], None]) -> None:
+    def __init__(self, hub: PacketHub, packetizer: Packetizer, on_join: Callable[[], None]):
         super().__init__()
         self.hub = hub
+        self._packetizer = packetizer
         self._on_join = on_join
         self._queue: asyncio.Queue[Item] | None = None
         self._offset = 0
         self._last = -1
         self.packets_sent = 0
 
-    async def recv(self) -> Any:  # av.Packet
+    async def recv(self) -> Any:  # RtpFrame: aiortc's annotation says Frame | Packet
+        return await self.next_frame()
+
+    async def next_frame(self) -> RtpFrame:
         if self.readyState != "live":
             raise MediaStreamError
         if self._queue is None:
@@ -71,22 +178,132 @@ class PacketTrack(MediaStreamTrack):
             item = await self._queue.get()
             if isinstance(item, Interruption):
                 continue  # the queue resumes at the next keyframe
-            return self._packet(item)
+            self.packets_sent += 1
+            return RtpFrame(self._packetizer.payloads(item), self._timestamp(item))
 
-    def _packet(self, item: EncodedPacket) -> Any:  # av.Packet
-        data = item.data
-        if item.keyframe and 7 not in nal_types(data):
-            data = annexb_parameter_sets(item.info.extradata) + data
+    def _timestamp(self, item: EncodedPacket) -> int:
         pts = round(item.pts * item.info.time_base * VIDEO_CLOCK) + self._offset
         if pts <= self._last:  # the stream restarted: continue after the last one
             self._offset += self._last + VIDEO_CLOCK // 10 - pts
             pts = self._last + VIDEO_CLOCK // 10
         self._last = pts
-        self.packets_sent += 1
-        return encoded_packet(data, pts, VIDEO_TIME_BASE)
+        return pts
 
     def stop(self) -> None:
         super().stop()
         if self._queue is not None:
             self.hub.unsubscribe_async(self._queue)
             self._queue = None
+
+
+# -- the sender -----------------------------------------------------------------------------
+
+
+class PacketSender(RTCRtpSender):
+    """aiortc's sender with a lean RTP loop for :class:`PacketTrack`'s frames (module
+    docstring). Made with :meth:`adopt` from the sender of a transceiver, before the
+    offer is applied."""
+
+    _on_keyframe: Callable[[], None]
+    _history: dict[int, bytes]
+
+    @classmethod
+    def adopt(cls, sender: RTCRtpSender, on_keyframe: Callable[[], None]) -> PacketSender:
+        """``sender`` as a PacketSender; ``on_keyframe`` is called for a viewer's
+        picture-loss report (RTCP PLI/FIR), which aiortc could only honour for frames
+        it encodes itself."""
+        check_private_api(sender)
+        sender.__class__ = cls
+        assert isinstance(sender, PacketSender)
+        sender._on_keyframe = on_keyframe
+        sender._history = {}
+        return sender
+
+    def _send_keyframe(self) -> None:
+        self._on_keyframe()
+
+    def _private(self, name: str) -> Any:
+        return getattr(self, _SENDER + name)
+
+    async def _run_rtp(self, codec: RTCRtpCodecParameters) -> None:
+        self._private("rtp_started").set()
+        track = self.track
+        assert isinstance(track, PacketTrack) and codec.payloadType is not None
+        try:
+            sequence = random_sequence_number()
+            origin = random32()
+            while True:
+                frame = await track.next_frame()
+                if self._enabled:
+                    sequence = self._send_frame(codec.payloadType, frame, origin, sequence)
+        except (asyncio.CancelledError, ConnectionError, MediaStreamError):
+            pass
+        except Exception:  # as aiortc's loop: stop() waits for rtp_exited, so go on
+            log.warning("WebRTC sender failed: %s", traceback.format_exc())
+        track.stop()
+        self._private("rtp_exited").set()
+
+    def _send_frame(self, payload_type: int, frame: RtpFrame, origin: int, sequence: int) -> int:
+        """Send ``frame``'s packets from ``sequence`` on; the next sequence number."""
+        dtls = self.transport
+        if dtls.state != "connected":
+            raise ConnectionError("Cannot send encrypted RTP, not connected")
+        pair = dtls.transport._connection._nominated.get(1)
+        if pair is None:
+            raise ConnectionError("Cannot send data, not connected")
+        send, address = pair.protocol.transport.sendto, pair.remote_addr
+        protect = dtls._tx_srtp.protect
+        history = self._history
+
+        # One header a frame, aiortc's, with the negotiated extensions (the send time
+        # is the frame's: its packets leave together).
+        timestamp = (origin + frame.timestamp) & 0xFFFFFFFF
+        packet = RtpPacket(payload_type=payload_type, timestamp=timestamp, ssrc=self._ssrc)
+        packet.extensions.abs_send_time = (clock.current_ntp_time() >> 14) & 0x00FFFFFF
+        packet.extensions.mid = self._private("mid")
+        header = bytearray(packet.serialize(self._private("rtp_header_extensions_map")))
+
+        payloads = frame.payloads
+        last = len(payloads) - 1
+        octets = sent = 0
+        for i, payload in enumerate(payloads):
+            header[1] = payload_type | (0x80 if i == last else 0)  # the marker ends a frame
+            header[2], header[3] = sequence >> 8, sequence & 0xFF
+            data = bytes(header) + payload
+            history[sequence % RTP_HISTORY_SIZE] = data
+            protected = protect(data)
+            send(protected, address)
+            octets += len(payload)
+            sent += len(protected)
+            sequence = (sequence + 1) & 0xFFFF
+
+        # What aiortc's RTCP sender reports and getStats() read.
+        setattr(self, _SENDER + "ntp_timestamp", clock.current_ntp_time())
+        setattr(self, _SENDER + "rtp_timestamp", timestamp)
+        setattr(self, _SENDER + "octet_count", self._private("octet_count") + octets)
+        setattr(self, _SENDER + "packet_count", self._private("packet_count") + len(payloads))
+        setattr(dtls, _DTLS + "tx_bytes", getattr(dtls, _DTLS + "tx_bytes") + sent)
+        setattr(dtls, _DTLS + "tx_packets", getattr(dtls, _DTLS + "tx_packets") + len(payloads))
+        return sequence
+
+    async def _retransmit(self, sequence_number: int) -> None:
+        """A packet the viewer reported lost (RTCP NACK), again: as RTX when negotiated
+        (aiortc's own ``_retransmit``, from this sender's history)."""
+        data = self._history.get(sequence_number % RTP_HISTORY_SIZE)
+        if data is None:
+            return
+        extensions = self._private("rtp_header_extensions_map")
+        packet = RtpPacket.parse(data, extensions)
+        if packet.sequence_number != sequence_number:
+            return  # overwritten by a later one
+        rtx_payload_type = self._private("rtx_payload_type")
+        if rtx_payload_type is not None:
+            rtx_sequence = self._private("rtx_sequence_number")
+            packet = wrap_rtx(
+                packet,
+                payload_type=rtx_payload_type,
+                sequence_number=rtx_sequence,
+                ssrc=self._rtx_ssrc,
+            )
+            setattr(self, _SENDER + "rtx_sequence_number", (rtx_sequence + 1) & 0xFFFF)
+        await self.transport._send_rtp(packet.serialize(extensions))

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.rtp import RTCP_RTPFB_NACK, RtcpRtpfbPacket, RtpPacket, is_rtcp
 from sqlalchemy import select
 
 from onvif_control.plugin import get as get_control
@@ -189,6 +190,9 @@ def test_a_viewer_of_a_masked_camera_gets_the_mask_encoder_packets_PSCS_1_INV_5_
             assert Encoder.opened() == encoders
             assert gateway.senders_encoding() == 0
             assert gateway.session_count == 10
+            # Each frame is packetized once for all ten, not once a viewer.
+            sent = sum(gateway.packets_sent(sid) for sid in gateway.sessions(rig.camera_id))
+            assert 0 < gateway.packetized(rig.camera_id) < sent / 3
             # One hub subscriber carries the packets to the loop for all ten.
             hub = rig.recorder.hub(rig.camera_id)
             assert hub.async_queues == 10
@@ -249,6 +253,89 @@ def test_a_viewer_of_a_pass_through_camera_gets_the_camera_packets(
     asyncio.run(run())
     assert Encoder.opened() == encoders  # no encoder at all: the camera's own packets
     assert recorder.webrtc.senders_encoding() == 0
+
+
+@SQLITE_ONLY
+@pytest.mark.timeout(120)
+def test_the_lean_sender_keeps_rtcp_reports_and_answers_a_nack_with_rtx(
+    masked: Rig, client: Any, tokens: dict[str, str]
+) -> None:
+    """The sender that replaces aiortc's RTP loop (recorder/webrtc/peer.py) keeps what
+    aiortc's RTCP reads: the viewer's receiver gets sender reports counting the packets
+    sent, and a packet the viewer reports lost (NACK) is sent again, wrapped as RTX
+    (RFC 4588) around the same payload."""
+    gateway = masked.recorder.webrtc
+    post = poster(client, masked.camera_id, tokens["dispatcher"])
+
+    async def run() -> None:
+        viewer = Viewer()
+        try:
+            await viewer.connect(post)
+            await viewer.wait_frames(10, seconds=15)
+            (session_id,) = gateway.sessions(masked.camera_id)
+            sender = gateway._sessions[session_id].sender
+            # aiortc's sender reports, as the viewer sees them, and its outbound counters.
+            deadline = time.monotonic() + 5  # reports go out every 0.5-1.5 s
+            remote: list[Any] = []
+            while not remote:
+                assert time.monotonic() < deadline, "no RTCP sender report reached the viewer"
+                await asyncio.sleep(0.2)
+                received = await viewer.pc.getReceivers()[0].getStats()
+                remote = [s for s in received.values() if s.type == "remote-outbound-rtp"]
+            stats = await sender.getStats()
+            outbound = [s for s in stats.values() if s.type == "outbound-rtp"]
+            assert outbound[0].packetsSent > 10 and outbound[0].bytesSent > 0
+            assert 0 < remote[0].packetsSent <= outbound[0].packetsSent
+            # A NACK for a packet still in the history: sent again as RTX.
+            seq = max(sender._history)  # the slot of a recent packet
+            original = RtpPacket.parse(sender._history[seq])
+            sent: list[bytes] = []
+            send_rtp = sender.transport._send_rtp
+
+            async def capture(data: bytes) -> None:
+                sent.append(data)
+                await send_rtp(data)
+
+            sender.transport._send_rtp = capture  # type: ignore[method-assign]
+            try:
+                nack = RtcpRtpfbPacket(fmt=RTCP_RTPFB_NACK, ssrc=1, media_ssrc=sender._ssrc)
+                nack.lost = [original.sequence_number]
+                await sender._handle_rtcp_packet(nack)
+                nack.lost = [(original.sequence_number + 1000) & 0xFFFF]  # long gone
+                await sender._handle_rtcp_packet(nack)
+            finally:
+                sender.transport._send_rtp = send_rtp  # type: ignore[method-assign]
+            rtx = [RtpPacket.parse(d) for d in sent if not is_rtcp(d)]
+            assert len(rtx) == 1
+            assert rtx[0].ssrc == sender._rtx_ssrc
+            assert rtx[0].payload_type != original.payload_type  # the negotiated RTX type
+            assert rtx[0].timestamp == original.timestamp
+            assert rtx[0].payload == original.sequence_number.to_bytes(2, "big") + original.payload
+        finally:
+            await viewer.close()
+
+    asyncio.run(run())
+
+
+def test_the_sender_names_what_a_new_aiortc_release_lacks() -> None:
+    """The lean sender reaches into aiortc's private attributes (pinned): a release
+    without one fails the offer naming it, instead of sending nothing."""
+    from recorder.webrtc import peer
+    from vms.errors import Unavailable
+
+    async def run() -> None:
+        pc = peer.new_peer_connection()
+        try:
+            sender = pc.addTransceiver("video", direction="sendonly").sender
+            peer.check_private_api(sender)  # this release: all there
+            del sender._RTCRtpSender__mid  # type: ignore[attr-defined]
+            with pytest.raises(Unavailable, match="missing: mid"):
+                peer.PacketSender.adopt(sender, lambda: None)
+            assert type(sender) is not peer.PacketSender
+        finally:
+            await pc.close()
+
+    asyncio.run(run())
 
 
 # -- refusals ---------------------------------------------------------------------------------

@@ -126,13 +126,3 @@ class RtspInput:
             except Exception as exc:  # closing a broken connection: log, go on
                 log.warning("closing %s failed: %s", redact(self.url), redact(str(exc)))
             self._container = self._stream = None
-
-
-def encoded_packet(data: bytes, pts: int, time_base: Fraction) -> Any:
-    """An ``av.Packet`` of ``data`` stamped ``pts`` in ``time_base`` (decode order =
-    presentation order): what aiortc sends as it is, without decoding (the WebRTC track,
-    recorder/webrtc/peer.py, which may not import ``av`` itself: docs/design/dependencies.md)."""
-    packet = av.Packet(data)
-    packet.pts = packet.dts = pts
-    packet.time_base = time_base
-    return packet
