@@ -22,19 +22,22 @@ def make_video(
     seed: int = 0,
     faststart: bool = True,
     container_format: str = "mp4",
+    codec: str = "libx264",
 ) -> bytes:
     """An H.264 MP4 (or another ``container_format``: NUT keeps a ``creation_time`` that
-    MP4's 32-bit field cannot hold); returns its bytes (and writes ``path`` if given)."""
+    MP4's 32-bit field cannot hold; or another ``codec``: VP8 is ``libvpx``); returns its
+    bytes (and writes ``path`` if given)."""
     options = {"movflags": "faststart"} if faststart and container_format == "mp4" else {}
     with tempfile.NamedTemporaryFile(suffix=f".{container_format}", delete=False) as tmp:
         pass  # a real file: faststart re-reads what it wrote
     container = av.open(tmp.name, "w", format=container_format, options=options)
     if creation_time is not None:
         container.metadata["creation_time"] = creation_time.strftime("%Y-%m-%dT%H:%M:%S.000000Z")
-    stream = container.add_stream("libx264", rate=fps)
+    stream = container.add_stream(codec, rate=fps)
     stream.width, stream.height = size
     stream.pix_fmt = "yuv420p"
-    stream.options = {"preset": "ultrafast"}
+    if codec == "libx264":
+        stream.options = {"preset": "ultrafast"}
     rng = np.random.default_rng(seed)
     base = rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)
     frames = (
@@ -47,20 +50,29 @@ def make_video(
     return data
 
 
-def make_audio(*, seconds: float = 2.0, rate: int = 48000, container_format: str = "mp4") -> bytes:
+def make_audio(
+    *,
+    seconds: float = 2.0,
+    rate: int = 48000,
+    container_format: str = "mp4",
+    codec: str = "aac",
+) -> bytes:
     """An AAC MP4 (.m4a) with its index first (faststart): AAC's encoder writes a priming
     packet stamped before 0, which the MP4 muxer covers with an edit list. Or AAC in
-    another ``container_format`` (``matroska``)."""
+    another ``container_format`` (``matroska``), or another ``codec`` (``libopus`` for
+    WebM and Ogg)."""
     with tempfile.NamedTemporaryFile(suffix=f".{container_format}", delete=False) as tmp:
         pass
     options = {"movflags": "faststart"} if container_format == "mp4" else {}
     container = av.open(tmp.name, "w", format=container_format, options=options)
-    stream = container.add_stream("aac", rate=rate)
+    stream = container.add_stream(codec, rate=rate)
     t = np.arange(1024) / rate
+    # libopus takes interleaved samples; mono's layout is the same either way.
+    sample_format = "flt" if codec == "libopus" else "fltp"
 
     def tone(i: int) -> av.AudioFrame:
         wave = np.sin(2 * np.pi * 440 * (t + i * 1024 / rate)).astype(np.float32)
-        frame = av.AudioFrame.from_ndarray(wave[None, :], format="fltp", layout="mono")
+        frame = av.AudioFrame.from_ndarray(wave[None, :], format=sample_format, layout="mono")
         frame.sample_rate, frame.pts = rate, i * 1024
         return frame
 

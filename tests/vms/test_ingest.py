@@ -135,22 +135,37 @@ def test_an_aac_audio_file_is_catalogued_whole_and_refused_cut(services: Service
 
 
 @pytest.mark.parametrize(
-    ("container_format", "content_type"),
-    [("mp4", "audio/mp4"), ("matroska", "audio/x-matroska")],
+    ("container_format", "audio_codec", "video_codec", "content_type"),
+    [
+        ("mp4", "aac", "libx264", "audio/mp4"),
+        ("matroska", "aac", "libx264", "audio/x-matroska"),
+        ("webm", "libopus", "libvpx", "audio/webm"),
+        ("ogg", "libopus", "libvpx", "audio/ogg"),
+    ],
 )
 def test_sound_only_files_are_catalogued_with_an_audio_content_type(
-    services: Services, container_format: str, content_type: str
+    services: Services,
+    container_format: str,
+    audio_codec: str,
+    video_codec: str,
+    content_type: str,
 ) -> None:
-    """A container family known for video (MP4, Matroska) holding sound only is
+    """A container family known for video (MP4, Matroska, WebM) holding sound only is
     catalogued as sound: the download's Content-Type and the page's player follow it.
-    A video in the same family stays ``video/``."""
+    A video in the same family stays ``video/``, and a video in Ogg (a family known for
+    sound) is ``video/ogg``. WebM is told from Matroska (one format to FFmpeg) by its
+    EBML header."""
     sound = services.ingestor.ingest(
-        io.BytesIO(make_audio(container_format=container_format)),
+        io.BytesIO(make_audio(container_format=container_format, codec=audio_codec)),
         request(original_filename=f"radio.{container_format}"),
         WHO,
     )
     video = services.ingestor.ingest(
-        io.BytesIO(make_video(seconds=1, container_format=container_format, faststart=False)),
+        io.BytesIO(
+            make_video(
+                seconds=1, container_format=container_format, faststart=False, codec=video_codec
+            )
+        ),
         request(original_filename=f"clip.{container_format}"),
         WHO,
     )

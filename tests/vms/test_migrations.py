@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -201,32 +201,60 @@ def test_mentions_of_older_entries_are_built_by_the_migration(empty_url: str) ->
     assert sorted(rows) == [("bookmark:7", 1), ("media:m1", 1), ("media:m1", 3), ("media:m2", 1)]
 
 
-def test_sound_only_items_get_an_audio_content_type_0038(empty_url: str) -> None:
-    """0038: items catalogued as sound under a video container type (the probe's type
-    before) are listed as ``audio/``; videos and other types are left alone."""
-    with old_catalog(empty_url, "0037") as db:
-        with db.engine.begin() as conn:
-            for media_id, media_type, content_type in (
+def _items(db: Database, rows: Iterable[tuple[str, str, str]]) -> None:
+    """Catalogue items (id, media_type, content_type) of device ``D`` by SQL."""
+    with db.engine.begin() as conn:
+        for media_id, media_type, content_type in rows:
+            conn.exec_driver_sql(
+                "INSERT INTO media_items (id, source, media_type, content_type, device_id,"
+                " recorded_start, size_bytes, sha256, evidence, restricted, ingested_at,"
+                " ingested_by, recorded_start_origin) VALUES"
+                f" ('{media_id}', 'bwc', '{media_type}', '{content_type}', 'D',"
+                f" '2026-02-03 04:05:06', 1, 'ab{media_id}', FALSE, FALSE,"
+                " '2026-02-03 04:05:06', 't', 'ingest')"
+            )
+
+
+def _content_types(db: Database) -> dict[str, str]:
+    with db.engine.connect() as conn:
+        return dict(conn.execute(sa.text("SELECT id, content_type FROM media_items")).all())
+
+
+@pytest.mark.parametrize(
+    ("before", "rows", "after"),
+    [
+        pytest.param(
+            "0037",
+            [
                 ("a1", "audio", "video/mp4"),
                 ("a2", "audio", "video/x-matroska"),
                 ("a3", "audio", "audio/mpeg"),
                 ("v1", "video", "video/mp4"),
-            ):
-                conn.exec_driver_sql(
-                    "INSERT INTO media_items (id, source, media_type, content_type, device_id,"
-                    " recorded_start, size_bytes, sha256, evidence, restricted, ingested_at,"
-                    " ingested_by, recorded_start_origin) VALUES"
-                    f" ('{media_id}', 'bwc', '{media_type}', '{content_type}', 'D',"
-                    f" '2026-02-03 04:05:06', 1, 'ab{media_id}', FALSE, FALSE,"
-                    " '2026-02-03 04:05:06', 't', 'ingest')"
-                )
+            ],
+            {"a1": "audio/mp4", "a2": "audio/x-matroska", "a3": "audio/mpeg", "v1": "video/mp4"},
+            id="0038-sound-in-video-containers",
+        ),
+        pytest.param(
+            "0038",
+            [
+                ("v1", "video", "audio/ogg"),
+                ("a1", "audio", "audio/ogg"),
+                ("v2", "video", "video/x-matroska"),
+            ],
+            {"v1": "video/ogg", "a1": "audio/ogg", "v2": "video/x-matroska"},
+            id="0039-video-in-ogg",
+        ),
+    ],
+)
+def test_content_types_say_what_the_items_hold_0038_0039(
+    empty_url: str, before: str, rows: list[tuple[str, str, str]], after: dict[str, str]
+) -> None:
+    """0038: items catalogued as sound under a video container type (the probe's type
+    before) are listed as ``audio/``. 0039: videos catalogued as ``audio/ogg`` (the
+    probe's type of every Ogg file before) are ``video/ogg``. Other items are left
+    alone."""
+    with old_catalog(empty_url, before) as db:
+        _items(db, rows)
         upgrade(db.engine)
-        with db.engine.connect() as conn:
-            rows = dict(conn.execute(sa.text("SELECT id, content_type FROM media_items")).all())
-        assert rows == {
-            "a1": "audio/mp4",
-            "a2": "audio/x-matroska",
-            "a3": "audio/mpeg",
-            "v1": "video/mp4",
-        }
+        assert _content_types(db) == after
         check(db.engine)

@@ -76,7 +76,15 @@ _AUDIO_ONLY_TYPES = {
     "video/mp4": "audio/mp4",
     "video/x-matroska": "audio/x-matroska",
     "video/x-ms-asf": "audio/x-ms-wma",
+    "video/webm": "audio/webm",
 }
+# And the other way: Ogg is known for sound, but may carry video (VP8, Theora): RFC 5334.
+_WITH_VIDEO_TYPES = {"audio/ogg": "video/ogg"}
+
+# FFmpeg names one format for Matroska and WebM; the file's EBML header says which
+# (DocType "webm", written with a one-byte size), read from the file's first bytes.
+_WEBM_DOCTYPE = b"\x42\x82\x84webm"
+_HEAD_BYTES = 64
 
 
 def probe(path: Path, *, filename: str | None = None) -> ProbeResult:
@@ -86,14 +94,14 @@ def probe(path: Path, *, filename: str | None = None) -> ProbeResult:
     if size == 0:
         raise InvalidArgument(f"{label}: the file is empty")
     with path.open("rb") as f:
-        head = f.read(16)
+        head = f.read(_HEAD_BYTES)
         f.seek(max(0, size - 2048))
         tail = f.read()
     for magic, content_type in _DOCUMENTS:
         if head.startswith(magic):
             _check_document_end(label, content_type, tail)
             return ProbeResult(MediaType.DOCUMENT, content_type)
-    return _probe_av(path, label)
+    return _probe_av(path, label, head)
 
 
 def _check_document_end(label: str, content_type: str, tail: bytes) -> None:
@@ -117,7 +125,7 @@ def _check_document_end(label: str, content_type: str, tail: bytes) -> None:
 _OPEN_OPTIONS = {"skip_frame": "all"}
 
 
-def _probe_av(path: Path, label: str) -> ProbeResult:
+def _probe_av(path: Path, label: str, head: bytes) -> ProbeResult:
     try:
         container = av.open(str(path), metadata_errors="ignore", options=_OPEN_OPTIONS)
     except (av.error.FFmpegError, UnicodeDecodeError) as exc:
@@ -126,12 +134,12 @@ def _probe_av(path: Path, label: str) -> ProbeResult:
             f"(PDF, JPEG, PNG): {reason(exc)}"
         ) from None
     try:
-        return _inspect(container, label)
+        return _inspect(container, label, head)
     finally:
         container.close()
 
 
-def _inspect(container: av.container.InputContainer, label: str) -> ProbeResult:
+def _inspect(container: av.container.InputContainer, label: str, head: bytes) -> ProbeResult:
     fmt = container.format.name
     video = next(iter(container.streams.video), None)
     audio = next(iter(container.streams.audio), None)
@@ -197,9 +205,7 @@ def _inspect(container: av.container.InputContainer, label: str) -> ProbeResult:
     elif covered > 0:
         duration = covered
 
-    content_type = _CONTAINER_TYPES[fmt]
-    if video is None:
-        content_type = _AUDIO_ONLY_TYPES.get(content_type, content_type)
+    content_type = _content_type(fmt, head, video is not None)
     return ProbeResult(
         media_type=MediaType.VIDEO if video is not None else MediaType.AUDIO,
         content_type=content_type,
@@ -209,6 +215,18 @@ def _inspect(container: av.container.InputContainer, label: str) -> ProbeResult:
         height=video.codec_context.height if video is not None else None,
         recorded_start=_creation_time(container),
     )
+
+
+def _content_type(fmt: str, head: bytes, has_video: bool) -> str:
+    """The media type of a file in the container ``fmt`` (FFmpeg's name), whose first
+    bytes are ``head``: of what it holds (sound only, or video too), not only of the
+    container family."""
+    content_type = _CONTAINER_TYPES[fmt]
+    if fmt == "matroska,webm" and head.startswith(b"\x1a\x45\xdf\xa3") and _WEBM_DOCTYPE in head:
+        content_type = "video/webm"
+    if has_video:
+        return _WITH_VIDEO_TYPES.get(content_type, content_type)
+    return _AUDIO_ONLY_TYPES.get(content_type, content_type)
 
 
 def _decodes(decoder: Any, packet: av.Packet | None, label: str, kind: str) -> bool:
