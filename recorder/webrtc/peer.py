@@ -28,6 +28,9 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import socket
+import struct
+import sys
 import traceback
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -41,7 +44,7 @@ from aiortc import (
     RTCSessionDescription,
     clock,
 )
-from aiortc.codecs.h264 import H264Encoder
+from aiortc.codecs.h264 import FU_A_HEADER_SIZE, NAL_TYPE_FU_A, PACKET_MAX, H264Encoder
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcrtpsender import random_sequence_number
 from aiortc.rtp import RTP_HISTORY_SIZE, RtpPacket, wrap_rtx
@@ -117,6 +120,32 @@ class RtpFrame(NamedTuple):
     timestamp: int
 
 
+class _H264Payloads(H264Encoder):
+    """aiortc's H.264 packetization (single NAL units, STAP-A aggregates of small ones,
+    FU-A fragments of large ones), but with every FU-A fragment of a NAL unit
+    ``PACKET_MAX`` bytes long except the last (aiortc spreads the sizes evenly, a byte
+    apart): a frame's fragments are then datagrams of one size, which one system call
+    sends (:class:`_Datagrams`). Never instantiated: only its class methods are used."""
+
+    @staticmethod
+    def _packetize_fu_a(data: bytes) -> list[bytes]:
+        indicator = (data[0] & 0xE0) | NAL_TYPE_FU_A  # F and NRI of the NAL unit
+        nal_type = data[0] & 0x1F
+        step = PACKET_MAX - FU_A_HEADER_SIZE
+        starts = range(1, len(data), step)  # after the NAL unit's own header byte
+        last = starts[-1]
+        return [
+            bytes((indicator, nal_type | (0x80 if at == 1 else 0) | (0x40 if at == last else 0)))
+            + data[at : at + step]
+            for at in starts
+        ]
+
+
+def packetize(annexb: bytes) -> list[bytes]:
+    """The RTP payloads (RFC 6184, packetization-mode 1) of an Annex B access unit."""
+    return _H264Payloads._packetize(_H264Payloads._split_bitstream(annexb))
+
+
 class Packetizer:
     """A camera's frames split into RTP payloads once for all its viewers (on the WebRTC
     loop's thread). Every viewer's queue holds the same :class:`EncodedPacket` objects,
@@ -139,7 +168,7 @@ class Packetizer:
         if item.keyframe and 7 not in nal_types(data):
             # Browsers need the parameter sets before the first IDR.
             data = annexb_parameter_sets(item.info.extradata) + data
-        payloads = H264Encoder._packetize(H264Encoder._split_bitstream(data))
+        payloads = packetize(data)
         self._recent.append((item, payloads))
         self.packetized += 1
         return payloads
@@ -196,6 +225,78 @@ class PacketTrack(MediaStreamTrack):
             self._queue = None
 
 
+# -- datagrams ------------------------------------------------------------------------------
+
+# linux/udp.h: one sendmsg carries many datagrams of one size (UDP GSO, Linux 4.18).
+UDP_SEGMENT = 103
+_GSO_BYTES = 65_000  # under the 65,507 bytes of one UDP send
+_GSO_SEGMENTS = 64  # the kernel's UDP_MAX_SEGMENTS
+
+
+class _Datagrams:
+    """A viewer's datagrams to its selected ICE pair. Each run of one size (a frame's
+    FU-A fragments; the last of a run may be shorter) goes in one ``sendmsg`` with
+    ``UDP_SEGMENT`` on a duplicate of the pair's socket: the kernel cuts it into the
+    datagrams, one system call instead of one a packet. The rest goes through asyncio's
+    transport, and so does everything while the transport holds a backlog, so the order
+    is kept. Without GSO (not Linux, or the kernel refuses it: EIO on a route without
+    checksum offload, say) everything goes through the transport."""
+
+    def __init__(self) -> None:
+        self.gso = sys.platform == "linux"
+        self.batches = 0  # sendmsg calls that carried a run
+        self._transport: Any = None
+        self._socket: socket.socket | None = None
+
+    def close(self) -> None:
+        if self._socket is not None:
+            self._socket.close()
+        self._socket = self._transport = None
+
+    def send(self, transport: Any, address: Any, datagrams: list[bytes]) -> None:
+        if transport.is_closing():  # as asyncio's sendto: nothing goes out
+            self.close()
+            return
+        i, n = 0, len(datagrams)
+        while i < n:
+            size = len(datagrams[i])
+            j = i + 1
+            if self.gso:
+                limit = min(_GSO_SEGMENTS, _GSO_BYTES // size)
+                while j < n and j - i < limit and len(datagrams[j]) == size:
+                    j += 1
+                if j < n and j - i < limit and len(datagrams[j]) < size:
+                    j += 1  # a shorter last one
+            if (
+                j - i == 1
+                or transport.get_write_buffer_size()
+                or not self._send_run(transport, address, datagrams[i:j], size)
+            ):
+                for datagram in datagrams[i:j]:
+                    transport.sendto(datagram, address)
+            i = j
+
+    def _send_run(self, transport: Any, address: Any, run: list[bytes], size: int) -> bool:
+        """Whether ``run`` went out in one call (False: nothing of it did)."""
+        if transport is not self._transport:
+            self.close()
+            self._socket = transport.get_extra_info("socket").dup()
+            self._transport = transport
+        assert self._socket is not None
+        segment = [(socket.SOL_UDP, UDP_SEGMENT, struct.pack("=H", size))]
+        try:
+            self._socket.sendmsg([b"".join(run)], segment, 0, address)
+        except BlockingIOError:
+            return False  # the transport queues it, and what follows, in order
+        except OSError as exc:
+            self.gso = False
+            self.close()
+            log.info("WebRTC: UDP GSO refused (%s); sending datagrams one by one", exc)
+            return False
+        self.batches += 1
+        return True
+
+
 # -- the sender -----------------------------------------------------------------------------
 
 
@@ -206,6 +307,7 @@ class PacketSender(RTCRtpSender):
 
     _on_keyframe: Callable[[], None]
     _history: dict[int, bytes]
+    _datagrams: _Datagrams
 
     @classmethod
     def adopt(cls, sender: RTCRtpSender, on_keyframe: Callable[[], None]) -> PacketSender:
@@ -217,7 +319,13 @@ class PacketSender(RTCRtpSender):
         assert isinstance(sender, PacketSender)
         sender._on_keyframe = on_keyframe
         sender._history = {}
+        sender._datagrams = _Datagrams()
         return sender
+
+    @property
+    def datagram_runs(self) -> int:
+        """``sendmsg`` calls that sent a run of datagrams at once (UDP GSO)."""
+        return self._datagrams.batches
 
     def _send_keyframe(self) -> None:
         self._on_keyframe()
@@ -240,6 +348,7 @@ class PacketSender(RTCRtpSender):
             pass
         except Exception:  # as aiortc's loop: stop() waits for rtp_exited, so go on
             log.warning("WebRTC sender failed: %s", traceback.format_exc())
+        self._datagrams.close()
         track.stop()
         self._private("rtp_exited").set()
 
@@ -251,7 +360,6 @@ class PacketSender(RTCRtpSender):
         pair = dtls.transport._connection._nominated.get(1)
         if pair is None:
             raise ConnectionError("Cannot send data, not connected")
-        send, address = pair.protocol.transport.sendto, pair.remote_addr
         protect = dtls._tx_srtp.protect
         history = self._history
 
@@ -266,16 +374,18 @@ class PacketSender(RTCRtpSender):
         payloads = frame.payloads
         last = len(payloads) - 1
         octets = sent = 0
+        datagrams = []
         for i, payload in enumerate(payloads):
             header[1] = payload_type | (0x80 if i == last else 0)  # the marker ends a frame
             header[2], header[3] = sequence >> 8, sequence & 0xFF
             data = bytes(header) + payload
             history[sequence % RTP_HISTORY_SIZE] = data
             protected = protect(data)
-            send(protected, address)
+            datagrams.append(protected)
             octets += len(payload)
             sent += len(protected)
             sequence = (sequence + 1) & 0xFFFF
+        self._datagrams.send(pair.protocol.transport, pair.remote_addr, datagrams)
 
         # What aiortc's RTCP sender reports and getStats() read.
         setattr(self, _SENDER + "ntp_timestamp", clock.current_ntp_time())

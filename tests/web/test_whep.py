@@ -14,7 +14,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import errno
 import gc
+import random
+import socket
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -29,7 +32,7 @@ from onvif_control.simulator import SimulatedCamera
 from recorder.engine import Recorder
 from recorder.engine import get as get_recorder
 from recorder.webrtc import annexb_parameter_sets, nal_types
-from tests.recorder.conftest import Rig, onboard, rigged, wait_for
+from tests.recorder.conftest import PASSWORD, USERNAME, Rig, onboard, rigged, wait_for
 from tests.recorder.conftest import sim as sim  # the fixture: one simulated camera a test
 from vms.auth.permissions import Actor
 from vms.db.models import AuditEntry, Role, User
@@ -162,6 +165,35 @@ def test_parameter_sets_from_avcc_and_annexb() -> None:
     assert annexb_parameter_sets(b"\x01\x42") == b""  # truncated avcC: none
 
 
+def test_packetize_cuts_nal_units_into_datagrams_of_one_size_and_back() -> None:
+    """RFC 6184 packetization (packetization-mode 1) of an access unit: parameter sets
+    aggregated (STAP-A), a large NAL unit cut into FU-A fragments all PACKET_MAX bytes
+    long but the last (one size: one system call sends them, UDP GSO), a small one as it
+    is. aiortc's own depacketizer puts back every NAL unit, byte for byte."""
+    from aiortc.codecs.h264 import PACKET_MAX, H264PayloadDescriptor
+
+    from recorder.webrtc.peer import packetize
+
+    rng = random.Random(12)
+
+    def nal(header: int, size: int) -> bytes:  # no start code inside: bytes 1-255
+        return bytes([header]) + bytes(rng.randrange(1, 256) for _ in range(size - 1))
+
+    step = PACKET_MAX - 2  # an FU-A fragment carries 2 header bytes
+    for big in (PACKET_MAX + 1, 3 * step + 1, 3 * step + 2, 5000):
+        units = [nal(0x67, 20), nal(0x68, 6), nal(0x65, big), nal(0x41, 100)]
+        annexb = b"".join(b"\x00\x00\x00\x01" + u for u in units)
+        payloads = packetize(annexb)
+        assert payloads[0][0] & 0x1F == 24  # STAP-A: SPS and PPS
+        fragments = [p for p in payloads if p[0] & 0x1F == 28]
+        assert [len(p) for p in fragments[:-1]] == [PACKET_MAX] * (len(fragments) - 1)
+        assert 2 < len(fragments[-1]) <= PACKET_MAX
+        assert [p[1] & 0xC0 for p in fragments] == [0x80] + [0] * (len(fragments) - 2) + [0x40]
+        assert payloads[-1] == units[-1]  # a small one alone, as it is
+        again = b"".join(H264PayloadDescriptor.parse(p)[1] for p in payloads)
+        assert again == annexb
+
+
 # -- viewers ----------------------------------------------------------------------------------
 
 
@@ -282,29 +314,35 @@ def test_the_lean_sender_keeps_rtcp_reports_and_answers_a_nack_with_rtx(
                 await asyncio.sleep(0.2)
                 received = await viewer.pc.getReceivers()[0].getStats()
                 remote = [s for s in received.values() if s.type == "remote-outbound-rtp"]
-            stats = await sender.getStats()
-            outbound = [s for s in stats.values() if s.type == "outbound-rtp"]
-            assert outbound[0].packetsSent > 10 and outbound[0].bytesSent > 0
-            assert 0 < remote[0].packetsSent <= outbound[0].packetsSent
-            # A NACK for a packet still in the history: sent again as RTX.
-            seq = max(sender._history)  # the slot of a recent packet
-            original = RtpPacket.parse(sender._history[seq])
-            sent: list[bytes] = []
-            send_rtp = sender.transport._send_rtp
 
-            async def capture(data: bytes) -> None:
-                sent.append(data)
-                await send_rtp(data)
+            async def on_the_senders_loop() -> tuple[Any, RtpPacket, list[bytes]]:
+                # On the sender's own loop: its history and transport are not read or
+                # patched from another thread while it sends.
+                stats = await sender.getStats()
+                outbound = next(s for s in stats.values() if s.type == "outbound-rtp")
+                # A NACK for a packet still in the history: sent again as RTX.
+                original = RtpPacket.parse(sender._history[max(sender._history)])
+                sent: list[bytes] = []
+                send_rtp = sender.transport._send_rtp
 
-            sender.transport._send_rtp = capture  # type: ignore[method-assign]
-            try:
-                nack = RtcpRtpfbPacket(fmt=RTCP_RTPFB_NACK, ssrc=1, media_ssrc=sender._ssrc)
-                nack.lost = [original.sequence_number]
-                await sender._handle_rtcp_packet(nack)
-                nack.lost = [(original.sequence_number + 1000) & 0xFFFF]  # long gone
-                await sender._handle_rtcp_packet(nack)
-            finally:
-                sender.transport._send_rtp = send_rtp  # type: ignore[method-assign]
+                async def capture(data: bytes) -> None:
+                    sent.append(data)
+                    await send_rtp(data)
+
+                sender.transport._send_rtp = capture  # type: ignore[method-assign]
+                try:
+                    nack = RtcpRtpfbPacket(fmt=RTCP_RTPFB_NACK, ssrc=1, media_ssrc=sender._ssrc)
+                    nack.lost = [original.sequence_number]
+                    await sender._handle_rtcp_packet(nack)
+                    nack.lost = [(original.sequence_number + 1000) & 0xFFFF]  # long gone
+                    await sender._handle_rtcp_packet(nack)
+                finally:
+                    sender.transport._send_rtp = send_rtp  # type: ignore[method-assign]
+                return outbound, original, sent
+
+            outbound, original, sent = await asyncio.to_thread(gateway._call, on_the_senders_loop())
+            assert outbound.packetsSent > 10 and outbound.bytesSent > 0
+            assert 0 < remote[0].packetsSent <= outbound.packetsSent
             rtx = [RtpPacket.parse(d) for d in sent if not is_rtcp(d)]
             assert len(rtx) == 1
             assert rtx[0].ssrc == sender._rtx_ssrc
@@ -313,6 +351,134 @@ def test_the_lean_sender_keeps_rtcp_reports_and_answers_a_nack_with_rtx(
             assert rtx[0].payload == original.sequence_number.to_bytes(2, "big") + original.payload
         finally:
             await viewer.close()
+
+    asyncio.run(run())
+
+
+@SQLITE_ONLY
+@pytest.mark.timeout(120)
+def test_a_720p_viewer_is_sent_runs_of_datagrams_and_one_by_one_when_the_kernel_refuses(
+    services: Services, client: Any, tokens: dict[str, str]
+) -> None:
+    """A 720p camera's frames are many datagrams: they go out in runs (one system call
+    each, UDP GSO) and the viewer decodes them. Where the kernel refuses GSO (EIO on a
+    route without checksum offload), the refused run and all after it go one by one and
+    the viewer keeps decoding. The refusal is the one thing faked: no route here
+    refuses it."""
+    camera = SimulatedCamera(
+        "hd", size=(1280, 720), fps=10, username=USERNAME, password=PASSWORD
+    )  # fmt: skip
+    camera.start()
+
+    class Refusing:
+        sends = 0
+
+        def sendmsg(self, *args: Any) -> int:
+            Refusing.sends += 1
+            raise OSError(errno.EIO, "Input/output error")
+
+        def close(self) -> None:
+            pass
+
+    try:
+        with recorded_as_it_comes(services, camera) as (recorder, camera_id):
+            gateway = recorder.webrtc
+
+            async def run() -> None:
+                viewer = Viewer()
+                try:
+                    await viewer.connect(poster(client, camera_id, tokens["dispatcher"]))
+                    await viewer.wait_frames(5, seconds=20)
+                    (session_id,) = gateway.sessions(camera_id)
+                    datagrams = gateway._sessions[session_id].sender._datagrams
+
+                    async def refuse() -> int:  # on the sender's loop, between two frames
+                        duplicate = datagrams._socket
+                        datagrams._socket = Refusing()  # type: ignore[assignment]
+                        if duplicate is not None:
+                            duplicate.close()
+                        return datagrams.batches
+
+                    assert datagrams.gso
+                    runs = await asyncio.to_thread(gateway._call, refuse())
+                    assert runs > 0
+                    before = viewer.decoded
+                    await viewer.wait_frames(before + 10, seconds=20)
+                    assert Refusing.sends == 1 and not datagrams.gso  # not asked again
+                    assert datagrams.batches == runs
+                finally:
+                    await viewer.close()
+
+            asyncio.run(run())
+    finally:
+        camera.stop()
+
+
+def test_datagrams_go_in_runs_of_one_size_in_order() -> None:
+    """``_Datagrams`` on real sockets: runs of one size (the last may be shorter) in one
+    call each, at most 64 datagrams and 65,000 bytes a call; every datagram arrives,
+    byte for byte and in order, whether sent in runs, one by one because the kernel
+    refused a run, or one by one because asyncio's transport holds a backlog (its size
+    is the one thing faked); nothing once the transport is closed."""
+    from recorder.webrtc.peer import _Datagrams
+
+    def frame(tag: int, sizes: list[int]) -> list[bytes]:
+        return [bytes([tag, i]) + bytes(size - 2) for i, size in enumerate(sizes)]
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        receiver.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        receiver.bind(("127.0.0.1", 0))
+        receiver.settimeout(0.5)
+        transport, _ = await loop.create_datagram_endpoint(
+            asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0)
+        )
+        address = receiver.getsockname()
+
+        def received(count: int) -> list[bytes]:
+            return [receiver.recv(65536) for _ in range(count)]
+
+        try:
+            sender = _Datagrams()
+            # A keyframe's STAP-A, two runs of FU-A fragments ending shorter, a P-frame.
+            sent = frame(1, [200, *[1322] * 5, 900, *[1322] * 4, 400, 60])
+            sender.send(transport, address, sent)
+            assert received(len(sent)) == sent and sender.batches == 2
+            # 70 fragments: 49 fit in 65,000 bytes, then the other 21.
+            sent = frame(2, [1322] * 70)
+            sender.send(transport, address, sent)
+            assert received(70) == sent and sender.batches == 4
+
+            class Refusing:
+                def sendmsg(self, *args: Any) -> int:
+                    raise OSError(errno.EIO, "Input/output error")
+
+                def close(self) -> None:
+                    pass
+
+            duplicate, sender._socket = sender._socket, Refusing()  # type: ignore[assignment]
+            assert duplicate is not None
+            duplicate.close()
+            for tag in (3, 4):  # refused, then not tried again
+                sent = frame(tag, [1322] * 6 + [10])
+                sender.send(transport, address, sent)
+                assert received(7) == sent
+            assert not sender.gso and sender.batches == 4
+
+            backlogged = _Datagrams()
+            transport.get_write_buffer_size = lambda: 1  # type: ignore[method-assign]
+            sent = frame(5, [1322] * 6)
+            backlogged.send(transport, address, sent)
+            assert received(6) == sent and backlogged.batches == 0
+
+            transport.close()
+            backlogged.send(transport, address, frame(6, [1322] * 3))
+            with pytest.raises(TimeoutError):
+                receiver.recv(65536)
+        finally:
+            transport.close()
+            receiver.close()
 
     asyncio.run(run())
 
