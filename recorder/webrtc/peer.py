@@ -9,12 +9,13 @@ packets it does not encode, it also splits and packetizes every frame again for 
 viewer. So:
 
 - :class:`Packetizer`: a camera's frame is split into RTP payloads once, for all its
-  viewers (aiortc's own H.264 packetization, SPS/PPS put in front of a keyframe that
-  lacks them).
+  viewers (aiortc's H.264 packetization with FU-A fragments of one size, SPS/PPS put in
+  front of a keyframe that lacks them).
 - :class:`PacketSender`: aiortc's ``RTCRtpSender`` with its RTP loop replaced. Per frame
   it serializes one header (aiortc's, with the negotiated extensions); per packet it
-  writes the sequence number and marker into it, protects (SRTP) and hands the datagram
-  to the selected ICE pair's socket. RTCP (sender reports, NACK, PLI) stays aiortc's:
+  writes the sequence number and marker into it and protects it (SRTP); the frame's
+  datagrams go to the selected ICE pair's socket, runs of one size in one system call
+  (:class:`_Datagrams`, UDP GSO). RTCP (sender reports, NACK, PLI) stays aiortc's:
   the counters its reports read are kept, and a NACKed packet is sent again (as RTX
   when negotiated) from the sender's own history.
 
