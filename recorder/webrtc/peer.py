@@ -323,11 +323,6 @@ class PacketSender(RTCRtpSender):
         sender._datagrams = _Datagrams()
         return sender
 
-    @property
-    def datagram_runs(self) -> int:
-        """``sendmsg`` calls that sent a run of datagrams at once (UDP GSO)."""
-        return self._datagrams.batches
-
     def _send_keyframe(self) -> None:
         self._on_keyframe()
 
