@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import functools
 import itertools
 import logging
 import secrets
@@ -279,14 +280,15 @@ class WhepGateway:
         session_id = secrets.token_urlsafe(18)
         pc = peer.new_peer_connection()
         packetizer = self._packetizers.setdefault(camera_id, peer.Packetizer())
-        track = peer.PacketTrack(hub, packetizer, lambda: self.keyframe(camera_id))
+        ask_keyframe = functools.partial(self.keyframe, camera_id)
+        track = peer.PacketTrack(hub, packetizer, ask_keyframe)
         try:
             # The transceiver exists before the offer is applied, so the offer's video
             # section takes it and negotiates H.264 only (the packets we have).
             transceiver = pc.addTransceiver(track, direction="sendonly")
             transceiver.setCodecPreferences(peer.h264_codecs())
             # A browser's picture-loss report (RTCP PLI/FIR) asks for a keyframe too.
-            sender = peer.PacketSender.adopt(transceiver.sender, lambda: self.keyframe(camera_id))
+            sender = peer.PacketSender.adopt(transceiver.sender, ask_keyframe)
         except Exception:
             track.stop()
             await pc.close()

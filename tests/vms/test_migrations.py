@@ -54,17 +54,25 @@ def test_models_and_migrations_agree(services: Services) -> None:
     check(services.db.engine)  # raises when autogenerate would produce a new revision
 
 
-def test_category_time_backfill_0007(empty_url: str) -> None:
-    """Upgrading a catalog with categorised items copies their recorded start."""
-    with old_catalog(empty_url, "0006") as db:
-        with db.engine.begin() as conn:
+def _items(db: Database, rows: Iterable[tuple[str, str, str]]) -> None:
+    """Catalogue items (id, media_type, content_type) of device ``D`` by SQL."""
+    with db.engine.begin() as conn:
+        for media_id, media_type, content_type in rows:
             conn.exec_driver_sql(
                 "INSERT INTO media_items (id, source, media_type, content_type, device_id,"
                 " recorded_start, size_bytes, sha256, evidence, restricted, ingested_at,"
-                " ingested_by, recorded_start_origin) VALUES ('m1', 'bwc', 'video',"
-                " 'video/mp4', 'D', '2026-02-03 04:05:06', 1, 'ab', FALSE, FALSE,"
+                " ingested_by, recorded_start_origin) VALUES"
+                f" ('{media_id}', 'bwc', '{media_type}', '{content_type}', 'D',"
+                f" '2026-02-03 04:05:06', 1, 'ab{media_id}', FALSE, FALSE,"
                 " '2026-02-03 04:05:06', 't', 'ingest')"
             )
+
+
+def test_category_time_backfill_0007(empty_url: str) -> None:
+    """Upgrading a catalog with categorised items copies their recorded start."""
+    with old_catalog(empty_url, "0006") as db:
+        _items(db, [("m1", "video", "video/mp4")])
+        with db.engine.begin() as conn:
             conn.exec_driver_sql(
                 "INSERT INTO media_categories (media_id, category) VALUES ('m1', 'Eviction')"
             )
@@ -199,20 +207,6 @@ def test_mentions_of_older_entries_are_built_by_the_migration(empty_url: str) ->
         with db.session() as s:
             rows = s.execute(select(AuditMention.target, AuditMention.seq)).all()
     assert sorted(rows) == [("bookmark:7", 1), ("media:m1", 1), ("media:m1", 3), ("media:m2", 1)]
-
-
-def _items(db: Database, rows: Iterable[tuple[str, str, str]]) -> None:
-    """Catalogue items (id, media_type, content_type) of device ``D`` by SQL."""
-    with db.engine.begin() as conn:
-        for media_id, media_type, content_type in rows:
-            conn.exec_driver_sql(
-                "INSERT INTO media_items (id, source, media_type, content_type, device_id,"
-                " recorded_start, size_bytes, sha256, evidence, restricted, ingested_at,"
-                " ingested_by, recorded_start_origin) VALUES"
-                f" ('{media_id}', 'bwc', '{media_type}', '{content_type}', 'D',"
-                f" '2026-02-03 04:05:06', 1, 'ab{media_id}', FALSE, FALSE,"
-                " '2026-02-03 04:05:06', 't', 'ingest')"
-            )
 
 
 def _content_types(db: Database) -> dict[str, str]:

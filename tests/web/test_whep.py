@@ -165,6 +165,31 @@ def test_parameter_sets_from_avcc_and_annexb() -> None:
     assert annexb_parameter_sets(b"\x01\x42") == b""  # truncated avcC: none
 
 
+class RefusingGso:
+    """In place of a sender's duplicate socket: the kernel refusing UDP GSO, as on a
+    route without checksum offload (no route here refuses it)."""
+
+    def __init__(self) -> None:
+        self.sends = 0
+
+    def sendmsg(self, *args: Any) -> int:
+        self.sends += 1
+        raise OSError(errno.EIO, "Input/output error")
+
+    def close(self) -> None:
+        pass
+
+
+def refuse_runs(datagrams: Any) -> RefusingGso:
+    """Make the kernel refuse ``datagrams``' next run (a ``peer._Datagrams`` that has sent
+    one: its duplicate of the pair's socket is closed and replaced)."""
+    duplicate = datagrams._socket
+    assert duplicate is not None
+    refusing = datagrams._socket = RefusingGso()
+    duplicate.close()
+    return refusing
+
+
 def test_packetize_cuts_nal_units_into_datagrams_of_one_size_and_back() -> None:
     """RFC 6184 packetization (packetization-mode 1) of an access unit: parameter sets
     aggregated (STAP-A), a large NAL unit cut into FU-A fragments all PACKET_MAX bytes
@@ -370,16 +395,6 @@ def test_a_720p_viewer_is_sent_runs_of_datagrams_and_one_by_one_when_the_kernel_
     )  # fmt: skip
     camera.start()
 
-    class Refusing:
-        sends = 0
-
-        def sendmsg(self, *args: Any) -> int:
-            Refusing.sends += 1
-            raise OSError(errno.EIO, "Input/output error")
-
-        def close(self) -> None:
-            pass
-
     try:
         with recorded_as_it_comes(services, camera) as (recorder, camera_id):
             gateway = recorder.webrtc
@@ -392,19 +407,15 @@ def test_a_720p_viewer_is_sent_runs_of_datagrams_and_one_by_one_when_the_kernel_
                     (session_id,) = gateway.sessions(camera_id)
                     datagrams = gateway._sessions[session_id].sender._datagrams
 
-                    async def refuse() -> int:  # on the sender's loop, between two frames
-                        duplicate = datagrams._socket
-                        datagrams._socket = Refusing()  # type: ignore[assignment]
-                        if duplicate is not None:
-                            duplicate.close()
-                        return datagrams.batches
+                    async def refuse() -> tuple[RefusingGso, int]:  # on the sender's loop
+                        return refuse_runs(datagrams), datagrams.batches
 
                     assert datagrams.gso
-                    runs = await asyncio.to_thread(gateway._call, refuse())
+                    refusing, runs = await asyncio.to_thread(gateway._call, refuse())
                     assert runs > 0
                     before = viewer.decoded
                     await viewer.wait_frames(before + 10, seconds=20)
-                    assert Refusing.sends == 1 and not datagrams.gso  # not asked again
+                    assert refusing.sends == 1 and not datagrams.gso  # not asked again
                     assert datagrams.batches == runs
                 finally:
                     await viewer.close()
@@ -449,17 +460,7 @@ def test_datagrams_go_in_runs_of_one_size_in_order() -> None:
             sent = frame(2, [1322] * 70)
             sender.send(transport, address, sent)
             assert received(70) == sent and sender.batches == 4
-
-            class Refusing:
-                def sendmsg(self, *args: Any) -> int:
-                    raise OSError(errno.EIO, "Input/output error")
-
-                def close(self) -> None:
-                    pass
-
-            duplicate, sender._socket = sender._socket, Refusing()  # type: ignore[assignment]
-            assert duplicate is not None
-            duplicate.close()
+            refuse_runs(sender)
             for tag in (3, 4):  # refused, then not tried again
                 sent = frame(tag, [1322] * 6 + [10])
                 sender.send(transport, address, sent)
