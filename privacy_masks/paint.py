@@ -21,7 +21,7 @@ from __future__ import annotations
 import enum
 import functools
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -78,25 +78,30 @@ def frame_box_views(
     fmt = frame.format.name
     if fmt not in ("yuv420p", "yuvj420p"):
         raise ValueError(f"frame format {fmt!r} is not yuv420p")
-    width, height = int(frame.width), int(frame.height)
-    cw, ch = chroma_size(width, height)
+    width, height = frame.width, frame.height
+    cw, ch = (width + 1) // 2, (height + 1) // 2  # chroma_size(), inline: every frame
     if mask_shape is not None and mask_shape != (ch, cw):
         raise ValueError(f"mask shape {mask_shape} does not match chroma planes {(ch, cw)}")
     r0, r1, c0, c1 = box
     if not (0 <= r0 < r1 <= ch and 0 <= c0 < c1 <= cw):
         raise ValueError(f"box {box} is not inside the {cw}x{ch} chroma planes")
     y, u, v = frame.planes[:3]
+    # One numpy call a plane, no helper call: this runs for every frame a held plan
+    # paints, where each Python call costs several times its hot figure (bench/README.md,
+    # session 20).
+    ly, lc = y.line_size, u.line_size
+    shape = (r1 - r0, c1 - c0)
     return (
-        _window(y, 2 * r0, min(2 * r1, height), 2 * c0, min(2 * c1, width)),
-        _window(u, r0, r1, c0, c1),
-        _window(v, r0, r1, c0, c1),
+        np.ndarray(
+            (min(2 * r1, height) - 2 * r0, min(2 * c1, width) - 2 * c0),
+            np.uint8,
+            y,
+            2 * (r0 * ly + c0),
+            (ly, 1),
+        ),
+        np.ndarray(shape, np.uint8, u, r0 * lc + c0, (lc, 1)),
+        np.ndarray(shape, np.uint8, v, r0 * v.line_size + c0, (v.line_size, 1)),
     )
-
-
-def _window(plane: Any, r0: int, r1: int, c0: int, c1: int) -> U8:
-    """Rows r0:r1, columns c0:c1 of ``plane`` (lines ``line_size`` apart)."""
-    line = int(plane.line_size)
-    return np.ndarray((r1 - r0, c1 - c0), np.uint8, plane, r0 * line + c0, (line, 1))
 
 
 def chroma_size(width: int, height: int) -> tuple[int, int]:
@@ -257,7 +262,7 @@ def _fill(
         ):
             np.bitwise_and(copy, keep, out=out)
             np.bitwise_or(out, fill, out=out)
-            np.copyto(view, out)
+            view[...] = out
         return
     # The views still hold their own pixels (copied to ``buffers`` if any): masked
     # copies of the colour.
@@ -289,14 +294,15 @@ class BoxBuffers:
         return cls(shaped(), shaped())
 
     def fit(self, views: tuple[U8, U8, U8]) -> bool:
-        return all(c.shape == v.shape for c, v in zip(self.copies, views, strict=True))
+        y, u, v = self.copies
+        return y.shape == views[0].shape and u.shape == views[1].shape and v.shape == views[2].shape
 
 
-@dataclass(frozen=True)
-class Saved:
+class Saved(NamedTuple):
     """The pixels under a prepared mask's box as they were before a solid paint
     (:func:`save_and_paint`): the box's view in each plane and a copy of it (in
-    ``buffers.copies``), to be put back by :func:`restore`."""
+    ``buffers.copies``), to be put back by :func:`restore`. A named tuple: one is made
+    for every frame painted, and a frozen dataclass costs several calls to make."""
 
     views: tuple[U8, U8, U8]
     buffers: BoxBuffers
@@ -344,8 +350,9 @@ def _save_and_fill(
 ) -> tuple[Saved, int]:
     if buffers is None or not buffers.fit(views):
         buffers = BoxBuffers.like(views)
-    for copy, view in zip(buffers.copies, views, strict=True):
-        np.copyto(copy, view)
+    # Slice assignment, not np.copyto: no Python-level array-function dispatch a copy.
+    cy, cu, cv = buffers.copies
+    cy[...], cu[...], cv[...] = views
     saved = Saved(views, buffers)
     try:
         _fill(views, prepared, colour, buffers)
@@ -359,8 +366,8 @@ def restore(saved: Saved | None) -> None:
     """Put back what :func:`save_and_paint` copied."""
     if saved is None:
         return
-    y, u, v = saved.views
-    y[...], u[...], v[...] = saved.copies
+    (y, u, v), buffers = saved
+    y[...], u[...], v[...] = buffers.copies
 
 
 def _pixelate(planes: Planes, mask: BoolMask, block: int) -> None:
