@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, select
@@ -109,25 +109,51 @@ class MaskService:
         pipeline; not audited, no actor). Records the expiry of lifts that ran out.
         PSCS-1, fail closed: when the lifts cannot be read, no mask is lifted.
 
-        The pipeline asks every second, so this is cheap while nothing changed: the
-        camera's version row and its running lifts are read every time (two indexed
-        lookups in one transaction on the process's poll connection, ``Database.poll``),
-        the masks themselves only when the version row moved since the last read. Every
-        change of a camera's masks or lifts bumps its version in the same transaction, so
-        the same version row (number and time of the bump) means the same masks."""
+        The recorder asks every second (:meth:`current_all`, for all its cameras at
+        once), so this is cheap while nothing changed: the camera's version row and its
+        running lifts are read every time (two indexed lookups on the process's poll
+        connection, ``Database.poll``), the masks themselves only when the version row
+        moved since the last read. Every change of a camera's masks or lifts bumps its
+        version in the same transaction, so the same version row (number and time of the
+        bump) means the same masks."""
+        return self.current_all((camera_id,))[camera_id]
+
+    def current_all(self, camera_ids: Iterable[str]) -> dict[str, MaskSet]:
+        """:meth:`current` of each of ``camera_ids``, their version rows and running
+        lifts read in one transaction (``recorder.polls``: one read a second for all the
+        cameras of a media engine, not one per camera). The lifts are read after every
+        version row, so a failed lifts read (which aborts a PostgreSQL transaction) costs
+        no camera its masks: from the first that fails, no camera's mask is lifted."""
+        cameras = list(dict.fromkeys(camera_ids))
+        stamps: dict[str, tuple[int, dt.datetime] | None] = {}
+        lifts: dict[str, list[tuple[str, str, dt.datetime, dt.datetime]]] = {}
         with self.db.poll() as c:
-            row = c.first(_VERSION_ROW, {"camera_id": camera_id})
+            for camera_id in cameras:
+                row = c.first(_VERSION_ROW, {"camera_id": camera_id})
+                stamps[camera_id] = None if row is None else (int(row[0]), row[1])
             try:
-                lifts = [
-                    (str(r[0]), str(r[1]), r[2], r[3])
-                    for r in c.all(_RUNNING_LIFTS, {"camera_id": camera_id})
-                ]
+                for camera_id in cameras:
+                    lifts[camera_id] = [
+                        (str(r[0]), str(r[1]), r[2], r[3])
+                        for r in c.all(_RUNNING_LIFTS, {"camera_id": camera_id})
+                    ]
             except Exception:
                 log.exception(
-                    "camera %s: mask lifts unreadable; every mask applies (PSCS-1)", camera_id
+                    "mask lifts unreadable (cameras %s); every mask applies (PSCS-1)",
+                    ", ".join(cameras),
                 )
-                lifts = []
-        stamp = None if row is None else (int(row[0]), row[1])
+                lifts.clear()
+        return {
+            camera_id: self._mask_set(camera_id, stamps[camera_id], lifts.get(camera_id, []))
+            for camera_id in cameras
+        }
+
+    def _mask_set(
+        self,
+        camera_id: str,
+        stamp: tuple[int, dt.datetime] | None,
+        lifts: list[tuple[str, str, dt.datetime, dt.datetime]],
+    ) -> MaskSet:
         kept = self._in_force.get(camera_id)
         now = self.clock.now()
         if any(ends <= now for _, _, _, ends in lifts):

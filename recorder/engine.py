@@ -29,6 +29,7 @@ from recorder.live import LivePreview
 from recorder.live_views import LiveViews
 from recorder.ownership import Ownership
 from recorder.pipeline import CameraPipeline, CameraSpec, PipelineSettings
+from recorder.polls import CameraPolls
 from recorder.reconcile import Plan, RegistryFollower, plan
 from recorder.recording import RecordingLog
 from recorder.registry import read_registry
@@ -118,6 +119,16 @@ class Recorder:
         self.masks = masks
         self.recording = recording
         self.settings = settings or settings_from(services)
+        # The every-second reads of every camera's masks and recording state, one
+        # transaction each for all the cameras (recorder/polls.py).
+        period = self.settings.mask_reload_seconds
+        self.polls = CameraPolls(
+            masks.current_all,
+            recording.enabled_all,
+            services.clock,
+            period=period,
+            stale_seconds=3 * period + 2.0,
+        )
         self.pose_source: PoseSource | None = None
         self._cameras: dict[str, _Camera] = {}
         # Cameras followed from the registry, with the spec they run with.
@@ -225,7 +236,7 @@ class Recorder:
     def _build(self, spec: CameraSpec) -> _Camera:
         hub = PacketHub(spec.camera_id)
         clock = self.services.clock  # one clock for capture times and poses (INV-5, INV-7)
-        pipeline = CameraPipeline(spec, hub, self.masks.current, self._pose, self.settings, clock)
+        pipeline = CameraPipeline(spec, hub, self.polls.masks, self._pose, self.settings, clock)
         config = self.services.config
         writer = SegmentWriter(
             spec.camera_id,
@@ -237,6 +248,7 @@ class Recorder:
             self.services.events,
             clock,
             segment_seconds=config.recorder.segment_seconds,
+            enabled=self.polls.enabled,
         )
         return _Camera(spec, hub, pipeline, writer, LivePreview(spec.camera_id, hub, clock))
 
@@ -315,6 +327,7 @@ class Recorder:
             self._cameras.pop(camera_id, None)
             self._followed.pop(camera_id, None)
         self.keyframes.forget(camera_id)
+        self.polls.forget(camera_id)
 
     def camera_ids(self) -> list[str]:
         return sorted(self._cameras)
@@ -387,6 +400,7 @@ class Recorder:
     # -- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> None:
+        self.polls.start()
         with self._lock:
             self.running = True
             for camera in self._cameras.values():
@@ -429,6 +443,7 @@ class Recorder:
             if self.ownership is not None:
                 # After the last segments were catalogued: the others take over at once.
                 self.ownership.release_all()
+        self.polls.stop()
 
     @staticmethod
     def _start(camera: _Camera) -> None:

@@ -16,7 +16,10 @@ an event loop. Per connection:
 5. publish the packets to the :class:`PacketHub` (segments, live view).
 
 Masks are re-read every ``mask_reload_seconds`` (``MaskService.current``: the version row
-and the running lifts, the mask rows only when the version moved); a change of mask
+and the running lifts, the mask rows only when the version moved), for all the engine's
+cameras at once by :class:`~recorder.polls.CameraPolls`, whose newest reading the stream
+takes every ``mask_check_seconds`` (from memory: a mask changed is painted within about
+``mask_reload_seconds + mask_check_seconds``); a change of mask
 version forces a keyframe so the segment writer can start a segment under the new
 version; switching between pass-through and masked restarts the stream (an
 :class:`Interruption` with cause ``reconfigured``).
@@ -67,6 +70,8 @@ class PipelineSettings:
     reconnect_max_seconds: float = 30.0
     keyframe_seconds: float = 1.0
     mask_reload_seconds: float = 1.0
+    # How often the stream asks its mask provider (the engine's CameraPolls: memory).
+    mask_check_seconds: float = 0.25
     paint_style: PaintStyle = PaintStyle.SOLID
     masks: MaskSettings = field(default_factory=MaskSettings)
     # Narrow moving cameras' masks by image registration (issue 12.4).
@@ -228,7 +233,7 @@ class CameraPipeline:
     def _session(self, source: RtspInput, info: StreamInfo) -> bool:
         """Stream until the source fails (raises) or we are stopped (returns)."""
         masks = self._masks(self.camera_id)
-        next_reload = self.clock.monotonic() + self.settings.mask_reload_seconds
+        next_reload = self.clock.monotonic() + self.settings.mask_check_seconds
         self.status.masked, self.status.mask_version = masks.masked, masks.version
         session = _MaskedSession(self, info, masks) if masks.masked else None
         first_pts: int | None = None
@@ -255,7 +260,7 @@ class CameraPipeline:
             now = read_at
             capture = clock.capture((raw.pts - first_pts) * tick, now, earlier)
             if self.clock.monotonic() >= next_reload:
-                next_reload = self.clock.monotonic() + self.settings.mask_reload_seconds
+                next_reload = self.clock.monotonic() + self.settings.mask_check_seconds
                 fresh = self._reread(masks)
                 if fresh.masked != masks.masked:
                     log.info(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -230,11 +231,19 @@ class RecordingLog:
     # -- on/off ---------------------------------------------------------------------------
 
     def enabled(self, camera_id: str) -> bool:
-        """Whether ``camera_id`` is recorded (the segment writer asks every second: one
-        indexed lookup on the process's poll connection, ``Database.poll``)."""
+        """Whether ``camera_id`` is recorded (one indexed lookup on the process's poll
+        connection, ``Database.poll``)."""
+        return self.enabled_all((camera_id,))[camera_id]
+
+    def enabled_all(self, camera_ids: Iterable[str]) -> dict[str, bool]:
+        """:meth:`enabled` of each of ``camera_ids`` in one read transaction (the
+        recorder asks every second for all its cameras at once: ``recorder.polls``)."""
+        out = {}
         with self.db.poll() as c:
-            row = c.first(_ENABLED, {"camera_id": camera_id})
-        return True if row is None else bool(row[0])
+            for camera_id in camera_ids:
+                row = c.first(_ENABLED, {"camera_id": camera_id})
+                out[camera_id] = True if row is None else bool(row[0])
+        return out
 
     def state(self, actor: Actor, camera_id: str) -> RecordingSetting:
         """Whether ``camera_id`` is recorded (``live.view``)."""

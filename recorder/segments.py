@@ -117,7 +117,12 @@ class SegmentWriter:
         reserve_bytes: Callable[[], int] | None = None,
         state_poll_seconds: float = 1.0,
         drain_seconds: float = 0.2,
+        enabled: Callable[[str], bool] | None = None,
     ) -> None:
+        """``enabled``: where the writer reads its camera's recording state every
+        ``state_poll_seconds`` (the engine's ``CameraPolls.enabled``, which reads every
+        camera's in one transaction a second; None: ``recording.enabled``, a read of
+        its own)."""
         self.camera_id = camera_id
         self.hub = hub
         self.spool = spool
@@ -129,6 +134,7 @@ class SegmentWriter:
         self.segment_seconds = segment_seconds
         self._reserve = reserve_bytes or (lambda: ingestor.reserve_bytes)
         self._state_poll = dt.timedelta(seconds=state_poll_seconds)
+        self._read_enabled = enabled or recording.enabled
         self.status = WriterStatus()
         # The camera lease token this node records under (issue 13.1; None: no camera
         # ownership): each segment's ingest is fenced with it.
@@ -446,7 +452,7 @@ class SegmentWriter:
         if self._checked is None or now - self._checked >= self._state_poll:
             self._checked = now
             try:
-                enabled = self.recording.enabled(self.camera_id)
+                enabled = self._read_enabled(self.camera_id)
             except Exception:
                 # The database did not answer: the camera goes on as it was, and the
                 # segment in progress is kept (it was dropped as a writer failure, and
