@@ -96,6 +96,7 @@ class MaskService:
         self.view_provider: ViewProvider | None = None
         # The masks in force of each camera as last read, by version row (current()).
         self._in_force: dict[str, _MasksInForce] = {}
+        self._unreadable: set[str] = set()  # cameras current_all() left out (logged once)
 
     # -- reads -------------------------------------------------------------------------
 
@@ -116,15 +117,44 @@ class MaskService:
         moved since the last read. Every change of a camera's masks or lifts bumps its
         version in the same transaction, so the same version row (number and time of the
         bump) means the same masks."""
-        return self.current_all((camera_id,))[camera_id]
+        stamps, lifts = self._poll_rows([camera_id])
+        return self._mask_set(camera_id, stamps[camera_id], lifts.get(camera_id, []))
 
     def current_all(self, camera_ids: Iterable[str]) -> dict[str, MaskSet]:
         """:meth:`current` of each of ``camera_ids``, their version rows and running
         lifts read in one transaction (``recorder.polls``: one read a second for all the
-        cameras of a media engine, not one per camera). The lifts are read after every
-        version row, so a failed lifts read (which aborts a PostgreSQL transaction) costs
-        no camera its masks: from the first that fails, no camera's mask is lifted."""
+        cameras of a media engine, not one per camera). A camera whose masks cannot be
+        made (its rows fail to read or to parse) is left out of the answer, logged once
+        until it reads again: it costs no other camera its reading. A failed read of
+        the rows themselves raises, as :meth:`current` does."""
         cameras = list(dict.fromkeys(camera_ids))
+        stamps, lifts = self._poll_rows(cameras)
+        out = {}
+        for camera_id in cameras:
+            try:
+                out[camera_id] = self._mask_set(
+                    camera_id, stamps[camera_id], lifts.get(camera_id, [])
+                )
+            except Exception:
+                if camera_id not in self._unreadable:
+                    log.exception("camera %s: masks unreadable", camera_id)
+                self._unreadable.add(camera_id)
+                continue
+            if camera_id in self._unreadable:
+                log.warning("camera %s: masks readable again", camera_id)
+                self._unreadable.discard(camera_id)
+        return out
+
+    def _poll_rows(
+        self, cameras: list[str]
+    ) -> tuple[
+        dict[str, tuple[int, dt.datetime] | None],
+        dict[str, list[tuple[str, str, dt.datetime, dt.datetime]]],
+    ]:
+        """The version row stamp and running lifts of each camera, in one transaction on
+        the poll connection. The lifts are read after every version row, so a failed
+        lifts read (which aborts a PostgreSQL transaction) costs no camera its stamp:
+        from the first that fails, no camera's mask is lifted (PSCS-1)."""
         stamps: dict[str, tuple[int, dt.datetime] | None] = {}
         lifts: dict[str, list[tuple[str, str, dt.datetime, dt.datetime]]] = {}
         with self.db.poll() as c:
@@ -143,10 +173,7 @@ class MaskService:
                     ", ".join(cameras),
                 )
                 lifts.clear()
-        return {
-            camera_id: self._mask_set(camera_id, stamps[camera_id], lifts.get(camera_id, []))
-            for camera_id in cameras
-        }
+        return stamps, lifts
 
     def _mask_set(
         self,

@@ -19,7 +19,8 @@ newest reading from memory. Rules, all fail closed (PSCS-1, INV-5):
 - a reading replaces a camera's newest one only if its read began after that one's (reads
   are numbered as they begin): a camera is never handed a mask set older than one it was
   handed (a mask added is never dropped again by a slower read begun before it);
-- once a read fails, or none has succeeded for ``stale_seconds`` (a database that hangs
+- once a read fails, or leaves a camera out (its own rows failed: the others are read
+  all the same), or none has succeeded for ``stale_seconds`` (a database that hangs
   holds the polling thread, never the streams), asking raises
   :class:`~vms.errors.Unavailable` until a read succeeds again: the pipeline keeps its
   masks and drops their lifts, the writer keeps its recording state, as when their own
@@ -64,6 +65,8 @@ class _Board(Generic[T]):
         self._readings: dict[str, _Reading[T]] = {}
         self._reads = itertools.count(1)
         self._failed: tuple[int, str] | None = None  # (order, what went wrong)
+        # Cameras a read that succeeded left out (their own rows failed): order.
+        self._missed: dict[str, int] = {}
 
     def cameras(self) -> list[str]:
         with self._lock:
@@ -72,15 +75,22 @@ class _Board(Generic[T]):
     def forget(self, camera_id: str) -> None:
         with self._lock:
             self._readings.pop(camera_id, None)
+            self._missed.pop(camera_id, None)
 
     def get(self, camera_id: str) -> T:
         with self._lock:
             reading = self._readings.get(camera_id)
             failed = self._failed
-        if reading is None:
-            return self.read([camera_id])[camera_id]  # the first ask: read at once
+            missed = self._missed.get(camera_id, 0)
+        if reading is None:  # the first ask: read at once
+            value = self.read([camera_id]).get(camera_id)
+            if value is None:
+                raise Unavailable(f"the {self.what} of camera {camera_id} unreadable")
+            return value
         if failed is not None and failed[0] > reading.order:
             raise Unavailable(f"{self.what} unreadable: {failed[1]}")
+        if missed > reading.order:
+            raise Unavailable(f"the {self.what} of camera {camera_id} unreadable")
         age = self._clock.monotonic() - reading.begun
         if age > self._stale:
             raise Unavailable(f"{self.what} not read for {age:.1f} s")
@@ -100,10 +110,15 @@ class _Board(Generic[T]):
                     self._failed = (order, f"{type(exc).__name__}: {exc}"[:300])
             raise
         with self._lock:
-            for camera_id, value in values.items():
+            for camera_id in camera_ids:
                 kept = self._readings.get(camera_id)
-                if kept is None or kept.order < order:
-                    self._readings[camera_id] = _Reading(order, begun, value)
+                if kept is not None and kept.order > order:
+                    continue  # a newer read has answered for it already
+                if camera_id in values:
+                    self._readings[camera_id] = _Reading(order, begun, values[camera_id])
+                    self._missed.pop(camera_id, None)
+                else:
+                    self._missed[camera_id] = max(order, self._missed.get(camera_id, 0))
             if self._failed is not None and self._failed[0] < order:
                 self._failed = None
         return values

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import threading
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from privacy_masks.geometry import SpherePolygon
 from privacy_masks.model import MaskSet, NewLift, NewMask
@@ -81,6 +83,39 @@ def test_every_camera_is_read_in_one_transaction_a_round(
     polls.poll()
     assert [p.name for p in polls.masks("cam-c").polygons] == ["porch"]
     assert polls.enabled("cam-c") is True
+
+
+def test_a_camera_whose_masks_cannot_be_read_costs_the_others_nothing_PSCS_1(
+    services: Services, actors: dict[str, Actor]
+) -> None:
+    """One camera's rows that cannot be made into masks (here a polygon written wrong
+    behind the service's back) leave that camera out of the round: asking for it raises
+    (its stream keeps its masks without lifts), and every other camera is read, a mask
+    added to one of them included. Once its rows read again, so does it."""
+    masks, recording = services.ports.get(MaskService), services.ports.get(RecordingLog)
+    admin = actors["admin"]
+    for camera_id in ("cam-x", "cam-y"):
+        masks.create(admin, camera_id, NewMask("window", polygon=SQUARE))
+    polls = CameraPolls(masks.current_all, recording.enabled_all, services.clock)
+    assert polls.masks("cam-x").masked and polls.masks("cam-y").masked
+    with services.db.transaction() as s:
+        s.execute(
+            text("UPDATE privacy_masks SET polygon = :bad WHERE camera_id = 'cam-x'"),
+            {"bad": '[["north", 1.0]]'},
+        )
+        s.execute(text("UPDATE mask_versions SET version = 99 WHERE camera_id = 'cam-x'"))
+    masks.create(admin, "cam-y", NewMask("door", polygon=SQUARE))
+    polls.poll()
+    with pytest.raises(Unavailable, match="the masks of camera cam-x unreadable"):
+        polls.masks("cam-x")
+    assert sorted(p.name for p in polls.masks("cam-y").polygons) == ["door", "window"]
+    with services.db.transaction() as s:
+        s.execute(
+            text("UPDATE privacy_masks SET polygon = :good WHERE camera_id = 'cam-x'"),
+            {"good": json.dumps([list(v) for v in SQUARE])},
+        )
+    polls.poll()
+    assert polls.masks("cam-x").version == 99 and polls.masks("cam-x").masked
 
 
 class Scripted:
