@@ -89,7 +89,7 @@ def frame_box_views(
     # One numpy call a plane, no helper call: this runs for every frame a held plan
     # paints, where each Python call costs several times its hot figure (bench/README.md,
     # session 20).
-    ly, lc = y.line_size, u.line_size
+    ly, lu, lv = y.line_size, u.line_size, v.line_size
     shape = (r1 - r0, c1 - c0)
     return (
         np.ndarray(
@@ -99,8 +99,8 @@ def frame_box_views(
             2 * (r0 * ly + c0),
             (ly, 1),
         ),
-        np.ndarray(shape, np.uint8, u, r0 * lc + c0, (lc, 1)),
-        np.ndarray(shape, np.uint8, v, r0 * v.line_size + c0, (v.line_size, 1)),
+        np.ndarray(shape, np.uint8, u, r0 * lu + c0, (lu, 1)),
+        np.ndarray(shape, np.uint8, v, r0 * lv + c0, (lv, 1)),
     )
 
 
