@@ -374,8 +374,7 @@ class _MaskedSession:
         # A moving camera's frame waits (briefly) for the pose reading after it: its
         # mask is then bounded between two readings, not extrapolated (mask-geometry.md).
         stage = self.stage
-        stage.await_pose(capture)
-        saved = stage.paint_for_encode(frame, self.masks, capture)
+        saved = stage.mask_for_encode(frame, self.masks, capture)
         try:
             self._encode(frame, capture, raw)
         finally:

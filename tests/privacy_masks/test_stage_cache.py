@@ -414,3 +414,99 @@ def test_a_held_plan_gives_way_to_a_new_mask_set_lifts_and_another_size_INV_5(
 
     monkeypatch.setattr(poses, "latest", broken)
     assert stage.apply(av.VideoFrame(640, 360, "yuv420p"), same, T0 + 10 * tick) is True
+
+
+def _noise(width: int, height: int, seed: int) -> av.VideoFrame:
+    """A yuv420p frame of random pixels (a paint is seen on every pixel it covers)."""
+    rows = height + (height + 1) // 2 if height % 2 else height * 3 // 2
+    data = np.random.default_rng(seed).integers(0, 256, (rows, width), dtype=np.uint8)
+    return av.VideoFrame.from_ndarray(data, format="yuv420p")
+
+
+def test_the_pipelines_one_call_paints_and_counts_as_its_two_calls_INV_5(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``mask_for_encode``, the pipeline's call for every frame, takes a path of its own
+    for the frames a held plan holds for. Frame by frame through the held plan's every
+    way out (a new mask set, a lift, another size, an earlier frame, a new pose reading,
+    the pose source failing: blanked, INV-5), it paints exactly what ``await_pose`` and
+    ``paint_for_encode`` paint, plans as often, counts alike, and its put-back gives the
+    picture back bit for bit."""
+    plans = counting_plans(monkeypatch)
+    masks = MaskSet("cam", 1, (WINDOW_ZONE,))
+    same = MaskSet("cam", 1, masks.polygons)
+    lifted = MaskSet("cam", 2, masks.polygons, (LiftWindow(0, "l1", T0, T0 + HALF),))
+    sample = PoseSample(HOME, T0 - HALF, moving=False)
+    one, two = FixedPoses(sample), FixedPoses(sample)
+    clock = ManualClock(T0)
+    fast = MaskStage("cam", one, Calibration(), MaskSettings(), clock=clock)
+    slow = MaskStage("cam", two, Calibration(), MaskSettings(), clock=clock)
+    fast.disable_registration()
+    slow.disable_registration()
+    tick = dt.timedelta(seconds=1 / 15)
+    small = (640, 360)
+    steps: list[tuple[str, MaskSet, int, tuple[int, int]]] = [
+        ("first", masks, 0, SIZE),
+        ("held", masks, 1, SIZE),
+        ("held", masks, 2, SIZE),
+        ("new set", same, 3, SIZE),
+        ("held", same, 4, SIZE),
+        ("lifted", lifted, 5, SIZE),
+        ("lifted again", lifted, 6, SIZE),
+        ("back", same, 7, SIZE),
+        ("other size", same, 8, small),
+        ("held", same, 9, small),
+        ("earlier", same, 7, small),
+        ("new reading", same, 10, small),
+        ("held", same, 11, small),
+        ("pose source fails", same, 12, small),
+        ("pose source back", same, 13, small),
+        ("held", same, 14, small),
+    ]
+
+    def broken(camera_id: str) -> PoseSample | None:
+        raise RuntimeError("pose store unreachable")
+
+    fast_held = 0
+    for n, (step, mask_set, at, size) in enumerate(steps):
+        if step == "new reading":
+            newer = PoseSample(HOME, T0 + at * tick - HALF, moving=False)
+            one.samples.append(newer)
+            two.samples.append(newer)
+        if step == "pose source fails":
+            monkeypatch.setattr(one, "latest", broken)
+            monkeypatch.setattr(two, "latest", broken)
+        if step == "pose source back":
+            monkeypatch.undo()
+            plans = counting_plans(monkeypatch)
+        captured = T0 + at * tick
+        got = []
+        for stage, call in ((fast, "one"), (slow, "two")):
+            frame = _noise(*size, seed=n)
+            before = frame_planes(frame).y.copy()
+            calls, reused = plans.calls, stage.stats.reused
+            if call == "one":
+                saved = stage.mask_for_encode(frame, mask_set, captured)
+                fast_held += stage.stats.reused > reused and plans.calls == calls
+            else:
+                stage.await_pose(captured)
+                saved = stage.paint_for_encode(frame, mask_set, captured)
+            planes = frame_planes(frame)
+            painted = [planes.y.copy(), planes.u.copy(), planes.v.copy()]
+            stage.put_back(saved)
+            if stage.blanking is None:  # painted in place, and given back
+                assert np.array_equal(frame_planes(frame).y, before), (step, call)
+            got.append((painted, plans.calls - calls, stage.blanking))
+        (painted_one, planned_one, why_one), (painted_two, planned_two, why_two) = got
+        assert all(np.array_equal(a, b) for a, b in zip(painted_one, painted_two, strict=True))
+        assert (planned_one, why_one) == (planned_two, why_two), step
+        assert (planned_one == 0) is (step in ("held", "pose source fails")), (step, planned_one)
+        if step == "pose source fails":  # blanked whole (INV-5)
+            assert why_one is not None
+            assert all((p == c).all() for p, c in zip(painted_one, BLACK_YUV, strict=True))
+        else:
+            assert why_one is None, step
+    assert fast_held == 6, "the held frames took the one-call path"
+    for field in ("frames", "reused", "blanked", "masked_pixels", "errors"):
+        assert getattr(fast.stats, field) == getattr(slow.stats, field), field
+    assert fast.stats.blanked == 1 and fast.stats.errors == 1

@@ -68,6 +68,36 @@ def test_an_h264_file_opens_and_streams_its_packets(tmp_path):
     assert len(packets) == 15 and packets[0].keyframe
 
 
+def test_a_demuxed_packets_bytes_are_copied_out_only_when_read(tmp_path):
+    """A packet from the demuxer holds the demuxer's own packet and copies its bytes at
+    the first read of ``data`` (a masked camera's packets are only decoded, from the
+    source: no copy). Read or not, it is the same value as one made from the bytes, and
+    it decodes to the same pictures."""
+    path = tmp_path / "cam.mp4"
+    make_video(path, seconds=1.0)
+    source = RtspInput(str(path))
+    info = source.open()
+    packets = []
+    with pytest.raises(Unavailable):
+        packets.extend(source.packets())
+    source.close()
+    assert all(p._data is None for p in packets), "nothing copied before a read"
+    first = packets[0]
+    made = RawPacket(bytes(first.source), first.pts, first.dts, first.keyframe)
+    assert first == made and hash(first) == hash(made)
+    assert first._data == bytes(first.source) and first.data is first.data
+    assert first != RawPacket(made.data, first.pts, (first.dts or 0) + 1, first.keyframe)
+    from_source, from_bytes = Decoder(info), Decoder(info)
+    for packet in packets:
+        a, b = (
+            from_source.decode(packet),
+            from_bytes.decode(RawPacket(packet.data, packet.pts, packet.dts, packet.keyframe)),
+        )
+        assert [f.to_ndarray().tobytes() for f in a] == [f.to_ndarray().tobytes() for f in b]
+    with pytest.raises(ValueError, match="needs its bytes"):
+        RawPacket(None, 0, 0, True)
+
+
 def test_a_stream_that_stalls_with_its_socket_open_is_unavailable_within_the_timeout():
     """The camera's connection stays up but no byte arrives (a relay that stops
     forwarding): the read fails after about the timeout, naming the camera without its

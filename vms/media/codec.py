@@ -18,6 +18,10 @@ import av
 from vms.media.errors import translate
 from vms.media.stream import RawPacket, StreamInfo
 
+# A forced keyframe, or the encoder's own choice (keyint): looked up once, not a frame.
+_FORCE_IDR = av.video.frame.PictureType.I
+_ENCODER_CHOOSES = av.video.frame.PictureType.NONE
+
 
 class Decoder:
     """H.264 decoder for one stream; yields yuv420p frames, writable unless
@@ -96,8 +100,7 @@ class Encoder:
         """Encode ``frame`` at ``pts`` (90 kHz); ``keyframe`` forces an IDR."""
         frame.pts = pts
         frame.time_base = self.info.time_base
-        picture = av.video.frame.PictureType
-        frame.pict_type = picture.I if keyframe else picture.NONE
+        frame.pict_type = _FORCE_IDR if keyframe else _ENCODER_CHOOSES
         try:
             packets = self._ctx.encode(frame)
         except Exception as exc:

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
+from typing import Any, Final
 
 import av
 
@@ -37,18 +37,61 @@ class StreamInfo:
     fps: float
 
 
-@dataclass(frozen=True)
 class RawPacket:
     """One demuxed packet: bytes, timestamps in ``time_base`` units, keyframe flag.
     ``source``: the demuxer's own packet of the same bytes and timestamps, when there is
     one (:class:`RtspInput`): a decoder takes it as it is, instead of a new packet made
-    from the bytes (copied) and stamped again, every frame. Not part of the value."""
+    from the bytes (copied) and stamped again, every frame. Not part of the value.
 
-    data: bytes
-    pts: int | None
-    dts: int | None
-    keyframe: bool
-    source: Any = field(default=None, compare=False, repr=False)
+    A value (compared by bytes, timestamps and flag; read-only by convention and, for
+    the type checker, ``Final``). Not a frozen dataclass: one is made for every packet
+    of every camera, and a frozen dataclass sets each field through a call. Made from
+    a ``source`` with no ``data``, its bytes are copied out of the source at the first
+    read of :attr:`data`, never when nobody reads them: a masked camera's packets go
+    only to its decoder, which takes the source (bench/README.md, session 21)."""
+
+    __slots__ = ("_data", "dts", "keyframe", "pts", "source")
+
+    def __init__(
+        self,
+        data: bytes | None,
+        pts: int | None,
+        dts: int | None,
+        keyframe: bool,
+        source: Any = None,
+    ) -> None:
+        if data is None and source is None:
+            raise ValueError("a packet needs its bytes or the packet that holds them")
+        self._data = data
+        self.pts: Final = pts
+        self.dts: Final = dts
+        self.keyframe: Final = keyframe
+        self.source: Final[Any] = source
+
+    @property
+    def data(self) -> bytes:
+        data = self._data
+        if data is None:
+            # Two threads reading at once both copy the same bytes: harmless.
+            data = self._data = bytes(self.source)
+        return data
+
+    def _key(self) -> tuple[bytes, int | None, int | None, bool]:
+        return self.data, self.pts, self.dts, self.keyframe
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RawPacket):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (
+            f"RawPacket({len(self.data)} bytes, pts={self.pts}, dts={self.dts}, "
+            f"keyframe={self.keyframe})"
+        )
 
 
 class RtspInput:
@@ -112,9 +155,7 @@ class RtspInput:
             for packet in self._container.demux(self._stream):
                 if packet.size == 0:
                     continue
-                yield RawPacket(
-                    bytes(packet), packet.pts, packet.dts, bool(packet.is_keyframe), packet
-                )
+                yield RawPacket(None, packet.pts, packet.dts, packet.is_keyframe, packet)
         except Exception as exc:
             raise translate(exc, f"reading {redact(self.url)}") from None
         raise Unavailable(f"{redact(self.url)}: the stream ended")
