@@ -36,7 +36,14 @@ from sqlalchemy import select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.bench_recorder import PASSWORD, WINDOW, StillPoses, bench_config, rss_mib, thread_cpu
+from bench.bench_recorder import (
+    PASSWORD,
+    WINDOW,
+    StillPoses,
+    bench_config,
+    rss_mib,
+    thread_times,
+)
 from bench.benchlib import quiet_logs
 from privacy_masks.geometry import SpherePolygon
 from privacy_masks.service import MaskService
@@ -186,17 +193,19 @@ def record_phase(recorder: Recorder, services: Services, phase: str, url: str) -
     time.sleep(2.0)
 
 
-def server_cpu() -> float:
-    return thread_cpu(SERVER_THREADS)
+def server_cpu() -> tuple[float, float]:
+    """The WebRTC threads' CPU seconds so far: user space, kernel."""
+    return thread_times(SERVER_THREADS)
 
 
 def measure(
     recorder: Recorder, camera_id: str, base: str, token: str, viewers: int, seconds: float
 ) -> dict[str, float]:
     # The same span without viewers first (the loop idles; nothing else runs on it).
-    cpu0, wall0 = server_cpu(), time.monotonic()
+    (user0, sys0), wall0 = server_cpu(), time.monotonic()
     time.sleep(seconds)
-    idle = (server_cpu() - cpu0) / (time.monotonic() - wall0)
+    (user1, sys1), idle_wall = server_cpu(), time.monotonic() - wall0
+    idle, idle_sys = (user1 + sys1 - user0 - sys0) / idle_wall, (sys1 - sys0) / idle_wall
     rss0 = rss_mib()
     proc = subprocess.Popen(
         [
@@ -218,9 +227,9 @@ def measure(
         before = json.loads(proc.stdout.readline())["frames"]
         sessions = recorder.webrtc.sessions(camera_id)
         sent0 = [recorder.webrtc.packets_sent(s) for s in sessions]
-        cpu0, wall0 = server_cpu(), time.monotonic()
+        (user0, sys0), wall0 = server_cpu(), time.monotonic()
         time.sleep(seconds)
-        cpu1, wall1 = server_cpu(), time.monotonic()
+        (user1, sys1), wall1 = server_cpu(), time.monotonic()
         sent1 = [recorder.webrtc.packets_sent(s) for s in sessions]
         # Sessions that ended while measured (before the viewers are told to stop).
         closed = recorder.webrtc.closed_reasons
@@ -234,11 +243,13 @@ def measure(
     if ended:
         print(f"{camera_id}: ended while measured: {sorted(set(ended.values()))}", file=sys.stderr)
     wall = wall1 - wall0
-    busy = (cpu1 - cpu0) / wall
+    busy = (user1 + sys1 - user0 - sys0) / wall
+    kernel = (sys1 - sys0) / wall
     fps = [(a - b) / wall for a, b in zip(after, before, strict=True)]
     sent = [(a - b) / wall for a, b in zip(sent1, sent0, strict=True)]
     return {
         "core_per_viewer": (busy - idle) / viewers,
+        "kernel_per_viewer": (kernel - idle_sys) / viewers,
         "core_total": busy,
         "rss_per_viewer_mib": (rss1 - rss0) / viewers,
         "fps_min": min(fps),
@@ -284,7 +295,8 @@ def main() -> int:
     for phase, r in results.items():
         print(
             f"  {phase:12s}: {100 * r['core_per_viewer']:.2f} % of a core per viewer "
-            f"(target <= 0.5 %), {100 * r['core_total']:.1f} % in all, "
+            f"(target <= 0.5 %; {100 * r['kernel_per_viewer']:.2f} % of it in the kernel), "
+            f"{100 * r['core_total']:.1f} % in all, "
             f"RSS +{r['rss_per_viewer_mib']:.1f} MiB per viewer, packets sent to the "
             f"least served viewer {r['sent_fps_min']:.1f}/s, frames received by the viewers' "
             f"process min {r['fps_min']:.1f} median {r['fps_median']:.1f} fps, "
