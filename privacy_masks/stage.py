@@ -257,9 +257,10 @@ class MaskStage:
         every frame: module doc), painted solid with no registrar, takes a path of its
         own: the checks of both calls in one expression, then the paint. It paints what
         :meth:`paint_for_encode` paints and counts it alike (tests/privacy_masks/
-        test_stage.py). Per-frame Python runs with caches the codecs have just emptied,
-        where each line costs several times its hot figure: this path has a quarter of
-        the lines (bench/README.md, session 21)."""
+        test_stage_cache.py). Per-frame Python runs with caches the codecs have just
+        emptied, where each call costs several times its hot figure; what this saves
+        (one method call a frame instead of five) is small beside the paint's numpy work
+        (bench/README.md, session 21)."""
         held = self._held
         try:
             holds = (
