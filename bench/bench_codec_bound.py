@@ -66,21 +66,19 @@ def count_frames(src: Path) -> int:
     import av
 
     with av.open(str(src)) as container:
-        return int(container.streams.video[0].frames)
+        stream = container.streams.video[0]
+        return sum(1 for packet in container.demux(stream) if packet.size)
 
 
 def ffmpeg(src: Path, out: Path, box: bool) -> float:
-    """CPU seconds of one ffmpeg run (its process's rusage)."""
+    """CPU seconds of one ffmpeg run."""
     x, y, w, h = BOX
     draw = ["-vf", f"drawbox=x={x}:y={y}:w={w}:h={h}:color=black:t=fill"] if box else []
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run(
+    cpu = child_cpu(
         ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-threads", "1",
-         "-i", str(src), "-filter_threads", "1", *draw, "-an", *X264, "-f", "mp4", str(out)],
-        check=True,
+         "-i", str(src), "-filter_threads", "1", *draw, "-an", *X264, "-f", "mp4", str(out)]
     )  # fmt: skip
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return checked(out, cpu)
 
 
 def child_cpu(cmd: list[str]) -> float:
@@ -91,12 +89,26 @@ def child_cpu(cmd: list[str]) -> float:
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
+def checked(out: Path, cpu: float) -> float:
+    """``cpu``, once ``out`` is known to hold every frame of the source: a contender that
+    did less work is not timed."""
+    frames = count_frames(out) if out.exists() else 0
+    if frames != EXPECTED[0]:
+        raise SystemExit(f"{out.name} holds {frames} frames, not {EXPECTED[0]}: not timed")
+    return cpu
+
+
+#: The source's frame count, set once it is made.
+EXPECTED = [0]
+
+
 def pyav(src: Path, out: Path) -> float:
     """CPU seconds of bench/pyav_floor.py on the file (one segment), less its start-up
     (the same imports and the encoder opened, timed alone)."""
     floor = Path(__file__).with_name("pyav_floor.py")
     out.mkdir(exist_ok=True)
     run = child_cpu([sys.executable, str(floor), str(src), str(out), *map(str, BOX), "3600"])
+    run = checked(out / "seg00000.mp4", run)  # one segment: 3600 s
     start = child_cpu([sys.executable, "-c", STARTUP])
     return run - start
 
@@ -117,13 +129,13 @@ def main() -> int:
         print("no ffmpeg on PATH: nothing to compare with", file=sys.stderr)
         return 2
     src = source(args.seconds)
+    frames = EXPECTED[0] = count_frames(src)
     runs: dict[str, list[float]] = {"ffmpeg box": [], "ffmpeg codecs": [], "pyav box": []}
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(args.rounds):  # alternating: load and heat weigh on all alike
             runs["ffmpeg box"].append(ffmpeg(src, Path(tmp, "box.mp4"), box=True))
             runs["ffmpeg codecs"].append(ffmpeg(src, Path(tmp, "codecs.mp4"), box=False))
             runs["pyav box"].append(pyav(src, Path(tmp, "pyav")))
-    frames = count_frames(src)
     peer = statistics.median(runs["ffmpeg box"])
     print(
         f"codec bound, {frames} frames of 1280x720 @ 15 fps (testsrc2), "
