@@ -42,7 +42,11 @@ Issue 12 item 5, the mask stage and masked recording against ffmpeg:
 Targets: ours <= 1.0x ffmpeg's CPU; mask stage <= 0.5 ms per frame (in the pipeline).
 
     $V/bin/python bench/bench_recorder.py [--seconds 30] [--pass-through 4] [--masked 2]
-        [--segment-seconds 10] [--floor] [--no-ffmpeg]
+        [--segment-seconds 10] [--floor] [--no-ffmpeg] [--windows 1]
+
+``--windows N`` measures the masked phase in N consecutive windows of ``--seconds``: the
+figures are the whole span's, and each window's ratios are printed beside them, which
+shows how far one window's ratio moves on the same code (bench/README.md, session 22).
 """
 
 from __future__ import annotations
@@ -50,8 +54,10 @@ from __future__ import annotations
 import argparse
 import collections
 import datetime as dt
+import itertools
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -349,7 +355,11 @@ def run(
     warmup: float,
     ffmpegs: list[tuple[subprocess.Popen[bytes], Path]] | None = None,
     floors: list[subprocess.Popen[bytes]] | None = None,
-) -> dict[str, float]:
+    windows: int = 1,
+) -> dict[str, Any]:
+    """One phase: ``windows`` consecutive windows of ``seconds`` measured. The figures
+    are the whole span's; ``windows`` lists each window's CPU of ours (whole process),
+    ffmpeg and the floor per camera, to show how much one window's ratio moves."""
     prefixes = tuple(f"{kind}-{i}" for i in ids for kind in ("rtsp", "segments"))
     rss0 = rss_mib()
     recorder.start()
@@ -374,7 +384,10 @@ def run(
     split0 = {kind: thread_cpu(tuple(f"{kind}-{i}" for i in ids)) for kind in ("rtsp", "segments")}
     for i in ids:
         recorder.pipeline(i).status.latencies.clear()
-    time.sleep(seconds)
+    marks = [(wall0, own0, ff0, fl0)]
+    for _ in range(windows):
+        time.sleep(seconds)
+        marks.append((time.monotonic(), own_cpu(), process_cpu(pids), process_cpu(floor_pids)))
     cpu1, ff1, wall1 = thread_cpu(prefixes), process_cpu(pids), time.monotonic()
     fl1 = process_cpu(floor_pids)
     own1 = own_cpu()
@@ -395,7 +408,16 @@ def run(
     reused = sum(s.stats.reused for s in _stages(recorder, ids))
     recorder.stop()
     wall = wall1 - wall0
+    per_window = [
+        (
+            (b[1] - a[1]) / (b[0] - a[0]) / len(ids),
+            (b[2] - a[2]) / (b[0] - a[0]) / len(side) if side else float("nan"),
+            (b[3] - a[3]) / (b[0] - a[0]) / len(floor_pids) if floor_pids else float("nan"),
+        )
+        for a, b in itertools.pairwise(marks)
+    ]
     return {
+        "windows": per_window,
         "ffmpeg_core_per_camera": (ff1 - ff0) / wall / len(side) if side else float("nan"),
         "ffmpeg_fps_per_camera": (frames1 - frames0) / wall / len(side) if side else 0.0,
         "ffmpeg_alive": float(alive),
@@ -418,6 +440,21 @@ def run(
     }
 
 
+def spread(result: dict[str, Any]) -> str:
+    """Each window's ratios of ours (whole process) to ffmpeg and to the floor, with
+    their median and range."""
+    parts = []
+    for name, column in (("ffmpeg", 1), ("the floor", 2)):
+        ratios = [w[0] / w[column] for w in result["windows"] if w[column] > 0]
+        if ratios:
+            listed = ", ".join(f"{r:.2f}" for r in ratios)
+            parts.append(
+                f"ours / {name} {listed} (median {statistics.median(ratios):.2f}, "
+                f"{min(ratios):.2f}-{max(ratios):.2f})"
+            )
+    return "; ".join(parts) or "no contender to compare with"
+
+
 def _stages(recorder: Recorder, ids: list[str]) -> list[MaskStage]:
     stages = [recorder.pipeline(i).stage for i in ids]
     return [s for s in stages if s is not None]
@@ -427,6 +464,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--warmup", type=float, default=5.0)
+    parser.add_argument(
+        "--windows",
+        type=int,
+        default=1,
+        help="measure the masked phase in this many consecutive windows of --seconds and "
+        "print each window's ratios beside the whole span's (how much one window moves)",
+    )
     parser.add_argument("--pass-through", type=int, default=4, dest="plain")
     parser.add_argument("--masked", type=int, default=2)
     parser.add_argument(
@@ -444,8 +488,8 @@ def main() -> int:
         help="also run pyav_floor.py on each masked stream: the same work in the least Python",
     )
     args = parser.parse_args()
-    if args.masked < 1 or args.plain < 0:
-        parser.error("--masked must be at least 1 and --pass-through at least 0")
+    if args.masked < 1 or args.plain < 0 or args.windows < 1:
+        parser.error("--masked and --windows must be at least 1 and --pass-through at least 0")
     quiet_logs()
     results = {}
     offline = stage_ms()
@@ -482,7 +526,7 @@ def main() -> int:
                 floors = start_floors(urls[args.plain :], data / "floor", args.segment_seconds)
             try:
                 results["masked"] = run(
-                    recorder, masked, args.seconds, args.warmup, ffmpegs, floors
+                    recorder, masked, args.seconds, args.warmup, ffmpegs, floors, args.windows
                 )
             finally:
                 contenders = [ff for ff, _ in ffmpegs] + floors
@@ -499,7 +543,8 @@ def main() -> int:
             proc.wait(20)
             services.close()
     print(
-        f"recorder benchmark, 1280x720 @ 15 fps, {args.seconds:.0f} s per phase, "
+        f"recorder benchmark, 1280x720 @ 15 fps, {args.seconds:.0f} s per phase"
+        f"{f' (the masked phase: {args.windows} windows of it)' if args.windows > 1 else ''}, "
         f"{args.segment_seconds:g} s segments"
     )
     targets = {"pass-through": 0.02, "masked": 0.25}
@@ -551,6 +596,8 @@ def main() -> int:
                 else ""
             )
         )
+    if args.windows > 1:
+        print(f"  each of the {args.windows} windows of {args.seconds:.0f} s: {spread(masked_r)}")
     load = os.getloadavg()
     print(f"  load average at the end {load[0]:.2f} / {load[1]:.2f} (1 / 5 min, 2 cores shared)")
     ok = (
