@@ -215,15 +215,15 @@ class StageLog:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.frames: list[StageFrame] = []
-        original = MaskStage.paint_for_encode
+        self.stages: dict[int, MaskStage] = {}
+        original = MaskStage.mask_for_encode
 
-        def paint_for_encode(
-            stage: MaskStage, frame: Any, masks: Any, captured: dt.datetime
-        ) -> Any:
+        def mask_for_encode(stage: MaskStage, frame: Any, masks: Any, captured: dt.datetime) -> Any:
             saved = original(stage, frame, masks, captured)
             # The mask the stage painted on this very frame (None: blanked whole); a
             # prepared mask is read-only and shared between the frames of a held plan.
             painted = stage.painted
+            self.stages[id(stage)] = stage
             self.frames.append(
                 StageFrame(
                     captured.timestamp(),
@@ -235,8 +235,13 @@ class StageLog:
             )
             return saved
 
-        # The method the pipeline calls for every frame it encodes.
-        monkeypatch.setattr(MaskStage, "paint_for_encode", paint_for_encode)
+        # The method the pipeline calls for every frame it encodes: a held plan's frames
+        # are painted without paint_for_encode (MaskStage.mask_for_encode).
+        monkeypatch.setattr(MaskStage, "mask_for_encode", mask_for_encode)
+
+    def missed(self) -> int:
+        """Frames the stages painted that this log did not see (0: it saw every one)."""
+        return sum(s.stats.frames for s in self.stages.values()) - len(self.frames)
 
 
 class Collector:
@@ -306,7 +311,7 @@ def test_no_private_pixel_leaves_the_recorder_INV_5_PSCS_1(
     def still() -> None:
         rig.expect(Pose(STILL.pan, STILL.tilt, STILL.zoom))
         rig.sim.ptz.absolute(STILL, None)
-        time.sleep(5.0)
+        time.sleep(6.0)  # its last 4 s are measured, once settled: 20 frames or more
 
     still_from, still_to = timed(still)
 
@@ -379,6 +384,7 @@ def test_no_private_pixel_leaves_the_recorder_INV_5_PSCS_1(
     in_script: list[bool] = []
     stage_cut = stage_cut_blank = lat_frames = lat_blank = 0
     # Each stage frame's rendered frame, by identity; the estimate's error against it.
+    assert stage.missed() == 0, "the stage log must see every frame the stage paints"
     matched = truth.match(stage.frames)
     unmatched = sum(1 for f, m in zip(stage.frames, matched, strict=True) if m is None)
     # Seconds into the frame's RTSP session.
@@ -418,7 +424,7 @@ def test_no_private_pixel_leaves_the_recorder_INV_5_PSCS_1(
         # may be known when such a frame is masked, and within the timestamp allowance
         # of it: masked as moving; fail closed, as for the cut below).
         settled = at_still(pose) and at_still(truth.poses[truth.nearest(truth.times[m] - 1.0)])
-        if still_to - 3.0 <= f.captured <= still_to - 0.3 and settled:
+        if still_to - 4.0 <= f.captured <= still_to - 0.3 and settled:
             perimeter = int((dilate(true_cells, 1) & ~true_cells).sum())
             still_ratio.append(masked / true_area)
             still_allowed.append(
