@@ -38,14 +38,11 @@ import sys
 import tempfile
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.bench_recorder import FFMPEG_X264, drawbox
+
 OUT = Path(__file__).resolve().parent / "out"
-#: The box bench_recorder's ffmpeg fills at the masked cameras' pose, rounded to even.
-BOX = (400, 150, 420, 260)
-X264 = [
-    "-c:v", "libx264", "-threads", "1", "-preset", "ultrafast", "-tune", "zerolatency",
-    "-profile:v", "baseline", "-crf", "23",
-    "-x264-params", "keyint=15:min-keyint=15:scenecut=0:repeat-headers=1",
-]  # fmt: skip
 
 
 def source(seconds: int) -> Path:
@@ -70,15 +67,18 @@ def count_frames(src: Path) -> int:
         return sum(1 for packet in container.demux(stream) if packet.size)
 
 
-def ffmpeg(src: Path, out: Path, box: bool) -> float:
-    """CPU seconds of one ffmpeg run."""
-    x, y, w, h = BOX
-    draw = ["-vf", f"drawbox=x={x}:y={y}:w={w}:h={h}:color=black:t=fill"] if box else []
+def ffmpeg(src: Path, out: Path, frames: int, box: tuple[int, int, int, int] | None) -> float:
+    """CPU seconds of one ffmpeg run, filling ``box`` (x, y, w, h) if any."""
+    draw = []
+    if box is not None:
+        x, y, w, h = box
+        draw = ["-vf", f"drawbox=x={x}:y={y}:w={w}:h={h}:color=black:t=fill"]
     cpu = child_cpu(
         ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-threads", "1",
-         "-i", str(src), "-filter_threads", "1", *draw, "-an", *X264, "-f", "mp4", str(out)]
+         "-i", str(src), "-filter_threads", "1", *draw, "-an", *FFMPEG_X264, "-f", "mp4",
+         str(out)]
     )  # fmt: skip
-    return checked(out, cpu)
+    return checked(out, frames, cpu)
 
 
 def child_cpu(cmd: list[str]) -> float:
@@ -89,26 +89,22 @@ def child_cpu(cmd: list[str]) -> float:
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def checked(out: Path, cpu: float) -> float:
-    """``cpu``, once ``out`` is known to hold every frame of the source: a contender that
+def checked(out: Path, frames: int, cpu: float) -> float:
+    """``cpu``, once ``out`` is known to hold the source's ``frames``: a contender that
     did less work is not timed."""
-    frames = count_frames(out) if out.exists() else 0
-    if frames != EXPECTED[0]:
-        raise SystemExit(f"{out.name} holds {frames} frames, not {EXPECTED[0]}: not timed")
+    found = count_frames(out) if out.exists() else 0
+    if found != frames:
+        raise SystemExit(f"{out.name} holds {found} frames, not {frames}: not timed")
     return cpu
 
 
-#: The source's frame count, set once it is made.
-EXPECTED = [0]
-
-
-def pyav(src: Path, out: Path) -> float:
+def pyav(src: Path, out: Path, frames: int, box: tuple[int, int, int, int]) -> float:
     """CPU seconds of bench/pyav_floor.py on the file (one segment), less its start-up
     (the same imports and the encoder opened, timed alone)."""
     floor = Path(__file__).with_name("pyav_floor.py")
     out.mkdir(exist_ok=True)
-    run = child_cpu([sys.executable, str(floor), str(src), str(out), *map(str, BOX), "3600"])
-    run = checked(out / "seg00000.mp4", run)  # one segment: 3600 s
+    run = child_cpu([sys.executable, str(floor), str(src), str(out), *map(str, box), "3600"])
+    run = checked(out / "seg00000.mp4", frames, run)  # one segment: 3600 s
     start = child_cpu([sys.executable, "-c", STARTUP])
     return run - start
 
@@ -129,13 +125,14 @@ def main() -> int:
         print("no ffmpeg on PATH: nothing to compare with", file=sys.stderr)
         return 2
     src = source(args.seconds)
-    frames = EXPECTED[0] = count_frames(src)
+    frames = count_frames(src)
+    box = drawbox()  # the box bench_recorder's ffmpeg fills
     runs: dict[str, list[float]] = {"ffmpeg box": [], "ffmpeg codecs": [], "pyav box": []}
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(args.rounds):  # alternating: load and heat weigh on all alike
-            runs["ffmpeg box"].append(ffmpeg(src, Path(tmp, "box.mp4"), box=True))
-            runs["ffmpeg codecs"].append(ffmpeg(src, Path(tmp, "codecs.mp4"), box=False))
-            runs["pyav box"].append(pyav(src, Path(tmp, "pyav")))
+            runs["ffmpeg box"].append(ffmpeg(src, Path(tmp, "box.mp4"), frames, box))
+            runs["ffmpeg codecs"].append(ffmpeg(src, Path(tmp, "codecs.mp4"), frames, None))
+            runs["pyav box"].append(pyav(src, Path(tmp, "pyav"), frames, box))
     peer = statistics.median(runs["ffmpeg box"])
     print(
         f"codec bound, {frames} frames of 1280x720 @ 15 fps (testsrc2), "

@@ -288,6 +288,14 @@ def drawbox() -> tuple[int, int, int, int]:
     return x0, y0, 2 * int(cols[-1]) + 2 - x0, 2 * int(rows[-1]) + 2 - y0
 
 
+#: ffmpeg's libx264 options: the mask encoder's settings, one thread.
+FFMPEG_X264 = [
+    "-c:v", "libx264", "-threads", "1", "-preset", "ultrafast", "-tune", "zerolatency",
+    "-profile:v", "baseline", "-crf", "23",
+    "-x264-params", "keyint=15:min-keyint=15:scenecut=0:repeat-headers=1",
+]  # fmt: skip
+
+
 def start_ffmpegs(
     urls: list[str], out: Path, segment_seconds: float
 ) -> list[tuple[subprocess.Popen[bytes], Path]]:
@@ -306,9 +314,7 @@ def start_ffmpegs(
             "-rtsp_transport", "tcp", "-threads", "1", "-i", url,
             "-filter_threads", "1",
             "-vf", f"drawbox=x={x}:y={y}:w={w}:h={h}:color=black:t=fill",
-            "-an", "-c:v", "libx264", "-threads", "1", "-preset", "ultrafast",
-            "-tune", "zerolatency", "-profile:v", "baseline", "-crf", "23",
-            "-x264-params", "keyint=15:min-keyint=15:scenecut=0:repeat-headers=1",
+            "-an", *FFMPEG_X264,
             "-f", "segment", "-segment_time", f"{segment_seconds:g}", "-segment_format", "mp4",
             "-reset_timestamps", "1", "-progress", str(progress),
             str(folder / "seg%05d.mp4"),
