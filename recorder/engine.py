@@ -18,6 +18,7 @@ import datetime as dt
 import logging
 import statistics
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from privacy_masks.paint import PaintStyle
@@ -222,12 +223,14 @@ class Recorder:
             return self.pose_source
         return self.services.ports.find(PoseSource)
 
-    def add_camera(self, spec: CameraSpec) -> None:
-        """Record ``spec`` (started at once when the recorder runs)."""
+    def add_camera(self, spec: CameraSpec, fence: int | None = None) -> None:
+        """Record ``spec`` (started at once when the recorder runs); ``fence``: the
+        camera lease token it is recorded under (issue 13.1; None: not fenced)."""
         with self._lock:
             if spec.camera_id in self._cameras:
                 raise Conflict(f"camera {spec.camera_id} is already recorded here")
             camera = self._build(spec)
+            camera.writer.fence = fence
             self._cameras[spec.camera_id] = camera
             if self.running:
                 self._start(camera)
@@ -252,12 +255,13 @@ class Recorder:
         )
         return _Camera(spec, hub, pipeline, writer, LivePreview(spec.camera_id, hub, clock))
 
-    def _restart(self, spec: CameraSpec, reason: StopReason) -> None:
+    def _restart(self, spec: CameraSpec, reason: StopReason, fence: int | None) -> None:
         """Stop the camera and start it with ``spec``; it stays listed throughout."""
         self.keyframes.forget(spec.camera_id)
         with self._lock:
             old = self._cameras[spec.camera_id]
             camera = self._build(spec)
+            camera.writer.fence = fence
             self._stop(old, reason)
             self._cameras[spec.camera_id] = camera
             if self.running:
@@ -290,32 +294,45 @@ class Recorder:
             snapshot = snapshot.only(fences)
         with self._lock:
             todo = plan(self._followed, set(self._cameras).difference(self._followed), snapshot)
-            for camera_id in todo.remove:
-                now = self.services.clock.now()
-                if camera_id in registered.specs:  # still registered: another node's now
-                    log.info("camera %s: recorded -> handed over to another node", camera_id)
-                    reason = StopReason("handed over", f"recorded by another media node from {now}")
-                else:
-                    log.info("camera %s: recorded -> removed from the registry", camera_id)
-                    reason = StopReason("removed", "camera removed from the registry", now)
-                self._followed.pop(camera_id, None)
-                self.remove_camera(camera_id, reason)
-                if self.ownership is not None:
-                    self.ownership.release(camera_id)  # stopped: the next holder may start
-            if self.ownership is not None:
-                for camera_id in set(self.ownership.leaving) - set(self._cameras):
-                    self.ownership.release(camera_id)  # given up before it ever started
-            for spec in todo.restart:
-                log.info("camera %s: settings changed -> restarting", spec.camera_id)
-                self._restart(spec, StopReason("reconfigured", "camera settings changed"))
-                self._followed[spec.camera_id] = spec
-            for spec in todo.add:
-                self.add_camera(spec)
-                self._followed[spec.camera_id] = spec
-            for camera_id, token in fences.items():
-                if camera_id in self._cameras:
-                    self._cameras[camera_id].writer.fence = token
+            if todo.empty or self.ownership is None:
+                self._apply(todo, registered.specs, fences)
+            else:
+                with self.ownership.kept():
+                    self._apply(todo, registered.specs, fences)
         return todo
+
+    def _apply(
+        self, todo: Plan, registered: Mapping[str, CameraSpec], fences: dict[str, int]
+    ) -> None:
+        """Stop, restart and start cameras as one reconcile round planned; a camera
+        starts with its lease token (``fences``) already set, so its first gap write is
+        fenced too (issue 13.1, OPS-4). Called under ``self._lock``."""
+        for camera_id in todo.remove:
+            now = self.services.clock.now()
+            if camera_id in registered:  # still registered: another node's now
+                log.info("camera %s: recorded -> handed over to another node", camera_id)
+                reason = StopReason("handed over", f"recorded by another media node from {now}")
+            else:
+                log.info("camera %s: recorded -> removed from the registry", camera_id)
+                reason = StopReason("removed", "camera removed from the registry", now)
+            self._followed.pop(camera_id, None)
+            self.remove_camera(camera_id, reason)
+            if self.ownership is not None:
+                self.ownership.release(camera_id)  # stopped: the next holder may start
+        if self.ownership is not None:
+            for camera_id in set(self.ownership.leaving) - set(self._cameras):
+                self.ownership.release(camera_id)  # given up before it ever started
+        for camera_id, token in fences.items():
+            if camera_id in self._cameras:
+                self._cameras[camera_id].writer.fence = token
+        for spec in todo.restart:
+            log.info("camera %s: settings changed -> restarting", spec.camera_id)
+            reason = StopReason("reconfigured", "camera settings changed")
+            self._restart(spec, reason, fences.get(spec.camera_id))
+            self._followed[spec.camera_id] = spec
+        for spec in todo.add:
+            self.add_camera(spec, fences.get(spec.camera_id))
+            self._followed[spec.camera_id] = spec
 
     def remove_camera(self, camera_id: str, reason: StopReason | None = None) -> None:
         """Stop recording ``camera_id``: its segment in progress is finished and ingested,

@@ -25,16 +25,23 @@ every segment it ingests (:class:`vms.ingest.IngestRequest` ``fence``) and the i
 checks it in the catalog transaction (:func:`vms.leases.check_camera_fence`). A node that
 stalled past its lease and wakes up writing finds its segment refused (the recorder
 quarantines it: the footage is kept, not catalogued twice): a split brain cannot make two
-nodes write segments for one camera.
+nodes write segments for one camera. The camera's gaps are fenced the same way
+(:meth:`recorder.recording.RecordingLog.open_gap`): a node that lost the camera writes
+none, so none overlaps the new holder's segments (OPS-4).
+
+**While a round is applied** (cameras stopped and started, which can outlast a lease),
+:meth:`Ownership.kept` renews this node's leases from a helper thread.
 
 Time is the services' clock; nodes' clocks must agree to well within a lease (NTP).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import cast
 
@@ -131,6 +138,9 @@ class Ownership:
         # this node's last segment and its gap are written, so the two never overlap
         # (OPS-4): the new holder continues the gap this node left open.
         self.leaving: dict[str, int] = {}
+        # Held by a renewal of :meth:`kept` and by :meth:`release`, so a lease is never
+        # renewed after it was handed back.
+        self._renewing = threading.Lock()
 
     def round(self, cameras: Iterable[str]) -> dict[str, int]:
         """One round (heartbeat, renew, claim, hand back) for the registry's ``cameras``;
@@ -180,9 +190,39 @@ class Ownership:
 
     def release(self, camera: str) -> None:
         """Hand back a camera :meth:`round` gave up, once the engine has stopped it."""
-        token = self.leaving.pop(camera, None)
-        if token is not None:
-            self._hand_back(camera, token)
+        with self._renewing:
+            token = self.leaving.pop(camera, None)
+            if token is not None:
+                self._hand_back(camera, token)
+
+    @contextlib.contextmanager
+    def kept(self) -> Iterator[None]:
+        """Keep this node alive and its leases (held and leaving) renewed, every third of
+        a lease, while the engine applies a round: stopping a camera finishes and
+        ingests its segment, starting one salvages its spool, and a round's worth of
+        them can outlast the lease. Without this, the other nodes would take every
+        camera of this node meanwhile, and one it is still stopping would be recorded
+        by two nodes at once (OPS-4)."""
+        done = threading.Event()
+
+        def renew() -> None:
+            while not done.wait(self.lease.total_seconds() / 3):
+                try:
+                    with self._renewing:
+                        now = self.clock.now()
+                        self._heartbeat(now)
+                        for camera, token in sorted({**self.tokens, **self.leaving}.items()):
+                            self._renew(camera, token, now)
+                except Exception:
+                    log.exception("camera leases of %s: renewing failed", self.node_id)
+
+        thread = threading.Thread(target=renew, name="camera-leases", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()
 
     def release_all(self) -> None:
         """Hand every camera back at once (a clean stop: no wait for the leases to
@@ -251,7 +291,11 @@ class Ownership:
             done = rows_changed(
                 s,
                 update(CameraLease)
-                .where(CameraLease.camera_id == camera, CameraLease.token == token)
+                .where(
+                    CameraLease.camera_id == camera,
+                    CameraLease.token == token,
+                    CameraLease.node_id == self.node_id,  # not one handed back
+                )
                 .values(expires_at=now + self.lease),
             )
         if done != 1:

@@ -22,6 +22,7 @@ from vms.clock import Clock, ensure_utc, isoformat
 from vms.db.engine import Database
 from vms.db.models import CustodyEvent, MediaItem, RecordingGap, RecordingState, SourceKind
 from vms.errors import InvalidArgument, NotFound
+from vms.leases import check_camera_fence
 
 if TYPE_CHECKING:
     from recorder.engine import EngineStatus
@@ -106,8 +107,15 @@ class RecordingLog:
 
     # -- gaps (OPS-4) ---------------------------------------------------------------------
 
-    def open_gap(self, camera_id: str, start: dt.datetime, cause: str, detail: str) -> int:
+    def open_gap(
+        self, camera_id: str, start: dt.datetime, cause: str, detail: str, fence: int | None = None
+    ) -> int:
+        """A gap of ``camera_id`` from ``start``, open. ``fence``: the camera lease token
+        the caller records under (LeaseLost once it has passed to another node, which
+        records the camera now; issue 13.1, OPS-4); None: not fenced."""
         with self.db.transaction() as s:
+            if fence is not None:
+                check_camera_fence(s, camera_id, fence, "gap", "written")
             gap = RecordingGap(
                 camera_id=camera_id,
                 start=ensure_utc(start),
@@ -128,11 +136,15 @@ class RecordingLog:
         )
         return gap_id
 
-    def close_gap(self, gap_id: int, end: dt.datetime) -> None:
+    def close_gap(self, gap_id: int, end: dt.datetime, fence: int | None = None) -> None:
+        """Close gap ``gap_id`` at ``end``; ``fence`` as for :meth:`open_gap` (the new
+        holder of the camera continues a gap left open, and closes it)."""
         with self.db.transaction() as s:
             gap = s.get(RecordingGap, gap_id)
             if gap is None:
                 raise NotFound(f"recording gap {gap_id} does not exist")
+            if fence is not None:
+                check_camera_fence(s, gap.camera_id, fence, "gap", "closed")
             gap.end = max(ensure_utc(end), gap.start)
             camera_id, cause, start = gap.camera_id, gap.cause, gap.start
         log.info(

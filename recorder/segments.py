@@ -139,6 +139,7 @@ class SegmentWriter:
         # The camera lease token this node records under (issue 13.1; None: no camera
         # ownership): each segment's ingest is fenced with it.
         self.fence: int | None = None
+        self._lost_fence: int | None = None  # the token last found passed on (logged)
         # Appended by the pipeline thread, drained by this writer's (deque appends and
         # pops are atomic); None asks the writer to stop.
         self._items: collections.deque[Item | None] = collections.deque()
@@ -408,7 +409,11 @@ class SegmentWriter:
             return
         at = self._at_floor(at)
         self._raise_floor(at)
-        self._gap = self.recording.open_gap(self.camera_id, at, cause, detail)
+        try:
+            self._gap = self.recording.open_gap(self.camera_id, at, cause, detail, self.fence)
+        except LeaseLost as exc:
+            self._lease_lost(exc, f"no {cause!r} gap written from {at.isoformat()}")
+            return
         self._gap_cause = cause
         self.status.gap_open = True
         self.events.publish(
@@ -418,14 +423,30 @@ class SegmentWriter:
     def _close_gap(self, at: dt.datetime) -> None:
         if self._gap is None:
             return
-        self.recording.close_gap(self._gap, at)
-        cause = self._gap_cause
+        gap, cause = self._gap, self._gap_cause
+        try:
+            self.recording.close_gap(gap, at, self.fence)
+            closed = True
+        except LeaseLost as exc:
+            # Left open for the new holder, which continues it (_resume_gap).
+            self._lease_lost(exc, f"gap {gap} left open for it")
+            closed = False
         self._gap, self._gap_cause = None, None
         self.status.gap_open = False
+        if not closed:
+            return
         # The alarm of the gap ends with it (issue 12.3).
         self.events.publish(
             "recorder.gap", {"camera_id": self.camera_id, "cause": cause, "end": at.isoformat()}
         )
+
+    def _lease_lost(self, exc: LeaseLost, what: str) -> None:
+        """Another node records this camera now (issue 13.1): its recording and its gaps
+        are that node's, so a gap written here, from this node's last packet, would
+        overlap the new holder's segments (OPS-4). Logged once per lease token."""
+        if self._lost_fence != self.fence:
+            self._lost_fence = self.fence
+            log.warning("camera %s: %s; %s", self.camera_id, exc, what)
 
     def _disk_full(self, at: dt.datetime, detail: str) -> None:
         self._open_gap(at, "disk_full", detail)

@@ -216,19 +216,24 @@ class LeaseLost(Conflict):
     """A recorded segment's camera lease passed to another node (issue 13.1)."""
 
 
-def check_camera_fence(s: Session, camera_id: str, token: int) -> None:
-    """In the ingest transaction of a recorded segment (issue 13.1, recorder/ownership.py):
-    Conflict unless ``token`` is still the camera's lease, so a media node that lost the
-    camera (stalled past its lease, then woke) cannot catalogue segments of it after the
-    takeover. Locks the lease row until the commit (PostgreSQL; SQLite has one writer)."""
+def check_camera_fence(
+    s: Session, camera_id: str, token: int, what: str = "segment", done: str = "catalogued"
+) -> None:
+    """In the transaction that catalogues a recorded segment or writes a recording gap
+    (issue 13.1, recorder/ownership.py): Conflict unless ``token`` is still the camera's
+    lease, so a media node that lost the camera (stalled past its lease, then woke, or
+    slow to stop it) writes neither segments nor gaps of it after the takeover: the
+    camera's recording, and its record of what is missing, are the new holder's (OPS-4).
+    Locks the lease row until the commit (PostgreSQL; SQLite has one writer), so a claim
+    waits for it."""
     row = s.execute(
         select(CameraLease).where(CameraLease.camera_id == camera_id).with_for_update()
     ).scalar_one_or_none()
     if row is None or row.token != token:
         holder = "nobody" if row is None or row.node_id is None else row.node_id
         raise LeaseLost(
-            f"camera {camera_id}: the lease this segment was recorded under (token {token}) "
-            f"has passed to {holder} (token {0 if row is None else row.token}): not catalogued"
+            f"camera {camera_id}: the lease this {what} was written under (token {token}) "
+            f"has passed to {holder} (token {0 if row is None else row.token}): not {done}"
         )
 
 

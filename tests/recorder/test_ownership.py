@@ -9,10 +9,15 @@ import datetime as dt
 import io
 from collections.abc import Callable
 
+import numpy as np
 import pytest
 
+from recorder.fanout import PacketHub
 from recorder.ownership import LeaseRow, Ownership, assign
+from recorder.recording import RecordingLog
+from recorder.segments import StopReason
 from tests.media import make_video
+from tests.recorder.test_reliability import gaps, items
 from vms.audit.log import Who
 from vms.clock import ManualClock
 from vms.db.engine import Database
@@ -24,6 +29,7 @@ from vms.services import Services
 NOW = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
 LEASE = dt.timedelta(seconds=10)
 CAMERAS = ["c1", "c2", "c3", "c4", "c5"]
+BASE = np.random.default_rng(5).integers(0, 255, (120, 160, 3), dtype=np.uint8)
 
 
 def row(camera: str, node: str | None, left: float = 5, pin: str | None = None) -> LeaseRow:
@@ -138,6 +144,42 @@ def test_a_camera_removed_from_the_registry_is_handed_back_and_a_clean_stop_free
     assert not cluster_status(services.db, clock, LEASE)[0].alive
 
 
+def test_leases_stay_renewed_while_the_engine_applies_a_round_and_none_after_hand_back(
+    services: Services, clock: ManualClock
+) -> None:
+    """Stopping cameras (their last segments ingested) can outlast a lease; meanwhile
+    the node renews what it holds and what it is handing over, and a camera handed back
+    is not renewed again."""
+    import time
+
+    lease = dt.timedelta(seconds=0.3)  # renewed every 0.1 s while kept
+    a, b = (Ownership(services.db, clock, n, lease) for n in ("node-a", "node-b"))
+    a.round(["c1", "c2"])
+    b.round(["c1", "c2"])
+    assert a.round(["c1", "c2"]) == {"c1": 1} and list(a.leaving) == ["c2"]  # b's share
+
+    def expires(camera: str) -> dt.datetime | None:
+        with services.db.session() as s:
+            return s.get_one(CameraLease, camera).expires_at
+
+    with a.kept():
+        for _ in range(2):  # the round outlasts its lease twice over
+            clock.advance(lease / 2)
+            wanted = clock.now() + lease
+            deadline = time.monotonic() + 5
+            while not (expires("c1") == expires("c2") == wanted):
+                assert time.monotonic() < deadline, (expires("c1"), expires("c2"), wanted)
+                time.sleep(0.02)
+        clock.advance(lease / 2)
+        assert b.round(["c1", "c2"]) == {}  # both still a's: b waits
+        a.release("c2")  # stopped: handed back
+        time.sleep(0.3)  # three renewals
+        assert holders(services.db)["c2"] is None and expires("c2") is None
+    assert b.round(["c1", "c2"]) == {"c2": 2}
+    clock.advance(lease * 2)  # not kept any more: a's lease of c1 runs out
+    assert b.round(["c1", "c2"]) == {"c1": 2, "c2": 2}
+
+
 # -- fencing at ingest ----------------------------------------------------------------------
 
 
@@ -165,6 +207,61 @@ def test_a_segment_recorded_under_a_lost_lease_is_not_catalogued(
     with services.db.session() as s:
         assert s.query(MediaItem).filter(MediaItem.device_id == "c1").count() == 2
     assert list(services.store.iter_objects()) and len(list(services.store.iter_objects())) == 2
+
+
+def test_a_gap_opened_or_closed_under_a_lost_lease_is_refused_OPS_4(
+    services: Services, clock: ManualClock
+) -> None:
+    """The camera's gaps are its holder's: a node that lost the lease writes none, or
+    its gap (from its own last packet) would overlap the new holder's segments."""
+    recording = services.ports.get(RecordingLog)
+    a, b = nodes(services, clock, "node-a", "node-b")
+    token_a = a.round(["c1"])["c1"]
+    gap = recording.open_gap("c1", NOW, "handed over", "test", token_a)  # a holds it
+    clock.advance(LEASE + dt.timedelta(seconds=1))
+    token_b = b.round(["c1"])["c1"]
+    with pytest.raises(
+        LeaseLost, match=f"this gap was written under \\(token {token_a}\\).*node-b"
+    ):
+        recording.open_gap("c1", NOW, "stopped", "test", token_a)
+    with pytest.raises(LeaseLost, match="not closed"):
+        recording.close_gap(gap, NOW + dt.timedelta(seconds=5), token_a)
+    [left] = recording.open_gaps("c1")
+    assert left.id == gap and left.end is None  # for the new holder to continue
+    recording.close_gap(gap, NOW + dt.timedelta(seconds=5), token_b)
+    assert recording.open_gaps("c1") == []
+
+
+def test_a_node_that_lost_its_camera_while_stopping_it_writes_no_gap_in_the_new_holders_OPS_4(
+    services: Services, clock: ManualClock
+) -> None:
+    """What the cluster test once found (session 22): node A was slow to stop a camera
+    it handed over, its lease ran out, node B took the camera and recorded; then A's
+    writer stopped and opened its gap at its own last packet, 2.8 s inside B's segment.
+    Now A's last segment is quarantined (not catalogued twice) and A writes no gap."""
+    from tests.recorder.test_salvage import assert_no_overlaps, publish_frames, writer_for
+
+    recording = services.ports.get(RecordingLog)
+    a, b = nodes(services, clock, "node-a", "node-b")
+    images = [np.roll(BASE, 3 * i, axis=1) for i in range(30)]  # 3 s at 10 fps
+    hub_a, hub_b = PacketHub("c1"), PacketHub("c1")
+    writer_a = writer_for(services, "c1", hub_a)
+    writer_a.fence = a.round(["c1"])["c1"]
+    writer_a.start()
+    clock.advance(LEASE + dt.timedelta(seconds=1))  # A is slow to stop it: the lease runs out
+    writer_b = writer_for(services, "c1", hub_b)
+    writer_b.fence = b.round(["c1"])["c1"]
+    writer_b.start()
+    publish_frames(hub_b, NOW + dt.timedelta(seconds=1), images)  # B records 1-4 s
+    publish_frames(hub_a, NOW, images)  # A's last seconds, 0-3 s
+    writer_a.stop(reason=StopReason("handed over", "recorded by another media node"))
+    writer_b.stop()
+
+    assert_no_overlaps(services, "c1")
+    assert [g.cause for g in gaps(services, "c1")] == ["stopped"]  # B's, at its last packet
+    assert [i.recorded_start for i in items(services, "c1")] == [NOW + dt.timedelta(seconds=1)]
+    assert len(list(services.store.iter_quarantined())) == 1  # A's, kept
+    assert recording.open_gaps("c1")[0].start >= NOW + dt.timedelta(seconds=4)
 
 
 def test_a_lease_shorter_than_the_reconcile_round_is_refused_naming_both() -> None:

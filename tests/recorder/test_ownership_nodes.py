@@ -24,7 +24,7 @@ from recorder.engine import Recorder
 from recorder.engine import get as get_recorder
 from tests.conftest import make_config
 from tests.recorder.conftest import PASSWORD, USERNAME, onboard, wait_for
-from tests.recorder.test_reliability import items
+from tests.recorder.test_reliability import gaps, items
 from tests.recorder.test_salvage import assert_no_overlaps
 from vms.clock import Clock, SystemClock
 from vms.config import Config
@@ -126,6 +126,14 @@ def test_cameras_spread_over_two_nodes_and_a_stalled_node_is_fenced_off(
         assert a.writer(stalled).status.segments >= 1  # it did record before
         wait_for(lambda: len(items(services, stalled)) >= 3, 30, "node-b records it")
         assert_no_overlaps(services, stalled)  # never two nodes' segments for one time
+        # node-a stops (woken, or shut down): the camera's recording goes on at node-b,
+        # so node-a writes no gap for it: its gap would start at its own last packet,
+        # inside node-b's segments (OPS-4; seen in the cluster test, session 22).
+        a.stop()
+        started.remove(a)
+        wait_for(lambda: len(items(services, stalled)) >= 4, 30, "node-b records on")
+        assert_no_overlaps(services, stalled)
+        assert not [g for g in gaps(services, stalled) if g.cause == "stopped"]
     finally:
         for recorder in started:
             recorder.stop()
