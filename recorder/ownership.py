@@ -176,7 +176,11 @@ class Ownership:
             if token is not None and mine and self._renew(camera, token, now):
                 held[camera] = token
             elif token is not None and not mine:
-                self.leaving[camera] = token
+                # Renewed now, as at every round until released: stopping it takes time,
+                # and its last renewal was a round ago (the cluster test, on a loaded
+                # machine, saw one taken over while the node was stopping another).
+                if self._renew(camera, token, now):
+                    self.leaving[camera] = token
             elif token is None and mine:
                 claimed = self._claim(camera, tokens.get(camera, 0), now)
                 if claimed is not None:

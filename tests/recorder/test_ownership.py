@@ -153,14 +153,17 @@ def test_leases_stay_renewed_while_the_engine_applies_a_round_and_none_after_han
     import time
 
     lease = dt.timedelta(seconds=0.3)  # renewed every 0.1 s while kept
-    a, b = (Ownership(services.db, clock, n, lease) for n in ("node-a", "node-b"))
-    a.round(["c1", "c2"])
-    b.round(["c1", "c2"])
-    assert a.round(["c1", "c2"]) == {"c1": 1} and list(a.leaving) == ["c2"]  # b's share
 
     def expires(camera: str) -> dt.datetime | None:
         with services.db.session() as s:
             return s.get_one(CameraLease, camera).expires_at
+
+    a, b = (Ownership(services.db, clock, n, lease) for n in ("node-a", "node-b"))
+    a.round(["c1", "c2"])
+    b.round(["c1", "c2"])
+    clock.advance(lease * 0.9)
+    assert a.round(["c1", "c2"]) == {"c1": 1} and list(a.leaving) == ["c2"]  # b's share
+    assert expires("c2") == clock.now() + lease  # renewed as it turns to leaving
 
     with a.kept():
         for _ in range(2):  # the round outlasts its lease twice over
