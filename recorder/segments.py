@@ -446,7 +446,7 @@ class SegmentWriter:
         overlap the new holder's segments (OPS-4). Logged once per lease token."""
         if self._lost_fence != self.fence:
             self._lost_fence = self.fence
-            log.warning("camera %s: %s; %s", self.camera_id, exc, what)
+            log.warning("%s; %s", exc, what)  # the message names the camera
 
     def _disk_full(self, at: dt.datetime, detail: str) -> None:
         self._open_gap(at, "disk_full", detail)
