@@ -226,7 +226,9 @@ class Ownership:
             yield
         finally:
             done.set()
-            thread.join()
+            # Bounded: a renewal stuck on an unreachable database must not hold up the
+            # round (the thread ends at its next look at ``done``).
+            thread.join(self.lease.total_seconds())
 
     def release_all(self) -> None:
         """Hand every camera back at once (a clean stop: no wait for the leases to
