@@ -223,14 +223,19 @@ class Recorder:
             return self.pose_source
         return self.services.ports.find(PoseSource)
 
-    def add_camera(self, spec: CameraSpec, fence: int | None = None) -> None:
+    def add_camera(
+        self, spec: CameraSpec, fence: int | None = None, taken_from: str | None = None
+    ) -> None:
         """Record ``spec`` (started at once when the recorder runs); ``fence``: the
-        camera lease token it is recorded under (issue 13.1; None: not fenced)."""
+        camera lease token it is recorded under (issue 13.1; None: not fenced);
+        ``taken_from``: the media node that recorded it and let its lease run out (the
+        gap until this start is a ``takeover``)."""
         with self._lock:
             if spec.camera_id in self._cameras:
                 raise Conflict(f"camera {spec.camera_id} is already recorded here")
             camera = self._build(spec)
             camera.writer.fence = fence
+            camera.writer.taken_from = taken_from
             self._cameras[spec.camera_id] = camera
             if self.running:
                 self._start(camera)
@@ -330,8 +335,9 @@ class Recorder:
             reason = StopReason("reconfigured", "camera settings changed")
             self._restart(spec, reason, fences.get(spec.camera_id))
             self._followed[spec.camera_id] = spec
+        taken = self.ownership.taken_over if self.ownership is not None else {}
         for spec in todo.add:
-            self.add_camera(spec, fences.get(spec.camera_id))
+            self.add_camera(spec, fences.get(spec.camera_id), taken.get(spec.camera_id))
             self._followed[spec.camera_id] = spec
 
     def remove_camera(self, camera_id: str, reason: StopReason | None = None) -> None:

@@ -141,6 +141,9 @@ class Ownership:
         # Held by a renewal of :meth:`kept` and by :meth:`release`, so a lease is never
         # renewed after it was handed back.
         self._renewing = threading.Lock()
+        # Cameras the last round took from a node that never handed them back (it died,
+        # or stalled past its lease), with that node: their gap says so (OPS-4).
+        self.taken_over: dict[str, str] = {}
 
     def round(self, cameras: Iterable[str]) -> dict[str, int]:
         """One round (heartbeat, renew, claim, hand back) for the registry's ``cameras``;
@@ -165,6 +168,7 @@ class Ownership:
         live[self.node_id] = self.capacity
         wanted = assign(registered, rows, live, now)
         held: dict[str, int] = {}
+        taken: dict[str, str] = {}
         for camera, kept in list(self.leaving.items()):
             if not self._renew(camera, kept, now):
                 del self.leaving[camera]  # taken over meanwhile: nothing to hand back
@@ -185,11 +189,16 @@ class Ownership:
                 claimed = self._claim(camera, tokens.get(camera, 0), now)
                 if claimed is not None:
                     held[camera] = claimed
+                    # A hand-back clears the holder; one still named let its lease run out.
+                    before = rows[camera].node_id if camera in rows else None
+                    if before is not None and before != self.node_id:
+                        taken[camera] = before
         for camera in set(self.tokens) - set(held):
             log.info("camera %s: recorded here -> not ours (%s)", camera, self.node_id)
         for camera in set(held) - set(self.tokens):
             log.info("camera %s: not ours -> recorded by %s", camera, self.node_id)
         self.tokens = held
+        self.taken_over = taken
         return dict(held)
 
     def release(self, camera: str) -> None:

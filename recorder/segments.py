@@ -140,6 +140,9 @@ class SegmentWriter:
         # ownership): each segment's ingest is fenced with it.
         self.fence: int | None = None
         self._lost_fence: int | None = None  # the token last found passed on (logged)
+        # The media node this camera was taken over from (it let its lease run out
+        # without handing it back): the start's gap is a ``takeover``, not a ``restart``.
+        self.taken_from: str | None = None
         # Appended by the pipeline thread, drained by this writer's (deque appends and
         # pops are atomic); None asks the writer to stop.
         self._items: collections.deque[Item | None] = collections.deque()
@@ -503,8 +506,9 @@ class SegmentWriter:
     def _resume_gap(self, *, crashed: bool) -> None:
         """Continue the gap the previous run left open (gaps that recording resumed
         after, e.g. with a salvaged segment, are closed there); otherwise open one from
-        the last packet actually written (``crash`` when spool files were left, else
-        ``restart``), closed by the first packet of this run (OPS-4)."""
+        the last packet actually written (``crash`` when spool files were left,
+        ``takeover`` when the camera was taken from a media node that let its lease run
+        out, else ``restart``), closed by the first packet of this run (OPS-4)."""
         still_open = self.recording.settle_open_gaps(self.camera_id)
         last = self.recording.last_written(self.camera_id)
         if still_open is not None:
@@ -516,6 +520,13 @@ class SegmentWriter:
         if last is not None:
             if crashed:
                 self._open_gap(last, "crash", "recorder crashed; spool salvaged")
+            elif self.taken_from is not None:
+                self._open_gap(
+                    last,
+                    "takeover",
+                    f"media node {self.taken_from} stopped recording it without handing "
+                    "it over (killed, or cut off past its lease)",
+                )
             else:
                 self._open_gap(last, "restart", "recorder restarted")
 

@@ -85,6 +85,8 @@ def test_a_killed_media_node_loses_its_camera_to_the_other_within_15_s_OPS_4(
         assert_no_overlaps(services, victim)  # no segment written twice
         after = [g for g in gaps(services, victim) if g.end is None or g.end > killed_at]
         assert after and all(g.cause for g in after), "the failover's gap, with its cause"
+        assert [g.cause for g in after] == ["takeover"], [(g.cause, g.detail) for g in after]
+        assert "media node node-a" in (after[0].detail or "")
     finally:
         for node in nodes:
             node.stop()

@@ -101,6 +101,7 @@ def test_two_nodes_share_the_cameras_and_a_dead_one_is_taken_over(
     assert b.tokens == {} and set(holders(services.db).values()) == {"node-a"}
     stopped(a)  # a's last segments and gaps are written: handed back
     b.round(CAMERAS)  # b takes them
+    assert b.taken_over == {}  # handed back, not taken over
     assert sorted(a.tokens) == ["c1", "c2", "c3"] and sorted(b.tokens) == ["c4", "c5"]
     assert holders(services.db) == {c: ("node-a" if c in a.tokens else "node-b") for c in CAMERAS}
     status = {n.node_id: n for n in cluster_status(services.db, clock, LEASE)}
@@ -110,6 +111,7 @@ def test_two_nodes_share_the_cameras_and_a_dead_one_is_taken_over(
     clock.advance(LEASE + dt.timedelta(seconds=1))
     assert set(b.round(CAMERAS)) == set(CAMERAS)
     assert all(b.tokens[c] == old[c] + 1 for c in old)
+    assert b.taken_over == dict.fromkeys(old, "node-a")  # its gaps say so (OPS-4)
     status = {n.node_id: n for n in cluster_status(services.db, clock, LEASE)}
     assert not status["node-a"].alive and status["node-b"].cameras == tuple(CAMERAS)
     # a wakes (it had stalled): its renewals fail, it records nothing it lost.

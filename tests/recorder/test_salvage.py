@@ -360,9 +360,9 @@ def test_stalled_stream_gap_starts_at_the_last_packet_written_OPS_4(services: Se
     assert (gap.cause, gap.start) == ("stalled", item.recorded_end)
 
 
-@pytest.mark.parametrize("handed_over", [True, False], ids=["handed-over", "taken-over"])
+@pytest.mark.parametrize("before", ["handed over", "takeover", "restart"])
 def test_a_holder_whose_capture_times_run_early_does_not_overlap_the_last_OPS_4(
-    services: Services, handed_over: bool
+    services: Services, before: str
 ) -> None:
     """Two nodes estimate a camera's capture times each on its own; one behind on its
     stream stamps them late. In CI the node that took the camera over began its first
@@ -372,10 +372,12 @@ def test_a_holder_whose_capture_times_run_early_does_not_overlap_the_last_OPS_4(
     recording = services.ports.get(RecordingLog)
     ingest_segment(services, camera, T0, 10)  # the previous holder's last segment
     end = T0 + dt.timedelta(seconds=10)
-    if handed_over:  # a clean hand-over leaves its gap open for the next holder
+    if before == "handed over":  # a clean hand-over leaves its gap open for the next holder
         recording.open_gap(camera, end, "handed over", "recorded by another media node")
     hub = PacketHub(camera)
     writer = writer_for(services, camera, hub)
+    if before == "takeover":  # from a node that let its lease run out (killed)
+        writer.taken_from = "node-a"
     writer.start()
     early = end - dt.timedelta(seconds=0.88)
     base = np.random.default_rng(7).integers(0, 255, (120, 160, 3), dtype=np.uint8)
@@ -386,9 +388,9 @@ def test_a_holder_whose_capture_times_run_early_does_not_overlap_the_last_OPS_4(
     first, second = assert_complete(services, camera)[:2]
     assert (first.recorded_end, second.recorded_start) == (end, end)
     between = [g for g in gaps(services, camera) if g.start == end]
-    assert [(g.cause, g.end) for g in between] == [
-        ("handed over" if handed_over else "restart", end)
-    ]
+    assert [(g.cause, g.end) for g in between] == [(before, end)]
+    if before == "takeover":
+        assert "media node node-a stopped recording it" in (between[0].detail or "")
 
 
 class _RefusingIngestor:
