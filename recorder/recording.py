@@ -182,13 +182,18 @@ class RecordingLog:
         known = [ensure_utc(t) for t in (segment, gap) if t is not None]
         return max(known) if known else None
 
-    def settle_open_gaps(self, camera_id: str) -> tuple[int, str, dt.datetime] | None:
+    def settle_open_gaps(
+        self, camera_id: str, fence: int | None = None
+    ) -> tuple[int, str, dt.datetime] | None:
         """After a crash: close every open gap that recording resumed after (at the
         start of the next segment or gap; e.g. a salvaged segment) and return the id,
         cause and start of the one still open, if any, for the new run to continue
-        (OPS-4)."""
+        (OPS-4). ``fence`` as for :meth:`open_gap`: a run started under a lease that has
+        passed on settles nothing (LeaseLost); the gaps are the new holder's."""
         remaining: tuple[int, str, dt.datetime] | None = None
         with self.db.transaction() as s:
+            if fence is not None:
+                check_camera_fence(s, camera_id, fence, "gap", "settled")
             open_gaps = s.execute(
                 select(RecordingGap)
                 .where(RecordingGap.camera_id == camera_id, RecordingGap.end.is_(None))

@@ -509,7 +509,13 @@ class SegmentWriter:
         the last packet actually written (``crash`` when spool files were left,
         ``takeover`` when the camera was taken from a media node that let its lease run
         out, else ``restart``), closed by the first packet of this run (OPS-4)."""
-        still_open = self.recording.settle_open_gaps(self.camera_id)
+        try:
+            still_open = self.recording.settle_open_gaps(self.camera_id, self.fence)
+        except LeaseLost as exc:
+            # Its gaps are the new holder's to continue; this run's segments are refused
+            # by the same fence, and the engine's next round stops it.
+            self._lease_lost(exc, "no gap settled or opened at the start")
+            return
         last = self.recording.last_written(self.camera_id)
         if still_open is not None:
             self._gap, self._gap_cause, since = still_open

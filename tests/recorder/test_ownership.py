@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import logging
 from collections.abc import Callable
 
 import numpy as np
@@ -233,8 +234,43 @@ def test_a_gap_opened_or_closed_under_a_lost_lease_is_refused_OPS_4(
         recording.close_gap(gap, NOW + dt.timedelta(seconds=5), token_a)
     [left] = recording.open_gaps("c1")
     assert left.id == gap and left.end is None  # for the new holder to continue
-    recording.close_gap(gap, NOW + dt.timedelta(seconds=5), token_b)
+    # Nor does it settle them at a start: a later gap would close this one there.
+    later = recording.open_gap("c1", NOW + dt.timedelta(seconds=5), "stopped", "test", token_b)
+    with pytest.raises(LeaseLost, match="not settled"):
+        recording.settle_open_gaps("c1", token_a)
+    assert [g.end for g in recording.open_gaps("c1")] == [None, None]
+    assert recording.settle_open_gaps("c1", token_b) == (
+        later,
+        "stopped",
+        NOW + dt.timedelta(seconds=5),
+    )
+    [left] = recording.open_gaps("c1")
+    assert left.id == later
+    recording.close_gap(later, NOW + dt.timedelta(seconds=6), token_b)
     assert recording.open_gaps("c1") == []
+
+
+def test_a_writer_started_under_a_lost_lease_takes_up_no_gap_OPS_4(
+    services: Services, clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A node slow to start a camera whose lease has meanwhile passed on neither
+    settles nor continues the camera's open gap: the new holder does (_resume_gap)."""
+    from tests.recorder.test_salvage import writer_for
+
+    recording = services.ports.get(RecordingLog)
+    a, b = nodes(services, clock, "node-a", "node-b")
+    token_a = a.round(["c1"])["c1"]
+    gap = recording.open_gap("c1", NOW, "stopped", "test", token_a)
+    clock.advance(LEASE + dt.timedelta(seconds=1))
+    b.round(["c1"])
+    writer = writer_for(services, "c1", PacketHub("c1"))
+    writer.fence = token_a
+    with caplog.at_level(logging.WARNING, logger="recorder.segments"):
+        writer.start()
+        writer.stop()
+    assert not writer.status.gap_open
+    assert "not settled; no gap settled or opened at the start" in caplog.text
+    assert [(g.id, g.end) for g in recording.open_gaps("c1")] == [(gap, None)]
 
 
 def test_a_node_that_lost_its_camera_while_stopping_it_writes_no_gap_in_the_new_holders_OPS_4(
