@@ -5,13 +5,12 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import io
-import os
 import stat
 
 import pytest
 from sqlalchemy import func, select
 
-from tests.media import make_audio, make_pdf, make_video
+from tests.media import make_audio, make_pdf, make_video, noise
 from vms.audit.log import Who
 from vms.check import Level, check
 from vms.db.models import AuditEntry, CustodyEvent, Device, MediaItem, SourceKind
@@ -85,7 +84,7 @@ def test_same_bytes_same_device_is_a_duplicate(services: Services) -> None:
     ("name", "payload", "message"),
     [
         ("notes.txt", b"just some text\n" * 100, "not a decodable audio/video file"),
-        ("random.bin", os.urandom(4096), "not a decodable"),
+        ("random.bin", noise(4096), "not a decodable"),
         ("empty.mp4", b"", "empty"),
         ("cut.pdf", b"%PDF-1.4\n1 0 obj<<>>endobj\n", "truncated"),
     ],

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import socket
 import time
 from urllib.parse import urlsplit
@@ -13,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import LiveServer
-from tests.media import make_video
+from tests.media import make_video, noise
 from vms.db.models import AuditEntry, MediaItem
 
 
@@ -187,7 +186,7 @@ def test_wrong_sha256_is_refused_and_nothing_ingested(
 @pytest.mark.parametrize(
     ("payload", "message"),
     [
-        (os.urandom(5000), "not a decodable"),
+        (noise(5000), "not a decodable"),
         (b"plain text is not a recording\n" * 50, "not a decodable"),
     ],
 )
