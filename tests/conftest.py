@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import faulthandler
+import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import threading
@@ -330,7 +332,30 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     dropped = [item for item in items if is_fast(item) != (TIER == "fast")]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
-    items[:] = keep
+    items[:] = longest_files_first(keep, TIER)
+
+
+DURATIONS = Path(__file__).with_name("durations.json")
+
+
+def longest_files_first(items: list[pytest.Item], tier: str) -> list[pytest.Item]:
+    """``items`` with the test files that took longest in ``tier`` first
+    (tests/durations.json, written by scripts/test_durations.py), each file's tests in
+    their own order. The workers take a file at a time in this order (scripts/test:
+    ``--dist loadfile --no-loadscope-reorder``), so the last files are short ones and
+    the workers finish together; xdist's own order, by number of tests, left the leak
+    test (one test, nearly 3 minutes) near the end, run alone. A file not in the table
+    counts as the median one."""
+    try:
+        table = json.loads(DURATIONS.read_text())[tier]
+    except (OSError, ValueError, KeyError):
+        return items
+    if not table:
+        return items
+    median = statistics.median(table.values())
+    files = {item.nodeid.split("::", 1)[0] for item in items}
+    seconds = {f: float(table.get(f, median)) for f in files}
+    return sorted(items, key=lambda item: -seconds[item.nodeid.split("::", 1)[0]])
 
 
 # A recipient's machine: what court experts and auditors verify our exports with.
