@@ -227,6 +227,15 @@ class MediaChanges:
         }
 
 
+class _RetentionShortened(Exception):
+    """A tag change refused inside its transaction: it would shorten retention."""
+
+
+def _kept_text(until: dt.datetime | None, rule: str | None) -> str:
+    when = "while held" if until is None else f"{isoformat(until)}"
+    return f"{when} ({rule})" if rule else when
+
+
 def encode_cursor(item: MediaRecord | MediaItem) -> str:
     raw = json.dumps([item.recorded_start.isoformat(), item.id]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -543,6 +552,31 @@ class Catalog:
         )
         self.audit.append(s, who(actor), action, f"media:{media_id}", details=details)
 
+    def _keep_retention(
+        self,
+        actor: Actor,
+        item: MediaItem,
+        kept: tuple[dt.datetime | None, str | None],
+        changed: list[str],
+    ) -> None:
+        """A tag change that would keep ``item`` for less time than before (its case
+        number cleared while the case is open, RET-5; a category with a longer period
+        taken off, TAG-4) is only for who manages retention (records commanders,
+        admins). Otherwise an officer could retag their own footage to have it purged:
+        the erasure ACC-10 forbids, by the back door. Raises _RetentionShortened."""
+        until, rule = kept
+        after = item.expires_at
+        # None is "while held": longer than any date.
+        shortened = after is not None and (until is None or after < until)
+        if not shortened or self.authoriser.decide(actor, Action.RETENTION_MANAGE).allowed:
+            return
+        raise _RetentionShortened(
+            f"media {item.id}: changing {', '.join(changed)} would shorten how long it is "
+            f"kept, from {_kept_text(until, rule)} to {_kept_text(after, item.retention_rule)}; "
+            "only a records commander or an administrator may shorten retention (ACC-10, "
+            "RET-12)"
+        )
+
     def set_restricted(self, actor: Actor, media_id: str, change: RestrictionChange) -> MediaRecord:
         """Mark an item restricted, or clear the mark (ACC-7: admins only; a restricted
         item is then viewed and exported by admins only). Audited with the reason, and a
@@ -620,8 +654,25 @@ class Catalog:
         if "categories" in normalised:
             normalised["categories"] = list(self.categories.normalise(normalised["categories"]))
         now = self.clock.now()
+        try:
+            return self._update(actor, media_id, normalised, now)
+        except _RetentionShortened as refused:
+            # Rolled back; audited after, outside the item's transaction (SQLite has one
+            # writer).
+            self.authoriser.refuse(
+                actor, Action.RETENTION_MANAGE.value, f"media:{media_id}", str(refused)
+            )
+
+    def _update(
+        self, actor: Actor, media_id: str, normalised: dict[str, Any], now: dt.datetime
+    ) -> MediaRecord:
         with self.db.transaction() as s:
             item = self._load(s, media_id, lock=True)
+            # How long the rules keep it before the change, decided now: the stored
+            # expiry may predate a change of the policy, which is not the editor's doing.
+            for hook in self.change_hooks:
+                hook(s, item, now)
+            kept = (item.expires_at, item.retention_rule) if item.expiry is not None else None
             before: dict[str, Any] = {}
             for key, value in normalised.items():
                 if key == "categories":
@@ -637,6 +688,8 @@ class Catalog:
             s.flush()
             for hook in self.change_hooks:
                 hook(s, item, now)
+            if kept is not None and item.expiry is not None:
+                self._keep_retention(actor, item, kept, list(normalised))
             details = {"before": before, "after": normalised}
             self._witnessed(s, actor, media_id, "tagged", "media.update", now, details)
             s.flush()

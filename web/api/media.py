@@ -132,7 +132,10 @@ def stream_stored(
 def update(media_id: str, body: MediaChangesIn) -> MediaRecord:
     """Change an item's title, categories, case or incident number (TAG-1).
 
-    Only the fields sent change; audited with the old and new values (ACC-6)."""
+    Only the fields sent change; audited with the old and new values (ACC-6). A change
+    that would keep the item for less time than before (an open case's number cleared, a
+    category with a longer period taken off) is for records commanders and admins only:
+    403 naming both expiries, audited (ACC-10, RET-12)."""
     return services().catalog.update(require_actor(), media_id, body.command())
 
 
