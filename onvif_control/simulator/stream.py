@@ -169,7 +169,10 @@ class StreamHub:
 
     def _run(self) -> None:
         period = 1.0 / self.fps
-        index = 0
+        # Frame 0, at the epoch, was encoded by __init__ (for the parameter sets) and took
+        # pts 0: started at 0 again, the first frame sent got pts 1 (the max below), one
+        # tick off the capture clock, and the next step was 5999 ticks.
+        index = 1
         while True:
             with self._cond:
                 while not self._stopping and self._active == 0:

@@ -168,7 +168,8 @@ def test_rtp_timestamps_follow_the_capture_clock_and_sender_reports_arrive(camer
         # 90 kHz clock, one frame every 1/15 s = 6000 ticks. A frame the simulator had no
         # time to render (a loaded machine) is skipped whole: the step is then a multiple,
         # 12000 or, seen once in CI with both cores busy, 18000. A counter's timestamps,
-        # or the send time's, would not be whole frames.
+        # or the send time's, would not be whole frames. (Run alone, this test once saw
+        # 5999: the first frame sent was one tick late, SimulatedStream._run.)
         assert all(step % 6000 == 0 and 0 < step <= FPS * 6000 for step in steps), steps
         assert 6000 in steps
     finally:
