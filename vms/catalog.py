@@ -11,7 +11,7 @@ import datetime as dt
 import enum
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -651,11 +651,11 @@ class Catalog:
         with self.db.session() as s:
             item = self._load(s, media_id)
         self.authoriser.require(actor, Action.MEDIA_EDIT, f"media:{media_id}", facts(item))
-        if "categories" in normalised:
-            normalised["categories"] = list(self.categories.normalise(normalised["categories"]))
+        if not isinstance(changes.categories, Unchanged):
+            changes = replace(changes, categories=self.categories.normalise(changes.categories))
         now = self.clock.now()
         try:
-            return self._update(actor, media_id, normalised, now)
+            return self._update(actor, media_id, changes, now)
         except _RetentionShortened as refused:
             # Rolled back; audited after, outside the item's transaction (SQLite has one
             # writer).
@@ -664,8 +664,11 @@ class Catalog:
             )
 
     def _update(
-        self, actor: Actor, media_id: str, normalised: dict[str, Any], now: dt.datetime
+        self, actor: Actor, media_id: str, changes: MediaChanges, now: dt.datetime
     ) -> MediaRecord:
+        normalised = changes.changed()
+        if "categories" in normalised:
+            normalised["categories"] = list(normalised["categories"])  # as audited before
         with self.db.transaction() as s:
             item = self._load(s, media_id, lock=True)
             # How long the rules keep it before the change, decided now: the stored
