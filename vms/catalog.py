@@ -691,9 +691,15 @@ class Catalog:
             s.flush()
             for hook in self.change_hooks:
                 hook(s, item, now)
+            details: dict[str, Any] = {"before": before, "after": normalised}
             if kept is not None and item.expiry is not None:
                 self._keep_retention(actor, item, kept, list(normalised))
-            details = {"before": before, "after": normalised}
+                now_kept = (item.expires_at, item.retention_rule)
+                if now_kept != kept:  # what the change did to retention, for the auditor
+                    details["retention"] = {
+                        "before": _kept_text(*kept),
+                        "after": _kept_text(*now_kept),
+                    }
             self._witnessed(s, actor, media_id, "tagged", "media.update", now, details)
             s.flush()
             return MediaRecord.of(item, load_names(s, [item])[item.id])

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from retention.commands import SetCaseState
 from retention.plugin import get as get_retention
@@ -26,7 +27,7 @@ from tests.security.test_ingest_abuse import denials
 from vms.auth.permissions import Actor
 from vms.clock import ManualClock, isoformat
 from vms.config import Config
-from vms.db.models import MediaExpiry, MediaItem, SourceKind
+from vms.db.models import AuditEntry, MediaExpiry, MediaItem, SourceKind
 from vms.services import Services
 
 DAY = dt.timedelta(days=1)
@@ -69,6 +70,15 @@ def row(services: Services, media_id: str) -> MediaItem | None:
         if item is not None:
             _ = (item.expiry, item.categories)  # loaded before the session ends
         return item
+
+
+def updates(services: Services) -> list[tuple[str, Any]]:
+    """Each tag change's editor and what it did to retention, oldest first."""
+    with services.db.session() as s:
+        rows = s.execute(
+            select(AuditEntry).where(AuditEntry.action == "media.update").order_by(AuditEntry.seq)
+        ).scalars()
+        return [(row.actor, row.details.get("retention", {})) for row in rows]
 
 
 def officers_footage(services: Services, clock: ManualClock, **tags: Any) -> str:
@@ -122,6 +132,12 @@ def test_an_officer_cannot_clear_an_open_cases_number_to_have_the_footage_purged
     r = patch(client, tokens, "commander", media, {"case_number": None})
     assert r.status_code == 200, r.get_json()
     assert r.get_json()["retention_rule"] == "RET-4 bwc 90 days"
+    # The auditor sees what the change did to retention (ACC-6).
+    assert updates(services)[-1] == (
+        "commander",
+        {"before": "while held (RET-5 open case C-9)", "after": f"{after} (RET-4 bwc 90 days)"},
+    )
+    assert updates(services)[-2] == ("officer", {})  # the title: kept as long, not said
     retention.purger.run()
     assert row(services, media) is None
 
