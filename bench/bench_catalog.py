@@ -35,7 +35,7 @@ import sqlalchemy as sa
 from benchlib import OUT_DIR, median, percentile
 
 from vms.auth.permissions import Actor, Role
-from vms.catalog import MediaQuery, encode_cursor
+from vms.catalog_values import MediaQuery, encode_cursor
 from vms.categories import DENVER_CATEGORIES
 from vms.config import load_config
 from vms.db.models import Device, MediaCategory, MediaItem, Officer

@@ -26,7 +26,7 @@ import benchlib
 from benchlib import OUT_DIR, median, percentile
 
 import vms.catalog
-from vms.catalog import MediaQuery
+from vms.catalog_values import MediaQuery
 from vms.services import Services
 
 TARGET_P95_MS = 20.0

@@ -31,7 +31,7 @@ from benchlib import OUT_DIR, median, percentile
 
 from recorder.playback import PlaybackService, PlaybackWindow
 from vms.auth.permissions import Actor, Role
-from vms.catalog import MediaQuery
+from vms.catalog_values import MediaQuery
 from vms.config import load_config
 from vms.db.models import Device, MediaItem
 from vms.roles import settle_heap

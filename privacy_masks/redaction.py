@@ -48,7 +48,7 @@ from vms.audit.log import AuditLog, Who
 from vms.auth.authoriser import Authoriser, who
 from vms.auth.permissions import Action, Actor, ItemFacts
 from vms.bounded import shown
-from vms.catalog import ContentAccess
+from vms.catalog_values import ContentAccess
 from vms.clock import Clock
 from vms.config import RedactionConfig
 from vms.db.engine import Database

@@ -21,7 +21,7 @@ from typing import Any
 from vms.audit.cli import register as register_audit_commands
 from vms.audit.log import SYSTEM_ROLE, Who
 from vms.auth.permissions import Actor
-from vms.catalog import MediaQuery, MediaRecord, RestrictionChange
+from vms.catalog_values import MediaQuery, MediaRecord, RestrictionChange
 from vms.check import Level, check, recover
 from vms.clock import isoformat
 from vms.config import Config, load_config

@@ -27,7 +27,8 @@ from vms.audit.log import SYSTEM_ROLE, AuditLog, Who
 from vms.auth.authoriser import Authoriser, who
 from vms.auth.permissions import Action, Actor, Scope, scope_of
 from vms.bounded import parse_int, shown
-from vms.catalog import Catalog, MediaDetail, MediaRef
+from vms.catalog import Catalog
+from vms.catalog_values import MediaDetail, MediaRef
 from vms.clock import Clock, isoformat
 from vms.db.engine import Database
 from vms.db.models import CAPTURE_SOURCES, SourceKind, Upload

@@ -9,7 +9,7 @@ from sqlalchemy import delete, func, select, update
 from retention.commands import NewLegalHold, ReleaseLegalHold, SetCaseState
 from retention.plugin import Retention
 from tests.retention.conftest import DAY, document, exists, ingest, item
-from vms.catalog import MediaChanges
+from vms.catalog_values import MediaChanges
 from vms.check import Level, check
 from vms.clock import ManualClock
 from vms.db.models import (

@@ -16,7 +16,7 @@ from retention.records import PreservationRecord
 from retention.rules import RetentionPolicy
 from tests.retention.conftest import DAY, exists, ingest, item, preservation_command
 from vms.auth.permissions import Actor
-from vms.catalog import MediaChanges
+from vms.catalog_values import MediaChanges
 from vms.categories import Category
 from vms.clock import ManualClock, isoformat
 from vms.db.models import SourceKind

@@ -20,7 +20,7 @@ from tests.vms.test_crash_safety import run_cli
 from vms.access import CriticalIncidentChange, NewApproval, NewGrant
 from vms.audit.log import Who
 from vms.auth.permissions import Actor
-from vms.catalog import RestrictionChange
+from vms.catalog_values import RestrictionChange
 from vms.clock import ManualClock
 from vms.config import AccessConfig, Config
 from vms.db.models import AuditEntry, MediaItem, Role, SourceKind

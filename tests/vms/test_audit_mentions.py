@@ -15,7 +15,7 @@ from tests.retention.conftest import ingest
 from vms.audit.mentions import mentioned
 from vms.audit.view import AuditQuery
 from vms.auth.permissions import Actor
-from vms.catalog import MediaQuery
+from vms.catalog_values import MediaQuery
 from vms.db.models import AuditEntry, SourceKind
 from vms.services import Services
 

@@ -13,13 +13,7 @@ import pytest
 from tests.media import make_video
 from vms.audit.log import Who
 from vms.auth.permissions import Actor
-from vms.catalog import (
-    UNCHANGED,
-    MediaChanges,
-    MediaDetail,
-    MediaQuery,
-    MediaRecord,
-)
+from vms.catalog_values import UNCHANGED, MediaChanges, MediaDetail, MediaQuery, MediaRecord
 from vms.db.models import SourceKind
 from vms.errors import InvalidArgument, NotFound
 from vms.ingest import IngestRequest

@@ -15,7 +15,7 @@ from tests.media import make_video
 from tests.vms.test_crash_safety import run_cli
 from vms.audit.log import Who
 from vms.auth.permissions import Actor
-from vms.catalog import RestrictionChange
+from vms.catalog_values import RestrictionChange
 from vms.config import Config
 from vms.db.models import AuditEntry, CustodyEvent, MediaItem, SourceKind
 from vms.errors import Conflict, InvalidArgument, PermissionDenied

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from tests.media import make_video
 from tests.web.test_api_auth import _login
 from vms.audit.log import Who
-from vms.catalog import UNCHANGED, MediaChanges
+from vms.catalog_values import UNCHANGED, MediaChanges
 from vms.db.models import AuditEntry, SourceKind
 from vms.ingest import IngestRequest
 from vms.services import Services

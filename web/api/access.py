@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from vms.access import Approval, Grant
-from vms.catalog import MediaRecord
+from vms.catalog_values import MediaRecord
 from web.contract import ApiBlueprint
 from web.schemas.access import (
     ApprovalIn,

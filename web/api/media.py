@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from flask import Response, request, send_file
 
 from vms.auth.permissions import Actor
-from vms.catalog import ContentAccess, MediaDetail, MediaRecord, Page
+from vms.catalog_values import ContentAccess, MediaDetail, MediaRecord, Page
 from vms.filenames import content_disposition
 from web.contract import ApiBlueprint, binary
 from web.schemas.media import (

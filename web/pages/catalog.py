@@ -11,7 +11,7 @@ from privacy_masks.redaction import RedactionService
 from vms.access import needs_purpose
 from vms.audit.view import AuditQuery
 from vms.auth.permissions import Action, decide
-from vms.catalog import MediaDetail
+from vms.catalog_values import MediaDetail
 from vms.errors import InvalidArgument
 from web.contract import parse_model, query_data
 from web.pages.blueprint import page_blueprint

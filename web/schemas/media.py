@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from vms.catalog import MAX_PAGE, UNCHANGED, MediaChanges, MediaQuery, RestrictionChange
+from vms.catalog_values import MAX_PAGE, UNCHANGED, MediaChanges, MediaQuery, RestrictionChange
 from vms.db.models import SourceKind
 from vms.markers import MarkerKind
 from web.contract import OutTime, Printable, QueryModel, Range, RequestModel, ResponseModel, Time
