@@ -222,6 +222,11 @@ def actors(services: Services) -> dict[str, Actor]:
 @pytest.fixture
 def tokens(services: Services, actors: dict[str, Actor]) -> dict[str, str]:
     """A bearer token for every test user."""
+    return issue_tokens(services, actors)
+
+
+def issue_tokens(services: Services, actors: dict[str, Actor]) -> dict[str, str]:
+    """A bearer token for every test user, issued now (by the services' clock)."""
     return {name: services.users.issue_token(actor).token for name, actor in actors.items()}
 
 

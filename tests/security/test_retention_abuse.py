@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from retention.commands import SetCaseState
 from retention.plugin import get as get_retention
-from tests.conftest import make_config
+from tests.conftest import issue_tokens, make_config
 from tests.retention.conftest import ingest
 from tests.security.test_ingest_abuse import denials
 from vms.auth.permissions import Actor
@@ -51,11 +51,6 @@ def config(database: tuple[str, Any], tmp_path: Path) -> Config:
     categories = tmp_path / "categories.toml"
     categories.write_text(CATEGORIES)
     return make_config(data_dir, url, VMS_TAGGING_CATEGORIES_FILE=str(categories))
-
-
-def signed_in(services: Services, actors: dict[str, Actor]) -> dict[str, str]:
-    """A bearer token for every test user, issued now (after the clock has moved)."""
-    return {name: services.users.issue_token(actor).token for name, actor in actors.items()}
 
 
 def patch(client: Any, tokens: dict[str, str], user: str, media_id: str, body: dict) -> Any:
@@ -100,7 +95,7 @@ def test_an_officer_cannot_clear_an_open_cases_number_to_have_the_footage_purged
     media = officers_footage(services, clock, case="C-9")
     retention.cases.set_state(actors["commander"], "C-9", SetCaseState("open"))
     clock.advance(100 * DAY)  # past the 90 days of body-worn footage (RET-4)
-    tokens = signed_in(services, actors)
+    tokens = issue_tokens(services, actors)
     was = row(services, media)
     assert was is not None and (was.expires_at, was.retention_rule) == (None, "RET-5 open case C-9")
 
@@ -147,7 +142,7 @@ def test_no_one_but_a_records_commander_takes_a_longer_category_off_TAG_4_ACC_10
 ) -> None:
     media = officers_footage(services, clock, categories=("Traffic Stop",))
     clock.advance(100 * DAY)
-    tokens = signed_in(services, actors)
+    tokens = issue_tokens(services, actors)
     was = row(services, media)
     assert was is not None and was.retention_rule == "TAG-4 category 'Traffic Stop' 1095 days"
 
@@ -184,7 +179,7 @@ def test_a_period_shortened_by_the_policy_does_not_block_the_officers_edits_RET_
         assert expiry is not None
         expiry.expires_at = clock.now() + 3650 * DAY
         expiry.retention_rule = "TAG-4 category 'Old List' 3650 days"
-    r = patch(client, signed_in(services, actors), "officer", media, {"title": "Shift 12"})
+    r = patch(client, issue_tokens(services, actors), "officer", media, {"title": "Shift 12"})
     assert r.status_code == 200, r.get_json()
     assert r.get_json()["retention_rule"] == "RET-4 bwc 90 days"
     assert denials(services, "retention.manage") == []
