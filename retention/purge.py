@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, exists, insert, select, tuple_
+from sqlalchemy import delete, exists, insert, select, tuple_, union
 from sqlalchemy.orm import Session
 
 from retention.expiry import ExpiryService, Row, lock_rows, write_expiries
@@ -43,7 +43,7 @@ from vms import ids
 from vms.audit.log import SYSTEM_ROLE, AuditLog, Who
 from vms.clock import Clock
 from vms.db.engine import Database
-from vms.db.models import DestructionRecord, MediaExpiry, MediaItem, PurgeIntent
+from vms.db.models import DestructionRecord, MediaExpiry, MediaItem, MediaLink, PurgeIntent
 from vms.events import EventBus
 from vms.faults import crash_point
 from vms.store import MediaStore, fsync_dir
@@ -216,7 +216,7 @@ class Purger:
                     )
                     continue
                 if r.id in parents:
-                    # Derived copies (court copies, redactions) still point at it (INV-2).
+                    # Derived copies (court copies, redactions) were made from it (INV-2).
                     report.deferred += 1
                     continue
                 assert expiry.expires_at is not None
@@ -255,14 +255,15 @@ class Purger:
                 yield s
 
     def _with_derived(self, s: Session, media_ids: Sequence[str]) -> set[str]:
-        """Which of ``media_ids`` have derived items pointing at them."""
-        return {
-            parent
-            for parent in s.execute(
-                select(MediaItem.derived_from_id).where(MediaItem.derived_from_id.in_(media_ids))
-            ).scalars()
-            if parent is not None
-        }
+        """Which of ``media_ids`` derived items were made from (INV-2, REL-2): their
+        ``derived_from_id`` names only the first original; ``media_links`` names every
+        one (a clip cut across two segments, an export of several items). A link goes
+        with its derived item (``ON DELETE CASCADE``), so a link is a derived copy still
+        catalogued."""
+        ids = list(media_ids)
+        first = select(MediaItem.derived_from_id).where(MediaItem.derived_from_id.in_(ids))
+        linked = select(MediaLink.source_id).where(MediaLink.source_id.in_(ids))
+        return {parent for parent in s.execute(union(first, linked)).scalars() if parent}
 
     # -- 2.-4. unlink and record -----------------------------------------------------
 
