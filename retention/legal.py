@@ -3,6 +3,8 @@ and admins by default, ``Action.RETENTION_MANAGE``) applies or releases them."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -23,7 +25,7 @@ from vms.auth.authoriser import Authoriser, who
 from vms.auth.permissions import Action, Actor
 from vms.clock import Clock
 from vms.db.engine import Database
-from vms.db.models import Case, CaseItem, LegalHold, MediaHold, MediaItem
+from vms.db.models import Case, CaseItem, DestructionRecord, LegalHold, MediaHold, MediaItem
 from vms.errors import Conflict, InvalidArgument, NotFound
 
 ACTIVE = "active"
@@ -84,6 +86,9 @@ class LegalHoldService:
                 now=now,
                 mark_evidence=False,
             )
+            # Read again after the row locks: an item a purge destroyed since the check
+            # above is reported too, never silently left out (INV-3, as RET-2 requests).
+            purged = destroyed_in(s, [], media_ids)
             self.audit.append(
                 s,
                 who(actor),
@@ -96,7 +101,7 @@ class LegalHoldService:
                     "already_purged": [r.media_id for r in purged] + outcome.purging,
                 },
             )
-            return self._record(s, s.get_one(LegalHold, hold_id), outcome)
+            return self._record(s, s.get_one(LegalHold, hold_id), outcome, purged)
 
     def release(self, actor: Actor, hold_id: str, command: ReleaseLegalHold) -> HoldRecord:
         """Release the hold; refused without the release-notice reference (RET-10)."""
@@ -161,7 +166,15 @@ class LegalHoldService:
         )
         return records
 
-    def _record(self, s: Session, hold: LegalHold, outcome: PinOutcome | None = None) -> HoldRecord:
+    def _record(
+        self,
+        s: Session,
+        hold: LegalHold,
+        outcome: PinOutcome | None = None,
+        destroyed: Sequence[DestructionRecord] = (),
+    ) -> HoldRecord:
+        """The hold; with the ``outcome`` of placing it, what it pinned and what it could
+        not: the ``destroyed`` items' records and the items a purge is finishing."""
         media = tuple(
             s.execute(
                 select(MediaHold.media_id)
@@ -173,7 +186,7 @@ class LegalHoldService:
         purged: list[AlreadyPurged] = []
         if outcome is not None:
             pinned = tuple(outcome.pinned)
-            purged = [DestructionEntry.of(r) for r in destroyed_in(s, [], outcome.purging)]
+            purged = [DestructionEntry.of(r) for r in destroyed]
             purged += [PurgeInProgress(m) for m in outcome.purging]
         return HoldRecord(
             id=hold.id,
