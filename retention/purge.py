@@ -281,6 +281,10 @@ class Purger:
                     # 2. never wait for a hash lock: an ingest holding it may be waiting
                     # for the database we are about to lock.
                     prefixes[prefix] = stack.enter_context(self.store.try_hash_lock(sha))
+                    if prefixes[prefix] and self.store.remote is not None:
+                        # A bucket shared by several hosts: their ingests take the
+                        # database's hash lock, which this host's file lock does not see.
+                        prefixes[prefix] = stack.enter_context(self.db.hash_lock(sha, wait=False))
                 if prefixes[prefix]:
                     ready.append(media_id)
                 else:

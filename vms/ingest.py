@@ -335,7 +335,7 @@ class Ingestor:
             _check_markers(request, facts, start)  # OPS-2, OPS-3: before it is placed
             crash_point("ingest.after-probe")
             # 5.-7. place and catalogue under the hash lock
-            with self.store.hash_lock(sha256):
+            with self.store.hash_lock(sha256), self._shared_hash_lock(sha256):
                 existing = self._existing(request.device_id, sha256)
                 if existing is not None:
                     self._audit_duplicate(who, request, existing, sha256)
@@ -393,6 +393,15 @@ class Ingestor:
                     ) from None
             return facts.recorded_start, "container"
         return now, "ingest"
+
+    def _shared_hash_lock(self, sha256: str) -> contextlib.AbstractContextManager[object]:
+        """With a store that several hosts share (S3), the database's hash lock too: the
+        purge of another host must not delete the object this ingest finds and relies on
+        before its row commits (INV-1, INV-3). A local store is one host's: its file
+        lock is enough."""
+        if self.store.remote is None:
+            return contextlib.nullcontext()
+        return self.db.hash_lock(sha256)
 
     def _drop_unreferenced(self, sha256: str, placed: bool) -> None:
         """Remove the original this ingest placed when no catalog row refers to it

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Select, create_engine, event
+from sqlalchemy import Select, create_engine, event, text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 READ_ONLY = "vms_read_only"  # execution option of the engine behind Database.session()
+# Database.hash_lock: advisory lock keys HASH_LOCK_KEY + 0x00..0xff, one per hash prefix.
+HASH_LOCK_KEY = 0x6861_7368_0000  # "hash"
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -192,6 +194,39 @@ class Database:
         if held is not None and held[0] == os.getpid():
             with contextlib.suppress(Exception):
                 held[1].invalidate()
+
+    @contextlib.contextmanager
+    def hash_lock(self, sha256: str, *, wait: bool = True) -> Iterator[bool]:
+        """The database's lock of ``sha256``'s hash prefix, seen by every host (INV-1,
+        INV-3): the store's hash locks are file locks of one machine, so hosts sharing a
+        bucket order "an ingest relies on the stored object" and "the purge deletes it"
+        with this one too. A PostgreSQL session-level advisory lock (one per prefix, as
+        the store's 256 lock files) on a connection of its own, held for the block, no
+        transaction left open meanwhile; ``wait=False`` yields False at once when another
+        holds it. SQLite is one host's file: nothing to share, yields True."""
+        if self.dialect != "postgresql":
+            yield True
+            return
+        key = {"k": HASH_LOCK_KEY + int(sha256[:2], 16)}
+        with self.engine.connect() as connection:
+            if wait:
+                connection.execute(text("SELECT pg_advisory_lock(:k)"), key)
+                held = True
+            else:
+                held = bool(
+                    connection.execute(text("SELECT pg_try_advisory_lock(:k)"), key).scalar()
+                )
+            connection.commit()
+            try:
+                yield held
+            finally:
+                if held:
+                    try:
+                        connection.execute(text("SELECT pg_advisory_unlock(:k)"), key)
+                        connection.commit()
+                    except Exception:
+                        connection.invalidate()  # closed: the server drops its locks
+                        raise
 
     def dispose(self) -> None:
         self._drop_poll_connection()
