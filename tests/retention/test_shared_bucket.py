@@ -8,6 +8,7 @@ machine: the purge on the jobs host does not see the web host's ingest."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import shutil
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.pool import QueuePool
 
 from retention.plugin import Retention
 from tests.retention.conftest import DAY, document, exists, ingest, item
@@ -22,6 +25,7 @@ from vms.audit.log import Who
 from vms.check import Level, check
 from vms.clock import ManualClock
 from vms.config import Config
+from vms.db.engine import Database
 from vms.db.models import SourceKind
 from vms.ingest import IngestRequest
 from vms.services import Services
@@ -70,3 +74,31 @@ def test_purge_on_one_node_keeps_the_object_another_node_is_cataloguing_INV_3_IN
     assert item(timed, old) is None
     assert exists(timed, new.media_id)
     assert check(timed.db, timed.store, Level.HASH).clean
+
+
+def test_hash_locks_take_no_connection_from_the_pool_INV_1(database: tuple[str, Path]) -> None:
+    """Every ingest of a shared bucket holds its hash lock while it takes a pooled
+    connection for its transaction: with the locks' connections drawn from the pool too,
+    as many ingests at once as the pool holds would each wait for a connection none of
+    them gives back. The locks are held (another host cannot take them) and the pool
+    still serves at once."""
+    url, _ = database
+    db, other = Database(url), Database(url)
+    if db.dialect != "postgresql":
+        pytest.skip("the hash lock is PostgreSQL's (SQLite is one host's file)")
+    pool = db.engine.pool
+    assert isinstance(pool, QueuePool)
+    try:
+        with contextlib.ExitStack() as stack:
+            for prefix in range(pool.size() + pool._max_overflow + 1):
+                assert stack.enter_context(db.hash_lock(f"{prefix:02x}" + "0" * 62))
+            with other.hash_lock("00" + "0" * 62, wait=False) as taken:
+                assert not taken  # held, as another host sees it
+            pool._timeout = 2  # a pool left empty fails in 2 s, not 30
+            with db.transaction() as s:
+                assert s.execute(text("SELECT 1")).scalar() == 1
+        with other.hash_lock("00" + "0" * 62, wait=False) as taken:
+            assert taken  # let go with the block
+    finally:
+        db.dispose()
+        other.dispose()

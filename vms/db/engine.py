@@ -32,6 +32,7 @@ from typing import Any
 from sqlalchemy import Select, create_engine, event, text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
 from vms.errors import InvalidArgument
 from vms.file_modes import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE
@@ -118,6 +119,8 @@ class Database:
         self._poll_lock = threading.Lock()
         self._poll: tuple[int, Any] | None = None  # (pid, the pool's connection)
         self._compiled = _Statements(self.engine)
+        self._locks: Engine | None = None  # hash_lock's connections (PostgreSQL)
+        self._locks_lock = threading.Lock()
 
     @property
     def dialect(self) -> str:
@@ -208,7 +211,7 @@ class Database:
             yield True
             return
         key = {"k": HASH_LOCK_KEY + int(sha256[:2], 16)}
-        with self.engine.connect() as connection:
+        with self._lock_engine().connect() as connection:
             if wait:
                 connection.execute(text("SELECT pg_advisory_lock(:k)"), key)
                 held = True
@@ -228,9 +231,20 @@ class Database:
                         connection.invalidate()  # closed: the server drops its locks
                         raise
 
+    def _lock_engine(self) -> Engine:
+        """Connections for :meth:`hash_lock`, outside the pool: an ingest holds its lock
+        while it takes a pooled connection for its transaction, so locks drawn from the
+        same pool could take all of it and leave every ingest waiting for a connection."""
+        with self._locks_lock:
+            if self._locks is None:
+                self._locks = create_engine(self.engine.url, poolclass=NullPool)
+            return self._locks
+
     def dispose(self) -> None:
         self._drop_poll_connection()
         self.engine.dispose()
+        if self._locks is not None:
+            self._locks.dispose()
 
 
 @dataclass(frozen=True)
