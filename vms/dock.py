@@ -27,16 +27,22 @@ from vms.db.models import CAPTURE_SOURCES, Device, SourceKind
 from vms.errors import (
     Conflict,
     DataLoss,
+    FailedPrecondition,
     InsufficientStorage,
     InvalidArgument,
     Unavailable,
     VMSError,
 )
+from vms.file_modes import PRIVATE_FILE_MODE
 from vms.ingest import Ingestor, IngestRequest, Origin
 from vms.markers import check_buffer, parse_markers
 from vms.recorded_time import parse_recorded_at
 
 log = logging.getLogger(__name__)
+
+# What a file in a device folder that is a symbolic link is told (TAG-5, ACC-1): the bytes
+# it leads to are not the device's (another device's original, anything the VMS may read).
+_LINK = "a symbolic link, not a file the device wrote: not followed"
 
 DOCK_ACTOR = Who("dock", SYSTEM_ROLE)
 SIDECAR = ".json"
@@ -72,10 +78,22 @@ class DockScanner:
             return outcomes
         now = self.clock.now().timestamp()
         for device_dir in sorted(p for p in self.root.iterdir() if p.is_dir()):
+            if device_dir.is_symlink():
+                # A link leads out of the dock (into the media store, another device's
+                # folder): its files are not the device's, and taking one removes it
+                # (INV-2, TAG-5). Left alone, said so.
+                log.warning("dock %s: a symbolic link, not a device folder: skipped", device_dir)
+                continue
             for path in sorted(device_dir.iterdir()):
-                if not path.is_file() or path.name.startswith(".") or path.suffix == SIDECAR:
+                if path.name.startswith(".") or path.suffix == SIDECAR or path.name == REJECTED:
+                    continue
+                if not path.is_file() and not path.is_symlink():
                     continue
                 try:
+                    if path.is_symlink():
+                        self._reject(path, path.with_name(path.name + SIDECAR), _LINK)
+                        outcomes.append(DockOutcome(path, "rejected", _LINK))
+                        continue
                     if now - path.stat().st_mtime < self.settle_seconds:
                         continue  # the device may still be writing it
                     outcomes.append(self._take(device_dir.name, path))
@@ -103,6 +121,8 @@ class DockScanner:
         sidecar_path = path.with_name(path.name + SIDECAR)
         try:
             sidecar: dict[str, object] = {}
+            if sidecar_path.is_symlink():
+                raise InvalidArgument(f"sidecar {sidecar_path.name} is a symbolic link")
             if sidecar_path.exists():
                 try:
                     sidecar = json.loads(sidecar_path.read_text(encoding="utf-8"))
@@ -157,11 +177,22 @@ class DockScanner:
 
     def _reject(self, path: Path, sidecar: Path, reason: str) -> None:
         target_dir = path.parent / REJECTED
+        if target_dir.is_symlink():
+            # Moving into it could replace any file it leads to, a stored original
+            # among them (INV-2): the file stays, deferred, until a person removes it.
+            raise FailedPrecondition(
+                f"dock {target_dir} is a symbolic link: {path.name} is not moved into it"
+            )
         target_dir.mkdir(exist_ok=True)
         os.replace(path, target_dir / path.name)
-        if sidecar.exists():
+        if sidecar.exists() or sidecar.is_symlink():
             os.replace(sidecar, target_dir / sidecar.name)
-        (target_dir / f"{path.name}.error.txt").write_text(reason + "\n", encoding="utf-8")
+        # A reason file planted as a link would have the reason written through it.
+        error = target_dir / f"{path.name}.error.txt"
+        error.unlink(missing_ok=True)
+        fd = os.open(error, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, PRIVATE_FILE_MODE)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(reason + "\n")
         log.warning("dock %s: rejected, %s", path, reason)
 
 

@@ -13,7 +13,8 @@ from tests.conftest import make_config
 from tests.media import make_video
 from vms.audit.log import Who
 from vms.clock import Clock, ManualClock
-from vms.db.models import AuditEntry, Device, MediaItem
+from vms.db.models import AuditEntry, Device, MediaItem, SourceKind
+from vms.ingest import IngestRequest
 from vms.services import Services
 
 
@@ -200,3 +201,107 @@ def test_dock_with_device_assignment_takes_the_assigned_officer(
         assert (item.device_id, item.officer_badge) == ("BWC-10", "B1")
     finally:
         services.close()
+
+
+def test_symlinked_device_folder_cannot_take_stored_originals_INV_2_TAG_5(
+    services: Services,
+) -> None:
+    """INV-2, TAG-5: whoever writes the dock folder (a docking station, a workstation)
+    made ``dock/<device>`` a symbolic link to a folder of the media store. The scan
+    followed it: it catalogued another device's original under the link's name, then
+    "removed the dock copy", which was the stored original itself: evidence destroyed.
+    A linked device folder is not scanned; the store and its rows are untouched."""
+    services.ingestor.ingest(
+        _clip(services, "real.mp4"),
+        IngestRequest(source=SourceKind.BWC, device_id="BWC-1", original_filename="real.mp4"),
+        Who("officer", "officer"),
+    )
+    (original,) = services.store.iter_objects()
+    services.config.dock_dir.mkdir(parents=True, exist_ok=True)
+    (services.config.dock_dir / "BWC-EVIL").symlink_to(original.parent)
+    settle(original, services.clock)
+
+    assert services.dock.scan() == []
+    assert original.exists()
+    with services.db.session() as s:
+        assert s.execute(select(MediaItem.device_id)).scalars().all() == ["BWC-1"]
+
+
+def test_symlinked_dock_file_is_rejected_not_followed_TAG_5_ACC_1(
+    services: Services, tmp_path: Path
+) -> None:
+    """TAG-5, ACC-1: a file in a device folder that is a symbolic link to a file
+    outside it (another device's original, anything the VMS may read) was read through
+    the link and catalogued under the folder's device. It is rejected with the reason,
+    the link kept in rejected/, and nothing is stored."""
+    outside = tmp_path / "elsewhere.mp4"
+    make_video(outside, seconds=0.5)
+    settle(outside, services.clock)
+    device = services.config.dock_dir / "BWC-9"
+    device.mkdir(parents=True)
+    (device / "link.mp4").symlink_to(outside)
+
+    outcomes = services.dock.scan()
+    assert [(o.path.name, o.status) for o in outcomes] == [("link.mp4", "rejected")]
+    assert "symbolic link" in outcomes[0].detail
+    assert (device / "rejected" / "link.mp4").is_symlink()
+    assert outside.exists()
+    assert list(services.store.iter_objects()) == []
+    with services.db.session() as s:
+        assert s.execute(select(MediaItem)).first() is None
+
+
+def _clip(services: Services, name: str) -> Path:
+    path = services.config.data_dir / name
+    make_video(path, seconds=0.5)
+    return path
+
+
+def test_symlinked_rejected_folder_cannot_replace_a_stored_original_INV_2(
+    services: Services,
+) -> None:
+    """INV-2: ``<device>/rejected`` made a symbolic link to a folder of the media store,
+    and a junk file named after a stored original dropped in the device folder: the
+    refusal moved the junk over the original (``os.replace``), changing evidence. A
+    linked rejected/ folder is not used: the junk stays where it was, the original
+    keeps its bytes."""
+    services.ingestor.ingest(
+        _clip(services, "real.mp4"),
+        IngestRequest(source=SourceKind.BWC, device_id="BWC-1", original_filename="real.mp4"),
+        Who("officer", "officer"),
+    )
+    (original,) = services.store.iter_objects()
+    kept = original.read_bytes()
+    device = services.config.dock_dir / "BWC-3"
+    device.mkdir(parents=True)
+    (device / "rejected").symlink_to(original.parent)
+    junk = device / original.name
+    junk.write_bytes(b"\x00\x01garbage" * 500)
+    settle(junk, services.clock)
+
+    outcomes = services.dock.scan()
+    assert [(o.path.name, o.status) for o in outcomes] == [(original.name, "deferred")]
+    assert "rejected" in outcomes[0].detail and "symbolic link" in outcomes[0].detail
+    assert original.read_bytes() == kept
+    assert junk.exists()
+
+
+def test_reason_file_planted_as_a_link_is_not_written_through(
+    services: Services, tmp_path: Path
+) -> None:
+    """TAG-5: a ``rejected/<file>.error.txt`` planted as a symbolic link made the
+    refusal write its reason into whatever file the link named (the database, a key).
+    The reason replaces the link instead; the file it named is untouched."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    device = services.config.dock_dir / "BWC-4"
+    (device / "rejected").mkdir(parents=True)
+    (device / "rejected" / "junk.mp4.error.txt").symlink_to(victim)
+    junk = device / "junk.mp4"
+    junk.write_bytes(b"\x00\x01garbage" * 500)
+    settle(junk, services.clock)
+
+    assert [o.status for o in services.dock.scan()] == ["rejected"]
+    assert victim.read_text() == "precious\n"
+    reason = device / "rejected" / "junk.mp4.error.txt"
+    assert not reason.is_symlink() and "not a decodable" in reason.read_text()
