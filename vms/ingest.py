@@ -46,7 +46,7 @@ from vms.audit.log import AuditLog, Who
 from vms.auth.users import ensure_officer
 from vms.categories import CategoryList
 from vms.clock import Clock, ensure_utc
-from vms.db.engine import Database
+from vms.db.engine import Database, insert_missing
 from vms.db.models import (
     CAPTURE_SOURCES,
     CustodyEvent,
@@ -564,13 +564,13 @@ class Ingestor:
             if request.fence is not None:
                 check_camera_fence(s, request.device_id, request.fence)
             if s.get(Device, request.device_id) is None:
-                s.add(
-                    Device(
-                        id=request.device_id,
-                        kind=request.source.value,
-                        name=request.device_id,
-                        created_at=now,
-                    )
+                insert_missing(  # a new device's first files may come at once
+                    s,
+                    Device,
+                    id=request.device_id,
+                    kind=request.source.value,
+                    name=request.device_id,
+                    created_at=now,
                 )
             if request.officer_badge:
                 ensure_officer(s, request.officer_badge, now)

@@ -6,9 +6,11 @@ import dataclasses
 import datetime as dt
 import io
 import stat
+import threading
+import time
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from tests.media import make_audio, make_pdf, make_video, noise
 from vms.audit.log import Who
@@ -400,3 +402,60 @@ def test_the_recorders_own_segment_times_are_never_refused(services: Services) -
     with services.db.session() as s:
         item = s.get(MediaItem, result.media_id)
         assert item is not None and item.recorded_start == ahead
+
+
+def test_first_two_files_of_a_new_device_at_once_are_both_catalogued_INV_1(
+    services: Services,
+) -> None:
+    """INV-1, concurrency: the first two files of a device (and officer) the catalog
+    has never seen, ingested at once (two upload completes, an upload and the dock).
+    Both transactions found no device row and both inserted one: on PostgreSQL the
+    second failed on the device's primary key with an IntegrityError that came out as
+    a 500, its file refused for no fault of its own. Both are catalogued."""
+    first_flushed = threading.Event()
+    results: dict[str, object] = {}
+
+    def hold_first_commit(s: object, item: MediaItem, now: object) -> None:
+        if item.original_filename != "a.mp4":
+            return
+        first_flushed.set()
+        # Keep the first transaction open until the second waits on its device row
+        # (PostgreSQL); SQLite's BEGIN IMMEDIATE queues the second before it reads.
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline and not _waiting_on_a_lock(services):
+            time.sleep(0.02)
+
+    services.ingestor.hooks.append(hold_first_commit)
+
+    def ingest(name: str, seed: int) -> None:
+        try:
+            results[name] = services.ingestor.ingest(
+                io.BytesIO(make_video(seconds=0.5, seed=seed)),
+                request(device_id="BWC-NEW", officer_badge="B-NEW", original_filename=name),
+                WHO,
+            )
+        except Exception as exc:  # reported below
+            results[name] = exc
+
+    first = threading.Thread(target=ingest, args=("a.mp4", 1))
+    first.start()
+    assert first_flushed.wait(10)
+    ingest("b.mp4", 2)
+    first.join(10)
+
+    assert all(not isinstance(r, Exception) for r in results.values()), results
+    with services.db.session() as s:
+        names = s.execute(select(MediaItem.original_filename).order_by(MediaItem.original_filename))
+        assert names.scalars().all() == ["a.mp4", "b.mp4"]
+        assert s.execute(select(func.count()).select_from(Device)).scalar_one() == 1
+
+
+def _waiting_on_a_lock(services: Services) -> bool:
+    """Whether a PostgreSQL session waits on a lock (always False on SQLite)."""
+    if services.db.engine.dialect.name != "postgresql":
+        return False
+    with services.db.session() as s:
+        waiting = s.execute(
+            text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+        ).scalar_one()
+    return bool(waiting)

@@ -17,7 +17,7 @@ from vms.auth.permissions import Action, Actor, decide
 from vms.auth.sessions import Credential, Revoked
 from vms.auth.throttle import ACCOUNT, ADDRESS, LoginThrottle, ThrottleSettings
 from vms.clock import Clock
-from vms.db.engine import Database
+from vms.db.engine import Database, insert_missing
 from vms.db.models import ApiToken, Officer, Role, User, WebSession
 from vms.errors import (
     Conflict,
@@ -459,5 +459,4 @@ class UserService:
 
 def ensure_officer(session: Session, badge: str, now: dt.datetime, name: str | None = None) -> None:
     if session.get(Officer, badge) is None:
-        session.add(Officer(badge=badge, name=name, created_at=now))
-        session.flush()
+        insert_missing(session, Officer, badge=badge, name=name, created_at=now)

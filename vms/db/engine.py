@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Select, create_engine, event, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
@@ -104,6 +106,16 @@ def _configure_sqlite(engine: Engine) -> None:
             connection.exec_driver_sql("BEGIN")
         else:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def insert_missing(session: Session, model: type[Any], **values: Any) -> None:
+    """Insert the row of ``model`` with ``values`` unless one with its primary key exists,
+    in ``session``'s transaction. Two transactions adding the same new row at once (the
+    first two files of a new device) both succeed: the second waits for the first and
+    adds nothing (PostgreSQL ``ON CONFLICT DO NOTHING``; SQLite's one writer), where
+    ``get`` then ``add`` failed the second on the primary key."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(insert(model).values(**values).on_conflict_do_nothing())
 
 
 class Database:
