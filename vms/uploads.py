@@ -491,6 +491,12 @@ class UploadService:
             # uploader may not claim): the upload fails with the reason, not stuck.
             self._fail(actor, upload_id, exc.message)
             raise
+        except FileNotFoundError:
+            if part.exists():
+                raise
+            # Another complete of this upload (a client's repeat) finished since this one
+            # read it, or it expired: the upload file went with it.
+            return self._ended_meanwhile(actor, upload_id)
         with self.db.transaction() as s:
             row = s.get(Upload, upload_id)
             assert row is not None
@@ -500,6 +506,16 @@ class UploadService:
             record = UploadRecord.of(row)
         part.unlink(missing_ok=True)  # verified and catalogued: the upload copy can go
         return CompletedUpload(record, self._media(actor, result.media_id), result.duplicate)
+
+    def _ended_meanwhile(self, actor: Actor, upload_id: str) -> CompletedUpload:
+        """What a complete answers when the upload ended while it ran: the item another
+        complete catalogued (TAG-5: the device may be told), else Conflict."""
+        upload = self._owned(actor, upload_id)
+        if upload.state == COMPLETE and upload.media_id:
+            return CompletedUpload(UploadRecord.of(upload), self._media(actor, upload.media_id))
+        raise Conflict(
+            f"upload {upload_id} is {upload.state}: its file is gone", state=upload.state
+        )
 
     def _media(self, actor: Actor, media_id: str) -> MediaDetail | MediaRef:
         try:

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
+from typing import Any
 
 import pytest
+from sqlalchemy import func, select
 
+from tests.media import make_video
 from vms.auth.permissions import Actor
-from vms.db.models import SourceKind
+from vms.db.models import MediaItem, SourceKind
 from vms.errors import InvalidArgument
 from vms.services import Services
-from vms.uploads import NewUpload, UploadRecord
+from vms.uploads import CompletedUpload, ContentRange, NewUpload, UploadRecord
 
 DATA = b"x" * 1000
 NEW = NewUpload(
@@ -52,3 +56,39 @@ def test_create_refuses_what_the_catalog_would_refuse(
 ) -> None:
     with pytest.raises(InvalidArgument, match=message):
         services.uploads.create(actors["officer"], dataclasses.replace(NEW, **change))  # type: ignore[arg-type]
+
+
+def test_a_complete_overtaken_by_another_answers_the_same_item_TAG_5(
+    services: Services, actors: dict[str, Actor], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TAG-5: a client that repeats ``complete`` (its first request timed out while the
+    file was hashed) must get the item, so the device copy may be erased. When the
+    repeat read the upload as still receiving and the first then finished (item
+    catalogued, upload file removed) before the repeat reached the file, or while the
+    repeat hashed it, the repeat failed with FileNotFoundError: a 500, and the device
+    was told nothing. It answers the item the first one catalogued."""
+    officer = actors["officer"]
+    data = make_video(seconds=0.5)
+    new = dataclasses.replace(
+        NEW, size=len(data), sha256=hashlib.sha256(data).hexdigest(), filename="clip.mp4"
+    )
+    record = services.uploads.create(officer, new)
+    services.uploads.put_chunk(
+        officer, record.id, ContentRange(0, len(data) - 1, len(data)), io.BytesIO(data)
+    )
+    check_claim = services.ingestor.check_claim
+    first: list[CompletedUpload] = []
+
+    def first_completes_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        monkeypatch.setattr(services.ingestor, "check_claim", check_claim)
+        # The repeat has read the upload as receiving; the first request finishes now.
+        first.append(services.uploads.complete(officer, record.id))
+        return check_claim(*args, **kwargs)
+
+    monkeypatch.setattr(services.ingestor, "check_claim", first_completes_meanwhile)
+    repeat = services.uploads.complete(officer, record.id)
+
+    assert repeat.upload.state == "complete"
+    assert repeat.media.id == first[0].media.id
+    with services.db.session() as s:
+        assert s.execute(select(func.count()).select_from(MediaItem)).scalar_one() == 1
