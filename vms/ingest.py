@@ -332,7 +332,8 @@ class Ingestor:
                     "only as an export package"
                 )
             start, origin = self._recorded_start(request, facts, ingest_time)
-            _check_markers(request, facts, start)  # OPS-2, OPS-3: before it is placed
+            end = self._recorded_end(request, facts, start, ingest_time)
+            _check_markers(request, start, end)  # OPS-2, OPS-3: before it is placed
             crash_point("ingest.after-probe")
             # 5.-7. place and catalogue under the hash lock
             with self.store.hash_lock(sha256), self._shared_hash_lock(sha256):
@@ -344,7 +345,7 @@ class Ingestor:
                 crash_point("ingest.after-rename")
                 try:
                     media_id = self._catalogue(
-                        request, facts, sha256, size, who, start=start, origin=origin
+                        request, facts, sha256, size, who, start=start, end=end, origin=origin
                     )
                 except IntegrityError:
                     # Another process catalogued the same bytes for this device first.
@@ -402,6 +403,34 @@ class Ingestor:
         if self.store.remote is None:
             return contextlib.nullcontext()
         return self.db.hash_lock(sha256)
+
+    def _recorded_end(
+        self, request: IngestRequest, facts: ProbeResult, start: dt.datetime, now: dt.datetime
+    ) -> dt.datetime | None:
+        """The recorded end: the caller's, else the start plus the probed duration. A
+        person's file must have ended by the plausible window's end like its start
+        (#10.2): a container whose packets span years, or 31,000 years (past the
+        calendar), is refused with the reason."""
+        end = request.recorded_end
+        if end is None and facts.duration_seconds is not None:
+            try:
+                end = start + dt.timedelta(seconds=facts.duration_seconds)
+            except OverflowError:
+                raise InvalidArgument(
+                    f"{request.original_filename or 'the file'}: recorded end out of range: "
+                    f"a duration of {facts.duration_seconds} s from {start.isoformat()}",
+                    field="duration",
+                ) from None
+        if end is not None and request.origin is Origin.USER:
+            try:
+                self.window.check(end, now, what="recorded end")
+            except InvalidArgument as exc:
+                raise InvalidArgument(
+                    f"{exc.message} (a duration of {facts.duration_seconds} s from "
+                    f"{start.isoformat()})",
+                    **exc.details,
+                ) from None
+        return end
 
     def _drop_unreferenced(self, sha256: str, placed: bool) -> None:
         """Remove the original this ingest placed when no catalog row refers to it
@@ -553,12 +582,10 @@ class Ingestor:
         who: Who,
         *,
         start: dt.datetime,
+        end: dt.datetime | None,
         origin: str,
     ) -> str:
         now = self.clock.now()
-        end = request.recorded_end
-        if end is None and facts.duration_seconds is not None:
-            end = start + dt.timedelta(seconds=facts.duration_seconds)
         media_id = ids.new_id()
         with self.db.transaction() as s:
             if request.fence is not None:
@@ -641,14 +668,11 @@ class Ingestor:
         return media_id
 
 
-def _check_markers(request: IngestRequest, facts: ProbeResult, start: dt.datetime) -> None:
+def _check_markers(request: IngestRequest, start: dt.datetime, end: dt.datetime | None) -> None:
     """The buffer and markers inside the recording as probed (OPS-2, OPS-3): a file
     without a duration (a document, a still) has no span for them."""
     if not request.markers and request.pre_event_buffer_seconds is None:
         return
-    end = request.recorded_end
-    if end is None and facts.duration_seconds is not None:
-        end = start + dt.timedelta(seconds=facts.duration_seconds)
     if end is None:
         raise InvalidArgument(
             f"{request.original_filename or 'the file'} has no duration: "

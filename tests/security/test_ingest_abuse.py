@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 from collections.abc import Iterator
 from typing import Any
 
+import av
 import pytest
 from sqlalchemy import select
 
@@ -342,3 +344,57 @@ def test_upload_with_creation_time_9999_gets_a_4xx_and_is_not_stuck(
     assert nothing_stored(services)
     # No upload bytes left behind (the reservation lock file of #10.9 stays).
     assert list((services.config.data_dir / "uploads").glob("*.part")) == []
+
+
+def _spanning(seconds: float) -> bytes:
+    """A one-second H.264 Matroska file whose last packet is stamped ``seconds`` later:
+    the container says it lasts that long, and every packet is readable."""
+    source = av.open(io.BytesIO(make_video(seconds=1)), "r")
+    out_buffer = io.BytesIO()
+    out = av.open(out_buffer, "w", format="matroska")
+    video = source.streams.video[0]
+    stream = out.add_stream_from_template(video)
+    packets = [p for p in source.demux(video) if p.size]
+    assert video.time_base is not None
+    shift = int(seconds / video.time_base)
+    for packet in packets:
+        if packet is packets[-1]:
+            assert packet.pts is not None and packet.dts is not None
+            packet.pts += shift
+            packet.dts += shift
+        packet.stream = stream
+        out.mux(packet)
+    out.close()
+    source.close()
+    return out_buffer.getvalue()
+
+
+def test_upload_lasting_31_000_years_gets_a_4xx_and_is_not_stuck(
+    services: Services, client: Any, tokens: dict[str, str]
+) -> None:
+    """#10.2, #10.4: a container whose packets span 10^12 s (its last packet stamped
+    31,700 years after the first) passed the probe, and its recorded end (start plus
+    that) overflowed the calendar in the catalogue step: a 500, the upload left
+    receiving, every repeat another 500. It is refused with the reason; nothing stored."""
+    data = _spanning(1e12)
+    created, done = upload(client, tokens, "officer", data, filename="forever.mkv")
+    assert created.status_code == 201
+    assert done.status_code == 400, done.json
+    assert "recorded end" in done.json["error"]["message"]
+    status = client.get(f"/api/v1/uploads/{created.json['id']}", headers=auth(tokens, "officer"))
+    assert status.json["state"] == "failed"
+    assert nothing_stored(services)
+
+
+def test_upload_ending_years_from_now_is_refused_with_the_reason_RET_4(
+    services: Services, client: Any, tokens: dict[str, str]
+) -> None:
+    """#10.2: a file recorded now that says it lasts ten years would be catalogued as
+    footage to come (a recorded end in 2036, kept and listed as such); a person's file
+    ends by the plausible window like its start."""
+    data = _spanning(10 * 365 * 86400.0)
+    _created, done = upload(client, tokens, "officer", data, filename="decade.mkv")
+    assert done.status_code == 400, done.json
+    assert "recorded end" in done.json["error"]["message"]
+    assert "in the future" in done.json["error"]["message"]
+    assert nothing_stored(services)
