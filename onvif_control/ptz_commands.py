@@ -165,7 +165,12 @@ class PtzCommands:
                 presets=presets,
                 limit_mode=self.config.limit_mode,
             )
-            outcome = self.engine.execute(camera_id, command)
+            # P5: a take-over, release or expiry since the check above ends the session
+            # and then sends Stop under this lock: sent now, the move is stopped by it;
+            # refused here, it never leaves.
+            with self.sessions.steering(camera_id):
+                self.sessions.check_still_open(row.id)
+                outcome = self.engine.execute(camera_id, command)
         except VMSError as exc:
             details = {**context}
             if before is not None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -126,6 +127,22 @@ class _Refusal:
     error: VMSError
 
 
+class SteeringLocks:
+    """One lock per camera that orders what is sent to it (P5): a command's last session
+    check and its send hold it, and so does the Stop that follows a session's end. A
+    command checked just before a take-over is then either sent before that Stop (which
+    stops it) or refused, never sent after it. In-process: a camera's PTZ is served by
+    one process (its media node; see "Deviation" in docs/design/ptz-arbitration.md)."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+
+    def __call__(self, camera_id: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(camera_id, threading.Lock())
+
+
 class PtzSessions:
     """Who controls which PTZ camera: open, close, take over, release, expire (A1-A6).
 
@@ -156,6 +173,7 @@ class PtzSessions:
         self.priorities = arbitration.parse_priorities(config.role_priorities)
         self.purposes = tuple(p.strip() for p in config.purposes.split(",") if p.strip())
         self.on_end: Callable[[str], None] = lambda session_id: None
+        self.steering = SteeringLocks()
 
     # -- helpers ----------------------------------------------------------------------
 
@@ -227,7 +245,8 @@ class PtzSessions:
         session has ended either way."""
         outcome, error = "ok", None
         try:
-            self.engine.execute(camera_id, guard.Command(guard.Op.STOP))
+            with self.steering(camera_id):  # after any command already on its way (P5)
+                self.engine.execute(camera_id, guard.Command(guard.Op.STOP))
         except VMSError as exc:
             outcome, error = "failed", exc.message
             log.warning("camera %s: stop after session end failed: %s", camera_id, exc.message)
@@ -517,6 +536,20 @@ class PtzSessions:
                 end_reason="expired",
             )
         return row
+
+    def check_still_open(self, session_id: str) -> None:
+        """P4 again, under the camera's steering lock just before a command is sent: its
+        session was not ended since :meth:`for_command` (taken over, released, expired).
+        Conflict (409) otherwise, as :meth:`for_command` says it."""
+        with self.db.session() as s:
+            row = s.get(PtzSession, session_id)
+            if row is not None and row.ended_at is None:
+                return
+            reason = row.end_reason if row is not None else None
+        raise Conflict(
+            f"PTZ session {session_id!r} has ended ({reason}); open a new one",
+            end_reason=reason,
+        )
 
 
 def new_id() -> str:

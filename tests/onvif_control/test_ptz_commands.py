@@ -1,16 +1,22 @@
 """PTZ commands (onvif_control/ptz_commands.py): the per-session token bucket and its
-life with the session. The commands' API behaviour (every op, limits, audit INV-6) is in
-``test_api_ptz.py``."""
+life with the session, and a command in flight across a take-over (P5). The commands'
+API behaviour (every op, limits, audit INV-6) is in ``test_api_ptz.py``."""
 
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 
 import pytest
+from sqlalchemy import select
 
+from onvif_control.guard import CommandRequest, Op
 from onvif_control.ptz_commands import CommandBuckets
+from onvif_control.ptz_sessions import OpenSession
 from vms.clock import ManualClock
-from vms.errors import RateLimited
+from vms.db.models import AuditEntry
+from vms.errors import RateLimited, VMSError
 from web.contract import parse_model
 from web.schemas.ptz import OpenSessionIn
 
@@ -53,3 +59,49 @@ def test_a_sessions_bucket_goes_when_the_session_ends(control, camera, people):
             buckets.take(sid)
     control.ptz.close_session(people["dispatcher"], camera.id, sid)
     buckets.take(sid)
+
+
+def test_a_command_in_flight_when_its_session_is_taken_over_leaves_the_camera_still_P5_INV_6(
+    control, camera, people, sim, svc
+):
+    """A displaced operator's command that passed the session check just before a take-over
+    must not move the camera after the take-over's Stop (P5: an ended session leaves the
+    camera still; INV-6: the displaced operator no longer controls it). Before the fix the
+    command's checks and its send were not ordered with the take-over's Stop: on a slow
+    link the dispatcher's move reached the camera after the arbiter's Stop, the camera ran
+    on under the supervisor's control, and the move was audited as granted after the
+    take-over."""
+    ptz = control.ptz
+    sid = ptz.open_session(people["dispatcher"], camera.id, OpenSession(purpose="event")).session_id
+    move = CommandRequest(sid, Op.CONTINUOUS, pan=0.5, timeout=20.0)
+    outcome: dict[str, object] = {}
+
+    def steer() -> None:
+        try:
+            outcome["result"] = ptz.command(people["dispatcher"], camera.id, move)
+        except VMSError as exc:
+            outcome["error"] = exc
+
+    sim.soap_reply_delay = 0.6  # a slow link: the pose before takes 0.6 s
+    try:
+        steering = threading.Thread(target=steer)
+        steering.start()
+        time.sleep(0.2)  # the dispatcher's command waits for the camera's pose
+        ptz.open_session(people["sergeant"], camera.id, OpenSession(purpose="investigation"))
+        steering.join(20)
+        assert not steering.is_alive()
+    finally:
+        sim.soap_reply_delay = 0.0
+    time.sleep(0.3)
+    moving = sim.state()["moving"]["pan_tilt"]
+    with svc.db.session() as s:
+        rows = s.execute(
+            select(AuditEntry)
+            .where(AuditEntry.action.in_(("ptz.command", "ptz.session.takeover")))
+            .order_by(AuditEntry.seq)
+        ).scalars()
+        trail = [(e.action, e.actor, e.outcome, (e.details or {}).get("op")) for e in rows]
+    stop = trail.index(("ptz.command", "ptz-arbiter", "ok", "stop"))
+    # Whatever the dispatcher got, no move of theirs was granted after the Stop.
+    assert ("ptz.command", "dispatcher", "ok", "continuous") not in trail[stop:], trail
+    assert not moving, "the camera moves after the take-over"
