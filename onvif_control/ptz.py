@@ -68,8 +68,10 @@ class PtzService:
             config,
             self.sessions,
         )
-        # A session's rate-limit bucket goes with the session.
+        # A session's rate-limit bucket goes with the session, or on with the session
+        # that replaces it (A3).
         self.sessions.on_end = self.commands.buckets.forget
+        self.sessions.on_replace = self.commands.buckets.move
         self.priorities = self.sessions.priorities
         self.purposes = self.sessions.purposes
         self.idle_seconds = self.sessions.idle_seconds

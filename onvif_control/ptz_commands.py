@@ -103,6 +103,13 @@ class CommandBuckets:
         with self._lock:
             self._buckets.pop(session_id, None)
 
+    def move(self, old: str, new: str) -> None:
+        """Session ``new`` replaces ``old`` (A3): it goes on with ``old``'s bucket."""
+        with self._lock:
+            bucket = self._buckets.pop(old, None)
+            if bucket is not None:
+                self._buckets[new] = bucket
+
 
 class PtzCommands:
     """Commands, status and limit-stop audit of PTZ cameras. ``config`` is read per

@@ -148,7 +148,9 @@ class PtzSessions:
 
     ``on_end(session_id)`` is called whenever a session ends, inside the ending
     transaction (:class:`~onvif_control.ptz.PtzService` sets it so that the commands
-    forget that session's rate-limit bucket).
+    forget that session's rate-limit bucket); ``on_replace(old, new)`` when a holder
+    replaces their own session (A3), before ``old`` ends, so that the rate limit goes on
+    from the old session's bucket.
     """
 
     def __init__(
@@ -173,6 +175,7 @@ class PtzSessions:
         self.priorities = arbitration.parse_priorities(config.role_priorities)
         self.purposes = tuple(p.strip() for p in config.purposes.split(",") if p.strip())
         self.on_end: Callable[[str], None] = lambda session_id: None
+        self.on_replace: Callable[[str, str], None] = lambda old, new: None
         self.steering = SteeringLocks()
 
     # -- helpers ----------------------------------------------------------------------
@@ -348,10 +351,13 @@ class PtzSessions:
                 )
                 refusal = _Refusal(error)
             else:
+                session_id = new_id()
                 if current is not None:
                     if decision.verdict is Verdict.GRANT:
                         self._end(s, current, ARBITER, "ptz.session.expire", "expired", now)
                     elif decision.verdict is Verdict.REPLACE_OWN:
+                        # A reopened session gets no fresh burst of commands.
+                        self.on_replace(current.id, session_id)
                         self._end(s, current, who(actor), "ptz.session.close", "replaced", now)
                     else:
                         self._end(
@@ -367,7 +373,7 @@ class PtzSessions:
                         )
                         displaced = (current, decision.reason)
                 row = PtzSession(
-                    id=new_id(),
+                    id=session_id,
                     camera_id=camera_id,
                     username=actor.username,
                     role=actor.role.value,

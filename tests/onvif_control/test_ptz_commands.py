@@ -61,6 +61,27 @@ def test_a_sessions_bucket_goes_when_the_session_ends(control, camera, people):
     buckets.take(sid)
 
 
+def test_reopening_ones_own_session_gives_no_fresh_burst_of_commands(control, camera, people):
+    """The per-session rate limit ([ptz] commands_per_second, burst twice that) goes on
+    when a holder replaces their own session (A3). Before the fix each reopen forgot the
+    bucket and started a full one: five reopens sent 100 commands in no time at 10/s
+    (burst 20), a flood of the camera the limit exists to stop."""
+    ptz = control.ptz
+    burst = int(2 * ptz.commands.config.commands_per_second)
+    sent = 0
+    for _ in range(5):
+        sid = ptz.open_session(
+            people["dispatcher"], camera.id, OpenSession(purpose="event")
+        ).session_id
+        try:
+            while sent <= 5 * burst:
+                ptz.command(people["dispatcher"], camera.id, CommandRequest(sid, Op.STOP))
+                sent += 1
+        except RateLimited:
+            pass
+    assert sent == burst  # the manual clock stands still: no token comes back
+
+
 def test_a_command_in_flight_when_its_session_is_taken_over_leaves_the_camera_still_P5_INV_6(
     control, camera, people, sim, svc
 ):
