@@ -67,6 +67,7 @@ from vms.db.models import (
     SourceKind,
 )
 from vms.errors import Conflict, InvalidArgument, NotFound
+from vms.lineage import copies_of
 from vms.store import MediaStore
 
 log = logging.getLogger(__name__)
@@ -476,8 +477,8 @@ class ReleaseService:
             item = s.get_one(MediaItem, media_id)
             before = item.privacy_sensitive
             item.privacy_sensitive = command.sensitive
+            details = {"privacy_sensitive": command.sensitive, "reason": reason}
             if before != command.sensitive:
-                details = {"privacy_sensitive": command.sensitive, "reason": reason}
                 s.add(
                     CustodyEvent(
                         media_id=media_id,
@@ -488,6 +489,26 @@ class ReleaseService:
                     )
                 )
                 self.audit.append(s, who(actor), "media.privacy", target, details=details)
+            if command.sensitive:
+                # ACC-11: its copies (exports) show the same pictures and are flagged with
+                # it; a redacted derivative is what REL-3 asks for and stays as it is.
+                # Clearing leaves the copies flagged: each is cleared on its own.
+                for copy in copies_of(s, media_id, through_redacted=False):
+                    if not copy.privacy_sensitive:
+                        copy.privacy_sensitive = True
+                        carried = {**details, "carried_from": media_id}
+                        s.add(
+                            CustodyEvent(
+                                media_id=copy.id,
+                                at=now,
+                                actor=actor.username,
+                                action="privacy_flag",
+                                details=carried,
+                            )
+                        )
+                        self.audit.append(
+                            s, who(actor), "media.privacy", f"media:{copy.id}", details=carried
+                        )
             return PrivacyFlag(media_id, command.sensitive)
 
     # -- share links --------------------------------------------------------------------

@@ -47,6 +47,7 @@ from vms.db.models import (
     SourceKind,
 )
 from vms.errors import Conflict, InvalidArgument, NotFound
+from vms.lineage import copies_of
 from vms.names import load_names
 from vms.store import MediaStore
 
@@ -416,6 +417,18 @@ class Catalog:
             custody = "restricted" if change.restricted else "unrestricted"
             details = {"restricted": change.restricted, "reason": reason}
             self._witnessed(s, actor, media_id, custody, action, now, details)
+            if change.restricted:
+                # ACC-7: the copies made from it (exports, redactions) show the same
+                # pictures and are locked with it. Clearing leaves them locked: each is
+                # cleared on its own (fail closed).
+                for copy in copies_of(s, media_id):
+                    if not copy.restricted:
+                        copy.restricted = True
+                        s.flush()
+                        for hook in self.change_hooks:
+                            hook(s, copy, now)
+                        carried = {**details, "carried_from": media_id}
+                        self._witnessed(s, actor, copy.id, custody, action, now, carried)
             s.flush()
             return MediaRecord.of(item, load_names(s, [item])[item.id])
 

@@ -365,6 +365,11 @@ class ExportJob:
                 raise Conflict(f"export {record.id} is no longer running: not finished twice")
             sources = {m: s.get(MediaItem, m) for m in used}
             restricted = any(item is not None and item.restricted for item in sources.values())
+            # A copy shows what its sources show: their ACC-11 flag carries over too (the
+            # officer who may not play a flagged original may not play its court copy).
+            sensitive = any(
+                item is not None and item.privacy_sensitive for item in sources.values()
+            )
             for item in sources.values():
                 if item is not None and not item.evidence:
                     item.evidence = True  # REL-2: the original is held as evidence
@@ -380,6 +385,7 @@ class ExportJob:
                         s.add(MediaLink(media_id=derived.id, source_id=source_id))
                 derived.evidence = True  # REL-2: and so is the duplicate
                 derived.restricted = derived.restricted or restricted  # ACC-7 carries over
+                derived.privacy_sensitive = derived.privacy_sensitive or sensitive  # ACC-11
                 s.flush()
                 for hook in service.change_hooks:
                     hook(s, derived, now)

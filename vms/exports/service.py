@@ -392,6 +392,12 @@ class ExportService(ExportReads):
             if item is None:
                 raise NotFound(f"the package of export {export_id} is no longer in the catalog")
             name = item.original_filename or f"export-{export_id}.zip"
+            fact = _facts(item)
+        # The package is content: locked since it was made (its source restricted, ACC-7,
+        # or flagged, ACC-11, carried to the copies), only who may export it now downloads.
+        decision = self.authoriser.decide(actor, Action.EXPORTS_CREATE, fact)
+        if not decision.allowed:
+            self.authoriser.refuse(actor, "media.export.download", target, decision.reason)
         path = self.store.servable(
             package.sha256, f"the package file of export {export_id} is missing from the store"
         )

@@ -1,0 +1,155 @@
+"""An export's copies keep their sources' protections (ACC-7, ACC-11): a court copy is
+the same pictures, so whoever may not open the original may not open the copy either
+through the catalog (``/media/{id}/content``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from tests.media import make_video
+from vms.audit.log import Who
+from vms.auth.permissions import Actor
+from vms.db.models import AuditEntry, MediaItem, SourceKind
+from vms.exports.service import ExportQuery, ExportSource, NewExport
+from vms.ingest import IngestRequest
+from vms.services import Services
+
+T0 = dt.datetime(2026, 11, 20, 11, 0, tzinfo=dt.UTC)
+
+
+def bearer(tokens: dict[str, str], name: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {tokens[name]}"}
+
+
+def exported_copies(services: Services, actors: dict[str, Actor], media_id: str) -> list[str]:
+    """The media ids of the clip and the package of an investigator's export of
+    ``media_id``, run to the end."""
+    record = services.exports.create(
+        actors["investigator"],
+        NewExport(purpose="court copy", sources=(ExportSource(None, media_id),)),
+    )
+    assert services.exports.run_pending() == 1
+    done = services.exports.get(actors["investigator"], record.id)
+    assert done.state == "done", done.error
+    with services.db.session() as s:
+        return list(
+            s.execute(
+                select(MediaItem.id).where(MediaItem.source == SourceKind.EXPORT.value)
+            ).scalars()
+        )
+
+
+def test_an_export_copy_of_a_privacy_sensitive_item_stays_closed_to_its_officer_ACC_11(
+    client: FlaskClient,
+    services: Services,
+    actors: dict[str, Actor],
+    tokens: dict[str, str],
+) -> None:
+    """Officer B1's own recording is flagged privacy-sensitive (ACC-11: not for the officer
+    or their supervisor); an investigator exports it for court. The export's clip is the
+    same pictures under B1's badge: B1 and the sergeant must not play it either."""
+    bwc = services.ingestor.ingest(
+        io.BytesIO(make_video(seconds=2.0, seed=5, fps=10)),
+        IngestRequest(source=SourceKind.BWC, device_id="BWC-1", officer_badge="B1", recorded_at=T0),
+        Who("setup", "admin"),
+    ).media_id
+    r = client.put(
+        f"/api/v1/media/{bwc}/privacy",
+        json={"privacy_sensitive": True, "reason": "person in a state of undress"},
+        headers=bearer(tokens, "admin"),
+    )
+    assert r.status_code == 200, r.get_json()
+    assert (
+        client.get(f"/api/v1/media/{bwc}/content", headers=bearer(tokens, "officer")).status_code
+        == 403
+    )
+    copies = exported_copies(services, actors, bwc)
+    assert len(copies) == 2  # the clip and the package
+    for copy in copies:
+        for name in ("officer", "sergeant"):
+            got = client.get(f"/api/v1/media/{copy}/content", headers=bearer(tokens, name))
+            assert got.status_code == 403, (name, copy, got.status_code)
+            assert "ACC-11" in got.get_json()["error"]["message"]
+
+
+def test_restricting_an_exported_original_closes_its_copies_too_ACC_7(
+    client: FlaskClient,
+    services: Services,
+    actors: dict[str, Actor],
+    tokens: dict[str, str],
+) -> None:
+    """An investigator exports a recording; an admin then restricts it (ACC-7: only
+    administration may view it). The investigator must lose the copies as well: the
+    clip through the catalog and the package through the export's download."""
+    bwc = services.ingestor.ingest(
+        io.BytesIO(make_video(seconds=2.0, seed=6, fps=10)),
+        IngestRequest(source=SourceKind.BWC, device_id="BWC-1", officer_badge="B1", recorded_at=T0),
+        Who("setup", "admin"),
+    ).media_id
+    copies = exported_copies(services, actors, bwc)
+    [export_id] = [
+        e.id for e in services.exports.list_exports(actors["admin"], ExportQuery()).exports
+    ]
+    package = f"/api/v1/exports/{export_id}/package"
+    got = client.get(package, headers=bearer(tokens, "investigator"))
+    assert got.status_code == 200
+    got.close()
+    r = client.put(
+        f"/api/v1/media/{bwc}/restricted",
+        json={"restricted": True, "reason": "internal affairs matter"},
+        headers=bearer(tokens, "admin"),
+    )
+    assert r.status_code == 200, r.get_json()
+    for copy in copies:
+        got = client.get(
+            f"/api/v1/media/{copy}/content?purpose=investigation",
+            headers=bearer(tokens, "investigator"),
+        )
+        assert got.status_code == 403, (copy, got.status_code)
+    got = client.get(package, headers=bearer(tokens, "investigator"))
+    assert got.status_code == 403, got.status_code
+    assert "ACC-7" in got.get_json()["error"]["message"]
+    got = client.get(package, headers=bearer(tokens, "admin"))
+    assert got.status_code == 200
+    got.close()
+
+
+def test_flagging_an_exported_original_flags_its_copies_too_ACC_11(
+    client: FlaskClient,
+    services: Services,
+    actors: dict[str, Actor],
+    tokens: dict[str, str],
+) -> None:
+    """The flag placed after the export reaches the export's copies: officer B1 no longer
+    plays the court copy of their own recording, and the change is audited on it."""
+    bwc = services.ingestor.ingest(
+        io.BytesIO(make_video(seconds=2.0, seed=7, fps=10)),
+        IngestRequest(source=SourceKind.BWC, device_id="BWC-1", officer_badge="B1", recorded_at=T0),
+        Who("setup", "admin"),
+    ).media_id
+    copies = exported_copies(services, actors, bwc)
+    clip = next(
+        c for c in copies if services.catalog.get(actors["admin"], c).content_type == "video/mp4"
+    )
+    got = client.get(f"/api/v1/media/{clip}/content", headers=bearer(tokens, "officer"))
+    assert got.status_code == 200
+    got.close()
+    r = client.put(
+        f"/api/v1/media/{bwc}/privacy",
+        json={"privacy_sensitive": True, "reason": "person in a state of undress"},
+        headers=bearer(tokens, "sergeant"),
+    )
+    assert r.status_code == 200, r.get_json()
+    got = client.get(f"/api/v1/media/{clip}/content", headers=bearer(tokens, "officer"))
+    assert got.status_code == 403 and "ACC-11" in got.get_json()["error"]["message"]
+    with services.db.session() as s:
+        entries = s.execute(
+            select(AuditEntry).where(
+                AuditEntry.action == "media.privacy", AuditEntry.target == f"media:{clip}"
+            )
+        ).scalars()
+        assert [e.details["carried_from"] for e in entries] == [bwc]

@@ -1,0 +1,36 @@
+"""The copies made from an item (INV-2): exports, their packages and clips, redactions,
+and copies of those. A copy shows its source's pictures, so a protection placed on the
+source after the copy was made must reach the copy too (ACC-7, ACC-11).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from vms.db.models import MediaItem, MediaLink, SourceKind
+
+
+def copies_of(s: Session, media_id: str, *, through_redacted: bool = True) -> list[MediaItem]:
+    """Every item derived from ``media_id``, directly or through other copies (a
+    ``media_links`` row or ``derived_from_id``), in the order found, without the item
+    itself. ``through_redacted=False`` leaves out redacted derivatives and what was made
+    from them: their pictures no longer show what the redaction covered (REL-3)."""
+    found: dict[str, MediaItem] = {}
+    todo = [media_id]
+    while todo:
+        source = todo.pop()
+        linked = select(MediaLink.media_id).where(MediaLink.source_id == source)
+        rows = s.execute(
+            select(MediaItem)
+            .where(or_(MediaItem.derived_from_id == source, MediaItem.id.in_(linked)))
+            .order_by(MediaItem.id)
+        ).scalars()
+        for row in rows:
+            if row.id == media_id or row.id in found:
+                continue
+            if not through_redacted and row.source == SourceKind.REDACTED:
+                continue
+            found[row.id] = row
+            todo.append(row.id)
+    return list(found.values())
