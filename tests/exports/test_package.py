@@ -279,3 +279,43 @@ def test_a_failed_write_leaves_neither_package_nor_part(made: Made, tmp_path: Pa
     # Nor a thread: a hasher left waiting for blocks held the test process at exit (CI
     # ran into its 90-minute limit).
     assert [t.name for t in threading.enumerate() if t.name.startswith("export-hash-")] == []
+
+
+def test_a_second_member_under_a_listed_name_fails_INV_8(
+    made: Made, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A ZIP may hold two members of the same name: the verifier reads one (Python's
+    zipfile, the last) while an unzip tool that keeps the first (``unzip -n``, 7-Zip's
+    "skip existing") extracts the other. A package with a clip of different pictures
+    placed before the signed one is not covered by the manifest and must fail (INV-8)."""
+    doctored = tmp_path / "doctored.zip"
+    with (
+        zipfile.ZipFile(made.package.path) as zf,
+        zipfile.ZipFile(doctored, "w") as out,
+        pytest.warns(UserWarning, match="Duplicate name"),
+    ):
+        out.writestr("clips/cam-01.mp4", b"other pictures")
+        for info in zf.infolist():
+            out.writestr(info, zf.read(info))
+    with zipfile.ZipFile(doctored) as zf:  # the second copy is the one zipfile reads
+        assert zf.read("clips/cam-01.mp4") != b"other pictures"
+    assert verify.main([str(doctored)]) == 1
+    out = capsys.readouterr().out
+    assert "FAILED: clips/cam-01.mp4" in out and "more than once" in out, out
+
+
+def test_an_unlisted_file_in_a_pycache_folder_fails_INV_8(
+    unpacked: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Only the verifier's own bytecode (``__pycache__/verify.*.pyc``, written when it is
+    imported) may lie unlisted beside the package: not any file in any ``__pycache__``."""
+    (unpacked / "__pycache__").mkdir()
+    (unpacked / "__pycache__" / "verify.cpython-311.pyc").write_bytes(b"bytecode")
+    assert verify.main([str(unpacked)]) == 0
+    capsys.readouterr()
+    hidden = unpacked / "clips" / "__pycache__"
+    hidden.mkdir()
+    (hidden / "cam-02.mp4").write_bytes(b"not evidence")
+    assert verify.main([str(unpacked)]) == 1
+    out = capsys.readouterr().out
+    assert "clips/__pycache__/cam-02.mp4: in the package but not listed" in out, out

@@ -14,8 +14,8 @@ Checks, in order, and stops at the first problem (exit status 1, naming the file
 2. the public key's fingerprint (SHA-256 of the raw 32-byte Ed25519 key) is the one the
    manifest names and, with ``--fingerprint``, the one the agency published;
 3. ``manifest.sig`` is a valid Ed25519 signature of the exact bytes of ``manifest.json``;
-4. every file the manifest lists is present with its size and SHA-256, and no other
-   file is in the package;
+4. every file the manifest lists is present with its size and SHA-256, no other file
+   is in the package, and no name is in a ZIP twice;
 5. every clip's SHA-256 is that of its listed file;
 6. the audit entries listed (if any) link up: where two entries are consecutive
    (``seq`` n and n + 1), the later one's ``prev_hash`` is the earlier one's ``hash``.
@@ -30,6 +30,7 @@ import hashlib
 import json
 import sys
 import zipfile
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -57,12 +58,17 @@ class Package:
 
     def names(self) -> set[str]:
         if self._zip is not None:
-            return {i.filename for i in self._zip.infolist() if not i.is_dir()}
-        return {
-            p.relative_to(self.location).as_posix()
-            for p in self.location.rglob("*")
-            if p.is_file() and "__pycache__" not in p.parts
-        }
+            members = Counter(i.filename for i in self._zip.infolist() if not i.is_dir())
+            # Two members of one name: this file reads one, an unzip tool may extract
+            # the other, which the manifest does not cover.
+            for name in sorted(n for n, times in members.items() if times > 1):
+                raise Problem(f"{name}: in the package more than once")
+            return set(members)
+        names: set[str] = set()
+        for path in self.location.rglob("*"):
+            if path.is_file() and not _own_bytecode(path.relative_to(self.location).parts):
+                names.add(path.relative_to(self.location).as_posix())
+        return names
 
     def has(self, name: str) -> bool:
         return name in self.names()
@@ -84,6 +90,17 @@ class Package:
             with (self.location / name).open("rb") as f:
                 while block := f.read(CHUNK):
                     yield block
+
+
+def _own_bytecode(parts: tuple[str, ...]) -> bool:
+    """This file's bytecode (``__pycache__/verify.<tag>.pyc``, written when it is
+    imported) is not part of the package; no other file is passed over."""
+    return (
+        len(parts) == 2
+        and parts[0] == "__pycache__"
+        and parts[1].startswith("verify.")
+        and parts[1].endswith(".pyc")
+    )
 
 
 def fingerprint(key: Ed25519PublicKey) -> str:
