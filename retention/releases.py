@@ -105,6 +105,32 @@ def _text(name: str, value: str, limit: int) -> str:
     return text
 
 
+def sensitive_items(s: Session, media_ids: list[str]) -> list[str]:
+    """The privacy-sensitive, unredacted items among ``media_ids`` and the items they
+    were made from (an export package links to its sources, INV-2). A ``redacted``
+    item is the redacted derivative REL-3 asks for, whatever its source's flag."""
+    found: list[str] = []
+    seen: set[str] = set()
+    todo = list(media_ids)
+    while todo:
+        media_id = todo.pop()
+        if media_id in seen:
+            continue
+        seen.add(media_id)
+        item = s.get(MediaItem, media_id)
+        if item is None or item.source == SourceKind.REDACTED:
+            continue
+        if item.privacy_sensitive:
+            found.append(media_id)
+        if item.source == SourceKind.EXPORT:
+            todo += s.execute(
+                select(MediaLink.source_id).where(MediaLink.media_id == media_id)
+            ).scalars()
+            if item.derived_from_id:
+                todo.append(item.derived_from_id)
+    return sorted(found)
+
+
 # -- the service ------------------------------------------------------------------------
 
 
@@ -164,7 +190,7 @@ class ReleaseService:
                     f"document_media_id: no media item {shown(doc)}", field="document_media_id"
                 )
             resolved = [self._resolve(s, ref) for ref in refs]
-            sensitive = self._sensitive(s, [m for _, m in resolved])
+            sensitive = sensitive_items(s, [m for _, m in resolved])
         if sensitive and command.kind != "court_order":  # audited, outside any transaction
             self._refuse_sensitive(actor, "release.create", f"release:{number}", sensitive)
         with self.db.transaction() as s:
@@ -225,31 +251,6 @@ class ReleaseService:
         if s.get(MediaItem, ref) is None:
             raise InvalidArgument(f"items: no export or media item {shown(ref)}", field="items")
         return None, ref
-
-    def _sensitive(self, s: Session, media_ids: list[str]) -> list[str]:
-        """The privacy-sensitive, unredacted items among ``media_ids`` and the items they
-        were made from (an export package links to its sources, INV-2). A ``redacted``
-        item is the redacted derivative REL-3 asks for, whatever its source's flag."""
-        found: list[str] = []
-        seen: set[str] = set()
-        todo = list(media_ids)
-        while todo:
-            media_id = todo.pop()
-            if media_id in seen:
-                continue
-            seen.add(media_id)
-            item = s.get(MediaItem, media_id)
-            if item is None or item.source == SourceKind.REDACTED:
-                continue
-            if item.privacy_sensitive:
-                found.append(media_id)
-            if item.source == SourceKind.EXPORT:
-                todo += s.execute(
-                    select(MediaLink.source_id).where(MediaLink.media_id == media_id)
-                ).scalars()
-                if item.derived_from_id:
-                    todo.append(item.derived_from_id)
-        return sorted(found)
 
     def _refuse_sensitive(self, actor: Actor, action: str, target: str, items: list[str]) -> None:
         self.authoriser.refuse(
@@ -332,7 +333,7 @@ class ReleaseService:
                     select(ReleaseItem.media_id).where(ReleaseItem.release_id == release_id)
                 ).scalars()
             )
-            sensitive = self._sensitive(s, media_ids) if row.kind != "court_order" else []
+            sensitive = sensitive_items(s, media_ids) if row.kind != "court_order" else []
         if creator == actor.username and not self.config.allow_self_approval:
             self.authoriser.refuse(
                 actor,
@@ -403,7 +404,7 @@ class ReleaseService:
                 .order_by(ReleaseItem.position)
             ).scalars()
             media_ids = [i.media_id for i in items]
-            override = self._sensitive(s, media_ids) if row.kind == "court_order" else []
+            override = sensitive_items(s, media_ids) if row.kind == "court_order" else []
             ia = row.kind == "internal_affairs"
             row.state = RELEASED
             row.released_at = now

@@ -2,8 +2,9 @@
 made and revoked by :class:`retention.releases.ReleaseService`).
 
 No account: the token is the credential. A link serves the request's items until it
-expires, reaches its download count, is revoked, or the request is no longer approved
-or released; a wrong, expired, revoked or used-up token all answer the same
+expires, reaches its download count, is revoked, the request is no longer approved
+or released, or (but for a court order) one of its items was flagged privacy-sensitive
+since (REL-3); a wrong, expired, revoked or used-up token all answer the same
 :class:`NotFound`. Every download is counted atomically, audited with the remote address
 and recorded as a custody event. An address that keeps trying links that do not work is
 held back like a password guesser (:mod:`vms.auth.throttle`; docs/design/security.md).
@@ -21,7 +22,7 @@ from pathlib import Path
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from retention.releases import NO_LINK, SHAREABLE, token_hash
+from retention.releases import NO_LINK, SHAREABLE, sensitive_items, token_hash
 from vms.audit.log import AuditLog, Who
 from vms.auth.throttle import SHARE_LINKS, LoginThrottle
 from vms.clock import Clock
@@ -111,6 +112,14 @@ class ShareAccess:
                     why = "download limit reached"
                 elif release.state not in SHAREABLE:
                     why = f"request is {release.state}"
+                elif release.kind != "court_order" and (
+                    flagged := sensitive_items(s, self._media_ids(s, release.id))
+                ):
+                    # Flagged since approval: released only redacted now (REL-3, ACC-11).
+                    why = (
+                        f"items {', '.join(flagged)} are privacy-sensitive: released only "
+                        "as a redacted derivative (REL-3, ACC-11)"
+                    )
         if link is None:
             log.info("share link: unknown token from %s", remote)
             raise NotFound(NO_LINK)
@@ -128,6 +137,14 @@ class ShareAccess:
             with self.db.transaction() as s:
                 self.throttle.succeeded(s, remote, SHARE_LINKS)  # the try worked: given back
         return found
+
+    @staticmethod
+    def _media_ids(s: Session, release_id: str) -> list[str]:
+        return list(
+            s.execute(
+                select(ReleaseItem.media_id).where(ReleaseItem.release_id == release_id)
+            ).scalars()
+        )
 
     def _files(self, s: Session, release_id: str) -> list[tuple[ReleaseItem, MediaItem]]:
         rows = s.execute(

@@ -265,3 +265,40 @@ def test_an_address_guessing_links_is_held_back_and_others_are_not_ACC_5(
         )
     assert throttled and all(e.outcome == "denied" for e in throttled)
     assert any(e.target == f"addr:{OUTSIDER['REMOTE_ADDR']}" for e in throttled)
+
+
+def test_a_link_stops_serving_an_item_flagged_privacy_sensitive_after_approval_REL_3(
+    app: Flask,
+    client: FlaskClient,
+    services: Services,
+    tokens: dict[str, str],
+    released: str,
+    document_item: tuple[str, bytes],
+) -> None:
+    """The request was approved with an unflagged item; the item is then flagged
+    privacy-sensitive (ACC-11). A FOIA release of it is refused from then on (REL-3:
+    only a redacted derivative, unless a court orders it), so the links already handed
+    out stop serving it, with the same 404 and a denied entry naming the reason."""
+    link = share(client, tokens, released)
+    outsider = app.test_client()
+    r = client.put(
+        f"/api/v1/media/{document_item[0]}/privacy",
+        json={"privacy_sensitive": True, "reason": "person in a state of undress"},
+        headers=bearer(tokens, "commander"),
+    )
+    assert r.status_code == 200, r.get_json()
+    for path in (f"/s/{link['token']}", f"/s/{link['token']}/package"):
+        got = outsider.get(path, environ_base=OUTSIDER)
+        assert got.status_code == 404, (path, got.status_code)
+        got.close()
+    with services.db.session() as s:
+        assert s.get_one(ShareLink, link["id"]).downloads == 0
+        reasons = [
+            e.details["reason"]
+            for e in s.execute(
+                select(AuditEntry).where(
+                    AuditEntry.action == "release.share.open", AuditEntry.outcome == "denied"
+                )
+            ).scalars()
+        ]
+        assert reasons and all("REL-3" in r for r in reasons), reasons
