@@ -191,6 +191,9 @@ class ReleaseService:
                 )
             resolved = [self._resolve(s, ref) for ref in refs]
             sensitive = sensitive_items(s, [m for _, m in resolved])
+            served = [(m, facts_of(s.get_one(MediaItem, m))) for _, m in resolved]
+        for media_id, item_facts in served:  # ACC-7: a restricted item, administration only
+            self.authoriser.require(actor, Action.RELEASES_MANAGE, f"media:{media_id}", item_facts)
         if sensitive and command.kind != "court_order":  # audited, outside any transaction
             self._refuse_sensitive(actor, "release.create", f"release:{number}", sensitive)
         with self.db.transaction() as s:

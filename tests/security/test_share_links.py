@@ -302,3 +302,40 @@ def test_a_link_stops_serving_an_item_flagged_privacy_sensitive_after_approval_R
             ).scalars()
         ]
         assert reasons and all("REL-3" in r for r in reasons), reasons
+
+
+def test_only_administration_logs_a_restricted_item_for_release_ACC_7(
+    client: FlaskClient,
+    services: Services,
+    tokens: dict[str, str],
+    document_item: tuple[str, bytes],
+) -> None:
+    """A restricted item (ACC-7) is opened by administration only: a records commander
+    may not put it in a release request (from which they would share and download it
+    themselves); the refusal is a 403 naming ACC-7, audited. An admin may."""
+    r = client.put(
+        f"/api/v1/media/{document_item[0]}/restricted",
+        json={"restricted": True, "reason": "internal affairs matter"},
+        headers=bearer(tokens, "admin"),
+    )
+    assert r.status_code == 200, r.get_json()
+    body = {
+        "kind": "foia",
+        "request_number": "FOIA-2026-18",
+        "requester": {"name": "A. Reporter"},
+        "received_at": "2026-11-19T09:00Z",
+        "legal_basis": "public records act",
+        "items": [document_item[0]],
+    }
+    r = client.post("/api/v1/releases", json=body, headers=bearer(tokens, "commander"))
+    assert r.status_code == 403, r.get_json()
+    assert "ACC-7" in r.get_json()["error"]["message"]
+    with services.db.session() as s:
+        denied = s.execute(
+            select(AuditEntry).where(
+                AuditEntry.actor == "commander", AuditEntry.outcome == "denied"
+            )
+        ).scalar_one()
+        assert denied.target == f"media:{document_item[0]}"
+    r = client.post("/api/v1/releases", json=body, headers=bearer(tokens, "admin"))
+    assert r.status_code == 201, r.get_json()

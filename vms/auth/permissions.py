@@ -171,7 +171,8 @@ TABLE: dict[Action, dict[Role, Scope]] = {
         _R.INVESTIGATOR: _S.OWN,
     },
     Action.REVIEWS_RECORD: {_R.ADMIN: _S.ALL, _R.SUPERVISOR: _S.SUPERVISED},
-    Action.RELEASES_MANAGE: {_R.ADMIN: _S.ALL, _R.RECORDS_COMMANDER: _S.ALL},
+    # A restricted item is put in a release request by administration only (ACC-7).
+    Action.RELEASES_MANAGE: {_R.ADMIN: _S.ALL, _R.RECORDS_COMMANDER: _S.NON_RESTRICTED},
     Action.RELEASES_APPROVE: {_R.ADMIN: _S.ALL, _R.RELEASE_APPROVER: _S.ALL},
     Action.RELEASES_READ: {
         _R.ADMIN: _S.ALL,
