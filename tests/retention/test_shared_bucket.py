@@ -31,6 +31,8 @@ from vms.ingest import IngestRequest
 from vms.services import Services
 
 
+# Several hosts share a PostgreSQL database, never a SQLite file.
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
 @pytest.mark.parametrize("store_backend", ["s3"], indirect=True)
 def test_purge_on_one_node_keeps_the_object_another_node_is_cataloguing_INV_3_INV_1(
     timed: Services,
@@ -40,8 +42,6 @@ def test_purge_on_one_node_keeps_the_object_another_node_is_cataloguing_INV_3_IN
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    if timed.db.dialect != "postgresql":
-        pytest.skip("several hosts share a PostgreSQL database, never a SQLite file")
     data = document()
     old = ingest(timed, recorded_at=clock.now() - 31 * DAY, data=data)  # expired (RET-1)
     # The web node: its own data folder (local temp files and hash locks), the same
@@ -76,6 +76,7 @@ def test_purge_on_one_node_keeps_the_object_another_node_is_cataloguing_INV_3_IN
     assert check(timed.db, timed.store, Level.HASH).clean
 
 
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)  # the lock is PostgreSQL's
 def test_hash_locks_take_no_connection_from_the_pool_INV_1(database: tuple[str, Path]) -> None:
     """Every ingest of a shared bucket holds its hash lock while it takes a pooled
     connection for its transaction: with the locks' connections drawn from the pool too,
@@ -84,8 +85,6 @@ def test_hash_locks_take_no_connection_from_the_pool_INV_1(database: tuple[str, 
     still serves at once."""
     url, _ = database
     db, other = Database(url), Database(url)
-    if db.dialect != "postgresql":
-        pytest.skip("the hash lock is PostgreSQL's (SQLite is one host's file)")
     pool = db.engine.pool
     assert isinstance(pool, QueuePool)
     try:
