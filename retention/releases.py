@@ -18,7 +18,10 @@ Rules checked here, each a clear error (refusals audited):
   is recorded in the audit entries and custody events (REL-3);
 - approving a request one logged oneself is refused unless ``[releases]
   allow_self_approval`` (403, audited);
-- releasing or sharing before approval is refused (409, audited);
+- releasing or sharing before approval is refused (409, audited); after it, what the
+  approval checked is checked again (each item within the actor's reach, ACC-7; none
+  flagged privacy-sensitive unless a court order, REL-3; none restricted since the
+  approval, ACC-7): 403, audited;
 - ``internal_affairs``: the release is recorded as a secondary copy (REL-4): a flag on
   the request and a ``secondary_copy`` custody event on every item.
 
@@ -129,6 +132,31 @@ def sensitive_items(s: Session, media_ids: list[str]) -> list[str]:
             if item.derived_from_id:
                 todo.append(item.derived_from_id)
     return sorted(found)
+
+
+def restricted_since_approval(s: Session, release_id: str) -> list[str]:
+    """The served items of an approved request that are restricted now but were not at
+    the approval (ACC-7): the approval did not cover an item only administration may
+    view, so it is released and shared no more. An item an admin logged restricted, and
+    that was approved so, stays covered."""
+    return sorted(
+        s.execute(
+            select(ReleaseItem.media_id)
+            .join(MediaItem, MediaItem.id == ReleaseItem.media_id)
+            .where(
+                ReleaseItem.release_id == release_id,
+                ReleaseItem.restricted_at_approval.is_(False),
+                MediaItem.restricted.is_(True),
+            )
+        ).scalars()
+    )
+
+
+def restricted_since_reason(items: list[str]) -> str:
+    return (
+        f"items {', '.join(items)} were restricted after the approval: only administration "
+        "may view them, and the approval did not cover them (ACC-7)"
+    )
 
 
 # -- the service ------------------------------------------------------------------------
@@ -369,6 +397,12 @@ class ReleaseService:
                     f"it cannot become {state}"
                 )
             row.state = state
+            if state == APPROVED:  # ACC-7: what the approval covers
+                for item in s.execute(
+                    select(ReleaseItem).where(ReleaseItem.release_id == release_id)
+                ).scalars():
+                    served = s.get(MediaItem, item.media_id)
+                    item.restricted_at_approval = served is not None and served.restricted
             if reason is not None:
                 row.decided_at = now
                 row.decided_by = actor.username
@@ -397,6 +431,7 @@ class ReleaseService:
             state, number = row.state, row.request_number
         if state != APPROVED:
             self._refuse_state(actor, "release.release", target, number, state)
+        self._still_releasable(actor, "release.release", release_id)
         with self.db.transaction() as s:
             row = s.get_one(ReleaseRequest, release_id)
             if row.state != APPROVED:  # raced with another release
@@ -445,6 +480,34 @@ class ReleaseService:
             )
             s.flush()
             return self._record(s, row, now)
+
+    def _still_releasable(self, actor: Actor, action: str, release_id: str) -> None:
+        """What the approval checked, checked again before a release or a new link (the
+        items may have changed since): each served item within the actor's reach (ACC-7:
+        a restricted item is administration's, who could otherwise open it through the
+        link they made), none flagged privacy-sensitive since unless a court ordered it
+        (REL-3, ACC-11), none restricted since (ACC-7). Refusals are 403s, audited."""
+        target = f"release:{release_id}"
+        with self.db.session() as s:
+            row = s.get_one(ReleaseRequest, release_id)
+            media_ids = list(
+                s.execute(
+                    select(ReleaseItem.media_id).where(ReleaseItem.release_id == release_id)
+                ).scalars()
+            )
+            served = [
+                (item.id, facts_of(item))
+                for item in (s.get(MediaItem, m) for m in media_ids)
+                if item is not None  # purged since; the request keeps its id as history
+            ]
+            sensitive = sensitive_items(s, media_ids) if row.kind != "court_order" else []
+            restricted = restricted_since_approval(s, release_id)
+        for media_id, item_facts in served:
+            self.authoriser.require(actor, Action.RELEASES_MANAGE, f"media:{media_id}", item_facts)
+        if sensitive:
+            self._refuse_sensitive(actor, action, target, sensitive)
+        if restricted:
+            self.authoriser.refuse(actor, action, target, restricted_since_reason(restricted))
 
     def _refuse_state(
         self, actor: Actor, action: str, target: str, number: str, state: str
@@ -543,6 +606,7 @@ class ReleaseService:
             state, number = row.state, row.request_number
         if state not in SHAREABLE:
             self._refuse_state(actor, "release.share", target, number, state)
+        self._still_releasable(actor, "release.share", release_id)
         token = secrets.token_urlsafe(32)  # 256 bits
         link_id = ids.new_id()
         with self.db.transaction() as s:

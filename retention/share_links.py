@@ -3,11 +3,12 @@ made and revoked by :class:`retention.releases.ReleaseService`).
 
 No account: the token is the credential. A link serves the request's items until it
 expires, reaches its download count, is revoked, the request is no longer approved
-or released, or (but for a court order) one of its items was flagged privacy-sensitive
-since (REL-3); a wrong, expired, revoked or used-up token all answer the same
-:class:`NotFound`. Every download is counted atomically, audited with the remote address
-and recorded as a custody event. An address that keeps trying links that do not work is
-held back like a password guesser (:mod:`vms.auth.throttle`; docs/design/security.md).
+or released, (but for a court order) one of its items was flagged privacy-sensitive
+since (REL-3), or one was restricted since the approval (ACC-7); a wrong, expired,
+revoked or used-up token all answer the same :class:`NotFound`. Every download is
+counted atomically, audited with the remote address and recorded as a custody event.
+An address that keeps trying links that do not work is held back like a password
+guesser (:mod:`vms.auth.throttle`; docs/design/security.md).
 """
 
 from __future__ import annotations
@@ -22,7 +23,14 @@ from pathlib import Path
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from retention.releases import NO_LINK, SHAREABLE, sensitive_items, token_hash
+from retention.releases import (
+    NO_LINK,
+    SHAREABLE,
+    restricted_since_approval,
+    restricted_since_reason,
+    sensitive_items,
+    token_hash,
+)
 from vms.audit.log import AuditLog, Who
 from vms.auth.throttle import SHARE_LINKS, LoginThrottle
 from vms.clock import Clock
@@ -120,6 +128,8 @@ class ShareAccess:
                         f"items {', '.join(flagged)} are privacy-sensitive: released only "
                         "as a redacted derivative (REL-3, ACC-11)"
                     )
+                elif restricted := restricted_since_approval(s, release.id):
+                    why = restricted_since_reason(restricted)  # ACC-7
         if link is None:
             log.info("share link: unknown token from %s", remote)
             raise NotFound(NO_LINK)

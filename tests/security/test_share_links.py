@@ -339,3 +339,162 @@ def test_only_administration_logs_a_restricted_item_for_release_ACC_7(
         assert denied.target == f"media:{document_item[0]}"
     r = client.post("/api/v1/releases", json=body, headers=bearer(tokens, "admin"))
     assert r.status_code == 201, r.get_json()
+
+
+def _log(client: FlaskClient, tokens: dict[str, str], item: str, logger: str, number: str) -> str:
+    r = client.post(
+        "/api/v1/releases",
+        json={
+            "kind": "foia",
+            "request_number": number,
+            "requester": {"name": "A. Reporter"},
+            "received_at": "2026-11-19T09:00Z",
+            "legal_basis": "public records act",
+            "items": [item],
+        },
+        headers=bearer(tokens, logger),
+    )
+    assert r.status_code == 201, r.get_json()
+    return str(r.get_json()["id"])
+
+
+def _approve(client: FlaskClient, tokens: dict[str, str], release_id: str) -> None:
+    r = client.post(
+        f"/api/v1/releases/{release_id}/approve",
+        json={"reason": "public interest"},
+        headers=bearer(tokens, "approver"),
+    )
+    assert r.status_code == 200, r.get_json()
+
+
+def _restrict(client: FlaskClient, tokens: dict[str, str], item: str) -> None:
+    r = client.put(
+        f"/api/v1/media/{item}/restricted",
+        json={"restricted": True, "reason": "internal affairs matter"},
+        headers=bearer(tokens, "admin"),
+    )
+    assert r.status_code == 200, r.get_json()
+
+
+def test_a_link_stops_serving_an_item_restricted_after_approval_ACC_7(
+    app: Flask,
+    client: FlaskClient,
+    services: Services,
+    tokens: dict[str, str],
+    released: str,
+    document_item: tuple[str, bytes],
+) -> None:
+    """The request was approved with an item anyone in the records unit could open; an
+    admin then restricts it (ACC-7: only administration may view it). The approval did
+    not cover a restricted item, so the links already handed out stop serving it: the
+    same 404 as any dead link, audited as a denied ``release.share.open`` naming ACC-7;
+    no new link is made for it, not even by an admin (403 naming ACC-7)."""
+    link = share(client, tokens, released)
+    outsider = app.test_client()
+    _restrict(client, tokens, document_item[0])
+    r = client.post(
+        f"/api/v1/releases/{released}/share",
+        json={"expires_at": "2026-11-22T12:00Z", "max_downloads": 1},
+        headers=bearer(tokens, "admin"),
+    )
+    assert r.status_code == 403, r.get_json()
+    assert "ACC-7" in r.get_json()["error"]["message"]
+    for path in (f"/s/{link['token']}", f"/s/{link['token']}/package"):
+        got = outsider.get(path, environ_base=OUTSIDER)
+        assert got.status_code == 404, (path, got.status_code)
+        got.close()
+    with services.db.session() as s:
+        assert s.get_one(ShareLink, link["id"]).downloads == 0
+        reasons = [
+            e.details["reason"]
+            for e in s.execute(
+                select(AuditEntry).where(
+                    AuditEntry.action == "release.share.open", AuditEntry.outcome == "denied"
+                )
+            ).scalars()
+        ]
+        assert reasons and all("ACC-7" in r for r in reasons), reasons
+
+
+def test_a_restricted_item_an_admin_logged_is_shared_by_administration_only_ACC_7(
+    app: Flask,
+    client: FlaskClient,
+    services: Services,
+    tokens: dict[str, str],
+    document_item: tuple[str, bytes],
+) -> None:
+    """An admin may release a restricted item on purpose (logged restricted, approved
+    restricted): its links keep serving it. Releasing and sharing it are
+    ``releases.manage`` on a restricted item, so administration's (ACC-7): a records
+    commander who made a link could open the item through it themselves (403 naming
+    ACC-7, audited with the item)."""
+    _restrict(client, tokens, document_item[0])
+    release_id = _log(client, tokens, document_item[0], "admin", "FOIA-2026-19")
+    _approve(client, tokens, release_id)
+    for path, body in (
+        ("share", {"expires_at": "2026-11-22T12:00Z", "max_downloads": 1}),
+        ("release", None),
+    ):
+        r = client.post(
+            f"/api/v1/releases/{release_id}/{path}", json=body, headers=bearer(tokens, "commander")
+        )
+        assert r.status_code == 403, (path, r.get_json())
+        assert "ACC-7" in r.get_json()["error"]["message"]
+    with services.db.session() as s:
+        targets = {
+            e.target
+            for e in s.execute(
+                select(AuditEntry).where(
+                    AuditEntry.actor == "commander", AuditEntry.outcome == "denied"
+                )
+            ).scalars()
+        }
+        assert targets == {f"media:{document_item[0]}"}, targets
+        assert s.execute(select(ShareLink)).first() is None
+    r = client.post(f"/api/v1/releases/{release_id}/release", headers=bearer(tokens, "admin"))
+    assert r.status_code == 200, r.get_json()
+    r = client.post(
+        f"/api/v1/releases/{release_id}/share",
+        json={"expires_at": "2026-11-22T12:00Z", "max_downloads": 1},
+        headers=bearer(tokens, "admin"),
+    )
+    assert r.status_code == 201, r.get_json()
+    got = app.test_client().get(f"/s/{r.get_json()['token']}/package", environ_base=OUTSIDER)
+    assert got.status_code == 200 and got.data == document_item[1]
+    got.close()
+
+
+def test_release_refuses_an_item_flagged_privacy_sensitive_after_approval_REL_3(
+    client: FlaskClient,
+    services: Services,
+    tokens: dict[str, str],
+    document_item: tuple[str, bytes],
+) -> None:
+    """Approved with an unflagged item, which is then flagged privacy-sensitive (ACC-11):
+    moving the request to released would record the unredacted item as released (a
+    ``released`` custody event) against REL-3. Refused like the approval would be: 403
+    naming the item and REL-3, audited; the request stays approved, no custody event."""
+    release_id = _log(client, tokens, document_item[0], "commander", "FOIA-2026-20")
+    _approve(client, tokens, release_id)
+    r = client.put(
+        f"/api/v1/media/{document_item[0]}/privacy",
+        json={"privacy_sensitive": True, "reason": "person in a state of undress"},
+        headers=bearer(tokens, "commander"),
+    )
+    assert r.status_code == 200, r.get_json()
+    r = client.post(f"/api/v1/releases/{release_id}/release", headers=bearer(tokens, "commander"))
+    assert r.status_code == 403, r.get_json()
+    message = r.get_json()["error"]["message"]
+    assert "REL-3" in message and document_item[0] in message
+    r = client.get(f"/api/v1/releases/{release_id}", headers=bearer(tokens, "auditor"))
+    assert r.get_json()["state"] == "approved"
+    with services.db.session() as s:
+        assert (
+            s.execute(select(CustodyEvent).where(CustodyEvent.action == "released")).first() is None
+        )
+        denied = s.execute(
+            select(AuditEntry).where(
+                AuditEntry.action == "release.release", AuditEntry.outcome == "denied"
+            )
+        ).scalar_one()
+        assert "REL-3" in denied.details["reason"]

@@ -252,3 +252,49 @@ def test_content_types_say_what_the_items_hold_0038_0039(
         upgrade(db.engine)
         assert _content_types(db) == after
         check(db.engine)
+
+
+def test_restrictions_at_approval_are_read_from_the_chain_of_custody_0040_ACC_7(
+    empty_url: str,
+) -> None:
+    """0040: an item of an approved request that is restricted now counts as restricted
+    at the approval (its links keep serving it), unless a ``restricted`` custody event
+    after the decision says it was restricted since (its links stop, ACC-7). Requests not
+    yet approved get their answer at approval."""
+    with old_catalog(empty_url, "0039") as db:
+        _items(db, [(m, "video", "video/mp4") for m in ("before", "since", "open")])
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql(
+                "UPDATE media_items SET restricted = TRUE WHERE id IN ('before', 'since')"
+            )
+            for rid, state, decided in (
+                ("r1", "released", "'2026-03-01 10:00:00'"),
+                ("r2", "received", "NULL"),
+            ):
+                conn.exec_driver_sql(
+                    "INSERT INTO release_requests (id, kind, request_number, requester_name,"
+                    " received_at, legal_basis, state, created_at, created_by, decided_at,"
+                    f" secondary_copy) VALUES ('{rid}', 'foia', '{rid}', 'R',"
+                    f" '2026-03-01 09:00:00', 'law', '{state}', '2026-03-01 09:00:00', 'a',"
+                    f" {decided}, FALSE)"
+                )
+                for n, media_id in enumerate(("before", "since", "open"), start=1):
+                    conn.exec_driver_sql(
+                        "INSERT INTO release_items (release_id, position, media_id)"
+                        f" VALUES ('{rid}', {n}, '{media_id}')"
+                    )
+            for media_id, at in (
+                ("before", "2026-02-01 00:00:00"),
+                ("since", "2026-03-02 00:00:00"),
+            ):
+                conn.exec_driver_sql(
+                    "INSERT INTO custody_events (media_id, at, actor, action, details)"
+                    f" VALUES ('{media_id}', '{at}', 'admin', 'restricted', '{{}}')"
+                )
+        upgrade(db.engine)
+        with db.engine.connect() as conn:
+            rows = conn.exec_driver_sql(
+                "SELECT release_id, media_id FROM release_items WHERE restricted_at_approval"
+            ).all()
+        assert sorted(tuple(r) for r in rows) == [("r1", "before")]
+        check(db.engine)

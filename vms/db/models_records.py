@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -428,6 +429,12 @@ class ReleaseItem(Base):
     position: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     export_id: Mapped[str | None] = mapped_column(String(36))
     media_id: Mapped[str] = mapped_column(String(36))
+    # ACC-7: whether the served item was restricted when the request was approved (set
+    # at approval). An item restricted since is not covered by the approval: released
+    # and shared no more.
+    restricted_at_approval: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
 
 
 class ShareLink(Base):
