@@ -544,7 +544,8 @@ class UploadService:
         """Forget unfinished uploads untouched for ``older_than``: their bytes go and
         their reservation is given back (#10.9). Each is audited (``upload.expire``) in
         the transaction that marks it; one with a chunk being written is left for the
-        next run. Returns how many expired."""
+        next run, and so is one whose file cannot be reached (logged with the reason),
+        without keeping the others from expiring. Returns how many expired."""
         cutoff = self.clock.now() - older_than
         with self.db.session() as s:
             candidates = list(
@@ -554,41 +555,54 @@ class UploadService:
             )
         expired = 0
         for upload_id in candidates:
-            with self._try_locked_part(upload_id) as locked:
-                if not locked:
-                    continue  # a chunk is being written right now: not abandoned
-                with self.db.transaction() as s:
-                    row = s.get(Upload, upload_id)
-                    if row is None or row.state != RECEIVING or row.updated_at >= cutoff:
-                        continue
-                    idle_since = row.updated_at
-                    row.state = FAILED
-                    row.error = "abandoned"
-                    row.updated_at = self.clock.now()
-                    self.audit.append(
-                        s,
-                        Who("upload-expiry", SYSTEM_ROLE),
-                        "upload.expire",
-                        f"upload:{upload_id}",
-                        details={
-                            "user_id": row.user_id,
-                            "size": row.size,
-                            "received": row.received,
-                            "idle_since": isoformat(idle_since),
-                        },
-                    )
-                self.part_path(upload_id).unlink(missing_ok=True)
-                expired += 1
+            try:
+                if self._expire(upload_id, cutoff):
+                    expired += 1
+            except OSError as exc:
+                # One upload's file must not keep the others from ever expiring.
+                log.warning("upload %s: not expired this run: %s", upload_id, exc)
         if expired:
             log.info("expired %d abandoned uploads (idle over %s)", expired, older_than)
         return expired
 
+    def _expire(self, upload_id: str, cutoff: dt.datetime) -> bool:
+        """Expire one upload idle since before ``cutoff``; False when it is busy or no
+        longer stale. Only its name in the upload folder is removed: after a crash
+        between the ingest and the completion it is a link to the stored original."""
+        with self._try_locked_part(upload_id) as locked:
+            if not locked:
+                return False  # a chunk is being written right now: not abandoned
+            with self.db.transaction() as s:
+                row = s.get(Upload, upload_id)
+                if row is None or row.state != RECEIVING or row.updated_at >= cutoff:
+                    return False
+                idle_since = row.updated_at
+                row.state = FAILED
+                row.error = "abandoned"
+                row.updated_at = self.clock.now()
+                self.audit.append(
+                    s,
+                    Who("upload-expiry", SYSTEM_ROLE),
+                    "upload.expire",
+                    f"upload:{upload_id}",
+                    details={
+                        "user_id": row.user_id,
+                        "size": row.size,
+                        "received": row.received,
+                        "idle_since": isoformat(idle_since),
+                    },
+                )
+            self.part_path(upload_id).unlink(missing_ok=True)
+            return True
+
     @contextlib.contextmanager
     def _try_locked_part(self, upload_id: str) -> Iterator[bool]:
         """The part file's lock if nobody holds it (True), else False; True as well
-        when the part file is already gone."""
+        when the part file is already gone. Opened read-only (a lock needs no more): a
+        completed upload's file may share its inode with the stored original, which
+        the service user may not open for writing (INV-2, mode 0400)."""
         try:
-            fd = os.open(self.part_path(upload_id), os.O_RDWR)
+            fd = os.open(self.part_path(upload_id), os.O_RDONLY)
         except FileNotFoundError:
             yield True
             return

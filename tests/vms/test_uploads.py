@@ -4,16 +4,31 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import hashlib
 import io
+import logging
+import os
+import pwd
+import shutil
+import signal
+import stat
+import sys
+import tempfile
+import traceback
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
+from tests.conftest import make_config
 from tests.media import make_video
 from vms.auth.permissions import Actor
-from vms.db.models import MediaItem, SourceKind
+from vms.check import Level, check
+from vms.clock import ManualClock
+from vms.db.models import MediaItem, SourceKind, User
 from vms.errors import InvalidArgument
 from vms.services import Services
 from vms.uploads import CompletedUpload, ContentRange, NewUpload, UploadRecord
@@ -92,3 +107,132 @@ def test_a_complete_overtaken_by_another_answers_the_same_item_TAG_5(
     assert repeat.media.id == first[0].media.id
     with services.db.session() as s:
         assert s.execute(select(func.count()).select_from(MediaItem)).scalar_one() == 1
+
+
+# -- expiry as the service user ---------------------------------------------------------
+
+SERVICE_USER = "nobody"
+
+
+@pytest.fixture
+def service_user_services(database: tuple[str, Path], clock: ManualClock) -> Iterator[Services]:
+    """Services whose data folder the service user (``nobody``) can reach: production
+    runs as one, and the tests' root hides every permission error. pytest's own temp
+    folder is root's (0700), so the data folder is copied to a fresh one under /tmp."""
+    url, data_dir = database
+    home = Path(tempfile.mkdtemp(prefix="vms-service-user-"))
+    try:
+        var = home / "var"
+        shutil.copytree(data_dir, var)
+        if url.startswith("sqlite"):
+            url = f"sqlite:///{var / 'vms.db'}"
+        services = Services.open(make_config(var, url), clock=clock)
+        services.migrate()
+        try:
+            yield services
+        finally:
+            services.close()
+    finally:
+        shutil.rmtree(home)
+
+
+def as_service_user(services: Services, run: Callable[[], object], **env: str) -> int:
+    """Exit status of ``run()`` in a forked child that runs as the service user (when
+    the tests run as root; as themselves otherwise): 0 when it returned, 1 when it
+    raised (the traceback on stderr), minus the signal that killed it. The data folder
+    is the service user's, as in production. Forked, not executed: the service user
+    cannot read root's virtualenv."""
+    ids: tuple[int, int] | None = None
+    if os.geteuid() == 0:
+        try:
+            user = pwd.getpwnam(SERVICE_USER)
+        except KeyError:
+            pytest.skip(f"no {SERVICE_USER!r} user to drop root privileges to")
+        ids = (user.pw_uid, user.pw_gid)
+        home = services.config.data_dir.parent
+        for path in (home, *home.rglob("*")):
+            os.chown(path, *ids, follow_symlinks=False)
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        status = 1
+        try:
+            services.db.engine.dispose(close=False)  # the parent's connections stay its own
+            os.environ.update(env)
+            if ids is not None:
+                os.setgroups([])
+                os.setgid(ids[1])
+                os.setuid(ids[0])
+            run()
+            status = 0
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            sys.stderr.flush()
+            os._exit(status)
+    _, wait_status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(wait_status)
+
+
+def test_expiry_never_writes_through_a_crashed_uploads_link_to_its_original_INV_2(
+    service_user_services: Services, clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """INV-2, TAG-5: a process killed between the ingest of a completed upload and
+    marking it complete leaves the upload receiving, its file a hard link to the stored
+    original (0400). The upload-expiry job, run by the service user, opened that file
+    read-write to lock it: PermissionError, uncaught, so every run failed there and the
+    uploads after it never expired (as root the open succeeded and nothing was written:
+    the original was never damaged). Expiry opens it read-only and only ever unlinks
+    the upload's own name; an upload whose file cannot be opened at all is left for the
+    next run with a warning, and does not stop the others."""
+    services = service_user_services
+    with services.db.session() as s:
+        officer = services.users.actor_for(
+            s, s.execute(select(User).where(User.username == "officer")).scalar_one()
+        )
+    data = make_video(seconds=0.5)
+    new = dataclasses.replace(
+        NEW, size=len(data), sha256=hashlib.sha256(data).hexdigest(), filename="clip.mp4"
+    )
+    crashed = services.uploads.create(officer, new)
+    services.uploads.put_chunk(
+        officer, crashed.id, ContentRange(0, len(data) - 1, len(data)), io.BytesIO(data)
+    )
+    abandoned, unreadable = (services.uploads.create(officer, NEW) for _ in range(2))
+    for upload in (abandoned, unreadable):
+        services.uploads.put_chunk(officer, upload.id, ContentRange(0, 99, 1000), io.BytesIO(DATA))
+    services.uploads.part_path(unreadable.id).chmod(0)  # say, restored from a backup
+
+    status = as_service_user(
+        services,
+        lambda: services.uploads.complete(officer, crashed.id),
+        VMS_TEST_CRASH_AT="ingest.after-commit",
+    )
+    assert status == -signal.SIGKILL
+    with services.db.session() as s:
+        [item] = s.execute(select(MediaItem)).scalars()
+    original = services.store.path_for(item.sha256)
+    part = services.uploads.part_path(crashed.id)
+    assert os.path.samestat(part.stat(), original.stat())  # one inode, mode 0400
+    assert services.uploads.status(officer, crashed.id).state == "receiving"
+
+    clock.advance(dt.timedelta(hours=services.config.ingest.upload_stale_hours + 1))
+    stale = dt.timedelta(hours=services.config.ingest.upload_stale_hours)
+
+    def expire() -> None:
+        assert services.uploads.expire_stale(stale) == 2
+        [warning] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert warning.startswith(f"upload {unreadable.id}: not expired this run: ")
+        assert "Permission denied" in warning
+
+    status = as_service_user(services, expire)
+    assert status == 0, "the expiry failed as the service user: see its stderr"
+
+    assert services.uploads.status(officer, unreadable.id).state == "receiving"
+    assert services.uploads.part_path(unreadable.id).exists()
+    for upload in (crashed, abandoned):
+        record = services.uploads.status(officer, upload.id)
+        assert (record.state, record.error) == ("failed", "abandoned")
+        assert not services.uploads.part_path(upload.id).exists()
+    assert hashlib.sha256(original.read_bytes()).hexdigest() == item.sha256
+    assert stat.S_IMODE(original.stat().st_mode) == 0o400
+    assert check(services.db, services.store, Level.HASH).clean
