@@ -20,9 +20,10 @@ Procedure per segment (numbered as in docs/design/recording.md):
    version in its custody details; then the spool file is removed;
 4. a failed ingest for lack of space removes the spool file, records a ``disk_full``
    gap over the lost span and raises the alarm; no half rows exist (INV-1 guarantees
-   nothing or a complete item); an ingest refused for any other reason moves the file to
-   the store's quarantine instead (footage is never deleted for a refusal), audited, and
-   the gap says where it is;
+   nothing or a complete item); an ingest refused for any other reason, or failing with
+   an error of no kind of ours (``ingest failed: ...``, e.g. ENOSPC from a full inode
+   table, which raises the alarm too), moves the file to the store's quarantine instead
+   (footage is never deleted for a refusal), audited, and the gap says where it is;
 5. at start-up, spool files a crash left behind are salvaged (:mod:`recorder.salvage`:
    what is readable is ingested, marked ``salvaged``; what is not goes to quarantine,
    never deleted), then one gap runs from the last packet actually written to the first
@@ -334,6 +335,17 @@ class SegmentWriter:
             return
         except VMSError as exc:
             self._set_aside(current, f"ingest refused the segment: {exc}")
+            return
+        except Exception as exc:
+            # Not one of our kinds (an OSError such as ENOSPC from a full inode table, a
+            # database error): the open segment is already cleared, so the writer's
+            # catch-all would record nothing. The footage is kept like a refused
+            # segment's and its span is a gap at once (OPS-4), not a hole in the
+            # timeline until the next start's salvage.
+            log.exception("camera %s: ingest of a segment failed", self.camera_id)
+            self._set_aside(current, f"ingest failed: {exc}")
+            if isinstance(exc, OSError) and is_disk_full(exc):
+                self._alarm(str(exc))
             return
         current.path.unlink(missing_ok=True)
         self._raise_floor(end)

@@ -10,6 +10,7 @@ SIGKILL mid-segment. ``ffmpeg -c copy`` is the yardstick for what is recoverable
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import hashlib
 import io
 import json
@@ -20,11 +21,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from onvif_control.simulator import SimulatedCamera
 from recorder.engine import get as get_recorder
@@ -98,6 +101,7 @@ def writer_for(
     hub: PacketHub,
     ingestor: Ingestor | None = None,
     recording: RecordingLog | None = None,
+    segment_seconds: float = 60.0,
 ) -> SegmentWriter:
     """The camera's segment writer on ``hub`` (the services' ingestor and recording log
     unless given)."""
@@ -110,6 +114,7 @@ def writer_for(
         recording or services.ports.get(RecordingLog),
         services.events,
         services.clock,
+        segment_seconds=segment_seconds,
     )
 
 
@@ -433,6 +438,71 @@ def test_a_segment_the_ingest_refuses_goes_to_quarantine_not_the_bin_INV_1_OPS_4
     [gap] = gaps(services, camera)
     assert gap.cause == "error" and audit.details["file"] in (gap.detail or "")
     assert list(spool_dir(services, camera).glob("*.mp4")) == []
+
+
+class _FailingOnceIngestor:
+    """The real ingestor, except that its first ingest fails with ``error``, an error of
+    no kind of ours (the catalogue step's ``mkdir`` out of inodes, a database error)."""
+
+    def __init__(self, inner: Ingestor, error: Exception) -> None:
+        self.inner = inner
+        self.error: Exception | None = error
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    def ingest(self, *args: Any, **kwargs: Any) -> object:
+        error, self.error = self.error, None
+        if error is not None:
+            raise error
+        return self.inner.ingest(*args, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("error", "alarm"),
+    [
+        (OSError(errno.ENOSPC, "No space left on device"), True),
+        (OperationalError("INSERT INTO media_items", {}, Exception("database is locked")), False),
+    ],
+    ids=["ENOSPC", "database"],
+)
+def test_a_segment_whose_ingest_fails_unexpectedly_is_a_gap_at_once_and_kept_INV_1_OPS_4(
+    services: Services, error: Exception, alarm: bool
+) -> None:
+    """OPS-4: an ingest failing with an error of no kind of ours left nothing on the
+    timeline (the writer had already let go of the segment, so its catch-all recorded
+    no gap) until a restart salvaged the spool file; the keyframe that ended the segment
+    was dropped too. Now the span is an ``error`` gap at once, the footage is kept in
+    quarantine like a refused segment's, and the next segment starts at that keyframe."""
+    camera = "cam-failing"
+    hub = PacketHub(camera)
+    alarms: list[dict[str, Any]] = []
+    services.events.subscribe(
+        lambda topic, payload: alarms.append(payload) if topic == "recorder.alarm" else None
+    )
+    ingestor = _FailingOnceIngestor(services.ingestor, error)
+    writer = writer_for(services, camera, hub, ingestor, segment_seconds=1.0)  # type: ignore[arg-type]
+    writer.start()
+    second = T0 + dt.timedelta(seconds=1)
+    publish_frames(hub, T0, [np.full((120, 160, 3), i * 8, dtype=np.uint8) for i in range(30)])
+    writer.stop()
+
+    failed = [g for g in gaps(services, camera) if g.start < second]
+    assert [(g.cause, g.start, g.end) for g in failed] == [("error", T0, second)]
+    assert f"ingest failed: {error}" in (failed[0].detail or "")
+    segments = assert_complete(services, camera)
+    assert [m.recorded_start for m in segments] == [second, second + dt.timedelta(seconds=1)]
+    assert writer.status.segments == 2
+    [audit] = quarantine_audits(services, camera)
+    assert audit.details["file"] in (failed[0].detail or "")
+    with av.open(str(services.store.root / audit.details["file"])) as container:
+        assert sum(1 for _ in container.decode(video=0)) == FPS  # the first second, whole
+    assert list(spool_dir(services, camera).glob("*.mp4")) == []
+    assert_no_overlaps(services, camera)
+    # An ENOSPC is the media store filling up: the alarm, cleared by the next segment.
+    raised = [a for a in alarms if a.get("alarm") == "disk_full"]
+    assert bool(raised) is alarm
+    assert writer.status.alarm is None
 
 
 class _UnreadableState:
