@@ -434,9 +434,12 @@ class Recorder:
         self.watch.start()
 
     def _salvage_unrecorded(self) -> None:
-        """Salvage the spool a crash left for cameras not recorded any more (removed
-        from the registry meanwhile): their video is catalogued or quarantined too,
-        never left behind (procedure 5)."""
+        """Salvage the spool a crash left for cameras not recorded here (removed from
+        the registry meanwhile, or held by another media node): their video is
+        catalogued or quarantined too, never left behind (procedure 5). Each file is
+        fenced with the lease token it was recorded under, so footage of a lease another
+        node has claimed since is quarantined, not catalogued beside that node's (5f,
+        INV-9)."""
         root = self.services.config.data_dir / "recorder" / "spool"
         if not root.is_dir():
             return

@@ -14,7 +14,16 @@ off. Each one, oldest first:
 5d. nothing readable, a name we did not write, or the ingest refuses the bytes: the
     spool file moves to quarantine;
 5e. the ingest refused for lack of space: the file stays in the spool for the next
-    start (error logged), nothing is lost.
+    start (error logged), nothing is lost;
+5f. one writer per camera (INV-9): a file recorded under a camera lease token
+    (``.f<token>`` in its name) is ingested fenced with that token, so it is catalogued
+    only if no other media node has claimed the camera since; the node that claimed it
+    back straight from that token (its own next claim, ``fence``) first renames the file
+    to its new token, which carries it forward. Otherwise the lease passed through
+    another node, which may have recorded the same seconds (this one stalled past its
+    lease before it was killed): the file moves to quarantine like a live segment the
+    fence refused (``superseded``), and it is no gap in the camera's recording, which
+    went on there.
 
 Nothing is deleted but a spool file whose bytes are catalogued and our own copy. The
 span a crash lost is recorded as one gap by the segment writer, from the last packet
@@ -24,6 +33,7 @@ actually written (salvaged segments included) to the first packet of the new run
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
@@ -33,6 +43,7 @@ from recorder.recording import RECORDER, RecordingLog
 from recorder.spool import SpoolName, segment_request
 from vms.errors import InsufficientStorage, VMSError
 from vms.ingest import Ingestor
+from vms.leases import LeaseLost
 from vms.media.mp4 import Salvage, salvage_mp4
 from vms.store import MediaStore
 
@@ -42,16 +53,21 @@ log = logging.getLogger(__name__)
 @dataclass
 class SalvageReport:
     """What a start-up salvage found: ``files`` left in the spool, ``segments`` catalogued
-    (start, end), ``quarantined`` store paths, ``kept`` files left for the next start."""
+    (start, end), ``quarantined`` store paths, ``kept`` files left for the next start,
+    ``superseded`` files another node's lease refused (5f)."""
 
     files: int = 0
     segments: list[tuple[dt.datetime, dt.datetime]] = field(default_factory=list)
     quarantined: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
+    # Files recorded under a lease another node claimed since (5f), also quarantined.
+    superseded: list[str] = field(default_factory=list)
 
 
 class SpoolSalvage:
-    """Procedure 5 for one camera's spool folder (see the module doc)."""
+    """Procedure 5 for one camera's spool folder (see the module doc); ``fence``: the
+    camera lease token this node now records the camera under (None: it does not, or
+    no camera ownership)."""
 
     def __init__(
         self,
@@ -60,12 +76,14 @@ class SpoolSalvage:
         ingestor: Ingestor,
         store: MediaStore,
         recording: RecordingLog,
+        fence: int | None = None,
     ) -> None:
         self.camera_id = camera_id
         self.spool = spool
         self.ingestor = ingestor
         self.store = store
         self.recording = recording
+        self.fence = fence
 
     def run(self) -> SalvageReport:
         report = SalvageReport()
@@ -76,8 +94,31 @@ class SpoolSalvage:
             except ValueError:
                 self._quarantine(path, "a spool file name the recorder did not write", report)
                 continue
+            path, name = self._carried_forward(path, name)
             self._salvage(path, name, report)
         return report
+
+    def _carried_forward(self, path: Path, name: SpoolName) -> tuple[Path, SpoolName]:
+        """5f: a file recorded under the token just before the one this node holds now
+        was recorded by this node (the spool is its own) and the claim went straight
+        from it to this node, no other holder between (a claim is a compare-and-swap
+        on the token it read, INV-9): it is renamed to the new token, so a later start
+        (the ingest kept it for lack of space, or a crash cut this salvage short) still
+        finds it this node's."""
+        if self.fence is None or name.fence != self.fence - 1:
+            return path, name
+        name = dataclasses.replace(name, fence=self.fence)
+        target = path.with_name(name.file_name())
+        path.rename(target)
+        log.info(
+            "camera %s: spool file %s -> %s (lease token %d -> %d, no holder between)",
+            self.camera_id,
+            path.name,
+            target.name,
+            self.fence - 1,
+            self.fence,
+        )
+        return target, name
 
     def _salvage(self, path: Path, name: SpoolName, report: SalvageReport) -> None:
         copy = self.spool / "salvage" / path.name
@@ -112,6 +153,15 @@ class SpoolSalvage:
                 report.kept.append(path.name)
                 copy.unlink(missing_ok=True)
                 return
+            except LeaseLost as exc:  # 5f
+                report.superseded.append(path.name)
+                self._quarantine(
+                    path,
+                    f"recorded under a lease another media node has claimed since: {exc}",
+                    report,
+                )
+                copy.unlink(missing_ok=True)
+                return
             except VMSError as exc:
                 problem = f"the ingest refused it: {exc}"
                 log.warning("camera %s: %s: %s", self.camera_id, source.name, problem)
@@ -140,6 +190,7 @@ class SpoolSalvage:
             name,
             end,
             found.packets,
+            fence=name.fence,  # 5f, INV-9: None only for a file recorded unfenced
             salvaged="true",
             salvage="whole file" if found.complete else f"readable part: {found.problem}",
         )

@@ -25,10 +25,11 @@ Procedure per segment (numbered as in docs/design/recording.md):
    table, which raises the alarm too), moves the file to the store's quarantine instead
    (footage is never deleted for a refusal), audited, and the gap says where it is;
 5. at start-up, spool files a crash left behind are salvaged (:mod:`recorder.salvage`:
-   what is readable is ingested, marked ``salvaged``; what is not goes to quarantine,
-   never deleted), then one gap runs from the last packet actually written to the first
-   packet of the new run (``crash`` or ``restart``), unless the previous run left a gap
-   open, which continues.
+   what is readable is ingested, marked ``salvaged``, fenced with the lease token in
+   its name (INV-9); what is not, or was recorded under a lease another node claimed
+   since, goes to quarantine, never deleted), then one gap runs from the last packet
+   actually written to the first packet of the new run (``crash`` or ``restart``),
+   unless the previous run left a gap open, which continues.
 """
 
 from __future__ import annotations
@@ -169,7 +170,9 @@ class SegmentWriter:
     def start(self) -> None:
         self.spool.mkdir(parents=True, exist_ok=True)
         report = self.salvage()
-        self._resume_gap(crashed=report.files > 0)
+        # Files of a lease another node claimed since are no loss in this camera's
+        # recording, which went on there (INV-9): without others, no crash gap.
+        self._resume_gap(crashed=report.files > len(report.superseded))
         self.hub.subscribe(self._offer)
         self._thread = threading.Thread(
             target=self._run, name=f"segments-{self.camera_id}", daemon=True
@@ -279,7 +282,8 @@ class SegmentWriter:
                 start.isoformat(),
                 (start - packet.capture).total_seconds(),
             )
-        name = SpoolName(start, packet.mask_version, packet.masked)
+        # The lease token in the name: a crash leftover is salvaged under it (INV-9).
+        name = SpoolName(start, packet.mask_version, packet.masked, self.fence)
         path = self.spool / name.file_name()
         try:
             writer = Mp4Writer(path, packet.info, packet.data)
@@ -551,9 +555,10 @@ class SegmentWriter:
     # -- crash recovery (procedure 5) -----------------------------------------------------
 
     def salvage(self) -> SalvageReport:
-        """Salvage the spool files a crash left (:mod:`recorder.salvage`)."""
+        """Salvage the spool files a crash left (:mod:`recorder.salvage`), under this
+        writer's lease token (INV-9)."""
         report = SpoolSalvage(
-            self.camera_id, self.spool, self.ingestor, self.store, self.recording
+            self.camera_id, self.spool, self.ingestor, self.store, self.recording, self.fence
         ).run()
         self.status.salvaged += len(report.segments)
         return report

@@ -1,7 +1,12 @@
 """The recorder's spool: segment files being written, named
-``<data_dir>/recorder/spool/<camera>/<start>.v<mask version>.<m|p>.mp4``, and the ingest
-request that catalogues one as a ``fixed`` segment (INV-1). Used by the segment writer
-and by the crash salvage, so both catalogue segments alike."""
+``<data_dir>/recorder/spool/<camera>/<start>.v<mask version>.<m|p>[.f<token>].mp4``, and
+the ingest request that catalogues one as a ``fixed`` segment (INV-1). Used by the
+segment writer and by the crash salvage, so both catalogue segments alike.
+
+``f<token>``: the camera lease token the file was recorded under (camera ownership on),
+so a crash leftover is salvaged under the fence it was written under (INV-9,
+docs/design/recording.md procedure 5). The spool is the node's own (``data_dir`` is
+never shared between media nodes)."""
 
 from __future__ import annotations
 
@@ -17,24 +22,33 @@ SPOOL_STAMP = "%Y%m%dT%H%M%S.%fZ"
 @dataclass(frozen=True)
 class SpoolName:
     """What a spool file's name says: start (first keyframe's capture time), the mask
-    version of every frame in it, masked (``m``) or passed through (``p``)."""
+    version of every frame in it, masked (``m``) or passed through (``p``), and the
+    camera lease token it was recorded under (``fence``; None: not fenced, or a name
+    from before tokens were kept)."""
 
     start: dt.datetime
     mask_version: int
     masked: bool
+    fence: int | None = None
 
     def file_name(self) -> str:
         kind = "m" if self.masked else "p"
-        return f"{self.start.strftime(SPOOL_STAMP)}.v{self.mask_version}.{kind}.mp4"
+        fence = "" if self.fence is None else f".f{self.fence}"
+        return f"{self.start.strftime(SPOOL_STAMP)}.v{self.mask_version}.{kind}{fence}.mp4"
 
     @classmethod
     def parse(cls, name: str) -> SpoolName:
         """Raises ValueError for a name the segment writer did not make."""
-        stamp, version, kind = name.removesuffix(".mp4").rsplit(".", 2)
+        base = name.removesuffix(".mp4")
+        fence: int | None = None
+        head, _, last = base.rpartition(".")
+        if last.startswith("f") and last[1:].isdigit():
+            base, fence = head, int(last[1:])
+        stamp, version, kind = base.rsplit(".", 2)
         if kind not in ("m", "p") or not version.startswith("v"):
             raise ValueError(f"not a spool file name: {name!r}")
         start = dt.datetime.strptime(stamp, SPOOL_STAMP).replace(tzinfo=dt.UTC)
-        return cls(start, int(version.removeprefix("v")), kind == "m")
+        return cls(start, int(version.removeprefix("v")), kind == "m", fence)
 
 
 def segment_request(

@@ -9,6 +9,7 @@ import datetime as dt
 import io
 import logging
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,7 +17,8 @@ import pytest
 from recorder.fanout import PacketHub
 from recorder.ownership import LeaseRow, Ownership, assign
 from recorder.recording import RecordingLog
-from recorder.segments import StopReason
+from recorder.segments import SegmentWriter, StopReason
+from recorder.spool import SpoolName
 from tests.media import make_video
 from tests.recorder.test_reliability import gaps, items
 from vms.audit.log import Who
@@ -305,6 +307,130 @@ def test_a_node_that_lost_its_camera_while_stopping_it_writes_no_gap_in_the_new_
     assert recording.open_gaps("c1")[0].start >= NOW + dt.timedelta(seconds=4)
 
 
+# -- crash salvage under the fence (INV-9) ----------------------------------------------------
+
+
+def crash_leftover(services: Services, token: int, seconds: float = 3.0) -> None:
+    """The spool file a media node killed mid-segment leaves, recorded under ``token``
+    from NOW for ``seconds`` (procedure 5 of docs/design/recording.md)."""
+    from tests.recorder.test_salvage import spool_dir, write_spool_file
+
+    spool = spool_dir(services, "c1")
+    spool.mkdir(parents=True, exist_ok=True)
+    write_spool_file(spool / SpoolName(NOW, 0, False, token).file_name(), seconds=seconds)
+
+
+def record_elsewhere(
+    services: Services, node: Ownership, spool: Path, start: dt.datetime, seconds: int
+) -> None:
+    """``node`` (with its own data folder, ``spool``) records c1 for ``seconds`` from
+    ``start`` under the lease it holds, then stops."""
+    from tests.recorder.test_salvage import publish_frames
+
+    hub = PacketHub("c1")
+    writer = SegmentWriter(
+        "c1",
+        hub,
+        spool,
+        services.ingestor,
+        services.store,
+        services.ports.get(RecordingLog),
+        services.events,
+        services.clock,
+    )
+    writer.fence = node.tokens["c1"]
+    writer.start()
+    publish_frames(hub, start, [np.roll(BASE, 3 * i, axis=1) for i in range(seconds * 10)])
+    writer.stop()
+
+
+def salvage_as_started(services: Services, fence: int | None) -> None:
+    """The restarted node's salvage of c1's spool: by its segment writer when it holds
+    the camera again (``fence``), else at the recorder's start, as a camera it does not
+    record (``Recorder._salvage_unrecorded``)."""
+    from recorder.engine import get as get_recorder
+    from tests.recorder.test_salvage import writer_for
+
+    if fence is None:
+        recorder = get_recorder(services)
+        recorder.start()
+        recorder.stop()
+        return
+    writer = writer_for(services, "c1", PacketHub("c1"))
+    writer.fence = fence
+    writer.start()
+    writer.stop()
+
+
+@pytest.mark.parametrize("holds_it_again", [False, True], ids=["held-by-b", "reclaimed"])
+def test_a_stalled_nodes_crash_leftover_is_not_catalogued_over_the_new_holders_INV_9(
+    services: Services, clock: ManualClock, tmp_path: Path, holds_it_again: bool
+) -> None:
+    """INV-9 against crash salvage: node A recorded c1 under its token, stalled past its
+    lease, node B took c1 over and recorded the same seconds, then A was killed
+    mid-segment. Restarted, A salvages its spool, whether B still holds c1 (the recorder
+    salvages it as a camera it does not record) or A has claimed it back since (its
+    writer salvages it under the new token): the footage was written under a lease that
+    passed through another node, so it is quarantined (kept, audited) like a live
+    segment refused by the fence, never catalogued over B's. Before: the salvage
+    ingested it unfenced, two writers' segments for one camera and time."""
+    from tests.recorder.test_salvage import assert_no_overlaps, quarantine_audits
+
+    a, b = nodes(services, clock, "node-a", "node-b")
+    token_a = a.round(["c1"])["c1"]
+    crash_leftover(services, token_a)  # A's last seconds, 0-3 s, left by the kill
+    clock.advance(LEASE + dt.timedelta(seconds=1))  # A stalled: B takes c1 over
+    assert b.round(["c1"]) == {"c1": token_a + 1}
+    record_elsewhere(services, b, tmp_path / "node-b" / "c1", NOW + dt.timedelta(seconds=1), 3)
+    fence = None
+    if holds_it_again:
+        b.release_all()  # B stops; A, restarted, claims c1 back
+        (again,) = nodes(services, clock, "node-a")
+        fence = again.round(["c1"])["c1"]
+        assert fence == token_a + 2
+
+    salvage_as_started(services, fence)
+
+    assert_no_overlaps(services, "c1")
+    assert [i.recorded_start for i in items(services, "c1")] == [NOW + dt.timedelta(seconds=1)]
+    [kept] = list(services.store.iter_quarantined())
+    assert kept.name.startswith(NOW.strftime("%Y%m%dT%H%M%S"))
+    [entry] = quarantine_audits(services, "c1")
+    reason = entry.details["reason"]
+    assert reason.startswith("recorded under a lease another media node has claimed since")
+    assert f"the lease this segment was written under (token {token_a})" in reason
+    assert "crash" not in [g.cause for g in gaps(services, "c1")]  # B recorded those seconds
+
+
+@pytest.mark.parametrize("holds_it_again", [False, True], ids=["lease-unclaimed", "reclaimed"])
+def test_a_killed_nodes_crash_leftover_is_salvaged_when_no_other_node_held_the_camera_INV_9(
+    services: Services, clock: ManualClock, holds_it_again: bool
+) -> None:
+    """The legitimate crash, under camera ownership: node A killed mid-segment and
+    restarted, with no other node holding c1 since. Its spool is catalogued, whether A
+    has not claimed c1 yet (its old lease not expired: salvaged at the recorder's start
+    under the token it was written under, still the camera's) or has claimed it back
+    (the next token, straight from A's: salvaged by its writer)."""
+    from tests.recorder.test_salvage import assert_complete, assert_no_overlaps
+
+    (a,) = nodes(services, clock, "node-a")
+    token_a = a.round(["c1"])["c1"]
+    crash_leftover(services, token_a)
+    fence = None
+    if holds_it_again:
+        clock.advance(LEASE + dt.timedelta(seconds=1))
+        (again,) = nodes(services, clock, "node-a")
+        fence = again.round(["c1"])["c1"]
+        assert fence == token_a + 1
+
+    salvage_as_started(services, fence)
+
+    [item] = assert_complete(services, "c1")
+    assert item.recorded_start == NOW
+    assert list(services.store.iter_quarantined()) == []
+    assert_no_overlaps(services, "c1")
+
+
 def test_a_lease_shorter_than_the_reconcile_round_is_refused_naming_both() -> None:
     from pathlib import Path
 
@@ -412,3 +538,40 @@ def test_an_admin_pins_a_camera_with_the_cli_and_it_moves_audited(
             ).scalars()
         ]
     assert pins == [{"from": None, "to": "node-b"}, {"from": "node-b", "to": None}]
+
+
+def test_a_crash_leftover_kept_for_want_of_space_stays_the_nodes_through_its_claims_INV_9(
+    services: Services, clock: ManualClock
+) -> None:
+    """Procedure 5e with 5f: the node claimed the camera back straight from the token of
+    its leftover, but the ingest found no room, so the file stays in the spool, renamed
+    to the new token. At the next start (one more claim of its own) it is still this
+    node's and catalogued, not quarantined as a lease another node held between."""
+    from tests.recorder.test_salvage import assert_complete, spool_dir
+
+    (a,) = nodes(services, clock, "node-a")
+    token = a.round(["c1"])["c1"]
+    crash_leftover(services, token)
+    for attempt, reserve in enumerate((10**18, 0), start=1):
+        clock.advance(LEASE + dt.timedelta(seconds=1))  # killed again; restarted
+        (again,) = nodes(services, clock, "node-a")
+        fence = again.round(["c1"])["c1"]
+        services.ingestor.reserve_bytes = reserve
+        salvage_as_started(services, fence)
+        if attempt == 1:
+            assert [p.name for p in spool_dir(services, "c1").glob("*.mp4")] == [
+                SpoolName(NOW, 0, False, token + 1).file_name()
+            ]
+    [item] = assert_complete(services, "c1")
+    assert item.recorded_start == NOW
+    assert list(services.store.iter_quarantined()) == []
+
+
+def test_a_spool_file_name_keeps_the_lease_token_and_older_names_still_parse_INV_9() -> None:
+    named = SpoolName(NOW, 3, True, 12)
+    assert named.file_name() == "20261120T120000.000000Z.v3.m.f12.mp4"
+    assert SpoolName.parse(named.file_name()) == named
+    assert SpoolName.parse("20261120T120000.000000Z.v3.m.mp4") == SpoolName(NOW, 3, True)
+    for bad in ("20261120T120000.000000Z.v3.x.f12.mp4", "20261120T120000.000000Z.f12.mp4"):
+        with pytest.raises(ValueError):
+            SpoolName.parse(bad)
