@@ -172,6 +172,14 @@ class Holder:
             self.expiry.apply(session, items[media_id])
         return outcome
 
+    def keep_as_evidence(self, session: Session, media_ids: Sequence[str]) -> None:
+        """Mark ``media_ids`` as evidence without holding them (RET-7: at least the
+        evidence retention) and recompute their expiry."""
+        items = self._lock(session, sorted(set(media_ids)))
+        for item in items.values():
+            item.evidence = True
+            self.expiry.apply(session, item)
+
     def release(self, session: Session, *, kind: str, hold_id: str, now: dt.datetime) -> list[str]:
         """End every link of this hold and recompute the items' expiry; returns their ids."""
         ids = list(

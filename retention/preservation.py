@@ -27,7 +27,7 @@ from retention.commands import (
     Requester,
     ScopePart,
 )
-from retention.expiry import ExpiryService
+from retention.expiry import ExpiryService, lock_rows
 from retention.holds import (
     Holder,
     PinOutcome,
@@ -351,12 +351,21 @@ class PreservationService:
         )
         return records
 
-    def _load(self, s: Session, request_id: str) -> PreservationRequest:
-        row = s.get(PreservationRequest, request_id)
+    def _load(self, s: Session, request_id: str, *, lock: bool = False) -> PreservationRequest:
+        """The request by id or number; ``lock``: take its row lock first (PostgreSQL) and
+        read it fresh, so two changes of its state are ordered (a release and another
+        release, or the form)."""
+        for_update = lock and lock_rows(s)
+        row = s.get(
+            PreservationRequest, request_id, with_for_update=for_update, populate_existing=lock
+        )
         if row is None:
-            row = s.execute(
-                select(PreservationRequest).where(PreservationRequest.request_number == request_id)
-            ).scalar_one_or_none()
+            stmt = select(PreservationRequest).where(
+                PreservationRequest.request_number == request_id
+            )
+            if for_update:
+                stmt = stmt.with_for_update()
+            row = s.execute(stmt.execution_options(populate_existing=lock)).scalar_one_or_none()
         if row is None:
             raise NotFound(f"preservation request {request_id!r} does not exist")
         return row
@@ -431,7 +440,13 @@ class PreservationService:
             raise InvalidArgument("reason is required")
         now = self.clock.now()
         with self.db.transaction() as s:
-            row = self._load(s, request_id)
+            # The scope lock orders the release with the ingest hook, which pins a new
+            # item by the requests it reads as active: without it, an upload committed
+            # after the release kept an active hold of a released request, which no
+            # release could end (RET-2). The row lock orders two releases (RET-3: one
+            # notice in the log, the other refused) and the form (below).
+            serialise_scopes(s)
+            row = self._load(s, request_id, lock=True)
             if row.state != ACTIVE:
                 raise Conflict(f"preservation request {row.request_number!r} is already released")
             row.state = RELEASED
@@ -440,6 +455,11 @@ class PreservationService:
             row.release_notice = notice
             row.release_reason = reason
             released = self.holder.release(s, kind=PRESERVATION, hold_id=row.id, now=now)
+            if row.form_media_id is not None:
+                # RET-3, RET-7: the form stays with the log entry as long as the evidence
+                # it pinned (also a form attached before forms were marked at attach).
+                # After the release: its row is locked there with the others, in id order.
+                self.holder.keep_as_evidence(s, [row.form_media_id])
             self.audit.append(
                 s,
                 who(actor),
@@ -455,7 +475,12 @@ class PreservationService:
         self, actor: Actor, request_id: str, source: BinaryIO | Path, filename: str | None
     ) -> PreservationRecord:
         """Store the scanned request form through the ingest path (INV-1, hashed) and
-        keep it with the request (RET-3)."""
+        keep it with the request (RET-3).
+
+        The form is evidence (RET-7): after the release it is kept at least the evidence
+        retention, as the footage the request pinned. While the request is active it
+        also holds the form; a form that arrives after the release is attached to the
+        log entry without a hold: a released request holds nothing (RET-2)."""
         self.authoriser.require(actor, Action.PRESERVATION_MANAGE, f"preservation:{request_id}")
         with self.db.session() as s:
             row = self._load(s, request_id)
@@ -481,24 +506,34 @@ class PreservationService:
             )
         now = self.clock.now()
         with self.db.transaction() as s:
-            row = self._load(s, row_id)
+            # The row lock orders the form with a release of the request: a hold placed
+            # after the release had ended the request's holds would never end (RET-2).
+            row = self._load(s, row_id, lock=True)
             row.form_media_id = result.media_id
-            # The form is kept as long as the request: it is held by it.
-            self.holder.pin(
-                s,
-                [result.media_id],
-                kind=PRESERVATION,
-                hold_id=row.id,
-                label=number,
-                now=now,
-                mark_evidence=False,
-            )
+            held = row.state == ACTIVE
+            if held:
+                self.holder.pin(
+                    s,
+                    [result.media_id],
+                    kind=PRESERVATION,
+                    hold_id=row.id,
+                    label=number,
+                    now=now,
+                    mark_evidence=True,
+                )
+            else:
+                self.holder.keep_as_evidence(s, [result.media_id])
             self.audit.append(
                 s,
                 who(actor),
                 "preservation.form",
                 f"preservation:{number}",
-                details={"media_id": result.media_id, "sha256": result.sha256},
+                details={
+                    "media_id": result.media_id,
+                    "sha256": result.sha256,
+                    "state": row.state,
+                    "held": held,
+                },
             )
             return self._record(s, row)
 

@@ -321,6 +321,24 @@ def test_scanned_form_is_ingested_hashed_and_kept_with_the_request_RET_3(
 
     assert detail["sha256"] == hashlib.sha256(form).hexdigest()
     assert detail["retention_rule"] == "RET-2 preservation request PR-FORM-2"
+    released = client.post(
+        f"/api/v1/preservation-requests/{created['id']}/release",
+        json={"notice": "NOTICE-1", "reason": "claim settled"},
+        headers=auth(tokens, "commander"),
+    )
+    assert released.status_code == 200, released.json
+    # RET-3, RET-7: the form stays with the log entry as evidence, like its footage.
+    detail = client.get(f"/api/v1/media/{form_id}", headers=auth(tokens, "admin")).json
+    assert detail["retention_rule"] == "RET-7 evidence 1461 days"
+    # A late form of the released request is logged without a hold (RET-2).
+    late = client.post(
+        f"/api/v1/preservation-requests/{created['id']}/form?filename=late.pdf",
+        data=document("late form"),
+        headers={**auth(tokens, "commander"), "Content-Type": "application/pdf"},
+    )
+    assert late.status_code == 200, late.json
+    assert late.json["state"] == "released"
+    assert late.json["form_media_id"] not in late.json["pinned"]
 
 
 def test_vms_purge_dry_run_cli_lists_and_keeps_RET_13(

@@ -4,6 +4,7 @@ pinning now and later, already purged parts, bad input, permissions."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 from typing import Any
 
 import pytest
@@ -17,10 +18,10 @@ from retention.commands import (
 )
 from retention.plugin import Retention
 from retention.records import DestructionEntry
-from tests.retention.conftest import DAY, exists, ingest, item, preservation_command
+from tests.retention.conftest import DAY, document, exists, ingest, item, preservation_command
 from vms.auth.permissions import Actor
 from vms.clock import ManualClock, isoformat
-from vms.db.models import AuditEntry, SourceKind
+from vms.db.models import AuditEntry, MediaHold, MediaItem, SourceKind
 from vms.errors import Conflict, InvalidArgument, PermissionDenied
 from vms.services import Services
 
@@ -346,3 +347,99 @@ def test_requests_of_every_kind_pin_and_litigation_notifies_RET_8_RET_9(
         ).scalar_one()
         assert entry.details["received_via"] == via
         assert entry.details["notify"] == notify
+
+
+def _active_holds(services: Services, media_id: str) -> list[str]:
+    with services.db.session() as s:
+        return list(
+            s.execute(
+                select(MediaHold.label).where(
+                    MediaHold.media_id == media_id, MediaHold.released_at.is_(None)
+                )
+            ).scalars()
+        )
+
+
+def test_form_attached_after_the_release_is_logged_but_pins_nothing_RET_2_RET_3(
+    timed: Services, retention: Retention, clock: ManualClock, actors: dict[str, Actor]
+) -> None:
+    """The paperwork of a released request may arrive late: it joins the RET-3 log, but a
+    released request holds nothing (RET-2). Before, the form got an active hold of the
+    released request, which no release could end (the request was already released):
+    kept "while held" forever."""
+    media = ingest(timed, recorded_at=clock.now())
+    out = retention.preservation.create(actors["commander"], request(media_ids=[media]))
+    retention.preservation.release(
+        actors["commander"], out.id, ReleasePreservation("NOTICE-1", "claim settled")
+    )
+    clock.advance(DAY)
+    late = retention.preservation.attach_form(
+        actors["commander"], out.id, io.BytesIO(document("late form")), "late.pdf"
+    )
+    form = late.form_media_id
+    assert form is not None and late.state == "released"
+    assert _active_holds(timed, form) == []
+    row = item(timed, form)
+    assert row is not None and row.retention_rule == "RET-7 evidence 1461 days"
+    with pytest.raises(Conflict, match="already released"):
+        retention.preservation.release(
+            actors["commander"], out.id, ReleasePreservation("NOTICE-2", "again")
+        )
+    clock.advance(1462 * DAY)
+    retention.purger.run()
+    assert item(timed, form) is None  # not kept forever by a request that ended
+
+
+def test_form_outlives_the_release_with_the_evidence_it_pinned_RET_3_RET_7(
+    timed: Services, retention: Retention, clock: ManualClock, actors: dict[str, Actor]
+) -> None:
+    """A request's scanned form is kept at least as long as the footage it pinned: the
+    evidence retention (RET-7), not the 90 days of a handheld file counted from when it
+    was attached. Before, a request released more than 90 days after its form was
+    attached lost the form at the next purge, while its footage stayed four years: the
+    RET-3 log entry pointed at a destroyed form."""
+    media = ingest(timed, recorded_at=clock.now())
+    out = retention.preservation.create(actors["commander"], request(media_ids=[media]))
+    attached = retention.preservation.attach_form(
+        actors["commander"], out.id, io.BytesIO(document("signed form")), "form.pdf"
+    )
+    form = attached.form_media_id
+    assert form is not None and form in attached.pinned
+    clock.advance(120 * DAY)
+    retention.preservation.release(
+        actors["commander"], out.id, ReleasePreservation("NOTICE-1", "claim settled")
+    )
+    retention.purger.run()
+    assert exists(timed, media) and exists(timed, form)
+    row = item(timed, form)
+    assert row is not None and row.retention_rule == "RET-7 evidence 1461 days"
+    assert row.expires_at is not None
+    footage = item(timed, media)
+    assert footage is not None and footage.expires_at is not None
+    assert row.expires_at >= footage.expires_at
+    clock.set(row.expires_at + DAY)
+    retention.purger.run()
+    assert item(timed, media) is None and item(timed, form) is None
+
+
+def test_release_keeps_a_form_attached_before_forms_were_evidence_RET_3_RET_7(
+    timed: Services, retention: Retention, clock: ManualClock, actors: dict[str, Actor]
+) -> None:
+    """A form attached before forms were marked evidence (a catalog upgraded with active
+    requests) is marked at the release, so it is not purged at the next run."""
+    media = ingest(timed, recorded_at=clock.now())
+    out = retention.preservation.create(actors["commander"], request(media_ids=[media]))
+    form = retention.preservation.attach_form(
+        actors["commander"], out.id, io.BytesIO(document("old form")), "form.pdf"
+    ).form_media_id
+    assert form is not None
+    with timed.db.transaction() as s:
+        s.get_one(MediaItem, form).evidence = False  # as attached before the fix
+    clock.advance(120 * DAY)
+    retention.preservation.release(
+        actors["commander"], out.id, ReleasePreservation("NOTICE-1", "claim settled")
+    )
+    retention.purger.run()
+    row = item(timed, form)
+    assert row is not None and exists(timed, form)
+    assert row.evidence and row.retention_rule == "RET-7 evidence 1461 days"

@@ -5,21 +5,37 @@ it reports as already purged (INV-3, RET-2)."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import io
 import random
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from retention.commands import ReleasePreservation
 from retention.expiry import ExpiryService
 from retention.plugin import Retention
 from retention.records import PreservationRecord
 from retention.rules import RetentionPolicy
-from tests.retention.conftest import DAY, exists, ingest, item, preservation_command
+from tests.retention.conftest import (
+    DAY,
+    document,
+    exists,
+    ingest,
+    item,
+    preservation_command,
+)
 from vms.auth.permissions import Actor
 from vms.catalog_values import MediaChanges
 from vms.categories import Category
 from vms.clock import ManualClock, isoformat
-from vms.db.models import SourceKind
+from vms.db.models import AuditEntry, MediaHold, SourceKind
+from vms.errors import Conflict
 from vms.services import Services
 
 ITERATIONS = 8
@@ -183,3 +199,248 @@ def test_tag_removed_during_a_policy_recompute_keeps_the_changed_facts_RET_12(
         stored.recorded_start + 400 * DAY,
         "RET-4 bwc 400 days",
     )
+
+
+class _Pause:
+    """Pauses the first thread that reaches it until the test says go. ``flush``: write
+    what its transaction changed first (so it holds those rows' locks while paused)."""
+
+    def __init__(self, *, flush: bool = True) -> None:
+        self.reached = threading.Event()
+        self.go = threading.Event()
+        self._first = threading.Lock()
+        self._flush = flush
+
+    def __call__(self, session: Session) -> None:
+        if not self._first.acquire(blocking=False):
+            return
+        if self._flush:
+            session.flush()
+        self.reached.set()
+        assert self.go.wait(30)
+
+
+def _pause_release(retention: Retention, monkeypatch: pytest.MonkeyPatch) -> _Pause:
+    """Pause the first preservation release after it has marked the request released
+    and before it ends the request's holds."""
+    pause = _Pause()
+    holder = retention.preservation.holder
+    original = holder.release
+
+    def release(session: Session, **kw: Any) -> list[str]:
+        pause(session)
+        return original(session, **kw)
+
+    monkeypatch.setattr(holder, "release", release)
+    return pause
+
+
+def _run(target: Callable[[], object], out: list[object]) -> threading.Thread:
+    def work() -> None:
+        try:
+            out.append(target())
+        except BaseException as exc:  # the test asserts on what each thread ended with
+            out.append(exc)
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    return thread
+
+
+def _active_holds(services: Services, media_id: str) -> list[str]:
+    with services.db.session() as s:
+        return list(
+            s.execute(
+                select(MediaHold.label).where(
+                    MediaHold.media_id == media_id, MediaHold.released_at.is_(None)
+                )
+            ).scalars()
+        )
+
+
+def _logged(retention: Retention, actors: dict[str, Actor], **over: Any) -> PreservationRecord:
+    body = {
+        "request_number": "PR-RACE-REL",
+        "requester": {"name": "Counsel"},
+        "received_at": isoformat(retention.preservation.clock.now()),
+        "received_via": "written",
+        "reason": "race",
+        **over,
+    }
+    return retention.preservation.create(actors["commander"], preservation_command(body))
+
+
+def test_two_releases_of_one_request_one_wins_RET_2_RET_3(
+    timed: Services,
+    retention: Retention,
+    clock: ManualClock,
+    actors: dict[str, Actor],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two commanders release the same request at once: one release is logged, the other
+    is refused as already released (409). Without the request's row lock, on PostgreSQL
+    both read "active" and both succeeded: the second overwrote the first's written
+    notice in the RET-3 log and two releases were audited."""
+    media = ingest(timed, recorded_at=clock.now())
+    logged = _logged(retention, actors, media_ids=[media])
+    pause = _pause_release(retention, monkeypatch)
+    first: list[object] = []
+    second: list[object] = []
+    a = _run(
+        lambda: retention.preservation.release(
+            actors["commander"], logged.id, ReleasePreservation("NOTICE-A", "settled")
+        ),
+        first,
+    )
+    assert pause.reached.wait(30)
+    b = _run(
+        lambda: retention.preservation.release(
+            actors["admin"], logged.id, ReleasePreservation("NOTICE-B", "dropped")
+        ),
+        second,
+    )
+    b.join(1.0)  # it waits for the first's lock, or (without one) gets through
+    pause.go.set()
+    a.join(30)
+    b.join(30)
+    assert not a.is_alive() and not b.is_alive()
+    [won], [lost] = first, second
+    assert isinstance(won, PreservationRecord), won
+    assert isinstance(lost, Conflict), lost
+    again = retention.preservation.get(actors["auditor"], logged.id)
+    assert (again.release_notice, again.released_by) == ("NOTICE-A", "commander")
+    with timed.db.session() as s:
+        releases = s.execute(
+            select(func.count()).where(AuditEntry.action == "preservation.release")
+        ).scalar_one()
+    assert releases == 1
+
+
+def _pause_form_pin(retention: Retention, monkeypatch: pytest.MonkeyPatch) -> _Pause:
+    """Pause the form's attachment after it has read the request, before it holds the
+    form (nothing flushed: without a lock on the request, it holds none)."""
+    pause = _Pause(flush=False)
+    holder = retention.preservation.holder
+    original = holder.pin
+
+    def pin(session: Session, media_ids: Any, **kw: Any) -> Any:
+        pause(session)
+        return original(session, media_ids, **kw)
+
+    monkeypatch.setattr(holder, "pin", pin)
+    return pause
+
+
+@pytest.mark.parametrize("first", ["release", "form"])
+def test_form_attached_while_the_request_is_released_pins_nothing_RET_2_RET_3(
+    timed: Services,
+    retention: Retention,
+    clock: ManualClock,
+    actors: dict[str, Actor],
+    monkeypatch: pytest.MonkeyPatch,
+    first: str,
+) -> None:
+    """The scanned form arrives while the request is being released: either the form is
+    attached first and released with the request, or it is attached to the released
+    request without a hold; never an active hold of a released request (which no release
+    could end). ``form``: the attachment read the request as active, then the release ran
+    and committed, then the attachment held the form; without the request's row lock
+    that hold stayed active on PostgreSQL."""
+    media = ingest(timed, recorded_at=clock.now())
+    logged = _logged(retention, actors, media_ids=[media])
+    pause = (
+        _pause_release(retention, monkeypatch)
+        if first == "release"
+        else _pause_form_pin(retention, monkeypatch)
+    )
+    released: list[object] = []
+    attached: list[object] = []
+
+    def release() -> threading.Thread:
+        return _run(
+            lambda: retention.preservation.release(
+                actors["commander"], logged.id, ReleasePreservation("NOTICE-A", "settled")
+            ),
+            released,
+        )
+
+    def attach() -> threading.Thread:
+        return _run(
+            lambda: retention.preservation.attach_form(
+                actors["admin"], logged.id, io.BytesIO(document("racing form")), "form.pdf"
+            ),
+            attached,
+        )
+
+    a = release() if first == "release" else attach()
+    assert pause.reached.wait(30)
+    b = attach() if first == "release" else release()
+    b.join(1.0)  # it waits for the first's lock, or (without one) gets through
+    pause.go.set()
+    a.join(30)
+    b.join(30)
+    assert not a.is_alive() and not b.is_alive()
+    [done], [form] = released, attached
+    assert isinstance(done, PreservationRecord), done
+    assert isinstance(form, PreservationRecord) and form.form_media_id, form
+    assert _active_holds(timed, form.form_media_id) == []
+    assert _active_holds(timed, media) == []
+    row = item(timed, form.form_media_id)
+    assert row is not None and row.retention_rule == "RET-7 evidence 1461 days"
+
+
+def test_item_ingested_while_its_request_is_released_is_not_held_by_it_RET_2(
+    timed: Services,
+    retention: Retention,
+    clock: ManualClock,
+    actors: dict[str, Actor],
+) -> None:
+    """A BWC video in a request's scope is uploaded while the request is being released.
+    The ingest hook had read the request as active and pinned the video; the release,
+    which did not take the scope lock, ended the holds it could see and committed; the
+    upload then committed an active hold of a released request: the video was kept
+    "while held" forever, and no release could end it."""
+    incident = clock.now() - DAY
+    logged = _logged(
+        retention,
+        actors,
+        scope=[
+            {
+                "officer_badge": "B1",
+                "start": isoformat(incident),
+                "end": isoformat(incident + 2 * DAY / 24),
+            }
+        ],
+    )
+    pause = _Pause()
+    timed.ingestor.hooks.append(lambda s, item, now: pause(s))  # after the pinning hook
+    uploaded: list[object] = []
+    released: list[object] = []
+    a = _run(
+        lambda: ingest(
+            timed,
+            source=SourceKind.BWC,
+            device="BWC-9",
+            officer="B1",
+            recorded_at=incident + dt.timedelta(minutes=30),
+        ),
+        uploaded,
+    )
+    assert pause.reached.wait(30)
+    b = _run(
+        lambda: retention.preservation.release(
+            actors["commander"], logged.id, ReleasePreservation("NOTICE-A", "settled")
+        ),
+        released,
+    )
+    b.join(1.0)
+    pause.go.set()
+    a.join(30)
+    b.join(30)
+    assert not a.is_alive() and not b.is_alive()
+    [media], [done] = uploaded, released
+    assert isinstance(media, str), media
+    assert isinstance(done, PreservationRecord), done
+    assert _active_holds(timed, media) == []
+    row = item(timed, media)
+    assert row is not None and row.retention_rule == "RET-7 evidence 1461 days"

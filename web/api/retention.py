@@ -124,7 +124,9 @@ def attach_form(request_id: str, query: FormQuery) -> PreservationRecord:
     """Attach the scanned request form (a PDF).
 
     The raw PDF as the body (``?filename=`` names it), or a multipart ``file`` field; it
-    is ingested and hashed like any media and kept as long as the request (RET-3)."""
+    is ingested and hashed like any media and kept with the request's log entry as
+    evidence (RET-3, RET-7); the request holds it while it is active. A form of a released
+    request is attached without a hold (RET-2)."""
     actor = require_actor()
     upload = request.files.get("file")
     if upload is not None:
