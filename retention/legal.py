@@ -113,7 +113,9 @@ class LegalHoldService:
             )
         now = self.clock.now()
         with self.db.transaction() as s:
-            hold = s.get(LegalHold, hold_id)
+            # Locked: of two releases at once, the second reads "released" and is refused;
+            # else both read "active" and the second overwrote the first's notice (RET-10).
+            hold = s.get(LegalHold, hold_id, with_for_update=True)
             if hold is None:
                 raise NotFound(f"legal hold {hold_id!r} does not exist")
             if hold.state != ACTIVE:

@@ -17,10 +17,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from retention.commands import ReleasePreservation
+from retention.commands import NewLegalHold, ReleaseLegalHold, ReleasePreservation
 from retention.expiry import ExpiryService
 from retention.plugin import Retention
-from retention.records import PreservationRecord
+from retention.records import HoldRecord, PreservationRecord
 from retention.rules import RetentionPolicy
 from tests.retention.conftest import (
     DAY,
@@ -34,7 +34,7 @@ from vms.auth.permissions import Actor
 from vms.catalog_values import MediaChanges
 from vms.categories import Category
 from vms.clock import ManualClock, isoformat
-from vms.db.models import AuditEntry, MediaHold, SourceKind
+from vms.db.models import AuditEntry, LegalHold, MediaHold, SourceKind
 from vms.errors import Conflict
 from vms.services import Services
 
@@ -444,3 +444,59 @@ def test_item_ingested_while_its_request_is_released_is_not_held_by_it_RET_2(
     assert _active_holds(timed, media) == []
     row = item(timed, media)
     assert row is not None and row.retention_rule == "RET-7 evidence 1461 days"
+
+
+def test_two_releases_of_one_legal_hold_one_wins_RET_10(
+    timed: Services,
+    retention: Retention,
+    clock: ManualClock,
+    actors: dict[str, Actor],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two data stewards release the same legal hold at once: one release notice is
+    recorded, the other release is refused as already released (409). Without the hold's
+    row lock, on PostgreSQL both read "active" and both succeeded: the second overwrote
+    the first's release notice and two releases were audited."""
+    media = ingest(timed, recorded_at=clock.now())
+    hold = retention.legal_holds.create(
+        actors["commander"], NewLegalHold("LH-2026-7", "litigation", (media,))
+    )
+    pause = _Pause()
+    holder = retention.legal_holds.holder
+    original = holder.release
+
+    def release(session: Session, **kw: Any) -> list[str]:
+        pause(session)
+        return original(session, **kw)
+
+    monkeypatch.setattr(holder, "release", release)
+    first: list[object] = []
+    second: list[object] = []
+    a = _run(
+        lambda: retention.legal_holds.release(
+            actors["commander"], hold.id, ReleaseLegalHold("NOTICE-A")
+        ),
+        first,
+    )
+    assert pause.reached.wait(30)
+    b = _run(
+        lambda: retention.legal_holds.release(
+            actors["admin"], hold.id, ReleaseLegalHold("NOTICE-B")
+        ),
+        second,
+    )
+    b.join(1.0)  # it waits for the first's lock, or (without one) gets through
+    pause.go.set()
+    a.join(30)
+    b.join(30)
+    assert not a.is_alive() and not b.is_alive()
+    [won], [lost] = first, second
+    assert isinstance(won, HoldRecord), won
+    assert isinstance(lost, Conflict), lost
+    with timed.db.session() as s:
+        row = s.get_one(LegalHold, hold.id)
+        assert (row.release_notice, row.released_by) == ("NOTICE-A", "commander")
+        releases = s.execute(
+            select(func.count()).where(AuditEntry.action == "legal_hold.release")
+        ).scalar_one()
+    assert releases == 1
