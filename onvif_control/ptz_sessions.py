@@ -322,7 +322,8 @@ class PtzSessions:
             reservation=reserve,
         )
         refusal: _Refusal | None = None
-        displaced: tuple[PtzSession, str] | None = None
+        # The session this claim ended (not the holder's own, A3): stopped and told (P5).
+        displaced: tuple[PtzSession, str, str, str] | None = None
         with self.db.transaction() as s:
             self._lock_camera(s, camera_id)
             now = self.clock.now()
@@ -354,7 +355,23 @@ class PtzSessions:
                 session_id = new_id()
                 if current is not None:
                     if decision.verdict is Verdict.GRANT:
-                        self._end(s, current, ARBITER, "ptz.session.expire", "expired", now)
+                        self._end(
+                            s,
+                            current,
+                            ARBITER,
+                            "ptz.session.expire",
+                            "expired",
+                            now,
+                            idle_seconds=self.idle_seconds,
+                        )
+                        # P5: expired by the clock before the ptz-expire job ran; its
+                        # move may still run (a continuous move lasts up to 60 s).
+                        displaced = (
+                            current,
+                            "session expired",
+                            ARBITER.name,
+                            f"idle for {self.idle_seconds:g} s (A2)",
+                        )
                     elif decision.verdict is Verdict.REPLACE_OWN:
                         # A reopened session gets no fresh burst of commands.
                         self.on_replace(current.id, session_id)
@@ -371,7 +388,12 @@ class PtzSessions:
                             taken_by_role=actor.role.value,
                             why=decision.reason,
                         )
-                        displaced = (current, decision.reason)
+                        displaced = (
+                            current,
+                            "session taken over",
+                            actor.username,
+                            decision.reason,
+                        )
                 row = PtzSession(
                     id=session_id,
                     camera_id=camera_id,
@@ -404,8 +426,9 @@ class PtzSessions:
         if refusal is not None:
             raise refusal.error
         if displaced is not None:
-            self._halt(camera_id, "session taken over")
-            self._notify_displaced(displaced[0], actor.username, displaced[1])
+            ended, why, by, reason = displaced
+            self._halt(camera_id, why)
+            self._notify_displaced(ended, by, reason)
         self._publish_controller(camera_id, row)
         return out
 

@@ -379,9 +379,13 @@ def test_status_endpoint(api, bearer, camera):
     assert api.get(url(camera, "/status"), headers=bearer["officer"]).status_code == 403
 
 
-@pytest.mark.parametrize("how", ["close", "takeover"])
-def test_ending_a_session_stops_its_move_INV_6(api, bearer, camera, svc, sim, how):
-    """A continuous move must not run on with nobody in control."""
+@pytest.mark.parametrize("how", ["close", "takeover", "claim_after_expiry"])
+def test_ending_a_session_stops_its_move_INV_6(api, bearer, camera, svc, sim, clock, how):
+    """A continuous move must not run on with nobody in control (P5). ``claim_after_expiry``:
+    the holder's session is past its idle expiry (A2) but the ``ptz-expire`` job has not
+    run yet (it runs every 5 s) when another operator claims the camera; the claim ends
+    the expired session. Before the fix that end sent no Stop: the previous holder's
+    move (up to 60 s) ran on under the new operator's session."""
     sid = open_session(api, bearer, camera).json["session_id"]
     r = cmd(api, bearer, camera, sid, op="continuous", pan=0.2, timeout=30)
     assert r.status_code == 200, r.json
@@ -394,9 +398,13 @@ def test_ending_a_session_stops_its_move_INV_6(api, bearer, camera, svc, sim, ho
     if how == "close":
         r = api.delete(url(camera, "/session"), headers=bearer["dispatcher"])
         assert r.status_code == 200, r.json
-    else:
+    elif how == "takeover":
         r = open_session(api, bearer, camera, user="admin")
         assert r.status_code == 201, r.json
+    else:
+        clock.advance(dt.timedelta(seconds=31))  # expired by the clock; no job has run
+        r = open_session(api, bearer, camera, user="sergeant", purpose="investigation")
+        assert r.status_code == 201 and r.json["username"] == "sergeant", r.json
     deadline = time.monotonic() + 3
     while moving() and time.monotonic() < deadline:
         time.sleep(0.05)
