@@ -149,9 +149,12 @@ def parse(
     """Check a command against its op's table and apply the software limits.
 
     ``current`` is the pose before the command (needed for relative targets);
-    ``presets`` maps known preset tokens to their poses. Raises InvalidArgument for
-    values the op does not take, needs or allows, and FailedPrecondition for targets
-    outside the limits in ``refuse`` mode (names the limit).
+    ``presets`` maps preset tokens to their poses (None: no position given), the
+    camera's own when the calibration has software limits (:func:`limited`). Raises
+    InvalidArgument for values the op does not take, needs or allows (and, with limits,
+    a preset the camera does not list), and FailedPrecondition for targets outside the
+    limits in ``refuse`` mode (names the limit), presets outside them, and, with limits,
+    a preset without a position and ``home`` (whose pose ONVIF does not give).
     """
     op = asked.op
     spec = OPS[op]
@@ -252,6 +255,21 @@ def _continuous(r: _Request) -> Command:
 def _goto_preset(r: _Request) -> Command:
     assert r.preset is not None
     preset_pose = r.presets.get(r.preset)
+    if limited(r.calibration):
+        # PSCS-1: with software limits a preset goes only where it was checked to go;
+        # ``presets`` are then the camera's own (a preset can be set or re-aimed there).
+        if r.preset not in r.presets:
+            raise InvalidArgument(
+                f"preset {r.preset!r} is not among the camera's presets",
+                field="preset",
+                value=r.preset,
+            )
+        if preset_pose is None:
+            raise FailedPrecondition(
+                f"the camera gives no position for preset {r.preset!r}: it cannot be "
+                "checked against the software limits",
+                limits=_limits(r.calibration),
+            )
     if preset_pose is not None and not r.calibration.within_limits(preset_pose):
         raise FailedPrecondition(
             f"preset {r.preset!r} at pan {preset_pose.pan:.1f}, tilt {preset_pose.tilt:.1f}, "
@@ -264,6 +282,14 @@ def _goto_preset(r: _Request) -> Command:
 
 
 def _home(r: _Request) -> Command:
+    if limited(r.calibration):
+        # PSCS-1: ONVIF gives no home pose (it is set on the camera), so with software
+        # limits it cannot be checked; a preset can.
+        raise FailedPrecondition(
+            "the camera's home position is unknown to the system and cannot be checked "
+            "against the software limits: go to a preset instead",
+            limits=_limits(r.calibration),
+        )
     return Command(r.op, speed=r.get("speed"), requested=r.requested)
 
 
@@ -303,6 +329,11 @@ def _degrees_to_generic(
         if tilt is not None:
             out["tilt"] = tilt * 2.0 / (c.tilt_max - c.tilt_min)
     return out
+
+
+def limited(c: Calibration) -> bool:
+    """Whether software limits narrow the camera's range (else no pose is outside them)."""
+    return c.limits() != (c.pan_min, c.pan_max, c.tilt_min, c.tilt_max, 1.0)
 
 
 def _limits(c: Calibration) -> dict[str, float]:

@@ -161,9 +161,17 @@ class PtzCommands:
             self.buckets.take(row.id)
             record = self.connections.ptz_record(camera_id)
             before = self.engine.status(camera_id)
+            stored = record.presets
+            if asked.op is Op.GOTO_PRESET and guard.limited(record.calibration):
+                # PSCS-1: a preset is checked against the limits where the camera has it
+                # now (set or re-aimed on the camera itself, our copy may be stale).
+                stored = {
+                    str(p["token"]): (p.get("x"), p.get("y"), p.get("zoom"))
+                    for p in self.engine.presets(camera_id)
+                }
             presets = {
                 token: None if None in xyz else record.calibration.from_generic(*xyz)  # type: ignore[arg-type]
-                for token, xyz in record.presets.items()
+                for token, xyz in stored.items()
             }
             command = guard.parse(
                 asked,

@@ -463,3 +463,70 @@ def test_current_session_is_for_live_view_roles_and_its_id_for_the_holder(api, b
     assert "session_id" not in seen["sergeant"]
     assert seen["sergeant"]["username"] == "dispatcher"
     assert seen["sergeant"]["incident_number"] == "I-7"
+
+
+def travel(sim, pan, tilt=0.0, timeout=10.0):
+    """Move the simulated camera itself (as its own web page or an installer would), not
+    through the VMS, and wait until it arrives."""
+    from onvif_control.simulator.calibration import Pose
+
+    sim.ptz.absolute(Pose(pan, tilt, 0.0), None)
+    end = time.monotonic() + timeout
+    while sim.state()["moving"]["pan_tilt"] and time.monotonic() < end:
+        time.sleep(0.05)
+    assert sim.state()["pose"]["pan"] == pytest.approx(pan, abs=0.1)
+
+
+@pytest.mark.parametrize("case", ["camera_preset", "overwritten_preset", "home"])
+def test_presets_and_home_set_on_the_camera_keep_to_the_software_limits_PSCS_1(
+    api, bearer, camera, svc, sim, clock, case
+):
+    """The software limits (docs/design/ptz-arbitration.md, Commands step 4) keep the
+    camera to the views the agency allows (PSCS-1, with the masks); every command that
+    moves it is checked against them (INV-6: authorised by the guard). A preset or home
+    position set on the camera directly (its web page, an installer) is not the system's
+    copy: before the fix a preset token the system did not know, a known token the
+    camera had since re-aimed, and ``home`` all went to pan 90 past a 30 degree limit
+    (200, the camera turned). Now the camera's own preset list is checked (422 naming
+    the preset and its pose) and ``home``, whose pose ONVIF does not give, is refused
+    while limits are set (422), audited as refused; the camera does not move."""
+    cal = {**camera.calibration.to_dict(), "limit_pan_min": -30.0, "limit_pan_max": 30.0}
+    r = api.put(f"/api/v1/cameras/{camera.id}/calibration", json=cal, headers=bearer["admin"])
+    assert r.status_code == 200, r.json
+    original_home = sim.state()["home"]
+    token = None
+    sid = open_session(api, bearer, camera).json["session_id"]
+    try:
+        if case == "camera_preset":
+            travel(sim, 90.0)
+            token = sim.ptz.set_preset("roof", None).token
+        elif case == "overwritten_preset":
+            travel(sim, 10.0)
+            r = cmd(api, bearer, camera, sid, op="set_preset", preset="door")
+            assert r.status_code == 200, r.json
+            token = r.json["preset_token"]
+            travel(sim, 90.0)
+            sim.ptz.set_preset(None, token)  # re-aimed on the camera
+        else:
+            travel(sim, 90.0)
+            sim.ptz.set_home()
+        travel(sim, 0.0)
+        clock.advance(dt.timedelta(seconds=1))
+        if case == "home":
+            r = cmd(api, bearer, camera, sid, op="home")
+            assert r.status_code == 422, r.json
+            assert "home position" in r.json["error"]["message"]
+        else:
+            r = cmd(api, bearer, camera, sid, op="goto_preset", preset=token)
+            assert r.status_code == 422, r.json
+            message = r.json["error"]["message"]
+            assert f"preset {token!r} at pan 90.0" in message and "software limits" in message
+        time.sleep(0.3)
+        assert sim.state()["pose"]["pan"] == pytest.approx(0.0, abs=0.1)
+        last = entries(svc)[-1]
+        assert last[:3] == ("ptz.command", "refused", "dispatcher") and last[3]["pose_before"]
+    finally:
+        if token is not None:
+            sim.ptz.remove_preset(token)
+        travel(sim, original_home["pan"], original_home["tilt"])
+        sim.ptz.set_home()

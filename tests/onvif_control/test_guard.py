@@ -67,6 +67,24 @@ def test_presets_outside_limits_are_refused():
         parse({"op": "goto_preset", "preset": "far"}, CAL, HERE, presets=presets)
 
 
+def test_with_limits_home_and_unchecked_presets_are_refused_PSCS_1():
+    """With software limits a move goes only where it was checked to go: a preset the
+    camera does not list or gives no position for, and home (ONVIF gives no home pose),
+    are refused; without limits there is nothing to check and they go as asked."""
+    presets = {"near": Pose(10.0, 0.0, 0.0), "blind": None}
+    with pytest.raises(InvalidArgument, match="preset 'gone' is not among the camera's"):
+        parse({"op": "goto_preset", "preset": "gone"}, CAL, HERE, presets=presets)
+    with pytest.raises(FailedPrecondition, match="no position for preset 'blind'"):
+        parse({"op": "goto_preset", "preset": "blind"}, CAL, HERE, presets=presets)
+    with pytest.raises(FailedPrecondition, match="home position is unknown"):
+        parse({"op": "home"}, CAL, HERE)
+    free = Calibration()
+    assert not guard.limited(free) and guard.limited(CAL)
+    assert parse({"op": "home"}, free, HERE).op is Op.HOME
+    gone = parse({"op": "goto_preset", "preset": "gone"}, free, HERE, presets=presets)
+    assert gone.preset == "gone" and gone.target is None  # the camera answers (NoToken)
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [
