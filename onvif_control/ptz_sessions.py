@@ -241,15 +241,18 @@ class PtzSessions:
         )
         self.on_end(row.id)
 
-    def _halt(self, camera_id: str, why: str) -> None:
+    def _halt(self, ended: PtzSession, why: str) -> None:
         """Stop any move the ended session left running (a continuous move would run on
         until its ONVIF timeout, with nobody in control). Audited as the arbiter's
-        command (INV-6); a camera that cannot be reached is logged, not raised: the
-        session has ended either way."""
-        outcome, error = "ok", None
+        command with the ended session and the pose after (INV-6, PSCS-5: whose move
+        it stopped, where it left the camera; no pose before: reading it would delay
+        the Stop); a camera that cannot be reached is logged, not raised: the session
+        has ended either way."""
+        camera_id = ended.camera_id
+        outcome, error, after = "ok", None, None
         try:
             with self.steering(camera_id):  # after any command already on its way (P5)
-                self.engine.execute(camera_id, guard.Command(guard.Op.STOP))
+                after = self.engine.execute(camera_id, guard.Command(guard.Op.STOP)).after
         except VMSError as exc:
             outcome, error = "failed", exc.message
             log.warning("camera %s: stop after session end failed: %s", camera_id, exc.message)
@@ -260,9 +263,10 @@ class PtzSessions:
             target(camera_id),
             outcome=outcome,
             details={
-                "camera_id": camera_id,
+                **session_context(ended),
                 "op": "stop",
                 "reason": why,
+                **({"pose_after": after.to_dict()} if after is not None else {}),
                 **({"error": error} if error else {}),
             },
         )
@@ -427,7 +431,7 @@ class PtzSessions:
             raise refusal.error
         if displaced is not None:
             ended, why, by, reason = displaced
-            self._halt(camera_id, why)
+            self._halt(ended, why)
             self._notify_displaced(ended, by, reason)
         self._publish_controller(camera_id, row)
         return out
@@ -480,7 +484,7 @@ class PtzSessions:
         if refusal is not None:
             raise refusal.error
         assert row is not None and out is not None
-        self._halt(camera_id, "session closed")
+        self._halt(row, "session closed")
         if row.username != actor.username:
             self._notify_displaced(row, actor.username, "released by an admin (A6)")
         self._publish_controller(camera_id, None)
@@ -515,7 +519,7 @@ class PtzSessions:
                 )
                 ended.append(row)
         for row in ended:
-            self._halt(row.camera_id, "session expired")
+            self._halt(row, "session expired")
             self._notify_displaced(row, ARBITER.name, f"idle for {self.idle_seconds:g} s (A2)")
             self._publish_controller(row.camera_id, None)
         return len(ended)

@@ -411,6 +411,12 @@ def test_ending_a_session_stops_its_move_INV_6(api, bearer, camera, svc, sim, cl
     assert not moving()
     stops = [e for e in entries(svc) if e[0] == "ptz.command" and e[2] == "ptz-arbiter"]
     assert stops and stops[-1][1] == "ok" and stops[-1][3]["op"] == "stop"
+    # INV-6, PSCS-5: whose move it stopped (the ended session) and where it left the
+    # camera; before, the entry named only the camera.
+    stop = stops[-1][3]
+    assert (stop["session_id"], stop["user"], stop["purpose"]) == (sid, "dispatcher", "emergency")
+    assert {"pan", "tilt", "zoom"} <= set(stop["pose_after"])
+    assert stop["pose_after"]["moving"] is False
 
 
 @pytest.mark.parametrize("database", ["sqlite"], indirect=True)

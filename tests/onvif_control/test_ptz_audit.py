@@ -234,19 +234,24 @@ def test_report_and_exports_through_the_api_on_the_simulator_INV_6(
     listed = api.get(
         f"/api/v1/audit/ptz?camera={camera.id}&user=dispatcher", headers=bearer["auditor"]
     ).json["entries"]
+    # The dispatcher's entries and what the system did to their session: the arbiter's
+    # stop at its end names the session (INV-6, PSCS-5).
     assert [e["action"] for e in listed] == [
         "ptz.session.open",
         "ptz.command",
         "ptz.command",
         "ptz.session.close",
+        "ptz.command",
     ]
+    assert listed[-1]["actor"] == "ptz-arbiter" and listed[-1]["op"] == "stop"
+    assert listed[-1]["pose_after_pan"] is not None
     assert listed[1]["pose_before_pan"] is not None and listed[1]["target_zoom"] == 0.7
     got = api.get(f"/api/v1/audit/ptz?format=csv&{q}", headers=bearer["admin"])
     assert got.status_code == 200 and got.mimetype == "text/csv"
     rows = list(csv.DictReader(io.StringIO(got.get_data(as_text=True))))
     # Everyone's entries: the dispatcher's, then the arbiter's stop at the session's end.
-    assert [r["action"] for r in rows] == [e["action"] for e in listed] + ["ptz.command"]
-    assert rows[-1]["actor"] == "ptz-arbiter"
+    assert [r["action"] for r in rows] == [e["action"] for e in listed]
+    assert rows[-1]["actor"] == "ptz-arbiter" and rows[-1]["user"] == "dispatcher"
     assert rows[1]["purpose"] == "event" and rows[1]["op"] == "absolute"
     assert svc.audit.verify(svc.db) is None
 
