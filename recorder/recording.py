@@ -11,9 +11,10 @@ import datetime as dt
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from sqlalchemy import and_, bindparam, func, or_, select
+from sqlalchemy.orm import Session
 
 from vms.audit.log import AuditLog, Who
 from vms.auth.authoriser import Authoriser, who
@@ -22,7 +23,7 @@ from vms.clock import Clock, ensure_utc, isoformat
 from vms.db.engine import Database
 from vms.db.models import CustodyEvent, MediaItem, RecordingGap, RecordingState, SourceKind
 from vms.errors import InvalidArgument, NotFound
-from vms.leases import check_camera_fence
+from vms.leases import LeaseLost, check_camera_fence
 
 if TYPE_CHECKING:
     from recorder.engine import EngineStatus
@@ -30,6 +31,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_TIMELINE = dt.timedelta(days=31)
+#: The cause of the gap a media node opens when it takes a camera over from a node that
+#: let its lease run out (recorder/segments.py, ``_resume_gap``).
+TAKEOVER = "takeover"
 RECORDER = Who("recorder", "system")
 # The segment writer's every-second read (RecordingLog.enabled), built once: building a
 # statement costs about as much as running it.
@@ -233,6 +237,94 @@ class RecordingLog:
                 else:
                     remaining = (gap.id, gap.cause, ensure_utc(gap.start))
         return remaining
+
+    @staticmethod
+    def fill_takeover_gap(
+        s: Session,
+        camera_id: str,
+        lost: LeaseLost,
+        start: dt.datetime,
+        end: dt.datetime | None,
+    ) -> dict[str, str]:
+        """In the catalog transaction of a crash leftover recorded under a lease another
+        node has claimed since (``lost``; the lease row locked by the fence check, so
+        no holder catalogues a segment or writes a gap meanwhile): let the segment
+        ``start``..``end`` in only if it provably overlaps nothing another holder
+        recorded, i.e. it lies inside one closed ``takeover`` gap, which runs from the
+        last thing catalogued to the new holder's first packet (that closed it), and
+        overlaps no segment and no other gap. The gap is split around the segment: its
+        row keeps the dead time after it (cause and detail unchanged), a row with the
+        same cause keeps any time before it (OPS-4). Otherwise LeaseLost, saying why
+        (procedure 5.6 of docs/design/recording.md; INV-9). Returns the custody facts."""
+
+        def refuse(why: str) -> NoReturn:
+            raise LeaseLost(f"{lost}; {why}") from lost
+
+        if end is None or end <= start:
+            refuse("it has no span to place")
+        start, end = ensure_utc(start), ensure_utc(end)
+        around = list(
+            s.execute(
+                select(RecordingGap)
+                .where(
+                    RecordingGap.camera_id == camera_id,
+                    RecordingGap.start < end,
+                    or_(RecordingGap.end.is_(None), RecordingGap.end > start),
+                )
+                .order_by(RecordingGap.start, RecordingGap.id)
+                .with_for_update()
+            ).scalars()
+        )
+        if len(around) != 1 or around[0].cause != TAKEOVER:
+            refuse(
+                "its span is not inside one takeover gap of the new holder "
+                f"({', '.join(g.cause for g in around) or 'no gap'} there)"
+            )
+        [gap] = around
+        if gap.end is None:
+            refuse(f"the new holder's takeover gap {gap.id} is open: its first packet is unknown")
+        gap_start, gap_end = ensure_utc(gap.start), ensure_utc(gap.end)
+        if gap_start > start or gap_end < end:
+            refuse(
+                f"it runs past takeover gap {gap.id} ({gap_start.isoformat()} to "
+                f"{gap_end.isoformat()}, the new holder's first packet)"
+            )
+        overlapping = s.execute(
+            select(func.count(MediaItem.id)).where(
+                MediaItem.device_id == camera_id,
+                MediaItem.source == SourceKind.FIXED.value,
+                MediaItem.recorded_start < end,
+                or_(MediaItem.recorded_end.is_(None), MediaItem.recorded_end > start),
+            )
+        ).scalar_one()
+        if overlapping:
+            refuse(f"it overlaps {overlapping} catalogued segment(s)")
+        if gap_start < start:
+            s.add(
+                RecordingGap(
+                    camera_id=camera_id,
+                    start=gap_start,
+                    end=start,
+                    cause=gap.cause,
+                    detail=gap.detail,
+                )
+            )
+        gap.start = end
+        log.warning(
+            "camera %s: takeover gap %d %s..%s -> %s..%s: a crash leftover of a lease "
+            "claimed since (%s) is catalogued before the new holder's first packet",
+            camera_id,
+            gap.id,
+            gap_start.isoformat(),
+            gap_end.isoformat(),
+            end.isoformat(),
+            gap_end.isoformat(),
+            lost,
+        )
+        return {
+            "lease": f"claimed since by another media node; catalogued in takeover gap "
+            f"{gap.id}, before the new holder's first packet at {gap_end.isoformat()}"
+        }
 
     def quarantined(self, camera_id: str, file: str, size: int, reason: str) -> None:
         """Audit that a spool file the recorder could not (fully) read was set aside in

@@ -20,10 +20,15 @@ off. Each one, oldest first:
     only if no other media node has claimed the camera since; the node that claimed it
     back straight from that token (its own next claim, ``fence``) first renames the file
     to its new token, which carries it forward. Otherwise the lease passed through
-    another node, which may have recorded the same seconds (this one stalled past its
-    lease before it was killed): the file moves to quarantine like a live segment the
-    fence refused (``superseded``), and it is no gap in the camera's recording, which
-    went on there.
+    another node. If its span lies inside the ``takeover`` gap that node opened and
+    closed at its first packet (this node was killed, and dead until after the
+    takeover), overlapping no segment and no other gap, it is catalogued there all the
+    same and the gap split around it, in the catalog transaction with the lease and gap
+    rows locked (``RecordingLog.fill_takeover_gap``; ``taken_over``). Otherwise that
+    node may have recorded the same seconds (this one stalled past its lease before it
+    was killed), or nothing proves it has not yet (its takeover gap still open): the
+    file moves to quarantine like a live segment the fence refused (``superseded``).
+    Either way it is no crash gap in the camera's recording, which went on there.
 
 Nothing is deleted but a spool file whose bytes are catalogued and our own copy. The
 span a crash lost is recorded as one gap by the segment writer, from the last packet
@@ -38,6 +43,8 @@ import datetime as dt
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from sqlalchemy.orm import Session
 
 from recorder.recording import RECORDER, RecordingLog
 from recorder.spool import SpoolName, segment_request
@@ -54,7 +61,8 @@ log = logging.getLogger(__name__)
 class SalvageReport:
     """What a start-up salvage found: ``files`` left in the spool, ``segments`` catalogued
     (start, end), ``quarantined`` store paths, ``kept`` files left for the next start,
-    ``superseded`` files another node's lease refused (5f)."""
+    ``superseded`` files another node's lease refused (5f), ``taken_over`` files of such
+    a lease catalogued in that node's takeover gap (5f, also in ``segments``)."""
 
     files: int = 0
     segments: list[tuple[dt.datetime, dt.datetime]] = field(default_factory=list)
@@ -62,6 +70,8 @@ class SalvageReport:
     kept: list[str] = field(default_factory=list)
     # Files recorded under a lease another node claimed since (5f), also quarantined.
     superseded: list[str] = field(default_factory=list)
+    # Files of a lease another node claimed since, catalogued before its first packet.
+    taken_over: list[str] = field(default_factory=list)
 
 
 class SpoolSalvage:
@@ -141,7 +151,7 @@ class SpoolSalvage:
             if source is copy and found.complete:
                 found = Salvage(found.packets, found.seconds, False, problem)
             try:
-                media_id = self._ingest(source, name, end, found)
+                media_id, filled = self._ingest(source, name, end, found)
                 break
             except InsufficientStorage as exc:  # 5e
                 log.error(
@@ -170,6 +180,8 @@ class SpoolSalvage:
             copy.unlink(missing_ok=True)
             return
         report.segments.append((name.start, end))
+        if filled:
+            report.taken_over.append(path.name)
         if found.complete:
             path.unlink(missing_ok=True)  # catalogued byte for byte
         else:
@@ -184,7 +196,23 @@ class SpoolSalvage:
             "" if found.complete else f" (cut off: {found.problem})",
         )
 
-    def _ingest(self, source: Path, name: SpoolName, end: dt.datetime, found: Salvage) -> str:
+    def _ingest(
+        self, source: Path, name: SpoolName, end: dt.datetime, found: Salvage
+    ) -> tuple[str, bool]:
+        """The media id, and whether the file filled another node's takeover gap (5f)."""
+        filled: list[bool] = []
+
+        def superseded(
+            s: Session,
+            camera_id: str,
+            lost: LeaseLost,
+            start: dt.datetime,
+            stop: dt.datetime | None,
+        ) -> dict[str, str]:
+            facts = RecordingLog.fill_takeover_gap(s, camera_id, lost, start, stop)
+            filled.append(True)
+            return facts
+
         request = segment_request(
             self.camera_id,
             name,
@@ -194,7 +222,10 @@ class SpoolSalvage:
             salvaged="true",
             salvage="whole file" if found.complete else f"readable part: {found.problem}",
         )
-        return self.ingestor.ingest(source, request, RECORDER).media_id  # INV-1
+        if name.fence is not None:
+            request = dataclasses.replace(request, superseded=superseded)
+        media_id = self.ingestor.ingest(source, request, RECORDER).media_id  # INV-1
+        return media_id, bool(filled)
 
     def _quarantine(self, path: Path, reason: str, report: SalvageReport) -> None:
         size = path.stat().st_size

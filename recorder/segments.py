@@ -26,8 +26,10 @@ Procedure per segment (numbered as in docs/design/recording.md):
    (footage is never deleted for a refusal), audited, and the gap says where it is;
 5. at start-up, spool files a crash left behind are salvaged (:mod:`recorder.salvage`:
    what is readable is ingested, marked ``salvaged``, fenced with the lease token in
-   its name (INV-9); what is not, or was recorded under a lease another node claimed
-   since, goes to quarantine, never deleted), then one gap runs from the last packet
+   its name (INV-9), or placed in the takeover gap of a node that claimed the lease
+   since when it provably ends before that node's first packet; what is not, or may
+   overlap what that node recorded, goes to quarantine, never deleted), then one gap
+   runs from the last packet
    actually written to the first packet of the new run (``crash`` or ``restart``),
    unless the previous run left a gap open, which continues.
 """
@@ -44,7 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from recorder.fanout import EncodedPacket, Interruption, Item, PacketHub
-from recorder.recording import RECORDER, RecordingLog
+from recorder.recording import RECORDER, TAKEOVER, RecordingLog
 from recorder.salvage import SalvageReport, SpoolSalvage
 from recorder.spool import SpoolName, segment_request
 from vms.clock import Clock
@@ -171,8 +173,9 @@ class SegmentWriter:
         self.spool.mkdir(parents=True, exist_ok=True)
         report = self.salvage()
         # Files of a lease another node claimed since are no loss in this camera's
-        # recording, which went on there (INV-9): without others, no crash gap.
-        self._resume_gap(crashed=report.files > len(report.superseded))
+        # recording, which went on there, its takeover gap the loss (INV-9, OPS-4):
+        # without others, no crash gap.
+        self._resume_gap(crashed=report.files > len(report.superseded) + len(report.taken_over))
         self.hub.subscribe(self._offer)
         self._thread = threading.Thread(
             target=self._run, name=f"segments-{self.camera_id}", daemon=True
@@ -545,7 +548,7 @@ class SegmentWriter:
             elif self.taken_from is not None:
                 self._open_gap(
                     last,
-                    "takeover",
+                    TAKEOVER,
                     f"media node {self.taken_from} stopped recording it without handing "
                     "it over (killed, or cut off past its lease)",
                 )

@@ -32,7 +32,7 @@ import errno
 import fcntl
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -67,7 +67,7 @@ from vms.events import EventBus
 from vms.faults import crash_point
 from vms.filenames import MAX_RAW_FILENAME_CHARS, safe_filename
 from vms.ingest_copy import Background, PipelinedHash, require_unchanged
-from vms.leases import check_camera_fence
+from vms.leases import LeaseLost, check_camera_fence
 from vms.markers import DeviceMarker, check_buffer, check_markers, check_span
 from vms.media.probe import ZIP, ProbeResult, probe
 from vms.metrics import INGEST_SECONDS
@@ -118,6 +118,19 @@ class IngestRequest:
     # A recorded segment's camera lease token (issue 13.1): catalogued only while it is
     # still the camera's lease (vms.leases.check_camera_fence); None: not fenced.
     fence: int | None = None
+    # When ``fence`` has passed on: what may let the segment in all the same, by proving
+    # that no other holder recorded its span (a crash leftover, recorder/salvage.py 5f);
+    # None: refused (LeaseLost).
+    superseded: SupersededFence | None = None
+
+
+# Called in the catalog transaction, the camera's lease row locked, when an ingest
+# request's ``fence`` has passed on (the LeaseLost given): it raises LeaseLost unless the
+# segment (device, start, end) may be catalogued all the same, and returns facts for
+# its custody event. Its writes commit with the row.
+SupersededFence = Callable[
+    [Session, str, LeaseLost, dt.datetime, dt.datetime | None], Mapping[str, str]
+]
 
 
 # Called inside the ingest transaction with the new row (e.g. retention pins the item
@@ -183,6 +196,7 @@ def validate_request(request: IngestRequest, categories: CategoryList) -> Ingest
         pre_event_buffer_seconds=check_buffer(request.pre_event_buffer_seconds),  # OPS-2
         markers=check_markers(request.markers),  # OPS-3
         fence=request.fence,
+        superseded=request.superseded,
     )
 
 
@@ -588,8 +602,14 @@ class Ingestor:
         now = self.clock.now()
         media_id = ids.new_id()
         with self.db.transaction() as s:
+            fenced: Mapping[str, str] = {}
             if request.fence is not None:
-                check_camera_fence(s, request.device_id, request.fence)
+                try:
+                    check_camera_fence(s, request.device_id, request.fence)
+                except LeaseLost as lost:
+                    if request.superseded is None:
+                        raise
+                    fenced = request.superseded(s, request.device_id, lost, start, end)
             if s.get(Device, request.device_id) is None:
                 insert_missing(  # a new device's first files may come at once
                     s,
@@ -648,7 +668,12 @@ class Ingestor:
                     at=now,
                     actor=who.name,
                     action="ingested",
-                    details={"sha256": sha256, "size": size, **request.custody_details},
+                    details={
+                        "sha256": sha256,
+                        "size": size,
+                        **request.custody_details,
+                        **fenced,
+                    },
                 )
             )
             self.audit.append(

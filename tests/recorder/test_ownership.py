@@ -321,10 +321,16 @@ def crash_leftover(services: Services, token: int, seconds: float = 3.0) -> None
 
 
 def record_elsewhere(
-    services: Services, node: Ownership, spool: Path, start: dt.datetime, seconds: int
+    services: Services,
+    node: Ownership,
+    spool: Path,
+    start: dt.datetime,
+    seconds: int,
+    taken_from: str | None = None,
 ) -> None:
     """``node`` (with its own data folder, ``spool``) records c1 for ``seconds`` from
-    ``start`` under the lease it holds, then stops."""
+    ``start`` under the lease it holds (``taken_from``: the node it took c1 over from,
+    as the engine says, ``Ownership.taken_over``), then stops."""
     from tests.recorder.test_salvage import publish_frames
 
     hub = PacketHub("c1")
@@ -339,6 +345,7 @@ def record_elsewhere(
         services.clock,
     )
     writer.fence = node.tokens["c1"]
+    writer.taken_from = taken_from
     writer.start()
     publish_frames(hub, start, [np.roll(BASE, 3 * i, axis=1) for i in range(seconds * 10)])
     writer.stop()
@@ -400,6 +407,132 @@ def test_a_stalled_nodes_crash_leftover_is_not_catalogued_over_the_new_holders_I
     assert reason.startswith("recorded under a lease another media node has claimed since")
     assert f"the lease this segment was written under (token {token_a})" in reason
     assert "crash" not in [g.cause for g in gaps(services, "c1")]  # B recorded those seconds
+
+
+def catalogued_before(services: Services, token: int, end: float = 0) -> None:
+    """The segment node A catalogued under ``token`` before its leftover: 3 s to ``end``
+    seconds from NOW."""
+    services.ingestor.ingest(
+        io.BytesIO(make_video(seconds=3, seed=7)),
+        IngestRequest(
+            source=SourceKind.FIXED,
+            device_id="c1",
+            recorded_at=NOW + dt.timedelta(seconds=end - 3),
+            recorded_end=NOW + dt.timedelta(seconds=end),
+            fence=token,
+        ),
+        Who("recorder", "system"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("holds_it_again", "before_ends"),
+    [(False, 0), (True, 0), (False, -1)],
+    ids=["held-by-b", "reclaimed", "a-second-lost-before-it"],
+)
+def test_a_killed_nodes_leftover_from_before_the_takeover_is_catalogued_in_its_gap_INV_9_OPS_4(
+    services: Services, clock: ManualClock, tmp_path: Path, holds_it_again: bool, before_ends: int
+) -> None:
+    """The common failover: node A is killed mid-segment (not stalled), its lease runs
+    out, node B takes c1 over and records from its first packet, then A restarts. A's
+    leftover ends before B's first packet (A was dead meanwhile): it is catalogued, and
+    B's ``takeover`` gap is trimmed to the dead time, from the leftover's end to B's
+    first packet, keeping its cause (OPS-4); time lost before the leftover (A's segment
+    before it ended a second earlier) stays a takeover gap too. Nothing overlaps.
+    Before: the leftover was quarantined, the last seconds before the crash missing
+    from the catalog under a gap that said nothing was recorded."""
+    from tests.recorder.test_salvage import assert_complete, assert_no_overlaps, custody
+
+    a, b = nodes(services, clock, "node-a", "node-b")
+    token_a = a.round(["c1"])["c1"]
+    catalogued_before(services, token_a, before_ends)
+    crash_leftover(services, token_a)  # A's last seconds, 0-3 s, left by the kill
+    clock.advance(LEASE + dt.timedelta(seconds=1))  # A is dead: B takes c1 over
+    assert b.round(["c1"]) == {"c1": token_a + 1}
+    assert b.taken_over == {"c1": "node-a"}
+    first = NOW + LEASE + dt.timedelta(seconds=2)  # B's first packet
+    record_elsewhere(services, b, tmp_path / "node-b" / "c1", first, 3, taken_from="node-a")
+    fence = None
+    if holds_it_again:
+        b.release_all()  # B stops; A, restarted, claims c1 back
+        (again,) = nodes(services, clock, "node-a")
+        fence = again.round(["c1"])["c1"]
+        assert fence == token_a + 2
+
+    salvage_as_started(services, fence)
+
+    assert_no_overlaps(services, "c1")
+    before, leftover, recorded_by_b = assert_complete(services, "c1")
+    assert (before.recorded_end, leftover.recorded_start) == (
+        NOW + dt.timedelta(seconds=before_ends),
+        NOW,
+    )
+    assert recorded_by_b.recorded_start == first
+    assert list(services.store.iter_quarantined()) == []
+    assert custody(services, leftover.id)["lease"].startswith("claimed since by another")
+    spans = [(g.cause, g.start, g.end) for g in gaps(services, "c1")]
+    assert ("takeover", leftover.recorded_end, first) in spans  # the dead time, its cause
+    lost_before = [("takeover", before.recorded_end, NOW)] if before_ends else []
+    assert spans[: len(lost_before)] == lost_before
+    assert [cause for cause, _, _ in spans] == ["takeover"] * (1 + len(lost_before)) + ["stopped"]
+
+
+def test_a_stalled_nodes_leftover_past_the_new_holders_first_packet_stays_quarantined_INV_9(
+    services: Services, clock: ManualClock, tmp_path: Path
+) -> None:
+    """Fail closed: node A stalled, B took c1 over (its ``takeover`` gap from A's last
+    segment) and recorded from 1 s; A's leftover (0-3 s) runs past B's first packet, so
+    it may overlap what B recorded: quarantined, B's gap as it was."""
+    from tests.recorder.test_salvage import assert_no_overlaps, quarantine_audits
+
+    a, b = nodes(services, clock, "node-a", "node-b")
+    token_a = a.round(["c1"])["c1"]
+    catalogued_before(services, token_a)
+    crash_leftover(services, token_a)
+    clock.advance(LEASE + dt.timedelta(seconds=1))
+    b.round(["c1"])
+    first = NOW + dt.timedelta(seconds=1)
+    record_elsewhere(services, b, tmp_path / "node-b" / "c1", first, 3, taken_from="node-a")
+
+    salvage_as_started(services, None)
+
+    assert_no_overlaps(services, "c1")
+    assert [i.recorded_start for i in items(services, "c1")] == [
+        NOW - dt.timedelta(seconds=3),
+        first,
+    ]
+    assert len(list(services.store.iter_quarantined())) == 1
+    [entry] = quarantine_audits(services, "c1")
+    assert "it runs past takeover gap" in entry.details["reason"]
+    spans = [(g.cause, g.start, g.end) for g in gaps(services, "c1")]
+    assert spans[0] == ("takeover", NOW, first)
+
+
+def test_a_killed_nodes_leftover_stays_quarantined_while_the_new_holder_has_no_packet_INV_9(
+    services: Services, clock: ManualClock
+) -> None:
+    """Fail closed: node B has taken c1 over and opened its ``takeover`` gap but has no
+    first packet yet (the gap is open): nothing proves A's leftover ends before what B
+    records, so it is quarantined as before, and B's gap is left as it was."""
+    from tests.recorder.test_salvage import assert_no_overlaps, writer_for
+
+    a, b = nodes(services, clock, "node-a", "node-b")
+    token_a = a.round(["c1"])["c1"]
+    catalogued_before(services, token_a)
+    crash_leftover(services, token_a)
+    clock.advance(LEASE + dt.timedelta(seconds=1))
+    token_b = b.round(["c1"])["c1"]
+    writer_b = writer_for(services, "c1", PacketHub("c1"))
+    writer_b.spool = services.config.data_dir / "node-b" / "c1"  # B's own data folder
+    writer_b.fence, writer_b.taken_from = token_b, "node-a"
+    writer_b._resume_gap(crashed=False)  # B's start: its takeover gap, open
+
+    salvage_as_started(services, None)
+
+    assert_no_overlaps(services, "c1")
+    assert [i.recorded_start for i in items(services, "c1")] == [NOW - dt.timedelta(seconds=3)]
+    assert len(list(services.store.iter_quarantined())) == 1
+    assert [(g.cause, g.start, g.end) for g in gaps(services, "c1")] == [("takeover", NOW, None)]
 
 
 @pytest.mark.parametrize("holds_it_again", [False, True], ids=["lease-unclaimed", "reclaimed"])
