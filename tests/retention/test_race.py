@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from retention.commands import NewLegalHold, ReleaseLegalHold, ReleasePreservation
 from retention.expiry import ExpiryService
+from retention.holds import Holder
 from retention.plugin import Retention
 from retention.records import HoldRecord, PreservationRecord
 from retention.rules import RetentionPolicy
@@ -220,11 +221,10 @@ class _Pause:
         assert self.go.wait(30)
 
 
-def _pause_release(retention: Retention, monkeypatch: pytest.MonkeyPatch) -> _Pause:
-    """Pause the first preservation release after it has marked the request released
-    and before it ends the request's holds."""
+def _pause_release(holder: Holder, monkeypatch: pytest.MonkeyPatch) -> _Pause:
+    """Pause the first release (of a preservation request or a legal hold) after it has
+    marked its row released and before it ends the holds."""
     pause = _Pause()
-    holder = retention.preservation.holder
     original = holder.release
 
     def release(session: Session, **kw: Any) -> list[str]:
@@ -245,6 +245,29 @@ def _run(target: Callable[[], object], out: list[object]) -> threading.Thread:
     thread = threading.Thread(target=work, daemon=True)
     thread.start()
     return thread
+
+
+def _race(
+    pause: _Pause, first: Callable[[], object], second: Callable[[], object]
+) -> tuple[object, object]:
+    """``first`` runs until ``pause``; ``second`` runs meanwhile (it waits for the first's
+    lock, or without one gets through); then both end. What each returned or raised."""
+    won: list[object] = []
+    lost: list[object] = []
+    a = _run(first, won)
+    assert pause.reached.wait(30)
+    b = _run(second, lost)
+    b.join(1.0)
+    pause.go.set()
+    a.join(30)
+    b.join(30)
+    assert not a.is_alive() and not b.is_alive()
+    return won[0], lost[0]
+
+
+def _audited(services: Services, action: str) -> int:
+    with services.db.session() as s:
+        return s.execute(select(func.count()).where(AuditEntry.action == action)).scalar_one()
 
 
 def _active_holds(services: Services, media_id: str) -> list[str]:
@@ -283,37 +306,20 @@ def test_two_releases_of_one_request_one_wins_RET_2_RET_3(
     notice in the RET-3 log and two releases were audited."""
     media = ingest(timed, recorded_at=clock.now())
     logged = _logged(retention, actors, media_ids=[media])
-    pause = _pause_release(retention, monkeypatch)
-    first: list[object] = []
-    second: list[object] = []
-    a = _run(
+    won, lost = _race(
+        _pause_release(retention.preservation.holder, monkeypatch),
         lambda: retention.preservation.release(
             actors["commander"], logged.id, ReleasePreservation("NOTICE-A", "settled")
         ),
-        first,
-    )
-    assert pause.reached.wait(30)
-    b = _run(
         lambda: retention.preservation.release(
             actors["admin"], logged.id, ReleasePreservation("NOTICE-B", "dropped")
         ),
-        second,
     )
-    b.join(1.0)  # it waits for the first's lock, or (without one) gets through
-    pause.go.set()
-    a.join(30)
-    b.join(30)
-    assert not a.is_alive() and not b.is_alive()
-    [won], [lost] = first, second
     assert isinstance(won, PreservationRecord), won
     assert isinstance(lost, Conflict), lost
     again = retention.preservation.get(actors["auditor"], logged.id)
     assert (again.release_notice, again.released_by) == ("NOTICE-A", "commander")
-    with timed.db.session() as s:
-        releases = s.execute(
-            select(func.count()).where(AuditEntry.action == "preservation.release")
-        ).scalar_one()
-    assert releases == 1
+    assert _audited(timed, "preservation.release") == 1
 
 
 def _pause_form_pin(retention: Retention, monkeypatch: pytest.MonkeyPatch) -> _Pause:
@@ -349,7 +355,7 @@ def test_form_attached_while_the_request_is_released_pins_nothing_RET_2_RET_3(
     media = ingest(timed, recorded_at=clock.now())
     logged = _logged(retention, actors, media_ids=[media])
     pause = (
-        _pause_release(retention, monkeypatch)
+        _pause_release(retention.preservation.holder, monkeypatch)
         if first == "release"
         else _pause_form_pin(retention, monkeypatch)
     )
@@ -461,42 +467,18 @@ def test_two_releases_of_one_legal_hold_one_wins_RET_10(
     hold = retention.legal_holds.create(
         actors["commander"], NewLegalHold("LH-2026-7", "litigation", (media,))
     )
-    pause = _Pause()
-    holder = retention.legal_holds.holder
-    original = holder.release
-
-    def release(session: Session, **kw: Any) -> list[str]:
-        pause(session)
-        return original(session, **kw)
-
-    monkeypatch.setattr(holder, "release", release)
-    first: list[object] = []
-    second: list[object] = []
-    a = _run(
+    won, lost = _race(
+        _pause_release(retention.legal_holds.holder, monkeypatch),
         lambda: retention.legal_holds.release(
             actors["commander"], hold.id, ReleaseLegalHold("NOTICE-A")
         ),
-        first,
-    )
-    assert pause.reached.wait(30)
-    b = _run(
         lambda: retention.legal_holds.release(
             actors["admin"], hold.id, ReleaseLegalHold("NOTICE-B")
         ),
-        second,
     )
-    b.join(1.0)  # it waits for the first's lock, or (without one) gets through
-    pause.go.set()
-    a.join(30)
-    b.join(30)
-    assert not a.is_alive() and not b.is_alive()
-    [won], [lost] = first, second
     assert isinstance(won, HoldRecord), won
     assert isinstance(lost, Conflict), lost
     with timed.db.session() as s:
         row = s.get_one(LegalHold, hold.id)
         assert (row.release_notice, row.released_by) == ("NOTICE-A", "commander")
-        releases = s.execute(
-            select(func.count()).where(AuditEntry.action == "legal_hold.release")
-        ).scalar_one()
-    assert releases == 1
+    assert _audited(timed, "legal_hold.release") == 1

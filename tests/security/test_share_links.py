@@ -85,6 +85,28 @@ def share(
     return out
 
 
+def assert_link_dead(
+    outsider: FlaskClient, services: Services, link: dict[str, Any], rule: str
+) -> None:
+    """The link answers an outsider as a dead link (404, nothing counted as downloaded),
+    and each refusal is audited naming ``rule``."""
+    for path in (f"/s/{link['token']}", f"/s/{link['token']}/package"):
+        got = outsider.get(path, environ_base=OUTSIDER)
+        assert got.status_code == 404, (path, got.status_code)
+        got.close()
+    with services.db.session() as s:
+        assert s.get_one(ShareLink, link["id"]).downloads == 0
+        reasons = [
+            e.details["reason"]
+            for e in s.execute(
+                select(AuditEntry).where(
+                    AuditEntry.action == "release.share.open", AuditEntry.outcome == "denied"
+                )
+            ).scalars()
+        ]
+        assert reasons and all(rule in r for r in reasons), reasons
+
+
 @pytest.mark.parametrize("store_backend", ["local", "s3"], indirect=True)
 def test_no_account_downloads_the_released_package_and_each_download_is_audited(
     app: Flask,
@@ -287,21 +309,7 @@ def test_a_link_stops_serving_an_item_flagged_privacy_sensitive_after_approval_R
         headers=bearer(tokens, "commander"),
     )
     assert r.status_code == 200, r.get_json()
-    for path in (f"/s/{link['token']}", f"/s/{link['token']}/package"):
-        got = outsider.get(path, environ_base=OUTSIDER)
-        assert got.status_code == 404, (path, got.status_code)
-        got.close()
-    with services.db.session() as s:
-        assert s.get_one(ShareLink, link["id"]).downloads == 0
-        reasons = [
-            e.details["reason"]
-            for e in s.execute(
-                select(AuditEntry).where(
-                    AuditEntry.action == "release.share.open", AuditEntry.outcome == "denied"
-                )
-            ).scalars()
-        ]
-        assert reasons and all("REL-3" in r for r in reasons), reasons
+    assert_link_dead(outsider, services, link, "REL-3")
 
 
 def test_only_administration_logs_a_restricted_item_for_release_ACC_7(
@@ -399,21 +407,7 @@ def test_a_link_stops_serving_an_item_restricted_after_approval_ACC_7(
     )
     assert r.status_code == 403, r.get_json()
     assert "ACC-7" in r.get_json()["error"]["message"]
-    for path in (f"/s/{link['token']}", f"/s/{link['token']}/package"):
-        got = outsider.get(path, environ_base=OUTSIDER)
-        assert got.status_code == 404, (path, got.status_code)
-        got.close()
-    with services.db.session() as s:
-        assert s.get_one(ShareLink, link["id"]).downloads == 0
-        reasons = [
-            e.details["reason"]
-            for e in s.execute(
-                select(AuditEntry).where(
-                    AuditEntry.action == "release.share.open", AuditEntry.outcome == "denied"
-                )
-            ).scalars()
-        ]
-        assert reasons and all("ACC-7" in r for r in reasons), reasons
+    assert_link_dead(outsider, services, link, "ACC-7")
 
 
 def test_a_restricted_item_an_admin_logged_is_shared_by_administration_only_ACC_7(
