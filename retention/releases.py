@@ -35,6 +35,7 @@ import datetime as dt
 import hashlib
 import logging
 import secrets
+from typing import Any
 
 from sqlalchemy import and_, case, select
 from sqlalchemy.orm import Session
@@ -542,41 +543,40 @@ class ReleaseService:
         now = self.clock.now()
         with self.db.transaction() as s:
             item = s.get_one(MediaItem, media_id)
-            before = item.privacy_sensitive
-            item.privacy_sensitive = command.sensitive
             details = {"privacy_sensitive": command.sensitive, "reason": reason}
-            if before != command.sensitive:
-                s.add(
-                    CustodyEvent(
-                        media_id=media_id,
-                        at=now,
-                        actor=actor.username,
-                        action="privacy_flag",
-                        details=details,
-                    )
-                )
-                self.audit.append(s, who(actor), "media.privacy", target, details=details)
+            if item.privacy_sensitive != command.sensitive:
+                self._flag(s, actor, item, command.sensitive, details, now)
             if command.sensitive:
                 # ACC-11: its copies (exports) show the same pictures and are flagged with
                 # it; a redacted derivative is what REL-3 asks for and stays as it is.
                 # Clearing leaves the copies flagged: each is cleared on its own.
                 for copy in copies_of(s, media_id, through_redacted=False):
                     if not copy.privacy_sensitive:
-                        copy.privacy_sensitive = True
                         carried = {**details, "carried_from": media_id}
-                        s.add(
-                            CustodyEvent(
-                                media_id=copy.id,
-                                at=now,
-                                actor=actor.username,
-                                action="privacy_flag",
-                                details=carried,
-                            )
-                        )
-                        self.audit.append(
-                            s, who(actor), "media.privacy", f"media:{copy.id}", details=carried
-                        )
+                        self._flag(s, actor, copy, True, carried, now)
             return PrivacyFlag(media_id, command.sensitive)
+
+    def _flag(
+        self,
+        s: Session,
+        actor: Actor,
+        item: MediaItem,
+        sensitive: bool,
+        details: dict[str, Any],
+        now: dt.datetime,
+    ) -> None:
+        """Set ``item``'s privacy flag, with its custody event and audit entry."""
+        item.privacy_sensitive = sensitive
+        s.add(
+            CustodyEvent(
+                media_id=item.id,
+                at=now,
+                actor=actor.username,
+                action="privacy_flag",
+                details=details,
+            )
+        )
+        self.audit.append(s, who(actor), "media.privacy", f"media:{item.id}", details=details)
 
     # -- share links --------------------------------------------------------------------
 
