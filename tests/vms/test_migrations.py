@@ -298,3 +298,26 @@ def test_restrictions_at_approval_are_read_from_the_chain_of_custody_0040_ACC_7(
             ).all()
         assert sorted(tuple(r) for r in rows) == [("r1", "before")]
         check(db.engine)
+
+
+def test_preservation_forms_attached_before_are_evidence_0041_RET_3_RET_7(
+    empty_url: str,
+) -> None:
+    """0041: the scanned form of every preservation request is marked evidence, so the
+    RET-3 log never names a purged form; other items are left alone."""
+    with old_catalog(empty_url, "0040") as db:
+        _items(db, [(m, "document", "application/pdf") for m in ("form", "other")])
+        with db.engine.begin() as conn:
+            for rid, form in (("p1", "'form'"), ("p2", "NULL")):
+                conn.exec_driver_sql(
+                    "INSERT INTO preservation_requests (id, request_number, requester_name,"
+                    " received_at, received_via, received_by, reason, litigation_anticipated,"
+                    " media_ids, state, form_media_id, created_at, created_by) VALUES"
+                    f" ('{rid}', '{rid}', 'R', '2026-03-01 09:00:00', 'letter', 'c', 'why',"
+                    f" FALSE, '[]', 'released', {form}, '2026-03-01 09:00:00', 'c')"
+                )
+        upgrade(db.engine)
+        with db.engine.connect() as conn:
+            rows = conn.exec_driver_sql("SELECT id FROM media_items WHERE evidence").all()
+        assert [r[0] for r in rows] == ["form"]
+        check(db.engine)
