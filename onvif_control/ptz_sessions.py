@@ -574,11 +574,15 @@ class PtzSessions:
         """P4 again, under the camera's steering lock just before a command is sent: its
         session was not ended since :meth:`for_command` (taken over, released, expired).
         Conflict (409) otherwise, as :meth:`for_command` says it."""
-        with self.db.session() as s:
-            row = s.get(PtzSession, session_id)
-            if row is not None and row.ended_at is None:
-                return
-            reason = row.end_reason if row is not None else None
+        with self.db.reader() as c:
+            row = c.execute(
+                select(PtzSession.ended_at, PtzSession.end_reason).where(
+                    PtzSession.id == session_id
+                )
+            ).first()
+        if row is not None and row.ended_at is None:
+            return
+        reason = row.end_reason if row is not None else None
         raise Conflict(
             f"PTZ session {session_id!r} has ended ({reason}); open a new one",
             end_reason=reason,
