@@ -24,6 +24,7 @@ from vms.auth.authoriser import Authoriser, who
 from vms.auth.permissions import Action, Actor
 from vms.clock import Clock, isoformat
 from vms.config import PtzConfig
+from vms.csv_cells import csv_row
 from vms.db.engine import Database
 from vms.db.models import AuditEntry
 from vms.errors import InvalidArgument
@@ -199,7 +200,8 @@ def to_csv(rows: Sequence[PtzAuditRow]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for row in rows:
-        writer.writerow([_cell(getattr(row, k)) for k in CSV_COLUMNS])
+        # PSCS-5: an operator's text never runs as a formula in the auditor's spreadsheet.
+        writer.writerow(csv_row(_cell(getattr(row, k)) for k in CSV_COLUMNS))
     return out.getvalue()
 
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from vms.audit.monthly import MonthlyAuditReport
 from vms.audit.pdf import text_pdf
 from vms.clock import isoformat
+from vms.csv_cells import csv_row
 
 CSV_COLUMNS = ("section", "user", "role", "camera", "source", "officer", "metric", "value")
 
@@ -71,7 +72,8 @@ def to_csv(r: MonthlyAuditReport) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
-    writer.writerows(csv_rows(r))
+    # OPS-7: a badge or name typed by the people audited never runs as a formula.
+    writer.writerows(csv_row(row) for row in csv_rows(r))
     return out.getvalue()
 
 
