@@ -318,6 +318,41 @@ def test_html_pages_are_not_cached(client: FlaskClient, media_id: str) -> None:
     r.close()
 
 
+def test_security_headers_on_pages_errors_share_links_and_media_ACC_1(
+    client: FlaskClient, media_id: str
+) -> None:
+    """Every kind of answer a browser may render carries the headers that keep a hostile
+    value from running as script or the page from being framed: pages, error pages (ours
+    and werkzeug's), an outsider's share link, the original shown inline and sent as a
+    download, a JSON error, a static file. A regression guard for docs/design/security.md
+    ("security headers on every response"), which no test checked."""
+    _login(client, "investigator")
+    answers = {
+        "/catalog": 200,
+        f"/media/{media_id}": 200,
+        "/media/no-such-item": 404,  # our error page
+        "/no/such/page": 404,  # werkzeug's
+        "/s/" + "x" * 43: 404,  # an outsider's dead share link
+        f"/api/v1/media/{media_id}/content?purpose=investigation": 200,
+        f"/api/v1/media/{media_id}/content?purpose=investigation&download=1": 200,
+        "/api/v1/media/no-such-item": 404,
+        "/static/vms.css": 200,
+    }
+    for path, status in answers.items():
+        r = client.get(path)
+        assert r.status_code == status, path
+        csp = {
+            d.split()[0]: d.split()[1:]
+            for d in r.headers["Content-Security-Policy"].split(";")
+            if d.strip()
+        }
+        assert csp["script-src"] == ["'self'"], path  # no inline script, no eval
+        assert csp["default-src"] == ["'self'"], path
+        assert r.headers["X-Frame-Options"] == "DENY", path
+        assert r.headers["X-Content-Type-Options"] == "nosniff", path
+        r.close()
+
+
 def test_server_header_shows_no_versions(services: Services) -> None:
     flask_app, _socketio = create_app(services)
     server = make_server("127.0.0.1", 0, flask_app, threaded=True, **serve_options())
