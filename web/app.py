@@ -84,7 +84,10 @@ def create_app(services: Services, *, testing: bool = False) -> tuple[Flask, Soc
         response.headers.setdefault(
             "Content-Security-Policy",
             "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
-            "connect-src 'self' ws: wss:; style-src 'self'; script-src 'self'",
+            "connect-src 'self' ws: wss:; style-src 'self'; script-src 'self'; "
+            # An injected <base> or <form> cannot send forms (a password) elsewhere; no
+            # page may be framed (X-Frame-Options says it to older browsers).
+            "base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
         )
         return response
 

@@ -348,6 +348,8 @@ def test_security_headers_on_pages_errors_share_links_and_media_ACC_1(
         }
         assert csp["script-src"] == ["'self'"], path  # no inline script, no eval
         assert csp["default-src"] == ["'self'"], path
+        assert csp["base-uri"] == csp["form-action"] == ["'self'"], path
+        assert csp["frame-ancestors"] == ["'none'"], path
         assert r.headers["X-Frame-Options"] == "DENY", path
         assert r.headers["X-Content-Type-Options"] == "nosniff", path
         r.close()
