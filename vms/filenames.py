@@ -71,12 +71,61 @@ def ascii_fallback(name: str) -> str:
     return "".join(out).strip() or "download"
 
 
-def content_disposition(name: str | None, *, attachment: bool, default: str = "download") -> str:
+# The names a file of each served content type may end with (the probe's containers and
+# documents, vms/media/probe.py): the first is added to a name that ends otherwise.
+EXTENSIONS: dict[str, tuple[str, ...]] = {
+    "video/mp4": (".mp4", ".m4v", ".mov", ".qt", ".3gp", ".3g2", ".mj2", ".m4a"),
+    "audio/mp4": (".m4a", ".mp4", ".m4b"),
+    "video/x-matroska": (".mkv", ".mk3d", ".mka", ".webm"),
+    "audio/x-matroska": (".mka", ".mkv"),
+    "video/webm": (".webm",),
+    "audio/webm": (".webm", ".weba"),
+    "video/mp2t": (".ts", ".mts", ".m2ts"),
+    "video/x-msvideo": (".avi",),
+    "audio/mpeg": (".mp3", ".mp2", ".mpga"),
+    "audio/wav": (".wav",),
+    "audio/ogg": (".ogg", ".oga", ".opus"),
+    "video/ogg": (".ogv", ".ogg"),
+    "audio/flac": (".flac",),
+    "video/x-nut": (".nut",),
+    "video/x-ms-asf": (".wmv", ".asf"),
+    "audio/x-ms-wma": (".wma", ".asf"),
+    "video/x-flv": (".flv",),
+    "video/mpeg": (".mpg", ".mpeg", ".mpe", ".m2v", ".vob"),
+    "audio/aac": (".aac",),
+    "application/pdf": (".pdf",),
+    "image/jpeg": (".jpg", ".jpeg", ".jpe"),
+    "image/png": (".png",),
+    "application/zip": (".zip",),
+}
+
+
+def served_name(name: str, content_type: str | None) -> str:
+    """``name`` ending as a file of ``content_type`` does: an uploader chose the name, and
+    a valid JPEG sent as ``statement.html`` or ``report.hta`` would be saved under that
+    name and opened by whatever the extension calls (a polyglot runs as a page or a
+    program on the recipient's machine). Such a name gets the type's extension added
+    (``statement.html.jpg``); the name as stored is unchanged (ACC-5, ACC-9: what
+    leaves is what it says it is)."""
+    extensions = EXTENSIONS.get((content_type or "").split(";")[0].strip().lower())
+    if not extensions or name.lower().endswith(extensions):
+        return name
+    return name + extensions[0]
+
+
+def content_disposition(
+    name: str | None,
+    *,
+    attachment: bool,
+    default: str = "download",
+    content_type: str | None = None,
+) -> str:
     """The ``Content-Disposition`` value for ``name`` (RFC 6266): ``attachment`` or
     ``inline``, an ASCII ``filename`` and, when the name is not plain ASCII, the exact
     name as ``filename*=UTF-8''...``. The name is made safe first (:func:`safe_filename`),
-    so rows stored before names were cleaned are served too."""
-    safe = safe_filename(name) or default
+    so rows stored before names were cleaned are served too, and, given the file's
+    ``content_type``, ends as such a file does (:func:`served_name`)."""
+    safe = served_name(safe_filename(name) or default, content_type)
     fallback = ascii_fallback(safe)
     value = f'{"attachment" if attachment else "inline"}; filename="{fallback}"'
     if fallback != safe:

@@ -15,8 +15,9 @@ from sqlalchemy import func, select, update
 from tests.media import make_video
 from vms.audit.log import Who
 from vms.db.models import AuditEntry, CustodyEvent, MediaItem, SourceKind
-from vms.filenames import content_disposition, safe_filename
+from vms.filenames import EXTENSIONS, content_disposition, safe_filename, served_name
 from vms.ingest import IngestRequest
+from vms.media import probe
 from vms.services import Services
 
 HOSTILE = "a\r\nSet-Cookie: x=y.mp4"
@@ -171,3 +172,50 @@ def test_refused_range_records_no_viewing_ACC_6(
     assert r.status_code == 200
     r.close()
     assert records(services, item) == (1, 1)
+
+
+@pytest.mark.parametrize(
+    ("name", "content_type", "served"),
+    [
+        ("statement.html", "image/jpeg", "statement.html.jpg"),
+        ("report.hta", "application/pdf", "report.hta.pdf"),
+        ("shift.exe", "video/mp4", "shift.exe.mp4"),
+        ("shift", "video/mp4", "shift.mp4"),
+        ("SHIFT.MOV", "video/mp4", "SHIFT.MOV"),  # the family's own names stay
+        ("radio.m4a", "audio/mp4", "radio.m4a"),
+        ("photo.jpeg", "image/jpeg", "photo.jpeg"),
+        ("cam.dav", "video/mp2t", "cam.dav.ts"),  # a vendor's name: the type's added
+        ("clip.mp4", None, "clip.mp4"),  # type unknown: as it is
+        ("clip.mp4", "application/x-unknown", "clip.mp4"),
+    ],
+)
+def test_a_served_name_ends_as_its_content_type_does_ACC_9(
+    name: str, content_type: str | None, served: str
+) -> None:
+    """A name an uploader chose is not what decides how the recipient's machine opens
+    the file: a JPEG named statement.html (a JPEG/HTML polyglot runs as a page when
+    opened) is sent as statement.html.jpg."""
+    assert served_name(name, content_type) == served
+
+
+def test_every_type_the_probe_gives_has_its_extensions() -> None:
+    """A content type the probe gives without an entry would be served under any name."""
+    given = {t for _, t in probe._DOCUMENTS} | set(probe._CONTAINER_TYPES.values())
+    given |= set(probe._AUDIO_ONLY_TYPES.values()) | set(probe._WITH_VIDEO_TYPES.values())
+    given |= {"video/webm", probe.ZIP}  # Matroska's WebM; export packages
+    assert given - set(EXTENSIONS) == set()
+
+
+def test_a_download_named_as_a_page_is_sent_as_the_video_it_is_ACC_9(
+    client: FlaskClient, services: Services, tokens: dict[str, str], item: str
+) -> None:
+    with services.db.transaction() as s:
+        s.execute(
+            update(MediaItem).where(MediaItem.id == item).values(original_filename="run.html")
+        )
+    r = client.get(f"/api/v1/media/{item}/content?download=1&purpose=legal", headers=h(tokens))
+    assert r.status_code == 200
+    assert r.headers["Content-Disposition"] == 'attachment; filename="run.html.mp4"'
+    r.close()
+    detail = client.get(f"/api/v1/media/{item}", headers=h(tokens)).get_json()
+    assert detail["original_filename"] == "run.html"  # the catalog keeps the name as given

@@ -99,7 +99,10 @@ def download_package(export_id: str) -> Response:
             max_age=0,
         )
     response.headers["Content-Disposition"] = content_disposition(
-        download.filename, attachment=True, default=f"export-{export_id}.zip"
+        download.filename,
+        attachment=True,
+        default=f"export-{export_id}.zip",
+        content_type="application/zip",
     )
     response.headers["Cache-Control"] = "private, no-store"
     if response.status_code in (200, 206):

@@ -86,7 +86,10 @@ def send_media(actor: Actor, access: ContentAccess) -> Response:
         )
     # RFC 6266/5987, from the cleaned name: rows stored before names were cleaned too.
     response.headers["Content-Disposition"] = content_disposition(
-        item.original_filename, attachment=access.download, default=item.id
+        item.original_filename,
+        attachment=access.download,
+        default=item.id,
+        content_type=item.content_type,
     )
     response.headers["Cache-Control"] = "private, no-store"
     if response.status_code in (200, 206):

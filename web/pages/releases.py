@@ -307,6 +307,9 @@ def share_download(token: str, position: int) -> Response:
             download.path, mimetype=download.content_type, conditional=False, max_age=0
         )
     response.headers["Content-Disposition"] = content_disposition(
-        download.name, attachment=True, default=f"release-{position}.zip"
+        download.name,
+        attachment=True,
+        default=f"release-{position}.zip",
+        content_type=download.content_type,
     )
     return _private(response)
