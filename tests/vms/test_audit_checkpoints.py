@@ -5,6 +5,7 @@ SQL on the tables (both databases), and on the exported file."""
 from __future__ import annotations
 
 import ast
+import base64
 import copy
 import datetime as dt
 import hashlib
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import delete, select, update
 
 from tests.vms.test_crash_safety import run_cli
@@ -159,10 +161,12 @@ def exported(services: Services, tmp_path: Path) -> tuple[Path, dict[str, Any]]:
     return out, json.loads(out.read_text())
 
 
-def standalone(python: Path, script: Path, export: Path) -> subprocess.CompletedProcess[str]:
+def standalone(
+    python: Path, script: Path, export: Path, *options: str
+) -> subprocess.CompletedProcess[str]:
     env = {"PATH": os.environ.get("PATH", ""), "HOME": str(export.parent)}
     return subprocess.run(
-        [str(python), "-I", str(script), str(export)],
+        [str(python), "-I", str(script), str(export), *options],
         env=env,
         cwd=export.parent,
         capture_output=True,
@@ -324,3 +328,100 @@ def test_the_standalone_verifier_imports_only_the_standard_library_and_cryptogra
             assert node.level == 0
             names.add((node.module or "").split(".")[0])
     assert names - set(sys.stdlib_module_names) == {"cryptography"}
+
+
+def _rewrite_with_another_key(doc: dict[str, Any], key: Ed25519PrivateKey) -> None:
+    """What someone who rewrites an export whole does: drop an entry from the middle,
+    renumber and relink the rest, recompute the public digests, and sign a checkpoint
+    and the statement with a key of their own (no keyed hash is needed for that)."""
+    from cryptography.hazmat.primitives import serialization
+
+    def sign(payload: bytes) -> str:
+        return base64.b64encode(key.sign(payload)).decode()
+
+    pem = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    statement = doc["statement"]
+    entries = doc["entries"]
+    entries.pop(3)
+    digest, prev = statement["start_digest"], statement["start_hash"]
+    for i, entry in enumerate(entries):
+        entry["seq"], entry["prev_hash"] = statement["first_seq"] + i, prev
+        prev, digest = entry["hash"], verify_export.next_digest(digest, entry)
+    last = entries[-1]["seq"]
+    at = doc["checkpoints"][-1]["at"]
+    found = verify_export.fingerprint(pem)
+    doc["checkpoints"] = [
+        {
+            "seq": last,
+            "at": at,
+            "entry_hash": prev,
+            "chain_digest": digest,
+            "signature": sign(verify_export.checkpoint_payload(last, prev, digest, at)),
+            "key_fingerprint": found,
+        }
+    ]
+    statement.update(
+        last_seq=last,
+        entry_sha256=[verify_export.entry_sha256(e) for e in entries],
+        checkpoints=[last],
+        key_fingerprint=found,
+    )
+    doc["signature"] = sign(verify_export.statement_payload(statement))
+    doc["public_key"] = pem
+
+
+def test_an_export_rewritten_and_signed_with_another_key_is_refused_INV_4(
+    services: Services, tmp_path: Path, clean_python: Path
+) -> None:
+    """INV-4: the export carries its own public key, so an export rewritten whole (an
+    entry removed from the middle, everything signed again with another installation's
+    or a made-up key) is consistent under that key. ``vms audit verify-export`` pins the
+    installation's own key, and the standalone verifier takes ``--fingerprint``."""
+    add_entries(services, 8)
+    out, doc = exported(services, tmp_path)
+    genuine = doc["statement"]["key_fingerprint"]
+    bad = copy.deepcopy(doc)
+    _rewrite_with_another_key(bad, Ed25519PrivateKey.generate())
+    tampered = tmp_path / "rewritten.json"
+    tampered.write_text(json.dumps(bad))
+    assert verify_export.verify(bad) is None  # consistent under its own key...
+    via_vms = run_cli(services.config, "audit", "verify-export", str(tampered))
+    assert via_vms.returncode == 1, via_vms.stdout
+    assert f"not the expected {genuine}" in via_vms.stderr
+    assert run_cli(services.config, "audit", "verify-export", str(out)).returncode == 0
+    script = tmp_path / "verify_audit_export.py"
+    pinned = standalone(clean_python, script, tampered, "--fingerprint", genuine)
+    assert pinned.returncode == 1 and f"not the expected {genuine}" in pinned.stderr
+    ok = standalone(clean_python, script, out, "--fingerprint", genuine)
+    assert ok.returncode == 0, ok.stderr
+    # Unpinned, the verifier can only print the key and say to compare it.
+    loose = standalone(clean_python, script, tampered)
+    assert loose.returncode == 0 and genuine not in loose.stdout
+    assert "Compare the key fingerprint" in loose.stdout
+
+
+def test_an_export_of_the_log_is_itself_audited_ACC_6(services: Services, tmp_path: Path) -> None:
+    """ACC-6: every export is audited, the audit log's own too (reading it through the
+    API or the PTZ audit always was). ``vms audit export`` wrote a file of the whole log
+    and left no trace of who took it; now ``audit.export`` names the OS user, the
+    entries and the SHA-256 of the signed statement, which ties the entry to the file."""
+    add_entries(services, 4)
+    out, doc = exported(services, tmp_path)
+    with services.db.session() as s:
+        (entry,) = s.execute(
+            select(AuditEntry).where(AuditEntry.action == "audit.export")
+        ).scalars()
+    statement = doc["statement"]
+    assert entry.actor.startswith("cli:") and entry.target == "audit"
+    assert (entry.details["first_seq"], entry.details["last_seq"]) == (1, statement["last_seq"])
+    assert entry.seq == statement["last_seq"] + 1  # after the export: not in it
+    assert (
+        entry.details["statement_sha256"]
+        == hashlib.sha256(verify_export.statement_payload(statement)).hexdigest()
+    )
+    assert entry.details["file"] == str(out.resolve())
+    assert services.audit.verify(services.db) is None

@@ -30,13 +30,14 @@ from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
     Ed25519PublicKey,
 )
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from vms.audit.chain import GENESIS_HASH, Link, link_fields
-from vms.audit.log import AuditLog
+from vms.audit.log import AuditLog, Who
 from vms.audit.verify_export import (
     FORMAT,
     checkpoint_payload,
@@ -80,6 +81,22 @@ class AuditSigner:
 
     def public_key(self) -> Ed25519PublicKey:
         return self._key.public_key()
+
+
+def installed_fingerprint(secrets_dir: Path) -> str | None:
+    """The fingerprint of the installation's audit signing key, or None when it has
+    none yet (read only: no key is created, unlike :class:`AuditSigner`)."""
+    try:
+        pem = (secrets_dir / KEY_FILE).read_bytes()
+    except FileNotFoundError:
+        return None
+    key = serialization.load_pem_private_key(pem, password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise DataLoss(f"{secrets_dir / KEY_FILE} does not hold an Ed25519 private key")
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return fingerprint(public.decode())
 
 
 @dataclass(frozen=True)
@@ -446,3 +463,22 @@ class Checkpoints:
             "checkpoints": [c.as_json() for c in checkpoints],
             "entries": entries,
         }
+
+    def record_export(
+        self, by: Who, first_seq: int, last_seq: int, statement_sha256: str, out: str
+    ) -> None:
+        """Audit an export of entries ``first_seq..last_seq`` once its file ``out`` is
+        written (ACC-6: every export; the API's and the PTZ audit's readings are audited
+        too), with the SHA-256 of its signed statement, which ties the entry to the file."""
+        self.audit.record(
+            self.db,
+            by,
+            "audit.export",
+            "audit",
+            details={
+                "first_seq": first_seq,
+                "last_seq": last_seq,
+                "statement_sha256": statement_sha256,
+                "file": out,
+            },
+        )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import hashlib
 import json
 import os
 import shutil
@@ -14,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from vms.audit import verify_export
+from vms.audit.checkpoints import installed_fingerprint
+from vms.audit.log import SYSTEM_ROLE, Who
 from vms.bounded import parse_time
 from vms.jsonable import jsonable
 from vms.services import Services
@@ -69,23 +72,31 @@ def register(audit: Any, open_services: OpenServices) -> None:
     def export(args: argparse.Namespace) -> int:
         start = parse_time(args.start, "--from") if args.start else None
         end = parse_time(args.end, "--to") if args.end else None
+        out = Path(args.out)
         services = open_services(args)
         try:
             doc = services.checkpoints.export(start, end)
+            tmp = out.with_name(f".{out.name}.tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(doc, f, ensure_ascii=False, indent=1)
+                f.flush()
+                os.fsync(f.fileno())
+            tmp.replace(out)
+            # ACC-6: audited once the file is in place (a failed write records no export).
+            statement = doc["statement"]
+            services.checkpoints.record_export(
+                Who(cli_name(), SYSTEM_ROLE),
+                statement["first_seq"],
+                statement["last_seq"],
+                hashlib.sha256(verify_export.statement_payload(statement)).hexdigest(),
+                str(out.resolve()),
+            )
         finally:
             services.close()
-        out = Path(args.out)
-        tmp = out.with_name(f".{out.name}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(doc, f, ensure_ascii=False, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
-        tmp.replace(out)
         # The recipient's verifier: one file, Python 3 and `cryptography` only.
         script = out.with_name("verify_audit_export.py")
         shutil.copyfile(verify_export.__file__, script)
-        statement = doc["statement"]
         print(
             f"wrote entries {statement['first_seq']}..{statement['last_seq']} to {out} "
             f"(key {statement['key_fingerprint']}); verifier: {script}"
@@ -93,7 +104,10 @@ def register(audit: Any, open_services: OpenServices) -> None:
         return 0
 
     def verify_file(args: argparse.Namespace) -> int:
-        return verify_export.main([args.file])
+        # INV-4: pinned to this installation's audit key unless told another, so an
+        # export rewritten whole and signed with some other key is not "intact" here.
+        pinned = args.fingerprint or installed_fingerprint(args.config_obj.secrets_dir)
+        return verify_export.main([args.file, *(["--fingerprint", pinned] if pinned else [])])
 
     def monthly(args: argparse.Namespace) -> int:
         from vms.audit.monthly_out import text_lines, to_csv, to_pdf
@@ -157,4 +171,8 @@ def register(audit: Any, open_services: OpenServices) -> None:
         "verify-export", help="check an export file (the same check as verify_audit_export.py)"
     )
     p.add_argument("file")
+    p.add_argument(
+        "--fingerprint",
+        help="the signing key fingerprint to require (default: this installation's audit key)",
+    )
     p.set_defaults(func=verify_file)

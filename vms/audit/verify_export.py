@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Verify an audit export of the VMS without the VMS and without its secrets.
 
-    python3 verify_audit_export.py audit-export.json
+    python3 verify_audit_export.py audit-export.json [--fingerprint HEX]
 
 Needs only Python 3.11+ and the ``cryptography`` package. Exits 0 when the export is
 intact, 1 naming the first problem otherwise, 2 when the file cannot be read. This module
@@ -12,8 +12,10 @@ docs/design/audit-chain.md, "Signed checkpoints").
 What is checked, in order:
 
 1. the export's statement is signed by the installation's audit signing key (Ed25519;
-   the public key is in the export: compare its fingerprint with the one the agency
-   publishes);
+   the public key is in the export, so anyone who rewrites the whole file can sign it
+   with a key of their own: give ``--fingerprint`` the one the agency publishes, or
+   compare the fingerprint printed; ``vms audit verify-export`` pins the installation's
+   own key);
 2. every checkpoint in the export is signed by that key;
 3. the entries are the statement's entries, in order, with no gap: each entry's SHA-256
    is the one the statement lists for its sequence number (an entry altered, removed,
@@ -30,6 +32,7 @@ Licence: AGPL-3.0-or-later.
 
 from __future__ import annotations
 
+import argparse
 import base64
 import hashlib
 import json
@@ -115,14 +118,25 @@ def _verifier(public_key_pem: str) -> Any:
     return check
 
 
-def verify(doc: Mapping[str, Any]) -> Problem | None:
-    """The first problem of the export ``doc`` (parsed JSON), or None when intact."""
+def verify(doc: Mapping[str, Any], pinned: str | None = None) -> Problem | None:
+    """The first problem of the export ``doc`` (parsed JSON), or None when intact.
+
+    ``pinned``: the fingerprint the signing key must have (INV-4). Without it, an export
+    rewritten whole (entries removed, checkpoints and statement signed again with
+    another key) is intact under its own key: only the fingerprint tells."""
     if doc.get("format") != FORMAT:
         return Problem("export", f"format {doc.get('format')!r} is not {FORMAT}")
     try:
         check = _verifier(doc["public_key"])
+        found = fingerprint(doc["public_key"])
     except (KeyError, ValueError, TypeError) as exc:
         return Problem("export", f"no usable public key ({exc})")
+    if pinned is not None and found != pinned.strip().lower():
+        return Problem(
+            "public_key",
+            f"the export is signed by key {found}, not the expected {pinned}: another "
+            "installation's export, or one rewritten and signed again",
+        )
     statement = doc.get("statement")
     if not isinstance(statement, dict) or not check(
         doc.get("signature", ""), statement_payload(statement)
@@ -199,18 +213,20 @@ def verify(doc: Mapping[str, Any]) -> Problem | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) != 1:
-        print("usage: verify_audit_export.py EXPORT.json", file=sys.stderr)
-        return 2
+    parser = argparse.ArgumentParser(description="Verify an audit export of the VMS.")
+    parser.add_argument("export", help="the export file (JSON)")
+    parser.add_argument(
+        "--fingerprint", help="the audit signing key fingerprint the agency published"
+    )
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        with open(args[0], encoding="utf-8") as f:
+        with open(args.export, encoding="utf-8") as f:
             doc = json.load(f)
     except (OSError, ValueError) as exc:
-        print(f"cannot read {args[0]}: {exc}", file=sys.stderr)
+        print(f"cannot read {args.export}: {exc}", file=sys.stderr)
         return 2
     try:
-        problem = verify(doc)
+        problem = verify(doc, args.fingerprint)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         problem = Problem("export", f"malformed ({type(exc).__name__}: {exc})")
     if problem is not None:
@@ -221,6 +237,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"audit export intact: entries {statement['first_seq']}..{statement['last_seq']}, "
         f"{len(doc['checkpoints'])} signed checkpoint(s), key {fingerprint(doc['public_key'])}"
     )
+    if args.fingerprint is None:
+        print("Compare the key fingerprint with the one your agency publishes (--fingerprint).")
     return 0
 
 
