@@ -8,6 +8,7 @@ Subcommands of other packages (``serve`` from ``web``, ``simulate-camera`` from
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import getpass
 import json
@@ -25,12 +26,11 @@ from vms.catalog_values import MediaQuery, MediaRecord, RestrictionChange
 from vms.check import Level, check, recover
 from vms.clock import isoformat
 from vms.config import Config, load_config
-from vms.db.models import MediaItem, Role, SourceKind, User
+from vms.db.models import Role, SourceKind, User
 from vms.errors import InvalidArgument, NotFound, VMSError
 from vms.ingest import IngestRequest, Origin
 from vms.jsonable import jsonable
 from vms.markers import MarkerKind
-from vms.names import load_names
 from vms.policy.cli import register as register_policy_commands
 from vms.recorded_time import parse_recorded_at
 from vms.services import Services
@@ -265,15 +265,16 @@ def cmd_media_list(args: argparse.Namespace) -> int:
 
 
 def cmd_media_show(args: argparse.Namespace) -> int:
+    """One item's metadata, read through the catalog as ``cli:<os user>`` with
+    administration's reach: audited ``media.detail`` like the page and the API (ACC-6)."""
     services = open_services(args)
+    actor = Actor(user_id=0, username=cli_actor().name, role=Role.ADMIN)
     try:
-        with services.db.session() as s:
-            item = s.get(MediaItem, args.id)
-            if item is None:
-                raise NotFound(f"media {args.id!r} does not exist")
-            body = jsonable(MediaRecord.of(item, load_names(s, [item])[item.id]))
+        detail = services.catalog.get(actor, args.id)
     finally:
         services.close()
+    shown = {f.name for f in dataclasses.fields(MediaRecord)}
+    body = {k: v for k, v in jsonable(detail).items() if k in shown}
     if args.json:
         print(json.dumps(body, indent=2))
     else:

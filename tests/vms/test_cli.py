@@ -147,6 +147,31 @@ def test_device_assign_list_unassign(config: Config, services: Services) -> None
     assert all(a.startswith("cli:") for a in actors)
 
 
+def test_media_show_is_audited_like_the_page_ACC_6(
+    config: Config, services: Services, tmp_path: Path
+) -> None:
+    """ACC-6: showing an item's metadata is audited (``media.detail``) on the page and
+    the API; ``vms media show`` showed it straight from the table with no entry. A
+    missing item is still NotFound (exit 4)."""
+    clip = tmp_path / "bwc.mp4"
+    make_video(clip, seconds=1)
+    r = run_cli(config, "ingest", str(clip), "--source", "bwc", "--device", "BWC-9", "--json")
+    assert r.returncode == 0, r.stderr
+    media_id = json.loads(r.stdout)["id"]
+    r = run_cli(config, "media", "show", media_id, "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["device_id"] == "BWC-9"
+    assert run_cli(config, "media", "show", "no-such-item").returncode == 4
+    with services.db.session() as s:
+        shown = s.execute(
+            select(AuditEntry.actor, AuditEntry.role).where(
+                AuditEntry.action == "media.detail", AuditEntry.target == f"media:{media_id}"
+            )
+        ).all()
+    assert [(actor.startswith("cli:"), role) for actor, role in shown] == [(True, "admin")]
+    assert services.audit.verify(services.db) is None
+
+
 @pytest.mark.parametrize("damage", ["missing", "corrupted", "orphaned"])
 def test_catalog_check_finds_damage(
     services: Services, config: Config, tmp_path: Path, damage: str
