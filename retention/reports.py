@@ -277,6 +277,15 @@ class Reports:
                 ).all()
             )
             failures = self._failures(s, start, end)
+        # ACC-6: reading a report is audited like every other report here (the monthly
+        # audit, which shows this one, relies on it), with the officers it named.
+        self.audit.record(
+            self.db,
+            who(actor),
+            "report.view",
+            "reports:monthly",
+            details={"month": month, "officer_badges": sorted(failures)},
+        )
         return MonthlyReport(
             month=month,
             untagged_not_requiring_tags={k: int(v) for k, v in by_source.items()},

@@ -251,6 +251,31 @@ def test_upcoming_and_untagged_reports_RET_13_TAG_3_TAG_7(
     )
 
 
+def test_reading_the_monthly_tagging_report_is_audited_TAG_7_ACC_6(
+    services: Services, client, tokens
+) -> None:
+    """ACC-6, TAG-7: every other report (untagged, upcoming deletions, destruction log,
+    the monthly audit) audits its reading; the TAG-7 report, which names the officers
+    who failed to tag, was read without an entry (and the monthly audit, which shows it,
+    counted on it auditing itself)."""
+    now = services.clock.now()
+    ingest(services, source=SourceKind.BWC, device="BWC-1", officer="B1", recorded_at=now)
+    retention = get_retention(services)
+    retention.reports.deadline = dt.timedelta(0)
+    assert retention.reports.notify_untagged() == 1
+    month = now.strftime("%Y-%m")
+    r = client.get(f"/api/v1/reports/monthly?month={month}", headers=auth(tokens, "auditor"))
+    assert r.status_code == 200 and r.json["tagging_failures_per_officer"] == {"B1": 1}
+    with services.db.session() as s:
+        read = s.execute(
+            select(AuditEntry.actor, AuditEntry.details).where(
+                AuditEntry.action == "report.view", AuditEntry.target == "reports:monthly"
+            )
+        ).all()
+    assert read == [("auditor", {"month": month, "officer_badges": ["B1"]})]
+    assert services.audit.verify(services.db) is None
+
+
 def test_request_log_page_and_form_with_csrf_RET_3(services: Services, client) -> None:
     media = ingest(services, recorded_at=services.clock.now())
     csrf = sign_in(client, "commander")
