@@ -158,7 +158,10 @@ def served(data: Path) -> Iterator[tuple[Services, str, str]]:
 
     from web.app import create_app
 
-    config = bench_config(data, VMS_WEBRTC_CONNECT_TIMEOUT_SECONDS="60")
+    # Every viewer is the one bench user: no per-user session limit.
+    config = bench_config(
+        data, VMS_WEBRTC_CONNECT_TIMEOUT_SECONDS="60", VMS_WEBRTC_MAX_SESSIONS_PER_USER="0"
+    )
     services = Services.open(config)
     try:
         services.migrate()

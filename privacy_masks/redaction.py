@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from privacy_masks.detection import build_detector
@@ -52,8 +52,8 @@ from vms.catalog_values import ContentAccess
 from vms.clock import Clock
 from vms.config import RedactionConfig
 from vms.db.engine import Database
-from vms.db.models import Export, MediaItem, MediaType, Redaction
-from vms.errors import Conflict, InvalidArgument, NotFound, VMSError
+from vms.db.models import Export, MediaItem, MediaType, Redaction, User
+from vms.errors import Conflict, InvalidArgument, NotFound, RateLimited, VMSError
 from vms.events import EventBus
 from vms.exports.service import export_clips
 from vms.ingest import Ingestor
@@ -64,6 +64,8 @@ log = logging.getLogger(__name__)
 QUEUED, ANALYSING, REVIEW = "queued", "analysing", "review"
 RENDER_QUEUED, RENDERING, DONE, FAILED = "render_queued", "rendering", "done", "failed"
 STATES = (QUEUED, ANALYSING, REVIEW, RENDER_QUEUED, RENDERING, DONE, FAILED)
+# Waiting for or in the job role (counted against [redaction] max_pending_per_user).
+PENDING = (QUEUED, ANALYSING, RENDER_QUEUED, RENDERING)
 INTERRUPTED = "interrupted by a restart"
 PROGRESS_TOPIC = "redaction.progress"
 #: What a request may ask to detect (API names) -> the detectors' classes.
@@ -153,32 +155,69 @@ class RedactionService:
         }
         if export is not None:
             request["export"] = export
-        with self.db.transaction() as s:
-            row = Redaction(
-                id=ids.new_id(),
-                media_id=media_id,
-                state=QUEUED,
-                progress=0.0,
-                method=method,
-                request=request,
-                tracks=[],
-                created_by=actor.username,
-                created_role=actor.role.value,
-                created_at=now,
-                updated_at=now,
-            )
-            s.add(row)
-            self.audit.append(
-                s,
+        try:
+            with self.db.transaction() as s:
+                self._admit(s, actor)
+                row = Redaction(
+                    id=ids.new_id(),
+                    media_id=media_id,
+                    state=QUEUED,
+                    progress=0.0,
+                    method=method,
+                    request=request,
+                    tracks=[],
+                    created_by=actor.username,
+                    created_role=actor.role.value,
+                    created_at=now,
+                    updated_at=now,
+                )
+                s.add(row)
+                self.audit.append(
+                    s,
+                    who(actor),
+                    "redaction.create",
+                    f"media:{media_id}",
+                    details={"redaction_id": row.id, "method": method, **request},
+                )
+                s.flush()
+                record = RedactionRecord.of(row)
+        except RateLimited as exc:
+            self.audit.record(
+                self.db,
                 who(actor),
                 "redaction.create",
                 f"media:{media_id}",
-                details={"redaction_id": row.id, "method": method, **request},
+                outcome="denied",
+                details={"method": method, "reason": exc.message},
             )
-            s.flush()
-            record = RedactionRecord.of(row)
+            raise
         self._publish(record)
         return record
+
+    def _admit(self, s: Session, actor: Actor) -> None:
+        """RateLimited when ``actor`` has ``[redaction] max_pending_per_user`` jobs
+        waiting for or in the job (queued, analysing, render queued, rendering): the jobs
+        role runs them one after another, each minutes of detection or rendering, so
+        without a bound one user's requests could hold everyone else's. A job in
+        ``review`` waits for a person and is not counted. Counted under a lock of the
+        user's row (PostgreSQL; SQLite's write transaction serialises anyway)."""
+        limit = self.config.max_pending_per_user
+        if limit <= 0:
+            return
+        s.execute(select(User.id).where(User.id == actor.user_id).with_for_update())
+        pending = s.execute(
+            select(func.count())
+            .select_from(Redaction)
+            .where(Redaction.created_by == actor.username, Redaction.state.in_(PENDING))
+        ).scalar_one()
+        if pending >= limit:
+            raise RateLimited(
+                f"{actor.username} has {pending} redaction jobs queued or running, the most "
+                f"one user may have at once ([redaction] max_pending_per_user = {limit}); "
+                "wait for one to reach review",
+                pending=pending,
+                limit=limit,
+            )
 
     def _source(self, s: Session, command: NewRedaction) -> tuple[str, dict[str, Any] | None]:
         """The item to redact: ``media_id``, or the clip of ``export_id`` (with
@@ -417,32 +456,45 @@ class RedactionService:
 
     def render(self, actor: Actor, redaction_id: str) -> RedactionRecord:
         """Queue the render of a job in ``review`` (409 otherwise); the renderer is the
-        actor (custody and audit name them). Audited ``redaction.render``."""
-        self._reach(actor, redaction_id)
-        with self.db.transaction() as s:
-            row = s.get(Redaction, redaction_id)
-            assert row is not None
-            if row.state != REVIEW:
-                raise Conflict(
-                    f"redaction {redaction_id} is {row.state}: it renders once its analysis "
-                    "is done and under review"
+        actor (custody and audit name them). Audited ``redaction.render``; 429 (audited)
+        when the actor has ``[redaction] max_pending_per_user`` jobs queued or running."""
+        reached, _fact = self._reach(actor, redaction_id)
+        try:
+            with self.db.transaction() as s:
+                row = s.get(Redaction, redaction_id)
+                assert row is not None
+                if row.state != REVIEW:
+                    raise Conflict(
+                        f"redaction {redaction_id} is {row.state}: it renders once its analysis "
+                        "is done and under review"
+                    )
+                self._admit(s, actor)
+                row.state, row.progress = RENDER_QUEUED, 0.0
+                row.updated_at = self.clock.now()
+                row.request = {**row.request, "render_by": [actor.username, actor.role.value]}
+                self.audit.append(
+                    s,
+                    who(actor),
+                    "redaction.render",
+                    f"media:{row.media_id}",
+                    details={
+                        "redaction_id": redaction_id,
+                        "method": row.method,
+                        "tracks": [t["id"] for t in row.tracks if t["enabled"]],
+                    },
                 )
-            row.state, row.progress = RENDER_QUEUED, 0.0
-            row.updated_at = self.clock.now()
-            row.request = {**row.request, "render_by": [actor.username, actor.role.value]}
-            self.audit.append(
-                s,
+                s.flush()
+                record = RedactionRecord.of(row)
+        except RateLimited as exc:
+            self.audit.record(
+                self.db,
                 who(actor),
                 "redaction.render",
-                f"media:{row.media_id}",
-                details={
-                    "redaction_id": redaction_id,
-                    "method": row.method,
-                    "tracks": [t["id"] for t in row.tracks if t["enabled"]],
-                },
+                f"media:{reached.media_id}",
+                outcome="denied",
+                details={"redaction_id": redaction_id, "reason": exc.message},
             )
-            s.flush()
-            record = RedactionRecord.of(row)
+            raise
         self._publish(record)
         return record
 

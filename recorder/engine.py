@@ -167,11 +167,17 @@ class Recorder:
                 ice_servers=web.ice_server_list,
                 ice_username=web.ice_username,
                 ice_credential=web.ice_credential,
+                max_sessions_per_user=web.max_sessions_per_user,
             ),
             services.clock,
         )
         self.live_views = LiveViews(
-            services.db, services.audit, services.authoriser, self.preview, self.webrtc
+            services.db,
+            services.audit,
+            services.authoriser,
+            self.preview,
+            self.webrtc,
+            mjpeg_per_user=services.config.web.max_mjpeg_streams_per_user,
         )
         # Video lost and picture blanked, for the alarms (issue 12.3).
         self.watch = WatchThread(

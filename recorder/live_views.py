@@ -12,12 +12,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from recorder.live import LivePreview
+from recorder.stream_limits import Release, StreamLimit
 from recorder.webrtc import WhepAnswer, WhepGateway
 from vms.audit.log import AuditLog
 from vms.auth.authoriser import Authoriser, who
 from vms.auth.permissions import Action, Actor
 from vms.auth.sessions import Credential
 from vms.db.engine import Database
+from vms.errors import RateLimited
 
 
 class LiveViews:
@@ -30,12 +32,16 @@ class LiveViews:
         authoriser: Authoriser,
         preview: Callable[[str], LivePreview],
         webrtc: WhepGateway,
+        mjpeg_per_user: int = 0,
     ) -> None:
         self.db = db
         self.audit = audit
         self.authoriser = authoriser
         self._preview = preview
         self.webrtc = webrtc
+        # Each MJPEG stream holds a server thread while it lasts (docs/design/live-view.md).
+        self.mjpeg_per_user = mjpeg_per_user
+        self.mjpeg = StreamLimit("MJPEG live streams", "[web] max_mjpeg_streams_per_user")
 
     def open(self, actor: Actor, camera_id: str, kind: str, remote_addr: str) -> LivePreview:
         """The camera's preview for ``actor``, after the role check; the view is audited
@@ -48,15 +54,49 @@ class LiveViews:
         self._audit_view(actor, camera_id, kind, remote_addr)
         return preview
 
+    def open_mjpeg(
+        self, actor: Actor, camera_id: str, remote_addr: str
+    ) -> tuple[LivePreview, Release]:
+        """:meth:`open` for an MJPEG stream, which also takes one of ``actor``'s
+        ``[web] max_mjpeg_streams_per_user`` stream slots until the returned function is
+        called (when the stream ends). RateLimited (429), audited as a refused view,
+        when the actor holds them all."""
+        target = f"camera:{camera_id}"
+        self.authoriser.require(actor, Action.LIVE_VIEW, target)
+        preview = self._preview(camera_id)
+        try:
+            release = self.mjpeg.acquire(actor.username, self.mjpeg_per_user)
+        except RateLimited as exc:
+            self._audit_view(actor, camera_id, "mjpeg", remote_addr, refused=exc.message)
+            raise
+        try:
+            self._audit_view(actor, camera_id, "mjpeg", remote_addr)
+        except BaseException:
+            release()
+            raise
+        return preview, release
+
     def _audit_view(
-        self, actor: Actor, camera_id: str, kind: str, remote_addr: str, **extra: str
+        self,
+        actor: Actor,
+        camera_id: str,
+        kind: str,
+        remote_addr: str,
+        refused: str | None = None,
+        **extra: str,
     ) -> None:
+        """The ``live.view`` entry of a view, or of a view refused for ``refused``
+        (outcome ``denied``, the reason in the details)."""
+        details = {"kind": kind, "remote_addr": remote_addr, **extra}
+        if refused is not None:
+            details["reason"] = refused
         self.audit.record(
             self.db,
             who(actor),
             "live.view",
             f"camera:{camera_id}",
-            details={"kind": kind, "remote_addr": remote_addr, **extra},
+            outcome="ok" if refused is None else "denied",
+            details=details,
         )
 
     def open_webrtc(
@@ -70,8 +110,14 @@ class LiveViews:
         """A WebRTC (WHEP) session of the camera for ``actor``: the role check first
         (ACC-1, a refusal audited), then the offer (400 with the reason for one that is
         not usable, 404 for a camera not recorded here), then the view is audited
-        (``live.view``, kind ``webrtc``, with the session id)."""
+        (``live.view``, kind ``webrtc``, with the session id). RateLimited (429),
+        audited as a refused view, when the actor holds ``[webrtc]
+        max_sessions_per_user`` sessions already."""
         self.authoriser.require(actor, Action.LIVE_VIEW, f"camera:{camera_id}")
-        answer = self.webrtc.offer(actor, camera_id, offer_sdp, credential)
+        try:
+            answer = self.webrtc.offer(actor, camera_id, offer_sdp, credential)
+        except RateLimited as exc:
+            self._audit_view(actor, camera_id, "webrtc", remote_addr, refused=exc.message)
+            raise
         self._audit_view(actor, camera_id, "webrtc", remote_addr, session=answer.session_id)
         return answer

@@ -52,6 +52,13 @@ class WebConfig:
     # Long streams (MJPEG, Socket.IO) re-check their session or token this often and
     # close when it was revoked or the user disabled.
     stream_recheck_seconds: float = 10.0
+    # MJPEG streams one user may hold open at once on a media node (0: no limit); one
+    # more is refused with 429. Each holds a server thread (of ``threads``) while it
+    # lasts; a 16-tile wall whose WebRTC failed everywhere falls back to 16.
+    max_mjpeg_streams_per_user: int = 16
+    # Socket.IO connections one user may hold open at once to one web process (0: no
+    # limit); one more is refused. Each holds a server thread while it lasts (one a tab).
+    max_sockets_per_user: int = 16
     # Socket.IO fan-out between several web processes (a redis:// URL); empty: the
     # top-level ``redis_url`` (and with that empty too: one process).
     message_queue: str = ""
@@ -76,6 +83,11 @@ class WebConfig:
         for name in ("workers", "threads"):
             if getattr(self, name) < 1:
                 raise InvalidArgument(f"[web] {name} must be at least 1, not {getattr(self, name)}")
+        for name in ("max_mjpeg_streams_per_user", "max_sockets_per_user"):
+            if getattr(self, name) < 0:
+                raise InvalidArgument(
+                    f"[web] {name} must be 0 (no limit) or more, not {getattr(self, name)}"
+                )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,6 +128,9 @@ class IngestConfig:
     upload_min_free_bytes: int = 2 * 1024**3
     # Per-user limit on the declared bytes of that user's open uploads (0: no limit).
     upload_user_open_bytes: int = 256 * 1024**3
+    # Per-user limit on how many uploads that user may have open (0: no limit); one more
+    # is refused with 429.
+    upload_user_open_uploads: int = 100
     # Unfinished uploads untouched this long are removed (and audited) by a job.
     upload_stale_hours: float = 24.0
 
@@ -257,10 +272,18 @@ class ExportsConfig:
     max_hours: float = 24.0
     # How often the jobs role looks for queued exports (seconds).
     poll_seconds: float = 2.0
+    # Exports one user may have queued or running at once (0: no limit); one more is
+    # refused with 429. The job runs them one after another, oldest first.
+    max_pending_per_user: int = 5
 
     def __post_init__(self) -> None:
         if not self.max_hours > 0:
             raise InvalidArgument(f"[exports] max_hours must be above 0, not {self.max_hours}")
+        if self.max_pending_per_user < 0:
+            raise InvalidArgument(
+                "[exports] max_pending_per_user must be 0 (no limit) or more, not "
+                f"{self.max_pending_per_user}"
+            )
         if not self.poll_seconds > 0:
             raise InvalidArgument(
                 f"[exports] poll_seconds must be above 0, not {self.poll_seconds}"

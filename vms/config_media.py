@@ -58,6 +58,9 @@ class WebrtcConfig:
     ice_credential: str = ""
     # A WHEP session whose ICE/DTLS has not connected this long after its offer is closed.
     connect_timeout_seconds: float = 15.0
+    # WHEP sessions one user may hold open at once on a media node, connected or still
+    # connecting (0: no limit); one more is refused with 429. Two 16-tile walls fit.
+    max_sessions_per_user: int = 32
     # A viewer joining a pass-through camera (or reporting picture loss) asks the camera
     # for a keyframe (ONVIF SetSynchronizationPoint) instead of waiting for its next GOP.
     camera_keyframe_requests: bool = True
@@ -69,6 +72,11 @@ class WebrtcConfig:
             raise InvalidArgument(
                 "[webrtc] connect_timeout_seconds must be above 0, not "
                 f"{self.connect_timeout_seconds}"
+            )
+        if self.max_sessions_per_user < 0:
+            raise InvalidArgument(
+                "[webrtc] max_sessions_per_user must be 0 (no limit) or more, not "
+                f"{self.max_sessions_per_user}"
             )
         if not 0 < self.camera_keyframe_interval_seconds <= 60:
             raise InvalidArgument(
@@ -169,6 +177,9 @@ class RedactionConfig:
     method: str = "blur"
     # How often the jobs role looks for queued redaction jobs (seconds).
     poll_seconds: float = 5.0
+    # Redaction jobs one user may have queued or running (analysis or render) at once
+    # (0: no limit); one more is refused with 429. The job runs them one after another.
+    max_pending_per_user: int = 5
 
     def __post_init__(self) -> None:
         # The class table is parsed (and refused) by privacy_masks.detection at start.
@@ -182,6 +193,7 @@ class RedactionConfig:
             (0 < self.iou_threshold <= 1, "iou_threshold", "in (0, 1]"),
             (self.margin >= 0, "margin", "0 or more"),
             (self.poll_seconds > 0, "poll_seconds", "above 0"),
+            (self.max_pending_per_user >= 0, "max_pending_per_user", "0 (no limit) or more"),
         ]
         for ok, key, rule in checks:
             if not ok:

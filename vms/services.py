@@ -162,6 +162,7 @@ class Services:
             max_chunk_bytes=config.web.max_chunk_bytes,
             reserve_bytes=config.ingest.upload_min_free_bytes,
             user_open_bytes=config.ingest.upload_user_open_bytes,
+            user_open_uploads=config.ingest.upload_user_open_uploads,
         )
         dock = DockScanner(config.dock_dir, ingestor, clock, config.ingest.dock_settle_seconds)
         ports = Ports()  # filled by the plugins at install; the monthly audit reads it
@@ -197,6 +198,7 @@ class Services:
                 secrets_dir=config.secrets_dir,
                 work_dir=config.data_dir / "exports",
                 max_span=dt.timedelta(hours=config.exports.max_hours),
+                max_pending_per_user=config.exports.max_pending_per_user,
                 change_hooks=catalog.change_hooks,
             ),
             reviews=ReviewService(db, audit, clock, authoriser),

@@ -7,6 +7,8 @@ Two thresholds (docs/configuration.md):
 - ``[ingest] min_free_bytes``: the recorder's and every ingest's reserve. A segment or an
   ingested file that would leave less free space is refused (recording records a
   ``disk_full`` gap).
+- ``[ingest] upload_user_open_bytes`` and ``upload_user_open_uploads``: what one user's
+  open uploads may declare in all, and how many they may be.
 - ``[ingest] upload_min_free_bytes`` (never less than the former): user uploads must leave
   this much free *after* every open upload has received the bytes it declared. It is
   checked when an upload is created (its declared size plus the undelivered bytes of all
@@ -32,7 +34,7 @@ from sqlalchemy import func, select
 
 from vms.db.engine import Database
 from vms.db.models import Upload
-from vms.errors import InsufficientStorage
+from vms.errors import InsufficientStorage, RateLimited
 from vms.store import MediaStore
 
 # The state of an upload still receiving bytes: its undelivered bytes are reserved.
@@ -57,6 +59,7 @@ class UploadSpace:
         reserve_bytes: int,
         recorder_reserve_bytes: int,
         user_open_bytes: int,
+        user_open_uploads: int = 0,
     ) -> None:
         self.db = db
         self.directory = directory
@@ -64,6 +67,7 @@ class UploadSpace:
         # Uploads are refused before recording is: never a smaller reserve than its.
         self.reserve_bytes = max(reserve_bytes, recorder_reserve_bytes)
         self.user_open_bytes = user_open_bytes
+        self.user_open_uploads = user_open_uploads
 
     def free_bytes(self) -> int:
         """Free bytes where uploads land and where completed ones are stored (the
@@ -110,10 +114,22 @@ class UploadSpace:
     def admit(self, user_id: int, username: str, size: int) -> None:
         """Refuse (507) a new upload of ``size`` bytes over ``username``'s quota or
         without room for it beside what open uploads were promised. Call it inside
-        :meth:`reserving`, with the insert of the upload."""
-        if self.user_open_bytes > 0:
+        :meth:`reserving`, with the insert of the upload. RateLimited (429) when the
+        user has ``user_open_uploads`` open uploads already, whatever their sizes: each
+        is a row, a file and an audit entry, and every admission (anyone's upload, each
+        chunk) sums the promised bytes of all open uploads."""
+        if self.user_open_bytes > 0 or self.user_open_uploads > 0:
             held = self._open_bytes(user_id)
-            if held.bytes + size > self.user_open_bytes:
+            if 0 < self.user_open_uploads <= held.uploads:
+                raise RateLimited(
+                    f"{username} has {held.uploads} open uploads, the most one user may "
+                    f"have at once ([ingest] upload_user_open_uploads = "
+                    f"{self.user_open_uploads}); finish those first (unfinished ones are "
+                    "removed after [ingest] upload_stale_hours)",
+                    open_uploads=held.uploads,
+                    limit=self.user_open_uploads,
+                )
+            if 0 < self.user_open_bytes < held.bytes + size:
                 raise InsufficientStorage(
                     f"{username}'s open uploads would hold {held.bytes + size} bytes, over "
                     f"the per-user limit of {self.user_open_bytes} bytes "

@@ -162,6 +162,7 @@ class UploadService:
         max_chunk_bytes: int,
         reserve_bytes: int = 0,
         user_open_bytes: int = 0,
+        user_open_uploads: int = 0,
     ) -> None:
         self.db = db
         self.directory = directory
@@ -179,6 +180,7 @@ class UploadService:
             reserve_bytes=reserve_bytes,
             recorder_reserve_bytes=ingestor.reserve_bytes,
             user_open_bytes=user_open_bytes,
+            user_open_uploads=user_open_uploads,
         )
 
     def part_path(self, upload_id: str) -> Path:

@@ -22,11 +22,12 @@ import threading
 from typing import Any
 
 from flask import Flask, request
+from flask_socketio import ConnectionRefusedError as SocketRefused
 from flask_socketio import SocketIO, disconnect, join_room
 
 from vms.auth.permissions import Action, Actor, Scope, decide, scope_of
 from vms.auth.sessions import Credential
-from vms.errors import VMSError
+from vms.errors import RateLimited, VMSError
 from vms.metrics import SOCKET_CONNECTIONS
 from vms.services import Services
 from web import security
@@ -76,12 +77,29 @@ class ConnectionWatch:
         self.services = services
         self._lock = threading.Lock()
         self._connections: dict[str, Credential | None] = {}
+        self._users: dict[str, str] = {}  # sid -> username
         self._running = False
         self._stopped = False
 
-    def add(self, sid: str, credential: Credential | None) -> None:
+    def add(
+        self, sid: str, credential: Credential | None, username: str, per_user: int = 0
+    ) -> None:
+        """Watch connection ``sid`` of ``username``. RateLimited when that user holds
+        ``per_user`` connections of this process already (0: no limit): each holds a
+        server thread while it lasts (a WebSocket for good, long-polling a request at a
+        time), the threads every other request shares."""
         with self._lock:
+            held = sum(1 for name in self._users.values() if name == username)
+            if per_user > 0 and held >= per_user:
+                raise RateLimited(
+                    f"{username} already has {held} Socket.IO connections open to this "
+                    f"server, the most one user may hold at once ([web] "
+                    f"max_sockets_per_user = {per_user}); close a tab first",
+                    open_connections=held,
+                    limit=per_user,
+                )
             self._connections[sid] = credential
+            self._users[sid] = username
             SOCKET_CONNECTIONS.set(len(self._connections))
             start, self._running = not self._running, True
         if start and not self._stopped:
@@ -90,6 +108,7 @@ class ConnectionWatch:
     def remove(self, sid: str) -> None:
         with self._lock:
             self._connections.pop(sid, None)
+            self._users.pop(sid, None)
             SOCKET_CONNECTIONS.set(len(self._connections))
 
     def stop(self) -> None:
@@ -98,6 +117,7 @@ class ConnectionWatch:
         with self._lock:
             self._stopped = True
             self._connections.clear()
+            self._users.clear()
 
     def _run(self) -> None:
         while True:
@@ -141,13 +161,23 @@ def init_socketio(app: Flask, services: Services) -> SocketIO:
         if actor is None:
             disconnect()
             return False
+        try:
+            watch.add(
+                request.sid,  # type: ignore[attr-defined]
+                security.current_credential(),
+                actor.username,
+                services.config.web.max_sockets_per_user,
+            )
+        except RateLimited as exc:
+            log.warning("socket refused: %s", exc.message)
+            # The browser's connect_error: {message, data: {kind, open_connections, limit}}.
+            raise SocketRefused(exc.message, {"kind": exc.kind, **exc.details}) from None
         join_room(ROOM)
         join_room(user_room(actor.username))
         for room in media_rooms(actor) + ptz_rooms(actor):
             join_room(room)
         if decide(actor, Action.ALARMS_READ).allowed:
             join_room(ALARMS_ROOM)
-        watch.add(request.sid, security.current_credential())  # type: ignore[attr-defined]
         return True
 
     @socketio.on("disconnect")

@@ -19,7 +19,9 @@ does (the credential re-check against the database) runs in the loop's executor.
 A session that has not connected ``[webrtc] connect_timeout_seconds`` after its offer is
 closed (no peer connection is left behind by offers whose ICE never completes); a
 session whose session cookie or token is revoked (or whose user is disabled) is closed
-within ``[web] stream_recheck_seconds`` (ACC-1).
+within ``[web] stream_recheck_seconds`` (ACC-1). One user holds at most ``[webrtc]
+max_sessions_per_user`` sessions at once, connected or still connecting
+(:mod:`recorder.stream_limits`; one more is refused with 429).
 
 aiortc itself is imported by :mod:`recorder.webrtc.peer` only, on the first offer: it
 takes ~0.1 s to load, which a process that answers no offer (every ``vms`` command, the
@@ -36,12 +38,14 @@ import itertools
 import logging
 import secrets
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from recorder.fanout import PacketHub
+from recorder.stream_limits import Release, StreamLimit
 from vms.auth.permissions import Actor
 from vms.auth.sessions import Credential
 from vms.clock import Clock
@@ -58,6 +62,9 @@ T = TypeVar("T")
 VIDEO_CLOCK = 90_000
 VIDEO_TIME_BASE = Fraction(1, VIDEO_CLOCK)
 MAX_SDP_BYTES = 64 * 1024
+# Why the latest sessions closed, kept for tests and diagnosis: the newest this many (the
+# record of every session since start grew without bound in a long-running node).
+CLOSED_REASONS_KEPT = 1000
 _SERIAL = itertools.count(1)
 
 
@@ -112,6 +119,9 @@ class WhepSettings:
     ice_username: str = ""
     ice_credential: str = ""
     keyframe_interval_seconds: float = 0.5
+    # Sessions one user may hold open at once, connected or still connecting (0: no
+    # limit): each holds UDP sockets and DTLS state until it ends.
+    max_sessions_per_user: int = 32
 
 
 @dataclass(frozen=True)
@@ -131,6 +141,7 @@ class _Session:
     track: PacketTrack
     sender: PacketSender
     opened: float
+    release: Release
     serial: int = field(default_factory=lambda: next(_SERIAL))
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
@@ -164,7 +175,8 @@ class WhepGateway:
         self._last_keyframe: dict[str, float] = {}
         self._keyframe_deferred: set[str] = set()
         self._packetizers: dict[str, Packetizer] = {}
-        self.closed_reasons: dict[str, str] = {}
+        self.closed_reasons: OrderedDict[str, str] = OrderedDict()
+        self._limit = StreamLimit("WebRTC live views", "[webrtc] max_sessions_per_user")
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -262,10 +274,19 @@ class WhepGateway:
     ) -> WhepAnswer:
         """Answer a viewer's SDP offer (the role check and audit are the caller's:
         :class:`~recorder.live_views.LiveViews`). InvalidArgument with the reason for an
-        offer that is not SDP or has no H.264 video to receive."""
+        offer that is not SDP or has no H.264 video to receive; RateLimited when the
+        actor holds ``max_sessions_per_user`` sessions already (counted from the offer:
+        a session still connecting holds its sockets too)."""
         hub = self._hub(camera_id)  # NotFound before any peer connection exists
         check_offer(sdp)
-        return self._call(self._offer(actor, camera_id, sdp, credential, hub))
+        release = self._limit.acquire(actor.username, self.settings.max_sessions_per_user)
+        try:
+            return self._call(self._offer(actor, camera_id, sdp, credential, hub, release))
+        except BaseException:
+            # Unless the session was filed: then it gives its slot back when it closes.
+            if not any(s.release is release for s in list(self._sessions.values())):
+                release()
+            raise
 
     async def _offer(
         self,
@@ -274,6 +295,7 @@ class WhepGateway:
         sdp: str,
         credential: Credential | None,
         hub: PacketHub,
+        release: Release,
     ) -> WhepAnswer:
         from recorder.webrtc import peer
 
@@ -315,6 +337,7 @@ class WhepGateway:
             track,
             sender,
             self._clock.monotonic(),
+            release,
         )
         self._sessions[session_id] = session
 
@@ -385,6 +408,9 @@ class WhepGateway:
         if session is None:
             return
         self.closed_reasons[session_id] = reason
+        while len(self.closed_reasons) > CLOSED_REASONS_KEPT:
+            self.closed_reasons.popitem(last=False)
+        session.release()
         current = asyncio.current_task()
         for task in session.tasks:
             if task is not current:

@@ -187,6 +187,51 @@ def test_export_api_bad_input_names_the_problem_issue_15_6(
     assert client.get("/api/v1/exports", headers=inv).get_json()["exports"] == []
 
 
+def test_one_user_has_at_most_max_pending_per_user_exports_queued(
+    client: Any, tokens: dict[str, str], services: Services
+) -> None:
+    """The job runs exports one after another, oldest first: one investigator queueing
+    requests in a loop used to put every one of them (each up to 16 sources of 24 h)
+    ahead of everyone else's. One more than ``[exports] max_pending_per_user`` is 429
+    naming the limit, audited, nothing queued; another user still exports, and a
+    finished export gives its place back."""
+    from sqlalchemy import select
+
+    from vms.db.models import AuditEntry
+
+    limit = services.config.exports.max_pending_per_user
+    assert limit == 5  # the default
+    media_id = _ingest_bwc(services, seconds=1.0)
+    body = {"purpose": "court copy", "sources": [{"media_id": media_id}]}
+
+    def post(user: str) -> Any:
+        headers = {"Authorization": f"Bearer {tokens[user]}"}
+        return client.post("/api/v1/exports", json=body, headers=headers)
+
+    queued = [post("investigator") for _ in range(limit)]
+    assert [r.status_code for r in queued] == [202] * limit
+    refused = post("investigator")
+    assert refused.status_code == 429, refused.get_json()
+    error = refused.get_json()["error"]
+    assert error["kind"] == "rate_limited"
+    assert f"[exports] max_pending_per_user = {limit}" in error["message"]
+    assert f"investigator has {limit} exports queued or running" in error["message"]
+    inv = {"Authorization": f"Bearer {tokens['investigator']}"}
+    assert len(client.get("/api/v1/exports", headers=inv).get_json()["exports"]) == limit
+    with services.db.session() as s:
+        denied = s.execute(
+            select(AuditEntry).where(
+                AuditEntry.action == "export.create", AuditEntry.outcome == "denied"
+            )
+        ).scalar_one()
+    assert (denied.actor, denied.target) == ("investigator", "exports")
+    assert "max_pending_per_user" in denied.details["reason"]
+    assert post("admin").status_code == 202  # per user
+    services.exports.run(queued[0].get_json()["id"])  # one finishes
+    assert post("investigator").status_code == 202
+    assert post("investigator").status_code == 429
+
+
 def test_export_progress_reaches_only_its_creator_over_socketio(
     services: Services, tokens: dict[str, str]
 ) -> None:

@@ -45,7 +45,7 @@ from vms.db.models import (
     Redaction,
     SourceKind,
 )
-from vms.errors import Conflict, InvalidArgument, NotFound, PermissionDenied
+from vms.errors import Conflict, InvalidArgument, NotFound, PermissionDenied, RateLimited
 from vms.exports.credentials import CA_CERT, read_credentials
 from vms.ingest import IngestRequest
 from vms.services import Services
@@ -201,6 +201,56 @@ def test_a_killed_job_is_failed_on_the_jobs_role_start(
     assert after.state == "failed" and after.error == "interrupted by a restart"
     assert not (service.work_dir / job.id).exists()
     assert service.get(actors["investigator"], queued.id).state == "queued"  # still to run
+
+
+def test_one_user_has_at_most_max_pending_per_user_jobs_queued_or_running(
+    services: Services, actors: dict[str, Actor]
+) -> None:
+    """The jobs role analyses and renders one job after another: one investigator
+    queueing jobs in a loop (each minutes of detection on a long video) used to hold
+    everyone else's behind theirs. One more than ``[redaction] max_pending_per_user``,
+    or a render beyond it, is RateLimited (429) naming the limit, audited, nothing
+    stored; another user still redacts; a job that reaches review frees its place."""
+    service = redactions(services)
+    limit = service.config.max_pending_per_user
+    assert limit == 5  # the default
+    media_id = ingest(services, street_video())
+    investigator = actors["investigator"]
+    jobs = [service.create(investigator, NewRedaction(media_id, ("faces",))) for _ in range(limit)]
+    before = (rows(services), denied(services))
+    with pytest.raises(RateLimited) as refused:
+        service.create(investigator, NewRedaction(media_id, ("faces",)))
+    message = refused.value.message
+    assert f"[redaction] max_pending_per_user = {limit}" in message
+    assert f"investigator has {limit} redaction jobs queued or running" in message
+    assert (rows(services), denied(services)) == (before[0], before[1] + 1)
+    with services.db.session() as s:
+        entry = s.execute(select(AuditEntry).where(AuditEntry.outcome == "denied")).scalar_one()
+    assert (entry.actor, entry.action, entry.target) == (
+        "investigator",
+        "redaction.create",
+        f"media:{media_id}",
+    )
+    assert "max_pending_per_user" in entry.details["reason"]
+    other = service.create(actors["admin"], NewRedaction(media_id, ("faces",)))  # per user
+    # The first job analysed: in review, it waits for a person and holds no place.
+    with services.db.transaction() as s:
+        for job in [*jobs[1:], other]:  # the others wait behind it
+            row = s.get(Redaction, job.id)
+            assert row is not None
+            row.state = "failed"
+    assert service.run_pending() == 1
+    assert service.get(investigator, jobs[0].id).state == "review"
+    later = [service.create(investigator, NewRedaction(media_id, ("faces",))) for _ in range(limit)]
+    with pytest.raises(RateLimited):  # its render would be one more
+        service.render(investigator, jobs[0].id)
+    assert service.get(investigator, jobs[0].id).state == "review"
+    assert denied(services) == before[1] + 2
+    with services.db.transaction() as s:
+        row = s.get(Redaction, later[0].id)
+        assert row is not None
+        row.state = "failed"
+    assert service.render(investigator, jobs[0].id).state == "render_queued"
 
 
 def test_interpolation_of_manual_keyframes() -> None:

@@ -228,6 +228,33 @@ def test_per_user_quota_of_open_upload_bytes(small_disk: Open) -> None:
     assert create(client, bearer(tokens, "other_officer"), 12 * MiB).status_code == 201
 
 
+def test_per_user_limit_on_the_number_of_open_uploads(small_disk: Open) -> None:
+    """One-byte uploads fit any byte quota: one user declaring them in a loop used to add
+    a row, a file and an audit entry each without end (and every admission sums over all
+    open uploads). One more than [ingest] upload_user_open_uploads is 429 naming the
+    limit, nothing created; another user is not affected; a finished (here: failed)
+    upload gives its place back."""
+    services = small_disk(VMS_INGEST_UPLOAD_USER_OPEN_UPLOADS=3)
+    client, tokens = client_and_tokens(services)
+    officer = bearer(tokens, "officer")
+    opened = [create(client, officer, 1) for _ in range(3)]
+    assert [r.status_code for r in opened] == [201, 201, 201]
+    files = sorted(services.uploads.directory.iterdir())
+    r = create(client, officer, 1)
+    assert r.status_code == 429, r.json
+    assert r.json["error"]["kind"] == "rate_limited"
+    message = r.json["error"]["message"]
+    assert "officer has 3 open uploads" in message
+    assert "[ingest] upload_user_open_uploads = 3" in message
+    assert sorted(services.uploads.directory.iterdir()) == files  # nothing created
+    assert create(client, bearer(tokens, "other_officer"), 1).status_code == 201
+    upload_id = opened[0].json["id"]
+    assert put(client, officer, upload_id, b"x", 0, 1).status_code == 200
+    done = client.post(f"/api/v1/uploads/{upload_id}/complete", headers=officer)
+    assert done.status_code >= 400  # one byte is no video: the upload failed
+    assert create(client, officer, 1).status_code == 201
+
+
 def test_abandoned_uploads_expire_on_a_job_audited_and_give_their_room_back(
     small_disk: Open,
 ) -> None:

@@ -614,7 +614,10 @@ def test_offers_whose_ice_never_completes_leak_no_peer_connections(
     from aiortc import RTCPeerConnection as PeerConnection
 
     gateway = masked.recorder.webrtc
-    gateway.settings = dataclasses.replace(gateway.settings, connect_timeout_seconds=10.0)
+    # Fifty from one user: above the per-user limit's default of 32 (its own test below).
+    gateway.settings = dataclasses.replace(
+        gateway.settings, connect_timeout_seconds=10.0, max_sessions_per_user=50
+    )
     offer = asyncio.run(_an_offer())  # never answered: its ICE never completes
     post = poster(client, masked.camera_id, tokens["dispatcher"])
     gc.collect()
@@ -634,6 +637,95 @@ def test_offers_whose_ice_never_completes_leak_no_peer_connections(
             break
         time.sleep(0.2)
     assert left <= 0, f"{left} peer connections still referenced"
+
+
+def _open_udp_sockets() -> int:
+    """UDP sockets this process holds (``/proc/self/fd`` links to inodes of
+    ``/proc/net/udp``): what each peer connection's ICE gathering binds."""
+    import os
+
+    inodes = set()
+    for table in ("/proc/net/udp", "/proc/net/udp6"):
+        with contextlib.suppress(FileNotFoundError), open(table) as f:
+            inodes |= {line.split()[9] for line in list(f)[1:]}
+    held = 0
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            link = os.readlink(f"/proc/self/fd/{fd}")
+            held += link.startswith("socket:[") and link[8:-1] in inodes
+    return held
+
+
+@SQLITE_ONLY
+@pytest.mark.timeout(120)
+def test_one_user_holds_at_most_max_sessions_per_user_webrtc_views(
+    masked: Rig, client: Any, tokens: dict[str, str], services: Services
+) -> None:
+    """Each WHEP offer, answered or not, holds UDP sockets and DTLS state on the media
+    node until it closes; one dispatcher posting offers in a loop used to hold as many
+    as they posted (a few hundred in the 15 s an unanswered one lives: the node's file
+    descriptors). One more than ``[webrtc] max_sessions_per_user`` is 429 naming the
+    limit, audited as a refused view; other users are not affected, and a session that
+    ends gives its slot back (DELETE, or the connect timeout)."""
+    gateway = masked.recorder.webrtc
+    gateway.settings = dataclasses.replace(
+        gateway.settings, max_sessions_per_user=3, connect_timeout_seconds=4.0
+    )
+    offer = asyncio.run(_an_offer())  # never answered: held until the connect timeout
+    post = poster(client, masked.camera_id, tokens["dispatcher"])
+    sockets = _open_udp_sockets()
+    held = [post(offer) for _ in range(3)]
+    assert [r.status_code for r in held] == [201, 201, 201]
+    assert _open_udp_sockets() > sockets  # what each session costs the node
+    refused = post(offer)
+    assert refused.status_code == 429, refused.status_code
+    assert refused.json["error"]["kind"] == "rate_limited"
+    message = refused.json["error"]["message"]
+    assert "[webrtc] max_sessions_per_user = 3" in message and "3 WebRTC" in message
+    assert gateway.session_count == 3  # nothing was opened for the refused offer
+    with services.db.session() as s:
+        denied = s.execute(
+            select(AuditEntry).where(
+                AuditEntry.action == "live.view", AuditEntry.outcome == "denied"
+            )
+        ).scalar_one()
+    assert denied.actor == "dispatcher"
+    assert "max_sessions_per_user" in denied.details["reason"]
+    # Another user's views are theirs: the limit is per user.
+    assert poster(client, masked.camera_id, tokens["admin"])(offer).status_code == 201
+    # Ending one gives its slot back.
+    ended = client.delete(held[0].headers["Location"], headers=bearer(tokens["dispatcher"]))
+    assert ended.status_code == 204, ended.status_code
+    assert post(offer).status_code == 201
+    assert post(offer).status_code == 429
+    # So does the connect timeout of sessions that never connected.
+    wait_for(lambda: gateway.session_count == 0, 30, "unconnected sessions closed")
+    assert [post(offer).status_code for _ in range(3)] == [201, 201, 201]
+
+
+@SQLITE_ONLY
+@pytest.mark.timeout(120)
+def test_the_reasons_of_closed_sessions_are_kept_for_the_latest_only(
+    masked: Rig, client: Any, tokens: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``closed_reasons`` used to keep an entry for every session since the node
+    started: a viewer opening and ending sessions in a loop (or months of ordinary
+    viewing) grew it without bound. It keeps the newest ``CLOSED_REASONS_KEPT``."""
+    import recorder.webrtc
+
+    monkeypatch.setattr(recorder.webrtc, "CLOSED_REASONS_KEPT", 3)
+    gateway = masked.recorder.webrtc
+    offer = asyncio.run(_an_offer())
+    post = poster(client, masked.camera_id, tokens["dispatcher"])
+    ended = []
+    for _ in range(5):
+        r = post(offer)
+        assert r.status_code == 201
+        gone = client.delete(r.headers["Location"], headers=bearer(tokens["dispatcher"]))
+        assert gone.status_code == 204
+        ended.append(r.headers["Location"].rsplit("/", 1)[1])
+    assert list(gateway.closed_reasons) == ended[-3:]
+    assert set(gateway.closed_reasons.values()) == {"ended by the viewer"}
 
 
 @SQLITE_ONLY

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from vms import ids
@@ -51,9 +51,10 @@ from vms.db.models import (
     Export,
     MediaItem,
     MediaType,
+    User,
 )
 from vms.devices import is_registered_camera
-from vms.errors import DataLoss, InvalidArgument, NotFound, VMSError
+from vms.errors import DataLoss, InvalidArgument, NotFound, RateLimited, VMSError
 from vms.events import EventBus
 from vms.exports.reads import ExportReads, camera_segments
 from vms.exports.values import ExportListing as ExportListing
@@ -119,6 +120,7 @@ class ExportService(ExportReads):
         secrets_dir: Path,
         work_dir: Path,
         max_span: dt.timedelta,
+        max_pending_per_user: int = 0,
         change_hooks: Sequence[Callable[[Session, MediaItem, dt.datetime], None]] = (),
     ) -> None:
         self.db = db
@@ -131,6 +133,8 @@ class ExportService(ExportReads):
         self.secrets_dir = secrets_dir
         self.work_dir = work_dir
         self.max_span = max_span
+        # Unfinished (queued or running) exports one user may have (0: no limit).
+        self.max_pending_per_user = max_pending_per_user
         # The catalog's change hooks (retention recomputes the expiry of items marked
         # evidence here); the list is the catalog's own, so plugins' hooks are seen.
         self.change_hooks = change_hooks
@@ -144,7 +148,9 @@ class ExportService(ExportReads):
         neither of camera and item, an empty or inverted range, one longer than
         ``[exports] max_hours``; 404: an unknown camera or item, a range without
         recording; 403 (audited): a role that may not export, or an item the actor may
-        not export (restricted ones only admins, ACC-7). Nothing is stored when refused."""
+        not export (restricted ones only admins, ACC-7); 429 (audited): the actor has
+        ``[exports] max_pending_per_user`` exports queued or running already. Nothing is
+        stored when refused."""
         self.authoriser.require(actor, Action.EXPORTS_CREATE, "exports")
         purpose = _text("purpose", command.purpose, required=True)
         case_number = _text("case_number", command.case_number, required=False, limit=64)
@@ -174,37 +180,74 @@ class ExportService(ExportReads):
             "include_audit": command.include_audit,
             "sources": [s.to_json() for s in sources],
         }
-        with self.db.transaction() as s:
-            row = Export(
-                id=ids.new_id(),
-                state=QUEUED,
-                progress=0.0,
-                created_by=actor.username,
-                created_role=actor.role.value,
-                created_at=now,
-                purpose=purpose or "",
-                case_number=case_number,
-                request=request,
-            )
-            s.add(row)
-            self.audit.append(
-                s,
+        try:
+            with self.db.transaction() as s:
+                self._admit(s, actor)
+                row = Export(
+                    id=ids.new_id(),
+                    state=QUEUED,
+                    progress=0.0,
+                    created_by=actor.username,
+                    created_role=actor.role.value,
+                    created_at=now,
+                    purpose=purpose or "",
+                    case_number=case_number,
+                    request=request,
+                )
+                s.add(row)
+                self.audit.append(
+                    s,
+                    who(actor),
+                    "export.create",
+                    f"export:{row.id}",
+                    details={
+                        "purpose": purpose,
+                        "case_number": case_number,
+                        "cut": command.cut,
+                        "include_audit": command.include_audit,
+                        "sources": request["sources"],
+                        "items": sum(len(p.items) for p in planned),
+                    },
+                )
+                s.flush()
+                record = ExportRecord.of(row)
+        except RateLimited as exc:
+            self.audit.record(
+                self.db,
                 who(actor),
                 "export.create",
-                f"export:{row.id}",
-                details={
-                    "purpose": purpose,
-                    "case_number": case_number,
-                    "cut": command.cut,
-                    "include_audit": command.include_audit,
-                    "sources": request["sources"],
-                    "items": sum(len(p.items) for p in planned),
-                },
+                "exports",
+                outcome="denied",
+                details={"reason": exc.message},
             )
-            s.flush()
-            record = ExportRecord.of(row)
+            raise
         self._publish(record)
         return record
+
+    def _admit(self, s: Session, actor: Actor) -> None:
+        """RateLimited when ``actor`` has ``max_pending_per_user`` exports queued or
+        running: the job runs exports one after another, oldest first, so without a
+        bound one user's requests (each up to 16 sources of ``max_hours``) could hold
+        everyone else's for days. Counted under a lock of the user's row (PostgreSQL;
+        SQLite's write transaction serialises anyway): two requests at once cannot both
+        take the last place."""
+        limit = self.max_pending_per_user
+        if limit <= 0:
+            return
+        s.execute(select(User.id).where(User.id == actor.user_id).with_for_update())
+        pending = s.execute(
+            select(func.count())
+            .select_from(Export)
+            .where(Export.created_by == actor.username, Export.state.in_((QUEUED, RUNNING)))
+        ).scalar_one()
+        if pending >= limit:
+            raise RateLimited(
+                f"{actor.username} has {pending} exports queued or running, the most one user "
+                f"may have at once ([exports] max_pending_per_user = {limit}); wait for one "
+                "to finish",
+                pending=pending,
+                limit=limit,
+            )
 
     def _plan(self, actor: Actor, n: int, source: ExportSource) -> _Planned:
         name = f"sources[{n}]"

@@ -92,9 +92,10 @@ def live_mjpeg(camera_id: str, query: MjpegQuery) -> Any:
     """The camera's live picture, masked, as an MJPEG stream.
 
     ``fps`` is clamped to 0.5..15 (default 10). Role-checked (``live.view``) and audited
-    as a live view (ACC-6); the stream ends when its session or token is revoked."""
+    as a live view (ACC-6); the stream ends when its session or token is revoked. A user
+    holding ``[web] max_mjpeg_streams_per_user`` streams already gets 429 (audited)."""
     actor = require_actor()
-    preview = recorder().live_views.open(actor, camera_id, "mjpeg", remote_addr())
+    preview, release = recorder().live_views.open_mjpeg(actor, camera_id, remote_addr())
     fps = min(FPS_MAX, max(FPS_MIN, FPS_DEFAULT if query.fps is None else query.fps))
     # ACC-1: the stream re-checks the session or token it was opened with and ends when
     # it is revoked or the user disabled (not hours later when the viewer closes it).
@@ -123,8 +124,12 @@ def live_mjpeg(camera_id: str, query: MjpegQuery) -> Any:
         finally:
             LIVE_VIEWERS.dec()
             frames.close()
+            release()
 
     response = Response(stream(), mimetype=f"multipart/x-mixed-replace; boundary={BOUNDARY}")
+    # The slot is given back when the server closes the response, also one whose
+    # stream never started (the client left at once: a generator's finally never runs).
+    response.call_on_close(release)
     response.headers["Cache-Control"] = "private, no-store"
     return response
 
