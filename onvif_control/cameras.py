@@ -15,11 +15,13 @@ another one needs the password again.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import select
 
@@ -181,6 +183,35 @@ def calibration_from_simulator(state: Mapping[str, Any]) -> Calibration:
     return Calibration.from_dict({k: v for k, v in state.items() if k in known})
 
 
+class CameraPtz(Protocol):
+    """What deleting a camera asks of PTZ control (docs/design/ptz-arbitration.md, P5).
+    :class:`~onvif_control.ptz_sessions.PtzSessions` implements it and
+    :class:`~onvif_control.ptz.PtzService` sets it as ``CameraService.ptz``: the PTZ
+    side imports this module, not the other way round."""
+
+    def deleting(self, camera_id: str) -> AbstractContextManager[None]:
+        """Held around the deletion, entered before the row and connection go: the
+        arbiter's Stop of whatever the camera's open sessions set moving (audited; a
+        camera that does not answer is logged and audited as failed, not raised), and
+        no command reaches the camera until the deletion is over."""
+        ...
+
+    def session_ended(self, session_id: str) -> None:
+        """A session the deletion ended (inside its transaction): its rate-limit bucket
+        goes with it."""
+        ...
+
+
+class NoPtz:
+    """:class:`CameraPtz` of a camera service without PTZ control: nothing to stop."""
+
+    def deleting(self, camera_id: str) -> AbstractContextManager[None]:
+        return contextlib.nullcontext()
+
+    def session_ended(self, session_id: str) -> None:
+        pass
+
+
 class CameraService:
     def __init__(
         self,
@@ -201,6 +232,7 @@ class CameraService:
         self.box = box
         self.connections = connections
         self.timeout = timeout
+        self.ptz: CameraPtz = NoPtz()  # PtzService sets the PTZ sessions here
 
     # -- permissions --------------------------------------------------------------
 
@@ -443,36 +475,45 @@ class CameraService:
         )
 
     def delete(self, actor: Actor, camera_id: str) -> None:
-        """Remove a camera; its catalog device row stays (recordings refer to it)."""
+        """Remove a camera; its catalog device row stays (recordings refer to it). Its
+        open PTZ sessions end, after the arbiter's Stop (P5): a continuous move (up to
+        60 s) would otherwise run on with nobody in control and no camera to stop it
+        through."""
         self.require_manage(actor, target(camera_id))
-        now = self.clock.now()
-        with self.db.transaction() as s:
-            camera = self._get(s, camera_id)
-            open_sessions = s.execute(
-                select(PtzSession).where(
-                    PtzSession.camera_id == camera_id, PtzSession.ended_at.is_(None)
-                )
-            ).scalars()
-            for session in open_sessions:
-                session.ended_at, session.end_reason = now, "camera_deleted"
-                session.ended_by = actor.username
+        with self.ptz.deleting(camera_id):  # the Stop is sent here, while the row exists
+            now = self.clock.now()
+            with self.db.transaction() as s:
+                camera = self._get(s, camera_id)
+                open_sessions = s.execute(
+                    select(PtzSession).where(
+                        PtzSession.camera_id == camera_id, PtzSession.ended_at.is_(None)
+                    )
+                ).scalars()
+                for session in open_sessions:
+                    session.ended_at, session.end_reason = now, "camera_deleted"
+                    session.ended_by = actor.username
+                    self.audit.append(
+                        s,
+                        who(actor),
+                        "ptz.session.close",
+                        target(camera_id),
+                        details={
+                            "session_id": session.id,
+                            "user": session.username,
+                            "reason": "camera_deleted",
+                        },
+                    )
+                    self.ptz.session_ended(session.id)
+                s.flush()
                 self.audit.append(
                     s,
                     who(actor),
-                    "ptz.session.close",
+                    "camera.delete",
                     target(camera_id),
-                    details={
-                        "session_id": session.id,
-                        "user": session.username,
-                        "reason": "camera_deleted",
-                    },
+                    details={"name": camera.name},
                 )
-            s.flush()
-            self.audit.append(
-                s, who(actor), "camera.delete", target(camera_id), details={"name": camera.name}
-            )
-            s.delete(camera)
-        self.connections.drop(camera_id)
+                s.delete(camera)
+            self.connections.drop(camera_id)
         # Its open alarms end with it (issue 12.3): no health check will clear them.
         self.events.publish("camera.deleted", {"camera_id": camera_id})
 

@@ -72,6 +72,8 @@ class PtzService:
         # that replaces it (A3).
         self.sessions.on_end = self.commands.buckets.forget
         self.sessions.on_replace = self.commands.buckets.move
+        # Deleting a camera stops what its sessions set moving, then ends them (P5).
+        cameras.ptz = self.sessions
         self.priorities = self.sessions.priorities
         self.purposes = self.sessions.purposes
         self.idle_seconds = self.sessions.idle_seconds

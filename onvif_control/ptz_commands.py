@@ -99,6 +99,11 @@ class CommandBuckets:
         if not ok:
             raise RateLimited(f"more than {rate:g} PTZ commands per second in this session")
 
+    def __contains__(self, session_id: object) -> bool:
+        """Whether ``session_id`` has a bucket (it sent a command and has not ended)."""
+        with self._lock:
+            return session_id in self._buckets
+
     def forget(self, session_id: str) -> None:
         with self._lock:
             self._buckets.pop(session_id, None)

@@ -11,10 +11,11 @@ docs/design/ptz-arbitration.md; commands go through :mod:`onvif_control.ptz_comm
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -243,16 +244,20 @@ class PtzSessions:
 
     def _halt(self, ended: PtzSession, why: str) -> None:
         """Stop any move the ended session left running (a continuous move would run on
-        until its ONVIF timeout, with nobody in control). Audited as the arbiter's
-        command with the ended session and the pose after (INV-6, PSCS-5: whose move
-        it stopped, where it left the camera; no pose before: reading it would delay
-        the Stop); a camera that cannot be reached is logged, not raised: the session
-        has ended either way."""
+        until its ONVIF timeout, with nobody in control); see :meth:`_stop`."""
+        with self.steering(ended.camera_id):  # after any command already on its way (P5)
+            self._stop(ended, why)
+
+    def _stop(self, ended: PtzSession, why: str) -> None:
+        """The arbiter's Stop after ``ended``, the caller holding the camera's steering
+        lock. Audited as the arbiter's command with the ended session and the pose after
+        (INV-6, PSCS-5: whose move it stopped, where it left the camera; no pose before:
+        reading it would delay the Stop); a camera that cannot be reached is logged, not
+        raised: the session has ended either way."""
         camera_id = ended.camera_id
         outcome, error, after = "ok", None, None
         try:
-            with self.steering(camera_id):  # after any command already on its way (P5)
-                after = self.engine.execute(camera_id, guard.Command(guard.Op.STOP)).after
+            after = self.engine.execute(camera_id, guard.Command(guard.Op.STOP)).after
         except VMSError as exc:
             outcome, error = "failed", exc.message
             log.warning("camera %s: stop after session end failed: %s", camera_id, exc.message)
@@ -270,6 +275,32 @@ class PtzSessions:
                 **({"error": error} if error else {}),
             },
         )
+
+    @contextlib.contextmanager
+    def deleting(self, camera_id: str) -> Iterator[None]:
+        """Held around a camera's deletion (:class:`~onvif_control.cameras.CameraPtz`,
+        P5): under the camera's steering lock, the arbiter's Stop for each of its open
+        sessions, sent while its row and connection still exist; the lock is held until
+        the deletion is over, so no command of those sessions reaches the camera after
+        that Stop (one waiting for the lock then finds its session ended: 409)."""
+        with self.steering(camera_id):
+            with self.db.session() as s:
+                open_rows = (
+                    s.execute(
+                        select(PtzSession).where(
+                            PtzSession.camera_id == camera_id, PtzSession.ended_at.is_(None)
+                        )
+                    )
+                    .scalars()
+                    .all()
+                )
+            for row in open_rows:
+                self._stop(row, "camera deleted")
+            yield
+
+    def session_ended(self, session_id: str) -> None:
+        """A session ended by its camera's deletion (inside that transaction)."""
+        self.on_end(session_id)
 
     def _notify_displaced(self, row: PtzSession, by: str, reason: str) -> None:
         """Tell the operator who lost control (Socket.IO room of that user)."""

@@ -419,6 +419,67 @@ def test_ending_a_session_stops_its_move_INV_6(api, bearer, camera, svc, sim, cl
     assert stop["pose_after"]["moving"] is False
 
 
+def test_deleting_a_camera_stops_its_move_INV_6(api, bearer, camera, control, svc, sim):
+    """P5 when an admin deletes a camera under a continuous move. Before the fix the
+    deletion ended the camera's sessions (``camera_deleted``) and dropped its connection
+    with no Stop: the move ran on to its ONVIF timeout (up to 60 s) on a camera the
+    system no longer knew, under no session at all, and the session's rate-limit bucket
+    stayed behind."""
+
+    def moving() -> bool:
+        return any(sim.state()["moving"].values())
+
+    sid = open_session(api, bearer, camera).json["session_id"]
+    try:
+        r = cmd(api, bearer, camera, sid, op="continuous", pan=0.2, timeout=30)
+        assert r.status_code == 200, r.json
+        time.sleep(0.3)
+        assert moving() and sid in control.ptz.commands.buckets
+        r = api.delete(f"/api/v1/cameras/{camera.id}", headers=bearer["admin"])
+        assert r.status_code == 204, r.json
+        deadline = time.monotonic() + 3
+        while moving() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not moving()
+    finally:
+        sim.ptz.stop()  # the module's other tests share the simulator
+    assert sid not in control.ptz.commands.buckets
+    ptz = entries(svc)
+    stops = [e for e in ptz if e[0] == "ptz.command" and e[2] == "ptz-arbiter"]
+    assert len(stops) == 1 and stops[0][1] == "ok", stops
+    stop = stops[0][3]
+    assert (stop["op"], stop["reason"]) == ("stop", "camera deleted")
+    assert (stop["session_id"], stop["user"], stop["purpose"]) == (sid, "dispatcher", "emergency")
+    assert stop["pose_after"]["moving"] is False
+    closed = [e for e in ptz if e[0] == "ptz.session.close"]
+    assert [(e[2], e[3]["session_id"], e[3]["reason"]) for e in closed] == [
+        ("admin", sid, "camera_deleted")
+    ]
+    assert svc.audit.verify(svc.db) is None
+
+
+def test_deleting_an_unreachable_camera_under_a_session_succeeds_P5(
+    api, bearer, camera, control, svc, sim
+):
+    """The Stop before a deletion cannot reach the camera: logged and audited as failed,
+    and the camera is deleted all the same (no 500)."""
+    from vms.db.models import Camera
+
+    sid = open_session(api, bearer, camera).json["session_id"]
+    control.connections.drop(camera.id)
+    with svc.db.transaction() as s:  # nothing listens there
+        s.get(Camera, camera.id).onvif_url = camera.onvif_url.replace(f":{sim.onvif_port}/", ":9/")
+    control.connections.forget(camera.id)
+    r = api.delete(f"/api/v1/cameras/{camera.id}", headers=bearer["admin"])
+    assert r.status_code == 204, r.json
+    assert api.get(f"/api/v1/cameras/{camera.id}", headers=bearer["admin"]).status_code == 404
+    ptz = entries(svc)
+    stops = [e for e in ptz if e[0] == "ptz.command" and e[2] == "ptz-arbiter"]
+    assert len(stops) == 1 and stops[0][1] == "failed", stops
+    assert stops[0][3]["session_id"] == sid and "sim-1" in stops[0][3]["error"]
+    assert [e[3]["reason"] for e in ptz if e[0] == "ptz.session.close"] == ["camera_deleted"]
+
+
 @pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 @pytest.mark.parametrize(
     "body",
