@@ -123,6 +123,9 @@ class IngestConfig:
     # device only for an officer it is assigned to (``vms device assign``, the devices
     # API). Off by default: any non-camera device id is accepted.
     device_assignment: bool = False
+    # The most pixels a video frame of an ingested file may have (the probe decodes the
+    # first frame, allocating it whole): larger is refused with a 400 naming the size.
+    probe_max_frame_pixels: int = 8192 * 4320
     # Free space user uploads must leave once every open upload has its declared bytes
     # (never less than min_free_bytes): uploads get a 507 before recording is refused.
     upload_min_free_bytes: int = 2 * 1024**3

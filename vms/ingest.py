@@ -69,7 +69,7 @@ from vms.filenames import MAX_RAW_FILENAME_CHARS, safe_filename
 from vms.ingest_copy import Background, PipelinedHash, require_unchanged
 from vms.leases import LeaseLost, check_camera_fence
 from vms.markers import DeviceMarker, check_buffer, check_markers, check_span
-from vms.media.probe import ZIP, ProbeResult, probe
+from vms.media.probe import MAX_FRAME_PIXELS, ZIP, ProbeResult, probe
 from vms.metrics import INGEST_SECONDS
 from vms.recorded_time import RecordedWindow
 from vms.store import MediaStore, is_disk_full, start_writeback
@@ -214,6 +214,7 @@ class Ingestor:
         buffer_bytes: int = 256 * 1024,
         window: RecordedWindow | None = None,
         enforce_assignment: bool = False,
+        max_frame_pixels: int = MAX_FRAME_PIXELS,
     ) -> None:
         self.db = db
         self.store = store
@@ -225,6 +226,7 @@ class Ingestor:
         self.buffer_bytes = buffer_bytes
         self.window = window or RecordedWindow()
         self.enforce_assignment = enforce_assignment
+        self.max_frame_pixels = max_frame_pixels
         self.hooks: list[CatalogueHook] = []
 
     def check_claim(
@@ -312,7 +314,11 @@ class Ingestor:
                 probed = linked or source
                 early = Background(
                     "ingest-probe",
-                    lambda: probe(probed, filename=request.original_filename),
+                    lambda: probe(
+                        probed,
+                        filename=request.original_filename,
+                        max_frame_pixels=self.max_frame_pixels,
+                    ),
                 )
             # 2. copy while hashing (or, for an adopted file, hash it where it is)
             try:
@@ -339,7 +345,11 @@ class Ingestor:
             if early is not None:
                 facts = early.result()
             else:
-                facts = probe(tmp_path, filename=request.original_filename)
+                facts = probe(
+                    tmp_path,
+                    filename=request.original_filename,
+                    max_frame_pixels=self.max_frame_pixels,
+                )
             if facts.content_type == ZIP and request.source is not SourceKind.EXPORT:
                 raise InvalidArgument(
                     f"{request.original_filename or 'the file'}: a ZIP archive is catalogued "

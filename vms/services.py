@@ -146,6 +146,7 @@ class Services:
                 max_age=dt.timedelta(days=config.ingest.recorded_at_max_age_days),
             ),
             enforce_assignment=config.ingest.device_assignment,
+            max_frame_pixels=config.ingest.probe_max_frame_pixels,
         )
         catalog = Catalog(
             db, store, audit, clock, categories, authoriser, config.access.purpose_list

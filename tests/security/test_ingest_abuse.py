@@ -12,10 +12,17 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
+import json
+import struct
+import subprocess
+import sys
+import textwrap
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import av
+import numpy as np
 import pytest
 from sqlalchemy import select
 
@@ -398,3 +405,118 @@ def test_upload_ending_years_from_now_is_refused_with_the_reason_RET_4(
     assert "recorded end" in done.json["error"]["message"]
     assert "in the future" in done.json["error"]["message"]
     assert nothing_stored(services)
+
+
+# -- resource bombs at probe time ---------------------------------------------------------
+
+
+def _mjpeg_claiming(width: int, height: int, *, pix_fmt: str, bits: int = 8) -> bytes:
+    """A Matroska MJPEG file of one 16x16 frame whose JPEG header says ``width`` x
+    ``height`` (and ``bits`` of precision), padded to the 2 bits a block FFmpeg asks of
+    a packet before it believes the size: about 1 MiB for 16200 x 16200."""
+    out_buffer = io.BytesIO()
+    out = av.open(out_buffer, "w", format="matroska")
+    stream = out.add_stream("mjpeg", rate=5)
+    stream.width, stream.height, stream.pix_fmt = 16, 16, pix_fmt
+    image = np.full((16, 16, 3), 100, np.uint8)
+    frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format=pix_fmt)
+    frame.pts = 0
+    for packet in [*stream.encode(frame), *stream.encode()]:
+        data = bytearray(bytes(packet))
+        sof = data.index(b"\xff\xc0")
+        data[sof + 5 : sof + 9] = struct.pack(">HH", height, width)
+        if bits != 8:
+            data[sof + 1], data[sof + 4] = 0xC1, bits  # extended sequential DCT
+        pad = width * height // 256 + 4096
+        claimed = av.Packet(bytes(data) + bytes(pad))
+        claimed.pts = claimed.dts = packet.pts
+        claimed.stream = stream
+        out.mux(claimed)
+    out.close()
+    return out_buffer.getvalue()
+
+
+def _mp4_claiming_samples(count: int) -> bytes:
+    """A one-second H.264 MP4 (100 KiB) whose sample table says it has ``count`` samples
+    of one byte each, all in its chunks."""
+    data = bytearray(make_video(seconds=1))
+    stsz = data.index(b"stsz")
+    data[stsz + 8 : stsz + 16] = struct.pack(">II", 1, count)  # the old table is skipped
+    stsc = data.index(b"stsc")
+    (entries,) = struct.unpack(">I", data[stsc + 8 : stsc + 12])
+    for i in range(entries):
+        at = stsc + 12 + 12 * i + 4  # samples per chunk
+        data[at : at + 4] = struct.pack(">I", count)
+    return bytes(data)
+
+
+def test_upload_claiming_a_huge_frame_is_refused_before_decoding(
+    services: Services, client: Any, tokens: dict[str, str]
+) -> None:
+    """A 1 MiB MJPEG file whose JPEG header says 16200 x 16200 was catalogued, its
+    probe having decoded a 394 MiB frame (1.6 GiB at 4:4:4, 12 bits). It is a 400 naming
+    the size; nothing stored."""
+    data = _mjpeg_claiming(16200, 16200, pix_fmt="yuvj420p")
+    assert len(data) < 2 * 1024**2
+    created, done = upload(client, tokens, "officer", data, filename="huge.mkv")
+    assert created.status_code == 201
+    assert done.status_code == 400, done.json
+    assert "16200x16200" in done.json["error"]["message"]
+    assert nothing_stored(services)
+
+
+_PROBE_IN_A_CHILD = textwrap.dedent(
+    """
+    import json, resource, sys
+    from pathlib import Path
+    cap = 2 * 1024**3  # never the machine's memory, whatever the probe does
+    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    from vms.errors import InvalidArgument
+    from vms.media.probe import probe
+    try:
+        outcome = repr(probe(Path(sys.argv[1])))
+    except InvalidArgument as exc:
+        outcome = exc.message
+    # This process's peak (getrusage would count the parent's pages at the fork).
+    status = Path("/proc/self/status").read_text().splitlines()
+    peak = int(next(s.split()[1] for s in status if s.startswith("VmHWM:"))) * 1024
+    print(json.dumps({"outcome": outcome, "peak": peak}))
+    """
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "make", "words"),
+    [
+        (
+            "frame.mkv",
+            lambda: _mjpeg_claiming(16200, 16200, pix_fmt="yuvj444p", bits=12),
+            "frames are 16200x16200 (262440000 pixels), more than the 35389440 accepted",
+        ),
+        (
+            "index.mp4",
+            lambda: _mp4_claiming_samples(40_000_000),
+            "the MP4 index claims 40000000 samples of 1 bytes",
+        ),
+    ],
+)
+def test_probe_of_a_small_hostile_file_stays_in_bounded_memory(
+    tmp_path: Path, name: str, make: Any, words: str
+) -> None:
+    """Measured in a child process (capped at 2 GiB): a 1 MiB MJPEG file claiming a
+    16200 x 16200 12-bit 4:4:4 frame took 1.6 GiB to probe, and a 105 KiB MP4 claiming
+    40 million samples took 1.7 GiB to open (FFmpeg's index, 24 bytes a sample). Both
+    are refused with the reason, in a few MiB more than the interpreter's."""
+    path = tmp_path / name
+    path.write_bytes(make())
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE_IN_A_CHILD, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        cwd=Path(__file__).parents[2],
+    )
+    result = json.loads(done.stdout)
+    assert result["peak"] < 512 * 1024**2, result
+    assert words in result["outcome"]

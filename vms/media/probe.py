@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import av
 import av.error
@@ -30,6 +31,12 @@ log = logging.getLogger(__name__)
 # A container may claim a little more than its packets cover (edit lists, last frame).
 DURATION_SLACK_SECONDS = 0.5
 DURATION_SLACK_FRACTION = 0.02
+
+# The most pixels a video frame may have ([ingest] probe_max_frame_pixels). Decoding the
+# first frame allocates it whole, up to 8 bytes a pixel, and a header may claim what
+# FFmpeg allows (16384 x 16384): a 1 MiB MJPEG file claiming 16200 x 16200 at 12 bits
+# took 1.6 GiB and was catalogued. 8K UHD and a 360-degree camera's 8192 x 4096 fit.
+MAX_FRAME_PIXELS = 8192 * 4320
 
 
 @dataclass(frozen=True)
@@ -87,8 +94,11 @@ _WEBM_DOCTYPE = b"\x42\x82\x84webm"
 _HEAD_BYTES = 64
 
 
-def probe(path: Path, *, filename: str | None = None) -> ProbeResult:
-    """Identify and validate the file at ``path``; ``filename`` only improves messages."""
+def probe(
+    path: Path, *, filename: str | None = None, max_frame_pixels: int = MAX_FRAME_PIXELS
+) -> ProbeResult:
+    """Identify and validate the file at ``path``; ``filename`` only improves messages.
+    A video frame of more than ``max_frame_pixels`` is refused before it is decoded."""
     label = filename or path.name
     size = path.stat().st_size
     if size == 0:
@@ -97,11 +107,55 @@ def probe(path: Path, *, filename: str | None = None) -> ProbeResult:
         head = f.read(_HEAD_BYTES)
         f.seek(max(0, size - 2048))
         tail = f.read()
+        if head[4:8] in _MP4_TOP_BOXES:
+            _check_mp4_sample_tables(f, label, size)
     for magic, content_type in _DOCUMENTS:
         if head.startswith(magic):
             _check_document_end(label, content_type, tail)
             return ProbeResult(MediaType.DOCUMENT, content_type)
-    return _probe_av(path, label, head)
+    return _probe_av(path, label, head, max_frame_pixels)
+
+
+# An MP4/MOV file's first box, and the boxes that lead to a track's sample table.
+_MP4_TOP_BOXES = frozenset({b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot"})
+_MP4_PARENT_BOXES = frozenset({b"moov", b"trak", b"mdia", b"minf", b"stbl"})
+_MP4_MAX_BOXES = 100_000
+
+
+def _check_mp4_sample_tables(f: BinaryIO, label: str, size: int) -> None:
+    """Refuse an MP4/MOV whose sample size box (``stsz``) says every sample has the same
+    size and claims more sample bytes than the file holds. FFmpeg's demuxer allocates
+    its index from that count alone, 24 bytes a sample, on opening: a 105 KiB file
+    claiming 40 million samples of one byte took 1.7 GiB (up to 4 GiB by the count's
+    limit). A table of sizes is read from the file, so it is as big as the file allows.
+    Boxes this walk does not understand are left to FFmpeg."""
+    ranges = [(0, size)]
+    boxes = 0
+    while ranges:
+        pos, end = ranges.pop()
+        while pos + 8 <= end and boxes < _MP4_MAX_BOXES:
+            boxes += 1
+            f.seek(pos)
+            header = f.read(16)
+            box_size, kind = struct.unpack(">I4s", header[:8])
+            header_size = 8
+            if box_size == 1 and len(header) == 16:
+                box_size, header_size = struct.unpack(">Q", header[8:])[0], 16
+            elif box_size == 0:
+                box_size = end - pos
+            if box_size < header_size or pos + box_size > end:
+                break
+            if kind in _MP4_PARENT_BOXES:
+                ranges.append((pos + header_size, pos + box_size))
+            elif kind == b"stsz" and box_size >= header_size + 12:
+                f.seek(pos + header_size + 4)  # after version and flags
+                sample_size, count = struct.unpack(">II", f.read(8))
+                if sample_size * count > size:
+                    raise InvalidArgument(
+                        f"{label}: the MP4 index claims {count} samples of {sample_size} "
+                        f"bytes, more than the file's {size} bytes (corrupt or hostile)"
+                    )
+            pos += box_size
 
 
 def _check_document_end(label: str, content_type: str, tail: bytes) -> None:
@@ -125,7 +179,7 @@ def _check_document_end(label: str, content_type: str, tail: bytes) -> None:
 _OPEN_OPTIONS = {"skip_frame": "all"}
 
 
-def _probe_av(path: Path, label: str, head: bytes) -> ProbeResult:
+def _probe_av(path: Path, label: str, head: bytes, max_frame_pixels: int) -> ProbeResult:
     try:
         container = av.open(str(path), metadata_errors="ignore", options=_OPEN_OPTIONS)
     except (av.error.FFmpegError, UnicodeDecodeError) as exc:
@@ -134,12 +188,14 @@ def _probe_av(path: Path, label: str, head: bytes) -> ProbeResult:
             f"(PDF, JPEG, PNG): {reason(exc)}"
         ) from None
     try:
-        return _inspect(container, label, head)
+        return _inspect(container, label, head, max_frame_pixels)
     finally:
         container.close()
 
 
-def _inspect(container: av.container.InputContainer, label: str, head: bytes) -> ProbeResult:
+def _inspect(
+    container: av.container.InputContainer, label: str, head: bytes, max_frame_pixels: int
+) -> ProbeResult:
     fmt = container.format.name
     video = next(iter(container.streams.video), None)
     audio = next(iter(container.streams.audio), None)
@@ -165,6 +221,13 @@ def _inspect(container: av.container.InputContainer, label: str, head: bytes) ->
     # audio file was counted one packet short, refused as truncated.
     decoder = main.codec_context
     decoder.thread_count = 1
+    if video is not None:
+        _check_frame_size(
+            label, video.codec_context.width, video.codec_context.height, max_frame_pixels
+        )
+        # The frames' own headers may claim another size than the container: FFmpeg
+        # refuses a frame over max_pixels before allocating it.
+        decoder.options = {**decoder.options, "max_pixels": str(max_frame_pixels)}
     decoded = False
     # Packets of one stream share its time base: keep the latest end in ticks and convert
     # once (Fraction arithmetic per packet cost a third of this pass on a 1 GiB file).
@@ -179,10 +242,12 @@ def _inspect(container: av.container.InputContainer, label: str, head: bytes) ->
             if pts is not None:
                 last_end_ticks = max(last_end_ticks, pts + (packet.duration or 0))
             if not decoded:
-                decoded = _decodes(decoder, packet, label, main.type)
+                decoded = _decodes(decoder, packet, label, main.type, max_frame_pixels)
     except av.error.FFmpegError as exc:
         raise InvalidArgument(f"{label}: the file is truncated or corrupt: {reason(exc)}") from None
-    if not decoded and not (packets and _decodes(decoder, None, label, main.type)):
+    if not decoded and not (
+        packets and _decodes(decoder, None, label, main.type, max_frame_pixels)
+    ):
         raise InvalidArgument(f"{label}: the {main.type} stream holds no frames")
     last_end = float(last_end_ticks * main.time_base) if main.time_base is not None else 0.0
 
@@ -229,13 +294,26 @@ def _content_type(fmt: str, head: bytes, has_video: bool) -> str:
     return _AUDIO_ONLY_TYPES.get(content_type, content_type)
 
 
-def _decodes(decoder: Any, packet: av.Packet | None, label: str, kind: str) -> bool:
+def _check_frame_size(label: str, width: int, height: int, max_pixels: int) -> None:
+    if width * height > max_pixels:
+        raise InvalidArgument(
+            f"{label}: the video's frames are {width}x{height} ({width * height} pixels), "
+            f"more than the {max_pixels} accepted"
+        )
+
+
+def _decodes(
+    decoder: Any, packet: av.Packet | None, label: str, kind: str, max_pixels: int
+) -> bool:
     """Whether ``packet`` (None: the end, drain the decoder) gave a frame; a packet the
     decoder refuses is the file's fault, said so."""
     try:
         return bool(decoder.decode(packet))
     except (av.error.FFmpegError, ValueError) as exc:
         message = f"{label}: the {kind} stream does not decode: {reason(exc)}"
+        if kind == "video" and isinstance(exc, ValueError):
+            # FFmpeg's EINVAL, also its refusal of a frame over max_pixels.
+            message += f" (are its frames over the {max_pixels} pixels accepted?)"
         raise InvalidArgument(message) from None
 
 
