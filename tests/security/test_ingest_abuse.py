@@ -35,6 +35,8 @@ from tests.media import make_video
 from vms.auth.permissions import Actor
 from vms.clock import ManualClock
 from vms.db.models import AuditEntry, MediaItem
+from vms.errors import InvalidArgument
+from vms.media.probe import probe
 from vms.services import Services
 from web.contract import parse_model
 from web.schemas.cameras import NewCameraIn
@@ -520,3 +522,41 @@ def test_probe_of_a_small_hostile_file_stays_in_bounded_memory(
     result = json.loads(done.stdout)
     assert result["peak"] < 512 * 1024**2, result
     assert words in result["outcome"]
+
+
+def _h264_without_keyframe(packets: int) -> bytes:
+    """A Matroska file of ``packets`` copies of one 4K H.264 P-frame (26 bytes) and no
+    keyframe: no frame ever comes out of the decoder."""
+    out_buffer = io.BytesIO()
+    out = av.open(out_buffer, "w", format="matroska")
+    stream = out.add_stream("libx264", rate=30)
+    stream.width, stream.height, stream.pix_fmt = 3840, 2160, "yuv420p"
+    stream.options = {"preset": "ultrafast", "keyint": "1000"}
+    black = np.zeros((2160, 3840, 3), np.uint8)
+    encoded = []
+    for i in range(3):
+        frame = av.VideoFrame.from_ndarray(black, format="rgb24")
+        frame.pts = i
+        encoded += stream.encode(frame)
+    encoded += stream.encode()
+    body = bytes(next(p for p in encoded if not p.is_keyframe))
+    for i in range(packets):
+        packet = av.Packet(body)
+        packet.pts = packet.dts = i
+        packet.stream = stream
+        out.mux(packet)
+    out.close()
+    return out_buffer.getvalue()
+
+
+def test_probe_decodes_a_bounded_number_of_packets_before_the_first_frame(
+    tmp_path: Path,
+) -> None:
+    """Every packet was decoded until a frame came out: a 97 KiB file of 3,000 4K
+    P-frames with no keyframe took 12.6 s of CPU to be refused as holding no frames
+    (minutes for a few MiB). The probe gives up after 3,000 1080p frames' worth."""
+    path = tmp_path / "nokey.mkv"
+    path.write_bytes(_h264_without_keyframe(3000))
+    assert path.stat().st_size < 128 * 1024
+    with pytest.raises(InvalidArgument, match=r"no video frame decodes from its first 751 packets"):
+        probe(path)
