@@ -137,6 +137,13 @@ class IngestConfig:
     # Unfinished uploads untouched this long are removed (and audited) by a job.
     upload_stale_hours: float = 24.0
 
+    def __post_init__(self) -> None:
+        if self.probe_max_frame_pixels < 1:
+            raise InvalidArgument(
+                "[ingest] probe_max_frame_pixels must be at least 1, not "
+                f"{self.probe_max_frame_pixels}"
+            )
+
 
 @dataclasses.dataclass(frozen=True)
 class StoreConfig:

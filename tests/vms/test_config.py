@@ -47,6 +47,10 @@ def test_file_then_environment(tmp_path: Path) -> None:
             "[privacy_masks] capture_error_seconds must be in [0.0, 5.0], not -0.1",
         ),
         (
+            "[ingest]\nprobe_max_frame_pixels = 0\n",
+            "[ingest] probe_max_frame_pixels must be at least 1, not 0",
+        ),
+        (
             "[privacy_masks]\npose_wait_seconds = 2\n",
             "[privacy_masks] pose_wait_seconds must be in [0.0, 0.99], not 2",
         ),
