@@ -68,7 +68,13 @@ from vms.faults import crash_point
 from vms.filenames import MAX_RAW_FILENAME_CHARS, safe_filename
 from vms.ingest_copy import Background, PipelinedHash, require_unchanged
 from vms.leases import LeaseLost, check_camera_fence
-from vms.markers import DeviceMarker, check_buffer, check_markers, check_span
+from vms.markers import (
+    DeviceMarker,
+    check_buffer,
+    check_markers,
+    check_recording_span,
+    marker_details,
+)
 from vms.media.probe import MAX_FRAME_PIXELS, ZIP, ProbeResult, probe
 from vms.metrics import INGEST_SECONDS
 from vms.recorded_time import RecordedWindow
@@ -357,7 +363,14 @@ class Ingestor:
                 )
             start, origin = self._recorded_start(request, facts, ingest_time)
             end = self._recorded_end(request, facts, start, ingest_time)
-            _check_markers(request, start, end)  # OPS-2, OPS-3: before it is placed
+            # OPS-2, OPS-3: before it is placed
+            check_recording_span(
+                request.markers,
+                request.pre_event_buffer_seconds,
+                request.original_filename or "the file",
+                start,
+                end,
+            )
             crash_point("ingest.after-probe")
             # 5.-7. place and catalogue under the hash lock
             with self.store.hash_lock(sha256), self._shared_hash_lock(sha256):
@@ -408,14 +421,13 @@ class Ingestor:
             return ensure_utc(request.recorded_at), "uploader"
         if facts.recorded_start is not None:
             if request.derived_from is None:
-                try:
-                    self.window.check(facts.recorded_start, now, what="creation_time")
-                except InvalidArgument as exc:
-                    raise InvalidArgument(
-                        f"{exc.message} (the container's creation_time; give recorded_at "
-                        "to say when it was recorded)",
-                        **exc.details,
-                    ) from None
+                self.window.check(
+                    facts.recorded_start,
+                    now,
+                    what="creation_time",
+                    note="the container's creation_time; give recorded_at to say when it "
+                    "was recorded",
+                )
             return facts.recorded_start, "container"
         return now, "ingest"
 
@@ -446,14 +458,12 @@ class Ingestor:
                     field="duration",
                 ) from None
         if end is not None and request.origin is Origin.USER:
-            try:
-                self.window.check(end, now, what="recorded end")
-            except InvalidArgument as exc:
-                raise InvalidArgument(
-                    f"{exc.message} (a duration of {facts.duration_seconds} s from "
-                    f"{start.isoformat()})",
-                    **exc.details,
-                ) from None
+            self.window.check(
+                end,
+                now,
+                what="recorded end",
+                note=f"a duration of {facts.duration_seconds} s from {start.isoformat()}",
+            )
         return end
 
     def _drop_unreferenced(self, sha256: str, placed: bool) -> None:
@@ -697,31 +707,7 @@ class Ingestor:
                     "sha256": sha256,
                     "size": size,
                     "filename": request.original_filename,
-                    **_marker_details(request),
+                    **marker_details(request.markers, request.pre_event_buffer_seconds),
                 },
             )
         return media_id
-
-
-def _check_markers(request: IngestRequest, start: dt.datetime, end: dt.datetime | None) -> None:
-    """The buffer and markers inside the recording as probed (OPS-2, OPS-3): a file
-    without a duration (a document, a still) has no span for them."""
-    if not request.markers and request.pre_event_buffer_seconds is None:
-        return
-    if end is None:
-        raise InvalidArgument(
-            f"{request.original_filename or 'the file'} has no duration: "
-            "pre_event_buffer_seconds and markers are for recordings",
-            field="markers" if request.markers else "pre_event_buffer_seconds",
-        )
-    check_span(request.markers, request.pre_event_buffer_seconds, start, end)
-
-
-def _marker_details(request: IngestRequest) -> dict[str, object]:
-    """What the ingest's audit entry says of the buffer and markers (OPS-2, OPS-3)."""
-    details: dict[str, object] = {}
-    if request.pre_event_buffer_seconds is not None:
-        details["pre_event_buffer_seconds"] = request.pre_event_buffer_seconds
-    if request.markers:
-        details["markers"] = len(request.markers)
-    return details

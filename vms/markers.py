@@ -160,3 +160,34 @@ def check_span(
                 f"markers[{i}].at {isoformat(marker.at)} is outside the recording ({span}, OPS-3)",
                 field=f"markers[{i}].at",
             )
+
+
+def check_recording_span(
+    markers: Sequence[DeviceMarker],
+    buffer_seconds: int | None,
+    label: str,
+    start: dt.datetime,
+    end: dt.datetime | None,
+) -> None:
+    """The buffer and markers inside the recording as probed (OPS-2, OPS-3): a file
+    without a duration (a document, a still) has no span for them."""
+    if not markers and buffer_seconds is None:
+        return
+    if end is None:
+        raise InvalidArgument(
+            f"{label} has no duration: pre_event_buffer_seconds and markers are for recordings",
+            field="markers" if markers else "pre_event_buffer_seconds",
+        )
+    check_span(markers, buffer_seconds, start, end)
+
+
+def marker_details(
+    markers: Sequence[DeviceMarker], buffer_seconds: int | None
+) -> dict[str, object]:
+    """What the ingest's audit entry says of the buffer and markers (OPS-2, OPS-3)."""
+    details: dict[str, object] = {}
+    if buffer_seconds is not None:
+        details["pre_event_buffer_seconds"] = buffer_seconds
+    if markers:
+        details["markers"] = len(markers)
+    return details

@@ -29,24 +29,33 @@ class RecordedWindow:
     def bounds(self, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
         return now - self.max_age, now + self.max_future
 
-    def check(self, recorded: dt.datetime, now: dt.datetime, *, what: str = "recorded_at") -> None:
+    def check(
+        self,
+        recorded: dt.datetime,
+        now: dt.datetime,
+        *,
+        what: str = "recorded_at",
+        note: str = "",
+    ) -> None:
         """Raise :class:`InvalidArgument` naming ``what``, the value and the window when
-        ``recorded`` lies outside it."""
+        ``recorded`` lies outside it; ``note`` (where the time came from) ends the
+        message."""
         earliest, latest = self.bounds(now)
         if recorded > latest:
-            raise InvalidArgument(
+            message = (
                 f"{what} {isoformat(recorded)} is in the future: it may be at most "
-                f"{_span(self.max_future)} after the ingest time ({isoformat(latest)})",
-                field=what,
-                value=isoformat(recorded),
+                f"{_span(self.max_future)} after the ingest time ({isoformat(latest)})"
             )
-        if recorded < earliest:
-            raise InvalidArgument(
+        elif recorded < earliest:
+            message = (
                 f"{what} {isoformat(recorded)} is implausibly old: it may be at most "
-                f"{_span(self.max_age)} before the ingest time ({isoformat(earliest)})",
-                field=what,
-                value=isoformat(recorded),
+                f"{_span(self.max_age)} before the ingest time ({isoformat(earliest)})"
             )
+        else:
+            return
+        raise InvalidArgument(
+            f"{message} ({note})" if note else message, field=what, value=isoformat(recorded)
+        )
 
 
 def parse_recorded_at(text: object, *, field: str = "recorded_at") -> dt.datetime:
