@@ -134,7 +134,13 @@ def build(services: Services) -> CameraControl:
         return source.zones if source is not None else None
 
     audit = PtzAudit(
-        services.db, services.audit, services.clock, services.authoriser, ptz_cfg, zones
+        services.db,
+        services.audit,
+        services.clock,
+        services.authoriser,
+        ptz_cfg,
+        zones,
+        zone=services.config.zone,
     )
     health = HealthMonitor(
         services.db, services.audit, services.clock, services.events, connections

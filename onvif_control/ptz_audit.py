@@ -214,6 +214,8 @@ class PtzAudit:
         authoriser: Authoriser,
         config: PtzConfig,
         zones: Callable[[], ZoneSource | None],
+        *,
+        zone: dt.tzinfo = dt.UTC,
     ) -> None:
         self.db = db
         self.audit = audit
@@ -222,6 +224,7 @@ class PtzAudit:
         self.config = config
         self.allowed = report.parse_hours(config.allowed_hours)
         self._zones = zones
+        self.zone = zone  # the agency's: allowed_hours are its wall-clock hours
 
     def _read(self, by: Who, what: str, details: dict[str, Any]) -> None:
         self.audit.record(self.db, by, what, "audit:ptz", details=details)
@@ -252,6 +255,7 @@ class PtzAudit:
             zoom_threshold=self.config.zoomed_in_threshold,
             allowed_from=self.allowed[0],
             allowed_to=self.allowed[1],
+            zone=self.zone,
             zones=zones,
         )
         built = report.build(

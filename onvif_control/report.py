@@ -15,7 +15,8 @@ How the figures are counted (docs/design/ptz-arbitration.md, "PTZ-use report"):
   before. Time zoomed in is the time with zoom above the threshold.
 - A command "aims into a privacy-mask zone" when the view centre it aimed at (target,
   else pose after) lies inside one of the camera's mask polygons, (pan, tilt) degrees.
-- Use outside hours: commands, and sessions started, outside ``allowed_hours`` (UTC).
+- Use outside hours: commands, and sessions started, outside ``allowed_hours``, read on
+  the agency's clock (``Settings.zone``, the configuration's ``time_zone``).
 - Mask lifts (PSCS-1 exceptions): every lift whose window overlaps the period, from its
   ``mask.lift.create`` entry (who, which mask of which camera, reason, window) and the
   ``mask.lift.end``/``mask.lift.expire`` entry that ended it (early by whom, or expiry).
@@ -52,6 +53,8 @@ class Settings:
     zoom_threshold: float = 0.5
     allowed_from: dt.time = dt.time(6, 0)
     allowed_to: dt.time = dt.time(22, 0)
+    # The agency's time zone: the hours above are its wall-clock hours.
+    zone: dt.tzinfo = dt.UTC
     # camera id -> mask polygons in (pan, tilt) degrees
     zones: Mapping[str, Sequence[Polygon]] = field(default_factory=dict)
 
@@ -65,8 +68,10 @@ def parse_hours(text: str) -> tuple[dt.time, dt.time]:
     return start, end
 
 
-def within_hours(at: dt.datetime, start: dt.time, end: dt.time) -> bool:
-    t = at.astimezone(dt.UTC).time()
+def within_hours(at: dt.datetime, start: dt.time, end: dt.time, zone: dt.tzinfo = dt.UTC) -> bool:
+    """Whether ``at`` falls in [start, end) on the wall clock of ``zone`` (a window may
+    wrap midnight)."""
+    t = at.astimezone(zone).time()
     if start <= end:
         return start <= t < end
     return t >= start or t < end
@@ -180,6 +185,8 @@ class Report:
     timeline: tuple[TimelineSession, ...]
     mask_zones_known: bool = False
     mask_lifts: tuple[MaskLiftRow, ...] = ()
+    # The agency's time zone ``allowed_hours`` is read in.
+    time_zone: str = "UTC"
 
 
 def _aim(details: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -250,7 +257,7 @@ def build(
                 continue
             r = row(user, e.role, camera_id)
             r.commands += 1
-            if not within_hours(e.at, settings.allowed_from, settings.allowed_to):
+            if not within_hours(e.at, settings.allowed_from, settings.allowed_to, settings.zone):
                 r.commands_outside_hours += 1
             if aim is not None and any(
                 inside(float(aim["pan"]), float(aim["tilt"]), polygon)
@@ -268,7 +275,7 @@ def build(
             r.sessions += 1
             if not s.incident:
                 r.sessions_without_incident += 1
-            if not within_hours(s.start, settings.allowed_from, settings.allowed_to):
+            if not within_hours(s.start, settings.allowed_from, settings.allowed_to, settings.zone):
                 r.sessions_outside_hours += 1
         r.seconds_in_control += _overlap(s.start, s_end, start, end)
         r.seconds_zoomed_in += _zoomed(s, s_end, start, end, settings.zoom_threshold)
@@ -291,6 +298,7 @@ def build(
         end=end,
         zoomed_in_threshold=settings.zoom_threshold,
         allowed_hours=f"{settings.allowed_from:%H:%M}-{settings.allowed_to:%H:%M}",
+        time_zone=str(settings.zone),
         rows=tuple(
             ReportRow(
                 user=r.user,

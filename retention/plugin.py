@@ -101,6 +101,7 @@ def build(services: Services) -> Retention:
             services.events,
             services.authoriser,
             deadline_hours=services.config.tagging.deadline_hours,
+            zone=services.config.zone,
         ),
         releases=ReleaseService(
             services.db,

@@ -61,6 +61,7 @@ class Reports:
         authoriser: Authoriser,
         *,
         deadline_hours: float = 72.0,
+        zone: dt.tzinfo = dt.UTC,
     ) -> None:
         self.db = db
         self.audit = audit
@@ -68,6 +69,7 @@ class Reports:
         self.events = events
         self.authoriser = authoriser
         self.deadline = dt.timedelta(hours=deadline_hours)
+        self.zone = zone  # the agency's: a month is its calendar month (TAG-7)
 
     def _viewed(self, actor: Actor, report: str, media_ids: list[str], **params: Any) -> None:
         """ACC-6: a report is a metadata view, audited with the items it listed."""
@@ -261,7 +263,8 @@ class Reports:
         """The monthly report for ``month`` (YYYY-MM): untagged videos not requiring
         tags (fixed, handheld) by source, and tagging failures per officer (TAG-7)."""
         self.authoriser.require(actor, Action.RETENTION_READ, "reports:monthly")
-        start, end = parse_month(month, "month")  # bounded: 9999-12 is a 400 (#10.10)
+        # bounded: 9999-12 is a 400 (#10.10); midnights of the agency's time zone
+        start, end = parse_month(month, "month", self.zone)
         tagged = select(MediaCategory.media_id).where(MediaCategory.media_id == MediaItem.id)
         with self.db.session() as s:
             by_source = dict(

@@ -129,9 +129,12 @@ def parse_number(value: object, field: str) -> float:
     return number
 
 
-def parse_month(value: object, field: str) -> tuple[dt.datetime, dt.datetime]:
+def parse_month(
+    value: object, field: str, zone: dt.tzinfo = dt.UTC
+) -> tuple[dt.datetime, dt.datetime]:
     """A month ``YYYY-MM`` within the time bounds, as its first instant and the first
-    instant of the next month (UTC); InvalidArgument naming ``field`` and the value."""
+    instant of the next month, midnight in ``zone`` (the agency's time zone), as UTC
+    datetimes; InvalidArgument naming ``field`` and the value."""
     match = _MONTH.fullmatch(value.strip()) if isinstance(value, str) else None
     if match is None:
         raise _refuse(field, value, "is not a month written YYYY-MM")
@@ -140,6 +143,6 @@ def parse_month(value: object, field: str) -> tuple[dt.datetime, dt.datetime]:
         raise _refuse(field, value, "is not a month written YYYY-MM (month 01..12)")
     if not EARLIEST.year <= year <= LATEST.year:
         raise _refuse(field, value, f"is outside {EARLIEST.year}-01 .. {LATEST.year}-12")
-    start = dt.datetime(year, month, 1, tzinfo=dt.UTC)
-    end = dt.datetime(year + month // 12, month % 12 + 1, 1, tzinfo=dt.UTC)
-    return start, end
+    start = dt.datetime(year, month, 1, tzinfo=zone)
+    end = dt.datetime(year + month // 12, month % 12 + 1, 1, tzinfo=zone)
+    return start.astimezone(dt.UTC), end.astimezone(dt.UTC)

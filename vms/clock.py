@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
+import zoneinfo
 from typing import Protocol
 
 UTC = dt.UTC
@@ -106,3 +107,19 @@ def isoformat(value: dt.datetime | None) -> str | None:
     if value is None:
         return None
     return ensure_utc(value).isoformat().replace("+00:00", "Z")
+
+
+def agency_zone(name: str, *, field: str = "time_zone") -> dt.tzinfo:
+    """The agency's time zone by its IANA name (``America/Chicago``; ``UTC``): the
+    calendar its reports' months and its normal hours are written in. Times are still
+    stored and shown in UTC (INV-7); only the edges of a month or an hour window are
+    placed in the agency's day. ValueError naming ``field`` and the value otherwise."""
+    text = name.strip() if isinstance(name, str) else ""
+    if text.upper() == "UTC":
+        return UTC
+    try:
+        return zoneinfo.ZoneInfo(text)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"{field}: {name!r} is not a time zone name such as UTC or America/Chicago"
+        ) from None

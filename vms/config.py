@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from vms.clock import agency_zone
 from vms.config_media import (
     DEFAULT_REDACTION_CLASSES as DEFAULT_REDACTION_CLASSES,
 )
@@ -379,6 +380,10 @@ class Config:
     # Names the deployment's Redis channels (``<prefix>:events``, ``<prefix>:socketio``),
     # so two deployments (or test runs) can share one Redis without hearing each other.
     redis_prefix: str = "vms"
+    # The agency's time zone (an IANA name: "America/Chicago"): a monthly report's month
+    # and the PTZ report's normal hours ([ptz] allowed_hours) are the agency's, not UTC's.
+    # Times are still stored, given and shown in UTC (docs/design/time.md).
+    time_zone: str = "UTC"
     web: WebConfig = dataclasses.field(default_factory=WebConfig)
     ingest: IngestConfig = dataclasses.field(default_factory=IngestConfig)
     store: StoreConfig = dataclasses.field(default_factory=StoreConfig)
@@ -397,6 +402,17 @@ class Config:
     releases: ReleasesConfig = dataclasses.field(default_factory=ReleasesConfig)
     cluster: ClusterConfig = dataclasses.field(default_factory=ClusterConfig)
     ops: OpsConfig = dataclasses.field(default_factory=OpsConfig)
+
+    def __post_init__(self) -> None:
+        self.zone  # noqa: B018 (checks the name at load: a typo would skew every report)
+
+    @property
+    def zone(self) -> dt.tzinfo:
+        """``time_zone`` as a tzinfo; an unknown name is refused naming the key."""
+        try:
+            return agency_zone(self.time_zone)
+        except ValueError as exc:
+            raise InvalidArgument(f"configuration {exc}") from None
 
     @property
     def effective_database_url(self) -> str:

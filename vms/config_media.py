@@ -238,7 +238,8 @@ class PtzConfig:
     commands_per_second: float = 10.0
     # The PTZ-use report counts time zoomed in beyond this zoom (0..1).
     zoomed_in_threshold: float = 0.5
-    # Normal hours of PTZ use, UTC "HH:MM-HH:MM"; the report flags use outside them.
+    # Normal hours of PTZ use, "HH:MM-HH:MM" on the agency's clock (the top-level
+    # time_zone, UTC by default); the report flags use outside them.
     allowed_hours: str = "06:00-22:00"
     # What happens to absolute/relative targets outside the software limits: "clamp"
     # (move to the nearest allowed pose) or "refuse".

@@ -202,7 +202,7 @@ class Services:
                 max_pending_per_user=config.exports.max_pending_per_user,
                 change_hooks=catalog.change_hooks,
             ),
-            reviews=ReviewService(db, audit, clock, authoriser),
+            reviews=ReviewService(db, audit, clock, authoriser, zone=config.zone),
             monthly_audit=MonthlyAudit(
                 db,
                 audit,
@@ -210,6 +210,7 @@ class Services:
                 authoriser,
                 ports,
                 reviews_required=config.reviews.per_officer_month,
+                zone=config.zone,
             ),
             alarms=AlarmService(db, audit, clock, authoriser, events),
             leases=JobLeases(

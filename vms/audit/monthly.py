@@ -104,11 +104,20 @@ def _review(row: SupervisorReview) -> Review:
 
 
 class ReviewService:
-    def __init__(self, db: Database, audit: AuditLog, clock: Clock, authoriser: Authoriser) -> None:
+    def __init__(
+        self,
+        db: Database,
+        audit: AuditLog,
+        clock: Clock,
+        authoriser: Authoriser,
+        *,
+        zone: dt.tzinfo = dt.UTC,
+    ) -> None:
         self.db = db
         self.audit = audit
         self.clock = clock
         self.authoriser = authoriser
+        self.zone = zone  # the agency's: a month is its calendar month
 
     def record(self, actor: Actor, command: RecordReview) -> Review:
         """Record ``actor``'s review of an officer video (OPS-6): supervisors of the
@@ -170,7 +179,7 @@ class ReviewService:
         if query.officer:
             stmt = stmt.where(SupervisorReview.officer_badge == query.officer)
         if query.month:
-            start, end = parse_month(query.month, "month")
+            start, end = parse_month(query.month, "month", self.zone)
             stmt = stmt.where(
                 SupervisorReview.reviewed_at >= start, SupervisorReview.reviewed_at < end
             )
@@ -297,6 +306,8 @@ class MonthlyAuditReport:
     tagging_failures_per_officer: dict[str, int] | None
     reviews: tuple[ReviewCount, ...]
     reviews_required: int
+    # The agency's time zone: ``start`` and ``end`` are its midnights, given in UTC.
+    time_zone: str = "UTC"
 
     @property
     def officers_short_of_reviews(self) -> tuple[ReviewCount, ...]:
@@ -501,6 +512,7 @@ class MonthlyAudit:
         ports: Ports,
         *,
         reviews_required: int = 2,
+        zone: dt.tzinfo = dt.UTC,
     ) -> None:
         self.db = db
         self.audit = audit
@@ -508,13 +520,15 @@ class MonthlyAudit:
         self.authoriser = authoriser
         self.ports = ports
         self.reviews_required = reviews_required
+        self.zone = zone  # the agency's: a month is its calendar month
 
     def report(self, actor: Actor, month: str, *, output: str = "json") -> MonthlyAuditReport:
         """The monthly audit of ``month`` (YYYY-MM) for auditors and admins
         (``audit.read``; refusals audited); the viewing is audited ``report.view``."""
         self.authoriser.require(actor, Action.AUDIT_READ, "reports:monthly-audit")
-        start, end = parse_month(month, "month")
-        month = f"{start.year:04d}-{start.month:02d}"
+        start, end = parse_month(month, "month", self.zone)
+        first = start.astimezone(self.zone)
+        month = f"{first.year:04d}-{first.month:02d}"
         with self.db.session() as s:
             usage = _usage(s, start, end)
             storage = _storage(s, start, end)
@@ -556,6 +570,7 @@ class MonthlyAudit:
             tagging_failures_per_officer=failures,
             reviews=reviews,
             reviews_required=self.reviews_required,
+            time_zone=str(self.zone),
         )
         self.audit.record(
             self.db,

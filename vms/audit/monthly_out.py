@@ -45,6 +45,7 @@ PTZ_METRICS = (
 def csv_rows(r: MonthlyAuditReport) -> Iterator[tuple[object, ...]]:
     """The report's numbers, one a row (``CSV_COLUMNS``)."""
     yield ("report", "", "", "", "", "", "month", r.month)
+    yield ("report", "", "", "", "", "", "time_zone", r.time_zone)
     yield ("report", "", "", "", "", "", "generated_at", isoformat(r.generated_at))
     for u in r.usage:
         for m in USAGE_METRICS:
@@ -94,7 +95,8 @@ def text_lines(r: MonthlyAuditReport) -> list[str]:
     """The report as text tables (the PDF's and the CLI's)."""
     out = [
         f"Monthly audit {r.month} (OPS-6, OPS-7, TAG-7)",
-        f"period {isoformat(r.start)} .. {isoformat(r.end)}, generated {isoformat(r.generated_at)}",
+        f"period {isoformat(r.start)} .. {isoformat(r.end)} (the month in {r.time_zone}), "
+        f"generated {isoformat(r.generated_at)}",
         "",
         "Usage per user and role (ok audit entries of the month)",
     ]

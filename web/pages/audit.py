@@ -64,7 +64,7 @@ def monthly_audit() -> Any:
     actor = require_actor()
     s = services()
     s.authoriser.require(actor, Action.AUDIT_READ, "reports:monthly-audit")
-    month = request.args.get("month") or previous_month(s.clock.now())
+    month = request.args.get("month") or previous_month(s.clock.now(), s.config.zone)
     try:
         report = s.monthly_audit.report(actor, month, output="html")
     except InvalidArgument as exc:
@@ -88,7 +88,8 @@ def monthly_audit() -> Any:
     )
 
 
-def previous_month(now: dt.datetime) -> str:
-    first = now.replace(day=1)
+def previous_month(now: dt.datetime, zone: dt.tzinfo = dt.UTC) -> str:
+    """The month before ``now``'s on the agency's calendar (``zone``)."""
+    first = now.astimezone(zone).replace(day=1)
     last = first - dt.timedelta(days=1)
     return f"{last.year:04d}-{last.month:02d}"

@@ -127,3 +127,6 @@ class MonthlyAuditOut(ResponseModel):
     tagging_failures_per_officer: dict[str, int] | None
     reviews: list[ReviewCountOut]
     reviews_required: int
+    # The agency's time zone (configuration ``time_zone``): ``start`` and ``end`` are
+    # its midnights, given in UTC.
+    time_zone: str

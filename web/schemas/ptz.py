@@ -265,6 +265,8 @@ class PtzReportOut(ResponseModel):
     end: OutTime
     zoomed_in_threshold: float
     allowed_hours: str
+    # The agency's time zone (configuration ``time_zone``) ``allowed_hours`` is read in.
+    time_zone: str
     rows: list[ReportRowOut]
     timeline: list[TimelineOut]
     mask_zones_known: bool

@@ -7,6 +7,7 @@
   const timeline = document.getElementById("ptz-timeline");
   const error = document.getElementById("ptz-error");
   const csv = document.getElementById("ptz-csv");
+  const hours = document.getElementById("ptz-hours");
 
   function cell(row, text, numeric) {
     const td = document.createElement("td");
@@ -20,6 +21,8 @@
   }
 
   function draw(report) {
+    hours.textContent = "Outside hours: use outside " + report.allowed_hours + " (" +
+      report.time_zone + ")";
     body.replaceChildren();
     for (const r of report.rows) {
       const tr = document.createElement("tr");
