@@ -8,14 +8,21 @@ once it has not changed for ``dock_settle_seconds``; it goes through the single 
 path (INV-1); the stored copy is then read back and its SHA-256 compared before the dock
 copy is removed, so the device copy is erased only after a verified upload. Files that
 are refused move to ``<device>/rejected/`` with a ``.error.txt`` saying why: nothing is lost.
+
+Whoever writes the dock folder may plant symbolic links, and swap a file or a folder for
+one at any moment: each device folder, each file and ``rejected/`` is opened once without
+following a link, and everything after is done through what was opened (INV-2, TAG-5).
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
 import logging
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,7 +40,7 @@ from vms.errors import (
     Unavailable,
     VMSError,
 )
-from vms.file_modes import PRIVATE_FILE_MODE
+from vms.file_modes import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE
 from vms.ingest import Ingestor, IngestRequest, Origin
 from vms.markers import check_buffer, parse_markers
 from vms.recorded_time import parse_recorded_at
@@ -47,6 +54,8 @@ _LINK = "a symbolic link, not a file the device wrote: not followed"
 DOCK_ACTOR = Who("dock", SYSTEM_ROLE)
 SIDECAR = ".json"
 REJECTED = "rejected"
+# A folder opened as itself, never through a link (INV-2, TAG-5).
+_FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
 
 
 @dataclass(frozen=True)
@@ -78,30 +87,49 @@ class DockScanner:
             return outcomes
         now = self.clock.now().timestamp()
         for device_dir in sorted(p for p in self.root.iterdir() if p.is_dir()):
-            if device_dir.is_symlink():
-                # A link leads out of the dock (into the media store, another device's
-                # folder): its files are not the device's, and taking one removes it
-                # (INV-2, TAG-5). Left alone, said so.
+            # Opened once, without following a link, and every file reached through the
+            # open folder: a device folder swapped for a link meanwhile (into the media
+            # store, another device's folder) leads nowhere (INV-2, TAG-5).
+            try:
+                dir_fd = os.open(device_dir, _FOLDER_FLAGS)
+            except OSError as exc:
+                if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+                    raise
+                # A link leads out of the dock: its files are not the device's, and taking
+                # one removes it (INV-2, TAG-5). Left alone, said so.
                 log.warning("dock %s: a symbolic link, not a device folder: skipped", device_dir)
                 continue
-            for path in sorted(device_dir.iterdir()):
-                if path.name.startswith(".") or path.suffix == SIDECAR or path.name == REJECTED:
+            try:
+                outcomes.extend(self._scan_device(device_dir, dir_fd, now))
+            finally:
+                os.close(dir_fd)
+        return outcomes
+
+    def _scan_device(self, device_dir: Path, dir_fd: int, now: float) -> list[DockOutcome]:
+        outcomes: list[DockOutcome] = []
+        for name in sorted(os.listdir(dir_fd)):
+            path = device_dir / name
+            if name.startswith(".") or path.suffix == SIDECAR or name == REJECTED:
+                continue
+            try:
+                info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            if not stat.S_ISREG(info.st_mode) and not stat.S_ISLNK(info.st_mode):
+                continue
+            try:
+                if stat.S_ISLNK(info.st_mode):
+                    self._reject(dir_fd, path, _LINK)
+                    outcomes.append(DockOutcome(path, "rejected", _LINK))
                     continue
-                if not path.is_file() and not path.is_symlink():
-                    continue
-                try:
-                    if path.is_symlink():
-                        self._reject(path, path.with_name(path.name + SIDECAR), _LINK)
-                        outcomes.append(DockOutcome(path, "rejected", _LINK))
-                        continue
-                    if now - path.stat().st_mtime < self.settle_seconds:
-                        continue  # the device may still be writing it
-                    outcomes.append(self._take(device_dir.name, path))
-                except Exception as exc:
-                    # One file must not stop the scan (issue #10.4): the others are
-                    # still taken, and this one is tried again next scan.
-                    log.exception("dock %s: deferred after an unexpected error", path)
-                    outcomes.append(DockOutcome(path, "deferred", f"{type(exc).__name__}: {exc}"))
+                if now - info.st_mtime < self.settle_seconds:
+                    continue  # the device may still be writing it
+                outcomes.append(self._take(device_dir.name, dir_fd, path))
+            except Exception as exc:
+                # One file must not stop the scan (issue #10.4): the others are
+                # still taken, and this one is tried again next scan.
+                log.exception("dock %s: deferred after an unexpected error", path)
+                outcomes.append(DockOutcome(path, "deferred", f"{type(exc).__name__}: {exc}"))
         return outcomes
 
     def _source_for(self, device_id: str, sidecar: dict[str, object]) -> SourceKind:
@@ -117,21 +145,33 @@ class DockScanner:
             kind = s.execute(select(Device.kind).where(Device.id == device_id)).scalar()
         return SourceKind(kind) if kind else SourceKind.BWC
 
-    def _take(self, device_id: str, path: Path) -> DockOutcome:
-        sidecar_path = path.with_name(path.name + SIDECAR)
+    def _take(self, device_id: str, dir_fd: int, path: Path) -> DockOutcome:
+        # The file is opened once, without following a link (a FIFO put in its place
+        # must not hang the scan), and that open file is what is ingested, verified and
+        # removed: swapped for a link after the scan looked at it, it is not read through
+        # the link (TAG-5, ACC-1).
         try:
-            sidecar: dict[str, object] = {}
-            if sidecar_path.is_symlink():
-                raise InvalidArgument(f"sidecar {sidecar_path.name} is a symbolic link")
-            if sidecar_path.exists():
-                try:
-                    sidecar = json.loads(sidecar_path.read_text(encoding="utf-8"))
-                except ValueError as exc:
-                    raise InvalidArgument(
-                        f"sidecar {sidecar_path.name} is not JSON: {exc}"
-                    ) from None
-                if not isinstance(sidecar, dict):
-                    raise InvalidArgument(f"sidecar {sidecar_path.name} must be a JSON object")
+            fd = _open_file(path.name, dir_fd)
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise
+            self._reject(dir_fd, path, _LINK)
+            return DockOutcome(path, "rejected", _LINK)
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                return DockOutcome(path, "deferred", "not a regular file")
+            outcome = self._ingest(device_id, dir_fd, path, _fd_path(fd))
+        finally:
+            os.close(fd)
+        if outcome.status in ("ingested", "duplicate"):
+            self._remove(dir_fd, path, info)
+        return outcome
+
+    def _ingest(self, device_id: str, dir_fd: int, path: Path, opened: Path) -> DockOutcome:
+        sidecar_name = path.name + SIDECAR
+        try:
+            sidecar = _read_sidecar(sidecar_name, dir_fd)
             recorded = sidecar.get("recorded_at")
             categories = sidecar.get("categories") or []
             if not isinstance(categories, list):
@@ -150,9 +190,9 @@ class DockScanner:
                 pre_event_buffer_seconds=check_buffer(sidecar.get("pre_event_buffer_seconds")),
                 markers=parse_markers(sidecar.get("markers")),  # OPS-3
             )
-            result = self.ingestor.ingest(path, request, DOCK_ACTOR)
+            result = self.ingestor.ingest(opened, request, DOCK_ACTOR)
             store = self.ingestor.store
-            if store.hash_of(result.sha256) != result.sha256 or _sha256(path) != result.sha256:
+            if store.hash_of(result.sha256) != result.sha256 or _sha256(opened) != result.sha256:
                 raise DataLoss(
                     f"verification of {path} failed: the stored copy does not match; "
                     "the dock copy is kept"
@@ -167,33 +207,94 @@ class DockScanner:
             # dock may not claim; an arithmetic error is a value no rule can handle):
             # to rejected/ with the reason, nothing lost (issue #10.4).
             message = exc.message if isinstance(exc, VMSError) else f"{type(exc).__name__}: {exc}"
-            self._reject(path, sidecar_path, message)
+            self._reject(dir_fd, path, message)
             return DockOutcome(path, "rejected", message)
-        path.unlink()
-        sidecar_path.unlink(missing_ok=True)
         status = "duplicate" if result.duplicate else "ingested"
         log.info("dock %s: %s as %s", path, status, result.media_id)
         return DockOutcome(path, status, result.media_id)
 
-    def _reject(self, path: Path, sidecar: Path, reason: str) -> None:
-        target_dir = path.parent / REJECTED
-        if target_dir.is_symlink():
+    def _remove(self, dir_fd: int, path: Path, taken: os.stat_result) -> None:
+        """Remove the dock copy once verified (TAG-5): the file that was taken, not one
+        put under its name since, which is left for the next scan."""
+        try:
+            now = os.stat(path.name, dir_fd=dir_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            now = None
+        if now is not None and (now.st_dev, now.st_ino) == (taken.st_dev, taken.st_ino):
+            os.unlink(path.name, dir_fd=dir_fd)
+        elif now is not None:
+            log.warning("dock %s: replaced while it was taken: left for the next scan", path)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path.name + SIDECAR, dir_fd=dir_fd)
+
+    def _reject(self, dir_fd: int, path: Path, reason: str) -> None:
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(REJECTED, PRIVATE_DIR_MODE, dir_fd=dir_fd)
+        try:
+            target_fd = os.open(
+                REJECTED, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dir_fd
+            )
+        except OSError as exc:
+            if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+                raise
             # Moving into it could replace any file it leads to, a stored original
             # among them (INV-2): the file stays, deferred, until a person removes it.
             raise FailedPrecondition(
-                f"dock {target_dir} is a symbolic link: {path.name} is not moved into it"
-            )
-        target_dir.mkdir(exist_ok=True)
-        os.replace(path, target_dir / path.name)
-        if sidecar.exists() or sidecar.is_symlink():
-            os.replace(sidecar, target_dir / sidecar.name)
-        # A reason file planted as a link would have the reason written through it.
-        error = target_dir / f"{path.name}.error.txt"
-        error.unlink(missing_ok=True)
-        fd = os.open(error, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, PRIVATE_FILE_MODE)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(reason + "\n")
+                f"dock {path.parent / REJECTED} is a symbolic link: {path.name} is not "
+                "moved into it"
+            ) from None
+        try:
+            os.replace(path.name, path.name, src_dir_fd=dir_fd, dst_dir_fd=target_fd)
+            sidecar = path.name + SIDECAR
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(sidecar, sidecar, src_dir_fd=dir_fd, dst_dir_fd=target_fd)
+            # A reason file planted as a link would have the reason written through it.
+            error = f"{path.name}.error.txt"
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(error, dir_fd=target_fd)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+            fd = os.open(error, flags, PRIVATE_FILE_MODE, dir_fd=target_fd)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(reason + "\n")
+        finally:
+            os.close(target_fd)
         log.warning("dock %s: rejected, %s", path, reason)
+
+
+def _open_file(name: str, dir_fd: int) -> int:
+    """``name`` in the folder ``dir_fd`` opened for reading; a link is ELOOP."""
+    return os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
+
+
+def _fd_path(fd: int) -> Path:
+    """A path to the file open on ``fd`` (Linux's ``/proc/self/fd``): every open and stat
+    of it reaches that file, whatever is under its dock name by then. The ingest opens it
+    again to copy and to probe it, which a path lets it do as for any file at rest."""
+    return Path(f"/proc/self/fd/{fd}")
+
+
+def _read_sidecar(name: str, dir_fd: int) -> dict[str, object]:
+    """The sidecar ``name`` in the folder ``dir_fd`` (``{}`` when there is none), read
+    without following a link."""
+    try:
+        fd = _open_file(name, dir_fd)
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise InvalidArgument(f"sidecar {name} is a symbolic link") from None
+        raise
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise InvalidArgument(f"sidecar {name} is not a regular file")
+        text = f.read()
+    try:
+        sidecar = json.loads(text.decode("utf-8"))
+    except ValueError as exc:
+        raise InvalidArgument(f"sidecar {name} is not JSON: {exc}") from None
+    if not isinstance(sidecar, dict):
+        raise InvalidArgument(f"sidecar {name} must be a JSON object")
+    return sidecar
 
 
 def _str(value: object) -> str | None:

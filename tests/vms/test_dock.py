@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from tests.conftest import make_config
@@ -305,3 +309,88 @@ def test_reason_file_planted_as_a_link_is_not_written_through(
     assert victim.read_text() == "precious\n"
     reason = device / "rejected" / "junk.mp4.error.txt"
     assert not reason.is_symlink() and "not a decodable" in reason.read_text()
+
+
+def _swap_before_ingest(
+    services: Services, monkeypatch: pytest.MonkeyPatch, swap: Callable[[], None]
+) -> None:
+    """Run ``swap`` once, at the first ingest the scan starts: after the scanner looked at
+    the dock file (not a link) and before the ingest reads it, the window whoever writes
+    the dock folder needs."""
+    real = services.ingestor.ingest
+    done: list[bool] = []
+
+    def ingest(*args: Any, **kwargs: Any) -> Any:
+        if not done:
+            done.append(True)
+            swap()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(services.ingestor, "ingest", ingest)
+
+
+def test_dock_file_swapped_for_a_link_after_the_check_is_not_followed_TAG_5_ACC_1(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TAG-5, ACC-1: the scan checked that a dock file was no symbolic link, then the
+    ingest opened it by name: a file swapped for a link to another device's original in
+    between was read through the link and catalogued as this device's. The file is opened
+    once, without following links, and that open file is what is ingested."""
+    services.ingestor.ingest(
+        _clip(services, "real.mp4"),
+        IngestRequest(source=SourceKind.BWC, device_id="BWC-1", original_filename="real.mp4"),
+        Who("officer", "officer"),
+    )
+    (original,) = services.store.iter_objects()
+    device = services.config.dock_dir / "BWC-9"
+    device.mkdir(parents=True)
+    own = make_video(device / "mine.mp4", seconds=0.5, seed=3)
+    settle(device / "mine.mp4", services.clock)
+
+    def swap() -> None:
+        link = device / ".link"
+        link.symlink_to(original)
+        os.replace(link, device / "mine.mp4")
+
+    _swap_before_ingest(services, monkeypatch, swap)
+    outcomes = services.dock.scan()
+    assert [(o.path.name, o.status) for o in outcomes] == [("mine.mp4", "ingested")]
+    with services.db.session() as s:
+        taken = s.execute(select(MediaItem.sha256).where(MediaItem.device_id == "BWC-9")).all()
+    assert taken == [(hashlib.sha256(own).hexdigest(),)]  # the device's bytes, not BWC-1's
+
+
+def test_device_folder_swapped_for_a_link_mid_scan_cannot_remove_an_original_INV_2(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """INV-2, INV-3: the scan checked that ``dock/<device>`` was no symbolic link, then
+    used its path for each file: swapped meanwhile for a link to a folder of the media
+    store, a dock file named after a stored original led to the original itself, which
+    was catalogued under the dock's device and then "removed as the dock copy": evidence
+    destroyed. The folder is opened once, without following links, and every file is
+    reached through it."""
+    services.ingestor.ingest(
+        _clip(services, "real.mp4"),
+        IngestRequest(source=SourceKind.BWC, device_id="BWC-1", original_filename="real.mp4"),
+        Who("officer", "officer"),
+    )
+    (original,) = services.store.iter_objects()
+    kept = original.read_bytes()
+    device = services.config.dock_dir / "BWC-7"
+    device.mkdir(parents=True)
+    own = make_video(device / original.name, seconds=0.5, seed=4)
+    settle(device / original.name, services.clock)
+    moved = services.config.data_dir / "moved-BWC-7"
+
+    def swap() -> None:
+        device.rename(moved)
+        device.symlink_to(original.parent)
+
+    _swap_before_ingest(services, monkeypatch, swap)
+    outcomes = services.dock.scan()
+    assert [(o.path.name, o.status) for o in outcomes] == [(original.name, "ingested")]
+    assert original.read_bytes() == kept  # the stored original is still there
+    assert not (moved / original.name).exists()  # the dock copy was what was removed
+    with services.db.session() as s:
+        taken = s.execute(select(MediaItem.sha256).where(MediaItem.device_id == "BWC-7")).all()
+    assert taken == [(hashlib.sha256(own).hexdigest(),)]
