@@ -28,6 +28,7 @@ from vms.clock import isoformat
 from vms.config import Config, load_config
 from vms.db.models import Role, SourceKind, User
 from vms.errors import InvalidArgument, NotFound, VMSError
+from vms.file_modes import private_output
 from vms.ingest import IngestRequest, Origin
 from vms.jsonable import jsonable
 from vms.markers import MarkerKind
@@ -363,10 +364,13 @@ def cmd_export_create(args: argparse.Namespace) -> int:
             print(f"error: export {record.id} failed: {record.error}", file=sys.stderr)
             return 1
         package = services.exports.authorise_package(actor, record.id)
-        tmp = out.with_name(out.name + ".part")
-        with services.store.local_copy(package.sha256) as path:  # S3: fetched, checked
-            shutil.copyfile(path, tmp)
-        tmp.replace(out)
+        # Private, and never through a name planted in a shared folder (#10.12).
+        with (
+            services.store.local_copy(package.sha256) as path,  # S3: fetched, checked
+            path.open("rb") as src,
+            private_output(out) as dst,
+        ):
+            shutil.copyfileobj(src, dst, 1024 * 1024)
         # Audited once the copy is in place: a failed copy records no download.
         services.exports.record_download(actor, package, remote="cli")
     finally:

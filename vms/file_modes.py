@@ -18,12 +18,15 @@ stored from now on is 0400.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import stat
+import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 log = logging.getLogger(__name__)
 
@@ -123,3 +126,23 @@ def secure_data_dir(data_dir: Path, *, extra: Iterable[Path] = ()) -> list[ModeP
     for problem in problems:
         log.warning("%s", problem.message())
     return problems
+
+
+@contextlib.contextmanager
+def private_output(out: Path) -> Iterator[BinaryIO]:
+    """Write ``out`` (a file an operator named, often in a shared folder) whole or not at
+    all and private to this user (0600): through a temporary file of a random name in its
+    folder, created exclusively (never a link or a file someone else planted under a name
+    they could guess), fsynced, then renamed over ``out`` (a link there is replaced, not
+    followed)."""
+    fd, name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    tmp = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

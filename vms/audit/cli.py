@@ -7,8 +7,6 @@ import argparse
 import getpass
 import hashlib
 import json
-import os
-import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +16,7 @@ from vms.audit import verify_export
 from vms.audit.checkpoints import installed_fingerprint
 from vms.audit.log import SYSTEM_ROLE, Who
 from vms.bounded import parse_time
+from vms.file_modes import private_output
 from vms.jsonable import jsonable
 from vms.services import Services
 
@@ -76,13 +75,8 @@ def register(audit: Any, open_services: OpenServices) -> None:
         services = open_services(args)
         try:
             doc = services.checkpoints.export(start, end)
-            tmp = out.with_name(f".{out.name}.tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(doc, f, ensure_ascii=False, indent=1)
-                f.flush()
-                os.fsync(f.fileno())
-            tmp.replace(out)
+            with private_output(out) as f:  # the folder may be shared (#10.12)
+                f.write(json.dumps(doc, ensure_ascii=False, indent=1).encode("utf-8"))
             # ACC-6: audited once the file is in place (a failed write records no export).
             statement = doc["statement"]
             services.checkpoints.record_export(
@@ -96,7 +90,8 @@ def register(audit: Any, open_services: OpenServices) -> None:
             services.close()
         # The recipient's verifier: one file, Python 3 and `cryptography` only.
         script = out.with_name("verify_audit_export.py")
-        shutil.copyfile(verify_export.__file__, script)
+        with private_output(script) as f:  # not a file someone else left to change
+            f.write(Path(verify_export.__file__).read_bytes())
         print(
             f"wrote entries {statement['first_seq']}..{statement['last_seq']} to {out} "
             f"(key {statement['key_fingerprint']}); verifier: {script}"
@@ -131,9 +126,8 @@ def register(audit: Any, open_services: OpenServices) -> None:
             data = ("\n".join(text_lines(report)) + "\n").encode()
         if args.out:
             out = Path(args.out)
-            tmp = out.with_name(f".{out.name}.tmp")
-            tmp.write_bytes(data)
-            tmp.replace(out)
+            with private_output(out) as f:  # the folder may be shared (#10.12)
+                f.write(data)
             print(f"wrote the monthly audit of {report.month} to {out}")
         else:
             sys.stdout.buffer.write(data)
