@@ -12,8 +12,10 @@ chain unverifiable, so it belongs in the backup plan (docs/design/audit-chain.md
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -35,18 +37,23 @@ def _read_or_create(directory: Path, name: str, make: Callable[[], bytes]) -> by
         return path.read_bytes()
     except FileNotFoundError:
         pass
-    tmp = directory / f".{name}.{os.getpid()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # A temporary file of this caller's own (mkstemp: a random name, O_EXCL, 0600): named
+    # by pid, callers at once (request threads, containers sharing the folder with the
+    # same pid) truncated and unlinked each other's, failing or linking half a key.
+    fd, name_tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
+    tmp = Path(name_tmp)
     try:
-        os.write(fd, make())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
-        # link() fails if another process created the key first: theirs wins.
-        os.link(tmp, path)
-    except FileExistsError:
-        pass
+        try:
+            data = make()
+            written = 0
+            while written < len(data):
+                written += os.write(fd, data[written:])
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        # link() fails if another caller created the key first: theirs wins.
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp, path)
     finally:
         tmp.unlink()
     return path.read_bytes()
