@@ -17,11 +17,14 @@ otherwise C2PA readers report the signature valid but the signer unknown.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import gc
 import json
 import os
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +41,7 @@ CA_CERT = "c2pa-ca.pem"
 CA_KEY = "c2pa-ca.key"
 SIGNER_CERT = "c2pa-signer.pem"
 SIGNER_KEY = "c2pa-signer.key"
+CHAIN_LOCK = ".c2pa.lock"  # held while the chain is read or made
 # A fixed camera records what it sees: its pictures are a digital capture (IPTC).
 DIGITAL_CAPTURE = "http://cv.iptc.org/newscodes/digitalsourcetype/digitalCapture"
 EXPORT_ASSERTION = "org.vms.export"
@@ -84,12 +88,30 @@ def load_or_create_chain(directory: Path, now: dt.datetime, agency: str = "VMS")
     """The chain in ``directory``, made (CA, then signer) if absent; ``now`` starts
     the certificates' validity (taken from the injected clock)."""
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # Made under a lock: first callers at once (the export and redaction jobs, a CLI
+    # export) each made a chain and wrote it file by file, leaving one's key beside the
+    # other's certificate, every later signature then unverifiable (INV-8).
+    with _locked(directory / CHAIN_LOCK):
+        return _load_or_create_chain(directory, now, agency)
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _load_or_create_chain(directory: Path, now: dt.datetime, agency: str) -> AgencyChain:
     if not (directory / CA_CERT).exists():
         ca_key = ec.generate_private_key(ec.SECP256R1())
         ca = _certificate(
             f"{agency} export CA", ca_key, None, ca_key, now, dt.timedelta(days=3650), ca=True
         )
-        _write(directory / CA_KEY, _private_pem(ca_key), secret=True)
+        _write(directory / CA_KEY, _private_pem(ca_key))
         _write(directory / CA_CERT, ca.public_bytes(serialization.Encoding.PEM))
     ca_pem = (directory / CA_CERT).read_bytes()
     if not (directory / SIGNER_CERT).exists():
@@ -102,7 +124,7 @@ def load_or_create_chain(directory: Path, now: dt.datetime, agency: str = "VMS")
         leaf = _certificate(
             f"{agency} evidence export", key, ca, ca_key, now, dt.timedelta(days=730), ca=False
         )
-        _write(directory / SIGNER_KEY, _private_pem(key), secret=True)
+        _write(directory / SIGNER_KEY, _private_pem(key))
         _write(directory / SIGNER_CERT, leaf.public_bytes(serialization.Encoding.PEM))
     return AgencyChain(
         (directory / SIGNER_CERT).read_bytes() + ca_pem,
@@ -363,13 +385,20 @@ def _private_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
     )
 
 
-def _write(path: Path, data: bytes, *, secret: bool = False) -> None:
-    """Write ``path`` whole or not at all (temporary file, fsync, rename)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if secret else 0o644)
+def _write(path: Path, data: bytes) -> None:
+    """Write ``path`` whole or not at all (a temporary file of its own, 0600 like the
+    whole secrets folder: fsync, rename)."""
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = Path(name)
     try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    tmp.replace(path)
+        try:
+            written = 0
+            while written < len(data):
+                written += os.write(fd, data[written:])
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
