@@ -7,7 +7,8 @@ optionally with a sidecar ``<file>.json`` (``source``, ``officer_badge``, ``reco
 once it has not changed for ``dock_settle_seconds``; it goes through the single ingest
 path (INV-1); the stored copy is then read back and its SHA-256 compared before the dock
 copy is removed, so the device copy is erased only after a verified upload. Files that
-are refused move to ``<device>/rejected/`` with a ``.error.txt`` saying why: nothing is lost.
+are refused move to ``<device>/rejected/`` with a ``.error.txt`` saying why (as
+``<stem>.<n><suffix>`` when a refused file of their name is there already): nothing is lost.
 
 Whoever writes the dock folder may plant symbolic links, and swap a file or a folder for
 one at any moment: each device folder, each file and ``rejected/`` is opened once without
@@ -244,12 +245,16 @@ class DockScanner:
                 "moved into it"
             ) from None
         try:
-            os.replace(path.name, path.name, src_dir_fd=dir_fd, dst_dir_fd=target_fd)
-            sidecar = path.name + SIDECAR
+            # Devices reuse names (FILE0001.MP4 after a reset): an earlier refused file of
+            # this name stays, this one takes a free name beside it (nothing is lost).
+            kept = _free_name(path.name, target_fd)
+            os.replace(path.name, kept, src_dir_fd=dir_fd, dst_dir_fd=target_fd)
             with contextlib.suppress(FileNotFoundError):
-                os.replace(sidecar, sidecar, src_dir_fd=dir_fd, dst_dir_fd=target_fd)
+                os.replace(
+                    path.name + SIDECAR, kept + SIDECAR, src_dir_fd=dir_fd, dst_dir_fd=target_fd
+                )
             # A reason file planted as a link would have the reason written through it.
-            error = f"{path.name}.error.txt"
+            error = f"{kept}.error.txt"
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(error, dir_fd=target_fd)
             flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
@@ -259,6 +264,25 @@ class DockScanner:
         finally:
             os.close(target_fd)
         log.warning("dock %s: rejected, %s", path, reason)
+
+
+def _free_name(name: str, dir_fd: int) -> str:
+    """``name``, or ``<stem>.<n><suffix>`` when a file of that name is already in the
+    folder ``dir_fd``."""
+    stem, suffix = os.path.splitext(name)
+    candidate, n = name, 0
+    while _exists(candidate, dir_fd):
+        n += 1
+        candidate = f"{stem}.{n}{suffix}"
+    return candidate
+
+
+def _exists(name: str, dir_fd: int) -> bool:
+    try:
+        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def _open_file(name: str, dir_fd: int) -> int:

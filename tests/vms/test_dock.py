@@ -394,3 +394,27 @@ def test_device_folder_swapped_for_a_link_mid_scan_cannot_remove_an_original_INV
     with services.db.session() as s:
         taken = s.execute(select(MediaItem.sha256).where(MediaItem.device_id == "BWC-7")).all()
     assert taken == [(hashlib.sha256(own).hexdigest(),)]
+
+
+def test_a_refused_file_does_not_replace_an_earlier_refused_file_of_its_name_TAG_5(
+    services: Services,
+) -> None:
+    """TAG-5, #10.4 (nothing is lost): devices reuse names (``FILE0001.MP4`` after a reset,
+    the very case a clock refusal catches). A second refused file of a name already in
+    rejected/ replaced the first there, with its sidecar and reason: footage refused for a
+    fixable reason was gone. The second is kept beside the first under a new name."""
+    device = services.config.dock_dir / "BWC-12"
+    device.mkdir(parents=True)
+    first, second = b"\x00\x01first" * 300, b"\x00\x02second" * 300
+    for data, note in ((first, "one"), (second, "two")):
+        (device / "FILE0001.MP4").write_bytes(data)
+        (device / "FILE0001.MP4.json").write_text(json.dumps({"title": note}))
+        settle(device / "FILE0001.MP4", services.clock)
+        assert [o.status for o in services.dock.scan()] == ["rejected"]
+    rejected = device / "rejected"
+    assert (rejected / "FILE0001.MP4").read_bytes() == first
+    assert json.loads((rejected / "FILE0001.MP4.json").read_text()) == {"title": "one"}
+    assert (rejected / "FILE0001.1.MP4").read_bytes() == second
+    assert json.loads((rejected / "FILE0001.1.MP4.json").read_text()) == {"title": "two"}
+    assert "not a decodable" in (rejected / "FILE0001.1.MP4.error.txt").read_text()
+    assert "not a decodable" in (rejected / "FILE0001.MP4.error.txt").read_text()
