@@ -54,6 +54,8 @@ _LINK = "a symbolic link, not a file the device wrote: not followed"
 
 DOCK_ACTOR = Who("dock", SYSTEM_ROLE)
 SIDECAR = ".json"
+# A sidecar holds a few fields and markers: larger is refused before it is read (#10.4).
+MAX_SIDECAR_BYTES = 1024 * 1024
 REJECTED = "rejected"
 # A folder opened as itself, never through a link (INV-2, TAG-5).
 _FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
@@ -311,11 +313,15 @@ def _read_sidecar(name: str, dir_fd: int) -> dict[str, object]:
     with os.fdopen(fd, "rb") as f:
         if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
             raise InvalidArgument(f"sidecar {name} is not a regular file")
-        text = f.read()
+        text = f.read(MAX_SIDECAR_BYTES + 1)  # bounded: the dock's writer chose its size
+    if len(text) > MAX_SIDECAR_BYTES:
+        raise InvalidArgument(f"sidecar {name} is more than {MAX_SIDECAR_BYTES} bytes")
     try:
         sidecar = json.loads(text.decode("utf-8"))
     except ValueError as exc:
         raise InvalidArgument(f"sidecar {name} is not JSON: {exc}") from None
+    except RecursionError:
+        raise InvalidArgument(f"sidecar {name} is nested too deeply to read") from None
     if not isinstance(sidecar, dict):
         raise InvalidArgument(f"sidecar {name} must be a JSON object")
     return sidecar

@@ -18,6 +18,7 @@ from tests.media import make_video
 from vms.audit.log import Who
 from vms.clock import Clock, ManualClock
 from vms.db.models import AuditEntry, Device, MediaItem, SourceKind
+from vms.dock import MAX_SIDECAR_BYTES
 from vms.ingest import IngestRequest
 from vms.services import Services
 
@@ -418,3 +419,31 @@ def test_a_refused_file_does_not_replace_an_earlier_refused_file_of_its_name_TAG
     assert json.loads((rejected / "FILE0001.1.MP4.json").read_text()) == {"title": "two"}
     assert "not a decodable" in (rejected / "FILE0001.1.MP4.error.txt").read_text()
     assert "not a decodable" in (rejected / "FILE0001.MP4.error.txt").read_text()
+
+
+def test_an_oversized_or_absurdly_nested_sidecar_is_refused_with_the_reason(
+    services: Services,
+) -> None:
+    """#10.4, bounded input: a sidecar was read whole into memory (a multi-gigabyte
+    ``.json`` next to a clip took the jobs role down with it), and one nested 100,000
+    levels deep raised RecursionError, which left the file deferred, and its traceback
+    logged, at every scan for ever. Both are refused: the file and sidecar go to
+    rejected/ with the reason."""
+    device = services.config.dock_dir / "BWC-13"
+    device.mkdir(parents=True)
+    for n, (name, sidecar) in enumerate(
+        (
+            ("a-big.mp4", '{"title": "x"}' + " " * MAX_SIDECAR_BYTES),
+            ("b-deep.mp4", "[" * 100_000 + "]" * 100_000),
+        )
+    ):
+        make_video(device / name, seconds=0.5, seed=n)
+        (device / f"{name}.json").write_text(sidecar)
+        settle(device / name, services.clock)
+    outcomes = {o.path.name: o for o in services.dock.scan()}
+    assert outcomes["a-big.mp4"].status == "rejected"
+    assert f"more than {MAX_SIDECAR_BYTES} bytes" in outcomes["a-big.mp4"].detail
+    assert outcomes["b-deep.mp4"].status == "rejected"
+    assert "nested too deeply" in outcomes["b-deep.mp4"].detail
+    assert (device / "rejected" / "a-big.mp4.json").exists()
+    assert list(services.store.iter_objects()) == []
