@@ -336,7 +336,7 @@ class Ingestor:
                 if early is not None:
                     early.join()
             if isinstance(source, Path) and before is not None:
-                require_unchanged(source, before, size)
+                require_unchanged(source, before, size, request.original_filename)
             crash_point("ingest.after-copy")
             # 3. the caller's expectations
             if request.expected_size is not None and size != request.expected_size:

@@ -44,8 +44,11 @@ class Background(Generic[T]):
         return self._value
 
 
-def require_unchanged(path: Path, before: os.stat_result, copied: int) -> None:
-    """Refuse a file that changed while it was being ingested (a device still writing)."""
+def require_unchanged(
+    path: Path, before: os.stat_result, copied: int, name: str | None = None
+) -> None:
+    """Refuse a file that changed while it was being ingested (a device still writing);
+    ``name``: the file's name in the message (default: the path's)."""
     after = path.stat()
     same = (after.st_ino, after.st_size, after.st_mtime_ns) == (
         before.st_ino,
@@ -54,7 +57,7 @@ def require_unchanged(path: Path, before: os.stat_result, copied: int) -> None:
     )
     if not same or after.st_size != copied:
         raise Conflict(
-            f"{path.name} changed while it was being ingested "
+            f"{name or path.name} changed while it was being ingested "
             f"({before.st_size} -> {after.st_size} bytes); try again once it is complete"
         )
 

@@ -447,3 +447,30 @@ def test_an_oversized_or_absurdly_nested_sidecar_is_refused_with_the_reason(
     assert "nested too deeply" in outcomes["b-deep.mp4"].detail
     assert (device / "rejected" / "a-big.mp4.json").exists()
     assert list(services.store.iter_objects()) == []
+
+
+def test_a_file_that_grows_while_it_is_taken_is_deferred_naming_it(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A device still writing a file that looked settled: the ingest sees it change and
+    the file is deferred, its outcome naming the dock file (not the descriptor it was
+    read through), and it stays for the next scan."""
+    import vms.ingest
+
+    device = services.config.dock_dir / "BWC-14"
+    device.mkdir(parents=True)
+    clip = device / "clip.mp4"
+    make_video(clip, seconds=0.5)
+    settle(clip, services.clock)
+    real_probe = vms.ingest.probe
+
+    def probe_while_the_device_writes(path: Path, **kwargs: Any) -> Any:
+        with clip.open("ab") as f:
+            f.write(b"\x00" * 1000)
+        return real_probe(path, **kwargs)
+
+    monkeypatch.setattr(vms.ingest, "probe", probe_while_the_device_writes)
+    outcomes = services.dock.scan()
+    assert [o.status for o in outcomes] == ["deferred"]
+    assert outcomes[0].detail.startswith("clip.mp4 changed while it was being ingested")
+    assert clip.exists() and list(services.store.iter_objects()) == []
