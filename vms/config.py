@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 import os
+import stat
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -31,8 +33,11 @@ from vms.config_media import WebrtcConfig as WebrtcConfig
 from vms.db.models import Role
 from vms.errors import InvalidArgument
 from vms.policy.presets import load_preset
+from vms.urls import redact_credentials
 
 # Environment variables that start with VMS_ but are not settings.
+log = logging.getLogger(__name__)
+
 NON_SETTING_ENV = frozenset({"VMS_CONFIG", "VMS_CACHE_DIR"})
 NON_SETTING_ENV_PREFIXES = ("VMS_TEST_", "VMS_BENCH_")
 
@@ -514,6 +519,39 @@ def _apply_preset(values: dict[str | None, dict[str, Any]]) -> None:
         values.setdefault(section, {}).setdefault(key, value.value)
 
 
+def _credential_keys(data: Mapping[str, Any]) -> list[str]:
+    """The keys of a parsed configuration file that hold a credential: a URL with a
+    password (the database, Redis) or a secret key."""
+    found = []
+    for key, value in data.items():
+        if isinstance(value, dict):
+            found += [f"[{key}] {name}" for name in _credential_keys(value)]
+        elif (
+            isinstance(value, str)
+            and value
+            and ("secret" in key or redact_credentials(value) != value)
+        ):
+            found.append(key)
+    return found
+
+
+def _warn_if_credentials_open(file: Path, data: Mapping[str, Any]) -> None:
+    """Issue 10, item 12: a configuration file holding credentials that every local user
+    may read hands them the database whatever the data folder's modes. Said at start,
+    naming the keys (never the values); the file is the administrator's to restrict."""
+    mode = stat.S_IMODE(file.stat().st_mode)
+    keys = _credential_keys(data) if mode & stat.S_IRWXO else []
+    if keys:
+        log.warning(
+            "configuration file %s has mode %04o (readable by every local user) and holds "
+            "credentials (%s): restrict it (e.g. chmod 0640, group of the VMS user) or "
+            "move them to the environment or the secrets folder",
+            file,
+            mode,
+            ", ".join(keys),
+        )
+
+
 def load_config(
     path: str | os.PathLike[str] | None = None,
     environ: Mapping[str, str] | None = None,
@@ -538,6 +576,7 @@ def load_config(
             raise InvalidArgument(f"configuration file {file} does not exist") from None
         except tomllib.TOMLDecodeError as exc:
             raise InvalidArgument(f"configuration file {file} is not valid TOML: {exc}") from None
+        _warn_if_credentials_open(file, data)
         for key, value in data.items():
             if isinstance(value, dict):
                 if key not in sections:

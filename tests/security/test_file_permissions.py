@@ -125,3 +125,38 @@ def test_start_narrows_what_an_older_install_left_open(
     with caplog.at_level(logging.WARNING, logger="vms.file_modes"):
         open_services(data_dir).close()
     assert not caplog.records  # nothing left to report
+
+
+def test_a_config_file_with_credentials_open_to_others_is_reported(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 10, item 12: the configuration file may carry credentials (the PostgreSQL
+    password in ``database_url``, Redis's, the S3 secret key). Readable by every local
+    user, it hands them the database whatever the data folder's modes; nothing said so.
+    It is reported at start, naming the file, its mode and the keys (never the values);
+    a file without credentials, or one only its owner and group read, is not."""
+    from vms.config import load_config
+
+    config = tmp_path / "vms.toml"
+    config.write_text(
+        'database_url = "postgresql://vms:s3cret-pw@db/vms"\n'
+        '[store]\nsecret_access_key = "AKIA-secret"\n'
+    )
+    os.chmod(config, 0o644)
+    with caplog.at_level(logging.WARNING, logger="vms.config"):
+        load_config(config, environ={})
+    warnings = "\n".join(r.getMessage() for r in caplog.records)
+    assert f"configuration file {config} has mode 0644" in warnings
+    assert "database_url" in warnings and "[store] secret_access_key" in warnings
+    assert "s3cret-pw" not in warnings and "AKIA-secret" not in warnings
+
+    caplog.clear()
+    os.chmod(config, 0o640)  # root:vms 0640, the usual set-up
+    with caplog.at_level(logging.WARNING, logger="vms.config"):
+        load_config(config, environ={})
+    plain = tmp_path / "plain.toml"
+    plain.write_text('log_level = "INFO"\n')
+    os.chmod(plain, 0o644)
+    with caplog.at_level(logging.WARNING, logger="vms.config"):
+        load_config(plain, environ={})
+    assert not caplog.records
