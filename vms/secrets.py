@@ -62,7 +62,19 @@ def _read_or_create(directory: Path, name: str, make: Callable[[], bytes]) -> by
 def load_or_create_key(directory: Path, name: str) -> bytes:
     """Read the key ``name`` from ``directory``, creating it atomically if absent."""
     data = _read_or_create(directory, name, lambda: secrets.token_bytes(KEY_BYTES).hex().encode())
-    return bytes.fromhex(data.decode().strip())
+    # Never a shorter key than made here: an empty file taken as the key b"" left the
+    # audit chain under an HMAC key anyone can recompute (INV-4). Kept as it is, since
+    # the real key may be in a backup.
+    try:
+        key = bytes.fromhex(data.decode("ascii").strip())
+    except ValueError:
+        key = b""
+    if len(key) != KEY_BYTES:
+        raise DataLoss(
+            f"{directory / name} does not hold a key ({KEY_BYTES * 2} hexadecimal digits): "
+            "restore it from the backup; removing it makes a new key"
+        )
+    return key
 
 
 def load_or_create_signing_key(directory: Path, name: str) -> Ed25519PrivateKey:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import pytest
+
+from vms.errors import DataLoss
 from vms.secrets import load_or_create_key, load_or_create_signing_key
 
 
@@ -50,3 +53,20 @@ def test_a_signing_key_made_at_once_is_one_key(tmp_path: Path) -> None:
         assert not [g for g in got if isinstance(g, Exception)], got
         raw = {g.public_key().public_bytes_raw() for g in got}  # type: ignore[attr-defined]
         assert len(raw) == 1
+
+
+def test_an_empty_or_damaged_key_file_is_refused_naming_it_INV_4(tmp_path: Path) -> None:
+    """INV-4: an empty ``audit.key`` (a restore that ran out of room, a ``touch`` by hand)
+    was taken as the key ``b""``: the audit chain went on under an empty HMAC key that
+    anyone can recompute, and an empty ``internal-api.key`` made the internal API's
+    token the empty string. Text that is not 64 hex digits raised a bare ValueError.
+    Both are refused, naming the file; nothing is replaced (the old key may be in a
+    backup)."""
+    for text in ("", "\n", "abcd\n", "not hex at all, not a key\n"):
+        folder = tmp_path / f"secrets-{len(text)}"
+        folder.mkdir()
+        (folder / "audit.key").write_text(text)
+        with pytest.raises(DataLoss, match=r"audit\.key") as refused:
+            load_or_create_key(folder, "audit.key")
+        assert "64 hexadecimal digits" in refused.value.message
+        assert (folder / "audit.key").read_text() == text
