@@ -88,9 +88,15 @@ def load_or_create_signing_key(directory: Path, name: str) -> Ed25519PrivateKey:
             serialization.NoEncryption(),
         )
 
-    key = serialization.load_pem_private_key(
-        _read_or_create(directory, name, new_key), password=None
-    )
+    try:
+        key = serialization.load_pem_private_key(
+            _read_or_create(directory, name, new_key), password=None
+        )
+    except (ValueError, TypeError) as exc:  # empty, damaged, or a passphrase-protected key
+        raise DataLoss(
+            f"{directory / name} is not a readable PEM private key ({exc}): restore it "
+            "from the backup"
+        ) from None
     if not isinstance(key, Ed25519PrivateKey):
         raise DataLoss(f"{directory / name} does not hold an Ed25519 private key")
     return key

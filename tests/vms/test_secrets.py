@@ -70,3 +70,15 @@ def test_an_empty_or_damaged_key_file_is_refused_naming_it_INV_4(tmp_path: Path)
             load_or_create_key(folder, "audit.key")
         assert "64 hexadecimal digits" in refused.value.message
         assert (folder / "audit.key").read_text() == text
+
+
+def test_an_empty_or_damaged_signing_key_is_refused_naming_it(tmp_path: Path) -> None:
+    """An empty or damaged ``audit-signing.pem`` stopped the start with cryptography's
+    bare ValueError, naming no file; it is a DataLoss naming the file, left as it is."""
+    for text in ("", "-----BEGIN PRIVATE KEY-----\ngarbage\n-----END PRIVATE KEY-----\n"):
+        folder = tmp_path / f"secrets-{len(text)}"
+        folder.mkdir()
+        (folder / "audit-signing.pem").write_text(text)
+        with pytest.raises(DataLoss, match=r"audit-signing\.pem"):
+            load_or_create_signing_key(folder, "audit-signing.pem")
+        assert (folder / "audit-signing.pem").read_text() == text
