@@ -32,7 +32,7 @@ from vms.devices import DeviceService
 from vms.dock import DockScanner
 from vms.events import EventBus, open_bus
 from vms.exports.service import ExportService
-from vms.file_modes import PRIVATE_DIR_MODE, secure_data_dir, sqlite_files
+from vms.file_modes import PRIVATE_DIR_MODE, restrict_umask, secure_data_dir, sqlite_files
 from vms.ingest import Ingestor
 from vms.leases import JobLeases, default_node_id
 from vms.logs import install_redaction
@@ -106,8 +106,11 @@ class Services:
     def open(cls, config: Config, *, clock: Clock | None = None) -> Services:
         clock = clock or SystemClock()
         install_redaction()  # no URL password in any log record of the process (#10.11)
+        # Private files from here on, the data folder's new parents included (under an
+        # inherited umask 002 they were group-writable: the folder could be swapped).
+        restrict_umask()
         config.data_dir.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
-        # Private files from here on, and a warning for anything found open (item 12).
+        # A warning for anything found open (item 12).
         database_file = sqlite_path(config.effective_database_url)
         secure_data_dir(config.data_dir, extra=sqlite_files(database_file) if database_file else ())
         db = Database(config.effective_database_url)

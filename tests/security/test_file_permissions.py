@@ -160,3 +160,20 @@ def test_a_config_file_with_credentials_open_to_others_is_reported(
     with caplog.at_level(logging.WARNING, logger="vms.config"):
         load_config(plain, environ={})
     assert not caplog.records
+
+
+def test_folders_made_above_a_new_data_folder_are_not_open_under_umask_002(
+    tmp_path: Path,
+) -> None:
+    """Issue 10, item 12: a first start with a data folder whose parents do not exist
+    made those parents under the umask it inherited, before narrowing it: 0775 under
+    umask 002, so the group could rename the data folder away and put its own in place
+    (keys, database and media then written where it chose). They are made 0700 too."""
+    old = os.umask(0o002)
+    try:
+        data_dir = tmp_path / "srv" / "vms" / "var"
+        open_services(data_dir).close()
+    finally:
+        os.umask(old)
+    for folder in (tmp_path / "srv", tmp_path / "srv" / "vms", data_dir):
+        assert mode(folder) == 0o700, folder
