@@ -31,6 +31,7 @@ from vms.db.engine import Database
 from vms.db.models import MediaItem, ReviewApproval, ReviewGrant, ReviewGrantItem, User
 from vms.errors import Conflict, InvalidArgument, NotFound
 from vms.ids import new_id
+from vms.lineage import sources_of
 
 MAX_GRANT_ITEMS = 500
 
@@ -39,12 +40,20 @@ def review_facts(s: Session, actor: Actor, item: MediaItem, now: dt.datetime) ->
     """The facts of ``item`` for ``actor``: its flags, and the ACC-2 approval or the ACC-3
     grant in force for this actor now (looked up only when they can matter)."""
     own = actor.badge is not None and item.officer_badge == actor.badge
+    critical = item.critical_incident
     approval = None
-    if own and item.critical_incident:
+    flagged = [item.id] if critical else []
+    if own:
+        # ACC-2: a copy (an export's clip, a redaction) shows its original's pictures, so
+        # the original's flag binds the officer's own review of the copy too, whenever it
+        # was placed, and the original's approval opens the copy.
+        flagged += [o.id for o in sources_of(s, item.id) if o.critical_incident]
+        critical = bool(flagged)
+    if own and critical:
         approval = s.execute(
             select(ReviewApproval.id)
             .where(
-                ReviewApproval.media_id == item.id,
+                ReviewApproval.media_id.in_(flagged),
                 ReviewApproval.officer == actor.username,
                 ReviewApproval.revoked_at.is_(None),
                 or_(ReviewApproval.expires_at.is_(None), ReviewApproval.expires_at > now),
@@ -70,7 +79,7 @@ def review_facts(s: Session, actor: Actor, item: MediaItem, now: dt.datetime) ->
     return ItemFacts(
         officer_badge=item.officer_badge,
         restricted=item.restricted,
-        critical_incident=item.critical_incident,
+        critical_incident=critical,
         review_approval=approval,
         review_grant=grant,
         privacy_sensitive=item.privacy_sensitive,  # ACC-11

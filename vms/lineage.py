@@ -34,3 +34,30 @@ def copies_of(s: Session, media_id: str, *, through_redacted: bool = True) -> li
             found[row.id] = row
             todo.append(row.id)
     return list(found.values())
+
+
+def sources_of(s: Session, media_id: str) -> list[MediaItem]:
+    """Every item ``media_id`` was made from, directly or through other copies (its
+    ``derived_from_id`` and its ``media_links`` rows), without the item itself, in the
+    order found: the originals whose pictures a copy shows (ACC-2: the officer's own
+    review of a copy of a critical-incident recording needs the original's approval)."""
+    found: dict[str, MediaItem] = {}
+    todo = [media_id]
+    while todo:
+        copy = s.get(MediaItem, todo.pop())
+        if copy is None:
+            continue
+        ids = set(
+            s.execute(select(MediaLink.source_id).where(MediaLink.media_id == copy.id)).scalars()
+        )
+        if copy.derived_from_id is not None:
+            ids.add(copy.derived_from_id)
+        for source_id in sorted(ids):
+            if source_id == media_id or source_id in found:
+                continue
+            row = s.get(MediaItem, source_id)
+            if row is None:  # purged: its link stays as history
+                continue
+            found[row.id] = row
+            todo.append(row.id)
+    return list(found.values())

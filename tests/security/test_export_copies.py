@@ -11,6 +11,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from tests.media import make_video
+from vms.access import CriticalIncidentChange, NewApproval
 from vms.audit.log import Who
 from vms.auth.permissions import Actor
 from vms.db.models import AuditEntry, MediaItem, SourceKind
@@ -153,3 +154,81 @@ def test_flagging_an_exported_original_flags_its_copies_too_ACC_11(
             )
         ).scalars()
         assert [e.details["carried_from"] for e in entries] == [bwc]
+
+
+def test_an_export_copy_of_a_critical_incident_recording_needs_the_approval_too_ACC_2(
+    client: FlaskClient,
+    services: Services,
+    actors: dict[str, Actor],
+    tokens: dict[str, str],
+) -> None:
+    """Officer B1's own recording is flagged a critical incident (ACC-2: B1 reviews it only
+    with a written approval recorded in the system); an investigator exports it for
+    court. The export's clip is the same pictures under B1's badge: B1 must not play it
+    without the approval either, and plays it once the approval of the original is
+    recorded (audited naming the approval)."""
+    bwc = services.ingestor.ingest(
+        io.BytesIO(make_video(seconds=2.0, seed=8, fps=10)),
+        IngestRequest(source=SourceKind.BWC, device_id="BWC-1", officer_badge="B1", recorded_at=T0),
+        Who("setup", "admin"),
+    ).media_id
+    services.catalog.set_critical_incident(
+        actors["investigator"], bwc, CriticalIncidentChange(True, "officer-involved shooting")
+    )
+    copies = exported_copies(services, actors, bwc)
+    assert len(copies) == 2  # the clip and the package
+    for copy in copies:
+        got = client.get(f"/api/v1/media/{copy}/content", headers=bearer(tokens, "officer"))
+        assert got.status_code == 403, (copy, got.status_code)
+        assert "ACC-2" in got.get_json()["error"]["message"]
+    approval = services.review_access.approve(
+        actors["sergeant"], bwc, NewApproval(reason="report writing", document_ref="MEMO-9")
+    )
+    for copy in copies:
+        got = client.get(f"/api/v1/media/{copy}/content", headers=bearer(tokens, "officer"))
+        assert got.status_code == 200, (copy, got.status_code)
+        got.close()
+        with services.db.session() as s:
+            viewed = s.execute(
+                select(AuditEntry).where(
+                    AuditEntry.action == "media.view",
+                    AuditEntry.target == f"media:{copy}",
+                    AuditEntry.actor == "officer",
+                    AuditEntry.outcome == "ok",
+                )
+            ).scalar_one()
+        assert viewed.details["review_approval"] == approval.id
+
+
+def test_flagging_an_exported_original_critical_closes_its_copies_to_the_officer_ACC_2(
+    client: FlaskClient,
+    services: Services,
+    actors: dict[str, Actor],
+    tokens: dict[str, str],
+) -> None:
+    """The critical-incident flag placed after the export reaches the export's copies:
+    officer B1 no longer plays the court copy of their own recording without approval,
+    and plays it again once the flag of the original is cleared."""
+    bwc = services.ingestor.ingest(
+        io.BytesIO(make_video(seconds=2.0, seed=9, fps=10)),
+        IngestRequest(source=SourceKind.BWC, device_id="BWC-1", officer_badge="B1", recorded_at=T0),
+        Who("setup", "admin"),
+    ).media_id
+    copies = exported_copies(services, actors, bwc)
+    clip = next(
+        c for c in copies if services.catalog.get(actors["admin"], c).content_type == "video/mp4"
+    )
+    got = client.get(f"/api/v1/media/{clip}/content", headers=bearer(tokens, "officer"))
+    assert got.status_code == 200
+    got.close()
+    services.catalog.set_critical_incident(
+        actors["sergeant"], bwc, CriticalIncidentChange(True, "serious bodily injury")
+    )
+    got = client.get(f"/api/v1/media/{clip}/content", headers=bearer(tokens, "officer"))
+    assert got.status_code == 403 and "ACC-2" in got.get_json()["error"]["message"]
+    services.catalog.set_critical_incident(
+        actors["admin"], bwc, CriticalIncidentChange(False, "no injury after all")
+    )
+    got = client.get(f"/api/v1/media/{clip}/content", headers=bearer(tokens, "officer"))
+    assert got.status_code == 200
+    got.close()
