@@ -492,3 +492,36 @@ def test_release_refuses_an_item_flagged_privacy_sensitive_after_approval_REL_3(
             )
         ).scalar_one()
         assert "REL-3" in denied.details["reason"]
+
+
+def test_a_head_request_does_not_use_up_the_link_nor_record_a_download_ACC_5(
+    app: Flask,
+    client: FlaskClient,
+    services: Services,
+    tokens: dict[str, str],
+    released: str,
+    document_item: tuple[str, bytes],
+) -> None:
+    """A HEAD of the file (a mail scanner, a download manager probing the size) sends no
+    bytes: it must not count as the link's one download, nor leave a custody event or an
+    audit entry saying the file went out (ACC-6). The GET after it still gets the file."""
+    link = share(client, tokens, released, max_downloads=1)
+    outsider = app.test_client()
+    head = outsider.head(f"/s/{link['token']}/package", environ_base=OUTSIDER)
+    assert head.status_code == 200 and head.data == b""
+    assert head.headers["Content-Length"] == str(len(document_item[1]))
+    head.close()
+    with services.db.session() as s:
+        assert s.get_one(ShareLink, link["id"]).downloads == 0
+        assert not s.execute(
+            select(CustodyEvent).where(CustodyEvent.action == "shared_download")
+        ).all()
+    got = outsider.get(f"/s/{link['token']}/package", environ_base=OUTSIDER)
+    assert got.status_code == 200 and got.data == document_item[1]
+    got.close()
+    missing = outsider.head(f"/s/{link['token']}/package/2", environ_base=OUTSIDER)
+    assert missing.status_code == 404  # used up now, and no file 2 anyway
+    with services.db.session() as s:
+        assert s.get_one(ShareLink, link["id"]).downloads == 1
+        downloads = select(AuditEntry).where(AuditEntry.action == "release.share.download")
+        assert len(s.execute(downloads).all()) == 1

@@ -292,6 +292,8 @@ def share_package(token: str) -> Response:
 
 @bp.route("/s/<token>/package/<int:position>")
 def share_download(token: str, position: int) -> Response:
+    if request.method == "HEAD":
+        return _share_head(token, position)
     try:
         download = _retention().shares.download(token, position, remote=remote_addr())
     except NotFound:
@@ -311,5 +313,29 @@ def share_download(token: str, position: int) -> Response:
         attachment=True,
         default=f"release-{position}.zip",
         content_type=download.content_type,
+    )
+    return _private(response)
+
+
+def _share_head(token: str, position: int) -> Response:
+    """A HEAD of a shared file sends no bytes: its type and size from the link's landing
+    (checked and throttled as a GET is), neither counted as one of the link's downloads
+    nor recorded as a download (ACC-5, ACC-6: the custody chain says what went out)."""
+    try:
+        landing = _retention().shares.landing(token, remote=remote_addr())
+    except NotFound:
+        return _not_found()
+    except RateLimited as exc:
+        return _throttled(exc)
+    shared = next((f for f in landing.files if f.position == position), None)
+    if shared is None:
+        return _not_found()
+    response = Response(status=200, mimetype=shared.content_type)
+    response.content_length = shared.size
+    response.headers["Content-Disposition"] = content_disposition(
+        shared.name,
+        attachment=True,
+        default=f"release-{position}.zip",
+        content_type=shared.content_type,
     )
     return _private(response)
