@@ -232,3 +232,40 @@ def test_flagging_an_exported_original_critical_closes_its_copies_to_the_officer
     got = client.get(f"/api/v1/media/{clip}/content", headers=bearer(tokens, "officer"))
     assert got.status_code == 200
     got.close()
+
+
+def test_a_head_of_the_package_is_not_recorded_as_a_download_ACC_6(
+    client: FlaskClient,
+    services: Services,
+    actors: dict[str, Actor],
+    tokens: dict[str, str],
+) -> None:
+    """A HEAD sends no package: no ``media.export.download`` entry, no custody event
+    saying the package was downloaded; the GET after it is recorded."""
+    bwc = services.ingestor.ingest(
+        io.BytesIO(make_video(seconds=2.0, seed=10, fps=10)),
+        IngestRequest(source=SourceKind.BWC, device_id="BWC-1", officer_badge="B1", recorded_at=T0),
+        Who("setup", "admin"),
+    ).media_id
+    exported_copies(services, actors, bwc)
+    [export_id] = [
+        e.id for e in services.exports.list_exports(actors["admin"], ExportQuery()).exports
+    ]
+    package = f"/api/v1/exports/{export_id}/package"
+    head = client.head(package, headers=bearer(tokens, "investigator"))
+    assert head.status_code == 200 and head.data == b""
+    head.close()
+
+    def downloads() -> list[AuditEntry]:
+        with services.db.session() as s:
+            return list(
+                s.execute(
+                    select(AuditEntry).where(AuditEntry.action == "media.export.download")
+                ).scalars()
+            )
+
+    assert downloads() == []
+    got = client.get(package, headers=bearer(tokens, "investigator"))
+    assert got.status_code == 200
+    got.close()
+    assert len(downloads()) == 1

@@ -14,7 +14,7 @@ from tests.media import make_video
 from tests.web.test_api_auth import _login
 from vms.audit.log import Who
 from vms.catalog_values import UNCHANGED, MediaChanges
-from vms.db.models import AuditEntry, SourceKind
+from vms.db.models import AuditEntry, CustodyEvent, SourceKind
 from vms.ingest import IngestRequest
 from vms.services import Services
 from web.schemas.media import MediaChangesIn
@@ -280,3 +280,35 @@ def test_content_and_ranges_come_from_either_store_backend(
     r = client.get(url, headers={**h(tokens), "If-None-Match": etag})
     assert r.status_code == 304
     r.close()
+
+
+def test_a_head_request_is_not_recorded_as_a_viewing_or_a_download_ACC_6(
+    client: FlaskClient, services: Services, tokens: dict[str, str], catalog: list[str]
+) -> None:
+    """A HEAD sends no content: the chain of custody must not say the item was viewed or
+    downloaded (issue 10 item 5: only content actually served is recorded)."""
+    media_id = catalog[0]
+    for query in ("?purpose=legal", "?purpose=legal&download=1"):
+        r = client.head(f"/api/v1/media/{media_id}/content{query}", headers=h(tokens))
+        assert r.status_code == 200 and r.data == b""
+        r.close()
+    with services.db.session() as s:
+        custody = s.execute(
+            select(CustodyEvent.action).where(CustodyEvent.media_id == media_id)
+        ).scalars()
+        assert not {"viewed", "downloaded"} & set(custody)
+        served = s.execute(
+            select(AuditEntry.action).where(
+                AuditEntry.target == f"media:{media_id}",
+                AuditEntry.action.in_(("media.view", "media.download")),
+            )
+        ).all()
+        assert served == []
+    # The viewing that does send content is recorded, even a later range of it.
+    r = client.get(
+        f"/api/v1/media/{media_id}/content?purpose=legal",
+        headers={**h(tokens), "Range": "bytes=100-"},
+    )
+    assert r.status_code == 206
+    r.close()
+    assert len(views(services, media_id)) == 1

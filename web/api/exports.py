@@ -15,7 +15,7 @@ from vms.auth.permissions import Action
 from vms.exports.service import ExportListing, ExportRecord
 from vms.exports.signing import PublicKey, load_or_create_signer
 from vms.filenames import content_disposition
-from web.api.media import stream_stored
+from web.api.media import serves_content, stream_stored
 from web.contract import ApiBlueprint, binary
 from web.schemas.exports import (
     ExportCreatedOut,
@@ -105,6 +105,6 @@ def download_package(export_id: str) -> Response:
         content_type="application/zip",
     )
     response.headers["Cache-Control"] = "private, no-store"
-    if response.status_code in (200, 206):
+    if serves_content(response):  # not a HEAD, a refused range or a failure
         exports.record_download(actor, download, remote=remote_addr())
     return response

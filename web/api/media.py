@@ -72,7 +72,7 @@ def content(media_id: str) -> Response:
 def send_media(actor: Actor, access: ContentAccess) -> Response:
     """The file of ``access`` as a (conditional, ranged) response. The view or download is
     recorded (ACC-6) only once the response is built and carries content (200, 206): a
-    refused range or a failure records nothing (issue 10, item 5)."""
+    refused range, a HEAD or a failure records nothing (issue 10, item 5)."""
     item = access.item
     if access.path is None:
         response = stream_stored(item.sha256, item.size_bytes, item.content_type)
@@ -92,9 +92,16 @@ def send_media(actor: Actor, access: ContentAccess) -> Response:
         content_type=item.content_type,
     )
     response.headers["Cache-Control"] = "private, no-store"
-    if response.status_code in (200, 206):
+    if serves_content(response):
         services().catalog.record_content(actor, access, remote=remote_addr())
     return response
+
+
+def serves_content(response: Response) -> bool:
+    """Whether ``response`` hands over content, so that it is recorded (ACC-6): a 200 or
+    206 to a GET. A HEAD (answered by the GET view, body dropped) sends none, and the
+    chain of custody must not say the item was viewed or downloaded."""
+    return response.status_code in (200, 206) and request.method != "HEAD"
 
 
 def stream_stored(
