@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from vms.audit.log import AuditLog, Who
 from vms.auth.authoriser import Authoriser, who
-from vms.auth.permissions import Action, Actor, Scope, scope_of
+from vms.auth.permissions import Action, Actor, ItemFacts, Scope, scope_of
 from vms.clock import Clock, ensure_utc, isoformat
 from vms.db.engine import Database
 from vms.db.models import CustodyEvent, MediaItem, RecordingGap, RecordingState, SourceKind
@@ -514,9 +514,17 @@ class RecordingLog:
         )
         return timeline
 
-    def segment_at(self, camera_id: str, at: dt.datetime) -> tuple[str, float]:
+    def segment_at(self, actor: Actor, camera_id: str, at: dt.datetime) -> tuple[str, float]:
         """The segment covering ``at`` and the offset into it (seconds), or the next one
-        after ``at`` (offset 0) when ``at`` falls into a gap."""
+        after ``at`` (offset 0) when ``at`` falls into a gap.
+
+        ACC-1: ``actor`` must be able to view a fixed camera's footage (its segments carry
+        no officer's badge) before anything is looked up, else 403 (audited): a 404 "no
+        recording" would tell a dispatcher or an officer when the camera recorded. The
+        segment found is checked again when served (restricted, privacy-sensitive)."""
+        self.authoriser.require(
+            actor, Action.MEDIA_VIEW, f"camera:{camera_id}", ItemFacts(None, False)
+        )
         with self.db.session() as s:
             item = s.execute(
                 select(MediaItem)

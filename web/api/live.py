@@ -244,7 +244,7 @@ def playback(camera_id: str, query: PlaybackQuery) -> Any:
     Served through the catalog (audited, ``media.view`` role check);
     ``X-Recording-Offset`` says where ``at`` falls in it (seconds)."""
     actor = require_actor()
-    media_id, offset = recording().segment_at(camera_id, query.at)
+    media_id, offset = recording().segment_at(actor, camera_id, query.at)
     access = services().catalog.authorise_content(
         actor, media_id, download=False, purpose=query.purpose
     )

@@ -1,0 +1,67 @@
+"""Reads of a fixed camera's recorded footage by roles that may not view it (ACC-1,
+ACC-6, INV-4): the answer must not tell them when the camera recorded, and the refusal
+is audited."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from tests.media import make_video
+from vms.audit.log import Who
+from vms.db.models import AuditEntry, SourceKind
+from vms.ingest import IngestRequest
+from vms.services import Services
+
+T0 = dt.datetime(2026, 11, 20, 8, 0, tzinfo=dt.UTC)
+CAMERA = "CAM-READS"
+
+
+def bearer(tokens: dict[str, str], name: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {tokens[name]}"}
+
+
+def z(at: dt.datetime) -> str:
+    return at.isoformat().replace("+00:00", "Z")
+
+
+def test_recording_at_does_not_tell_a_role_without_access_when_the_camera_recorded_ACC_1(
+    client: FlaskClient, services: Services, tokens: dict[str, str]
+) -> None:
+    """``GET /cameras/{id}/recording?at=`` looked the segment up before any role check: a
+    dispatcher or an officer (no fixed camera's footage: its segments are nobody's own;
+    their timeline lists none) got 403 where the camera recorded and 404 "no recording
+    at or after" where it did not, so probing ``at`` mapped the camera's recording. They
+    must get the same audited 403 either way; an investigator still gets the 404."""
+    services.ingestor.ingest(
+        io.BytesIO(make_video(seconds=2.0, seed=3, fps=10)),
+        IngestRequest(source=SourceKind.FIXED, device_id=CAMERA, recorded_at=T0),
+        Who("setup", "admin"),
+    )
+    recorded, later = T0 + dt.timedelta(seconds=1), T0 + dt.timedelta(days=1)
+    for name in ("dispatcher", "officer", "sergeant"):
+        answers = []
+        for at in (recorded, later):
+            got = client.get(
+                f"/api/v1/cameras/{CAMERA}/recording?at={z(at)}&purpose=investigation",
+                headers=bearer(tokens, name),
+            )
+            answers.append((got.status_code, got.get_json()["error"]["message"]))
+            got.close()
+        assert answers[0][0] == 403, (name, answers)
+        assert answers[1] == answers[0], (name, answers)  # nothing tells them apart
+    with services.db.session() as s:
+        denied = s.execute(
+            select(AuditEntry.actor).where(
+                AuditEntry.target == f"camera:{CAMERA}", AuditEntry.outcome == "denied"
+            )
+        ).scalars()
+        assert sorted(set(denied)) == ["dispatcher", "officer", "sergeant"]
+    got = client.get(
+        f"/api/v1/cameras/{CAMERA}/recording?at={z(later)}&purpose=investigation",
+        headers=bearer(tokens, "investigator"),
+    )
+    assert got.status_code == 404 and "no recording" in got.get_json()["error"]["message"]
