@@ -291,7 +291,10 @@ class PlaybackService:
         start, end = self._check_window(window)
         camera_id = window.camera_id
         target = f"camera:{camera_id}"
-        self.authoriser.require(actor, Action.MEDIA_VIEW, target)
+        # ACC-1: a fixed camera's segments carry no officer's badge; who may not view
+        # them is refused before anything is looked up (a 404 "no recording" would tell
+        # an officer or a supervisor when the camera recorded).
+        self.authoriser.require(actor, Action.MEDIA_VIEW, target, ItemFacts(None, False))
         with self.db.session() as s:
             if s.get(Device, camera_id) is None:
                 raise NotFound(f"camera {camera_id!r} does not exist")

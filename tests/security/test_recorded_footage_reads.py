@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from tests.media import make_video
 from vms.audit.log import Who
-from vms.db.models import AuditEntry, SourceKind
+from vms.db.models import AuditEntry, Device, SourceKind
 from vms.ingest import IngestRequest
 from vms.services import Services
 
@@ -62,6 +62,42 @@ def test_recording_at_does_not_tell_a_role_without_access_when_the_camera_record
         assert sorted(set(denied)) == ["dispatcher", "officer", "sergeant"]
     got = client.get(
         f"/api/v1/cameras/{CAMERA}/recording?at={z(later)}&purpose=investigation",
+        headers=bearer(tokens, "investigator"),
+    )
+    assert got.status_code == 404 and "no recording" in got.get_json()["error"]["message"]
+
+
+def test_a_playlist_does_not_tell_a_role_without_access_when_the_camera_recorded_ACC_1(
+    client: FlaskClient, services: Services, tokens: dict[str, str]
+) -> None:
+    """``GET /cameras/{id}/playback.m3u8`` checked only the role before looking up the
+    window: an officer or a supervisor (who may view their own or their officers' items,
+    never a fixed camera's) got 403 for a window with recording and 404 "no recording
+    between" for one without. The same audited 403 either way; an unknown camera too."""
+    services.ingestor.ingest(
+        io.BytesIO(make_video(seconds=2.0, seed=4, fps=10)),
+        IngestRequest(source=SourceKind.FIXED, device_id=CAMERA, recorded_at=T0),
+        Who("setup", "admin"),
+    )
+    with services.db.session() as s:  # the ingest registers the device
+        assert s.get(Device, CAMERA) is not None
+    hour = dt.timedelta(hours=1)
+    windows = [(T0 - hour, T0 + hour), (T0 + 2 * hour, T0 + 3 * hour)]
+    for name in ("officer", "sergeant"):
+        answers = []
+        for camera in (CAMERA, "CAM-NONE"):
+            for start, end in windows:
+                got = client.get(
+                    f"/api/v1/cameras/{camera}/playback.m3u8?start={z(start)}&end={z(end)}"
+                    "&purpose=investigation",
+                    headers=bearer(tokens, name),
+                )
+                answers.append((got.status_code, got.get_json()["error"]["message"]))
+        assert answers[0][0] == 403, (name, answers)
+        assert all(a == answers[0] for a in answers), (name, answers)
+    got = client.get(
+        f"/api/v1/cameras/{CAMERA}/playback.m3u8?start={z(windows[1][0])}&end={z(windows[1][1])}"
+        "&purpose=investigation",
         headers=bearer(tokens, "investigator"),
     )
     assert got.status_code == 404 and "no recording" in got.get_json()["error"]["message"]
