@@ -43,7 +43,7 @@ from vms.clock import Clock, ensure_utc, isoformat
 from vms.config import AccessConfig
 from vms.db.engine import Database
 from vms.db.models import Device, MediaItem, SourceKind
-from vms.errors import InvalidArgument, NotFound, PermissionDenied
+from vms.errors import InvalidArgument, NotFound
 from vms.media.fmp4 import ShiftedMedia, read_init, read_layout
 from vms.store import MediaStore
 
@@ -377,8 +377,11 @@ class PlaybackService:
                 actor, Action.MEDIA_VIEW.value, target, "the playback session is another user's"
             )
         if self.clock.now() >= claims.expires:
-            raise PermissionDenied(
-                f"the playback session expired at {isoformat(claims.expires)}: reopen the playlist"
+            self.authoriser.refuse(  # INV-4: audited like every refusal
+                actor,
+                Action.MEDIA_VIEW.value,
+                target,
+                f"the playback session expired at {isoformat(claims.expires)}: reopen the playlist",
             )
         with self.db.session() as s:
             item = s.get(MediaItem, media_id)

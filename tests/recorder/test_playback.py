@@ -385,6 +385,10 @@ def test_segment_links_are_for_their_user_their_window_and_their_lifetime(
     clock.advance(dt.timedelta(hours=12))
     with pytest.raises(PermissionDenied, match="expired"):
         service.segment(actors["investigator"], token, "seg-2", SegmentPart.MEDIA)
+    # INV-4: the refusal of an expired session's link is audited too.
+    denied = [e for e in entries(services, "media.view") if e.outcome == "denied"]
+    assert [(e.actor, e.target) for e in denied][-1] == ("investigator", "media:seg-2")
+    assert "expired" in denied[-1].details["reason"]
 
 
 def test_the_api_answers_400_404_and_403_naming_the_problem(
