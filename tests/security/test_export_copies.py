@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import threading
+from typing import Any
 
+import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from tests.media import make_video
 from vms.access import CriticalIncidentChange, NewApproval
 from vms.audit.log import Who
 from vms.auth.permissions import Actor
+from vms.catalog_values import RestrictionChange
 from vms.db.models import AuditEntry, MediaItem, SourceKind
 from vms.exports.service import ExportQuery, ExportSource, NewExport
 from vms.ingest import IngestRequest
@@ -269,3 +273,86 @@ def test_a_head_of_the_package_is_not_recorded_as_a_download_ACC_6(
     assert got.status_code == 200
     got.close()
     assert len(downloads()) == 1
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+def test_a_source_restricted_while_its_export_finishes_locks_the_copies_ACC_7(
+    services: Services, actors: dict[str, Actor]
+) -> None:
+    """PostgreSQL, two writers at once: an export of a camera's two segments finishes
+    while an admin restricts the second segment. The restriction reaches a copy through
+    its links, which the export commits only when it finishes (its clip and package name
+    the first segment as their origin), so whichever commits first, the copies must end
+    restricted: the export had read the segment's flag before the restriction and
+    carried the stale one, leaving the investigator a clip of restricted footage."""
+    seg1 = services.ingestor.ingest(
+        io.BytesIO(make_video(seconds=2.0, seed=11, fps=10)),
+        IngestRequest(source=SourceKind.FIXED, device_id="CAM-RACE", recorded_at=T0),
+        Who("setup", "admin"),
+    ).media_id
+    seg2 = services.ingestor.ingest(
+        io.BytesIO(make_video(seconds=2.0, seed=12, fps=10)),
+        IngestRequest(
+            source=SourceKind.FIXED,
+            device_id="CAM-RACE",
+            recorded_at=T0 + dt.timedelta(seconds=2),
+        ),
+        Who("setup", "admin"),
+    ).media_id
+    services.exports.create(
+        actors["investigator"],
+        NewExport(
+            purpose="court copy",
+            sources=(ExportSource("CAM-RACE", None, T0, T0 + dt.timedelta(seconds=4)),),
+        ),
+    )
+    exporter = threading.get_ident()
+    finishing = threading.Event()  # the export marked itself done: its last transaction
+    restricted = threading.Event()
+    errors: list[BaseException] = []
+
+    def restrict() -> None:
+        try:
+            services.catalog.set_restricted(
+                actors["admin"], seg2, RestrictionChange(True, "internal affairs matter")
+            )
+        except BaseException as exc:  # reported by the test, in its thread
+            errors.append(exc)
+        finally:
+            restricted.set()
+
+    racer = threading.Thread(target=restrict, name="restrict-racer")
+
+    def pause(conn: Any, cursor: Any, statement: str, params: Any, *args: Any) -> None:
+        if threading.get_ident() != exporter:
+            return
+        if statement.lstrip().upper().startswith("UPDATE EXPORTS") and (
+            isinstance(params, dict) and params.get("state") == "done"
+        ):
+            finishing.set()  # running -> done, in the transaction that finishes it
+        elif (
+            finishing.is_set()
+            and not racer.is_alive()
+            and not restricted.is_set()
+            and statement.lstrip().upper().startswith("SELECT")
+            and seg2 in str(params)
+        ):
+            # The export has just read the second segment: the admin restricts it now.
+            racer.start()
+            restricted.wait(timeout=2)  # blocks only if the export holds its row
+
+    event.listen(services.db.engine, "after_cursor_execute", pause)
+    try:
+        assert services.exports.run_pending() == 1
+    finally:
+        event.remove(services.db.engine, "after_cursor_execute", pause)
+    racer.join(timeout=30)
+    assert racer.ident is not None and not racer.is_alive() and not errors, errors
+    with services.db.session() as s:
+        copies = list(
+            s.execute(
+                select(MediaItem).where(MediaItem.source == SourceKind.EXPORT.value)
+            ).scalars()
+        )
+        assert len(copies) == 2 and s.get_one(MediaItem, seg2).restricted
+        assert [c.restricted for c in copies] == [True, True], seg1

@@ -363,7 +363,17 @@ class ExportJob:
             )
             if getattr(claimed, "rowcount", 0) != 1:
                 raise Conflict(f"export {record.id} is no longer running: not finished twice")
-            sources = {m: s.get(MediaItem, m) for m in used}
+            # ACC-7, ACC-11: the sources are locked and read fresh before their flags are
+            # carried to the copies. A restriction or a privacy flag placed meanwhile is
+            # seen here; one placed after waits for this transaction and then finds the
+            # copies through the links it commits (a copy's derived_from_id names only its
+            # first source). Sorted: exports finishing at once lock shared sources in one
+            # order. (PostgreSQL; SQLite's BEGIN IMMEDIATE serialises writers anyway.)
+            lock = s.get_bind().dialect.name == "postgresql"
+            sources = {
+                m: s.get(MediaItem, m, with_for_update=lock, populate_existing=True)
+                for m in sorted(used)
+            }
             restricted = any(item is not None and item.restricted for item in sources.values())
             # A copy shows what its sources show: their ACC-11 flag carries over too (the
             # officer who may not play a flagged original may not play its court copy).
