@@ -49,8 +49,9 @@ from vms.audit.verify_export import (
 from vms.clock import Clock, isoformat
 from vms.db.engine import Database
 from vms.db.models import AuditCheckpoint, AuditEntry, AuditHead
-from vms.errors import DataLoss, InvalidArgument
+from vms.errors import DataLoss, InsufficientStorage, InvalidArgument
 from vms.secrets import load_or_create_signing_key
+from vms.store import is_disk_full
 
 if TYPE_CHECKING:
     from vms.s3 import S3Bucket
@@ -273,12 +274,27 @@ class Checkpoints:
         return None
 
     def _append_to_log(self, checkpoint: Checkpoint) -> None:
+        """Append the checkpoint's line, whole or not at all: a full disk cuts a write
+        short without an error, and a torn line would make ``verify`` report this
+        checkpoint, and the next one glued to it, as missing from the file (INV-4).
+        Called under the head's lock, so no other signer appends meanwhile."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        line = self._line(checkpoint) + "\n"
+        line = memoryview((self._line(checkpoint) + "\n").encode())
         fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
-            os.write(fd, line.encode())
-            os.fsync(fd)
+            end = os.fstat(fd).st_size
+            try:
+                while line:
+                    line = line[os.write(fd, line) :]
+                os.fsync(fd)
+            except OSError as exc:
+                os.ftruncate(fd, end)  # only whole lines stay
+                if is_disk_full(exc):
+                    raise InsufficientStorage(
+                        f"{self.log_path} is full: audit checkpoint {checkpoint.seq} was not "
+                        "signed; free space and it is signed at the next run"
+                    ) from None
+                raise
         finally:
             os.close(fd)
 

@@ -1,0 +1,84 @@
+"""Signed audit checkpoints when writing their witness fails (issue 14, item 1; INV-4).
+
+The log file ``<data_dir>/audit/checkpoints.log`` is written before the checkpoint's
+transaction commits. Here its folder is a real, small tmpfs (mounted as root, like the
+recorder's and the uploads' disk-full tests) that fills up: a checkpoint that cannot be
+written whole is not committed, and the file keeps only whole lines, so ``vms audit
+verify`` raises no false alarm once there is room again.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from tests.vms.test_audit_checkpoints import add_entries, head_seq
+from vms.db.models import AuditCheckpoint
+from vms.errors import InsufficientStorage
+from vms.services import Services
+
+PAGE = 4096  # tmpfs hands out whole pages: a write that needs one more is cut short
+
+
+@pytest.fixture
+def small_log_disk(services: Services) -> Iterator[Path]:
+    """The checkpoint log's folder as a 64 KiB tmpfs (unmounted after)."""
+    folder = services.checkpoints.log_path.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)], check=True)
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def fill(folder: Path) -> Path:
+    """Take every free page of ``folder``'s file system (ENOSPC after)."""
+    filler = folder / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        while True:
+            os.write(fd, b"\0" * PAGE)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+    return filler
+
+
+def test_a_checkpoint_whose_log_line_does_not_fit_is_not_signed_and_no_torn_line_is_left_INV_4(
+    services: Services, small_log_disk: Path
+) -> None:
+    cps = services.checkpoints
+    # Sign until the next line would cross into a page the full disk cannot give.
+    while True:
+        add_entries(services, 1)
+        made = cps.sign_now()
+        assert made is not None
+        text = cps.log_path.read_bytes()
+        line = len(text.splitlines()[-1]) + 1
+        room = PAGE - len(text) % PAGE
+        if room < line - 16:
+            break
+    filler = fill(small_log_disk)
+    before = cps.log_path.read_bytes()
+    add_entries(services, 1)
+    # Before: the short write was taken for the whole line: a torn line in the file and
+    # a checkpoint committed that the file does not hold.
+    with pytest.raises(InsufficientStorage, match=r"checkpoints\.log is full"):
+        cps.sign_now()
+    assert cps.log_path.read_bytes() == before  # whole lines only
+    with services.db.session() as s:
+        signed = s.execute(select(AuditCheckpoint.seq)).scalars().all()
+    assert head_seq(services) not in signed  # nothing committed without its witness
+    # Room again: the next checkpoint is signed and verify finds table and file agree.
+    filler.unlink()
+    made = cps.sign_now()
+    assert made is not None and made.seq == head_seq(services)
+    report = cps.verify()
+    assert report.problems == [], report.problems
