@@ -3,13 +3,15 @@
 The log file ``<data_dir>/audit/checkpoints.log`` is written before the checkpoint's
 transaction commits. Here its folder is a real, small tmpfs (mounted as root, like the
 recorder's and the uploads' disk-full tests) that fills up: a checkpoint that cannot be
-written whole is not committed, and the file keeps only whole lines, so ``vms audit
-verify`` raises no false alarm once there is room again.
+written whole is not committed, and the file keeps only whole lines. A checkpoint that
+fails after its line was written (the object store down) takes its line back. So ``vms
+audit verify`` raises no false alarm of a deleted checkpoint once things work again.
 """
 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,8 +20,10 @@ import pytest
 from sqlalchemy import select
 
 from tests.vms.test_audit_checkpoints import add_entries, head_seq
+from vms.audit.checkpoints import Checkpoints
 from vms.db.models import AuditCheckpoint
-from vms.errors import InsufficientStorage
+from vms.errors import InsufficientStorage, Unavailable
+from vms.s3 import S3Bucket, S3Settings
 from vms.services import Services
 
 PAGE = 4096  # tmpfs hands out whole pages: a write that needs one more is cut short
@@ -78,6 +82,55 @@ def test_a_checkpoint_whose_log_line_does_not_fit_is_not_signed_and_no_torn_line
     assert head_seq(services) not in signed  # nothing committed without its witness
     # Room again: the next checkpoint is signed and verify finds table and file agree.
     filler.unlink()
+    made = cps.sign_now()
+    assert made is not None and made.seq == head_seq(services)
+    report = cps.verify()
+    assert report.problems == [], report.problems
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then closed)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_a_checkpoint_the_object_store_did_not_take_leaves_no_line_claiming_it_INV_4(
+    services: Services,
+) -> None:
+    """The object store (the second witness) is down while the job signs: the checkpoint
+    is not committed, and its line is not left in the log file either, else ``verify``
+    reports it as a checkpoint deleted from the table once the job signs again."""
+    cps = services.checkpoints
+    add_entries(services, 3)
+    assert cps.sign_now() is not None
+    before = cps.log_path.read_bytes()
+    down = S3Bucket(
+        S3Settings(
+            endpoint=f"http://127.0.0.1:{closed_port()}",
+            bucket="audit",
+            region="us-east-1",
+            access_key_id="vms",
+            secret_access_key="unused",  # nothing listens
+        )
+    )
+    outage = Checkpoints(
+        services.db,
+        services.audit,
+        cps.signer,
+        services.clock,
+        cps.log_path.parent,
+        remote=down,
+        every_entries=cps.every_entries,
+        every_minutes=1.0,
+    )
+    add_entries(services, 2)
+    with pytest.raises(Unavailable, match="object store"):
+        outage.sign_now()
+    # Before: the line stayed, and verify said "checkpoint N is in .../checkpoints.log
+    # but not in the database (deleted)".
+    assert cps.log_path.read_bytes() == before
+    add_entries(services, 2)
     made = cps.sign_now()
     assert made is not None and made.seq == head_seq(services)
     report = cps.verify()

@@ -210,58 +210,75 @@ class Checkpoints:
     def sign_now(self) -> Checkpoint | None:
         """Sign a checkpoint at the newest entry (None when it already has one). The span
         since the last checkpoint is checked first (links and keyed hashes): a broken
-        chain is never signed."""
-        with self.db.transaction() as s:
-            head = s.execute(
-                select(AuditHead).where(AuditHead.id == 1).with_for_update()
-            ).scalar_one_or_none()  # no entry is appended while we sign
-            if head is None:
-                raise DataLoss("the audit head row is missing: the audit table was tampered with")
-            last = s.execute(
-                select(AuditCheckpoint).order_by(AuditCheckpoint.seq.desc()).limit(1)
-            ).scalar_one_or_none()
-            start = last.seq if last is not None else 0
-            if head.seq <= start:
-                return None
-            digest = last.chain_digest if last is not None else GENESIS_HASH
-            prev = last.entry_hash if last is not None else GENESIS_HASH
-            expected = start + 1
-            for link, stored in _links(s, start + 1, head.seq):
-                problem = self._check(link, stored, expected, prev)
-                if problem:
-                    raise DataLoss(f"the audit chain is broken, not signing: {problem}")
-                digest = next_digest(digest, _exported(link, stored))
-                prev, expected = stored, expected + 1
-            if expected != head.seq + 1 or prev != head.hash:
-                raise DataLoss(
-                    f"the audit chain ends at entry {expected - 1} but the head records entry "
-                    f"{head.seq}: not signing"
-                )
-            at = self.clock.now()
-            unsigned = Checkpoint(head.seq, at, head.hash, digest, "", self.signer.fingerprint)
-            checkpoint = Checkpoint(
-                head.seq,
-                at,
-                head.hash,
-                digest,
-                self.signer.sign(unsigned.payload()),
-                self.signer.fingerprint,
-            )
-            s.add(
-                AuditCheckpoint(
-                    seq=checkpoint.seq,
-                    at=checkpoint.at,
-                    entry_hash=checkpoint.entry_hash,
-                    chain_digest=checkpoint.chain_digest,
-                    signature=checkpoint.signature,
-                    key_fingerprint=checkpoint.key_fingerprint,
-                )
-            )
-            s.flush()
-            # The witnesses outside the database first: if one fails, nothing commits.
-            self._append_to_log(checkpoint)
-            self._put_object(checkpoint)
+        chain is never signed. The witnesses outside the database are written before the
+        commit; when a later step fails (the object store down, the commit), the log
+        file's line is taken back, so it never names a checkpoint the table never had
+        (``verify`` would report it deleted)."""
+        logged: int | None = None  # the log file's length before this checkpoint's line
+        try:
+            with self.db.transaction() as s:
+                checkpoint = self._add(s)
+                if checkpoint is None:
+                    return None
+                # The witnesses outside the database first: if one fails, nothing commits.
+                logged = self._append_to_log(checkpoint)
+                self._put_object(checkpoint)
+        except BaseException:
+            if logged is not None:
+                self._truncate_log(logged)
+            raise
         log.info("audit checkpoint signed at entry %d", checkpoint.seq)
+        return checkpoint
+
+    def _add(self, s: Session) -> Checkpoint | None:
+        """In ``s``: lock the head, check the chain since the last checkpoint and add
+        the signed checkpoint at the head (None when the head has one)."""
+        head = s.execute(
+            select(AuditHead).where(AuditHead.id == 1).with_for_update()
+        ).scalar_one_or_none()  # no entry is appended while we sign
+        if head is None:
+            raise DataLoss("the audit head row is missing: the audit table was tampered with")
+        last = s.execute(
+            select(AuditCheckpoint).order_by(AuditCheckpoint.seq.desc()).limit(1)
+        ).scalar_one_or_none()
+        start = last.seq if last is not None else 0
+        if head.seq <= start:
+            return None
+        digest = last.chain_digest if last is not None else GENESIS_HASH
+        prev = last.entry_hash if last is not None else GENESIS_HASH
+        expected = start + 1
+        for link, stored in _links(s, start + 1, head.seq):
+            problem = self._check(link, stored, expected, prev)
+            if problem:
+                raise DataLoss(f"the audit chain is broken, not signing: {problem}")
+            digest = next_digest(digest, _exported(link, stored))
+            prev, expected = stored, expected + 1
+        if expected != head.seq + 1 or prev != head.hash:
+            raise DataLoss(
+                f"the audit chain ends at entry {expected - 1} but the head records entry "
+                f"{head.seq}: not signing"
+            )
+        at = self.clock.now()
+        unsigned = Checkpoint(head.seq, at, head.hash, digest, "", self.signer.fingerprint)
+        checkpoint = Checkpoint(
+            head.seq,
+            at,
+            head.hash,
+            digest,
+            self.signer.sign(unsigned.payload()),
+            self.signer.fingerprint,
+        )
+        s.add(
+            AuditCheckpoint(
+                seq=checkpoint.seq,
+                at=checkpoint.at,
+                entry_hash=checkpoint.entry_hash,
+                chain_digest=checkpoint.chain_digest,
+                signature=checkpoint.signature,
+                key_fingerprint=checkpoint.key_fingerprint,
+            )
+        )
+        s.flush()
         return checkpoint
 
     def _check(self, link: Link, stored: str, expected: int, prev: str) -> str | None:
@@ -273,11 +290,12 @@ class Checkpoints:
             return f"entry {link.seq} was altered (hash mismatch)"
         return None
 
-    def _append_to_log(self, checkpoint: Checkpoint) -> None:
+    def _append_to_log(self, checkpoint: Checkpoint) -> int:
         """Append the checkpoint's line, whole or not at all: a full disk cuts a write
         short without an error, and a torn line would make ``verify`` report this
         checkpoint, and the next one glued to it, as missing from the file (INV-4).
-        Called under the head's lock, so no other signer appends meanwhile."""
+        Called under the head's lock, so no other signer appends meanwhile. Returns the
+        file's length before the line."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         line = memoryview((self._line(checkpoint) + "\n").encode())
         fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -297,6 +315,24 @@ class Checkpoints:
                 raise
         finally:
             os.close(fd)
+        return end
+
+    def _truncate_log(self, length: int) -> None:
+        """Take back the line written after ``length`` (its checkpoint did not commit)."""
+        try:
+            fd = os.open(self.log_path, os.O_WRONLY)
+            try:
+                os.ftruncate(fd, length)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            log.error(
+                "%s: the line of a checkpoint that was not committed could not be taken "
+                "back (verify will report it): %s",
+                self.log_path,
+                exc,
+            )
 
     @staticmethod
     def _line(checkpoint: Checkpoint) -> str:
