@@ -203,6 +203,9 @@ class Services:
                 work_dir=config.data_dir / "exports",
                 max_span=dt.timedelta(hours=config.exports.max_hours),
                 max_pending_per_user=config.exports.max_pending_per_user,
+                reserve_bytes=max(
+                    config.ingest.upload_min_free_bytes, config.ingest.min_free_bytes
+                ),
                 change_hooks=catalog.change_hooks,
             ),
             reviews=ReviewService(db, audit, clock, authoriser, zone=config.zone),

@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import re
+import shutil
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +37,7 @@ from sqlalchemy import update
 from vms.audit.log import Who
 from vms.clock import isoformat
 from vms.db.models import CustodyEvent, Export, MediaItem, MediaLink
-from vms.errors import Conflict, NotFound
+from vms.errors import Conflict, InsufficientStorage, NotFound
 from vms.exports.credentials import ClipProvenance, SourceRef, load_or_create_chain, sign_clip
 from vms.exports.manifest import AuditRecord, CustodyRecord, GapRecord, SourceItem
 from vms.exports.package import ClipFile, ExportDraft, write_package
@@ -114,6 +115,7 @@ class ExportJob:
         self.folder = folder
 
     def progress(self, value: float) -> None:
+        require_room(self.service, self.record.id, 0)
         self.service.set_progress(self.record, value)
 
     def run(self) -> None:
@@ -126,6 +128,9 @@ class ExportJob:
             max(1e-3, (s.end - s.start).total_seconds()) for s, _ in sources if s.end and s.start
         ]
         total = sum(spans)
+        # The clips, then the package holding them again: refused before a byte is
+        # written when they would take the room recording keeps.
+        require_room(service, record.id, 2 * _estimate(sources))
         # 1. cut
         cuts: list[_CutClip] = []
         gaps: dict[str, tuple[GapRecord, ...]] = {}
@@ -439,6 +444,45 @@ class ExportJob:
                 package.sha256,
                 package.size,
             )
+
+
+def require_room(service: ExportService, export_id: str, needed: int) -> None:
+    """InsufficientStorage when writing ``needed`` more bytes to the work folder and the
+    store would leave less than the service's ``reserve_bytes`` free ([ingest]
+    upload_min_free_bytes: an export is a person's work, like an upload, and never takes
+    the recorder's room). Checked before the cut with an estimate, and again at each
+    progress step with nothing more (an estimate can be short)."""
+    free = service.store.free_bytes()
+    if service.work_dir.is_dir():
+        free = min(free, shutil.disk_usage(service.work_dir).free)
+    if free - needed < service.reserve_bytes:
+        raise InsufficientStorage(
+            f"export {export_id}: {free} bytes are free"
+            + (f" and the export needs about {needed}" if needed else "")
+            + f"; exports leave {service.reserve_bytes} bytes free for recording ([ingest] "
+            "upload_min_free_bytes): free space or export a shorter range",
+            free_bytes=free,
+            needed_bytes=needed,
+        )
+
+
+def _estimate(sources: Sequence[tuple[ExportSource, Sequence[MediaItem]]]) -> int:
+    """About how many bytes the clips of ``sources`` take: each stored item's size times
+    the share of its recording the source's range covers."""
+    total = 0.0
+    for source, items in sources:
+        assert source.start is not None and source.end is not None
+        for item in items:
+            end = item.recorded_end or item.recorded_start + dt.timedelta(
+                seconds=item.duration_seconds or 0.0
+            )
+            span = (end - item.recorded_start).total_seconds()
+            covered = (
+                min(end, source.end) - max(item.recorded_start, source.start)
+            ).total_seconds()
+            share = min(1.0, max(0.0, covered / span)) if span > 0 else 1.0
+            total += item.size_bytes * share
+    return int(total)
 
 
 def _mask_version(events: Iterable[Any]) -> int | None:

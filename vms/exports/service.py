@@ -121,6 +121,7 @@ class ExportService(ExportReads):
         work_dir: Path,
         max_span: dt.timedelta,
         max_pending_per_user: int = 0,
+        reserve_bytes: int = 0,
         change_hooks: Sequence[Callable[[Session, MediaItem, dt.datetime], None]] = (),
     ) -> None:
         self.db = db
@@ -135,6 +136,9 @@ class ExportService(ExportReads):
         self.max_span = max_span
         # Unfinished (queued or running) exports one user may have (0: no limit).
         self.max_pending_per_user = max_pending_per_user
+        # What an export leaves free for recording ([ingest] upload_min_free_bytes): a
+        # person's work, like an upload, never takes the recorder's room.
+        self.reserve_bytes = reserve_bytes
         # The catalog's change hooks (retention recomputes the expiry of items marked
         # evidence here); the list is the catalog's own, so plugins' hooks are seen.
         self.change_hooks = change_hooks
