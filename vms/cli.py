@@ -28,10 +28,10 @@ from vms.clock import isoformat
 from vms.config import Config, load_config
 from vms.db.models import Role, SourceKind, User
 from vms.errors import InvalidArgument, NotFound, VMSError
-from vms.file_modes import private_output
 from vms.ingest import IngestRequest, Origin
 from vms.jsonable import jsonable
 from vms.markers import MarkerKind
+from vms.out_files import person_output
 from vms.policy.cli import register as register_policy_commands
 from vms.recorded_time import parse_recorded_at
 from vms.services import Services
@@ -364,11 +364,12 @@ def cmd_export_create(args: argparse.Namespace) -> int:
             print(f"error: export {record.id} failed: {record.error}", file=sys.stderr)
             return 1
         package = services.exports.authorise_package(actor, record.id)
-        # Private, and never through a name planted in a shared folder (#10.12).
+        # Private, never through a name planted in a shared folder (#10.12), whole or
+        # not at all: a full destination is a one-line error, nothing left there.
         with (
             services.store.local_copy(package.sha256) as path,  # S3: fetched, checked
             path.open("rb") as src,
-            private_output(out) as dst,
+            person_output(out) as dst,
         ):
             shutil.copyfileobj(src, dst, 1024 * 1024)
         # Audited once the copy is in place: a failed copy records no download.
