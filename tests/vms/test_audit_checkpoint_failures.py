@@ -20,8 +20,9 @@ import pytest
 from sqlalchemy import select
 
 from tests.vms.test_audit_checkpoints import add_entries, head_seq
+from tests.vms.test_crash_safety import run_cli
 from vms.audit.checkpoints import Checkpoints
-from vms.db.models import AuditCheckpoint
+from vms.db.models import AuditCheckpoint, AuditEntry
 from vms.errors import InsufficientStorage, Unavailable
 from vms.s3 import S3Bucket, S3Settings
 from vms.services import Services
@@ -135,3 +136,37 @@ def test_a_checkpoint_the_object_store_did_not_take_leaves_no_line_claiming_it_I
     assert made is not None and made.seq == head_seq(services)
     report = cps.verify()
     assert report.problems == [], report.problems
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 64 KiB tmpfs, as a person's destination folder (unmounted after)."""
+    mount = tmp_path / "usb"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], check=True)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+
+
+@pytest.mark.parametrize("command", [("export",), ("monthly", "--month", "2026-11")])
+def test_an_audit_file_written_to_a_full_disk_is_a_one_line_error_leaving_nothing_ACC_6(
+    services: Services, small_disk: Path, command: tuple[str, ...]
+) -> None:
+    """``vms audit export`` (and ``monthly``) with ``--out`` on a full disk: the command
+    names the file and the reason (exit 9, no traceback), leaves no temporary file there,
+    and audits no export that was not written."""
+    add_entries(services, 3)
+    filler = fill(small_disk)  # the person's disk is full
+    out = small_disk / "audit.json"
+    format_ = ("--format", "json") if command[0] == "monthly" else ()
+    run = run_cli(services.config, "audit", *command, *format_, "--out", str(out))
+    # Before: a traceback (OSError: [Errno 28] No space left on device), exit status 1.
+    assert run.returncode == 9, run.stderr
+    assert "Traceback" not in run.stderr, run.stderr
+    assert f"error: {out}: No space left on device" in run.stderr, run.stderr
+    assert list(small_disk.iterdir()) == [filler]
+    with services.db.session() as s:
+        exported = s.execute(select(AuditEntry).where(AuditEntry.action == "audit.export"))
+        assert exported.all() == []

@@ -16,8 +16,8 @@ from vms.audit import verify_export
 from vms.audit.checkpoints import installed_fingerprint
 from vms.audit.log import SYSTEM_ROLE, Who
 from vms.bounded import parse_time
-from vms.file_modes import private_output
 from vms.jsonable import jsonable
+from vms.out_files import person_output
 from vms.services import Services
 
 OpenServices = Callable[[argparse.Namespace], Services]
@@ -75,7 +75,7 @@ def register(audit: Any, open_services: OpenServices) -> None:
         services = open_services(args)
         try:
             doc = services.checkpoints.export(start, end)
-            with private_output(out) as f:  # the folder may be shared (#10.12)
+            with person_output(out) as f:  # the folder may be shared (#10.12)
                 f.write(json.dumps(doc, ensure_ascii=False, indent=1).encode("utf-8"))
             # ACC-6: audited once the file is in place (a failed write records no export).
             statement = doc["statement"]
@@ -90,7 +90,7 @@ def register(audit: Any, open_services: OpenServices) -> None:
             services.close()
         # The recipient's verifier: one file, Python 3 and `cryptography` only.
         script = out.with_name("verify_audit_export.py")
-        with private_output(script) as f:  # not a file someone else left to change
+        with person_output(script) as f:  # not a file someone else left to change
             f.write(Path(verify_export.__file__).read_bytes())
         print(
             f"wrote entries {statement['first_seq']}..{statement['last_seq']} to {out} "
@@ -126,7 +126,7 @@ def register(audit: Any, open_services: OpenServices) -> None:
             data = ("\n".join(text_lines(report)) + "\n").encode()
         if args.out:
             out = Path(args.out)
-            with private_output(out) as f:  # the folder may be shared (#10.12)
+            with person_output(out) as f:  # the folder may be shared (#10.12)
                 f.write(data)
             print(f"wrote the monthly audit of {report.month} to {out}")
         else:
