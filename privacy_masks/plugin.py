@@ -33,6 +33,7 @@ def install(services: Services) -> None:
         secrets_dir=config.secrets_dir,
         work_dir=config.data_dir / "redactions",
         settings_dir=config.data_dir / "ultralytics",
+        reserve_bytes=max(config.ingest.upload_min_free_bytes, config.ingest.min_free_bytes),
     )
     services.ports.provide(RedactionService, redactions)
     # One runner across nodes (issue 13.5), as for exports (vms/services.py).

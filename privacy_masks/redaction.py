@@ -97,6 +97,7 @@ class RedactionService:
         secrets_dir: Path,
         work_dir: Path,
         settings_dir: Path,
+        reserve_bytes: int = 0,
     ) -> None:
         self.db = db
         self.store = store
@@ -109,6 +110,8 @@ class RedactionService:
         self.secrets_dir = secrets_dir
         self.work_dir = work_dir
         self.settings_dir = settings_dir
+        # What a render leaves free for recording ([ingest] upload_min_free_bytes).
+        self.reserve_bytes = reserve_bytes
 
     # -- create --------------------------------------------------------------------
 

@@ -42,6 +42,7 @@ from vms.exports.credentials import RedactionProvenance, load_or_create_chain, s
 from vms.faults import crash_point
 from vms.ingest import IngestRequest
 from vms.media.transcode import VideoInfo, rewrite_video, sample_frames, video_info
+from vms.store import require_room
 
 if TYPE_CHECKING:
     from privacy_masks.redaction import RedactionRecord, RedactionService
@@ -78,6 +79,18 @@ class RedactionJob:
         store.servable(item.sha256, f"the file of media item {item.id} is missing from the store")
         with store.local_copy(item.sha256) as path:
             yield path
+
+    def _require_room(self, needed: int) -> None:
+        """InsufficientStorage when ``needed`` more bytes in the work folder would leave
+        less than ``[ingest] upload_min_free_bytes`` free: a render is a person's work,
+        like an upload, and never takes the recorder's room."""
+        service = self.service
+        require_room(
+            [service.store.root, service.work_dir],
+            needed,
+            service.reserve_bytes,
+            f"redaction {self.record.id}",
+        )
 
     # -- analyse -------------------------------------------------------------------
 
@@ -149,7 +162,16 @@ class RedactionJob:
         renderer = record.render_by or self.creator
         enabled = [t for t in record.tracks if t.enabled]
         method = Method.parse(record.method)
-        report = Progress(lambda v: service.set_progress(record, RENDERING, v))
+        # The rendered video, then its signed copy beside it: refused before a frame is
+        # written when they would take the room recording keeps, and checked again at
+        # each progress step (the estimate can be short).
+        self._require_room(2 * item.size_bytes)
+
+        def step(value: float) -> None:
+            self._require_room(0)
+            service.set_progress(record, RENDERING, value)
+
+        report = Progress(step)
         expected = max(1, record.video.frames if record.video else 1)
         self.folder.mkdir(parents=True, exist_ok=True)
         rendered = self.folder / "rendered.mp4"

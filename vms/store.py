@@ -59,6 +59,25 @@ def is_disk_full(exc: OSError) -> bool:
     return exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
+def require_room(folders: Sequence[Path], needed: int, reserve: int, what: str) -> None:
+    """InsufficientStorage when writing ``needed`` more bytes into ``folders`` would leave
+    less than ``reserve`` free on the fullest of their file systems (folders not made
+    yet are skipped). The jobs that do a person's work (exports, redactions) leave
+    ``[ingest] upload_min_free_bytes`` free, as uploads do, so they never take the
+    recorder's room (docs/design/storage.md, "Room for uploads")."""
+    sizes = [shutil.disk_usage(folder).free for folder in folders if folder.is_dir()]
+    free = min(sizes) if sizes else 0
+    if free - needed < reserve:
+        raise InsufficientStorage(
+            f"{what}: {free} bytes are free"
+            + (f" and it needs about {needed}" if needed else "")
+            + f"; {reserve} bytes are kept free for recording ([ingest] "
+            "upload_min_free_bytes): free space and try again",
+            free_bytes=free,
+            needed_bytes=needed,
+        )
+
+
 @functools.cache
 def _sync_file_range() -> Callable[[int, int, int, int], int] | None:
     try:

@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import re
-import shutil
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +36,7 @@ from sqlalchemy import update
 from vms.audit.log import Who
 from vms.clock import isoformat
 from vms.db.models import CustodyEvent, Export, MediaItem, MediaLink
-from vms.errors import Conflict, InsufficientStorage, NotFound
+from vms.errors import Conflict, NotFound
 from vms.exports.credentials import ClipProvenance, SourceRef, load_or_create_chain, sign_clip
 from vms.exports.manifest import AuditRecord, CustodyRecord, GapRecord, SourceItem
 from vms.exports.package import ClipFile, ExportDraft, write_package
@@ -45,6 +44,7 @@ from vms.exports.signing import load_or_create_signer
 from vms.faults import crash_point
 from vms.ingest import IngestResult
 from vms.media.clip import Clip, CutResult, Segment, cut_clips
+from vms.store import require_room as store_require_room
 
 if TYPE_CHECKING:
     from vms.exports.service import ExportRecord, ExportService
@@ -447,23 +447,16 @@ class ExportJob:
 
 
 def require_room(service: ExportService, export_id: str, needed: int) -> None:
-    """InsufficientStorage when writing ``needed`` more bytes to the work folder and the
-    store would leave less than the service's ``reserve_bytes`` free ([ingest]
-    upload_min_free_bytes: an export is a person's work, like an upload, and never takes
-    the recorder's room). Checked before the cut with an estimate, and again at each
-    progress step with nothing more (an estimate can be short)."""
-    free = service.store.free_bytes()
-    if service.work_dir.is_dir():
-        free = min(free, shutil.disk_usage(service.work_dir).free)
-    if free - needed < service.reserve_bytes:
-        raise InsufficientStorage(
-            f"export {export_id}: {free} bytes are free"
-            + (f" and the export needs about {needed}" if needed else "")
-            + f"; exports leave {service.reserve_bytes} bytes free for recording ([ingest] "
-            "upload_min_free_bytes): free space or export a shorter range",
-            free_bytes=free,
-            needed_bytes=needed,
-        )
+    """InsufficientStorage when ``needed`` more bytes in the work folder would leave less
+    than the service's ``reserve_bytes`` free ([ingest] upload_min_free_bytes): checked
+    before the cut with an estimate, and at each progress step with nothing more (an
+    estimate can be short)."""
+    store_require_room(
+        [service.store.root, service.work_dir],
+        needed,
+        service.reserve_bytes,
+        f"export {export_id}",
+    )
 
 
 def _estimate(sources: Sequence[tuple[ExportSource, Sequence[MediaItem]]]) -> int:
