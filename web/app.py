@@ -10,9 +10,10 @@ from flask import Flask, Response, jsonify, redirect, request, url_for
 from flask_socketio import SocketIO
 from werkzeug.exceptions import HTTPException
 
-from vms.errors import Unauthenticated, VMSError
+from vms.errors import InsufficientStorage, Unauthenticated, VMSError
 from vms.secrets import load_or_create_key
 from vms.services import Services
+from vms.store import is_disk_full
 from web import hardening, limits, nodes, ops, security
 from web.api import access as access_api
 from web.api import alarms as alarms_api
@@ -136,3 +137,15 @@ def install_error_handlers(app: Flask) -> None:
         response = jsonify({"error": {"kind": "internal", "message": "internal error"}})
         response.status_code = 500
         return response
+
+    @app.errorhandler(OSError)
+    def _os_error(exc: OSError) -> Any:
+        # A full disk or inode table met where no check expected it (a file or folder
+        # being made: free bytes do not mean a free inode): 507 with the reason, never a
+        # bare 500. The path stays in the log.
+        if not is_disk_full(exc):
+            return _unexpected(exc)
+        log.error("storage full on %s %s: %s", request.method, request.path, exc)
+        return _vms_error(
+            InsufficientStorage(f"storage is full ({exc.strerror}): free space and try again")
+        )
