@@ -10,6 +10,7 @@ from flask import Flask, Response, jsonify, redirect, request, url_for
 from flask_socketio import SocketIO
 from werkzeug.exceptions import HTTPException
 
+from vms.db.engine import is_database_full
 from vms.errors import InsufficientStorage, Unauthenticated, VMSError
 from vms.secrets import load_or_create_key
 from vms.services import Services
@@ -133,6 +134,12 @@ def install_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Any:
+        if is_database_full(exc):
+            # The database's disk is full (SQLite shares the data folder with the media).
+            log.error("database full on %s %s: %s", request.method, request.path, exc)
+            return _vms_error(
+                InsufficientStorage("the database's disk is full: free space and try again")
+            )
         log.exception("unhandled error on %s %s", request.method, request.path)
         response = jsonify({"error": {"kind": "internal", "message": "internal error"}})
         response.status_code = 500

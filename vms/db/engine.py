@@ -88,6 +88,22 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     )
 
 
+SQLITE_FULL = 13  # "database or disk is full" (the primary result code)
+POSTGRES_DISK_FULL = "53100"  # SQLSTATE disk_full
+
+
+def is_database_full(exc: BaseException) -> bool:
+    """Whether ``exc`` is the database saying its disk is full (SQLite's SQLITE_FULL,
+    PostgreSQL's disk_full): the caller answers 507, not an internal error."""
+    orig = getattr(exc, "orig", None)
+    if orig is None:
+        return False
+    code = getattr(orig, "sqlite_errorcode", None)
+    if isinstance(code, int) and code & 0xFF == SQLITE_FULL:
+        return True
+    return getattr(orig, "sqlstate", None) == POSTGRES_DISK_FULL
+
+
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
