@@ -642,6 +642,11 @@ class ExportService(ExportReads):
             row = s.get(Export, export_id)
             if row is None or row.state not in (QUEUED, RUNNING):
                 return  # finished meanwhile (by a restart's recovery): not failed after
+            # Items catalogued before the failure (step 4) are whole items (INV-1), not
+            # linked or held: named, as recover_interrupted names them, for review.
+            kept = list(row.request.get("catalogued", []))
+            if kept:
+                message += f"; catalogued before it, not linked: {', '.join(kept)}"
             row.state, row.error, row.finished_at = FAILED, message[:2000], self.clock.now()
             self.audit.append(
                 s,
@@ -649,7 +654,7 @@ class ExportService(ExportReads):
                 "export.fail",
                 f"export:{export_id}",
                 outcome="error",
-                details={"error": message[:2000]},
+                details={"error": message[:2000], "catalogued": kept},
             )
 
     def note_plan(self, export_id: str, plan: dict[str, Any]) -> None:
