@@ -266,20 +266,27 @@ class UploadService:
         # one lock, so concurrent creates cannot promise the same room twice (#10.9).
         with self.space.reserving():
             self.space.admit(actor.user_id, actor.username, size)
-            self.part_path(upload.id).touch(mode=0o600)
-            with self.db.transaction() as s:
-                s.add(upload)
-                self.audit.append(
-                    s,
-                    who(actor),
-                    "upload.create",
-                    f"upload:{upload.id}",
-                    details={
-                        "filename": upload.filename,
-                        "size": size,
-                        "device_id": request.device_id,
-                    },
-                )
+            part = self.part_path(upload.id)
+            part.touch(mode=0o600)
+            try:
+                with self.db.transaction() as s:
+                    s.add(upload)
+                    self.audit.append(
+                        s,
+                        who(actor),
+                        "upload.create",
+                        f"upload:{upload.id}",
+                        details={
+                            "filename": upload.filename,
+                            "size": size,
+                            "device_id": request.device_id,
+                        },
+                    )
+            except BaseException:
+                # No row names the file (e.g. the database's disk is full): nothing
+                # would ever remove it, the expiry job walks rows.
+                part.unlink(missing_ok=True)
+                raise
         return UploadRecord.of(upload)
 
     def _badge_for(self, actor: Actor, badge: str | None) -> str | None:
