@@ -31,7 +31,7 @@ from vms.errors import InvalidArgument, NotFound, VMSError
 from vms.ingest import IngestRequest, Origin
 from vms.jsonable import jsonable
 from vms.markers import MarkerKind
-from vms.out_files import person_output
+from vms.out_files import person_output, storage_full
 from vms.policy.cli import register as register_policy_commands
 from vms.recorded_time import parse_recorded_at
 from vms.services import Services
@@ -655,6 +655,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        full = storage_full(exc)
+        if full is None:
+            raise
+        print(f"error: {full.message}", file=sys.stderr)
+        return full.exit_code
 
 
 if __name__ == "__main__":

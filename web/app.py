@@ -10,11 +10,10 @@ from flask import Flask, Response, jsonify, redirect, request, url_for
 from flask_socketio import SocketIO
 from werkzeug.exceptions import HTTPException
 
-from vms.db.engine import is_database_full
-from vms.errors import InsufficientStorage, Unauthenticated, VMSError
+from vms.errors import Unauthenticated, VMSError
+from vms.out_files import storage_full
 from vms.secrets import load_or_create_key
 from vms.services import Services
-from vms.store import is_disk_full
 from web import hardening, limits, nodes, ops, security
 from web.api import access as access_api
 from web.api import alarms as alarms_api
@@ -134,25 +133,15 @@ def install_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Any:
-        if is_database_full(exc):
-            # The database's disk is full (SQLite shares the data folder with the media).
-            log.error("database full on %s %s: %s", request.method, request.path, exc)
-            return _vms_error(
-                InsufficientStorage("the database's disk is full: free space and try again")
-            )
+        full = storage_full(exc)
+        if full is not None:
+            # A full disk or inode table met where no check expected it (a file or folder
+            # being made: free bytes are not a free inode), or the database's disk full
+            # (SQLite shares the data folder with the media): 507 with the reason, never
+            # a bare 500. The path stays in the log.
+            log.error("storage full on %s %s: %s", request.method, request.path, exc)
+            return _vms_error(full)
         log.exception("unhandled error on %s %s", request.method, request.path)
         response = jsonify({"error": {"kind": "internal", "message": "internal error"}})
         response.status_code = 500
         return response
-
-    @app.errorhandler(OSError)
-    def _os_error(exc: OSError) -> Any:
-        # A full disk or inode table met where no check expected it (a file or folder
-        # being made: free bytes do not mean a free inode): 507 with the reason, never a
-        # bare 500. The path stays in the log.
-        if not is_disk_full(exc):
-            return _unexpected(exc)
-        log.error("storage full on %s %s: %s", request.method, request.path, exc)
-        return _vms_error(
-            InsufficientStorage(f"storage is full ({exc.strerror}): free space and try again")
-        )
