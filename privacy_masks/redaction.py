@@ -458,21 +458,26 @@ class RedactionService:
             return RedactionRecord.of(row)
 
     def render(self, actor: Actor, redaction_id: str) -> RedactionRecord:
-        """Queue the render of a job in ``review`` (409 otherwise); the renderer is the
-        actor (custody and audit name them). Audited ``redaction.render``; 429 (audited)
-        when the actor has ``[redaction] max_pending_per_user`` jobs queued or running."""
+        """Queue the render of a job in ``review`` (409 otherwise), or again after its
+        render failed (a full disk, a restart: the reviewed tracks are kept, so the
+        person's work is not lost); the renderer is the actor (custody and audit name
+        them). Audited ``redaction.render``; 429 (audited) when the actor has
+        ``[redaction] max_pending_per_user`` jobs queued or running."""
         reached, _fact = self._reach(actor, redaction_id)
         try:
             with self.db.transaction() as s:
                 row = s.get(Redaction, redaction_id)
                 assert row is not None
-                if row.state != REVIEW:
+                # A failed render (render_by noted) was reviewed: it may render again.
+                retry = row.state == FAILED and "render_by" in row.request
+                if row.state != REVIEW and not retry:
                     raise Conflict(
                         f"redaction {redaction_id} is {row.state}: it renders once its analysis "
                         "is done and under review"
                     )
                 self._admit(s, actor)
-                row.state, row.progress = RENDER_QUEUED, 0.0
+                failure = row.error
+                row.state, row.progress, row.error = RENDER_QUEUED, 0.0, None
                 row.updated_at = self.clock.now()
                 row.request = {**row.request, "render_by": [actor.username, actor.role.value]}
                 self.audit.append(
@@ -484,6 +489,7 @@ class RedactionService:
                         "redaction_id": redaction_id,
                         "method": row.method,
                         "tracks": [t["id"] for t in row.tracks if t["enabled"]],
+                        **({"retry": True, "failed_with": failure} if retry else {}),
                     },
                 )
                 s.flush()
