@@ -174,6 +174,10 @@ class UserService:
     def authenticate(self, username: str, password: str, remote_addr: str) -> Actor:
         """Check a password, throttled per address and per account (vms.auth.throttle);
         every check is audited, refused tries in aggregate."""
+        if "\x00" in username:
+            # No stored name has one, and PostgreSQL cannot hold it in the throttle key
+            # or the audit entry of the try (the sign-in form answered 500).
+            raise InvalidArgument("the username must not contain NUL characters", field="username")
         now = self.clock.now()
         with self.db.transaction() as s:
             refusal = self.throttle.admit(s, remote_addr, username, now)
