@@ -1,13 +1,24 @@
-"""Signing in against odd input (ACC-1). Each case failed before its fix: a NUL in the
-login form's username was a 500 on PostgreSQL."""
+"""Signing in against odd input and against a concurrent password reset (ACC-1).
+
+Each case failed before its fix: a NUL in the login form's username was a 500 on
+PostgreSQL, and a sign-in whose slow password check overlapped an administrator's
+password reset still got a session with the old password."""
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
+import pytest
 from flask.testing import FlaskClient
 
 from tests.conftest import PASSWORD
+from vms.audit.log import SYSTEM_ROLE, Who
+from vms.auth import users as users_module
+from vms.errors import Unauthenticated
+from vms.services import Services
+
+RESETTER = Who("security-test", SYSTEM_ROLE)
 
 
 def login_form_csrf(client: FlaskClient) -> str:
@@ -29,3 +40,24 @@ def test_nul_in_the_login_form_username_is_a_4xx_not_a_500_ACC_1(client: FlaskCl
     # The form still works afterwards.
     r = client.post("/login", data={"username": "admin", "password": PASSWORD, "csrf_token": csrf})
     assert r.status_code == 302
+
+
+def test_password_reset_during_a_sign_in_refuses_the_old_password_ACC_1(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An administrator resets a stolen password while the thief's sign-in with the old
+    one is in its slow argon2 check: the reset revoked every session, then the thief
+    got a fresh one (the check had read the old hash; only ``active`` was read again)."""
+    real_verify = users_module.verify_password
+
+    def verify_then_reset(stored: str | None, password: str) -> bool:
+        ok = real_verify(stored, password)
+        services.users.set_password("investigator", "the new password", RESETTER)
+        return ok
+
+    monkeypatch.setattr(users_module, "verify_password", verify_then_reset)
+    with pytest.raises(Unauthenticated):
+        services.users.authenticate("investigator", PASSWORD, "192.0.2.7")
+    monkeypatch.setattr(users_module, "verify_password", real_verify)
+    actor: Any = services.users.authenticate("investigator", "the new password", "192.0.2.8")
+    assert actor.username == "investigator"

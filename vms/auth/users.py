@@ -195,10 +195,12 @@ class UserService:
         ok = verify_password(stored, password)  # slow; outside any transaction
 
         with self.db.transaction() as s:
-            if ok:  # disabled or removed while the password was being checked?
+            if ok:  # disabled, removed or given a new password during the check?
                 assert user is not None
                 user = s.get(User, user.id)
-                ok = user is not None and user.active
+                # A reset while the old password was being checked revoked every session
+                # then; this sign-in must not open a new one with that password (ACC-1).
+                ok = user is not None and user.active and user.password_hash == stored
             if not ok:
                 self.audit.append(
                     s,
