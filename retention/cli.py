@@ -9,6 +9,8 @@ import sys
 from typing import Any
 
 from retention.plugin import get
+from retention.rules import RetentionPolicy
+from vms.cli import cli_actor
 from vms.config import Config
 from vms.jsonable import jsonable
 from vms.services import Services
@@ -49,14 +51,50 @@ def cmd_purge(args: argparse.Namespace) -> int:
 
 
 def cmd_recompute(args: argparse.Namespace) -> int:
-    """Recompute every item's expiry (after changing [retention] settings or categories)."""
+    """Recompute every item's expiry (after changing [retention] settings or categories).
+
+    Audited (ACC-6, INV-4) as the OS user, with the policy applied: the stored expiries
+    are what the purge picks its candidates by, so after a shorter period is configured
+    this command is what brings items closer to destruction."""
     services = _open(args)
     try:
-        changed = get(services).expiry.recompute_all()
+        retention = get(services)
+        try:
+            changed = retention.expiry.recompute_all()
+        except Exception as exc:
+            # The rows of the chunks already committed stay changed: say so too.
+            audit_recompute(services, retention.policy, outcome="failed", error=str(exc))
+            raise
+        audit_recompute(services, retention.policy, changed=changed)
     finally:
         services.close()
     print(f"{changed} expiries changed")
     return 0
+
+
+def audit_recompute(
+    services: Services, policy: RetentionPolicy, *, outcome: str = "ok", **details: Any
+) -> None:
+    """The audit entry of ``vms retention recompute`` (its chunks commit one by one, so
+    the entry follows them in a transaction of its own)."""
+    services.audit.record(
+        services.db,
+        cli_actor(),
+        "retention.recompute",
+        "retention:expiries",
+        outcome=outcome,
+        details={
+            **details,
+            "policy": {
+                "source_days": dict(policy.source_days),
+                "evidence_days": policy.evidence_days,
+                "categories": {
+                    c.name: {"days": c.retention_days, "evidence": c.evidence}
+                    for _key, c in sorted(policy.categories.items())
+                },
+            },
+        },
+    )
 
 
 def register(subparsers: Any) -> None:

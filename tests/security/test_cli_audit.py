@@ -1,0 +1,82 @@
+"""State-changing ``vms`` commands leave an entry in the tamper-evident audit log, as
+the operating-system user who ran them (ACC-6, INV-4, PSCS-5): a command run on the
+server is no way around the audit trail. Each case failed before its fix."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import os
+import subprocess
+import sys
+
+from sqlalchemy import select
+
+from tests.conftest import store_env
+from tests.media import make_pdf
+from vms.audit.log import Who
+from vms.config import Config
+from vms.db.models import AuditEntry, MediaExpiry, SourceKind
+from vms.ingest import IngestRequest
+from vms.services import Services
+
+WHO = Who("tester", "admin")
+
+
+def vms(config: Config, *args: str, **settings: str) -> subprocess.CompletedProcess[str]:
+    """Run ``vms`` on ``config``'s database and store, with extra ``VMS_*`` settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VMS_")}
+    env.update(
+        VMS_DATA_DIR=str(config.data_dir),
+        VMS_DATABASE_URL=config.effective_database_url,
+        VMS_INGEST_MIN_FREE_BYTES="0",
+        **store_env(config),
+        **settings,
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "vms.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def entries(services: Services, action: str) -> list[AuditEntry]:
+    with services.db.session() as s:
+        return list(
+            s.execute(
+                select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.seq)
+            ).scalars()
+        )
+
+
+def test_retention_recompute_is_audited_with_the_policy_it_applied_RET_12_ACC_6(
+    config: Config, services: Services
+) -> None:
+    """After ``[retention] fixed_days`` is lowered, ``vms retention recompute`` is what
+    moves the stored expiries the purge picks its candidates by (the purge never finds
+    an item whose stored expiry is still ahead): it brought a street camera's clip 23
+    days closer to destruction and left no trace of who did it, or with which policy."""
+    recorded = services.clock.now() - dt.timedelta(hours=1)
+    media_id = services.ingestor.ingest(
+        io.BytesIO(make_pdf()),
+        IngestRequest(source=SourceKind.FIXED, device_id="CAM-1", recorded_at=recorded),
+        WHO,
+    ).media_id
+
+    r = vms(config, "retention", "recompute", VMS_RETENTION_FIXED_DAYS="7")
+    assert r.returncode == 0, r.stderr
+    assert "1 expiries changed" in r.stdout
+    with services.db.session() as s:
+        expiry = s.get(MediaExpiry, media_id)
+        assert expiry is not None and expiry.expires_at == recorded + dt.timedelta(days=7)
+
+    audited = entries(services, "retention.recompute")
+    assert len(audited) == 1, "the recompute left no audit entry"
+    entry = audited[0]
+    assert entry.actor.startswith("cli:") and entry.outcome == "ok"
+    assert entry.details["changed"] == 1
+    assert entry.details["policy"]["source_days"]["fixed"] == 7
+    assert services.audit.verify(services.db) is None
