@@ -16,10 +16,11 @@ import enum
 import fcntl
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from sqlalchemy import select
 
+from vms.audit.log import SYSTEM_ROLE, AuditLog, Who
 from vms.clock import SystemClock
 from vms.db.engine import Database
 from vms.db.models import MediaItem
@@ -27,11 +28,26 @@ from vms.store import ORPHAN_GRACE, MediaStore
 
 log = logging.getLogger(__name__)
 
+# Who the start-up recovery acts as in the audit log.
+RECOVERY_WHO = Who("startup-recovery", SYSTEM_ROLE)
+
 
 class Level(enum.StrEnum):
     PRESENCE = "presence"
     SIZE = "size"
     HASH = "hash"
+
+
+@dataclass
+class Repairs:
+    """What :func:`recover` changed in the store (audited as ``catalog.repair``)."""
+
+    temp_removed: list[str] = field(default_factory=list)  # store paths
+    uploads_aborted: list[str] = field(default_factory=list)
+    orphans_set_aside: list[dict[str, str]] = field(default_factory=list)  # sha256, moved_to
+
+    def __bool__(self) -> bool:
+        return bool(self.temp_removed or self.uploads_aborted or self.orphans_set_aside)
 
 
 @dataclass
@@ -43,6 +59,7 @@ class CheckReport:
     corrupted: list[str] = field(default_factory=list)  # media ids
     temp_files: list[str] = field(default_factory=list)
     quarantined: list[str] = field(default_factory=list)  # store paths
+    repaired: Repairs = field(default_factory=Repairs)  # by recover() before the check
 
     @property
     def clean(self) -> bool:
@@ -110,15 +127,27 @@ def _unlocked(path: os.PathLike[str]) -> bool:
         os.close(fd)
 
 
-def recover(db: Database, store: MediaStore, *, now: dt.datetime | None = None) -> CheckReport:
-    """Finish what crashed ingests left: drop dead ``.part`` files, quarantine orphans."""
+def recover(
+    db: Database,
+    store: MediaStore,
+    *,
+    now: dt.datetime | None = None,
+    audit: AuditLog | None = None,
+    by: Who = RECOVERY_WHO,
+) -> CheckReport:
+    """Finish what crashed ingests left: drop dead ``.part`` files, abort stale uploads,
+    quarantine orphans. What it changed is audited (``catalog.repair``, as ``by``) when
+    ``audit`` is given and something changed (ACC-6: a file leaving the store's objects
+    is a change to the evidence store, whoever asked for it)."""
+    repairs = Repairs()
     store.create_dirs()
     for path in store.iter_temp_files():
         if _unlocked(path):
             log.warning("removing abandoned temp file %s", path)
             path.unlink(missing_ok=True)
+            repairs.temp_removed.append(str(path.relative_to(store.root)))
     now = now or _now()
-    store.abort_stale_uploads(now)
+    repairs.uploads_aborted = store.abort_stale_uploads(now)
     for sha256 in list(store.iter_stored(settled_before=now - ORPHAN_GRACE)):
         with store.try_hash_lock(sha256) as locked:
             if not locked:
@@ -130,4 +159,9 @@ def recover(db: Database, store: MediaStore, *, now: dt.datetime | None = None) 
             if known is None:
                 target = store.set_aside_original(sha256)
                 log.warning("orphaned original %s moved to %s", sha256, target)
-    return check(db, store, Level.PRESENCE, now=now)
+                repairs.orphans_set_aside.append({"sha256": sha256, "moved_to": str(target)})
+    if audit is not None and repairs:
+        audit.record(db, by, "catalog.repair", "store:originals", details=asdict(repairs))
+    report = check(db, store, Level.PRESENCE, now=now)
+    report.repaired = repairs
+    return report

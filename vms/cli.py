@@ -433,7 +433,7 @@ def cmd_catalog_check(args: argparse.Namespace) -> int:
     services = open_services(args)
     try:
         if args.repair:
-            recover(services.db, services.store)
+            recover(services.db, services.store, audit=services.audit, by=cli_actor())
         report = check(services.db, services.store, Level(args.level))
     finally:
         services.close()

@@ -307,7 +307,7 @@ class Services:
 
     def startup_recovery(self) -> None:
         """Finish or undo what a crash left behind (INV-1)."""
-        report = recover(self.db, self.store)
+        report = recover(self.db, self.store, audit=self.audit)
         if report.missing:
             log.error("%d catalogued files are missing from the store", len(report.missing))
         if report.quarantined:

@@ -448,12 +448,16 @@ class MediaStore:
             if now - u.initiated > STALE_UPLOAD
         ]
 
-    def abort_stale_uploads(self, now: dt.datetime) -> None:
+    def abort_stale_uploads(self, now: dt.datetime) -> list[str]:
+        """Abort the uploads :meth:`stale_uploads` lists; returns them as it names them."""
         if self.remote is None:
-            return
+            return []
+        aborted = []
         for u in self.remote.uploads("objects/"):
             if now - u.initiated > STALE_UPLOAD:
                 self.remote.abort(u)
+                aborted.append(f"{u.key} (upload {u.upload_id})")
+        return aborted
 
     def quarantine(self, path: Path) -> Path:
         """Move an orphaned original out of ``objects/`` (nothing is deleted)."""

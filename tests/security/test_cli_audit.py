@@ -9,6 +9,7 @@ import io
 import os
 import subprocess
 import sys
+import time
 
 from sqlalchemy import select
 
@@ -80,3 +81,33 @@ def test_retention_recompute_is_audited_with_the_policy_it_applied_RET_12_ACC_6(
     assert entry.details["changed"] == 1
     assert entry.details["policy"]["source_days"]["fixed"] == 7
     assert services.audit.verify(services.db) is None
+
+
+def test_catalog_check_repair_is_audited_with_what_it_moved_INV_1_ACC_6(
+    config: Config, services: Services
+) -> None:
+    """``vms catalog check --repair`` moves originals that have no catalog row out of
+    the store's objects (INV-1 recovery): a file whose row someone removed vanished from
+    the store without a word in the audit log about who moved it, or where."""
+    orphan = "f" * 64
+    stored = services.store.path_for(orphan)
+    stored.parent.mkdir(parents=True, exist_ok=True)
+    stored.write_bytes(b"evidence whose catalog row is gone")
+    old = time.time() - 24 * 3600  # settled: no ingest of it is about to commit
+    os.utime(stored, (old, old))
+
+    r = vms(config, "catalog", "check", "--repair")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert (services.store.orphans / orphan).exists()  # moved, not deleted
+
+    audited = entries(services, "catalog.repair")
+    assert len(audited) == 1, "the repair left no audit entry"
+    entry = audited[0]
+    assert entry.actor.startswith("cli:") and entry.outcome == "ok"
+    assert [o["sha256"] for o in entry.details["orphans_set_aside"]] == [orphan]
+    assert entry.details["orphans_set_aside"][0]["moved_to"].endswith(orphan)
+    assert services.audit.verify(services.db) is None
+
+    # A repair with nothing to do changes nothing and writes nothing.
+    assert vms(config, "catalog", "check", "--repair").returncode == 0
+    assert len(entries(services, "catalog.repair")) == 1
