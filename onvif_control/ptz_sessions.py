@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from onvif_control import arbitration, guard
@@ -33,7 +33,7 @@ from vms.auth.permissions import Action, Actor
 from vms.clock import Clock, isoformat
 from vms.config import PtzConfig
 from vms.db.engine import Database
-from vms.db.models import Camera, PtzSession, Role
+from vms.db.models import Camera, PtzSession, Role, User
 from vms.errors import (
     Conflict,
     InvalidArgument,
@@ -522,10 +522,15 @@ class PtzSessions:
         return out
 
     def expire_idle(self) -> int:
-        """Job: end sessions idle for ``[ptz] idle_release_seconds`` (A2); audited."""
-        ended: list[PtzSession] = []
+        """Job: end sessions idle for ``[ptz] idle_release_seconds`` (A2), and those of
+        users disabled since they opened them, reservations too (ACC-1: a disabled user
+        holds no camera); audited."""
+        ended: list[tuple[PtzSession, str, str]] = []  # session, why, what its user hears
         with self.db.transaction() as s:
             now = self.clock.now()
+            for row in self._of_disabled_users(s):
+                self._end(s, row, ARBITER, "ptz.session.close", "user_disabled", now)
+                ended.append((row, "user disabled", "user disabled (ACC-1)"))
             horizon = now - dt.timedelta(seconds=self.idle_seconds)
             rows = (
                 s.execute(
@@ -548,12 +553,18 @@ class PtzSessions:
                     now,
                     idle_seconds=self.idle_seconds,
                 )
-                ended.append(row)
-        for row in ended:
-            self._halt(row, "session expired")
-            self._notify_displaced(row, ARBITER.name, f"idle for {self.idle_seconds:g} s (A2)")
+                ended.append((row, "session expired", f"idle for {self.idle_seconds:g} s (A2)"))
+        for row, why, note in ended:
+            self._halt(row, why)
+            self._notify_displaced(row, ARBITER.name, note)
             self._publish_controller(row.camera_id, None)
         return len(ended)
+
+    def _of_disabled_users(self, s: Session) -> list[PtzSession]:
+        """Open sessions whose user is no longer active (or no longer exists)."""
+        active = exists().where(User.username == PtzSession.username, User.active.is_(True))
+        query = select(PtzSession).where(PtzSession.ended_at.is_(None), ~active)
+        return list(s.execute(query).scalars())
 
     def controller(self, camera_id: str) -> SessionView | None:
         """The open, unexpired session of a camera, if any."""

@@ -89,7 +89,7 @@ class PtzSession(Base):
     started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     last_activity_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
-    # released | expired | taken_over | released_by_admin | camera_deleted
+    # released | expired | taken_over | released_by_admin | camera_deleted | user_disabled
     end_reason: Mapped[str | None] = mapped_column(String(32))
     ended_by: Mapped[str | None] = mapped_column(String(64))
 
