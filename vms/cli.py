@@ -19,6 +19,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
+from vms.audit.cli import cli_name
 from vms.audit.cli import register as register_audit_commands
 from vms.audit.log import SYSTEM_ROLE, Who
 from vms.auth.permissions import Actor
@@ -42,12 +43,9 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def cli_actor() -> Who:
-    """The CLI acts as the operating-system user who runs it (audited as such)."""
-    try:
-        name = getpass.getuser()
-    except (KeyError, OSError):
-        name = "unknown"
-    return Who(f"cli:{name}", SYSTEM_ROLE)
+    """The CLI acts as the operating-system user who runs it (audited as such, by the
+    real user id: :func:`vms.audit.cli.cli_name`)."""
+    return Who(cli_name(), SYSTEM_ROLE)
 
 
 def open_services(args: argparse.Namespace) -> Services:

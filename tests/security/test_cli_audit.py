@@ -7,9 +7,11 @@ from __future__ import annotations
 import datetime as dt
 import io
 import os
+import pwd
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from sqlalchemy import select
 
@@ -111,3 +113,21 @@ def test_catalog_check_repair_is_audited_with_what_it_moved_INV_1_ACC_6(
     # A repair with nothing to do changes nothing and writes nothing.
     assert vms(config, "catalog", "check", "--repair").returncode == 0
     assert len(entries(services, "catalog.repair")) == 1
+
+
+def test_the_cli_is_audited_as_the_real_os_user_not_a_name_from_the_environment_ACC_6(
+    config: Config, services: Services, tmp_path: Path
+) -> None:
+    """``getpass.getuser()`` takes ``LOGNAME``/``USER`` from the environment first: with
+    ``USER=framed-officer`` set, disabling a user and exporting the audit log were
+    recorded as ``cli:framed-officer``, whoever really ran them (PSCS-5: who did what)."""
+    real = f"cli:{pwd.getpwuid(os.getuid()).pw_name}"
+    spoof = {"USER": "framed-officer", "LOGNAME": "framed-officer", "USERNAME": "framed-officer"}
+    disabled = vms(config, "user", "disable", "sergeant", **spoof)
+    assert disabled.returncode == 0, disabled.stderr
+    exported = vms(config, "audit", "export", "--out", str(tmp_path / "audit.json"), **spoof)
+    assert exported.returncode == 0, exported.stderr
+    actors = [
+        e.actor for e in entries(services, "user.disable") + entries(services, "audit.export")
+    ]
+    assert actors == [real, real]

@@ -4,9 +4,10 @@ and ``vms audit monthly`` (OPS-6, OPS-7, TAG-7; issue 14, item 3)."""
 from __future__ import annotations
 
 import argparse
-import getpass
 import hashlib
 import json
+import os
+import pwd
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -24,10 +25,13 @@ OpenServices = Callable[[argparse.Namespace], Services]
 
 
 def cli_name() -> str:
+    """``cli:<name>`` of the operating-system user running the command, from the real
+    user id: not ``getpass.getuser()``, which believes ``LOGNAME``/``USER`` from the
+    environment, so anyone could be named in the audit log (ACC-6, PSCS-5)."""
     try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "cli:unknown"
+        return f"cli:{pwd.getpwuid(os.getuid()).pw_name}"
+    except KeyError:  # a uid without a passwd entry (a bare container)
+        return f"cli:uid-{os.getuid()}"
 
 
 def register(audit: Any, open_services: OpenServices) -> None:
