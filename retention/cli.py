@@ -27,7 +27,7 @@ def cmd_purge(args: argparse.Namespace) -> int:
     """Run one purge now (the jobs role runs it every ``purge_interval_minutes``)."""
     services = _open(args)
     try:
-        report = get(services).purger.run(dry_run=args.dry_run)
+        report = get(services).purger.run(dry_run=args.dry_run, by=cli_actor())
     finally:
         services.close()
     if args.json:

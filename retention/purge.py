@@ -79,6 +79,8 @@ class PurgeReport:
     would_purge: list[PurgeCandidate] = field(default_factory=list)  # dry run only
     free_bytes: int | None = None
     disk_alarm: bool = False
+    # Who the run's audit entries name: the job, or whoever started it by hand.
+    by: Who = PURGE_WHO
 
 
 _COLUMNS = (
@@ -120,11 +122,11 @@ class Purger:
 
     # -- the run ---------------------------------------------------------------------
 
-    def run(self, *, dry_run: bool = False) -> PurgeReport:
+    def run(self, *, dry_run: bool = False, by: Who = PURGE_WHO) -> PurgeReport:
         """Purge everything expired at the clock's ``now`` (RET-13); ``dry_run`` only
-        lists what would go."""
+        lists what would go. Audited as ``by``: the job, or ``vms purge``'s OS user."""
         now = self.clock.now()
-        report = PurgeReport(run_id=ids.new_id(), dry_run=dry_run, now=now)
+        report = PurgeReport(run_id=ids.new_id(), dry_run=dry_run, now=now, by=by)
         if not dry_run:
             self.replay(report)  # 0.
             self.expiry.recompute_all(only_missing=True)
@@ -398,7 +400,7 @@ class Purger:
             freed = sum(r.size_bytes for r in todo if r.sha256 in removed)
             self.audit.append(
                 s,
-                PURGE_WHO,
+                report.by,
                 "retention.purge",
                 f"purge:{report.run_id}",
                 details={"items": len(todo), "bytes": freed, "media_ids": todo_ids},

@@ -131,3 +131,26 @@ def test_the_cli_is_audited_as_the_real_os_user_not_a_name_from_the_environment_
         e.actor for e in entries(services, "user.disable") + entries(services, "audit.export")
     ]
     assert actors == [real, real]
+
+
+def test_a_purge_run_from_the_cli_is_audited_as_who_ran_it_RET_13_ACC_6(
+    config: Config, services: Services
+) -> None:
+    """``vms purge`` destroyed media as ``retention-purge``, the scheduled job's name:
+    the audit log could not tell a run somebody started by hand, at a moment of their
+    choosing, from the job's."""
+    recorded = services.clock.now() - dt.timedelta(days=40)  # past RET-1's 30 days
+    media_id = services.ingestor.ingest(
+        io.BytesIO(make_pdf()),
+        IngestRequest(source=SourceKind.FIXED, device_id="CAM-1", recorded_at=recorded),
+        WHO,
+    ).media_id
+
+    r = vms(config, "purge")
+    assert r.returncode == 0, r.stderr
+    assert "purged 1 items" in r.stdout
+    purges = entries(services, "retention.purge")
+    assert [(e.actor, e.details["media_ids"]) for e in purges] == [
+        (f"cli:{pwd.getpwuid(os.getuid()).pw_name}", [media_id])
+    ]
+    assert services.audit.verify(services.db) is None
