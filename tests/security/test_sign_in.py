@@ -1,8 +1,10 @@
-"""Signing in against odd input and against a concurrent password reset (ACC-1).
+"""Signing in against odd input and against a concurrent password reset, and refused
+revocations (ACC-1, ACC-6).
 
 Each case failed before its fix: a NUL in the login form's username was a 500 on
-PostgreSQL, and a sign-in whose slow password check overlapped an administrator's
-password reset still got a session with the old password."""
+PostgreSQL; a sign-in whose slow password check overlapped an administrator's
+password reset still got a session with the old password; a refused token
+revocation left no audit entry."""
 
 from __future__ import annotations
 
@@ -11,10 +13,12 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
 from tests.conftest import PASSWORD
 from vms.audit.log import SYSTEM_ROLE, Who
 from vms.auth import users as users_module
+from vms.db.models import AuditEntry
 from vms.errors import Unauthenticated
 from vms.services import Services
 
@@ -61,3 +65,37 @@ def test_password_reset_during_a_sign_in_refuses_the_old_password_ACC_1(
     monkeypatch.setattr(users_module, "verify_password", real_verify)
     actor: Any = services.users.authenticate("investigator", "the new password", "192.0.2.8")
     assert actor.username == "investigator"
+
+
+def test_a_refused_token_revocation_is_audited_ACC_6(
+    client: FlaskClient, services: Services, actors: dict[str, Any]
+) -> None:
+    """An officer trying to revoke an investigator's token (to cut them off a stream)
+    got 404, and the audit log had no entry of the attempt (INV-4: denials too). The
+    answer stays the same for an unknown token: no token oracle."""
+    target = services.users.issue_token(actors["investigator"]).token
+    officer = services.users.issue_token(actors["officer"]).token
+    for token in (target, "vms_not-a-token"):
+        r = client.post(
+            "/api/v1/auth/tokens/revoke",
+            json={"token": token},
+            headers={"Authorization": f"Bearer {officer}"},
+        )
+        assert r.status_code == 404
+    with services.db.session() as s:
+        refused = (
+            s.execute(
+                select(AuditEntry)
+                .where(AuditEntry.action == "auth.token.revoke")
+                .order_by(AuditEntry.seq)
+            )
+            .scalars()
+            .all()
+        )
+    assert [(e.actor, e.outcome, e.target) for e in refused] == [
+        ("officer", "denied", "user:investigator"),
+        ("officer", "denied", "token:unknown"),
+    ]
+    assert all(target not in str(e.details) for e in refused)  # never the secret
+    r = client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {target}"})
+    assert r.status_code == 200

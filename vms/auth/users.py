@@ -346,28 +346,40 @@ class UserService:
             )
 
     def revoke_token(self, actor: Actor, token: str) -> None:
-        """Revoke ``token``: the caller's own, or anyone's for users.manage (audited)."""
+        """Revoke ``token``: the caller's own, or anyone's for users.manage (audited,
+        refusals too: INV-4)."""
+        caller = Who(actor.username, actor.role.value)
         with self.db.transaction() as s:
             row = s.execute(
                 select(ApiToken).where(ApiToken.token_hash == token_digest(token))
             ).scalar_one_or_none()
-            allowed = row is not None and (
+            owner = s.get(User, row.user_id) if row is not None else None
+            owner_name = owner.username if owner is not None else None
+            if row is not None and (
                 row.user_id == actor.user_id or decide(actor, Action.USERS_MANAGE).allowed
-            )
-            if row is None or not allowed:
-                # The same answer for unknown and foreign tokens: no token oracle.
-                raise NotFound("no such token of yours")
-            owner = s.get(User, row.user_id)
-            sessions.revoke(
-                s, Credential(sessions.TOKEN, row.token_hash, row.user_id), self.clock.now()
-            )
-            self.audit.append(
-                s,
-                Who(actor.username, actor.role.value),
-                "auth.token.revoke",
-                f"user:{owner.username if owner else row.user_id}",
-                details={"token_id": row.id},
-            )
+            ):
+                sessions.revoke(
+                    s, Credential(sessions.TOKEN, row.token_hash, row.user_id), self.clock.now()
+                )
+                self.audit.append(
+                    s,
+                    caller,
+                    "auth.token.revoke",
+                    f"user:{owner_name or row.user_id}",
+                    details={"token_id": row.id},
+                )
+                return
+        # Whose token it was goes to the audit log only, never into the answer.
+        self.audit.record(
+            self.db,
+            caller,
+            "auth.token.revoke",
+            f"user:{owner_name}" if owner_name is not None else "token:unknown",
+            outcome="denied",
+            details={"reason": "not a token of the caller's"},
+        )
+        # The same answer for unknown and foreign tokens: no token oracle.
+        raise NotFound("no such token of yours")
 
     def revoke_credentials(
         self, username: str, by: Who, *, keep: Credential | None = None, reason: str = ""
