@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from tests.conftest import PASSWORD
 from vms.audit.log import SYSTEM_ROLE, Who
 from vms.auth import users as users_module
-from vms.db.models import AuditEntry
+from vms.db.models import ApiToken, AuditEntry, WebSession
 from vms.errors import Unauthenticated
 from vms.services import Services
 
@@ -99,3 +99,22 @@ def test_a_refused_token_revocation_is_audited_ACC_6(
     assert all(target not in str(e.details) for e in refused)  # never the secret
     r = client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {target}"})
     assert r.status_code == 200
+
+
+def test_a_user_disabled_between_the_password_check_and_the_new_credential_gets_none_ACC_1(
+    services: Services,
+) -> None:
+    """Sign-in checks the password, then issues the token or session in a transaction
+    of its own. A `vms user disable` committed in between revoked nothing (there was
+    nothing yet), then the token was issued to the disabled user, and enabling them
+    again revived it ("enabling does not revive what disabling revoked")."""
+    actor = services.users.authenticate("investigator", PASSWORD, "192.0.2.9")
+    services.users.set_active("investigator", False, RESETTER)  # lands in between
+    with pytest.raises(Unauthenticated):
+        services.users.issue_token(actor)
+    with pytest.raises(Unauthenticated):
+        services.users.start_session(actor, "192.0.2.9")
+    services.users.set_active("investigator", True, RESETTER)
+    with services.db.session() as s:
+        assert s.execute(select(func.count()).select_from(ApiToken)).scalar_one() == 0
+        assert s.execute(select(func.count()).select_from(WebSession)).scalar_one() == 0

@@ -238,9 +238,20 @@ class UserService:
 
     # -- browser sessions and API tokens -------------------------------------------------
 
+    def _still_active(self, s: Session, actor: Actor) -> None:
+        """Before a new credential: ``actor``'s user is still active, its row locked
+        (PostgreSQL; SQLite serialises writers) so a disable cannot commit in between
+        and miss the new row (ACC-1). Unauthenticated otherwise."""
+        user = s.execute(
+            select(User).where(User.id == actor.user_id).with_for_update()
+        ).scalar_one_or_none()
+        if user is None or not user.active:
+            raise Unauthenticated(f"user {actor.username!r} is disabled")
+
     def start_session(self, actor: Actor, remote_addr: str) -> str:
         """A new server-side session; returns the random id the cookie carries."""
         with self.db.transaction() as s:
+            self._still_active(s, actor)
             return sessions.new_session(
                 s, actor.user_id, remote_addr, self.clock.now(), self.session_lifetime
             )
@@ -271,6 +282,7 @@ class UserService:
         now = self.clock.now()
         expires = now + self.token_lifetime
         with self.db.transaction() as s:
+            self._still_active(s, actor)
             s.add(
                 ApiToken(
                     user_id=actor.user_id,
