@@ -132,7 +132,11 @@ class StreamGuard:
 def check_csrf(actor: Actor | None = None) -> None:
     sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token", "")
     expected = session.get("csrf", "")
-    if not expected or not hmac.compare_digest(str(sent), str(expected)):
+    # Compared as UTF-8 bytes: compare_digest raises TypeError for non-ASCII text,
+    # which made a token such as "é" a 500 instead of this refusal.
+    if not expected or not hmac.compare_digest(
+        str(sent).encode("utf-8", "surrogatepass"), str(expected).encode("utf-8")
+    ):
         _audit_csrf_refusal(actor or _session_actor())
         raise PermissionDenied("missing or wrong CSRF token")
 

@@ -118,3 +118,36 @@ def test_a_user_disabled_between_the_password_check_and_the_new_credential_gets_
     with services.db.session() as s:
         assert s.execute(select(func.count()).select_from(ApiToken)).scalar_one() == 0
         assert s.execute(select(func.count()).select_from(WebSession)).scalar_one() == 0
+
+
+def test_a_non_ascii_csrf_token_is_refused_with_403_not_a_500_ACC_1(
+    client: FlaskClient, services: Services
+) -> None:
+    """``hmac.compare_digest`` raises TypeError for a ``str`` that is not ASCII: a
+    session post with ``X-CSRF-Token: é`` (or such a form field, the sign-in form's
+    included) answered 500 instead of the CSRF refusal."""
+    csrf = login_form_csrf(client)
+    r = client.post("/login", data={"username": "admin", "password": PASSWORD, "csrf_token": "é"})
+    assert r.status_code == 403, r.get_data(as_text=True)[:300]
+    r = client.post("/login", data={"username": "admin", "password": PASSWORD, "csrf_token": csrf})
+    assert r.status_code == 302
+    r = client.post("/api/v1/auth/logout", headers={"X-CSRF-Token": "é"})
+    assert r.status_code == 403, r.get_data(as_text=True)[:300]
+    assert "CSRF" in r.get_json()["error"]["message"]
+    r = client.post("/logout", data={"csrf_token": "é中"})
+    assert r.status_code == 403
+    refused = [e for e in _entries(services, "csrf.check") if e.actor == "admin"]
+    assert {(e.outcome, e.target) for e in refused} == {
+        ("denied", "http:/api/v1/auth/logout"),
+        ("denied", "http:/logout"),
+    }
+    assert client.get("/api/v1/auth/me").status_code == 200  # still signed in
+
+
+def _entries(services: Services, action: str) -> list[AuditEntry]:
+    with services.db.session() as s:
+        return list(
+            s.execute(
+                select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.seq)
+            ).scalars()
+        )
