@@ -137,7 +137,10 @@ def check_csrf(actor: Actor | None = None) -> None:
     if not expected or not hmac.compare_digest(
         str(sent).encode("utf-8", "surrogatepass"), str(expected).encode("utf-8")
     ):
-        _audit_csrf_refusal(actor or _session_actor())
+        # Audited once per request: the error page resolves the user again (ACC-6).
+        if not g.get("csrf_refused"):
+            g.csrf_refused = True
+            _audit_csrf_refusal(actor or _session_actor())
         raise PermissionDenied("missing or wrong CSRF token")
 
 

@@ -15,7 +15,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, sign_in
 from vms.audit.log import SYSTEM_ROLE, Who
 from vms.auth import users as users_module
 from vms.db.models import ApiToken, AuditEntry, WebSession
@@ -151,3 +151,21 @@ def _entries(services: Services, action: str) -> list[AuditEntry]:
                 select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.seq)
             ).scalars()
         )
+
+
+def test_a_csrf_refusal_of_a_page_post_is_audited_once_ACC_6(
+    client: FlaskClient, services: Services
+) -> None:
+    """A page's refused post rendered the error page, whose template resolved the user
+    again and checked the CSRF token again: every refusal of a page post was written
+    twice into the audit log (the monthly figures count them)."""
+    sign_in(client, "admin")
+    for path in ("/logout", "/cases", "/alarms/1/ack", "/api/v1/auth/logout"):
+        assert client.post(path, data={"csrf_token": "wrong"}).status_code == 403
+    targets = [e.target for e in _entries(services, "csrf.check")]
+    assert targets == [
+        "http:/logout",
+        "http:/cases",
+        "http:/alarms/1/ack",
+        "http:/api/v1/auth/logout",
+    ]
