@@ -225,4 +225,6 @@ def metrics_allowed(remote_addr: str | None, authorization: str | None, secrets_
         return False
     if not token or not authorization or not authorization.startswith("Bearer "):
         return False
-    return hmac.compare_digest(authorization[len("Bearer ") :].strip(), token)
+    # As UTF-8 bytes: compare_digest raises TypeError for non-ASCII text (a 500).
+    sent = authorization[len("Bearer ") :].strip().encode("utf-8", "surrogatepass")
+    return hmac.compare_digest(sent, token.encode("utf-8"))
