@@ -30,6 +30,7 @@ import hashlib
 import json
 import sys
 import zipfile
+import zlib
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -84,12 +85,24 @@ class Package:
                 with self._zip.open(name) as f:
                     while block := f.read(CHUNK):
                         yield block
-            except zipfile.BadZipFile as exc:  # the ZIP's own CRC check
+            # The ZIP's own CRC check (BadZipFile), a garbled deflate stream (zlib.error,
+            # EOFError), a member flagged encrypted (RuntimeError) or stored with an
+            # unknown method (NotImplementedError): damage to that file, not a crash.
+            except (
+                zipfile.BadZipFile,
+                zlib.error,
+                EOFError,
+                RuntimeError,
+                NotImplementedError,
+            ) as exc:
                 raise Problem(f"{name}: damaged in the ZIP ({exc})") from None
         else:
-            with (self.location / name).open("rb") as f:
-                while block := f.read(CHUNK):
-                    yield block
+            try:
+                with (self.location / name).open("rb") as f:
+                    while block := f.read(CHUNK):
+                        yield block
+            except OSError as exc:
+                raise Problem(f"{name}: cannot be read ({exc})") from None
 
 
 def _own_bytecode(parts: tuple[str, ...]) -> bool:
