@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import io
+import json
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from vms.exports import verify
 from vms.exports.package import ClipFile, ExportDraft, write_package
@@ -127,3 +132,150 @@ def test_a_member_damaged_inside_the_zip_fails_naming_it_INV_8(
     status, out = verdict(str(damaged))
     assert status == 1, out
     assert out.startswith(f"FAILED: {member}: damaged in the ZIP"), out
+
+
+def public_pem(key: Ed25519PrivateKey) -> bytes:
+    return key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def resigned(package: Path, target: Path, manifest: bytes, key: Ed25519PrivateKey) -> Path:
+    """``package`` with ``manifest`` as its manifest, signed by ``key`` and carrying its
+    public key: what a forger without the agency's key makes (only ``--fingerprint``
+    tells it apart), or the agency's own key signing a manifest it should never make."""
+    pem = public_pem(key)
+    with zipfile.ZipFile(package) as zf, zipfile.ZipFile(target, "w") as out:
+        for info in zf.infolist():
+            if info.filename not in ("manifest.json", "manifest.sig", "signing-key.pem"):
+                out.writestr(info, zf.read(info))
+        out.writestr("signing-key.pem", pem)
+        out.writestr("manifest.json", manifest)
+        out.writestr("manifest.sig", key.sign(manifest))
+    return target
+
+
+def key_fingerprint(key: Ed25519PrivateKey) -> str:
+    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()
+
+
+def manifest_of(package: Path, key: Ed25519PrivateKey | None = None) -> dict[str, Any]:
+    """The package's manifest; with ``key``, made over to name that key (its fingerprint,
+    and the size and hash of the ``signing-key.pem`` that :func:`resigned` puts in)."""
+    with zipfile.ZipFile(package) as zf:
+        loaded: dict[str, Any] = json.loads(zf.read("manifest.json"))
+    if key is not None:
+        pem = public_pem(key)
+        loaded["signing_key"]["fingerprint"] = key_fingerprint(key)
+        for entry in loaded["files"]:
+            if entry["path"] == "signing-key.pem":
+                entry.update(size=len(pem), sha256=hashlib.sha256(pem).hexdigest())
+    return loaded
+
+
+def _bytes(manifest: dict[str, Any]) -> bytes:
+    return (json.dumps(manifest, sort_keys=True, indent=2) + "\n").encode()
+
+
+def _files_entry_without_size(m: dict[str, Any]) -> None:
+    del m["files"][0]["size"]
+
+
+def _files_not_a_list(m: dict[str, Any]) -> None:
+    m["files"] = {"clips/cam-01.mp4": 1}
+
+
+def _path_not_a_string(m: dict[str, Any]) -> None:
+    m["files"][0]["path"] = ["clips", "cam-01.mp4"]
+
+
+def _clip_without_file(m: dict[str, Any]) -> None:
+    del m["clips"][0]["file"]
+
+
+def _audit_seq_a_string(m: dict[str, Any]) -> None:
+    m["audit"] = [
+        {"seq": "7", "prev_hash": "a", "hash": "b"},
+        {"seq": 8, "prev_hash": "b", "hash": "c"},
+    ]
+
+
+def _signing_key_a_string(m: dict[str, Any]) -> None:
+    m["signing_key"] = "Ed25519"
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        _files_entry_without_size,
+        _files_not_a_list,
+        _path_not_a_string,
+        _clip_without_file,
+        _audit_seq_a_string,
+        _signing_key_a_string,
+    ],
+)
+def test_a_signed_manifest_of_the_wrong_shape_fails_naming_the_manifest_INV_8(
+    package: Path, tmp_path: Path, spoil: Callable[[dict[str, Any]], None]
+) -> None:
+    """Signed is not well-formed: a manifest signed by some key (a forger's, or ours by a
+    bug) with a field missing or of the wrong type is reported, not a KeyError or
+    TypeError traceback."""
+    key = Ed25519PrivateKey.generate()
+    manifest = manifest_of(package, key)
+    assert verdict(str(resigned(package, tmp_path / "fine.zip", _bytes(manifest), key)))[0] == 0
+    spoil(manifest)
+    status, out = verdict(str(resigned(package, tmp_path / "odd.zip", _bytes(manifest), key)))
+    assert status == 1, out
+    assert out.startswith("FAILED: manifest.json: malformed"), out
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"[1, 2]", b"[" * 100_000 + b"]" * 100_000, b'"a string"'],
+    ids=["a-list", "nested-100000-deep", "a-string"],
+)
+def test_a_signed_manifest_that_is_not_an_object_fails_INV_8(
+    package: Path, tmp_path: Path, body: bytes
+) -> None:
+    key = Ed25519PrivateKey.generate()
+    status, out = verdict(str(resigned(package, tmp_path / "odd.zip", body, key)))
+    assert status == 1, out
+    assert out.startswith("FAILED: manifest.json: "), out
+
+
+def test_a_manifest_with_a_key_twice_fails_even_signed_by_our_key_INV_8(
+    package: Path, tmp_path: Path, signer: ExportSigner
+) -> None:
+    """JSON readers differ on a key given twice (Python keeps the last, others the first):
+    a signed manifest saying two things in one place must not be called verified, whatever
+    this verifier's parser would have picked."""
+    body = manifest_of(package)
+    text = json.dumps(body, sort_keys=True, indent=2, ensure_ascii=False)
+    doubled = text.replace('"case_number": "C-1"', '"case_number": "C-2",\n  "case_number": "C-1"')
+    assert doubled != text
+    key = serialization.load_pem_private_key(
+        (tmp_path / "secrets" / "export-signing.pem").read_bytes(), password=None
+    )
+    assert isinstance(key, Ed25519PrivateKey)
+    status, out = verdict(
+        str(resigned(package, tmp_path / "twice.zip", (doubled + "\n").encode(), key)),
+        "--fingerprint",
+        signer.fingerprint,
+    )
+    assert status == 1, out
+    assert out.startswith("FAILED: manifest.json: malformed"), out
+    assert "case_number" in out, out
+
+
+def test_a_signed_manifest_listing_a_file_twice_fails_INV_8(package: Path, tmp_path: Path) -> None:
+    """Two entries for one path with different hashes: whichever the verifier kept, the
+    other tells a different story."""
+    key = Ed25519PrivateKey.generate()
+    manifest = manifest_of(package, key)
+    [clip] = [f for f in manifest["files"] if f["path"] == CLIP]
+    manifest["files"].insert(0, {**clip, "sha256": "0" * 64})
+    status, out = verdict(str(resigned(package, tmp_path / "twice.zip", _bytes(manifest), key)))
+    assert status == 1, out
+    assert out.startswith(f"FAILED: manifest.json: malformed: {CLIP} is listed more than once"), out

@@ -142,13 +142,62 @@ def check_signature(package: Package, pinned: str | None) -> dict:
             f"{MANIFEST}: the signature in {SIGNATURE} does not match "
             f"(one of {MANIFEST} or {SIGNATURE} was changed)"
         ) from None
-    try:
-        manifest = json.loads(manifest_bytes)
-    except ValueError as exc:
-        raise Problem(f"{MANIFEST}: not JSON ({exc})") from None
-    named = manifest.get("signing_key", {}).get("fingerprint")
+    manifest = parse_manifest(manifest_bytes)
+    named = manifest["signing_key"]["fingerprint"]
     if named != found:
         raise Problem(f"{PUBLIC_KEY}: fingerprint {found} is not the manifest's {named}")
+    return manifest
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    """A JSON object whose keys are all different. Readers differ on a key given twice
+    (Python keeps the last, others the first): such a manifest says two things at once."""
+    seen: dict = {}
+    for key, value in pairs:
+        if key in seen:
+            raise Problem(f"{MANIFEST}: malformed: the key {key!r} is given twice in an object")
+        seen[key] = value
+    return seen
+
+
+def _fields(where: str, value: object, fields: dict) -> dict:
+    """``value`` as an object holding ``fields`` (name -> type), else the problem."""
+    if not isinstance(value, dict):
+        raise Problem(f"{MANIFEST}: malformed: {where} is not an object")
+    for name, kind in fields.items():
+        # bool is an int to Python, never a size or a sequence number here.
+        if not isinstance(value.get(name), kind) or isinstance(value.get(name), bool):
+            raise Problem(
+                f"{MANIFEST}: malformed: {where}.{name} is {value.get(name)!r}, "
+                f"not a {kind.__name__}"
+            )
+    return value
+
+
+def _list(manifest: dict, name: str, fields: dict) -> None:
+    items = manifest.get(name, [])
+    if not isinstance(items, list):
+        raise Problem(f"{MANIFEST}: malformed: {name} is not a list")
+    for n, item in enumerate(items):
+        _fields(f"{name}[{n}]", item, fields)
+
+
+def parse_manifest(data: bytes) -> dict:
+    """The manifest's JSON, checked for the shape the checks below read: signed is not
+    well-formed (a forger's key signs anything), and a malformed manifest must fail
+    naming itself, not crash the verifier (INV-8)."""
+    try:
+        manifest = json.loads(data, object_pairs_hook=_unique_keys)
+    except (ValueError, RecursionError) as exc:
+        raise Problem(f"{MANIFEST}: not JSON ({str(exc)[:200]})") from None
+    _fields("the manifest", manifest, {"signing_key": dict})
+    _fields("signing_key", manifest["signing_key"], {"fingerprint": str})
+    _list(manifest, "files", {"path": str, "size": int, "sha256": str})
+    paths = [entry["path"] for entry in manifest.get("files", [])]
+    for path in sorted({p for p in paths if paths.count(p) > 1}):
+        raise Problem(f"{MANIFEST}: malformed: {path} is listed more than once")
+    _list(manifest, "clips", {"file": str, "sha256": str})
+    _list(manifest, "audit", {"seq": int, "prev_hash": str, "hash": str})
     return manifest
 
 
