@@ -315,9 +315,21 @@ def cmd_media_critical(args: argparse.Namespace) -> int:
 
 def cmd_export_verify(args: argparse.Namespace) -> int:
     from vms.exports import verify
+    from vms.exports.signing import installed_fingerprint
 
-    pinned = ["--fingerprint", args.fingerprint] if args.fingerprint else []
-    return verify.main([str(args.package), *pinned])
+    # INV-8: a package carries its own public key, so one made whole with some other key
+    # verifies under it; this installation knows its key and pins it unless told another
+    # (a package signed before a key change: the fingerprint published for it then).
+    ours = None if args.fingerprint else installed_fingerprint(args.config_obj.secrets_dir)
+    pinned = args.fingerprint or ours
+    status = verify.main([str(args.package), *(["--fingerprint", pinned] if pinned else [])])
+    if status == 1 and ours is not None:
+        print(
+            f"(checked against this installation's export key {ours}; for a package "
+            "signed with an earlier key, give its published fingerprint with --fingerprint)",
+            file=sys.stderr,
+        )
+    return status
 
 
 def cmd_export_public_key(args: argparse.Namespace) -> int:
@@ -612,7 +624,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_export_create)
     p = export.add_parser("verify", help="verify a package (signature, hashes, audit links)")
     p.add_argument("package", help="the package: a .zip or its unpacked folder")
-    p.add_argument("--fingerprint", help="the export key fingerprint to expect")
+    p.add_argument(
+        "--fingerprint",
+        help="the export key fingerprint to expect (default: this installation's key)",
+    )
     p.set_defaults(func=cmd_export_verify)
     p = export.add_parser("public-key", help="the export public key and its fingerprint")
     p.set_defaults(func=cmd_export_public_key)

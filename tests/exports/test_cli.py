@@ -57,3 +57,30 @@ def test_export_verify_and_the_published_key(tmp_path: Path) -> None:
             zf.writestr(name, body)
     bad = vms(data, "export", "verify", str(damaged))
     assert bad.returncode == 1 and "FAILED: clips/cam-01.mp4" in bad.stdout, bad.stdout
+
+
+def test_export_verify_pins_this_installations_key_INV_8(tmp_path: Path) -> None:
+    """A package carries its own public key, so one made whole by someone else (another
+    installation, or a forger with a key of their own) verifies under that key. The
+    agency's own ``vms export verify`` knows which key is ours: without ``--fingerprint``
+    it checks against it (as ``vms audit verify-export`` does), and a package signed with
+    an earlier key still verifies when its published fingerprint is given."""
+    data = tmp_path / "var"
+    ours = load_or_create_signer(data / "secrets")
+    theirs = load_or_create_signer(tmp_path / "elsewhere")
+    clip = tmp_path / "cam-01.mp4"
+    make_video(clip, seconds=1.0)
+    draft = ExportDraft("e10", T0, "admin", "admin", "test", None, "keyframe", (), {})
+    clips = [ClipFile(clip, "cam", T0, 1.0, T0, T0, (), ())]
+    own = write_package(tmp_path / "own.zip", draft, clips, ours)
+    forged = write_package(tmp_path / "forged.zip", draft, clips, theirs)
+    ok = vms(data, "export", "verify", str(own.path))
+    assert ok.returncode == 0 and ok.stdout.startswith("OK: export e10"), ok.stdout + ok.stderr
+    bad = vms(data, "export", "verify", str(forged.path))
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    assert f"fingerprint {theirs.fingerprint} is not the expected {ours.fingerprint}" in (
+        bad.stdout
+    ), bad.stdout
+    assert "--fingerprint" in bad.stderr, bad.stderr  # how to check an earlier key's package
+    earlier = vms(data, "export", "verify", str(forged.path), "--fingerprint", theirs.fingerprint)
+    assert earlier.returncode == 0, earlier.stdout + earlier.stderr

@@ -15,6 +15,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from vms.errors import DataLoss
 from vms.secrets import load_or_create_signing_key
 
 KEY_FILE = "export-signing.pem"
@@ -59,3 +60,16 @@ def load_or_create_signer(directory: Path) -> ExportSigner:
     """The key in ``directory/export-signing.pem``, created (mode 0600, atomically: the
     first writer wins) if absent."""
     return ExportSigner(load_or_create_signing_key(directory, KEY_FILE))
+
+
+def installed_fingerprint(directory: Path) -> str | None:
+    """The fingerprint of the export key in ``directory``, or None when there is none yet
+    (read only: unlike :func:`load_or_create_signer`, no key is made)."""
+    try:
+        pem = (directory / KEY_FILE).read_bytes()
+    except FileNotFoundError:
+        return None
+    key = serialization.load_pem_private_key(pem, password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise DataLoss(f"{directory / KEY_FILE} does not hold an Ed25519 private key")
+    return ExportSigner(key).fingerprint
