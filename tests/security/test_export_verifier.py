@@ -279,3 +279,37 @@ def test_a_signed_manifest_listing_a_file_twice_fails_INV_8(package: Path, tmp_p
     status, out = verdict(str(resigned(package, tmp_path / "twice.zip", _bytes(manifest), key)))
     assert status == 1, out
     assert out.startswith(f"FAILED: manifest.json: malformed: {CLIP} is listed more than once"), out
+
+
+def with_members(package: Path, target: Path, *extra: tuple[str, bytes]) -> Path:
+    """``package`` with more members (name, bytes) written after its own."""
+    with zipfile.ZipFile(package) as zf, zipfile.ZipFile(target, "w") as out:
+        for info in zf.infolist():
+            out.writestr(info, zf.read(info))
+        for name, data in extra:
+            out.writestr(zipfile.ZipInfo(name), data)
+    return target
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [("clips/extra.mp4/", b"pictures the manifest does not cover"), ("notes/", b"")],
+    ids=["folder-entry-holding-data", "folder-of-no-listed-file"],
+)
+def test_an_unlisted_folder_entry_in_the_zip_fails_INV_8(
+    package: Path, tmp_path: Path, entry: tuple[str, bytes]
+) -> None:
+    """A ZIP member whose name ends in ``/`` is a folder to every unzip tool, yet it can
+    hold bytes: the verifier passed over all of them, so a package with content the
+    manifest does not list (or a folder it does not name) was "OK"."""
+    doctored = with_members(package, tmp_path / "doctored.zip", entry)
+    status, out = verdict(str(doctored))
+    assert status == 1, out
+    assert out.startswith(f"FAILED: {entry[0]}: "), out
+
+
+def test_folder_entries_of_listed_files_are_accepted(package: Path, tmp_path: Path) -> None:
+    """``zip -r`` of the unpacked folder adds an entry for ``clips/``: still the package."""
+    rezipped = with_members(package, tmp_path / "rezipped.zip", ("clips/", b""))
+    status, out = verdict(str(rezipped))
+    assert status == 0, out

@@ -71,6 +71,13 @@ class Package:
                 names.add(path.relative_to(self.location).as_posix())
         return names
 
+    def folders(self) -> dict[str, int]:
+        """The ZIP's folder entries (names ending in ``/``) and the bytes each holds: a
+        folder entry can carry data that no unzip tool shows (an unpacked folder: none)."""
+        if self._zip is None:
+            return {}
+        return {i.filename: i.compress_size for i in self._zip.infolist() if i.is_dir()}
+
     def has(self, name: str) -> bool:
         return name in self.names()
 
@@ -214,6 +221,13 @@ def check_files(package: Package, manifest: dict) -> int:
             raise Problem(f"{name}: SHA-256 {digest.hexdigest()} is not the manifest's")
     for name in sorted(package.names() - set(listed) - {MANIFEST, SIGNATURE}):
         raise Problem(f"{name}: in the package but not listed in the manifest")
+    # Folder entries: only those of listed files' folders (``zip -r`` adds them), empty.
+    parents = {"/".join(p.split("/")[:n]) + "/" for p in listed for n in range(1, p.count("/") + 1)}
+    for name, held in sorted(package.folders().items()):
+        if held:
+            raise Problem(f"{name}: a folder entry holding {held} bytes the manifest does not list")
+        if name not in parents:
+            raise Problem(f"{name}: a folder in the package that holds no listed file")
     for clip in manifest.get("clips", []):
         entry = listed.get(clip["file"])
         if entry is None or entry["sha256"] != clip["sha256"]:
