@@ -13,6 +13,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+import tracemalloc
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +23,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from vms.errors import FailedPrecondition
+from vms.exports import package as package_module
 from vms.exports import verify
 from vms.exports.package import ClipFile, ExportDraft, write_package
 from vms.exports.signing import ExportSigner, load_or_create_signer
@@ -313,3 +316,70 @@ def test_folder_entries_of_listed_files_are_accepted(package: Path, tmp_path: Pa
     rezipped = with_members(package, tmp_path / "rezipped.zip", ("clips/", b""))
     status, out = verdict(str(rezipped))
     assert status == 0, out
+
+
+def with_bomb(package: Path, target: Path, name: str, size: int) -> Path:
+    """``package`` with member ``name`` replaced by ``size`` zero bytes, deflated (about
+    a thousandth of that on disk): a few hundred KB that inflate to hundreds of MB."""
+    with zipfile.ZipFile(package) as zf, zipfile.ZipFile(target, "w") as out:
+        for info in zf.infolist():
+            if info.filename != name:
+                out.writestr(info, zf.read(info))
+        block = bytes(1 << 20)
+        with out.open(zipfile.ZipInfo(name), "w", force_zip64=True) as member:
+            member._compress_type = zipfile.ZIP_DEFLATED  # type: ignore[attr-defined]
+            for _ in range(size >> 20):
+                member.write(block)
+    return target
+
+
+@pytest.fixture(scope="module")
+def bombs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """One package per member blown up to 300 MiB (made once: deflating takes a while)."""
+    root = tmp_path_factory.mktemp("bombs")
+    key = load_or_create_signer(root / "secrets")
+    clip = root / "cam-01.mp4"
+    clip.write_bytes(b"\x00\x00\x00\x18ftypisom" + bytes(range(256)) * 40)
+    draft = ExportDraft(
+        "exp-b", T0, "investigator", "investigator", "court", None, "keyframe", (), {}
+    )
+    made = write_package(
+        root / "export.zip", draft, [ClipFile(clip, "cam", T0, 1.0, T0, T0, (), ())], key
+    )
+    names = ("manifest.json", "manifest.sig", "signing-key.pem")
+    return {n: with_bomb(made.path, root / f"{n}.zip", n, 300 << 20) for n in names}
+
+
+@pytest.mark.parametrize("member", ["manifest.json", "manifest.sig", "signing-key.pem"])
+def test_a_zip_bomb_member_is_refused_before_it_is_inflated_INV_8(
+    bombs: dict[str, Path], member: str
+) -> None:
+    """The verifier read the manifest, its signature and the key whole into memory before
+    checking anything: a package of a few hundred KB made it hold 600 MB (twice the
+    inflated member). A signature has 64 bytes, a public key a few hundred; a manifest
+    over the verifier's limit is refused by its declared size, before it is read."""
+    tracemalloc.start()
+    try:
+        status, out = verdict(str(bombs[member]))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert status == 1, out
+    assert out.startswith(f"FAILED: {member}: 314572800 bytes"), out
+    assert peak < 32 << 20, f"the verifier held {peak >> 20} MiB"
+
+
+def test_the_writer_refuses_a_manifest_its_verifier_would_refuse_INV_8(
+    tmp_path: Path, signer: ExportSigner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The verifier's manifest limit is the writer's too: no package is made that its own
+    ``verify.py`` calls FAILED (and no ``.part`` is left)."""
+    monkeypatch.setattr(package_module, "MAX_MANIFEST_BYTES", 2000)
+    clip = tmp_path / "cam-01.mp4"
+    clip.write_bytes(b"x" * 100)
+    draft = ExportDraft("exp-big", T0, "inv", "investigator", "p" * 3000, None, "keyframe", (), {})
+    with pytest.raises(FailedPrecondition, match="over the verifier's limit of 2000"):
+        write_package(
+            tmp_path / "big.zip", draft, [ClipFile(clip, "cam", T0, 1.0, T0, T0, (), ())], signer
+        )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cam-01.mp4", "secrets"]

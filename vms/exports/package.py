@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from vms.errors import FailedPrecondition
 from vms.exports.manifest import (
     AuditRecord,
     ClipRecord,
@@ -37,6 +38,7 @@ from vms.exports.manifest import (
     iso,
 )
 from vms.exports.signing import ExportSigner
+from vms.exports.verify import MAX_MANIFEST_BYTES
 from vms.faults import crash_point
 from vms.store import fsync_dir
 
@@ -173,6 +175,12 @@ def _write_zip(
             draft.audit,
         )
         body = manifest.to_bytes()
+        if len(body) > MAX_MANIFEST_BYTES:  # INV-8: a package its own verify.py refuses
+            raise FailedPrecondition(
+                f"the manifest of export {draft.export_id} would be {len(body)} bytes, over "
+                f"the verifier's limit of {MAX_MANIFEST_BYTES}: export fewer sources or "
+                "without the audit entries"
+            )
         zf.writestr(MANIFEST, body, compress_type=zipfile.ZIP_DEFLATED)
         zf.writestr(SIGNATURE, signer.sign(body))
     return manifest

@@ -44,6 +44,12 @@ SIGNATURE = "manifest.sig"
 PUBLIC_KEY = "signing-key.pem"
 VERIFIER = "verify.py"
 CHUNK = 1 << 20
+# What the signature check reads whole into memory is bounded by its declared size
+# before a byte is inflated (a ZIP member of a few hundred KB can inflate to GBs). The
+# writer refuses a manifest over this limit, so every package it makes verifies.
+MAX_MANIFEST_BYTES = 256 << 20
+MAX_KEY_BYTES = 64 << 10
+SIGNATURE_BYTES = 64
 
 
 class Problem(Exception):
@@ -81,8 +87,22 @@ class Package:
     def has(self, name: str) -> bool:
         return name in self.names()
 
-    def read(self, name: str) -> bytes:
-        return b"".join(self.chunks(name))
+    def size(self, name: str) -> int:
+        """The size ``name`` declares (its ZIP entry; its file), before it is read."""
+        if not self.has(name):
+            raise Problem(f"{name}: missing from the package")
+        if self._zip is not None:
+            return self._zip.getinfo(name).file_size
+        return (self.location / name).stat().st_size
+
+    def read(self, name: str, limit: int) -> bytes:
+        """All of ``name``, which must hold at most ``limit`` bytes."""
+        data = bytearray()
+        for block in self.chunks(name):
+            data += block
+            if len(data) > limit:
+                raise Problem(f"{name}: over {limit} bytes (more than it declared)")
+        return bytes(data)
 
     def chunks(self, name: str) -> Iterator[bytes]:
         if not self.has(name):
@@ -129,10 +149,17 @@ def fingerprint(key: Ed25519PublicKey) -> str:
 
 
 def check_signature(package: Package, pinned: str | None) -> dict:
-    manifest_bytes = package.read(MANIFEST)
-    signature = package.read(SIGNATURE)
+    for name, limit, why in (
+        (MANIFEST, MAX_MANIFEST_BYTES, f"over this verifier's limit of {MAX_MANIFEST_BYTES}"),
+        (SIGNATURE, SIGNATURE_BYTES, f"an Ed25519 signature has {SIGNATURE_BYTES}"),
+        (PUBLIC_KEY, MAX_KEY_BYTES, f"a public key has a few hundred (at most {MAX_KEY_BYTES})"),
+    ):
+        if package.size(name) > limit:
+            raise Problem(f"{name}: {package.size(name)} bytes, {why}")
+    manifest_bytes = package.read(MANIFEST, MAX_MANIFEST_BYTES)
+    signature = package.read(SIGNATURE, SIGNATURE_BYTES)
     try:
-        key = serialization.load_pem_public_key(package.read(PUBLIC_KEY))
+        key = serialization.load_pem_public_key(package.read(PUBLIC_KEY, MAX_KEY_BYTES))
     except ValueError as exc:
         raise Problem(f"{PUBLIC_KEY}: not a public key ({exc})") from None
     if not isinstance(key, Ed25519PublicKey):
@@ -140,7 +167,7 @@ def check_signature(package: Package, pinned: str | None) -> dict:
     found = fingerprint(key)
     if pinned is not None and found != pinned.lower():
         raise Problem(f"{PUBLIC_KEY}: fingerprint {found} is not the expected {pinned}")
-    if len(signature) != 64:
+    if len(signature) != SIGNATURE_BYTES:
         raise Problem(f"{SIGNATURE}: {len(signature)} bytes, an Ed25519 signature has 64")
     try:
         key.verify(signature, manifest_bytes)
