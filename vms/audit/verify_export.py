@@ -44,6 +44,16 @@ from typing import Any
 FORMAT = "vms-audit-export/1"
 GENESIS = "0" * 64
 ENTRY_FIELDS = ("seq", "at", "actor", "role", "action", "target", "details", "outcome")
+# What each part of an export may hold: every field is covered by a signature (the
+# statement's, or a checkpoint's, or an entry's SHA-256 in the statement) or is checked
+# against one. Anything else would read as part of an "intact" export unsigned.
+EXPORT_KEYS = frozenset(
+    {"format", "statement", "signature", "public_key", "checkpoints", "entries"}
+)
+CHECKPOINT_KEYS = frozenset(
+    {"seq", "at", "entry_hash", "chain_digest", "signature", "key_fingerprint"}
+)
+ENTRY_KEYS = frozenset({*ENTRY_FIELDS, "prev_hash", "hash"})
 
 
 def canonical_entry(fields: Mapping[str, Any]) -> bytes:
@@ -87,6 +97,25 @@ def fingerprint(public_key_pem: str) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
+def _unsigned(fields: Mapping[str, Any], allowed: frozenset[str]) -> str | None:
+    """The fields of ``fields`` that no signature covers, named; None when there are none."""
+    extra = sorted(set(fields) - allowed)
+    if not extra:
+        return None
+    return f"holds {', '.join(map(repr, extra))}, which no signature covers (added to the file)"
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are all different: readers differ on a key given twice
+    (Python keeps the last, others the first), so such a file says two things at once."""
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise ValueError(f"the key {key!r} is given twice in one object")
+        seen[key] = value
+    return seen
+
+
 @dataclass(frozen=True)
 class Problem:
     """The first thing wrong with an export: ``where`` (an entry, a checkpoint, the
@@ -126,6 +155,8 @@ def verify(doc: Mapping[str, Any], pinned: str | None = None) -> Problem | None:
     another key) is intact under its own key: only the fingerprint tells."""
     if doc.get("format") != FORMAT:
         return Problem("export", f"format {doc.get('format')!r} is not {FORMAT}")
+    if (unsigned := _unsigned(doc, EXPORT_KEYS)) is not None:
+        return Problem("export", unsigned)
     try:
         check = _verifier(doc["public_key"])
         found = fingerprint(doc["public_key"])
@@ -142,6 +173,10 @@ def verify(doc: Mapping[str, Any], pinned: str | None = None) -> Problem | None:
         doc.get("signature", ""), statement_payload(statement)
     ):
         return Problem("statement", "the signature does not match (the statement was changed)")
+    if statement.get("key_fingerprint") != found:
+        return Problem(
+            "statement", f"names key {statement.get('key_fingerprint')}, signed by key {found}"
+        )
 
     checkpoints: Sequence[Mapping[str, Any]] = doc.get("checkpoints", [])
     by_seq: dict[int, Mapping[str, Any]] = {}
@@ -149,6 +184,13 @@ def verify(doc: Mapping[str, Any], pinned: str | None = None) -> Problem | None:
         payload = checkpoint_payload(cp["seq"], cp["entry_hash"], cp["chain_digest"], cp["at"])
         if not check(cp.get("signature", ""), payload):
             return Problem(f"checkpoint {cp['seq']}", "the signature does not match (forged)")
+        if (unsigned := _unsigned(cp, CHECKPOINT_KEYS)) is not None:
+            return Problem(f"checkpoint {cp['seq']}", unsigned)
+        if cp.get("key_fingerprint") != found:  # not in the signed payload: checked here
+            return Problem(
+                f"checkpoint {cp['seq']}",
+                f"names key {cp.get('key_fingerprint')}, signed by key {found}",
+            )
         by_seq[cp["seq"]] = cp
     if sorted(by_seq) != list(statement["checkpoints"]):
         return Problem(
@@ -183,6 +225,8 @@ def verify(doc: Mapping[str, Any], pinned: str | None = None) -> Problem | None:
             if any(e.get("seq") == seq for e in entries[i + 1 :]):
                 return Problem(f"entry {seq}", f"is out of order (entry {moved} is in its place)")
             return Problem(f"entry {seq}", f"is missing (entry {moved} is in its place)")
+        if (unsigned := _unsigned(entry, ENTRY_KEYS)) is not None:
+            return Problem(f"entry {seq}", unsigned)
         if i >= len(listed) or entry_sha256(entry) != listed[i]:
             return Problem(f"entry {seq}", "was altered (its SHA-256 is not the signed one)")
         if entry["prev_hash"] != prev_hash:
@@ -221,8 +265,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     try:
         with open(args.export, encoding="utf-8") as f:
-            doc = json.load(f)
-    except (OSError, ValueError) as exc:
+            doc = json.load(f, object_pairs_hook=_unique_keys)
+    except (OSError, ValueError, RecursionError) as exc:
         print(f"cannot read {args.export}: {exc}", file=sys.stderr)
         return 2
     try:
