@@ -31,6 +31,7 @@ from typing import Any
 
 import c2pa
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -84,9 +85,20 @@ class ClipProvenance:
     version: str = "0.1.0"
 
 
+CA_LIFETIME = dt.timedelta(days=3650)
+SIGNER_LIFETIME = dt.timedelta(days=730)
+# A CA with less than this left is replaced rather than made to issue a signer for days.
+CA_MIN_LEFT = dt.timedelta(days=30)
+
+
 def load_or_create_chain(directory: Path, now: dt.datetime, agency: str = "VMS") -> AgencyChain:
-    """The chain in ``directory``, made (CA, then signer) if absent; ``now`` starts
-    the certificates' validity (taken from the injected clock)."""
+    """The chain in ``directory``, made (CA, then signer) if absent, and renewed where a
+    certificate has expired at ``now`` (taken from the injected clock): c2pa refuses to
+    sign with an expired certificate, so without renewal every export and redaction would
+    fail from the day the signer's two years end (INV-8). A new signer is issued by the
+    current CA and never outlives it; a CA with under 30 days left is replaced (new
+    packages ship the new ``c2pa-ca.pem``; earlier ones carry the CA they were signed
+    under)."""
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     # Made under a lock: first callers at once (the export and redaction jobs, a CLI
     # export) each made a chain and wrote it file by file, leaving one's key beside the
@@ -106,24 +118,21 @@ def _locked(path: Path) -> Iterator[None]:
 
 
 def _load_or_create_chain(directory: Path, now: dt.datetime, agency: str) -> AgencyChain:
-    if not (directory / CA_CERT).exists():
+    ca = _certificate_in(directory / CA_CERT)
+    if ca is None or not _valid(ca, now, CA_MIN_LEFT):
         ca_key = ec.generate_private_key(ec.SECP256R1())
-        ca = _certificate(
-            f"{agency} export CA", ca_key, None, ca_key, now, dt.timedelta(days=3650), ca=True
-        )
+        ca = _certificate(f"{agency} export CA", ca_key, None, ca_key, now, CA_LIFETIME, ca=True)
         _write(directory / CA_KEY, _private_pem(ca_key))
         _write(directory / CA_CERT, ca.public_bytes(serialization.Encoding.PEM))
     ca_pem = (directory / CA_CERT).read_bytes()
-    if not (directory / SIGNER_CERT).exists():
-        ca = x509.load_pem_x509_certificate(ca_pem)
+    leaf = _certificate_in(directory / SIGNER_CERT)
+    if leaf is None or not _valid(leaf, now) or not _issued_by(leaf, ca):
         loaded = serialization.load_pem_private_key((directory / CA_KEY).read_bytes(), None)
         if not isinstance(loaded, ec.EllipticCurvePrivateKey):
             raise DataLoss(f"{directory / CA_KEY} is not an EC private key")
-        ca_key = loaded
         key = ec.generate_private_key(ec.SECP256R1())
-        leaf = _certificate(
-            f"{agency} evidence export", key, ca, ca_key, now, dt.timedelta(days=730), ca=False
-        )
+        lifetime = min(SIGNER_LIFETIME, ca.not_valid_after_utc - now)
+        leaf = _certificate(f"{agency} evidence export", key, ca, loaded, now, lifetime, ca=False)
         _write(directory / SIGNER_KEY, _private_pem(key))
         _write(directory / SIGNER_CERT, leaf.public_bytes(serialization.Encoding.PEM))
     return AgencyChain(
@@ -131,6 +140,27 @@ def _load_or_create_chain(directory: Path, now: dt.datetime, agency: str) -> Age
         (directory / SIGNER_KEY).read_bytes(),
         ca_pem,
     )
+
+
+def _certificate_in(path: Path) -> x509.Certificate | None:
+    try:
+        return x509.load_pem_x509_certificate(path.read_bytes())
+    except FileNotFoundError:
+        return None
+
+
+def _valid(cert: x509.Certificate, now: dt.datetime, left: dt.timedelta = dt.timedelta()) -> bool:
+    """``cert`` has not expired at ``now`` and will not for ``left`` after it. (Its start
+    is not checked: a clock set back must not replace the CA every time it is read.)"""
+    return now + left < cert.not_valid_after_utc
+
+
+def _issued_by(leaf: x509.Certificate, ca: x509.Certificate) -> bool:
+    try:
+        leaf.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
 
 
 def sign_clip(source: Path, target: Path, chain: AgencyChain, about: ClipProvenance) -> None:
