@@ -10,9 +10,15 @@ set up long ago (``now`` in the past) and then loaded at the real time.
 from __future__ import annotations
 
 import datetime as dt
+import shutil
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
+import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from tests.media import make_video
 from vms.exports.credentials import (
@@ -65,3 +71,55 @@ def test_a_signer_is_never_made_to_outlive_its_ca(tmp_path: Path) -> None:
     ca = x509.load_pem_x509_certificate(chain.ca_pem)
     leaf = x509.load_pem_x509_certificate((secrets / SIGNER_CERT).read_bytes())
     assert leaf.not_valid_after_utc <= ca.not_valid_after_utc
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_two_first_uses_at_once_make_one_chain_whose_key_matches(
+    tmp_path: Path, attempt: int
+) -> None:
+    """The export job and the redaction job (or two jobs processes) making the chain at
+    once must not leave one's certificate beside the other's key."""
+    secrets = tmp_path / "secrets"
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def make() -> None:
+        barrier.wait()
+        try:
+            load_or_create_chain(secrets, NOW)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=make) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert signs(tmp_path, secrets) == "Trusted"
+
+
+def test_two_processes_making_the_chain_at_once_agree(tmp_path: Path) -> None:
+    """Two jobs processes making the chain at once: each must end with a signer whose
+    certificate and key are one pair, issued by the CA on disk."""
+    secrets = tmp_path / "secrets"
+    code = (
+        "import datetime as dt, sys; from pathlib import Path; "
+        "from vms.exports.credentials import load_or_create_chain; "
+        "load_or_create_chain(Path(sys.argv[1]), dt.datetime.now(dt.UTC))"
+    )
+    for _ in range(3):
+        shutil.rmtree(secrets, ignore_errors=True)
+        runs = [
+            subprocess.Popen([sys.executable, "-c", code, str(secrets)], stderr=subprocess.PIPE)
+            for _ in range(4)
+        ]
+        for run in runs:
+            _, err = run.communicate(timeout=60)
+            assert run.returncode == 0, err.decode()
+        chain = load_or_create_chain(secrets, NOW)
+        ca = x509.load_pem_x509_certificate(chain.ca_pem)
+        leaf = x509.load_pem_x509_certificate((secrets / SIGNER_CERT).read_bytes())
+        leaf.verify_directly_issued_by(ca)
+        key = serialization.load_pem_private_key(chain.key_pem, None)
+        assert key.public_key() == leaf.public_key()

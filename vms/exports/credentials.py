@@ -126,7 +126,12 @@ def _load_or_create_chain(directory: Path, now: dt.datetime, agency: str) -> Age
         _write(directory / CA_CERT, ca.public_bytes(serialization.Encoding.PEM))
     ca_pem = (directory / CA_CERT).read_bytes()
     leaf = _certificate_in(directory / SIGNER_CERT)
-    if leaf is None or not _valid(leaf, now) or not _issued_by(leaf, ca):
+    if (
+        leaf is None
+        or not _valid(leaf, now)
+        or not _issued_by(leaf, ca)
+        or not _holds_key_of(directory / SIGNER_KEY, leaf)
+    ):
         loaded = serialization.load_pem_private_key((directory / CA_KEY).read_bytes(), None)
         if not isinstance(loaded, ec.EllipticCurvePrivateKey):
             raise DataLoss(f"{directory / CA_KEY} is not an EC private key")
@@ -153,6 +158,16 @@ def _valid(cert: x509.Certificate, now: dt.datetime, left: dt.timedelta = dt.tim
     """``cert`` has not expired at ``now`` and will not for ``left`` after it. (Its start
     is not checked: a clock set back must not replace the CA every time it is read.)"""
     return now + left < cert.not_valid_after_utc
+
+
+def _holds_key_of(path: Path, cert: x509.Certificate) -> bool:
+    """``path`` holds the private key of ``cert`` (a pair left mismatched by an earlier
+    race is made anew)."""
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), None)
+    except (FileNotFoundError, ValueError, TypeError):
+        return False
+    return key.public_key() == cert.public_key()
 
 
 def _issued_by(leaf: x509.Certificate, ca: x509.Certificate) -> bool:
