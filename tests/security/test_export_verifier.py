@@ -383,3 +383,54 @@ def test_the_writer_refuses_a_manifest_its_verifier_would_refuse_INV_8(
             tmp_path / "big.zip", draft, [ClipFile(clip, "cam", T0, 1.0, T0, T0, (), ())], signer
         )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cam-01.mp4", "secrets"]
+
+
+def _member_named(package: Path, target: Path, old: str, new: str) -> Path:
+    """``package`` with member ``old`` stored under the name ``new`` (bytes unchanged)."""
+    with zipfile.ZipFile(package) as zf, zipfile.ZipFile(target, "w") as out:
+        for info in zf.infolist():
+            data = zf.read(info)
+            if info.filename == old:
+                info = zipfile.ZipInfo(new, info.date_time)
+            out.writestr(info, data)
+    return target
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["../cam-01.mp4", "/tmp/cam-01.mp4", "clips\\..\\..\\cam-01.mp4", "C:/cam-01.mp4"],
+    ids=["dot-dot", "absolute", "backslashes", "drive-letter"],
+)
+def test_a_member_that_would_land_outside_the_folder_fails_even_listed_INV_8(
+    package: Path, tmp_path: Path, name: str
+) -> None:
+    """A package signed by a key of someone's own lists a clip under a name an unzip tool
+    writes outside the folder it unpacks into. Such a package is never "OK", whatever
+    key signed it: a recipient runs verify.py on the ZIP before unpacking it."""
+    key = Ed25519PrivateKey.generate()
+    moved = _member_named(package, tmp_path / "moved.zip", CLIP, name)
+    manifest = manifest_of(package, key)
+    for entry in manifest["files"]:
+        if entry["path"] == CLIP:
+            entry["path"] = name
+    for clip in manifest["clips"]:
+        clip["file"] = name
+    status, out = verdict(str(resigned(moved, tmp_path / "out.zip", _bytes(manifest), key)))
+    assert status == 1, out
+    assert out.startswith(f"FAILED: {name}: "), out
+    assert "outside" in out, out
+
+
+def test_a_member_name_with_a_nul_fails_INV_8(package: Path, tmp_path: Path) -> None:
+    """Python reads a name up to its first NUL; other tools may not: the clip named
+    ``clips/cam-01.mp4<NUL>.exe`` is ``clips/cam-01.mp4`` to the verifier only."""
+    # zipfile will not write a NUL in a name: write a stand-in, then put the NUL in place
+    # (the local header and the central directory both hold the name).
+    renamed = _member_named(package, tmp_path / "nul.zip", CLIP, CLIP + "#.exe")
+    data = renamed.read_bytes()
+    assert data.count(b"cam-01.mp4#.exe") == 2
+    renamed.write_bytes(data.replace(b"cam-01.mp4#.exe", b"cam-01.mp4\x00.exe"))
+    status, out = verdict(str(renamed))
+    assert status == 1, out
+    assert out.startswith(f"FAILED: {CLIP}"), out
+    assert "NUL" in out, out

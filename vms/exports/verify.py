@@ -65,6 +65,8 @@ class Package:
 
     def names(self) -> set[str]:
         if self._zip is not None:
+            for info in self._zip.infolist():
+                _check_name(info)
             members = Counter(i.filename for i in self._zip.infolist() if not i.is_dir())
             # Two members of one name: this file reads one, an unzip tool may extract
             # the other, which the manifest does not cover.
@@ -130,6 +132,17 @@ class Package:
                         yield block
             except OSError as exc:
                 raise Problem(f"{name}: cannot be read ({exc})") from None
+
+
+def _check_name(info: zipfile.ZipInfo) -> None:
+    """A member's name as stored must be what this verifier reads and land inside the
+    folder it is unpacked into, whatever key signed the manifest listing it."""
+    name = info.orig_filename  # zipfile cuts ``filename`` at a NUL; other tools may not
+    if "\x00" in name:
+        raise Problem(f"{info.filename}: its name in the ZIP goes on past a NUL ({name!r})")
+    parts = name.replace("\\", "/").split("/")
+    if name.startswith("/") or "\\" in name or ".." in parts or name[1:2] == ":":
+        raise Problem(f"{name}: a name unzip tools would write outside the package folder")
 
 
 def _own_bytecode(parts: tuple[str, ...]) -> bool:
