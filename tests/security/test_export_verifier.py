@@ -434,3 +434,33 @@ def test_a_member_name_with_a_nul_fails_INV_8(package: Path, tmp_path: Path) -> 
     assert status == 1, out
     assert out.startswith(f"FAILED: {CLIP}"), out
     assert "NUL" in out, out
+
+
+@pytest.fixture
+def unpacked(package: Path, tmp_path: Path) -> Path:
+    folder = tmp_path / "unpacked"
+    with zipfile.ZipFile(package) as zf:
+        zf.extractall(folder)
+    return folder
+
+
+def test_a_link_to_a_folder_of_other_clips_in_the_unpacked_package_fails_INV_8(
+    unpacked: Path, tmp_path: Path
+) -> None:
+    """In an unpacked package, a symbolic link to a folder elsewhere shows its files in
+    the package to anyone browsing it, yet the verifier's walk did not enter it: a folder
+    of clips the manifest does not list was "OK"."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "cam-02.mp4").write_bytes(b"pictures nobody signed")
+    (unpacked / "more-clips").symlink_to(elsewhere, target_is_directory=True)
+    status, out = verdict(str(unpacked))
+    assert status == 1, out
+    assert out.startswith("FAILED: more-clips: "), out
+
+
+def test_a_dangling_link_in_the_unpacked_package_fails_INV_8(unpacked: Path) -> None:
+    (unpacked / "clips" / "cam-02.mp4").symlink_to(unpacked / "nowhere.mp4")
+    status, out = verdict(str(unpacked))
+    assert status == 1, out
+    assert out.startswith("FAILED: clips/cam-02.mp4: "), out

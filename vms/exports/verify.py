@@ -75,8 +75,17 @@ class Package:
             return set(members)
         names: set[str] = set()
         for path in self.location.rglob("*"):
-            if path.is_file() and not _own_bytecode(path.relative_to(self.location).parts):
-                names.add(path.relative_to(self.location).as_posix())
+            relative = path.relative_to(self.location)
+            if _own_bytecode(relative.parts):
+                continue
+            # A link shows files (or nothing) the walk does not check: a link to a folder
+            # elsewhere puts its clips in the package for anyone browsing it.
+            if path.is_symlink():
+                raise Problem(f"{relative.as_posix()}: a symbolic link, not a file of the package")
+            if path.is_file():
+                names.add(relative.as_posix())
+            elif not path.is_dir():
+                raise Problem(f"{relative.as_posix()}: not a regular file")
         return names
 
     def folders(self) -> dict[str, int]:
