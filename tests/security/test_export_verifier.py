@@ -13,6 +13,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+import time
 import tracemalloc
 import zipfile
 from collections.abc import Callable
@@ -321,15 +322,17 @@ def test_folder_entries_of_listed_files_are_accepted(package: Path, tmp_path: Pa
 def with_bomb(package: Path, target: Path, name: str, size: int) -> Path:
     """``package`` with member ``name`` replaced by ``size`` zero bytes, deflated (about
     a thousandth of that on disk): a few hundred KB that inflate to hundreds of MB."""
-    with zipfile.ZipFile(package) as zf, zipfile.ZipFile(target, "w") as out:
+    with zipfile.ZipFile(package) as zf, zipfile.ZipFile(target, "w", compresslevel=1) as out:
         for info in zf.infolist():
             if info.filename != name:
                 out.writestr(info, zf.read(info))
         block = bytes(1 << 20)
-        with out.open(zipfile.ZipInfo(name), "w", force_zip64=True) as member:
-            member._compress_type = zipfile.ZIP_DEFLATED  # type: ignore[attr-defined]
+        info = zipfile.ZipInfo(name)
+        info.compress_type = zipfile.ZIP_DEFLATED
+        with out.open(info, "w", force_zip64=True) as member:
             for _ in range(size >> 20):
                 member.write(block)
+    assert target.stat().st_size < size // 100  # a bomb, not a big file
     return target
 
 
@@ -464,3 +467,33 @@ def test_a_dangling_link_in_the_unpacked_package_fails_INV_8(unpacked: Path) -> 
     status, out = verdict(str(unpacked))
     assert status == 1, out
     assert out.startswith("FAILED: clips/cam-02.mp4: "), out
+
+
+@pytest.fixture(scope="module")
+def clip_bomb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A package whose clip is replaced by a member of 2 GiB of zeros (about 2 MB)."""
+    root = tmp_path_factory.mktemp("clip-bomb")
+    key = load_or_create_signer(root / "secrets")
+    clip = root / "cam-01.mp4"
+    clip.write_bytes(b"\x00\x00\x00\x18ftypisom" + bytes(range(256)) * 40)
+    draft = ExportDraft(
+        "exp-c", T0, "investigator", "investigator", "court", None, "keyframe", (), {}
+    )
+    made = write_package(
+        root / "export.zip", draft, [ClipFile(clip, "cam", T0, 1.0, T0, T0, (), ())], key
+    )
+    return with_bomb(made.path, root / "bomb.zip", CLIP, 2 << 30)
+
+
+@pytest.mark.slow  # the bomb takes about 10 s to make
+def test_a_clip_bigger_than_listed_is_refused_before_it_is_read_INV_8(clip_bomb: Path) -> None:
+    """Anyone can swap a clip of a package for a member of a few MB that inflates to GBs:
+    the verifier inflated and hashed all of it before comparing its size with the
+    manifest's (seconds per GB: a 300 MB package kept it busy for a quarter of an hour).
+    The size each member declares is compared first."""
+    started = time.monotonic()
+    status, out = verdict(str(clip_bomb))
+    elapsed = time.monotonic() - started
+    assert status == 1, out
+    assert out.startswith(f"FAILED: {CLIP}: {2 << 30} bytes, the manifest says "), out
+    assert elapsed < 0.5, f"the verifier read the bomb for {elapsed:.1f} s"

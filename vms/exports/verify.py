@@ -260,10 +260,16 @@ def parse_manifest(data: bytes) -> dict:
 def check_files(package: Package, manifest: dict) -> int:
     listed = {entry["path"]: entry for entry in manifest.get("files", [])}
     for name, entry in listed.items():
+        # The size a member declares first: a few MB can inflate to GBs, read for nothing.
+        declared = package.size(name)
+        if declared != entry["size"]:
+            raise Problem(f"{name}: {declared} bytes, the manifest says {entry['size']}")
         digest, size = hashlib.sha256(), 0
         for block in package.chunks(name):
             digest.update(block)
             size += len(block)
+            if size > entry["size"]:
+                break
         if size != entry["size"]:
             raise Problem(f"{name}: {size} bytes, the manifest says {entry['size']}")
         if digest.hexdigest() != entry["sha256"]:
