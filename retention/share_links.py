@@ -48,6 +48,7 @@ class SharedFile:
     name: str
     size: int
     content_type: str
+    sha256: str  # shown on the page: the recipient checks the file they got (INV-8)
 
 
 @dataclass(frozen=True)
@@ -177,7 +178,7 @@ class ShareAccess:
         with self.db.session() as s:
             link = s.get_one(ShareLink, link_id)
             files = tuple(
-                SharedFile(i.position, self._name(i, m), m.size_bytes, m.content_type)
+                SharedFile(i.position, self._name(i, m), m.size_bytes, m.content_type, m.sha256)
                 for i, m in self._files(s, release_id)
             )
             return ShareLanding(number, link.expires_at, link.max_downloads - link.downloads, files)

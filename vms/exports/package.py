@@ -247,7 +247,8 @@ It checks the signature, every file's size and SHA-256, and the audit-chain link
 prints OK, or FAILED with the first file found wrong (exit status 1).
 
 The signature proves the package is the one the holder of the key made. Compare the
-key fingerprint with the one the agency publishes (GET /api/v1/exports/public-key):
+key fingerprint with the one the agency publishes (on the page the package was shared
+from, or GET /api/v1/exports/public-key with an account), not only with this file:
   {fingerprint}
 (python3 verify.py --fingerprint {fingerprint} checks it for you.)
 

@@ -14,6 +14,7 @@ from retention.releases import OPEN_STATES
 from vms.auth.permissions import Action
 from vms.clock import isoformat
 from vms.errors import NotFound, RateLimited, VMSError
+from vms.exports.signing import installed_fingerprint
 from vms.filenames import content_disposition
 from web.api import releases as releases_api
 from web.api.media import stream_stored
@@ -280,6 +281,9 @@ def share_landing(token: str) -> Response:
         landing=landing,
         token=token,
         iso=isoformat,
+        # INV-8: the one agency page an outside recipient can open; a package's own key
+        # proves nothing until compared with this (the API's public-key needs an account).
+        fingerprint=installed_fingerprint(services().config.secrets_dir),
     )
     return _private(Response(html))
 
