@@ -204,7 +204,12 @@ def test_foia_release_of_a_redacted_recording_end_to_end_REL_1_REL_3_ACC_5_ACC_1
         folder = tmp_path / "unpacked"
         assert f"OK: export {export_id}" in run_verifier(package, folder)
         manifest = json.loads((folder / "manifest.json").read_text())
-        assert redacted in json.dumps(manifest) and original not in json.dumps(manifest)
+        # The package holds the redacted copy, not the original (REL-3): the original is
+        # named only as what the copy was redacted from (INV-8, as in the copy's own
+        # Content Credentials), never as a source of the clips.
+        assert [s["media_id"] for s in manifest["sources"]] == [redacted]
+        assert all(c["source_items"] == [redacted] for c in manifest["clips"])
+        assert manifest["sources"][0]["redaction"]["original_media_id"] == original
 
         # Revoked: the link is a 404, the landing page and the package alike.
         page.get_by_role("button", name="Revoke").click()

@@ -83,6 +83,9 @@ class ClipProvenance:
     sources: Sequence[SourceRef]
     agency: str = "VMS"
     version: str = "0.1.0"
+    # The redactions of redacted copies among the sources (``ExportReads.redactions_of``):
+    # the clip's pictures were painted over, and its credentials must say so (INV-8).
+    redactions: Sequence[dict[str, Any]] = ()
 
 
 CA_LIFETIME = dt.timedelta(days=3650)
@@ -195,6 +198,7 @@ def sign_clip(source: Path, target: Path, chain: AgencyChain, about: ClipProvena
                             "digitalSourceType": DIGITAL_CAPTURE,
                             "when": about.recorded_start.isoformat(),
                         },
+                        *(_redaction_action(r) for r in about.redactions),
                         {
                             "action": "c2pa.edited",
                             "description": (
@@ -224,6 +228,29 @@ def sign_clip(source: Path, target: Path, chain: AgencyChain, about: ClipProvena
         ],
     }
     _sign(manifest, source, target, chain)
+
+
+def _redaction_action(redaction: dict[str, Any]) -> dict[str, Any]:
+    """The action saying a source of the clip is a redacted copy (see sign_redacted on
+    why ``c2pa.edited``)."""
+    tracks = list(redaction.get("tracks") or [])
+    muted = list(redaction.get("audio_muted") or [])
+    action: dict[str, Any] = {
+        "action": REDACTED_ACTION,
+        "description": (
+            f"redacted: {len(tracks)} region(s) and {len(muted)} audio range(s) "
+            f"({redaction.get('method')}, redaction {redaction.get('redaction_id')} by "
+            f"{redaction.get('redacted_by')}) in {redaction.get('redacted_media_id')}, "
+            f"a redacted copy of {redaction.get('original_media_id')}"
+        ),
+        "parameters": {
+            "org.vms.original": {"media_id": redaction.get("original_media_id")},
+            "org.vms.redaction": redaction,
+        },
+    }
+    if redaction.get("at"):
+        action["when"] = redaction["at"]
+    return action
 
 
 @dataclass(frozen=True)

@@ -175,6 +175,7 @@ class ExportJob:
         custody = service.custody_of(used)
         masks = {m: _mask_version(custody.get(m, [])) for m in used}
         lifted = service.lifts_of([(every[m].device_id, masks[m]) for m in used])
+        redactions = service.redactions_of(every[m] for m in used)  # INV-8
         # 2. sign
         now = service.clock.now()
         chain = load_or_create_chain(service.secrets_dir, now)
@@ -196,6 +197,7 @@ class ExportJob:
                     requested_start=item.requested_start,
                     requested_end=item.requested_end,
                     sources=[SourceRef(i.id, i.sha256) for i in item.items],
+                    redactions=[redactions[i.id] for i in item.items if i.id in redactions],
                 ),
             )
             item.clip.path.unlink(missing_ok=True)
@@ -231,6 +233,7 @@ class ExportJob:
                     end=every[m].recorded_end,
                     mask_version=masks[m],
                     masks_lifted=tuple(lifted.get((every[m].device_id or "", masks[m] or 0), ())),
+                    redaction=redactions.get(m),
                     custody=tuple(
                         CustodyRecord(e.at, e.actor, e.action, dict(e.details))
                         for e in custody.get(m, [])

@@ -70,9 +70,12 @@ class SourceItem:
     custody: tuple[CustodyRecord, ...] = ()
     # Masks lifted under ``mask_version``: this footage was captured with them unmasked.
     masks_lifted: tuple[LiftRecord, ...] = ()
+    # A redacted copy: the redaction it came from (original id, job, method, regions,
+    # muted audio, who, when). INV-8: every redaction is recorded in the export.
+    redaction: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        body = {
             "media_id": self.media_id,
             "sha256": self.sha256,
             "size": self.size,
@@ -82,6 +85,9 @@ class SourceItem:
             "masks_lifted": [lift.to_json() for lift in self.masks_lifted],
             "custody": [c.to_json() for c in self.custody],
         }
+        if self.redaction is not None:
+            body["redaction"] = self.redaction
+        return body
 
 
 @dataclass(frozen=True)

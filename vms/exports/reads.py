@@ -90,6 +90,38 @@ class ExportReads:
             s.expunge_all()
         return out
 
+    def redactions_of(self, items: Iterable[MediaItem]) -> dict[str, dict[str, Any]]:
+        """For each redacted copy among ``items`` (source ``redacted``), the redaction it
+        came from: the custody event ``redacted`` the redaction job wrote on its original
+        (job id, method, regions, muted audio, when, by whom) with the original's id.
+        INV-8: an export of a redacted copy records every redaction."""
+        copies = {
+            i.id: i.derived_from_id
+            for i in items
+            if i.source == SourceKind.REDACTED.value and i.derived_from_id
+        }
+        if not copies:
+            return {}
+        out: dict[str, dict[str, Any]] = {}
+        with self.db.session() as s:
+            rows = s.execute(
+                select(CustodyEvent)
+                .where(
+                    CustodyEvent.media_id.in_(set(copies.values())),
+                    CustodyEvent.action == "redacted",
+                )
+                .order_by(CustodyEvent.id)
+            ).scalars()
+            for row in rows:
+                made = str((row.details or {}).get("redacted_media_id"))
+                if copies.get(made) == row.media_id:
+                    out[made] = {
+                        **dict(row.details),
+                        "original_media_id": row.media_id,
+                        "redacted_by": row.actor,
+                    }
+        return out
+
     def audit_of(self, media_ids: Sequence[str]) -> list[AuditEntry]:
         targets = [f"media:{m}" for m in media_ids]
         with self.db.session() as s:
