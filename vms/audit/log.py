@@ -121,10 +121,37 @@ class AuditLog:
             head = (head_row.seq, head_row.hash) if head_row else None
             if head is None:
                 return Break(0, "the audit head row is missing")
-            rows = session.execute(
-                select(AuditEntry).order_by(AuditEntry.seq).execution_options(yield_per=2000)
-            ).scalars()
             try:
-                return verify(self._key, ((_link(e), e.hash) for e in rows), head)
-            finally:
-                rows.close()  # verify stops at the first break: release the server cursor
+                return self._verify_rows(session, head, below=None)
+            except (ValueError, TypeError):
+                # A row SQL made unreadable (details not JSON, a date that is none): the
+                # ORM fails while loading a batch, not naming the row. Find it, and any
+                # break before it, rather than end in a traceback (INV-4).
+                return self._first_unreadable(session, head)
+
+    def _verify_rows(
+        self, session: Session, head: tuple[int, str] | None, below: int | None
+    ) -> Break | None:
+        query = select(AuditEntry).order_by(AuditEntry.seq)
+        if below is not None:
+            query = query.where(AuditEntry.seq < below)
+        rows = session.execute(query.execution_options(yield_per=2000)).scalars()
+        try:
+            return verify(self._key, ((_link(e), e.hash) for e in rows), head)
+        finally:
+            rows.close()  # verify stops at the first break: release the server cursor
+
+    def _first_unreadable(self, session: Session, head: tuple[int, str] | None) -> Break:
+        session.expunge_all()
+        seqs = list(session.execute(select(AuditEntry.seq).order_by(AuditEntry.seq)).scalars())
+        for seq in seqs:
+            try:
+                session.execute(select(AuditEntry).where(AuditEntry.seq == seq)).scalar_one()
+            except (ValueError, TypeError) as exc:
+                session.expunge_all()
+                before = self._verify_rows(session, None, below=seq)
+                if before is not None:
+                    return before
+                return Break(seq, f"entry {seq} cannot be read ({type(exc).__name__}: {exc})")
+            session.expunge_all()
+        return Break(head[0] if head else 0, "an entry cannot be read")
