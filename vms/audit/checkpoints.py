@@ -387,7 +387,8 @@ class Checkpoints:
         found: dict[int, dict[str, Any]] = {}
         problems: list[str] = []
         try:
-            text = self.log_path.read_text(encoding="utf-8")
+            # Bytes that are not UTF-8 (written by hand) make lines that are no checkpoint.
+            text = self.log_path.read_bytes().decode("utf-8", errors="replace")
         except FileNotFoundError:
             return found, problems
         for n, line in enumerate(text.splitlines(), 1):
@@ -405,10 +406,16 @@ class Checkpoints:
         public = self.signer.public_key()
         problems: list[str] = []
         with self.db.session() as s:
-            rows = [
-                Checkpoint.of(r)
-                for r in s.execute(select(AuditCheckpoint).order_by(AuditCheckpoint.seq)).scalars()
-            ]
+            try:
+                rows = [
+                    Checkpoint.of(r)
+                    for r in s.execute(
+                        select(AuditCheckpoint).order_by(AuditCheckpoint.seq)
+                    ).scalars()
+                ]
+            except (ValueError, TypeError) as exc:  # a row SQL made unreadable (INV-4)
+                problem = f"a checkpoint cannot be read ({type(exc).__name__}: {exc})"
+                return CheckpointReport(0, [problem], None)
             last_entry = s.execute(select(func.max(AuditEntry.seq))).scalar_one() or 0
             by_seq = {c.seq: c for c in rows}
             digest = GENESIS_HASH
