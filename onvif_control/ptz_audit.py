@@ -22,6 +22,7 @@ from onvif_control.report import Report
 from vms.audit.log import AuditLog, Who
 from vms.auth.authoriser import Authoriser, who
 from vms.auth.permissions import Action, Actor
+from vms.bounded import check_window
 from vms.clock import Clock, isoformat
 from vms.config import PtzConfig
 from vms.csv_cells import csv_row
@@ -235,6 +236,7 @@ class PtzAudit:
         """The PTZ entries matching ``q``, oldest first, flattened."""
         if actor is not None:
             self.authoriser.require(actor, Action.AUDIT_READ, "audit:ptz")
+        check_window(q.start, q.end)  # PSCS-5: not "nothing happened" in silence
         rows = [flat(e) for e in _entries(self.db, q)]
         reader = who(actor) if actor is not None else by
         assert reader is not None
@@ -244,8 +246,7 @@ class PtzAudit:
     def report(self, actor: Actor, start: dt.datetime, end: dt.datetime) -> Report:
         """The PTZ-use report for [start, end) (auditors and admins)."""
         self.authoriser.require(actor, Action.AUDIT_READ, "audit:ptz")
-        if end <= start:
-            raise InvalidArgument("end must be after start")
+        check_window(start, end)
         entries = _entries(self.db, PtzAuditQuery(start=start - REPORT_LOOKBACK, end=end))
         lifts = _lift_entries(self.db, start - LIFT_LOOKBACK, end)
         camera_ids = {e.target.removeprefix("camera:") for e in entries}

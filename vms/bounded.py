@@ -64,6 +64,26 @@ def check_time(
     return value
 
 
+def check_window(
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+    *,
+    start_field: str = "start",
+    end_field: str = "end",
+) -> None:
+    """InvalidArgument naming ``end_field`` and both values when the half-open window
+    ``[start, end)`` is empty or inverted (``end <= start``); either end may be open
+    (None). A search over such a window would answer "nothing" for a question that was
+    asked wrongly, in silence."""
+    if start is not None and end is not None and end <= start:
+        raise InvalidArgument(
+            f"{end_field}: {isoformat(end)!r} must be after {start_field} "
+            f"{isoformat(start)!r} (an empty or inverted window)",
+            field=end_field,
+            value=isoformat(end),
+        )
+
+
 def parse_time(
     value: object,
     field: str,

@@ -21,6 +21,7 @@ from vms.audit.chain import Link
 from vms.audit.log import AuditLog
 from vms.auth.authoriser import Authoriser, who
 from vms.auth.permissions import Action, Actor
+from vms.bounded import check_window
 from vms.clock import isoformat
 from vms.db.engine import Database
 from vms.db.models import AuditEntry, AuditMention
@@ -114,6 +115,7 @@ class AuditViewService:
         number of rows), so a page never shows its own entry."""
         self.authorise(actor)
         check_limit(query.limit)
+        check_window(query.start, query.end)  # PSCS-5: not "nothing happened" in silence
         with self.db.session() as s:
             entries = tuple(record(e) for e in search(s, query))
         # ACC-6: who read which part of the log, in a transaction of its own.

@@ -38,10 +38,10 @@ def audit() -> Any:
         args = {k: v for k, v in query_data().items() if k != "limit"}
         query = parse_model(AuditQueryIn, args).command()
         query = dataclasses.replace(query, before_seq=query.before_seq or None, limit=AUDIT_PAGE)
+        page = view.search(actor, query)  # an inverted window is refused there (PSCS-5)
     except InvalidArgument as exc:
         error = exc.message
     else:
-        page = view.search(actor, query)
         entries = [entry_view(e) for e in page.entries]
         next_before = page.next_before_seq
     html = render_template(
