@@ -74,10 +74,19 @@ class _Open:
     frame: dt.timedelta
     info: StreamInfo
     packets: int = 0
+    # How far the start was moved up to the floor from the first packet's capture time;
+    # every capture time of the segment is moved as far, so it keeps the span it holds
+    # and closes after ``segment_seconds`` of video even when its capture times all lie
+    # before the floor (the clock stepped back: INV-7, OPS-4).
+    shift: dt.timedelta = dt.timedelta(0)
 
     @property
     def start(self) -> dt.datetime:
         return self.name.start
+
+    def placed(self, capture: dt.datetime) -> dt.datetime:
+        """``capture`` (of this segment's packets) on the catalog's time line."""
+        return capture + self.shift
 
     @property
     def mask_version(self) -> int:
@@ -247,18 +256,19 @@ class SegmentWriter:
     def _packet(self, packet: EncodedPacket) -> None:
         if not self._recording_enabled(packet.capture):
             if self._open is not None:
-                self._finish(packet.capture)
+                self._finish(self._open.placed(packet.capture))
             self._open_gap(packet.capture, "recording_off", "recording turned off")
             return
         current = self._open
         if current is not None and packet.keyframe:
+            at = current.placed(packet.capture)
             rotate = (
-                packet.capture - current.start >= dt.timedelta(seconds=self.segment_seconds)
+                at - current.start >= dt.timedelta(seconds=self.segment_seconds)
                 or packet.mask_version != current.mask_version
                 or packet.info != current.info
             )
             if rotate:
-                self._finish(packet.capture)
+                self._finish(at)
                 current = None
         if current is None:
             if not packet.keyframe:
@@ -296,7 +306,8 @@ class SegmentWriter:
                 return None
             raise
         frame = dt.timedelta(seconds=1.0 / max(packet.info.fps, 1.0))
-        self._open = _Open(path, writer, name, start, frame, packet.info)
+        shift = start - packet.capture  # how far the floor moved it (INV-7, OPS-4)
+        self._open = _Open(path, writer, name, start, frame, packet.info, shift=shift)
         self._base = (packet.pts, packet.dts)
         self._close_gap(start)
         return self._open
@@ -312,7 +323,7 @@ class SegmentWriter:
                 return
             raise
         current.packets += 1
-        current.last = max(packet.capture, current.start)
+        current.last = max(current.placed(packet.capture), current.start)
 
     # -- segment end ----------------------------------------------------------------------
 
