@@ -355,6 +355,41 @@ def test_upload_with_creation_time_9999_gets_a_4xx_and_is_not_stuck(
     assert list((services.config.data_dir / "uploads").glob("*.part")) == []
 
 
+def _tagged_creation_time(text: str) -> bytes:
+    """A short H.264 MP4 whose free-form metadata (an ``mdta`` key, which FFmpeg reads
+    back as written) says ``creation_time`` is ``text``."""
+    out = io.BytesIO()
+    with av.open(out, "w", format="mp4", options={"movflags": "use_metadata_tags"}) as c:
+        c.metadata["creation_time"] = text
+        stream = c.add_stream("libx264", rate=15)
+        stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
+        black = np.zeros((120, 160, 3), np.uint8)
+        for _ in range(8):
+            c.mux(stream.encode(av.VideoFrame.from_ndarray(black, format="rgb24")))
+        c.mux(stream.encode(None))
+    return out.getvalue()
+
+
+def test_upload_whose_creation_time_is_past_the_calendar_in_utc_is_no_500_INV_7(
+    services: Services, client: Any, tokens: dict[str, str], clock: ManualClock
+) -> None:
+    """#10.4 again: ``9999-12-31T23:59:59-14:00`` parses, but is in year 10000 in UTC:
+    the probe's conversion raised OverflowError, a 500 and a stuck upload. Such a tag is
+    treated like one that does not parse: the recorded start is the ingest time, and
+    the item says so (``recorded_start_origin``)."""
+    text = "9999-12-31T23:59:59-14:00"
+    data = _tagged_creation_time(text)
+    with av.open(io.BytesIO(data)) as c:
+        assert c.metadata["creation_time"] == text  # what the probe is given
+    created, done = upload(client, tokens, "officer", data, filename="tagged.mp4")
+    assert created.status_code == 201
+    assert done.status_code in (200, 201), done.get_data(as_text=True)[:300]
+    media_id = done.json["media"]["id"]
+    detail = client.get(f"/api/v1/media/{media_id}", headers=auth(tokens, "officer")).json
+    assert detail["recorded_start"] == clock.now().isoformat().replace("+00:00", "Z")
+    assert detail["recorded_start_origin"] == "ingest"
+
+
 def _spanning(seconds: float) -> bytes:
     """A one-second H.264 Matroska file whose last packet is stamped ``seconds`` later:
     the container says it lasts that long, and every packet is readable."""

@@ -357,4 +357,8 @@ def _creation_time(container: av.container.InputContainer) -> dt.datetime | None
         value = value.replace(tzinfo=dt.UTC)
     if value.year < 2000:  # cameras with an unset clock write 1970 or 1904
         return None
-    return value.astimezone(dt.UTC)
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-14:00 is in year 10000 in UTC (INV-7)
+        log.info("ignoring creation_time %r: not representable in UTC", text)
+        return None
