@@ -63,6 +63,9 @@ log = logging.getLogger(__name__)
 #: Packets queued for one writer before new ones are dropped (a gap records the loss):
 #: over three minutes of a 15 fps camera.
 MAX_QUEUED = 3000
+# Capture times of an open segment that run back further than this are a step of the
+# clock (NTP correcting a clock that ran ahead), not the estimates' jitter (INV-7).
+CLOCK_STEP = dt.timedelta(seconds=5)
 
 
 @dataclass
@@ -87,6 +90,17 @@ class _Open:
     def placed(self, capture: dt.datetime) -> dt.datetime:
         """``capture`` (of this segment's packets) on the catalog's time line."""
         return capture + self.shift
+
+    def follow_step(self, capture: dt.datetime) -> dt.timedelta | None:
+        """When ``capture`` runs back more than :data:`CLOCK_STEP` behind the last packet
+        written, the clock stepped back: the segment's time line carries on a frame interval
+        after that packet (the shift grows by the step, returned) instead of going back
+        with it."""
+        back = self.last + self.frame - self.placed(capture)
+        if back <= CLOCK_STEP:
+            return None
+        self.shift += back
+        return back
 
     @property
     def mask_version(self) -> int:
@@ -254,6 +268,14 @@ class SegmentWriter:
     # -- packets --------------------------------------------------------------------------
 
     def _packet(self, packet: EncodedPacket) -> None:
+        if self._open is not None and (back := self._open.follow_step(packet.capture)):
+            log.warning(
+                "camera %s: capture times stepped back %.1f s at %s (the clock was set back); "
+                "the segment's times carry on from its last packet (INV-7, OPS-4)",
+                self.camera_id,
+                back.total_seconds(),
+                packet.capture.isoformat(),
+            )
         if not self._recording_enabled(packet.capture):
             if self._open is not None:
                 self._finish(self._open.placed(packet.capture))

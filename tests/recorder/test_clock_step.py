@@ -13,12 +13,14 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 
+import av
 import numpy as np
 
-from recorder.fanout import PacketHub
+from recorder.fanout import EncodedPacket, PacketHub
 from tests.recorder.test_reliability import assert_complete, gaps
 from tests.recorder.test_salvage import FPS, T0, assert_no_overlaps, ingest_segment, publish_frames
 from tests.recorder.test_salvage import writer_for as salvage_writer_for
+from vms.media.codec import Encoder
 from vms.services import Services
 
 
@@ -52,3 +54,42 @@ def test_segments_still_close_after_the_clock_stepped_back_an_hour_INV_7_OPS_4(
         assert before.recorded_end == after.recorded_start
     assert_no_overlaps(services, camera)
     assert [g.cause for g in gaps(services, camera)][:1] == ["restart"]
+
+
+def test_segments_still_close_when_the_clock_steps_back_while_recording_INV_7_OPS_4(
+    services: Services,
+) -> None:
+    """The same step an hour back, while the stream runs (NTP correcting a clock that ran
+    ahead since boot): the capture times of the open segment jump back an hour. Before,
+    that segment never reached ``segment_seconds`` past its start again until the
+    recorder stopped, and was then catalogued as a single frame."""
+    camera = "cam-step-live"
+    hub = PacketHub(camera)
+    writer = salvage_writer_for(services, camera, hub, segment_seconds=1.0)
+    writer.start()
+    encoder = Encoder(160, 120, FPS, keyint=FPS)
+    base = np.random.default_rng(12).integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    frame_time = dt.timedelta(seconds=1 / FPS)
+    step_at = int(2.5 * FPS)  # the clock steps back an hour 2.5 s into the stream
+    for i in range(int(5.5 * FPS)):
+        rgb = np.roll(base, i, axis=1)
+        image = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+        for packet in encoder.encode(image, i * 90000 // FPS):
+            assert packet.pts is not None and packet.dts is not None
+            n = packet.pts // (90000 // FPS)
+            capture = T0 + n * frame_time
+            if n >= step_at:
+                capture -= dt.timedelta(hours=1)
+            hub.publish(
+                EncodedPacket(packet, packet.pts, packet.dts, capture, encoder.info, False, 0)
+            )
+    writer.stop()
+
+    rows = assert_complete(services, camera)
+    spans = [(r.recorded_end - r.recorded_start).total_seconds() for r in rows]  # type: ignore[operator]
+    assert len(rows) == 6, [(r.recorded_start, r.recorded_end) for r in rows]
+    assert spans[:5] == [1.0] * 5 and abs(spans[5] - 0.5) < 1e-6, spans
+    assert rows[0].recorded_start == T0
+    for before, after in itertools.pairwise(rows):
+        assert before.recorded_end == after.recorded_start
+    assert_no_overlaps(services, camera)
