@@ -63,8 +63,9 @@ log = logging.getLogger(__name__)
 #: Packets queued for one writer before new ones are dropped (a gap records the loss):
 #: over three minutes of a 15 fps camera.
 MAX_QUEUED = 3000
-# Capture times of an open segment that run back further than this are a step of the
-# clock (NTP correcting a clock that ran ahead), not the estimates' jitter (INV-7).
+# Capture times of an open segment that move this much further than the media time are
+# a step of the clock (NTP correcting it, an operator setting it), not the estimates'
+# jitter (INV-7).
 CLOCK_STEP = dt.timedelta(seconds=5)
 
 
@@ -82,6 +83,9 @@ class _Open:
     # and closes after ``segment_seconds`` of video even when its capture times all lie
     # before the floor (the clock stepped back: INV-7, OPS-4).
     shift: dt.timedelta = dt.timedelta(0)
+    # The last packet written: its capture time and pts (for follow_step).
+    last_capture: dt.datetime | None = None
+    last_pts: int | None = None
 
     @property
     def start(self) -> dt.datetime:
@@ -91,16 +95,20 @@ class _Open:
         """``capture`` (of this segment's packets) on the catalog's time line."""
         return capture + self.shift
 
-    def follow_step(self, capture: dt.datetime) -> dt.timedelta | None:
-        """When ``capture`` runs back more than :data:`CLOCK_STEP` behind the last packet
-        written, the clock stepped back: the segment's time line carries on a frame interval
-        after that packet (the shift grows by the step, returned) instead of going back
-        with it."""
-        back = self.last + self.frame - self.placed(capture)
-        if back <= CLOCK_STEP:
+    def follow_step(self, capture: dt.datetime, pts: int) -> dt.timedelta | None:
+        """When the capture time since the last packet written moved more than
+        :data:`CLOCK_STEP` away from the media time between them, the clock was set (back,
+        or forward): the segment's time line follows the media time over the step (the
+        shift takes the step, which is returned) instead of jumping with the clock, so the
+        segment spans the video it holds."""
+        if self.last_capture is None or self.last_pts is None:
             return None
-        self.shift += back
-        return back
+        media = dt.timedelta(seconds=float((pts - self.last_pts) * self.info.time_base))
+        step = capture - self.last_capture - media
+        if abs(step) <= CLOCK_STEP:
+            return None
+        self.shift -= step
+        return step
 
     @property
     def mask_version(self) -> int:
@@ -268,12 +276,12 @@ class SegmentWriter:
     # -- packets --------------------------------------------------------------------------
 
     def _packet(self, packet: EncodedPacket) -> None:
-        if self._open is not None and (back := self._open.follow_step(packet.capture)):
+        if self._open is not None and (step := self._open.follow_step(packet.capture, packet.pts)):
             log.warning(
-                "camera %s: capture times stepped back %.1f s at %s (the clock was set back); "
-                "the segment's times carry on from its last packet (INV-7, OPS-4)",
+                "camera %s: capture times stepped %+.1f s at %s (the clock was set); the "
+                "segment's times follow its media time over the step (INV-7, OPS-4)",
                 self.camera_id,
-                back.total_seconds(),
+                step.total_seconds(),
                 packet.capture.isoformat(),
             )
         if not self._recording_enabled(packet.capture):
@@ -346,6 +354,7 @@ class SegmentWriter:
             raise
         current.packets += 1
         current.last = max(current.placed(packet.capture), current.start)
+        current.last_capture, current.last_pts = packet.capture, packet.pts
 
     # -- segment end ----------------------------------------------------------------------
 

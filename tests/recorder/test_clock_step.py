@@ -56,6 +56,34 @@ def test_segments_still_close_after_the_clock_stepped_back_an_hour_INV_7_OPS_4(
     assert [g.cause for g in gaps(services, camera)][:1] == ["restart"]
 
 
+def record_with_a_step(services: Services, camera: str, step: dt.timedelta) -> None:
+    """5.5 s of video (a keyframe each second) into 1 s segments; 2.5 s in, the capture
+    times step by ``step`` (the clock was set)."""
+    hub = PacketHub(camera)
+    writer = salvage_writer_for(services, camera, hub, segment_seconds=1.0)
+    writer.start()
+    encoder = Encoder(160, 120, FPS, keyint=FPS)
+    base = np.random.default_rng(12).integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    frame_time = dt.timedelta(seconds=1 / FPS)
+    step_at = int(2.5 * FPS)
+    for i in range(int(5.5 * FPS)):
+        rgb = np.roll(base, i, axis=1)
+        image = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+        for packet in encoder.encode(image, i * 90000 // FPS):
+            assert packet.pts is not None and packet.dts is not None
+            n = packet.pts // (90000 // FPS)
+            capture = T0 + n * frame_time + (step if n >= step_at else dt.timedelta(0))
+            hub.publish(
+                EncodedPacket(packet, packet.pts, packet.dts, capture, encoder.info, False, 0)
+            )
+    writer.stop()
+
+
+def spans(services: Services, camera: str) -> list[float]:
+    rows = assert_complete(services, camera)
+    return [(r.recorded_end - r.recorded_start).total_seconds() for r in rows]  # type: ignore[operator]
+
+
 def test_segments_still_close_when_the_clock_steps_back_while_recording_INV_7_OPS_4(
     services: Services,
 ) -> None:
@@ -64,32 +92,30 @@ def test_segments_still_close_when_the_clock_steps_back_while_recording_INV_7_OP
     that segment never reached ``segment_seconds`` past its start again until the
     recorder stopped, and was then catalogued as a single frame."""
     camera = "cam-step-live"
-    hub = PacketHub(camera)
-    writer = salvage_writer_for(services, camera, hub, segment_seconds=1.0)
-    writer.start()
-    encoder = Encoder(160, 120, FPS, keyint=FPS)
-    base = np.random.default_rng(12).integers(0, 255, (120, 160, 3), dtype=np.uint8)
-    frame_time = dt.timedelta(seconds=1 / FPS)
-    step_at = int(2.5 * FPS)  # the clock steps back an hour 2.5 s into the stream
-    for i in range(int(5.5 * FPS)):
-        rgb = np.roll(base, i, axis=1)
-        image = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
-        for packet in encoder.encode(image, i * 90000 // FPS):
-            assert packet.pts is not None and packet.dts is not None
-            n = packet.pts // (90000 // FPS)
-            capture = T0 + n * frame_time
-            if n >= step_at:
-                capture -= dt.timedelta(hours=1)
-            hub.publish(
-                EncodedPacket(packet, packet.pts, packet.dts, capture, encoder.info, False, 0)
-            )
-    writer.stop()
-
+    record_with_a_step(services, camera, -dt.timedelta(hours=1))
     rows = assert_complete(services, camera)
-    spans = [(r.recorded_end - r.recorded_start).total_seconds() for r in rows]  # type: ignore[operator]
     assert len(rows) == 6, [(r.recorded_start, r.recorded_end) for r in rows]
-    assert spans[:5] == [1.0] * 5 and abs(spans[5] - 0.5) < 1e-6, spans
+    seconds = spans(services, camera)
+    assert seconds[:5] == [1.0] * 5 and abs(seconds[5] - 0.5) < 1e-6, seconds
     assert rows[0].recorded_start == T0
     for before, after in itertools.pairwise(rows):
         assert before.recorded_end == after.recorded_start
+    assert_no_overlaps(services, camera)
+
+
+def test_no_segment_claims_the_hour_a_clock_stepped_forward_INV_7_OPS_4(
+    services: Services,
+) -> None:
+    """The clock set forward an hour while the stream runs (a server that booted behind
+    and then synchronised): before, the open segment ended at the first capture time
+    after the step and was catalogued as an hour of video that held 1 s. Each segment now
+    spans the video it holds; the next starts on the corrected clock."""
+    camera = "cam-step-forward"
+    record_with_a_step(services, camera, dt.timedelta(hours=1))
+    rows = assert_complete(services, camera)
+    seconds = spans(services, camera)
+    assert max(seconds) <= 1.0 + 1e-6, [(r.recorded_start, r.recorded_end) for r in rows]
+    assert abs(sum(seconds) - 5.5) < 1e-6, seconds
+    assert rows[0].recorded_start == T0
+    assert rows[-1].recorded_end == T0 + dt.timedelta(hours=1, seconds=5.5)
     assert_no_overlaps(services, camera)
