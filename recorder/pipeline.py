@@ -40,7 +40,7 @@ from privacy_masks.paint import PaintStyle, blank, frame_planes
 from privacy_masks.planning import MaskSettings
 from privacy_masks.stage import MaskStage
 from recorder.fanout import EncodedPacket, Interruption, PacketHub
-from recorder.timing import CaptureClock
+from recorder.timing import WALL_STEP, CaptureClock, wall_step
 from vms.camera_model import Calibration, PoseSource
 from vms.clock import Clock
 from vms.errors import DataLoss, FailedPrecondition, Unavailable, VMSError
@@ -241,9 +241,23 @@ class CameraPipeline:
         clock = CaptureClock(1.0 / info.fps if info.fps > 0 else 0.0)
         healthy = False
         last_read: dt.datetime | None = None
+        last_monotonic = 0.0
         for raw in source.packets():
             # When each read returned, for the next packet's capture bound (timing.py).
-            read_at = self._now()
+            read_at, read_monotonic = self._now(), self.clock.monotonic()
+            if last_read is not None:
+                step = wall_step(last_read, read_at, last_monotonic, read_monotonic)
+                if abs(step) > WALL_STEP:
+                    # The clock was set: capture times start again from this arrival, on
+                    # the clock pose samples are now stamped with (INV-5, INV-7).
+                    log.warning(
+                        "camera %s: the clock was set by %+.3f s; capture times follow it",
+                        self.camera_id,
+                        step.total_seconds(),
+                    )
+                    clock.reset()
+                    last_read = None
+            last_monotonic = read_monotonic
             earlier, last_read = last_read, read_at
             if self._stop.is_set():
                 return healthy

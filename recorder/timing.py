@@ -66,3 +66,18 @@ class CaptureClock:
             self._offset = min(self._offset, offset)
         self._last_arrival = now
         return dt.datetime.fromtimestamp(media_seconds + self._offset, dt.UTC)
+
+
+# A wall clock that moved this much more or less than the monotonic one between two
+# reads was set (NTP stepping it, an operator): not the readings' own jitter.
+WALL_STEP = dt.timedelta(seconds=0.1)
+
+
+def wall_step(
+    previous_wall: dt.datetime, wall: dt.datetime, previous_monotonic: float, monotonic: float
+) -> dt.timedelta:
+    """How far the wall clock was set between two readings of it and of the monotonic
+    clock (zero when it only ran). :class:`CaptureClock` follows a step back at once
+    (arrivals get earlier, and it keeps the smallest offset) but not a step forward: it
+    keeps the old, smaller offset, so the caller resets it (INV-5, INV-7)."""
+    return (wall - previous_wall) - dt.timedelta(seconds=monotonic - previous_monotonic)

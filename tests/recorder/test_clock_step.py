@@ -12,14 +12,24 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import threading
+from collections.abc import Iterator
+from pathlib import Path
 
 import av
 import numpy as np
+import pytest
 
-from recorder.fanout import EncodedPacket, PacketHub
+from onvif_control.simulator import SimulatedCamera
+from recorder.engine import get as get_recorder
+from recorder.fanout import EncodedPacket, Item, PacketHub
+from recorder.pipeline import CameraSpec
+from tests.conftest import make_config
+from tests.recorder.conftest import PASSWORD, USERNAME, wait_for
 from tests.recorder.test_reliability import assert_complete, gaps
 from tests.recorder.test_salvage import FPS, T0, assert_no_overlaps, ingest_segment, publish_frames
 from tests.recorder.test_salvage import writer_for as salvage_writer_for
+from vms.clock import SystemClock
 from vms.media.codec import Encoder
 from vms.services import Services
 
@@ -119,3 +129,70 @@ def test_no_segment_claims_the_hour_a_clock_stepped_forward_INV_7_OPS_4(
     assert rows[0].recorded_start == T0
     assert rows[-1].recorded_end == T0 + dt.timedelta(hours=1, seconds=5.5)
     assert_no_overlaps(services, camera)
+
+
+class SettableClock(SystemClock):
+    """The system's clock, whose wall time an operator (or NTP) can set: ``set_by``
+    moves the wall reading and leaves the monotonic one alone, as on a real machine."""
+
+    def __init__(self) -> None:
+        self._offset = dt.timedelta(0)
+
+    def now(self) -> dt.datetime:
+        return super().now() + self._offset
+
+    def set_by(self, step: dt.timedelta) -> None:
+        self._offset += step
+
+
+@pytest.fixture
+def settable_services(tmp_path: Path) -> Iterator[tuple[Services, SettableClock]]:
+    clock = SettableClock()
+    data = tmp_path / "var"
+    services = Services.open(make_config(data, f"sqlite:///{data / 'vms.db'}"), clock=clock)
+    services.migrate()
+    try:
+        yield services, clock
+    finally:
+        services.close()
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("step_hours", [1, -1])
+def test_capture_times_follow_the_clock_when_it_is_set_while_streaming_INV_5_INV_7(
+    settable_services: tuple[Services, SettableClock], sim: SimulatedCamera, step_hours: int
+) -> None:
+    """A server that booted with its clock behind (an hour here; 1970 without a
+    real-time clock) and is then set right while a camera streams. Before, the capture
+    clock kept the smallest arrival - media time it had seen, so its estimates stayed
+    on the old time line (creeping 0.1 ms a second) until the stream reconnected:
+    segments dated an hour (or 56 years) early, which RET-1 counts from (a new camera's
+    1970 segments expire at once); and frames an hour older than the pose samples
+    stamped since, which the masks are planned from (INV-5)."""
+    services, clock = settable_services
+    recorder = get_recorder(services)
+    scheme, rest = sim.rtsp_url.split("://", 1)
+    recorder.add_camera(CameraSpec("set", f"{scheme}://{USERNAME}:{PASSWORD}@{rest}"))
+    packets: list[EncodedPacket] = []
+    lock = threading.Lock()
+
+    def collect(item: Item) -> None:
+        if isinstance(item, EncodedPacket):
+            with lock:
+                packets.append(item)
+
+    recorder.hub("set").subscribe(collect)
+    recorder.start()
+    try:
+        wait_for(lambda: len(packets) >= 10, 60, "10 packets")
+        clock.set_by(dt.timedelta(hours=step_hours))
+        with lock:
+            seen = len(packets)
+        wait_for(lambda: len(packets) >= seen + 20, 60, "20 packets after the step")
+        with lock:
+            after = [p.capture for p in packets[seen + 10 :]]
+        now = clock.now()
+    finally:
+        recorder.stop()
+    late = [(now - c).total_seconds() for c in after]
+    assert all(-1 < s < 10 for s in late), late[:5]
