@@ -18,6 +18,7 @@ from vms.access import CriticalIncidentChange, check_purpose, needs_purpose, rev
 from vms.audit.log import AuditLog
 from vms.auth.authoriser import Authoriser, who
 from vms.auth.permissions import Action, Actor, ItemFacts, Scope, facts_of, scope_of
+from vms.bounded import check_window
 from vms.catalog_values import (
     MAX_PAGE,
     ContentAccess,
@@ -153,8 +154,7 @@ class Catalog:
         self.authoriser.require(actor, Action.MEDIA_SEARCH, "catalog")
         if not 1 <= query.limit <= MAX_PAGE:
             raise InvalidArgument(f"limit must be 1..{MAX_PAGE}, not {query.limit}")
-        if query.start and query.end and query.start >= query.end:
-            raise InvalidArgument("start must be before end")
+        check_window(query.start, query.end)
         stmt = self._scoped(select(MediaItem), actor)
         if query.source:
             stmt = stmt.where(MediaItem.source == query.source.value)

@@ -252,29 +252,32 @@ def test_absurd_numbers_in_a_camera_calibration_are_400(
     assert "finite number" in message(r)
 
 
-# (path, other query fields): audit reads over a time window [start, end) (ACC-6, PSCS-5).
-AUDIT_WINDOWS = (
-    ("/api/v1/audit", {}),
-    ("/audit", {}),
-    ("/api/v1/audit/ptz", {}),
-    ("/api/v1/audit/ptz", {"format": "csv"}),
-    ("/api/v1/audit/ptz/report", {}),
+# (path, role, other query fields): reads over a time window [start, end): the audit log
+# and the PTZ audit (ACC-6, PSCS-5), the media search.
+WINDOWS = (
+    ("/api/v1/audit", "auditor", {}),
+    ("/audit", "auditor", {}),
+    ("/api/v1/audit/ptz", "auditor", {}),
+    ("/api/v1/audit/ptz", "auditor", {"format": "csv"}),
+    ("/api/v1/audit/ptz/report", "auditor", {}),
+    ("/api/v1/media", "investigator", {}),
 )
 
 
-@pytest.mark.parametrize(("path", "extra"), AUDIT_WINDOWS, ids=lambda v: str(v))
-def test_an_inverted_audit_window_is_400_not_an_empty_answer_PSCS_5(
-    client: Any, tokens: dict[str, str], path: str, extra: dict[str, str]
+@pytest.mark.parametrize(("path", "role", "extra"), WINDOWS, ids=lambda v: str(v))
+def test_an_inverted_window_is_400_naming_both_ends_not_an_empty_answer_PSCS_5(
+    client: Any, tokens: dict[str, str], path: str, role: str, extra: dict[str, str]
 ) -> None:
     """An auditor asking "who steered camera 3 between 02:00 and 01:00" with the times the
     wrong way round was told nothing happened (200, no entries): the misuse question
-    answered wrongly, in silence. Now a 400 naming end, its value and start's."""
+    answered wrongly, in silence. Now a 400 naming end, its value and start's (the media
+    search refused it already, without saying which values)."""
     start, end = "2026-11-20T02:00:00Z", "2026-11-20T01:00:00Z"
     for window in ((start, end), (start, start)):
         r = client.get(
             path,
             query_string={"start": window[0], "end": window[1], **extra},
-            headers=auth(tokens, "auditor"),
+            headers=auth(tokens, role),
         )
         assert_refused(r, "end", window[1], f"{path} {window}")
         assert window[0] in message(r), f"{path}: start is not named in {message(r)[:300]!r}"
