@@ -91,8 +91,10 @@ class JobLeases:
             interrupted = row.started_at is not None and (
                 row.finished_at is None or row.finished_at < row.started_at
             )
-            held = row.expires_at is not None and row.expires_at > now
-            not_due = row.started_at is not None and row.started_at > now - interval
+            held = row.expires_at is not None and now < row.expires_at <= self._horizon(now)
+            not_due = (
+                row.started_at is not None and now - interval < row.started_at <= now + self.lease
+            )
         if held or (not_due and not interrupted):
             return None
         token = seen + 1
@@ -103,10 +105,15 @@ class JobLeases:
                 .where(
                     JobLease.name == name,
                     JobLease.token == seen,  # nobody claimed since we read it
-                    or_(JobLease.expires_at.is_(None), JobLease.expires_at <= now),
+                    or_(
+                        JobLease.expires_at.is_(None),
+                        JobLease.expires_at <= now,
+                        JobLease.expires_at > self._horizon(now),
+                    ),
                     or_(
                         JobLease.started_at.is_(None),
                         JobLease.started_at <= now - interval,
+                        JobLease.started_at > now + self.lease,
                         JobLease.finished_at.is_(None),
                         JobLease.finished_at < JobLease.started_at,
                     ),
@@ -126,11 +133,22 @@ class JobLeases:
             )
         return Claim(name, token, interrupted)
 
+    def _horizon(self, now: dt.datetime) -> dt.datetime:
+        """The latest expiry a lease written by a clock in step with this one can have: a
+        claim or renewal sets ``now + lease``, and nodes may differ by up to a lease. One
+        later (and a start later than ``now + lease``) was written by a clock that ran ahead
+        and was set back since: stale, or every job would wait for that clock to come
+        round again (INV-7, RET-13)."""
+        return now + 2 * self.lease
+
     def held_elsewhere(self, name: str) -> str | None:
         """The node holding job ``name``'s lease now, if not this one (else None)."""
         with self.db.session() as s:
             row = s.get(JobLease, name)
-            if row is None or row.expires_at is None or row.expires_at <= self.clock.now():
+            now = self.clock.now()
+            if row is None or row.expires_at is None or row.expires_at <= now:
+                return None
+            if row.expires_at > self._horizon(now):
                 return None
             return row.holder if row.holder != self.node_id else None
 

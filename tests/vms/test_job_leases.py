@@ -218,3 +218,34 @@ def test_the_lease_setting_is_checked() -> None:
 
     with pytest.raises(InvalidArgument, match=r"\[cluster\] job_lease_seconds"):
         ClusterConfig(job_lease_seconds=0)
+
+
+def test_jobs_still_run_after_the_clock_is_set_back_RET_13_INV_7(
+    services: Services, clock: ManualClock, engines: Callable[[], Database]
+) -> None:
+    """A server whose clock ran an hour ahead (booted with a wrong time, NTP set it right
+    later) stamped its job runs and leases an hour ahead. Before, once the clock was set
+    back, the purge was "not due" until its last start plus the interval came round again
+    an hour later (a year later from a clock a year ahead: RET-1 footage kept, the disk
+    filling), and a lease its holder died with stayed "held" as long; every cluster job
+    (exports, redactions, tagging reports, audit checkpoints) likewise. A start or lease
+    later than this node's clock allows (beyond a lease of skew) is read as stale."""
+    a, b = node(services, engines, "a"), node(services, engines, "b")
+    right = clock.now()
+    runs: list[str] = []
+    clock.set(right + dt.timedelta(hours=1))  # the clock runs an hour ahead
+    assert a.run("purge", 10 * MINUTE, lambda: runs.append("ahead"))
+    assert a.claim("exports", MINUTE) is not None  # ... and a dies holding this one
+    clock.set(right)  # set right: back an hour
+    clock.advance(10 * MINUTE)
+    assert a.run("purge", 10 * MINUTE, lambda: runs.append("set right"))
+    assert runs == ["ahead", "set right"]
+    assert b.held_elsewhere("exports") is None
+    claim = b.claim("exports", MINUTE)
+    assert claim is not None and claim.interrupted
+    # A holder a little ahead of the others (less than a lease) still holds its lease.
+    clock.advance(10 * MINUTE)
+    clock.set(clock.now() + dt.timedelta(seconds=30))
+    assert a.claim("tagging", MINUTE) is not None
+    clock.set(clock.now() - dt.timedelta(seconds=30))
+    assert b.claim("tagging", MINUTE) is None and b.held_elsewhere("tagging") == "a"
