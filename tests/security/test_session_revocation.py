@@ -376,3 +376,28 @@ def test_a_wall_clock_stepped_back_does_not_postpone_the_stream_recheck_ACC_1(
     assert guard.still_valid()  # not due yet: checked at most every interval
     clock.advance(services.config.web.stream_recheck_seconds + 0.1)
     assert not guard.still_valid()
+
+
+def test_credentials_issued_by_a_clock_that_ran_ahead_end_when_it_is_set_back_ACC_1_INV_7(
+    app: Any, client: FlaskClient, services: Services, actors: dict[str, Any]
+) -> None:
+    """A server whose clock ran a year ahead issued sessions and tokens expiring a year
+    and 12 hours (a token: its lifetime) from the true time. Before, once the clock was
+    set right, they stayed live for that year: a copied cookie or token outlived its
+    lifetime by the step. A credential created later than the clock says now (beyond a
+    few minutes of skew between nodes) is refused: its owner signs in again."""
+    clock = ManualClock(services.clock.now())
+    services.users.clock = clock
+    right = clock.now()
+    clock.set(right + dt.timedelta(days=365))
+    form_login(client, "auditor")
+    token = services.users.issue_token(actors["auditor"]).token
+    assert client.get("/api/v1/auth/me").status_code == 200
+    clock.set(right)  # set right: a year back
+    assert client.get("/api/v1/auth/me").status_code == 401
+    assert client.get("/api/v1/auth/me", headers=bearer(token)).status_code == 401
+    # A node whose clock is a minute ahead of this one: its credentials still work.
+    clock.set(right + dt.timedelta(minutes=1))
+    fresh = services.users.issue_token(actors["auditor"]).token
+    clock.set(right)
+    assert client.get("/api/v1/auth/me", headers=bearer(fresh)).status_code == 200

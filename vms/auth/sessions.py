@@ -23,6 +23,21 @@ from vms.db.models import ApiToken, User, WebSession
 
 SESSION = "session"
 TOKEN = "token"  # noqa: S105 (a kind name, not a secret)
+# How far ahead of this node's clock another node's may be and its credentials still
+# count; one created later than that was issued by a clock that ran ahead and has been
+# set back since, and its expiry is that much too late (INV-7).
+CLOCK_SKEW = dt.timedelta(minutes=5)
+
+
+def _live(row: WebSession | ApiToken | None, now: dt.datetime) -> bool:
+    """Neither revoked nor expired, nor created in the future (``CLOCK_SKEW``): a clock
+    set back must not lengthen a credential's lifetime by the step (ACC-1)."""
+    return (
+        row is not None
+        and row.revoked_at is None
+        and row.expires_at > now
+        and row.created_at <= now + CLOCK_SKEW
+    )
 
 
 def digest(secret: str) -> str:
@@ -59,9 +74,7 @@ def new_session(
 def live_session(s: Session, raw: str, now: dt.datetime) -> WebSession | None:
     """The session of cookie id ``raw`` if it is neither revoked nor expired."""
     row = s.get(WebSession, digest(raw))
-    if row is None or row.revoked_at is not None or row.expires_at <= now:
-        return None
-    return row
+    return row if _live(row, now) else None
 
 
 def delete_expired(s: Session, before: dt.datetime) -> int:
@@ -75,21 +88,18 @@ def live_token(s: Session, token: str, now: dt.datetime) -> ApiToken | None:
     row = s.execute(
         select(ApiToken).where(ApiToken.token_hash == digest(token))
     ).scalar_one_or_none()
-    if row is None or row.revoked_at is not None or row.expires_at <= now:
-        return None
-    return row
+    return row if _live(row, now) else None
 
 
 def still_valid(s: Session, credential: Credential, now: dt.datetime) -> bool:
     """Is ``credential`` unrevoked, unexpired, and its user still active?"""
     if credential.kind == SESSION:
-        row = s.get(WebSession, credential.digest)
-        ok = row is not None and row.revoked_at is None and row.expires_at > now
+        ok = _live(s.get(WebSession, credential.digest), now)
     else:
         token = s.execute(
             select(ApiToken).where(ApiToken.token_hash == credential.digest)
         ).scalar_one_or_none()
-        ok = token is not None and token.revoked_at is None and token.expires_at > now
+        ok = _live(token, now)
     if not ok:
         return False
     user = s.get(User, credential.user_id)
