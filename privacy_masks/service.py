@@ -28,7 +28,7 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from privacy_masks.geometry import SpherePolygon, unproject_polygon, validate_sphere_polygon
@@ -61,6 +61,10 @@ log = logging.getLogger(__name__)
 
 #: Who records a lift's expiry (PSCS-1).
 EXPIRY = Who("mask-lift-expiry", SYSTEM_ROLE)
+#: How far ahead of this node's clock the granting node's may be. A lift starting later
+#: than that was granted by a clock that ran ahead and has been set back since: its
+#: window lies in the future, where it would lift the mask again unasked (INV-7).
+CLOCK_SKEW = dt.timedelta(minutes=5)
 
 # The pipeline's every-second reads (:meth:`MaskService.current`), built once: building
 # a statement costs about as much as running it.
@@ -183,7 +187,7 @@ class MaskService:
     ) -> MaskSet:
         kept = self._in_force.get(camera_id)
         now = self.clock.now()
-        if any(ends <= now for _, _, _, ends in lifts):
+        if any(ends <= now or starts > now + CLOCK_SKEW for _, _, starts, ends in lifts):
             kept = None  # recording the expiry bumps the version: the masks are read again
             try:
                 self._expire(camera_id)
@@ -203,7 +207,7 @@ class MaskService:
             tuple(
                 LiftWindow(index[mask_id], lift_id, starts, ends)
                 for lift_id, mask_id, starts, ends in lifts
-                if ends > now and mask_id in index
+                if ends > now and starts <= now + CLOCK_SKEW and mask_id in index
             ),
         )
 
@@ -468,7 +472,9 @@ class MaskService:
 
     def _expire(self, camera_id: str) -> None:
         """Record the expiry of ``camera_id``'s lifts that ran out: version bump and an
-        audit entry each (the stage stopped lifting at ``ends_at`` already)."""
+        audit entry each (the stage stopped lifting at ``ends_at`` already). A lift that
+        starts more than ``CLOCK_SKEW`` from now (the clock was set back since the grant)
+        ends now the same way."""
         now = self.clock.now()
         with self.db.session() as s:
             due = list(
@@ -476,7 +482,7 @@ class MaskService:
                     select(MaskLiftRow.id).where(
                         MaskLiftRow.camera_id == camera_id,
                         MaskLiftRow.ended_at.is_(None),
-                        MaskLiftRow.ends_at <= now,
+                        or_(MaskLiftRow.ends_at <= now, MaskLiftRow.starts_at > now + CLOCK_SKEW),
                     )
                 ).scalars()
             )
@@ -485,7 +491,7 @@ class MaskService:
                 row = s.get(MaskLiftRow, lift_id, with_for_update=True)
                 if row is None or row.ended_at is not None:
                     continue  # another process recorded it first
-                self._close(s, row, row.ends_at, EXPIRY.name)
+                self._close(s, row, min(row.ends_at, now), EXPIRY.name)
                 self.audit.append(
                     s, EXPIRY, "mask.lift.expire", f"camera:{camera_id}", details=_lift_details(row)
                 )

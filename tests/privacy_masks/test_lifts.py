@@ -221,3 +221,31 @@ def test_unreadable_lifts_fail_closed_every_mask_applies_PSCS_1(
     assert current.version == before.version
     assert changed(before, current)
     assert not changed(current, masks.current(CAMERA))
+
+
+def test_a_lift_granted_by_a_clock_that_ran_ahead_ends_when_it_is_set_back_PSCS_1_INV_7(
+    services: Services, masks: MaskService, actors: dict[str, Actor], clock: ManualClock
+) -> None:
+    """A 30-minute lift granted while the server's clock ran an hour ahead has the window
+    [+1 h, +1 h 30). Before, once the clock was set right, the mask came back at once
+    (frames before the window) and was lifted again an hour later, for 30 minutes nobody
+    had asked for then. Set back past the lift's start, the lift ends now, recorded like
+    an early end by the expiry (audited, version bumped)."""
+    admin = actors["admin"]
+    right = clock.now()
+    window = masks.create(admin, CAMERA, NewMask("window", polygon=SQUARE))
+    clock.set(right + dt.timedelta(hours=1))  # the clock runs an hour ahead
+    lift = masks.lift(admin, CAMERA, NewLift(window.id, "warrant 2026-SW-7", 30))
+    assert masks.current(CAMERA).lifts
+    clock.set(right + dt.timedelta(minutes=5))  # set right (five minutes after the grant)
+    after = masks.current(CAMERA)
+    assert after.lifts == (), "a lift that starts an hour from now is no lift"
+    clock.set(right + dt.timedelta(hours=1, minutes=10))  # inside the stamped window
+    later = masks.current(CAMERA)
+    assert later.lifts == () and [p.name for p in later.in_force(clock.now(), clock.now())] == [
+        "window"
+    ]
+    [ended] = masks.lifts(admin, CAMERA)
+    assert ended.id == lift.id and ended.ended_by == "mask-lift-expiry"
+    assert ended.ended_at == right + dt.timedelta(minutes=5)
+    assert [a for a, _, _ in _lift_actions(services)] == ["mask.lift.create", "mask.lift.expire"]
