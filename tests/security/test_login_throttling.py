@@ -211,3 +211,23 @@ def test_refused_tries_are_audited_in_aggregate_ACC_6(
     # Idle keys are forgotten after the window, so attacker-chosen names do not pile up.
     clock.advance(dt.timedelta(seconds=301))
     assert manual.users.sweep_throttle() >= 1
+
+
+def test_a_back_off_set_by_a_clock_that_ran_ahead_ends_when_it_is_set_back_ACC_1_INV_7(
+    web: FlaskClient, manual: Services, clock: ManualClock
+) -> None:
+    """An officer mistyped their password eight times while the server's clock ran a
+    year ahead: the back-off (at most ``max_delay``, 60 s) was stamped a year ahead too.
+    Before, once the clock was set right, their address stayed refused for that year,
+    and its failures were never forgotten. A back-off ending later than ``max_delay``
+    from now, or a failure stamped in the future, is one a clock set back left behind."""
+    addr = "198.51.100.7"
+    right = clock.now()
+    clock.set(right + dt.timedelta(days=365))
+    for _ in range(8):
+        sign_in(web, "officer", "wrong", addr)
+    assert sign_in(web, "officer", PASSWORD, addr).status_code == 429
+    clock.set(right)  # set right: a year back
+    clock.advance(dt.timedelta(minutes=2))  # past any back-off (max_delay 60 s)
+    r = sign_in(web, "officer", PASSWORD, addr)
+    assert r.status_code == 201, r.get_data(as_text=True)[:300]

@@ -25,6 +25,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from vms.audit.log import AuditLog, Who
+from vms.auth.sessions import CLOCK_SKEW
 from vms.clock import isoformat
 from vms.db.engine import Database
 from vms.db.models import LoginThrottle as ThrottleRow
@@ -107,6 +108,17 @@ class LoginThrottle:
         if row.last_failure_at is not None and now - row.last_failure_at >= self.settings.window:
             row.failures = 0
             row.last_failure_at = None
+        # Stamped by a clock that ran ahead and has been set back since (INV-7): a back-off
+        # that long (a year for a year) is none this throttle ever set; forgotten.
+        ahead = now + self.settings.max_delay + CLOCK_SKEW
+        if (row.last_failure_at is not None and row.last_failure_at > ahead) or (
+            row.next_allowed_at is not None and row.next_allowed_at > ahead
+        ):
+            row.failures = 0
+            row.last_failure_at = None
+            row.next_allowed_at = None
+        if row.reported_at is not None and row.reported_at > ahead:
+            row.reported_at = None  # the refusals since are reported at once, not in a year
 
     def admit(
         self, s: Session, remote_addr: str, username: str, now: dt.datetime
