@@ -152,17 +152,27 @@ class Ownership:
         now = self.clock.now()
         self._heartbeat(now)
         self._ensure_rows(registered)
+        horizon = self._horizon(now)
         with self.db.session() as s:
             found = list(s.execute(select(CameraLease)).scalars())
             rows = {
-                r.camera_id: LeaseRow(r.camera_id, r.node_id, r.expires_at, r.pinned_node)
+                r.camera_id: LeaseRow(
+                    r.camera_id,
+                    r.node_id,
+                    # a lease stamped past the horizon is stale: expired (INV-7)
+                    r.expires_at if r.expires_at is None or r.expires_at <= horizon else None,
+                    r.pinned_node,
+                )
                 for r in found
             }
             tokens = {r.camera_id: r.token for r in found}
             live = {
                 n.node_id: n.capacity
                 for n in s.execute(
-                    select(MediaNode).where(MediaNode.heartbeat_at > now - self.lease)
+                    select(MediaNode).where(
+                        MediaNode.heartbeat_at > now - self.lease,
+                        MediaNode.heartbeat_at <= horizon,
+                    )
                 ).scalars()
             }
         live[self.node_id] = self.capacity
@@ -270,6 +280,14 @@ class Ownership:
                 node.internal_url = self.internal_url
                 node.capacity = self.capacity
 
+    def _horizon(self, now: dt.datetime) -> dt.datetime:
+        """The latest lease expiry (or heartbeat) a node whose clock is in step with this
+        one can have written: ``now + lease``, with up to a lease of skew. Later ones were
+        written by a clock that ran ahead and has been set back since: the lease is stale
+        and the node not alive, or its cameras would go unrecorded until that clock came
+        round again (a node killed and restarted could not claim its own; INV-7, INV-9)."""
+        return now + 2 * self.lease
+
     def _ensure_rows(self, cameras: set[str]) -> None:
         with self.db.session() as s:
             known = set(s.execute(select(CameraLease.camera_id)).scalars())
@@ -294,6 +312,7 @@ class Ownership:
                     or_(
                         CameraLease.expires_at.is_(None),
                         CameraLease.expires_at <= now,
+                        CameraLease.expires_at > self._horizon(now),
                         CameraLease.node_id.is_(None),
                     ),
                 )

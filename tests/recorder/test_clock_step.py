@@ -23,13 +23,14 @@ import pytest
 from onvif_control.simulator import SimulatedCamera
 from recorder.engine import get as get_recorder
 from recorder.fanout import EncodedPacket, Item, PacketHub
+from recorder.ownership import Ownership
 from recorder.pipeline import CameraSpec
 from tests.conftest import make_config
 from tests.recorder.conftest import PASSWORD, USERNAME, wait_for
 from tests.recorder.test_reliability import assert_complete, gaps
 from tests.recorder.test_salvage import FPS, T0, assert_no_overlaps, ingest_segment, publish_frames
 from tests.recorder.test_salvage import writer_for as salvage_writer_for
-from vms.clock import SystemClock
+from vms.clock import ManualClock, SystemClock
 from vms.media.codec import Encoder
 from vms.services import Services
 
@@ -196,3 +197,22 @@ def test_capture_times_follow_the_clock_when_it_is_set_while_streaming_INV_5_INV
         recorder.stop()
     late = [(now - c).total_seconds() for c in after]
     assert all(-1 < s < 10 for s in late), late[:5]
+
+
+@pytest.mark.parametrize("after", ["restart", "takeover"])
+def test_cameras_are_recorded_again_when_the_clock_is_set_back_after_a_crash_INV_9_INV_7(
+    services: Services, clock: ManualClock, after: str
+) -> None:
+    """A media node's camera leases and heartbeat were stamped by a clock that ran an hour
+    ahead; the node was killed (no hand-back) and the clock set right. Before, the node
+    restarted with the same id could not claim its own cameras again, nor could another
+    node take them over, until the stale leases expired an hour later: nothing recorded
+    them meanwhile. A lease (or heartbeat) later than two leases from now is stale."""
+    lease = dt.timedelta(seconds=10)
+    cameras = ["c1", "c2"]
+    right = clock.now()
+    clock.set(right + dt.timedelta(hours=1))
+    assert set(Ownership(services.db, clock, "node-a", lease).round(cameras)) == set(cameras)
+    clock.set(right + dt.timedelta(minutes=1))  # killed; the clock set right
+    name = "node-a" if after == "restart" else "node-b"
+    assert set(Ownership(services.db, clock, name, lease).round(cameras)) == set(cameras)
