@@ -70,6 +70,28 @@ def test_the_job_signs_every_n_entries_or_m_minutes(services: Services) -> None:
     assert report.checkpoints == 3 and report.problems == [] and report.unanchored is None
 
 
+def test_the_job_still_signs_every_m_minutes_after_the_clock_is_set_back_INV_4_INV_7(
+    services: Services,
+) -> None:
+    """The last checkpoint was signed while the server's clock ran a year ahead. Before,
+    once the clock was set right, it counted as signed "under 15 minutes ago" for a year:
+    the tail of the log went unsigned until 1,000 more entries came (INV-4). A checkpoint
+    stamped more than the period ahead of the clock is not recent."""
+    clock = services.clock
+    assert isinstance(clock, ManualClock)
+    cps = services.checkpoints
+    right = clock.now()
+    add_entries(services, 3)
+    clock.set(right + dt.timedelta(days=365))
+    assert cps.run() is not None
+    clock.set(right)  # set right: a year back
+    add_entries(services, 2)
+    clock.advance(dt.timedelta(minutes=15))
+    made = cps.run()
+    assert made is not None and made.seq == head_seq(services)
+    assert cps.verify().problems == []
+
+
 def test_the_signing_key_lives_outside_the_database_readable_only_by_the_service(
     services: Services,
 ) -> None:

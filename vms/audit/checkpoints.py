@@ -210,7 +210,11 @@ class Checkpoints:
         if head is None or head.seq == (last.seq if last else 0):
             return None
         waiting = head.seq - (last.seq if last else 0)
-        recent = last is not None and self.clock.now() - last.at < self.every
+        now = self.clock.now()
+        # A checkpoint stamped more than the period ahead was signed by a clock that ran
+        # ahead and has been set back since: not recent, or the tail would wait for that
+        # clock to come round again (INV-4, INV-7).
+        recent = last is not None and now - self.every < last.at <= now + self.every
         if waiting < self.every_entries and recent:
             return None
         return self.sign_now()
