@@ -61,6 +61,9 @@ IDLE_REPLIES_TO_END = 2  # IDLE replies in a row that end a continuous move's li
 # A continuous move never seen moving is watched this long (the API's longest
 # ContinuousMove timeout, 60 s, and some).
 UNSEEN_MOVE_WATCH_SECONDS = 70.0
+# A sample this much older than the last one recorded: the clock was set back (INV-7),
+# not the few tenths of a second samples from two threads can arrive out of order.
+CLOCK_SET_BACK = dt.timedelta(seconds=5)
 
 LimitStop = Callable[[str, Pose], None]
 # The cameras this node polls; None: every PTZ camera (camera ownership off).
@@ -160,6 +163,17 @@ class PoseTracker:
         with self._lock:
             track = self._track(camera_id)
             samples = track.samples
+            if samples and samples[-1].at - sample.at > CLOCK_SET_BACK:
+                # The clock was set back (INV-7): the history is on the old time line, and
+                # restamping every new sample to its end would leave no sample before any
+                # frame captured since (all blanked, INV-5, until the clock came round).
+                # It starts again; frames captured before are blanked meanwhile.
+                log.warning(
+                    "camera %s: the clock was set back %.1f s; pose history starts again",
+                    camera_id,
+                    (samples[-1].at - sample.at).total_seconds(),
+                )
+                samples.clear()
             # Commanded and measured samples can arrive out of order across threads.
             if samples and sample.at < samples[-1].at:
                 # Restamped later: its uncertainty grows by as much (the reading's

@@ -276,3 +276,33 @@ def test_a_limit_edit_during_a_row_read_applies_to_the_next_read(
     read_before = connections.record(camera.id)
     assert read_before.calibration.limit_pan_max != 20.0  # that read saw the old row
     assert connections.record(camera.id).calibration.limit_pan_max == 20.0
+
+
+def test_masks_plan_again_from_the_first_poll_after_the_clock_is_set_back_INV_5_INV_7(
+    control, clock
+):
+    """The pose history was stamped by a clock that ran an hour ahead; then the clock was
+    set right. Before, every new sample was restamped to the last one's time (an hour
+    ahead) with an hour of uncertainty, so no sample could be said to precede a frame
+    captured since: every frame of a masked camera was blanked for that hour (a year for
+    a year: nothing but black recorded). Now a sample more than a few seconds older than
+    the last starts the camera's history again on the clock as it is."""
+    from onvif_control.adapter.models import PtzStatus
+    from privacy_masks.planning import MaskSettings, plan_masks
+    from vms.camera_model import Calibration
+
+    tracker, cal = control.tracker, Calibration()
+    right = clock.now()
+    clock.set(right + dt.timedelta(hours=1))
+    for _ in range(5):
+        tracker.record("cam-set", PtzStatus(0.1, 0.1, 0.0, False), cal, 0.02)
+        clock.advance(0.2)
+    clock.set(right)  # set right: an hour back
+    for _ in range(5):
+        tracker.record("cam-set", PtzStatus(0.1, 0.1, 0.0, False), cal, 0.02)
+        clock.advance(0.2)
+    frame_at = clock.now() - dt.timedelta(seconds=0.5)
+    history = tracker.history("cam-set", frame_at - dt.timedelta(seconds=10))
+    assert all(s.at <= clock.now() and (s.uncertainty or 0) < 1 for s in history), history[-1]
+    plan = plan_masks(frame_at, tracker.latest("cam-set"), history, MaskSettings())
+    assert not plan.blank, plan
