@@ -534,7 +534,9 @@ class SegmentWriter:
             self.status.alarm = None
 
     def _recording_enabled(self, now: dt.datetime) -> bool:
-        if self._checked is None or now - self._checked >= self._state_poll:
+        # Read again every state_poll of capture time, and at once when capture times went
+        # back (the clock was set back: INV-7), not only once they come round again.
+        if self._checked is None or not dt.timedelta(0) <= now - self._checked < self._state_poll:
             self._checked = now
             try:
                 enabled = self._read_enabled(self.camera_id)

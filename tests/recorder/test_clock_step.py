@@ -25,10 +25,19 @@ from recorder.engine import get as get_recorder
 from recorder.fanout import EncodedPacket, Item, PacketHub
 from recorder.ownership import Ownership
 from recorder.pipeline import CameraSpec
+from recorder.recording import RecordingLog
+from recorder.segments import SegmentWriter
 from tests.conftest import make_config
 from tests.recorder.conftest import PASSWORD, USERNAME, wait_for
 from tests.recorder.test_reliability import assert_complete, gaps
-from tests.recorder.test_salvage import FPS, T0, assert_no_overlaps, ingest_segment, publish_frames
+from tests.recorder.test_salvage import (
+    FPS,
+    T0,
+    assert_no_overlaps,
+    ingest_segment,
+    publish_frames,
+    spool_dir,
+)
 from tests.recorder.test_salvage import writer_for as salvage_writer_for
 from vms.clock import ManualClock, SystemClock
 from vms.media.codec import Encoder
@@ -216,3 +225,52 @@ def test_cameras_are_recorded_again_when_the_clock_is_set_back_after_a_crash_INV
     clock.set(right + dt.timedelta(minutes=1))  # killed; the clock set right
     name = "node-a" if after == "restart" else "node-b"
     assert set(Ownership(services.db, clock, name, lease).round(cameras)) == set(cameras)
+
+
+def test_recording_switched_off_is_honoured_after_the_clock_steps_back_INV_7_OPS_4(
+    services: Services,
+) -> None:
+    """The writer re-reads the camera's recording switch every ``state_poll_seconds`` of
+    capture time. Before, once capture times stepped back an hour, "since the last read"
+    was negative for that hour: recording switched off (or on) by an operator was not
+    noticed until the clock came round, and footage went on being recorded (or was not)."""
+    camera = "cam-switch"
+    state = {"on": True}
+    hub = PacketHub(camera)
+    writer = SegmentWriter(
+        camera,
+        hub,
+        spool_dir(services, camera),
+        services.ingestor,
+        services.store,
+        services.ports.get(RecordingLog),
+        services.events,
+        services.clock,
+        segment_seconds=1.0,
+        enabled=lambda _camera: state["on"],
+    )
+    writer.start()
+    encoder = Encoder(160, 120, FPS, keyint=FPS)
+    base = np.random.default_rng(13).integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    frame_time = dt.timedelta(seconds=1 / FPS)
+    step_at = int(2.5 * FPS)
+    for i in range(int(5.5 * FPS)):
+        rgb = np.roll(base, i, axis=1)
+        image = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+        for packet in encoder.encode(image, i * 90000 // FPS):
+            assert packet.pts is not None and packet.dts is not None
+            n = packet.pts // (90000 // FPS)
+            capture = T0 + n * frame_time
+            if n >= step_at:
+                capture -= dt.timedelta(hours=1)
+                state["on"] = False  # switched off just as the clock is set back
+            hub.publish(
+                EncodedPacket(packet, packet.pts, packet.dts, capture, encoder.info, False, 0)
+            )
+        writer._wake.set()
+        wait_for(lambda: not writer._items, 10, "the writer to drain")
+    writer.stop()
+
+    seconds = spans(services, camera)
+    assert sum(seconds) <= 3.0, seconds
+    assert "recording_off" in [g.cause for g in gaps(services, camera)]
