@@ -17,7 +17,15 @@ from sqlalchemy.orm import Session
 from vms.access import CriticalIncidentChange, check_purpose, needs_purpose, review_facts
 from vms.audit.log import AuditLog
 from vms.auth.authoriser import Authoriser, who
-from vms.auth.permissions import Action, Actor, ItemFacts, Scope, facts_of, scope_of
+from vms.auth.permissions import (
+    Action,
+    Actor,
+    Decision,
+    ItemFacts,
+    Scope,
+    facts_of,
+    scope_of,
+)
 from vms.bounded import check_window
 from vms.catalog_values import (
     MAX_PAGE,
@@ -48,7 +56,7 @@ from vms.db.models import (
     SourceKind,
 )
 from vms.errors import Conflict, InvalidArgument, NotFound
-from vms.lineage import copies_of
+from vms.lineage import PackageOf, copies_of, package_of
 from vms.names import load_names
 from vms.store import MediaStore
 
@@ -270,11 +278,37 @@ class Catalog:
         )
         return item_facts.review_grant if "(ACC-3)" in decision.reason else None
 
-    def content_facts(self, actor: Actor, media_id: str) -> ItemFacts:
-        """The facts :meth:`authorise_content` decides on, for ``actor`` (the approval
-        and grant in force): for pages that show a player, or why there is none."""
+    def package_decision(self, actor: Actor, package: PackageOf, fact: ItemFacts) -> Decision:
+        """May ``actor`` have the bytes of an export's package item, whichever route
+        serves them (docs/design/exports.md, "Reading"; ACC-1, ACC-10)? Its creator while
+        they may export, or an admin, and only while they may export the package item
+        itself (restricted or flagged since it was made: ACC-7, ACC-11). Viewing its
+        sources is not enough: the ZIP may carry audit entries (``include_audit``)."""
+        exporting = self.authoriser.decide(actor, Action.EXPORTS_CREATE, fact)
+        if not exporting.allowed:
+            return Decision(
+                False, f"the item is an export package, for who may export it: {exporting.reason}"
+            )
+        if (
+            scope_of(actor.role, Action.EXPORTS_CREATE) is not Scope.ALL
+            and package.created_by != actor.username
+        ):
+            return Decision(
+                False, "the item is the package of another user's export: its creator's (ACC-1)"
+            )
+        return exporting
+
+    def content_decision(self, actor: Actor, media_id: str) -> tuple[ItemFacts, Decision]:
+        """The facts :meth:`authorise_content` decides on, for ``actor``, and its decision
+        (nothing audited): for pages that show a player, or why there is none."""
         with self.db.session() as s:
-            return review_facts(s, actor, self._load(s, media_id), self.clock.now())
+            item = self._load(s, media_id)
+            item_facts = review_facts(s, actor, item, self.clock.now())
+            package = package_of(s, item)
+        decision = self.authoriser.decide(actor, Action.MEDIA_VIEW, item_facts)
+        if decision.allowed and package is not None:
+            decision = self.package_decision(actor, package, facts_of(item))
+        return item_facts, decision
 
     def authorise_content(
         self,
@@ -301,7 +335,12 @@ class Catalog:
         with self.db.session() as s:
             item = self._load(s, media_id)
             item_facts = review_facts(s, actor, item, self.clock.now())
+            package = package_of(s, item)
         decision = self.authoriser.require(actor, Action.MEDIA_VIEW, target, item_facts)
+        if package is not None:
+            refused = self.package_decision(actor, package, facts_of(item))
+            if not refused.allowed:
+                self.authoriser.refuse(actor, action, target, refused.reason)
         details: dict[str, Any] = {}
         if "(ACC-3)" in decision.reason:
             details["review_grant"] = item_facts.review_grant

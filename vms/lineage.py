@@ -5,10 +5,39 @@ source after the copy was made must reach the copy too (ACC-7, ACC-11).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from vms.db.models import MediaItem, MediaLink, SourceKind
+from vms.db.models import Export, MediaItem, MediaLink, SourceKind
+
+# vms.media.probe.ZIP, named here without importing PyAV: the ingest path catalogues a
+# ZIP for an export's package only (INV-1).
+PACKAGE_TYPE = "application/zip"
+
+
+@dataclass(frozen=True)
+class PackageOf:
+    """An item that is an export's package (the signed court ZIP): ``created_by`` made
+    the export; None when no export names the item (its job still cataloguing, or its
+    record gone): then no creator reads it, only who reaches every export."""
+
+    created_by: str | None
+
+
+def package_of(s: Session, item: MediaItem) -> PackageOf | None:
+    """Whether ``item`` is an export's package, and whose (docs/design/exports.md,
+    "Reading": its bytes go to its creator while they may export, or an admin, through
+    whatever route serves them). None: it is not a package."""
+    if item.source != SourceKind.EXPORT.value:
+        return None
+    creator = s.execute(
+        select(Export.created_by).where(Export.package_media_id == item.id).limit(1)
+    ).scalar()
+    if creator is None and item.content_type != PACKAGE_TYPE:
+        return None  # an export's clip: a copy of its sources' pictures (ACC-7, ACC-11)
+    return PackageOf(creator)
 
 
 def copies_of(s: Session, media_id: str, *, through_redacted: bool = True) -> list[MediaItem]:

@@ -170,7 +170,8 @@ def test_an_export_copy_of_a_critical_incident_recording_needs_the_approval_too_
     with a written approval recorded in the system); an investigator exports it for
     court. The export's clip is the same pictures under B1's badge: B1 must not play it
     without the approval either, and plays it once the approval of the original is
-    recorded (audited naming the approval)."""
+    recorded (audited naming the approval). The package stays closed to B1: it is the
+    investigator's (docs/design/exports.md, "Reading")."""
     bwc = services.ingestor.ingest(
         io.BytesIO(make_video(seconds=2.0, seed=8, fps=10)),
         IngestRequest(source=SourceKind.BWC, device_id="BWC-1", officer_badge="B1", recorded_at=T0),
@@ -188,7 +189,18 @@ def test_an_export_copy_of_a_critical_incident_recording_needs_the_approval_too_
     approval = services.review_access.approve(
         actors["sergeant"], bwc, NewApproval(reason="report writing", document_ref="MEMO-9")
     )
+    with services.db.session() as s:
+        [package] = s.execute(
+            select(MediaItem.id).where(
+                MediaItem.id.in_(copies), MediaItem.content_type == "application/zip"
+            )
+        ).scalars()
+    got = client.get(f"/api/v1/media/{package}/content", headers=bearer(tokens, "officer"))
+    assert got.status_code == 403, got.status_code
+    assert "export package" in got.get_json()["error"]["message"]
     for copy in copies:
+        if copy == package:
+            continue
         got = client.get(f"/api/v1/media/{copy}/content", headers=bearer(tokens, "officer"))
         assert got.status_code == 200, (copy, got.status_code)
         got.close()

@@ -54,7 +54,9 @@ def content(media_id: str) -> Response:
     of ``[access] review_purposes``, required of a reviewer outside their own scope (not their
     own or their supervised officers' recording; ACC-4), kept in the audit entry. The
     officer's own review of a critical-incident item needs a recorded approval (ACC-2);
-    an active review grant opens an item otherwise out of reach (ACC-3)."""
+    an active review grant opens an item otherwise out of reach (ACC-3). An export's
+    package (the signed ZIP) only for its creator while they may export, or an admin, as
+    ``/exports/{id}/package`` (403 audited otherwise)."""
     actor = require_actor()
     download = request.args.get("download") in {"1", "true", "yes"}
     ranges = request.range.ranges if request.range else []

@@ -61,8 +61,8 @@ def catalog() -> Any:
 def media_detail(media_id: str) -> Any:
     actor = require_actor()
     item = services().catalog.get(actor, media_id)
-    item_facts = services().catalog.content_facts(actor, media_id)
-    viewing = services().authoriser.decide(actor, Action.MEDIA_VIEW, item_facts)
+    # The same decision as the content route's (an export's package: its creator's).
+    item_facts, viewing = services().catalog.content_decision(actor, media_id)
     # ACC-4: outside their own scope a reviewer picks a purpose before the player loads.
     purposes = services().catalog.purposes
     needs = viewing.allowed and needs_purpose(actor, item_facts)
