@@ -43,15 +43,19 @@ class LiveViews:
         self.mjpeg_per_user = mjpeg_per_user
         self.mjpeg = StreamLimit("MJPEG live streams", "[web] max_mjpeg_streams_per_user")
 
-    def open(self, actor: Actor, camera_id: str, kind: str, remote_addr: str) -> LivePreview:
+    def open(
+        self, actor: Actor, camera_id: str, kind: str, remote_addr: str, *, viewed: bool = True
+    ) -> LivePreview:
         """The camera's preview for ``actor``, after the role check; the view is audited
         in a transaction of its own (``live.view``, details ``kind`` and
         ``remote_addr``). NotFound for a camera this engine does not record, before
-        anything is audited as viewed."""
+        anything is audited as viewed. ``viewed=False``: nobody will see the picture (a
+        HEAD), so no view is recorded (ACC-6); a refusal still is (INV-4)."""
         target = f"camera:{camera_id}"
         self.authoriser.require(actor, Action.LIVE_VIEW, target)
         preview = self._preview(camera_id)  # 404 before auditing a view of nothing
-        self._audit_view(actor, camera_id, kind, remote_addr)
+        if viewed:
+            self._audit_view(actor, camera_id, kind, remote_addr)
         return preview
 
     def open_mjpeg(

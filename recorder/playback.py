@@ -280,8 +280,11 @@ class PlaybackService:
             )
         return start, end
 
-    def open(self, actor: Actor, window: PlaybackWindow, *, remote: str) -> Playlist:
-        """The playlist of ``window`` for ``actor``, audited once as ``media.playback``.
+    def open(
+        self, actor: Actor, window: PlaybackWindow, *, remote: str, viewed: bool = True
+    ) -> Playlist:
+        """The playlist of ``window`` for ``actor``, audited once as ``media.playback``
+        (``viewed=False``: the caller hands it to nobody, a HEAD: checked, not recorded).
 
         400: an empty or inverted window, or one longer than the configured maximum;
         404: an unknown camera, or no recording in the window; 403 (audited): a role
@@ -338,23 +341,24 @@ class PlaybackService:
             origin=origin,
             expires=now + SESSION_LIFETIME,
         )
-        with self.db.transaction() as s:
-            self.audit.append(
-                s,
-                who(actor),
-                "media.playback",
-                target,
-                details={
-                    "session": claims.session_id,
-                    "start": isoformat(start),
-                    "end": isoformat(end),
-                    "segments": len(segments),
-                    "first_media_id": segments[0].media_id,
-                    "last_media_id": segments[-1].media_id,
-                    "remote_addr": remote,
-                    **({"purpose": purpose} if purpose else {}),
-                },
-            )
+        if viewed:
+            with self.db.transaction() as s:
+                self.audit.append(
+                    s,
+                    who(actor),
+                    "media.playback",
+                    target,
+                    details={
+                        "session": claims.session_id,
+                        "start": isoformat(start),
+                        "end": isoformat(end),
+                        "segments": len(segments),
+                        "first_media_id": segments[0].media_id,
+                        "last_media_id": segments[-1].media_id,
+                        "remote_addr": remote,
+                        **({"purpose": purpose} if purpose else {}),
+                    },
+                )
         return Playlist(
             camera_id=camera_id,
             start=start,

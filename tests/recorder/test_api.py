@@ -298,3 +298,29 @@ def test_snapshot_and_mjpeg_are_role_checked_audited_and_masked_ACC_6_INV_5(
     assert {e.actor for e in denied} == {"officer", "investigator"}
     assert client.get(f"/api/v1/cameras/{cam}/snapshot.jpg").status_code == 401
     assert client.get("/api/v1/cameras/nope/snapshot.jpg", headers=dispatcher).status_code == 404
+
+
+def test_a_head_of_a_live_picture_is_not_recorded_as_a_live_view_ACC_6(
+    recording: Rig, client: Any, tokens: dict[str, str], services: Services
+) -> None:
+    """A HEAD of ``snapshot.jpg`` or ``live.mjpeg`` (answered by the GET view, the body
+    dropped) shows nobody the camera, yet it was recorded as a ``live.view`` (and the
+    MJPEG one took a stream slot). Nothing is recorded for a HEAD; the role check still
+    holds (a refused HEAD is audited, INV-4) and the GET after it is recorded."""
+    cam = recording.camera_id
+    target = f"camera:{cam}"
+    dispatcher = auth(tokens, "dispatcher")
+    for path in ("snapshot.jpg", "live.mjpeg?fps=5"):
+        head = client.head(f"/api/v1/cameras/{cam}/{path}", headers=dispatcher)
+        assert head.status_code == 200 and head.data == b"", path
+        head.close()
+    assert audit(services, "live.view", target) == []
+    refused = client.head(f"/api/v1/cameras/{cam}/snapshot.jpg", headers=auth(tokens, "officer"))
+    assert refused.status_code == 403
+    assert [(e.actor, e.outcome) for e in audit(services, "live.view", target)] == [
+        ("officer", "denied")
+    ]
+    snap = client.get(f"/api/v1/cameras/{cam}/snapshot.jpg", headers=dispatcher)
+    assert snap.status_code == 200 and snap.data[:2] == b"\xff\xd8"
+    views = [(e.actor, e.outcome) for e in audit(services, "live.view", target)]
+    assert views == [("officer", "denied"), ("dispatcher", "ok")]

@@ -101,3 +101,37 @@ def test_a_playlist_does_not_tell_a_role_without_access_when_the_camera_recorded
         headers=bearer(tokens, "investigator"),
     )
     assert got.status_code == 404 and "no recording" in got.get_json()["error"]["message"]
+
+
+def test_a_head_of_a_playlist_is_not_recorded_as_a_playback_ACC_6(
+    client: FlaskClient, services: Services, tokens: dict[str, str]
+) -> None:
+    """A HEAD of ``playback.m3u8`` is answered by the GET view with the body dropped: no
+    playlist, so no segment link, leaves. It recorded ``media.playback`` all the same,
+    a viewing that never happened in the audit trail and the monthly viewing report
+    (OPS-7). It must record nothing; the GET after it records one playback."""
+    services.ingestor.ingest(
+        io.BytesIO(make_video(seconds=2.0, seed=5, fps=10)),
+        IngestRequest(source=SourceKind.FIXED, device_id=CAMERA, recorded_at=T0),
+        Who("setup", "admin"),
+    )
+    hour = dt.timedelta(hours=1)
+    url = (
+        f"/api/v1/cameras/{CAMERA}/playback.m3u8?start={z(T0 - hour)}&end={z(T0 + hour)}"
+        "&purpose=investigation"
+    )
+
+    def playbacks() -> list[str]:
+        with services.db.session() as s:
+            return list(
+                s.execute(
+                    select(AuditEntry.actor).where(AuditEntry.action == "media.playback")
+                ).scalars()
+            )
+
+    head = client.head(url, headers=bearer(tokens, "investigator"))
+    assert head.status_code == 200 and head.data == b""
+    assert playbacks() == []
+    got = client.get(url, headers=bearer(tokens, "investigator"))
+    assert got.status_code == 200 and got.data.startswith(b"#EXTM3U")
+    assert playbacks() == ["investigator"]

@@ -22,7 +22,7 @@ from recorder.recording import RecordingLog, RecordingSetting, Timeline
 from vms.auth.permissions import Action
 from vms.errors import InvalidArgument, NotFound, Unavailable
 from vms.metrics import LIVE_VIEWERS
-from web.api.media import send_media
+from web.api.media import send_media, sends_body
 from web.contract import ApiBlueprint, binary, text
 from web.schemas.live import (
     MjpegQuery,
@@ -70,8 +70,10 @@ def snapshot(camera_id: str) -> Any:
     Role-checked (``live.view``) and audited as a live view (ACC-6); 503 in a process
     without the media engine."""
     actor = require_actor()
-    jpeg = recorder().live_views.open(actor, camera_id, "snapshot", remote_addr()).snapshot()
-    response = Response(jpeg, mimetype="image/jpeg")
+    # A HEAD shows nobody the picture: not recorded as a view (ACC-6).
+    views = recorder().live_views
+    preview = views.open(actor, camera_id, "snapshot", remote_addr(), viewed=sends_body())
+    response = Response(preview.snapshot(), mimetype="image/jpeg")
     response.headers["Cache-Control"] = "private, no-store"
     return response
 
@@ -95,6 +97,12 @@ def live_mjpeg(camera_id: str, query: MjpegQuery) -> Any:
     as a live view (ACC-6); the stream ends when its session or token is revoked. A user
     holding ``[web] max_mjpeg_streams_per_user`` streams already gets 429 (audited)."""
     actor = require_actor()
+    mimetype = f"multipart/x-mixed-replace; boundary={BOUNDARY}"
+    if not sends_body():  # a HEAD: no stream, no slot taken, no view recorded (ACC-6)
+        recorder().live_views.open(actor, camera_id, "mjpeg", remote_addr(), viewed=False)
+        response = Response(mimetype=mimetype)
+        response.headers["Cache-Control"] = "private, no-store"
+        return response
     preview, release = recorder().live_views.open_mjpeg(actor, camera_id, remote_addr())
     fps = min(FPS_MAX, max(FPS_MIN, FPS_DEFAULT if query.fps is None else query.fps))
     # ACC-1: the stream re-checks the session or token it was opened with and ends when
@@ -126,7 +134,7 @@ def live_mjpeg(camera_id: str, query: MjpegQuery) -> Any:
             frames.close()
             release()
 
-    response = Response(stream(), mimetype=f"multipart/x-mixed-replace; boundary={BOUNDARY}")
+    response = Response(stream(), mimetype=mimetype)
     # The slot is given back when the server closes the response, also one whose
     # stream never started (the client left at once: a generator's finally never runs).
     response.call_on_close(release)

@@ -103,7 +103,14 @@ def serves_content(response: Response) -> bool:
     """Whether ``response`` hands over content, so that it is recorded (ACC-6): a 200 or
     206 to a GET. A HEAD (answered by the GET view, body dropped) sends none, and the
     chain of custody must not say the item was viewed or downloaded."""
-    return response.status_code in (200, 206) and request.method != "HEAD"
+    return response.status_code in (200, 206) and sends_body()
+
+
+def sends_body() -> bool:
+    """Whether this request's answer carries a body: not a HEAD (Flask answers it with
+    the GET view and drops the body), which views nothing and is recorded as no viewing,
+    playback or live view (ACC-6)."""
+    return request.method != "HEAD"
 
 
 def stream_stored(

@@ -14,6 +14,7 @@ from flask import Response, request
 
 from recorder.playback import PLAYLIST_TYPE, PlaybackService, SegmentBytes, SegmentPart
 from vms.errors import NotFound, Unavailable
+from web.api.media import sends_body
 from web.contract import API_PREFIX, ApiBlueprint, binary, text
 from web.schemas.playback import PlaybackQuery
 from web.security import remote_addr, require_actor, services
@@ -43,7 +44,10 @@ def playlist(camera_id: str, query: PlaybackQuery) -> Response:
     (``EXT-X-PROGRAM-DATE-TIME``), a discontinuity where recording stopped, and links
     valid for this user for a limited time. Opening it is audited once
     (``media.playback``)."""
-    value = playback().open(require_actor(), query.command(camera_id), remote=remote_addr())
+    # A HEAD hands over no playlist (no segment link): no playback recorded (ACC-6).
+    value = playback().open(
+        require_actor(), query.command(camera_id), remote=remote_addr(), viewed=sends_body()
+    )
     prefix = f"{API_PREFIX}/playback/{value.session}"
     body = value.m3u8(lambda media_id, part: f"{prefix}/{media_id}/{part.value}.mp4")
     response = Response(body, mimetype=PLAYLIST_TYPE)
