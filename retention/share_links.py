@@ -19,6 +19,7 @@ import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -112,42 +113,53 @@ class ShareAccess:
             else:
                 release = s.get_one(ReleaseRequest, link.release_id)
                 found = (link.id, release.id, release.request_number)
-                why = None
-                if link.revoked_at is not None:
-                    why = "revoked"
-                elif link.expires_at <= now:
-                    why = "expired"
-                elif link.downloads >= link.max_downloads:
-                    why = "download limit reached"
-                elif release.state not in SHAREABLE:
-                    why = f"request is {release.state}"
-                elif release.kind != "court_order" and (
-                    flagged := sensitive_items(s, self._media_ids(s, release.id))
-                ):
-                    # Flagged since approval: released only redacted now (REL-3, ACC-11).
-                    why = (
-                        f"items {', '.join(flagged)} are privacy-sensitive: released only "
-                        "as a redacted derivative (REL-3, ACC-11)"
-                    )
-                elif restricted := restricted_since_approval(s, release.id):
-                    why = restricted_since_reason(restricted)  # ACC-7
+                why = self._unusable(s, link, release, now)
         if link is None:
             log.info("share link: unknown token from %s", remote)
             raise NotFound(NO_LINK)
         if why is not None:
-            self.audit.record(
-                self.db,
-                Who(f"share:{found[0]}", "outsider"),
-                "release.share.open",
-                f"release:{found[1]}",
-                outcome="denied",
-                details={"link_id": found[0], "reason": why, "remote_addr": remote},
-            )
-            raise NotFound(NO_LINK)
+            self._refuse(found[0], found[1], why, remote)
         if self.throttle is not None:
             with self.db.transaction() as s:
                 self.throttle.succeeded(s, remote, SHARE_LINKS)  # the try worked: given back
         return found
+
+    def _unusable(
+        self, s: Session, link: ShareLink, release: ReleaseRequest, now: dt.datetime
+    ) -> str | None:
+        """Why ``link`` may not be used now (None: it may), read in ``s``."""
+        if link.revoked_at is not None:
+            return "revoked"
+        if link.expires_at <= now:
+            return "expired"
+        if link.downloads >= link.max_downloads:
+            return "download limit reached"
+        if release.state not in SHAREABLE:
+            return f"request is {release.state}"
+        if release.kind != "court_order" and (
+            flagged := sensitive_items(s, self._media_ids(s, release.id))
+        ):
+            # Flagged since approval: released only redacted now (REL-3, ACC-11).
+            return (
+                f"items {', '.join(flagged)} are privacy-sensitive: released only "
+                "as a redacted derivative (REL-3, ACC-11)"
+            )
+        if restricted := restricted_since_approval(s, release.id):
+            return restricted_since_reason(restricted)  # ACC-7
+        return None
+
+    def _refuse(self, link_id: str, release_id: str, why: str, remote: str) -> NoReturn:
+        """Audit a known link refused for ``why`` (its own transaction) and answer as
+        for any dead link."""
+        self.audit.record(
+            self.db,
+            Who(f"share:{link_id}", "outsider"),
+            "release.share.open",
+            f"release:{release_id}",
+            outcome="denied",
+            details={"link_id": link_id, "reason": why, "remote_addr": remote},
+        )
+        raise NotFound(NO_LINK)
 
     @staticmethod
     def _media_ids(s: Session, release_id: str) -> list[str]:
@@ -157,13 +169,21 @@ class ShareAccess:
             ).scalars()
         )
 
-    def _files(self, s: Session, release_id: str) -> list[tuple[ReleaseItem, MediaItem]]:
-        rows = s.execute(
+    def _files(
+        self, s: Session, release_id: str, *, lock: bool = False
+    ) -> list[tuple[ReleaseItem, MediaItem]]:
+        """The request's files in order, read fresh; ``lock``: their items' rows FOR KEY
+        SHARE until ``s`` ends (PostgreSQL)."""
+        stmt = (
             select(ReleaseItem, MediaItem)
             .join(MediaItem, MediaItem.id == ReleaseItem.media_id)
             .where(ReleaseItem.release_id == release_id)
             .order_by(ReleaseItem.position)
-        ).all()
+            .execution_options(populate_existing=True)
+        )
+        if lock:
+            stmt = stmt.with_for_update(read=True, key_share=True, of=MediaItem)
+        rows = s.execute(stmt).all()
         return [(r[0], r[1]) for r in rows]
 
     @staticmethod
@@ -189,47 +209,77 @@ class ShareAccess:
         link_id, release_id, _ = self._usable(token, remote)
         now = self.clock.now()
         with self.db.transaction() as s:
+            # ACC-7, ACC-11, REL-3: checked again in the transaction that counts the
+            # download, so a restriction or a privacy flag placed since the check above
+            # is seen. PostgreSQL, in the order the other writers lock (their own rows,
+            # then the audit chain's head, then perhaps copies, whose rows they update):
+            # the link's row (a revocation locks it before its audit entry), the items'
+            # rows FOR KEY SHARE (what the custody event's foreign key takes anyway: a
+            # restriction of the item waits, an update of a copy does not), then the
+            # audit head. Every restriction, flag, state change or revocation is audited
+            # in its transaction (INV-4), so it has committed and is read below, or it
+            # waits for this download. (SQLite's BEGIN IMMEDIATE serialises writers.)
+            link = s.get_one(ShareLink, link_id, with_for_update=True, populate_existing=True)
+            files = {i.position: (i, m) for i, m in self._files(s, release_id, lock=True)}
+            self.audit.hold(s)
+            release = s.get_one(ReleaseRequest, release_id, populate_existing=True)
             files = {i.position: (i, m) for i, m in self._files(s, release_id)}
-            if position not in files:
-                raise NotFound(NO_LINK)
-            item, media = files[position]
-            path = self.store.servable(media.sha256, NO_LINK)
-            # Counted atomically: two downloads racing for the last one get one each.
-            counted = s.execute(
-                update(ShareLink)
-                .where(
-                    ShareLink.id == link_id,
-                    ShareLink.downloads < ShareLink.max_downloads,
-                    ShareLink.revoked_at.is_(None),
-                    ShareLink.expires_at > now,
-                )
-                .values(downloads=ShareLink.downloads + 1)
-                .execution_options(synchronize_session=False)
+            why = self._unusable(s, link, release, now)
+            if why is None:
+                if position not in files:
+                    raise NotFound(NO_LINK)
+                return self._count(s, link_id, release_id, files[position], now, remote)
+        self._refuse(link_id, release_id, why, remote)
+
+    def _count(
+        self,
+        s: Session,
+        link_id: str,
+        release_id: str,
+        file: tuple[ReleaseItem, MediaItem],
+        now: dt.datetime,
+        remote: str,
+    ) -> ShareDownload:
+        """Count, audit and witness the download of ``file`` in ``s`` (the checking
+        transaction)."""
+        item, media = file
+        path = self.store.servable(media.sha256, NO_LINK)
+        # Counted atomically: two downloads racing for the last one get one each.
+        counted = s.execute(
+            update(ShareLink)
+            .where(
+                ShareLink.id == link_id,
+                ShareLink.downloads < ShareLink.max_downloads,
+                ShareLink.revoked_at.is_(None),
+                ShareLink.expires_at > now,
             )
-            if counted.rowcount != 1:  # type: ignore[attr-defined]
-                raise NotFound(NO_LINK)
-            details = {
-                "link_id": link_id,
-                "media_id": media.id,
-                "export_id": item.export_id,
-                "remote_addr": remote,
-            }
-            s.add(
-                CustodyEvent(
-                    media_id=media.id,
-                    at=now,
-                    actor=f"share:{link_id}"[:64],
-                    action="shared_download",
-                    details=details,
-                )
-            )
-            self.audit.append(
-                s,
-                Who(f"share:{link_id}", "outsider"),
-                "release.share.download",
-                f"release:{release_id}",
+            .values(downloads=ShareLink.downloads + 1)
+            .execution_options(synchronize_session=False)
+        )
+        if counted.rowcount != 1:  # type: ignore[attr-defined]
+            raise NotFound(NO_LINK)
+        details = {
+            "link_id": link_id,
+            "media_id": media.id,
+            "export_id": item.export_id,
+            "remote_addr": remote,
+        }
+        s.add(
+            CustodyEvent(
+                media_id=media.id,
+                at=now,
+                actor=f"share:{link_id}"[:64],
+                action="shared_download",
                 details=details,
             )
-            return ShareDownload(
-                path, self._name(item, media), media.content_type, media.sha256, media.size_bytes
-            )
+        )
+        self.audit.append(
+            s,
+            Who(f"share:{link_id}", "outsider"),
+            "release.share.download",
+            f"release:{release_id}",
+            details=details,
+        )
+        return ShareDownload(
+            path, self._name(item, media), media.content_type, media.sha256, media.size_bytes
+        )

@@ -43,6 +43,15 @@ class AuditLog:
         self._key = key
         self._clock = clock
 
+    def hold(self, session: Session) -> None:
+        """Lock the chain's head now, until ``session``'s transaction ends (it is
+        locked by :meth:`append` anyway). Every audited change writes its entry in its
+        own transaction (INV-4), so from here on each such change has either committed
+        (and is read by this transaction's later statements) or waits for this one, so
+        a check made after it is not overtaken by, say, a restriction. Rows the audited
+        changes lock before their entry (a revoked link) are to be locked before this."""
+        session.execute(select(AuditHead.id).where(AuditHead.id == 1).with_for_update())
+
     def append(
         self,
         session: Session,
