@@ -110,6 +110,30 @@ def translate(exc: Exception, what: str) -> VMSError:
     return Unavailable(f"object store: {what} failed ({exc!r})")
 
 
+class ObjectChunks(Iterator[bytes]):
+    """The chunks of an object body being read; :meth:`close` (also at the end, or on a
+    read error) gives its connection back, even when no chunk was read (a web response
+    closed before its body was sent)."""
+
+    def __init__(self, key: str, body: Any) -> None:
+        self.key = key
+        self._body = body
+        self._chunks = body.iter_chunks(READ_CHUNK)
+
+    def __next__(self) -> bytes:
+        try:
+            return bytes(next(self._chunks))
+        except StopIteration:
+            self.close()
+            raise
+        except Exception as exc:
+            self.close()
+            raise translate(exc, self.key) from None
+
+    def close(self) -> None:
+        self._body.close()
+
+
 class S3Bucket:
     """One bucket (under a key prefix) of an S3-compatible store."""
 
@@ -334,7 +358,10 @@ class S3Bucket:
 
     def read(self, name: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         """Stream bytes ``start..end`` (inclusive; ``end`` None: to the end) of an object
-        in chunks, never holding the whole object."""
+        in chunks, never holding the whole object. The GET is sent by this call, not at
+        the first chunk: a store that refuses it (503, timeout, missing) raises here, so
+        a web response fails before its status line, never as a 200 cut off after the
+        headers."""
         key = self.key(name)
         extra: dict[str, Any] = {}
         if start or end is not None:
@@ -343,12 +370,7 @@ class S3Bucket:
             body = self._client.get_object(Bucket=self.bucket, Key=key, **extra)["Body"]
         except Exception as exc:
             raise translate(exc, key) from None
-        try:
-            yield from body.iter_chunks(READ_CHUNK)
-        except Exception as exc:
-            raise translate(exc, key) from None
-        finally:
-            body.close()
+        return ObjectChunks(key, body)
 
     def read_bytes(self, name: str) -> bytes:
         return b"".join(self.read(name))

@@ -308,10 +308,14 @@ class MediaStore:
         return self.stored_size(sha256) is not None
 
     def read(self, sha256: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
-        """Bytes ``start..end`` (inclusive) of an original, streamed in chunks."""
+        """Bytes ``start..end`` (inclusive) of an original, streamed in chunks. On S3 the
+        object is asked for by this call (its errors raise here, before a response
+        starts: :meth:`vms.s3.S3Bucket.read`)."""
         if self.remote is not None:
-            yield from self.remote.read(self.relative_path(sha256), start, end)
-            return
+            return self.remote.read(self.relative_path(sha256), start, end)
+        return self._read_local(sha256, start, end)
+
+    def _read_local(self, sha256: str, start: int, end: int | None) -> Iterator[bytes]:
         with self.path_for(sha256).open("rb") as f:
             f.seek(start)
             left = None if end is None else end - start + 1

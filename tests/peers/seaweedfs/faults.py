@@ -1,0 +1,99 @@
+"""An S3 endpoint that fails on demand: a loopback HTTP proxy in front of the real
+SeaweedFS of :mod:`tests.peers.seaweedfs`, passing every request through unchanged
+(the Host header too, so signatures still match) until told to answer the GETs of
+object bodies with ``503 SlowDown``, as a loaded or failing S3 store does. HEAD,
+listings and writes keep passing, so a reader finds the object and then cannot read it.
+"""
+
+from __future__ import annotations
+
+import http.client
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+SLOW_DOWN = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>'
+    b"<Message>Please reduce your request rate.</Message></Error>"
+)
+HOP_HEADERS = frozenset({"connection", "keep-alive", "transfer-encoding", "proxy-connection"})
+
+
+class FaultyS3:
+    """The proxy; ``endpoint`` is its URL, :attr:`fail_object_gets` the switch, and
+    :attr:`refused` counts the GETs it refused."""
+
+    def __init__(self, upstream: str) -> None:
+        target = urlsplit(upstream)
+        self.upstream_host = target.hostname or "127.0.0.1"
+        self.upstream_port = target.port or 80
+        self.fail_object_gets = False
+        self.refused = 0
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: object) -> None:
+                return None
+
+            def _relay(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                path = urlsplit(self.path)
+                if (
+                    proxy.fail_object_gets
+                    and self.command == "GET"
+                    and "/objects/" in path.path
+                    and not path.query
+                ):
+                    proxy.refused += 1
+                    self.send_response(503)
+                    self.send_header("Content-Type", "application/xml")
+                    self.send_header("Content-Length", str(len(SLOW_DOWN)))
+                    self.end_headers()
+                    self.wfile.write(SLOW_DOWN)
+                    return
+                upstream = http.client.HTTPConnection(
+                    proxy.upstream_host, proxy.upstream_port, timeout=30
+                )
+                try:
+                    headers = {
+                        k: v for k, v in self.headers.items() if k.lower() not in HOP_HEADERS
+                    }
+                    upstream.request(self.command, self.path, body=body, headers=headers)
+                    answer = upstream.getresponse()
+                    data = answer.read()
+                    self.send_response(answer.status, answer.reason)
+                    # A HEAD answer keeps the object's length (its body is empty).
+                    skipped = (
+                        HOP_HEADERS if self.command == "HEAD" else HOP_HEADERS | {"content-length"}
+                    )
+                    for key, value in answer.getheaders():
+                        if key.lower() not in skipped:
+                            self.send_header(key, value)
+                    if self.command != "HEAD":
+                        self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    if self.command != "HEAD":
+                        self.wfile.write(data)
+                finally:
+                    upstream.close()
+
+            do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = _relay
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.endpoint = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="faulty-s3", daemon=True
+        )
+
+    def __enter__(self) -> FaultyS3:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)

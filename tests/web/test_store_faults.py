@@ -1,0 +1,87 @@
+"""Content from an S3 media store that fails while it is served (issue 13.6).
+
+The S3 store is the real SeaweedFS behind a proxy that, on demand, answers the GETs of
+object bodies with ``503 SlowDown`` (tests/peers/seaweedfs/faults.py) while HEAD still
+finds the object: the store found the original, then cannot read it. The caller gets a
+503 naming the object store and why, not a 200 whose body breaks off after the
+headers; and nothing is recorded as viewed (ACC-6: only content actually served).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+
+from tests.conftest import make_config, s3_overrides
+from tests.media import make_video
+from tests.peers.seaweedfs import SeaweedS3
+from tests.peers.seaweedfs.faults import FaultyS3
+from vms.audit.log import Who
+from vms.config import Config
+from vms.db.models import AuditEntry, SourceKind
+from vms.ingest import IngestRequest
+from vms.services import Services
+
+T0 = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def faulty(seaweedfs: SeaweedS3) -> Iterator[FaultyS3]:
+    with FaultyS3(seaweedfs.endpoint) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def config(database: tuple[str, Path], seaweedfs: SeaweedS3, faulty: FaultyS3) -> Config:
+    url, data_dir = database
+    settings = s3_overrides(seaweedfs)
+    settings["VMS_STORE_ENDPOINT"] = faulty.endpoint
+    return make_config(data_dir, url, **settings)
+
+
+def viewings(services: Services, media_id: str) -> int:
+    with services.db.session() as s:
+        return int(
+            s.execute(
+                select(func.count())
+                .select_from(AuditEntry)
+                .where(
+                    AuditEntry.target == f"media:{media_id}",
+                    AuditEntry.action.in_(("media.view", "media.download")),
+                )
+            ).scalar_one()
+        )
+
+
+def test_an_object_store_failing_to_read_is_a_503_before_any_byte_and_no_viewing(
+    client: FlaskClient, services: Services, tokens: dict[str, str], faulty: FaultyS3
+) -> None:
+    data = make_video(seconds=0.5, seed=7)
+    media_id = services.ingestor.ingest(
+        io.BytesIO(data),
+        IngestRequest(source=SourceKind.BWC, device_id="DEV-S3", recorded_at=T0),
+        Who("setup", "admin"),
+    ).media_id
+    url = f"/api/v1/media/{media_id}/content?purpose=legal"
+    headers = {"Authorization": f"Bearer {tokens['investigator']}"}
+    faulty.fail_object_gets = True
+    for extra in ({}, {"Range": "bytes=100-199"}):
+        r = client.get(url, headers={**headers, **extra})
+        assert r.status_code == 503, extra
+        error = r.get_json()["error"]
+        assert error["kind"] == "unavailable"
+        assert "object store" in error["message"] and "SlowDown" in error["message"]
+        r.close()
+    assert faulty.refused > 0
+    assert viewings(services, media_id) == 0  # nothing was served (ACC-6)
+    faulty.fail_object_gets = False  # the store is back: served as before
+    r = client.get(url, headers=headers)
+    assert r.status_code == 200 and r.data == data
+    r.close()
+    assert viewings(services, media_id) == 1
