@@ -2,9 +2,10 @@
 
 :class:`S3Bucket` offers what the media store and the audit checkpoints need of an
 S3-compatible object store (AWS, SeaweedFS, MinIO, ...), with botocore's errors turned
-into ours (:class:`~vms.errors.Unavailable` for a store that does not answer,
-:class:`~vms.errors.DataLoss` for bytes that do not match, :class:`~vms.errors.NotFound`,
-:class:`~vms.errors.PermissionDenied`). Credentials are given to the client and never
+into ours (:class:`~vms.errors.Unavailable` for a store that does not answer or refuses
+our key, :class:`~vms.errors.DataLoss` for bytes that do not match,
+:class:`~vms.errors.NotFound`, :class:`~vms.errors.PermissionDenied` for a delete that
+Object Lock refuses). Credentials are given to the client and never
 logged; this module logs keys and version ids only.
 
 Every write is verified by the server: a single PUT carries the SHA-256 of the whole
@@ -94,14 +95,28 @@ def _code(exc: botocore.exceptions.ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
-def translate(exc: Exception, what: str) -> VMSError:
-    """One place that turns the S3 client's errors into ours, naming the object."""
+REFUSED = ("AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch")
+
+
+def translate(exc: Exception, what: str, *, held: bool = False) -> VMSError:
+    """One place that turns the S3 client's errors into ours, naming the object.
+
+    The store refusing a request (403) is the deployment's problem, never the user's
+    right: :class:`Unavailable` naming the settings to check, so a caller keeps what it
+    was storing and can retry (a BWC upload is not failed for good, TAG-5). Only a
+    delete (``held``) refused is :class:`PermissionDenied`: Object Lock keeps a held
+    object (INV-3)."""
     if isinstance(exc, botocore.exceptions.ClientError):
         code = _code(exc)
         if code in ("NoSuchKey", "404", "NotFound", "NoSuchVersion", "NoSuchUpload"):
             return NotFound(f"object store: {what} does not exist ({code})")
-        if code in ("AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
+        if code in REFUSED and held:
             return PermissionDenied(f"object store refused {what} ({code})")
+        if code in REFUSED:
+            return Unavailable(
+                f"object store refused {what} ({code}): check [store] access_key_id, its "
+                "secret and the bucket's policy"
+            )
         if code in ("BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch"):
             return DataLoss(f"object store: {what}: the bytes received differ ({code})")
         return Unavailable(f"object store: {what} failed ({code or exc})")
@@ -475,7 +490,7 @@ class S3Bucket:
                         Bucket=self.bucket, Key=key, VersionId=m["VersionId"]
                     )
         except Exception as exc:
-            raise translate(exc, key) from None
+            raise translate(exc, key, held=True) from None
 
     def copy(self, name: str, to: str) -> None:
         """Server-side copy (repairs: an orphan moved aside keeps its bytes)."""

@@ -10,6 +10,7 @@ headers; and nothing is recorded as viewed (ACC-6: only content actually served)
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
 from collections.abc import Iterator
 from pathlib import Path
@@ -85,3 +86,45 @@ def test_an_object_store_failing_to_read_is_a_503_before_any_byte_and_no_viewing
     assert r.status_code == 200 and r.data == data
     r.close()
     assert viewings(services, media_id) == 1
+
+
+def test_an_upload_the_object_store_refuses_stays_complete_to_retry_TAG_5(
+    client: FlaskClient, services: Services, tokens: dict[str, str], faulty: FaultyS3
+) -> None:
+    """A BWC upload whose every byte arrived, completed while the store refuses this
+    deployment's writes (403 AccessDenied: a key rotated, a bucket policy changed): the
+    store's refusal is the deployment's fault, not the officer's. 503 naming the store;
+    the upload keeps its bytes and stays open, and completes once the store is back
+    (TAG-5: only a verified upload lets the device copy go)."""
+    data = make_video(seconds=0.5, seed=8)
+    headers = {"Authorization": f"Bearer {tokens['officer']}"}
+    r = client.post(
+        "/api/v1/uploads",
+        json={
+            "filename": "shift.mp4",
+            "size": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "source": "bwc",
+            "device_id": "BWC-0042",
+        },
+        headers=headers,
+    )
+    assert r.status_code == 201, r.data
+    upload = f"/api/v1/uploads/{r.get_json()['id']}"
+    r = client.put(
+        upload,
+        data=data,
+        headers={**headers, "Content-Range": f"bytes 0-{len(data) - 1}/{len(data)}"},
+    )
+    assert r.status_code == 200, r.data
+    faulty.refuse_object_writes = True
+    r = client.post(f"{upload}/complete", headers=headers)
+    assert faulty.refused > 0
+    assert r.status_code == 503, r.data
+    error = r.get_json()["error"]
+    assert "object store" in error["message"] and "AccessDenied" in error["message"]
+    assert client.get(upload, headers=headers).get_json()["state"] == "receiving"
+    faulty.refuse_object_writes = False  # the store accepts the key again
+    r = client.post(f"{upload}/complete", headers=headers)
+    assert r.status_code == 200, r.data
+    assert r.get_json()["media"]["sha256"] == hashlib.sha256(data).hexdigest()

@@ -1,8 +1,14 @@
 """An S3 endpoint that fails on demand: a loopback HTTP proxy in front of the real
 SeaweedFS of :mod:`tests.peers.seaweedfs`, passing every request through unchanged
-(the Host header too, so signatures still match) until told to answer the GETs of
-object bodies with ``503 SlowDown``, as a loaded or failing S3 store does. HEAD,
-listings and writes keep passing, so a reader finds the object and then cannot read it.
+(the Host header too, so signatures still match) until told to refuse some requests
+on originals (``/objects/`` keys) the way an S3 store does:
+
+- :attr:`FaultyS3.fail_object_gets`: the GETs of object bodies get ``503 SlowDown`` (a
+  loaded store); HEAD and listings still pass, so a reader finds the object and then
+  cannot read it;
+- :attr:`FaultyS3.refuse_object_writes`: PUTs and multipart POSTs get ``403
+  AccessDenied`` (the store refuses this deployment's key: rotated, or a bucket policy
+  changed).
 """
 
 from __future__ import annotations
@@ -12,22 +18,30 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
-SLOW_DOWN = (
-    b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>'
-    b"<Message>Please reduce your request rate.</Message></Error>"
-)
+
+def s3_error(code: str, message: str) -> bytes:
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
+        f"<Message>{message}</Message></Error>"
+    ).encode()
+
+
+SLOW_DOWN = s3_error("SlowDown", "Please reduce your request rate.")
+ACCESS_DENIED = s3_error("AccessDenied", "Access Denied.")
 HOP_HEADERS = frozenset({"connection", "keep-alive", "transfer-encoding", "proxy-connection"})
 
 
 class FaultyS3:
-    """The proxy; ``endpoint`` is its URL, :attr:`fail_object_gets` the switch, and
-    :attr:`refused` counts the GETs it refused."""
+    """The proxy; ``endpoint`` is its URL, :attr:`fail_object_gets` and
+    :attr:`refuse_object_writes` the switches, and :attr:`refused` counts the requests
+    it refused."""
 
     def __init__(self, upstream: str) -> None:
         target = urlsplit(upstream)
         self.upstream_host = target.hostname or "127.0.0.1"
         self.upstream_port = target.port or 80
         self.fail_object_gets = False
+        self.refuse_object_writes = False
         self.refused = 0
         proxy = self
 
@@ -41,18 +55,20 @@ class FaultyS3:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
                 path = urlsplit(self.path)
-                if (
-                    proxy.fail_object_gets
-                    and self.command == "GET"
-                    and "/objects/" in path.path
-                    and not path.query
-                ):
+                fault: tuple[int, bytes] | None = None
+                if "/objects/" in path.path:
+                    if proxy.fail_object_gets and self.command == "GET" and not path.query:
+                        fault = (503, SLOW_DOWN)
+                    elif proxy.refuse_object_writes and self.command in ("PUT", "POST"):
+                        fault = (403, ACCESS_DENIED)
+                if fault is not None:
                     proxy.refused += 1
-                    self.send_response(503)
+                    status, error = fault
+                    self.send_response(status)
                     self.send_header("Content-Type", "application/xml")
-                    self.send_header("Content-Length", str(len(SLOW_DOWN)))
+                    self.send_header("Content-Length", str(len(error)))
                     self.end_headers()
-                    self.wfile.write(SLOW_DOWN)
+                    self.wfile.write(error)
                     return
                 upstream = http.client.HTTPConnection(
                     proxy.upstream_host, proxy.upstream_port, timeout=30
