@@ -28,11 +28,11 @@ import contextlib
 import datetime as dt
 import logging
 import os
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import delete, exists, insert, select, tuple_, union
 from sqlalchemy.orm import Session
@@ -51,6 +51,9 @@ from vms.store import MediaStore, fsync_dir
 log = logging.getLogger(__name__)
 
 PURGE_WHO = Who("retention-purge", SYSTEM_ROLE)
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -357,7 +360,7 @@ class Purger:
             if self.store.remote is not None:
                 # S3: release the object's legal hold, then delete every version of it
                 # (docs/design/storage.md, "S3 backend"); in parallel, like the unlinks.
-                report.files_unlinked += sum(self._io.map(self._remove_object, unlinked))
+                report.files_unlinked += sum(self._each(self._remove_object, unlinked))
                 crash_point("purge.after-unlink")
                 crash_point("purge.after-fsync")
             else:
@@ -365,10 +368,10 @@ class Purger:
                 # Unlinks and fsyncs run in parallel threads: each waits on the file
                 # system's journal, and concurrent ones share its commits (several times
                 # faster than one after another on ext4).
-                report.files_unlinked += sum(self._io.map(_unlink, paths))
+                report.files_unlinked += sum(self._each(_unlink, paths))
                 crash_point("purge.after-unlink")
                 dirs = {path.parent for path in paths}
-                list(self._io.map(fsync_dir, sorted(dirs)))  # one fsync per directory
+                self._each(fsync_dir, sorted(dirs))  # one fsync per directory
                 crash_point("purge.after-fsync")
             removed = set(unlinked)
             # 4. rows out, destruction records in, one audit entry: one commit.
@@ -408,6 +411,16 @@ class Purger:
         crash_point("purge.after-commit")
         report.purged += len(todo)
         report.bytes_freed += freed
+
+    def _each(self, step: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        """``step`` of every item in parallel (the I/O threads); the results in order once
+        **all** have ended, then the first error raised. Never sooner: the caller holds
+        the batch's hash locks, and an ingest of the same bytes let in while another
+        deletion of the batch is still under way would catalogue a row on an object
+        about to go (INV-1, INV-3)."""
+        futures = [self._io.submit(step, one) for one in items]
+        wait(futures)
+        return [future.result() for future in futures]
 
     def _still_expired(self, s: Session, rows: Sequence[Any], report: PurgeReport) -> list[Any]:
         """3. Decide again under the row locks, just before unlinking (INV-3): since the

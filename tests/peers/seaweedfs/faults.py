@@ -8,13 +8,18 @@ on originals (``/objects/`` keys) the way an S3 store does:
   cannot read it;
 - :attr:`FaultyS3.refuse_object_writes`: PUTs and multipart POSTs get ``403
   AccessDenied`` (the store refuses this deployment's key: rotated, or a bucket policy
-  changed).
+  changed);
+- :attr:`FaultyS3.refuse_deletes_of`: DELETEs of these SHA-256 names get ``403
+  AccessDenied`` (Object Lock refusing a held version);
+  :attr:`FaultyS3.slow_deletes_of`: DELETEs of these are passed on only after
+  :attr:`FaultyS3.slow_seconds` (a slow store).
 """
 
 from __future__ import annotations
 
 import http.client
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
@@ -42,6 +47,9 @@ class FaultyS3:
         self.upstream_port = target.port or 80
         self.fail_object_gets = False
         self.refuse_object_writes = False
+        self.refuse_deletes_of: set[str] = set()
+        self.slow_deletes_of: set[str] = set()
+        self.slow_seconds = 3.0
         self.refused = 0
         proxy = self
 
@@ -61,6 +69,12 @@ class FaultyS3:
                         fault = (503, SLOW_DOWN)
                     elif proxy.refuse_object_writes and self.command in ("PUT", "POST"):
                         fault = (403, ACCESS_DENIED)
+                    elif self.command == "DELETE":
+                        name = path.path.rsplit("/", 1)[-1]
+                        if name in proxy.refuse_deletes_of:
+                            fault = (403, ACCESS_DENIED)
+                        elif name in proxy.slow_deletes_of:
+                            time.sleep(proxy.slow_seconds)
                 if fault is not None:
                     proxy.refused += 1
                     status, error = fault
