@@ -11,11 +11,13 @@ its lock (INV-1).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import enum
 import fcntl
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 
 from sqlalchemy import select
@@ -127,6 +129,19 @@ def _unlocked(path: os.PathLike[str]) -> bool:
         os.close(fd)
 
 
+@contextlib.contextmanager
+def _ingest_locks(db: Database, store: MediaStore, sha256: str) -> Iterator[bool]:
+    """The locks an ingest of ``sha256`` holds from placing its original until its row
+    commits, taken without waiting: True when none is held. On S3 the database's too:
+    another host's ingest holds no lock of this one, and the object's age is no proof
+    that it is over (a multipart upload's object is dated when the upload began)."""
+    with contextlib.ExitStack() as stack:
+        locked = stack.enter_context(store.try_hash_lock(sha256))
+        if locked and store.remote is not None:
+            locked = stack.enter_context(db.hash_lock(sha256, wait=False))
+        yield locked
+
+
 def recover(
     db: Database,
     store: MediaStore,
@@ -149,7 +164,7 @@ def recover(
     now = now or _now()
     repairs.uploads_aborted = store.abort_stale_uploads(now)
     for sha256 in list(store.iter_stored(settled_before=now - ORPHAN_GRACE)):
-        with store.try_hash_lock(sha256) as locked:
+        with _ingest_locks(db, store, sha256) as locked:
             if not locked:
                 continue  # an ingest of these bytes is between rename and commit
             with db.session() as s:
