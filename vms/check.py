@@ -162,7 +162,9 @@ def recover(
             path.unlink(missing_ok=True)
             repairs.temp_removed.append(str(path.relative_to(store.root)))
     now = now or _now()
-    repairs.uploads_aborted = store.abort_stale_uploads(now)
+    repairs.uploads_aborted = store.abort_stale_uploads(
+        now, lambda sha256: _ingest_locks(db, store, sha256)
+    )
     for sha256 in list(store.iter_stored(settled_before=now - ORPHAN_GRACE)):
         with _ingest_locks(db, store, sha256) as locked:
             if not locked:

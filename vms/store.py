@@ -452,15 +452,25 @@ class MediaStore:
             if now - u.initiated > STALE_UPLOAD
         ]
 
-    def abort_stale_uploads(self, now: dt.datetime) -> list[str]:
-        """Abort the uploads :meth:`stale_uploads` lists; returns them as it names them."""
+    def abort_stale_uploads(
+        self,
+        now: dt.datetime,
+        idle: Callable[[str], contextlib.AbstractContextManager[bool]] | None = None,
+    ) -> list[str]:
+        """Abort the uploads :meth:`stale_uploads` lists (a dead writer's); returns them
+        as it names them. With ``idle``, only those for whose SHA-256 it yields True
+        (held through the abort): an upload that long may be a live writer's on
+        another host, which holds the hash prefix's lock while it sends."""
         if self.remote is None:
             return []
         aborted = []
         for u in self.remote.uploads("objects/"):
-            if now - u.initiated > STALE_UPLOAD:
-                self.remote.abort(u)
-                aborted.append(f"{u.key} (upload {u.upload_id})")
+            if now - u.initiated <= STALE_UPLOAD:
+                continue
+            with idle(u.key.rsplit("/", 1)[-1]) if idle else contextlib.nullcontext(True) as ok:
+                if ok:
+                    self.remote.abort(u)
+                    aborted.append(f"{u.key} (upload {u.upload_id})")
         return aborted
 
     def quarantine(self, path: Path) -> Path:
