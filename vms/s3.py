@@ -405,17 +405,20 @@ class S3Bucket:
         except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
             raise translate(exc, f"listing {prefix}") from None
 
-    def versions(self, name: str) -> list[str]:
-        """Version ids of exactly this object (newest first); [] on an unversioned bucket."""
+    def versions(self, name: str, *, null: bool = False) -> list[str]:
+        """Version ids of exactly this object (newest first); [] on an unversioned bucket.
+        ``null``: with the *null* version too (an object stored before versioning was
+        turned on, or while it was suspended), which a delete must name to remove it."""
         key = self.key(name)
         try:
             reply = self._client.list_object_versions(Bucket=self.bucket, Prefix=key)
         except Exception as exc:
             raise translate(exc, key) from None
+        skipped = (None,) if null else (None, "null")
         return [
             str(v["VersionId"])
             for v in reply.get("Versions", [])
-            if v["Key"] == key and v.get("VersionId") not in (None, "null")
+            if v["Key"] == key and v.get("VersionId") not in skipped
         ]
 
     def uploads(self, under: str) -> list[Upload]:
@@ -478,7 +481,9 @@ class S3Bucket:
         :class:`PermissionDenied`); nothing to do when it is gone."""
         key = self.key(name)
         try:
-            versions = self.versions(name)
+            # The null version named too: without its id, a versioned bucket only lays a
+            # delete marker over it, and removing the markers below brings it back.
+            versions = self.versions(name, null=True)
             if not versions:
                 self._client.delete_object(Bucket=self.bucket, Key=key)
             for version in versions:
