@@ -524,36 +524,52 @@ class PtzSessions:
     def expire_idle(self) -> int:
         """Job: end sessions idle for ``[ptz] idle_release_seconds`` (A2), and those of
         users disabled since they opened them, reservations too (ACC-1: a disabled user
-        holds no camera); audited."""
+        holds no camera); audited.
+
+        Every jobs-role process runs it, and a session may end meanwhile (a claim that
+        found it expired, A2/P5): each is ended under its camera's row lock, as every
+        other change of a camera's sessions, and only when it is still open and still
+        due to end then, so it ends once, with one entry and one Stop (INV-6)."""
+        idle = dt.timedelta(seconds=self.idle_seconds)
+        with self.db.session() as s:
+            # Disabled users' sessions first, then the idle ones.
+            candidates = {row.id: row.camera_id for row in self._of_disabled_users(s)}
+            for session_id, camera_id in s.execute(
+                select(PtzSession.id, PtzSession.camera_id).where(
+                    PtzSession.ended_at.is_(None),
+                    PtzSession.reservation.is_(False),
+                    PtzSession.last_activity_at <= self.clock.now() - idle,
+                )
+            ).all():
+                candidates.setdefault(session_id, camera_id)
         ended: list[tuple[PtzSession, str, str]] = []  # session, why, what its user hears
-        with self.db.transaction() as s:
-            now = self.clock.now()
-            for row in self._of_disabled_users(s):
-                self._end(s, row, ARBITER, "ptz.session.close", "user_disabled", now)
-                ended.append((row, "user disabled", "user disabled (ACC-1)"))
-            horizon = now - dt.timedelta(seconds=self.idle_seconds)
-            rows = (
-                s.execute(
-                    select(PtzSession).where(
-                        PtzSession.ended_at.is_(None),
-                        PtzSession.reservation.is_(False),
-                        PtzSession.last_activity_at <= horizon,
+        for session_id, camera_id in candidates.items():
+            with self.db.transaction() as s:
+                try:
+                    self._lock_camera(s, camera_id)
+                except NotFound:
+                    continue  # deleted meanwhile: its deletion ended its session
+                now = self.clock.now()
+                row = s.get(PtzSession, session_id, populate_existing=True)
+                if row is None or row.ended_at is not None:
+                    continue  # ended since it was seen
+                user = s.execute(
+                    select(User.active).where(User.username == row.username)
+                ).scalar_one_or_none()
+                if not user:  # disabled, or no longer exists
+                    self._end(s, row, ARBITER, "ptz.session.close", "user_disabled", now)
+                    ended.append((row, "user disabled", "user disabled (ACC-1)"))
+                elif not row.reservation and row.last_activity_at <= now - idle:
+                    self._end(
+                        s,
+                        row,
+                        ARBITER,
+                        "ptz.session.expire",
+                        "expired",
+                        now,
+                        idle_seconds=self.idle_seconds,
                     )
-                )
-                .scalars()
-                .all()
-            )
-            for row in rows:
-                self._end(
-                    s,
-                    row,
-                    ARBITER,
-                    "ptz.session.expire",
-                    "expired",
-                    now,
-                    idle_seconds=self.idle_seconds,
-                )
-                ended.append((row, "session expired", f"idle for {self.idle_seconds:g} s (A2)"))
+                    ended.append((row, "session expired", f"idle for {self.idle_seconds:g} s (A2)"))
         for row, why, note in ended:
             self._halt(row, why)
             self._notify_displaced(row, ARBITER.name, note)
