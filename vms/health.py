@@ -3,12 +3,13 @@
 
 - ``GET /healthz``: the process answers (no authentication, touches nothing else).
 - ``GET /readyz``: the database answers ``SELECT 1``, the media store is a writable
-  folder, and with Redis configured (``redis_url`` or ``[web] message_queue``) Redis
-  answers PING and this process's event-bus listener is subscribed (``redis``;
-  ``message_queue`` too when it names another Redis than the bus's). Each check runs in a
-  thread of its own and gives up after ``[ops] ready_timeout_seconds``; 503 names the
-  checks that failed (the kind of error only; the full message goes to the log, so no
-  address or credential reaches an anonymous caller).
+  folder (and, with the S3 backend, its bucket answers a HEAD), and with Redis
+  configured (``redis_url`` or ``[web] message_queue``) Redis answers PING and this
+  process's event-bus listener is subscribed (``redis``; ``message_queue`` too when it
+  names another Redis than the bus's). Each check runs in a thread of its own and gives
+  up after ``[ops] ready_timeout_seconds``; 503 names the checks that failed (the kind
+  of error only; the full message goes to the log, so no address or credential reaches
+  an anonymous caller).
 - ``GET /metrics``: :mod:`vms.metrics`, to local clients or the bearer of the metrics
   token (:func:`vms.metrics.metrics_allowed`).
 
@@ -60,6 +61,8 @@ def _store(services: Services) -> None:
     if not os.access(root, os.W_OK | os.X_OK):
         raise PermissionError("the media store folder is not writable")
     services.store.free_bytes()
+    if services.store.remote is not None:  # the originals live in the bucket
+        services.store.remote.check(services.config.ops.ready_timeout_seconds)
 
 
 def _redis(services: Services, url: str) -> None:

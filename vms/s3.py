@@ -159,13 +159,27 @@ class S3Bucket:
         self._client = self._make_client(settings, sign_payload=True)
         # Bodies that carry our SHA-256 checksum header (see the module's text).
         self._checksummed = self._make_client(settings, sign_payload=False)
+        self._probe: Any = None  # check()'s client: short timeouts, no retries
         self._lock_enabled: bool | None = None
 
     @staticmethod
-    def _make_client(settings: S3Settings, *, sign_payload: bool) -> Any:
+    def _make_client(
+        settings: S3Settings, *, sign_payload: bool, probe_seconds: float | None = None
+    ) -> Any:
         s3: dict[str, Any] = {"addressing_style": "path"}
         if not sign_payload:
             s3["payload_signing_enabled"] = False
+        timeouts: dict[str, Any] = {
+            "retries": {"max_attempts": 3, "mode": "standard"},
+            "connect_timeout": 10,
+            "read_timeout": 120,
+        }
+        if probe_seconds is not None:  # a readiness probe: one short try
+            timeouts = {
+                "retries": {"max_attempts": 1, "mode": "standard"},
+                "connect_timeout": probe_seconds,
+                "read_timeout": probe_seconds,
+            }
         return boto3.session.Session().client(
             "s3",
             endpoint_url=settings.endpoint or None,
@@ -174,15 +188,23 @@ class S3Bucket:
             aws_secret_access_key=settings.secret_access_key or None,
             config=botocore.config.Config(
                 max_pool_connections=settings.max_connections,
-                retries={"max_attempts": 3, "mode": "standard"},
-                connect_timeout=10,
-                read_timeout=120,
                 s3=s3,
                 # Checksums only where we give them (ours are the SHA-256 we verify).
                 request_checksum_calculation="when_required",
                 response_checksum_validation="when_required",
+                **timeouts,
             ),
         )
+
+    def check(self, seconds: float) -> None:
+        """The bucket answers (HEAD, one try of at most ``seconds`` per step): readiness
+        (vms/health.py). Unavailable naming why when it does not."""
+        if self._probe is None:
+            self._probe = self._make_client(self.settings, sign_payload=True, probe_seconds=seconds)
+        try:
+            self._probe.head_bucket(Bucket=self.bucket)
+        except Exception as exc:
+            raise translate(exc, f"bucket {self.bucket}") from None
 
     def key(self, name: str) -> str:
         return self.prefix + name

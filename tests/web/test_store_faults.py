@@ -128,3 +128,18 @@ def test_an_upload_the_object_store_refuses_stays_complete_to_retry_TAG_5(
     r = client.post(f"{upload}/complete", headers=headers)
     assert r.status_code == 200, r.data
     assert r.get_json()["media"]["sha256"] == hashlib.sha256(data).hexdigest()
+
+
+def test_readiness_fails_while_the_object_store_is_down(
+    client: FlaskClient, faulty: FaultyS3
+) -> None:
+    """The media store is the bucket: a web process that cannot store or read evidence
+    is not ready for traffic (docs/design/operations.md), whatever its local folder."""
+    r = client.get("/readyz")
+    assert r.status_code == 200, r.get_json()
+    faulty.down = True
+    r = client.get("/readyz")
+    assert r.status_code == 503, r.get_json()
+    assert r.get_json()["failed"] == ["media_store"]
+    faulty.down = False
+    assert client.get("/readyz").status_code == 200

@@ -3,6 +3,8 @@ SeaweedFS of :mod:`tests.peers.seaweedfs`, passing every request through unchang
 (the Host header too, so signatures still match) until told to refuse some requests
 on originals (``/objects/`` keys) the way an S3 store does:
 
+- :attr:`FaultyS3.down`: every request gets ``503 ServiceUnavailable`` (the store is
+  down behind its load balancer);
 - :attr:`FaultyS3.fail_object_gets`: the GETs of object bodies get ``503 SlowDown`` (a
   loaded store); HEAD and listings still pass, so a reader finds the object and then
   cannot read it;
@@ -32,6 +34,7 @@ def s3_error(code: str, message: str) -> bytes:
 
 
 SLOW_DOWN = s3_error("SlowDown", "Please reduce your request rate.")
+UNAVAILABLE = s3_error("ServiceUnavailable", "Service is unable to handle request.")
 ACCESS_DENIED = s3_error("AccessDenied", "Access Denied.")
 HOP_HEADERS = frozenset({"connection", "keep-alive", "transfer-encoding", "proxy-connection"})
 
@@ -45,6 +48,7 @@ class FaultyS3:
         target = urlsplit(upstream)
         self.upstream_host = target.hostname or "127.0.0.1"
         self.upstream_port = target.port or 80
+        self.down = False
         self.fail_object_gets = False
         self.refuse_object_writes = False
         self.refuse_deletes_of: set[str] = set()
@@ -64,7 +68,9 @@ class FaultyS3:
                 body = self.rfile.read(length) if length else None
                 path = urlsplit(self.path)
                 fault: tuple[int, bytes] | None = None
-                if "/objects/" in path.path:
+                if proxy.down:
+                    fault = (503, UNAVAILABLE)
+                elif "/objects/" in path.path:
                     if proxy.fail_object_gets and self.command == "GET" and not path.query:
                         fault = (503, SLOW_DOWN)
                     elif proxy.refuse_object_writes and self.command in ("PUT", "POST"):
