@@ -17,6 +17,7 @@ import datetime as dt
 import hmac
 import logging
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
@@ -62,11 +63,14 @@ class ShareLanding:
 
 @dataclass(frozen=True)
 class ShareDownload:
-    path: Path | None  # None: in the object store (stream it from there)
+    path: Path | None  # None: in the object store, read from ``body``
     name: str
     content_type: str
     sha256: str
     size: int
+    # The object store's answer, asked for before the download was counted (so a store
+    # that fails counts nothing); None for a file on local disk.
+    body: Iterator[bytes] | None = None
 
 
 class ShareAccess:
@@ -205,30 +209,48 @@ class ShareAccess:
 
     def download(self, token: str, position: int, *, remote: str) -> ShareDownload:
         """File ``position`` (1-based) of a usable link: counted, audited with the remote
-        address, and a custody event on the item."""
+        address, and a custody event on the item. A file in the object store is asked of
+        it before the download is counted: a store that fails (503, a timeout) counts
+        and records nothing (the link's few downloads are not spent on it)."""
         link_id, release_id, _ = self._usable(token, remote)
         now = self.clock.now()
-        with self.db.transaction() as s:
-            # ACC-7, ACC-11, REL-3: checked again in the transaction that counts the
-            # download, so a restriction or a privacy flag placed since the check above
-            # is seen. PostgreSQL, in the order the other writers lock (their own rows,
-            # then the audit chain's head, then perhaps copies, whose rows they update):
-            # the link's row (a revocation locks it before its audit entry), the items'
-            # rows FOR KEY SHARE (what the custody event's foreign key takes anyway: a
-            # restriction of the item waits, an update of a copy does not), then the
-            # audit head. Every restriction, flag, state change or revocation is audited
-            # in its transaction (INV-4), so it has committed and is read below, or it
-            # waits for this download. (SQLite's BEGIN IMMEDIATE serialises writers.)
-            link = s.get_one(ShareLink, link_id, with_for_update=True, populate_existing=True)
-            files = {i.position: (i, m) for i, m in self._files(s, release_id, lock=True)}
-            self.audit.hold(s)
-            release = s.get_one(ReleaseRequest, release_id, populate_existing=True)
-            files = {i.position: (i, m) for i, m in self._files(s, release_id)}
-            why = self._unusable(s, link, release, now)
-            if why is None:
-                if position not in files:
-                    raise NotFound(NO_LINK)
-                return self._count(s, link_id, release_id, files[position], now, remote)
+        with self.db.session() as s:
+            hashes = {i.position: m.sha256 for i, m in self._files(s, release_id)}
+        if position not in hashes:
+            raise NotFound(NO_LINK)
+        # A file in the object store is asked of it before the download is counted, so a
+        # store that fails (503, a timeout) spends none of the link's downloads; and
+        # before the locks below are taken, so no audited write waits on the store.
+        path = self.store.servable(hashes[position], NO_LINK)
+        body = self.store.read(hashes[position]) if path is None else None
+        try:
+            with self.db.transaction() as s:
+                # ACC-7, ACC-11, REL-3: checked again in the transaction that counts the
+                # download, so a restriction or a privacy flag placed since the check
+                # above is seen. PostgreSQL, in the order the other writers lock (their
+                # own rows, then the audit chain's head, then perhaps copies, whose rows
+                # they update): the link's row (a revocation locks it before its audit
+                # entry), the items' rows FOR KEY SHARE (what the custody event's foreign
+                # key takes anyway: a restriction of the item waits, an update of a copy
+                # does not), then the audit head. Every restriction, flag, state change or
+                # revocation is audited in its transaction (INV-4), so it has committed
+                # and is read below, or it waits for this download. (SQLite's BEGIN
+                # IMMEDIATE serialises writers.)
+                link = s.get_one(ShareLink, link_id, with_for_update=True, populate_existing=True)
+                files = {i.position: (i, m) for i, m in self._files(s, release_id, lock=True)}
+                self.audit.hold(s)
+                release = s.get_one(ReleaseRequest, release_id, populate_existing=True)
+                files = {i.position: (i, m) for i, m in self._files(s, release_id)}
+                why = self._unusable(s, link, release, now)
+                if why is None:
+                    if position not in files:
+                        raise NotFound(NO_LINK)
+                    item, media = files[position]
+                    return self._count(s, link_id, release_id, item, media, path, body, now, remote)
+        except BaseException:
+            _close(body)  # an answer of the store that will not be sent
+            raise
+        _close(body)
         self._refuse(link_id, release_id, why, remote)
 
     def _count(
@@ -236,14 +258,15 @@ class ShareAccess:
         s: Session,
         link_id: str,
         release_id: str,
-        file: tuple[ReleaseItem, MediaItem],
+        item: ReleaseItem,
+        media: MediaItem,
+        path: Path | None,
+        body: Iterator[bytes] | None,
         now: dt.datetime,
         remote: str,
     ) -> ShareDownload:
-        """Count, audit and witness the download of ``file`` in ``s`` (the checking
+        """Count, audit and witness the download of ``item`` in ``s`` (the checking
         transaction)."""
-        item, media = file
-        path = self.store.servable(media.sha256, NO_LINK)
         # Counted atomically: two downloads racing for the last one get one each.
         counted = s.execute(
             update(ShareLink)
@@ -281,5 +304,17 @@ class ShareAccess:
             details=details,
         )
         return ShareDownload(
-            path, self._name(item, media), media.content_type, media.sha256, media.size_bytes
+            path,
+            self._name(item, media),
+            media.content_type,
+            media.sha256,
+            media.size_bytes,
+            body,
         )
+
+
+def _close(body: Iterator[bytes] | None) -> None:
+    """Give back an object store answer that will not be sent."""
+    close = getattr(body, "close", None)
+    if close is not None:
+        close()

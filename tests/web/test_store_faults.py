@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
@@ -23,9 +24,12 @@ from tests.conftest import make_config, s3_overrides
 from tests.media import make_video
 from tests.peers.seaweedfs import SeaweedS3
 from tests.peers.seaweedfs.faults import FaultyS3
+from tests.security.test_share_links import OUTSIDER, share
+from tests.security.test_share_links import document_item as document_item  # fixture
+from tests.security.test_share_links import released as released  # fixture
 from vms.audit.log import Who
 from vms.config import Config
-from vms.db.models import AuditEntry, SourceKind
+from vms.db.models import AuditEntry, ShareLink, SourceKind
 from vms.ingest import IngestRequest
 from vms.services import Services
 
@@ -143,3 +147,32 @@ def test_readiness_fails_while_the_object_store_is_down(
     assert r.get_json()["failed"] == ["media_store"]
     faulty.down = False
     assert client.get("/readyz").status_code == 200
+
+
+def test_a_share_download_the_store_cannot_serve_is_not_counted_ACC_5(
+    app: Flask,
+    client: FlaskClient,
+    services: Services,
+    tokens: dict[str, str],
+    released: str,
+    document_item: tuple[str, bytes],
+    faulty: FaultyS3,
+) -> None:
+    """A link allows few downloads (REL-1, ACC-5: an outsider with no account). One the
+    store fails to serve is a 503, not counted and not recorded as downloaded: the
+    outsider's next try gets the file."""
+    link = share(client, tokens, released, max_downloads=1)
+    outsider = app.test_client()
+    faulty.fail_object_gets = True
+    got = outsider.get(f"/s/{link['token']}/package", environ_base=OUTSIDER)
+    assert got.status_code == 503
+    got.close()
+    with services.db.session() as s:
+        assert s.get_one(ShareLink, link["id"]).downloads == 0
+        assert not s.execute(
+            select(AuditEntry).where(AuditEntry.action == "release.share.download")
+        ).first()
+    faulty.fail_object_gets = False
+    got = outsider.get(f"/s/{link['token']}/package", environ_base=OUTSIDER)
+    assert got.status_code == 200 and got.data == document_item[1]
+    got.close()

@@ -114,12 +114,23 @@ def sends_body() -> bool:
 
 
 def stream_stored(
-    sha256: str, size: int, content_type: str, *, conditional: bool = True
+    sha256: str,
+    size: int,
+    content_type: str,
+    *,
+    conditional: bool = True,
+    body: Iterator[bytes] | None = None,
 ) -> Response:
     """An original in the object store as a conditional, ranged response whose body is
     streamed from the store chunk by chunk (a Range is asked of the store as a Range):
     nothing is staged on local disk nor held whole in memory (issue 13.6).
-    ``conditional=False``: always the whole file (like ``send_file``'s)."""
+    ``conditional=False``: always the whole file (like ``send_file``'s), from ``body``
+    when the caller already asked the store for it (a counted share download)."""
+    if body is not None and not conditional:
+        response = Response(body, status=200, mimetype=content_type, direct_passthrough=True)
+        response.content_length = size
+        response.set_etag(sha256)
+        return response
     store = services().store
     if conditional and request.if_none_match.contains(sha256):
         response = Response(status=304)
@@ -135,10 +146,10 @@ def stream_stored(
         start, stop = found
         status = 206
     if stop <= start:
-        body: Iterator[bytes] = iter(())
+        chunks: Iterator[bytes] = iter(())
     else:
-        body = store.read(sha256, start, stop - 1)
-    response = Response(body, status=status, mimetype=content_type, direct_passthrough=True)
+        chunks = store.read(sha256, start, stop - 1)
+    response = Response(chunks, status=status, mimetype=content_type, direct_passthrough=True)
     response.content_length = stop - start
     response.accept_ranges = "bytes"
     if status == 206:

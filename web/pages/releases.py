@@ -306,7 +306,11 @@ def share_download(token: str, position: int) -> Response:
         return _throttled(exc)
     if download.path is None:  # in the object store
         response = stream_stored(
-            download.sha256, download.size, download.content_type, conditional=False
+            download.sha256,
+            download.size,
+            download.content_type,
+            conditional=False,
+            body=download.body,
         )
     else:
         response = send_file(
