@@ -39,6 +39,7 @@ from vms.errors import (
     InvalidArgument,
     NotFound,
     PermissionDenied,
+    Unavailable,
 )
 from vms.ingest import Ingestor, IngestRequest, Origin, validate_request
 from vms.markers import DeviceMarker, check_buffer, check_span, parse_markers
@@ -330,7 +331,10 @@ class UploadService:
 
     @contextlib.contextmanager
     def _locked_part(self, upload_id: str) -> Iterator[int]:
-        fd = os.open(self.part_path(upload_id), os.O_RDWR)
+        try:
+            fd = os.open(self.part_path(upload_id), os.O_RDWR)
+        except FileNotFoundError:
+            raise self._file_gone(upload_id) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield fd
@@ -518,12 +522,26 @@ class UploadService:
 
     def _ended_meanwhile(self, actor: Actor, upload_id: str) -> CompletedUpload:
         """What a complete answers when the upload ended while it ran: the item another
-        complete catalogued (TAG-5: the device may be told), else Conflict."""
+        complete catalogued (TAG-5: the device may be told), else :meth:`_file_gone`."""
         upload = self._owned(actor, upload_id)
         if upload.state == COMPLETE and upload.media_id:
             return CompletedUpload(UploadRecord.of(upload), self._media(actor, upload.media_id))
-        raise Conflict(
-            f"upload {upload_id} is {upload.state}: its file is gone", state=upload.state
+        raise self._file_gone(upload_id)
+
+    def _file_gone(self, upload_id: str) -> Conflict | Unavailable:
+        """Why this server has no file of ``upload_id``: it ended meanwhile (Conflict
+        naming its state), or, still receiving, its bytes are in the upload folder of
+        another web server of the site, the one that took its first request (web servers
+        share no folder, ARCHITECTURE.md 1): Unavailable, send it again."""
+        with self.db.session() as s:
+            row = s.get(Upload, upload_id)
+            state = row.state if row is not None else FAILED
+        if state != RECEIVING:
+            return Conflict(f"upload {upload_id} is {state}: its file is gone", state=state)
+        return Unavailable(
+            f"upload {upload_id} is being received by another web server of this site: its "
+            "bytes are not on this one; send the request again (the balancer must keep an "
+            "upload on one server)"
         )
 
     def _media(self, actor: Actor, media_id: str) -> MediaDetail | MediaRef:
