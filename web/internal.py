@@ -33,6 +33,7 @@ from werkzeug.serving import make_server
 
 from recorder.engine import Recorder
 from vms.errors import NotFound, Unauthenticated, Unavailable
+from vms.leases import camera_owner
 from vms.services import Services
 from web import limits, ops
 from web.api import live as live_api
@@ -97,7 +98,12 @@ def create_internal_app(services: Services) -> Flask:
         if recorder is None or not recorder.running:
             raise Unavailable("no media engine runs in this process")
         ownership = recorder.ownership
-        if ownership is not None and camera_id not in ownership.tokens:
+        if ownership is not None and (
+            camera_id not in ownership.tokens
+            # The lease row too: this node learns of a takeover only at its next round
+            # (it stalled past its lease), and must not steer a camera it lost (INV-9).
+            or camera_owner(services.db, services.clock, camera_id).node_id != ownership.node_id
+        ):
             raise Unavailable(
                 f"camera {camera_id!r} is not recorded on media node {ownership.node_id!r} "
                 "now (handed over): try again"
