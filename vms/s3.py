@@ -137,7 +137,8 @@ class ObjectChunks(Iterator[bytes]):
 
     def __next__(self) -> bytes:
         try:
-            return bytes(next(self._chunks))
+            chunk: bytes = next(self._chunks)
+            return chunk
         except StopIteration:
             self.close()
             raise
