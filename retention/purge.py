@@ -130,6 +130,11 @@ class Purger:
         lists what would go. Audited as ``by``: the job, or ``vms purge``'s OS user."""
         now = self.clock.now()
         report = PurgeReport(run_id=ids.new_id(), dry_run=dry_run, now=now, by=by)
+        if self.store.remote is not None:
+            # A missing original counts as already unlinked (an interrupted run's): with
+            # a wrong bucket every original would, and each expired item would be
+            # recorded destroyed while its footage stays (RET-13, RET-1).
+            self.store.remote.require_bucket()
         if not dry_run:
             self.replay(report)  # 0.
             self.expiry.recompute_all(only_missing=True)

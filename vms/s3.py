@@ -197,6 +197,15 @@ class S3Bucket:
             ),
         )
 
+    def require_bucket(self) -> None:
+        """The bucket exists and answers (HEAD); NotFound or Unavailable naming it. For
+        work that reads a missing object as done (the purge): with a wrong bucket name
+        every object would look missing."""
+        try:
+            self._client.head_bucket(Bucket=self.bucket)
+        except Exception as exc:
+            raise translate(exc, f"bucket {self.bucket}") from None
+
     def check(self, seconds: float) -> None:
         """The bucket answers (HEAD, one try of at most ``seconds`` per step): readiness
         (vms/health.py). Unavailable naming why when it does not."""
