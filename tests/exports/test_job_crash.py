@@ -154,3 +154,47 @@ def test_an_export_killed_while_cataloguing_is_finished_on_restart_or_failed_if_
     assert verify.main([str(services.store.path_for(done.sha256))]) == 0
     assert not (services.config.data_dir / "exports" / finished).exists()
     assert not (services.config.data_dir / "exports" / damaged).exists()
+
+
+def test_a_full_disk_while_finishing_leaves_the_export_to_finish_at_the_next_try(
+    services: Services, tmp_path: Path
+) -> None:
+    """Killed while cataloguing, then finished at a restart on a disk that is full for a
+    while: InsufficientStorage is a temporary condition, not a damaged export. The signed,
+    verified package stays in the work folder and the export stays ``running`` (its
+    reason logged), and the next try, with room again, finishes it (INV-1, INV-2, REL-2).
+    Before, it was failed for good and its package deleted."""
+    media_id = services.ingestor.ingest(
+        io.BytesIO(make_video(seconds=2.0, fps=10, seed=9)),
+        IngestRequest(source=SourceKind.BWC, device_id="BWC-1", officer_badge="B1", recorded_at=T0),
+        Who("setup", "admin"),
+    ).media_id
+    args = ("export", "create", "--media", media_id, "--purpose", "court full")
+    killed = run_cli(
+        services, *args, "--out", str(tmp_path / "a.zip"), crash_at="export.mid-ingest"
+    )
+    assert killed.returncode == -9, killed.stderr
+    with services.db.session() as s:
+        export_id = s.execute(select(Export.id).where(Export.state == "running")).scalar_one()
+    folder = services.config.data_dir / "exports" / export_id
+    [package] = folder.glob("*.zip")
+    # The store is full for now: every ingest is refused with InsufficientStorage.
+    reserve = services.ingestor.reserve_bytes
+    services.ingestor.reserve_bytes = 1 << 62
+    try:
+        assert services.exports.recover_interrupted() == []
+    finally:
+        services.ingestor.reserve_bytes = reserve
+    with services.db.session() as s:
+        row = s.get(Export, export_id)
+        # Before: failed ("interrupted by a restart (not finished: media store ... has
+        # ... bytes free ...)") and the package deleted.
+        assert row is not None and row.state == "running", (row and row.state, row and row.error)
+    assert package.is_file() and verify.main([str(package)]) == 0
+    # Room again: the next try finishes it.
+    services.exports.recover_interrupted()
+    with services.db.session() as s:
+        row = s.get(Export, export_id)
+        assert row is not None and row.state == "done", row and row.error
+        assert row.package_media_id is not None
+    assert not folder.exists()

@@ -54,7 +54,14 @@ from vms.db.models import (
     User,
 )
 from vms.devices import is_registered_camera
-from vms.errors import DataLoss, InvalidArgument, NotFound, RateLimited, VMSError
+from vms.errors import (
+    DataLoss,
+    InsufficientStorage,
+    InvalidArgument,
+    NotFound,
+    RateLimited,
+    VMSError,
+)
 from vms.events import EventBus
 from vms.exports.reads import ExportReads, camera_segments
 from vms.exports.values import ExportListing as ExportListing
@@ -77,6 +84,13 @@ MAX_SOURCES = 16
 MAX_TEXT = 500
 MAX_LIST = 500
 PROGRESS_TOPIC = "export.progress"
+
+
+@dataclass(frozen=True)
+class _Later:
+    """An interrupted export that could not be finished now, for a temporary reason."""
+
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -497,7 +511,15 @@ class ExportService(ExportReads):
         failed: list[tuple[str, str]] = []
         for export_id in stale:
             problem = self._resume(export_id)
-            if problem is not None:
+            if isinstance(problem, _Later):
+                # A temporary condition (a full disk): the signed package and the row
+                # stay as they are, so the next try finishes it.
+                log.warning(
+                    "export %s: not finished yet, left for the next try: %s",
+                    export_id,
+                    problem.reason,
+                )
+            elif problem is not None:
                 failed.append((export_id, problem))
         now = self.clock.now()
         records = []
@@ -539,9 +561,11 @@ class ExportService(ExportReads):
             self._publish(record)
         return [r.id for r in records]
 
-    def _resume(self, export_id: str) -> str | None:
+    def _resume(self, export_id: str) -> str | _Later | None:
         """Finish an export killed during steps 4-5; ``None`` when done, else why not
-        ("" when it had not reached step 4: nothing to finish)."""
+        ("" when it had not reached step 4: nothing to finish), or :class:`_Later` when a
+        temporary condition (a full disk, InsufficientStorage) stopped it: its verified
+        package is kept and it is tried again, not failed for good."""
         with self.db.session() as s:
             row = s.get(Export, export_id)
             if row is None:
@@ -568,6 +592,8 @@ class ExportService(ExportReads):
                 except (OSError, zipfile.BadZipFile, verify.Problem) as exc:
                     raise DataLoss(f"the package {path.name} does not verify: {exc}") from None
             ExportJob(self, record, role, folder).catalogue(plan, catalogued)
+        except InsufficientStorage as exc:
+            return _Later(exc.message)
         except Exception as exc:
             message = exc.message if isinstance(exc, VMSError) else f"internal error: {exc!r}"
             log.exception("export %s could not be finished after a restart", export_id)
