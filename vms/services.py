@@ -31,6 +31,7 @@ from vms.db.engine import Database, sqlite_path
 from vms.devices import DeviceService
 from vms.dock import DockScanner
 from vms.events import EventBus, open_bus
+from vms.exports.ownership import Runner as ExportRunner
 from vms.exports.service import ExportService
 from vms.file_modes import PRIVATE_DIR_MODE, restrict_umask, secure_data_dir, sqlite_files
 from vms.ingest import Ingestor
@@ -207,6 +208,7 @@ class Services:
                     config.ingest.upload_min_free_bytes, config.ingest.min_free_bytes
                 ),
                 change_hooks=catalog.change_hooks,
+                runner=ExportRunner.of(config.cluster.node_id, config.cluster.job_lease_seconds),
             ),
             reviews=ReviewService(db, audit, clock, authoriser, zone=config.zone),
             monthly_audit=MonthlyAudit(
@@ -259,11 +261,12 @@ class Services:
                 cluster_once=True,
             )
         )
-        # Exports (issue 15.4): queued ones run in the jobs role; when it starts, those a
-        # killed process left running are marked failed first (issue 15.6).
-        # Across nodes (issue 13.5): one runner under the "exports" lease; a node taking
-        # over from a dead one recovers first, and a starting node recovers only when no
-        # other node holds the lease (it would be failing that node's running export).
+        # Exports (issue 15.4): queued ones run in the jobs role; when it starts, and
+        # before each round, those whose runner is gone (a killed jobs role or `vms
+        # export create`: its export's lease expired, vms/exports/ownership.py) are
+        # finished or failed first (issue 15.6); a live runner's export is left alone.
+        # Across nodes (issue 13.5): one runner of queued exports under the "exports"
+        # lease; a node taking over from a dead one recovers first.
         exports = services.exports
         services.jobs.append(
             Job(

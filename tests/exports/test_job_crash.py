@@ -10,12 +10,17 @@ import io
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
+from tests.conftest import make_config
 from tests.media import make_video
 from vms.audit.log import Who
+from vms.clock import SystemClock
 from vms.db.models import Export, MediaItem, SourceKind
 from vms.exports import verify
 from vms.exports.service import INTERRUPTED
@@ -24,17 +29,49 @@ from vms.roles import RoleRunner
 from vms.services import Services
 
 T0 = dt.datetime(2026, 11, 20, 11, 0, tzinfo=dt.UTC)
+# [cluster] job_lease_seconds of the CLI and the jobs role here: a killed runner's export
+# is recovered once its lease expires (vms/exports/ownership.py).
+LEASE = 1.0
 
 
-def run_cli(
-    services: Services, *args: str, crash_at: str | None = None
-) -> subprocess.CompletedProcess[str]:
+@pytest.fixture
+def services(database: tuple[str, Path]) -> Iterator[Services]:
+    """Services on the system clock (the CLI's leases are on it) with a short lease."""
+    url, data_dir = database
+    config = make_config(
+        data_dir,
+        url,
+        VMS_CLUSTER_JOB_LEASE_SECONDS=str(LEASE),
+        VMS_EXPORTS_POLL_SECONDS="0.2",
+    )
+    svc = Services.open(config, clock=SystemClock())
+    svc.migrate()
+    try:
+        yield svc
+    finally:
+        svc.close()
+
+
+def outlive_lease() -> None:
+    """Wait until a lease taken now has expired."""
+    time.sleep(LEASE + 0.3)
+
+
+def cli_env(services: Services) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VMS_")}
     env.update(
         VMS_DATA_DIR=str(services.config.data_dir),
         VMS_DATABASE_URL=services.config.effective_database_url,
         VMS_INGEST_MIN_FREE_BYTES="0",
+        VMS_CLUSTER_JOB_LEASE_SECONDS=str(LEASE),
     )
+    return env
+
+
+def run_cli(
+    services: Services, *args: str, crash_at: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = cli_env(services)
     if crash_at:
         env["VMS_TEST_CRASH_AT"] = crash_at
     return subprocess.run(
@@ -70,6 +107,7 @@ def test_cli_export_then_a_killed_one_is_failed_on_restart_issue_15_6(
         export_id = row.id
     folder = services.config.data_dir / "exports" / export_id
     assert list(folder.glob("*.zip.part")), list(folder.iterdir())
+    outlive_lease()
     # The jobs role starts: the stale export is failed and its files are gone.
     runner = RoleRunner(services, "jobs")
     runner.start()
@@ -119,6 +157,7 @@ def test_an_export_killed_while_cataloguing_is_finished_on_restart_or_failed_if_
     data = bytearray(package_b.read_bytes())
     data[len(data) // 3] ^= 0xFF
     package_b.write_bytes(bytes(data))
+    outlive_lease()
 
     runner = RoleRunner(services, "jobs")
     runner.start()
@@ -178,6 +217,7 @@ def test_a_full_disk_while_finishing_leaves_the_export_to_finish_at_the_next_try
         export_id = s.execute(select(Export.id).where(Export.state == "running")).scalar_one()
     folder = services.config.data_dir / "exports" / export_id
     [package] = folder.glob("*.zip")
+    outlive_lease()
     # The store is full for now: every ingest is refused with InsufficientStorage.
     reserve = services.ingestor.reserve_bytes
     services.ingestor.reserve_bytes = 1 << 62
@@ -191,7 +231,8 @@ def test_a_full_disk_while_finishing_leaves_the_export_to_finish_at_the_next_try
         # ... bytes free ...)") and the package deleted.
         assert row is not None and row.state == "running", (row and row.state, row and row.error)
     assert package.is_file() and verify.main([str(package)]) == 0
-    # Room again: the next try finishes it.
+    # Room again: the next try, once the first try's lease expired, finishes it.
+    outlive_lease()
     services.exports.recover_interrupted()
     with services.db.session() as s:
         row = s.get(Export, export_id)

@@ -247,6 +247,12 @@ class Export(Base):
     package_media_id: Mapped[str | None] = mapped_column(String(36))
     sha256: Mapped[str | None] = mapped_column(String(64))
     size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    # Who runs it while running, under a lease it renews (vms/exports/ownership.py): the
+    # recovery takes over only an export whose lease expired; the token fences the
+    # runner it took over from.
+    runner: Mapped[str | None] = mapped_column(String(128))
+    runner_token: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    runner_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
 
 class Redaction(Base):

@@ -13,10 +13,12 @@ Steps, each in the export's work folder ``<data_dir>/exports/<id>/``:
    custody event ``exported`` to every source item, audit ``media.export`` (ACC-10),
    and mark the export ``done`` with its package.
 
-A crash before step 4 leaves the row ``running``: the next start of the jobs role marks
-it failed and removes the folder (:meth:`ExportService.recover_interrupted`). A crash
-during step 4 or before step 5 commits (the plan of step 4 is noted in the row) is
-finished by that start instead: the files not yet catalogued are ingested from the work
+The runner holds the export's lease meanwhile (:mod:`vms.exports.ownership`). A crash
+before step 4 leaves the row ``running``: once its lease expires the jobs role's
+recovery marks it failed and removes the folder (:meth:`ExportService.recover_interrupted`,
+at its start and before each round of the ``exports`` job). A crash during step 4 or
+before step 5 commits (the plan of step 4 is noted in the row) is finished by that
+recovery instead: the files not yet catalogued are ingested from the work
 folder (the package first checked by its own verifier, each clip against its signed
 hash), then step 5 runs (:meth:`ExportJob.catalogue`).
 """
@@ -47,6 +49,7 @@ from vms.media.clip import Clip, CutResult, Segment, cut_clips
 from vms.store import require_room as store_require_room
 
 if TYPE_CHECKING:
+    from vms.exports.ownership import Held
     from vms.exports.service import ExportRecord, ExportService
     from vms.exports.values import ExportSource
 
@@ -107,14 +110,22 @@ class _CutClip:
 
 class ExportJob:
     def __init__(
-        self, service: ExportService, record: ExportRecord, role: str, folder: Path
+        self,
+        service: ExportService,
+        record: ExportRecord,
+        role: str,
+        folder: Path,
+        held: Held,
     ) -> None:
         self.service = service
         self.record = record
         self.who = Who(record.created_by, role)
         self.folder = folder
+        # The export's lease (vms/exports/ownership.py): a runner it was taken from stops.
+        self.held = held
 
     def progress(self, value: float) -> None:
+        self.held.check()
         require_room(self.service, self.record.id, 0)
         self.service.set_progress(self.record, value)
 
@@ -327,6 +338,7 @@ class ExportJob:
             if n < len(catalogued):
                 result = service.catalogued_item(catalogued[n])
             else:
+                self.held.check()
                 result = service.ingestor.ingest(
                     self.folder / entry["file"],
                     service.ingest_request(
@@ -364,13 +376,21 @@ class ExportJob:
         with service.db.transaction() as s:
             # Finished once: the row goes from running to done first (a writer that
             # finished it meanwhile, e.g. a restart's recovery, makes this one roll back).
+            # And only by the runner holding its lease (a stalled one taken over stops).
             claimed = s.execute(
                 update(Export)
-                .where(Export.id == record.id, Export.state == "running")
+                .where(
+                    Export.id == record.id,
+                    Export.state == "running",
+                    Export.runner_token == self.held.token,
+                )
                 .values(state="done")
             )
             if getattr(claimed, "rowcount", 0) != 1:
-                raise Conflict(f"export {record.id} is no longer running: not finished twice")
+                raise Conflict(
+                    f"export {record.id} is no longer running under this runner's lease "
+                    f"(token {self.held.token}): not finished twice"
+                )
             # ACC-7, ACC-11: the sources are locked and read fresh before their flags are
             # carried to the copies. A restriction or a privacy flag placed meanwhile is
             # seen here; one placed after waits for this transaction and then finds the

@@ -14,11 +14,14 @@ evidence with their sources, REL-2), a custody event on every source item and th
 entry ``media.export`` (ACC-10), all in one transaction after the files are stored.
 Progress (0..1) is written to the row and published as ``export.progress``.
 
-A job killed mid-way leaves its row ``running`` and its work folder (``<data_dir>/
-exports/<id>/``, at most a ``.part`` package in it): when the jobs role starts,
-:meth:`ExportService.recover_interrupted` finishes those killed while cataloguing (their
-plan is in the row; the package and clips are checked again) and marks the others
-``failed`` ("interrupted by a restart"), then removes the folders. Package downloads
+Whoever runs an export (the jobs role, or ``vms export create`` in its own process)
+holds its lease meanwhile (:mod:`vms.exports.ownership`). A runner killed mid-way leaves
+its row ``running`` and its work folder (``<data_dir>/exports/<id>/``, at most a
+``.part`` package in it): once its lease expires, :meth:`ExportService.recover_interrupted`
+(at the jobs role's start and before each round of its ``exports`` job) finishes those
+killed while cataloguing (their plan is in the row; the package and clips are checked
+again) and marks the others ``failed`` ("interrupted by a restart"), then removes the
+folders; a live runner's export is left alone. Package downloads
 are authorised (:meth:`ExportService.authorise_package`) and recorded
 (:meth:`ExportService.record_download`) separately, so only a download that was handed
 over is audited.
@@ -29,7 +32,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import shutil
-import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,16 +56,12 @@ from vms.db.models import (
     User,
 )
 from vms.devices import is_registered_camera
-from vms.errors import (
-    DataLoss,
-    InsufficientStorage,
-    InvalidArgument,
-    NotFound,
-    RateLimited,
-    VMSError,
-)
+from vms.errors import InvalidArgument, NotFound, RateLimited, VMSError
 from vms.events import EventBus
+from vms.exports import ownership
 from vms.exports.reads import ExportReads, camera_segments
+from vms.exports.recovery import INTERRUPTED as INTERRUPTED
+from vms.exports.recovery import recover
 from vms.exports.values import ExportListing as ExportListing
 from vms.exports.values import ExportQuery as ExportQuery
 from vms.exports.values import ExportRecord as ExportRecord
@@ -79,18 +77,10 @@ log = logging.getLogger(__name__)
 
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
 STATES = (QUEUED, RUNNING, DONE, FAILED)
-INTERRUPTED = "interrupted by a restart"
 MAX_SOURCES = 16
 MAX_TEXT = 500
 MAX_LIST = 500
 PROGRESS_TOPIC = "export.progress"
-
-
-@dataclass(frozen=True)
-class _Later:
-    """An interrupted export that could not be finished now, for a temporary reason."""
-
-    reason: str
 
 
 @dataclass(frozen=True)
@@ -137,6 +127,7 @@ class ExportService(ExportReads):
         max_pending_per_user: int = 0,
         reserve_bytes: int = 0,
         change_hooks: Sequence[Callable[[Session, MediaItem, dt.datetime], None]] = (),
+        runner: ownership.Runner | None = None,
     ) -> None:
         self.db = db
         self.store = store
@@ -156,6 +147,8 @@ class ExportService(ExportReads):
         # The catalog's change hooks (retention recomputes the expiry of items marked
         # evidence here); the list is the catalog's own, so plugins' hooks are seen.
         self.change_hooks = change_hooks
+        # This process as a runner of exports (its leases: vms/exports/ownership.py).
+        self.runner = runner or ownership.Runner.of("", 60.0)
 
     # -- create --------------------------------------------------------------------
 
@@ -239,7 +232,7 @@ class ExportService(ExportReads):
                 details={"reason": exc.message},
             )
             raise
-        self._publish(record)
+        self.publish(record)
         return record
 
     def _admit(self, s: Session, actor: Actor) -> None:
@@ -495,179 +488,81 @@ class ExportService(ExportReads):
     # -- the job -------------------------------------------------------------------
 
     def recover_interrupted(self) -> list[str]:
-        """At the jobs role's start: exports left ``running`` by a killed process.
-
-        One killed while cataloguing (its plan of step 4 is in the row, see
-        :mod:`vms.exports.job`) is finished: the files not yet catalogued are ingested
-        from its work folder (the package checked by its own verifier against our key,
-        each clip against the hash the signed manifest gives), then the links, holds,
-        custody and ``media.export`` are written and it is ``done``. Any other (killed
-        earlier, or whose files do not check) is marked ``failed`` ("interrupted by a
-        restart"), naming the items catalogued before the kill. The work folders (a
-        ``.part`` package, clips) of exports not queued are removed. Returns the ids of
-        the exports failed."""
-        with self.db.session() as s:
-            stale = list(s.execute(select(Export.id).where(Export.state == RUNNING)).scalars())
-        failed: list[tuple[str, str]] = []
-        for export_id in stale:
-            problem = self._resume(export_id)
-            if isinstance(problem, _Later):
-                # A temporary condition (a full disk): the signed package and the row
-                # stay as they are, so the next try finishes it.
-                log.warning(
-                    "export %s: not finished yet, left for the next try: %s",
-                    export_id,
-                    problem.reason,
-                )
-            elif problem is not None:
-                failed.append((export_id, problem))
-        now = self.clock.now()
-        records = []
-        with self.db.transaction() as s:
-            for export_id, problem in failed:
-                row = s.get(Export, export_id)
-                if row is None or row.state != RUNNING:
-                    continue
-                # Items catalogued before the kill (step 4) are whole items (INV-1), not
-                # linked or held: named in the error and the audit entry for review.
-                kept = list(row.request.get("catalogued", []))
-                error = INTERRUPTED
-                if problem:
-                    error += f" ({problem})"
-                if kept:
-                    error += f"; catalogued before it, not linked: {', '.join(kept)}"
-                row.state, row.error, row.finished_at = FAILED, error[:2000], now
-                self.audit.append(
-                    s,
-                    Who("vms-jobs", "system"),
-                    "export.fail",
-                    f"export:{row.id}",
-                    outcome="error",
-                    details={"error": error[:2000], "catalogued": kept},
-                )
-                records.append(ExportRecord.of(row))
-            live = {
-                r
-                for r in s.execute(
-                    select(Export.id).where(Export.state.in_((QUEUED, RUNNING)))
-                ).scalars()
-            }
-        if self.work_dir.is_dir():
-            for folder in self.work_dir.iterdir():
-                if folder.name not in live:
-                    shutil.rmtree(folder, ignore_errors=True)
-        for record in records:
-            log.warning("export %s was interrupted by a restart: marked failed", record.id)
-            self._publish(record)
-        return [r.id for r in records]
-
-    def _resume(self, export_id: str) -> str | _Later | None:
-        """Finish an export killed during steps 4-5; ``None`` when done, else why not
-        ("" when it had not reached step 4: nothing to finish), or :class:`_Later` when a
-        temporary condition (a full disk, InsufficientStorage) stopped it: its verified
-        package is kept and it is tried again, not failed for good."""
-        with self.db.session() as s:
-            row = s.get(Export, export_id)
-            if row is None:
-                return ""
-            plan = row.request.get("plan")
-            catalogued = list(row.request.get("catalogued", []))
-            record, role = ExportRecord.of(row), row.created_role
-        if not plan:
-            return ""
-        folder = self.work_dir / export_id
-        try:
-            from vms.exports import verify
-            from vms.exports.job import ExportJob
-            from vms.exports.signing import load_or_create_signer
-
-            if len(catalogued) < len(plan["entries"]):
-                path = folder / plan["entries"][-1]["file"]
-                if not path.is_file():
-                    raise DataLoss(f"the package {path.name} is missing from the work folder")
-                try:
-                    package = verify.Package(path)
-                    pinned = load_or_create_signer(self.secrets_dir).fingerprint
-                    verify.check_files(package, verify.check_signature(package, pinned))
-                except (OSError, zipfile.BadZipFile, verify.Problem) as exc:
-                    raise DataLoss(f"the package {path.name} does not verify: {exc}") from None
-            ExportJob(self, record, role, folder).catalogue(plan, catalogued)
-        except InsufficientStorage as exc:
-            return _Later(exc.message)
-        except Exception as exc:
-            message = exc.message if isinstance(exc, VMSError) else f"internal error: {exc!r}"
-            log.exception("export %s could not be finished after a restart", export_id)
-            return f"not finished: {message}"
-        log.warning("export %s was interrupted while cataloguing: finished", export_id)
-        with self.db.session() as s:
-            done = s.get(Export, export_id)
-            assert done is not None
-            final = ExportRecord.of(done)
-        self._publish(final)
-        return None
+        """Exports left ``running`` by a runner that is gone (its lease expired): finished
+        from their plan or failed, their work folders removed
+        (:func:`vms.exports.recovery.recover`). Returns the ids of the exports failed."""
+        return recover(self)
 
     def run_pending(self) -> int:
-        """Run the queued exports one after another, oldest first (the jobs role's job;
-        blocks). Returns how many ran."""
+        """Recover the exports whose runner is gone (their lease expired), then run the
+        queued ones one after another, oldest first (the jobs role's job; blocks).
+        Returns how many ran."""
+        self.recover_interrupted()
         count = 0
-        while (export_id := self._claim()) is not None:
-            self.run(export_id)
+        while (claimed := self._claim()) is not None:
+            self.run(*claimed)
             count += 1
         return count
 
-    def _claim(self) -> str | None:
-        with self.db.transaction() as s:
-            for export_id in s.execute(
-                select(Export.id)
-                .where(Export.state == QUEUED)
-                .order_by(Export.created_at, Export.id)
-                .limit(5)
-            ).scalars():
-                claimed = s.execute(
-                    update(Export)
-                    .where(Export.id == export_id, Export.state == QUEUED)
-                    .values(state=RUNNING)
-                )
-                if getattr(claimed, "rowcount", 0) == 1:
-                    return str(export_id)
+    def _claim(self) -> tuple[str, int] | None:
+        with self.db.session() as s:
+            candidates = list(
+                s.execute(
+                    select(Export.id)
+                    .where(Export.state == QUEUED)
+                    .order_by(Export.created_at, Export.id)
+                    .limit(5)
+                ).scalars()
+            )
+        for export_id in candidates:
+            token = ownership.take(self.db, self.clock, self.runner, export_id, queued=True)
+            if token is not None:
+                return export_id, token
         return None
 
-    def run(self, export_id: str) -> ExportRecord:
-        """Run one claimed (``running``) or queued export to ``done`` or ``failed``."""
-        with self.db.transaction() as s:
+    def run(self, export_id: str, token: int | None = None) -> ExportRecord:
+        """Run one queued export (or one this runner took, ``token``) to ``done`` or
+        ``failed``, holding its lease (:mod:`vms.exports.ownership`) meanwhile."""
+        if token is None:
+            token = ownership.take(self.db, self.clock, self.runner, export_id, queued=True)
+            if token is None:
+                with self.db.session() as s:
+                    row = s.get(Export, export_id)
+                    if row is None:
+                        raise NotFound(f"export {shown(export_id)} does not exist")
+                    raise InvalidArgument(f"export {export_id} is {row.state}, not queued")
+        with self.db.session() as s:
             row = s.get(Export, export_id)
-            if row is None:
-                raise NotFound(f"export {shown(export_id)} does not exist")
-            if row.state == QUEUED:
-                row.state = RUNNING
-            elif row.state != RUNNING:
-                raise InvalidArgument(f"export {export_id} is {row.state}, not queued")
+            assert row is not None
             record = ExportRecord.of(row)
             created_role = row.created_role
         folder = self.work_dir / export_id
-        try:
-            from vms.exports.job import ExportJob  # c2pa and av load with the job only
+        with ownership.Held(self.db, self.clock, self.runner, export_id, token) as held:
+            try:
+                from vms.exports.job import ExportJob  # c2pa and av load with the job only
 
-            ExportJob(self, record, created_role, folder).run()
-        except Exception as exc:
-            message = exc.message if isinstance(exc, VMSError) else f"internal error: {exc!r}"
-            if not isinstance(exc, VMSError):
-                log.exception("export %s failed", export_id)
-            self._fail(export_id, message)
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
+                ExportJob(self, record, created_role, folder, held).run()
+            except Exception as exc:
+                message = exc.message if isinstance(exc, VMSError) else f"internal error: {exc!r}"
+                if not isinstance(exc, VMSError):
+                    log.exception("export %s failed", export_id)
+                self._fail(export_id, token, message)
+            finally:
+                # Not once it was taken over: the work folder is its new runner's.
+                if ownership.holds(self.db, export_id, token):
+                    shutil.rmtree(folder, ignore_errors=True)
         with self.db.session() as s:
             done = s.get(Export, export_id)
             assert done is not None
             final = ExportRecord.of(done)
-        self._publish(final)
+        self.publish(final)
         return final
 
-    def _fail(self, export_id: str, message: str) -> None:
+    def _fail(self, export_id: str, token: int, message: str) -> None:
         with self.db.transaction() as s:
             row = s.get(Export, export_id)
-            if row is None or row.state not in (QUEUED, RUNNING):
-                return  # finished meanwhile (by a restart's recovery): not failed after
+            if row is None or row.state not in (QUEUED, RUNNING) or row.runner_token != token:
+                return  # finished or taken over meanwhile (a recovery): not failed here
             # Items catalogued before the failure (step 4) are whole items (INV-1), not
             # linked or held: named, as recover_interrupted names them, for review.
             kept = list(row.request.get("catalogued", []))
@@ -725,7 +620,7 @@ class ExportService(ExportReads):
             },
         )
 
-    def _publish(self, record: ExportRecord) -> None:
+    def publish(self, record: ExportRecord) -> None:
         payload: dict[str, Any] = {
             "id": record.id,
             "state": record.state,
