@@ -222,7 +222,7 @@ class ShareAccess:
         # store that fails (503, a timeout) spends none of the link's downloads; and
         # before the locks below are taken, so no audited write waits on the store.
         path = self.store.servable(hashes[position], NO_LINK)
-        body = self.store.read(hashes[position]) if path is None else None
+        stream = self.store.read(hashes[position]) if path is None else None
         try:
             with self.db.transaction() as s:
                 # ACC-7, ACC-11, REL-3: checked again in the transaction that counts the
@@ -246,11 +246,13 @@ class ShareAccess:
                     if position not in files:
                         raise NotFound(NO_LINK)
                     item, media = files[position]
-                    return self._count(s, link_id, release_id, item, media, path, body, now, remote)
+                    return self._count(
+                        s, link_id, release_id, item, media, path, stream, now, remote
+                    )
         except BaseException:
-            _close(body)  # an answer of the store that will not be sent
+            _close(stream)  # an answer of the store that will not be sent
             raise
-        _close(body)
+        _close(stream)
         self._refuse(link_id, release_id, why, remote)
 
     def _count(
@@ -261,7 +263,7 @@ class ShareAccess:
         item: ReleaseItem,
         media: MediaItem,
         path: Path | None,
-        body: Iterator[bytes] | None,
+        stream: Iterator[bytes] | None,
         now: dt.datetime,
         remote: str,
     ) -> ShareDownload:
@@ -309,12 +311,12 @@ class ShareAccess:
             media.content_type,
             media.sha256,
             media.size_bytes,
-            body,
+            stream,
         )
 
 
-def _close(body: Iterator[bytes] | None) -> None:
+def _close(stream: Iterator[bytes] | None) -> None:
     """Give back an object store answer that will not be sent."""
-    close = getattr(body, "close", None)
+    close = getattr(stream, "close", None)
     if close is not None:
         close()

@@ -130,10 +130,10 @@ class ObjectChunks(Iterator[bytes]):
     read error) gives its connection back, even when no chunk was read (a web response
     closed before its body was sent)."""
 
-    def __init__(self, key: str, body: Any) -> None:
+    def __init__(self, key: str, stream: Any) -> None:
         self.key = key
-        self._body = body
-        self._chunks = body.iter_chunks(READ_CHUNK)
+        self._body = stream
+        self._chunks = stream.iter_chunks(READ_CHUNK)
 
     def __next__(self) -> bytes:
         try:

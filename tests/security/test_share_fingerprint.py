@@ -11,12 +11,7 @@ import hashlib
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.security.test_share_links import (  # noqa: F401 (fixtures)
-    OUTSIDER,
-    document_item,
-    released,
-    share,
-)
+from tests.security.test_share_links import OUTSIDER, share
 from vms.exports.signing import load_or_create_signer
 from vms.services import Services
 

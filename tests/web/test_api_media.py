@@ -90,7 +90,7 @@ def test_cursor_pagination_walks_everything_once(
         ({"cursor": "garbage"}, "cursor 'garbage'"),
         ({"source": "drone"}, "source: 'drone' must be one of"),
         ({"start": "yesterday"}, "ISO 8601"),
-        ({"start": "2026-11-02T00:00:00Z", "end": "2026-11-01T00:00:00Z"}, "start must be before"),
+        ({"start": "2026-11-02T00:00:00Z", "end": "2026-11-01T00:00:00Z"}, "must be after start"),
     ],
 )
 def test_bad_search_parameters_are_explained(

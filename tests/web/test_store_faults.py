@@ -24,9 +24,9 @@ from tests.conftest import make_config, s3_overrides
 from tests.media import make_video
 from tests.peers.seaweedfs import SeaweedS3
 from tests.peers.seaweedfs.faults import FaultyS3
+from tests.security.conftest import document_item as document_item  # fixture
+from tests.security.conftest import released as released  # fixture
 from tests.security.test_share_links import OUTSIDER, share
-from tests.security.test_share_links import document_item as document_item  # fixture
-from tests.security.test_share_links import released as released  # fixture
 from vms.audit.log import Who
 from vms.config import Config
 from vms.db.models import AuditEntry, ShareLink, SourceKind
