@@ -145,6 +145,12 @@ def init_socketio(app: Flask, services: Services) -> SocketIO:
         async_mode="threading",
         message_queue=services.config.socketio_queue or None,
         channel=f"{services.config.redis_prefix}:socketio",
+        # A connection's events are handled one after the other, on the thread that
+        # reads them: python-socketio's default started a thread per event, so one
+        # client emitting in a loop had this process start thousands at once (ACC-1,
+        # tests/security/test_socket_abuse.py). It also keeps a joystick's stop behind
+        # its move.
+        async_handlers=False,
         logger=False,
         engineio_logger=False,
     )

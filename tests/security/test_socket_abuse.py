@@ -1,0 +1,61 @@
+"""Socket.IO connections abused by a signed-in user or a page on another origin
+(docs/design/live-view.md; ACC-1): event floods, malformed events, cross-site
+connections riding the victim's cookie."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+import socketio
+
+from tests.conftest import LiveServer
+from tests.security.test_session_revocation import bearer
+from vms.auth.permissions import Actor
+from vms.services import Services
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def _peak_threads(stop: threading.Event, peak: list[int]) -> None:
+    while not stop.is_set():
+        peak[0] = max(peak[0], threading.active_count())
+        time.sleep(0.002)
+
+
+def test_an_event_flood_does_not_start_a_thread_per_event_ACC_1(
+    live_server: LiveServer, services: Services, actors: dict[str, Actor]
+) -> None:
+    """python-socketio ran every event of a connection on a thread of its own: one
+    signed-in user emitting events in a loop had the web process start thousands of
+    threads at once (each holding a database connection or waiting for one), and the
+    dispatchers' requests waited behind them. A connection's events are handled one
+    after the other now: the flood costs the process one thread, whatever its size."""
+    token = services.users.issue_token(actors["officer"]).token
+    sio = socketio.Client(reconnection=False)
+    sio.connect(live_server.url, headers=bearer(token), transports=["websocket"], wait_timeout=10)
+    before = threading.active_count()
+    stop, peak = threading.Event(), [0]
+    watcher = threading.Thread(target=_peak_threads, args=(stop, peak), daemon=True)
+    watcher.start()
+    done = threading.Event()
+    answers: list[Any] = []
+    flood = 400
+
+    def answered(*args: Any) -> None:
+        answers.append(args)
+        if len(answers) == flood:
+            done.set()
+
+    try:
+        for _ in range(flood):
+            sio.emit("ptz.status", {"camera_id": "CAM-1"}, callback=answered)
+        assert done.wait(90), f"{len(answers)} of {flood} answered"
+    finally:
+        stop.set()
+        watcher.join()
+        sio.disconnect()
+    assert answers[0][0]["error"]["kind"] == "permission_denied"
+    assert peak[0] - before < 20, f"{peak[0] - before} threads started for one connection"
