@@ -45,10 +45,19 @@ def ptz_rooms(actor: Actor) -> list[str]:
     return rooms
 
 
-def _camera_id(data: Any) -> str:
+def _event_body(args: tuple[Any, ...]) -> dict[str, Any]:
+    """The one argument of a client event, an object with ``camera_id``: a client may
+    send none or several (a handler taking exactly one raised TypeError and answered
+    nothing)."""
+    if len(args) != 1:
+        raise InvalidArgument(
+            f"the event takes one object with camera_id, not {len(args)} arguments",
+            arguments=len(args),
+        )
+    data = args[0]
     if not isinstance(data, dict) or not isinstance(data.get("camera_id"), str):
         raise InvalidArgument("the event body must be an object with camera_id")
-    return str(data["camera_id"])
+    return data
 
 
 def register_ptz(socketio: SocketIO, services: Services) -> None:
@@ -81,9 +90,10 @@ def register_ptz(socketio: SocketIO, services: Services) -> None:
         )
 
     @socketio.on("ptz.command")
-    def _command(data: Any) -> dict[str, Any]:
+    def _command(*args: Any) -> dict[str, Any]:
         try:
-            camera_id = _camera_id(data)
+            data = _event_body(args)
+            camera_id = str(data["camera_id"])
             body = {k: v for k, v in data.items() if k != "camera_id"}
             forwarded = at_node(camera_id, "POST", "ptz", body)
             if forwarded is not None:
@@ -93,9 +103,9 @@ def register_ptz(socketio: SocketIO, services: Services) -> None:
             return exc.to_json()
 
     @socketio.on("ptz.status")
-    def _status(data: Any) -> dict[str, Any]:
+    def _status(*args: Any) -> dict[str, Any]:
         try:
-            camera_id = _camera_id(data)
+            camera_id = str(_event_body(args)["camera_id"])
             forwarded = at_node(camera_id, "GET", "ptz/status", None)
             if forwarded is not None:
                 return forwarded

@@ -59,3 +59,25 @@ def test_an_event_flood_does_not_start_a_thread_per_event_ACC_1(
         sio.disconnect()
     assert answers[0][0]["error"]["kind"] == "permission_denied"
     assert peak[0] - before < 20, f"{peak[0] - before} threads started for one connection"
+
+
+@pytest.mark.parametrize("event", ["ptz.command", "ptz.status"])
+def test_an_event_without_its_body_or_with_two_is_answered_with_a_refusal(
+    live_server: LiveServer, services: Services, actors: dict[str, Actor], event: str
+) -> None:
+    """An event sent without an argument, or with more than one, raised a TypeError in
+    the handler: no answer at all (the page's joystick waited for its acknowledgement
+    until its own timeout) and a traceback in the log. It is refused like any other
+    malformed event now, naming what it got."""
+    token = services.users.issue_token(actors["dispatcher"]).token
+    sio = socketio.Client(reconnection=False)
+    sio.connect(live_server.url, headers=bearer(token), transports=["websocket"], wait_timeout=10)
+    try:
+        none = sio.call(event, timeout=10)
+        two = sio.call(event, ({"camera_id": "CAM-1"}, {"camera_id": "CAM-2"}), timeout=10)
+    finally:
+        sio.disconnect()
+    assert none["error"]["kind"] == "invalid_argument"
+    assert "0 arguments" in none["error"]["message"]
+    assert two["error"]["kind"] == "invalid_argument"
+    assert "2 arguments" in two["error"]["message"]
