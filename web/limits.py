@@ -7,7 +7,10 @@ server hold a large body or parse a pathological JSON document.
   reads the body, and a body without one (chunked) stops at the limit while it is read:
   either way the answer is 413 with the reason, and the body is never held in memory.
 - JSON bodies nested deeper than ``[web] max_json_depth`` are refused with 400 (a 100,000
-  deep document used to exhaust the parser's recursion and answer 500).
+  deep document used to exhaust the parser's recursion and answer 500), and so are
+  strings holding half a UTF-16 surrogate pair (``"\\ud800"``: a refusal audited with
+  it could not be written to the audit chain, and the answer was 500). Socket.IO events
+  get the same checks (``web.ptz_socket``).
 """
 
 from __future__ import annotations
@@ -46,6 +49,40 @@ def json_depth_exceeded(value: Any, limit: int) -> bool:
     return False
 
 
+def lone_surrogate(value: Any) -> str | None:
+    """The first string (key or value) of parsed JSON holding half a UTF-16 surrogate
+    pair (``"\\ud800"``, which JSON may escape but no UTF-8 text can hold: the audit
+    chain could not write it), or None (walked with an explicit stack)."""
+    stack: list[Any] = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, str):
+            try:
+                node.encode("utf-8")
+            except UnicodeEncodeError:
+                return node
+    return None
+
+
+def check_json(value: Any, max_depth: int, what: str = "the JSON body") -> None:
+    """InvalidArgument when parsed JSON ``value`` nests deeper than ``max_depth`` or
+    holds a lone surrogate, naming it."""
+    if json_depth_exceeded(value, max_depth):
+        raise InvalidArgument(
+            f"{what} is nested deeper than {max_depth} levels", max_depth=max_depth
+        )
+    bad = lone_surrogate(value)
+    if bad is not None:
+        raise InvalidArgument(  # repr escapes the surrogate
+            f"{what} holds a lone UTF-16 surrogate, not valid Unicode text: {bad[:60]!r}"
+        )
+
+
 class BoundedJSONProvider(DefaultJSONProvider):
     """Flask's JSON provider, refusing documents nested deeper than ``max_depth``."""
 
@@ -55,15 +92,11 @@ class BoundedJSONProvider(DefaultJSONProvider):
         try:
             value = json.loads(s, **kwargs)
         except RecursionError:
-            value = None
-            too_deep = True
-        else:
-            too_deep = json_depth_exceeded(value, self.max_depth)
-        if too_deep:
             raise InvalidArgument(
                 f"the JSON body is nested deeper than {self.max_depth} levels",
                 max_depth=self.max_depth,
-            )
+            ) from None
+        check_json(value, self.max_depth)
         return value
 
 

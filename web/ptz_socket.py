@@ -28,6 +28,7 @@ from vms.services import Services
 from web import security
 from web.api.ptz import command_from, status_json
 from web.bus import deliver
+from web.limits import check_json
 
 PTZ_ROOM = "ptz"
 TO_PTZ_ROOM = frozenset({"ptz.pose", "ptz.session", "camera.health"})
@@ -45,16 +46,18 @@ def ptz_rooms(actor: Actor) -> list[str]:
     return rooms
 
 
-def _event_body(args: tuple[Any, ...]) -> dict[str, Any]:
+def _event_body(args: tuple[Any, ...], max_depth: int) -> dict[str, Any]:
     """The one argument of a client event, an object with ``camera_id``: a client may
     send none or several (a handler taking exactly one raised TypeError and answered
-    nothing)."""
+    nothing), and JSON the REST API refuses (nested deeper than ``[web]
+    max_json_depth``, a lone surrogate the audit chain cannot write: web.limits)."""
     if len(args) != 1:
         raise InvalidArgument(
             f"the event takes one object with camera_id, not {len(args)} arguments",
             arguments=len(args),
         )
     data = args[0]
+    check_json(data, max_depth, "the event body")
     if not isinstance(data, dict) or not isinstance(data.get("camera_id"), str):
         raise InvalidArgument("the event body must be an object with camera_id")
     return data
@@ -92,7 +95,7 @@ def register_ptz(socketio: SocketIO, services: Services) -> None:
     @socketio.on("ptz.command")
     def _command(*args: Any) -> dict[str, Any]:
         try:
-            data = _event_body(args)
+            data = _event_body(args, services.config.web.max_json_depth)
             camera_id = str(data["camera_id"])
             body = {k: v for k, v in data.items() if k != "camera_id"}
             forwarded = at_node(camera_id, "POST", "ptz", body)
@@ -105,7 +108,7 @@ def register_ptz(socketio: SocketIO, services: Services) -> None:
     @socketio.on("ptz.status")
     def _status(*args: Any) -> dict[str, Any]:
         try:
-            camera_id = str(_event_body(args)["camera_id"])
+            camera_id = str(_event_body(args, services.config.web.max_json_depth)["camera_id"])
             forwarded = at_node(camera_id, "GET", "ptz/status", None)
             if forwarded is not None:
                 return forwarded

@@ -281,3 +281,25 @@ def test_an_inverted_window_is_400_naming_both_ends_not_an_empty_answer_PSCS_5(
         )
         assert_refused(r, "end", window[1], f"{path} {window}")
         assert window[0] in message(r), f"{path}: start is not named in {message(r)[:300]!r}"
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "said"),
+    [
+        # A PTZ command's malformed body is refused by the PTZ guard (audited, INV-6).
+        ("/api/v1/cameras/CAM-1/ptz", '{"session_id": "s", "op": "\\ud800"}', "session_id"),
+        ("/api/v1/cameras/CAM-1/ptz/session", '{"purpose": "event\\udfff"}', "\\udfff"),
+    ],
+    ids=["ptz-command", "ptz-session"],
+)
+def test_a_lone_surrogate_in_a_json_body_is_400_not_500_INV_4(
+    client: Any, tokens: dict[str, str], path: str, body: str, said: str
+) -> None:
+    """JSON may escape half a UTF-16 pair, which no UTF-8 text holds: a PTZ refusal
+    audited with it raised UnicodeEncodeError in the audit chain (a 500, the refusal
+    unaudited). Refused with 400 when the body is parsed, before it reaches the audit."""
+    headers = {**auth(tokens, "dispatcher"), "Content-Type": "application/json"}
+    r = client.post(path, data=body, headers=headers)
+    assert r.status_code == 400, r.get_data(as_text=True)[:300]
+    assert r.json["error"]["kind"] == "invalid_argument"
+    assert said in message(r)

@@ -81,3 +81,57 @@ def test_an_event_without_its_body_or_with_two_is_answered_with_a_refusal(
     assert "0 arguments" in none["error"]["message"]
     assert two["error"]["kind"] == "invalid_argument"
     assert "2 arguments" in two["error"]["message"]
+
+
+def raw_event(url: str, token: str, frame: str) -> Any:
+    """Send one Socket.IO event frame as it is (``421[...]``: event with ack id 1) over
+    a raw WebSocket, the way a hostile client need not go through a Socket.IO client;
+    the acknowledgement's body, or None when none came within 10 s."""
+    import json
+
+    import websocket
+
+    ws = websocket.create_connection(
+        url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket",
+        header=[f"Authorization: Bearer {token}"],
+        timeout=10,
+    )
+    try:
+        assert ws.recv().startswith("0")  # Engine.IO open
+        ws.send("40")
+        assert ws.recv().startswith("40")  # namespace connected
+        ws.send(frame)
+        while True:
+            try:
+                packet = ws.recv()
+            except websocket.WebSocketTimeoutException:
+                return None
+            if packet == "2":  # Engine.IO ping
+                ws.send("3")
+            elif packet.startswith("431"):
+                return json.loads(packet[3:])[0]
+    finally:
+        ws.close()
+
+
+@pytest.mark.parametrize("event", ["ptz.command", "ptz.status"])
+def test_an_event_with_a_lone_surrogate_or_nested_too_deep_is_refused(
+    live_server: LiveServer, services: Services, actors: dict[str, Actor], event: str
+) -> None:
+    """JSON may escape half a UTF-16 pair (``"\\ud800"``), which no UTF-8 text can hold:
+    the refusal's audit entry could not be written (UnicodeEncodeError in the hash
+    chain), so the event got no answer and the attempt went unaudited. A body nested
+    hundreds of levels deep went on to the audit too. Both are refused at the door now,
+    as the REST API refuses them (``[web] max_json_depth``)."""
+    token = services.users.issue_token(actors["dispatcher"]).token
+    body = '{"camera_id": "CAM-\\ud800", "session_id": "s", "op": "stop"}'
+    answer = raw_event(live_server.url, token, f'421["{event}", {body}]')
+    assert answer is not None, "no answer to a lone surrogate"
+    assert answer["error"]["kind"] == "invalid_argument"
+    assert "surrogate" in answer["error"]["message"]
+    deep = "[" * 500 + "]" * 500
+    body = f'{{"camera_id": "CAM-1", "session_id": "s", "op": "stop", "pan": {deep}}}'
+    answer = raw_event(live_server.url, token, f'421["{event}", {body}]')
+    assert answer is not None, "no answer to a deep body"
+    assert answer["error"]["kind"] == "invalid_argument"
+    assert "nested deeper than 32 levels" in answer["error"]["message"]
