@@ -139,6 +139,28 @@ class ConnectionWatch:
                     self.socketio.server.disconnect(sid, namespace="/")
 
 
+def require_credential_at_handshake(app: Flask, socketio: SocketIO) -> None:
+    """Refuse (401) an Engine.IO connection without a valid session or token when it is
+    opened, before a WebSocket is upgraded (ACC-1). The namespace's ``connect`` checks
+    it again; without this, a client that never joined the namespace held a WebSocket,
+    and its server thread, for as long as it answered pings, with no account and
+    outside ``[web] max_sockets_per_user``."""
+    eio = socketio.server.eio
+    joined = eio.handlers["connect"]  # python-socketio's own
+
+    def _handshake(eio_sid: str, environ: dict[str, Any], *rest: Any) -> Any:
+        with app.request_context(environ):
+            try:
+                actor = security.resolve_actor()
+            except VMSError:  # a bad token
+                actor = None
+        if actor is None:
+            return False
+        return joined(eio_sid, environ, *rest)
+
+    eio.on("connect", _handshake)
+
+
 def init_socketio(app: Flask, services: Services) -> SocketIO:
     socketio = SocketIO(
         app,
@@ -157,6 +179,7 @@ def init_socketio(app: Flask, services: Services) -> SocketIO:
 
     watch = ConnectionWatch(socketio, services)
     services.closers.append(watch.stop)
+    require_credential_at_handshake(app, socketio)
 
     @socketio.on("connect")
     def _connect(auth: Any = None) -> bool:

@@ -135,3 +135,36 @@ def test_an_event_with_a_lone_surrogate_or_nested_too_deep_is_refused(
     assert answer is not None, "no answer to a deep body"
     assert answer["error"]["kind"] == "invalid_argument"
     assert "nested deeper than 32 levels" in answer["error"]["message"]
+
+
+@pytest.mark.parametrize("credential", [None, "Bearer not-a-token"], ids=["anonymous", "bad"])
+def test_an_engine_io_connection_needs_a_credential_before_it_holds_a_thread_ACC_1(
+    live_server: LiveServer, credential: str | None
+) -> None:
+    """Sign-in was checked when a client joined the Socket.IO namespace, not when it
+    opened the Engine.IO connection underneath: a client without an account could open
+    WebSockets and never join, each holding a server thread (of gunicorn's ``[web]
+    threads``) for as long as it answered pings, outside ``[web]
+    max_sockets_per_user``; a hundred of them left the dispatchers none. The handshake
+    itself is refused (401) now, on either transport."""
+    import httpx
+    import websocket
+
+    headers = {"Authorization": credential} if credential else {}
+    base = live_server.url.replace("http://", "ws://")
+    try:
+        ws = websocket.create_connection(
+            f"{base}/socket.io/?EIO=4&transport=websocket",
+            header=[f"{k}: {v}" for k, v in headers.items()],
+            timeout=10,
+        )
+    except websocket.WebSocketBadStatusException as exc:
+        assert exc.status_code == 401
+    else:
+        opened = ws.recv()
+        ws.close()
+        pytest.fail(f"an unauthenticated WebSocket was opened: {opened[:60]!r}")
+    polled = httpx.get(
+        f"{live_server.url}/socket.io/?EIO=4&transport=polling", headers=headers, timeout=10
+    )
+    assert polled.status_code == 401, polled.text[:200]
