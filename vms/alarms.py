@@ -41,7 +41,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from vms.audit.log import AuditLog
@@ -51,7 +51,7 @@ from vms.bounded import parse_time
 from vms.clock import Clock, isoformat
 from vms.db.engine import Database
 from vms.db.models import AlarmRow, Camera
-from vms.errors import Conflict, NotFound, VMSError
+from vms.errors import Conflict, InvalidArgument, NotFound, VMSError
 from vms.events import EventBus
 
 log = logging.getLogger(__name__)
@@ -133,12 +133,15 @@ class AlarmChange:
 @dataclass(frozen=True)
 class AlarmQuery:
     """``open``: True only open alarms, False only cleared ones, None both;
-    ``acknowledged`` likewise; ``camera_id``: one camera's; newest first, ``limit``."""
+    ``acknowledged`` likewise; ``camera_id``: one camera's; newest first, ``limit``;
+    ``before``: only those after alarm ``before`` in that order (the next page: a
+    flapping camera's older alarms stay reachable until acknowledged)."""
 
     open: bool | None = None
     acknowledged: bool | None = None
     camera_id: str | None = None
     limit: int = 100
+    before: int | None = None
 
 
 def _at(value: object) -> dt.datetime | None:
@@ -329,6 +332,20 @@ class AlarmService:
         limit = max(1, min(MAX_LIST, query.limit))
         stmt = stmt.order_by(AlarmRow.raised_at.desc(), AlarmRow.id.desc()).limit(limit)
         with self.db.session() as s:
+            if query.before is not None:
+                after = s.get(AlarmRow, query.before)
+                if after is None:
+                    raise InvalidArgument(
+                        f"before {query.before} is not an alarm: pass next_before of the "
+                        "previous page",
+                        field="before",
+                    )
+                stmt = stmt.where(
+                    or_(
+                        AlarmRow.raised_at < after.raised_at,
+                        and_(AlarmRow.raised_at == after.raised_at, AlarmRow.id < after.id),
+                    )
+                )
             return [_alarm(row, name) for row, name in s.execute(stmt).all()]
 
     def acknowledge(self, actor: Actor, alarm_id: int) -> Alarm:

@@ -79,3 +79,25 @@ def test_other_roles_are_refused_and_audited_ACC_1(
         assert list(denied) == ["alarms.read"]
     upload = client.get("/upload", headers=bearer(tokens, "officer")).get_data(as_text=True)
     assert 'href="/alarms"' not in upload
+
+
+def test_the_page_leads_to_older_alarms(
+    client: Any, services: Services, tokens: dict[str, str]
+) -> None:
+    """The page listed the newest 200 and nothing older: a flapping camera's older
+    unacknowledged alarms had no *Acknowledge* anywhere. A full page links to the older
+    ones."""
+    import re
+
+    from tests.web.test_api_alarms import raise_many
+
+    ids = raise_many(services, 202)
+    first = client.get("/alarms?show=unacknowledged", headers=bearer(tokens, "dispatcher"))
+    html = first.get_data(as_text=True)
+    assert f'data-alarm-id="{ids[-1]}"' in html and f'data-alarm-id="{ids[0]}"' not in html
+    older = re.search(r'<a href="(/alarms\?[^"]*before=\d+[^"]*)"[^>]*>Older alarms', html)
+    assert older, "no link to the older alarms"
+    second = client.get(older.group(1).replace("&amp;", "&"), headers=bearer(tokens, "dispatcher"))
+    html = second.get_data(as_text=True)
+    assert f'data-alarm-id="{ids[0]}"' in html and f'data-alarm-id="{ids[1]}"' in html
+    assert f'data-alarm-id="{ids[-1]}"' not in html and "Older alarms" not in html

@@ -19,8 +19,11 @@ bp = ApiBlueprint("alarms_api", __name__, tag="alarms")
 @bp.operation("GET", "/alarms", query=AlarmListQuery, response=AlarmListOut)
 def list_alarms(query: AlarmListQuery) -> dict[str, Any]:
     """Alarms, newest first: camera offline (ONVIF), video lost, recording gap, disk
-    alarm, picture blanked by the mask stage; open and cleared, acknowledged or not."""
-    return {"alarms": services().alarms.list_alarms(require_actor(), query.command())}
+    alarm, picture blanked by the mask stage; open and cleared, acknowledged or not.
+    A full page gives ``next_before``: the next, older page is ``before=`` it."""
+    listed = services().alarms.list_alarms(require_actor(), query.command())
+    full = len(listed) == query.limit
+    return {"alarms": listed, "next_before": listed[-1].id if full else None}
 
 
 @bp.operation("POST", "/alarms/<int(max=2147483647):alarm_id>/ack", response=AlarmOut)

@@ -9,13 +9,14 @@ Socket.IO events (a reload of the list, so what is shown is always the server's)
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from flask import redirect, render_template, request, url_for
 
 from vms.alarms import AlarmQuery
 from vms.auth.permissions import Action
-from vms.bounded import shown
+from vms.bounded import parse_int, shown
 from vms.errors import InvalidArgument, VMSError
 from web.pages.blueprint import page_blueprint
 from web.security import require_actor, services
@@ -36,10 +37,15 @@ def alarms() -> Any:
     show = request.args.get("show", "open")
     if show not in SHOW:
         raise InvalidArgument(f"show {shown(show)} is not one of {', '.join(SHOW)}")
-    listed = services().alarms.list_alarms(actor, SHOW[show])
+    query = SHOW[show]
+    raw = request.args.get("before")
+    if raw is not None:  # the next, older page (a full page links to it)
+        query = dataclasses.replace(query, before=parse_int(raw, "before", minimum=1))
+    listed = services().alarms.list_alarms(actor, query)
     return render_template(
         "alarms.html",
         alarms=listed,
+        older=listed[-1].id if len(listed) == query.limit else None,
         show=show,
         choices=list(SHOW),
         can_ack=services().authoriser.allows(actor, Action.ALARMS_ACK),

@@ -12,12 +12,14 @@ from web.contract import OutTime, Printable, QueryModel, Range, ResponseModel
 
 class AlarmListQuery(QueryModel):
     """``open``: true only open alarms, false only cleared ones (absent: both);
-    ``acknowledged`` likewise; ``camera``: one camera's; newest first, at most ``limit``."""
+    ``acknowledged`` likewise; ``camera``: one camera's; newest first, at most ``limit``;
+    ``before``: the previous page's ``next_before`` (the older alarms)."""
 
     open: bool | None = None
     acknowledged: bool | None = None
     camera: Annotated[str, Printable(64, multiline=False)] | None = None
     limit: Annotated[int, Range(1, 500)] = 100
+    before: Annotated[int, Range(1, 2147483647)] | None = None
 
     def command(self) -> AlarmQuery:
         return AlarmQuery(
@@ -25,6 +27,7 @@ class AlarmListQuery(QueryModel):
             acknowledged=self.acknowledged,
             camera_id=self.camera or None,
             limit=self.limit,
+            before=self.before,
         )
 
 
@@ -48,3 +51,7 @@ class AlarmOut(ResponseModel):
 
 class AlarmListOut(ResponseModel):
     alarms: list[AlarmOut]
+    next_before: int | None = Field(
+        None,
+        description="A full page: pass it as before for the next, older page (null: no more)",
+    )
