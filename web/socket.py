@@ -139,14 +139,44 @@ class ConnectionWatch:
                     self.socketio.server.disconnect(sid, namespace="/")
 
 
-def require_credential_at_handshake(app: Flask, socketio: SocketIO) -> None:
+class Handshakes:
+    """This process's Engine.IO connections per user, counted when they open: one that
+    never joins the namespace holds a server thread all the same."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users: dict[str, str] = {}  # Engine.IO sid -> username
+
+    def add(self, eio_sid: str, username: str, allowed: int) -> None:
+        """RateLimited when ``username`` holds ``allowed`` already (0: no limit)."""
+        with self._lock:
+            held = sum(1 for name in self._users.values() if name == username)
+            if allowed > 0 and held >= allowed:
+                raise RateLimited(
+                    f"{username} already has {held} connections open to this server, the "
+                    f"most one user may hold at once ([web] max_sockets_per_user = "
+                    f"{allowed - 1}, and one more to be told so); close a tab first",
+                    open_connections=held,
+                    limit=allowed - 1,
+                )
+            self._users[eio_sid] = username
+
+    def remove(self, eio_sid: str) -> None:
+        with self._lock:
+            self._users.pop(eio_sid, None)
+
+
+def require_credential_at_handshake(app: Flask, socketio: SocketIO, services: Services) -> None:
     """Refuse (401) an Engine.IO connection without a valid session or token when it is
-    opened, before a WebSocket is upgraded (ACC-1). The namespace's ``connect`` checks
-    it again; without this, a client that never joined the namespace held a WebSocket,
-    and its server thread, for as long as it answered pings, with no account and
-    outside ``[web] max_sockets_per_user``."""
+    opened, before a WebSocket is upgraded (ACC-1), and one more than ``[web]
+    max_sockets_per_user`` + 1 of one user (the one beyond the limit still opens, so that
+    its namespace join is refused with the limit named). The namespace's ``connect``
+    checks both again; without this, a client that never joined the namespace held a
+    WebSocket, and its server thread, for as long as it answered pings: with no
+    account, or beyond the limit."""
     eio = socketio.server.eio
-    joined = eio.handlers["connect"]  # python-socketio's own
+    joined, left = eio.handlers["connect"], eio.handlers["disconnect"]  # python-socketio's
+    handshakes = Handshakes()
 
     def _handshake(eio_sid: str, environ: dict[str, Any], *rest: Any) -> Any:
         with app.request_context(environ):
@@ -156,9 +186,23 @@ def require_credential_at_handshake(app: Flask, socketio: SocketIO) -> None:
                 actor = None
         if actor is None:
             return False
-        return joined(eio_sid, environ, *rest)
+        limit = services.config.web.max_sockets_per_user
+        try:
+            handshakes.add(eio_sid, actor.username, limit + 1 if limit > 0 else 0)
+        except RateLimited as exc:
+            log.warning("Engine.IO connection refused: %s", exc.message)
+            return {"message": exc.message, "data": {"kind": exc.kind, **exc.details}}
+        accepted = joined(eio_sid, environ, *rest)
+        if accepted is False:
+            handshakes.remove(eio_sid)
+        return accepted
+
+    def _closed(eio_sid: str, *rest: Any) -> Any:
+        handshakes.remove(eio_sid)
+        return left(eio_sid, *rest)
 
     eio.on("connect", _handshake)
+    eio.on("disconnect", _closed)
 
 
 def init_socketio(app: Flask, services: Services) -> SocketIO:
@@ -179,7 +223,7 @@ def init_socketio(app: Flask, services: Services) -> SocketIO:
 
     watch = ConnectionWatch(socketio, services)
     services.closers.append(watch.stop)
-    require_credential_at_handshake(app, socketio)
+    require_credential_at_handshake(app, socketio, services)
 
     @socketio.on("connect")
     def _connect(auth: Any = None) -> bool:

@@ -168,3 +168,58 @@ def test_an_engine_io_connection_needs_a_credential_before_it_holds_a_thread_ACC
         f"{live_server.url}/socket.io/?EIO=4&transport=polling", headers=headers, timeout=10
     )
     assert polled.status_code == 401, polled.text[:200]
+
+
+def test_engine_io_connections_that_never_join_count_against_max_sockets_per_user_ACC_1(
+    live_server: LiveServer, services: Services, actors: dict[str, Actor]
+) -> None:
+    """``[web] max_sockets_per_user`` was counted when a connection joined the
+    namespace: a signed-in user opening WebSockets that never joined held as many
+    server threads as they opened. Now the handshake counts too: one more than the
+    limit may open (its join is then refused with the limit named), none beyond."""
+    import dataclasses
+
+    import httpx
+    import websocket
+
+    web = dataclasses.replace(services.config.web, max_sockets_per_user=2)
+    services.config = dataclasses.replace(services.config, web=web)
+    token = services.users.issue_token(actors["dispatcher"]).token
+    other = services.users.issue_token(actors["admin"]).token
+    url = live_server.url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
+
+    def handshake(value: str) -> Any:
+        try:
+            ws = websocket.create_connection(
+                url, header=[f"Authorization: Bearer {value}"], timeout=10
+            )
+        except websocket.WebSocketBadStatusException as exc:
+            return exc.status_code
+        assert ws.recv().startswith("0")
+        return ws
+
+    held = [handshake(token) for _ in range(3)]
+    try:
+        assert all(not isinstance(ws, int) for ws in held)
+        assert handshake(token) == 401  # Engine.IO answers every refused handshake so
+        polled = httpx.get(
+            f"{live_server.url}/socket.io/?EIO=4&transport=polling",
+            headers=bearer(token),
+            timeout=10,
+        )
+        assert polled.status_code == 401
+        assert "[web] max_sockets_per_user = 2" in polled.json()["message"]
+        assert polled.json()["data"] == {"kind": "rate_limited", "open_connections": 3, "limit": 2}
+        admin = handshake(other)  # per user
+        assert not isinstance(admin, int)
+        admin.close()
+        held.pop().close()
+        deadline = time.monotonic() + 10
+        while isinstance(again := handshake(token), int):  # a closed one frees its place
+            assert time.monotonic() < deadline, "a closed connection kept its place"
+            time.sleep(0.2)
+        held.append(again)
+    finally:
+        for ws in held:
+            if not isinstance(ws, int):
+                ws.close()
