@@ -41,6 +41,8 @@ MEDIA_ALL = "media:all"
 # Who may read alarms hears them as they happen (issue 12.3).
 ALARMS_ROOM = "alarms"
 ALARM_TOPICS = frozenset({"alarm.raised", "alarm.cleared", "alarm.acknowledged"})
+# How long a revoked connection's client may take to close its WebSocket itself.
+TRANSPORT_GRACE_SECONDS = 2.0
 
 
 def media_rooms(actor: Actor) -> list[str]:
@@ -136,7 +138,21 @@ class ConnectionWatch:
                 if not valid:
                     log.info("socket %s: credential revoked or user disabled: disconnecting", sid)
                     self.remove(sid)
-                    self.socketio.server.disconnect(sid, namespace="/")
+                    server = self.socketio.server
+                    eio_sid = server.manager.eio_sid_from_sid(sid, "/")
+                    server.disconnect(sid, namespace="/")
+                    if eio_sid is not None:
+                        self.socketio.start_background_task(self._close_transport, eio_sid)
+
+    def _close_transport(self, eio_sid: str) -> None:
+        """Close the Engine.IO connection under a revoked one if its client has not
+        after the namespace's disconnect (a browser does at once): one ignoring it kept
+        the WebSocket, and its server thread, while it answered pings."""
+        self.socketio.sleep(TRANSPORT_GRACE_SECONDS)
+        eio = self.socketio.server.eio
+        if eio_sid in eio.sockets:
+            log.info("Engine.IO %s: still open after its revocation: closing", eio_sid)
+            eio.disconnect(eio_sid)
 
 
 class Handshakes:

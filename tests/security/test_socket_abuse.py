@@ -223,3 +223,50 @@ def test_engine_io_connections_that_never_join_count_against_max_sockets_per_use
         for ws in held:
             if not isinstance(ws, int):
                 ws.close()
+
+
+def test_a_revoked_connection_loses_its_websocket_not_only_the_namespace_ACC_1(
+    live_server: LiveServer, services: Services, actors: dict[str, Actor]
+) -> None:
+    """The re-check of a revoked token sent the client a namespace disconnect and left
+    the Engine.IO WebSocket open: a client that ignored it kept the connection, and its
+    server thread, for as long as it answered pings. The WebSocket is closed too."""
+    import dataclasses
+
+    import websocket
+
+    from vms.audit.log import SYSTEM_ROLE, Who
+
+    web = dataclasses.replace(services.config.web, stream_recheck_seconds=0.5)
+    services.config = dataclasses.replace(services.config, web=web)
+    token = services.users.issue_token(actors["dispatcher"]).token
+    ws = websocket.create_connection(
+        live_server.url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket",
+        header=[f"Authorization: Bearer {token}"],
+        timeout=1,
+    )
+    raw = ws.sock  # websocket-client drops it unclosed when the server closes first
+    try:
+        assert ws.recv().startswith("0")
+        ws.send("40")
+        assert ws.recv().startswith("40")
+        services.users.revoke_credentials("dispatcher", by=Who("security-test", SYSTEM_ROLE))
+        told, deadline = [], time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                packet = ws.recv()
+            except websocket.WebSocketTimeoutException:
+                continue
+            except websocket.WebSocketConnectionClosedException:
+                break
+            if packet == "2":
+                ws.send("3")
+            told.append(packet)
+            if not packet and not ws.connected:
+                break
+        else:
+            pytest.fail(f"the WebSocket stayed open after the revocation (told {told})")
+        assert "41" in told  # the namespace was told first
+    finally:
+        ws.close()
+        raw.close()
