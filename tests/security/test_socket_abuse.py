@@ -83,6 +83,12 @@ def test_an_event_without_its_body_or_with_two_is_answered_with_a_refusal(
     assert "2 arguments" in two["error"]["message"]
 
 
+def recv_text(ws: Any) -> str:
+    """The next Engine.IO packet of a raw WebSocket, as text."""
+    packet = ws.recv()
+    return packet if isinstance(packet, str) else bytes(packet).decode()
+
+
 def raw_event(url: str, token: str, frame: str) -> Any:
     """Send one Socket.IO event frame as it is (``421[...]``: event with ack id 1) over
     a raw WebSocket, the way a hostile client need not go through a Socket.IO client;
@@ -97,13 +103,13 @@ def raw_event(url: str, token: str, frame: str) -> Any:
         timeout=10,
     )
     try:
-        assert ws.recv().startswith("0")  # Engine.IO open
+        assert recv_text(ws).startswith("0")  # Engine.IO open
         ws.send("40")
-        assert ws.recv().startswith("40")  # namespace connected
+        assert recv_text(ws).startswith("40")  # namespace connected
         ws.send(frame)
         while True:
             try:
-                packet = ws.recv()
+                packet = recv_text(ws)
             except websocket.WebSocketTimeoutException:
                 return None
             if packet == "2":  # Engine.IO ping
@@ -161,7 +167,7 @@ def test_an_engine_io_connection_needs_a_credential_before_it_holds_a_thread_ACC
     except websocket.WebSocketBadStatusException as exc:
         assert exc.status_code == 401
     else:
-        opened = ws.recv()
+        opened = recv_text(ws)
         ws.close()
         pytest.fail(f"an unauthenticated WebSocket was opened: {opened[:60]!r}")
     polled = httpx.get(
@@ -195,7 +201,7 @@ def test_engine_io_connections_that_never_join_count_against_max_sockets_per_use
             )
         except websocket.WebSocketBadStatusException as exc:
             return exc.status_code
-        assert ws.recv().startswith("0")
+        assert recv_text(ws).startswith("0")
         return ws
 
     held = [handshake(token) for _ in range(3)]
@@ -247,14 +253,14 @@ def test_a_revoked_connection_loses_its_websocket_not_only_the_namespace_ACC_1(
     )
     raw = ws.sock  # websocket-client drops it unclosed when the server closes first
     try:
-        assert ws.recv().startswith("0")
+        assert recv_text(ws).startswith("0")
         ws.send("40")
-        assert ws.recv().startswith("40")
+        assert recv_text(ws).startswith("40")
         services.users.revoke_credentials("dispatcher", by=Who("security-test", SYSTEM_ROLE))
         told, deadline = [], time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
-                packet = ws.recv()
+                packet = recv_text(ws)
             except websocket.WebSocketTimeoutException:
                 continue
             except websocket.WebSocketConnectionClosedException:
@@ -269,4 +275,5 @@ def test_a_revoked_connection_loses_its_websocket_not_only_the_namespace_ACC_1(
         assert "41" in told  # the namespace was told first
     finally:
         ws.close()
-        raw.close()
+        if raw is not None:
+            raw.close()
