@@ -9,7 +9,8 @@ Client events (acknowledged with the same body as the REST API, or ``{"error": .
 
 Server events: ``ptz.pose`` (throttled by ``[cameras] pose_publish_hz``), ``ptz.session``
 (who controls a camera) and ``camera.health`` go to the ``ptz`` room (users who may view
-or steer cameras); ``ptz.displaced`` goes only to the displaced operator's own room
+or steer cameras), ``ptz.session`` without the session id, which goes in a copy to the
+holder's own room only; ``ptz.displaced`` goes only to the displaced operator's own room
 (``user:<username>``): "you lost control of camera X to Y".
 """
 
@@ -117,7 +118,14 @@ def register_ptz(socketio: SocketIO, services: Services) -> None:
             return exc.to_json()
 
     def forward(topic: str, payload: dict[str, Any]) -> None:
-        if topic in TO_PTZ_ROOM:
+        controller = payload.get("controller")
+        if topic == "ptz.session" and isinstance(controller, dict):
+            # The session id to its holder's own room only (issue 10, item 13): the
+            # holder's page tells its own session from one opened in another window.
+            deliver(socketio, topic, payload, user_room(str(controller.get("username"))))
+            shown = {k: v for k, v in controller.items() if k != "session_id"}
+            deliver(socketio, topic, {**payload, "controller": shown}, PTZ_ROOM)
+        elif topic in TO_PTZ_ROOM:
             deliver(socketio, topic, payload, PTZ_ROOM)
         elif topic == "ptz.displaced":
             deliver(socketio, topic, payload, user_room(str(payload.get("username"))))

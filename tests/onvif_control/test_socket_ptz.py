@@ -90,3 +90,38 @@ def test_a_malformed_joystick_command_is_refused_by_the_model_and_audited_INV_6(
     assert (last.action, last.outcome, last.actor) == ("ptz.command", "refused", "dispatcher")
     assert last.details["op"] == "spin" and last.details["session_id"] == sid
     assert last.details["purpose"] == "event" and last.details["args"] == {"pan": "left"}
+
+
+def test_the_session_id_goes_only_to_its_holder_ACC_1(
+    sockets, camera, svc, control, people, api, bearer
+):
+    """GET .../ptz/session shows a session's id only to its holder and admins (issue 10
+    item 13), but the same id went to every viewer in GET .../ptz/status, the
+    ``ptz.status`` event and the ``ptz.session`` event to the whole ``ptz`` room."""
+    holder, _ = sockets("dispatcher")
+    viewer, _ = sockets("sergeant")
+    for client in (holder, viewer):
+        client.get_received()
+    sid = control.ptz.open_session(
+        people["dispatcher"], camera.id, parse_model(OpenSessionIn, {"purpose": "event"}).command()
+    ).session_id
+
+    def sessions_told(client):
+        return [
+            m["args"][0]["controller"]
+            for m in client.get_received()
+            if m["name"] == "ptz.session" and m["args"][0]["controller"]
+        ]
+
+    assert any(c.get("session_id") == sid for c in sessions_told(holder))
+    assert [c.get("session_id") for c in sessions_told(viewer)] == [None]
+    seen = viewer.emit("ptz.status", {"camera_id": camera.id}, callback=True)
+    assert seen["controller"]["username"] == "dispatcher" and "session_id" not in seen["controller"]
+    own = holder.emit("ptz.status", {"camera_id": camera.id}, callback=True)
+    assert own["controller"]["session_id"] == sid
+    rest = api.get(f"/api/v1/cameras/{camera.id}/ptz/status", headers=bearer["sergeant"]).json
+    assert rest["controller"]["username"] == "dispatcher" and "session_id" not in rest["controller"]
+    admin = api.get(f"/api/v1/cameras/{camera.id}/ptz/status", headers=bearer["admin"]).json
+    assert admin["controller"]["session_id"] == sid
+    for client in (holder, viewer):
+        client.disconnect()

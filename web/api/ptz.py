@@ -18,7 +18,8 @@ from flask import Response
 from onvif_control.plugin import CameraControl, get
 from onvif_control.ptz import PtzService
 from onvif_control.ptz_audit import PtzAuditQuery, to_csv
-from onvif_control.ptz_commands import MalformedCommand
+from onvif_control.ptz_commands import MalformedCommand, PtzState
+from onvif_control.ptz_sessions import SessionView
 from vms.auth.permissions import Action, Actor
 from vms.bounded import shown
 from vms.db.models import Role
@@ -86,9 +87,24 @@ def command_from(ptz: PtzService, actor: Actor, camera_id: str, data: Any) -> di
     return CommandOut.model_validate(result, from_attributes=True).model_dump(mode="json")
 
 
+def shown_to(actor: Actor, controller: SessionView | None) -> SessionView | None:
+    """``controller`` as ``actor`` may see it: its session id only to its holder and
+    admins (issue 10, item 13; everywhere a controller is shown)."""
+    holder = controller is not None and controller.username == actor.username
+    if controller is not None and not holder and actor.role is not Role.ADMIN:
+        return dataclasses.replace(controller, session_id=None)
+    return controller
+
+
+def status_of(ptz: PtzService, actor: Actor, camera_id: str) -> PtzState:
+    """``GET .../ptz/status`` for ``actor`` (the controller as :func:`shown_to` says)."""
+    state = ptz.status(actor, camera_id)
+    return dataclasses.replace(state, controller=shown_to(actor, state.controller))
+
+
 def status_json(ptz: PtzService, actor: Actor, camera_id: str) -> dict[str, Any]:
     """``GET .../ptz/status``'s JSON, for the Socket.IO ``ptz.status`` event."""
-    state = ptz.status(actor, camera_id)
+    state = status_of(ptz, actor, camera_id)
     return StatusOut.model_validate(state, from_attributes=True).model_dump(mode="json")
 
 
@@ -119,11 +135,7 @@ def current_session(camera_id: str) -> Any:
     session id only to its holder and admins (issue 10, item 13)."""
     actor = require_actor()
     services().authoriser.require(actor, Action.LIVE_VIEW, f"camera:{camera_id}")
-    controller = control().ptz.controller(camera_id)
-    holder = controller is not None and controller.username == actor.username
-    if controller is not None and not holder and actor.role is not Role.ADMIN:
-        controller = dataclasses.replace(controller, session_id=None)
-    return {"controller": controller}
+    return {"controller": shown_to(actor, control().ptz.controller(camera_id))}
 
 
 @bp.operation(
@@ -153,8 +165,9 @@ def command(camera_id: str, body: PtzCommandIn) -> Any:
 
 @bp.operation("GET", "/cameras/<camera_id>/ptz/status", response=StatusOut)
 def status(camera_id: str) -> Any:
-    """A camera's pose, whether it moves, and who controls it."""
-    return control().ptz.status(require_actor(), camera_id)
+    """A camera's pose, whether it moves, and who controls it (the session id only to
+    its holder and admins)."""
+    return status_of(control().ptz, require_actor(), camera_id)
 
 
 @bp.operation(

@@ -245,6 +245,8 @@
   socket.on("ptz.session", (msg) => {
     if (msg.camera_id !== cameraId || !sessionId) return;
     const c = msg.controller;
+    // The ptz room's copy has no session id; the copy to my own room says which it is.
+    if (c && c.username === me && !c.session_id) return;
     if (!c || c.session_id !== sessionId) {
       holding(null);
       say(c && c.username === me
