@@ -21,8 +21,8 @@ def test_the_share_page_shows_the_export_key_fingerprint_and_each_files_sha256_I
     client: FlaskClient,
     services: Services,
     tokens: dict[str, str],
-    released: str,  # noqa: F811
-    document_item: tuple[str, bytes],  # noqa: F811
+    released: str,
+    document_item: tuple[str, bytes],
 ) -> None:
     fingerprint = load_or_create_signer(services.config.secrets_dir).fingerprint
     link = share(client, tokens, released)
