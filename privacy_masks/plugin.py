@@ -4,8 +4,9 @@ Provides the port :class:`~privacy_masks.redaction.RedactionService` (read by ``
 the job ``redactions`` (every ``[redaction] poll_seconds``: analyse queued jobs, render
 the ones queued for rendering) and two components of the jobs role: the configured
 detector is built once at start (a bad model file is a configuration error there, issue
-16 items 1 and 8), and jobs a killed process left ``analysing``/``rendering`` are marked
-failed before the job runs. Nothing runs at import or install.
+16 items 1 and 8), and jobs whose runner is gone (its lease expired: a killed jobs role,
+here or on another jobs host) left ``analysing``/``rendering`` are marked failed before
+the job runs (and again before each of its rounds). Nothing runs at import or install.
 
 Called by the ``recorder`` plugin's ``install`` (which installs the privacy masks'
 service too): a separate ``vms.plugins`` entry point needs the package metadata
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 from privacy_masks.redaction import RedactionService
 from vms.roles import Component
+from vms.row_leases import Runner
 from vms.services import Job, Services
 
 
@@ -34,6 +36,7 @@ def install(services: Services) -> None:
         work_dir=config.data_dir / "redactions",
         settings_dir=config.data_dir / "ultralytics",
         reserve_bytes=max(config.ingest.upload_min_free_bytes, config.ingest.min_free_bytes),
+        runner=Runner.of(config.cluster.node_id, config.cluster.job_lease_seconds),
     )
     services.ports.provide(RedactionService, redactions)
     # One runner across nodes (issue 13.5), as for exports (vms/services.py).

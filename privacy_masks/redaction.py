@@ -15,8 +15,11 @@ Content Credentials with ``c2pa.redacted`` actions, a derived item of source
 original and the audit entry ``media.redact``.
 
 States: ``queued`` -> ``analysing`` -> ``review`` -> ``render_queued`` -> ``rendering``
--> ``done``; any step may end ``failed``. A process killed mid-way leaves ``analysing``
-or ``rendering``: :meth:`recover_interrupted` (jobs role start) marks those failed.
+-> ``done``; any step may end ``failed``. The process running a step (``analysing`` or
+``rendering``) holds the job's lease meanwhile (:data:`REDACTIONS`, :mod:`vms.row_leases`);
+one killed mid-way leaves the job in that state: once its lease expires
+:meth:`recover_interrupted` (at the jobs role's start and before each round of the job)
+marks it failed; a live runner's job, on this host or another, is left alone.
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ from vms.errors import Conflict, InvalidArgument, NotFound, RateLimited, VMSErro
 from vms.events import EventBus
 from vms.exports.service import export_clips
 from vms.ingest import Ingestor
+from vms.row_leases import RowLeases, Runner
 from vms.store import MediaStore
 
 log = logging.getLogger(__name__)
@@ -80,6 +84,8 @@ MAX_MUTE_RANGES = 100
 MAX_MANUAL_TRACKS = 100
 MAX_KEYFRAMES = 1000
 MAX_LISTED = 200  # an item's jobs on its page
+#: Who runs a job's step: the lease in its row (docs/design/redaction.md, "Who runs a step").
+REDACTIONS = RowLeases(Redaction, (ANALYSING, RENDERING), "redaction")
 
 
 class RedactionService:
@@ -98,6 +104,7 @@ class RedactionService:
         work_dir: Path,
         settings_dir: Path,
         reserve_bytes: int = 0,
+        runner: Runner | None = None,
     ) -> None:
         self.db = db
         self.store = store
@@ -112,6 +119,8 @@ class RedactionService:
         self.settings_dir = settings_dir
         # What a render leaves free for recording ([ingest] upload_min_free_bytes).
         self.reserve_bytes = reserve_bytes
+        # This process as a runner of the jobs' steps (their leases: REDACTIONS).
+        self.runner = runner or Runner.of("", 60.0)
 
     # -- create --------------------------------------------------------------------
 
@@ -194,7 +203,7 @@ class RedactionService:
                 details={"method": method, "reason": exc.message},
             )
             raise
-        self._publish(record)
+        self.publish(record)
         return record
 
     def _admit(self, s: Session, actor: Actor) -> None:
@@ -504,7 +513,7 @@ class RedactionService:
                 details={"redaction_id": redaction_id, "reason": exc.message},
             )
             raise
-        self._publish(record)
+        self.publish(record)
         return record
 
     # -- the job -------------------------------------------------------------------
@@ -515,75 +524,53 @@ class RedactionService:
         build_detector(self.config, None, settings_dir=self.settings_dir)
 
     def recover_interrupted(self) -> list[str]:
-        """At the jobs role's start: jobs left ``analysing`` or ``rendering`` by a killed
-        process are marked ``failed`` ("interrupted by a restart"), their work folders
-        removed. Returns their ids."""
-        now = self.clock.now()
-        with self.db.transaction() as s:
-            stale = list(
-                s.execute(
-                    select(Redaction).where(Redaction.state.in_((ANALYSING, RENDERING)))
-                ).scalars()
-            )
-            for row in stale:
-                kept = list(row.request.get("catalogued", []))
-                error = INTERRUPTED
-                if kept:
-                    error += f"; catalogued before it, not linked: {', '.join(kept)}"
-                was = row.state
-                row.state, row.error, row.updated_at = FAILED, error, now
-                self.audit.append(
-                    s,
-                    Who("vms-jobs", "system"),
-                    "redaction.fail",
-                    f"media:{row.media_id}",
-                    outcome="error",
-                    details={"redaction_id": row.id, "error": INTERRUPTED, "was": was},
-                )
-            records = [RedactionRecord.of(r) for r in stale]
-            live = set(
-                s.execute(
-                    select(Redaction.id).where(Redaction.state.in_((RENDER_QUEUED, QUEUED)))
-                ).scalars()
-            )
-        if self.work_dir.is_dir():
-            for folder in self.work_dir.iterdir():
-                if folder.name not in live:
-                    shutil.rmtree(folder, ignore_errors=True)
-        for record in records:
-            log.warning("redaction %s was interrupted by a restart: marked failed", record.id)
-            self._publish(record)
-        return [r.id for r in records]
+        """Jobs left ``analysing`` or ``rendering`` by a runner that is gone (its lease
+        expired): taken over and marked ``failed`` ("interrupted by a restart"), their
+        work folders removed (:func:`privacy_masks.redaction_recovery.recover`). A live
+        runner's job is left alone. Returns the ids of the jobs failed."""
+        from privacy_masks.redaction_recovery import recover
+
+        return recover(self)
 
     def run_pending(self) -> int:
-        """Analyse the queued jobs and render the ones queued for rendering, oldest
-        first (the jobs role's job; blocks). Returns how many ran."""
+        """Recover the jobs whose runner is gone (their lease expired), then analyse the
+        queued jobs and render the ones queued for rendering, oldest first (the jobs
+        role's job; blocks). Returns how many ran."""
+        self.recover_interrupted()
         count = 0
         while (claimed := self._claim()) is not None:
             self.run(*claimed)
             count += 1
         return count
 
-    def _claim(self) -> tuple[str, str] | None:
-        with self.db.transaction() as s:
-            for redaction_id, state in s.execute(
+    def _claim(self) -> tuple[str, str, int] | None:
+        """Take the lease of the oldest queued step: ``(id, running state, token)``."""
+        with self.db.session() as s:
+            candidates = s.execute(
                 select(Redaction.id, Redaction.state)
                 .where(Redaction.state.in_((QUEUED, RENDER_QUEUED)))
                 .order_by(Redaction.updated_at, Redaction.id)
                 .limit(5)
-            ).all():
-                running = ANALYSING if state == QUEUED else RENDERING
-                claimed = s.execute(
-                    update(Redaction)
-                    .where(Redaction.id == redaction_id, Redaction.state == state)
-                    .values(state=running, progress=0.0)
-                )
-                if getattr(claimed, "rowcount", 0) == 1:
-                    return str(redaction_id), running
+            ).all()
+        for redaction_id, state in candidates:
+            running = ANALYSING if state == QUEUED else RENDERING
+            token = REDACTIONS.take(
+                self.db,
+                self.clock,
+                self.runner,
+                redaction_id,
+                queued=state,
+                running=running,
+                progress=0.0,
+            )
+            if token is not None:
+                return str(redaction_id), running, token
         return None
 
-    def run(self, redaction_id: str, state: str) -> RedactionRecord:
-        """Run one claimed step (``analysing`` or ``rendering``) to its end or ``failed``."""
+    def run(self, redaction_id: str, state: str, token: int) -> RedactionRecord:
+        """Run one claimed step (``analysing`` or ``rendering``, under the lease
+        ``token``) to its end or ``failed``, renewing the lease meanwhile; a runner whose
+        lease was taken over stops where it is (:class:`vms.row_leases.LeaseLost`)."""
         from privacy_masks.redaction_job import RedactionJob  # c2pa and av with the job
 
         with self.db.session() as s:
@@ -593,31 +580,34 @@ class RedactionService:
             record = RedactionRecord.of(row)
             creator = Who(row.created_by, row.created_role)
         folder = self.work_dir / redaction_id
-        try:
-            job = RedactionJob(self, record, creator, folder)
-            if state == ANALYSING:
-                job.analyse()
-            else:
-                job.render()
-        except Exception as exc:
-            message = exc.message if isinstance(exc, VMSError) else f"internal error: {exc!r}"
-            if not isinstance(exc, VMSError):
-                log.exception("redaction %s failed", redaction_id)
-            self._fail(redaction_id, message)
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
+        with REDACTIONS.held(self.db, self.clock, self.runner, redaction_id, token) as held:
+            try:
+                job = RedactionJob(self, record, creator, folder, held)
+                if state == ANALYSING:
+                    job.analyse()
+                else:
+                    job.render()
+            except Exception as exc:
+                message = exc.message if isinstance(exc, VMSError) else f"internal error: {exc!r}"
+                if not isinstance(exc, VMSError):
+                    log.exception("redaction %s failed", redaction_id)
+                self._fail(redaction_id, token, message)
+            finally:
+                # Not once it was taken over: the job and its folder are its new runner's.
+                if REDACTIONS.holds(self.db, redaction_id, token):
+                    shutil.rmtree(folder, ignore_errors=True)
         with self.db.session() as s:
             done = s.get(Redaction, redaction_id)
             assert done is not None
             final = RedactionRecord.of(done)
-        self._publish(final)
+        self.publish(final)
         return final
 
-    def _fail(self, redaction_id: str, message: str) -> None:
+    def _fail(self, redaction_id: str, token: int, message: str) -> None:
         with self.db.transaction() as s:
-            row = s.get(Redaction, redaction_id)
-            if row is None:
-                return
+            row = s.get(Redaction, redaction_id, with_for_update=True)
+            if row is None or row.state not in REDACTIONS.running or row.runner_token != token:
+                return  # taken over meanwhile (a recovery failed it): not failed twice
             row.state, row.error, row.updated_at = FAILED, message[:2000], self.clock.now()
             self.audit.append(
                 s,
@@ -655,7 +645,7 @@ class RedactionService:
             },
         )
 
-    def _publish(self, record: RedactionRecord) -> None:
+    def publish(self, record: RedactionRecord) -> None:
         payload: dict[str, Any] = {
             "id": record.id,
             "state": record.state,

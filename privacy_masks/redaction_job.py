@@ -20,6 +20,11 @@ are stored on the row.
 4. one transaction: the ``media_links`` row (INV-2), the original's restriction carried
    over (ACC-7), the custody event ``redacted`` on the original (who, when, tracks,
    method), the audit entry ``media.redact``, the row ``done``.
+
+The runner holds the job's lease meanwhile (:data:`privacy_masks.redaction.REDACTIONS`):
+each progress step, the ingest and the last transaction (``analysing`` -> ``review``,
+``rendering`` -> ``done``) check it, so a runner stalled past its lease and taken over
+(the recovery failed the job) stops where it is instead of finishing it after all.
 """
 
 from __future__ import annotations
@@ -29,6 +34,9 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
 
 from privacy_masks.detection import build_detector, track_samples, tracker_settings
 from privacy_masks.detection.model import Box, Detector, Frame, ObjectClass
@@ -41,7 +49,9 @@ from vms.errors import NotFound
 from vms.exports.credentials import RedactionProvenance, load_or_create_chain, sign_redacted
 from vms.faults import crash_point
 from vms.ingest import IngestRequest
+from vms.leases import rows_changed
 from vms.media.transcode import VideoInfo, rewrite_video, sample_frames, video_info
+from vms.row_leases import Held
 from vms.store import require_room
 
 if TYPE_CHECKING:
@@ -58,11 +68,26 @@ class RedactionJob:
         record: RedactionRecord,
         creator: Who,
         folder: Path,
+        held: Held,
     ) -> None:
         self.service = service
         self.record = record
         self.creator = creator
         self.folder = folder
+        # The job's lease (vms/row_leases.py): a runner it was taken from stops.
+        self.held = held
+
+    def _finish(self, s: Session, running: str, state: str) -> None:
+        """The last transaction's first write: the row from ``running`` to ``state``,
+        only under this runner's lease (LeaseLost once a recovery took it over: the job
+        is not finished after it was failed). Locks the row until the commit."""
+        from privacy_masks.redaction import REDACTIONS
+
+        held = self.held
+        fence = REDACTIONS.fence(self.record.id, held.token) & (Redaction.state == running)
+        if rows_changed(s, update(Redaction).where(fence).values(state=state)) != 1:
+            held.lost.set()
+            held.check()
 
     def _original(self) -> MediaItem:
         with self.service.db.session() as s:
@@ -103,7 +128,12 @@ class RedactionJob:
         config = service.config
         classes = [ObjectClass(c) for c in record.classes]
         detector = build_detector(config, classes, settings_dir=service.settings_dir)
-        report = Progress(lambda v: service.set_progress(record, ANALYSING, v))
+
+        def step(value: float) -> None:
+            self.held.check()
+            service.set_progress(record, ANALYSING, value)
+
+        report = Progress(step)
         with self._source(item) as path:
             info = video_info(path, label)
             tracks, frames = analyse_video(
@@ -133,6 +163,7 @@ class RedactionJob:
             "backend": detector.name,
         }
         with service.db.transaction() as s:
+            self._finish(s, ANALYSING, REVIEW)
             row = s.get(Redaction, record.id)
             assert row is not None
             row.tracks = stored
@@ -168,6 +199,7 @@ class RedactionJob:
         self._require_room(2 * item.size_bytes)
 
         def step(value: float) -> None:
+            self.held.check()
             self._require_room(0)
             service.set_progress(record, RENDERING, value)
 
@@ -192,6 +224,7 @@ class RedactionJob:
                 progress=lambda n: report(RENDER_SHARE * min(1.0, n / expected)),
             )
         crash_point("redaction.after-render")
+        self.held.check()
         now = service.clock.now()
         regions = [
             {
@@ -228,6 +261,7 @@ class RedactionJob:
         )
         rendered.unlink(missing_ok=True)
         report(RENDER_SHARE + 0.05)
+        self.held.check()
         result = service.ingestor.ingest(
             signed,
             IngestRequest(
@@ -248,6 +282,7 @@ class RedactionJob:
         service.note_catalogued(record.id, result.media_id)
         crash_point("redaction.after-ingest")
         with service.db.transaction() as s:
+            self._finish(s, RENDERING, DONE)
             original = s.get(MediaItem, item.id)
             derived = s.get(MediaItem, result.media_id)
             if derived is not None:

@@ -1,7 +1,8 @@
 """A redaction job killed mid-render (issue 16, item 3; the exports' pattern, issue
 15.6): a real subprocess runs the render through the same service as the jobs role and
 is SIGKILLed once the redacted video is written (vms/faults.py); when the jobs role
-starts, the job is marked failed, its work folder removed, and nothing of it is in the
+starts after the killed runner's lease expired (docs/design/redaction.md, "Who runs a
+step"), the job is marked failed, its work folder removed, and nothing of it is in the
 catalog."""
 
 from __future__ import annotations
@@ -9,16 +10,20 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
 from sqlalchemy import func, select
 
 from privacy_masks.redaction import INTERRUPTED, NewRedaction, RedactionService
 from tests.privacy_masks.redaction_media import street_video
 from tests.privacy_masks.test_redaction import ingest
+from tests.privacy_masks.test_redaction_ownership import LEASE, services
 from vms.auth.permissions import Actor
 from vms.db.models import AuditEntry, MediaItem, Redaction, SourceKind
 from vms.roles import RoleRunner
 from vms.services import Services
+
+__all__ = ["services"]  # the fixture: system clock, short lease
 
 RUN = (
     "from vms.config import load_config\n"
@@ -42,6 +47,7 @@ def test_a_render_killed_mid_way_is_failed_when_the_jobs_role_starts(
         VMS_DATA_DIR=str(services.config.data_dir),
         VMS_DATABASE_URL=services.config.effective_database_url,
         VMS_INGEST_MIN_FREE_BYTES="0",
+        VMS_CLUSTER_JOB_LEASE_SECONDS=str(LEASE),
         VMS_TEST_CRASH_AT="redaction.after-render",
     )
     killed = subprocess.run(
@@ -53,6 +59,7 @@ def test_a_render_killed_mid_way_is_failed_when_the_jobs_role_starts(
     with services.db.session() as s:
         row = s.get(Redaction, job.id)
         assert row is not None and row.state == "rendering"
+    time.sleep(LEASE + 0.3)  # the killed runner's lease expires
     runner = RoleRunner(services, "jobs")
     runner.start()
     try:

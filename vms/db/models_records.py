@@ -281,6 +281,12 @@ class Redaction(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     rendered_media_id: Mapped[str | None] = mapped_column(String(36))
+    # Who runs its step while analysing or rendering, under a lease it renews
+    # (vms/row_leases.py, as exports): the recovery takes over only a job whose lease
+    # expired; the token fences the runner it took over from.
+    runner: Mapped[str | None] = mapped_column(String(128))
+    runner_token: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    runner_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
 
 class MediaLink(Base):

@@ -55,7 +55,7 @@ def recover(service: ExportService) -> list[str]:
         token = ownership.take(service.db, service.clock, service.runner, export_id, queued=False)
         if token is None:
             continue  # renewed or taken over meanwhile: not abandoned
-        with ownership.Held(service.db, service.clock, service.runner, export_id, token) as held:
+        with ownership.held(service.db, service.clock, service.runner, export_id, token) as held:
             problem = _resume(service, export_id, held)
         if isinstance(problem, _Later):
             # A temporary condition (a full disk): the signed package and the row stay as

@@ -537,7 +537,7 @@ class ExportService(ExportReads):
             record = ExportRecord.of(row)
             created_role = row.created_role
         folder = self.work_dir / export_id
-        with ownership.Held(self.db, self.clock, self.runner, export_id, token) as held:
+        with ownership.held(self.db, self.clock, self.runner, export_id, token) as held:
             try:
                 from vms.exports.job import ExportJob  # c2pa and av load with the job only
 
