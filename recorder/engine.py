@@ -263,6 +263,7 @@ class Recorder:
             clock,
             segment_seconds=config.recorder.segment_seconds,
             enabled=self.polls.enabled,
+            retry_seconds=config.recorder.segment_retry_seconds,
         )
         return _Camera(spec, hub, pipeline, writer, LivePreview(spec.camera_id, hub, clock))
 

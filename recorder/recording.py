@@ -34,6 +34,10 @@ MAX_TIMELINE = dt.timedelta(days=31)
 #: The cause of the gap a media node opens when it takes a camera over from a node that
 #: let its lease run out (recorder/segments.py, ``_resume_gap``).
 TAKEOVER = "takeover"
+#: The cause of the span of a segment the object store did not take (503, a timeout, a
+#: refused connection): kept in the node's spool and ingested again when the store
+#: answers, which takes the gap back out of the timeline (recorder/pending.py).
+STORE_UNAVAILABLE = "store_unavailable"
 RECORDER = Who("recorder", "system")
 # The segment writer's every-second read (RecordingLog.enabled), built once: building a
 # statement costs about as much as running it.
@@ -112,18 +116,26 @@ class RecordingLog:
     # -- gaps (OPS-4) ---------------------------------------------------------------------
 
     def open_gap(
-        self, camera_id: str, start: dt.datetime, cause: str, detail: str, fence: int | None = None
+        self,
+        camera_id: str,
+        start: dt.datetime,
+        cause: str,
+        detail: str,
+        fence: int | None = None,
+        *,
+        end: dt.datetime | None = None,
     ) -> int:
-        """A gap of ``camera_id`` from ``start``, open. ``fence``: the camera lease token
-        the caller records under (LeaseLost once it has passed to another node, which
-        records the camera now; issue 13.1, OPS-4); None: not fenced."""
+        """A gap of ``camera_id`` from ``start``, open (or closed at ``end``). ``fence``:
+        the camera lease token the caller records under (LeaseLost once it has passed to
+        another node, which records the camera now; issue 13.1, OPS-4); None: not
+        fenced."""
         with self.db.transaction() as s:
             if fence is not None:
                 check_camera_fence(s, camera_id, fence, "gap", "written")
             gap = RecordingGap(
                 camera_id=camera_id,
                 start=ensure_utc(start),
-                end=None,
+                end=None if end is None else max(ensure_utc(end), ensure_utc(start)),
                 cause=cause,
                 detail=detail[:500] or None,
             )
@@ -325,6 +337,57 @@ class RecordingLog:
             "lease": f"claimed since by another media node; catalogued in takeover gap "
             f"{gap.id}, before the new holder's first packet at {gap_end.isoformat()}"
         }
+
+    @staticmethod
+    def take_back_unavailable(
+        s: Session, camera_id: str, start: dt.datetime, end: dt.datetime | None
+    ) -> None:
+        """In the catalog transaction of a segment kept for retry while the object store
+        did not answer (or salvaged after): its span ``start``..``end`` is footage now,
+        so the ``store_unavailable`` gaps are cut out of it, what they had outside it
+        kept (OPS-4: gaps never overlap segments)."""
+        if end is None or end <= start:
+            return
+        start, end = ensure_utc(start), ensure_utc(end)
+        around = s.execute(
+            select(RecordingGap)
+            .where(
+                RecordingGap.camera_id == camera_id,
+                RecordingGap.cause == STORE_UNAVAILABLE,
+                RecordingGap.start < end,
+                or_(RecordingGap.end.is_(None), RecordingGap.end > start),
+            )
+            .with_for_update()
+        ).scalars()
+        for gap in list(around):
+            gap_start = ensure_utc(gap.start)
+            after = gap.end is None or ensure_utc(gap.end) > end
+            if gap_start < start and after:
+                s.add(
+                    RecordingGap(
+                        camera_id=camera_id,
+                        start=gap_start,
+                        end=start,
+                        cause=gap.cause,
+                        detail=gap.detail,
+                    )
+                )
+                gap.start = end
+            elif gap_start < start:
+                gap.end = start
+            elif after:
+                gap.start = end
+            else:
+                s.delete(gap)
+            log.info(
+                "camera %s: %s gap %d from %s: the segment %s..%s kept for it is catalogued",
+                camera_id,
+                STORE_UNAVAILABLE,
+                gap.id,
+                gap_start.isoformat(),
+                start.isoformat(),
+                end.isoformat(),
+            )
 
     def quarantined(self, camera_id: str, file: str, size: int, reason: str) -> None:
         """Audit that a spool file the recorder could not (fully) read was set aside in

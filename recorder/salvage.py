@@ -48,6 +48,7 @@ from sqlalchemy.orm import Session
 
 from recorder.recording import RECORDER, RecordingLog
 from recorder.spool import SpoolName, segment_request
+from vms.db.models import MediaItem
 from vms.errors import InsufficientStorage, VMSError
 from vms.ingest import Ingestor
 from vms.leases import LeaseLost
@@ -224,6 +225,14 @@ class SpoolSalvage:
         )
         if name.fence is not None:
             request = dataclasses.replace(request, superseded=superseded)
+        # A segment kept while the object store did not answer (4a) and still in the
+        # spool at the stop: its store_unavailable gap goes with its catalogue (OPS-4).
+        camera_id = self.camera_id
+
+        def catalogued(s: Session, item: MediaItem, now: dt.datetime) -> None:
+            RecordingLog.take_back_unavailable(s, camera_id, name.start, end)
+
+        request = dataclasses.replace(request, catalogued=catalogued)
         media_id = self.ingestor.ingest(source, request, RECORDER).media_id  # INV-1
         return media_id, bool(filled)
 

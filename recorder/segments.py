@@ -24,6 +24,11 @@ Procedure per segment (numbered as in docs/design/recording.md):
    an error of no kind of ours (``ingest failed: ...``, e.g. ENOSPC from a full inode
    table, which raises the alarm too), moves the file to the store's quarantine instead
    (footage is never deleted for a refusal), audited, and the gap says where it is;
+   4a. an ingest failing because the object store does not answer (``StoreUnavailable``: a
+   503, a timeout, a refused connection; each upload bounded by ``[store]
+   segment_timeout_seconds`` x ``segment_attempts``) refused nothing: the file stays
+   in the spool, its span a ``store_unavailable`` gap, and is ingested again when the
+   store answers, which takes the gap back (:mod:`recorder.pending`);
 5. at start-up, spool files a crash left behind are salvaged (:mod:`recorder.salvage`:
    what is readable is ingested, marked ``salvaged``, fenced with the lease token in
    its name (INV-9), or placed in the takeover gap of a node that claimed the lease
@@ -46,11 +51,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from recorder.fanout import EncodedPacket, Interruption, Item, PacketHub
-from recorder.recording import RECORDER, TAKEOVER, RecordingLog
+from recorder.pending import KeptSegment, PendingSegments
+from recorder.recording import RECORDER, STORE_UNAVAILABLE, TAKEOVER, RecordingLog
 from recorder.salvage import SalvageReport, SpoolSalvage
 from recorder.spool import SpoolName, segment_request
 from vms.clock import Clock
-from vms.errors import DataLoss, InsufficientStorage, Unavailable, VMSError
+from vms.errors import DataLoss, InsufficientStorage, StoreUnavailable, Unavailable, VMSError
 from vms.events import EventBus
 from vms.ingest import Ingestor
 from vms.leases import LeaseLost
@@ -129,6 +135,7 @@ class StopReason:
 class WriterStatus:
     segments: int = 0
     salvaged: int = 0
+    kept: int = 0  # segments kept in the spool until the object store answers (4a)
     alarm: str | None = None
     gap_open: bool = False
     recording: bool = True
@@ -153,11 +160,13 @@ class SegmentWriter:
         state_poll_seconds: float = 1.0,
         drain_seconds: float = 0.2,
         enabled: Callable[[str], bool] | None = None,
+        retry_seconds: float = 10.0,
     ) -> None:
         """``enabled``: where the writer reads its camera's recording state every
         ``state_poll_seconds`` (the engine's ``CameraPolls.enabled``, which reads every
         camera's in one transaction a second; None: ``recording.enabled``, a read of
-        its own)."""
+        its own). ``retry_seconds``: how often segments kept while the object store
+        does not answer are ingested again (4a)."""
         self.camera_id = camera_id
         self.hub = hub
         self.spool = spool
@@ -183,6 +192,14 @@ class SegmentWriter:
         self._items: collections.deque[Item | None] = collections.deque()
         self._wake = threading.Event()
         self._drain_seconds = drain_seconds
+        # 4a: counted in drain rounds, so no clock is read for it (INV-7).
+        self.pending = PendingSegments(
+            camera_id,
+            ingestor,
+            store,
+            self._set_aside,
+            round(retry_seconds / drain_seconds) if drain_seconds > 0 else 1,
+        )
         self._overloaded = False
         self._thread: threading.Thread | None = None
         self._open: _Open | None = None
@@ -243,6 +260,8 @@ class SegmentWriter:
                     return
                 self._item(item)
             self._overloaded = False
+            if self.pending:
+                self._retry_kept(self.pending.tick)
 
     def _item(self, item: Item) -> None:
         try:
@@ -268,6 +287,17 @@ class SegmentWriter:
             self._open_gap(when, reason.cause, reason.detail)
         if reason.closed_at is not None:
             self._close_gap(reason.closed_at)
+        if self.pending:  # a last try; what is still kept waits for the next start's salvage
+            self._retry_kept(self.pending.retry)
+
+    def _retry_kept(self, retry: Callable[[], None]) -> None:
+        try:
+            retry()
+        except Exception:  # the set-aside's audit failing, ...: the thread goes on
+            log.exception("camera %s: retry of kept segments failed", self.camera_id)
+        self.status.segments += self.pending.catalogued
+        self.pending.catalogued = 0
+        self.status.kept = len(self.pending)
 
     def _last_written(self) -> dt.datetime | None:
         """The end of the last packet written to the open segment, if one is open."""
@@ -372,7 +402,8 @@ class SegmentWriter:
             self.camera_id, current.name, end, current.packets, fence=self.fence
         )
         try:
-            result = self.ingestor.ingest(current.path, request, RECORDER)  # INV-1
+            with self.store.bounded_writes():  # a hung store: seconds, not minutes (4a)
+                result = self.ingestor.ingest(current.path, request, RECORDER)  # INV-1
         except InsufficientStorage as exc:
             self._discard(current, "disk_full", str(exc))
             self._alarm(str(exc))
@@ -380,10 +411,16 @@ class SegmentWriter:
         except LeaseLost as exc:
             # Another node records this camera now (issue 13.1): the footage is kept, and
             # it is no gap in the camera's recording, which goes on there.
-            self._set_aside(current, f"ingest refused the segment: {exc}", gap=False)
+            self._set_aside(
+                current.path, current.start, f"ingest refused the segment: {exc}", False
+            )
+            return
+        except StoreUnavailable as exc:
+            # 4a: the object store did not answer; nothing was refused of the segment.
+            self._keep(current, end, str(exc))
             return
         except VMSError as exc:
-            self._set_aside(current, f"ingest refused the segment: {exc}")
+            self._set_aside(current.path, current.start, f"ingest refused the segment: {exc}")
             return
         except Exception as exc:
             # Not one of our kinds (an OSError such as ENOSPC from a full inode table, a
@@ -392,7 +429,7 @@ class SegmentWriter:
             # segment's and its span is a gap at once (OPS-4), not a hole in the
             # timeline until the next start's salvage.
             log.exception("camera %s: ingest of a segment failed", self.camera_id)
-            self._set_aside(current, f"ingest failed: {exc}")
+            self._set_aside(current.path, current.start, f"ingest failed: {exc}")
             if isinstance(exc, OSError) and is_disk_full(exc):
                 self._alarm(str(exc))
             return
@@ -409,36 +446,67 @@ class SegmentWriter:
             current.mask_version,
         )
 
-    def _set_aside(self, current: _Open, reason: str, *, gap: bool = True) -> None:
+    def _keep(self, current: _Open, end: dt.datetime, reason: str) -> None:
+        """4a: the segment stays in the spool for :attr:`pending` to ingest again; its
+        span is a closed ``store_unavailable`` gap until then (OPS-4)."""
+        self.pending.keep(KeptSegment(current.path, current.name, end, current.packets))
+        self.status.kept = len(self.pending)
+        self._raise_floor(end)
+        log.error(
+            "camera %s: segment %s..%s kept in the spool until the object store answers (%s)",
+            self.camera_id,
+            current.start.isoformat(),
+            end.isoformat(),
+            reason,
+        )
+        detail = f"{reason}; kept in the spool for retry: {current.path.name}"
+        try:
+            self.recording.open_gap(
+                self.camera_id, current.start, STORE_UNAVAILABLE, detail, self.fence, end=end
+            )
+        except LeaseLost as exc:
+            self._lease_lost(exc, f"no {STORE_UNAVAILABLE!r} gap written")
+            return
+        self.events.publish(
+            "recorder.gap",
+            {
+                "camera_id": self.camera_id,
+                "cause": STORE_UNAVAILABLE,
+                "start": current.start.isoformat(),
+                "end": end.isoformat(),
+            },
+        )
+
+    def _set_aside(self, path: Path, start: dt.datetime, reason: str, gap: bool = True) -> None:
         """A complete segment the ingest refused is footage all the same: it moves to the
         store's quarantine (never deleted, audited ``recording.quarantine``, listed by
         ``vms catalog check``) and its span is a gap naming where it is (INV-1, OPS-4),
         unless ``gap`` is False (the camera is recorded elsewhere meanwhile).
         If even the move fails, the file stays in the spool for the next start's salvage."""
         try:
-            size = current.path.stat().st_size
-            target = self.store.set_aside(current.path, f"recorder/{self.camera_id}")
+            size = path.stat().st_size
+            target = self.store.set_aside(path, f"recorder/{self.camera_id}")
         except OSError as exc:
             log.error(
                 "camera %s: segment from %s refused (%s) and left in the spool: %s",
                 self.camera_id,
-                current.start.isoformat(),
+                start.isoformat(),
                 reason,
                 exc,
             )
-            self._open_gap(current.start, "error", f"{reason}; left in the spool")
+            self._open_gap(start, "error", f"{reason}; left in the spool")
             return
         where = str(target.relative_to(self.store.root))
         self.recording.quarantined(self.camera_id, where, size, reason)
         log.error(
             "camera %s: segment from %s moved to quarantine %s (%s)",
             self.camera_id,
-            current.start.isoformat(),
+            start.isoformat(),
             where,
             reason,
         )
         if gap:
-            self._open_gap(current.start, "error", f"{reason}; kept in quarantine {where}")
+            self._open_gap(start, "error", f"{reason}; kept in quarantine {where}")
 
     def _discard(self, current: _Open, cause: str, detail: str) -> None:
         """The segment cannot be kept: remove the file, record its span as a gap."""

@@ -174,6 +174,13 @@ class StoreConfig:
     # Connections the S3 client keeps, and the part size of multipart uploads.
     max_connections: int = 10
     part_bytes: int = 64 * 1024**2
+    # A recorder segment's upload (INV-1): each request to the store waits at most this
+    # long to connect and for each read, and is tried this many times, so a store that
+    # hangs turns within seconds into the segment kept in the spool for retry, instead
+    # of holding the camera's segment writer (whose queue holds about 200 s) for minutes
+    # (the client's general settings: 3 tries of up to 120 s each).
+    segment_timeout_seconds: float = 5.0
+    segment_attempts: int = 2
 
     def __post_init__(self) -> None:
         if self.backend not in ("local", "s3"):
@@ -188,6 +195,15 @@ class StoreConfig:
         if self.max_connections < 1:
             raise InvalidArgument(
                 f"[store] max_connections must be at least 1, not {self.max_connections}"
+            )
+        if not self.segment_timeout_seconds > 0:
+            raise InvalidArgument(
+                "[store] segment_timeout_seconds must be above 0, not "
+                f"{self.segment_timeout_seconds}"
+            )
+        if self.segment_attempts < 1:
+            raise InvalidArgument(
+                f"[store] segment_attempts must be at least 1, not {self.segment_attempts}"
             )
 
 

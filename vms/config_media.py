@@ -24,6 +24,9 @@ class RecorderConfig:
     # The media role re-reads the camera registry this often: a camera added, edited or
     # removed while it runs starts, restarts or stops recording within this time.
     reconcile_seconds: float = 5.0
+    # A segment the object store did not take (503, a timeout) stays in the spool and is
+    # ingested again this often until the store answers (recorder/pending.py).
+    segment_retry_seconds: float = 10.0
     # The longest window one playback playlist may span (issue 15.1).
     playback_max_hours: float = 24.0
     # Alarms (issue 12.3): no video packet from a camera for this long raises "video
@@ -33,6 +36,11 @@ class RecorderConfig:
     blanking_alarm_seconds: float = 5.0
 
     def __post_init__(self) -> None:
+        if not self.segment_retry_seconds > 0:
+            raise InvalidArgument(
+                "[recorder] segment_retry_seconds must be above 0, not "
+                f"{self.segment_retry_seconds}"
+            )
         if not self.reconcile_seconds > 0:
             raise InvalidArgument(
                 f"[recorder] reconcile_seconds must be above 0, not {self.reconcile_seconds}"

@@ -75,6 +75,12 @@ class Unavailable(VMSError):
     exit_code = 8
 
 
+class StoreUnavailable(Unavailable):
+    """The object store did not answer (a 503, a timeout, a refused connection) or
+    refused our key: nothing was refused of what was sent, and the same request may
+    succeed later (a recorder segment is kept for retry: docs/design/recording.md 4a)."""
+
+
 class InsufficientStorage(VMSError):
     kind = "insufficient_storage"
     http_status = 507

@@ -128,6 +128,10 @@ class IngestRequest:
     # that no other holder recorded its span (a crash leftover, recorder/salvage.py 5f);
     # None: refused (LeaseLost).
     superseded: SupersededFence | None = None
+    # Called in the catalog transaction with the new row (after ``fence`` is checked):
+    # the caller's own bookkeeping of this item, committed with it or not at all (a
+    # recorder segment kept for retry takes its gap back out of the timeline, OPS-4).
+    catalogued: CatalogueHook | None = None
 
 
 # Called in the catalog transaction, the camera's lease row locked, when an ingest
@@ -203,6 +207,7 @@ def validate_request(request: IngestRequest, categories: CategoryList) -> Ingest
         markers=check_markers(request.markers),  # OPS-3
         fence=request.fence,
         superseded=request.superseded,
+        catalogued=request.catalogued,
     )
 
 
@@ -682,6 +687,8 @@ class Ingestor:
             )
             for hook in self.hooks:
                 hook(s, item, now)
+            if request.catalogued is not None:
+                request.catalogued(s, item, now)
             s.add(
                 CustodyEvent(
                     media_id=media_id,

@@ -2,11 +2,11 @@
 
 :class:`S3Bucket` offers what the media store and the audit checkpoints need of an
 S3-compatible object store (AWS, SeaweedFS, MinIO, ...), with botocore's errors turned
-into ours (:class:`~vms.errors.Unavailable` for a store that does not answer or refuses
-our key, :class:`~vms.errors.DataLoss` for bytes that do not match,
-:class:`~vms.errors.NotFound`, :class:`~vms.errors.PermissionDenied` for a delete that
-Object Lock refuses). Credentials are given to the client and never
-logged; this module logs keys and version ids only.
+into ours (:class:`~vms.errors.StoreUnavailable`, an ``Unavailable``, for a store that
+does not answer or refuses our key: the same request may succeed later;
+:class:`~vms.errors.DataLoss` for bytes that do not match, :class:`~vms.errors.NotFound`,
+:class:`~vms.errors.PermissionDenied` for a delete that Object Lock refuses). Credentials
+are given to the client and never logged; this module logs keys and version ids only.
 
 Every write is verified by the server: a single PUT carries the SHA-256 of the whole
 body (``x-amz-checksum-sha256``), a multipart upload the SHA-256 of each part, and the
@@ -32,6 +32,7 @@ import datetime as dt
 import hashlib
 import logging
 import os
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +42,7 @@ import boto3
 import botocore.config
 import botocore.exceptions
 
-from vms.errors import DataLoss, NotFound, PermissionDenied, Unavailable, VMSError
+from vms.errors import DataLoss, NotFound, PermissionDenied, StoreUnavailable, VMSError
 from vms.faults import crash_point
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,10 @@ class S3Settings:
     prefix: str = ""
     max_connections: int = 10
     part_bytes: int = 64 * 1024**2
+    # Writes under :meth:`S3Bucket.bounded` (recorder segments): seconds to connect and
+    # per read, and tries in all ([store] segment_timeout_seconds, segment_attempts).
+    segment_timeout_seconds: float = 5.0
+    segment_attempts: int = 2
 
     def __repr__(self) -> str:  # the secret never reaches a log line or a traceback
         return f"S3Settings(endpoint={self.endpoint!r}, bucket={self.bucket!r})"
@@ -113,16 +118,16 @@ def translate(exc: Exception, what: str, *, held: bool = False) -> VMSError:
         if code in REFUSED and held:
             return PermissionDenied(f"object store refused {what} ({code})")
         if code in REFUSED:
-            return Unavailable(
+            return StoreUnavailable(
                 f"object store refused {what} ({code}): check [store] access_key_id, its "
                 "secret and the bucket's policy"
             )
         if code in ("BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch"):
             return DataLoss(f"object store: {what}: the bytes received differ ({code})")
-        return Unavailable(f"object store: {what} failed ({code or exc})")
+        return StoreUnavailable(f"object store: {what} failed ({code or exc})")
     if isinstance(exc, botocore.exceptions.BotoCoreError | OSError):
-        return Unavailable(f"object store: {what} failed ({type(exc).__name__}: {exc})")
-    return Unavailable(f"object store: {what} failed ({exc!r})")
+        return StoreUnavailable(f"object store: {what} failed ({type(exc).__name__}: {exc})")
+    return StoreUnavailable(f"object store: {what} failed ({exc!r})")
 
 
 class ObjectChunks(Iterator[bytes]):
@@ -161,11 +166,19 @@ class S3Bucket:
         # Bodies that carry our SHA-256 checksum header (see the module's text).
         self._checksummed = self._make_client(settings, sign_payload=False)
         self._probe: Any = None  # check()'s client: short timeouts, no retries
+        # bounded()'s clients (plain, checksummed), made at its first use.
+        self._bounded_clients: tuple[Any, Any] | None = None
+        self._local = threading.local()  # whether this thread's writes are bounded
+        self._clients_lock = threading.Lock()
         self._lock_enabled: bool | None = None
 
     @staticmethod
     def _make_client(
-        settings: S3Settings, *, sign_payload: bool, probe_seconds: float | None = None
+        settings: S3Settings,
+        *,
+        sign_payload: bool,
+        probe_seconds: float | None = None,
+        attempts: int = 1,
     ) -> Any:
         s3: dict[str, Any] = {"addressing_style": "path"}
         if not sign_payload:
@@ -175,9 +188,9 @@ class S3Bucket:
             "connect_timeout": 10,
             "read_timeout": 120,
         }
-        if probe_seconds is not None:  # a readiness probe: one short try
+        if probe_seconds is not None:  # a readiness probe, a bounded write: short tries
             timeouts = {
-                "retries": {"max_attempts": 1, "mode": "standard"},
+                "retries": {"max_attempts": attempts, "mode": "standard"},
                 "connect_timeout": probe_seconds,
                 "read_timeout": probe_seconds,
             }
@@ -218,6 +231,37 @@ class S3Bucket:
 
     def key(self, name: str) -> str:
         return self.prefix + name
+
+    @contextlib.contextmanager
+    def bounded(self) -> Iterator[None]:
+        """Uploads made by this thread meanwhile (:meth:`put_file`, all its parts) wait
+        at most ``segment_timeout_seconds`` per connect and read, ``segment_attempts``
+        tries: a recorder segment, whose writer must not hang on a hung store for minutes
+        while its camera's packets queue up (they are kept for retry instead)."""
+        before = getattr(self._local, "bounded", False)
+        self._local.bounded = True
+        try:
+            yield
+        finally:
+            self._local.bounded = before
+
+    def _writers(self) -> tuple[Any, Any]:
+        """The (plain, checksummed) clients of this thread's uploads (see bounded())."""
+        if not getattr(self._local, "bounded", False):
+            return self._client, self._checksummed
+        with self._clients_lock:
+            if self._bounded_clients is None:
+                plain, checksummed = (
+                    self._make_client(
+                        self.settings,
+                        sign_payload=signed,
+                        probe_seconds=self.settings.segment_timeout_seconds,
+                        attempts=self.settings.segment_attempts,
+                    )
+                    for signed in (True, False)
+                )
+                self._bounded_clients = (plain, checksummed)
+            return self._bounded_clients
 
     @property
     def client(self) -> Any:
@@ -306,12 +350,13 @@ class S3Bucket:
         The returned size is the server's (HEAD), compared by the caller.
         """
         key = self.key(name)
+        client, checksummed = self._writers()  # chosen in the caller's thread
         try:
             if size <= self.settings.part_bytes:
                 data = path.read_bytes()
                 checksum = b64(bytes.fromhex(sha256)) if sha256 else b64_sha256(data)
                 try:
-                    self._checksummed.put_object(
+                    checksummed.put_object(
                         Bucket=self.bucket,
                         Key=key,
                         Body=data,
@@ -323,20 +368,26 @@ class S3Bucket:
                         raise FileExistsError(key) from None
                     raise
             else:
-                self._multipart(key, path, size, parts)
-            head = self._client.head_object(Bucket=self.bucket, Key=key)
+                self._multipart(key, path, size, parts, (client, checksummed))
+            head = client.head_object(Bucket=self.bucket, Key=key)
         except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
             raise translate(exc, key) from None
         return StoredObject(key, int(head["ContentLength"]), head.get("VersionId"))
 
     def _multipart(
-        self, key: str, path: Path, size: int, given: Sequence[bytes] | None = None
+        self,
+        key: str,
+        path: Path,
+        size: int,
+        given: Sequence[bytes] | None = None,
+        clients: tuple[Any, Any] | None = None,
     ) -> None:
+        client, checksummed = clients or (self._client, self._checksummed)
         part = self.settings.part_bytes
         count = (size + part - 1) // part
         if given is not None and len(given) != count:
             raise ValueError(f"{len(given)} part checksums for {count} parts of {key}")
-        started = self._client.create_multipart_upload(
+        started = client.create_multipart_upload(
             Bucket=self.bucket,
             Key=key,
             ChecksumAlgorithm="SHA256",
@@ -349,7 +400,7 @@ class S3Bucket:
             offset = (number - 1) * part
             data = os.pread(fd, min(part, size - offset), offset)
             checksum = b64(given[number - 1]) if given is not None else b64_sha256(data)
-            reply = self._checksummed.upload_part(
+            reply = checksummed.upload_part(
                 Bucket=self.bucket,
                 Key=key,
                 UploadId=upload_id,
@@ -369,9 +420,9 @@ class S3Bucket:
                 self.settings.max_connections, thread_name_prefix="s3-part"
             ) as pool:
                 parts = list(pool.map(send, range(1, count + 1)))
-            if self.exists(key):
+            if self.exists(key, client):
                 raise FileExistsError(key)
-            self._client.complete_multipart_upload(
+            client.complete_multipart_upload(
                 Bucket=self.bucket,
                 Key=key,
                 UploadId=upload_id,
@@ -379,16 +430,16 @@ class S3Bucket:
             )
         except BaseException:
             with contextlib.suppress(Exception):
-                self._client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+                client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
             raise
         finally:
             os.close(fd)
 
     # -- reading --------------------------------------------------------------------------
 
-    def exists(self, key: str) -> bool:
+    def exists(self, key: str, client: Any = None) -> bool:
         try:
-            self._client.head_object(Bucket=self.bucket, Key=key)
+            (client or self._client).head_object(Bucket=self.bucket, Key=key)
             return True
         except botocore.exceptions.ClientError as exc:
             if _code(exc) in ("404", "NoSuchKey", "NotFound"):

@@ -137,6 +137,8 @@ def open_bucket(config: Config) -> S3Bucket | None:
             prefix=config.store.prefix,
             max_connections=config.store.max_connections,
             part_bytes=config.store.part_bytes,
+            segment_timeout_seconds=config.store.segment_timeout_seconds,
+            segment_attempts=config.store.segment_attempts,
         )
     )
 
@@ -167,6 +169,12 @@ class MediaStore:
         """The object store's multipart part size (None on local disk): the ingest hashes
         each part of a larger file while it hashes the file (INV-1 step 2)."""
         return None if self.remote is None else self.remote.settings.part_bytes
+
+    def bounded_writes(self) -> contextlib.AbstractContextManager[None]:
+        """Uploads to the object store by this thread meanwhile give up within ``[store]
+        segment_timeout_seconds`` x ``segment_attempts`` (:meth:`S3Bucket.bounded`; a
+        recorder segment's ingest). Nothing on local disk."""
+        return self.remote.bounded() if self.remote is not None else contextlib.nullcontext()
 
     def relative_path(self, sha256: str) -> str:
         return f"objects/{sha256[:2]}/{sha256[2:4]}/{sha256}"

@@ -14,7 +14,9 @@ on originals (``/objects/`` keys) the way an S3 store does:
 - :attr:`FaultyS3.refuse_deletes_of`: DELETEs of these SHA-256 names get ``403
   AccessDenied`` (Object Lock refusing a held version);
   :attr:`FaultyS3.slow_deletes_of`: DELETEs of these are passed on only after
-  :attr:`FaultyS3.slow_seconds` (a slow store).
+  :attr:`FaultyS3.slow_seconds` (a slow store);
+- :attr:`FaultyS3.hang_object_writes`: PUTs and multipart POSTs are held unanswered
+  until the switch is turned off (a hung store: the connection open, no reply).
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ class FaultyS3:
         self.refuse_deletes_of: set[str] = set()
         self.slow_deletes_of: set[str] = set()
         self.slow_seconds = 3.0
+        self.hang_object_writes = False
         self.refused = 0
         proxy = self
 
@@ -71,6 +74,8 @@ class FaultyS3:
                 if proxy.down:
                     fault = (503, UNAVAILABLE)
                 elif "/objects/" in path.path:
+                    while proxy.hang_object_writes and self.command in ("PUT", "POST"):
+                        time.sleep(0.05)
                     if proxy.fail_object_gets and self.command == "GET" and not path.query:
                         fault = (503, SLOW_DOWN)
                     elif proxy.refuse_object_writes and self.command in ("PUT", "POST"):
