@@ -54,6 +54,8 @@ class KeptSegment:
     name: SpoolName
     end: dt.datetime
     packets: int
+    # Facts for its custody event (a crash leftover's ``salvaged``, procedure 5).
+    details: tuple[tuple[str, str], ...] = ()
 
 
 class PendingSegments:
@@ -140,7 +142,12 @@ class PendingSegments:
             RecordingLog.take_back_unavailable(s, camera_id, segment.name.start, segment.end)
 
         request = segment_request(
-            camera_id, segment.name, segment.end, segment.packets, fence=segment.name.fence
+            camera_id,
+            segment.name,
+            segment.end,
+            segment.packets,
+            fence=segment.name.fence,
+            **dict(segment.details),
         )
         request = dataclasses.replace(request, catalogued=catalogued)
         with self.store.bounded_writes():

@@ -338,6 +338,40 @@ class RecordingLog:
             f"{gap.id}, before the new holder's first packet at {gap_end.isoformat()}"
         }
 
+    def unavailable_gap(
+        self,
+        camera_id: str,
+        start: dt.datetime,
+        end: dt.datetime,
+        detail: str,
+        fence: int | None = None,
+    ) -> None:
+        """The span of a spool file the start's salvage keeps because the object store
+        does not answer, as a closed ``store_unavailable`` gap, unless one starts there
+        already (a start before kept it too). ``fence`` as for :meth:`open_gap`."""
+        with self.db.transaction() as s:
+            if fence is not None:
+                check_camera_fence(s, camera_id, fence, "gap", "written")
+            start = ensure_utc(start)
+            there = s.execute(
+                select(RecordingGap.id).where(
+                    RecordingGap.camera_id == camera_id,
+                    RecordingGap.cause == STORE_UNAVAILABLE,
+                    RecordingGap.start == start,
+                )
+            ).first()
+            if there is not None:
+                return
+            s.add(
+                RecordingGap(
+                    camera_id=camera_id,
+                    start=start,
+                    end=max(ensure_utc(end), start),
+                    cause=STORE_UNAVAILABLE,
+                    detail=detail[:500] or None,
+                )
+            )
+
     @staticmethod
     def take_back_unavailable(
         s: Session, camera_id: str, start: dt.datetime, end: dt.datetime | None

@@ -28,7 +28,14 @@ off. Each one, oldest first:
     node may have recorded the same seconds (this one stalled past its lease before it
     was killed), or nothing proves it has not yet (its takeover gap still open): the
     file moves to quarantine like a live segment the fence refused (``superseded``).
-    Either way it is no crash gap in the camera's recording, which went on there.
+    Either way it is no crash gap in the camera's recording, which went on there;
+5g. the object store does not answer (``StoreUnavailable``: 503, a timeout, a refused
+    connection): nothing was refused of the bytes, so the file stays in the spool
+    (before, it was quarantined and never catalogued). A file of the lease this node
+    records under has its span written as a ``store_unavailable`` gap, and a whole one
+    is handed to the segment writer, which ingests it again when the store answers and
+    takes the gap back (:mod:`recorder.pending`); any other waits for the next start.
+    Each upload is bounded as a live segment's is (``[store] segment_timeout_seconds``).
 
 Nothing is deleted but a spool file whose bytes are catalogued and our own copy. The
 span a crash lost is recorded as one gap by the segment writer, from the last packet
@@ -46,10 +53,11 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from recorder.pending import KeptSegment
 from recorder.recording import RECORDER, RecordingLog
 from recorder.spool import SpoolName, segment_request
 from vms.db.models import MediaItem
-from vms.errors import InsufficientStorage, VMSError
+from vms.errors import InsufficientStorage, StoreUnavailable, VMSError
 from vms.ingest import Ingestor
 from vms.leases import LeaseLost
 from vms.media.mp4 import Salvage, salvage_mp4
@@ -73,6 +81,9 @@ class SalvageReport:
     superseded: list[str] = field(default_factory=list)
     # Files of a lease another node claimed since, catalogued before its first packet.
     taken_over: list[str] = field(default_factory=list)
+    # 5g: whole files of this holder's lease the object store did not take (also in
+    # ``kept``), for the segment writer to ingest again when it answers.
+    waiting: list[KeptSegment] = field(default_factory=list)
 
 
 class SpoolSalvage:
@@ -164,6 +175,10 @@ class SpoolSalvage:
                 report.kept.append(path.name)
                 copy.unlink(missing_ok=True)
                 return
+            except StoreUnavailable as exc:  # 5g: the store is out, the bytes are fine
+                self._wait_for_store(path, name, end, found, str(exc), report)
+                copy.unlink(missing_ok=True)
+                return
             except LeaseLost as exc:  # 5f
                 report.superseded.append(path.name)
                 self._quarantine(
@@ -233,8 +248,47 @@ class SpoolSalvage:
             RecordingLog.take_back_unavailable(s, camera_id, name.start, end)
 
         request = dataclasses.replace(request, catalogued=catalogued)
-        media_id = self.ingestor.ingest(source, request, RECORDER).media_id  # INV-1
+        with self.store.bounded_writes():  # a hung store: seconds, not minutes (4a)
+            media_id = self.ingestor.ingest(source, request, RECORDER).media_id  # INV-1
         return media_id, bool(filled)
+
+    def _wait_for_store(
+        self,
+        path: Path,
+        name: SpoolName,
+        end: dt.datetime,
+        found: Salvage,
+        why: str,
+        report: SalvageReport,
+    ) -> None:
+        """5g: the object store did not answer (``StoreUnavailable``): nothing was refused
+        of the file, which stays in the spool (never quarantined for it). A file of the
+        lease this node records under (or of no lease, ownership off) has its span
+        written as a ``store_unavailable`` gap, and a whole one is handed to the segment
+        writer to ingest again when the store answers (:mod:`recorder.pending`); any
+        other waits for the next start, whose salvage decides under 5f."""
+        log.error(
+            "camera %s: spool file %s kept in the spool until the object store answers: %s",
+            self.camera_id,
+            path.name,
+            why,
+        )
+        report.kept.append(path.name)
+        if name.fence != self.fence:
+            return
+        try:
+            self.recording.unavailable_gap(
+                self.camera_id,
+                name.start,
+                end,
+                f"{why}; kept in the spool for retry: {path.name}",
+                self.fence,
+            )
+        except LeaseLost:
+            return
+        if found.complete:
+            details = (("salvaged", "true"), ("salvage", "whole file"))
+            report.waiting.append(KeptSegment(path, name, end, found.packets, details))
 
     def _quarantine(self, path: Path, reason: str, report: SalvageReport) -> None:
         size = path.stat().st_size

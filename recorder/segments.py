@@ -676,6 +676,9 @@ class SegmentWriter:
             self.camera_id, self.spool, self.ingestor, self.store, self.recording, self.fence
         ).run()
         self.status.salvaged += len(report.segments)
+        for kept in report.waiting:  # 5g: ingested again when the store answers
+            self.pending.keep(kept)
+        self.status.kept = len(self.pending)
         return report
 
 

@@ -38,6 +38,8 @@ from tests.recorder.test_salvage import (
     publish_frames,
     quarantine_audits,
     spool_dir,
+    spool_name,
+    write_spool_file,
 )
 from vms.clock import ManualClock
 from vms.config import Config
@@ -217,3 +219,34 @@ def test_a_kept_segment_whose_lease_passed_on_is_not_catalogued_INV_9(
     assert items(services, camera) == []
     for entry in quarantine_audits(services, camera):
         assert "lease" in entry.details["reason"], entry.details
+
+
+def test_a_start_while_the_store_is_down_keeps_the_spool_and_catalogues_it_later_INV_1(
+    services: Services, faulty: FaultyS3
+) -> None:
+    """A recorder killed mid-segment restarts while the store is out: the start's
+    salvage keeps the whole spool file in the spool (its span a ``store_unavailable``
+    gap) and the writer catalogues it once the store answers, its gap taken back.
+    Before, the salvage took the store's 503 for a refusal of the bytes and moved the
+    file to quarantine, never catalogued."""
+    camera = "cam-s3-crash"
+    spool = spool_dir(services, camera)
+    spool.mkdir(parents=True)
+    write_spool_file(spool / spool_name(T0), seconds=2.0)
+    faulty.down = True
+    w = writer(services, camera, PacketHub(camera))
+    w.start()
+    try:
+        assert list(services.store.iter_quarantined()) == []
+        assert [p.name for p in spool.glob("*.mp4")] == [spool_name(T0)]
+        assert STORE_UNAVAILABLE in [g.cause for g in gaps(services, camera)]
+        faulty.down = False
+        wait_for(lambda: len(items(services, camera)) == 1, 30, "the spool file catalogued")
+    finally:
+        w.stop()
+    [row] = items(services, camera)
+    assert row.recorded_start.replace(tzinfo=dt.UTC) == T0
+    assert STORE_UNAVAILABLE not in [g.cause for g in gaps(services, camera)]
+    assert_no_overlaps(services, camera)
+    assert quarantine_audits(services, camera) == []
+    assert list(spool.glob("*.mp4")) == []
