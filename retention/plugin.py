@@ -29,6 +29,7 @@ from vms import ids
 from vms.db.models import MediaItem
 from vms.ports import TaggingReport
 from vms.services import Job, Services
+from vms.store_guard import StoreNotThere
 
 DAY_SECONDS = 24 * 3600.0
 
@@ -61,7 +62,11 @@ class Retention:
     def replay_purges(self) -> int:
         """Startup: finish purges a crash interrupted (INV-3)."""
         report = PurgeReport(run_id=ids.new_id(), dry_run=False, now=self.purger.clock.now())
-        return self.purger.replay(report)
+        try:
+            return self.purger.replay(report)
+        except StoreNotThere:
+            # Logged and alarmed by the guard; the intents wait for the store (RET-1).
+            return 0
 
 
 def build(services: Services) -> Retention:
@@ -95,6 +100,7 @@ def build(services: Services) -> Retention:
             expiry,
             batch_size=cfg.purge_batch_size,
             alarm_free_bytes=cfg.disk_alarm_free_bytes,
+            guard=services.store_guard,
         ),
         reports=Reports(
             *args,

@@ -47,6 +47,7 @@ from vms.db.models import DestructionRecord, MediaExpiry, MediaItem, MediaLink, 
 from vms.events import EventBus
 from vms.faults import crash_point
 from vms.store import MediaStore, fsync_dir
+from vms.store_guard import StoreGuard
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +112,7 @@ class Purger:
         *,
         batch_size: int = 500,
         alarm_free_bytes: int = 0,
+        guard: StoreGuard | None = None,
     ) -> None:
         self.db = db
         self.store = store
@@ -120,6 +122,7 @@ class Purger:
         self.expiry = expiry
         self.batch_size = batch_size
         self.alarm_free_bytes = alarm_free_bytes
+        self.guard = guard
         self.alarm_active = False
         self._io = ThreadPoolExecutor(max_workers=16, thread_name_prefix="purge-io")
 
@@ -136,6 +139,7 @@ class Purger:
             # recorded destroyed while its footage stays (RET-13, RET-1).
             self.store.remote.require_bucket()
         if not dry_run:
+            self._require_store()
             self.replay(report)  # 0.
             self.expiry.recompute_all(only_missing=True)
         cursor: tuple[dt.datetime, str] | None = None
@@ -313,6 +317,7 @@ class Purger:
             )
 
     def _unlink_and_record(self, media_ids: Sequence[str], report: PurgeReport) -> None:
+        self._require_store()  # before each batch: a volume can go away mid-run
         now = self.clock.now()
         with self.db.transaction() as s:
             stmt = (
@@ -454,6 +459,14 @@ class Purger:
             report.kept += len(keep)
             log.info("purge: %d items kept after all (decided again): %s", len(keep), keep)
         return out
+
+    def _require_store(self) -> None:
+        """The local media folder is the catalog's store (RET-1, INV-3): a missing
+        original counts as one an interrupted run already unlinked, so with the store's
+        volume not mounted every expired item would be recorded destroyed while its
+        footage stays on the volume (vms/store_guard.py)."""
+        if self.guard is not None:
+            self.guard.require("purge")
 
     # -- disk pressure ---------------------------------------------------------------
 

@@ -10,6 +10,11 @@ Kinds, each raised and cleared from an event the system already publishes:
   cleared by its ``end``;
 - ``disk_alarm``: ``retention.disk_alarm`` ``active`` (the purge job, INV-3); cleared
   when inactive;
+- ``store_missing``: ``store.missing`` ``active``, the media folder is not the
+  catalog's store (a volume not mounted; :mod:`vms.store_guard`, RET-1); cleared when
+  it is back;
+- ``purge_clock``: ``retention.purge_clock`` ``active``, the purge refuses a clock that
+  jumped (RET-1, INV-3, ``retention.clock_guard``); cleared by the next run it accepts;
 - ``mask_blanking``: ``mask.blanking`` active, the mask stage blanks the whole picture
   (pose lost or stale, INV-5) for ``[recorder] blanking_alarm_seconds``; cleared when
   inactive.
@@ -69,6 +74,8 @@ class AlarmKind(enum.StrEnum):
     RECORDING_GAP = "recording_gap"
     DISK_ALARM = "disk_alarm"
     MASK_BLANKING = "mask_blanking"
+    STORE_MISSING = "store_missing"
+    PURGE_CLOCK = "purge_clock"
 
 
 LABELS = {
@@ -77,6 +84,8 @@ LABELS = {
     AlarmKind.RECORDING_GAP: "recording gap",
     AlarmKind.DISK_ALARM: "disk alarm",
     AlarmKind.MASK_BLANKING: "picture blanked (pose lost)",
+    AlarmKind.STORE_MISSING: "media store not there",
+    AlarmKind.PURGE_CLOCK: "purge stopped: clock jumped",
 }
 
 
@@ -196,6 +205,11 @@ def change_from_event(topic: str, payload: Mapping[str, Any]) -> AlarmChange | N
             f"{payload.get('threshold_bytes')}"
         )
         return AlarmChange(AlarmKind.DISK_ALARM, None, active, detail if active else None)
+    if topic in ("store.missing", "retention.purge_clock"):
+        kind = AlarmKind.STORE_MISSING if topic == "store.missing" else AlarmKind.PURGE_CLOCK
+        active = bool(payload.get("active"))
+        detail = payload.get("detail")
+        return AlarmChange(kind, None, active, str(detail) if active and detail else None)
     if topic == "mask.blanking" and camera_id:
         active = bool(payload.get("active"))
         reason = payload.get("reason")

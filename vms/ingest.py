@@ -79,6 +79,7 @@ from vms.media.probe import MAX_FRAME_PIXELS, ZIP, ProbeResult, probe
 from vms.metrics import INGEST_SECONDS
 from vms.recorded_time import RecordedWindow
 from vms.store import MediaStore, is_disk_full, start_writeback
+from vms.store_guard import StoreGuard
 
 log = logging.getLogger(__name__)
 
@@ -226,6 +227,7 @@ class Ingestor:
         window: RecordedWindow | None = None,
         enforce_assignment: bool = False,
         max_frame_pixels: int = MAX_FRAME_PIXELS,
+        guard: StoreGuard | None = None,
     ) -> None:
         self.db = db
         self.store = store
@@ -238,6 +240,8 @@ class Ingestor:
         self.window = window or RecordedWindow()
         self.enforce_assignment = enforce_assignment
         self.max_frame_pixels = max_frame_pixels
+        # The media folder is the catalog's store, not a bare mount point (RET-1, INV-1).
+        self.guard = guard
         self.hooks: list[CatalogueHook] = []
 
     def check_claim(
@@ -303,6 +307,9 @@ class Ingestor:
         request = self.check_claim(request, who)  # before a byte is stored (#10.1)
         ingest_time = self.clock.now()
         self.check_recorded_at(request, ingest_time)  # #10.2
+        if self.guard is not None:
+            # Never write originals under an unmounted volume's mount point (INV-1).
+            self.guard.require("store an original")
         self.store.tmp.mkdir(parents=True, exist_ok=True)
         # With the S3 backend the local temp file is only a staging copy, so a file at rest
         # is linked and hashed where it is instead of copied (as an adopted file is): its

@@ -5,6 +5,7 @@ Built by the CLI, the web app factory and test fixtures; nothing is created at i
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 from collections.abc import Callable
@@ -42,6 +43,7 @@ from vms.recorded_time import RecordedWindow
 from vms.roles import Component, RoleSet
 from vms.secrets import load_or_create_key
 from vms.store import MediaStore, open_bucket
+from vms.store_guard import StoreGuard, StoreNotThere
 from vms.uploads import UploadService
 
 log = logging.getLogger(__name__)
@@ -102,6 +104,8 @@ class Services:
     # Cleanup that plugins add (camera connections, the ONVIF loop); run newest first by
     # :meth:`close`.
     closers: list[Callable[[], object]] = field(default_factory=list)
+    # Is the media folder the catalog's store (vms/store_guard.py; RET-1, INV-3)?
+    store_guard: StoreGuard | None = None
 
     @classmethod
     def open(cls, config: Config, *, clock: Clock | None = None) -> Services:
@@ -122,6 +126,7 @@ class Services:
         authoriser = Authoriser(db, audit, privacy_roles=config.access.privacy_roles)  # ACC-11
         # Across processes through Redis when one is configured (issue 13, item 3).
         events = open_bus(config.bus_url, config.redis_prefix)
+        store_guard = StoreGuard(store, db, events)
         categories = load_categories(config.tagging.categories_file)
         users = UserService(
             db,
@@ -151,6 +156,7 @@ class Services:
             ),
             enforce_assignment=config.ingest.device_assignment,
             max_frame_pixels=config.ingest.probe_max_frame_pixels,
+            guard=store_guard,
         )
         catalog = Catalog(
             db, store, audit, clock, categories, authoriser, config.access.purpose_list
@@ -173,6 +179,7 @@ class Services:
         ports = Ports()  # filled by the plugins at install; the monthly audit reads it
         services = cls(
             ports=ports,
+            store_guard=store_guard,
             config=config,
             clock=clock,
             db=db,
@@ -310,6 +317,11 @@ class Services:
 
     def startup_recovery(self) -> None:
         """Finish or undo what a crash left behind (INV-1)."""
+        if self.store_guard is not None:
+            # Mark a store from before the marker; an unmounted one raises the alarm
+            # here (the purge and the ingest refuse it on their own: RET-1, INV-3).
+            with contextlib.suppress(StoreNotThere):
+                self.store_guard.require("start")
         report = recover(self.db, self.store, audit=self.audit)
         if report.missing:
             log.error("%d catalogued files are missing from the store", len(report.missing))

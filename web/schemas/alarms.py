@@ -32,8 +32,9 @@ class AlarmListQuery(QueryModel):
 
 
 class AlarmOut(ResponseModel):
-    """An alarm. ``kind``: camera_offline, video_lost, recording_gap, disk_alarm or
-    mask_blanking; ``camera_id`` null: the site's (the disk alarm); ``cleared_at`` null:
+    """An alarm. ``kind``: camera_offline, video_lost, recording_gap, disk_alarm,
+    mask_blanking, store_missing or purge_clock; ``camera_id`` null: the site's (the disk,
+    store and purge clock alarms); ``cleared_at`` null:
     still open; ``acknowledged_by``/``acknowledged_at`` null: not acknowledged yet."""
 
     id: int
