@@ -27,7 +27,9 @@ def cmd_purge(args: argparse.Namespace) -> int:
     """Run one purge now (the jobs role runs it every ``purge_interval_minutes``)."""
     services = _open(args)
     try:
-        report = get(services).purger.run(dry_run=args.dry_run, by=cli_actor())
+        report = get(services).purger.run(
+            dry_run=args.dry_run, by=cli_actor(), confirm_clock=args.confirm_clock
+        )
     finally:
         services.close()
     if args.json:
@@ -100,6 +102,12 @@ def audit_recompute(
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("purge", help="delete expired, unheld media now (INV-3, RET-13)")
     p.add_argument("--dry-run", action="store_true", help="list what would be purged")
+    p.add_argument(
+        "--confirm-clock",
+        action="store_true",
+        help="run although the clock reads far past the previous purge or the database "
+        "server's clock: the operator has checked it is right (audited; RET-1, INV-3)",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_purge)
     retention = subparsers.add_parser("retention", help="retention maintenance").add_subparsers(

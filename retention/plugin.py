@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from retention.casefile import CaseFileService
+from retention.clock_guard import PurgeClockGuard
 from retention.expiry import ExpiryService
 from retention.holds import Holder
 from retention.legal import CaseService, LegalHoldService
 from retention.object_holds import SYNC_SECONDS, ObjectHolds
 from retention.preservation import PreservationService
-from retention.purge import Purger, PurgeReport
+from retention.purge import PURGE_WHO, Purger, PurgeReport
 from retention.releases import ReleaseService
 from retention.reports import Reports
 from retention.rules import RetentionPolicy
@@ -101,6 +102,18 @@ def build(services: Services) -> Retention:
             batch_size=cfg.purge_batch_size,
             alarm_free_bytes=cfg.disk_alarm_free_bytes,
             guard=services.store_guard,
+            clock_guard=PurgeClockGuard(
+                services.db,
+                services.audit,
+                services.events,
+                max_gap=dt.timedelta(hours=cfg.purge_clock_max_gap_hours),
+                max_skew=(
+                    dt.timedelta(seconds=cfg.purge_clock_max_skew_seconds)
+                    if cfg.purge_clock_max_skew_seconds > 0
+                    else None
+                ),
+                who=PURGE_WHO,
+            ),
         ),
         reports=Reports(
             *args,

@@ -37,6 +37,7 @@ from typing import Any, TypeVar
 from sqlalchemy import delete, exists, insert, select, tuple_, union
 from sqlalchemy.orm import Session
 
+from retention.clock_guard import PurgeClockGuard
 from retention.expiry import ExpiryService, Row, lock_rows, write_expiries
 from retention.rules import is_expired
 from vms import ids
@@ -113,6 +114,7 @@ class Purger:
         batch_size: int = 500,
         alarm_free_bytes: int = 0,
         guard: StoreGuard | None = None,
+        clock_guard: PurgeClockGuard | None = None,
     ) -> None:
         self.db = db
         self.store = store
@@ -123,14 +125,19 @@ class Purger:
         self.batch_size = batch_size
         self.alarm_free_bytes = alarm_free_bytes
         self.guard = guard
+        self.clock_guard = clock_guard
         self.alarm_active = False
         self._io = ThreadPoolExecutor(max_workers=16, thread_name_prefix="purge-io")
 
     # -- the run ---------------------------------------------------------------------
 
-    def run(self, *, dry_run: bool = False, by: Who = PURGE_WHO) -> PurgeReport:
+    def run(
+        self, *, dry_run: bool = False, by: Who = PURGE_WHO, confirm_clock: bool = False
+    ) -> PurgeReport:
         """Purge everything expired at the clock's ``now`` (RET-13); ``dry_run`` only
-        lists what would go. Audited as ``by``: the job, or ``vms purge``'s OS user."""
+        lists what would go. Audited as ``by``: the job, or ``vms purge``'s OS user.
+        ``confirm_clock``: an operator says the clock is right although it reads far
+        past the previous run (``vms purge --confirm-clock``, audited; RET-1, INV-3)."""
         now = self.clock.now()
         report = PurgeReport(run_id=ids.new_id(), dry_run=dry_run, now=now, by=by)
         if self.store.remote is not None:
@@ -140,6 +147,9 @@ class Purger:
             self.store.remote.require_bucket()
         if not dry_run:
             self._require_store()
+            if self.clock_guard is not None:
+                # RET-1, INV-3: a clock set ahead would make everything expired at once.
+                self.clock_guard.check(now, confirmed=confirm_clock, by=by)
             self.replay(report)  # 0.
             self.expiry.recompute_all(only_missing=True)
         cursor: tuple[dt.datetime, str] | None = None

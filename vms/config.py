@@ -220,6 +220,13 @@ class RetentionConfig:
     # Below this much free space in the media store, with nothing expired left to purge,
     # the purge job raises the disk alarm (held media is never deleted for space, INV-3).
     disk_alarm_free_bytes: int = 2 * 1024**3
+    # The purge refuses to run (alarm; `vms purge --confirm-clock` overrides) when its
+    # clock reads more than this past its previous run: the clock jumped, or the jobs
+    # role was down that long (RET-1, INV-3; docs/design/retention.md).
+    purge_clock_max_gap_hours: float = 72.0
+    # PostgreSQL: the purge refuses when its clock and the database server's are more
+    # than this apart (0: not compared).
+    purge_clock_max_skew_seconds: float = 900.0
 
 
 @dataclasses.dataclass(frozen=True)

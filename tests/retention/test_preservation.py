@@ -418,7 +418,7 @@ def test_form_outlives_the_release_with_the_evidence_it_pinned_RET_3_RET_7(
     assert footage is not None and footage.expires_at is not None
     assert row.expires_at >= footage.expires_at
     clock.set(row.expires_at + DAY)
-    retention.purger.run()
+    retention.purger.run(confirm_clock=True)  # years in one step (RET-1 clock guard)
     assert item(timed, media) is None and item(timed, form) is None
 
 

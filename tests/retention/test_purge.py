@@ -84,7 +84,7 @@ def test_shared_file_is_unlinked_only_with_its_last_row(
     # RET-4 counts from the later of recorded and ingest time (#10.2): 90 days after
     # the ingest the BWC item has expired too.
     clock.advance(90 * DAY)
-    report = retention.purger.run()
+    report = retention.purger.run(confirm_clock=True)  # months in one step (clock guard)
     assert report.purged == 1 and report.files_unlinked == 1
     assert item(timed, bwc) is None
     assert check(timed.db, timed.store, Level.HASH).clean
@@ -104,10 +104,10 @@ def test_bwc_tagged_use_of_force_outlives_90_days_TAG_6_RET_7(
     assert row is not None and row.evidence
     assert row.retention_rule is not None and row.retention_rule.startswith("TAG-6")
     clock.advance(91 * DAY)
-    retention.purger.run()
+    retention.purger.run(confirm_clock=True)  # months in one step (RET-1 clock guard)
     assert exists(timed, tagged) and item(timed, plain) is None
     clock.advance(4 * 365 * DAY)
-    retention.purger.run()
+    retention.purger.run(confirm_clock=True)  # four years in one step (RET-1 clock guard)
     assert item(timed, tagged) is None  # gone after the evidence retention
 
 
