@@ -61,6 +61,10 @@ def _store(services: Services) -> None:
     if not os.access(root, os.W_OK | os.X_OK):
         raise PermissionError("the media store folder is not writable")
     services.store.free_bytes()
+    if services.store_guard is not None:
+        # A bare mount point is a writable folder too: the store must be the catalog's
+        # (vms/store_guard.py; RET-1, INV-1): not ready when its volume is not mounted.
+        services.store_guard.require("serve")
     if services.store.remote is not None:  # the originals live in the bucket
         services.store.remote.check(services.config.ops.ready_timeout_seconds)
 

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import make_config
+from tests.retention.conftest import ingest
 from vms.config import Config
 from vms.db.models import RecordingGap
 from vms.services import Services
@@ -46,6 +47,21 @@ def test_readyz_is_503_naming_the_missing_media_store(services: Services, client
     assert body["checks"]["database"] == "ok"
     assert body["checks"]["media_store"] == "failed: FileNotFoundError"
     assert str(services.store.root) not in r.get_data(as_text=True)  # no paths to strangers
+
+
+def test_readyz_is_503_when_the_media_store_volume_is_not_mounted_RET_1_INV_1(
+    services: Services, client: Any, tmp_path: Any
+) -> None:
+    """The bare mount point is a writable folder: the old check passed, and the node took
+    uploads it would refuse (vms/store_guard.py)."""
+    ingest(services, recorded_at=services.clock.now())
+    services.store.root.rename(tmp_path / "volume")
+    services.store.root.mkdir()  # the mount point, the volume not mounted
+    r = client.get("/readyz")
+    body = r.get_json()
+    assert r.status_code == 503, body
+    assert body["failed"] == ["media_store"]
+    assert body["checks"]["media_store"] == "failed: StoreNotThere"
 
 
 @pytest.fixture
