@@ -62,6 +62,7 @@ from vms.ingest import Ingestor
 from vms.leases import LeaseLost
 from vms.media.mp4 import Salvage, salvage_mp4
 from vms.store import MediaStore
+from vms.store_guard import StoreNotThere
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +166,7 @@ class SpoolSalvage:
             try:
                 media_id, filled = self._ingest(source, name, end, found)
                 break
-            except InsufficientStorage as exc:  # 5e
+            except (InsufficientStorage, StoreNotThere) as exc:  # 5e; the volume not mounted
                 log.error(
                     "camera %s: spool file %s kept for the next start: %s",
                     self.camera_id,

@@ -63,6 +63,7 @@ from vms.leases import LeaseLost
 from vms.media.mp4 import Mp4Writer
 from vms.media.stream import StreamInfo
 from vms.store import MediaStore, is_disk_full
+from vms.store_guard import StoreNotThere
 
 log = logging.getLogger(__name__)
 
@@ -407,6 +408,19 @@ class SegmentWriter:
         except InsufficientStorage as exc:
             self._discard(current, "disk_full", str(exc))
             self._alarm(str(exc))
+            return
+        except StoreNotThere as exc:
+            # The media store's volume is not mounted (vms/store_guard.py): its quarantine
+            # would be a folder under the bare mount point, hidden once the volume is
+            # back. The spool keeps the segment for the next start's salvage (INV-1); its
+            # span is a gap meanwhile (OPS-4).
+            log.error(
+                "camera %s: segment from %s left in the spool: %s",
+                self.camera_id,
+                current.start.isoformat(),
+                exc,
+            )
+            self._open_gap(current.start, "error", f"{exc}; left in the spool")
             return
         except LeaseLost as exc:
             # Another node records this camera now (issue 13.1): the footage is kept, and
