@@ -62,7 +62,6 @@ from vms.ingest import Ingestor
 from vms.leases import LeaseLost
 from vms.media.mp4 import Salvage, salvage_mp4
 from vms.store import MediaStore
-from vms.store_guard import StoreNotThere
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +165,7 @@ class SpoolSalvage:
             try:
                 media_id, filled = self._ingest(source, name, end, found)
                 break
-            except (InsufficientStorage, StoreNotThere) as exc:  # 5e; the volume not mounted
+            except InsufficientStorage as exc:  # 5e
                 log.error(
                     "camera %s: spool file %s kept for the next start: %s",
                     self.camera_id,
@@ -176,7 +175,7 @@ class SpoolSalvage:
                 report.kept.append(path.name)
                 copy.unlink(missing_ok=True)
                 return
-            except StoreUnavailable as exc:  # 5g: the store is out, the bytes are fine
+            except StoreUnavailable as exc:  # 5g: the store is out (or not mounted), bytes fine
                 self._wait_for_store(path, name, end, found, str(exc), report)
                 copy.unlink(missing_ok=True)
                 return

@@ -63,7 +63,6 @@ from vms.leases import LeaseLost
 from vms.media.mp4 import Mp4Writer
 from vms.media.stream import StreamInfo
 from vms.store import MediaStore, is_disk_full
-from vms.store_guard import StoreNotThere
 
 log = logging.getLogger(__name__)
 
@@ -409,19 +408,6 @@ class SegmentWriter:
             self._discard(current, "disk_full", str(exc))
             self._alarm(str(exc))
             return
-        except StoreNotThere as exc:
-            # The media store's volume is not mounted (vms/store_guard.py): its quarantine
-            # would be a folder under the bare mount point, hidden once the volume is
-            # back. The spool keeps the segment for the next start's salvage (INV-1); its
-            # span is a gap meanwhile (OPS-4).
-            log.error(
-                "camera %s: segment from %s left in the spool: %s",
-                self.camera_id,
-                current.start.isoformat(),
-                exc,
-            )
-            self._open_gap(current.start, "error", f"{exc}; left in the spool")
-            return
         except LeaseLost as exc:
             # Another node records this camera now (issue 13.1): the footage is kept, and
             # it is no gap in the camera's recording, which goes on there.
@@ -430,7 +416,10 @@ class SegmentWriter:
             )
             return
         except StoreUnavailable as exc:
-            # 4a: the object store did not answer; nothing was refused of the segment.
+            # 4a: the object store did not answer, or the media store's volume is not
+            # mounted (StoreNotThere, vms/store_guard.py: its quarantine would be a folder
+            # under the bare mount point, hidden once the volume is back); nothing was
+            # refused of the segment.
             self._keep(current, end, str(exc))
             return
         except VMSError as exc:

@@ -34,7 +34,7 @@ from sqlalchemy import select
 from vms import ids
 from vms.db.engine import Database
 from vms.db.models import MediaItem
-from vms.errors import Unavailable
+from vms.errors import StoreUnavailable
 from vms.events import EventBus
 from vms.file_modes import PRIVATE_FILE_MODE
 from vms.store import MediaStore, fsync_dir
@@ -47,8 +47,10 @@ OLDEST_CHECKED = 16
 STORE_ALARM_TOPIC = "store.missing"
 
 
-class StoreNotThere(Unavailable):
-    """The media folder is not the catalog's store (not mounted, another folder)."""
+class StoreNotThere(StoreUnavailable):
+    """The media folder is not the catalog's store (not mounted, another folder): a store
+    that does not answer, like an object store that does not (the recorder keeps its
+    segments in the spool and catalogues them when the volume is back)."""
 
 
 class StoreGuard:
