@@ -22,7 +22,7 @@ from onvif_control.plugin import get as get_control
 from onvif_control.simulator import SimulatedCamera
 from recorder.engine import Recorder
 from recorder.engine import get as get_recorder
-from tests.conftest import make_config
+from tests.conftest import make_config, s3_overrides
 from tests.recorder.conftest import PASSWORD, USERNAME, onboard, wait_for
 from tests.recorder.test_reliability import gaps, items
 from tests.recorder.test_salvage import assert_no_overlaps
@@ -47,9 +47,17 @@ def node_settings(node: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def config(database: tuple[str, Path]) -> Config:
+def shared_store(request: pytest.FixtureRequest) -> dict[str, str]:
+    """The media store both nodes share (a new bucket of the SeaweedFS peer): nodes share
+    the database and the media store (ARCHITECTURE 1); separate local media folders are
+    separate stores, which the store marker refuses (vms/store_guard.py)."""
+    return s3_overrides(request.getfixturevalue("seaweedfs"))
+
+
+@pytest.fixture
+def config(database: tuple[str, Path], shared_store: dict[str, str]) -> Config:
     url, data_dir = database
-    return make_config(data_dir, url, **node_settings("node-a"))
+    return make_config(data_dir, url, **node_settings("node-a"), **shared_store)
 
 
 @pytest.fixture
@@ -58,13 +66,14 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def node_b(config: Config, tmp_path: Path) -> Iterator[Services]:
-    """A second media node: the same database, its own data folder (spool, media)."""
+def node_b(config: Config, tmp_path: Path, shared_store: dict[str, str]) -> Iterator[Services]:
+    """A second media node: the same database and media store, its own data folder
+    (spool, temp files, quarantine)."""
     data = tmp_path / "node-b"
     data.mkdir()
     shutil.copytree(config.data_dir / "secrets", data / "secrets")  # camera credentials
     services = Services.open(
-        make_config(data, config.effective_database_url, **node_settings("node-b")),
+        make_config(data, config.effective_database_url, **node_settings("node-b"), **shared_store),
         clock=SystemClock(),
     )
     try:
