@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 from pathlib import Path
 
@@ -36,7 +35,7 @@ from vms.db.engine import Database
 from vms.db.models import MediaItem
 from vms.errors import StoreUnavailable
 from vms.events import EventBus
-from vms.file_modes import PRIVATE_FILE_MODE
+from vms.file_modes import private_output
 from vms.store import MediaStore, fsync_dir
 
 log = logging.getLogger(__name__)
@@ -104,14 +103,8 @@ class StoreGuard:
     def _write_marker(self, *, upgrade: bool) -> None:
         self.store.root.mkdir(parents=True, exist_ok=True)
         store_id = ids.new_id()
-        tmp = self.store.root / f"{MARKER_NAME}.{os.urandom(4).hex()}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
-        try:
-            os.write(fd, json.dumps({"store_id": store_id}).encode() + b"\n")
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.rename(tmp, self.marker)
+        with private_output(self.marker) as f:
+            f.write(json.dumps({"store_id": store_id}).encode() + b"\n")
         fsync_dir(self.store.root)
         log.warning(
             "media store %s: marker %s written (%s, store id %s)",

@@ -23,7 +23,6 @@ import fcntl
 import gc
 import json
 import os
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +36,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from vms.errors import DataLoss
+from vms.file_modes import private_output
 
 CA_CERT = "c2pa-ca.pem"
 CA_KEY = "c2pa-ca.key"
@@ -460,17 +460,5 @@ def _private_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
 def _write(path: Path, data: bytes) -> None:
     """Write ``path`` whole or not at all (a temporary file of its own, 0600 like the
     whole secrets folder: fsync, rename)."""
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    tmp = Path(name)
-    try:
-        try:
-            written = 0
-            while written < len(data):
-                written += os.write(fd, data[written:])
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with private_output(path) as f:
+        f.write(data)
