@@ -23,6 +23,7 @@ from vms.audit.cli import cli_name
 from vms.audit.cli import register as register_audit_commands
 from vms.audit.log import SYSTEM_ROLE, Who
 from vms.auth.permissions import Actor
+from vms.backup.cli import register as register_backup_commands
 from vms.catalog_values import MediaQuery, MediaRecord, RestrictionChange
 from vms.check import Level, check, recover
 from vms.clock import isoformat
@@ -637,6 +638,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_dock_scan)
 
     register_policy_commands(sub)
+    register_backup_commands(sub, open_services)
     _register_plugins("vms.commands", sub)
     return parser
 

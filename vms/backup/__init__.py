@@ -1,0 +1,1 @@
+"""Backup sets of an installation and their restore (docs/design/backup.md)."""

@@ -1,0 +1,315 @@
+"""``vms backup create``: a consistent, verifiable copy of an installation (docs/design/
+backup.md): the catalog database as of one commit, the keys, every original the
+snapshot names, and the files set aside for a person to decide on.
+
+A set is **incremental**: originals never change (INV-2) and are named by their SHA-256,
+so an original already in the folder is not copied again. A set moves **forward along one
+audit chain**: a folder holding a set of another installation, or of a later state of
+this one (a restored older catalog), is refused rather than overwritten. Originals the
+new snapshot no longer names were purged since the last set (each with its destruction
+record in the chain, RET-12): they leave the set too, so a backup never keeps footage
+past the retention the agency's policy sets (RET-1).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import os
+import secrets
+import shutil
+import stat
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import select
+
+from vms.audit.log import Who
+from vms.backup import snapshot
+from vms.backup.manifest import (
+    CHUNK,
+    MANIFEST,
+    FileEntry,
+    Manifest,
+    hash_file,
+    object_path,
+    safe_relative,
+)
+from vms.db.models import AuditEntry, MediaItem
+from vms.errors import FailedPrecondition, InvalidArgument, NotFound
+from vms.file_modes import OBJECT_MODE, PRIVATE_DIR_MODE, private_output
+from vms.services import Services
+from vms.store import fsync_dir
+
+log = logging.getLogger(__name__)
+
+# A purge deletes an original before its transaction commits (retention/purge.py): a
+# snapshot taken in between names an original that is gone. A later snapshot does not.
+SNAPSHOT_ATTEMPTS = 3
+SNAPSHOT_RETRY_SECONDS = 2.0
+# Files of the media folder a person must decide on (kept, never deleted, by the VMS).
+SET_ASIDE = ("quarantine", "orphans")
+STORE_MARKER = ".vms-store-id"
+
+
+@dataclass
+class BackupReport:
+    folder: Path
+    manifest: Manifest
+    manifest_sha256: str
+    copied: int = 0  # originals copied this time
+    copied_bytes: int = 0
+    kept: int = 0  # originals already in the set
+    pruned: int = 0  # originals purged since the last set, removed from it
+    skipped: list[str] = field(default_factory=list)  # files not copied, with why
+
+    @property
+    def complete(self) -> bool:
+        return not (self.manifest.missing or self.manifest.corrupted)
+
+
+def make_backup(services: Services, folder: Path, who: Who) -> BackupReport:
+    """Write or bring up to date the backup set in ``folder``; audited ``system.backup``."""
+    config = services.config
+    previous = _prepare(folder)
+    stamp = services.clock.now().strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+    kind = snapshot.database_kind(config.effective_database_url)
+    report = BackupReport(folder, _empty_manifest(), "")
+    bad: dict[str, str] = {}
+    for attempt in range(1, SNAPSHOT_ATTEMPTS + 1):
+        suffix = "sqlite" if kind == "sqlite" else "pgdump"
+        db_name = f"database/catalog-{stamp}-{attempt}.{suffix}"
+        snap = snapshot.take(config.effective_database_url, folder / db_name)
+        if previous is not None:
+            _require_forward(services, previous, snap)
+        bad = _copy_objects(services, folder, snap.objects, report)
+        if not bad or attempt == SNAPSHOT_ATTEMPTS:
+            break
+        # An original named by the snapshot is gone: a purge in flight, most likely.
+        (folder / db_name).unlink()
+        time.sleep(SNAPSHOT_RETRY_SECONDS)
+    created = services.clock.now().astimezone(dt.UTC)
+    objects_name = f"objects-{stamp}.txt"
+    present = {sha: size for sha, size in snap.objects.items() if sha not in bad}
+    with private_output(folder / objects_name) as f:
+        f.writelines(f"{sha} {present[sha]}\n".encode() for sha in sorted(present))
+    files: dict[str, FileEntry] = {
+        db_name: hash_file(folder / db_name),
+        objects_name: hash_file(folder / objects_name),
+    }
+    files.update(_copy_tree(config.secrets_dir, folder, "secrets", report))
+    for group in SET_ASIDE:
+        files.update(_copy_tree(config.media_dir / group, folder, f"media/{group}", report))
+    marker = config.media_dir / STORE_MARKER
+    if marker.is_file():
+        files.update(_copy_files([(marker, f"media/{STORE_MARKER}")], folder))
+    missing, corrupted = _media_of(services, bad)
+    manifest = Manifest(
+        created_at=created.isoformat().replace("+00:00", "Z"),
+        database_kind=kind,
+        database_file=db_name,
+        revision=snap.revision,
+        audit_seq=snap.audit_seq,
+        audit_hash=snap.audit_hash,
+        items=snap.items,
+        objects_file=objects_name,
+        objects=len(present),
+        object_bytes=sum(present.values()),
+        store_kind="s3" if services.store.remote is not None else "local",
+        missing=missing,
+        corrupted=corrupted,
+        files=files,
+    )
+    with private_output(folder / MANIFEST) as f:
+        f.write(manifest.to_json())
+    fsync_dir(folder)
+    report.manifest, report.manifest_sha256 = manifest, manifest.digest()
+    report.pruned = _prune(folder, manifest, set(present))
+    services.audit.record(
+        services.db,
+        who,
+        "system.backup",
+        f"backup:{report.manifest_sha256[:16]}",
+        outcome="ok" if report.complete else "incomplete",
+        details={
+            "folder": str(folder.resolve()),
+            "manifest_sha256": report.manifest_sha256,
+            "audit_seq": manifest.audit_seq,
+            "items": manifest.items,
+            "objects": manifest.objects,
+            "object_bytes": manifest.object_bytes,
+            "copied": report.copied,
+            "pruned": report.pruned,
+            "missing": manifest.missing,
+            "corrupted": manifest.corrupted,
+        },
+    )
+    return report
+
+
+def _empty_manifest() -> Manifest:
+    return Manifest("", "sqlite", "", "", 0, "", 0, "", 0, 0, "local")
+
+
+def _prepare(folder: Path) -> Manifest | None:
+    """Make ``folder`` ready: new (0700), or an earlier set of ours. Returns that set."""
+    try:
+        st = folder.lstat()
+    except FileNotFoundError:
+        folder.mkdir(parents=True, mode=PRIVATE_DIR_MODE)
+        st = folder.lstat()
+    if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
+        raise InvalidArgument(f"the backup folder {folder} is not a folder (or is a link)")
+    if st.st_uid != os.getuid():
+        raise FailedPrecondition(
+            f"the backup folder {folder} belongs to uid {st.st_uid}, not to this user: "
+            "another user could read or change the set"
+        )
+    os.chmod(folder, PRIVATE_DIR_MODE)  # the set holds the keys and the evidence
+    previous = Manifest.read(folder) if (folder / MANIFEST).exists() else None
+    if previous is None and any(folder.iterdir()):
+        raise InvalidArgument(
+            f"the backup folder {folder} is not empty and holds no backup set ({MANIFEST})"
+        )
+    for sub in ("database", "secrets", "media/objects", "media/tmp"):
+        (folder / sub).mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
+    return previous
+
+
+def _require_forward(services: Services, previous: Manifest, snap: snapshot.Snapshot) -> None:
+    """The new snapshot continues the chain the folder's set ends in (else refuse)."""
+    with services.db.session() as s:
+        stored = s.execute(
+            select(AuditEntry.hash).where(AuditEntry.seq == previous.audit_seq)
+        ).scalar_one_or_none()
+    if snap.audit_seq < previous.audit_seq or (
+        previous.audit_seq and stored != previous.audit_hash
+    ):
+        raise FailedPrecondition(
+            f"the backup folder holds a set whose audit chain (entry {previous.audit_seq}, "
+            f"{previous.created_at}) this catalog does not continue: a set of another "
+            "installation or of a later state; use a new folder"
+        )
+
+
+def _copy_objects(
+    services: Services, folder: Path, objects: dict[str, int], report: BackupReport
+) -> dict[str, str]:
+    """Copy the originals not yet in the set, each checked against its name. Returns the
+    ones that could not be: sha256 -> "missing" | "corrupted"."""
+    bad: dict[str, str] = {}
+    tmp_dir = folder / "media" / "tmp"
+    for sha in sorted(objects):
+        target = folder / object_path(sha)
+        try:
+            if target.lstat().st_size == objects[sha] and stat.S_ISREG(target.lstat().st_mode):
+                report.kept += 1
+                continue
+        except FileNotFoundError:
+            pass
+        if services.store.stored_size(sha) is None:
+            bad[sha] = "missing"
+            continue
+        tmp = tmp_dir / f"{sha}.part"
+        tmp.unlink(missing_ok=True)
+        h, size = hashlib.sha256(), 0
+        try:
+            with open(tmp, "xb") as out:
+                for chunk in services.store.read(sha):
+                    h.update(chunk)
+                    size += len(chunk)
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+        except (FileNotFoundError, NotFound):  # purged between the size and the read
+            tmp.unlink(missing_ok=True)
+            bad[sha] = "missing"
+            continue
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        if h.hexdigest() != sha:
+            tmp.unlink()
+            bad[sha] = "corrupted"
+            continue
+        os.chmod(tmp, OBJECT_MODE)
+        target.parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
+        target.unlink(missing_ok=True)  # a short file a crash left
+        os.rename(tmp, target)
+        report.copied += 1
+        report.copied_bytes += size
+    return bad
+
+
+def _copy_tree(
+    source: Path, folder: Path, under: str, report: BackupReport
+) -> dict[str, FileEntry]:
+    """Every regular file below ``source`` (no links followed; dot files, which are locks
+    and temporary files, left out) copied to ``folder/under``."""
+    if not source.is_dir():
+        return {}
+    pairs: list[tuple[Path, str]] = []
+    for path in sorted(source.rglob("*")):
+        relative = path.relative_to(source).as_posix()
+        if any(part.startswith(".") for part in relative.split("/")):
+            continue
+        if path.is_symlink() or not path.is_file():
+            if path.is_symlink():
+                report.skipped.append(f"{path}: a link, not followed")
+            continue
+        try:
+            pairs.append((path, safe_relative(f"{under}/{relative}")))
+        except ValueError:
+            report.skipped.append(f"{path}: a name the set cannot hold")
+    return _copy_files(pairs, folder)
+
+
+def _copy_files(pairs: Iterable[tuple[Path, str]], folder: Path) -> dict[str, FileEntry]:
+    files: dict[str, FileEntry] = {}
+    for source, name in pairs:
+        target = folder / name
+        target.parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
+        fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW)
+        with os.fdopen(fd, "rb") as src, private_output(target) as dst:
+            shutil.copyfileobj(src, dst, CHUNK)
+        files[name] = hash_file(target)
+    return files
+
+
+def _media_of(services: Services, bad: dict[str, str]) -> tuple[list[str], list[str]]:
+    """The media ids behind the originals that could not be copied."""
+    if not bad:
+        return [], []
+    with services.db.session() as s:
+        rows = s.execute(
+            select(MediaItem.id, MediaItem.sha256).where(MediaItem.sha256.in_(list(bad)))
+        ).all()
+    missing = sorted(mid for mid, sha in rows if bad[sha] == "missing")
+    corrupted = sorted(mid for mid, sha in rows if bad[sha] == "corrupted")
+    return missing, corrupted
+
+
+def _prune(folder: Path, manifest: Manifest, objects: set[str]) -> int:
+    """Remove what the new manifest does not name: earlier snapshots and lists, keys and
+    set-aside files since removed, and originals purged since (RET-1)."""
+    named = set(manifest.files)
+    for sub in ("database", "secrets", "media/quarantine", "media/orphans"):
+        root = folder / sub
+        if root.is_dir():
+            for path in sorted(root.rglob("*"), reverse=True):
+                relative = path.relative_to(folder).as_posix()
+                if path.is_file() and relative not in named and not path.name.startswith("."):
+                    path.unlink()
+    for path in folder.glob("objects-*.txt"):
+        if path.name not in named:
+            path.unlink()
+    pruned = 0
+    objects_dir = folder / "media" / "objects"
+    for path in sorted(objects_dir.rglob("*")):
+        if path.is_file() and path.name not in objects:
+            path.unlink()
+            pruned += 1
+    return pruned
