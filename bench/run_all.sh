@@ -26,3 +26,6 @@ echo "== over-masking while moving (bench/bench_overmask.py)"
 echo
 echo "== redaction (bench/bench_redaction.py --backend both)"
 "$py" bench/bench_redaction.py --backend both
+echo
+echo "== backup sets (bench/bench_backup.py)"
+"$py" bench/bench_backup.py

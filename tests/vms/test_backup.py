@@ -5,6 +5,7 @@ installation; originals purged since the last set leave the set (RET-1)."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -28,7 +29,7 @@ from vms.check import Level, check
 from vms.clock import ManualClock
 from vms.config import Config
 from vms.db.models import AuditEntry, MediaItem, SourceKind, User
-from vms.errors import DataLoss, FailedPrecondition, InvalidArgument
+from vms.errors import Conflict, DataLoss, FailedPrecondition, InvalidArgument
 from vms.services import Services
 
 
@@ -233,6 +234,27 @@ def test_a_folder_that_is_not_a_set_or_another_installations_set_is_refused(
     finally:
         other.close()
     assert verify_set(folder).ok  # the first installation's set is untouched
+
+
+def test_one_writer_per_set_and_a_first_set_cut_short_is_finished(
+    services: Services, tmp_path: Path
+) -> None:
+    ingest(services, recorded_at=services.clock.now())
+    folder = tmp_path / "set"
+    # What a first run killed before its manifest leaves: our folders, a snapshot, a list.
+    (folder / "database").mkdir(parents=True)
+    (folder / "database" / "catalog-x-1.sqlite").write_bytes(b"half")
+    (folder / "objects-x.txt").write_text("")
+    (folder / "media" / "tmp").mkdir(parents=True)
+    (folder / "media" / "tmp" / f"{'a' * 64}.part").write_bytes(b"half")
+    with (folder / ".lock").open("w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(Conflict, match="another backup is writing the set"):
+            make_backup(services, folder, WHO)
+    report = make_backup(services, folder, WHO)
+    assert report.complete and verify_set(folder, check_hash=True).ok
+    assert [p.name for p in (folder / "database").iterdir()] == [report.manifest.database_file[9:]]
+    assert not list((folder / "media" / "tmp").iterdir())
 
 
 def test_a_manifest_naming_paths_outside_the_set_is_refused(

@@ -13,7 +13,9 @@ past the retention the agency's policy sets (RET-1).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import hashlib
 import logging
 import os
@@ -21,7 +23,7 @@ import secrets
 import shutil
 import stat
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,7 +41,7 @@ from vms.backup.manifest import (
     safe_relative,
 )
 from vms.db.models import AuditEntry, MediaItem
-from vms.errors import FailedPrecondition, InvalidArgument, NotFound
+from vms.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound
 from vms.file_modes import OBJECT_MODE, PRIVATE_DIR_MODE, private_output
 from vms.services import Services
 from vms.store import fsync_dir
@@ -53,6 +55,7 @@ SNAPSHOT_RETRY_SECONDS = 2.0
 # Files of the media folder a person must decide on (kept, never deleted, by the VMS).
 SET_ASIDE = ("quarantine", "orphans")
 STORE_MARKER = ".vms-store-id"
+LOCK = ".lock"
 
 
 @dataclass
@@ -73,8 +76,30 @@ class BackupReport:
 
 def make_backup(services: Services, folder: Path, who: Who) -> BackupReport:
     """Write or bring up to date the backup set in ``folder``; audited ``system.backup``."""
-    config = services.config
     previous = _prepare(folder)
+    with _writer(folder):
+        return _make(services, folder, who, previous)
+
+
+@contextlib.contextmanager
+def _writer(folder: Path) -> Iterator[None]:
+    """One writer of a set at a time (a second backup into the same folder would remove
+    what the first is writing): an exclusive lock on ``folder/.lock``."""
+    fd = os.open(folder / LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise Conflict(f"another backup is writing the set in {folder} now") from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def _make(services: Services, folder: Path, who: Who, previous: Manifest | None) -> BackupReport:
+    config = services.config
+    for leftover in (folder / "media" / "tmp").glob("*.part"):  # a run a crash cut short
+        leftover.unlink()
     stamp = services.clock.now().strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
     kind = snapshot.database_kind(config.effective_database_url)
     report = BackupReport(folder, _empty_manifest(), "")
@@ -96,6 +121,7 @@ def make_backup(services: Services, folder: Path, who: Who) -> BackupReport:
     present = {sha: size for sha, size in snap.objects.items() if sha not in bad}
     with private_output(folder / objects_name) as f:
         f.writelines(f"{sha} {present[sha]}\n".encode() for sha in sorted(present))
+    fsync_dir(folder / "database")
     files: dict[str, FileEntry] = {
         db_name: hash_file(folder / db_name),
         objects_name: hash_file(folder / objects_name),
@@ -170,13 +196,21 @@ def _prepare(folder: Path) -> Manifest | None:
         )
     os.chmod(folder, PRIVATE_DIR_MODE)  # the set holds the keys and the evidence
     previous = Manifest.read(folder) if (folder / MANIFEST).exists() else None
-    if previous is None and any(folder.iterdir()):
+    if previous is None and any(not _ours(p.name) for p in folder.iterdir()):
+        # (A first set a crash cut short holds only our own names: it is finished now.)
         raise InvalidArgument(
             f"the backup folder {folder} is not empty and holds no backup set ({MANIFEST})"
         )
     for sub in ("database", "secrets", "media/objects", "media/tmp"):
         (folder / sub).mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
     return previous
+
+
+def _ours(name: str) -> bool:
+    """A name a backup writes at the top of its folder."""
+    return name in ("database", "secrets", "media", LOCK) or (
+        name.startswith(("objects-", f".{MANIFEST}.")) and name.endswith((".txt", ".tmp"))
+    )
 
 
 def _require_forward(services: Services, previous: Manifest, snap: snapshot.Snapshot) -> None:
@@ -202,6 +236,7 @@ def _copy_objects(
     ones that could not be: sha256 -> "missing" | "corrupted"."""
     bad: dict[str, str] = {}
     tmp_dir = folder / "media" / "tmp"
+    touched: set[Path] = set()
     for sha in sorted(objects):
         target = folder / object_path(sha)
         try:
@@ -239,8 +274,13 @@ def _copy_objects(
         target.parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
         target.unlink(missing_ok=True)  # a short file a crash left
         os.rename(tmp, target)
+        touched.add(target.parent)
         report.copied += 1
         report.copied_bytes += size
+    # Each folder that gained an original once, before a manifest names them: a power cut
+    # must not leave a manifest listing originals whose names were never written down.
+    for parent in sorted(touched):
+        fsync_dir(parent)
     return bad
 
 
@@ -275,6 +315,7 @@ def _copy_files(pairs: Iterable[tuple[Path, str]], folder: Path) -> dict[str, Fi
         fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW)
         with os.fdopen(fd, "rb") as src, private_output(target) as dst:
             shutil.copyfileobj(src, dst, CHUNK)
+        fsync_dir(target.parent)
         files[name] = hash_file(target)
     return files
 
