@@ -31,6 +31,7 @@ from vms.config import Config
 from vms.db.engine import Database, sqlite_path
 from vms.devices import DeviceService
 from vms.dock import DockScanner
+from vms.errors import FailedPrecondition
 from vms.events import EventBus, open_bus
 from vms.exports.ownership import Runner as ExportRunner
 from vms.exports.service import ExportService
@@ -50,6 +51,9 @@ log = logging.getLogger(__name__)
 
 # Abandoned uploads are looked for at least this often (and four times per stale age).
 UPLOAD_EXPIRY_MAX_SECONDS = 600.0
+# In the data folder while ``vms backup restore`` has not finished (docs/design/backup.md):
+# no role starts on a catalog without its originals or keys.
+RESTORING = ".restore-in-progress"
 
 
 @dataclass(frozen=True)
@@ -108,7 +112,17 @@ class Services:
     store_guard: StoreGuard | None = None
 
     @classmethod
-    def open(cls, config: Config, *, clock: Clock | None = None) -> Services:
+    def open(
+        cls, config: Config, *, clock: Clock | None = None, restoring: bool = False
+    ) -> Services:
+        """The services of the installation ``config`` describes; ``restoring``: the
+        restore finishing its own work (docs/design/backup.md), the only one that may open
+        an installation a restore has not finished."""
+        if not restoring and (config.data_dir / RESTORING).exists():
+            raise FailedPrecondition(
+                f"a restore into {config.data_dir} was cut short: run `vms backup restore` "
+                "with the same set again to finish it"
+            )
         clock = clock or SystemClock()
         install_redaction()  # no URL password in any log record of the process (#10.11)
         # Private files from here on, the data folder's new parents included (under an

@@ -318,3 +318,37 @@ def test_the_commands_create_verify_and_restore(
     assert r.returncode == 6 and "has nothing yet" in r.stderr
     r = run_cli(config, "backup", "verify", str(tmp_path / "nothing"))
     assert r.returncode == 2 and "is not a backup set" in r.stderr
+
+
+@pytest.mark.parametrize(
+    "point",
+    [
+        "restore.after-keys",
+        "restore.after-database",
+        "restore.after-originals",
+        "restore.after-audit",
+    ],
+)
+def test_a_restore_killed_at_any_step_is_finished_by_running_it_again_INV_1(
+    services: Services, target: Config, tmp_path: Path, point: str
+) -> None:
+    ingest(services, recorded_at=services.clock.now())
+    folder = tmp_path / "set"
+    make_backup(services, folder, WHO)
+
+    r = run_cli(target, "backup", "restore", str(folder), crash_at=point)
+    assert r.returncode == -9, r.stderr
+    # No role starts on a catalog whose originals or keys may not be there yet.
+    r = run_cli(target, "media", "list", "--json")
+    assert r.returncode == 6 and "restore into" in r.stderr and "was cut short" in r.stderr
+    r = run_cli(target, "backup", "restore", str(folder))
+    assert r.returncode == 0, r.stderr
+
+    again = Services.open(target)
+    try:
+        assert items(again) == items(services)
+        assert again.audit.verify(again.db) is None
+        assert check(again.db, again.store, Level.HASH).clean
+        assert len(actions(again, "system.restore")) == 1
+    finally:
+        again.close()

@@ -25,7 +25,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import inspect, update
+from sqlalchemy import inspect, select, update
 
 from vms.audit.log import AuditLog, Who
 from vms.backup import snapshot
@@ -34,14 +34,15 @@ from vms.backup.manifest import CHUNK, Manifest, hash_file, object_path, read_ob
 from vms.clock import SystemClock
 from vms.config import Config
 from vms.db.engine import Database, make_engine, sqlite_path
-from vms.db.models import ApiToken, WebSession
+from vms.db.models import ApiToken, AuditEntry, WebSession
 from vms.errors import DataLoss, FailedPrecondition
+from vms.faults import crash_point
 from vms.file_modes import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, restrict_umask
 from vms.ingest_copy import PartHashes
 from vms.leases import rows_changed
 from vms.secrets import load_or_create_key
-from vms.services import Services
-from vms.store import MediaStore, open_bucket
+from vms.services import RESTORING, Services
+from vms.store import MediaStore, fsync_dir, open_bucket
 
 
 @dataclass
@@ -170,12 +171,19 @@ def restore(config: Config, folder: Path, who: Who, *, check_hash: bool = False)
     restrict_umask()
     config.data_dir.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
     store = MediaStore(config.media_dir, open_bucket(config))
-    _require_empty(config, store)
+    digest = manifest.digest()
+    in_progress = config.data_dir / RESTORING
+    resuming = _resuming(in_progress, digest)
+    if not resuming:
+        _require_empty(config, store)
+        _write_marker(in_progress, digest)
     report = RestoreReport(manifest)
     _place_files(folder, manifest, "secrets/", config.secrets_dir)
     for group in SET_ASIDE:
         _place_files(folder, manifest, f"media/{group}/", config.media_dir / group)
+    crash_point("restore.after-keys")
     _restore_database(folder / manifest.database_file, kind, url)
+    crash_point("restore.after-database")
     store.create_dirs()
     for sha, size in read_objects(folder / manifest.objects_file):
         _place_original(store, folder / object_path(sha), sha)
@@ -184,40 +192,78 @@ def restore(config: Config, folder: Path, who: Who, *, check_hash: bool = False)
     marker = f"media/{STORE_MARKER}"
     if marker in manifest.files:
         _place_files(folder, manifest, marker, config.media_dir)
-    services = Services.open(config)
+    crash_point("restore.after-originals")
+    services = Services.open(config, restoring=True)
     try:
         services.migrate()
         broken = services.audit.verify(services.db)
         report.audit_break = None if broken is None else f"entry {broken.seq}: {broken.reason}"
         now = services.clock.now()
         with services.db.transaction() as s:
+            done = s.execute(
+                select(AuditEntry.seq).where(
+                    AuditEntry.action == "system.restore",
+                    AuditEntry.target == f"backup:{digest[:16]}",
+                    AuditEntry.seq > manifest.audit_seq,
+                )
+            ).first()
             # Sessions and tokens revoked after the set was made would be valid again: end
-            # them all (people sign in again; integrations are given new tokens).
-            for model in (WebSession, ApiToken):
+            # them all (people sign in again; integrations are given new tokens). Not twice:
+            # a run cut short after its entry has done both.
+            for model in (WebSession, ApiToken) if done is None else ():
                 report.credentials_revoked += rows_changed(
                     s, update(model).where(model.revoked_at.is_(None)).values(revoked_at=now)
                 )
-            services.audit.append(
-                s,
-                who,
-                "system.restore",
-                f"backup:{manifest.digest()[:16]}",
-                outcome="ok" if broken is None else "chain_broken",
-                details={
-                    "folder": str(folder.resolve()),
-                    "manifest_sha256": manifest.digest(),
-                    "backup_created_at": manifest.created_at,
-                    "audit_seq": manifest.audit_seq,
-                    "revision": manifest.revision,
-                    "items": manifest.items,
-                    "originals": report.originals,
-                    "missing": manifest.missing,
-                    "credentials_revoked": report.credentials_revoked,
-                },
-            )
+            if done is None:
+                services.audit.append(
+                    s,
+                    who,
+                    "system.restore",
+                    f"backup:{manifest.digest()[:16]}",
+                    outcome="ok" if broken is None else "chain_broken",
+                    details={
+                        "folder": str(folder.resolve()),
+                        "manifest_sha256": manifest.digest(),
+                        "backup_created_at": manifest.created_at,
+                        "audit_seq": manifest.audit_seq,
+                        "revision": manifest.revision,
+                        "items": manifest.items,
+                        "originals": report.originals,
+                        "missing": manifest.missing,
+                        "credentials_revoked": report.credentials_revoked,
+                    },
+                )
     finally:
         services.close()
+    crash_point("restore.after-audit")
+    in_progress.unlink()
+    fsync_dir(config.data_dir)
     return report
+
+
+def _resuming(marker: Path, digest: str) -> bool:
+    """True when a restore of this same set was cut short here (it is finished now);
+    a restore of another set cut short here is refused."""
+    try:
+        found = marker.read_text().strip()
+    except FileNotFoundError:
+        return False
+    if found != digest:
+        raise FailedPrecondition(
+            f"a restore of another backup set (manifest {found[:16]}) was cut short in "
+            f"{marker.parent}: finish it with that set, or start from an empty installation"
+        )
+    return True
+
+
+def _write_marker(marker: Path, digest: str) -> None:
+    """Mark the installation as being restored (no role starts on it meanwhile)."""
+    fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, PRIVATE_FILE_MODE)
+    with os.fdopen(fd, "w") as f:
+        f.write(digest + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    fsync_dir(marker.parent)
 
 
 def _require_empty(config: Config, store: MediaStore) -> None:
@@ -252,6 +298,9 @@ def _place_files(folder: Path, manifest: Manifest, prefix: str, target: Path) ->
         relative = name[len(prefix) :] if name != prefix else Path(name).name
         out = target / relative
         out.parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
+        if out.exists() and not out.is_symlink() and hash_file(out) == manifest.files[name]:
+            continue  # placed by a restore of this set that was cut short
+        out.unlink(missing_ok=True)  # cut short mid-copy
         fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, PRIVATE_FILE_MODE)
         with os.fdopen(fd, "wb") as dst, (folder / name).open("rb") as src:
             shutil.copyfileobj(src, dst, CHUNK)
@@ -265,7 +314,8 @@ def _restore_database(dump: Path, kind: str, url: str) -> None:
     if kind == "sqlite":
         target = sqlite_path(url)
         assert target is not None  # database_kind() said sqlite
-        target.unlink(missing_ok=True)  # an empty file _require_empty saw without tables
+        # An empty file _require_empty saw without tables, or one a run cut short made.
+        target.unlink(missing_ok=True)
         target.parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "wb") as dst, dump.open("rb") as src:
@@ -273,6 +323,13 @@ def _restore_database(dump: Path, kind: str, url: str) -> None:
             dst.flush()
             os.fsync(dst.fileno())
         return
+    engine = make_engine(url)
+    try:
+        # One transaction: all of the dump is there, or none (a run cut short before).
+        if "alembic_version" in inspect(engine).get_table_names():
+            return
+    finally:
+        engine.dispose()
     tool = snapshot.pg_tool("pg_restore")
     target_uri, env = snapshot.libpq(url)
     snapshot.run_pg_tool(
@@ -295,6 +352,7 @@ def _place_original(store: MediaStore, source: Path, sha256: str) -> None:
     and place it as the ingest does (INV-1, INV-2: read-only, content-addressed)."""
     store.tmp.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
     tmp = store.tmp / f"restore-{sha256}.part"
+    tmp.unlink(missing_ok=True)  # a run cut short
     h = hashlib.sha256()
     parts = PartHashes(store.upload_part_bytes) if store.upload_part_bytes else None
     with store.hash_lock(sha256):
