@@ -15,6 +15,9 @@ Kinds, each raised and cleared from an event the system already publishes:
   it is back;
 - ``purge_clock``: ``retention.purge_clock`` ``active``, the purge refuses a clock that
   jumped (RET-1, INV-3, ``retention.clock_guard``); cleared by the next run it accepts;
+- ``backup_failed``: ``backup.status`` ``active``, the scheduled backup set (``[backup]
+  folder``) failed or is incomplete (docs/design/backup.md); cleared by the next complete
+  set;
 - ``mask_blanking``: ``mask.blanking`` active, the mask stage blanks the whole picture
   (pose lost or stale, INV-5) for ``[recorder] blanking_alarm_seconds``; cleared when
   inactive.
@@ -76,6 +79,15 @@ class AlarmKind(enum.StrEnum):
     MASK_BLANKING = "mask_blanking"
     STORE_MISSING = "store_missing"
     PURGE_CLOCK = "purge_clock"
+    BACKUP_FAILED = "backup_failed"
+
+
+# Site alarms raised and cleared by an event's ``active`` flag, with its ``detail``.
+SITE_ALARM_TOPICS = {
+    "store.missing": AlarmKind.STORE_MISSING,
+    "retention.purge_clock": AlarmKind.PURGE_CLOCK,
+    "backup.status": AlarmKind.BACKUP_FAILED,
+}
 
 
 LABELS = {
@@ -86,6 +98,7 @@ LABELS = {
     AlarmKind.MASK_BLANKING: "picture blanked (pose lost)",
     AlarmKind.STORE_MISSING: "media store not there",
     AlarmKind.PURGE_CLOCK: "purge stopped: clock jumped",
+    AlarmKind.BACKUP_FAILED: "backup failed",
 }
 
 
@@ -205,8 +218,8 @@ def change_from_event(topic: str, payload: Mapping[str, Any]) -> AlarmChange | N
             f"{payload.get('threshold_bytes')}"
         )
         return AlarmChange(AlarmKind.DISK_ALARM, None, active, detail if active else None)
-    if topic in ("store.missing", "retention.purge_clock"):
-        kind = AlarmKind.STORE_MISSING if topic == "store.missing" else AlarmKind.PURGE_CLOCK
+    if topic in SITE_ALARM_TOPICS:
+        kind = SITE_ALARM_TOPICS[topic]
         active = bool(payload.get("active"))
         detail = payload.get("detail")
         return AlarmChange(kind, None, active, str(detail) if active and detail else None)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import math
 import os
 import stat
 import tomllib
@@ -305,6 +306,24 @@ class AuditConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class BackupConfig:
+    """Scheduled backup sets (docs/design/backup.md): the jobs role brings the set in
+    ``folder`` up to date every ``interval_hours``; a failed or incomplete run raises the
+    ``backup_failed`` alarm. Empty folder: no schedule (``vms backup create`` by hand)."""
+
+    folder: str = ""
+    interval_hours: float = 24.0
+
+    def __post_init__(self) -> None:
+        if not (self.interval_hours > 0 and math.isfinite(self.interval_hours)):
+            raise InvalidArgument(
+                f"[backup] interval_hours must be above 0, not {self.interval_hours}"
+            )
+        if self.folder and not Path(self.folder).is_absolute():
+            raise InvalidArgument(f"[backup] folder must be an absolute path, not {self.folder!r}")
+
+
+@dataclasses.dataclass(frozen=True)
 class ExportsConfig:
     # The longest range one source of an export may span (issue 15, item 6): a longer
     # request is refused up front with a 400 naming the range and this key.
@@ -426,6 +445,7 @@ class Config:
     cameras: CamerasConfig = dataclasses.field(default_factory=CamerasConfig)
     ptz: PtzConfig = dataclasses.field(default_factory=PtzConfig)
     audit: AuditConfig = dataclasses.field(default_factory=AuditConfig)
+    backup: BackupConfig = dataclasses.field(default_factory=BackupConfig)
     exports: ExportsConfig = dataclasses.field(default_factory=ExportsConfig)
     releases: ReleasesConfig = dataclasses.field(default_factory=ReleasesConfig)
     cluster: ClusterConfig = dataclasses.field(default_factory=ClusterConfig)

@@ -56,6 +56,12 @@ UPLOAD_EXPIRY_MAX_SECONDS = 600.0
 RESTORING = ".restore-in-progress"
 
 
+def _scheduled_backup(services: Services) -> object:
+    from vms.backup.create import scheduled_backup  # it imports this module
+
+    return scheduled_backup(services)
+
+
 @dataclass(frozen=True)
 class Job:
     """A periodic job the jobs role runs: ``run()`` every ``interval_seconds``.
@@ -307,6 +313,15 @@ class Services:
             )
         )
         services.ports.provide(CaseExports, services.exports)
+        if config.backup.folder:  # scheduled backup sets (docs/design/backup.md)
+            services.jobs.append(
+                Job(
+                    "backup",
+                    config.backup.interval_hours * 3600,
+                    lambda: _scheduled_backup(services),
+                    cluster_once=True,
+                )
+            )
         # Aggregated audit of refused sign-ins, and forgetting idle throttle keys.
         services.jobs.append(
             Job("login-throttle", config.web.login_window_seconds, users.sweep_throttle)

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from vms.audit.log import Who
+from vms.audit.log import SYSTEM_ROLE, Who
 from vms.backup import snapshot
 from vms.backup.manifest import (
     CHUNK,
@@ -41,7 +41,7 @@ from vms.backup.manifest import (
     safe_relative,
 )
 from vms.db.models import AuditEntry, MediaItem
-from vms.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound
+from vms.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound, VMSError
 from vms.file_modes import OBJECT_MODE, PRIVATE_DIR_MODE, private_output
 from vms.services import Services
 from vms.store import fsync_dir
@@ -56,6 +56,8 @@ SNAPSHOT_RETRY_SECONDS = 2.0
 SET_ASIDE = ("quarantine", "orphans")
 STORE_MARKER = ".vms-store-id"
 LOCK = ".lock"
+BACKUP_TOPIC = "backup.status"  # the backup_failed alarm (vms/alarms.py)
+SCHEDULE_WHO = Who("scheduled-backup", SYSTEM_ROLE)
 
 
 @dataclass
@@ -174,6 +176,45 @@ def _make(services: Services, folder: Path, who: Who, previous: Manifest | None)
         },
     )
     return report
+
+
+def scheduled_backup(services: Services) -> BackupReport | None:
+    """The jobs role's run (``[backup] folder``, every ``interval_hours``, one node under
+    the ``backup`` lease): a failed or incomplete set raises the ``backup_failed`` alarm,
+    a complete one clears it; a failure is audited, as a set is."""
+    folder = Path(services.config.backup.folder)
+    try:
+        report = make_backup(services, folder, SCHEDULE_WHO)
+    except (VMSError, OSError) as exc:
+        message = exc.message if isinstance(exc, VMSError) else f"{exc.strerror}: {exc.filename}"
+        log.error("the scheduled backup into %s failed: %s", folder, message)
+        services.audit.record(
+            services.db,
+            SCHEDULE_WHO,
+            "system.backup",
+            f"backup:{folder}",
+            outcome="failed",
+            details={"folder": str(folder), "error": message},
+        )
+        _backup_alarm(services, folder, f"the backup into {folder} failed: {message}")
+        return None
+    m = report.manifest
+    if report.complete:
+        _backup_alarm(services, folder, None)
+    else:
+        _backup_alarm(
+            services,
+            folder,
+            f"the set in {folder} is incomplete: {len(m.missing)} original(s) missing from "
+            f"the store, {len(m.corrupted)} corrupted (vms catalog check)",
+        )
+    return report
+
+
+def _backup_alarm(services: Services, folder: Path, detail: str | None) -> None:
+    services.events.publish(
+        BACKUP_TOPIC, {"folder": str(folder), "active": detail is not None, "detail": detail}
+    )
 
 
 def _empty_manifest() -> Manifest:
