@@ -17,10 +17,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from retention.commands import NewLegalHold
 from retention.plugin import get as retention_of
-from tests.conftest import _pg_admin, _pg_url, make_config, s3_overrides
+from tests.conftest import BACKENDS, _pg_admin, _pg_url, make_config, s3_overrides
 from tests.retention.conftest import DAY, WHO, all_ids, document, ingest
 from tests.vms.test_crash_safety import run_cli
+from vms.auth.permissions import Actor
 from vms.backup.create import make_backup
 from vms.backup.manifest import MANIFEST, object_path
 from vms.backup.restore import restore, verify_set
@@ -28,7 +30,7 @@ from vms.backup.snapshot import libpq
 from vms.check import Level, check
 from vms.clock import ManualClock
 from vms.config import Config
-from vms.db.models import AuditEntry, MediaItem, SourceKind, User
+from vms.db.models import AuditEntry, LegalHold, MediaItem, SourceKind, User
 from vms.errors import Conflict, DataLoss, FailedPrecondition, InvalidArgument
 from vms.services import Services
 
@@ -352,3 +354,75 @@ def test_a_restore_killed_at_any_step_is_finished_by_running_it_again_INV_1(
         assert len(actions(again, "system.restore")) == 1
     finally:
         again.close()
+
+
+@pytest.mark.parametrize("into", ["postgresql"])  # (the rest tier: a PostgreSQL server)
+def test_a_sqlite_set_restored_into_postgresql_is_the_same_catalog_and_grows_on_INV_4(
+    services: Services,
+    actors: dict[str, Actor],
+    clock: ManualClock,
+    tmp_path: Path,
+    into: str,
+) -> None:
+    if services.db.dialect != "sqlite" or into not in BACKENDS:
+        pytest.skip("a SQLite installation moving onto PostgreSQL")
+    media = ingest(services, recorded_at=clock.now())
+    ingest(services, source=SourceKind.BWC, device="BWC-3", recorded_at=clock.now())
+    retention_of(services).legal_holds.create(
+        actors["commander"], NewLegalHold("LH-9", "claim", (media,))
+    )
+    services.users.issue_token(actors["commander"])
+    folder = tmp_path / "set"
+    make_backup(services, folder, WHO)
+    name = f"vms_grow_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    _pg_admin(f'CREATE DATABASE "{name}"')
+    try:
+        target = make_config(tmp_path / "pg-install", _pg_url(name))
+
+        assert restore(target, folder, WHO).audit_break is None
+
+        grown = Services.open(target, clock=clock)
+        try:
+            assert grown.db.dialect == "postgresql"
+            assert items(grown) == items(services)
+            assert grown.audit.verify(grown.db) is None  # every audited row unchanged
+            assert check(grown.db, grown.store, Level.HASH).clean
+            with grown.db.session() as s:
+                assert s.execute(select(LegalHold.reference)).scalars().all() == ["LH-9"]
+            # It grows on: new rows take ids after the copied ones (sequences moved on).
+            grown.users.issue_token(actors["commander"])
+            ingest(grown, recorded_at=clock.now(), data=document("after"))
+            assert grown.audit.verify(grown.db) is None
+        finally:
+            grown.close()
+    finally:
+        _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.mark.parametrize("into", ["postgresql"])
+@pytest.mark.parametrize("point", ["restore.after-keys", "restore.after-database"])
+def test_a_move_onto_postgresql_killed_midway_is_finished_by_running_it_again(
+    services: Services, clock: ManualClock, tmp_path: Path, into: str, point: str
+) -> None:
+    if services.db.dialect != "sqlite" or into not in BACKENDS:
+        pytest.skip("a SQLite installation moving onto PostgreSQL")
+    ingest(services, recorded_at=clock.now())
+    folder = tmp_path / "set"
+    make_backup(services, folder, WHO)
+    name = f"vms_grow_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    _pg_admin(f'CREATE DATABASE "{name}"')
+    try:
+        target = make_config(tmp_path / "pg-install", _pg_url(name))
+        r = run_cli(target, "backup", "restore", str(folder), crash_at=point)
+        assert r.returncode == -9, r.stderr
+        r = run_cli(target, "backup", "restore", str(folder))
+        assert r.returncode == 0, r.stderr
+        grown = Services.open(target, clock=clock)
+        try:
+            assert items(grown) == items(services)
+            assert grown.audit.verify(grown.db) is None
+            assert len(actions(grown, "system.restore")) == 1
+        finally:
+            grown.close()
+    finally:
+        _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

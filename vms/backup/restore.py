@@ -29,6 +29,7 @@ from sqlalchemy import inspect, select, update
 
 from vms.audit.log import AuditLog, Who
 from vms.backup import snapshot
+from vms.backup.convert import converted, sqlite_into_postgresql
 from vms.backup.create import SET_ASIDE, STORE_MARKER
 from vms.backup.manifest import CHUNK, Manifest, hash_file, object_path, read_objects
 from vms.clock import SystemClock
@@ -163,7 +164,10 @@ def restore(config: Config, folder: Path, who: Who, *, check_hash: bool = False)
     manifest = verified.manifest
     url = config.effective_database_url
     kind = snapshot.database_kind(url)
-    if kind != manifest.database_kind:
+    if kind != manifest.database_kind and (manifest.database_kind, kind) != (
+        "sqlite",
+        "postgresql",
+    ):
         raise FailedPrecondition(
             f"the set holds a {manifest.database_kind} catalog; this installation's database "
             f"is {kind}: restore it into a {manifest.database_kind} installation"
@@ -182,7 +186,7 @@ def restore(config: Config, folder: Path, who: Who, *, check_hash: bool = False)
     for group in SET_ASIDE:
         _place_files(folder, manifest, f"media/{group}/", config.media_dir / group)
     crash_point("restore.after-keys")
-    _restore_database(folder / manifest.database_file, kind, url)
+    _restore_database(folder / manifest.database_file, manifest, kind, url)
     crash_point("restore.after-database")
     store.create_dirs()
     for sha, size in read_objects(folder / manifest.objects_file):
@@ -310,7 +314,11 @@ def _place_files(folder: Path, manifest: Manifest, prefix: str, target: Path) ->
             raise DataLoss(f"{out}: the copy does not match the set's {name}")
 
 
-def _restore_database(dump: Path, kind: str, url: str) -> None:
+def _restore_database(dump: Path, manifest: Manifest, kind: str, url: str) -> None:
+    if manifest.database_kind == "sqlite" and kind == "postgresql":
+        if not converted(url, manifest.audit_seq):  # (a run cut short after it: done)
+            sqlite_into_postgresql(dump, url)
+        return
     if kind == "sqlite":
         target = sqlite_path(url)
         assert target is not None  # database_kind() said sqlite
