@@ -617,6 +617,17 @@ def load_config(
             data = tomllib.loads(file.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise InvalidArgument(f"configuration file {file} does not exist") from None
+        except IsADirectoryError:
+            raise InvalidArgument(f"configuration file {file} is a folder, not a file") from None
+        except OSError as exc:  # unreadable (mode, I/O error)
+            raise InvalidArgument(
+                f"configuration file {file} cannot be read: {exc.strerror or exc}"
+            ) from None
+        except UnicodeDecodeError as exc:
+            raise InvalidArgument(
+                f"configuration file {file} is not UTF-8 text (TOML is): byte "
+                f"{exc.object[exc.start : exc.start + 1]!r} at offset {exc.start}"
+            ) from None
         except tomllib.TOMLDecodeError as exc:
             raise InvalidArgument(f"configuration file {file} is not valid TOML: {exc}") from None
         _warn_if_credentials_open(file, data)
