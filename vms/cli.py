@@ -27,7 +27,7 @@ from vms.backup.cli import register as register_backup_commands
 from vms.catalog_values import MediaQuery, MediaRecord, RestrictionChange
 from vms.check import Level, check, recover
 from vms.clock import isoformat
-from vms.config import Config, load_config
+from vms.config import Config, check_log_level, load_config
 from vms.db.models import Role, SourceKind, User
 from vms.errors import InvalidArgument, NotFound, VMSError
 from vms.ingest import IngestRequest, Origin
@@ -658,9 +658,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        level = check_log_level(args.log_level, "--log-level") if args.log_level else None
         args.config_obj = load_config(args.config)
         logging.basicConfig(
-            level=(args.log_level or args.config_obj.log_level).upper(),
+            level=level or args.config_obj.log_level.strip().upper(),
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         )
         handler: Handler = args.func

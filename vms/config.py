@@ -453,6 +453,7 @@ class Config:
 
     def __post_init__(self) -> None:
         self.zone  # noqa: B018 (checks the name at load: a typo would skew every report)
+        check_log_level(self.log_level, "configuration log_level")
 
     @property
     def zone(self) -> dt.tzinfo:
@@ -490,6 +491,18 @@ class Config:
     @property
     def secrets_dir(self) -> Path:
         return self.data_dir / "secrets"
+
+
+#: The level names ``log_level`` and ``--log-level`` take (any case).
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def check_log_level(name: str, where: str) -> str:
+    """``name`` as a logging level name, upper case; another is refused naming ``where``
+    (logging.basicConfig would raise ValueError only once the command had started)."""
+    if name.strip().upper() not in LOG_LEVELS:
+        raise InvalidArgument(f"{where}: {name!r} is not a level ({', '.join(LOG_LEVELS)})")
+    return name.strip().upper()
 
 
 def _sections() -> dict[str, type]:

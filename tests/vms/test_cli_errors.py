@@ -52,3 +52,15 @@ def test_a_configuration_file_that_cannot_be_read_is_named(tmp_path: Path) -> No
         closed.write_text('log_level = "INFO"\n')
         closed.chmod(0)
         refused(vms(tmp_path, "--config", str(closed), "user", "list"), 2, str(closed))
+
+
+def test_an_unknown_log_level_is_refused_naming_it(tmp_path: Path) -> None:
+    """``log_level`` (file or ``VMS_LOG_LEVEL``) and ``--log-level`` that are no level
+    name: ValueError "Unknown level" with a traceback from logging.basicConfig, after
+    the configuration had loaded."""
+    data = str(tmp_path / "data")
+    r = vms(tmp_path, "user", "list", VMS_DATA_DIR=data, VMS_LOG_LEVEL="LOUD")
+    refused(r, 2, "log_level", "'LOUD'", "DEBUG, INFO, WARNING, ERROR, CRITICAL")
+    r = vms(tmp_path, "--log-level", "verbose", "user", "list", VMS_DATA_DIR=data)
+    refused(r, 2, "--log-level", "'verbose'")
+    assert not Path(data).exists()  # refused before anything was made
