@@ -28,6 +28,7 @@ from vms.catalog_values import MediaQuery, MediaRecord, RestrictionChange
 from vms.check import Level, check, recover
 from vms.clock import isoformat
 from vms.config import Config, check_log_level, load_config
+from vms.db.engine import require_schema
 from vms.db.models import Role, SourceKind, User
 from vms.errors import InvalidArgument, NotFound, VMSError
 from vms.ingest import IngestRequest, Origin
@@ -50,13 +51,15 @@ def cli_actor() -> Who:
 
 
 def open_services(args: argparse.Namespace) -> Services:
+    """The services of an initialised installation: a database that does not answer,
+    or was never initialised (``vms init``), is refused before anything is made."""
     config: Config = args.config_obj
-    services = Services.open(config)
-    return services
+    require_schema(config.effective_database_url)
+    return Services.open(config)
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    services = open_services(args)
+    services = Services.open(args.config_obj)
     try:
         services.init(args.admin_user, args.admin_password)
         print(f"initialised {services.config.data_dir.resolve()}")

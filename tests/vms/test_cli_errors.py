@@ -64,3 +64,36 @@ def test_an_unknown_log_level_is_refused_naming_it(tmp_path: Path) -> None:
     r = vms(tmp_path, "--log-level", "verbose", "user", "list", VMS_DATA_DIR=data)
     refused(r, 2, "--log-level", "'verbose'")
     assert not Path(data).exists()  # refused before anything was made
+
+
+def test_a_command_on_an_uninitialised_data_dir_says_run_vms_init(tmp_path: Path) -> None:
+    """A data dir never initialised (a typo in ``data_dir``, ``vms init`` forgotten):
+    ``vms user list`` printed sqlite3's "no such table: users" as a traceback, after
+    making the folder, its secrets and an empty database there. Now: exit 6 naming the
+    database and ``vms init``, and nothing made."""
+    data = tmp_path / "typo"
+    r = vms(tmp_path, "user", "list", VMS_DATA_DIR=str(data))
+    refused(r, 6, str(data / "vms.db"), "vms init")
+    assert not data.exists()
+    r = vms(tmp_path, "media", "list", VMS_DATA_DIR=str(data))
+    refused(r, 6, "vms init")
+    assert vms(tmp_path, "init", VMS_DATA_DIR=str(data)).returncode == 0
+    r = vms(tmp_path, "user", "list", VMS_DATA_DIR=str(data))
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+
+
+def test_a_postgresql_database_that_does_not_answer_is_named(tmp_path: Path) -> None:
+    """An unreachable PostgreSQL URL (nothing listening, or no such database): a
+    traceback of sqlalchemy's OperationalError. Now: exit 8 (unavailable) naming the
+    URL without its password."""
+    data = str(tmp_path / "data")
+    url = "postgresql+psycopg://vms:hunter22@127.0.0.1:1/vms"
+    r = vms(tmp_path, "user", "list", VMS_DATA_DIR=data, VMS_DATABASE_URL=url)
+    refused(r, 8, "127.0.0.1:1/vms", "does not answer")
+    assert "hunter22" not in r.stderr
+    base = os.environ.get(
+        "VMS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+    )
+    missing = base.rsplit("/", 1)[0] + "/vms_no_such_database"
+    r = vms(tmp_path, "user", "list", VMS_DATA_DIR=data, VMS_DATABASE_URL=missing)
+    refused(r, 8, "vms_no_such_database")

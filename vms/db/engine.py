@@ -29,15 +29,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Select, create_engine, event, text
+from sqlalchemy import Select, create_engine, event, inspect, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
-from vms.errors import InvalidArgument
+from vms.errors import FailedPrecondition, InvalidArgument, Unavailable
 from vms.file_modes import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE
+from vms.urls import redact_credentials
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +88,35 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     raise InvalidArgument(
         f"database URL {url!r}: only sqlite:/// and postgresql:// databases are supported"
     )
+
+
+def require_schema(url: str) -> None:
+    """Refuse a database a command cannot work on, before it opens anything else: one
+    that does not answer (:class:`Unavailable`, naming the URL without its password)
+    or one with no VMS schema (:class:`FailedPrecondition`: ``vms init`` was not run, or
+    ``data_dir``/``database_url`` names the wrong place). A SQLite file that does not
+    exist is not created."""
+    shown = redact_credentials(url)
+    path = sqlite_path(url)
+    if path is not None and not path.is_file():
+        raise FailedPrecondition(
+            f"no VMS database at {path}: run `vms init` first (or check data_dir and database_url)"
+        )
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            initialised = inspect(connection).has_table("alembic_version")
+    except DBAPIError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise Unavailable(
+            f"database {shown} does not answer: {redact_credentials(reason)}"
+        ) from None
+    finally:
+        engine.dispose()
+    if not initialised:
+        raise FailedPrecondition(
+            f"database {shown} has no VMS schema: run `vms init` first (or check database_url)"
+        )
 
 
 SQLITE_FULL = 13  # "database or disk is full" (the primary result code)
