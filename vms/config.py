@@ -542,21 +542,35 @@ def _coerce(value: Any, typ: Any, where: str) -> Any:
             if text in {"0", "false", "no", "off", ""}:
                 return False
             raise ValueError(value)
+        # A number from TOML is an int or a float, from the environment a string; a table,
+        # an array or a date is none (int() and float() raised TypeError on them).
         if typ is int:
-            if isinstance(value, bool):
+            if isinstance(value, bool) or not isinstance(value, str | int | float):
                 raise ValueError(value)
+            if isinstance(value, float):
+                # int(8080.5) is 8080: a whole number is taken, a fraction is refused.
+                if not value.is_integer():
+                    raise ValueError(value)
+                return int(value)
             return int(value)
         if typ is float:
-            if isinstance(value, bool):
+            if isinstance(value, bool) or not isinstance(value, str | int | float):
                 raise ValueError(value)
-            return float(value)
+            number = float(value)
+            # nan passes no range check (every comparison is false) and inf overflows
+            # every timedelta; no setting means either.
+            if not math.isfinite(number):
+                raise ValueError(value)
+            return number
         if typ is Path:
-            return Path(str(value))
+            if not isinstance(value, str):
+                raise ValueError(value)
+            return Path(value)
         if typ is str:
             if not isinstance(value, str | int | float):
                 raise ValueError(value)
             return str(value)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise InvalidArgument(
             f"configuration {where}: {value!r} is not a valid {typ.__name__}"
         ) from None

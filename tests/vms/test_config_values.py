@@ -1,0 +1,63 @@
+"""Configuration values an administrator may get wrong: each is refused when the
+configuration loads, naming the key and the value, never accepted silently, changed, or
+left to fail later (STYLE practice 5)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from vms.config import load_config
+from vms.errors import InvalidArgument
+
+
+def load_file(tmp_path: Path, text: str) -> None:
+    file = tmp_path / "vms.toml"
+    file.write_text(text)
+    load_config(file, environ={})
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        # int(8080.5) was 8080: a port, a limit or a day count quietly cut
+        ("[web]\nport = 8080.5\n", "[web] port: 8080.5 is not a valid int"),
+        ("[retention]\nfixed_days = 29.9\n", "[retention] fixed_days: 29.9 is not a valid int"),
+        # int([80]), float({...}), int(date): TypeError tracebacks
+        ("[web]\nport = [80]\n", "[web] port: [80] is not a valid int"),
+        ("[web]\nsession_hours = {h = 1}\n", "[web] session_hours: {'h': 1} is not a valid float"),
+        ("[retention]\nfixed_days = 2026-01-01\n", "[retention] fixed_days: datetime.date"),
+        # Path(str(["/srv"])) was the folder "['/srv']"
+        ('data_dir = ["/srv/vms"]\n', "data_dir: ['/srv/vms'] is not a valid Path"),
+        # TOML's nan and inf: every comparison with nan is false, so no range check held
+        ("[recorder]\nsegment_seconds = nan\n", "[recorder] segment_seconds: nan is not a valid"),
+        ("[web]\ntoken_hours = inf\n", "[web] token_hours: inf is not a valid float"),
+    ],
+)
+def test_a_value_of_the_wrong_type_is_refused_not_coerced(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    with pytest.raises(InvalidArgument, match=re.escape(message)):
+        load_file(tmp_path, text)
+
+
+@pytest.mark.parametrize("raw", ["nan", "NaN", "inf", "-inf", "1e999"])
+def test_environment_numbers_must_be_finite(raw: str) -> None:
+    """``VMS_PRIVACY_MASKS_STALE_IDLE_SECONDS=nan`` loaded: a pose is never older than
+    nan seconds, so a masked camera whose pose was lost was never blanked (INV-5)."""
+    with pytest.raises(InvalidArgument, match="stale_idle_seconds"):
+        load_config(environ={"VMS_PRIVACY_MASKS_STALE_IDLE_SECONDS": raw})
+
+
+def test_whole_numbers_still_load_as_either_type(tmp_path: Path) -> None:
+    file = tmp_path / "vms.toml"
+    file.write_text("[web]\nport = 9000\nsession_hours = 8\n[recorder]\nsegment_seconds = 30\n")
+    config = load_config(file, environ={"VMS_RETENTION_FIXED_DAYS": "45"})
+    assert (config.web.port, config.web.session_hours, config.recorder.segment_seconds) == (
+        9000,
+        8.0,
+        30.0,
+    )
+    assert config.retention.fixed_days == 45
