@@ -147,6 +147,23 @@ class PrivacyMasksConfig:
                 raise InvalidArgument(
                     f"[privacy_masks] {name} must be in [{low}, {high}], not {value}"
                 )
+        # INV-5: margins only widen masks (a negative one would narrow them below the
+        # private window); a stale limit, the assumed top speed and a lift's length are
+        # positive. The style is checked here, not when the media role paints.
+        checks = [
+            (self.margin_degrees >= 0, "margin_degrees", "0 or more"),
+            (self.margin_pixels >= 0, "margin_pixels", "0 or more"),
+            (self.stale_moving_seconds > 0, "stale_moving_seconds", "above 0"),
+            (self.stale_idle_seconds > 0, "stale_idle_seconds", "above 0"),
+            (self.assumed_speed_deg_s > 0, "assumed_speed_deg_s", "above 0"),
+            (self.max_lift_minutes > 0, "max_lift_minutes", "above 0"),
+            (self.style in ("solid", "pixelate"), "style", "solid or pixelate"),
+        ]
+        for ok, key, rule in checks:
+            if not ok:
+                raise InvalidArgument(
+                    f"[privacy_masks] {key} must be {rule}, not {getattr(self, key)!r}"
+                )
 
 
 #: COCO's names (the usual YOLO training set) and the usual names of face and plate

@@ -61,3 +61,28 @@ def test_whole_numbers_still_load_as_either_type(tmp_path: Path) -> None:
         30.0,
     )
     assert config.retention.fixed_days == 45
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "rule"),
+    [
+        # a negative margin narrows every mask below the private window
+        ("margin_degrees", "-0.5", "0 or more"),
+        ("margin_pixels", "-4", "0 or more"),
+        # a pose is "stale" only when older than this: 0 or less blanks every frame for
+        # ever, a negative top speed shrinks the band a starting move may cover
+        ("stale_moving_seconds", "0", "above 0"),
+        ("stale_idle_seconds", "-1", "above 0"),
+        ("assumed_speed_deg_s", "0", "above 0"),
+        ("max_lift_minutes", "-5", "above 0"),
+        # 'blurry' loaded, then `vms serve --role media` died: ValueError from PaintStyle
+        ("style", "blurry", "solid or pixelate"),
+    ],
+)
+def test_privacy_mask_settings_that_would_narrow_or_break_masks_are_refused_INV_5(
+    key: str, value: str, rule: str
+) -> None:
+    """INV-5: the mask settings widen masks and decide when a pose is stale; a value
+    that narrows them (a negative margin) or makes no sense is refused at load."""
+    with pytest.raises(InvalidArgument, match=re.escape(f"[privacy_masks] {key} must be {rule}")):
+        load_config(environ={f"VMS_PRIVACY_MASKS_{key.upper()}": value})
