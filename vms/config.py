@@ -20,6 +20,7 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, get_type_hints
+from urllib.parse import urlsplit
 
 from vms.clock import agency_zone
 from vms.config_media import (
@@ -186,6 +187,12 @@ class StoreConfig:
     def __post_init__(self) -> None:
         if self.backend not in ("local", "s3"):
             raise InvalidArgument(f'[store] backend must be "local" or "s3", not {self.backend!r}')
+        endpoint = urlsplit(self.endpoint)
+        if self.endpoint and (endpoint.scheme not in ("http", "https") or not endpoint.hostname):
+            # botocore raised ValueError "Invalid endpoint" only when the services opened.
+            raise InvalidArgument(
+                f"[store] endpoint: {self.endpoint!r} is not an http:// or https:// URL"
+            )
         if self.backend == "s3" and not self.bucket:
             raise InvalidArgument('[store] backend = "s3" needs [store] bucket')
         if self.part_bytes < 5 * 1024**2:
@@ -454,6 +461,13 @@ class Config:
     def __post_init__(self) -> None:
         self.zone  # noqa: B018 (checks the name at load: a typo would skew every report)
         check_log_level(self.log_level, "configuration log_level")
+        # A file there failed later with FileExistsError (an empty value: _coerce).
+        if self.data_dir.exists() and not self.data_dir.is_dir():
+            raise InvalidArgument(
+                f"configuration data_dir: {str(self.data_dir)!r} is a file, not a folder"
+            )
+        check_redis_url(self.redis_url, "redis_url")
+        check_redis_url(self.web.message_queue, "[web] message_queue")
 
     @property
     def zone(self) -> dt.tzinfo:
@@ -491,6 +505,19 @@ class Config:
     @property
     def secrets_dir(self) -> Path:
         return self.data_dir / "secrets"
+
+
+def check_redis_url(url: str, key: str) -> None:
+    """A Redis URL setting is empty or ``redis://``, ``rediss://`` or ``unix://`` with a
+    host or socket path (redis.from_url raised ValueError only when services opened)."""
+    if not url:
+        return
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss", "unix") or not (parts.hostname or parts.path):
+        raise InvalidArgument(
+            f"configuration {key}: {redact_credentials(url)!r} is not a redis://, rediss:// "
+            "or unix:// URL"
+        )
 
 
 #: The level names ``log_level`` and ``--log-level`` take (any case).
@@ -563,7 +590,9 @@ def _coerce(value: Any, typ: Any, where: str) -> Any:
                 raise ValueError(value)
             return number
         if typ is Path:
-            if not isinstance(value, str):
+            # Path("") is the working folder: a database and secrets were made wherever
+            # the command ran (VMS_DATA_DIR set but empty).
+            if not isinstance(value, str) or not value.strip():
                 raise ValueError(value)
             return Path(value)
         if typ is str:

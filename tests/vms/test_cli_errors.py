@@ -97,3 +97,16 @@ def test_a_postgresql_database_that_does_not_answer_is_named(tmp_path: Path) -> 
     missing = base.rsplit("/", 1)[0] + "/vms_no_such_database"
     r = vms(tmp_path, "user", "list", VMS_DATA_DIR=data, VMS_DATABASE_URL=missing)
     refused(r, 8, "vms_no_such_database")
+
+
+def test_a_data_dir_that_is_empty_or_a_file_is_refused(tmp_path: Path) -> None:
+    """``VMS_DATA_DIR=`` (set but empty) was the folder the command ran in: a database,
+    secrets and a media store appeared there. A data_dir naming a file raised
+    FileExistsError with a traceback."""
+    r = vms(tmp_path, "init", VMS_DATA_DIR="")
+    refused(r, 2, "data_dir", "''")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    afile = tmp_path / "notes.txt"
+    afile.write_text("not a folder\n")
+    r = vms(tmp_path, "user", "list", VMS_DATA_DIR=str(afile))
+    refused(r, 2, "data_dir", str(afile), "not a folder")

@@ -86,3 +86,35 @@ def test_privacy_mask_settings_that_would_narrow_or_break_masks_are_refused_INV_
     that narrows them (a negative margin) or makes no sense is refused at load."""
     with pytest.raises(InvalidArgument, match=re.escape(f"[privacy_masks] {key} must be {rule}")):
         load_config(environ={f"VMS_PRIVACY_MASKS_{key.upper()}": value})
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        # redis.from_url raised ValueError when the services opened (a traceback)
+        ({"VMS_REDIS_URL": "127.0.0.1:6379"}, "redis_url: '127.0.0.1:6379' is not a redis://"),
+        (
+            {"VMS_WEB_MESSAGE_QUEUE": "redis//127.0.0.1"},
+            "[web] message_queue: 'redis//127.0.0.1' is not a redis://",
+        ),
+        # botocore raised ValueError "Invalid endpoint" when the services opened
+        (
+            {"VMS_STORE_BACKEND": "s3", "VMS_STORE_BUCKET": "b", "VMS_STORE_ENDPOINT": "s3.local"},
+            "[store] endpoint: 's3.local' is not an http:// or https:// URL",
+        ),
+    ],
+)
+def test_a_url_setting_that_is_no_url_is_refused_at_load(env: dict[str, str], message: str) -> None:
+    with pytest.raises(InvalidArgument, match=re.escape(message)):
+        load_config(environ=env)
+
+
+def test_url_settings_that_are_urls_load() -> None:
+    config = load_config(
+        environ={
+            "VMS_REDIS_URL": "rediss://:pw@cache.example:6380/1",
+            "VMS_WEB_MESSAGE_QUEUE": "unix:///run/redis.sock",
+            "VMS_STORE_ENDPOINT": "https://s3.example:9000",
+        }
+    )
+    assert config.bus_url.startswith("rediss://")
