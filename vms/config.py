@@ -23,6 +23,7 @@ from typing import Any, get_type_hints
 from urllib.parse import urlsplit
 
 from vms.clock import agency_zone
+from vms.config_limits import check_limits
 from vms.config_media import (
     DEFAULT_REDACTION_CLASSES as DEFAULT_REDACTION_CLASSES,
 )
@@ -466,6 +467,9 @@ class Config:
             raise InvalidArgument(
                 f"configuration data_dir: {str(self.data_dir)!r} is a file, not a folder"
             )
+        for f in dataclasses.fields(self):
+            if dataclasses.is_dataclass(section := getattr(self, f.name)):
+                check_limits(f.name, section)
         check_redis_url(self.redis_url, "redis_url")
         check_redis_url(self.web.message_queue, "[web] message_queue")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from vms.config import load_config
+from vms.config import load_config, setting_names
 from vms.errors import InvalidArgument
 
 
@@ -118,3 +118,45 @@ def test_url_settings_that_are_urls_load() -> None:
         }
     )
     assert config.bus_url.startswith("rediss://")
+
+
+@pytest.mark.parametrize(
+    ("env", "value", "rule"),
+    [
+        # werkzeug bound port 70000 % 65536 = 4464 while "VMS listening on ...:70000"
+        ("VMS_WEB_PORT", "70000", "at least 0 and at most 65535"),
+        ("VMS_WEB_PORT", "-5", "at least 0 and at most 65535"),
+        # a session or token that expired before it was made
+        ("VMS_WEB_SESSION_HOURS", "-1", "above 0"),
+        ("VMS_WEB_TOKEN_HOURS", "0", "above 0"),
+        # OverflowError (a traceback) when the services opened
+        ("VMS_WEB_TOKEN_HOURS", "1e12", "at most 876600"),
+        ("VMS_INGEST_RECORDED_AT_MAX_AGE_DAYS", "1000000000", "at most 36525"),
+        # RET-1/RET-4/RET-7: a negative retention expired every item the moment it came
+        ("VMS_RETENTION_FIXED_DAYS", "-30", "at least 1"),
+        ("VMS_RETENTION_BWC_DAYS", "0", "at least 1"),
+        ("VMS_RETENTION_EVIDENCE_DAYS", "-1", "at least 1"),
+        ("VMS_RETENTION_PURGE_BATCH_SIZE", "0", "at least 1"),
+        # intervals of jobs and loops: 0 or less spins
+        ("VMS_RETENTION_PURGE_INTERVAL_MINUTES", "0", "above 0"),
+        ("VMS_INGEST_DOCK_SCAN_SECONDS", "-10", "above 0"),
+        ("VMS_WEB_LOGIN_WINDOW_SECONDS", "0", "at least 1"),
+        ("VMS_AUDIT_CHECKPOINT_ENTRIES", "0", "at least 1"),
+        ("VMS_INGEST_COPY_BUFFER_BYTES", "0", "at least 4096"),
+        # ValueError "below the 5 Hz masks need" (a traceback) when the services opened
+        ("VMS_CAMERAS_POSE_FAST_HZ", "0", "at least 5"),
+        ("VMS_PTZ_ZOOMED_IN_THRESHOLD", "1.5", "at least 0 and at most 1"),
+        ("VMS_RECORDER_SEGMENT_SECONDS", "0", "above 0"),
+        ("VMS_TAGGING_DEADLINE_HOURS", "-72", "above 0"),
+    ],
+)
+def test_a_number_out_of_its_range_is_refused_at_load(env: str, value: str, rule: str) -> None:
+    """Numbers of settings their section did not check loaded whatever they were; the
+    failure came later (a traceback at start, a busy loop, a wrapped port) or never (a
+    retention of -30 days: RET-1)."""
+    section, key, _ = setting_names()[env]
+    where = f"[{section}] {key}" if section else key
+    with pytest.raises(InvalidArgument, match=re.escape(f"{where} must be ")) as refused:
+        load_config(environ={env: value})
+    message = refused.value.message
+    assert rule in message and float(message.rsplit(", not ", 1)[1]) == float(value)
