@@ -16,15 +16,15 @@ from typing import Any
 from onvif_control.plugin import get
 from onvif_control.ptz_audit import PtzAuditQuery, to_csv
 from vms.bounded import parse_time
-from vms.cli import cli_actor
-from vms.config import Config
+from vms.cli import cli_actor, open_services
 from vms.jsonable import jsonable
 from vms.services import Services
 
 
 def _open(args: argparse.Namespace) -> Services:
-    config: Config = args.config_obj
-    services = Services.open(config)
+    # An uninitialised data dir (a typo) or a database that does not answer is refused
+    # as by the core commands, not made into a new, empty installation here.
+    services = open_services(args)
     services.migrate()
     return services
 

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 
 def vms(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     """``vms ARGS`` with the environment's ``VMS_*`` replaced by ``env``, in ``cwd``."""
@@ -27,12 +29,13 @@ def vms(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
 
 
 def refused(r: subprocess.CompletedProcess[str], code: int, *words: str) -> None:
-    """The command failed with ``code`` on one ``error:`` line naming ``words``."""
+    """The command failed with ``code``, its last line an ``error:`` naming ``words``."""
     assert "Traceback" not in r.stderr, r.stderr
     assert r.returncode == code, (r.returncode, r.stderr)
-    assert r.stderr.startswith("error: "), r.stderr
+    last = r.stderr.strip().splitlines()[-1]  # after any log lines
+    assert last.startswith("error: "), r.stderr
     for word in words:
-        assert word in r.stderr, (word, r.stderr)
+        assert word in last, (word, r.stderr)
 
 
 def test_a_configuration_file_that_cannot_be_read_is_named(tmp_path: Path) -> None:
@@ -110,3 +113,29 @@ def test_a_data_dir_that_is_empty_or_a_file_is_refused(tmp_path: Path) -> None:
     afile.write_text("not a folder\n")
     r = vms(tmp_path, "user", "list", VMS_DATA_DIR=str(afile))
     refused(r, 2, "data_dir", str(afile), "not a folder")
+
+
+PLUGIN_COMMANDS = [("purge",), ("retention", "recompute"), ("camera", "list"), ("audit", "ptz")]
+
+
+@pytest.mark.parametrize("command", PLUGIN_COMMANDS, ids=" ".join)
+def test_plugin_commands_refuse_an_uninitialised_data_dir(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    """RET-13: ``vms purge`` on a data dir never initialised (a typo in data_dir) made a
+    new, empty installation there (database, secrets, a new media store marker) and
+    reported "purged 0 items" with exit 0; the other commands of the plugins likewise.
+    Now refused like the core commands: exit 6 naming ``vms init``, nothing made."""
+    data = tmp_path / "typo"
+    refused(vms(tmp_path, *command, VMS_DATA_DIR=str(data)), 6, str(data / "vms.db"), "vms init")
+    assert not data.exists()
+
+
+@pytest.mark.parametrize("command", PLUGIN_COMMANDS, ids=" ".join)
+def test_plugin_commands_name_a_database_that_does_not_answer(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    """The plugins' commands printed sqlalchemy's OperationalError as a traceback."""
+    url = "postgresql://vms:hunter22@127.0.0.1:1/vms"
+    r = vms(tmp_path, *command, VMS_DATA_DIR=str(tmp_path / "d"), VMS_DATABASE_URL=url)
+    refused(r, 8, "127.0.0.1:1/vms", "does not answer")
