@@ -28,7 +28,7 @@ from vms.catalog_values import MediaQuery, MediaRecord, RestrictionChange
 from vms.check import Level, check, recover
 from vms.clock import isoformat
 from vms.config import Config, check_log_level, load_config
-from vms.db.engine import require_schema
+from vms.db.engine import database_unavailable, require_schema
 from vms.db.models import Role, SourceKind, User
 from vms.errors import InvalidArgument, NotFound, VMSError
 from vms.ingest import IngestRequest, Origin
@@ -675,11 +675,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
-        full = storage_full(exc)
-        if full is None:
+        # A full disk, or a database that stopped answering (or never did: `vms serve`
+        # opens it itself), is one line, not a traceback; anything else is a bug.
+        config: Config | None = getattr(args, "config_obj", None)
+        error = storage_full(exc) or (
+            database_unavailable(exc, config.effective_database_url) if config else None
+        )
+        if error is None:
             raise
-        print(f"error: {full.message}", file=sys.stderr)
-        return full.exit_code
+        print(f"error: {error.message}", file=sys.stderr)
+        return error.exit_code
 
 
 if __name__ == "__main__":

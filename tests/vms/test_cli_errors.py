@@ -139,3 +139,22 @@ def test_plugin_commands_name_a_database_that_does_not_answer(
     url = "postgresql://vms:hunter22@127.0.0.1:1/vms"
     r = vms(tmp_path, *command, VMS_DATA_DIR=str(tmp_path / "d"), VMS_DATABASE_URL=url)
     refused(r, 8, "127.0.0.1:1/vms", "does not answer")
+
+
+def test_serve_names_a_database_that_does_not_answer(tmp_path: Path) -> None:
+    """``vms serve`` (which makes a new installation's schema itself, so it does not
+    refuse an uninitialised one) printed sqlalchemy's OperationalError as a traceback
+    when its PostgreSQL did not answer."""
+    url = "postgresql://vms:hunter22@127.0.0.1:1/vms"
+    r = vms(
+        tmp_path,
+        "serve",
+        "--role",
+        "jobs",
+        "--port",
+        "0",
+        VMS_DATA_DIR=str(tmp_path / "d"),
+        VMS_DATABASE_URL=url,
+    )
+    refused(r, 8, "127.0.0.1:1/vms", "does not answer")
+    assert "hunter22" not in r.stderr

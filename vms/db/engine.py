@@ -33,7 +33,7 @@ from sqlalchemy import Select, create_engine, event, inspect, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
@@ -107,16 +107,26 @@ def require_schema(url: str) -> None:
         with engine.connect() as connection:
             initialised = inspect(connection).has_table("alembic_version")
     except DBAPIError as exc:
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        raise Unavailable(
-            f"database {shown} does not answer: {redact_credentials(reason)}"
-        ) from None
+        raise database_unavailable(exc, url) or exc from None
     finally:
         engine.dispose()
     if not initialised:
         raise FailedPrecondition(
             f"database {shown} has no VMS schema: run `vms init` first (or check database_url)"
         )
+
+
+def database_unavailable(exc: BaseException, url: str) -> Unavailable | None:
+    """Our error for a database at ``url`` that does not answer (refused, unknown host or
+    database, wrong password, a SQLite file that cannot be opened: sqlalchemy's
+    ``OperationalError``), naming the URL without its password; None for any other
+    error."""
+    if not isinstance(exc, OperationalError):
+        return None
+    reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+    return Unavailable(
+        f"database {redact_credentials(url)} does not answer: {redact_credentials(reason)}"
+    )
 
 
 SQLITE_FULL = 13  # "database or disk is full" (the primary result code)
