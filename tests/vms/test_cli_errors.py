@@ -158,3 +158,14 @@ def test_serve_names_a_database_that_does_not_answer(tmp_path: Path) -> None:
     )
     refused(r, 8, "127.0.0.1:1/vms", "does not answer")
     assert "hunter22" not in r.stderr
+
+
+def test_a_database_url_that_does_not_parse_is_shown_without_its_password(
+    tmp_path: Path,
+) -> None:
+    """#10.11 (no URL password in any output): a database URL with a typo in its port
+    was quoted whole, password included, in the error (and so in the service's log)."""
+    url = "postgresql://vms:hunter22@db.example:54x2/vms"
+    r = vms(tmp_path, "user", "list", VMS_DATA_DIR=str(tmp_path / "d"), VMS_DATABASE_URL=url)
+    refused(r, 2, "database URL", "db.example:54x2/vms", "does not parse")
+    assert "hunter22" not in r.stderr

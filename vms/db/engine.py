@@ -65,7 +65,10 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     try:
         parsed = make_url(url)
     except Exception as exc:
-        raise InvalidArgument(f"database URL {url!r} does not parse: {exc}") from None
+        raise InvalidArgument(
+            f"database URL {redact_credentials(url)!r} does not parse: "
+            f"{redact_credentials(str(exc))}"
+        ) from None
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             database = Path(parsed.database)
@@ -86,7 +89,8 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             parsed = parsed.set(drivername="postgresql+psycopg")
         return create_engine(parsed, echo=echo, pool_pre_ping=True, pool_size=10)
     raise InvalidArgument(
-        f"database URL {url!r}: only sqlite:/// and postgresql:// databases are supported"
+        f"database URL {redact_credentials(url)!r}: only sqlite:/// and postgresql:// "
+        "databases are supported"
     )
 
 
