@@ -184,8 +184,9 @@ def cmd_user_revoke_tokens(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    services = open_services(args)
     path = Path(args.file)
+    if path.is_dir():
+        raise InvalidArgument(f"{path} is a folder, not a file: give one media file")
     if not path.is_file():
         raise NotFound(f"file {path} does not exist")
     try:
@@ -195,6 +196,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     recorded = (
         parse_recorded_at(args.recorded_at, field="--recorded-at") if args.recorded_at else None
     )
+    services = open_services(args)
     try:
         result = services.ingestor.ingest(
             path,

@@ -169,3 +169,15 @@ def test_a_database_url_that_does_not_parse_is_shown_without_its_password(
     r = vms(tmp_path, "user", "list", VMS_DATA_DIR=str(tmp_path / "d"), VMS_DATABASE_URL=url)
     refused(r, 2, "database URL", "db.example:54x2/vms", "does not parse")
     assert "hunter22" not in r.stderr
+
+
+def test_ingest_of_a_folder_says_it_is_a_folder(tmp_path: Path) -> None:
+    """``vms ingest <a folder>`` said "file ... does not exist" (exit 4, not found) of a
+    folder that does."""
+    data = str(tmp_path / "data")
+    assert vms(tmp_path, "init", VMS_DATA_DIR=data).returncode == 0
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    r = vms(tmp_path, "ingest", str(folder), "--source", "bwc", "--device", "B1", VMS_DATA_DIR=data)
+    refused(r, 2, str(folder), "a folder, not a file")
+
