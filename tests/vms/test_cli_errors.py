@@ -181,3 +181,13 @@ def test_ingest_of_a_folder_says_it_is_a_folder(tmp_path: Path) -> None:
     r = vms(tmp_path, "ingest", str(folder), "--source", "bwc", "--device", "B1", VMS_DATA_DIR=data)
     refused(r, 2, str(folder), "a folder, not a file")
 
+
+def test_export_verify_of_a_missing_path_is_not_a_tampered_package_INV_8(tmp_path: Path) -> None:
+    """INV-8: ``vms export verify <a path that does not exist>`` (and the standalone
+    verifier) reported a tampered package, "FAILED: manifest.json: missing from the
+    package", exit 1, the verdict a recipient reads as "altered", instead of a path that
+    is not there (exit 2, as for a package that cannot be read)."""
+    missing = tmp_path / "package.zip"
+    r = vms(tmp_path, "export", "verify", str(missing), VMS_DATA_DIR=str(tmp_path / "data"))
+    assert "Traceback" not in r.stderr and r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    assert f"{missing}: does not exist" in r.stdout, r.stdout

@@ -312,6 +312,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--fingerprint", help="the signing key fingerprint the agency published")
     args = parser.parse_args(argv)
+    if not args.package.exists():
+        # Not a package that failed its checks (exit 1: "altered"): nothing is there.
+        print(f"FAILED: {args.package}: does not exist")
+        return 2
     try:
         package = Package(args.package)
     except (OSError, zipfile.BadZipFile) as exc:
