@@ -6,8 +6,10 @@ configuration (:mod:`vms.config`, which loads them and re-exports every class).
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import re
 
+from vms.db.models import Role
 from vms.errors import InvalidArgument
 
 
@@ -269,3 +271,35 @@ class PtzConfig:
     # What happens to absolute/relative targets outside the software limits: "clamp"
     # (move to the nearest allowed pose) or "refuse".
     limit_mode: str = "clamp"
+
+    def __post_init__(self) -> None:
+        # Checked here, not when the PTZ plugin parses them as the services open (a
+        # ValueError there) nor never (a misspelt role has no priority; PSCS-4).
+        try:
+            start, end = self.allowed_hours.split("-")
+            for part in (start, end):
+                if not re.fullmatch(r"\d\d:\d\d", part.strip()):
+                    raise ValueError(part)
+                dt.time.fromisoformat(part.strip())
+        except ValueError:
+            raise InvalidArgument(
+                f"[ptz] allowed_hours: {self.allowed_hours!r} is not HH:MM-HH:MM"
+            ) from None
+        roles = {r.value for r in Role}
+        for part in (p.strip() for p in self.role_priorities.split(",")):
+            if not part:
+                continue
+            role, sep, value = part.partition("=")
+            if not sep or not re.fullmatch(r"-?\d+", value.strip()):
+                raise InvalidArgument(f"[ptz] role_priorities: {part!r} is not role=number")
+            if role.strip() not in roles:
+                raise InvalidArgument(
+                    f"[ptz] role_priorities: {role.strip()!r} is not a role "
+                    f"({', '.join(sorted(roles))})"
+                )
+        if not any(p.strip() for p in self.purposes.split(",")):
+            raise InvalidArgument("[ptz] purposes must name at least one purpose (PSCS-4)")
+        if self.limit_mode not in ("clamp", "refuse"):
+            raise InvalidArgument(
+                f"[ptz] limit_mode must be clamp or refuse, not {self.limit_mode!r}"
+            )

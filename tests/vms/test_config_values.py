@@ -160,3 +160,27 @@ def test_a_number_out_of_its_range_is_refused_at_load(env: str, value: str, rule
         load_config(environ={env: value})
     message = refused.value.message
     assert rule in message and float(message.rsplit(", not ", 1)[1]) == float(value)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        # ValueError tracebacks from the PTZ plugin when the services opened
+        ("allowed_hours", "25:00-99:00", "[ptz] allowed_hours: '25:00-99:00' is not HH:MM-HH:MM"),
+        ("allowed_hours", "06:00", "[ptz] allowed_hours: '06:00' is not HH:MM-HH:MM"),
+        ("role_priorities", "admin=abc", "[ptz] role_priorities: 'admin=abc' is not role=number"),
+        # a misspelt role silently had no priority: nobody of that role could take over
+        (
+            "role_priorities",
+            "admin=100,supervisr=80",
+            "[ptz] role_priorities: 'supervisr' is not a role",
+        ),
+        # PSCS-4: with no purpose listed no PTZ session could state one
+        ("purposes", " , ", "[ptz] purposes must name at least one purpose"),
+        # refused by the PTZ plugin only once the services opened
+        ("limit_mode", "bogus", "[ptz] limit_mode must be clamp or refuse, not 'bogus'"),
+    ],
+)
+def test_ptz_settings_are_checked_at_load_PSCS_4(key: str, value: str, message: str) -> None:
+    with pytest.raises(InvalidArgument, match=re.escape(message)):
+        load_config(environ={f"VMS_PTZ_{key.upper()}": value})
