@@ -89,6 +89,11 @@ class WebConfig:
     secure_cookies: bool = False
 
     def __post_init__(self) -> None:
+        if not self.host.strip():
+            # gunicorn and werkzeug bind "" as every address: the default is loopback.
+            raise InvalidArgument(
+                "[web] host must name an address (0.0.0.0 for every IPv4 address), not ''"
+            )
         for name in ("workers", "threads"):
             if getattr(self, name) < 1:
                 raise InvalidArgument(f"[web] {name} must be at least 1, not {getattr(self, name)}")

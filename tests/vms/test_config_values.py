@@ -184,3 +184,13 @@ def test_a_number_out_of_its_range_is_refused_at_load(env: str, value: str, rule
 def test_ptz_settings_are_checked_at_load_PSCS_4(key: str, value: str, message: str) -> None:
     with pytest.raises(InvalidArgument, match=re.escape(message)):
         load_config(environ={f"VMS_PTZ_{key.upper()}": value})
+
+
+def test_an_empty_web_host_is_refused_not_bound_to_every_address() -> None:
+    """``VMS_WEB_HOST=`` (set but empty, e.g. by a template) loaded, and gunicorn bound
+    "" as 0.0.0.0: the web role listened on every address of the host instead of the
+    default loopback one, without a word. Every address is still possible, written."""
+    with pytest.raises(InvalidArgument, match=re.escape("[web] host must name an address")):
+        load_config(environ={"VMS_WEB_HOST": ""})
+    assert load_config(environ={"VMS_WEB_HOST": "0.0.0.0"}).web.host == "0.0.0.0"
+
