@@ -419,6 +419,13 @@ class ClusterConfig:
             raise InvalidArgument(
                 f"[cluster] job_lease_seconds must be at least 1, not {self.job_lease_seconds}"
             )
+        url = urlsplit(self.internal_url)
+        if self.internal_url and (url.scheme not in ("http", "https") or not url.hostname):
+            # Advertised to web processes, which forward PTZ, snapshots and WHEP there.
+            raise InvalidArgument(
+                f"[cluster] internal_url: {self.internal_url!r} is not an http:// or "
+                "https:// URL with a host"
+            )
         if len(self.node_id) > 200:
             raise InvalidArgument(
                 f"[cluster] node_id is at most 200 characters, not {len(self.node_id)}"

@@ -194,3 +194,11 @@ def test_an_empty_web_host_is_refused_not_bound_to_every_address() -> None:
         load_config(environ={"VMS_WEB_HOST": ""})
     assert load_config(environ={"VMS_WEB_HOST": "0.0.0.0"}).web.host == "0.0.0.0"
 
+
+@pytest.mark.parametrize("url", ["media-1:8081", "ftp://media-1/", "http://"])
+def test_a_cluster_internal_url_that_is_no_http_url_is_refused(url: str) -> None:
+    """``[cluster] internal_url`` is where web processes reach this media node: a value
+    that is no http(s) URL loaded, was advertised, and every forwarded PTZ command,
+    snapshot and WHEP offer to the node then failed."""
+    with pytest.raises(InvalidArgument, match=re.escape(f"[cluster] internal_url: {url!r}")):
+        load_config(environ={"VMS_CLUSTER_INTERNAL_URL": url})
