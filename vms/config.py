@@ -705,6 +705,11 @@ def load_config(
         _warn_if_credentials_open(file, data)
         for key, value in data.items():
             if isinstance(value, dict):
+                if key in top:
+                    raise InvalidArgument(
+                        f"configuration file {file}: '{key}' is a top-level key, not a "
+                        f"section: write {key} = ... above the first [section]"
+                    )
                 if key not in sections:
                     raise InvalidArgument(
                         f"configuration file {file}: unknown section [{key}] "
@@ -712,6 +717,12 @@ def load_config(
                     )
                 known = {f.name for f in dataclasses.fields(sections[key])}
                 for name, item in value.items():
+                    if name in top and name not in known:
+                        # TOML puts every key after [section] into that section.
+                        raise InvalidArgument(
+                            f"configuration file {file}: '{name}' is a top-level key: "
+                            f"write it above the first [section], not under [{key}]"
+                        )
                     if name not in known:
                         raise InvalidArgument(
                             f"configuration file {file}: unknown key '{name}' in [{key}] "
@@ -719,6 +730,11 @@ def load_config(
                         )
                     values.setdefault(key, {})[name] = item
             else:
+                if key in sections:
+                    raise InvalidArgument(
+                        f"configuration file {file}: '{key}' is a section: write [{key}] "
+                        "and its keys under it"
+                    )
                 if key not in top:
                     raise InvalidArgument(
                         f"configuration file {file}: unknown top-level key '{key}' "

@@ -202,3 +202,24 @@ def test_a_cluster_internal_url_that_is_no_http_url_is_refused(url: str) -> None
     snapshot and WHEP offer to the node then failed."""
     with pytest.raises(InvalidArgument, match=re.escape(f"[cluster] internal_url: {url!r}")):
         load_config(environ={"VMS_CLUSTER_INTERNAL_URL": url})
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        # TOML puts a key written after [web] into [web]: the commonest slip in a
+        # vms.toml; it was "unknown key 'data_dir' in [web]" though data_dir is known
+        (
+            '[web]\nport = 9000\ndata_dir = "/srv/vms"\n',
+            "'data_dir' is a top-level key: write it above the first [section]",
+        ),
+        # was "unknown top-level key 'web'", listing web among the known sections
+        ("web = 9000\n", "'web' is a section: write [web] and its keys under it"),
+        ("[data_dir]\npath = '/srv'\n", "'data_dir' is a top-level key, not a section"),
+    ],
+)
+def test_a_key_in_the_wrong_place_is_refused_saying_where_it_belongs(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    with pytest.raises(InvalidArgument, match=re.escape(message)):
+        load_file(tmp_path, text)
