@@ -776,4 +776,28 @@ def load_config(
             f"[recorder] reconcile_seconds ({recorder.reconcile_seconds}) must be shorter "
             f"than [cluster] camera_lease_seconds ({cluster.camera_lease_seconds})"
         )
+    _check_pairs(config)
     return config
+
+
+def _check_pairs(config: Config) -> None:
+    """Settings that contradict each other: each pair is (smaller, larger, strictly)."""
+    pairs = (
+        # INV-5: an idle pose polled less often than it goes stale blanks every masked
+        # camera at rest between polls.
+        ("[cameras] pose_idle_seconds", "[privacy_masks] stale_idle_seconds", True),
+        # Back-offs: min(first x 2^n, longest) would never wait the first delay given.
+        ("[web] login_delay_seconds", "[web] login_max_delay_seconds", False),
+        ("[recorder] reconnect_min_seconds", "[recorder] reconnect_max_seconds", False),
+    )
+    for small, large, strictly in pairs:
+        a, b = (_setting(config, name) for name in (small, large))
+        if a > b or (strictly and a == b):
+            rule = "shorter than" if strictly else "at most"
+            raise InvalidArgument(f"{small} ({a}) must be {rule} {large} ({b})")
+
+
+def _setting(config: Config, name: str) -> Any:
+    """The value of ``"[section] key"``."""
+    section, key = name.strip("[").split("] ")
+    return getattr(getattr(config, section), key)

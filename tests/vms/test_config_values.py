@@ -223,3 +223,31 @@ def test_a_key_in_the_wrong_place_is_refused_saying_where_it_belongs(
 ) -> None:
     with pytest.raises(InvalidArgument, match=re.escape(message)):
         load_file(tmp_path, text)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        # INV-5: an idle camera polled less often than its pose goes stale is blanked
+        # between polls, every masked camera at rest (docs: "keep it well below")
+        (
+            {"VMS_CAMERAS_POSE_IDLE_SECONDS": "3"},
+            "[cameras] pose_idle_seconds (3.0) must be shorter than [privacy_masks] "
+            "stale_idle_seconds (2.0)",
+        ),
+        # the back-off min(first x 2^n, longest) never reached the first delay given
+        (
+            {"VMS_WEB_LOGIN_DELAY_SECONDS": "120"},
+            "[web] login_delay_seconds (120.0) must be at most [web] "
+            "login_max_delay_seconds (60.0)",
+        ),
+        (
+            {"VMS_RECORDER_RECONNECT_MIN_SECONDS": "60"},
+            "[recorder] reconnect_min_seconds (60.0) must be at most [recorder] "
+            "reconnect_max_seconds (30.0)",
+        ),
+    ],
+)
+def test_settings_that_contradict_each_other_are_refused(env: dict[str, str], message: str) -> None:
+    with pytest.raises(InvalidArgument, match=re.escape(message)):
+        load_config(environ=env)
