@@ -59,6 +59,11 @@ def open_services(args: argparse.Namespace) -> Services:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
+    # Half an admin was a silent success ("initialised", exit 0, nobody to sign in).
+    if args.admin_password and not args.admin_user:
+        raise InvalidArgument("--admin-password needs --admin-user (the admin's name)")
+    if args.admin_user and not args.admin_password:
+        args.admin_password = getpass.getpass(f"password for {args.admin_user}: ")
     services = Services.open(args.config_obj)
     try:
         services.init(args.admin_user, args.admin_password)
@@ -487,8 +492,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("init", help="create folders, migrate the database, add the admin")
-    p.add_argument("--admin-user")
-    p.add_argument("--admin-password")
+    p.add_argument("--admin-user", help="the first admin's name (created once)")
+    p.add_argument("--admin-password", help="prompted for when omitted")
     p.set_defaults(func=cmd_init)
 
     user = sub.add_parser("user", help="manage users").add_subparsers(

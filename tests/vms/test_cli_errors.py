@@ -191,3 +191,26 @@ def test_export_verify_of_a_missing_path_is_not_a_tampered_package_INV_8(tmp_pat
     r = vms(tmp_path, "export", "verify", str(missing), VMS_DATA_DIR=str(tmp_path / "data"))
     assert "Traceback" not in r.stderr and r.returncode == 2, (r.returncode, r.stdout, r.stderr)
     assert f"{missing}: does not exist" in r.stdout, r.stdout
+
+
+def test_init_with_half_the_admin_is_not_a_silent_success(tmp_path: Path) -> None:
+    """``vms init --admin-user chief`` (no password) printed "initialised" with exit 0
+    and made no admin; ``--admin-password`` alone was ignored likewise. Now the password
+    is asked for, as by ``vms user add``, and a password with no user is refused."""
+    data = str(tmp_path / "data")
+    r = vms(tmp_path, "init", "--admin-password", "chief-password", VMS_DATA_DIR=data)
+    refused(r, 2, "--admin-password", "--admin-user")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VMS_")}
+    r = subprocess.run(
+        [sys.executable, "-m", "vms.cli", "init", "--admin-user", "chief"],
+        cwd=tmp_path,
+        env={**env, "VMS_DATA_DIR": data},
+        input="chief-password\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert r.returncode == 0, r.stderr
+    users = vms(tmp_path, "user", "list", VMS_DATA_DIR=data)
+    assert "chief\tadmin" in users.stdout, (users.stdout, users.stderr)
