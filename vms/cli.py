@@ -37,7 +37,7 @@ from vms.markers import MarkerKind
 from vms.out_files import person_output, storage_full
 from vms.policy.cli import register as register_policy_commands
 from vms.recorded_time import parse_recorded_at
-from vms.services import Services
+from vms.services import Services, require_not_restoring
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,7 @@ def open_services(args: argparse.Namespace) -> Services:
     """The services of an initialised installation: a database that does not answer,
     or was never initialised (``vms init``), is refused before anything is made."""
     config: Config = args.config_obj
+    require_not_restoring(config.data_dir)  # (its database may not be there yet)
     require_schema(config.effective_database_url)
     return Services.open(config)
 

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
+from pathlib import Path
 
 from vms.access import ReviewAccess
 from vms.alarms import AlarmService
@@ -54,6 +55,15 @@ UPLOAD_EXPIRY_MAX_SECONDS = 600.0
 # In the data folder while ``vms backup restore`` has not finished (docs/design/backup.md):
 # no role starts on a catalog without its originals or keys.
 RESTORING = ".restore-in-progress"
+
+
+def require_not_restoring(data_dir: Path) -> None:
+    """Refuse an installation a restore has not finished (docs/design/backup.md)."""
+    if (data_dir / RESTORING).exists():
+        raise FailedPrecondition(
+            f"a restore into {data_dir} was cut short: run `vms backup restore` with the "
+            "same set again to finish it"
+        )
 
 
 def _scheduled_backup(services: Services) -> object:
@@ -124,11 +134,8 @@ class Services:
         """The services of the installation ``config`` describes; ``restoring``: the
         restore finishing its own work (docs/design/backup.md), the only one that may open
         an installation a restore has not finished."""
-        if not restoring and (config.data_dir / RESTORING).exists():
-            raise FailedPrecondition(
-                f"a restore into {config.data_dir} was cut short: run `vms backup restore` "
-                "with the same set again to finish it"
-            )
+        if not restoring:
+            require_not_restoring(config.data_dir)
         clock = clock or SystemClock()
         install_redaction()  # no URL password in any log record of the process (#10.11)
         # Private files from here on, the data folder's new parents included (under an
