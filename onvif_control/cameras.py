@@ -223,8 +223,11 @@ class CameraService:
         box: CredentialBox,
         connections: Connections,
         timeout: float,
+        *,
+        stream_hosts: tuple[str, ...] = (),
     ) -> None:
         self.db = db
+        self.stream_hosts = stream_hosts
         self.audit = audit
         self.clock = clock
         self.events = events
@@ -250,7 +253,14 @@ class CameraService:
         # load, which a command that talks to no camera need not pay.
         from onvif_control.adapter.device import OnvifDevice
 
-        device = OnvifDevice(url, username, password, label=name, timeout=self.timeout)
+        device = OnvifDevice(
+            url,
+            username,
+            password,
+            label=name,
+            timeout=self.timeout,
+            stream_hosts=self.stream_hosts,
+        )
 
         async def go() -> Description:
             try:

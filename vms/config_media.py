@@ -236,6 +236,9 @@ class CamerasConfig:
     # Every ONVIF call is bounded by this (seconds); a camera that does not answer in
     # time is reported unavailable.
     command_timeout_seconds: float = 5.0
+    # Hosts besides a camera's own ONVIF host that its GetStreamUri may name (comma
+    # separated, e.g. a stream relay); any other answer is refused at onboarding.
+    stream_hosts: str = ""
     # Health checks (OPS-1): how often each camera is probed.
     health_interval_seconds: float = 15.0
     # Pose polling: fast while moving or just after a command, slow when idle.

@@ -10,7 +10,9 @@ I/O.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
+from urllib.parse import urlsplit
 
 REDACTED = "***"
 
@@ -47,3 +49,25 @@ def redact_json(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [redact_json(v) for v in value]
     return value
+
+
+STREAM_SCHEMES = ("rtsp", "rtsps")
+
+
+def stream_url_problem(url: str, camera_host: str, other_hosts: Iterable[str] = ()) -> str | None:
+    """Why a camera's stream URL (``GetStreamUri``'s answer) may not be opened, or None.
+
+    FFmpeg opens whatever it is given: ``file:``, ``concat:``, ``subfile:`` or ``http:``
+    would record a local file or the media node's own services as footage, and another
+    host would receive the camera's credentials. So only ``rtsp``/``rtsps`` to
+    ``camera_host`` (the ONVIF host the admin entered) or one of ``other_hosts`` (a relay
+    the admin named, ``[cameras] stream_hosts``) is allowed. Hosts compare without case."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in STREAM_SCHEMES:
+        return f"its scheme is {scheme or 'missing'!r}, not rtsp or rtsps"
+    host = (parts.hostname or "").lower()
+    allowed = {camera_host.lower(), *(h.strip().lower() for h in other_hosts if h.strip())}
+    if host not in allowed:
+        return f"its host {host or 'missing'!r} is not the camera's ({camera_host!r})"
+    return None

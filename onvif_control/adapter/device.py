@@ -23,7 +23,7 @@ from onvif_control.adapter.models import Description, DeviceInfo, Preset, Profil
 from onvif_control.adapter.parsers import as_float, duration, get_path, parse_onvif_url, plain
 from onvif_control.adapter.status import NoFastPath, lean_status, status_from_reply
 from vms.errors import FailedPrecondition, Unavailable
-from vms.urls import redact_credentials
+from vms.urls import redact_credentials, stream_url_problem
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,8 @@ class OnvifDevice:
     """A connection to one camera. Coroutines only: run them on the ONVIF loop.
 
     ``label`` names the camera in errors and logs (never the password).
+    ``stream_hosts``: hosts besides the camera's own that its stream URIs may name
+    (``[cameras] stream_hosts``).
     """
 
     def __init__(
@@ -56,8 +58,10 @@ class OnvifDevice:
         *,
         label: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        stream_hosts: tuple[str, ...] = (),
     ) -> None:
         self.host, self.port = parse_onvif_url(url)
+        self.stream_hosts = stream_hosts
         self.url = url
         self.label = label or f"{self.host}:{self.port}"
         self.timeout = timeout
@@ -221,7 +225,18 @@ class OnvifDevice:
             "media", "GetStreamUri", {"ProfileToken": profile, "StreamSetup": STREAM_SETUP}
         )
         uri = get_path(reply, "Uri")
-        return str(uri) if uri else None
+        if not uri:
+            return None
+        # The recorder opens this URI with FFmpeg and the camera's credentials: a
+        # compromised camera must not point it at a local file or another host (#10.11).
+        problem = stream_url_problem(str(uri), self.host, self.stream_hosts)
+        if problem is not None:
+            raise FailedPrecondition(
+                f"camera {self.label} answered GetStreamUri with "
+                f"{redact_credentials(str(uri))[:200]!r}: {problem}; only rtsp or rtsps to "
+                "the camera's own host (or one in [cameras] stream_hosts) is recorded"
+            )
+        return str(uri)
 
     async def synchronization_point(self, profile: str) -> None:
         """Media ``SetSynchronizationPoint``: ask the camera for an I-frame on

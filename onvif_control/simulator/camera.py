@@ -125,6 +125,7 @@ class SimulatedCamera:
         self._http: HttpServer | None = None
         self._rtsp: RtspServer | None = None
         self._ctx: OnvifContext | None = None
+        self._own_stream_uri = ""
         self._service: OnvifService | None = None
         self._own_loop: LoopThread | None = None
 
@@ -191,6 +192,7 @@ class SimulatedCamera:
         if self._credentials_in_stream_uri:
             userinfo = ":".join(quote(part, safe="") for part in self._credentials)
             ctx.stream_uri = ctx.rtsp_url.replace("rtsp://", f"rtsp://{userinfo}@", 1)
+        self._own_stream_uri = ctx.stream_uri
         self._ctx = ctx
         hub.start(asyncio.get_running_loop())
         log.info("%s ready: ONVIF %s RTSP %s", self.name, ctx.device_xaddr, ctx.rtsp_url)
@@ -256,6 +258,11 @@ class SimulatedCamera:
     def rtsp_url(self) -> str:
         """The stream URL (without credentials)."""
         return self._context().rtsp_url
+
+    def answer_stream_uri(self, uri: str | None) -> None:
+        """A fault to inject: GetStreamUri answers ``uri`` (None: the camera's own RTSP
+        answer again), as a compromised or misconfigured camera might."""
+        self._context().stream_uri = uri if uri is not None else self._own_stream_uri
 
     @property
     def snapshot_url(self) -> str:

@@ -1,0 +1,79 @@
+"""A hostile or broken camera answering onboarding: a camera on a pole may be
+compromised and answer anything, and what it answers must not make the media engine read
+local files or other hosts, nor hand the camera's credentials to another host (#10.11).
+
+GetStreamUri is the one URL the recorder opens with FFmpeg, with the camera's own
+credentials added: only ``rtsp``/``rtsps`` to the camera's own ONVIF host (or a host the
+admin named in ``[cameras] stream_hosts``) is taken.
+"""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from tests.onvif_control.conftest import SIM_PASSWORD, SIM_USER
+from vms.db.models import Camera
+from vms.errors import FailedPrecondition
+from web.contract import parse_model
+from web.schemas.cameras import NewCameraIn
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def _body(sim, name: str = "pole-1") -> dict[str, str]:
+    return {
+        "name": name,
+        "onvif_url": sim.onvif_url,
+        "username": SIM_USER,
+        "password": SIM_PASSWORD,
+    }
+
+
+@pytest.fixture
+def answers(sim):
+    """Set what the simulator's GetStreamUri answers; restored after the test."""
+    yield sim.answer_stream_uri
+    sim.answer_stream_uri(None)
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "file:///var/lib/vms/secrets/credentials.key",
+        "file:///etc/passwd",
+        "concat:/etc/passwd|/etc/hostname",
+        "subfile:,,start,0,end,0,,:/var/lib/vms/vms.db",
+        "http://127.0.0.1:{port}/metrics",
+        "rtsp://10.66.6.6:554/stream",
+        "rtsp://attacker.example/stream",
+        "/etc/passwd",
+    ],
+)
+def test_stream_uri_elsewhere_is_refused_ACC_1(svc, control, sim, people, answers, uri):
+    """The camera's answer names a local file, an FFmpeg pseudo-protocol, the media
+    node's own HTTP services or another host: onboarding refuses it, naming the URI,
+    and stores nothing."""
+    answers(uri.format(port=sim.onvif_port))
+    with pytest.raises(FailedPrecondition, match="GetStreamUri") as raised:
+        control.cameras.add(people["admin"], parse_model(NewCameraIn, _body(sim)).command())
+    assert uri.format(port=sim.onvif_port)[:12] in str(raised.value)
+    with svc.db.session() as s:
+        assert list(s.execute(select(Camera)).scalars()) == []
+
+
+def test_stream_uri_on_the_camera_host_is_taken(control, sim, people, answers):
+    """rtsp to the camera's own host, any port or path, with or without user info."""
+    answers(sim.rtsp_url.replace("rtsp://", f"rtsp://{SIM_USER}:x@", 1) + "?track=1")
+    made = control.cameras.add(people["admin"], parse_model(NewCameraIn, _body(sim)).command())
+    assert (
+        made.main_stream_uri
+        == sim.rtsp_url.replace("rtsp://", f"rtsp://{SIM_USER}:***@", 1) + "?track=1"
+    )
+
+
+@pytest.mark.parametrize("settings", [{"VMS_CAMERAS_STREAM_HOSTS": "relay.example, 10.66.6.6"}])
+def test_stream_hosts_the_admin_named_are_taken(control, sim, people, answers, settings):
+    answers("rtsps://10.66.6.6:322/relay/pole-1")
+    made = control.cameras.add(people["admin"], parse_model(NewCameraIn, _body(sim)).command())
+    assert made.main_stream_uri == "rtsps://10.66.6.6:322/relay/pole-1"
