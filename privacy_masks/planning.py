@@ -107,6 +107,24 @@ class MaskPlan:
         return tuple(a.pose for a in self.anchors)
 
 
+# What a camera's reported pose can be (degrees, generic zoom, give or take rounding).
+PAN_BOUND = 360.0
+TILT_BOUND = 180.0
+ZOOM_SLACK = 0.01
+
+
+def plausible(pose: Pose) -> bool:
+    """Whether ``pose`` can be a camera's: finite, pan within +-360 degrees, tilt within
+    +-180, zoom within 0..1 (give or take ``ZOOM_SLACK``). A camera that answers NaN,
+    infinity or 1e308 (broken or hostile) has no known pose: masks projected there would
+    be empty or anywhere (INV-5)."""
+    return (
+        abs(pose.pan) <= PAN_BOUND
+        and abs(pose.tilt) <= TILT_BOUND
+        and -ZOOM_SLACK <= pose.zoom <= 1.0 + ZOOM_SLACK
+    )  # NaN fails every comparison
+
+
 def angle_between(a: Pose, b: Pose) -> float:
     """An upper bound (degrees) of how far any direction moves in the picture between
     poses ``a`` and ``b``: |dpan| + |dtilt|. The camera rotation from one to the other
@@ -307,6 +325,8 @@ def plan_masks(
     observed = [s for s in samples if not s.commanded]
     if not observed:
         return MaskPlan(True, "only commanded poses, none observed (INV-5)")
+    if not all(plausible(s.pose) for s in observed):
+        return MaskPlan(True, "the camera reported an impossible pose (INV-5)")
     commands = [s.at for s in samples if s.commanded]
     newest = observed[-1]
 

@@ -129,6 +129,38 @@ def test_plan_blanks_without_a_fresh_pose_INV_5() -> None:
     assert plan_masks(T0, older_idle, [], s).blank
 
 
+@pytest.mark.parametrize(
+    "reported",
+    [
+        Pose(math.nan, -10.0, 0.0),
+        Pose(0.0, math.nan, 0.0),
+        Pose(0.0, -10.0, math.nan),
+        Pose(math.inf, -10.0, 0.0),
+        Pose(-math.inf, -10.0, 0.0),
+        Pose(1e308, -10.0, 0.0),
+        Pose(0.0, -1e308, 0.0),
+        Pose(0.0, -10.0, -5.0),
+        Pose(0.0, -10.0, 1e308),
+    ],
+    ids=repr,
+)
+def test_an_impossible_pose_from_the_camera_blanks_INV_5(reported: Pose) -> None:
+    """A broken or hostile camera answers GetStatus with NaN, infinite or absurd values:
+    such a pose is not known, so the frame is blanked (INV-5), never masked by a mask
+    projected at nowhere (an empty mask: every private pixel shown). Also when the
+    impossible reading is in the history behind a sane newest one: it would span the
+    boxes the frame is masked over."""
+    s = MaskSettings()
+    at = T0 - dt.timedelta(seconds=0.5)
+    plan = plan_masks(T0, PoseSample(reported, at, moving=False), [], s)
+    assert plan.blank, f"not blank for {reported}: {plan.reason}"
+    assert mask_for_frame([WINDOW_ZONE], plan, vms_calibration_default(), SIZE) is None
+    sane = PoseSample(HOME, T0 - dt.timedelta(seconds=0.2), moving=False)
+    assert not plan_masks(T0, sane, [sane], s).blank
+    behind = PoseSample(reported, T0 - dt.timedelta(seconds=0.4), moving=True)
+    assert plan_masks(T0, sane, [behind, sane], s).blank
+
+
 def _at(seconds: float) -> dt.datetime:
     return T0 + dt.timedelta(seconds=seconds)
 
