@@ -21,7 +21,12 @@ from onvif import ONVIFCamera
 from onvif_control.adapter.faults import translate
 from onvif_control.adapter.models import Description, DeviceInfo, Preset, Profile, PtzStatus
 from onvif_control.adapter.parsers import as_float, duration, get_path, parse_onvif_url, plain
-from onvif_control.adapter.status import NoFastPath, lean_status, status_from_reply
+from onvif_control.adapter.status import (
+    NoFastPath,
+    impossible_position,
+    lean_status,
+    status_from_reply,
+)
 from vms.errors import FailedPrecondition, Unavailable
 from vms.urls import redact_credentials, stream_url_problem
 
@@ -287,7 +292,18 @@ class OnvifDevice:
     # -- PTZ ------------------------------------------------------------------------
 
     async def status(self, profile: str) -> PtzStatus:
-        """The PTZ pose and move status of ``profile``: the lean path while it works."""
+        """The PTZ pose and move status of ``profile``: the lean path while it works.
+        Unavailable when the camera answers an impossible position (NaN, infinite or
+        outside the generic spaces): that is no pose (INV-5)."""
+        status = await self._status(profile)
+        problem = impossible_position(status)
+        if problem is not None:
+            raise Unavailable(
+                f"camera {self.label} answered GetStatus with an impossible position: {problem}"
+            )
+        return status
+
+    async def _status(self, profile: str) -> PtzStatus:
         if self._fast_status is not False:
             try:
                 status = await self._bounded("GetStatus", lambda: self._lean_status(profile))

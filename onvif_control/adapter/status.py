@@ -98,6 +98,25 @@ async def lean_status(
         raise NoFastPath(exc) from None
 
 
+# How far a reported position may stray outside the generic spaces (pan/tilt -1..1,
+# zoom 0..1): rounding only.
+GENERIC_SLACK = 0.01
+
+
+def impossible_position(status: PtzStatus) -> str | None:
+    """What makes ``status``'s position impossible in the generic spaces, or None.
+
+    A broken or hostile camera may answer NaN, infinity, 1e308 or a negative zoom: none
+    is a pose. Taken as one, it would reach the pose tracker (masks projected at
+    nowhere, INV-5), the PTZ audit (INV-6) and the pages."""
+    limit = 1.0 + GENERIC_SLACK
+    axes = (("x", status.x, -limit), ("y", status.y, -limit), ("zoom", status.zoom, -GENERIC_SLACK))
+    for name, value, low in axes:
+        if not low <= value <= limit:  # NaN fails every comparison
+            return f"{name}={value!r} is outside {low:g}..{limit:g}"
+    return None
+
+
 def status_from_reply(reply: Any) -> PtzStatus:
     """zeep's ``GetStatus`` reply as a :class:`PtzStatus` (missing values are 0, idle)."""
     position = get_path(reply, "Position")

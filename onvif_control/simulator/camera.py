@@ -264,6 +264,11 @@ class SimulatedCamera:
         answer again), as a compromised or misconfigured camera might."""
         self._context().stream_uri = uri if uri is not None else self._own_stream_uri
 
+    def answer_position(self, texts: tuple[str, str, str] | None) -> None:
+        """A fault to inject: GetStatus answers ``texts`` as the position's x, y and zoom
+        (e.g. ``("NaN", "0", "0")``); None: the true position again."""
+        self._context().position_texts = texts
+
     @property
     def snapshot_url(self) -> str:
         """The JPEG snapshot URL (Digest auth)."""

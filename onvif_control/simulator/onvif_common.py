@@ -60,6 +60,9 @@ class OnvifContext:
     # What GetStreamUri answers; some cameras put ``user:password@`` in it.
     stream_uri: str = ""
     snapshot_url: str = ""
+    # A fault to inject: GetStatus answers these texts as the position's x, y and zoom
+    # (a broken or hostile camera: "NaN", "INF", "1e308"); None: the true position.
+    position_texts: tuple[str, str, str] | None = None
     manufacturer: str = "VMS project"
     model: str = "Simulated PTZ camera"
     firmware: str = "0.1.0"

@@ -114,6 +114,12 @@ def _check_profile(body: etree._Element) -> None:
 
 
 def _vector(ctx: OnvifContext, status: MotionStatus) -> str:
+    if ctx.position_texts is not None:
+        x, y, zoom = (attr(t) for t in ctx.position_texts)
+        return (
+            f'<tt:PanTilt x="{x}" y="{y}" space="{PT_POSITION}"/>'
+            f'<tt:Zoom x="{zoom}" space="{Z_POSITION}"/>'
+        )
     c = ctx.ptz.calibration
     pose = status.pose
     return (

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.onvif_control.conftest import SIM_PASSWORD, SIM_USER
-from vms.db.models import Camera
+from vms.db.models import AuditEntry, Camera
 from vms.errors import FailedPrecondition
 from web.contract import parse_model
 from web.schemas.cameras import NewCameraIn
@@ -77,3 +77,54 @@ def test_stream_hosts_the_admin_named_are_taken(control, sim, people, answers, s
     answers("rtsps://10.66.6.6:322/relay/pole-1")
     made = control.cameras.add(people["admin"], parse_model(NewCameraIn, _body(sim)).command())
     assert made.main_stream_uri == "rtsps://10.66.6.6:322/relay/pole-1"
+
+
+@pytest.fixture
+def position(sim):
+    """Set what the simulator's GetStatus answers as x, y, zoom; restored after."""
+    yield sim.answer_position
+    sim.answer_position(None)
+
+
+@pytest.mark.parametrize(
+    "texts",
+    [
+        ("NaN", "0", "0"),
+        ("0", "INF", "0"),
+        ("0", "0", "-INF"),
+        ("1e308", "0", "0"),
+        ("0", "0", "-5"),
+    ],
+)
+def test_impossible_pose_is_no_pose_INV_5_INV_6(api, bearer, camera, svc, position, texts):
+    """A camera answers GetStatus with NaN, infinite or absurd numbers: that is no pose.
+    The status read fails with a clear error naming the value (no 500, no NaN in the
+    JSON), and a PTZ command is refused as at any camera fault and audited (INV-6)
+    without such a value as its pose."""
+    position(texts)
+    status = api.get(f"/api/v1/cameras/{camera.id}/ptz/status", headers=bearer["dispatcher"])
+    assert status.status_code in (502, 503), (status.status_code, status.get_data(as_text=True))
+    assert "GetStatus" in status.json["error"]["message"], status.json
+    session = api.post(
+        f"/api/v1/cameras/{camera.id}/ptz/session",
+        json={"purpose": "emergency"},
+        headers=bearer["dispatcher"],
+    )
+    assert session.status_code == 201, session.json
+    moved = api.post(
+        f"/api/v1/cameras/{camera.id}/ptz",
+        json={"session_id": session.json["session_id"], "op": "stop"},
+        headers=bearer["dispatcher"],
+    )
+    # As any camera fault mid-session: 503 naming the camera and what it answered.
+    assert moved.status_code == 503, moved.get_data(as_text=True)
+    assert "impossible position" in moved.json["error"]["message"]
+    with svc.db.session() as s:
+        audited = [
+            (e.outcome, e.details)
+            for e in s.execute(
+                select(AuditEntry).where(AuditEntry.action == "ptz.command")
+            ).scalars()
+        ]
+    assert [outcome for outcome, _ in audited] == ["failed"]  # INV-6: audited all the same
+    assert not [d for _, d in audited if "pose_before" in d or "pose_after" in d]
