@@ -101,7 +101,7 @@ def build(services: Services) -> CameraControl:
         box,
         connections,
         cams.command_timeout_seconds,
-        stream_hosts=tuple(h.strip() for h in cams.stream_hosts.split(",") if h.strip()),
+        stream_hosts=cams.stream_host_list,
     )
     tracker = PoseTracker(
         connections,

@@ -21,6 +21,7 @@ from vms.db.models import Camera
 from vms.errors import FailedPrecondition, VMSError
 from vms.ports import CredentialBox
 from vms.services import Services
+from vms.urls import redact_credentials, stream_url_problem
 
 log = logging.getLogger(__name__)
 
@@ -50,13 +51,16 @@ class RegistrySnapshot:
 
 
 def read_registry(services: Services, decryptor: CredentialBox | None = None) -> RegistrySnapshot:
-    """Every onboarded camera with a main stream, with its credentials in the URL."""
+    """Every onboarded camera with a main stream, with its credentials in the URL; one
+    whose stream URI is not rtsp(s) to its own host (or ``[cameras] stream_hosts``) is
+    logged and left out."""
     if decryptor is None:
         decryptor = services.ports.find(CredentialBox)
         if decryptor is None:
             raise FailedPrecondition("the camera registry (onvif_control) is not installed")
     specs: dict[str, CameraSpec] = {}
     unreadable: set[str] = set()
+    stream_hosts = services.config.cameras.stream_host_list
     with services.db.session() as s:
         rows = list(s.execute(select(Camera).order_by(Camera.id)).scalars())
     for row in rows:
@@ -68,6 +72,20 @@ def read_registry(services: Services, decryptor: CredentialBox | None = None) ->
         except VMSError as exc:
             log.error("camera %s (%s): %s", row.id, row.name, exc)
             unreadable.add(row.id)
+            continue
+        # Only the camera's own host (or a relay the admin named) gets its credentials,
+        # and only over RTSP: FFmpeg would open a file:, concat: or http: URL a
+        # camera answered before onboarding checked it as readily (#10.11).
+        camera_host = urlsplit(row.onvif_url).hostname or ""
+        problem = stream_url_problem(row.main_stream_uri, camera_host, stream_hosts)
+        if problem is not None:
+            log.error(
+                "camera %s (%s): stream URI %r not recorded: %s",
+                row.id,
+                row.name,
+                redact_credentials(row.main_stream_uri)[:200],
+                problem,
+            )
             continue
         url = with_credentials(row.main_stream_uri, row.username, password)
         specs[row.id] = CameraSpec(row.id, url, Calibration.from_dict(row.calibration))

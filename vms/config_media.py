@@ -252,6 +252,11 @@ class CamerasConfig:
     # Pose updates pushed to browsers at most this often per camera.
     pose_publish_hz: float = 4.0
 
+    @property
+    def stream_host_list(self) -> tuple[str, ...]:
+        """``stream_hosts`` as a tuple of host names (empty entries dropped)."""
+        return tuple(h.strip() for h in self.stream_hosts.split(",") if h.strip())
+
 
 @dataclasses.dataclass(frozen=True)
 class PtzConfig:
