@@ -19,6 +19,8 @@ from lxml import etree
 
 from onvif_control.adapter.models import PtzStatus
 from onvif_control.adapter.parsers import as_float, get_path, parse_utc
+from vms.errors import Unavailable
+from vms.urls import redact_credentials
 
 TT = "{http://www.onvif.org/ver10/schema}"
 PTZ_WSDL = "http://www.onvif.org/ver20/ptz/wsdl"
@@ -27,6 +29,10 @@ WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utilit
 WSS_PROFILE_NS = (
     "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0"
 )
+
+
+# A GetStatus reply is about a kilobyte; anything past this is a camera fault.
+MAX_REPLY_BYTES = 64 * 1024
 
 
 class NoFastPath(Exception):
@@ -73,7 +79,7 @@ async def lean_status(
         "Content-Type": f'application/soap+xml; charset=utf-8; action="{PTZ_WSDL}/GetStatus"'
     }
     async with http.post(xaddr, data=envelope, headers=headers) as response:
-        body = await response.read()
+        body = await _bounded_body(response, xaddr)
         if response.status != 200:
             raise NoFastPath(response.status, lasting=False)
     try:
@@ -115,6 +121,27 @@ def impossible_position(status: PtzStatus) -> str | None:
         if not low <= value <= limit:  # NaN fails every comparison
             return f"{name}={value!r} is outside {low:g}..{limit:g}"
     return None
+
+
+async def _bounded_body(response: aiohttp.ClientResponse, xaddr: str) -> bytes:
+    """The reply's body, refused (Unavailable) past ``MAX_REPLY_BYTES``: a hostile or
+    broken camera could otherwise fill the media node's memory, 5 times a second (the
+    timeout bounds the time, not the bytes a fast link carries meanwhile)."""
+    if (response.content_length or 0) > MAX_REPLY_BYTES:
+        raise Unavailable(_too_large(xaddr))
+    body = bytearray()
+    async for chunk in response.content.iter_chunked(16 * 1024):
+        body += chunk
+        if len(body) > MAX_REPLY_BYTES:
+            raise Unavailable(_too_large(xaddr))
+    return bytes(body)
+
+
+def _too_large(xaddr: str) -> str:
+    return (
+        f"{redact_credentials(xaddr)} sent a GetStatus reply of more than "
+        f"{MAX_REPLY_BYTES // 1024} KiB; a pose is about one"
+    )
 
 
 def status_from_reply(reply: Any) -> PtzStatus:

@@ -17,6 +17,7 @@ from onvif_control.adapter.device import OnvifDevice
 from onvif_control.adapter.status import NoFastPath, lean_status, status_from_reply
 from tests.onvif_control.adapter.conftest import run_with
 from tests.onvif_control.conftest import SIM_PASSWORD, SIM_USER
+from vms.errors import Unavailable
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -112,3 +113,52 @@ def test_a_reply_it_does_not_understand_hands_over_to_zeep_for_good(odd_peer, re
     with pytest.raises(NoFastPath, match=reason) as err:
         asyncio.run(_lean(xaddr))
     assert err.value.lasting is True
+
+
+@pytest.fixture(params=["with-length", "until-closed"])
+def flooding_peer(request: pytest.FixtureRequest) -> Iterator[tuple[str, list[int]]]:
+    """A loopback HTTP peer that answers GetStatus with 256 MiB of XML (a hostile or
+    broken camera), counting the bytes it got to send before the client hung up; its
+    Content-Length says so, or it sends no length and ends the body by closing."""
+    sent = [0]
+    total = 256 * 1024 * 1024
+    chunk = b"<tt:Pad>" + b"x" * (64 * 1024 - 17) + b"</tt:Pad>"
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/soap+xml")
+            if request.param == "with-length":
+                self.send_header("Content-Length", str(total))
+            self.end_headers()
+            try:
+                while sent[0] < total:
+                    self.wfile.write(chunk)
+                    sent[0] += len(chunk)
+            except OSError:
+                pass  # the client hung up
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/onvif/ptz_service", sent
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def test_a_huge_reply_is_refused_without_reading_it(flooding_peer):
+    """A GetStatus reply is about a kilobyte: one of 256 MiB is a camera fault
+    (Unavailable naming the limit), refused after the limit, not read whole into memory
+    (and then handed to zeep to read again)."""
+    xaddr, sent = flooding_peer
+    with pytest.raises(Unavailable, match="GetStatus reply of more than"):
+        asyncio.run(_lean(xaddr))
+    # What the socket buffers took besides what was read: a few MiB at most.
+    assert sent[0] < 32 * 1024 * 1024, f"{sent[0] / 2**20:.0f} MiB sent and read"
