@@ -4,6 +4,10 @@ unreachable camera (Unavailable) is tests/security/test_camera_credentials.py's.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import textwrap
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -179,3 +183,74 @@ def test_ffmpeg_errors_map_onto_our_kinds_with_the_password_redacted(error, kind
     assert type(out) is kind
     assert out.message.startswith("reading camera 7: ")
     assert "secret" not in out.message and "admin:***@10.0.0.5" in out.message
+
+
+_DECODE_IN_A_CHILD = textwrap.dedent(
+    """
+    import json, resource, sys
+    from fractions import Fraction
+    from pathlib import Path
+    from tests.h264_claims import lying_packets
+    from vms.errors import DataLoss
+    from vms.media.codec import Decoder
+    from vms.media.stream import StreamInfo
+    packets = lying_packets(int(sys.argv[1]), int(sys.argv[2]))
+    cap = 2 * 1024**3  # never the machine's memory, whatever the decoder does
+    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    decoder = Decoder(StreamInfo("h264", 64, 64, Fraction(1, 90000), b"", 5.0), writable=False)
+    outcomes = []
+    for packet in packets:
+        try:
+            outcomes.append([[f.width, f.height] for f in decoder.decode(packet)])
+        except DataLoss as exc:
+            outcomes.append(exc.message)
+    status = Path("/proc/self/status").read_text().splitlines()
+    peak = int(next(s.split()[1] for s in status if s.startswith("VmHWM:"))) * 1024
+    print(json.dumps({"outcomes": outcomes, "peak": peak}))
+    """
+)
+
+
+def _decode_in_a_child(width: int, height: int) -> dict:
+    done = subprocess.run(
+        [sys.executable, "-c", _DECODE_IN_A_CHILD, str(width), str(height)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        cwd=Path(__file__).parents[2],
+    )
+    return json.loads(done.stdout)
+
+
+def test_a_camera_claiming_a_huge_frame_is_refused_before_decoding_it():
+    """A 64x64 picture whose SPS claims 16000x16000 (a broken or hostile camera; 1 KiB
+    a packet) was decoded as 16000x16000 frames, 1.2 GiB at the peak, then masked and
+    encoded at that size. The recorder's decoder refuses a frame over MAX_FRAME_PIXELS
+    (8K) before allocating it: DataLoss, which the masked pipeline turns into a blank
+    frame of the size it had (INV-5)."""
+    result = _decode_in_a_child(16000, 16000)
+    assert result["peak"] < 512 * 1024**2, result
+    assert result["outcomes"] and not [o for o in result["outcomes"] if isinstance(o, list) and o]
+    assert all("decoding" in o for o in result["outcomes"]), result
+    # The same stream claiming its own size decodes: the test's stream is sound.
+    assert _decode_in_a_child(64, 64)["outcomes"] == [[[64, 64]]] * 3
+
+
+def test_a_stream_opening_with_a_huge_frame_size_is_refused(tmp_path):
+    """The SPS the stream opens with claims 16000x16000: a masked camera would make its
+    blank frames and its encoder that size. Not a stream we record (FailedPrecondition
+    naming the size), as the ingest probe would refuse its segments."""
+    from tests.h264_claims import lying_packets
+
+    path = tmp_path / "cam.h264"
+    path.write_bytes(b"".join(p.data for p in lying_packets(16000, 16000)))
+    with pytest.raises(FailedPrecondition, match="16000x16000"):
+        RtspInput(str(path)).open()
+    path.write_bytes(b"".join(p.data for p in lying_packets(64, 64)))
+    source = RtspInput(str(path))
+    try:
+        info = source.open()
+        assert (info.width, info.height) == (64, 64)
+    finally:
+        source.close()

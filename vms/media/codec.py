@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import av
 
 from vms.media.errors import translate
+from vms.media.probe import MAX_FRAME_PIXELS
 from vms.media.stream import RawPacket, StreamInfo
 
 # A forced keyframe, or the encoder's own choice (keyint): looked up once, not a frame.
@@ -28,13 +29,20 @@ class Decoder:
     ``writable=False``: then a frame's buffer is the decoder's reference picture, which
     the decoder reads again for the pictures after it (``MaskStage.paint_for_encode``
     paints it, ``put_back`` puts it back), and the whole-frame copy is saved. One
-    thread: no picture is decoded while the caller holds a frame."""
+    thread: no picture is decoded while the caller holds a frame. Frames of more than
+    ``max_pixels`` (default :data:`~vms.media.probe.MAX_FRAME_PIXELS`, 8K) are refused."""
 
-    def __init__(self, info: StreamInfo, *, writable: bool = True) -> None:
+    def __init__(
+        self, info: StreamInfo, *, writable: bool = True, max_pixels: int = MAX_FRAME_PIXELS
+    ) -> None:
         self._ctx = av.CodecContext.create("h264", "r")
         if info.extradata:
             self._ctx.extradata = info.extradata
         self._ctx.thread_count = 1
+        # A camera's SPS may claim any size FFmpeg allows (16384 x 16384) for a picture
+        # of a few bytes: 64x64 claiming 16000x16000 decoded to 1.2 GiB frames. FFmpeg
+        # refuses a frame over max_pixels before allocating it (DataLoss here).
+        self._ctx.options = {"max_pixels": str(max_pixels)}
         self._time_base = info.time_base
         self._writable = writable
 

@@ -20,6 +20,7 @@ import av
 
 from vms.errors import FailedPrecondition, Unavailable
 from vms.media.errors import translate
+from vms.media.probe import MAX_FRAME_PIXELS
 from vms.urls import redact_credentials as redact
 
 log = logging.getLogger(__name__)
@@ -98,12 +99,16 @@ class RtspInput:
     """An RTSP (or any FFmpeg URL) input over TCP with a read timeout.
 
     ``timeout`` bounds connecting and every read (seconds): a stalled camera raises
-    :class:`~vms.errors.Unavailable` instead of blocking forever.
+    :class:`~vms.errors.Unavailable` instead of blocking forever. A stream whose frames
+    have more than ``max_pixels`` (default 8K) is not one we record (FailedPrecondition).
     """
 
-    def __init__(self, url: str, *, timeout: float = 5.0) -> None:
+    def __init__(
+        self, url: str, *, timeout: float = 5.0, max_pixels: int = MAX_FRAME_PIXELS
+    ) -> None:
         self.url = url
         self.timeout = timeout
+        self.max_pixels = max_pixels
         self._container: Any = None
         self._stream: Any = None
 
@@ -136,12 +141,21 @@ class RtspInput:
         if ctx.name != "h264":
             container.close()
             raise FailedPrecondition(f"{redact(self.url)} sends {ctx.name}, not H.264")
+        width, height = int(ctx.width or 0), int(ctx.height or 0)
+        if width * height > self.max_pixels:
+            # Its blank frames and a masked camera's encoder would be that size; the
+            # ingest probe would refuse its segments.
+            container.close()
+            raise FailedPrecondition(
+                f"{redact(self.url)} sends {width}x{height} frames ({width * height} "
+                f"pixels), more than the {self.max_pixels} accepted"
+            )
         self._container, self._stream = container, stream
         rate = stream.average_rate or stream.guessed_rate or 15
         return StreamInfo(
             "h264",
-            int(ctx.width or 0),
-            int(ctx.height or 0),
+            width,
+            height,
             Fraction(stream.time_base or Fraction(1, 90000)),
             bytes(ctx.extradata or b""),
             float(rate),
