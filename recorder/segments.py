@@ -92,6 +92,9 @@ class _Open:
     # The last packet written: its capture time and pts (for follow_step).
     last_capture: dt.datetime | None = None
     last_pts: int | None = None
+    # The last DTS written, relative to the segment's first: the muxer refuses one that
+    # does not increase.
+    last_dts: int | None = None
 
     @property
     def start(self) -> dt.datetime:
@@ -306,6 +309,8 @@ class SegmentWriter:
     # -- packets --------------------------------------------------------------------------
 
     def _packet(self, packet: EncodedPacket) -> None:
+        if self._open is not None and self._goes_back(self._open, packet):
+            self._timestamps_went_back(self._open, packet)
         if self._open is not None and (step := self._open.follow_step(packet.capture, packet.pts)):
             log.warning(
                 "camera %s: capture times stepped %+.1f s at %s (the clock was set); the "
@@ -372,6 +377,28 @@ class SegmentWriter:
         self._close_gap(start)
         return self._open
 
+    def _goes_back(self, current: _Open, packet: EncodedPacket) -> bool:
+        """Whether ``packet`` cannot follow the segment's packets: its DTS does not
+        increase (the muxer refuses it)."""
+        return current.last_dts is not None and packet.dts - self._base[1] <= current.last_dts
+
+    def _timestamps_went_back(self, current: _Open, packet: EncodedPacket) -> None:
+        """The camera's timestamps went back (its clock restarted, or it is broken): the
+        segment ends before the packet and is catalogued, a gap opens, and the next
+        keyframe starts a new segment on the new timestamps (OPS-4). It used to reach
+        the muxer, whose refusal dropped the whole segment in progress, file and all."""
+        end = current.last + current.frame
+        log.warning(
+            "camera %s: stream timestamps went back (dts %d after %d); the segment ends "
+            "at %s and the next keyframe starts another (OPS-4)",
+            self.camera_id,
+            packet.dts - self._base[1],
+            current.last_dts,
+            end.isoformat(),
+        )
+        self._finish(end)
+        self._open_gap(end, "stream_error", "the camera's timestamps went back")
+
     def _write(self, current: _Open, packet: EncodedPacket) -> None:
         pts0, dts0 = self._base
         try:
@@ -385,6 +412,7 @@ class SegmentWriter:
         current.packets += 1
         current.last = max(current.placed(packet.capture), current.start)
         current.last_capture, current.last_pts = packet.capture, packet.pts
+        current.last_dts = packet.dts - dts0
 
     # -- segment end ----------------------------------------------------------------------
 

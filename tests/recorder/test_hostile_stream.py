@@ -1,0 +1,77 @@
+"""A camera whose stream timestamps misbehave (a broken or hostile camera; a camera
+whose RTP clock restarts): the footage already recorded is kept and catalogued, and
+the recording goes on (INV-1, OPS-4)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import av
+import numpy as np
+import pytest
+
+from recorder.fanout import EncodedPacket, PacketHub
+from tests.recorder.test_reliability import assert_complete, gaps
+from tests.recorder.test_salvage import FPS, T0
+from tests.recorder.test_salvage import writer_for as salvage_writer_for
+from vms.media.codec import Encoder
+from vms.services import Services
+
+TICKS = 90000 // FPS  # one frame in the encoder's 90 kHz time base
+
+
+def record_with_a_jump(services: Services, camera: str, jump_ticks: int) -> None:
+    """5 s of video (a keyframe each second) into 30 s segments; from 3 s in, the
+    camera's timestamps move by ``jump_ticks`` while its frames keep coming in time."""
+    hub = PacketHub(camera)
+    writer = salvage_writer_for(services, camera, hub, segment_seconds=30.0)
+    writer.start()
+    encoder = Encoder(160, 120, FPS, keyint=FPS)
+    base = np.random.default_rng(13).integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    frame_time = dt.timedelta(seconds=1 / FPS)
+    for i in range(5 * FPS):
+        image = av.VideoFrame.from_ndarray(np.roll(base, i, axis=1), format="rgb24")
+        for packet in encoder.encode(image.reformat(format="yuv420p"), i * TICKS):
+            assert packet.pts is not None and packet.dts is not None
+            n = packet.pts // TICKS
+            shift = jump_ticks if n >= 3 * FPS else 0
+            hub.publish(
+                EncodedPacket(
+                    packet,
+                    packet.pts + shift,
+                    packet.dts + shift,
+                    T0 + n * frame_time,
+                    encoder.info,
+                    False,
+                    0,
+                )
+            )
+    writer.stop()
+
+
+@pytest.mark.parametrize(
+    "jump_ticks",
+    [-3 * FPS * TICKS, -3 * FPS * TICKS - 7 * TICKS, -TICKS],
+    ids=["restart-at-zero", "before-zero", "one-frame-back"],
+)
+def test_timestamps_going_back_keep_the_footage_before_them_INV_1_OPS_4(
+    services: Services, jump_ticks: int
+) -> None:
+    """Before: the muxer refused the first packet whose DTS went back, and the writer
+    dropped the whole segment in progress (up to ``segment_seconds`` of good footage,
+    its file deleted) as 'segment writer failed'. Now the segment ends before that
+    packet and is catalogued; a new one starts at the next keyframe."""
+    camera = "cam-back"
+    record_with_a_jump(services, camera, jump_ticks)
+    rows = assert_complete(services, camera)
+    assert rows, (
+        f"nothing catalogued; gaps: {[(g.cause, g.detail) for g in gaps(services, camera)]}"
+    )
+    assert rows[0].recorded_start == T0
+    assert rows[0].recorded_end is not None and rows[0].recorded_end >= T0 + dt.timedelta(
+        seconds=2.9
+    ), [(r.recorded_start, r.recorded_end) for r in rows]
+    assert "stream_error" in [g.cause for g in gaps(services, camera)]  # OPS-4
+    # The recording goes on after the jump (the next keyframe: at 4 s at the latest).
+    assert rows[-1].recorded_end is not None
+    assert rows[-1].recorded_end >= T0 + dt.timedelta(seconds=4.9)
