@@ -119,6 +119,16 @@ class _Open:
         self.shift -= step
         return step
 
+    def media_jump(self, packet: EncodedPacket) -> bool:
+        """Whether the media time since the last packet written moved more than
+        :data:`CLOCK_STEP` while its capture time did not: the camera's timestamps
+        jumped, not the server's clock (whose step moves the capture times)."""
+        if self.last_capture is None or self.last_pts is None:
+            return False
+        media = float((packet.pts - self.last_pts) * self.info.time_base)
+        captured = packet.capture - self.last_capture
+        return abs(media) > CLOCK_STEP.total_seconds() and abs(captured) <= CLOCK_STEP
+
     @property
     def mask_version(self) -> int:
         return self.name.mask_version
@@ -309,8 +319,10 @@ class SegmentWriter:
     # -- packets --------------------------------------------------------------------------
 
     def _packet(self, packet: EncodedPacket) -> None:
-        if self._open is not None and self._goes_back(self._open, packet):
-            self._timestamps_went_back(self._open, packet)
+        if self._open is not None and (
+            self._goes_back(self._open, packet) or self._open.media_jump(packet)
+        ):
+            self._timestamps_jumped(self._open, packet)
         if self._open is not None and (step := self._open.follow_step(packet.capture, packet.pts)):
             log.warning(
                 "camera %s: capture times stepped %+.1f s at %s (the clock was set); the "
@@ -382,22 +394,24 @@ class SegmentWriter:
         increase (the muxer refuses it)."""
         return current.last_dts is not None and packet.dts - self._base[1] <= current.last_dts
 
-    def _timestamps_went_back(self, current: _Open, packet: EncodedPacket) -> None:
-        """The camera's timestamps went back (its clock restarted, or it is broken): the
-        segment ends before the packet and is catalogued, a gap opens, and the next
-        keyframe starts a new segment on the new timestamps (OPS-4). It used to reach
-        the muxer, whose refusal dropped the whole segment in progress, file and all."""
+    def _timestamps_jumped(self, current: _Open, packet: EncodedPacket) -> None:
+        """The camera's timestamps went back or jumped while its frames kept coming (its
+        clock restarted, or it is broken or hostile): the segment ends before the packet
+        and is catalogued, a gap opens, and the next keyframe starts a new segment on
+        the new timestamps at its capture time (OPS-4, INV-7). A DTS going back used to
+        reach the muxer, whose refusal dropped the whole segment, file and all; a jump
+        was taken for a step of the server's clock, moving the recording in time by it."""
         end = current.last + current.frame
         log.warning(
-            "camera %s: stream timestamps went back (dts %d after %d); the segment ends "
-            "at %s and the next keyframe starts another (OPS-4)",
+            "camera %s: stream timestamps jumped (pts %d after %d); the segment ends at %s "
+            "and the next keyframe starts another (OPS-4)",
             self.camera_id,
-            packet.dts - self._base[1],
-            current.last_dts,
+            packet.pts,
+            current.last_pts,
             end.isoformat(),
         )
         self._finish(end)
-        self._open_gap(end, "stream_error", "the camera's timestamps went back")
+        self._open_gap(end, "stream_error", "the camera's timestamps jumped")
 
     def _write(self, current: _Open, packet: EncodedPacket) -> None:
         pts0, dts0 = self._base

@@ -75,3 +75,27 @@ def test_timestamps_going_back_keep_the_footage_before_them_INV_1_OPS_4(
     # The recording goes on after the jump (the next keyframe: at 4 s at the latest).
     assert rows[-1].recorded_end is not None
     assert rows[-1].recorded_end >= T0 + dt.timedelta(seconds=4.9)
+
+
+@pytest.mark.parametrize(
+    "jump_ticks",
+    [3600 * 90000, 10 * 365 * 86400 * 90000, -3600 * 90000],
+    ids=["an-hour-ahead", "ten-years-ahead", "an-hour-back"],
+)
+def test_timestamps_jumping_do_not_move_the_recording_in_time_INV_7_OPS_4(
+    services: Services, jump_ticks: int
+) -> None:
+    """The camera's timestamps jump (its frames keep coming in time: the capture times
+    do not). Before: the writer took the jump for a step of the server's clock and moved
+    the segment's time line by it: 5 s of footage was catalogued as 12:00:00 to
+    13:00:05, and every later segment started an hour ahead (the floor), as far ahead
+    as the camera liked (evidence dated years away). Now the segment ends before the
+    jump, a gap opens, and the next keyframe starts a segment at its capture time."""
+    camera = "cam-jump"
+    record_with_a_jump(services, camera, jump_ticks)
+    rows = assert_complete(services, camera)
+    spans = [(r.recorded_start, r.recorded_end) for r in rows]
+    assert rows and rows[0].recorded_start == T0, spans
+    assert all(end is not None and end <= T0 + dt.timedelta(seconds=5.2) for _, end in spans), spans
+    assert spans[0][1] is not None and spans[0][1] >= T0 + dt.timedelta(seconds=2.9), spans
+    assert "stream_error" in [g.cause for g in gaps(services, camera)]  # OPS-4
