@@ -20,7 +20,14 @@ from onvif import ONVIFCamera
 
 from onvif_control.adapter.faults import translate
 from onvif_control.adapter.models import Description, DeviceInfo, Preset, Profile, PtzStatus
-from onvif_control.adapter.parsers import as_float, duration, get_path, parse_onvif_url, plain
+from onvif_control.adapter.parsers import (
+    as_float,
+    cut,
+    duration,
+    get_path,
+    parse_onvif_url,
+    plain,
+)
 from onvif_control.adapter.status import (
     NoFastPath,
     impossible_position,
@@ -34,6 +41,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 DEFAULT_TIMEOUT = 5.0
+# The registry keeps stream URIs of up to this many characters (cameras.main_stream_uri).
+MAX_STREAM_URI = 1000
 STREAM_SETUP = {"Stream": "RTP-Unicast", "Transport": {"Protocol": "RTSP"}}
 
 
@@ -203,10 +212,10 @@ class OnvifDevice:
     async def device_info(self) -> DeviceInfo:
         info = await self.call("devicemgmt", "GetDeviceInformation")
         return DeviceInfo(
-            manufacturer=get_path(info, "Manufacturer"),
-            model=get_path(info, "Model"),
-            firmware=get_path(info, "FirmwareVersion"),
-            serial=get_path(info, "SerialNumber"),
+            manufacturer=cut(get_path(info, "Manufacturer")),
+            model=cut(get_path(info, "Model")),
+            firmware=cut(get_path(info, "FirmwareVersion")),
+            serial=cut(get_path(info, "SerialNumber")),
         )
 
     async def profiles(self) -> list[Profile]:
@@ -235,6 +244,9 @@ class OnvifDevice:
         # The recorder opens this URI with FFmpeg and the camera's credentials: a
         # compromised camera must not point it at a local file or another host (#10.11).
         problem = stream_url_problem(str(uri), self.host, self.stream_hosts)
+        kept = len(redact_credentials(str(uri)))  # what the registry stores
+        if problem is None and kept > MAX_STREAM_URI:
+            problem = f"it is {kept} characters long, more than {MAX_STREAM_URI}"
         if problem is not None:
             raise FailedPrecondition(
                 f"camera {self.label} answered GetStreamUri with "

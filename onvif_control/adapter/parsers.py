@@ -47,6 +47,16 @@ def as_float(value: Any) -> float | None:
         return None
 
 
+def cut(value: Any, limit: int = 200) -> str | None:
+    """A camera's free text (model, firmware...) as a string of at most ``limit``
+    characters, ending with an ellipsis when it was longer; None when absent. A camera
+    may answer megabytes: the registry keeps 200 characters of each."""
+    if value is None:
+        return None
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
 def get_path(obj: Any, *path: str) -> Any:
     """``obj.a.b...`` through zeep objects and dicts alike; None where a step is missing."""
     for name in path:

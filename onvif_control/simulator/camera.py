@@ -264,6 +264,11 @@ class SimulatedCamera:
         answer again), as a compromised or misconfigured camera might."""
         self._context().stream_uri = uri if uri is not None else self._own_stream_uri
 
+    def answer_identity(self, manufacturer: str, model: str, firmware: str) -> None:
+        """A fault to inject: GetDeviceInformation answers these (e.g. megabytes long)."""
+        ctx = self._context()
+        ctx.manufacturer, ctx.model, ctx.firmware = manufacturer, model, firmware
+
     def answer_position(self, texts: tuple[str, str, str] | None) -> None:
         """A fault to inject: GetStatus answers ``texts`` as the position's x, y and zoom
         (e.g. ``("NaN", "0", "0")``); None: the true position again."""

@@ -128,3 +128,36 @@ def test_impossible_pose_is_no_pose_INV_5_INV_6(api, bearer, camera, svc, positi
         ]
     assert [outcome for outcome, _ in audited] == ["failed"]  # INV-6: audited all the same
     assert not [d for _, d in audited if "pose_before" in d or "pose_after" in d]
+
+
+@pytest.fixture
+def identity(sim):
+    """Set what the simulator's GetDeviceInformation answers; restored after."""
+    yield sim.answer_identity
+    sim.answer_identity("VMS project", "Simulated PTZ camera", "0.1.0")
+
+
+def test_huge_names_from_the_camera_are_cut_not_a_500(api, bearer, svc, sim, identity):
+    """GetDeviceInformation answers a 100 KB model name (the columns hold 200
+    characters): PostgreSQL refused the row (a 500 for the admin, on one backend
+    only). The camera's own words are shown cut to what is kept, marked as cut."""
+    identity("M" * 100_000, "X" * 100_000, "1." * 50_000)
+    created = api.post("/api/v1/cameras", json=_body(sim, "long-names"), headers=bearer["admin"])
+    assert created.status_code == 201, created.get_data(as_text=True)[:500]
+    got = created.json
+    assert len(got["manufacturer"]) <= 200 and got["manufacturer"].startswith("MMM")
+    assert len(got["model"]) <= 200 and got["model"].endswith("…")
+    assert len(got["firmware"]) <= 200
+    with svc.db.session() as s:
+        row = s.execute(select(Camera)).scalar_one()
+        assert len(row.model or "") <= 200
+
+
+def test_an_overlong_stream_uri_is_refused_not_a_500(api, bearer, svc, sim, answers):
+    """A 5000-character stream URI on the camera's own host (the column holds 1000): a
+    URI cannot be cut, so onboarding refuses it (422 naming GetStreamUri)."""
+    answers(sim.rtsp_url + "?pad=" + "a" * 5000)
+    created = api.post("/api/v1/cameras", json=_body(sim, "long-uri"), headers=bearer["admin"])
+    assert created.status_code == 422, created.get_data(as_text=True)[:500]
+    assert "GetStreamUri" in created.json["error"]["message"]
+    assert len(created.json["error"]["message"]) < 1000
