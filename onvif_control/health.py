@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from onvif_control.adapter.parsers import cut
 from onvif_control.cameras import target
 from onvif_control.connections import Connections
 from vms.audit.log import SYSTEM_ROLE, AuditLog, Who
@@ -27,6 +28,8 @@ from vms.events import EventBus
 log = logging.getLogger(__name__)
 
 CHECKER = Who("health-check", SYSTEM_ROLE)
+# cameras.health_detail holds this many characters.
+HEALTH_DETAIL_CHARS = 500
 ONLINE, OFFLINE = "online", "offline"
 
 
@@ -78,6 +81,8 @@ class HealthMonitor:
             rows = s.execute(select(Camera).where(Camera.id.in_(camera_ids))).scalars()
             for camera in rows:
                 problem = problems.get(camera.id)
+                if problem is not None:
+                    problem = cut(problem, HEALTH_DETAIL_CHARS)  # the column's size
                 new = OFFLINE if problem else ONLINE
                 camera.health_checked_at = now
                 if new == ONLINE:

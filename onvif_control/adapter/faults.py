@@ -27,6 +27,7 @@ from lxml import etree
 from onvif.exceptions import ONVIFAuthError, ONVIFError, ONVIFTimeoutError
 from onvif.util import extract_subcodes_as_strings, is_auth_error
 
+from onvif_control.adapter.parsers import cut
 from vms.errors import FailedPrecondition, InvalidArgument, Unavailable, VMSError
 from vms.urls import redact_credentials
 
@@ -57,7 +58,8 @@ def translate(exc: BaseException, camera: str, operation: str, timeout: float) -
         return Unavailable(f"{where}: no answer within {timeout:g} s", camera=camera)
     if isinstance(cause, zeep.exceptions.Fault):
         codes = _subcodes(cause)
-        message = redact_credentials((cause.message or "").strip()) or "no reason given"
+        # The camera's own words, cut: a camera may give a reason of megabytes.
+        message = cut(redact_credentials((cause.message or "").strip())) or "no reason given"
         if is_auth_error(cause):
             return FailedPrecondition(
                 f"{where}: the camera refused the username or password ({message})",
@@ -91,7 +93,7 @@ def translate(exc: BaseException, camera: str, operation: str, timeout: float) -
         return Unavailable(f"{where}: the camera is unreachable ({reason})", camera=camera)
     if isinstance(cause, aiohttp.ClientError):
         return Unavailable(f"{where}: connection failed ({type(cause).__name__})", camera=camera)
-    said = redact_credentials(str(cause))
+    said = cut(redact_credentials(str(cause)))
     if isinstance(cause, etree.XMLSyntaxError | zeep.exceptions.XMLParseError):
         return Unavailable(f"{where}: the camera sent a malformed reply ({said})", camera=camera)
     if isinstance(cause, zeep.exceptions.Error):

@@ -264,6 +264,15 @@ class SimulatedCamera:
         answer again), as a compromised or misconfigured camera might."""
         self._context().stream_uri = uri if uri is not None else self._own_stream_uri
 
+    def answer_fault(self, operation: str, reason: str | None) -> None:
+        """A fault to inject: ``operation`` answers a Receiver fault giving ``reason``
+        (None: it answers again)."""
+        assert self._service is not None, "camera not started"
+        if reason is None:
+            self._service.faults.pop(operation, None)
+        else:
+            self._service.faults[operation] = reason
+
     def answer_identity(self, manufacturer: str, model: str, firmware: str) -> None:
         """A fault to inject: GetDeviceInformation answers these (e.g. megabytes long)."""
         ctx = self._context()

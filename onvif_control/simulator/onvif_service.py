@@ -83,6 +83,8 @@ class OnvifService:
         self.auth_attempts = 0
         # Requests answered per operation (tests count GetStatus polls per camera).
         self.operations: collections.Counter[str] = collections.Counter()
+        # Faults to inject: operation -> the reason a Receiver fault gives for it.
+        self.faults: dict[str, str] = {}
 
     async def handle(self, request: HttpRequest) -> HttpResponse:
         """Route one request."""
@@ -125,6 +127,8 @@ class OnvifService:
                 raise not_authorized(reason)
         handler = _TABLES.get(request.namespace, {}).get(request.operation)
         self.operations[request.operation] += 1
+        if request.operation in self.faults:
+            raise receiver_fault(self.faults[request.operation])
         if handler is None:
             raise receiver_fault(
                 f"operation {{{request.namespace}}}{request.operation} is not supported",

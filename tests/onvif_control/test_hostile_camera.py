@@ -161,3 +161,31 @@ def test_an_overlong_stream_uri_is_refused_not_a_500(api, bearer, svc, sim, answ
     assert created.status_code == 422, created.get_data(as_text=True)[:500]
     assert "GetStreamUri" in created.json["error"]["message"]
     assert len(created.json["error"]["message"]) < 1000
+
+
+@pytest.fixture
+def faults(sim):
+    """Make an operation of the simulator answer a fault; cleared after."""
+    made: list[str] = []
+
+    def fault(operation: str, reason: str) -> None:
+        made.append(operation)
+        sim.answer_fault(operation, reason)
+
+    yield fault
+    for operation in made:
+        sim.answer_fault(operation, None)
+
+
+def test_a_huge_fault_reason_does_not_break_the_health_check_OPS_1(svc, control, camera, faults):
+    """The camera answers the health probe with a SOAP fault whose reason is 100 KB.
+    Its words went whole into the error message and the camera's health_detail (500
+    characters): PostgreSQL refused the transaction, so the health job failed for every
+    camera (OPS-1), and error replies carried the 100 KB. The camera's words are cut."""
+    faults("GetDeviceInformation", "R" * 100_000)
+    (change,) = control.health.check_all()
+    assert change.new == "offline"
+    assert change.detail is not None and "camera fault: RRR" in change.detail
+    assert len(change.detail) <= 500
+    with svc.db.session() as s:
+        assert s.get(Camera, camera.id).health == "offline"
