@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import subprocess
 import tempfile
 from collections.abc import Iterable
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -107,3 +109,78 @@ def noise(size: int, seed: int = 0) -> bytes:
     and is refused as "not an accepted container" instead of "not a decodable file", so
     a test naming the message would fail one run in a hundred."""
     return random.Random(seed).randbytes(size)
+
+
+def encode_pictures(
+    pictures: Iterable[np.ndarray],
+    *,
+    fps: int = 15,
+    rotation: int = 0,
+    pts: Iterable[int] | None = None,
+    time_base: Fraction | None = None,
+    codec: str = "libx264",
+    options: dict[str, str] | None = None,
+) -> bytes:
+    """An MP4 of ``pictures`` (BGR arrays, as a viewer should *see* them). With
+    ``rotation`` (90, 180, 270: a phone held upright) each picture is stored turned the
+    other way with a display matrix saying ``rotation`` (FFmpeg's sense: counter-clockwise
+    degrees), so a player that honours the matrix shows the pictures as given; the coded
+    frames are the pictures turned. ``pts`` (in ``time_base``, default ``1/fps``) gives
+    each frame's timestamp (a variable frame rate, a start far from zero)."""
+    with tempfile.NamedTemporaryFile(suffix=".mp4", delete=False) as tmp:
+        pass
+    frames = list(pictures)
+    turns = rotation // 90 % 4
+    coded = [np.ascontiguousarray(np.rot90(p, -turns)) for p in frames]
+    height, width = coded[0].shape[:2]
+    base = time_base or Fraction(1, fps)
+    stamps = list(pts) if pts is not None else list(range(len(frames)))
+    container = av.open(tmp.name, "w", format="mp4", options={"movflags": "faststart"})
+    stream: Any = container.add_stream(codec, rate=fps)
+    stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+    stream.time_base = base
+    stream.options = options if options is not None else {"preset": "ultrafast", "crf": "12"}
+    if turns:
+        stream.set_display_rotation(rotation)
+
+    def frame(i: int) -> av.VideoFrame:
+        out = av.VideoFrame.from_ndarray(coded[i], format="bgr24")
+        out.pts, out.time_base = stamps[i], base
+        return out
+
+    return _written(tmp.name, container, stream, map(frame, range(len(frames))))
+
+
+_PPM_PIPE = ("-f", "image2pipe", "-vcodec", "ppm", "-")
+
+
+def displayed_frames(path: Path) -> list[np.ndarray]:
+    """Every frame of ``path`` as a player shows it (BGR): decoded by the ``ffmpeg``
+    program, which turns them by the display matrix (autorotate): a reader independent
+    of our media adapter."""
+    raw = subprocess.run(
+        ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), *_PPM_PIPE],
+        capture_output=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    frames = []
+    pos = 0
+    while pos < len(raw):
+        # "P6\n<w> <h>\n255\n" then w * h * 3 bytes (RGB).
+        magic, dims, depth, pos = _ppm_header(raw, pos)
+        assert magic == b"P6" and depth == b"255"
+        w, h = (int(v) for v in dims.split())
+        rgb = np.frombuffer(raw, np.uint8, w * h * 3, pos).reshape(h, w, 3)
+        frames.append(rgb[:, :, ::-1].copy())
+        pos += w * h * 3
+    return frames
+
+
+def _ppm_header(raw: bytes, pos: int) -> tuple[bytes, bytes, bytes, int]:
+    fields = []
+    for _ in range(3):
+        end = raw.index(b"\n", pos)
+        fields.append(raw[pos:end])
+        pos = end + 1
+    return fields[0], fields[1], fields[2], pos

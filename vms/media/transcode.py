@@ -10,6 +10,13 @@ docs/design/redaction.md, "The job").
   and encoded as AAC, into an MP4 with ``movflags=faststart`` (browsers play it while it
   loads).
 
+**Upright** (a phone held upright stores its frames sideways with a display matrix that
+players honour): all three work on the picture *as shown*. :func:`video_info` gives the
+shown width and height, the samples are turned before detection and the frames before
+painting, so a box drawn on the review page over the shown picture (the browser turns
+it too) and a box a detector found both land on the pixels they name; the rewritten copy
+is stored upright, with no matrix (docs/design/redaction.md, "Turned videos").
+
 Both decode in a thread of their own, a few frames ahead of the caller
 (:func:`read_ahead`): FFmpeg's decoder and swscale release the GIL, and so do the
 detectors (OpenCV) and the encoder (libx264) the caller runs, so on two cores decoding
@@ -105,6 +112,23 @@ class VideoInfo:
     frames: int  # from the container's index; 0 when it has none
     duration: float  # seconds
     has_audio: bool
+    # The display matrix's turn (counter-clockwise degrees, FFmpeg's sense): width and
+    # height above are the picture's as shown, after it.
+    rotation: int = 0
+
+
+def _turns(frame: Any, label: str) -> int:
+    """Quarter turns (counter-clockwise, for ``np.rot90``) that show ``frame`` as a
+    player does. A turn that is not a multiple of 90 degrees is refused: the picture
+    cannot be turned pixel for pixel, and a box drawn on the shown picture would not
+    land on the pixels it covers."""
+    degrees = round(float(frame.rotation or 0))
+    if degrees % 90:
+        raise InvalidArgument(
+            f"{label}: the video's display matrix turns it by {degrees} degrees; "
+            "only multiples of 90 can be redacted"
+        )
+    return degrees // 90 % 4
 
 
 def video_info(path: Path, label: str) -> VideoInfo:
@@ -127,13 +151,18 @@ def video_info(path: Path, label: str) -> VideoInfo:
                 duration = float(video.duration * video.time_base)
             elif container.duration is not None:
                 duration = container.duration / av.time_base
+            width, height = int(first.width), int(first.height)
+            turns = _turns(first, label)
+            if turns % 2:
+                width, height = height, width
             return VideoInfo(
-                width=int(video.codec_context.width),
-                height=int(video.codec_context.height),
+                width=width,
+                height=height,
                 fps=float(rate),
                 frames=int(video.frames or 0),
                 duration=duration,
                 has_audio=bool(container.streams.audio),
+                rotation=turns * 90,
             )
     except VMSError:
         raise
@@ -145,10 +174,11 @@ def sample_frames(
     path: Path, label: str, every: int, size: tuple[int, int]
 ) -> Iterator[tuple[int, np.ndarray]]:
     """``(index, BGR array of size (width, height))`` for every ``every``-th frame of
-    ``path``'s video, in order (indices count every decoded frame from 0). Decoded and
-    scaled in a thread of their own (:func:`read_ahead`)."""
+    ``path``'s video as shown (turned by its display matrix; ``size`` is the shown
+    picture's), in order (indices count every decoded frame from 0). Decoded and scaled
+    in a thread of their own (:func:`read_ahead`)."""
     try:
-        yield from read_ahead(_samples(path, every, size))
+        yield from read_ahead(_samples(path, label, every, size))
     except VMSError:
         raise
     except Exception as exc:
@@ -156,15 +186,20 @@ def sample_frames(
 
 
 def _samples(
-    path: Path, every: int, size: tuple[int, int]
+    path: Path, label: str, every: int, size: tuple[int, int]
 ) -> Generator[tuple[int, np.ndarray], None, None]:
+    turns: int | None = None
     with av.open(str(path), metadata_errors="ignore") as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         for index, frame in enumerate(container.decode(stream)):
+            if turns is None:
+                turns = _turns(frame, label)
             if index % every == 0:
-                small = frame.reformat(width=size[0], height=size[1], format="bgr24")
-                yield index, small.to_ndarray()
+                # Scaled in the stored orientation, then turned as shown.
+                width, height = (size[1], size[0]) if turns % 2 else size
+                small = frame.reformat(width=width, height=height, format="bgr24")
+                yield index, np.ascontiguousarray(np.rot90(small.to_ndarray(), turns))
 
 
 Painter = Callable[[int, Any], None]
@@ -182,10 +217,13 @@ def rewrite_video(
     """Decode ``source``, call ``paint(index, frame)`` on every video frame (a writable
     yuv420p PyAV frame: :func:`privacy_masks.paint.frame_planes` reads its planes),
     encode it to ``target`` (H.264 yuv420p + AAC when the source has audio, the ``mute``
-    ranges in seconds from the start silenced, faststart). Returns the frames written;
-    ``progress(frames so far)`` is called as it goes."""
+    ranges in seconds from the start silenced, faststart). Frames are painted and
+    written as shown: turned by the source's display matrix (:func:`video_info`), the
+    copy upright with none. Returns the frames written; ``progress(frames so far)`` is
+    called as it goes."""
     try:
-        return _rewrite(source, target, paint, mute, progress)
+        turns = video_info(source, label).rotation // 90
+        return _rewrite(source, target, paint, mute, progress, turns)
     except Exception as exc:
         target.unlink(missing_ok=True)
         if isinstance(exc, VMSError):
@@ -199,6 +237,7 @@ def _rewrite(
     paint: Painter,
     mute: Sequence[tuple[float, float]],
     progress: Callable[[int], None] | None,
+    turns: int,
 ) -> int:
     with av.open(str(source), metadata_errors="ignore") as src:
         video = src.streams.video[0]
@@ -210,6 +249,8 @@ def _rewrite(
             v_out: Any = out.add_stream("libx264", rate=rate, options=dict(_X264))
             v_out.width = video.codec_context.width
             v_out.height = video.codec_context.height
+            if turns % 2:
+                v_out.width, v_out.height = v_out.height, v_out.width
             v_out.pix_fmt = "yuv420p"
             v_out.time_base = video.time_base
             a_out: Any = None
@@ -222,7 +263,7 @@ def _rewrite(
             start = (video.start_time or 0) * video.time_base if video.time_base else 0
             count = 0
             streams = [video] if audio is None else [video, audio]
-            for is_video, frame in read_ahead(_decoded(src, streams, video)):
+            for is_video, frame in read_ahead(_decoded(src, streams, video, turns)):
                 if is_video:
                     if origin is None:
                         origin = frame.pts if frame.pts is not None else 0
@@ -253,22 +294,48 @@ def _rewrite(
     return count
 
 
-def _decoded(src: Any, streams: list[Any], video: Any) -> Generator[tuple[bool, Any], None, None]:
-    """``(is video, frame)`` in demux order: video frames writable yuv420p, audio
-    frames as decoded (the reader thread of :func:`_rewrite`)."""
+def _decoded(
+    src: Any, streams: list[Any], video: Any, turns: int
+) -> Generator[tuple[bool, Any], None, None]:
+    """``(is video, frame)`` in demux order: video frames writable yuv420p turned
+    ``turns`` quarter turns (as shown), audio frames as decoded (the reader thread of
+    :func:`_rewrite`)."""
     for packet in src.demux(*streams):
         for frame in packet.decode():
             if packet.stream is video:
-                yield True, _writable(frame)
+                yield True, _writable(frame, turns)
             else:
                 yield False, frame
 
 
-def _writable(frame: Any) -> Any:
+def _writable(frame: Any, turns: int = 0) -> Any:
     if frame.format.name not in ("yuv420p", "yuvj420p"):
         frame = frame.reformat(format="yuv420p")
+    if turns:
+        return _turned(frame, turns)
     frame.make_writable()
     return frame
+
+
+def _turned(frame: Any, turns: int) -> Any:
+    """A new yuv420p frame: ``frame``'s picture turned ``turns`` quarter turns
+    counter-clockwise (each plane turned; the chroma planes' half size turns with
+    them), with its timestamp."""
+    width, height = int(frame.width), int(frame.height)
+    out_w, out_h = (height, width) if turns % 2 else (width, height)
+    out = av.VideoFrame(out_w, out_h, frame.format.name)
+    for source, target in zip(frame.planes[:3], out.planes[:3], strict=True):
+        picture = _plane(source, int(source.width), int(source.height))
+        turned = np.rot90(picture, turns)
+        _plane(target, int(target.width), int(target.height))[:] = turned
+    out.pts, out.time_base = frame.pts, frame.time_base
+    return out
+
+
+def _plane(plane: Any, width: int, height: int) -> np.ndarray:
+    """The ``width`` x ``height`` picture in ``plane`` (lines padded to ``line_size``)."""
+    line = int(plane.line_size)
+    return np.frombuffer(plane, dtype=np.uint8)[: line * height].reshape(height, line)[:, :width]
 
 
 def _silence(frame: Any, ranges: Sequence[tuple[float, float]], origin: float) -> None:
