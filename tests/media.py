@@ -120,13 +120,15 @@ def encode_pictures(
     time_base: Fraction | None = None,
     codec: str = "libx264",
     options: dict[str, str] | None = None,
+    sar: Fraction | None = None,
 ) -> bytes:
     """An MP4 of ``pictures`` (BGR arrays, as a viewer should *see* them). With
     ``rotation`` (90, 180, 270: a phone held upright) each picture is stored turned the
     other way with a display matrix saying ``rotation`` (FFmpeg's sense: counter-clockwise
     degrees), so a player that honours the matrix shows the pictures as given; the coded
     frames are the pictures turned. ``pts`` (in ``time_base``, default ``1/fps``) gives
-    each frame's timestamp (a variable frame rate, a start far from zero)."""
+    each frame's timestamp (a variable frame rate, a start far from zero); ``sar`` a
+    sample aspect ratio (pixels ``sar`` times as wide as high: a player stretches them)."""
     with tempfile.NamedTemporaryFile(suffix=".mp4", delete=False) as tmp:
         pass
     frames = list(pictures)
@@ -142,6 +144,8 @@ def encode_pictures(
     stream.options = options if options is not None else {"preset": "ultrafast", "crf": "12"}
     if turns:
         stream.set_display_rotation(rotation)
+    if sar is not None:
+        stream.codec_context.sample_aspect_ratio = sar
 
     def frame(i: int) -> av.VideoFrame:
         out = av.VideoFrame.from_ndarray(coded[i], format="bgr24")

@@ -219,8 +219,9 @@ def rewrite_video(
     encode it to ``target`` (H.264 yuv420p + AAC when the source has audio, the ``mute``
     ranges in seconds from the start silenced, faststart). Frames are painted and
     written as shown: turned by the source's display matrix (:func:`video_info`), the
-    copy upright with none. Returns the frames written; ``progress(frames so far)`` is
-    called as it goes."""
+    copy upright with none; an odd width or height gets a black line to make it even
+    (4:2:0 H.264), the picture's pixels keeping their coordinates. Returns the frames
+    written; ``progress(frames so far)`` is called as it goes."""
     try:
         turns = video_info(source, label).rotation // 90
         return _rewrite(source, target, paint, mute, progress, turns)
@@ -251,6 +252,7 @@ def _rewrite(
             v_out.height = video.codec_context.height
             if turns % 2:
                 v_out.width, v_out.height = v_out.height, v_out.width
+            v_out.width, v_out.height = _even(v_out.width), _even(v_out.height)
             v_out.pix_fmt = "yuv420p"
             v_out.time_base = video.time_base
             a_out: Any = None
@@ -311,23 +313,31 @@ def _decoded(
 def _writable(frame: Any, turns: int = 0) -> Any:
     if frame.format.name not in ("yuv420p", "yuvj420p"):
         frame = frame.reformat(format="yuv420p")
-    if turns:
-        return _turned(frame, turns)
+    if turns or frame.width % 2 or frame.height % 2:
+        return _shown(frame, turns)
     frame.make_writable()
     return frame
 
 
-def _turned(frame: Any, turns: int) -> Any:
+def _even(n: int) -> int:
+    return n + n % 2
+
+
+def _shown(frame: Any, turns: int) -> Any:
     """A new yuv420p frame: ``frame``'s picture turned ``turns`` quarter turns
     counter-clockwise (each plane turned; the chroma planes' half size turns with
-    them), with its timestamp."""
+    them), at its top left, with a black line on the right or at the bottom when a
+    side is odd (libx264 encodes 4:2:0 only in even sizes: a 641x361 video could not be
+    redacted at all; the chroma planes already cover the even size). Keeps the
+    timestamp."""
     width, height = int(frame.width), int(frame.height)
     out_w, out_h = (height, width) if turns % 2 else (width, height)
-    out = av.VideoFrame(out_w, out_h, frame.format.name)
-    for source, target in zip(frame.planes[:3], out.planes[:3], strict=True):
-        picture = _plane(source, int(source.width), int(source.height))
-        turned = np.rot90(picture, turns)
-        _plane(target, int(target.width), int(target.height))[:] = turned
+    out = av.VideoFrame(_even(out_w), _even(out_h), frame.format.name)
+    for source, target, black in zip(frame.planes[:3], out.planes[:3], (16, 128, 128), strict=True):
+        picture = np.rot90(_plane(source, int(source.width), int(source.height)), turns)
+        canvas = _plane(target, int(target.width), int(target.height))
+        canvas[:] = black
+        canvas[: picture.shape[0], : picture.shape[1]] = picture
     out.pts, out.time_base = frame.pts, frame.time_base
     return out
 
