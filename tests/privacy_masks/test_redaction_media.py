@@ -7,6 +7,9 @@ are drawn on the turned picture (docs/design/redaction.md, "The review page").""
 from __future__ import annotations
 
 import io
+import json
+import subprocess
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -62,17 +65,21 @@ def redact_drawn(
     media_id: str,
     shown: tuple[int, int],
     frames: int = FRAMES,
+    stretch: tuple[float, float] = (1.0, 1.0),
 ) -> Path:
     """Run a job as the review page does: a box drawn over the face on the first and the
     last frame of the picture as shown (``shown``: its width and height), in the
     canvas's pixels (the canvas is the job's ``video.width`` x ``video.height``, laid
-    over the shown picture), rendered solid. Returns the rendered file."""
+    over the shown picture), rendered solid. ``stretch``: how much wider and higher the
+    face is shown than :func:`face_box` says (non-square pixels). Returns the rendered
+    file."""
     service = services.ports.get(RedactionService)
     job = service.create(commander, NewRedaction(media_id, ("faces",), "solid"))
     assert service.run_pending() == 1
     review = service.get(commander, job.id)
     assert review.state == "review" and review.video is not None, review.error
-    sx, sy = review.video.width / shown[0], review.video.height / shown[1]
+    sx = stretch[0] * review.video.width / shown[0]
+    sy = stretch[1] * review.video.height / shown[1]
     keys = []
     for f in sorted({0, frames - 1}):
         x, y, w, h = face_box(f)
@@ -147,3 +154,54 @@ def test_a_box_drawn_on_an_odd_video_covers_the_face_REL_3(
     assert left == [0] * frames, f"face pixels left per frame in the release: {left}"
     height, width = released[0].shape[:2]
     assert width >= shown[0] and height >= shown[1], (width, height)
+
+
+_FFPROBE = ("ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries")
+_ASPECTS = "stream=sample_aspect_ratio,display_aspect_ratio"
+
+
+def aspect(path: Path) -> tuple[str, str]:
+    """``path``'s video sample and display aspect ratios as ``ffprobe`` reads them."""
+    out = subprocess.run(
+        [*_FFPROBE, _ASPECTS, "-of", "json", str(path)],
+        capture_output=True,
+        check=True,
+        timeout=30,
+        text=True,
+    ).stdout
+    stream = json.loads(out)["streams"][0]
+    return stream.get("sample_aspect_ratio", "1:1"), stream.get("display_aspect_ratio", "")
+
+
+@pytest.mark.parametrize("rotation", [0, 90])
+def test_the_release_keeps_the_pictures_shape_non_square_pixels_REL_3(
+    services: Services, actors: dict[str, Actor], rotation: int
+) -> None:
+    """A camera with non-square pixels (320x180 stored, pixels 4:3 as wide as high: shown
+    427x180) is shown by the page with its pixels stretched, the canvas stretched with
+    them, so the box still lands on the face; and the released copy keeps the pixels'
+    shape (turned with the picture), or every person in it is shown squeezed."""
+    coded = (320, 180)
+    sar = Fraction(4, 3)
+    turned = rotation // 90 % 2 == 1
+    shown = (coded[1], coded[0]) if turned else coded
+    original = encode_pictures(pictures(*shown), fps=FPS, rotation=rotation, sar=sar)
+    media_id = ingest(services, original)
+    with services.db.session() as s:
+        stored = services.store.path_for(s.get(MediaItem, media_id).sha256)  # type: ignore[union-attr]
+    assert aspect(stored)[0] == "4:3"
+    # The shown picture's width and height: the stored pixels stretched, then turned.
+    wide = (round(coded[0] * sar), coded[1])
+    factor = float(sar)
+    rendered = redact_drawn(
+        services,
+        actors["commander"],
+        media_id,
+        (wide[1], wide[0]) if turned else wide,
+        stretch=(1.0, factor) if turned else (factor, 1.0),
+    )
+    released = displayed_frames(rendered)
+    left = [red_pixels(img) for img in released]
+    assert left == [0] * FRAMES, f"face pixels left per frame in the release: {left}"
+    expected = ("3:4", "27:64") if turned else ("4:3", "64:27")
+    assert aspect(rendered) == expected

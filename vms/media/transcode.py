@@ -220,7 +220,8 @@ def rewrite_video(
     ranges in seconds from the start silenced, faststart). Frames are painted and
     written as shown: turned by the source's display matrix (:func:`video_info`), the
     copy upright with none; an odd width or height gets a black line to make it even
-    (4:2:0 H.264), the picture's pixels keeping their coordinates. Returns the frames
+    (4:2:0 H.264), the picture's pixels keeping their coordinates; non-square pixels keep
+    their sample aspect ratio. Returns the frames
     written; ``progress(frames so far)`` is called as it goes."""
     try:
         turns = video_info(source, label).rotation // 90
@@ -253,6 +254,11 @@ def _rewrite(
             if turns % 2:
                 v_out.width, v_out.height = v_out.height, v_out.width
             v_out.width, v_out.height = _even(v_out.width), _even(v_out.height)
+            sar = video.sample_aspect_ratio or video.codec_context.sample_aspect_ratio
+            if sar and sar != 1:
+                # Non-square pixels keep their shape (turned with the picture): without
+                # it, a 4:3-pixel camera's release shows everyone squeezed.
+                v_out.codec_context.sample_aspect_ratio = 1 / sar if turns % 2 else sar
             v_out.pix_fmt = "yuv420p"
             v_out.time_base = video.time_base
             a_out: Any = None
