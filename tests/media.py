@@ -155,7 +155,8 @@ def encode_pictures(
     return _written(tmp.name, container, stream, map(frame, range(len(frames))))
 
 
-_PPM_PIPE = ("-f", "image2pipe", "-vcodec", "ppm", "-")
+# Every decoded frame once (no frames duplicated or dropped to a constant rate).
+_PPM_PIPE = ("-fps_mode", "passthrough", "-f", "image2pipe", "-vcodec", "ppm", "-")
 
 
 def displayed_frames(path: Path) -> list[np.ndarray]:

@@ -83,7 +83,7 @@ def redact_drawn(
     keys = []
     for f in sorted({0, frames - 1}):
         x, y, w, h = face_box(f)
-        keys.append((f / FPS, x * sx, y * sy, w * sx, h * sy))
+        keys.append((round(f / review.video.fps, 4), x * sx, y * sy, w * sx, h * sy))
     service.edit(commander, job.id, EditRedaction(add=(ManualTrack("face", tuple(keys)),)))
     service.render(commander, job.id)
     assert service.run_pending() == 1
@@ -135,6 +135,13 @@ ODD = {
     ),
     "start-at-1000-s": ({"pts": range(15000, 15000 + FRAMES)}, (320, 180), FRAMES),
     "one-frame": ({}, (320, 180), 1),
+    # 6 frames at 15 fps, then 6 at 5 fps (a phone in the dark): the encoder's clock
+    # must be the source's, not the average rate's (9 fps) coarser ticks.
+    "variable-frame-rate": (
+        {"pts": [i if i < 6 else 6 + (i - 6) * 3 for i in range(FRAMES)]},
+        (320, 180),
+        FRAMES,
+    ),
 }
 
 

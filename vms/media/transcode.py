@@ -261,6 +261,10 @@ def _rewrite(
                 v_out.codec_context.sample_aspect_ratio = 1 / sar if turns % 2 else sar
             v_out.pix_fmt = "yuv420p"
             v_out.time_base = video.time_base
+            # The source's clock, not 1 / the average rate: a variable frame rate (15
+            # fps, then 5 in the dark) has frames closer than the average's ticks, and
+            # they collapsed on one tick (the muxer refused the file).
+            v_out.codec_context.time_base = video.time_base
             a_out: Any = None
             resampler: Any = None
             if audio is not None:
