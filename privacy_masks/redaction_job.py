@@ -30,6 +30,7 @@ each progress step, the ingest and the last transaction (``analysing`` -> ``revi
 from __future__ import annotations
 
 import contextlib
+import math
 import re
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -209,10 +210,16 @@ class RedactionJob:
         rendered = self.folder / "rendered.mp4"
         with self._source(item) as path:
             fps = record.video.fps if record.video else video_info(path, label).fps
+            # Detected boxes are the analysis's, by frame index; drawn ones are the
+            # page's, by its steps of 1 / fps on the player's clock (see render_video).
             boxes: dict[int, list[Box]] = {}
+            drawn: dict[int, list[tuple[int, Box]]] = {}
             for track in enabled:
                 for t, x, y, w, h in track.frames:
-                    boxes.setdefault(round(t * fps), []).append(Box(x, y, w, h))
+                    if track.manual:
+                        drawn.setdefault(round(t * fps), []).append((track.id, Box(x, y, w, h)))
+                    else:
+                        boxes.setdefault(round(t * fps), []).append(Box(x, y, w, h))
             render_video(
                 path,
                 rendered,
@@ -222,6 +229,8 @@ class RedactionJob:
                 margin=service.config.margin,
                 mute=record.audio_mute,
                 progress=lambda n: report(RENDER_SHARE * min(1.0, n / expected)),
+                drawn=drawn,
+                fps=fps,
             )
         crash_point("redaction.after-render")
         self.held.check()
@@ -361,18 +370,57 @@ def render_video(
     margin: float,
     mute: Sequence[tuple[float, float]] = (),
     progress: Callable[[int], None] | None = None,
+    drawn: dict[int, list[tuple[int, Box]]] | None = None,
+    fps: float = 15.0,
 ) -> int:
     """The render of a job (and of the benchmark): ``boxes`` (frame index -> boxes)
     burned into the decoded yuv420p planes with ``method``, encoded to ``target``
-    (:func:`vms.media.transcode.rewrite_video`). Returns the frames written."""
+    (:func:`vms.media.transcode.rewrite_video`). Returns the frames written.
 
-    def paint(index: int, frame: Any) -> None:
-        found = boxes.get(index)
+    ``drawn`` (step -> (track id, box)): the boxes drawn on the review page, which steps
+    through the video at ``n / fps`` seconds on the player's clock, showing at each step
+    the frame playing then. With a constant frame rate step n is frame n. With a
+    variable one (a phone going from 15 to 5 fps in the dark; ``fps`` is the average)
+    the steps are not the frames: each frame is painted with every drawn track's box at
+    the steps that fall while it is shown, joined with the next step's when the step
+    before it showed an earlier frame (the box is keyed where the face was seen on
+    either side: the joined box covers it in between), :func:`drawn_steps`."""
+
+    def paint(index: int, start: float, end: float, frame: Any) -> None:
+        found = list(boxes.get(index, ()))
+        if drawn:
+            found += _joined(drawn, drawn_steps(start, end, fps))
         if found:
             planes = frame_planes(frame)
             redact_yuv(planes.y, planes.u, planes.v, found, method, margin=margin)
 
     return rewrite_video(path, target, label, paint, mute=mute, progress=progress)
+
+
+def drawn_steps(start: float, end: float, fps: float) -> range:
+    """The review page's steps (``n / fps`` seconds) that concern a frame shown from
+    ``start`` to ``end`` seconds: those falling while it is shown, and the step before
+    (showing an earlier frame) with the one after it when the frame starts between two
+    steps. Pure; with a constant frame rate, frame ``n``'s is ``range(n, n + 1)``."""
+    eps = 1e-3
+    first = math.floor(start * fps + eps)
+    last = max(first, math.ceil(end * fps - eps) - 1)
+    if first / fps < start - eps:
+        last = max(last, first + 1)
+    return range(first, last + 1)
+
+
+def _joined(drawn: dict[int, list[tuple[int, Box]]], steps: range) -> list[Box]:
+    """Per drawn track, the box enclosing its boxes at ``steps``."""
+    hulls: dict[int, tuple[float, float, float, float]] = {}
+    for n in steps:
+        for track, b in drawn.get(n, ()):
+            x0, y0, x1, y1 = b.x, b.y, b.x + b.w, b.y + b.h
+            if track in hulls:
+                a = hulls[track]
+                x0, y0, x1, y1 = min(a[0], x0), min(a[1], y0), max(a[2], x1), max(a[3], y1)
+            hulls[track] = (x0, y0, x1, y1)
+    return [Box(x0, y0, x1 - x0, y1 - y0) for x0, y0, x1, y1 in hulls.values()]
 
 
 def _safe(name: str) -> str:

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from privacy_masks.redaction import EditRedaction, ManualTrack, NewRedaction, RedactionService
+from privacy_masks.redaction_job import drawn_steps
 from tests.media import displayed_frames, encode_pictures
 from vms.audit.log import Who
 from vms.auth.permissions import Actor
@@ -212,3 +213,83 @@ def test_the_release_keeps_the_pictures_shape_non_square_pixels_REL_3(
     assert left == [0] * FRAMES, f"face pixels left per frame in the release: {left}"
     expected = ("3:4", "27:64") if turned else ("4:3", "64:27")
     assert aspect(rendered) == expected
+
+
+def frame_times(path: Path) -> list[float]:
+    """Each frame's presentation time from the first, as ``ffprobe`` reads them."""
+    out = subprocess.run(
+        [*_FFPROBE, "frame=pts_time", "-of", "csv=p=0", str(path)],
+        capture_output=True,
+        check=True,
+        timeout=30,
+        text=True,
+    ).stdout
+    times = [float(line.strip(",")) for line in out.split()]
+    return [t - times[0] for t in times]
+
+
+def moving_face(t: float) -> tuple[int, int, int, int]:
+    """The face at ``t`` seconds: crossing at 100 px/s for 1.2 s, then still."""
+    return 20 + round(100 * min(t, 1.2)), 60, 40, 48
+
+
+def test_a_box_drawn_on_a_variable_frame_rate_video_covers_the_face_REL_3(
+    services: Services, actors: dict[str, Actor]
+) -> None:
+    """A phone lowers its frame rate in the dark: 15 frames at 15 fps, then 15 at 5 fps.
+    The page steps through the video by the job's frame rate (the average, 7.76 fps) and
+    the player shows the frame playing at that instant; a reviewer keys the box over the
+    face on every step. The released copy has the face covered on every frame, those
+    the page showed and those it stepped over."""
+    pts = [i if i < 15 else 15 + (i - 15) * 3 for i in range(30)]
+    times = [p / FPS for p in pts]
+    pictures = []
+    for t in times:
+        img = np.full((180, 320, 3), 96, np.uint8)
+        x, y, w, h = moving_face(t)
+        img[y : y + h, x : x + w] = RED
+        pictures.append(img)
+    original = encode_pictures(pictures, fps=FPS, pts=pts)
+    media_id = ingest(services, original)
+    commander = actors["commander"]
+    service = services.ports.get(RedactionService)
+    job = service.create(commander, NewRedaction(media_id, ("faces",), "solid"))
+    assert service.run_pending() == 1
+    review = service.get(commander, job.id)
+    assert review.state == "review" and review.video is not None, review.error
+    with services.db.session() as s:
+        stored = services.store.path_for(s.get(MediaItem, media_id).sha256)  # type: ignore[union-attr]
+    shown_at = frame_times(stored)
+    assert len(shown_at) == 30 and abs(shown_at[20] - times[20]) < 1e-3
+    # The page (web/static/redaction.js): step n is at n / fps; the player shows the
+    # last frame starting at or before it; the reviewer keys the face seen there.
+    fps, steps = review.video.fps, review.video.frames
+    keys = []
+    for n in range(steps):
+        at = round(n / fps, 4)
+        seen = max(k for k, t in enumerate(shown_at) if t <= at + 1e-6)
+        x, y, w, h = moving_face(shown_at[seen])
+        keys.append((at, float(x), float(y), float(w), float(h)))
+    service.edit(commander, job.id, EditRedaction(add=(ManualTrack("face", tuple(keys)),)))
+    service.render(commander, job.id)
+    assert service.run_pending() == 1
+    done = service.get(commander, job.id)
+    assert done.state == "done" and done.rendered_media_id, done.error
+    with services.db.session() as s:
+        rendered = services.store.path_for(s.get(MediaItem, done.rendered_media_id).sha256)  # type: ignore[union-attr]
+    released = displayed_frames(rendered)
+    assert len(released) == 30
+    left = [red_pixels(img) for img in released]
+    assert left == [0] * 30, f"face pixels left per frame in the release: {left}"
+    assert frame_times(rendered) == pytest.approx(shown_at, abs=2e-3)
+
+
+def test_drawn_steps_are_the_frames_at_a_constant_rate() -> None:
+    """At a constant rate the page's step n is frame n, nothing joined; a frame between
+    two steps takes both (pure)."""
+    for fps in (15.0, 25.0, 29.97, 30000 / 1001):
+        for n in range(0, 2000, 7):
+            assert drawn_steps(n / fps, (n + 1) / fps, fps) == range(n, n + 1)
+    # 7.76 fps of steps, a frame shown 0.333..0.4 s: step 2 (0.258 s) showed an earlier
+    # frame, step 3 (0.387 s) shows this one.
+    assert drawn_steps(1 / 3, 0.4, 225 / 29) == range(2, 4)

@@ -202,7 +202,10 @@ def _samples(
                 yield index, np.ascontiguousarray(np.rot90(small.to_ndarray(), turns))
 
 
-Painter = Callable[[int, Any], None]
+# paint(index, start, end, frame): the frame's index among the decoded frames, the
+# seconds from the first frame at which it is shown and at which the next one is, and
+# the writable yuv420p frame.
+Painter = Callable[[int, float, float, Any], None]
 
 
 def rewrite_video(
@@ -214,8 +217,9 @@ def rewrite_video(
     mute: Sequence[tuple[float, float]] = (),
     progress: Callable[[int], None] | None = None,
 ) -> int:
-    """Decode ``source``, call ``paint(index, frame)`` on every video frame (a writable
-    yuv420p PyAV frame: :func:`privacy_masks.paint.frame_planes` reads its planes),
+    """Decode ``source``, call ``paint(index, start, end, frame)`` on every video frame
+    (:data:`Painter`; a writable yuv420p PyAV frame:
+    :func:`privacy_masks.paint.frame_planes` reads its planes),
     encode it to ``target`` (H.264 yuv420p + AAC when the source has audio, the ``mute``
     ranges in seconds from the start silenced, faststart). Frames are painted and
     written as shown: turned by the source's display matrix (:func:`video_info`), the
@@ -279,8 +283,11 @@ def _rewrite(
                 if is_video:
                     if origin is None:
                         origin = frame.pts if frame.pts is not None else 0
-                    paint(count, frame)
                     pts = (frame.pts if frame.pts is not None else origin + count) - origin
+                    tick = video.time_base or Fraction(1, 90000)
+                    shown = float(pts * tick)
+                    lasts = float(frame.duration * tick) if frame.duration else 1 / float(rate)
+                    paint(count, shown, shown + lasts, frame)
                     frame.pts, frame.time_base = pts, video.time_base
                     frame.pict_type = av.video.frame.PictureType.NONE
                     out.mux(v_out.encode(frame))
@@ -348,7 +355,7 @@ def _shown(frame: Any, turns: int) -> Any:
         canvas = _plane(target, int(target.width), int(target.height))
         canvas[:] = black
         canvas[: picture.shape[0], : picture.shape[1]] = picture
-    out.pts, out.time_base = frame.pts, frame.time_base
+    out.pts, out.time_base, out.duration = frame.pts, frame.time_base, frame.duration
     return out
 
 
