@@ -59,16 +59,26 @@ def make_audio(
     rate: int = 48000,
     container_format: str = "mp4",
     codec: str = "aac",
+    cover: bool = False,
 ) -> bytes:
     """An AAC MP4 (.m4a) with its index first (faststart): AAC's encoder writes a priming
     packet stamped before 0, which the MP4 muxer covers with an edit list. Or AAC in
     another ``container_format`` (``matroska``), or another ``codec`` (``libopus`` for
-    WebM and Ogg)."""
+    WebM and Ogg, ``libmp3lame`` for MP3). With ``cover``, a cover picture (a JPEG that
+    FFmpeg lists as a video stream of one frame, marked ``attached_pic``: an MP3's ID3
+    picture, an .m4a's artwork)."""
     with tempfile.NamedTemporaryFile(suffix=f".{container_format}", delete=False) as tmp:
         pass
     options = {"movflags": "faststart"} if container_format == "mp4" else {}
     container = av.open(tmp.name, "w", format=container_format, options=options)
     stream = container.add_stream(codec, rate=rate)
+    if cover:
+        picture: Any = container.add_stream("mjpeg", rate=1)
+        picture.width, picture.height, picture.pix_fmt = 64, 64, "yuvj420p"
+        picture.disposition = av.stream.Disposition.attached_pic
+        art = av.VideoFrame.from_ndarray(np.full((64, 64, 3), 200, np.uint8), format="rgb24")
+        for packet in [*picture.encode(art), *picture.encode()]:
+            container.mux(packet)
     t = np.arange(1024) / rate
     # libopus takes interleaved samples; mono's layout is the same either way.
     sample_format = "flt" if codec == "libopus" else "fltp"

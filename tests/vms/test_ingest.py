@@ -136,6 +136,29 @@ def test_an_aac_audio_file_is_catalogued_whole_and_refused_cut(services: Service
 
 
 @pytest.mark.parametrize(
+    ("container_format", "codec", "content_type"),
+    [("mp3", "libmp3lame", "audio/mpeg"), ("mp4", "aac", "audio/mp4")],
+)
+def test_a_sound_file_with_cover_art_is_catalogued_as_sound(
+    services: Services, container_format: str, codec: str, content_type: str
+) -> None:
+    """An MP3 with an ID3 picture, an .m4a with artwork (a phone's voice memo, an
+    interview saved from a media player): FFmpeg lists the picture as a video stream of
+    one frame marked ``attached_pic``. It is not the recording: the file is sound, its
+    duration the sound's, not refused as a video "truncated" after its one frame."""
+    data = make_audio(seconds=2.0, container_format=container_format, codec=codec, cover=True)
+    result = services.ingestor.ingest(
+        io.BytesIO(data), request(original_filename=f"memo.{container_format}"), WHO
+    )
+    with services.db.session() as s:
+        item = s.get(MediaItem, result.media_id)
+        assert item is not None
+        assert (item.media_type, item.content_type) == ("audio", content_type)
+        assert item.width is None and item.codec != "mjpeg"
+        assert item.duration_seconds is not None and abs(item.duration_seconds - 2.0) < 0.1
+
+
+@pytest.mark.parametrize(
     ("container_format", "audio_codec", "video_codec", "content_type"),
     [
         ("mp4", "aac", "libx264", "audio/mp4"),

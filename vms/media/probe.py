@@ -203,7 +203,7 @@ def _inspect(
     container: av.container.InputContainer, label: str, head: bytes, max_frame_pixels: int
 ) -> ProbeResult:
     fmt = container.format.name
-    video = next(iter(container.streams.video), None)
+    video = _recorded_video(container)
     audio = next(iter(container.streams.audio), None)
     if fmt not in _CONTAINER_TYPES:
         # FFmpeg opens almost anything (text as "tty", images as "image2"): only
@@ -298,6 +298,15 @@ def _inspect(
         height=video.codec_context.height if video is not None else None,
         recorded_start=_creation_time(container),
     )
+
+
+def _recorded_video(container: av.container.InputContainer) -> av.video.stream.VideoStream | None:
+    """The first video stream that is footage. A cover picture (an MP3's ID3 picture, an
+    .m4a's artwork) is listed by FFmpeg as a video stream of one frame marked
+    ``attached_pic``: not the recording. A voice memo with artwork was probed as a video
+    whose data "ends at 0.00 s" and refused as truncated."""
+    attached = av.stream.Disposition.attached_pic
+    return next((s for s in container.streams.video if not s.disposition & attached), None)
 
 
 def _content_type(fmt: str, head: bytes, has_video: bool) -> str:
