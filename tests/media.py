@@ -199,3 +199,32 @@ def _ppm_header(raw: bytes, pos: int) -> tuple[bytes, bytes, bytes, int]:
         fields.append(raw[pos:end])
         pos = end + 1
     return fields[0], fields[1], fields[2], pos
+
+
+def make_recording(
+    *, video_seconds: float, audio_seconds: float, container_format: str = "matroska"
+) -> bytes:
+    """Video (H.264, 15 fps, 160x120) and a 440 Hz tone (AAC) of their own lengths in one
+    file: a camera whose picture stops before its microphone (or after it)."""
+    with tempfile.NamedTemporaryFile(suffix=f".{container_format}", delete=False) as tmp:
+        pass
+    container = av.open(tmp.name, "w", format=container_format)
+    video: Any = container.add_stream("libx264", rate=15, options={"preset": "ultrafast"})
+    video.width, video.height, video.pix_fmt = 160, 120, "yuv420p"
+    audio: Any = container.add_stream("aac", rate=48000)
+    audio.layout = "mono"
+    for i in range(round(video_seconds * 15)):
+        frame = av.VideoFrame.from_ndarray(np.full((120, 160, 3), i, np.uint8), format="rgb24")
+        frame.pts, frame.time_base = i, Fraction(1, 15)
+        for packet in video.encode(frame):
+            container.mux(packet)
+    for packet in video.encode():
+        container.mux(packet)
+    t = np.arange(1024) / 48000
+    for i in range(round(audio_seconds * 48000 / 1024)):
+        wave = (0.5 * np.sin(2 * np.pi * 440 * (t + i * 1024 / 48000))).astype(np.float32)
+        sound = av.AudioFrame.from_ndarray(wave[None, :], format="fltp", layout="mono")
+        sound.sample_rate, sound.pts, sound.time_base = 48000, i * 1024, Fraction(1, 48000)
+        for packet in audio.encode(sound):
+            container.mux(packet)
+    return _written(tmp.name, container, audio, [])

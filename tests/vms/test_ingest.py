@@ -12,7 +12,7 @@ import time
 import pytest
 from sqlalchemy import func, select, text
 
-from tests.media import make_audio, make_pdf, make_video, noise
+from tests.media import make_audio, make_pdf, make_recording, make_video, noise
 from vms.audit.log import Who
 from vms.check import Level, check
 from vms.db.models import AuditEntry, CustodyEvent, Device, MediaItem, SourceKind
@@ -133,6 +133,31 @@ def test_an_aac_audio_file_is_catalogued_whole_and_refused_cut(services: Service
             io.BytesIO(data[: len(data) // 2]), request(original_filename="cut.m4a"), WHO
         )
     assert count(services, MediaItem) == 1
+
+
+@pytest.mark.parametrize("container_format", ["matroska", "mpegts"])
+def test_a_video_whose_sound_runs_on_is_catalogued_whole(
+    services: Services, container_format: str
+) -> None:
+    """A camera whose picture stops 2 s before its microphone (1 s of video, 3 s of
+    sound), in containers that give the file one duration, the longest stream's: the
+    file is whole, catalogued as a video lasting 3 s, not refused as "truncated" because
+    its video alone ends early. The same file cut short is still refused."""
+    data = make_recording(video_seconds=1.0, audio_seconds=3.0, container_format=container_format)
+    result = services.ingestor.ingest(
+        io.BytesIO(data), request(original_filename=f"bwc.{container_format}"), WHO
+    )
+    with services.db.session() as s:
+        item = s.get(MediaItem, result.media_id)
+        assert item is not None and item.media_type == "video"
+        assert item.duration_seconds is not None and abs(item.duration_seconds - 3.0) < 0.1
+        assert item.recorded_end is not None
+        assert abs((item.recorded_end - item.recorded_start).total_seconds() - 3.0) < 0.1
+    if container_format == "matroska":  # its header says 3 s: cut, it is refused
+        with pytest.raises(InvalidArgument, match=r"truncated"):
+            services.ingestor.ingest(
+                io.BytesIO(data[: len(data) // 2]), request(original_filename="cut.mkv"), WHO
+            )
 
 
 @pytest.mark.parametrize(

@@ -245,9 +245,25 @@ def _inspect(
     # once (Fraction arithmetic per packet cost a third of this pass on a 1 GiB file).
     last_end_ticks = 0
     packets = 0
+    # The other sound and picture streams are demuxed too (their bytes are read anyway):
+    # their ends, so that a file whose picture stops before its sound (or one of two
+    # pictures before the other) is measured whole.
+    attached = av.stream.Disposition.attached_pic
+    others = [
+        s
+        for s in (*container.streams.video, *container.streams.audio)
+        if s is not main and not s.disposition & attached
+    ]
+    other_ends: dict[int, int] = {}
     try:
-        for packet in container.demux(main):
+        for packet in container.demux(main, *others):
             if packet.size == 0:
+                continue
+            if packet.stream is not main:
+                if packet.pts is not None:
+                    index = packet.stream.index
+                    end = packet.pts + (packet.duration or 0)
+                    other_ends[index] = max(other_ends.get(index, end), end)
                 continue
             packets += 1
             pts = packet.pts
@@ -276,17 +292,32 @@ def _inspect(
             f"packets but only {packets} are present"
         )
     start = float(main.start_time * main.time_base) if main.start_time and main.time_base else 0.0
-    duration = _duration(container, main)
     covered = max(0.0, last_end - start)
+    # The other streams' data, from the earliest start to the latest end.
+    spans = [(start, last_end)] + [
+        (_seconds(s.start_time, s.time_base), _seconds(other_ends[s.index], s.time_base))
+        for s in others
+        if s.index in other_ends
+    ]
+    whole = max(0.0, max(e for _, e in spans) - min(b for b, _ in spans))
+    duration = _duration(container, main)
+    # Checked against all the streams' data: the duration a header gives the main stream
+    # may be the container's, the longest stream's (FFmpeg fills it in for Matroska), and
+    # a picture stopping before the sound is not a file cut short. A file cut short ends
+    # all its interleaved streams early (and an MP4's index shows it, above).
     if duration is not None and duration > 0:
-        missing = duration - covered
+        missing = duration - whole
         if missing > DURATION_SLACK_SECONDS + DURATION_SLACK_FRACTION * duration:
             raise InvalidArgument(
                 f"{label}: the file is truncated: its header says {duration:.2f} s but its "
                 f"{main.type} data ends at {covered:.2f} s"
+                + (f" (all its streams' at {whole:.2f} s)" if whole > covered else "")
             )
-    elif covered > 0:
-        duration = covered
+        # The recording lasts as long as its longest stream (sound running on after the
+        # picture stopped is part of it).
+        duration = max(duration, whole)
+    elif whole > 0:
+        duration = whole
 
     content_type = _content_type(fmt, head, video is not None)
     return ProbeResult(
@@ -342,6 +373,10 @@ def _decodes(
             # FFmpeg's EINVAL, also its refusal of a frame over max_pixels.
             message += f" (are its frames over the {max_pixels} pixels accepted?)"
         raise InvalidArgument(message) from None
+
+
+def _seconds(ticks: int | None, time_base: Any) -> float:
+    return float(ticks * time_base) if ticks and time_base is not None else 0.0
 
 
 def _duration(container: av.container.InputContainer, stream: av.stream.Stream) -> float | None:
