@@ -70,7 +70,7 @@ from vms.exports.values import NewExport as NewExport
 from vms.exports.values import PackageDownload as PackageDownload
 from vms.exports.values import PackageInfo as PackageInfo
 from vms.ingest import Ingestor, IngestResult
-from vms.media.clip import CUT_MODES
+from vms.media.clip import CUT_MODES, cut_refusal
 from vms.store import MediaStore
 
 log = logging.getLogger(__name__)
@@ -339,6 +339,7 @@ class ExportService(ExportReads):
                 )
             fact = _facts(item)
             kind, begin = item.media_type, item.recorded_start
+            refusal = cut_refusal(item.codec, item.content_type)
             finish = item.recorded_end
             if finish is None and item.duration_seconds:
                 finish = begin + dt.timedelta(seconds=item.duration_seconds)
@@ -346,6 +347,11 @@ class ExportService(ExportReads):
         if kind != MediaType.VIDEO.value or finish is None:
             raise InvalidArgument(
                 f"{name}.media_id: {media_id} is a {kind} item: only video is cut into clips",
+                field=f"{name}.media_id",
+            )
+        if refusal is not None:  # REL-2: said now, not by a job failing later
+            raise InvalidArgument(
+                f"{name}.media_id: {media_id} cannot be cut into clips: {refusal}",
                 field=f"{name}.media_id",
             )
         lo = ensure_utc(start) if start is not None else begin

@@ -57,6 +57,27 @@ _KNOWN_PROFILES = {
 }
 
 
+# What the cut copies: H.264 with an avcC header (its parameter sets out of band), which
+# the MP4/MOV, Matroska and FLV families carry. MPEG-TS, AVI and MPEG-PS carry H.264 as
+# an Annex B byte stream (no avcC); other codecs are not re-encoded in ``exact`` mode.
+_CUT_CODECS = frozenset({"h264"})
+_AVCC_CONTAINERS = frozenset({"video/mp4", "video/x-matroska", "video/x-flv"})
+
+
+def cut_refusal(codec: str | None, content_type: str | None) -> str | None:
+    """Why a stored video of ``codec`` in a ``content_type`` file cannot be cut into
+    clips (None: it can), to refuse an export request up front instead of failing its
+    job on "not a recorder segment". Pure."""
+    if codec not in _CUT_CODECS:
+        return f"its video is {codec or 'of an unknown codec'}: clips are cut from H.264 only"
+    if content_type not in _AVCC_CONTAINERS:
+        return (
+            f"its H.264 is in a {content_type or 'unknown'} file, without the avcC header "
+            "clips are cut with (MP4, MOV, Matroska, FLV)"
+        )
+    return None
+
+
 @dataclass(frozen=True)
 class Segment:
     """One stored segment: its file and the wall-clock span the catalog gives it (the

@@ -1,0 +1,139 @@
+"""Court copies (REL-2) of odd but valid uploaded videos: a phone held upright (a display
+matrix), non-square pixels, a variable frame rate, B-frames, a start far from zero, one
+frame, H.265. The export job cuts them like any other item: the clip shows as the
+original shows (size, turn, pixel shape, frame times), or the request is refused up
+front naming what cannot be cut."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import subprocess
+import zipfile
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from sqlalchemy import func, select
+
+from tests.media import displayed_frames, encode_pictures, make_video
+from vms.audit.log import Who
+from vms.auth.permissions import Actor
+from vms.db.models import Export, SourceKind
+from vms.errors import InvalidArgument
+from vms.exports.service import ExportSource, NewExport
+from vms.ingest import IngestRequest
+from vms.services import Services
+
+T0 = dt.datetime(2026, 11, 20, 11, 0, tzinfo=dt.UTC)
+FRAMES = 30
+
+
+def pictures(width: int, height: int, frames: int = FRAMES) -> list[np.ndarray]:
+    out = []
+    for f in range(frames):
+        img = np.full((height, width, 3), 96, np.uint8)
+        img[:, : width // 3] = (40, 120, 40)
+        img[10:40, 10 + 3 * f : 40 + 3 * f] = (0, 0, 255)
+        out.append(img)
+    return out
+
+
+CASES: dict[str, tuple[dict[str, Any], tuple[int, int], int]] = {
+    "turned-90": ({"rotation": 90}, (180, 320), FRAMES),
+    "non-square-pixels": ({"sar": Fraction(4, 3)}, (320, 180), FRAMES),
+    "variable-frame-rate": (
+        {"pts": [i if i < 15 else 15 + (i - 15) * 3 for i in range(FRAMES)]},
+        (320, 180),
+        FRAMES,
+    ),
+    "b-frames": ({"options": {"preset": "medium", "bf": "3", "crf": "12"}}, (320, 180), FRAMES),
+    "start-at-1000-s": ({"pts": range(15000, 15000 + FRAMES)}, (320, 180), FRAMES),
+    "one-frame": ({}, (320, 180), 1),
+}
+
+
+def ffprobe(path: Path) -> dict[str, Any]:
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_streams", "-show_frames", "-of", "json", str(path)],
+        capture_output=True,
+        check=True,
+        timeout=30,
+        text=True,
+    ).stdout
+    return dict(json.loads(out))
+
+
+def ingest(services: Services, data: bytes) -> str:
+    return services.ingestor.ingest(
+        io.BytesIO(data),
+        IngestRequest(source=SourceKind.BWC, device_id="BWC-1", officer_badge="B1", recorded_at=T0),
+        Who("setup", "admin"),
+    ).media_id
+
+
+def export_whole(services: Services, actor: Actor, media_id: str, tmp_path: Path) -> Path:
+    record = services.exports.create(
+        actor, NewExport(purpose="court", sources=(ExportSource(None, media_id),))
+    )
+    assert services.exports.run_pending() == 1
+    done = services.exports.get(actor, record.id)
+    assert done.state == "done" and done.package, done.error
+    download = services.exports.package(actor, record.id, remote="test")
+    assert download.path is not None  # a local store
+    with zipfile.ZipFile(download.path) as zf:
+        clips = [n for n in zf.namelist() if n.startswith("clips/")]
+        assert len(clips) == 1
+        clip = tmp_path / "clip.mp4"
+        clip.write_bytes(zf.read(clips[0]))
+    return clip
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_a_court_copy_of_an_odd_upload_shows_as_the_original_REL_2(
+    services: Services, actors: dict[str, Actor], tmp_path: Path, case: str
+) -> None:
+    options, shown, frames = CASES[case]
+    original = tmp_path / "original.mp4"
+    original.write_bytes(encode_pictures(pictures(*shown, frames), fps=15, **options))
+    media_id = ingest(services, original.read_bytes())
+    clip = export_whole(services, actors["investigator"], media_id, tmp_path)
+    seen, copied = displayed_frames(original), displayed_frames(clip)
+    assert len(copied) == len(seen) == frames
+    assert copied[0].shape == seen[0].shape
+    a, b = ffprobe(original), ffprobe(clip)
+    assert b["streams"][0].get("sample_aspect_ratio") == a["streams"][0].get("sample_aspect_ratio")
+    times = [float(f["pts_time"]) for f in a["frames"]]
+    assert [float(f["pts_time"]) for f in b["frames"]] == pytest.approx(
+        [t - times[0] for t in times], abs=2e-3
+    )
+    for x, y in zip(seen, copied, strict=True):
+        assert np.abs(x.astype(int) - y.astype(int)).mean() < 3
+
+
+@pytest.mark.parametrize("kind", ["h265-mp4", "h264-mpegts"])
+def test_an_upload_the_cut_cannot_copy_is_refused_up_front_REL_2(
+    services: Services, actors: dict[str, Actor], kind: str
+) -> None:
+    """An H.265 body-camera video, a dashboard camera's H.264 in MPEG-TS: the clip cut
+    copies H.264 with an avcC header only. The request is a 400 naming the item and why,
+    not a job that fails later on "not a recorder segment"."""
+    if kind == "h265-mp4":
+        data = encode_pictures(
+            pictures(320, 180), codec="libx265", options={"preset": "ultrafast", "crf": "12"}
+        )
+        why = "hevc"
+    else:
+        data = make_video(seconds=1, container_format="mpegts")
+        why = "video/mp2t"
+    media_id = ingest(services, data)
+    command = NewExport(purpose="court", sources=(ExportSource(None, media_id),))
+    with pytest.raises(
+        InvalidArgument, match=rf"sources\[0\]\.media_id: {media_id} cannot .*{why}"
+    ):
+        services.exports.create(actors["investigator"], command)
+    with services.db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Export)) == 0
