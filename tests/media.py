@@ -202,10 +202,15 @@ def _ppm_header(raw: bytes, pos: int) -> tuple[bytes, bytes, bytes, int]:
 
 
 def make_recording(
-    *, video_seconds: float, audio_seconds: float, container_format: str = "matroska"
+    *,
+    video_seconds: float,
+    audio_seconds: float,
+    container_format: str = "matroska",
+    audio_start: float = 0.0,
 ) -> bytes:
     """Video (H.264, 15 fps, 160x120) and a 440 Hz tone (AAC) of their own lengths in one
-    file: a camera whose picture stops before its microphone (or after it)."""
+    file: a camera whose picture stops before its microphone (or after it); the sound
+    starting ``audio_start`` seconds after the picture (a microphone that starts late)."""
     with tempfile.NamedTemporaryFile(suffix=f".{container_format}", delete=False) as tmp:
         pass
     container = av.open(tmp.name, "w", format=container_format)
@@ -221,10 +226,12 @@ def make_recording(
     for packet in video.encode():
         container.mux(packet)
     t = np.arange(1024) / 48000
+    offset = round(audio_start * 48000)
     for i in range(round(audio_seconds * 48000 / 1024)):
         wave = (0.5 * np.sin(2 * np.pi * 440 * (t + i * 1024 / 48000))).astype(np.float32)
         sound = av.AudioFrame.from_ndarray(wave[None, :], format="fltp", layout="mono")
-        sound.sample_rate, sound.pts, sound.time_base = 48000, i * 1024, Fraction(1, 48000)
+        sound.sample_rate, sound.time_base = 48000, Fraction(1, 48000)
+        sound.pts = offset + i * 1024
         for packet in audio.encode(sound):
             container.mux(packet)
     return _written(tmp.name, container, audio, [])

@@ -17,7 +17,8 @@ import pytest
 
 from privacy_masks.redaction import EditRedaction, ManualTrack, NewRedaction, RedactionService
 from privacy_masks.redaction_job import drawn_steps
-from tests.media import displayed_frames, encode_pictures
+from tests.media import displayed_frames, encode_pictures, make_recording
+from tests.privacy_masks.redaction_media import audio_of
 from vms.audit.log import Who
 from vms.auth.permissions import Actor
 from vms.db.models import MediaItem, SourceKind
@@ -293,3 +294,54 @@ def test_drawn_steps_are_the_frames_at_a_constant_rate() -> None:
     # 7.76 fps of steps, a frame shown 0.333..0.4 s: step 2 (0.258 s) showed an earlier
     # frame, step 3 (0.387 s) shows this one.
     assert drawn_steps(1 / 3, 0.4, 225 / 29) == range(2, 4)
+
+
+_CSV = ("-of", "csv=p=0")
+
+
+def start_times(path: Path) -> dict[str, float]:
+    """Each stream's start (``ffprobe``), by its type."""
+    out = subprocess.run(
+        [*_FFPROBE[:-3], "-show_entries", "stream=codec_type,start_time", *_CSV, str(path)],
+        capture_output=True,
+        check=True,
+        timeout=30,
+        text=True,
+    ).stdout
+    return {kind: float(at) for kind, at in (line.split(",") for line in out.split())}
+
+
+def test_the_sound_stays_with_the_picture_and_the_muted_words_are_silent_REL_3(
+    services: Services, actors: dict[str, Actor]
+) -> None:
+    """A microphone that starts 1 s after the picture (3 s of video, 2 s of tone from
+    1 s on), a range muted at 1.5..2.0 s of the video (docs/design/redaction.md: audio
+    ranges in seconds from the video's start): in the released copy the sound still
+    starts 1 s after the picture, silent over the muted range and the tone elsewhere."""
+    data = make_recording(
+        video_seconds=3.0, audio_seconds=2.0, container_format="mp4", audio_start=1.0
+    )
+    media_id = ingest(services, data)
+    commander = actors["commander"]
+    service = services.ports.get(RedactionService)
+    job = service.create(
+        commander, NewRedaction(media_id, ("faces",), "solid", audio_mute=((1.5, 2.0),))
+    )
+    assert service.run_pending() == 1
+    service.render(commander, job.id)
+    assert service.run_pending() == 1
+    done = service.get(commander, job.id)
+    assert done.state == "done" and done.rendered_media_id, done.error
+    with services.db.session() as s:
+        rendered = services.store.path_for(s.get(MediaItem, done.rendered_media_id).sha256)  # type: ignore[union-attr]
+    starts = start_times(rendered)
+    lag = starts["audio"] - starts["video"]
+    assert abs(lag - 1.0) < 0.05, f"the sound starts {lag:.3f} s after the picture, not 1 s"
+    samples, rate = audio_of(rendered)
+
+    def at(seconds: float) -> int:  # a sample index from the video's start
+        return round((seconds - lag) * rate)
+
+    assert np.abs(samples[at(1.55) : at(1.95)]).max() == 0.0
+    assert np.abs(samples[at(1.1) : at(1.45)]).max() > 0.1
+    assert np.abs(samples[at(2.1) : at(2.8)]).max() > 0.1

@@ -297,7 +297,10 @@ def _rewrite(
                 else:
                     for chunk in resampler.resample(frame):
                         _silence(chunk, mute, float(start))
-                        chunk.pts = None
+                        # On the copy's timeline, whose 0 is the picture's start: a
+                        # microphone that started 1 s late still starts 1 s in (it was
+                        # stamped from 0 and spoke a second before the lips moved).
+                        _retime(chunk, float(start))
                         out.mux(a_out.encode(chunk))
             if resampler is not None:
                 for chunk in resampler.resample(None):
@@ -363,6 +366,16 @@ def _plane(plane: Any, width: int, height: int) -> np.ndarray:
     """The ``width`` x ``height`` picture in ``plane`` (lines padded to ``line_size``)."""
     line = int(plane.line_size)
     return np.frombuffer(plane, dtype=np.uint8)[: line * height].reshape(height, line)[:, :width]
+
+
+def _retime(frame: Any, origin: float) -> None:
+    """Stamp ``frame`` (resampled to :data:`_AUDIO_RATE`) at its time from ``origin``
+    (the video's start) in samples, or leave it to the encoder when it has no time."""
+    if frame.pts is None or frame.time_base is None:
+        frame.pts = None
+        return
+    at = float(frame.pts * frame.time_base) - origin
+    frame.pts, frame.time_base = round(at * _AUDIO_RATE), Fraction(1, _AUDIO_RATE)
 
 
 def _silence(frame: Any, ranges: Sequence[tuple[float, float]], origin: float) -> None:
