@@ -161,6 +161,7 @@ class RedactionJob:
             "frames": frames,
             "duration": info.duration,
             "has_audio": info.has_audio,
+            "start": info.start,
             "backend": detector.name,
         }
         with service.db.transaction() as s:

@@ -85,6 +85,9 @@ class VideoFacts:
     frames: int
     duration: float
     has_audio: bool
+    # The first frame's time on the player's clock (the review page's frame n is at
+    # start + n / fps); 0 for jobs analysed before it was kept.
+    start: float = 0.0
 
     @classmethod
     def of(cls, data: dict[str, Any] | None) -> VideoFacts | None:
@@ -97,6 +100,7 @@ class VideoFacts:
             int(data["frames"]),
             float(data["duration"]),
             bool(data["has_audio"]),
+            float(data.get("start", 0.0)),
         )
 
 

@@ -45,6 +45,7 @@ def test_redaction_api_create_review_edit_render_issue_16_3(
         "frames": 30,
         "duration": 2.0,
         "has_audio": False,  # the mute range is kept, and not applied: no audio
+        "start": 0.0,  # the first frame at 0 on the player's clock
     }
     assert body["audio_mute"] == [[0.0, 1.0]]
     classes = sorted(t["class"] for t in body["tracks"])

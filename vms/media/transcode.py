@@ -115,6 +115,10 @@ class VideoInfo:
     # The display matrix's turn (counter-clockwise degrees, FFmpeg's sense): width and
     # height above are the picture's as shown, after it.
     rotation: int = 0
+    # The first frame's time on a player's clock (its presentation time; a negative one
+    # is shifted to 0 by players, as by Chromium): a file written with a camera's running
+    # timestamps starts at 1000 s, and a player shows its frame n at start + n / fps.
+    start: float = 0.0
 
 
 def _turns(frame: Any, label: str) -> int:
@@ -163,6 +167,7 @@ def video_info(path: Path, label: str) -> VideoInfo:
                 duration=duration,
                 has_audio=bool(container.streams.audio),
                 rotation=turns * 90,
+                start=max(0.0, float(first.time or 0.0)),
             )
     except VMSError:
         raise

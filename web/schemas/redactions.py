@@ -127,6 +127,10 @@ class VideoOut(ResponseModel):
     frames: int
     duration: float
     has_audio: bool
+    start: float
+    """The first frame's time on the player's clock, seconds: frame n plays at
+    ``start + n / fps`` (a file with a camera's running timestamps starts late); the
+    tracks' and keyframes' ``t`` count from the first frame."""
 
 
 class RedactionSummaryOut(ResponseModel):

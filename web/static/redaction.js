@@ -42,6 +42,11 @@
   const frameCount = () => (state.job && state.job.video ? state.job.video.frames : 1);
   const frameAt = (t) => Math.max(0, Math.min(frameCount() - 1, Math.floor(t * fps() + 1e-3)));
   const timeOf = (frame) => Math.round((frame / fps()) * 10000) / 10000;
+  // The job's times count from the first frame; the player's clock may not (a file with
+  // a camera's running timestamps shows its first frame at 1000 s): jobTime() is the job's
+  // time of what the player shows, seek() sets the player by the job's time.
+  const start = () => (state.job && state.job.video ? state.job.video.start || 0 : 0);
+  const jobTime = () => video.currentTime - start();
 
   // A track's box at time t: its rows are one per frame, [t, x, y, w, h]; between two
   // rows the box is interpolated linearly (the player's time falls between frames).
@@ -102,7 +107,7 @@
   function draw() {
     ctx.clearRect(0, 0, canvas.width, canvas.height);
     if (!state.job) return;
-    const t = video.currentTime;
+    const t = jobTime();
     const preview = el("preview").checked;
     const method = el("method").value;
     ctx.lineWidth = Math.max(2, canvas.width / 320);
@@ -136,7 +141,7 @@
   }
 
   function showTime() {
-    const t = video.currentTime;
+    const t = jobTime();
     el("time").textContent = t.toFixed(2) + " s · frame " + frameAt(t);
     if (document.activeElement !== el("position")) el("position").value = t;
   }
@@ -260,12 +265,12 @@
   function seek(t) {
     video.pause();
     const duration = state.job && state.job.video ? state.job.video.duration : video.duration || 0;
-    video.currentTime = Math.max(0, Math.min(t, duration - 0.5 / fps()));
+    video.currentTime = start() + Math.max(0, Math.min(t, duration - 0.5 / fps()));
   }
   el("play").addEventListener("click", () => (video.paused ? video.play() : video.pause()));
-  el("frame-back").addEventListener("click", () => seek(timeOf(frameAt(video.currentTime) - 1)));
-  el("frame-forward").addEventListener("click", () => seek(timeOf(frameAt(video.currentTime) + 1)));
-  el("second-forward").addEventListener("click", () => seek(timeOf(frameAt(video.currentTime) + Math.round(fps()))));
+  el("frame-back").addEventListener("click", () => seek(timeOf(frameAt(jobTime()) - 1)));
+  el("frame-forward").addEventListener("click", () => seek(timeOf(frameAt(jobTime()) + 1)));
+  el("second-forward").addEventListener("click", () => seek(timeOf(frameAt(jobTime()) + Math.round(fps()))));
   el("position").addEventListener("input", () => seek(Number(el("position").value)));
   video.addEventListener("play", () => { el("play").textContent = "Pause"; loop(); });
   video.addEventListener("pause", () => { el("play").textContent = "Play"; draw(); });
@@ -284,7 +289,7 @@
 
   function setKey() {
     // The box at the current frame becomes that frame's keyframe (replacing one there).
-    const t = timeOf(frameAt(video.currentTime));
+    const t = timeOf(frameAt(jobTime()));
     const keys = state.draft.keys.filter((k) => Math.abs(k[0] - t) > 1e-6);
     keys.push([t, ...state.draft.box]);
     keys.sort((a, b) => a[0] - b[0]);
@@ -312,16 +317,16 @@
 
   el("manual-place").addEventListener("click", () => {
     const W = canvas.width, H = canvas.height;
-    const box = state.draft && state.draft.box ? draftAt(video.currentTime) : [W / 2 - W / 10, H / 2 - H / 10, W / 5, H / 5];
+    const box = state.draft && state.draft.box ? draftAt(jobTime()) : [W / 2 - W / 10, H / 2 - H / 10, W / 5, H / 5];
     placeBox(box);
-    manualStatus("Box placed at frame " + frameAt(video.currentTime) + ": move it with the arrow keys on the video.");
+    manualStatus("Box placed at frame " + frameAt(jobTime()) + ": move it with the arrow keys on the video.");
     canvas.focus();
   });
   el("manual-key").addEventListener("click", () => {
     if (!state.draft || !state.draft.box) { manualStatus("Place a box first."); return; }
-    state.draft.box = clampBox(draftAt(video.currentTime));
+    state.draft.box = clampBox(draftAt(jobTime()));
     setKey();
-    manualStatus("Keyframe at frame " + frameAt(video.currentTime) + ".");
+    manualStatus("Keyframe at frame " + frameAt(jobTime()) + ".");
     draw();
   });
   el("manual-discard").addEventListener("click", () => {
@@ -355,12 +360,12 @@
     event.preventDefault();
     if (!state.draft || !state.draft.box) { manualStatus("Press \"Place a box\" first."); return; }
     const step = event.altKey ? 1 : Math.max(2, Math.round(canvas.width / 80));
-    const b = draftAt(video.currentTime).slice();
+    const b = draftAt(jobTime()).slice();
     if (event.shiftKey) { b[2] += move[0] * step; b[3] += move[1] * step; }
     else { b[0] += move[0] * step; b[1] += move[1] * step; }
     placeBox(b);
     const now = state.draft.box;
-    manualStatus("Box at x " + now[0] + ", y " + now[1] + ", w " + now[2] + ", h " + now[3] + " (frame " + frameAt(video.currentTime) + ").");
+    manualStatus("Box at x " + now[0] + ", y " + now[1] + ", w " + now[2] + ", h " + now[3] + " (frame " + frameAt(jobTime()) + ").");
   });
 
   function pointer(event) {
@@ -371,7 +376,7 @@
     if (!state.job || state.job.state !== "review") return;
     video.pause();
     const [x, y] = pointer(event);
-    const box = state.draft && state.draft.box ? draftAt(video.currentTime) : null;
+    const box = state.draft && state.draft.box ? draftAt(jobTime()) : null;
     if (box && x >= box[0] && y >= box[1] && x <= box[0] + box[2] && y <= box[1] + box[3]) {
       const corner = x > box[0] + box[2] - 10 && y > box[1] + box[3] - 10;
       state.drag = { kind: corner ? "resize" : "move", x, y, box };
@@ -396,7 +401,7 @@
     state.drag = null;
     if (state.draft && state.draft.box) {
       setKey();
-      manualStatus("Keyframe at frame " + frameAt(video.currentTime) + ".");
+      manualStatus("Keyframe at frame " + frameAt(jobTime()) + ".");
     }
     draw();
   });

@@ -1,0 +1,83 @@
+"""The redaction review page in headless Chromium with a video whose first frame is not
+at 0 on the player's clock (a file written with the camera's running timestamps: its
+first frame at 1000 s). Chromium's timeline starts at 0 and shows the first frame from
+1000 s on; the page's steps (frame n at n / fps) must land on frame n, or every box a
+reviewer draws is keyed on frame 0's picture while the render paints it on frame n
+(REL-3; docs/design/redaction.md, "The review page")."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from playwright.sync_api import Page, expect
+
+from privacy_masks.redaction import NewRedaction, RedactionService
+from tests.media import encode_pictures
+from tests.web.conftest import Site, login
+from vms.audit.log import Who
+from vms.auth.permissions import Actor
+from vms.db.models import SourceKind
+from vms.ingest import IngestRequest
+from vms.services import Services
+
+pytestmark = pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+
+FPS, FRAMES = 15, 30
+
+
+def marker_x(f: int) -> int:
+    """Where frame ``f``'s red square starts: it moves 8 px a frame."""
+    return 10 + 8 * f
+
+
+def pictures() -> list[np.ndarray]:
+    out = []
+    for f in range(FRAMES):
+        img = np.full((180, 320, 3), 96, np.uint8)
+        img[60:100, marker_x(f) : marker_x(f) + 24] = (0, 0, 255)
+        out.append(img)
+    return out
+
+
+# The red square's left edge in the picture the <video> shows now (drawn to a canvas).
+MARKER_JS = """() => {
+  const v = document.getElementById('redaction-video');
+  const c = document.createElement('canvas');
+  c.width = v.videoWidth; c.height = v.videoHeight;
+  const x = c.getContext('2d');
+  x.drawImage(v, 0, 0);
+  const row = x.getImageData(0, 80, c.width, 1).data;
+  for (let i = 0; i < c.width; i++) {
+    if (row[4 * i] > 180 && row[4 * i + 1] < 90 && row[4 * i + 2] < 90) return i;
+  }
+  return -1;
+}"""
+
+
+def test_the_review_page_steps_onto_the_frames_of_a_video_starting_late_REL_3(
+    web_assets: object, site: Site, services: Services, actors: dict[str, Actor], page: Page
+) -> None:
+    data = encode_pictures(pictures(), fps=FPS, pts=range(1000 * FPS, 1000 * FPS + FRAMES))
+    media_id = services.ingestor.ingest(
+        io.BytesIO(data),
+        IngestRequest(source=SourceKind.BWC, device_id="BWC-1", officer_badge="B1"),
+        Who("setup", "admin"),
+    ).media_id
+    service = services.ports.get(RedactionService)
+    job = service.create(actors["commander"], NewRedaction(media_id, ("faces",), "solid"))
+    assert service.run_pending() == 1
+    login(page, "commander")
+    page.goto(f"/redactions/{job.id}")
+    expect(page.locator("#redaction-state")).to_have_text("review")
+    page.wait_for_function("() => document.getElementById('redaction-video').readyState >= 2")
+    for n in range(1, 11):
+        page.locator("#frame-forward").click()
+        expect(page.locator("#time")).to_contain_text(f"frame {n}")
+        page.wait_for_function("() => !document.getElementById('redaction-video').seeking")
+    seen = page.evaluate(MARKER_JS)
+    assert abs(seen - marker_x(10)) <= 2, (
+        f"the page says frame 10 but shows the picture with the marker at x {seen} "
+        f"(frame 10's is at {marker_x(10)}, frame 0's at {marker_x(0)})"
+    )
