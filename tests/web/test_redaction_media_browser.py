@@ -14,6 +14,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from privacy_masks.redaction import NewRedaction, RedactionService
+from privacy_masks.redaction_job import drawn_steps
 from tests.media import encode_pictures
 from tests.web.conftest import Site, login
 from vms.audit.log import Who
@@ -81,3 +82,39 @@ def test_the_review_page_steps_onto_the_frames_of_a_video_starting_late_REL_3(
         f"the page says frame 10 but shows the picture with the marker at x {seen} "
         f"(frame 10's is at {marker_x(10)}, frame 0's at {marker_x(0)})"
     )
+
+
+def test_each_step_of_the_page_shows_the_frame_the_render_paints_VFR_REL_3(
+    web_assets: object, site: Site, services: Services, actors: dict[str, Actor], page: Page
+) -> None:
+    """A variable frame rate (15 frames at 15 fps, then 15 at 5 fps; the job's fps is the
+    average, 7.76): at the page's step n (n / fps) Chromium shows the last frame starting
+    at or before it, the frame the render paints step n's drawn box on
+    (privacy_masks.redaction_job.drawn_steps)."""
+    pts = [i if i < 15 else 15 + (i - 15) * 3 for i in range(FRAMES)]
+    data = encode_pictures(pictures(), fps=FPS, pts=pts)
+    media_id = services.ingestor.ingest(
+        io.BytesIO(data),
+        IngestRequest(source=SourceKind.BWC, device_id="BWC-1", officer_badge="B1"),
+        Who("setup", "admin"),
+    ).media_id
+    service = services.ports.get(RedactionService)
+    job = service.create(actors["commander"], NewRedaction(media_id, ("faces",), "solid"))
+    assert service.run_pending() == 1
+    fps = service.get(actors["commander"], job.id).video.fps  # type: ignore[union-attr]
+    login(page, "commander")
+    page.goto(f"/redactions/{job.id}")
+    expect(page.locator("#redaction-state")).to_have_text("review")
+    page.wait_for_function("() => document.getElementById('redaction-video').readyState >= 2")
+    for n in range(1, 16):
+        page.locator("#frame-forward").click()
+        expect(page.locator("#time")).to_contain_text(f"frame {n}")
+        page.wait_for_function("() => !document.getElementById('redaction-video').seeking")
+        at = round(n / fps, 4)
+        shown = max(k for k, p in enumerate(pts) if p / FPS <= at + 1e-6)
+        seen = page.evaluate(MARKER_JS)
+        assert abs(seen - marker_x(shown)) <= 2, (n, seen, marker_x(shown))
+        steps = drawn_steps(
+            pts[shown] / FPS, pts[shown + 1] / FPS if shown + 1 < FRAMES else 4, fps
+        )
+        assert n in steps, (n, shown, steps)
