@@ -131,6 +131,7 @@ def encode_pictures(
     codec: str = "libx264",
     options: dict[str, str] | None = None,
     sar: Fraction | None = None,
+    pix_fmt: str = "yuv420p",
 ) -> bytes:
     """An MP4 of ``pictures`` (BGR arrays, as a viewer should *see* them). With
     ``rotation`` (90, 180, 270: a phone held upright) each picture is stored turned the
@@ -138,7 +139,9 @@ def encode_pictures(
     degrees), so a player that honours the matrix shows the pictures as given; the coded
     frames are the pictures turned. ``pts`` (in ``time_base``, default ``1/fps``) gives
     each frame's timestamp (a variable frame rate, a start far from zero); ``sar`` a
-    sample aspect ratio (pixels ``sar`` times as wide as high: a player stretches them)."""
+    sample aspect ratio (pixels ``sar`` times as wide as high: a player stretches them);
+    ``pix_fmt`` the coded pixel format (``yuv444p``, ``yuv420p10le``: H.264's High 4:4:4
+    and High 10 profiles)."""
     with tempfile.NamedTemporaryFile(suffix=".mp4", delete=False) as tmp:
         pass
     frames = list(pictures)
@@ -149,7 +152,7 @@ def encode_pictures(
     stamps = list(pts) if pts is not None else list(range(len(frames)))
     container = av.open(tmp.name, "w", format="mp4", options={"movflags": "faststart"})
     stream: Any = container.add_stream(codec, rate=fps)
-    stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+    stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
     stream.time_base = base
     stream.options = options if options is not None else {"preset": "ultrafast", "crf": "12"}
     if turns:

@@ -137,3 +137,61 @@ def test_an_upload_the_cut_cannot_copy_is_refused_up_front_REL_2(
         services.exports.create(actors["investigator"], command)
     with services.db.session() as s:
         assert s.scalar(select(func.count()).select_from(Export)) == 0
+
+
+@pytest.mark.parametrize(
+    ("pix_fmt", "size"),
+    [
+        ("yuv444p", (320, 180)),
+        ("yuv422p", (320, 180)),
+        ("yuv420p10le", (320, 180)),
+        ("yuv444p", (641, 361)),
+        ("yuvj420p", (320, 180)),
+    ],
+)
+def test_an_exact_cut_keeps_the_pictures_format_REL_2(
+    services: Services,
+    actors: dict[str, Actor],
+    tmp_path: Path,
+    pix_fmt: str,
+    size: tuple[int, int],
+) -> None:
+    """H.264 in High 4:4:4, 4:2:2 or High 10 (some cameras and every editing tool write
+    them), or full-range 4:2:0 (phones), cut exactly from inside a GOP: the frames
+    re-encoded up to the next keyframe are in the original's format like the copied
+    ones, so the court copy is one stream of one format (a change of chroma format, bit
+    depth or range mid-stream is a stream many players refuse or show wrong), with every
+    frame of the range."""
+    original = encode_pictures(
+        pictures(*size),
+        fps=15,
+        pix_fmt=pix_fmt,
+        options={"preset": "ultrafast", "crf": "12", "g": "15"},
+    )
+    media_id = ingest(services, original)
+    record = services.exports.create(
+        actors["investigator"],
+        NewExport(
+            purpose="court",
+            sources=(
+                ExportSource(
+                    None,
+                    media_id,
+                    T0 + dt.timedelta(seconds=0.5),
+                    T0 + dt.timedelta(seconds=1.7),
+                ),
+            ),
+            cut="exact",
+        ),
+    )
+    assert services.exports.run_pending() == 1
+    done = services.exports.get(actors["investigator"], record.id)
+    assert done.state == "done" and done.package, done.error
+    download = services.exports.package(actors["investigator"], record.id, remote="test")
+    assert download.path is not None
+    with zipfile.ZipFile(download.path) as zf:
+        clip = tmp_path / "clip.mp4"
+        clip.write_bytes(zf.read(next(n for n in zf.namelist() if n.startswith("clips/"))))
+    formats = [f.get("pix_fmt") for f in ffprobe(clip)["frames"]]
+    assert len(formats) == 19  # frames 7 (shown at 0.467 s) to 25 (1.667 s)
+    assert set(formats) == {pix_fmt}, formats

@@ -214,6 +214,8 @@ class _Source:
     profile: str | None
     nal_length: int
     parameter_sets: tuple[bytes, ...]
+    # The stored pixel format: the re-encoded frames keep it (4:4:4, 4:2:2, 10 bits).
+    pix_fmt: str = "yuv420p"
 
 
 @dataclass
@@ -404,6 +406,7 @@ class _Cutter:
             _KNOWN_PROFILES.get(str(ctx.profile or "")),
             (extradata[4] & 3) + 1,
             tuple(_avcc_sets(extradata)),
+            str(ctx.pix_fmt or "yuv420p"),
         )
         container = av.open(str(self.path), "w", format="mp4", options={"movflags": "faststart"})
         out_stream = container.add_stream_from_template(stream)
@@ -466,7 +469,11 @@ class _Cutter:
         decoder.extradata = src.extradata
         encoder: Any = av.CodecContext.create("libx264", "w")
         encoder.width, encoder.height = src.width, src.height
-        encoder.pix_fmt = "yuv420p"
+        # The stored format, not always 4:2:0 8-bit: a High 4:4:4 / 4:2:2 / High 10
+        # stream whose first partial GOP came out 4:2:0 changed format mid-stream (many
+        # players refuse that), and an odd-sized 4:4:4 one could not be encoded at all.
+        # libx264 picks the profile that fits the format.
+        encoder.pix_fmt = src.pix_fmt
         encoder.time_base = out.time_base
         encoder.max_b_frames = 0
         options = dict(_ENCODER_OPTIONS)
@@ -484,7 +491,7 @@ class _Cutter:
             found = by_source_pts.get(int(frame.pts))
             if found is None or not (found.until > lo and found.pts < out.hi):
                 continue
-            frame = frame.reformat(format="yuv420p")
+            frame = frame.reformat(format=src.pix_fmt)
             frame.pts = found.pts
             frame.time_base = out.time_base
             frame.pict_type = PictureType.I if first else PictureType.NONE
