@@ -507,3 +507,24 @@ def _waiting_on_a_lock(services: Services) -> bool:
             text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
         ).scalar_one()
     return bool(waiting)
+
+
+@pytest.mark.parametrize("rotation", [0, 90, 270])
+def test_a_phone_video_is_catalogued_at_the_size_it_is_shown(
+    services: Services, rotation: int
+) -> None:
+    """A phone held upright stores its frames sideways (320x180) with a display matrix:
+    every player shows it 180x320. The catalog's width and height are the picture's as
+    shown (the media page says 180x320), not the stored frames'; a portrait picture
+    stored upright (no matrix) is 180x320 too."""
+    import numpy as np
+
+    from tests.media import encode_pictures
+
+    shown = np.zeros((320, 180, 3), np.uint8)
+    data = encode_pictures([shown] * 3, rotation=rotation)
+    result = services.ingestor.ingest(io.BytesIO(data), request(original_filename="p.mp4"), WHO)
+    with services.db.session() as s:
+        item = s.get(MediaItem, result.media_id)
+        assert item is not None
+        assert (item.width, item.height) == (180, 320)

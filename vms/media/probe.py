@@ -235,6 +235,7 @@ def _inspect(
         # refuses a frame over max_pixels before allocating it.
         decoder.options = {**decoder.options, "max_pixels": str(max_frame_pixels)}
     decoded = False
+    first: Any = None
     # What each packet decoded before the first frame costs (a size unknown until the
     # frames say it: the most accepted); audio is cheap.
     cost = 0
@@ -270,7 +271,8 @@ def _inspect(
             if pts is not None:
                 last_end_ticks = max(last_end_ticks, pts + (packet.duration or 0))
             if not decoded:
-                decoded = _decodes(decoder, packet, label, main.type, max_frame_pixels)
+                frames = _decodes(decoder, packet, label, main.type, max_frame_pixels)
+                decoded, first = bool(frames), (frames[0] if frames else None)
                 spent += cost
                 if not decoded and spent > FIRST_FRAME_PIXEL_BUDGET:
                     raise InvalidArgument(
@@ -279,10 +281,11 @@ def _inspect(
                     )
     except av.error.FFmpegError as exc:
         raise InvalidArgument(f"{label}: the file is truncated or corrupt: {reason(exc)}") from None
-    if not decoded and not (
-        packets and _decodes(decoder, None, label, main.type, max_frame_pixels)
-    ):
-        raise InvalidArgument(f"{label}: the {main.type} stream holds no frames")
+    if not decoded:
+        drained = _decodes(decoder, None, label, main.type, max_frame_pixels) if packets else []
+        if not drained:
+            raise InvalidArgument(f"{label}: the {main.type} stream holds no frames")
+        first = drained[0]
     last_end = float(last_end_ticks * main.time_base) if main.time_base is not None else 0.0
 
     if main.frames and packets < main.frames:
@@ -320,13 +323,20 @@ def _inspect(
         duration = whole
 
     content_type = _content_type(fmt, head, video is not None)
+    width = height = None
+    if video is not None:
+        width, height = video.codec_context.width, video.codec_context.height
+        if _quarter_turned(first):
+            # As shown: a phone held upright stores 1920x1080 frames and a display
+            # matrix that every player turns them by (1080x1920 on the media page).
+            width, height = height, width
     return ProbeResult(
         media_type=MediaType.VIDEO if video is not None else MediaType.AUDIO,
         content_type=content_type,
         duration_seconds=round(duration, 3) if duration else None,
         codec=main.codec_context.name,
-        width=video.codec_context.width if video is not None else None,
-        height=video.codec_context.height if video is not None else None,
+        width=width,
+        height=height,
         recorded_start=_creation_time(container),
     )
 
@@ -360,13 +370,19 @@ def _check_frame_size(label: str, width: int, height: int, max_pixels: int) -> N
         )
 
 
+def _quarter_turned(frame: Any) -> bool:
+    """Whether a decoded video ``frame``'s display matrix turns it by 90 or 270 degrees."""
+    degrees = round(float(getattr(frame, "rotation", 0) or 0)) if frame is not None else 0
+    return degrees % 180 == 90
+
+
 def _decodes(
     decoder: Any, packet: av.Packet | None, label: str, kind: str, max_pixels: int
-) -> bool:
-    """Whether ``packet`` (None: the end, drain the decoder) gave a frame; a packet the
+) -> list[Any]:
+    """The frames ``packet`` (None: the end, drain the decoder) gave; a packet the
     decoder refuses is the file's fault, said so."""
     try:
-        return bool(decoder.decode(packet))
+        return list(decoder.decode(packet))
     except (av.error.FFmpegError, ValueError) as exc:
         message = f"{label}: the {kind} stream does not decode: {reason(exc)}"
         if kind == "video" and isinstance(exc, ValueError):
