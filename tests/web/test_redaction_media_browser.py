@@ -118,3 +118,34 @@ def test_each_step_of_the_page_shows_the_frame_the_render_paints_VFR_REL_3(
             pts[shown] / FPS, pts[shown + 1] / FPS if shown + 1 < FRAMES else 4, fps
         )
         assert n in steps, (n, shown, steps)
+
+
+def test_the_canvas_lies_on_a_turned_phone_video_as_shown_REL_3(
+    web_assets: object, site: Site, services: Services, actors: dict[str, Actor], page: Page
+) -> None:
+    """A phone video held upright (stored 320x180 with a display matrix): Chromium shows
+    it 180x320, and the review page's canvas, in which boxes are drawn, is 180x320 too,
+    so a box drawn over a face is stored in the shown picture's pixels, the ones the
+    render paints (privacy_masks test_redaction_media covers the render)."""
+    shown = [np.full((320, 180, 3), 96, np.uint8)] * 6
+    data = encode_pictures(shown, fps=FPS, rotation=90)
+    media_id = services.ingestor.ingest(
+        io.BytesIO(data),
+        IngestRequest(source=SourceKind.BWC, device_id="BWC-1", officer_badge="B1"),
+        Who("setup", "admin"),
+    ).media_id
+    service = services.ports.get(RedactionService)
+    job = service.create(actors["commander"], NewRedaction(media_id, ("faces",), "solid"))
+    assert service.run_pending() == 1
+    login(page, "commander")
+    page.goto(f"/redactions/{job.id}")
+    expect(page.locator("#redaction-state")).to_have_text("review")
+    page.wait_for_function("() => document.getElementById('redaction-video').readyState >= 2")
+    sizes = page.evaluate(
+        """() => {
+          const v = document.getElementById('redaction-video');
+          const c = document.getElementById('redaction-overlay');
+          return [v.videoWidth, v.videoHeight, c.width, c.height];
+        }"""
+    )
+    assert sizes == [180, 320, 180, 320], sizes
