@@ -160,7 +160,7 @@ class ExportJob:
 
             with contextlib.ExitStack() as copies:
                 cutting = cut(
-                    service.segments_of(items, copies),
+                    service.segments_of(items, copies, self.folder / "remux"),
                     source,
                     self.folder / "cut",
                     record.cut,

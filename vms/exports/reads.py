@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -24,7 +25,7 @@ from vms.db.models import (
     MediaItem,
     SourceKind,
 )
-from vms.errors import NotFound
+from vms.errors import InvalidArgument, NotFound
 from vms.exports.manifest import LiftRecord
 from vms.exports.values import ExportListing as ExportListing
 from vms.exports.values import ExportQuery as ExportQuery
@@ -34,7 +35,7 @@ from vms.exports.values import NewExport as NewExport
 from vms.exports.values import PackageDownload as PackageDownload
 from vms.exports.values import PackageInfo as PackageInfo
 from vms.ingest import IngestRequest
-from vms.media.clip import Segment
+from vms.media.clip import Segment, needs_remux, remux_for_cut
 from vms.store import MediaStore
 
 
@@ -61,10 +62,15 @@ class ExportReads:
         return out
 
     def segments_of(
-        self, items: Iterable[MediaItem], copies: contextlib.ExitStack[Any]
+        self,
+        items: Iterable[MediaItem],
+        copies: contextlib.ExitStack[Any],
+        work: Path | None = None,
     ) -> list[Segment]:
         """The cut's input: each item's local file (``copies`` holds the object store's
-        copies until the cut is done)."""
+        copies until the cut is done). An item whose H.264 has no avcC header (MPEG-TS,
+        AVI: :func:`vms.media.clip.needs_remux`) is remuxed into an MP4 in ``work`` first,
+        removed with the copies."""
         segments = []
         for item in items:
             end = item.recorded_end
@@ -74,6 +80,14 @@ class ExportReads:
                 path = copies.enter_context(self.store.local_copy(item.sha256))
             except NotFound:
                 raise NotFound(f"the file of media {item.id} is missing from the store") from None
+            if needs_remux(item.content_type):
+                if work is None:
+                    raise InvalidArgument(f"media {item.id}: its file must be remuxed to be cut")
+                work.mkdir(parents=True, exist_ok=True)
+                remuxed = work / f"{item.id}.mp4"
+                copies.callback(remuxed.unlink, missing_ok=True)
+                remux_for_cut(path, remuxed, f"media {item.id}")
+                path = remuxed
             segments.append(Segment(path, item.recorded_start, end, item.id))
         return segments
 

@@ -58,10 +58,14 @@ _KNOWN_PROFILES = {
 
 
 # What the cut copies: H.264 with an avcC header (its parameter sets out of band), which
-# the MP4/MOV, Matroska and FLV families carry. MPEG-TS, AVI and MPEG-PS carry H.264 as
-# an Annex B byte stream (no avcC); other codecs are not re-encoded in ``exact`` mode.
+# the MP4/MOV, Matroska and FLV families carry. MPEG-TS, AVI and MPEG-PS (a dashboard
+# camera's files) carry H.264 as an Annex B byte stream, without avcC: such a file is
+# first remuxed into an MP4 (:func:`remux_for_cut`: FFmpeg's MP4 muxer builds the avcC
+# from the stream's own SPS/PPS; no frame is decoded). Other codecs are not re-encoded in
+# ``exact`` mode, so not cut.
 _CUT_CODECS = frozenset({"h264"})
 _AVCC_CONTAINERS = frozenset({"video/mp4", "video/x-matroska", "video/x-flv"})
+_ANNEX_B_CONTAINERS = frozenset({"video/mp2t", "video/x-msvideo", "video/mpeg"})
 
 
 def cut_refusal(codec: str | None, content_type: str | None) -> str | None:
@@ -70,12 +74,40 @@ def cut_refusal(codec: str | None, content_type: str | None) -> str | None:
     job on "not a recorder segment". Pure."""
     if codec not in _CUT_CODECS:
         return f"its video is {codec or 'of an unknown codec'}: clips are cut from H.264 only"
-    if content_type not in _AVCC_CONTAINERS:
+    if content_type not in _AVCC_CONTAINERS | _ANNEX_B_CONTAINERS:
         return (
-            f"its H.264 is in a {content_type or 'unknown'} file, without the avcC header "
-            "clips are cut with (MP4, MOV, Matroska, FLV)"
+            f"its H.264 is in a {content_type or 'unknown'} file: clips are cut from MP4, "
+            "MOV, Matroska, FLV, MPEG-TS, AVI and MPEG-PS files"
         )
     return None
+
+
+def needs_remux(content_type: str | None) -> bool:
+    """Whether a stored file of ``content_type`` is remuxed (:func:`remux_for_cut`)
+    before it is cut. Pure."""
+    return content_type in _ANNEX_B_CONTAINERS
+
+
+def remux_for_cut(source: Path, target: Path, label: str) -> None:
+    """``source``'s first video stream copied packet for packet, timestamps kept, into the
+    MP4 ``target``, which then has the avcC header the cut needs (FFmpeg's MP4 muxer
+    builds it from the in-band SPS/PPS). Packets without a decode time (none in a
+    readable file) are left out. A failure removes ``target`` and raises our kinds."""
+    try:
+        with av.open(str(source), metadata_errors="ignore") as src:
+            video = src.streams.video[0]
+            with av.open(str(target), "w", format="mp4") as out:
+                stream = out.add_stream_from_template(video)
+                for packet in src.demux(video):
+                    if packet.dts is None:
+                        continue
+                    packet.stream = stream
+                    out.mux(packet)
+    except Exception as exc:
+        target.unlink(missing_ok=True)
+        if isinstance(exc, VMSError):
+            raise
+        raise translate(exc, f"{label}: remuxing for the cut") from None
 
 
 @dataclass(frozen=True)
