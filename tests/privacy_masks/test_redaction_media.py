@@ -97,7 +97,7 @@ def redact_drawn(
         return services.store.path_for(item.sha256)
 
 
-@pytest.mark.parametrize("rotation", [90, 270])
+@pytest.mark.parametrize("rotation", [90, 180, 270])
 def test_a_box_drawn_on_a_turned_phone_video_covers_the_face_REL_3(
     services: Services, actors: dict[str, Actor], rotation: int
 ) -> None:
