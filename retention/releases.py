@@ -41,6 +41,7 @@ from sqlalchemy import and_, case, select
 from sqlalchemy.orm import Session
 
 from retention.commands import Requester
+from retention.expiry import lock_rows
 from retention.release_values import Decision as Decision
 from retention.release_values import NewRelease as NewRelease
 from retention.release_values import NewShare as NewShare
@@ -389,7 +390,9 @@ class ReleaseService:
     ) -> ReleaseRecord:
         now = self.clock.now()
         with self.db.transaction() as s:
-            row = s.get(ReleaseRequest, release_id)
+            # Locked before its state is read: an approval and a denial (or a retried
+            # POST) at once would both see it undecided, and both commit and be audited.
+            row = s.get(ReleaseRequest, release_id, with_for_update=lock_rows(s))
             if row is None:
                 raise NotFound(f"release request {release_id!r} does not exist")
             if row.state not in sources:
