@@ -437,7 +437,9 @@ class ReleaseService:
             self._refuse_state(actor, "release.release", target, number, state)
         self._still_releasable(actor, "release.release", release_id)
         with self.db.transaction() as s:
-            row = s.get_one(ReleaseRequest, release_id)
+            # Locked, so two releases at once (a retried POST) are one: the second waits
+            # and finds it released (ACC-6: one custody event per item, one audit entry).
+            row = s.get_one(ReleaseRequest, release_id, with_for_update=lock_rows(s))
             if row.state != APPROVED:  # raced with another release
                 raise Conflict(f"release request {number!r} is {row.state}")
             items = s.execute(

@@ -17,7 +17,7 @@ from tests.retention.conftest import ingest
 from tests.retention.test_releases import new
 from vms.auth.permissions import Actor
 from vms.clock import ManualClock
-from vms.db.models import AuditEntry, User
+from vms.db.models import AuditEntry, CustodyEvent, User
 from vms.errors import Conflict
 from vms.services import Services
 
@@ -90,3 +90,31 @@ def test_approve_and_deny_at_once_one_decision_wins_ACC_5(
         assert (approvals, denials) == ((1, 0) if final == "approved" else (0, 1)), (
             f"iteration {i}: final state {final}, audited approvals {approvals}, denials {denials}"
         )
+
+
+def test_release_twice_at_once_is_one_release_ACC_6(
+    timed: Services,
+    retention: Retention,
+    people: dict[str, Actor],
+    clock: ManualClock,
+) -> None:
+    """A client retrying ``POST .../release`` after a timeout: one release, one custody
+    event per item, one audit entry; the retry is a 409."""
+    releases = retention.releases
+    media = ingest(timed, recorded_at=clock.now() - DAY)
+    for i in range(ITERATIONS):
+        request = releases.create(people["commander"], new((media,), request_number=f"R-{i}"))
+        releases.approve(people["approver"], request.id, Decision("ok"))
+        got = together(
+            lambda: releases.release(people["commander"], request.id),
+            lambda: releases.release(people["commander"], request.id),
+        )
+        assert sum(isinstance(g, Conflict) for g in got) == 1, f"iteration {i}: {got}"
+        assert audited(timed, "release.release", f"release:{request.id}") == 1
+    with timed.db.session() as s:
+        events = s.execute(
+            select(func.count()).where(
+                CustodyEvent.media_id == media, CustodyEvent.action == "released"
+            )
+        ).scalar_one()
+    assert events == ITERATIONS
