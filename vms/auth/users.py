@@ -8,6 +8,7 @@ import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from vms.audit.log import AuditLog, Who
@@ -105,6 +106,33 @@ class UserService:
             raise InvalidArgument(f"username {username!r} must be 1-64 printable characters")
         parsed_role = parse_role(role)
         password_hash = hash_password(password)
+        try:
+            return self._insert_user(
+                username, parsed_role, password_hash, badge, supervisor, by, exist_ok
+            )
+        except IntegrityError:
+            # Added by another process between our check and our insert (two admins, two
+            # roles running ``vms init`` at once): the unique name refused ours (ACC-1).
+            with self.db.session() as s:
+                existing = s.execute(
+                    select(User).where(User.username == username)
+                ).scalar_one_or_none()
+            if existing is None:
+                raise
+            if exist_ok:
+                return existing
+            raise Conflict(f"user {username!r} already exists") from None
+
+    def _insert_user(
+        self,
+        username: str,
+        parsed_role: Role,
+        password_hash: str,
+        badge: str | None,
+        supervisor: str | None,
+        by: Who,
+        exist_ok: bool,
+    ) -> User:
         now = self.clock.now()
         with self.db.transaction() as s:
             existing = s.execute(select(User).where(User.username == username)).scalar_one_or_none()

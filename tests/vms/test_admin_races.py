@@ -1,0 +1,93 @@
+"""Race: the same administrative change made twice at once (two admins, a client
+retrying after a timeout, two processes running ``vms init``), on SQLite and
+PostgreSQL. One change is made and audited once; the other is a 409 (or, where the
+operation is idempotent, the same answer), never an internal error (ACC-6, INV-4)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from sqlalchemy import func, select
+
+from vms.audit.log import Who
+from vms.db.models import AuditEntry, User
+from vms.errors import Conflict, VMSError
+from vms.services import Services
+
+ITERATIONS = 8
+USER_ITERATIONS = 4  # each add hashes a password: slow on purpose
+ADMIN = Who("admin", "admin")
+
+
+def together(*calls: Callable[[], object]) -> list[object]:
+    """Each of ``calls`` in its own thread, released at once; what each returned or
+    raised, in order."""
+    barrier = threading.Barrier(len(calls))
+    got: list[object] = [None] * len(calls)
+
+    def run(n: int) -> None:
+        barrier.wait()
+        try:
+            got[n] = calls[n]()
+        except Exception as exc:  # collected: the test looks at it
+            got[n] = exc
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(len(calls))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads), "a call did not finish (deadlock?)"
+    return got
+
+
+def unexpected(got: list[object]) -> list[object]:
+    """What no caller should ever see: anything raised that is not one of our kinds
+    (an IntegrityError is a 500)."""
+    return [g for g in got if isinstance(g, Exception) and not isinstance(g, VMSError)]
+
+
+def audited(services: Services, action: str, target: str) -> int:
+    with services.db.session() as s:
+        return int(
+            s.execute(
+                select(func.count()).where(
+                    AuditEntry.action == action,
+                    AuditEntry.target == target,
+                    AuditEntry.outcome == "ok",
+                )
+            ).scalar_one()
+        )
+
+
+def test_the_same_user_added_twice_at_once_is_one_user_and_a_409_ACC_1(
+    services: Services,
+) -> None:
+    users = services.users
+    for i in range(USER_ITERATIONS):
+        name = f"officer-{i}"
+        got = together(
+            lambda: users.add_user(name, "officer", "pw-123456789", by=ADMIN),
+            lambda: users.add_user(name, "officer", "pw-123456789", by=ADMIN),
+        )
+        assert not unexpected(got), f"iteration {i}: {got}"
+        assert sum(isinstance(g, Conflict) for g in got) == 1, got
+        assert audited(services, "user.create", f"user:{name}") == 1
+
+
+def test_vms_init_in_two_processes_at_once_both_succeed(services: Services) -> None:
+    """``vms init`` is idempotent (``exist_ok``): two roles of one site started together
+    both run it, and neither may fail on the first admin the other just created."""
+    for i in range(USER_ITERATIONS):
+        name = f"site-admin-{i}"
+        got = together(
+            *[
+                lambda: services.users.add_user(
+                    name, "admin", "pw-123456789", by=ADMIN, exist_ok=True
+                )
+            ]
+            * 2
+        )
+        assert all(isinstance(g, User) for g in got), f"iteration {i}: {got}"
+        assert audited(services, "user.create", f"user:{name}") == 1
