@@ -27,7 +27,7 @@ from vms.auth.authoriser import Authoriser, who
 from vms.auth.permissions import Action, Actor
 from vms.auth.users import ensure_officer
 from vms.clock import Clock
-from vms.db.engine import Database
+from vms.db.engine import Database, insert_missing
 from vms.db.models import CAPTURE_SOURCES, Camera, Device, DeviceAssignment, SourceKind
 from vms.errors import Conflict, InvalidArgument, NotFound, PermissionDenied
 
@@ -166,28 +166,29 @@ class DeviceService:
         source = _kind(kind)
         now = self.clock.now()
         with self.db.transaction() as s:
-            device = s.get(Device, device_id)
-            if device is None:
-                device = Device(id=device_id, kind=source.value, name=device_id, created_at=now)
-                s.add(device)
-                s.flush()
-            elif is_registered_camera(s, device_id):
+            # Inserted unless present, not got-then-added: the same assignment twice at
+            # once (a retried PUT, two admins) is one, audited once, and never a 500 on
+            # the primary key of a new device or of the assignment.
+            insert_missing(
+                s, Device, id=device_id, kind=source.value, name=device_id, created_at=now
+            )
+            device = s.get_one(Device, device_id)
+            if is_registered_camera(s, device_id):
                 raise Conflict(
                     f"device {device_id!r} is a registered fixed camera: it is not issued "
                     "to officers"
                 )
-            elif kind is not None and device.kind != source.value:
+            if kind is not None and device.kind != source.value:
                 raise Conflict(f"device {device_id!r} is a {device.kind} device, not {kind}")
             ensure_officer(s, badge, now)
-            if s.get(DeviceAssignment, (device_id, badge)) is None:
-                s.add(
-                    DeviceAssignment(
-                        device_id=device_id,
-                        officer_badge=badge,
-                        assigned_at=now,
-                        assigned_by=who.name,
-                    )
-                )
+            if insert_missing(
+                s,
+                DeviceAssignment,
+                device_id=device_id,
+                officer_badge=badge,
+                assigned_at=now,
+                assigned_by=who.name,
+            ):
                 self.audit.append(
                     s,
                     who,

@@ -11,7 +11,8 @@ from collections.abc import Callable
 from sqlalchemy import func, select
 
 from vms.audit.log import Who
-from vms.db.models import AuditEntry, User
+from vms.auth.permissions import Actor
+from vms.db.models import AuditEntry, DeviceAssignment, User
 from vms.errors import Conflict, VMSError
 from vms.services import Services
 
@@ -91,3 +92,45 @@ def test_vms_init_in_two_processes_at_once_both_succeed(services: Services) -> N
         )
         assert all(isinstance(g, User) for g in got), f"iteration {i}: {got}"
         assert audited(services, "user.create", f"user:{name}") == 1
+
+
+def test_assigning_a_device_twice_at_once_is_one_assignment(
+    services: Services, actors: dict[str, Actor]
+) -> None:
+    """``PUT /api/v1/devices/{id}/officers/{badge}`` is idempotent: a retried request
+    (or two admins) at once, for a new device or a known one, is one assignment audited
+    once, and both callers get the device's record."""
+    devices = services.devices
+    admin = actors["admin"]
+    services.devices.assign(admin, "BWC-KNOWN", "B-0")
+    for i in range(ITERATIONS):
+        for device in (f"BWC-NEW-{i}", "BWC-KNOWN"):
+            badge = f"B-{i + 1}"
+            got = together(
+                lambda: devices.assign(admin, device, badge),
+                lambda: devices.assign(admin, device, badge),
+            )
+            assert not [g for g in got if isinstance(g, Exception)], f"{device}: {got}"
+            with services.db.session() as s:
+                rows = s.execute(
+                    select(func.count()).where(
+                        DeviceAssignment.device_id == device,
+                        DeviceAssignment.officer_badge == badge,
+                    )
+                ).scalar_one()
+            assert rows == 1
+            entries = [
+                e
+                for e in _entries(services, "device.assign", f"device:{device}")
+                if e.details["officer_badge"] == badge
+            ]
+            assert len(entries) == 1, f"{device} {badge}: audited {len(entries)} times"
+
+
+def _entries(services: Services, action: str, target: str) -> list[AuditEntry]:
+    with services.db.session() as s:
+        return list(
+            s.execute(
+                select(AuditEntry).where(AuditEntry.action == action, AuditEntry.target == target)
+            ).scalars()
+        )

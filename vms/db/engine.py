@@ -169,14 +169,19 @@ def _configure_sqlite(engine: Engine) -> None:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def insert_missing(session: Session, model: type[Any], **values: Any) -> None:
+def insert_missing(session: Session, model: type[Any], **values: Any) -> bool:
     """Insert the row of ``model`` with ``values`` unless one with its primary key exists,
-    in ``session``'s transaction. Two transactions adding the same new row at once (the
-    first two files of a new device) both succeed: the second waits for the first and
-    adds nothing (PostgreSQL ``ON CONFLICT DO NOTHING``; SQLite's one writer), where
-    ``get`` then ``add`` failed the second on the primary key."""
+    in ``session``'s transaction; True when this call inserted it. Two transactions
+    adding the same new row at once (the first two files of a new device) both succeed:
+    the second waits for the first and adds nothing (PostgreSQL ``ON CONFLICT DO
+    NOTHING``; SQLite's one writer), where ``get`` then ``add`` failed the second on the
+    primary key."""
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    session.execute(insert(model).values(**values).on_conflict_do_nothing())
+    table = model.__table__
+    statement = (
+        insert(table).values(**values).on_conflict_do_nothing().returning(*table.primary_key)
+    )
+    return session.execute(statement).first() is not None  # (rowcount: -1 on psycopg)
 
 
 class Database:
