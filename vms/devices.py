@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from vms.audit.log import AuditLog, Who
@@ -205,11 +205,19 @@ class DeviceService:
         who = self._who(by, f"device:{device_id}")
         with self.db.transaction() as s:
             device = s.get(Device, device_id)
-            row = s.get(DeviceAssignment, (device_id, badge))
-            if device is None or row is None:
+            # Deleted by a statement that says whether it deleted: of two unassignments
+            # at once the second waits for the first and finds nothing (a 404), where a
+            # got-then-deleted row was "deleted" twice and audited twice (ACC-6).
+            gone = s.execute(
+                delete(DeviceAssignment)
+                .where(
+                    DeviceAssignment.device_id == device_id,
+                    DeviceAssignment.officer_badge == badge,
+                )
+                .returning(DeviceAssignment.officer_badge)
+            ).first()
+            if device is None or gone is None:
                 raise NotFound(f"device {device_id!r} is not assigned to officer {badge!r}")
-            s.delete(row)
-            s.flush()
             self.audit.append(
                 s, who, "device.unassign", f"device:{device_id}", details={"officer_badge": badge}
             )

@@ -127,6 +127,25 @@ def test_assigning_a_device_twice_at_once_is_one_assignment(
             assert len(entries) == 1, f"{device} {badge}: audited {len(entries)} times"
 
 
+def test_unassigning_twice_at_once_is_one_unassignment_audited_once(
+    services: Services, actors: dict[str, Actor]
+) -> None:
+    """The second of two unassignments at once finds nothing to take back: a 404, and
+    no second ``device.unassign`` entry claiming it did (ACC-6)."""
+    devices = services.devices
+    admin = actors["admin"]
+    for i in range(ITERATIONS):
+        device, badge = f"BWC-U{i}", f"B-{i}"
+        devices.assign(admin, device, badge)
+        got = together(
+            lambda: devices.unassign(admin, device, badge),
+            lambda: devices.unassign(admin, device, badge),
+        )
+        assert not unexpected(got), f"iteration {i}: {got}"
+        assert sum(isinstance(g, Exception) for g in got) == 1, f"iteration {i}: {got}"
+        assert audited(services, "device.unassign", f"device:{device}") == 1
+
+
 def _entries(services: Services, action: str, target: str) -> list[AuditEntry]:
     with services.db.session() as s:
         return list(
