@@ -5,19 +5,18 @@ leaves no audit entry claiming it happened (ACC-5, ACC-6, INV-4)."""
 from __future__ import annotations
 
 import datetime as dt
-import threading
-from collections.abc import Callable
 
 import pytest
 from sqlalchemy import func, select
 
 from retention.plugin import Retention
 from retention.releases import Decision
+from tests.races import audited, together
 from tests.retention.conftest import ingest
 from tests.retention.test_releases import new
 from vms.auth.permissions import Actor
 from vms.clock import ManualClock
-from vms.db.models import AuditEntry, CustodyEvent, User
+from vms.db.models import CustodyEvent, User
 from vms.errors import Conflict
 from vms.services import Services
 
@@ -29,41 +28,6 @@ DAY = dt.timedelta(days=1)
 def people(timed: Services) -> dict[str, Actor]:
     with timed.db.session() as s:
         return {u.username: timed.users.actor_for(s, u) for u in s.execute(select(User)).scalars()}
-
-
-def together(*calls: Callable[[], object]) -> list[object]:
-    """Each of ``calls`` in its own thread, released at once; what each returned or
-    raised, in order."""
-    barrier = threading.Barrier(len(calls))
-    got: list[object] = [None] * len(calls)
-
-    def run(n: int) -> None:
-        barrier.wait()
-        try:
-            got[n] = calls[n]()
-        except Exception as exc:  # collected: the test looks at it
-            got[n] = exc
-
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(len(calls))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert not any(t.is_alive() for t in threads), "a call did not finish (deadlock?)"
-    return got
-
-
-def audited(services: Services, action: str, target: str) -> int:
-    with services.db.session() as s:
-        return int(
-            s.execute(
-                select(func.count()).where(
-                    AuditEntry.action == action,
-                    AuditEntry.target == target,
-                    AuditEntry.outcome == "ok",
-                )
-            ).scalar_one()
-        )
 
 
 def test_approve_and_deny_at_once_one_decision_wins_ACC_5(

@@ -5,11 +5,9 @@ operation is idempotent, the same answer), never an internal error (ACC-6, INV-4
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
-
 from sqlalchemy import func, select
 
+from tests.races import audited, together
 from vms.audit.log import Who
 from vms.auth.permissions import Actor
 from vms.db.models import AuditEntry, DeviceAssignment, User
@@ -21,45 +19,10 @@ USER_ITERATIONS = 4  # each add hashes a password: slow on purpose
 ADMIN = Who("admin", "admin")
 
 
-def together(*calls: Callable[[], object]) -> list[object]:
-    """Each of ``calls`` in its own thread, released at once; what each returned or
-    raised, in order."""
-    barrier = threading.Barrier(len(calls))
-    got: list[object] = [None] * len(calls)
-
-    def run(n: int) -> None:
-        barrier.wait()
-        try:
-            got[n] = calls[n]()
-        except Exception as exc:  # collected: the test looks at it
-            got[n] = exc
-
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(len(calls))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert not any(t.is_alive() for t in threads), "a call did not finish (deadlock?)"
-    return got
-
-
 def unexpected(got: list[object]) -> list[object]:
     """What no caller should ever see: anything raised that is not one of our kinds
     (an IntegrityError is a 500)."""
     return [g for g in got if isinstance(g, Exception) and not isinstance(g, VMSError)]
-
-
-def audited(services: Services, action: str, target: str) -> int:
-    with services.db.session() as s:
-        return int(
-            s.execute(
-                select(func.count()).where(
-                    AuditEntry.action == action,
-                    AuditEntry.target == target,
-                    AuditEntry.outcome == "ok",
-                )
-            ).scalar_one()
-        )
 
 
 def test_the_same_user_added_twice_at_once_is_one_user_and_a_409_ACC_1(
