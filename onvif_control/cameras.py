@@ -18,12 +18,13 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from onvif_control.adapter.models import Description, Preset
 from onvif_control.adapter.parsers import onvif_endpoint
@@ -309,7 +310,7 @@ class CameraService:
         camera_id = ids.new_id()
         now = self.clock.now()
         calibration = calibration or Calibration()
-        with self.db.transaction() as s:
+        with self._name_taken(name), self.db.transaction() as s:
             if s.execute(select(Camera.id).where(Camera.name == name)).first() is not None:
                 raise Conflict(f"a camera named {name!r} already exists")
             s.add(Device(id=camera_id, kind=SourceKind.FIXED.value, name=name, created_at=now))
@@ -348,6 +349,22 @@ class CameraService:
             body = camera_detail(camera)
         log.info("camera %s onboarded as %s (%s)", name, camera_id, description.info.model)
         return body
+
+    @contextlib.contextmanager
+    def _name_taken(self, name: str | None) -> Iterator[None]:
+        """A 409 when the block's transaction fails on the unique camera name: another
+        onboarding or rename took ``name`` after the block checked it (two admins, a
+        retried POST), which the check inside the transaction cannot see on
+        PostgreSQL until that one commits (an IntegrityError, a 500, before)."""
+        try:
+            yield
+        except IntegrityError:
+            if name is None:
+                raise
+            with self.db.session() as s:
+                if s.execute(select(Camera.id).where(Camera.name == name)).first() is None:
+                    raise
+            raise Conflict(f"a camera named {name!r} already exists") from None
 
     @staticmethod
     def _apply(camera: Camera, d: Description) -> None:
@@ -425,7 +442,7 @@ class CameraService:
             except VMSError as exc:
                 self._update_failed(actor, camera_id, changes, exc.message)
                 raise
-        with self.db.transaction() as s:
+        with self._name_taken(changes.get("name")), self.db.transaction() as s:
             camera = self._get(s, camera_id)
             if "name" in changes and changes["name"] != camera.name:
                 clash = s.execute(select(Camera.id).where(Camera.name == changes["name"])).first()
