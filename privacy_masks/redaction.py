@@ -396,7 +396,10 @@ class RedactionService:
         video = record.video
         assert video is not None  # analysed: in review
         with self.db.transaction() as s:
-            row = s.get(Redaction, redaction_id)
+            # Locked before it is read, as the render locks it: two reviewers' edits at
+            # once each keep the other's, and an edit cannot land after the render has
+            # recorded what it renders (INV-8).
+            row = s.get(Redaction, redaction_id, with_for_update=True)
             assert row is not None
             if row.state != REVIEW:
                 raise Conflict(f"redaction {redaction_id} is {row.state}")
@@ -475,7 +478,9 @@ class RedactionService:
         reached, _fact = self._reach(actor, redaction_id)
         try:
             with self.db.transaction() as s:
-                row = s.get(Redaction, redaction_id)
+                # Locked: a render sent twice at once (a retried POST) is queued and
+                # audited once; an edit at the same instant waits and is refused.
+                row = s.get(Redaction, redaction_id, with_for_update=True)
                 assert row is not None
                 # A failed render (render_by noted) was reviewed: it may render again.
                 retry = row.state == FAILED and "render_by" in row.request

@@ -1,0 +1,113 @@
+"""Race: two people editing one redaction under review at once, or its render sent
+twice (a retried POST), on SQLite and PostgreSQL. No edit is lost; a render is queued
+once and audited once; what the render's audit entry lists is what will be rendered
+(REL-3, INV-4, INV-8: every redaction is recorded)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from privacy_masks.redaction import EditRedaction, ManualTrack, NewRedaction, TrackToggle
+from tests.privacy_masks.redaction_media import street_video
+from tests.privacy_masks.test_redaction import ingest, redactions
+from tests.races import audited, together
+from vms.auth.permissions import Actor
+from vms.db.models import AuditEntry, Redaction
+from vms.errors import Conflict
+from vms.services import Services
+
+ITERATIONS = 6
+VIDEO = {"width": 320, "height": 180, "fps": 10.0, "frames": 30, "duration": 3.0}
+DETECTED = {"id": 1, "class": "face", "enabled": True, "manual": False, "frames": []}
+
+
+def in_review(services: Services, actor: Actor, media_id: str) -> str:
+    """A job as its analysis leaves it: in review, one detected track (set here: what is
+    examined is the editing, not the detector)."""
+    job = redactions(services).create(actor, NewRedaction(media_id, ("faces",)))
+    with services.db.transaction() as s:
+        row = s.get_one(Redaction, job.id)
+        row.state = "review"
+        row.request = {**row.request, "video": {**VIDEO, "has_audio": False}}
+        row.tracks = [dict(DETECTED)]
+    return job.id
+
+
+def finished(services: Services, job: str) -> None:
+    """Out of the way of the next iteration (a queued render holds one of the user's
+    ``max_pending_per_user`` places)."""
+    with services.db.transaction() as s:
+        s.get_one(Redaction, job).state = "failed"
+
+
+def plate(n: int) -> ManualTrack:
+    return ManualTrack("plate", ((0.0, 10 * n, 10, 20, 10), (1.0, 10 * n + 5, 10, 20, 10)))
+
+
+def test_two_edits_at_once_lose_neither_REL_3(services: Services, actors: dict[str, Actor]) -> None:
+    service = redactions(services)
+    media_id = ingest(services, street_video())
+    commander, admin = actors["commander"], actors["admin"]
+    for i in range(ITERATIONS):
+        job = in_review(services, admin, media_id)
+        got = together(
+            lambda: service.edit(commander, job, EditRedaction(add=(plate(1),))),
+            lambda: service.edit(admin, job, EditRedaction(add=(plate(2),))),
+        )
+        assert not [g for g in got if isinstance(g, Exception)], got
+        tracks = service.get(admin, job).tracks
+        manual = [t for t in tracks if t.manual]
+        assert len(manual) == 2, f"iteration {i}: an edit was lost, tracks {tracks}"
+        assert len({t.id for t in tracks}) == len(tracks), f"iteration {i}: ids {tracks}"
+
+
+def test_render_twice_at_once_is_queued_and_audited_once(
+    services: Services, actors: dict[str, Actor]
+) -> None:
+    service = redactions(services)
+    media_id = ingest(services, street_video())
+    commander = actors["commander"]
+    for i in range(ITERATIONS):
+        job = in_review(services, commander, media_id)
+        got = together(
+            lambda: service.render(commander, job), lambda: service.render(commander, job)
+        )
+        assert sum(isinstance(g, Conflict) for g in got) == 1, f"iteration {i}: {got}"
+        assert audited(services, "redaction.render", f"media:{media_id}") == i + 1
+        finished(services, job)
+
+
+def test_an_edit_racing_the_render_is_in_what_the_render_recorded_or_refused_INV_8(
+    services: Services, actors: dict[str, Actor]
+) -> None:
+    """Disable the detected track while the render is queued: either the edit came first
+    (the render's audit entry lists no track) or it is a 409; never an edit that lands
+    after the render recorded the track as enabled."""
+    service = redactions(services)
+    media_id = ingest(services, street_video())
+    commander = actors["commander"]
+    for i in range(ITERATIONS):
+        job = in_review(services, commander, media_id)
+        got = together(
+            lambda: service.render(commander, job),
+            lambda: service.edit(commander, job, EditRedaction(tracks=(TrackToggle(1, False),))),
+        )
+        assert not isinstance(got[0], Exception), got
+        with services.db.session() as s:
+            entry = (
+                s.execute(
+                    select(AuditEntry)
+                    .where(AuditEntry.action == "redaction.render")
+                    .order_by(AuditEntry.seq.desc())
+                )
+                .scalars()
+                .first()
+            )
+            row = s.get_one(Redaction, job)
+        assert entry is not None and entry.details["redaction_id"] == job
+        rendered = [t["id"] for t in row.tracks if t["enabled"]]
+        assert entry.details["tracks"] == rendered, (
+            f"iteration {i}: the render recorded tracks {entry.details['tracks']}, "
+            f"the job renders {rendered} (edit: {got[1]!r})"
+        )
+        finished(services, job)
