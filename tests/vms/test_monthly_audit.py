@@ -30,6 +30,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from tests.races import together
 from vms.audit.log import Who
 from vms.audit.monthly import RecordReview, ReviewQuery
 from vms.audit.monthly_out import to_csv, to_pdf
@@ -516,6 +517,28 @@ def test_reviews_only_of_supervised_officers_videos_OPS_6_ACC_8(
     ) == ["B1", "B2"]
     with pytest.raises(PermissionDenied):
         services.reviews.list(actors["officer"], ReviewQuery())
+
+
+def test_one_video_reviewed_twice_counts_once_OPS_6(
+    services: Services, actors: dict[str, Actor]
+) -> None:
+    """OPS-6 asks for two *videos* per officer a month: the same review sent twice (a
+    client retrying its POST after a timeout, or twice at once) made one video count
+    as the two the officer needed, and the report no longer showed them short."""
+    with services.db.transaction() as s:
+        s.add(Device(id="BWC-1", kind="bwc", name="BWC-1", created_at=START))
+        s.flush()
+        video = _item(s, source="bwc", device="BWC-1", size=1, ingested=START, badge="B1")
+    command = RecordReview(video, "reviewed")
+    got = together(
+        lambda: services.reviews.record(actors["sergeant"], command),
+        lambda: services.reviews.record(actors["sergeant"], command),
+    )
+    assert not [g for g in got if isinstance(g, Exception)], got
+    month = services.clock.now().strftime("%Y-%m")
+    report = services.monthly_audit.report(actors["admin"], month)
+    assert {c.officer_badge: c.reviews for c in report.reviews}["B1"] == 1
+    assert "B1" in [c.officer_badge for c in report.officers_short_of_reviews]
 
 
 def test_monthly_audit_api_csv_pdf_and_page_OPS_7(

@@ -277,7 +277,8 @@ class PtzRow:
 
 @dataclass(frozen=True)
 class ReviewCount:
-    """OPS-6: one officer's reviews in the month against the required number."""
+    """OPS-6: one officer's reviewed videos in the month (``reviews``: distinct
+    videos, however often each was reviewed) against the required number."""
 
     officer_badge: str
     officer: str | None
@@ -484,9 +485,11 @@ def _reviews(
         .outerjoin(supervisor, supervisor.id == User.supervisor_id)
         .where(User.role == Role.OFFICER.value, User.active.is_(True), User.badge.is_not(None))
     ).all()
+    # Videos reviewed, not reviews (OPS-6: "two videos per officer"): the same review
+    # sent twice (a retried POST) is two rows, and must not count as two videos.
     counts = dict(
         s.execute(
-            select(SupervisorReview.officer_badge, func.count())
+            select(SupervisorReview.officer_badge, func.count(SupervisorReview.media_id.distinct()))
             .where(SupervisorReview.reviewed_at >= start, SupervisorReview.reviewed_at < end)
             .group_by(SupervisorReview.officer_badge)
         ).all()
