@@ -645,7 +645,9 @@ class ReleaseService:
         self.authoriser.require(actor, Action.RELEASES_MANAGE, target)
         now = self.clock.now()
         with self.db.transaction() as s:
-            link = s.get(ShareLink, link_id)
+            # Locked: of two revocations at once one revokes and is audited; the other
+            # finds it revoked (ACC-6).
+            link = s.get(ShareLink, link_id, with_for_update=lock_rows(s))
             if link is None or link.release_id != release_id:
                 raise NotFound(f"share link {link_id!r} of release {release_id!r} does not exist")
             if link.revoked_at is None:

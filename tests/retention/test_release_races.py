@@ -10,13 +10,13 @@ import pytest
 from sqlalchemy import func, select
 
 from retention.plugin import Retention
-from retention.releases import Decision
+from retention.releases import Decision, NewShare, ShareRecord
 from tests.races import audited, together
 from tests.retention.conftest import ingest
 from tests.retention.test_releases import new
 from vms.auth.permissions import Actor
 from vms.clock import ManualClock
-from vms.db.models import CustodyEvent, User
+from vms.db.models import AuditEntry, CustodyEvent, User
 from vms.errors import Conflict
 from vms.services import Services
 
@@ -82,3 +82,33 @@ def test_release_twice_at_once_is_one_release_ACC_6(
             )
         ).scalar_one()
     assert events == ITERATIONS
+
+
+def test_a_share_link_revoked_twice_at_once_is_audited_once_ACC_6(
+    timed: Services, retention: Retention, people: dict[str, Actor], clock: ManualClock
+) -> None:
+    releases = retention.releases
+    media = ingest(timed, recorded_at=clock.now() - DAY)
+    request = releases.create(people["commander"], new((media,), request_number="S-1"))
+    releases.approve(people["approver"], request.id, Decision("ok"))
+    releases.release(people["commander"], request.id)
+    for i in range(ITERATIONS):
+        link = releases.share(people["commander"], request.id, NewShare(clock.now() + DAY, 1))
+        got = together(
+            lambda: releases.revoke(people["commander"], request.id, link.link.id),
+            lambda: releases.revoke(people["admin"], request.id, link.link.id),
+        )
+        assert not [g for g in got if isinstance(g, Exception)], got
+        with timed.db.session() as s:
+            entries = [
+                e
+                for e in s.execute(
+                    select(AuditEntry).where(AuditEntry.action == "release.share.revoke")
+                ).scalars()
+                if e.details["link_id"] == link.link.id
+            ]
+        assert len(entries) == 1, f"iteration {i}: the revocation was audited {len(entries)} times"
+        revoked_by = {g.revoked_by for g in got if isinstance(g, ShareRecord)}
+        assert revoked_by == {entries[0].actor}, (
+            f"iteration {i}: {revoked_by} vs {entries[0].actor}"
+        )
