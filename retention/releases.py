@@ -454,8 +454,15 @@ class ReleaseService:
             row.released_at = now
             row.released_by = actor.username
             row.secondary_copy = ia
+            # The items still there, held from deletion until this commits (in id order,
+            # as the purge locks them): an item the purge deleted after a plain read
+            # failed the custody event's foreign key (a 500) and the whole release.
+            present = select(MediaItem.id).where(MediaItem.id.in_(media_ids))
+            if lock_rows(s):
+                present = present.order_by(MediaItem.id).with_for_update(key_share=True)
+            there = set(s.execute(present).scalars())
             for media_id in media_ids:
-                if s.get(MediaItem, media_id) is None:
+                if media_id not in there:
                     continue  # purged since; the request keeps its id as history
                 details: dict[str, object] = {
                     "release_id": release_id,

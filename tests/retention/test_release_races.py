@@ -5,6 +5,7 @@ leaves no audit entry claiming it happened (ACC-5, ACC-6, INV-4)."""
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import pytest
 from sqlalchemy import func, select
@@ -16,7 +17,7 @@ from tests.retention.conftest import ingest
 from tests.retention.test_releases import new
 from vms.auth.permissions import Actor
 from vms.clock import ManualClock
-from vms.db.models import AuditEntry, CustodyEvent, User
+from vms.db.models import AuditEntry, CustodyEvent, MediaItem, User
 from vms.errors import Conflict
 from vms.services import Services
 
@@ -112,3 +113,34 @@ def test_a_share_link_revoked_twice_at_once_is_audited_once_ACC_6(
         assert revoked_by == {entries[0].actor}, (
             f"iteration {i}: {revoked_by} vs {entries[0].actor}"
         )
+
+
+def test_release_while_the_purge_removes_an_item_is_no_internal_error_RET_13(
+    timed: Services, retention: Retention, people: dict[str, Actor], clock: ManualClock
+) -> None:
+    """An approved request whose item expires is released while the purge runs: the
+    release records the items still there (custody events) and keeps the purged one's id
+    as history; never a foreign-key error on the custody event of an item the purge
+    deleted in between (a 500 after the approver's work)."""
+    releases = retention.releases
+    retention.purger.batch_size = 1  # one transaction per item: the most interleavings
+    for i in range(ITERATIONS * 2):
+        expired = [ingest(timed, recorded_at=clock.now() - 40 * DAY) for _ in range(3)]
+        request = releases.create(people["commander"], new(tuple(expired), request_number=f"P-{i}"))
+        releases.approve(people["approver"], request.id, Decision("ok"))
+        delay = (0.0, 0.005, 0.01, 0.02)[i % 4]
+
+        def release() -> object:
+            time.sleep(delay)
+            return releases.release(people["commander"], request.id)
+
+        got = together(release, retention.purger.run)
+        assert not [g for g in got if isinstance(g, Exception)], f"iteration {i}: {got}"
+        with timed.db.session() as s:
+            events = set(
+                s.execute(
+                    select(CustodyEvent.media_id).where(CustodyEvent.action == "released")
+                ).scalars()
+            )
+            left = set(s.execute(select(MediaItem.id).where(MediaItem.id.in_(expired))).scalars())
+        assert left <= events, f"iteration {i}: released items without their custody event"
