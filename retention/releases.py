@@ -161,6 +161,11 @@ def restricted_since_reason(items: list[str]) -> str:
     )
 
 
+class _ChangedSinceCheck(Exception):
+    """A served item was flagged privacy-sensitive or restricted between the release's
+    check and its transaction (ReleaseService.release)."""
+
+
 # -- the service ------------------------------------------------------------------------
 
 
@@ -436,6 +441,20 @@ class ReleaseService:
         if state != APPROVED:
             self._refuse_state(actor, "release.release", target, number, state)
         self._still_releasable(actor, "release.release", release_id)
+        try:
+            return self._release(actor, release_id, number, now)
+        except _ChangedSinceCheck:
+            # Flagged or restricted since the check above: refused as it refuses, the
+            # refusal audited now that the release's transaction is rolled back.
+            self._still_releasable(actor, "release.release", release_id)
+            raise Conflict(
+                f"release request {number!r}: its items changed while it was released; try again"
+            ) from None
+
+    def _release(
+        self, actor: Actor, release_id: str, number: str, now: dt.datetime
+    ) -> ReleaseRecord:
+        target = f"release:{release_id}"
         with self.db.transaction() as s:
             # Locked, so two releases at once (a retried POST) are one: the second waits
             # and finds it released (ACC-6: one custody event per item, one audit entry).
@@ -448,19 +467,26 @@ class ReleaseService:
                 .order_by(ReleaseItem.position)
             ).scalars()
             media_ids = [i.media_id for i in items]
+            # The items still there, held until this commits (in id order, as the purge
+            # locks them): an item the purge deleted after a plain read failed the
+            # custody event's foreign key (a 500) and the whole release. Held FOR SHARE,
+            # so a privacy flag or a restriction waits for the release, and one already
+            # committed is seen by the check below (REL-3, ACC-7): the check before this
+            # transaction could miss a flag set in between.
+            present = select(MediaItem.id).where(MediaItem.id.in_(media_ids))
+            if lock_rows(s):
+                present = present.order_by(MediaItem.id).with_for_update(read=True)
+            there = set(s.execute(present).scalars())
+            if (
+                row.kind != "court_order" and sensitive_items(s, media_ids)
+            ) or restricted_since_approval(s, release_id):
+                raise _ChangedSinceCheck
             override = sensitive_items(s, media_ids) if row.kind == "court_order" else []
             ia = row.kind == "internal_affairs"
             row.state = RELEASED
             row.released_at = now
             row.released_by = actor.username
             row.secondary_copy = ia
-            # The items still there, held from deletion until this commits (in id order,
-            # as the purge locks them): an item the purge deleted after a plain read
-            # failed the custody event's foreign key (a 500) and the whole release.
-            present = select(MediaItem.id).where(MediaItem.id.in_(media_ids))
-            if lock_rows(s):
-                present = present.order_by(MediaItem.id).with_for_update(key_share=True)
-            there = set(s.execute(present).scalars())
             for media_id in media_ids:
                 if media_id not in there:
                     continue  # purged since; the request keeps its id as history

@@ -11,14 +11,14 @@ import pytest
 from sqlalchemy import func, select
 
 from retention.plugin import Retention
-from retention.releases import Decision, NewShare, ShareRecord
+from retention.releases import Decision, NewShare, SetPrivacy, ShareRecord
 from tests.races import audited, together
 from tests.retention.conftest import ingest
 from tests.retention.test_releases import new
 from vms.auth.permissions import Actor
 from vms.clock import ManualClock
 from vms.db.models import AuditEntry, CustodyEvent, MediaItem, User
-from vms.errors import Conflict
+from vms.errors import Conflict, PermissionDenied
 from vms.services import Services
 
 ITERATIONS = 8
@@ -144,3 +144,41 @@ def test_release_while_the_purge_removes_an_item_is_no_internal_error_RET_13(
             )
             left = set(s.execute(select(MediaItem.id).where(MediaItem.id.in_(expired))).scalars())
         assert left <= events, f"iteration {i}: released items without their custody event"
+
+
+def test_an_item_flagged_private_while_it_is_released_is_not_released_REL_3(
+    timed: Services, retention: Retention, people: dict[str, Actor], clock: ManualClock
+) -> None:
+    """The release checks the items' privacy flags again before it releases (REL-3,
+    ACC-11): a flag committed after that check but before the release's own commit was
+    not seen, and a privacy-sensitive item went out unredacted. Either the release
+    commits first (the flag comes after it in the audit chain) or it is refused."""
+    releases = retention.releases
+    for i in range(ITERATIONS * 2):
+        media = ingest(timed, recorded_at=clock.now() - DAY)
+        request = releases.create(people["commander"], new((media,), request_number=f"V-{i}"))
+        releases.approve(people["approver"], request.id, Decision("ok"))
+        delay = (0.0, 0.002, 0.005, 0.01)[i % 4]
+
+        def flag() -> object:
+            time.sleep(delay)
+            return releases.set_privacy(people["commander"], media, SetPrivacy(True, "undress"))
+
+        got = together(lambda: releases.release(people["commander"], request.id), flag)
+        assert not isinstance(got[1], Exception), got
+        if isinstance(got[0], PermissionDenied):
+            continue  # refused: REL-3 held
+        assert not isinstance(got[0], Exception), got
+        with timed.db.session() as s:
+            order = list(
+                s.execute(
+                    select(AuditEntry.action)
+                    .where(AuditEntry.action.in_(("release.release", "media.privacy")))
+                    .where(AuditEntry.seq > 0)
+                    .order_by(AuditEntry.seq.desc())
+                    .limit(2)
+                ).scalars()
+            )
+        assert order == ["media.privacy", "release.release"], (
+            f"iteration {i}: released after the item was flagged privacy-sensitive: {order}"
+        )
