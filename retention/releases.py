@@ -580,7 +580,9 @@ class ReleaseService:
             self.authoriser.require(actor, Action.RELEASES_APPROVE, target)
         now = self.clock.now()
         with self.db.transaction() as s:
-            item = s.get_one(MediaItem, media_id)
+            # Locked before its flag is read: two flags at once (a retried PUT) are one
+            # change, one custody event and one audit entry (ACC-6).
+            item = s.get_one(MediaItem, media_id, with_for_update=lock_rows(s))
             details = {"privacy_sensitive": command.sensitive, "reason": reason}
             if item.privacy_sensitive != command.sensitive:
                 self._flag(s, actor, item, command.sensitive, details, now)

@@ -182,3 +182,26 @@ def test_an_item_flagged_private_while_it_is_released_is_not_released_REL_3(
         assert order == ["media.privacy", "release.release"], (
             f"iteration {i}: released after the item was flagged privacy-sensitive: {order}"
         )
+
+
+def test_an_item_flagged_twice_at_once_is_flagged_and_audited_once_ACC_11(
+    timed: Services, retention: Retention, people: dict[str, Actor], clock: ManualClock
+) -> None:
+    """Two people (or a retried PUT) flag one item privacy-sensitive at once: one flag,
+    one custody event, one ``media.privacy`` entry; the other finds it flagged (ACC-6)."""
+    releases = retention.releases
+    for i in range(ITERATIONS):
+        media = ingest(timed, recorded_at=clock.now() - DAY)
+        got = together(
+            lambda: releases.set_privacy(people["commander"], media, SetPrivacy(True, "a")),
+            lambda: releases.set_privacy(people["admin"], media, SetPrivacy(True, "b")),
+        )
+        assert not [g for g in got if isinstance(g, Exception)], got
+        assert audited(timed, "media.privacy", f"media:{media}") == 1, f"iteration {i}"
+        with timed.db.session() as s:
+            events = s.execute(
+                select(func.count()).where(
+                    CustodyEvent.media_id == media, CustodyEvent.action == "privacy_flag"
+                )
+            ).scalar_one()
+        assert events == 1, f"iteration {i}: {events} custody events"
