@@ -359,7 +359,9 @@ class ReviewAccess:
         text = _reason(reason)
         now = self.clock.now()
         with self.db.transaction() as s:
-            row = s.get(ReviewGrant, grant_id)
+            # Locked before it is read (SQLite's writers are serial already): of two
+            # revocations at once the second waits and gets this 409, not a second entry.
+            row = s.get(ReviewGrant, grant_id, with_for_update=True)
             if row is None:
                 raise NotFound(f"review grant {grant_id[:40]!r} does not exist")
             if row.revoked_at is not None:

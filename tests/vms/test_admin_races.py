@@ -5,6 +5,8 @@ operation is idempotent, the same answer), never an internal error (ACC-6, INV-4
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import func, select
 
 from tests.races import audited, together
@@ -116,3 +118,27 @@ def _entries(services: Services, action: str, target: str) -> list[AuditEntry]:
                 select(AuditEntry).where(AuditEntry.action == action, AuditEntry.target == target)
             ).scalars()
         )
+
+
+def test_a_review_grant_revoked_twice_at_once_is_revoked_and_audited_once_ACC_3(
+    services: Services, actors: dict[str, Actor]
+) -> None:
+    """The second of two revocations at once is the 409 a later one gets: one
+    ``review.revoke`` entry, and the reason kept is the one audited (ACC-6)."""
+    from tests.vms.test_access_rules import ingest
+    from vms.access import NewGrant
+
+    admin = actors["admin"]
+    media = ingest(services, "B2", 12)
+    for i in range(ITERATIONS):
+        grant = services.review_access.grant(
+            admin,
+            NewGrant("officer", (media,), services.clock.now() + dt.timedelta(hours=1), "IA"),
+        )
+        got = together(
+            lambda: services.review_access.revoke(admin, grant.id, "first"),
+            lambda: services.review_access.revoke(admin, grant.id, "second"),
+        )
+        assert not unexpected(got), got
+        assert sum(isinstance(g, Conflict) for g in got) == 1, f"iteration {i}: {got}"
+        assert audited(services, "review.revoke", f"review_grant:{grant.id}") == 1
