@@ -53,7 +53,7 @@ from vms.auth.permissions import Action, Actor
 from vms.bounded import shown
 from vms.camera_model import Calibration, Pose
 from vms.clock import Clock
-from vms.db.engine import Database
+from vms.db.engine import Database, insert_missing
 from vms.db.models import MaskLiftRow, MaskVersion, PrivacyMask
 from vms.errors import FailedPrecondition, InvalidArgument, NotFound
 
@@ -542,14 +542,16 @@ class MaskService:
         return placed
 
     def _bump(self, s: Session, camera_id: str) -> int:
-        row = s.get(MaskVersion, camera_id, with_for_update=True)
+        """The camera's next mask version, its row locked for the rest of the
+        transaction: the lock that orders every change of the camera's masks, so it is
+        taken before they are read. A new camera's row is inserted unless present (two
+        first masks at once failed the second on its primary key, a 500); version 0
+        never commits."""
         now = self.clock.now()
-        if row is None:
-            row = MaskVersion(camera_id=camera_id, version=1, changed_at=now)
-            s.add(row)
-        else:
-            row.version += 1
-            row.changed_at = now
+        insert_missing(s, MaskVersion, camera_id=camera_id, version=0, changed_at=now)
+        row = s.get_one(MaskVersion, camera_id, with_for_update=True, populate_existing=True)
+        row.version += 1
+        row.changed_at = now
         s.flush()
         return row.version
 
