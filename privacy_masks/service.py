@@ -293,8 +293,11 @@ class MaskService:
         name = _name(command.name) if command.name is not None else None
         polygon = self._sphere(camera_id, command.polygon, command.image_polygon)
         with self.db.transaction() as s:
-            old = self._open_row(s, camera_id, mask_id)
+            # Version first: its lock orders this change after any other of the camera's
+            # masks, so the row read next is the one in force now (two edits at once
+            # each closed the same row and left two open rows for one mask id).
             version = self._bump(s, camera_id)
+            old = self._open_row(s, camera_id, mask_id)
             old.to_version = version
             new_polygon = polygon or tuple((float(p), float(t)) for p, t in old.polygon)
             row = self._add(s, mask_id, camera_id, name or old.name, new_polygon, version, actor)
@@ -318,8 +321,10 @@ class MaskService:
         """Take a mask out of force (admins; audited, bumps the version)."""
         self.authoriser.require(actor, Action.CAMERAS_MANAGE, f"camera:{camera_id}")
         with self.db.transaction() as s:
-            old = self._open_row(s, camera_id, mask_id)
+            # Version first (see update): a second delete at once finds no mask (404),
+            # where it re-closed the row at its own version and was audited again.
             version = self._bump(s, camera_id)
+            old = self._open_row(s, camera_id, mask_id)
             old.to_version = version
             self.audit.append(
                 s,

@@ -6,11 +6,14 @@ made (PSCS-1: the mask history says which masks were in force when; INV-4)."""
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import func, select
 
-from privacy_masks.model import NewMask
+from privacy_masks.model import MaskChange, NewMask
 from privacy_masks.service import MaskService
-from tests.races import together
+from tests.races import audited, together
 from vms.auth.permissions import Actor
+from vms.db.models import PrivacyMask
+from vms.errors import NotFound
 from vms.services import Services
 
 ITERATIONS = 6
@@ -21,6 +24,53 @@ MOVED = ((30.0, -5.0), (40.0, -5.0), (40.0, 5.0), (30.0, 5.0))
 @pytest.fixture
 def masks(services: Services) -> MaskService:
     return services.ports.get(MaskService)
+
+
+def open_rows(services: Services, mask_id: str) -> int:
+    with services.db.session() as s:
+        return int(
+            s.execute(
+                select(func.count()).where(
+                    PrivacyMask.mask_id == mask_id, PrivacyMask.to_version.is_(None)
+                )
+            ).scalar_one()
+        )
+
+
+def test_two_edits_of_one_mask_at_once_leave_one_mask_in_force_PSCS_1(
+    services: Services, masks: MaskService, actors: dict[str, Actor]
+) -> None:
+    admin = actors["admin"]
+    for i in range(ITERATIONS):
+        camera = f"cam-edit-{i}"
+        mask = masks.create(admin, camera, NewMask("window", polygon=SQUARE))
+        got = together(
+            lambda: masks.update(admin, camera, mask.id, MaskChange(name="door")),
+            lambda: masks.update(admin, camera, mask.id, MaskChange(polygon=MOVED)),
+        )
+        assert not [g for g in got if isinstance(g, Exception) and not isinstance(g, NotFound)]
+        assert open_rows(services, mask.id) == 1, f"iteration {i}: {got}"
+        masks.update(admin, camera, mask.id, MaskChange(name="after"))  # still editable
+
+
+def test_one_mask_deleted_twice_at_once_is_deleted_and_audited_once_PSCS_1(
+    services: Services, masks: MaskService, actors: dict[str, Actor]
+) -> None:
+    admin = actors["admin"]
+    for i in range(ITERATIONS):
+        camera = f"cam-del-{i}"
+        mask = masks.create(admin, camera, NewMask("window", polygon=SQUARE))
+        got = together(
+            lambda: masks.delete(admin, camera, mask.id),
+            lambda: masks.delete(admin, camera, mask.id),
+        )
+        assert sum(isinstance(g, NotFound) for g in got) == 1, f"iteration {i}: {got}"
+        assert audited(services, "mask.delete", f"camera:{camera}") == 1
+        with services.db.session() as s:
+            closed = s.execute(
+                select(PrivacyMask.to_version).where(PrivacyMask.mask_id == mask.id)
+            ).scalar_one()
+        assert closed == 2, f"iteration {i}: closed at version {closed}"
 
 
 def test_the_first_masks_of_a_camera_made_at_once_are_both_made(
