@@ -393,6 +393,9 @@ class MaskService:
         self._expire(camera_id)
         lift_id = ids.new_id()
         with self.db.transaction() as s:
+            # Version first (see update): two lifts of one mask at once each found none
+            # running and both ran; the second now waits and is refused.
+            version = self._bump(s, camera_id)
             mask = self._open_row(s, camera_id, command.mask_id)
             running = s.execute(
                 select(MaskLiftRow).where(
@@ -406,7 +409,6 @@ class MaskService:
                     f"mask {command.mask_id!r} of camera {camera_id} is already lifted "
                     f"(lift {running.id}, until {running.ends_at.isoformat()})"
                 )
-            version = self._bump(s, camera_id)
             now = self.clock.now()
             row = MaskLiftRow(
                 id=lift_id,

@@ -8,12 +8,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from privacy_masks.model import MaskChange, NewMask
+from privacy_masks.model import MaskChange, NewLift, NewMask
 from privacy_masks.service import MaskService
 from tests.races import audited, together
 from vms.auth.permissions import Actor
 from vms.db.models import PrivacyMask
-from vms.errors import NotFound
+from vms.errors import FailedPrecondition, NotFound
 from vms.services import Services
 
 ITERATIONS = 6
@@ -85,3 +85,20 @@ def test_the_first_masks_of_a_camera_made_at_once_are_both_made(
         )
         assert not [g for g in got if isinstance(g, Exception)], f"iteration {i}: {got}"
         assert len(masks.list_masks(admin, camera).masks) == 2
+
+
+def test_one_mask_lifted_twice_at_once_has_one_running_lift_PSCS_1(
+    services: Services, masks: MaskService, actors: dict[str, Actor]
+) -> None:
+    """One running lift per mask (PSCS-1 exceptions are time-boxed and audited one by
+    one): the second of two lifts at once is refused, as a later one is."""
+    admin = actors["admin"]
+    for i in range(ITERATIONS):
+        camera = f"cam-lift-{i}"
+        mask = masks.create(admin, camera, NewMask("window", polygon=SQUARE))
+        lift = NewLift(mask.id, "warrant 26-1", 10)
+        got = together(
+            lambda: masks.lift(admin, camera, lift), lambda: masks.lift(admin, camera, lift)
+        )
+        assert sum(isinstance(g, FailedPrecondition) for g in got) == 1, f"iteration {i}: {got}"
+        assert len(masks.lifts(admin, camera, running_only=True)) == 1
