@@ -396,8 +396,11 @@ class CameraService:
         }
         camera.presets = [p.to_dict() for p in d.presets]
 
-    def _get(self, s: Any, camera_id: str) -> Camera:
-        camera = s.get(Camera, camera_id)
+    def _get(self, s: Any, camera_id: str, *, lock: bool = False) -> Camera:
+        """The camera; ``lock`` (for a change): its row locked first, so a delete at the
+        same instant either waits for the change or leaves nothing to change (a 404;
+        an UPDATE of the row deleted in between was a StaleDataError, a 500)."""
+        camera = s.get(Camera, camera_id, with_for_update=lock or None)
         if camera is None:
             raise NotFound(f"camera {camera_id!r} does not exist")
         assert isinstance(camera, Camera)
@@ -443,7 +446,7 @@ class CameraService:
                 self._update_failed(actor, camera_id, changes, exc.message)
                 raise
         with self._name_taken(changes.get("name")), self.db.transaction() as s:
-            camera = self._get(s, camera_id)
+            camera = self._get(s, camera_id, lock=True)
             if "name" in changes and changes["name"] != camera.name:
                 clash = s.execute(select(Camera.id).where(Camera.name == changes["name"])).first()
                 if clash is not None:
@@ -510,7 +513,7 @@ class CameraService:
         with self.ptz.deleting(camera_id):  # the Stop is sent here, while the row exists
             now = self.clock.now()
             with self.db.transaction() as s:
-                camera = self._get(s, camera_id)
+                camera = self._get(s, camera_id, lock=True)
                 open_sessions = s.execute(
                     select(PtzSession).where(
                         PtzSession.camera_id == camera_id, PtzSession.ended_at.is_(None)
@@ -560,7 +563,7 @@ class CameraService:
         actor_who = who(actor) if actor is not None else by
         assert actor_who is not None
         with self.db.transaction() as s:
-            camera = self._get(s, camera_id)
+            camera = self._get(s, camera_id, lock=True)
             before = camera.calibration
             camera.calibration = calibration.to_dict()
             camera.updated_at = self.clock.now()
@@ -578,7 +581,7 @@ class CameraService:
         """Keep the stored preset list in step after set/remove (no audit: the PTZ
         command that changed it is audited)."""
         with self.db.transaction() as s:
-            camera = self._get(s, camera_id)
+            camera = self._get(s, camera_id, lock=True)
             camera.presets = presets
             camera.updated_at = self.clock.now()
         self.connections.forget(camera_id)

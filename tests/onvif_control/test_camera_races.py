@@ -85,3 +85,22 @@ def test_a_camera_deleted_twice_at_once_is_deleted_and_audited_once(
         )
         assert sum(isinstance(g, NotFound) for g in got) == 1, f"iteration {i}: {got}"
         assert audited(svc, "camera.delete", f"camera:{cam.id}") == 1
+
+
+def test_a_camera_renamed_while_it_is_deleted_is_a_404_not_a_500(
+    control: CameraControl, sim: SimulatedCamera, people: dict[str, Actor]
+) -> None:
+    """An admin renames (or recalibrates) a camera another deletes at that instant: the
+    change lands first, or it finds no camera (404); never an internal error from an
+    UPDATE of a row deleted in between."""
+    admin = people["admin"]
+    for i in range(ITERATIONS * 2):
+        cam = control.cameras.add(admin, _new(sim, f"doomed-{i}"))
+        rename = parse_model(CameraPatchIn, {"name": f"renamed-{i}"}).command()
+        got = together(
+            lambda: control.cameras.update(admin, cam.id, rename),
+            lambda: control.cameras.delete(admin, cam.id),
+        )
+        assert not [g for g in got if isinstance(g, Exception) and not isinstance(g, NotFound)], (
+            f"iteration {i}: {got}"
+        )
