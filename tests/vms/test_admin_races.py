@@ -142,3 +142,21 @@ def test_a_review_grant_revoked_twice_at_once_is_revoked_and_audited_once_ACC_3(
         assert not unexpected(got), got
         assert sum(isinstance(g, Conflict) for g in got) == 1, f"iteration {i}: {got}"
         assert audited(services, "review.revoke", f"review_grant:{grant.id}") == 1
+
+
+def test_a_token_revoked_twice_is_audited_once_ACC_6(
+    services: Services, actors: dict[str, Actor]
+) -> None:
+    """``DELETE /api/v1/auth/tokens`` sent twice at once (or again after a timeout):
+    one revocation, one ``auth.token.revoke`` entry; the repeat changes nothing and
+    claims nothing."""
+    users = services.users
+    officer = actors["officer"]
+    for i in range(ITERATIONS):
+        token = users.issue_token(officer).token
+        got = together(
+            lambda: users.revoke_token(officer, token), lambda: users.revoke_token(officer, token)
+        )
+        assert not [g for g in got if isinstance(g, Exception)], got
+        users.revoke_token(officer, token)  # again, later
+        assert audited(services, "auth.token.revoke", "user:officer") == i + 1, f"iteration {i}"

@@ -376,14 +376,14 @@ class UserService:
     def logout(self, actor: Actor, credential: Credential) -> None:
         """Revoke the credential of the calling request (session or token), audited."""
         with self.db.transaction() as s:
-            sessions.revoke(s, credential, self.clock.now())
-            self.audit.append(
-                s,
-                Who(actor.username, actor.role.value),
-                "auth.logout",
-                f"user:{actor.username}",
-                details={"credential": credential.kind},
-            )
+            if sessions.revoke(s, credential, self.clock.now()):  # not a repeat (ACC-6)
+                self.audit.append(
+                    s,
+                    Who(actor.username, actor.role.value),
+                    "auth.logout",
+                    f"user:{actor.username}",
+                    details={"credential": credential.kind},
+                )
 
     def revoke_token(self, actor: Actor, token: str) -> None:
         """Revoke ``token``: the caller's own, or anyone's for users.manage (audited,
@@ -398,16 +398,18 @@ class UserService:
             if row is not None and (
                 row.user_id == actor.user_id or decide(actor, Action.USERS_MANAGE).allowed
             ):
-                sessions.revoke(
+                # Audited when this call revoked it: a repeat (a retried DELETE, or one
+                # sent at the same instant) answers the same and claims nothing (ACC-6).
+                if sessions.revoke(
                     s, Credential(sessions.TOKEN, row.token_hash, row.user_id), self.clock.now()
-                )
-                self.audit.append(
-                    s,
-                    caller,
-                    "auth.token.revoke",
-                    f"user:{owner_name or row.user_id}",
-                    details={"token_id": row.id},
-                )
+                ):
+                    self.audit.append(
+                        s,
+                        caller,
+                        "auth.token.revoke",
+                        f"user:{owner_name or row.user_id}",
+                        details={"token_id": row.id},
+                    )
                 return
         # Whose token it was goes to the audit log only, never into the answer.
         self.audit.record(
