@@ -7,6 +7,12 @@ run with enforcement off, in one transaction (SQLite's DDL is transactional; Ale
 would otherwise commit each migration on its own), and ``PRAGMA foreign_key_check`` must
 come back empty before that transaction commits (the SQLite documentation's procedure
 for altering tables).
+
+Every role migrates at start (``vms serve``, ``vms init``), so several processes may
+upgrade the same database at once. SQLite's ``BEGIN IMMEDIATE`` already queues them; on
+PostgreSQL each migration transaction first takes an advisory lock, so the second waits
+for the first to commit and then finds the schema at head, where it failed on the
+tables the first was creating (``duplicate key ... pg_type_typname_nsp_index``).
 """
 
 from __future__ import annotations
@@ -14,12 +20,14 @@ from __future__ import annotations
 from typing import Any
 
 from alembic import context
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from vms.db.models import Base
 
 config = context.config
 engine = config.attributes["engine"]
+MIGRATION_LOCK_KEY = 0x6D69_6772_6174  # "migrat": one migrating process at a time
 
 
 def _foreign_keys(connection: Connection, on: bool) -> None:
@@ -46,6 +54,11 @@ with engine.connect() as connection:
             on_version_apply=lambda **kw: applied.append(kw["step"]),
         )
         with context.begin_transaction():
+            if connection.dialect.name == "postgresql":
+                # Held to the end of the transaction: the schema version is read after.
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK_KEY}
+                )
             context.run_migrations()
             if sqlite and applied:
                 broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()

@@ -1,0 +1,107 @@
+"""Upgrading a deployed agency: processes that migrate at once, migrations killed
+midway, a database newer than the code, and years of rows carried through every
+revision (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from tests.conftest import BACKENDS, _pg_admin, _pg_url
+from vms.db.engine import Database
+from vms.migrations import check, upgrade
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(params=BACKENDS)
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database (no schema) on each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'agency.db'}"
+        return
+    name = f"vms_upg_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    _pg_admin(f'CREATE DATABASE "{name}"')
+    try:
+        yield _pg_url(name)
+    finally:
+        _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _python(script: str, *args: str) -> subprocess.Popen[str]:
+    """A real process running ``script`` on this worktree's code."""
+    return subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(script), *args],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _version(url: str) -> str | None:
+    db = Database(url)
+    try:
+        with db.engine.connect() as conn:
+            return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+    finally:
+        db.dispose()
+
+
+MIGRATE_ON_GO = """
+    import sys
+    from vms.db.engine import Database
+    from vms.migrations import upgrade
+    db = Database(sys.argv[1])
+    print("ready", flush=True)
+    sys.stdin.readline()  # all start together
+    upgrade(db.engine)
+    print("migrated", flush=True)
+"""
+
+
+@pytest.mark.parametrize("start", [None, "0021"])
+def test_roles_starting_at_once_all_migrate_without_failing(
+    empty_url: str, start: str | None
+) -> None:
+    """``vms serve --role web`` and ``--role jobs`` (and ``vms init``) each migrate at
+    start (ARCHITECTURE 1: nothing may assume one process). Started together on a new
+    or an older database, every one must come up, and the schema must be head once."""
+    if start is not None:
+        db = Database(empty_url)
+        upgrade(db.engine, start)
+        db.dispose()
+    procs = [_python(MIGRATE_ON_GO, empty_url) for _ in range(3)]
+    try:
+        for proc in procs:
+            assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        for proc in procs:
+            assert proc.stdin is not None
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        results = [proc.communicate(timeout=120) for proc in procs]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=10)
+    failed = [
+        [line for line in err.splitlines() if "Error" in line][-1:]
+        for (_, err), proc in zip(results, procs, strict=True)
+        if proc.returncode
+    ]
+    assert failed == []
+    db = Database(empty_url)
+    try:
+        check(db.engine)
+    finally:
+        db.dispose()
