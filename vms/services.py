@@ -30,6 +30,7 @@ from vms.check import recover
 from vms.clock import Clock, SystemClock
 from vms.config import Config
 from vms.db.engine import Database, sqlite_path
+from vms.db.schema import refuse_newer
 from vms.devices import DeviceService
 from vms.dock import DockScanner
 from vms.errors import FailedPrecondition
@@ -146,6 +147,11 @@ class Services:
         database_file = sqlite_path(config.effective_database_url)
         secure_data_dir(config.data_dir, extra=sqlite_files(database_file) if database_file else ())
         db = Database(config.effective_database_url)
+        try:
+            refuse_newer(db.engine)  # a rolled-back upgrade: nothing read or written
+        except BaseException:
+            db.dispose()
+            raise
         remote = open_bucket(config)
         store = MediaStore(config.media_dir, remote)
         store.create_dirs()

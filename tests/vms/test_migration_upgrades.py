@@ -17,6 +17,8 @@ import sqlalchemy as sa
 
 from tests.conftest import BACKENDS, _pg_admin, _pg_url
 from vms.db.engine import Database
+from vms.db.schema import known_revisions
+from vms.errors import FailedPrecondition
 from vms.migrations import check, upgrade
 
 REPO = Path(__file__).resolve().parents[2]
@@ -105,3 +107,75 @@ def test_roles_starting_at_once_all_migrate_without_failing(
         check(db.engine)
     finally:
         db.dispose()
+
+
+def _stamp_newer(url: str) -> None:
+    """The database as a newer release left it: at head, then a revision of its own."""
+    db = Database(url)
+    try:
+        upgrade(db.engine)
+        with db.engine.begin() as conn:
+            conn.execute(sa.text("UPDATE alembic_version SET version_num = '9001'"))
+    finally:
+        db.dispose()
+
+
+def test_a_database_newer_than_the_code_is_refused_by_name(empty_url: str) -> None:
+    """An agency that reinstalls an older release over a database a newer one upgraded
+    must be told so, in words, not with Alembic's "Can't locate revision"."""
+    _stamp_newer(empty_url)
+    db = Database(empty_url)
+    try:
+        with pytest.raises(FailedPrecondition) as refused:
+            upgrade(db.engine)
+    finally:
+        db.dispose()
+    assert "'9001'" in refused.value.message and "newer than this VMS" in refused.value.message
+    assert _version(empty_url) == "9001"
+
+
+def test_commands_that_do_not_migrate_refuse_a_newer_database_INV_4(
+    empty_url: str, tmp_path: Path
+) -> None:
+    """``vms user add`` does not migrate; run against a newer schema it would write rows
+    (an audit entry without the index rows the newer release keeps beside it, INV-4)
+    that the newer release never expected. It is refused before it writes anything."""
+    _stamp_newer(empty_url)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VMS_")}
+    env.update(PYTHONPATH=str(REPO), VMS_DATA_DIR=str(tmp_path), VMS_DATABASE_URL=empty_url)
+    args = ["user", "add", "ann", "--role", "admin", "--password", "horse battery staple"]
+    done = subprocess.run(
+        [sys.executable, "-m", "vms.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    db = Database(empty_url)
+    try:
+        with db.engine.connect() as conn:
+            users = conn.execute(sa.text("SELECT count(*) FROM users")).scalar()
+            entries = conn.execute(sa.text("SELECT count(*) FROM audit_entries")).scalar()
+    finally:
+        db.dispose()
+    assert (users, entries) == (0, 0)
+    assert done.returncode == FailedPrecondition.exit_code, done.stderr[-500:]
+    assert "newer than this VMS" in done.stderr
+
+
+def test_the_cheap_list_of_revisions_is_alembics(tmp_path: Path) -> None:
+    """:func:`known_revisions` reads the scripts without Alembic; it must find exactly
+    Alembic's revisions and head, or a known database would be refused (or a newer one
+    let through)."""
+    from alembic.script import ScriptDirectory
+
+    from vms.migrations import alembic_config
+
+    db = Database(f"sqlite:///{tmp_path / 'x.db'}")
+    try:
+        scripts = ScriptDirectory.from_config(alembic_config(db.engine))
+    finally:
+        db.dispose()
+    revisions = {s.revision for s in scripts.walk_revisions()}
+    assert known_revisions() == (frozenset(revisions), ",".join(scripts.get_heads()))

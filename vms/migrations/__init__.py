@@ -8,6 +8,8 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy.engine import Engine
 
+from vms.db.schema import refuse_newer
+
 HERE = Path(__file__).parent
 
 
@@ -19,7 +21,9 @@ def alembic_config(engine: Engine) -> AlembicConfig:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema at ``engine`` to ``revision`` (idempotent)."""
+    """Bring the schema at ``engine`` to ``revision`` (idempotent). A database a newer
+    release migrated is refused by name (Alembic would say "Can't locate revision")."""
+    refuse_newer(engine)
     command.upgrade(alembic_config(engine), revision)
 
 
