@@ -179,3 +179,67 @@ def test_the_cheap_list_of_revisions_is_alembics(tmp_path: Path) -> None:
         db.dispose()
     revisions = {s.revision for s in scripts.walk_revisions()}
     assert known_revisions() == (frozenset(revisions), ",".join(scripts.get_heads()))
+
+
+KILLED_AT = """
+    import os, signal, sys
+    from sqlalchemy import event
+    from vms.db.engine import Database
+    from vms.migrations import upgrade
+    db = Database(sys.argv[1])
+    @event.listens_for(db.engine, "before_cursor_execute")
+    def _die(conn, cursor, statement, *args):
+        if sys.argv[2] in statement:
+            os.kill(os.getpid(), signal.SIGKILL)  # as a power cut or the OOM killer would
+    upgrade(db.engine)
+"""
+# Statements inside 0008 (after 0007's, in the same run): the new table, the copy of
+# the expiries into it, the old columns' removal (a table rebuild on SQLite).
+KILL_POINTS = {
+    "new-table": {"sqlite": "CREATE TABLE media_expiry", "postgresql": "CREATE TABLE media_expiry"},
+    "copy": {"sqlite": "INSERT INTO media_expiry", "postgresql": "INSERT INTO media_expiry"},
+    "rebuild": {"sqlite": "DROP TABLE media_items", "postgresql": "DROP COLUMN expires_at"},
+}
+
+
+@pytest.mark.parametrize("point", list(KILL_POINTS))
+def test_a_migration_killed_midway_is_completed_by_the_next_start(
+    empty_url: str, point: str
+) -> None:
+    """The process upgrading an agency's catalog from 0006 is killed inside 0008: the
+    database is left at 0006 with its rows (transactional DDL on both backends, no
+    half-made table), and the next start's upgrade completes it, expiry included."""
+    db = Database(empty_url)
+    try:
+        upgrade(db.engine, "0006")
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO devices (id, kind, name, created_at)"
+                " VALUES ('D', 'bwc', 'D', '2026-01-01 00:00:00')"
+            )
+            conn.exec_driver_sql(
+                "INSERT INTO media_items (id, source, media_type, content_type, device_id,"
+                " recorded_start, size_bytes, sha256, evidence, restricted, ingested_at,"
+                " ingested_by, recorded_start_origin, expires_at, retention_rule) VALUES"
+                " ('m1', 'bwc', 'video', 'video/mp4', 'D', '2026-02-03 04:05:06', 1, 'ab',"
+                " FALSE, FALSE, '2026-02-03 04:05:06', 't', 'ingest', '2026-05-04 04:05:06',"
+                " 'RET-4 bwc 90 days')"
+            )
+            conn.exec_driver_sql(
+                "INSERT INTO media_categories (media_id, category) VALUES ('m1', 'Eviction')"
+            )
+        proc = _python(KILLED_AT, empty_url, KILL_POINTS[point][db.engine.dialect.name])
+        proc.communicate(timeout=120)
+        assert proc.returncode == -9  # it did reach the statement
+        assert _version(empty_url) == "0006"
+        upgrade(db.engine)
+        check(db.engine)
+        with db.engine.connect() as conn:
+            expiry = conn.execute(
+                sa.text("SELECT media_id, retention_rule FROM media_expiry")
+            ).all()
+            categories = conn.execute(sa.text("SELECT count(*) FROM media_categories")).scalar()
+    finally:
+        db.dispose()
+    assert [tuple(r) for r in expiry] == [("m1", "RET-4 bwc 90 days")]
+    assert categories == 1
