@@ -30,6 +30,7 @@ from vms.clock import isoformat
 from vms.config import Config, check_log_level, load_config
 from vms.db.engine import database_unavailable, require_schema
 from vms.db.models import Role, SourceKind, User
+from vms.db.schema import require_head
 from vms.errors import InvalidArgument, NotFound, VMSError
 from vms.ingest import IngestRequest, Origin
 from vms.jsonable import jsonable
@@ -51,12 +52,19 @@ def cli_actor() -> Who:
 
 
 def open_services(args: argparse.Namespace) -> Services:
-    """The services of an initialised installation: a database that does not answer,
-    or was never initialised (``vms init``), is refused before anything is made."""
+    """Services for a command that does not migrate: a database that does not answer, was
+    never initialised, or whose schema is not this code's (after an upgrade of the package,
+    `vms init` first) is refused before anything is made."""
     config: Config = args.config_obj
     require_not_restoring(config.data_dir)  # (its database may not be there yet)
     require_schema(config.effective_database_url)
-    return Services.open(config)
+    services = Services.open(config)
+    try:
+        require_head(services.db.engine)
+    except BaseException:
+        services.close()
+        raise
+    return services
 
 
 def cmd_init(args: argparse.Namespace) -> int:

@@ -134,17 +134,12 @@ def test_a_database_newer_than_the_code_is_refused_by_name(empty_url: str) -> No
     assert _version(empty_url) == "9001"
 
 
-def test_commands_that_do_not_migrate_refuse_a_newer_database_INV_4(
-    empty_url: str, tmp_path: Path
-) -> None:
-    """``vms user add`` does not migrate; run against a newer schema it would write rows
-    (an audit entry without the index rows the newer release keeps beside it, INV-4)
-    that the newer release never expected. It is refused before it writes anything."""
-    _stamp_newer(empty_url)
+def _user_add(url: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
+    """``vms user add`` in a process of its own: a command that does not migrate."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("VMS_")}
-    env.update(PYTHONPATH=str(REPO), VMS_DATA_DIR=str(tmp_path), VMS_DATABASE_URL=empty_url)
+    env.update(PYTHONPATH=str(REPO), VMS_DATA_DIR=str(data_dir), VMS_DATABASE_URL=url)
     args = ["user", "add", "ann", "--role", "admin", "--password", "horse battery staple"]
-    done = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-m", "vms.cli", *args],
         env=env,
         capture_output=True,
@@ -152,6 +147,16 @@ def test_commands_that_do_not_migrate_refuse_a_newer_database_INV_4(
         timeout=60,
         check=False,
     )
+
+
+def test_commands_that_do_not_migrate_refuse_a_newer_database_INV_4(
+    empty_url: str, tmp_path: Path
+) -> None:
+    """``vms user add`` does not migrate; run against a newer schema it would write rows
+    (an audit entry without the index rows the newer release keeps beside it, INV-4)
+    that the newer release never expected. It is refused before it writes anything."""
+    _stamp_newer(empty_url)
+    done = _user_add(empty_url, tmp_path)
     db = Database(empty_url)
     try:
         with db.engine.connect() as conn:
@@ -179,6 +184,24 @@ def test_the_cheap_list_of_revisions_is_alembics(tmp_path: Path) -> None:
         db.dispose()
     revisions = {s.revision for s in scripts.walk_revisions()}
     assert known_revisions() == (frozenset(revisions), ",".join(scripts.get_heads()))
+
+
+def test_commands_that_do_not_migrate_name_an_older_database_and_the_upgrade(
+    empty_url: str, tmp_path: Path
+) -> None:
+    """After the package is upgraded and before the first start, ``vms user add`` runs
+    against the older schema (0036: no ``users.wall_layout`` yet). It must say so and
+    how to upgrade it (exit 6), not end in a SQL traceback ("no such column")."""
+    db = Database(empty_url)
+    try:
+        upgrade(db.engine, "0036")
+    finally:
+        db.dispose()
+    done = _user_add(empty_url, tmp_path)
+    assert done.returncode == FailedPrecondition.exit_code, done.stderr[-300:]
+    assert "'0036', older than this VMS" in done.stderr and "vms init" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert _version(empty_url) == "0036"
 
 
 KILLED_AT = """

@@ -8,6 +8,11 @@ midway on them. Every process opens the database through
 :meth:`vms.services.Services.open`, which refuses such a database by name before
 anything is read or written; :func:`vms.migrations.upgrade` refuses it as well.
 
+Commands that do not migrate (most of the ``vms`` CLI, to start quickly) check with
+:func:`require_head` that the schema is this code's, so one run after the package was
+upgraded and before the first start says to run ``vms init`` rather than end in a SQL
+traceback ("no such column").
+
 The revisions are read from the migration scripts' ``revision = "..."`` lines, not
 through Alembic, which costs commands that do not migrate ~0.06 s to load.
 """
@@ -66,6 +71,24 @@ def refuse_newer(engine: Engine) -> None:
         f"the database's schema is at revision {stored!r}, newer than this VMS (whose "
         f"newest is {head!r}): a newer release upgraded it. Run that release, or restore "
         "the database backup taken before the upgrade; refusing to use it",
+        revision=stored,
+        head=head,
+    )
+
+
+def require_head(engine: Engine) -> None:
+    """Raise :class:`FailedPrecondition` unless the database's schema is this code's
+    newest revision (a newer one is refused by :func:`refuse_newer`)."""
+    refuse_newer(engine)
+    stored = stored_revision(engine)
+    _, head = known_revisions()
+    if stored == head:
+        return
+    where = "has no schema yet" if stored is None else f"is at revision {stored!r}"
+    older = "" if stored is None else ", older than this VMS"
+    raise FailedPrecondition(
+        f"the database's schema {where}{older} (whose newest is {head!r}): run "
+        "`vms init` (or start `vms serve`) to upgrade it first",
         revision=stored,
         head=head,
     )
