@@ -266,3 +266,56 @@ def test_a_migration_killed_midway_is_completed_by_the_next_start(
         db.dispose()
     assert [tuple(r) for r in expiry] == [("m1", "RET-4 bwc 90 days")]
     assert categories == 1
+
+
+SLOW_MIGRATION = """
+    import sys, time
+    from sqlalchemy import event
+    from vms.db.engine import Database
+    from vms.migrations import upgrade
+    db = Database(sys.argv[1])
+    @event.listens_for(db.engine, "before_cursor_execute")
+    def _slow(conn, cursor, statement, *args):
+        if "CREATE TABLE media_expiry" in statement:
+            print("migrating", flush=True)
+            time.sleep(4)  # as copying years of items in a table rebuild takes
+    upgrade(db.engine)
+"""
+IMPATIENT = """
+    import sys
+    import vms.db.engine
+    vms.db.engine.SQLITE_BUSY_TIMEOUT_MS = 1000  # shorter than the other's migration
+    from vms.migrations import upgrade
+    upgrade(vms.db.engine.Database(sys.argv[1]).engine)
+"""
+
+
+@pytest.mark.skipif("sqlite" not in BACKENDS, reason="SQLite only")
+def test_a_role_starting_during_a_long_sqlite_migration_waits_for_it(tmp_path: Path) -> None:
+    """On SQLite the second role to start waited for the first one's migration only
+    as long as the busy timeout (30 s), then failed with "database is locked"; a
+    rebuild of a large media_items table takes longer than that. It must wait for the
+    migration, however long, and then find the schema at head. (Both timings scaled
+    down here: a 4 s migration, a 1 s busy timeout.)"""
+    url = f"sqlite:///{tmp_path / 'agency.db'}"
+    db = Database(url)
+    try:
+        upgrade(db.engine, "0006")
+    finally:
+        db.dispose()
+    first = _python(SLOW_MIGRATION, url)
+    second: subprocess.Popen[str] | None = None
+    try:
+        assert first.stdout is not None and first.stdout.readline().strip() == "migrating"
+        second = _python(IMPATIENT, url)
+        _, err = second.communicate(timeout=60)
+        first.communicate(timeout=60)
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=10)
+    errors = [line for line in err.splitlines() if "Error" in line][-1:]
+    assert (second.returncode, errors) == (0, [])
+    assert first.returncode == 0
+    assert _version(url) == known_revisions()[1]

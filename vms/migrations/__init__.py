@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy.engine import Engine
 
+from vms.db.engine import sqlite_path
 from vms.db.schema import refuse_newer
+from vms.file_modes import PRIVATE_FILE_MODE
 
 HERE = Path(__file__).parent
 
@@ -23,8 +29,29 @@ def alembic_config(engine: Engine) -> AlembicConfig:
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the schema at ``engine`` to ``revision`` (idempotent). A database a newer
     release migrated is refused by name (Alembic would say "Can't locate revision")."""
-    refuse_newer(engine)
-    command.upgrade(alembic_config(engine), revision)
+    with _one_at_a_time(engine):
+        refuse_newer(engine)
+        command.upgrade(alembic_config(engine), revision)
+
+
+@contextlib.contextmanager
+def _one_at_a_time(engine: Engine) -> Iterator[None]:
+    """On SQLite, wait for another process's migration however long it takes. Its
+    write transaction made this one's ``BEGIN IMMEDIATE`` wait only the busy timeout
+    (30 s), after which the role failed to start with "database is locked" while a
+    large table was rebuilt. A lock file beside the database (never the database file
+    itself: closing a descriptor of it would drop SQLite's own locks of the process)
+    queues the migrations; PostgreSQL's are queued by an advisory lock in env.py."""
+    database = sqlite_path(engine.url.render_as_string(hide_password=False))
+    if database is None:
+        yield
+        return
+    fd = os.open(f"{database}.migrate-lock", os.O_RDWR | os.O_CREAT, PRIVATE_FILE_MODE)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def check(engine: Engine) -> None:
