@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -319,3 +320,47 @@ def test_a_role_starting_during_a_long_sqlite_migration_waits_for_it(tmp_path: P
     assert (second.returncode, errors) == (0, [])
     assert first.returncode == 0
     assert _version(url) == known_revisions()[1]
+
+
+@pytest.mark.skipif("postgresql" not in BACKENDS, reason="PostgreSQL only")
+def test_a_migration_waiting_for_a_table_does_not_stall_its_readers(tmp_path: Path) -> None:
+    """During a rolling upgrade a still-running process holds a transaction on
+    ``users`` (a long export, a request in flight). The new process's migration (0037
+    adds a column) waits for it; while it waited holding its place in the lock queue,
+    every other query of ``users`` queued behind it, signing-in included: an outage of
+    the site for as long as that transaction lasted. A reader must get through; the
+    migration completes once the transaction ends."""
+    name = f"vms_upg_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    _pg_admin(f'CREATE DATABASE "{name}"')
+    url = _pg_url(name)
+    db = Database(url)
+    migrating: subprocess.Popen[str] | None = None
+    try:
+        upgrade(db.engine, "0036")
+        with db.engine.connect() as old_process, db.engine.connect() as reader:
+            old_process.execute(sa.text("SELECT count(*) FROM users"))  # holds its lock
+            migrating = _python(MIGRATE_ON_GO, url)
+            assert migrating.stdout is not None and migrating.stdout.readline() == "ready\n"
+            assert migrating.stdin is not None
+            migrating.stdin.write("go\n")
+            migrating.stdin.flush()
+            waiting = sa.text(
+                "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'users'::regclass"
+            )
+            deadline = time.monotonic() + 30
+            while not old_process.execute(waiting).scalar():  # the ALTER waits
+                assert time.monotonic() < deadline and migrating.poll() is None
+                time.sleep(0.05)
+            reader.execute(sa.text("SET statement_timeout = '5s'"))
+            assert reader.execute(sa.text("SELECT count(*) FROM users")).scalar() == 0
+            reader.rollback()
+            old_process.rollback()  # the old process's transaction ends
+        out, err = migrating.communicate(timeout=60)
+        assert (migrating.returncode, out.splitlines()[-1:]) == (0, ["migrated"]), err[-500:]
+        check(db.engine)
+    finally:
+        if migrating is not None and migrating.poll() is None:
+            migrating.kill()
+            migrating.wait(timeout=10)
+        db.dispose()
+        _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -4,19 +4,26 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 
 from vms.db.engine import sqlite_path
 from vms.db.schema import refuse_newer
 from vms.file_modes import PRIVATE_FILE_MODE
 
 HERE = Path(__file__).parent
+LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL: lock_timeout ran out (env.py sets it)
+RETRY_SECONDS = 1.0
+
+log = logging.getLogger(__name__)
 
 
 def alembic_config(engine: Engine) -> AlembicConfig:
@@ -28,10 +35,21 @@ def alembic_config(engine: Engine) -> AlembicConfig:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the schema at ``engine`` to ``revision`` (idempotent). A database a newer
-    release migrated is refused by name (Alembic would say "Can't locate revision")."""
+    release migrated is refused by name (Alembic would say "Can't locate revision").
+    On PostgreSQL, a migration that found a table held by another transaction is tried
+    again until it gets it (env.py: waiting in the lock queue stalled the table)."""
     with _one_at_a_time(engine):
         refuse_newer(engine)
-        command.upgrade(alembic_config(engine), revision)
+        while True:
+            try:
+                command.upgrade(alembic_config(engine), revision)
+                return
+            except OperationalError as exc:
+                if getattr(exc.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
+                    raise
+                # Rolled back whole; the other transaction's queries went on meanwhile.
+                log.warning("migration waits for a table another transaction holds: %s", exc.orig)
+                time.sleep(RETRY_SECONDS)
 
 
 @contextlib.contextmanager

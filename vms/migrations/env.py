@@ -13,6 +13,13 @@ upgrade the same database at once. SQLite's ``BEGIN IMMEDIATE`` already queues t
 PostgreSQL each migration transaction first takes an advisory lock, so the second waits
 for the first to commit and then finds the schema at head, where it failed on the
 tables the first was creating (``duplicate key ... pg_type_typname_nsp_index``).
+
+On PostgreSQL a migration waiting for a table that another transaction holds (a
+process of the old release still running, during a rolling upgrade) queued every later
+query of that table behind it, sign-ins included, for as long as that transaction
+lasted. The migration's table locks now give up after ``LOCK_TIMEOUT_MS``; the whole
+migration rolls back, the queued queries go through, and
+:func:`vms.migrations.upgrade` tries again.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from vms.db.models import Base
 config = context.config
 engine = config.attributes["engine"]
 MIGRATION_LOCK_KEY = 0x6D69_6772_6174  # "migrat": one migrating process at a time
+LOCK_TIMEOUT_MS = 2000  # longest a table's other queries queue behind a migration
 
 
 def _foreign_keys(connection: Connection, on: bool) -> None:
@@ -59,6 +67,9 @@ with engine.connect() as connection:
                 connection.execute(
                     text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK_KEY}
                 )
+                # A table lock waited for blocks every later query of the table behind
+                # it: give up soon, let them through, and try again (upgrade()).
+                connection.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_MS}ms'"))
             context.run_migrations()
             if sqlite and applied:
                 broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
