@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
 
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+
 from vms.access import ReviewAccess
 from vms.alarms import AlarmService
 from vms.audit.checkpoints import AuditSigner, Checkpoints
@@ -355,7 +358,19 @@ class Services:
         # migrate need not pay.
         from vms.migrations import upgrade
 
-        upgrade(self.db.engine)
+        upgrade(self.db.engine, record=self._record_upgrade)
+
+    def _record_upgrade(self, connection: Connection, start: str, end: str) -> None:
+        """The audit entry of a schema upgrade, in the migration's transaction (INV-4):
+        its data migrations change records (0041 marks forms as evidence, ACC-6)."""
+        with Session(bind=connection) as session:  # joins, never ends, that transaction
+            self.audit.append(
+                session,
+                Who("vms-upgrade", SYSTEM_ROLE),
+                "schema.upgrade",
+                f"schema:{end}",
+                details={"from": start, "to": end},
+            )
 
     def startup_recovery(self) -> None:
         """Finish or undo what a crash left behind (INV-1)."""

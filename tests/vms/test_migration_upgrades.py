@@ -4,6 +4,7 @@ revision (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -364,3 +365,35 @@ def test_a_migration_waiting_for_a_table_does_not_stall_its_readers(tmp_path: Pa
             migrating.wait(timeout=10)
         db.dispose()
         _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_an_upgrade_that_changes_records_is_itself_in_the_audit_trail_ACC_6(
+    empty_url: str, tmp_path: Path
+) -> None:
+    """0041 marks scanned preservation forms as evidence, 0038-0040 rewrite content
+    types and release rows: changes to records, which ACC-6 wants in the tamper-evident
+    trail. The upgrade that made them is recorded there (from which revision to which,
+    in its transaction, INV-4), once: a start at head records nothing."""
+    from tests.conftest import make_config
+    from vms.services import Services
+
+    db = Database(empty_url)
+    try:
+        upgrade(db.engine, "0040")
+    finally:
+        db.dispose()
+    services = Services.open(make_config(tmp_path / "data", empty_url))
+    try:
+        services.migrate()
+        services.migrate()  # the next start: nothing to do, nothing recorded
+        with services.db.engine.connect() as conn:
+            rows = conn.execute(
+                sa.text("SELECT actor, action, target, details FROM audit_entries")
+            ).all()
+        assert services.audit.verify(services.db) is None
+    finally:
+        services.close()
+    head = known_revisions()[1]
+    assert [(r.actor, r.action, r.target, json.loads(r.details)) for r in rows] == [
+        ("vms-upgrade", "schema.upgrade", f"schema:{head}", {"from": "0040", "to": head})
+    ]

@@ -7,12 +7,12 @@ import fcntl
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
 from vms.db.engine import sqlite_path
@@ -33,16 +33,23 @@ def alembic_config(engine: Engine) -> AlembicConfig:
     return cfg
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
+Recorder = Callable[[Connection, str, str], None]
+
+
+def upgrade(engine: Engine, revision: str = "head", *, record: Recorder | None = None) -> None:
     """Bring the schema at ``engine`` to ``revision`` (idempotent). A database a newer
     release migrated is refused by name (Alembic would say "Can't locate revision").
     On PostgreSQL, a migration that found a table held by another transaction is tried
-    again until it gets it (env.py: waiting in the lock queue stalled the table)."""
+    again until it gets it (env.py: waiting in the lock queue stalled the table).
+    ``record(connection, from, to)`` is called in the migration's transaction when an
+    existing schema was upgraded (the audit entry of the upgrade, ACC-6)."""
     with _one_at_a_time(engine):
         refuse_newer(engine)
         while True:
             try:
-                command.upgrade(alembic_config(engine), revision)
+                cfg = alembic_config(engine)
+                cfg.attributes["record"] = record
+                command.upgrade(cfg, revision)
                 return
             except OperationalError as exc:
                 if getattr(exc.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:

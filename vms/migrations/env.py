@@ -70,11 +70,18 @@ with engine.connect() as connection:
                 # A table lock waited for blocks every later query of the table behind
                 # it: give up soon, let them through, and try again (upgrade()).
                 connection.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_MS}ms'"))
+            start = context.get_context().get_current_revision()
             context.run_migrations()
             if sqlite and applied:
                 broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
                 if broken:
                     raise RuntimeError(f"migration left broken foreign keys: {broken[:10]}")
+            end = context.get_context().get_current_revision()
+            record = config.attributes.get("record")
+            # An upgrade of records already there (not a new database) is audited in
+            # its own transaction (ACC-6, INV-4): its data migrations change records.
+            if record is not None and start is not None and end is not None and start != end:
+                record(connection, start, end)
         connection.commit()
     finally:
         if sqlite:
