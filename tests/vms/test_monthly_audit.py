@@ -30,7 +30,9 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from tests.audit_fill import Entry, fill
 from tests.races import together
+from tests.statements import captured
 from vms.audit.log import Who
 from vms.audit.monthly import RecordReview, ReviewQuery
 from vms.audit.monthly_out import to_csv, to_pdf
@@ -607,3 +609,74 @@ def test_cli_vms_audit_monthly_writes_csv_and_pdf_OPS_7(
             ).scalars()
         ]
     assert formats == ["csv", "pdf"]
+
+
+def _views(services: Services, count: int, first: int) -> None:
+    """``count`` catalog items of CAM-1, each viewed once in December, by one user."""
+    rows = [f"m-{first + n:06d}" for n in range(count)]
+    with services.db.transaction() as s:
+        for media_id in rows:
+            s.add(
+                MediaItem(
+                    id=media_id,
+                    source="fixed",
+                    media_type="video",
+                    content_type="video/mp4",
+                    device_id="CAM-1",
+                    recorded_start=START,
+                    size_bytes=1,
+                    sha256=media_id.ljust(64, "0"),
+                    ingested_at=START,
+                    ingested_by="test",
+                    recorded_start_origin="ingest",
+                )
+            )
+    fill(services, (Entry(START + SECOND, "media.view", f"media:{m}") for m in rows))
+
+
+def test_monthly_viewing_audit_costs_the_same_statements_for_any_number_of_views_OPS_7(
+    services: Services, actors: dict[str, Actor]
+) -> None:
+    """OPS-7: the viewing audit counts a month's item views per user and camera in the
+    database. It loaded every ``media.view`` entry of the month (details and all) into
+    memory and looked their items up 500 at a time: an agency's month of views (hundreds
+    of thousands) was 175 statements and 25 s on the audit page (bench_catalog_scale)."""
+    with services.db.transaction() as s:
+        s.add(Device(id="CAM-1", kind="fixed", name="CAM-1", created_at=START))
+        s.add(
+            DestructionRecord(
+                media_id="m-purged",
+                sha256="0" * 64,
+                source="fixed",
+                device_id="CAM-1",
+                officer_badge=None,
+                recorded_start=START,
+                size_bytes=1,
+                rule="RET-1",
+                expired_at=START,
+                purged_at=START + SECOND,
+                run_id="r",
+                file_unlinked=True,
+            )
+        )
+    fill(
+        services,
+        [
+            Entry(START + SECOND, "media.view", "media:m-purged"),  # its device: the record's
+            Entry(START + SECOND, "media.view", "media:m-unknown"),
+            Entry(START + SECOND, "media.view", "media:m-purged", outcome="denied"),
+        ],
+    )
+    _views(services, 3, 0)
+
+    def viewing() -> tuple[int, dict[str, int]]:
+        with captured(services.db.engine) as sent:
+            report = services.monthly_audit.report(actors["auditor"], MONTH)
+        return len(sent), {v.camera_id: v.item_views for v in report.viewing}
+
+    few, counts = viewing()
+    assert counts == {"CAM-1": 4, "(unknown)": 1}
+    _views(services, 1_200, 3)
+    many, counts = viewing()
+    assert counts == {"CAM-1": 1_204, "(unknown)": 1}
+    assert many == few, f"{few} statements for 5 views, {many} for 1,205"

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +61,8 @@ USAGE_ACTIONS: dict[str, str] = {
     "live.view": "live_views",
     "media.export": "exports",
 }
+MEDIA_PREFIX = "media:"  # the target of an item's audit entries
+UNKNOWN_CAMERA = "(unknown)"  # an item viewed that is neither catalogued nor destroyed
 RELEASE_PREFIX = "release."  # releases to outside parties (issue 16: REL-*, ACC-5)
 
 
@@ -406,28 +408,6 @@ def _storage(s: Session, start: dt.datetime, end: dt.datetime) -> tuple[StorageR
     return tuple(out)
 
 
-def _devices(s: Session, media_ids: Iterable[str]) -> dict[str, str]:
-    """The device (camera) of each item, from the catalog or, once purged, from its
-    destruction record."""
-    ids = sorted(set(media_ids))
-    out: dict[str, str] = {}
-    for i in range(0, len(ids), 500):
-        chunk = ids[i : i + 500]
-        rows = s.execute(
-            select(MediaItem.id, MediaItem.device_id).where(MediaItem.id.in_(chunk))
-        ).all()
-        out.update((m, d) for m, d in rows)
-        missing = [m for m in chunk if m not in out]
-        if missing:
-            gone = s.execute(
-                select(DestructionRecord.media_id, DestructionRecord.device_id).where(
-                    DestructionRecord.media_id.in_(missing)
-                )
-            ).all()
-            out.update((m, d) for m, d in gone)
-    return out
-
-
 def _seconds(details: dict[str, object]) -> float:
     try:
         start = parse_iso(str(details["start"]))
@@ -437,34 +417,70 @@ def _seconds(details: dict[str, object]) -> float:
     return max(0.0, (end - start).total_seconds())
 
 
-def _viewing(s: Session, start: dt.datetime, end: dt.datetime) -> tuple[ViewingRow, ...]:
-    entries = s.execute(
+def _item_views(
+    s: Session, start: dt.datetime, end: dt.datetime
+) -> Iterator[tuple[str, str, str, int]]:
+    """(user, role, camera, views) of the month's ``media.view`` entries, counted in the
+    database: the camera is the item's device from the catalog or, once purged, from
+    its destruction record. One statement whatever the month holds (an agency's month
+    is hundreds of thousands of views; loading them and looking their items up 500 at a
+    time grew with every view, OPS-7)."""
+    per_item = (
         select(
             AuditEntry.actor,
             AuditEntry.role,
-            AuditEntry.action,
-            AuditEntry.target,
-            AuditEntry.details,
+            func.substr(AuditEntry.target, len(MEDIA_PREFIX) + 1).label("media_id"),
+            func.count().label("views"),
         )
         .where(
             AuditEntry.at >= start,
             AuditEntry.at < end,
             AuditEntry.outcome == "ok",
-            AuditEntry.action.in_(("live.view", "media.playback", "media.view")),
+            AuditEntry.action == "media.view",
         )
-        .order_by(AuditEntry.seq)
-    ).all()
-    devices = _devices(
-        s, (t.removeprefix("media:") for _, _, a, t, _ in entries if a == "media.view")
+        .group_by(AuditEntry.actor, AuditEntry.role, AuditEntry.target)
+        .subquery()
     )
+    device = func.coalesce(
+        select(MediaItem.device_id).where(MediaItem.id == per_item.c.media_id).scalar_subquery(),
+        select(DestructionRecord.device_id)
+        .where(DestructionRecord.media_id == per_item.c.media_id)
+        .limit(1)
+        .scalar_subquery(),
+        UNKNOWN_CAMERA,
+    ).label("camera")
+    per_camera = select(per_item.c.actor, per_item.c.role, device, per_item.c.views).subquery()
+    rows = s.execute(
+        select(
+            per_camera.c.actor,
+            per_camera.c.role,
+            per_camera.c.camera,
+            func.sum(per_camera.c.views),
+        ).group_by(per_camera.c.actor, per_camera.c.role, per_camera.c.camera)
+    )
+    for actor, role, camera, views in rows:
+        yield str(actor), str(role), str(camera), int(views)
+
+
+def _viewing(s: Session, start: dt.datetime, end: dt.datetime) -> tuple[ViewingRow, ...]:
     acc: dict[tuple[str, str, str], list[float]] = defaultdict(lambda: [0, 0, 0.0, 0])
+    for actor, role, camera, views in _item_views(s, start, end):
+        acc[(actor, role, camera)][3] += views
+    # Live views and playbacks name their camera; a playback's seconds are in its
+    # details, read in batches (not the month at once).
+    entries = s.execute(
+        select(AuditEntry.actor, AuditEntry.role, AuditEntry.action, AuditEntry.target)
+        .add_columns(case((AuditEntry.action == "media.playback", AuditEntry.details), else_=None))
+        .where(
+            AuditEntry.at >= start,
+            AuditEntry.at < end,
+            AuditEntry.outcome == "ok",
+            AuditEntry.action.in_(("live.view", "media.playback")),
+        )
+        .execution_options(yield_per=2000)
+    )
     for actor, role, action, target, details in entries:
-        if action == "media.view":
-            camera = devices.get(target.removeprefix("media:"), "(unknown)")
-            acc[(actor, role, camera)][3] += 1
-            continue
-        camera = target.removeprefix("camera:")
-        row = acc[(actor, role, camera)]
+        row = acc[(actor, role, target.removeprefix("camera:"))]
         if action == "live.view":
             row[0] += 1
         else:
