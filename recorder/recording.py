@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from vms.audit.log import AuditLog, Who
 from vms.auth.authoriser import Authoriser, who
 from vms.auth.permissions import Action, Actor, ItemFacts, Scope, scope_of
+from vms.catalog import fixed_segments_of, segments_from
 from vms.clock import Clock, ensure_utc, isoformat
 from vms.db.engine import Database
 from vms.db.models import CustodyEvent, MediaItem, RecordingGap, RecordingState, SourceKind
@@ -555,8 +556,11 @@ class RecordingLog:
                     ),
                 )
                 .where(
-                    MediaItem.device_id == camera_id,
-                    MediaItem.source == SourceKind.FIXED.value,
+                    fixed_segments_of(camera_id),
+                    # Seek to the segment covering ``start`` (one writer per camera,
+                    # INV-9): bounded by ``end`` alone, the range read the camera's
+                    # whole history before the window.
+                    MediaItem.recorded_start >= segments_from(s, camera_id, start),
                     MediaItem.recorded_start < end,
                     or_(MediaItem.recorded_end.is_(None), MediaItem.recorded_end > start),
                     *_search_scope(actor),
