@@ -19,14 +19,16 @@ standalone :mod:`vms.audit.verify_export` with nothing but ``cryptography``.
 from __future__ import annotations
 
 import base64
+import codecs
 import datetime as dt
+import io
 import json
 import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -479,9 +481,24 @@ class Checkpoints:
     # -- exporting ------------------------------------------------------------------------
 
     def export(self, start: dt.datetime | None, end: dt.datetime | None) -> dict[str, Any]:
-        """The entries recorded from ``start`` to ``end`` (inclusive; open ends allowed),
-        widened to start right after a checkpoint and to end at one (a checkpoint is
-        signed now if the newest entries have none), as a verifiable export."""
+        """The document :meth:`export_to` writes, as a value (for callers that want it
+        in memory; a whole log is better streamed to a file)."""
+        buffer = io.BytesIO()
+        self.export_to(buffer, start, end)
+        return dict(json.loads(buffer.getvalue()))
+
+    def export_to(
+        self, out: BinaryIO, start: dt.datetime | None, end: dt.datetime | None
+    ) -> dict[str, Any]:
+        """Write the entries recorded from ``start`` to ``end`` (inclusive; open ends
+        allowed), widened to start right after a checkpoint and to end at one (a
+        checkpoint is signed now if the newest entries have none), as a verifiable
+        export to ``out``; returns its signed statement.
+
+        The entries are read twice, in batches, and never held: once for the SHA-256 of
+        each (the signed statement lists them), once to write them after it. A whole
+        log is millions of entries (ACC-6); the range ends at a signed checkpoint, so
+        both readings see the same entries, and the verifier would tell if not."""
         if start is not None and end is not None and start > end:
             raise InvalidArgument(f"--from {isoformat(start)} is after --to {isoformat(end)}")
         with self.db.session() as s:
@@ -515,7 +532,9 @@ class Checkpoints:
                     .order_by(AuditCheckpoint.seq)
                 ).scalars()
             ]
-            entries = [_exported(link, stored) for link, stored in _links(s, first, closing)]
+            hashes = [
+                entry_sha256(_exported(link, stored)) for link, stored in _links(s, first, closing)
+            ]
         anchor = checkpoints[0] if checkpoints and checkpoints[0].seq == first - 1 else None
         statement = {
             "format": FORMAT,
@@ -525,18 +544,32 @@ class Checkpoints:
             "last_seq": closing,
             "start_digest": anchor.chain_digest if anchor else GENESIS_HASH,
             "start_hash": anchor.entry_hash if anchor else GENESIS_HASH,
-            "entry_sha256": [entry_sha256(e) for e in entries],
+            "entry_sha256": hashes,
             "checkpoints": [c.seq for c in checkpoints],
             "key_fingerprint": self.signer.fingerprint,
         }
-        return {
+        head = {
             "format": FORMAT,
             "statement": statement,
             "signature": self.signer.sign(statement_payload(statement)),
             "public_key": self.signer.public_pem,
             "checkpoints": [c.as_json() for c in checkpoints],
-            "entries": entries,
         }
+        # One JSON object, written in pieces: the head's values chunk by chunk (the
+        # statement lists every entry's hash), then the entries as they are read.
+        writer = codecs.getwriter("utf-8")(out)
+        encoder = json.JSONEncoder(ensure_ascii=False, indent=1)
+        for n, (key, value) in enumerate(head.items()):
+            writer.write(("{" if n == 0 else ",") + f"\n {json.dumps(key)}: ")
+            for chunk in encoder.iterencode(value):
+                writer.write(chunk)
+        writer.write(',\n "entries": [')
+        with self.db.session() as s:
+            for n, (link, stored) in enumerate(_links(s, first, closing)):
+                writer.write(",\n  " if n else "\n  ")
+                writer.write(json.dumps(_exported(link, stored), ensure_ascii=False))
+        writer.write("\n ]\n}\n")
+        return statement
 
     def record_export(
         self, by: Who, first_seq: int, last_seq: int, statement_sha256: str, out: str

@@ -78,11 +78,10 @@ def register(audit: Any, open_services: OpenServices) -> None:
         out = Path(args.out)
         services = open_services(args)
         try:
-            doc = services.checkpoints.export(start, end)
             with person_output(out) as f:  # the folder may be shared (#10.12)
-                f.write(json.dumps(doc, ensure_ascii=False, indent=1).encode("utf-8"))
+                # Streamed: a whole log is millions of entries (ACC-6).
+                statement = services.checkpoints.export_to(f, start, end)
             # ACC-6: audited once the file is in place (a failed write records no export).
-            statement = doc["statement"]
             services.checkpoints.record_export(
                 Who(cli_name(), SYSTEM_ROLE),
                 statement["first_seq"],
