@@ -547,7 +547,15 @@ class RecordingLog:
         scoped = bool(_search_scope(actor))
         with self.db.session() as s:
             items = s.execute(
-                select(MediaItem, CustodyEvent.details)
+                # The columns shown, not the catalog item: its categories and expiry
+                # (eager loads, 500 ids a statement) would grow with the window.
+                select(
+                    MediaItem.id,
+                    MediaItem.recorded_start,
+                    MediaItem.recorded_end,
+                    MediaItem.size_bytes,
+                    CustodyEvent.details,
+                )
                 .join(
                     CustodyEvent,
                     and_(
@@ -583,14 +591,14 @@ class RecordingLog:
                 end,
                 tuple(
                     TimelineSegment(
-                        media_id=item.id,
-                        start=item.recorded_start,
-                        end=item.recorded_end,
-                        size_bytes=item.size_bytes,
+                        media_id=media_id,
+                        start=began,
+                        end=ended,
+                        size_bytes=size,
                         mask_version=int((details or {}).get("mask_version", 0)),
                         masked=(details or {}).get("masked") == "true",
                     )
-                    for item, details in items
+                    for media_id, began, ended, size, details in items
                 ),
                 tuple(
                     TimelineGap(g.start, g.end, g.cause, g.detail)

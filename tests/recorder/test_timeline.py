@@ -85,3 +85,28 @@ def test_the_last_hour_reads_an_hour_of_segments_not_the_cameras_history(
         media += rows_read(services.db.engine, statement, parameters, "media_items")
         events += rows_read(services.db.engine, statement, parameters, "custody_events")
     assert media <= 70 and events <= 70, f"read {media} segments, {events} custody events"
+
+
+def test_a_longer_window_costs_no_more_statements(
+    services: Services, actors: dict[str, Actor]
+) -> None:
+    """A day of one camera is 1,440 segments: the timeline loaded each as a whole
+    catalog item, with its categories and expiry (eager ``selectin`` loads, 500 ids a
+    statement), none of which it shows; its statements grew with the window (16 for a
+    day at 200,000 items, bench_catalog_scale)."""
+    _history(services, 1500)
+    log = services.ports.find(RecordingLog)
+    assert log is not None
+
+    def statements(minutes: int) -> int:
+        with captured(services.db.engine) as sent:
+            timeline = log.timeline(
+                actors["investigator"],
+                CAMERA,
+                TimelineWindow(start=T0 - minutes * MINUTE, end=T0),
+            )
+        assert len(timeline.segments) == minutes
+        return len(sent)
+
+    hour, day = statements(60), statements(1440)
+    assert day == hour, f"{hour} statements for an hour, {day} for a day"
