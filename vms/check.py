@@ -15,6 +15,7 @@ import contextlib
 import datetime as dt
 import enum
 import fcntl
+import itertools
 import logging
 import os
 from collections.abc import Iterator
@@ -27,6 +28,9 @@ from vms.clock import SystemClock
 from vms.db.engine import Database
 from vms.db.models import MediaItem
 from vms.store import ORPHAN_GRACE, MediaStore
+
+# Stored originals looked up in the catalog per statement by the start-up recovery.
+LOOKUP_BATCH = 500
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +146,12 @@ def _ingest_locks(db: Database, store: MediaStore, sha256: str) -> Iterator[bool
         yield locked
 
 
+def _catalogued(db: Database, shas: list[str]) -> set[str]:
+    """Which of ``shas`` some catalog item has (``ix_media_items_sha256``)."""
+    with db.session() as s:
+        return set(s.execute(select(MediaItem.sha256).where(MediaItem.sha256.in_(shas))).scalars())
+
+
 def recover(
     db: Database,
     store: MediaStore,
@@ -165,15 +175,17 @@ def recover(
     repairs.uploads_aborted = store.abort_stale_uploads(
         now, lambda sha256: _ingest_locks(db, store, sha256)
     )
-    for sha256 in list(store.iter_stored(settled_before=now - ORPHAN_GRACE)):
-        with _ingest_locks(db, store, sha256) as locked:
-            if not locked:
-                continue  # an ingest of these bytes is between rename and commit
-            with db.session() as s:
-                known = s.execute(
-                    select(MediaItem.id).where(MediaItem.sha256 == sha256).limit(1)
-                ).scalar()
-            if known is None:
+    stored = store.iter_stored(settled_before=now - ORPHAN_GRACE)
+    while batch := list(itertools.islice(stored, LOOKUP_BATCH)):
+        # The catalogued ones in one statement: a city's store holds millions of
+        # originals, and this runs at every start. Only the others are locked and
+        # asked about again, under the locks an ingest holds until its row commits.
+        for sha256 in sorted(set(batch) - _catalogued(db, batch)):
+            with _ingest_locks(db, store, sha256) as locked:
+                if not locked:
+                    continue  # an ingest of these bytes is between rename and commit
+                if _catalogued(db, [sha256]):
+                    continue
                 target = store.set_aside_original(sha256)
                 log.warning("orphaned original %s moved to %s", sha256, target)
                 repairs.orphans_set_aside.append({"sha256": sha256, "moved_to": str(target)})
