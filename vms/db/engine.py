@@ -44,6 +44,7 @@ from vms.urls import redact_credentials
 log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+PG_CONNECT_TIMEOUT = 10  # seconds (libpq connect_timeout)
 READ_ONLY = "vms_read_only"  # execution option of the engine behind Database.session()
 # Database.hash_lock: advisory lock keys HASH_LOCK_KEY + 0x00..0xff, one per hash prefix.
 HASH_LOCK_KEY = 0x6861_7368_0000  # "hash"
@@ -87,7 +88,15 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     if parsed.get_backend_name() == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
-        return create_engine(parsed, echo=echo, pool_pre_ping=True, pool_size=10)
+        # A database host that drops packets (a firewall, a dead route) or a server that
+        # never answers the start-up: without a bound, a command or a request waited for
+        # the kernel's TCP give-up (minutes). The URL may set its own connect_timeout.
+        connect = (
+            {} if "connect_timeout" in parsed.query else {"connect_timeout": PG_CONNECT_TIMEOUT}
+        )
+        return create_engine(
+            parsed, echo=echo, pool_pre_ping=True, pool_size=10, connect_args=connect
+        )
     raise InvalidArgument(
         f"database URL {redact_credentials(url)!r}: only sqlite:/// and postgresql:// "
         "databases are supported"
