@@ -16,7 +16,8 @@ from sqlalchemy import select
 from tests.media import make_video
 from tests.web.conftest import Site, login
 from vms.audit.log import Who
-from vms.db.models import AuditEntry, SourceKind
+from vms.catalog_values import RestrictionChange
+from vms.db.models import AuditEntry, SourceKind, User
 from vms.ingest import IngestRequest
 from vms.services import Services
 
@@ -157,3 +158,32 @@ def test_an_officer_cannot_reach_cases_or_bookmark(page: Page, site: Site, shoot
         ).scalars()
         refusals = {(e.action, e.target) for e in denied}
     assert refusals >= {("cases.read", "cases"), ("cases.manage", f"media:{media_id}")}
+
+
+def test_no_case_or_bookmark_form_on_a_restricted_item_they_may_not_file_ACC_7(
+    page: Page, site: Site
+) -> None:
+    """Filing an item in a case or bookmarking it needs ``media.edit`` on the item, which
+    investigators and records staff lack on a restricted one (ACC-7): the media page,
+    which they may still open (metadata), shows no form that can only end in a 403."""
+    media_id = bwc_item(site.services)
+    with site.services.db.session() as s:
+        admin = site.services.users.actor_for(
+            s, s.execute(select(User).where(User.username == "admin")).scalar_one()
+        )
+    site.services.catalog.set_restricted(admin, media_id, RestrictionChange(True, "IA file"))
+    for user in ("investigator", "commander"):
+        page.goto("about:blank")
+        page.context.clear_cookies()
+        login(page, user)
+        page.goto(f"/media/{media_id}")
+        expect(page.get_by_role("heading", name="Stop on 5th")).to_be_visible()
+        expect(page.get_by_role("form", name="Add to a case")).to_have_count(0)
+        expect(page.get_by_role("form", name="Bookmark a moment")).to_have_count(0)
+    # The admin, who may, still has both.
+    page.goto("about:blank")
+    page.context.clear_cookies()
+    login(page, "admin")
+    page.goto(f"/media/{media_id}")
+    expect(page.get_by_role("form", name="Add to a case")).to_have_count(1)
+    expect(page.get_by_role("form", name="Bookmark a moment")).to_have_count(1)

@@ -102,6 +102,10 @@ def media_detail(media_id: str) -> Any:
         purposes=purposes if needs else (),
         purpose=purpose,
         can_edit=decide(actor, Action.MEDIA_EDIT, item_facts).allowed,
+        # Filing in a case and bookmarking need media.edit on the item too (the case and
+        # bookmark services check it): no form that can only be refused (ACC-7).
+        can_file=decide(actor, Action.CASES_MANAGE).allowed
+        and decide(actor, Action.MEDIA_EDIT, item_facts).allowed,
         categories=services().categories.categories,
         marker_bar=marker_bar(item),
     )
