@@ -6,6 +6,7 @@ log that it happened; plus the refusals a newcomer may meet on the way.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
 from collections.abc import Callable
@@ -210,3 +211,31 @@ def test_tags_are_edited_on_the_media_page(page: Page, site: Site) -> None:
     expect(details).to_contain_text("2026-000777")
     expect(details).to_contain_text("Eviction")
     expect(form.get_by_role("checkbox", name="Eviction")).to_be_checked()
+
+
+def test_an_expired_session_sends_a_script_action_to_sign_in_and_back(
+    page: Page, site: Site
+) -> None:
+    """ACC-1: a session that expired while the page was open. Saving the tags (a script's
+    request to the API) sends the user to sign in and then back to the same page, rather
+    than showing the API's refusal ("sign in or send an API token ...") as the result."""
+    result = site.services.ingestor.ingest(
+        io.BytesIO(make_video(seconds=1, seed=4)),
+        IngestRequest(source=SourceKind.BWC, device_id="BWC-9", officer_badge="B1"),
+        Who("officer", "officer"),
+    )
+    login(page, "officer")
+    media = f"/media/{result.media_id}"
+    page.goto(media)
+    hours = site.services.config.web.session_hours
+    site.services.clock.advance(dt.timedelta(hours=hours + 1))  # type: ignore[attr-defined]
+    form = page.locator("#tag-form")
+    form.get_by_label("Title").fill("Eviction at 12 Elm St")
+    form.get_by_role("button", name="Save tags").click()
+    page.wait_for_url(re.compile(r"/login\?next=%2Fmedia%2F" + result.media_id + "$"))
+    expect(page.get_by_label("Username")).to_be_visible()
+    page.get_by_label("Username").fill("officer")
+    page.get_by_label("Password").fill("correct horse battery")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"**{media}")
+    expect(page.locator("#tag-form")).to_be_visible()
