@@ -169,3 +169,24 @@ def test_a_csrf_refusal_of_a_page_post_is_audited_once_ACC_6(
         "http:/alarms/1/ack",
         "http:/api/v1/auth/logout",
     ]
+
+
+def test_sign_in_from_a_page_returns_to_it_with_its_query_ACC_1(client: FlaskClient) -> None:
+    """A page opened without a session (or after it expired) sends the user to sign in
+    and back to that page as it was asked for: a filtered audit log comes back filtered,
+    not as the whole log (the query used to be dropped from ``next``)."""
+    r = client.get("/audit?action=media.view&actor=officer")
+    assert r.status_code == 302
+    location = r.headers["Location"]
+    assert location.startswith("/login?next=")
+    csrf = login_form_csrf(client)
+    r = client.post(
+        location, data={"username": "auditor", "password": PASSWORD, "csrf_token": csrf}
+    )
+    assert r.status_code == 302
+    assert r.headers["Location"] == "/audit?action=media.view&actor=officer"
+    # A page without a query still comes back to its bare path.
+    with client.session_transaction() as sess:
+        signed_in_csrf = sess["csrf"]
+    assert client.post("/logout", data={"csrf_token": signed_in_csrf}).status_code == 302
+    assert client.get("/live").headers["Location"] == "/login?next=/live"

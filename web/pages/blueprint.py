@@ -15,7 +15,10 @@ from web.security import resolve_actor
 def page_error(exc: VMSError) -> Any:
     """The error page of a refusal or a missing item; signing in when nobody is."""
     if isinstance(exc, Unauthenticated):
-        return redirect(url_for("auth_pages.login", next=request.path))
+        # Back to the page as it was asked for, query included (a filtered list stays
+        # filtered); a form's POST comes back as the page that holds the form.
+        back = request.full_path if request.method == "GET" else request.path
+        return redirect(url_for("auth_pages.login", next=back.removesuffix("?")))
     titles = {403: "Not permitted", 404: "Not found", 400: "Invalid request"}
     title = titles.get(exc.http_status, "Something went wrong")
     return render_template("error.html", title=title, message=exc.message), exc.http_status
