@@ -4,10 +4,13 @@ nothing has to be typed or chosen again."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.web.conftest import login
+from tests.web.conftest import Site, login, switch_user
+from tests.web.test_release_pages import pdf_item
 
 pytestmark = pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 
@@ -32,3 +35,47 @@ def test_a_refused_preservation_request_keeps_every_answer_RET_3(page: Page) -> 
     expect(form.get_by_label("Received via")).to_have_value("oral")
     expect(form.get_by_label("Litigation anticipated (RET-9)")).to_be_checked()
     expect(form.get_by_label("Reason")).to_have_value("claim expected")
+
+
+def test_release_forms_show_the_refusal_beside_them_and_keep_the_answers_REL_1(
+    page: Page, site: Site
+) -> None:
+    """REL-1, ACC-5: the release log's form and a request's share form, refused, come back
+    with the reason inside the form and with what was entered (the share form used to
+    lose the expiry and reset the downloads to 3, with the reason at the page's top)."""
+    media_id = pdf_item(site.services, "share")
+    login(page, "commander")
+    page.goto("/releases")
+    form = page.get_by_role("form", name="Log a request")
+    form.get_by_label("Kind").select_option("foia")
+    form.get_by_label("Request number").fill("FOIA-90")
+    form.get_by_label("Requester name").fill("A. Reporter")
+    form.get_by_label("Received at").fill("last tuesday")
+    form.get_by_label("Legal basis").fill("public records act")
+    form.get_by_label("Items").fill(media_id)
+    form.get_by_role("button", name="Log request").click()
+    form = page.get_by_role("form", name="Log a request")
+    expect(form.get_by_role("alert")).to_contain_text("last tuesday")
+    expect(form.get_by_label("Request number")).to_have_value("FOIA-90")
+    form.get_by_label("Received at").fill("2026-11-19T09:00Z")
+    form.get_by_role("button", name="Log request").click()
+    page.wait_for_url(re.compile(r"/releases/[\w-]+$"))
+    release = page.url
+
+    switch_user(page, "approver", lands="**/releases")
+    page.goto(release)
+    decide = page.get_by_role("form", name="Decision")
+    decide.get_by_label("Reason").fill("public interest")
+    decide.get_by_role("button", name="Approve").click()
+    expect(page.locator("#release-state")).to_have_text("approved")
+
+    switch_user(page, "commander")
+    page.goto(release)
+    share = page.get_by_role("form", name="Share with the requester")
+    share.get_by_label("Expires at (UTC)").fill("2026-11-01T00:00Z")  # before now
+    share.get_by_label("Downloads allowed").fill("5")
+    share.get_by_role("button", name="Create link").click()
+    share = page.get_by_role("form", name="Share with the requester")
+    expect(share.get_by_role("alert")).to_contain_text("expires_at must be in the future")
+    expect(share.get_by_label("Expires at (UTC)")).to_have_value("2026-11-01T00:00Z")
+    expect(share.get_by_label("Downloads allowed")).to_have_value("5")

@@ -120,7 +120,9 @@ def release_page(release_id: str) -> Any:
                     NewShareIn,
                     {
                         "expires_at": form.get("expires_at", ""),
-                        "max_downloads": int(form.get("max_downloads") or "1"),
+                        # The model parses it: "1e3" is a 400 naming the field, not int()'s
+                        # "invalid literal" message.
+                        "max_downloads": form.get("max_downloads") or "1",
                     },
                 ).command(),
             ),
@@ -142,6 +144,9 @@ def release_page(release_id: str) -> Any:
             r=record,
             iso=isoformat,
             error=error,
+            # A refused form's reason is shown inside it, with what was entered.
+            failed_op=request.form.get("op", "") if error else "",
+            form=request.form,
             new_link=new_link,
             now=services().clock.now(),
             can_manage=allows(actor, Action.RELEASES_MANAGE),
