@@ -79,3 +79,33 @@ def test_release_forms_show_the_refusal_beside_them_and_keep_the_answers_REL_1(
     expect(share.get_by_role("alert")).to_contain_text("expires_at must be in the future")
     expect(share.get_by_label("Expires at (UTC)")).to_have_value("2026-11-01T00:00Z")
     expect(share.get_by_label("Downloads allowed")).to_have_value("5")
+
+
+def test_legal_hold_forms_show_the_refusal_beside_them_and_keep_the_answers_RET_10(
+    page: Page, site: Site
+) -> None:
+    """RET-10: placing or releasing a legal hold, refused, comes back with the reason in
+    the form that was sent, and the release notice typed in a hold's row is kept."""
+    media_id = pdf_item(site.services, "hold")
+    login(page, "commander")
+    page.goto("/retention/legal-holds")
+    form = page.get_by_role("form", name="Place a hold")
+    form.get_by_label("Reference").fill("LH-1")
+    form.get_by_label("Reason").fill("civil claim")
+    form.get_by_label("Media ids").fill("no-such-item")
+    form.get_by_role("button", name="Place hold").click()
+    form = page.get_by_role("form", name="Place a hold")
+    expect(form.get_by_role("alert")).to_contain_text("no-such-item")
+    expect(form.get_by_label("Reference")).to_have_value("LH-1")
+    form.get_by_label("Media ids").fill(media_id)
+    form.get_by_role("button", name="Place hold").click()
+    expect(page.locator("#holds")).to_contain_text("LH-1")
+
+    notice = "N" * 201  # longer than a release notice reference may be
+    release = page.get_by_role("form", name="Release hold LH-1")
+    release.get_by_label("Notice").fill(notice)
+    release.get_by_role("button", name="Release").click()
+    release = page.get_by_role("form", name="Release hold LH-1")
+    expect(release.get_by_role("alert")).to_contain_text("notice")
+    expect(release.get_by_label("Notice")).to_have_value(notice)
+    expect(page.get_by_role("form", name="Place a hold").get_by_role("alert")).to_have_count(0)
