@@ -7,6 +7,7 @@ import datetime as dt
 from flask import Flask
 
 from vms.clock import parse_iso
+from web.vms_app import services_of
 
 SOURCE_NAMES = {
     "fixed": "Fixed camera",
@@ -18,18 +19,21 @@ SOURCE_NAMES = {
 }
 
 
-def when(value: str | dt.datetime | None) -> str:
-    """An ISO 8601 UTC time (or an aware datetime) as ``2026-11-21 22:15:03`` (the pages
-    say "UTC" in headings)."""
+def when(value: str | dt.datetime | None, zone: dt.tzinfo = dt.UTC) -> str:
+    """An ISO 8601 UTC time (or an aware datetime) on the agency's clock, saying its zone:
+    ``2026-11-21 16:15:03 CST`` (``zone``: the configuration's ``time_zone``; default
+    UTC, ``... UTC``). Each time names its zone, so no heading has to and none can
+    disagree with it (docs/design/time.md)."""
     if not value:
         return ""
     if isinstance(value, dt.datetime):
-        return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
-    try:
-        moment = parse_iso(value, field="time")
-    except ValueError:
-        return value
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+        moment = value
+    else:
+        try:
+            moment = parse_iso(value, field="time")
+        except ValueError:
+            return value
+    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
 def human_bytes(value: int | None) -> str:
@@ -72,7 +76,8 @@ def sentence(message: str) -> str:
 
 def install(app: Flask) -> None:
     """Make the filters available to every template of ``app``."""
-    app.add_template_filter(when, "when")
+    zone = services_of(app).config.zone  # the agency's (checked when the config loaded)
+    app.add_template_filter(lambda value: when(value, zone), "when")
     app.add_template_filter(human_bytes, "bytes")
     app.add_template_filter(duration, "duration")
     app.add_template_filter(source_name, "source_name")
