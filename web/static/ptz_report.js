@@ -38,7 +38,22 @@
       cell(tr, r.commands_into_masks, true);
       body.appendChild(tr);
     }
+    if (!report.rows.length) {  // an empty table under its headings says nothing
+      const tr = document.createElement("tr");
+      const td = document.createElement("td");
+      td.colSpan = 10;
+      td.className = "empty";
+      td.textContent = "No camera control in this period.";
+      tr.appendChild(td);
+      body.appendChild(tr);
+    }
     timeline.replaceChildren();
+    if (!report.timeline.length) {
+      const none = document.createElement("p");
+      none.className = "muted";
+      none.textContent = "No sessions in this period.";
+      timeline.appendChild(none);
+    }
     const start = Date.parse(report.start);
     const span = Date.parse(report.end) - start;
     for (const s of report.timeline) {
