@@ -187,3 +187,46 @@ def test_no_case_or_bookmark_form_on_a_restricted_item_they_may_not_file_ACC_7(
     page.goto(f"/media/{media_id}")
     expect(page.get_by_role("form", name="Add to a case")).to_have_count(1)
     expect(page.get_by_role("form", name="Bookmark a moment")).to_have_count(1)
+
+
+def test_refused_case_forms_show_the_reason_beside_them_and_keep_the_answers(
+    page: Page, site: Site
+) -> None:
+    """Opening a case, adding an item and bookmarking on the case pages: a refusal comes
+    back as the page with the reason inside the form that was sent and what was typed,
+    not as an error page that loses it all."""
+    login(page, "investigator")
+    page.goto("/cases")
+    opening = page.get_by_role("form", name="Open a case")
+    opening.get_by_label("Case number").fill("C-61")
+    opening.get_by_role("button", name="Open case").click()
+    page.wait_for_url("**/cases/C-61?opened=1")
+    page.goto("/cases")
+    opening = page.get_by_role("form", name="Open a case")
+    opening.get_by_label("Case number").fill("C-61")  # again: it exists
+    opening.get_by_role("button", name="Open case").click()
+    opening = page.get_by_role("form", name="Open a case")
+    expect(opening.get_by_role("alert")).to_contain_text("C-61")
+    expect(opening.get_by_label("Case number")).to_have_value("C-61")
+    expect(page.locator("#case-table")).to_contain_text("C-61")  # the list is still there
+
+    page.goto("/cases/C-61")
+    adding = page.get_by_role("form", name="Add an item")
+    adding.get_by_label("Media id").fill("no-such-item")
+    adding.get_by_label("Note").fill("seen on the wall")
+    adding.get_by_role("button", name="Add item").click()
+    adding = page.get_by_role("form", name="Add an item")
+    expect(adding.get_by_role("alert")).to_contain_text("no-such-item")
+    expect(adding.get_by_label("Note")).to_have_value("seen on the wall")
+
+    marking = page.get_by_role("form", name="Add a bookmark")
+    marking.get_by_label("Camera id").fill("no-such-camera")
+    marking.get_by_label("At (UTC)").fill("2026-11-20T09:00:01Z")
+    marking.get_by_label("Until (UTC, optional)").fill("2026-11-20T09:00:00Z")
+    marking.get_by_label("Label").fill("backwards")
+    marking.get_by_role("button", name="Save bookmark").click()
+    marking = page.get_by_role("form", name="Add a bookmark")
+    expect(marking.get_by_role("alert")).to_contain_text("before start")
+    expect(marking.get_by_label("Label")).to_have_value("backwards")
+    expect(marking.get_by_label("Until (UTC, optional)")).to_have_value("2026-11-20T09:00:00Z")
+    expect(page.get_by_role("form", name="Add an item").get_by_role("alert")).to_have_count(0)

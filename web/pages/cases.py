@@ -9,6 +9,7 @@ models, so a form and the API refuse the same input with the same message.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, redirect, render_template, request, url_for
@@ -17,6 +18,7 @@ from werkzeug.datastructures import MultiDict
 from retention.casefile import CaseFile, CaseFileService, CaseQuery
 from vms.auth.permissions import Action
 from vms.clock import isoformat
+from vms.errors import Conflict, InvalidArgument, NotFound, VMSError
 from web.api import cases as cases_api
 from web.contract import parse_model
 from web.pages.blueprint import page_blueprint
@@ -42,23 +44,46 @@ def form_data(form: MultiDict[str, str], *fields: str) -> dict[str, str]:
     return {f: form[f].strip() for f in fields if form.get(f, "").strip()}
 
 
+@dataclass(frozen=True)
+class FormRefusal:
+    """Why the page's form ``form`` was refused (its message and HTTP status)."""
+
+    form: str
+    message: str
+    status: int
+
+
+def refusal(error: VMSError, form: str) -> FormRefusal:
+    """A refusal of the page's form ``form``, to show inside it with what was entered
+    (``request.form``), instead of the error page that loses it."""
+    return FormRefusal(form, error.message, error.http_status)
+
+
 @bp.route("/cases", methods=["GET", "POST"])
 def cases() -> Any:
     actor = require_actor()
+    refused = None
     if request.method == "POST":
-        body = parse_model(NewCaseIn, form_data(request.form, "case_number"))
-        created = casefiles().create(actor, body.command())
-        return redirect(url_for("case_pages.case", number=created.case_number, opened=1))
+        try:
+            body = parse_model(NewCaseIn, form_data(request.form, "case_number"))
+            created = casefiles().create(actor, body.command())
+        except (InvalidArgument, Conflict, NotFound) as exc:
+            refused = refusal(exc, "case")
+        else:
+            return redirect(url_for("case_pages.case", number=created.case_number, opened=1))
     state = request.args.get("state") or None
     listing = casefiles().list_cases(
         actor, CaseQuery(state=state if state in ("open", "closed") else None)
     )
-    return render_template(
+    html = render_template(
         "cases.html",
         cases=listing.cases,
         state=state,
         can_manage=services().authoriser.allows(actor, Action.CASES_MANAGE),
+        refused=refused,
+        form=request.form,
     )
+    return html, refused.status if refused else 200
 
 
 def review_link(folder: CaseFile) -> str | None:
@@ -94,11 +119,13 @@ def review_link(folder: CaseFile) -> str | None:
 
 
 @bp.get("/cases/<number>")
-def case(number: str) -> Any:
+def case(number: str, refused: FormRefusal | None = None) -> Any:
     actor = require_actor()
     folder = casefiles().get(actor, number)
-    return render_template(
+    html = render_template(
         "case.html",
+        refused=refused,
+        form=request.form if refused else {},
         case=folder,
         review=review_link(folder)
         if services().authoriser.allows(actor, Action.MEDIA_SEARCH)
@@ -107,13 +134,17 @@ def case(number: str) -> Any:
         done=request.args.get("done"),
         opened=request.args.get("opened"),
     )
+    return html, refused.status if refused else 200
 
 
 @bp.post("/cases/<number>/items")
 def add_item(number: str) -> Any:
     actor = require_actor()
-    body = parse_model(AddCaseItemIn, form_data(request.form, "media_id", "note"))
-    casefiles().add_item(actor, number, body.command())
+    try:
+        body = parse_model(AddCaseItemIn, form_data(request.form, "media_id", "note"))
+        casefiles().add_item(actor, number, body.command())
+    except (InvalidArgument, Conflict, NotFound) as exc:
+        return case(number, refusal(exc, "item"))  # the case itself missing: its 404 page
     return redirect(url_for("case_pages.case", number=number, done="item"))
 
 
@@ -134,8 +165,14 @@ def bookmark() -> Any:
     """A bookmark from the case page or the media page; back to where it was made."""
     actor = require_actor()
     fields = ("start", "end", "label", "note", "camera_id", "media_id", "case_number")
-    body = parse_model(NewBookmarkIn, form_data(request.form, *fields))
-    services().bookmarks.create(actor, body.command())
+    try:
+        body = parse_model(NewBookmarkIn, form_data(request.form, *fields))
+        services().bookmarks.create(actor, body.command())
+    except (InvalidArgument, Conflict, NotFound) as exc:
+        number = request.form.get("case_number", "").strip()
+        if request.form.get("back") == "case" and number:
+            return case(number, refusal(exc, "bookmark"))  # the case page's form, with its answers
+        raise
     if request.form.get("back") == "media" and body.media_id:
         return redirect(url_for("catalog_pages.media_detail", media_id=body.media_id, bookmarked=1))
     if body.case_number:
