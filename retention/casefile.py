@@ -41,6 +41,7 @@ from vms.names import ItemNames, load_names
 from vms.ports import Ports
 
 MAX_LIST = 500
+MAX_OFFSET = 1_000_000  # far beyond any agency's cases; keeps the number sane
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class CaseQuery:
 
     state: str | None = None
     limit: int = 100
+    offset: int = 0  # the cases to skip, newest first (the case list page's later pages)
 
 
 @dataclass(frozen=True)
@@ -190,7 +192,16 @@ class CaseFileService:
             )
         if not 1 <= query.limit <= MAX_LIST:
             raise InvalidArgument(f"limit: {query.limit} is outside 1..{MAX_LIST}", field="limit")
-        stmt = select(Case).order_by(Case.opened_at.desc(), Case.case_number).limit(query.limit)
+        if not 0 <= query.offset <= MAX_OFFSET:
+            raise InvalidArgument(
+                f"offset: {query.offset} is outside 0..{MAX_OFFSET}", field="offset"
+            )
+        stmt = (
+            select(Case)
+            .order_by(Case.opened_at.desc(), Case.case_number)
+            .offset(query.offset)
+            .limit(query.limit)
+        )
         if query.state is not None:
             stmt = stmt.where(Case.state == query.state)
         with self.db.session() as s:

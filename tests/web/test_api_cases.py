@@ -6,7 +6,9 @@ the value, never a 500."""
 from __future__ import annotations
 
 import datetime as dt
+import html
 import io
+import re
 from typing import Any
 
 import pytest
@@ -370,3 +372,35 @@ def test_case_forms_need_the_csrf_token(client: FlaskClient, services: Services)
     assert f'name="csrf_token" value="{csrf}"' in page
     r = client.post("/cases/F-1/items", data={"media_id": "no-such-item", "csrf_token": csrf})
     assert r.status_code == 404 and "no-such-item" in r.get_data(as_text=True)
+
+
+def test_the_case_list_page_is_paged_and_reaches_the_oldest_case(
+    client: FlaskClient, tokens: dict[str, str]
+) -> None:
+    """RET-5: every case folder is reachable from the case list. Before, the page showed
+    the newest 100 and nothing said more existed: case 101 could not be found there."""
+    from tests.web.test_api_auth import _login
+
+    for n in range(101):
+        r = client.post(
+            "/api/v1/cases", json={"case_number": f"P-{n:03d}"}, headers=h(tokens, "admin")
+        )
+        assert r.status_code == 201, r.json
+    _login(client, "investigator")
+    seen: set[str] = set()
+    url: str | None = "/cases"
+    pages = 0
+    while url is not None and pages < 5:
+        page = client.get(url).get_data(as_text=True)
+        pages += 1
+        seen |= set(re.findall(r">(P-\d{3})</a>", page))
+        older = re.search(r'<a [^>]*href="([^"]+)"[^>]*>Older', page)
+        url = html.unescape(older.group(1)) if older else None
+    assert seen == {f"P-{n:03d}" for n in range(101)}, sorted(
+        {f"P-{n:03d}" for n in range(101)} - seen
+    )
+    assert pages == 2
+    assert "Newer" in page  # the older page leads back
+    bad = client.get("/cases?offset=-1")
+    assert bad.status_code == 400
+    assert "offset: '-1'" in html.unescape(bad.get_data(as_text=True)).lower()

@@ -15,8 +15,9 @@ from typing import Any
 from flask import Flask, redirect, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
 
-from retention.casefile import CaseFile, CaseFileService, CaseQuery
+from retention.casefile import MAX_OFFSET, CaseFile, CaseFileService, CaseQuery
 from vms.auth.permissions import Action
+from vms.bounded import parse_int
 from vms.clock import isoformat
 from vms.errors import Conflict, InvalidArgument, NotFound, VMSError
 from web.api import cases as cases_api
@@ -27,6 +28,7 @@ from web.schemas.cases import AddCaseItemIn, NewBookmarkIn, NewCaseIn
 from web.security import require_actor, services
 
 bp = page_blueprint("case_pages", __name__)
+CASES_PAGE = 100  # cases a page of the case list shows; "Older" and "Newer" page on
 
 
 def register(app: Flask) -> None:
@@ -72,13 +74,21 @@ def cases() -> Any:
         else:
             return redirect(url_for("case_pages.case", number=created.case_number, opened=1))
     state = request.args.get("state") or None
+    offset = parse_int(request.args.get("offset") or "0", "offset", maximum=MAX_OFFSET)
     listing = casefiles().list_cases(
-        actor, CaseQuery(state=state if state in ("open", "closed") else None)
+        actor,
+        CaseQuery(
+            state=state if state in ("open", "closed") else None,
+            limit=CASES_PAGE + 1,  # one more: is there an older page?
+            offset=offset,
+        ),
     )
     html = render_template(
         "cases.html",
-        cases=listing.cases,
+        cases=listing.cases[:CASES_PAGE],
         state=state,
+        older=offset + CASES_PAGE if len(listing.cases) > CASES_PAGE else None,
+        newer=max(offset - CASES_PAGE, 0) if offset else None,
         can_manage=services().authoriser.allows(actor, Action.CASES_MANAGE),
         refused=refused,
         form=request.form,
