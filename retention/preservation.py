@@ -66,6 +66,9 @@ RELEASED = "released"
 # Scanned request forms are ingested as documents from this pseudo-device (RET-3).
 FORMS_DEVICE = "records-office"
 
+# The log page's later pages: far beyond any agency's requests; keeps the number sane.
+MAX_LOG_OFFSET = 1_000_000
+
 
 def parse_scope(
     parts: Sequence[ScopePart], known_devices: set[str], known_badges: set[str]
@@ -327,21 +330,25 @@ class PreservationService:
         return record
 
     def log(
-        self, actor: Actor, *, state: str | None = None, limit: int = 100
+        self, actor: Actor, *, state: str | None = None, limit: int = 100, offset: int = 0
     ) -> tuple[PreservationRecord, ...]:
-        """The request log (RET-3), newest first; ``state``: only active or released."""
+        """The request log (RET-3), newest first; ``state``: only active or released;
+        ``offset``: the requests to skip (the log page's later pages)."""
         self.authoriser.require(actor, Action.RETENTION_READ, "preservation-requests")
         if state is not None and state not in (ACTIVE, RELEASED):
             raise InvalidArgument(f"state must be {ACTIVE} or {RELEASED}, not {state!r}")
         if not 1 <= limit <= 1000:
             raise InvalidArgument(f"limit must be 1..1000, not {limit}")
+        if not 0 <= offset <= MAX_LOG_OFFSET:
+            raise InvalidArgument(f"offset must be 0..{MAX_LOG_OFFSET}, not {offset}")
         with self.db.session() as s:
             stmt = select(PreservationRequest).order_by(
                 PreservationRequest.received_at.desc(), PreservationRequest.id.desc()
             )
             if state:
                 stmt = stmt.where(PreservationRequest.state == state)
-            records = tuple(self._record(s, r) for r in s.execute(stmt.limit(limit)).scalars())
+            rows = s.execute(stmt.offset(offset).limit(limit)).scalars()
+            records = tuple(self._record(s, r) for r in rows)
         self.audit.record(
             self.db,
             who(actor),

@@ -4,6 +4,8 @@ session): RET-2, RET-3, RET-10, RET-12, RET-13, TAG-3, TAG-7, ACC-1."""
 from __future__ import annotations
 
 import datetime as dt
+import html
+import re
 from typing import Any
 
 import pytest
@@ -427,3 +429,36 @@ def test_request_form_is_read_by_the_api_model_and_refused_with_its_message_RET_
     assert r.status_code == 400
     assert b"received_via: &#39;fax&#39; must be one of" in r.data
     assert get_retention(services).preservation.log(actors["commander"]) == ()
+
+
+def test_the_request_log_page_is_paged_and_reaches_the_oldest_request_RET_3(
+    services: Services, client
+) -> None:
+    """RET-3: the log kept by the records commander shows every request. Before, the
+    page showed the newest 100 and nothing said more existed."""
+    media = ingest(services, recorded_at=services.clock.now())
+    csrf = sign_in(client, "commander")
+    for n in range(101):
+        form = {
+            "csrf_token": csrf,
+            "request_number": f"PR-{n:03d}",
+            "requester_name": "Claims rep",
+            "received_at": f"2026-01-05T10:{n // 60:02d}:{n % 60:02d}Z",
+            "received_via": "written",
+            "reason": "claim",
+            "media_ids": media,
+        }
+        assert client.post("/retention/preservation", data=form).status_code == 302
+    seen: set[str] = set()
+    url: str | None = "/retention/preservation"
+    pages = 0
+    while url is not None and pages < 5:
+        page = client.get(url).get_data(as_text=True)
+        pages += 1
+        seen |= set(re.findall(r"<td>(PR-\d{3})</td>", page))
+        older = re.search(r'<a [^>]*href="([^"]+)"[^>]*>Older', page)
+        url = html.unescape(older.group(1)) if older else None
+    assert seen == {f"PR-{n:03d}" for n in range(101)}, sorted(
+        {f"PR-{n:03d}" for n in range(101)} - seen
+    )
+    assert pages == 2 and "Newer" in page

@@ -8,7 +8,9 @@ from typing import Any
 from flask import Flask, redirect, render_template, request, url_for
 
 from retention.plugin import get
+from retention.preservation import MAX_LOG_OFFSET
 from vms.auth.permissions import Action
+from vms.bounded import parse_int
 from vms.clock import isoformat
 from vms.errors import VMSError
 from web.api import retention as retention_api
@@ -20,6 +22,7 @@ from web.security import require_actor, services
 from web.vms_app import services_of
 
 bp = page_blueprint("retention_pages", __name__)
+LOG_PAGE = 100  # requests a page of the log shows; "Older" and "Newer" page on (RET-3)
 
 
 # Service events every signed-in browser is told of (the disk alarm of INV-3).
@@ -92,11 +95,14 @@ def preservation() -> Any:
             error, status = exc.message, exc.http_status
         else:
             return redirect(url_for("retention_pages.preservation", created=created.id))
-    requests = retention.preservation.log(actor)
+    offset = parse_int(request.args.get("offset") or "0", "offset", maximum=MAX_LOG_OFFSET)
+    requests = retention.preservation.log(actor, limit=LOG_PAGE + 1, offset=offset)
     return (
         render_template(
             "preservation.html",
-            requests=requests,
+            requests=requests[:LOG_PAGE],
+            older=offset + LOG_PAGE if len(requests) > LOG_PAGE else None,
+            newer=max(offset - LOG_PAGE, 0) if offset else None,
             iso=isoformat,  # times as the API writes them (ISO 8601 with Z)
             error=error,
             form=request.form,
