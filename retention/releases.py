@@ -94,6 +94,9 @@ NEEDS_DOCUMENT = {
 MAX_ITEMS = 100
 NO_LINK = "no such link"  # the one answer for every unusable token
 
+# The log page's later pages: far beyond any agency's requests; keeps the number sane.
+MAX_LOG_OFFSET = 1_000_000
+
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
@@ -316,10 +319,15 @@ class ReleaseService:
         )
         return record
 
-    def log(self, actor: Actor, *, state: str | None = None, limit: int = 200) -> ReleaseListing:
+    def log(
+        self, actor: Actor, *, state: str | None = None, limit: int = 200, offset: int = 0
+    ) -> ReleaseListing:
         """Open requests first (overdue first, then by due date, undated last), then the
-        closed ones, newest first (REL-1)."""
+        closed ones, newest first (REL-1); ``offset``: the requests to skip in that order
+        (the log page's later pages)."""
         self.authoriser.require(actor, Action.RELEASES_READ, "releases")
+        if not 0 <= offset <= MAX_LOG_OFFSET:
+            raise InvalidArgument(f"offset must be 0..{MAX_LOG_OFFSET}, not {offset}")
         now = self.clock.now()
         is_open = ReleaseRequest.state.in_(OPEN_STATES)
         stmt = select(ReleaseRequest).order_by(
@@ -332,7 +340,7 @@ class ReleaseService:
         if state is not None:
             stmt = stmt.where(ReleaseRequest.state == state)
         with self.db.session() as s:
-            rows = s.execute(stmt.limit(limit)).scalars().all()
+            rows = s.execute(stmt.offset(offset).limit(limit)).scalars().all()
             records = tuple(self._record(s, r, now) for r in rows)
         self.audit.record(
             self.db,

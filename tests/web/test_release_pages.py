@@ -6,6 +6,7 @@ their page; the dashboard lists what is open."""
 
 from __future__ import annotations
 
+import html
 import io
 import re
 
@@ -131,3 +132,38 @@ def test_an_officer_gets_the_refusal_page_not_the_forms(app: Flask) -> None:
     for path in ("/releases", "/retention/legal-holds", "/records"):
         r = client.get(path)
         assert r.status_code == 403, path
+
+
+def test_the_release_log_page_is_paged_and_reaches_the_oldest_request_REL_1(
+    app: Flask, services: Services
+) -> None:
+    """REL-1: every release request is reachable from the release log. Before, the page
+    showed the first 200 and nothing said more existed."""
+    media_id = pdf_item(services, "many")
+    commander = app.test_client()
+    csrf = sign_in(commander, "commander")
+    for n in range(201):
+        form = {
+            "csrf_token": csrf,
+            "kind": "media",
+            "request_number": f"R-{n:03d}",
+            "requester_name": "A. Reporter",
+            "received_at": "2026-11-19T09:00Z",
+            "legal_basis": "press",
+            "items": media_id,
+        }
+        assert commander.post("/releases", data=form).status_code == 302
+    seen: set[str] = set()
+    url: str | None = "/releases"
+    pages = 0
+    page = ""
+    while url is not None and pages < 5:
+        page = commander.get(url).get_data(as_text=True)
+        pages += 1
+        seen |= set(re.findall(r">(R-\d{3})</a>", page))
+        older = re.search(r'<a [^>]*href="([^"]+)"[^>]*>Older', page)
+        url = html.unescape(older.group(1)) if older else None
+    assert seen == {f"R-{n:03d}" for n in range(201)}, sorted(
+        {f"R-{n:03d}" for n in range(201)} - seen
+    )
+    assert pages == 3 and "Newer" in page

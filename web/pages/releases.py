@@ -10,8 +10,9 @@ from typing import Any
 from flask import Flask, Response, redirect, render_template, request, send_file, url_for
 
 from retention.plugin import Retention, get
-from retention.releases import OPEN_STATES
+from retention.releases import MAX_LOG_OFFSET, OPEN_STATES
 from vms.auth.permissions import Action
+from vms.bounded import parse_int
 from vms.clock import isoformat
 from vms.errors import NotFound, RateLimited, VMSError
 from vms.exports.signing import installed_fingerprint
@@ -25,6 +26,7 @@ from web.schemas.retention import NewHoldIn, ReleaseHoldIn
 from web.security import remote_addr, require_actor, services
 
 bp = page_blueprint("release_pages", __name__)
+LOG_PAGE = 100  # requests a page of the release log shows; "Older" and "Newer" page on
 
 
 def register(app: Flask) -> None:
@@ -77,11 +79,14 @@ def release_log() -> Any:
         )
         if created is not None:
             return redirect(url_for("release_pages.release_page", release_id=created.id))
-    listing = service.log(actor)
+    offset = parse_int(request.args.get("offset") or "0", "offset", maximum=MAX_LOG_OFFSET)
+    listing = service.log(actor, limit=LOG_PAGE + 1, offset=offset)
     return (
         render_template(
             "releases.html",
-            listing=listing,
+            releases=listing.releases[:LOG_PAGE],
+            older=offset + LOG_PAGE if len(listing.releases) > LOG_PAGE else None,
+            newer=max(offset - LOG_PAGE, 0) if offset else None,
             iso=isoformat,
             error=error,
             form=request.form,
