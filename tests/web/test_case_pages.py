@@ -230,3 +230,33 @@ def test_refused_case_forms_show_the_reason_beside_them_and_keep_the_answers(
     expect(marking.get_by_label("Label")).to_have_value("backwards")
     expect(marking.get_by_label("Until (UTC, optional)")).to_have_value("2026-11-20T09:00:00Z")
     expect(page.get_by_role("form", name="Add an item").get_by_role("alert")).to_have_count(0)
+
+
+def test_refused_media_page_case_forms_keep_the_answers_beside_the_reason(
+    page: Page, site: Site
+) -> None:
+    """The media page's "Add to a case" and "Bookmark a moment" forms, refused, come back
+    as the media page with the reason inside the form and what was typed (they replaced
+    the page with the error page)."""
+    media_id = bwc_item(site.services)
+    login(page, "investigator")
+    page.goto(f"/media/{media_id}")
+    filing = page.get_by_role("form", name="Add to a case")
+    filing.get_by_label("Case number").fill("NO-CASE-1")
+    filing.get_by_label("Why it belongs there").fill("seen at the scene")
+    filing.get_by_role("button", name="Add to case").click()
+    filing = page.get_by_role("form", name="Add to a case")
+    expect(filing.get_by_role("alert")).to_contain_text("NO-CASE-1")
+    expect(filing.get_by_label("Case number")).to_have_value("NO-CASE-1")
+    expect(filing.get_by_label("Why it belongs there")).to_have_value("seen at the scene")
+
+    mark = page.get_by_role("form", name="Bookmark a moment")
+    mark.get_by_label("At (UTC)").fill("2026-11-20T09:00:01Z")
+    mark.get_by_label("Until (UTC, optional)").fill("2026-11-20T09:00:00Z")
+    mark.get_by_label("Label").fill("backwards")
+    mark.get_by_role("button", name="Save bookmark").click()
+    mark = page.get_by_role("form", name="Bookmark a moment")
+    expect(mark.get_by_role("alert")).to_contain_text("before start")
+    expect(mark.get_by_label("Label")).to_have_value("backwards")
+    expect(mark.get_by_label("At (UTC)")).to_have_value("2026-11-20T09:00:01Z")
+    expect(page.get_by_role("form", name="Add to a case").get_by_role("alert")).to_have_count(0)

@@ -3,6 +3,7 @@ API's JSON, and ``can`` tells templates which navigation to show."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, redirect, render_template, request, url_for
@@ -43,3 +44,18 @@ def navigation() -> dict[str, Any]:
         return actor is not None and decide(actor, Action(action)).allowed
 
     return {"can": can}
+
+
+@dataclass(frozen=True)
+class FormRefusal:
+    """Why the page's form ``form`` was refused (its message and HTTP status)."""
+
+    form: str
+    message: str
+    status: int
+
+
+def refusal(error: VMSError, form: str) -> FormRefusal:
+    """A refusal of the page's form ``form``, to show inside it with what was entered
+    (``request.form``), instead of the error page that loses it."""
+    return FormRefusal(form, error.message, error.http_status)

@@ -9,7 +9,6 @@ models, so a form and the API refuse the same input with the same message.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, redirect, render_template, request, url_for
@@ -19,10 +18,11 @@ from retention.casefile import MAX_OFFSET, CaseFile, CaseFileService, CaseQuery
 from vms.auth.permissions import Action
 from vms.bounded import parse_int
 from vms.clock import isoformat
-from vms.errors import Conflict, InvalidArgument, NotFound, VMSError
+from vms.errors import Conflict, InvalidArgument, NotFound
 from web.api import cases as cases_api
 from web.contract import parse_model
-from web.pages.blueprint import page_blueprint
+from web.pages.blueprint import FormRefusal, page_blueprint, refusal
+from web.pages.catalog import media_detail
 from web.pages.review import MAX_PLAYED
 from web.schemas.cases import AddCaseItemIn, NewBookmarkIn, NewCaseIn
 from web.security import require_actor, services
@@ -44,21 +44,6 @@ def casefiles() -> CaseFileService:
 def form_data(form: MultiDict[str, str], *fields: str) -> dict[str, str]:
     """The named form fields that were filled in (an empty field is an absent one)."""
     return {f: form[f].strip() for f in fields if form.get(f, "").strip()}
-
-
-@dataclass(frozen=True)
-class FormRefusal:
-    """Why the page's form ``form`` was refused (its message and HTTP status)."""
-
-    form: str
-    message: str
-    status: int
-
-
-def refusal(error: VMSError, form: str) -> FormRefusal:
-    """A refusal of the page's form ``form``, to show inside it with what was entered
-    (``request.form``), instead of the error page that loses it."""
-    return FormRefusal(form, error.message, error.http_status)
 
 
 @bp.route("/cases", methods=["GET", "POST"])
@@ -163,10 +148,13 @@ def file_media(media_id: str) -> Any:
     """The media page's "Add to case" form."""
     actor = require_actor()
     data = form_data(request.form, "note")
-    body = parse_model(AddCaseItemIn, {"media_id": media_id, **data})
     number = request.form.get("case_number", "").strip()
-    parse_model(NewCaseIn, {"case_number": number} if number else {})  # names what is wrong
-    casefiles().add_item(actor, number, body.command())
+    try:
+        body = parse_model(AddCaseItemIn, {"media_id": media_id, **data})
+        parse_model(NewCaseIn, {"case_number": number} if number else {})  # names the fault
+        casefiles().add_item(actor, number, body.command())
+    except (InvalidArgument, Conflict, NotFound) as exc:
+        return media_detail(media_id, refusal(exc, "case"))  # a missing item: its 404 page
     return redirect(url_for("case_pages.case", number=number, done="item"))
 
 
@@ -182,6 +170,9 @@ def bookmark() -> Any:
         number = request.form.get("case_number", "").strip()
         if request.form.get("back") == "case" and number:
             return case(number, refusal(exc, "bookmark"))  # the case page's form, with its answers
+        media_id = request.form.get("media_id", "").strip()
+        if request.form.get("back") == "media" and media_id:
+            return media_detail(media_id, refusal(exc, "bookmark"))  # the media page's form
         raise
     if request.form.get("back") == "media" and body.media_id:
         return redirect(url_for("catalog_pages.media_detail", media_id=body.media_id, bookmarked=1))

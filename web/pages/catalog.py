@@ -14,7 +14,7 @@ from vms.auth.permissions import Action, decide
 from vms.catalog_values import MediaDetail
 from vms.errors import InvalidArgument
 from web.contract import parse_model, query_data
-from web.pages.blueprint import page_blueprint
+from web.pages.blueprint import FormRefusal, page_blueprint
 from web.pages.filters import SOURCE_NAMES
 from web.pages.redactions import DETECT_CHOICES, METHODS
 from web.schemas.access import ApprovalIn, CriticalIncidentIn
@@ -58,7 +58,9 @@ def catalog() -> Any:
 
 
 @bp.get("/media/<media_id>")
-def media_detail(media_id: str) -> Any:
+def media_detail(media_id: str, refused: FormRefusal | None = None) -> Any:
+    """The media page; ``refused``: a refusal of one of its forms posted elsewhere (the
+    case pages' "Add to a case" and bookmark forms), shown inside it with what was typed."""
     actor = require_actor()
     item = services().catalog.get(actor, media_id)
     # The same decision as the content route's (an export's package: its creator's).
@@ -84,8 +86,10 @@ def media_detail(media_id: str) -> Any:
         if can_redact
         else []
     )
-    return render_template(
+    html = render_template(
         "media.html",
+        refused=refused,
+        form=request.form if refused else {},
         history=history,
         can_redact=can_redact,
         redactions=redactions,
@@ -109,6 +113,7 @@ def media_detail(media_id: str) -> Any:
         categories=services().categories.categories,
         marker_bar=marker_bar(item),
     )
+    return html, refused.status if refused else 200
 
 
 # A marker that starts a span (OPS-3) and the kind that ends it.
