@@ -260,3 +260,26 @@ def test_refused_media_page_case_forms_keep_the_answers_beside_the_reason(
     expect(mark.get_by_label("Label")).to_have_value("backwards")
     expect(mark.get_by_label("At (UTC)")).to_have_value("2026-11-20T09:00:01Z")
     expect(page.get_by_role("form", name="Add to a case").get_by_role("alert")).to_have_count(0)
+
+
+def test_a_refused_review_approval_keeps_the_answers_beside_the_reason_ACC_2(
+    page: Page, site: Site
+) -> None:
+    """ACC-2: the supervisor's written approval on the media page, refused (an expiry
+    that is not a time), comes back with the reason in the form and what was typed."""
+    media_id = bwc_item(site.services)  # officer B1's, whom the sergeant supervises
+    login(page, "sergeant")
+    page.goto(f"/media/{media_id}")
+    flag = page.get_by_role("form", name="Flag as a critical incident")
+    flag.get_by_label("Reason").fill("serious injury at the stop")
+    flag.get_by_role("button", name="Flag as a critical incident").click()
+    page.wait_for_url("**critical=1")
+    approval = page.get_by_role("form", name="Record the officer's review approval")
+    approval.get_by_label("Document reference").fill("MEMO-12")
+    approval.get_by_label("Expires (UTC, optional)").fill("next friday")
+    approval.get_by_label("Reason").fill("report writing")
+    approval.get_by_role("button", name="Record the approval").click()
+    approval = page.get_by_role("form", name="Record the officer's review approval")
+    expect(approval.get_by_role("alert")).to_contain_text("next friday")
+    expect(approval.get_by_label("Document reference")).to_have_value("MEMO-12")
+    expect(approval.get_by_label("Reason")).to_have_value("report writing")

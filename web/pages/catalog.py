@@ -12,9 +12,9 @@ from vms.access import needs_purpose
 from vms.audit.view import AuditQuery
 from vms.auth.permissions import Action, decide
 from vms.catalog_values import MediaDetail
-from vms.errors import InvalidArgument
+from vms.errors import Conflict, FailedPrecondition, InvalidArgument
 from web.contract import parse_model, query_data
-from web.pages.blueprint import FormRefusal, page_blueprint
+from web.pages.blueprint import FormRefusal, page_blueprint, refusal
 from web.pages.filters import SOURCE_NAMES
 from web.pages.redactions import DETECT_CHOICES, METHODS
 from web.schemas.access import ApprovalIn, CriticalIncidentIn
@@ -154,15 +154,23 @@ def marker_bar(item: MediaDetail) -> dict[str, Any] | None:
     }
 
 
+# A form's refusals shown inside it on the media page (what was typed kept); a refusal
+# of the role or of a missing item still gets the error page.
+FORM_FAULTS = (InvalidArgument, Conflict, FailedPrecondition)
+
+
 @bp.post("/media/<media_id>/restricted")
 def restrict(media_id: str) -> Any:
     """The media page's restricted-mark form (ACC-7, admins)."""
     actor = require_actor()
     wanted = request.form.get("restricted") == "1"
-    body = parse_model(
-        RestrictionIn, {"restricted": wanted, "reason": request.form.get("reason", "")}
-    )
-    services().catalog.set_restricted(actor, media_id, body.command())
+    try:
+        body = parse_model(
+            RestrictionIn, {"restricted": wanted, "reason": request.form.get("reason", "")}
+        )
+        services().catalog.set_restricted(actor, media_id, body.command())
+    except FORM_FAULTS as exc:
+        return media_detail(media_id, refusal(exc, "restrict"))
     return redirect(
         url_for("catalog_pages.media_detail", media_id=media_id, restricted="1" if wanted else "0")
     )
@@ -180,11 +188,14 @@ def critical_incident(media_id: str) -> Any:
     """The media page's critical-incident form (ACC-2)."""
     actor = require_actor()
     wanted = request.form.get("critical_incident") == "1"
-    body = parse_model(
-        CriticalIncidentIn,
-        {"critical_incident": wanted, "reason": request.form.get("reason", "")},
-    )
-    services().catalog.set_critical_incident(actor, media_id, body.command())
+    try:
+        body = parse_model(
+            CriticalIncidentIn,
+            {"critical_incident": wanted, "reason": request.form.get("reason", "")},
+        )
+        services().catalog.set_critical_incident(actor, media_id, body.command())
+    except FORM_FAULTS as exc:
+        return media_detail(media_id, refusal(exc, "critical"))
     return redirect(
         url_for("catalog_pages.media_detail", media_id=media_id, critical="1" if wanted else "0")
     )
@@ -195,8 +206,11 @@ def review_approval(media_id: str) -> Any:
     """The media page's review-approval form (ACC-2: admins, the officer's supervisor)."""
     actor = require_actor()
     data = {k: request.form.get(k, "").strip() for k in ("reason", "document_ref", "expires_at")}
-    body = parse_model(ApprovalIn, {k: v for k, v in data.items() if v})
-    services().review_access.approve(actor, media_id, body.command())
+    try:
+        body = parse_model(ApprovalIn, {k: v for k, v in data.items() if v})
+        services().review_access.approve(actor, media_id, body.command())
+    except FORM_FAULTS as exc:
+        return media_detail(media_id, refusal(exc, "approval"))
     return redirect(url_for("catalog_pages.media_detail", media_id=media_id, critical="approved"))
 
 
