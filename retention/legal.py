@@ -32,6 +32,9 @@ ACTIVE = "active"
 RELEASED = "released"
 CLOSED = "closed"
 
+# The holds page's later pages: far beyond any agency's holds; keeps the number sane.
+MAX_LOG_OFFSET = 1_000_000
+
 
 class LegalHoldService:
     def __init__(
@@ -151,13 +154,19 @@ class LegalHoldService:
         )
         return record
 
-    def log(self, actor: Actor) -> tuple[HoldRecord, ...]:
-        """Every legal hold, newest first."""
+    def log(
+        self, actor: Actor, *, limit: int | None = None, offset: int = 0
+    ) -> tuple[HoldRecord, ...]:
+        """The legal holds, newest first: every one, or ``limit`` of them after skipping
+        ``offset`` (the holds page's pages)."""
         self.authoriser.require(actor, Action.RETENTION_READ, "legal-holds")
+        if limit is not None and not 1 <= limit <= 1000:
+            raise InvalidArgument(f"limit must be 1..1000, not {limit}")
+        if not 0 <= offset <= MAX_LOG_OFFSET:
+            raise InvalidArgument(f"offset must be 0..{MAX_LOG_OFFSET}, not {offset}")
+        stmt = select(LegalHold).order_by(LegalHold.created_at.desc(), LegalHold.id.desc())
         with self.db.session() as s:
-            rows = s.execute(
-                select(LegalHold).order_by(LegalHold.created_at.desc(), LegalHold.id.desc())
-            ).scalars()
+            rows = s.execute(stmt.offset(offset).limit(limit)).scalars()
             records = tuple(self._record(s, h) for h in rows)
         self.audit.record(
             self.db,

@@ -167,3 +167,28 @@ def test_the_release_log_page_is_paged_and_reaches_the_oldest_request_REL_1(
         {f"R-{n:03d}" for n in range(201)} - seen
     )
     assert pages == 3 and "Newer" in page
+
+
+def test_the_legal_holds_page_is_paged_RET_10(app: Flask, services: Services) -> None:
+    """RET-10: the legal holds page shows 100 holds a page with a way to the older ones,
+    instead of every hold the agency ever placed on one page."""
+    media_id = pdf_item(services, "holds")
+    client = app.test_client()
+    csrf = sign_in(client, "commander")
+    for n in range(101):
+        form = {
+            "csrf_token": csrf,
+            "op": "create",
+            "reference": f"LH-{n:03d}",
+            "reason": "claim",
+            "media_ids": media_id,
+        }
+        assert client.post("/retention/legal-holds", data=form).status_code == 302
+    first = client.get("/retention/legal-holds").get_data(as_text=True)
+    assert len(re.findall(r"<td>(LH-\d{3})</td>", first)) == 100
+    older = re.search(r'<a [^>]*href="([^"]+)"[^>]*>Older', first)
+    assert older is not None
+    second = client.get(html.unescape(older.group(1))).get_data(as_text=True)
+    shown = set(re.findall(r"<td>(LH-\d{3})</td>", first + second))
+    assert shown == {f"LH-{n:03d}" for n in range(101)}
+    assert "Newer" in second

@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import Flask, Response, redirect, render_template, request, send_file, url_for
 
+from retention.legal import MAX_LOG_OFFSET as HOLDS_MAX_OFFSET
 from retention.plugin import Retention, get
 from retention.releases import MAX_LOG_OFFSET, OPEN_STATES
 from vms.auth.permissions import Action
@@ -195,10 +196,14 @@ def legal_holds() -> Any:
             )
         if done is not None:
             return redirect(url_for("release_pages.legal_holds"))
+    offset = parse_int(request.args.get("offset") or "0", "offset", maximum=HOLDS_MAX_OFFSET)
+    listed = holds.log(actor, limit=LOG_PAGE + 1, offset=offset)
     return (
         render_template(
             "legal_holds.html",
-            holds=holds.log(actor),
+            holds=listed[:LOG_PAGE],
+            older=offset + LOG_PAGE if len(listed) > LOG_PAGE else None,
+            newer=max(offset - LOG_PAGE, 0) if offset else None,
             iso=isoformat,
             error=error,
             form=request.form,
