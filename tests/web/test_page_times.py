@@ -58,3 +58,42 @@ def test_pages_show_the_agencys_time_and_say_its_zone(
     # The API keeps UTC with its offset.
     item = client.get(f"/api/v1/media/{media_id}").get_json()
     assert item["recorded_start"] == "2026-11-20T15:00:00Z"
+
+
+def test_the_records_pages_show_the_agencys_time_too_RET_3_REL_1(
+    client: FlaskClient, services: Services
+) -> None:
+    """The preservation log and the release log and request pages wrote ISO UTC
+    (``2026-11-20T11:00:00Z``) beside pages on the agency's clock."""
+    media_id = services.ingestor.ingest(
+        io.BytesIO(make_video(seconds=1, seed=6)),
+        IngestRequest(source=SourceKind.BWC, device_id="BWC-8", officer_badge="B1"),
+        Who("officer", "officer"),
+    ).media_id
+    csrf = sign_in(client, "commander")
+    preservation = {
+        "csrf_token": csrf,
+        "request_number": "PR-1",
+        "requester_name": "Claims rep",
+        "received_at": "2026-11-20T11:00Z",
+        "received_via": "written",
+        "reason": "claim",
+        "media_ids": media_id,
+    }
+    assert client.post("/retention/preservation", data=preservation).status_code == 302
+    log = client.get("/retention/preservation").get_data(as_text=True)
+    assert "2026-11-20 05:00:00 CST" in log and "2026-11-20T11:00:00Z" not in log
+    release = {
+        "csrf_token": csrf,
+        "kind": "media",
+        "request_number": "R-1",
+        "requester_name": "A. Reporter",
+        "received_at": "2026-11-20T11:00Z",
+        "legal_basis": "press",
+        "items": media_id,
+    }
+    r = client.post("/releases", data=release)
+    assert r.status_code == 302
+    for path in ("/releases", r.headers["Location"]):
+        page = client.get(path).get_data(as_text=True)
+        assert "2026-11-20 05:00:00 CST" in page and "2026-11-20T11:00:00Z" not in page, path

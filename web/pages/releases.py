@@ -14,7 +14,6 @@ from retention.plugin import Retention, get
 from retention.releases import MAX_LOG_OFFSET, OPEN_STATES
 from vms.auth.permissions import Action
 from vms.bounded import parse_int
-from vms.clock import isoformat
 from vms.errors import NotFound, RateLimited, VMSError
 from vms.exports.signing import installed_fingerprint
 from vms.filenames import content_disposition
@@ -88,7 +87,6 @@ def release_log() -> Any:
             releases=listing.releases[:LOG_PAGE],
             older=offset + LOG_PAGE if len(listing.releases) > LOG_PAGE else None,
             newer=max(offset - LOG_PAGE, 0) if offset else None,
-            iso=isoformat,
             error=error,
             form=request.form,
             can_manage=services().authoriser.allows(actor, Action.RELEASES_MANAGE),
@@ -148,7 +146,6 @@ def release_page(release_id: str) -> Any:
         render_template(
             "release.html",
             r=record,
-            iso=isoformat,
             error=error,
             # A refused form's reason is shown inside it, with what was entered.
             failed_op=request.form.get("op", "") if error else "",
@@ -204,7 +201,6 @@ def legal_holds() -> Any:
             holds=listed[:LOG_PAGE],
             older=offset + LOG_PAGE if len(listed) > LOG_PAGE else None,
             newer=max(offset - LOG_PAGE, 0) if offset else None,
-            iso=isoformat,
             error=error,
             form=request.form,
             can_manage=services().authoriser.allows(actor, Action.RETENTION_MANAGE),
@@ -249,7 +245,6 @@ def dashboard() -> Any:
         holds=holds,
         releases=releases,
         upcoming=upcoming,
-        iso=isoformat,
     )
 
 
@@ -295,7 +290,6 @@ def share_landing(token: str) -> Response:
         "share.html",
         landing=landing,
         token=token,
-        iso=isoformat,
         # INV-8: the one agency page an outside recipient can open; a package's own key
         # proves nothing until compared with this (the API's public-key needs an account).
         fingerprint=installed_fingerprint(services().config.secrets_dir),

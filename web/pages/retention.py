@@ -11,7 +11,6 @@ from retention.plugin import get
 from retention.preservation import MAX_LOG_OFFSET
 from vms.auth.permissions import Action
 from vms.bounded import parse_int
-from vms.clock import isoformat
 from vms.errors import VMSError
 from web.api import retention as retention_api
 from web.bus import deliver
@@ -103,7 +102,6 @@ def preservation() -> Any:
             requests=requests[:LOG_PAGE],
             older=offset + LOG_PAGE if len(requests) > LOG_PAGE else None,
             newer=max(offset - LOG_PAGE, 0) if offset else None,
-            iso=isoformat,  # times as the API writes them (ISO 8601 with Z)
             error=error,
             form=request.form,
             created=request.args.get("created"),
