@@ -97,3 +97,20 @@ def test_the_records_pages_show_the_agencys_time_too_RET_3_REL_1(
     for path in ("/releases", r.headers["Location"]):
         page = client.get(path).get_data(as_text=True)
         assert "2026-11-20 05:00:00 CST" in page and "2026-11-20T11:00:00Z" not in page, path
+
+
+def test_the_alarms_page_shows_the_agencys_time_OPS_1(
+    client: FlaskClient, services: Services
+) -> None:
+    """OPS-1: an alarm raised at 12:00 UTC reads 06:00 CST in Chicago, and its clearing
+    and acknowledgement times name their zone (they were bare UTC clock times)."""
+    from vms.alarms import AlarmChange, AlarmKind
+
+    raised = services.alarms.apply(AlarmChange(AlarmKind.DISK_ALARM, None, True, "full"))
+    assert raised is not None
+    services.alarms.apply(AlarmChange(AlarmKind.DISK_ALARM, None, False))
+    sign_in(client, "dispatcher")
+    page = client.get("/alarms?show=all").get_data(as_text=True)
+    assert "2026-11-20 06:00:00 CST" in page
+    assert "cleared 2026-11-20 06:00:00 CST" in page
+    assert "(UTC)</th>" not in page
