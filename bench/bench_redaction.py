@@ -120,9 +120,9 @@ def ours(src: Path, dst: Path, backend: str, every: int, imgsz: int) -> tuple[fl
     )
     started, c0 = time.perf_counter(), cpu()
     info = video_info(src, src.name)
-    tracks, _ = analyse_video(
+    tracks = analyse_video(
         src, src.name, info, detector, tracker_settings(config), config.detect_width
-    )
+    ).tracks
     analysed, c1 = time.perf_counter(), cpu()
     render_video(src, dst, src.name, boxes_by_frame(tracks), Method.BLUR, margin=config.margin)
     rendered = time.perf_counter()

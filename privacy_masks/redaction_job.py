@@ -29,12 +29,13 @@ each progress step, the ingest and the last transaction (``analysing`` -> ``revi
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import math
 import re
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
@@ -137,9 +138,18 @@ class RedactionJob:
         report = Progress(step)
         with self._source(item) as path:
             info = video_info(path, label)
-            tracks, frames = analyse_video(
+            tracks, frames, times = analyse_video(
                 path, label, info, detector, tracker_settings(config), config.detect_width, report
             )
+
+        def shown(f: int) -> float:
+            # The frame's own presentation time (a variable frame rate: not f / fps),
+            # the time the page shows the row at; past the decoded frames (a container
+            # counting more), a step of the average rate each.
+            if f < len(times):
+                return times[f]
+            return (times[-1] if times else 0.0) + (f - len(times) + 1) / info.fps
+
         stored = [
             {
                 "id": n,
@@ -148,7 +158,7 @@ class RedactionJob:
                 "manual": False,
                 "score": round(track.score, 3),
                 "frames": [
-                    [round(f / info.fps, 4), *(round(v, 2) for v in (b.x, b.y, b.w, b.h))]
+                    [round(shown(f), 4), *(round(v, 2) for v in (b.x, b.y, b.w, b.h))]
                     for f, b in zip(track.frames, track.boxes, strict=True)
                 ],
             }
@@ -163,6 +173,8 @@ class RedactionJob:
             "has_audio": info.has_audio,
             "start": info.start,
             "backend": detector.name,
+            # Detected rows are at their frames' presentation times (before: f / fps).
+            "timed": True,
         }
         with service.db.transaction() as s:
             self._finish(s, ANALYSING, REVIEW)
@@ -211,14 +223,19 @@ class RedactionJob:
         rendered = self.folder / "rendered.mp4"
         with self._source(item) as path:
             fps = record.video.fps if record.video else video_info(path, label).fps
-            # Detected boxes are the analysis's, by frame index; drawn ones are the
+            # Detected boxes are the analysis's, at their frames' presentation times
+            # (jobs analysed before: t = index / fps, by index); drawn ones are the
             # page's, by its steps of 1 / fps on the player's clock (see render_video).
+            by_time = bool(record.video and record.video.timed)
             boxes: dict[int, list[Box]] = {}
+            timed: list[tuple[float, Box]] = []
             drawn: dict[int, list[tuple[int, Box]]] = {}
             for track in enabled:
                 for t, x, y, w, h in track.frames:
                     if track.manual:
                         drawn.setdefault(round(t * fps), []).append((track.id, Box(x, y, w, h)))
+                    elif by_time:
+                        timed.append((t, Box(x, y, w, h)))
                     else:
                         boxes.setdefault(round(t * fps), []).append(Box(x, y, w, h))
             render_video(
@@ -232,6 +249,7 @@ class RedactionJob:
                 progress=lambda n: report(RENDER_SHARE * min(1.0, n / expected)),
                 drawn=drawn,
                 fps=fps,
+                timed=timed,
             )
         crash_point("redaction.after-render")
         self.held.check()
@@ -326,6 +344,13 @@ class RedactionJob:
             row.error = None
 
 
+class Analysis(NamedTuple):
+    tracks: list[Track]
+    frames: int
+    # Each decoded frame's presentation time, seconds from the first frame's.
+    times: list[float]
+
+
 def analyse_video(
     path: Path,
     label: str,
@@ -334,21 +359,23 @@ def analyse_video(
     settings: TrackerSettings,
     detect_width: int,
     progress: Callable[[float], None] | None = None,
-) -> tuple[list[Track], int]:
+) -> Analysis:
     """The analysis of a job (and of ``bench/bench_redaction.py``): every
     ``settings.detect_every``-th frame of ``path`` decoded at most ``detect_width`` wide
     (even dimensions; decoded in a thread of its own), ``detector`` run on it, its boxes
     scaled back to the picture, linked by the IoU tracker. Returns the tracks (a box per
-    frame) and the frame count; ``progress(0..0.99)`` as it goes."""
+    frame), the frame count and each decoded frame's presentation time;
+    ``progress(0..0.99)`` as it goes."""
     width = min(info.width, detect_width)
     size = (max(2, width // 2 * 2), max(2, round(info.height * width / info.width) // 2 * 2))
     scale = info.width / size[0]
     expected = info.frames or max(1, round(info.duration * info.fps))
     count = 0
+    times: list[float] = []
 
     def samples() -> Iterator[tuple[int, Frame]]:
         nonlocal count
-        for index, frame in sample_frames(path, label, settings.detect_every, size):
+        for index, frame in sample_frames(path, label, settings.detect_every, size, times):
             yield index, frame
             count = index + 1
             if progress is not None:
@@ -358,7 +385,7 @@ def analyse_video(
     # The frames after the last analysed one were decoded too (sample_frames walks
     # them all); the container's count is the truth when it has one.
     frames = max(count, info.frames)
-    return tracker.finish(frames, (info.width, info.height)), frames
+    return Analysis(tracker.finish(frames, (info.width, info.height)), frames, times)
 
 
 def render_video(
@@ -373,6 +400,7 @@ def render_video(
     progress: Callable[[int], None] | None = None,
     drawn: dict[int, list[tuple[int, Box]]] | None = None,
     fps: float = 15.0,
+    timed: Sequence[tuple[float, Box]] = (),
 ) -> int:
     """The render of a job (and of the benchmark): ``boxes`` (frame index -> boxes)
     burned into the decoded yuv420p planes with ``method``, encoded to ``target``
@@ -385,10 +413,19 @@ def render_video(
     the steps are not the frames: each frame is painted with every drawn track's box at
     the steps that fall while it is shown, joined with the next step's when the step
     before it showed an earlier frame (the box is keyed where the face was seen on
-    either side: the joined box covers it in between), :func:`drawn_steps`."""
+    either side: the joined box covers it in between), :func:`drawn_steps`.
+
+    ``timed`` ((t, box)): boxes at a frame's presentation time (seconds from the first
+    frame, as the analysis stores detections), each burned into the frame shown at
+    ``t``: the one the review page showed it over."""
+    at = sorted(timed, key=lambda row: row[0])
+    keys = [t for t, _ in at]
 
     def paint(index: int, start: float, end: float, frame: Any) -> None:
         found = list(boxes.get(index, ()))
+        # Rows are rounded to 0.1 ms: half of it either side.
+        lo, hi = bisect.bisect_left(keys, start - 5e-5), bisect.bisect_left(keys, end - 5e-5)
+        found += [box for _, box in at[lo:hi]]
         if drawn:
             found += _joined(drawn, drawn_steps(start, end, fps))
         if found:

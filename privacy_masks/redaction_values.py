@@ -88,6 +88,9 @@ class VideoFacts:
     # The first frame's time on the player's clock (the review page's frame n is at
     # start + n / fps); 0 for jobs analysed before it was kept.
     start: float = 0.0
+    # Detected rows are at their frames' presentation times; False for jobs analysed
+    # before, whose rows are at index / fps (the render places those by index).
+    timed: bool = False
 
     @classmethod
     def of(cls, data: dict[str, Any] | None) -> VideoFacts | None:
@@ -101,6 +104,7 @@ class VideoFacts:
             float(data["duration"]),
             bool(data["has_audio"]),
             float(data.get("start", 0.0)),
+            bool(data.get("timed", False)),
         )
 
 

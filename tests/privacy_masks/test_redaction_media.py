@@ -345,3 +345,65 @@ def test_the_sound_stays_with_the_picture_and_the_muted_words_are_silent_REL_3(
     assert np.abs(samples[at(1.55) : at(1.95)]).max() == 0.0
     assert np.abs(samples[at(1.1) : at(1.45)]).max() > 0.1
     assert np.abs(samples[at(2.1) : at(2.8)]).max() > 0.1
+
+
+def covered(true: tuple[float, float, float, float], row: tuple[float, ...]) -> float:
+    """The share of the ``true`` box (x, y, w, h) inside the row's box."""
+    x, y, w, h = true
+    rx, ry, rw, rh = row
+    ix = min(x + w, rx + rw) - max(x, rx)
+    iy = min(y + h, ry + rh) - max(y, ry)
+    return max(0.0, ix) * max(0.0, iy) / (w * h)
+
+
+def test_detected_faces_are_timed_at_their_frames_on_a_variable_frame_rate_video_REL_3(
+    services: Services, actors: dict[str, Actor]
+) -> None:
+    """A phone lowers its frame rate in the dark (15 frames at 15 fps, then 15 at 5 fps)
+    while a face crosses the picture. The detector finds it on every frame; each
+    detected row ``[t, x, y, w, h]`` is shown by the review page at ``t`` over the frame
+    the player shows then, so ``t`` must be that frame's presentation time: the row's box
+    lies over the face seen at ``t``. Rows at ``index / average fps`` put the box on a
+    frame shown up to a second away, where the face is elsewhere: a reviewer would switch
+    off a real face track as a false alarm."""
+    from privacy_masks.detection.model import ObjectClass
+    from tests.privacy_masks.scenes import SceneObject, background, signature_pixels
+
+    face = SceneObject(ObjectClass.FACE, (60, 90), (3.0, 0.0), 32, (150, 185, 225))
+    pts = [i if i < 15 else 15 + (i - 15) * 3 for i in range(30)]
+    pictures = []
+    for p in pts:
+        img = background(320, 180)
+        face.draw(img, p)
+        pictures.append(img)
+    media_id = ingest(services, encode_pictures(pictures, fps=FPS, pts=pts))
+    commander = actors["commander"]
+    service = services.ports.get(RedactionService)
+    job = service.create(commander, NewRedaction(media_id, ("faces",), "solid"))
+    assert service.run_pending() == 1
+    review = service.get(commander, job.id)
+    assert review.state == "review" and review.video is not None, review.error
+    with services.db.session() as s:
+        stored = services.store.path_for(s.get(MediaItem, media_id).sha256)  # type: ignore[union-attr]
+    shown_at = frame_times(stored)
+    faces = [t for t in review.tracks if t.cls == "face"]
+    assert len(faces) == 1, [(t.id, len(t.frames)) for t in review.tracks]
+    rows = faces[0].frames
+    assert len(rows) == 30, len(rows)
+    off = []
+    for t, *box in rows:
+        seen = max(k for k, at in enumerate(shown_at) if at <= t + 1e-3)
+        b = face.box(pts[seen])
+        share = covered((b.x, b.y, b.w, b.h), tuple(box))
+        if share < 0.7:
+            off.append((round(t, 3), seen, round(share, 2)))
+    assert not off, f"rows (t, frame shown at t, share of its face in the box): {off}"
+    # The render burns each row into the frame shown at its time: no skin left.
+    service.render(commander, job.id)
+    assert service.run_pending() == 1
+    done = service.get(commander, job.id)
+    assert done.state == "done" and done.rendered_media_id, done.error
+    with services.db.session() as s:
+        rendered = services.store.path_for(s.get(MediaItem, done.rendered_media_id).sha256)  # type: ignore[union-attr]
+    left = [signature_pixels(img, face.signature, tol=24) for img in displayed_frames(rendered)]
+    assert left == [0] * 30, f"face pixels left per frame in the release: {left}"

@@ -149,3 +149,69 @@ def test_the_canvas_lies_on_a_turned_phone_video_as_shown_REL_3(
         }"""
     )
     assert sizes == [180, 320, 180, 320], sizes
+
+
+# Per step: the horizontal middle of the face's skin in the picture the <video> shows and
+# of the face track's outline (#ff3b30) the page drew on its canvas, on row ``y``.
+FACE_AND_OUTLINE_JS = """(y) => new Promise((done) => requestAnimationFrame(() => {
+  const v = document.getElementById('redaction-video');
+  const o = document.getElementById('redaction-overlay');
+  const c = document.createElement('canvas');
+  c.width = v.videoWidth; c.height = v.videoHeight;
+  const x = c.getContext('2d');
+  x.drawImage(v, 0, 0);
+  const middle = (row, near) => {
+    const xs = [];
+    for (let i = 0; i < row.length / 4; i++) if (near(row.slice(4 * i, 4 * i + 4))) xs.push(i);
+    return xs.length ? (xs[0] + xs[xs.length - 1]) / 2 : null;
+  };
+  const skin = middle(x.getImageData(0, y, c.width, 1).data,
+    (p) => Math.abs(p[0] - 225) < 30 && Math.abs(p[1] - 185) < 30 && Math.abs(p[2] - 150) < 30);
+  const outline = middle(o.getContext('2d').getImageData(0, y, o.width, 1).data,
+    (p) => p[3] > 128 && p[0] > 200 && p[1] < 110 && p[2] < 110);
+  done([skin, outline]);
+}))"""
+
+
+def test_each_step_shows_the_detected_box_over_the_face_it_shows_VFR_REL_3(
+    web_assets: object, site: Site, services: Services, actors: dict[str, Actor], page: Page
+) -> None:
+    """A variable frame rate (15 frames at 15 fps, then 15 at 5 fps) while a face crosses
+    the picture, detected on every frame. At each of the page's steps Chromium shows a
+    frame; the detected face's outline must be drawn over that frame's face, or a
+    reviewer sees the box beside the face and switches a real face off as a false alarm
+    (privacy_masks test_redaction_media: the rows' times)."""
+    from privacy_masks.detection.model import ObjectClass
+    from tests.privacy_masks.scenes import SceneObject, background
+
+    face = SceneObject(ObjectClass.FACE, (60, 90), (3.0, 0.0), 32, (150, 185, 225))
+    pts = [i if i < 15 else 15 + (i - 15) * 3 for i in range(FRAMES)]
+    shots = []
+    for p in pts:
+        img = background(320, 180)
+        face.draw(img, p)
+        shots.append(img)
+    media_id = services.ingestor.ingest(
+        io.BytesIO(encode_pictures(shots, fps=FPS, pts=pts)),
+        IngestRequest(source=SourceKind.BWC, device_id="BWC-1", officer_badge="B1"),
+        Who("setup", "admin"),
+    ).media_id
+    service = services.ports.get(RedactionService)
+    job = service.create(actors["commander"], NewRedaction(media_id, ("faces",), "solid"))
+    assert service.run_pending() == 1
+    review = service.get(actors["commander"], job.id)
+    assert [t.cls for t in review.tracks] == ["face"], review.tracks
+    login(page, "commander")
+    page.goto(f"/redactions/{job.id}")
+    expect(page.locator("#redaction-state")).to_have_text("review")
+    page.wait_for_function("() => document.getElementById('redaction-video').readyState >= 2")
+    off = []
+    for n in range(1, FRAMES):
+        page.locator("#frame-forward").click()
+        expect(page.locator("#time")).to_contain_text(f"frame {n}")
+        page.wait_for_function("() => !document.getElementById('redaction-video').seeking")
+        skin, outline = page.evaluate(FACE_AND_OUTLINE_JS, 90)
+        assert skin is not None, n
+        if outline is None or abs(outline - skin) > 6:
+            off.append((n, skin, outline))
+    assert not off, f"steps where the outline is off the face shown (step, face x, box x): {off}"

@@ -176,14 +176,21 @@ def video_info(path: Path, label: str) -> VideoInfo:
 
 
 def sample_frames(
-    path: Path, label: str, every: int, size: tuple[int, int]
+    path: Path,
+    label: str,
+    every: int,
+    size: tuple[int, int],
+    times: list[float] | None = None,
 ) -> Iterator[tuple[int, np.ndarray]]:
     """``(index, BGR array of size (width, height))`` for every ``every``-th frame of
     ``path``'s video as shown (turned by its display matrix; ``size`` is the shown
     picture's), in order (indices count every decoded frame from 0). Decoded and scaled
-    in a thread of their own (:func:`read_ahead`)."""
+    in a thread of their own (:func:`read_ahead`). ``times``, when given, gets every
+    decoded frame's presentation time in seconds from the first frame's, the time
+    :func:`rewrite_video`'s painter is told and a player shows it at (with a variable
+    frame rate, not ``index / fps``)."""
     try:
-        yield from read_ahead(_samples(path, label, every, size))
+        yield from read_ahead(_samples(path, label, every, size, times))
     except VMSError:
         raise
     except Exception as exc:
@@ -191,15 +198,20 @@ def sample_frames(
 
 
 def _samples(
-    path: Path, label: str, every: int, size: tuple[int, int]
+    path: Path, label: str, every: int, size: tuple[int, int], times: list[float] | None
 ) -> Generator[tuple[int, np.ndarray], None, None]:
     turns: int | None = None
+    origin: int | None = None
     with av.open(str(path), metadata_errors="ignore") as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         for index, frame in enumerate(container.decode(stream)):
             if turns is None:
                 turns = _turns(frame, label)
+            if origin is None:
+                origin = frame.pts if frame.pts is not None else 0
+            if times is not None:
+                times.append(_shown_at(frame, origin, index, stream))
             if index % every == 0:
                 # Scaled in the stored orientation, then turned as shown.
                 width, height = (size[1], size[0]) if turns % 2 else size
@@ -290,7 +302,7 @@ def _rewrite(
                         origin = frame.pts if frame.pts is not None else 0
                     pts = (frame.pts if frame.pts is not None else origin + count) - origin
                     tick = video.time_base or Fraction(1, 90000)
-                    shown = float(pts * tick)
+                    shown = _shown_at(frame, origin, count, video)
                     lasts = float(frame.duration * tick) if frame.duration else 1 / float(rate)
                     paint(count, shown, shown + lasts, frame)
                     frame.pts, frame.time_base = pts, video.time_base
@@ -319,6 +331,15 @@ def _rewrite(
     if count == 0:
         raise DataLoss(f"{source.name}: the video holds no frames")
     return count
+
+
+def _shown_at(frame: Any, origin: int, index: int, stream: Any) -> float:
+    """Seconds from the first frame (whose timestamp is ``origin``) at which the
+    ``index``-th decoded ``frame`` of ``stream`` is shown (one without a timestamp:
+    ``index`` ticks after the first). The one clock of the analysis's rows and the
+    render's painter (:data:`Painter`)."""
+    pts = (frame.pts if frame.pts is not None else origin + index) - origin
+    return float(pts * (stream.time_base or Fraction(1, 90000)))
 
 
 def _decoded(

@@ -48,18 +48,26 @@
   const start = () => (state.job && state.job.video ? state.job.video.start || 0 : 0);
   const jobTime = () => video.currentTime - start();
 
-  // A track's box at time t: its rows are one per frame, [t, x, y, w, h]; between two
-  // rows the box is interpolated linearly (the player's time falls between frames).
+  // A track's box at time t: its rows are one per frame, [t, x, y, w, h], t the frame's
+  // presentation time (a variable frame rate: not index / fps). The player shows at t
+  // the last frame starting at or before it, so the box is that frame's row (the one the
+  // render burns into it), not one interpolated towards the next frame; after the last
+  // row, for as long as the track's frames last (its last interval, or 1 / fps).
   function boxAt(rows, t) {
     if (!rows.length) return null;
-    const first = Math.round(rows[0][0] * fps());
-    const exact = t * fps() - first;
-    if (exact < -0.5 || exact > rows.length - 0.5) return null;
-    const i = Math.max(0, Math.min(rows.length - 1, Math.floor(exact)));
-    const a = rows[i];
-    const b = rows[Math.min(rows.length - 1, i + 1)];
-    const f = Math.max(0, Math.min(1, exact - i));
-    return [1, 2, 3, 4].map((k) => a[k] + (b[k] - a[k]) * f);
+    const eps = 1e-3;
+    if (t < rows[0][0] - eps) return null;
+    let lo = 0, hi = rows.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (rows[mid][0] <= t + eps) lo = mid; else hi = mid - 1;
+    }
+    const n = rows.length;
+    if (lo === n - 1) {
+      const lasts = n > 1 ? rows[n - 1][0] - rows[n - 2][0] : 1 / fps();
+      if (t >= rows[n - 1][0] + lasts - eps) return null;
+    }
+    return rows[lo].slice(1, 5);
   }
 
   // The hand-drawn box at t: linear between its keyframes, held before the first and
