@@ -167,7 +167,7 @@ class RedactionJob:
         video = {
             "width": info.width,
             "height": info.height,
-            "fps": info.fps,
+            "fps": step_rate(times, info.fps),
             "frames": frames,
             "duration": info.duration,
             "has_audio": info.has_audio,
@@ -433,6 +433,21 @@ def render_video(
             redact_yuv(planes.y, planes.u, planes.v, found, method, margin=margin)
 
     return rewrite_video(path, target, label, paint, mute=mute, progress=progress)
+
+
+def step_rate(times: Sequence[float], average: float) -> float:
+    """The review page's steps per second (its ``video.fps``): it steps through the video
+    at ``n / fps`` for n in 0..frames - 1, so the last step must be the last frame's
+    time (``times``: each frame's presentation time from the first). With a constant
+    rate that is the frame rate. With a variable one the container's ``average``
+    (frames over its duration) put the last step before the last frame's time whenever
+    that frame lasts less than the average interval (a phone's 15-then-5 fps video
+    whose last frame is stored 1/15 s long): the last frames were never shown nor
+    keyed, and the render held the last step's box on them while the face moved on.
+    One frame (or no time): ``average``. Pure."""
+    if len(times) < 2 or times[-1] <= 0:
+        return average
+    return (len(times) - 1) / times[-1]
 
 
 def drawn_steps(start: float, end: float, fps: float) -> range:

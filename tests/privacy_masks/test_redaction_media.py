@@ -230,8 +230,9 @@ def frame_times(path: Path) -> list[float]:
 
 
 def moving_face(t: float) -> tuple[int, int, int, int]:
-    """The face at ``t`` seconds: crossing at 100 px/s for 1.2 s, then still."""
-    return 20 + round(100 * min(t, 1.2)), 60, 40, 48
+    """The face at ``t`` seconds: crossing at 100 px/s for 1.2 s, then at 50 px/s to
+    the end (the last frames too)."""
+    return 20 + round(100 * min(t, 1.2) + 50 * max(0.0, t - 1.2)), 60, 40, 48
 
 
 def test_a_box_drawn_on_a_variable_frame_rate_video_covers_the_face_REL_3(
@@ -241,7 +242,10 @@ def test_a_box_drawn_on_a_variable_frame_rate_video_covers_the_face_REL_3(
     The page steps through the video by the job's frame rate (the average, 7.76 fps) and
     the player shows the frame playing at that instant; a reviewer keys the box over the
     face on every step. The released copy has the face covered on every frame, those
-    the page showed and those it stepped over."""
+    the page showed and those it stepped over, up to the last: the page's steps must
+    reach the last frame's time (at ``(frames - 1) / average fps`` the last step showed
+    the frame before, and the render held that step's box on the last frame, the face
+    moving out of it)."""
     pts = [i if i < 15 else 15 + (i - 15) * 3 for i in range(30)]
     times = [p / FPS for p in pts]
     pictures = []

@@ -90,7 +90,9 @@ def test_each_step_of_the_page_shows_the_frame_the_render_paints_VFR_REL_3(
     """A variable frame rate (15 frames at 15 fps, then 15 at 5 fps; the job's fps is the
     average, 7.76): at the page's step n (n / fps) Chromium shows the last frame starting
     at or before it, the frame the render paints step n's drawn box on
-    (privacy_masks.redaction_job.drawn_steps)."""
+    (privacy_masks.redaction_job.drawn_steps); and the last step shows the last frame
+    (its time is past (frames - 1) / the average rate: the page never showed it, the
+    render held the step before's box on it)."""
     pts = [i if i < 15 else 15 + (i - 15) * 3 for i in range(FRAMES)]
     data = encode_pictures(pictures(), fps=FPS, pts=pts)
     media_id = services.ingestor.ingest(
@@ -106,7 +108,7 @@ def test_each_step_of_the_page_shows_the_frame_the_render_paints_VFR_REL_3(
     page.goto(f"/redactions/{job.id}")
     expect(page.locator("#redaction-state")).to_have_text("review")
     page.wait_for_function("() => document.getElementById('redaction-video').readyState >= 2")
-    for n in range(1, 16):
+    for n in range(1, FRAMES):
         page.locator("#frame-forward").click()
         expect(page.locator("#time")).to_contain_text(f"frame {n}")
         page.wait_for_function("() => !document.getElementById('redaction-video').seeking")
@@ -118,6 +120,10 @@ def test_each_step_of_the_page_shows_the_frame_the_render_paints_VFR_REL_3(
             pts[shown] / FPS, pts[shown + 1] / FPS if shown + 1 < FRAMES else 4, fps
         )
         assert n in steps, (n, shown, steps)
+    seen = page.evaluate(MARKER_JS)
+    assert abs(seen - marker_x(FRAMES - 1)) <= 2, (
+        f"the last step shows the marker at x {seen}, not the last frame's ({marker_x(FRAMES - 1)})"
+    )
 
 
 def test_the_canvas_lies_on_a_turned_phone_video_as_shown_REL_3(

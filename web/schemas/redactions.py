@@ -124,6 +124,8 @@ class VideoOut(ResponseModel):
     width: int
     height: int
     fps: float
+    """The review page's steps per second (step n at ``n / fps``, n < ``frames``; the
+    last at the last frame's time): the frame rate when it is constant."""
     frames: int
     duration: float
     has_audio: bool

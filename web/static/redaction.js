@@ -270,10 +270,12 @@
   el("preview").addEventListener("change", draw);
 
   // -- the player ----------------------------------------------------------------------
+  // Never past the last step: the job's fps puts it at the last frame's time (a frame
+  // lasting less than half a step, as a variable rate's last often does, was cut off by
+  // a bound of duration - 0.5 / fps).
   function seek(t) {
     video.pause();
-    const duration = state.job && state.job.video ? state.job.video.duration : video.duration || 0;
-    video.currentTime = start() + Math.max(0, Math.min(t, duration - 0.5 / fps()));
+    video.currentTime = start() + Math.max(0, Math.min(t, timeOf(frameCount() - 1)));
   }
   el("play").addEventListener("click", () => (video.paused ? video.play() : video.pause()));
   el("frame-back").addEventListener("click", () => seek(timeOf(frameAt(jobTime()) - 1)));
