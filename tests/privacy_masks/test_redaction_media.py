@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import subprocess
 from fractions import Fraction
 from pathlib import Path
@@ -271,7 +272,7 @@ def test_a_box_drawn_on_a_variable_frame_rate_video_covers_the_face_REL_3(
     fps, steps = review.video.fps, review.video.frames
     keys = []
     for n in range(steps):
-        at = round(n / fps, 4)
+        at = math.ceil(n / fps * 10000 - 1e-6) / 10000  # the page's timeOf
         seen = max(k for k, t in enumerate(shown_at) if t <= at + 1e-6)
         x, y, w, h = moving_face(shown_at[seen])
         keys.append((at, float(x), float(y), float(w), float(h)))

@@ -41,7 +41,9 @@
   const fps = () => (state.job && state.job.video ? state.job.video.fps : 15);
   const frameCount = () => (state.job && state.job.video ? state.job.video.frames : 1);
   const frameAt = (t) => Math.max(0, Math.min(frameCount() - 1, Math.floor(t * fps() + 1e-3)));
-  const timeOf = (frame) => Math.round((frame / fps()) * 10000) / 10000;
+  // Step n's time, rounded *up* to 0.1 ms: n / fps rounded down (2 / 15 s to 0.1333 s)
+  // fell before the frame starting there, and Chromium showed the frame before it.
+  const timeOf = (frame) => Math.ceil((frame / fps()) * 10000 - 1e-6) / 10000;
   // The job's times count from the first frame; the player's clock may not (a file with
   // a camera's running timestamps shows its first frame at 1000 s): jobTime() is the job's
   // time of what the player shows, seek() sets the player by the job's time.
@@ -161,7 +163,9 @@
       canvas.width = job.video.width;
       canvas.height = job.video.height;
       const position = el("position");
-      position.max = String((job.video.frames - 1) / job.video.fps);
+      // The last step's own time: (frames - 1) / fps may lie below frames - 1 steps of
+      // 1 / fps by a rounding error, and the slider then stopped a step short of it.
+      position.max = String(timeOf(job.video.frames - 1));
       position.step = String(1 / job.video.fps);
     }
     el("redaction-state").textContent = job.state.replace("_", " ");
@@ -281,7 +285,9 @@
   el("frame-back").addEventListener("click", () => seek(timeOf(frameAt(jobTime()) - 1)));
   el("frame-forward").addEventListener("click", () => seek(timeOf(frameAt(jobTime()) + 1)));
   el("second-forward").addEventListener("click", () => seek(timeOf(frameAt(jobTime()) + Math.round(fps()))));
-  el("position").addEventListener("input", () => seek(Number(el("position").value)));
+  // A slider position is a step: sought at the step's time (its raw n * (1 / fps) may
+  // fall a hair before the frame, showing the one before).
+  el("position").addEventListener("input", () => seek(timeOf(frameAt(Number(el("position").value)))));
   video.addEventListener("play", () => { el("play").textContent = "Pause"; loop(); });
   video.addEventListener("pause", () => { el("play").textContent = "Play"; draw(); });
   for (const name of ["seeked", "timeupdate", "loadeddata"]) {
