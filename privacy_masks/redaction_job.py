@@ -221,6 +221,7 @@ class RedactionJob:
         expected = max(1, record.video.frames if record.video else 1)
         self.folder.mkdir(parents=True, exist_ok=True)
         rendered = self.folder / "rendered.mp4"
+        spans = _Spans()
         with self._source(item) as path:
             fps = record.video.fps if record.video else video_info(path, label).fps
             # Detected boxes are the analysis's, at their frames' presentation times
@@ -228,14 +229,14 @@ class RedactionJob:
             # page's, by its steps of 1 / fps on the player's clock (see render_video).
             by_time = bool(record.video and record.video.timed)
             boxes: dict[int, list[Box]] = {}
-            timed: list[tuple[float, Box]] = []
+            timed: list[tuple[float, int, Box]] = []
             drawn: dict[int, list[tuple[int, Box]]] = {}
             for track in enabled:
                 for t, x, y, w, h in track.frames:
                     if track.manual:
                         drawn.setdefault(round(t * fps), []).append((track.id, Box(x, y, w, h)))
                     elif by_time:
-                        timed.append((t, Box(x, y, w, h)))
+                        timed.append((t, track.id, Box(x, y, w, h)))
                     else:
                         boxes.setdefault(round(t * fps), []).append(Box(x, y, w, h))
             render_video(
@@ -250,17 +251,20 @@ class RedactionJob:
                 drawn=drawn,
                 fps=fps,
                 timed=timed,
+                painted=spans.note,
             )
         crash_point("redaction.after-render")
         self.held.check()
         now = service.clock.now()
+        # The frames each track was burned into (rows are at frame times or page steps,
+        # not frame indices, on a variable frame rate); by index for jobs analysed before.
         regions = [
             {
                 "id": t.id,
                 "class": t.cls,
                 "manual": t.manual,
-                "first_frame": round(t.frames[0][0] * fps) if t.frames else 0,
-                "last_frame": round(t.frames[-1][0] * fps) if t.frames else 0,
+                "first_frame": spans.first(t.id, round(t.frames[0][0] * fps) if t.frames else 0),
+                "last_frame": spans.last(t.id, round(t.frames[-1][0] * fps) if t.frames else 0),
             }
             for t in enabled
         ]
@@ -400,7 +404,8 @@ def render_video(
     progress: Callable[[int], None] | None = None,
     drawn: dict[int, list[tuple[int, Box]]] | None = None,
     fps: float = 15.0,
-    timed: Sequence[tuple[float, Box]] = (),
+    timed: Sequence[tuple[float, int, Box]] = (),
+    painted: Callable[[int, int], None] | None = None,
 ) -> int:
     """The render of a job (and of the benchmark): ``boxes`` (frame index -> boxes)
     burned into the decoded yuv420p planes with ``method``, encoded to ``target``
@@ -415,19 +420,24 @@ def render_video(
     before it showed an earlier frame (the box is keyed where the face was seen on
     either side: the joined box covers it in between), :func:`drawn_steps`.
 
-    ``timed`` ((t, box)): boxes at a frame's presentation time (seconds from the first
-    frame, as the analysis stores detections), each burned into the frame shown at
-    ``t``: the one the review page showed it over."""
+    ``timed`` ((t, track id, box)): boxes at a frame's presentation time (seconds from
+    the first frame, as the analysis stores detections), each burned into the frame
+    shown at ``t``: the one the review page showed it over. ``painted(track id, frame
+    index)`` is told of each ``timed`` and ``drawn`` box burned in."""
     at = sorted(timed, key=lambda row: row[0])
-    keys = [t for t, _ in at]
+    keys = [t for t, _, _ in at]
 
     def paint(index: int, start: float, end: float, frame: Any) -> None:
         found = list(boxes.get(index, ()))
         # Rows are rounded to 0.1 ms: half of it either side.
         lo, hi = bisect.bisect_left(keys, start - 5e-5), bisect.bisect_left(keys, end - 5e-5)
-        found += [box for _, box in at[lo:hi]]
+        tracked = [(track, box) for _, track, box in at[lo:hi]]
         if drawn:
-            found += _joined(drawn, drawn_steps(start, end, fps))
+            tracked += _joined(drawn, drawn_steps(start, end, fps))
+        for track, box in tracked:
+            found.append(box)
+            if painted is not None:
+                painted(track, index)
         if found:
             planes = frame_planes(frame)
             redact_yuv(planes.y, planes.u, planes.v, found, method, margin=margin)
@@ -463,7 +473,7 @@ def drawn_steps(start: float, end: float, fps: float) -> range:
     return range(first, last + 1)
 
 
-def _joined(drawn: dict[int, list[tuple[int, Box]]], steps: range) -> list[Box]:
+def _joined(drawn: dict[int, list[tuple[int, Box]]], steps: range) -> list[tuple[int, Box]]:
     """Per drawn track, the box enclosing its boxes at ``steps``."""
     hulls: dict[int, tuple[float, float, float, float]] = {}
     for n in steps:
@@ -473,7 +483,25 @@ def _joined(drawn: dict[int, list[tuple[int, Box]]], steps: range) -> list[Box]:
                 a = hulls[track]
                 x0, y0, x1, y1 = min(a[0], x0), min(a[1], y0), max(a[2], x1), max(a[3], y1)
             hulls[track] = (x0, y0, x1, y1)
-    return [Box(x0, y0, x1 - x0, y1 - y0) for x0, y0, x1, y1 in hulls.values()]
+    return [(track, Box(x0, y0, x1 - x0, y1 - y0)) for track, (x0, y0, x1, y1) in hulls.items()]
+
+
+class _Spans:
+    """The first and last frame each track was burned into (render_video's
+    ``painted``), for the redaction's record (custody, audit, Content Credentials)."""
+
+    def __init__(self) -> None:
+        self.seen: dict[int, tuple[int, int]] = {}
+
+    def note(self, track: int, index: int) -> None:
+        lo, hi = self.seen.get(track, (index, index))
+        self.seen[track] = (min(lo, index), max(hi, index))
+
+    def first(self, track: int, default: int) -> int:
+        return self.seen[track][0] if track in self.seen else default
+
+    def last(self, track: int, default: int) -> int:
+        return self.seen[track][1] if track in self.seen else default
 
 
 def _safe(name: str) -> str:

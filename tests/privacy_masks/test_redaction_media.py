@@ -412,3 +412,53 @@ def test_detected_faces_are_timed_at_their_frames_on_a_variable_frame_rate_video
         rendered = services.store.path_for(s.get(MediaItem, done.rendered_media_id).sha256)  # type: ignore[union-attr]
     left = [signature_pixels(img, face.signature, tol=24) for img in displayed_frames(rendered)]
     assert left == [0] * 30, f"face pixels left per frame in the release: {left}"
+
+
+def test_the_redaction_record_names_the_frames_burned_on_a_variable_frame_rate_video_INV_8(
+    services: Services, actors: dict[str, Actor]
+) -> None:
+    """INV-8, REL-3: the custody event (and the Content Credentials' actions, from the
+    same regions) say over which frames each track was burned in. On a 15-then-5 fps
+    video a face seen on frames 0..19 only: its track's last frame is the frame shown at
+    its last row's time, not that time times the page's step rate (a step number, frame
+    14 here, while frames up to 19 and beyond were burned)."""
+    from sqlalchemy import select
+
+    from privacy_masks.detection.model import ObjectClass
+    from tests.privacy_masks.scenes import SceneObject, background
+    from vms.db.models import CustodyEvent
+
+    face = SceneObject(ObjectClass.FACE, (60, 90), (3.0, 0.0), 32, (150, 185, 225))
+    pts = [i if i < 15 else 15 + (i - 15) * 3 for i in range(30)]
+    pictures = []
+    for k, p in enumerate(pts):
+        img = background(320, 180)
+        if k < 20:
+            face.draw(img, p)
+        pictures.append(img)
+    media_id = ingest(services, encode_pictures(pictures, fps=FPS, pts=pts))
+    commander = actors["commander"]
+    service = services.ports.get(RedactionService)
+    job = service.create(commander, NewRedaction(media_id, ("faces",), "solid"))
+    assert service.run_pending() == 1
+    review = service.get(commander, job.id)
+    assert review.state == "review", review.error
+    with services.db.session() as s:
+        stored = services.store.path_for(s.get(MediaItem, media_id).sha256)  # type: ignore[union-attr]
+    shown_at = frame_times(stored)
+    [track] = [t for t in review.tracks if t.cls == "face"]
+    first, last = (
+        min(range(30), key=lambda k: abs(shown_at[k] - track.frames[i][0])) for i in (0, -1)
+    )
+    assert last >= 19, last
+    service.render(commander, job.id)
+    assert service.run_pending() == 1
+    assert service.get(commander, job.id).state == "done"
+    with services.db.session() as s:
+        custody = s.execute(
+            select(CustodyEvent).where(
+                CustodyEvent.media_id == media_id, CustodyEvent.action == "redacted"
+            )
+        ).scalar_one()
+        [region] = [r for r in custody.details["tracks"] if r["id"] == track.id]
+    assert (region["first_frame"], region["last_frame"]) == (first, last), region
