@@ -197,3 +197,47 @@ def test_review_page_tracks_toggle_manual_track_by_keyboard_and_render_issue_16_
     listing = page.locator("#redactions")
     expect(listing).to_contain_text("done")
     expect(listing.get_by_role("link", name=row.rendered_media_id)).to_be_visible()
+
+
+def test_an_answer_older_than_an_edit_does_not_undo_it_on_the_page_issue_16_4(
+    web_assets: object,
+    site: Site,
+    services: Services,
+    redaction_jobs: Callable[[], None],
+    page: Page,
+) -> None:
+    """A read of the job sent before an edit and answered after it (a poll, a progress
+    message's read) redrew the page from the older job: a track just switched off showed
+    on again, a manual track just saved vanished from the list (CI, under load)."""
+    media_id = ingest(services, street_video())
+    login(page, "commander")
+    redaction_id = start_redaction(page, media_id)
+    page.wait_for_function("() => document.body.dataset.live === 'connected'")
+    redaction_jobs()
+    expect(page.locator("#redaction-state")).to_have_text("review", timeout=ANALYSIS_MS)
+    tracks = page.locator("#tracks input[type=checkbox]")
+    expect(tracks).to_have_count(3)
+    # Reads of the job answer late: the answer is the job as it was when it was read.
+    page.evaluate(
+        """() => {
+          const real = window.fetch;
+          window.fetch = async (url, init) => {
+            const reply = await real(url, init);
+            if (!init || !init.method || init.method === 'GET') {
+              await new Promise((r) => setTimeout(r, 1500));
+            }
+            return reply;
+          };
+          window.vmsRedaction.reload();  // sent now, answered in 1.5 s
+        }"""
+    )
+    first = tracks.first
+    track_id = int(first.get_attribute("data-track-id") or "0")
+    first.focus()
+    page.keyboard.press("Space")  # the edit: sent after the read, answered before it
+    expect(page.locator("#tracks-status")).to_have_text(f"Track {track_id} disabled.")
+    page.wait_for_timeout(2500)  # the late answer has arrived
+    expect(tracks.first).not_to_be_checked()
+    assert not next(t for t in stored(services, redaction_id).tracks if t["id"] == track_id)[
+        "enabled"
+    ]

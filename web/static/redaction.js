@@ -237,13 +237,28 @@
     if (RUNNING.includes(job.state)) poll();
   }
 
+  // Answers can come back out of order: a poll or a progress GET sent before an edit and
+  // answered after it. Only an answer to a request newer than the one shown is drawn, so a
+  // stale job never replaces a newer one (a track just saved vanished from the list).
+  let sent = 0;
+  let shown = 0;
+  async function fetchJob(method, body) {
+    const ticket = ++sent;
+    const job = await call(method, api, body);
+    if (ticket > shown) {
+      shown = ticket;
+      render(job);
+    }
+    return state.job;
+  }
+
   function poll() {
     if (state.polling) return;
     state.polling = true;
     setTimeout(async () => {
       state.polling = false;
       try {
-        render(await call("GET", api));
+        await fetchJob("GET");
       } catch (e) {
         el("render-status").textContent = "Could not read the job: " + e.message;
         poll();
@@ -255,7 +270,7 @@
     const status = el("tracks-status");
     status.textContent = "Saving…";
     try {
-      render(await call("PATCH", api, body));
+      await fetchJob("PATCH", body);
       status.textContent = done;
       return true;
     } catch (e) {
@@ -356,7 +371,7 @@
     const body = { add: [{ class: el("manual-class").value, keyframes: state.draft.keys }] };
     manualStatus("Saving…");
     try {
-      render(await call("PATCH", api, body));
+      await fetchJob("PATCH", body);
       const added = state.job.tracks.filter((t) => t.manual).pop();
       state.draft = null;
       showKeys();
@@ -427,7 +442,7 @@
     el("render-status").textContent = "Queuing the render…";
     try {
       await call("POST", api + "/render");
-      render(await call("GET", api));
+      await fetchJob("GET");
     } catch (e) {
       el("render-status").textContent = "Not rendered: " + e.message;
     }
@@ -457,11 +472,11 @@
       state.heard.push(msg.state + ":" + msg.progress);
       el("redaction-progress").value = msg.progress;
       el("redaction-percent").textContent = Math.round(msg.progress * 100) + " %";
-      if (msg.state !== state.job.state) call("GET", api).then(render, () => poll());
+      if (msg.state !== state.job.state) fetchJob("GET").catch(() => poll());
     });
   }
 
   // For tests and the curious: the page's state.
-  window.vmsRedaction = { state, video, canvas, boxAt };
-  call("GET", api).then(render, (e) => { el("tracks-status").textContent = "Could not read the job: " + e.message; });
+  window.vmsRedaction = { state, video, canvas, boxAt, reload: () => fetchJob("GET") };
+  fetchJob("GET").catch((e) => { el("tracks-status").textContent = "Could not read the job: " + e.message; });
 })();
