@@ -281,7 +281,8 @@ def _copy_objects(
     for sha in sorted(objects):
         target = folder / object_path(sha)
         try:
-            if target.lstat().st_size == objects[sha] and stat.S_ISREG(target.lstat().st_mode):
+            held = target.lstat()
+            if held.st_size == objects[sha] and stat.S_ISREG(held.st_mode):
                 report.kept += 1
                 continue
         except FileNotFoundError:

@@ -304,14 +304,20 @@ def _place_files(folder: Path, manifest: Manifest, prefix: str, target: Path) ->
         out.parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
         if out.exists() and not out.is_symlink() and hash_file(out) == manifest.files[name]:
             continue  # placed by a restore of this set that was cut short
-        out.unlink(missing_ok=True)  # cut short mid-copy
-        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, PRIVATE_FILE_MODE)
-        with os.fdopen(fd, "wb") as dst, (folder / name).open("rb") as src:
-            shutil.copyfileobj(src, dst, CHUNK)
-            dst.flush()
-            os.fsync(dst.fileno())
+        _copy_private(folder / name, out)
         if hash_file(out) != manifest.files[name]:
             raise DataLoss(f"{out}: the copy does not match the set's {name}")
+
+
+def _copy_private(source: Path, out: Path) -> None:
+    """``source`` copied to ``out`` (replaced: a copy a cut-short run left), owner-only,
+    created exclusively without following a link, and fsynced."""
+    out.unlink(missing_ok=True)
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, PRIVATE_FILE_MODE)
+    with os.fdopen(fd, "wb") as dst, source.open("rb") as src:
+        shutil.copyfileobj(src, dst, CHUNK)
+        dst.flush()
+        os.fsync(dst.fileno())
 
 
 def _restore_database(dump: Path, manifest: Manifest, kind: str, url: str) -> None:
@@ -323,13 +329,8 @@ def _restore_database(dump: Path, manifest: Manifest, kind: str, url: str) -> No
         target = sqlite_path(url)
         assert target is not None  # database_kind() said sqlite
         # An empty file _require_empty saw without tables, or one a run cut short made.
-        target.unlink(missing_ok=True)
         target.parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "wb") as dst, dump.open("rb") as src:
-            shutil.copyfileobj(src, dst, CHUNK)
-            dst.flush()
-            os.fsync(dst.fileno())
+        _copy_private(dump, target)
         return
     engine = make_engine(url)
     try:
