@@ -612,9 +612,18 @@ def _coerce(value: Any, typ: Any, where: str) -> Any:
                 raise ValueError(value)
             return Path(value)
         if typ is str:
-            if not isinstance(value, str | int | float):
+            # A TOML number or boolean for a string is a slip (host = 8080 was the
+            # address "8080", purposes = true the purpose "True"): refused, not str()ed.
+            if isinstance(value, bool):
+                raise InvalidArgument(f"configuration {where}: {value!r} is not a string")
+            if isinstance(value, int | float):
+                raise InvalidArgument(
+                    f"configuration {where}: {value!r} is a number, not a string "
+                    f'(quote it, "{value}", if that is meant)'
+                )
+            if not isinstance(value, str):
                 raise ValueError(value)
-            return str(value)
+            return value
     except (ValueError, OverflowError):
         raise InvalidArgument(
             f"configuration {where}: {value!r} is not a valid {typ.__name__}"

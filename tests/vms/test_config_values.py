@@ -251,3 +251,20 @@ def test_a_key_in_the_wrong_place_is_refused_saying_where_it_belongs(
 def test_settings_that_contradict_each_other_are_refused(env: dict[str, str], message: str) -> None:
     with pytest.raises(InvalidArgument, match=re.escape(message)):
         load_config(environ=env)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        # host = 8080 loaded as the address "8080" (a port meant for [web] port)
+        ("[web]\nhost = 8080\n", "[web] host: 8080 is a number, not a string"),
+        ("[store]\nbucket = 1.5\n", "[store] bucket: 1.5 is a number, not a string"),
+        ("time_zone = 0\n", "time_zone: 0 is a number, not a string"),
+        ("[ptz]\npurposes = true\n", "[ptz] purposes: True is not a string"),
+    ],
+)
+def test_a_string_setting_given_another_type_in_the_file_is_refused(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    with pytest.raises(InvalidArgument, match=re.escape(message)):
+        load_file(tmp_path, text)
