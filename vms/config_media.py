@@ -177,6 +177,37 @@ DEFAULT_REDACTION_CLASSES = (
 )
 
 
+#: What a redaction detection may be (privacy_masks.detection.model.ObjectClass's values).
+REDACTION_OBJECT_CLASSES = ("person", "face", "plate", "vehicle", "screen")
+
+
+def parse_redaction_classes(text: str, where: str = "[redaction] classes") -> dict[str, str]:
+    """``"model name=our class, ..."`` -> {model name: one of REDACTION_OBJECT_CLASSES}.
+
+    Model class names may contain spaces (COCO's "cell phone"); entries are separated by
+    commas. An entry without ``=``, an empty name, an unknown class of ours or a name given
+    twice is an :class:`InvalidArgument` naming the entry.
+    """
+    table: dict[str, str] = {}
+    for raw in text.split(","):
+        entry = raw.strip()
+        if not entry:
+            continue
+        name, sep, ours = entry.partition("=")
+        name, ours = name.strip(), ours.strip()
+        if not sep or not name:
+            raise InvalidArgument(f"{where}: entry {entry!r} is not 'model class=our class'")
+        if ours not in REDACTION_OBJECT_CLASSES:
+            raise InvalidArgument(
+                f"{where}: entry {entry!r} maps to {ours!r}, which is none of "
+                f"{', '.join(REDACTION_OBJECT_CLASSES)}"
+            )
+        if name in table:
+            raise InvalidArgument(f"{where}: model class {name!r} is mapped twice")
+        table[name] = ours
+    return table
+
+
 @dataclasses.dataclass(frozen=True)
 class RedactionConfig:
     """Detection and tracking for redaction (issue 16, docs/design/redaction.md)."""
@@ -209,7 +240,9 @@ class RedactionConfig:
     max_pending_per_user: int = 5
 
     def __post_init__(self) -> None:
-        # The class table is parsed (and refused) by privacy_masks.detection at start.
+        # The class table is checked here, whichever backend runs (before, a bad table
+        # failed only when a redaction with a model ran).
+        parse_redaction_classes(self.classes)
         checks = [
             (self.method in ("blur", "pixelate", "solid"), "method", "blur, pixelate or solid"),
             (0 <= self.min_score <= 1, "min_score", "in [0, 1]"),

@@ -16,7 +16,7 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from vms.errors import InvalidArgument
+from vms.config_media import parse_redaction_classes
 
 #: A BGR picture, ``(height, width, 3)`` uint8.
 Frame = NDArray[np.uint8]
@@ -109,32 +109,10 @@ class Detector(Protocol):
 
 
 def parse_class_table(text: str, where: str = "[redaction] classes") -> dict[str, ObjectClass]:
-    """``"model name=our class, ..."`` -> {model name: ObjectClass}.
-
-    Model class names may contain spaces (COCO's "cell phone"); entries are separated by
-    commas. An entry without ``=``, an empty name, an unknown class of ours or a name given
-    twice is an :class:`InvalidArgument` naming the entry.
-    """
-    table: dict[str, ObjectClass] = {}
-    for raw in text.split(","):
-        entry = raw.strip()
-        if not entry:
-            continue
-        name, sep, ours = entry.partition("=")
-        name, ours = name.strip(), ours.strip()
-        if not sep or not name:
-            raise InvalidArgument(f"{where}: entry {entry!r} is not 'model class=our class'")
-        try:
-            cls = ObjectClass(ours)
-        except ValueError:
-            known = ", ".join(c.value for c in ObjectClass)
-            raise InvalidArgument(
-                f"{where}: entry {entry!r} maps to {ours!r}, which is none of {known}"
-            ) from None
-        if name in table:
-            raise InvalidArgument(f"{where}: model class {name!r} is mapped twice")
-        table[name] = cls
-    return table
+    """``"model name=our class, ..."`` -> {model name: ObjectClass}; the rules and errors
+    are :func:`vms.config_media.parse_redaction_classes`'s (which checks the table when
+    the configuration loads)."""
+    return {name: ObjectClass(ours) for name, ours in parse_redaction_classes(text, where).items()}
 
 
 def class_table_text(table: Mapping[str, ObjectClass]) -> str:

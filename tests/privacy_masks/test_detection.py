@@ -31,6 +31,7 @@ from privacy_masks.detection.render import (
 from privacy_masks.detection.tracking import IouTracker, track
 from tests.privacy_masks.scenes import background, signature_pixels, street, walkers
 from vms.config import RedactionConfig, load_config
+from vms.config_media import REDACTION_OBJECT_CLASSES
 from vms.errors import InvalidArgument
 
 
@@ -252,6 +253,8 @@ def test_redaction_config_keys_and_class_table():
         parse_class_table("car")
     with pytest.raises(InvalidArgument, match="mapped twice"):
         parse_class_table("car=vehicle,car=vehicle")
+    # the configuration checks the table against these names when it loads
+    assert tuple(c.value for c in ObjectClass) == REDACTION_OBJECT_CLASSES
 
 
 @pytest.mark.parametrize(

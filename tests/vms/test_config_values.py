@@ -268,3 +268,19 @@ def test_a_string_setting_given_another_type_in_the_file_is_refused(
 ) -> None:
     with pytest.raises(InvalidArgument, match=re.escape(message)):
         load_file(tmp_path, text)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        # loaded, and failed only when a redaction ran (or never, on the opencv backend)
+        ("person=alien", "entry 'person=alien' maps to 'alien', which is none of person"),
+        ("car", "entry 'car' is not 'model class=our class'"),
+        ("car=vehicle,car=plate", "model class 'car' is mapped twice"),
+    ],
+)
+def test_a_redaction_class_table_that_does_not_parse_is_refused_at_load(
+    value: str, message: str
+) -> None:
+    with pytest.raises(InvalidArgument, match=re.escape(f"[redaction] classes: {message}")):
+        load_config(environ={"VMS_REDACTION_CLASSES": value})
