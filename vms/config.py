@@ -22,6 +22,9 @@ from pathlib import Path
 from typing import Any, get_type_hints
 from urllib.parse import urlsplit
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
 from vms.clock import agency_zone
 from vms.config_limits import check_limits
 from vms.config_media import (
@@ -676,6 +679,35 @@ def _warn_if_credentials_open(file: Path, data: Mapping[str, Any]) -> None:
         )
 
 
+#: The settings that name a file or folder: in the configuration file, relative to it.
+FILE_PATHS = ((None, "data_dir"), ("tagging", "categories_file"), ("redaction", "model"))
+
+
+def _paths_from_the_file(values: dict[str | None, dict[str, Any]], folder: Path) -> None:
+    """Make the relative paths of the configuration file (:data:`FILE_PATHS` and a SQLite
+    ``database_url``) relative to the file's ``folder``: relative to the working folder,
+    they named another installation for each folder ``vms`` was started in (a service, a
+    cron job, a shell). [backup] folder is refused unless absolute (BackupConfig)."""
+    for section, key in FILE_PATHS:
+        value = values.get(section, {}).get(key)
+        if isinstance(value, str) and value.strip() and not Path(value).is_absolute():
+            values[section][key] = str(folder / value)
+    url = values[None].get("database_url")
+    if not isinstance(url, str) or not url.startswith("sqlite"):
+        return
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return  # not a URL: the engine names it when the services open
+    database = parsed.database or ""
+    if database in ("", ":memory:") or database.startswith("file:"):
+        return
+    if not Path(database).is_absolute():
+        values[None]["database_url"] = parsed.set(database=str(folder / database)).render_as_string(
+            hide_password=False
+        )
+
+
 def load_config(
     path: str | os.PathLike[str] | None = None,
     environ: Mapping[str, str] | None = None,
@@ -751,6 +783,7 @@ def load_config(
                         f"{', '.join(sorted(sections))})"
                     )
                 values[None][key] = value
+        _paths_from_the_file(values, file.absolute().parent)
 
     names = setting_names()
     layered = {k: v for k, v in env.items() if k.startswith("VMS_")}

@@ -4,6 +4,7 @@ left to fail later (STYLE practice 5)."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -284,3 +285,37 @@ def test_a_redaction_class_table_that_does_not_parse_is_refused_at_load(
 ) -> None:
     with pytest.raises(InvalidArgument, match=re.escape(f"[redaction] classes: {message}")):
         load_config(environ={"VMS_REDACTION_CLASSES": value})
+
+
+def test_relative_paths_in_the_file_are_the_files_folders_wherever_vms_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same vms.toml named the data folder, the category list, the model and the
+    SQLite database relative to whatever folder ``vms`` was started in (a service, a
+    cron job and an administrator's shell each got their own, empty, installation)."""
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    file = etc / "vms.toml"
+    file.write_text(
+        'data_dir = "data"\ndatabase_url = "sqlite:///db/vms.db"\n'
+        '[tagging]\ncategories_file = "cats.toml"\n[redaction]\nmodel = "models/m.pt"\n'
+    )
+    for start in (tmp_path, etc):
+        monkeypatch.chdir(start)
+        config = load_config(Path(os.path.relpath(file, start)), environ={})
+        assert config.data_dir == etc / "data"
+        assert config.database_url == f"sqlite:///{etc}/db/vms.db"
+        assert config.tagging.categories_file == str(etc / "cats.toml")
+        assert config.redaction.model == str(etc / "models/m.pt")
+    # The environment and the defaults are the working folder's, as in a shell.
+    config = load_config(file, environ={"VMS_DATA_DIR": "elsewhere"})
+    assert config.data_dir == Path("elsewhere")
+    assert load_config(environ={}).data_dir == Path("./var")
+    # Absolute paths, an in-memory database and other URLs are kept as written.
+    file.write_text(
+        f'data_dir = "{tmp_path}/abs"\ndatabase_url = "sqlite://"\n'
+        '[tagging]\ncategories_file = ""\n'
+    )
+    config = load_config(file, environ={})
+    assert (config.data_dir, config.database_url) == (tmp_path / "abs", "sqlite://")
+    assert config.tagging.categories_file == ""
