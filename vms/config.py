@@ -26,7 +26,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from vms.clock import agency_zone
-from vms.config_limits import check_limits
+from vms.config_limits import UNIT_SECONDS, check_limits
 from vms.config_media import (
     DEFAULT_REDACTION_CLASSES as DEFAULT_REDACTION_CLASSES,
 )
@@ -831,12 +831,22 @@ def _check_pairs(config: Config) -> None:
         # Back-offs: min(first x 2^n, longest) would never wait the first delay given.
         ("[web] login_delay_seconds", "[web] login_max_delay_seconds", False),
         ("[recorder] reconnect_min_seconds", "[recorder] reconnect_max_seconds", False),
+        # RET-1, INV-3: a purge scheduled less often than the clock guard's gap finds
+        # every run too far past the one before, refuses it, and nothing is ever purged.
+        ("[retention] purge_interval_minutes", "[retention] purge_clock_max_gap_hours", True),
     )
     for small, large, strictly in pairs:
         a, b = (_setting(config, name) for name in (small, large))
-        if a > b or (strictly and a == b):
+        shorter, longer = _seconds(small, a), _seconds(large, b)  # keys of one unit: as is
+        if shorter > longer or (strictly and shorter == longer):
             rule = "shorter than" if strictly else "at most"
             raise InvalidArgument(f"{small} ({a}) must be {rule} {large} ({b})")
+
+
+def _seconds(name: str, value: float) -> float:
+    """A duration setting's ``value`` in seconds (by the unit its key ends with)."""
+    unit = next((s for u, s in UNIT_SECONDS.items() if name.endswith(u)), 1.0)
+    return value * unit
 
 
 def _setting(config: Config, name: str) -> Any:

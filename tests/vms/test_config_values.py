@@ -247,6 +247,21 @@ def test_a_key_in_the_wrong_place_is_refused_saying_where_it_belongs(
             "[recorder] reconnect_min_seconds (60.0) must be at most [recorder] "
             "reconnect_max_seconds (30.0)",
         ),
+        # RET-1: each scheduled purge ran more than the clock guard's gap after the one
+        # before it, so every run was refused as a clock jump (nothing ever purged)
+        (
+            {"VMS_RETENTION_PURGE_INTERVAL_MINUTES": "4320"},
+            "[retention] purge_interval_minutes (4320.0) must be shorter than [retention] "
+            "purge_clock_max_gap_hours (72.0)",
+        ),
+        (
+            {
+                "VMS_RETENTION_PURGE_INTERVAL_MINUTES": "90",
+                "VMS_RETENTION_PURGE_CLOCK_MAX_GAP_HOURS": "1",
+            },
+            "[retention] purge_interval_minutes (90.0) must be shorter than [retention] "
+            "purge_clock_max_gap_hours (1.0)",
+        ),
     ],
 )
 def test_settings_that_contradict_each_other_are_refused(env: dict[str, str], message: str) -> None:
@@ -319,3 +334,13 @@ def test_relative_paths_in_the_file_are_the_files_folders_wherever_vms_starts(
     config = load_config(file, environ={})
     assert (config.data_dir, config.database_url) == (tmp_path / "abs", "sqlite://")
     assert config.tagging.categories_file == ""
+
+
+def test_a_purge_interval_within_the_clock_guards_gap_loads() -> None:
+    config = load_config(
+        environ={
+            "VMS_RETENTION_PURGE_INTERVAL_MINUTES": "59",
+            "VMS_RETENTION_PURGE_CLOCK_MAX_GAP_HOURS": "1",
+        }
+    )
+    assert config.retention.purge_interval_minutes == 59
