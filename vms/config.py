@@ -835,6 +835,14 @@ def _check_pairs(config: Config) -> None:
         # every run too far past the one before, refuses it, and nothing is ever purged.
         ("[retention] purge_interval_minutes", "[retention] purge_clock_max_gap_hours", True),
     )
+    # INV-5: a moving camera polled less often than its pose goes stale while moving is
+    # blanked between polls (the idle pair above, at the fast rate).
+    fast_hz, stale = config.cameras.pose_fast_hz, config.privacy_masks.stale_moving_seconds
+    if 1.0 / fast_hz >= stale:
+        raise InvalidArgument(
+            f"[cameras] pose_fast_hz ({fast_hz}: a poll every {1.0 / fast_hz:g} s) must poll "
+            f"more often than [privacy_masks] stale_moving_seconds ({stale})"
+        )
     for small, large, strictly in pairs:
         a, b = (_setting(config, name) for name in (small, large))
         shorter, longer = _seconds(small, a), _seconds(large, b)  # keys of one unit: as is

@@ -247,6 +247,18 @@ def test_a_key_in_the_wrong_place_is_refused_saying_where_it_belongs(
             "[recorder] reconnect_min_seconds (60.0) must be at most [recorder] "
             "reconnect_max_seconds (30.0)",
         ),
+        # INV-5: a moving camera polled less often than its pose goes stale is blanked
+        # between polls, every masked camera while it moves
+        (
+            {"VMS_PRIVACY_MASKS_STALE_MOVING_SECONDS": "0.05"},
+            "[cameras] pose_fast_hz (20.0: a poll every 0.05 s) must poll more often than "
+            "[privacy_masks] stale_moving_seconds (0.05)",
+        ),
+        (
+            {"VMS_CAMERAS_POSE_FAST_HZ": "5", "VMS_PRIVACY_MASKS_STALE_MOVING_SECONDS": "0.1"},
+            "[cameras] pose_fast_hz (5.0: a poll every 0.2 s) must poll more often than "
+            "[privacy_masks] stale_moving_seconds (0.1)",
+        ),
         # RET-1: each scheduled purge ran more than the clock guard's gap after the one
         # before it, so every run was refused as a clock jump (nothing ever purged)
         (
