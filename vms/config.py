@@ -582,6 +582,11 @@ def _coerce(value: Any, typ: Any, where: str) -> Any:
         if typ is bool:
             if isinstance(value, bool):
                 return value
+            if isinstance(value, int | float):
+                # A TOML number: 1 was true, but 2 and 1.0 were refused.
+                raise InvalidArgument(
+                    f"configuration {where}: {value!r} is a number, not true or false"
+                )
             text = str(value).strip().lower()
             if text in {"1", "true", "yes", "on"}:
                 return True

@@ -356,3 +356,23 @@ def test_a_purge_interval_within_the_clock_guards_gap_loads() -> None:
         }
     )
     assert config.retention.purge_interval_minutes == 59
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        # 1 was true and 0 false, but 2 and 1.0 were refused: a number is not a switch
+        ("[web]\nsecure_cookies = 1\n", "[web] secure_cookies: 1 is a number, not true or false"),
+        (
+            "[cluster]\ncamera_ownership = 0\n",
+            "[cluster] camera_ownership: 0 is a number, not true or false",
+        ),
+    ],
+)
+def test_a_switch_given_a_number_in_the_file_is_refused(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    with pytest.raises(InvalidArgument, match=re.escape(message)):
+        load_file(tmp_path, text)
+    # the environment's words stay (it has only strings)
+    assert load_config(environ={"VMS_WEB_SECURE_COOKIES": "1"}).web.secure_cookies is True
