@@ -688,11 +688,31 @@ def _warn_if_credentials_open(file: Path, data: Mapping[str, Any]) -> None:
 FILE_PATHS = ((None, "data_dir"), ("tagging", "categories_file"), ("redaction", "model"))
 
 
+def _expand_home(values: dict[str | None, dict[str, Any]]) -> None:
+    """``~`` and ``~user`` at the start of a path setting (:data:`FILE_PATHS`) are that
+    home folder, as in a shell: taken as written, ``data_dir = "~/vms"`` made a folder
+    named ``~`` (an ``rm -rf ~`` to clean it up removes the home)."""
+    for section, key in FILE_PATHS:
+        value = values.get(section, {}).get(key)
+        if isinstance(value, str) and value.startswith("~"):
+            expanded = os.path.expanduser(value)
+            if expanded.startswith("~"):
+                raise InvalidArgument(
+                    f"configuration {_where(section, key)}: {value!r} names no home folder"
+                )
+            values[section][key] = expanded
+
+
+def _where(section: str | None, key: str) -> str:
+    return key if section is None else f"[{section}] {key}"
+
+
 def _paths_from_the_file(values: dict[str | None, dict[str, Any]], folder: Path) -> None:
     """Make the relative paths of the configuration file (:data:`FILE_PATHS` and a SQLite
     ``database_url``) relative to the file's ``folder``: relative to the working folder,
     they named another installation for each folder ``vms`` was started in (a service, a
     cron job, a shell). [backup] folder is refused unless absolute (BackupConfig)."""
+    _expand_home(values)
     for section, key in FILE_PATHS:
         value = values.get(section, {}).get(key)
         if isinstance(value, str) and value.strip() and not Path(value).is_absolute():
@@ -804,6 +824,7 @@ def load_config(
         section, key, _ = names[env_name]
         values.setdefault(section, {})[key] = raw
 
+    _expand_home(values)  # (the environment's: the file's are by now)
     _apply_preset(values)
     kwargs: dict[str, Any] = {}
     for key, typ in top.items():

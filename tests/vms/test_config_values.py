@@ -376,3 +376,21 @@ def test_a_switch_given_a_number_in_the_file_is_refused(
         load_file(tmp_path, text)
     # the environment's words stay (it has only strings)
     assert load_config(environ={"VMS_WEB_SECURE_COOKIES": "1"}).web.secure_cookies is True
+
+
+def test_a_path_starting_with_a_tilde_is_the_home_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``data_dir = "~/vms"`` made a folder named ``~`` in the folder vms ran in (its
+    database, keys and media inside; an ``rm -rf ~`` to clean it up is the home)."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    file = tmp_path / "vms.toml"
+    file.write_text('data_dir = "~/vms"\n[redaction]\nmodel = "~/m.pt"\n')
+    config = load_config(file, environ={"VMS_TAGGING_CATEGORIES_FILE": "~/cats.toml"})
+    assert config.data_dir == tmp_path / "home" / "vms"
+    assert config.redaction.model == str(tmp_path / "home" / "m.pt")
+    assert config.tagging.categories_file == str(tmp_path / "home" / "cats.toml")
+    assert load_config(environ={"VMS_DATA_DIR": "~/x"}).data_dir == tmp_path / "home" / "x"
+    with pytest.raises(InvalidArgument, match=re.escape("data_dir: '~nosuch-user/x' names no")):
+        load_config(environ={"VMS_DATA_DIR": "~nosuch-user/x"})
