@@ -482,6 +482,13 @@ class Config:
             raise InvalidArgument(
                 f"configuration data_dir: {str(self.data_dir)!r} is a file, not a folder"
             )
+        if not self.database_url and any(c in str(self.data_dir) for c in "?%"):
+            # sqlite:///<data_dir>/vms.db: "?" starts the URL's query (the database was a
+            # file outside the folder) and "%20" is read as a space (another folder).
+            raise InvalidArgument(
+                f"configuration data_dir: {str(self.data_dir)!r} holds '?' or '%', which the "
+                "default SQLite URL cannot carry: rename the folder or set database_url"
+            )
         for f in dataclasses.fields(self):
             if dataclasses.is_dataclass(section := getattr(self, f.name)):
                 check_limits(f.name, section)

@@ -394,3 +394,17 @@ def test_a_path_starting_with_a_tilde_is_the_home_folder(
     assert load_config(environ={"VMS_DATA_DIR": "~/x"}).data_dir == tmp_path / "home" / "x"
     with pytest.raises(InvalidArgument, match=re.escape("data_dir: '~nosuch-user/x' names no")):
         load_config(environ={"VMS_DATA_DIR": "~nosuch-user/x"})
+
+
+@pytest.mark.parametrize("name", ["site?1", "site%201"])
+def test_a_data_dir_the_sqlite_url_cannot_carry_is_refused(tmp_path: Path, name: str) -> None:
+    """The default database is ``sqlite:///<data_dir>/vms.db``: a ``?`` in the folder
+    started the URL's query (the database was the file ``<tmp>/site``, outside the data
+    folder) and ``%20`` was read as a space (a folder that does not exist)."""
+    data_dir = tmp_path / name
+    with pytest.raises(InvalidArgument, match=re.escape(f"data_dir: {str(data_dir)!r}")):
+        load_config(environ={"VMS_DATA_DIR": str(data_dir)})
+    # with its own database_url the folder is only a folder
+    url = f"sqlite:///{tmp_path}/vms.db"
+    config = load_config(environ={"VMS_DATA_DIR": str(data_dir), "VMS_DATABASE_URL": url})
+    assert config.data_dir == data_dir
