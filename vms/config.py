@@ -204,10 +204,12 @@ class StoreConfig:
             )
         if self.backend == "s3" and not self.bucket:
             raise InvalidArgument('[store] backend = "s3" needs [store] bucket')
-        if self.part_bytes < 5 * 1024**2:
+        if not 5 * 1024**2 <= self.part_bytes <= 5 * 1024**3:
+            # Files up to a part are read whole into memory and sent in one request; S3
+            # takes no part, nor single upload, above 5 GiB.
             raise InvalidArgument(
-                f"[store] part_bytes must be at least 5 MiB (S3's smallest part), "
-                f"not {self.part_bytes}"
+                f"[store] part_bytes must be at least 5 MiB and at most 5 GiB (S3's smallest "
+                f"and largest part), not {self.part_bytes}"
             )
         if self.max_connections < 1:
             raise InvalidArgument(

@@ -59,6 +59,9 @@ def test_local_disk_stays_the_default(tmp_path: Path) -> None:
         ({"VMS_STORE_BACKEND": "ftp"}, "'ftp'"),
         ({"VMS_STORE_BUCKET": ""}, "needs \\[store\\] bucket"),
         ({"VMS_STORE_PART_BYTES": "1024"}, "part_bytes must be at least 5 MiB"),
+        # read whole into memory below it (a 6 GiB file: 6 GiB of RAM), and S3 takes no
+        # single upload or part above 5 GiB: every larger file failed at the store
+        ({"VMS_STORE_PART_BYTES": str(6 * 1024**3)}, "and at most 5 GiB .*not 6442450944"),
     ],
 )
 def test_bad_store_settings_are_refused_naming_them(
