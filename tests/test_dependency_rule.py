@@ -221,8 +221,8 @@ DOCUMENT_READERS = {
     "vms.exports.credentials._sign": "a C2PA manifest definition built here, for c2pa",
     "privacy_masks.redaction_values.of": "tracks and video facts read back from their JSON columns",
     "vms.exports.credentials._redaction_action": "a redaction's record, for a C2PA assertion",
-    "vms.config._credential_keys": "the parsed configuration file, looked over for credentials",
-    "vms.config._warn_if_credentials_open": "the parsed configuration file and its mode",
+    "vms.config_load._credential_keys": "the parsed configuration file, read for credentials",
+    "vms.config_load._warn_if_credentials_open": "the parsed configuration file and its mode",
 }
 
 
