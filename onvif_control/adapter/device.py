@@ -2,10 +2,10 @@
 stores, PTZ moves and presets. Coroutines only, run on the ONVIF loop
 (:mod:`onvif_control.runtime`).
 
-Every call is bounded by a timeout (default 5 s, ``[cameras] command_timeout_seconds``)
-and every failure leaves as one of our error kinds through
-:func:`onvif_control.adapter.faults.translate`. ``GetStatus`` tries the lean path of
-:mod:`onvif_control.adapter.status` first.
+Every call is bounded by a timeout (default 5 s, ``[cameras] command_timeout_seconds``),
+every reply by a size (:mod:`onvif_control.adapter.transport`), and every failure leaves
+as one of our error kinds through :func:`onvif_control.adapter.faults.translate`.
+``GetStatus`` tries the lean path of :mod:`onvif_control.adapter.status` first.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import aiohttp
-from onvif import ONVIFCamera
 
 from onvif_control.adapter.faults import translate
 from onvif_control.adapter.models import Description, DeviceInfo, Preset, Profile, PtzStatus
@@ -34,6 +33,7 @@ from onvif_control.adapter.status import (
     lean_status,
     status_from_reply,
 )
+from onvif_control.adapter.transport import MAX_ONVIF_REPLY_BYTES, BoundedCamera
 from vms.errors import FailedPrecondition, Unavailable
 from vms.urls import redact_credentials, stream_url_problem
 
@@ -81,7 +81,7 @@ class OnvifDevice:
         self.timeout = timeout
         self._username = username
         self._password = password
-        self._camera: ONVIFCamera | None = None
+        self._camera: BoundedCamera | None = None
         self._services: dict[str, Any] = {}
         self._connect_lock = asyncio.Lock()
         # The pose tracker calls GetStatus at 5 Hz per camera: the lean path of status.py
@@ -152,7 +152,14 @@ class OnvifDevice:
     async def _service(self, kind: str) -> Any:
         async with self._connect_lock:
             if self._camera is None:
-                camera = ONVIFCamera(self.host, self.port, self._username, self._password)
+                # Each reply bounded by the size cap.
+                camera = BoundedCamera(
+                    self.host,
+                    self.port,
+                    self._username,
+                    self._password,
+                    limit=MAX_ONVIF_REPLY_BYTES,
+                )
 
                 async def unused(_: None) -> None:  # cut short: never ours, close it all
                     await camera.close()

@@ -7,6 +7,7 @@ Every failure of a camera call leaves the adapter as one of the kinds of
 | what happened | kind |
 |---|---|
 | no answer within the timeout | ``Unavailable`` |
+| a reply past the size cap (:mod:`~onvif_control.adapter.transport`) | ``Unavailable`` |
 | connection refused, DNS, reset (unreachable host) | ``Unavailable`` |
 | camera refused the credentials (``NotAuthorized``, HTTP 401) | ``FailedPrecondition`` |
 | ``Sender`` fault with ``InvalidArgVal`` (bad token, out-of-range value) | ``InvalidArgument`` |
@@ -28,6 +29,7 @@ from onvif.exceptions import ONVIFAuthError, ONVIFError, ONVIFTimeoutError
 from onvif.util import extract_subcodes_as_strings, is_auth_error
 
 from onvif_control.adapter.parsers import cut
+from onvif_control.adapter.transport import ReplyTooLarge
 from vms.errors import FailedPrecondition, InvalidArgument, Unavailable, VMSError
 from vms.urls import redact_credentials
 
@@ -56,6 +58,12 @@ def translate(exc: BaseException, camera: str, operation: str, timeout: float) -
     cause = _root_cause(exc)
     if isinstance(cause, asyncio.TimeoutError | TimeoutError | ONVIFTimeoutError):
         return Unavailable(f"{where}: no answer within {timeout:g} s", camera=camera)
+    if isinstance(cause, ReplyTooLarge):
+        return Unavailable(
+            f"{where}: the camera sent a reply of more than {cause.limit // 1024} KiB "
+            "(a camera fault); the rest was not read",
+            camera=camera,
+        )
     if isinstance(cause, zeep.exceptions.Fault):
         codes = _subcodes(cause)
         # The camera's own words, cut: a camera may give a reason of megabytes.

@@ -19,6 +19,7 @@ from lxml import etree
 
 from onvif_control.adapter.models import PtzStatus
 from onvif_control.adapter.parsers import as_float, get_path, parse_utc
+from onvif_control.adapter.transport import ReplyTooLarge, read_capped
 from vms.errors import Unavailable
 from vms.urls import redact_credentials
 
@@ -127,14 +128,10 @@ async def _bounded_body(response: aiohttp.ClientResponse, xaddr: str) -> bytes:
     """The reply's body, refused (Unavailable) past ``MAX_REPLY_BYTES``: a hostile or
     broken camera could otherwise fill the media node's memory, 5 times a second (the
     timeout bounds the time, not the bytes a fast link carries meanwhile)."""
-    if (response.content_length or 0) > MAX_REPLY_BYTES:
-        raise Unavailable(_too_large(xaddr))
-    body = bytearray()
-    async for chunk in response.content.iter_chunked(16 * 1024):
-        body += chunk
-        if len(body) > MAX_REPLY_BYTES:
-            raise Unavailable(_too_large(xaddr))
-    return bytes(body)
+    try:
+        return await read_capped(response, MAX_REPLY_BYTES, xaddr)
+    except ReplyTooLarge:
+        raise Unavailable(_too_large(xaddr)) from None
 
 
 def _too_large(xaddr: str) -> str:

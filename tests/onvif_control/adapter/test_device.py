@@ -4,13 +4,18 @@ simulator on loopback: what onboarding reads."""
 from __future__ import annotations
 
 import asyncio
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
 from onvif_control.adapter.device import OnvifDevice
+from onvif_control.adapter.transport import MAX_ONVIF_REPLY_BYTES
 from tests.onvif_control.adapter.conftest import run_with
 from tests.onvif_control.conftest import SIM_PASSWORD, SIM_USER
+from vms.errors import Unavailable
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -117,3 +122,58 @@ def test_a_connect_cut_short_by_the_timeout_leaves_no_session_open(sim, monkeypa
     run_with(device, go)
     assert any(stalled(service) for service in made)
     assert [service._session.closed for service in made] == [True] * len(made)
+
+
+@pytest.fixture(params=["with-length", "until-closed"])
+def flooding_camera(request: pytest.FixtureRequest) -> Iterator[tuple[str, list[int]]]:
+    """A loopback HTTP peer at an ONVIF device address that answers every SOAP call
+    (GetServices first) with 256 MiB, counting the bytes it got to send before the client
+    hung up; its Content-Length says so, or it ends the body by closing."""
+    sent = [0]
+    total = 256 * 1024 * 1024
+    chunk = b"<tt:Pad>" + b"x" * (64 * 1024 - 17) + b"</tt:Pad>"
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/soap+xml")
+            if request.param == "with-length":
+                self.send_header("Content-Length", str(total))
+            self.end_headers()
+            try:
+                while sent[0] < total:
+                    self.wfile.write(chunk)
+                    sent[0] += len(chunk)
+            except OSError:
+                pass  # the client hung up
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/onvif/device_service", sent
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def test_a_huge_reply_to_any_call_is_refused_without_reading_it(flooding_camera):
+    """Every ONVIF reply, not only the lean GetStatus, is capped: a camera answering
+    GetServices (the connect) with 256 MiB was read whole into memory by zeep's
+    transport. Now the read stops past the limit: Unavailable naming the camera, the
+    operation and the limit."""
+    url, sent = flooding_camera
+    device = OnvifDevice(url, SIM_USER, SIM_PASSWORD, label="pole-9", timeout=20)
+    with pytest.raises(Unavailable) as raised:
+        run_with(device, lambda dev: dev.connect())
+    message = str(raised.value)
+    assert "camera pole-9" in message and "GetDeviceInformation" in message, message
+    assert f"more than {MAX_ONVIF_REPLY_BYTES // 1024} KiB" in message, message
+    # What the socket buffers took besides what was read: a few MiB at most.
+    assert sent[0] < 32 * 1024 * 1024, f"{sent[0] / 2**20:.0f} MiB sent and read"

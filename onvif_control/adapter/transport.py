@@ -1,0 +1,108 @@
+"""onvif-zeep-async's HTTP side, bounded in size.
+
+A camera on a pole may be broken or hostile, and every reply it sends is read on the
+media node's ONVIF loop. The library reads each reply whole into memory
+(``response.read()``). Here every service of a camera gets a transport that stops
+reading a reply past :data:`MAX_ONVIF_REPLY_BYTES` (:class:`ReplyTooLarge`, turned into
+``Unavailable`` naming the camera, the operation and the limit by
+:func:`onvif_control.adapter.faults.translate`): a fast link carries hundreds of
+megabytes within the command timeout.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+from onvif import ONVIFCamera
+from onvif.client import AsyncTransportProtocolErrorHandler, ONVIFService
+
+from vms.urls import redact_credentials
+
+# The largest replies are GetProfiles and GetPresets of a camera with many of them: tens
+# of kilobytes. A mebibyte is far past any camera's answer and bounds what zeep parses.
+MAX_ONVIF_REPLY_BYTES = 1024 * 1024
+
+
+class ReplyTooLarge(Exception):
+    """A camera's reply went past ``limit`` bytes; the rest was not read."""
+
+    def __init__(self, address: str, limit: int) -> None:
+        super().__init__(f"{redact_credentials(address)}: a reply of more than {limit} bytes")
+        self.address = address
+        self.limit = limit
+
+
+async def read_capped(response: aiohttp.ClientResponse, limit: int, address: str) -> bytes:
+    """The body of ``response``, or :class:`ReplyTooLarge` (the connection closed)
+    as soon as it is known to pass ``limit`` bytes: by its Content-Length, or once
+    that much has arrived."""
+    try:
+        if (response.content_length or 0) > limit:
+            raise ReplyTooLarge(address, limit)
+        body = bytearray()
+        async for chunk in response.content.iter_chunked(16 * 1024):
+            body += chunk
+            if len(body) > limit:
+                raise ReplyTooLarge(address, limit)
+    except ReplyTooLarge:
+        response.close()  # not back to the pool with the rest of the reply unread
+        raise
+    return bytes(body)
+
+
+class BoundedTransport(AsyncTransportProtocolErrorHandler):
+    """The library's transport (its retry of a request a dead pooled connection never
+    sent is kept) with each reply bounded by ``limit``."""
+
+    def __init__(self, session: aiohttp.ClientSession, *, limit: int) -> None:
+        super().__init__(session=session, verify_ssl=False, cache=None)
+        self.limit = limit
+
+    async def _post_internal(
+        self, address: str, message: str | bytes, headers: dict[str, str]
+    ) -> tuple[aiohttp.ClientResponse, bytes]:
+        # As the library's, but the reply is read by read_capped, not response.read().
+        headers = dict(headers or {})
+        headers.setdefault("Content-Type", 'text/xml; charset="utf-8"')
+        data = message.encode("utf-8") if isinstance(message, str) else message
+        if self.session.closed:
+            # As the library does: a closed session is a connection error, not a bug.
+            raise aiohttp.ClientConnectionError(f"Failed to post to {address}: session closed")
+        response = await self.session.post(
+            address, data=data, headers=headers, timeout=self._client_timeout
+        )
+        return response, await read_capped(response, self.limit, address)
+
+
+class BoundedCamera(ONVIFCamera):
+    """``ONVIFCamera`` whose every service talks through a :class:`BoundedTransport`."""
+
+    def __init__(self, host: str, port: int, user: str, passwd: str, *, limit: int) -> None:
+        super().__init__(host, port, user, passwd)
+        self._limit = limit
+
+    async def create_onvif_service(
+        self,
+        name: str,
+        port_type: str | None = None,
+        read_timeout: int | None = None,
+        write_timeout: int | None = None,
+    ) -> ONVIFService:
+        service = await super().create_onvif_service(name, port_type, read_timeout, write_timeout)
+        # The library's setup reads the WSDL from disk and sends nothing: the first
+        # request of the service goes through the bounded transport.
+        if not isinstance(service.transport, BoundedTransport):
+            # The session is the service's own: its close() closes it.
+            _bound(service, BoundedTransport(service._session, limit=self._limit))
+        return service
+
+
+def _bound(service: Any, transport: BoundedTransport) -> None:
+    """``service`` and both its zeep clients (with and without WS-Security) use
+    ``transport``; the session is the service's own, closed with it."""
+    transport.cache = service.transport.cache
+    service.transport = transport
+    for client in (service.zeep_client, service.zeep_client_authless):
+        if client is not None:
+            client.transport = transport
