@@ -152,12 +152,13 @@ class OnvifDevice:
     async def _service(self, kind: str) -> Any:
         async with self._connect_lock:
             if self._camera is None:
-                # Each reply bounded by the size cap.
+                # Each request bounded by our timeout and each reply by the size cap.
                 camera = BoundedCamera(
                     self.host,
                     self.port,
                     self._username,
                     self._password,
+                    timeout=self.timeout,
                     limit=MAX_ONVIF_REPLY_BYTES,
                 )
 

@@ -1,12 +1,18 @@
-"""onvif-zeep-async's HTTP side, bounded in size.
+"""onvif-zeep-async's HTTP side, bounded in time and in size.
 
 A camera on a pole may be broken or hostile, and every reply it sends is read on the
 media node's ONVIF loop. The library reads each reply whole into memory
-(``response.read()``). Here every service of a camera gets a transport that stops
-reading a reply past :data:`MAX_ONVIF_REPLY_BYTES` (:class:`ReplyTooLarge`, turned into
-``Unavailable`` naming the camera, the operation and the limit by
-:func:`onvif_control.adapter.faults.translate`): a fast link carries hundreds of
-megabytes within the command timeout.
+(``response.read()``) under its own timeouts of 90 s. Here every service of a camera
+gets a transport that:
+
+- stops reading a reply past :data:`MAX_ONVIF_REPLY_BYTES` (:class:`ReplyTooLarge`,
+  turned into ``Unavailable`` naming the camera, the operation and the limit by
+  :func:`onvif_control.adapter.faults.translate`): a fast link carries hundreds of
+  megabytes within the command timeout;
+- bounds each request (connect and reply) by the device's timeout (``[cameras]
+  command_timeout_seconds``), so a connect our timeout cut short, which
+  :meth:`~onvif_control.adapter.device.OnvifDevice._settled` lets run to its end to close
+  what it made, ends within that timeout instead of holding a connection for 90 s.
 """
 
 from __future__ import annotations
@@ -53,10 +59,14 @@ async def read_capped(response: aiohttp.ClientResponse, limit: int, address: str
 
 class BoundedTransport(AsyncTransportProtocolErrorHandler):
     """The library's transport (its retry of a request a dead pooled connection never
-    sent is kept) with each reply bounded by ``limit``."""
+    sent is kept) with each request bounded by ``timeout`` and each reply by ``limit``."""
 
-    def __init__(self, session: aiohttp.ClientSession, *, limit: int) -> None:
+    def __init__(self, session: aiohttp.ClientSession, *, timeout: float, limit: int) -> None:
         super().__init__(session=session, verify_ssl=False, cache=None)
+        # Used for every request this transport sends (the library passes it per call).
+        self._client_timeout = aiohttp.ClientTimeout(
+            total=timeout, sock_connect=timeout, sock_read=timeout
+        )
         self.limit = limit
 
     async def _post_internal(
@@ -78,8 +88,11 @@ class BoundedTransport(AsyncTransportProtocolErrorHandler):
 class BoundedCamera(ONVIFCamera):
     """``ONVIFCamera`` whose every service talks through a :class:`BoundedTransport`."""
 
-    def __init__(self, host: str, port: int, user: str, passwd: str, *, limit: int) -> None:
+    def __init__(
+        self, host: str, port: int, user: str, passwd: str, *, timeout: float, limit: int
+    ) -> None:
         super().__init__(host, port, user, passwd)
+        self._timeout = timeout
         self._limit = limit
 
     async def create_onvif_service(
@@ -94,7 +107,8 @@ class BoundedCamera(ONVIFCamera):
         # request of the service goes through the bounded transport.
         if not isinstance(service.transport, BoundedTransport):
             # The session is the service's own: its close() closes it.
-            _bound(service, BoundedTransport(service._session, limit=self._limit))
+            transport = BoundedTransport(service._session, timeout=self._timeout, limit=self._limit)
+            _bound(service, transport)
         return service
 
 

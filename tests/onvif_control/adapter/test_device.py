@@ -4,6 +4,7 @@ simulator on loopback: what onboarding reads."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -177,3 +178,70 @@ def test_a_huge_reply_to_any_call_is_refused_without_reading_it(flooding_camera)
     assert f"more than {MAX_ONVIF_REPLY_BYTES // 1024} KiB" in message, message
     # What the socket buffers took besides what was read: a few MiB at most.
     assert sent[0] < 32 * 1024 * 1024, f"{sent[0] / 2**20:.0f} MiB sent and read"
+
+
+@pytest.fixture
+def silent_camera() -> Iterator[tuple[str, list[socket.socket]]]:
+    """A loopback peer that accepts connections and never answers;
+    the test sees each accepted socket and whether the client closed it."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            accepted.append(conn)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/onvif/device_service", accepted
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()
+        for conn in accepted:
+            conn.close()
+
+
+def _closed_by_peer(conn: socket.socket) -> bool:
+    conn.setblocking(False)
+    try:
+        while True:
+            data = conn.recv(65536)
+            if not data:
+                return True  # EOF: the client closed its end
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+
+
+def test_a_connect_cut_short_ends_within_the_timeout_not_90_s(silent_camera):
+    """A camera that takes the connection and never answers: our timeout gives up on
+    the call, but the connect it cut short was let run to its end (so its session is
+    closed), bounded by onvif-zeep-async's own 90 s: each retry left another connection
+    open for a minute and a half. Now every request of a camera's services is bounded by
+    the configured timeout, so the cut-short connect ends (its connection closed) soon
+    after the caller gave up, without ``close()``."""
+    url, accepted = silent_camera
+    device = OnvifDevice(url, SIM_USER, SIM_PASSWORD, label="pole-9", timeout=0.5)
+
+    async def go(dev: OnvifDevice) -> list[bool]:
+        with pytest.raises(Unavailable, match=r"no answer within 0\.5 s"):
+            await dev.connect()
+        deadline = asyncio.get_running_loop().time() + 15
+        while dev._late and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(0.2)
+        return [_closed_by_peer(conn) for conn in accepted]
+
+    closed = run_with(device, go)
+    assert closed and all(closed), f"connections still open 15 s after the call: {closed}"
