@@ -43,6 +43,9 @@ T = TypeVar("T")
 DEFAULT_TIMEOUT = 5.0
 # The registry keeps stream URIs of up to this many characters (cameras.main_stream_uri).
 MAX_STREAM_URI = 1000
+# ... and profile tokens of up to this many (cameras.profile_token; ONVIF's
+# ReferenceToken holds 64).
+MAX_PROFILE_TOKEN = 200
 STREAM_SETUP = {"Stream": "RTP-Unicast", "Transport": {"Protocol": "RTSP"}}
 
 
@@ -279,6 +282,14 @@ class OnvifDevice:
         ptz_profiles = [p for p in profiles if p.ptz]
         main = ptz_profiles[0] if ptz_profiles else profiles[0]
         sub = next((p for p in profiles if p.token != main.token), None)
+        for profile in (main, sub):
+            if profile is not None and len(profile.token) > MAX_PROFILE_TOKEN:
+                # A token addresses the profile in every later call: it cannot be cut.
+                raise FailedPrecondition(
+                    f"camera {self.label} answered GetProfiles with a profile token of "
+                    f"{len(profile.token)} characters ({profile.token[:40]!r}...); "
+                    f"tokens of up to {MAX_PROFILE_TOKEN} are kept (ONVIF allows 64)"
+                )
         main_uri = await self.stream_uri(main.token)
         sub_uri = await self.stream_uri(sub.token) if sub is not None else None
         node: dict[str, Any] = {}

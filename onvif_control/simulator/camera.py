@@ -24,7 +24,7 @@ from onvif_control.simulator.calibration import Pose
 from onvif_control.simulator.encoder import encode_jpeg
 from onvif_control.simulator.http_server import HttpServer
 from onvif_control.simulator.loop_thread import LoopThread
-from onvif_control.simulator.onvif_common import OnvifContext, utc_text
+from onvif_control.simulator.onvif_common import PROFILE_TOKEN, OnvifContext, utc_text
 from onvif_control.simulator.onvif_service import SNAPSHOT_PATH, OnvifService
 from onvif_control.simulator.panorama import (
     LivePanorama,
@@ -282,6 +282,11 @@ class SimulatedCamera:
         """A fault to inject: GetStatus answers ``texts`` as the position's x, y and zoom
         (e.g. ``("NaN", "0", "0")``); None: the true position again."""
         self._context().position_texts = texts
+
+    def answer_profile_token(self, token: str | None) -> None:
+        """A fault to inject: the media profile's token is ``token`` (GetProfiles names
+        it, every call taking a ProfileToken accepts it); None: ``profile_1`` again."""
+        self._context().profile_token = token if token is not None else PROFILE_TOKEN
 
     @property
     def snapshot_url(self) -> str:

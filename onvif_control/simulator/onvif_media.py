@@ -7,7 +7,6 @@ from collections.abc import Callable
 from lxml import etree
 
 from onvif_control.simulator.onvif_common import (
-    PROFILE_TOKEN,
     VIDEO_ENCODER_CONFIG_TOKEN,
     VIDEO_SOURCE_CONFIG_TOKEN,
     VIDEO_SOURCE_TOKEN,
@@ -17,7 +16,7 @@ from onvif_control.simulator.onvif_common import (
     required_text,
 )
 from onvif_control.simulator.onvif_ptz import ptz_configuration_xml
-from onvif_control.simulator.soap import receiver_fault, sender_fault, text
+from onvif_control.simulator.soap import attr, receiver_fault, sender_fault, text
 
 
 def media_service_capabilities() -> str:
@@ -62,7 +61,7 @@ def video_encoder_configuration(ctx: OnvifContext, tag: str) -> str:
 
 def _profile(ctx: OnvifContext, tag: str) -> str:
     return (
-        f'<{tag} token="{PROFILE_TOKEN}" fixed="true"><tt:Name>MainStream</tt:Name>'
+        f'<{tag} token="{attr(ctx.profile_token)}" fixed="true"><tt:Name>MainStream</tt:Name>'
         + _video_source_configuration(ctx, "tt:VideoSourceConfiguration")
         + video_encoder_configuration(ctx, "tt:VideoEncoderConfiguration")
         + ptz_configuration_xml(ctx, "tt:PTZConfiguration")
@@ -70,10 +69,10 @@ def _profile(ctx: OnvifContext, tag: str) -> str:
     )
 
 
-def check_profile(body: etree._Element) -> None:
+def check_profile(ctx: OnvifContext, body: etree._Element) -> None:
     """Fault ``ter:InvalidArgVal/ter:NoProfile`` unless ProfileToken names our profile."""
     token = required_text(body, "ProfileToken")
-    if token != PROFILE_TOKEN:
+    if token != ctx.profile_token:
         raise sender_fault(f"no profile with token {token!r}", "InvalidArgVal", "NoProfile")
 
 
@@ -84,7 +83,7 @@ def get_profiles(ctx: OnvifContext, _: etree._Element) -> str:
 
 def get_profile(ctx: OnvifContext, body: etree._Element) -> str:
     """The profile named by ProfileToken."""
-    check_profile(body)
+    check_profile(ctx, body)
     return f"<trt:GetProfileResponse>{_profile(ctx, 'trt:Profile')}</trt:GetProfileResponse>"
 
 
@@ -119,7 +118,7 @@ def _media_uri(tag: str, uri: str) -> str:
 
 def get_stream_uri(ctx: OnvifContext, body: etree._Element) -> str:
     """The RTSP URI for RTP-Unicast over RTSP/UDP/TCP; other setups fault."""
-    check_profile(body)
+    check_profile(ctx, body)
     setup = child(body, "StreamSetup")
     if setup is None:
         raise sender_fault("missing StreamSetup", "InvalidArgVal")
@@ -143,7 +142,7 @@ def get_stream_uri(ctx: OnvifContext, body: etree._Element) -> str:
 
 def get_snapshot_uri(ctx: OnvifContext, body: etree._Element) -> str:
     """The HTTP URI returning a JPEG of the current view (Digest or Basic auth)."""
-    check_profile(body)
+    check_profile(ctx, body)
     return _media_uri("trt:GetSnapshotUriResponse", ctx.snapshot_url)
 
 
@@ -155,7 +154,7 @@ def set_synchronization_point(ctx: OnvifContext, body: etree._Element) -> str:
         raise receiver_fault(
             "operation SetSynchronizationPoint is not supported", "ActionNotSupported"
         )
-    check_profile(body)
+    check_profile(ctx, body)
     ctx.synchronization_point()
     return "<trt:SetSynchronizationPointResponse/>"
 

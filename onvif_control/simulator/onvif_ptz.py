@@ -16,7 +16,6 @@ from onvif_control.simulator.motion import MotionStatus, Speed
 from onvif_control.simulator.onvif_common import (
     DEFAULT_PTZ_TIMEOUT,
     MAX_PTZ_TIMEOUT,
-    PROFILE_TOKEN,
     PT_POSITION,
     PT_SPEED,
     PT_TRANSLATION,
@@ -107,9 +106,9 @@ def ptz_configuration_xml(ctx: OnvifContext, tag: str) -> str:
     )
 
 
-def _check_profile(body: etree._Element) -> None:
+def _check_profile(ctx: OnvifContext, body: etree._Element) -> None:
     token = required_text(body, "ProfileToken")
-    if token != PROFILE_TOKEN:
+    if token != ctx.profile_token:
         raise sender_fault(f"no profile with token {token!r}", "InvalidArgVal", "NoProfile")
 
 
@@ -199,7 +198,7 @@ def get_configuration_options(ctx: OnvifContext, body: etree._Element) -> str:
 
 def get_status(ctx: OnvifContext, body: etree._Element) -> str:
     """Position in generic spaces, IDLE/MOVING per axis group, and UtcTime."""
-    _check_profile(body)
+    _check_profile(ctx, body)
     status = ctx.ptz.status()
     pt = "MOVING" if status.pan_tilt_moving else "IDLE"
     zoom = "MOVING" if status.zoom_moving else "IDLE"
@@ -214,7 +213,7 @@ def get_status(ctx: OnvifContext, body: etree._Element) -> str:
 
 def continuous_move(ctx: OnvifContext, body: etree._Element) -> str:
     """Velocity move (-1..1 of max speed per axis) until Stop, a limit or Timeout."""
-    _check_profile(body)
+    _check_profile(ctx, body)
     velocity = child(body, "Velocity")
     if velocity is None:
         raise sender_fault("missing Velocity", "InvalidArgVal")
@@ -245,7 +244,7 @@ def continuous_move(ctx: OnvifContext, body: etree._Element) -> str:
 
 def absolute_move(ctx: OnvifContext, body: etree._Element) -> str:
     """Travel to a generic position at Speed (default maximum)."""
-    _check_profile(body)
+    _check_profile(ctx, body)
     position = child(body, "Position")
     if position is None:
         raise sender_fault("missing Position", "InvalidArgVal")
@@ -272,7 +271,7 @@ def absolute_move(ctx: OnvifContext, body: etree._Element) -> str:
 
 def relative_move(ctx: OnvifContext, body: etree._Element) -> str:
     """Travel by a generic translation; the result is clamped at the limits."""
-    _check_profile(body)
+    _check_profile(ctx, body)
     translation = child(body, "Translation")
     if translation is None:
         raise sender_fault("missing Translation", "InvalidArgVal")
@@ -302,7 +301,7 @@ def relative_move(ctx: OnvifContext, body: etree._Element) -> str:
 
 def stop(ctx: OnvifContext, body: etree._Element) -> str:
     """Stop pan/tilt and/or zoom (both by default)."""
-    _check_profile(body)
+    _check_profile(ctx, body)
     pan_tilt = parse_bool(child_text(body, "PanTilt"), default=True)
     zoom = parse_bool(child_text(body, "Zoom"), default=True)
     ctx.ptz.stop(pan_tilt=pan_tilt, zoom=zoom)
@@ -314,7 +313,7 @@ def stop(ctx: OnvifContext, body: etree._Element) -> str:
 
 def get_presets(ctx: OnvifContext, body: etree._Element) -> str:
     """All presets with their positions."""
-    _check_profile(body)
+    _check_profile(ctx, body)
     items = []
     for preset in ctx.ptz.presets():
         status = MotionStatus(preset.pose, False, False)
@@ -327,7 +326,7 @@ def get_presets(ctx: OnvifContext, body: etree._Element) -> str:
 
 def set_preset(ctx: OnvifContext, body: etree._Element) -> str:
     """Store the current position as a new preset or overwrite PresetToken."""
-    _check_profile(body)
+    _check_profile(ctx, body)
     name, token = child_text(body, "PresetName"), child_text(body, "PresetToken")
     if name is not None and (not name or len(name) > 64):
         raise sender_fault(
@@ -346,7 +345,7 @@ def set_preset(ctx: OnvifContext, body: etree._Element) -> str:
 
 def goto_preset(ctx: OnvifContext, body: etree._Element) -> str:
     """Travel to PresetToken (``ter:NoToken`` if unknown)."""
-    _check_profile(body)
+    _check_profile(ctx, body)
     token = required_text(body, "PresetToken")
     try:
         ctx.ptz.goto_preset(token, _speed(body))
@@ -357,7 +356,7 @@ def goto_preset(ctx: OnvifContext, body: etree._Element) -> str:
 
 def remove_preset(ctx: OnvifContext, body: etree._Element) -> str:
     """Delete PresetToken (``ter:NoToken`` if unknown)."""
-    _check_profile(body)
+    _check_profile(ctx, body)
     token = required_text(body, "PresetToken")
     try:
         ctx.ptz.remove_preset(token)
@@ -368,14 +367,14 @@ def remove_preset(ctx: OnvifContext, body: etree._Element) -> str:
 
 def goto_home_position(ctx: OnvifContext, body: etree._Element) -> str:
     """Travel to the home position."""
-    _check_profile(body)
+    _check_profile(ctx, body)
     ctx.ptz.goto_home(_speed(body))
     return "<tptz:GotoHomePositionResponse/>"
 
 
 def set_home_position(ctx: OnvifContext, body: etree._Element) -> str:
     """Make the current position home."""
-    _check_profile(body)
+    _check_profile(ctx, body)
     ctx.ptz.set_home()
     return "<tptz:SetHomePositionResponse/>"
 

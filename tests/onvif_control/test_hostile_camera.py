@@ -189,3 +189,26 @@ def test_a_huge_fault_reason_does_not_break_the_health_check_OPS_1(svc, control,
     assert len(change.detail) <= 500
     with svc.db.session() as s:
         assert s.get(Camera, camera.id).health == "offline"
+
+
+@pytest.fixture
+def profile_token(sim):
+    """Set the simulator's media profile token; restored after."""
+    yield sim.answer_profile_token
+    sim.answer_profile_token(None)
+
+
+def test_an_overlong_profile_token_is_refused_not_a_500(api, bearer, svc, sim, profile_token):
+    """GetProfiles names a profile token of 5000 characters (ONVIF's ReferenceToken
+    holds 64; the registry's column 200), which the camera then accepts in every call:
+    PostgreSQL refused the row (a 500 for the admin, on one backend only). A token
+    cannot be cut (it addresses the profile), so onboarding refuses it: 422 naming
+    GetProfiles and the length, nothing stored."""
+    profile_token("p" * 5000)
+    created = api.post("/api/v1/cameras", json=_body(sim, "long-token"), headers=bearer["admin"])
+    assert created.status_code == 422, created.get_data(as_text=True)[:500]
+    message = created.json["error"]["message"]
+    assert "GetProfiles" in message and "5000" in message, message
+    assert len(message) < 1000
+    with svc.db.session() as s:
+        assert list(s.execute(select(Camera)).scalars()) == []
