@@ -264,6 +264,8 @@ class Recorder:
             segment_seconds=config.recorder.segment_seconds,
             enabled=self.polls.enabled,
             retry_seconds=config.recorder.segment_retry_seconds,
+            # A stall FFmpeg's socket timeout cannot see (a trickle): OPS-4 all the same.
+            stall_seconds=config.recorder.read_timeout_seconds,
         )
         return _Camera(spec, hub, pipeline, writer, LivePreview(spec.camera_id, hub, clock))
 

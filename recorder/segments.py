@@ -174,6 +174,7 @@ class SegmentWriter:
         drain_seconds: float = 0.2,
         enabled: Callable[[str], bool] | None = None,
         retry_seconds: float = 10.0,
+        stall_seconds: float | None = None,
     ) -> None:
         """``enabled``: where the writer reads its camera's recording state every
         ``state_poll_seconds`` (the engine's ``CameraPolls.enabled``, which reads every
@@ -205,6 +206,15 @@ class SegmentWriter:
         self._items: collections.deque[Item | None] = collections.deque()
         self._wake = threading.Event()
         self._drain_seconds = drain_seconds
+        # A segment that got no packet for this many drain rounds ends with a stalled
+        # gap (see _idle); None: never (counted in rounds: no clock read, no per-packet cost).
+        self._stall_rounds = (
+            max(1, round(stall_seconds / drain_seconds))
+            if stall_seconds is not None and drain_seconds > 0
+            else None
+        )
+        self._stall_seconds = stall_seconds
+        self._idle_rounds = 0
         # 4a: counted in drain rounds, so no clock is read for it (INV-7).
         self.pending = PendingSegments(
             camera_id,
@@ -266,6 +276,10 @@ class SegmentWriter:
     def _run(self) -> None:
         while True:
             self._wake.wait(self._drain_seconds)
+            if not self._items:
+                self._idle()
+            else:
+                self._idle_rounds = 0
             while self._items:
                 item = self._items.popleft()
                 if item is None:
@@ -291,6 +305,21 @@ class SegmentWriter:
             # Never lose the thread: log, drop the segment in progress, go on.
             log.exception("camera %s: segment writer failed", self.camera_id)
             self._abort("error", "segment writer failed")
+
+    def _idle(self) -> None:
+        """A drain round with nothing to drain. A camera trickling bytes keeps FFmpeg's
+        read waiting for a whole packet without its socket timeout firing (PyAV's
+        per-read timeout costs too much: vms/media/stream.py), so no Interruption comes:
+        after ``stall_seconds`` without a packet the segment in progress ends at its last
+        packet and a ``stalled`` gap opens there (OPS-4), as if one had. Checked once a
+        round, on this writer's thread: nothing is added per packet."""
+        if self._stall_rounds is None or self._open is None:
+            return
+        self._idle_rounds += 1
+        if self._idle_rounds >= self._stall_rounds:
+            self._idle_rounds = 0
+            detail = f"no packet from the camera for {self._stall_seconds:g} s"
+            self._item(Interruption("stalled", detail, self.clock.now()))
 
     def _stopped(self) -> None:
         when = self._last_written()

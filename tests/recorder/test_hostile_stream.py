@@ -11,8 +11,11 @@ import numpy as np
 import pytest
 
 from recorder.fanout import EncodedPacket, PacketHub
+from recorder.recording import RecordingLog
+from recorder.segments import SegmentWriter
+from tests.recorder.conftest import wait_for
 from tests.recorder.test_reliability import assert_complete, gaps
-from tests.recorder.test_salvage import FPS, T0
+from tests.recorder.test_salvage import FPS, T0, publish_frames, spool_dir
 from tests.recorder.test_salvage import writer_for as salvage_writer_for
 from vms.media.codec import Encoder
 from vms.services import Services
@@ -99,3 +102,42 @@ def test_timestamps_jumping_do_not_move_the_recording_in_time_INV_7_OPS_4(
     assert all(end is not None and end <= T0 + dt.timedelta(seconds=5.2) for _, end in spans), spans
     assert spans[0][1] is not None and spans[0][1] >= T0 + dt.timedelta(seconds=2.9), spans
     assert "stream_error" in [g.cause for g in gaps(services, camera)]  # OPS-4
+
+
+def test_a_stream_stopping_mid_segment_ends_it_with_a_stalled_gap_OPS_4(
+    services: Services,
+) -> None:
+    """A camera trickling a byte every half second keeps FFmpeg's read waiting for a
+    whole packet without its socket timeout ever firing (PyAV's per-read timeout was
+    removed in session 13 for its cost), so no Interruption ever came: the segment in
+    progress stayed open, not catalogued, and no gap was recorded (only the video-lost
+    alarm told). Now the segment writer, which drains on a timer, ends a segment that
+    got no packet for ``stall_seconds``: catalogued up to its last packet, a ``stalled``
+    gap opened there (OPS-4). No packet is published after the first 3 s here."""
+    camera = "cam-trickle"
+    hub = PacketHub(camera)
+    writer = SegmentWriter(
+        camera,
+        hub,
+        spool_dir(services, camera),
+        services.ingestor,
+        services.store,
+        services.ports.get(RecordingLog),
+        services.events,
+        services.clock,
+        segment_seconds=60.0,
+        stall_seconds=1.0,
+    )
+    writer.start()
+    try:
+        rng = np.random.default_rng(7)
+        publish_frames(hub, T0, [rng.integers(0, 255, (120, 160, 3), np.uint8)] * (3 * FPS))
+        wait_for(lambda: gaps(services, camera), 20, "a gap while no packet comes")
+        [gap] = gaps(services, camera)
+        [row] = assert_complete(services, camera)
+        assert (gap.cause, gap.end) == ("stalled", None)
+        assert row.recorded_end == gap.start
+        assert row.recorded_end is not None
+        assert row.recorded_end >= T0 + dt.timedelta(seconds=2.9)
+    finally:
+        writer.stop()
