@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from vms.errors import InvalidArgument
 from vms.urls import redact_credentials
@@ -109,3 +109,22 @@ def onvif_endpoint(url: str) -> tuple[str, str, int]:
             f"onvif_url {shown!r} has an invalid port", field="onvif_url"
         ) from None
     return parts.scheme, parts.hostname.lower(), port
+
+
+def on_host(url: str, host: str) -> str | None:
+    """``url``, a service address a camera advertised (an XAddr), moved to ``host``: its
+    scheme (http or https), port and path kept, any user info dropped; None when it is
+    no http(s) URL. Calls signed with the camera's password go only to the host the
+    admin gave, whatever host the camera names (#10.11; a camera behind NAT names its
+    LAN address)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        return None
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None:
+        netloc += f":{port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))

@@ -17,13 +17,17 @@ gets a transport that:
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import aiohttp
 from onvif import ONVIFCamera
 from onvif.client import AsyncTransportProtocolErrorHandler, ONVIFService
 
+from onvif_control.adapter.parsers import on_host
 from vms.urls import redact_credentials
+
+log = logging.getLogger(__name__)
 
 # The largest replies are GetProfiles and GetPresets of a camera with many of them: tens
 # of kilobytes. A mebibyte is far past any camera's answer and bounds what zeep parses.
@@ -86,7 +90,9 @@ class BoundedTransport(AsyncTransportProtocolErrorHandler):
 
 
 class BoundedCamera(ONVIFCamera):
-    """``ONVIFCamera`` whose every service talks through a :class:`BoundedTransport`."""
+    """``ONVIFCamera`` whose every service talks through a :class:`BoundedTransport`,
+    at the camera's own host whatever host its service addresses name (:meth:`rewrite_url`).
+    """
 
     def __init__(
         self, host: str, port: int, user: str, passwd: str, *, timeout: float, limit: int
@@ -94,6 +100,22 @@ class BoundedCamera(ONVIFCamera):
         super().__init__(host, port, user, passwd)
         self._timeout = timeout
         self._limit = limit
+
+    def rewrite_url(self, url: str | None) -> str | None:
+        """Every service address the camera advertises (GetServices, GetCapabilities),
+        moved to the camera's own host: a hostile camera naming another host had our
+        calls, signed with a digest of its password, posted there (#10.11)."""
+        if url is None:
+            return None
+        moved = on_host(url, self.host)
+        if moved != url:
+            log.info(
+                "camera %s advertised the service address %r; using %r",
+                self.host,
+                redact_credentials(url)[:200],
+                moved,
+            )
+        return moved
 
     async def create_onvif_service(
         self,

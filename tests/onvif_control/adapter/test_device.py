@@ -245,3 +245,32 @@ def test_a_connect_cut_short_ends_within_the_timeout_not_90_s(silent_camera):
 
     closed = run_with(device, go)
     assert closed and all(closed), f"connections still open 15 s after the call: {closed}"
+
+
+def test_service_addresses_on_another_host_are_not_followed():
+    """GetServices names each service's address (XAddr). A camera naming another host
+    (hostile, or behind NAT advertising its LAN address) had our Media and PTZ calls,
+    each signed with a WS-Security digest of its password, posted to that host: the
+    media node sent SOAP wherever the camera said. Calls now go to the camera's own
+    host (the one the admin gave), on the port and path it names. Here the simulator
+    advertises 192.0.2.1 (TEST-NET-1: nobody answers there)."""
+    from onvif_control.simulator import SimulatedCamera
+
+    cam = SimulatedCamera(
+        "elsewhere", size=(160, 96), fps=5, advertised_host="192.0.2.1",
+        username=SIM_USER, password=SIM_PASSWORD,
+    )  # fmt: skip
+    cam.start()
+    try:
+        url = f"http://127.0.0.1:{cam.onvif_port}/onvif/device_service"
+        device = OnvifDevice(url, SIM_USER, SIM_PASSWORD, label="elsewhere", timeout=3)
+
+        async def go(dev: OnvifDevice) -> tuple[list[str], list[str]]:
+            profiles = await dev.profiles()
+            presets = await dev.presets("profile_1")
+            return [p.token for p in profiles], [p.name or "" for p in presets]
+
+        tokens, _ = run_with(device, go)
+        assert tokens == ["profile_1"]
+    finally:
+        cam.stop()

@@ -13,6 +13,7 @@ from onvif_control.adapter.parsers import (
     as_float,
     duration,
     get_path,
+    on_host,
     onvif_endpoint,
     parse_onvif_url,
     parse_utc,
@@ -54,3 +55,17 @@ def test_times_and_durations():
     # A naive or unreadable time is no camera time at all.
     assert parse_utc("2026-12-03T06:00:00") is None
     assert parse_utc("yesterday") is None and parse_utc(None) is None
+
+
+@pytest.mark.parametrize(
+    "advertised, host, moved",
+    [
+        ("http://192.0.2.1:8080/onvif/ptz", "10.0.0.5", "http://10.0.0.5:8080/onvif/ptz"),
+        ("https://user:pw@evil.example/onvif/media?x=1", "cam-5", "https://cam-5/onvif/media?x=1"),
+        ("http://192.0.2.1/onvif/media", "fe80::1", "http://[fe80::1]/onvif/media"),
+        ("file:///etc/passwd", "10.0.0.5", None),
+        ("http://192.0.2.1:99999/onvif", "10.0.0.5", None),
+    ],
+)
+def test_service_addresses_are_moved_to_the_cameras_own_host(advertised, host, moved):
+    assert on_host(advertised, host) == moved
