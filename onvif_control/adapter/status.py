@@ -79,7 +79,8 @@ async def lean_status(
     headers = {
         "Content-Type": f'application/soap+xml; charset=utf-8; action="{PTZ_WSDL}/GetStatus"'
     }
-    async with http.post(xaddr, data=envelope, headers=headers) as response:
+    # No redirect followed: it would carry the signed request to another host (#10.11).
+    async with http.post(xaddr, data=envelope, headers=headers, allow_redirects=False) as response:
         body = await _bounded_body(response, xaddr)
         if response.status != 200:
             raise NoFastPath(response.status, lasting=False)

@@ -83,8 +83,14 @@ class BoundedTransport(AsyncTransportProtocolErrorHandler):
         if self.session.closed:
             # As the library does: a closed session is a connection error, not a bug.
             raise aiohttp.ClientConnectionError(f"Failed to post to {address}: session closed")
+        # No redirect is followed: aiohttp would post the same request, WS-Security
+        # digest of the camera's password included, wherever the camera pointed (#10.11).
         response = await self.session.post(
-            address, data=data, headers=headers, timeout=self._client_timeout
+            address,
+            data=data,
+            headers=headers,
+            timeout=self._client_timeout,
+            allow_redirects=False,
         )
         return response, await read_capped(response, self.limit, address)
 

@@ -274,3 +274,59 @@ def test_service_addresses_on_another_host_are_not_followed():
         assert tokens == ["profile_1"]
     finally:
         cam.stop()
+
+
+@pytest.fixture
+def redirecting_camera() -> Iterator[tuple[str, list[bytes]]]:
+    """A loopback peer at an ONVIF device address answering every POST with a 307 to a
+    second peer (another host, as far as we know), which records what reaches it."""
+    reached: list[bytes] = []
+
+    class Elsewhere(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            reached.append(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+            self.send_response(500)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    other = ThreadingHTTPServer(("127.0.0.1", 0), Elsewhere)
+    target = f"http://127.0.0.1:{other.server_address[1]}/collect"
+
+    class Redirecting(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            self.send_response(307)
+            self.send_header("Location", target)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    camera = ThreadingHTTPServer(("127.0.0.1", 0), Redirecting)
+    threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in (other, camera)]
+    for thread in threads:
+        thread.start()
+    try:
+        yield f"http://127.0.0.1:{camera.server_address[1]}/onvif/device_service", reached
+    finally:
+        for server in (other, camera):
+            server.shutdown()
+            server.server_close()
+        for thread in threads:
+            thread.join(5)
+
+
+def test_a_redirect_does_not_carry_our_signed_requests_elsewhere(redirecting_camera):
+    """A camera answering a SOAP call with 307 (Location: another host) had aiohttp post
+    the same request there, WS-Security digest of the camera's password included: the
+    device's calls followed the camera anywhere it pointed. Redirects are not followed:
+    the call fails naming the camera, and nothing reaches the other host."""
+    url, reached = redirecting_camera
+    device = OnvifDevice(url, SIM_USER, SIM_PASSWORD, label="pole-9", timeout=5)
+    with pytest.raises(Unavailable, match="camera pole-9"):
+        run_with(device, lambda dev: dev.connect())
+    assert reached == [], f"{len(reached)} requests reached the other host"
