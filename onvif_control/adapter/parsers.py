@@ -77,9 +77,10 @@ def parse_utc(text: str | None) -> dt.datetime | None:
         return None
     try:
         value = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
+        # Year 9999 west of UTC, year 1 east of it: valid text, no UTC datetime.
+        return value.astimezone(dt.UTC) if value.tzinfo is not None else None
+    except (ValueError, OverflowError):
         return None
-    return value.astimezone(dt.UTC) if value.tzinfo is not None else None
 
 
 def parse_onvif_url(url: str) -> tuple[str, int]:

@@ -283,6 +283,11 @@ class SimulatedCamera:
         (e.g. ``("NaN", "0", "0")``); None: the true position again."""
         self._context().position_texts = texts
 
+    def answer_utc(self, text: str | None) -> None:
+        """A fault to inject: GetStatus answers ``text`` as its UtcTime (e.g. a year
+        9999 time with an offset); None: the clock's time again."""
+        self._context().utc_text = text
+
     def answer_profile_token(self, token: str | None) -> None:
         """A fault to inject: the media profile's token is ``token`` (GetProfiles names
         it, every call taking a ProfileToken accepts it); None: ``profile_1`` again."""

@@ -63,6 +63,8 @@ class OnvifContext:
     # A fault to inject: GetStatus answers these texts as the position's x, y and zoom
     # (a broken or hostile camera: "NaN", "INF", "1e308"); None: the true position.
     position_texts: tuple[str, str, str] | None = None
+    # A fault to inject: GetStatus answers this as its UtcTime (None: the clock's time).
+    utc_text: str | None = None
     # The media profile's token (a broken camera may answer one of kilobytes).
     profile_token: str = PROFILE_TOKEN
     manufacturer: str = "VMS project"

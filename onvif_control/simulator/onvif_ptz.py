@@ -206,7 +206,7 @@ def get_status(ctx: OnvifContext, body: etree._Element) -> str:
         "<tptz:GetStatusResponse><tptz:PTZStatus>"
         f"<tt:Position>{_vector(ctx, status)}</tt:Position>"
         f"<tt:MoveStatus><tt:PanTilt>{pt}</tt:PanTilt><tt:Zoom>{zoom}</tt:Zoom></tt:MoveStatus>"
-        f"<tt:UtcTime>{utc_text(ctx.utc_now())}</tt:UtcTime>"
+        f"<tt:UtcTime>{text(ctx.utc_text or utc_text(ctx.utc_now()))}</tt:UtcTime>"
         "</tptz:PTZStatus></tptz:GetStatusResponse>"
     )
 

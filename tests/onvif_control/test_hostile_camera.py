@@ -212,3 +212,24 @@ def test_an_overlong_profile_token_is_refused_not_a_500(api, bearer, svc, sim, p
     assert len(message) < 1000
     with svc.db.session() as s:
         assert list(s.execute(select(Camera)).scalars()) == []
+
+
+@pytest.fixture
+def camera_time(sim):
+    """Set what the simulator's GetStatus answers as its UtcTime; restored after."""
+    yield sim.answer_utc
+    sim.answer_utc(None)
+
+
+@pytest.mark.parametrize("text", ["9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+05:00"])
+def test_a_camera_time_out_of_range_does_not_lose_the_pose_INV_5(
+    api, bearer, camera, camera_time, text
+):
+    """GetStatus answers a UtcTime that is valid ISO 8601 but out of Python's range once
+    moved to UTC. Reading it raised OverflowError (not 'no time', as for any other bad
+    text): every status read failed and dropped the connection, never falling back, so
+    the pose was never known (every frame blanked, INV-5) and the camera was reconnected
+    at each poll. The camera's time is optional: the pose is read without it."""
+    camera_time(text)
+    status = api.get(f"/api/v1/cameras/{camera.id}/ptz/status", headers=bearer["dispatcher"])
+    assert status.status_code == 200, status.get_data(as_text=True)[:500]

@@ -52,6 +52,9 @@ def test_times_and_durations():
     assert duration(1.0) == "PT1S" and duration(0.25) == "PT0.250S"
     assert parse_utc("2026-12-03T06:00:00Z") == dt.datetime(2026, 12, 3, 6, tzinfo=dt.UTC)
     assert parse_utc("2026-12-03T07:00:00+01:00") == dt.datetime(2026, 12, 3, 6, tzinfo=dt.UTC)
+    # Valid text out of range once moved to UTC: no time, like any bad text.
+    assert parse_utc("9999-12-31T23:59:59-05:00") is None
+    assert parse_utc("0001-01-01T00:00:00+05:00") is None
     # A naive or unreadable time is no camera time at all.
     assert parse_utc("2026-12-03T06:00:00") is None
     assert parse_utc("yesterday") is None and parse_utc(None) is None
