@@ -15,6 +15,7 @@ tracker of ``onvif_control``); without one, masked cameras are blanked
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import statistics
 import threading
@@ -266,6 +267,8 @@ class Recorder:
             retry_seconds=config.recorder.segment_retry_seconds,
             # A stall FFmpeg's socket timeout cannot see (a trickle): OPS-4 all the same.
             stall_seconds=config.recorder.read_timeout_seconds,
+            # A segment due to end without a keyframe asks the camera (or mask encoder).
+            keyframe=functools.partial(self.request_keyframe, spec.camera_id),
         )
         return _Camera(spec, hub, pipeline, writer, LivePreview(spec.camera_id, hub, clock))
 

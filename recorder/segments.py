@@ -95,6 +95,8 @@ class _Open:
     # The last DTS written, relative to the segment's first: the muxer refuses one that
     # does not increase.
     last_dts: int | None = None
+    # A keyframe was asked for, the segment being due to end (SegmentWriter._overdue).
+    keyframe_asked: bool = False
 
     @property
     def start(self) -> dt.datetime:
@@ -175,6 +177,7 @@ class SegmentWriter:
         enabled: Callable[[str], bool] | None = None,
         retry_seconds: float = 10.0,
         stall_seconds: float | None = None,
+        keyframe: Callable[[], None] | None = None,
     ) -> None:
         """``enabled``: where the writer reads its camera's recording state every
         ``state_poll_seconds`` (the engine's ``CameraPolls.enabled``, which reads every
@@ -214,6 +217,7 @@ class SegmentWriter:
             else None
         )
         self._stall_seconds = stall_seconds
+        self._keyframe = keyframe
         self._idle_rounds = 0
         # 4a: counted in drain rounds, so no clock is read for it (INV-7).
         self.pending = PendingSegments(
@@ -287,6 +291,7 @@ class SegmentWriter:
                     return
                 self._item(item)
             self._overloaded = False
+            self._overdue()
             if self.pending:
                 self._retry_kept(self.pending.tick)
 
@@ -320,6 +325,27 @@ class SegmentWriter:
             self._idle_rounds = 0
             detail = f"no packet from the camera for {self._stall_seconds:g} s"
             self._item(Interruption("stalled", detail, self.clock.now()))
+
+    def _overdue(self) -> None:
+        """A segment ends only at a keyframe: once the open one holds half again
+        ``segment_seconds`` of video, the camera is asked for one (``keyframe``: the engine's
+        request_keyframe), once per segment. A camera sending P frames only after its
+        first keyframe otherwise kept one segment open without end, growing past the
+        reserve checked at its start, none of it catalogued. Checked once a drain round:
+        nothing per packet."""
+        current = self._open
+        if self._keyframe is None or current is None or current.keyframe_asked:
+            return
+        # Half again its length: a camera whose GOP only makes it end a little late (a
+        # few seconds) is not asked at every segment.
+        if current.last - current.start < dt.timedelta(seconds=1.5 * self.segment_seconds):
+            return
+        current.keyframe_asked = True
+        log.info("camera %s: segment due to end, no keyframe yet; asking for one", self.camera_id)
+        try:
+            self._keyframe()
+        except Exception:  # asking is a help, not a duty: the segment goes on
+            log.exception("camera %s: asking for a keyframe failed", self.camera_id)
 
     def _stopped(self) -> None:
         when = self._last_written()

@@ -5,6 +5,7 @@ the recording goes on (INV-1, OPS-4)."""
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import av
 import numpy as np
@@ -139,5 +140,52 @@ def test_a_stream_stopping_mid_segment_ends_it_with_a_stalled_gap_OPS_4(
         assert row.recorded_end == gap.start
         assert row.recorded_end is not None
         assert row.recorded_end >= T0 + dt.timedelta(seconds=2.9)
+    finally:
+        writer.stop()
+
+
+def test_a_segment_past_its_length_without_a_keyframe_asks_for_one_OPS_4(
+    services: Services,
+) -> None:
+    """A segment ends only at a keyframe. A camera that sends one keyframe and then P
+    frames only (a broken or hostile camera, a "smart codec" with an endless GOP) kept
+    one segment open without end: its spool file grew past the store's reserve checked
+    at its start, and nothing of it was catalogued (not findable, not retained under its
+    rules) until the camera sent a keyframe or the recorder stopped. Once the segment
+    holds half again ``segment_seconds`` of video the writer asks for a keyframe (the engine's
+    request_keyframe: the mask encoder, or ONVIF SetSynchronizationPoint), once per
+    segment, checked per drain round (nothing per packet)."""
+    camera = "cam-endless-gop"
+    hub = PacketHub(camera)
+    asked: list[int] = []
+    writer = SegmentWriter(
+        camera,
+        hub,
+        spool_dir(services, camera),
+        services.ingestor,
+        services.store,
+        services.ports.get(RecordingLog),
+        services.events,
+        services.clock,
+        segment_seconds=1.0,
+        keyframe=lambda: asked.append(1),
+    )
+    writer.start()
+    try:
+        encoder = Encoder(160, 120, FPS, keyint=1000)  # one keyframe, then P frames only
+        base = np.random.default_rng(5).integers(0, 255, (120, 160, 3), dtype=np.uint8)
+        frame_time = dt.timedelta(seconds=1 / FPS)
+        for i in range(4 * FPS):
+            image = av.VideoFrame.from_ndarray(np.roll(base, i, axis=1), format="rgb24")
+            for packet in encoder.encode(image.reformat(format="yuv420p"), i * TICKS):
+                assert packet.pts is not None and packet.dts is not None
+                n = packet.pts // TICKS
+                capture = T0 + n * frame_time
+                hub.publish(
+                    EncodedPacket(packet, packet.pts, packet.dts, capture, encoder.info, False, 0)
+                )
+        wait_for(lambda: asked, 10, "a keyframe asked for the overdue segment")
+        time.sleep(0.5)  # more drain rounds: still one request for this segment
+        assert asked == [1]
     finally:
         writer.stop()
