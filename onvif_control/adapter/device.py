@@ -24,7 +24,7 @@ from onvif_control.adapter.parsers import (
     cut,
     duration,
     get_path,
-    parse_onvif_url,
+    onvif_endpoint,
     plain,
 )
 from onvif_control.adapter.status import (
@@ -77,7 +77,7 @@ class OnvifDevice:
         timeout: float = DEFAULT_TIMEOUT,
         stream_hosts: tuple[str, ...] = (),
     ) -> None:
-        self.host, self.port = parse_onvif_url(url)
+        self.scheme, self.host, self.port = onvif_endpoint(url)
         self.stream_hosts = stream_hosts
         self.url = url
         self.label = label or f"{self.host}:{self.port}"
@@ -163,6 +163,7 @@ class OnvifDevice:
                     self._password,
                     timeout=self.timeout,
                     limit=MAX_ONVIF_REPLY_BYTES,
+                    scheme=self.scheme,
                 )
 
                 async def unused(_: None) -> None:  # cut short: never ours, close it all

@@ -101,9 +101,23 @@ class BoundedCamera(ONVIFCamera):
     """
 
     def __init__(
-        self, host: str, port: int, user: str, passwd: str, *, timeout: float, limit: int
+        self,
+        host: str,
+        port: int,
+        user: str,
+        passwd: str,
+        *,
+        timeout: float,
+        limit: int,
+        scheme: str = "http",
     ) -> None:
-        super().__init__(host, port, user, passwd)
+        # The library builds the device service's address from host and port, over
+        # plain HTTP unless the host carries its scheme: an https camera URL was spoken
+        # to in the clear on its https port.
+        bracketed = f"[{host}]" if ":" in host else host
+        super().__init__(f"https://{bracketed}" if scheme == "https" else host, port, user, passwd)
+        self._own_host = host
+        self._scheme = scheme
         self._timeout = timeout
         self._limit = limit
 
@@ -113,7 +127,9 @@ class BoundedCamera(ONVIFCamera):
         calls, signed with a digest of its password, posted there (#10.11)."""
         if url is None:
             return None
-        moved = on_host(url, self.host)
+        moved = on_host(url, self._own_host)
+        if moved is not None and self._scheme == "https" and moved.startswith("http://"):
+            moved = "https://" + moved.removeprefix("http://")  # no downgrade from TLS
         if moved != url:
             log.info(
                 "camera %s advertised the service address %r; using %r",

@@ -330,3 +330,37 @@ def test_a_redirect_does_not_carry_our_signed_requests_elsewhere(redirecting_cam
     with pytest.raises(Unavailable, match="camera pole-9"):
         run_with(device, lambda dev: dev.connect())
     assert reached == [], f"{len(reached)} requests reached the other host"
+
+
+def test_an_https_camera_url_is_spoken_to_over_tls():
+    """onboarding takes ``https://`` camera URLs, but only host and port reached
+    onvif-zeep-async, which then posted the device service over plain HTTP to the https
+    port: the signed SOAP requests went in the clear where the admin asked for TLS.
+    A loopback peer records the first bytes it gets: a TLS handshake, not ``POST``."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    first: list[bytes] = []
+
+    def serve() -> None:
+        listener.settimeout(10)
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            return
+        with conn:
+            conn.settimeout(5)
+            try:
+                first.append(conn.recv(16))
+            except OSError:
+                first.append(b"")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        url = f"https://127.0.0.1:{listener.getsockname()[1]}/onvif/device_service"
+        device = OnvifDevice(url, SIM_USER, SIM_PASSWORD, label="tls-cam", timeout=2)
+        with pytest.raises(Unavailable, match="camera tls-cam"):
+            run_with(device, lambda dev: dev.connect())
+        thread.join(10)
+    finally:
+        listener.close()
+    assert first and first[0][:2] == b"\x16\x03", f"first bytes: {first!r}"
