@@ -162,3 +162,79 @@ def test_a_huge_reply_is_refused_without_reading_it(flooding_peer):
         asyncio.run(_lean(xaddr))
     # What the socket buffers took besides what was read: a few MiB at most.
     assert sent[0] < 32 * 1024 * 1024, f"{sent[0] / 2**20:.0f} MiB sent and read"
+
+
+@pytest.fixture
+def tls_peer(tmp_path) -> Iterator[str]:
+    """A loopback HTTPS peer with a self-signed certificate (as cameras have), answering
+    every POST with a valid GetStatus reply."""
+    import datetime as dt
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "camera")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    reply = (
+        b'<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" '
+        b'xmlns:tt="http://www.onvif.org/ver10/schema"><s:Body><tt:Position>'
+        b'<tt:PanTilt x="0.25" y="-0.5"/><tt:Zoom x="0.1"/></tt:Position></s:Body></s:Envelope>'
+    )
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/soap+xml")
+            self.send_header("Content-Length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}/onvif/ptz_service"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def test_a_self_signed_camera_hands_the_lean_path_over_to_zeep(tls_peer):
+    """An https camera with a self-signed certificate (as cameras have): the lean path's
+    certificate check failed, which was not a NoFastPath, so every status read failed
+    and dropped the connection, never handing over to zeep (which, like the rest of
+    onvif-zeep-async, does not check camera certificates): the pose was never known.
+    Now a TLS failure hands over to zeep for good."""
+    with pytest.raises(NoFastPath) as err:
+        asyncio.run(_lean(tls_peer))
+    assert err.value.lasting is True
