@@ -10,20 +10,26 @@ uploads' and the recorder's disk-full tests); the database stays outside it.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import os
 import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import av
+import numpy as np
 import pytest
 
 from tests.conftest import make_config
 from tests.exports.test_service import T0, ingest
+from vms.audit.log import Who
 from vms.auth.permissions import Actor
 from vms.config import Config
 from vms.db.models import MediaItem, SourceKind
 from vms.exports.service import ExportSource, NewExport
+from vms.ingest import IngestRequest
 from vms.services import Services
 
 MiB = 1024**2
@@ -93,3 +99,56 @@ def test_an_export_that_would_take_the_recorders_room_fails_with_the_reason(
         copies = s.query(MediaItem).filter(MediaItem.source == SourceKind.EXPORT.value).count()
     assert copies == 0
     assert not (services.config.data_dir / "exports" / record.id).exists()
+
+
+def noisy_mpeg_ts(seconds: int, fps: int = 10, size: tuple[int, int] = (160, 120)) -> bytes:
+    """A dashboard camera's MPEG-TS (Annex B H.264, remuxed before the cut) of random
+    pictures: every frame costs tens of KiB, so the file is a few MiB."""
+    out = io.BytesIO()
+    with av.open(out, "w", format="mpegts") as container:
+        stream: Any = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = *size, "yuv420p"
+        stream.options = {"preset": "ultrafast", "crf": "10"}
+        rng = np.random.default_rng(7)
+        for _ in range(seconds * fps):
+            picture = rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(picture, format="bgr24")))
+        container.mux(stream.encode(None))
+    return out.getvalue()
+
+
+def test_the_room_check_counts_the_remux_of_a_dashboard_cameras_file(
+    services: Services, actors: dict[str, Actor]
+) -> None:
+    """A dashboard camera's MPEG-TS is remuxed whole into the work folder before a short
+    range of it is cut: the check before the cut counts that copy too, so an export that
+    would take the recorder's room is refused up front, naming what it needs, instead of
+    writing the remux first (free space went below the reserve until a later progress
+    step noticed)."""
+    data = noisy_mpeg_ts(seconds=8)
+    media_id = services.ingestor.ingest(
+        io.BytesIO(data),
+        IngestRequest(source=SourceKind.DASH, device_id="DC-1", officer_badge="B1", recorded_at=T0),
+        Who("setup", "admin"),
+    ).media_id
+    size = len(data)
+    assert size > 2 * MiB, size
+    # Room above the reserve for the clip and the package of half a second (about a
+    # sixth of the file each), not for the whole file remuxed.
+    leave_free(services, USER_RESERVE + size // 2)
+    record = services.exports.create(
+        actors["investigator"],
+        NewExport(
+            purpose="court copy",
+            sources=(ExportSource(None, media_id, T0, T0 + dt.timedelta(seconds=0.5)),),
+        ),
+    )
+    services.exports.run_pending()
+    done = services.exports.get(actors["investigator"], record.id)
+    assert done.state == "failed", (done.state, free(services))
+    # Before: "export ...: 3.. bytes are free; 4194304 bytes are kept free ..." (found
+    # after the remux had taken the room, at the first progress step).
+    assert done.error is not None and "it needs about" in done.error, done.error
+    needed = int(done.error.split("it needs about ")[1].split(";")[0])
+    assert needed >= size, (needed, size)
+    assert free(services) >= USER_RESERVE

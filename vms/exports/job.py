@@ -45,7 +45,7 @@ from vms.exports.package import ClipFile, ExportDraft, write_package
 from vms.exports.signing import load_or_create_signer
 from vms.faults import crash_point
 from vms.ingest import IngestResult
-from vms.media.clip import Clip, CutResult, Segment, cut_clips
+from vms.media.clip import Clip, CutResult, Segment, cut_clips, needs_remux
 from vms.store import require_room as store_require_room
 
 if TYPE_CHECKING:
@@ -139,9 +139,10 @@ class ExportJob:
             max(1e-3, (s.end - s.start).total_seconds()) for s, _ in sources if s.end and s.start
         ]
         total = sum(spans)
-        # The clips, then the package holding them again: refused before a byte is
-        # written when they would take the room recording keeps.
-        require_room(service, record.id, 2 * _estimate(sources))
+        # The clips, then the package holding them again, and a source's files remuxed
+        # whole before its cut: refused before a byte is written when they would take
+        # the room recording keeps.
+        require_room(service, record.id, 2 * _estimate(sources) + _remux_bytes(sources))
         # 1. cut
         cuts: list[_CutClip] = []
         gaps: dict[str, tuple[GapRecord, ...]] = {}
@@ -499,6 +500,17 @@ def _estimate(sources: Sequence[tuple[ExportSource, Sequence[MediaItem]]]) -> in
             share = min(1.0, max(0.0, covered / span)) if span > 0 else 1.0
             total += item.size_bytes * share
     return int(total)
+
+
+def _remux_bytes(sources: Sequence[tuple[ExportSource, Sequence[MediaItem]]]) -> int:
+    """About how many bytes the temporary remuxes take at most at once: a source's
+    MPEG-TS, AVI or MPEG-PS items (:func:`vms.media.clip.needs_remux`) are each copied
+    whole into the work folder, whatever share of them the range covers, and removed
+    after that source's cut."""
+    return max(
+        (sum(i.size_bytes for i in items if needs_remux(i.content_type)) for _, items in sources),
+        default=0,
+    )
 
 
 def _mask_version(events: Iterable[Any]) -> int | None:
