@@ -365,7 +365,9 @@ def analyse_video(
     progress: Callable[[float], None] | None = None,
 ) -> Analysis:
     """The analysis of a job (and of ``bench/bench_redaction.py``): every
-    ``settings.detect_every``-th frame of ``path`` decoded at most ``detect_width`` wide
+    ``settings.detect_every``-th frame of ``path`` (sooner when that would leave more
+    than ``settings.detect_max_interval`` seconds between two: a low frame rate, REL-3)
+    decoded at most ``detect_width`` wide
     (even dimensions; decoded in a thread of its own), ``detector`` run on it, its boxes
     scaled back to the picture, linked by the IoU tracker. Returns the tracks (a box per
     frame), the frame count and each decoded frame's presentation time;
@@ -379,7 +381,9 @@ def analyse_video(
 
     def samples() -> Iterator[tuple[int, Frame]]:
         nonlocal count
-        for index, frame in sample_frames(path, label, settings.detect_every, size, times):
+        for index, frame in sample_frames(
+            path, label, settings.detect_every, size, times, settings.detect_max_interval
+        ):
             yield index, frame
             count = index + 1
             if progress is not None:

@@ -225,6 +225,8 @@ class RedactionConfig:
     detect_width: int = 640
     # Run the detector on every k-th frame; tracking interpolates the frames between.
     detect_every: int = 1
+    # ... but never more than this many seconds apart (a low frame rate: REL-3).
+    detect_max_interval_seconds: float = 0.2
     # Frames an object may go undetected (beyond the stride) and stay covered.
     max_gap_frames: int = 5
     # Least IoU of a detection with a track's predicted box to continue that track.
@@ -249,6 +251,7 @@ class RedactionConfig:
             (self.model_imgsz >= 32, "model_imgsz", "32 or more"),
             (self.detect_width >= 64, "detect_width", "64 or more"),
             (self.detect_every >= 1, "detect_every", "1 or more"),
+            (self.detect_max_interval_seconds > 0, "detect_max_interval_seconds", "above 0"),
             (self.max_gap_frames >= 0, "max_gap_frames", "0 or more"),
             (0 < self.iou_threshold <= 1, "iou_threshold", "in (0, 1]"),
             (self.margin >= 0, "margin", "0 or more"),

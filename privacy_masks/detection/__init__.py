@@ -69,6 +69,7 @@ def tracker_settings(config: RedactionConfig) -> TrackerSettings:
         iou_threshold=config.iou_threshold,
         max_gap_frames=config.max_gap_frames,
         detect_every=config.detect_every,
+        detect_max_interval=config.detect_max_interval_seconds,
     )
 
 

@@ -43,11 +43,15 @@ class TrackerSettings:
     """``iou_threshold``: least IoU of a detection with a track's predicted box to
     continue it. ``max_gap_frames``: frames a track may go undetected (beyond the stride)
     and still be continued, the gap filled by interpolation. ``detect_every``: the stride,
-    1 = every frame analysed."""
+    1 = every frame analysed. ``detect_max_interval``: seconds at most between two
+    analysed frames whatever the stride (a frame is analysed sooner when the next
+    analysed one would be later; the job's :func:`vms.media.transcode.sample_frames`),
+    None: the stride alone; analysed frames are never more than ``detect_every`` apart."""
 
     iou_threshold: float = 0.3
     max_gap_frames: int = 5
     detect_every: int = 1
+    detect_max_interval: float | None = None
 
     def __post_init__(self) -> None:
         if not 0 < self.iou_threshold <= 1:
@@ -61,6 +65,11 @@ class TrackerSettings:
         if self.detect_every < 1:
             raise InvalidArgument(
                 f"[redaction] detect_every must be 1 or more, not {self.detect_every}"
+            )
+        if self.detect_max_interval is not None and not self.detect_max_interval > 0:
+            raise InvalidArgument(
+                "[redaction] detect_max_interval_seconds must be above 0, not "
+                f"{self.detect_max_interval}"
             )
 
 

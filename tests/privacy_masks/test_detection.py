@@ -262,6 +262,11 @@ def test_redaction_config_keys_and_class_table():
     [
         ("METHOD", "smudge", "[redaction] method must be blur, pixelate or solid, not 'smudge'"),
         ("DETECT_EVERY", "0", "[redaction] detect_every must be 1 or more, not 0"),
+        (
+            "DETECT_MAX_INTERVAL_SECONDS",
+            "0",
+            "[redaction] detect_max_interval_seconds must be above 0, not 0.0",
+        ),
         ("MIN_SCORE", "1.5", "[redaction] min_score must be in [0, 1], not 1.5"),
         ("IOU_THRESHOLD", "0", "[redaction] iou_threshold must be in (0, 1], not 0.0"),
     ],

@@ -462,3 +462,49 @@ def test_the_redaction_record_names_the_frames_burned_on_a_variable_frame_rate_v
         ).scalar_one()
         [region] = [r for r in custody.details["tracks"] if r["id"] == track.id]
     assert (region["first_frame"], region["last_frame"]) == (first, last), region
+
+
+def test_a_fast_face_at_a_low_frame_rate_stays_covered_with_a_stride_REL_3(
+    tmp_path: Path,
+) -> None:
+    """``[redaction] detect_every = 3`` is detection at 5 Hz on a 15 fps camera, but at
+    0.6 s on a 5 fps one (a phone in the dark, a dashboard camera's low rate): a face
+    crossing the picture moved further than its width between detections, each
+    detection became a track of its own held still over the frames between, and the face
+    was left partly uncovered there. The stride is bounded in time too
+    (``[redaction] detect_max_interval_seconds``, 0.2 s): at 5 fps every frame is
+    analysed, and every frame of the release is covered."""
+    from privacy_masks.detection import build_detector, tracker_settings
+    from privacy_masks.detection.model import ObjectClass
+    from privacy_masks.detection.render import Method
+    from privacy_masks.redaction_job import analyse_video, render_video
+    from tests.privacy_masks.scenes import SceneObject, background, signature_pixels
+    from vms.config import RedactionConfig
+    from vms.media.transcode import video_info
+
+    face = SceneObject(ObjectClass.FACE, (50, 100), (28.0, 0.0), 32, (150, 185, 225))
+    frames = 13
+    shots = []
+    for f in range(frames):
+        img = background(426, 240)
+        face.draw(img, f)
+        shots.append(img)
+    source = tmp_path / "slow.mp4"
+    source.write_bytes(encode_pictures(shots, fps=5))
+    config = RedactionConfig(detect_every=3)
+    detector = build_detector(config, [ObjectClass.FACE])
+    info = video_info(source, "slow")
+    tracks, _count, times = analyse_video(
+        source, "slow", info, detector, tracker_settings(config), config.detect_width
+    )
+    timed = [
+        (times[f], track.id, box)
+        for track in tracks
+        for f, box in zip(track.frames, track.boxes, strict=True)
+    ]
+    target = tmp_path / "released.mp4"
+    render_video(source, target, "slow", {}, Method.SOLID, margin=config.margin, timed=timed)
+    left = [signature_pixels(img, face.signature, tol=24) for img in displayed_frames(target)]
+    # Before: [0, ..., 0, 76, 80, 0]: a detection every 0.6 s, each its own track held
+    # still, and the face moved out from under it.
+    assert left == [0] * frames, f"face pixels left per frame in the release: {left}"

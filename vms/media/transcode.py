@@ -181,16 +181,22 @@ def sample_frames(
     every: int,
     size: tuple[int, int],
     times: list[float] | None = None,
+    max_interval: float | None = None,
 ) -> Iterator[tuple[int, np.ndarray]]:
     """``(index, BGR array of size (width, height))`` for every ``every``-th frame of
     ``path``'s video as shown (turned by its display matrix; ``size`` is the shown
-    picture's), in order (indices count every decoded frame from 0). Decoded and scaled
+    picture's), in order (indices count every decoded frame from 0). With
+    ``max_interval`` (seconds) a frame is also sampled when skipping it would leave more
+    than that between two samples (the next frame shown later than that after the last
+    sample): a stride of frames bounded in time, so a low or falling frame rate does not
+    stretch it (REL-3: at 5 fps a stride of 3 was 0.6 s, and a fast face moved past its
+    interpolated box). Decoded and scaled
     in a thread of their own (:func:`read_ahead`). ``times``, when given, gets every
     decoded frame's presentation time in seconds from the first frame's, the time
     :func:`rewrite_video`'s painter is told and a player shows it at (with a variable
     frame rate, not ``index / fps``)."""
     try:
-        yield from read_ahead(_samples(path, label, every, size, times))
+        yield from read_ahead(_samples(path, label, every, size, times, max_interval))
     except VMSError:
         raise
     except Exception as exc:
@@ -198,21 +204,36 @@ def sample_frames(
 
 
 def _samples(
-    path: Path, label: str, every: int, size: tuple[int, int], times: list[float] | None
+    path: Path,
+    label: str,
+    every: int,
+    size: tuple[int, int],
+    times: list[float] | None,
+    max_interval: float | None = None,
 ) -> Generator[tuple[int, np.ndarray], None, None]:
     turns: int | None = None
     origin: int | None = None
+    last: tuple[int, float] | None = None  # the last sample's index and time
     with av.open(str(path), metadata_errors="ignore") as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
+        rate = stream.average_rate or stream.guessed_rate or Fraction(15)
+        tick = stream.time_base or Fraction(1, 90000)
         for index, frame in enumerate(container.decode(stream)):
             if turns is None:
                 turns = _turns(frame, label)
             if origin is None:
                 origin = frame.pts if frame.pts is not None else 0
+            at = _shown_at(frame, origin, index, stream)
             if times is not None:
-                times.append(_shown_at(frame, origin, index, stream))
-            if index % every == 0:
+                times.append(at)
+            due = last is None or index - last[0] >= every
+            if not due and max_interval is not None and last is not None:
+                lasts = float(frame.duration * tick) if frame.duration else 1 / float(rate)
+                # Skipped, this frame would leave the next sample at least this late.
+                due = at + lasts - last[1] > max_interval + 1e-6
+            if due:
+                last = (index, at)
                 # Scaled in the stored orientation, then turned as shown.
                 width, height = (size[1], size[0]) if turns % 2 else size
                 small = frame.reformat(width=width, height=height, format="bgr24")
