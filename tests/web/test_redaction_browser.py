@@ -80,6 +80,10 @@ def test_review_page_tracks_toggle_manual_track_by_keyboard_and_render_issue_16_
     expect(tracks).to_have_count(3)
     expect(page.locator("#tracks")).to_contain_text("face (detected)")
     expect(page.locator("#tracks")).to_contain_text("plate (detected)")
+    # Each track's span in seconds, as the time under the player reads.
+    expect(page.locator("#tracks")).to_contain_text(
+        re.compile(r"face \(detected\), \d+\.\d\d s to \d+\.\d\d s")
+    )
 
     # The video plays (through the job: a records commander has no media.view) and the
     # tracks are drawn over it: the first face's box outline is on the canvas, in red.
@@ -153,7 +157,9 @@ def test_review_page_tracks_toggle_manual_track_by_keyboard_and_render_issue_16_
     expect(page.locator("#manual-keys li")).to_have_count(2)
     page.get_by_role("button", name="Save the track").press("Enter")
     expect(page.locator("#manual-status")).to_contain_text("Saved as track")
-    expect(page.locator("#tracks")).to_contain_text("plate (drawn by hand), frames 0 to 15")
+    # Its span in the time the page shows under the player, not step numbers (before:
+    # "plate (drawn by hand), frames 0 to 15").
+    expect(page.locator("#tracks")).to_contain_text("plate (drawn by hand), 0.00 s to 1.00 s")
     manual = [t for t in stored(services, redaction_id).tracks if t.get("manual")]
     assert len(manual) == 1 and manual[0]["class"] == "plate" and manual[0]["enabled"]
     assert manual[0]["keyframes"] == [[0.0, 140, 72, 64, 36], [1.0, 139, 80, 68, 36]]

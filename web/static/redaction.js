@@ -49,6 +49,15 @@
   // time of what the player shows, seek() sets the player by the job's time.
   const start = () => (state.job && state.job.video ? state.job.video.start || 0 : 0);
   const jobTime = () => video.currentTime - start();
+  // A time as the reviewer reads it (the time shown under the player): "12.40 s", or
+  // "2:05.40" past a minute. Track spans are told in it: step numbers ("frames 0 to
+  // 15") meant nothing to a reviewer, and on a variable frame rate were not even frames.
+  const clock = (t) => {
+    if (t < 60) return t.toFixed(2) + " s";
+    const m = Math.floor(t / 60);
+    const s = t - 60 * m;
+    return m + ":" + (s < 10 ? "0" : "") + s.toFixed(2);
+  };
 
   // A track's box at time t: its rows are one per frame, [t, x, y, w, h], t the frame's
   // presentation time (a variable frame rate: not index / fps). The player shows at t
@@ -197,11 +206,11 @@
       const swatch = document.createElement("span");
       swatch.className = "swatch";
       swatch.style.background = COLOURS[track.class] || "#888";
-      const first = track.frames.length ? frameAt(track.frames[0][0]) : 0;
-      const last = track.frames.length ? frameAt(track.frames[track.frames.length - 1][0]) : 0;
+      const first = track.frames.length ? track.frames[0][0] : 0;
+      const last = track.frames.length ? track.frames[track.frames.length - 1][0] : 0;
       label.append(box, swatch, document.createTextNode(
         " Track " + track.id + ": " + track.class + (track.manual ? " (drawn by hand)" : " (detected)") +
-        ", frames " + first + " to " + last));
+        ", " + clock(first) + " to " + clock(last)));
       li.append(label);
       if (track.manual && editable) {
         const remove = document.createElement("button");
