@@ -6,7 +6,7 @@ import datetime as dt
 import random
 import subprocess
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -238,3 +238,44 @@ def make_recording(
         for packet in audio.encode(sound):
             container.mux(packet)
     return _written(tmp.name, container, audio, [])
+
+
+def make_several_videos(
+    streams: Sequence[Sequence[np.ndarray]], *, fps: int = 15, audio: bool = False
+) -> bytes:
+    """An MP4 with one H.264 video stream per entry of ``streams`` (BGR pictures, all
+    the same size and count; a camera recording two views, a dash camera's front and
+    cabin), interleaved, and with ``audio`` a 440 Hz AAC tone as long: the first stream
+    is what players show."""
+    with tempfile.NamedTemporaryFile(suffix=".mp4", delete=False) as tmp:
+        pass
+    container = av.open(tmp.name, "w", format="mp4", options={"movflags": "faststart"})
+    height, width = streams[0][0].shape[:2]
+    outs: list[Any] = []
+    for _ in streams:
+        out: Any = container.add_stream("libx264", rate=fps, options={"preset": "ultrafast"})
+        out.width, out.height, out.pix_fmt = width, height, "yuv420p"
+        outs.append(out)
+    sound: Any = container.add_stream("aac", rate=48000) if audio else None
+    if sound is not None:
+        sound.layout = "mono"
+    count = len(streams[0])
+    for i in range(count):
+        for out, pictures in zip(outs, streams, strict=True):
+            frame = av.VideoFrame.from_ndarray(pictures[i], format="bgr24")
+            frame.pts, frame.time_base = i, Fraction(1, fps)
+            container.mux(out.encode(frame))
+    for out in outs:
+        container.mux(out.encode(None))
+    if sound is not None:
+        t = np.arange(1024) / 48000
+        for i in range(round(count / fps * 48000 / 1024)):
+            wave = (0.5 * np.sin(2 * np.pi * 440 * (t + i * 1024 / 48000))).astype(np.float32)
+            chunk = av.AudioFrame.from_ndarray(wave[None, :], format="fltp", layout="mono")
+            chunk.sample_rate, chunk.time_base, chunk.pts = 48000, Fraction(1, 48000), i * 1024
+            container.mux(sound.encode(chunk))
+        container.mux(sound.encode(None))
+    container.close()
+    data = Path(tmp.name).read_bytes()
+    Path(tmp.name).unlink()
+    return data

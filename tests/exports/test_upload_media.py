@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
-from tests.media import displayed_frames, encode_pictures, make_video
+from tests.media import displayed_frames, encode_pictures, make_several_videos, make_video
 from vms.audit.log import Who
 from vms.auth.permissions import Actor
 from vms.db.models import Export, SourceKind
@@ -204,3 +204,38 @@ def test_an_exact_cut_keeps_the_pictures_format_REL_2(
     formats = [f.get("pix_fmt") for f in ffprobe(clip)["frames"]]
     assert len(formats) == 19  # frames 7 (shown at 0.467 s) to 25 (1.667 s)
     assert set(formats) == {pix_fmt}, formats
+
+
+def test_a_court_copy_of_a_file_with_two_pictures_says_what_it_left_out_REL_2(
+    services: Services, actors: dict[str, Actor], tmp_path: Path
+) -> None:
+    """A file holding two pictures (a dash camera's front and cabin views) and sound:
+    the clip is cut from the first picture (the one players show), and the court copy
+    must not drop the rest silently: the signed manifest lists, per source item, every
+    stream of it the clips do not carry (docs/design/exports.md, "Streams")."""
+    front = [np.full((120, 160, 3), 40 + 8 * i, np.uint8) for i in range(15)]
+    cabin = [np.full((120, 160, 3), (0, 0, 200), np.uint8) for _ in range(15)]
+    media_id = ingest(services, make_several_videos([front, cabin], audio=True))
+    actor = actors["investigator"]
+    record = services.exports.create(
+        actor, NewExport(purpose="court", sources=(ExportSource(None, media_id),))
+    )
+    assert services.exports.run_pending() == 1
+    done = services.exports.get(actor, record.id)
+    assert done.state == "done", done.error
+    download = services.exports.package(actor, record.id, remote="test")
+    assert download.path is not None
+    with zipfile.ZipFile(download.path) as zf:
+        manifest = json.loads(zf.read("manifest.json"))
+        clip = tmp_path / "clip.mp4"
+        clip.write_bytes(zf.read(next(n for n in zf.namelist() if n.startswith("clips/"))))
+    kinds = [s["codec_type"] for s in ffprobe(clip)["streams"]]
+    assert kinds == ["video"], kinds
+    (source,) = [s for s in manifest["sources"] if s["media_id"] == media_id]
+    # Before: KeyError: 'streams_left_out' (the second picture and the sound were dropped
+    # without a word).
+    left = source["streams_left_out"]
+    assert [(s["index"], s["type"], s["codec"]) for s in left] == [
+        (1, "video", "h264"),
+        (2, "audio", "aac"),
+    ], left

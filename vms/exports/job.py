@@ -45,7 +45,7 @@ from vms.exports.package import ClipFile, ExportDraft, write_package
 from vms.exports.signing import load_or_create_signer
 from vms.faults import crash_point
 from vms.ingest import IngestResult
-from vms.media.clip import Clip, CutResult, Segment, cut_clips, needs_remux
+from vms.media.clip import Clip, CutResult, LeftOut, Segment, cut_clips, needs_remux
 from vms.store import require_room as store_require_room
 
 if TYPE_CHECKING:
@@ -147,6 +147,7 @@ class ExportJob:
         cuts: list[_CutClip] = []
         gaps: dict[str, tuple[GapRecord, ...]] = {}
         every: dict[str, MediaItem] = {}
+        left_out: dict[str, tuple[LeftOut, ...]] = {}
         done = 0.0
         for n, ((source, items), span) in enumerate(zip(sources, spans, strict=True)):
             label = source.camera_id or source.media_id or ""
@@ -160,8 +161,10 @@ class ExportJob:
                 report(CUT_SHARE * (base + f * span) / total)
 
             with contextlib.ExitStack() as copies:
+                segments = service.segments_of(items, copies, self.folder / "remux")
+                left_out.update({s.label: s.left_out for s in segments})
                 cutting = cut(
-                    service.segments_of(items, copies, self.folder / "remux"),
+                    segments,
                     source,
                     self.folder / "cut",
                     record.cut,
@@ -246,6 +249,7 @@ class ExportJob:
                     mask_version=masks[m],
                     masks_lifted=tuple(lifted.get((every[m].device_id or "", masks[m] or 0), ())),
                     redaction=redactions.get(m),
+                    streams_left_out=tuple(s.to_json() for s in left_out.get(m, ())),
                     custody=tuple(
                         CustodyRecord(e.at, e.actor, e.action, dict(e.details))
                         for e in custody.get(m, [])

@@ -73,6 +73,10 @@ class SourceItem:
     # A redacted copy: the redaction it came from (original id, job, method, regions,
     # muted audio, who, when). INV-8: every redaction is recorded in the export.
     redaction: dict[str, Any] | None = None
+    # The streams of the stored file the clips do not carry (a second picture, sound,
+    # timed data: the cut copies the first picture only); listed when there are any, so
+    # a court copy never drops evidence without saying so (REL-2).
+    streams_left_out: tuple[dict[str, object], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         body = {
@@ -87,6 +91,8 @@ class SourceItem:
         }
         if self.redaction is not None:
             body["redaction"] = self.redaction
+        if self.streams_left_out:
+            body["streams_left_out"] = [dict(s) for s in self.streams_left_out]
         return body
 
 

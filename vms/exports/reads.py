@@ -35,7 +35,7 @@ from vms.exports.values import NewExport as NewExport
 from vms.exports.values import PackageDownload as PackageDownload
 from vms.exports.values import PackageInfo as PackageInfo
 from vms.ingest import IngestRequest
-from vms.media.clip import Segment, needs_remux, remux_for_cut
+from vms.media.clip import Segment, needs_remux, remux_for_cut, streams_left_out
 from vms.store import MediaStore
 
 
@@ -70,7 +70,8 @@ class ExportReads:
         """The cut's input: each item's local file (``copies`` holds the object store's
         copies until the cut is done). An item whose H.264 has no avcC header (MPEG-TS,
         AVI: :func:`vms.media.clip.needs_remux`) is remuxed into an MP4 in ``work`` first,
-        removed with the copies."""
+        removed with the copies. Each segment names the streams of the stored file the
+        clips do not carry (:func:`vms.media.clip.streams_left_out`)."""
         segments = []
         for item in items:
             end = item.recorded_end
@@ -80,6 +81,7 @@ class ExportReads:
                 path = copies.enter_context(self.store.local_copy(item.sha256))
             except NotFound:
                 raise NotFound(f"the file of media {item.id} is missing from the store") from None
+            left_out = streams_left_out(path, f"media {item.id}")
             if needs_remux(item.content_type):
                 if work is None:
                     raise InvalidArgument(f"media {item.id}: its file must be remuxed to be cut")
@@ -88,7 +90,7 @@ class ExportReads:
                 copies.callback(remuxed.unlink, missing_ok=True)
                 remux_for_cut(path, remuxed, f"media {item.id}")
                 path = remuxed
-            segments.append(Segment(path, item.recorded_start, end, item.id))
+            segments.append(Segment(path, item.recorded_start, end, item.id, left_out))
         return segments
 
     def custody_of(self, media_ids: Sequence[str]) -> dict[str, list[CustodyEvent]]:

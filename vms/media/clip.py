@@ -111,14 +111,49 @@ def remux_for_cut(source: Path, target: Path, label: str) -> None:
 
 
 @dataclass(frozen=True)
+class LeftOut:
+    """A stream of a stored file that its clips do not carry (its index in the file,
+    ``video``/``audio``/``subtitle``/``data``/..., its codec)."""
+
+    index: int
+    type: str
+    codec: str | None
+
+    def to_json(self) -> dict[str, object]:
+        return {"index": self.index, "type": self.type, "codec": self.codec}
+
+
+def streams_left_out(path: Path, label: str) -> tuple[LeftOut, ...]:
+    """Every stream of ``path`` but the one picture the cut copies (its first video
+    stream): a second camera view, sound, subtitles, timed data. A court copy says what
+    it leaves out (REL-2; docs/design/exports.md, "Streams"). Errors as our kinds."""
+    try:
+        with av.open(str(path), metadata_errors="ignore") as container:
+            kept = container.streams.video[0] if container.streams.video else None
+            return tuple(
+                LeftOut(
+                    int(s.index),
+                    str(s.type),
+                    getattr(s.codec_context, "name", None) if s.codec_context else None,
+                )
+                for s in container.streams
+                if s is not kept
+            )
+    except Exception as exc:
+        raise translate(exc, f"{label}: reading its streams") from None
+
+
+@dataclass(frozen=True)
 class Segment:
     """One stored segment: its file and the wall-clock span the catalog gives it (the
-    first packet is at ``start``; ``end`` is where the next segment would start)."""
+    first packet is at ``start``; ``end`` is where the next segment would start);
+    ``left_out``: the streams of the stored file its clips do not carry."""
 
     path: Path
     start: dt.datetime
     end: dt.datetime
     label: str = ""  # e.g. the media id, named in the result's sources
+    left_out: tuple[LeftOut, ...] = ()
 
 
 @dataclass(frozen=True)
