@@ -52,6 +52,7 @@ from vms.exports.credentials import RedactionProvenance, load_or_create_chain, s
 from vms.faults import crash_point
 from vms.ingest import IngestRequest
 from vms.leases import rows_changed
+from vms.media.clip import streams_left_out
 from vms.media.transcode import VideoInfo, rewrite_video, sample_frames, video_info
 from vms.row_leases import Held
 from vms.store import require_room
@@ -223,6 +224,9 @@ class RedactionJob:
         rendered = self.folder / "rendered.mp4"
         spans = _Spans()
         with self._source(item) as path:
+            # What the render does not carry (a second picture, more sound, data): never
+            # released, so never unredacted (REL-3), and recorded as left out (INV-8).
+            left_out = [s.to_json() for s in streams_left_out(path, label, with_audio=True)]
             fps = record.video.fps if record.video else video_info(path, label).fps
             # Detected boxes are the analysis's, at their frames' presentation times
             # (jobs analysed before: t = index / fps, by index); drawn ones are the
@@ -331,6 +335,8 @@ class RedactionJob:
                 "audio_muted": muted,
                 "at": now.isoformat(),
             }
+            if left_out:
+                details["streams_left_out"] = left_out
             s.add(
                 CustodyEvent(
                     media_id=item.id,

@@ -508,3 +508,43 @@ def test_a_fast_face_at_a_low_frame_rate_stays_covered_with_a_stride_REL_3(
     # Before: [0, ..., 0, 76, 80, 0]: a detection every 0.6 s, each its own track held
     # still, and the face moved out from under it.
     assert left == [0] * frames, f"face pixels left per frame in the release: {left}"
+
+
+def test_a_second_picture_never_leaves_unredacted_and_its_absence_is_recorded_REL_3(
+    services: Services, actors: dict[str, Actor]
+) -> None:
+    """A file with two pictures (a dash camera's road and cabin views) and sound: the
+    review page shows and the job analyses the first; the release must carry no picture
+    that was not redacted (REL-3): the second (its whole frame red, like the face) never
+    leaves, and the redaction's record (the custody event ``redacted``, the audit entry,
+    so also an export of the copy) says that it was left out (INV-8)."""
+    from tests.media import make_several_videos
+    from vms.db.models import CustodyEvent
+
+    shown = (320, 180)
+    cabin = [np.full((180, 320, 3), RED, np.uint8) for _ in range(FRAMES)]
+    media_id = ingest(services, make_several_videos([pictures(*shown), cabin], audio=True))
+    rendered = redact_drawn(services, actors["commander"], media_id, shown)
+    kinds = [s["codec_type"] for s in json.loads(ffprobe_streams(rendered))["streams"]]
+    assert kinds.count("video") == 1, kinds
+    left = [red_pixels(img) for img in displayed_frames(rendered)]
+    assert left == [0] * FRAMES, f"face pixels left per frame in the release: {left}"
+    with services.db.session() as s:
+        event = (
+            s.query(CustodyEvent)
+            .filter(CustodyEvent.media_id == media_id, CustodyEvent.action == "redacted")
+            .one()
+        )
+        details = dict(event.details)
+    # Before: KeyError: 'streams_left_out' (the cabin view dropped without a word).
+    assert details["streams_left_out"] == [{"index": 1, "type": "video", "codec": "h264"}]
+
+
+def ffprobe_streams(path: Path) -> str:
+    return subprocess.run(
+        ["ffprobe", "-v", "error", "-show_streams", "-of", "json", str(path)],
+        capture_output=True,
+        check=True,
+        timeout=30,
+        text=True,
+    ).stdout

@@ -123,13 +123,17 @@ class LeftOut:
         return {"index": self.index, "type": self.type, "codec": self.codec}
 
 
-def streams_left_out(path: Path, label: str) -> tuple[LeftOut, ...]:
+def streams_left_out(path: Path, label: str, *, with_audio: bool = False) -> tuple[LeftOut, ...]:
     """Every stream of ``path`` but the one picture the cut copies (its first video
-    stream): a second camera view, sound, subtitles, timed data. A court copy says what
-    it leaves out (REL-2; docs/design/exports.md, "Streams"). Errors as our kinds."""
+    stream) and, ``with_audio``, the first audio stream (what a redaction's render
+    keeps): a second camera view, sound, subtitles, timed data. A court copy or a
+    release says what it leaves out (REL-2, INV-8; docs/design/exports.md, "Streams").
+    Errors as our kinds."""
     try:
         with av.open(str(path), metadata_errors="ignore") as container:
-            kept = container.streams.video[0] if container.streams.video else None
+            kept: list[Any] = [*container.streams.video[:1]]
+            if with_audio:
+                kept += container.streams.audio[:1]
             return tuple(
                 LeftOut(
                     int(s.index),
@@ -137,7 +141,7 @@ def streams_left_out(path: Path, label: str) -> tuple[LeftOut, ...]:
                     getattr(s.codec_context, "name", None) if s.codec_context else None,
                 )
                 for s in container.streams
-                if s is not kept
+                if all(s is not k for k in kept)
             )
     except Exception as exc:
         raise translate(exc, f"{label}: reading its streams") from None
