@@ -548,3 +548,42 @@ def ffprobe_streams(path: Path) -> str:
         timeout=30,
         text=True,
     ).stdout
+
+
+def test_sound_before_the_first_picture_is_released_and_can_be_muted_REL_3(
+    services: Services, actors: dict[str, Actor]
+) -> None:
+    """A camera whose microphone starts 1 s before its picture (3 s of tone from 0, 2 s
+    of video from 1 s): the released copy keeps that first second of sound before the
+    picture (before, it was cut: "outside the copy's timeline", evidence lost), and an
+    audio range counts from the item's start, the earliest of sound and picture, so the
+    words said before the picture can be muted (0.2..0.6 s here)."""
+    data = make_recording(
+        video_seconds=2.0, audio_seconds=3.0, container_format="matroska", audio_start=-1.0
+    )
+    media_id = ingest(services, data)
+    commander = actors["commander"]
+    service = services.ports.get(RedactionService)
+    job = service.create(
+        commander, NewRedaction(media_id, ("faces",), "solid", audio_mute=((0.2, 0.6),))
+    )
+    assert service.run_pending() == 1
+    service.render(commander, job.id)
+    assert service.run_pending() == 1
+    done = service.get(commander, job.id)
+    assert done.state == "done" and done.rendered_media_id, done.error
+    with services.db.session() as s:
+        rendered = services.store.path_for(s.get(MediaItem, done.rendered_media_id).sha256)  # type: ignore[union-attr]
+    samples, rate = audio_of(rendered)
+    # Before: 2.0 s of sound (the second before the picture left out).
+    assert len(samples) / rate > 2.9, f"{len(samples) / rate:.3f} s of sound released"
+    starts = start_times(rendered)
+    lead = starts["video"] - starts["audio"]
+    assert abs(lead - 1.0) < 0.05, f"the picture starts {lead:.3f} s after the sound, not 1 s"
+
+    def at(seconds: float) -> int:  # a sample index from the copy's start
+        return round((seconds - starts["audio"]) * rate)
+
+    assert np.abs(samples[at(0.25) : at(0.55)]).max() == 0.0
+    assert np.abs(samples[at(0.65) : at(0.95)]).max() > 0.1
+    assert np.abs(samples[at(1.1) : at(2.8)]).max() > 0.1

@@ -259,11 +259,12 @@ def rewrite_video(
     (:data:`Painter`; a writable yuv420p PyAV frame:
     :func:`privacy_masks.paint.frame_planes` reads its planes),
     encode it to ``target`` (H.264 yuv420p + AAC when the source has audio, the ``mute``
-    ranges in seconds from the start silenced, faststart). Frames are painted and
-    written as shown: turned by the source's display matrix (:func:`video_info`), the
-    copy upright with none; an odd width or height gets a black line to make it even
-    (4:2:0 H.264), the picture's pixels keeping their coordinates; non-square pixels keep
-    their sample aspect ratio. Returns the frames
+    ranges in seconds from the copy's start silenced, faststart; the copy starts with the
+    earlier of picture and sound, so sound from before the first frame is kept).
+    Frames are painted and written as shown: turned by the source's display matrix
+    (:func:`video_info`), the copy upright with none; an odd width or height gets a
+    black line to make it even (4:2:0 H.264), the picture's pixels keeping their
+    coordinates; non-square pixels keep their sample aspect ratio. Returns the frames
     written; ``progress(frames so far)`` is called as it goes."""
     try:
         turns = video_info(source, label).rotation // 90
@@ -314,7 +315,17 @@ def _rewrite(
                 a_out.layout = "stereo"
                 resampler = av.AudioResampler(format="fltp", layout="stereo", rate=_AUDIO_RATE)
             origin: int | None = None
-            start = (video.start_time or 0) * video.time_base if video.time_base else 0
+            start = float((video.start_time or 0) * video.time_base if video.time_base else 0)
+            # The copy starts with the earlier of picture and sound: a microphone that
+            # started before the picture keeps that sound (before, it was cut off), the
+            # picture starting ``lead`` ticks in; audio ranges count from there too.
+            if audio is not None:
+                heard = _first_sound(source, audio.index, video.index)
+                if heard is not None and heard < start:
+                    start = heard
+            tick = video.time_base or Fraction(1, 90000)
+            first_shown = (video.start_time or 0) * tick
+            lead = max(0, round((first_shown - Fraction(start)) / tick))
             count = 0
             streams = [video] if audio is None else [video, audio]
             for is_video, frame in read_ahead(_decoded(src, streams, video, turns)):
@@ -322,11 +333,10 @@ def _rewrite(
                     if origin is None:
                         origin = frame.pts if frame.pts is not None else 0
                     pts = (frame.pts if frame.pts is not None else origin + count) - origin
-                    tick = video.time_base or Fraction(1, 90000)
                     shown = _shown_at(frame, origin, count, video)
                     lasts = float(frame.duration * tick) if frame.duration else 1 / float(rate)
                     paint(count, shown, shown + lasts, frame)
-                    frame.pts, frame.time_base = pts, video.time_base
+                    frame.pts, frame.time_base = pts + lead, video.time_base
                     frame.pict_type = av.video.frame.PictureType.NONE
                     out.mux(v_out.encode(frame))
                     count += 1
@@ -334,11 +344,12 @@ def _rewrite(
                         progress(count)
                 else:
                     for chunk in resampler.resample(frame):
-                        _silence(chunk, mute, float(start))
-                        # On the copy's timeline, whose 0 is the picture's start: a
-                        # microphone that started 1 s late still starts 1 s in (it was
-                        # stamped from 0 and spoke a second before the lips moved).
-                        _retime(chunk, float(start))
+                        _silence(chunk, mute, start)
+                        # On the copy's timeline, whose 0 is the earlier of picture and
+                        # sound: a microphone that started 1 s late still starts 1 s in
+                        # (it was stamped from 0 and spoke a second before the lips
+                        # moved), one that started 1 s early starts 1 s before them.
+                        _retime(chunk, start)
                         out.mux(a_out.encode(chunk))
             if resampler is not None:
                 for chunk in resampler.resample(None):
@@ -352,6 +363,35 @@ def _rewrite(
     if count == 0:
         raise DataLoss(f"{source.name}: the video holds no frames")
     return count
+
+
+def _first_sound(source: Path, index: int, video_index: int) -> float | None:
+    """When the first decoded sound of stream ``index`` of ``source`` plays (seconds,
+    the encoder's priming already trimmed by the decoder); None when none plays before
+    the picture's first 10 s (sound that starts later starts after the picture: the
+    file is not read to its end for it) or it does not decode (the render then keeps
+    the picture's start as the copy's)."""
+    try:
+        with av.open(str(source), metadata_errors="ignore") as container:
+            audio: Any = container.streams[index]
+            video: Any = container.streams[video_index]
+            limit: float | None = None
+            for packet in container.demux(audio, video):
+                if packet.stream is video:
+                    if packet.pts is None or packet.time_base is None:
+                        continue
+                    at = float(packet.pts * packet.time_base)
+                    limit = at + 10.0 if limit is None else limit
+                    if at > limit:
+                        return None
+                    continue
+                frame: Any
+                for frame in packet.decode():
+                    if frame.time is not None:
+                        return float(frame.time)
+    except (av.error.FFmpegError, ValueError, IndexError):
+        return None
+    return None
 
 
 def _shown_at(frame: Any, origin: int, index: int, stream: Any) -> float:
