@@ -15,6 +15,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import av
 import numpy as np
 import pytest
 from sqlalchemy import func, select
@@ -239,3 +240,28 @@ def test_a_court_copy_of_a_file_with_two_pictures_says_what_it_left_out_REL_2(
         (1, "video", "h264"),
         (2, "audio", "aac"),
     ], left
+
+
+def test_a_court_copy_of_a_file_with_latin_1_metadata_is_cut_REL_2(
+    services: Services, actors: dict[str, Actor], tmp_path: Path
+) -> None:
+    """A camera that writes its title in Latin-1 ("Caméra 3" as bytes that are not
+    UTF-8), in the file and in its video stream: the file is catalogued (the probe
+    ignores undecodable metadata) and its court copy is cut like any other; before, the
+    cut opened it strictly and the export failed on a UnicodeDecodeError."""
+    original = tmp_path / "latin1.mp4"
+    container = av.open(str(original), "w", format="mp4")
+    container.metadata["title"] = "QQQQQQQQ"
+    stream: Any = container.add_stream("libx264", rate=15, options={"preset": "ultrafast"})
+    stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
+    stream.metadata["title"] = "ZZZZZZZZ"
+    for i in range(15):
+        picture = np.full((120, 160, 3), i * 10, np.uint8)
+        container.mux(stream.encode(av.VideoFrame.from_ndarray(picture, format="rgb24")))
+    container.mux(stream.encode(None))
+    container.close()
+    data = original.read_bytes()
+    data = data.replace(b"QQQQQQQQ", b"Cam\xe9ra 3").replace(b"ZZZZZZZZ", b"Vid\xe9o 01")
+    media_id = ingest(services, data)
+    clip = export_whole(services, actors["investigator"], media_id, tmp_path)
+    assert len(displayed_frames(clip)) == 15

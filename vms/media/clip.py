@@ -416,7 +416,8 @@ class _Cutter:
         for seg in self.segments:
             self._segment = seg.label
             try:
-                container = av.open(str(seg.path))
+                # A camera's title in Latin-1 is no reason to refuse its court copy.
+                container = av.open(str(seg.path), metadata_errors="ignore")
             except Exception as exc:
                 raise translate(exc, f"opening segment {seg.label or seg.path.name}") from None
             try:
