@@ -72,7 +72,7 @@ from vms.db.models import (
     SourceKind,
 )
 from vms.errors import Conflict, InvalidArgument, NotFound
-from vms.lineage import copies_of
+from vms.lineage import copies_of, lock_with_copies
 from vms.store import MediaStore
 
 log = logging.getLogger(__name__)
@@ -589,7 +589,10 @@ class ReleaseService:
         now = self.clock.now()
         with self.db.transaction() as s:
             # Locked before its flag is read: two flags at once (a retried PUT) are one
-            # change, one custody event and one audit entry (ACC-6).
+            # change, one custody event and one audit entry (ACC-6). With its copies, in
+            # id order, before the audit chain: a release holds them in that order.
+            if command.sensitive:
+                lock_with_copies(s, media_id, through_redacted=False)
             item = s.get_one(MediaItem, media_id, with_for_update=lock_rows(s))
             details = {"privacy_sensitive": command.sensitive, "reason": reason}
             if item.privacy_sensitive != command.sensitive:

@@ -56,7 +56,7 @@ from vms.db.models import (
     SourceKind,
 )
 from vms.errors import Conflict, InvalidArgument, NotFound
-from vms.lineage import PackageOf, copies_of, package_of
+from vms.lineage import PackageOf, copies_of, lock_with_copies, package_of
 from vms.names import load_names
 from vms.store import MediaStore
 
@@ -445,6 +445,8 @@ class Catalog:
         action = "media.restrict" if change.restricted else "media.unrestrict"
         now = self.clock.now()
         with self.db.transaction() as s:
+            if change.restricted:  # with its copies, in id order, as a release holds them
+                lock_with_copies(s, media_id)
             item = self._load(s, media_id, lock=True)
             if item.restricted == change.restricted:
                 state = "restricted" if item.restricted else "not restricted"

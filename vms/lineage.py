@@ -65,6 +65,23 @@ def copies_of(s: Session, media_id: str, *, through_redacted: bool = True) -> li
     return list(found.values())
 
 
+def lock_with_copies(s: Session, media_id: str, *, through_redacted: bool = True) -> None:
+    """Lock ``media_id`` and its copies (as :func:`copies_of` finds them) ``FOR UPDATE``,
+    in id order, before a protection carried to the copies writes anything (PostgreSQL;
+    SQLite's ``BEGIN IMMEDIATE`` already serialises writers). A release holds its items
+    ``FOR SHARE`` in id order and then appends to the audit chain: a flag that took the
+    original and the audit chain's head first, and only then a copy's row, deadlocked
+    with it (REL-3, ACC-7, ACC-11). Objects already loaded in ``s`` are expired, so what
+    is read next is what was locked."""
+    if s.get_bind().dialect.name != "postgresql":
+        return
+    ids = [media_id, *(c.id for c in copies_of(s, media_id, through_redacted=through_redacted))]
+    s.execute(
+        select(MediaItem.id).where(MediaItem.id.in_(ids)).order_by(MediaItem.id).with_for_update()
+    )
+    s.expire_all()
+
+
 def sources_of(s: Session, media_id: str) -> list[MediaItem]:
     """Every item ``media_id`` was made from, directly or through other copies (its
     ``derived_from_id`` and its ``media_links`` rows), without the item itself, in the

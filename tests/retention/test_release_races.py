@@ -5,20 +5,26 @@ leaves no audit entry claiming it happened (ACC-5, ACC-6, INV-4)."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select, text
 
 from retention.plugin import Retention
 from retention.releases import Decision, NewShare, SetPrivacy, ShareRecord
+from tests.media import make_video
 from tests.races import audited, together
 from tests.retention.conftest import ingest
 from tests.retention.test_releases import new
 from vms.auth.permissions import Actor
+from vms.catalog_values import RestrictionChange
 from vms.clock import ManualClock
-from vms.db.models import AuditEntry, CustodyEvent, MediaItem, User
+from vms.db.models import AuditEntry, CustodyEvent, MediaItem, SourceKind, User
 from vms.errors import Conflict, PermissionDenied
+from vms.exports.service import ExportSource, NewExport
 from vms.services import Services
 
 ITERATIONS = 8
@@ -205,3 +211,97 @@ def test_an_item_flagged_twice_at_once_is_flagged_and_audited_once_ACC_11(
                 )
             ).scalar_one()
         assert events == 1, f"iteration {i}: {events} custody events"
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("protection", ["privacy_sensitive", "restricted"])
+def test_flagging_an_original_while_its_export_is_released_is_no_deadlock_REL_3(
+    timed: Services,
+    retention: Retention,
+    people: dict[str, Actor],
+    clock: ManualClock,
+    protection: str,
+) -> None:
+    """PostgreSQL, two transactions at once: a request releasing an export package holds
+    the package FOR SHARE and then appends its audit entry; the original is flagged
+    privacy-sensitive (or restricted) meanwhile, which carries to the package (ACC-11,
+    ACC-7). The flag
+    took the original, then the audit chain's head, then waited for the package: the
+    release, waiting for the head, deadlocked with it and one of them failed (a 500).
+    Locked in one order (the items first, in id order, then the audit head), the release
+    commits first and the flag follows it."""
+    releases = retention.releases
+    media = ingest(timed, recorded_at=clock.now() - DAY, data=make_video(seconds=1.0, seed=3))
+    record = timed.exports.create(
+        people["investigator"],
+        NewExport(purpose="court copy", sources=(ExportSource(None, media),)),
+    )
+    assert timed.exports.run_pending() == 1
+    request = releases.create(people["commander"], new((record.id,), request_number="D-1"))
+    releases.approve(people["approver"], request.id, Decision("ok"))
+
+    releaser = threading.get_ident()
+    flagged: list[object] = []
+    flagger = threading.Thread(
+        target=lambda: flagged.append(
+            _caught(
+                lambda: (
+                    releases.set_privacy(
+                        people["admin"], media, SetPrivacy(True, "a person undressed")
+                    )
+                    if protection == "privacy_sensitive"
+                    else timed.catalog.set_restricted(
+                        people["admin"], media, RestrictionChange(True, "internal affairs")
+                    )
+                )
+            )
+        ),
+        name="flagger",
+    )
+
+    def pause(conn: Any, cursor: Any, statement: str, params: Any, *args: Any) -> None:
+        # The release has just taken its items FOR SHARE: the flag starts now, and the
+        # release goes on once the flag waits for a lock (or is done).
+        if threading.get_ident() != releaser or flagger.ident is not None:
+            return
+        if "FOR SHARE" not in statement.upper():
+            return
+        flagger.start()
+        _until_a_lock_wait(timed, flagger)
+
+    event.listen(timed.db.engine, "after_cursor_execute", pause)
+    try:
+        released = _caught(lambda: releases.release(people["commander"], request.id))
+    finally:
+        event.remove(timed.db.engine, "after_cursor_execute", pause)
+    flagger.join(timeout=60)
+    assert flagger.ident is not None and not flagger.is_alive()
+    assert not isinstance(released, Exception), released
+    assert not isinstance(flagged[0], Exception), flagged
+    with timed.db.session() as s:
+        copies = s.execute(
+            select(getattr(MediaItem, protection)).where(MediaItem.source == SourceKind.EXPORT)
+        ).scalars()
+        assert all(copies)
+
+
+def _caught(call: Callable[[], object]) -> object:
+    try:
+        return call()
+    except Exception as exc:  # looked at by the test
+        return exc
+
+
+def _until_a_lock_wait(services: Services, thread: threading.Thread) -> None:
+    """Return once another connection waits for a row lock (or ``thread`` ended)."""
+    for _ in range(2000):
+        with services.db.session() as s:
+            waiting = s.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+            ).scalar_one()
+        if waiting or not thread.is_alive():
+            return
+        time.sleep(0.005)
