@@ -43,9 +43,9 @@ def csrf_token() -> str:
     return str(token)
 
 
-def start_session(actor: Actor) -> None:
-    """Sign ``actor`` in: a new server-side session; the cookie carries only its id."""
-    raw = services().users.start_session(actor, remote_addr())
+def start_session(raw: str) -> None:
+    """The cookie of a new server-side session (``UserService.sign_in_session``): it
+    carries only the session's id."""
     session.clear()
     session["sid"] = raw
     session.permanent = True

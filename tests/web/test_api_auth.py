@@ -5,12 +5,16 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
+from typing import Any
 
+import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
 
 from tests.conftest import PASSWORD
-from vms.db.models import AuditEntry
+from vms.audit.log import Who
+from vms.db.models import ApiToken, AuditEntry, User, WebSession
 from vms.services import Services
 
 
@@ -124,3 +128,70 @@ def test_me_and_logout_answer_as_before(client: FlaskClient, tokens: dict[str, s
     admin = {"Authorization": f"Bearer {tokens['admin']}"}
     assert client.post("/api/v1/users/a%00b/revoke", headers=admin).status_code == 404
     assert client.post("/api/v1/auth/logout", headers=headers).get_json() == {"revoked": "token"}
+
+
+@pytest.mark.parametrize("change", ["password", "disable"])
+@pytest.mark.parametrize("route", ["page", "token"])
+def test_a_reset_or_disable_just_after_the_password_check_leaves_no_credential_ACC_1(
+    client: FlaskClient, services: Services, route: str, change: str
+) -> None:
+    """An administrator resets an officer's password (or disables the officer) at the
+    moment a sign-in with the old password has been checked and audited, before its
+    session or token is written. The reset revokes every credential of the user, so the
+    sign-in must not leave one alive that the old password opened (ACC-1): the sign-in
+    and its credential are one transaction, the user's row locked, so the reset either
+    comes first (the sign-in is refused) or revokes the new credential too."""
+    users = services.users
+    users.add_user("racer", "officer", PASSWORD, by=Who("admin", "admin"))
+    done: list[str] = []
+
+    def flushed(session: Session, context: Any) -> None:
+        if any(
+            isinstance(o, AuditEntry) and o.action == "auth.login" and o.outcome == "ok"
+            for o in session.new
+        ):
+            session.info["signed_in"] = True
+
+    def committed(session: Session) -> None:
+        if session.info.pop("signed_in", False) and not done:
+            done.append(change)  # the admin's change, between the check and what follows
+            if change == "password":
+                users.set_password("racer", "a new password 42", by=Who("admin", "admin"))
+            else:
+                users.set_active("racer", False, by=Who("admin", "admin"))
+
+    event.listen(Session, "after_flush", flushed)
+    event.listen(Session, "after_commit", committed)
+    try:
+        if route == "page":
+            page = client.get("/login").get_data(as_text=True)
+            csrf = re.search(r'name="csrf_token" value="([^"]+)"', page)
+            assert csrf
+            r = client.post(
+                "/login",
+                data={"username": "racer", "password": PASSWORD, "csrf_token": csrf.group(1)},
+            )
+        else:
+            r = client.post("/api/v1/auth/token", json={"username": "racer", "password": PASSWORD})
+    finally:
+        event.remove(Session, "after_flush", flushed)
+        event.remove(Session, "after_commit", committed)
+    assert done == [change]
+    assert r.status_code in (201, 302, 401), r.get_data(as_text=True)
+    with services.db.session() as s:
+        user_id = s.execute(select(User.id).where(User.username == "racer")).scalar_one()
+        live = [
+            *s.execute(
+                select(WebSession.id_hash).where(
+                    WebSession.user_id == user_id, WebSession.revoked_at.is_(None)
+                )
+            ).scalars(),
+            *s.execute(
+                select(ApiToken.id).where(
+                    ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None)
+                )
+            ).scalars(),
+        ]
+    assert live == [], (
+        f"{route}: a credential opened by the old password is alive after the {change}"
+    )

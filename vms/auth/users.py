@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import math
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -44,6 +46,7 @@ SCOPE_WORDS = {ADDRESS: "from this address", ACCOUNT: "for this account"}
 # The live wall's layouts (tiles shown over WebRTC, issue 12.2) and the default.
 WALL_LAYOUTS = (1, 4, 9, 16)
 DEFAULT_WALL = 4
+T = TypeVar("T")  # what a sign-in makes in its transaction (UserService._sign_in)
 
 
 def parse_role(value: str) -> Role:
@@ -202,6 +205,34 @@ class UserService:
     def authenticate(self, username: str, password: str, remote_addr: str) -> Actor:
         """Check a password, throttled per address and per account (vms.auth.throttle);
         every check is audited, refused tries in aggregate."""
+        return self._sign_in(username, password, remote_addr, lambda s, actor: actor)
+
+    def sign_in_session(self, username: str, password: str, remote_addr: str) -> tuple[Actor, str]:
+        """:meth:`authenticate`, then a new server-side session (the random id the cookie
+        carries), written in the transaction that checked the password with the user's
+        row locked: a reset or a disable committed after the check revokes it, and one
+        committed before refuses the sign-in (ACC-1)."""
+        return self._sign_in(
+            username,
+            password,
+            remote_addr,
+            lambda s, actor: (actor, self._new_session(s, actor, remote_addr)),
+        )
+
+    def sign_in_token(self, username: str, password: str, remote_addr: str) -> IssuedToken:
+        """:meth:`authenticate`, then a new API token, one transaction as
+        :meth:`sign_in_session` (ACC-1)."""
+        return self._sign_in(
+            username, password, remote_addr, lambda s, actor: self._new_token(s, actor)
+        )
+
+    def _sign_in(
+        self,
+        username: str,
+        password: str,
+        remote_addr: str,
+        then: Callable[[Session, Actor], T],
+    ) -> T:
         if "\x00" in username:
             # No stored name has one, and PostgreSQL cannot hold it in the throttle key
             # or the audit entry of the try (the sign-in form answered 500).
@@ -225,7 +256,9 @@ class UserService:
         with self.db.transaction() as s:
             if ok:  # disabled, removed or given a new password during the check?
                 assert user is not None
-                user = s.get(User, user.id)
+                # Locked till the credential ``then`` writes is committed: a reset or a
+                # disable after this waits and revokes it too (ACC-1).
+                user = s.get(User, user.id, with_for_update=True)
                 # A reset while the old password was being checked revoked every session
                 # then; this sign-in must not open a new one with that password (ACC-1).
                 ok = user is not None and user.active and user.password_hash == stored
@@ -250,10 +283,10 @@ class UserService:
                     f"user:{user.username}",
                     details={"remote_addr": remote_addr},
                 )
-                actor = self.actor_for(s, user)
+                done = then(s, self.actor_for(s, user))
         if not ok:
             raise Unauthenticated("wrong username or password")
-        return actor
+        return done
 
     def sweep_throttle(self) -> int:
         """The jobs role's periodic flush of aggregated refusals (vms.auth.throttle),
@@ -277,12 +310,17 @@ class UserService:
             raise Unauthenticated(f"user {actor.username!r} is disabled")
 
     def start_session(self, actor: Actor, remote_addr: str) -> str:
-        """A new server-side session; returns the random id the cookie carries."""
+        """A new server-side session; returns the random id the cookie carries. A
+        sign-in uses :meth:`sign_in_session` (the password's check and the session in one
+        transaction)."""
         with self.db.transaction() as s:
             self._still_active(s, actor)
-            return sessions.new_session(
-                s, actor.user_id, remote_addr, self.clock.now(), self.session_lifetime
-            )
+            return self._new_session(s, actor, remote_addr)
+
+    def _new_session(self, s: Session, actor: Actor, remote_addr: str) -> str:
+        return sessions.new_session(
+            s, actor.user_id, remote_addr, self.clock.now(), self.session_lifetime
+        )
 
     def authenticate_session(self, raw: str) -> Authenticated | None:
         """The user of a live session cookie id (its last-seen time kept per minute)."""
@@ -306,26 +344,30 @@ class UserService:
         return found
 
     def issue_token(self, actor: Actor) -> IssuedToken:
+        """A new API token for ``actor`` (a sign-in uses :meth:`sign_in_token`)."""
+        with self.db.transaction() as s:
+            self._still_active(s, actor)
+            return self._new_token(s, actor)
+
+    def _new_token(self, s: Session, actor: Actor) -> IssuedToken:
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         now = self.clock.now()
         expires = now + self.token_lifetime
-        with self.db.transaction() as s:
-            self._still_active(s, actor)
-            s.add(
-                ApiToken(
-                    user_id=actor.user_id,
-                    token_hash=token_digest(token),
-                    created_at=now,
-                    expires_at=expires,
-                )
+        s.add(
+            ApiToken(
+                user_id=actor.user_id,
+                token_hash=token_digest(token),
+                created_at=now,
+                expires_at=expires,
             )
-            self.audit.append(
-                s,
-                Who(actor.username, actor.role.value),
-                "auth.token",
-                f"user:{actor.username}",
-                details={"expires_at": expires.isoformat()},
-            )
+        )
+        self.audit.append(
+            s,
+            Who(actor.username, actor.role.value),
+            "auth.token",
+            f"user:{actor.username}",
+            details={"expires_at": expires.isoformat()},
+        )
         return IssuedToken(token, expires)
 
     def authenticate_token(self, token: str) -> Authenticated | None:

@@ -54,10 +54,9 @@ def token(body: TokenIn) -> IssuedToken | Response:
 
     Throttled per address and per account: 429 with ``Retry-After`` (seconds)."""
     try:
-        actor = services().users.authenticate(body.username, body.password, remote_addr())
+        return services().users.sign_in_token(body.username, body.password, remote_addr())
     except RateLimited as exc:
         return rate_limited(exc)
-    return services().users.issue_token(actor)
 
 
 @bp.operation("POST", "/auth/logout", response=LogoutOut)

@@ -53,7 +53,7 @@ def login() -> Any:
     if request.method == "POST":
         try:
             check_csrf()
-            actor = services().users.authenticate(
+            actor, raw = services().users.sign_in_session(
                 request.form.get("username", ""), request.form.get("password", ""), remote_addr()
             )
         except RateLimited as exc:
@@ -64,7 +64,7 @@ def login() -> Any:
         except VMSError as exc:
             error, status = exc.message, exc.http_status
         else:
-            start_session(actor)
+            start_session(raw)
             return redirect(_safe_next(request.args.get("next"), actor))
     elif (signed_in := resolve_actor()) is not None:
         return redirect(_safe_next(request.args.get("next"), signed_in))
