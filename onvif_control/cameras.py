@@ -213,6 +213,11 @@ class NoPtz:
         pass
 
 
+class _ChangedSinceCheck(Exception):
+    """A camera's address or credentials changed between an edit's check and its
+    transaction (CameraService.update)."""
+
+
 class CameraService:
     def __init__(
         self,
@@ -445,8 +450,33 @@ class CameraService:
             except VMSError as exc:
                 self._update_failed(actor, camera_id, changes, exc.message)
                 raise
+        checked = (url, username, password_enc)
+        try:
+            return self._save(actor, camera_id, changes, description, checked)
+        except _ChangedSinceCheck:
+            message = (
+                f"camera {camera_id} got a new address or credentials while this change was "
+                "checked: read it again and retry"
+            )
+            self._update_failed(actor, camera_id, changes, message)
+            raise Conflict(message) from None
+
+    def _save(
+        self,
+        actor: Actor,
+        camera_id: str,
+        changes: Mapping[str, str],
+        description: Description | None,
+        checked: tuple[str, str, str],
+    ) -> CameraDetail:
         with self._name_taken(changes.get("name")), self.db.transaction() as s:
             camera = self._get(s, camera_id, lock=True)
+            # The move check (#10.11) and the camera's answer were had with what was read
+            # before: an address or credentials saved since by someone else would be
+            # overwritten unseen, and the stored password sent elsewhere.
+            now_there = (camera.onvif_url, camera.username, camera.password_enc)
+            if (description is not None or "onvif_url" in changes) and now_there != checked:
+                raise _ChangedSinceCheck
             if "name" in changes and changes["name"] != camera.name:
                 clash = s.execute(select(Camera.id).where(Camera.name == changes["name"])).first()
                 if clash is not None:

@@ -15,7 +15,7 @@ import socket
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from onvif_control.simulator import SimulatedCamera
 from recorder.registry import registered_cameras
@@ -32,8 +32,10 @@ from tests.onvif_control.conftest import (  # noqa: F401 (fixtures)
     svc,
 )
 from vms.db.models import AuditEntry, Camera
-from vms.errors import Unavailable
+from vms.errors import Unavailable, VMSError
 from vms.media.stream import RtspInput
+from web.contract import parse_model
+from web.schemas.cameras import CameraPatchIn
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -198,3 +200,38 @@ def test_rtsp_errors_never_name_the_password(caplog):
     source.close()
     assert f"{SIM_USER}:***@127.0.0.1:{port}" in info.value.message
     assert URL_PASSWORD not in str(info.value) and URL_PASSWORD not in logged(caplog)
+
+
+def test_an_edit_made_against_a_camera_moved_meanwhile_needs_the_password_again(
+    svc, control, people, camera, sim, other
+):
+    """Two admins edit one camera at once: one moves it to another host with the
+    password; the other, who read it at its old address, saves that old address without
+    the password (a "same address, no password needed" edit when it was read). The
+    second edit's check ran against the address it read, so it moved the camera back
+    and the password given for the new host would go to the old one (#10.11), undoing
+    the move unseen. It must be refused (the password asked for again, or a 409) and
+    the camera stay where the first admin moved it."""
+    admin = people["admin"]
+    resave = parse_model(CameraPatchIn, {"onvif_url": sim.onvif_url}).command()
+    move = parse_model(
+        CameraPatchIn, {"onvif_url": other.onvif_url, "password": SIM_PASSWORD}
+    ).command()
+    armed = [True]
+
+    def read(conn, cursor, statement, params, *args) -> None:
+        # The second admin's edit has read the camera: the first one's move lands now.
+        if armed[0] and statement.lstrip().upper().startswith("SELECT") and "cameras" in statement:
+            armed[0] = False
+            control.cameras.update(admin, camera.id, move)
+
+    event.listen(svc.db.engine, "after_cursor_execute", read)
+    try:
+        with pytest.raises(VMSError) as refused:
+            control.cameras.update(admin, camera.id, resave)
+    finally:
+        event.remove(svc.db.engine, "after_cursor_execute", read)
+    assert not armed[0]
+    assert refused.value.http_status in (400, 409), refused.value
+    with svc.db.session() as s:
+        assert s.get(Camera, camera.id).onvif_url == other.onvif_url
