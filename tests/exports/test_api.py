@@ -202,9 +202,11 @@ def test_one_user_has_at_most_max_pending_per_user_exports_queued(
     limit = services.config.exports.max_pending_per_user
     assert limit == 5  # the default
     media_id = _ingest_bwc(services, seconds=1.0)
-    body = {"purpose": "court copy", "sources": [{"media_id": media_id}]}
+    posted = iter(range(100))
 
     def post(user: str) -> Any:
+        # Each a request of its own (the same one again while queued is that one).
+        body = {"purpose": f"court copy {next(posted)}", "sources": [{"media_id": media_id}]}
         headers = {"Authorization": f"Bearer {tokens[user]}"}
         return client.post("/api/v1/exports", json=body, headers=headers)
 
@@ -260,3 +262,49 @@ def test_export_progress_reaches_only_its_creator_over_socketio(
     assert not [m for m in other.get_received() if m["name"] == "export.progress"]
     creator.disconnect()
     other.disconnect()
+
+
+def test_the_same_export_posted_twice_is_one_export_ACC_6(
+    client: Any, tokens: dict[str, str], services: Services
+) -> None:
+    """A double-click on the review page's export button (its form stays enabled) or a
+    client retrying after a timeout sends the same request again while the first one
+    is still queued: one export (one package, one audited ``export.create``), and the
+    repeat answers with it. Two at once too (the user's row is locked), on either
+    backend. Another purpose, or the same one once the first has left the queue, is a
+    new export."""
+    from sqlalchemy import func, select
+
+    from tests.races import together
+    from vms.db.models import AuditEntry, Export, User
+    from vms.exports.service import ExportSource, NewExport
+
+    media_id = _ingest_bwc(services, seconds=1.0)
+    body = {"purpose": "court copy", "sources": [{"media_id": media_id}]}
+    inv = {"Authorization": f"Bearer {tokens['investigator']}"}
+    first = client.post("/api/v1/exports", json=body, headers=inv)
+    again = client.post("/api/v1/exports", json=body, headers=inv)
+    assert first.status_code == again.status_code == 202, again.get_json()
+    assert again.get_json()["id"] == first.get_json()["id"]
+
+    with services.db.session() as s:
+        user = s.execute(select(User).where(User.username == "investigator")).scalar_one()
+        actor = services.users.actor_for(s, user)
+    command = NewExport(purpose="hearing", sources=(ExportSource(None, media_id),))
+    got = together(*[lambda: services.exports.create(actor, command)] * 2)
+    assert not [g for g in got if isinstance(g, Exception)], got
+    assert len({g.id for g in got}) == 1, got  # type: ignore[attr-defined]
+
+    other = client.post("/api/v1/exports", json={**body, "purpose": "appeal"}, headers=inv)
+    assert other.get_json()["id"] != first.get_json()["id"]
+    services.exports.run(first.get_json()["id"])
+    later = client.post("/api/v1/exports", json=body, headers=inv)
+    assert later.get_json()["id"] != first.get_json()["id"]
+    with services.db.session() as s:
+        exports = s.execute(select(func.count()).select_from(Export)).scalar_one()
+        created = s.execute(
+            select(func.count()).where(
+                AuditEntry.action == "export.create", AuditEntry.outcome == "ok"
+            )
+        ).scalar_one()
+    assert (exports, created) == (4, 4)

@@ -79,6 +79,8 @@ QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
 STATES = (QUEUED, RUNNING, DONE, FAILED)
 MAX_SOURCES = 16
 MAX_TEXT = 500
+# A repeat of a still-queued request within this long is the same export (ExportService._repeat).
+REPEAT_WINDOW = dt.timedelta(seconds=30)
 MAX_LIST = 500
 PROGRESS_TOPIC = "export.progress"
 
@@ -193,6 +195,9 @@ class ExportService(ExportReads):
         }
         try:
             with self.db.transaction() as s:
+                repeat = self._repeat(s, actor, purpose or "", case_number, request, now)
+                if repeat is not None:
+                    return repeat
                 self._admit(s, actor)
                 row = Export(
                     id=ids.new_id(),
@@ -259,6 +264,36 @@ class ExportService(ExportReads):
                 pending=pending,
                 limit=limit,
             )
+
+    def _repeat(
+        self,
+        s: Session,
+        actor: Actor,
+        purpose: str,
+        case_number: str | None,
+        request: dict[str, Any],
+        now: dt.datetime,
+    ) -> ExportRecord | None:
+        """The export ``actor`` asked for with the same purpose, case number and request
+        less than ``REPEAT_WINDOW`` ago that is still queued: a double-click or a client's
+        retry after a timeout, answered with it instead of a second package of the same
+        footage (ACC-6: one export, audited once). Asked before the pending limit (a
+        repeat takes no new place), under a lock of the user's row, so two at once find
+        each other."""
+        s.execute(select(User.id).where(User.id == actor.user_id).with_for_update())
+        rows = s.execute(
+            select(Export)
+            .where(
+                Export.created_by == actor.username,
+                Export.state == QUEUED,
+                Export.created_at >= now - REPEAT_WINDOW,
+            )
+            .order_by(Export.created_at)
+        ).scalars()
+        for row in rows:
+            if (row.purpose, row.case_number, row.request) == (purpose, case_number, request):
+                return ExportRecord.of(row)
+        return None
 
     def _plan(self, actor: Actor, n: int, source: ExportSource) -> _Planned:
         name = f"sources[{n}]"
