@@ -658,9 +658,44 @@ class ReleaseService:
         if state not in SHAREABLE:
             self._refuse_state(actor, "release.share", target, number, state)
         self._still_releasable(actor, "release.share", release_id)
+        try:
+            return self._share(actor, release_id, command, expires, now)
+        except _ChangedSinceCheck:
+            # Flagged or restricted since the check above: refused as it refuses, audited.
+            self._still_releasable(actor, "release.share", release_id)
+            raise Conflict(
+                f"release request {number!r}: its items changed while the link was made; try again"
+            ) from None
+
+    def _share(
+        self,
+        actor: Actor,
+        release_id: str,
+        command: NewShare,
+        expires: dt.datetime,
+        now: dt.datetime,
+    ) -> SharedLink:
+        target = f"release:{release_id}"
         token = secrets.token_urlsafe(32)  # 256 bits
         link_id = ids.new_id()
         with self.db.transaction() as s:
+            # The check before this transaction again, the items held FOR SHARE in id
+            # order (as the release holds them): a flag or restriction committed in
+            # between is seen, one after waits for the link (REL-3, ACC-7).
+            row = s.get_one(ReleaseRequest, release_id)
+            media_ids = list(
+                s.execute(
+                    select(ReleaseItem.media_id).where(ReleaseItem.release_id == release_id)
+                ).scalars()
+            )
+            held = select(MediaItem.id).where(MediaItem.id.in_(media_ids))
+            if lock_rows(s):
+                held = held.order_by(MediaItem.id).with_for_update(read=True)
+            s.execute(held)
+            if (
+                row.kind != "court_order" and sensitive_items(s, media_ids)
+            ) or restricted_since_approval(s, release_id):
+                raise _ChangedSinceCheck
             link = ShareLink(
                 id=link_id,
                 release_id=release_id,

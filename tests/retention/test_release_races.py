@@ -22,7 +22,7 @@ from tests.retention.test_releases import new
 from vms.auth.permissions import Actor
 from vms.catalog_values import RestrictionChange
 from vms.clock import ManualClock
-from vms.db.models import AuditEntry, CustodyEvent, MediaItem, SourceKind, User
+from vms.db.models import AuditEntry, CustodyEvent, MediaItem, ShareLink, SourceKind, User
 from vms.errors import Conflict, PermissionDenied
 from vms.exports.service import ExportSource, NewExport
 from vms.services import Services
@@ -305,3 +305,50 @@ def _until_a_lock_wait(services: Services, thread: threading.Thread) -> None:
         if waiting or not thread.is_alive():
             return
         time.sleep(0.005)
+
+
+@pytest.mark.parametrize("protection", ["privacy_sensitive", "restricted"])
+def test_an_item_flagged_while_a_link_is_made_gets_no_link_REL_3(
+    timed: Services,
+    retention: Retention,
+    people: dict[str, Actor],
+    clock: ManualClock,
+    protection: str,
+) -> None:
+    """A link is made for a released request while an item of it is flagged
+    privacy-sensitive (or restricted). ``share`` checked the items before its
+    transaction: a flag committed between that check and the link's insert was not seen,
+    and a link was handed out and audited ``release.share`` after the flag that makes it
+    dead (REL-3, ACC-7, ACC-6). The link is refused (403, audited) like one asked for
+    after the flag."""
+    releases = retention.releases
+    media = ingest(timed, recorded_at=clock.now() - DAY)
+    request = releases.create(people["commander"], new((media,), request_number="L-1"))
+    releases.approve(people["approver"], request.id, Decision("ok"))
+    releases.release(people["commander"], request.id)
+    armed = [True]
+
+    def checked(conn: Any, cursor: Any, statement: str, params: Any, *args: Any) -> None:
+        # The link's check has just read the restrictions: the flag lands now.
+        if not armed[0] or "restricted_at_approval" not in statement:
+            return
+        armed[0] = False
+        if protection == "privacy_sensitive":
+            releases.set_privacy(people["admin"], media, SetPrivacy(True, "a person undressed"))
+        else:
+            timed.catalog.set_restricted(
+                people["admin"], media, RestrictionChange(True, "internal affairs")
+            )
+
+    event.listen(timed.db.engine, "after_cursor_execute", checked)
+    try:
+        got = _caught(
+            lambda: releases.share(people["commander"], request.id, NewShare(clock.now() + DAY, 1))
+        )
+    finally:
+        event.remove(timed.db.engine, "after_cursor_execute", checked)
+    assert not armed[0]
+    assert isinstance(got, PermissionDenied), got
+    with timed.db.session() as s:
+        assert s.execute(select(func.count()).select_from(ShareLink)).scalar_one() == 0
+    assert audited(timed, "release.share", f"release:{request.id}") == 0
