@@ -24,6 +24,7 @@ marks it failed; a live runner's job, on this host or another, is left alone.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import shutil
 from collections.abc import Sequence
@@ -71,6 +72,8 @@ STATES = (QUEUED, ANALYSING, REVIEW, RENDER_QUEUED, RENDERING, DONE, FAILED)
 # Waiting for or in the job role (counted against [redaction] max_pending_per_user).
 PENDING = (QUEUED, ANALYSING, RENDER_QUEUED, RENDERING)
 INTERRUPTED = "interrupted by a restart"
+# A repeat of a still-queued request within this long is the same job (RedactionService._repeat).
+REPEAT_WINDOW = dt.timedelta(seconds=30)
 PROGRESS_TOPIC = "redaction.progress"
 #: What a request may ask to detect (API names) -> the detectors' classes.
 DETECT = {
@@ -169,6 +172,9 @@ class RedactionService:
             request["export"] = export
         try:
             with self.db.transaction() as s:
+                repeat = self._repeat(s, actor, media_id, method, request, now)
+                if repeat is not None:
+                    return repeat
                 self._admit(s, actor)
                 row = Redaction(
                     id=ids.new_id(),
@@ -205,6 +211,37 @@ class RedactionService:
             raise
         self.publish(record)
         return record
+
+    def _repeat(
+        self,
+        s: Session,
+        actor: Actor,
+        media_id: str,
+        method: str,
+        request: dict[str, Any],
+        now: dt.datetime,
+    ) -> RedactionRecord | None:
+        """The job ``actor`` asked for on ``media_id`` with the same method and request
+        less than ``REPEAT_WINDOW`` ago that is still queued: a double-click on the
+        media page's Redact button or a client's retry, answered with it instead of a
+        second job (ACC-6: one job, audited once). Asked before the pending limit (a
+        repeat takes no new place), under a lock of the user's row, so two at once find
+        each other."""
+        s.execute(select(User.id).where(User.id == actor.user_id).with_for_update())
+        rows = s.execute(
+            select(Redaction)
+            .where(
+                Redaction.created_by == actor.username,
+                Redaction.media_id == media_id,
+                Redaction.state == QUEUED,
+                Redaction.created_at >= now - REPEAT_WINDOW,
+            )
+            .order_by(Redaction.created_at)
+        ).scalars()
+        for row in rows:
+            if (row.method, row.request) == (method, request):
+                return RedactionRecord.of(row)
+        return None
 
     def _admit(self, s: Session, actor: Actor) -> None:
         """RateLimited when ``actor`` has ``[redaction] max_pending_per_user`` jobs

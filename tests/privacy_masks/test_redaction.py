@@ -216,10 +216,16 @@ def test_one_user_has_at_most_max_pending_per_user_jobs_queued_or_running(
     assert limit == 5  # the default
     media_id = ingest(services, street_video())
     investigator = actors["investigator"]
-    jobs = [service.create(investigator, NewRedaction(media_id, ("faces",))) for _ in range(limit)]
+    muted = iter(range(1, 100))
+
+    def new() -> NewRedaction:
+        # Each a request of its own (the same one again while queued is that one).
+        return NewRedaction(media_id, ("faces",), audio_mute=((0.0, 0.1 * next(muted)),))
+
+    jobs = [service.create(investigator, new()) for _ in range(limit)]
     before = (rows(services), denied(services))
     with pytest.raises(RateLimited) as refused:
-        service.create(investigator, NewRedaction(media_id, ("faces",)))
+        service.create(investigator, new())
     message = refused.value.message
     assert f"[redaction] max_pending_per_user = {limit}" in message
     assert f"investigator has {limit} redaction jobs queued or running" in message
@@ -241,7 +247,7 @@ def test_one_user_has_at_most_max_pending_per_user_jobs_queued_or_running(
             row.state = "failed"
     assert service.run_pending() == 1
     assert service.get(investigator, jobs[0].id).state == "review"
-    later = [service.create(investigator, NewRedaction(media_id, ("faces",))) for _ in range(limit)]
+    later = [service.create(investigator, new()) for _ in range(limit)]
     with pytest.raises(RateLimited):  # its render would be one more
         service.render(investigator, jobs[0].id)
     assert service.get(investigator, jobs[0].id).state == "review"

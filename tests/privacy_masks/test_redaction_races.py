@@ -111,3 +111,26 @@ def test_an_edit_racing_the_render_is_in_what_the_render_recorded_or_refused_INV
             f"the job renders {rendered} (edit: {got[1]!r})"
         )
         finished(services, job)
+
+
+def test_the_same_redaction_posted_twice_is_one_job_ACC_6(
+    services: Services, actors: dict[str, Actor]
+) -> None:
+    """The media page's Redact button is a plain form: a double-click (or a client's
+    retry after a timeout) posts the same request again while the first job is still
+    queued. One job (minutes of detection, one of the user's pending places), one
+    ``redaction.create`` entry; the repeat answers with it, also when both arrive at
+    once. Other classes, or the same request once the first has started, is a new job."""
+    service = redactions(services)
+    media_id = ingest(services, street_video())
+    commander = actors["commander"]
+    first = service.create(commander, NewRedaction(media_id, ("faces",)))
+    again = service.create(commander, NewRedaction(media_id, ("faces",)))
+    assert again.id == first.id
+    got = together(*[lambda: service.create(commander, NewRedaction(media_id, ("plates",)))] * 2)
+    assert not [g for g in got if isinstance(g, Exception)], got
+    assert len({g.id for g in got}) == 1, got  # type: ignore[attr-defined]
+    finished(services, first.id)
+    later = service.create(commander, NewRedaction(media_id, ("faces",)))
+    assert later.id != first.id
+    assert audited(services, "redaction.create", f"media:{media_id}") == 3
