@@ -72,6 +72,11 @@ class _RetentionShortened(Exception):
     """A tag change refused inside its transaction: it would shorten retention."""
 
 
+class _EditNoLongerAllowed(Exception):
+    """The item changed between a tag change's permission check and its transaction so
+    that the change is no longer allowed (restricted since, ACC-7)."""
+
+
 def _kept_text(until: dt.datetime | None, rule: str | None) -> str:
     when = "while held" if until is None else f"{isoformat(until)}"
     return f"{when} ({rule})" if rule else when
@@ -528,6 +533,13 @@ class Catalog:
             self.authoriser.refuse(
                 actor, Action.RETENTION_MANAGE.value, f"media:{media_id}", str(refused)
             )
+        except _EditNoLongerAllowed:
+            # Refused as the check refuses it now, audited outside the rolled-back
+            # transaction; allowed again meanwhile: a 409.
+            with self.db.session() as s:
+                item = self._load(s, media_id)
+            self.authoriser.require(actor, Action.MEDIA_EDIT, f"media:{media_id}", facts(item))
+            raise Conflict(f"media {media_id} changed while it was edited; try again") from None
 
     def _update(
         self, actor: Actor, media_id: str, changes: MediaChanges, now: dt.datetime
@@ -537,6 +549,10 @@ class Catalog:
             normalised["categories"] = list(normalised["categories"])  # as audited before
         with self.db.transaction() as s:
             item = self._load(s, media_id, lock=True)
+            # Allowed on the item as read before this transaction: decided again on the
+            # locked row, so a restriction committed in between is not edited past (ACC-7).
+            if not self.authoriser.decide(actor, Action.MEDIA_EDIT, facts(item)).allowed:
+                raise _EditNoLongerAllowed
             # How long the rules keep it before the change, decided now: the stored
             # expiry may predate a change of the policy, which is not the editor's doing.
             for hook in self.change_hooks:

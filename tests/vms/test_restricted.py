@@ -172,3 +172,40 @@ def test_cli_restricts_and_clears(config: Config, services: Services, media_id: 
             ).scalars()
         )
     assert actors and all(a.startswith("cli:") for a in actors)
+
+
+def test_an_item_restricted_while_its_officer_edits_it_is_not_edited_ACC_7(
+    services: Services, actors: dict[str, Actor], media_id: str
+) -> None:
+    """Officer B1 retitles their own recording at the moment an admin restricts it
+    (ACC-7: administration only). The edit was allowed on the item as read before its
+    transaction, so it went through and was audited after the restriction that forbids
+    it. It is refused (403, audited) as one sent after the restriction is."""
+    from sqlalchemy import event
+
+    from vms.catalog_values import MediaChanges
+
+    armed = [True]
+
+    def read(conn: Any, cursor: Any, statement: str, params: Any, *args: Any) -> None:
+        # The edit has just read the item: the restriction lands now.
+        if (
+            armed[0]
+            and statement.lstrip().upper().startswith("SELECT")
+            and "media_items" in (statement)
+        ):
+            armed[0] = False
+            services.catalog.set_restricted(
+                actors["admin"], media_id, RestrictionChange(True, "victim's identity")
+            )
+
+    event.listen(services.db.engine, "after_cursor_execute", read)
+    try:
+        with pytest.raises(PermissionDenied):
+            services.catalog.update(actors["officer"], media_id, MediaChanges(title="traffic stop"))
+    finally:
+        event.remove(services.db.engine, "after_cursor_execute", read)
+    assert not armed[0]
+    with services.db.session() as s:
+        item = s.get(MediaItem, media_id)
+        assert item is not None and item.restricted and item.title != "traffic stop"
