@@ -70,6 +70,7 @@ from vms.db.models import (
     ReleaseRequest,
     ShareLink,
     SourceKind,
+    User,
 )
 from vms.errors import Conflict, InvalidArgument, NotFound
 from vms.lineage import copies_of, lock_with_copies
@@ -92,6 +93,8 @@ NEEDS_DOCUMENT = {
     "court_order": "a court-order release needs the order document (document_media_id, ACC-9)",
 }
 MAX_ITEMS = 100
+# A repeat of a request still received within this long is that request (_repeat).
+REPEAT_WINDOW = dt.timedelta(seconds=30)
 NO_LINK = "no such link"  # the one answer for every unusable token
 
 # The log page's later pages: far beyond any agency's requests; keeps the number sane.
@@ -235,24 +238,26 @@ class ReleaseService:
         if sensitive and command.kind != "court_order":  # audited, outside any transaction
             self._refuse_sensitive(actor, "release.create", f"release:{number}", sensitive)
         with self.db.transaction() as s:
-            s.add(
-                ReleaseRequest(
-                    id=release_id,
-                    kind=command.kind,
-                    request_number=number,
-                    requester_name=name,
-                    requester_organization=command.requester.organization,
-                    requester_contact=command.requester.contact,
-                    received_at=received,
-                    legal_basis=basis,
-                    document_media_id=doc,
-                    due_at=due,
-                    state=RECEIVED,
-                    created_at=now,
-                    created_by=actor.username,
-                    secondary_copy=False,
-                )
+            logged = ReleaseRequest(
+                id=release_id,
+                kind=command.kind,
+                request_number=number,
+                requester_name=name,
+                requester_organization=command.requester.organization,
+                requester_contact=command.requester.contact,
+                received_at=received,
+                legal_basis=basis,
+                document_media_id=doc,
+                due_at=due,
+                state=RECEIVED,
+                created_at=now,
+                created_by=actor.username,
+                secondary_copy=False,
             )
+            repeat = self._repeat(s, actor, logged, [m for _, m in resolved], now)
+            if repeat is not None:
+                return repeat
+            s.add(logged)
             s.flush()
             for n, (export_id, media_id) in enumerate(resolved, start=1):
                 s.add(
@@ -273,6 +278,53 @@ class ReleaseService:
             )
             s.flush()
             return self._record(s, s.get_one(ReleaseRequest, release_id), now)
+
+    def _repeat(
+        self,
+        s: Session,
+        actor: Actor,
+        logged: ReleaseRequest,
+        media_ids: list[str],
+        now: dt.datetime,
+    ) -> ReleaseRecord | None:
+        """The request ``actor`` logged less than ``REPEAT_WINDOW`` ago with everything
+        ``logged`` says and the same items, still ``received``: the log's form sent twice
+        (a double-click, a retry), answered with it instead of a second request under
+        the same number (ACC-6: logged and audited once). Under a lock of the user's row,
+        so two at once find each other."""
+        s.execute(select(User.id).where(User.id == actor.user_id).with_for_update())
+        fields = (
+            "kind",
+            "request_number",
+            "requester_name",
+            "requester_organization",
+            "requester_contact",
+            "received_at",
+            "legal_basis",
+            "document_media_id",
+            "due_at",
+        )
+        rows = s.execute(
+            select(ReleaseRequest)
+            .where(
+                ReleaseRequest.created_by == actor.username,
+                ReleaseRequest.request_number == logged.request_number,
+                ReleaseRequest.state == RECEIVED,
+                ReleaseRequest.created_at >= now - REPEAT_WINDOW,
+            )
+            .order_by(ReleaseRequest.created_at)
+        ).scalars()
+        for row in rows:
+            if any(getattr(row, f) != getattr(logged, f) for f in fields):
+                continue
+            items = s.execute(
+                select(ReleaseItem.media_id)
+                .where(ReleaseItem.release_id == row.id)
+                .order_by(ReleaseItem.position)
+            ).scalars()
+            if list(items) == media_ids:
+                return self._record(s, row, now)
+        return None
 
     def _resolve(self, s: Session, ref: str) -> tuple[str | None, str]:
         """An export id -> (export id, its package item); a media id -> (None, it)."""

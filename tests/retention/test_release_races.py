@@ -352,3 +352,31 @@ def test_an_item_flagged_while_a_link_is_made_gets_no_link_REL_3(
     with timed.db.session() as s:
         assert s.execute(select(func.count()).select_from(ShareLink)).scalar_one() == 0
     assert audited(timed, "release.share", f"release:{request.id}") == 0
+
+
+def test_the_same_release_request_logged_twice_is_one_request_REL_1(
+    timed: Services, retention: Retention, people: dict[str, Actor], clock: ManualClock
+) -> None:
+    """The release log's form sent twice (a double-click, a retry after a timeout): the
+    same request by the same person while the first is still ``received`` is that
+    request, audited once, also when both arrive at once; it was two requests under one
+    number, each to be approved and released. Another number is another request."""
+    releases = retention.releases
+    media = ingest(timed, recorded_at=clock.now() - DAY)
+    first = releases.create(people["commander"], new((media,), request_number="T-1"))
+    again = releases.create(people["commander"], new((media,), request_number="T-1"))
+    assert again.id == first.id
+    got = together(
+        *[lambda: releases.create(people["commander"], new((media,), request_number="T-2"))] * 2
+    )
+    assert not [g for g in got if isinstance(g, Exception)], got
+    assert len({g.id for g in got}) == 1, got  # type: ignore[attr-defined]
+    other = releases.create(people["commander"], new((media,), request_number="T-3"))
+    assert other.id not in (first.id, got[0].id)  # type: ignore[attr-defined]
+    with timed.db.session() as s:
+        created = s.execute(
+            select(func.count()).where(
+                AuditEntry.action == "release.create", AuditEntry.outcome == "ok"
+            )
+        ).scalar_one()
+    assert created == 3
