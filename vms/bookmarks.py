@@ -26,7 +26,7 @@ from vms.clock import Clock, isoformat
 from vms.db.engine import Database
 from vms.db.models import Bookmark, Case, MediaItem
 from vms.devices import is_registered_camera
-from vms.errors import InvalidArgument, NotFound
+from vms.errors import Conflict, InvalidArgument, NotFound
 
 # A bookmark marks a moment or an incident's span, not a day's recording.
 MAX_SPAN = dt.timedelta(hours=24)
@@ -96,6 +96,11 @@ class BookmarkListing:
     bookmarks: tuple[BookmarkRecord, ...]
 
 
+class _NoLongerAllowed(Exception):
+    """The item changed between a bookmark's check and its transaction (BookmarkService
+    .create) so that the bookmark is no longer allowed, or it is gone."""
+
+
 def item_facts(item: MediaItem) -> ItemFacts:
     return facts_of(item)
 
@@ -145,7 +150,41 @@ class BookmarkService:
                     f"camera_id {shown(command.camera_id)} is not a registered camera",
                     field="camera_id",
                 )
+        try:
+            return self._store(actor, command, target, now)
+        except _NoLongerAllowed:
+            # Restricted (ACC-7) or otherwise changed since the check above: refused as
+            # the check refuses now, audited outside the rolled-back transaction.
+            with self.db.session() as s:
+                item = s.get(MediaItem, command.media_id)
+                if item is None:
+                    raise NotFound(
+                        f"media_id {shown(command.media_id)} does not exist", field="media_id"
+                    ) from None
+                fact = item_facts(item)
+            self.authoriser.require(actor, Action.MEDIA_EDIT, target, fact)
+            raise Conflict(f"{target} changed while it was bookmarked; try again") from None
+
+    def _store(
+        self, actor: Actor, command: NewBookmark, target: str, now: dt.datetime
+    ) -> BookmarkRecord:
         with self.db.transaction() as s:
+            if command.media_id is not None:
+                # Allowed on the item as read before: decided again, the row held till
+                # the bookmark commits, so a restriction is either seen or waits (ACC-7).
+                held = s.get(
+                    MediaItem,
+                    command.media_id,
+                    with_for_update={"read": True},  # PostgreSQL; SQLite has one writer
+                    populate_existing=True,
+                )
+                if (
+                    held is None
+                    or not self.authoriser.decide(
+                        actor, Action.MEDIA_EDIT, item_facts(held)
+                    ).allowed
+                ):
+                    raise _NoLongerAllowed
             if command.case_number is not None and s.get(Case, command.case_number) is None:
                 raise NotFound(
                     f"case_number {shown(command.case_number)} is not a case", field="case_number"

@@ -209,3 +209,45 @@ def test_an_item_restricted_while_its_officer_edits_it_is_not_edited_ACC_7(
     with services.db.session() as s:
         item = s.get(MediaItem, media_id)
         assert item is not None and item.restricted and item.title != "traffic stop"
+
+
+def test_an_item_restricted_while_it_is_bookmarked_gets_no_bookmark_ACC_7(
+    services: Services, actors: dict[str, Actor], media_id: str
+) -> None:
+    """An investigator bookmarks a recording at the moment an admin restricts it (ACC-7:
+    administration only). The bookmark was allowed on the item as read before its
+    transaction and was stored (its label and note on a restricted item) and audited
+    after the restriction. It is refused (403, audited) as one sent after it is."""
+    from sqlalchemy import event, func
+
+    from vms.bookmarks import NewBookmark
+    from vms.db.models import Bookmark
+
+    with services.db.session() as s:
+        item = s.get_one(MediaItem, media_id)
+        start = item.recorded_start
+    armed = [True]
+
+    def read(conn: Any, cursor: Any, statement: str, params: Any, *args: Any) -> None:
+        # The bookmark's check has just read the item: the restriction lands now.
+        if (
+            armed[0]
+            and statement.lstrip().upper().startswith("SELECT")
+            and "media_items" in (statement)
+        ):
+            armed[0] = False
+            services.catalog.set_restricted(
+                actors["admin"], media_id, RestrictionChange(True, "victim's identity")
+            )
+
+    event.listen(services.db.engine, "after_cursor_execute", read)
+    try:
+        with pytest.raises(PermissionDenied):
+            services.bookmarks.create(
+                actors["investigator"], NewBookmark(start, "suspect enters", media_id=media_id)
+            )
+    finally:
+        event.remove(services.db.engine, "after_cursor_execute", read)
+    assert not armed[0]
+    with services.db.session() as s:
+        assert s.execute(select(func.count()).select_from(Bookmark)).scalar_one() == 0
