@@ -28,7 +28,7 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from privacy_masks.geometry import SpherePolygon, unproject_polygon, validate_sphere_polygon
@@ -53,7 +53,7 @@ from vms.auth.permissions import Action, Actor
 from vms.bounded import shown
 from vms.camera_model import Calibration, Pose
 from vms.clock import Clock
-from vms.db.engine import Database, insert_missing
+from vms.db.engine import Database, insert_missing, poll_in, poll_keys
 from vms.db.models import MaskLiftRow, MaskVersion, PrivacyMask
 from vms.errors import FailedPrecondition, InvalidArgument, NotFound
 
@@ -68,12 +68,19 @@ CLOCK_SKEW = dt.timedelta(minutes=5)
 
 # The pipeline's every-second reads (:meth:`MaskService.current`), built once: building
 # a statement costs about as much as running it.
-_VERSION_ROW = select(MaskVersion.version, MaskVersion.changed_at).where(
-    MaskVersion.camera_id == bindparam("camera_id")
+# A hundred cameras a statement (``poll_in``), not one statement per camera.
+_VERSION_ROWS = select(MaskVersion.camera_id, MaskVersion.version, MaskVersion.changed_at).where(
+    poll_in(MaskVersion.camera_id)
 )
 _RUNNING_LIFTS = select(
-    MaskLiftRow.id, MaskLiftRow.mask_id, MaskLiftRow.starts_at, MaskLiftRow.ends_at
-).where(MaskLiftRow.camera_id == bindparam("camera_id"), MaskLiftRow.ended_at.is_(None))
+    MaskLiftRow.camera_id,
+    MaskLiftRow.id,
+    MaskLiftRow.mask_id,
+    MaskLiftRow.starts_at,
+    MaskLiftRow.ends_at,
+).where(poll_in(MaskLiftRow.camera_id), MaskLiftRow.ended_at.is_(None))
+#: Cameras whose masks one statement reads when their versions moved (a start reads all).
+READ_BATCH = 500
 MAX_REASON = 500
 MIN_REASON = 4
 
@@ -117,7 +124,8 @@ class MaskService:
         The recorder asks every second (:meth:`current_all`, for all its cameras at
         once), so this is cheap while nothing changed: the camera's version row and its
         running lifts are read every time (two indexed lookups on the process's poll
-        connection, ``Database.poll``), the masks themselves only when the version row
+        connection, ``Database.poll``, a hundred cameras a statement), the masks
+        themselves (one transaction for all the cameras that moved) only when the version row
         moved since the last read. Every change of a camera's masks or lifts bumps its
         version in the same transaction, so the same version row (number and time of the
         bump) means the same masks."""
@@ -133,6 +141,10 @@ class MaskService:
         the rows themselves raises, as :meth:`current` does."""
         cameras = list(dict.fromkeys(camera_ids))
         stamps, lifts = self._poll_rows(cameras)
+        moved = [
+            c for c in cameras if (kept := self._in_force.get(c)) is None or kept.stamp != stamps[c]
+        ]
+        self._read_in_force_all(moved)
         out = {}
         for camera_id in cameras:
             try:
@@ -159,18 +171,16 @@ class MaskService:
         the poll connection. The lifts are read after every version row, so a failed
         lifts read (which aborts a PostgreSQL transaction) costs no camera its stamp:
         from the first that fails, no camera's mask is lifted (PSCS-1)."""
-        stamps: dict[str, tuple[int, dt.datetime] | None] = {}
+        stamps: dict[str, tuple[int, dt.datetime] | None] = dict.fromkeys(cameras)
         lifts: dict[str, list[tuple[str, str, dt.datetime, dt.datetime]]] = {}
         with self.db.poll() as c:
-            for camera_id in cameras:
-                row = c.first(_VERSION_ROW, {"camera_id": camera_id})
-                stamps[camera_id] = None if row is None else (int(row[0]), row[1])
+            for params in poll_keys(cameras):
+                for camera_id, version, changed_at in c.all(_VERSION_ROWS, params):
+                    stamps[str(camera_id)] = (int(version), changed_at)
             try:
-                for camera_id in cameras:
-                    lifts[camera_id] = [
-                        (str(r[0]), str(r[1]), r[2], r[3])
-                        for r in c.all(_RUNNING_LIFTS, {"camera_id": camera_id})
-                    ]
+                for params in poll_keys(cameras):
+                    for r in c.all(_RUNNING_LIFTS, params):
+                        lifts.setdefault(str(r[0]), []).append((str(r[1]), str(r[2]), r[3], r[4]))
             except Exception:
                 log.exception(
                     "mask lifts unreadable (cameras %s); every mask applies (PSCS-1)",
@@ -211,21 +221,41 @@ class MaskService:
             ),
         )
 
+    def _read_in_force_all(self, cameras: list[str]) -> None:
+        """:meth:`_read_in_force` of ``cameras`` in one transaction, READ_BATCH cameras a
+        statement (a media engine's start read every camera's masks in a transaction of
+        its own). A camera whose rows do not make masks is not kept: :meth:`_mask_set`
+        reads it again alone, and fails for it alone."""
+        if not cameras:
+            return
+        versions: dict[str, MaskVersion] = {}
+        rows: dict[str, list[PrivacyMask]] = {}
+        with self.db.session() as s:
+            for at in range(0, len(cameras), READ_BATCH):
+                batch = cameras[at : at + READ_BATCH]
+                for version_row in s.execute(
+                    select(MaskVersion).where(MaskVersion.camera_id.in_(batch))
+                ).scalars():
+                    versions[version_row.camera_id] = version_row
+                for row in s.execute(
+                    select(PrivacyMask)
+                    .where(PrivacyMask.camera_id.in_(batch), PrivacyMask.to_version.is_(None))
+                    .order_by(PrivacyMask.row_id)
+                ).scalars():
+                    rows.setdefault(row.camera_id, []).append(row)
+            for camera_id in cameras:
+                try:
+                    self._in_force[camera_id] = _in_force(
+                        versions.get(camera_id), rows.get(camera_id, [])
+                    )
+                except Exception:
+                    self._in_force.pop(camera_id, None)
+
     def _read_in_force(self, camera_id: str) -> _MasksInForce:
         """Read the camera's version row and open mask rows (one transaction), and keep
         them for :meth:`current`."""
         with self.db.session() as s:
-            version_row = s.get(MaskVersion, camera_id)
-            rows = self._open_rows(s, camera_id)
-            read = _MasksInForce(
-                None if version_row is None else (version_row.version, version_row.changed_at),
-                version_row.version if version_row is not None else 0,
-                tuple(
-                    SpherePolygon(r.name, tuple((float(p), float(t)) for p, t in r.polygon))
-                    for r in rows
-                ),
-                tuple(r.mask_id for r in rows),
-            )
+            read = _in_force(s.get(MaskVersion, camera_id), self._open_rows(s, camera_id))
         self._in_force[camera_id] = read
         return read
 
@@ -630,6 +660,18 @@ class _MasksInForce:
     version: int
     polygons: tuple[SpherePolygon, ...]
     mask_ids: tuple[str, ...]
+
+
+def _in_force(version_row: MaskVersion | None, rows: list[PrivacyMask]) -> _MasksInForce:
+    """The masks in force of a camera from its version row and open mask rows."""
+    return _MasksInForce(
+        None if version_row is None else (version_row.version, version_row.changed_at),
+        version_row.version if version_row is not None else 0,
+        tuple(
+            SpherePolygon(r.name, tuple((float(p), float(t)) for p, t in r.polygon)) for r in rows
+        ),
+        tuple(r.mask_id for r in rows),
+    )
 
 
 def _lift(row: MaskLiftRow) -> MaskLift:

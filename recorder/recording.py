@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from sqlalchemy import and_, bindparam, func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from vms.audit.log import AuditLog, Who
@@ -21,7 +21,7 @@ from vms.auth.authoriser import Authoriser, who
 from vms.auth.permissions import Action, Actor, ItemFacts, Scope, scope_of
 from vms.catalog import fixed_segments_of, segments_from
 from vms.clock import Clock, ensure_utc, isoformat
-from vms.db.engine import Database
+from vms.db.engine import Database, poll_in, poll_keys
 from vms.db.models import CustodyEvent, MediaItem, RecordingGap, RecordingState, SourceKind
 from vms.errors import InvalidArgument, NotFound
 from vms.leases import LeaseLost, check_camera_fence
@@ -40,9 +40,11 @@ TAKEOVER = "takeover"
 #: answers, which takes the gap back out of the timeline (recorder/pending.py).
 STORE_UNAVAILABLE = "store_unavailable"
 RECORDER = Who("recorder", "system")
-# The segment writer's every-second read (RecordingLog.enabled), built once: building a
-# statement costs about as much as running it.
-_ENABLED = select(RecordingState.enabled).where(RecordingState.camera_id == bindparam("camera_id"))
+# The segment writers' every-second read (RecordingLog.enabled_all), built once: building
+# a statement costs about as much as running it. A hundred cameras a statement.
+_ENABLED = select(RecordingState.camera_id, RecordingState.enabled).where(
+    poll_in(RecordingState.camera_id)
+)
 
 
 @dataclass(frozen=True)
@@ -445,11 +447,11 @@ class RecordingLog:
     def enabled_all(self, camera_ids: Iterable[str]) -> dict[str, bool]:
         """:meth:`enabled` of each of ``camera_ids`` in one read transaction (the
         recorder asks every second for all its cameras at once: ``recorder.polls``)."""
-        out = {}
+        cameras = list(dict.fromkeys(camera_ids))
+        out = dict.fromkeys(cameras, True)
         with self.db.poll() as c:
-            for camera_id in camera_ids:
-                row = c.first(_ENABLED, {"camera_id": camera_id})
-                out[camera_id] = True if row is None else bool(row[0])
+            for params in poll_keys(cameras):
+                out.update((str(camera_id), bool(on)) for camera_id, on in c.all(_ENABLED, params))
         return out
 
     def state(self, actor: Actor, camera_id: str) -> RecordingSetting:

@@ -20,8 +20,10 @@ from privacy_masks.model import MaskSet, NewLift, NewMask
 from privacy_masks.service import MaskService
 from recorder.polls import CameraPolls
 from recorder.recording import RecordingLog, SetRecording
+from tests.statements import captured
 from vms.auth.permissions import Actor
 from vms.clock import ManualClock
+from vms.db import engine as db_engine
 from vms.errors import Unavailable
 from vms.services import Services
 
@@ -116,6 +118,47 @@ def test_a_camera_whose_masks_cannot_be_read_costs_the_others_nothing_PSCS_1(
         )
     polls.poll()
     assert polls.masks("cam-x").version == 99 and polls.masks("cam-x").masked
+
+
+def test_a_round_costs_the_same_statements_for_any_number_of_cameras_PSCS_1(
+    services: Services, actors: dict[str, Actor], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A media engine's round (masks with their lifts, recording state) and its first
+    read of every camera's masks (a start) ask the database in batches of cameras, not
+    one statement or transaction per camera: an agency's hundreds of cameras were
+    hundreds of statements every second. What each camera is handed is unchanged."""
+    masks, recording = services.ports.get(MaskService), services.ports.get(RecordingLog)
+    admin = actors["admin"]
+    polled = [0]
+    fetch = db_engine._fetch
+
+    def counting(connection: Any, sql: str, args: Any) -> list[Any]:
+        polled[0] += 1
+        return fetch(connection, sql, args)
+
+    monkeypatch.setattr(db_engine, "_fetch", counting)
+
+    def cost(n: int) -> tuple[int, int]:
+        cameras = [f"cam-{n}-{i}" for i in range(n)]
+        for camera_id in cameras:
+            masks.create(admin, camera_id, NewMask("window", polygon=SQUARE))
+        lifted = masks.list_masks(admin, cameras[0]).masks[0]
+        masks.lift(admin, cameras[0], NewLift(lifted.id, "warrant 7", 10))
+        fresh = MaskService(services.db, services.audit, services.clock, services.authoriser)
+        polled[0] = 0
+        with captured(services.db.engine) as sent:
+            started = fresh.current_all(cameras)  # a start: every camera's masks read
+            fresh.current_all(cameras)  # a round
+            enabled = recording.enabled_all(cameras)
+        counted = polled[0], len(sent)
+        assert started == {c: masks.current(c) for c in cameras}
+        assert started[cameras[0]].lifts and not started[cameras[1]].lifts
+        assert enabled == dict.fromkeys(cameras, True)
+        return counted
+
+    few = cost(3)
+    many = cost(90)
+    assert many == few, f"(poll statements, session statements): {few} for 3 cameras, {many} for 90"
 
 
 class Scripted:

@@ -24,17 +24,17 @@ import contextlib
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Select, create_engine, event, inspect, text
+from sqlalchemy import ColumnElement, Select, bindparam, create_engine, event, inspect, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
 from vms.errors import FailedPrecondition, InvalidArgument, Unavailable
@@ -332,6 +332,27 @@ class Database:
         self.engine.dispose()
         if self._locks is not None:
             self._locks.dispose()
+
+
+#: Keys (cameras) one batched poll statement asks about (:func:`poll_in`): a fixed number
+#: of parameters, so the statement is compiled once like every poll statement; a
+#: hundred cameras are one statement, not a hundred.
+POLL_KEYS = 100
+
+
+def poll_in(column: ColumnElement[str] | InstrumentedAttribute[str]) -> ColumnElement[bool]:
+    """``column IN (:k0, ..., :k99)`` for a module-level poll statement, whose
+    parameters :func:`poll_keys` fills."""
+    return column.in_([bindparam(f"k{i}") for i in range(POLL_KEYS)])
+
+
+def poll_keys(keys: Sequence[str]) -> Iterator[dict[str, str]]:
+    """The parameters of a :func:`poll_in` statement for ``keys``, POLL_KEYS at a time;
+    the last key of a batch repeats to fill it."""
+    for at in range(0, len(keys), POLL_KEYS):
+        batch = list(keys[at : at + POLL_KEYS])
+        batch += [batch[-1]] * (POLL_KEYS - len(batch))
+        yield {f"k{i}": key for i, key in enumerate(batch)}
 
 
 @dataclass(frozen=True)
