@@ -7,7 +7,7 @@ import datetime as dt
 import logging
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import String, func, insert, literal, select
 from sqlalchemy.orm import Session, aliased
 
 from retention.records import (
@@ -34,6 +34,7 @@ from vms.db.models import (
     TaggingNotice,
     User,
 )
+from vms.db.types import UTCDateTime
 from vms.errors import InvalidArgument
 from vms.events import EventBus
 
@@ -221,41 +222,62 @@ class Reports:
 
     def notify_untagged(self) -> int:
         """The daily job (TAG-3): record one notice per overdue item per day (the
-        tagging failure, logged per person), audit it and tell the web role."""
+        tagging failure, logged per person), audit it and tell the web role.
+
+        The notices are written by the database from the catalog (INSERT ... SELECT)
+        and counted per officer there: a city's overdue items are never loaded, and
+        none is left out (the job read them all into memory, at most 100,000)."""
         now = self.clock.now()
         day = now.date().isoformat()
-        with self.db.transaction() as s:
-            items = self._untagged(s, now, 100_000)
-            already = set(
-                s.execute(select(TaggingNotice.media_id).where(TaggingNotice.day == day)).scalars()
+        officer = aliased(User)
+        supervisor = aliased(User)
+        tagged = select(MediaCategory.media_id).where(MediaCategory.media_id == MediaItem.id)
+        noticed = select(TaggingNotice.media_id).where(
+            TaggingNotice.media_id == MediaItem.id, TaggingNotice.day == day
+        )
+        overdue = (
+            select(
+                MediaItem.id,
+                literal(day, String(10)),
+                MediaItem.officer_badge,
+                supervisor.username,
+                literal(now, UTCDateTime()),
             )
-            new = [i for i in items if i.id not in already]
-            for i in new:
-                s.add(
-                    TaggingNotice(
-                        media_id=i.id,
-                        day=day,
-                        officer_badge=i.officer_badge,
-                        supervisor=i.supervisor,
-                        notified_at=now,
-                    )
-                )
-            per_officer: dict[str, int] = {}
-            for i in new:
-                key = i.officer_badge or "(none)"
-                per_officer[key] = per_officer.get(key, 0) + 1
+            .outerjoin(officer, officer.badge == MediaItem.officer_badge)
+            .outerjoin(supervisor, supervisor.id == officer.supervisor_id)
+            .where(
+                MediaItem.source.in_(TAGGED_SOURCES),
+                MediaItem.ingested_at <= now - self.deadline,
+                ~tagged.exists(),
+                ~noticed.exists(),
+            )
+        )
+        columns = ["media_id", "day", "officer_badge", "supervisor", "notified_at"]
+        with self.db.transaction() as s:
+            # The notices of this run are those numbered after the day's last one.
+            last = s.execute(select(func.max(TaggingNotice.id))).scalar_one() or 0
+            s.execute(insert(TaggingNotice).from_select(columns, overdue))
+            per_officer = {
+                badge or "(none)": int(n)
+                for badge, n in s.execute(
+                    select(TaggingNotice.officer_badge, func.count())
+                    .where(TaggingNotice.id > last, TaggingNotice.day == day)
+                    .group_by(TaggingNotice.officer_badge)
+                ).all()
+            }
+            new = sum(per_officer.values())
             if new:
                 self.audit.append(
                     s,
                     Who("tagging-deadlines", SYSTEM_ROLE),
                     "tagging.overdue",
                     f"day:{day}",
-                    details={"items": len(new), "per_officer": per_officer},
+                    details={"items": new, "per_officer": per_officer},
                 )
         if new:
-            log.warning("%d BWC/dash items untagged past the deadline (TAG-3)", len(new))
+            log.warning("%d BWC/dash items untagged past the deadline (TAG-3)", new)
             self.events.publish("tagging.overdue", {"day": day, "per_officer": per_officer})
-        return len(new)
+        return new
 
     # -- TAG-7 -----------------------------------------------------------------------
 
