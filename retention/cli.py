@@ -6,9 +6,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from retention.plugin import get
+from retention.purge import PurgeCandidate
 from retention.rules import RetentionPolicy
 from vms.cli import cli_actor, open_services
 from vms.jsonable import jsonable
@@ -26,18 +28,30 @@ def _open(args: argparse.Namespace) -> Services:
 def cmd_purge(args: argparse.Namespace) -> int:
     """Run one purge now (the jobs role runs it every ``purge_interval_minutes``)."""
     services = _open(args)
+    # RET-13: a dry run's candidates are printed as each batch is decided, never held
+    # (after a shorter retention is configured they are millions).
+    sink = None
+    if args.dry_run:
+        sink = _json_candidates() if args.json else _text_candidates
     try:
         report = get(services).purger.run(
-            dry_run=args.dry_run, by=cli_actor(), confirm_clock=args.confirm_clock
+            dry_run=args.dry_run,
+            by=cli_actor(),
+            confirm_clock=args.confirm_clock,
+            on_candidate=sink,
         )
     finally:
         services.close()
     if args.json:
-        print(json.dumps(jsonable(report), indent=2))
+        fields = jsonable(report)
+        if args.dry_run:  # the streamed list closes; the rest of the report follows
+            del fields["would_purge"]
+            rest = json.dumps(fields, indent=2)[1:].rstrip("}").rstrip()
+            print("\n  ]" + ("," + rest if rest else "") + "\n}")
+        else:
+            print(json.dumps(fields, indent=2))
     elif args.dry_run:
-        for item in report.would_purge:
-            print(f"would purge {item.media_id} {item.source} ({item.rule})")
-        print(f"{len(report.would_purge)} items would be purged; {report.kept} kept")
+        print(f"{report.candidates} items would be purged; {report.kept} kept")
     else:
         print(
             f"purged {report.purged} items ({report.bytes_freed} bytes), "
@@ -50,6 +64,24 @@ def cmd_purge(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def _text_candidates(item: PurgeCandidate) -> None:
+    print(f"would purge {item.media_id} {item.source} ({item.rule})")
+
+
+def _json_candidates() -> Callable[[PurgeCandidate], None]:
+    """Prints ``{"would_purge": [`` and then each candidate as it comes (the rest of
+    the report is printed after the run)."""
+    print('{\n  "would_purge": [', end="")
+    first = [True]
+
+    def sink(item: PurgeCandidate) -> None:
+        body = json.dumps(jsonable(item), indent=2).replace("\n", "\n    ")
+        print(("\n    " if first[0] else ",\n    ") + body, end="")
+        first[0] = False
+
+    return sink
 
 
 def cmd_recompute(args: argparse.Namespace) -> int:

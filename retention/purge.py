@@ -81,7 +81,10 @@ class PurgeReport:
     replayed: int = 0  # intents of an interrupted run finished (step 0)
     kept: int = 0  # stored expiry had passed, but fresh facts keep the item (INV-3)
     deferred: int = 0  # hash lock busy or derived items: next run
-    would_purge: list[PurgeCandidate] = field(default_factory=list)  # dry run only
+    # Dry run only: the candidates, unless the run was given a sink for them
+    # (``on_candidate``: ``vms purge --dry-run`` prints each as it is decided).
+    would_purge: list[PurgeCandidate] = field(default_factory=list)
+    candidates: int = 0  # dry run only: how many would be purged
     free_bytes: int | None = None
     disk_alarm: bool = False
     # Who the run's audit entries name: the job, or whoever started it by hand.
@@ -132,14 +135,22 @@ class Purger:
     # -- the run ---------------------------------------------------------------------
 
     def run(
-        self, *, dry_run: bool = False, by: Who = PURGE_WHO, confirm_clock: bool = False
+        self,
+        *,
+        dry_run: bool = False,
+        by: Who = PURGE_WHO,
+        confirm_clock: bool = False,
+        on_candidate: Callable[[PurgeCandidate], None] | None = None,
     ) -> PurgeReport:
         """Purge everything expired at the clock's ``now`` (RET-13); ``dry_run`` only
-        lists what would go. Audited as ``by``: the job, or ``vms purge``'s OS user.
-        ``confirm_clock``: an operator says the clock is right although it reads far
-        past the previous run (``vms purge --confirm-clock``, audited; RET-1, INV-3)."""
+        lists what would go: in ``report.would_purge``, or to ``on_candidate`` as each
+        batch is decided, so a run of millions holds none of them. Audited as ``by``:
+        the job, or ``vms purge``'s OS user. ``confirm_clock``: an operator says the
+        clock is right although it reads far past the previous run
+        (``vms purge --confirm-clock``, audited; RET-1, INV-3)."""
         now = self.clock.now()
         report = PurgeReport(run_id=ids.new_id(), dry_run=dry_run, now=now, by=by)
+        sink = on_candidate if on_candidate is not None else report.would_purge.append
         if self.store.remote is not None:
             # A missing original counts as already unlinked (an interrupted run's): with
             # a wrong bucket every original would, and each expired item would be
@@ -154,7 +165,7 @@ class Purger:
             self.expiry.recompute_all(only_missing=True)
         cursor: tuple[dt.datetime, str] | None = None
         while True:
-            decided, cursor = self._decide(now, cursor, report)  # 1.
+            decided, cursor = self._decide(now, cursor, report, sink)  # 1.
             if cursor is None:
                 break
             if decided and not dry_run:
@@ -201,7 +212,11 @@ class Purger:
     # -- 1. decide and record the intent ---------------------------------------------
 
     def _decide(
-        self, now: dt.datetime, cursor: tuple[dt.datetime, str] | None, report: PurgeReport
+        self,
+        now: dt.datetime,
+        cursor: tuple[dt.datetime, str] | None,
+        report: PurgeReport,
+        sink: Callable[[PurgeCandidate], None],
     ) -> tuple[list[str], tuple[dt.datetime, str] | None]:
         stmt = (
             select(*_COLUMNS)
@@ -245,9 +260,9 @@ class Purger:
                     continue
                 assert expiry.expires_at is not None
                 if report.dry_run:
-                    report.would_purge.append(
-                        PurgeCandidate(r.id, r.source, expiry.rule, expiry.expires_at)
-                    )
+                    report.candidates += 1
+                    sink(PurgeCandidate(r.id, r.source, expiry.rule, expiry.expires_at))
+                    continue
                 intents.append(
                     {
                         "media_id": r.id,
