@@ -27,7 +27,8 @@ from vms.audit.log import SYSTEM_ROLE, AuditLog, Who
 from vms.clock import SystemClock
 from vms.db.engine import Database
 from vms.db.models import MediaItem
-from vms.store import ORPHAN_GRACE, MediaStore
+from vms.errors import DataLoss
+from vms.store import ORPHAN_GRACE, MediaStore, StoredOriginal
 
 # Stored originals looked up in the catalog per statement by the start-up recovery.
 LOOKUP_BATCH = 500
@@ -84,6 +85,18 @@ def check(
     """Rows against stored originals, on either backend (local files or S3 objects).
     ``now`` (default: the system clock) judges the age of unfinished S3 uploads."""
     report = CheckReport()
+    if store.remote is not None:
+        _check_listed(db, store, level, (now or _now()) - ORPHAN_GRACE, report)
+    else:
+        _check_files(db, store, level, report)
+    report.temp_files = [str(p.relative_to(store.root)) for p in store.iter_temp_files()]
+    report.temp_files += store.stale_uploads(now or _now())
+    report.quarantined = [str(p.relative_to(store.root)) for p in store.iter_quarantined()]
+    return report
+
+
+def _check_files(db: Database, store: MediaStore, level: Level, report: CheckReport) -> None:
+    """Local disk: each row's file looked at (a stat), then the files walked for orphans."""
     expected: dict[str, int] = {}
     with db.session() as s:
         rows = s.execute(
@@ -102,15 +115,67 @@ def check(
                 level is Level.HASH and store.hash_of(sha256) != sha256
             ):
                 report.corrupted.append(media_id)
-    # A young object without a row may be another node's ingest about to commit it.
-    for sha256, settled in store.iter_stored_settled((now or _now()) - ORPHAN_GRACE):
+    for sha256, _ in store.iter_stored_settled():
         report.files += 1
-        if settled and sha256 not in expected:
+        if sha256 not in expected:
             report.orphaned.append(store.where(sha256))
-    report.temp_files = [str(p.relative_to(store.root)) for p in store.iter_temp_files()]
-    report.temp_files += store.stale_uploads(now or _now())
-    report.quarantined = [str(p.relative_to(store.root)) for p in store.iter_quarantined()]
-    return report
+
+
+def _check_listed(
+    db: Database, store: MediaStore, level: Level, settled_before: dt.datetime, report: CheckReport
+) -> None:
+    """S3: the bucket's listing (key order, a thousand objects a request) merged with
+    the catalog walked in the same order (by SHA-256): no HEAD request per row, no
+    row's hash kept in memory. Only ``hash`` reads each object (GET). A young object
+    without a row may be another node's ingest about to commit it: not an orphan."""
+
+    def canonical() -> Iterator[StoredOriginal]:
+        for listed in store.iter_listed(settled_before):
+            if listed.canonical:
+                yield listed
+                continue
+            report.files += 1  # not where an original is stored: no row can be its
+            if listed.settled:
+                report.orphaned.append(store.where(listed.sha256))
+
+    listed = canonical()
+    obj = next(listed, None)
+    matched = False  # obj has a row
+    last = ""
+
+    def advance() -> None:
+        nonlocal obj, matched
+        assert obj is not None
+        report.files += 1
+        if obj.settled and not matched:
+            report.orphaned.append(store.where(obj.sha256))
+        previous, obj, matched = obj.sha256, next(listed, None), False
+        if obj is not None and obj.sha256 <= previous:
+            raise DataLoss(f"the store's listing is out of order at {obj.sha256}")
+
+    with db.session() as s:
+        rows = s.execute(
+            select(MediaItem.id, MediaItem.sha256, MediaItem.size_bytes)
+            .order_by(MediaItem.sha256, MediaItem.id)
+            .execution_options(yield_per=5000)
+        )
+        for media_id, sha256, size in rows:
+            report.rows += 1
+            if sha256 < last:  # a collation that is not byte order would misreport
+                raise DataLoss(f"the catalog's order by sha256 is not byte order at {sha256}")
+            last = sha256
+            while obj is not None and obj.sha256 < sha256:
+                advance()
+            if obj is None or obj.sha256 != sha256:
+                report.missing.append(media_id)
+                continue
+            matched = True
+            if (level in (Level.SIZE, Level.HASH) and obj.size != size) or (
+                level is Level.HASH and store.hash_of(sha256) != sha256
+            ):
+                report.corrupted.append(media_id)
+    while obj is not None:
+        advance()
 
 
 def _now() -> dt.datetime:

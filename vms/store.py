@@ -27,6 +27,7 @@ import hashlib
 import os
 import shutil
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -141,6 +142,18 @@ def open_bucket(config: Config) -> S3Bucket | None:
             segment_attempts=config.store.segment_attempts,
         )
     )
+
+
+@dataclass(frozen=True)
+class StoredOriginal:
+    """A stored original as a listing names it (:meth:`MediaStore.iter_listed`)."""
+
+    sha256: str
+    size: int
+    settled: bool  # stored before the listing's settled_before (ORPHAN_GRACE)
+    # Its key is the one its name is stored under (an object put there by hand may not
+    # be, and then falls outside the name order of the listing).
+    canonical: bool = True
 
 
 class MediaStore:
@@ -434,6 +447,20 @@ class MediaStore:
             return
         for path in self.iter_objects():
             yield path.name, True
+
+    def iter_listed(self, settled_before: dt.datetime | None = None) -> Iterator[StoredOriginal]:
+        """S3: every stored original with its size, in the order of their names (the
+        bucket's key order), a thousand a request: what the catalog check compares with
+        the catalog walked in the same order, instead of a HEAD request per row."""
+        assert self.remote is not None, "the listing with sizes is the object store's"
+        for obj in self.remote.list_objects("objects/"):
+            name = obj.key.rsplit("/", 1)[-1]
+            yield StoredOriginal(
+                name,
+                obj.size,
+                settled_before is None or obj.modified is None or obj.modified < settled_before,
+                obj.key == self.remote.key(self.relative_path(name)),
+            )
 
     def where(self, sha256: str) -> str:
         """How a report names a stored original."""
