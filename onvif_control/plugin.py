@@ -132,7 +132,7 @@ def build(services: Services) -> CameraControl:
 
     def zones() -> ZoneSource | None:
         source = services.ports.find(MaskZones)
-        return source.zones if source is not None else None
+        return source.zones_of if source is not None else None
 
     audit = PtzAudit(
         services.db,

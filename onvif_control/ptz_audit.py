@@ -11,7 +11,7 @@ import dataclasses
 import datetime as dt
 import io
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,9 +67,10 @@ CSV_COLUMNS = (
     "hash",
 )
 
-# camera id -> mask polygons in (pan, tilt) degrees: ``MaskService.zones``, installed as
-# the :class:`~vms.ports.MaskZones` port by the plugin that owns the masks (recorder).
-ZoneSource = Callable[[str], Sequence[report.Polygon]]
+# camera ids -> their mask polygons in (pan, tilt) degrees, read at once:
+# ``MaskService.zones_of``, installed as the :class:`~vms.ports.MaskZones` port by the
+# plugin that owns the masks (recorder).
+ZoneSource = Callable[[Sequence[str]], Mapping[str, Sequence[report.Polygon]]]
 
 
 @dataclass(frozen=True)
@@ -250,7 +251,10 @@ class PtzAudit:
                 .distinct()
             ).scalars()
             cameras = {t.removeprefix("camera:") for t in camera_ids}
-        zones = {c: list(source(c)) for c in cameras} if source is not None else {}
+        # One read for every camera covered, not one per camera (PSCS-5 at agency scale).
+        zones = (
+            {c: list(z) for c, z in source(sorted(cameras)).items()} if source is not None else {}
+        )
         settings = report.Settings(
             zoom_threshold=self.config.zoomed_in_threshold,
             allowed_from=self.allowed[0],

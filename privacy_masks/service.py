@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import or_, select
@@ -55,7 +55,7 @@ from vms.camera_model import Calibration, Pose
 from vms.clock import Clock
 from vms.db.engine import Database, insert_missing, poll_in, poll_keys
 from vms.db.models import MaskLiftRow, MaskVersion, PrivacyMask
-from vms.errors import FailedPrecondition, InvalidArgument, NotFound
+from vms.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -263,6 +263,19 @@ class MaskService:
         """The (pan, tilt) polygons of the masks in force on ``camera_id``: what the PTZ-use
         report counts commands into (PSCS-1, PSCS-5; the :class:`~vms.ports.MaskZones` port)."""
         return [polygon.vertices for polygon in self.current(camera_id).polygons]
+
+    def zones_of(
+        self, camera_ids: Sequence[str]
+    ) -> dict[str, list[tuple[tuple[float, float], ...]]]:
+        """:meth:`zones` of each of ``camera_ids``, read at once (:meth:`current_all`).
+        PSCS-1: a camera whose masks cannot be read fails the whole answer, as
+        :meth:`zones` does, never an answer without its masks."""
+        cameras = list(dict.fromkeys(camera_ids))
+        sets = self.current_all(cameras)
+        missing = [c for c in cameras if c not in sets]
+        if missing:
+            raise Unavailable(f"the masks of cameras {', '.join(missing)} are unreadable")
+        return {c: [polygon.vertices for polygon in sets[c].polygons] for c in cameras}
 
     def list_masks(self, actor: Actor, camera_id: str) -> MaskListing:
         """The masks in force on ``camera_id`` and its mask version (admins)."""

@@ -88,6 +88,11 @@ class MaskZones(Protocol):
         """The (pan, tilt) polygons of the masks in force on ``camera_id``."""
         ...
 
+    def zones_of(self, camera_ids: Sequence[str]) -> Mapping[str, Sequence[Vertices]]:
+        """:meth:`zones` of each of ``camera_ids``, read at once (a report covers
+        hundreds of cameras)."""
+        ...
+
 
 class MaskSetup(Protocol):
     """Sets a camera's privacy masks from named polygons, audited as ``by`` (provided by
