@@ -403,6 +403,37 @@ class ReleaseService:
         )
         return ReleaseListing(now, records)
 
+    def awaiting_decision(self, actor: Actor, *, limit: int = 100) -> ReleaseListing:
+        """The requests that wait for ``actor``'s decision (ACC-5): received or in review,
+        overdue first, then by due date, undated last, oldest logged first; without the
+        ones ``actor`` logged when ``[releases] allow_self_approval`` is off (another
+        approver must decide those). Audited as a read like the log."""
+        self.authoriser.require(actor, Action.RELEASES_APPROVE, "releases")
+        now = self.clock.now()
+        stmt = (
+            select(ReleaseRequest)
+            .where(ReleaseRequest.state.in_((RECEIVED, IN_REVIEW)))
+            .order_by(
+                case((ReleaseRequest.due_at.is_not(None), 0), else_=1),
+                ReleaseRequest.due_at,
+                ReleaseRequest.created_at,
+                ReleaseRequest.id,
+            )
+        )
+        if not self.config.allow_self_approval:
+            stmt = stmt.where(ReleaseRequest.created_by != actor.username)
+        with self.db.session() as s:
+            rows = s.execute(stmt.limit(limit)).scalars().all()
+            records = tuple(self._record(s, r, now) for r in rows)
+        self.audit.record(
+            self.db,
+            who(actor),
+            "release.read",
+            "releases",
+            details={"release_ids": [r.id for r in records], "awaiting_decision": True},
+        )
+        return ReleaseListing(now, records)
+
     def review(self, actor: Actor, release_id: str) -> ReleaseRecord:
         """``received -> in_review``: the records unit has started on it."""
         self.authoriser.require(actor, Action.RELEASES_MANAGE, f"release:{release_id}")

@@ -192,3 +192,61 @@ def test_the_legal_holds_page_is_paged_RET_10(app: Flask, services: Services) ->
     shown = set(re.findall(r"<td>(LH-\d{3})</td>", first + second))
     assert shown == {f"LH-{n:03d}" for n in range(101)}
     assert "Newer" in second
+
+
+def test_the_approvers_log_shows_what_waits_for_their_decision_ACC_5(
+    app: Flask, services: Services
+) -> None:
+    """ACC-5: the release log shows an approver the requests waiting for their decision,
+    each with a way to decide it, above the log. Before, a received request with no due
+    date sorted after every open request with one (approved ones too) and, with 100 of
+    those, was on the log's second page, with nothing on the first saying it waited."""
+    media_id = pdf_item(services, "waits")
+    commander = app.test_client()
+    csrf = sign_in(commander, "commander")
+
+    def log(number: str, client: object = commander, token: str = csrf, **extra: str) -> str:
+        form = {
+            "csrf_token": token,
+            "kind": "media",
+            "request_number": number,
+            "requester_name": "A. Reporter",
+            "received_at": "2026-11-19T09:00Z",
+            "legal_basis": "press",
+            "items": media_id,
+            **extra,
+        }
+        r = client.post("/releases", data=form)  # type: ignore[attr-defined]
+        assert r.status_code == 302, r.data
+        return str(r.headers["Location"])
+
+    approver = app.test_client()
+    csrf_a = sign_in(approver, "approver")
+    for n in range(100):  # approved, with due dates: sorted before undated open requests
+        path = log(f"R-{n:03d}", due_at="2026-12-01T00:00Z")
+        r = approver.post(path, data={"csrf_token": csrf_a, "op": "approve", "reason": "ok"})
+        assert r.status_code == 302
+    waiting = log("R-WAIT")
+    admin = app.test_client()
+    csrf_admin = sign_in(admin, "admin")
+    log("R-ADMIN", admin, csrf_admin)  # logged by an admin, who may not decide it
+    denied = log("R-DENIED")
+    r = approver.post(denied, data={"csrf_token": csrf_a, "op": "deny", "reason": "no"})
+    assert r.status_code == 302
+
+    start = approver.get("/")
+    assert start.headers["Location"].endswith("/releases")
+    page = approver.get("/releases").get_data(as_text=True)
+    box = re.search(r'<section id="awaiting-decision".*?</section>', page, re.S)
+    assert box is not None, "no 'Awaiting your decision' section on the approver's log"
+    assert re.findall(r"<td>(R-[A-Z0-9]+)</td>", box.group(0)) == ["R-WAIT", "R-ADMIN"]
+    assert f'href="{waiting}#decide"' in box.group(0)
+    assert b'id="decide"' in approver.get(waiting).data  # the link leads to the form
+
+    # The admin approves too, but not what they logged themself (allow_self_approval off).
+    mine = admin.get("/releases").get_data(as_text=True)
+    box = re.search(r'<section id="awaiting-decision".*?</section>', mine, re.S)
+    assert box is not None
+    assert re.findall(r"<td>(R-[A-Z0-9]+)</td>", box.group(0)) == ["R-WAIT"]
+    # The records commander does not decide: no such section.
+    assert 'id="awaiting-decision"' not in commander.get("/releases").get_data(as_text=True)

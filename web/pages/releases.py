@@ -81,9 +81,16 @@ def release_log() -> Any:
             return redirect(url_for("release_pages.release_page", release_id=created.id))
     offset = parse_int(request.args.get("offset") or "0", "offset", maximum=MAX_LOG_OFFSET)
     listing = service.log(actor, limit=LOG_PAGE + 1, offset=offset)
+    # ACC-5: what waits for this approver's decision, above the log (where it may be
+    # pages away behind approved requests with earlier due dates).
+    can_approve = services().authoriser.allows(actor, Action.RELEASES_APPROVE)
+    awaiting = service.awaiting_decision(actor, limit=LOG_PAGE + 1).releases if can_approve else ()
     return (
         render_template(
             "releases.html",
+            awaiting=awaiting[:LOG_PAGE],
+            awaiting_more=len(awaiting) > LOG_PAGE,
+            can_approve=can_approve,
             releases=listing.releases[:LOG_PAGE],
             older=offset + LOG_PAGE if len(listing.releases) > LOG_PAGE else None,
             newer=max(offset - LOG_PAGE, 0) if offset else None,
