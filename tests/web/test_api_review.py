@@ -99,3 +99,67 @@ def test_the_page_refuses_who_may_not_search_and_names_bad_input(
     audited = page("auditor", f"{WINDOW}&camera=cam-a")
     assert audited.status_code == 200 and b"Bookmark this instant" not in audited.data
     assert b"not playable: role auditor may not media.view" in audited.data
+
+
+@pytest.mark.usefixtures("scene")
+def test_no_play_button_for_who_may_play_nothing_chosen(
+    client: Any, tokens: dict[str, str]
+) -> None:
+    """An auditor (metadata, never content) or a records commander reads the timeline of
+    what was recorded; a Play button that plays nothing and a purpose to open recordings
+    with are not offered to them (ACC-4). Before, both were."""
+
+    def page(role: str) -> str:
+        r = client.get(
+            f"/review?{WINDOW}&camera=cam-a&media_id=bwc1",
+            headers={"Authorization": f"Bearer {tokens[role]}"},
+        )
+        assert r.status_code == 200
+        return str(r.get_data(as_text=True))
+
+    for role in ("auditor", "commander"):
+        body = page(role)
+        assert 'id="review-data"' in body  # the timeline is still drawn
+        assert 'id="review-play"' not in body, f"{role} is offered a Play button"
+        assert 'name="purpose"' not in body, f"{role} is asked for a purpose"
+        assert "None of the chosen sources plays for you" in body
+    played = page("investigator")
+    assert 'id="review-play"' in played and 'name="purpose"' in played
+    assert "None of the chosen sources plays for you" not in played
+
+
+def test_the_case_pages_review_link_promises_only_what_the_role_may_do(
+    app: Any, services: Services
+) -> None:
+    """The case page's "Review the case's range" said "bookmark and export from there" to
+    every role; an auditor may do neither (nor play), a records commander may bookmark
+    but not export."""
+    import io
+
+    from tests.conftest import sign_in
+    from tests.media import make_video
+    from vms.audit.log import Who
+    from vms.db.models import SourceKind
+    from vms.ingest import IngestRequest
+
+    services.ingestor.ingest(
+        io.BytesIO(make_video(seconds=1, seed=3)),
+        IngestRequest(
+            source=SourceKind.BWC, device_id="BWC-3", officer_badge="B1", case_number="C-3"
+        ),
+        Who("officer", "officer"),
+    )
+    admin = app.test_client()
+    csrf = sign_in(admin, "admin")
+    assert admin.post("/cases", data={"csrf_token": csrf, "case_number": "C-3"}).status_code
+    said = {}
+    for role in ("auditor", "commander", "investigator"):
+        client = app.test_client()
+        sign_in(client, role)
+        body = client.get("/cases/C-3").get_data(as_text=True)
+        assert 'id="case-review"' in body, role
+        said[role] = body.split('id="case-review"', 1)[1].split("</p>", 1)[0]
+    assert "from there" not in said["auditor"] and "played" not in said["auditor"]
+    assert "bookmark from there" in said["commander"] and "export" not in said["commander"]
+    assert "bookmark and export from there" in said["investigator"]
+    assert "played on one clock" in said["investigator"]

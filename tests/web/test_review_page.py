@@ -196,3 +196,32 @@ def test_investigator_plays_a_camera_and_a_body_camera_on_one_clock_and_bookmark
     page.goto(f"/review?start={iso(start)}&end={iso(end)}&camera={rig.camera_id}")
     expect(page.get_by_role("heading", name="Not permitted")).to_be_visible()
     expect(page.locator("main")).to_contain_text("Officers may only access their own recordings")
+
+
+def test_an_auditor_reads_the_timeline_without_a_play_button(
+    web_assets: Path, site: Site, page: Page, services: Services
+) -> None:
+    """An auditor (metadata, never content) reads the review timeline: lanes drawn, the
+    clock moved by the timeline's keys, no Play button (it played nothing) and no
+    script error without it."""
+    start = dt.datetime(2026, 11, 20, 11, 0, tzinfo=dt.UTC)
+    item = services.ingestor.ingest(
+        io.BytesIO(make_video(seconds=2, fps=10, size=(160, 90), seed=9)),
+        IngestRequest(
+            source=SourceKind.BWC, device_id="BWC-9", officer_badge="B1", recorded_at=start
+        ),
+        Who("setup", "admin"),
+    ).media_id
+    first, last = start - dt.timedelta(seconds=5), start + dt.timedelta(seconds=30)
+    window = f"start={iso(first)}&end={iso(last)}"
+    login(page, "auditor")
+    page.goto(f"{site.url}/review?{window}&media_id={item}")
+    review = page.locator("#review")
+    expect(review.locator(".review-lane:not(.review-axis-row)")).to_have_count(1)
+    expect(review.get_by_role("button", name="Play")).to_have_count(0)
+    expect(page.locator("#review-not-played")).to_be_visible()
+    before = page.locator("#review-clock").text_content()
+    page.locator("#review-timeline").press("ArrowRight")
+    page.locator("#review-timeline").press(" ")  # no Play: the space key does nothing
+    expect(page.locator("#review-clock")).not_to_have_text(before or "")
+    expect(page.locator("#review-state")).to_have_text("paused")

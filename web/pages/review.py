@@ -70,12 +70,18 @@ def review() -> Any:
             )
         value = review_api.reviews().window(actor, query.command())
         window = ReviewOut.model_validate(value, from_attributes=True).model_dump(mode="json")
+    selected = [s for s in window["sources"] if s["selected"]] if window else []
     return render_template(
         "review.html",
         start=str(data.get("start", "")),
         end=str(data.get("end", "")),
         window=window,
-        selected=[s for s in window["sources"] if s["selected"]] if window else [],
+        selected=selected,
+        # No Play button where nothing chosen plays for this user (an auditor or a
+        # records commander reads the timeline only: metadata, never content), and no
+        # purpose to open recordings with for a role that may open none (ACC-4).
+        can_play=any(s["playable"] for s in selected),
+        can_view=authoriser.allows(actor, Action.MEDIA_VIEW),
         max_played=MAX_PLAYED,
         case_number=case_number,
         purposes=purposes,

@@ -246,14 +246,14 @@
     if (now() >= endMs) setClock(startMs);
     setClock(now());
     clock.playing = true;
-    playButton.textContent = "Pause";
+    if (playButton) playButton.textContent = "Pause";
     tick(false);
   }
 
   function pause() {
     setClock(now());
     clock.playing = false;
-    playButton.textContent = "Play";
+    if (playButton) playButton.textContent = "Play";
     for (const player of players) if (!player.video.paused) player.video.pause();
   }
 
@@ -262,10 +262,13 @@
     tick(true);
   }
 
-  playButton.addEventListener("click", function () {
-    if (clock.playing) pause();
-    else play();
-  });
+  // No Play button when nothing chosen plays for this user (the page leaves it out).
+  if (playButton) {
+    playButton.addEventListener("click", function () {
+      if (clock.playing) pause();
+      else play();
+    });
+  }
 
   // -- the timeline ------------------------------------------------------------------
   const lanesBox = document.getElementById("review-lanes");
@@ -512,7 +515,7 @@
     const step = event.shiftKey ? 10000 : 1000;
     if (event.key === "ArrowRight") seek(now() + step);
     else if (event.key === "ArrowLeft") seek(now() - step);
-    else if (event.key === " ") (clock.playing ? pause : play)();
+    else if (event.key === " " && playButton) (clock.playing ? pause : play)();
     else return;
     event.preventDefault();
   });
