@@ -57,7 +57,9 @@ def test_admin_lift_action_and_live_banner_PSCS_1(
         html = client.get(path, headers=bearer(tokens, "dispatcher")).get_data(as_text=True)
         banner = html.split('data-role="lift-banner"')[1].split("</p>")[0]
         assert "hidden" not in banner.split(">")[0]
-        assert "Privacy mask “window” lifted until 12:45 UTC (Warrant SW-31, by admin)" in banner
+        until = "2026-11-20 12:45:00 UTC"  # the agency's clock: UTC by default
+        expected = f"Privacy mask “window” lifted until {until} (Warrant SW-31, by admin)"
+        assert expected in banner
     admin_html = client.get(f"/live/{camera_id}", headers=bearer(tokens, "admin")).get_data(
         as_text=True
     )

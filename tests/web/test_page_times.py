@@ -9,13 +9,23 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import io
+from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
+from playwright.sync_api import Page, expect
 
+from privacy_masks.model import NewLift, NewMask
+from privacy_masks.service import MaskService
 from tests.conftest import sign_in
 from tests.media import make_video
+from tests.recorder.conftest import sim as sim  # the fixture: one simulated camera a test
+from tests.web.conftest import Site, login
+from tests.web.test_live_pages import bearer
+from tests.web.test_live_pages import camera_id as camera_id  # the fixture
+from tests.web.test_mask_lift_pages import SQUARE
 from vms.audit.log import Who
+from vms.auth.permissions import Actor
 from vms.config import Config
 from vms.db.models import SourceKind
 from vms.ingest import IngestRequest
@@ -114,3 +124,50 @@ def test_the_alarms_page_shows_the_agencys_time_OPS_1(
     assert "2026-11-20 06:00:00 CST" in page
     assert "cleared 2026-11-20 06:00:00 CST" in page
     assert "(UTC)</th>" not in page
+
+
+def test_mask_lift_notices_show_the_agencys_time_PSCS_1(
+    client: FlaskClient,
+    tokens: dict[str, str],
+    services: Services,
+    actors: dict[str, Actor],
+    camera_id: str,
+) -> None:
+    """A lift running to 12:45 UTC reads "until 2026-11-20 06:45:00 CST" in Chicago, on
+    the wall's banner, the camera page's banner and the admin's list of lifts; it read
+    "until 12:45 UTC" beside pages on the agency's clock."""
+    masks = services.ports.get(MaskService)
+    window = masks.create(actors["admin"], camera_id, NewMask("window", polygon=SQUARE))
+    masks.lift(actors["admin"], camera_id, NewLift(window.id, "Warrant SW-31", 45))
+    for path in (f"/live/{camera_id}", "/live"):
+        html = client.get(path, headers=bearer(tokens, "dispatcher")).get_data(as_text=True)
+        banner = html.split('data-role="lift-banner"')[1].split("</p>")[0]
+        assert "lifted until 2026-11-20 06:45:00 CST (Warrant SW-31, by admin)" in banner, path
+    admin = client.get(f"/live/{camera_id}", headers=bearer(tokens, "admin"))
+    listed = admin.get_data(as_text=True).split('id="mask-lifts"')[1]
+    assert "until 2026-11-20 06:45:00 CST (Warrant SW-31)" in listed
+    assert "UTC" not in listed.split("</ul>")[0]
+
+
+def test_the_scripts_write_the_agencys_time_too(
+    web_assets: Path, site: Site, page: Page, services: Services
+) -> None:
+    """The review's clock and axis and the scripts' lift notices (static/agency_time.js)
+    are on the agency's clock with its zone, like the server-drawn times; they were UTC."""
+    item = services.ingestor.ingest(
+        io.BytesIO(make_video(seconds=2, fps=10, size=(160, 90), seed=11)),
+        IngestRequest(
+            source=SourceKind.BWC, device_id="BWC-11", officer_badge="B1", recorded_at=RECORDED
+        ),
+        Who("setup", "admin"),
+    ).media_id
+    login(page, "investigator")
+    page.goto(
+        f"{site.url}/review?start=2026-11-20T14:59:55Z&end=2026-11-20T15:00:25Z&media_id={item}"
+    )
+    expect(page.locator("#review-clock")).to_have_text("2026-11-20 08:59:55.0 CST")
+    expect(page.locator("#review-axis .review-lane-label")).to_have_text("CST")
+    expect(page.locator("#review-axis .review-tick.first")).to_have_text("08:59:55.0")
+    # The formatter the live pages' lift notices use (live_view.js, mask_lift.js).
+    shown = page.evaluate("() => window.vmsTime.format(Date.parse('2026-11-20T12:45:00Z'))")
+    assert shown == "2026-11-20 06:45:00 CST"

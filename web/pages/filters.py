@@ -76,7 +76,10 @@ def sentence(message: str) -> str:
 
 def install(app: Flask) -> None:
     """Make the filters available to every template of ``app``."""
-    zone = services_of(app).config.zone  # the agency's (checked when the config loaded)
+    config = services_of(app).config
+    zone = config.zone  # the agency's (checked when the config loaded)
+    # The scripts' times (static/agency_time.js) read the zone from base.html.
+    app.jinja_env.globals["time_zone"] = config.time_zone
     app.add_template_filter(lambda value: when(value, zone), "when")
     app.add_template_filter(human_bytes, "bytes")
     app.add_template_filter(duration, "duration")

@@ -96,8 +96,8 @@
   const LIFT_POLL_MS = 20000;
 
   function liftText(l) {
-    const until = new Date(l.ends_at).toISOString().slice(11, 16);
-    return "Privacy mask \u201c" + l.mask_name + "\u201d lifted until " + until + " UTC (" +
+    const until = window.vmsTime.format(l.ends_at); // the agency's clock, with its zone
+    return "Privacy mask \u201c" + l.mask_name + "\u201d lifted until " + until + " (" +
       l.reason + ", by " + l.granted_by + "). ";
   }
 

@@ -30,8 +30,8 @@
 
   function item(l) {
     const li = document.createElement("li");
-    const until = new Date(l.ends_at).toISOString().slice(11, 16);
-    li.append("\u201c" + l.mask_name + "\u201d until " + until + " UTC (" + l.reason + ") ");
+    const until = window.vmsTime.format(l.ends_at); // the agency's clock, with its zone
+    li.append("\u201c" + l.mask_name + "\u201d until " + until + " (" + l.reason + ") ");
     const button = document.createElement("button");
     button.type = "button";
     button.className = "button secondary";

@@ -62,7 +62,7 @@
     }
     const t = timeOf(ms);
     if (t === null) {
-      problem("Nothing was recorded at or after " + new Date(ms).toISOString() + " in this window.");
+      problem("Nothing was recorded at or after " + window.vmsTime.format(ms) + " in this window.");
       return null;
     }
     status.hidden = true;
@@ -83,7 +83,7 @@
   });
   video.addEventListener("timeupdate", function () {
     const ms = dateAt(video.currentTime);
-    clock.textContent = ms === null ? "–" : new Date(ms).toISOString();
+    clock.textContent = ms === null ? "–" : window.vmsTime.format(ms, true); // the agency's
   });
   seekForm.addEventListener("submit", function (event) {
     event.preventDefault();

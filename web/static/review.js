@@ -237,7 +237,7 @@
     }
     clock.last = t;
     if (clock.playing && t >= endMs) pause();
-    clockOut.textContent = iso(t);
+    clockOut.textContent = window.vmsTime.format(t, true); // the agency's clock
     stateOut.textContent = clock.playing ? (waiting ? "loading…" : "playing") : "paused";
     moveCursors(t);
   }
@@ -318,14 +318,17 @@
     for (const cursor of tracks) place(cursor, t);
   }
 
-  // The axis: the window's start, end and three times between.
-  const axisRow = makeTrack("UTC");
+  // The axis: the window's start, end and three times between, on the agency's clock
+  // (its zone names the axis; static/agency_time.js).
+  const startText = window.vmsTime.format(startMs);
+  const axisRow = makeTrack(startText.slice(startText.lastIndexOf(" ") + 1));
   axisRow.lane.classList.add("review-axis-row");
   for (let i = 0; i <= 4; i += 1) {
     const at = startMs + (span * i) / 4;
     const tickEl = block("review-tick", at);
     // Tenths of a second where the window is short enough for them to matter.
-    tickEl.textContent = iso(at).slice(11, span < 60000 ? 21 : 19);
+    const text = window.vmsTime.format(at, span < 60000);
+    tickEl.textContent = text.slice(11, text.lastIndexOf(" "));
     if (i === 0) tickEl.classList.add("first");
     if (i === 4) tickEl.classList.add("last");
     axisRow.track.appendChild(tickEl);
