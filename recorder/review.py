@@ -121,6 +121,7 @@ class ReviewSource:
     refusal: str | None  # why not, when not
     selected: bool
     markers: tuple[ReviewMarker, ...] = ()  # an item's device markers, time order (OPS-3)
+    title_at: dt.datetime | None = None  # a made-up title's time (vms/names.py), not in the API
 
 
 @dataclass(frozen=True)
@@ -426,6 +427,7 @@ class ReviewService:
             location=names.device_location,
             officer_label=names.officer_label,
             title=names.display_title,
+            title_at=names.title_at,
             spans=(_item_span(item),),
             interruptions=(),
             restricted=item.restricted,

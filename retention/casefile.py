@@ -104,6 +104,7 @@ class CaseItemView:
     officer_badge: str | None = None
     officer_label: str | None = None
     display_title: str | None = None
+    title_at: dt.datetime | None = None  # a made-up title's time (vms/names.py)
     recorded_start: dt.datetime | None = None
     recorded_end: dt.datetime | None = None
     evidence: bool = False
@@ -153,6 +154,7 @@ def _view(
         officer_badge=item.officer_badge,
         officer_label=names.officer_label if names else None,
         display_title=names.display_title if names else item.title,
+        title_at=names.title_at if names else None,
         recorded_start=item.recorded_start,
         recorded_end=item.recorded_end,
         evidence=item.evidence,

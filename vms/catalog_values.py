@@ -99,6 +99,9 @@ class MediaRecord:
     device_location: str | None
     officer_label: str | None
     display_title: str
+    # When the title is made up (camera or officer and the time): that time, for the pages
+    # to show on the agency's clock (vms/names.py); not in the API.
+    title_at: dt.datetime | None
 
     @classmethod
     def of(cls, item: MediaItem, names: ItemNames) -> MediaRecord:
@@ -112,6 +115,7 @@ def record_fields(item: MediaItem, names: ItemNames) -> dict[str, Any]:
         "categories": tuple(sorted(c.category for c in item.categories)),
         "derived_from": item.derived_from_id,
         **names.as_json(),
+        "title_at": names.title_at,
     }
     return {
         f.name: computed[f.name] if f.name in computed else getattr(item, f.name)

@@ -31,6 +31,10 @@ class ItemNames:
     device_location: str | None  # a fixed camera's location, when set
     officer_label: str | None  # "Name (badge)" of the item's officer or the device's
     display_title: str  # the title a person gave it, or camera name and time
+    # The recorded time a made-up title ends with (``display_title`` ends with
+    # ``stamp(title_at)``), so a page can show it on the agency's clock; None when the
+    # title is a person's or a file name, shown as stored. Not in the API (UTC there).
+    title_at: dt.datetime | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -46,9 +50,18 @@ def officer_label(badge: str, name: str | None) -> str:
     return f"{name} ({badge})" if name else badge
 
 
-def stamp(at: dt.datetime) -> str:
-    """A recorded time as shown in titles: ``2026-11-20 12:00:00 UTC``."""
-    return at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+def stamp(at: dt.datetime, zone: dt.tzinfo = dt.UTC) -> str:
+    """A recorded time as shown in titles: ``2026-11-20 12:00:00 UTC`` (the API's), or on
+    ``zone``'s clock with its name (the pages': ``2026-11-20 06:00:00 CST``)."""
+    return at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def shown_title(display_title: str, title_at: dt.datetime | None, zone: dt.tzinfo) -> str:
+    """``display_title`` with the time of a made-up title on ``zone``'s clock; a person's
+    title (``title_at`` None) unchanged, whatever it says."""
+    if title_at is None:
+        return display_title
+    return display_title.removesuffix(stamp(title_at)) + stamp(title_at, zone)
 
 
 def is_recorder_title(item: MediaItem) -> bool:
@@ -118,13 +131,16 @@ def _names(
         label = ", ".join(officer_label(b, officers.get(b)) for b in assigned[item.device_id])
     else:
         label = None
+    title_at: dt.datetime | None = None
     if item.source == SourceKind.FIXED.value and is_recorder_title(item):
-        title = f"{device_name or item.device_id} · {stamp(item.recorded_start)}"
+        title_at = item.recorded_start
+        title = f"{device_name or item.device_id} · {stamp(title_at)}"
     elif item.title:
         title = item.title
     elif item.original_filename:
         title = item.original_filename
     else:
         who = label or device_name or item.device_id
-        title = f"{who} · {stamp(item.recorded_start)}"
-    return ItemNames(device_name, location, label, title)
+        title_at = item.recorded_start
+        title = f"{who} · {stamp(title_at)}"
+    return ItemNames(device_name, location, label, title, title_at)

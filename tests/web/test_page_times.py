@@ -171,3 +171,54 @@ def test_the_scripts_write_the_agencys_time_too(
     # The formatter the live pages' lift notices use (live_view.js, mask_lift.js).
     shown = page.evaluate("() => window.vmsTime.format(Date.parse('2026-11-20T12:45:00Z'))")
     assert shown == "2026-11-20 06:45:00 CST"
+
+
+def test_made_up_titles_show_the_agencys_time_and_typed_ones_stay(
+    client: FlaskClient, services: Services
+) -> None:
+    """An item nobody titled is called "<officer or camera> · <recorded time>": on the
+    pages that time is the agency's (it said 15:00:00 UTC beside 09:00:00 CST on the
+    same row); the API's title keeps UTC. A title a person typed is shown as typed,
+    even one that ends like a made-up one."""
+    untitled = services.ingestor.ingest(
+        io.BytesIO(make_video(seconds=1, seed=12)),
+        IngestRequest(
+            source=SourceKind.BWC,
+            device_id="BWC-12",
+            officer_badge="B1",
+            recorded_at=RECORDED,
+            case_number="C-12",
+        ),
+        Who("officer", "officer"),
+    ).media_id
+    typed = "Stop on 5th · 2026-11-20 15:00:00 UTC"
+    services.ingestor.ingest(
+        io.BytesIO(make_video(seconds=1, seed=13)),
+        IngestRequest(
+            source=SourceKind.BWC,
+            device_id="BWC-12",
+            officer_badge="B1",
+            recorded_at=RECORDED,
+            case_number="C-12",
+            title=typed,
+        ),
+        Who("officer", "officer"),
+    )
+    csrf = sign_in(client, "admin")
+    client.post("/cases", data={"csrf_token": csrf, "case_number": "C-12"})
+    api = client.get(f"/api/v1/media/{untitled}").get_json()
+    assert api["display_title"] == "officer (B1) · 2026-11-20 15:00:00 UTC"
+    made_up = "officer (B1) · 2026-11-20 09:00:00 CST"
+    pages = {
+        "catalog": "/catalog",
+        "media": f"/media/{untitled}",
+        "case": "/cases/C-12",
+        "review": "/review?start=2026-11-20T14:59:00Z&end=2026-11-20T15:01:00Z"
+        f"&media_id={untitled}",
+    }
+    for name, path in pages.items():
+        page = client.get(path).get_data(as_text=True)
+        assert made_up in page, name
+        assert "officer (B1) · 2026-11-20 15:00:00 UTC" not in page, name
+        if name in ("catalog", "case"):
+            assert typed in page, name  # a person's title, as typed

@@ -39,7 +39,12 @@ def catalog() -> Any:
         query = parse_model(MediaSearchQuery, query_data()).command()
         page = services().catalog.search(actor, query)
         # The table shows what the API shows (times as ISO 8601 for the ``when`` filter).
-        items = [MediaOut.model_validate(i).model_dump(mode="json") for i in page.items]
+        # With the time a made-up title ends with, for the item_title filter (the agency's
+        # clock; the API's titles stay UTC).
+        items = [
+            {**MediaOut.model_validate(i).model_dump(mode="json"), "title_at": i.title_at}
+            for i in page.items
+        ]
         next_cursor = page.next_cursor
     except InvalidArgument as exc:
         error = exc.message
@@ -100,7 +105,10 @@ def media_detail(media_id: str, refused: FormRefusal | None = None) -> Any:
         can_flag_critical=decide(actor, Action.MEDIA_CRITICAL, item_facts).allowed,
         can_approve=decide(actor, Action.REVIEW_APPROVE, item_facts).allowed,
         critical_changed=CRITICAL_NOTICES.get(request.args.get("critical", "")),
-        item=MediaDetailOut.model_validate(item).model_dump(mode="json"),
+        item={
+            **MediaDetailOut.model_validate(item).model_dump(mode="json"),
+            "title_at": item.title_at,  # for the item_title filter
+        },
         can_view=viewing.allowed,
         view_refusal=None if viewing.allowed else viewing.reason,
         purposes=purposes if needs else (),

@@ -7,6 +7,7 @@ import datetime as dt
 from flask import Flask
 
 from vms.clock import parse_iso
+from vms.names import shown_title
 from web.vms_app import services_of
 
 SOURCE_NAMES = {
@@ -34,6 +35,17 @@ def when(value: str | dt.datetime | None, zone: dt.tzinfo = dt.UTC) -> str:
         except ValueError:
             return value
     return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def item_title(item: object, zone: dt.tzinfo = dt.UTC) -> str:
+    """An item's title as a page shows it: a made-up one (camera or officer and the
+    recorded time) with the time on the agency's clock; a person's as stored. ``item``:
+    a case's item, or a page's dict of an item (``display_title``, ``title_at``)."""
+    if isinstance(item, dict):
+        title, at = item.get("display_title") or "", item.get("title_at")
+    else:
+        title, at = getattr(item, "display_title", None) or "", getattr(item, "title_at", None)
+    return shown_title(title, at, zone)
 
 
 def human_bytes(value: int | None) -> str:
@@ -81,6 +93,7 @@ def install(app: Flask) -> None:
     # The scripts' times (static/agency_time.js) read the zone from base.html.
     app.jinja_env.globals["time_zone"] = config.time_zone
     app.add_template_filter(lambda value: when(value, zone), "when")
+    app.add_template_filter(lambda item: item_title(item, zone), "item_title")
     app.add_template_filter(human_bytes, "bytes")
     app.add_template_filter(duration, "duration")
     app.add_template_filter(source_name, "source_name")

@@ -18,6 +18,7 @@ from flask import Flask, current_app, render_template
 
 from vms.auth.permissions import Action
 from vms.errors import InvalidArgument
+from vms.names import shown_title
 from web.api import review as review_api
 from web.contract import parse_model, query_data
 from web.pages.blueprint import page_blueprint
@@ -70,6 +71,10 @@ def review() -> Any:
             )
         value = review_api.reviews().window(actor, query.command())
         window = ReviewOut.model_validate(value, from_attributes=True).model_dump(mode="json")
+        # An item's made-up title with its time on the agency's clock (the API's is UTC).
+        zone = services().config.zone
+        for shown, source in zip(window["sources"], value.sources, strict=True):
+            shown["title"] = shown_title(source.title, source.title_at, zone)
     selected = [s for s in window["sources"] if s["selected"]] if window else []
     return render_template(
         "review.html",
