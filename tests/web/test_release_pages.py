@@ -250,3 +250,34 @@ def test_the_approvers_log_shows_what_waits_for_their_decision_ACC_5(
     assert re.findall(r"<td>(R-[A-Z0-9]+)</td>", box.group(0)) == ["R-WAIT"]
     # The records commander does not decide: no such section.
     assert 'id="awaiting-decision"' not in commander.get("/releases").get_data(as_text=True)
+
+
+def test_no_decision_form_for_the_approver_who_logged_the_request_ACC_5(
+    app: Flask, services: Services
+) -> None:
+    """ACC-5 ([releases] allow_self_approval = false): an admin who logged a request is
+    not offered Approve and Deny, which could only be refused; a note says another
+    approver decides it. The approver gets the form."""
+    media_id = pdf_item(services, "self")
+    admin = app.test_client()
+    csrf = sign_in(admin, "admin")
+    form = {
+        "csrf_token": csrf,
+        "kind": "media",
+        "request_number": "R-SELF",
+        "requester_name": "A. Reporter",
+        "received_at": "2026-11-19T09:00Z",
+        "legal_basis": "press",
+        "items": media_id,
+    }
+    r = admin.post("/releases", data=form)
+    assert r.status_code == 302
+    path = r.headers["Location"]
+    mine = admin.get(path).get_data(as_text=True)
+    assert 'id="decide"' not in mine, "the admin who logged it is offered the decision form"
+    assert "another approver decides it" in mine
+    refused = admin.post(path, data={"csrf_token": csrf, "op": "approve", "reason": "ok"})
+    assert refused.status_code == 403  # the service refuses it still
+    approver = app.test_client()
+    sign_in(approver, "approver")
+    assert 'id="decide"' in approver.get(path).get_data(as_text=True)

@@ -161,6 +161,10 @@ def release_page(release_id: str) -> Any:
             now=services().clock.now(),
             can_manage=allows(actor, Action.RELEASES_MANAGE),
             can_approve=allows(actor, Action.RELEASES_APPROVE),
+            # ACC-5: who logged it does not decide it (unless the setting allows): no
+            # decision form that can only be refused, a note instead.
+            logged_it=record.created_by == actor.username
+            and not services().config.releases.allow_self_approval,
             open_states=OPEN_STATES,
         ),
         status if error else 200,
