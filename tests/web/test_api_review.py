@@ -3,6 +3,7 @@ repeated), the JSON the page reads, and bad input as a 400 naming the field."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -163,3 +164,30 @@ def test_the_case_pages_review_link_promises_only_what_the_role_may_do(
     assert "bookmark from there" in said["commander"] and "export" not in said["commander"]
     assert "bookmark and export from there" in said["investigator"]
     assert "played on one clock" in said["investigator"]
+
+
+@pytest.mark.usefixtures("scene")
+def test_a_bad_window_or_too_many_sources_is_said_inside_the_form(
+    client: Any, tokens: dict[str, str]
+) -> None:
+    """The review's form keeps what was typed and ticked and says what was wrong inside
+    it (a 400). Before, a mistyped time or a fifth source replaced the page with the
+    error page, and the window and choices were gone."""
+    headers = {"Authorization": f"Bearer {tokens['investigator']}"}
+    r = client.get("/review?start=2026-11-20T08:00:00Z&end=yesterday", headers=headers)
+    assert r.status_code == 400
+    body = r.get_data(as_text=True)
+    assert 'aria-label="Choose a window and sources"' in body, "the error page replaced the form"
+    form = body.split('aria-label="Choose a window and sources"', 1)[1].split("</form>")[0]
+    assert "End: &#39;yesterday&#39;" in form, "the reason is not inside the form"
+    assert 'value="yesterday"' in form and 'value="2026-11-20T08:00:00Z"' in form
+    five = "camera=cam-a&media_id=bwc1&media_id=bwc2&media_id=m0&media_id=m1"
+    r = client.get(f"/review?{WINDOW}&{five}", headers=headers)
+    assert r.status_code == 400
+    form = r.get_data(as_text=True).split('aria-label="Choose a window and sources"', 1)[1]
+    assert "plays at most 4 side by side" in form.split("</form>")[0]
+    # The window's sources are listed with the choice still ticked, to untick some;
+    # nothing plays.
+    ticked = re.findall(r'data-source="([^"]+)"', form.split("</form>")[0])
+    assert ticked == ["camera:cam-a", "item:bwc1", "item:bwc2"]
+    assert form.count(" checked ") == 3 and 'id="review-data"' not in form

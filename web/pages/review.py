@@ -61,21 +61,35 @@ def review() -> Any:
         data.pop("camera", None)
         data.pop("media_id", None)
     window = None
+    error, status, too_many = None, 200, False
     if data.get("start") or data.get("end"):
-        query = parse_model(ReviewQueryIn, data)
-        chosen = len(query.camera) + len(query.media_id)
-        if chosen > MAX_PLAYED:
-            raise InvalidArgument(
-                f"{chosen} sources were chosen: the review plays at most {MAX_PLAYED} side by side",
-                field="camera",
-            )
-        value = review_api.reviews().window(actor, query.command())
-        window = ReviewOut.model_validate(value, from_attributes=True).model_dump(mode="json")
-        # An item's made-up title with its time on the agency's clock (the API's is UTC).
-        zone = services().config.zone
-        for shown, source in zip(window["sources"], value.sources, strict=True):
-            shown["title"] = shown_title(source.title, source.title_at, zone)
-    selected = [s for s in window["sources"] if s["selected"]] if window else []
+        # A bad window or too many sources is said inside the form, which keeps what was
+        # typed and ticked (it replaced the page with the error page).
+        try:
+            query = parse_model(ReviewQueryIn, data)
+            chosen = len(query.camera) + len(query.media_id)
+            if chosen > MAX_PLAYED:
+                too_many = True
+                error, status = (
+                    f"{chosen} sources were chosen: the review plays at most {MAX_PLAYED} "
+                    "side by side",
+                    400,
+                )
+                # The window's sources, with the choice ticked below, to untick some.
+                ticked = {*query.camera, *query.media_id}
+                query = query.model_copy(update={"camera": [], "media_id": []})
+            value = review_api.reviews().window(actor, query.command())
+        except InvalidArgument as exc:
+            error, status = exc.message, 400
+        else:
+            window = ReviewOut.model_validate(value, from_attributes=True).model_dump(mode="json")
+            # An item's made-up title with its time on the agency's clock (the API's: UTC).
+            zone = services().config.zone
+            for shown, source in zip(window["sources"], value.sources, strict=True):
+                shown["title"] = shown_title(source.title, source.title_at, zone)
+                if too_many:
+                    shown["selected"] = source.id in ticked
+    selected = [s for s in window["sources"] if s["selected"]] if window and not too_many else []
     return render_template(
         "review.html",
         start=str(data.get("start", "")),
@@ -94,4 +108,5 @@ def review() -> Any:
         can_bookmark=authoriser.allows(actor, Action.CASES_MANAGE),
         can_read_bookmarks=authoriser.allows(actor, Action.CASES_READ),
         can_export=exports_available() and authoriser.allows(actor, Action.EXPORTS_CREATE),
-    )
+        error=error,
+    ), status
