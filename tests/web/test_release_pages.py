@@ -281,3 +281,32 @@ def test_no_decision_form_for_the_approver_who_logged_the_request_ACC_5(
     approver = app.test_client()
     sign_in(approver, "approver")
     assert 'id="decide"' in approver.get(path).get_data(as_text=True)
+
+
+def test_the_records_dashboard_says_when_a_list_goes_on_RET_3(
+    app: Flask, services: Services
+) -> None:
+    """RET-3: the dashboard lists the newest 100 open preservation requests and says
+    that more are open, with the way to the log. Before, the 101st was silently left
+    out, so the list read as all that was open."""
+    media_id = pdf_item(services, "dash")
+    client = app.test_client()
+    csrf = sign_in(client, "commander")
+    for n in range(101):
+        form = {
+            "csrf_token": csrf,
+            "request_number": f"PR-{n:03d}",
+            "requester_name": "Claims rep",
+            "received_at": "2026-11-20T11:00Z",
+            "received_via": "written",
+            "reason": "claim",
+            "media_ids": media_id,
+        }
+        assert client.post("/retention/preservation", data=form).status_code == 302
+    page = client.get("/records").get_data(as_text=True)
+    box = page.split('id="dash-preservation"', 1)[1].split("</section>", 1)[0]
+    assert len(re.findall(r"<li>PR-\d{3}:", box)) == 100
+    assert "More than 100 are open" in box, "the dashboard does not say the list goes on"
+    assert 'href="/retention/preservation"' in box
+    releases = page.split('id="dash-releases"', 1)[1].split("</section>", 1)[0]
+    assert "More than" not in releases and "<li>None.</li>" in releases

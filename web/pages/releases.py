@@ -27,6 +27,7 @@ from web.security import remote_addr, require_actor, services
 
 bp = page_blueprint("release_pages", __name__)
 LOG_PAGE = 100  # requests a page of the release log shows; "Older" and "Newer" page on
+DASH_LIST = 100  # entries each list of the records dashboard shows before "more"
 
 
 def register(app: Flask) -> None:
@@ -230,8 +231,10 @@ def dashboard() -> Any:
     allows = authoriser.allows
     if not (allows(actor, Action.RETENTION_READ) or allows(actor, Action.RELEASES_READ)):
         authoriser.require(actor, Action.RETENTION_READ, "records-dashboard")  # 403, audited
+    # Each list shows DASH_LIST entries and says when there are more (it cut them off
+    # silently: the 101st open preservation request or deletion was just not there).
     preservation = (
-        retention.preservation.log(actor, state="active")
+        retention.preservation.log(actor, state="active", limit=DASH_LIST + 1)
         if allows(actor, Action.RETENTION_READ)
         else ()
     )
@@ -240,22 +243,30 @@ def dashboard() -> Any:
         if allows(actor, Action.RETENTION_READ)
         else []
     )
-    releases = (
-        [r for r in retention.releases.log(actor).releases if r.state in OPEN_STATES]
+    releases = (  # open requests come first in the log
+        [
+            r
+            for r in retention.releases.log(actor, limit=DASH_LIST + 1).releases
+            if r.state in OPEN_STATES
+        ]
         if allows(actor, Action.RELEASES_READ)
         else []
     )
     upcoming = (
-        retention.reports.upcoming(actor, days=7, limit=100)
+        retention.reports.upcoming(actor, days=7, limit=DASH_LIST + 1)
         if allows(actor, Action.RETENTION_READ)
         else None
     )
     return render_template(
         "records.html",
-        preservation=preservation,
+        preservation=preservation[:DASH_LIST],
+        more_preservation=len(preservation) > DASH_LIST,
         holds=holds,
-        releases=releases,
-        upcoming=upcoming,
+        releases=releases[:DASH_LIST],
+        more_releases=len(releases) > DASH_LIST,
+        upcoming=upcoming.items[:DASH_LIST] if upcoming else None,
+        more_upcoming=upcoming is not None and len(upcoming.items) > DASH_LIST,
+        shown=DASH_LIST,
     )
 
 
