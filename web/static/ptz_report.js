@@ -8,6 +8,7 @@
   const error = document.getElementById("ptz-error");
   const csv = document.getElementById("ptz-csv");
   const hours = document.getElementById("ptz-hours");
+  const period = document.getElementById("ptz-period");
 
   function cell(row, text, numeric) {
     const td = document.createElement("td");
@@ -21,6 +22,10 @@
   }
 
   function draw(report) {
+    // The period the report covers (the form may be empty: the API's default), on the
+    // agency's clock (static/agency_time.js).
+    period.textContent = "Period: " + window.vmsTime.format(report.start) + " to " +
+      window.vmsTime.format(report.end);
     hours.textContent = "Outside hours: use outside " + report.allowed_hours + " (" +
       report.time_zone + ")";
     body.replaceChildren();
@@ -70,7 +75,8 @@
       bar.style.display = "inline-block";
       bar.style.height = "0.8em";
       bar.style.background = s.incident_number ? "#2b6cb0" : "#c05621";
-      bar.title = s.start + " → " + (s.end || "open") + ", " + s.commands.length + " commands";
+      bar.title = window.vmsTime.format(s.start) + " → " +
+        (s.end ? window.vmsTime.format(s.end) : "open") + ", " + s.commands.length + " commands";
       line.appendChild(label);
       line.appendChild(document.createElement("br"));
       line.appendChild(bar);
