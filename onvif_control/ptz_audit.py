@@ -27,7 +27,7 @@ from vms.clock import Clock, isoformat
 from vms.config import PtzConfig
 from vms.csv_cells import csv_row
 from vms.db.engine import Database
-from vms.db.models import AuditEntry
+from vms.db.models import AuditEntry, Camera
 from vms.errors import InvalidArgument
 
 MAX_ROWS = 100_000  # entries in one export (JSON/CSV); the report streams any number
@@ -251,6 +251,12 @@ class PtzAudit:
                 .distinct()
             ).scalars()
             cameras = {t.removeprefix("camera:") for t in camera_ids}
+            names = {
+                camera_id: name
+                for camera_id, name in s.execute(
+                    select(Camera.id, Camera.name).where(Camera.id.in_(sorted(cameras)))
+                )
+            }
         # One read for every camera covered, not one per camera (PSCS-5 at agency scale).
         zones = (
             {c: list(z) for c, z in source(sorted(cameras)).items()} if source is not None else {}
@@ -282,7 +288,7 @@ class PtzAudit:
             "audit.read",
             {"what": "ptz-report", "start": isoformat(start), "end": isoformat(end)},
         )
-        return dataclasses.replace(built, mask_zones_known=source is not None)
+        return dataclasses.replace(built, mask_zones_known=source is not None, camera_names=names)
 
 
 def _query_json(q: PtzAuditQuery) -> dict[str, Any]:

@@ -187,6 +187,9 @@ class Report:
     mask_lifts: tuple[MaskLiftRow, ...] = ()
     # The agency's time zone ``allowed_hours`` is read in.
     time_zone: str = "UTC"
+    # The names of the report's cameras by id (a camera removed since: absent), so the
+    # auditor reads "5th & Main", not an id (PSCS-5: who did what with which camera).
+    camera_names: Mapping[str, str] = field(default_factory=dict)
 
 
 def _aim(details: Mapping[str, Any]) -> Mapping[str, Any] | None:

@@ -222,6 +222,8 @@ def test_report_and_exports_through_the_api_on_the_simulator_INV_6(
     assert row["seconds_in_control"] == 35.0 and row["seconds_zoomed_in"] == 20.0
     assert row["commands_into_masks"] == 1 and row["sessions_without_incident"] == 1
     assert report["mask_zones_known"] is True
+    # PSCS-5: the auditor reads which camera by its name (the page showed an id).
+    assert report["camera_names"] == {camera.id: camera.name}
     (lift,) = report["mask_lifts"]
     assert (lift["lift_id"], lift["camera_id"], lift["mask_name"]) == (
         lifted.json["id"],

@@ -271,3 +271,5 @@ class PtzReportOut(ResponseModel):
     timeline: list[TimelineOut]
     mask_zones_known: bool
     mask_lifts: list[MaskLiftRowOut]
+    # The report's cameras' names by id (a camera removed since: absent).
+    camera_names: dict[str, str]

@@ -21,6 +21,11 @@
     return (seconds / 60).toFixed(1);
   }
 
+  // A camera as people know it: its name, else its id (a camera removed since).
+  function cameraName(report, id) {
+    return (report.camera_names && report.camera_names[id]) || id;
+  }
+
   function draw(report) {
     // The period the report covers (the form may be empty: the API's default), on the
     // agency's clock (static/agency_time.js).
@@ -32,7 +37,7 @@
     for (const r of report.rows) {
       const tr = document.createElement("tr");
       cell(tr, r.user);
-      cell(tr, r.camera_id);
+      cell(tr, cameraName(report, r.camera_id));
       cell(tr, r.sessions, true);
       cell(tr, r.sessions_without_incident, true);
       cell(tr, r.commands, true);
@@ -65,7 +70,7 @@
       const line = document.createElement("div");
       line.className = "ptz-lane";
       const label = document.createElement("span");
-      label.textContent = s.user + " · " + s.camera_id.slice(0, 8) + " · " + (s.purpose || "");
+      label.textContent = s.user + " · " + cameraName(report, s.camera_id) + " · " + (s.purpose || "");
       const bar = document.createElement("span");
       bar.className = "ptz-bar";
       const from = Math.max(0, Date.parse(s.start) - start);
