@@ -64,6 +64,7 @@ def test_admin_lift_action_and_live_banner_PSCS_1(
         as_text=True
     )
     assert "data-end-lift=" in admin_html
+    assert 'aria-label="End the lift of “window” now"' in admin_html
 
     clock.advance(dt.timedelta(minutes=45))
     for path in (f"/live/{camera_id}", "/live"):
@@ -97,6 +98,7 @@ def test_admin_lifts_and_ends_a_mask_from_the_camera_page_PSCS_1(
     expect(banner).to_contain_text("Warrant SW-5, by admin")
     [running] = masks.lifts(actors["admin"], camera_id, running_only=True)
     assert running.reason == "Warrant SW-5" and running.mask_name == "window"
-    panel.get_by_role("button", name="End now").click()
+    # Each "End now" says which lift it ends (a screen reader lists buttons by name).
+    panel.get_by_role("button", name="End the lift of \u201cwindow\u201d now").click()
     expect(banner).to_be_hidden()
     assert masks.lifts(actors["admin"], camera_id, running_only=True) == []

@@ -37,6 +37,8 @@
     button.className = "button secondary";
     button.dataset.endLift = l.id;
     button.textContent = "End now";
+    // Which lift it ends, for a screen reader going through the buttons of the page.
+    button.setAttribute("aria-label", "End the lift of \u201c" + l.mask_name + "\u201d now");
     li.appendChild(button);
     return li;
   }
