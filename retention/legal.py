@@ -155,16 +155,24 @@ class LegalHoldService:
         return record
 
     def log(
-        self, actor: Actor, *, limit: int | None = None, offset: int = 0
+        self,
+        actor: Actor,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+        active_only: bool = False,
     ) -> tuple[HoldRecord, ...]:
         """The legal holds, newest first: every one, or ``limit`` of them after skipping
-        ``offset`` (the holds page's pages)."""
+        ``offset`` (the holds page's pages); ``active_only``: the holds not released (the
+        records dashboard's)."""
         self.authoriser.require(actor, Action.RETENTION_READ, "legal-holds")
         if limit is not None and not 1 <= limit <= 1000:
             raise InvalidArgument(f"limit must be 1..1000, not {limit}")
         if not 0 <= offset <= MAX_LOG_OFFSET:
             raise InvalidArgument(f"offset must be 0..{MAX_LOG_OFFSET}, not {offset}")
         stmt = select(LegalHold).order_by(LegalHold.created_at.desc(), LegalHold.id.desc())
+        if active_only:
+            stmt = stmt.where(LegalHold.state == ACTIVE)
         with self.db.session() as s:
             rows = s.execute(stmt.offset(offset).limit(limit)).scalars()
             records = tuple(self._record(s, h) for h in rows)

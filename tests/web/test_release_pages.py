@@ -310,3 +310,46 @@ def test_the_records_dashboard_says_when_a_list_goes_on_RET_3(
     assert 'href="/retention/preservation"' in box
     releases = page.split('id="dash-releases"', 1)[1].split("</section>", 1)[0]
     assert "More than" not in releases and "<li>None.</li>" in releases
+
+
+def test_the_records_dashboard_reads_only_the_active_holds_RET_10(
+    app: Flask, services: Services
+) -> None:
+    """RET-10: the dashboard lists the active legal holds and its audit entry names those;
+    it read every hold ever placed, released ones too, and listed them all in the entry
+    of each view."""
+    media_id = pdf_item(services, "holds-dash")
+    client = app.test_client()
+    csrf = sign_in(client, "commander")
+    for reference in ("LH-OLD", "LH-NOW"):
+        form = {
+            "csrf_token": csrf,
+            "op": "create",
+            "reference": reference,
+            "reason": "claim",
+            "media_ids": media_id,
+        }
+        assert client.post("/retention/legal-holds", data=form).status_code == 302
+    with services.db.session() as s:
+        old = s.execute(select(LegalHold).where(LegalHold.reference == "LH-OLD")).scalar_one()
+        old_id, now_id = (
+            old.id,
+            s.execute(select(LegalHold.id).where(LegalHold.reference == "LH-NOW")).scalar_one(),
+        )
+    released = {"csrf_token": csrf, "op": "release", "hold_id": old_id, "notice": "settled"}
+    assert client.post("/retention/legal-holds", data=released).status_code == 302
+    page = client.get("/records").get_data(as_text=True)
+    box = page.split('id="dash-holds"', 1)[1].split("</section>", 1)[0]
+    assert "LH-NOW" in box and "LH-OLD" not in box
+    with services.db.session() as s:
+        entry = (
+            s.execute(
+                select(AuditEntry)
+                .where(AuditEntry.action == "legal_hold.read")
+                .order_by(AuditEntry.seq.desc())
+            )
+            .scalars()
+            .first()
+        )
+        assert entry is not None
+        assert entry.details["hold_ids"] == [now_id], "the dashboard read released holds too"

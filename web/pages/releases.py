@@ -238,10 +238,10 @@ def dashboard() -> Any:
         if allows(actor, Action.RETENTION_READ)
         else ()
     )
-    holds = (
-        [h for h in retention.legal_holds.log(actor) if h.state == "active"]
+    holds = (  # the active ones only: not every hold ever placed, read and audited
+        retention.legal_holds.log(actor, active_only=True, limit=DASH_LIST + 1)
         if allows(actor, Action.RETENTION_READ)
-        else []
+        else ()
     )
     releases = (  # open requests come first in the log
         [
@@ -261,7 +261,8 @@ def dashboard() -> Any:
         "records.html",
         preservation=preservation[:DASH_LIST],
         more_preservation=len(preservation) > DASH_LIST,
-        holds=holds,
+        holds=holds[:DASH_LIST],
+        more_holds=len(holds) > DASH_LIST,
         releases=releases[:DASH_LIST],
         more_releases=len(releases) > DASH_LIST,
         upcoming=upcoming.items[:DASH_LIST] if upcoming else None,
