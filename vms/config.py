@@ -19,6 +19,7 @@ from vms.clock import agency_zone
 from vms.config_limits import check_limits
 from vms.config_load import NON_SETTING_ENV as NON_SETTING_ENV
 from vms.config_load import NON_SETTING_ENV_PREFIXES as NON_SETTING_ENV_PREFIXES
+from vms.config_load import check_pairs
 from vms.config_load import load_config as load_config
 from vms.config_load import setting_names as setting_names
 from vms.config_media import (
@@ -483,6 +484,7 @@ class Config:
                 check_limits(f.name, section)
         check_redis_url(self.redis_url, "redis_url")
         check_redis_url(self.web.message_queue, "[web] message_queue")
+        check_pairs(self)
 
     @property
     def zone(self) -> dt.tzinfo:

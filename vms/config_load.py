@@ -335,7 +335,15 @@ def load_config(
         kwargs[section] = cls(
             **{k: _coerce(v, hints[k], f"[{section}] {k}") for k, v in given.items()}
         )
-    config = _config_class()(**kwargs)
+    # Config.__post_init__ refuses settings that contradict each other (check_pairs).
+    return _config_class()(**kwargs)
+
+
+def check_pairs(config: Config) -> None:
+    """Settings that contradict each other: each pair is (smaller, larger, strictly).
+    Run by ``Config.__post_init__``, so they hold for every Config, not only
+    load_config's: serve's --host/--port/--workers and tests build theirs with
+    ``dataclasses.replace``."""
     cluster, recorder = config.cluster, config.recorder
     if cluster.camera_ownership and recorder.reconcile_seconds >= cluster.camera_lease_seconds:
         # A lease renewed less often than it lasts would pass between nodes every round.
@@ -343,12 +351,6 @@ def load_config(
             f"[recorder] reconcile_seconds ({recorder.reconcile_seconds}) must be shorter "
             f"than [cluster] camera_lease_seconds ({cluster.camera_lease_seconds})"
         )
-    _check_pairs(config)
-    return config
-
-
-def _check_pairs(config: Config) -> None:
-    """Settings that contradict each other: each pair is (smaller, larger, strictly)."""
     pairs = (
         # INV-5: an idle pose polled less often than it goes stale blanks every masked
         # camera at rest between polls.

@@ -408,3 +408,39 @@ def test_a_data_dir_the_sqlite_url_cannot_carry_is_refused(tmp_path: Path, name:
     url = f"sqlite:///{tmp_path}/vms.db"
     config = load_config(environ={"VMS_DATA_DIR": str(data_dir), "VMS_DATABASE_URL": url})
     assert config.data_dir == data_dir
+
+
+@pytest.mark.parametrize(
+    ("section", "changes", "message"),
+    [
+        (
+            "cameras",
+            {"pose_idle_seconds": 3.0},
+            "[cameras] pose_idle_seconds (3.0) must be shorter than [privacy_masks] "
+            "stale_idle_seconds (2.0)",
+        ),
+        (
+            "recorder",
+            {"reconnect_min_seconds": 60.0},
+            "[recorder] reconnect_min_seconds (60.0) must be at most [recorder] "
+            "reconnect_max_seconds (30.0)",
+        ),
+        (
+            "cluster",
+            {"camera_ownership": True, "camera_lease_seconds": 3.0},
+            "[recorder] reconcile_seconds (5.0) must be shorter than [cluster] "
+            "camera_lease_seconds (3.0)",
+        ),
+    ],
+)
+def test_settings_that_contradict_each_other_are_refused_in_every_config(
+    section: str, changes: dict[str, object], message: str
+) -> None:
+    """The pair checks hold for a Config changed after loading (serve's --host/--port/
+    --workers use dataclasses.replace), not only for one load_config built."""
+    import dataclasses
+
+    config = load_config(environ={})
+    changed = dataclasses.replace(getattr(config, section), **changes)
+    with pytest.raises(InvalidArgument, match=re.escape(message)):
+        dataclasses.replace(config, **{section: changed})
