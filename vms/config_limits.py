@@ -17,6 +17,11 @@ from vms.errors import InvalidArgument
 
 #: The longest duration any setting may give: 100 years.
 MAX_DURATION_DAYS = 36525
+#: The deepest nesting ``[web] max_json_depth`` may allow: far below Python's recursion
+#: limit (1000 frames; a request's parse runs about 50 deep, and the C parser gave up near
+#: 950 levels with a RecursionError) so every recursive consumer after the parser (repr,
+#: json.dumps, Socket.IO's codec) has room.
+MAX_JSON_DEPTH = 256
 UNIT_SECONDS = {"_seconds": 1.0, "_minutes": 60.0, "_hours": 3600.0, "_days": 86400.0}
 
 
@@ -60,7 +65,7 @@ LIMITS: dict[tuple[str, str], Limit] = {
     ("web", "max_upload_bytes"): ONE_OR_MORE,
     ("web", "max_chunk_bytes"): ONE_OR_MORE,
     ("web", "max_body_bytes"): ONE_OR_MORE,
-    ("web", "max_json_depth"): ONE_OR_MORE,
+    ("web", "max_json_depth"): Limit(1, high=MAX_JSON_DEPTH),
     ("web", "trusted_proxies"): NOT_NEGATIVE,
     ("ingest", "dock_scan_seconds"): POSITIVE,
     ("ingest", "dock_settle_seconds"): NOT_NEGATIVE,

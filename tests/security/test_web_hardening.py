@@ -14,6 +14,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -178,6 +179,38 @@ def test_deeply_nested_json_is_400_with_the_reason(
         error = r.get_json()["error"]
         assert error["kind"] == "invalid_argument"
         assert "nested deeper than 32 levels" in error["message"]
+
+
+def test_a_json_depth_limit_near_the_recursion_limit_is_refused_at_load(
+    database: tuple[str, Path],
+) -> None:
+    """A [web] max_json_depth near Python's recursion limit let a body past the parser's
+    own limit (about 950 levels inside a request) be refused with a false reason
+    ("nested deeper than 100000 levels"), and left bodies of hundreds of levels to every
+    recursive consumer after the parser (repr, json.dumps, Socket.IO): the range now
+    ends at MAX_JSON_DEPTH, and a body one level deeper than that is a 400 naming it."""
+    from tests.conftest import make_config
+    from vms.config_limits import MAX_JSON_DEPTH
+
+    url, data_dir = database
+    with pytest.raises(InvalidArgument, match=r"\[web\] max_json_depth must be .* at most"):
+        make_config(data_dir, url, VMS_WEB_MAX_JSON_DEPTH="100000")
+    config = make_config(data_dir, url, VMS_WEB_MAX_JSON_DEPTH=str(MAX_JSON_DEPTH))
+    services = Services.open(config)
+    services.migrate()
+    try:
+        flask_app, _socketio = create_app(services, testing=True)
+        client = flask_app.test_client()
+        for depth, reason in (
+            (MAX_JSON_DEPTH - 1, "z is not a field"),
+            (MAX_JSON_DEPTH, f"nested deeper than {MAX_JSON_DEPTH} levels"),
+        ):
+            body = '{"username": "x", "password": "y", "z": ' + "[" * depth + "]" * depth + "}"
+            r = client.post("/api/v1/auth/token", data=body, content_type="application/json")
+            assert r.status_code == 400, (depth, r.status_code)
+            assert reason in r.get_json()["error"]["message"]
+    finally:
+        services.close()
 
 
 # -- item 13: small leaks ------------------------------------------------------------------
