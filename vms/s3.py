@@ -42,12 +42,23 @@ import boto3
 import botocore.config
 import botocore.exceptions
 
-from vms.errors import DataLoss, NotFound, PermissionDenied, StoreUnavailable, VMSError
+from vms.errors import (
+    DataLoss,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    StoreUnavailable,
+    VMSError,
+)
 from vms.faults import crash_point
 
 log = logging.getLogger(__name__)
 
 READ_CHUNK = 1024 * 1024
+#: S3's limits: parts per multipart upload, and the largest object.
+MAX_PARTS = 10_000
+MAX_OBJECT_BYTES = 5 * 1024**4
+MIB = 1024**2
 
 
 @dataclass(frozen=True)
@@ -344,12 +355,18 @@ class S3Bucket:
         Up to one part it is a single PUT carrying the whole file's SHA-256 (``sha256``
         when the caller hashed the file, so the server checks the bytes against the
         object's name); above, a multipart upload whose parts each carry theirs (``parts``,
-        hashed by the caller with the file; else hashed here in the sending thread), sent
+        hashed by the caller with the file; else, or when the file needs larger parts
+        than ``part_bytes`` (:meth:`part_size`), hashed here in the sending thread), sent
         ``max_connections`` at a time, each read with ``pread``. The object exists only
         once complete; an existing object is never replaced (:class:`FileExistsError`).
         The returned size is the server's (HEAD), compared by the caller.
         """
         key = self.key(name)
+        if size > MAX_OBJECT_BYTES:  # refused before a byte is sent
+            raise InvalidArgument(
+                f"{key} is {size} bytes, more than the object store's largest object "
+                f"({MAX_OBJECT_BYTES} bytes, S3's 5 TiB)"
+            )
         client, checksummed = self._writers()  # chosen in the caller's thread
         try:
             if size <= self.settings.part_bytes:
@@ -374,6 +391,15 @@ class S3Bucket:
             raise translate(exc, key) from None
         return StoredObject(key, int(head["ContentLength"]), head.get("VersionId"))
 
+    def part_size(self, size: int) -> int:
+        """The part size of a multipart upload of ``size`` bytes: ``[store] part_bytes``,
+        or for a file that would need more than S3's :data:`MAX_PARTS` parts at that size
+        (above about 625 GiB at 64 MiB, 49 GiB at 5 MiB), the smallest whole number of
+        MiB that fits it in :data:`MAX_PARTS` (550 MiB at the 5 TiB object limit, under
+        S3's 5 GiB part limit)."""
+        need = -(-size // MAX_PARTS)
+        return max(self.settings.part_bytes, -(-need // MIB) * MIB)
+
     def _multipart(
         self,
         key: str,
@@ -383,7 +409,9 @@ class S3Bucket:
         clients: tuple[Any, Any] | None = None,
     ) -> None:
         client, checksummed = clients or (self._client, self._checksummed)
-        part = self.settings.part_bytes
+        part = self.part_size(size)
+        if part != self.settings.part_bytes:
+            given = None  # hashed for [store] part_bytes: each part is hashed as sent
         count = (size + part - 1) // part
         if given is not None and len(given) != count:
             raise ValueError(f"{len(given)} part checksums for {count} parts of {key}")
@@ -416,8 +444,11 @@ class S3Bucket:
             }
 
         try:
+            # Larger parts, fewer at a time: memory stays max_connections x part_bytes.
+            budget = self.settings.max_connections * self.settings.part_bytes
             with concurrent.futures.ThreadPoolExecutor(
-                self.settings.max_connections, thread_name_prefix="s3-part"
+                max(1, min(self.settings.max_connections, budget // part)),
+                thread_name_prefix="s3-part",
             ) as pool:
                 parts = list(pool.map(send, range(1, count + 1)))
             if self.exists(key, client):

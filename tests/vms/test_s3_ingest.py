@@ -103,3 +103,45 @@ def test_bytes_changed_after_hashing_are_refused_by_the_server_INV_1(
     assert store.remote is not None
     assert list(store.remote.list_objects("objects/")) == [] and media_count(services) == 0
     assert store.remote.uploads("objects/") == []  # the multipart upload was aborted
+
+
+@pytest.mark.parametrize("store_backend", ["s3"], indirect=True)
+def test_a_file_needing_more_parts_than_s3_allows_gets_larger_parts(
+    services: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """S3 takes at most 10,000 parts per upload (vms.s3.MAX_PARTS, lowered here to 2):
+    with 5 MiB parts anything above about 49 GiB was refused by AWS at part 10,001 after
+    that much was sent, though [web] max_upload_bytes allows 256 GiB and dock and CLI
+    imports have no cap. The part size grows to fit the file in MAX_PARTS parts."""
+    import vms.s3
+
+    monkeypatch.setattr(vms.s3, "MAX_PARTS", 2)
+    source = pdf(tmp_path, 12 * 1024**2)  # 3 parts of 5 MiB
+    sha = ingest(services, source)
+    assert sha == hashlib.sha256(source.read_bytes()).hexdigest()
+    remote = services.store.remote
+    assert remote is not None
+    key = remote.key(services.store.relative_path(sha))
+    head = remote.client.head_object(Bucket=remote.bucket, Key=key)
+    assert head["ETag"].strip('"').endswith("-2")  # a multipart upload of 2 parts
+    assert check(services.db, services.store, Level.HASH).clean
+
+
+@pytest.mark.parametrize("store_backend", ["s3"], indirect=True)
+def test_a_file_larger_than_s3s_largest_object_is_refused_naming_its_size(
+    services: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """S3's largest object is 5 TiB (vms.s3.MAX_OBJECT_BYTES, lowered here to 10 MiB):
+    refused before any part is sent, naming the size and the limit; nothing stored."""
+    import vms.s3
+    from vms.errors import InvalidArgument
+
+    monkeypatch.setattr(vms.s3, "MAX_OBJECT_BYTES", 10 * 1024**2)
+    source = pdf(tmp_path, 12 * 1024**2)
+    size = source.stat().st_size
+    with pytest.raises(InvalidArgument, match=f"{size} bytes.*largest object"):
+        ingest(services, source)
+    store = services.store
+    assert store.remote is not None
+    assert list(store.remote.list_objects("objects/")) == [] and media_count(services) == 0
+    assert store.remote.uploads("objects/") == []
