@@ -227,7 +227,8 @@ class SegmentWriter:
             self._set_aside,
             round(retry_seconds / drain_seconds) if drain_seconds > 0 else 1,
         )
-        self._overloaded = False
+        self._overloaded = False  # packets are being dropped (pipeline thread only)
+        self._dropped = 0
         self._thread: threading.Thread | None = None
         self._open: _Open | None = None
         self._gap: int | None = None
@@ -269,11 +270,23 @@ class SegmentWriter:
 
     def _offer(self, item: Item) -> None:  # pipeline thread: never block it
         if len(self._items) < MAX_QUEUED:
+            if self._overloaded:
+                # The overload is over at the first packet taken after the loss (its
+                # interruption queued before it), not when the writer next empties its
+                # queue: a writer held again while catching up would otherwise drop the
+                # next overload's packets with no gap, a segment over the hole (OPS-4).
+                log.error(
+                    "camera %s: segment writer dropped %d packets while behind (a gap)",
+                    self.camera_id,
+                    self._dropped,
+                )
+                self._overloaded, self._dropped = False, 0
             self._items.append(item)  # no wake-up: the writer drains every drain_seconds
             return
-        log.error("camera %s: segment writer is behind; dropping a packet", self.camera_id)
+        self._dropped += 1
         if not self._overloaded:
             # Once per overload: the segment ends and a gap opens where packets were lost.
+            log.error("camera %s: segment writer is behind; dropping packets", self.camera_id)
             self._overloaded = True
             self._items.append(Interruption("error", "segment writer overloaded", self.clock.now()))
 
@@ -290,7 +303,6 @@ class SegmentWriter:
                     self._stopped()
                     return
                 self._item(item)
-            self._overloaded = False
             self._overdue()
             if self.pending:
                 self._retry_kept(self.pending.tick)
