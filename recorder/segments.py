@@ -56,6 +56,7 @@ from recorder.recording import RECORDER, STORE_UNAVAILABLE, TAKEOVER, RecordingL
 from recorder.salvage import SalvageReport, SpoolSalvage
 from recorder.spool import SpoolName, segment_request
 from vms.clock import Clock
+from vms.config import SEGMENT_QUEUE_PACKETS
 from vms.errors import DataLoss, InsufficientStorage, StoreUnavailable, Unavailable, VMSError
 from vms.events import EventBus
 from vms.ingest import Ingestor
@@ -67,8 +68,8 @@ from vms.store import MediaStore, is_disk_full
 log = logging.getLogger(__name__)
 
 #: Packets queued for one writer before new ones are dropped (a gap records the loss):
-#: over three minutes of a 15 fps camera.
-MAX_QUEUED = 3000
+#: over three minutes of a 15 fps camera; [store] segment uploads are bounded to fit it.
+MAX_QUEUED = SEGMENT_QUEUE_PACKETS
 # Capture times of an open segment that move this much further than the media time are
 # a step of the clock (NTP correcting it, an operator setting it), not the estimates'
 # jitter (INV-7).

@@ -35,6 +35,11 @@ from vms.db.models import Role
 from vms.errors import InvalidArgument
 from vms.urls import redact_credentials
 
+#: Packets a camera's segment writer queues before it drops new ones (recorder.segments);
+#: at 30 fps they span SEGMENT_QUEUE_SECONDS, the longest a segment upload may hold it.
+SEGMENT_QUEUE_PACKETS = 3000
+SEGMENT_QUEUE_SECONDS = SEGMENT_QUEUE_PACKETS / 30
+
 
 @dataclasses.dataclass(frozen=True)
 class WebConfig:
@@ -211,6 +216,17 @@ class StoreConfig:
         if self.segment_attempts < 1:
             raise InvalidArgument(
                 f"[store] segment_attempts must be at least 1, not {self.segment_attempts}"
+            )
+        # INV-1: a store that does not answer holds the writer for 2 requests (PUT, HEAD)
+        # x 2 waits (connect, read) x each try; longer than its queue holds, packets drop.
+        worst = 4 * self.segment_timeout_seconds * self.segment_attempts
+        if worst > SEGMENT_QUEUE_SECONDS:
+            raise InvalidArgument(
+                f"[store] segment_timeout_seconds ({self.segment_timeout_seconds}) x "
+                f"segment_attempts ({self.segment_attempts}) lets a segment upload hold the "
+                f"camera's segment writer for up to {worst:g} s (2 requests, each a connect "
+                f"and a read wait per try); it must be at most {SEGMENT_QUEUE_SECONDS:g} s, "
+                f"what the writer's queue of {SEGMENT_QUEUE_PACKETS} packets holds at 30 fps"
             )
 
 

@@ -84,3 +84,30 @@ def test_a_store_that_does_not_answer_is_unavailable_naming_the_object(tmp_path:
     assert bucket is not None
     with pytest.raises(Unavailable, match="objects/ab/cd/abcd"):
         bucket.head("objects/ab/cd/abcd")
+
+
+@pytest.mark.parametrize(
+    ("timeout", "attempts"), [("60", "2"), ("5", "6"), ("1000", "1")], ids=["long", "many", "huge"]
+)
+def test_a_segment_upload_that_may_outlast_the_writer_queue_is_refused_INV_1(
+    tmp_path: Path, timeout: str, attempts: str
+) -> None:
+    """[store] segment_timeout_seconds x segment_attempts had no upper bound: a segment
+    upload to a store that does not answer holds the camera's segment writer up to
+    2 requests (PUT, HEAD) x 2 waits (connect, read) x timeout x attempts, while its queue
+    holds 3,000 packets (100 s at 30 fps); past that the packets are dropped (INV-1)."""
+    env = {
+        "VMS_DATA_DIR": str(tmp_path),
+        "VMS_STORE_SEGMENT_TIMEOUT_SECONDS": timeout,
+        "VMS_STORE_SEGMENT_ATTEMPTS": attempts,
+    }
+    with pytest.raises(
+        InvalidArgument,
+        match=r"\[store\] segment_timeout_seconds .* x segment_attempts .* at most 100 s",
+    ):
+        load_config(environ=env)
+    # The longest accepted: 25 s x 1 try, 5 s x 5 tries.
+    for timeout, attempts in (("25", "1"), ("5", "5")):
+        env["VMS_STORE_SEGMENT_TIMEOUT_SECONDS"] = timeout
+        env["VMS_STORE_SEGMENT_ATTEMPTS"] = attempts
+        load_config(environ=env)
