@@ -58,6 +58,8 @@ READ_CHUNK = 1024 * 1024
 #: S3's limits: parts per multipart upload, and the largest object.
 MAX_PARTS = 10_000
 MAX_OBJECT_BYTES = 5 * 1024**4
+#: The largest object one CopyObject copies; larger ones are copied part by part.
+MAX_COPY_BYTES = 5 * 1024**3
 MIB = 1024**2
 
 
@@ -612,12 +614,39 @@ class S3Bucket:
             raise translate(exc, key, held=True) from None
 
     def copy(self, name: str, to: str) -> None:
-        """Server-side copy (repairs: an orphan moved aside keeps its bytes)."""
+        """Server-side copy (repairs: an orphan moved aside keeps its bytes); an object
+        above :data:`MAX_COPY_BYTES` (S3's 5 GiB CopyObject limit) is copied in ranges of
+        :meth:`part_size` (UploadPartCopy), the upload aborted when one fails."""
+        source = {"Bucket": self.bucket, "Key": self.key(name)}
         try:
-            self._client.copy_object(
-                Bucket=self.bucket,
-                Key=self.key(to),
-                CopySource={"Bucket": self.bucket, "Key": self.key(name)},
-            )
+            size = int(self._client.head_object(**source)["ContentLength"])
+            if size <= MAX_COPY_BYTES:
+                self._client.copy_object(Bucket=self.bucket, Key=self.key(to), CopySource=source)
+            else:
+                self._copy_parts(source, self.key(to), size)
         except Exception as exc:
             raise translate(exc, self.key(name)) from None
+
+    def _copy_parts(self, source: dict[str, str], key: str, size: int) -> None:
+        part = self.part_size(size)
+        upload_id = self._client.create_multipart_upload(Bucket=self.bucket, Key=key)["UploadId"]
+        try:
+            parts = []
+            for number, start in enumerate(range(0, size, part), 1):
+                end = min(start + part, size) - 1
+                reply = self._client.upload_part_copy(
+                    Bucket=self.bucket,
+                    Key=key,
+                    UploadId=upload_id,
+                    PartNumber=number,
+                    CopySource=source,
+                    CopySourceRange=f"bytes={start}-{end}",
+                )
+                parts.append({"PartNumber": number, "ETag": reply["CopyPartResult"]["ETag"]})
+            self._client.complete_multipart_upload(
+                Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+            )
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self._client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+            raise

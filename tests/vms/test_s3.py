@@ -4,13 +4,17 @@ secrets folder, never shown; settings checked at load; a store that does not ans
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import socket
 from pathlib import Path
 
 import pytest
 
+from tests.peers.seaweedfs import SeaweedS3
 from vms.config import load_config
 from vms.errors import InvalidArgument, Unavailable
+from vms.s3 import S3Bucket, S3Settings
 from vms.store import SECRET_KEY_FILE, open_bucket
 
 SECRET = "wJalrXUtnFEMI-very-secret"
@@ -111,3 +115,36 @@ def test_a_segment_upload_that_may_outlast_the_writer_queue_is_refused_INV_1(
         env["VMS_STORE_SEGMENT_TIMEOUT_SECONDS"] = timeout
         env["VMS_STORE_SEGMENT_ATTEMPTS"] = attempts
         load_config(environ=env)
+
+
+def test_an_object_larger_than_one_copy_is_copied_part_by_part(
+    seaweedfs: SeaweedS3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An orphaned original is set aside by a server-side copy (vms.store
+    set_aside_original), but S3's CopyObject copies at most 5 GiB (vms.s3.MAX_COPY_BYTES,
+    lowered here to 5 MiB): a longer BWC recording was refused ('copy source is larger
+    than the maximum allowable size') and never set aside. Larger objects are now copied
+    in ranges (UploadPartCopy), byte for byte."""
+    import uuid
+
+    import vms.s3
+
+    settings = S3Settings(
+        seaweedfs.endpoint,
+        f"vms-{uuid.uuid4().hex[:12]}",
+        "us-east-1",
+        seaweedfs.access_key,
+        seaweedfs.secret_key,
+        part_bytes=16 * 1024**2,
+    )
+    S3Bucket(settings).ensure_bucket()
+    source = tmp_path / "original"
+    source.write_bytes(os.urandom(12 * 1024**2))
+    S3Bucket(settings).put_file("objects/a", source, source.stat().st_size)  # one PUT
+    monkeypatch.setattr(vms.s3, "MAX_COPY_BYTES", 5 * 1024**2)
+    bucket = S3Bucket(dataclasses.replace(settings, part_bytes=5 * 1024**2))
+    bucket.copy("objects/a", "orphans/a")
+    assert bucket.read_bytes("orphans/a") == source.read_bytes()
+    head = bucket.client.head_object(Bucket=bucket.bucket, Key=bucket.key("orphans/a"))
+    assert head["ETag"].strip('"').endswith("-3")  # three 5 MiB ranges
+    assert bucket.uploads("orphans/") == []
