@@ -2,7 +2,7 @@
 
 Layout under the store root (docs/design/storage.md):
 
-- ``objects/ab/cd/<sha256>``: stored originals, mode 0444, named by their SHA-256.
+- ``objects/ab/cd/<sha256>``: stored originals, mode 0400, named by their SHA-256.
 - ``tmp/``: files being ingested (``*.part``), each locked by its writer with ``flock``;
   with the S3 backend also the short-lived local copies of originals that a reader must
   seek in (``*.copy.part``, locked the same way; :meth:`MediaStore.local_copy`).
