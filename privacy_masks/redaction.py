@@ -218,7 +218,7 @@ class RedactionService:
         actor: Actor,
         media_id: str,
         method: str,
-        request: dict[str, Any],
+        as_stored: dict[str, Any],
         now: dt.datetime,
     ) -> RedactionRecord | None:
         """The job ``actor`` asked for on ``media_id`` with the same method and request
@@ -239,7 +239,7 @@ class RedactionService:
             .order_by(Redaction.created_at)
         ).scalars()
         for row in rows:
-            if (row.method, row.request) == (method, request):
+            if (row.method, row.request) == (method, as_stored):
                 return RedactionRecord.of(row)
         return None
 

@@ -209,6 +209,7 @@ FREE_FORM = {
     "overrides": "configuration overrides (tests, the CLI's --set)",
     "asked": "a refused request, kept verbatim in its audit entry (INV-6)",
     "requested": "what a PTZ command asked, for its audit entry (INV-6)",
+    "as_stored": "a job's request as the service itself stored it, matched against a repeat",
 }
 # Functions and modules that read JSON documents that are not request bodies.
 DOCUMENT_READERS = {

@@ -271,7 +271,7 @@ class ExportService(ExportReads):
         actor: Actor,
         purpose: str,
         case_number: str | None,
-        request: dict[str, Any],
+        as_stored: dict[str, Any],
         now: dt.datetime,
     ) -> ExportRecord | None:
         """The export ``actor`` asked for with the same purpose, case number and request
@@ -291,7 +291,7 @@ class ExportService(ExportReads):
             .order_by(Export.created_at)
         ).scalars()
         for row in rows:
-            if (row.purpose, row.case_number, row.request) == (purpose, case_number, request):
+            if (row.purpose, row.case_number, row.request) == (purpose, case_number, as_stored):
                 return ExportRecord.of(row)
         return None
 
