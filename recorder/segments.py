@@ -51,8 +51,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from recorder.fanout import EncodedPacket, Interruption, Item, PacketHub
+from recorder.open_segment import CLOCK_STEP as CLOCK_STEP
+from recorder.open_segment import OpenSegment
 from recorder.pending import KeptSegment, PendingSegments
 from recorder.recording import RECORDER, STORE_UNAVAILABLE, TAKEOVER, RecordingLog
+from recorder.recording_switch import RecordingSwitch
 from recorder.salvage import SalvageReport, SpoolSalvage
 from recorder.spool import SpoolName, segment_request
 from vms.clock import Clock
@@ -62,7 +65,6 @@ from vms.events import EventBus
 from vms.ingest import Ingestor
 from vms.leases import LeaseLost
 from vms.media.mp4 import Mp4Writer
-from vms.media.stream import StreamInfo
 from vms.store import MediaStore, is_disk_full
 
 log = logging.getLogger(__name__)
@@ -70,71 +72,6 @@ log = logging.getLogger(__name__)
 #: Packets queued for one writer before new ones are dropped (a gap records the loss):
 #: over three minutes of a 15 fps camera; [store] segment uploads are bounded to fit it.
 MAX_QUEUED = SEGMENT_QUEUE_PACKETS
-# Capture times of an open segment that move this much further than the media time are
-# a step of the clock (NTP correcting it, an operator setting it), not the estimates'
-# jitter (INV-7).
-CLOCK_STEP = dt.timedelta(seconds=5)
-
-
-@dataclass
-class _Open:
-    path: Path
-    writer: Mp4Writer
-    name: SpoolName
-    last: dt.datetime
-    frame: dt.timedelta
-    info: StreamInfo
-    packets: int = 0
-    # How far the start was moved up to the floor from the first packet's capture time;
-    # every capture time of the segment is moved as far, so it keeps the span it holds
-    # and closes after ``segment_seconds`` of video even when its capture times all lie
-    # before the floor (the clock stepped back: INV-7, OPS-4).
-    shift: dt.timedelta = dt.timedelta(0)
-    # The last packet written: its capture time and pts (for follow_step).
-    last_capture: dt.datetime | None = None
-    last_pts: int | None = None
-    # The last DTS written, relative to the segment's first: the muxer refuses one that
-    # does not increase.
-    last_dts: int | None = None
-    # A keyframe was asked for, the segment being due to end (SegmentWriter._overdue).
-    keyframe_asked: bool = False
-
-    @property
-    def start(self) -> dt.datetime:
-        return self.name.start
-
-    def placed(self, capture: dt.datetime) -> dt.datetime:
-        """``capture`` (of this segment's packets) on the catalog's time line."""
-        return capture + self.shift
-
-    def follow_step(self, capture: dt.datetime, pts: int) -> dt.timedelta | None:
-        """When the capture time since the last packet written moved more than
-        :data:`CLOCK_STEP` away from the media time between them, the clock was set (back,
-        or forward): the segment's time line follows the media time over the step (the
-        shift takes the step, which is returned) instead of jumping with the clock, so the
-        segment spans the video it holds."""
-        if self.last_capture is None or self.last_pts is None:
-            return None
-        media = dt.timedelta(seconds=float((pts - self.last_pts) * self.info.time_base))
-        step = capture - self.last_capture - media
-        if abs(step) <= CLOCK_STEP:
-            return None
-        self.shift -= step
-        return step
-
-    def media_jump(self, packet: EncodedPacket) -> bool:
-        """Whether the media time since the last packet written moved more than
-        :data:`CLOCK_STEP` while its capture time did not: the camera's timestamps
-        jumped, not the server's clock (whose step moves the capture times)."""
-        if self.last_capture is None or self.last_pts is None:
-            return False
-        media = float((packet.pts - self.last_pts) * self.info.time_base)
-        captured = packet.capture - self.last_capture
-        return abs(media) > CLOCK_STEP.total_seconds() and abs(captured) <= CLOCK_STEP
-
-    @property
-    def mask_version(self) -> int:
-        return self.name.mask_version
 
 
 @dataclass(frozen=True)
@@ -195,8 +132,9 @@ class SegmentWriter:
         self.clock = clock
         self.segment_seconds = segment_seconds
         self._reserve = reserve_bytes or (lambda: ingestor.reserve_bytes)
-        self._state_poll = dt.timedelta(seconds=state_poll_seconds)
-        self._read_enabled = enabled or recording.enabled
+        self._switch = RecordingSwitch(
+            camera_id, enabled or recording.enabled, dt.timedelta(seconds=state_poll_seconds)
+        )
         self.status = WriterStatus()
         # The camera lease token this node records under (issue 13.1; None: no camera
         # ownership): each segment's ingest is fenced with it.
@@ -231,12 +169,9 @@ class SegmentWriter:
         self._overloaded = False  # packets are being dropped (pipeline thread only)
         self._dropped = 0
         self._thread: threading.Thread | None = None
-        self._open: _Open | None = None
+        self._open: OpenSegment | None = None
         self._gap: int | None = None
         self._gap_cause: str | None = None
-        self._enabled = True
-        self._checked: dt.datetime | None = None
-        self._state_unread = False
         self._stop_reason = StopReason()
         # Where this camera's recording is known to have got to (segments and gaps, this
         # run's and before): nothing starts earlier, so spans never overlap (OPS-4) even
@@ -423,7 +358,7 @@ class SegmentWriter:
                 return
         self._write(current, packet)
 
-    def _begin(self, packet: EncodedPacket) -> _Open | None:
+    def _begin(self, packet: EncodedPacket) -> OpenSegment | None:
         # 1. room for it? (the same check the ingest makes, before we spend the disk)
         try:
             self.store.require_free(0, self._reserve())
@@ -452,17 +387,17 @@ class SegmentWriter:
             raise
         frame = dt.timedelta(seconds=1.0 / max(packet.info.fps, 1.0))
         shift = start - packet.capture  # how far the floor moved it (INV-7, OPS-4)
-        self._open = _Open(path, writer, name, start, frame, packet.info, shift=shift)
+        self._open = OpenSegment(path, writer, name, start, frame, packet.info, shift=shift)
         self._base = (packet.pts, packet.dts)
         self._close_gap(start)
         return self._open
 
-    def _goes_back(self, current: _Open, packet: EncodedPacket) -> bool:
+    def _goes_back(self, current: OpenSegment, packet: EncodedPacket) -> bool:
         """Whether ``packet`` cannot follow the segment's packets: its DTS does not
         increase (the muxer refuses it)."""
         return current.last_dts is not None and packet.dts - self._base[1] <= current.last_dts
 
-    def _timestamps_jumped(self, current: _Open, packet: EncodedPacket) -> None:
+    def _timestamps_jumped(self, current: OpenSegment, packet: EncodedPacket) -> None:
         """The camera's timestamps went back or jumped while its frames kept coming (its
         clock restarted, or it is broken or hostile): the segment ends before the packet
         and is catalogued, a gap opens, and the next keyframe starts a new segment on
@@ -481,7 +416,7 @@ class SegmentWriter:
         self._finish(end)
         self._open_gap(end, "stream_error", "the camera's timestamps jumped")
 
-    def _write(self, current: _Open, packet: EncodedPacket) -> None:
+    def _write(self, current: OpenSegment, packet: EncodedPacket) -> None:
         pts0, dts0 = self._base
         try:
             current.writer.write(packet.raw, packet.pts - pts0, packet.dts - dts0)
@@ -559,7 +494,7 @@ class SegmentWriter:
             current.mask_version,
         )
 
-    def _keep(self, current: _Open, end: dt.datetime, reason: str) -> None:
+    def _keep(self, current: OpenSegment, end: dt.datetime, reason: str) -> None:
         """4a: the segment stays in the spool for :attr:`pending` to ingest again; its
         span is a closed ``store_unavailable`` gap until then (OPS-4)."""
         self.pending.keep(KeptSegment(current.path, current.name, end, current.packets))
@@ -621,7 +556,7 @@ class SegmentWriter:
         if gap:
             self._open_gap(start, "error", f"{reason}; kept in quarantine {where}")
 
-    def _discard(self, current: _Open, cause: str, detail: str) -> None:
+    def _discard(self, current: OpenSegment, cause: str, detail: str) -> None:
         """The segment cannot be kept: remove the file, record its span as a gap."""
         current.path.unlink(missing_ok=True)
         log.error(
@@ -715,37 +650,8 @@ class SegmentWriter:
             self.status.alarm = None
 
     def _recording_enabled(self, now: dt.datetime) -> bool:
-        # Read again every state_poll of capture time, and at once when capture times went
-        # back (the clock was set back: INV-7), not only once they come round again.
-        if self._checked is None or not dt.timedelta(0) <= now - self._checked < self._state_poll:
-            self._checked = now
-            try:
-                enabled = self._read_enabled(self.camera_id)
-            except Exception:
-                # The database did not answer: the camera goes on as it was, and the
-                # segment in progress is kept (it was dropped as a writer failure, and
-                # footage lost for want of a reading: INV-1). Logged once per outage.
-                if not self._state_unread:
-                    log.exception(
-                        "camera %s: recording state unreadable; recording stays %s",
-                        self.camera_id,
-                        "on" if self._enabled else "off",
-                    )
-                self._state_unread = True
-                return self._enabled
-            if self._state_unread:
-                log.warning("camera %s: recording state readable again", self.camera_id)
-                self._state_unread = False
-            if enabled != self._enabled:
-                log.info(
-                    "camera %s: recording %s -> %s",
-                    self.camera_id,
-                    "on" if self._enabled else "off",
-                    "on" if enabled else "off",
-                )
-            self._enabled = enabled
-            self.status.recording = enabled
-        return self._enabled
+        self.status.recording = self._switch.at(now)
+        return self.status.recording
 
     def _resume_gap(self, *, crashed: bool) -> None:
         """Continue the gap the previous run left open (gaps that recording resumed
