@@ -45,7 +45,7 @@ from tests.recorder.test_cluster_nodes import holders
 from tests.recorder.test_reliability import gaps, items
 from tests.recorder.test_salvage import assert_no_overlaps
 from tests.web.test_processes import REDIS, Listener, serving, sign_in
-from tests.web.test_whep import Viewer
+from tests.web.whep import Viewer
 from vms.config import Config
 from vms.db.models import AuditEntry
 from vms.db.models import MediaNode as MediaNodeRow

@@ -22,9 +22,9 @@ from recorder.engine import Recorder
 from tests.recorder.conftest import PASSWORD, USERNAME, Rig, wait_for
 from tests.recorder.conftest import sim as sim  # the fixture: one simulated camera a test
 from tests.web.conftest import Site, login
-from tests.web.test_whep import masked as masked  # the fixtures: the simulator recorded
-from tests.web.test_whep import passthrough as passthrough
-from tests.web.test_whep import recorded_as_it_comes
+from tests.web.whep import masked as masked  # the fixtures: the simulator recorded
+from tests.web.whep import passthrough as passthrough
+from tests.web.whep import recorded_as_it_comes
 from vms.clock import ManualClock
 from vms.db.models import AuditEntry
 from vms.media.codec import Encoder
