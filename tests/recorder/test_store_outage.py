@@ -30,7 +30,7 @@ from tests.conftest import make_config, s3_overrides
 from tests.peers.seaweedfs import SeaweedS3
 from tests.peers.seaweedfs.faults import FaultyS3
 from tests.recorder.conftest import wait_for
-from tests.recorder.test_ownership import LEASE, nodes
+from tests.recorder.leases import LEASE, nodes
 from tests.recorder.test_reliability import gaps, items
 from tests.recorder.test_salvage import (
     FPS,
