@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from tests.media import make_video
 from tests.web.conftest import Site, login
+from tests.web.forms import send_refused
 from vms.audit.log import Who
 from vms.catalog_values import RestrictionChange
 from vms.db.models import AuditEntry, SourceKind, User
@@ -202,33 +203,21 @@ def test_refused_case_forms_show_the_reason_beside_them_and_keep_the_answers(
     opening.get_by_role("button", name="Open case").click()
     page.wait_for_url("**/cases/C-61?opened=1")
     page.goto("/cases")
-    opening = page.get_by_role("form", name="Open a case")
-    opening.get_by_label("Case number").fill("C-61")  # again: it exists
-    opening.get_by_role("button", name="Open case").click()
-    opening = page.get_by_role("form", name="Open a case")
-    expect(opening.get_by_role("alert")).to_contain_text("C-61")
-    expect(opening.get_by_label("Case number")).to_have_value("C-61")
+    again = {"Case number": "C-61"}  # again: it exists
+    send_refused(page, "Open a case", again, "Open case", "C-61")
     expect(page.locator("#case-table")).to_contain_text("C-61")  # the list is still there
 
     page.goto("/cases/C-61")
-    adding = page.get_by_role("form", name="Add an item")
-    adding.get_by_label("Media id").fill("no-such-item")
-    adding.get_by_label("Note").fill("seen on the wall")
-    adding.get_by_role("button", name="Add item").click()
-    adding = page.get_by_role("form", name="Add an item")
-    expect(adding.get_by_role("alert")).to_contain_text("no-such-item")
-    expect(adding.get_by_label("Note")).to_have_value("seen on the wall")
+    answers = {"Media id": "no-such-item", "Note": "seen on the wall"}
+    send_refused(page, "Add an item", answers, "Add item", "no-such-item")
 
-    marking = page.get_by_role("form", name="Add a bookmark")
-    marking.get_by_label("Camera id").fill("no-such-camera")
-    marking.get_by_label("At (UTC)").fill("2026-11-20T09:00:01Z")
-    marking.get_by_label("Until (UTC, optional)").fill("2026-11-20T09:00:00Z")
-    marking.get_by_label("Label").fill("backwards")
-    marking.get_by_role("button", name="Save bookmark").click()
-    marking = page.get_by_role("form", name="Add a bookmark")
-    expect(marking.get_by_role("alert")).to_contain_text("before start")
-    expect(marking.get_by_label("Label")).to_have_value("backwards")
-    expect(marking.get_by_label("Until (UTC, optional)")).to_have_value("2026-11-20T09:00:00Z")
+    answers = {
+        "Camera id": "no-such-camera",
+        "At (UTC)": "2026-11-20T09:00:01Z",
+        "Until (UTC, optional)": "2026-11-20T09:00:00Z",
+        "Label": "backwards",
+    }
+    send_refused(page, "Add a bookmark", answers, "Save bookmark", "before start")
     expect(page.get_by_role("form", name="Add an item").get_by_role("alert")).to_have_count(0)
 
 
@@ -241,24 +230,15 @@ def test_refused_media_page_case_forms_keep_the_answers_beside_the_reason(
     media_id = bwc_item(site.services)
     login(page, "investigator")
     page.goto(f"/media/{media_id}")
-    filing = page.get_by_role("form", name="Add to a case")
-    filing.get_by_label("Case number").fill("NO-CASE-1")
-    filing.get_by_label("Why it belongs there").fill("seen at the scene")
-    filing.get_by_role("button", name="Add to case").click()
-    filing = page.get_by_role("form", name="Add to a case")
-    expect(filing.get_by_role("alert")).to_contain_text("NO-CASE-1")
-    expect(filing.get_by_label("Case number")).to_have_value("NO-CASE-1")
-    expect(filing.get_by_label("Why it belongs there")).to_have_value("seen at the scene")
+    answers = {"Case number": "NO-CASE-1", "Why it belongs there": "seen at the scene"}
+    send_refused(page, "Add to a case", answers, "Add to case", "NO-CASE-1")
 
-    mark = page.get_by_role("form", name="Bookmark a moment")
-    mark.get_by_label("At (UTC)").fill("2026-11-20T09:00:01Z")
-    mark.get_by_label("Until (UTC, optional)").fill("2026-11-20T09:00:00Z")
-    mark.get_by_label("Label").fill("backwards")
-    mark.get_by_role("button", name="Save bookmark").click()
-    mark = page.get_by_role("form", name="Bookmark a moment")
-    expect(mark.get_by_role("alert")).to_contain_text("before start")
-    expect(mark.get_by_label("Label")).to_have_value("backwards")
-    expect(mark.get_by_label("At (UTC)")).to_have_value("2026-11-20T09:00:01Z")
+    answers = {
+        "At (UTC)": "2026-11-20T09:00:01Z",
+        "Until (UTC, optional)": "2026-11-20T09:00:00Z",
+        "Label": "backwards",
+    }
+    send_refused(page, "Bookmark a moment", answers, "Save bookmark", "before start")
     expect(page.get_by_role("form", name="Add to a case").get_by_role("alert")).to_have_count(0)
 
 
@@ -274,12 +254,10 @@ def test_a_refused_review_approval_keeps_the_answers_beside_the_reason_ACC_2(
     flag.get_by_label("Reason").fill("serious injury at the stop")
     flag.get_by_role("button", name="Flag as a critical incident").click()
     page.wait_for_url("**critical=1")
-    approval = page.get_by_role("form", name="Record the officer's review approval")
-    approval.get_by_label("Document reference").fill("MEMO-12")
-    approval.get_by_label("Expires (UTC, optional)").fill("next friday")
-    approval.get_by_label("Reason").fill("report writing")
-    approval.get_by_role("button", name="Record the approval").click()
-    approval = page.get_by_role("form", name="Record the officer's review approval")
-    expect(approval.get_by_role("alert")).to_contain_text("next friday")
-    expect(approval.get_by_label("Document reference")).to_have_value("MEMO-12")
-    expect(approval.get_by_label("Reason")).to_have_value("report writing")
+    answers = {
+        "Document reference": "MEMO-12",
+        "Expires (UTC, optional)": "next friday",
+        "Reason": "report writing",
+    }
+    approval = "Record the officer's review approval"
+    send_refused(page, approval, answers, "Record the approval", "next friday")

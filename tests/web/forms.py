@@ -1,0 +1,38 @@
+"""A form sent and refused in headless Chromium: it must come back with the server's
+reason inside it and with everything that was typed (tests/web/test_case_pages.py,
+test_record_forms.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from playwright.sync_api import Locator, Page, expect
+
+
+def send_refused(
+    page: Page,
+    form: str,
+    answers: Mapping[str, str],
+    button: str,
+    reason: str,
+    *,
+    status: int | None = None,
+) -> Locator:
+    """Fill the form named ``form`` (``answers``: label -> text; choices and boxes are
+    the caller's, before), send it with ``button`` and check it came back refused:
+    ``reason`` in the alert inside it and every answer still typed in. ``status``: the
+    answer's HTTP status too, when given. Returns the form as it came back."""
+    sent = page.get_by_role("form", name=form)
+    for label, text in answers.items():
+        sent.get_by_label(label).fill(text)
+    if status is None:
+        sent.get_by_role("button", name=button).click()
+    else:
+        with page.expect_response(lambda r: r.request.method == "POST") as answer:
+            sent.get_by_role("button", name=button).click()
+        assert answer.value.status == status
+    back = page.get_by_role("form", name=form)
+    expect(back.get_by_role("alert")).to_contain_text(reason)
+    for label, text in answers.items():
+        expect(back.get_by_label(label)).to_have_value(text)
+    return back
