@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from playwright.sync_api import Page, expect
 
-from privacy_masks.redaction import NewRedaction, RedactionService
+from privacy_masks.redaction import NewRedaction, RedactionRecord, RedactionService
 from privacy_masks.redaction_job import drawn_steps
 from tests.media import encode_pictures
 from tests.web.conftest import Site, login
@@ -43,6 +43,35 @@ def pictures() -> list[np.ndarray]:
     return out
 
 
+def redaction_of(services: Services, actors: dict[str, Actor], data: bytes) -> RedactionRecord:
+    """``data`` ingested as a body-camera video and a redaction job of it (faces, solid)
+    run by the commander: the job, in review."""
+    media_id = services.ingestor.ingest(
+        io.BytesIO(data),
+        IngestRequest(source=SourceKind.BWC, device_id="BWC-1", officer_badge="B1"),
+        Who("setup", "admin"),
+    ).media_id
+    service = services.ports.get(RedactionService)
+    job = service.create(actors["commander"], NewRedaction(media_id, ("faces",), "solid"))
+    assert service.run_pending() == 1
+    return job
+
+
+def open_review(page: Page, job_id: str) -> None:
+    """The commander on the review page of job ``job_id``, its video ready to show."""
+    login(page, "commander")
+    page.goto(f"/redactions/{job_id}")
+    expect(page.locator("#redaction-state")).to_have_text("review")
+    page.wait_for_function("() => document.getElementById('redaction-video').readyState >= 2")
+
+
+def step_forward(page: Page, n: int) -> None:
+    """One frame forward on the review page, to its step ``n``, once the video is there."""
+    page.locator("#frame-forward").click()
+    expect(page.locator("#time")).to_contain_text(f"frame {n}")
+    page.wait_for_function("() => !document.getElementById('redaction-video').seeking")
+
+
 # The red square's left edge in the picture the <video> shows now (drawn to a canvas).
 MARKER_JS = """() => {
   const v = document.getElementById('redaction-video');
@@ -62,22 +91,10 @@ def test_the_review_page_steps_onto_the_frames_of_a_video_starting_late_REL_3(
     web_assets: object, site: Site, services: Services, actors: dict[str, Actor], page: Page
 ) -> None:
     data = encode_pictures(pictures(), fps=FPS, pts=range(1000 * FPS, 1000 * FPS + FRAMES))
-    media_id = services.ingestor.ingest(
-        io.BytesIO(data),
-        IngestRequest(source=SourceKind.BWC, device_id="BWC-1", officer_badge="B1"),
-        Who("setup", "admin"),
-    ).media_id
-    service = services.ports.get(RedactionService)
-    job = service.create(actors["commander"], NewRedaction(media_id, ("faces",), "solid"))
-    assert service.run_pending() == 1
-    login(page, "commander")
-    page.goto(f"/redactions/{job.id}")
-    expect(page.locator("#redaction-state")).to_have_text("review")
-    page.wait_for_function("() => document.getElementById('redaction-video').readyState >= 2")
+    job = redaction_of(services, actors, data)
+    open_review(page, job.id)
     for n in range(1, 11):
-        page.locator("#frame-forward").click()
-        expect(page.locator("#time")).to_contain_text(f"frame {n}")
-        page.wait_for_function("() => !document.getElementById('redaction-video').seeking")
+        step_forward(page, n)
     seen = page.evaluate(MARKER_JS)
     assert abs(seen - marker_x(10)) <= 2, (
         f"the page says frame 10 but shows the picture with the marker at x {seen} "
@@ -96,23 +113,12 @@ def test_each_step_of_the_page_shows_the_frame_the_render_paints_VFR_REL_3(
     render held the step before's box on it)."""
     pts = [i if i < 15 else 15 + (i - 15) * 3 for i in range(FRAMES)]
     data = encode_pictures(pictures(), fps=FPS, pts=pts)
-    media_id = services.ingestor.ingest(
-        io.BytesIO(data),
-        IngestRequest(source=SourceKind.BWC, device_id="BWC-1", officer_badge="B1"),
-        Who("setup", "admin"),
-    ).media_id
-    service = services.ports.get(RedactionService)
-    job = service.create(actors["commander"], NewRedaction(media_id, ("faces",), "solid"))
-    assert service.run_pending() == 1
-    fps = service.get(actors["commander"], job.id).video.fps  # type: ignore[union-attr]
-    login(page, "commander")
-    page.goto(f"/redactions/{job.id}")
-    expect(page.locator("#redaction-state")).to_have_text("review")
-    page.wait_for_function("() => document.getElementById('redaction-video').readyState >= 2")
+    job = redaction_of(services, actors, data)
+    review = services.ports.get(RedactionService).get(actors["commander"], job.id)
+    fps = review.video.fps  # type: ignore[union-attr]
+    open_review(page, job.id)
     for n in range(1, FRAMES):
-        page.locator("#frame-forward").click()
-        expect(page.locator("#time")).to_contain_text(f"frame {n}")
-        page.wait_for_function("() => !document.getElementById('redaction-video').seeking")
+        step_forward(page, n)
         at = math.ceil(n / fps * 10000 - 1e-6) / 10000  # the page's timeOf
         shown = max(k for k, p in enumerate(pts) if p / FPS <= at + 1e-6)
         seen = page.evaluate(MARKER_JS)
@@ -136,18 +142,8 @@ def test_the_canvas_lies_on_a_turned_phone_video_as_shown_REL_3(
     render paints (privacy_masks test_redaction_media covers the render)."""
     shown = [np.full((320, 180, 3), 96, np.uint8)] * 6
     data = encode_pictures(shown, fps=FPS, rotation=90)
-    media_id = services.ingestor.ingest(
-        io.BytesIO(data),
-        IngestRequest(source=SourceKind.BWC, device_id="BWC-1", officer_badge="B1"),
-        Who("setup", "admin"),
-    ).media_id
-    service = services.ports.get(RedactionService)
-    job = service.create(actors["commander"], NewRedaction(media_id, ("faces",), "solid"))
-    assert service.run_pending() == 1
-    login(page, "commander")
-    page.goto(f"/redactions/{job.id}")
-    expect(page.locator("#redaction-state")).to_have_text("review")
-    page.wait_for_function("() => document.getElementById('redaction-video').readyState >= 2")
+    job = redaction_of(services, actors, data)
+    open_review(page, job.id)
     sizes = page.evaluate(
         """() => {
           const v = document.getElementById('redaction-video');
@@ -198,25 +194,13 @@ def test_each_step_shows_the_detected_box_over_the_face_it_shows_VFR_REL_3(
         img = background(320, 180)
         face.draw(img, p)
         shots.append(img)
-    media_id = services.ingestor.ingest(
-        io.BytesIO(encode_pictures(shots, fps=FPS, pts=pts)),
-        IngestRequest(source=SourceKind.BWC, device_id="BWC-1", officer_badge="B1"),
-        Who("setup", "admin"),
-    ).media_id
-    service = services.ports.get(RedactionService)
-    job = service.create(actors["commander"], NewRedaction(media_id, ("faces",), "solid"))
-    assert service.run_pending() == 1
-    review = service.get(actors["commander"], job.id)
+    job = redaction_of(services, actors, encode_pictures(shots, fps=FPS, pts=pts))
+    review = services.ports.get(RedactionService).get(actors["commander"], job.id)
     assert [t.cls for t in review.tracks] == ["face"], review.tracks
-    login(page, "commander")
-    page.goto(f"/redactions/{job.id}")
-    expect(page.locator("#redaction-state")).to_have_text("review")
-    page.wait_for_function("() => document.getElementById('redaction-video').readyState >= 2")
+    open_review(page, job.id)
     off = []
     for n in range(1, FRAMES):
-        page.locator("#frame-forward").click()
-        expect(page.locator("#time")).to_contain_text(f"frame {n}")
-        page.wait_for_function("() => !document.getElementById('redaction-video').seeking")
+        step_forward(page, n)
         skin, outline = page.evaluate(FACE_AND_OUTLINE_JS, 90)
         assert skin is not None, n
         if outline is None or abs(outline - skin) > 6:
@@ -233,23 +217,11 @@ def test_every_step_of_the_page_shows_its_own_frame_at_15_fps_REL_3(
     over frame 1's face was burned into frame 2 (every third frame of a 15 fps video
     could be neither seen nor keyed)."""
     data = encode_pictures(pictures(), fps=FPS)
-    media_id = services.ingestor.ingest(
-        io.BytesIO(data),
-        IngestRequest(source=SourceKind.BWC, device_id="BWC-1", officer_badge="B1"),
-        Who("setup", "admin"),
-    ).media_id
-    service = services.ports.get(RedactionService)
-    job = service.create(actors["commander"], NewRedaction(media_id, ("faces",), "solid"))
-    assert service.run_pending() == 1
-    login(page, "commander")
-    page.goto(f"/redactions/{job.id}")
-    expect(page.locator("#redaction-state")).to_have_text("review")
-    page.wait_for_function("() => document.getElementById('redaction-video').readyState >= 2")
+    job = redaction_of(services, actors, data)
+    open_review(page, job.id)
     wrong: list[tuple[object, float]] = []
     for n in range(1, FRAMES):
-        page.locator("#frame-forward").click()
-        expect(page.locator("#time")).to_contain_text(f"frame {n}")
-        page.wait_for_function("() => !document.getElementById('redaction-video').seeking")
+        step_forward(page, n)
         seen = page.evaluate(MARKER_JS)
         if abs(seen - marker_x(n)) > 2:
             wrong.append((n, (seen - marker_x(0)) / 8))
