@@ -8,7 +8,6 @@ like the core commands.
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import sys
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 from onvif_control.plugin import get
 from onvif_control.ptz_audit import PtzAuditQuery, to_csv
 from vms.bounded import parse_time
-from vms.cli import cli_actor, open_services
+from vms.cli import add_password_options, cli_actor, open_services, read_password
 from vms.jsonable import jsonable
 from vms.services import Services
 
@@ -35,7 +34,7 @@ def _close(services: Services) -> None:
 
 
 def cmd_camera_add(args: argparse.Namespace) -> int:
-    password = args.password or getpass.getpass(f"camera password for {args.username}: ")
+    password = read_password(args, f"camera password for {args.username}: ")
     services = _open(args)
     try:
         camera = get(services).cameras.onboard(
@@ -105,7 +104,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("name")
     p.add_argument("--onvif", required=True, help="device service URL, http://host:port/...")
     p.add_argument("--username", required=True)
-    p.add_argument("--password", help="prompted for when omitted")
+    add_password_options(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_camera_add)
     p = camera.add_parser("list", help="list cameras with their health")

@@ -51,6 +51,36 @@ def cli_actor() -> Who:
     return Who(cli_name(), SYSTEM_ROLE)
 
 
+def add_password_options(parser: argparse.ArgumentParser, option: str = "--password") -> None:
+    """``--password-stdin``, and ``option`` kept only to be refused (:func:`read_password`)."""
+    parser.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of standard input (else prompted for)",
+    )
+    parser.add_argument(option, dest="password_argv", help=argparse.SUPPRESS)
+
+
+def read_password(args: argparse.Namespace, prompt: str, option: str = "--password") -> str:
+    """The password of a command: from standard input (``--password-stdin``, its first
+    line) or asked for on the terminal. Never from the command line: every local user
+    reads a process's arguments while it runs (``ps``, ``/proc/PID/cmdline``) and the
+    shell keeps them in its history, so a value there is refused before anything is done
+    (ACC-1; docs/design/security.md, "Local OS user")."""
+    if args.password_argv is not None:
+        raise InvalidArgument(
+            f"{option} puts the password on the command line, where every local user can "
+            "read it (ps) while the command runs: leave it out to be asked for it, or pipe "
+            "it in with --password-stdin"
+        )
+    if args.password_stdin:
+        line = sys.stdin.readline().rstrip("\r\n")
+        if not line:
+            raise InvalidArgument("--password-stdin: standard input held no password")
+        return line
+    return getpass.getpass(prompt)
+
+
 def open_services(args: argparse.Namespace) -> Services:
     """Services for a command that does not migrate: a database that does not answer, was
     never initialised, or whose schema is not this code's (after an upgrade of the package,
@@ -69,13 +99,14 @@ def open_services(args: argparse.Namespace) -> Services:
 
 def cmd_init(args: argparse.Namespace) -> int:
     # Half an admin was a silent success ("initialised", exit 0, nobody to sign in).
-    if args.admin_password and not args.admin_user:
-        raise InvalidArgument("--admin-password needs --admin-user (the admin's name)")
-    if args.admin_user and not args.admin_password:
-        args.admin_password = getpass.getpass(f"password for {args.admin_user}: ")
+    if args.password_stdin and not args.admin_user:
+        raise InvalidArgument("--password-stdin needs --admin-user (the admin's name)")
+    password = None
+    if args.admin_user or args.password_argv is not None:
+        password = read_password(args, f"password for {args.admin_user}: ", "--admin-password")
     services = Services.open(args.config_obj)
     try:
-        services.init(args.admin_user, args.admin_password)
+        services.init(args.admin_user, password)
         print(f"initialised {services.config.data_dir.resolve()}")
     finally:
         services.close()
@@ -83,8 +114,8 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_user_add(args: argparse.Namespace) -> int:
+    password = read_password(args, f"password for {args.name}: ")
     services = open_services(args)
-    password = args.password or getpass.getpass(f"password for {args.name}: ")
     try:
         user = services.users.add_user(
             args.name,
@@ -174,7 +205,7 @@ def cmd_user_enable(args: argparse.Namespace) -> int:
 
 def cmd_user_passwd(args: argparse.Namespace) -> int:
     """Reset a password; the user's sessions and tokens are revoked."""
-    password = args.password or getpass.getpass(f"new password for {args.name}: ")
+    password = read_password(args, f"new password for {args.name}: ")
     services = open_services(args)
     try:
         revoked = services.users.set_password(args.name, password, cli_actor())
@@ -502,7 +533,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("init", help="create folders, migrate the database, add the admin")
     p.add_argument("--admin-user", help="the first admin's name (created once)")
-    p.add_argument("--admin-password", help="prompted for when omitted")
+    add_password_options(p, "--admin-password")
     p.set_defaults(func=cmd_init)
 
     user = sub.add_parser("user", help="manage users").add_subparsers(
@@ -511,7 +542,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = user.add_parser("add", help="add a user")
     p.add_argument("name")
     p.add_argument("--role", required=True, choices=[r.value for r in Role])
-    p.add_argument("--password", help="prompted for when omitted")
+    add_password_options(p)
     p.add_argument("--badge")
     p.add_argument("--supervisor", help="username of the supervising user (ACC-8)")
     p.set_defaults(func=cmd_user_add)
@@ -525,7 +556,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_user_enable)
     p = user.add_parser("passwd", help="set a new password; revoke every session and token")
     p.add_argument("name")
-    p.add_argument("--password", help="prompted for when omitted")
+    add_password_options(p)
     p.set_defaults(func=cmd_user_passwd)
     p = user.add_parser("revoke-tokens", help="revoke every session and API token of a user")
     p.add_argument("name")

@@ -4,6 +4,7 @@ item 2)."""
 
 from __future__ import annotations
 
+import io
 import socket
 
 import pytest
@@ -194,9 +195,10 @@ def test_cli_camera_add_and_list(svc, sim, capsys, monkeypatch):
     }.items():
         monkeypatch.setenv(key, value)
     args = ["camera", "add", "cli-cam", "--onvif", sim.onvif_url, "--username", SIM_USER]
-    assert main([*args, "--password", SIM_PASSWORD]) == 0
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{SIM_PASSWORD}\nwrong\n"))
+    assert main([*args, "--password-stdin"]) == 0
     assert "camera cli-cam added" in capsys.readouterr().out
-    assert main([*args[:2], "cli-bad", *args[3:], "--password", "wrong"]) == 6
+    assert main([*args[:2], "cli-bad", *args[3:], "--password-stdin"]) == 6
     assert "refused the username or password" in capsys.readouterr().err
     assert main(["camera", "list"]) == 0
     out = capsys.readouterr().out

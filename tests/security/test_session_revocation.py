@@ -209,7 +209,7 @@ def test_cli_disable_enable_passwd_revoke_tokens_are_audited_ACC_1(
     assert sign_in(PASSWORD) == 201
 
     token = services.users.issue_token(actors["sergeant"]).token
-    r = run_cli(config, "user", "passwd", "sergeant", "--password", "a new password")
+    r = run_cli(config, "user", "passwd", "sergeant", "--password-stdin", stdin="a new password")
     assert r.returncode == 0, r.stderr
     assert me(token) == 401
     assert sign_in("a new password") == 201
@@ -220,7 +220,7 @@ def test_cli_disable_enable_passwd_revoke_tokens_are_audited_ACC_1(
 
     missing = run_cli(config, "user", "disable", "nobody")
     assert missing.returncode == 4 and "nobody" in missing.stderr
-    short = run_cli(config, "user", "passwd", "sergeant", "--password", "short")
+    short = run_cli(config, "user", "passwd", "sergeant", "--password-stdin", stdin="short")
     assert short.returncode == 2
     audited = [
         (e.action, e.target)

@@ -21,7 +21,9 @@ from vms.services import Services
 
 def test_init_is_idempotent_and_user_add(config: Config) -> None:
     for _ in range(2):
-        r = run_cli(config, "init", "--admin-user", "chief", "--admin-password", "chief-password")
+        r = run_cli(
+            config, "init", "--admin-user", "chief", "--password-stdin", stdin="chief-password\n"
+        )
         assert r.returncode == 0, r.stderr
     r = run_cli(
         config,
@@ -30,17 +32,18 @@ def test_init_is_idempotent_and_user_add(config: Config) -> None:
         "ofc",
         "--role",
         "officer",
-        "--password",
-        "pw-12345678",
+        "--password-stdin",
         "--badge",
         "B77",
         "--supervisor",
         "sergeant",
+        stdin="pw-12345678\n",
     )
     assert r.returncode == 0, r.stderr
-    r = run_cli(config, "user", "add", "ofc", "--role", "officer", "--password", "pw-12345678")
+    again = ("user", "add", "ofc", "--role", "officer", "--password-stdin")
+    r = run_cli(config, *again, stdin="pw-12345678")
     assert r.returncode == 5 and "already exists" in r.stderr
-    r = run_cli(config, "user", "add", "x", "--role", "officer", "--password", "short")
+    r = run_cli(config, "user", "add", "x", "--role", "officer", "--password-stdin", stdin="short")
     assert r.returncode == 2 and "at least 8 characters" in r.stderr
     r = run_cli(config, "user", "list")
     assert "chief\tadmin" in r.stdout and "ofc\tofficer\tB77" in r.stdout

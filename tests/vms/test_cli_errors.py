@@ -195,11 +195,11 @@ def test_export_verify_of_a_missing_path_is_not_a_tampered_package_INV_8(tmp_pat
 
 def test_init_with_half_the_admin_is_not_a_silent_success(tmp_path: Path) -> None:
     """``vms init --admin-user chief`` (no password) printed "initialised" with exit 0
-    and made no admin; ``--admin-password`` alone was ignored likewise. Now the password
+    and made no admin; a password with no user was ignored likewise. Now the password
     is asked for, as by ``vms user add``, and a password with no user is refused."""
     data = str(tmp_path / "data")
-    r = vms(tmp_path, "init", "--admin-password", "chief-password", VMS_DATA_DIR=data)
-    refused(r, 2, "--admin-password", "--admin-user")
+    r = vms(tmp_path, "init", "--password-stdin", VMS_DATA_DIR=data)
+    refused(r, 2, "--password-stdin", "--admin-user")
     env = {k: v for k, v in os.environ.items() if not k.startswith("VMS_")}
     r = subprocess.run(
         [sys.executable, "-m", "vms.cli", "init", "--admin-user", "chief"],

@@ -36,7 +36,7 @@ STEPS = [
 
 
 def run_cli(
-    config: Config, *args: str, crash_at: str | None = None
+    config: Config, *args: str, crash_at: str | None = None, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VMS_")}
     env.update(
@@ -50,6 +50,7 @@ def run_cli(
     return subprocess.run(
         [sys.executable, "-m", "vms.cli", *args],
         env=env,
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=60,

@@ -140,10 +140,11 @@ def _user_add(url: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
     """``vms user add`` in a process of its own: a command that does not migrate."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("VMS_")}
     env.update(PYTHONPATH=str(REPO), VMS_DATA_DIR=str(data_dir), VMS_DATABASE_URL=url)
-    args = ["user", "add", "ann", "--role", "admin", "--password", "horse battery staple"]
+    args = ["user", "add", "ann", "--role", "admin", "--password-stdin"]
     return subprocess.run(
         [sys.executable, "-m", "vms.cli", *args],
         env=env,
+        input="horse battery staple\n",
         capture_output=True,
         text=True,
         timeout=60,
