@@ -105,8 +105,15 @@ def libpq(url: str) -> tuple[str, dict[str, str]]:
     """A libpq connection URI without the password, and the environment carrying it."""
     parsed: URL = make_url(url)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-    if parsed.password:
-        env["PGPASSWORD"] = str(parsed.password)
+    # A password may also come as a query parameter (``?password=``, which the driver
+    # takes too): it leaves the URI as well, or ps shows it on pg_dump's command line.
+    query = dict(parsed.query)
+    in_query = query.pop("password", None)
+    if isinstance(in_query, tuple):
+        in_query = in_query[-1] if in_query else None
+    password = parsed.password or in_query
+    if password:
+        env["PGPASSWORD"] = str(password)
     # URL.set(password=None) keeps the password ("None: unchanged"): build a new URL.
     plain = URL.create(
         "postgresql",
@@ -114,7 +121,7 @@ def libpq(url: str) -> tuple[str, dict[str, str]]:
         host=parsed.host,
         port=parsed.port,
         database=parsed.database,
-        query=parsed.query,
+        query=query,
     )
     return plain.render_as_string(hide_password=False), env
 
