@@ -106,7 +106,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         password = read_password(args, f"password for {args.admin_user}: ", "--admin-password")
     services = Services.open(args.config_obj)
     try:
-        services.init(args.admin_user, password)
+        services.init(args.admin_user, password, by=cli_actor())
         print(f"initialised {services.config.data_dir.resolve()}")
     finally:
         services.close()

@@ -390,15 +390,21 @@ class Services:
         for step in self.recovery:
             step()
 
-    def init(self, admin_user: str | None = None, admin_password: str | None = None) -> None:
-        """``vms init``: migrate, create folders and the first admin (idempotent)."""
+    def init(
+        self,
+        admin_user: str | None = None,
+        admin_password: str | None = None,
+        by: Who = Who("vms-init", SYSTEM_ROLE),
+    ) -> None:
+        """``vms init``: migrate, create folders and the first admin (idempotent). ``by``:
+        who the admin's creation is audited as (the CLI: the OS user running it, ACC-6)."""
         self.migrate()
         if admin_user and admin_password:
             self.users.add_user(
                 admin_user,
                 "admin",
                 admin_password,
-                by=Who("vms-init", SYSTEM_ROLE),
+                by=by,
                 exist_ok=True,
             )
 

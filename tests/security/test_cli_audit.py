@@ -154,3 +154,29 @@ def test_a_purge_run_from_the_cli_is_audited_as_who_ran_it_RET_13_ACC_6(
         (f"cli:{pwd.getpwuid(os.getuid()).pw_name}", [media_id])
     ]
     assert services.audit.verify(services.db) is None
+
+
+def test_an_admin_made_by_vms_init_is_audited_as_who_ran_it_ACC_6(
+    config: Config, services: Services
+) -> None:
+    """``vms init --admin-user`` can be run again at any time (it is idempotent) and adds
+    an administrator each time it is given a new name; that was audited as ``vms-init``,
+    so the trail did not say which local user made an admin (PSCS-5: who did what)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VMS_")}
+    env.update(
+        VMS_DATA_DIR=str(config.data_dir),
+        VMS_DATABASE_URL=config.effective_database_url,
+        **store_env(config),
+    )
+    r = subprocess.run(
+        [sys.executable, "-m", "vms.cli", "init", "--admin-user", "ann", "--password-stdin"],
+        env=env,
+        input="horse battery staple\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert r.returncode == 0, r.stderr
+    made = [(e.actor, e.target) for e in entries(services, "user.create")]
+    assert made[-1] == (f"cli:{pwd.getpwuid(os.getuid()).pw_name}", "user:ann"), made
