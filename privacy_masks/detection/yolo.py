@@ -5,10 +5,11 @@ the agency configures (``[redaction] model``), its class names mapped to ours by
 
 Nothing is downloaded: the model is a local ``.pt`` file checked at construction (the
 start of the role that uses it), and ultralytics is imported with ``YOLO_OFFLINE=1`` and
-its settings directory pointed at ``settings_dir`` (the data dir's; default a folder in
-the temporary directory), so it neither looks for the network nor writes into
-``$HOME``. A missing, unreadable or non-YOLO file, or a model none of whose classes the
-table maps, is an :class:`InvalidArgument` naming the path.
+its settings directory pointed at ``settings_dir`` (the data dir's; default a new
+private folder of a random name in the temporary directory), so it neither looks for
+the network nor writes into ``$HOME``. A missing, unreadable or non-YOLO file, or a
+model none of whose classes the table maps, is an :class:`InvalidArgument` naming the
+path.
 """
 
 from __future__ import annotations
@@ -35,7 +36,10 @@ def _ultralytics(settings_dir: Path | None) -> Any:
     os.environ.setdefault("YOLO_OFFLINE", "1")
     os.environ.setdefault("YOLO_VERBOSE", "False")
     if settings_dir is None:  # never $HOME
-        settings_dir = Path(tempfile.gettempdir()) / "vms-ultralytics"
+        # A new private folder of a random name (mkdtemp: 0700, created exclusively): a
+        # fixed name in the shared temporary folder could be another local user's
+        # folder, or a link to one, holding the settings ultralytics would read.
+        settings_dir = Path(tempfile.mkdtemp(prefix="vms-ultralytics-"))
     settings_dir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("YOLO_CONFIG_DIR", str(settings_dir))
     import ultralytics
