@@ -379,14 +379,27 @@ class WhepGateway:
             await self._close(session_id, "ICE did not complete in time")
 
     async def _watch_credential(self, session_id: str) -> None:
-        """ACC-1: the viewer's session or token re-checked while they watch."""
+        """ACC-1: the viewer's session or token re-checked while they watch. A check that
+        fails (the database away) is logged once and made again next round, as the
+        Socket.IO watch does: raised, it ended this task and the viewer was never
+        checked again."""
         loop = asyncio.get_running_loop()
+        failing = False
         while True:
             await asyncio.sleep(self.settings.recheck_seconds)
             session = self._sessions.get(session_id)
             if session is None:
                 return
-            ok = await loop.run_in_executor(None, self._credential_ok, session.credential)
+            try:
+                ok = await loop.run_in_executor(None, self._credential_ok, session.credential)
+            except Exception:
+                if not failing:  # once per outage, not once per round
+                    log.exception("WHEP %s: credential re-check failed", session_id[:8])
+                failing = True
+                continue
+            if failing:
+                log.warning("WHEP %s: credential re-check works again", session_id[:8])
+                failing = False
             if not ok:
                 log.info(
                     "WHEP %s: %s's credential was revoked; closing the live view",

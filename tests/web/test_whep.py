@@ -386,3 +386,43 @@ def test_a_viewer_of_a_masked_camera_joins_at_a_keyframe_made_for_them(
         took = asyncio.run(run())
         assert took < 10.0  # a third of the GOP: not its next scheduled IDR
         assert sum(published) > first  # an IDR was made for the viewer
+
+
+@SQLITE_ONLY
+@pytest.mark.timeout(120)
+def test_a_viewer_is_still_cut_when_revoked_after_the_database_was_away_ACC_1(
+    masked: Rig,
+    client: Any,
+    services: Services,
+    actors: dict[str, Actor],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The credential re-check of a WebRTC view (ACC-1) raised out of its task when the
+    database did not answer once: the task ended, and that viewer was never checked
+    again for as long as they watched (a node up for months meets a database restart).
+    It now logs the failure and checks again next round."""
+    from sqlalchemy.exc import OperationalError
+
+    gateway = masked.recorder.webrtc
+    # An offer never answered holds its session until the connect timeout: long here.
+    gateway.settings = dataclasses.replace(
+        gateway.settings, recheck_seconds=0.2, connect_timeout_seconds=60.0
+    )
+    token = services.users.issue_token(actors["dispatcher"]).token
+    real = services.users.still_valid
+    failures = {"left": 3}
+
+    def away_then_back(credential: Any) -> bool:
+        # The fake is the database's answer only: what is examined is the watch.
+        if failures["left"] > 0:
+            failures["left"] -= 1
+            raise OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+        return real(credential)
+
+    monkeypatch.setattr(services.users, "still_valid", away_then_back)
+    reply = poster(client, masked.camera_id, token)(asyncio.run(_an_offer()))
+    assert reply.status_code == 201
+    wait_for(lambda: failures["left"] == 0, 20, "the re-checks while the database was away")
+    _revoke(services, actors, token)
+    wait_for(lambda: gateway.session_count == 0, 20, "the revoked viewer cut")
+    assert list(gateway.closed_reasons.values()) == ["credential revoked"]
