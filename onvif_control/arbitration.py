@@ -163,3 +163,10 @@ def take(bucket: Bucket | None, now: dt.datetime, rate: float, burst: float) -> 
     if tokens >= 1.0:
         return True, Bucket(tokens - 1.0, now)
     return False, replace(bucket, tokens=tokens, at=now)
+
+
+def refilled(bucket: Bucket, now: dt.datetime, rate: float, burst: float) -> bool:
+    """Whether ``bucket`` is back to ``burst`` tokens at ``now``: the same as no bucket
+    (a new one starts full), so it can be forgotten."""
+    elapsed = max(0.0, (now - bucket.at).total_seconds())
+    return bucket.tokens + elapsed * rate >= burst

@@ -80,7 +80,9 @@ class PtzState:
 class CommandBuckets:
     """One token bucket per session: ``rate()`` commands a second, burst twice that
     (at least 1). Shared by every thread of this process; a bucket is forgotten when
-    its session ends."""
+    its session ends, and any refilled to its burst at the next command (the same as
+    none: a session ended in another process, by the jobs role's ``ptz-expire`` or
+    another web worker, never tells this one)."""
 
     def __init__(self, clock: Clock, rate: Callable[[], float]) -> None:
         self.clock = clock
@@ -91,13 +93,24 @@ class CommandBuckets:
     def take(self, session_id: str) -> None:
         """Spend a token of ``session_id``'s bucket; RateLimited (429) when it is empty."""
         rate = self.rate()
+        now, burst = self.clock.now(), max(1.0, 2 * rate)
         with self._lock:
-            ok, bucket = arbitration.take(
-                self._buckets.get(session_id), self.clock.now(), rate, max(1.0, 2 * rate)
-            )
+            ok, bucket = arbitration.take(self._buckets.get(session_id), now, rate, burst)
+            # Those refilled go (a few: sessions that sent a command within the last
+            # burst / rate seconds are kept); without this, one a session for good.
+            full = [
+                k for k, b in self._buckets.items() if arbitration.refilled(b, now, rate, burst)
+            ]
+            for other in full:
+                del self._buckets[other]
             self._buckets[session_id] = bucket
         if not ok:
             raise RateLimited(f"more than {rate:g} PTZ commands per second in this session")
+
+    def __len__(self) -> int:
+        """Buckets held (sessions whose bucket has not refilled yet)."""
+        with self._lock:
+            return len(self._buckets)
 
     def __contains__(self, session_id: object) -> bool:
         """Whether ``session_id`` has a bucket (it sent a command and has not ended)."""

@@ -39,6 +39,31 @@ def test_buckets_allow_a_burst_of_twice_the_rate_then_refill_per_session():
     buckets.take("s1")  # a forgotten session starts full
 
 
+def test_buckets_of_sessions_ended_in_another_process_do_not_pile_up():
+    """A bucket is forgotten when its session ends in this process; a session ended in
+    another one (the jobs role's ``ptz-expire``, another web worker's close) left its
+    bucket here for good: one per PTZ session since the web process started. A bucket
+    refilled to its burst is the same as none, so it is dropped at the next command."""
+    clock = ManualClock(dt.datetime(2026, 12, 3, 6, tzinfo=dt.UTC))
+    buckets = CommandBuckets(clock, lambda: 2.0)
+    for n in range(1000):  # sessions that sent commands, each ended elsewhere
+        buckets.take(f"s{n}")
+        buckets.take(f"s{n}")
+        clock.advance(dt.timedelta(seconds=0.01))
+    clock.advance(dt.timedelta(seconds=1))  # s999's two tokens back: full again
+    buckets.take("now")
+    assert len(buckets) == 1, f"{len(buckets)} buckets held for 1 recent session"
+    # One not yet refilled is kept: its session goes on with what it had left.
+    for _ in range(4):
+        buckets.take("busy")
+    clock.advance(dt.timedelta(seconds=0.5))
+    buckets.take("other")
+    assert "busy" in buckets
+    buckets.take("busy")
+    with pytest.raises(RateLimited):
+        buckets.take("busy")
+
+
 def test_a_slow_rate_still_allows_one_command():
     buckets = CommandBuckets(ManualClock(dt.datetime(2026, 12, 3, tzinfo=dt.UTC)), lambda: 0.2)
     buckets.take("s")
