@@ -147,10 +147,12 @@ class CameraPipeline:
                     "camera %s: pipeline thread did not stop in %.0f s", self.camera_id, timeout
                 )
 
-    def _set_state(self, state: str, detail: str = "") -> None:
+    def _set_state(self, state: str, detail: str = "", *, quiet: bool = False) -> None:
+        """``quiet``: logged at DEBUG (a repeated failure's connecting -> down)."""
         old = self.status.state
         if old != state:
-            log.info(
+            log.log(
+                logging.DEBUG if quiet else logging.INFO,
                 "camera %s: pipeline %s -> %s%s",
                 self.camera_id,
                 old,
@@ -163,8 +165,12 @@ class CameraPipeline:
 
     def _run(self) -> None:
         delay = self.settings.reconnect_min_seconds
+        # Failed attempts in a row with the same failure: a camera down for months is
+        # logged at attempts 1, 2, 4, 8, ... only, not three lines each (OPS-4's gap
+        # records the outage once; the status shows it meanwhile).
+        failures, last_detail = 0, ""
         while not self._stop.is_set():
-            self._set_state("connecting")
+            self._set_state("connecting", quiet=failures > 0)
             source = RtspInput(self.spec.url, timeout=self.settings.read_timeout_seconds)
             healthy = False
             try:
@@ -197,12 +203,22 @@ class CameraPipeline:
                 break
             self.status.last_error = detail
             self.status.reconnects += 1
-            self._set_state("down", detail)
+            streamed = self.status.state == "streaming"
+            failures = 1 if streamed or detail != last_detail else failures + 1
+            last_detail = detail
+            loud = failures & (failures - 1) == 0  # 1, 2, 4, 8, ...
+            self._set_state("down", detail, quiet=not loud)
             if healthy:
                 delay = self.settings.reconnect_min_seconds
-            log.warning(
-                "camera %s: %s (%s); reconnecting in %.1f s", self.camera_id, cause, detail, delay
-            )
+            if loud:
+                log.warning(
+                    "camera %s: %s (%s); reconnecting in %.1f s%s",
+                    self.camera_id,
+                    cause,
+                    detail,
+                    delay,
+                    f" (failed {failures} times in a row)" if failures > 1 else "",
+                )
             if self._stop.wait(delay):
                 break
             delay = min(delay * 2.0, self.settings.reconnect_max_seconds)

@@ -63,3 +63,43 @@ def test_an_unexpected_failure_is_recorded_without_the_url_credentials(
     assert SECRET not in (pipe.status.last_error or "")
     assert SECRET not in caplog.text
     assert "could not read rtsp://admin:***@127.0.0.1:9" in caplog.text
+
+
+def test_a_camera_that_stays_down_does_not_log_every_attempt(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A camera down for months (a refused connection here: a port bound, not
+    listening) logged three lines every reconnect attempt (connecting, down, the
+    reconnect warning), about 8,600 a day at the 30 s ceiling, for each such camera.
+    The first failure is logged in full; repeats of the same failure only at attempts
+    1, 2, 4, 8, ... ("still down"): lines grow with the log of the attempts."""
+    import socket
+
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))  # bound and not listening: every connect is refused
+    try:
+        url = f"rtsp://127.0.0.1:{closed.getsockname()[1]}/stream"
+        pipe = CameraPipeline(
+            CameraSpec("cam-down", url),
+            PacketHub("cam-down"),
+            masks=lambda camera_id: None,  # type: ignore[arg-type,return-value]
+            pose_source=lambda: None,
+            settings=PipelineSettings(reconnect_min_seconds=0.01, reconnect_max_seconds=0.01),
+            clock=SystemClock(),
+        )
+        with caplog.at_level(logging.INFO, logger="recorder.pipeline"):
+            pipe.start()
+            try:
+                deadline = threading.Event()
+                while pipe.status.reconnects < 64 and not deadline.wait(0.05):
+                    pass
+            finally:
+                pipe.stop()
+    finally:
+        closed.close()
+    attempts = pipe.status.reconnects
+    assert attempts >= 64
+    lines = [r for r in caplog.records if r.name == "recorder.pipeline"]
+    bound = 3 * (attempts.bit_length() + 1)
+    assert len(lines) <= bound, f"{len(lines)} log lines for {attempts} failed attempts"
+    assert "cam-down" in lines[0].getMessage()
