@@ -400,7 +400,13 @@ class PoseTracker:
             due[camera_id] = scheduled + self.idle_period
             return
         except Exception:
-            log.exception("camera %s: pose poll failed", camera_id)
+            # The database away, or a bug: with its traceback, once per outage as above
+            # (it was every poll of every camera while the outage lasted).
+            with self._lock:
+                track = self._track(camera_id)
+                first, track.failing = not track.failing, True
+            if first:
+                log.exception("camera %s: pose poll failed", camera_id)
             due[camera_id] = scheduled + self.idle_period
             return
         self.polls += 1

@@ -306,3 +306,31 @@ def test_masks_plan_again_from_the_first_poll_after_the_clock_is_set_back_INV_5_
     assert all(s.at <= clock.now() and (s.uncertainty or 0) < 1 for s in history), history[-1]
     plan = plan_masks(frame_at, tracker.latest("cam-set"), history, MaskSettings())
     assert not plan.blank, plan
+
+
+def test_a_poll_failing_on_the_database_is_logged_once_per_outage(
+    control, camera, monkeypatch, caplog
+):
+    """A pose poll whose camera row cannot be read (the database away: not a VMSError)
+    logged a traceback every poll, each camera (every second or two, for the whole
+    outage); a camera that does not answer was logged once. Now both once per outage
+    ("pose known again" once a poll succeeds)."""
+    import asyncio
+    import logging
+
+    from sqlalchemy.exc import OperationalError
+
+    tracker = control.tracker
+
+    def away(camera_id):
+        # The fake is the database's answer only: what is examined is the tracker.
+        raise OperationalError("SELECT cameras", {}, Exception("server closed the connection"))
+
+    due: dict[str, float] = {}
+    with caplog.at_level(logging.INFO, logger="onvif_control.pose"):
+        monkeypatch.setattr(tracker.connections, "record", away)
+        for _ in range(20):
+            asyncio.run(tracker._poll(camera.id, due))
+    failed = [r for r in caplog.records if "pose poll failed" in r.getMessage()]
+    assert len(failed) == 1, f"{len(failed)} lines for 20 failed polls"
+    assert failed[0].exc_info is not None  # the first one with its traceback
