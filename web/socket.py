@@ -122,6 +122,7 @@ class ConnectionWatch:
             self._users.clear()
 
     def _run(self) -> None:
+        failing = False  # the database away: logged once per outage, not per connection
         while True:
             self.socketio.sleep(self.services.config.web.stream_recheck_seconds)
             with self._lock:
@@ -133,8 +134,13 @@ class ConnectionWatch:
                 try:
                     valid = credential is not None and self.services.users.still_valid(credential)
                 except Exception:  # the database away: keep watching, check again next round
-                    log.exception("socket %s: credential re-check failed", sid)
+                    if not failing:
+                        log.exception("socket %s: credential re-check failed", sid)
+                    failing = True
                     continue
+                if failing:
+                    log.warning("socket %s: credential re-checks work again", sid)
+                    failing = False
                 if not valid:
                     log.info("socket %s: credential revoked or user disabled: disconnecting", sid)
                     self.remove(sid)

@@ -6,6 +6,7 @@ the ``vms user disable|enable|passwd|revoke-tokens`` CLI (audited), and long str
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -401,3 +402,50 @@ def test_credentials_issued_by_a_clock_that_ran_ahead_end_when_it_is_set_back_AC
     fresh = services.users.issue_token(actors["auditor"]).token
     clock.set(right)
     assert client.get("/api/v1/auth/me", headers=bearer(fresh)).status_code == 200
+
+
+@pytest.mark.timeout(120)
+def test_socketio_rechecks_failing_on_the_database_are_logged_once_per_outage_ACC_1(
+    live_server: LiveServer,
+    services: Services,
+    actors: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """While the database is away every re-check fails: the watch logged a traceback
+    for each connection every round (three connections, three rounds: nine). Now one
+    for the outage, one line when the checks work again; and the watch still cuts a
+    revoked connection afterwards."""
+    from sqlalchemy.exc import OperationalError
+
+    tokens = [services.users.issue_token(actors["dispatcher"]).token for _ in range(3)]
+    real = services.users.still_valid
+    failures = {"left": 9}
+
+    def away_then_back(credential: Any) -> bool:
+        # The fake is the database's answer only: what is examined is the watch.
+        if failures["left"] > 0:
+            failures["left"] -= 1
+            raise OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+        return real(credential)
+
+    clients, gone = [], threading.Event()
+    for token in tokens:
+        sio = socketio.Client(reconnection=False)
+        sio.on("disconnect", lambda *_a: gone.set())
+        sio.connect(live_server.url, headers=bearer(token), wait_timeout=10)
+        clients.append(sio)
+    try:
+        with caplog.at_level(logging.INFO, logger="web.socket"):
+            monkeypatch.setattr(services.users, "still_valid", away_then_back)
+            deadline = time.monotonic() + RECHECK * 20
+            while failures["left"] and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert failures["left"] == 0, "the watch stopped re-checking"
+            cut_off(services, "revoke")
+            assert gone.wait(RECHECK * 4 + 5), "the revoked connection stayed open"
+        failed = [r for r in caplog.records if "re-check failed" in r.getMessage()]
+        assert len(failed) == 1, f"{len(failed)} lines for 9 failed re-checks"
+    finally:
+        for c in clients:
+            c.disconnect()
