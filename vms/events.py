@@ -196,19 +196,36 @@ class RedisEventBus(EventBus):
 
     def _listen(self) -> None:
         delay = 0.2
+        # Failed tries in a row: logged at tries 1, 2, 4, 8, ... only (a Redis away for
+        # a day was a warning every RECONNECT_MAX_SECONDS).
+        failures = 0
         while not self._stop.is_set():
             pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
             try:
                 pubsub.subscribe(self.channel)
                 self._subscribed.set()
                 delay = 0.2
+                if failures:
+                    log.warning(
+                        "event bus: listening on %s again after %d failed tries",
+                        self.channel,
+                        failures,
+                    )
+                    failures = 0
                 while not self._stop.is_set():
                     message = pubsub.get_message(timeout=0.5)
                     if message is not None:
                         self._receive(message.get("data"))
             except Exception as exc:
                 self._subscribed.clear()
-                log.warning("event bus: listening on %s failed (%s); retrying", self.channel, exc)
+                failures += 1
+                if failures & (failures - 1) == 0:
+                    log.warning(
+                        "event bus: listening on %s failed (%s); retrying (%d tries so far)",
+                        self.channel,
+                        exc,
+                        failures,
+                    )
                 self._stop.wait(delay)
                 delay = min(RECONNECT_MAX_SECONDS, delay * 2)
             finally:

@@ -153,3 +153,39 @@ def test_a_local_handler_hears_only_this_process_events(
     assert everything.get(timeout=10) == ("camera.health", {"camera_id": "c2"})
     here.publish("camera.health", {"camera_id": "c1"})
     assert drain(local, 0.5) == [("camera.health", {"camera_id": "c1"})]
+
+
+def test_a_redis_that_stays_away_is_not_logged_every_retry(
+    channel: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The listener logged a warning at every retry: every 5 s for as long as Redis is
+    away (17,000 lines a day a process). The same failure repeated is logged at tries
+    1, 2, 4, 8, ... only."""
+    import logging
+
+    import vms.events
+
+    monkeypatch.setattr(vms.events, "RECONNECT_MAX_SECONDS", 0.01)  # many retries, quickly
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))  # bound, not listening: every connect is refused
+    bus = RedisEventBus(f"redis://127.0.0.1:{closed.getsockname()[1]}/0", channel=channel)
+    tries = {"n": 0}
+    pubsub = bus._redis.pubsub
+
+    def counted(**kwargs: Any) -> Any:
+        tries["n"] += 1
+        return pubsub(**kwargs)
+
+    monkeypatch.setattr(bus._redis, "pubsub", counted)
+    try:
+        with caplog.at_level(logging.INFO, logger="vms.events"):
+            heard_by(bus)  # starts the listener
+            deadline = time.monotonic() + 30
+            while tries["n"] < 65 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            bus.close()
+    finally:
+        closed.close()
+    assert tries["n"] >= 65
+    lines = [r for r in caplog.records if "listening on" in r.getMessage()]
+    assert len(lines) <= tries["n"].bit_length() + 1, f"{len(lines)} lines for {tries['n']} tries"
