@@ -184,6 +184,7 @@ class JobRunner:
         if leases is not None:
             period = min(period, max(1.0, period / 4), 60.0)
         interval = dt.timedelta(seconds=job.interval_seconds)
+        failures = 0  # runs failed in a row
         while not self._stop.wait(period):
             try:
                 if leases is None:
@@ -191,8 +192,20 @@ class JobRunner:
                 else:
                     leases.run(job.name, interval, job.run, job.recover)
             except Exception:
-                # A failing job is logged and retried next period, never silently dropped.
-                log.exception("job %s failed", job.name)
+                # A failing job is logged and retried next period, never silently dropped;
+                # one failing for hours (the database away) at runs 1, 2, 4, 8, ... only,
+                # not a traceback every period.
+                failures += 1
+                if failures & (failures - 1) == 0:
+                    log.exception(
+                        "job %s failed%s",
+                        job.name,
+                        f" ({failures} runs in a row)" if failures > 1 else "",
+                    )
+                continue
+            if failures:
+                log.warning("job %s works again after %d failed runs", job.name, failures)
+                failures = 0
 
 
 def add_job_runner(services: Services) -> None:

@@ -179,6 +179,37 @@ def test_job_runner_runs_each_job_and_survives_a_failing_one() -> None:
     assert ran.count("fails") >= 1
 
 
+def test_a_job_that_keeps_failing_is_not_logged_every_period(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A job failing every period (the database away, a store gone, a bug) logged a
+    traceback every period for as long as it failed: ptz-expire every 1-5 s, each job
+    of the node. Now failures in a row are logged at 1, 2, 4, 8, ... (with the count),
+    and one line when the job works again."""
+    import logging
+
+    runs = {"n": 0}
+    recovered = threading.Event()
+
+    def broken_then_fixed() -> None:
+        runs["n"] += 1
+        if runs["n"] <= 64:
+            raise RuntimeError("database is away (planted)")
+        recovered.set()
+
+    runner = JobRunner([Job("broken", 0.001, broken_then_fixed)])
+    with caplog.at_level(logging.INFO, logger="vms.roles"):
+        runner.start()
+        try:
+            assert recovered.wait(30)
+        finally:
+            runner.stop()
+    failed = [r for r in caplog.records if "job broken failed" in r.getMessage()]
+    assert len(failed) <= (64).bit_length() + 1, f"{len(failed)} lines for 64 failed runs"
+    assert failed[0].exc_info is not None  # the first with its traceback
+    assert "job broken works again after 64 failed runs" in caplog.text
+
+
 def test_settle_heap_takes_start_up_objects_out_of_later_collections() -> None:
     """What a serving process built before serving is frozen (issue 15's playlist tail:
     full collections walking it mid-request); garbage made later is still collected."""
