@@ -615,3 +615,23 @@ def test_recorder_killed_mid_segment_loses_at_most_a_gop_and_the_gap_is_exact_IN
         assert not kept or kept[0].read_bytes() == reference.read_bytes()  # cut off: kept
     finally:
         services.close()
+
+
+def test_a_writer_that_is_behind_logs_its_overload_once_not_each_packet(
+    services: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A writer held up (a hung store, a slow ingest) drops what comes beyond its queue:
+    it logged an error for every packet dropped, 15 lines a second a camera for as long
+    as it stayed behind, while the gap it opens records the overload once (OPS-4). Now
+    one line when the overload starts (and one with the count when it ends)."""
+    import logging
+
+    import recorder.segments
+
+    hub = PacketHub("cam-behind")
+    writer = writer_for(services, "cam-behind", hub)  # not started: it never drains
+    with caplog.at_level(logging.INFO, logger="recorder.segments"):
+        for _ in range(recorder.segments.MAX_QUEUED + 200):
+            writer._offer(Interruption("test", "filler", T0))
+    dropped = [r for r in caplog.records if "dropping" in r.getMessage()]
+    assert len(dropped) == 1, f"{len(dropped)} lines for 200 packets dropped"
