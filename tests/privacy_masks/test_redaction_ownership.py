@@ -100,9 +100,11 @@ def paused_runner(services: Services, pause: Path) -> subprocess.Popen[str]:
 
 
 def reviewed_jobs(services: Services, actor: Actor, media_id: str, n: int) -> list[str]:
-    """``n`` jobs analysed (in this process) and queued for rendering, oldest first."""
+    """``n`` jobs analysed (in this process) and queued for rendering, oldest first: each
+    of its own method (the same request again while queued is the same job)."""
     service = services.ports.get(RedactionService)
-    jobs = [service.create(actor, NewRedaction(media_id, ("faces",), "solid")) for _ in range(n)]
+    methods = ("solid", "pixelate", "blur")
+    jobs = [service.create(actor, NewRedaction(media_id, ("faces",), methods[i])) for i in range(n)]
     service.run_pending()
     for job in jobs:
         service.render(actor, job.id)
