@@ -328,6 +328,12 @@ class WhepGateway:
             raise InvalidArgument(
                 f"the SDP offer was refused: {exc or type(exc).__name__}"
             ) from None
+        except BaseException:
+            # Cancelled at _call's timeout (CancelledError is no Exception): the peer
+            # connection and the UDP sockets its ICE gathering bound were left open.
+            track.stop()
+            await pc.close()
+            raise
         session = _Session(
             session_id,
             camera_id,

@@ -263,6 +263,53 @@ def test_offers_whose_ice_never_completes_leak_no_peer_connections(
     assert left <= 0, f"{left} peer connections still referenced"
 
 
+@SQLITE_ONLY
+@pytest.mark.timeout(120)
+def test_an_offer_that_times_out_closes_its_peer_connection_and_sockets(
+    masked: Rig, client: Any, tokens: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An offer the engine does not answer within ``_call``'s timeout is cancelled
+    (503): its peer connection, whose ICE gathering bound UDP sockets, must be closed
+    too. The cancellation (CancelledError, not an Exception) used to skip the cleanup,
+    so each such offer left a peer connection and its sockets open for good."""
+    import functools
+
+    from aiortc import RTCPeerConnection as PeerConnection
+
+    from recorder.webrtc import WhepGateway
+
+    gateway = masked.recorder.webrtc
+    offer = asyncio.run(_an_offer())
+    post = poster(client, masked.camera_id, tokens["dispatcher"])
+    opened: list[Any] = []
+    answer = PeerConnection.setLocalDescription
+
+    async def slow_answer(pc: Any, description: Any) -> None:
+        opened.append(pc)
+        await answer(pc, description)  # gathers: the UDP sockets are bound
+        await asyncio.sleep(60)  # then the engine does not answer in time
+
+    monkeypatch.setattr(PeerConnection, "setLocalDescription", slow_answer)
+    monkeypatch.setattr(
+        gateway, "_call", functools.partial(WhepGateway._call, gateway, timeout=1.0)
+    )
+    sockets = _open_udp_sockets()
+    for _ in range(3):
+        response = post(offer)
+        assert response.status_code == 503, response.status_code
+        assert "did not answer in time" in response.json["error"]["message"]
+    assert len(opened) == 3 and gateway.session_count == 0
+    # The gateway's loop closes them after the cancellation: give it a moment.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and (
+        any(pc.connectionState != "closed" for pc in opened) or _open_udp_sockets() > sockets
+    ):
+        time.sleep(0.2)
+    left = [pc.connectionState for pc in opened if pc.connectionState != "closed"]
+    assert not left, f"{len(left)} of 3 timed-out offers left their peer connection {left}"
+    assert _open_udp_sockets() <= sockets, f"{_open_udp_sockets() - sockets} UDP sockets left"
+
+
 def _open_udp_sockets() -> int:
     """UDP sockets this process holds (``/proc/self/fd`` links to inodes of
     ``/proc/net/udp``): what each peer connection's ICE gathering binds."""
