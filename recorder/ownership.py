@@ -229,6 +229,7 @@ class Ownership:
         done = threading.Event()
 
         def renew() -> None:
+            failing = False
             while not done.wait(self.lease.total_seconds() / 3):
                 try:
                     with self._renewing:
@@ -237,7 +238,14 @@ class Ownership:
                         for camera, token in sorted({**self.tokens, **self.leaving}.items()):
                             self._renew(camera, token, now)
                 except Exception:
-                    log.exception("camera leases of %s: renewing failed", self.node_id)
+                    # The database away: once per outage, not a traceback every lease/3 s.
+                    if not failing:
+                        log.exception("camera leases of %s: renewing failed", self.node_id)
+                    failing = True
+                    continue
+                if failing:
+                    log.warning("camera leases of %s: renewing works again", self.node_id)
+                    failing = False
 
         thread = threading.Thread(target=renew, name="camera-leases", daemon=True)
         thread.start()

@@ -217,12 +217,20 @@ class JobLeases:
 
     def _heartbeat(self, claim: Claim, stop: threading.Event) -> None:
         period = self.lease.total_seconds() / 3
+        failing = False
         while not stop.wait(period):
             try:
                 if not self.renew(claim):
                     return
             except Exception:
-                log.exception("job %s: renewing the lease failed", claim.name)
+                # The database away: once per outage, not a traceback every lease/3 s.
+                if not failing:
+                    log.exception("job %s: renewing the lease failed", claim.name)
+                failing = True
+                continue
+            if failing:
+                log.warning("job %s: renewing the lease works again", claim.name)
+                failing = False
 
 
 def rows_changed(s: Session, statement: Executable) -> int:

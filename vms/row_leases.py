@@ -215,9 +215,17 @@ class Held:
 
     def _heartbeat(self) -> None:
         period = self.runner.lease.total_seconds() / 3
+        failing = False
         while not self._stop.wait(period):
             try:
                 if not self.renew():
                     return
             except Exception:
-                log.exception("%s %s: renewing its lease failed", self.leases.what, self.row_id)
+                # The database away: once per outage, not a traceback every lease/3 s.
+                if not failing:
+                    log.exception("%s %s: renewing its lease failed", self.leases.what, self.row_id)
+                failing = True
+                continue
+            if failing:
+                log.warning("%s %s: renewing its lease works again", self.leases.what, self.row_id)
+                failing = False

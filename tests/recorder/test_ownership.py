@@ -277,3 +277,34 @@ def test_an_admin_pins_a_camera_with_the_cli_and_it_moves_audited(
             ).scalars()
         ]
     assert pins == [{"from": None, "to": "node-b"}, {"from": "node-b", "to": None}]
+
+
+def test_camera_lease_renewals_failing_through_an_outage_are_logged_once(
+    services: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    """While the engine applies a round, :meth:`Ownership.kept` renews the node's
+    heartbeat and camera leases every third of a lease; through a database outage it
+    logged a traceback at each. Now once per outage (with its traceback), and one line
+    when renewing works again."""
+    import logging
+    import threading
+
+    own = Ownership(services.db, services.clock, "node-a", dt.timedelta(milliseconds=3))
+    beat = own._heartbeat
+    calls = {"n": 0}
+    recovered = threading.Event()
+
+    def heartbeat(now: dt.datetime) -> None:
+        calls["n"] += 1
+        if calls["n"] <= 30:
+            raise RuntimeError("database is away (planted)")
+        beat(now)
+        recovered.set()
+
+    own._heartbeat = heartbeat  # type: ignore[method-assign]
+    with caplog.at_level(logging.INFO, logger="recorder.ownership"), own.kept():
+        assert recovered.wait(30)
+    failed = [r for r in caplog.records if "renewing failed" in r.getMessage()]
+    assert len(failed) == 1, f"{len(failed)} lines for 30 failed renewals"
+    assert failed[0].exc_info is not None
+    assert "camera leases of node-a: renewing works again" in caplog.text

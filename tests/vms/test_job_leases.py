@@ -21,8 +21,9 @@ import pytest
 
 from vms.clock import ManualClock, SystemClock
 from vms.db.engine import Database
-from vms.leases import JobLeases
+from vms.leases import Claim, JobLeases
 from vms.roles import JobRunner
+from vms.row_leases import Held, RowLeases, Runner
 from vms.services import Job, Services
 
 MINUTE = dt.timedelta(minutes=1)
@@ -249,3 +250,65 @@ def test_jobs_still_run_after_the_clock_is_set_back_RET_13_INV_7(
     assert a.claim("tagging", MINUTE) is not None
     clock.set(clock.now() - dt.timedelta(seconds=30))
     assert b.claim("tagging", MINUTE) is None and b.held_elsewhere("tagging") == "a"
+
+
+def _failing_then_working(failures: int) -> tuple[Callable[..., bool], threading.Event]:
+    """A renewal that fails ``failures`` times (the database away), then works."""
+    calls = {"n": 0}
+    recovered = threading.Event()
+
+    def renew(*_: object) -> bool:
+        calls["n"] += 1
+        if calls["n"] <= failures:
+            raise RuntimeError("database is away (planted)")
+        recovered.set()
+        return True
+
+    return renew, recovered
+
+
+def test_a_job_lease_renewal_failing_through_an_outage_is_logged_once(
+    services: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The heartbeat of a running job renews every third of the lease; through a
+    database outage it logged a traceback at every renewal. Now once per outage (with
+    its traceback), and one line when renewing works again."""
+    import logging
+
+    leases = JobLeases(services.db, services.clock, "a", dt.timedelta(milliseconds=3))
+    renew, recovered = _failing_then_working(30)
+    leases.renew = renew  # type: ignore[method-assign]
+    stop = threading.Event()
+    beat = threading.Thread(target=leases._heartbeat, args=(Claim("nightly", 1, False), stop))
+    with caplog.at_level(logging.INFO, logger="vms.leases"):
+        beat.start()
+        try:
+            assert recovered.wait(30)
+        finally:
+            stop.set()
+            beat.join(10)
+    failed = [r for r in caplog.records if "renewing the lease failed" in r.getMessage()]
+    assert len(failed) == 1, f"{len(failed)} lines for 30 failed renewals"
+    assert failed[0].exc_info is not None  # with its traceback
+    assert "job nightly: renewing the lease works again" in caplog.text
+
+
+def test_a_row_lease_renewal_failing_through_an_outage_is_logged_once(
+    services: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    """As above, for the lease of an export's or a redaction's row while its runner
+    works (vms/row_leases.py)."""
+    import logging
+
+    runner = Runner("runner-a", dt.timedelta(milliseconds=3))
+    held = Held(
+        RowLeases(object, ("running",), "export"), services.db, services.clock, runner, "row-1", 1
+    )
+    renew, recovered = _failing_then_working(30)
+    held.renew = renew  # type: ignore[method-assign]
+    with caplog.at_level(logging.INFO, logger="vms.row_leases"), held:
+        assert recovered.wait(30)
+    failed = [r for r in caplog.records if "renewing its lease failed" in r.getMessage()]
+    assert len(failed) == 1, f"{len(failed)} lines for 30 failed renewals"
+    assert failed[0].exc_info is not None
+    assert "export row-1: renewing its lease works again" in caplog.text
