@@ -192,7 +192,7 @@ def test_hold_meeting_a_purge_intent_wins_while_the_file_exists_INV_3(
 
     media = ingest(timed, recorded_at=clock.now() - 40 * DAY)
     report = PurgeReport(run_id="r1", dry_run=False, now=clock.now())
-    decided, _ = retention.purger._decide(clock.now(), None, report)
+    decided, _ = retention.purger._decide(clock.now(), None, report, report.would_purge.append)
     assert decided == [media]
     hold = retention.legal_holds.create(actors["commander"], NewLegalHold("LH-4", "x", (media,)))
     assert hold.pinned == (media,) and hold.already_purged == ()
@@ -217,7 +217,8 @@ def test_evidence_tag_or_open_case_after_the_intent_keeps_the_item_INV_3_TAG_6_R
     )
     clock.advance(100 * DAY)
     report = PurgeReport(run_id="r1", dry_run=False, now=clock.now())
-    decided, _ = retention.purger._decide(clock.now(), None, report)  # intents, "crash"
+    # intents, "crash"
+    decided, _ = retention.purger._decide(clock.now(), None, report, report.would_purge.append)
     assert sorted(decided) == sorted([tagged, cased, plain])
     timed.catalog.update(
         actors["admin"],
@@ -242,7 +243,8 @@ def test_startup_recovery_finishes_an_interrupted_purge_INV_3(
 
     media = ingest(timed, recorded_at=clock.now() - 40 * DAY)
     report = PurgeReport(run_id="r1", dry_run=False, now=clock.now())
-    retention.purger._decide(clock.now(), None, report)  # intent, then "crash"
+    # intent, then "crash"
+    retention.purger._decide(clock.now(), None, report, report.would_purge.append)
     timed.startup_recovery()
     assert item(timed, media) is None and len(records(timed)) == 1
     assert check(timed.db, timed.store, Level.HASH).clean

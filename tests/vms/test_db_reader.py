@@ -13,10 +13,10 @@ import pytest
 from sqlalchemy import bindparam, select, text
 
 from privacy_masks.model import NewLift, NewMask
-from privacy_masks.service import _RUNNING_LIFTS, _VERSION_ROW, MaskService
+from privacy_masks.service import _RUNNING_LIFTS, _VERSION_ROWS, MaskService
 from recorder.recording import _ENABLED, RecordingLog, SetRecording
 from vms.auth.permissions import Actor
-from vms.db.engine import Database, sqlite_path
+from vms.db.engine import Database, poll_keys, sqlite_path
 from vms.db.models import RecordingState
 from vms.migrations import upgrade
 from vms.services import Services
@@ -73,8 +73,8 @@ def test_a_poll_returns_what_the_same_statements_return_through_core(
     window = masks.create(admin, "cam-poll", NewMask("window", polygon=square))
     masks.lift(admin, "cam-poll", NewLift(window.id, "warrant 12", 10))
     recording.set_enabled(admin, "cam-poll", SetRecording(False, "test"))
-    params = {"camera_id": "cam-poll"}
-    for statement in (_VERSION_ROW, _RUNNING_LIFTS, _ENABLED):
+    (params,) = poll_keys(["cam-poll"])
+    for statement in (_VERSION_ROWS, _RUNNING_LIFTS, _ENABLED):
         with services.db.reader() as c:
             core = [tuple(row) for row in c.execute(statement, params)]
         with services.db.poll() as p:
@@ -82,9 +82,10 @@ def test_a_poll_returns_what_the_same_statements_return_through_core(
         assert polled == core and polled, statement
         assert [tuple(map(type, row)) for row in polled] == [tuple(map(type, r)) for r in core]
     with services.db.poll() as p:
-        version = p.first(_VERSION_ROW, params)
-        assert version is not None and version[1].tzinfo is not None
-        assert p.first(_VERSION_ROW, {"camera_id": "no-such-camera"}) is None
+        version = p.first(_VERSION_ROWS, params)
+        assert version is not None and version[2].tzinfo is not None
+        (nothing,) = poll_keys(["no-such-camera"])
+        assert p.first(_VERSION_ROWS, nothing) is None
     assert masks.current("cam-poll").lifts and not recording.enabled("cam-poll")
 
 
@@ -95,7 +96,7 @@ def test_a_dropped_poll_connection_is_replaced_and_other_errors_fail_the_poll(
     ended by the server, as a restart does) is replaced at the poll's first statement,
     as the pool's pre-ping would: the poll reads. Any other error fails the poll with the
     driver's error, and the next poll reads on a new connection."""
-    params = {"camera_id": "cam-poll"}
+    (params,) = poll_keys(["cam-poll"])
     with services.db.poll() as p:
         assert p.first(_ENABLED, params) is None
     held = services.db._poll
@@ -113,7 +114,7 @@ def test_a_dropped_poll_connection_is_replaced_and_other_errors_fail_the_poll(
             assert p.first(_ENABLED, params) is None
         assert services.db._poll is not held
     broken = select(RecordingState.enabled).where(
-        RecordingState.camera_id == bindparam("camera_id"), text("no_such_column = 1")
+        RecordingState.camera_id == bindparam("k0"), text("no_such_column = 1")
     )
     with pytest.raises(Exception, match=r"(?i)no_such_column"), services.db.poll() as p:
         p.first(broken, params)
@@ -126,12 +127,13 @@ def test_a_poll_never_holds_the_sqlite_write_lock_and_sees_each_commit(tmp_path:
     db = Database(f"sqlite:///{tmp_path / 'vms.db'}")
     try:
         upgrade(db.engine)
+        (params,) = poll_keys(["cam"])
         with db.poll() as p:
-            assert p.first(_ENABLED, {"camera_id": "cam"}) is None
+            assert p.first(_ENABLED, params) is None
             path = sqlite_path(db.url)
             assert path is not None
             _write_elsewhere(path)  # fails at once if the poll held the write lock
         with db.poll() as p:  # a new snapshot: the commit is seen
-            assert p.first(_ENABLED, {"camera_id": "cam"}) == (False,)
+            assert p.first(_ENABLED, params) == ("cam", False)
     finally:
         db.dispose()
