@@ -249,21 +249,45 @@ class MediaStore:
         if final.exists():
             tmp_path.unlink()
             return False
-        fd = os.open(tmp_path, os.O_RDONLY)
         try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.chmod(tmp_path, OBJECT_MODE)  # INV-2: originals never change
-        crash_point("ingest.after-fsync")
-        parent = final.parent
-        if not parent.is_dir():
-            parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
-            fsync_dir(parent.parent)
-            fsync_dir(parent.parent.parent)
+            fd = os.open(tmp_path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.chmod(tmp_path, OBJECT_MODE)  # INV-2: originals never change
+            crash_point("ingest.after-fsync")
+            parent = final.parent
+            if not parent.is_dir():
+                parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
+                fsync_dir(parent.parent)
+                fsync_dir(parent.parent.parent)
+        except OSError as exc:
+            # A file system may say it is full only when the bytes are flushed (delayed
+            # allocation, quotas): the caller removes the temp file (INV-1).
+            raise self._full(exc, sha256) or exc from None
         os.rename(tmp_path, final)
-        fsync_dir(parent)
+        try:
+            fsync_dir(parent)
+        except OSError as exc:
+            # Not durably placed, and no row will refer to it: the caller sees the
+            # failure before its step 7, so the original goes now (INV-1), not to the
+            # orphan check.
+            with contextlib.suppress(OSError):
+                final.unlink()
+            raise self._full(exc, sha256) or exc from None
         return True
+
+    def _full(self, exc: OSError, sha256: str) -> InsufficientStorage | None:
+        """The store's out-of-space answer (as a full disk met while writing the temp
+        file is, vms/ingest.py) for ``exc`` met while placing ``sha256``, None for any
+        other error."""
+        if not is_disk_full(exc):
+            return None
+        return InsufficientStorage(
+            f"media store {self.root} is full: flushing {sha256} to disk failed "
+            f"({exc.strerror or exc}); nothing was stored"
+        )
 
     def _place_remote(
         self, tmp_path: Path, sha256: str, parts: Sequence[bytes] | None = None

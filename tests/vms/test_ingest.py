@@ -277,6 +277,51 @@ def test_full_store_is_refused_up_front(services: Services) -> None:
     assert count(services, MediaItem) == 0
 
 
+@pytest.mark.parametrize("failing", ["file", "directory"])
+def test_a_full_disk_at_fsync_is_out_of_space_and_leaves_nothing_INV_1(
+    services: Services, monkeypatch: pytest.MonkeyPatch, failing: str
+) -> None:
+    """A file system may take the bytes and say it is full only when they are flushed
+    (ENOSPC or EDQUOT from fsync: delayed allocation, quotas, thin volumes). That is the
+    store's out-of-space answer, as a full disk met while writing is, and nothing is
+    left half placed: not the temp file, not an original renamed into place whose
+    directory could not be flushed and which no row would ever refer to (INV-1)."""
+    import errno
+    import os
+
+    import vms.store
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    store = services.store
+    if failing == "file":
+        flush = os.fsync
+
+        def full_in_tmp(fd: int) -> None:  # the temp file's fsync, before the rename
+            if os.readlink(f"/proc/self/fd/{fd}").startswith(f"{store.tmp}/"):
+                full(fd)
+            flush(fd)
+
+        monkeypatch.setattr(os, "fsync", full_in_tmp)
+    else:
+        flush_dir = vms.store.fsync_dir
+
+        def full_after_rename(path) -> None:  # type: ignore[no-untyped-def]
+            if path.parent.parent == store.objects:
+                full(0)  # the original's own folder, after the rename into it
+            flush_dir(path)
+
+        monkeypatch.setattr(vms.store, "fsync_dir", full_after_rename)
+    with pytest.raises(InsufficientStorage) as info:
+        services.ingestor.ingest(io.BytesIO(make_video(seconds=0.5)), request(), WHO)
+    assert "is full" in info.value.message and "nothing was stored" in info.value.message
+    assert "No space left on device" in info.value.message
+    monkeypatch.undo()
+    assert nothing_stored(services)
+    assert check(services.db, services.store, Level.HASH).clean
+
+
 def test_a_file_that_changes_during_ingest_is_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """What was probed (the file at rest, step 4) must be what was stored (INV-1)."""
     from vms.errors import Conflict
