@@ -20,7 +20,13 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
-from tests.media import displayed_frames, encode_pictures, make_several_videos, make_video
+from tests.media import (
+    displayed_frames,
+    encode_pictures,
+    make_audio,
+    make_several_videos,
+    make_video,
+)
 from vms.audit.log import Who
 from vms.auth.permissions import Actor
 from vms.db.models import Export, SourceKind
@@ -265,3 +271,22 @@ def test_a_court_copy_of_a_file_with_latin_1_metadata_is_cut_REL_2(
     media_id = ingest(services, data)
     clip = export_whole(services, actors["investigator"], media_id, tmp_path)
     assert len(displayed_frames(clip)) == 15
+
+
+@pytest.mark.parametrize("container_format", ["mp4", "matroska"])
+def test_an_audio_only_item_is_refused_up_front_as_having_no_video_REL_2(
+    services: Services, actors: dict[str, Actor], container_format: str
+) -> None:
+    """An interview recorded as sound only: a court copy is clips of the item's video
+    (audio export is a non-goal, docs/design/exports.md), so there is nothing to cut. The
+    400 says so (no video stream, the sound's codec), not "is a audio item"."""
+    media_id = ingest(services, make_audio(seconds=2.0, container_format=container_format))
+    command = NewExport(purpose="court", sources=(ExportSource(None, media_id),))
+    with pytest.raises(InvalidArgument) as info:
+        services.exports.create(actors["investigator"], command)
+    message = info.value.message
+    assert message.startswith(f"sources[0].media_id: {media_id} ")
+    assert "has no video stream to export" in message and "aac" in message, message
+    assert "a audio" not in message
+    with services.db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Export)) == 0

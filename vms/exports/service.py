@@ -373,12 +373,19 @@ class ExportService(ExportReads):
                     f"{name}.media_id: {shown(media_id)} does not exist", field=f"{name}.media_id"
                 )
             fact = _facts(item)
-            kind, begin = item.media_type, item.recorded_start
+            kind, begin, codec = item.media_type, item.recorded_start, item.codec
             refusal = cut_refusal(item.codec, item.content_type)
             finish = item.recorded_end
             if finish is None and item.duration_seconds:
                 finish = begin + dt.timedelta(seconds=item.duration_seconds)
         self.authoriser.require(actor, Action.EXPORTS_CREATE, f"media:{media_id}", fact)
+        if kind == MediaType.AUDIO.value:
+            # Exporting sound alone is a non-goal (docs/design/exports.md): said as such.
+            raise InvalidArgument(
+                f"{name}.media_id: {media_id} is a sound recording ({codec or 'unknown codec'}) "
+                "and has no video stream to export: clips are cut from video only",
+                field=f"{name}.media_id",
+            )
         if kind != MediaType.VIDEO.value or finish is None:
             raise InvalidArgument(
                 f"{name}.media_id: {media_id} is a {kind} item: only video is cut into clips",
