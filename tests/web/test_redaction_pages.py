@@ -6,6 +6,8 @@ Range and the viewing recorded (ACC-1, ACC-6)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from flask import Flask
 from sqlalchemy import select
@@ -14,8 +16,11 @@ from tests.conftest import sign_in
 from tests.privacy_masks.redaction_media import street_video
 from tests.privacy_masks.test_redaction import ingest
 from tests.web.test_release_pages import pdf_item
-from vms.db.models import AuditEntry, CustodyEvent, Redaction
+from vms.clock import ManualClock
+from vms.config import AccessConfig, Config
+from vms.db.models import AuditEntry, CustodyEvent, MediaItem, Redaction
 from vms.services import Services
+from web.app import create_app
 
 pytestmark = pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 
@@ -106,3 +111,44 @@ def test_redact_form_review_page_and_video_through_the_job_ACC_1_ACC_6(
             )
         ).scalars()
         assert "redactions.manage" in set(denied)
+
+
+def test_no_redact_form_where_the_privacy_roles_refuse_the_job_ACC_11(
+    services: Services, config: Config, clock: ManualClock
+) -> None:
+    """A records commander sees a video's content only through a redaction job
+    (docs/design/redaction.md, "Who redacts"), which a privacy-sensitive item refuses to
+    a role outside ``[access] privacy_sensitive_roles``. With the set narrowed to admins
+    and investigators the media page must not offer the commander a Redact form whose
+    job is then refused, and the page itself must not fail (it decided with the default
+    set, which has the commander, and then read the item's jobs, which the configured
+    set refuses: the whole page was a 403). An investigator keeps the form."""
+    video = ingest(services, street_video())
+    with services.db.transaction() as s:
+        row = s.get(MediaItem, video)
+        assert row is not None
+        row.privacy_sensitive = True
+    narrowed = dataclasses.replace(
+        config, access=AccessConfig(privacy_sensitive_roles="admin,investigator")
+    )
+    other = Services.open(narrowed, clock=clock)
+    try:
+        app, _socketio = create_app(other, testing=True)
+        commander = app.test_client()
+        csrf = sign_in(commander, "commander")
+        r = commander.get(f"/media/{video}")
+        page = r.get_data(as_text=True)
+        # The item's details, its content refused (no media.view); no form.
+        assert r.status_code == 200, page
+        assert "details but not its content" in page and "<video" not in page
+        assert 'id="redact-form"' not in page
+        # The form's next step, posted anyway: refused for the same reason (403, audited).
+        r = commander.post(
+            f"/media/{video}/redactions", data={"csrf_token": csrf, "detect": ["faces"]}
+        )
+        assert r.status_code == 403 and b"ACC-11" in r.data
+        investigator = app.test_client()
+        sign_in(investigator, "investigator")
+        assert b'id="redact-form"' in investigator.get(f"/media/{video}").data
+    finally:
+        other.close()
