@@ -78,9 +78,13 @@ class Connections:
         self._records: dict[str, tuple[float, CameraRecord]] = {}
         self._devices: dict[str, tuple[tuple[str, str, str], OnvifDevice]] = {}
         self._releasing: set[OnvifDevice] = set()  # released, closed after a grace time
-        # Bumped by forget/drop: a row read before an edit's forget is not cached as
-        # fresh (a calibration edit, i.e. new software limits, applies to the next poll).
-        self._generation: dict[str, int] = {}
+        # Bumped by every forget/drop/release, of any camera: a row read before an edit's
+        # forget is not cached as fresh (a calibration edit, i.e. new software limits,
+        # applies to the next poll). One number, not one per camera: a count kept per
+        # camera outlived the camera (every deletion added one for good). A read that
+        # overlaps another camera's edit is re-read once more, which edits are rare enough
+        # to afford.
+        self._generation = 0
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run an adapter coroutine from a synchronous caller (bounded)."""
@@ -112,7 +116,7 @@ class Connections:
 
     def _refresh(self, camera_id: str) -> CameraRecord:
         with self._lock:
-            generation = self._generation.get(camera_id, 0)
+            generation = self._generation
         with self.db.session() as s:
             camera = s.get(Camera, camera_id)
             if camera is None:
@@ -123,7 +127,7 @@ class Connections:
         stale: OnvifDevice | None = None
         with self._lock:
             # Read before a concurrent forget(): used by this call only, re-read next.
-            fresh = self._generation.get(camera_id, 0) == generation
+            fresh = self._generation == generation
             read_at = self.clock.monotonic() if fresh else -math.inf
             self._records[camera_id] = (read_at, record)
             cached = self._devices.get(camera_id)
@@ -151,13 +155,13 @@ class Connections:
         if the address or credentials changed."""
         with self._lock:
             self._records.pop(camera_id, None)
-            self._generation[camera_id] = self._generation.get(camera_id, 0) + 1
+            self._generation += 1
 
     def drop(self, camera_id: str) -> None:
         """Drop the cached row and close the connection (the camera was deleted)."""
         with self._lock:
             self._records.pop(camera_id, None)
-            self._generation[camera_id] = self._generation.get(camera_id, 0) + 1
+            self._generation += 1
             cached = self._devices.pop(camera_id, None)
         if cached is not None:
             self.runtime.submit(cached[1].close())
@@ -169,7 +173,7 @@ class Connections:
         since every call is bounded by the command timeout."""
         with self._lock:
             self._records.pop(camera_id, None)
-            self._generation[camera_id] = self._generation.get(camera_id, 0) + 1
+            self._generation += 1
             cached = self._devices.pop(camera_id, None)
         if cached is not None:
             with self._lock:

@@ -306,6 +306,8 @@ class PoseTracker:
                     registered = await asyncio.to_thread(self.connections.camera_ids, ptz_only=True)
                 except Exception:
                     log.exception("pose tracker: listing cameras failed")
+                else:
+                    self._drop_unregistered(registered, inflight)
                 listed_at = now
             cameras = self._in_scope(registered, cameras, inflight)
             for camera_id in cameras:
@@ -327,6 +329,29 @@ class PoseTracker:
         for task in list(inflight.values()):
             task.cancel()
         await asyncio.gather(*inflight.values(), return_exceptions=True)
+
+    def _drop_unregistered(
+        self, registered: list[str], inflight: dict[str, asyncio.Task[None]]
+    ) -> None:
+        """Forget the cameras gone from the registry (deleted, or no longer PTZ): their
+        poses, their poll count and their connection, which would otherwise be kept for
+        every camera ever registered. Its poll in flight is cancelled first (it would
+        record again); a camera commanded through this process is kept while its
+        command lasts (one onboarded after the listing was read)."""
+        listed = set(registered)
+        with self._lock:
+            known = set(self._tracks) | set(self.polls_by_camera)
+        gone = known - listed - self._commanded()
+        for camera_id in sorted(gone):
+            task = inflight.pop(camera_id, None)
+            if task is not None:
+                task.cancel()
+            with self._lock:
+                self._tracks.pop(camera_id, None)
+                self._urgent.discard(camera_id)
+                self.polls_by_camera.pop(camera_id, None)
+            self.connections.release(camera_id)
+            log.info("camera %s: pose no longer tracked (not a registered PTZ camera)", camera_id)
 
     def _in_scope(
         self,

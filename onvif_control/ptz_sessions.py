@@ -137,11 +137,27 @@ class SteeringLocks:
 
     def __init__(self) -> None:
         self._guard = threading.Lock()
-        self._locks: dict[str, threading.Lock] = {}
+        # Each camera's lock and how many hold it or wait for it: kept only while one
+        # does, so a deleted camera (whose deletion takes its lock, P5) leaves nothing.
+        self._locks: dict[str, tuple[threading.Lock, int]] = {}
 
-    def __call__(self, camera_id: str) -> threading.Lock:
+    @contextlib.contextmanager
+    def __call__(self, camera_id: str) -> Iterator[None]:
         with self._guard:
-            return self._locks.setdefault(camera_id, threading.Lock())
+            lock, users = self._locks.get(camera_id) or (threading.Lock(), 0)
+            self._locks[camera_id] = (lock, users + 1)
+        try:
+            with lock:
+                yield
+        finally:
+            with self._guard:
+                # Dropped by the last one out, never from under a holder or a waiter:
+                # the next caller makes a new lock that nobody else can hold.
+                _, users = self._locks[camera_id]
+                if users == 1:
+                    del self._locks[camera_id]
+                else:
+                    self._locks[camera_id] = (lock, users - 1)
 
 
 class PtzSessions:

@@ -1,0 +1,108 @@
+"""A deleted camera leaves nothing behind in the camera-control objects of a process that
+runs for months: cameras are onboarded and deleted through the service as an admin does,
+the pose tracker polling them meanwhile, and then no per-camera entry names them (the
+steering locks, the connections' edit counts, the tracker's poses and poll counts)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from onvif_control.guard import Command, Op
+from onvif_control.plugin import CameraControl
+from onvif_control.ptz_sessions import SteeringLocks
+from onvif_control.simulator import SimulatedCamera
+from tests.onvif_control.conftest import SIM_PASSWORD, SIM_USER
+from vms.auth.permissions import Actor
+from vms.clock import SystemClock
+from web.contract import parse_model
+from web.schemas.cameras import NewCameraIn
+
+pytestmark = pytest.mark.timeout(120)
+
+CAMERAS = 4
+
+
+def keys(entries: object) -> set[str]:
+    """The camera ids a per-camera table holds (none for a value that is not a table)."""
+    return set(entries) if isinstance(entries, Mapping) else set()
+
+
+def wait_for(predicate: Any, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, f"not within {seconds} s: {what}"
+        time.sleep(0.05)
+
+
+def test_deleted_cameras_leave_no_per_camera_entries(
+    control: CameraControl, sim: SimulatedCamera, people: dict[str, Actor]
+) -> None:
+    admin = people["admin"]
+    tracker = control.tracker
+    tracker.clock = SystemClock()  # sample times must advance
+    control.engine.tracker.clock = SystemClock()
+    tracker.start()
+    try:
+        made = []
+        for i in range(CAMERAS):
+            body = {
+                "name": f"short-lived-{i}",
+                "onvif_url": sim.onvif_url,
+                "username": SIM_USER,
+                "password": SIM_PASSWORD,
+            }
+            made.append(control.cameras.add(admin, parse_model(NewCameraIn, body).command()).id)
+        # Used as cameras are: polled by the tracker, one steered (a Stop) meanwhile.
+        wait_for(lambda: set(made) <= set(tracker.polls_by_camera), 20, "each camera polled")
+        control.engine.execute(made[0], Command(Op.STOP))
+        for camera_id in made:
+            control.cameras.delete(admin, camera_id)
+
+        def left() -> dict[str, set[str]]:
+            return {
+                "steering locks": keys(control.ptz.sessions.steering._locks) & set(made),
+                "connection edit counts": keys(control.connections._generation) & set(made),
+                "tracked poses": keys(tracker._tracks) & set(made),
+                "poll counts": keys(tracker.polls_by_camera) & set(made),
+            }
+
+        # The tracker reads the registry every CAMERA_LIST_SECONDS (3 s).
+        wait_for(lambda: not any(left().values()), 10, "the deleted cameras forgotten")
+    except AssertionError:
+        raise AssertionError(f"left behind: {left()}") from None
+    finally:
+        tracker.stop()
+
+
+def test_a_steering_lock_in_use_is_never_dropped_from_under_its_holder_P5() -> None:
+    """The lock of a camera is dropped by the last one out: while a command holds it and
+    others wait, all of them share it (one command at a time reaches the camera, P5),
+    and nothing is kept once they are done."""
+    locks = SteeringLocks()
+    count = threading.Lock()
+    inside, most = 0, 0
+
+    def steer() -> None:
+        nonlocal inside, most
+        for _ in range(300):
+            with locks("cam"):
+                with count:
+                    inside += 1
+                    most = max(most, inside)
+                time.sleep(0)
+                with count:
+                    inside -= 1
+
+    threads = [threading.Thread(target=steer) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not any(t.is_alive() for t in threads)
+    assert most == 1
+    assert locks._locks == {}
