@@ -111,6 +111,14 @@ class MaskService:
 
     # -- reads -------------------------------------------------------------------------
 
+    def forget(self, camera_id: str) -> None:
+        """Drop what is kept of ``camera_id`` for :meth:`current` (its pipeline stopped:
+        the camera was removed or handed over). Only a cache: asked again, the camera is
+        read again, so a read in flight that keeps it once more costs a few bytes, never
+        a wrong mask (PSCS-1)."""
+        self._in_force.pop(camera_id, None)
+        self._unreadable.discard(camera_id)
+
     def version(self, camera_id: str) -> int:
         with self.db.session() as s:
             row = s.get(MaskVersion, camera_id)

@@ -130,6 +130,7 @@ class Recorder:
             services.clock,
             period=period,
             stale_seconds=3 * period + 2.0,
+            forget_masks=masks.forget,
         )
         self.pose_source: PoseSource | None = None
         self._cameras: dict[str, _Camera] = {}

@@ -83,7 +83,7 @@ class _Board(Generic[T]):
             failed = self._failed
             missed = self._missed.get(camera_id, 0)
         if reading is None:  # the first ask: read at once
-            value = self.read([camera_id]).get(camera_id)
+            value = self.read([camera_id], first=True).get(camera_id)
             if value is None:
                 raise Unavailable(f"the {self.what} of camera {camera_id} unreadable")
             return value
@@ -96,10 +96,12 @@ class _Board(Generic[T]):
             raise Unavailable(f"{self.what} not read for {age:.1f} s")
         return reading.value
 
-    def read(self, camera_ids: list[str]) -> dict[str, T]:
+    def read(self, camera_ids: list[str], *, first: bool = False) -> dict[str, T]:
         """Read ``camera_ids`` now and keep what is newer than what is kept; raises
         what the read raised (and records it, so that older readings are not handed
-        out as if nothing had happened)."""
+        out as if nothing had happened). A round (``first`` False) keeps nothing of a
+        camera forgotten while it read (it would be read every round again, for good);
+        a camera's first ask keeps its reading."""
         with self._lock:
             order, begun = next(self._reads), self._clock.monotonic()
         try:
@@ -112,6 +114,8 @@ class _Board(Generic[T]):
         with self._lock:
             for camera_id in camera_ids:
                 kept = self._readings.get(camera_id)
+                if kept is None and not first:
+                    continue  # forgotten meanwhile (removed from the engine)
                 if kept is not None and kept.order > order:
                     continue  # a newer read has answered for it already
                 if camera_id in values:
@@ -136,8 +140,11 @@ class CameraPolls:
         clock: Clock,
         period: float = 1.0,
         stale_seconds: float = 5.0,
+        forget_masks: Callable[[str], None] = lambda camera_id: None,
     ) -> None:
         self.period = period
+        # What the masks' reader keeps of a camera (MaskService.forget), dropped with it.
+        self._forget_masks = forget_masks
         self._boards: tuple[_Board[MaskSet], _Board[bool]] = (
             _Board("masks", read_masks, clock, stale_seconds),
             _Board("recording state", read_enabled, clock, stale_seconds),
@@ -155,9 +162,11 @@ class CameraPolls:
 
     def forget(self, camera_id: str) -> None:
         """Stop reading ``camera_id`` (removed from the engine); asked again, it is
-        read at once."""
+        read at once. What the masks' reader keeps of it goes too (a round reading it
+        meanwhile drops it again, :meth:`poll`)."""
         for board in self._boards:
             board.forget(camera_id)
+        self._forget_masks(camera_id)
 
     def start(self) -> None:
         if self._thread is not None and self._thread.is_alive():
@@ -180,6 +189,11 @@ class CameraPolls:
                 continue
             try:
                 board.read(cameras)
+                if board is self._boards[0]:
+                    # A camera forgotten during the read: the masks' reader kept it
+                    # again, which only forgetting it once more undoes.
+                    for camera_id in set(cameras) - set(board.cameras()):
+                        self._forget_masks(camera_id)
             except Exception:
                 # Once per outage (the askers raise Unavailable meanwhile, and log too).
                 if board.what not in self._failing:
