@@ -11,13 +11,16 @@ import argparse
 import json
 import sys
 from typing import Any
+from urllib.parse import urlsplit
 
 from onvif_control.plugin import get
 from onvif_control.ptz_audit import PtzAuditQuery, to_csv
 from vms.bounded import parse_time
 from vms.cli import add_password_options, cli_actor, open_services, read_password
+from vms.errors import InvalidArgument
 from vms.jsonable import jsonable
 from vms.services import Services
+from vms.urls import redact_credentials
 
 
 def _open(args: argparse.Namespace) -> Services:
@@ -33,7 +36,26 @@ def _close(services: Services) -> None:
     services.close()
 
 
+def refuse_credentials_in_url(url: str, option: str = "--onvif") -> None:
+    """A camera URL with user info (``http://user:password@host/...``) is refused before
+    anything is asked or done: on the command line its password is as readable by every
+    local user (``ps``, the shell's history) as ``--password`` would be (ACC-1; #10.11;
+    :func:`vms.cli.read_password`). The message names the URL without its password."""
+    try:
+        held = "@" in urlsplit(url).netloc
+    except ValueError:  # malformed (``http://u:p@[::1``): user info as the redaction sees it
+        held = redact_credentials(url) != url
+    if held:
+        raise InvalidArgument(
+            f"{option} {redact_credentials(url)!r} puts the camera's credentials on the "
+            "command line, where every local user can read them (ps) while the command "
+            "runs: give the URL without them, the user with --username, and leave the "
+            "password out to be asked for it, or pipe it in with --password-stdin"
+        )
+
+
 def cmd_camera_add(args: argparse.Namespace) -> int:
+    refuse_credentials_in_url(args.onvif)
     password = read_password(args, f"camera password for {args.username}: ")
     services = _open(args)
     try:
@@ -102,7 +124,12 @@ def register(subparsers: Any) -> None:
     )
     p = camera.add_parser("add", help="connect to an ONVIF camera, read and store it")
     p.add_argument("name")
-    p.add_argument("--onvif", required=True, help="device service URL, http://host:port/...")
+    p.add_argument(
+        "--onvif",
+        required=True,
+        help="device service URL, http://host:port/... (no user:password@ in it: "
+        "--username, and the password asked for or piped in)",
+    )
     p.add_argument("--username", required=True)
     add_password_options(p)
     p.add_argument("--json", action="store_true")

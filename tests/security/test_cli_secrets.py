@@ -100,3 +100,31 @@ def test_a_camera_password_on_the_command_line_is_refused_ACC_1(
     # Read from standard input instead: the camera is then asked (and here refuses).
     monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
     assert main([*args, "--username", "admin", "--password-stdin"]) not in (0, 2)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://admin:s3cret-camera-pw@127.0.0.1:9/onvif/device_service",
+        "http://s3cret-camera-pw@127.0.0.1:9/onvif/device_service",
+    ],
+    ids=["user-and-password", "user-info-only"],
+)
+@pytest.mark.parametrize("stdin", [None, "piped password\n"], ids=["prompted", "piped"])
+def test_camera_credentials_in_the_onvif_url_are_refused_ACC_1(
+    config: Config, services: Services, url: str, stdin: str | None
+) -> None:
+    """``vms camera add --onvif http://user:pass@host/...`` puts the camera's password on
+    the command line (``ps``, shell history) as ``--password`` would: refused before the
+    password is asked for or read, naming the ways that keep it off the command line
+    (``--username`` with the prompt or ``--password-stdin``) and not echoing it back."""
+    args = ["camera", "add", "cam", "--onvif", url, "--username", "admin"]
+    r = run_cli(config, *args, *(["--password-stdin"] if stdin else []), stdin=stdin)
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    assert "--onvif" in r.stderr and "puts the camera's credentials on the command line" in (
+        r.stderr
+    ), r.stderr
+    assert "--username" in r.stderr and "--password-stdin" in r.stderr, r.stderr
+    assert "camera password for" not in r.stderr  # refused before anything was asked
+    assert "s3cret-camera-pw" not in r.stderr + r.stdout
+    assert "Traceback" not in r.stderr
