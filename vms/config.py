@@ -439,6 +439,14 @@ class ClusterConfig:
             raise InvalidArgument(
                 f"[cluster] node_id is at most 200 characters, not {len(self.node_id)}"
             )
+        if self.node_id and not self.node_id.strip():
+            # Empty is host:pid; blank was taken as the name itself, one invisible name
+            # shared by every process given it, each taking the others' leases for its own
+            # (INV-9; vms/leases.py, recorder/ownership.py).
+            raise InvalidArgument(
+                f"[cluster] node_id {self.node_id!r} is blank: name the node (e.g. "
+                '"media-1"), or leave it empty for host:pid'
+            )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -498,6 +506,13 @@ class Config:
         for f in dataclasses.fields(self):
             if dataclasses.is_dataclass(section := getattr(self, f.name)):
                 check_limits(f.name, section)
+        if not self.redis_prefix.strip():
+            # The channels were ":events" and ":socketio", heard by every deployment
+            # sharing the Redis with the same empty prefix.
+            raise InvalidArgument(
+                f"configuration redis_prefix {self.redis_prefix!r} is empty: it names this "
+                'deployment\'s Redis channels (default "vms")'
+            )
         check_redis_url(self.redis_url, "redis_url")
         check_redis_url(self.web.message_queue, "[web] message_queue")
         check_pairs(self)

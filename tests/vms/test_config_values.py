@@ -444,3 +444,38 @@ def test_settings_that_contradict_each_other_are_refused_in_every_config(
     changed = dataclasses.replace(getattr(config, section), **changes)
     with pytest.raises(InvalidArgument, match=re.escape(message)):
         dataclasses.replace(config, **{section: changed})
+
+
+@pytest.mark.parametrize("value", [" ", "   ", "\t"])
+def test_a_blank_cluster_node_id_is_refused_INV_9(tmp_path: Path, value: str) -> None:
+    """``[cluster] node_id`` names this process in ``media_nodes``, ``camera_leases``
+    (holder and ``vms cluster pin``) and ``job_leases`` (vms/leases.py,
+    recorder/ownership.py). Empty is the default, ``host:pid``; a blank value (a template
+    that wrote a space) was not empty, so it was taken as the name itself: every process
+    given the same file shared one invisible name. Each then took the others' leases for
+    its own: ``JobLeases.held_elsewhere`` answered nobody, so a starting jobs role ran a
+    job's recovery under the node running it; camera ownership counted them as one node
+    (one heartbeat row, every camera assigned to it, the other processes idle and no
+    failover while any of them lived); and ``vms cluster status``, the logs and the
+    audit of a pin named a node nobody can read or type (INV-9)."""
+    message = f"[cluster] node_id {value!r} is blank"
+    with pytest.raises(InvalidArgument, match=re.escape(message)):
+        load_config(environ={"VMS_CLUSTER_NODE_ID": value})
+    with pytest.raises(InvalidArgument, match=re.escape(message)):
+        load_file(tmp_path, f'[cluster]\nnode_id = "{value}"\n')
+    assert load_config(environ={"VMS_CLUSTER_NODE_ID": ""}).cluster.node_id == ""  # host:pid
+    assert load_config(environ={"VMS_CLUSTER_NODE_ID": "media-1"}).cluster.node_id == "media-1"
+
+
+@pytest.mark.parametrize("value", ["", " ", "  "])
+def test_an_empty_redis_prefix_is_refused(tmp_path: Path, value: str) -> None:
+    """``redis_prefix`` names the deployment's Redis channels (``<prefix>:events``,
+    ``<prefix>:socketio``) so that deployments sharing a Redis do not hear each other:
+    empty (``VMS_REDIS_PREFIX=`` from a template) loaded, and the channels were
+    ``:events`` and ``:socketio``, shared with any other deployment left so."""
+    message = f"redis_prefix {value!r} is empty"
+    with pytest.raises(InvalidArgument, match=re.escape(message)):
+        load_config(environ={"VMS_REDIS_PREFIX": value})
+    with pytest.raises(InvalidArgument, match=re.escape(message)):
+        load_file(tmp_path, f'redis_prefix = "{value}"\n')
+    assert load_config(environ={"VMS_REDIS_PREFIX": "city-a"}).redis_prefix == "city-a"
