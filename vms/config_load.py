@@ -150,17 +150,28 @@ def _apply_preset(values: dict[str | None, dict[str, Any]]) -> None:
         values.setdefault(section, {}).setdefault(key, value.value)
 
 
-def _credential_keys(data: Mapping[str, Any]) -> list[str]:
+#: The settings that are secrets whatever their value looks like (section, key); a URL
+#: setting holds one when it carries a password. ``[store] access_key_id`` and ``[webrtc]
+#: ice_username`` name who the secret belongs to and are no secret themselves
+#: (tests/security/test_file_permissions.py checks every setting named like a secret).
+SECRET_SETTINGS = frozenset({("store", "secret_access_key"), ("webrtc", "ice_credential")})
+
+
+def _credential_keys(data: Mapping[str, Any], section: str | None = None) -> list[str]:
     """The keys of a parsed configuration file that hold a credential: a URL with a
-    password (the database, Redis) or a secret key."""
+    password (the database, Redis), a secret key or the TURN servers' password."""
     found = []
     for key, value in data.items():
         if isinstance(value, dict):
-            found += [f"[{key}] {name}" for name in _credential_keys(value)]
+            found += [f"[{key}] {name}" for name in _credential_keys(value, key)]
         elif (
             isinstance(value, str)
             and value
-            and ("secret" in key or redact_credentials(value) != value)
+            and (
+                (section, key) in SECRET_SETTINGS
+                or "secret" in key
+                or redact_credentials(value) != value
+            )
         ):
             found.append(key)
     return found
