@@ -517,7 +517,7 @@ def cmd_catalog_check(args: argparse.Namespace) -> int:
 def cmd_dock_scan(args: argparse.Namespace) -> int:
     services = open_services(args)
     try:
-        outcomes = services.dock.scan()
+        outcomes = services.dock.scan(cli_actor())  # (the jobs role's: dock, ACC-6)
     finally:
         services.close()
     for outcome in outcomes:

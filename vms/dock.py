@@ -83,8 +83,10 @@ class DockScanner:
         self.clock = clock
         self.settle_seconds = settle_seconds
 
-    def scan(self) -> list[DockOutcome]:
-        """Take every settled file once; returns what happened to each."""
+    def scan(self, by: Who = DOCK_ACTOR) -> list[DockOutcome]:
+        """Take every settled file once; returns what happened to each. ``by``: who the
+        ingests are audited as, the jobs role's ``dock`` by default; ``vms dock scan``
+        gives the operating-system user running it (ACC-6)."""
         outcomes: list[DockOutcome] = []
         if not self.root.is_dir():
             return outcomes
@@ -103,12 +105,12 @@ class DockScanner:
                 log.warning("dock %s: a symbolic link, not a device folder: skipped", device_dir)
                 continue
             try:
-                outcomes.extend(self._scan_device(device_dir, dir_fd, now))
+                outcomes.extend(self._scan_device(device_dir, dir_fd, now, by))
             finally:
                 os.close(dir_fd)
         return outcomes
 
-    def _scan_device(self, device_dir: Path, dir_fd: int, now: float) -> list[DockOutcome]:
+    def _scan_device(self, device_dir: Path, dir_fd: int, now: float, by: Who) -> list[DockOutcome]:
         outcomes: list[DockOutcome] = []
         for name in sorted(os.listdir(dir_fd)):
             path = device_dir / name
@@ -127,7 +129,7 @@ class DockScanner:
                     continue
                 if now - info.st_mtime < self.settle_seconds:
                     continue  # the device may still be writing it
-                outcomes.append(self._take(device_dir.name, dir_fd, path))
+                outcomes.append(self._take(device_dir.name, dir_fd, path, by))
             except Exception as exc:
                 # One file must not stop the scan (issue #10.4): the others are
                 # still taken, and this one is tried again next scan.
@@ -148,7 +150,7 @@ class DockScanner:
             kind = s.execute(select(Device.kind).where(Device.id == device_id)).scalar()
         return SourceKind(kind) if kind else SourceKind.BWC
 
-    def _take(self, device_id: str, dir_fd: int, path: Path) -> DockOutcome:
+    def _take(self, device_id: str, dir_fd: int, path: Path, by: Who) -> DockOutcome:
         # The file is opened once, without following a link (a FIFO put in its place
         # must not hang the scan), and that open file is what is ingested, verified and
         # removed: swapped for a link after the scan looked at it, it is not read through
@@ -164,14 +166,16 @@ class DockScanner:
             info = os.fstat(fd)
             if not stat.S_ISREG(info.st_mode):
                 return DockOutcome(path, "deferred", "not a regular file")
-            outcome = self._ingest(device_id, dir_fd, path, _fd_path(fd))
+            outcome = self._ingest(device_id, dir_fd, path, _fd_path(fd), by)
         finally:
             os.close(fd)
         if outcome.status in ("ingested", "duplicate"):
             self._remove(dir_fd, path, info)
         return outcome
 
-    def _ingest(self, device_id: str, dir_fd: int, path: Path, opened: Path) -> DockOutcome:
+    def _ingest(
+        self, device_id: str, dir_fd: int, path: Path, opened: Path, by: Who
+    ) -> DockOutcome:
         sidecar_name = path.name + SIDECAR
         try:
             sidecar = _read_sidecar(sidecar_name, dir_fd)
@@ -193,7 +197,7 @@ class DockScanner:
                 pre_event_buffer_seconds=check_buffer(sidecar.get("pre_event_buffer_seconds")),
                 markers=parse_markers(sidecar.get("markers")),  # OPS-3
             )
-            result = self.ingestor.ingest(opened, request, DOCK_ACTOR)
+            result = self.ingestor.ingest(opened, request, by)
             store = self.ingestor.store
             if store.hash_of(result.sha256) != result.sha256 or _sha256(opened) != result.sha256:
                 raise DataLoss(

@@ -15,8 +15,11 @@ from sqlalchemy import select
 
 from tests.conftest import make_config
 from tests.media import make_video
+from tests.vms.test_crash_safety import run_cli
+from vms.audit.cli import cli_name
 from vms.audit.log import Who
-from vms.clock import Clock, ManualClock
+from vms.clock import Clock, ManualClock, SystemClock
+from vms.config import Config
 from vms.db.models import AuditEntry, Device, MediaItem, SourceKind
 from vms.dock import MAX_SIDECAR_BYTES
 from vms.ingest import IngestRequest
@@ -474,3 +477,25 @@ def test_a_file_that_grows_while_it_is_taken_is_deferred_naming_it(
     assert [o.status for o in outcomes] == ["deferred"]
     assert outcomes[0].detail.startswith("clip.mp4 changed while it was being ingested")
     assert clip.exists() and list(services.store.iter_objects()) == []
+
+
+def test_a_dock_scan_from_the_cli_is_audited_as_the_os_user_ACC_6(
+    config: Config, services: Services
+) -> None:
+    """``vms dock scan`` run by hand ingested as ``dock``, the jobs role's identity: the
+    audit trail could not tell a scan somebody ran from the scheduled one (ACC-6,
+    PSCS-5). It is the operating-system user running the command, as every other CLI
+    command; the jobs role's scan is still ``dock`` (above)."""
+    device = config.dock_dir / "BWC-0042"
+    device.mkdir(parents=True)
+    clip = device / "by-hand.mp4"
+    make_video(clip, seconds=0.5)
+    settle(clip, SystemClock(), seconds=600)
+    r = run_cli(config, "dock", "scan")
+    assert r.returncode == 0, r.stderr
+    assert "ingested" in r.stdout and not clip.exists(), r.stdout
+    with services.db.session() as s:
+        actors = set(s.execute(select(AuditEntry.actor).where(AuditEntry.action == "media.ingest")))
+        item = s.execute(select(MediaItem)).scalar_one()
+    assert actors == {(cli_name(),)}, actors
+    assert item.device_id == "BWC-0042"
