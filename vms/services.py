@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -56,6 +57,8 @@ log = logging.getLogger(__name__)
 
 # Abandoned uploads are looked for at least this often (and four times per stale age).
 UPLOAD_EXPIRY_MAX_SECONDS = 600.0
+# Who a schema upgrade at a role's start is audited as (ACC-6).
+UPGRADE_ACTOR = Who("vms-upgrade", SYSTEM_ROLE)
 # In the data folder while ``vms backup restore`` has not finished (docs/design/backup.md):
 # no role starts on a catalog without its originals or keys.
 RESTORING = ".restore-in-progress"
@@ -349,8 +352,10 @@ class Services:
             install(services)
         return services
 
-    def migrate(self) -> None:
-        """Create the folders and bring the schema to the newest migration (idempotent)."""
+    def migrate(self, by: Who = UPGRADE_ACTOR) -> None:
+        """Create the folders and bring the schema to the newest migration (idempotent).
+        ``by``: who an upgrade is audited as, ``vms-upgrade`` (a role's start) by default;
+        ``vms init`` gives the operating-system user running it (ACC-6)."""
         for path in (self.config.media_dir, self.config.dock_dir, self.config.data_dir / "uploads"):
             path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
         self.store.create_dirs()
@@ -358,15 +363,15 @@ class Services:
         # migrate need not pay.
         from vms.migrations import upgrade
 
-        upgrade(self.db.engine, record=self._record_upgrade)
+        upgrade(self.db.engine, record=functools.partial(self._record_upgrade, by))
 
-    def _record_upgrade(self, connection: Connection, start: str, end: str) -> None:
+    def _record_upgrade(self, by: Who, connection: Connection, start: str, end: str) -> None:
         """The audit entry of a schema upgrade, in the migration's transaction (INV-4):
         its data migrations change records (0041 marks forms as evidence, ACC-6)."""
         with Session(bind=connection) as session:  # joins, never ends, that transaction
             self.audit.append(
                 session,
-                Who("vms-upgrade", SYSTEM_ROLE),
+                by,
                 "schema.upgrade",
                 f"schema:{end}",
                 details={"from": start, "to": end},
@@ -397,8 +402,9 @@ class Services:
         by: Who = Who("vms-init", SYSTEM_ROLE),
     ) -> None:
         """``vms init``: migrate, create folders and the first admin (idempotent). ``by``:
-        who the admin's creation is audited as (the CLI: the OS user running it, ACC-6)."""
-        self.migrate()
+        who the admin's creation and a schema upgrade are audited as (the CLI: the OS user
+        running it, ACC-6)."""
+        self.migrate(by)
         if admin_user and admin_password:
             self.users.add_user(
                 admin_user,

@@ -398,3 +398,30 @@ def test_an_upgrade_that_changes_records_is_itself_in_the_audit_trail_ACC_6(
     assert [(r.actor, r.action, r.target, json.loads(r.details)) for r in rows] == [
         ("vms-upgrade", "schema.upgrade", f"schema:{head}", {"from": "0040", "to": head})
     ]
+
+
+def test_an_upgrade_by_vms_init_is_audited_as_the_os_user_ACC_6(
+    empty_url: str, tmp_path: Path
+) -> None:
+    """``vms init`` after a package upgrade migrates the schema: the upgrade was audited
+    as ``vms-upgrade``, the identity of a role's start, so the trail did not say who ran
+    it (ACC-6, PSCS-5). It is the operating-system user running the command, as every
+    other CLI command; a role's start still records ``vms-upgrade`` (above)."""
+    from tests.conftest import make_config
+    from tests.vms.test_crash_safety import run_cli
+    from vms.audit.cli import cli_name
+
+    db = Database(empty_url)
+    try:
+        upgrade(db.engine, "0040")
+    finally:
+        db.dispose()
+    r = run_cli(make_config(tmp_path / "data", empty_url), "init")
+    assert r.returncode == 0, r.stderr
+    db = Database(empty_url)
+    try:
+        with db.engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT actor, action FROM audit_entries")).all()
+    finally:
+        db.dispose()
+    assert [tuple(row) for row in rows] == [(cli_name(), "schema.upgrade")]
