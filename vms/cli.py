@@ -78,7 +78,13 @@ def read_password(args: argparse.Namespace, prompt: str, option: str = "--passwo
         if not line:
             raise InvalidArgument("--password-stdin: standard input held no password")
         return line
-    return getpass.getpass(prompt)
+    try:
+        return getpass.getpass(prompt)
+    except EOFError:  # no terminal, and standard input ended (< /dev/null, a script)
+        raise InvalidArgument(
+            "no password given: standard input ended at the prompt (no terminal?): pipe "
+            "it in with --password-stdin"
+        ) from None
 
 
 def open_services(args: argparse.Namespace) -> Services:

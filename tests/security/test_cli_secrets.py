@@ -128,3 +128,17 @@ def test_camera_credentials_in_the_onvif_url_are_refused_ACC_1(
     assert "camera password for" not in r.stderr  # refused before anything was asked
     assert "s3cret-camera-pw" not in r.stderr + r.stdout
     assert "Traceback" not in r.stderr
+
+
+def test_a_prompt_that_reads_no_password_is_refused_not_a_traceback_ACC_1(
+    config: Config, services: Services
+) -> None:
+    """Without a terminal (a script, cron, ssh without -t) the password prompt reads
+    standard input; when that ended at once (``< /dev/null``), getpass's EOFError went
+    out as a Python traceback with exit 1. It is a refusal naming --password-stdin."""
+    before = users(services)
+    r = run_cli(config, "user", "add", "ann", "--role", "officer", stdin="")
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert "Traceback" not in r.stderr and "--password-stdin" in r.stderr, r.stderr
+    assert "no password" in r.stderr, r.stderr
+    assert users(services) == before
