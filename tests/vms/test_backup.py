@@ -426,3 +426,37 @@ def test_a_move_onto_postgresql_killed_midway_is_finished_by_running_it_again(
             grown.close()
     finally:
         _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_restoring_an_older_schema_audits_its_upgrade_as_the_restorer_ACC_6(
+    tmp_path: Path,
+) -> None:
+    """A set made before a package upgrade is restored, then migrated to this code's
+    schema: that upgrade (which may change records: 0041) was audited as
+    ``vms-upgrade``, a role's start, not as the person restoring (ACC-6, PSCS-5)."""
+    import sqlalchemy as sa
+
+    from vms.db.engine import Database
+    from vms.migrations import upgrade
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    db = Database(url)
+    try:
+        upgrade(db.engine, "0040")
+    finally:
+        db.dispose()
+    old = Services.open(make_config(tmp_path / "old", url))
+    try:
+        old.store.create_dirs()
+        assert make_backup(old, tmp_path / "set", WHO).complete
+    finally:
+        old.close()
+    restored = tmp_path / "restored"
+    restore(make_config(restored, f"sqlite:///{restored / 'vms.db'}"), tmp_path / "set", WHO)
+    engine = sa.create_engine(f"sqlite:///{restored / 'vms.db'}")
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT actor, action FROM audit_entries")).all()
+    finally:
+        engine.dispose()
+    assert [tuple(r) for r in rows] == [(WHO.name, "schema.upgrade"), (WHO.name, "system.restore")]

@@ -199,7 +199,7 @@ def restore(config: Config, folder: Path, who: Who, *, check_hash: bool = False)
     crash_point("restore.after-originals")
     services = Services.open(config, restoring=True)
     try:
-        services.migrate()
+        services.migrate(who)  # an older set's upgrade is the restorer's (ACC-6)
         broken = services.audit.verify(services.db)
         report.audit_break = None if broken is None else f"entry {broken.seq}: {broken.reason}"
         now = services.clock.now()
