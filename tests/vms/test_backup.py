@@ -22,6 +22,7 @@ from retention.plugin import get as retention_of
 from tests.conftest import BACKENDS, _pg_admin, _pg_url, make_config, s3_overrides
 from tests.retention.conftest import DAY, WHO, all_ids, document, ingest
 from tests.vms.test_crash_safety import run_cli
+from tests.vms.test_migration_upgrades import audited, schema_at
 from vms.auth.permissions import Actor
 from vms.backup.create import make_backup
 from vms.backup.manifest import MANIFEST, object_path
@@ -434,17 +435,8 @@ def test_restoring_an_older_schema_audits_its_upgrade_as_the_restorer_ACC_6(
     """A set made before a package upgrade is restored, then migrated to this code's
     schema: that upgrade (which may change records: 0041) was audited as
     ``vms-upgrade``, a role's start, not as the person restoring (ACC-6, PSCS-5)."""
-    import sqlalchemy as sa
-
-    from vms.db.engine import Database
-    from vms.migrations import upgrade
-
     url = f"sqlite:///{tmp_path / 'old.db'}"
-    db = Database(url)
-    try:
-        upgrade(db.engine, "0040")
-    finally:
-        db.dispose()
+    schema_at(url, "0040")
     old = Services.open(make_config(tmp_path / "old", url))
     try:
         old.store.create_dirs()
@@ -453,10 +445,7 @@ def test_restoring_an_older_schema_audits_its_upgrade_as_the_restorer_ACC_6(
         old.close()
     restored = tmp_path / "restored"
     restore(make_config(restored, f"sqlite:///{restored / 'vms.db'}"), tmp_path / "set", WHO)
-    engine = sa.create_engine(f"sqlite:///{restored / 'vms.db'}")
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(sa.text("SELECT actor, action FROM audit_entries")).all()
-    finally:
-        engine.dispose()
-    assert [tuple(r) for r in rows] == [(WHO.name, "schema.upgrade"), (WHO.name, "system.restore")]
+    assert audited(f"sqlite:///{restored / 'vms.db'}") == [
+        (WHO.name, "schema.upgrade"),
+        (WHO.name, "system.restore"),
+    ]

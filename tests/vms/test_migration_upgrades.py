@@ -40,6 +40,26 @@ def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def schema_at(url: str, revision: str) -> None:
+    """Give the empty database at ``url`` the schema of ``revision`` (an older release's)."""
+    db = Database(url)
+    try:
+        upgrade(db.engine, revision)
+    finally:
+        db.dispose()
+
+
+def audited(url: str) -> list[tuple[str, str]]:
+    """(actor, action) of every audit entry of the database at ``url``, in order."""
+    db = Database(url)
+    try:
+        with db.engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT actor, action FROM audit_entries ORDER BY seq"))
+            return [(actor, action) for actor, action in rows]
+    finally:
+        db.dispose()
+
+
 def _python(script: str, *args: str) -> subprocess.Popen[str]:
     """A real process running ``script`` on this worktree's code."""
     return subprocess.Popen(
@@ -378,11 +398,7 @@ def test_an_upgrade_that_changes_records_is_itself_in_the_audit_trail_ACC_6(
     from tests.conftest import make_config
     from vms.services import Services
 
-    db = Database(empty_url)
-    try:
-        upgrade(db.engine, "0040")
-    finally:
-        db.dispose()
+    schema_at(empty_url, "0040")
     services = Services.open(make_config(tmp_path / "data", empty_url))
     try:
         services.migrate()
@@ -411,17 +427,7 @@ def test_an_upgrade_by_vms_init_is_audited_as_the_os_user_ACC_6(
     from tests.vms.test_crash_safety import run_cli
     from vms.audit.cli import cli_name
 
-    db = Database(empty_url)
-    try:
-        upgrade(db.engine, "0040")
-    finally:
-        db.dispose()
+    schema_at(empty_url, "0040")
     r = run_cli(make_config(tmp_path / "data", empty_url), "init")
     assert r.returncode == 0, r.stderr
-    db = Database(empty_url)
-    try:
-        with db.engine.connect() as conn:
-            rows = conn.execute(sa.text("SELECT actor, action FROM audit_entries")).all()
-    finally:
-        db.dispose()
-    assert [tuple(row) for row in rows] == [(cli_name(), "schema.upgrade")]
+    assert audited(empty_url) == [(cli_name(), "schema.upgrade")]
