@@ -92,7 +92,14 @@ def onvif_endpoint(url: str) -> tuple[str, str, int]:
     """(scheme, host, port) of a device service URL: where the credentials go. Refuses a
     URL with user info, naming it without its password (#10.11)."""
     shown = redact_credentials(url)
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # a bracketed host it cannot read ("Invalid IPv6 URL")
+        raise InvalidArgument(
+            f"onvif_url {shown!r} has a malformed host: one in brackets is a whole IPv6 "
+            "address, [::1]",
+            field="onvif_url",
+        ) from None
     if "@" in parts.netloc:
         raise InvalidArgument(
             f"onvif_url {shown!r} holds credentials: put them in username and password, "

@@ -30,6 +30,15 @@ def test_bad_urls(url):
         parse_onvif_url(url)
 
 
+@pytest.mark.parametrize("url", ["http://[::1/onvif", "http://[cam]/onvif", "http://admin:pw@[::1"])
+def test_a_malformed_host_is_refused_naming_the_url_not_a_traceback(url):
+    """urlsplit raises ValueError ("Invalid IPv6 URL") on a bracket it cannot read: it
+    went out of ``vms camera add`` as a traceback and of the API as a server error."""
+    with pytest.raises(InvalidArgument, match="onvif_url") as err:
+        onvif_endpoint(url)
+    assert "pw@" not in err.value.message
+
+
 def test_endpoint_defaults_the_port_and_names_no_password():
     assert onvif_endpoint("http://Cam.Example/onvif/device_service") == ("http", "cam.example", 80)
     assert onvif_endpoint("https://cam:8443/onvif") == ("https", "cam", 8443)
