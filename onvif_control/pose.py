@@ -50,6 +50,7 @@ from vms.camera_model import Calibration, Pose, PoseSample
 from vms.clock import Clock, isoformat
 from vms.errors import VMSError
 from vms.events import EventBus
+from vms.outage_log import OutageLog
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ class _Track:
     fast_until: float = 0.0  # clock.monotonic()
     last_publish: float = 0.0
     last_published: tuple[float, float, float, bool] | None = None
-    failing: bool = False
+    polls: OutageLog = field(default_factory=lambda: OutageLog(log))  # failing polls
     slow: bool = False  # the last reply took longer than the masks allow
     # Replies in a row that said IDLE during a continuous move, and whether one said it
     # moves since it was commanded (see _poll).
@@ -417,11 +418,16 @@ class PoseTracker:
             status = await device.status(record.profile_token)
             round_trip = self.clock.monotonic() - sent
         except VMSError as exc:
+            # Its polls are one at a time (``_run``): ``track.polls`` needs no lock.
             with self._lock:
                 track = self._track(camera_id)
-                first, track.failing = not track.failing, True
-            if first:
-                log.warning("camera %s: pose unknown: %s", camera_id, exc.message)
+            track.polls.failed(
+                "camera %s: pose unknown: %s",
+                camera_id,
+                exc.message,
+                level=logging.WARNING,
+                traceback=False,
+            )
             due[camera_id] = scheduled + self.idle_period
             return
         except Exception:
@@ -429,9 +435,7 @@ class PoseTracker:
             # (it was every poll of every camera while the outage lasted).
             with self._lock:
                 track = self._track(camera_id)
-                first, track.failing = not track.failing, True
-            if first:
-                log.exception("camera %s: pose poll failed", camera_id)
+            track.polls.failed("camera %s: pose poll failed", camera_id)
             due[camera_id] = scheduled + self.idle_period
             return
         self.polls += 1
@@ -452,9 +456,7 @@ class PoseTracker:
         )
         with self._lock:
             track = self._track(camera_id)
-            if track.failing:
-                log.info("camera %s: pose known again", camera_id)
-            track.failing = False
+            track.polls.works("camera %s: pose known again", camera_id, level=logging.INFO)
             was_slow, track.slow = track.slow, slow
             track.measured.append(sample)
             velocity = track.velocity

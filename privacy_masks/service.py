@@ -56,6 +56,7 @@ from vms.clock import Clock
 from vms.db.engine import Database, insert_missing, poll_in, poll_keys
 from vms.db.models import MaskLiftRow, MaskVersion, PrivacyMask
 from vms.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from vms.outage_log import OutageLog
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ class MaskService:
         self.view_provider: ViewProvider | None = None
         # The masks in force of each camera as last read, by version row (current()).
         self._in_force: dict[str, _MasksInForce] = {}
-        self._unreadable: set[str] = set()  # cameras current_all() left out (logged once)
+        self._unreadable = OutageLog(log)  # cameras current_all() left out (logged once)
 
     # -- reads -------------------------------------------------------------------------
 
@@ -160,13 +161,9 @@ class MaskService:
                     camera_id, stamps[camera_id], lifts.get(camera_id, [])
                 )
             except Exception:
-                if camera_id not in self._unreadable:
-                    log.exception("camera %s: masks unreadable", camera_id)
-                self._unreadable.add(camera_id)
+                self._unreadable.failed("camera %s: masks unreadable", camera_id, key=camera_id)
                 continue
-            if camera_id in self._unreadable:
-                log.warning("camera %s: masks readable again", camera_id)
-                self._unreadable.discard(camera_id)
+            self._unreadable.works("camera %s: masks readable again", camera_id, key=camera_id)
         return out
 
     def _poll_rows(

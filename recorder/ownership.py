@@ -52,6 +52,7 @@ from vms.clock import Clock
 from vms.db.engine import Database
 from vms.db.models import CameraLease, MediaNode
 from vms.leases import rows_changed
+from vms.outage_log import OutageLog
 
 log = logging.getLogger(__name__)
 
@@ -229,7 +230,8 @@ class Ownership:
         done = threading.Event()
 
         def renew() -> None:
-            failing = False
+            # The database away: once per outage, not a traceback every lease/3 s.
+            renewing = OutageLog(log)
             while not done.wait(self.lease.total_seconds() / 3):
                 try:
                     with self._renewing:
@@ -238,14 +240,9 @@ class Ownership:
                         for camera, token in sorted({**self.tokens, **self.leaving}.items()):
                             self._renew(camera, token, now)
                 except Exception:
-                    # The database away: once per outage, not a traceback every lease/3 s.
-                    if not failing:
-                        log.exception("camera leases of %s: renewing failed", self.node_id)
-                    failing = True
+                    renewing.failed("camera leases of %s: renewing failed", self.node_id)
                     continue
-                if failing:
-                    log.warning("camera leases of %s: renewing works again", self.node_id)
-                    failing = False
+                renewing.works("camera leases of %s: renewing works again", self.node_id)
 
         thread = threading.Thread(target=renew, name="camera-leases", daemon=True)
         thread.start()

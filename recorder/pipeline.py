@@ -44,8 +44,10 @@ from recorder.timing import WALL_STEP, CaptureClock, wall_step
 from vms.camera_model import Calibration, PoseSource
 from vms.clock import Clock
 from vms.errors import DataLoss, FailedPrecondition, Unavailable, VMSError
+from vms.failure_streak import FailureStreak
 from vms.media.codec import Decoder, Encoder, new_frame
 from vms.media.stream import RawPacket, RtspInput, StreamInfo
+from vms.outage_log import OutageLog
 from vms.urls import redact_credentials as redact
 
 log = logging.getLogger(__name__)
@@ -124,7 +126,12 @@ class CameraPipeline:
         # Set from other threads (a WebRTC viewer joined or lost pictures): the mask
         # encoder makes its next frame an IDR. Pass-through cameras ignore it.
         self.keyframe_wanted = threading.Event()
-        self._masks_unread = False  # the last re-read of the masks failed
+        self._mask_reads = OutageLog(log)
+
+    @property
+    def _masks_unread(self) -> bool:
+        """The last re-read of the masks failed."""
+        return self._mask_reads.failing()
 
     def request_keyframe(self) -> None:
         """Ask the mask encoder for a keyframe (live viewers joining a masked camera)."""
@@ -168,9 +175,9 @@ class CameraPipeline:
         # Failed attempts in a row with the same failure: a camera down for months is
         # logged at attempts 1, 2, 4, 8, ... only, not three lines each (OPS-4's gap
         # records the outage once; the status shows it meanwhile).
-        failures, last_detail = 0, ""
+        streak, last_detail = FailureStreak(), ""
         while not self._stop.is_set():
-            self._set_state("connecting", quiet=failures > 0)
+            self._set_state("connecting", quiet=streak.count > 0)
             source = RtspInput(self.spec.url, timeout=self.settings.read_timeout_seconds)
             healthy = False
             try:
@@ -204,9 +211,10 @@ class CameraPipeline:
             self.status.last_error = detail
             self.status.reconnects += 1
             streamed = self.status.state == "streaming"
-            failures = 1 if streamed or detail != last_detail else failures + 1
+            if streamed or detail != last_detail:
+                streak.ended()  # counted from 1 again
             last_detail = detail
-            loud = failures & (failures - 1) == 0  # 1, 2, 4, 8, ...
+            loud = streak.failed()  # 1, 2, 4, 8, ...
             self._set_state("down", detail, quiet=not loud)
             if healthy:
                 delay = self.settings.reconnect_min_seconds
@@ -217,7 +225,7 @@ class CameraPipeline:
                     cause,
                     detail,
                     delay,
-                    f" (failed {failures} times in a row)" if failures > 1 else "",
+                    f" (failed {streak.count} times in a row)" if streak.count > 1 else "",
                 )
             if self._stop.wait(delay):
                 break
@@ -233,17 +241,13 @@ class CameraPipeline:
         try:
             fresh = self._masks(self.camera_id)
         except Exception:
-            if not self._masks_unread:
-                log.exception(
-                    "camera %s: masks unreadable; the %d in force stay, none lifted (PSCS-1)",
-                    self.camera_id,
-                    len(masks.polygons),
-                )
-            self._masks_unread = True
+            self._mask_reads.failed(
+                "camera %s: masks unreadable; the %d in force stay, none lifted (PSCS-1)",
+                self.camera_id,
+                len(masks.polygons),
+            )
             return replace(masks, lifts=()) if masks.lifts else masks
-        if self._masks_unread:
-            log.warning("camera %s: masks readable again", self.camera_id)
-            self._masks_unread = False
+        self._mask_reads.works("camera %s: masks readable again", self.camera_id)
         return fresh
 
     def _session(self, source: RtspInput, info: StreamInfo) -> bool:

@@ -39,6 +39,7 @@ from typing import Generic, TypeVar
 from privacy_masks.model import MaskSet
 from vms.clock import Clock
 from vms.errors import Unavailable
+from vms.outage_log import OutageLog
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +153,7 @@ class CameraPolls:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.rounds = 0  # rounds made by the thread (each kind read once a round)
-        self._failing: set[str] = set()
+        self._unread = OutageLog(log)  # by board
 
     def masks(self, camera_id: str) -> MaskSet:
         return self._boards[0].get(camera_id)
@@ -196,13 +197,13 @@ class CameraPolls:
                         self._forget_masks(camera_id)
             except Exception:
                 # Once per outage (the askers raise Unavailable meanwhile, and log too).
-                if board.what not in self._failing:
-                    log.exception("the %s of %d cameras cannot be read", board.what, len(cameras))
-                self._failing.add(board.what)
+                self._unread.failed(
+                    "the %s of %d cameras cannot be read", board.what, len(cameras), key=board.what
+                )
                 continue
-            if board.what in self._failing:
-                log.warning("the %s of the cameras can be read again", board.what)
-                self._failing.discard(board.what)
+            self._unread.works(
+                "the %s of the cameras can be read again", board.what, key=board.what
+            )
         self.rounds += 1
 
     def _run(self) -> None:

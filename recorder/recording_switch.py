@@ -11,6 +11,8 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 
+from vms.outage_log import OutageLog
+
 log = logging.getLogger(__name__)
 
 
@@ -25,7 +27,7 @@ class RecordingSwitch:
         self._poll = poll
         self.enabled = True
         self._checked: dt.datetime | None = None
-        self._unread = False
+        self._unread = OutageLog(log)
 
     def at(self, now: dt.datetime) -> bool:
         """Whether recording is on at capture time ``now``."""
@@ -39,17 +41,13 @@ class RecordingSwitch:
                 # The database did not answer: the camera goes on as it was, and the
                 # segment in progress is kept (it was dropped as a writer failure, and
                 # footage lost for want of a reading: INV-1). Logged once per outage.
-                if not self._unread:
-                    log.exception(
-                        "camera %s: recording state unreadable; recording stays %s",
-                        self.camera_id,
-                        "on" if self.enabled else "off",
-                    )
-                self._unread = True
+                self._unread.failed(
+                    "camera %s: recording state unreadable; recording stays %s",
+                    self.camera_id,
+                    "on" if self.enabled else "off",
+                )
                 return self.enabled
-            if self._unread:
-                log.warning("camera %s: recording state readable again", self.camera_id)
-                self._unread = False
+            self._unread.works("camera %s: recording state readable again", self.camera_id)
             if enabled != self.enabled:
                 log.info(
                     "camera %s: recording %s -> %s",

@@ -32,6 +32,8 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+from vms.failure_streak import FailureStreak
+
 log = logging.getLogger(__name__)
 
 Handler = Callable[[str, dict[str, Any]], None]
@@ -198,33 +200,31 @@ class RedisEventBus(EventBus):
         delay = 0.2
         # Failed tries in a row: logged at tries 1, 2, 4, 8, ... only (a Redis away for
         # a day was a warning every RECONNECT_MAX_SECONDS).
-        failures = 0
+        failures = FailureStreak()
         while not self._stop.is_set():
             pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
             try:
                 pubsub.subscribe(self.channel)
                 self._subscribed.set()
                 delay = 0.2
-                if failures:
+                if ended := failures.ended():
                     log.warning(
                         "event bus: listening on %s again after %d failed tries",
                         self.channel,
-                        failures,
+                        ended,
                     )
-                    failures = 0
                 while not self._stop.is_set():
                     message = pubsub.get_message(timeout=0.5)
                     if message is not None:
                         self._receive(message.get("data"))
             except Exception as exc:
                 self._subscribed.clear()
-                failures += 1
-                if failures & (failures - 1) == 0:
+                if failures.failed():
                     log.warning(
                         "event bus: listening on %s failed (%s); retrying (%d tries so far)",
                         self.channel,
                         exc,
-                        failures,
+                        failures.count,
                     )
                 self._stop.wait(delay)
                 delay = min(RECONNECT_MAX_SECONDS, delay * 2)

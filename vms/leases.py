@@ -41,6 +41,7 @@ from vms.clock import Clock
 from vms.db.engine import Database
 from vms.db.models import Camera, CameraLease, JobLease, MediaNode
 from vms.errors import Conflict, NotFound
+from vms.outage_log import OutageLog
 
 log = logging.getLogger(__name__)
 
@@ -217,20 +218,16 @@ class JobLeases:
 
     def _heartbeat(self, claim: Claim, stop: threading.Event) -> None:
         period = self.lease.total_seconds() / 3
-        failing = False
+        # The database away: once per outage, not a traceback every lease/3 s.
+        renewing = OutageLog(log)
         while not stop.wait(period):
             try:
                 if not self.renew(claim):
                     return
             except Exception:
-                # The database away: once per outage, not a traceback every lease/3 s.
-                if not failing:
-                    log.exception("job %s: renewing the lease failed", claim.name)
-                failing = True
+                renewing.failed("job %s: renewing the lease failed", claim.name)
                 continue
-            if failing:
-                log.warning("job %s: renewing the lease works again", claim.name)
-                failing = False
+            renewing.works("job %s: renewing the lease works again", claim.name)
 
 
 def rows_changed(s: Session, statement: Executable) -> int:

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from vms.config import Config
 from vms.errors import FailedPrecondition, InvalidArgument
+from vms.failure_streak import FailureStreak
 from vms.ports import DemoSetup, PortMissing, port_name
 
 if TYPE_CHECKING:
@@ -184,7 +185,7 @@ class JobRunner:
         if leases is not None:
             period = min(period, max(1.0, period / 4), 60.0)
         interval = dt.timedelta(seconds=job.interval_seconds)
-        failures = 0  # runs failed in a row
+        failures = FailureStreak()  # runs failed in a row
         while not self._stop.wait(period):
             try:
                 if leases is None:
@@ -195,17 +196,15 @@ class JobRunner:
                 # A failing job is logged and retried next period, never silently dropped;
                 # one failing for hours (the database away) at runs 1, 2, 4, 8, ... only,
                 # not a traceback every period.
-                failures += 1
-                if failures & (failures - 1) == 0:
+                if failures.failed():
                     log.exception(
                         "job %s failed%s",
                         job.name,
-                        f" ({failures} runs in a row)" if failures > 1 else "",
+                        f" ({failures.count} runs in a row)" if failures.count > 1 else "",
                     )
                 continue
-            if failures:
-                log.warning("job %s works again after %d failed runs", job.name, failures)
-                failures = 0
+            if ended := failures.ended():
+                log.warning("job %s works again after %d failed runs", job.name, ended)
 
 
 def add_job_runner(services: Services) -> None:

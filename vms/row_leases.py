@@ -36,6 +36,7 @@ from vms.clock import Clock
 from vms.db.engine import Database
 from vms.errors import Conflict
 from vms.leases import default_node_id, rows_changed
+from vms.outage_log import OutageLog
 
 log = logging.getLogger(__name__)
 
@@ -215,17 +216,14 @@ class Held:
 
     def _heartbeat(self) -> None:
         period = self.runner.lease.total_seconds() / 3
-        failing = False
+        # The database away: once per outage, not a traceback every lease/3 s.
+        renewing = OutageLog(log)
+        what, row_id = self.leases.what, self.row_id
         while not self._stop.wait(period):
             try:
                 if not self.renew():
                     return
             except Exception:
-                # The database away: once per outage, not a traceback every lease/3 s.
-                if not failing:
-                    log.exception("%s %s: renewing its lease failed", self.leases.what, self.row_id)
-                failing = True
+                renewing.failed("%s %s: renewing its lease failed", what, row_id)
                 continue
-            if failing:
-                log.warning("%s %s: renewing its lease works again", self.leases.what, self.row_id)
-                failing = False
+            renewing.works("%s %s: renewing its lease works again", what, row_id)

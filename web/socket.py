@@ -29,6 +29,7 @@ from vms.auth.permissions import Action, Actor, Scope, decide, scope_of
 from vms.auth.sessions import Credential
 from vms.errors import RateLimited, VMSError
 from vms.metrics import SOCKET_CONNECTIONS
+from vms.outage_log import OutageLog
 from vms.services import Services
 from web import security
 from web.bus import deliver
@@ -122,7 +123,7 @@ class ConnectionWatch:
             self._users.clear()
 
     def _run(self) -> None:
-        failing = False  # the database away: logged once per outage, not per connection
+        rechecks = OutageLog(log)  # the database away: logged once per outage, not per connection
         while True:
             self.socketio.sleep(self.services.config.web.stream_recheck_seconds)
             with self._lock:
@@ -134,13 +135,9 @@ class ConnectionWatch:
                 try:
                     valid = credential is not None and self.services.users.still_valid(credential)
                 except Exception:  # the database away: keep watching, check again next round
-                    if not failing:
-                        log.exception("socket %s: credential re-check failed", sid)
-                    failing = True
+                    rechecks.failed("socket %s: credential re-check failed", sid)
                     continue
-                if failing:
-                    log.warning("socket %s: credential re-checks work again", sid)
-                    failing = False
+                rechecks.works("socket %s: credential re-checks work again", sid)
                 if not valid:
                     log.info("socket %s: credential revoked or user disabled: disconnecting", sid)
                     self.remove(sid)

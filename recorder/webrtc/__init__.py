@@ -50,6 +50,7 @@ from vms.auth.permissions import Actor
 from vms.auth.sessions import Credential
 from vms.clock import Clock
 from vms.errors import InvalidArgument, NotFound, Unavailable
+from vms.outage_log import OutageLog
 
 if TYPE_CHECKING:
     from aiortc import RTCPeerConnection
@@ -390,7 +391,7 @@ class WhepGateway:
         Socket.IO watch does: raised, it ended this task and the viewer was never
         checked again."""
         loop = asyncio.get_running_loop()
-        failing = False
+        rechecks = OutageLog(log)  # once per outage, not once per round
         while True:
             await asyncio.sleep(self.settings.recheck_seconds)
             session = self._sessions.get(session_id)
@@ -399,13 +400,9 @@ class WhepGateway:
             try:
                 ok = await loop.run_in_executor(None, self._credential_ok, session.credential)
             except Exception:
-                if not failing:  # once per outage, not once per round
-                    log.exception("WHEP %s: credential re-check failed", session_id[:8])
-                failing = True
+                rechecks.failed("WHEP %s: credential re-check failed", session_id[:8])
                 continue
-            if failing:
-                log.warning("WHEP %s: credential re-check works again", session_id[:8])
-                failing = False
+            rechecks.works("WHEP %s: credential re-check works again", session_id[:8])
             if not ok:
                 log.info(
                     "WHEP %s: %s's credential was revoked; closing the live view",
