@@ -118,7 +118,7 @@ class MaskService:
         read again, so a read in flight that keeps it once more costs a few bytes, never
         a wrong mask (PSCS-1)."""
         self._in_force.pop(camera_id, None)
-        self._unreadable.discard(camera_id)
+        self._unreadable.forget(camera_id)
 
     def version(self, camera_id: str) -> int:
         with self.db.session() as s:

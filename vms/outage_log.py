@@ -60,3 +60,8 @@ class OutageLog:
         if key in self._failing:
             self._failing.discard(key)
             self.logger.log(level, msg, *args, stacklevel=2)
+
+    def forget(self, key: Hashable = None) -> None:
+        """Drop ``key`` without a line (the thing is gone, e.g. a deleted camera): what
+        is kept per key does not outlive it."""
+        self._failing.discard(key)

@@ -79,3 +79,14 @@ def test_a_record_names_the_callers_logger_and_line(caplog: pytest.LogCaptureFix
     assert record.name == "tests.outage_log"
     assert record.pathname == __file__
     assert record.funcName == "test_a_record_names_the_callers_logger_and_line"
+
+
+def test_a_forgotten_key_leaves_nothing_and_says_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    outage = OutageLog(log)
+    with caplog.at_level(logging.DEBUG, logger=log.name):
+        outage.failed("%s failed", "a", key="a", traceback=False)
+        outage.forget("a")  # e.g. the camera was deleted during its outage
+        outage.works("%s again", "a", key="a")
+        assert not outage.failing("a")
+        outage.failed("%s failed", "a", key="a", traceback=False)  # a new outage
+    assert [m for _, m, _ in records(caplog)] == ["a failed", "a failed"]
