@@ -61,6 +61,7 @@ from vms.errors import Conflict, InvalidArgument, NotFound, RateLimited, VMSErro
 from vms.events import EventBus
 from vms.exports.service import export_clips
 from vms.ingest import Ingestor
+from vms.repeats import find_repeat
 from vms.row_leases import RowLeases, Runner
 from vms.store import MediaStore
 
@@ -72,8 +73,6 @@ STATES = (QUEUED, ANALYSING, REVIEW, RENDER_QUEUED, RENDERING, DONE, FAILED)
 # Waiting for or in the job role (counted against [redaction] max_pending_per_user).
 PENDING = (QUEUED, ANALYSING, RENDER_QUEUED, RENDERING)
 INTERRUPTED = "interrupted by a restart"
-# A repeat of a still-queued request within this long is the same job (RedactionService._repeat).
-REPEAT_WINDOW = dt.timedelta(seconds=30)
 PROGRESS_TOPIC = "redaction.progress"
 #: What a request may ask to detect (API names) -> the detectors' classes.
 DETECT = {
@@ -226,22 +225,17 @@ class RedactionService:
         media page's Redact button or a client's retry, answered with it instead of a
         second job (ACC-6: one job, audited once). Asked before the pending limit (a
         repeat takes no new place), under a lock of the user's row, so two at once find
-        each other."""
-        s.execute(select(User.id).where(User.id == actor.user_id).with_for_update())
-        rows = s.execute(
-            select(Redaction)
-            .where(
-                Redaction.created_by == actor.username,
-                Redaction.media_id == media_id,
-                Redaction.state == QUEUED,
-                Redaction.created_at >= now - REPEAT_WINDOW,
-            )
-            .order_by(Redaction.created_at)
-        ).scalars()
-        for row in rows:
-            if (row.method, row.request) == (method, as_stored):
-                return RedactionRecord.of(row)
-        return None
+        each other (:func:`vms.repeats.find_repeat`)."""
+        row = find_repeat(
+            s,
+            actor,
+            Redaction,
+            Redaction.media_id == media_id,
+            Redaction.state == QUEUED,
+            now=now,
+            same=lambda row: (row.method, row.request) == (method, as_stored),
+        )
+        return RedactionRecord.of(row) if row is not None else None
 
     def _admit(self, s: Session, actor: Actor) -> None:
         """RateLimited when ``actor`` has ``[redaction] max_pending_per_user`` jobs

@@ -70,10 +70,10 @@ from vms.db.models import (
     ReleaseRequest,
     ShareLink,
     SourceKind,
-    User,
 )
 from vms.errors import Conflict, InvalidArgument, NotFound
 from vms.lineage import copies_of, lock_with_copies
+from vms.repeats import find_repeat
 from vms.store import MediaStore
 
 log = logging.getLogger(__name__)
@@ -93,8 +93,6 @@ NEEDS_DOCUMENT = {
     "court_order": "a court-order release needs the order document (document_media_id, ACC-9)",
 }
 MAX_ITEMS = 100
-# A repeat of a request still received within this long is that request (_repeat).
-REPEAT_WINDOW = dt.timedelta(seconds=30)
 NO_LINK = "no such link"  # the one answer for every unusable token
 
 # The log page's later pages: far beyond any agency's requests; keeps the number sane.
@@ -291,8 +289,7 @@ class ReleaseService:
         ``logged`` says and the same items, still ``received``: the log's form sent twice
         (a double-click, a retry), answered with it instead of a second request under
         the same number (ACC-6: logged and audited once). Under a lock of the user's row,
-        so two at once find each other."""
-        s.execute(select(User.id).where(User.id == actor.user_id).with_for_update())
+        so two at once find each other (:func:`vms.repeats.find_repeat`)."""
         fields = (
             "kind",
             "request_number",
@@ -304,27 +301,27 @@ class ReleaseService:
             "document_media_id",
             "due_at",
         )
-        rows = s.execute(
-            select(ReleaseRequest)
-            .where(
-                ReleaseRequest.created_by == actor.username,
-                ReleaseRequest.request_number == logged.request_number,
-                ReleaseRequest.state == RECEIVED,
-                ReleaseRequest.created_at >= now - REPEAT_WINDOW,
-            )
-            .order_by(ReleaseRequest.created_at)
-        ).scalars()
-        for row in rows:
+
+        def same(row: ReleaseRequest) -> bool:
             if any(getattr(row, f) != getattr(logged, f) for f in fields):
-                continue
+                return False
             items = s.execute(
                 select(ReleaseItem.media_id)
                 .where(ReleaseItem.release_id == row.id)
                 .order_by(ReleaseItem.position)
             ).scalars()
-            if list(items) == media_ids:
-                return self._record(s, row, now)
-        return None
+            return list(items) == media_ids
+
+        row = find_repeat(
+            s,
+            actor,
+            ReleaseRequest,
+            ReleaseRequest.request_number == logged.request_number,
+            ReleaseRequest.state == RECEIVED,
+            now=now,
+            same=same,
+        )
+        return self._record(s, row, now) if row is not None else None
 
     def _resolve(self, s: Session, ref: str) -> tuple[str | None, str]:
         """An export id -> (export id, its package item); a media id -> (None, it)."""

@@ -71,6 +71,7 @@ from vms.exports.values import PackageDownload as PackageDownload
 from vms.exports.values import PackageInfo as PackageInfo
 from vms.ingest import Ingestor, IngestResult
 from vms.media.clip import CUT_MODES, cut_refusal
+from vms.repeats import find_repeat
 from vms.store import MediaStore
 
 log = logging.getLogger(__name__)
@@ -79,8 +80,6 @@ QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
 STATES = (QUEUED, RUNNING, DONE, FAILED)
 MAX_SOURCES = 16
 MAX_TEXT = 500
-# A repeat of a still-queued request within this long is the same export (ExportService._repeat).
-REPEAT_WINDOW = dt.timedelta(seconds=30)
 MAX_LIST = 500
 PROGRESS_TOPIC = "export.progress"
 
@@ -279,21 +278,18 @@ class ExportService(ExportReads):
         retry after a timeout, answered with it instead of a second package of the same
         footage (ACC-6: one export, audited once). Asked before the pending limit (a
         repeat takes no new place), under a lock of the user's row, so two at once find
-        each other."""
-        s.execute(select(User.id).where(User.id == actor.user_id).with_for_update())
-        rows = s.execute(
-            select(Export)
-            .where(
-                Export.created_by == actor.username,
-                Export.state == QUEUED,
-                Export.created_at >= now - REPEAT_WINDOW,
-            )
-            .order_by(Export.created_at)
-        ).scalars()
-        for row in rows:
-            if (row.purpose, row.case_number, row.request) == (purpose, case_number, as_stored):
-                return ExportRecord.of(row)
-        return None
+        each other (:func:`vms.repeats.find_repeat`)."""
+        row = find_repeat(
+            s,
+            actor,
+            Export,
+            Export.state == QUEUED,
+            now=now,
+            same=lambda row: (
+                (row.purpose, row.case_number, row.request) == (purpose, case_number, as_stored)
+            ),
+        )
+        return ExportRecord.of(row) if row is not None else None
 
     def _plan(self, actor: Actor, n: int, source: ExportSource) -> _Planned:
         name = f"sources[{n}]"

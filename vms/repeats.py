@@ -1,0 +1,63 @@
+"""The same request asked again (ACC-6): a double-click or a client's retry after a
+timeout, answered with the earlier request instead of a second one.
+
+Exports (:mod:`vms.exports.service`), redactions (:mod:`privacy_masks.redaction`) and
+release requests (:mod:`retention.releases`) each ask :func:`find_repeat` before they
+write anything: one package, job or request, audited once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import ClassVar, Protocol, TypeVar
+
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from vms.auth.permissions import Actor
+from vms.db.models import User
+
+#: A request the same user made less than this long ago may be the one asked again.
+REPEAT_WINDOW = dt.timedelta(seconds=30)
+
+
+class Requested(Protocol):
+    """A mapped request row: who asked for it and when (the columns, read on the class)."""
+
+    created_by: ClassVar[InstrumentedAttribute[str]]
+    created_at: ClassVar[InstrumentedAttribute[dt.datetime]]
+
+
+R = TypeVar("R", bound=Requested)
+
+
+def find_repeat(
+    s: Session,
+    actor: Actor,
+    model: type[R],
+    *where: ColumnElement[bool],
+    now: dt.datetime,
+    same: Callable[[R], bool],
+) -> R | None:
+    """The oldest ``model`` row ``actor`` made less than ``REPEAT_WINDOW`` before ``now``
+    that also meets ``where`` (its still-waiting state, ...) and for which ``same`` holds
+    (the request it stored equals the one asked now); None when there is none.
+
+    Asked under a lock of the user's row (PostgreSQL; SQLite's write transaction
+    serialises anyway), so two requests at once find each other: the second waits for
+    the first's transaction and is answered with its row."""
+    s.execute(select(User.id).where(User.id == actor.user_id).with_for_update())
+    rows = s.execute(
+        select(model)
+        .where(
+            model.created_by == actor.username,
+            *where,
+            model.created_at >= now - REPEAT_WINDOW,
+        )
+        .order_by(model.created_at)
+    ).scalars()
+    for row in rows:
+        if same(row):
+            return row
+    return None
