@@ -32,16 +32,34 @@ an outsider holding one may see and download is :mod:`retention.share_links`.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 import secrets
 from typing import Any
 
-from sqlalchemy import and_, case, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from retention.commands import Requester
 from retention.expiry import lock_rows
+from retention.release_checks import (
+    APPROVED,
+    DENIED,
+    IN_REVIEW,
+    KINDS,
+    MAX_ITEMS,
+    NEEDS_DOCUMENT,
+    RECEIVED,
+    RELEASED,
+    SHAREABLE,
+    required_text,
+    restricted_since_approval,
+    restricted_since_reason,
+    sensitive_items,
+    token_hash,
+)
+from retention.release_checks import MAX_LOG_OFFSET as MAX_LOG_OFFSET
+from retention.release_checks import NO_LINK as NO_LINK
+from retention.release_checks import OPEN_STATES as OPEN_STATES
+from retention.release_log import ReleaseLog
 from retention.release_values import Decision as Decision
 from retention.release_values import NewRelease as NewRelease
 from retention.release_values import NewShare as NewShare
@@ -54,115 +72,23 @@ from retention.release_values import SetPrivacy as SetPrivacy
 from retention.release_values import SharedLink as SharedLink
 from retention.release_values import ShareRecord as ShareRecord
 from vms import ids
-from vms.audit.log import AuditLog
-from vms.auth.authoriser import Authoriser, who
+from vms.auth.authoriser import who
 from vms.auth.permissions import Action, Actor, facts_of
 from vms.bounded import shown
-from vms.clock import Clock, ensure_utc
-from vms.config import ReleasesConfig
-from vms.db.engine import Database
+from vms.clock import ensure_utc
 from vms.db.models import (
     CustodyEvent,
     Export,
     MediaItem,
-    MediaLink,
     ReleaseItem,
     ReleaseRequest,
     ShareLink,
-    SourceKind,
 )
 from vms.errors import Conflict, InvalidArgument, NotFound
 from vms.lineage import copies_of, lock_with_copies
 from vms.repeats import find_repeat
-from vms.store import MediaStore
 
 log = logging.getLogger(__name__)
-
-KINDS: tuple[str, ...] = ("foia", "agency", "court_order", "media", "internal_affairs")
-RECEIVED, IN_REVIEW, APPROVED, DENIED, RELEASED = (
-    "received",
-    "in_review",
-    "approved",
-    "denied",
-    "released",
-)
-OPEN_STATES = (RECEIVED, IN_REVIEW, APPROVED)
-SHAREABLE = (APPROVED, RELEASED)
-NEEDS_DOCUMENT = {
-    "agency": "an agency release needs the written request document (document_media_id, ACC-9)",
-    "court_order": "a court-order release needs the order document (document_media_id, ACC-9)",
-}
-MAX_ITEMS = 100
-NO_LINK = "no such link"  # the one answer for every unusable token
-
-# The log page's later pages: far beyond any agency's requests; keeps the number sane.
-MAX_LOG_OFFSET = 1_000_000
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def _text(name: str, value: str, limit: int) -> str:
-    text = (value or "").strip()
-    if not text:
-        raise InvalidArgument(f"{name} is required", field=name)
-    if len(text) > limit or not text.isprintable():
-        raise InvalidArgument(
-            f"{name}: {shown(value)} must be at most {limit} printable characters", field=name
-        )
-    return text
-
-
-def sensitive_items(s: Session, media_ids: list[str]) -> list[str]:
-    """The privacy-sensitive, unredacted items among ``media_ids`` and the items they
-    were made from (an export package links to its sources, INV-2). A ``redacted``
-    item is the redacted derivative REL-3 asks for, whatever its source's flag."""
-    found: list[str] = []
-    seen: set[str] = set()
-    todo = list(media_ids)
-    while todo:
-        media_id = todo.pop()
-        if media_id in seen:
-            continue
-        seen.add(media_id)
-        item = s.get(MediaItem, media_id)
-        if item is None or item.source == SourceKind.REDACTED:
-            continue
-        if item.privacy_sensitive:
-            found.append(media_id)
-        if item.source == SourceKind.EXPORT:
-            todo += s.execute(
-                select(MediaLink.source_id).where(MediaLink.media_id == media_id)
-            ).scalars()
-            if item.derived_from_id:
-                todo.append(item.derived_from_id)
-    return sorted(found)
-
-
-def restricted_since_approval(s: Session, release_id: str) -> list[str]:
-    """The served items of an approved request that are restricted now but were not at
-    the approval (ACC-7): the approval did not cover an item only administration may
-    view, so it is released and shared no more. An item an admin logged restricted, and
-    that was approved so, stays covered."""
-    return sorted(
-        s.execute(
-            select(ReleaseItem.media_id)
-            .join(MediaItem, MediaItem.id == ReleaseItem.media_id)
-            .where(
-                ReleaseItem.release_id == release_id,
-                ReleaseItem.restricted_at_approval.is_(False),
-                MediaItem.restricted.is_(True),
-            )
-        ).scalars()
-    )
-
-
-def restricted_since_reason(items: list[str]) -> str:
-    return (
-        f"items {', '.join(items)} were restricted after the approval: only administration "
-        "may view them, and the approval did not cover them (ACC-7)"
-    )
 
 
 class _ChangedSinceCheck(Exception):
@@ -173,22 +99,9 @@ class _ChangedSinceCheck(Exception):
 # -- the service ------------------------------------------------------------------------
 
 
-class ReleaseService:
-    def __init__(
-        self,
-        db: Database,
-        store: MediaStore,
-        audit: AuditLog,
-        clock: Clock,
-        authoriser: Authoriser,
-        config: ReleasesConfig,
-    ) -> None:
-        self.db = db
-        self.store = store
-        self.audit = audit
-        self.clock = clock
-        self.authoriser = authoriser
-        self.config = config
+class ReleaseService(ReleaseLog):
+    """The workflow of release requests: log, decide, release, share (the reads:
+    :class:`~retention.release_log.ReleaseLog`)."""
 
     # -- requests -----------------------------------------------------------------------
 
@@ -200,9 +113,9 @@ class ReleaseService:
                 f"kind must be one of {', '.join(KINDS)}, not {shown(command.kind)}",
                 field="kind",
             )
-        number = _text("request_number", command.request_number, 64)
-        basis = _text("legal_basis", command.legal_basis, 4000)
-        name = _text("requester.name", command.requester.name, 200)
+        number = required_text("request_number", command.request_number, 64)
+        basis = required_text("legal_basis", command.legal_basis, 4000)
+        name = required_text("requester.name", command.requester.name, 200)
         received = ensure_utc(command.received_at)
         now = self.clock.now()
         if received > now + dt.timedelta(minutes=5):
@@ -351,86 +264,6 @@ class ReleaseService:
             "derivative (source redacted) unless a court order requires them (REL-3, ACC-11)",
         )
 
-    def get(self, actor: Actor, release_id: str) -> ReleaseRecord:
-        self.authoriser.require(actor, Action.RELEASES_READ, f"release:{release_id}")
-        now = self.clock.now()
-        with self.db.session() as s:
-            row = s.get(ReleaseRequest, release_id)
-            if row is None:
-                raise NotFound(f"release request {release_id!r} does not exist")
-            record = self._record(s, row, now)
-        self.audit.record(
-            self.db,
-            who(actor),
-            "release.view",
-            f"release:{release_id}",
-            details={"media_ids": [i.media_id for i in record.items]},
-        )
-        return record
-
-    def log(
-        self, actor: Actor, *, state: str | None = None, limit: int = 200, offset: int = 0
-    ) -> ReleaseListing:
-        """Open requests first (overdue first, then by due date, undated last), then the
-        closed ones, newest first (REL-1); ``offset``: the requests to skip in that order
-        (the log page's later pages)."""
-        self.authoriser.require(actor, Action.RELEASES_READ, "releases")
-        if not 0 <= offset <= MAX_LOG_OFFSET:
-            raise InvalidArgument(f"offset must be 0..{MAX_LOG_OFFSET}, not {offset}")
-        now = self.clock.now()
-        is_open = ReleaseRequest.state.in_(OPEN_STATES)
-        stmt = select(ReleaseRequest).order_by(
-            case((is_open, 0), else_=1),
-            case((and_(is_open, ReleaseRequest.due_at.is_not(None)), 0), else_=1),
-            case((is_open, ReleaseRequest.due_at), else_=None),
-            ReleaseRequest.created_at.desc(),
-            ReleaseRequest.id,
-        )
-        if state is not None:
-            stmt = stmt.where(ReleaseRequest.state == state)
-        with self.db.session() as s:
-            rows = s.execute(stmt.offset(offset).limit(limit)).scalars().all()
-            records = tuple(self._record(s, r, now) for r in rows)
-        self.audit.record(
-            self.db,
-            who(actor),
-            "release.read",
-            "releases",
-            details={"release_ids": [r.id for r in records]},
-        )
-        return ReleaseListing(now, records)
-
-    def awaiting_decision(self, actor: Actor, *, limit: int = 100) -> ReleaseListing:
-        """The requests that wait for ``actor``'s decision (ACC-5): received or in review,
-        overdue first, then by due date, undated last, oldest logged first; without the
-        ones ``actor`` logged when ``[releases] allow_self_approval`` is off (another
-        approver must decide those). Audited as a read like the log."""
-        self.authoriser.require(actor, Action.RELEASES_APPROVE, "releases")
-        now = self.clock.now()
-        stmt = (
-            select(ReleaseRequest)
-            .where(ReleaseRequest.state.in_((RECEIVED, IN_REVIEW)))
-            .order_by(
-                case((ReleaseRequest.due_at.is_not(None), 0), else_=1),
-                ReleaseRequest.due_at,
-                ReleaseRequest.created_at,
-                ReleaseRequest.id,
-            )
-        )
-        if not self.config.allow_self_approval:
-            stmt = stmt.where(ReleaseRequest.created_by != actor.username)
-        with self.db.session() as s:
-            rows = s.execute(stmt.limit(limit)).scalars().all()
-            records = tuple(self._record(s, r, now) for r in rows)
-        self.audit.record(
-            self.db,
-            who(actor),
-            "release.read",
-            "releases",
-            details={"release_ids": [r.id for r in records], "awaiting_decision": True},
-        )
-        return ReleaseListing(now, records)
-
     def review(self, actor: Actor, release_id: str) -> ReleaseRecord:
         """``received -> in_review``: the records unit has started on it."""
         self.authoriser.require(actor, Action.RELEASES_MANAGE, f"release:{release_id}")
@@ -448,7 +281,7 @@ class ReleaseService:
         action = "release.approve" if state == APPROVED else "release.deny"
         target = f"release:{release_id}"
         self.authoriser.require(actor, Action.RELEASES_APPROVE, target)
-        reason = _text("reason", command.reason, 4000)
+        reason = required_text("reason", command.reason, 4000)
         with self.db.session() as s:
             row = s.get(ReleaseRequest, release_id)
             if row is None:
@@ -656,7 +489,7 @@ class ReleaseService:
         item) or clear the flag (``releases.approve``: the chief or designee, since it
         lifts a protection). Audited ``media.privacy`` with a custody event."""
         target = f"media:{media_id}"
-        reason = _text("reason", command.reason, 4000)
+        reason = required_text("reason", command.reason, 4000)
         with self.db.session() as s:
             item = s.get(MediaItem, media_id)
             if item is None:
@@ -821,45 +654,3 @@ class ReleaseService:
             return ShareRecord.of(link)
 
     # -- values -------------------------------------------------------------------------
-
-    def _record(self, s: Session, row: ReleaseRequest, now: dt.datetime) -> ReleaseRecord:
-        items = tuple(
-            ReleasedItem(i.position, i.export_id, i.media_id)
-            for i in s.execute(
-                select(ReleaseItem)
-                .where(ReleaseItem.release_id == row.id)
-                .order_by(ReleaseItem.position)
-            ).scalars()
-        )
-        shares = tuple(
-            ShareRecord.of(link)
-            for link in s.execute(
-                select(ShareLink)
-                .where(ShareLink.release_id == row.id)
-                .order_by(ShareLink.created_at, ShareLink.id)
-            ).scalars()
-        )
-        return ReleaseRecord(
-            id=row.id,
-            kind=row.kind,
-            request_number=row.request_number,
-            requester=Requester(
-                row.requester_name, row.requester_organization, row.requester_contact
-            ),
-            received_at=row.received_at,
-            legal_basis=row.legal_basis,
-            document_media_id=row.document_media_id,
-            due_at=row.due_at,
-            overdue=row.state in OPEN_STATES and row.due_at is not None and row.due_at < now,
-            state=row.state,
-            created_at=row.created_at,
-            created_by=row.created_by,
-            decided_at=row.decided_at,
-            decided_by=row.decided_by,
-            decision_reason=row.decision_reason,
-            released_at=row.released_at,
-            released_by=row.released_by,
-            secondary_copy=row.secondary_copy,
-            items=items,
-            shares=shares,
-        )

@@ -25,7 +25,7 @@ from typing import NoReturn
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from retention.releases import (
+from retention.release_checks import (
     NO_LINK,
     SHAREABLE,
     restricted_since_approval,
