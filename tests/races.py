@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import func, select
 
+from vms.auth.authoriser import Authoriser
+from vms.auth.permissions import Action, Actor, Decision, ItemFacts
 from vms.db.models import AuditEntry
 from vms.services import Services
 
@@ -47,3 +50,25 @@ def audited(services: Services, action: str, target: str) -> int:
                 )
             ).scalar_one()
         )
+
+
+def after_check(
+    monkeypatch: Any, authoriser: Authoriser, action: Action, change: Callable[[], object]
+) -> list[bool]:
+    """Run ``change`` once, right after the first item-scoped check of ``action`` that
+    ``authoriser`` allows: the moment between a service's permission check (on the item
+    as read before its transaction) and its writing transaction, where a restriction, a
+    flag or a purge committed by someone else lands. The returned list holds False once
+    ``change`` ran (a test asserts it did)."""
+    armed = [True]
+    require = authoriser.require
+
+    def hooked(actor: Actor, act: Action, target: str, item: ItemFacts | None = None) -> Decision:
+        decision = require(actor, act, target, item)
+        if armed[0] and act is action and item is not None:
+            armed[0] = False
+            change()
+        return decision
+
+    monkeypatch.setattr(authoriser, "require", hooked)
+    return armed

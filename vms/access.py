@@ -203,6 +203,11 @@ class Grant:
         )
 
 
+class _ApprovalNoLongerAllowed(Exception):
+    """The item changed between an approval's permission check and its transaction so
+    that the approval is no longer allowed (restricted since, ACC-7; ACC-2)."""
+
+
 def _reason(reason: str) -> str:
     text = reason.strip()
     if not text:
@@ -247,8 +252,44 @@ class ReviewAccess:
                     field="document_media_id",
                 )
         self.authoriser.require(actor, Action.REVIEW_APPROVE, target, facts)
+        try:
+            return self._approve(actor, media_id, new, reason, ref, now)
+        except _ApprovalNoLongerAllowed:
+            # Refused as the check refuses it now, audited outside the rolled-back
+            # transaction; allowed again meanwhile: a 409.
+            with self.db.session() as s:
+                facts = review_facts(s, actor, _item(s, media_id), now)
+            self.authoriser.require(actor, Action.REVIEW_APPROVE, target, facts)
+            raise Conflict(
+                f"media {media_id} changed while its approval was recorded; try again"
+            ) from None
+
+    def _approve(
+        self,
+        actor: Actor,
+        media_id: str,
+        new: NewApproval,
+        reason: str,
+        ref: str | None,
+        now: dt.datetime,
+    ) -> Approval:
+        target = f"media:{media_id}"
         with self.db.transaction() as s:
-            item = _item(s, media_id)
+            # Allowed on the item as read before this transaction: decided again on the
+            # row held FOR SHARE (a restriction waits for this approval), so one committed
+            # in between, or the item's officer changed, is not approved past (ACC-2,
+            # ACC-7, ACC-8).
+            item = s.execute(
+                select(MediaItem)
+                .where(MediaItem.id == media_id)
+                .with_for_update(read=True)
+                .execution_options(populate_existing=True)
+            ).scalar_one_or_none()
+            if item is None:
+                raise NotFound(f"media {media_id[:40]!r} does not exist")
+            facts = review_facts(s, actor, item, now)
+            if not self.authoriser.decide(actor, Action.REVIEW_APPROVE, facts).allowed:
+                raise _ApprovalNoLongerAllowed
             if item.officer_badge is None:
                 raise InvalidArgument(
                     f"media {media_id} has no officer: there is nobody to approve", field="media_id"

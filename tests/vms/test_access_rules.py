@@ -394,3 +394,38 @@ def test_media_page_forms_flag_and_approve_ACC_2(
     assert r.status_code == 302
     page = officer.get(f"/media/{b1_item}").get_data(as_text=True)
     assert f"/api/v1/media/{b1_item}/content" in page  # the officer may now review it
+
+
+def test_an_item_restricted_while_its_approval_is_recorded_gets_none_ACC_2_ACC_7(
+    services: Services,
+    actors: dict[str, Actor],
+    b1_item: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The sergeant records the written approval of officer B1's own review (ACC-2) at
+    the moment an admin restricts the item (ACC-7: administration only). The approval
+    was allowed on the item as read before its transaction, so it was recorded and
+    audited after the restriction that forbids the sergeant the item. It is refused
+    (403, audited) as one sent after the restriction is."""
+    from tests.races import after_check
+    from vms.auth.permissions import Action
+    from vms.db.models import ReviewApproval
+
+    admin, sergeant = actors["admin"], actors["sergeant"]
+    services.catalog.set_critical_incident(admin, b1_item, CriticalIncidentChange(True, "OIS"))
+    armed = after_check(
+        monkeypatch,
+        services.authoriser,
+        Action.REVIEW_APPROVE,
+        lambda: services.catalog.set_restricted(
+            admin, b1_item, RestrictionChange(True, "victim's identity")
+        ),
+    )
+    memo = NewApproval(reason="after the interview", document_ref="MEMO-2026-18")
+    with pytest.raises(PermissionDenied, match="ACC-7"):
+        services.review_access.approve(sergeant, b1_item, memo)
+    assert not armed[0]
+    with services.db.session() as s:
+        assert s.execute(select(ReviewApproval.id)).first() is None
+    assert not entries(services, b1_item, action="review.approve", outcome="ok")
+    assert entries(services, b1_item, action="review.approve", outcome="denied")
