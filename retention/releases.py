@@ -135,7 +135,39 @@ class ReleaseService(ReleaseLog):
         doc = (command.document_media_id or "").strip() or None
         if doc is None and command.kind in NEEDS_DOCUMENT:
             raise InvalidArgument(NEEDS_DOCUMENT[command.kind], field="document_media_id")
+        resolved = self._checked(actor, command.kind, number, refs, doc)
         release_id = ids.new_id()
+        logged = ReleaseRequest(
+            id=release_id,
+            kind=command.kind,
+            request_number=number,
+            requester_name=name,
+            requester_organization=command.requester.organization,
+            requester_contact=command.requester.contact,
+            received_at=received,
+            legal_basis=basis,
+            document_media_id=doc,
+            due_at=due,
+            state=RECEIVED,
+            created_at=now,
+            created_by=actor.username,
+            secondary_copy=False,
+        )
+        try:
+            return self._create(actor, logged, resolved, now)
+        except _ChangedSinceCheck:
+            # Restricted, flagged or purged since the check above: refused as it refuses,
+            # the refusal audited now that the transaction is rolled back; else a 409.
+            self._checked(actor, command.kind, number, refs, doc)
+            raise Conflict(
+                f"release request {number!r}: its items changed while it was logged; try again"
+            ) from None
+
+    def _checked(
+        self, actor: Actor, kind: str, number: str, refs: list[str], doc: str | None
+    ) -> list[tuple[str | None, str]]:
+        """The (export id, media id) of each of ``refs``, once ``actor`` may put them in a
+        request (ACC-7) of ``kind`` (REL-3); refusals audited."""
         with self.db.session() as s:
             if doc is not None and s.get(MediaItem, doc) is None:
                 raise InvalidArgument(
@@ -146,25 +178,38 @@ class ReleaseService(ReleaseLog):
             served = [(m, facts_of(s.get_one(MediaItem, m))) for _, m in resolved]
         for media_id, item_facts in served:  # ACC-7: a restricted item, administration only
             self.authoriser.require(actor, Action.RELEASES_MANAGE, f"media:{media_id}", item_facts)
-        if sensitive and command.kind != "court_order":  # audited, outside any transaction
+        if sensitive and kind != "court_order":  # audited, outside any transaction
             self._refuse_sensitive(actor, "release.create", f"release:{number}", sensitive)
+        return resolved
+
+    def _create(
+        self,
+        actor: Actor,
+        logged: ReleaseRequest,
+        resolved: list[tuple[str | None, str]],
+        now: dt.datetime,
+    ) -> ReleaseRecord:
+        """File ``logged`` with its ``resolved`` items, checked again on the items held."""
+        release_id, due = logged.id, logged.due_at
+        media_ids = [m for _, m in resolved]
         with self.db.transaction() as s:
-            logged = ReleaseRequest(
-                id=release_id,
-                kind=command.kind,
-                request_number=number,
-                requester_name=name,
-                requester_organization=command.requester.organization,
-                requester_contact=command.requester.contact,
-                received_at=received,
-                legal_basis=basis,
-                document_media_id=doc,
-                due_at=due,
-                state=RECEIVED,
-                created_at=now,
-                created_by=actor.username,
-                secondary_copy=False,
-            )
+            # The check before this transaction again, the items held FOR SHARE in id
+            # order (as a release holds them, before the user's row and the audit chain):
+            # a restriction, flag or purge committed in between is seen, one after waits
+            # for the request (ACC-7, REL-3).
+            held = select(MediaItem.id).where(MediaItem.id.in_(media_ids))
+            if lock_rows(s):
+                held = held.order_by(MediaItem.id).with_for_update(read=True)
+            if set(s.execute(held).scalars()) != set(media_ids) or not all(
+                self.authoriser.decide(
+                    actor, Action.RELEASES_MANAGE, facts_of(s.get_one(MediaItem, m))
+                ).allowed
+                for m in media_ids
+            ):
+                raise _ChangedSinceCheck
+            sensitive = sensitive_items(s, media_ids)
+            if sensitive and logged.kind != "court_order":
+                raise _ChangedSinceCheck
             repeat = self._repeat(s, actor, logged, [m for _, m in resolved], now)
             if repeat is not None:
                 return repeat
@@ -178,7 +223,7 @@ class ReleaseService(ReleaseLog):
                 )
             details: dict[str, object] = {
                 "id": release_id,
-                "kind": command.kind,
+                "kind": logged.kind,
                 "media_ids": [m for _, m in resolved],
                 "due_at": due.isoformat() if due else None,
             }

@@ -380,3 +380,47 @@ def test_the_same_release_request_logged_twice_is_one_request_REL_1(
             )
         ).scalar_one()
     assert created == 3
+
+
+@pytest.mark.parametrize("protection", ["privacy_sensitive", "restricted"])
+def test_an_item_protected_while_its_request_is_logged_is_not_logged_ACC_7_REL_3(
+    timed: Services,
+    retention: Retention,
+    people: dict[str, Actor],
+    clock: ManualClock,
+    protection: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The records commander logs a FOIA request at the moment an admin restricts its
+    item (ACC-7: a restricted item is put in a request by administration only) or flags
+    it privacy-sensitive (REL-3: released only redacted, unless a court order). The
+    request was checked on the item as read before its transaction, so it was logged
+    and audited after the protection that forbids it. It is refused (403, audited) as
+    one sent after the protection is."""
+    from tests.races import after_check
+    from vms.auth.permissions import Action
+    from vms.db.models import ReleaseRequest
+
+    releases = retention.releases
+    media = ingest(timed, recorded_at=clock.now() - DAY)
+
+    def protect() -> object:
+        if protection == "privacy_sensitive":
+            return releases.set_privacy(people["admin"], media, SetPrivacy(True, "undress"))
+        return timed.catalog.set_restricted(
+            people["admin"], media, RestrictionChange(True, "internal affairs")
+        )
+
+    armed = after_check(monkeypatch, releases.authoriser, Action.RELEASES_MANAGE, protect)
+    with pytest.raises(PermissionDenied, match="REL-3" if protection != "restricted" else "ACC-7"):
+        releases.create(people["commander"], new((media,), request_number="P-1"))
+    assert not armed[0]
+    with timed.db.session() as s:
+        assert s.execute(select(ReleaseRequest.id)).first() is None
+        refused = s.execute(
+            select(func.count()).where(
+                AuditEntry.action.in_(("release.create", "releases.manage")),
+                AuditEntry.outcome == "denied",
+            )
+        ).scalar_one()
+    assert refused == 1
