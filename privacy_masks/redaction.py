@@ -90,6 +90,11 @@ MAX_LISTED = 200  # an item's jobs on its page
 REDACTIONS = RowLeases(Redaction, (ANALYSING, RENDERING), "redaction")
 
 
+class _NoLongerAllowed(Exception):
+    """The item changed between a redaction's permission check and its transaction so
+    that the redaction is no longer allowed (restricted since, ACC-7)."""
+
+
 class RedactionService:
     def __init__(
         self,
@@ -171,6 +176,7 @@ class RedactionService:
             request["export"] = export
         try:
             with self.db.transaction() as s:
+                self._still_allowed(s, actor, media_id)
                 repeat = self._repeat(s, actor, media_id, method, request, now)
                 if repeat is not None:
                     return repeat
@@ -198,6 +204,20 @@ class RedactionService:
                 )
                 s.flush()
                 record = RedactionRecord.of(row)
+        except _NoLongerAllowed:
+            # Refused as the check refuses it now, audited outside the rolled-back
+            # transaction; allowed again meanwhile: a 409.
+            with self.db.session() as s:
+                there = s.get(MediaItem, media_id)
+                if there is None:
+                    raise NotFound(
+                        f"media_id: {media_id} is no longer in the catalog", field="media_id"
+                    ) from None
+                fact = item_facts(there)
+            self.authoriser.require(actor, Action.REDACTIONS_MANAGE, f"media:{media_id}", fact)
+            raise Conflict(
+                f"media {media_id} changed while its redaction was filed; try again"
+            ) from None
         except RateLimited as exc:
             self.audit.record(
                 self.db,
@@ -210,6 +230,18 @@ class RedactionService:
             raise
         self.publish(record)
         return record
+
+    def _still_allowed(self, s: Session, actor: Actor, media_id: str) -> None:
+        """The check before the transaction again, on the item held FOR SHARE (before the
+        user's row and the audit chain): a restriction committed in between is seen, one
+        after waits for the job (ACC-7, ACC-11); a purge in between is a 404."""
+        item = s.execute(
+            select(MediaItem).where(MediaItem.id == media_id).with_for_update(read=True)
+        ).scalar_one_or_none()
+        if item is None:
+            raise NotFound(f"media_id: {media_id} is no longer in the catalog", field="media_id")
+        if not self.authoriser.decide(actor, Action.REDACTIONS_MANAGE, item_facts(item)).allowed:
+            raise _NoLongerAllowed
 
     def _repeat(
         self,

@@ -5,15 +5,17 @@ once and audited once; what the render's audit entry lists is what will be rende
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from privacy_masks.redaction import EditRedaction, ManualTrack, NewRedaction, TrackToggle
 from tests.privacy_masks.redaction_media import street_video
 from tests.privacy_masks.test_redaction import ingest, redactions
-from tests.races import audited, together
-from vms.auth.permissions import Actor
+from tests.races import after_check, audited, together
+from vms.auth.permissions import Action, Actor
+from vms.catalog_values import RestrictionChange
 from vms.db.models import AuditEntry, Redaction
-from vms.errors import Conflict
+from vms.errors import Conflict, PermissionDenied
 from vms.services import Services
 
 ITERATIONS = 6
@@ -134,3 +136,29 @@ def test_the_same_redaction_posted_twice_is_one_job_ACC_6(
     later = service.create(commander, NewRedaction(media_id, ("faces",)))
     assert later.id != first.id
     assert audited(services, "redaction.create", f"media:{media_id}") == 3
+
+
+def test_an_item_restricted_while_its_redaction_is_filed_gets_no_job_ACC_7(
+    services: Services, actors: dict[str, Actor], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The records commander asks for a redaction of an item at the moment an admin
+    restricts it (ACC-7: administration only; the job's frames are the item's content).
+    The request was checked on the item as read before its transaction, so the job was
+    filed and audited after the restriction that forbids the commander the item. It is
+    refused (403, audited) as one sent after the restriction is."""
+    service = redactions(services)
+    media_id = ingest(services, street_video())
+    armed = after_check(
+        monkeypatch,
+        service.authoriser,
+        Action.REDACTIONS_MANAGE,
+        lambda: services.catalog.set_restricted(
+            actors["admin"], media_id, RestrictionChange(True, "internal affairs")
+        ),
+    )
+    with pytest.raises(PermissionDenied, match="ACC-7"):
+        service.create(actors["commander"], NewRedaction(media_id, ("faces",)))
+    assert not armed[0]
+    with services.db.session() as s:
+        assert s.execute(select(Redaction.id)).first() is None
+    assert audited(services, "redaction.create", f"media:{media_id}") == 0
