@@ -73,8 +73,9 @@ class _RetentionShortened(Exception):
 
 
 class _EditNoLongerAllowed(Exception):
-    """The item changed between a tag change's permission check and its transaction so
-    that the change is no longer allowed (restricted since, ACC-7)."""
+    """The item changed between a change's permission check (a tag change, a
+    critical-incident flag) and its transaction so that the change is no longer allowed
+    (restricted since, ACC-7)."""
 
 
 def _kept_text(until: dt.datetime | None, rule: str | None) -> str:
@@ -495,9 +496,28 @@ class Catalog:
             item = self._load(s, media_id)
             item_facts = review_facts(s, actor, item, self.clock.now())
         self.authoriser.require(actor, Action.MEDIA_CRITICAL, target, item_facts)
+        try:
+            return self._set_critical(actor, media_id, change, reason)
+        except _EditNoLongerAllowed:
+            # Refused as the check refuses it now, audited outside the rolled-back
+            # transaction; allowed again meanwhile: a 409.
+            with self.db.session() as s:
+                item_facts = review_facts(s, actor, self._load(s, media_id), self.clock.now())
+            self.authoriser.require(actor, Action.MEDIA_CRITICAL, target, item_facts)
+            raise Conflict(f"media {media_id} changed while it was flagged; try again") from None
+
+    def _set_critical(
+        self, actor: Actor, media_id: str, change: CriticalIncidentChange, reason: str
+    ) -> MediaRecord:
         now = self.clock.now()
         with self.db.transaction() as s:
             item = self._load(s, media_id, lock=True)
+            # Allowed on the item as read before this transaction: decided again on the
+            # locked row, so a restriction committed in between is not flagged past
+            # (ACC-2, ACC-7, ACC-8).
+            facts_now = review_facts(s, actor, item, now)
+            if not self.authoriser.decide(actor, Action.MEDIA_CRITICAL, facts_now).allowed:
+                raise _EditNoLongerAllowed
             if item.critical_incident == change.critical:
                 state = "flagged" if change.critical else "not flagged"
                 raise Conflict(

@@ -429,3 +429,37 @@ def test_an_item_restricted_while_its_approval_is_recorded_gets_none_ACC_2_ACC_7
         assert s.execute(select(ReviewApproval.id)).first() is None
     assert not entries(services, b1_item, action="review.approve", outcome="ok")
     assert entries(services, b1_item, action="review.approve", outcome="denied")
+
+
+def test_an_item_restricted_while_an_investigator_flags_it_is_not_flagged_ACC_2_ACC_7(
+    services: Services,
+    actors: dict[str, Actor],
+    b1_item: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An investigator flags officer B1's recording as of a critical incident (ACC-2) at
+    the moment an admin restricts it (ACC-7: administration only). The flag was allowed
+    on the item as read before its transaction, so it was set and audited after the
+    restriction that forbids the investigator the item. It is refused (403, audited) as
+    one sent after the restriction is."""
+    from tests.races import after_check
+    from vms.auth.permissions import Action
+
+    armed = after_check(
+        monkeypatch,
+        services.authoriser,
+        Action.MEDIA_CRITICAL,
+        lambda: services.catalog.set_restricted(
+            actors["admin"], b1_item, RestrictionChange(True, "internal affairs")
+        ),
+    )
+    with pytest.raises(PermissionDenied, match="ACC-7"):
+        services.catalog.set_critical_incident(
+            actors["investigator"], b1_item, CriticalIncidentChange(True, "OIS")
+        )
+    assert not armed[0]
+    with services.db.session() as s:
+        item = s.get_one(MediaItem, b1_item)
+        assert item.restricted and not item.critical_incident
+    assert not entries(services, b1_item, action="media.critical_incident", outcome="ok")
+    assert entries(services, b1_item, action="media.critical_incident", outcome="denied")
