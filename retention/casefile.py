@@ -164,6 +164,11 @@ def _view(
     )
 
 
+class _NoLongerAllowed(Exception):
+    """The item changed between the right to tag it (media.edit) and the transaction
+    adding it to a case, so that it is no longer allowed (restricted since, ACC-7)."""
+
+
 class CaseFileService:
     """Case folders: list, open, show (audited) and add items by hand."""
 
@@ -378,6 +383,26 @@ class CaseFileService:
             facts = facts_of(item)
         # The right to tag the item with the case number (ACC-2, ACC-7, ACC-8).
         self.authoriser.require(actor, Action.MEDIA_EDIT, f"media:{command.media_id}", facts)
+        try:
+            return self._add_item(actor, number, command)
+        except _NoLongerAllowed:
+            # Refused as the check refuses it now, audited outside the rolled-back
+            # transaction; allowed again meanwhile: a 409.
+            with self.db.session() as s:
+                item = s.get(MediaItem, command.media_id)
+                if item is None:
+                    raise NotFound(
+                        f"media_id {shown(command.media_id)} does not exist", field="media_id"
+                    ) from None
+                facts = facts_of(item)
+            self.authoriser.require(actor, Action.MEDIA_EDIT, f"media:{command.media_id}", facts)
+            raise Conflict(
+                f"media_id {shown(command.media_id)} changed while it was added; try again",
+                field="media_id",
+            ) from None
+
+    def _add_item(self, actor: Actor, number: str, command: AddCaseItem) -> CaseItemView:
+        target = f"case:{number}"
         now = self.clock.now()
         with self.db.transaction() as s:
             serialise_scopes(s)
@@ -397,6 +422,11 @@ class CaseFileService:
                 raise NotFound(
                     f"media_id {shown(command.media_id)} does not exist", field="media_id"
                 )
+            # The right to tag it, decided on the item as read before this transaction:
+            # decided again on the locked row, so a restriction committed in between is
+            # not added past (ACC-7, ACC-2, ACC-8).
+            if not self.authoriser.decide(actor, Action.MEDIA_EDIT, facts_of(item)).allowed:
+                raise _NoLongerAllowed
             if s.get(CaseItem, (number, command.media_id)) is not None:
                 raise Conflict(
                     f"media_id {shown(command.media_id)} is already in case {shown(number)}",

@@ -116,3 +116,48 @@ def test_commands_are_frozen_values_and_officers_are_refused(
         command.note = "changed"  # type: ignore[misc]
     with pytest.raises(PermissionDenied, match="officer"):
         casefiles.create(people["officer"], NewCase("O-1"))
+
+
+def test_an_item_restricted_while_it_is_added_to_a_case_is_not_added_ACC_7(
+    timed: Services,
+    clock: ManualClock,
+    casefiles: CaseFileService,
+    people: dict[str, Actor],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The investigator adds an item to a case at the moment an admin restricts it
+    (ACC-7: administration only). The right to tag the item (media.edit) was decided on
+    the item as read before the transaction, so the link was made and audited after the
+    restriction that forbids the investigator the item. It is refused (403, audited) as
+    one sent after the restriction is."""
+    from tests.races import after_check
+    from vms.auth.permissions import Action
+    from vms.catalog_values import RestrictionChange
+    from vms.db.models import AuditEntry, CaseItem
+
+    bwc = ingest(
+        timed, source=SourceKind.BWC, device="BWC-1", officer="B1", recorded_at=clock.now()
+    )
+    investigator = people["investigator"]
+    casefiles.create(investigator, NewCase("C-7"))
+    armed = after_check(
+        monkeypatch,
+        casefiles.authoriser,
+        Action.MEDIA_EDIT,
+        lambda: timed.catalog.set_restricted(
+            people["admin"], bwc, RestrictionChange(True, "internal affairs")
+        ),
+    )
+    with pytest.raises(PermissionDenied, match="ACC-7"):
+        casefiles.add_item(investigator, "C-7", AddCaseItem(bwc, "seen on the corner"))
+    assert not armed[0]
+    with timed.db.session() as s:
+        assert s.execute(select(CaseItem.media_id)).first() is None
+        assert not s.execute(
+            select(AuditEntry.seq).where(AuditEntry.action == "case.item_add")
+        ).first()
+        assert s.execute(
+            select(AuditEntry.seq).where(
+                AuditEntry.action == "media.edit", AuditEntry.outcome == "denied"
+            )
+        ).first()
