@@ -209,3 +209,41 @@ def _q() -> Any:
     from vms.exports.service import ExportQuery
 
     return ExportQuery()
+
+
+def test_an_item_restricted_while_its_export_is_filed_gets_no_export_ACC_7(
+    services: Services, actors: dict[str, Actor], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An investigator asks for an export of a BWC recording at the moment an admin
+    restricts it (ACC-7: administration only; an export is a copy of the content). The
+    request was checked on the item as read before its transaction, so the export was
+    filed and audited (and its job cut the restricted content) after the restriction
+    that forbids the investigator the item. It is refused (403, audited) as one sent
+    after the restriction is, and no job is left."""
+    from tests.races import after_check
+    from vms.auth.permissions import Action
+    from vms.catalog_values import RestrictionChange
+
+    bwc = ingest(services, SourceKind.BWC, "BWC-1", T0, badge="B1", seed=2)
+    armed = after_check(
+        monkeypatch,
+        services.authoriser,
+        Action.EXPORTS_CREATE,
+        lambda: services.catalog.set_restricted(
+            actors["admin"], bwc, RestrictionChange(True, "internal affairs")
+        ),
+    )
+    with pytest.raises(PermissionDenied, match="ACC-7"):
+        services.exports.create(
+            actors["investigator"],
+            NewExport(purpose="court copy", sources=(ExportSource(None, bwc),)),
+        )
+    assert not armed[0]
+    assert exports_count(services) == 0
+    with services.db.session() as s:
+        assert not s.execute(
+            select(AuditEntry.seq).where(
+                AuditEntry.action == "export.create", AuditEntry.outcome == "ok"
+            )
+        ).first()
+    assert denied_entries(services) == 1

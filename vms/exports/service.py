@@ -56,7 +56,7 @@ from vms.db.models import (
     User,
 )
 from vms.devices import is_registered_camera
-from vms.errors import InvalidArgument, NotFound, RateLimited, VMSError
+from vms.errors import Conflict, InvalidArgument, NotFound, RateLimited, VMSError
 from vms.events import EventBus
 from vms.exports import ownership
 from vms.exports.reads import ExportReads, camera_segments
@@ -109,6 +109,11 @@ def _text(name: str, value: str | None, *, required: bool, limit: int = MAX_TEXT
             f"{name}: {shown(value)} must be at most {limit} printable characters", field=name
         )
     return text
+
+
+class _NoLongerAllowed(Exception):
+    """An item changed between an export's permission check and its transaction so that
+    the export is no longer allowed (restricted since, ACC-7; flagged, ACC-11)."""
 
 
 class ExportService(ExportReads):
@@ -194,6 +199,7 @@ class ExportService(ExportReads):
         }
         try:
             with self.db.transaction() as s:
+                self._still_allowed(s, actor, planned)
                 repeat = self._repeat(s, actor, purpose or "", case_number, request, now)
                 if repeat is not None:
                     return repeat
@@ -226,6 +232,12 @@ class ExportService(ExportReads):
                 )
                 s.flush()
                 record = ExportRecord.of(row)
+        except _NoLongerAllowed:
+            # Refused as the check refuses it now (planned again: the refusal audited
+            # outside the rolled-back transaction); allowed again meanwhile: a 409.
+            for n, source in enumerate(command.sources):
+                self._plan(actor, n, source)
+            raise Conflict("the export's items changed while it was filed; try again") from None
         except RateLimited as exc:
             self.audit.record(
                 self.db,
@@ -238,6 +250,22 @@ class ExportService(ExportReads):
             raise
         self.publish(record)
         return record
+
+    def _still_allowed(self, s: Session, actor: Actor, planned: list[_Planned]) -> None:
+        """The check of :meth:`_plan` again, on the items held FOR SHARE in id order
+        (before the user's row and the audit chain, as a restriction takes them): one
+        committed in between is seen, one after waits for the export (ACC-7, ACC-11)."""
+        ids_ = sorted({m for p in planned for m in p.items})
+        decided: dict[ItemFacts, bool] = {}
+        for n in range(0, len(ids_), 500):
+            held = select(MediaItem).where(MediaItem.id.in_(ids_[n : n + 500]))
+            held = held.order_by(MediaItem.id).with_for_update(read=True)  # no-op on SQLite
+            for item in s.execute(held.execution_options(populate_existing=True)).scalars():
+                fact = _facts(item)
+                if fact not in decided:
+                    decided[fact] = self.authoriser.allows(actor, Action.EXPORTS_CREATE, fact)
+                if not decided[fact]:
+                    raise _NoLongerAllowed
 
     def _admit(self, s: Session, actor: Actor) -> None:
         """RateLimited when ``actor`` has ``max_pending_per_user`` exports queued or
