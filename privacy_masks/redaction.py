@@ -29,7 +29,7 @@ import logging
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -205,19 +205,7 @@ class RedactionService:
                 s.flush()
                 record = RedactionRecord.of(row)
         except _NoLongerAllowed:
-            # Refused as the check refuses it now, audited outside the rolled-back
-            # transaction; allowed again meanwhile: a 409.
-            with self.db.session() as s:
-                there = s.get(MediaItem, media_id)
-                if there is None:
-                    raise NotFound(
-                        f"media_id: {media_id} is no longer in the catalog", field="media_id"
-                    ) from None
-                fact = item_facts(there)
-            self.authoriser.require(actor, Action.REDACTIONS_MANAGE, f"media:{media_id}", fact)
-            raise Conflict(
-                f"media {media_id} changed while its redaction was filed; try again"
-            ) from None
+            self._refused_since(actor, media_id, "its redaction was filed")
         except RateLimited as exc:
             self.audit.record(
                 self.db,
@@ -230,6 +218,18 @@ class RedactionService:
             raise
         self.publish(record)
         return record
+
+    def _refused_since(self, actor: Actor, media_id: str, doing: str) -> NoReturn:
+        """After :meth:`_still_allowed` refused in a rolled-back transaction: refused as
+        the check refuses it now (403, audited); allowed again meanwhile: a 409."""
+        with self.db.session() as s:
+            there = s.get(MediaItem, media_id)
+            if there is None:
+                gone = f"media_id: {media_id} is no longer in the catalog"
+                raise NotFound(gone, field="media_id")
+            fact = item_facts(there)
+        self.authoriser.require(actor, Action.REDACTIONS_MANAGE, f"media:{media_id}", fact)
+        raise Conflict(f"media {media_id} changed while {doing}; try again")
 
     def _still_allowed(self, s: Session, actor: Actor, media_id: str) -> None:
         """The check before the transaction again, on the item held FOR SHARE (before the
@@ -541,6 +541,7 @@ class RedactionService:
         reached, _fact = self._reach(actor, redaction_id)
         try:
             with self.db.transaction() as s:
+                self._still_allowed(s, actor, reached.media_id)  # ACC-7, before the row
                 # Locked: a render sent twice at once (a retried POST) is queued and
                 # audited once; an edit at the same instant waits and is refused.
                 row = s.get(Redaction, redaction_id, with_for_update=True)
@@ -571,6 +572,8 @@ class RedactionService:
                 )
                 s.flush()
                 record = RedactionRecord.of(row)
+        except _NoLongerAllowed:
+            self._refused_since(actor, reached.media_id, "its render was queued")
         except RateLimited as exc:
             self.audit.record(
                 self.db,

@@ -162,3 +162,32 @@ def test_an_item_restricted_while_its_redaction_is_filed_gets_no_job_ACC_7(
     with services.db.session() as s:
         assert s.execute(select(Redaction.id)).first() is None
     assert audited(services, "redaction.create", f"media:{media_id}") == 0
+
+
+def test_an_item_restricted_while_its_render_is_queued_is_not_rendered_ACC_7(
+    services: Services, actors: dict[str, Actor], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The records commander queues the render of a reviewed redaction at the moment an
+    admin restricts its item (ACC-7: administration only; the render is a copy of the
+    content). The render was checked on the item as read before its transaction, so it
+    was queued and audited after the restriction that forbids the commander the item.
+    It is refused (403, audited) as one sent after the restriction is; the job stays in
+    review."""
+    service = redactions(services)
+    media_id = ingest(services, street_video())
+    commander = actors["commander"]
+    job = in_review(services, commander, media_id)
+    armed = after_check(
+        monkeypatch,
+        service.authoriser,
+        Action.REDACTIONS_MANAGE,
+        lambda: services.catalog.set_restricted(
+            actors["admin"], media_id, RestrictionChange(True, "internal affairs")
+        ),
+    )
+    with pytest.raises(PermissionDenied, match="ACC-7"):
+        service.render(commander, job)
+    assert not armed[0]
+    with services.db.session() as s:
+        assert s.get_one(Redaction, job).state == "review"
+    assert audited(services, "redaction.render", f"media:{media_id}") == 0
