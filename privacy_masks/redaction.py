@@ -458,7 +458,22 @@ class RedactionService:
         method = Method.parse(command.method).value if command.method is not None else None
         video = record.video
         assert video is not None  # analysed: in review
+        try:
+            return self._edit(actor, redaction_id, command, method, video, record.media_id)
+        except _NoLongerAllowed:
+            self._refused_since(actor, record.media_id, "its redaction was edited")
+
+    def _edit(
+        self,
+        actor: Actor,
+        redaction_id: str,
+        command: EditRedaction,
+        method: str | None,
+        video: VideoFacts,
+        media_id: str,
+    ) -> RedactionRecord:
         with self.db.transaction() as s:
+            self._still_allowed(s, actor, media_id)  # ACC-7, before the row
             # Locked before it is read, as the render locks it: two reviewers' edits at
             # once each keep the other's, and an edit cannot land after the render has
             # recorded what it renders (INV-8).

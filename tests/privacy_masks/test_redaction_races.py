@@ -191,3 +191,30 @@ def test_an_item_restricted_while_its_render_is_queued_is_not_rendered_ACC_7(
     with services.db.session() as s:
         assert s.get_one(Redaction, job).state == "review"
     assert audited(services, "redaction.render", f"media:{media_id}") == 0
+
+
+def test_an_item_restricted_while_its_redaction_is_edited_is_not_edited_ACC_7(
+    services: Services, actors: dict[str, Actor], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The records commander edits a redaction under review at the moment an admin
+    restricts its item (ACC-7: administration only). The edit was checked on the item as
+    read before its transaction, so it was saved and audited after the restriction that
+    forbids the commander the item. It is refused (403, audited) as one sent after."""
+    service = redactions(services)
+    media_id = ingest(services, street_video())
+    commander = actors["commander"]
+    job = in_review(services, commander, media_id)
+    armed = after_check(
+        monkeypatch,
+        service.authoriser,
+        Action.REDACTIONS_MANAGE,
+        lambda: services.catalog.set_restricted(
+            actors["admin"], media_id, RestrictionChange(True, "internal affairs")
+        ),
+    )
+    with pytest.raises(PermissionDenied, match="ACC-7"):
+        service.edit(commander, job, EditRedaction(add=(plate(1),)))
+    assert not armed[0]
+    with services.db.session() as s:
+        assert not [t for t in s.get_one(Redaction, job).tracks if t.get("manual")]
+    assert audited(services, "redaction.edit", f"media:{media_id}") == 0
