@@ -72,3 +72,23 @@ def after_check(
 
     monkeypatch.setattr(authoriser, "require", hooked)
     return armed
+
+
+def restricted_after_check(
+    monkeypatch: Any,
+    services: Services,
+    authoriser: Authoriser,
+    action: Action,
+    admin: Actor,
+    media_id: str,
+) -> list[bool]:
+    """:func:`after_check` with ``admin`` restricting ``media_id`` (ACC-7) as the change."""
+    from vms.catalog_values import RestrictionChange
+
+    change = RestrictionChange(True, "internal affairs")
+    return after_check(
+        monkeypatch,
+        authoriser,
+        action,
+        lambda: services.catalog.set_restricted(admin, media_id, change),
+    )

@@ -220,18 +220,12 @@ def test_an_item_restricted_while_its_export_is_filed_gets_no_export_ACC_7(
     filed and audited (and its job cut the restricted content) after the restriction
     that forbids the investigator the item. It is refused (403, audited) as one sent
     after the restriction is, and no job is left."""
-    from tests.races import after_check
+    from tests.races import restricted_after_check
     from vms.auth.permissions import Action
-    from vms.catalog_values import RestrictionChange
 
     bwc = ingest(services, SourceKind.BWC, "BWC-1", T0, badge="B1", seed=2)
-    armed = after_check(
-        monkeypatch,
-        services.authoriser,
-        Action.EXPORTS_CREATE,
-        lambda: services.catalog.set_restricted(
-            actors["admin"], bwc, RestrictionChange(True, "internal affairs")
-        ),
+    armed = restricted_after_check(
+        monkeypatch, services, services.authoriser, Action.EXPORTS_CREATE, actors["admin"], bwc
     )
     with pytest.raises(PermissionDenied, match="ACC-7"):
         services.exports.create(

@@ -11,15 +11,15 @@ from sqlalchemy import select
 from privacy_masks.redaction import EditRedaction, ManualTrack, NewRedaction, TrackToggle
 from tests.privacy_masks.redaction_media import street_video
 from tests.privacy_masks.test_redaction import ingest, redactions
-from tests.races import after_check, audited, together
+from tests.races import audited, restricted_after_check, together
 from vms.auth.permissions import Action, Actor
-from vms.catalog_values import RestrictionChange
 from vms.db.models import AuditEntry, Redaction
 from vms.errors import Conflict, PermissionDenied
 from vms.services import Services
 
 ITERATIONS = 6
 VIDEO = {"width": 320, "height": 180, "fps": 10.0, "frames": 30, "duration": 3.0}
+MANAGE = Action.REDACTIONS_MANAGE
 DETECTED = {"id": 1, "class": "face", "enabled": True, "manual": False, "frames": []}
 
 
@@ -148,13 +148,13 @@ def test_an_item_restricted_while_its_redaction_is_filed_gets_no_job_ACC_7(
     refused (403, audited) as one sent after the restriction is."""
     service = redactions(services)
     media_id = ingest(services, street_video())
-    armed = after_check(
+    armed = restricted_after_check(
         monkeypatch,
+        services,
         service.authoriser,
         Action.REDACTIONS_MANAGE,
-        lambda: services.catalog.set_restricted(
-            actors["admin"], media_id, RestrictionChange(True, "internal affairs")
-        ),
+        actors["admin"],
+        media_id,
     )
     with pytest.raises(PermissionDenied, match="ACC-7"):
         service.create(actors["commander"], NewRedaction(media_id, ("faces",)))
@@ -177,13 +177,13 @@ def test_an_item_restricted_while_its_render_is_queued_is_not_rendered_ACC_7(
     media_id = ingest(services, street_video())
     commander = actors["commander"]
     job = in_review(services, commander, media_id)
-    armed = after_check(
+    armed = restricted_after_check(
         monkeypatch,
+        services,
         service.authoriser,
         Action.REDACTIONS_MANAGE,
-        lambda: services.catalog.set_restricted(
-            actors["admin"], media_id, RestrictionChange(True, "internal affairs")
-        ),
+        actors["admin"],
+        media_id,
     )
     with pytest.raises(PermissionDenied, match="ACC-7"):
         service.render(commander, job)
@@ -204,13 +204,13 @@ def test_an_item_restricted_while_its_redaction_is_edited_is_not_edited_ACC_7(
     media_id = ingest(services, street_video())
     commander = actors["commander"]
     job = in_review(services, commander, media_id)
-    armed = after_check(
+    armed = restricted_after_check(
         monkeypatch,
+        services,
         service.authoriser,
         Action.REDACTIONS_MANAGE,
-        lambda: services.catalog.set_restricted(
-            actors["admin"], media_id, RestrictionChange(True, "internal affairs")
-        ),
+        actors["admin"],
+        media_id,
     )
     with pytest.raises(PermissionDenied, match="ACC-7"):
         service.edit(commander, job, EditRedaction(add=(plate(1),)))

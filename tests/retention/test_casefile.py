@@ -130,9 +130,8 @@ def test_an_item_restricted_while_it_is_added_to_a_case_is_not_added_ACC_7(
     the item as read before the transaction, so the link was made and audited after the
     restriction that forbids the investigator the item. It is refused (403, audited) as
     one sent after the restriction is."""
-    from tests.races import after_check
+    from tests.races import restricted_after_check
     from vms.auth.permissions import Action
-    from vms.catalog_values import RestrictionChange
     from vms.db.models import AuditEntry, CaseItem
 
     bwc = ingest(
@@ -140,13 +139,8 @@ def test_an_item_restricted_while_it_is_added_to_a_case_is_not_added_ACC_7(
     )
     investigator = people["investigator"]
     casefiles.create(investigator, NewCase("C-7"))
-    armed = after_check(
-        monkeypatch,
-        casefiles.authoriser,
-        Action.MEDIA_EDIT,
-        lambda: timed.catalog.set_restricted(
-            people["admin"], bwc, RestrictionChange(True, "internal affairs")
-        ),
+    armed = restricted_after_check(
+        monkeypatch, timed, casefiles.authoriser, Action.MEDIA_EDIT, people["admin"], bwc
     )
     with pytest.raises(PermissionDenied, match="ACC-7"):
         casefiles.add_item(investigator, "C-7", AddCaseItem(bwc, "seen on the corner"))

@@ -407,19 +407,14 @@ def test_an_item_restricted_while_its_approval_is_recorded_gets_none_ACC_2_ACC_7
     was allowed on the item as read before its transaction, so it was recorded and
     audited after the restriction that forbids the sergeant the item. It is refused
     (403, audited) as one sent after the restriction is."""
-    from tests.races import after_check
+    from tests.races import restricted_after_check
     from vms.auth.permissions import Action
     from vms.db.models import ReviewApproval
 
     admin, sergeant = actors["admin"], actors["sergeant"]
     services.catalog.set_critical_incident(admin, b1_item, CriticalIncidentChange(True, "OIS"))
-    armed = after_check(
-        monkeypatch,
-        services.authoriser,
-        Action.REVIEW_APPROVE,
-        lambda: services.catalog.set_restricted(
-            admin, b1_item, RestrictionChange(True, "victim's identity")
-        ),
+    armed = restricted_after_check(
+        monkeypatch, services, services.authoriser, Action.REVIEW_APPROVE, admin, b1_item
     )
     memo = NewApproval(reason="after the interview", document_ref="MEMO-2026-18")
     with pytest.raises(PermissionDenied, match="ACC-7"):
@@ -442,16 +437,11 @@ def test_an_item_restricted_while_an_investigator_flags_it_is_not_flagged_ACC_2_
     on the item as read before its transaction, so it was set and audited after the
     restriction that forbids the investigator the item. It is refused (403, audited) as
     one sent after the restriction is."""
-    from tests.races import after_check
+    from tests.races import restricted_after_check
     from vms.auth.permissions import Action
 
-    armed = after_check(
-        monkeypatch,
-        services.authoriser,
-        Action.MEDIA_CRITICAL,
-        lambda: services.catalog.set_restricted(
-            actors["admin"], b1_item, RestrictionChange(True, "internal affairs")
-        ),
+    armed = restricted_after_check(
+        monkeypatch, services, services.authoriser, Action.MEDIA_CRITICAL, actors["admin"], b1_item
     )
     with pytest.raises(PermissionDenied, match="ACC-7"):
         services.catalog.set_critical_incident(
