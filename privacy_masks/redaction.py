@@ -445,7 +445,15 @@ class RedactionService:
             item.sha256, f"the file of media {record.media_id} is missing from the store"
         )
         details = {"purpose": "redaction", "redaction_id": redaction_id}
-        return ContentAccess(item, path, "media.view", False, continuation, details)
+        return ContentAccess(
+            item,
+            path,
+            "media.view",
+            False,
+            continuation,
+            details,
+            allowed_by=Action.REDACTIONS_MANAGE.value,
+        )
 
     def edit(self, actor: Actor, redaction_id: str, command: EditRedaction) -> RedactionRecord:
         """Edit a job in ``review`` (409 otherwise): toggles, manual tracks, method.

@@ -72,6 +72,11 @@ class _RetentionShortened(Exception):
     """A tag change refused inside its transaction: it would shorten retention."""
 
 
+class _ViewNoLongerAllowed(Exception):
+    """The item changed between a view's permission check and the record of the view
+    (sent just before the content) so that the view is no longer allowed; the reason."""
+
+
 class _EditNoLongerAllowed(Exception):
     """The item changed between a change's permission check (a tag change, a
     critical-incident flag) and its transaction so that the change is no longer allowed
@@ -370,12 +375,38 @@ class Catalog:
         media_id = access.item.id
         target = f"media:{media_id}"
         now = self.clock.now()
-        if access.continuation and self._viewing_recorded(actor, access.action, target, now):
-            return
         custody = "downloaded" if access.download else "viewed"
-        with self.db.transaction() as s:
-            details = {"remote_addr": remote, **access.details}
-            self._witnessed(s, actor, media_id, custody, access.action, now, details)
+        try:
+            if access.continuation and self._viewing_recorded(actor, access.action, target, now):
+                with self.db.session() as s:  # not recorded again, but decided again
+                    self._still_viewable(s, actor, access)
+                return
+            with self.db.transaction() as s:
+                self._still_viewable(s, actor, access)
+                details = {"remote_addr": remote, **access.details}
+                self._witnessed(s, actor, media_id, custody, access.action, now, details)
+        except _ViewNoLongerAllowed as refused:
+            # Audited outside the rolled-back transaction (SQLite has one writer); the
+            # response is not sent: the caller records before the content goes out.
+            self.authoriser.refuse(actor, access.allowed_by, target, str(refused))
+
+    def _still_viewable(self, s: Session, actor: Actor, access: ContentAccess) -> None:
+        """The decision that allowed ``access`` again, on the item held FOR SHARE until
+        the view is recorded: a restriction (ACC-7), a flag (ACC-2, ACC-11) or a revoked
+        grant (ACC-3) committed since the check is seen, one after waits for the record."""
+        media_id = access.item.id
+        item = s.get(MediaItem, media_id, with_for_update={"read": True}, populate_existing=True)
+        if item is None:
+            raise NotFound(f"media {media_id!r} does not exist")
+        facts_now = review_facts(s, actor, item, self.clock.now())
+        action = Action(access.allowed_by)
+        decision = self.authoriser.decide(actor, action, facts_now)
+        viewing = action is Action.MEDIA_VIEW
+        package = package_of(s, item) if decision.allowed and viewing else None
+        if package is not None:
+            decision = self.package_decision(actor, package, facts_of(item))
+        if not decision.allowed:
+            raise _ViewNoLongerAllowed(decision.reason)
 
     def _viewing_recorded(self, actor: Actor, action: str, target: str, now: dt.datetime) -> bool:
         with self.db.session() as s:

@@ -56,6 +56,9 @@ class ContentAccess:
     continuation: bool
     # What the audit entry adds (ACC-2 approval id, ACC-3 grant id, ACC-4 purpose).
     details: dict[str, Any] = field(default_factory=dict)
+    # The permission that allowed it (an Action's value), decided again when the view is
+    # recorded: media.view, or redactions.manage for a redaction's original (ACC-1).
+    allowed_by: str = "media.view"
 
 
 @dataclass(frozen=True)

@@ -251,3 +251,34 @@ def test_an_item_restricted_while_it_is_bookmarked_gets_no_bookmark_ACC_7(
     assert not armed[0]
     with services.db.session() as s:
         assert s.execute(select(func.count()).select_from(Bookmark)).scalar_one() == 0
+
+
+def test_an_item_restricted_while_its_officer_opens_it_is_not_served_ACC_7(
+    services: Services,
+    actors: dict[str, Actor],
+    media_id: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Officer B1 opens their own recording at the moment an admin restricts it (ACC-7:
+    administration only). The view was allowed on the item as read before the response
+    was built, and recording the view (the last step before the content is sent) did not
+    look again: the restricted content went out, its viewing audited after the
+    restriction. Recording it decides again: a 403 (audited), so nothing is served."""
+    from tests.races import restricted_after_check
+    from vms.auth.permissions import Action
+
+    officer = actors["officer"]
+    armed = restricted_after_check(
+        monkeypatch, services, services.authoriser, Action.MEDIA_VIEW, actors["admin"], media_id
+    )
+    access = services.catalog.authorise_content(officer, media_id, download=False)
+    assert not armed[0]
+    with pytest.raises(PermissionDenied, match="ACC-7"):
+        services.catalog.record_content(officer, access, remote="127.0.0.1")
+    with services.db.session() as s:
+        served = s.execute(
+            select(AuditEntry.outcome).where(
+                AuditEntry.action == "media.view", AuditEntry.actor == "officer"
+            )
+        ).scalars()
+        assert list(served) == ["denied"]

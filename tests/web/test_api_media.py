@@ -13,6 +13,7 @@ from sqlalchemy import select
 from tests.media import make_video
 from tests.web.test_api_auth import _login
 from vms.audit.log import Who
+from vms.auth.permissions import Actor
 from vms.catalog_values import UNCHANGED, MediaChanges
 from vms.db.models import AuditEntry, CustodyEvent, SourceKind
 from vms.ingest import IngestRequest
@@ -312,3 +313,29 @@ def test_a_head_request_is_not_recorded_as_a_viewing_or_a_download_ACC_6(
     assert r.status_code == 206
     r.close()
     assert len(views(services, media_id)) == 1
+
+
+def test_content_restricted_while_it_is_opened_is_a_403_not_the_file_ACC_7(
+    client: FlaskClient,
+    services: Services,
+    tokens: dict[str, str],
+    catalog: list[str],
+    actors: dict[str, Actor],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Officer B1 plays their own recording at the moment an admin restricts it (ACC-7:
+    administration only): the view was allowed on the item as read before the response
+    was built, and the file went out, its viewing audited after the restriction. The
+    record of the view decides again: the answer is the 403, not the file."""
+    from tests.races import restricted_after_check
+    from vms.auth.permissions import Action
+
+    media_id = catalog[0]  # officer B1's
+    armed = restricted_after_check(
+        monkeypatch, services, services.authoriser, Action.MEDIA_VIEW, actors["admin"], media_id
+    )
+    r = client.get(f"/api/v1/media/{media_id}/content", headers=h(tokens, "officer"))
+    assert not armed[0]
+    assert r.status_code == 403, r.status_code
+    assert "ACC-7" in r.get_json()["error"]["message"]
+    r.close()

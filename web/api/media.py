@@ -95,7 +95,13 @@ def send_media(actor: Actor, access: ContentAccess) -> Response:
     )
     response.headers["Cache-Control"] = "private, no-store"
     if serves_content(response):
-        services().catalog.record_content(actor, access, remote=remote_addr())
+        try:
+            # Decided again as it is recorded (ACC-7: restricted since the check): a
+            # refusal is the answer, the file built above is closed unsent.
+            services().catalog.record_content(actor, access, remote=remote_addr())
+        except Exception:
+            response.close()
+            raise
     return response
 
 
