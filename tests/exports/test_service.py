@@ -241,3 +241,31 @@ def test_an_item_restricted_while_its_export_is_filed_gets_no_export_ACC_7(
             )
         ).first()
     assert denied_entries(services) == 1
+
+
+def test_a_package_restricted_while_it_is_downloaded_is_not_handed_over_ACC_7(
+    services: Services, actors: dict[str, Actor]
+) -> None:
+    """The investigator downloads their export's package (the web route authorises it,
+    builds the response, then records the download just before the file goes out) at
+    the moment an admin restricts its source, which restricts the package with it
+    (ACC-7: administration only). The record did not look again: the package went out,
+    its download audited after the restriction. Recording decides again: a 403
+    (audited), so the file is not handed over."""
+    from vms.catalog_values import RestrictionChange
+
+    bwc = ingest(services, SourceKind.BWC, "BWC-1", T0, badge="B1", seed=2)
+    investigator = actors["investigator"]
+    record = services.exports.create(
+        investigator, NewExport(purpose="court copy", sources=(ExportSource(None, bwc),))
+    )
+    assert services.exports.run_pending() == 1
+    download = services.exports.authorise_package(investigator, record.id)
+    services.catalog.set_restricted(actors["admin"], bwc, RestrictionChange(True, "IA"))
+    with pytest.raises(PermissionDenied, match="ACC-7"):
+        services.exports.record_download(investigator, download, remote="127.0.0.1")
+    with services.db.session() as s:
+        outcomes = s.execute(
+            select(AuditEntry.outcome).where(AuditEntry.action == "media.export.download")
+        ).scalars()
+        assert list(outcomes) == ["denied"]

@@ -112,8 +112,9 @@ def _text(name: str, value: str | None, *, required: bool, limit: int = MAX_TEXT
 
 
 class _NoLongerAllowed(Exception):
-    """An item changed between an export's permission check and its transaction so that
-    the export is no longer allowed (restricted since, ACC-7; flagged, ACC-11)."""
+    """An item changed between an export's (or a package download's) permission check
+    and its transaction so that it is no longer allowed (restricted since, ACC-7;
+    flagged, ACC-11); the reason, when it is decided there."""
 
 
 class ExportService(ExportReads):
@@ -535,7 +536,32 @@ class ExportService(ExportReads):
         """Audit ``media.export.download`` with a custody event on the package item
         (ACC-6, ACC-10): called once the package was actually handed over."""
         now = self.clock.now()
+        try:
+            self._record_download(actor, download, remote, now)
+        except _NoLongerAllowed as refused:
+            # Audited outside the rolled-back transaction; the caller records before the
+            # package goes out, so it is not handed over.
+            target = f"export:{download.export_id}"
+            self.authoriser.refuse(actor, "media.export.download", target, str(refused))
+
+    def _record_download(
+        self, actor: Actor, download: PackageDownload, remote: str, now: dt.datetime
+    ) -> None:
         with self.db.transaction() as s:
+            # authorise_package's decision on the package again, the row held FOR SHARE
+            # until the download is recorded: restricted (ACC-7) or flagged (ACC-11) since
+            # the check, with its source, is seen; one after waits for the record.
+            item = s.get(
+                MediaItem,
+                download.media_id,
+                with_for_update={"read": True},  # PostgreSQL; SQLite has one writer
+                populate_existing=True,
+            )
+            if item is None:
+                raise NotFound(f"the package of export {download.export_id} is no longer here")
+            decision = self.authoriser.decide(actor, Action.EXPORTS_CREATE, _facts(item))
+            if not decision.allowed:
+                raise _NoLongerAllowed(decision.reason)
             s.add(
                 CustodyEvent(
                     media_id=download.media_id,

@@ -106,5 +106,11 @@ def download_package(export_id: str) -> Response:
     )
     response.headers["Cache-Control"] = "private, no-store"
     if serves_content(response):  # not a HEAD, a refused range or a failure
-        exports.record_download(actor, download, remote=remote_addr())
+        try:
+            # Decided again as it is recorded (ACC-7: restricted since the check): a
+            # refusal is the answer, the file built above is closed unsent.
+            exports.record_download(actor, download, remote=remote_addr())
+        except Exception:
+            response.close()
+            raise
     return response
