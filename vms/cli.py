@@ -22,7 +22,9 @@ from typing import Any
 from vms.audit.cli import cli_name
 from vms.audit.cli import register as register_audit_commands
 from vms.audit.log import SYSTEM_ROLE, Who
+from vms.auth.passwords import check_password
 from vms.auth.permissions import Actor
+from vms.auth.users import checked_username
 from vms.backup.cli import register as register_backup_commands
 from vms.catalog_values import MediaQuery, MediaRecord, RestrictionChange
 from vms.check import Level, check, recover
@@ -111,6 +113,10 @@ def cmd_init(args: argparse.Namespace) -> int:
     password = None
     if args.admin_user or args.password_argv is not None:
         password = read_password(args, f"password for {args.admin_user}: ", "--admin-password")
+    if args.admin_user and password:
+        # Before opening anything: opening makes the database file and the folders.
+        checked_username(args.admin_user)
+        check_password(password)
     services = Services.open(args.config_obj)
     try:
         services.init(args.admin_user, password, by=cli_actor())

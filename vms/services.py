@@ -24,8 +24,9 @@ from vms.audit.log import SYSTEM_ROLE, AuditLog, Who
 from vms.audit.monthly import MonthlyAudit, ReviewService
 from vms.audit.view import AuditViewService
 from vms.auth.authoriser import Authoriser
+from vms.auth.passwords import check_password
 from vms.auth.throttle import ThrottleSettings
-from vms.auth.users import UserService
+from vms.auth.users import UserService, checked_username
 from vms.bookmarks import BookmarkService
 from vms.case_exports import CaseExports
 from vms.catalog import Catalog
@@ -403,7 +404,11 @@ class Services:
     ) -> None:
         """``vms init``: migrate, create folders and the first admin (idempotent). ``by``:
         who the admin's creation and a schema upgrade are audited as (the CLI: the OS user
-        running it, ACC-6)."""
+        running it, ACC-6). An admin the user rules refuse is refused before anything
+        is made: a refusal after the migration left an installation nobody can sign in to."""
+        if admin_user and admin_password:
+            checked_username(admin_user)
+            check_password(admin_password)
         self.migrate(by)
         if admin_user and admin_password:
             self.users.add_user(

@@ -214,3 +214,31 @@ def test_init_with_half_the_admin_is_not_a_silent_success(tmp_path: Path) -> Non
     assert r.returncode == 0, r.stderr
     users = vms(tmp_path, "user", "list", VMS_DATA_DIR=data)
     assert "chief\tadmin" in users.stdout, (users.stdout, users.stderr)
+
+
+@pytest.mark.parametrize(
+    ("user", "password", "words"),
+    [("chief", "short", ("at least 8 characters",)), ("   ", "chief-password", ("username",))],
+    ids=["short password", "blank name"],
+)
+def test_init_refuses_an_admin_it_cannot_make_before_setting_anything_up(
+    tmp_path: Path, user: str, password: str, words: tuple[str, ...]
+) -> None:
+    """``vms init --admin-user chief`` with a password the policy refuses migrated a new
+    database and made the folders first, then refused the admin: an installation with
+    no one to sign in, and the administrator left to guess whether to run it again. The
+    admin is now checked first; nothing is made."""
+    data = tmp_path / "data"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VMS_")}
+    r = subprocess.run(
+        [sys.executable, "-m", "vms.cli", "init", "--admin-user", user, "--password-stdin"],
+        cwd=tmp_path,
+        env={**env, "VMS_DATA_DIR": str(data)},
+        input=f"{password}\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    refused(r, 2, *words)
+    assert not (data / "vms.db").exists(), sorted(p.name for p in data.iterdir())

@@ -32,13 +32,19 @@ def check_length(password: str) -> None:
         )
 
 
-def hash_password(password: str) -> str:
+def check_password(password: str) -> None:
+    """Refuse a password the policy does not take (too short, too long), before anything
+    is done with it."""
     check_length(password)
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidArgument(
             f"passwords must be at least {MIN_PASSWORD_LENGTH} characters "
             f"(this one has {len(password)})"
         )
+
+
+def hash_password(password: str) -> str:
+    check_password(password)
     return _hasher.hash(password)
 
 

@@ -58,6 +58,14 @@ def parse_role(value: str) -> Role:
         ) from None
 
 
+def checked_username(username: str) -> str:
+    """``username`` without surrounding blanks; refused unless 1-64 printable characters."""
+    username = username.strip()
+    if not username or len(username) > 64 or not username.isprintable():
+        raise InvalidArgument(f"username {username!r} must be 1-64 printable characters")
+    return username
+
+
 @dataclass(frozen=True)
 class IssuedToken:
     token: str
@@ -104,9 +112,7 @@ class UserService:
         exist_ok: bool = False,
     ) -> User:
         """Create a user (and their officer record when a badge is given)."""
-        username = username.strip()
-        if not username or len(username) > 64 or not username.isprintable():
-            raise InvalidArgument(f"username {username!r} must be 1-64 printable characters")
+        username = checked_username(username)
         parsed_role = parse_role(role)
         password_hash = hash_password(password)
         try:
