@@ -19,24 +19,35 @@ States: ``queued`` -> ``analysing`` -> ``review`` -> ``render_queued`` -> ``rend
 ``rendering``) holds the job's lease meanwhile (:data:`REDACTIONS`, :mod:`vms.row_leases`);
 one killed mid-way leaves the job in that state: once its lease expires
 :meth:`recover_interrupted` (at the jobs role's start and before each round of the job)
-marks it failed; a live runner's job, on this host or another, is left alone.
+marks it failed; a live runner's job, on this host or another, is left alone. That side
+(the states, the leases, claim, run, progress and events) is
+:class:`privacy_masks.redaction_runner.RedactionRunner`, which this service extends.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import logging
-import shutil
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, NoReturn
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from privacy_masks.detection import build_detector
 from privacy_masks.detection.model import ObjectClass
 from privacy_masks.detection.render import Method
+from privacy_masks.redaction_runner import ANALYSING as ANALYSING
+from privacy_masks.redaction_runner import DONE as DONE
+from privacy_masks.redaction_runner import FAILED as FAILED
+from privacy_masks.redaction_runner import INTERRUPTED as INTERRUPTED
+from privacy_masks.redaction_runner import PENDING as PENDING
+from privacy_masks.redaction_runner import PROGRESS_TOPIC as PROGRESS_TOPIC
+from privacy_masks.redaction_runner import QUEUED as QUEUED
+from privacy_masks.redaction_runner import REDACTIONS as REDACTIONS
+from privacy_masks.redaction_runner import RENDER_QUEUED as RENDER_QUEUED
+from privacy_masks.redaction_runner import RENDERING as RENDERING
+from privacy_masks.redaction_runner import REVIEW as REVIEW
+from privacy_masks.redaction_runner import STATES as STATES
+from privacy_masks.redaction_runner import RedactionRunner
 from privacy_masks.redaction_values import EditRedaction as EditRedaction
 from privacy_masks.redaction_values import ManualTrack as ManualTrack
 from privacy_masks.redaction_values import NewRedaction as NewRedaction
@@ -48,32 +59,15 @@ from privacy_masks.redaction_values import VideoFacts as VideoFacts
 from privacy_masks.redaction_values import interpolate as interpolate
 from privacy_masks.redaction_values import item_facts
 from vms import ids
-from vms.audit.log import AuditLog, Who
-from vms.auth.authoriser import Authoriser, who
+from vms.auth.authoriser import who
 from vms.auth.permissions import Action, Actor, ItemFacts
 from vms.bounded import shown
 from vms.catalog_values import ContentAccess
-from vms.clock import Clock
-from vms.config import RedactionConfig
-from vms.db.engine import Database
 from vms.db.models import Export, MediaItem, MediaType, Redaction, User
-from vms.errors import Conflict, InvalidArgument, NotFound, RateLimited, VMSError
-from vms.events import EventBus
+from vms.errors import Conflict, InvalidArgument, NotFound, RateLimited
 from vms.exports.service import export_clips
-from vms.ingest import Ingestor
 from vms.repeats import find_repeat
-from vms.row_leases import RowLeases, Runner
-from vms.store import MediaStore
 
-log = logging.getLogger(__name__)
-
-QUEUED, ANALYSING, REVIEW = "queued", "analysing", "review"
-RENDER_QUEUED, RENDERING, DONE, FAILED = "render_queued", "rendering", "done", "failed"
-STATES = (QUEUED, ANALYSING, REVIEW, RENDER_QUEUED, RENDERING, DONE, FAILED)
-# Waiting for or in the job role (counted against [redaction] max_pending_per_user).
-PENDING = (QUEUED, ANALYSING, RENDER_QUEUED, RENDERING)
-INTERRUPTED = "interrupted by a restart"
-PROGRESS_TOPIC = "redaction.progress"
 #: What a request may ask to detect (API names) -> the detectors' classes.
 DETECT = {
     "faces": ObjectClass.FACE,
@@ -86,8 +80,6 @@ MAX_MUTE_RANGES = 100
 MAX_MANUAL_TRACKS = 100
 MAX_KEYFRAMES = 1000
 MAX_LISTED = 200  # an item's jobs on its page
-#: Who runs a job's step: the lease in its row (docs/design/redaction.md, "Who runs a step").
-REDACTIONS = RowLeases(Redaction, (ANALYSING, RENDERING), "redaction")
 
 
 class _NoLongerAllowed(Exception):
@@ -95,39 +87,8 @@ class _NoLongerAllowed(Exception):
     that the redaction is no longer allowed (restricted since, ACC-7)."""
 
 
-class RedactionService:
-    def __init__(
-        self,
-        db: Database,
-        store: MediaStore,
-        audit: AuditLog,
-        clock: Clock,
-        authoriser: Authoriser,
-        events: EventBus,
-        ingestor: Ingestor,
-        config: RedactionConfig,
-        *,
-        secrets_dir: Path,
-        work_dir: Path,
-        settings_dir: Path,
-        reserve_bytes: int = 0,
-        runner: Runner | None = None,
-    ) -> None:
-        self.db = db
-        self.store = store
-        self.audit = audit
-        self.clock = clock
-        self.authoriser = authoriser
-        self.events = events
-        self.ingestor = ingestor
-        self.config = config
-        self.secrets_dir = secrets_dir
-        self.work_dir = work_dir
-        self.settings_dir = settings_dir
-        # What a render leaves free for recording ([ingest] upload_min_free_bytes).
-        self.reserve_bytes = reserve_bytes
-        # This process as a runner of the jobs' steps (their leases: REDACTIONS).
-        self.runner = runner or Runner.of("", 60.0)
+class RedactionService(RedactionRunner):
+    """Redaction requests and reads (:class:`RedactionRunner`: the jobs role's side)."""
 
     # -- create --------------------------------------------------------------------
 
@@ -609,148 +570,6 @@ class RedactionService:
             raise
         self.publish(record)
         return record
-
-    # -- the job -------------------------------------------------------------------
-
-    def check_detector(self) -> None:
-        """At the jobs role's start: the configured detector loads (a bad model file is a
-        configuration error here, not at the first job; issue 16 items 1 and 8)."""
-        build_detector(self.config, None, settings_dir=self.settings_dir)
-
-    def recover_interrupted(self) -> list[str]:
-        """Jobs left ``analysing`` or ``rendering`` by a runner that is gone (its lease
-        expired): taken over and marked ``failed`` ("interrupted by a restart"), their
-        work folders removed (:func:`privacy_masks.redaction_recovery.recover`). A live
-        runner's job is left alone. Returns the ids of the jobs failed."""
-        from privacy_masks.redaction_recovery import recover
-
-        return recover(self)
-
-    def run_pending(self) -> int:
-        """Recover the jobs whose runner is gone (their lease expired), then analyse the
-        queued jobs and render the ones queued for rendering, oldest first (the jobs
-        role's job; blocks). Returns how many ran."""
-        self.recover_interrupted()
-        count = 0
-        while (claimed := self._claim()) is not None:
-            self.run(*claimed)
-            count += 1
-        return count
-
-    def _claim(self) -> tuple[str, str, int] | None:
-        """Take the lease of the oldest queued step: ``(id, running state, token)``."""
-        with self.db.session() as s:
-            candidates = s.execute(
-                select(Redaction.id, Redaction.state)
-                .where(Redaction.state.in_((QUEUED, RENDER_QUEUED)))
-                .order_by(Redaction.updated_at, Redaction.id)
-                .limit(5)
-            ).all()
-        for redaction_id, state in candidates:
-            running = ANALYSING if state == QUEUED else RENDERING
-            token = REDACTIONS.take(
-                self.db,
-                self.clock,
-                self.runner,
-                redaction_id,
-                queued=state,
-                running=running,
-                progress=0.0,
-            )
-            if token is not None:
-                return str(redaction_id), running, token
-        return None
-
-    def run(self, redaction_id: str, state: str, token: int) -> RedactionRecord:
-        """Run one claimed step (``analysing`` or ``rendering``, under the lease
-        ``token``) to its end or ``failed``, renewing the lease meanwhile; a runner whose
-        lease was taken over stops where it is (:class:`vms.row_leases.LeaseLost`)."""
-        from privacy_masks.redaction_job import RedactionJob  # c2pa and av with the job
-
-        with self.db.session() as s:
-            row = s.get(Redaction, redaction_id)
-            if row is None:
-                raise NotFound(f"redaction {shown(redaction_id)} does not exist")
-            record = RedactionRecord.of(row)
-            creator = Who(row.created_by, row.created_role)
-        folder = self.work_dir / redaction_id
-        with REDACTIONS.held(self.db, self.clock, self.runner, redaction_id, token) as held:
-            try:
-                job = RedactionJob(self, record, creator, folder, held)
-                if state == ANALYSING:
-                    job.analyse()
-                else:
-                    job.render()
-            except Exception as exc:
-                message = exc.message if isinstance(exc, VMSError) else f"internal error: {exc!r}"
-                if not isinstance(exc, VMSError):
-                    log.exception("redaction %s failed", redaction_id)
-                self._fail(redaction_id, token, message)
-            finally:
-                # Not once it was taken over: the job and its folder are its new runner's.
-                if REDACTIONS.holds(self.db, redaction_id, token):
-                    shutil.rmtree(folder, ignore_errors=True)
-        with self.db.session() as s:
-            done = s.get(Redaction, redaction_id)
-            assert done is not None
-            final = RedactionRecord.of(done)
-        self.publish(final)
-        return final
-
-    def _fail(self, redaction_id: str, token: int, message: str) -> None:
-        with self.db.transaction() as s:
-            row = s.get(Redaction, redaction_id, with_for_update=True)
-            if row is None or row.state not in REDACTIONS.running or row.runner_token != token:
-                return  # taken over meanwhile (a recovery failed it): not failed twice
-            row.state, row.error, row.updated_at = FAILED, message[:2000], self.clock.now()
-            self.audit.append(
-                s,
-                Who(row.created_by, row.created_role),
-                "redaction.fail",
-                f"media:{row.media_id}",
-                outcome="error",
-                details={"redaction_id": redaction_id, "error": message[:2000]},
-            )
-
-    def note_catalogued(self, redaction_id: str, media_id: str) -> None:
-        """Remember an item the job catalogued (for :meth:`recover_interrupted`)."""
-        with self.db.transaction() as s:
-            row = s.get(Redaction, redaction_id)
-            if row is not None:
-                row.request = {
-                    **row.request,
-                    "catalogued": [*row.request.get("catalogued", []), media_id],
-                }
-
-    def set_progress(self, record: RedactionRecord, state: str, value: float) -> None:
-        with self.db.transaction() as s:
-            s.execute(
-                update(Redaction)
-                .where(Redaction.id == record.id, Redaction.state == state)
-                .values(progress=round(value, 4))
-            )
-        self.events.publish(
-            PROGRESS_TOPIC,
-            {
-                "id": record.id,
-                "state": state,
-                "progress": round(value, 4),
-                "created_by": record.created_by,
-            },
-        )
-
-    def publish(self, record: RedactionRecord) -> None:
-        payload: dict[str, Any] = {
-            "id": record.id,
-            "state": record.state,
-            "progress": record.progress,
-            "created_by": record.created_by,
-        }
-        if record.error:
-            payload["error"] = record.error
-        if record.rendered_media_id:
-            payload["rendered_media_id"] = record.rendered_media_id
-        self.events.publish(PROGRESS_TOPIC, payload)
 
 
 def _keyframes(

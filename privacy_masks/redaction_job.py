@@ -58,7 +58,8 @@ from vms.row_leases import Held
 from vms.store import require_room
 
 if TYPE_CHECKING:
-    from privacy_masks.redaction import RedactionRecord, RedactionService
+    from privacy_masks.redaction import RedactionRecord
+    from privacy_masks.redaction_runner import RedactionRunner
 
 # The share of the render's progress bar the pixels take (signing, ingest: the rest).
 RENDER_SHARE = 0.9
@@ -67,7 +68,7 @@ RENDER_SHARE = 0.9
 class RedactionJob:
     def __init__(
         self,
-        service: RedactionService,
+        service: RedactionRunner,
         record: RedactionRecord,
         creator: Who,
         folder: Path,

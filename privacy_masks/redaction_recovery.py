@@ -1,5 +1,5 @@
 """Redaction jobs whose runner is gone (docs/design/redaction.md, "Killed mid-way" and
-"Who runs a step"): :meth:`RedactionService.recover_interrupted` runs :func:`recover`."""
+"Who runs a step"): :meth:`RedactionRunner.recover_interrupted` runs :func:`recover`."""
 
 from __future__ import annotations
 
@@ -21,12 +21,12 @@ from vms.db.models import Redaction
 from vms.leases import rows_changed
 
 if TYPE_CHECKING:
-    from privacy_masks.redaction import RedactionService
+    from privacy_masks.redaction_runner import RedactionRunner
 
 log = logging.getLogger(__name__)
 
 
-def recover(service: RedactionService) -> list[str]:
+def recover(service: RedactionRunner) -> list[str]:
     """Jobs left ``analysing`` or ``rendering`` by a runner that is gone: those whose lease
     expired (a kill -9, a lost machine, a runner stalled past its lease), on whichever
     host. Each is taken over first (its lease, a new token), so two recoveries never fail
@@ -56,7 +56,7 @@ def recover(service: RedactionService) -> list[str]:
     return [r.id for r in records]
 
 
-def _fail(service: RedactionService, redaction_id: str, token: int) -> RedactionRecord | None:
+def _fail(service: RedactionRunner, redaction_id: str, token: int) -> RedactionRecord | None:
     """Fail a job taken over (lease ``token``) in one transaction; None when its lease
     moved on meanwhile (another recovery took it)."""
     with service.db.transaction() as s:
