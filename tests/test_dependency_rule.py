@@ -217,7 +217,7 @@ DOCUMENT_READERS = {
     "onvif_control.cameras.calibration_from_simulator": "the simulator's own state (test peer)",
     "vms.audit.verify_export": "the standalone verifier of an audit export document",
     "vms.exports.values.from_json": "an export's sources read back from its stored request",
-    "vms.exports.service.note_plan": "an export's cataloguing plan, kept in its row for a restart",
+    "vms.exports.runner.note_plan": "an export's cataloguing plan, kept in its row for a restart",
     "vms.exports.job.catalogue": "that plan read back from the row (a restart finishes it)",
     "vms.exports.credentials._sign": "a C2PA manifest definition built here, for c2pa",
     "privacy_masks.redaction_values.of": "tracks and video facts read back from their JSON columns",

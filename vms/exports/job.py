@@ -50,7 +50,8 @@ from vms.store import require_room as store_require_room
 
 if TYPE_CHECKING:
     from vms.exports.ownership import Held
-    from vms.exports.service import ExportRecord, ExportService
+    from vms.exports.runner import ExportRunner
+    from vms.exports.service import ExportRecord
     from vms.exports.values import ExportSource
 
 CA_FILE = "c2pa-ca.pem"
@@ -111,7 +112,7 @@ class _CutClip:
 class ExportJob:
     def __init__(
         self,
-        service: ExportService,
+        service: ExportRunner,
         record: ExportRecord,
         role: str,
         folder: Path,
@@ -474,7 +475,7 @@ class ExportJob:
             )
 
 
-def require_room(service: ExportService, export_id: str, needed: int) -> None:
+def require_room(service: ExportRunner, export_id: str, needed: int) -> None:
     """InsufficientStorage when ``needed`` more bytes in the work folder would leave less
     than the service's ``reserve_bytes`` free ([ingest] upload_min_free_bytes): checked
     before the cut with an estimate, and at each progress step with nothing more (an

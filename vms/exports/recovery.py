@@ -1,5 +1,5 @@
 """Exports whose runner is gone (docs/design/exports.md, "Killed mid-way" and "Who runs
-an export"): :meth:`ExportService.recover_interrupted` runs :func:`recover`."""
+an export"): :meth:`ExportRunner.recover_interrupted` runs :func:`recover`."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from vms.exports import ownership
 from vms.exports.values import ExportRecord
 
 if TYPE_CHECKING:
-    from vms.exports.service import ExportService
+    from vms.exports.runner import ExportRunner
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ class _Later:
     reason: str
 
 
-def recover(service: ExportService) -> list[str]:
+def recover(service: ExportRunner) -> list[str]:
     """Exports left ``running`` by a runner that is gone: those whose lease expired.
 
     Each is taken over (its lease, a new token) first, so two recoveries never work on
@@ -107,7 +107,7 @@ def recover(service: ExportService) -> list[str]:
     return [r.id for r in records]
 
 
-def _resume(service: ExportService, export_id: str, held: ownership.Held) -> str | _Later | None:
+def _resume(service: ExportRunner, export_id: str, held: ownership.Held) -> str | _Later | None:
     """Finish an export killed during steps 4-5; ``None`` when done, else why not ("" when
     it had not reached step 4: nothing to finish), or :class:`_Later` when a temporary
     condition (a full disk, InsufficientStorage) stopped it: its verified package is
