@@ -60,6 +60,7 @@ from privacy_masks.redaction_values import interpolate as interpolate
 from privacy_masks.redaction_values import item_facts
 from vms import ids
 from vms.auth.authoriser import who
+from vms.auth.decided_again import refuse_as_now
 from vms.auth.permissions import Action, Actor, ItemFacts
 from vms.bounded import shown
 from vms.catalog_values import ContentAccess
@@ -183,14 +184,16 @@ class RedactionService(RedactionRunner):
     def _refused_since(self, actor: Actor, media_id: str, doing: str) -> NoReturn:
         """After :meth:`_still_allowed` refused in a rolled-back transaction: refused as
         the check refuses it now (403, audited); allowed again meanwhile: a 409."""
-        with self.db.session() as s:
-            there = s.get(MediaItem, media_id)
-            if there is None:
-                gone = f"media_id: {media_id} is no longer in the catalog"
-                raise NotFound(gone, field="media_id")
-            fact = item_facts(there)
-        self.authoriser.require(actor, Action.REDACTIONS_MANAGE, f"media:{media_id}", fact)
-        raise Conflict(f"media {media_id} changed while {doing}; try again")
+        refuse_as_now(
+            self.db,
+            self.authoriser,
+            actor,
+            Action.REDACTIONS_MANAGE,
+            media_id,
+            target=f"media:{media_id}",
+            gone=f"media_id: {media_id} is no longer in the catalog",
+            changed=f"media {media_id} changed while {doing}; try again",
+        )
 
     def _still_allowed(self, s: Session, actor: Actor, media_id: str) -> None:
         """The check before the transaction again, on the item held FOR SHARE (before the

@@ -29,6 +29,7 @@ from retention.expiry import OPEN, ExpiryService, lock_rows
 from retention.holds import serialise_scopes
 from vms.audit.log import AuditLog
 from vms.auth.authoriser import Authoriser, who
+from vms.auth.decided_again import refuse_as_now
 from vms.auth.permissions import Action, Actor, facts_of
 from vms.bookmarks import BookmarkRecord, bookmarks_of_case
 from vms.bounded import shown
@@ -388,18 +389,17 @@ class CaseFileService:
         except _NoLongerAllowed:
             # Refused as the check refuses it now, audited outside the rolled-back
             # transaction; allowed again meanwhile: a 409.
-            with self.db.session() as s:
-                item = s.get(MediaItem, command.media_id)
-                if item is None:
-                    raise NotFound(
-                        f"media_id {shown(command.media_id)} does not exist", field="media_id"
-                    ) from None
-                facts = facts_of(item)
-            self.authoriser.require(actor, Action.MEDIA_EDIT, f"media:{command.media_id}", facts)
-            raise Conflict(
-                f"media_id {shown(command.media_id)} changed while it was added; try again",
-                field="media_id",
-            ) from None
+            refuse_as_now(
+                self.db,
+                self.authoriser,
+                actor,
+                Action.MEDIA_EDIT,
+                command.media_id,
+                target=f"media:{command.media_id}",
+                gone=f"media_id {shown(command.media_id)} does not exist",
+                changed=f"media_id {shown(command.media_id)} changed while it was added; try again",
+                changed_field="media_id",
+            )
 
     def _add_item(self, actor: Actor, number: str, command: AddCaseItem) -> CaseItemView:
         target = f"case:{number}"

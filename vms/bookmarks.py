@@ -20,13 +20,14 @@ from sqlalchemy.orm import Session
 from vms import ids
 from vms.audit.log import AuditLog
 from vms.auth.authoriser import Authoriser, who
+from vms.auth.decided_again import refuse_as_now
 from vms.auth.permissions import Action, Actor, ItemFacts, facts_of
 from vms.bounded import shown
 from vms.clock import Clock, isoformat
 from vms.db.engine import Database
 from vms.db.models import Bookmark, Case, MediaItem
 from vms.devices import is_registered_camera
-from vms.errors import Conflict, InvalidArgument, NotFound
+from vms.errors import InvalidArgument, NotFound
 
 # A bookmark marks a moment or an incident's span, not a day's recording.
 MAX_SPAN = dt.timedelta(hours=24)
@@ -155,15 +156,17 @@ class BookmarkService:
         except _NoLongerAllowed:
             # Restricted (ACC-7) or otherwise changed since the check above: refused as
             # the check refuses now, audited outside the rolled-back transaction.
-            with self.db.session() as s:
-                item = s.get(MediaItem, command.media_id)
-                if item is None:
-                    raise NotFound(
-                        f"media_id {shown(command.media_id)} does not exist", field="media_id"
-                    ) from None
-                fact = item_facts(item)
-            self.authoriser.require(actor, Action.MEDIA_EDIT, target, fact)
-            raise Conflict(f"{target} changed while it was bookmarked; try again") from None
+            assert command.media_id is not None  # only an item's bookmark is decided again
+            refuse_as_now(
+                self.db,
+                self.authoriser,
+                actor,
+                Action.MEDIA_EDIT,
+                command.media_id,
+                target=target,
+                gone=f"media_id {shown(command.media_id)} does not exist",
+                changed=f"{target} changed while it was bookmarked; try again",
+            )
 
     def _store(
         self, actor: Actor, command: NewBookmark, target: str, now: dt.datetime
