@@ -121,7 +121,14 @@ class RedactionService(RedactionRunner):
                     )
                 raise NotFound(f"media_id: {shown(media_id)} does not exist", field="media_id")
             fact, kind, duration = item_facts(item), item.media_type, item.duration_seconds
+            codec = item.codec
         self.authoriser.require(actor, Action.REDACTIONS_MANAGE, f"media:{media_id}", fact)
+        if kind == MediaType.AUDIO.value:
+            raise InvalidArgument(
+                f"media_id: {media_id} is a sound recording ({codec or 'unknown codec'}) "
+                "and has no video stream to redact: only video is redacted",
+                field="media_id",
+            )
         if kind != MediaType.VIDEO.value:
             raise InvalidArgument(
                 f"media_id: {media_id} is a {kind} item: only video is redacted",

@@ -24,7 +24,7 @@ from privacy_masks.redaction import (
     TrackToggle,
     interpolate,
 )
-from tests.media import make_pdf
+from tests.media import make_audio, make_pdf
 from tests.privacy_masks.redaction_media import (
     FPS,
     audio_of,
@@ -125,6 +125,9 @@ def test_bad_input_is_refused_up_front_issue_16_8(
 
     refused(NotFound, NewRedaction("no-such-item", ("faces",)), "media_id", "'no-such-item'")
     refused(InvalidArgument, NewRedaction(pdf, ("faces",)), "media_id", "document")
+    # Sound alone: no picture to redact, said as such, not "is a audio item".
+    sound = ingest(services, make_audio(seconds=2.0), name="interview.m4a")
+    refused(InvalidArgument, NewRedaction(sound, ("faces",)), "no video stream", "aac")
     refused(InvalidArgument, NewRedaction(video, ()), "detect")
     refused(InvalidArgument, NewRedaction(video, ("faces", "ghosts")), "detect[1]", "'ghosts'")
     refused(InvalidArgument, NewRedaction(video, ("screens",)), "detect[0]", "[redaction] model")
