@@ -17,12 +17,12 @@ from __future__ import annotations
 import logging
 import shutil
 from pathlib import Path
-from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from privacy_masks.detection import build_detector
 from privacy_masks.redaction_values import RedactionRecord
+from vms import job_rows
 from vms.audit.log import AuditLog, Who
 from vms.auth.authoriser import Authoriser
 from vms.bounded import shown
@@ -187,40 +187,24 @@ class RedactionRunner:
 
     def note_catalogued(self, redaction_id: str, media_id: str) -> None:
         """Remember an item the job catalogued (for :meth:`recover_interrupted`)."""
-        with self.db.transaction() as s:
-            row = s.get(Redaction, redaction_id)
-            if row is not None:
-                row.request = {
-                    **row.request,
-                    "catalogued": [*row.request.get("catalogued", []), media_id],
-                }
+        job_rows.note_catalogued(self.db, Redaction, redaction_id, media_id)
 
     def set_progress(self, record: RedactionRecord, state: str, value: float) -> None:
-        with self.db.transaction() as s:
-            s.execute(
-                update(Redaction)
-                .where(Redaction.id == record.id, Redaction.state == state)
-                .values(progress=round(value, 4))
-            )
-        self.events.publish(
+        job_rows.set_progress(
+            self.db,
+            self.events,
             PROGRESS_TOPIC,
-            {
-                "id": record.id,
-                "state": state,
-                "progress": round(value, 4),
-                "created_by": record.created_by,
-            },
+            Redaction,
+            record.id,
+            record.created_by,
+            state,
+            value,
         )
 
     def publish(self, record: RedactionRecord) -> None:
-        payload: dict[str, Any] = {
-            "id": record.id,
-            "state": record.state,
-            "progress": record.progress,
-            "created_by": record.created_by,
-        }
-        if record.error:
-            payload["error"] = record.error
+        payload = job_rows.job_event(
+            record.id, record.state, record.progress, record.created_by, record.error
+        )
         if record.rendered_media_id:
             payload["rendered_media_id"] = record.rendered_media_id
         self.events.publish(PROGRESS_TOPIC, payload)

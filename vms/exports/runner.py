@@ -21,9 +21,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from vms import job_rows
 from vms.audit.log import AuditLog, Who
 from vms.auth.authoriser import Authoriser
 from vms.bounded import shown
@@ -197,39 +198,24 @@ class ExportRunner(ExportReads):
 
     def note_catalogued(self, export_id: str, media_id: str) -> None:
         """Remember an item the job catalogued (for :meth:`recover_interrupted`)."""
-        with self.db.transaction() as s:
-            row = s.get(Export, export_id)
-            if row is not None:
-                request = dict(row.request)
-                request["catalogued"] = [*request.get("catalogued", []), media_id]
-                row.request = request
+        job_rows.note_catalogued(self.db, Export, export_id, media_id)
 
     def set_progress(self, record: ExportRecord, value: float) -> None:
-        with self.db.transaction() as s:
-            s.execute(
-                update(Export)
-                .where(Export.id == record.id, Export.state == RUNNING)
-                .values(progress=round(value, 4))
-            )
-        self.events.publish(
+        job_rows.set_progress(
+            self.db,
+            self.events,
             PROGRESS_TOPIC,
-            {
-                "id": record.id,
-                "state": RUNNING,
-                "progress": round(value, 4),
-                "created_by": record.created_by,
-            },
+            Export,
+            record.id,
+            record.created_by,
+            RUNNING,
+            value,
         )
 
     def publish(self, record: ExportRecord) -> None:
-        payload: dict[str, Any] = {
-            "id": record.id,
-            "state": record.state,
-            "progress": record.progress,
-            "created_by": record.created_by,
-        }
-        if record.error:
-            payload["error"] = record.error
+        payload = job_rows.job_event(
+            record.id, record.state, record.progress, record.created_by, record.error
+        )
         if record.package is not None:
             payload["package"] = {
                 "media_id": record.package.media_id,
