@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vms.bounded import shown
-from vms.db.models import MediaItem, MediaLink, ReleaseItem, SourceKind
+from vms.db.models import Export, MediaItem, MediaLink, ReleaseItem, SourceKind
 from vms.errors import InvalidArgument
 
 KINDS: tuple[str, ...] = ("foia", "agency", "court_order", "media", "internal_affairs")
@@ -100,3 +100,23 @@ def restricted_since_reason(items: list[str]) -> str:
         f"items {', '.join(items)} were restricted after the approval: only administration "
         "may view them, and the approval did not cover them (ACC-7)"
     )
+
+
+def resolve_item(s: Session, ref: str) -> tuple[str | None, str]:
+    """An export id -> (export id, its package item); a media id -> (None, it)."""
+    export = s.get(Export, ref)
+    if export is not None:
+        if export.state != "done" or not export.package_media_id:
+            raise InvalidArgument(
+                f"items: export {shown(ref)} has no package (it is {export.state})",
+                field="items",
+            )
+        if s.get(MediaItem, export.package_media_id) is None:
+            raise InvalidArgument(
+                f"items: the package of export {shown(ref)} is no longer in the catalog",
+                field="items",
+            )
+        return ref, export.package_media_id
+    if s.get(MediaItem, ref) is None:
+        raise InvalidArgument(f"items: no export or media item {shown(ref)}", field="items")
+    return None, ref

@@ -51,6 +51,7 @@ from retention.release_checks import (
     RELEASED,
     SHAREABLE,
     required_text,
+    resolve_item,
     restricted_since_approval,
     restricted_since_reason,
     sensitive_items,
@@ -78,7 +79,6 @@ from vms.bounded import shown
 from vms.clock import ensure_utc
 from vms.db.models import (
     CustodyEvent,
-    Export,
     MediaItem,
     ReleaseItem,
     ReleaseRequest,
@@ -173,7 +173,7 @@ class ReleaseService(ReleaseLog):
                 raise InvalidArgument(
                     f"document_media_id: no media item {shown(doc)}", field="document_media_id"
                 )
-            resolved = [self._resolve(s, ref) for ref in refs]
+            resolved = [resolve_item(s, ref) for ref in refs]
             sensitive = sensitive_items(s, [m for _, m in resolved])
             served = [(m, facts_of(s.get_one(MediaItem, m))) for _, m in resolved]
         for media_id, item_facts in served:  # ACC-7: a restricted item, administration only
@@ -280,25 +280,6 @@ class ReleaseService(ReleaseLog):
             same=same,
         )
         return self._record(s, row, now) if row is not None else None
-
-    def _resolve(self, s: Session, ref: str) -> tuple[str | None, str]:
-        """An export id -> (export id, its package item); a media id -> (None, it)."""
-        export = s.get(Export, ref)
-        if export is not None:
-            if export.state != "done" or not export.package_media_id:
-                raise InvalidArgument(
-                    f"items: export {shown(ref)} has no package (it is {export.state})",
-                    field="items",
-                )
-            if s.get(MediaItem, export.package_media_id) is None:
-                raise InvalidArgument(
-                    f"items: the package of export {shown(ref)} is no longer in the catalog",
-                    field="items",
-                )
-            return ref, export.package_media_id
-        if s.get(MediaItem, ref) is None:
-            raise InvalidArgument(f"items: no export or media item {shown(ref)}", field="items")
-        return None, ref
 
     def _refuse_sensitive(self, actor: Actor, action: str, target: str, items: list[str]) -> None:
         self.authoriser.refuse(
