@@ -57,7 +57,7 @@ from privacy_masks.redaction_values import TrackRecord as TrackRecord
 from privacy_masks.redaction_values import TrackToggle as TrackToggle
 from privacy_masks.redaction_values import VideoFacts as VideoFacts
 from privacy_masks.redaction_values import interpolate as interpolate
-from privacy_masks.redaction_values import item_facts
+from privacy_masks.redaction_values import item_facts, stamped_after
 from vms import ids
 from vms.auth.authoriser import who
 from vms.auth.decided_again import refuse_as_now
@@ -508,7 +508,7 @@ class RedactionService(RedactionRunner):
             row.tracks = tracks
             if method is not None:
                 row.method = method
-            row.updated_at = self.clock.now()
+            row.updated_at = stamped_after(row.updated_at, self.clock.now())
             self.audit.append(
                 s,
                 who(actor),
@@ -550,7 +550,7 @@ class RedactionService(RedactionRunner):
                 self._admit(s, actor)
                 failure = row.error
                 row.state, row.progress, row.error = RENDER_QUEUED, 0.0, None
-                row.updated_at = self.clock.now()
+                row.updated_at = stamped_after(row.updated_at, self.clock.now())
                 row.request = {**row.request, "render_by": [actor.username, actor.role.value]}
                 self.audit.append(
                     s,

@@ -45,6 +45,7 @@ from privacy_masks.detection.model import Box, Detector, Frame, ObjectClass
 from privacy_masks.detection.render import Method, redact_yuv
 from privacy_masks.detection.tracking import Track, TrackerSettings
 from privacy_masks.paint import frame_planes
+from privacy_masks.redaction_values import stamped_after
 from vms.audit.log import Who
 from vms.db.models import CustodyEvent, MediaItem, MediaLink, Redaction, SourceKind
 from vms.errors import NotFound
@@ -184,7 +185,8 @@ class RedactionJob:
             assert row is not None
             row.tracks = stored
             row.request = {**row.request, "video": video}
-            row.state, row.progress, row.updated_at = REVIEW, 1.0, service.clock.now()
+            row.state, row.progress = REVIEW, 1.0
+            row.updated_at = stamped_after(row.updated_at, service.clock.now())
             service.audit.append(
                 s,
                 self.creator,
@@ -350,7 +352,8 @@ class RedactionJob:
             service.audit.append(s, renderer, "media.redact", f"media:{item.id}", details=details)
             row = s.get(Redaction, record.id)
             assert row is not None
-            row.state, row.progress, row.updated_at = DONE, 1.0, now
+            row.state, row.progress = DONE, 1.0
+            row.updated_at = stamped_after(row.updated_at, now)
             row.rendered_media_id = result.media_id
             row.error = None
 

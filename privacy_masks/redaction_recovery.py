@@ -16,6 +16,7 @@ from privacy_masks.redaction import (
     REDACTIONS,
     RedactionRecord,
 )
+from privacy_masks.redaction_values import stamped_after
 from vms.audit.log import Who
 from vms.db.models import Redaction
 from vms.leases import rows_changed
@@ -72,7 +73,11 @@ def _fail(service: RedactionRunner, redaction_id: str, token: int) -> RedactionR
             s,
             update(Redaction)
             .where(REDACTIONS.fence(redaction_id, token), Redaction.state == was)
-            .values(state=FAILED, error=error, updated_at=service.clock.now()),
+            .values(
+                state=FAILED,
+                error=error,
+                updated_at=stamped_after(row.updated_at, service.clock.now()),
+            ),
         )
         if failed != 1:
             return None

@@ -21,7 +21,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from privacy_masks.detection import build_detector
-from privacy_masks.redaction_values import RedactionRecord
+from privacy_masks.redaction_values import RedactionRecord, stamped_after
 from vms import job_rows
 from vms.audit.log import AuditLog, Who
 from vms.auth.authoriser import Authoriser
@@ -175,7 +175,8 @@ class RedactionRunner:
             row = s.get(Redaction, redaction_id, with_for_update=True)
             if row is None or row.state not in REDACTIONS.running or row.runner_token != token:
                 return  # taken over meanwhile (a recovery failed it): not failed twice
-            row.state, row.error, row.updated_at = FAILED, message[:2000], self.clock.now()
+            row.state, row.error = FAILED, message[:2000]
+            row.updated_at = stamped_after(row.updated_at, self.clock.now())
             self.audit.append(
                 s,
                 Who(row.created_by, row.created_role),

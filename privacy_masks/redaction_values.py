@@ -169,6 +169,14 @@ class Progress:
             self.report(value)
 
 
+def stamped_after(previous: dt.datetime, now: dt.datetime) -> dt.datetime:
+    """A job's ``updated_at`` for a change to it: ``now``, but always after the last one
+    (a clock stepped back, another node's clock a little behind). The review page orders
+    the answers it gets by it: a read served before an edit was stored and answered
+    after the edit's own answer is older, and is not drawn over it."""
+    return max(now, previous + dt.timedelta(microseconds=1))
+
+
 def item_facts(item: MediaItem) -> ItemFacts:
     return facts_of(item)
 

@@ -5,6 +5,8 @@ once and audited once; what the render's audit entry lists is what will be rende
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from sqlalchemy import select
 
@@ -218,3 +220,24 @@ def test_an_item_restricted_while_its_redaction_is_edited_is_not_edited_ACC_7(
     with services.db.session() as s:
         assert not [t for t in s.get_one(Redaction, job).tracks if t.get("manual")]
     assert audited(services, "redaction.edit", f"media:{media_id}") == 0
+
+
+def test_every_change_to_a_job_is_stamped_after_the_last_one(
+    services: Services, actors: dict[str, Actor]
+) -> None:
+    """The review page orders the answers it gets by the job's ``updated_at`` (a read
+    served before an edit was stored may answer after the edit): a change stamped by a
+    clock behind the last one's (another node's, or one stepped back) is still later."""
+    service = redactions(services)
+    media_id = ingest(services, street_video())
+    commander = actors["commander"]
+    job = in_review(services, commander, media_id)
+    ahead = services.clock.now() + dt.timedelta(minutes=5)  # the last change's clock
+    with services.db.transaction() as s:
+        s.get_one(Redaction, job).updated_at = ahead
+    edited = service.edit(commander, job, EditRedaction(tracks=(TrackToggle(1, False),)))
+    assert edited.updated_at > ahead
+    again = service.edit(commander, job, EditRedaction(tracks=(TrackToggle(1, True),)))
+    assert again.updated_at > edited.updated_at
+    queued = service.render(commander, job)
+    assert queued.updated_at > again.updated_at

@@ -214,7 +214,9 @@ def test_an_answer_older_than_an_edit_does_not_undo_it_on_the_page_issue_16_4(
 ) -> None:
     """A read of the job sent before an edit and answered after it (a poll, a progress
     message's read) redrew the page from the older job: a track just switched off showed
-    on again, a manual track just saved vanished from the list (CI, under load)."""
+    on again, a manual track just saved vanished from the list (CI, under load). So did a
+    read sent just after the edit that the server answered before the edit was stored
+    (CI, stop 38): the order the page sent them in is not the order they were stored."""
     media_id = ingest(services, street_video())
     login(page, "commander")
     redaction_id = start_redaction(page, media_id)
@@ -247,3 +249,26 @@ def test_an_answer_older_than_an_edit_does_not_undo_it_on_the_page_issue_16_4(
     assert not next(t for t in stored(services, redaction_id).tracks if t["id"] == track_id)[
         "enabled"
     ]
+    # A read sent *after* the edit but served before it (CI: a poll due as the track was
+    # switched): its answer is the job without the edit, and it came back last. The page
+    # sends the edit 0.5 s late; the read goes at once and answers in 1.5 s.
+    page.evaluate(
+        """() => {
+          const real = window.fetch;
+          window.fetch = async (url, init) => {
+            if (init && init.method === 'PATCH') await new Promise((r) => setTimeout(r, 500));
+            return real(url, init);
+          };
+        }"""
+    )
+    second = tracks.nth(1)
+    second_id = int(second.get_attribute("data-track-id") or "0")
+    second.focus()
+    page.keyboard.press("Space")  # the edit, held 0.5 s in the page
+    page.evaluate("() => { window.vmsRedaction.reload(); }")  # read now, answered in 1.5 s
+    expect(page.locator("#tracks-status")).to_have_text(f"Track {second_id} disabled.")
+    page.wait_for_timeout(2500)  # the read's answer, older than the edit, has arrived
+    expect(tracks.nth(1)).not_to_be_checked()
+    expect(tracks.first).not_to_be_checked()
+    edited = {t["id"]: t["enabled"] for t in stored(services, redaction_id).tracks}
+    assert not edited[track_id] and not edited[second_id]

@@ -246,16 +246,25 @@
     if (RUNNING.includes(job.state)) poll();
   }
 
-  // Answers can come back out of order: a poll or a progress GET sent before an edit and
-  // answered after it. Only an answer to a request newer than the one shown is drawn, so a
-  // stale job never replaces a newer one (a track just saved vanished from the list).
+  // Answers can come back out of order: a poll or a progress read sent before an edit and
+  // answered after it, or sent just after it but served before the edit was stored (the
+  // order the page sends in is not the order the server stores in). The job's updated_at,
+  // later at every change (privacy_masks/redaction_values.py, stamped_after), orders
+  // them: an answer older than the job shown is not drawn. Of answers with one stamp
+  // (progress does not move it), the one sent last is.
   let sent = 0;
-  let shown = 0;
+  let shown = { at: "", ticket: 0 };
+  // "2026-12-07T01:17:58Z" and "...58.25Z" made comparable as text (microseconds).
+  const stamp = (iso) => {
+    const m = /^(.*?)(?:\.(\d+))?Z$/.exec(iso || "");
+    return m ? m[1] + "." + (m[2] || "").padEnd(6, "0") : "";
+  };
   async function fetchJob(method, body) {
     const ticket = ++sent;
     const job = await call(method, api, body);
-    if (ticket > shown) {
-      shown = ticket;
+    const at = stamp(job.updated_at);
+    if (at > shown.at || (at === shown.at && ticket > shown.ticket)) {
+      shown = { at, ticket };
       render(job);
     }
     return state.job;
