@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -20,7 +21,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import OperationalError
 
 from privacy_masks.redaction import INTERRUPTED, NewRedaction, RedactionService
 from tests.conftest import make_config
@@ -97,6 +99,56 @@ def paused_runner(services: Services, pause: Path) -> subprocess.Popen[str]:
     if proc.poll() is not None:
         raise AssertionError(proc.communicate())
     return proc
+
+
+def stop_outside_a_write(proc: subprocess.Popen[str], services: Services, job_id: str) -> None:
+    """SIGSTOP ``proc`` at a moment it holds no write lock. Paused, it still renews its
+    job's lease every third of a lease; stopped inside that write, it would hold SQLite's
+    one write lock (PostgreSQL: the job's row) until it woke, and nothing could take the
+    job over: not what is examined (a stalled runner is taken over), and under load it
+    made the takeover miss its deadline (CI, session 30: ``database is locked``)."""
+    for _ in range(200):
+        os.kill(proc.pid, signal.SIGSTOP)
+        tasks = Path(f"/proc/{proc.pid}/task")
+        wait_until(
+            lambda: all(
+                (t / "stat").read_text().rsplit(")", 1)[1].split()[0] == "T"
+                for t in tasks.iterdir()
+            ),
+            10,
+            "the runner stopped",
+        )
+        if not write_locked(services, job_id):
+            return
+        os.kill(proc.pid, signal.SIGCONT)
+        time.sleep(0.01)
+    raise AssertionError("the runner was inside a write each of 200 times it was stopped")
+
+
+def write_locked(services: Services, job_id: str) -> bool:
+    """Whether another connection holds the write lock a takeover of ``job_id`` needs."""
+    if services.db.dialect == "sqlite":
+        path = services.db.engine.url.database
+        assert path
+        probe = sqlite3.connect(path, timeout=0, isolation_level=None)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.execute("ROLLBACK")
+            return False
+        except sqlite3.OperationalError:
+            return True
+        finally:
+            probe.close()
+    with services.db.engine.connect() as c:
+        try:
+            c.execute(
+                text("SELECT id FROM redactions WHERE id = :id FOR UPDATE NOWAIT"), {"id": job_id}
+            )
+            return False
+        except OperationalError:
+            return True
+        finally:
+            c.rollback()
 
 
 def reviewed_jobs(services: Services, actor: Actor, media_id: str, n: int) -> list[str]:
@@ -216,7 +268,7 @@ def test_a_stalled_runner_taken_over_stops_instead_of_failing_or_finishing_it_ag
         runner.start()
         # The runner's whole process stops (SIGSTOP: a machine paused, swapping): its
         # lease runs out and the jobs role takes the job over and fails it.
-        os.kill(stalled.pid, signal.SIGSTOP)
+        stop_outside_a_write(stalled, services, job_id)
         wait_until(
             lambda: row_of(services, job_id).state == "failed",
             LEASE + 10,
