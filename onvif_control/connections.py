@@ -24,7 +24,7 @@ from vms.camera_model import Calibration
 from vms.clock import Clock
 from vms.db.engine import Database
 from vms.db.models import Camera
-from vms.errors import FailedPrecondition, NotFound
+from vms.errors import FailedPrecondition, NotFound, Unavailable
 
 if TYPE_CHECKING:
     from onvif_control.adapter.device import OnvifDevice
@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 RECORD_TTL = 5.0  # seconds
+REFRESH_ATTEMPTS = 3  # reads overlapped by a drop each (deletions are rare) before giving up
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,12 @@ class Connections:
         # overlaps another camera's edit is re-read once more, which edits are rare enough
         # to afford.
         self._generation = 0
+        # Bumped by every drop/release, of any camera: a refresh that read a row before
+        # its camera was deleted (or handed to another node) must not store that row and
+        # open a connection after the drop, kept for good and never closed. It reads
+        # again instead (a deleted camera is then NotFound); one number for the same
+        # reason as above.
+        self._drops = 0
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run an adapter coroutine from a synchronous caller (bounded)."""
@@ -115,40 +122,44 @@ class Connections:
         return cached[1]
 
     def _refresh(self, camera_id: str) -> CameraRecord:
-        with self._lock:
-            generation = self._generation
-        with self.db.session() as s:
-            camera = s.get(Camera, camera_id)
-            if camera is None:
-                raise NotFound(f"camera {camera_id!r} does not exist")
-            record = record_of(camera)
-            identity = (camera.onvif_url, camera.username, camera.password_enc)
-            password_enc, username = camera.password_enc, camera.username
-        stale: OnvifDevice | None = None
-        with self._lock:
-            # Read before a concurrent forget(): used by this call only, re-read next.
-            fresh = self._generation == generation
-            read_at = self.clock.monotonic() if fresh else -math.inf
-            self._records[camera_id] = (read_at, record)
-            cached = self._devices.get(camera_id)
-            if cached is None or cached[0] != identity:
-                password = self.box.decrypt(camera_id, password_enc)
-                # Imported here: the ONVIF adapter (onvif, zeep, aiohttp) takes ~0.25 s to
-                # load, which a command that talks to no camera need not pay.
-                from onvif_control.adapter.device import OnvifDevice
+        for _ in range(REFRESH_ATTEMPTS):
+            with self._lock:
+                generation, drops = self._generation, self._drops
+            with self.db.session() as s:
+                camera = s.get(Camera, camera_id)
+                if camera is None:
+                    raise NotFound(f"camera {camera_id!r} does not exist")
+                record = record_of(camera)
+                identity = (camera.onvif_url, camera.username, camera.password_enc)
+                password_enc, username = camera.password_enc, camera.username
+            stale: OnvifDevice | None = None
+            with self._lock:
+                if self._drops != drops:
+                    continue  # a camera was dropped meanwhile, maybe this one: read again
+                # Read before a concurrent forget(): used by this call only, re-read next.
+                fresh = self._generation == generation
+                read_at = self.clock.monotonic() if fresh else -math.inf
+                self._records[camera_id] = (read_at, record)
+                cached = self._devices.get(camera_id)
+                if cached is None or cached[0] != identity:
+                    password = self.box.decrypt(camera_id, password_enc)
+                    # Imported here: the ONVIF adapter (onvif, zeep, aiohttp) takes ~0.25 s
+                    # to load, which a command that talks to no camera need not pay.
+                    from onvif_control.adapter.device import OnvifDevice
 
-                device = OnvifDevice(
-                    record.onvif_url,
-                    username,
-                    password,
-                    label=record.name,
-                    timeout=self.timeout,
-                )
-                self._devices[camera_id] = (identity, device)
-                stale = cached[1] if cached is not None else None
-        if stale is not None:
-            self.runtime.submit(stale.close())
-        return record
+                    device = OnvifDevice(
+                        record.onvif_url,
+                        username,
+                        password,
+                        label=record.name,
+                        timeout=self.timeout,
+                    )
+                    self._devices[camera_id] = (identity, device)
+                    stale = cached[1] if cached is not None else None
+            if stale is not None:
+                self.runtime.submit(stale.close())
+            return record
+        raise Unavailable(f"camera {camera_id!r}: cameras were being deleted meanwhile, try again")
 
     def forget(self, camera_id: str) -> None:
         """Re-read the row on next use (after an edit); the connection is rebuilt only
@@ -162,6 +173,7 @@ class Connections:
         with self._lock:
             self._records.pop(camera_id, None)
             self._generation += 1
+            self._drops += 1
             cached = self._devices.pop(camera_id, None)
         if cached is not None:
             self.runtime.submit(cached[1].close())
@@ -174,6 +186,7 @@ class Connections:
         with self._lock:
             self._records.pop(camera_id, None)
             self._generation += 1
+            self._drops += 1
             cached = self._devices.pop(camera_id, None)
         if cached is not None:
             with self._lock:

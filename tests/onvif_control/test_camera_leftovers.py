@@ -106,3 +106,36 @@ def test_a_steering_lock_in_use_is_never_dropped_from_under_its_holder_P5() -> N
     assert not any(t.is_alive() for t in threads)
     assert most == 1
     assert locks._locks == {}
+
+
+def test_a_row_read_just_before_the_camera_is_deleted_is_not_cached_nor_connected(
+    control: CameraControl, camera: Any, people: dict[str, Actor], monkeypatch: Any
+) -> None:
+    """A poll that read the camera's row just before an admin deleted the camera stored
+    that row and a new ONVIF connection after the deletion had dropped them: both kept
+    for good, the connection never closed. Now a refresh that a drop overlapped stores
+    nothing and reads the row again (here: gone, NotFound)."""
+    import onvif_control.connections as connections_module
+    from vms.errors import NotFound
+
+    connections = control.connections
+    connections.forget(camera.id)
+    real = connections_module.record_of
+
+    def deleted_meanwhile(row: Any) -> Any:
+        record = real(row)  # the row, as read by the poll
+        monkeypatch.setattr(connections_module, "record_of", real)
+        control.cameras.delete(people["admin"], camera.id)  # commits, drops meanwhile
+        return record
+
+    monkeypatch.setattr(connections_module, "record_of", deleted_meanwhile)
+    try:
+        got: object = connections.device(camera.id)
+    except NotFound as exc:
+        got = exc
+    left = {
+        "row": connections._records.get(camera.id),
+        "connection": connections._devices.get(camera.id),
+    }
+    assert left == {"row": None, "connection": None}
+    assert isinstance(got, NotFound), got
