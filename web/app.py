@@ -61,6 +61,7 @@ def create_app(services: Services, *, testing: bool = False) -> tuple[Flask, Soc
     app.register_blueprint(uploads_api.bp, url_prefix="/api/v1")
     app.register_blueprint(audit_api.bp, url_prefix="/api/v1")
     app.register_blueprint(masks_api.bp, url_prefix="/api/v1")
+    masks_api.forget_deleted_cameras(services)
     app.register_blueprint(live_api.bp, url_prefix="/api/v1")
     app.register_blueprint(cameras_api.bp, url_prefix="/api/v1")
     app.register_blueprint(devices_api.bp, url_prefix="/api/v1")

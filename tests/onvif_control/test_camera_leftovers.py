@@ -139,3 +139,19 @@ def test_a_row_read_just_before_the_camera_is_deleted_is_not_cached_nor_connecte
     }
     assert left == {"row": None, "connection": None}
     assert isinstance(got, NotFound), got
+
+
+def test_the_web_process_masks_kept_of_a_deleted_camera_go_with_it(
+    svc: Any, api: Any, bearer: dict[str, dict[str, str]], camera: Any
+) -> None:
+    """The web process reads masks for the PTZ-use report (``zones_of``) and keeps them
+    per camera; only the media engine dropped a camera from them (its pipeline stopped),
+    so a web process running for months kept every camera deleted since it started."""
+    from privacy_masks.service import MaskService
+
+    masks = svc.ports.find(MaskService)
+    assert masks.zones_of([camera.id]) == {camera.id: []}  # as the report reads them
+    assert camera.id in masks._in_force
+    response = api.delete(f"/api/v1/cameras/{camera.id}", headers=bearer["admin"])
+    assert response.status_code == 204, response.get_json()
+    assert camera.id not in masks._in_force

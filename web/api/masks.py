@@ -9,6 +9,7 @@ from typing import Any
 from privacy_masks.model import MaskDeleted, MaskLift, MaskListing, MaskRecord
 from privacy_masks.service import MaskService
 from vms.errors import Unavailable
+from vms.services import Services
 from web.contract import ApiBlueprint
 from web.schemas.masks import (
     LiftQuery,
@@ -31,6 +32,24 @@ def masks() -> MaskService:
     if service is None:
         raise Unavailable("privacy masks are not installed")
     return service
+
+
+def forget_deleted_cameras(services: Services) -> None:
+    """Drop a deleted camera from what this process's mask service keeps of it (read
+    for the PTZ-use report's ``zones_of`` and by ``current``). The media engine drops a
+    camera when its pipeline stops; without this, a web process running for months kept
+    every camera deleted since it started. Not local: a camera deleted through another
+    web process goes too."""
+    service = services.ports.find(MaskService)
+    if service is None:
+        return
+
+    def forget(topic: str, payload: dict[str, Any]) -> None:
+        camera_id = payload.get("camera_id")
+        if topic == "camera.deleted" and isinstance(camera_id, str):
+            service.forget(camera_id)
+
+    services.events.subscribe(forget)
 
 
 @bp.operation("GET", "/cameras/<camera_id>/masks", response=MaskListOut)
