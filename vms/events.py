@@ -33,6 +33,7 @@ from collections.abc import Callable
 from typing import Any
 
 from vms.failure_streak import FailureStreak
+from vms.outage_log import OutageLog
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +125,8 @@ class RedisEventBus(EventBus):
         self._listener: threading.Thread | None = None
         self._outbox: queue.Queue[str | None] = queue.Queue(maxsize=OUTBOX_SIZE)
         self._sender: threading.Thread | None = None
-        self._warned = False
+        # A send that fails, logged at the first failure of an outage and when it ends.
+        self._sending = OutageLog(log)
 
     def subscribe(self, handler: Handler, *, local: bool = False) -> Callable[[], None]:
         unsubscribe = super().subscribe(handler, local=local)
@@ -147,9 +149,10 @@ class RedisEventBus(EventBus):
             self._warn(f"the outbox is full ({OUTBOX_SIZE}): {topic} not sent to other processes")
 
     def _warn(self, text: str) -> None:
-        if not self._warned:  # once per outage, not once per event
-            log.warning("event bus %s: %s", self.channel, text)
-            self._warned = True
+        """Once per outage, not once per event."""
+        self._sending.failed(
+            "event bus %s: %s", self.channel, text, level=logging.WARNING, traceback=False
+        )
 
     def _start_sender(self) -> None:
         with self._lock:
@@ -165,7 +168,7 @@ class RedisEventBus(EventBus):
                 return
             try:
                 self._redis.publish(self.channel, message)
-                self._warned = False
+                self._sending.works("event bus %s: publishing works again", self.channel)
             except Exception as exc:  # Redis away: dropped for the others, retried later
                 self._warn(f"cannot publish: {exc}")
                 self._stop.wait(SEND_RETRY_SECONDS)

@@ -189,3 +189,73 @@ def test_a_redis_that_stays_away_is_not_logged_every_retry(
     assert tries["n"] >= 65
     lines = [r for r in caplog.records if "listening on" in r.getMessage()]
     assert len(lines) <= tries["n"].bit_length() + 1, f"{len(lines)} lines for {tries['n']} tries"
+
+
+def test_publishing_that_works_again_after_an_outage_says_so(
+    channel: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The sender logged the first failed publish of an outage and then nothing, ever:
+    the log read as if Redis were still away. Now the first publish that works again is
+    logged too (vms/outage_log.py). The real Redis, reached through a relay opened on the
+    port the bus was given once the first publish has failed there."""
+    import logging
+
+    free = socket.socket()
+    free.bind(("127.0.0.1", 0))
+    port = free.getsockname()[1]
+    free.close()  # nothing listens there: every publish is refused
+    bus = RedisEventBus(f"redis://127.0.0.1:{port}/0", channel=channel)
+    relay: socket.socket | None = None
+    try:
+        with caplog.at_level(logging.INFO, logger="vms.events"):
+            bus.publish("media.new", {"id": "lost"})
+            wait_for_line(caplog, "cannot publish")
+            relay = relay_to_redis(port)
+            deadline = time.monotonic() + 20
+            while not [r for r in caplog.records if "again" in r.getMessage()]:
+                assert time.monotonic() < deadline, [r.getMessage() for r in caplog.records]
+                bus.publish("media.new", {"id": "sent"})
+                time.sleep(0.2)
+    finally:
+        bus.close()
+        if relay is not None:
+            relay.close()
+    lines = [r.getMessage() for r in caplog.records if r.name == "vms.events"]
+    assert len([m for m in lines if "cannot publish" in m]) == 1, lines
+    assert lines[-1] == f"event bus {channel}: publishing works again", lines
+
+
+def wait_for_line(caplog: pytest.LogCaptureFixture, text: str, seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while not [r for r in caplog.records if text in r.getMessage()]:
+        assert time.monotonic() < deadline, f"no line with {text!r} within {seconds} s"
+        time.sleep(0.05)
+
+
+def relay_to_redis(port: int) -> socket.socket:
+    """Listen on 127.0.0.1:``port`` and pass each connection's bytes both ways to the
+    local Redis (:data:`REDIS`); closing the returned socket stops accepting."""
+    import contextlib
+    import threading
+
+    server = socket.create_server(("127.0.0.1", port))
+
+    def pipe(src: socket.socket, dst: socket.socket) -> None:
+        with contextlib.suppress(OSError):  # the other way closed both
+            while data := src.recv(65536):
+                dst.sendall(data)
+        src.close()
+        dst.close()
+
+    def accept() -> None:
+        while True:
+            try:
+                client, _ = server.accept()
+            except OSError:
+                return  # closed
+            upstream = socket.create_connection(("127.0.0.1", 6379))
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=pipe, args=(a, b), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    return server
