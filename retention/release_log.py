@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import and_, case, select
+from sqlalchemy import Select, and_, case, select
 from sqlalchemy.orm import Session
 
 from retention.commands import Requester
@@ -82,17 +82,7 @@ class ReleaseLog:
         )
         if state is not None:
             stmt = stmt.where(ReleaseRequest.state == state)
-        with self.db.session() as s:
-            rows = s.execute(stmt.offset(offset).limit(limit)).scalars().all()
-            records = tuple(self._record(s, r, now) for r in rows)
-        self.audit.record(
-            self.db,
-            who(actor),
-            "release.read",
-            "releases",
-            details={"release_ids": [r.id for r in records]},
-        )
-        return ReleaseListing(now, records)
+        return self._read(actor, stmt.offset(offset).limit(limit), now)
 
     def awaiting_decision(self, actor: Actor, *, limit: int = 100) -> ReleaseListing:
         """The requests that wait for ``actor``'s decision (ACC-5): received or in review,
@@ -113,15 +103,22 @@ class ReleaseLog:
         )
         if not self.config.allow_self_approval:
             stmt = stmt.where(ReleaseRequest.created_by != actor.username)
+        return self._read(actor, stmt.limit(limit), now, awaiting_decision=True)
+
+    def _read(
+        self, actor: Actor, stmt: Select[ReleaseRequest], now: dt.datetime, **details: object
+    ) -> ReleaseListing:
+        """The requests ``stmt`` selects, their read audited (``release.read``: their
+        ids and ``details``)."""
         with self.db.session() as s:
-            rows = s.execute(stmt.limit(limit)).scalars().all()
+            rows = s.execute(stmt).scalars().all()
             records = tuple(self._record(s, r, now) for r in rows)
         self.audit.record(
             self.db,
             who(actor),
             "release.read",
             "releases",
-            details={"release_ids": [r.id for r in records], "awaiting_decision": True},
+            details={"release_ids": [r.id for r in records], **details},
         )
         return ReleaseListing(now, records)
 
