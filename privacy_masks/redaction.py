@@ -64,10 +64,10 @@ from vms.auth.decided_again import refuse_as_now
 from vms.auth.permissions import Action, Actor, ItemFacts
 from vms.bounded import shown
 from vms.catalog_values import ContentAccess
-from vms.db.models import Export, MediaItem, MediaType, Redaction, User
+from vms.db.models import Export, MediaItem, MediaType, Redaction
 from vms.errors import Conflict, InvalidArgument, NotFound, RateLimited
 from vms.exports.service import export_clips
-from vms.repeats import find_repeat
+from vms.repeats import find_repeat, lock_user
 
 #: What a request may ask to detect (API names) -> the detectors' classes.
 DETECT = {
@@ -149,7 +149,7 @@ class RedactionService(RedactionRunner):
                 repeat = self._repeat(s, actor, media_id, method, request, now)
                 if repeat is not None:
                     return repeat
-                self._admit(s, actor)
+                self._admit(s, actor, user_locked=True)
                 row = Redaction(
                     id=ids.new_id(),
                     media_id=media_id,
@@ -240,17 +240,19 @@ class RedactionService(RedactionRunner):
         )
         return RedactionRecord.of(row) if row is not None else None
 
-    def _admit(self, s: Session, actor: Actor) -> None:
+    def _admit(self, s: Session, actor: Actor, *, user_locked: bool = False) -> None:
         """RateLimited when ``actor`` has ``[redaction] max_pending_per_user`` jobs
         waiting for or in the job (queued, analysing, render queued, rendering): the jobs
         role runs them one after another, each minutes of detection or rendering, so
         without a bound one user's requests could hold everyone else's. A job in
         ``review`` waits for a person and is not counted. Counted under a lock of the
-        user's row (PostgreSQL; SQLite's write transaction serialises anyway)."""
+        user's row (:func:`vms.repeats.lock_user`), taken here unless ``user_locked``
+        (:meth:`_repeat` took it earlier in the transaction)."""
         limit = self.config.max_pending_per_user
         if limit <= 0:
             return
-        s.execute(select(User.id).where(User.id == actor.user_id).with_for_update())
+        if not user_locked:
+            lock_user(s, actor)
         pending = s.execute(
             select(func.count())
             .select_from(Redaction)

@@ -32,6 +32,13 @@ class Requested(Protocol):
 R = TypeVar("R", bound=Requested)
 
 
+def lock_user(s: Session, actor: Actor) -> None:
+    """Lock ``actor``'s user row until the transaction ends (PostgreSQL; SQLite's write
+    transaction serialises anyway): two requests of one user at once are decided one
+    after the other (a repeat found, the last place of a pending limit taken once)."""
+    s.execute(select(User.id).where(User.id == actor.user_id).with_for_update())
+
+
 def find_repeat(
     s: Session,
     actor: Actor,
@@ -47,7 +54,7 @@ def find_repeat(
     Asked under a lock of the user's row (PostgreSQL; SQLite's write transaction
     serialises anyway), so two requests at once find each other: the second waits for
     the first's transaction and is answered with its row."""
-    s.execute(select(User.id).where(User.id == actor.user_id).with_for_update())
+    lock_user(s, actor)
     rows = s.execute(
         select(model)
         .where(

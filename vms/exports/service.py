@@ -48,7 +48,6 @@ from vms.db.models import (
     Export,
     MediaItem,
     MediaType,
-    User,
 )
 from vms.devices import is_registered_camera
 from vms.errors import Conflict, InvalidArgument, NotFound, RateLimited
@@ -228,13 +227,13 @@ class ExportService(ExportRunner):
         """RateLimited when ``actor`` has ``max_pending_per_user`` exports queued or
         running: the job runs exports one after another, oldest first, so without a
         bound one user's requests (each up to 16 sources of ``max_hours``) could hold
-        everyone else's for days. Counted under a lock of the user's row (PostgreSQL;
-        SQLite's write transaction serialises anyway): two requests at once cannot both
-        take the last place."""
+        everyone else's for days. Counted under the lock of the user's row that
+        :meth:`_repeat`, asked first in the same transaction, took
+        (:func:`vms.repeats.lock_user`): two requests at once cannot both take the last
+        place."""
         limit = self.max_pending_per_user
         if limit <= 0:
             return
-        s.execute(select(User.id).where(User.id == actor.user_id).with_for_update())
         pending = s.execute(
             select(func.count())
             .select_from(Export)
