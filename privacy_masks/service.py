@@ -268,9 +268,20 @@ class MaskService(MaskLifts):
     ) -> dict[str, list[tuple[tuple[float, float], ...]]]:
         """:meth:`zones` of each of ``camera_ids``, read at once (:meth:`current_all`).
         PSCS-1: a camera whose masks cannot be read fails the whole answer, as
-        :meth:`zones` does, never an answer without its masks."""
+        :meth:`zones` does, never an answer without its masks.
+
+        Keeps no camera that was not kept before: the PTZ-use report asks for every
+        camera in its period's audit, the deleted ones too, and a web process running
+        for months kept each of them for good. A report is rare; its read is one
+        transaction for all the cameras."""
         cameras = list(dict.fromkeys(camera_ids))
-        sets = self.current_all(cameras)
+        kept = set(self._in_force)
+        try:
+            sets = self.current_all(cameras)
+        finally:
+            for camera_id in cameras:
+                if camera_id not in kept:
+                    self.forget(camera_id)
         missing = [c for c in cameras if c not in sets]
         if missing:
             raise Unavailable(f"the masks of cameras {', '.join(missing)} are unreadable")

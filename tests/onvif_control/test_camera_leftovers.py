@@ -144,14 +144,30 @@ def test_a_row_read_just_before_the_camera_is_deleted_is_not_cached_nor_connecte
 def test_the_web_process_masks_kept_of_a_deleted_camera_go_with_it(
     svc: Any, api: Any, bearer: dict[str, dict[str, str]], camera: Any
 ) -> None:
-    """The web process reads masks for the PTZ-use report (``zones_of``) and keeps them
-    per camera; only the media engine dropped a camera from them (its pipeline stopped),
-    so a web process running for months kept every camera deleted since it started."""
+    """The web process reads masks (``current``; the PTZ-use report's ``zones_of`` too
+    before it kept nothing new) and keeps them per camera; only the media engine dropped
+    a camera from them (its pipeline stopped), so a web process running for months kept
+    every camera deleted since it started."""
     from privacy_masks.service import MaskService
 
     masks = svc.ports.find(MaskService)
-    assert masks.zones_of([camera.id]) == {camera.id: []}  # as the report reads them
+    assert masks.current(camera.id).polygons == ()  # kept, as a read of the web process
     assert camera.id in masks._in_force
     response = api.delete(f"/api/v1/cameras/{camera.id}", headers=bearer["admin"])
     assert response.status_code == 204, response.get_json()
+    assert camera.id not in masks._in_force
+
+
+def test_a_report_after_a_camera_was_deleted_does_not_keep_its_masks(
+    svc: Any, control: CameraControl, camera: Any, people: dict[str, Actor]
+) -> None:
+    """The PTZ-use report asks for the masks of every camera in its period's audit, the
+    deleted ones too (their commands are still counted into their masks, PSCS-5): each
+    such report put a deleted camera back into what the web process keeps, for good.
+    Now a report keeps no camera that was not kept before it."""
+    from privacy_masks.service import MaskService
+
+    masks = svc.ports.find(MaskService)
+    control.cameras.delete(people["admin"], camera.id)
+    assert masks.zones_of([camera.id]) == {camera.id: []}  # as the report reads them
     assert camera.id not in masks._in_force
