@@ -281,7 +281,9 @@ class MaskService(MaskLifts):
         finally:
             for camera_id in cameras:
                 if camera_id not in kept:
-                    self.forget(camera_id)
+                    # The masks read only; the outage log is the pipeline's (a camera it
+                    # logged as unreadable still gets its line when it reads again).
+                    self._in_force.pop(camera_id, None)
         missing = [c for c in cameras if c not in sets]
         if missing:
             raise Unavailable(f"the masks of cameras {', '.join(missing)} are unreadable")
