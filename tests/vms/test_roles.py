@@ -4,17 +4,16 @@ real subprocess: what it prints on start (#10.16)."""
 from __future__ import annotations
 
 import os
-import queue
-import subprocess
+import re
 import sys
 import threading
-import time
 
 import pytest
 
 from onvif_control.demo import DEMO_PASSWORD
 from onvif_control.plugin import get as get_control
 from recorder.engine import Recorder
+from tests.peers import processes
 from vms.config import Config
 from vms.errors import InvalidArgument
 from vms.roles import ROLES, Component, JobRunner, RoleRunner, add_job_runner, expand
@@ -33,43 +32,13 @@ def serve_until(config: Config, *args: str, until: str, timeout: float = 120.0) 
         VMS_DATABASE_URL=config.effective_database_url,
         VMS_INGEST_MIN_FREE_BYTES="0",
     )
-    proc = subprocess.Popen(
+    with processes.started(
         [sys.executable, "-m", "vms.cli", "serve", "--host", "127.0.0.1", "--port", "0", *args],
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    lines: queue.Queue[str | None] = queue.Queue()
-
-    def pump() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.put(line)
-        lines.put(None)
-
-    reader = threading.Thread(target=pump, name="serve-stdout", daemon=True)
-    reader.start()
-    out: list[str] = []
-    deadline = time.monotonic() + timeout
-    try:
-        while True:
-            line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
-            if line is None:
-                raise AssertionError(f"vms serve exited ({proc.poll()}) before {until!r}: {out}")
-            out.append(line)
-            if until in line:
-                return "".join(out)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-        reader.join(timeout=10)
-        assert proc.stdout is not None
-        proc.stdout.close()
+        ready=re.compile(re.escape(until)),
+        timeout=timeout,
+    ) as server:
+        return "".join(server.output)
 
 
 def test_a_real_start_prints_no_demo_password(config: Config) -> None:

@@ -16,7 +16,6 @@ import queue
 import re
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -31,13 +30,15 @@ import socketio
 
 from tests.conftest import PASSWORD
 from tests.media import make_video
+from tests.peers import processes
 from vms.config import Config
 from vms.events import RedisEventBus
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 REDIS = "redis://127.0.0.1:6379/0"
-LISTENING = re.compile(r"http://127\.0\.0\.1:(\d+)/")
+# What a role prints once it listens: the web role's app, or a media or jobs role's health.
+LISTENING = re.compile(r"(?:listening|health on).*http://127\.0\.0\.1:(\d+)/")
 
 
 def _env(config: Config, **extra: str) -> dict[str, str]:
@@ -55,46 +56,13 @@ def _env(config: Config, **extra: str) -> dict[str, str]:
 @contextmanager
 def serving(config: Config, log: Path, *args: str, **env: str) -> Iterator[str]:
     """``vms serve ARGS --port 0`` until the block ends; yields its base URL."""
-    errors = log.open("w")
-    proc = subprocess.Popen(
+    with processes.started(
         [sys.executable, "-m", "vms.cli", "serve", "--host", "127.0.0.1", "--port", "0", *args],
         env=_env(config, **env),
-        stdout=subprocess.PIPE,
-        stderr=errors,
-        text=True,
-    )
-    lines: queue.Queue[str | None] = queue.Queue()
-
-    def pump() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.put(line)
-        lines.put(None)
-
-    reader = threading.Thread(target=pump, name="serve-stdout", daemon=True)
-    reader.start()
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
-            if line is None:
-                raise AssertionError(f"vms serve {args} exited: {log.read_text()[-3000:]}")
-            found = LISTENING.search(line)
-            if found and ("listening" in line or "health on" in line):
-                url = f"http://127.0.0.1:{found.group(1)}"
-                break
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-        reader.join(timeout=10)
-        assert proc.stdout is not None
-        proc.stdout.close()
-        errors.close()
+        ready=LISTENING,
+        log=log,
+    ) as server:
+        yield f"http://127.0.0.1:{server.ready.group(1)}"
 
 
 def http(method: str, url: str, body: Any = None, token: str | None = None) -> tuple[int, Any, Any]:
