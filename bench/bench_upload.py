@@ -27,7 +27,6 @@ import benchlib
 from benchlib import GIB, MB, OUT_DIR, median, sync
 from werkzeug.serving import make_server
 
-from vms.audit.log import SYSTEM_ROLE, Who
 from vms.config import load_config
 from vms.services import Services
 from web.app import create_app
@@ -86,13 +85,7 @@ def one_round(source: Path, sha256: str, chunk: int, work: Path, round_no: int) 
     try:
         services.migrate()
         benchlib.quiet_logs()
-        by = Who("bench", SYSTEM_ROLE)
-        user = services.users.add_user(
-            "bench-officer", "officer", "bench-password-1", badge="B900", by=by
-        )
-        actor = services.users.actor_by_id(user.id)
-        assert actor is not None
-        token = services.users.issue_token(actor).token
+        token = benchlib.officer_token(services, "B900")
         app, _socketio = create_app(services)
         server = make_server("127.0.0.1", 0, app, threaded=True)
         thread = threading.Thread(target=server.serve_forever, name="bench-server", daemon=True)

@@ -148,6 +148,19 @@ def postgres_services(work: Path, name: str) -> Iterator[Any]:
             services.close()
 
 
+def officer_token(services: Any, badge: str = "B900") -> str:
+    """An API token of a new officer ``bench-officer`` with ``badge``."""
+    from vms.audit.log import SYSTEM_ROLE, Who
+
+    by = Who("bench", SYSTEM_ROLE)
+    user = services.users.add_user(
+        "bench-officer", "officer", "bench-password-1", badge=badge, by=by
+    )
+    actor = services.users.actor_by_id(user.id)
+    assert actor is not None
+    return str(services.users.issue_token(actor).token)
+
+
 def quiet_logs() -> None:
     """Keep the product's INFO logs (migrations, each ingest) out of the figures."""
     logging.disable(logging.INFO)
