@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, exists, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, raiseload
 
 from vms.access import CriticalIncidentChange, check_purpose, needs_purpose, review_facts
 from vms.audit.log import AuditLog
@@ -377,10 +377,13 @@ class Catalog:
         now = self.clock.now()
         custody = "downloaded" if access.download else "viewed"
         try:
-            if access.continuation and self._viewing_recorded(actor, access.action, target, now):
-                with self.db.session() as s:  # not recorded again, but decided again
-                    self._still_viewable(s, actor, access)
-                return
+            if access.continuation:
+                # One read finds the viewing and, when it is recorded already, decides
+                # again: not recorded again, never sent undecided.
+                with self.db.session() as s:
+                    if self._viewing_recorded(s, actor, access.action, target, now):
+                        self._still_viewable(s, actor, access)
+                        return
             with self.db.transaction() as s:
                 self._still_viewable(s, actor, access)
                 details = {"remote_addr": remote, **access.details}
@@ -393,9 +396,18 @@ class Catalog:
     def _still_viewable(self, s: Session, actor: Actor, access: ContentAccess) -> None:
         """The decision that allowed ``access`` again, on the item held FOR SHARE until
         the view is recorded: a restriction (ACC-7), a flag (ACC-2, ACC-11) or a revoked
-        grant (ACC-3) committed since the check is seen, one after waits for the record."""
+        grant (ACC-3) committed since the check is seen, one after waits for the record.
+        The row alone, without its categories and expiry: no decision reads them, and a
+        player has this asked for every range it fetches (bench/bench_content.py); a
+        decision that came to read them would raise here, not decide on empty lists."""
         media_id = access.item.id
-        item = s.get(MediaItem, media_id, with_for_update={"read": True}, populate_existing=True)
+        item = s.get(
+            MediaItem,
+            media_id,
+            with_for_update={"read": True},
+            populate_existing=True,
+            options=[raiseload("*")],
+        )
         if item is None:
             raise NotFound(f"media {media_id!r} does not exist")
         facts_now = review_facts(s, actor, item, self.clock.now())
@@ -408,19 +420,22 @@ class Catalog:
         if not decision.allowed:
             raise _ViewNoLongerAllowed(decision.reason)
 
-    def _viewing_recorded(self, actor: Actor, action: str, target: str, now: dt.datetime) -> bool:
-        with self.db.session() as s:
-            recent = s.execute(
-                select(AuditEntry.seq)
-                .where(
-                    AuditEntry.target == target,
-                    AuditEntry.actor == actor.username,
-                    AuditEntry.action == action,
-                    AuditEntry.outcome == "ok",
-                    AuditEntry.at >= now - VIEWING_WINDOW,
-                )
-                .limit(1)
-            ).scalar()
+    def _viewing_recorded(
+        self, s: Session, actor: Actor, action: str, target: str, now: dt.datetime
+    ) -> bool:
+        """Whether ``actor`` has an entry of this viewing (``action`` on ``target``) in the
+        last ``VIEWING_WINDOW`` (ACC-6: one viewing, one entry)."""
+        recent = s.execute(
+            select(AuditEntry.seq)
+            .where(
+                AuditEntry.target == target,
+                AuditEntry.actor == actor.username,
+                AuditEntry.action == action,
+                AuditEntry.outcome == "ok",
+                AuditEntry.at >= now - VIEWING_WINDOW,
+            )
+            .limit(1)
+        ).scalar()
         return recent is not None
 
     def _witnessed(
