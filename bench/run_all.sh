@@ -29,3 +29,6 @@ echo "== redaction (bench/bench_redaction.py --backend both)"
 echo
 echo "== backup sets (bench/bench_backup.py)"
 "$py" bench/bench_backup.py
+echo
+echo "== content serving per request (bench/bench_content.py)"
+"$py" bench/bench_content.py
