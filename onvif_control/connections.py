@@ -118,7 +118,12 @@ class Connections:
         if cached is None:
             self._refresh(camera_id)
             with self._lock:
-                cached = self._devices[camera_id]
+                cached = self._devices.get(camera_id)
+            if cached is None:  # dropped since the refresh: deleted or handed over
+                raise Unavailable(
+                    f"camera {camera_id!r} was removed or handed to another node meanwhile, "
+                    "try again"
+                )
         return cached[1]
 
     def _refresh(self, camera_id: str) -> CameraRecord:

@@ -1,7 +1,8 @@
 """A deleted camera leaves nothing behind in the camera-control objects of a process that
 runs for months: cameras are onboarded and deleted through the service as an admin does,
 the pose tracker polling them meanwhile, and then no per-camera entry names them (the
-steering locks, the connections' edit counts, the tracker's poses and poll counts)."""
+steering locks, the connections' rows and ONVIF connections, the tracker's poses and
+poll counts)."""
 
 from __future__ import annotations
 
@@ -66,7 +67,8 @@ def test_deleted_cameras_leave_no_per_camera_entries(
         def left() -> dict[str, set[str]]:
             return {
                 "steering locks": keys(control.ptz.sessions.steering._locks) & set(made),
-                "connection edit counts": keys(control.connections._generation) & set(made),
+                "connection rows": keys(control.connections._records) & set(made),
+                "connections": keys(control.connections._devices) & set(made),
                 "tracked poses": keys(tracker._tracks) & set(made),
                 "poll counts": keys(tracker.polls_by_camera) & set(made),
             }
@@ -139,6 +141,28 @@ def test_a_row_read_just_before_the_camera_is_deleted_is_not_cached_nor_connecte
     }
     assert left == {"row": None, "connection": None}
     assert isinstance(got, NotFound), got
+
+
+def test_a_camera_dropped_just_after_its_connection_was_made_is_an_answer_not_a_crash(
+    control: CameraControl, camera: Any, monkeypatch: Any
+) -> None:
+    """``device()`` refreshes, then takes the connection the refresh stored; a drop in
+    between (the camera deleted, or handed to another node) left nothing to take: a
+    ``KeyError``, a 500 from the PTZ API. Now the caller is told to try again."""
+    from vms.errors import Unavailable
+
+    connections = control.connections
+    connections.drop(camera.id)
+    real = connections._refresh
+
+    def dropped_after(camera_id: str) -> Any:
+        record = real(camera_id)
+        connections.drop(camera_id)  # the deletion lands here
+        return record
+
+    monkeypatch.setattr(connections, "_refresh", dropped_after)
+    with pytest.raises(Unavailable, match="try again"):
+        connections.device(camera.id)
 
 
 def test_the_web_process_masks_kept_of_a_deleted_camera_go_with_it(
