@@ -92,3 +92,27 @@ def restricted_after_check(
         action,
         lambda: services.catalog.set_restricted(admin, media_id, change),
     )
+
+
+def purged_after_check(
+    monkeypatch: Any,
+    services: Services,
+    authoriser: Authoriser,
+    action: Action,
+    *gone: str,
+) -> list[bool]:
+    """:func:`after_check` with the retention purge (RET-1, RET-13) as the change: a
+    whole run, so every expired, unheld item goes (its row and its file, a destruction
+    record written). The items of ``gone`` must be among them (the test arranged them
+    expired): the change fails the call otherwise, so a test cannot pass on a purge that
+    missed its item."""
+    from retention.plugin import get
+    from vms.db.models import MediaItem
+
+    def purge() -> None:
+        get(services).purger.run()
+        with services.db.session() as s:
+            kept = [m for m in gone if s.get(MediaItem, m) is not None]
+        assert not kept, f"the purge kept {kept}: the test's items must be expired"
+
+    return after_check(monkeypatch, authoriser, action, purge)
