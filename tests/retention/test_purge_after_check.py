@@ -33,12 +33,14 @@ from vms.db.models import (
     Bookmark,
     CaseItem,
     CustodyEvent,
+    Export,
     Redaction,
     ReleaseRequest,
     ReviewApproval,
     User,
 )
 from vms.errors import InvalidArgument, NotFound
+from vms.exports.service import ExportSource, NewExport
 from vms.services import Services
 
 DAY = dt.timedelta(days=1)
@@ -186,6 +188,27 @@ def test_an_item_purged_while_its_redaction_is_edited_is_not_edited_RET_1(
     with timed.db.session() as s:
         assert not [t for t in s.get_one(Redaction, job).tracks if t.get("manual")]
     refused_whole(timed, armed, "redaction.edit")
+
+
+# -- exports ---------------------------------------------------------------------------
+
+
+def test_an_item_purged_while_its_export_is_filed_gets_no_export_RET_1(
+    timed: Services, people: dict[str, Actor], clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An investigator asks for an export of a recording at the moment the purge
+    destroys it. Refused as one sent after the purge is (404 naming the source), no job
+    queued for the export job to fail on later, no ``export.create`` entry."""
+    media = expired_video(timed, clock)
+    armed = purged_after_check(
+        monkeypatch, timed, timed.exports.authoriser, Action.EXPORTS_CREATE, media
+    )
+    with pytest.raises(NotFound, match=f"sources\\[0\\].media_id: '{media}' does not exist"):
+        timed.exports.create(
+            people["investigator"],
+            NewExport(purpose="court copy", sources=(ExportSource(None, media),)),
+        )
+    refused_whole(timed, armed, "export.create", Export)
 
 
 # -- case folders, bookmarks, review approvals -----------------------------------------

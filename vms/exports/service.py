@@ -105,7 +105,8 @@ def _text(name: str, value: str | None, *, required: bool, limit: int = MAX_TEXT
 class _NoLongerAllowed(Exception):
     """An item changed between an export's (or a package download's) permission check
     and its transaction so that it is no longer allowed (restricted since, ACC-7;
-    flagged, ACC-11); the reason, when it is decided there."""
+    flagged, ACC-11) or is gone (purged since, RET-13); the reason, when it is decided
+    there."""
 
 
 class ExportService(ExportRunner):
@@ -190,7 +191,8 @@ class ExportService(ExportRunner):
                 record = ExportRecord.of(row)
         except _NoLongerAllowed:
             # Refused as the check refuses it now (planned again: the refusal audited
-            # outside the rolled-back transaction); allowed again meanwhile: a 409.
+            # outside the rolled-back transaction; a purged item a 404 naming it);
+            # allowed again meanwhile, or a camera's range still recorded: a 409.
             for n, source in enumerate(command.sources):
                 self._plan(actor, n, source)
             raise Conflict("the export's items changed while it was filed; try again") from None
@@ -210,18 +212,25 @@ class ExportService(ExportRunner):
     def _still_allowed(self, s: Session, actor: Actor, planned: list[_Planned]) -> None:
         """The check of :meth:`_plan` again, on the items held FOR SHARE in id order
         (before the user's row and the audit chain, as a restriction takes them): one
-        committed in between is seen, one after waits for the export (ACC-7, ACC-11)."""
+        committed in between is seen, one after waits for the export (ACC-7, ACC-11).
+        An item the purge deleted in between is missing here: the export is refused as
+        one asked for after the purge (RET-13), not filed for its job to fail on."""
         ids_ = sorted({m for p in planned for m in p.items})
         decided: dict[ItemFacts, bool] = {}
         for n in range(0, len(ids_), 500):
-            held = select(MediaItem).where(MediaItem.id.in_(ids_[n : n + 500]))
+            chunk = ids_[n : n + 500]
+            held = select(MediaItem).where(MediaItem.id.in_(chunk))
             held = held.order_by(MediaItem.id).with_for_update(read=True)  # no-op on SQLite
+            found = 0
             for item in s.execute(held.execution_options(populate_existing=True)).scalars():
+                found += 1
                 fact = _facts(item)
                 if fact not in decided:
                     decided[fact] = self.authoriser.allows(actor, Action.EXPORTS_CREATE, fact)
                 if not decided[fact]:
                     raise _NoLongerAllowed
+            if found != len(chunk):  # purged since the check
+                raise _NoLongerAllowed
 
     def _admit(self, s: Session, actor: Actor) -> None:
         """RateLimited when ``actor`` has ``max_pending_per_user`` exports queued or
