@@ -192,15 +192,18 @@ class ReleaseService(ReleaseLog):
         """File ``logged`` with its ``resolved`` items, checked again on the items held."""
         release_id, due = logged.id, logged.due_at
         media_ids = [m for _, m in resolved]
+        # The request's document too (ACC-9): one purged since it was looked up is not
+        # filed as the request's written form (RET-13).
+        wanted = {*media_ids, *filter(None, [logged.document_media_id])}
         with self.db.transaction() as s:
             # The check before this transaction again, the items held FOR SHARE in id
             # order (as a release holds them, before the user's row and the audit chain):
             # a restriction, flag or purge committed in between is seen, one after waits
             # for the request (ACC-7, REL-3).
-            held = select(MediaItem.id).where(MediaItem.id.in_(media_ids))
+            held = select(MediaItem.id).where(MediaItem.id.in_(wanted))
             if lock_rows(s):
                 held = held.order_by(MediaItem.id).with_for_update(read=True)
-            if set(s.execute(held).scalars()) != set(media_ids) or not all(
+            if set(s.execute(held).scalars()) != wanted or not all(
                 self.authoriser.decide(
                     actor, Action.RELEASES_MANAGE, facts_of(s.get_one(MediaItem, m))
                 ).allowed

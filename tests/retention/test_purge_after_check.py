@@ -11,6 +11,7 @@ recordings 40 days old, expired under RET-1's 30 days and kept by nothing."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -18,7 +19,7 @@ from sqlalchemy import func, select
 
 from privacy_masks.redaction import EditRedaction, ManualTrack, NewRedaction, RedactionService
 from retention.casefile import AddCaseItem, CaseFileService, NewCase
-from retention.plugin import Retention
+from retention.plugin import get
 from tests.media import make_video
 from tests.races import purged_after_check
 from tests.retention.conftest import ingest
@@ -99,22 +100,39 @@ def refused_whole(
 
 
 def test_an_item_purged_while_its_release_request_is_logged_is_not_logged_RET_1(
-    timed: Services,
-    retention: Retention,
-    people: dict[str, Actor],
-    clock: ManualClock,
-    monkeypatch: pytest.MonkeyPatch,
+    timed: Services, people: dict[str, Actor], clock: ManualClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The records commander logs a FOIA request for a recording at the moment the purge
     destroys it: refused as a request naming an item no longer catalogued is (400 naming
     it), no request filed, no ``release.create`` entry."""
-    releases = retention.releases
+    releases = get(timed).releases
     media = expired_video(timed, clock)
     armed = purged_after_check(
         monkeypatch, timed, releases.authoriser, Action.RELEASES_MANAGE, media
     )
     with pytest.raises(InvalidArgument, match=f"no export or media item '{media}'"):
         releases.create(people["commander"], new((media,), request_number="P-1"))
+    refused_whole(timed, armed, "release.create", ReleaseRequest)
+
+
+def test_a_document_purged_while_its_release_request_is_logged_is_not_logged_ACC_9(
+    timed: Services, people: dict[str, Actor], clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A court-order request names the order document (ACC-9), which the purge destroys
+    between the request's checks and its transaction. The document was looked up only
+    before the transaction: the request was filed and audited naming a document that no
+    longer exists. Refused as one sent after the purge is (400 naming it), nothing filed."""
+    releases = get(timed).releases
+    media = ingest(timed, recorded_at=clock.now() - DAY)  # kept another 29 days
+    order = expired_document(timed, clock)
+    armed = purged_after_check(
+        monkeypatch, timed, releases.authoriser, Action.RELEASES_MANAGE, order
+    )
+    command = dataclasses.replace(
+        new((media,), request_number="C-1"), kind="court_order", document_media_id=order
+    )
+    with pytest.raises(InvalidArgument, match=f"document_media_id: no media item '{order}'"):
+        releases.create(people["commander"], command)
     refused_whole(timed, armed, "release.create", ReleaseRequest)
 
 
