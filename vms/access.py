@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NoReturn
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -208,6 +209,15 @@ class _ApprovalNoLongerAllowed(Exception):
     that the approval is no longer allowed (restricted since, ACC-7; ACC-2)."""
 
 
+def _no_document(media_id: str) -> NoReturn:
+    """An approval citing ``media_id`` as its written form, which is not catalogued (never
+    was, or purged since: RET-13): 400 naming it (ACC-2)."""
+    raise InvalidArgument(
+        f"document_media_id {media_id[:40]!r} is not a catalogued item",
+        field="document_media_id",
+    )
+
+
 def _reason(reason: str) -> str:
     text = reason.strip()
     if not text:
@@ -247,10 +257,7 @@ class ReviewAccess:
             item = _item(s, media_id)
             facts = review_facts(s, actor, item, now)
             if new.document_media_id and s.get(MediaItem, new.document_media_id) is None:
-                raise InvalidArgument(
-                    f"document_media_id {new.document_media_id[:40]!r} is not a catalogued item",
-                    field="document_media_id",
-                )
+                _no_document(new.document_media_id)
         self.authoriser.require(actor, Action.REVIEW_APPROVE, target, facts)
         try:
             return self._approve(actor, media_id, new, reason, ref, now)
@@ -279,14 +286,24 @@ class ReviewAccess:
             # row held FOR SHARE (a restriction waits for this approval), so one committed
             # in between, or the item's officer changed, is not approved past (ACC-2,
             # ACC-7, ACC-8).
-            item = s.execute(
-                select(MediaItem)
-                .where(MediaItem.id == media_id)
-                .with_for_update(read=True)
-                .execution_options(populate_existing=True)
-            ).scalar_one_or_none()
+            # The cited document held with it, in id order as the purge locks them: one
+            # purged since it was looked up is not cited (RET-13).
+            doc = new.document_media_id or None
+            held = {
+                row.id: row
+                for row in s.execute(
+                    select(MediaItem)
+                    .where(MediaItem.id.in_(sorted({media_id, *filter(None, [doc])})))
+                    .order_by(MediaItem.id)
+                    .with_for_update(read=True)
+                    .execution_options(populate_existing=True)
+                ).scalars()
+            }
+            item = held.get(media_id)
             if item is None:
                 raise NotFound(f"media {media_id[:40]!r} does not exist")
+            if doc is not None and doc not in held:
+                _no_document(doc)
             facts = review_facts(s, actor, item, now)
             if not self.authoriser.decide(actor, Action.REVIEW_APPROVE, facts).allowed:
                 raise _ApprovalNoLongerAllowed

@@ -271,3 +271,22 @@ def test_an_item_purged_while_its_review_approval_is_recorded_gets_none_RET_1_AC
     with pytest.raises(NotFound, match=media):
         timed.review_access.approve(people["sergeant"], media, memo)
     refused_whole(timed, armed, "review.approve", ReviewApproval)
+
+
+def test_a_document_purged_while_a_review_approval_cites_it_is_not_cited_ACC_2(
+    timed: Services, people: dict[str, Actor], clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sergeant's approval cites a catalogued memo, which the purge destroys between
+    the approval's checks and its transaction. The memo was looked up only before the
+    transaction: the approval was recorded and audited citing a document that no longer
+    exists. Refused as one sent after the purge is (400 naming it), nothing recorded."""
+    media = ingest(timed, recorded_at=clock.now() - DAY, officer="B1")  # kept 29 more days
+    timed.catalog.set_critical_incident(people["admin"], media, CriticalIncidentChange(True, "OIS"))
+    memo_item = expired_document(timed, clock)
+    armed = purged_after_check(
+        monkeypatch, timed, timed.authoriser, Action.REVIEW_APPROVE, memo_item
+    )
+    memo = NewApproval(reason="after the interview", document_media_id=memo_item)
+    with pytest.raises(InvalidArgument, match=f"document_media_id '{memo_item}'"):
+        timed.review_access.approve(people["sergeant"], media, memo)
+    refused_whole(timed, armed, "review.approve", ReviewApproval)
