@@ -20,6 +20,9 @@ complete item.
 What a person brings in (``origin=Origin.USER``: uploads, dock and CLI imports) is
 checked before any byte is stored: its device claim (:func:`vms.devices.resolve_claim`,
 issue #10.1) and its recorded time (:class:`vms.recorded_time.RecordedWindow`, #10.2).
+
+The request, its field checks and the result are :mod:`vms.ingest_request` (imported
+from here as before).
 """
 
 from __future__ import annotations
@@ -27,19 +30,16 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
-import enum
 import errno
 import fcntl
 import logging
 import os
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import BinaryIO
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from vms import ids
 from vms.audit.log import AuditLog, Who
@@ -65,16 +65,16 @@ from vms.errors import (
 )
 from vms.events import EventBus
 from vms.faults import crash_point
-from vms.filenames import MAX_RAW_FILENAME_CHARS, safe_filename
 from vms.ingest_copy import Background, PipelinedHash, require_unchanged
+from vms.ingest_request import MAX_TEXT as MAX_TEXT
+from vms.ingest_request import CatalogueHook as CatalogueHook
+from vms.ingest_request import IngestRequest as IngestRequest
+from vms.ingest_request import IngestResult as IngestResult
+from vms.ingest_request import Origin as Origin
+from vms.ingest_request import SupersededFence as SupersededFence
+from vms.ingest_request import validate_request as validate_request
 from vms.leases import LeaseLost, check_camera_fence
-from vms.markers import (
-    DeviceMarker,
-    check_buffer,
-    check_markers,
-    check_recording_span,
-    marker_details,
-)
+from vms.markers import check_recording_span, marker_details
 from vms.media.probe import MAX_FRAME_PIXELS, ZIP, ProbeResult, probe
 from vms.metrics import INGEST_SECONDS
 from vms.recorded_time import RecordedWindow
@@ -83,133 +83,8 @@ from vms.store_guard import StoreGuard
 
 log = logging.getLogger(__name__)
 
-MAX_TEXT = 500
 # Ask the kernel to start writing a temp file out every this many bytes (see _copy).
 WRITEBACK_BYTES = 32 * 1024**2
-
-
-class Origin(enum.StrEnum):
-    """Who vouches for an ingest request's source, device and times."""
-
-    # The VMS itself: the recorder's segments of its cameras, derived items.
-    SYSTEM = "system"
-    # A person: an upload, a dock-folder file, a CLI import (issue #10.1, #10.2).
-    USER = "user"
-
-
-@dataclass(frozen=True)
-class IngestRequest:
-    """What the caller knows about the file besides its bytes."""
-
-    source: SourceKind
-    device_id: str
-    officer_badge: str | None = None
-    recorded_at: dt.datetime | None = None
-    recorded_end: dt.datetime | None = None
-    title: str | None = None
-    categories: tuple[str, ...] = ()
-    case_number: str | None = None
-    incident_number: str | None = None
-    original_filename: str | None = None
-    derived_from: str | None = None
-    expected_size: int | None = None
-    expected_sha256: str | None = None
-    # Free-form facts recorded on the first custody event (e.g. upload id, dock path).
-    custody_details: dict[str, str] = field(default_factory=dict)
-    # Paths where a person is the origin say so: only the recorder creates fixed items.
-    origin: Origin = Origin.SYSTEM
-    # OPS-2: the seconds of pre-event buffer at the head of the file; OPS-3: the
-    # device's deactivation/mute markers with their reasons (vms/markers.py).
-    pre_event_buffer_seconds: int | None = None
-    markers: tuple[DeviceMarker, ...] = ()
-    # A recorded segment's camera lease token (issue 13.1): catalogued only while it is
-    # still the camera's lease (vms.leases.check_camera_fence); None: not fenced.
-    fence: int | None = None
-    # When ``fence`` has passed on: what may let the segment in all the same, by proving
-    # that no other holder recorded its span (a crash leftover, recorder/salvage.py 5f);
-    # None: refused (LeaseLost).
-    superseded: SupersededFence | None = None
-    # Called in the catalog transaction with the new row (after ``fence`` is checked):
-    # the caller's own bookkeeping of this item, committed with it or not at all (a
-    # recorder segment kept for retry takes its gap back out of the timeline, OPS-4).
-    catalogued: CatalogueHook | None = None
-
-
-# Called in the catalog transaction, the camera's lease row locked, when an ingest
-# request's ``fence`` has passed on (the LeaseLost given): it raises LeaseLost unless the
-# segment (device, start, end) may be catalogued all the same, and returns facts for
-# its custody event. Its writes commit with the row.
-SupersededFence = Callable[
-    [Session, str, LeaseLost, dt.datetime, dt.datetime | None], Mapping[str, str]
-]
-
-
-# Called inside the ingest transaction with the new row (e.g. retention pins the item
-# when an active preservation request covers it, INV-3): its writes commit with the row.
-CatalogueHook = Callable[[Session, MediaItem, dt.datetime], None]
-
-
-@dataclass(frozen=True)
-class IngestResult:
-    media_id: str
-    sha256: str
-    size: int
-    duplicate: bool
-
-
-def validate_request(request: IngestRequest, categories: CategoryList) -> IngestRequest:
-    """Check and normalise the caller's fields; say exactly what is wrong."""
-    if not isinstance(request.source, SourceKind):
-        raise InvalidArgument(f"unknown source {request.source!r}")
-    device = (request.device_id or "").strip()
-    if not device or len(device) > 64 or not device.isprintable() or "/" in device:
-        raise InvalidArgument(
-            f"device_id {request.device_id!r} must be 1-64 printable characters without '/'"
-        )
-    badge = (request.officer_badge or "").strip() or None
-    if badge is not None and (len(badge) > 32 or not badge.isprintable()):
-        raise InvalidArgument(f"officer_badge {badge!r} must be 1-32 printable characters")
-    for name, value in (
-        ("title", request.title),
-        ("case_number", request.case_number),
-        ("incident_number", request.incident_number),
-    ):
-        if value is not None and (len(value) > MAX_TEXT or not value.isprintable()):
-            raise InvalidArgument(f"{name} must be at most {MAX_TEXT} printable characters")
-    if request.expected_sha256 is not None:
-        digest = request.expected_sha256.lower()
-        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
-            raise InvalidArgument(f"sha256 {request.expected_sha256!r} is not 64 hex digits")
-    if request.recorded_at is not None:
-        ensure_utc(request.recorded_at)
-    # Names are cleaned at ingest (control, bidi, separators, length); the name as sent
-    # stays in the custody record of the ingest (issue 10, item 5).
-    filename = safe_filename(request.original_filename)
-    custody = dict(request.custody_details)
-    if request.original_filename and filename != request.original_filename:
-        custody.setdefault("filename_as_sent", request.original_filename[:MAX_RAW_FILENAME_CHARS])
-    return IngestRequest(
-        source=request.source,
-        device_id=device,
-        officer_badge=badge,
-        recorded_at=request.recorded_at,
-        recorded_end=request.recorded_end,
-        title=request.title.strip() if request.title else None,
-        categories=categories.normalise(request.categories),
-        case_number=(request.case_number or "").strip() or None,
-        incident_number=(request.incident_number or "").strip() or None,
-        original_filename=filename,
-        derived_from=request.derived_from,
-        expected_size=request.expected_size,
-        expected_sha256=request.expected_sha256.lower() if request.expected_sha256 else None,
-        custody_details=custody,
-        origin=request.origin,
-        pre_event_buffer_seconds=check_buffer(request.pre_event_buffer_seconds),  # OPS-2
-        markers=check_markers(request.markers),  # OPS-3
-        fence=request.fence,
-        superseded=request.superseded,
-        catalogued=request.catalogued,
-    )
 
 
 class Ingestor:
