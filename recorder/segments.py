@@ -54,9 +54,11 @@ from recorder.fanout import EncodedPacket, Interruption, Item, PacketHub
 from recorder.open_segment import CLOCK_STEP as CLOCK_STEP
 from recorder.open_segment import OpenSegment
 from recorder.pending import KeptSegment, PendingSegments
-from recorder.recording import RECORDER, STORE_UNAVAILABLE, TAKEOVER, RecordingLog
+from recorder.recording import RECORDER, STORE_UNAVAILABLE, RecordingLog
 from recorder.recording_switch import RecordingSwitch
 from recorder.salvage import SalvageReport, SpoolSalvage
+from recorder.segment_gaps import SegmentGaps
+from recorder.segment_gaps import WriterStatus as WriterStatus
 from recorder.spool import SpoolName, segment_request
 from vms.clock import Clock
 from vms.config import SEGMENT_QUEUE_PACKETS
@@ -84,18 +86,9 @@ class StopReason:
     closed_at: dt.datetime | None = None
 
 
-@dataclass
-class WriterStatus:
-    segments: int = 0
-    salvaged: int = 0
-    kept: int = 0  # segments kept in the spool until the object store answers (4a)
-    alarm: str | None = None
-    gap_open: bool = False
-    recording: bool = True
-
-
-class SegmentWriter:
-    """Writes one camera's segments (see the module doc for the procedure)."""
+class SegmentWriter(SegmentGaps):
+    """Writes one camera's segments (see the module doc for the procedure; its gaps,
+    floor and alarm: :class:`~recorder.segment_gaps.SegmentGaps`)."""
 
     def __init__(
         self,
@@ -122,27 +115,21 @@ class SegmentWriter:
         camera's in one transaction a second; None: ``recording.enabled``, a read of
         its own). ``retry_seconds``: how often segments kept while the object store
         does not answer are ingested again (4a)."""
-        self.camera_id = camera_id
+        super().__init__(
+            camera_id,
+            recording,
+            events,
+            RecordingSwitch(
+                camera_id, enabled or recording.enabled, dt.timedelta(seconds=state_poll_seconds)
+            ),
+        )
         self.hub = hub
         self.spool = spool
         self.ingestor = ingestor
         self.store = store
-        self.recording = recording
-        self.events = events
         self.clock = clock
         self.segment_seconds = segment_seconds
         self._reserve = reserve_bytes or (lambda: ingestor.reserve_bytes)
-        self._switch = RecordingSwitch(
-            camera_id, enabled or recording.enabled, dt.timedelta(seconds=state_poll_seconds)
-        )
-        self.status = WriterStatus()
-        # The camera lease token this node records under (issue 13.1; None: no camera
-        # ownership): each segment's ingest is fenced with it.
-        self.fence: int | None = None
-        self._lost_fence: int | None = None  # the token last found passed on (logged)
-        # The media node this camera was taken over from (it let its lease run out
-        # without handing it back): the start's gap is a ``takeover``, not a ``restart``.
-        self.taken_from: str | None = None
         # Appended by the pipeline thread, drained by this writer's (deque appends and
         # pops are atomic); None asks the writer to stop.
         self._items: collections.deque[Item | None] = collections.deque()
@@ -170,14 +157,7 @@ class SegmentWriter:
         self._dropped = 0
         self._thread: threading.Thread | None = None
         self._open: OpenSegment | None = None
-        self._gap: int | None = None
-        self._gap_cause: str | None = None
         self._stop_reason = StopReason()
-        # Where this camera's recording is known to have got to (segments and gaps, this
-        # run's and before): nothing starts earlier, so spans never overlap (OPS-4) even
-        # when two capture-time estimates disagree, e.g. a node that took the camera
-        # over against the one that was behind on its stream (see _begin).
-        self._floor: dt.datetime | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -575,116 +555,6 @@ class SegmentWriter:
         with contextlib.suppress(VMSError):
             current.writer.close()
         self._discard(current, cause, detail)
-
-    # -- gaps, alarms, state --------------------------------------------------------------
-
-    def _at_floor(self, at: dt.datetime) -> dt.datetime:
-        return at if self._floor is None or at >= self._floor else self._floor
-
-    def _raise_floor(self, at: dt.datetime) -> None:
-        self._floor = self._at_floor(at)
-
-    def _open_gap(self, at: dt.datetime, cause: str, detail: str) -> None:
-        if self._gap is not None:
-            return
-        at = self._at_floor(at)
-        self._raise_floor(at)
-        try:
-            self._gap = self.recording.open_gap(self.camera_id, at, cause, detail, self.fence)
-        except LeaseLost as exc:
-            self._lease_lost(exc, f"no {cause!r} gap written from {at.isoformat()}")
-            return
-        self._gap_cause = cause
-        self.status.gap_open = True
-        self.events.publish(
-            "recorder.gap", {"camera_id": self.camera_id, "cause": cause, "start": at.isoformat()}
-        )
-
-    def _close_gap(self, at: dt.datetime) -> None:
-        if self._gap is None:
-            return
-        gap, cause = self._gap, self._gap_cause
-        try:
-            self.recording.close_gap(gap, at, self.fence)
-            closed = True
-        except LeaseLost as exc:
-            # Left open for the new holder, which continues it (_resume_gap).
-            self._lease_lost(exc, f"gap {gap} left open for it")
-            closed = False
-        self._gap, self._gap_cause = None, None
-        self.status.gap_open = False
-        if not closed:
-            return
-        # The alarm of the gap ends with it (issue 12.3).
-        self.events.publish(
-            "recorder.gap", {"camera_id": self.camera_id, "cause": cause, "end": at.isoformat()}
-        )
-
-    def _lease_lost(self, exc: LeaseLost, what: str) -> None:
-        """Another node records this camera now (issue 13.1): its recording and its gaps
-        are that node's, so a gap written here, from this node's last packet, would
-        overlap the new holder's segments (OPS-4). Logged once per lease token."""
-        if self._lost_fence != self.fence:
-            self._lost_fence = self.fence
-            log.warning("%s; %s", exc, what)  # the message names the camera
-
-    def _disk_full(self, at: dt.datetime, detail: str) -> None:
-        self._open_gap(at, "disk_full", detail)
-        self._alarm(detail)
-
-    def _alarm(self, detail: str) -> None:
-        if self.status.alarm is None:
-            log.error(
-                "camera %s: ALARM recording stopped, media store full: %s", self.camera_id, detail
-            )
-            self.events.publish(
-                "recorder.alarm",
-                {"camera_id": self.camera_id, "alarm": "disk_full", "detail": detail},
-            )
-        self.status.alarm = detail
-
-    def _clear_alarm(self) -> None:
-        if self.status.alarm is not None:
-            log.warning("camera %s: alarm cleared, recording resumed", self.camera_id)
-            self.events.publish("recorder.alarm", {"camera_id": self.camera_id, "alarm": None})
-            self.status.alarm = None
-
-    def _recording_enabled(self, now: dt.datetime) -> bool:
-        self.status.recording = self._switch.at(now)
-        return self.status.recording
-
-    def _resume_gap(self, *, crashed: bool) -> None:
-        """Continue the gap the previous run left open (gaps that recording resumed
-        after, e.g. with a salvaged segment, are closed there); otherwise open one from
-        the last packet actually written (``crash`` when spool files were left,
-        ``takeover`` when the camera was taken from a media node that let its lease run
-        out, else ``restart``), closed by the first packet of this run (OPS-4)."""
-        try:
-            still_open = self.recording.settle_open_gaps(self.camera_id, self.fence)
-        except LeaseLost as exc:
-            # Its gaps are the new holder's to continue; this run's segments are refused
-            # by the same fence, and the engine's next round stops it.
-            self._lease_lost(exc, "no gap settled or opened at the start")
-            return
-        last = self.recording.last_written(self.camera_id)
-        if still_open is not None:
-            self._gap, self._gap_cause, since = still_open
-            self._floor = max(since, last) if last is not None else since
-            self.status.gap_open = True
-            return
-        self._floor = last
-        if last is not None:
-            if crashed:
-                self._open_gap(last, "crash", "recorder crashed; spool salvaged")
-            elif self.taken_from is not None:
-                self._open_gap(
-                    last,
-                    TAKEOVER,
-                    f"media node {self.taken_from} stopped recording it without handing "
-                    "it over (killed, or cut off past its lease)",
-                )
-            else:
-                self._open_gap(last, "restart", "recorder restarted")
 
     # -- crash recovery (procedure 5) -----------------------------------------------------
 
