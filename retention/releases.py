@@ -535,7 +535,9 @@ class ReleaseService(ReleaseLog):
             # id order, before the audit chain: a release holds them in that order.
             if command.sensitive:
                 lock_with_copies(s, media_id, through_redacted=False)
-            item = s.get_one(MediaItem, media_id, with_for_update=lock_rows(s))
+            item = s.get(MediaItem, media_id, with_for_update=lock_rows(s))
+            if item is None:  # purged since the check above (RET-13)
+                raise NotFound(f"media item {media_id!r} does not exist")
             details = {"privacy_sensitive": command.sensitive, "reason": reason}
             if item.privacy_sensitive != command.sensitive:
                 self._flag(s, actor, item, command.sensitive, details, now)

@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from privacy_masks.redaction import EditRedaction, ManualTrack, NewRedaction, RedactionService
 from retention.casefile import AddCaseItem, CaseFileService, NewCase
 from retention.plugin import get
+from retention.releases import SetPrivacy
 from tests.media import make_video
 from tests.races import purged_after_check
 from tests.retention.conftest import ingest
@@ -134,6 +135,22 @@ def test_a_document_purged_while_its_release_request_is_logged_is_not_logged_ACC
     with pytest.raises(InvalidArgument, match=f"document_media_id: no media item '{order}'"):
         releases.create(people["commander"], command)
     refused_whole(timed, armed, "release.create", ReleaseRequest)
+
+
+def test_an_item_purged_while_it_is_flagged_privacy_sensitive_is_a_404_ACC_11(
+    timed: Services, people: dict[str, Actor], clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The commander flags a recording privacy-sensitive (ACC-11) at the moment the
+    purge destroys it. The flag's transaction read the item with ``get_one``: gone, an
+    SQLAlchemy ``NoResultFound``, a 500. Refused as a flag sent after the purge is (404
+    naming the item), no custody event, no ``media.privacy`` entry."""
+    releases = get(timed).releases
+    media = expired_video(timed, clock)
+    armed = purged_after_check(monkeypatch, timed, releases.authoriser, Action.MEDIA_EDIT, media)
+    with pytest.raises(NotFound, match=f"media item '{media}' does not exist"):
+        releases.set_privacy(people["commander"], media, SetPrivacy(True, "a person undressed"))
+    assert count(timed, CustodyEvent) == 0  # the item's went with it; none added
+    refused_whole(timed, armed, "media.privacy")
 
 
 # -- redactions ------------------------------------------------------------------------
