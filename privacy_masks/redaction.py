@@ -60,14 +60,14 @@ from privacy_masks.redaction_values import interpolate as interpolate
 from privacy_masks.redaction_values import item_facts, stamped_after
 from vms import ids
 from vms.auth.authoriser import who
-from vms.auth.decided_again import refuse_as_now
+from vms.auth.decided_again import UserChanged, hold_user, refuse_as_now
 from vms.auth.permissions import Action, Actor, ItemFacts
 from vms.bounded import shown
 from vms.catalog_values import ContentAccess
 from vms.db.models import Export, MediaItem, MediaType, Redaction
 from vms.errors import Conflict, InvalidArgument, NotFound, RateLimited
 from vms.exports.service import export_clips
-from vms.repeats import find_repeat, lock_user
+from vms.repeats import find_repeat
 
 #: What a request may ask to detect (API names) -> the detectors' classes.
 DETECT = {
@@ -175,6 +175,8 @@ class RedactionService(RedactionRunner):
                 record = RedactionRecord.of(row)
         except _NoLongerAllowed:
             self._refused_since(actor, media_id, "its redaction was filed")
+        except UserChanged as exc:
+            self._refused_since(actor, media_id, "its redaction was filed", str(exc))
         except RateLimited as exc:
             self.audit.record(
                 self.db,
@@ -188,9 +190,12 @@ class RedactionService(RedactionRunner):
         self.publish(record)
         return record
 
-    def _refused_since(self, actor: Actor, media_id: str, doing: str) -> NoReturn:
-        """After :meth:`_still_allowed` refused in a rolled-back transaction: refused as
-        the check refuses it now (403, audited); allowed again meanwhile: a 409."""
+    def _refused_since(
+        self, actor: Actor, media_id: str, doing: str, changed: str | None = None
+    ) -> NoReturn:
+        """After :meth:`_still_allowed` (or the user's check, ``changed`` then saying
+        so) refused in a rolled-back transaction: refused as the check refuses it now
+        (403, audited); allowed again meanwhile: a 409."""
         refuse_as_now(
             self.db,
             self.authoriser,
@@ -199,7 +204,7 @@ class RedactionService(RedactionRunner):
             media_id,
             target=f"media:{media_id}",
             gone=f"media_id: {media_id} is no longer in the catalog",
-            changed=f"media {media_id} changed while {doing}; try again",
+            changed=changed or f"media {media_id} changed while {doing}; try again",
         )
 
     def _still_allowed(self, s: Session, actor: Actor, media_id: str) -> None:
@@ -246,13 +251,13 @@ class RedactionService(RedactionRunner):
         role runs them one after another, each minutes of detection or rendering, so
         without a bound one user's requests could hold everyone else's. A job in
         ``review`` waits for a person and is not counted. Counted under a lock of the
-        user's row (:func:`vms.repeats.lock_user`), taken here unless ``user_locked``
-        (:meth:`_repeat` took it earlier in the transaction)."""
+        user's row, taken here unless ``user_locked`` (:meth:`_repeat` took it earlier in
+        the transaction), the user decided again there (ACC-1: :func:`hold_user`)."""
         limit = self.config.max_pending_per_user
         if limit <= 0:
             return
         if not user_locked:
-            lock_user(s, actor)
+            hold_user(s, actor)
         pending = s.execute(
             select(func.count())
             .select_from(Redaction)
@@ -570,6 +575,8 @@ class RedactionService(RedactionRunner):
                 record = RedactionRecord.of(row)
         except _NoLongerAllowed:
             self._refused_since(actor, reached.media_id, "its render was queued")
+        except UserChanged as exc:
+            self._refused_since(actor, reached.media_id, "its render was queued", str(exc))
         except RateLimited as exc:
             self.audit.record(
                 self.db,

@@ -74,6 +74,7 @@ from retention.release_values import SharedLink as SharedLink
 from retention.release_values import ShareRecord as ShareRecord
 from vms import ids
 from vms.auth.authoriser import who
+from vms.auth.decided_again import UserChanged, actor_as_now
 from vms.auth.permissions import Action, Actor, facts_of
 from vms.bounded import shown
 from vms.clock import ensure_utc
@@ -155,12 +156,20 @@ class ReleaseService(ReleaseLog):
         )
         try:
             return self._create(actor, logged, resolved, now)
-        except _ChangedSinceCheck:
-            # Restricted, flagged or purged since the check above: refused as it refuses,
-            # the refusal audited now that the transaction is rolled back; else a 409.
+        except (_ChangedSinceCheck, UserChanged) as exc:
+            # Restricted, flagged or purged since the check above, or the user disabled
+            # or given another role (ACC-1): refused as the check refuses it now, by the
+            # user as now, the refusal audited now that the transaction is rolled back;
+            # else a 409.
+            actor = actor_as_now(
+                self.db, self.authoriser, actor, Action.RELEASES_MANAGE, "releases"
+            )
+            self.authoriser.require(actor, Action.RELEASES_MANAGE, "releases")
             self._checked(actor, command.kind, number, refs, doc)
             raise Conflict(
-                f"release request {number!r}: its items changed while it was logged; try again"
+                str(exc)
+                if isinstance(exc, UserChanged)
+                else f"release request {number!r}: its items changed while it was logged; try again"
             ) from None
 
     def _checked(

@@ -116,3 +116,32 @@ def purged_after_check(
         assert not kept, f"the purge kept {kept}: the test's items must be expired"
 
     return after_check(monkeypatch, authoriser, action, purge)
+
+
+def user_changed_after_check(
+    monkeypatch: Any,
+    services: Services,
+    authoriser: Authoriser,
+    action: Action,
+    username: str,
+    change: str,
+) -> list[bool]:
+    """:func:`after_check` with an admin changing the acting user ``username`` (ACC-1):
+    ``disabled`` (``vms user disable``: sign-in refused, sessions and tokens revoked,
+    though this request was authenticated before), ``demoted`` (the role stored made
+    ``officer``, who may do none of the writes tested) or ``promoted`` (made ``admin``,
+    who may do them all)."""
+    from sqlalchemy import update
+
+    from vms.audit.log import Who
+    from vms.db.models import Role, User
+
+    def changed() -> object:
+        if change == "disabled":
+            return services.users.set_active(username, False, Who("root", "admin"))
+        role = {"demoted": Role.OFFICER, "promoted": Role.ADMIN}[change]
+        with services.db.transaction() as s:
+            s.execute(update(User).where(User.username == username).values(role=role.value))
+        return None
+
+    return after_check(monkeypatch, authoriser, action, changed)

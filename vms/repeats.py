@@ -15,8 +15,8 @@ from typing import ClassVar, Protocol, TypeVar
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from vms.auth.decided_again import hold_user
 from vms.auth.permissions import Actor
-from vms.db.models import User
 
 #: A request the same user made less than this long ago may be the one asked again.
 REPEAT_WINDOW = dt.timedelta(seconds=30)
@@ -30,13 +30,6 @@ class Requested(Protocol):
 
 
 R = TypeVar("R", bound=Requested)
-
-
-def lock_user(s: Session, actor: Actor) -> None:
-    """Lock ``actor``'s user row until the transaction ends (PostgreSQL; SQLite's write
-    transaction serialises anyway): two requests of one user at once are decided one
-    after the other (a repeat found, the last place of a pending limit taken once)."""
-    s.execute(select(User.id).where(User.id == actor.user_id).with_for_update())
 
 
 def find_repeat(
@@ -53,8 +46,11 @@ def find_repeat(
 
     Asked under a lock of the user's row (PostgreSQL; SQLite's write transaction
     serialises anyway), so two requests at once find each other: the second waits for
-    the first's transaction and is answered with its row."""
-    lock_user(s, actor)
+    the first's transaction and is answered with its row. The row held, the user is
+    decided again (:func:`vms.auth.decided_again.hold_user`: disabled or given another
+    role since the request's check, :class:`~vms.auth.decided_again.UserChanged`;
+    ACC-1), so not even an earlier request is answered to a user no longer allowed."""
+    hold_user(s, actor)
     rows = s.execute(
         select(model)
         .where(

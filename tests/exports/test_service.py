@@ -20,7 +20,7 @@ from vms.audit.log import Who
 from vms.auth.permissions import Actor
 from vms.clock import ManualClock
 from vms.db.models import AuditEntry, CustodyEvent, Export, MediaItem, MediaLink, SourceKind
-from vms.errors import InvalidArgument, NotFound, PermissionDenied
+from vms.errors import Conflict, InvalidArgument, NotFound, PermissionDenied
 from vms.exports import verify
 from vms.exports.credentials import read_credentials
 from vms.exports.service import ExportSource, NewExport
@@ -269,3 +269,44 @@ def test_a_package_restricted_while_it_is_downloaded_is_not_handed_over_ACC_7(
             select(AuditEntry.outcome).where(AuditEntry.action == "media.export.download")
         ).scalars()
         assert list(outcomes) == ["denied"]
+
+
+@pytest.mark.parametrize(
+    ("change", "refused", "match"),
+    [
+        ("disabled", PermissionDenied, "disabled"),
+        ("demoted", PermissionDenied, "officer"),
+        ("promoted", Conflict, "try again"),
+    ],
+)
+def test_a_user_disabled_or_demoted_while_their_export_is_filed_gets_no_export_ACC_1(
+    services: Services,
+    actors: dict[str, Actor],
+    monkeypatch: pytest.MonkeyPatch,
+    change: str,
+    refused: type[Exception],
+    match: str,
+) -> None:
+    """An investigator asks for an export at the moment an admin disables them, or makes
+    them an officer (ACC-1: access only by authorised personnel; officers make no
+    exports). The request was authorised with the role it started with, so the export
+    was filed and audited after the change that forbids it. The writing transaction
+    holds the user's row anyway (the repeat check): it decides again on the user as
+    stored, and the request is refused (403, audited) as one sent after the change.
+    Made an admin instead: still allowed, but authorised (and audited) with the role it
+    started with; a 409 (try again), nothing filed, nothing refused."""
+    from tests.races import user_changed_after_check
+    from vms.auth.permissions import Action
+
+    bwc = ingest(services, SourceKind.BWC, "BWC-1", T0, badge="B1", seed=2)
+    armed = user_changed_after_check(
+        monkeypatch, services, services.authoriser, Action.EXPORTS_CREATE, "investigator", change
+    )
+    with pytest.raises(refused, match=match):
+        services.exports.create(
+            actors["investigator"],
+            NewExport(purpose="court copy", sources=(ExportSource(None, bwc),)),
+        )
+    assert not armed[0]
+    assert exports_count(services) == 0
+    assert denied_entries(services) == (refused is PermissionDenied)

@@ -166,6 +166,33 @@ def test_an_item_restricted_while_its_redaction_is_filed_gets_no_job_ACC_7(
     assert audited(services, "redaction.create", f"media:{media_id}") == 0
 
 
+@pytest.mark.parametrize("change", ["disabled", "demoted"])
+def test_a_user_disabled_or_demoted_while_their_redaction_is_filed_gets_no_job_ACC_1(
+    services: Services, actors: dict[str, Actor], monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    """The records commander asks for a redaction at the moment an admin disables them,
+    or makes them an officer (ACC-1; officers redact nothing). The request was
+    authorised with the role it started with, so the job was filed and audited after
+    the change that forbids it. The writing transaction holds the user's row anyway
+    (the repeat check): it decides again on the user as stored, and the request is
+    refused (403, audited) as one sent after the change."""
+    from tests.races import user_changed_after_check
+
+    service = redactions(services)
+    media_id = ingest(services, street_video())
+    armed = user_changed_after_check(
+        monkeypatch, services, service.authoriser, MANAGE, "commander", change
+    )
+    with pytest.raises(PermissionDenied, match="disabled" if change == "disabled" else "officer"):
+        service.create(actors["commander"], NewRedaction(media_id, ("faces",)))
+    assert not armed[0]
+    with services.db.session() as s:
+        assert s.execute(select(Redaction.id)).first() is None
+        denied = s.execute(select(AuditEntry.seq).where(AuditEntry.outcome == "denied")).all()
+    assert audited(services, "redaction.create", f"media:{media_id}") == 0
+    assert len(denied) == 1
+
+
 def test_an_item_restricted_while_its_render_is_queued_is_not_rendered_ACC_7(
     services: Services, actors: dict[str, Actor], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -188,6 +215,31 @@ def test_an_item_restricted_while_its_render_is_queued_is_not_rendered_ACC_7(
         media_id,
     )
     with pytest.raises(PermissionDenied, match="ACC-7"):
+        service.render(commander, job)
+    assert not armed[0]
+    with services.db.session() as s:
+        assert s.get_one(Redaction, job).state == "review"
+    assert audited(services, "redaction.render", f"media:{media_id}") == 0
+
+
+@pytest.mark.parametrize("change", ["disabled", "demoted"])
+def test_a_user_disabled_or_demoted_while_their_render_is_queued_gets_none_ACC_1(
+    services: Services, actors: dict[str, Actor], monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    """The records commander queues the render of a reviewed redaction at the moment an
+    admin disables them, or makes them an officer (ACC-1). The render holds the user's
+    row anyway (the pending limit): it decides again on the user as stored and is
+    refused (403, audited) as one sent after the change; the job stays in review."""
+    from tests.races import user_changed_after_check
+
+    service = redactions(services)
+    media_id = ingest(services, street_video())
+    commander = actors["commander"]
+    job = in_review(services, commander, media_id)
+    armed = user_changed_after_check(
+        monkeypatch, services, service.authoriser, MANAGE, "commander", change
+    )
+    with pytest.raises(PermissionDenied, match="disabled" if change == "disabled" else "officer"):
         service.render(commander, job)
     assert not armed[0]
     with services.db.session() as s:

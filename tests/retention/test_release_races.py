@@ -399,7 +399,6 @@ def test_an_item_protected_while_its_request_is_logged_is_not_logged_ACC_7_REL_3
     one sent after the protection is."""
     from tests.races import after_check
     from vms.auth.permissions import Action
-    from vms.db.models import ReleaseRequest
 
     releases = retention.releases
     media = ingest(timed, recorded_at=clock.now() - DAY)
@@ -415,12 +414,49 @@ def test_an_item_protected_while_its_request_is_logged_is_not_logged_ACC_7_REL_3
     with pytest.raises(PermissionDenied, match="REL-3" if protection != "restricted" else "ACC-7"):
         releases.create(people["commander"], new((media,), request_number="P-1"))
     assert not armed[0]
-    with timed.db.session() as s:
+    assert _refused_and_not_logged(timed) == 1
+
+
+@pytest.mark.parametrize("change", ["disabled", "demoted"])
+def test_a_user_disabled_or_demoted_while_their_request_is_logged_gets_none_ACC_1(
+    timed: Services,
+    retention: Retention,
+    people: dict[str, Actor],
+    clock: ManualClock,
+    change: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The records commander logs a FOIA request at the moment an admin disables them,
+    or makes them an officer (ACC-1; officers log no release requests). The request was
+    authorised with the role it started with, so it was logged and audited after the
+    change that forbids it. The writing transaction holds the user's row anyway (the
+    repeat check): it decides again on the user as stored, and the request is refused
+    (403, audited) as one sent after the change."""
+    from tests.races import user_changed_after_check
+    from vms.auth.permissions import Action
+
+    releases = retention.releases
+    media = ingest(timed, recorded_at=clock.now() - DAY)
+    armed = user_changed_after_check(
+        monkeypatch, timed, releases.authoriser, Action.RELEASES_MANAGE, "commander", change
+    )
+    with pytest.raises(PermissionDenied, match="disabled" if change == "disabled" else "officer"):
+        releases.create(people["commander"], new((media,), request_number="P-1"))
+    assert not armed[0]
+    assert _refused_and_not_logged(timed) == 1
+
+
+def _refused_and_not_logged(services: Services) -> int:
+    """How many refusals of logging a request were audited; none was logged."""
+    from vms.db.models import ReleaseRequest
+
+    with services.db.session() as s:
         assert s.execute(select(ReleaseRequest.id)).first() is None
-        refused = s.execute(
-            select(func.count()).where(
-                AuditEntry.action.in_(("release.create", "releases.manage")),
-                AuditEntry.outcome == "denied",
-            )
-        ).scalar_one()
-    assert refused == 1
+        return int(
+            s.execute(
+                select(func.count()).where(
+                    AuditEntry.action.in_(("release.create", "releases.manage")),
+                    AuditEntry.outcome == "denied",
+                )
+            ).scalar_one()
+        )

@@ -180,16 +180,7 @@ class UserService:
             return user
 
     def actor_for(self, session: Session, user: User) -> Actor:
-        supervised = session.execute(
-            select(User.badge).where(User.supervisor_id == user.id, User.badge.is_not(None))
-        ).scalars()
-        return Actor(
-            user_id=user.id,
-            username=user.username,
-            role=Role(user.role),
-            badge=user.badge,
-            supervised_badges=frozenset(b for b in supervised if b),
-        )
+        return actor_of(session, user)
 
     def actor_by_id(self, user_id: int) -> Actor | None:
         with self.db.session() as s:
@@ -563,6 +554,21 @@ class UserService:
                 details={"sessions_revoked": revoked.sessions, "tokens_revoked": revoked.tokens},
             )
         return revoked
+
+
+def actor_of(session: Session, user: User) -> Actor:
+    """``user`` as the permission table sees it: role, badge and the badges of the
+    officers they supervise (ACC-8), read in ``session``."""
+    supervised = session.execute(
+        select(User.badge).where(User.supervisor_id == user.id, User.badge.is_not(None))
+    ).scalars()
+    return Actor(
+        user_id=user.id,
+        username=user.username,
+        role=Role(user.role),
+        badge=user.badge,
+        supervised_badges=frozenset(b for b in supervised if b),
+    )
 
 
 def ensure_officer(session: Session, badge: str, now: dt.datetime, name: str | None = None) -> None:

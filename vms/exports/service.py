@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session
 
 from vms import ids
 from vms.auth.authoriser import who
+from vms.auth.decided_again import UserChanged, actor_as_now
 from vms.auth.permissions import Action, Actor, ItemFacts, Scope, facts_of, scope_of
 from vms.bounded import shown
 from vms.case_exports import CaseExport
@@ -189,13 +190,17 @@ class ExportService(ExportRunner):
                 )
                 s.flush()
                 record = ExportRecord.of(row)
-        except _NoLongerAllowed:
-            # Refused as the check refuses it now (planned again: the refusal audited
-            # outside the rolled-back transaction; a purged item a 404 naming it);
-            # allowed again meanwhile, or a camera's range still recorded: a 409.
+        except (_NoLongerAllowed, UserChanged) as exc:
+            # Refused as the check refuses it now, by the user as now (planned again:
+            # the refusal audited outside the rolled-back transaction; a purged item a
+            # 404 naming it); allowed again meanwhile, or a camera's range still
+            # recorded: a 409.
+            actor = actor_as_now(self.db, self.authoriser, actor, Action.EXPORTS_CREATE, "exports")
+            self.authoriser.require(actor, Action.EXPORTS_CREATE, "exports")
             for n, source in enumerate(command.sources):
                 self._plan(actor, n, source)
-            raise Conflict("the export's items changed while it was filed; try again") from None
+            changed = "the export's items changed while it was filed; try again"
+            raise Conflict(str(exc) if isinstance(exc, UserChanged) else changed) from None
         except RateLimited as exc:
             self.audit.record(
                 self.db,
@@ -237,9 +242,9 @@ class ExportService(ExportRunner):
         running: the job runs exports one after another, oldest first, so without a
         bound one user's requests (each up to 16 sources of ``max_hours``) could hold
         everyone else's for days. Counted under the lock of the user's row that
-        :meth:`_repeat`, asked first in the same transaction, took
-        (:func:`vms.repeats.lock_user`): two requests at once cannot both take the last
-        place."""
+        :meth:`_repeat`, asked first in the same transaction, took (and decided the user
+        again there, ACC-1: :func:`vms.auth.decided_again.hold_user`): two requests at
+        once cannot both take the last place."""
         limit = self.max_pending_per_user
         if limit <= 0:
             return
