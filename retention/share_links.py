@@ -20,7 +20,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import BinaryIO, NoReturn
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -63,7 +63,10 @@ class ShareLanding:
 
 @dataclass(frozen=True)
 class ShareDownload:
-    path: Path | None  # None: in the object store, read from ``body``
+    # The original on local disk, opened before the download was counted, so a purge
+    # that unlinks it once the count has committed does not take the bytes of a download
+    # already recorded (ACC-6, RET-13); None: in the object store, read from ``body``.
+    file: BinaryIO | None
     name: str
     content_type: str
     sha256: str
@@ -71,6 +74,11 @@ class ShareDownload:
     # The object store's answer, asked for before the download was counted (so a store
     # that fails counts nothing); None for a file on local disk.
     body: Iterator[bytes] | None = None
+
+    def close(self) -> None:
+        """Give back the file or the store's answer when they are not sent."""
+        _close(self.file)
+        _close(self.body)
 
 
 class ShareAccess:
@@ -222,6 +230,9 @@ class ShareAccess:
         # store that fails (503, a timeout) spends none of the link's downloads; and
         # before the locks below are taken, so no audited write waits on the store.
         path = self.store.servable(hashes[position], NO_LINK)
+        # On local disk, opened now: the bytes of the download counted below (POSIX keeps
+        # them readable when the purge unlinks the file after the count, RET-13).
+        opened = _opened(path) if path is not None else None
         stream = self.store.read(hashes[position]) if path is None else None
         try:
             with self.db.transaction() as s:
@@ -247,11 +258,13 @@ class ShareAccess:
                         raise NotFound(NO_LINK)
                     item, media = files[position]
                     return self._count(
-                        s, link_id, release_id, item, media, path, stream, now, remote
+                        s, link_id, release_id, item, media, opened, stream, now, remote
                     )
         except BaseException:
-            _close(stream)  # an answer of the store that will not be sent
+            _close(opened)  # a file or an answer of the store that will not be sent
+            _close(stream)
             raise
+        _close(opened)
         _close(stream)
         self._refuse(link_id, release_id, why, remote)
 
@@ -262,7 +275,7 @@ class ShareAccess:
         release_id: str,
         item: ReleaseItem,
         media: MediaItem,
-        path: Path | None,
+        opened: BinaryIO | None,
         stream: Iterator[bytes] | None,
         now: dt.datetime,
         remote: str,
@@ -306,7 +319,7 @@ class ShareAccess:
             details=details,
         )
         return ShareDownload(
-            path,
+            opened,
             self._name(item, media),
             media.content_type,
             media.sha256,
@@ -315,8 +328,17 @@ class ShareAccess:
         )
 
 
-def _close(stream: Iterator[bytes] | None) -> None:
-    """Give back an object store answer that will not be sent."""
+def _opened(path: Path) -> BinaryIO:
+    """``path`` opened for reading; gone (purged since it was found): the dead link's
+    answer, nothing counted."""
+    try:
+        return path.open("rb")
+    except FileNotFoundError:
+        raise NotFound(NO_LINK) from None
+
+
+def _close(stream: Iterator[bytes] | BinaryIO | None) -> None:
+    """Give back a file or an object store answer that will not be sent."""
     close = getattr(stream, "close", None)
     if close is not None:
         close()

@@ -283,8 +283,8 @@ def test_share_link_token_is_hashed_counted_and_stops(
         assert shared.token not in (stored.token_sha256, stored.id)
     shares = retention.shares
     assert shares.landing(shared.token, remote="203.0.113.9").files[0].position == 1
-    shares.download(shared.token, 1, remote="203.0.113.9")
-    shares.download(shared.token, 1, remote="203.0.113.9")
+    shares.download(shared.token, 1, remote="203.0.113.9").close()
+    shares.download(shared.token, 1, remote="203.0.113.9").close()
     with pytest.raises(NotFound, match="no such link"):
         shares.download(shared.token, 1, remote="203.0.113.9")  # max downloads
     again = releases.share(who["commander"], request.id, NewShare(clock.now() + DAY, 5))

@@ -222,3 +222,41 @@ def test_restricting_the_original_of_a_shared_copy_during_a_download_ACC_7(
     after = outsider.get(f"/s/{link['token']}/package", environ_base=OUTSIDER)
     assert after.status_code == 404
     after.close()
+
+
+def test_an_item_purged_just_after_its_download_was_counted_is_still_sent_ACC_6(
+    app: Flask,
+    client: FlaskClient,
+    services: Services,
+    tokens: dict[str, str],
+    released: str,
+    document_item: tuple[str, bytes],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Both databases: the purge removes the released item's file (its ``_unlink``, once
+    the download's row locks are given back) just after the download was counted, audited
+    and witnessed, before its bytes are sent. The file was opened only once the page
+    sent it: the outsider got a 500, a download recorded (ACC-6) that never happened. It is
+    opened before the download is counted now (as the object store's answer is asked
+    first): the counted download is the one sent, whole."""
+    from retention.share_links import ShareAccess
+
+    link = share(client, tokens, released, max_downloads=2)
+    original = ShareAccess.download
+    purged: list[str] = []
+
+    def purge_after_count(self: ShareAccess, *args: Any, **kwargs: Any) -> Any:
+        got = original(self, *args, **kwargs)
+        stored = services.store.path_for(got.sha256)
+        stored.unlink()  # what the purge does to an expired original (RET-13)
+        purged.append(str(stored))
+        return got
+
+    monkeypatch.setattr(ShareAccess, "download", purge_after_count)
+    got = app.test_client().get(f"/s/{link['token']}/package", environ_base=OUTSIDER)
+    status, data = got.status_code, got.data
+    got.close()
+    assert purged
+    assert status == 200 and data == document_item[1], status
+    with services.db.session() as s:
+        assert s.get_one(ShareLink, link["id"]).downloads == 1

@@ -336,7 +336,7 @@ def share_download(token: str, position: int) -> Response:
         return _not_found()
     except RateLimited as exc:
         return _throttled(exc)
-    if download.path is None:  # in the object store
+    if download.file is None:  # in the object store
         response = stream_stored(
             download.sha256,
             download.size,
@@ -344,10 +344,11 @@ def share_download(token: str, position: int) -> Response:
             conditional=False,
             body=download.body,
         )
-    else:
+    else:  # the original, opened before the download was counted (ACC-6, RET-13)
         response = send_file(
-            download.path, mimetype=download.content_type, conditional=False, max_age=0
+            download.file, mimetype=download.content_type, conditional=False, max_age=0
         )
+        response.content_length = download.size
     response.headers["Content-Disposition"] = content_disposition(
         download.name,
         attachment=True,
