@@ -383,8 +383,13 @@
 
   const bookmarkForm = document.getElementById("review-bookmark");
   if (bookmarkForm) {
+    // One bookmark at a time: a double click (or Enter) before the answer came back sent
+    // the form again and stored the instant twice. The button is off while one is sent.
+    const bookmarkButton = bookmarkForm.querySelector('button[type="submit"]');
+    let bookmarking = false;
     bookmarkForm.addEventListener("submit", function (event) {
       event.preventDefault();
+      if (bookmarking) return;
       const key = document.getElementById("review-bookmark-source").value;
       const source = sources.find(function (s) { return s.kind + ":" + s.id === key; });
       const body = {
@@ -394,6 +399,8 @@
       body[source.kind === "camera" ? "camera_id" : "media_id"] = source.id;
       const number = document.getElementById("review-bookmark-case").value.trim();
       if (number) body.case_number = number;
+      bookmarking = true;
+      bookmarkButton.disabled = true;
       fetch("/api/v1/bookmarks", {
         method: "POST",
         credentials: "same-origin",
@@ -412,7 +419,11 @@
           say("Bookmark saved at " + saved.start);
           return loadBookmarks(source);
         })
-        .catch(function (err) { problem(err.message); });
+        .catch(function (err) { problem(err.message); })
+        .finally(function () {
+          bookmarking = false;
+          bookmarkButton.disabled = false;
+        });
     });
   }
 
