@@ -74,3 +74,21 @@ def test_a_bookmark_sent_twice_while_in_flight_is_stored_once(
     page.wait_for_timeout(1000)  # a second write, had one been sent, is stored by now
     assert count(services, Bookmark) == 1
     expect(page.get_by_label("Bookmark: door opens")).to_have_count(1)
+
+
+def test_a_bookmark_list_read_before_a_bookmark_does_not_hide_it_when_answered_after(
+    web_assets: Path, services: Services, site: object, page: Page
+) -> None:
+    """The lane's bookmarks read as the page opens (slow, under load) came back after the
+    read that followed a new bookmark, and redrew the lane without it."""
+    item = bwc_item(services)
+    login(page, "investigator")
+    open_review(page, item)
+    page.evaluate(WRAP, [None, ["/api/v1/bookmarks?", 1]])  # the next read answers late
+    page.evaluate("() => { window.vmsReview.loadBookmarks(window.vmsReview.players[0].source); }")
+    mark = page.get_by_role("form", name="Bookmark this instant")
+    mark.get_by_label("Label", exact=True).fill("door opens")
+    mark.get_by_role("button", name="Bookmark this instant").click()
+    expect(page.get_by_label("Bookmark: door opens")).to_be_attached()
+    page.wait_for_timeout(2000)  # the older read's answer has come back
+    expect(page.get_by_label("Bookmark: door opens")).to_be_attached()

@@ -360,14 +360,24 @@
   }
 
   // -- bookmarks ---------------------------------------------------------------------
+  // A lane's reads can be answered out of order: the one sent as the page opened (slow,
+  // under load) came back after the one sent once a new bookmark was stored, and drew
+  // the lane without it. A read follows every bookmark's answer, so the last one sent
+  // knows every bookmark stored here: an answer to an older read than the one drawn is
+  // not drawn.
+  const laneReads = {}; // lane -> { sent, drawn }: numbers of its reads
   function loadBookmarks(source) {
     if (root.dataset.readBookmarks !== "1") return Promise.resolve();
     const key = source.kind + ":" + source.id;
+    const reads = laneReads[key] || (laneReads[key] = { sent: 0, drawn: 0 });
+    const ticket = ++reads.sent;
     const query = new URLSearchParams({ start: data.start, end: data.end });
     query.set(source.kind === "camera" ? "camera" : "media_id", source.id);
     return fetch("/api/v1/bookmarks?" + query, { credentials: "same-origin" })
       .then(function (r) { return r.ok ? r.json() : { bookmarks: [] }; })
       .then(function (body) {
+        if (ticket < reads.drawn) return;
+        reads.drawn = ticket;
         const track = laneTracks[key];
         for (const old of track.querySelectorAll(".review-mark")) old.remove();
         for (const b of body.bookmarks) {
