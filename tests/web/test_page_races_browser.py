@@ -13,8 +13,14 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import func, select
 
-from tests.web.conftest import login
+from privacy_masks.model import NewLift, NewMask
+from privacy_masks.service import MaskService
+from tests.recorder.conftest import sim as sim  # the fixture: one simulated camera a test
+from tests.web.conftest import Site, login
 from tests.web.test_case_pages import T0, bwc_item
+from tests.web.test_live_pages import camera_id as camera_id  # the fixture
+from tests.web.test_mask_lift_pages import SQUARE
+from vms.auth.permissions import Actor
 from vms.db.models import Bookmark
 from vms.services import Services
 
@@ -92,3 +98,31 @@ def test_a_bookmark_list_read_before_a_bookmark_does_not_hide_it_when_answered_a
     expect(page.get_by_label("Bookmark: door opens")).to_be_attached()
     page.wait_for_timeout(2000)  # the older read's answer has come back
     expect(page.get_by_label("Bookmark: door opens")).to_be_attached()
+
+
+@pytest.mark.timeout(180)
+def test_a_lift_list_read_before_a_lift_ended_does_not_show_it_running_again_PSCS_1(
+    camera_id: str, page: Page, site: Site, actors: dict[str, Actor]
+) -> None:
+    """The camera page's running lifts were drawn in the order the reads' answers came:
+    the read after a new lift, answered late, came back after the read that followed
+    ending another lift, and listed the ended lift as running, with its "End now"."""
+    masks = site.services.ports.get(MaskService)
+    door = masks.create(actors["admin"], camera_id, NewMask("door", polygon=SQUARE))
+    masks.create(actors["admin"], camera_id, NewMask("window", polygon=SQUARE))
+    masks.lift(actors["admin"], camera_id, NewLift(door.id, "Warrant SW-1", 30))
+    login(page, "admin")
+    page.goto(f"/live/{camera_id}")
+    page.evaluate(WRAP, [None, ["/mask-lifts?running=true", 1]])  # the next read: late
+    panel = page.locator("#mask-lifts")
+    end_door = panel.get_by_role("button", name="End the lift of \u201cdoor\u201d now")
+    panel.get_by_label("Mask").select_option(label="window")
+    panel.get_by_label("Investigative reason").fill("Warrant SW-2")
+    panel.get_by_role("button", name="Lift mask").click()
+    expect(panel.get_by_label("Investigative reason")).to_have_value("")  # lifted
+    end_door.click()  # while the read after the lift is on its way back
+    expect(end_door).to_have_count(0)
+    page.wait_for_timeout(2000)  # the older read's answer has come back
+    expect(end_door).to_have_count(0)
+    end_window = panel.get_by_role("button", name="End the lift of \u201cwindow\u201d now")
+    expect(end_window).to_have_count(1)

@@ -43,9 +43,19 @@
     return li;
   }
 
+  // Reads can be answered out of order: the one after a new lift, answered late, came
+  // back after the one that followed ending another lift and listed that lift as running
+  // again. A read follows every change's answer, so the last one sent knows them all:
+  // an answer to an older read than the one drawn is not drawn.
+  let sent = 0;
+  let drawn = 0;
   async function reload() {
+    const ticket = ++sent;
     const data = await call("GET", base + "?running=true");
-    if (data) list.replaceChildren(...data.lifts.map(item));
+    if (data && ticket > drawn) {
+      drawn = ticket;
+      list.replaceChildren(...data.lifts.map(item));
+    }
     if (window.vmsRefreshLifts) window.vmsRefreshLifts();
   }
 
