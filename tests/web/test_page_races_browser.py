@@ -7,6 +7,7 @@ read's answer delayed): no timing luck. A 2 s item keeps them fast."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from tests.web.conftest import Site, login
 from tests.web.test_case_pages import T0, bwc_item
 from tests.web.test_live_pages import camera_id as camera_id  # the fixture
 from tests.web.test_mask_lift_pages import SQUARE
+from vms.alarms import AlarmChange, AlarmKind
 from vms.auth.permissions import Actor
 from vms.db.models import Bookmark
 from vms.services import Services
@@ -126,3 +128,27 @@ def test_a_lift_list_read_before_a_lift_ended_does_not_show_it_running_again_PSC
     expect(end_door).to_have_count(0)
     end_window = panel.get_by_role("button", name="End the lift of \u201cwindow\u201d now")
     expect(end_window).to_have_count(1)
+
+
+def test_an_alarm_list_read_answered_after_a_newer_one_does_not_undo_an_acknowledgement(
+    page: Page, site: Site, actors: dict[str, Actor]
+) -> None:
+    """The alarms page reloads its list at each alarm event; the reload after a raise,
+    answered late, came back after the one after an acknowledgement and showed the
+    alarm unacknowledged again, with its button."""
+    alarms = site.services.alarms
+    lost = alarms.apply(AlarmChange(AlarmKind.VIDEO_LOST, "c1", True, "no video"))
+    assert lost is not None
+    login(page, "dispatcher", lands="**/live")
+    page.goto("/alarms")
+    expect(page.locator("body")).to_have_attribute("data-live", "connected")
+    page.evaluate(WRAP, [None, ["/alarms", 1]])  # the next read of the list: late
+    row = page.locator(f'#alarm-list tr[data-alarm-id="{lost.id}"]')
+    expect(row.get_by_role("button", name=re.compile("^Acknowledge"))).to_have_count(1)
+    with page.expect_request(lambda r: r.url.endswith("/alarms")):
+        alarms.apply(AlarmChange(AlarmKind.RECORDING_GAP, "c1", True, "stalled"))
+    alarms.acknowledge(actors["sergeant"], lost.id)
+    expect(row).to_contain_text("sergeant")
+    page.wait_for_timeout(2000)  # the older read's answer has come back
+    expect(row).to_contain_text("sergeant")
+    expect(page.locator("#alarm-list tr[data-alarm-id]")).to_have_count(2)

@@ -9,11 +9,22 @@
   const socket = window.vmsSocket;
   const list = document.getElementById("alarm-list");
 
+  // Reloads can be answered out of order: the one after a raise, answered late, came
+  // back after the one after an acknowledgement and showed the alarm unacknowledged
+  // again. Each event is published once stored and a reload follows it, so the last one
+  // sent knows every change heard: an answer to an older reload than the one drawn is
+  // not drawn.
+  let sent = 0;
+  let drawn = 0;
   async function reloadList() {
+    const ticket = ++sent;
     try {
       const reply = await fetch(window.location.href, { credentials: "same-origin" });
       if (!reply.ok) return;
-      const page = new DOMParser().parseFromString(await reply.text(), "text/html");
+      const text = await reply.text();
+      if (ticket < drawn) return;
+      drawn = ticket;
+      const page = new DOMParser().parseFromString(text, "text/html");
       const fresh = page.getElementById("alarm-list");
       const empty = page.getElementById("alarms-empty");
       if (!fresh) return;
