@@ -152,3 +152,22 @@ def test_an_alarm_list_read_answered_after_a_newer_one_does_not_undo_an_acknowle
     page.wait_for_timeout(2000)  # the older read's answer has come back
     expect(row).to_contain_text("sergeant")
     expect(page.locator("#alarm-list tr[data-alarm-id]")).to_have_count(2)
+
+
+def test_an_open_alarms_read_answered_after_a_clearing_does_not_show_it_again(
+    page: Page, site: Site
+) -> None:
+    """The wall reads the open alarms at each (re)connection and follows the events; the
+    read's answer, late, came after the event that cleared an alarm and showed it again."""
+    alarms = site.services.alarms
+    alarms.apply(AlarmChange(AlarmKind.DISK_ALARM, None, True, "full"))
+    login(page, "dispatcher", lands="**/live")
+    disk = page.locator('[data-role="site-alarms"] [data-kind="disk_alarm"]')
+    expect(disk).to_have_text("disk alarm")
+    page.evaluate(WRAP, [None, ["/api/v1/alarms?open=true", 1]])  # the next read: late
+    with page.expect_request(lambda r: "/api/v1/alarms?open=true" in r.url):
+        page.evaluate("() => { window.vmsSocket.disconnect(); window.vmsSocket.connect(); }")
+    alarms.apply(AlarmChange(AlarmKind.DISK_ALARM, None, False))
+    expect(disk).to_have_count(0)
+    page.wait_for_timeout(2000)  # the read's answer, older than the clearing, has come
+    expect(disk).to_have_count(0)

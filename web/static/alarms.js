@@ -74,20 +74,35 @@
     return shown;
   }
 
+  // An event heard while the read is on its way may be newer than its answer (an alarm
+  // cleared after the read was served showed again when the answer came): the events
+  // each read heard meanwhile are applied again over its answer, in order.
+  const reads = new Set(); // per read on its way: the events heard since it was sent
   async function refreshOpen() {
     const cameras = shownCameras();
     if (cameras.size === 0) return;
+    const heard = [];
+    reads.add(heard);
     try {
       const reply = await fetch("/api/v1/alarms?open=true&limit=500", { credentials: "same-origin" });
       if (!reply.ok) return;
+      const alarms = (await reply.json()).alarms;
       open.clear();
-      for (const a of (await reply.json()).alarms) open.set(a.id, a);
+      for (const a of alarms) open.set(a.id, a);
+      heard.forEach(remember);
       cameras.forEach(render);
-    } catch (e) { /* offline: the next connection refreshes */ }
+    } catch (e) { /* offline: the next connection refreshes */ } finally {
+      reads.delete(heard);
+    }
+  }
+
+  function remember(alarm) {
+    if (alarm.open) open.set(alarm.id, alarm); else open.delete(alarm.id);
   }
 
   function changed(alarm) {
-    if (alarm.open) open.set(alarm.id, alarm); else open.delete(alarm.id);
+    reads.forEach((heard) => heard.push(alarm));
+    remember(alarm);
     render(alarm.camera_id || null);
     if (list) reloadList();
   }
