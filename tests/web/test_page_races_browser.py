@@ -171,3 +171,43 @@ def test_an_open_alarms_read_answered_after_a_clearing_does_not_show_it_again(
     expect(disk).to_have_count(0)
     page.wait_for_timeout(2000)  # the read's answer, older than the clearing, has come
     expect(disk).to_have_count(0)
+
+
+# In the page: answer the next ``ptz.status`` over the socket 1.5 s late, and ask it now
+# (a reconnection asks where the camera points and who controls it).
+LATE_STATUS = """() => {
+  const socket = window.vmsSocket;
+  const real = socket.emit;
+  let late = 1;
+  socket.emit = function (event, ...args) {
+    const done = args[args.length - 1];
+    if (event === 'ptz.status' && late > 0 && typeof done === 'function') {
+      late -= 1;
+      args[args.length - 1] = (...reply) => setTimeout(() => done(...reply), 1500);
+    }
+    return real.call(this, event, ...args);
+  };
+  socket.disconnect();
+  socket.connect();
+}"""
+
+
+@pytest.mark.timeout(180)
+def test_a_ptz_status_asked_before_taking_control_does_not_end_it_when_answered_after(
+    camera_id: str, page: Page, site: Site
+) -> None:
+    """A status asked at a (re)connection, served before control was granted and answered
+    after, said nobody controlled the camera: the page gave up the control it had just
+    been granted ("ended while the connection was down") while the server kept it."""
+    login(page, "dispatcher", lands="**/live")
+    page.goto(f"/live/{camera_id}")
+    expect(page.locator("#ptz-pose")).to_contain_text("pan ", timeout=20_000)
+    page.evaluate(WRAP, [["POST", "/ptz/session"], None])  # taking control: held 0.5 s
+    page.evaluate(LATE_STATUS)
+    page.get_by_label("Purpose").select_option("investigation")
+    page.get_by_role("button", name="Take control").click()
+    right = page.get_by_role("button", name="Pan right")
+    expect(right).to_be_visible()
+    page.wait_for_timeout(2000)  # the status's answer, older than the grant, has come
+    expect(page.locator("#ptz-notice")).to_be_hidden()
+    expect(right).to_be_visible()

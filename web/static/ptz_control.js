@@ -43,15 +43,21 @@
   }
 
   let poseKnown = false; // a pose was shown (else the connection asks again)
+  // Poses shown and changes of this page's control, counted: a status asked before one
+  // of them is older than it (see askStatus).
+  let posesShown = 0;
+  let controlChanges = 0;
   function showPose(pose, moving) {
     if (!pose) return;
     poseKnown = true;
+    posesShown += 1;
     poseOut.textContent = "pan " + pose.pan.toFixed(1) + "°, tilt " + pose.tilt.toFixed(1) +
       "°, zoom " + pose.zoom.toFixed(2) + (moving ? " (moving)" : "");
   }
 
   function holding(id) {
     sessionId = id;
+    controlChanges += 1;
     if (form) form.hidden = !!id;
     if (controls) controls.hidden = !id;
     if (!id) {
@@ -256,12 +262,18 @@
   });
   // On (re)connection ask where the camera points; a late answer, or one while the pose
   // is not known yet, is asked again (a still camera sends no pose events to wait for).
+  // The answer may be older than what the page heard meanwhile: a status served before
+  // control was granted here and answered after said nobody controlled the camera, and
+  // the page gave up the control it had just been granted. Its pose and its controller
+  // are used only where no newer pose, or no change of control, came in between.
   function askStatus(tries) {
+    const asked = { poses: posesShown, control: controlChanges };
     socket.timeout(ACK_MS).emit("ptz.status", { camera_id: cameraId }, (late, reply) => {
       if (!late && reply && !reply.error) {
-        showPose(reply.pose, reply.moving);
+        if (posesShown === asked.poses) showPose(reply.pose, reply.moving);
         const c = reply.controller;
-        if (sessionId && (!c || c.session_id !== sessionId)) {
+        const current = controlChanges === asked.control;
+        if (current && sessionId && (!c || c.session_id !== sessionId)) {
           holding(null);
           say("Your control of this camera ended while the connection was down.");
         }
