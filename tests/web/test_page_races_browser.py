@@ -23,10 +23,17 @@ from tests.web.test_live_pages import camera_id as camera_id  # the fixture
 from tests.web.test_mask_lift_pages import SQUARE
 from vms.alarms import AlarmChange, AlarmKind
 from vms.auth.permissions import Actor
+from vms.clock import Clock, SystemClock
 from vms.db.models import Bookmark
 from vms.services import Services
 
 pytestmark = pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """The browser's clock hides a lift's banner at its end: the server's must agree."""
+    return SystemClock()
 
 
 # In the page: hold each request matching `hold` (method and URL part) 0.5 s before it
@@ -211,3 +218,26 @@ def test_a_ptz_status_asked_before_taking_control_does_not_end_it_when_answered_
     page.wait_for_timeout(2000)  # the status's answer, older than the grant, has come
     expect(page.locator("#ptz-notice")).to_be_hidden()
     expect(right).to_be_visible()
+
+
+@pytest.mark.timeout(180)
+def test_a_lift_banner_poll_answered_after_a_lift_ended_does_not_show_it_again_PSCS_1(
+    camera_id: str, page: Page, site: Site, actors: dict[str, Actor]
+) -> None:
+    """The banner's poll of the running lifts, answered late, came back after the read
+    that followed ending the lift, and showed the private area as lifted again until the
+    next poll (20 s)."""
+    masks = site.services.ports.get(MaskService)
+    door = masks.create(actors["admin"], camera_id, NewMask("door", polygon=SQUARE))
+    masks.lift(actors["admin"], camera_id, NewLift(door.id, "Warrant SW-1", 30))
+    login(page, "admin")
+    page.goto(f"/live/{camera_id}")
+    banner = page.locator('[data-role="lift-banner"]')
+    expect(banner).to_contain_text("Privacy mask \u201cdoor\u201d lifted")
+    page.evaluate(WRAP, [None, ["/mask-lifts?running=true", 1]])  # the next read: late
+    with page.expect_request(lambda r: "/mask-lifts?running=true" in r.url):
+        page.evaluate("() => { window.vmsRefreshLifts(); }")  # the poll
+    page.get_by_role("button", name="End the lift of \u201cdoor\u201d now").click()
+    expect(banner).to_be_hidden()
+    page.wait_for_timeout(2000)  # the poll's answer, older than the end, has come back
+    expect(banner).to_be_hidden()

@@ -120,14 +120,25 @@
     el.hidden = !el.querySelector("span[data-ends]");
   }
 
+  // A poll answered late came back after the read that followed a lift's end (the camera
+  // page's panel reads again after each change) and showed the lift running again until
+  // the next poll. Per camera, an answer to an older read than the one drawn is not drawn.
+  const liftReads = new Map(); // camera id -> { sent, drawn }
   async function refreshLifts() {
     const banners = document.querySelectorAll('[data-camera-id] [data-role="lift-banner"]');
     const ids = new Set(Array.from(banners, (el) => el.closest("[data-camera-id]").dataset.cameraId));
     for (const id of ids) {
+      if (!liftReads.has(id)) liftReads.set(id, { sent: 0, drawn: 0 });
+      const reads = liftReads.get(id);
+      const ticket = ++reads.sent;
       try {
         const r = await fetch("/api/v1/cameras/" + encodeURIComponent(id) +
                               "/mask-lifts?running=true", { credentials: "same-origin" });
-        if (r.ok) showLifts(id, (await r.json()).lifts);
+        if (!r.ok) continue;
+        const lifts = (await r.json()).lifts;
+        if (ticket < reads.drawn) continue;
+        reads.drawn = ticket;
+        showLifts(id, lifts);
       } catch (e) { /* offline: the next round */ }
     }
   }
