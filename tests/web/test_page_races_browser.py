@@ -14,12 +14,14 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import func, select
 
+from onvif_control.simulator import SimulatedCamera
 from privacy_masks.model import NewLift, NewMask
 from privacy_masks.service import MaskService
 from tests.recorder.conftest import sim as sim  # the fixture: one simulated camera a test
 from tests.web.conftest import Site, login
 from tests.web.test_case_pages import T0, bwc_item
 from tests.web.test_live_pages import camera_id as camera_id  # the fixture
+from tests.web.test_live_pages import get_control, move_camera
 from tests.web.test_mask_lift_pages import SQUARE
 from vms.alarms import AlarmChange, AlarmKind
 from vms.auth.permissions import Actor
@@ -37,7 +39,8 @@ def clock() -> Clock:
 
 
 # In the page: hold each request matching `hold` (method and URL part) 0.5 s before it
-# is sent, and answer the next `late` GET matching its URL part 1.5 s late.
+# is sent, and answer the next `late[1]` GETs whose URL matches the pattern `late[0]`
+# 1.5 s late.
 WRAP = """([hold, late]) => {
   const real = window.fetch;
   let delayed = 0;
@@ -46,7 +49,7 @@ WRAP = """([hold, late]) => {
     const held = hold && method === hold[0] && String(url).includes(hold[1]);
     if (held) await new Promise((r) => setTimeout(r, 500));
     const answer = await real(url, init);
-    if (late && method === 'GET' && String(url).includes(late[0]) && delayed < late[1]) {
+    if (late && method === 'GET' && new RegExp(late[0]).test(String(url)) && delayed < late[1]) {
       delayed += 1;
       await new Promise((r) => setTimeout(r, 1500));
     }
@@ -99,7 +102,7 @@ def test_a_bookmark_list_read_before_a_bookmark_does_not_hide_it_when_answered_a
     item = bwc_item(services)
     login(page, "investigator")
     open_review(page, item)
-    page.evaluate(WRAP, [None, ["/api/v1/bookmarks?", 1]])  # the next read answers late
+    page.evaluate(WRAP, [None, ["/api/v1/bookmarks\\?", 1]])  # the next read answers late
     page.evaluate("() => { window.vmsReview.loadBookmarks(window.vmsReview.players[0].source); }")
     mark = page.get_by_role("form", name="Bookmark this instant")
     mark.get_by_label("Label", exact=True).fill("door opens")
@@ -122,7 +125,7 @@ def test_a_lift_list_read_before_a_lift_ended_does_not_show_it_running_again_PSC
     masks.lift(actors["admin"], camera_id, NewLift(door.id, "Warrant SW-1", 30))
     login(page, "admin")
     page.goto(f"/live/{camera_id}")
-    page.evaluate(WRAP, [None, ["/mask-lifts?running=true", 1]])  # the next read: late
+    page.evaluate(WRAP, [None, ["/mask-lifts\\?running=true", 1]])  # the next read: late
     panel = page.locator("#mask-lifts")
     end_door = panel.get_by_role("button", name="End the lift of \u201cdoor\u201d now")
     panel.get_by_label("Mask").select_option(label="window")
@@ -149,7 +152,7 @@ def test_an_alarm_list_read_answered_after_a_newer_one_does_not_undo_an_acknowle
     login(page, "dispatcher", lands="**/live")
     page.goto("/alarms")
     expect(page.locator("body")).to_have_attribute("data-live", "connected")
-    page.evaluate(WRAP, [None, ["/alarms", 1]])  # the next read of the list: late
+    page.evaluate(WRAP, [None, ["/alarms$", 1]])  # the next read of the list: late
     row = page.locator(f'#alarm-list tr[data-alarm-id="{lost.id}"]')
     expect(row.get_by_role("button", name=re.compile("^Acknowledge"))).to_have_count(1)
     with page.expect_request(lambda r: r.url.endswith("/alarms")):
@@ -171,7 +174,7 @@ def test_an_open_alarms_read_answered_after_a_clearing_does_not_show_it_again(
     login(page, "dispatcher", lands="**/live")
     disk = page.locator('[data-role="site-alarms"] [data-kind="disk_alarm"]')
     expect(disk).to_have_text("disk alarm")
-    page.evaluate(WRAP, [None, ["/api/v1/alarms?open=true", 1]])  # the next read: late
+    page.evaluate(WRAP, [None, ["/api/v1/alarms\\?open=true", 1]])  # the next read: late
     with page.expect_request(lambda r: "/api/v1/alarms?open=true" in r.url):
         page.evaluate("() => { window.vmsSocket.disconnect(); window.vmsSocket.connect(); }")
     alarms.apply(AlarmChange(AlarmKind.DISK_ALARM, None, False))
@@ -234,10 +237,33 @@ def test_a_lift_banner_poll_answered_after_a_lift_ended_does_not_show_it_again_P
     page.goto(f"/live/{camera_id}")
     banner = page.locator('[data-role="lift-banner"]')
     expect(banner).to_contain_text("Privacy mask \u201cdoor\u201d lifted")
-    page.evaluate(WRAP, [None, ["/mask-lifts?running=true", 1]])  # the next read: late
+    page.evaluate(WRAP, [None, ["/mask-lifts\\?running=true", 1]])  # the next read: late
     with page.expect_request(lambda r: "/mask-lifts?running=true" in r.url):
         page.evaluate("() => { window.vmsRefreshLifts(); }")  # the poll
     page.get_by_role("button", name="End the lift of \u201cdoor\u201d now").click()
     expect(banner).to_be_hidden()
     page.wait_for_timeout(2000)  # the poll's answer, older than the end, has come back
     expect(banner).to_be_hidden()
+
+
+@pytest.mark.timeout(180)
+def test_a_camera_list_read_answered_after_a_health_event_does_not_undo_it(
+    camera_id: str, sim: SimulatedCamera, page: Page, site: Site
+) -> None:
+    """The live pages read the cameras' health at each (re)connection and follow the
+    health events; the read's answer, late, came after the event that said the camera
+    went offline, and showed it online again (until its next change)."""
+    login(page, "dispatcher", lands="**/live")
+    page.goto(f"/live/{camera_id}")
+    control = get_control(site.services)
+    assert [c.new for c in control.health.check_all()] in ([], ["online"])
+    health = page.locator('[data-role="health"]').first
+    expect(health).to_have_text("online")
+    page.evaluate(WRAP, [None, ["/api/v1/cameras$", 1]])  # the next read: late
+    with page.expect_request(lambda r: r.url.endswith("/api/v1/cameras")):
+        page.evaluate("() => { window.vmsSocket.disconnect(); window.vmsSocket.connect(); }")
+    move_camera(site.services, camera_id, sim.onvif_url.replace(f":{sim.onvif_port}/", ":9/"))
+    assert [c.new for c in control.health.check_all()] == ["offline"]
+    expect(health).to_have_text("offline")
+    page.wait_for_timeout(2000)  # the read's answer, older than the event, has come back
+    expect(health).to_have_text("offline")

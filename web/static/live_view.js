@@ -71,16 +71,21 @@
   // the newest event is older than it and must not undo it (a slow answer on a loaded
   // server showed "Nobody in control" over the event that said who took control).
   const sessionEvents = new Map();
+  // So for camera.health: the list read at a (re)connection, answered late, showed a
+  // camera online over the event that said it went offline.
+  const healthEvents = new Map();
+  let healthHeard = 0;
 
   async function refresh() {
     const shown = new Set(Array.from(document.querySelectorAll("[data-camera-id]"),
                                      (el) => el.dataset.cameraId));
+    const before = new Map(healthEvents);
     try {
       const reply = await fetch("/api/v1/cameras", { credentials: "same-origin" });
       if (!reply.ok) return;
       for (const c of (await reply.json()).cameras) {
         if (!shown.has(c.id)) continue;
-        showHealth(c.id, c.health, c.health_detail);
+        if (healthEvents.get(c.id) === before.get(c.id)) showHealth(c.id, c.health, c.health_detail);
         const seen = sessionEvents.get(c.id) || 0;
         const s = await fetch("/api/v1/cameras/" + encodeURIComponent(c.id) + "/ptz/session",
                               { credentials: "same-origin" });
@@ -151,7 +156,10 @@
 
   const socket = window.vmsSocket;
   if (!socket) return;
-  socket.on("camera.health", (msg) => showHealth(msg.camera_id, msg.health, msg.detail));
+  socket.on("camera.health", (msg) => {
+    healthEvents.set(msg.camera_id, ++healthHeard);
+    showHealth(msg.camera_id, msg.health, msg.detail);
+  });
   socket.on("ptz.session", (msg) => {
     sessionEvents.set(msg.camera_id, (sessionEvents.get(msg.camera_id) || 0) + 1);
     showController(msg.camera_id, msg.controller);
