@@ -267,3 +267,39 @@ def test_a_camera_list_read_answered_after_a_health_event_does_not_undo_it(
     expect(health).to_have_text("offline")
     page.wait_for_timeout(2000)  # the read's answer, older than the event, has come back
     expect(health).to_have_text("offline")
+
+
+# In the page: deliver each ``ptz.session`` event 1.5 s late, in order (a loaded bus).
+LATE_SESSIONS = """() => {
+  const socket = window.vmsSocket;
+  const real = socket.onevent;
+  socket.onevent = function (packet) {
+    if ((packet.data || [])[0] !== 'ptz.session') return real.call(this, packet);
+    setTimeout(() => real.call(this, packet), 1500);
+  };
+}"""
+
+
+@pytest.mark.timeout(180)
+def test_a_ptz_release_event_arriving_after_control_is_taken_again_does_not_end_it(
+    camera_id: str, page: Page, site: Site
+) -> None:
+    """Released, then taken again at once: the event of the release (nobody in control)
+    came after the new grant's answer, and the page gave up the control the server had
+    just granted ("Your control of this camera has ended")."""
+    login(page, "dispatcher", lands="**/live")
+    page.goto(f"/live/{camera_id}")
+    expect(page.locator("#ptz-pose")).to_contain_text("pan ", timeout=20_000)
+    page.get_by_label("Purpose").select_option("investigation")
+    take = page.get_by_role("button", name="Take control")
+    take.click()
+    right = page.get_by_role("button", name="Pan right")
+    expect(right).to_be_visible()
+    page.evaluate(LATE_SESSIONS)
+    with page.expect_response(lambda r: r.request.method == "DELETE"):
+        page.get_by_role("button", name="Release control").click()
+    take.click()
+    expect(right).to_be_visible()
+    page.wait_for_timeout(2500)  # the release's event, older than the grant, has come
+    expect(page.locator("#ptz-notice")).to_be_hidden()
+    expect(right).to_be_visible()

@@ -253,13 +253,26 @@
     const c = msg.controller;
     // The ptz room's copy has no session id; the copy to my own room says which it is.
     if (c && c.username === me && !c.session_id) return;
-    if (!c || c.session_id !== sessionId) {
+    if (!c || c.session_id !== sessionId) confirmEnded(c);
+  });
+  // An event may be older than this page's control: released and taken again at once,
+  // the release's "nobody in control" came after the new grant's answer and the page
+  // gave up the control it had just been granted. So the server is asked: control is
+  // given up only if its status, asked after the event, says so (and the page's control
+  // did not change meanwhile); without an answer, the event is believed.
+  function confirmEnded(heard) {
+    const held = sessionId;
+    const asked = controlChanges;
+    socket.timeout(ACK_MS).emit("ptz.status", { camera_id: cameraId }, (late, reply) => {
+      if (sessionId !== held || controlChanges !== asked) return;
+      const c = !late && reply && !reply.error ? reply.controller : heard;
+      if (c && c.session_id === held) return;
       holding(null);
       say(c && c.username === me
         ? "You took control of this camera in another window."
         : "Your control of this camera has ended.");
-    }
-  });
+    });
+  }
   // On (re)connection ask where the camera points; a late answer, or one while the pose
   // is not known yet, is asked again (a still camera sends no pose events to wait for).
   // The answer may be older than what the page heard meanwhile: a status served before
