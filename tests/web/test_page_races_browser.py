@@ -303,3 +303,20 @@ def test_a_ptz_release_event_arriving_after_control_is_taken_again_does_not_end_
     page.wait_for_timeout(2500)  # the release's event, older than the grant, has come
     expect(page.locator("#ptz-notice")).to_be_hidden()
     expect(right).to_be_visible()
+
+
+def test_a_ptz_report_asked_first_and_answered_last_is_not_drawn_PSCS_5(page: Page) -> None:
+    """Two periods asked one after the other: the first one's report, answered last, was
+    drawn under the form (and its CSV link) showing the second period."""
+    login(page, "auditor")
+    page.goto("/audit/ptz")
+    expect(page.locator("#ptz-hours")).to_contain_text("Outside hours")  # the report came
+    page.evaluate(WRAP, [None, ["/api/v1/audit/ptz/report", 1]])  # the next report: late
+    for start, end in (("2026-11-01T00:00Z", "2026-11-02T06:00Z"), ("2026-11-03T00:00Z", "")):
+        page.locator("#ptz-start").fill(start)
+        page.locator("#ptz-end").fill(end)
+        page.get_by_role("button", name="Show").click()
+    period = page.locator("#ptz-period")
+    expect(period).to_contain_text("Period: 2026-11-03 00:00:00 UTC to ")
+    page.wait_for_timeout(2000)  # the first report's answer has come back
+    expect(period).to_contain_text("Period: 2026-11-03 00:00:00 UTC to ")

@@ -89,7 +89,12 @@
     }
   }
 
+  // Periods asked one after the other can be answered out of order: the first one's
+  // report, answered last, was drawn under a form (and CSV link) showing the second. Only
+  // the answer to the period asked last is drawn.
+  let asked = 0;
   async function load() {
+    const ticket = ++asked;
     const params = new URLSearchParams();
     const start = document.getElementById("ptz-start").value.trim();
     const end = document.getElementById("ptz-end").value.trim();
@@ -99,6 +104,7 @@
     const reply = await fetch("/api/v1/audit/ptz/report?" + params.toString(),
                               {credentials: "same-origin"});
     const data = await reply.json();
+    if (ticket !== asked) return;
     if (!reply.ok) {
       error.textContent = data.error ? data.error.message : "The report could not be loaded.";
       error.hidden = false;
