@@ -370,13 +370,21 @@ class ReviewAccess:
                 field="ends_at",
             )
         with self.db.transaction() as s:
+            # Held FOR SHARE in id order, as the purge locks them (and before the audit
+            # chain): one purged meanwhile is not granted, and the purge skips or waits
+            # for the ones held, so none is destroyed before this grant commits (RET-13).
+            found = set(
+                s.execute(
+                    select(MediaItem.id)
+                    .where(MediaItem.id.in_(sorted(media_ids)))
+                    .order_by(MediaItem.id)
+                    .with_for_update(read=True)
+                ).scalars()
+            )
             if s.execute(select(User.id).where(User.username == new.officer)).scalar() is None:
                 raise InvalidArgument(
                     f"officer {new.officer[:64]!r} is not a user", field="officer"
                 )
-            found = set(
-                s.execute(select(MediaItem.id).where(MediaItem.id.in_(media_ids))).scalars()
-            )
             missing = [m for m in media_ids if m not in found]
             if missing:
                 raise InvalidArgument(

@@ -482,3 +482,52 @@ def test_two_releases_of_one_legal_hold_one_wins_RET_10(
         row = s.get_one(LegalHold, hold.id)
         assert (row.release_notice, row.released_by) == ("NOTICE-A", "commander")
     assert _audited(timed, "legal_hold.release") == 1
+
+
+def test_an_item_purged_while_a_review_grant_reads_it_is_destroyed_after_the_grant_ACC_3(
+    timed: Services,
+    retention: Retention,
+    actors: dict[str, Actor],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An admin grants an officer review of an expired item (ACC-3) while the purge runs
+    (RET-1, RET-13). The grant reads its items in its own transaction, then writes: read
+    without a lock, on PostgreSQL the purge deleted the item and committed in between,
+    and the grant committed after it, naming an item destroyed before it was granted.
+    Held FOR SHARE (docs/design/authorisation.md, item 6), the purge skips the item or
+    waits: the item is kept, or its destruction is audited after the grant."""
+    from vms.access import NewGrant
+
+    clock = timed.clock
+    media = ingest(timed, recorded_at=clock.now() - 40 * DAY)  # RET-1: fixed, 30 days
+    pause = _Pause(flush=False)
+    audit = timed.review_access.audit
+    append = audit.append
+
+    def paused(s: Session, *args: Any, **kw: Any) -> Any:
+        if args[1] == "review.grant":
+            pause(s)  # the items read, the grant's rows not yet committed
+        return append(s, *args, **kw)
+
+    monkeypatch.setattr(audit, "append", paused)
+    grant = NewGrant("officer", (media,), clock.now() + DAY, "IA case 26-4")
+    granted, purged = _race(
+        pause,
+        lambda: timed.review_access.grant(actors["admin"], grant),
+        retention.purger.run,
+    )
+    assert not isinstance(granted, Exception), granted
+    assert not isinstance(purged, Exception), purged
+    with timed.db.session() as s:
+        entries = list(
+            s.execute(
+                select(AuditEntry).where(AuditEntry.action.in_(["review.grant", "retention.purge"]))
+            ).scalars()
+        )
+    [granted_at] = [e.seq for e in entries if e.action == "review.grant"]
+    destroyed_at = [
+        e.seq
+        for e in entries
+        if e.action == "retention.purge" and media in e.details.get("media_ids", [])
+    ]
+    assert all(seq > granted_at for seq in destroyed_at), (granted_at, destroyed_at)
