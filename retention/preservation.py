@@ -503,19 +503,28 @@ class PreservationService:
             ),
             who(actor),
         )
-        with self.db.session() as s:
-            media_type = s.execute(
-                select(MediaItem.media_type).where(MediaItem.id == result.media_id)
-            ).scalar_one()
-        if media_type != "document":
-            raise FailedPrecondition(
-                f"the form must be a document (PDF); {filename!r} is {media_type}"
-            )
         now = self.clock.now()
         with self.db.transaction() as s:
             # The row lock orders the form with a release of the request: a hold placed
             # after the release had ended the request's holds would never end (RET-2).
             row = self._load(s, row_id, lock=True)
+            # The upload may be an older form's item (the same bytes on this device), and
+            # the purge may have removed that since (RET-1): read under the lock the
+            # hold below takes anyway, a refusal rather than a form naming a gone item.
+            media_type = s.execute(
+                select(MediaItem.media_type)
+                .where(MediaItem.id == result.media_id)
+                .with_for_update()
+            ).scalar_one_or_none()
+            if media_type is None:
+                raise Conflict(
+                    f"the form {filename!r} is stored item {result.media_id}, purged "
+                    "(RET-1) since it was uploaded: upload it again"
+                )
+            if media_type != "document":
+                raise FailedPrecondition(
+                    f"the form must be a document (PDF); {filename!r} is {media_type}"
+                )
             row.form_media_id = result.media_id
             held = row.state == ACTIVE
             if held:

@@ -443,3 +443,58 @@ def test_release_keeps_a_form_attached_before_forms_were_evidence_RET_3_RET_7(
     row = item(timed, form)
     assert row is not None and exists(timed, form)
     assert row.evidence and row.retention_rule == "RET-7 evidence 1461 days"
+
+
+def test_form_matching_an_old_form_purged_meanwhile_is_refused_RET_3_RET_1(
+    timed: Services,
+    retention: Retention,
+    actors: dict[str, Actor],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The scanned form's bytes are those of an older form on the records office's
+    device, expired (handheld, 90 days: RET-1) and held by nothing: the upload is that
+    item (a duplicate), and the purge removes it before the attachment reads it. Before,
+    the attachment's ``scalar_one()`` found no row: a 500. Now it is a 409 naming the
+    item, and nothing is attached or audited as attached."""
+    from retention.preservation import FORMS_DEVICE
+
+    clock = timed.clock
+    scan = document("scanned twice")
+    old = ingest(
+        timed,
+        source=SourceKind.HANDHELD,
+        device=FORMS_DEVICE,
+        recorded_at=clock.now(),
+        data=scan,
+    )
+    clock.advance(91 * DAY)
+    out = retention.preservation.create(
+        actors["commander"], request(media_ids=[ingest(timed, recorded_at=clock.now())])
+    )
+    ingestor = retention.preservation.ingestor
+    upload = ingestor.ingest
+
+    def purged_after_upload(*args: Any, **kw: Any) -> Any:
+        result = upload(*args, **kw)
+        assert result.media_id == old and result.duplicate
+        retention.purger.run()
+        assert item(timed, old) is None
+        return result
+
+    monkeypatch.setattr(ingestor, "ingest", purged_after_upload)
+    with pytest.raises(Conflict, match=f"{old}.*purged"):
+        retention.preservation.attach_form(
+            actors["commander"], out.id, io.BytesIO(scan), "form.pdf"
+        )
+    again = retention.preservation.get(actors["auditor"], out.id)
+    assert again.form_media_id is None
+    with timed.db.session() as s:
+        assert (
+            s.execute(select(AuditEntry).where(AuditEntry.action == "preservation.form")).first()
+            is None
+        )
+    monkeypatch.undo()  # sent again: stored anew, and attached
+    form = retention.preservation.attach_form(
+        actors["commander"], out.id, io.BytesIO(scan), "form.pdf"
+    ).form_media_id
+    assert form is not None and form != old and exists(timed, form)
