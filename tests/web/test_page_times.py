@@ -149,13 +149,11 @@ def test_mask_lift_notices_show_the_agencys_time_PSCS_1(
     assert "UTC" not in listed.split("</ul>")[0]
 
 
-def test_the_scripts_write_the_agencys_time_too(
-    web_assets: Path, site: Site, page: Page, services: Services
-) -> None:
-    """The review's clock and axis and the scripts' lift notices (static/agency_time.js)
-    are on the agency's clock with its zone, like the server-drawn times; they were UTC."""
+def open_review(site: Site, page: Page, services: Services, *, seed: int) -> None:
+    """An investigator's review of a body-camera video recorded at :data:`RECORDED`, from
+    5 s before it (the review's clock starts there)."""
     item = services.ingestor.ingest(
-        io.BytesIO(make_video(seconds=2, fps=10, size=(160, 90), seed=11)),
+        io.BytesIO(make_video(seconds=2, fps=10, size=(160, 90), seed=seed)),
         IngestRequest(
             source=SourceKind.BWC, device_id="BWC-11", officer_badge="B1", recorded_at=RECORDED
         ),
@@ -165,6 +163,14 @@ def test_the_scripts_write_the_agencys_time_too(
     page.goto(
         f"{site.url}/review?start=2026-11-20T14:59:55Z&end=2026-11-20T15:00:25Z&media_id={item}"
     )
+
+
+def test_the_scripts_write_the_agencys_time_too(
+    web_assets: Path, site: Site, page: Page, services: Services
+) -> None:
+    """The review's clock and axis and the scripts' lift notices (static/agency_time.js)
+    are on the agency's clock with its zone, like the server-drawn times; they were UTC."""
+    open_review(site, page, services, seed=11)
     expect(page.locator("#review-clock")).to_have_text("2026-11-20 08:59:55.0 CST")
     expect(page.locator("#review-axis .review-lane-label")).to_have_text("CST")
     expect(page.locator("#review-axis .review-tick.first")).to_have_text("08:59:55.0")

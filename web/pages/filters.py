@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import json
 
 from flask import Flask
 
@@ -35,6 +37,26 @@ def when(value: str | dt.datetime | None, zone: dt.tzinfo = dt.UTC) -> str:
         except ValueError:
             return value
     return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+@functools.cache
+def zone_names(zone: dt.tzinfo, first: int = 1970, last: int = 2060) -> str:
+    """The names :func:`when` gives ``zone``'s offsets, as JSON: ``{"60": "CET", "120":
+    "CEST"}`` (minutes east of UTC). The browser's ``Intl`` has short names for US zones
+    only ("GMT+1" where zoneinfo says "CET", "GMT+5:30" for "IST"), so the scripts
+    (static/agency_time.js) name a time by its offset from this map, as the server-drawn
+    time beside it does. Read a week apart from ``first`` to ``last`` (an offset in force
+    for less is missed: the script falls back on Intl's name); an offset named otherwise
+    in another era keeps its latest name (Moscow's +4: MSK, 2011-2014, not MSD before)."""
+    names: dict[int, str] = {}
+    moment = dt.datetime(first, 1, 1, 12, tzinfo=dt.UTC)
+    end = dt.datetime(last, 1, 1, tzinfo=dt.UTC)
+    while moment < end:
+        local = moment.astimezone(zone)
+        offset = local.utcoffset() or dt.timedelta()
+        names[int(offset.total_seconds()) // 60] = local.strftime("%Z")
+        moment += dt.timedelta(days=7)
+    return json.dumps(names, separators=(",", ":"))
 
 
 def item_title(item: object, zone: dt.tzinfo = dt.UTC) -> str:
@@ -92,6 +114,7 @@ def install(app: Flask) -> None:
     zone = config.zone  # the agency's (checked when the config loaded)
     # The scripts' times (static/agency_time.js) read the zone from base.html.
     app.jinja_env.globals["time_zone"] = config.time_zone
+    app.jinja_env.globals["time_zone_names"] = zone_names(zone)
     app.add_template_filter(lambda value: when(value, zone), "when")
     app.add_template_filter(lambda item: item_title(item, zone), "item_title")
     app.add_template_filter(human_bytes, "bytes")

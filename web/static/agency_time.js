@@ -6,6 +6,16 @@
   "use strict";
   const meta = document.querySelector('meta[name="vms-time-zone"]');
   const zone = (meta && meta.content) || "UTC";
+  // The server's names of the zone's offsets (minutes east of UTC: "CET", "IST", "-03"),
+  // in <meta name="vms-time-zone-names">: Intl's short names are US ones only ("GMT+1"),
+  // and a page showing both must not name one time two ways (web/pages/filters.py).
+  let names = {};
+  try {
+    const listed = document.querySelector('meta[name="vms-time-zone-names"]');
+    names = JSON.parse((listed && listed.content) || "{}");
+  } catch (_e) {
+    names = {}; // Intl's names, then
+  }
   let parts;
   try {
     parts = new Intl.DateTimeFormat("en-US", {
@@ -29,7 +39,10 @@
       const p = {};
       for (const part of parts.formatToParts(date)) p[part.type] = part.value;
       text = p.year + "-" + p.month + "-" + p.day + " " + p.hour + ":" + p.minute + ":" + p.second;
-      name = p.timeZoneName;
+      // The wall clock read as UTC, less the instant (to the second): the zone's offset.
+      const wall = Date.UTC(+p.year, +p.month - 1, +p.day, +p.hour, +p.minute, +p.second);
+      const offset = Math.round((wall - Math.floor(ms / 1000) * 1000) / 60000);
+      name = Object.prototype.hasOwnProperty.call(names, offset) ? names[offset] : p.timeZoneName;
     } else {
       text = date.toISOString().slice(0, 19).replace("T", " ");
       name = "UTC";
