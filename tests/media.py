@@ -240,6 +240,56 @@ def make_recording(
     return _written(tmp.name, container, audio, [])
 
 
+# MPEG-TS timestamps count 90 kHz ticks in 33 bits: they wrap every 2**33 ticks (26.5 h).
+TS_WRAP = 1 << 33
+
+
+def make_wrapping_ts(*, seconds: float, before_wrap: float, fps: int = 15) -> bytes:
+    """A dashboard camera's MPEG-TS (H.264, ``fps``, 160x120, a keyframe a second, and a
+    440 Hz AAC tone as long) whose timestamps start ``before_wrap`` seconds before the
+    33-bit wrap (a camera's running clock, not 0): shorter than that, the file ends
+    before the wrap; longer, its raw timestamps fall back to near 0 after it (the muxer
+    writes them modulo 2**33; :func:`ts_raw_pts` reads them as stored)."""
+    with tempfile.NamedTemporaryFile(suffix=".ts", delete=False) as tmp:
+        pass
+    container = av.open(tmp.name, "w", format="mpegts")
+    options = {"preset": "ultrafast", "g": str(fps)}
+    video: Any = container.add_stream("libx264", rate=fps, options=options)
+    video.width, video.height, video.pix_fmt = 160, 120, "yuv420p"
+    audio: Any = container.add_stream("aac", rate=48000)
+    audio.layout = "mono"
+    start = TS_WRAP - round(before_wrap * 90000)
+    for i in range(round(seconds * fps)):
+        frame = av.VideoFrame.from_ndarray(np.full((120, 160, 3), i % 256, np.uint8), "rgb24")
+        frame.pts, frame.time_base = start + i * 90000 // fps, Fraction(1, 90000)
+        container.mux(video.encode(frame))
+    container.mux(video.encode(None))
+    t = np.arange(1024) / 48000
+    first = start * 48000 // 90000
+    for i in range(round(seconds * 48000 / 1024)):
+        wave = (0.5 * np.sin(2 * np.pi * 440 * (t + i * 1024 / 48000))).astype(np.float32)
+        sound = av.AudioFrame.from_ndarray(wave[None, :], format="fltp", layout="mono")
+        sound.sample_rate, sound.time_base, sound.pts = 48000, Fraction(1, 48000), first + i * 1024
+        container.mux(audio.encode(sound))
+    return _written(tmp.name, container, audio, [])
+
+
+def ts_raw_pts(path: Path) -> list[int]:
+    """The video packets' timestamps as stored in the MPEG-TS ``path`` (ffprobe, FFmpeg's
+    unwrapping off), in file order."""
+    out = subprocess.run(
+        [
+            *("ffprobe", "-v", "error", "-correct_ts_overflow", "0", "-select_streams", "v"),
+            *("-show_entries", "packet=pts", "-of", "csv=p=0", str(path)),
+        ],
+        capture_output=True,
+        check=True,
+        timeout=30,
+        text=True,
+    ).stdout
+    return [int(line.strip(",")) for line in out.split() if line.strip(",")]
+
+
 def make_several_videos(
     streams: Sequence[Sequence[np.ndarray]], *, fps: int = 15, audio: bool = False
 ) -> bytes:

@@ -8,11 +8,21 @@ import io
 import stat
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, text
 
-from tests.media import make_audio, make_pdf, make_recording, make_video, noise
+from tests.media import (
+    TS_WRAP,
+    make_audio,
+    make_pdf,
+    make_recording,
+    make_video,
+    make_wrapping_ts,
+    noise,
+    ts_raw_pts,
+)
 from vms.audit.log import Who
 from vms.check import Level, check
 from vms.db.models import AuditEntry, CustodyEvent, Device, MediaItem, SourceKind
@@ -158,6 +168,33 @@ def test_a_video_whose_sound_runs_on_is_catalogued_whole(
             services.ingestor.ingest(
                 io.BytesIO(data[: len(data) // 2]), request(original_filename="cut.mkv"), WHO
             )
+
+
+@pytest.mark.parametrize(("seconds", "before_wrap"), [(6, 30), (6, 2), (63, 61)])
+def test_a_dash_cameras_ts_near_the_timestamp_wrap_lasts_what_it_holds(
+    services: Services, tmp_path: Path, seconds: int, before_wrap: int
+) -> None:
+    """MPEG-TS timestamps wrap every 2**33 ticks (26.5 h), and a dash camera's clock need
+    not start at 0: its 6 s file may start 30 s before the wrap and end before it, or
+    cross it (2 s, and 61 s before it). FFmpeg's demuxer unwraps them: a file starting
+    within 60 s of the wrap gets timestamps below 0 (the wrap at 0). The probe measured
+    the video's end from 0, not from its first packet: the 6 s file ending before the wrap
+    (all its times below 0) was catalogued as lasting 30 s, its recorded end 24 s late."""
+    path = tmp_path / "dash.ts"
+    path.write_bytes(make_wrapping_ts(seconds=seconds, before_wrap=before_wrap))
+    raw = ts_raw_pts(path)
+    assert raw[0] > TS_WRAP - (before_wrap + 2) * 90000  # near the wrap, as stored
+    assert (raw[-1] < raw[0]) == (seconds > before_wrap)  # wrapped in the file, or not
+    result = services.ingestor.ingest(
+        io.BytesIO(path.read_bytes()), request(original_filename="dash.ts"), WHO
+    )
+    with services.db.session() as s:
+        item = s.get(MediaItem, result.media_id)
+        assert item is not None and item.content_type == "video/mp2t"
+        assert item.duration_seconds == pytest.approx(seconds, abs=0.1)
+        assert item.recorded_end is not None
+        lasted = (item.recorded_end - item.recorded_start).total_seconds()
+        assert lasted == pytest.approx(seconds, abs=0.1)
 
 
 @pytest.mark.parametrize(

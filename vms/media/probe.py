@@ -244,7 +244,10 @@ def _inspect(
     spent = 0
     # Packets of one stream share its time base: keep the latest end in ticks and convert
     # once (Fraction arithmetic per packet cost a third of this pass on a 1 GiB file).
-    last_end_ticks = 0
+    # None until a packet has a time: FFmpeg unwraps an MPEG-TS file's 33-bit timestamps
+    # (they wrap every 26.5 h) to below 0 when it starts within 60 s of the wrap, and one
+    # that ends before it has no time above 0 (its 6 s were measured as 30 from -30 s).
+    last_end_ticks: int | None = None
     packets = 0
     # The other sound and picture streams are demuxed too (their bytes are read anyway):
     # their ends, so that a file whose picture stops before its sound (or one of two
@@ -269,7 +272,9 @@ def _inspect(
             packets += 1
             pts = packet.pts
             if pts is not None:
-                last_end_ticks = max(last_end_ticks, pts + (packet.duration or 0))
+                end = pts + (packet.duration or 0)
+                if last_end_ticks is None or end > last_end_ticks:
+                    last_end_ticks = end
             if not decoded:
                 frames = _decodes(decoder, packet, label, main.type, max_frame_pixels)
                 decoded, first = bool(frames), (frames[0] if frames else None)
@@ -286,7 +291,9 @@ def _inspect(
         if not drained:
             raise InvalidArgument(f"{label}: the {main.type} stream holds no frames")
         first = drained[0]
-    last_end = float(last_end_ticks * main.time_base) if main.time_base is not None else 0.0
+    last_end = 0.0
+    if last_end_ticks is not None and main.time_base is not None:
+        last_end = float(last_end_ticks * main.time_base)
 
     if main.frames and packets < main.frames:
         # MP4/MOV index every sample: fewer readable than indexed means the data was cut.
