@@ -26,6 +26,7 @@ from tests.media import (
     make_audio,
     make_several_videos,
     make_video,
+    make_wrapping_ts,
 )
 from vms.audit.log import Who
 from vms.auth.permissions import Actor
@@ -153,6 +154,32 @@ def test_a_dashboard_cameras_mpeg_ts_is_cut_into_a_court_copy_REL_2(
     assert len(copied) == len(seen) == 30
     for x, y in zip(seen, copied, strict=True):
         assert np.abs(x.astype(int) - y.astype(int)).mean() < 3
+
+
+@pytest.mark.parametrize(("seconds", "before_wrap"), [(6, 30), (6, 2), (63, 61)])
+def test_a_dash_cameras_ts_near_the_timestamp_wrap_is_cut_whole_REL_2(
+    services: Services, actors: dict[str, Actor], tmp_path: Path, seconds: int, before_wrap: int
+) -> None:
+    """A dash camera's MPEG-TS whose clock starts 30 s, 2 s or 61 s before the 33-bit
+    wrap (tests/vms/test_ingest.py): FFmpeg unwraps its times, to below 0 when it starts
+    within 60 s of the wrap. Its court copy holds every frame, the same pictures, and
+    lasts as long. The MP4 it was remuxed into for the cut kept those times below 0 and
+    FFmpeg's MP4 muxer wrote an edit list hiding the frames before 0: the copy of the 6 s
+    file crossing the wrap 2 s in lost its first second, and that of the one ending
+    before it all but its first frame's."""
+    original = tmp_path / "dash.ts"
+    original.write_bytes(make_wrapping_ts(seconds=seconds, before_wrap=before_wrap))
+    media_id = ingest(services, original.read_bytes())
+    clip = export_whole(services, actors["investigator"], media_id, tmp_path)
+    seen, copied = displayed_frames(original), displayed_frames(clip)
+    shown, kept = len(seen), len(copied)
+    assert shown == seconds * 15
+    assert kept == shown
+    for x, y in zip(seen, copied, strict=True):
+        assert np.abs(x.astype(int) - y.astype(int)).mean() < 3
+    frames = ffprobe(clip)["frames"]
+    assert float(frames[0]["pts_time"]) == pytest.approx(0.0, abs=2e-3)
+    assert float(frames[-1]["pts_time"]) == pytest.approx(seconds - 1 / 15, abs=2e-3)
 
 
 @pytest.mark.parametrize(

@@ -89,18 +89,29 @@ def needs_remux(content_type: str | None) -> bool:
 
 
 def remux_for_cut(source: Path, target: Path, label: str) -> None:
-    """``source``'s first video stream copied packet for packet, timestamps kept, into the
-    MP4 ``target``, which then has the avcC header the cut needs (FFmpeg's MP4 muxer
-    builds it from the in-band SPS/PPS). Packets without a decode time (none in a
-    readable file) are left out. A failure removes ``target`` and raises our kinds."""
+    """``source``'s first video stream copied packet for packet into the MP4 ``target``,
+    which then has the avcC header the cut needs (FFmpeg's MP4 muxer builds it from the
+    in-band SPS/PPS). Packets without a decode time (none in a readable file) are left
+    out. The timestamps are moved as one so that the first decode time is 0: the cut
+    places packets by the segment's wall-clock start and their differences, which this
+    keeps, and times below 0 are lost. FFmpeg unwraps an MPEG-TS file's 33-bit
+    timestamps (they wrap every 26.5 h) to below 0 when its clock starts within 60 s of
+    the wrap, and the MP4 muxer hid the frames before 0 behind an edit list: a dash
+    camera's court copy lost them. A failure removes ``target`` and raises our kinds."""
     try:
         with av.open(str(source), metadata_errors="ignore") as src:
             video = src.streams.video[0]
             with av.open(str(target), "w", format="mp4") as out:
                 stream = out.add_stream_from_template(video)
+                shift: int | None = None
                 for packet in src.demux(video):
                     if packet.dts is None:
                         continue
+                    if shift is None:
+                        shift = packet.dts
+                    packet.dts -= shift
+                    if packet.pts is not None:
+                        packet.pts -= shift
                     packet.stream = stream
                     out.mux(packet)
     except Exception as exc:
