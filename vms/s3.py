@@ -538,13 +538,19 @@ class S3Bucket:
         ]
 
     def uploads(self, under: str) -> list[Upload]:
-        """Unfinished multipart uploads under ``under`` (a crashed writer's leftovers)."""
+        """Unfinished multipart uploads under ``under`` (a crashed writer's leftovers),
+        every page of them: S3 answers 1,000 at most at a time (SeaweedFS 10,000), and
+        reading only the first left the rest unreported and never aborted. Listed whole
+        before the caller aborts any (the pages follow key and upload-id markers)."""
         prefix = self.key(under)
         try:
-            reply = self._client.list_multipart_uploads(Bucket=self.bucket, Prefix=prefix)
+            pages = self._client.get_paginator("list_multipart_uploads").paginate(
+                Bucket=self.bucket, Prefix=prefix
+            )
             found = []
-            for u in reply.get("Uploads", []):
-                found.append(Upload(u["Key"], u["UploadId"], u["Initiated"], {}))
+            for page in pages:
+                for u in page.get("Uploads", []):
+                    found.append(Upload(u["Key"], u["UploadId"], u["Initiated"], {}))
             return found
         except Exception as exc:
             raise translate(exc, f"uploads under {prefix}") from None

@@ -117,6 +117,21 @@ def test_a_segment_upload_that_may_outlast_the_writer_queue_is_refused_INV_1(
         load_config(environ=env)
 
 
+def new_bucket(server: SeaweedS3, part_bytes: int = S3Settings.part_bytes) -> S3Settings:
+    """Settings of a bucket of its own on ``server`` (not created yet)."""
+    import uuid
+
+    name = f"vms-{uuid.uuid4().hex[:12]}"
+    return S3Settings(
+        server.endpoint,
+        name,
+        "us-east-1",
+        server.access_key,
+        server.secret_key,
+        part_bytes=part_bytes,
+    )
+
+
 def test_an_object_larger_than_one_copy_is_copied_part_by_part(
     seaweedfs: SeaweedS3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -125,18 +140,9 @@ def test_an_object_larger_than_one_copy_is_copied_part_by_part(
     lowered here to 5 MiB): a longer BWC recording was refused ('copy source is larger
     than the maximum allowable size') and never set aside. Larger objects are now copied
     in ranges (UploadPartCopy), byte for byte."""
-    import uuid
-
     import vms.s3
 
-    settings = S3Settings(
-        seaweedfs.endpoint,
-        f"vms-{uuid.uuid4().hex[:12]}",
-        "us-east-1",
-        seaweedfs.access_key,
-        seaweedfs.secret_key,
-        part_bytes=16 * 1024**2,
-    )
+    settings = new_bucket(seaweedfs, part_bytes=16 * 1024**2)
     S3Bucket(settings).ensure_bucket()
     source = tmp_path / "original"
     source.write_bytes(os.urandom(12 * 1024**2))
@@ -148,3 +154,42 @@ def test_an_object_larger_than_one_copy_is_copied_part_by_part(
     head = bucket.client.head_object(Bucket=bucket.bucket, Key=bucket.key("orphans/a"))
     assert head["ETag"].strip('"').endswith("-3")  # three 5 MiB ranges
     assert bucket.uploads("orphans/") == []
+
+
+def test_every_unfinished_upload_is_listed_and_aborted_page_by_page(
+    seaweedfs: SeaweedS3, tmp_path: Path
+) -> None:
+    """A crashed writer's unfinished multipart uploads are listed by the store check and
+    aborted by its repair (vms.store stale_uploads, abort_stale_uploads). S3 answers
+    ListMultipartUploads a page at a time (1,000 at most on AWS, 10,000 on SeaweedFS)
+    and says when more are left: only the first page was read, so the uploads past it
+    were never reported nor aborted, run after run. Here the client asks for pages of 2
+    (S3's max-uploads, what any server may also answer with) from the real server."""
+    import datetime as dt
+    import hashlib
+
+    from vms.store import MediaStore
+
+    bucket = S3Bucket(new_bucket(seaweedfs))
+    bucket.ensure_bucket()
+    store = MediaStore(tmp_path, bucket)
+    names = []
+    for n in range(5):  # two under one name (the 2nd and 3rd): a page ends between them
+        sha = hashlib.sha256(str(n % 4).encode()).hexdigest()
+        key = bucket.key(store.relative_path(sha))
+        bucket.client.create_multipart_upload(Bucket=bucket.bucket, Key=key)
+        names.append(key)
+
+    def pages_of_two(params: dict[str, object], **_: object) -> None:
+        params["MaxUploads"] = min(int(str(params.get("MaxUploads") or 2)), 2)
+
+    bucket.client.meta.events.register(
+        "provide-client-params.s3.ListMultipartUploads", pages_of_two
+    )
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+    found = bucket.uploads("objects/")
+    assert len(found) == 5
+    assert sorted(u.key for u in found) == sorted(names)
+    assert len(store.stale_uploads(later)) == 5
+    assert len(store.abort_stale_uploads(later)) == 5
+    assert bucket.uploads("objects/") == []
