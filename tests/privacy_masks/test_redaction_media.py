@@ -18,7 +18,7 @@ import pytest
 
 from privacy_masks.redaction import EditRedaction, ManualTrack, NewRedaction, RedactionService
 from privacy_masks.redaction_job import drawn_steps
-from tests.media import displayed_frames, encode_pictures, make_recording
+from tests.media import displayed_frames, encode_pictures, make_recording, make_wrapping_ts
 from tests.privacy_masks.redaction_media import audio_of
 from vms.audit.log import Who
 from vms.auth.permissions import Actor
@@ -60,6 +60,19 @@ def ingest(services: Services, data: bytes) -> str:
         ),
         Who("setup", "admin"),
     ).media_id
+
+
+def render(services: Services, commander: Actor, job_id: str) -> Path:
+    """Render the job under review; the released file."""
+    service = services.ports.get(RedactionService)
+    service.render(commander, job_id)
+    assert service.run_pending() == 1
+    done = service.get(commander, job_id)
+    assert done.state == "done" and done.rendered_media_id, done.error
+    with services.db.session() as s:
+        item = s.get(MediaItem, done.rendered_media_id)
+        assert item is not None
+        return services.store.path_for(item.sha256)
 
 
 def redact_drawn(
@@ -277,12 +290,7 @@ def test_a_box_drawn_on_a_variable_frame_rate_video_covers_the_face_REL_3(
         x, y, w, h = moving_face(shown_at[seen])
         keys.append((at, float(x), float(y), float(w), float(h)))
     service.edit(commander, job.id, EditRedaction(add=(ManualTrack("face", tuple(keys)),)))
-    service.render(commander, job.id)
-    assert service.run_pending() == 1
-    done = service.get(commander, job.id)
-    assert done.state == "done" and done.rendered_media_id, done.error
-    with services.db.session() as s:
-        rendered = services.store.path_for(s.get(MediaItem, done.rendered_media_id).sha256)  # type: ignore[union-attr]
+    rendered = render(services, commander, job.id)
     released = displayed_frames(rendered)
     assert len(released) == 30
     left = [red_pixels(img) for img in released]
@@ -333,12 +341,7 @@ def test_the_sound_stays_with_the_picture_and_the_muted_words_are_silent_REL_3(
         commander, NewRedaction(media_id, ("faces",), "solid", audio_mute=((1.5, 2.0),))
     )
     assert service.run_pending() == 1
-    service.render(commander, job.id)
-    assert service.run_pending() == 1
-    done = service.get(commander, job.id)
-    assert done.state == "done" and done.rendered_media_id, done.error
-    with services.db.session() as s:
-        rendered = services.store.path_for(s.get(MediaItem, done.rendered_media_id).sha256)  # type: ignore[union-attr]
+    rendered = render(services, commander, job.id)
     starts = start_times(rendered)
     lag = starts["audio"] - starts["video"]
     assert abs(lag - 1.0) < 0.05, f"the sound starts {lag:.3f} s after the picture, not 1 s"
@@ -350,6 +353,42 @@ def test_the_sound_stays_with_the_picture_and_the_muted_words_are_silent_REL_3(
     assert np.abs(samples[at(1.55) : at(1.95)]).max() == 0.0
     assert np.abs(samples[at(1.1) : at(1.45)]).max() > 0.1
     assert np.abs(samples[at(2.1) : at(2.8)]).max() > 0.1
+
+
+@pytest.mark.parametrize(("seconds", "before_wrap"), [(6, 30), (6, 2), (63, 61)])
+def test_a_dash_cameras_ts_near_the_timestamp_wrap_is_redacted_whole_REL_3(
+    services: Services, actors: dict[str, Actor], tmp_path: Path, seconds: int, before_wrap: int
+) -> None:
+    """A dash camera's MPEG-TS whose clock starts 30 s, 2 s or 61 s before the 33-bit
+    wrap (tests/vms/test_ingest.py; FFmpeg unwraps its times, to below 0 within 60 s of
+    it): the release holds every frame, as long, the range 1.0..2.0 s muted and the
+    tone elsewhere. A guard: it passed when written (the render times frames and sound
+    from the first frame's and sound's own times)."""
+    original = tmp_path / "dash.ts"
+    original.write_bytes(make_wrapping_ts(seconds=seconds, before_wrap=before_wrap))
+    media_id = ingest(services, original.read_bytes())
+    commander = actors["commander"]
+    service = services.ports.get(RedactionService)
+    job = service.create(
+        commander, NewRedaction(media_id, ("faces",), "solid", audio_mute=((1.0, 2.0),))
+    )
+    assert service.run_pending() == 1
+    review = service.get(commander, job.id)
+    assert review.video is not None and review.video.frames == seconds * 15, review.error
+    rendered = render(services, commander, job.id)
+    times = frame_times(rendered)
+    assert len(times) == seconds * 15
+    assert times[-1] - times[0] == pytest.approx(seconds - 1 / 15, abs=2e-3)
+    starts = start_times(rendered)
+    lag = starts["audio"] - starts["video"]
+    samples, rate = audio_of(rendered)
+
+    def at(t: float) -> int:  # a sample index from the video's start
+        return round((t - lag) * rate)
+
+    assert np.abs(samples[at(1.05) : at(1.95)]).max() == 0.0
+    assert np.abs(samples[at(0.2) : at(0.9)]).max() > 0.1
+    assert np.abs(samples[at(2.1) : at(seconds - 0.2)]).max() > 0.1
 
 
 def covered(true: tuple[float, float, float, float], row: tuple[float, ...]) -> float:
@@ -404,12 +443,7 @@ def test_detected_faces_are_timed_at_their_frames_on_a_variable_frame_rate_video
             off.append((round(t, 3), seen, round(share, 2)))
     assert not off, f"rows (t, frame shown at t, share of its face in the box): {off}"
     # The render burns each row into the frame shown at its time: no skin left.
-    service.render(commander, job.id)
-    assert service.run_pending() == 1
-    done = service.get(commander, job.id)
-    assert done.state == "done" and done.rendered_media_id, done.error
-    with services.db.session() as s:
-        rendered = services.store.path_for(s.get(MediaItem, done.rendered_media_id).sha256)  # type: ignore[union-attr]
+    rendered = render(services, commander, job.id)
     left = [signature_pixels(img, face.signature, tol=24) for img in displayed_frames(rendered)]
     assert left == [0] * 30, f"face pixels left per frame in the release: {left}"
 
@@ -568,12 +602,7 @@ def test_sound_before_the_first_picture_is_released_and_can_be_muted_REL_3(
         commander, NewRedaction(media_id, ("faces",), "solid", audio_mute=((0.2, 0.6),))
     )
     assert service.run_pending() == 1
-    service.render(commander, job.id)
-    assert service.run_pending() == 1
-    done = service.get(commander, job.id)
-    assert done.state == "done" and done.rendered_media_id, done.error
-    with services.db.session() as s:
-        rendered = services.store.path_for(s.get(MediaItem, done.rendered_media_id).sha256)  # type: ignore[union-attr]
+    rendered = render(services, commander, job.id)
     samples, rate = audio_of(rendered)
     # Before: 2.0 s of sound (the second before the picture left out).
     assert len(samples) / rate > 2.9, f"{len(samples) / rate:.3f} s of sound released"
