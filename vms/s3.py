@@ -527,15 +527,21 @@ class S3Bucket:
         turned on, or while it was suspended), which a delete must name to remove it."""
         key = self.key(name)
         try:
-            reply = self._client.list_object_versions(Bucket=self.bucket, Prefix=key)
+            listed = self._listed_versions(key, "Versions")
         except Exception as exc:
             raise translate(exc, key) from None
         skipped = (None,) if null else (None, "null")
-        return [
-            str(v["VersionId"])
-            for v in reply.get("Versions", [])
-            if v["Key"] == key and v.get("VersionId") not in skipped
-        ]
+        return [str(v["VersionId"]) for v in listed if v.get("VersionId") not in skipped]
+
+    def _listed_versions(self, key: str, kind: str) -> list[dict[str, Any]]:
+        """The ``Versions`` or ``DeleteMarkers`` of exactly ``key``, every page of them:
+        S3 answers 1,000 at most at a time, and a delete that read only the first page
+        left the versions past it (the footage readable after its destruction). Listed
+        whole before the caller deletes any."""
+        pages = self._client.get_paginator("list_object_versions").paginate(
+            Bucket=self.bucket, Prefix=key
+        )
+        return [v for page in pages for v in page.get(kind, []) if v["Key"] == key]
 
     def uploads(self, under: str) -> list[Upload]:
         """Unfinished multipart uploads under ``under`` (a crashed writer's leftovers),
@@ -610,12 +616,8 @@ class S3Bucket:
                 self._client.delete_object(Bucket=self.bucket, Key=key)
             for version in versions:
                 self._client.delete_object(Bucket=self.bucket, Key=key, VersionId=version)
-            markers = self._client.list_object_versions(Bucket=self.bucket, Prefix=key)
-            for m in markers.get("DeleteMarkers", []):
-                if m["Key"] == key:
-                    self._client.delete_object(
-                        Bucket=self.bucket, Key=key, VersionId=m["VersionId"]
-                    )
+            for m in self._listed_versions(key, "DeleteMarkers"):
+                self._client.delete_object(Bucket=self.bucket, Key=key, VersionId=m["VersionId"])
         except Exception as exc:
             raise translate(exc, key, held=True) from None
 

@@ -193,3 +193,28 @@ def test_every_unfinished_upload_is_listed_and_aborted_page_by_page(
     assert len(store.stale_uploads(later)) == 5
     assert len(store.abort_stale_uploads(later)) == 5
     assert bucket.uploads("objects/") == []
+
+
+def test_every_version_of_an_object_is_deleted_page_by_page(seaweedfs: SeaweedS3) -> None:
+    """Deleting an original (the purge, RET-1) deletes every version of it, then every
+    delete marker. S3 answers ListObjectVersions a page at a time (1,000 at most) and
+    only the first page was read: the versions past it stayed, the footage readable
+    after its destruction was recorded. Here the client asks for pages of 2 (S3's
+    max-keys, set by a hook as in the test above) from the real server, over 3 versions."""
+    bucket = S3Bucket(new_bucket(seaweedfs))
+    bucket.ensure_bucket(object_lock=False)
+    bucket.client.put_bucket_versioning(
+        Bucket=bucket.bucket, VersioningConfiguration={"Status": "Enabled"}
+    )
+    key = bucket.key("objects/a")
+    for n in range(3):
+        bucket.client.put_object(Bucket=bucket.bucket, Key=key, Body=b"v%d" % n)
+
+    def pages_of_two(params: dict[str, object], **_: object) -> None:
+        params["MaxKeys"] = min(int(str(params.get("MaxKeys") or 2)), 2)
+
+    bucket.client.meta.events.register("provide-client-params.s3.ListObjectVersions", pages_of_two)
+    assert len(bucket.versions("objects/a")) == 3
+    bucket.delete("objects/a")
+    left = S3Bucket(bucket.settings).client.list_object_versions(Bucket=bucket.bucket, Prefix=key)
+    assert left.get("Versions", []) == [] and left.get("DeleteMarkers", []) == []
