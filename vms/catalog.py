@@ -233,15 +233,21 @@ class Catalog:
 
     # -- one item --------------------------------------------------------------------
 
-    def _load(self, s: Session, media_id: str, *, lock: bool = False) -> MediaItem:
+    def _load(
+        self, s: Session, media_id: str, *, lock: bool = False, row_alone: bool = False
+    ) -> MediaItem:
         """The item; ``lock``: for a change (the row locked first on PostgreSQL, as every
-        writer of an item's retention facts does, and read fresh after the wait)."""
+        writer of an item's retention facts does, and read fresh after the wait).
+        ``row_alone``: without its categories and expiry, for a content decision (none
+        reads them, and a player has one made for every range it fetches:
+        bench/bench_content.py); reading them from it raises, never an empty list."""
         if "\x00" in media_id:  # no stored id has one (PostgreSQL text cannot hold it)
             raise NotFound(f"media {media_id!r} does not exist")
+        options = [raiseload("*")] if row_alone else None
         if lock and s.get_bind().dialect.name == "postgresql":
             item = s.get(MediaItem, media_id, with_for_update=True, populate_existing=True)
         else:
-            item = s.get(MediaItem, media_id)
+            item = s.get(MediaItem, media_id, options=options)
         if item is None:
             raise NotFound(f"media {media_id!r} does not exist")
         return item
@@ -344,7 +350,7 @@ class Catalog:
         action = "media.download" if download else "media.view"
         target = f"media:{media_id}"
         with self.db.session() as s:
-            item = self._load(s, media_id)
+            item = self._load(s, media_id, row_alone=True)
             item_facts = review_facts(s, actor, item, self.clock.now())
             package = package_of(s, item)
         decision = self.authoriser.require(actor, Action.MEDIA_VIEW, target, item_facts)
