@@ -17,9 +17,10 @@ import httpx
 import pytest
 import socketio
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from tests.conftest import PASSWORD, LiveServer, make_config
+from tests.statements import captured
 from tests.vms.test_crash_safety import run_cli
 from tests.web.test_api_auth import _login as form_login
 from vms.auth.sessions import TOKEN, Credential
@@ -118,6 +119,34 @@ def test_api_logout_revokes_the_session_or_the_token_ACC_1(
         "token",
         "session",
     ]
+
+
+def test_a_credential_and_its_user_are_one_read_and_still_refused_at_once_ACC_1(
+    services: Services, actors: dict[str, Any]
+) -> None:
+    """Every request reads its token or session with its user in one statement (a media
+    player asks for every range it fetches: bench/bench_content.py; before, the user was
+    a second read), and that read is made per request, nothing kept between them: a
+    revoked credential, or a user made inactive without its credentials being revoked,
+    is refused on the next one (ACC-1)."""
+    users = services.users
+    token = users.issue_token(actors["auditor"]).token
+    _, raw = users.sign_in_session("sergeant", PASSWORD, "127.0.0.1")
+    for kind, authenticate, credential in (
+        ("api_tokens", users.authenticate_token, token),
+        ("web_sessions", users.authenticate_session, raw),
+    ):
+        with captured(services.db.engine) as sql:
+            assert authenticate(credential) is not None
+        reads = sql.matching(f"FROM {kind}")
+        assert len(reads) == 1 and "JOIN users" in reads[0][0], sql.statements
+        assert not sql.matching("FROM users WHERE users.id"), sql.statements
+
+    with services.db.transaction() as s:
+        s.execute(update(User).where(User.username == "sergeant").values(active=False))
+    assert users.authenticate_session(raw) is None
+    users.revoke_token(actors["auditor"], token)
+    assert users.authenticate_token(token) is None
 
 
 def test_password_change_revokes_the_other_sessions_and_tokens_ACC_1(

@@ -16,7 +16,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Result, delete, select, update
+from sqlalchemy import CursorResult, Result, Select, delete, select, update
 from sqlalchemy.orm import Session
 
 from vms.db.models import ApiToken, User, WebSession
@@ -71,10 +71,16 @@ def new_session(
     return raw
 
 
-def live_session(s: Session, raw: str, now: dt.datetime) -> WebSession | None:
-    """The session of cookie id ``raw`` if it is neither revoked nor expired."""
-    row = s.get(WebSession, digest(raw))
-    return row if _live(row, now) else None
+def live_session(s: Session, raw: str, now: dt.datetime) -> tuple[WebSession, User] | None:
+    """The session of cookie id ``raw`` and its user, if the session is neither revoked
+    nor expired and the user active (:func:`_with_user`)."""
+    return _with_user(
+        s,
+        select(WebSession, User)
+        .join(User, User.id == WebSession.user_id)
+        .where(WebSession.id_hash == digest(raw)),
+        now,
+    )
 
 
 def delete_expired(s: Session, before: dt.datetime) -> int:
@@ -84,11 +90,25 @@ def delete_expired(s: Session, before: dt.datetime) -> int:
     return gone + _changed(s.execute(delete(ApiToken).where(ApiToken.expires_at < before)))
 
 
-def live_token(s: Session, token: str, now: dt.datetime) -> ApiToken | None:
-    row = s.execute(
-        select(ApiToken).where(ApiToken.token_hash == digest(token))
-    ).scalar_one_or_none()
-    return row if _live(row, now) else None
+def live_token(s: Session, token: str, now: dt.datetime) -> tuple[ApiToken, User] | None:
+    """The bearer ``token``'s row and its user, if live and active (:func:`_with_user`)."""
+    return _with_user(
+        s,
+        select(ApiToken, User)
+        .join(User, User.id == ApiToken.user_id)
+        .where(ApiToken.token_hash == digest(token)),
+        now,
+    )
+
+
+def _with_user(s: Session, stmt: Select[Any, User], now: dt.datetime) -> tuple[Any, User] | None:
+    """The credential and its user read in one statement, on every request (a player
+    asks for every range it fetches: bench/bench_content.py), never kept between
+    requests: a revocation or a disabled user is refused on the next one (ACC-1)."""
+    found = s.execute(stmt).one_or_none()
+    if found is None or not _live(found[0], now) or not found[1].active:
+        return None
+    return found[0], found[1]
 
 
 def still_valid(s: Session, credential: Credential, now: dt.datetime) -> bool:

@@ -323,10 +323,10 @@ class UserService:
         """The user of a live session cookie id (its last-seen time kept per minute)."""
         now = self.clock.now()
         with self.db.session() as s:
-            row = sessions.live_session(s, raw, now)
-            user = s.get(User, row.user_id) if row is not None else None
-            if row is None or user is None or not user.active:
+            live = sessions.live_session(s, raw, now)
+            if live is None:
                 return None
+            row, user = live
             found = Authenticated(
                 self.actor_for(s, user), Credential(sessions.SESSION, row.id_hash, user.id)
             )
@@ -369,10 +369,10 @@ class UserService:
 
     def authenticate_token(self, token: str) -> Authenticated | None:
         with self.db.session() as s:
-            row = sessions.live_token(s, token, self.clock.now())
-            user = s.get(User, row.user_id) if row is not None else None
-            if row is None or user is None or not user.active:
+            found = sessions.live_token(s, token, self.clock.now())
+            if found is None:
                 return None
+            row, user = found
             return Authenticated(
                 self.actor_for(s, user), Credential(sessions.TOKEN, row.token_hash, user.id)
             )
