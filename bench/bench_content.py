@@ -39,7 +39,9 @@ request"), after the re-check was made one read of the item row: a continuation 
 13 statements on SQLite (2 of them the re-check), 10 on PostgreSQL; ours / floor per
 continuation 0.23 / 0.07 of the floor's req/s, p95 3.4x / 10.3x, worker CPU 5.4x / 9.5x
 (SQLite / PostgreSQL); the re-check 0.7 / 0.6 ms of 7.8 / 13.8 ms of CPU per
-continuation (2.0 / 2.5 ms, about 22 %, before).
+continuation (2.0 / 2.5 ms, about 22 %, before). Then the check's item read without
+categories and expiry, and the credential read with its user: a continuation 10 / 7
+statements, worker CPU 9.1 -> 6.4 ms (SQLite), 17.7 -> 10.4 ms (PostgreSQL) per request.
 """
 
 from __future__ import annotations
