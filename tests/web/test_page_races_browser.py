@@ -320,3 +320,29 @@ def test_a_ptz_report_asked_first_and_answered_last_is_not_drawn_PSCS_5(page: Pa
     expect(period).to_contain_text("Period: 2026-11-03 00:00:00 UTC to ")
     page.wait_for_timeout(2000)  # the first report's answer has come back
     expect(period).to_contain_text("Period: 2026-11-03 00:00:00 UTC to ")
+
+
+@pytest.mark.timeout(180)
+def test_a_lift_or_its_end_clicked_twice_while_in_flight_is_sent_once_PSCS_1(
+    camera_id: str, page: Page, site: Site, actors: dict[str, Actor]
+) -> None:
+    """A double click on "Lift mask" or "End now" sent a second request before the first
+    answer came back; the server refused it and the read that followed hid the refusal."""
+    masks = site.services.ports.get(MaskService)
+    masks.create(actors["admin"], camera_id, NewMask("door", polygon=SQUARE))
+    login(page, "admin")
+    page.goto(f"/live/{camera_id}")
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(r.method) if "/mask-lifts" in r.url else None)
+    page.evaluate(WRAP, [["POST", "/mask-lifts"], None])  # the lift held 0.5 s
+    panel = page.locator("#mask-lifts")
+    panel.get_by_label("Investigative reason").fill("Warrant SW-1")
+    panel.get_by_role("button", name="Lift mask").dblclick()
+    end = panel.get_by_role("button", name="End the lift of \u201cdoor\u201d now")
+    expect(end).to_have_count(1)
+    page.evaluate(WRAP, [["DELETE", "/mask-lifts/"], None])  # the end held 0.5 s more
+    end.dblclick()
+    expect(end).to_have_count(0)
+    page.wait_for_timeout(1000)  # a second request, had one been sent, is answered by now
+    assert [m for m in sent if m != "GET"] == ["POST", "DELETE"]
+    expect(page.locator("#lift-notice")).to_be_hidden()

@@ -59,20 +59,35 @@
     if (window.vmsRefreshLifts) window.vmsRefreshLifts();
   }
 
+  // One request a button at a time: a double click on "Lift mask" or "End now" sent a
+  // second one before the first answer came back; the server refused it (the mask
+  // already lifted, the lift already ended) and the read that followed hid the refusal.
+  // The button is off while its request is on its way.
+  async function once(button, send) {
+    if (button.disabled) return;
+    button.disabled = true;
+    try { await send(); } finally { button.disabled = false; }
+  }
+
   const form = document.getElementById("lift-form");
   if (form) {
-    form.addEventListener("submit", async (event) => {
+    const lift = form.querySelector('button[type="submit"]');
+    form.addEventListener("submit", (event) => {
       event.preventDefault();
-      const f = new FormData(form);
-      const made = await call("POST", base, {
-        mask_id: f.get("mask_id"), reason: f.get("reason"), minutes: Number(f.get("minutes")),
+      once(lift, async () => {
+        const f = new FormData(form);
+        const made = await call("POST", base, {
+          mask_id: f.get("mask_id"), reason: f.get("reason"), minutes: Number(f.get("minutes")),
+        });
+        if (made) { form.reset(); reload(); }
       });
-      if (made) { form.reset(); reload(); }
     });
   }
-  list.addEventListener("click", async (event) => {
+  list.addEventListener("click", (event) => {
     const id = event.target.dataset && event.target.dataset.endLift;
     if (!id) return;
-    if (await call("DELETE", base + "/" + encodeURIComponent(id))) reload();
+    once(event.target, async () => {
+      if (await call("DELETE", base + "/" + encodeURIComponent(id))) reload();
+    });
   });
 })();
