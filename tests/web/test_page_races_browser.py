@@ -346,3 +346,29 @@ def test_a_lift_or_its_end_clicked_twice_while_in_flight_is_sent_once_PSCS_1(
     page.wait_for_timeout(1000)  # a second request, had one been sent, is answered by now
     assert [m for m in sent if m != "GET"] == ["POST", "DELETE"]
     expect(page.locator("#lift-notice")).to_be_hidden()
+
+
+def exports_sent(page: Page) -> list[str]:
+    """The page's requests to the exports API from now on: "POST", or "GET" for a poll."""
+    sent: list[str] = []
+    pattern = re.compile(r"/api/v1/exports(/[^/?]+)?$")
+    page.on("request", lambda r: sent.append(r.method) if pattern.search(r.url) else None)
+    return sent
+
+
+def test_an_export_sent_twice_while_in_flight_is_sent_and_followed_once(
+    web_assets: Path, services: Services, site: object, page: Page
+) -> None:
+    """A double click on "Export this range" sent it twice: the server answered both with
+    the job it filed (a repeat), and the page then polled that job twice as often."""
+    item = bwc_item(services)
+    login(page, "investigator")
+    open_review(page, item)
+    sent = exports_sent(page)
+    page.evaluate(WRAP, [["POST", "/api/v1/exports"], None])  # the export held 0.5 s
+    exporting = page.get_by_role("form", name="Export this range")
+    exporting.get_by_label("Purpose").fill("court copy")
+    exporting.get_by_role("button", name="Export this range").dblclick()
+    expect(page.locator("#review-export-state")).to_contain_text("queued")
+    page.wait_for_timeout(1000)  # the first polls are answered; the next comes at 2 s
+    assert sent == ["POST", "GET"]

@@ -488,8 +488,14 @@
         render(msg);
       });
     }
+    // One export request at a time, each job followed by one poll: a double click sent
+    // the form twice, the server answered both with the job it filed (a repeat) and the
+    // page polled that job twice as often. The button is off while the request is out.
+    const exportButton = exportForm.querySelector('button[type="submit"]');
+    let exporting = false;
     exportForm.addEventListener("submit", function (event) {
       event.preventDefault();
+      if (exporting) return;
       const body = {
         purpose: document.getElementById("review-export-purpose").value.trim(),
         sources: sources.map(function (s) {
@@ -503,6 +509,8 @@
       };
       const number = document.getElementById("review-export-case").value.trim();
       if (number) body.case_number = number;
+      exporting = true;
+      exportButton.disabled = true;
       fetch("/api/v1/exports", {
         method: "POST",
         credentials: "same-origin",
@@ -522,13 +530,18 @@
         })
         .then(function (job) {
           if (!job) return;
+          if (job.id === current) { render(job); return; } // already followed
           current = job.id;
           finished = false;
           state.dataset.export = job.id;
           render(job);
           poll(job.id);
         })
-        .catch(function (err) { show(0, err.message); });
+        .catch(function (err) { show(0, err.message); })
+        .finally(function () {
+          exporting = false;
+          exportButton.disabled = false;
+        });
     });
   }
 
