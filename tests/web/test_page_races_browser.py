@@ -7,6 +7,7 @@ read's answer delayed): no timing luck. A 2 s item keeps them fast."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from pathlib import Path
 
@@ -23,10 +24,11 @@ from tests.web.test_case_pages import T0, bwc_item
 from tests.web.test_live_pages import camera_id as camera_id  # the fixture
 from tests.web.test_live_pages import get_control, move_camera
 from tests.web.test_mask_lift_pages import SQUARE
+from vms import job_rows
 from vms.alarms import AlarmChange, AlarmKind
 from vms.auth.permissions import Actor
 from vms.clock import Clock, SystemClock
-from vms.db.models import Bookmark
+from vms.db.models import Bookmark, Export
 from vms.services import Services
 
 pytestmark = pytest.mark.parametrize("database", ["sqlite"], indirect=True)
@@ -372,3 +374,76 @@ def test_an_export_sent_twice_while_in_flight_is_sent_and_followed_once(
     expect(page.locator("#review-export-state")).to_contain_text("queued")
     page.wait_for_timeout(1000)  # the first polls are answered; the next comes at 2 s
     assert sent == ["POST", "GET"]
+
+
+# In the page: every text the export's state (`where`) shows, in order.
+SHOWN = """(where) => {
+  const span = document.querySelector(where);
+  window.shown = [];
+  new MutationObserver(() => window.shown.push(span.textContent))
+    .observe(span, { childList: true, characterData: true, subtree: true });
+}"""
+
+
+def run_half(services: Services, export_id: str) -> None:
+    """The jobs role claims the export and runs half of it (its ``export.progress``)."""
+    with services.db.transaction() as s:
+        s.get_one(Export, export_id).state = "running"
+    job_rows.set_progress(
+        services.db, services.events, "export.progress", Export, export_id,
+        "investigator", "running", 0.5,
+    )  # fmt: skip
+
+
+def test_an_export_poll_answered_after_a_progress_event_does_not_step_it_back(
+    web_assets: Path, services: Services, site: object, page: Page
+) -> None:
+    """The page polls the export and hears its ``export.progress`` events; the poll's
+    answer, late, came after the event that said it ran at 50 % and drew it queued at 0 %
+    again (until the next poll)."""
+    item = bwc_item(services)
+    login(page, "investigator")
+    open_review(page, item)
+    page.wait_for_function("() => document.body.dataset.live === 'connected'")
+    page.evaluate(SHOWN, "#review-export-state span")
+    page.evaluate(WRAP, [None, ["/api/v1/exports/[^/]+$", 1]])  # the first poll: late
+    exporting = page.get_by_role("form", name="Export this range")
+    exporting.get_by_label("Purpose").fill("court copy")
+    with page.expect_response(re.compile(r"/api/v1/exports/[^/]+$")):  # the poll, served
+        exporting.get_by_role("button", name="Export this range").click()
+    export_id = page.locator("#review-export-state").get_attribute("data-export")
+    assert export_id
+    run_half(services, export_id)
+    expect(page.locator("#review-export-state")).to_contain_text("running… 50 %")
+    page.wait_for_timeout(1500)  # the poll's answer, older than the event, has come back
+    shown = page.evaluate("() => window.shown")
+    assert shown[shown.index("running… 50 %") :] == ["running… 50 %"], shown
+
+
+def test_an_export_poll_on_the_case_page_answered_after_a_progress_event_does_not_step_it_back(
+    web_assets: Path, services: Services, site: object, page: Page
+) -> None:
+    """The case page as the review page: a late poll drew a running export queued again."""
+    item = bwc_item(services)
+    login(page, "investigator")
+    page.goto("/cases")
+    csrf = {"X-CSRF-Token": page.locator('meta[name="csrf-token"]').get_attribute("content")}
+    opened = page.request.post("/api/v1/cases", data={"case_number": "C-9"}, headers=csrf)
+    assert opened.status == 201, opened.text()
+    source = {"media_id": item, "start": iso(T0), "end": iso(T0 + dt.timedelta(seconds=2))}
+    body = {"purpose": "court copy", "sources": [source], "case_number": "C-9"}
+    made = page.request.post("/api/v1/exports", data=body, headers=csrf)
+    assert made.status in (200, 201, 202), made.text()
+    export_id = made.json()["id"]
+    late = json.dumps([None, ["/api/v1/exports/[^/]+$", 1]])
+    page.add_init_script(f"({WRAP})({late})")  # the page's first poll (at 1 s): late
+    with page.expect_response(re.compile(r"/api/v1/exports/[^/]+$")):  # the poll, served
+        page.goto("/cases/C-9")
+    page.wait_for_function("() => document.body.dataset.live === 'connected'")
+    cell = f'#case-exports [data-export="{export_id}"]'
+    page.evaluate(SHOWN, f"{cell} span")
+    run_half(services, export_id)
+    expect(page.locator(cell)).to_contain_text("running 50 %")
+    page.wait_for_timeout(1500)  # the poll's answer, older than the event, has come back
+    shown = page.evaluate("() => window.shown")
+    assert shown[shown.index("running 50 %") :] == ["running 50 %"], shown

@@ -10,9 +10,14 @@
       cells[cell.dataset.export] = cell;
     }
   }
+  const drawn = {}; // each job's state last drawn
   function render(job) {
     const cell = cells[job.id];
     if (!cell) return;
+    // A poll's answer, late, came after the event that said the job went on and drew it
+    // back (queued again, a lower percentage): never behind what is drawn.
+    if (window.vmsJobProgress.behind(drawn[job.id] || null, job)) return;
+    drawn[job.id] = { state: job.state, progress: job.progress };
     cell.dataset.state = job.state;
     const words = cell.querySelector("span");
     const bar = cell.querySelector("progress");

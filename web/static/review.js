@@ -454,8 +454,13 @@
     // process) and reads the final state.
     let current = null;
     let finished = false;
+    let drawn = null; // the current job's state last drawn
     const render = function (job) {
       if (finished) return;
+      // A poll's answer, late, came after the event that said the job went on and drew
+      // it back (queued again, a lower percentage): never behind what is drawn.
+      if (window.vmsJobProgress.behind(drawn, job)) return;
+      drawn = { state: job.state, progress: job.progress };
       if (job.state === "done") {
         finished = true;
         show(1, "Done. ");
@@ -533,6 +538,7 @@
           if (job.id === current) { render(job); return; } // already followed
           current = job.id;
           finished = false;
+          drawn = null;
           state.dataset.export = job.id;
           render(job);
           poll(job.id);
