@@ -447,3 +447,34 @@ def test_an_export_poll_on_the_case_page_answered_after_a_progress_event_does_no
     page.wait_for_timeout(1500)  # the poll's answer, older than the event, has come back
     shown = page.evaluate("() => window.shown")
     assert shown[shown.index("running 50 %") :] == ["running 50 %"], shown
+
+
+# In the page: a layout saved is answered 1 s late (a loaded server).
+SLOW_PUT = """() => {
+  const real = window.fetch;
+  window.fetch = async (url, init) => {
+    const answer = await real(url, init);
+    if (init && init.method === 'PUT') await new Promise((r) => setTimeout(r, 1000));
+    return answer;
+  };
+}"""
+
+
+def test_two_wall_layouts_clicked_while_one_is_saved_send_one(page: Page, site: Site) -> None:
+    """Two layouts clicked one after the other before the first was saved sent two PUTs,
+    which could cross on the way (two server threads): the wall then reloaded with one
+    layout and kept the other."""
+    login(page, "dispatcher", lands="**/live")
+    wall = page.locator("#camera-wall")
+    expect(wall).to_have_attribute("data-layout", "4")
+    layouts = page.get_by_role("group", name="Wall layout")
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(r.post_data or "") if r.method == "PUT" else None)
+    page.evaluate(SLOW_PUT)
+    layouts.get_by_role("button", name="9", exact=True).click()
+    layouts.get_by_role("button", name="16", exact=True).click(force=True)  # at once, as a person
+    page.wait_for_timeout(1500)  # answered, the wall reloads with the layout saved
+    assert [json.loads(b)["layout"] for b in sent] == [9]
+    expect(wall).to_have_attribute("data-layout", "9")
+    page.reload()
+    expect(wall).to_have_attribute("data-layout", "9")
