@@ -28,6 +28,7 @@ from vms.db.engine import Database
 from vms.db.models import Bookmark, Case, MediaItem
 from vms.devices import is_registered_camera
 from vms.errors import InvalidArgument, NotFound
+from vms.repeats import find_repeat_of
 
 # A bookmark marks a moment or an incident's span, not a day's recording.
 MAX_SPAN = dt.timedelta(hours=24)
@@ -102,6 +103,11 @@ class _NoLongerAllowed(Exception):
     .create) so that the bookmark is no longer allowed, or it is gone."""
 
 
+def _asked(b: Bookmark | NewBookmark) -> tuple[object, ...]:
+    """What a bookmark asks for, to know the same one asked again."""
+    return (b.case_number, b.camera_id, b.media_id, b.start, b.end, b.label, b.note)
+
+
 def item_facts(item: MediaItem) -> ItemFacts:
     return facts_of(item)
 
@@ -172,6 +178,20 @@ class BookmarkService:
         self, actor: Actor, command: NewBookmark, target: str, now: dt.datetime
     ) -> BookmarkRecord:
         with self.db.transaction() as s:
+            # The same bookmark asked again (a double submit of the case or media page's
+            # form, a retry): answered with the first, stored and audited once (ACC-6).
+            # Asked first, as an export asks it: the user's row, then the item.
+            repeat = find_repeat_of(
+                s,
+                actor,
+                Bookmark,
+                Bookmark.author,
+                Bookmark.created_at,
+                now=now,
+                same=lambda row: _asked(row) == _asked(command),
+            )
+            if repeat is not None:
+                return BookmarkRecord.of(repeat)
             if command.media_id is not None:
                 # Allowed on the item as read before: decided again, the row held till
                 # the bookmark commits, so a restriction is either seen or waits (ACC-7).

@@ -1,9 +1,10 @@
 """The same request asked again (ACC-6): a double-click or a client's retry after a
 timeout, answered with the earlier request instead of a second one.
 
-Exports (:mod:`vms.exports.service`), redactions (:mod:`privacy_masks.redaction`) and
-release requests (:mod:`retention.releases`) each ask :func:`find_repeat` before they
-write anything: one package, job or request, audited once.
+Exports (:mod:`vms.exports.service`), redactions (:mod:`privacy_masks.redaction`),
+release requests (:mod:`retention.releases`) and bookmarks (:mod:`vms.bookmarks`: the
+case and media pages' forms are plain HTML forms) each ask :func:`find_repeat` before
+they write anything: one package, job, request or bookmark, audited once.
 """
 
 from __future__ import annotations
@@ -50,15 +51,29 @@ def find_repeat(
     decided again (:func:`vms.auth.decided_again.hold_user`: disabled or given another
     role since the request's check, :class:`~vms.auth.decided_again.UserChanged`;
     ACC-1), so not even an earlier request is answered to a user no longer allowed."""
+    return find_repeat_of(
+        s, actor, model, model.created_by, model.created_at, *where, now=now, same=same
+    )
+
+
+T = TypeVar("T")
+
+
+def find_repeat_of(
+    s: Session,
+    actor: Actor,
+    model: type[T],
+    by: InstrumentedAttribute[str],
+    at: InstrumentedAttribute[dt.datetime],
+    *where: ColumnElement[bool],
+    now: dt.datetime,
+    same: Callable[[T], bool],
+) -> T | None:
+    """:func:`find_repeat` for a row naming its maker and time in other columns (``by``,
+    ``at``: a bookmark's author and creation time)."""
     hold_user(s, actor)
     rows = s.execute(
-        select(model)
-        .where(
-            model.created_by == actor.username,
-            *where,
-            model.created_at >= now - REPEAT_WINDOW,
-        )
-        .order_by(model.created_at)
+        select(model).where(by == actor.username, *where, at >= now - REPEAT_WINDOW).order_by(at)
     ).scalars()
     for row in rows:
         if same(row):

@@ -404,3 +404,22 @@ def test_the_case_list_page_is_paged_and_reaches_the_oldest_case(
     bad = client.get("/cases?offset=-1")
     assert bad.status_code == 400
     assert "offset: '-1'" in html.unescape(bad.get_data(as_text=True)).lower()
+
+
+def test_a_bookmark_sent_twice_is_stored_once_ACC_6(
+    client: FlaskClient, services: Services, tokens: dict[str, str], media: dict[str, str]
+) -> None:
+    """The case and media pages' bookmark forms are plain HTML forms: a double submit sent
+    two POSTs, and the server stored the instant twice, audited twice. A repeat (the same
+    user, the same bookmark, within the repeat window) is answered with the first."""
+    inv = h(tokens, "investigator")
+    assert client.post("/api/v1/cases", json={"case_number": "C-8"}, headers=inv).status_code == 201
+    mark = {"media_id": media["own"], "start": "2026-11-20T09:00:01Z", "label": "door opens"}
+    first = client.post("/api/v1/bookmarks", json={**mark, "case_number": "C-8"}, headers=inv)
+    again = client.post("/api/v1/bookmarks", json={**mark, "case_number": "C-8"}, headers=inv)
+    assert first.status_code == again.status_code == 201, again.get_json()
+    assert again.get_json()["id"] == first.get_json()["id"]
+    assert len(audit_entries(services, "bookmark.create")) == 1
+    other = client.post("/api/v1/bookmarks", json=mark, headers=inv)  # not in the case
+    assert other.status_code == 201 and other.get_json()["id"] != first.get_json()["id"]
+    assert len(audit_entries(services, "bookmark.create")) == 2
