@@ -121,8 +121,13 @@ def test_recorded_segments_play_as_one_timeline_with_ranges_and_one_audit_entry(
         assert abs(shift / 90000 - expected) < 1 / 90000 * 2
         first = served[0][0] / 90000
         if previous_end is not None:
-            # Continuous across the boundary: within one frame (10 fps).
-            assert abs(first - previous_end) < 0.1 + 1e-3, (first, previous_end)
+            # Continuous across the boundary: no overlap, no gap of frames. The simulator
+            # stamps a frame at its capture, which a loaded machine delays, and the end is
+            # predicted from the last step: off by that jitter (CI rehearsal, session 30:
+            # the next first frame 0.122 s after it, against a bound of one step, 0.101 s).
+            # Half a step more for it; two frames lost there (0.2 s) are still found, as
+            # before (one lost frame, 0.1 s, never was: it is within one step).
+            assert abs(first - previous_end) < 0.15, (first, previous_end)
         previous_end = (served[-1][0] + (served[-1][0] - served[-2][0])) / 90000
 
         # HTTP Range: a slice of the served bytes, and 416 beyond the end.
