@@ -355,6 +355,8 @@ def test_the_sound_stays_with_the_picture_and_the_muted_words_are_silent_REL_3(
     assert np.abs(samples[at(2.1) : at(2.8)]).max() > 0.1
 
 
+# The media path only (the job's rows are the other tests'): one backend, not two.
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 @pytest.mark.parametrize(("seconds", "before_wrap"), [(6, 30), (6, 2), (63, 61)])
 def test_a_dash_cameras_ts_near_the_timestamp_wrap_is_redacted_whole_REL_3(
     services: Services, actors: dict[str, Actor], tmp_path: Path, seconds: int, before_wrap: int
