@@ -20,14 +20,14 @@ from sqlalchemy.orm import Session
 from vms import ids
 from vms.audit.log import AuditLog
 from vms.auth.authoriser import Authoriser, who
-from vms.auth.decided_again import refuse_as_now
+from vms.auth.decided_again import UserChanged, actor_as_now, refuse_as_now
 from vms.auth.permissions import Action, Actor, ItemFacts, facts_of
 from vms.bounded import shown
 from vms.clock import Clock, isoformat
 from vms.db.engine import Database
 from vms.db.models import Bookmark, Case, MediaItem
 from vms.devices import is_registered_camera
-from vms.errors import InvalidArgument, NotFound
+from vms.errors import Conflict, InvalidArgument, NotFound
 from vms.repeats import find_repeat_of
 
 # A bookmark marks a moment or an incident's span, not a day's recording.
@@ -173,6 +173,12 @@ class BookmarkService:
                 gone=f"media_id {shown(command.media_id)} does not exist",
                 changed=f"{target} changed while it was bookmarked; try again",
             )
+        except UserChanged as exc:
+            # Disabled or given another role since the check (ACC-1): refused as the
+            # check refuses the user now (audited); still allowed, try again.
+            now_actor = actor_as_now(self.db, self.authoriser, actor, Action.CASES_MANAGE, target)
+            self.authoriser.require(now_actor, Action.CASES_MANAGE, target)
+            raise Conflict(str(exc)) from None
 
     def _store(
         self, actor: Actor, command: NewBookmark, target: str, now: dt.datetime

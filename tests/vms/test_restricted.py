@@ -282,3 +282,36 @@ def test_an_item_restricted_while_its_officer_opens_it_is_not_served_ACC_7(
             )
         ).scalars()
         assert list(served) == ["denied"]
+
+
+@pytest.mark.parametrize("change", ["disabled", "demoted"])
+def test_a_user_changed_while_bookmarking_gets_no_bookmark_and_no_500_ACC_1(
+    services: Services,
+    actors: dict[str, Actor],
+    media_id: str,
+    monkeypatch: pytest.MonkeyPatch,
+    change: str,
+) -> None:
+    """The bookmark's repeat check holds the user's row and decides the user again
+    (``hold_user``): disabled or demoted since the check, it raised ``UserChanged``,
+    which the bookmark service did not answer (a 500). Refused as a request sent after
+    the change is (403, audited), nothing stored."""
+    from sqlalchemy import func
+
+    from tests.races import user_changed_after_check
+    from vms.auth.permissions import Action
+    from vms.bookmarks import NewBookmark
+    from vms.db.models import Bookmark
+
+    with services.db.session() as s:
+        start = s.get_one(MediaItem, media_id).recorded_start
+    armed = user_changed_after_check(
+        monkeypatch, services, services.authoriser, Action.MEDIA_EDIT, "investigator", change
+    )
+    with pytest.raises(PermissionDenied):
+        services.bookmarks.create(
+            actors["investigator"], NewBookmark(start, "suspect enters", media_id=media_id)
+        )
+    assert not armed[0]
+    with services.db.session() as s:
+        assert s.execute(select(func.count()).select_from(Bookmark)).scalar_one() == 0
