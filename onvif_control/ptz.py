@@ -19,7 +19,7 @@ from onvif_control.engine import PtzEngine
 from onvif_control.guard import CommandRequest
 from onvif_control.pose import PoseTracker
 from onvif_control.ptz_commands import CommandResult, MalformedCommand, PtzCommands, PtzState
-from onvif_control.ptz_sessions import OpenSession, PtzSessions, SessionView
+from onvif_control.ptz_sessions import ControlState, OpenSession, PtzSessions, SessionView
 from vms.audit.log import AuditLog
 from vms.auth.authoriser import Authoriser
 from vms.auth.permissions import Actor
@@ -103,6 +103,10 @@ class PtzService:
     def controller(self, camera_id: str) -> SessionView | None:
         """The open, unexpired session of a camera, if any."""
         return self.sessions.controller(camera_id)
+
+    def control(self, camera_id: str) -> ControlState:
+        """The controller and the camera's session sequence (P6), read together."""
+        return self.sessions.control(camera_id)
 
     # -- commands (onvif_control.ptz_commands) ------------------------------------------
 

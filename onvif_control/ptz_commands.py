@@ -68,13 +68,14 @@ class CommandResult:
 @dataclass(frozen=True)
 class PtzState:
     """A camera's pose (from the pose tracker when fresh, else read from the camera),
-    whether it moves, and who controls it."""
+    whether it moves, and who controls it as of the camera's session sequence (P6)."""
 
     camera_id: str
     pose: Reading
     moving: bool
     source: Literal["tracker", "camera"]
     controller: SessionView | None
+    session_seq: int
 
 
 class CommandBuckets:
@@ -287,8 +288,9 @@ class PtzCommands:
         else:
             reading = self.engine.status(camera_id)
             source = "camera"
+        control = self.sessions.control(camera_id)
         return PtzState(
-            camera_id, reading, reading.moving, source, self.sessions.controller(camera_id)
+            camera_id, reading, reading.moving, source, control.controller, control.session_seq
         )
 
     def limit_stop(self, camera_id: str, pose: Pose) -> None:

@@ -52,7 +52,10 @@ ARBITER = Who("ptz-arbiter", SYSTEM_ROLE)
 @dataclass(frozen=True)
 class SessionView:
     """A PTZ session as shown: who, why, since when, until when (``expires_at`` None
-    for a reservation; ``session_id`` None when hidden from the viewer)."""
+    for a reservation; ``session_id`` None when hidden from the viewer). ``session_seq``:
+    the camera's session sequence (P6) as of this view, when it was read with it (the
+    answer of a take or a release, the controller read with :meth:`PtzSessions.control`).
+    """
 
     session_id: str | None
     camera_id: str
@@ -68,9 +71,19 @@ class SessionView:
     expires_at: dt.datetime | None
     ended_at: dt.datetime | None
     end_reason: str | None
+    session_seq: int | None = None
 
 
-def session_view(row: PtzSession, idle_seconds: float) -> SessionView:
+@dataclass(frozen=True)
+class ControlState:
+    """Who controls a camera (None: nobody, or an expired session) and the camera's
+    session sequence that state is at (P6), read together in one statement."""
+
+    controller: SessionView | None
+    session_seq: int
+
+
+def session_view(row: PtzSession, idle_seconds: float, seq: int | None = None) -> SessionView:
     return SessionView(
         session_id=row.id,
         camera_id=row.camera_id,
@@ -86,6 +99,7 @@ def session_view(row: PtzSession, idle_seconds: float) -> SessionView:
         expires_at=arbitration.expires_at(holder_of(row), idle_seconds),
         ended_at=row.ended_at,
         end_reason=row.end_reason,
+        session_seq=seq,
     )
 
 
@@ -232,6 +246,14 @@ class PtzSessions:
             raise NotFound(f"camera {camera_id!r} does not exist")
         return camera
 
+    @staticmethod
+    def _advance(camera: Camera) -> int:
+        """P6: the next session sequence of ``camera``, whose row the caller has locked
+        (so two changes never share a number), once per transaction that changes its
+        sessions."""
+        camera.ptz_session_seq = (camera.ptz_session_seq or 0) + 1
+        return camera.ptz_session_seq
+
     def _end(
         self,
         s: Session,
@@ -331,12 +353,17 @@ class PtzSessions:
             },
         )
 
-    def _publish_controller(self, camera_id: str, row: PtzSession | None) -> None:
+    def _publish_controller(self, camera_id: str, row: PtzSession | None, seq: int) -> None:
+        """``ptz.session``: who controls the camera as of its session sequence ``seq``
+        (P6; a page applies it only if newer than what it has)."""
         self.events.publish(
             "ptz.session",
             {
                 "camera_id": camera_id,
-                "controller": jsonable(session_view(row, self.idle_seconds)) if row else None,
+                "session_seq": seq,
+                "controller": (
+                    jsonable(session_view(row, self.idle_seconds, seq)) if row else None
+                ),
             },
         )
 
@@ -376,7 +403,7 @@ class PtzSessions:
         # The session this claim ended (not the holder's own, A3): stopped and told (P5).
         displaced: tuple[PtzSession, str, str, str] | None = None
         with self.db.transaction() as s:
-            self._lock_camera(s, camera_id)
+            camera = self._lock_camera(s, camera_id)
             now = self.clock.now()
             current = self.open_row(s, camera_id)
             decision = arbitration.decide(
@@ -459,6 +486,7 @@ class PtzSessions:
                     last_activity_at=now,
                 )
                 s.add(row)
+                seq = self._advance(camera)
                 s.flush()
                 self.audit.append(
                     s,
@@ -473,14 +501,14 @@ class PtzSessions:
                         "reason": decision.reason,
                     },
                 )
-                out = session_view(row, self.idle_seconds)
+                out = session_view(row, self.idle_seconds, seq)
         if refusal is not None:
             raise refusal.error
         if displaced is not None:
             ended, why, by, reason = displaced
             self._halt(ended, why)
             self._notify_displaced(ended, by, reason)
-        self._publish_controller(camera_id, row)
+        self._publish_controller(camera_id, row, seq)
         return out
 
     def close_session(
@@ -490,8 +518,9 @@ class PtzSessions:
         self.authoriser.require(actor, Action.PTZ_CONTROL, target(camera_id))
         refusal: _Refusal | None = None
         row: PtzSession | None = None
+        seq: int | None = None
         with self.db.transaction() as s:
-            self._lock_camera(s, camera_id)
+            camera = self._lock_camera(s, camera_id)
             now = self.clock.now()
             row = self.open_row(s, camera_id)
             if row is None or (session_id is not None and row.id != session_id):
@@ -517,6 +546,7 @@ class PtzSessions:
                 )
             elif row.username == actor.username:
                 self._end(s, row, who(actor), "ptz.session.close", "released", now)
+                seq = self._advance(camera)
             else:
                 self._end(
                     s,
@@ -527,14 +557,15 @@ class PtzSessions:
                     now,
                     released_by=actor.username,
                 )
-            out = session_view(row, self.idle_seconds) if row is not None else None
+                seq = self._advance(camera)
+            out = session_view(row, self.idle_seconds, seq) if row is not None else None
         if refusal is not None:
             raise refusal.error
-        assert row is not None and out is not None
+        assert row is not None and out is not None and seq is not None
         self._halt(row, "session closed")
         if row.username != actor.username:
             self._notify_displaced(row, actor.username, "released by an admin (A6)")
-        self._publish_controller(camera_id, None)
+        self._publish_controller(camera_id, None, seq)
         return out
 
     def expire_idle(self) -> int:
@@ -558,11 +589,12 @@ class PtzSessions:
                 )
             ).all():
                 candidates.setdefault(session_id, camera_id)
-        ended: list[tuple[PtzSession, str, str]] = []  # session, why, what its user hears
+        # Each ended session, why, what its user hears, and its camera's sequence (P6).
+        ended: list[tuple[PtzSession, str, str, int]] = []
         for session_id, camera_id in candidates.items():
             with self.db.transaction() as s:
                 try:
-                    self._lock_camera(s, camera_id)
+                    camera = self._lock_camera(s, camera_id)
                 except NotFound:
                     continue  # deleted meanwhile: its deletion ended its session
                 now = self.clock.now()
@@ -574,7 +606,8 @@ class PtzSessions:
                 ).scalar_one_or_none()
                 if not user:  # disabled, or no longer exists
                     self._end(s, row, ARBITER, "ptz.session.close", "user_disabled", now)
-                    ended.append((row, "user disabled", "user disabled (ACC-1)"))
+                    seq = self._advance(camera)
+                    ended.append((row, "user disabled", "user disabled (ACC-1)", seq))
                 elif not row.reservation and row.last_activity_at <= now - idle:
                     self._end(
                         s,
@@ -585,11 +618,13 @@ class PtzSessions:
                         now,
                         idle_seconds=self.idle_seconds,
                     )
-                    ended.append((row, "session expired", f"idle for {self.idle_seconds:g} s (A2)"))
-        for row, why, note in ended:
+                    seq = self._advance(camera)
+                    told = f"idle for {self.idle_seconds:g} s (A2)"
+                    ended.append((row, "session expired", told, seq))
+        for row, why, note, seq in ended:
             self._halt(row, why)
             self._notify_displaced(row, ARBITER.name, note)
-            self._publish_controller(row.camera_id, None)
+            self._publish_controller(row.camera_id, None, seq)
         return len(ended)
 
     def _of_disabled_users(self, s: Session) -> list[PtzSession]:
@@ -600,13 +635,34 @@ class PtzSessions:
 
     def controller(self, camera_id: str) -> SessionView | None:
         """The open, unexpired session of a camera, if any."""
+        return self.control(camera_id).controller
+
+    def control(self, camera_id: str) -> ControlState:
+        """The open, unexpired session of a camera, if any, and the camera's session
+        sequence (P6), in one statement: one snapshot on PostgreSQL too, so the state is
+        never newer than its number (a release and a re-take committed between two reads
+        would be shown under the older number, and the release's event, numbered between
+        them, applied over it). An unknown camera: nobody, sequence 0."""
         with self.db.session() as s:
-            row = self.open_row(s, camera_id)
+            found = s.execute(
+                select(Camera.ptz_session_seq, PtzSession)
+                .select_from(Camera)
+                .outerjoin(
+                    PtzSession,
+                    (PtzSession.camera_id == Camera.id) & PtzSession.ended_at.is_(None),
+                )
+                .where(Camera.id == camera_id)
+                .order_by(PtzSession.started_at.desc())
+                .limit(1)
+            ).first()
+            if found is None:
+                return ControlState(None, 0)
+            seq, row = int(found[0] or 0), found[1]
             if row is None or arbitration.is_expired(
                 holder_of(row), self.clock.now(), self.idle_seconds
             ):
-                return None
-            return session_view(row, self.idle_seconds)
+                return ControlState(None, seq)
+            return ControlState(session_view(row, self.idle_seconds, seq), seq)
 
     def refuse_malformed(
         self, actor: Actor, camera_id: str, asked: Mapping[str, Any], error: VMSError

@@ -10,8 +10,9 @@ Client events (acknowledged with the same body as the REST API, or ``{"error": .
 Server events: ``ptz.pose`` (throttled by ``[cameras] pose_publish_hz``), ``ptz.session``
 (who controls a camera) and ``camera.health`` go to the ``ptz`` room (users who may view
 or steer cameras), ``ptz.session`` without the session id, which goes in a copy to the
-holder's own room only; ``ptz.displaced`` goes only to the displaced operator's own room
-(``user:<username>``): "you lost control of camera X to Y".
+holder's own room only (``ptz.session`` and ``ptz.status`` carry the camera's
+``session_seq``: docs/design/ptz-arbitration.md P6); ``ptz.displaced`` goes only to the
+displaced operator's own room (``user:<username>``): "you lost control of camera X to Y".
 """
 
 from __future__ import annotations

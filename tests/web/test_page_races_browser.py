@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 from sqlalchemy import func, select
 
 from onvif_control.simulator import SimulatedCamera
@@ -282,13 +282,9 @@ LATE_SESSIONS = """() => {
 }"""
 
 
-@pytest.mark.timeout(180)
-def test_a_ptz_release_event_arriving_after_control_is_taken_again_does_not_end_it(
-    camera_id: str, page: Page, site: Site
-) -> None:
-    """Released, then taken again at once: the event of the release (nobody in control)
-    came after the new grant's answer, and the page gave up the control the server had
-    just granted ("Your control of this camera has ended")."""
+def taken_released_taken(page: Page, camera_id: str, wrap: str) -> Locator:
+    """The dispatcher's camera page: control taken, the socket wrapped with ``wrap``,
+    released and taken again at once. Returns the "Pan right" button, shown."""
     login(page, "dispatcher", lands="**/live")
     page.goto(f"/live/{camera_id}")
     expect(page.locator("#ptz-pose")).to_contain_text("pan ", timeout=20_000)
@@ -297,12 +293,69 @@ def test_a_ptz_release_event_arriving_after_control_is_taken_again_does_not_end_
     take.click()
     right = page.get_by_role("button", name="Pan right")
     expect(right).to_be_visible()
-    page.evaluate(LATE_SESSIONS)
+    page.evaluate(wrap)
     with page.expect_response(lambda r: r.request.method == "DELETE"):
         page.get_by_role("button", name="Release control").click()
     take.click()
     expect(right).to_be_visible()
+    return right
+
+
+@pytest.mark.timeout(180)
+def test_a_ptz_release_event_arriving_after_control_is_taken_again_does_not_end_it(
+    camera_id: str, page: Page, site: Site
+) -> None:
+    """Released, then taken again at once: the event of the release (nobody in control)
+    came after the new grant's answer, and the page gave up the control the server had
+    just granted ("Your control of this camera has ended")."""
+    right = taken_released_taken(page, camera_id, LATE_SESSIONS)
     page.wait_for_timeout(2500)  # the release's event, older than the grant, has come
+    expect(page.locator("#ptz-notice")).to_be_hidden()
+    expect(right).to_be_visible()
+
+
+# In the page: hold every ``ptz.session`` event until ``window.deliverSessions()``, which
+# delivers them in the order they came; answer the next ``ptz.status`` (a reconnection's)
+# and count it; the answers after it come 9 s late (a loaded server), past the page's
+# own wait (8 s).
+HOLD_SESSIONS = """() => {
+  const socket = window.vmsSocket;
+  const onevent = socket.onevent;
+  const onack = socket.onack;
+  window.heldSessions = [];
+  window.statusAnswers = 0;
+  socket.onevent = function (packet) {
+    if ((packet.data || [])[0] !== 'ptz.session') return onevent.call(this, packet);
+    window.heldSessions.push(() => onevent.call(this, packet));
+  };
+  window.deliverSessions = () => {
+    socket.onevent = onevent;
+    window.heldSessions.splice(0).forEach((deliver) => deliver());
+  };
+  socket.onack = function (packet) {
+    if (window.statusAnswers++ === 0) return onack.call(this, packet);
+    setTimeout(() => onack.call(this, packet), 9000);
+  };
+}"""
+
+
+@pytest.mark.timeout(180)
+def test_a_stale_ptz_release_event_after_a_newer_status_does_not_end_control(
+    camera_id: str, page: Page, site: Site
+) -> None:
+    """Released and taken again; the release's event ("nobody in control") came after a
+    status that already showed the new grant. The page could not order them, so it
+    asked the status again and, that answer not coming in time (a loaded server), gave
+    up the control the server had granted. Now each carries the camera's session
+    sequence (ptz-arbitration.md P6) and the event, older than the status, is not
+    applied."""
+    right = taken_released_taken(page, camera_id, HOLD_SESSIONS)
+    # The release's event, and the grant's two copies (the ptz room's, the holder's).
+    page.wait_for_function("() => window.heldSessions.length === 3")
+    page.evaluate("() => { window.vmsSocket.disconnect(); window.vmsSocket.connect(); }")
+    page.wait_for_function("() => window.statusAnswers === 1")  # the status: granted
+    page.evaluate("() => window.deliverSessions()")  # then the release's, stale, event
+    page.wait_for_timeout(9500)  # past the page's 8 s wait for a status answer
     expect(page.locator("#ptz-notice")).to_be_hidden()
     expect(right).to_be_visible()
 

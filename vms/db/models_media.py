@@ -61,6 +61,10 @@ class Camera(Base):
     health_checked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    # Advanced by every change of the camera's PTZ sessions (take, release, take-over,
+    # expiry, ...) under the camera's row lock; sent with ptz.session events and the PTZ
+    # status so a page applies only what is newer than it has (ptz-arbitration.md P6).
+    ptz_session_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class PtzSession(Base):

@@ -135,7 +135,8 @@ def current_session(camera_id: str) -> Any:
     session id only to its holder and admins (issue 10, item 13)."""
     actor = require_actor()
     services().authoriser.require(actor, Action.LIVE_VIEW, f"camera:{camera_id}")
-    return {"controller": shown_to(actor, control().ptz.controller(camera_id))}
+    state = control().ptz.control(camera_id)
+    return {"controller": shown_to(actor, state.controller), "session_seq": state.session_seq}
 
 
 @bp.operation(

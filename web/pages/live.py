@@ -84,7 +84,8 @@ def camera(camera_id: str) -> Any:
     services().authoriser.require(actor, Action.LIVE_VIEW, target(camera_id))
     control = get(services())
     body = control.cameras.get(actor, camera_id)
-    controller = control.ptz.controller(camera_id)
+    state = control.ptz.control(camera_id)
+    controller = state.controller
     # A reload keeps the operator's own open session (the API shows it to them anyway).
     own_session = (
         controller.session_id
@@ -102,6 +103,7 @@ def camera(camera_id: str) -> Any:
         camera=body,
         controller=controller,
         own_session=own_session,
+        session_seq=state.session_seq,  # what the page shows is as of this (P6)
         can_control=body.ptz_supported and services().authoriser.allows(actor, Action.PTZ_CONTROL),
         purposes=control.ptz.purposes,
         fps=CAMERA_FPS,

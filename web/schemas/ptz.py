@@ -109,9 +109,11 @@ class PtzReportQuery(QueryModel):
 
 
 class SessionOut(_OmitsNone):
-    """A PTZ session; ``session_id`` only to its holder and admins."""
+    """A PTZ session; ``session_id`` only to its holder and admins. ``session_seq``
+    (the answer of a take or a release, and a controller read with it): the camera's
+    session sequence as of this view (docs/design/ptz-arbitration.md P6)."""
 
-    OMIT_IF_NONE = frozenset({"session_id"})
+    OMIT_IF_NONE = frozenset({"session_id", "session_seq"})
 
     session_id: str | None = None
     camera_id: str
@@ -127,12 +129,15 @@ class SessionOut(_OmitsNone):
     expires_at: OutTime | None
     ended_at: OutTime | None
     end_reason: str | None
+    session_seq: int | None = None
 
 
 class ControllerOut(ResponseModel):
-    """Who steers the camera now (null: nobody)."""
+    """Who steers the camera now (null: nobody), as of the camera's session sequence
+    ``session_seq`` (P6: a page keeps the newest it has seen, events included)."""
 
     controller: SessionOut | None
+    session_seq: int
 
 
 class ReadingOut(ResponseModel):
@@ -177,6 +182,7 @@ class StatusOut(ResponseModel):
     moving: bool
     source: Literal["tracker", "camera"]
     controller: SessionOut | None
+    session_seq: int
 
 
 class PtzAuditRowOut(ResponseModel):

@@ -27,6 +27,22 @@
   };
 
   let sessionId = panel.dataset.sessionId || null;
+  // The camera's session sequence (docs/design/ptz-arbitration.md P6) this page's idea
+  // of who controls the camera is at: every take, release, take-over and expiry advances
+  // it, and events, statuses and the answers of a take or a release carry it. What is
+  // not newer than it is older than what the page knows, and is not applied.
+  let sessionSeq = Number(panel.dataset.sessionSeq) || 0;
+  // True when `seq` is newer than what the page has (or `strict` false: at least as
+  // new). An answer without one (a server from before P6) is taken as new.
+  function current(seq, strict) {
+    if (typeof seq !== "number") return true;
+    if (strict ? seq <= sessionSeq : seq < sessionSeq) return false;
+    sessionSeq = seq;
+    return true;
+  }
+  function heard(seq) {
+    if (typeof seq === "number") sessionSeq = Math.max(sessionSeq, seq);
+  }
   let held = null; // the move being held: {pan, tilt, zoom}
   let heldKey = null;
   let resend = null;
@@ -43,10 +59,8 @@
   }
 
   let poseKnown = false; // a pose was shown (else the connection asks again)
-  // Poses shown and changes of this page's control, counted: a status asked before one
-  // of them is older than it (see askStatus).
+  // Poses shown, counted: a status asked before one of them is older than it (askStatus).
   let posesShown = 0;
-  let controlChanges = 0;
   function showPose(pose, moving) {
     if (!pose) return;
     poseKnown = true;
@@ -57,7 +71,6 @@
 
   function holding(id) {
     sessionId = id;
-    controlChanges += 1;
     if (form) form.hidden = !!id;
     if (controls) controls.hidden = !id;
     if (!id) {
@@ -215,7 +228,10 @@
       try {
         const reply = await api("POST", base + "/ptz/session", body);
         if (reply.error) say(sentence("Control not granted: " + reply.error.message));
-        else holding(reply.session_id);
+        else {
+          heard(reply.session_seq);
+          holding(reply.session_id);
+        }
       } catch (e) {
         say("Control not granted: the server could not be reached.");
       } finally {
@@ -232,6 +248,7 @@
       const reply = await api("DELETE", base + "/ptz/session?session_id=" + encodeURIComponent(id))
         .catch(() => ({ error: { message: "the server could not be reached" } }));
       if (reply.error) say(sentence("Release failed: " + reply.error.message));
+      else heard(reply.session_seq);
     });
   }
 
@@ -249,44 +266,35 @@
       : "You lost control of this camera to " + msg.by + ": " + msg.reason));
   });
   socket.on("ptz.session", (msg) => {
-    if (msg.camera_id !== cameraId || !sessionId) return;
+    if (msg.camera_id !== cameraId) return;
     const c = msg.controller;
-    // The ptz room's copy has no session id; the copy to my own room says which it is.
+    // The ptz room's copy has no session id; the copy to my own room says which it is
+    // (same sequence: the first copy applied would hide the other).
     if (c && c.username === me && !c.session_id) return;
-    if (!c || c.session_id !== sessionId) confirmEnded(c);
+    // P6: an event may be older than what the page knows. Released and taken again at
+    // once, the release's "nobody in control" came after the new grant's answer, or a
+    // status showing it, and the page gave up the control the server had just granted.
+    if (!current(msg.session_seq, true) || !sessionId) return;
+    if (c && c.session_id === sessionId) return;
+    holding(null);
+    say(c && c.username === me
+      ? "You took control of this camera in another window."
+      : "Your control of this camera has ended.");
   });
-  // An event may be older than this page's control: released and taken again at once,
-  // the release's "nobody in control" came after the new grant's answer and the page
-  // gave up the control it had just been granted. So the server is asked: control is
-  // given up only if its status, asked after the event, says so (and the page's control
-  // did not change meanwhile); without an answer, the event is believed.
-  function confirmEnded(heard) {
-    const held = sessionId;
-    const asked = controlChanges;
-    socket.timeout(ACK_MS).emit("ptz.status", { camera_id: cameraId }, (late, reply) => {
-      if (sessionId !== held || controlChanges !== asked) return;
-      const c = !late && reply && !reply.error ? reply.controller : heard;
-      if (c && c.session_id === held) return;
-      holding(null);
-      say(c && c.username === me
-        ? "You took control of this camera in another window."
-        : "Your control of this camera has ended.");
-    });
-  }
   // On (re)connection ask where the camera points; a late answer, or one while the pose
   // is not known yet, is asked again (a still camera sends no pose events to wait for).
-  // The answer may be older than what the page heard meanwhile: a status served before
-  // control was granted here and answered after said nobody controlled the camera, and
-  // the page gave up the control it had just been granted. Its pose and its controller
-  // are used only where no newer pose, or no change of control, came in between.
+  // The answer may be older than what the page heard meanwhile: its pose is shown only
+  // if no newer one came in between, its controller only if its sequence is not older
+  // than the page's (a status served before control was granted here and answered after
+  // said nobody controlled the camera). At the same sequence it is applied: a session
+  // idle past its expiry is shown as ended before the ptz-expire job ends it (A2).
   function askStatus(tries) {
-    const asked = { poses: posesShown, control: controlChanges };
+    const asked = posesShown;
     socket.timeout(ACK_MS).emit("ptz.status", { camera_id: cameraId }, (late, reply) => {
       if (!late && reply && !reply.error) {
-        if (posesShown === asked.poses) showPose(reply.pose, reply.moving);
+        if (posesShown === asked) showPose(reply.pose, reply.moving);
         const c = reply.controller;
-        const current = controlChanges === asked.control;
-        if (current && sessionId && (!c || c.session_id !== sessionId)) {
+        if (current(reply.session_seq, false) && sessionId && (!c || c.session_id !== sessionId)) {
           holding(null);
           say("Your control of this camera ended while the connection was down.");
         }
