@@ -15,6 +15,7 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 from sqlalchemy import func, select
 
+from onvif_control.ptz_sessions import OpenSession
 from onvif_control.simulator import SimulatedCamera
 from privacy_masks.model import NewLift, NewMask
 from privacy_masks.service import MaskService
@@ -315,9 +316,9 @@ def test_a_ptz_release_event_arriving_after_control_is_taken_again_does_not_end_
 
 
 # In the page: hold every ``ptz.session`` event until ``window.deliverSessions()``, which
-# delivers them in the order they came; answer the next ``ptz.status`` (a reconnection's)
-# and count it; the answers after it come 9 s late (a loaded server), past the page's
-# own wait (8 s).
+# delivers them in the order they came, 0.1 s apart; answer the next ``ptz.status`` (a
+# reconnection's) and count it; the answers after it come 9 s late (a loaded server),
+# past the page's own wait (8 s).
 HOLD_SESSIONS = """() => {
   const socket = window.vmsSocket;
   const onevent = socket.onevent;
@@ -328,9 +329,9 @@ HOLD_SESSIONS = """() => {
     if ((packet.data || [])[0] !== 'ptz.session') return onevent.call(this, packet);
     window.heldSessions.push(() => onevent.call(this, packet));
   };
-  window.deliverSessions = () => {
+  window.deliverSessions = () => {  // one a task, as messages come off a socket
     socket.onevent = onevent;
-    window.heldSessions.splice(0).forEach((deliver) => deliver());
+    window.heldSessions.splice(0).forEach((deliver, n) => setTimeout(deliver, 100 * n));
   };
   socket.onack = function (packet) {
     if (window.statusAnswers++ === 0) return onack.call(this, packet);
@@ -358,6 +359,36 @@ def test_a_stale_ptz_release_event_after_a_newer_status_does_not_end_control(
     page.wait_for_timeout(9500)  # past the page's 8 s wait for a status answer
     expect(page.locator("#ptz-notice")).to_be_hidden()
     expect(right).to_be_visible()
+
+
+@pytest.mark.timeout(180)
+def test_a_stale_ptz_session_event_after_a_newer_controller_read_is_not_shown(
+    camera_id: str, page: Page, site: Site, actors: dict[str, Actor]
+) -> None:
+    """The live wall reads who controls each camera at a (re)connection and follows the
+    ptz.session events; an answer was kept from being undone by an older read, but an
+    event older than the answer was drawn over it: released and taken again, the
+    release's "Nobody in control" delivered after the read that showed the new holder
+    showed nobody until the next event. Now the events and the read carry the camera's
+    session sequence (ptz-arbitration.md P6) and the older event is not drawn."""
+    ptz = get_control(site.services).ptz
+    login(page, "dispatcher", lands="**/live")
+    slot = page.locator(f'[data-camera-id="{camera_id}"] [data-role="controller"]').first
+    expect(slot).to_have_text("Nobody in control")
+    page.evaluate(HOLD_SESSIONS)
+    sergeant = actors["sergeant"]
+    taken = ptz.open_session(sergeant, camera_id, OpenSession(purpose="investigation"))
+    ptz.close_session(sergeant, camera_id, taken.session_id)
+    ptz.open_session(sergeant, camera_id, OpenSession(purpose="investigation"))
+    page.wait_for_function("() => window.heldSessions.length === 3")  # take, release, take
+    with page.expect_response(lambda r: r.url.endswith("/ptz/session")):  # the read
+        page.evaluate("() => { window.vmsSocket.disconnect(); window.vmsSocket.connect(); }")
+    expect(slot).to_contain_text("Controlled by sergeant")
+    page.evaluate(SHOWN, f'[data-camera-id="{camera_id}"] [data-role="controller"]')
+    page.evaluate("() => window.deliverSessions()")  # the events, older than the read
+    page.wait_for_timeout(1000)
+    assert not [t for t in page.evaluate("() => window.shown") if "Nobody" in t]
+    expect(slot).to_contain_text("Controlled by sergeant")
 
 
 def test_a_ptz_report_asked_first_and_answered_last_is_not_drawn_PSCS_5(page: Page) -> None:

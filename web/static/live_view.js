@@ -67,10 +67,20 @@
     slots(cameraId, "controller").forEach((el) => { el.textContent = controllerText(controller); });
   }
 
-  // ptz.session events seen per camera: an answer to GET .../ptz/session asked before
-  // the newest event is older than it and must not undo it (a slow answer on a loaded
-  // server showed "Nobody in control" over the event that said who took control).
-  const sessionEvents = new Map();
+  // Per camera, the session sequence (docs/design/ptz-arbitration.md P6) of the
+  // controller shown: an answer to GET .../ptz/session or an event older than it must
+  // not undo it (a slow answer on a loaded server showed "Nobody in control" over the
+  // event that said who took control; an event delivered late, over a newer answer).
+  // An event applies when newer, an answer when not older; one without a sequence (a
+  // server from before P6) always.
+  const sessionSeqs = new Map();
+  function fresh(cameraId, seq, strict) {
+    if (typeof seq !== "number") return true;
+    const shown = sessionSeqs.get(cameraId) || 0;
+    if (strict ? seq <= shown : seq < shown) return false;
+    sessionSeqs.set(cameraId, seq);
+    return true;
+  }
   // So for camera.health: the list read at a (re)connection, answered late, showed a
   // camera online over the event that said it went offline.
   const healthEvents = new Map();
@@ -86,12 +96,11 @@
       for (const c of (await reply.json()).cameras) {
         if (!shown.has(c.id)) continue;
         if (healthEvents.get(c.id) === before.get(c.id)) showHealth(c.id, c.health, c.health_detail);
-        const seen = sessionEvents.get(c.id) || 0;
         const s = await fetch("/api/v1/cameras/" + encodeURIComponent(c.id) + "/ptz/session",
                               { credentials: "same-origin" });
         if (!s.ok) continue;
-        const controller = (await s.json()).controller;
-        if ((sessionEvents.get(c.id) || 0) === seen) showController(c.id, controller);
+        const answer = await s.json();
+        if (fresh(c.id, answer.session_seq, false)) showController(c.id, answer.controller);
       }
     } catch (e) { /* offline: the next connection refreshes */ }
   }
@@ -161,8 +170,7 @@
     showHealth(msg.camera_id, msg.health, msg.detail);
   });
   socket.on("ptz.session", (msg) => {
-    sessionEvents.set(msg.camera_id, (sessionEvents.get(msg.camera_id) || 0) + 1);
-    showController(msg.camera_id, msg.controller);
+    if (fresh(msg.camera_id, msg.session_seq, true)) showController(msg.camera_id, msg.controller);
   });
   socket.on("connect", refresh);
 })();
