@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from typing import Literal
@@ -38,8 +39,16 @@ class Decision:
 
 @dataclass(frozen=True)
 class NewShare:
+    """A share link: until when, how many downloads; ``link_id`` the id the link is to
+    have, issued with the page's form (:mod:`web.form_keys`): a second ask with it makes
+    nothing (a Conflict), as the first link's address was shown once only (REL-1)."""
+
     expires_at: dt.datetime
     max_downloads: int
+    link_id: str | None = None
+
+    def with_link_id(self, link_id: str) -> NewShare:
+        return dataclasses.replace(self, link_id=link_id)
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ import secrets
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from retention.expiry import lock_rows
@@ -613,6 +614,16 @@ class ReleaseService(ReleaseLog):
         self._still_releasable(actor, "release.share", release_id)
         try:
             return self._share(actor, release_id, command, expires, now)
+        except IntegrityError:
+            # The same form's key posted twice at once: the other post made the link
+            # (its primary key) while this one waited; else not ours to answer.
+            if command.link_id is None:
+                raise
+            with self.db.session() as s:
+                made = s.get(ShareLink, command.link_id)
+                if made is None:
+                    raise
+                raise _sent_again(made) from None
         except _ChangedSinceCheck:
             # Flagged or restricted since the check above: refused as it refuses, audited.
             self._still_releasable(actor, "release.share", release_id)
@@ -630,8 +641,11 @@ class ReleaseService(ReleaseLog):
     ) -> SharedLink:
         target = f"release:{release_id}"
         token = secrets.token_urlsafe(32)  # 256 bits
-        link_id = ids.new_id()
+        link_id = command.link_id or ids.new_id()
         with self.db.transaction() as s:
+            made = s.get(ShareLink, link_id) if command.link_id else None
+            if made is not None:  # the form sent again: nothing made, nothing audited
+                raise _sent_again(made)
             # The check before this transaction again, the items held FOR SHARE in id
             # order (as the release holds them): a flag or restriction committed in
             # between is seen, one after waits for the link (REL-3, ACC-7).
@@ -660,6 +674,7 @@ class ReleaseService(ReleaseLog):
                 downloads=0,
             )
             s.add(link)
+            s.flush()  # a link made under the same id meanwhile: IntegrityError, here
             self.audit.append(
                 s,
                 who(actor),
@@ -694,3 +709,15 @@ class ReleaseService(ReleaseLog):
             return ShareRecord.of(link)
 
     # -- values -------------------------------------------------------------------------
+
+
+def _sent_again(made: ShareLink) -> Conflict:
+    """The share form posted again with the key that made ``made``: its address was in
+    the first answer only (only its hash is stored), which the browser may have dropped
+    for this one; the user is told, to revoke it if nobody received it (REL-1)."""
+    return Conflict(
+        f"this form was already submitted: it made share link {made.id} at "
+        f"{made.created_at.isoformat()} by {made.created_by}; its address was shown once, "
+        "in the answer to the first submit. If nobody received it, revoke that link below "
+        "and create another."
+    )

@@ -19,6 +19,7 @@ from tests.media import make_video
 from tests.races import audited, together
 from tests.retention.conftest import ingest
 from tests.retention.test_releases import new
+from vms import ids
 from vms.auth.permissions import Actor
 from vms.catalog_values import RestrictionChange
 from vms.clock import ManualClock
@@ -119,6 +120,32 @@ def test_a_share_link_revoked_twice_at_once_is_audited_once_ACC_6(
         assert revoked_by == {entries[0].actor}, (
             f"iteration {i}: {revoked_by} vs {entries[0].actor}"
         )
+
+
+def test_a_share_form_key_sent_twice_at_once_makes_one_link_REL_1(
+    timed: Services, retention: Retention, people: dict[str, Actor], clock: ManualClock
+) -> None:
+    """REL-1, ACC-6: the page's share form posted twice at once with its one-time key
+    (``NewShare.link_id``, web/form_keys.py): one link, audited once; the other post is a
+    409 saying the form was already submitted, not a second live link nobody holds."""
+    releases = retention.releases
+    media = ingest(timed, recorded_at=clock.now() - DAY)
+    request = releases.create(people["commander"], new((media,), request_number="S-2"))
+    releases.approve(people["approver"], request.id, Decision("ok"))
+    for i in range(ITERATIONS):
+        asked = NewShare(clock.now() + DAY, 1, link_id=ids.new_id())
+        got = together(
+            lambda: releases.share(people["commander"], request.id, asked),
+            lambda: releases.share(people["commander"], request.id, asked),
+        )
+        made = [g for g in got if not isinstance(g, Exception)]
+        refused = [g for g in got if isinstance(g, Conflict)]
+        assert (len(made), len(refused)) == (1, 1), f"iteration {i}: {got}"
+        assert "this form was already submitted" in refused[0].message
+        with timed.db.session() as s:
+            links = s.scalar(select(func.count()).select_from(ShareLink)) or 0
+        assert links == i + 1, f"iteration {i}: {links} links"
+        assert audited(timed, "release.share", f"release:{request.id}") == i + 1
 
 
 def test_release_while_the_purge_removes_an_item_is_no_internal_error_RET_13(

@@ -4,6 +4,8 @@ test_record_forms.py)."""
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Mapping
 
 from playwright.sync_api import Locator, Page, expect
@@ -36,3 +38,23 @@ def send_refused(
     for label, text in answers.items():
         expect(back.get_by_label(label)).to_have_value(text)
     return back
+
+
+def hidden_fields(page_html: bytes, form_id: str) -> dict[str, str]:
+    """The hidden fields (name -> value) of the form ``id=form_id`` in ``page_html``, as a
+    browser sends them with it: the CSRF token and any key the page issued with the form
+    (a Flask test client's post of the form the page served)."""
+    start = rb'<form[^>]*\bid="' + re.escape(form_id.encode()) + rb'"'
+    found = re.search(start + rb".*?</form>", page_html, re.S)
+    assert found, f"no form {form_id!r} in the page"
+    fields: dict[str, str] = {}
+    for tag in re.findall(rb"<input[^>]*>", found.group(0)):
+        if b'type="hidden"' not in tag:
+            continue
+        name = re.search(rb'name="([^"]*)"', tag)
+        value = re.search(rb'value="([^"]*)"', tag)
+        if name:
+            fields[html.unescape(name.group(1).decode())] = html.unescape(
+                value.group(1).decode() if value else ""
+            )
+    return fields

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import io
 import re
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -16,8 +17,9 @@ from sqlalchemy import select
 
 from tests.conftest import sign_in
 from tests.media import make_pdf
+from tests.web.forms import hidden_fields
 from vms.audit.log import Who
-from vms.db.models import AuditEntry, LegalHold, ReleaseRequest, SourceKind
+from vms.db.models import AuditEntry, LegalHold, ReleaseRequest, ShareLink, SourceKind
 from vms.ingest import IngestRequest
 from vms.services import Services
 
@@ -33,26 +35,31 @@ def pdf_item(services: Services, tag: str) -> str:
     ).media_id
 
 
-def test_foia_request_logged_approved_released_and_shared_from_the_pages_REL_1_ACC_5(
-    app: Flask, services: Services
-) -> None:
-    media_id = pdf_item(services, "foia")
-    commander = app.test_client()
-    csrf = sign_in(commander, "commander")
-    r = commander.post(
+def log_request(client: Any, csrf: str, services: Services, number: str) -> str:
+    """A FOIA request ``number`` for a new PDF item, logged with the release log's form;
+    returns the request's page path."""
+    r = client.post(
         "/releases",
         data={
             "csrf_token": csrf,
             "kind": "foia",
-            "request_number": "FOIA-88",
+            "request_number": number,
             "requester_name": "A. Reporter",
             "received_at": "2026-11-19T09:00Z",
             "legal_basis": "public records act",
-            "items": media_id,
+            "items": pdf_item(services, number),
         },
     )
     assert r.status_code == 302, r.data
-    release_path = r.headers["Location"]
+    return str(r.headers["Location"])
+
+
+def test_foia_request_logged_approved_released_and_shared_from_the_pages_REL_1_ACC_5(
+    app: Flask, services: Services
+) -> None:
+    commander = app.test_client()
+    csrf = sign_in(commander, "commander")
+    release_path = log_request(commander, csrf, services, "FOIA-88")
     page = commander.get("/releases")
     assert b"FOIA-88" in page.data and b"2026-12-09" in page.data  # the FOIA due date
     assert b"Approve" not in commander.get(release_path).data  # commanders do not decide
@@ -70,15 +77,14 @@ def test_foia_request_logged_approved_released_and_shared_from_the_pages_REL_1_A
 
     r = commander.post(release_path, data={"csrf_token": csrf, "op": "release"})
     assert r.status_code == 302
-    r = commander.post(
-        release_path,
-        data={
-            "csrf_token": csrf,
-            "op": "share",
-            "expires_at": "2026-11-25T12:00Z",
-            "max_downloads": "2",
-        },
-    )
+    share = {"csrf_token": csrf, "op": "share", "expires_at": "2026-11-25T12:00Z"}
+    r = commander.post(release_path, data={**share, "max_downloads": "2"})
+    assert r.status_code == 400  # not the page's form: no one-time key (REL-1)
+    assert b"form_key is missing: reload the page" in r.data
+    share |= hidden_fields(commander.get(release_path).data, "share")
+    r = commander.post(release_path, data={**share, "max_downloads": "2", "form_key": "x.y"})
+    assert r.status_code == 400 and b"was not issued with this page" in r.data
+    r = commander.post(release_path, data={**share, "max_downloads": "2"})
     assert r.status_code == 200
     match = re.search(rb'id="share-url" href="[^"]*(/s/[A-Za-z0-9_-]+)"', r.data)
     assert match, r.data
@@ -353,3 +359,56 @@ def test_the_records_dashboard_reads_only_the_active_holds_RET_10(
         )
         assert entry is not None
         assert entry.details["hold_ids"] == [now_id], "the dashboard read released holds too"
+
+
+def approved_release(app: Flask, services: Services, number: str) -> tuple[Any, str, str]:
+    """A FOIA request logged by the commander and approved by the approver from the
+    pages: (the commander's client, its CSRF token, the request's page path)."""
+    commander = app.test_client()
+    csrf = sign_in(commander, "commander")
+    release_path = log_request(commander, csrf, services, number)
+    approver = app.test_client()
+    csrf_a = sign_in(approver, "approver")
+    r = approver.post(release_path, data={"csrf_token": csrf_a, "op": "approve", "reason": "ok"})
+    assert r.status_code == 302, r.data
+    return commander, csrf, release_path
+
+
+def test_the_share_form_sent_twice_makes_one_link_REL_1_ACC_6(
+    app: Flask, services: Services
+) -> None:
+    """REL-1, ACC-6: the share form sent twice (a double-click, a browser's retry) made two
+    links, both audited; the browser shows the second answer only, so nobody held the
+    first link's address, live until it expired. The page's form carries a one-time key:
+    the second post with it makes nothing and says so (409), with the link list."""
+    commander, _, release_path = approved_release(app, services, "FOIA-91")
+    page = commander.get(release_path)
+    form = {
+        **hidden_fields(page.data, "share"),
+        "op": "share",
+        "expires_at": "2026-11-25T12:00Z",
+        "max_downloads": "2",
+    }
+    first = commander.post(release_path, data=form)
+    assert first.status_code == 200, first.data
+    assert b'id="share-url"' in first.data
+    again = commander.post(release_path, data=form)
+    with services.db.session() as s:
+        links = s.execute(select(ShareLink)).scalars().all()
+        audited = (
+            s.execute(select(AuditEntry).where(AuditEntry.action == "release.share"))
+            .scalars()
+            .all()
+        )
+    assert len(links) == 1, [link.id for link in links]
+    assert len(audited) == 1
+    assert again.status_code == 409, again.data
+    text = html.unescape(again.data.decode())
+    assert "this form was already submitted" in text
+    assert b'id="share-url"' not in again.data  # no second link shown
+    assert links[0].id in text  # the link it made, named, to revoke if nobody has it
+    # The page the second answer shows carries a new key: another link, asked for, is made.
+    form = {**form, **hidden_fields(again.data, "share")}
+    assert commander.post(release_path, data=form).status_code == 200
+    with services.db.session() as s:
+        assert len(s.execute(select(ShareLink)).scalars().all()) == 2

@@ -17,6 +17,7 @@ from vms.bounded import parse_int
 from vms.errors import NotFound, RateLimited, VMSError
 from vms.exports.signing import installed_fingerprint
 from vms.filenames import content_disposition
+from web import form_keys
 from web.api import releases as releases_api
 from web.api.media import stream_stored
 from web.contract import parse_model
@@ -136,7 +137,11 @@ def release_page(release_id: str) -> Any:
                         # "invalid literal" message.
                         "max_downloads": form.get("max_downloads") or "1",
                     },
-                ).command(),
+                )
+                .command()
+                .with_link_id(  # REL-1: the page's one-time key, a second post makes nothing
+                    form_keys.redeem(form.get(form_keys.FIELD, ""), "release.share", release_id)
+                ),
             ),
             "revoke": lambda: service.revoke(actor, release_id, form.get("link_id", "")),
         }
@@ -159,6 +164,9 @@ def release_page(release_id: str) -> Any:
             failed_op=request.form.get("op", "") if error else "",
             form=request.form,
             new_link=new_link,
+            # A new key each time the form is drawn: after a link was made, another one
+            # asked for is made; the same page's form sent twice makes one (REL-1).
+            share_key=form_keys.issue("release.share", release_id),
             now=services().clock.now(),
             can_manage=allows(actor, Action.RELEASES_MANAGE),
             can_approve=allows(actor, Action.RELEASES_APPROVE),
