@@ -3,6 +3,7 @@ and admins by default, ``Action.RETENTION_MANAGE``) applies or releases them."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 
 from sqlalchemy import select
@@ -22,11 +23,13 @@ from retention.rules import LEGAL
 from vms import ids
 from vms.audit.log import AuditLog
 from vms.auth.authoriser import Authoriser, who
+from vms.auth.decided_again import UserChanged, actor_as_now
 from vms.auth.permissions import Action, Actor
 from vms.clock import Clock
 from vms.db.engine import Database
 from vms.db.models import Case, CaseItem, DestructionRecord, LegalHold, MediaHold, MediaItem
 from vms.errors import Conflict, InvalidArgument, NotFound
+from vms.repeats import find_repeat
 
 ACTIVE = "active"
 RELEASED = "released"
@@ -58,11 +61,31 @@ class LegalHoldService:
         if not media_ids:
             raise InvalidArgument("media_ids must name at least one media item")
         now = self.clock.now()
+        try:
+            return self._create(actor, reference, reason, media_ids, now)
+        except UserChanged as exc:
+            # Disabled or given another role since the check above (ACC-1): refused as
+            # the check refuses the user now (403, audited), else a 409.
+            actor = actor_as_now(
+                self.db, self.authoriser, actor, Action.RETENTION_MANAGE, "legal-holds"
+            )
+            self.authoriser.require(actor, Action.RETENTION_MANAGE, "legal-holds")
+            raise Conflict(str(exc)) from None
+
+    def _create(
+        self, actor: Actor, reference: str, reason: str, media_ids: list[str], now: dt.datetime
+    ) -> HoldRecord:
         hold_id = ids.new_id()
         with self.db.transaction() as s:
             known = set(
                 s.execute(select(MediaItem.id).where(MediaItem.id.in_(media_ids))).scalars()
             )
+            # The same hold asked again (the holds page's form sent twice, a retry):
+            # answered with the first, placed and audited once (RET-10, ACC-6). Asked
+            # first, as an export asks it: the user's row, then the items.
+            repeat = self._repeat(s, actor, reference, reason, known, now)
+            if repeat is not None:
+                return repeat
             purged = destroyed_in(s, [], media_ids)
             unknown = [
                 m for m in media_ids if m not in known and m not in {r.media_id for r in purged}
@@ -105,6 +128,41 @@ class LegalHoldService:
                 },
             )
             return self._record(s, s.get_one(LegalHold, hold_id), outcome, purged)
+
+    def _repeat(
+        self,
+        s: Session,
+        actor: Actor,
+        reference: str,
+        reason: str,
+        known: set[str],
+        now: dt.datetime,
+    ) -> HoldRecord | None:
+        """The active hold ``actor`` placed less than ``REPEAT_WINDOW`` ago under
+        ``reference`` for ``reason`` on exactly the ``known`` items; None when there is
+        none. A hold on other or more items is a new hold: none is left unheld (INV-3)."""
+
+        def held(row: LegalHold) -> set[str]:
+            return set(
+                s.execute(
+                    select(MediaHold.media_id).where(
+                        MediaHold.kind == LEGAL, MediaHold.hold_id == row.id
+                    )
+                ).scalars()
+            )
+
+        row = find_repeat(
+            s,
+            actor,
+            LegalHold,
+            LegalHold.reference == reference,
+            LegalHold.state == ACTIVE,
+            now=now,
+            same=lambda row: row.reason == reason and held(row) == known,
+        )
+        if row is None:
+            return None
+        return self._record(s, row, PinOutcome(pinned=sorted(known)))
 
     def release(self, actor: Actor, hold_id: str, command: ReleaseLegalHold) -> HoldRecord:
         """Release the hold; refused without the release-notice reference (RET-10)."""

@@ -23,6 +23,7 @@ from retention.holds import Holder
 from retention.plugin import Retention
 from retention.records import HoldRecord, PreservationRecord
 from retention.rules import RetentionPolicy
+from tests.races import together
 from tests.retention.conftest import (
     DAY,
     document,
@@ -531,3 +532,34 @@ def test_an_item_purged_while_a_review_grant_reads_it_is_destroyed_after_the_gra
         if e.action == "retention.purge" and media in e.details.get("media_ids", [])
     ]
     assert all(seq > granted_at for seq in destroyed_at), (granted_at, destroyed_at)
+
+
+def test_the_same_legal_hold_placed_twice_is_one_hold_RET_10(
+    timed: Services, retention: Retention, clock: ManualClock, actors: dict[str, Actor]
+) -> None:
+    """RET-10, ACC-6: the holds page's form sent twice (a double-click, a retry) placed two
+    holds under one reference, each audited: one release notice left the other holding.
+    The same hold asked again by the same steward within the repeat window, one after the
+    other or at once, is answered with the first; a hold on other items is a new one."""
+    holds = retention.legal_holds
+    media, other = ingest(timed, recorded_at=clock.now()), ingest(timed, recorded_at=clock.now())
+    asked = NewLegalHold("LH-2026-9", "litigation", (media,))
+    first = holds.create(actors["commander"], asked)
+    again = holds.create(actors["commander"], asked)
+    assert again.id == first.id and again.media_ids == (media,)
+    for i in range(ITERATIONS):
+        one = NewLegalHold(f"LH-AT-ONCE-{i}", "litigation", (media, other))
+        got = together(
+            lambda: holds.create(actors["commander"], one),
+            lambda: holds.create(actors["commander"], one),
+        )
+        made = [g for g in got if isinstance(g, HoldRecord)]
+        assert len(made) == 2, got
+        assert made[0].id == made[1].id, f"iteration {i}: two holds {got}"
+    wider = holds.create(
+        actors["commander"], NewLegalHold("LH-2026-9", "litigation", (media, other))
+    )
+    assert wider.id != first.id and set(wider.media_ids) == {media, other}
+    with timed.db.session() as s:
+        assert s.scalar(select(func.count()).select_from(LegalHold)) == ITERATIONS + 2
+    assert _audited(timed, "legal_hold.create") == ITERATIONS + 2

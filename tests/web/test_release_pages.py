@@ -412,3 +412,23 @@ def test_the_share_form_sent_twice_makes_one_link_REL_1_ACC_6(
     assert commander.post(release_path, data=form).status_code == 200
     with services.db.session() as s:
         assert len(s.execute(select(ShareLink)).scalars().all()) == 2
+
+
+def test_the_hold_form_sent_twice_places_one_hold_RET_10(app: Flask, services: Services) -> None:
+    """RET-10, ACC-6: the holds page's form sent twice placed two holds under one
+    reference, each audited; now the second is answered with the first."""
+    media_id = pdf_item(services, "twice")
+    client = app.test_client()
+    sign_in(client, "commander")
+    form = {
+        **hidden_fields(client.get("/retention/legal-holds").data, "new-hold"),
+        "reference": "LH-6",
+        "reason": "litigation",
+        "media_ids": media_id,
+    }
+    for _ in range(2):
+        assert client.post("/retention/legal-holds", data=form).status_code == 302
+    with services.db.session() as s:
+        assert len(s.execute(select(LegalHold)).scalars().all()) == 1
+        created = select(AuditEntry).where(AuditEntry.action == "legal_hold.create")
+        assert len(s.execute(created).scalars().all()) == 1
