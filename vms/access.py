@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from vms.audit.log import AuditLog
 from vms.auth.authoriser import Authoriser, who
+from vms.auth.decided_again import UserChanged, actor_as_now
 from vms.auth.permissions import Action, Actor, ItemFacts
 from vms.clock import Clock, ensure_utc, isoformat
 from vms.db.engine import Database
@@ -33,6 +34,7 @@ from vms.db.models import MediaItem, ReviewApproval, ReviewGrant, ReviewGrantIte
 from vms.errors import Conflict, InvalidArgument, NotFound
 from vms.ids import new_id
 from vms.lineage import sources_of
+from vms.repeats import find_repeat_of
 
 MAX_GRANT_ITEMS = 500
 
@@ -261,9 +263,10 @@ class ReviewAccess:
         self.authoriser.require(actor, Action.REVIEW_APPROVE, target, facts)
         try:
             return self._approve(actor, media_id, new, reason, ref, now)
-        except _ApprovalNoLongerAllowed:
-            # Refused as the check refuses it now, audited outside the rolled-back
-            # transaction; allowed again meanwhile: a 409.
+        except (_ApprovalNoLongerAllowed, UserChanged):
+            # Refused as the check refuses it now (the user too, as stored now: ACC-1),
+            # audited outside the rolled-back transaction; allowed again meanwhile: a 409.
+            actor = actor_as_now(self.db, self.authoriser, actor, Action.REVIEW_APPROVE, target)
             with self.db.session() as s:
                 facts = review_facts(s, actor, _item(s, media_id), now)
             self.authoriser.require(actor, Action.REVIEW_APPROVE, target, facts)
@@ -319,6 +322,26 @@ class ReviewAccess:
                     f"no user has badge {item.officer_badge} (the officer of media {media_id})",
                     field="media_id",
                 )
+            expires = ensure_utc(new.expires_at) if new.expires_at else None
+            # The same approval asked again (the media page's form sent twice, a retry):
+            # answered with the first, recorded and audited once (ACC-2, ACC-6).
+            repeat = find_repeat_of(
+                s,
+                actor,
+                ReviewApproval,
+                ReviewApproval.approved_by,
+                ReviewApproval.approved_at,
+                ReviewApproval.media_id == media_id,
+                ReviewApproval.revoked_at.is_(None),
+                now=now,
+                same=lambda r: (
+                    (r.officer, r.document_ref, r.document_media_id, r.reason)
+                    == (officer, ref, new.document_media_id or None, reason)
+                    and r.expires_at == expires
+                ),
+            )
+            if repeat is not None:
+                return Approval.of(repeat)
             row = ReviewApproval(
                 id=new_id(),
                 media_id=media_id,
@@ -328,7 +351,7 @@ class ReviewAccess:
                 document_ref=ref,
                 document_media_id=new.document_media_id or None,
                 reason=reason,
-                expires_at=ensure_utc(new.expires_at) if new.expires_at else None,
+                expires_at=expires,
             )
             s.add(row)
             s.flush()

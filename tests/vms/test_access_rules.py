@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from tests.conftest import sign_in
 from tests.media import make_video
+from tests.races import together
 from tests.vms.test_crash_safety import run_cli
 from vms.access import CriticalIncidentChange, NewApproval, NewGrant
 from vms.audit.log import Who
@@ -453,3 +454,31 @@ def test_an_item_restricted_while_an_investigator_flags_it_is_not_flagged_ACC_2_
         assert item.restricted and not item.critical_incident
     assert not entries(services, b1_item, action="media.critical_incident", outcome="ok")
     assert entries(services, b1_item, action="media.critical_incident", outcome="denied")
+
+
+def test_the_same_approval_recorded_twice_is_one_approval_ACC_2_ACC_6(
+    services: Services, actors: dict[str, Actor], clock: ManualClock, b1_item: str
+) -> None:
+    """ACC-2, ACC-6: the media page's approval form sent twice (a double-click, a retry)
+    recorded two approvals, each audited as review.approve: the audit trail showed the
+    act twice. The same approval asked again by the same approver within the repeat
+    window, one after the other or at once, is answered with the first; another (other
+    document) is a new one."""
+    sergeant = actors["sergeant"]
+    services.catalog.set_critical_incident(
+        actors["investigator"], b1_item, CriticalIncidentChange(True, "officer-involved shooting")
+    )
+    memo = NewApproval(
+        reason="after the interview", document_ref="MEMO-2026-18", expires_at=clock.now() + HOUR
+    )
+    first = services.review_access.approve(sergeant, b1_item, memo)
+    again = services.review_access.approve(sergeant, b1_item, memo)
+    assert again.id == first.id
+    other = replace(memo, document_ref="MEMO-2026-19")
+    at_once = together(
+        lambda: services.review_access.approve(sergeant, b1_item, other),
+        lambda: services.review_access.approve(sergeant, b1_item, other),
+    )
+    assert all(not isinstance(a, Exception) for a in at_once), at_once
+    assert len({a.id for a in at_once}) == 1, at_once  # type: ignore[attr-defined]
+    assert len(entries(services, b1_item, action="review.approve")) == 2
