@@ -41,6 +41,7 @@ from retention.rules import PRESERVATION
 from vms import ids
 from vms.audit.log import AuditLog
 from vms.auth.authoriser import Authoriser, who
+from vms.auth.decided_again import UserChanged, actor_as_now
 from vms.auth.permissions import Action, Actor
 from vms.clock import Clock, isoformat
 from vms.db.engine import Database
@@ -58,6 +59,7 @@ from vms.db.models import (
 from vms.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound
 from vms.events import EventBus
 from vms.ingest import Ingestor, IngestRequest
+from vms.repeats import find_repeat
 
 log = logging.getLogger(__name__)
 
@@ -154,32 +156,36 @@ class PreservationService:
                 if not windows and not media_ids:
                     raise InvalidArgument("the request names no scope and no media_ids")
                 self._check_media(s, media_ids)
+                logged = PreservationRequest(
+                    id=request_id,
+                    request_number=number,
+                    requester_name=requester.name,
+                    requester_organization=requester.organization or None,
+                    requester_contact=requester.contact or None,
+                    received_at=received_at,
+                    received_via=via,
+                    received_by=received_by,
+                    reason=reason,
+                    litigation_anticipated=litigation,
+                    case_number=case_number,
+                    media_ids=media_ids,
+                    state=ACTIVE,
+                    form_media_id=None,
+                    created_at=now,
+                    created_by=actor.username,
+                )
+                # The same request asked again (the page's form sent twice, a retry):
+                # answered with the first, logged and audited once (RET-3, ACC-6).
+                repeat = self._repeat(s, actor, logged, windows, now)
+                if repeat is not None:
+                    return repeat
                 if s.execute(
                     select(PreservationRequest.id).where(
                         PreservationRequest.request_number == number
                     )
                 ).first():
                     raise Conflict(f"preservation request {number!r} is already logged")
-                s.add(
-                    PreservationRequest(
-                        id=request_id,
-                        request_number=number,
-                        requester_name=requester.name,
-                        requester_organization=requester.organization or None,
-                        requester_contact=requester.contact or None,
-                        received_at=received_at,
-                        received_via=via,
-                        received_by=received_by,
-                        reason=reason,
-                        litigation_anticipated=litigation,
-                        case_number=case_number,
-                        media_ids=media_ids,
-                        state=ACTIVE,
-                        form_media_id=None,
-                        created_at=now,
-                        created_by=actor.username,
-                    )
-                )
+                s.add(logged)
                 for w in windows:
                     s.add(
                         PreservationScope(
@@ -223,6 +229,15 @@ class PreservationService:
                 record = self._record(s, s.get_one(PreservationRequest, request_id), outcome)
         except IntegrityError:
             raise Conflict(f"preservation request {number!r} is already logged") from None
+        except UserChanged as exc:
+            # Disabled or given another role since the check above (ACC-1): refused as
+            # the check refuses the user now (403, audited), else a 409.
+            target = "preservation-requests"
+            actor = actor_as_now(
+                self.db, self.authoriser, actor, Action.PRESERVATION_MANAGE, target
+            )
+            self.authoriser.require(actor, Action.PRESERVATION_MANAGE, target)
+            raise Conflict(str(exc)) from None
         log.info(
             "preservation request %s logged: %d items pinned, %d already purged",
             number,
@@ -234,6 +249,44 @@ class PreservationService:
             {"id": request_id, "request_number": number, "notify": notify},
         )
         return record
+
+    def _repeat(
+        self,
+        s: Session,
+        actor: Actor,
+        asked: PreservationRequest,
+        windows: list[Window],
+        now: dt.datetime,
+    ) -> PreservationRecord | None:
+        """The active request ``actor`` logged less than ``REPEAT_WINDOW`` ago with
+        everything ``asked`` says and the same scope; None when there is none (then a
+        number already taken is a 409, as before). Under a lock of the user's row, after
+        the scope lock, so two at once find each other (:func:`vms.repeats.find_repeat`)."""
+        fields = (
+            "requester_name",
+            "requester_organization",
+            "requester_contact",
+            "received_at",
+            "received_via",
+            "received_by",
+            "reason",
+            "litigation_anticipated",
+            "case_number",
+            "media_ids",
+        )
+        row = find_repeat(
+            s,
+            actor,
+            PreservationRequest,
+            PreservationRequest.request_number == asked.request_number,
+            PreservationRequest.state == ACTIVE,
+            now=now,
+            same=lambda row: (
+                all(getattr(row, f) == getattr(asked, f) for f in fields)
+                and set(self._windows(s, row.id)) == set(windows)
+            ),
+        )
+        return self._record(s, row) if row is not None else None
 
     def _received_by(self, actor: Actor, named: str | None) -> str:
         """Who received the request (RET-3): the signed-in user. Only a records commander

@@ -270,6 +270,33 @@ def test_duplicate_request_number_is_a_conflict_RET_3(
         retention.preservation.create(actors["admin"], request(media_ids=[media]))
 
 
+def test_the_same_request_logged_twice_is_answered_with_the_first_RET_3(
+    timed: Services, retention: Retention, clock: ManualClock, actors: dict[str, Actor]
+) -> None:
+    """RET-3, ACC-6: the preservation page's form sent twice (a double-click, a retry)
+    logged the request and answered the second post with "already logged" (409), in the
+    form, as if the request had not been logged by this user just now. The same request
+    asked again by the same user within the repeat window is answered with the first,
+    logged and audited once; another user, or other answers, under the number stay a
+    409."""
+    media = ingest(timed, recorded_at=clock.now())
+    scope = [window(clock.now() - DAY, clock.now(), device_id="CAM-1")]
+    first = retention.preservation.create(
+        actors["commander"], request(media_ids=[media], scope=scope)
+    )
+    again = retention.preservation.create(
+        actors["commander"], request(media_ids=[media], scope=scope)
+    )
+    assert again.id == first.id and again.pinned == first.pinned
+    with pytest.raises(Conflict, match="already logged"):
+        retention.preservation.create(actors["commander"], request(media_ids=[media]))
+    with pytest.raises(Conflict, match="already logged"):
+        retention.preservation.create(actors["admin"], request(media_ids=[media], scope=scope))
+    with timed.db.session() as s:
+        created = select(AuditEntry).where(AuditEntry.action == "preservation.create")
+        assert len(s.execute(created).scalars().all()) == 1
+
+
 @pytest.mark.parametrize("role", ["officer", "investigator"])
 def test_only_data_stewards_log_requests_and_holds_denials_audited_RET_10(
     timed: Services, retention: Retention, clock: ManualClock, actors: dict[str, Actor], role: str
