@@ -106,16 +106,37 @@ def purged_after_check(
     record written). The items of ``gone`` must be among them (the test arranged them
     expired): the change fails the call otherwise, so a test cannot pass on a purge that
     missed its item."""
+    return after_check(monkeypatch, authoriser, action, lambda: purge_now(services, *gone))
+
+
+def purge_now(services: Services, *gone: str) -> None:
+    """A whole retention purge run (RET-1, RET-13); the items of ``gone`` must be among
+    those it destroyed (the test arranged them expired), or it fails the test."""
     from retention.plugin import get
     from vms.db.models import MediaItem
 
-    def purge() -> None:
-        get(services).purger.run()
-        with services.db.session() as s:
-            kept = [m for m in gone if s.get(MediaItem, m) is not None]
-        assert not kept, f"the purge kept {kept}: the test's items must be expired"
+    get(services).purger.run()
+    with services.db.session() as s:
+        kept = [m for m in gone if s.get(MediaItem, m) is not None]
+    assert not kept, f"the purge kept {kept}: the test's items must be expired"
 
-    return after_check(monkeypatch, authoriser, action, purge)
+
+def purged_after_ingest(monkeypatch: Any, services: Services, *gone: str) -> list[bool]:
+    """:func:`purge_now` right after the next ingest returns, before its caller writes
+    what it answered (an upload's completion naming the item its bytes duplicate). The
+    returned list holds False once the purge ran."""
+    armed = [True]
+    ingest = services.ingestor.ingest
+
+    def hooked(*args: Any, **kwargs: Any) -> Any:
+        result = ingest(*args, **kwargs)
+        if armed[0]:
+            armed[0] = False
+            purge_now(services, *gone)
+        return result
+
+    monkeypatch.setattr(services.ingestor, "ingest", hooked)
+    return armed
 
 
 def user_changed_after_check(

@@ -31,7 +31,7 @@ from vms.catalog import Catalog
 from vms.catalog_values import MediaDetail, MediaRef
 from vms.clock import Clock, isoformat
 from vms.db.engine import Database
-from vms.db.models import CAPTURE_SOURCES, SourceKind, Upload
+from vms.db.models import CAPTURE_SOURCES, MediaItem, PurgeIntent, SourceKind, Upload
 from vms.errors import (
     Conflict,
     FailedPrecondition,
@@ -41,7 +41,7 @@ from vms.errors import (
     PermissionDenied,
     Unavailable,
 )
-from vms.ingest import Ingestor, IngestRequest, Origin, validate_request
+from vms.ingest import Ingestor, IngestRequest, IngestResult, Origin, validate_request
 from vms.markers import DeviceMarker, check_buffer, check_span, parse_markers
 from vms.recorded_time import parse_recorded_at
 from vms.store import is_disk_full
@@ -53,6 +53,9 @@ COMPLETE = "complete"
 FAILED = "failed"
 
 READ_BYTES = 1024 * 1024
+# A completion ingests once more when the item its bytes duplicate was purged meanwhile
+# (RET-13); a second ingest meeting that again is a race a repeat of complete settles.
+INGEST_ATTEMPTS = 2
 
 
 @dataclass(frozen=True)
@@ -493,32 +496,76 @@ class UploadService:
             markers=parse_markers(meta.get("markers")),
         )
         part = self.part_path(upload_id)
-        try:
-            # The upload file is complete and ours: adopted, not copied again. No chunk
-            # can change it now (every offset is taken), and ingest locks its own link
-            # to the file, so the upload lock is not held here (it would be the same
-            # inode's lock, and block ingest).
-            result = self.ingestor.ingest(part, request, who(actor), adopt=True)
-        except (FailedPrecondition, InvalidArgument, PermissionDenied) as exc:
-            # Refused for good (a bad file, an implausible recorded time, a device the
-            # uploader may not claim): the upload fails with the reason, not stuck.
-            self._fail(actor, upload_id, exc.message)
-            raise
-        except FileNotFoundError:
-            if part.exists():
+        for _attempt in range(INGEST_ATTEMPTS):
+            try:
+                # The upload file is complete and ours: adopted, not copied again. No
+                # chunk can change it now (every offset is taken), and ingest locks its
+                # own link to the file, so the upload lock is not held here (it would be
+                # the same inode's lock, and block ingest).
+                result = self.ingestor.ingest(part, request, who(actor), adopt=True)
+            except (FailedPrecondition, InvalidArgument, PermissionDenied) as exc:
+                # Refused for good (a bad file, an implausible recorded time, a device
+                # the uploader may not claim): the upload fails with the reason, not stuck.
+                self._fail(actor, upload_id, exc.message)
                 raise
-            # Another complete of this upload (a client's repeat) finished since this one
-            # read it, or it expired: the upload file went with it.
-            return self._ended_meanwhile(actor, upload_id)
+            except FileNotFoundError:
+                if part.exists():
+                    raise
+                # Another complete of this upload (a client's repeat) finished since this
+                # one read it, or it expired: the upload file went with it.
+                return self._ended_meanwhile(actor, upload_id)
+            record = self._completed(upload_id, result)
+            if record is not None:
+                break
+        else:
+            raise Conflict(
+                f"upload {upload_id}: the items its bytes matched were purged while it "
+                "completed; complete it again",
+                state=RECEIVING,
+            )
+        part.unlink(missing_ok=True)  # verified and catalogued: the upload copy can go
+        return CompletedUpload(record, self._media(actor, result.media_id), result.duplicate)
+
+    def _completed(self, upload_id: str, result: IngestResult) -> UploadRecord | None:
+        """Mark the upload complete with ``result``'s item, in a transaction holding that
+        item's row (``FOR SHARE`` on PostgreSQL: a purge's deletion waits for it).
+
+        A duplicate names an item catalogued before; the purge (RET-13) may have
+        destroyed it since the ingest found it. The upload must not be completed with
+        it: the device would be told its footage is kept (TAG-5: it may erase its copy)
+        and every repeat would find no item. None then: ingested again, the bytes are
+        filed as a new item, as the same upload a moment later would be, its retention
+        counted from this ingest (RET-4). An item the purge has decided to destroy
+        (its intent recorded, INV-3) cannot be replaced yet (one item per device and
+        bytes): :class:`Conflict`, the upload left receiving with its bytes, to be
+        completed again."""
         with self.db.transaction() as s:
+            if result.duplicate:
+                held = s.execute(
+                    select(MediaItem.id)
+                    .where(MediaItem.id == result.media_id)
+                    .with_for_update(read=True)
+                ).first()
+                if held is None:
+                    log.info(
+                        "upload %s: item %s it duplicates was purged meanwhile; ingesting again",
+                        upload_id,
+                        result.media_id,
+                    )
+                    return None
+                if s.get(PurgeIntent, result.media_id) is not None:
+                    raise Conflict(
+                        f"upload {upload_id}: item {result.media_id}, which has the same "
+                        "bytes, is being purged (RET-13); complete the upload again to "
+                        "file them as a new item",
+                        state=RECEIVING,
+                    )
             row = s.get(Upload, upload_id)
             assert row is not None
             row.state = COMPLETE
             row.media_id = result.media_id
             row.updated_at = self.clock.now()
-            record = UploadRecord.of(row)
-        part.unlink(missing_ok=True)  # verified and catalogued: the upload copy can go
-        return CompletedUpload(record, self._media(actor, result.media_id), result.duplicate)
+            return UploadRecord.of(row)
 
     def _ended_meanwhile(self, actor: Actor, upload_id: str) -> CompletedUpload:
         """What a complete answers when the upload ended while it ran: the item another

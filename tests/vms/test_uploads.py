@@ -28,8 +28,8 @@ from tests.media import make_video
 from vms.auth.permissions import Actor
 from vms.check import Level, check
 from vms.clock import ManualClock
-from vms.db.models import MediaItem, SourceKind, User
-from vms.errors import InvalidArgument
+from vms.db.models import DestructionRecord, MediaItem, SourceKind, User
+from vms.errors import Conflict, InvalidArgument
 from vms.services import Services
 from vms.uploads import CompletedUpload, ContentRange, NewUpload, UploadRecord
 
@@ -236,3 +236,110 @@ def test_expiry_never_writes_through_a_crashed_uploads_link_to_its_original_INV_
     assert hashlib.sha256(original.read_bytes()).hexdigest() == item.sha256
     assert stat.S_IMODE(original.stat().st_mode) == 0o400
     assert check(services.db, services.store, Level.HASH).clean
+
+
+# -- the item a completion's bytes duplicate, purged meanwhile (RET-13) -------------------
+
+DAY = dt.timedelta(days=1)
+
+
+def uploaded(services: Services, officer: Actor, data: bytes) -> str:
+    """An upload of ``data`` from BWC-0042, every byte received, not completed."""
+    new = dataclasses.replace(
+        NEW, size=len(data), sha256=hashlib.sha256(data).hexdigest(), filename="clip.mp4"
+    )
+    record = services.uploads.create(officer, new)
+    services.uploads.put_chunk(
+        officer, record.id, ContentRange(0, len(data) - 1, len(data)), io.BytesIO(data)
+    )
+    return record.id
+
+
+def expired_upload(services: Services, officer: Actor, clock: ManualClock, data: bytes) -> str:
+    """The item of a completed upload of ``data``, then 100 days on: expired (RET-4's
+    90 days count from its ingest) and kept by nothing."""
+    first = services.uploads.complete(officer, uploaded(services, officer, data))
+    clock.advance(100 * DAY)
+    return first.media.id
+
+
+def test_bytes_whose_item_is_purged_as_their_upload_completes_are_filed_anew_RET_13(
+    services: Services,
+    actors: dict[str, Actor],
+    clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The device sends again the bytes of an item that has expired; the purge destroys
+    that item after the ingest found it (a duplicate) and before the upload was marked
+    complete with it. The upload was completed naming the destroyed item and its file
+    removed: every repeat of ``complete`` then answered 404, the footage lost to the
+    device. Its bytes are filed as a new item now, as the same upload a moment later
+    would be, and a repeat answers that item."""
+    from tests.races import purged_after_ingest
+
+    officer = actors["officer"]
+    data = make_video(seconds=0.5)
+    gone = expired_upload(services, officer, clock, data)
+    upload_id = uploaded(services, officer, data)
+    armed = purged_after_ingest(monkeypatch, services, gone)
+
+    done = services.uploads.complete(officer, upload_id)
+
+    assert not armed[0], "the purge did not land between the ingest and the write"
+    assert (done.upload.state, done.duplicate) == ("complete", False)
+    assert done.media.id != gone
+    assert services.uploads.complete(officer, upload_id).media.id == done.media.id
+    with services.db.session() as s:
+        item = s.get(MediaItem, done.media.id)
+        assert item is not None and item.sha256 == hashlib.sha256(data).hexdigest()
+        recorded = select(DestructionRecord.id).where(DestructionRecord.media_id == gone)
+        assert s.execute(recorded).first() is not None  # RET-13: the purge recorded
+    assert not services.uploads.part_path(upload_id).exists()
+    report = check(services.db, services.store)
+    assert report.clean, report
+
+
+def test_bytes_whose_item_is_being_purged_as_their_upload_completes_are_kept_RET_13(
+    services: Services,
+    actors: dict[str, Actor],
+    clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The same, the purge having recorded its intent (step 1) and not yet deleted the
+    item when the upload is marked complete: the upload named an item about to go, and
+    was lost when it went. Refused now with a 409 (complete again), the upload still
+    receiving with its bytes; completed again after the purge, they are a new item."""
+    from retention.plugin import get
+    from tests.races import purge_now
+
+    officer = actors["officer"]
+    data = make_video(seconds=0.5)
+    gone = expired_upload(services, officer, clock, data)
+    upload_id = uploaded(services, officer, data)
+    purger = get(services).purger
+    ingest = services.ingestor.ingest
+    decided: list[object] = []
+
+    def intent_only(*args: Any, **kwargs: Any) -> Any:
+        result = ingest(*args, **kwargs)
+        if not decided:
+            # Step 1 only: the garbage row written, the item not yet destroyed.
+            with monkeypatch.context() as m:
+                m.setattr(purger, "_destroy", lambda ids, report: decided.extend(ids))
+                purger.run()
+        return result
+
+    monkeypatch.setattr(services.ingestor, "ingest", intent_only)
+
+    with pytest.raises(Conflict, match=f"item {gone}, which has the same bytes, is being purged"):
+        services.uploads.complete(officer, upload_id)
+
+    assert decided == [gone]
+    assert services.uploads.status(officer, upload_id).state == "receiving"
+    assert services.uploads.part_path(upload_id).exists()
+    purge_now(services, gone)  # the purge's next step (replay) finishes the item
+    done = services.uploads.complete(officer, upload_id)
+    assert (done.upload.state, done.duplicate) == ("complete", False)
+    assert done.media.id != gone
+    report = check(services.db, services.store)
+    assert report.clean, report
