@@ -75,7 +75,7 @@ from retention.release_values import SharedLink as SharedLink
 from retention.release_values import ShareRecord as ShareRecord
 from vms import ids
 from vms.auth.authoriser import who
-from vms.auth.decided_again import UserChanged, actor_as_now
+from vms.auth.decided_again import UserChanged, actor_as_now, hold_user, refuse_user_as_now
 from vms.auth.permissions import Action, Actor, facts_of
 from vms.bounded import shown
 from vms.clock import ensure_utc
@@ -305,8 +305,12 @@ class ReleaseService(ReleaseLog):
 
     def review(self, actor: Actor, release_id: str) -> ReleaseRecord:
         """``received -> in_review``: the records unit has started on it."""
-        self.authoriser.require(actor, Action.RELEASES_MANAGE, f"release:{release_id}")
-        return self._move(actor, release_id, (RECEIVED,), IN_REVIEW, "release.review", None)
+        target = f"release:{release_id}"
+        self.authoriser.require(actor, Action.RELEASES_MANAGE, target)
+        try:
+            return self._move(actor, release_id, (RECEIVED,), IN_REVIEW, "release.review", None)
+        except UserChanged as exc:  # ACC-1: disabled or given another role since the check
+            refuse_user_as_now(self.db, self.authoriser, actor, Action.RELEASES_MANAGE, target, exc)
 
     def approve(self, actor: Actor, release_id: str, command: Decision) -> ReleaseRecord:
         return self._decide(actor, release_id, command, APPROVED)
@@ -342,7 +346,12 @@ class ReleaseService(ReleaseLog):
             )
         if sensitive and state == APPROVED:
             self._refuse_sensitive(actor, action, target, sensitive)
-        return self._move(actor, release_id, (RECEIVED, IN_REVIEW), state, action, reason)
+        try:
+            return self._move(actor, release_id, (RECEIVED, IN_REVIEW), state, action, reason)
+        except UserChanged as exc:  # ACC-1: disabled or given another role since the check
+            refuse_user_as_now(
+                self.db, self.authoriser, actor, Action.RELEASES_APPROVE, target, exc
+            )
 
     def _move(
         self,
@@ -365,6 +374,9 @@ class ReleaseService(ReleaseLog):
                     f"release request {row.request_number!r} is {row.state}: "
                     f"it cannot become {state}"
                 )
+            # The user decided again, held until this commits (ACC-1, ACC-5): disabled
+            # or given another role since the check, nothing is decided.
+            hold_user(s, actor)
             row.state = state
             if state == APPROVED:  # ACC-7: what the approval covers
                 for item in s.execute(

@@ -53,19 +53,26 @@ def audited(services: Services, action: str, target: str) -> int:
 
 
 def after_check(
-    monkeypatch: Any, authoriser: Authoriser, action: Action, change: Callable[[], object]
+    monkeypatch: Any,
+    authoriser: Authoriser,
+    action: Action,
+    change: Callable[[], object],
+    *,
+    on: str | None = None,
 ) -> list[bool]:
     """Run ``change`` once, right after the first item-scoped check of ``action`` that
-    ``authoriser`` allows: the moment between a service's permission check (on the item
-    as read before its transaction) and its writing transaction, where a restriction, a
-    flag or a purge committed by someone else lands. The returned list holds False once
-    ``change`` ran (a test asserts it did)."""
+    ``authoriser`` allows (or, with ``on``, its first check on that target, item-scoped
+    or not: a decision on a release request): the moment between a service's permission
+    check (on the item as read before its transaction) and its writing transaction,
+    where a restriction, a flag or a purge committed by someone else lands. The returned
+    list holds False once ``change`` ran (a test asserts it did)."""
     armed = [True]
     require = authoriser.require
 
     def hooked(actor: Actor, act: Action, target: str, item: ItemFacts | None = None) -> Decision:
         decision = require(actor, act, target, item)
-        if armed[0] and act is action and item is not None:
+        chosen = item is not None if on is None else target == on
+        if armed[0] and act is action and chosen:
             armed[0] = False
             change()
         return decision
@@ -146,12 +153,14 @@ def user_changed_after_check(
     action: Action,
     username: str,
     change: str,
+    *,
+    on: str | None = None,
 ) -> list[bool]:
-    """:func:`after_check` with an admin changing the acting user ``username`` (ACC-1):
-    ``disabled`` (``vms user disable``: sign-in refused, sessions and tokens revoked,
-    though this request was authenticated before), ``demoted`` (the role stored made
-    ``officer``, who may do none of the writes tested) or ``promoted`` (made ``admin``,
-    who may do them all)."""
+    """:func:`after_check` (``on``: its target) with an admin changing the acting user
+    ``username`` (ACC-1): ``disabled`` (``vms user disable``: sign-in refused, sessions
+    and tokens revoked, though this request was authenticated before), ``demoted`` (the
+    role stored made ``officer``, who may do none of the writes tested) or ``promoted``
+    (made ``admin``, who may do them all)."""
     from sqlalchemy import update
 
     from vms.audit.log import Who
@@ -165,4 +174,4 @@ def user_changed_after_check(
             s.execute(update(User).where(User.username == username).values(role=role.value))
         return None
 
-    return after_check(monkeypatch, authoriser, action, changed)
+    return after_check(monkeypatch, authoriser, action, changed, on=on)

@@ -487,3 +487,92 @@ def _refused_and_not_logged(services: Services) -> int:
                 )
             ).scalar_one()
         )
+
+
+@pytest.mark.parametrize("change", ["disabled", "demoted"])
+@pytest.mark.parametrize("decision", ["approve", "deny", "review"])
+def test_a_user_disabled_or_demoted_while_deciding_a_request_decides_nothing_ACC_1(
+    timed: Services,
+    retention: Retention,
+    people: dict[str, Actor],
+    clock: ManualClock,
+    change: str,
+    decision: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The release approver approves or denies a request (or the records commander
+    starts its review) at the moment an admin disables them or makes them an officer
+    (ACC-1; officers decide no release, ACC-5). The decision was authorised with the
+    role it started with, so it was written and audited after the change that forbids
+    it. The writing transaction decides again on the user as stored: refused (403,
+    audited) as a decision sent after the change, the request as it was."""
+    from tests.races import user_changed_after_check
+    from vms.auth.permissions import Action
+
+    releases = retention.releases
+    media = ingest(timed, recorded_at=clock.now() - DAY)
+    request = releases.create(people["commander"], new((media,), request_number="P-1"))
+    target = f"release:{request.id}"
+    user, action = (
+        ("commander", Action.RELEASES_MANAGE)
+        if decision == "review"
+        else ("approver", Action.RELEASES_APPROVE)
+    )
+    armed = user_changed_after_check(
+        monkeypatch, timed, releases.authoriser, action, user, change, on=target
+    )
+    with pytest.raises(PermissionDenied, match="disabled" if change == "disabled" else "officer"):
+        if decision == "review":
+            releases.review(people[user], request.id)
+        else:
+            decide = releases.approve if decision == "approve" else releases.deny
+            decide(people[user], request.id, Decision("public interest"))
+    assert not armed[0]
+    assert releases.get(people["commander"], request.id).state == "received"
+    assert audited(timed, f"release.{decision}", target) == 0
+    assert _denied(timed, people[user]) == 1
+
+
+def test_an_approver_promoted_while_deciding_is_asked_to_try_again_ACC_1(
+    timed: Services,
+    retention: Retention,
+    people: dict[str, Actor],
+    clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Made an admin meanwhile, the approver may still decide: not refused, but not
+    written with the role the request began with either: 409, try again; the retry
+    decides it."""
+    from tests.races import user_changed_after_check
+    from vms.auth.permissions import Action
+
+    releases = retention.releases
+    media = ingest(timed, recorded_at=clock.now() - DAY)
+    request = releases.create(people["commander"], new((media,), request_number="P-1"))
+    target = f"release:{request.id}"
+    armed = user_changed_after_check(
+        monkeypatch,
+        timed,
+        releases.authoriser,
+        Action.RELEASES_APPROVE,
+        "approver",
+        "promoted",
+        on=target,
+    )
+    with pytest.raises(Conflict, match="'approver' changed while the request was made"):
+        releases.approve(people["approver"], request.id, Decision("public interest"))
+    assert not armed[0]
+    assert releases.get(people["commander"], request.id).state == "received"
+    assert audited(timed, "release.approve", target) == 0
+
+
+def _denied(services: Services, actor: Actor) -> int:
+    """How many refusals of ``actor`` were audited."""
+    with services.db.session() as s:
+        return int(
+            s.execute(
+                select(func.count()).where(
+                    AuditEntry.actor == actor.username, AuditEntry.outcome == "denied"
+                )
+            ).scalar_one()
+        )

@@ -9,10 +9,11 @@ outside it and checks as the first check did: a 403 audited as that check audits
 a 404 if the item is gone, or, allowed again meanwhile, a 409 (try again).
 
 The user is decided again too where the writing transaction holds the user's row
-anyway (:func:`hold_user`: the repeat check and the pending limits): disabled, or given
+anyway (:func:`hold_user`: the repeat check and the pending limits) and in the writes
+decided by role alone (a release request's review and decision): disabled, or given
 another role, between the request's check and its write (ACC-1), the transaction rolls
 back with :class:`UserChanged`, and :func:`actor_as_now` gives the actor the check
-outside it is made with.
+outside it is made with (:func:`refuse_user_as_now` for a check of no item).
 """
 
 from __future__ import annotations
@@ -97,3 +98,20 @@ def refuse_as_now(
     authoriser.require(actor, action, target, facts)
     fields = {} if changed_field is None else {"field": changed_field}
     raise Conflict(changed, **fields) from None
+
+
+def refuse_user_as_now(
+    db: Database,
+    authoriser: Authoriser,
+    actor: Actor,
+    action: Action,
+    target: str,
+    changed: UserChanged,
+) -> NoReturn:
+    """After :class:`UserChanged` rolled a write back: ``action`` on ``target`` (a check
+    of no item) refused as it is refused to the user now (403, audited; ACC-1, INV-4),
+    else, still allowed as changed, :class:`Conflict` with ``changed``'s message (try
+    again). Called in the ``except`` that caught it."""
+    now = actor_as_now(db, authoriser, actor, action, target)
+    authoriser.require(now, action, target)
+    raise Conflict(str(changed)) from None
