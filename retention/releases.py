@@ -550,6 +550,16 @@ class ReleaseService(ReleaseLog):
             self.authoriser.require(actor, Action.MEDIA_EDIT, target, item_facts)
         else:
             self.authoriser.require(actor, Action.RELEASES_APPROVE, target)
+        try:
+            return self._set_privacy(actor, media_id, command, reason)
+        except UserChanged as exc:  # ACC-1: disabled or given another role since the check
+            refuse_user_as_now(
+                self.db, self.authoriser, actor, Action.RELEASES_APPROVE, target, exc
+            )
+
+    def _set_privacy(
+        self, actor: Actor, media_id: str, command: SetPrivacy, reason: str
+    ) -> PrivacyFlag:
         now = self.clock.now()
         with self.db.transaction() as s:
             # Locked before its flag is read: two flags at once (a retried PUT) are one
@@ -560,6 +570,10 @@ class ReleaseService(ReleaseLog):
             item = s.get(MediaItem, media_id, with_for_update=lock_rows(s))
             if item is None:  # purged since the check above (RET-13)
                 raise NotFound(f"media item {media_id!r} does not exist")
+            if not command.sensitive:
+                # Clearing lifts a protection (REL-3): the user decided again, held until
+                # this commits (ACC-1). Setting is not (docs/design/authorisation.md).
+                hold_user(s, actor)
             details = {"privacy_sensitive": command.sensitive, "reason": reason}
             if item.privacy_sensitive != command.sensitive:
                 self._flag(s, actor, item, command.sensitive, details, now)

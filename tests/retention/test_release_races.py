@@ -16,11 +16,11 @@ from sqlalchemy import event, func, select, text
 from retention.plugin import Retention
 from retention.releases import Decision, NewShare, SetPrivacy, ShareRecord
 from tests.media import make_video
-from tests.races import audited, together
+from tests.races import audited, together, user_changed_after_check
 from tests.retention.conftest import ingest
 from tests.retention.test_releases import new
 from vms import ids
-from vms.auth.permissions import Actor
+from vms.auth.permissions import Action, Actor
 from vms.catalog_values import RestrictionChange
 from vms.clock import ManualClock
 from vms.db.models import AuditEntry, CustodyEvent, MediaItem, ShareLink, SourceKind, User
@@ -459,9 +459,6 @@ def test_a_user_disabled_or_demoted_while_their_request_is_logged_gets_none_ACC_
     change that forbids it. The writing transaction holds the user's row anyway (the
     repeat check): it decides again on the user as stored, and the request is refused
     (403, audited) as one sent after the change."""
-    from tests.races import user_changed_after_check
-    from vms.auth.permissions import Action
-
     releases = retention.releases
     media = ingest(timed, recorded_at=clock.now() - DAY)
     armed = user_changed_after_check(
@@ -506,9 +503,6 @@ def test_a_user_disabled_or_demoted_while_deciding_a_request_decides_nothing_ACC
     role it started with, so it was written and audited after the change that forbids
     it. The writing transaction decides again on the user as stored: refused (403,
     audited) as a decision sent after the change, the request as it was."""
-    from tests.races import user_changed_after_check
-    from vms.auth.permissions import Action
-
     releases = retention.releases
     media = ingest(timed, recorded_at=clock.now() - DAY)
     request = releases.create(people["commander"], new((media,), request_number="P-1"))
@@ -543,9 +537,6 @@ def test_an_approver_promoted_while_deciding_is_asked_to_try_again_ACC_1(
     """Made an admin meanwhile, the approver may still decide: not refused, but not
     written with the role the request began with either: 409, try again; the retry
     decides it."""
-    from tests.races import user_changed_after_check
-    from vms.auth.permissions import Action
-
     releases = retention.releases
     media = ingest(timed, recorded_at=clock.now() - DAY)
     request = releases.create(people["commander"], new((media,), request_number="P-1"))
@@ -564,6 +555,68 @@ def test_an_approver_promoted_while_deciding_is_asked_to_try_again_ACC_1(
     assert not armed[0]
     assert releases.get(people["commander"], request.id).state == "received"
     assert audited(timed, "release.approve", target) == 0
+
+
+@pytest.mark.parametrize("change", ["disabled", "demoted"])
+def test_an_approver_disabled_or_demoted_while_clearing_a_privacy_flag_clears_nothing_ACC_1(
+    timed: Services,
+    retention: Retention,
+    people: dict[str, Actor],
+    clock: ManualClock,
+    change: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The approver clears an item's privacy flag (it lifts REL-3's protection, so only
+    ``releases.approve`` may) at the moment an admin disables them or makes them an
+    officer (ACC-1). Refused (403, audited) as a clearing sent after, the flag kept."""
+    releases = retention.releases
+    media = ingest(timed, recorded_at=clock.now() - DAY)
+    releases.set_privacy(people["commander"], media, SetPrivacy(True, "bystanders"))
+    target = f"media:{media}"
+    armed = user_changed_after_check(
+        monkeypatch,
+        timed,
+        releases.authoriser,
+        Action.RELEASES_APPROVE,
+        "approver",
+        change,
+        on=target,
+    )
+    with pytest.raises(PermissionDenied, match="disabled" if change == "disabled" else "officer"):
+        releases.set_privacy(people["approver"], media, SetPrivacy(False, "reviewed"))
+    assert not armed[0]
+    with timed.db.session() as s:
+        assert s.get_one(MediaItem, media).privacy_sensitive
+    assert audited(timed, "media.privacy", target) == 1  # the flag's, set before
+    assert _denied(timed, people["approver"]) == 1
+
+
+def test_a_commander_demoted_while_setting_a_privacy_flag_still_sets_it_ACC_11(
+    timed: Services,
+    retention: Retention,
+    people: dict[str, Actor],
+    clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Setting the flag only adds a protection (ACC-11, REL-3): a setter demoted
+    meanwhile still sets it (docs/design/authorisation.md), the entry naming them."""
+    releases = retention.releases
+    media = ingest(timed, recorded_at=clock.now() - DAY)
+    target = f"media:{media}"
+    armed = user_changed_after_check(
+        monkeypatch,
+        timed,
+        releases.authoriser,
+        Action.MEDIA_EDIT,
+        "commander",
+        "demoted",
+        on=target,
+    )
+    releases.set_privacy(people["commander"], media, SetPrivacy(True, "bystanders"))
+    assert not armed[0]
+    with timed.db.session() as s:
+        assert s.get_one(MediaItem, media).privacy_sensitive
+    assert audited(timed, "media.privacy", target) == 1
 
 
 def _denied(services: Services, actor: Actor) -> int:
