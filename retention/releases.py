@@ -415,10 +415,11 @@ class ReleaseService(ReleaseLog):
         self._still_releasable(actor, "release.release", release_id)
         try:
             return self._release(actor, release_id, number, now)
-        except _ChangedSinceCheck:
-            # Flagged or restricted since the check above: refused as it refuses, the
-            # refusal audited now that the release's transaction is rolled back.
-            self._still_releasable(actor, "release.release", release_id)
+        except (_ChangedSinceCheck, UserChanged) as exc:
+            # Flagged or restricted since the check above, or the user disabled or given
+            # another role (ACC-1): refused as the checks refuse it now, by the user as
+            # now, the refusal audited now that the release's transaction is rolled back.
+            self._releasable_as_now(actor, "release.release", release_id, exc)
             raise Conflict(
                 f"release request {number!r}: its items changed while it was released; try again"
             ) from None
@@ -453,6 +454,7 @@ class ReleaseService(ReleaseLog):
                 row.kind != "court_order" and sensitive_items(s, media_ids)
             ) or restricted_since_approval(s, release_id):
                 raise _ChangedSinceCheck
+            hold_user(s, actor)  # ACC-1, ACC-5: the user decided again, held until commit
             override = sensitive_items(s, media_ids) if row.kind == "court_order" else []
             ia = row.kind == "internal_affairs"
             row.state = RELEASED
@@ -519,6 +521,20 @@ class ReleaseService(ReleaseLog):
             self._refuse_sensitive(actor, action, target, sensitive)
         if restricted:
             self.authoriser.refuse(actor, action, target, restricted_since_reason(restricted))
+
+    def _releasable_as_now(
+        self, actor: Actor, action: str, release_id: str, exc: Exception
+    ) -> None:
+        """The checks of a release or a new link made again after its transaction rolled
+        back (refusals are 403s, audited): by the user as now when it was the user that
+        changed (:class:`UserChanged`, ACC-1); the caller answers 409 if all pass."""
+        if isinstance(exc, UserChanged):
+            target = f"release:{release_id}"
+            actor = actor_as_now(self.db, self.authoriser, actor, Action.RELEASES_MANAGE, target)
+            self.authoriser.require(actor, Action.RELEASES_MANAGE, target)
+        self._still_releasable(actor, action, release_id)
+        if isinstance(exc, UserChanged):
+            raise Conflict(str(exc)) from None
 
     def _refuse_state(
         self, actor: Actor, action: str, target: str, number: str, state: str
@@ -650,9 +666,10 @@ class ReleaseService(ReleaseLog):
                 if made is None:
                     raise
                 raise _sent_again(made) from None
-        except _ChangedSinceCheck:
-            # Flagged or restricted since the check above: refused as it refuses, audited.
-            self._still_releasable(actor, "release.share", release_id)
+        except (_ChangedSinceCheck, UserChanged) as exc:
+            # Flagged or restricted since the check above, or the user changed (ACC-1):
+            # refused as the checks refuse it now, audited.
+            self._releasable_as_now(actor, "release.share", release_id, exc)
             raise Conflict(
                 f"release request {number!r}: its items changed while the link was made; try again"
             ) from None
@@ -689,6 +706,7 @@ class ReleaseService(ReleaseLog):
                 row.kind != "court_order" and sensitive_items(s, media_ids)
             ) or restricted_since_approval(s, release_id):
                 raise _ChangedSinceCheck
+            hold_user(s, actor)  # ACC-1, ACC-5: the user decided again, held until commit
             link = ShareLink(
                 id=link_id,
                 release_id=release_id,

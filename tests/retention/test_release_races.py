@@ -629,3 +629,47 @@ def _denied(services: Services, actor: Actor) -> int:
                 )
             ).scalar_one()
         )
+
+
+@pytest.mark.parametrize("change", ["disabled", "demoted"])
+@pytest.mark.parametrize("step", ["release", "share"])
+def test_a_commander_disabled_or_demoted_while_releasing_discloses_nothing_ACC_1(
+    timed: Services,
+    retention: Retention,
+    people: dict[str, Actor],
+    clock: ManualClock,
+    change: str,
+    step: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The records commander releases an approved request, or makes a share link for it,
+    at the moment an admin disables them or makes them an officer (ACC-1; officers
+    disclose nothing, ACC-5). Refused (403, audited) as a release sent after the
+    change: no release, no custody event, no link."""
+    releases = retention.releases
+    media = ingest(timed, recorded_at=clock.now() - DAY)
+    request = releases.create(people["commander"], new((media,), request_number="P-1"))
+    releases.approve(people["approver"], request.id, Decision("public interest"))
+    target = f"release:{request.id}"
+    armed = user_changed_after_check(
+        monkeypatch,
+        timed,
+        releases.authoriser,
+        Action.RELEASES_MANAGE,
+        "commander",
+        change,
+        on=target,
+    )
+    with pytest.raises(PermissionDenied, match="disabled" if change == "disabled" else "officer"):
+        if step == "release":
+            releases.release(people["commander"], request.id)
+        else:
+            releases.share(people["commander"], request.id, NewShare(clock.now() + DAY, 1))
+    assert not armed[0]
+    assert releases.get(people["approver"], request.id).state == "approved"
+    assert audited(timed, f"release.{step}", target) == 0
+    assert _denied(timed, people["commander"]) == 1
+    with timed.db.session() as s:
+        assert s.execute(select(ShareLink.id)).first() is None
+        released = select(CustodyEvent.id).where(CustodyEvent.action == "released")
+        assert s.execute(released).first() is None
