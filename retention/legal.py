@@ -23,7 +23,7 @@ from retention.rules import LEGAL
 from vms import ids
 from vms.audit.log import AuditLog
 from vms.auth.authoriser import Authoriser, who
-from vms.auth.decided_again import UserChanged, actor_as_now
+from vms.auth.decided_again import UserChanged, actor_as_now, hold_user, refuse_user_as_now
 from vms.auth.permissions import Action, Actor
 from vms.clock import Clock
 from vms.db.engine import Database
@@ -166,12 +166,21 @@ class LegalHoldService:
 
     def release(self, actor: Actor, hold_id: str, command: ReleaseLegalHold) -> HoldRecord:
         """Release the hold; refused without the release-notice reference (RET-10)."""
-        self.authoriser.require(actor, Action.RETENTION_MANAGE, f"legal_hold:{hold_id}")
+        target = f"legal_hold:{hold_id}"
+        self.authoriser.require(actor, Action.RETENTION_MANAGE, target)
         notice = (command.notice or "").strip() or None
         if notice is None:
             raise InvalidArgument(
                 "releasing a legal hold needs the release notice reference ('notice', RET-10)"
             )
+        try:
+            return self._release(actor, hold_id, notice)
+        except UserChanged as exc:  # ACC-1: disabled or given another role since the check
+            refuse_user_as_now(
+                self.db, self.authoriser, actor, Action.RETENTION_MANAGE, target, exc
+            )
+
+    def _release(self, actor: Actor, hold_id: str, notice: str) -> HoldRecord:
         now = self.clock.now()
         with self.db.transaction() as s:
             # Locked: of two releases at once, the second reads "released" and is refused;
@@ -181,6 +190,8 @@ class LegalHoldService:
                 raise NotFound(f"legal hold {hold_id!r} does not exist")
             if hold.state != ACTIVE:
                 raise Conflict(f"legal hold {hold.reference!r} is already released")
+            # Releasing lifts a hold (RET-10): the user decided again, held until commit.
+            hold_user(s, actor)
             hold.state = RELEASED
             hold.released_at = now
             hold.released_by = actor.username

@@ -41,7 +41,7 @@ from retention.rules import PRESERVATION
 from vms import ids
 from vms.audit.log import AuditLog
 from vms.auth.authoriser import Authoriser, who
-from vms.auth.decided_again import UserChanged, actor_as_now
+from vms.auth.decided_again import UserChanged, actor_as_now, hold_user, refuse_user_as_now
 from vms.auth.permissions import Action, Actor
 from vms.clock import Clock, isoformat
 from vms.db.engine import Database
@@ -492,12 +492,23 @@ class PreservationService:
     ) -> PreservationRecord:
         """End the request (with the written notice and reason); its items keep the
         evidence retention (RET-2, RET-7) unless another hold keeps them longer."""
-        self.authoriser.require(actor, Action.PRESERVATION_MANAGE, f"preservation:{request_id}")
+        target = f"preservation:{request_id}"
+        self.authoriser.require(actor, Action.PRESERVATION_MANAGE, target)
         notice, reason = command.notice, command.reason
         if not notice:
             raise InvalidArgument("notice is required (the written release notice, RET-2)")
         if not reason:
             raise InvalidArgument("reason is required")
+        try:
+            return self._release(actor, request_id, notice, reason)
+        except UserChanged as exc:  # ACC-1: disabled or given another role since the check
+            refuse_user_as_now(
+                self.db, self.authoriser, actor, Action.PRESERVATION_MANAGE, target, exc
+            )
+
+    def _release(
+        self, actor: Actor, request_id: str, notice: str, reason: str
+    ) -> PreservationRecord:
         now = self.clock.now()
         with self.db.transaction() as s:
             # The scope lock orders the release with the ingest hook, which pins a new
@@ -509,6 +520,8 @@ class PreservationService:
             row = self._load(s, request_id, lock=True)
             if row.state != ACTIVE:
                 raise Conflict(f"preservation request {row.request_number!r} is already released")
+            # Releasing lifts a hold (RET-2): the user decided again, held until commit.
+            hold_user(s, actor)
             row.state = RELEASED
             row.released_at = now
             row.released_by = actor.username

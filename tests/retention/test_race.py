@@ -32,12 +32,12 @@ from tests.retention.conftest import (
     item,
     preservation_command,
 )
-from vms.auth.permissions import Actor
+from vms.auth.permissions import Action, Actor
 from vms.catalog_values import MediaChanges
 from vms.categories import Category
 from vms.clock import ManualClock, isoformat
 from vms.db.models import AuditEntry, LegalHold, MediaHold, SourceKind
-from vms.errors import Conflict
+from vms.errors import Conflict, PermissionDenied
 from vms.services import Services
 
 ITERATIONS = 8
@@ -563,3 +563,51 @@ def test_the_same_legal_hold_placed_twice_is_one_hold_RET_10(
     with timed.db.session() as s:
         assert s.scalar(select(func.count()).select_from(LegalHold)) == ITERATIONS + 2
     assert _audited(timed, "legal_hold.create") == ITERATIONS + 2
+
+
+@pytest.mark.parametrize("change", ["disabled", "demoted"])
+@pytest.mark.parametrize("kind", ["preservation", "legal_hold"])
+def test_a_commander_disabled_or_demoted_while_releasing_a_hold_releases_nothing_ACC_1(
+    timed: Services,
+    retention: Retention,
+    clock: ManualClock,
+    actors: dict[str, Actor],
+    kind: str,
+    change: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The records commander releases a preservation request (RET-2) or a legal hold
+    (RET-10) at the moment an admin disables them or makes them an officer (ACC-1).
+    Releasing lifts the hold that keeps the footage from the purge; it was authorised
+    with the role the request began with, and written and audited after the change
+    that forbids it. Refused now (403, audited) as a release sent after; the hold kept."""
+    from tests.races import user_changed_after_check
+
+    media = ingest(timed, recorded_at=clock.now())
+    if kind == "preservation":
+        hold_id = _logged(retention, actors, media_ids=[media]).id
+        action, target = Action.PRESERVATION_MANAGE, f"preservation:{hold_id}"
+    else:
+        hold = retention.legal_holds.create(
+            actors["commander"], NewLegalHold("LH-1", "suit", (media,))
+        )
+        hold_id, action, target = hold.id, Action.RETENTION_MANAGE, f"legal_hold:{hold.id}"
+    armed = user_changed_after_check(
+        monkeypatch, timed, timed.authoriser, action, "commander", change, on=target
+    )
+    with pytest.raises(PermissionDenied, match="disabled" if change == "disabled" else "officer"):
+        if kind == "preservation":
+            retention.preservation.release(
+                actors["commander"], hold_id, ReleasePreservation("NOTICE-A", "settled")
+            )
+        else:
+            retention.legal_holds.release(actors["commander"], hold_id, ReleaseLegalHold("N-1"))
+    assert not armed[0]
+    assert _active_holds(timed, media), "the hold was released"
+    with timed.db.session() as s:
+        released = s.execute(
+            select(AuditEntry.seq).where(
+                AuditEntry.action == f"{kind}.release", AuditEntry.outcome == "ok"
+            )
+        ).first()
+    assert released is None
