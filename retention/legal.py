@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from retention.commands import NewLegalHold, ReleaseLegalHold, SetCaseState
+from retention.commands import CaseState, NewLegalHold, ReleaseLegalHold, SetCaseState
 from retention.expiry import OPEN, ExpiryService, lock_rows
 from retention.holds import Holder, PinOutcome, destroyed_in, serialise_scopes
 from retention.records import (
@@ -311,7 +311,8 @@ class CaseService:
 
     def set_state(self, actor: Actor, case_number: str, command: SetCaseState) -> CaseRecord:
         """Open (``open``) or close (``closed``) a case and recompute its items' expiry."""
-        self.authoriser.require(actor, Action.RETENTION_MANAGE, f"case:{case_number}")
+        target = f"case:{case_number}"
+        self.authoriser.require(actor, Action.RETENTION_MANAGE, target)
         number = case_number.strip()
         if not number or len(number) > 64 or not number.isprintable():
             raise InvalidArgument(
@@ -320,6 +321,14 @@ class CaseService:
         state = command.state
         if state not in (OPEN, CLOSED):
             raise InvalidArgument(f"case state must be {OPEN} or {CLOSED}, not {state!r}")
+        try:
+            return self._set_state(actor, number, state)
+        except UserChanged as exc:  # ACC-1: disabled or given another role since the check
+            refuse_user_as_now(
+                self.db, self.authoriser, actor, Action.RETENTION_MANAGE, target, exc
+            )
+
+    def _set_state(self, actor: Actor, number: str, state: CaseState) -> CaseRecord:
         now = self.clock.now()
         with self.db.transaction() as s:
             serialise_scopes(s)  # an ingest naming this case sees the new state
@@ -327,6 +336,9 @@ class CaseService:
             if lock_rows(s):
                 stmt = stmt.with_for_update()
             case = s.execute(stmt).scalar_one_or_none()
+            if state == CLOSED:
+                # Closing ends RET-5's hold: the user decided again, held until commit.
+                hold_user(s, actor)
             if case is None:
                 case = Case(case_number=number, state=state, opened_at=now, updated_by="")
                 s.add(case)

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from retention.commands import NewLegalHold, ReleaseLegalHold, ReleasePreservation
+from retention.commands import NewLegalHold, ReleaseLegalHold, ReleasePreservation, SetCaseState
 from retention.expiry import ExpiryService
 from retention.holds import Holder
 from retention.plugin import Retention
@@ -36,7 +36,7 @@ from vms.auth.permissions import Action, Actor
 from vms.catalog_values import MediaChanges
 from vms.categories import Category
 from vms.clock import ManualClock, isoformat
-from vms.db.models import AuditEntry, LegalHold, MediaHold, SourceKind
+from vms.db.models import AuditEntry, Case, LegalHold, MediaHold, SourceKind
 from vms.errors import Conflict, PermissionDenied
 from vms.services import Services
 
@@ -611,3 +611,37 @@ def test_a_commander_disabled_or_demoted_while_releasing_a_hold_releases_nothing
             )
         ).first()
     assert released is None
+
+
+@pytest.mark.parametrize("change", ["disabled", "demoted"])
+def test_a_commander_disabled_or_demoted_while_closing_a_case_closes_nothing_ACC_1(
+    timed: Services,
+    retention: Retention,
+    actors: dict[str, Actor],
+    change: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Closing a case ends RET-5's hold on its items (their expiry recomputed); a
+    commander disabled or made an officer between the check and the write closed it.
+    Refused now (403, audited), the case still open. Opening is not decided again: it
+    only adds a protection."""
+    from tests.races import user_changed_after_check
+
+    retention.cases.set_state(actors["commander"], "C-77", SetCaseState("open"))
+    armed = user_changed_after_check(
+        monkeypatch,
+        timed,
+        timed.authoriser,
+        Action.RETENTION_MANAGE,
+        "commander",
+        change,
+        on="case:C-77",
+    )
+    with pytest.raises(PermissionDenied, match="disabled" if change == "disabled" else "officer"):
+        retention.cases.set_state(actors["commander"], "C-77", SetCaseState("closed"))
+    assert not armed[0]
+    assert _audited(timed, "case.close") == 0
+    with timed.db.session() as s:
+        assert (
+            s.execute(select(Case.state).where(Case.case_number == "C-77")).scalar_one() == "open"
+        )
