@@ -30,6 +30,15 @@ class OpenSegment:
     last: dt.datetime
     frame: dt.timedelta
     info: StreamInfo
+    # Where the segment is cut even without a keyframe (SegmentWriter: start +
+    # SEGMENT_LIMIT_FACTOR x segment_seconds, on the catalog's time line like ``last``).
+    limit: dt.datetime
+    # The keyframe the segment's MP4 takes its codec parameters from: its own first
+    # packet, or, for a segment continued without a keyframe, the one before it's.
+    template: bytes
+    # Its first packet is no keyframe: it continues the segment before it, cut at its
+    # limit, and decodes after it (custody ``continues_without_keyframe``).
+    continued: bool = False
     packets: int = 0
     # How far the start was moved up to the floor from the first packet's capture time;
     # every capture time of the segment is moved as far, so it keeps the span it holds

@@ -60,6 +60,8 @@ class SegmentGaps:
         # when two capture-time estimates disagree, e.g. a node that took the camera
         # over against the one that was behind on its stream (see SegmentWriter._begin).
         self._floor: dt.datetime | None = None
+        # The camera's "no keyframes" alarm (SegmentWriter._cut); None: not known yet.
+        self._no_keyframes: bool | None = None
 
     def _at_floor(self, at: dt.datetime) -> dt.datetime:
         return at if self._floor is None or at >= self._floor else self._floor
@@ -131,6 +133,29 @@ class SegmentGaps:
             log.warning("camera %s: alarm cleared, recording resumed", self.camera_id)
             self.events.publish("recorder.alarm", {"camera_id": self.camera_id, "alarm": None})
             self.status.alarm = None
+
+    def _keyframes_missing(self, detail: str) -> None:
+        """The camera sends no keyframe: segments are cut without one (OPS-1, OPS-4).
+        Published once (``recorder.keyframes``, the "no keyframes" alarm of
+        :mod:`vms.alarms`) until a keyframe comes."""
+        if self._no_keyframes is not True:
+            log.error("camera %s: ALARM no keyframes: %s", self.camera_id, detail)
+            self.events.publish(
+                "recorder.keyframes",
+                {"camera_id": self.camera_id, "active": True, "detail": detail},
+            )
+        self._no_keyframes = True
+
+    def _keyframes_back(self) -> None:
+        """A segment started at a keyframe: the alarm ends. The first one of a run says so
+        once too, so an alarm left open by a previous run (a restart) is cleared."""
+        if self._no_keyframes is not False:
+            if self._no_keyframes:
+                log.warning("camera %s: keyframes again, alarm cleared", self.camera_id)
+            self.events.publish(
+                "recorder.keyframes", {"camera_id": self.camera_id, "active": False}
+            )
+            self._no_keyframes = False
 
     def _recording_enabled(self, now: dt.datetime) -> bool:
         self.status.recording = self._switch.at(now)

@@ -59,7 +59,7 @@ from recorder.recording_switch import RecordingSwitch
 from recorder.salvage import SalvageReport, SpoolSalvage
 from recorder.segment_gaps import SegmentGaps
 from recorder.segment_gaps import WriterStatus as WriterStatus
-from recorder.spool import SpoolName, segment_request
+from recorder.spool import CONTINUED, SpoolName, segment_request
 from vms.clock import Clock
 from vms.config import SEGMENT_QUEUE_PACKETS
 from vms.errors import DataLoss, InsufficientStorage, StoreUnavailable, Unavailable, VMSError
@@ -74,6 +74,14 @@ log = logging.getLogger(__name__)
 #: Packets queued for one writer before new ones are dropped (a gap records the loss):
 #: over three minutes of a 15 fps camera; [store] segment uploads are bounded to fit it.
 MAX_QUEUED = SEGMENT_QUEUE_PACKETS
+
+
+#: A segment is cut at this many times ``segment_seconds`` even without a keyframe (a
+#: camera with an endless GOP): it is catalogued, its size bounded, and the next one
+#: continues it from the very next packet (docs/design/recording.md, "Segments without
+#: keyframes"). Twice the point where a keyframe is asked for (1.5x), so a camera that
+#: answers the request is never cut.
+SEGMENT_LIMIT_FACTOR = 3.0
 
 
 @dataclass(frozen=True)
@@ -268,6 +276,11 @@ class SegmentWriter(SegmentGaps):
         # few seconds) is not asked at every segment.
         if current.last - current.start < dt.timedelta(seconds=1.5 * self.segment_seconds):
             return
+        self._ask_keyframe(current)
+
+    def _ask_keyframe(self, current: OpenSegment) -> None:
+        if self._keyframe is None or current.keyframe_asked:
+            return
         current.keyframe_asked = True
         log.info("camera %s: segment due to end, no keyframe yet; asking for one", self.camera_id)
         try:
@@ -320,16 +333,22 @@ class SegmentWriter(SegmentGaps):
             self._open_gap(packet.capture, "recording_off", "recording turned off")
             return
         current = self._open
-        if current is not None and packet.keyframe:
-            at = current.placed(packet.capture)
-            rotate = (
-                at - current.start >= dt.timedelta(seconds=self.segment_seconds)
-                or packet.mask_version != current.mask_version
-                or packet.info != current.info
-            )
-            if rotate:
-                self._finish(at)
-                current = None
+        if current is not None:
+            if packet.keyframe:
+                at = current.placed(packet.capture)
+                rotate = (
+                    at - current.start >= dt.timedelta(seconds=self.segment_seconds)
+                    or packet.mask_version != current.mask_version
+                    or packet.info != current.info
+                    or current.continued  # back on keyframes: segments start at them again
+                )
+                if rotate:
+                    self._finish(at)
+                    current = None
+            elif current.last >= current.limit:  # the one comparison added per packet
+                current = self._cut(current, packet)
+                if current is None:
+                    return
         if current is None:
             if not packet.keyframe:
                 return
@@ -338,7 +357,44 @@ class SegmentWriter(SegmentGaps):
                 return
         self._write(current, packet)
 
-    def _begin(self, packet: EncodedPacket) -> OpenSegment | None:
+    def _cut(self, current: OpenSegment, packet: EncodedPacket) -> OpenSegment | None:
+        """``current`` reached its limit without a keyframe (the camera was asked for one
+        at 1.5x, see :meth:`_overdue`): it ends after its last packet and is catalogued,
+        and ``packet`` starts a segment that continues it, so nothing is dropped while
+        the camera sends no keyframe (OPS-4). The "no keyframes" alarm is raised (OPS-1).
+        Returns the new segment (None: it could not start; see :meth:`_begin`)."""
+        end = current.last + current.frame
+        log.warning(
+            "camera %s: no keyframe for %.0f s; segment %s..%s cut without one, the next "
+            "continues it (OPS-4)",
+            self.camera_id,
+            (current.last - current.start).total_seconds(),
+            current.start.isoformat(),
+            end.isoformat(),
+        )
+        # Not asked yet when the packets came in a burst (a backlog): within a drain round.
+        self._ask_keyframe(current)
+        self._finish(end)
+        self._keyframes_missing(
+            f"no keyframe from the camera for {self.limit_seconds:g} s: its segments are "
+            "cut without one, each playable only after the one before it"
+        )
+        if packet.mask_version != current.mask_version or packet.info != current.info:
+            # Cannot happen for a camera's own stream (a new mask version or new codec
+            # parameters come with a keyframe): nothing to continue, wait for one.
+            return None
+        return self._begin(packet, current)
+
+    @property
+    def limit_seconds(self) -> float:
+        """The longest a segment runs without a keyframe."""
+        return SEGMENT_LIMIT_FACTOR * self.segment_seconds
+
+    def _begin(
+        self, packet: EncodedPacket, continues: OpenSegment | None = None
+    ) -> OpenSegment | None:
+        """Start a segment at ``packet``: a keyframe, or the packet after ``continues``,
+        a segment cut at its limit without one (:meth:`_cut`)."""
         # 1. room for it? (the same check the ingest makes, before we spend the disk)
         try:
             self.store.require_free(0, self._reserve())
@@ -358,8 +414,11 @@ class SegmentWriter(SegmentGaps):
         # The lease token in the name: a crash leftover is salvaged under it (INV-9).
         name = SpoolName(start, packet.mask_version, packet.masked, self.fence)
         path = self.spool / name.file_name()
+        # A continued segment's MP4 takes its codec parameters from the keyframe the
+        # one it continues took them from (its own first packet has none).
+        template = packet.data if continues is None else continues.template
         try:
-            writer = Mp4Writer(path, packet.info, packet.data)
+            writer = Mp4Writer(path, packet.info, template)
         except (DataLoss, Unavailable) as exc:
             if _disk_full_error(exc):
                 self._disk_full(packet.capture, str(exc))
@@ -367,9 +426,25 @@ class SegmentWriter(SegmentGaps):
             raise
         frame = dt.timedelta(seconds=1.0 / max(packet.info.fps, 1.0))
         shift = start - packet.capture  # how far the floor moved it (INV-7, OPS-4)
-        self._open = OpenSegment(path, writer, name, start, frame, packet.info, shift=shift)
-        self._base = (packet.pts, packet.dts)
+        limit = start + dt.timedelta(seconds=self.limit_seconds)
+        self._open = OpenSegment(
+            path,
+            writer,
+            name,
+            start,
+            frame,
+            packet.info,
+            limit,
+            template,
+            continued=continues is not None,
+            shift=shift,
+        )
+        # A continued segment starts at a packet the decoder may show after later ones
+        # (B frames): based on its DTS, no presentation time is before its first.
+        self._base = (packet.pts, packet.dts) if continues is None else (packet.dts, packet.dts)
         self._close_gap(start)
+        if continues is None:
+            self._keyframes_back()
         return self._open
 
     def _goes_back(self, current: OpenSegment, packet: EncodedPacket) -> bool:
@@ -423,8 +498,9 @@ class SegmentWriter(SegmentGaps):
         except (DataLoss, Unavailable) as exc:
             self._discard(current, "disk_full" if _disk_full_error(exc) else "error", str(exc))
             return
+        details = {CONTINUED: "true"} if current.continued else {}
         request = segment_request(
-            self.camera_id, current.name, end, current.packets, fence=self.fence
+            self.camera_id, current.name, end, current.packets, fence=self.fence, **details
         )
         try:
             with self.store.bounded_writes():  # a hung store: seconds, not minutes (4a)
@@ -477,7 +553,8 @@ class SegmentWriter(SegmentGaps):
     def _keep(self, current: OpenSegment, end: dt.datetime, reason: str) -> None:
         """4a: the segment stays in the spool for :attr:`pending` to ingest again; its
         span is a closed ``store_unavailable`` gap until then (OPS-4)."""
-        self.pending.keep(KeptSegment(current.path, current.name, end, current.packets))
+        details = ((CONTINUED, "true"),) if current.continued else ()
+        self.pending.keep(KeptSegment(current.path, current.name, end, current.packets, details))
         self.status.kept = len(self.pending)
         self._raise_floor(end)
         log.error(

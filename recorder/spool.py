@@ -18,6 +18,11 @@ from vms.ingest import IngestRequest
 
 SPOOL_STAMP = "%Y%m%dT%H%M%S.%fZ"
 
+#: Custody detail (``"true"``) of a segment whose first packet is no keyframe: it
+#: continues the one before it, cut at its limit (recorder/segments.py), and its frames
+#: decode fully only after that one's.
+CONTINUED = "continues_without_keyframe"
+
 
 @dataclass(frozen=True)
 class SpoolName:
@@ -61,9 +66,11 @@ def segment_request(
 ) -> IngestRequest:
     """The ingest request of a segment spooled as ``name`` and ending at ``end``, with
     the camera, mask version and packet count (and ``details``) in its custody event;
-    ``fence``: the camera lease token it was recorded under (issue 13.1)."""
+    ``fence``: the camera lease token it was recorded under (issue 13.1). A segment
+    with ``CONTINUED`` in its details is probed without a keyframe."""
     return IngestRequest(
         fence=fence,
+        continues_without_keyframe=details.get(CONTINUED) == "true",
         source=SourceKind.FIXED,
         device_id=camera_id,
         recorded_at=name.start,

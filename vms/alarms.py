@@ -20,7 +20,11 @@ Kinds, each raised and cleared from an event the system already publishes:
   set;
 - ``mask_blanking``: ``mask.blanking`` active, the mask stage blanks the whole picture
   (pose lost or stale, INV-5) for ``[recorder] blanking_alarm_seconds``; cleared when
-  inactive.
+  inactive;
+- ``no_keyframes``: ``recorder.keyframes`` active, the camera sent no keyframe for
+  ``SEGMENT_LIMIT_FACTOR`` x ``[recorder] segment_seconds`` (an endless GOP), so its
+  segments are cut without one (:mod:`recorder.segments`, OPS-1); cleared by its next
+  keyframe.
 
 A camera deleted from the registry (``camera.deleted``) has its open alarms cleared.
 
@@ -80,6 +84,7 @@ class AlarmKind(enum.StrEnum):
     STORE_MISSING = "store_missing"
     PURGE_CLOCK = "purge_clock"
     BACKUP_FAILED = "backup_failed"
+    NO_KEYFRAMES = "no_keyframes"
 
 
 # Site alarms raised and cleared by an event's ``active`` flag, with its ``detail``.
@@ -99,6 +104,7 @@ LABELS = {
     AlarmKind.STORE_MISSING: "media store not there",
     AlarmKind.PURGE_CLOCK: "purge stopped: clock jumped",
     AlarmKind.BACKUP_FAILED: "backup failed",
+    AlarmKind.NO_KEYFRAMES: "no keyframes from camera",
 }
 
 
@@ -223,6 +229,12 @@ def change_from_event(topic: str, payload: Mapping[str, Any]) -> AlarmChange | N
         active = bool(payload.get("active"))
         detail = payload.get("detail")
         return AlarmChange(kind, None, active, str(detail) if active and detail else None)
+    if topic == "recorder.keyframes" and camera_id:
+        active = bool(payload.get("active"))
+        detail = payload.get("detail")
+        return AlarmChange(
+            AlarmKind.NO_KEYFRAMES, camera_id, active, str(detail) if active and detail else None
+        )
     if topic == "mask.blanking" and camera_id:
         active = bool(payload.get("active"))
         reason = payload.get("reason")

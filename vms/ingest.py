@@ -211,6 +211,7 @@ class Ingestor:
                         probed,
                         filename=request.original_filename,
                         max_frame_pixels=self.max_frame_pixels,
+                        before_keyframe=request.continues_without_keyframe,
                     ),
                 )
             # 2. copy while hashing (or, for an adopted file, hash it where it is)
@@ -242,6 +243,7 @@ class Ingestor:
                     tmp_path,
                     filename=request.original_filename,
                     max_frame_pixels=self.max_frame_pixels,
+                    before_keyframe=request.continues_without_keyframe,
                 )
             if facts.content_type == ZIP and request.source is not SourceKind.EXPORT:
                 raise InvalidArgument(

@@ -71,6 +71,11 @@ class IngestRequest:
     # the caller's own bookkeeping of this item, committed with it or not at all (a
     # recorder segment kept for retry takes its gap back out of the timeline, OPS-4).
     catalogued: CatalogueHook | None = None
+    # A recorder segment that continues the one before it without a keyframe (a camera
+    # with an endless GOP, recorder/segments.py): its frames decode fully only after that
+    # one's, so the probe proves they decode with FFmpeg's ``showall`` (shown against grey
+    # references) instead of requiring a keyframe. Set by the recorder only.
+    continues_without_keyframe: bool = False
 
 
 # Called in the catalog transaction, the camera's lease row locked, when an ingest
@@ -147,4 +152,5 @@ def validate_request(request: IngestRequest, categories: CategoryList) -> Ingest
         fence=request.fence,
         superseded=request.superseded,
         catalogued=request.catalogued,
+        continues_without_keyframe=request.continues_without_keyframe,
     )

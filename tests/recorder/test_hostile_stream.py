@@ -158,17 +158,8 @@ def test_a_segment_past_its_length_without_a_keyframe_asks_for_one_OPS_4(
     camera = "cam-endless-gop"
     hub = PacketHub(camera)
     asked: list[int] = []
-    writer = SegmentWriter(
-        camera,
-        hub,
-        spool_dir(services, camera),
-        services.ingestor,
-        services.store,
-        services.ports.get(RecordingLog),
-        services.events,
-        services.clock,
-        segment_seconds=1.0,
-        keyframe=lambda: asked.append(1),
+    writer = salvage_writer_for(
+        services, camera, hub, segment_seconds=1.0, keyframe=lambda: asked.append(1)
     )
     writer.start()
     try:

@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -102,9 +103,10 @@ def writer_for(
     ingestor: Ingestor | None = None,
     recording: RecordingLog | None = None,
     segment_seconds: float = 60.0,
+    keyframe: Callable[[], None] | None = None,
 ) -> SegmentWriter:
     """The camera's segment writer on ``hub`` (the services' ingestor and recording log
-    unless given)."""
+    unless given; ``keyframe``: how it asks the camera for one)."""
     return SegmentWriter(
         camera_id,
         hub,
@@ -115,6 +117,7 @@ def writer_for(
         services.events,
         services.clock,
         segment_seconds=segment_seconds,
+        keyframe=keyframe,
     )
 
 

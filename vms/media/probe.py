@@ -101,10 +101,17 @@ _HEAD_BYTES = 64
 
 
 def probe(
-    path: Path, *, filename: str | None = None, max_frame_pixels: int = MAX_FRAME_PIXELS
+    path: Path,
+    *,
+    filename: str | None = None,
+    max_frame_pixels: int = MAX_FRAME_PIXELS,
+    before_keyframe: bool = False,
 ) -> ProbeResult:
     """Identify and validate the file at ``path``; ``filename`` only improves messages.
-    A video frame of more than ``max_frame_pixels`` is refused before it is decoded."""
+    A video frame of more than ``max_frame_pixels`` is refused before it is decoded.
+    ``before_keyframe``: frames before the first keyframe count as decoded (FFmpeg's
+    ``showall``, missing references grey): a recorder segment that continues another
+    without a keyframe (``IngestRequest.continues_without_keyframe``)."""
     label = filename or path.name
     size = path.stat().st_size
     if size == 0:
@@ -119,7 +126,7 @@ def probe(
         if head.startswith(magic):
             _check_document_end(label, content_type, tail)
             return ProbeResult(MediaType.DOCUMENT, content_type)
-    return _probe_av(path, label, head, max_frame_pixels)
+    return _probe_av(path, label, head, max_frame_pixels, before_keyframe)
 
 
 # An MP4/MOV file's first box, and the boxes that lead to a track's sample table.
@@ -185,7 +192,9 @@ def _check_document_end(label: str, content_type: str, tail: bytes) -> None:
 _OPEN_OPTIONS = {"skip_frame": "all"}
 
 
-def _probe_av(path: Path, label: str, head: bytes, max_frame_pixels: int) -> ProbeResult:
+def _probe_av(
+    path: Path, label: str, head: bytes, max_frame_pixels: int, before_keyframe: bool = False
+) -> ProbeResult:
     try:
         container = av.open(str(path), metadata_errors="ignore", options=_OPEN_OPTIONS)
     except (av.error.FFmpegError, UnicodeDecodeError) as exc:
@@ -194,13 +203,17 @@ def _probe_av(path: Path, label: str, head: bytes, max_frame_pixels: int) -> Pro
             f"(PDF, JPEG, PNG): {reason(exc)}"
         ) from None
     try:
-        return _inspect(container, label, head, max_frame_pixels)
+        return _inspect(container, label, head, max_frame_pixels, before_keyframe)
     finally:
         container.close()
 
 
 def _inspect(
-    container: av.container.InputContainer, label: str, head: bytes, max_frame_pixels: int
+    container: av.container.InputContainer,
+    label: str,
+    head: bytes,
+    max_frame_pixels: int,
+    before_keyframe: bool = False,
 ) -> ProbeResult:
     fmt = container.format.name
     video = _recorded_video(container)
@@ -234,6 +247,8 @@ def _inspect(
         # The frames' own headers may claim another size than the container: FFmpeg
         # refuses a frame over max_pixels before allocating it.
         decoder.options = {**decoder.options, "max_pixels": str(max_frame_pixels)}
+        if before_keyframe:
+            decoder.options = {**decoder.options, "flags2": "+showall"}
     decoded = False
     first: Any = None
     # What each packet decoded before the first frame costs (a size unknown until the
