@@ -8,7 +8,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import itertools
+import shutil
 import time
+from pathlib import Path
 from typing import Any
 
 import av
@@ -19,9 +21,10 @@ from recorder.fanout import EncodedPacket, PacketHub
 from recorder.segments import SEGMENT_LIMIT_FACTOR
 from tests.recorder.conftest import wait_for
 from tests.recorder.test_reliability import gaps, items
-from tests.recorder.test_salvage import FPS, T0, custody, writer_for
+from tests.recorder.test_salvage import FPS, T0, custody, spool_dir, writer_for
 from vms.db.models import AlarmRow
 from vms.media.codec import Encoder
+from vms.media.mp4 import FRAGMENT_MAX_SECONDS, salvage_mp4
 from vms.services import Services
 
 TICKS = 90000 // FPS  # one frame in the encoder's 90 kHz time base
@@ -39,7 +42,7 @@ class Camera:
         self.frames = 0
         self.packets = 0
 
-    def send(self, seconds: float, *, keyframe_first: bool = False) -> None:
+    def send(self, seconds: float, *, keyframe_first: bool = False, pace: bool = True) -> None:
         for n in range(round(seconds * FPS)):
             i = self.frames
             image = av.VideoFrame.from_ndarray(np.roll(self.base, i, axis=1), format="rgb24")
@@ -56,7 +59,7 @@ class Camera:
                 )
                 self.packets += 1
             self.frames += 1
-            if self.frames % (FPS // 2) == 0:
+            if pace and self.frames % (FPS // 2) == 0:
                 # Half a second of video per drain round or so: the writer sees the
                 # segment grow as from a camera, not all of it at once.
                 time.sleep(0.25)
@@ -153,3 +156,40 @@ def test_a_camera_without_keyframes_has_bounded_catalogued_segments_and_an_alarm
     assert frames_decoded_in_order(services, paths) == source.frames
     raised = alarms(services, camera, open_only=False)
     assert [a.kind for a in raised] == ["no_keyframes"] and raised[0].detail
+
+
+def test_a_segment_without_keyframes_reaches_the_disk_as_it_grows_INV_1(
+    services: Services, tmp_path: Path
+) -> None:
+    """Before: segment files were fragmented at keyframes only, so a camera sending P
+    frames only had none of its segment's fragments written: the muxer held all of it in
+    memory (up to the segment's limit, before that without end) and a crash lost it all.
+    Now a fragment also ends every ``FRAGMENT_MAX_SECONDS``: what a crash leaves in the
+    spool is salvaged (procedure 5) up to the last such fragment."""
+    camera = "cam-no-keyframes-crash"
+    hub = PacketHub(camera)
+    writer = writer_for(services, camera, hub, segment_seconds=60.0)
+    writer.start()
+    source = Camera(hub)
+    seconds = 2 * FRAGMENT_MAX_SECONDS + 1
+    try:
+        source.send(seconds, pace=False)
+        spool = spool_dir(services, camera)
+
+        def salvaged() -> float:
+            # What a crash now would leave: a copy of the spool file as it is on disk.
+            files = list(spool.glob("*.mp4"))
+            if not files:
+                return 0.0
+            copy = tmp_path / "crashed.mp4"
+            shutil.copyfile(files[0], copy)
+            (tmp_path / "salvaged.mp4").unlink(missing_ok=True)
+            return salvage_mp4(copy, tmp_path / "salvaged.mp4").seconds
+
+        wait_for(
+            lambda: salvaged() >= 2 * FRAGMENT_MAX_SECONDS - 0.5,
+            10,
+            "the segment's fragments on disk while it is written",
+        )
+    finally:
+        writer.stop()

@@ -22,16 +22,23 @@ from vms.media.stream import RawPacket, StreamInfo
 
 # Segment files: fragmented at keyframes, and every fragment handed to the kernel as it
 # is written (``flush_packets``): without it FFmpeg's 32 KiB write buffer held seconds of
-# a low-bitrate camera in our memory, lost by a kill -9 (issue 10, item 3).
+# a low-bitrate camera in our memory, lost by a kill -9 (issue 10, item 3). A fragment
+# also ends after FRAGMENT_MAX_SECONDS without a keyframe (``frag_duration``, in
+# microseconds): a camera sending P frames only had its whole segment held in the
+# muxer's memory, none of it on disk for a crash to leave (docs/design/recording.md,
+# "Segments without keyframes"). Cameras with a shorter GOP are not affected.
+FRAGMENT_MAX_SECONDS = 10
 _SEGMENT_OPTIONS = {
     "movflags": "frag_keyframe+empty_moov+default_base_moof",
+    "frag_duration": str(FRAGMENT_MAX_SECONDS * 1_000_000),
     "flush_packets": "1",
 }
 
 
 class Mp4Writer:
-    """One MP4 segment file: fragmented at keyframes (``frag_keyframe+empty_moov``), so a
-    crash leaves every complete fragment playable (docs/design/recording.md).
+    """One MP4 segment file: fragmented at keyframes (``frag_keyframe+empty_moov``) and
+    every ``FRAGMENT_MAX_SECONDS`` without one, so a crash leaves every complete fragment
+    playable (docs/design/recording.md).
 
     The stream's codec parameters come from a template parsed from the extradata and
     first keyframe (Annex B), so no encoder is opened to mux.
