@@ -147,7 +147,8 @@ class SpoolSalvage:
         copy.parent.mkdir(exist_ok=True)
         copy.unlink(missing_ok=True)  # our own copy from an interrupted salvage
         try:
-            found = salvage_mp4(path, copy)  # 5a
+            # A segment continued without a keyframe is copied from its first packet.
+            found = salvage_mp4(path, copy, from_start=name.continued)  # 5a
         except VMSError as exc:
             found = Salvage(0, 0.0, False, str(exc))
         if found.packets == 0:

@@ -59,7 +59,7 @@ from recorder.recording_switch import RecordingSwitch
 from recorder.salvage import SalvageReport, SpoolSalvage
 from recorder.segment_gaps import SegmentGaps
 from recorder.segment_gaps import WriterStatus as WriterStatus
-from recorder.spool import CONTINUED, SpoolName, segment_request
+from recorder.spool import SpoolName, segment_request
 from vms.clock import Clock
 from vms.config import SEGMENT_QUEUE_PACKETS
 from vms.errors import DataLoss, InsufficientStorage, StoreUnavailable, Unavailable, VMSError
@@ -412,7 +412,8 @@ class SegmentWriter(SegmentGaps):
                 (start - packet.capture).total_seconds(),
             )
         # The lease token in the name: a crash leftover is salvaged under it (INV-9).
-        name = SpoolName(start, packet.mask_version, packet.masked, self.fence)
+        continued = continues is not None  # said in the name: a crash's salvage reads it
+        name = SpoolName(start, packet.mask_version, packet.masked, self.fence, continued)
         path = self.spool / name.file_name()
         # A continued segment's MP4 takes its codec parameters from the keyframe the
         # one it continues took them from (its own first packet has none).
@@ -436,7 +437,7 @@ class SegmentWriter(SegmentGaps):
             packet.info,
             limit,
             template,
-            continued=continues is not None,
+            continued=continued,
             shift=shift,
         )
         # A continued segment starts at a packet the decoder may show after later ones
@@ -498,9 +499,8 @@ class SegmentWriter(SegmentGaps):
         except (DataLoss, Unavailable) as exc:
             self._discard(current, "disk_full" if _disk_full_error(exc) else "error", str(exc))
             return
-        details = {CONTINUED: "true"} if current.continued else {}
         request = segment_request(
-            self.camera_id, current.name, end, current.packets, fence=self.fence, **details
+            self.camera_id, current.name, end, current.packets, fence=self.fence
         )
         try:
             with self.store.bounded_writes():  # a hung store: seconds, not minutes (4a)
@@ -553,8 +553,7 @@ class SegmentWriter(SegmentGaps):
     def _keep(self, current: OpenSegment, end: dt.datetime, reason: str) -> None:
         """4a: the segment stays in the spool for :attr:`pending` to ingest again; its
         span is a closed ``store_unavailable`` gap until then (OPS-4)."""
-        details = ((CONTINUED, "true"),) if current.continued else ()
-        self.pending.keep(KeptSegment(current.path, current.name, end, current.packets, details))
+        self.pending.keep(KeptSegment(current.path, current.name, end, current.packets))
         self.status.kept = len(self.pending)
         self._raise_floor(end)
         log.error(

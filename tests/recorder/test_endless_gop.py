@@ -19,9 +19,18 @@ from sqlalchemy import select
 
 from recorder.fanout import EncodedPacket, PacketHub
 from recorder.segments import SEGMENT_LIMIT_FACTOR
+from recorder.spool import CONTINUED
 from tests.recorder.conftest import wait_for
 from tests.recorder.test_reliability import gaps, items
-from tests.recorder.test_salvage import FPS, T0, custody, spool_dir, writer_for
+from tests.recorder.test_salvage import (
+    FPS,
+    T0,
+    custody,
+    quarantine_audits,
+    spool_dir,
+    start_writer,
+    writer_for,
+)
 from vms.db.models import AlarmRow
 from vms.media.codec import Encoder
 from vms.media.mp4 import FRAGMENT_MAX_SECONDS, salvage_mp4
@@ -193,3 +202,41 @@ def test_a_segment_without_keyframes_reaches_the_disk_as_it_grows_INV_1(
         )
     finally:
         writer.stop()
+
+
+def test_a_continued_segment_left_by_a_crash_is_salvaged_INV_1(services: Services) -> None:
+    """Procedure 5 for a segment continued without a keyframe: its spool file holds no
+    keyframe, and the salvage copied from the first keyframe, so it found nothing
+    readable and moved the file to quarantine (kept, never catalogued). Now the file's
+    name says it continues another, and its packets are copied from the first."""
+    camera, crashed = "cam-no-keyframes-live", "cam-no-keyframes-crashed"
+    hub = PacketHub(camera)
+    writer = writer_for(services, camera, hub, segment_seconds=4.0)
+    writer.start()
+    spool = spool_dir(services, camera)
+    try:
+        # Cut at 12 s; the continued segment's first fragment ends 10 s later.
+        Camera(hub).send(4 * SEGMENT_LIMIT_FACTOR + FRAGMENT_MAX_SECONDS + 2, pace=False)
+        wait_for(
+            lambda: (
+                writer.status.segments == 1
+                and len(files := list(spool.glob("*.mp4"))) == 1
+                and b"moof" in files[0].read_bytes()
+            ),
+            10,
+            "a continued segment with a fragment on disk",
+        )
+        # What a crash leaves: the file as it is on disk, in a spool nobody writes to.
+        (left,) = spool.glob("*.mp4")
+        target = spool_dir(services, crashed)
+        target.mkdir(parents=True)
+        shutil.copyfile(left, target / left.name)
+    finally:
+        writer.stop()
+    start_writer(services, crashed)
+    (row,) = items(services, crashed)
+    details = custody(services, row.id)
+    assert details["salvaged"] == "true" and details[CONTINUED] == "true"
+    assert not quarantine_audits(services, crashed)
+    assert row.recorded_end is not None
+    assert (row.recorded_end - row.recorded_start).total_seconds() >= FRAGMENT_MAX_SECONDS - 0.5

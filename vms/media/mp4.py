@@ -92,12 +92,14 @@ class Salvage:
     problem: str | None = None
 
 
-def salvage_mp4(source: Path, target: Path) -> Salvage:
+def salvage_mp4(source: Path, target: Path, *, from_start: bool = False) -> Salvage:
     """Copy the readable packets of ``source`` (an MP4 a crash may have cut off) into a
     new MP4 ``target``, without decoding (the bytes are the camera's or our encoder's,
     unchanged). Copying starts at the first keyframe and stops at the first damaged
     packet (cut off by the end of the file) or read error, so every packet copied
-    decodes. ``target`` is only written when there is something to copy.
+    decodes. ``from_start``: copying starts at the first packet (a recorder segment that
+    continues another without a keyframe: its packets decode after that one's).
+    ``target`` is only written when there is something to copy.
     """
     try:
         container = av.open(str(source))
@@ -121,7 +123,7 @@ def salvage_mp4(source: Path, target: Path) -> Salvage:
                     complete, problem = False, f"damaged packet at {packet.pts} (cut off)"
                     break
                 if out is None:
-                    if not packet.is_keyframe:
+                    if not packet.is_keyframe and not from_start:
                         continue  # nothing decodes before the first keyframe
                     out = av.open(str(target), "w", format="mp4", options=_SEGMENT_OPTIONS)
                     copy = out.add_stream_from_template(stream)
