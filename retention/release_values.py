@@ -40,15 +40,18 @@ class Decision:
 @dataclass(frozen=True)
 class NewShare:
     """A share link: until when, how many downloads; ``link_id`` the id the link is to
-    have, issued with the page's form (:mod:`web.form_keys`): a second ask with it makes
-    nothing (a Conflict), as the first link's address was shown once only (REL-1)."""
+    have, issued with the page's form (:mod:`web.form_keys`) or named by an API client: a
+    second ask with it makes nothing (a Conflict), as the first link's address was shown
+    once only (REL-1)."""
 
     expires_at: dt.datetime
     max_downloads: int
     link_id: str | None = None
+    from_form: bool = False  # the id is a page's form key (what a refusal tells)
 
     def with_link_id(self, link_id: str) -> NewShare:
-        return dataclasses.replace(self, link_id=link_id)
+        """The id from the page's one-time form key (:mod:`web.form_keys`)."""
+        return dataclasses.replace(self, link_id=link_id, from_form=True)
 
 
 @dataclass(frozen=True)

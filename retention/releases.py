@@ -665,7 +665,7 @@ class ReleaseService(ReleaseLog):
                 made = s.get(ShareLink, command.link_id)
                 if made is None:
                     raise
-                raise _sent_again(made) from None
+                raise _sent_again(made, actor, release_id, command) from None
         except (_ChangedSinceCheck, UserChanged) as exc:
             # Flagged or restricted since the check above, or the user changed (ACC-1):
             # refused as the checks refuse it now, audited.
@@ -687,8 +687,8 @@ class ReleaseService(ReleaseLog):
         link_id = command.link_id or ids.new_id()
         with self.db.transaction() as s:
             made = s.get(ShareLink, link_id) if command.link_id else None
-            if made is not None:  # the form sent again: nothing made, nothing audited
-                raise _sent_again(made)
+            if made is not None:  # sent again: nothing made, nothing audited
+                raise _sent_again(made, actor, release_id, command)
             # The check before this transaction again, the items held FOR SHARE in id
             # order (as the release holds them): a flag or restriction committed in
             # between is seen, one after waits for the link (REL-3, ACC-7).
@@ -755,13 +755,19 @@ class ReleaseService(ReleaseLog):
     # -- values -------------------------------------------------------------------------
 
 
-def _sent_again(made: ShareLink) -> Conflict:
-    """The share form posted again with the key that made ``made``: its address was in
-    the first answer only (only its hash is stored), which the browser may have dropped
-    for this one; the user is told, to revoke it if nobody received it (REL-1)."""
+def _sent_again(made: ShareLink, actor: Actor, release_id: str, command: NewShare) -> Conflict:
+    """The share asked again with the id that made ``made`` (the page's form key, or an
+    API client's ``link_id``): its address was in the first answer only (only its hash is
+    stored), which may have been lost; the user is told, to revoke it if nobody received
+    it (REL-1). An id another user or release made is only said to be taken."""
+    if made.release_id != release_id or made.created_by != actor.username:
+        return Conflict(f"share link id {made.id!r} is taken: choose another")
+    first = "this form was already submitted: it made" if command.from_form else "already made:"
+    where = (
+        "below" if command.from_form else f"(DELETE /api/v1/releases/{release_id}/share/{made.id})"
+    )
     return Conflict(
-        f"this form was already submitted: it made share link {made.id} at "
-        f"{made.created_at.isoformat()} by {made.created_by}; its address was shown once, "
-        "in the answer to the first submit. If nobody received it, revoke that link below "
-        "and create another."
+        f"{first} share link {made.id} at {made.created_at.isoformat()} by "
+        f"{made.created_by}; its address was shown once, in the answer to the first "
+        f"request. If nobody received it, revoke that link {where} and create another."
     )

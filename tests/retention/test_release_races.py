@@ -133,7 +133,7 @@ def test_a_share_form_key_sent_twice_at_once_makes_one_link_REL_1(
     request = releases.create(people["commander"], new((media,), request_number="S-2"))
     releases.approve(people["approver"], request.id, Decision("ok"))
     for i in range(ITERATIONS):
-        asked = NewShare(clock.now() + DAY, 1, link_id=ids.new_id())
+        asked = NewShare(clock.now() + DAY, 1).with_link_id(ids.new_id())
         got = together(
             lambda: releases.share(people["commander"], request.id, asked),
             lambda: releases.share(people["commander"], request.id, asked),

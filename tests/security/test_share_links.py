@@ -478,3 +478,41 @@ def test_a_head_request_does_not_use_up_the_link_nor_record_a_download_ACC_5(
         assert s.get_one(ShareLink, link["id"]).downloads == 1
         downloads = select(AuditEntry).where(AuditEntry.action == "release.share.download")
         assert len(s.execute(downloads).all()) == 1
+
+
+def test_an_api_share_retried_with_its_link_id_makes_no_second_live_link_REL_1(
+    client: FlaskClient, services: Services, tokens: dict[str, str], released: str
+) -> None:
+    """REL-1, ACC-6: the share API's answer is the only place the link's address is
+    (its hash is stored); a client retrying after a timeout made a second link, and the
+    first, whose answer was lost, stayed a live credential nobody held. A client names
+    the link's id (``link_id``, a UUID of its own): the retry makes and audits nothing
+    and is a 409 naming the link made, to revoke if its answer was lost. The same id from
+    another user is taken (409, nothing said about that link); a malformed one is a 400
+    naming the field."""
+    link_id = "0b6f3c7e-5a0d-4c3f-9a51-2f1c9e8d7b60"
+    first = share(client, tokens, released, link_id=link_id)
+    assert first["id"] == link_id
+    body = {"expires_at": "2026-11-22T12:00Z", "max_downloads": 3, "link_id": link_id}
+    url = f"/api/v1/releases/{released}/share"
+    again = client.post(url, json=body, headers=bearer(tokens, "commander"))
+    assert again.status_code == 409, again.get_json()
+    said = again.get_json()["error"]["message"]
+    assert link_id in said and "revoke" in said and "token" not in again.get_data(as_text=True)
+    other = client.post(url, json=body, headers=bearer(tokens, "admin"))
+    assert other.status_code == 409, other.get_json()
+    told = other.get_json()["error"]["message"]
+    assert "taken" in told and "commander" not in told, told
+    for bad in ("../x", "x" * 40, "0B6F3C7E-5A0D-4C3F-9A51-2F1C9E8D7B60 "):
+        r = client.post(url, json={**body, "link_id": bad}, headers=bearer(tokens, "commander"))
+        assert r.status_code == 400 and "link_id" in r.get_data(as_text=True), (bad, r.get_json())
+    fresh = share(client, tokens, released)  # without an id: one is made, as before
+    with services.db.session() as s:
+        links = sorted(s.execute(select(ShareLink.id)).scalars())
+        made = (
+            s.execute(select(AuditEntry).where(AuditEntry.action == "release.share"))
+            .scalars()
+            .all()
+        )
+    assert links == sorted([link_id, fresh["id"]])
+    assert len(made) == 2

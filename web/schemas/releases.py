@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
 from retention.releases import Decision, NewRelease, NewShare, SetPrivacy
 from web.contract import OutTime, Printable, QueryModel, Range, RequestModel, ResponseModel, Time
@@ -48,12 +48,25 @@ class DecisionIn(RequestModel):
         return Decision(self.reason)
 
 
+# A link's id named by the client: a UUID in lower-case hex (what the server makes too).
+LinkId = Annotated[
+    str,
+    StringConstraints(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"),
+]
+
+
 class NewShareIn(RequestModel):
+    """``link_id``: the id the link is to have, a UUID of the client's. Its address is in
+    the answer only (its hash is stored, REL-1): a retry after a lost answer with the same
+    id makes nothing and is a 409 naming the link made, to revoke; without one, a retry
+    makes a second link."""
+
     expires_at: Time
     max_downloads: Annotated[int, Range(1, 100_000)] = 1
+    link_id: LinkId | None = None
 
     def command(self) -> NewShare:
-        return NewShare(self.expires_at, self.max_downloads)
+        return NewShare(self.expires_at, self.max_downloads, self.link_id)
 
 
 class PrivacyIn(RequestModel):
