@@ -6,6 +6,8 @@ Every call is bounded by a timeout (default 5 s, ``[cameras] command_timeout_sec
 every reply by a size (:mod:`onvif_control.adapter.transport`), and every failure leaves
 as one of our error kinds through :func:`onvif_control.adapter.faults.translate`.
 ``GetStatus`` tries the lean path of :mod:`onvif_control.adapter.status` first.
+An https camera is spoken to only while it presents its pinned certificate, on both
+paths (:mod:`onvif_control.adapter.tls`).
 """
 
 from __future__ import annotations
@@ -33,7 +35,9 @@ from onvif_control.adapter.status import (
     lean_status,
     status_from_reply,
 )
+from onvif_control.adapter.tls import peer_fingerprint, pinned
 from onvif_control.adapter.transport import MAX_ONVIF_REPLY_BYTES, BoundedCamera
+from onvif_control.tls_pins import format_fingerprint
 from vms.errors import FailedPrecondition, Unavailable
 from vms.urls import redact_credentials, stream_url_problem
 
@@ -65,6 +69,12 @@ class OnvifDevice:
     ``label`` names the camera in errors and logs (never the password).
     ``stream_hosts``: hosts besides the camera's own that its stream URIs may name
     (``[cameras] stream_hosts``).
+    ``tls_pin``: for an https camera, the SHA-256 digest its certificate must have (the
+    stored pin, or the one an admin expects at onboarding); None: the certificate met
+    on the first connection is pinned (trust on first use) and kept in
+    :attr:`tls_pin` for the caller to store. Every later connection, new or after a
+    reconnect, must present it, or :class:`~onvif_control.adapter.tls.CertificateChanged`
+    is raised with nothing sent.
     """
 
     def __init__(
@@ -76,8 +86,10 @@ class OnvifDevice:
         label: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         stream_hosts: tuple[str, ...] = (),
+        tls_pin: bytes | None = None,
     ) -> None:
         self.scheme, self.host, self.port = onvif_endpoint(url)
+        self.tls_pin = tls_pin if self.scheme == "https" else None
         self.stream_hosts = stream_hosts
         self.url = url
         self.label = label or f"{self.host}:{self.port}"
@@ -152,9 +164,24 @@ class OnvifDevice:
             except Exception:  # closing a broken connection must not mask the real error
                 log.debug("%s: closing the connection failed", self.label, exc_info=True)
 
+    async def _pin(self) -> aiohttp.Fingerprint | None:
+        """The pin every request to this https camera carries (None for http); the first
+        connection learns it from a handshake that sends nothing (trust on first use)."""
+        if self.scheme != "https":
+            return None
+        if self.tls_pin is None:
+            self.tls_pin = await peer_fingerprint(self.host, self.port, self.timeout)
+            log.info(
+                "%s: pinned the certificate %s (trust on first use)",
+                self.label,
+                format_fingerprint(self.tls_pin),
+            )
+        return pinned(self.tls_pin)
+
     async def _service(self, kind: str) -> Any:
         async with self._connect_lock:
             if self._camera is None:
+                pin = await self._pin()
                 # Each request bounded by our timeout and each reply by the size cap.
                 camera = BoundedCamera(
                     self.host,
@@ -164,6 +191,7 @@ class OnvifDevice:
                     timeout=self.timeout,
                     limit=MAX_ONVIF_REPLY_BYTES,
                     scheme=self.scheme,
+                    pin=pin,
                 )
 
                 async def unused(_: None) -> None:  # cut short: never ours, close it all
@@ -352,7 +380,10 @@ class OnvifDevice:
         service = await self._service("ptz")
         if self._http is None:
             self._http = aiohttp.ClientSession()
-        return await lean_status(self._http, service.xaddr, self._username, self._password, profile)
+        pin = pinned(self.tls_pin) if self.tls_pin is not None else None
+        return await lean_status(
+            self._http, service.xaddr, self._username, self._password, profile, pin=pin
+        )
 
     async def continuous_move(
         self, profile: str, x: float, y: float, zoom: float, timeout: float | None

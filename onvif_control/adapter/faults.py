@@ -8,11 +8,14 @@ Every failure of a camera call leaves the adapter as one of the kinds of
 |---|---|
 | no answer within the timeout | ``Unavailable`` |
 | a reply past the size cap (:mod:`~onvif_control.adapter.transport`) | ``Unavailable`` |
+| an https camera's certificate is not its pin (``adapter.tls``) | ``CertificateChanged`` |
 | connection refused, DNS, reset (unreachable host) | ``Unavailable`` |
 | camera refused the credentials (``NotAuthorized``, HTTP 401) | ``FailedPrecondition`` |
 | ``Sender`` fault with ``InvalidArgVal`` (bad token, out-of-range value) | ``InvalidArgument`` |
 | ``ActionNotSupported`` / other ``Sender`` faults | ``FailedPrecondition`` |
 | ``Receiver`` faults, malformed replies, anything else | ``Unavailable`` |
+
+``CertificateChanged`` is a ``FailedPrecondition`` raised before anything was sent.
 
 Passwords never appear in messages or logs: what a library says about a failure goes
 through :func:`vms.urls.redact_credentials` (#10.11).
@@ -29,6 +32,7 @@ from onvif.exceptions import ONVIFAuthError, ONVIFError, ONVIFTimeoutError
 from onvif.util import extract_subcodes_as_strings, is_auth_error
 
 from onvif_control.adapter.parsers import cut
+from onvif_control.adapter.tls import CertificateChanged
 from onvif_control.adapter.transport import ReplyTooLarge
 from vms.errors import FailedPrecondition, InvalidArgument, Unavailable, VMSError
 from vms.urls import redact_credentials
@@ -56,6 +60,9 @@ def translate(exc: BaseException, camera: str, operation: str, timeout: float) -
     if isinstance(exc, ONVIFAuthError):
         return FailedPrecondition(f"{where}: the camera refused the username or password")
     cause = _root_cause(exc)
+    if isinstance(cause, aiohttp.ServerFingerprintMismatch):
+        # Refused after the handshake, before the request was written: nothing was sent.
+        return CertificateChanged(camera, operation, cause.expected, cause.got)
     if isinstance(cause, asyncio.TimeoutError | TimeoutError | ONVIFTimeoutError):
         return Unavailable(f"{where}: no answer within {timeout:g} s", camera=camera)
     if isinstance(cause, ReplyTooLarge):

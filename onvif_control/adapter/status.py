@@ -64,10 +64,18 @@ def security_header(username: str, password: str) -> str:
 
 
 async def lean_status(
-    http: aiohttp.ClientSession, xaddr: str, username: str, password: str, profile: str
+    http: aiohttp.ClientSession,
+    xaddr: str,
+    username: str,
+    password: str,
+    profile: str,
+    *,
+    pin: aiohttp.Fingerprint | None = None,
 ) -> PtzStatus:
     """``GetStatus`` of ``profile`` posted to the PTZ service at ``xaddr`` without zeep;
-    raises :class:`NoFastPath` for any reply it does not understand."""
+    raises :class:`NoFastPath` for any reply it does not understand. ``pin``: an https
+    camera's pinned certificate, checked before the request is written (a mismatch
+    raises ``aiohttp.ServerFingerprintMismatch``, never handed to zeep)."""
     envelope = (
         '<?xml version="1.0" encoding="UTF-8"?>'
         '<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope">'
@@ -82,14 +90,19 @@ async def lean_status(
     try:
         # No redirect followed: it would carry the signed request elsewhere (#10.11).
         async with http.post(
-            xaddr, data=envelope, headers=headers, allow_redirects=False
+            xaddr,
+            data=envelope,
+            headers=headers,
+            allow_redirects=False,
+            ssl=pin if pin is not None else True,
         ) as response:
             body = await _bounded_body(response, xaddr)
             if response.status != 200:
                 raise NoFastPath(response.status, lasting=False)
     except aiohttp.ClientSSLError as exc:
-        # A camera's own certificate (self-signed, as most are): zeep answers from now
-        # on, which, like all of onvif-zeep-async, does not check camera certificates.
+        # A TLS failure other than the pin (that one, ServerFingerprintMismatch, is no
+        # ClientSSLError and leaves as CertificateChanged): zeep answers from now on,
+        # through the same pin check (adapter/transport.py).
         raise NoFastPath(exc) from None
     try:
         root = etree.fromstring(body)

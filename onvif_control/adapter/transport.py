@@ -12,7 +12,10 @@ gets a transport that:
 - bounds each request (connect and reply) by the device's timeout (``[cameras]
   command_timeout_seconds``), so a connect our timeout cut short, which
   :meth:`~onvif_control.adapter.device.OnvifDevice._settled` lets run to its end to close
-  what it made, ends within that timeout instead of holding a connection for 90 s.
+  what it made, ends within that timeout instead of holding a connection for 90 s;
+- checks, on an https camera, that the peer presents the pinned certificate before each
+  request is written (:mod:`onvif_control.adapter.tls`): the library's own sessions
+  verify nothing.
 """
 
 from __future__ import annotations
@@ -65,8 +68,17 @@ class BoundedTransport(AsyncTransportProtocolErrorHandler):
     """The library's transport (its retry of a request a dead pooled connection never
     sent is kept) with each request bounded by ``timeout`` and each reply by ``limit``."""
 
-    def __init__(self, session: aiohttp.ClientSession, *, timeout: float, limit: int) -> None:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        timeout: float,
+        limit: int,
+        pin: aiohttp.Fingerprint | None = None,
+    ) -> None:
         super().__init__(session=session, verify_ssl=False, cache=None)
+        # An https camera's pinned certificate, checked before every request is written.
+        self.pin = pin
         # Used for every request this transport sends (the library passes it per call).
         self._client_timeout = aiohttp.ClientTimeout(
             total=timeout, sock_connect=timeout, sock_read=timeout
@@ -91,8 +103,21 @@ class BoundedTransport(AsyncTransportProtocolErrorHandler):
             headers=headers,
             timeout=self._client_timeout,
             allow_redirects=False,
+            ssl=self.pin if self.pin is not None else True,
         )
         return response, await read_capped(response, self.limit, address)
+
+    async def get(
+        self,
+        address: str,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
+        # zeep GETs only to load schemas; ours come from disk (the library's cached WSDL
+        # documents). A GET to a camera would bypass the pin check above: none is made.
+        raise aiohttp.ClientConnectionError(
+            f"{redact_credentials(address)[:200]}: no GET is sent to a camera"
+        )
 
 
 class BoundedCamera(ONVIFCamera):
@@ -110,6 +135,7 @@ class BoundedCamera(ONVIFCamera):
         timeout: float,
         limit: int,
         scheme: str = "http",
+        pin: aiohttp.Fingerprint | None = None,
     ) -> None:
         # The library builds the device service's address from host and port, over
         # plain HTTP unless the host carries its scheme: an https camera URL was spoken
@@ -120,6 +146,7 @@ class BoundedCamera(ONVIFCamera):
         self._scheme = scheme
         self._timeout = timeout
         self._limit = limit
+        self._pin = pin
 
     def rewrite_url(self, url: str | None) -> str | None:
         """Every service address the camera advertises (GetServices, GetCapabilities),
@@ -151,7 +178,9 @@ class BoundedCamera(ONVIFCamera):
         # request of the service goes through the bounded transport.
         if not isinstance(service.transport, BoundedTransport):
             # The session is the service's own: its close() closes it.
-            transport = BoundedTransport(service._session, timeout=self._timeout, limit=self._limit)
+            transport = BoundedTransport(
+                service._session, timeout=self._timeout, limit=self._limit, pin=self._pin
+            )
             _bound(service, transport)
         return service
 

@@ -12,6 +12,7 @@ import asyncio
 import datetime as dt
 import functools
 import logging
+import ssl
 import time
 from collections.abc import Callable
 from typing import Any, Self
@@ -74,6 +75,8 @@ class SimulatedCamera:
     (:mod:`~onvif_control.simulator.timecode`, off by default).
     ``synchronization_point``: Media ``SetSynchronizationPoint`` forces an IDR (default);
     False answers it ``ActionNotSupported``, as cameras without it do.
+    ``tls``: serve ONVIF over TLS with this server context (``https`` service
+    addresses), as a camera with its own self-signed certificate does.
     """
 
     def __init__(
@@ -95,6 +98,7 @@ class SimulatedCamera:
         gop_seconds: float = 1.0,
         burn_in_clock: bool = False,
         synchronization_point: bool = True,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         if not 1 <= fps <= 60:
             raise ValueError(f"fps {fps} is outside 1..60")
@@ -103,6 +107,7 @@ class SimulatedCamera:
         self.gop_seconds = gop_seconds
         self.burn_in_clock = burn_in_clock
         self.synchronization_point = synchronization_point
+        self._tls = tls
         self.name = name
         self.host = host
         self.size = size
@@ -178,12 +183,13 @@ class SimulatedCamera:
         self._http = HttpServer(service.handle, label=self.name)
         self._rtsp = RtspServer(hub, username, password, self.name, self._advertised)
         try:
-            await self._http.start(self.host, self._ports[0])
+            await self._http.start(self.host, self._ports[0], tls=self._tls)
             await self._rtsp.start(self.host, self._ports[1])
         except OSError:
             await self.stop_async()
             raise
-        base = f"http://{self._advertised}:{self._http.port}"
+        scheme = "https" if self._tls is not None else "http"
+        base = f"{scheme}://{self._advertised}:{self._http.port}"
         ctx.device_xaddr = f"{base}/onvif/device_service"
         ctx.media_xaddr = f"{base}/onvif/media_service"
         ctx.ptz_xaddr = f"{base}/onvif/ptz_service"

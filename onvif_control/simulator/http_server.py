@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from email.utils import formatdate
@@ -71,9 +72,11 @@ class HttpServer:
         assert self._server is not None, "server not started"
         return int(self._server.sockets[0].getsockname()[1])
 
-    async def start(self, host: str, port: int) -> None:
-        """Bind and start accepting connections."""
-        self._server = await asyncio.start_server(self._serve, host, port, limit=MAX_HEADER_BYTES)
+    async def start(self, host: str, port: int, *, tls: ssl.SSLContext | None = None) -> None:
+        """Bind and start accepting connections (over TLS with ``tls``)."""
+        self._server = await asyncio.start_server(
+            self._serve, host, port, limit=MAX_HEADER_BYTES, ssl=tls
+        )
 
     async def close(self) -> None:
         """Stop accepting, close open connections and wait for them."""
@@ -114,8 +117,8 @@ class HttpServer:
                 await self._send(writer, response, close=close)
                 if close:
                     return
-        except (ConnectionError, asyncio.IncompleteReadError, TimeoutError):
-            pass  # the client went away or idled out: nothing to answer
+        except (ConnectionError, asyncio.IncompleteReadError, TimeoutError, ssl.SSLError):
+            pass  # the client went away, idled out or broke TLS: nothing to answer
         finally:
             self._connections.discard(task)
             writer.close()

@@ -168,35 +168,9 @@ def test_a_huge_reply_is_refused_without_reading_it(flooding_peer):
 def tls_peer(tmp_path) -> Iterator[str]:
     """A loopback HTTPS peer with a self-signed certificate (as cameras have), answering
     every POST with a valid GetStatus reply."""
-    import datetime as dt
-    import ssl
+    from tests.onvif_control.tls_peers import self_signed
 
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "camera")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (tmp_path / "key.pem").write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    context = self_signed("camera").server_context(tmp_path)
     reply = (
         b'<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" '
         b'xmlns:tt="http://www.onvif.org/ver10/schema"><s:Body><tt:Position>'
@@ -216,8 +190,6 @@ def tls_peer(tmp_path) -> Iterator[str]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
     server.socket = context.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
