@@ -6,6 +6,11 @@ transaction, the catalog device row (same id), the camera row (password encrypte
 outside the database) and the audit entry are written. Wrong credentials or an
 unreachable address raise our error kinds and store nothing (the refusal is audited).
 
+An https camera's certificate is pinned at onboarding (trust on first use, or the
+fingerprint the admin expects): its SHA-256 fingerprint is stored, shown and audited, and
+every later connection must present it (:mod:`onvif_control.adapter.tls`); an admin
+accepts a renewed certificate with :meth:`CameraService.accept_certificate` (audited).
+
 Credentials never travel in URLs here (#10.11): an ONVIF URL with user info is refused
 before anything is tried, and the stream URIs a camera returns are stored, shown and
 audited without their password (:func:`vms.urls.redact_credentials`). The stored password
@@ -30,6 +35,7 @@ from onvif_control.adapter.models import Description, Preset
 from onvif_control.adapter.parsers import onvif_endpoint
 from onvif_control.connections import Connections
 from onvif_control.credentials import CredentialBox
+from onvif_control.tls_pins import format_fingerprint, parse_fingerprint
 from vms import ids
 from vms.audit.log import AuditLog, Who
 from vms.auth.authoriser import Authoriser, who
@@ -38,7 +44,7 @@ from vms.camera_model import Calibration
 from vms.clock import Clock
 from vms.db.engine import Database
 from vms.db.models import Camera, Device, PtzSession, SourceKind
-from vms.errors import Conflict, InvalidArgument, NotFound, VMSError
+from vms.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound, VMSError
 from vms.events import EventBus
 from vms.urls import redact_credentials
 
@@ -76,6 +82,7 @@ class CameraRecord:
     ptz_supported: bool
     presets: tuple[Preset, ...]
     calibration: Calibration
+    tls_fingerprint: str | None
     health: str
     health_detail: str | None
     last_seen_at: dt.datetime | None
@@ -116,6 +123,7 @@ def _shown_fields(camera: Camera) -> dict[str, Any]:
         "ptz_supported": camera.ptz_supported,
         "presets": tuple(Preset(**p) for p in camera.presets),
         "calibration": Calibration.from_dict(camera.calibration),
+        "tls_fingerprint": camera.tls_fingerprint,
         "health": camera.health,
         "health_detail": camera.health_detail,
         "last_seen_at": camera.last_seen_at,
@@ -136,13 +144,25 @@ def _where(endpoint: tuple[str, str, int]) -> str:
 @dataclass(frozen=True)
 class NewCamera:
     """A camera to onboard (``POST /api/v1/cameras``): where its ONVIF device service
-    is, its credentials and, optionally, its calibration (default :class:`Calibration`)."""
+    is, its credentials and, optionally, its calibration (default :class:`Calibration`)
+    and, for an https camera, the certificate fingerprint the admin expects (None: the
+    certificate met at onboarding is pinned)."""
 
     name: str
     onvif_url: str
     username: str
     password: str
     calibration: Calibration | None = None
+    tls_fingerprint: str | None = None
+
+
+@dataclass(frozen=True)
+class Described:
+    """What onboarding read from a camera, and the certificate it presented (an https
+    camera's pin, ``AB:CD:...``; None for http)."""
+
+    description: Description
+    tls_fingerprint: str | None
 
 
 @dataclass(frozen=True)
@@ -254,7 +274,11 @@ class CameraService:
 
     # -- reading a camera over ONVIF ------------------------------------------------
 
-    def _describe(self, name: str, url: str, username: str, password: str) -> Description:
+    def _describe(
+        self, name: str, url: str, username: str, password: str, pin: str | None = None
+    ) -> Described:
+        """Read the camera; ``pin``: the fingerprint its certificate must have (None: the
+        one it presents is pinned, before anything is sent)."""
         # Imported here: the ONVIF adapter (onvif, zeep, aiohttp) takes ~0.25 s to
         # load, which a command that talks to no camera need not pay.
         from onvif_control.adapter.device import OnvifDevice
@@ -266,13 +290,16 @@ class CameraService:
             label=name,
             timeout=self.timeout,
             stream_hosts=self.stream_hosts,
+            tls_pin=parse_fingerprint(pin) if pin is not None else None,
         )
 
-        async def go() -> Description:
+        async def go() -> Described:
             try:
-                return await device.describe()
+                description = await device.describe()
             finally:
                 await device.close()
+            seen = device.tls_pin
+            return Described(description, format_fingerprint(seen) if seen else None)
 
         return self.connections.run(go())
 
@@ -283,7 +310,13 @@ class CameraService:
         self.require_manage(actor, "cameras")
         calibration = check_limits(new.calibration) if new.calibration is not None else None
         return self.onboard(
-            who(actor), new.name, new.onvif_url, new.username, new.password, calibration
+            who(actor),
+            new.name,
+            new.onvif_url,
+            new.username,
+            new.password,
+            calibration,
+            tls_fingerprint=new.tls_fingerprint,
         )
 
     def onboard(
@@ -294,14 +327,20 @@ class CameraService:
         username: str,
         password: str,
         calibration: Calibration | None = None,
+        *,
+        tls_fingerprint: str | None = None,
     ) -> CameraDetail:
-        """Connect, read and store a camera; the CLI and ``--demo`` call this directly."""
+        """Connect, read and store a camera; the CLI and ``--demo`` call this directly.
+        ``tls_fingerprint``: the certificate an https camera must present (None: the one
+        it presents now is pinned, trust on first use)."""
         onvif_endpoint(onvif_url)  # no credentials in the URL, nothing tried (#10.11)
+        if tls_fingerprint is not None:
+            parse_fingerprint(tls_fingerprint)  # a malformed one: nothing tried
         with self.db.session() as s:
             if s.execute(select(Camera.id).where(Camera.name == name)).first() is not None:
                 raise Conflict(f"a camera named {name!r} already exists")
         try:
-            description = self._describe(name, onvif_url, username, password)
+            described = self._describe(name, onvif_url, username, password, tls_fingerprint)
         except VMSError as exc:
             self.audit.record(
                 self.db,
@@ -327,6 +366,7 @@ class CameraService:
                 username=username,
                 password_enc=self.box.encrypt(camera_id, password),
                 calibration=calibration.to_dict(),
+                tls_fingerprint=described.tls_fingerprint,
                 health="online",
                 health_detail=None,
                 last_seen_at=now,
@@ -334,7 +374,7 @@ class CameraService:
                 created_at=now,
                 updated_at=now,
             )
-            self._apply(camera, description)
+            self._apply(camera, described.description)
             s.add(camera)
             s.flush()
             self.audit.append(
@@ -349,10 +389,13 @@ class CameraService:
                     "model": camera.model,
                     "ptz": camera.ptz_supported,
                     "calibration": camera.calibration,
+                    "tls_fingerprint": camera.tls_fingerprint,
                 },
             )
             body = camera_detail(camera)
-        log.info("camera %s onboarded as %s (%s)", name, camera_id, description.info.model)
+        log.info(
+            "camera %s onboarded as %s (%s)", name, camera_id, described.description.info.model
+        )
         return body
 
     @contextlib.contextmanager
@@ -434,25 +477,30 @@ class CameraService:
         with self.db.session() as s:
             current = self._get(s, camera_id)
             name, url, username = current.name, current.onvif_url, current.username
-            password_enc = current.password_enc
+            password_enc, pin = current.password_enc, current.tls_fingerprint
         if "onvif_url" in changes:
             self._check_move(actor, camera_id, url, changes)
-        description: Description | None = None
+        described: Described | None = None
         if {"onvif_url", "username", "password"} & set(changes):
             password = changes.get("password") or self.box.decrypt(camera_id, password_enc)
+            new_url = changes.get("onvif_url", url)
+            # The pin stays with the address it was learned at: another scheme, host or
+            # port is a new camera, whose certificate is pinned as at onboarding.
+            same_place = onvif_endpoint(new_url) == onvif_endpoint(url)
             try:
-                description = self._describe(
+                described = self._describe(
                     changes.get("name", name),
-                    changes.get("onvif_url", url),
+                    new_url,
                     changes.get("username", username),
                     password,
+                    pin if same_place else None,
                 )
             except VMSError as exc:
                 self._update_failed(actor, camera_id, changes, exc.message)
                 raise
-        checked = (url, username, password_enc)
+        checked = (url, username, password_enc, pin)
         try:
-            return self._save(actor, camera_id, changes, description, checked)
+            return self._save(actor, camera_id, changes, described, checked)
         except _ChangedSinceCheck:
             message = (
                 f"camera {camera_id} got a new address or credentials while this change was "
@@ -466,16 +514,21 @@ class CameraService:
         actor: Actor,
         camera_id: str,
         changes: Mapping[str, str],
-        description: Description | None,
-        checked: tuple[str, str, str],
+        described: Described | None,
+        checked: tuple[str, str, str, str | None],
     ) -> CameraDetail:
         with self._name_taken(changes.get("name")), self.db.transaction() as s:
             camera = self._get(s, camera_id, lock=True)
             # The move check (#10.11) and the camera's answer were had with what was read
             # before: an address or credentials saved since by someone else would be
             # overwritten unseen, and the stored password sent elsewhere.
-            now_there = (camera.onvif_url, camera.username, camera.password_enc)
-            if (description is not None or "onvif_url" in changes) and now_there != checked:
+            now_there = (
+                camera.onvif_url,
+                camera.username,
+                camera.password_enc,
+                camera.tls_fingerprint,
+            )
+            if (described is not None or "onvif_url" in changes) and now_there != checked:
                 raise _ChangedSinceCheck
             if "name" in changes and changes["name"] != camera.name:
                 clash = s.execute(select(Camera.id).where(Camera.name == changes["name"])).first()
@@ -488,8 +541,9 @@ class CameraService:
                 camera.username = changes["username"]
             if "password" in changes:
                 camera.password_enc = self.box.encrypt(camera_id, changes["password"])
-            if description is not None:
-                self._apply(camera, description)
+            if described is not None:
+                self._apply(camera, described.description)
+                camera.tls_fingerprint = described.tls_fingerprint
             camera.updated_at = self.clock.now()
             self.audit.append(
                 s,
@@ -606,6 +660,78 @@ class CameraService:
             )
         self.connections.forget(camera_id)
         return calibration
+
+    def accept_certificate(self, actor: Actor, camera_id: str, fingerprint: str) -> CameraDetail:
+        """Pin the certificate an https camera now presents (``POST
+        /api/v1/cameras/{id}/certificate``, admin): after a renewal, or a camera
+        replaced, that the health check reported as "certificate changed". ``fingerprint``
+        is the one the admin was shown (and checked on the camera): the camera must
+        present exactly it now, or Conflict naming what it presents, nothing changed;
+        an admin never pins a certificate unseen. Audited with before and after (ACC-6),
+        refusals too."""
+        action, where = "camera.certificate.accept", target(camera_id)
+        decision = self.authoriser.decide(actor, Action.CAMERAS_MANAGE)
+        if not decision.allowed:
+            self.authoriser.refuse(actor, action, where, decision.reason)
+        wanted = format_fingerprint(parse_fingerprint(fingerprint))
+        with self.db.session() as s:
+            camera = self._get(s, camera_id)
+            name, url, before = camera.name, camera.onvif_url, camera.tls_fingerprint
+        scheme, host, port = onvif_endpoint(url)
+
+        def failed(message: str) -> None:
+            self.audit.record(
+                self.db,
+                who(actor),
+                action,
+                where,
+                outcome="failed",
+                details={"name": name, "before": before, "offered": wanted, "error": message},
+            )
+
+        if scheme != "https":
+            message = f"camera {name} is spoken to over http: it has no certificate to pin"
+            failed(message)
+            raise FailedPrecondition(message)
+        try:
+            seen = format_fingerprint(self.connections.run(self._presented(host, port)))
+        except VMSError as exc:
+            failed(exc.message)
+            raise
+        if seen != wanted:
+            message = (
+                f"camera {name} presents the certificate {seen}, not {wanted}: check the "
+                "camera's fingerprint again; nothing was changed"
+            )
+            failed(message)
+            raise Conflict(message, presented=seen)
+        with self.db.transaction() as s:
+            camera = self._get(s, camera_id, lock=True)
+            if camera.onvif_url != url:
+                message = f"camera {name} got a new address meanwhile: read it again and retry"
+                raise Conflict(message)
+            camera.tls_fingerprint = wanted
+            camera.updated_at = self.clock.now()
+            self.audit.append(
+                s,
+                who(actor),
+                action,
+                where,
+                details={"name": name, "before": before, "after": wanted},
+            )
+            out = camera_detail(camera)
+        self.connections.forget(camera_id)  # the next use connects with the new pin
+        log.info("camera %s: certificate pin %s -> %s", name, before, wanted)
+        return out
+
+    async def _presented(self, host: str, port: int) -> bytes:
+        from onvif_control.adapter.faults import translate
+        from onvif_control.adapter.tls import peer_fingerprint
+
+        try:
+            return await peer_fingerprint(host, port, self.timeout)
+        except Exception as exc:
+            raise translate(exc, host, "TLS handshake", self.timeout) from None
 
     def store_presets(self, camera_id: str, presets: list[dict[str, Any]]) -> None:
         """Keep the stored preset list in step after set/remove (no audit: the PTZ

@@ -60,7 +60,12 @@ def cmd_camera_add(args: argparse.Namespace) -> int:
     services = _open(args)
     try:
         camera = get(services).cameras.onboard(
-            cli_actor(), args.name, args.onvif, args.username, password
+            cli_actor(),
+            args.name,
+            args.onvif,
+            args.username,
+            password,
+            tls_fingerprint=args.tls_fingerprint,
         )
     finally:
         _close(services)
@@ -72,6 +77,10 @@ def cmd_camera_add(args: argparse.Namespace) -> int:
             f"{camera.model}, PTZ {'yes' if camera.ptz_supported else 'no'}, "
             f"stream {camera.main_stream_uri}"
         )
+        if camera.tls_fingerprint is not None:
+            # Shown so the admin can compare it with the camera's own page (trust on
+            # first use): from now on only this certificate is spoken to.
+            print(f"certificate pinned: SHA-256 {camera.tls_fingerprint}")
     return 0
 
 
@@ -131,6 +140,12 @@ def register(subparsers: Any) -> None:
         "--username, and the password asked for or piped in)",
     )
     p.add_argument("--username", required=True)
+    p.add_argument(
+        "--tls-fingerprint",
+        help="https only: the SHA-256 fingerprint the camera's certificate must have "
+        "(AB:CD:... as on the camera's own page); left out, the certificate it presents "
+        "now is pinned and printed",
+    )
     add_password_options(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_camera_add)

@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from onvif_control.credentials import CredentialBox
 from onvif_control.runtime import OnvifRuntime
+from onvif_control.tls_pins import parse_fingerprint
 from vms.camera_model import Calibration
 from vms.clock import Clock
 from vms.db.engine import Database
@@ -77,7 +78,7 @@ class Connections:
         self.timeout = timeout
         self._lock = threading.Lock()
         self._records: dict[str, tuple[float, CameraRecord]] = {}
-        self._devices: dict[str, tuple[tuple[str, str, str], OnvifDevice]] = {}
+        self._devices: dict[str, tuple[tuple[str, str, str, str | None], OnvifDevice]] = {}
         self._releasing: set[OnvifDevice] = set()  # released, closed after a grace time
         # Bumped by every forget/drop/release, of any camera: a row read before an edit's
         # forget is not cached as fresh (a calibration edit, i.e. new software limits,
@@ -135,8 +136,15 @@ class Connections:
                 if camera is None:
                     raise NotFound(f"camera {camera_id!r} does not exist")
                 record = record_of(camera)
-                identity = (camera.onvif_url, camera.username, camera.password_enc)
+                # A new pin (an admin accepted a renewed certificate) rebuilds the device.
+                identity = (
+                    camera.onvif_url,
+                    camera.username,
+                    camera.password_enc,
+                    camera.tls_fingerprint,
+                )
                 password_enc, username = camera.password_enc, camera.username
+                pin = camera.tls_fingerprint
             stale: OnvifDevice | None = None
             with self._lock:
                 if self._drops != drops:
@@ -158,6 +166,9 @@ class Connections:
                         password,
                         label=record.name,
                         timeout=self.timeout,
+                        # Every connection must present the stored pin (docs/design/
+                        # security.md, "Camera certificates"); None: trust on first use.
+                        tls_pin=parse_fingerprint(pin) if pin is not None else None,
                     )
                     self._devices[camera_id] = (identity, device)
                     stale = cached[1] if cached is not None else None

@@ -5,7 +5,8 @@ clock and the camera-control plugin closed after each test, the app and bearer t
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -19,8 +20,21 @@ from vms.services import Services
 from web.contract import parse_model
 from web.schemas.cameras import NewCameraIn
 
+if TYPE_CHECKING:
+    from tests.onvif_control.tls_peers import SelfSigned
+
 SIM_USER = "admin"
 SIM_PASSWORD = "pw-ptz-test"
+
+
+def cli_env(svc: Services, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The environment a ``vms`` command needs to use ``svc``'s data and database."""
+    for key, value in {
+        "VMS_DATA_DIR": str(svc.config.data_dir),
+        "VMS_DATABASE_URL": svc.config.database_url,
+        "VMS_INGEST_MIN_FREE_BYTES": "0",
+    }.items():
+        monkeypatch.setenv(key, value)
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +44,27 @@ def sim() -> Iterator[SimulatedCamera]:
         "ptz-sim", size=(320, 180), fps=5, username=SIM_USER, password=SIM_PASSWORD
     )
     cam.start()
+    try:
+        yield cam
+    finally:
+        cam.stop()
+
+
+@pytest.fixture(scope="module")
+def certs() -> tuple[SelfSigned, SelfSigned]:
+    """Two self-signed camera certificates: the genuine one and another (an impostor's,
+    or the camera's renewed one)."""
+    from tests.onvif_control.tls_peers import self_signed
+
+    return self_signed("camera-genuine"), self_signed("camera-other")
+
+
+@pytest.fixture
+def tls_sim(tmp_path: Path, certs: tuple[SelfSigned, SelfSigned]) -> Iterator[SimulatedCamera]:
+    """The simulator serving ONVIF over TLS with the genuine certificate; stopped after."""
+    from tests.onvif_control.tls_peers import tls_camera
+
+    cam = tls_camera(certs[0], tmp_path)
     try:
         yield cam
     finally:

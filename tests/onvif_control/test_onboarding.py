@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from onvif_control.cameras import calibration_from_simulator
-from tests.onvif_control.conftest import SIM_PASSWORD, SIM_USER
+from tests.onvif_control.conftest import SIM_PASSWORD, SIM_USER, cli_env
 from vms.db.models import AuditEntry, Camera, Device
 from vms.errors import Conflict, FailedPrecondition, InvalidArgument, PermissionDenied, Unavailable
 from web.contract import parse_model
@@ -188,12 +188,7 @@ def test_api_crud_and_calibration(api, bearer, sim, svc):
 def test_cli_camera_add_and_list(svc, sim, capsys, monkeypatch):
     from vms.cli import main
 
-    for key, value in {
-        "VMS_DATA_DIR": str(svc.config.data_dir),
-        "VMS_DATABASE_URL": svc.config.database_url,
-        "VMS_INGEST_MIN_FREE_BYTES": "0",
-    }.items():
-        monkeypatch.setenv(key, value)
+    cli_env(svc, monkeypatch)
     args = ["camera", "add", "cli-cam", "--onvif", sim.onvif_url, "--username", SIM_USER]
     monkeypatch.setattr("sys.stdin", io.StringIO(f"{SIM_PASSWORD}\nwrong\n"))
     assert main([*args, "--password-stdin"]) == 0

@@ -18,6 +18,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from onvif_control.simulator import SimulatedCamera
+from tests.onvif_control.conftest import SIM_PASSWORD, SIM_USER
+
 
 @dataclass(frozen=True)
 class SelfSigned:
@@ -70,6 +73,27 @@ def self_signed(common_name: str) -> SelfSigned:
         key_pem,
         cert.public_bytes(serialization.Encoding.DER),
     )
+
+
+def tls_camera(cert: SelfSigned, folder: Path, port: int = 0) -> SimulatedCamera:
+    """The simulator serving ONVIF over TLS with ``cert`` on ``port`` (0: ephemeral),
+    started; the caller stops it."""
+    cam = SimulatedCamera(
+        "tls-sim",
+        size=(160, 96),
+        fps=5,
+        username=SIM_USER,
+        password=SIM_PASSWORD,
+        onvif_port=port,
+        tls=cert.server_context(folder),
+    )
+    cam.start()
+    return cam
+
+
+def port_of(url: str) -> int:
+    """The port of ``https://host:port/...``."""
+    return int(url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
 
 
 class Impostor:

@@ -16,6 +16,7 @@ from web.schemas.cameras import (
     CameraDetailOut,
     CameraListOut,
     CameraPatchIn,
+    CertificateIn,
     NewCameraIn,
 )
 from web.security import require_actor, services
@@ -34,7 +35,9 @@ def add_camera(body: NewCameraIn) -> Any:
     The camera is connected to first: its device information, profiles, stream URIs,
     PTZ node and presets are read, and only then is it stored. Wrong credentials or an
     unreachable address store nothing (the refusal is audited). An ONVIF URL with
-    credentials in it is refused."""
+    credentials in it is refused. An https camera's certificate is pinned: the one it
+    presents (shown as ``tls_fingerprint``), or refused unless it is the
+    ``tls_fingerprint`` given."""
     return cameras().add(require_actor(), body.command())
 
 
@@ -76,3 +79,12 @@ def delete_camera(camera_id: str) -> Response:
 def put_calibration(camera_id: str, body: CalibrationIn) -> Any:
     """Replace a camera's calibration (admin); fields left out take their defaults."""
     return cameras().set_calibration(require_actor(), camera_id, body.command())
+
+
+@bp.operation(
+    "POST", "/cameras/<camera_id>/certificate", body=CertificateIn, response=CameraDetailOut
+)
+def accept_certificate(camera_id: str, body: CertificateIn) -> Any:
+    """Pin the certificate an https camera presents now (admin), after it changed: the
+    fingerprint given must be the one the camera presents, or 409 naming it."""
+    return cameras().accept_certificate(require_actor(), camera_id, body.tls_fingerprint)

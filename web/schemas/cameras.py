@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator
 
 from onvif_control.cameras import CameraChanges, NewCamera
+from onvif_control.tls_pins import normalise_fingerprint
 from vms.camera_model import Calibration
 from vms.errors import InvalidArgument
 from web.contract import Number, OutTime, Printable, RequestModel, ResponseModel
@@ -25,10 +26,18 @@ def _password(value: str) -> str:
     return value
 
 
+def _fingerprint(value: str) -> str:
+    try:
+        return normalise_fingerprint(value)
+    except InvalidArgument as exc:
+        raise ValueError(exc.message) from None
+
+
 Name = Annotated[str, Printable(200, required=True)]
 OnvifUrl = Annotated[str, Printable(500, required=True)]
 Username = Annotated[str, Printable(200, required=True)]
 Password = Annotated[str, AfterValidator(_password)]
+Fingerprint = Annotated[str, AfterValidator(_fingerprint)]
 
 
 class CalibrationIn(RequestModel):
@@ -61,6 +70,9 @@ class NewCameraIn(RequestModel):
     username: Username
     password: Password
     calibration: CalibrationIn | None = None
+    # An https camera's expected certificate (SHA-256, AB:CD:... or 64 hex digits);
+    # left out, the certificate it presents at onboarding is pinned.
+    tls_fingerprint: Fingerprint | None = None
 
     def command(self) -> NewCamera:
         return NewCamera(
@@ -69,7 +81,14 @@ class NewCameraIn(RequestModel):
             self.username,
             self.password,
             self.calibration.command() if self.calibration is not None else None,
+            self.tls_fingerprint,
         )
+
+
+class CertificateIn(RequestModel):
+    """The certificate to pin: the fingerprint the camera presents now, as shown."""
+
+    tls_fingerprint: Fingerprint
 
 
 class CameraPatchIn(RequestModel):
@@ -124,6 +143,8 @@ class CameraOut(ResponseModel):
     ptz_supported: bool
     presets: list[PresetOut]
     calibration: CalibrationOut
+    # An https camera's pinned certificate (SHA-256, AB:CD:...); null for http.
+    tls_fingerprint: str | None
     health: str
     health_detail: str | None
     last_seen_at: OutTime | None

@@ -7,7 +7,6 @@ lean GetStatus path, and the refusal names both fingerprints."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,37 +14,10 @@ import pytest
 from onvif_control.adapter.device import OnvifDevice
 from onvif_control.simulator import SimulatedCamera
 from tests.onvif_control.conftest import SIM_PASSWORD, SIM_USER
-from tests.onvif_control.tls_peers import Impostor, SelfSigned, self_signed
+from tests.onvif_control.tls_peers import Impostor, SelfSigned, port_of
 from vms.errors import FailedPrecondition
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture(scope="module")
-def certs() -> tuple[SelfSigned, SelfSigned]:
-    return self_signed("camera-genuine"), self_signed("camera-impostor")
-
-
-@pytest.fixture
-def tls_sim(tmp_path: Path, certs: tuple[SelfSigned, SelfSigned]) -> Iterator[SimulatedCamera]:
-    """The simulator serving ONVIF over TLS with the genuine certificate."""
-    cam = SimulatedCamera(
-        "tls-sim",
-        size=(160, 96),
-        fps=5,
-        username=SIM_USER,
-        password=SIM_PASSWORD,
-        tls=certs[0].server_context(tmp_path),
-    )
-    cam.start()
-    try:
-        yield cam
-    finally:
-        cam.stop()
-
-
-def _port(url: str) -> int:
-    return int(url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
 
 
 async def _impostor_takes(
@@ -53,7 +25,7 @@ async def _impostor_takes(
 ) -> tuple[Impostor, int]:
     """Stop the genuine camera and put the impostor on its address; give the client's
     loop a moment to see its pooled connections closed."""
-    port = _port(cam.onvif_url)
+    port = port_of(cam.onvif_url)
     await asyncio.to_thread(cam.stop)
     impostor = Impostor(port, cert.server_context(folder))
     await asyncio.sleep(0.3)

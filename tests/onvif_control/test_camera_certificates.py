@@ -1,0 +1,165 @@
+"""Camera certificates (docs/design/security.md, "Camera certificates"): onboarding an
+https camera pins its certificate (trust on first use, or the fingerprint the admin
+expects), every later connection checks the stored pin, a changed certificate takes the
+camera offline with the reason and nothing sent (audited, OPS-1, ACC-6), and an admin
+accepts a new certificate (audited). The simulator serves ONVIF over TLS with
+certificates made here; an impostor with another certificate records what it received.
+SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from tests.onvif_control.conftest import SIM_PASSWORD, SIM_USER, cli_env
+from tests.onvif_control.tls_peers import Impostor, port_of, tls_camera
+from vms.db.models import AuditEntry, Camera
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def _add(api: Any, bearer: dict[str, Any], url: str, **extra: Any) -> Any:
+    body = {"name": "tls-1", "onvif_url": url, "username": SIM_USER, "password": SIM_PASSWORD}
+    return api.post("/api/v1/cameras", json=body | extra, headers=bearer["admin"])
+
+
+def _audits(svc: Any, action: str) -> list[AuditEntry]:
+    with svc.db.session() as s:
+        return list(
+            s.execute(select(AuditEntry).where(AuditEntry.action == action)).scalars().all()
+        )
+
+
+def test_onboarding_pins_and_shows_the_certificate(svc, api, bearer, tls_sim, certs):
+    genuine, _ = certs
+    reply = _add(api, bearer, tls_sim.onvif_url)
+    assert reply.status_code == 201, reply.get_json()
+    body = reply.get_json()
+    assert body["tls_fingerprint"] == genuine.fingerprint
+    with svc.db.session() as s:
+        assert s.get(Camera, body["id"]).tls_fingerprint == genuine.fingerprint
+    (entry,) = _audits(svc, "camera.add")
+    assert entry.details["tls_fingerprint"] == genuine.fingerprint
+    listed = api.get("/api/v1/cameras", headers=bearer["admin"]).get_json()["cameras"]
+    assert listed[0]["tls_fingerprint"] == genuine.fingerprint
+
+
+def test_an_http_camera_has_no_pin(api, bearer, sim):
+    reply = _add(api, bearer, sim.onvif_url)
+    assert reply.status_code == 201, reply.get_json()
+    assert reply.get_json()["tls_fingerprint"] is None
+
+
+def test_an_expected_fingerprint_the_camera_does_not_present_stores_nothing(
+    svc, api, bearer, tls_sim, certs
+):
+    """The admin read the camera's fingerprint off its own page and gives it: another
+    certificate on the wire (an impostor at onboarding) is refused before anything is
+    sent, nothing is stored, and the refusal is audited."""
+    genuine, other = certs
+    reply = _add(api, bearer, tls_sim.onvif_url, tls_fingerprint=other.fingerprint.lower())
+    assert reply.status_code == 422, reply.get_json()
+    message = reply.get_json()["error"]["message"]
+    assert f"expected {other.fingerprint}, got {genuine.fingerprint}" in message
+    with svc.db.session() as s:
+        assert s.execute(select(Camera)).first() is None
+    (entry,) = _audits(svc, "camera.add")
+    assert entry.outcome == "failed" and "certificate changed" in entry.details["error"]
+    # The right one, in another accepted spelling, onboards.
+    plain = genuine.fingerprint.replace(":", "").lower()
+    reply = _add(api, bearer, tls_sim.onvif_url, tls_fingerprint=f"sha256:{plain}")
+    assert reply.status_code == 201, reply.get_json()
+    assert reply.get_json()["tls_fingerprint"] == genuine.fingerprint
+
+
+@pytest.mark.parametrize("value", ["AB:CD", "zz" * 32, "", "12" * 33])
+def test_a_malformed_fingerprint_is_refused_naming_it(api, bearer, tls_sim, value):
+    reply = _add(api, bearer, tls_sim.onvif_url, tls_fingerprint=value)
+    assert reply.status_code == 400, reply.get_json()
+    assert "tls_fingerprint" in reply.get_json()["error"]["message"]
+
+
+def test_a_changed_certificate_takes_the_camera_offline_with_nothing_sent_OPS_1(
+    svc, control, api, bearer, tls_sim, certs, tmp_path
+):
+    """After onboarding, the camera's address answers with another certificate. The
+    health check (a fresh connection from the stored pin, not a new trust on first use)
+    sends nothing, marks the camera offline with the reason naming both fingerprints,
+    and audits the change."""
+    genuine, other = certs
+    camera_id = _add(api, bearer, tls_sim.onvif_url).get_json()["id"]
+    assert control.health.check_all() == []  # online through the stored pin
+    control.connections.drop(camera_id)  # as a media node that never spoke to it
+    port = port_of(tls_sim.onvif_url)
+    tls_sim.stop()
+    impostor = Impostor(port, other.server_context(tmp_path))
+    try:
+        (change,) = control.health.check_all()
+        assert impostor.received == b"", impostor.received[:300]
+    finally:
+        impostor.close()
+    reason = f"certificate changed: expected {genuine.fingerprint}, got {other.fingerprint}"
+    assert change.new == "offline" and reason in (change.detail or "")
+    shown = api.get(f"/api/v1/cameras/{camera_id}", headers=bearer["admin"]).get_json()
+    assert shown["health"] == "offline" and reason in shown["health_detail"]
+    (entry,) = [e for e in _audits(svc, "camera.health") if e.details["new"] == "offline"]
+    assert reason in entry.details["detail"]
+
+
+def test_an_admin_accepts_a_renewed_certificate_ACC_6(
+    svc, control, api, bearer, tls_sim, certs, tmp_path
+):
+    """The camera's certificate was renewed: the admin accepts the fingerprint the
+    camera now presents (audited with before and after); one that is not what the
+    camera presents is refused (409, audited, nothing changed); others may not."""
+    genuine, renewed = certs
+    camera_id = _add(api, bearer, tls_sim.onvif_url).get_json()["id"]
+    port = port_of(tls_sim.onvif_url)
+    tls_sim.stop()
+    cam = tls_camera(renewed, tmp_path, port)
+    try:
+        (change,) = control.health.check_all()
+        assert change.new == "offline"
+        path = f"/api/v1/cameras/{camera_id}/certificate"
+        denied = api.post(
+            path, json={"tls_fingerprint": renewed.fingerprint}, headers=bearer["dispatcher"]
+        )
+        assert denied.status_code == 403
+        wrong = api.post(
+            path, json={"tls_fingerprint": genuine.fingerprint}, headers=bearer["admin"]
+        )
+        assert wrong.status_code == 409, wrong.get_json()
+        assert renewed.fingerprint in wrong.get_json()["error"]["message"]
+        reply = api.post(
+            path, json={"tls_fingerprint": renewed.fingerprint}, headers=bearer["admin"]
+        )
+        assert reply.status_code == 200, reply.get_json()
+        assert reply.get_json()["tls_fingerprint"] == renewed.fingerprint
+        (back,) = control.health.check_all()
+        assert back.new == "online"
+    finally:
+        cam.stop()
+    entries = _audits(svc, "camera.certificate.accept")
+    assert [e.outcome for e in entries] == ["denied", "failed", "ok"]
+    assert entries[-1].details["before"] == genuine.fingerprint
+    assert entries[-1].details["after"] == renewed.fingerprint
+
+
+def test_cli_camera_add_prints_the_pin_and_checks_a_given_one(
+    svc, tls_sim, certs, capsys, monkeypatch
+):
+    import io
+
+    from vms.cli import main
+
+    genuine, other = certs
+    cli_env(svc, monkeypatch)
+    args = ["camera", "add", "cli-tls", "--onvif", tls_sim.onvif_url, "--username", SIM_USER]
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{SIM_PASSWORD}\n{SIM_PASSWORD}\n"))
+    wrong = ["--tls-fingerprint", other.fingerprint, "--password-stdin"]
+    assert main([*args, *wrong]) == 6
+    assert f"expected {other.fingerprint}, got {genuine.fingerprint}" in capsys.readouterr().err
+    assert main([*args, "--password-stdin"]) == 0
+    assert f"certificate pinned: SHA-256 {genuine.fingerprint}" in capsys.readouterr().out

@@ -1,0 +1,31 @@
+"""cameras.tls_fingerprint: an https camera's pinned certificate (SHA-256, AB:CD:...),
+recorded at onboarding (trust on first use, or the fingerprint the admin expects) and
+checked on every connection; a camera presenting another one is refused before anything
+is sent (docs/design/security.md, "Camera certificates").
+
+Self-contained (one nullable column): https cameras onboarded before this revision have
+none and are pinned on their next connection.
+
+Revision ID: 0044
+Revises: 0043
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0044"
+down_revision = "0043"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("cameras") as batch:
+        batch.add_column(sa.Column("tls_fingerprint", sa.String(length=95), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("cameras") as batch:
+        batch.drop_column("tls_fingerprint")
