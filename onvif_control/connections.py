@@ -12,7 +12,7 @@ import asyncio
 import logging
 import math
 import threading
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -20,7 +20,8 @@ from sqlalchemy import select
 
 from onvif_control.credentials import CredentialBox
 from onvif_control.runtime import OnvifRuntime
-from onvif_control.tls_pins import parse_fingerprint
+from onvif_control.tls_pins import format_fingerprint, parse_fingerprint
+from vms.audit.log import SYSTEM_ROLE, AuditLog, Who
 from vms.camera_model import Calibration
 from vms.clock import Clock
 from vms.db.engine import Database
@@ -34,6 +35,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 RECORD_TTL = 5.0  # seconds
+# Who stores a pin a connection learned (audit).
+PINNER = Who("camera-connections", SYSTEM_ROLE)
 REFRESH_ATTEMPTS = 3  # reads overlapped by a drop each (deletions are rare) before giving up
 
 
@@ -70,8 +73,10 @@ class Connections:
         runtime: OnvifRuntime,
         timeout: float,
         clock: Clock,
+        audit: AuditLog | None = None,
     ) -> None:
         self.db = db
+        self.audit = audit  # records a pin learned for a camera that had none
         self.clock = clock  # monotonic readings: the record cache's age (INV-7)
         self.box = box
         self.runtime = runtime
@@ -169,6 +174,7 @@ class Connections:
                         # Every connection must present the stored pin (docs/design/
                         # security.md, "Camera certificates"); None: trust on first use.
                         tls_pin=parse_fingerprint(pin) if pin is not None else None,
+                        on_pinned=self._pin_learned(camera_id, record.onvif_url),
                     )
                     self._devices[camera_id] = (identity, device)
                     stale = cached[1] if cached is not None else None
@@ -176,6 +182,35 @@ class Connections:
                 self.runtime.submit(stale.close())
             return record
         raise Unavailable(f"camera {camera_id!r}: cameras were being deleted meanwhile, try again")
+
+    def _pin_learned(self, camera_id: str, url: str) -> Callable[[bytes], Awaitable[None]]:
+        """Stores the pin a device learned for an https camera that had none (onboarded
+        before migration 0044): the next process checks it instead of trusting anew
+        whatever it meets (docs/design/security.md, "Camera certificates", 6)."""
+
+        async def store(pin: bytes) -> None:
+            await asyncio.to_thread(self._store_pin, camera_id, url, format_fingerprint(pin))
+
+        return store
+
+    def _store_pin(self, camera_id: str, url: str, fingerprint: str) -> None:
+        with self.db.transaction() as s:
+            camera = s.get(Camera, camera_id, with_for_update=True)
+            # Pinned meanwhile (an admin, another node) or moved: that row stands; a pin
+            # other than this device's rebuilds the device at its next use.
+            if camera is None or camera.tls_fingerprint is not None or camera.onvif_url != url:
+                return
+            camera.tls_fingerprint = fingerprint
+            if self.audit is not None:
+                self.audit.append(
+                    s,
+                    PINNER,
+                    "camera.certificate.pin",
+                    f"camera:{camera_id}",
+                    details={"name": camera.name, "tls_fingerprint": fingerprint},
+                )
+        log.info("camera %s: certificate %s pinned (trust on first use)", camera_id, fingerprint)
+        self.forget(camera_id)
 
     def forget(self, camera_id: str) -> None:
         """Re-read the row on next use (after an edit); the connection is rebuilt only

@@ -90,7 +90,12 @@ def build(services: Services) -> CameraControl:
     runtime = OnvifRuntime()
     box = CredentialBox(load_or_create_key(services.config.secrets_dir, CREDENTIALS_KEY))
     connections = Connections(
-        services.db, box, runtime, cams.command_timeout_seconds, services.clock
+        services.db,
+        box,
+        runtime,
+        cams.command_timeout_seconds,
+        services.clock,
+        audit=services.audit,
     )
     cameras = CameraService(
         services.db,

@@ -74,7 +74,8 @@ class OnvifDevice:
     on the first connection is pinned (trust on first use) and kept in
     :attr:`tls_pin` for the caller to store. Every later connection, new or after a
     reconnect, must present it, or :class:`~onvif_control.adapter.tls.CertificateChanged`
-    is raised with nothing sent.
+    is raised with nothing sent. ``on_pinned``: awaited with a pin learned so (to store
+    it), before the first request is sent.
     """
 
     def __init__(
@@ -87,9 +88,11 @@ class OnvifDevice:
         timeout: float = DEFAULT_TIMEOUT,
         stream_hosts: tuple[str, ...] = (),
         tls_pin: bytes | None = None,
+        on_pinned: Callable[[bytes], Awaitable[None]] | None = None,
     ) -> None:
         self.scheme, self.host, self.port = onvif_endpoint(url)
         self.tls_pin = tls_pin if self.scheme == "https" else None
+        self._on_pinned = on_pinned
         self.stream_hosts = stream_hosts
         self.url = url
         self.label = label or f"{self.host}:{self.port}"
@@ -170,12 +173,15 @@ class OnvifDevice:
         if self.scheme != "https":
             return None
         if self.tls_pin is None:
-            self.tls_pin = await peer_fingerprint(self.host, self.port, self.timeout)
+            pin = await peer_fingerprint(self.host, self.port, self.timeout)
             log.info(
                 "%s: pinned the certificate %s (trust on first use)",
                 self.label,
-                format_fingerprint(self.tls_pin),
+                format_fingerprint(pin),
             )
+            if self._on_pinned is not None:
+                await self._on_pinned(pin)
+            self.tls_pin = pin
         return pinned(self.tls_pin)
 
     async def _service(self, kind: str) -> Any:

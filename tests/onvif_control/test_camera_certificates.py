@@ -8,13 +8,14 @@ SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
 from tests.onvif_control.conftest import SIM_PASSWORD, SIM_USER, cli_env
-from tests.onvif_control.tls_peers import Impostor, port_of, tls_camera
+from tests.onvif_control.tls_peers import Impostor, SelfSigned, port_of, tls_camera
 from vms.db.models import AuditEntry, Camera
 
 pytestmark = pytest.mark.timeout(120)
@@ -30,6 +31,20 @@ def _audits(svc: Any, action: str) -> list[AuditEntry]:
         return list(
             s.execute(select(AuditEntry).where(AuditEntry.action == action)).scalars().all()
         )
+
+
+def _health_check_against_impostor(control: Any, cam: Any, cert: SelfSigned, folder: Path) -> Any:
+    """The camera stopped and an impostor with ``cert`` on its address: the health
+    check's one change, after asserting the impostor received nothing."""
+    port = port_of(cam.onvif_url)
+    cam.stop()
+    impostor = Impostor(port, cert.server_context(folder))
+    try:
+        (change,) = control.health.check_all()
+        assert impostor.received == b"", impostor.received[:300]
+    finally:
+        impostor.close()
+    return change
 
 
 def test_onboarding_pins_and_shows_the_certificate(svc, api, bearer, tls_sim, certs):
@@ -92,14 +107,7 @@ def test_a_changed_certificate_takes_the_camera_offline_with_nothing_sent_OPS_1(
     camera_id = _add(api, bearer, tls_sim.onvif_url).get_json()["id"]
     assert control.health.check_all() == []  # online through the stored pin
     control.connections.drop(camera_id)  # as a media node that never spoke to it
-    port = port_of(tls_sim.onvif_url)
-    tls_sim.stop()
-    impostor = Impostor(port, other.server_context(tmp_path))
-    try:
-        (change,) = control.health.check_all()
-        assert impostor.received == b"", impostor.received[:300]
-    finally:
-        impostor.close()
+    change = _health_check_against_impostor(control, tls_sim, other, tmp_path)
     reason = f"certificate changed: expected {genuine.fingerprint}, got {other.fingerprint}"
     assert change.new == "offline" and reason in (change.detail or "")
     shown = api.get(f"/api/v1/cameras/{camera_id}", headers=bearer["admin"]).get_json()
@@ -163,3 +171,25 @@ def test_cli_camera_add_prints_the_pin_and_checks_a_given_one(
     assert f"expected {other.fingerprint}, got {genuine.fingerprint}" in capsys.readouterr().err
     assert main([*args, "--password-stdin"]) == 0
     assert f"certificate pinned: SHA-256 {genuine.fingerprint}" in capsys.readouterr().out
+
+
+def test_a_camera_onboarded_before_pins_is_pinned_and_stored_at_its_next_connection(
+    svc, control, api, bearer, tls_sim, certs, tmp_path
+):
+    """An https camera onboarded before migration 0044 has no pin. Its next connection
+    pins the certificate it meets and stores it (audited camera.certificate.pin by the
+    system), so the next process, or the next connection after a restart, does not trust
+    anew whatever it meets then: the impostor that comes after gets nothing."""
+    genuine, other = certs
+    camera_id = _add(api, bearer, tls_sim.onvif_url).get_json()["id"]
+    with svc.db.transaction() as s:
+        s.get(Camera, camera_id).tls_fingerprint = None
+    control.connections.drop(camera_id)
+    assert control.health.check_all() == []
+    with svc.db.session() as s:
+        assert s.get(Camera, camera_id).tls_fingerprint == genuine.fingerprint
+    (entry,) = _audits(svc, "camera.certificate.pin")
+    assert entry.details["tls_fingerprint"] == genuine.fingerprint
+    control.connections.close()  # as after a restart: no connection remembers the pin
+    change = _health_check_against_impostor(control, tls_sim, other, tmp_path)
+    assert f"expected {genuine.fingerprint}, got {other.fingerprint}" in (change.detail or "")

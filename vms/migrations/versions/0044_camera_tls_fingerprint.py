@@ -4,7 +4,8 @@ checked on every connection; a camera presenting another one is refused before a
 is sent (docs/design/security.md, "Camera certificates").
 
 Self-contained (one nullable column): https cameras onboarded before this revision have
-none and are pinned on their next connection.
+none; a media node's first connection pins and stores the certificate it meets
+(audited camera.certificate.pin).
 
 Revision ID: 0044
 Revises: 0043
