@@ -35,7 +35,7 @@ from onvif_control.adapter.models import Description, Preset
 from onvif_control.adapter.parsers import onvif_endpoint
 from onvif_control.connections import Connections
 from onvif_control.credentials import CredentialBox
-from onvif_control.tls_pins import format_fingerprint, parse_fingerprint
+from onvif_control.tls_pins import ca_context, format_fingerprint, parse_fingerprint
 from vms import ids
 from vms.audit.log import AuditLog, Who
 from vms.auth.authoriser import Authoriser, who
@@ -83,6 +83,7 @@ class CameraRecord:
     presets: tuple[Preset, ...]
     calibration: Calibration
     tls_fingerprint: str | None
+    tls_ca: bool
     health: str
     health_detail: str | None
     last_seen_at: dt.datetime | None
@@ -124,6 +125,7 @@ def _shown_fields(camera: Camera) -> dict[str, Any]:
         "presets": tuple(Preset(**p) for p in camera.presets),
         "calibration": Calibration.from_dict(camera.calibration),
         "tls_fingerprint": camera.tls_fingerprint,
+        "tls_ca": camera.tls_ca_pem is not None,
         "health": camera.health,
         "health_detail": camera.health_detail,
         "last_seen_at": camera.last_seen_at,
@@ -146,7 +148,8 @@ class NewCamera:
     """A camera to onboard (``POST /api/v1/cameras``): where its ONVIF device service
     is, its credentials and, optionally, its calibration (default :class:`Calibration`)
     and, for an https camera, the certificate fingerprint the admin expects (None: the
-    certificate met at onboarding is pinned)."""
+    certificate met at onboarding is pinned) or a PEM CA bundle that verifies it
+    instead."""
 
     name: str
     onvif_url: str
@@ -154,6 +157,7 @@ class NewCamera:
     password: str
     calibration: Calibration | None = None
     tls_fingerprint: str | None = None
+    tls_ca_pem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -275,10 +279,17 @@ class CameraService:
     # -- reading a camera over ONVIF ------------------------------------------------
 
     def _describe(
-        self, name: str, url: str, username: str, password: str, pin: str | None = None
+        self,
+        name: str,
+        url: str,
+        username: str,
+        password: str,
+        pin: str | None = None,
+        ca: str | None = None,
     ) -> Described:
         """Read the camera; ``pin``: the fingerprint its certificate must have (None: the
-        one it presents is pinned, before anything is sent)."""
+        one it presents is pinned, before anything is sent); ``ca``: a CA bundle that
+        verifies it instead (no pin)."""
         # Imported here: the ONVIF adapter (onvif, zeep, aiohttp) takes ~0.25 s to
         # load, which a command that talks to no camera need not pay.
         from onvif_control.adapter.device import OnvifDevice
@@ -291,6 +302,7 @@ class CameraService:
             timeout=self.timeout,
             stream_hosts=self.stream_hosts,
             tls_pin=parse_fingerprint(pin) if pin is not None else None,
+            tls_ca=ca,
         )
 
         async def go() -> Described:
@@ -317,6 +329,7 @@ class CameraService:
             new.password,
             calibration,
             tls_fingerprint=new.tls_fingerprint,
+            tls_ca_pem=new.tls_ca_pem,
         )
 
     def onboard(
@@ -329,18 +342,21 @@ class CameraService:
         calibration: Calibration | None = None,
         *,
         tls_fingerprint: str | None = None,
+        tls_ca_pem: str | None = None,
     ) -> CameraDetail:
         """Connect, read and store a camera; the CLI and ``--demo`` call this directly.
         ``tls_fingerprint``: the certificate an https camera must present (None: the one
-        it presents now is pinned, trust on first use)."""
-        onvif_endpoint(onvif_url)  # no credentials in the URL, nothing tried (#10.11)
-        if tls_fingerprint is not None:
-            parse_fingerprint(tls_fingerprint)  # a malformed one: nothing tried
+        it presents now is pinned, trust on first use); ``tls_ca_pem``: a CA bundle that
+        verifies the camera instead of a pin."""
+        scheme, _, _ = onvif_endpoint(onvif_url)  # no credentials in it, nothing tried
+        self._check_tls_options(scheme, tls_fingerprint, tls_ca_pem)
         with self.db.session() as s:
             if s.execute(select(Camera.id).where(Camera.name == name)).first() is not None:
                 raise Conflict(f"a camera named {name!r} already exists")
         try:
-            described = self._describe(name, onvif_url, username, password, tls_fingerprint)
+            described = self._describe(
+                name, onvif_url, username, password, tls_fingerprint, tls_ca_pem
+            )
         except VMSError as exc:
             self.audit.record(
                 self.db,
@@ -366,7 +382,8 @@ class CameraService:
                 username=username,
                 password_enc=self.box.encrypt(camera_id, password),
                 calibration=calibration.to_dict(),
-                tls_fingerprint=described.tls_fingerprint,
+                tls_fingerprint=None if tls_ca_pem else described.tls_fingerprint,
+                tls_ca_pem=tls_ca_pem,
                 health="online",
                 health_detail=None,
                 last_seen_at=now,
@@ -390,6 +407,7 @@ class CameraService:
                     "ptz": camera.ptz_supported,
                     "calibration": camera.calibration,
                     "tls_fingerprint": camera.tls_fingerprint,
+                    "tls_ca": tls_ca_pem is not None,
                 },
             )
             body = camera_detail(camera)
@@ -397,6 +415,26 @@ class CameraService:
             "camera %s onboarded as %s (%s)", name, camera_id, described.description.info.model
         )
         return body
+
+    @staticmethod
+    def _check_tls_options(scheme: str, fingerprint: str | None, ca_pem: str | None) -> None:
+        """The certificate options are well formed, for an https camera, one at most."""
+        given = [n for n, v in (("tls_fingerprint", fingerprint), ("tls_ca_pem", ca_pem)) if v]
+        if given and scheme != "https":
+            raise InvalidArgument(
+                f"{given[0]} is for an https camera; this one is reached over {scheme}",
+                field=given[0],
+            )
+        if len(given) == 2:
+            raise InvalidArgument(
+                "give tls_fingerprint (a pinned certificate) or tls_ca_pem (a CA that "
+                "verifies it), not both",
+                field="tls_ca_pem",
+            )
+        if fingerprint is not None:
+            parse_fingerprint(fingerprint)
+        if ca_pem is not None:
+            ca_context(ca_pem)
 
     @contextlib.contextmanager
     def _name_taken(self, name: str | None) -> Iterator[None]:
@@ -478,6 +516,7 @@ class CameraService:
             current = self._get(s, camera_id)
             name, url, username = current.name, current.onvif_url, current.username
             password_enc, pin = current.password_enc, current.tls_fingerprint
+            ca = current.tls_ca_pem
         if "onvif_url" in changes:
             self._check_move(actor, camera_id, url, changes)
         described: Described | None = None
@@ -494,6 +533,7 @@ class CameraService:
                     changes.get("username", username),
                     password,
                     pin if same_place else None,
+                    ca,
                 )
             except VMSError as exc:
                 self._update_failed(actor, camera_id, changes, exc.message)
@@ -543,7 +583,8 @@ class CameraService:
                 camera.password_enc = self.box.encrypt(camera_id, changes["password"])
             if described is not None:
                 self._apply(camera, described.description)
-                camera.tls_fingerprint = described.tls_fingerprint
+                if camera.tls_ca_pem is None:
+                    camera.tls_fingerprint = described.tls_fingerprint
             camera.updated_at = self.clock.now()
             self.audit.append(
                 s,
@@ -677,6 +718,7 @@ class CameraService:
         with self.db.session() as s:
             camera = self._get(s, camera_id)
             name, url, before = camera.name, camera.onvif_url, camera.tls_fingerprint
+            ca_pem = camera.tls_ca_pem
         scheme, host, port = onvif_endpoint(url)
 
         def failed(message: str) -> None:
@@ -689,8 +731,12 @@ class CameraService:
                 details={"name": name, "before": before, "offered": wanted, "error": message},
             )
 
-        if scheme != "https":
-            message = f"camera {name} is spoken to over http: it has no certificate to pin"
+        if scheme != "https" or ca_pem is not None:
+            message = (
+                f"camera {name} is verified by its CA bundle: it has no pin to replace"
+                if ca_pem is not None
+                else f"camera {name} is spoken to over http: it has no certificate to pin"
+            )
             failed(message)
             raise FailedPrecondition(message)
         try:

@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+# What a device is built from: address, username, encrypted password, pin, CA bundle.
+Identity = tuple[str, str, str, str | None, str | None]
 RECORD_TTL = 5.0  # seconds
 # Who stores a pin a connection learned (audit).
 PINNER = Who("camera-connections", SYSTEM_ROLE)
@@ -83,7 +85,7 @@ class Connections:
         self.timeout = timeout
         self._lock = threading.Lock()
         self._records: dict[str, tuple[float, CameraRecord]] = {}
-        self._devices: dict[str, tuple[tuple[str, str, str, str | None], OnvifDevice]] = {}
+        self._devices: dict[str, tuple[Identity, OnvifDevice]] = {}
         self._releasing: set[OnvifDevice] = set()  # released, closed after a grace time
         # Bumped by every forget/drop/release, of any camera: a row read before an edit's
         # forget is not cached as fresh (a calibration edit, i.e. new software limits,
@@ -147,9 +149,10 @@ class Connections:
                     camera.username,
                     camera.password_enc,
                     camera.tls_fingerprint,
+                    camera.tls_ca_pem,
                 )
                 password_enc, username = camera.password_enc, camera.username
-                pin = camera.tls_fingerprint
+                pin, ca = camera.tls_fingerprint, camera.tls_ca_pem
             stale: OnvifDevice | None = None
             with self._lock:
                 if self._drops != drops:
@@ -175,6 +178,7 @@ class Connections:
                         # security.md, "Camera certificates"); None: trust on first use.
                         tls_pin=parse_fingerprint(pin) if pin is not None else None,
                         on_pinned=self._pin_learned(camera_id, record.onvif_url),
+                        tls_ca=ca,
                     )
                     self._devices[camera_id] = (identity, device)
                     stale = cached[1] if cached is not None else None
@@ -198,7 +202,12 @@ class Connections:
             camera = s.get(Camera, camera_id, with_for_update=True)
             # Pinned meanwhile (an admin, another node) or moved: that row stands; a pin
             # other than this device's rebuilds the device at its next use.
-            if camera is None or camera.tls_fingerprint is not None or camera.onvif_url != url:
+            if (
+                camera is None
+                or camera.tls_fingerprint is not None
+                or camera.tls_ca_pem is not None
+                or camera.onvif_url != url
+            ):
                 return
             camera.tls_fingerprint = fingerprint
             if self.audit is not None:

@@ -11,6 +11,7 @@ speaks to the camera only if it presents that same certificate (docs/design/secu
 from __future__ import annotations
 
 import hashlib
+import ssl
 import string
 
 from vms.errors import InvalidArgument
@@ -54,3 +55,27 @@ def parse_fingerprint(text: str) -> bytes:
 def normalise_fingerprint(text: str) -> str:
     """``text`` (any form :func:`parse_fingerprint` reads) in the stored form."""
     return format_fingerprint(parse_fingerprint(text))
+
+
+# A CA bundle of an agency is a few certificates; far past that is not one.
+MAX_CA_PEM_CHARS = 64 * 1024
+
+
+def ca_context(pem: str) -> ssl.SSLContext:
+    """A client context that trusts only the CA certificates in ``pem`` and checks that
+    the camera's certificate names the address it is reached at. InvalidArgument naming
+    ``tls_ca_pem`` when ``pem`` holds no certificate that loads."""
+    if len(pem) > MAX_CA_PEM_CHARS or "-----BEGIN CERTIFICATE-----" not in pem:
+        raise InvalidArgument(
+            f"tls_ca_pem is not a PEM CA bundle of at most {MAX_CA_PEM_CHARS} characters "
+            f"(it starts {pem[:40]!r})",
+            field="tls_ca_pem",
+        )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies chain and host name
+    try:
+        context.load_verify_locations(cadata=pem)
+    except (ssl.SSLError, ValueError) as exc:
+        raise InvalidArgument(
+            f"tls_ca_pem does not load as CA certificates: {exc}", field="tls_ca_pem"
+        ) from None
+    return context

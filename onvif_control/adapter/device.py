@@ -35,9 +35,9 @@ from onvif_control.adapter.status import (
     lean_status,
     status_from_reply,
 )
-from onvif_control.adapter.tls import peer_fingerprint, pinned
+from onvif_control.adapter.tls import TlsCheck, peer_fingerprint, pinned
 from onvif_control.adapter.transport import MAX_ONVIF_REPLY_BYTES, BoundedCamera
-from onvif_control.tls_pins import format_fingerprint
+from onvif_control.tls_pins import ca_context, format_fingerprint
 from vms.errors import FailedPrecondition, Unavailable
 from vms.urls import redact_credentials, stream_url_problem
 
@@ -75,7 +75,8 @@ class OnvifDevice:
     :attr:`tls_pin` for the caller to store. Every later connection, new or after a
     reconnect, must present it, or :class:`~onvif_control.adapter.tls.CertificateChanged`
     is raised with nothing sent. ``on_pinned``: awaited with a pin learned so (to store
-    it), before the first request is sent.
+    it), before the first request is sent. ``tls_ca``: a PEM CA bundle that verifies
+    the camera instead of a pin (chain and host name; no pin is learned then).
     """
 
     def __init__(
@@ -89,9 +90,12 @@ class OnvifDevice:
         stream_hosts: tuple[str, ...] = (),
         tls_pin: bytes | None = None,
         on_pinned: Callable[[bytes], Awaitable[None]] | None = None,
+        tls_ca: str | None = None,
     ) -> None:
         self.scheme, self.host, self.port = onvif_endpoint(url)
         self.tls_pin = tls_pin if self.scheme == "https" else None
+        # A CA bundle replaces the pin: the certificate must chain to it and name the host.
+        self._ca = ca_context(tls_ca) if tls_ca is not None and self.scheme == "https" else None
         self._on_pinned = on_pinned
         self.stream_hosts = stream_hosts
         self.url = url
@@ -167,11 +171,14 @@ class OnvifDevice:
             except Exception:  # closing a broken connection must not mask the real error
                 log.debug("%s: closing the connection failed", self.label, exc_info=True)
 
-    async def _pin(self) -> aiohttp.Fingerprint | None:
-        """The pin every request to this https camera carries (None for http); the first
-        connection learns it from a handshake that sends nothing (trust on first use)."""
+    async def _pin(self) -> TlsCheck | None:
+        """The check every request to this https camera carries (None for http): its CA
+        bundle's context, or its pin, which the first connection learns from a handshake
+        that sends nothing (trust on first use)."""
         if self.scheme != "https":
             return None
+        if self._ca is not None:
+            return self._ca
         if self.tls_pin is None:
             pin = await peer_fingerprint(self.host, self.port, self.timeout)
             log.info(
@@ -386,7 +393,9 @@ class OnvifDevice:
         service = await self._service("ptz")
         if self._http is None:
             self._http = aiohttp.ClientSession()
-        pin = pinned(self.tls_pin) if self.tls_pin is not None else None
+        pin: TlsCheck | None = self._ca
+        if pin is None and self.tls_pin is not None:
+            pin = pinned(self.tls_pin)
         return await lean_status(
             self._http, service.xaddr, self._username, self._password, profile, pin=pin
         )

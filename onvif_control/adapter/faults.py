@@ -15,7 +15,8 @@ Every failure of a camera call leaves the adapter as one of the kinds of
 | ``ActionNotSupported`` / other ``Sender`` faults | ``FailedPrecondition`` |
 | ``Receiver`` faults, malformed replies, anything else | ``Unavailable`` |
 
-``CertificateChanged`` is a ``FailedPrecondition`` raised before anything was sent.
+``CertificateChanged`` (a pin) and ``CertificateUntrusted`` (a CA bundle) are
+``FailedPrecondition`` raised before anything was sent.
 
 Passwords never appear in messages or logs: what a library says about a failure goes
 through :func:`vms.urls.redact_credentials` (#10.11).
@@ -32,7 +33,7 @@ from onvif.exceptions import ONVIFAuthError, ONVIFError, ONVIFTimeoutError
 from onvif.util import extract_subcodes_as_strings, is_auth_error
 
 from onvif_control.adapter.parsers import cut
-from onvif_control.adapter.tls import CertificateChanged
+from onvif_control.adapter.tls import CertificateChanged, CertificateUntrusted
 from onvif_control.adapter.transport import ReplyTooLarge
 from vms.errors import FailedPrecondition, InvalidArgument, Unavailable, VMSError
 from vms.urls import redact_credentials
@@ -63,6 +64,10 @@ def translate(exc: BaseException, camera: str, operation: str, timeout: float) -
     if isinstance(cause, aiohttp.ServerFingerprintMismatch):
         # Refused after the handshake, before the request was written: nothing was sent.
         return CertificateChanged(camera, operation, cause.expected, cause.got)
+    if isinstance(cause, aiohttp.ClientConnectorCertificateError):
+        # The CA bundle's verification failed in the handshake: nothing was sent.
+        reason = cut(redact_credentials(str(cause.certificate_error))) or "no reason given"
+        return CertificateUntrusted(camera, operation, reason)
     if isinstance(cause, asyncio.TimeoutError | TimeoutError | ONVIFTimeoutError):
         return Unavailable(f"{where}: no answer within {timeout:g} s", camera=camera)
     if isinstance(cause, ReplyTooLarge):

@@ -19,6 +19,7 @@ from lxml import etree
 
 from onvif_control.adapter.models import PtzStatus
 from onvif_control.adapter.parsers import as_float, get_path, parse_utc
+from onvif_control.adapter.tls import TlsCheck
 from onvif_control.adapter.transport import ReplyTooLarge, read_capped
 from vms.errors import Unavailable
 from vms.urls import redact_credentials
@@ -70,7 +71,7 @@ async def lean_status(
     password: str,
     profile: str,
     *,
-    pin: aiohttp.Fingerprint | None = None,
+    pin: TlsCheck | None = None,
 ) -> PtzStatus:
     """``GetStatus`` of ``profile`` posted to the PTZ service at ``xaddr`` without zeep;
     raises :class:`NoFastPath` for any reply it does not understand. ``pin``: an https
@@ -99,6 +100,10 @@ async def lean_status(
             body = await _bounded_body(response, xaddr)
             if response.status != 200:
                 raise NoFastPath(response.status, lasting=False)
+    except aiohttp.ClientConnectorCertificateError:
+        if pin is not None:
+            raise  # the camera's CA bundle refused it: CertificateUntrusted, not zeep
+        raise NoFastPath("certificate not verified") from None
     except aiohttp.ClientSSLError as exc:
         # A TLS failure other than the pin (that one, ServerFingerprintMismatch, is no
         # ClientSSLError and leaves as CertificateChanged): zeep answers from now on,

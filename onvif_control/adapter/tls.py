@@ -40,6 +40,23 @@ class CertificateChanged(FailedPrecondition):
         )
 
 
+# What a request to an https camera passes as ``ssl``: the pin, or the context of the
+# camera's CA bundle (docs/design/security.md, "Camera certificates").
+TlsCheck = aiohttp.Fingerprint | ssl.SSLContext
+
+
+class CertificateUntrusted(FailedPrecondition):
+    """An https camera verified by a CA bundle presented a certificate the bundle does
+    not vouch for (or that names another host): nothing was sent."""
+
+    def __init__(self, camera: str, operation: str, reason: str) -> None:
+        super().__init__(
+            f"camera {camera}: {operation}: certificate not trusted by the camera's CA "
+            f"bundle ({reason}); nothing was sent to it",
+            camera=camera,
+        )
+
+
 def pinned(pin: bytes) -> aiohttp.Fingerprint:
     """What a request to an https camera passes as ``ssl``: the peer's certificate must
     have this SHA-256 digest (checked before the request is written)."""

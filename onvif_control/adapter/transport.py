@@ -28,6 +28,7 @@ from onvif import ONVIFCamera
 from onvif.client import AsyncTransportProtocolErrorHandler, ONVIFService
 
 from onvif_control.adapter.parsers import on_host
+from onvif_control.adapter.tls import TlsCheck
 from vms.urls import redact_credentials
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ class BoundedTransport(AsyncTransportProtocolErrorHandler):
         *,
         timeout: float,
         limit: int,
-        pin: aiohttp.Fingerprint | None = None,
+        pin: TlsCheck | None = None,
     ) -> None:
         super().__init__(session=session, verify_ssl=False, cache=None)
         # An https camera's pinned certificate, checked before every request is written.
@@ -135,7 +136,7 @@ class BoundedCamera(ONVIFCamera):
         timeout: float,
         limit: int,
         scheme: str = "http",
-        pin: aiohttp.Fingerprint | None = None,
+        pin: TlsCheck | None = None,
     ) -> None:
         # The library builds the device service's address from host and port, over
         # plain HTTP unless the host carries its scheme: an https camera URL was spoken

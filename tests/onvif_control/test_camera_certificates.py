@@ -193,3 +193,37 @@ def test_a_camera_onboarded_before_pins_is_pinned_and_stored_at_its_next_connect
     control.connections.close()  # as after a restart: no connection remembers the pin
     change = _health_check_against_impostor(control, tls_sim, other, tmp_path)
     assert f"expected {genuine.fingerprint}, got {other.fingerprint}" in (change.detail or "")
+
+
+def test_a_camera_verified_by_the_agency_ca_bundle(svc, control, api, bearer, certs, tmp_path):
+    """Instead of a pin, the admin may give a CA bundle (PEM): the camera's certificate
+    must chain to it and name the camera's address; a renewal by that CA passes without
+    an admin, and an impostor's self-signed certificate is refused with nothing sent,
+    the camera offline with the reason (OPS-1)."""
+    from tests.onvif_control.tls_peers import ca_and_leaf
+
+    ca, leaf = ca_and_leaf("camera-by-ca")
+    cam = tls_camera(leaf, tmp_path)
+    try:
+        bad = _add(api, bearer, cam.onvif_url, tls_ca_pem="-----BEGIN CERTIFICATE-----\nno")
+        assert bad.status_code == 400 and "tls_ca_pem" in bad.get_json()["error"]["message"]
+        both = _add(
+            api,
+            bearer,
+            cam.onvif_url,
+            tls_ca_pem=ca.cert_pem.decode(),
+            tls_fingerprint=leaf.fingerprint,
+        )
+        assert both.status_code == 400, both.get_json()
+        reply = _add(api, bearer, cam.onvif_url, tls_ca_pem=ca.cert_pem.decode())
+        assert reply.status_code == 201, reply.get_json()
+        body = reply.get_json()
+        assert body["tls_fingerprint"] is None and body["tls_ca"] is True
+        assert control.health.check_all() == []
+        change = _health_check_against_impostor(control, cam, certs[1], tmp_path)
+    finally:
+        cam.stop()
+    assert change.new == "offline"
+    assert "certificate not trusted by the camera's CA bundle" in (change.detail or "")
+    (entry,) = _audits(svc, "camera.add")
+    assert entry.outcome == "ok" and entry.details["tls_ca"] is True

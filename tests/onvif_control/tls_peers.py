@@ -12,6 +12,7 @@ import ssl
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -46,23 +47,40 @@ class SelfSigned:
 
 
 def self_signed(common_name: str) -> SelfSigned:
+    return _issue(common_name, None)
+
+
+def ca_and_leaf(common_name: str) -> tuple[SelfSigned, SelfSigned]:
+    """An agency CA and a camera certificate (for 127.0.0.1) it issued."""
+    ca = _issue(f"{common_name} CA", None, ca=True)
+    return ca, _issue(common_name, ca)
+
+
+def _issue(common_name: str, issuer: SelfSigned | None, *, ca: bool = False) -> SelfSigned:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = dt.datetime.now(dt.UTC)
-    cert = (
+    signing_key: Any = key
+    issuer_name = name
+    if issuer is not None:
+        issuer_name = x509.load_pem_x509_certificate(issuer.cert_pem).subject
+        signing_key = serialization.load_pem_private_key(issuer.key_pem, None)
+    builder = (
         x509.CertificateBuilder()
         .subject_name(name)
-        .issuer_name(name)
+        .issuer_name(issuer_name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(days=1))
         .not_valid_after(now + dt.timedelta(days=30))
-        .add_extension(
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+    if not ca:
+        builder = builder.add_extension(
             x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
             critical=False,
         )
-        .sign(key, hashes.SHA256())
-    )
+    cert = builder.sign(signing_key, hashes.SHA256())
     key_pem = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,

@@ -58,6 +58,9 @@ class Camera(Base):
     # at onboarding or accepted by an admin; every connection must present it (None: an
     # http camera, or an https one onboarded before 0044 until its next connection).
     tls_fingerprint: Mapped[str | None] = mapped_column(String(95))
+    # Or the CA bundle (PEM) the admin gave: the certificate must chain to it and name the
+    # camera's host; no pin then.
+    tls_ca_pem: Mapped[str | None] = mapped_column(Text)
     # OPS-1 health: online | offline | unknown.
     health: Mapped[str] = mapped_column(String(16))
     health_detail: Mapped[str | None] = mapped_column(String(500))

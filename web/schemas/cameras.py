@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator
 
 from onvif_control.cameras import CameraChanges, NewCamera
-from onvif_control.tls_pins import normalise_fingerprint
+from onvif_control.tls_pins import ca_context, normalise_fingerprint
 from vms.camera_model import Calibration
 from vms.errors import InvalidArgument
 from web.contract import Number, OutTime, Printable, RequestModel, ResponseModel
@@ -33,11 +33,20 @@ def _fingerprint(value: str) -> str:
         raise ValueError(exc.message) from None
 
 
+def _ca_bundle(value: str) -> str:
+    try:
+        ca_context(value)
+    except InvalidArgument as exc:
+        raise ValueError(exc.message) from None
+    return value
+
+
 Name = Annotated[str, Printable(200, required=True)]
 OnvifUrl = Annotated[str, Printable(500, required=True)]
 Username = Annotated[str, Printable(200, required=True)]
 Password = Annotated[str, AfterValidator(_password)]
 Fingerprint = Annotated[str, AfterValidator(_fingerprint)]
+CaBundle = Annotated[str, AfterValidator(_ca_bundle)]
 
 
 class CalibrationIn(RequestModel):
@@ -73,6 +82,8 @@ class NewCameraIn(RequestModel):
     # An https camera's expected certificate (SHA-256, AB:CD:... or 64 hex digits);
     # left out, the certificate it presents at onboarding is pinned.
     tls_fingerprint: Fingerprint | None = None
+    # Or a PEM CA bundle that verifies the camera's certificate (chain and address).
+    tls_ca_pem: CaBundle | None = None
 
     def command(self) -> NewCamera:
         return NewCamera(
@@ -82,6 +93,7 @@ class NewCameraIn(RequestModel):
             self.password,
             self.calibration.command() if self.calibration is not None else None,
             self.tls_fingerprint,
+            self.tls_ca_pem,
         )
 
 
@@ -145,6 +157,8 @@ class CameraOut(ResponseModel):
     calibration: CalibrationOut
     # An https camera's pinned certificate (SHA-256, AB:CD:...); null for http.
     tls_fingerprint: str | None
+    # True: verified by the CA bundle given at onboarding (no pin).
+    tls_ca: bool
     health: str
     health_detail: str | None
     last_seen_at: OutTime | None
