@@ -189,7 +189,7 @@ class Connections:
 
     def _pin_learned(self, camera_id: str, url: str) -> Callable[[bytes], Awaitable[None]]:
         """Stores the pin a device learned for an https camera that had none (onboarded
-        before migration 0044): the next process checks it instead of trusting anew
+        before migration 0045): the next process checks it instead of trusting anew
         whatever it meets (docs/design/security.md, "Camera certificates", 6)."""
 
         async def store(pin: bytes) -> None:

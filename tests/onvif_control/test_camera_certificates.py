@@ -176,7 +176,7 @@ def test_cli_camera_add_prints_the_pin_and_checks_a_given_one(
 def test_a_camera_onboarded_before_pins_is_pinned_and_stored_at_its_next_connection(
     svc, control, api, bearer, tls_sim, certs, tmp_path
 ):
-    """An https camera onboarded before migration 0044 has no pin. Its next connection
+    """An https camera onboarded before migration 0045 has no pin. Its next connection
     pins the certificate it meets and stores it (audited camera.certificate.pin by the
     system), so the next process, or the next connection after a restart, does not trust
     anew whatever it meets then: the impostor that comes after gets nothing."""

@@ -56,7 +56,7 @@ class Camera(Base):
     ptz_supported: Mapped[bool] = mapped_column(Boolean, default=False)
     # An https camera's pinned certificate: SHA-256 as AB:CD:... (95 characters), learned
     # at onboarding or accepted by an admin; every connection must present it (None: an
-    # http camera, or an https one onboarded before 0044 until its next connection).
+    # http camera, or an https one onboarded before 0045 until its next connection).
     tls_fingerprint: Mapped[str | None] = mapped_column(String(95))
     # Or the CA bundle (PEM) the admin gave: the certificate must chain to it and name the
     # camera's host; no pin then.

@@ -8,8 +8,8 @@ Self-contained (two nullable columns): https cameras onboarded before this revis
 none; a media node's first connection pins and stores the certificate it meets
 (audited camera.certificate.pin).
 
-Revision ID: 0044
-Revises: 0043
+Revision ID: 0045
+Revises: 0044
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0044"
-down_revision = "0043"
+revision = "0045"
+down_revision = "0044"
 branch_labels = None
 depends_on = None
 
