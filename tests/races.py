@@ -132,18 +132,49 @@ def purged_after_ingest(monkeypatch: Any, services: Services, *gone: str) -> lis
     """:func:`purge_now` right after the next ingest returns, before its caller writes
     what it answered (an upload's completion naming the item its bytes duplicate). The
     returned list holds False once the purge ran."""
+    return purged_after(monkeypatch, services, services.ingestor, "ingest", *gone)
+
+
+def purged_after(
+    monkeypatch: Any, services: Services, owner: object, method: str, *gone: str
+) -> list[bool]:
+    """:func:`purge_now` right after the next call of ``owner.method`` returns (say the
+    store's ``hash_of``: a dock import's read-back of the stored copy). The returned list
+    holds False once the purge ran."""
     armed = [True]
-    ingest = services.ingestor.ingest
+    call = getattr(owner, method)
 
     def hooked(*args: Any, **kwargs: Any) -> Any:
-        result = ingest(*args, **kwargs)
+        result = call(*args, **kwargs)
         if armed[0]:
             armed[0] = False
             purge_now(services, *gone)
         return result
 
-    monkeypatch.setattr(services.ingestor, "ingest", hooked)
+    monkeypatch.setattr(owner, method, hooked)
     return armed
+
+
+def purge_decided_after_ingest(monkeypatch: Any, services: Services) -> list[object]:
+    """After the next ingest returns, the purge's step 1 only (INV-3): the garbage rows
+    of every expired item written, none destroyed yet. The returned list holds the
+    items it decided to destroy, once it ran; :func:`purge_now` finishes them."""
+    from retention.plugin import get
+
+    purger = get(services).purger
+    ingest = services.ingestor.ingest
+    decided: list[object] = []
+
+    def intent_only(*args: Any, **kwargs: Any) -> Any:
+        result = ingest(*args, **kwargs)
+        if not decided:
+            with monkeypatch.context() as m:
+                m.setattr(purger, "_destroy", lambda ids, report: decided.extend(ids))
+                purger.run()
+        return result
+
+    monkeypatch.setattr(services.ingestor, "ingest", intent_only)
+    return decided
 
 
 def user_changed_after_check(

@@ -6,7 +6,9 @@ optionally with a sidecar ``<file>.json`` (``source``, ``officer_badge``, ``reco
 ``markers`` (OPS-3: ``[{"kind", "at", "reason"}]``, vms/markers.py)). A file is taken
 once it has not changed for ``dock_settle_seconds``; it goes through the single ingest
 path (INV-1); the stored copy is then read back and its SHA-256 compared before the dock
-copy is removed, so the device copy is erased only after a verified upload. Files that
+copy is removed, so the device copy is erased only after a verified upload. The copy is
+removed while the item's row is held, and only when that item is not gone or being
+purged (RET-13): bytes that duplicate an item purged meanwhile are ingested again. Files that
 are refused move to ``<device>/rejected/`` with a ``.error.txt`` saying why (as
 ``<stem>.<n><suffix>`` when a refused file of their name is there already): nothing is lost.
 
@@ -31,7 +33,7 @@ from sqlalchemy import select
 
 from vms.audit.log import SYSTEM_ROLE, Who
 from vms.clock import Clock
-from vms.db.models import CAPTURE_SOURCES, Device, SourceKind
+from vms.db.models import CAPTURE_SOURCES, Device, MediaItem, PurgeIntent, SourceKind
 from vms.errors import (
     Conflict,
     DataLoss,
@@ -57,6 +59,11 @@ SIDECAR = ".json"
 # A sidecar holds a few fields and markers: larger is refused before it is read (#10.4).
 MAX_SIDECAR_BYTES = 1024 * 1024
 REJECTED = "rejected"
+# A file whose bytes matched an item purged meanwhile is ingested once more (RET-13); a
+# second ingest meeting that again is a race the next scan settles.
+INGEST_ATTEMPTS = 2
+# Within _take only, never returned: a duplicate whose stored copy could not be read back.
+_UNVERIFIED = "unverified"
 # A folder opened as itself, never through a link (INV-2, TAG-5).
 _FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
 
@@ -166,12 +173,66 @@ class DockScanner:
             info = os.fstat(fd)
             if not stat.S_ISREG(info.st_mode):
                 return DockOutcome(path, "deferred", "not a regular file")
-            outcome = self._ingest(device_id, dir_fd, path, _fd_path(fd), by)
+            for _attempt in range(INGEST_ATTEMPTS):
+                outcome = self._ingest(device_id, dir_fd, path, _fd_path(fd), by)
+                if outcome.status not in ("ingested", "duplicate", _UNVERIFIED):
+                    return outcome
+                try:
+                    if self._remove_if_kept(dir_fd, path, info, outcome):
+                        return outcome
+                except Conflict as exc:
+                    log.warning("dock %s: deferred, %s", path, exc.message)
+                    return DockOutcome(path, "deferred", exc.message)
+                except DataLoss as exc:
+                    self._reject(dir_fd, path, exc.message)
+                    return DockOutcome(path, "rejected", exc.message)
+                log.info(
+                    "dock %s: item %s it duplicates was purged meanwhile; ingesting again",
+                    path,
+                    outcome.detail,
+                )
         finally:
             os.close(fd)
-        if outcome.status in ("ingested", "duplicate"):
-            self._remove(dir_fd, path, info)
-        return outcome
+        message = (
+            f"the items the bytes of {path.name} matched were purged while it was taken "
+            "(RET-13): kept, taken again at the next scan"
+        )
+        log.warning("dock %s: deferred, %s", path, message)
+        return DockOutcome(path, "deferred", message)
+
+    def _remove_if_kept(
+        self, dir_fd: int, path: Path, taken: os.stat_result, outcome: DockOutcome
+    ) -> bool:
+        """Remove the dock copy (TAG-5) while the item ``outcome`` names is held in a
+        transaction (``FOR SHARE`` on PostgreSQL, the write lock on SQLite: a purge's
+        deletion waits for it); False, the copy kept, when that item is gone.
+
+        A duplicate names an item catalogued before: the purge (RET-13) may have
+        destroyed it since the ingest found it, and the dock copy is then the only one
+        left. Ingested again, its bytes are a new item, as the same file a moment later
+        would be. An item whose destruction the purge has decided (its intent recorded,
+        INV-3) cannot be replaced yet (one item per device and bytes): :class:`Conflict`,
+        the copy kept for the next scan. An item still kept whose stored copy could not
+        be read back (``_UNVERIFIED``): :class:`DataLoss`."""
+        media_id = outcome.detail
+        with self.ingestor.db.transaction() as s:
+            held = s.execute(
+                select(MediaItem.id).where(MediaItem.id == media_id).with_for_update(read=True)
+            ).first()
+            if held is None:
+                return False
+            if s.get(PurgeIntent, media_id) is not None:
+                raise Conflict(
+                    f"item {media_id}, which has the same bytes, is being purged (RET-13): "
+                    f"{path.name} is kept and taken again at the next scan"
+                )
+            if outcome.status == _UNVERIFIED:
+                raise DataLoss(
+                    f"verification of {path} failed: the stored copy of item {media_id} is "
+                    "missing; the dock copy is kept"
+                )
+            self._remove(dir_fd, path, taken)
+        return True
 
     def _ingest(
         self, device_id: str, dir_fd: int, path: Path, opened: Path, by: Who
@@ -198,8 +259,15 @@ class DockScanner:
                 markers=parse_markers(sidecar.get("markers")),  # OPS-3
             )
             result = self.ingestor.ingest(opened, request, by)
-            store = self.ingestor.store
-            if store.hash_of(result.sha256) != result.sha256 or _sha256(opened) != result.sha256:
+            try:
+                stored = self.ingestor.store.hash_of(result.sha256)
+            except FileNotFoundError:
+                if not result.duplicate:
+                    raise
+                # The item it duplicates may have been purged since the ingest found
+                # it: told apart, under its row's lock, by the caller (RET-13).
+                return DockOutcome(path, _UNVERIFIED, result.media_id)
+            if stored != result.sha256 or _sha256(opened) != result.sha256:
                 raise DataLoss(
                     f"verification of {path} failed: the stored copy does not match; "
                     "the dock copy is kept"

@@ -309,27 +309,13 @@ def test_bytes_whose_item_is_being_purged_as_their_upload_completes_are_kept_RET
     item when the upload is marked complete: the upload named an item about to go, and
     was lost when it went. Refused now with a 409 (complete again), the upload still
     receiving with its bytes; completed again after the purge, they are a new item."""
-    from retention.plugin import get
-    from tests.races import purge_now
+    from tests.races import purge_decided_after_ingest, purge_now
 
     officer = actors["officer"]
     data = make_video(seconds=0.5)
     gone = expired_upload(services, officer, clock, data)
     upload_id = uploaded(services, officer, data)
-    purger = get(services).purger
-    ingest = services.ingestor.ingest
-    decided: list[object] = []
-
-    def intent_only(*args: Any, **kwargs: Any) -> Any:
-        result = ingest(*args, **kwargs)
-        if not decided:
-            # Step 1 only: the garbage row written, the item not yet destroyed.
-            with monkeypatch.context() as m:
-                m.setattr(purger, "_destroy", lambda ids, report: decided.extend(ids))
-                purger.run()
-        return result
-
-    monkeypatch.setattr(services.ingestor, "ingest", intent_only)
+    decided = purge_decided_after_ingest(monkeypatch, services)
 
     with pytest.raises(Conflict, match=f"item {gone}, which has the same bytes, is being purged"):
         services.uploads.complete(officer, upload_id)

@@ -1,0 +1,106 @@
+"""Dock-folder imports (TAG-5): the dock copy is removed only once its bytes are safely
+catalogued, in an item the retention purge (RET-13) is not destroying."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from tests.media import make_video
+from tests.vms.test_dock import settle
+from vms.check import check
+from vms.clock import ManualClock
+from vms.db.models import DestructionRecord, MediaItem
+from vms.services import Services
+
+DAY = dt.timedelta(days=1)
+
+
+def docked(services: Services, name: str, data: bytes) -> Path:
+    """``data`` dropped as ``name`` in BWC-0042's dock folder, settled."""
+    device = services.config.dock_dir / "BWC-0042"
+    device.mkdir(parents=True, exist_ok=True)
+    path = device / name
+    path.write_bytes(data)
+    settle(path, services.clock)
+    return path
+
+
+def expired_item(services: Services, clock: ManualClock, data: bytes) -> str:
+    """The item of a dock import of ``data``, then 100 days on: expired (RET-4's 90 days
+    count from its ingest) and kept by nothing."""
+    docked(services, "first.mp4", data)
+    [first] = services.dock.scan()
+    assert first.status == "ingested", first
+    clock.advance(100 * DAY)
+    return first.detail
+
+
+@pytest.mark.parametrize("moment", ["after-ingest", "after-verification"])
+def test_bytes_whose_item_is_purged_as_they_are_docked_are_filed_anew_RET_13_TAG_5(
+    services: Services, clock: ManualClock, monkeypatch: pytest.MonkeyPatch, moment: str
+) -> None:
+    """The device docks again the bytes of an item that has expired; the purge destroys
+    that item after the ingest found it (a duplicate) and before the dock copy was
+    removed. After the verification, the scan answered "duplicate" and removed the dock
+    copy: the footage was gone from the store and from the dock. Before it, the
+    verification met the missing stored copy and the file was deferred as an unexpected
+    error (FileNotFoundError, logged with a traceback). Its bytes are filed as a new
+    item now, as the same file a moment later would be, and only then is the dock copy
+    removed."""
+    from tests.races import purged_after, purged_after_ingest
+
+    data = make_video(seconds=0.5)
+    gone = expired_item(services, clock, data)
+    again = docked(services, "again.mp4", data)
+    if moment == "after-ingest":
+        armed = purged_after_ingest(monkeypatch, services, gone)
+    else:
+        # TAG-5's read-back of the stored copy done, the dock copy not yet removed.
+        armed = purged_after(monkeypatch, services, services.store, "hash_of", gone)
+
+    [outcome] = services.dock.scan()
+
+    assert not armed[0], "the purge did not land between the ingest and the removal"
+    assert (outcome.status, outcome.detail != gone) == ("ingested", True), outcome
+    with services.db.session() as s:
+        item = s.get(MediaItem, outcome.detail)
+        assert item is not None and item.sha256 == hashlib.sha256(data).hexdigest()
+        recorded = select(DestructionRecord.id).where(DestructionRecord.media_id == gone)
+        assert s.execute(recorded).first() is not None  # RET-13: the purge recorded
+    assert services.store.path_for(item.sha256).read_bytes() == data
+    assert not again.exists()  # catalogued and verified: the dock copy went
+    report = check(services.db, services.store)
+    assert report.clean, report
+
+
+def test_bytes_whose_item_is_being_purged_as_they_are_docked_are_kept_RET_13_TAG_5(
+    services: Services, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same, the purge having recorded its intent (step 1) and not yet deleted the
+    item when the dock copy was removed: the copy went with an item about to go. It is
+    kept now (deferred, saying why); the next scan after the purge files it anew."""
+    from tests.races import purge_decided_after_ingest, purge_now
+
+    data = make_video(seconds=0.5)
+    gone = expired_item(services, clock, data)
+    again = docked(services, "again.mp4", data)
+    decided = purge_decided_after_ingest(monkeypatch, services)
+
+    [outcome] = services.dock.scan()
+
+    assert decided == [gone]
+    assert outcome.status == "deferred", outcome
+    assert f"item {gone}, which has the same bytes, is being purged" in outcome.detail
+    assert again.read_bytes() == data  # kept: nothing lost
+    purge_now(services, gone)  # the purge's next step (replay) finishes the item
+    settle(again, services.clock)
+    [later] = services.dock.scan()
+    assert (later.status, later.detail != gone) == ("ingested", True), later
+    assert not again.exists()
+    report = check(services.db, services.store)
+    assert report.clean, report
