@@ -290,7 +290,15 @@ class DockScanner:
 
     def _remove(self, dir_fd: int, path: Path, taken: os.stat_result) -> None:
         """Remove the dock copy once verified (TAG-5): the file that was taken, not one
-        put under its name since, which is left for the next scan."""
+        put under its name since, which is left for the next scan.
+
+        The sidecar goes first. Killed between the two, the file is left, and the next
+        scan finds it a duplicate of the item it became (catalogued with the sidecar's
+        fields) and removes it. The other way round a sidecar was left alone, taken by
+        nothing, and given to the next file of its name (devices reuse names): another
+        recording catalogued with this one's officer, case and recorded time."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path.name + SIDECAR, dir_fd=dir_fd)
         try:
             now = os.stat(path.name, dir_fd=dir_fd, follow_symlinks=False)
         except FileNotFoundError:
@@ -299,8 +307,6 @@ class DockScanner:
             os.unlink(path.name, dir_fd=dir_fd)
         elif now is not None:
             log.warning("dock %s: replaced while it was taken: left for the next scan", path)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path.name + SIDECAR, dir_fd=dir_fd)
 
     def _reject(self, dir_fd: int, path: Path, reason: str) -> None:
         with contextlib.suppress(FileExistsError):

@@ -36,8 +36,15 @@ STEPS = [
 
 
 def run_cli(
-    config: Config, *args: str, crash_at: str | None = None, stdin: str | None = None
+    config: Config,
+    *args: str,
+    crash_at: str | None = None,
+    stdin: str | None = None,
+    script: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
+    """``vms <args>`` in a subprocess on ``config``'s data; with ``script``, that Python
+    code is run instead of ``-m vms.cli`` (it runs the CLI itself, after a change of
+    its own), ``args`` after it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("VMS_")}
     env.update(
         VMS_DATA_DIR=str(config.data_dir),
@@ -48,7 +55,7 @@ def run_cli(
     if crash_at:
         env["VMS_TEST_CRASH_AT"] = crash_at
     return subprocess.run(
-        [sys.executable, "-m", "vms.cli", *args],
+        [sys.executable, *(("-c", script) if script else ("-m", "vms.cli")), *args],
         env=env,
         input=stdin,
         capture_output=True,

@@ -1,19 +1,24 @@
 """Dock-folder imports (TAG-5): the dock copy is removed only once its bytes are safely
-catalogued, in an item the retention purge (RET-13) is not destroying."""
+catalogued, in an item the retention purge (RET-13) is not destroying, and a scan killed
+while it removes a file and its sidecar leaves nothing another file could take."""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
+import signal
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from tests.media import make_video
+from tests.vms.test_crash_safety import run_cli
 from tests.vms.test_dock import settle
 from vms.check import check
-from vms.clock import ManualClock
+from vms.clock import ManualClock, SystemClock
+from vms.config import Config
 from vms.db.models import DestructionRecord, MediaItem
 from vms.services import Services
 
@@ -102,5 +107,76 @@ def test_bytes_whose_item_is_being_purged_as_they_are_docked_are_kept_RET_13_TAG
     [later] = services.dock.scan()
     assert (later.status, later.detail != gone) == ("ingested", True), later
     assert not again.exists()
+    report = check(services.db, services.store)
+    assert report.clean, report
+
+
+# ``vms dock scan`` SIGKILLed right after the first of the dock's removals of a taken file
+# (made in the open device folder, so with ``dir_fd``), whichever it removes first: the
+# moment between the removal of a file and of its sidecar.
+KILLED_BETWEEN_REMOVALS = """
+import os, runpy, signal, sys
+unlink, removed = os.unlink, []
+def unlink_then_die(path, *, dir_fd=None):
+    if dir_fd is not None and removed:
+        os.kill(os.getpid(), signal.SIGKILL)
+    unlink(path, dir_fd=dir_fd)
+    if dir_fd is not None:
+        removed.append(path)
+os.unlink = unlink_then_die
+sys.argv[0] = "vms"
+runpy.run_module("vms.cli", run_name="__main__", alter_sys=True)
+"""
+
+
+def test_a_scan_killed_between_removing_a_file_and_its_sidecar_leaves_no_stale_sidecar_TAG_5(
+    config: Config, services: Services, clock: ManualClock
+) -> None:
+    """A scan killed after it removed an ingested file and before it removed its
+    sidecar left the sidecar alone in the dock folder. Nothing took it away (sidecars
+    are read only with their file), and devices reuse names (FILE0001.MP4 after a
+    reset): the next file of that name docked without a sidecar was catalogued with the
+    old one's officer, case, title, categories and recorded time (TAG-1, TAG-2). Now the
+    sidecar goes first: killed between, the file is left, and the next scan finds it a
+    duplicate of its item (catalogued with the sidecar) and removes it."""
+    clock.set(SystemClock().now())  # the subprocess's clock and this one agree
+    device = config.dock_dir / "BWC-0042"
+    device.mkdir(parents=True)
+    clip, sidecar = device / "FILE0001.MP4", device / "FILE0001.MP4.json"
+    first = make_video(clip, seconds=0.5)
+    recorded = clock.now() - DAY
+    sidecar.write_text(
+        json.dumps(
+            {
+                "officer_badge": "B1",
+                "case_number": "C-1",
+                "title": "Arrest",
+                "categories": ["Eviction"],
+                "recorded_at": recorded.isoformat(),
+            }
+        )
+    )
+    settle(clip, clock, seconds=600)
+
+    proc = run_cli(config, "dock", "scan", script=KILLED_BETWEEN_REMOVALS)
+
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    with services.db.session() as s:
+        item = s.execute(select(MediaItem)).scalar_one()
+        assert (item.sha256, item.case_number) == (hashlib.sha256(first).hexdigest(), "C-1")
+    [left] = device.iterdir()  # one of the two removed, the other not yet
+    settle(left, clock)
+    services.dock.scan()  # the next scan, after the restart
+    assert sorted(p.name for p in device.iterdir()) == []
+
+    second = make_video(clip, seconds=0.5, seed=1)  # the device reset: the name again
+    settle(clip, clock)
+    [outcome] = services.dock.scan()
+    assert outcome.status == "ingested", outcome
+    with services.db.session() as s:
+        again = s.get(MediaItem, outcome.detail)
+        assert again is not None and again.sha256 == hashlib.sha256(second).hexdigest()
+        assert (again.case_number, again.officer_badge, again.title) == (None, None, None)
+        assert again.recorded_start != recorded
     report = check(services.db, services.store)
     assert report.clean, report
