@@ -328,11 +328,10 @@ class DockScanner:
             # Devices reuse names (FILE0001.MP4 after a reset): an earlier refused file of
             # this name stays, this one takes a free name beside it (nothing is lost).
             kept = _free_name(path.name, target_fd)
-            os.replace(path.name, kept, src_dir_fd=dir_fd, dst_dir_fd=target_fd)
-            with contextlib.suppress(FileNotFoundError):
-                os.replace(
-                    path.name + SIDECAR, kept + SIDECAR, src_dir_fd=dir_fd, dst_dir_fd=target_fd
-                )
+            # The reason, then the sidecar, then the file (TAG-5): killed in between, the
+            # file is still in the device folder, refused again by the next scan under
+            # the same free name, beside what was moved. The file first left its sidecar
+            # alone in the device folder, for the next file of its name to take.
             # A reason file planted as a link would have the reason written through it.
             error = f"{kept}.error.txt"
             with contextlib.suppress(FileNotFoundError):
@@ -341,6 +340,11 @@ class DockScanner:
             fd = os.open(error, flags, PRIVATE_FILE_MODE, dir_fd=target_fd)
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 f.write(reason + "\n")
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(
+                    path.name + SIDECAR, kept + SIDECAR, src_dir_fd=dir_fd, dst_dir_fd=target_fd
+                )
+            os.replace(path.name, kept, src_dir_fd=dir_fd, dst_dir_fd=target_fd)
         finally:
             os.close(target_fd)
         log.warning("dock %s: rejected, %s", path, reason)

@@ -111,19 +111,21 @@ def test_bytes_whose_item_is_being_purged_as_they_are_docked_are_kept_RET_13_TAG
     assert report.clean, report
 
 
-# ``vms dock scan`` SIGKILLed right after the first of the dock's removals of a taken file
-# (made in the open device folder, so with ``dir_fd``), whichever it removes first: the
-# moment between the removal of a file and of its sidecar.
-KILLED_BETWEEN_REMOVALS = """
+def killed_after_first(call: str) -> str:
+    """A script for ``run_cli(script=...)``: ``vms`` SIGKILLed right before its second
+    ``os.<call>`` in an open folder (``dir_fd`` or ``src_dir_fd`` given: the dock's
+    removals and moves of a taken file and its sidecar), whichever file it takes first."""
+    return f"""
 import os, runpy, signal, sys
-unlink, removed = os.unlink, []
-def unlink_then_die(path, *, dir_fd=None):
-    if dir_fd is not None and removed:
+real, done = os.{call}, []
+def once_then_die(*args, **kwargs):
+    inside = kwargs.get("dir_fd", kwargs.get("src_dir_fd")) is not None
+    if inside and done:
         os.kill(os.getpid(), signal.SIGKILL)
-    unlink(path, dir_fd=dir_fd)
-    if dir_fd is not None:
-        removed.append(path)
-os.unlink = unlink_then_die
+    result = real(*args, **kwargs)
+    done.extend([args] if inside else [])
+    return result
+os.{call} = once_then_die
 sys.argv[0] = "vms"
 runpy.run_module("vms.cli", run_name="__main__", alter_sys=True)
 """
@@ -158,7 +160,7 @@ def test_a_scan_killed_between_removing_a_file_and_its_sidecar_leaves_no_stale_s
     )
     settle(clip, clock, seconds=600)
 
-    proc = run_cli(config, "dock", "scan", script=KILLED_BETWEEN_REMOVALS)
+    proc = run_cli(config, "dock", "scan", script=killed_after_first("unlink"))
 
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     with services.db.session() as s:
@@ -180,3 +182,42 @@ def test_a_scan_killed_between_removing_a_file_and_its_sidecar_leaves_no_stale_s
         assert again.recorded_start != recorded
     report = check(services.db, services.store)
     assert report.clean, report
+
+
+def test_a_scan_killed_between_rejecting_a_file_and_its_sidecar_leaves_no_stale_sidecar_TAG_5(
+    config: Config, services: Services, clock: ManualClock
+) -> None:
+    """A refused file moved to ``rejected/`` and its sidecar not yet (killed between):
+    the sidecar stayed alone in the device folder, and the next file of that name
+    docked without a sidecar was catalogued with the refused one's officer and case
+    (TAG-1, TAG-2). Now the sidecar moves first: killed between, the refused file is
+    left, refused again by the next scan and put beside its sidecar."""
+    clock.set(SystemClock().now())  # the subprocess's clock and this one agree
+    device = config.dock_dir / "BWC-0042"
+    device.mkdir(parents=True)
+    clip = device / "FILE0001.MP4"
+    clip.write_bytes(b"\x00\x01garbage" * 500)
+    sidecar = {"officer_badge": "B1", "case_number": "C-1", "title": "Arrest"}
+    (device / "FILE0001.MP4.json").write_text(json.dumps(sidecar))
+    settle(clip, clock, seconds=600)
+
+    proc = run_cli(config, "dock", "scan", script=killed_after_first("replace"))
+
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    for left in device.iterdir():
+        settle(left, clock)
+    services.dock.scan()  # the next scan, after the restart
+    assert sorted(p.name for p in device.iterdir()) == ["rejected"]
+    rejected = device / "rejected"
+    assert (rejected / "FILE0001.MP4").read_bytes() == b"\x00\x01garbage" * 500
+    assert json.loads((rejected / "FILE0001.MP4.json").read_text()) == sidecar
+    assert "not a decodable" in (rejected / "FILE0001.MP4.error.txt").read_text()
+
+    make_video(clip, seconds=0.5)  # the device reset: the name again, no sidecar
+    settle(clip, clock)
+    [outcome] = services.dock.scan()
+    assert outcome.status == "ingested", outcome
+    with services.db.session() as s:
+        item = s.get(MediaItem, outcome.detail)
+        assert item is not None
+        assert (item.case_number, item.officer_badge, item.title) == (None, None, None)
