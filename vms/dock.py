@@ -40,6 +40,7 @@ from vms.errors import (
     FailedPrecondition,
     InsufficientStorage,
     InvalidArgument,
+    NotFound,
     Unavailable,
     VMSError,
 )
@@ -261,7 +262,7 @@ class DockScanner:
             result = self.ingestor.ingest(opened, request, by)
             try:
                 stored = self.ingestor.store.hash_of(result.sha256)
-            except FileNotFoundError:
+            except (FileNotFoundError, NotFound):  # a local file; an S3 object
                 if not result.duplicate:
                     raise
                 # The item it duplicates may have been purged since the ingest found
