@@ -244,7 +244,7 @@ def test_ptz_controller_is_shown_only_to_live_view_roles_ACC_1(
         assert r.status_code == 403, who
     assert len(denials(services, "live.view")) == 3
     r = client.get("/api/v1/cameras/CAM-1/ptz/session", headers=h(tokens, "dispatcher"))
-    assert r.status_code == 200 and r.get_json() == {"controller": None}
+    assert r.status_code == 200 and r.get_json() == {"controller": None, "session_seq": 0}
 
 
 def test_officer_timeline_shows_no_gaps_of_a_fixed_camera(
