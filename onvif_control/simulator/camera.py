@@ -77,6 +77,10 @@ class SimulatedCamera:
     False answers it ``ActionNotSupported``, as cameras without it do.
     ``tls``: serve ONVIF over TLS with this server context (``https`` service
     addresses), as a camera with its own self-signed certificate does.
+    ``keyframe_on_play``: an RTSP session starts with a fresh IDR (default, as some
+    cameras do); False: it gets the shared encoder's frames from PLAY on, P frames that
+    cannot be decoded until the camera's next keyframe, as many cameras send them (with a
+    long GOP, a client waits for it unless it asks with ``SetSynchronizationPoint``).
     """
 
     def __init__(
@@ -99,6 +103,7 @@ class SimulatedCamera:
         burn_in_clock: bool = False,
         synchronization_point: bool = True,
         tls: ssl.SSLContext | None = None,
+        keyframe_on_play: bool = True,
     ) -> None:
         if not 1 <= fps <= 60:
             raise ValueError(f"fps {fps} is outside 1..60")
@@ -108,6 +113,7 @@ class SimulatedCamera:
         self.burn_in_clock = burn_in_clock
         self.synchronization_point = synchronization_point
         self._tls = tls
+        self.keyframe_on_play = keyframe_on_play
         self.name = name
         self.host = host
         self.size = size
@@ -181,7 +187,14 @@ class SimulatedCamera:
         )
         self._service = service
         self._http = HttpServer(service.handle, label=self.name)
-        self._rtsp = RtspServer(hub, username, password, self.name, self._advertised)
+        self._rtsp = RtspServer(
+            hub,
+            username,
+            password,
+            self.name,
+            self._advertised,
+            keyframe_on_play=self.keyframe_on_play,
+        )
         try:
             await self._http.start(self.host, self._ports[0], tls=self._tls)
             await self._rtsp.start(self.host, self._ports[1])

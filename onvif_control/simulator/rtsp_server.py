@@ -8,6 +8,11 @@ it; UDP sessions also expire after ``SESSION_TIMEOUT`` seconds without a request
 
 State per session: READY after SETUP, PLAYING after PLAY, READY again after PAUSE;
 requests in the wrong state get 455, unknown sessions 454.
+
+What a session gets first after PLAY (``keyframe_on_play``): a fresh IDR, asked of the
+hub, with nothing sent before it (the default); or, as many cameras do, the shared
+encoder's next frame whatever it is, P frames that decode only from the next keyframe
+(the camera's GOP, or one asked with ONVIF ``SetSynchronizationPoint``).
 """
 
 from __future__ import annotations
@@ -98,9 +103,17 @@ class RtspServer:
     """Serves one camera's stream over RTSP."""
 
     def __init__(
-        self, hub: StreamHub, username: str, password: str, label: str, advertised_host: str
+        self,
+        hub: StreamHub,
+        username: str,
+        password: str,
+        label: str,
+        advertised_host: str,
+        *,
+        keyframe_on_play: bool = True,
     ) -> None:
         self._hub = hub
+        self._keyframe_on_play = keyframe_on_play
         self._auth = DigestAuthenticator(
             f"vms-sim-{label}", username, password, nonce_lifetime=86_400.0
         )
@@ -362,9 +375,9 @@ class RtspServer:
         }
         if not session.playing:
             session.playing = True
-            session.need_keyframe = True
+            session.need_keyframe = self._keyframe_on_play
             session.play_after = now - 0.5 / self._hub.fps
-            self._hub.subscribe(self._subscriber(session))
+            self._hub.subscribe(self._subscriber(session), keyframe=self._keyframe_on_play)
             log.info("%s session %s READY -> PLAYING", self._label, session.id)
         return response(200, request.cseq, headers)
 

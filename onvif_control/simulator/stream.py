@@ -10,8 +10,8 @@ subscribe there. Encoding happens once per camera however many clients watch.
 With ``burn_in_clock`` the capture time (wall clock, ms) is burned into the top of each
 picture before it is encoded (:mod:`onvif_control.simulator.timecode`), for the
 glass-to-glass latency benchmark. :meth:`StreamHub.request_keyframe` makes the next frame
-an IDR: a new RTSP session, or ONVIF ``SetSynchronizationPoint``; ``sync_points`` counts
-the latter.
+an IDR: a new RTSP session (unless it takes the stream as it comes), or ONVIF
+``SetSynchronizationPoint``; ``sync_points`` counts the latter.
 """
 
 from __future__ import annotations
@@ -131,12 +131,14 @@ class StreamHub:
 
     # Called on the event loop thread -----------------------------------------------
 
-    def subscribe(self, subscriber: Subscriber) -> None:
-        """Deliver access units to ``subscriber`` (starting with a fresh keyframe)."""
+    def subscribe(self, subscriber: Subscriber, *, keyframe: bool = True) -> None:
+        """Deliver access units to ``subscriber``, starting with a fresh keyframe
+        (``keyframe``, the default) or with the encoder's next frame, whatever it is."""
         self._subscribers.add(subscriber)
         with self._cond:
             self._active = len(self._subscribers)
-            self._want_keyframe = True
+            if keyframe:
+                self._want_keyframe = True
             self._cond.notify_all()
 
     def unsubscribe(self, subscriber: Subscriber) -> None:

@@ -12,7 +12,9 @@ import time
 import av
 import pytest
 
-from .conftest import PASSWORD, USERNAME, credentials_url
+from onvif_control.simulator import SimulatedCamera
+
+from .conftest import PASSWORD, SMALL, USERNAME, credentials_url
 from .rtsp_client import RawRtsp
 
 pytestmark = pytest.mark.timeout(90)
@@ -262,3 +264,51 @@ def test_clients_vanishing_mid_stream_do_not_hurt_the_server(camera):
     while camera.rtsp_sessions and time.monotonic() < deadline:
         time.sleep(0.1)
     assert camera.rtsp_sessions == 0
+
+
+def _nal_type(rtp: bytes) -> int:
+    """The H.264 NAL unit type an RTP payload carries (that of the fragment, for FU-A;
+    of the first unit, for STAP-A)."""
+    payload = rtp[12:]
+    kind = payload[0] & 0x1F
+    if kind == 28:  # FU-A
+        return payload[1] & 0x1F
+    if kind == 24:  # STAP-A: 2 bytes of size, then the unit
+        return payload[3] & 0x1F
+    return kind
+
+
+@pytest.mark.parametrize("keyframe_on_play", [True, False])
+def test_a_session_starts_with_an_idr_or_with_p_frames_as_configured(keyframe_on_play):
+    """``keyframe_on_play`` (default True): PLAY gets a fresh IDR first, nothing before it;
+    False: the shared encoder's frames from PLAY on, P frames with a 60 s GOP, as many
+    real cameras send them; ``SetSynchronizationPoint`` then brings an IDR."""
+    cam = SimulatedCamera(
+        "gop", size=SMALL, fps=10, gop_seconds=60, keyframe_on_play=keyframe_on_play,
+        username=USERNAME, password=PASSWORD,
+    )  # fmt: skip
+    cam.start()
+    client = RawRtsp(cam.rtsp_port, USERNAME, PASSWORD)
+    try:
+        time.sleep(0.5)  # the camera's own IDR (the first frame it made) is well past
+        client.play_tcp()
+        kinds: list[int] = []
+        while len(kinds) < 5:
+            channel, packet = client.read_interleaved()
+            if channel == 0:
+                kinds.append(_nal_type(packet))
+        if keyframe_on_play:
+            assert kinds[0] == 7, kinds  # SPS, before the IDR
+            assert 5 in kinds, kinds
+        else:
+            assert set(kinds) == {1}, kinds  # non-IDR slices only
+            cam.hub.synchronization_point()
+            deadline = time.monotonic() + 5
+            while 5 not in kinds:
+                assert time.monotonic() < deadline, "no IDR after a synchronization point"
+                channel, packet = client.read_interleaved()
+                if channel == 0:
+                    kinds.append(_nal_type(packet))
+    finally:
+        client.close()
+        cam.stop()
