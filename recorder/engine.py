@@ -252,7 +252,17 @@ class Recorder:
     def _build(self, spec: CameraSpec) -> _Camera:
         hub = PacketHub(spec.camera_id)
         clock = self.services.clock  # one clock for capture times and poses (INV-5, INV-7)
-        pipeline = CameraPipeline(spec, hub, self.polls.masks, self._pose, self.settings, clock)
+        pipeline = CameraPipeline(
+            spec,
+            hub,
+            self.polls.masks,
+            self._pose,
+            self.settings,
+            clock,
+            # Waiting for the first keyframe of a connection: asked of the camera itself,
+            # masked or not (the mask stage decodes the camera's packets from one).
+            ask_keyframe=functools.partial(self.keyframes.request, spec.camera_id),
+        )
         config = self.services.config
         writer = SegmentWriter(
             spec.camera_id,
@@ -474,11 +484,13 @@ class Recorder:
         if self._follower is not None:
             self._follower.stop()
         self.webrtc.stop()
-        self.keyframes.stop()
         with self._lock:
             self.running = False
             for camera in self._cameras.values():
                 self._stop(camera)
+            # After the cameras: their pipelines and writers ask for keyframes until they
+            # stop, and an ask after this would start the request pool again.
+            self.keyframes.stop()
             if self.ownership is not None:
                 # After the last segments were catalogued: the others take over at once.
                 self.ownership.release_all()

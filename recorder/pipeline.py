@@ -7,7 +7,14 @@ an event loop. Per connection:
    retry with exponential backoff (``reconnect_min_seconds`` doubling up to
    ``reconnect_max_seconds``, reset after a healthy session);
 2. drop packets until the first keyframe with a timestamp (a decoder or muxer cannot
-   start before it, and untimed packets cannot be placed on the timeline);
+   start before it, and untimed packets cannot be placed on the timeline). A connection
+   with no such keyframe ``KEYFRAME_ASK_SECONDS`` after it began asks the camera for
+   one, and again as often while it has none (``ask_keyframe``: ONVIF
+   ``SetSynchronizationPoint`` through :mod:`recorder.keyframes`, from a thread of the
+   connection's own, so the per-packet path pays nothing). FFmpeg gives an RTSP
+   session's first packet no timestamp, so the IDR a camera sends at PLAY is dropped;
+   many cameras send P frames from PLAY, some nothing until their next keyframe: with a
+   long GOP (30-60 s) nothing was recorded until it came, at every connection;
 3. cameras **without** masks: pass the packets through, no decode (cheap recording);
 4. cameras **with** masks: decode once, mask once (the pose at each frame's capture
    time), encode once (libx264); masked cameras never fall back to pass-through, and a
@@ -53,6 +60,50 @@ from vms.urls import redact_credentials as redact
 log = logging.getLogger(__name__)
 
 MaskProvider = Callable[[str], MaskSet]
+
+#: A connection without a keyframe to start from this long after it began asks the
+#: camera for one, and again as often while it has none. Opening the stream alone
+#: takes 1.5-3 s (FFmpeg reads ``probesize`` bytes), and a 1 s GOP's next keyframe
+#: often comes within it: asking sooner would ask at nearly every connection.
+KEYFRAME_ASK_SECONDS = 2.0
+
+
+class _KeyframeWait:
+    """Asks the camera for a keyframe every ``every`` seconds, from a thread of its own,
+    until :meth:`stop` (the connection's first keyframe came, or it ended)."""
+
+    def __init__(self, camera_id: str, ask: Callable[[], object], every: float) -> None:
+        self.camera_id = camera_id
+        self._ask = ask
+        self._every = every
+        self._done = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name=f"keyframe-wait-{camera_id}", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self) -> None:
+        asked = 0
+        while not self._done.wait(self._every):
+            if asked == 0:
+                log.info(
+                    "camera %s: no keyframe to start from %.0f s after connecting; asking "
+                    "the camera for one",
+                    self.camera_id,
+                    self._every,
+                )
+            asked += 1
+            try:
+                self._ask()
+            except Exception:  # a courtesy: the stream goes on without it
+                log.exception("camera %s: asking for a keyframe failed", self.camera_id)
+
+    def stop(self) -> None:
+        """Ask no more; returns once the thread has ended (an ask does not block), so
+        nothing is asked after the recorder stopped."""
+        self._done.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join(5.0)
 
 
 @dataclass(frozen=True)
@@ -107,8 +158,14 @@ class CameraPipeline:
         pose_source: Callable[[], PoseSource | None],
         settings: PipelineSettings,
         clock: Clock,
+        ask_keyframe: Callable[[], object] | None = None,
     ) -> None:
+        """``ask_keyframe``: asks the camera for a keyframe without blocking (the
+        engine's :meth:`~recorder.keyframes.CameraKeyframes.request`; None: never)."""
         self.spec = spec
+        self._ask_keyframe = ask_keyframe
+        # The current connection's asking for its first keyframe (pipeline thread only).
+        self._keyframe_wait: _KeyframeWait | None = None
         self.camera_id = spec.camera_id
         self.hub = hub
         self._masks = masks
@@ -180,6 +237,7 @@ class CameraPipeline:
             self._set_state("connecting", quiet=streak.count > 0)
             source = RtspInput(self.spec.url, timeout=self.settings.read_timeout_seconds)
             healthy = False
+            self._wait_for_keyframe()
             try:
                 info = source.open()
                 self.status.connected_at = self._now()
@@ -201,6 +259,9 @@ class CameraPipeline:
                 log.exception("camera %s: pipeline failed", self.camera_id)
                 cause, detail = "error", repr(exc)
             finally:
+                if self._keyframe_wait is not None:
+                    self._keyframe_wait.stop()
+                    self._keyframe_wait = None
                 source.close()
             # The gap record, status and log name the cause, never the camera's password
             # (an unexpected error's text may hold the URL it failed on).
@@ -231,6 +292,16 @@ class CameraPipeline:
                 break
             delay = min(delay * 2.0, self.settings.reconnect_max_seconds)
         self._set_state("stopped")
+
+    def _wait_for_keyframe(self) -> None:
+        """The stream starts over (a connection, or masks on/off): until its first
+        keyframe, the camera is asked for one (step 2)."""
+        if self._keyframe_wait is not None:
+            self._keyframe_wait.stop()
+        if self._ask_keyframe is not None:
+            self._keyframe_wait = _KeyframeWait(
+                self.camera_id, self._ask_keyframe, KEYFRAME_ASK_SECONDS
+            )
 
     def _reread(self, masks: MaskSet) -> MaskSet:
         """The camera's masks read again. When they cannot be read (the database does not
@@ -286,6 +357,8 @@ class CameraPipeline:
                     self.status.dropped_before_keyframe += 1
                     continue
                 first_pts = raw.pts
+                if self._keyframe_wait is not None:
+                    self._keyframe_wait.stop()
             if raw.pts is None:
                 self.status.dropped_before_keyframe += 1
                 continue
@@ -309,6 +382,7 @@ class CameraPipeline:
                     session = _MaskedSession(self, info, masks) if masks.masked else None
                     first_pts = None
                     clock.reset()
+                    self._wait_for_keyframe()
                     continue
                 if changed(masks, fresh):
                     log.info(

@@ -1,0 +1,71 @@
+"""A camera with a long GOP (60 s at 10 fps) is recorded within seconds of connecting,
+over RTSP from the real simulator into the real recorder (OPS-4: no minute-long gap at
+every connection). The recorder asks the camera for a keyframe (ONVIF
+``SetSynchronizationPoint``) while it waits for the first one it can start from."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from onvif_control.plugin import get as get_control
+from onvif_control.simulator import SimulatedCamera
+from recorder.engine import get as get_recorder
+from tests.recorder.conftest import PASSWORD, USERNAME, onboard, sqlite_services, wait_for
+from tests.recorder.recorded import segment_rows
+from vms.services import Services
+
+pytestmark = pytest.mark.timeout(120)
+
+GOP_SECONDS = 60.0
+
+
+@pytest.fixture
+def services(tmp_path: Path) -> Iterator[Services]:
+    services = sqlite_services(tmp_path, VMS_RECORDER_SEGMENT_SECONDS="2")
+    try:
+        yield services
+    finally:
+        services.close()
+
+
+@pytest.mark.parametrize("keyframe_on_play", [True, False], ids=["idr-on-play", "p-frames"])
+def test_a_camera_with_a_long_gop_is_recorded_within_seconds_OPS_4(
+    services: Services, keyframe_on_play: bool
+) -> None:
+    """Before: FFmpeg hands the first packet of an RTSP session over without a
+    timestamp (with this simulator and with GStreamer's server alike), so the IDR a
+    camera sends at PLAY was dropped, and a camera sending P frames from PLAY had none to
+    give: either way nothing was recorded until the camera's next GOP, a minute here
+    (the pipeline counted 250 packets dropped in 25 s, none recorded, a "video lost"
+    alarm after 10 s), at every reconnection. Now the first dropped packet makes the
+    recorder ask for a keyframe (rate-limited, on a worker thread) and a segment is
+    catalogued within seconds."""
+    sim = SimulatedCamera(
+        "gop", size=(320, 180), fps=10, gop_seconds=GOP_SECONDS,
+        keyframe_on_play=keyframe_on_play, username=USERNAME, password=PASSWORD,
+    )  # fmt: skip
+    sim.start()
+    recorder = get_recorder(services)
+    try:
+        camera_id = onboard(services, sim)
+        assert recorder.add_registered() == [camera_id]
+        time.sleep(1.0)  # the camera's own first IDR is behind it
+        started = time.monotonic()
+        recorder.start()
+        pipeline = recorder.pipeline(camera_id)
+        wait_for(lambda: pipeline.status.packets > 0, 8, "the first recorded packet")
+        took = time.monotonic() - started
+        # A segment (2 s; cut at a keyframe the writer asks for) catalogued.
+        wait_for(lambda: segment_rows(services, camera_id), 15, "a catalogued segment")
+        assert sim.sync_points >= 1
+        assert pipeline.status.reconnects == 0
+        assert pipeline.status.state == "streaming"
+        assert took < 8
+    finally:
+        recorder.stop()
+        get_control(services).close()
+        sim.stop()
