@@ -429,6 +429,9 @@ class RtspServer:
             return
         if session.need_keyframe:
             if not unit.keyframe:
+                # The IDR asked at PLAY (or when behind) can go to a frame captured before
+                # this session's start, which it skips: ask again, or it waits a GOP.
+                self._hub.request_keyframe()
                 return
             session.need_keyframe = False
         timestamp = (session.ts_offset + unit.rtp_time) & 0xFFFFFFFF

@@ -148,7 +148,7 @@ class StreamHub:
             self._active = len(self._subscribers)
 
     def request_keyframe(self) -> None:
-        """Make the next frame an IDR (a session fell behind and dropped frames)."""
+        """Make the next frame an IDR (a session fell behind, or missed its IDR at PLAY)."""
         with self._cond:
             self._want_keyframe = True
 

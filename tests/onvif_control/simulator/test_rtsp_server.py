@@ -312,3 +312,33 @@ def test_a_session_starts_with_an_idr_or_with_p_frames_as_configured(keyframe_on
     finally:
         client.close()
         cam.stop()
+
+
+def test_every_session_gets_its_idr_at_play_even_with_a_long_gop():
+    """Before: the IDR a PLAY asks of the hub could go to a frame captured just before the
+    session's start (the frame thread, woken from idle, catches up to a frame time up to
+    one period back), which the session skips; it then waited for the camera's next GOP,
+    a minute here: about every other session from idle got nothing (ffprobe hung, a
+    recorder's read timed out and reconnected into the same wait). Now a session waiting
+    for its IDR asks the hub for one again."""
+    cam = SimulatedCamera(
+        "gop", size=SMALL, fps=10, gop_seconds=60, username=USERNAME, password=PASSWORD
+    )
+    cam.start()
+    try:
+        for attempt in range(10):
+            time.sleep(0.37)  # idle in between: the frame thread sleeps
+            client = RawRtsp(cam.rtsp_port, USERNAME, PASSWORD, timeout=3.0)
+            try:
+                client.play_tcp()
+                started = time.monotonic()
+                try:
+                    while client.read_interleaved()[0] != 0:
+                        pass
+                except TimeoutError:
+                    pytest.fail(f"session {attempt}: no RTP within 3 s of PLAY")
+                assert time.monotonic() - started < 1.0, attempt
+            finally:
+                client.close()
+    finally:
+        cam.stop()
