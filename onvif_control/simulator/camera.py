@@ -35,7 +35,7 @@ from onvif_control.simulator.panorama import (
 )
 from onvif_control.simulator.ptz_unit import PtzUnit
 from onvif_control.simulator.render import Renderer, project
-from onvif_control.simulator.rtsp_server import RtspServer
+from onvif_control.simulator.rtsp_server import PlayStart, RtspServer
 from onvif_control.simulator.scene import SIGNATURE_RGB, Scene
 from onvif_control.simulator.stream import StreamHub
 
@@ -77,10 +77,10 @@ class SimulatedCamera:
     False answers it ``ActionNotSupported``, as cameras without it do.
     ``tls``: serve ONVIF over TLS with this server context (``https`` service
     addresses), as a camera with its own self-signed certificate does.
-    ``keyframe_on_play``: an RTSP session starts with a fresh IDR (default, as some
-    cameras do); False: it gets the shared encoder's frames from PLAY on, P frames that
-    cannot be decoded until the camera's next keyframe, as many cameras send them (with a
-    long GOP, a client waits for it unless it asks with ``SetSynchronizationPoint``).
+    ``play_start``: what an RTSP session gets first after PLAY (:class:`PlayStart`): a
+    fresh IDR (default), P frames as they come (many cameras), or nothing until the next
+    keyframe; with a long GOP a client waits for it unless it asks with
+    ``SetSynchronizationPoint``.
     """
 
     def __init__(
@@ -103,7 +103,7 @@ class SimulatedCamera:
         burn_in_clock: bool = False,
         synchronization_point: bool = True,
         tls: ssl.SSLContext | None = None,
-        keyframe_on_play: bool = True,
+        play_start: PlayStart = PlayStart.IDR,
     ) -> None:
         if not 1 <= fps <= 60:
             raise ValueError(f"fps {fps} is outside 1..60")
@@ -113,7 +113,7 @@ class SimulatedCamera:
         self.burn_in_clock = burn_in_clock
         self.synchronization_point = synchronization_point
         self._tls = tls
-        self.keyframe_on_play = keyframe_on_play
+        self.play_start = PlayStart(play_start)
         self.name = name
         self.host = host
         self.size = size
@@ -193,7 +193,7 @@ class SimulatedCamera:
             password,
             self.name,
             self._advertised,
-            keyframe_on_play=self.keyframe_on_play,
+            play_start=self.play_start,
         )
         try:
             await self._http.start(self.host, self._ports[0], tls=self._tls)

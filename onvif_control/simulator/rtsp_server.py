@@ -9,16 +9,15 @@ it; UDP sessions also expire after ``SESSION_TIMEOUT`` seconds without a request
 State per session: READY after SETUP, PLAYING after PLAY, READY again after PAUSE;
 requests in the wrong state get 455, unknown sessions 454.
 
-What a session gets first after PLAY (``keyframe_on_play``): a fresh IDR, asked of the
-hub, with nothing sent before it (the default); or, as many cameras do, the shared
-encoder's next frame whatever it is, P frames that decode only from the next keyframe
-(the camera's GOP, or one asked with ONVIF ``SetSynchronizationPoint``).
+What a session gets first after PLAY is the camera's :class:`PlayStart`: a fresh IDR
+(the default), P frames as they come, or nothing until the camera's next keyframe.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import functools
 import logging
 import secrets
@@ -58,6 +57,19 @@ MAX_BACKLOG = 2 * 1024 * 1024
 PUBLIC = "OPTIONS, DESCRIBE, SETUP, PLAY, PAUSE, GET_PARAMETER, TEARDOWN"
 
 
+class PlayStart(enum.StrEnum):
+    """What an RTSP session gets first after PLAY; cameras differ."""
+
+    #: A fresh IDR asked of the hub, nothing before it (the default; some cameras).
+    IDR = "idr"
+    #: The shared encoder's frames as they come: P frames that decode only from the next
+    #: keyframe (many cameras).
+    P_FRAMES = "p_frames"
+    #: Nothing until the camera's next keyframe: its GOP, or one asked with ONVIF
+    #: ``SetSynchronizationPoint`` (some cameras; a client's reads may time out first).
+    NEXT_KEYFRAME = "next_keyframe"
+
+
 class _UdpSink(asyncio.DatagramProtocol):
     """Server side of one UDP port; notes received RTCP as liveness."""
 
@@ -85,6 +97,9 @@ class Session:
     playing: bool = False
     play_after: float = 0.0
     need_keyframe: bool = True
+    # The session asked the hub for an IDR (at PLAY, or when behind): asked again at each
+    # frame it skips until one comes.
+    idr_asked: bool = False
     packets: int = 0
     octets: int = 0
     last_rtcp: float = -1e9
@@ -110,10 +125,10 @@ class RtspServer:
         label: str,
         advertised_host: str,
         *,
-        keyframe_on_play: bool = True,
+        play_start: PlayStart = PlayStart.IDR,
     ) -> None:
         self._hub = hub
-        self._keyframe_on_play = keyframe_on_play
+        self._play_start = play_start
         self._auth = DigestAuthenticator(
             f"vms-sim-{label}", username, password, nonce_lifetime=86_400.0
         )
@@ -375,9 +390,10 @@ class RtspServer:
         }
         if not session.playing:
             session.playing = True
-            session.need_keyframe = self._keyframe_on_play
+            session.need_keyframe = self._play_start is not PlayStart.P_FRAMES
+            session.idr_asked = self._play_start is PlayStart.IDR
             session.play_after = now - 0.5 / self._hub.fps
-            self._hub.subscribe(self._subscriber(session), keyframe=self._keyframe_on_play)
+            self._hub.subscribe(self._subscriber(session), keyframe=session.idr_asked)
             log.info("%s session %s READY -> PLAYING", self._label, session.id)
         return response(200, request.cseq, headers)
 
@@ -424,16 +440,18 @@ class RtspServer:
                 log.info(
                     "%s session %s is behind; dropping until a keyframe", self._label, session.id
                 )
-                session.need_keyframe = True
+                session.need_keyframe = session.idr_asked = True
                 self._hub.request_keyframe()
             return
         if session.need_keyframe:
             if not unit.keyframe:
-                # The IDR asked at PLAY (or when behind) can go to a frame captured before
-                # this session's start, which it skips: ask again, or it waits a GOP.
-                self._hub.request_keyframe()
+                if session.idr_asked:
+                    # The IDR asked at PLAY (or when behind) can go to a frame captured
+                    # before this session's start, which it skips: ask again, or it
+                    # waits a GOP.
+                    self._hub.request_keyframe()
                 return
-            session.need_keyframe = False
+            session.need_keyframe = session.idr_asked = False
         timestamp = (session.ts_offset + unit.rtp_time) & 0xFFFFFFFF
         chunks = []
         for payload in unit.payloads:

@@ -13,6 +13,7 @@ import pytest
 
 from onvif_control.plugin import get as get_control
 from onvif_control.simulator import SimulatedCamera
+from onvif_control.simulator.rtsp_server import PlayStart
 from recorder.engine import get as get_recorder
 from tests.recorder.conftest import PASSWORD, USERNAME, onboard, sqlite_services, wait_for
 from tests.recorder.recorded import segment_rows
@@ -32,21 +33,23 @@ def services(tmp_path: Path) -> Iterator[Services]:
         services.close()
 
 
-@pytest.mark.parametrize("keyframe_on_play", [True, False], ids=["idr-on-play", "p-frames"])
+@pytest.mark.parametrize("play_start", list(PlayStart))
 def test_a_camera_with_a_long_gop_is_recorded_within_seconds_OPS_4(
-    services: Services, keyframe_on_play: bool
+    services: Services, play_start: PlayStart
 ) -> None:
     """Before: FFmpeg hands the first packet of an RTSP session over without a
     timestamp (with this simulator and with GStreamer's server alike), so the IDR a
-    camera sends at PLAY was dropped, and a camera sending P frames from PLAY had none to
-    give: either way nothing was recorded until the camera's next GOP, a minute here
+    camera sends at PLAY was dropped, a camera sending P frames from PLAY had none to
+    give, and one sending nothing until its next keyframe made FFmpeg's read time out
+    (5 s) and reconnect into the same wait: nothing was recorded until the camera's next
+    GOP, a minute here
     (the pipeline counted 250 packets dropped in 25 s, none recorded, a "video lost"
     alarm after 10 s), at every reconnection. Now the first dropped packet makes the
     recorder ask for a keyframe (rate-limited, on a worker thread) and a segment is
     catalogued within seconds."""
     sim = SimulatedCamera(
         "gop", size=(320, 180), fps=10, gop_seconds=GOP_SECONDS,
-        keyframe_on_play=keyframe_on_play, username=USERNAME, password=PASSWORD,
+        play_start=play_start, username=USERNAME, password=PASSWORD,
     )  # fmt: skip
     sim.start()
     recorder = get_recorder(services)

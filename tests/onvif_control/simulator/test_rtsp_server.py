@@ -13,6 +13,7 @@ import av
 import pytest
 
 from onvif_control.simulator import SimulatedCamera
+from onvif_control.simulator.rtsp_server import PlayStart
 
 from .conftest import PASSWORD, SMALL, USERNAME, credentials_url
 from .rtsp_client import RawRtsp
@@ -278,37 +279,43 @@ def _nal_type(rtp: bytes) -> int:
     return kind
 
 
-@pytest.mark.parametrize("keyframe_on_play", [True, False])
-def test_a_session_starts_with_an_idr_or_with_p_frames_as_configured(keyframe_on_play):
-    """``keyframe_on_play`` (default True): PLAY gets a fresh IDR first, nothing before it;
-    False: the shared encoder's frames from PLAY on, P frames with a 60 s GOP, as many
-    real cameras send them; ``SetSynchronizationPoint`` then brings an IDR."""
+@pytest.mark.parametrize("play_start", list(PlayStart))
+def test_a_session_starts_as_the_camera_is_configured(play_start):
+    """``play_start``: IDR (default) gets a fresh IDR first, nothing before it; P_FRAMES
+    the shared encoder's frames from PLAY on, P frames with a 60 s GOP, as many real
+    cameras send them; NEXT_KEYFRAME nothing until the camera's next keyframe. With the
+    last two, ``SetSynchronizationPoint`` brings an IDR at once."""
     cam = SimulatedCamera(
-        "gop", size=SMALL, fps=10, gop_seconds=60, keyframe_on_play=keyframe_on_play,
+        "gop", size=SMALL, fps=10, gop_seconds=60, play_start=play_start,
         username=USERNAME, password=PASSWORD,
     )  # fmt: skip
     cam.start()
-    client = RawRtsp(cam.rtsp_port, USERNAME, PASSWORD)
+    client = RawRtsp(cam.rtsp_port, USERNAME, PASSWORD, timeout=1.5)
     try:
         time.sleep(0.5)  # the camera's own IDR (the first frame it made) is well past
         client.play_tcp()
         kinds: list[int] = []
-        while len(kinds) < 5:
-            channel, packet = client.read_interleaved()
-            if channel == 0:
-                kinds.append(_nal_type(packet))
-        if keyframe_on_play:
-            assert kinds[0] == 7, kinds  # SPS, before the IDR
-            assert 5 in kinds, kinds
-        else:
-            assert set(kinds) == {1}, kinds  # non-IDR slices only
-            cam.hub.synchronization_point()
-            deadline = time.monotonic() + 5
-            while 5 not in kinds:
-                assert time.monotonic() < deadline, "no IDR after a synchronization point"
+
+        def read(count: int) -> None:
+            while len(kinds) < count:
                 channel, packet = client.read_interleaved()
                 if channel == 0:
                     kinds.append(_nal_type(packet))
+
+        if play_start is PlayStart.NEXT_KEYFRAME:
+            with pytest.raises(TimeoutError):
+                read(1)
+        else:
+            read(5)
+        if play_start is PlayStart.IDR:
+            assert kinds[0] == 7, kinds  # SPS, before the IDR
+            assert 5 in kinds, kinds
+            return
+        assert set(kinds) <= {1}, kinds  # non-IDR slices only, or nothing
+        cam.hub.synchronization_point()
+        started = len(kinds)
+        read(started + 8)  # a frame or two in flight, then the IDR (SPS, PPS, slices)
+        assert 5 in kinds[started:], kinds
     finally:
         client.close()
         cam.stop()
