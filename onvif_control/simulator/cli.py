@@ -15,6 +15,10 @@ from types import FrameType
 
 log = logging.getLogger(__name__)
 
+#: ``--play-start`` values: those of :class:`~onvif_control.simulator.rtsp_server.PlayStart`
+#: (not imported here: building the ``vms`` parser must not load the simulator).
+PLAY_STARTS = ("idr", "p_frames", "next_keyframe")
+
 
 def _size(text: str) -> tuple[int, int]:
     try:
@@ -71,6 +75,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="seconds between keyframes (default %(default)s)",
     )
     parser.add_argument(
+        "--play-start",
+        choices=PLAY_STARTS,
+        default=PLAY_STARTS[0],
+        help="what an RTSP session gets first after PLAY: a fresh IDR, P frames as they "
+        "come, or nothing until the next keyframe, as cameras differ (default %(default)s)",
+    )
+    parser.add_argument(
         "--burn-in-clock",
         action="store_true",
         help="burn each frame's capture time into the picture as a block code "
@@ -109,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
     # Imported here: the simulator (numpy, the renderer, its servers) takes ~0.15 s to
     # load, which every other ``vms`` command would pay when the parser is built.
     from onvif_control.simulator.fleet import SimulatorFleet
+    from onvif_control.simulator.rtsp_server import PlayStart
     from onvif_control.simulator.scene import load_scene
 
     try:
@@ -128,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
         scene=scene,
         gop_seconds=args.gop_seconds,
         burn_in_clock=args.burn_in_clock,
+        play_start=PlayStart(args.play_start),
     )
     stop = threading.Event()
 

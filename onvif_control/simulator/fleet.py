@@ -8,6 +8,7 @@ from typing import Self
 
 from onvif_control.simulator.camera import SimulatedCamera
 from onvif_control.simulator.loop_thread import LoopThread
+from onvif_control.simulator.rtsp_server import PlayStart
 from onvif_control.simulator.scene import Scene
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ class SimulatorFleet:
         advertised_host: str | None = None,
         gop_seconds: float = 1.0,
         burn_in_clock: bool = False,
+        play_start: PlayStart = PlayStart.IDR,
     ) -> None:
         if count < 1:
             raise ValueError(f"count {count} must be at least 1")
@@ -57,6 +59,7 @@ class SimulatorFleet:
                 advertised_host=advertised_host,
                 gop_seconds=gop_seconds,
                 burn_in_clock=burn_in_clock,
+                play_start=play_start,
             )
             for i in range(count)
         ]

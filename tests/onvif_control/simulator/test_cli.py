@@ -13,7 +13,8 @@ import time
 import httpx
 import pytest
 
-from onvif_control.simulator.cli import register
+from onvif_control.simulator.cli import PLAY_STARTS, register
+from onvif_control.simulator.rtsp_server import PlayStart
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -28,6 +29,13 @@ def test_register_adds_the_subcommand_with_its_options():
     assert args.rtsp_port == 8554 and args.host == "127.0.0.1" and callable(args.func)
     with pytest.raises(SystemExit):
         parser.parse_args(["simulate-camera", "--size", "big"])
+    assert args.play_start == "idr"
+    assert parser.parse_args(["simulate-camera", "--play-start", "p_frames"]).play_start == (
+        "p_frames"
+    )
+    with pytest.raises(SystemExit):
+        parser.parse_args(["simulate-camera", "--play-start", "later"])
+    assert tuple(PlayStart) == PLAY_STARTS  # the parser's list is the simulator's
 
 
 def test_module_prints_ready_lines_and_stops_on_sigint(tmp_path):
