@@ -23,7 +23,12 @@ from retention.rules import LEGAL
 from vms import ids
 from vms.audit.log import AuditLog
 from vms.auth.authoriser import Authoriser, who
-from vms.auth.decided_again import UserChanged, actor_as_now, hold_user, refuse_user_as_now
+from vms.auth.decided_again import (
+    UserChanged,
+    actor_as_now,
+    hold_user,
+    refused_as_now_if_changed,
+)
 from vms.auth.permissions import Action, Actor
 from vms.clock import Clock
 from vms.db.engine import Database
@@ -173,12 +178,10 @@ class LegalHoldService:
             raise InvalidArgument(
                 "releasing a legal hold needs the release notice reference ('notice', RET-10)"
             )
-        try:
+        with refused_as_now_if_changed(
+            self.db, self.authoriser, actor, Action.RETENTION_MANAGE, target
+        ):
             return self._release(actor, hold_id, notice)
-        except UserChanged as exc:  # ACC-1: disabled or given another role since the check
-            refuse_user_as_now(
-                self.db, self.authoriser, actor, Action.RETENTION_MANAGE, target, exc
-            )
 
     def _release(self, actor: Actor, hold_id: str, notice: str) -> HoldRecord:
         now = self.clock.now()
@@ -321,12 +324,10 @@ class CaseService:
         state = command.state
         if state not in (OPEN, CLOSED):
             raise InvalidArgument(f"case state must be {OPEN} or {CLOSED}, not {state!r}")
-        try:
+        with refused_as_now_if_changed(
+            self.db, self.authoriser, actor, Action.RETENTION_MANAGE, target
+        ):
             return self._set_state(actor, number, state)
-        except UserChanged as exc:  # ACC-1: disabled or given another role since the check
-            refuse_user_as_now(
-                self.db, self.authoriser, actor, Action.RETENTION_MANAGE, target, exc
-            )
 
     def _set_state(self, actor: Actor, number: str, state: CaseState) -> CaseRecord:
         now = self.clock.now()

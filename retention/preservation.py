@@ -41,7 +41,12 @@ from retention.rules import PRESERVATION
 from vms import ids
 from vms.audit.log import AuditLog
 from vms.auth.authoriser import Authoriser, who
-from vms.auth.decided_again import UserChanged, actor_as_now, hold_user, refuse_user_as_now
+from vms.auth.decided_again import (
+    UserChanged,
+    actor_as_now,
+    hold_user,
+    refused_as_now_if_changed,
+)
 from vms.auth.permissions import Action, Actor
 from vms.clock import Clock, isoformat
 from vms.db.engine import Database
@@ -499,12 +504,10 @@ class PreservationService:
             raise InvalidArgument("notice is required (the written release notice, RET-2)")
         if not reason:
             raise InvalidArgument("reason is required")
-        try:
+        with refused_as_now_if_changed(
+            self.db, self.authoriser, actor, Action.PRESERVATION_MANAGE, target
+        ):
             return self._release(actor, request_id, notice, reason)
-        except UserChanged as exc:  # ACC-1: disabled or given another role since the check
-            refuse_user_as_now(
-                self.db, self.authoriser, actor, Action.PRESERVATION_MANAGE, target, exc
-            )
 
     def _release(
         self, actor: Actor, request_id: str, notice: str, reason: str

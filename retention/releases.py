@@ -75,7 +75,12 @@ from retention.release_values import SharedLink as SharedLink
 from retention.release_values import ShareRecord as ShareRecord
 from vms import ids
 from vms.auth.authoriser import who
-from vms.auth.decided_again import UserChanged, actor_as_now, hold_user, refuse_user_as_now
+from vms.auth.decided_again import (
+    UserChanged,
+    actor_as_now,
+    hold_user,
+    refused_as_now_if_changed,
+)
 from vms.auth.permissions import Action, Actor, facts_of
 from vms.bounded import shown
 from vms.clock import ensure_utc
@@ -307,10 +312,10 @@ class ReleaseService(ReleaseLog):
         """``received -> in_review``: the records unit has started on it."""
         target = f"release:{release_id}"
         self.authoriser.require(actor, Action.RELEASES_MANAGE, target)
-        try:
+        with refused_as_now_if_changed(
+            self.db, self.authoriser, actor, Action.RELEASES_MANAGE, target
+        ):
             return self._move(actor, release_id, (RECEIVED,), IN_REVIEW, "release.review", None)
-        except UserChanged as exc:  # ACC-1: disabled or given another role since the check
-            refuse_user_as_now(self.db, self.authoriser, actor, Action.RELEASES_MANAGE, target, exc)
 
     def approve(self, actor: Actor, release_id: str, command: Decision) -> ReleaseRecord:
         return self._decide(actor, release_id, command, APPROVED)
@@ -346,12 +351,10 @@ class ReleaseService(ReleaseLog):
             )
         if sensitive and state == APPROVED:
             self._refuse_sensitive(actor, action, target, sensitive)
-        try:
+        with refused_as_now_if_changed(
+            self.db, self.authoriser, actor, Action.RELEASES_APPROVE, target
+        ):
             return self._move(actor, release_id, (RECEIVED, IN_REVIEW), state, action, reason)
-        except UserChanged as exc:  # ACC-1: disabled or given another role since the check
-            refuse_user_as_now(
-                self.db, self.authoriser, actor, Action.RELEASES_APPROVE, target, exc
-            )
 
     def _move(
         self,
@@ -566,12 +569,10 @@ class ReleaseService(ReleaseLog):
             self.authoriser.require(actor, Action.MEDIA_EDIT, target, item_facts)
         else:
             self.authoriser.require(actor, Action.RELEASES_APPROVE, target)
-        try:
+        with refused_as_now_if_changed(
+            self.db, self.authoriser, actor, Action.RELEASES_APPROVE, target
+        ):
             return self._set_privacy(actor, media_id, command, reason)
-        except UserChanged as exc:  # ACC-1: disabled or given another role since the check
-            refuse_user_as_now(
-                self.db, self.authoriser, actor, Action.RELEASES_APPROVE, target, exc
-            )
 
     def _set_privacy(
         self, actor: Actor, media_id: str, command: SetPrivacy, reason: str

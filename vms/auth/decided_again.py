@@ -18,6 +18,8 @@ outside it is made with (:func:`refuse_user_as_now` for a check of no item).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import NoReturn
 
 from sqlalchemy import select
@@ -115,3 +117,15 @@ def refuse_user_as_now(
     now = actor_as_now(db, authoriser, actor, action, target)
     authoriser.require(now, action, target)
     raise Conflict(str(changed)) from None
+
+
+@contextmanager
+def refused_as_now_if_changed(
+    db: Database, authoriser: Authoriser, actor: Actor, action: Action, target: str
+) -> Iterator[None]:
+    """The block (a write holding the user's row, :func:`hold_user`) with its
+    :class:`UserChanged` answered by :func:`refuse_user_as_now`: 403 audited, or 409."""
+    try:
+        yield
+    except UserChanged as exc:  # ACC-1: disabled or given another role since the check
+        refuse_user_as_now(db, authoriser, actor, action, target, exc)
