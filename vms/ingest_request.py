@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy.orm import Session
 
@@ -131,26 +131,19 @@ def validate_request(request: IngestRequest, categories: CategoryList) -> Ingest
     custody = dict(request.custody_details)
     if request.original_filename and filename != request.original_filename:
         custody.setdefault("filename_as_sent", request.original_filename[:MAX_RAW_FILENAME_CHARS])
-    return IngestRequest(
-        source=request.source,
+    # Only what is checked or normalised is replaced: a field added to the request
+    # passes through unchanged (tests/vms/test_ingest_request.py).
+    return replace(
+        request,
         device_id=device,
         officer_badge=badge,
-        recorded_at=request.recorded_at,
-        recorded_end=request.recorded_end,
         title=request.title.strip() if request.title else None,
         categories=categories.normalise(request.categories),
         case_number=(request.case_number or "").strip() or None,
         incident_number=(request.incident_number or "").strip() or None,
         original_filename=filename,
-        derived_from=request.derived_from,
-        expected_size=request.expected_size,
         expected_sha256=request.expected_sha256.lower() if request.expected_sha256 else None,
         custody_details=custody,
-        origin=request.origin,
         pre_event_buffer_seconds=check_buffer(request.pre_event_buffer_seconds),  # OPS-2
         markers=check_markers(request.markers),  # OPS-3
-        fence=request.fence,
-        superseded=request.superseded,
-        catalogued=request.catalogued,
-        continues_without_keyframe=request.continues_without_keyframe,
     )
