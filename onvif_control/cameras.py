@@ -9,7 +9,7 @@ unreachable address raise our error kinds and store nothing (the refusal is audi
 An https camera's certificate is pinned at onboarding (trust on first use, or the
 fingerprint the admin expects): its SHA-256 fingerprint is stored, shown and audited, and
 every later connection must present it (:mod:`onvif_control.adapter.tls`); an admin
-accepts a renewed certificate with :meth:`CameraService.accept_certificate` (audited).
+accepts a renewed certificate with :mod:`onvif_control.camera_certificates` (audited).
 
 Credentials never travel in URLs here (#10.11): an ONVIF URL with user info is refused
 before anything is tried, and the stream URIs a camera returns are stored, shown and
@@ -26,7 +26,7 @@ import logging
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -35,7 +35,7 @@ from onvif_control.adapter.models import Description, Preset
 from onvif_control.adapter.parsers import onvif_endpoint
 from onvif_control.connections import Connections
 from onvif_control.credentials import CredentialBox
-from onvif_control.tls_pins import ca_context, format_fingerprint, parse_fingerprint
+from onvif_control.tls_pins import check_tls_options, format_fingerprint, parse_fingerprint
 from vms import ids
 from vms.audit.log import AuditLog, Who
 from vms.auth.authoriser import Authoriser, who
@@ -44,12 +44,9 @@ from vms.camera_model import Calibration
 from vms.clock import Clock
 from vms.db.engine import Database
 from vms.db.models import Camera, Device, PtzSession, SourceKind
-from vms.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound, VMSError
+from vms.errors import Conflict, InvalidArgument, NotFound, VMSError
 from vms.events import EventBus
 from vms.urls import redact_credentials
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +129,17 @@ def _shown_fields(camera: Camera) -> dict[str, Any]:
         "created_at": camera.created_at,
         "updated_at": camera.updated_at,
     }
+
+
+def camera_row(s: Any, camera_id: str, *, lock: bool = False) -> Camera:
+    """The camera; ``lock`` (for a change): its row locked first, so a delete at the
+    same instant either waits for the change or leaves nothing to change (a 404;
+    an UPDATE of the row deleted in between was a StaleDataError, a 500)."""
+    camera = s.get(Camera, camera_id, with_for_update=lock or None)
+    if camera is None:
+        raise NotFound(f"camera {camera_id!r} does not exist")
+    assert isinstance(camera, Camera)
+    return camera
 
 
 def _shown(url: str | None) -> str | None:
@@ -349,7 +357,7 @@ class CameraService:
         it presents now is pinned, trust on first use); ``tls_ca_pem``: a CA bundle that
         verifies the camera instead of a pin."""
         scheme, _, _ = onvif_endpoint(onvif_url)  # no credentials in it, nothing tried
-        self._check_tls_options(scheme, tls_fingerprint, tls_ca_pem)
+        check_tls_options(scheme, tls_fingerprint, tls_ca_pem)
         with self.db.session() as s:
             if s.execute(select(Camera.id).where(Camera.name == name)).first() is not None:
                 raise Conflict(f"a camera named {name!r} already exists")
@@ -416,26 +424,6 @@ class CameraService:
         )
         return body
 
-    @staticmethod
-    def _check_tls_options(scheme: str, fingerprint: str | None, ca_pem: str | None) -> None:
-        """The certificate options are well formed, for an https camera, one at most."""
-        given = [n for n, v in (("tls_fingerprint", fingerprint), ("tls_ca_pem", ca_pem)) if v]
-        if given and scheme != "https":
-            raise InvalidArgument(
-                f"{given[0]} is for an https camera; this one is reached over {scheme}",
-                field=given[0],
-            )
-        if len(given) == 2:
-            raise InvalidArgument(
-                "give tls_fingerprint (a pinned certificate) or tls_ca_pem (a CA that "
-                "verifies it), not both",
-                field="tls_ca_pem",
-            )
-        if fingerprint is not None:
-            parse_fingerprint(fingerprint)
-        if ca_pem is not None:
-            ca_context(ca_pem)
-
     @contextlib.contextmanager
     def _name_taken(self, name: str | None) -> Iterator[None]:
         """A 409 when the block's transaction fails on the unique camera name: another
@@ -482,16 +470,6 @@ class CameraService:
         }
         camera.presets = [p.to_dict() for p in d.presets]
 
-    def _get(self, s: Any, camera_id: str, *, lock: bool = False) -> Camera:
-        """The camera; ``lock`` (for a change): its row locked first, so a delete at the
-        same instant either waits for the change or leaves nothing to change (a 404;
-        an UPDATE of the row deleted in between was a StaleDataError, a 500)."""
-        camera = s.get(Camera, camera_id, with_for_update=lock or None)
-        if camera is None:
-            raise NotFound(f"camera {camera_id!r} does not exist")
-        assert isinstance(camera, Camera)
-        return camera
-
     def list_cameras(self, actor: Actor | None) -> list[CameraRecord]:
         if actor is not None:
             self.require_read(actor)
@@ -502,7 +480,7 @@ class CameraService:
     def get(self, actor: Actor, camera_id: str) -> CameraDetail:
         self.require_read(actor)
         with self.db.session() as s:
-            return camera_detail(self._get(s, camera_id))
+            return camera_detail(camera_row(s, camera_id))
 
     def update(self, actor: Actor, camera_id: str, change: CameraChanges) -> CameraDetail:
         """Change a camera's name, onvif_url, username or password (``PATCH``). A new
@@ -513,7 +491,7 @@ class CameraService:
         if not changes:
             raise InvalidArgument(f"PATCH takes {', '.join(CAMERA_FIELDS)}; none was given")
         with self.db.session() as s:
-            current = self._get(s, camera_id)
+            current = camera_row(s, camera_id)
             name, url, username = current.name, current.onvif_url, current.username
             password_enc, pin = current.password_enc, current.tls_fingerprint
             ca = current.tls_ca_pem
@@ -558,7 +536,7 @@ class CameraService:
         checked: tuple[str, str, str, str | None],
     ) -> CameraDetail:
         with self._name_taken(changes.get("name")), self.db.transaction() as s:
-            camera = self._get(s, camera_id, lock=True)
+            camera = camera_row(s, camera_id, lock=True)
             # The move check (#10.11) and the camera's answer were had with what was read
             # before: an address or credentials saved since by someone else would be
             # overwritten unseen, and the stored password sent elsewhere.
@@ -638,7 +616,7 @@ class CameraService:
         with self.ptz.deleting(camera_id):  # the Stop is sent here, while the row exists
             now = self.clock.now()
             with self.db.transaction() as s:
-                camera = self._get(s, camera_id, lock=True)
+                camera = camera_row(s, camera_id, lock=True)
                 open_sessions = s.execute(
                     select(PtzSession).where(
                         PtzSession.camera_id == camera_id, PtzSession.ended_at.is_(None)
@@ -688,7 +666,7 @@ class CameraService:
         actor_who = who(actor) if actor is not None else by
         assert actor_who is not None
         with self.db.transaction() as s:
-            camera = self._get(s, camera_id, lock=True)
+            camera = camera_row(s, camera_id, lock=True)
             before = camera.calibration
             camera.calibration = calibration.to_dict()
             camera.updated_at = self.clock.now()
@@ -702,88 +680,11 @@ class CameraService:
         self.connections.forget(camera_id)
         return calibration
 
-    def accept_certificate(self, actor: Actor, camera_id: str, fingerprint: str) -> CameraDetail:
-        """Pin the certificate an https camera now presents (``POST
-        /api/v1/cameras/{id}/certificate``, admin): after a renewal, or a camera
-        replaced, that the health check reported as "certificate changed". ``fingerprint``
-        is the one the admin was shown (and checked on the camera): the camera must
-        present exactly it now, or Conflict naming what it presents, nothing changed;
-        an admin never pins a certificate unseen. Audited with before and after (ACC-6),
-        refusals too."""
-        action, where = "camera.certificate.accept", target(camera_id)
-        decision = self.authoriser.decide(actor, Action.CAMERAS_MANAGE)
-        if not decision.allowed:
-            self.authoriser.refuse(actor, action, where, decision.reason)
-        wanted = format_fingerprint(parse_fingerprint(fingerprint))
-        with self.db.session() as s:
-            camera = self._get(s, camera_id)
-            name, url, before = camera.name, camera.onvif_url, camera.tls_fingerprint
-            ca_pem = camera.tls_ca_pem
-        scheme, host, port = onvif_endpoint(url)
-
-        def failed(message: str) -> None:
-            self.audit.record(
-                self.db,
-                who(actor),
-                action,
-                where,
-                outcome="failed",
-                details={"name": name, "before": before, "offered": wanted, "error": message},
-            )
-
-        if scheme != "https" or ca_pem is not None:
-            message = (
-                f"camera {name} is verified by its CA bundle: it has no pin to replace"
-                if ca_pem is not None
-                else f"camera {name} is spoken to over http: it has no certificate to pin"
-            )
-            failed(message)
-            raise FailedPrecondition(message)
-        try:
-            seen = format_fingerprint(self.connections.run(self._presented(host, port)))
-        except VMSError as exc:
-            failed(exc.message)
-            raise
-        if seen != wanted:
-            message = (
-                f"camera {name} presents the certificate {seen}, not {wanted}: check the "
-                "camera's fingerprint again; nothing was changed"
-            )
-            failed(message)
-            raise Conflict(message, presented=seen)
-        with self.db.transaction() as s:
-            camera = self._get(s, camera_id, lock=True)
-            if camera.onvif_url != url:
-                message = f"camera {name} got a new address meanwhile: read it again and retry"
-                raise Conflict(message)
-            camera.tls_fingerprint = wanted
-            camera.updated_at = self.clock.now()
-            self.audit.append(
-                s,
-                who(actor),
-                action,
-                where,
-                details={"name": name, "before": before, "after": wanted},
-            )
-            out = camera_detail(camera)
-        self.connections.forget(camera_id)  # the next use connects with the new pin
-        log.info("camera %s: certificate pin %s -> %s", name, before, wanted)
-        return out
-
-    async def _presented(self, host: str, port: int) -> bytes:
-        from onvif_control.adapter.faults import translate
-        from onvif_control.adapter.tls import peer_fingerprint
-
-        try:
-            return await peer_fingerprint(host, port, self.timeout)
-        except Exception as exc:
-            raise translate(exc, host, "TLS handshake", self.timeout) from None
-
     def store_presets(self, camera_id: str, presets: list[dict[str, Any]]) -> None:
         """Keep the stored preset list in step after set/remove (no audit: the PTZ
         command that changed it is audited)."""
         with self.db.transaction() as s:
-            camera = self._get(s, camera_id, lock=True)
+            camera = camera_row(s, camera_id, lock=True)
             camera.presets = presets
             camera.updated_at = self.clock.now()
         self.connections.forget(camera_id)

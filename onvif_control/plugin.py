@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from onvif_control.camera_certificates import CameraCertificates
 from onvif_control.cameras import CameraService
 from onvif_control.connections import Connections
 from onvif_control.credentials import CredentialBox
@@ -60,6 +61,7 @@ class CameraControl:
     runtime: OnvifRuntime
     connections: Connections
     cameras: CameraService
+    certificates: CameraCertificates
     tracker: PoseTracker
     engine: LocalPtzEngine
     ptz: PtzService
@@ -108,6 +110,14 @@ def build(services: Services) -> CameraControl:
         cams.command_timeout_seconds,
         stream_hosts=cams.stream_host_list,
     )
+    certificates = CameraCertificates(
+        services.db,
+        services.audit,
+        services.clock,
+        services.authoriser,
+        connections,
+        cams.command_timeout_seconds,
+    )
     tracker = PoseTracker(
         connections,
         services.clock,
@@ -151,7 +161,9 @@ def build(services: Services) -> CameraControl:
     health = HealthMonitor(
         services.db, services.audit, services.clock, services.events, connections
     )
-    return CameraControl(runtime, connections, cameras, tracker, engine, ptz, health, audit)
+    return CameraControl(
+        runtime, connections, cameras, certificates, tracker, engine, ptz, health, audit
+    )
 
 
 def install(services: Services) -> None:

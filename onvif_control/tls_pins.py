@@ -79,3 +79,24 @@ def ca_context(pem: str) -> ssl.SSLContext:
             f"tls_ca_pem does not load as CA certificates: {exc}", field="tls_ca_pem"
         ) from None
     return context
+
+
+def check_tls_options(scheme: str, fingerprint: str | None, ca_pem: str | None) -> None:
+    """The certificate options of a camera at ``scheme`` are well formed, for an https
+    camera, one at most; InvalidArgument naming the option otherwise."""
+    given = [n for n, v in (("tls_fingerprint", fingerprint), ("tls_ca_pem", ca_pem)) if v]
+    if given and scheme != "https":
+        raise InvalidArgument(
+            f"{given[0]} is for an https camera; this one is reached over {scheme}",
+            field=given[0],
+        )
+    if len(given) == 2:
+        raise InvalidArgument(
+            "give tls_fingerprint (a pinned certificate) or tls_ca_pem (a CA that "
+            "verifies it), not both",
+            field="tls_ca_pem",
+        )
+    if fingerprint is not None:
+        parse_fingerprint(fingerprint)
+    if ca_pem is not None:
+        ca_context(ca_pem)

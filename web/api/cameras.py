@@ -1,5 +1,6 @@
-"""Cameras API (``/api/v1/cameras``): onboarding, listing, editing, calibration (issue 4
-item 2). Handlers parse, call the camera service, serialise."""
+"""Cameras API (``/api/v1/cameras``): onboarding, listing, editing, calibration, a new
+certificate's pin (issue 4 item 2). Handlers parse, call the camera service (or the
+camera certificates), serialise."""
 
 from __future__ import annotations
 
@@ -87,4 +88,5 @@ def put_calibration(camera_id: str, body: CalibrationIn) -> Any:
 def accept_certificate(camera_id: str, body: CertificateIn) -> Any:
     """Pin the certificate an https camera presents now (admin), after it changed: the
     fingerprint given must be the one the camera presents, or 409 naming it."""
-    return cameras().accept_certificate(require_actor(), camera_id, body.tls_fingerprint)
+    certificates = get(services()).certificates
+    return certificates.accept(require_actor(), camera_id, body.tls_fingerprint)
