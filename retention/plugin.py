@@ -22,6 +22,7 @@ from retention.legal import CaseService, LegalHoldService
 from retention.object_holds import SYNC_SECONDS, ObjectHolds
 from retention.preservation import PreservationService
 from retention.purge import PURGE_WHO, Purger, PurgeReport
+from retention.release_shares import ReleaseShares
 from retention.releases import ReleaseService
 from retention.reports import Reports
 from retention.rules import RetentionPolicy
@@ -48,6 +49,7 @@ class Retention:
     purger: Purger
     reports: Reports
     releases: ReleaseService
+    release_shares: ReleaseShares
     shares: ShareAccess
     object_holds: ObjectHolds
 
@@ -83,6 +85,14 @@ def build(services: Services) -> Retention:
     expiry = ExpiryService(services.db, policy)
     holder = Holder(services.store, expiry)
     args = (services.db, services.audit, services.clock)
+    releases = ReleaseService(
+        services.db,
+        services.store,
+        services.audit,
+        services.clock,
+        services.authoriser,
+        services.config.releases,
+    )
     return Retention(
         policy=policy,
         expiry=expiry,
@@ -122,14 +132,8 @@ def build(services: Services) -> Retention:
             deadline_hours=services.config.tagging.deadline_hours,
             zone=services.config.zone,
         ),
-        releases=ReleaseService(
-            services.db,
-            services.store,
-            services.audit,
-            services.clock,
-            services.authoriser,
-            services.config.releases,
-        ),
+        releases=releases,
+        release_shares=ReleaseShares(releases),
         shares=ShareAccess(
             services.db, services.store, services.audit, services.clock, services.users.throttle
         ),

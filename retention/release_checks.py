@@ -1,7 +1,8 @@
 """The rules of release requests and share links that both read (docs/design/releases.md):
 states and kinds, the privacy-sensitive (REL-3, ACC-11) and restricted (ACC-7) checks of
 the served items, a share link's token hash. Used by :mod:`retention.releases` (the
-workflow), :mod:`retention.release_log` (the log) and :mod:`retention.share_links`.
+workflow), :mod:`retention.release_shares` (making links), :mod:`retention.release_log`
+(the log) and :mod:`retention.share_links`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Release requests and share links (issue 16, items 5, 6, 8; docs/design/releases.md).
+"""Release requests (issue 16, items 5, 6, 8; docs/design/releases.md).
 
 A release request is logged by the records unit (``releases.manage``: records commanders,
 admins) with its kind, requester, legal basis, document and items; the chief or a
@@ -25,19 +25,18 @@ Rules checked here, each a clear error (refusals audited):
 - ``internal_affairs``: the release is recorded as a secondary copy (REL-4): a flag on
   the request and a ``secondary_copy`` custody event on every item.
 
-Share links: a random 256-bit token, only its SHA-256 stored, made and revoked here; what
-an outsider holding one may see and download is :mod:`retention.share_links`.
+Share links are made and revoked by :mod:`retention.release_shares`, with the checks
+again of :meth:`ReleaseService.still_releasable`; what an outsider holding one may see and
+download is :mod:`retention.share_links`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import secrets
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from retention.expiry import lock_rows
@@ -50,13 +49,11 @@ from retention.release_checks import (
     NEEDS_DOCUMENT,
     RECEIVED,
     RELEASED,
-    SHAREABLE,
     required_text,
     resolve_item,
     restricted_since_approval,
     restricted_since_reason,
     sensitive_items,
-    token_hash,
 )
 from retention.release_checks import MAX_LOG_OFFSET as MAX_LOG_OFFSET
 from retention.release_checks import NO_LINK as NO_LINK
@@ -89,7 +86,6 @@ from vms.db.models import (
     MediaItem,
     ReleaseItem,
     ReleaseRequest,
-    ShareLink,
 )
 from vms.errors import Conflict, InvalidArgument, NotFound
 from vms.lineage import copies_of, lock_with_copies
@@ -107,8 +103,9 @@ class _ChangedSinceCheck(Exception):
 
 
 class ReleaseService(ReleaseLog):
-    """The workflow of release requests: log, decide, release, share (the reads:
-    :class:`~retention.release_log.ReleaseLog`)."""
+    """The workflow of release requests: log, decide, release (the reads:
+    :class:`~retention.release_log.ReleaseLog`; the share links:
+    :class:`~retention.release_shares.ReleaseShares`)."""
 
     # -- requests -----------------------------------------------------------------------
 
@@ -414,15 +411,15 @@ class ReleaseService(ReleaseLog):
                 raise NotFound(f"release request {release_id!r} does not exist")
             state, number = row.state, row.request_number
         if state != APPROVED:
-            self._refuse_state(actor, "release.release", target, number, state)
-        self._still_releasable(actor, "release.release", release_id)
+            self.refuse_state(actor, "release.release", target, number, state)
+        self.still_releasable(actor, "release.release", release_id)
         try:
             return self._release(actor, release_id, number, now)
         except (_ChangedSinceCheck, UserChanged) as exc:
             # Flagged or restricted since the check above, or the user disabled or given
             # another role (ACC-1): refused as the checks refuse it now, by the user as
             # now, the refusal audited now that the release's transaction is rolled back.
-            self._releasable_as_now(actor, "release.release", release_id, exc)
+            self.releasable_as_now(actor, "release.release", release_id, exc)
             raise Conflict(
                 f"release request {number!r}: its items changed while it was released; try again"
             ) from None
@@ -497,7 +494,7 @@ class ReleaseService(ReleaseLog):
             s.flush()
             return self._record(s, row, now)
 
-    def _still_releasable(self, actor: Actor, action: str, release_id: str) -> None:
+    def still_releasable(self, actor: Actor, action: str, release_id: str) -> None:
         """What the approval checked, checked again before a release or a new link (the
         items may have changed since): each served item within the actor's reach (ACC-7:
         a restricted item is administration's, who could otherwise open it through the
@@ -525,9 +522,7 @@ class ReleaseService(ReleaseLog):
         if restricted:
             self.authoriser.refuse(actor, action, target, restricted_since_reason(restricted))
 
-    def _releasable_as_now(
-        self, actor: Actor, action: str, release_id: str, exc: Exception
-    ) -> None:
+    def releasable_as_now(self, actor: Actor, action: str, release_id: str, exc: Exception) -> None:
         """The checks of a release or a new link made again after its transaction rolled
         back (refusals are 403s, audited): by the user as now when it was the user that
         changed (:class:`UserChanged`, ACC-1); the caller answers 409 if all pass."""
@@ -535,13 +530,13 @@ class ReleaseService(ReleaseLog):
             target = f"release:{release_id}"
             actor = actor_as_now(self.db, self.authoriser, actor, Action.RELEASES_MANAGE, target)
             self.authoriser.require(actor, Action.RELEASES_MANAGE, target)
-        self._still_releasable(actor, action, release_id)
+        self.still_releasable(actor, action, release_id)
         if isinstance(exc, UserChanged):
             raise Conflict(str(exc)) from None
 
-    def _refuse_state(
-        self, actor: Actor, action: str, target: str, number: str, state: str
-    ) -> None:
+    def refuse_state(self, actor: Actor, action: str, target: str, number: str, state: str) -> None:
+        """Refuse ``action`` on request ``number`` in ``state`` (not approved, or no
+        longer releasable): Conflict, audited as denied."""
         message = (
             f"release request {number!r} is {state}: it must be approved first (ACC-5)"
             if state in (RECEIVED, IN_REVIEW, DENIED)
@@ -625,150 +620,3 @@ class ReleaseService(ReleaseLog):
             )
         )
         self.audit.append(s, who(actor), "media.privacy", f"media:{item.id}", details=details)
-
-    # -- share links --------------------------------------------------------------------
-
-    def share(self, actor: Actor, release_id: str, command: NewShare) -> SharedLink:
-        target = f"release:{release_id}"
-        self.authoriser.require(actor, Action.RELEASES_MANAGE, target)
-        now = self.clock.now()
-        expires = ensure_utc(command.expires_at)
-        if expires <= now:
-            raise InvalidArgument("expires_at must be in the future", field="expires_at")
-        if expires > now + dt.timedelta(days=self.config.share_max_days):
-            raise InvalidArgument(
-                f"expires_at: at most {self.config.share_max_days} days from now "
-                "([releases] share_max_days)",
-                field="expires_at",
-            )
-        if not 1 <= command.max_downloads <= self.config.share_max_downloads:
-            raise InvalidArgument(
-                f"max_downloads must be 1..{self.config.share_max_downloads}, not "
-                f"{command.max_downloads}",
-                field="max_downloads",
-            )
-        with self.db.session() as s:
-            row = s.get(ReleaseRequest, release_id)
-            if row is None:
-                raise NotFound(f"release request {release_id!r} does not exist")
-            state, number = row.state, row.request_number
-        if state not in SHAREABLE:
-            self._refuse_state(actor, "release.share", target, number, state)
-        self._still_releasable(actor, "release.share", release_id)
-        try:
-            return self._share(actor, release_id, command, expires, now)
-        except IntegrityError:
-            # The same form's key posted twice at once: the other post made the link
-            # (its primary key) while this one waited; else not ours to answer.
-            if command.link_id is None:
-                raise
-            with self.db.session() as s:
-                made = s.get(ShareLink, command.link_id)
-                if made is None:
-                    raise
-                raise _sent_again(made, actor, release_id, command) from None
-        except (_ChangedSinceCheck, UserChanged) as exc:
-            # Flagged or restricted since the check above, or the user changed (ACC-1):
-            # refused as the checks refuse it now, audited.
-            self._releasable_as_now(actor, "release.share", release_id, exc)
-            raise Conflict(
-                f"release request {number!r}: its items changed while the link was made; try again"
-            ) from None
-
-    def _share(
-        self,
-        actor: Actor,
-        release_id: str,
-        command: NewShare,
-        expires: dt.datetime,
-        now: dt.datetime,
-    ) -> SharedLink:
-        target = f"release:{release_id}"
-        token = secrets.token_urlsafe(32)  # 256 bits
-        link_id = command.link_id or ids.new_id()
-        with self.db.transaction() as s:
-            made = s.get(ShareLink, link_id) if command.link_id else None
-            if made is not None:  # sent again: nothing made, nothing audited
-                raise _sent_again(made, actor, release_id, command)
-            # The check before this transaction again, the items held FOR SHARE in id
-            # order (as the release holds them): a flag or restriction committed in
-            # between is seen, one after waits for the link (REL-3, ACC-7).
-            row = s.get_one(ReleaseRequest, release_id)
-            media_ids = list(
-                s.execute(
-                    select(ReleaseItem.media_id).where(ReleaseItem.release_id == release_id)
-                ).scalars()
-            )
-            held = select(MediaItem.id).where(MediaItem.id.in_(media_ids))
-            if lock_rows(s):
-                held = held.order_by(MediaItem.id).with_for_update(read=True)
-            s.execute(held)
-            if (
-                row.kind != "court_order" and sensitive_items(s, media_ids)
-            ) or restricted_since_approval(s, release_id):
-                raise _ChangedSinceCheck
-            hold_user(s, actor)  # ACC-1, ACC-5: the user decided again, held until commit
-            link = ShareLink(
-                id=link_id,
-                release_id=release_id,
-                token_sha256=token_hash(token),
-                created_at=now,
-                created_by=actor.username,
-                expires_at=expires,
-                max_downloads=command.max_downloads,
-                downloads=0,
-            )
-            s.add(link)
-            s.flush()  # a link made under the same id meanwhile: IntegrityError, here
-            self.audit.append(
-                s,
-                who(actor),
-                "release.share",
-                target,
-                details={
-                    "link_id": link_id,
-                    "expires_at": expires.isoformat(),
-                    "max_downloads": command.max_downloads,
-                },
-            )
-            s.flush()
-            return SharedLink(ShareRecord.of(link), token)
-
-    def revoke(self, actor: Actor, release_id: str, link_id: str) -> ShareRecord:
-        target = f"release:{release_id}"
-        self.authoriser.require(actor, Action.RELEASES_MANAGE, target)
-        now = self.clock.now()
-        with self.db.transaction() as s:
-            # Locked: of two revocations at once one revokes and is audited; the other
-            # finds it revoked (ACC-6).
-            link = s.get(ShareLink, link_id, with_for_update=lock_rows(s))
-            if link is None or link.release_id != release_id:
-                raise NotFound(f"share link {link_id!r} of release {release_id!r} does not exist")
-            if link.revoked_at is None:
-                link.revoked_at = now
-                link.revoked_by = actor.username
-                self.audit.append(
-                    s, who(actor), "release.share.revoke", target, details={"link_id": link_id}
-                )
-            s.flush()
-            return ShareRecord.of(link)
-
-    # -- values -------------------------------------------------------------------------
-
-
-def _sent_again(made: ShareLink, actor: Actor, release_id: str, command: NewShare) -> Conflict:
-    """The share asked again with the id that made ``made`` (the page's form key, or an
-    API client's ``link_id``): its address was in the first answer only (only its hash is
-    stored), which may have been lost; the user is told, to revoke it if nobody received
-    it (REL-1). An id another user or release made is only said to be taken."""
-    if made.release_id != release_id or made.created_by != actor.username:
-        return Conflict(f"share link id {made.id!r} is taken: choose another")
-    first = "this form was already submitted: it made" if command.from_form else "already made:"
-    where = (
-        "below" if command.from_form else f"(DELETE /api/v1/releases/{release_id}/share/{made.id})"
-    )
-    return Conflict(
-        f"{first} share link {made.id} at {made.created_at.isoformat()} by "
-        f"{made.created_by}; its address was shown once, in the answer to the first "
-        f"request. If nobody received it, revoke that link {where} and create another."
-    )

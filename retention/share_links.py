@@ -1,5 +1,5 @@
 """Outsiders' access to share links (``/s/<token>``, issue 16.6, ACC-5; the links are
-made and revoked by :class:`retention.releases.ReleaseService`).
+made and revoked by :class:`retention.release_shares.ReleaseShares`).
 
 No account: the token is the credential. A link serves the request's items until it
 expires, reaches its download count, is revoked, the request is no longer approved

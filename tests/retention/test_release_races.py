@@ -95,16 +95,16 @@ def test_release_twice_at_once_is_one_release_ACC_6(
 def test_a_share_link_revoked_twice_at_once_is_audited_once_ACC_6(
     timed: Services, retention: Retention, people: dict[str, Actor], clock: ManualClock
 ) -> None:
-    releases = retention.releases
+    releases, shares = retention.releases, retention.release_shares
     media = ingest(timed, recorded_at=clock.now() - DAY)
     request = releases.create(people["commander"], new((media,), request_number="S-1"))
     releases.approve(people["approver"], request.id, Decision("ok"))
     releases.release(people["commander"], request.id)
     for i in range(ITERATIONS):
-        link = releases.share(people["commander"], request.id, NewShare(clock.now() + DAY, 1))
+        link = shares.share(people["commander"], request.id, NewShare(clock.now() + DAY, 1))
         got = together(
-            lambda: releases.revoke(people["commander"], request.id, link.link.id),
-            lambda: releases.revoke(people["admin"], request.id, link.link.id),
+            lambda: shares.revoke(people["commander"], request.id, link.link.id),
+            lambda: shares.revoke(people["admin"], request.id, link.link.id),
         )
         assert not [g for g in got if isinstance(g, Exception)], got
         with timed.db.session() as s:
@@ -128,15 +128,15 @@ def test_a_share_form_key_sent_twice_at_once_makes_one_link_REL_1(
     """REL-1, ACC-6: the page's share form posted twice at once with its one-time key
     (``NewShare.link_id``, web/form_keys.py): one link, audited once; the other post is a
     409 saying the form was already submitted, not a second live link nobody holds."""
-    releases = retention.releases
+    releases, shares = retention.releases, retention.release_shares
     media = ingest(timed, recorded_at=clock.now() - DAY)
     request = releases.create(people["commander"], new((media,), request_number="S-2"))
     releases.approve(people["approver"], request.id, Decision("ok"))
     for i in range(ITERATIONS):
         asked = NewShare(clock.now() + DAY, 1).with_link_id(ids.new_id())
         got = together(
-            lambda: releases.share(people["commander"], request.id, asked),
-            lambda: releases.share(people["commander"], request.id, asked),
+            lambda: shares.share(people["commander"], request.id, asked),
+            lambda: shares.share(people["commander"], request.id, asked),
         )
         made = [g for g in got if not isinstance(g, Exception)]
         refused = [g for g in got if isinstance(g, Conflict)]
@@ -348,7 +348,7 @@ def test_an_item_flagged_while_a_link_is_made_gets_no_link_REL_3(
     and a link was handed out and audited ``release.share`` after the flag that makes it
     dead (REL-3, ACC-7, ACC-6). The link is refused (403, audited) like one asked for
     after the flag."""
-    releases = retention.releases
+    releases, shares = retention.releases, retention.release_shares
     media = ingest(timed, recorded_at=clock.now() - DAY)
     request = releases.create(people["commander"], new((media,), request_number="L-1"))
     releases.approve(people["approver"], request.id, Decision("ok"))
@@ -370,7 +370,7 @@ def test_an_item_flagged_while_a_link_is_made_gets_no_link_REL_3(
     event.listen(timed.db.engine, "after_cursor_execute", checked)
     try:
         got = _caught(
-            lambda: releases.share(people["commander"], request.id, NewShare(clock.now() + DAY, 1))
+            lambda: shares.share(people["commander"], request.id, NewShare(clock.now() + DAY, 1))
         )
     finally:
         event.remove(timed.db.engine, "after_cursor_execute", checked)
@@ -646,7 +646,7 @@ def test_a_commander_disabled_or_demoted_while_releasing_discloses_nothing_ACC_1
     at the moment an admin disables them or makes them an officer (ACC-1; officers
     disclose nothing, ACC-5). Refused (403, audited) as a release sent after the
     change: no release, no custody event, no link."""
-    releases = retention.releases
+    releases, shares = retention.releases, retention.release_shares
     media = ingest(timed, recorded_at=clock.now() - DAY)
     request = releases.create(people["commander"], new((media,), request_number="P-1"))
     releases.approve(people["approver"], request.id, Decision("public interest"))
@@ -664,7 +664,7 @@ def test_a_commander_disabled_or_demoted_while_releasing_discloses_nothing_ACC_1
         if step == "release":
             releases.release(people["commander"], request.id)
         else:
-            releases.share(people["commander"], request.id, NewShare(clock.now() + DAY, 1))
+            shares.share(people["commander"], request.id, NewShare(clock.now() + DAY, 1))
     assert not armed[0]
     assert releases.get(people["approver"], request.id).state == "approved"
     assert audited(timed, f"release.{step}", target) == 0

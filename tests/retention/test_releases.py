@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from retention.commands import Requester
 from retention.plugin import Retention
+from retention.release_shares import ReleaseShares
 from retention.releases import Decision, NewRelease, NewShare, ReleaseService
 from tests.retention.conftest import ingest
 from vms.auth.permissions import Actor
@@ -34,6 +35,11 @@ DAY = dt.timedelta(days=1)
 @pytest.fixture
 def releases(retention: Retention) -> ReleaseService:
     return retention.releases
+
+
+@pytest.fixture
+def release_shares(retention: Retention) -> ReleaseShares:
+    return retention.release_shares
 
 
 @pytest.fixture
@@ -168,7 +174,11 @@ def test_approving_ones_own_request_is_refused_by_default(
 
 
 def test_release_before_approval_is_409_and_audited_and_denied_stays_denied(
-    timed: Services, releases: ReleaseService, who: dict[str, Actor], clock: ManualClock
+    timed: Services,
+    releases: ReleaseService,
+    release_shares: ReleaseShares,
+    who: dict[str, Actor],
+    clock: ManualClock,
 ) -> None:
     media = ingest(timed, recorded_at=clock.now() - DAY)
     request = releases.create(who["commander"], new((media,)))
@@ -176,7 +186,7 @@ def test_release_before_approval_is_409_and_audited_and_denied_stays_denied(
     with pytest.raises(Conflict, match="must be approved first"):
         releases.release(who["commander"], request.id)
     with pytest.raises(Conflict, match="must be approved first"):
-        releases.share(who["commander"], request.id, NewShare(clock.now() + DAY, 1))
+        release_shares.share(who["commander"], request.id, NewShare(clock.now() + DAY, 1))
     assert denied(timed, "release.release") and denied(timed, "release.share")
     releases.deny(who["approver"], request.id, Decision("exempt: ongoing investigation"))
     with pytest.raises(Conflict, match="denied"):
@@ -265,6 +275,7 @@ def test_privacy_sensitive_items_only_redacted_unless_court_order_REL_3_ACC_11(
 def test_share_link_token_is_hashed_counted_and_stops(
     timed: Services,
     releases: ReleaseService,
+    release_shares: ReleaseShares,
     retention: Retention,
     who: dict[str, Actor],
     clock: ManualClock,
@@ -273,10 +284,10 @@ def test_share_link_token_is_hashed_counted_and_stops(
     request = releases.create(who["commander"], new((media,)))
     releases.approve(who["approver"], request.id, Decision("ok"))
     with pytest.raises(InvalidArgument, match="expires_at must be in the future"):
-        releases.share(who["commander"], request.id, NewShare(clock.now(), 1))
+        release_shares.share(who["commander"], request.id, NewShare(clock.now(), 1))
     with pytest.raises(InvalidArgument, match="max_downloads"):
-        releases.share(who["commander"], request.id, NewShare(clock.now() + DAY, 0))
-    shared = releases.share(who["commander"], request.id, NewShare(clock.now() + DAY, 2))
+        release_shares.share(who["commander"], request.id, NewShare(clock.now() + DAY, 0))
+    shared = release_shares.share(who["commander"], request.id, NewShare(clock.now() + DAY, 2))
     assert len(shared.token) >= 43  # 256 bits, URL-safe base64
     with timed.db.session() as s:
         stored = s.get_one(ShareLink, shared.link.id)
@@ -287,7 +298,7 @@ def test_share_link_token_is_hashed_counted_and_stops(
     shares.download(shared.token, 1, remote="203.0.113.9").close()
     with pytest.raises(NotFound, match="no such link"):
         shares.download(shared.token, 1, remote="203.0.113.9")  # max downloads
-    again = releases.share(who["commander"], request.id, NewShare(clock.now() + DAY, 5))
+    again = release_shares.share(who["commander"], request.id, NewShare(clock.now() + DAY, 5))
     clock.advance(2 * DAY)
     with pytest.raises(NotFound, match="no such link"):
         shares.landing(again.token, remote="203.0.113.9")  # expired

@@ -10,6 +10,7 @@ from typing import Any
 from flask import request
 
 from retention.plugin import get
+from retention.release_shares import ReleaseShares
 from retention.releases import (
     PrivacyFlag,
     ReleaseListing,
@@ -37,6 +38,10 @@ bp = ApiBlueprint("releases_api", __name__, tag="releases")
 
 def releases() -> ReleaseService:
     return get(services()).releases
+
+
+def release_shares() -> ReleaseShares:
+    return get(services()).release_shares
 
 
 def share_url(token: str) -> str:
@@ -102,7 +107,7 @@ def share_release(release_id: str, body: NewShareIn) -> dict[str, Any]:
     """A link for outsiders (no account): ``GET /s/{token}`` lists the files, ``GET
     /s/{token}/package`` (the first) or ``/s/{token}/package/{n}`` downloads them.
     Only for approved or released requests (409, audited, otherwise)."""
-    shared = releases().share(require_actor(), release_id, body.command())
+    shared = release_shares().share(require_actor(), release_id, body.command())
     return {
         "id": shared.link.id,
         "url": share_url(shared.token),
@@ -115,7 +120,7 @@ def share_release(release_id: str, body: NewShareIn) -> dict[str, Any]:
 @bp.operation("DELETE", "/releases/<release_id>/share/<link_id>", response=ShareOut)
 def revoke_share(release_id: str, link_id: str) -> ShareRecord:
     """Revoke a share link: its token answers 404 from now on."""
-    return releases().revoke(require_actor(), release_id, link_id)
+    return release_shares().revoke(require_actor(), release_id, link_id)
 
 
 @bp.operation("PUT", "/media/<media_id>/privacy", body=PrivacyIn, response=PrivacyOut)

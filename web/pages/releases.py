@@ -108,7 +108,8 @@ def release_log() -> Any:
 def release_page(release_id: str) -> Any:
     """One request: approve or deny (approvers), review, release, share, revoke."""
     actor = require_actor()
-    service = _retention().releases
+    retention = _retention()
+    service, shares = retention.releases, retention.release_shares
     error, status, new_link = None, 200, None
     if request.method == "POST":
         op = request.form.get("op", "")
@@ -126,7 +127,7 @@ def release_page(release_id: str) -> Any:
             ),
             "review": lambda: service.review(actor, release_id),
             "release": lambda: service.release(actor, release_id),
-            "share": lambda: service.share(
+            "share": lambda: shares.share(
                 actor,
                 release_id,
                 parse_model(
@@ -143,7 +144,7 @@ def release_page(release_id: str) -> Any:
                     form_keys.redeem(form.get(form_keys.FIELD, ""), "release.share", release_id)
                 ),
             ),
-            "revoke": lambda: service.revoke(actor, release_id, form.get("link_id", "")),
+            "revoke": lambda: shares.revoke(actor, release_id, form.get("link_id", "")),
         }
         if op not in actions:
             error, status = f"unknown operation {op!r}", 400
