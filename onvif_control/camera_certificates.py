@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 
 from onvif_control.adapter.parsers import onvif_endpoint
-from onvif_control.cameras import CameraDetail, camera_detail, camera_row, target
+from onvif_control.camera_records import CameraDetail, camera_detail, camera_row
+from onvif_control.cameras import target
 from onvif_control.connections import Connections
 from onvif_control.tls_pins import format_fingerprint, parse_fingerprint
 from vms.audit.log import AuditLog

@@ -21,7 +21,6 @@ another one needs the password again.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import logging
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
@@ -31,8 +30,16 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from onvif_control.adapter.models import Description, Preset
+from onvif_control.adapter.models import Description
 from onvif_control.adapter.parsers import onvif_endpoint
+from onvif_control.camera_records import (
+    CameraDetail,
+    CameraRecord,
+    camera_detail,
+    camera_record,
+    camera_row,
+    shown_uri,
+)
 from onvif_control.connections import Connections
 from onvif_control.credentials import CredentialBox
 from onvif_control.tls_pins import check_tls_options, format_fingerprint, parse_fingerprint
@@ -44,9 +51,8 @@ from vms.camera_model import Calibration
 from vms.clock import Clock
 from vms.db.engine import Database
 from vms.db.models import Camera, Device, PtzSession, SourceKind
-from vms.errors import Conflict, InvalidArgument, NotFound, VMSError
+from vms.errors import Conflict, InvalidArgument, VMSError
 from vms.events import EventBus
-from vms.urls import redact_credentials
 
 log = logging.getLogger(__name__)
 
@@ -57,93 +63,6 @@ READ_ROLES_ACTIONS = (Action.CAMERAS_MANAGE, Action.LIVE_VIEW, Action.PTZ_CONTRO
 def target(camera_id: str) -> str:
     """The audit target of a camera."""
     return f"camera:{camera_id}"
-
-
-@dataclass(frozen=True)
-class CameraRecord:
-    """A camera as shown (API, CLI, pages): stream URIs without credentials, never
-    the password. ``health`` is online, offline or unknown (OPS-1)."""
-
-    id: str
-    name: str
-    onvif_url: str
-    username: str
-    manufacturer: str | None
-    model: str | None
-    firmware: str | None
-    serial: str | None
-    profile_token: str
-    sub_profile_token: str | None
-    main_stream_uri: str | None
-    sub_stream_uri: str | None
-    ptz_supported: bool
-    presets: tuple[Preset, ...]
-    calibration: Calibration
-    tls_fingerprint: str | None
-    tls_ca: bool
-    health: str
-    health_detail: str | None
-    last_seen_at: dt.datetime | None
-    created_at: dt.datetime
-    updated_at: dt.datetime
-
-
-@dataclass(frozen=True)
-class CameraDetail(CameraRecord):
-    """A camera with what it told at onboarding: profiles, PTZ node and configuration
-    (as the device described them)."""
-
-    capabilities: dict[str, Any]
-
-
-def camera_record(camera: Camera) -> CameraRecord:
-    return CameraRecord(**_shown_fields(camera))
-
-
-def camera_detail(camera: Camera) -> CameraDetail:
-    return CameraDetail(**_shown_fields(camera), capabilities=camera.capabilities)
-
-
-def _shown_fields(camera: Camera) -> dict[str, Any]:
-    return {
-        "id": camera.id,
-        "name": camera.name,
-        "onvif_url": redact_credentials(camera.onvif_url),
-        "username": camera.username,
-        "manufacturer": camera.manufacturer,
-        "model": camera.model,
-        "firmware": camera.firmware,
-        "serial": camera.serial,
-        "profile_token": camera.profile_token,
-        "sub_profile_token": camera.sub_profile_token,
-        "main_stream_uri": _shown(camera.main_stream_uri),
-        "sub_stream_uri": _shown(camera.sub_stream_uri),
-        "ptz_supported": camera.ptz_supported,
-        "presets": tuple(Preset(**p) for p in camera.presets),
-        "calibration": Calibration.from_dict(camera.calibration),
-        "tls_fingerprint": camera.tls_fingerprint,
-        "tls_ca": camera.tls_ca_pem is not None,
-        "health": camera.health,
-        "health_detail": camera.health_detail,
-        "last_seen_at": camera.last_seen_at,
-        "created_at": camera.created_at,
-        "updated_at": camera.updated_at,
-    }
-
-
-def camera_row(s: Any, camera_id: str, *, lock: bool = False) -> Camera:
-    """The camera; ``lock`` (for a change): its row locked first, so a delete at the
-    same instant either waits for the change or leaves nothing to change (a 404;
-    an UPDATE of the row deleted in between was a StaleDataError, a 500)."""
-    camera = s.get(Camera, camera_id, with_for_update=lock or None)
-    if camera is None:
-        raise NotFound(f"camera {camera_id!r} does not exist")
-    assert isinstance(camera, Camera)
-    return camera
-
-
-def _shown(url: str | None) -> str | None:
-    return redact_credentials(url) if url is not None else None
 
 
 def _where(endpoint: tuple[str, str, int]) -> str:
@@ -450,8 +369,8 @@ class CameraService:
         camera.sub_profile_token = d.sub_profile
         # Some cameras put user:password@ in their stream URIs: the recorder adds the
         # camera's own credentials when it connects, so none are kept here (#10.11).
-        camera.main_stream_uri = _shown(d.main_stream_uri)
-        camera.sub_stream_uri = _shown(d.sub_stream_uri)
+        camera.main_stream_uri = shown_uri(d.main_stream_uri)
+        camera.sub_stream_uri = shown_uri(d.sub_stream_uri)
         camera.ptz_supported = d.ptz_supported
         camera.capabilities = {
             "profiles": [
