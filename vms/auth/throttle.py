@@ -33,7 +33,7 @@ from vms.db.models import LoginThrottle as ThrottleRow
 ADDRESS = "address"
 ACCOUNT = "account"
 THROTTLE_WHO = Who("login-throttle", "anonymous")
-# The "account" of outsiders' share-link tries (retention.releases): a name no user can
+# The "account" of outsiders' share-link tries (retention.share_links): a name no user can
 # have (usernames are stripped), so its key never meets a real account's.
 SHARE_LINKS = " share links"
 
