@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, raiseload
 from vms.access import CriticalIncidentChange, check_purpose, needs_purpose, review_facts
 from vms.audit.log import AuditLog
 from vms.auth.authoriser import Authoriser, who
+from vms.auth.decided_again import UserChanged, hold_user, refuse_as_now
 from vms.auth.permissions import (
     Action,
     Actor,
@@ -612,6 +613,19 @@ class Catalog:
                 item = self._load(s, media_id)
             self.authoriser.require(actor, Action.MEDIA_EDIT, f"media:{media_id}", facts(item))
             raise Conflict(f"media {media_id} changed while it was edited; try again") from None
+        except UserChanged as exc:
+            # ACC-1: disabled or given another role since the check. Refused as the check
+            # on this item refuses the user now (403, audited); still allowed, a 409.
+            refuse_as_now(
+                self.db,
+                self.authoriser,
+                actor,
+                Action.MEDIA_EDIT,
+                media_id,
+                target=f"media:{media_id}",
+                gone=f"media {media_id!r} does not exist",
+                changed=str(exc),
+            )
 
     def _update(
         self, actor: Actor, media_id: str, changes: MediaChanges, now: dt.datetime
@@ -625,6 +639,9 @@ class Catalog:
             # locked row, so a restriction committed in between is not edited past (ACC-7).
             if not self.authoriser.decide(actor, Action.MEDIA_EDIT, facts(item)).allowed:
                 raise _EditNoLongerAllowed
+            # A tag change can shorten retention (RET-5, TAG-4; _keep_retention decides by
+            # the role): the user decided again, held until commit (ACC-1).
+            hold_user(s, actor)
             # How long the rules keep it before the change, decided now: the stored
             # expiry may predate a change of the policy, which is not the editor's doing.
             for hook in self.change_hooks:

@@ -183,3 +183,51 @@ def test_a_period_shortened_by_the_policy_does_not_block_the_officers_edits_RET_
     assert r.status_code == 200, r.get_json()
     assert r.get_json()["retention_rule"] == "RET-4 bwc 90 days"
     assert denials(services, "retention.manage") == []
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "says"),
+    [
+        ("disabled", 403, "'commander' is disabled"),
+        ("demoted", 403, "officers may only access their own recordings"),
+        ("promoted", 409, "'commander' changed while the request was made; try again"),
+    ],
+)
+def test_a_commander_changed_while_taking_a_longer_category_off_shortens_nothing_ACC_1(
+    services: Services,
+    client: Any,
+    actors: dict[str, Actor],
+    clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+    change: str,
+    status: int,
+    says: str,
+) -> None:
+    """ACC-1, ACC-10, TAG-4: the records commander takes the three-year category off an
+    item (which only who manages retention may: it shortens how long it is kept) at the
+    moment an admin disables them, makes them an officer or an admin. The change was
+    authorised with the role it started with, so it was written and audited after the
+    change that forbids it, and the next purge could take the footage. The tag change
+    decides the user again as stored: refused (403, audited) as a change sent after is;
+    still allowed (made an admin), a 409 to try again; the tags and expiry as they were."""
+    from tests.races import user_changed_after_check
+    from vms.auth.permissions import Action
+
+    media = officers_footage(services, clock, categories=("Traffic Stop",))
+    clock.advance(100 * DAY)
+    tokens = issue_tokens(services, actors)
+    was = row(services, media)
+    assert was is not None
+    armed = user_changed_after_check(
+        monkeypatch, services, services.authoriser, Action.MEDIA_EDIT, "commander", change
+    )
+    r = patch(client, tokens, "commander", media, {"categories": ["Routine"]})
+    assert r.status_code == status, r.get_json()
+    assert says in r.get_json()["error"]["message"]
+    assert not armed[0]
+    now = row(services, media)
+    assert now is not None and [c.category for c in now.categories] == ["Traffic Stop"]
+    assert (now.expires_at, now.retention_rule) == (was.expires_at, was.retention_rule)
+    assert updates(services) == []
+    refused = [d for d in denials(services, "media.edit") if d.actor == "commander"]
+    assert len(refused) == (status == 403)
