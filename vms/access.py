@@ -26,7 +26,12 @@ from sqlalchemy.orm import Session
 
 from vms.audit.log import AuditLog
 from vms.auth.authoriser import Authoriser, who
-from vms.auth.decided_again import UserChanged, actor_as_now
+from vms.auth.decided_again import (
+    UserChanged,
+    actor_as_now,
+    hold_user,
+    refused_as_now_if_changed,
+)
 from vms.auth.permissions import Action, Actor, ItemFacts
 from vms.clock import Clock, ensure_utc, isoformat
 from vms.db.engine import Database
@@ -376,7 +381,8 @@ class ReviewAccess:
     def grant(self, actor: Actor, new: NewGrant) -> Grant:
         """Grant ``new.officer`` review of ``new.media_ids`` from ``starts_at`` (now) to
         ``ends_at`` (ACC-3; admins only; audited)."""
-        self.authoriser.require(actor, Action.REVIEW_GRANT, f"user:{new.officer}")
+        target = f"user:{new.officer}"
+        self.authoriser.require(actor, Action.REVIEW_GRANT, target)
         reason = _reason(new.reason)
         media_ids = tuple(dict.fromkeys(new.media_ids))
         if not 1 <= len(media_ids) <= MAX_GRANT_ITEMS:
@@ -392,7 +398,10 @@ class ReviewAccess:
                 f"ends_at {isoformat(ends)} must be after starts_at {isoformat(starts)} and now",
                 field="ends_at",
             )
-        with self.db.transaction() as s:
+        with (
+            refused_as_now_if_changed(self.db, self.authoriser, actor, Action.REVIEW_GRANT, target),
+            self.db.transaction() as s,
+        ):
             # Held FOR SHARE in id order, as the purge locks them (and before the audit
             # chain): one purged meanwhile is not granted, and the purge skips or waits
             # for the ones held, so none is destroyed before this grant commits (RET-13).
@@ -404,6 +413,9 @@ class ReviewAccess:
                     .with_for_update(read=True)
                 ).scalars()
             )
+            # A grant opens other officers' items (ACC-3, admins only): the user decided
+            # again, held until commit (ACC-1).
+            hold_user(s, actor)
             if s.execute(select(User.id).where(User.username == new.officer)).scalar() is None:
                 raise InvalidArgument(
                     f"officer {new.officer[:64]!r} is not a user", field="officer"
@@ -447,12 +459,17 @@ class ReviewAccess:
         self.authoriser.require(actor, Action.REVIEW_GRANT, target)
         text = _reason(reason)
         now = self.clock.now()
-        with self.db.transaction() as s:
+        with (
+            refused_as_now_if_changed(self.db, self.authoriser, actor, Action.REVIEW_GRANT, target),
+            self.db.transaction() as s,
+        ):
             # Locked before it is read (SQLite's writers are serial already): of two
             # revocations at once the second waits and gets this 409, not a second entry.
             row = s.get(ReviewGrant, grant_id, with_for_update=True)
             if row is None:
                 raise NotFound(f"review grant {grant_id[:40]!r} does not exist")
+            # Only admins revoke (ACC-3): the user decided again, held until commit (ACC-1).
+            hold_user(s, actor)
             if row.revoked_at is not None:
                 raise Conflict(
                     f"review grant {grant_id} was revoked at {isoformat(row.revoked_at)}",

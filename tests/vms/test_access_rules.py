@@ -482,3 +482,84 @@ def test_the_same_approval_recorded_twice_is_one_approval_ACC_2_ACC_6(
     assert all(not isinstance(a, Exception) for a in at_once), at_once
     assert len({a.id for a in at_once}) == 1, at_once  # type: ignore[attr-defined]
     assert len(entries(services, b1_item, action="review.approve")) == 2
+
+
+@pytest.mark.parametrize("change", ["disabled", "demoted"])
+def test_a_supervisor_changed_while_approving_a_review_approves_nothing_ACC_1_ACC_2(
+    services: Services,
+    actors: dict[str, Actor],
+    b1_item: str,
+    monkeypatch: pytest.MonkeyPatch,
+    change: str,
+) -> None:
+    """ACC-1, ACC-2: the sergeant records the written approval of officer B1's own
+    review at the moment an admin disables them or makes them an officer (officers
+    approve nothing). Refused (403, audited) as an approval sent after the change is;
+    no approval recorded, none audited as made."""
+    from tests.races import user_changed_after_check
+    from vms.auth.permissions import Action
+    from vms.db.models import ReviewApproval
+
+    services.catalog.set_critical_incident(
+        actors["admin"], b1_item, CriticalIncidentChange(True, "OIS")
+    )
+    armed = user_changed_after_check(
+        monkeypatch, services, services.authoriser, Action.REVIEW_APPROVE, "sergeant", change
+    )
+    memo = NewApproval(reason="after the interview", document_ref="MEMO-2026-20")
+    with pytest.raises(PermissionDenied, match="disabled" if change == "disabled" else "officer"):
+        services.review_access.approve(actors["sergeant"], b1_item, memo)
+    assert not armed[0]
+    with services.db.session() as s:
+        assert s.execute(select(ReviewApproval.id)).first() is None
+    assert not entries(services, b1_item, action="review.approve", outcome="ok")
+    assert entries(services, b1_item, action="review.approve", outcome="denied")
+
+
+@pytest.mark.parametrize("change", ["disabled", "demoted"])
+@pytest.mark.parametrize("step", ["grant", "revoke"])
+def test_an_admin_changed_while_granting_or_revoking_a_review_changes_nothing_ACC_1_ACC_3(
+    services: Services,
+    actors: dict[str, Actor],
+    clock: ManualClock,
+    b2_item: str,
+    monkeypatch: pytest.MonkeyPatch,
+    step: str,
+    change: str,
+) -> None:
+    """ACC-1, ACC-3: an admin grants officer B1 review of another officer's item, or
+    revokes such a grant, at the moment another admin disables them or makes them an
+    officer (only admins grant). Authorised with the role it started with, the grant
+    opened the item (or the revocation ended one) after the change that forbids it.
+    Refused (403, audited) as one sent after the change is; nothing written."""
+    from tests.races import user_changed_after_check
+    from vms.auth.permissions import Action
+    from vms.db.models import ReviewGrant
+
+    new = NewGrant("officer", (b2_item,), clock.now() + HOUR, "IA case 26-4: review")
+    grant = services.review_access.grant(actors["admin"], new) if step == "revoke" else None
+    target = "user:officer" if grant is None else f"review_grant:{grant.id}"
+    armed = user_changed_after_check(
+        monkeypatch, services, services.authoriser, Action.REVIEW_GRANT, "admin", change, on=target
+    )
+    with pytest.raises(PermissionDenied, match="disabled" if change == "disabled" else "officer"):
+        if grant is None:
+            services.review_access.grant(actors["admin"], new)
+        else:
+            services.review_access.revoke(actors["admin"], grant.id, "interview done")
+    assert not armed[0]
+    with services.db.session() as s:
+        rows = list(s.execute(select(ReviewGrant)).scalars())
+        denied = s.execute(
+            select(AuditEntry.action).where(
+                AuditEntry.actor == "admin", AuditEntry.outcome == "denied"
+            )
+        ).scalars()
+        assert list(denied) == ["review.grant"]
+        done = s.execute(
+            select(AuditEntry.action).where(
+                AuditEntry.action.in_(("review.grant", "review.revoke")), AuditEntry.outcome == "ok"
+            )
+        ).scalars()
+        assert list(done) == ([] if grant is None else ["review.grant"])  # the grant revoked
+    assert [r.revoked_at for r in rows] == ([] if grant is None else [None])
