@@ -557,7 +557,8 @@ class PreservationService:
         retention, as the footage the request pinned. While the request is active it
         also holds the form; a form that arrives after the release is attached to the
         log entry without a hold: a released request holds nothing (RET-2)."""
-        self.authoriser.require(actor, Action.PRESERVATION_MANAGE, f"preservation:{request_id}")
+        target = f"preservation:{request_id}"
+        self.authoriser.require(actor, Action.PRESERVATION_MANAGE, target)
         with self.db.session() as s:
             row = self._load(s, request_id)
             number, row_id = row.request_number, row.id
@@ -573,7 +574,12 @@ class PreservationService:
             who(actor),
         )
         now = self.clock.now()
-        with self.db.transaction() as s:
+        with (
+            refused_as_now_if_changed(
+                self.db, self.authoriser, actor, Action.PRESERVATION_MANAGE, target
+            ),
+            self.db.transaction() as s,
+        ):
             # The row lock orders the form with a release of the request: a hold placed
             # after the release had ended the request's holds would never end (RET-2).
             row = self._load(s, row_id, lock=True)
@@ -585,6 +591,9 @@ class PreservationService:
                 .where(MediaItem.id == result.media_id)
                 .with_for_update()
             ).scalar_one_or_none()
+            # The log entry's form, held as evidence (RET-3, RET-7): the user decided
+            # again, after the rows above, held until commit (ACC-1).
+            hold_user(s, actor)
             if media_type is None:
                 raise Conflict(
                     f"the form {filename!r} is stored item {result.media_id}, purged "

@@ -525,3 +525,52 @@ def test_form_matching_an_old_form_purged_meanwhile_is_refused_RET_3_RET_1(
         actors["commander"], out.id, io.BytesIO(scan), "form.pdf"
     ).form_media_id
     assert form is not None and form != old and exists(timed, form)
+
+
+@pytest.mark.parametrize("change", ["disabled", "demoted"])
+def test_a_commander_changed_while_attaching_a_form_attaches_nothing_ACC_1_RET_3(
+    timed: Services,
+    retention: Retention,
+    clock: ManualClock,
+    actors: dict[str, Actor],
+    monkeypatch: pytest.MonkeyPatch,
+    change: str,
+) -> None:
+    """ACC-1, RET-3: the records commander attaches the scanned form to a preservation
+    request at the moment an admin disables them or makes them an officer (officers keep
+    no preservation log). Authorised with the role it started with, the form was
+    attached, held and audited after the change that forbids it. Refused (403, audited)
+    as an attachment sent after the change is: the log entry has no form, nothing holds
+    the upload, no ``preservation.form`` entry."""
+    from tests.races import user_changed_after_check
+    from vms.auth.permissions import Action
+
+    out = retention.preservation.create(
+        actors["commander"], request(media_ids=[ingest(timed, recorded_at=clock.now())])
+    )
+    target = f"preservation:{out.id}"
+    armed = user_changed_after_check(
+        monkeypatch,
+        timed,
+        timed.authoriser,
+        Action.PRESERVATION_MANAGE,
+        "commander",
+        change,
+        on=target,
+    )
+    with pytest.raises(PermissionDenied, match="disabled" if change == "disabled" else "officer"):
+        retention.preservation.attach_form(
+            actors["commander"], out.id, io.BytesIO(document("signed form")), "form.pdf"
+        )
+    assert not armed[0]
+    assert retention.preservation.get(actors["auditor"], out.id).form_media_id is None
+    with timed.db.session() as s:
+        held = s.execute(select(MediaHold.media_id).where(MediaHold.hold_id == out.id))
+        assert list(held.scalars()) == list(out.pinned)
+        audited = s.execute(
+            select(AuditEntry.action, AuditEntry.outcome).where(
+                AuditEntry.action.in_(("preservation.form", "preservation.manage")),
+                AuditEntry.actor == "commander",
+            )
+        ).all()
+    assert [tuple(a) for a in audited] == [("preservation.manage", "denied")]
