@@ -1,84 +1,31 @@
-"""Camera certificate pins: SHA-256 fingerprints of a camera's TLS certificate, written
-and read the one way the admin sees them (``AB:CD:...``, 32 bytes). Pure: no I/O.
-
-Why a pin and not the usual chain check: most cameras ship a self-signed certificate,
-which no CA vouches for. The VMS trusts the certificate it first meets when the camera
-is onboarded (trust on first use), shows its fingerprint to the admin, and from then on
-speaks to the camera only if it presents that same certificate (docs/design/security.md,
-"Camera certificates").
-"""
-
-from __future__ import annotations
-
-import hashlib
-import ssl
-import string
+"""Camera certificate pins: the pure module moved to :mod:`vms.tls_pins`, where the media
+adapter (the ``rtsps`` relay, :mod:`vms.media.rtsps`) reads them too; the names stay
+importable here. :func:`check_tls_options` (onboarding's check of the options) is ONVIF's
+own."""
 
 from vms.errors import InvalidArgument
+from vms.tls_pins import (
+    DIGEST_BYTES,
+    FINGERPRINT_CHARS,
+    MAX_CA_PEM_CHARS,
+    ca_context,
+    fingerprint_of,
+    format_fingerprint,
+    normalise_fingerprint,
+    parse_fingerprint,
+)
 
-DIGEST_BYTES = 32  # SHA-256
-# The stored form: 32 bytes as upper-case hex pairs joined by colons.
-FINGERPRINT_CHARS = DIGEST_BYTES * 3 - 1
-
-
-def fingerprint_of(der: bytes) -> bytes:
-    """The SHA-256 digest of a DER-encoded certificate."""
-    return hashlib.sha256(der).digest()
-
-
-def format_fingerprint(digest: bytes) -> str:
-    """``digest`` as ``AB:CD:...`` (what the admin is shown and what is stored)."""
-    if len(digest) != DIGEST_BYTES:
-        raise ValueError(f"a SHA-256 fingerprint has {DIGEST_BYTES} bytes, not {len(digest)}")
-    return ":".join(f"{b:02X}" for b in digest)
-
-
-def parse_fingerprint(text: str) -> bytes:
-    """The digest written in ``text``: 64 hex digits, upper or lower case, with or without
-    ``:`` or spaces between pairs, optionally after ``sha256:`` or ``SHA256=``.
-    InvalidArgument naming the value otherwise."""
-    raw = text.strip()
-    for prefix in ("sha256:", "sha256=", "sha-256:", "sha-256="):
-        if raw.lower().startswith(prefix):
-            raw = raw[len(prefix) :]
-            break
-    digits = raw.replace(":", "").replace(" ", "")
-    if len(digits) != DIGEST_BYTES * 2 or any(c not in string.hexdigits for c in digits):
-        raise InvalidArgument(
-            f"tls_fingerprint {text[:120]!r} is not a SHA-256 fingerprint "
-            f"({DIGEST_BYTES * 2} hex digits, e.g. AB:CD:...)",
-            field="tls_fingerprint",
-        )
-    return bytes.fromhex(digits)
-
-
-def normalise_fingerprint(text: str) -> str:
-    """``text`` (any form :func:`parse_fingerprint` reads) in the stored form."""
-    return format_fingerprint(parse_fingerprint(text))
-
-
-# A CA bundle of an agency is a few certificates; far past that is not one.
-MAX_CA_PEM_CHARS = 64 * 1024
-
-
-def ca_context(pem: str) -> ssl.SSLContext:
-    """A client context that trusts only the CA certificates in ``pem`` and checks that
-    the camera's certificate names the address it is reached at. InvalidArgument naming
-    ``tls_ca_pem`` when ``pem`` holds no certificate that loads."""
-    if len(pem) > MAX_CA_PEM_CHARS or "-----BEGIN CERTIFICATE-----" not in pem:
-        raise InvalidArgument(
-            f"tls_ca_pem is not a PEM CA bundle of at most {MAX_CA_PEM_CHARS} characters "
-            f"(it starts {pem[:40]!r})",
-            field="tls_ca_pem",
-        )
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies chain and host name
-    try:
-        context.load_verify_locations(cadata=pem)
-    except (ssl.SSLError, ValueError) as exc:
-        raise InvalidArgument(
-            f"tls_ca_pem does not load as CA certificates: {exc}", field="tls_ca_pem"
-        ) from None
-    return context
+__all__ = [
+    "DIGEST_BYTES",
+    "FINGERPRINT_CHARS",
+    "MAX_CA_PEM_CHARS",
+    "ca_context",
+    "check_tls_options",
+    "fingerprint_of",
+    "format_fingerprint",
+    "normalise_fingerprint",
+    "parse_fingerprint",
+]
 
 
 def check_tls_options(scheme: str, fingerprint: str | None, ca_pem: str | None) -> None:

@@ -53,6 +53,7 @@ from vms.clock import Clock
 from vms.errors import DataLoss, FailedPrecondition, Unavailable, VMSError
 from vms.failure_streak import FailureStreak
 from vms.media.codec import Decoder, Encoder, new_frame
+from vms.media.rtsps import CameraTls
 from vms.media.stream import RawPacket, RtspInput, StreamInfo
 from vms.outage_log import OutageLog
 from vms.urls import redact_credentials as redact
@@ -109,11 +110,13 @@ class _KeyframeWait:
 @dataclass(frozen=True)
 class CameraSpec:
     """A camera the recorder records. ``url`` includes credentials; ``camera_id`` is
-    also the catalog device id."""
+    also the catalog device id. ``tls``: how an ``rtsps`` camera's certificate is
+    checked (its pin or CA bundle, from the camera row; None: not checked)."""
 
     camera_id: str
     url: str
     calibration: Calibration = field(default_factory=Calibration)
+    tls: CameraTls | None = None
 
 
 @dataclass(frozen=True)
@@ -235,7 +238,9 @@ class CameraPipeline:
         streak, last_detail = FailureStreak(), ""
         while not self._stop.is_set():
             self._set_state("connecting", quiet=streak.count > 0)
-            source = RtspInput(self.spec.url, timeout=self.settings.read_timeout_seconds)
+            source = RtspInput(
+                self.spec.url, timeout=self.settings.read_timeout_seconds, tls=self.spec.tls
+            )
             healthy = False
             self._wait_for_keyframe()
             try:

@@ -19,6 +19,7 @@ from recorder.pipeline import CameraSpec
 from vms.camera_model import Calibration
 from vms.db.models import Camera
 from vms.errors import FailedPrecondition, VMSError
+from vms.media.rtsps import CameraTls
 from vms.ports import CredentialBox
 from vms.services import Services
 from vms.urls import redact_credentials, stream_url_problem
@@ -32,6 +33,20 @@ def with_credentials(url: str, username: str, password: str) -> str:
     host = parts.netloc.rsplit("@", 1)[-1]
     netloc = f"{quote(username, safe='')}:{quote(password, safe='')}@{host}"
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def stream_tls(row: Camera) -> CameraTls | None:
+    """How the camera's ``rtsps`` stream is checked: the certificate pinned for its ONVIF
+    side (or its CA bundle), since a camera presents one certificate on both; None for
+    ``rtsp``, or a camera with neither (onboarded over ``http``). A pin accepted later
+    changes the spec, so the stream restarts with it."""
+    if not (row.main_stream_uri or "").lower().startswith("rtsps://"):
+        return None
+    if row.tls_ca_pem:
+        return CameraTls(row.name, ca_pem=row.tls_ca_pem)
+    if row.tls_fingerprint:
+        return CameraTls(row.name, fingerprint=row.tls_fingerprint)
+    return None
 
 
 @dataclass(frozen=True)
@@ -88,7 +103,9 @@ def read_registry(services: Services, decryptor: CredentialBox | None = None) ->
             )
             continue
         url = with_credentials(row.main_stream_uri, row.username, password)
-        specs[row.id] = CameraSpec(row.id, url, Calibration.from_dict(row.calibration))
+        specs[row.id] = CameraSpec(
+            row.id, url, Calibration.from_dict(row.calibration), stream_tls(row)
+        )
     return RegistrySnapshot(specs, frozenset(unreadable))
 
 

@@ -90,8 +90,9 @@ def parse_request_head(head: bytes) -> RtspRequest:
         raise RtspError(400, "missing or non-numeric CSeq")
     if version != "RTSP/1.0":
         raise RtspError(505, f"version {version!r} is not RTSP/1.0")
-    if url != "*" and not url.lower().startswith("rtsp://"):
-        raise RtspError(400, f"request URL {url[:80]!r} is not an rtsp:// URL")
+    # rtsps: a request relayed from behind TLS names the camera's rtsps address.
+    if url != "*" and not url.lower().startswith(("rtsp://", "rtsps://")):
+        raise RtspError(400, f"request URL {url[:80]!r} is not an rtsp(s):// URL")
     return RtspRequest(method, url, headers)
 
 

@@ -21,6 +21,7 @@ import av
 from vms.errors import FailedPrecondition, Unavailable
 from vms.media.errors import translate
 from vms.media.probe import MAX_FRAME_PIXELS
+from vms.media.rtsps import CameraTls, Relay, relay_for
 from vms.urls import redact_credentials as redact
 
 log = logging.getLogger(__name__)
@@ -101,14 +102,27 @@ class RtspInput:
     ``timeout`` bounds connecting and every read (seconds): a stalled camera raises
     :class:`~vms.errors.Unavailable` instead of blocking forever. A stream whose frames
     have more than ``max_pixels`` (default 8K) is not one we record (FailedPrecondition).
+
+    ``tls``: how an ``rtsps://`` camera's certificate is checked (its pin or CA bundle):
+    our own TLS connection is opened and checked before FFmpeg sends a byte, and FFmpeg
+    reads through a relay on 127.0.0.1 (:mod:`vms.media.rtsps`). A changed certificate
+    fails the open (:class:`~vms.tls_pins.CertificateChanged`, a FailedPrecondition);
+    nothing was sent. Without it, FFmpeg's own TLS checks no certificate.
     """
 
     def __init__(
-        self, url: str, *, timeout: float = 5.0, max_pixels: int = MAX_FRAME_PIXELS
+        self,
+        url: str,
+        *,
+        timeout: float = 5.0,
+        max_pixels: int = MAX_FRAME_PIXELS,
+        tls: CameraTls | None = None,
     ) -> None:
         self.url = url
         self.timeout = timeout
         self.max_pixels = max_pixels
+        self.tls = tls
+        self._relay: Relay | None = None
         self._container: Any = None
         self._stream: Any = None
 
@@ -124,12 +138,27 @@ class RtspInput:
         }
         if self.url.startswith(("rtsp://", "rtsps://")):
             options["rtsp_transport"] = "tcp"
+        target = self.url
+        if self.tls is not None and self.url.startswith("rtsps://"):
+            # Checked before FFmpeg runs: a changed certificate raises here, nothing sent.
+            self._relay = relay_for(self.url, self.tls, self.timeout)
+            target = self._relay.url_for(self.url)
+            # FFmpeg may open nothing but the relay's TCP connection: a redirect from
+            # the camera to another rtsps address would otherwise go unchecked.
+            options["protocol_whitelist"] = "tcp"
+        try:
+            return self._open(target, options)
+        except BaseException:
+            self._close_relay()
+            raise
+
+    def _open(self, target: str, options: dict[str, str]) -> StreamInfo:
         try:
             # PyAV's own timeout bounds the open only. Its read timeout would take the GIL
             # in FFmpeg's interrupt callback, called some 25 times a frame (counted:
             # bench/README.md, session 13); reads are bounded by FFmpeg's socket timeout
             # above instead (tests/vms/test_media.py, the stalled stream).
-            container = av.open(self.url, options=options, timeout=(self.timeout, None))
+            container = av.open(target, options=options, timeout=(self.timeout, None))
         except Exception as exc:
             raise translate(exc, f"opening {redact(self.url)}") from None
         video = [s for s in container.streams if s.type == "video"]
@@ -181,3 +210,9 @@ class RtspInput:
             except Exception as exc:  # closing a broken connection: log, go on
                 log.warning("closing %s failed: %s", redact(self.url), redact(str(exc)))
             self._container = self._stream = None
+        self._close_relay()
+
+    def _close_relay(self) -> None:
+        if self._relay is not None:
+            self._relay.close()
+            self._relay = None
