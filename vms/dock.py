@@ -68,6 +68,11 @@ _UNVERIFIED = "unverified"
 # A folder opened as itself, never through a link (INV-2, TAG-5).
 _FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
 
+# Which sidecar was read (device, inode, size, modification time in ns); None when there
+# was none. Only that one is removed with its file: one put under its name since is not
+# (TAG-5).
+SidecarSeen = tuple[int, int, int, int] | None
+
 
 @dataclass(frozen=True)
 class DockOutcome:
@@ -175,11 +180,11 @@ class DockScanner:
             if not stat.S_ISREG(info.st_mode):
                 return DockOutcome(path, "deferred", "not a regular file")
             for _attempt in range(INGEST_ATTEMPTS):
-                outcome = self._ingest(device_id, dir_fd, path, _fd_path(fd), by)
+                outcome, seen = self._ingest(device_id, dir_fd, path, _fd_path(fd), by)
                 if outcome.status not in ("ingested", "duplicate", _UNVERIFIED):
                     return outcome
                 try:
-                    if self._remove_if_kept(dir_fd, path, info, outcome):
+                    if self._remove_if_kept(dir_fd, path, info, seen, outcome):
                         return outcome
                 except Conflict as exc:
                     log.warning("dock %s: deferred, %s", path, exc.message)
@@ -202,7 +207,12 @@ class DockScanner:
         return DockOutcome(path, "deferred", message)
 
     def _remove_if_kept(
-        self, dir_fd: int, path: Path, taken: os.stat_result, outcome: DockOutcome
+        self,
+        dir_fd: int,
+        path: Path,
+        taken: os.stat_result,
+        seen: SidecarSeen,
+        outcome: DockOutcome,
     ) -> bool:
         """Remove the dock copy (TAG-5) while the item ``outcome`` names is held in a
         transaction (``FOR SHARE`` on PostgreSQL, the write lock on SQLite: a purge's
@@ -232,15 +242,18 @@ class DockScanner:
                     f"verification of {path} failed: the stored copy of item {media_id} is "
                     "missing; the dock copy is kept"
                 )
-            self._remove(dir_fd, path, taken)
+            self._remove(dir_fd, path, taken, seen)
         return True
 
     def _ingest(
         self, device_id: str, dir_fd: int, path: Path, opened: Path, by: Who
-    ) -> DockOutcome:
+    ) -> tuple[DockOutcome, SidecarSeen]:
+        """The file open as ``opened`` ingested with its sidecar: what happened, and
+        which sidecar was read."""
         sidecar_name = path.name + SIDECAR
+        seen: SidecarSeen = None
         try:
-            sidecar = _read_sidecar(sidecar_name, dir_fd)
+            sidecar, seen = _read_sidecar(sidecar_name, dir_fd)
             recorded = sidecar.get("recorded_at")
             categories = sidecar.get("categories") or []
             if not isinstance(categories, list):
@@ -267,7 +280,7 @@ class DockScanner:
                     raise
                 # The item it duplicates may have been purged since the ingest found
                 # it: told apart, under its row's lock, by the caller (RET-13).
-                return DockOutcome(path, _UNVERIFIED, result.media_id)
+                return DockOutcome(path, _UNVERIFIED, result.media_id), seen
             if stored != result.sha256 or _sha256(opened) != result.sha256:
                 raise DataLoss(
                     f"verification of {path} failed: the stored copy does not match; "
@@ -277,29 +290,35 @@ class DockScanner:
             # No room yet, the device is still writing the file, or a service is down:
             # try again later.
             log.warning("dock %s: deferred, %s", path, exc.message)
-            return DockOutcome(path, "deferred", exc.message)
+            return DockOutcome(path, "deferred", exc.message), seen
         except (VMSError, ValueError, ArithmeticError) as exc:
             # Refused for good (bad file, bad sidecar, implausible time, a device the
             # dock may not claim; an arithmetic error is a value no rule can handle):
             # to rejected/ with the reason, nothing lost (issue #10.4).
             message = exc.message if isinstance(exc, VMSError) else f"{type(exc).__name__}: {exc}"
             self._reject(dir_fd, path, message)
-            return DockOutcome(path, "rejected", message)
+            return DockOutcome(path, "rejected", message), seen
         status = "duplicate" if result.duplicate else "ingested"
         log.info("dock %s: %s as %s", path, status, result.media_id)
-        return DockOutcome(path, status, result.media_id)
+        return DockOutcome(path, status, result.media_id), seen
 
-    def _remove(self, dir_fd: int, path: Path, taken: os.stat_result) -> None:
-        """Remove the dock copy once verified (TAG-5): the file that was taken, not one
-        put under its name since, which is left for the next scan.
+    def _remove(self, dir_fd: int, path: Path, taken: os.stat_result, seen: SidecarSeen) -> None:
+        """Remove the dock copy once verified (TAG-5): the file that was taken and the
+        sidecar that was read (``seen``), not one put under either name since, which is
+        left for the next scan: a device that put its next recording and that one's
+        sidecar under the same names while this one was taken would lose the new
+        sidecar's officer, case and title.
 
         The sidecar goes first. Killed between the two, the file is left, and the next
         scan finds it a duplicate of the item it became (catalogued with the sidecar's
         fields) and removes it. The other way round a sidecar was left alone, taken by
         nothing, and given to the next file of its name (devices reuse names): another
         recording catalogued with this one's officer, case and recorded time."""
-        with contextlib.suppress(FileNotFoundError):
+        sidecar = _seen(path.name + SIDECAR, dir_fd)
+        if sidecar is not None and sidecar == seen:
             os.unlink(path.name + SIDECAR, dir_fd=dir_fd)
+        elif sidecar is not None:
+            log.warning("dock %s: its sidecar was replaced while it was taken: left", path)
         try:
             now = os.stat(path.name, dir_fd=dir_fd, follow_symlinks=False)
         except FileNotFoundError:
@@ -382,19 +401,32 @@ def _fd_path(fd: int) -> Path:
     return Path(f"/proc/self/fd/{fd}")
 
 
-def _read_sidecar(name: str, dir_fd: int) -> dict[str, object]:
+def _identity(info: os.stat_result) -> SidecarSeen:
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+
+
+def _seen(name: str, dir_fd: int) -> SidecarSeen:
+    """What is under ``name`` in the folder ``dir_fd`` now (not following a link)."""
+    try:
+        return _identity(os.stat(name, dir_fd=dir_fd, follow_symlinks=False))
+    except FileNotFoundError:
+        return None
+
+
+def _read_sidecar(name: str, dir_fd: int) -> tuple[dict[str, object], SidecarSeen]:
     """The sidecar ``name`` in the folder ``dir_fd`` (``{}`` when there is none), read
-    without following a link."""
+    without following a link, and which file that was (None: none)."""
     try:
         fd = _open_file(name, dir_fd)
     except FileNotFoundError:
-        return {}
+        return {}, None
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise InvalidArgument(f"sidecar {name} is a symbolic link") from None
         raise
     with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+        info = os.fstat(f.fileno())
+        if not stat.S_ISREG(info.st_mode):
             raise InvalidArgument(f"sidecar {name} is not a regular file")
         text = f.read(MAX_SIDECAR_BYTES + 1)  # bounded: the dock's writer chose its size
     if len(text) > MAX_SIDECAR_BYTES:
@@ -407,7 +439,7 @@ def _read_sidecar(name: str, dir_fd: int) -> dict[str, object]:
         raise InvalidArgument(f"sidecar {name} is nested too deeply to read") from None
     if not isinstance(sidecar, dict):
         raise InvalidArgument(f"sidecar {name} must be a JSON object")
-    return sidecar
+    return sidecar, _identity(info)
 
 
 def _str(value: object) -> str | None:

@@ -1,0 +1,119 @@
+"""Dock-folder imports (TAG-5): a sidecar goes with the file it was written for, and
+with no other; a sidecar with no file is reported, nothing lost (TAG-1, TAG-2)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from tests.media import make_video
+from tests.vms.test_dock import settle
+from vms.db.models import MediaItem
+from vms.services import Services
+
+FIRST = {"officer_badge": "B1", "case_number": "C-1", "title": "Arrest"}
+SECOND = {"officer_badge": "B2", "case_number": "C-2", "title": "Traffic stop"}
+
+
+def device_folder(services: Services, name: str = "BWC-0042") -> Path:
+    device = services.config.dock_dir / name
+    device.mkdir(parents=True, exist_ok=True)
+    return device
+
+
+def docked_with_sidecar(services: Services) -> tuple[Path, Path, Path]:
+    """A recording and its sidecar (FIRST) docked as FILE0001.MP4 by BWC-0042, settled:
+    the device folder, the file and the sidecar."""
+    device = device_folder(services)
+    clip, sidecar = device / "FILE0001.MP4", device / "FILE0001.MP4.json"
+    make_video(clip, seconds=0.5)
+    sidecar.write_text(json.dumps(FIRST))
+    settle(clip, services.clock)
+    settle(sidecar, services.clock)
+    return device, clip, sidecar
+
+
+def fields(services: Services, media_id: str) -> tuple[str | None, str | None, str | None]:
+    with services.db.session() as s:
+        item = s.get(MediaItem, media_id)
+        assert item is not None
+        return item.officer_badge, item.case_number, item.title
+
+
+def after_ingest(services: Services, monkeypatch: pytest.MonkeyPatch, then: Any) -> list[bool]:
+    """Run ``then`` once, right after the scan's first ingest returns: the file and its
+    sidecar have been read and catalogued, the dock copy not yet removed."""
+    real = services.ingestor.ingest
+    done: list[bool] = []
+
+    def ingest(*args: Any, **kwargs: Any) -> Any:
+        result = real(*args, **kwargs)
+        if not done:
+            done.append(True)
+            then()
+        return result
+
+    monkeypatch.setattr(services.ingestor, "ingest", ingest)
+    return done
+
+
+def test_the_sidecar_of_a_file_that_replaced_the_taken_one_is_kept_TAG_5(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TAG-5: the device put a new recording and its sidecar under the taken file's name
+    while the scan was taking it (devices reuse names). The scan left the new file for
+    the next scan but removed the sidecar by name, the new one: the next scan catalogued
+    the new recording without its officer, case and title. Only the sidecar that was
+    read (and applied) is removed; the new file is catalogued with its own."""
+    device, clip, sidecar = docked_with_sidecar(services)
+
+    def device_writes_the_next_recording() -> None:
+        make_video(device / ".next", seconds=0.5, seed=1)
+        (device / ".next.json").write_text(json.dumps(SECOND))
+        os.replace(device / ".next", clip)
+        os.replace(device / ".next.json", sidecar)
+
+    done = after_ingest(services, monkeypatch, device_writes_the_next_recording)
+    [first] = services.dock.scan()
+
+    assert done and first.status == "ingested", first
+    assert fields(services, first.detail) == ("B1", "C-1", "Arrest")
+    assert clip.exists(), "the new recording was removed"
+    assert sidecar.exists(), "the new recording's sidecar was removed"
+    assert json.loads(sidecar.read_text()) == SECOND
+    settle(clip, services.clock)
+    settle(sidecar, services.clock)
+    [second] = services.dock.scan()
+    assert second.status == "ingested", second
+    assert fields(services, second.detail) == ("B2", "C-2", "Traffic stop")
+    assert sorted(p.name for p in device.iterdir()) == []
+
+
+def test_the_sidecar_read_is_removed_when_only_the_file_was_replaced_TAG_5(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The other half: the file replaced while taken and no new sidecar written. The
+    sidecar that was read was applied to the taken item; left, it would be applied to
+    the new recording as well."""
+    device, clip, sidecar = docked_with_sidecar(services)
+
+    def device_writes_the_next_recording() -> None:
+        make_video(device / ".next", seconds=0.5, seed=1)
+        os.replace(device / ".next", clip)
+
+    after_ingest(services, monkeypatch, device_writes_the_next_recording)
+    [first] = services.dock.scan()
+
+    assert first.status == "ingested", first
+    assert clip.exists() and not sidecar.exists()
+    settle(clip, services.clock)
+    [second] = services.dock.scan()
+    assert second.status == "ingested", second
+    assert fields(services, second.detail) == (None, None, None)
+    with services.db.session() as s:
+        assert len(s.execute(select(MediaItem.id)).all()) == 2
