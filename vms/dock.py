@@ -4,13 +4,16 @@ A docking station or an officer's workstation drops files into the device's fold
 optionally with a sidecar ``<file>.json`` (``source``, ``officer_badge``, ``recorded_at``,
 ``title``, ``categories``, ``case_number``, ``pre_event_buffer_seconds`` (OPS-2) and
 ``markers`` (OPS-3: ``[{"kind", "at", "reason"}]``, vms/markers.py)). A file is taken
-once it has not changed for ``dock_settle_seconds``; it goes through the single ingest
-path (INV-1); the stored copy is then read back and its SHA-256 compared before the dock
-copy is removed, so the device copy is erased only after a verified upload. The copy is
+once neither it nor its sidecar has changed for ``dock_settle_seconds``; a sidecar written
+after its file was taken goes to ``rejected/`` (below), never to the next file of its name.
+The file goes through the single ingest path (INV-1); the stored copy is then read back
+and its SHA-256 compared before the dock copy is removed, so the device copy is erased
+only after a verified upload. The copy is
 removed while the item's row is held, and only when that item is not gone or being
 purged (RET-13): bytes that duplicate an item purged meanwhile are ingested again. Files that
 are refused move to ``<device>/rejected/`` with a ``.error.txt`` saying why (as
 ``<stem>.<n><suffix>`` when a refused file of their name is there already): nothing is lost.
+A sidecar refused alone keeps its name there, its reason in ``<file>.json.error.txt``.
 
 Whoever writes the dock folder may plant symbolic links, and swap a file or a folder for
 one at any moment: each device folder, each file and ``rejected/`` is opened once without
@@ -60,6 +63,9 @@ SIDECAR = ".json"
 # A sidecar holds a few fields and markers: larger is refused before it is read (#10.4).
 MAX_SIDECAR_BYTES = 1024 * 1024
 REJECTED = "rejected"
+# Beside a refused file in rejected/: why (``<file>.error.txt``; a sidecar refused alone:
+# ``<file>.json.error.txt``).
+_REASON = ".error.txt"
 # A file whose bytes matched an item purged meanwhile is ingested once more (RET-13); a
 # second ingest meeting that again is a race the next scan settles.
 INGEST_ATTEMPTS = 2
@@ -140,9 +146,14 @@ class DockScanner:
                     self._reject(dir_fd, path, _LINK)
                     outcomes.append(DockOutcome(path, "rejected", _LINK))
                     continue
-                if now - info.st_mtime < self.settle_seconds:
-                    continue  # the device may still be writing it
-                outcomes.append(self._take(device_dir.name, dir_fd, path, by))
+                # The device may still be writing it, or its sidecar (written after the
+                # file, or rewritten): taken without it, the sidecar would be left for
+                # the next file of its name (TAG-5).
+                sidecar = _seen(name + SIDECAR, dir_fd)
+                newest = max(info.st_mtime_ns, sidecar[3] if sidecar else 0) / 1e9
+                if now - newest < self.settle_seconds:
+                    continue
+                outcomes.append(self._take(device_dir.name, dir_fd, path, now, by))
             except Exception as exc:
                 # One file must not stop the scan (issue #10.4): the others are
                 # still taken, and this one is tried again next scan.
@@ -163,7 +174,7 @@ class DockScanner:
             kind = s.execute(select(Device.kind).where(Device.id == device_id)).scalar()
         return SourceKind(kind) if kind else SourceKind.BWC
 
-    def _take(self, device_id: str, dir_fd: int, path: Path, by: Who) -> DockOutcome:
+    def _take(self, device_id: str, dir_fd: int, path: Path, now: float, by: Who) -> DockOutcome:
         # The file is opened once, without following a link (a FIFO put in its place
         # must not hang the scan), and that open file is what is ingested, verified and
         # removed: swapped for a link after the scan looked at it, it is not read through
@@ -180,7 +191,7 @@ class DockScanner:
             if not stat.S_ISREG(info.st_mode):
                 return DockOutcome(path, "deferred", "not a regular file")
             for _attempt in range(INGEST_ATTEMPTS):
-                outcome, seen = self._ingest(device_id, dir_fd, path, _fd_path(fd), by)
+                outcome, seen = self._ingest(device_id, dir_fd, path, _fd_path(fd), now, by)
                 if outcome.status not in ("ingested", "duplicate", _UNVERIFIED):
                     return outcome
                 try:
@@ -242,18 +253,21 @@ class DockScanner:
                     f"verification of {path} failed: the stored copy of item {media_id} is "
                     "missing; the dock copy is kept"
                 )
-            self._remove(dir_fd, path, taken, seen)
+            self._remove(dir_fd, path, taken, seen, media_id)
         return True
 
     def _ingest(
-        self, device_id: str, dir_fd: int, path: Path, opened: Path, by: Who
+        self, device_id: str, dir_fd: int, path: Path, opened: Path, now: float, by: Who
     ) -> tuple[DockOutcome, SidecarSeen]:
         """The file open as ``opened`` ingested with its sidecar: what happened, and
-        which sidecar was read."""
+        which sidecar was read. A sidecar written since the scan began (``now``) is not
+        settled: the file is deferred (TAG-5)."""
         sidecar_name = path.name + SIDECAR
         seen: SidecarSeen = None
         try:
             sidecar, seen = _read_sidecar(sidecar_name, dir_fd)
+            if seen is not None and now - seen[3] / 1e9 < self.settle_seconds:
+                raise Conflict(f"sidecar {sidecar_name} is still being written")
             recorded = sidecar.get("recorded_at")
             categories = sidecar.get("categories") or []
             if not isinstance(categories, list):
@@ -302,33 +316,48 @@ class DockScanner:
         log.info("dock %s: %s as %s", path, status, result.media_id)
         return DockOutcome(path, status, result.media_id), seen
 
-    def _remove(self, dir_fd: int, path: Path, taken: os.stat_result, seen: SidecarSeen) -> None:
+    def _remove(
+        self, dir_fd: int, path: Path, taken: os.stat_result, seen: SidecarSeen, media_id: str
+    ) -> None:
         """Remove the dock copy once verified (TAG-5): the file that was taken and the
         sidecar that was read (``seen``), not one put under either name since, which is
         left for the next scan: a device that put its next recording and that one's
         sidecar under the same names while this one was taken would lose the new
-        sidecar's officer, case and title.
+        sidecar's officer, case and title. A sidecar written (or rewritten) beside the
+        taken file itself came too late for its item ``media_id``: it goes to
+        ``rejected/`` saying so, not left for the next file of its name.
 
         The sidecar goes first. Killed between the two, the file is left, and the next
         scan finds it a duplicate of the item it became (catalogued with the sidecar's
         fields) and removes it. The other way round a sidecar was left alone, taken by
         nothing, and given to the next file of its name (devices reuse names): another
         recording catalogued with this one's officer, case and recorded time."""
-        sidecar = _seen(path.name + SIDECAR, dir_fd)
-        if sidecar is not None and sidecar == seen:
-            os.unlink(path.name + SIDECAR, dir_fd=dir_fd)
-        elif sidecar is not None:
-            log.warning("dock %s: its sidecar was replaced while it was taken: left", path)
         try:
             now = os.stat(path.name, dir_fd=dir_fd, follow_symlinks=False)
         except FileNotFoundError:
             now = None
-        if now is not None and (now.st_dev, now.st_ino) == (taken.st_dev, taken.st_ino):
+        same = now is not None and (now.st_dev, now.st_ino) == (taken.st_dev, taken.st_ino)
+        sidecar = _seen(path.name + SIDECAR, dir_fd)
+        if sidecar is not None and sidecar == seen:
+            os.unlink(path.name + SIDECAR, dir_fd=dir_fd)
+        elif sidecar is not None and same:
+            self._reject(
+                dir_fd,
+                path,
+                f"{path.name}{SIDECAR} was written after {path.name} was taken as item "
+                f"{media_id}: not applied to it; kept here (TAG-5)",
+                sidecar_only=True,
+            )
+        elif sidecar is not None:
+            log.warning("dock %s: its sidecar was replaced while it was taken: left", path)
+        if same:
             os.unlink(path.name, dir_fd=dir_fd)
         elif now is not None:
             log.warning("dock %s: replaced while it was taken: left for the next scan", path)
 
-    def _reject(self, dir_fd: int, path: Path, reason: str) -> None:
+    def _reject(self, dir_fd: int, path: Path, reason: str, *, sidecar_only: bool = False) -> None:
+        """Move ``path`` and its sidecar (only the sidecar: ``sidecar_only``) to
+        ``rejected/`` with a ``.error.txt`` giving ``reason`` (TAG-5: nothing lost)."""
         with contextlib.suppress(FileExistsError):
             os.mkdir(REJECTED, PRIVATE_DIR_MODE, dir_fd=dir_fd)
         try:
@@ -347,13 +376,13 @@ class DockScanner:
         try:
             # Devices reuse names (FILE0001.MP4 after a reset): an earlier refused file of
             # this name stays, this one takes a free name beside it (nothing is lost).
-            kept = _free_name(path.name, target_fd)
+            kept = _free_name(path.name, target_fd, sidecar_only=sidecar_only)
             # The reason, then the sidecar, then the file (TAG-5): killed in between, the
             # file is still in the device folder, refused again by the next scan under
             # the same free name, beside what was moved. The file first left its sidecar
             # alone in the device folder, for the next file of its name to take.
             # A reason file planted as a link would have the reason written through it.
-            error = f"{kept}.error.txt"
+            error = f"{kept}{SIDECAR if sidecar_only else ''}{_REASON}"
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(error, dir_fd=target_fd)
             flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
@@ -364,18 +393,25 @@ class DockScanner:
                 os.replace(
                     path.name + SIDECAR, kept + SIDECAR, src_dir_fd=dir_fd, dst_dir_fd=target_fd
                 )
-            os.replace(path.name, kept, src_dir_fd=dir_fd, dst_dir_fd=target_fd)
+            if not sidecar_only:
+                os.replace(path.name, kept, src_dir_fd=dir_fd, dst_dir_fd=target_fd)
         finally:
             os.close(target_fd)
-        log.warning("dock %s: rejected, %s", path, reason)
+        log.warning("dock %s%s: rejected, %s", path, SIDECAR if sidecar_only else "", reason)
 
 
-def _free_name(name: str, dir_fd: int) -> str:
-    """``name``, or ``<stem>.<n><suffix>`` when a file of that name is already in the
-    folder ``dir_fd``."""
+def _free_name(name: str, dir_fd: int, *, sidecar_only: bool) -> str:
+    """``name``, or ``<stem>.<n><suffix>`` when the folder ``dir_fd`` holds a refused
+    file of that name already, or a sidecar refused alone under it (its reason is
+    ``<name>.json.error.txt``). A sidecar refused alone (``sidecar_only``) also takes
+    no name whose sidecar is there: a scan killed between moving a refused file's
+    sidecar and the file leaves that sidecar for the file, refused again under the same
+    name (TAG-5)."""
     stem, suffix = os.path.splitext(name)
     candidate, n = name, 0
-    while _exists(candidate, dir_fd):
+    while _exists(candidate, dir_fd) or _exists(
+        candidate + SIDECAR + ("" if sidecar_only else _REASON), dir_fd
+    ):
         n += 1
         candidate = f"{stem}.{n}{suffix}"
     return candidate

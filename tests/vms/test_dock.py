@@ -27,10 +27,14 @@ from vms.services import Services
 
 
 def settle(path: os.PathLike[str], clock: Clock, seconds: float = 60.0) -> None:
-    """Give ``path`` an mtime ``seconds`` before the services' clock says now (the
-    scanner compares the two: INV-7)."""
+    """Give ``path``, and its sidecar when there is one, an mtime ``seconds`` before the
+    services' clock says now (the scanner compares the two: INV-7; it takes a file once
+    both have settled, TAG-5)."""
     old = clock.now().timestamp() - seconds
     os.utime(path, (old, old))
+    sidecar = Path(f"{os.fspath(path)}.json")
+    if sidecar.is_file():
+        os.utime(sidecar, (old, old))
 
 
 def test_dock_file_is_ingested_then_removed_TAG_5(services: Services, clock: ManualClock) -> None:

@@ -117,3 +117,68 @@ def test_the_sidecar_read_is_removed_when_only_the_file_was_replaced_TAG_5(
     assert fields(services, second.detail) == (None, None, None)
     with services.db.session() as s:
         assert len(s.execute(select(MediaItem.id)).all()) == 2
+
+
+def test_a_file_is_not_taken_before_its_sidecar_has_settled_TAG_5(services: Services) -> None:
+    """TAG-5, TAG-2: only the file had to be unchanged for ``dock_settle_seconds``: a
+    station that writes the sidecar after the recording (or rewrites it) had the file
+    taken without it, and the sidecar, left behind, was applied to the next recording
+    of that name. A file is taken once its sidecar has settled too."""
+    device = device_folder(services)
+    clip, sidecar = device / "FILE0001.MP4", device / "FILE0001.MP4.json"
+    make_video(clip, seconds=0.5)
+    settle(clip, services.clock)
+    sidecar.write_text(json.dumps(FIRST))
+    settle(sidecar, services.clock, seconds=0.0)  # written just now
+
+    assert services.dock.scan() == []
+    assert clip.exists() and sidecar.exists()
+    settle(sidecar, services.clock)
+    [taken] = services.dock.scan()
+    assert taken.status == "ingested", taken
+    assert fields(services, taken.detail) == ("B1", "C-1", "Arrest")
+    assert sorted(p.name for p in device.iterdir()) == []
+
+
+@pytest.mark.parametrize("before", ["no sidecar", "a sidecar"])
+def test_a_sidecar_written_while_its_file_is_taken_is_not_given_to_the_next_file_TAG_5(
+    services: Services, monkeypatch: pytest.MonkeyPatch, before: str
+) -> None:
+    """TAG-5, TAG-2: a sidecar written (or rewritten) after the scan read the file's and
+    before it removed the file missed the item, and stayed in the device folder for the
+    next recording of that name. It is moved to ``rejected/`` with a reason naming the
+    item it came too late for (nothing lost); the next file of the name is catalogued
+    with no fields but its own."""
+    device = device_folder(services)
+    clip, sidecar = device / "FILE0001.MP4", device / "FILE0001.MP4.json"
+    make_video(clip, seconds=0.5)
+    settle(clip, services.clock)
+    if before == "a sidecar":
+        sidecar.write_text(json.dumps(FIRST))
+        settle(sidecar, services.clock)
+
+    after_ingest(services, monkeypatch, lambda: sidecar.write_text(json.dumps(SECOND)))
+    [first] = services.dock.scan()
+
+    assert first.status == "ingested", first
+    assert sorted(p.name for p in device.iterdir()) == ["rejected"]
+    rejected = device / "rejected"
+    assert json.loads((rejected / "FILE0001.MP4.json").read_text()) == SECOND
+    reason = (rejected / "FILE0001.MP4.json.error.txt").read_text()
+    assert f"after FILE0001.MP4 was taken as item {first.detail}" in reason, reason
+
+    make_video(clip, seconds=0.5, seed=1)  # the device's next recording, no sidecar
+    settle(clip, services.clock)
+    [second] = services.dock.scan()
+    assert second.status == "ingested", second
+    assert fields(services, second.detail) == (None, None, None)
+
+    # A refused file of that name later does not take the refused sidecar's place.
+    clip.write_bytes(b"\x00\x01garbage" * 500)
+    sidecar.write_text(json.dumps(FIRST))
+    settle(clip, services.clock)
+    assert [o.status for o in services.dock.scan()] == ["rejected"]
+    assert json.loads((rejected / "FILE0001.MP4.json").read_text()) == SECOND
+    assert f"item {first.detail}" in (rejected / "FILE0001.MP4.json.error.txt").read_text()
+    assert (rejected / "FILE0001.1.MP4").read_bytes() == b"\x00\x01garbage" * 500
+    assert json.loads((rejected / "FILE0001.1.MP4.json").read_text()) == FIRST

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +17,7 @@ from sqlalchemy import delete, func, select
 from tests.conftest import LiveServer, sign_in
 from tests.media import make_video
 from tests.vms.test_crash_safety import run_cli
+from tests.vms.test_dock import settle
 from tests.web.test_api_uploads import upload_body
 from vms.config import Config
 from vms.db.models import AuditEntry, MediaItem, MediaMarker
@@ -235,9 +235,8 @@ def test_a_dock_sidecar_carries_them_and_a_bad_one_is_rejected_with_the_reason_O
     (device / "bad.mp4.json").write_text(
         json.dumps(sidecar | {"markers": [{"kind": "snooze", "at": at(1)}]})
     )
-    old = services.clock.now().timestamp() - 60
     for path in (good, bad):
-        os.utime(path, (old, old))
+        settle(path, services.clock)
     outcomes = {o.path.name: o for o in services.dock.scan()}
     assert outcomes["good.mp4"].status == "ingested"
     assert outcomes["bad.mp4"].status == "rejected"
@@ -259,8 +258,7 @@ def test_the_cli_lists_by_marker_kind_OPS_3(services: Services, config: Config) 
     for name, markers in (("muted.mp4", MARKERS[:2]), ("plain.mp4", [])):
         make_video(device / name, seconds=6, seed=30 + len(markers))
         (device / f"{name}.json").write_text(json.dumps({"recorded_at": at(0), "markers": markers}))
-        old = services.clock.now().timestamp() - 60
-        os.utime(device / name, (old, old))
+        settle(device / name, services.clock)
     outcomes = services.dock.scan()
     assert [o.status for o in outcomes] == ["ingested", "ingested"]
     muted = next(o.detail for o in outcomes if o.path.name == "muted.mp4")
@@ -280,8 +278,7 @@ def test_markers_go_with_their_item_OPS_3(services: Services) -> None:
     (device / "clip.mp4.json").write_text(
         json.dumps({"recorded_at": at(0), "markers": MARKERS[:2]})
     )
-    old = services.clock.now().timestamp() - 60
-    os.utime(clip, (old, old))
+    settle(clip, services.clock)
     assert [o.status for o in services.dock.scan()] == ["ingested"]
     with services.db.transaction() as s:
         assert s.execute(select(func.count()).select_from(MediaMarker)).scalar_one() == 2
