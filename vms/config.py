@@ -120,6 +120,9 @@ class IngestConfig:
     # before it is taken (a device may still be writing it).
     dock_scan_seconds: float = 10.0
     dock_settle_seconds: float = 5.0
+    # A sidecar with no file of its name that has not changed for this long is reported
+    # (moved to rejected/ with the reason, TAG-5): the station's copy of the file failed.
+    dock_orphan_sidecar_seconds: float = 3600.0
     copy_buffer_bytes: int = 256 * 1024
     # Minimum free space in the media store; ingest refuses below it (full-disk safety).
     # The recorder's reserve: the smaller of the two, so recording outlasts uploads.

@@ -69,6 +69,7 @@ LIMITS: dict[tuple[str, str], Limit] = {
     ("web", "trusted_proxies"): NOT_NEGATIVE,
     ("ingest", "dock_scan_seconds"): POSITIVE,
     ("ingest", "dock_settle_seconds"): NOT_NEGATIVE,
+    ("ingest", "dock_orphan_sidecar_seconds"): NOT_NEGATIVE,
     ("ingest", "copy_buffer_bytes"): Limit(4096),
     ("ingest", "min_free_bytes"): NOT_NEGATIVE,
     ("ingest", "recorded_at_max_future_seconds"): NOT_NEGATIVE,

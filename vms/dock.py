@@ -13,7 +13,9 @@ removed while the item's row is held, and only when that item is not gone or bei
 purged (RET-13): bytes that duplicate an item purged meanwhile are ingested again. Files that
 are refused move to ``<device>/rejected/`` with a ``.error.txt`` saying why (as
 ``<stem>.<n><suffix>`` when a refused file of their name is there already): nothing is lost.
-A sidecar refused alone keeps its name there, its reason in ``<file>.json.error.txt``.
+A sidecar refused alone keeps its name there, its reason in ``<file>.json.error.txt``: one
+that came after its file was taken, or one with no file of its name for
+``dock_orphan_sidecar_seconds`` (reported, never deleted).
 
 Whoever writes the dock folder may plant symbolic links, and swap a file or a folder for
 one at any moment: each device folder, each file and ``rejected/`` is opened once without
@@ -96,11 +98,23 @@ def _sha256(path: Path) -> str:
 
 
 class DockScanner:
-    def __init__(self, root: Path, ingestor: Ingestor, clock: Clock, settle_seconds: float) -> None:
+    def __init__(
+        self,
+        root: Path,
+        ingestor: Ingestor,
+        clock: Clock,
+        settle_seconds: float,
+        orphan_sidecar_seconds: float = 3600.0,
+    ) -> None:
+        """``settle_seconds``: how long a file and its sidecar must stay unchanged before
+        the file is taken; ``orphan_sidecar_seconds``: how long a sidecar with no file of
+        its name stays before it is reported (``[ingest] dock_settle_seconds``,
+        ``dock_orphan_sidecar_seconds``)."""
         self.root = root
         self.ingestor = ingestor
         self.clock = clock
         self.settle_seconds = settle_seconds
+        self.orphan_sidecar_seconds = max(orphan_sidecar_seconds, settle_seconds)
 
     def scan(self, by: Who = DOCK_ACTOR) -> list[DockOutcome]:
         """Take every settled file once; returns what happened to each. ``by``: who the
@@ -131,7 +145,8 @@ class DockScanner:
 
     def _scan_device(self, device_dir: Path, dir_fd: int, now: float, by: Who) -> list[DockOutcome]:
         outcomes: list[DockOutcome] = []
-        for name in sorted(os.listdir(dir_fd)):
+        names = sorted(os.listdir(dir_fd))
+        for name in names:
             path = device_dir / name
             if name.startswith(".") or path.suffix == SIDECAR or name == REJECTED:
                 continue
@@ -158,6 +173,41 @@ class DockScanner:
                 # One file must not stop the scan (issue #10.4): the others are
                 # still taken, and this one is tried again next scan.
                 log.exception("dock %s: deferred after an unexpected error", path)
+                outcomes.append(DockOutcome(path, "deferred", f"{type(exc).__name__}: {exc}"))
+        outcomes.extend(self._report_orphans(device_dir, dir_fd, names, now))
+        return outcomes
+
+    def _report_orphans(
+        self, device_dir: Path, dir_fd: int, names: list[str], now: float
+    ) -> list[DockOutcome]:
+        """Sidecars with no file of their name (of ``names``, the folder's listing, nor
+        since), unchanged for ``orphan_sidecar_seconds``: reported as refused files are
+        (TAG-5), moved to ``rejected/`` with the reason, never deleted. Left, one would
+        be applied to whichever file of its name came next."""
+        outcomes: list[DockOutcome] = []
+        listed = set(names)
+        for name in names:
+            media = name[: -len(SIDECAR)]
+            if name.startswith(".") or not name.endswith(SIDECAR) or media in listed:
+                continue
+            path = device_dir / name
+            try:
+                seen = _seen(name, dir_fd)
+                if seen is None or _exists(media, dir_fd):
+                    continue  # taken with its file meanwhile, or the file has come
+                alone = now - seen[3] / 1e9
+                if alone < self.orphan_sidecar_seconds:
+                    continue
+                reason = (
+                    f"{name}: a sidecar with no file {media} beside it for {alone:.0f} s "
+                    f"([ingest] dock_orphan_sidecar_seconds {self.orphan_sidecar_seconds:g}): "
+                    "applied to nothing; kept here (TAG-5)"
+                )
+                self._reject(dir_fd, device_dir / media, reason, sidecar_only=True)
+                outcomes.append(DockOutcome(path, "rejected", reason))
+            except Exception as exc:
+                # One sidecar must not stop the scan (#10.4): tried again next scan.
+                log.exception("dock %s: not reported after an unexpected error", path)
                 outcomes.append(DockOutcome(path, "deferred", f"{type(exc).__name__}: {exc}"))
         return outcomes
 

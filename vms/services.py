@@ -215,7 +215,13 @@ class Services:
             user_open_bytes=config.ingest.upload_user_open_bytes,
             user_open_uploads=config.ingest.upload_user_open_uploads,
         )
-        dock = DockScanner(config.dock_dir, ingestor, clock, config.ingest.dock_settle_seconds)
+        dock = DockScanner(
+            config.dock_dir,
+            ingestor,
+            clock,
+            config.ingest.dock_settle_seconds,
+            config.ingest.dock_orphan_sidecar_seconds,
+        )
         ports = Ports()  # filled by the plugins at install; the monthly audit reads it
         services = cls(
             ports=ports,

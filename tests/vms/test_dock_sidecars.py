@@ -182,3 +182,49 @@ def test_a_sidecar_written_while_its_file_is_taken_is_not_given_to_the_next_file
     assert f"item {first.detail}" in (rejected / "FILE0001.MP4.json.error.txt").read_text()
     assert (rejected / "FILE0001.1.MP4").read_bytes() == b"\x00\x01garbage" * 500
     assert json.loads((rejected / "FILE0001.1.MP4.json").read_text()) == FIRST
+
+
+def test_a_sidecar_without_its_file_is_reported_once_settled_not_deleted_TAG_5(
+    services: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    """TAG-5 (nothing lost, an operator told): a sidecar whose file never came (the
+    station's copy failed, the file was named otherwise) was skipped at every scan and
+    never reported; it waited for the next file of its name, to be applied to it. Once
+    it has stood alone for ``[ingest] dock_orphan_sidecar_seconds`` it is reported as
+    refused files are: moved to ``rejected/`` with its reason beside it, logged, and
+    answered by the scan (``vms dock scan`` prints it and exits 1). One whose file is
+    there, still being written, is left alone."""
+    orphan_seconds = services.config.ingest.dock_orphan_sidecar_seconds
+    device = device_folder(services)
+    lost, writing = device / "lost.mp4.json", device / "writing.mp4.json"
+    for sidecar in (lost, writing):
+        sidecar.write_text(json.dumps(FIRST))
+        settle(sidecar, services.clock)
+    make_video(device / "writing.mp4", seconds=0.5)  # the device is still writing it
+
+    assert services.dock.scan() == []  # settled as a file would be, not yet reported
+    for sidecar in (lost, writing):
+        settle(sidecar, services.clock, seconds=orphan_seconds + 1)
+    [reported] = services.dock.scan()
+
+    assert (reported.path, reported.status) == (lost, "rejected"), reported
+    assert "no file lost.mp4 beside it" in reported.detail, reported.detail
+    assert sorted(p.name for p in device.iterdir()) == [
+        "rejected",
+        "writing.mp4",
+        "writing.mp4.json",
+    ]
+    rejected = device / "rejected"
+    assert json.loads((rejected / "lost.mp4.json").read_text()) == FIRST  # nothing lost
+    assert reported.detail in (rejected / "lost.mp4.json.error.txt").read_text()
+    assert any(
+        r.levelname == "WARNING" and "lost.mp4.json: rejected" in r.getMessage()
+        for r in caplog.records
+    ), caplog.text
+    assert services.dock.scan() == []  # reported once
+
+    make_video(device / "lost.mp4", seconds=0.5, seed=2)  # a file of that name, later
+    settle(device / "lost.mp4", services.clock)
+    [later] = services.dock.scan()
+    assert later.status == "ingested", later
+    assert fields(services, later.detail) == (None, None, None)
