@@ -45,6 +45,7 @@ from vms.ingest import Ingestor, IngestRequest, IngestResult, Origin, validate_r
 from vms.markers import DeviceMarker, check_buffer, check_span, parse_markers
 from vms.recorded_time import parse_recorded_at
 from vms.store import is_disk_full
+from vms.upload_destroyed import item_or_destroyed
 from vms.upload_space import RECEIVING, UploadSpace
 
 log = logging.getLogger(__name__)
@@ -459,10 +460,11 @@ class UploadService:
     # -- complete --------------------------------------------------------------------
 
     def complete(self, actor: Actor, upload_id: str) -> CompletedUpload:
-        """Verify size and SHA-256 and ingest (INV-1). Repeating it is harmless."""
+        """Verify size and SHA-256 and ingest (INV-1). Repeating it is harmless: it
+        answers the item, or the destruction record of an item purged since (RET-13)."""
         upload = self._owned(actor, upload_id)
-        if upload.state == COMPLETE and upload.media_id:
-            return CompletedUpload(UploadRecord.of(upload), self._media(actor, upload.media_id))
+        if upload.state == COMPLETE:
+            return self._completed_before(actor, upload)
         if upload.state == FAILED:
             raise Conflict(f"upload {upload_id} failed: {upload.error}")
         if upload.received != upload.size:
@@ -571,9 +573,15 @@ class UploadService:
         """What a complete answers when the upload ended while it ran: the item another
         complete catalogued (TAG-5: the device may be told), else :meth:`_file_gone`."""
         upload = self._owned(actor, upload_id)
-        if upload.state == COMPLETE and upload.media_id:
-            return CompletedUpload(UploadRecord.of(upload), self._media(actor, upload.media_id))
+        if upload.state == COMPLETE:
+            return self._completed_before(actor, upload)
         raise self._file_gone(upload_id)
+
+    def _completed_before(self, actor: Actor, upload: Upload) -> CompletedUpload:
+        """The item the complete ``upload`` catalogued, or :class:`Conflict` citing the
+        destruction record of an item purged since (RET-13, vms/upload_destroyed.py)."""
+        media = item_or_destroyed(self.db, upload, lambda m: self._media(actor, m))
+        return CompletedUpload(UploadRecord.of(upload), media)
 
     def _file_gone(self, upload_id: str) -> Conflict | Unavailable:
         """Why this server has no file of ``upload_id``: it ended meanwhile (Conflict

@@ -27,7 +27,7 @@ from tests.conftest import make_config
 from tests.media import make_video
 from vms.auth.permissions import Actor
 from vms.check import Level, check
-from vms.clock import ManualClock
+from vms.clock import ManualClock, isoformat
 from vms.db.models import DestructionRecord, MediaItem, SourceKind, User
 from vms.errors import Conflict, InvalidArgument
 from vms.services import Services
@@ -329,3 +329,57 @@ def test_bytes_whose_item_is_being_purged_as_their_upload_completes_are_kept_RET
     assert done.media.id != gone
     report = check(services.db, services.store)
     assert report.clean, report
+
+
+# -- a repeat of a completed upload whose item the purge destroyed since (RET-13) ---------
+
+
+@pytest.mark.parametrize("when", ["before the repeat", "as the repeat reads the upload"])
+def test_a_repeated_complete_of_an_upload_whose_item_was_purged_cites_the_destruction_RET_13(
+    services: Services,
+    actors: dict[str, Actor],
+    clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+    when: str,
+) -> None:
+    """RET-13, TAG-5: the item a completed upload catalogued expired and was purged; a
+    repeat of ``complete`` (a client retrying, a device asking whether it may erase its
+    copy) answered "upload ... is complete: its file is gone" (409), or 404 "media ...
+    does not exist" when the purge landed as the repeat read the upload: neither said
+    the footage had been catalogued and destroyed under the retention rules. It answers
+    409 with the destruction record: which item, its SHA-256, the rule, when it expired
+    and when it was purged."""
+    from tests.races import purge_now, purged_after
+
+    officer = actors["officer"]
+    data = make_video(seconds=0.5)
+    upload_id = uploaded(services, officer, data)
+    item = services.uploads.complete(officer, upload_id).media.id
+    clock.advance(100 * DAY)  # RET-4's 90 days passed, nothing keeps it
+    if when == "before the repeat":
+        purge_now(services, item)
+    else:
+        purged_after(monkeypatch, services, services.uploads, "_owned", item)
+
+    with pytest.raises(Conflict) as refused:
+        services.uploads.complete(officer, upload_id)
+
+    with services.db.session() as s:
+        record = s.execute(
+            select(DestructionRecord).where(DestructionRecord.media_id == item)
+        ).scalar_one()
+    message = refused.value.message
+    assert f"upload {upload_id} was completed as item {item}" in message, message
+    assert f"destroyed by the retention purge on {isoformat(record.purged_at)}" in message
+    assert f"under {record.rule}" in message and f"destruction record {record.id}" in message
+    destroyed = refused.value.details["destruction"]
+    assert destroyed == {
+        "id": record.id,
+        "media_id": item,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "rule": record.rule,
+        "expired_at": isoformat(record.expired_at),
+        "purged_at": isoformat(record.purged_at),
+    }
+    assert refused.value.details["state"] == "complete"
+    assert services.uploads.status(officer, upload_id).state == "complete"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import socket
 import time
@@ -11,8 +12,10 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, issue_tokens
 from tests.media import make_video, noise
+from vms.auth.permissions import Actor
+from vms.clock import ManualClock
 from vms.db.models import AuditEntry, MediaItem
 
 
@@ -332,3 +335,42 @@ def test_officer_cannot_upload_as_another_officer_ACC_2(
     )
     assert r.status_code == 403
     assert "ACC-2" in r.json()["error"]["message"]
+
+
+def test_repeating_complete_after_the_item_was_purged_cites_the_destruction_RET_13(
+    http: httpx.Client,
+    live_server: LiveServer,
+    actors: dict[str, Actor],
+    tokens: dict[str, str],
+    clock: ManualClock,
+) -> None:
+    """RET-13, TAG-5: a device repeating ``complete`` after the item its upload became
+    was purged got 409 "upload ... is complete: its file is gone", which says nothing of
+    the footage's fate. It gets 409 citing the destruction record (what was purged,
+    when, under which rule)."""
+    from tests.races import purge_now
+
+    data = make_video(seconds=0.5)
+    token = tokens["officer"]
+    upload_id = create(http, token, data)
+    put(http, token, upload_id, data, 0, len(data) - 1)
+    r = http.post(f"/api/v1/uploads/{upload_id}/complete", headers=auth(token))
+    assert r.status_code == 200, r.text
+    item = r.json()["media"]["id"]
+    clock.advance(dt.timedelta(days=100))  # RET-4's 90 days passed, nothing keeps it
+    purge_now(live_server.services, item)
+    token = issue_tokens(live_server.services, actors)["officer"]  # a new shift
+
+    r = http.post(f"/api/v1/uploads/{upload_id}/complete", headers=auth(token))
+
+    assert r.status_code == 409, r.text
+    error = r.json()["error"]
+    assert error["kind"] == "conflict"
+    assert f"was completed as item {item}, which was destroyed" in error["message"], error
+    destroyed = error["details"]["destruction"]
+    assert (destroyed["media_id"], destroyed["sha256"]) == (
+        item,
+        hashlib.sha256(data).hexdigest(),
+    )
+    assert destroyed["rule"] and destroyed["purged_at"].endswith("Z"), destroyed
+    assert f"under {destroyed['rule']}" in error["message"]

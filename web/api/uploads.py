@@ -69,5 +69,6 @@ def put_chunk(upload_id: str) -> UploadRecord | Response:
 def complete(upload_id: str) -> CompletedUpload:
     """Verify size and SHA-256 and catalogue the file (INV-1).
 
-    Repeating it is harmless and answers the same item."""
+    Repeating it is harmless and answers the same item; once the retention purge has
+    destroyed that item, 409 citing the destruction record (``details.destruction``)."""
     return services().uploads.complete(require_actor(), upload_id)
