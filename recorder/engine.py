@@ -198,7 +198,10 @@ class Recorder:
             pipeline = camera.pipeline
             stage = pipeline.stage if pipeline.status.masked else None
             readings[camera_id] = Reading(
-                id(pipeline), pipeline.status.packets, stage.blanking if stage else None
+                # Every video packet, before the first keyframe too (video arrives).
+                id(pipeline),
+                pipeline.status.received,
+                stage.blanking if stage else None,
             )
         return readings
 

@@ -143,6 +143,11 @@ class PipelineStatus:
     last_error: str | None = None
     packets: int = 0
     dropped_before_keyframe: int = 0
+    # Every video packet the camera sent, those before the first keyframe too: what the
+    # picture watch counts as video arriving (recorder/watch.py). A camera that starts
+    # on P frames and refuses a sync point sends video for a whole GOP before a packet
+    # is recorded; it lacks keyframes, it has not lost its video.
+    received: int = 0
     reconnects: int = 0
     # Capture -> encoded packet published, seconds (masked cameras), most recent.
     latencies: collections.deque[float] = field(
@@ -357,6 +362,7 @@ class CameraPipeline:
             earlier, last_read = last_read, read_at
             if self._stop.is_set():
                 return healthy
+            self.status.received += 1
             if first_pts is None:
                 if raw.pts is None or not raw.keyframe:
                     self.status.dropped_before_keyframe += 1

@@ -4,7 +4,9 @@ Two conditions the health check cannot see, because ONVIF may answer all along:
 
 - **video lost**: no video packet from the camera for ``[recorder] video_lost_seconds``
   (a stream that ended, a camera whose RTSP service died, a stall the reconnects do not
-  cure); cleared by the next packet;
+  cure); cleared by the next packet. Any packet counts, one before the first keyframe
+  too: a camera sending only P frames (a long GOP, sync points refused) sends video;
+  what it lacks is keyframes, another condition (``no_keyframes``);
 - **picture blanked**: the mask stage has blanked every frame (pose lost or stale, or a
   mask stage failure: INV-5, fail closed) for ``[recorder] blanking_alarm_seconds``;
   cleared by the next masked frame. Judged only while video flows (without packets the
@@ -33,8 +35,9 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Reading:
     """One camera's pipeline at one instant: which pipeline (``generation`` changes when
-    the camera is restarted with a new one), packets seen so far, and why its last frame
-    was blanked whole (None: masked or not masked at all)."""
+    the camera is restarted with a new one), video packets received so far (those before
+    the first keyframe too: P frames are video arriving), and why its last frame was
+    blanked whole (None: masked or not masked at all)."""
 
     generation: int
     packets: int

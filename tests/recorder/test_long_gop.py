@@ -5,15 +5,18 @@ every connection). The recorder asks the camera for a keyframe (ONVIF
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from onvif_control.plugin import get as get_control
 from onvif_control.simulator import SimulatedCamera
 from onvif_control.simulator.rtsp_server import PlayStart
+from recorder.engine import Recorder
 from recorder.engine import get as get_recorder
 from tests.recorder.conftest import PASSWORD, USERNAME, onboard, sqlite_services, wait_for
 from tests.recorder.recorded import segment_rows
@@ -33,6 +36,29 @@ def services(tmp_path: Path) -> Iterator[Services]:
         services.close()
 
 
+@contextlib.contextmanager
+def long_gop_camera(
+    services: Services, play_start: PlayStart, **options: Any
+) -> Iterator[tuple[SimulatedCamera, Recorder, str]]:
+    """The simulator with a 60 s GOP at 10 fps, onboarded and added to the recorder
+    (not started yet), its own first IDR behind it."""
+    sim = SimulatedCamera(
+        "gop", size=(320, 180), fps=10, gop_seconds=GOP_SECONDS,
+        play_start=play_start, username=USERNAME, password=PASSWORD, **options,
+    )  # fmt: skip
+    sim.start()
+    recorder = get_recorder(services)
+    try:
+        camera_id = onboard(services, sim)
+        assert recorder.add_registered() == [camera_id]
+        time.sleep(1.0)  # the camera's own first IDR is behind it
+        yield sim, recorder, camera_id
+    finally:
+        recorder.stop()
+        get_control(services).close()
+        sim.stop()
+
+
 @pytest.mark.parametrize("play_start", list(PlayStart))
 def test_a_camera_with_a_long_gop_is_recorded_within_seconds_OPS_4(
     services: Services, play_start: PlayStart
@@ -47,16 +73,7 @@ def test_a_camera_with_a_long_gop_is_recorded_within_seconds_OPS_4(
     alarm after 10 s), at every reconnection. Now the first dropped packet makes the
     recorder ask for a keyframe (rate-limited, on a worker thread) and a segment is
     catalogued within seconds."""
-    sim = SimulatedCamera(
-        "gop", size=(320, 180), fps=10, gop_seconds=GOP_SECONDS,
-        play_start=play_start, username=USERNAME, password=PASSWORD,
-    )  # fmt: skip
-    sim.start()
-    recorder = get_recorder(services)
-    try:
-        camera_id = onboard(services, sim)
-        assert recorder.add_registered() == [camera_id]
-        time.sleep(1.0)  # the camera's own first IDR is behind it
+    with long_gop_camera(services, play_start) as (sim, recorder, camera_id):
         started = time.monotonic()
         recorder.start()
         pipeline = recorder.pipeline(camera_id)
@@ -68,7 +85,35 @@ def test_a_camera_with_a_long_gop_is_recorded_within_seconds_OPS_4(
         assert pipeline.status.reconnects == 0
         assert pipeline.status.state == "streaming"
         assert took < 8
+
+
+def test_p_frames_before_the_first_keyframe_are_video_arriving_OPS_1(tmp_path: Path) -> None:
+    """A camera that sends P frames from PLAY, with a long GOP, and refuses
+    ``SetSynchronizationPoint``: the recorder has nothing to start a recording from until
+    the camera's next keyframe, but video arrives all along. Before, the picture watch
+    counted only the packets after the first keyframe and raised "video lost" ("no video
+    packet for 2 s") while P frames came in. A missing keyframe is another condition than
+    a lost camera, and OPS-1 wants the operator told what is wrong."""
+    services = sqlite_services(
+        tmp_path, VMS_RECORDER_SEGMENT_SECONDS="2", VMS_RECORDER_VIDEO_LOST_SECONDS="2"
+    )
+    heard: list[dict[str, Any]] = []
+    services.events.subscribe(
+        lambda topic, payload: heard.append(payload) if topic == "recorder.video" else None
+    )
+    refusing = long_gop_camera(services, PlayStart.P_FRAMES, synchronization_point=False)
+    try:
+        with refusing as (_, recorder, camera_id):
+            recorder.start()
+            pipeline = recorder.pipeline(camera_id)
+            wait_for(lambda: pipeline.status.dropped_before_keyframe > 0, 8, "a P frame")
+            time.sleep(4.0)  # twice video_lost_seconds, P frames only
+            assert pipeline.status.packets == 0  # still no keyframe to start from
+            assert pipeline.status.dropped_before_keyframe > 30  # 10 fps of P frames
+            # (The connection itself, FFmpeg probing the stream, may outlast 2 s: "lost"
+            # then, until the first packet, is right.)
+            states = [e["state"] for e in heard]
+            assert states[-1:] == ["ok"], heard
+            assert "lost" not in states[states.index("ok") :], heard
     finally:
-        recorder.stop()
-        get_control(services).close()
-        sim.stop()
+        services.close()
