@@ -19,6 +19,7 @@ from onvif_control.engine import PtzEngine
 from onvif_control.guard import CommandRequest
 from onvif_control.pose import PoseTracker
 from onvif_control.ptz_commands import CommandResult, MalformedCommand, PtzCommands, PtzState
+from onvif_control.ptz_deletion import PtzDeletion
 from onvif_control.ptz_sessions import ControlState, OpenSession, PtzSessions, SessionView
 from vms.audit.log import AuditLog
 from vms.auth.authoriser import Authoriser
@@ -72,8 +73,9 @@ class PtzService:
         # that replaces it (A3).
         self.sessions.on_end = self.commands.buckets.forget
         self.sessions.on_replace = self.commands.buckets.move
-        # Deleting a camera stops what its sessions set moving, then ends them (P5).
-        cameras.ptz = self.sessions
+        # Deleting a camera stops what its sessions set moving, then ends them (P5), and
+        # tells the pages under the camera's next number (P6).
+        cameras.ptz = PtzDeletion(self.sessions)
         self.priorities = self.sessions.priorities
         self.purposes = self.sessions.purposes
         self.idle_seconds = self.sessions.idle_seconds

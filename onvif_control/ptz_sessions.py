@@ -282,11 +282,11 @@ class PtzSessions:
 
     def _halt(self, ended: PtzSession, why: str) -> None:
         """Stop any move the ended session left running (a continuous move would run on
-        until its ONVIF timeout, with nobody in control); see :meth:`_stop`."""
+        until its ONVIF timeout, with nobody in control); see :meth:`stop_after_end`."""
         with self.steering(ended.camera_id):  # after any command already on its way (P5)
-            self._stop(ended, why)
+            self.stop_after_end(ended, why)
 
-    def _stop(self, ended: PtzSession, why: str) -> None:
+    def stop_after_end(self, ended: PtzSession, why: str) -> None:
         """The arbiter's Stop after ``ended``, the caller holding the camera's steering
         lock. Audited as the arbiter's command with the ended session and the pose after
         (INV-6, PSCS-5: whose move it stopped, where it left the camera; no pose before:
@@ -314,32 +314,6 @@ class PtzSessions:
             },
         )
 
-    @contextlib.contextmanager
-    def deleting(self, camera_id: str) -> Iterator[None]:
-        """Held around a camera's deletion (:class:`~onvif_control.cameras.CameraPtz`,
-        P5): under the camera's steering lock, the arbiter's Stop for each of its open
-        sessions, sent while its row and connection still exist; the lock is held until
-        the deletion is over, so no command of those sessions reaches the camera after
-        that Stop (one waiting for the lock then finds its session ended: 409)."""
-        with self.steering(camera_id):
-            with self.db.session() as s:
-                open_rows = (
-                    s.execute(
-                        select(PtzSession).where(
-                            PtzSession.camera_id == camera_id, PtzSession.ended_at.is_(None)
-                        )
-                    )
-                    .scalars()
-                    .all()
-                )
-            for row in open_rows:
-                self._stop(row, "camera deleted")
-            yield
-
-    def session_ended(self, session_id: str) -> None:
-        """A session ended by its camera's deletion (inside that transaction)."""
-        self.on_end(session_id)
-
     def _notify_displaced(self, row: PtzSession, by: str, reason: str) -> None:
         """Tell the operator who lost control (Socket.IO room of that user)."""
         self.events.publish(
@@ -353,7 +327,7 @@ class PtzSessions:
             },
         )
 
-    def _publish_controller(self, camera_id: str, row: PtzSession | None, seq: int) -> None:
+    def publish_controller(self, camera_id: str, row: PtzSession | None, seq: int) -> None:
         """``ptz.session``: who controls the camera as of its session sequence ``seq``
         (P6; a page applies it only if newer than what it has)."""
         self.events.publish(
@@ -508,7 +482,7 @@ class PtzSessions:
             ended, why, by, reason = displaced
             self._halt(ended, why)
             self._notify_displaced(ended, by, reason)
-        self._publish_controller(camera_id, row, seq)
+        self.publish_controller(camera_id, row, seq)
         return out
 
     def close_session(
@@ -565,7 +539,7 @@ class PtzSessions:
         self._halt(row, "session closed")
         if row.username != actor.username:
             self._notify_displaced(row, actor.username, "released by an admin (A6)")
-        self._publish_controller(camera_id, None, seq)
+        self.publish_controller(camera_id, None, seq)
         return out
 
     def expire_idle(self) -> int:
@@ -624,7 +598,7 @@ class PtzSessions:
         for row, why, note, seq in ended:
             self._halt(row, why)
             self._notify_displaced(row, ARBITER.name, note)
-            self._publish_controller(row.camera_id, None, seq)
+            self.publish_controller(row.camera_id, None, seq)
         return len(ended)
 
     def _of_disabled_users(self, s: Session) -> list[PtzSession]:

@@ -126,3 +126,40 @@ def test_the_socket_status_carries_the_sequence(
         client.disconnect()
     assert reply["session_seq"] == 1, reply
     assert reply["controller"]["session_id"] == taken.json["session_id"]
+
+
+def test_deleting_a_camera_tells_its_viewers_nobody_controls_it_with_the_next_number(
+    api: Any, bearer: Any, camera: Any, svc: Services
+) -> None:
+    """A deletion ends the camera's open sessions (``camera_deleted``, P5). Before, it
+    published no ``ptz.session``: the live wall and the camera page kept showing the
+    holder ("Controlled by dispatcher") of a camera that no longer existed, and the
+    holder's page kept its controls. Now the end is published like any other, numbered
+    after every number the camera had (P6), so a page applies it."""
+    events: list[dict[str, Any]] = []
+    svc.events.subscribe(
+        lambda topic, payload: events.append(payload) if topic == "ptz.session" else None
+    )
+    assert take(api, bearer, camera, "dispatcher").status_code == 201
+    assert take(api, bearer, camera, "sergeant", purpose="investigation").status_code == 201
+    assert [e["session_seq"] for e in events] == [1, 2]
+    deleted = api.delete(f"/api/v1/cameras/{camera.id}", headers=bearer["admin"])
+    assert deleted.status_code == 204, deleted.json
+    assert events[2:] == [{"camera_id": camera.id, "session_seq": 3, "controller": None}]
+
+
+def test_deleting_a_camera_nobody_controls_publishes_no_session_change(
+    api: Any, bearer: Any, camera: Any, svc: Services
+) -> None:
+    """No open session, nothing ended: the pages already show nobody (the release was
+    published), so the deletion adds no ``ptz.session``."""
+    events: list[dict[str, Any]] = []
+    svc.events.subscribe(
+        lambda topic, payload: events.append(payload) if topic == "ptz.session" else None
+    )
+    sid = take(api, bearer, camera, "dispatcher").json["session_id"]
+    released = api.delete(url(camera, f"/session?session_id={sid}"), headers=bearer["dispatcher"])
+    assert released.status_code == 200, released.json
+    deleted = api.delete(f"/api/v1/cameras/{camera.id}", headers=bearer["admin"])
+    assert deleted.status_code == 204, deleted.json
+    assert [e["session_seq"] for e in events] == [1, 2]
