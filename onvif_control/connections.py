@@ -9,6 +9,7 @@ the address and credentials stay the same, so PTZ commands reuse warm connection
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import math
 import threading
@@ -87,6 +88,10 @@ class Connections:
         self._records: dict[str, tuple[float, CameraRecord]] = {}
         self._devices: dict[str, tuple[Identity, OnvifDevice]] = {}
         self._releasing: set[OnvifDevice] = set()  # released, closed after a grace time
+        # Closes of dropped connections under way, waited for by close(): a shutdown
+        # right after a camera's deletion stopped the loop under them (aiohttp's
+        # "Unclosed client session").
+        self._dropping: set[concurrent.futures.Future[None]] = set()
         # Bumped by every forget/drop/release, of any camera: a row read before an edit's
         # forget is not cached as fresh (a calibration edit, i.e. new software limits,
         # applies to the next poll). One number, not one per camera: a count kept per
@@ -236,7 +241,14 @@ class Connections:
             self._drops += 1
             cached = self._devices.pop(camera_id, None)
         if cached is not None:
-            self.runtime.submit(cached[1].close())
+            closing = self.runtime.submit(cached[1].close())
+            with self._lock:
+                self._dropping.add(closing)
+            closing.add_done_callback(self._dropped)
+
+    def _dropped(self, closing: concurrent.futures.Future[None]) -> None:
+        with self._lock:
+            self._dropping.discard(closing)
 
     def release(self, camera_id: str) -> None:
         """Close the camera's connection, unused here from now on (the pose tracker hands
@@ -274,6 +286,12 @@ class Connections:
             self._devices.clear()
             self._releasing.clear()
             self._records.clear()
+            dropping = list(self._dropping)
+        for closing in dropping:
+            try:
+                closing.result(5.0)
+            except Exception as exc:  # shutting down: a camera that will not close is let go
+                log.debug("closing a dropped connection failed: %s", exc)
         for device in devices:
             try:
                 self.runtime.run(device.close(), 5.0)
