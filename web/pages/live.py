@@ -64,10 +64,14 @@ def wall() -> Any:
     cameras = control.cameras.list_cameras(actor)
     ids = [c.id for c in cameras]
     recording = services().ports.find(RecordingLog)
+    # Who controls each camera and the session sequence that is as of (P6): the page
+    # draws no event older than what it was rendered with.
+    states = {c.id: control.ptz.control(c.id) for c in cameras}
     return render_template(
         "live_wall.html",
         cameras=cameras,
-        controllers={c.id: control.ptz.controller(c.id) for c in cameras},
+        controllers={c: state.controller for c, state in states.items()},
+        session_seqs={c: state.session_seq for c, state in states.items()},
         lifts=_running_lifts(actor, ids),
         recording=recording.wall_states(actor, ids) if recording is not None else {},
         layout=services().users.wall_layout(actor),

@@ -72,8 +72,14 @@
   // not undo it (a slow answer on a loaded server showed "Nobody in control" over the
   // event that said who took control; an event delivered late, over a newer answer).
   // An event applies when newer, an answer when not older; one without a sequence (a
-  // server from before P6) always.
+  // server from before P6) always. The page starts from the number it was rendered
+  // with (data-session-seq): an event published before the render and delivered after
+  // it is older than what the page shows.
   const sessionSeqs = new Map();
+  document.querySelectorAll("[data-camera-id][data-session-seq]").forEach((el) => {
+    const seq = parseInt(el.dataset.sessionSeq, 10);
+    if (Number.isInteger(seq)) sessionSeqs.set(el.dataset.cameraId, seq);
+  });
   function fresh(cameraId, seq, strict) {
     if (typeof seq !== "number") return true;
     const shown = sessionSeqs.get(cameraId) || 0;
