@@ -13,14 +13,17 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Locator, Page, expect
+from sqlalchemy import select
 
-from onvif_control.ptz_sessions import OpenSession
+from onvif_control.ptz_sessions import OpenSession, SessionView
 from tests.recorder.conftest import sim as sim  # the fixture: one simulated camera a test
 from tests.web.conftest import Site, login
 from tests.web.test_live_pages import camera_id as camera_id  # the fixture
 from tests.web.test_live_pages import get_control
 from tests.web.test_page_races_browser import SHOWN
 from vms.auth.permissions import Actor
+from vms.db.models import PtzSession
+from vms.jsonable import jsonable
 
 pytestmark = [
     pytest.mark.parametrize("database", ["sqlite"], indirect=True),
@@ -101,3 +104,79 @@ def test_a_session_event_older_than_the_rendered_wall_is_not_drawn(
     ptz.open_session(actors["admin"], camera_id, OpenSession(purpose="investigation"))
     expect(slot).to_contain_text("Controlled by admin")  # the events came, in order
     assert not [t for t in page.evaluate("() => window.shown") if "sergeant" in t]
+
+
+# -- events without a number (a node from before P6, during a rolling upgrade) -----------
+
+
+def unnumbered(site: Site, camera_id: str, controller: SessionView | None) -> None:
+    """``ptz.session`` as a node from before P6 publishes it: no ``session_seq``."""
+    shown = None
+    if controller is not None:
+        shown = {k: v for k, v in jsonable(controller).items() if k != "session_seq"}
+    site.services.events.publish("ptz.session", {"camera_id": camera_id, "controller": shown})
+
+
+def steering(page: Page, camera_id: str) -> Locator:
+    """The dispatcher's camera page, control taken; returns the "Pan right" button."""
+    login(page, "dispatcher", lands="**/live")
+    page.goto(f"/live/{camera_id}")
+    expect(page.locator("#ptz-pose")).to_contain_text("pan ", timeout=20_000)
+    page.get_by_label("Purpose").select_option("investigation")
+    page.get_by_role("button", name="Take control").click()
+    right = page.get_by_role("button", name="Pan right")
+    expect(right).to_be_visible()
+    return right
+
+
+def test_an_unnumbered_end_event_does_not_end_control_the_server_still_grants(
+    camera_id: str, page: Page, site: Site
+) -> None:
+    """An old node's ``ptz.session`` (nobody in control), delivered late, after this
+    page was granted control: without a number, the camera page applied it and gave up
+    the control the server still granted ("Your control of this camera has ended").
+    Now a page that has a number reads the status again instead, and keeps control."""
+    right = steering(page, camera_id)
+    unnumbered(site, camera_id, None)
+    page.wait_for_timeout(2000)  # the event, and the status it makes the page ask
+    expect(page.locator("#ptz-notice")).to_be_hidden()
+    expect(right).to_be_visible()
+
+
+def test_an_unnumbered_end_event_that_is_true_ends_control(
+    camera_id: str, page: Page, site: Site
+) -> None:
+    """The other side of the rule: an old node that did end the session (its end
+    advances no number) is believed through the status the page asks."""
+    right = steering(page, camera_id)
+    with site.services.db.transaction() as s:
+        row = s.execute(
+            select(PtzSession).where(
+                PtzSession.camera_id == camera_id, PtzSession.ended_at.is_(None)
+            )
+        ).scalar_one()
+        row.ended_at, row.end_reason, row.ended_by = site.services.clock.now(), "expired", "old"
+    unnumbered(site, camera_id, None)
+    expect(page.locator("#ptz-notice")).to_contain_text("has ended")
+    expect(right).to_be_hidden()
+
+
+def test_an_unnumbered_stale_holder_event_is_not_drawn_on_the_wall(
+    camera_id: str, page: Page, site: Site, actors: dict[str, Actor]
+) -> None:
+    """Taken and released (the wall shows nobody, at number 2), then an old node's
+    ``ptz.session`` naming the holder, delivered late: the wall drew the stale holder
+    and kept it. Now the wall, which has a number, reads the controller again."""
+    ptz = get_control(site.services).ptz
+    sergeant = actors["sergeant"]
+    taken = ptz.open_session(sergeant, camera_id, OpenSession(purpose="investigation"))
+    ptz.close_session(sergeant, camera_id, taken.session_id)
+    login(page, "dispatcher", lands="**/live")
+    slot = controller_slot(page, camera_id)
+    expect(slot).to_have_text("Nobody in control")
+    connected(page)
+    page.evaluate(SHOWN, f'[data-camera-id="{camera_id}"] [data-role="controller"]')
+    unnumbered(site, camera_id, taken)
+    page.wait_for_timeout(2000)  # the event, and the read it makes the page ask
+    assert not [t for t in page.evaluate("() => window.shown") if "sergeant" in t]
+    expect(slot).to_have_text("Nobody in control")

@@ -71,21 +71,40 @@
   // controller shown: an answer to GET .../ptz/session or an event older than it must
   // not undo it (a slow answer on a loaded server showed "Nobody in control" over the
   // event that said who took control; an event delivered late, over a newer answer).
-  // An event applies when newer, an answer when not older; one without a sequence (a
-  // server from before P6) always. The page starts from the number it was rendered
-  // with (data-session-seq): an event published before the render and delivered after
-  // it is older than what the page shows.
+  // An event applies when newer, an answer when not older. The page starts from the
+  // number it was rendered with (data-session-seq): an event published before the
+  // render and delivered after it is older than what the page shows.
+  // Without a sequence (a node from before P6, during a rolling upgrade), an event
+  // cannot be ordered: before anything numbered it applies, as before P6; after, it
+  // is not drawn (a stale holder stayed drawn) and the controller is read again
+  // (readController), whose answer decides.
   const sessionSeqs = new Map();
   document.querySelectorAll("[data-camera-id][data-session-seq]").forEach((el) => {
     const seq = parseInt(el.dataset.sessionSeq, 10);
     if (Number.isInteger(seq)) sessionSeqs.set(el.dataset.cameraId, seq);
   });
+  // Per camera, how many numbered events and answers were applied: an answer without a
+  // number applies only if none was since it was asked (what came before the read is
+  // not newer than its answer).
+  const numberedApplied = new Map();
   function fresh(cameraId, seq, strict) {
-    if (typeof seq !== "number") return true;
+    if (typeof seq !== "number") return !sessionSeqs.has(cameraId);
     const shown = sessionSeqs.get(cameraId) || 0;
     if (strict ? seq <= shown : seq < shown) return false;
     sessionSeqs.set(cameraId, seq);
+    numberedApplied.set(cameraId, (numberedApplied.get(cameraId) || 0) + 1);
     return true;
+  }
+  async function readController(cameraId) {
+    const before = numberedApplied.get(cameraId) || 0;
+    const s = await fetch("/api/v1/cameras/" + encodeURIComponent(cameraId) + "/ptz/session",
+                          { credentials: "same-origin" });
+    if (!s.ok) return;
+    const answer = await s.json();
+    const applies = typeof answer.session_seq === "number"
+      ? fresh(cameraId, answer.session_seq, false)
+      : (numberedApplied.get(cameraId) || 0) === before;
+    if (applies) showController(cameraId, answer.controller);
   }
   // So for camera.health: the list read at a (re)connection, answered late, showed a
   // camera online over the event that said it went offline.
@@ -102,11 +121,7 @@
       for (const c of (await reply.json()).cameras) {
         if (!shown.has(c.id)) continue;
         if (healthEvents.get(c.id) === before.get(c.id)) showHealth(c.id, c.health, c.health_detail);
-        const s = await fetch("/api/v1/cameras/" + encodeURIComponent(c.id) + "/ptz/session",
-                              { credentials: "same-origin" });
-        if (!s.ok) continue;
-        const answer = await s.json();
-        if (fresh(c.id, answer.session_seq, false)) showController(c.id, answer.controller);
+        await readController(c.id);
       }
     } catch (e) { /* offline: the next connection refreshes */ }
   }
@@ -176,7 +191,11 @@
     showHealth(msg.camera_id, msg.health, msg.detail);
   });
   socket.on("ptz.session", (msg) => {
-    if (fresh(msg.camera_id, msg.session_seq, true)) showController(msg.camera_id, msg.controller);
+    if (typeof msg.session_seq !== "number" && sessionSeqs.has(msg.camera_id)) {
+      readController(msg.camera_id).catch(() => { /* offline: the next connection reads */ });
+    } else if (fresh(msg.camera_id, msg.session_seq, true)) {
+      showController(msg.camera_id, msg.controller);
+    }
   });
   socket.on("connect", refresh);
 })();

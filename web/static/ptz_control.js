@@ -32,16 +32,26 @@
   // it, and events, statuses and the answers of a take or a release carry it. What is
   // not newer than it is older than what the page knows, and is not applied.
   let sessionSeq = Number(panel.dataset.sessionSeq) || 0;
+  // Whether the page has a number (rendered with one, or heard one since).
+  let numbered = /^[0-9]+$/.test(panel.dataset.sessionSeq || "");
+  // Numbered events and answers taken so far: a status without a number applies only if
+  // none came since it was asked (askStatus).
+  let numberedHeard = 0;
   // True when `seq` is newer than what the page has (or `strict` false: at least as
-  // new). An answer without one (a server from before P6) is taken as new.
+  // new). Without one (a node from before P6, during a rolling upgrade) only while the
+  // page has no number, as before P6; after, an event is checked by asking the status
+  // (the ptz.session handler).
   function current(seq, strict) {
-    if (typeof seq !== "number") return true;
+    if (typeof seq !== "number") return !numbered;
     if (strict ? seq <= sessionSeq : seq < sessionSeq) return false;
-    sessionSeq = seq;
+    heard(seq);
     return true;
   }
   function heard(seq) {
-    if (typeof seq === "number") sessionSeq = Math.max(sessionSeq, seq);
+    if (typeof seq !== "number") return;
+    sessionSeq = Math.max(sessionSeq, seq);
+    numbered = true;
+    numberedHeard += 1;
   }
   let held = null; // the move being held: {pan, tilt, zoom}
   let heldKey = null;
@@ -271,6 +281,13 @@
     // The ptz room's copy has no session id; the copy to my own room says which it is
     // (same sequence: the first copy applied would hide the other).
     if (c && c.username === me && !c.session_id) return;
+    // No number (an old node's event, delivered who knows when): a page that has one
+    // asks the status, whose answer decides; applied as it was, an old "nobody in
+    // control" ended the control the server still granted.
+    if (typeof msg.session_seq !== "number" && numbered) {
+      if (sessionId) askStatus(1, "Your control of this camera has ended.");
+      return;
+    }
     // P6: an event may be older than what the page knows. Released and taken again at
     // once, the release's "nobody in control" came after the new grant's answer, or a
     // status showing it, and the page gave up the control the server had just granted.
@@ -288,21 +305,26 @@
   // than the page's (a status served before control was granted here and answered after
   // said nobody controlled the camera). At the same sequence it is applied: a session
   // idle past its expiry is shown as ended before the ptz-expire job ends it (A2).
-  function askStatus(tries) {
+  // A status without a number applies unless a numbered event or answer came after it
+  // was asked.
+  function askStatus(tries, ended) {
     const asked = posesShown;
+    const heardBefore = numberedHeard;
     socket.timeout(ACK_MS).emit("ptz.status", { camera_id: cameraId }, (late, reply) => {
       if (!late && reply && !reply.error) {
         if (posesShown === asked) showPose(reply.pose, reply.moving);
         const c = reply.controller;
-        if (current(reply.session_seq, false) && sessionId && (!c || c.session_id !== sessionId)) {
+        const applies = typeof reply.session_seq === "number"
+          ? current(reply.session_seq, false) : numberedHeard === heardBefore;
+        if (applies && sessionId && (!c || c.session_id !== sessionId)) {
           holding(null);
-          say("Your control of this camera ended while the connection was down.");
+          say(ended);
         }
       }
       if (!poseKnown && tries > 1 && socket.connected) {
-        setTimeout(() => askStatus(tries - 1), 2000);
+        setTimeout(() => askStatus(tries - 1, ended), 2000);
       }
     });
   }
-  socket.on("connect", () => askStatus(10));
+  socket.on("connect", () => askStatus(10, "Your control of this camera ended while the connection was down."));
 })();
