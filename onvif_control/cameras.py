@@ -150,7 +150,8 @@ class CameraPtz(Protocol):
 
     def session_ended(self, session_id: str) -> None:
         """A session the deletion ended (inside its transaction): its rate-limit bucket
-        goes with it."""
+        goes with it, and the PTZ side reads the camera's session number, to publish the
+        end under the next one (onvif_control/ptz_deletion.py, P6)."""
         ...
 
 
