@@ -10,6 +10,7 @@ import hashlib
 import itertools
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -82,11 +83,10 @@ def alarms(services: Services, camera: str, *, open_only: bool) -> list[AlarmRow
         return list(s.execute(query).scalars())
 
 
-def frames_decoded_in_order(services: Services, paths: list[Any]) -> int:
-    """Frames one decoder makes of the segments' packets played one after another (as
-    playback and exports do): what a segment continued without a keyframe depends on."""
+def decoded_in_order(paths: list[Any]) -> Iterator[Any]:
+    """The frames one decoder makes of the segments' packets played one after another
+    (as playback and exports do): what a segment continued without a keyframe depends on."""
     decoder: Any = None
-    frames = 0
     for path in paths:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
@@ -95,9 +95,12 @@ def frames_decoded_in_order(services: Services, paths: list[Any]) -> int:
                 decoder.extradata = stream.codec_context.extradata
             for packet in container.demux(stream):
                 if packet.size:
-                    frames += len(decoder.decode(packet))
-    frames += len(decoder.decode(None))
-    return frames
+                    yield from decoder.decode(packet)
+    yield from decoder.decode(None)
+
+
+def frames_decoded_in_order(services: Services, paths: list[Any]) -> int:
+    return sum(1 for _ in decoded_in_order(paths))
 
 
 def test_a_camera_without_keyframes_has_bounded_catalogued_segments_and_an_alarm_OPS_4(

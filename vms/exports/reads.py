@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vms.catalog import fixed_segments_of, segments_from
+from vms.continued import chain_before, continued_ids
 from vms.db.engine import Database
 from vms.db.models import (
     AuditEntry,
@@ -71,7 +72,11 @@ class ExportReads:
         copies until the cut is done). An item whose H.264 has no avcC header (MPEG-TS,
         AVI: :func:`vms.media.clip.needs_remux`) is remuxed into an MP4 in ``work`` first,
         removed with the copies. Each segment names the streams of the stored file the
-        clips do not carry (:func:`vms.media.clip.streams_left_out`)."""
+        clips do not carry (:func:`vms.media.clip.streams_left_out`) and whether it
+        continues the one before it without a keyframe (:mod:`vms.continued`)."""
+        items = list(items)
+        with self.db.session() as s:
+            continued = continued_ids(s, [item.id for item in items])
         segments = []
         for item in items:
             end = item.recorded_end
@@ -90,7 +95,9 @@ class ExportReads:
                 copies.callback(remuxed.unlink, missing_ok=True)
                 remux_for_cut(path, remuxed, f"media {item.id}")
                 path = remuxed
-            segments.append(Segment(path, item.recorded_start, end, item.id, left_out))
+            segments.append(
+                Segment(path, item.recorded_start, end, item.id, left_out, item.id in continued)
+            )
         return segments
 
     def custody_of(self, media_ids: Sequence[str]) -> dict[str, list[CustodyEvent]]:
@@ -192,7 +199,10 @@ def camera_segments(
     s: Session, camera_id: str, start: dt.datetime, end: dt.datetime
 ) -> list[MediaItem]:
     """The camera's recorded segments overlapping ``start..end``, in time order (the
-    last one starting at or before ``start`` first: segments do not overlap, INV-9)."""
+    last one starting at or before ``start`` first: segments do not overlap, INV-9).
+    When the first continues the one before it without a keyframe, the segments back to
+    the keyframe its frames depend on come first (:func:`vms.continued.chain_before`):
+    a clip starting there is decoded from that keyframe (docs/design/exports.md)."""
     rows = s.execute(
         select(MediaItem)
         .where(
@@ -209,4 +219,6 @@ def camera_segments(
         )
         if finish > start:
             out.append(row)
+    if out:
+        out[:0] = chain_before(s, camera_id, out[0].id, out[0].recorded_start)
     return out

@@ -169,6 +169,9 @@ class Segment:
     end: dt.datetime
     label: str = ""  # e.g. the media id, named in the result's sources
     left_out: tuple[LeftOut, ...] = ()
+    # It continues the segment before it without a keyframe (a camera with an endless
+    # GOP, docs/design/recording.md): its frames decode only after that one's packets.
+    continued: bool = False
 
 
 @dataclass(frozen=True)
@@ -233,6 +236,25 @@ def runs(
     return [g for g in groups if g], gaps
 
 
+def chain_of(segments: Sequence[Segment], first: Segment, tolerance: dt.timedelta) -> list[Segment]:
+    """The segments before ``first`` that its frames depend on when it continues its
+    predecessor without a keyframe: back to the one that starts at the keyframe, each
+    ending where the next starts, in time order (none for a segment that starts at a
+    keyframe). Pure. A clip starting inside a continued segment is cut from them: its
+    frames are decoded from that keyframe, never shown against missing references."""
+    chain: list[Segment] = []
+    earlier = sorted((s for s in segments if s.start < first.start), key=lambda s: s.start)
+    current = first
+    while current.continued and earlier:
+        before = earlier.pop()
+        if abs(before.end - current.start) > tolerance:
+            break
+        chain.append(before)
+        current = before
+    chain.reverse()
+    return chain
+
+
 def cut_clips(
     segments: Sequence[Segment],
     start: dt.datetime,
@@ -258,6 +280,7 @@ def cut_clips(
     groups, gaps = runs(segments, start, end, gap_tolerance)
     if not groups:
         raise InvalidArgument(f"no recording between {start.isoformat()} and {end.isoformat()}")
+    groups[0][:0] = chain_of(segments, groups[0][0], gap_tolerance)
     total = (end - start).total_seconds()
     report = progress or (lambda _f: None)
     clips = []
@@ -316,6 +339,11 @@ class _Out:
     reencoded: int = 0
     copied_after_reencode: bool = False
     sources: list[str] = field(default_factory=list)
+
+    def source_of(self, label: str) -> None:
+        """Name the segment ``label`` among the clip's sources (once, in time order)."""
+        if label and label not in self.sources:
+            self.sources.append(label)
 
 
 class _Cutter:
@@ -539,8 +567,8 @@ class _Cutter:
         out.frames += 1
         if new:
             out.reencoded += 1
-        if item.segment and (not out.sources or out.sources[-1] != item.segment):
-            out.sources.append(item.segment)
+        if not out.sources or out.sources[-1] != item.segment:
+            out.source_of(item.segment)
 
     def _reencode(self, gop: list[_Packet], lo: int) -> None:
         """Decode one GOP and encode its frames shown in ``[lo, hi)`` anew (the first as
@@ -563,24 +591,31 @@ class _Cutter:
         if src.profile:
             options["profile"] = src.profile
         encoder.options = options
-        by_source_pts = {int(p.packet.pts): p for p in gop}
         by_clip_pts = {p.pts: p for p in gop}
-        frames = []
+        # The re-encoded frames come from every segment the GOP was decoded from (a GOP
+        # of a camera with an endless GOP spans several): all are the clip's sources.
         for item in gop:
-            frames.extend(decoder.decode(item.packet))
-        frames.extend(decoder.decode(None))
+            if item.pts < out.hi:
+                out.source_of(item.segment)
         first = True
-        for frame in sorted(frames, key=lambda f: int(f.pts)):
-            found = by_source_pts.get(int(frame.pts))
-            if found is None or not (found.until > lo and found.pts < out.hi):
-                continue
-            frame = frame.reformat(format=src.pix_fmt)
-            frame.pts = found.pts
-            frame.time_base = out.time_base
-            frame.pict_type = PictureType.I if first else PictureType.NONE
-            first = False
-            for packet in encoder.encode(frame):
-                self._write_encoded(packet, by_clip_pts)
+        # Decoded frames leave the decoder in presentation order: encoded as they come,
+        # so a GOP of minutes (an endless GOP's chain) is never held decoded in memory.
+        for entry in [*gop, None]:
+            if entry is not None:
+                # Decoded at its place on the clip's timeline: a GOP spanning segments
+                # has the same stored times in each (every file starts at 0).
+                entry.packet.pts, entry.packet.dts = entry.pts, entry.dts
+            for frame in decoder.decode(None if entry is None else entry.packet):
+                found = by_clip_pts.get(int(frame.pts))
+                if found is None or not (found.until > lo and found.pts < out.hi):
+                    continue
+                frame = frame.reformat(format=src.pix_fmt)
+                frame.pts = found.pts
+                frame.time_base = out.time_base
+                frame.pict_type = PictureType.I if first else PictureType.NONE
+                first = False
+                for packet in encoder.encode(frame):
+                    self._write_encoded(packet, by_clip_pts)
         for packet in encoder.encode(None):
             self._write_encoded(packet, by_clip_pts)
 

@@ -1,0 +1,71 @@
+"""Recorder segments that continue the one before them without a keyframe
+(docs/design/recording.md, "Segments without keyframes"): a camera with an endless GOP
+has its segment cut at the recorder's limit, and the next segment starts with frames
+that decode only after the packets before it. The ingest's custody event says so
+(``continues_without_keyframe: true``). What plays or cuts a camera's recording from a
+time inside such a segment must begin at the segment that starts at the keyframe they
+depend on: :func:`chain_before` finds it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vms.catalog import fixed_segments_of
+from vms.db.models import CustodyEvent, MediaItem
+
+# The custody detail of the ingest event of a segment continued without a keyframe.
+CONTINUED = "continues_without_keyframe"
+# Consecutive segments of one chain are cut back to back (next start == previous end).
+CHAIN_TOLERANCE = dt.timedelta(seconds=0.5)
+# How far back a chain is followed (each link is a query): a camera that sent no
+# keyframe for this many segments (100 x 180 s by default: 5 h) has its earlier part
+# left out, and what is before the first keyframe read does not decode.
+MAX_CHAIN = 100
+
+
+def continued_ids(s: Session, media_ids: Iterable[str]) -> set[str]:
+    """Which of ``media_ids`` continue the segment before them without a keyframe."""
+    wanted = list(dict.fromkeys(media_ids))
+    if not wanted:
+        return set()
+    rows = s.execute(
+        select(CustodyEvent.media_id, CustodyEvent.details).where(
+            CustodyEvent.media_id.in_(wanted), CustodyEvent.action == "ingested"
+        )
+    )
+    return {media_id for media_id, details in rows if (details or {}).get(CONTINUED) == "true"}
+
+
+def chain_before(
+    s: Session, camera_id: str, first_id: str, first_start: dt.datetime
+) -> list[MediaItem]:
+    """The camera's segments before the segment ``first_id`` (starting at
+    ``first_start``) that its frames depend on, in time order: none when it starts at a
+    keyframe; else the segments back to (and with) the one that starts at the chain's
+    keyframe, each ending where the next starts (at most :data:`MAX_CHAIN`)."""
+    if first_id not in continued_ids(s, [first_id]):
+        return []
+    chain: list[MediaItem] = []
+    start = first_start
+    for _ in range(MAX_CHAIN):
+        before = s.execute(
+            select(MediaItem)
+            .where(fixed_segments_of(camera_id), MediaItem.recorded_start < start)
+            .order_by(MediaItem.recorded_start.desc())
+            .limit(1)
+        ).scalar()
+        if before is None or before.recorded_end is None:
+            break
+        if abs(before.recorded_end - start) > CHAIN_TOLERANCE:
+            break  # not back to back: not the segment it continues
+        chain.append(before)
+        if before.id not in continued_ids(s, [before.id]):
+            break  # the chain's keyframe
+        start = before.recorded_start
+    chain.reverse()
+    return chain
