@@ -14,6 +14,12 @@ the item again for every byte range and audits nothing more (refusals are audite
 Segment bytes are the stored files served as fMP4 without remuxing
 (:mod:`vms.media.fmp4`): decode times are shifted so that every segment sits at its
 recorded time on one timeline that starts at the session's ``origin``.
+
+A camera with an endless GOP has segments that continue the one before them without a
+keyframe (:mod:`vms.continued`): such a chain is one HLS segment, from the stored segment
+that starts at its keyframe, named by its members' ids joined with
+:data:`CHAIN_SEPARATOR` and served as their media runs one after another
+(docs/design/playback.md, "Continued segments").
 """
 
 from __future__ import annotations
@@ -27,10 +33,11 @@ import io
 import json
 import math
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, NamedTuple
+from pathlib import Path
+from typing import Any, BinaryIO, NamedTuple
 
 from sqlalchemy import Select, String, or_, select, type_coerce
 
@@ -41,10 +48,11 @@ from vms.auth.permissions import Action, Actor, ItemFacts, facts_of
 from vms.catalog import fixed_segments_of, segments_from
 from vms.clock import Clock, ensure_utc, isoformat
 from vms.config import AccessConfig
+from vms.continued import MAX_CHAIN, chain_before, continued_ids
 from vms.db.engine import Database
 from vms.db.models import Device, MediaItem, SourceKind
 from vms.errors import InvalidArgument, NotFound
-from vms.media.fmp4 import ShiftedMedia, read_init, read_layout
+from vms.media.fmp4 import Fmp4Layout, JoinedMedia, ShiftedMedia, read_init, read_layout
 from vms.store import MediaStore
 
 # Consecutive segments further apart than this (a hole or an overlap) are separated by
@@ -57,6 +65,9 @@ SESSION_LIFETIME = dt.timedelta(hours=12)
 # The most segments one playlist lists (24 h of 60 s segments is 1,440).
 MAX_SEGMENTS = 20_000
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
+# Joins the ids of a chain of segments continued without a keyframe in one HLS segment's
+# name (not a character of a media id).
+CHAIN_SEPARATOR = "~"
 
 
 @dataclass(frozen=True)
@@ -80,10 +91,13 @@ class PlaylistSegment(NamedTuple):
     """One segment of a playlist (a named tuple: 1,440 of them are made per 24 h playlist,
     and a tuple is made several times faster than a frozen dataclass)."""
 
-    media_id: str
+    media_id: str  # a chain's: its members' ids joined with CHAIN_SEPARATOR
     start: dt.datetime
     duration: float  # seconds
     discontinuity: bool  # recording stopped before this segment
+    # It starts at a keyframe: False for a continued segment whose chain's keyframe is
+    # not in the playlist (a chain longer than MAX_CHAIN, or its start not catalogued).
+    independent: bool = True
 
 
 @dataclass(frozen=True)
@@ -114,9 +128,10 @@ class Playlist:
             "#EXT-X-MEDIA-SEQUENCE:0",
             "#EXT-X-DISCONTINUITY-SEQUENCE:0",
             "#EXT-X-PLAYLIST-TYPE:VOD",
-            "#EXT-X-INDEPENDENT-SEGMENTS",
             f"#EXT-X-START:TIME-OFFSET={self.start_offset:.3f},PRECISE=YES",
         ]
+        if all(s.independent for s in self.segments):  # RFC 8216 4.3.5.1
+            lines.insert(6, "#EXT-X-INDEPENDENT-SEGMENTS")
         init, media, append = SegmentPart.INIT, SegmentPart.MEDIA, lines.append
         for segment in self.segments:
             if segment.discontinuity:
@@ -307,6 +322,7 @@ class PlaybackService:
                 f"camera {camera_id} has no recording between {isoformat(start)} and "
                 f"{isoformat(end)}"
             )
+        rows, continued = self._with_chain(camera_id, rows)
         if len(rows) > MAX_SEGMENTS:
             raise InvalidArgument(
                 f"the window holds more than {MAX_SEGMENTS} segments: choose a shorter one"
@@ -324,7 +340,7 @@ class PlaybackService:
         badges = {r[4] for r in rows}
         if purpose is not None or None in badges or not badges.issubset(actor.reachable_badges):
             purpose = check_purpose(purpose, self.purposes)
-        segments = plan(rows)
+        segments = plan(rows, continued)
         if not segments:
             raise NotFound(
                 f"camera {camera_id} has nothing playable between {isoformat(start)} and "
@@ -353,8 +369,8 @@ class PlaybackService:
                         "start": isoformat(start),
                         "end": isoformat(end),
                         "segments": len(segments),
-                        "first_media_id": segments[0].media_id,
-                        "last_media_id": segments[-1].media_id,
+                        "first_media_id": segments[0].media_id.split(CHAIN_SEPARATOR)[0],
+                        "last_media_id": segments[-1].media_id.split(CHAIN_SEPARATOR)[-1],
                         "remote_addr": remote,
                         **({"purpose": purpose} if purpose else {}),
                     },
@@ -368,14 +384,40 @@ class PlaybackService:
             start_offset=_offset_of(segments, start),
         )
 
+    def _with_chain(self, camera_id: str, rows: list[Any]) -> tuple[list[Any], set[str]]:
+        """``rows`` (of :func:`segment_rows`) with the segments before the first that its
+        frames depend on when it continues one without a keyframe, and the ids of those
+        that continue one (:mod:`vms.continued`): a window starting inside such a segment
+        plays from the keyframe its frames are decoded from."""
+        with self.db.session() as s:
+            chain = chain_before(s, camera_id, rows[0][0], _utc(rows[0][1]))
+            continued = continued_ids(s, [r[0] for r in rows] + [c.id for c in chain])
+        before = [
+            (
+                c.id,
+                c.recorded_start,
+                c.recorded_end,
+                c.duration_seconds,
+                c.officer_badge,
+                c.restricted,
+                c.privacy_sensitive,
+            )
+            for c in chain
+        ]
+        return before + rows, continued
+
     def segment(self, actor: Actor, token: str, media_id: str, part: SegmentPart) -> SegmentBytes:
-        """One part of a segment of the session ``token``, for the user it was issued to.
+        """One part of a segment of the session ``token``, for the user it was issued to;
+        ``media_id`` names a chain of segments continued without a keyframe by its
+        members' ids joined with :data:`CHAIN_SEPARATOR` (init: the first's; media: the
+        members' media runs one after another).
 
         Not audited (the session's opening was); a refusal is. 404: a damaged token, or
         an item that is not one of the session's segments; 403: another user's or an
         expired session, or an item the user may no longer view."""
         claims = self.signer.verify(token)
-        target = f"media:{media_id}"
+        members = media_id.split(CHAIN_SEPARATOR)
+        target = f"media:{members[0]}"
         if claims.username != actor.username:
             self.authoriser.refuse(
                 actor, Action.MEDIA_VIEW.value, target, "the playback session is another user's"
@@ -387,42 +429,67 @@ class PlaybackService:
                 target,
                 f"the playback session expired at {isoformat(claims.expires)}: reopen the playlist",
             )
+        if len(members) > MAX_CHAIN + 1:
+            raise NotFound(f"{len(members)} segments in one: at most {MAX_CHAIN + 1}")
+        found: list[tuple[str, ItemFacts, str, dt.datetime]] = []
         with self.db.session() as s:
-            item = s.get(MediaItem, media_id)
-            if (
-                item is None
-                or item.device_id != claims.camera_id
-                or item.source != SourceKind.FIXED.value
-                or item.recorded_start >= claims.end
-                or (item.recorded_end is not None and item.recorded_end <= claims.start)
-            ):
-                raise NotFound(f"media {media_id!r} is not a segment of this playback session")
-            facts = facts_of(item)
-            sha256, recorded_start = item.sha256, item.recorded_start
-        self.authoriser.require(actor, Action.MEDIA_VIEW, target, facts)
-        self.store.servable(sha256, f"the file of media {media_id} is missing from the store")
-        with self.store.local_copy(sha256) as path:
-            layout = read_layout(path)
-            if part is SegmentPart.INIT:
-                init = read_init(path, layout)
-                return SegmentBytes(media_id, part, len(init), lambda: io.BytesIO(init))
-            ticks = (
-                (_micros(recorded_start) - _micros(claims.origin)) * layout.timescale // 1_000_000
-            )
-            shift = ticks - layout.first_decode_time
-            if self.store.remote is None:  # the original itself: opened when served
-                return SegmentBytes(
-                    media_id, part, layout.media_length, lambda: ShiftedMedia(path, layout, shift)
-                )
-            # The object store's copy goes when this block ends: open it now.
-            held = path.open("rb")
+            for member in members:
+                item = s.get(MediaItem, member)
+                if (
+                    item is None
+                    or item.device_id != claims.camera_id
+                    or item.source != SourceKind.FIXED.value
+                    or item.recorded_start >= claims.end
+                    # From the origin: a chain's keyframe may be before the window.
+                    or (item.recorded_end is not None and item.recorded_end <= claims.origin)
+                    or (found and item.recorded_start <= found[-1][3])
+                ):
+                    raise NotFound(f"media {member!r} is not a segment of this playback session")
+                found.append((member, facts_of(item), item.sha256, item.recorded_start))
+        for member, facts, _, _ in found:
+            self.authoriser.require(actor, Action.MEDIA_VIEW, f"media:{member}", facts)
+        for member, _, sha256, _ in found:
+            self.store.servable(sha256, f"the file of media {member} is missing from the store")
+        if part is SegmentPart.INIT:
+            with self.store.local_copy(found[0][2]) as path:
+                init = read_init(path, read_layout(path))
+            return SegmentBytes(media_id, part, len(init), lambda: io.BytesIO(init))
+        runs: list[tuple[Path | BinaryIO, Fmp4Layout, int]] = []
+        try:
+            for _, _, sha256, recorded_start in found:
+                with self.store.local_copy(sha256) as path:
+                    layout = read_layout(path)
+                    ticks = (
+                        (_micros(recorded_start) - _micros(claims.origin))
+                        * layout.timescale
+                        // 1_000_000
+                    )
+                    # Local disk: the original itself, opened when served. The object
+                    # store's copy goes when this block ends: opened now.
+                    source = path if self.store.remote is None else path.open("rb")
+                    runs.append((source, layout, ticks - layout.first_decode_time))
+        except BaseException:
+            _close_held(runs)
+            raise
+
+        def media() -> io.IOBase:
+            parts = [ShiftedMedia(*run) for run in runs]
+            return parts[0] if len(parts) == 1 else JoinedMedia(parts)
+
         return SegmentBytes(
             media_id,
             part,
-            layout.media_length,
-            lambda: ShiftedMedia(held, layout, shift),
-            release=held.close,
+            sum(run[1].media_length for run in runs),
+            media,
+            release=lambda: _close_held(runs),
         )
+
+
+def _close_held(runs: Sequence[tuple[Path | BinaryIO, Fmp4Layout, int]]) -> None:
+    """Close the object store's copies opened for a segment's media (not paths)."""
+    for source, _, _ in runs:
+        if not isinstance(source, Path):
+            source.close()
 
 
 def segment_rows(
@@ -467,12 +534,17 @@ def _utc(value: Any) -> dt.datetime:
     raise TypeError(f"not a stored time: {value!r}")
 
 
-def plan(rows: Iterable[Iterable[Any]]) -> list[PlaylistSegment]:
+def plan(
+    rows: Iterable[Iterable[Any]], continued: Collection[str] = frozenset()
+) -> list[PlaylistSegment]:
     """Playlist segments from catalog rows ``(id, recorded_start, recorded_end,
     duration_seconds, ...)`` in time order (pure): durations from the recorded times, a
     discontinuity wherever the next segment does not start where the previous one ended
     (within :data:`GAP_TOLERANCE`). Rows without a duration are skipped (nothing to play).
-    Times may be datetimes or stored text (:func:`_utc`)."""
+    Times may be datetimes or stored text (:func:`_utc`). A row in ``continued`` (it
+    continues the one before it without a keyframe) joins the segment before it, up to
+    ``MAX_CHAIN + 1`` members (ids joined with :data:`CHAIN_SEPARATOR`): its frames
+    decode only after that one's; one not joined is not ``independent``."""
     out: list[PlaylistSegment] = []
     append = out.append
     tolerance = GAP_TOLERANCE.total_seconds()
@@ -480,6 +552,7 @@ def plan(rows: Iterable[Iterable[Any]]) -> list[PlaylistSegment]:
     # A segment's end is usually the next one's start, stored alike: parsed once.
     last_raw: Any = None
     last, last_at = EPOCH, 0.0
+    members = 0  # in the last segment
     for media_id, start_raw, end_raw, duration, *_ in rows:
         if start_raw == last_raw:
             start, begin = last, last_at
@@ -495,14 +568,21 @@ def plan(rows: Iterable[Iterable[Any]]) -> list[PlaylistSegment]:
             seconds = float(duration or 0.0)
         if seconds <= 0:
             continue
-        append(
-            PlaylistSegment(
-                media_id,
-                start,
-                round(seconds, 6),
-                previous_end is not None and abs(begin - previous_end) > tolerance,
-            )
-        )
+        gap = previous_end is not None and abs(begin - previous_end) > tolerance
+        independent = True
+        if media_id in continued:
+            if out and not gap and members <= MAX_CHAIN:
+                joined = out[-1]
+                out[-1] = joined._replace(
+                    media_id=joined.media_id + CHAIN_SEPARATOR + media_id,
+                    duration=round(begin + seconds - joined.start.timestamp(), 6),
+                )
+                members += 1
+                previous_end = begin + seconds
+                continue
+            independent = False
+        append(PlaylistSegment(media_id, start, round(seconds, 6), gap, independent))
+        members = 1
         previous_end = begin + seconds
     return out
 

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from sqlalchemy import event, select
 
 from recorder.playback import (
+    CHAIN_SEPARATOR,
     GAP_TOLERANCE,
     PlaybackService,
     PlaybackWindow,
@@ -29,6 +30,7 @@ from recorder.playback import (
 )
 from vms.auth.permissions import Actor
 from vms.clock import ManualClock
+from vms.continued import MAX_CHAIN
 from vms.db.models import AuditEntry, Device, MediaItem
 from vms.errors import InvalidArgument, NotFound, PermissionDenied
 from vms.services import Services
@@ -93,6 +95,39 @@ def test_segments_without_a_duration_are_left_out_and_an_open_end_uses_the_durat
         ("a", 60.0, False),
         ("c", 30.0, False),
     ]
+
+
+def test_a_chain_of_segments_continued_without_a_keyframe_is_one_hls_segment() -> None:
+    """A camera with an endless GOP (docs/design/playback.md, "Continued segments"): a
+    segment that continues the one before it joins it, so a player never gets frames
+    whose references it did not load; one whose chain's keyframe is not in the
+    playlist is not independent, and the playlist then does not claim
+    ``EXT-X-INDEPENDENT-SEGMENTS`` (RFC 8216 4.3.5.1)."""
+    rows = [
+        Row("k", at(0), at(180)),
+        Row("c1", at(180), at(360)),
+        Row("c2", at(360), at(400)),
+        Row("k2", at(400), at(460)),
+        Row("c3", at(600), at(660)),  # after a gap: its keyframe was never catalogued
+    ]
+    segments = plan(rows, {"c1", "c2", "c3"})
+    assert [(s.media_id, s.duration, s.independent) for s in segments] == [
+        (f"k{CHAIN_SEPARATOR}c1{CHAIN_SEPARATOR}c2", 400.0, True),
+        ("k2", 60.0, True),
+        ("c3", 60.0, False),
+    ]
+    text = Playlist(CAMERA, at(0), at(700), "tok", tuple(segments), 0.0).m3u8(url)
+    assert "#EXT-X-INDEPENDENT-SEGMENTS" not in text
+    assert f"/p/k{CHAIN_SEPARATOR}c1{CHAIN_SEPARATOR}c2/media.mp4" in text
+    whole = Playlist(CAMERA, at(0), at(460), "tok", tuple(segments[:2]), 0.0).m3u8(url)
+    assert "#EXT-X-INDEPENDENT-SEGMENTS" in whole
+    # A chain longer than MAX_CHAIN + 1 segments is split: the rest is not independent.
+    long = [Row("k", at(0), at(1))] + [
+        Row(f"c{n}", at(n), at(n + 1)) for n in range(1, MAX_CHAIN + 3)
+    ]
+    split = plan(long, {r.id for r in long[1:]})
+    assert [len(s.media_id.split(CHAIN_SEPARATOR)) for s in split] == [MAX_CHAIN + 1, 2]
+    assert [s.independent for s in split] == [True, False]
 
 
 def test_the_playlist_text_has_a_map_a_date_and_a_duration_per_segment() -> None:

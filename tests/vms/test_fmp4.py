@@ -13,7 +13,7 @@ import pytest
 
 from tests.media import make_video
 from vms.errors import DataLoss, FailedPrecondition
-from vms.media.fmp4 import ShiftedMedia, read_init, read_layout
+from vms.media.fmp4 import JoinedMedia, ShiftedMedia, read_init, read_layout
 
 FPS = 10
 
@@ -81,6 +81,29 @@ def test_shifted_media_holds_the_same_packets_later_in_any_byte_range(tmp_path: 
     with ShiftedMedia(path, layout, shift) as media:
         media.seek(layout.tfdt[1][0] - layout.media_start - 3)
         assert media.read(11) == whole[media.tell() - 11 : media.tell()]
+
+
+def test_joined_media_serves_runs_one_after_another_in_any_byte_range(tmp_path: Path) -> None:
+    """A chain of segments continued without a keyframe is served as one HLS segment
+    (docs/design/playback.md, "Continued segments"): each run shifted to its own place."""
+    first, second = fragmented(tmp_path / "a.mp4"), fragmented(tmp_path / "b.mp4", frames=20)
+    one, two = read_layout(first), read_layout(second)
+    shifts = (one.timescale * 10, one.timescale * 13)
+    with ShiftedMedia(first, one, shifts[0]) as a, ShiftedMedia(second, two, shifts[1]) as b:
+        expected = a.read() + b.read()
+    runs = ((first, one, shifts[0]), (second, two, shifts[1]))
+    with JoinedMedia([ShiftedMedia(*run) for run in runs]) as media:
+        assert media.length == len(expected) == one.media_length + two.media_length
+        whole = media.read()
+    assert whole == expected
+    served = demux(read_init(first, one) + whole)
+    assert len(served) == 50 and [p[0] for p in served] == sorted(p[0] for p in served)
+    for step in (1, 7, 4096):
+        with JoinedMedia([ShiftedMedia(*run) for run in runs]) as media:
+            assert b"".join(iter(lambda: media.read(step), b"")) == expected, step
+    with JoinedMedia([ShiftedMedia(*run) for run in runs]) as media:
+        media.seek(one.media_length - 5)  # across the boundary between the runs
+        assert media.read(20) == expected[one.media_length - 5 : one.media_length + 15]
 
 
 def test_a_shift_before_zero_is_refused(tmp_path: Path) -> None:

@@ -19,8 +19,10 @@ with :class:`~vms.errors.FailedPrecondition`; damaged box structure is
 
 from __future__ import annotations
 
+import bisect
 import io
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -167,7 +169,28 @@ def _tfdt(f: BinaryIO, start: int, end: int, name: str) -> tuple[int, int]:
     raise FailedPrecondition(f"{name}: a fragment at byte {start} has no tfdt")
 
 
-class ShiftedMedia(io.RawIOBase):
+class _Seekable(io.RawIOBase):
+    """A readable, seekable run of ``length`` bytes (the position: ``_pos``)."""
+
+    length: int
+    _pos: int = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.length}
+        self._pos = max(0, base[whence] + offset)
+        return self._pos
+
+
+class ShiftedMedia(_Seekable):
     """The media run of ``layout`` (positions 0..media_length) read from ``path`` with
     every fragment's decode time plus ``shift`` ticks. Seekable, so a byte range of the
     served media is read directly."""
@@ -180,25 +203,11 @@ class ShiftedMedia(io.RawIOBase):
             raise FailedPrecondition(f"{name}: decode times shifted below zero")
         self._file = source.open("rb") if isinstance(source, Path) else source
         self._layout = layout
-        self._pos = 0
+        self.length = layout.media_length
         self._patches = [
             (offset - layout.media_start, _LARGE.pack(value + shift))
             for offset, value in layout.tfdt
         ]
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._layout.media_length}
-        self._pos = max(0, base[whence] + offset)
-        return self._pos
 
     def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
         want = min(len(buffer), self._layout.media_length - self._pos)
@@ -220,6 +229,41 @@ class ShiftedMedia(io.RawIOBase):
 
     def close(self) -> None:
         self._file.close()
+        super().close()
+
+
+class JoinedMedia(_Seekable):
+    """Media runs served one after another as one (positions 0..length): a chain of
+    segments continued without a keyframe served as one HLS media segment, each part
+    shifted to its own place on the timeline. Seekable; closes its parts."""
+
+    def __init__(self, parts: Sequence[ShiftedMedia]) -> None:
+        super().__init__()
+        self._parts = list(parts)
+        self._starts: list[int] = []
+        total = 0
+        for part in self._parts:
+            self._starts.append(total)
+            total += part.length
+        self.length = total
+
+    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
+        view = memoryview(buffer)
+        done = 0
+        while done < len(view) and self._pos < self.length:
+            n = bisect.bisect_right(self._starts, self._pos) - 1
+            part = self._parts[n]
+            part.seek(self._pos - self._starts[n])
+            got = part.readinto(view[done : done + self._starts[n] + part.length - self._pos])
+            if got <= 0:
+                break
+            done += got
+            self._pos += got
+        return done
+
+    def close(self) -> None:
+        for part in self._parts:
+            part.close()
         super().close()
 
 
