@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from tests.recorder.endless_gop import (
-    EndlessRecording,
     decoded_frames,
     frame_index,
     psnr,
@@ -29,26 +28,12 @@ pytestmark = pytest.mark.timeout(240)
 
 
 def export_clip(
-    services: Services,
-    actor: Actor,
-    recording: EndlessRecording,
-    start: float,
-    end: float,
-    cut: str,
-    tmp_path: Path,
-) -> tuple[dict[str, object], Path]:
-    """Export ``start..end`` (seconds after the recording's start) in ``cut`` mode: the
-    manifest's clip entry and the clip's file."""
+    services: Services, actor: Actor, source: ExportSource, cut: str, path: Path
+) -> dict[str, object]:
+    """Export ``source`` in ``cut`` mode: the manifest's clip entry (its file written to
+    ``path``)."""
     record = services.exports.create(
-        actor,
-        NewExport(
-            purpose="court copy",
-            sources=(
-                ExportSource(recording.camera_id, None, recording.at(start), recording.at(end)),
-            ),
-            case_number="C-9",
-            cut=cut,
-        ),
+        actor, NewExport(purpose="court copy", sources=(source,), case_number="C-9", cut=cut)
     )
     final = services.exports.run(record.id)
     assert final.state == "done" and final.package is not None, final.error
@@ -56,9 +41,8 @@ def export_clip(
     with zipfile.ZipFile(download.path) as zf:
         manifest = json.loads(zf.read("manifest.json"))
         (clip,) = manifest["clips"]
-        path = tmp_path / f"{cut}-{start}.mp4"
         path.write_bytes(zf.read(clip["file"]))
-    return clip, path
+    return dict(clip)
 
 
 @pytest.mark.parametrize("cut", ["exact", "keyframe"])
@@ -83,7 +67,9 @@ def test_a_clip_starting_inside_a_continued_segment_shows_only_true_pictures_REL
     recording = record_endless_gop(services, "cam-endless-export")
     assert recording.continued[:3] == [False, True, True], recording.continued
     start, end = span
-    clip, path = export_clip(services, actors["investigator"], recording, start, end, cut, tmp_path)
+    path = tmp_path / "clip.mp4"
+    source = ExportSource(recording.camera_id, None, recording.at(start), recording.at(end))
+    clip = export_clip(services, actors["investigator"], source, cut, path)
     # The clip names every segment its pictures come from, the chain's keyframe's too.
     used = [row.id for row in recording.rows if row.recorded_start < recording.at(end)]
     assert clip["source_items"] == used
@@ -101,3 +87,26 @@ def test_a_clip_starting_inside_a_continued_segment_shows_only_true_pictures_REL
         # against a missing reference or the wrong frame (the picture moves a column a
         # frame) is below 15.
         assert quality >= 30, (n, quality)
+
+
+def test_a_clip_of_one_continued_segment_by_its_media_id_shows_only_true_pictures_REL_2(
+    services: Services, actors: dict[str, Actor], tmp_path: Path
+) -> None:
+    """Before: an export naming the stored segment itself (a source by media id, as the
+    catalog's item page files it) read that one file only; a segment continued without
+    a keyframe has none, so the export failed with "no frame between ...". Now its chain
+    is read from the segment that starts at its keyframe, as for a camera range."""
+    recording = record_endless_gop(services, "cam-endless-item")
+    assert recording.continued[:3] == [False, True, True], recording.continued
+    item = recording.rows[1]
+    path = tmp_path / "item.mp4"
+    source = ExportSource(None, item.id, recording.at(4.0), None)
+    clip = export_clip(services, actors["investigator"], source, "exact", path)
+    assert clip["source_items"] == [recording.rows[0].id, item.id]
+    pictures, flagged = decoded_frames(str(path))
+    first = frame_index(dt.datetime.fromisoformat(str(clip["start"])))
+    assert flagged == 0 and first == frame_index(recording.at(4.0))
+    assert item.recorded_end is not None
+    assert first + len(pictures) == frame_index(item.recorded_end)
+    for n, picture in enumerate(pictures):
+        assert psnr(picture, recording.reference[first + n]) >= 30, n

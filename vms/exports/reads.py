@@ -57,7 +57,7 @@ class ExportReads:
                     rows = camera_segments(s, source.camera_id, source.start, source.end)
                 else:
                     item = s.get(MediaItem, source.media_id)
-                    rows = [item] if item is not None else []
+                    rows = [*item_chain(s, item), item] if item is not None else []
                 s.expunge_all()
                 out.append((source, rows))
         return out
@@ -193,6 +193,15 @@ class ExportReads:
 
     def ingest_request(self, **fields: Any) -> IngestRequest:
         return IngestRequest(source=SourceKind.EXPORT, **fields)
+
+
+def item_chain(s: Session, item: MediaItem) -> list[MediaItem]:
+    """The segments before ``item`` that its frames depend on, when it is a recorder
+    segment continued without a keyframe (:func:`vms.continued.chain_before`; none for
+    anything else): an export naming it is cut from its chain's keyframe on."""
+    if item.source != SourceKind.FIXED.value or item.device_id is None:
+        return []
+    return chain_before(s, item.device_id, item.id, item.recorded_start)
 
 
 def camera_segments(

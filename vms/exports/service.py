@@ -52,7 +52,7 @@ from vms.db.models import (
 )
 from vms.devices import is_registered_camera
 from vms.errors import Conflict, InvalidArgument, NotFound, RateLimited
-from vms.exports.reads import camera_segments
+from vms.exports.reads import camera_segments, item_chain
 from vms.exports.recovery import INTERRUPTED as INTERRUPTED
 from vms.exports.runner import DONE as DONE
 from vms.exports.runner import FAILED as FAILED
@@ -368,11 +368,15 @@ class ExportService(ExportRunner):
                 )
             fact = _facts(item)
             kind, begin, codec = item.media_type, item.recorded_start, item.codec
+            # A recorder segment continued without a keyframe is cut from its chain's
+            # keyframe on: those segments are read too (vms/continued.py).
+            chain = [(c.id, _facts(c)) for c in item_chain(s, item)]
             refusal = cut_refusal(item.codec, item.content_type)
             finish = item.recorded_end
             if finish is None and item.duration_seconds:
                 finish = begin + dt.timedelta(seconds=item.duration_seconds)
-        self.authoriser.require(actor, Action.EXPORTS_CREATE, f"media:{media_id}", fact)
+        for member, facts in [*chain, (media_id, fact)]:
+            self.authoriser.require(actor, Action.EXPORTS_CREATE, f"media:{member}", facts)
         if kind == MediaType.AUDIO.value:
             # Exporting sound alone is a non-goal (docs/design/exports.md): said as such.
             raise InvalidArgument(
@@ -399,7 +403,7 @@ class ExportService(ExportRunner):
                 f"not between {isoformat(lo)} and {isoformat(hi)}",
                 field=name,
             )
-        return _Planned(media_id, lo, hi, (media_id,))
+        return _Planned(media_id, lo, hi, (*(c for c, _ in chain), media_id))
 
     # -- read ----------------------------------------------------------------------
 
