@@ -14,15 +14,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+# CONTINUED: the custody detail ("true") of a segment whose first packet is no keyframe
+# (it continues the one before it, cut at its limit), defined with what reads it.
+from vms.continued import CONTINUED
 from vms.db.models import SourceKind
 from vms.ingest import IngestRequest
 
 SPOOL_STAMP = "%Y%m%dT%H%M%S.%fZ"
-
-#: Custody detail (``"true"``) of a segment whose first packet is no keyframe: it
-#: continues the one before it, cut at its limit (recorder/segments.py), and its frames
-#: decode fully only after that one's.
-CONTINUED = "continues_without_keyframe"
 
 
 @dataclass(frozen=True)
