@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import io
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,13 @@ import numpy as np
 from playwright.sync_api import Page
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from tests.recorder.endless_gop import EndlessRecording, psnr, record_endless_gop
+from tests.recorder.endless_gop import (
+    EndlessRecording,
+    decoded_frames,
+    frame_index,
+    psnr,
+    record_endless_gop,
+)
 from tests.recorder.test_endless_gop import FRAME
 from tests.web.conftest import Site, login
 from tests.web.test_playback_page import iso, shown_frame
@@ -81,3 +88,22 @@ def test_playback_inside_a_continued_segment_shows_true_pictures_and_plays_on(
     expected = round((shown_at - recording.at(0)) / FRAME)
     assert quality >= 25 and abs(best - expected) <= 2, (best, expected, quality)
     assert page.locator("#playback-status").is_hidden()
+
+    # Every HLS segment of the playlist, decoded on its own from its init (what
+    # EXT-X-INDEPENDENT-SEGMENTS promises a player), gives the camera's frames exactly.
+    url = page.evaluate("() => document.getElementById('playback').dataset.playlist")
+    text = page.request.get(url).text()
+    assert "#EXT-X-INDEPENDENT-SEGMENTS" in text
+    lines = text.splitlines()
+    maps = [line.split('"')[1] for line in lines if line.startswith("#EXT-X-MAP:")]
+    media = [line for line in lines if line.endswith("/media.mp4")]
+    dates = [line.split(":", 1)[1] for line in lines if line.startswith("#EXT-X-PROGRAM-DATE")]
+    assert len(media) == 2, media  # the chain from the keyframe at 0 s, then the next keyframe's
+    for init_url, media_url, date_text in zip(maps, media, dates, strict=True):
+        data = page.request.get(init_url).body() + page.request.get(media_url).body()
+        pictures, flagged = decoded_frames(io.BytesIO(data))
+        first = frame_index(dt.datetime.fromisoformat(date_text))
+        assert flagged == 0 and pictures, media_url
+        for n, picture in enumerate(pictures):
+            assert np.array_equal(picture, recording.reference[first + n]), (media_url, n)
+    assert first + len(pictures) == len(recording.reference)
