@@ -40,6 +40,7 @@ from vms.db.models import Bookmark, Case, CaseItem, CustodyEvent, MediaItem
 from vms.errors import Conflict, InvalidArgument, NotFound
 from vms.names import ItemNames, load_names
 from vms.ports import Ports
+from vms.repeats import made_under_key, with_form_key
 
 MAX_LIST = 500
 MAX_OFFSET = 1_000_000  # far beyond any agency's cases; keeps the number sane
@@ -47,9 +48,12 @@ MAX_OFFSET = 1_000_000  # far beyond any agency's cases; keeps the number sane
 
 @dataclass(frozen=True)
 class NewCase:
-    """``POST /api/v1/cases``: open a case folder under this number."""
+    """``POST /api/v1/cases``: open a case folder under this number. ``form_key``: the id
+    of the page form's one-time key (:mod:`web.form_keys`), so that form sent again is
+    answered with the case it opened (ACC-6); None from the API."""
 
     case_number: str
+    form_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -264,15 +268,20 @@ class CaseFileService:
     def create(self, actor: Actor, command: NewCase) -> CaseSummary:
         """Open a case folder (audited ``case.create``): the items tagged with its number
         are kept from now on (RET-5). 409 when the case exists (open or closed: reopening
-        is the data steward's ``PUT /api/v1/cases/{number}``)."""
+        is the data steward's ``PUT /api/v1/cases/{number}``), but to the same page form
+        sent again (``command.form_key``): that is answered with the case it opened."""
         number = command.case_number
-        self.authoriser.require(actor, Action.CASES_MANAGE, f"case:{number}")
+        target = f"case:{number}"
+        self.authoriser.require(actor, Action.CASES_MANAGE, target)
         now = self.clock.now()
         try:
             with self.db.transaction() as s:
                 serialise_scopes(s)  # an ingest naming this case sees it open (RET-5)
                 existing = s.get(Case, number)
                 if existing is not None:
+                    repeat = self._opened_by_form(s, actor, existing, command.form_key)
+                    if repeat is not None:
+                        return repeat
                     raise Conflict(
                         f"case_number {shown(number)} already exists ({existing.state})",
                         field="case_number",
@@ -294,15 +303,35 @@ class CaseFileService:
                     s,
                     who(actor),
                     "case.create",
-                    f"case:{number}",
-                    details={"tagged_items": len(tagged), "items_recomputed": changed},
+                    target,
+                    details=with_form_key(
+                        {"tagged_items": len(tagged), "items_recomputed": changed},
+                        command.form_key,
+                    ),
                 )
                 summary = self._summary(case, len(tagged), 0)
         except IntegrityError:  # created by someone else at the same instant
+            with self.db.session() as s:
+                existing = s.get(Case, number)
+                if existing is not None:
+                    repeat = self._opened_by_form(s, actor, existing, command.form_key)
+                    if repeat is not None:
+                        return repeat
             raise Conflict(
                 f"case_number {shown(number)} already exists", field="case_number"
             ) from None
         return summary
+
+    def _opened_by_form(
+        self, s: Session, actor: Actor, case: Case, form_key: str | None
+    ) -> CaseSummary | None:
+        """The case, when the page form that opened it is the one sent again (a double
+        submit, ``form_key``): opened and audited once (ACC-6); else None."""
+        number = case.case_number
+        if not made_under_key(s, actor, "case.create", f"case:{number}", form_key):
+            return None
+        items, marks = self._counts(s, [number])
+        return self._summary(case, items.get(number, 0), marks.get(number, 0))
 
     # -- one case ------------------------------------------------------------------
 

@@ -5,19 +5,27 @@ Exports (:mod:`vms.exports.service`), redactions (:mod:`privacy_masks.redaction`
 release requests (:mod:`retention.releases`) and bookmarks (:mod:`vms.bookmarks`: the
 case and media pages' forms are plain HTML forms) each ask :func:`find_repeat` before
 they write anything: one package, job, request or bookmark, audited once.
+
+A change that may be asked only once (open a case, acknowledge an alarm, release a legal
+hold, add an item to a case) cannot tell a double submit from a second, refused attempt
+by who and when: its page's form carries a one-time key (:mod:`web.form_keys`), recorded
+in the change's audit entry (``details["form_key"]``, written in its transaction, INV-4),
+and :func:`made_under_key` finds it there, so the form sent again is answered with the
+first answer (ACC-6) while another attempt still gets its 409.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import ClassVar, Protocol, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from vms.auth.decided_again import hold_user
 from vms.auth.permissions import Actor
+from vms.db.models import AuditEntry
 
 #: A request the same user made less than this long ago may be the one asked again.
 REPEAT_WINDOW = dt.timedelta(seconds=30)
@@ -79,3 +87,28 @@ def find_repeat_of(
         if same(row):
             return row
     return None
+
+
+def with_form_key(details: dict[str, Any], form_key: str | None) -> dict[str, Any]:
+    """An audit entry's ``details`` with the page form's one-time key, when it sent one."""
+    return details if form_key is None else {**details, "form_key": form_key}
+
+
+def made_under_key(
+    s: Session, actor: Actor, action: str, target: str, form_key: str | None
+) -> bool:
+    """Whether ``actor``'s successful ``action`` on ``target`` was audited under the page
+    form's one-time key ``form_key`` (:func:`with_form_key`): the same form sent again (a
+    double-click, a browser's retry), to be answered with the first answer; False without
+    a key (an API client, a script: its second attempt is refused as before)."""
+    if form_key is None:
+        return False
+    details = s.execute(
+        select(AuditEntry.details).where(
+            AuditEntry.target == target[:200],  # as the audit log stores it
+            AuditEntry.action == action,
+            AuditEntry.actor == actor.username,
+            AuditEntry.outcome == "ok",
+        )
+    ).scalars()
+    return any(d.get("form_key") == form_key for d in details)

@@ -7,6 +7,11 @@ nothing (:class:`vms.errors.Conflict`): the row's primary key is the server-side
 that the key was used, written in the same transaction as the row and its audit entry
 (ACC-6), with no table of issued keys to keep or purge.
 
+A change that may be made only once (open a case, add an item to it, acknowledge an
+alarm, release a legal hold) has no row to make under the id: its key is recorded in the
+change's audit entry instead (:func:`vms.repeats.made_under_key`), and the form sent
+again is answered with the first answer while another attempt is refused (409).
+
 A key is ``<id>.<signature>``: the HMAC-SHA256, under the app's secret key, of the form's
 purpose, the session's stored digest, the object and the id. A key taken to another
 session, another object or another form is refused (400), as is one not issued here.
@@ -17,6 +22,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from collections.abc import Mapping
 
 from flask import current_app
 
@@ -63,3 +69,11 @@ def redeem(key: str, purpose: str, target: str) -> str:
             field=FIELD,
         )
     return made_id
+
+
+def redeem_sent(form: Mapping[str, str], purpose: str, target: str) -> str | None:
+    """:func:`redeem` for a form whose key only tells its repeat apart: the id of the
+    key ``form`` sent, None when it sent none (a form from before the key: its second
+    post is refused as before); a key not issued for it is still a 400."""
+    key = form.get(FIELD, "")
+    return redeem(key, purpose, target) if key else None

@@ -16,7 +16,7 @@ from retention.plugin import Retention
 from tests.retention.conftest import DAY, exists, ingest, item
 from vms.auth.permissions import Actor
 from vms.clock import ManualClock
-from vms.db.models import SourceKind, User
+from vms.db.models import AuditEntry, SourceKind, User
 from vms.errors import Conflict, PermissionDenied
 from vms.services import Services
 
@@ -155,3 +155,20 @@ def test_an_item_restricted_while_it_is_added_to_a_case_is_not_added_ACC_7(
                 AuditEntry.action == "media.edit", AuditEntry.outcome == "denied"
             )
         ).first()
+
+
+def test_the_open_case_form_sent_again_is_answered_with_the_case_it_opened_RET_5_ACC_6(
+    timed: Services, casefiles: CaseFileService, people: dict[str, Actor]
+) -> None:
+    """ACC-6: the page form's one-time key (``NewCase.form_key``) tells the form sent
+    again from a second attempt: the first is answered with the case, audited once; the
+    second (another key, no key, another user with the key) is refused (409)."""
+    investigator = people["investigator"]
+    first = casefiles.create(investigator, NewCase("K-2", form_key="key-1"))
+    assert casefiles.create(investigator, NewCase("K-2", form_key="key-1")) == first
+    for user, key in (("investigator", "key-2"), ("investigator", None), ("commander", "key-1")):
+        with pytest.raises(Conflict, match="'K-2' already exists"):
+            casefiles.create(people[user], NewCase("K-2", form_key=key))
+    with timed.db.session() as s:
+        created = s.execute(select(AuditEntry).where(AuditEntry.action == "case.create"))
+        assert [e.details.get("form_key") for e in created.scalars()] == ["key-1"]

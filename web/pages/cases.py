@@ -8,6 +8,7 @@ models, so a form and the API refuse the same input with the same message.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Any
 
@@ -19,6 +20,7 @@ from vms.auth.permissions import Action
 from vms.bounded import parse_int
 from vms.clock import isoformat
 from vms.errors import Conflict, InvalidArgument, NotFound
+from web import form_keys
 from web.api import cases as cases_api
 from web.contract import parse_model
 from web.pages.blueprint import FormRefusal, page_blueprint, refusal
@@ -53,7 +55,8 @@ def cases() -> Any:
     if request.method == "POST":
         try:
             body = parse_model(NewCaseIn, form_data(request.form, "case_number"))
-            created = casefiles().create(actor, body.command())
+            key = form_keys.redeem_sent(request.form, "case.open", "cases")  # ACC-6
+            created = casefiles().create(actor, dataclasses.replace(body.command(), form_key=key))
         except (InvalidArgument, Conflict, NotFound) as exc:
             refused = refusal(exc, "case")
         else:
@@ -77,6 +80,9 @@ def cases() -> Any:
         can_manage=services().authoriser.allows(actor, Action.CASES_MANAGE),
         refused=refused,
         form=request.form,
+        # A new key each time the form is drawn: the form sent twice opens the case
+        # once; asked again from a page drawn anew, a 409 says it exists (ACC-6).
+        open_key=form_keys.issue("case.open", "cases"),
     )
     return html, refused.status if refused else 200
 

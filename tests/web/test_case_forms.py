@@ -1,0 +1,54 @@
+"""The case pages' forms through the Flask client (issue 15.3): each carries a one-time
+key (web/form_keys.py), so the same form sent twice (a double-click, a browser's retry)
+is answered with the first answer, made and audited once (ACC-6), while another attempt
+from a page drawn again is still refused (409)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import func, select
+
+from tests.conftest import sign_in
+from tests.web.forms import hidden_fields
+from vms.db.models import AuditEntry, Case
+from vms.services import Services
+
+pytestmark = pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+
+
+def audited(services: Services, action: str) -> int:
+    with services.db.session() as s:
+        return int(
+            s.execute(
+                select(func.count()).where(AuditEntry.action == action, AuditEntry.outcome == "ok")
+            ).scalar_one()
+        )
+
+
+def test_the_open_case_form_sent_twice_opens_the_case_once_RET_5_ACC_6(
+    app: Flask, services: Services
+) -> None:
+    """RET-5, ACC-6: the "Open case" form sent twice opened the case with the first post
+    and answered the second with a 409 "already exists" page, as if the case had not been
+    opened by this very form. Now the second post goes where the first went."""
+    client: Any = app.test_client()
+    sign_in(client, "investigator")
+    form = {**hidden_fields(client.get("/cases").data, "open-case"), "case_number": "D-1"}
+    first = client.post("/cases", data=form)
+    assert first.status_code == 302, first.data
+    again = client.post("/cases", data=form)
+    assert again.status_code == 302, again.data
+    assert again.headers["Location"] == first.headers["Location"]
+    with services.db.session() as s:
+        assert s.execute(select(func.count()).select_from(Case)).scalar_one() == 1
+    assert audited(services, "case.create") == 1
+    # Asked again from the page drawn anew: a real second attempt, refused as before.
+    form |= hidden_fields(client.get("/cases").data, "open-case")
+    refused = client.post("/cases", data=form)
+    assert refused.status_code == 409 and b"already exists" in refused.data
+    # A key issued for another form is not taken for this one.
+    forged = client.post("/cases", data={**form, "form_key": "x.y"})
+    assert forged.status_code == 400 and b"was not issued with this page" in forged.data
