@@ -67,10 +67,13 @@ class CaseQuery:
 
 @dataclass(frozen=True)
 class AddCaseItem:
-    """``POST /api/v1/cases/{number}/items``: add an item by hand, with a note."""
+    """``POST /api/v1/cases/{number}/items``: add an item by hand, with a note.
+    ``form_key``: the id of the page form's one-time key (:mod:`web.form_keys`), so that
+    form sent again is answered with the item it added (ACC-6); None from the API."""
 
     media_id: str
     note: str | None = None
+    form_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -398,7 +401,9 @@ class CaseFileService:
     def add_item(self, actor: Actor, number: str, command: AddCaseItem) -> CaseItemView:
         """Add ``command.media_id`` to the case by hand, with a note (audited
         ``case.item_add``, and a custody event on the item). The item is then kept while
-        the case is open, as a tagged one is (RET-5, INV-3)."""
+        the case is open, as a tagged one is (RET-5, INV-3). 409 when it is in the case
+        already, but to the same page form sent again (``command.form_key``): that is
+        answered with the item it added."""
         target = f"case:{number}"
         self.authoriser.require(actor, Action.CASES_MANAGE, target)
         with self.db.session() as s:
@@ -456,7 +461,11 @@ class CaseFileService:
             # not added past (ACC-7, ACC-2, ACC-8).
             if not self.authoriser.decide(actor, Action.MEDIA_EDIT, facts_of(item)).allowed:
                 raise _NoLongerAllowed
-            if s.get(CaseItem, (number, command.media_id)) is not None:
+            link = s.get(CaseItem, (number, command.media_id))
+            if link is not None:
+                if made_under_key(s, actor, "case.item_add", target, command.form_key):
+                    # The form that added it, sent again: added and audited once (ACC-6).
+                    return _view(number, item.id, item, link, load_names(s, [item]).get(item.id))
                 raise Conflict(
                     f"media_id {shown(command.media_id)} is already in case {shown(number)}",
                     field="media_id",
@@ -486,7 +495,10 @@ class CaseFileService:
                 who(actor),
                 "case.item_add",
                 target,
-                details={**details, "media_id": item.id, "retention_rule": expiry.rule},
+                details=with_form_key(
+                    {**details, "media_id": item.id, "retention_rule": expiry.rule},
+                    command.form_key,
+                ),
             )
             s.flush()
             names = load_names(s, [item])

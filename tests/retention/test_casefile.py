@@ -172,3 +172,25 @@ def test_the_open_case_form_sent_again_is_answered_with_the_case_it_opened_RET_5
     with timed.db.session() as s:
         created = s.execute(select(AuditEntry).where(AuditEntry.action == "case.create"))
         assert [e.details.get("form_key") for e in created.scalars()] == ["key-1"]
+
+
+def test_the_add_item_form_sent_again_is_answered_with_the_item_it_added_RET_5_ACC_6(
+    timed: Services, clock: ManualClock, casefiles: CaseFileService, people: dict[str, Actor]
+) -> None:
+    """ACC-6: ``AddCaseItem.form_key`` tells the page form sent again from a second
+    attempt: the first is answered with the item, added and audited once; another key,
+    no key or another user is refused (409)."""
+    bwc = ingest(
+        timed, source=SourceKind.BWC, device="BWC-1", officer="B1", recorded_at=clock.now()
+    )
+    investigator = people["investigator"]
+    casefiles.create(investigator, NewCase("K-3"))
+    first = casefiles.add_item(investigator, "K-3", AddCaseItem(bwc, "seen", form_key="key-1"))
+    again = casefiles.add_item(investigator, "K-3", AddCaseItem(bwc, "seen", form_key="key-1"))
+    assert again == first and again.added and again.note == "seen"
+    for user, key in (("investigator", "key-2"), ("investigator", None), ("admin", "key-1")):
+        with pytest.raises(Conflict, match="is already in case 'K-3'"):
+            casefiles.add_item(people[user], "K-3", AddCaseItem(bwc, "seen", form_key=key))
+    with timed.db.session() as s:
+        added = s.execute(select(AuditEntry).where(AuditEntry.action == "case.item_add"))
+        assert [e.details.get("form_key") for e in added.scalars()] == ["key-1"]

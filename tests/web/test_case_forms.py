@@ -13,7 +13,8 @@ from sqlalchemy import func, select
 
 from tests.conftest import sign_in
 from tests.web.forms import hidden_fields
-from vms.db.models import AuditEntry, Case
+from tests.web.test_release_pages import pdf_item
+from vms.db.models import AuditEntry, Case, CaseItem, CustodyEvent
 from vms.services import Services
 
 pytestmark = pytest.mark.parametrize("database", ["sqlite"], indirect=True)
@@ -52,3 +53,47 @@ def test_the_open_case_form_sent_twice_opens_the_case_once_RET_5_ACC_6(
     # A key issued for another form is not taken for this one.
     forged = client.post("/cases", data={**form, "form_key": "x.y"})
     assert forged.status_code == 400 and b"was not issued with this page" in forged.data
+
+
+def test_the_add_item_forms_sent_twice_add_the_item_once_RET_5_ACC_6(
+    app: Flask, services: Services
+) -> None:
+    """RET-5, ACC-6: the case page's "Add an item" form and the media page's "Add to a
+    case" form, sent twice, added the item with the first post and answered the second
+    with a 409 "already in case" page. Now the second post goes where the first went;
+    the item is added, given its custody event and audited once."""
+    kept, filed = pdf_item(services, "kept"), pdf_item(services, "filed")
+    client: Any = app.test_client()
+    sign_in(client, "investigator")
+    opening = {**hidden_fields(client.get("/cases").data, "open-case"), "case_number": "D-2"}
+    assert client.post("/cases", data=opening).status_code == 302
+    sent = (
+        (
+            "/cases/D-2/items",
+            {**hidden_fields(client.get("/cases/D-2").data, "add-item"), "media_id": kept},
+        ),
+        (
+            f"/media/{filed}/case",
+            {
+                **hidden_fields(client.get(f"/media/{filed}").data, "file-to-case"),
+                "case_number": "D-2",
+                "note": "the receipt",
+            },
+        ),
+    )
+    for path, form in sent:
+        first = client.post(path, data=form)
+        assert first.status_code == 302, first.data
+        again = client.post(path, data=form)
+        assert again.status_code == 302, again.data
+        assert again.headers["Location"] == first.headers["Location"]
+    with services.db.session() as s:
+        links = s.execute(select(CaseItem.media_id)).scalars().all()
+        custody = select(CustodyEvent).where(CustodyEvent.action == "added_to_case")
+        assert len(s.execute(custody).scalars().all()) == 2
+    assert sorted(links) == sorted([kept, filed])
+    assert audited(services, "case.item_add") == 2
+    # Asked again from the page drawn anew: a real second attempt, refused as before.
+    form = {**hidden_fields(client.get("/cases/D-2").data, "add-item"), "media_id": kept}
+    refused = client.post("/cases/D-2/items", data=form)
+    assert refused.status_code == 409 and b"already in case" in refused.data

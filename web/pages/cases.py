@@ -134,6 +134,8 @@ def case(number: str, refused: FormRefusal | None = None) -> Any:
         can_manage=services().authoriser.allows(actor, Action.CASES_MANAGE),
         done=request.args.get("done"),
         opened=request.args.get("opened"),
+        # A new key each time the page is drawn: the form sent twice adds once (ACC-6).
+        add_key=form_keys.issue("case.item_add", number),
     )
     return html, refused.status if refused else 200
 
@@ -143,7 +145,8 @@ def add_item(number: str) -> Any:
     actor = require_actor()
     try:
         body = parse_model(AddCaseItemIn, form_data(request.form, "media_id", "note"))
-        casefiles().add_item(actor, number, body.command())
+        key = form_keys.redeem_sent(request.form, "case.item_add", number)  # ACC-6
+        casefiles().add_item(actor, number, dataclasses.replace(body.command(), form_key=key))
     except (InvalidArgument, Conflict, NotFound) as exc:
         return case(number, refusal(exc, "item"))  # the case itself missing: its 404 page
     return redirect(url_for("case_pages.case", number=number, done="item"))
@@ -158,7 +161,8 @@ def file_media(media_id: str) -> Any:
     try:
         body = parse_model(AddCaseItemIn, {"media_id": media_id, **data})
         parse_model(NewCaseIn, {"case_number": number} if number else {})  # names the fault
-        casefiles().add_item(actor, number, body.command())
+        key = form_keys.redeem_sent(request.form, "case.file", media_id)  # ACC-6
+        casefiles().add_item(actor, number, dataclasses.replace(body.command(), form_key=key))
     except (InvalidArgument, Conflict, NotFound) as exc:
         return media_detail(media_id, refusal(exc, "case"))  # a missing item: its 404 page
     return redirect(url_for("case_pages.case", number=number, done="item"))

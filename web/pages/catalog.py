@@ -13,6 +13,7 @@ from vms.audit.view import AuditQuery
 from vms.auth.permissions import Action, decide
 from vms.catalog_values import MediaDetail
 from vms.errors import Conflict, FailedPrecondition, InvalidArgument
+from web import form_keys
 from web.contract import parse_model, query_data
 from web.pages.blueprint import FormRefusal, page_blueprint, refusal
 from web.pages.filters import SOURCE_NAMES
@@ -124,6 +125,7 @@ def media_detail(media_id: str, refused: FormRefusal | None = None) -> Any:
         # bookmark services check it): no form that can only be refused (ACC-7).
         can_file=allows(actor, Action.CASES_MANAGE)
         and allows(actor, Action.MEDIA_EDIT, item_facts),
+        file_key=form_keys.issue("case.file", media_id),  # sent twice, filed once (ACC-6)
         categories=services().categories.categories,
         marker_bar=marker_bar(item),
     )
