@@ -55,6 +55,7 @@ from typing import Any
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from vms.audit.log import AuditLog
 from vms.auth.authoriser import Authoriser, who
@@ -65,6 +66,7 @@ from vms.db.engine import Database
 from vms.db.models import AlarmRow, Camera
 from vms.errors import Conflict, InvalidArgument, NotFound, VMSError
 from vms.events import EventBus
+from vms.repeats import made_under_key, with_form_key
 
 log = logging.getLogger(__name__)
 
@@ -387,9 +389,11 @@ class AlarmService:
                 )
             return [_alarm(row, name) for row, name in s.execute(stmt).all()]
 
-    def acknowledge(self, actor: Actor, alarm_id: int) -> Alarm:
+    def acknowledge(self, actor: Actor, alarm_id: int, *, form_key: str | None = None) -> Alarm:
         """Acknowledge alarm ``alarm_id`` (``alarms.ack``), audited in the same
-        transaction; NotFound for an unknown id, Conflict when already acknowledged."""
+        transaction; NotFound for an unknown id, Conflict when already acknowledged, but
+        to the same page form sent again (``form_key``, its one-time key: a double-click,
+        a browser's retry), answered with the alarm it acknowledged (ACC-6)."""
         target = f"alarm:{alarm_id}"
         self.authoriser.require(actor, Action.ALARMS_ACK, target)
         with self.db.transaction() as s:
@@ -397,6 +401,9 @@ class AlarmService:
             if row is None:
                 raise NotFound(f"alarm {alarm_id} not found", alarm_id=alarm_id)
             if row.acknowledged_at is not None:
+                if made_under_key(s, actor, Action.ALARMS_ACK.value, target, form_key):
+                    # Acknowledged, audited and published once, by this very form.
+                    return _alarm(row, self._camera_name(s, row))
                 raise Conflict(
                     f"alarm {alarm_id} was already acknowledged by {row.acknowledged_by} "
                     f"at {isoformat(row.acknowledged_at)}",
@@ -409,17 +416,24 @@ class AlarmService:
                 who(actor),
                 Action.ALARMS_ACK.value,
                 target,
-                details={
-                    "kind": row.kind,
-                    "camera_id": row.camera_id,
-                    "raised_at": isoformat(row.raised_at),
-                    "open": row.cleared_at is None,
-                },
+                details=with_form_key(
+                    {
+                        "kind": row.kind,
+                        "camera_id": row.camera_id,
+                        "raised_at": isoformat(row.raised_at),
+                        "open": row.cleared_at is None,
+                    },
+                    form_key,
+                ),
             )
-            camera = s.get(Camera, row.camera_id) if row.camera_id else None
-            alarm = _alarm(row, camera.name if camera is not None else None)
+            alarm = _alarm(row, self._camera_name(s, row))
         self.events.publish("alarm.acknowledged", alarm.as_json())
         return alarm
+
+    @staticmethod
+    def _camera_name(s: Session, row: AlarmRow) -> str | None:
+        camera = s.get(Camera, row.camera_id) if row.camera_id else None
+        return camera.name if camera is not None else None
 
 
 def _alarm(row: AlarmRow, camera_name: str | None) -> Alarm:

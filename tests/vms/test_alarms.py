@@ -177,6 +177,26 @@ def test_acknowledge_is_audited_once_ACC_6(
     assert entries == [("sergeant", f"alarm:{alarm.id}", "ok")]
 
 
+def test_the_acknowledge_form_sent_again_is_answered_with_the_first_ACC_6(
+    services: Services, actors: dict[str, Actor]
+) -> None:
+    """ACC-6: the page form's one-time key (``form_key``) tells the form sent again from
+    a second attempt: the first is answered with the alarm, acknowledged, audited and
+    published once; another key, no key or another user is refused (409)."""
+    alarm = services.alarms.apply(AlarmChange(AlarmKind.DISK_ALARM, None, True, "full"))
+    assert alarm is not None
+    heard = _published(services)
+    done = services.alarms.acknowledge(actors["sergeant"], alarm.id, form_key="key-1")
+    assert services.alarms.acknowledge(actors["sergeant"], alarm.id, form_key="key-1") == done
+    assert heard == [("alarm.acknowledged", done.as_json())]
+    for user, key in (("sergeant", "key-2"), ("sergeant", None), ("dispatcher", "key-1")):
+        with pytest.raises(Conflict, match="already acknowledged by sergeant"):
+            services.alarms.acknowledge(actors[user], alarm.id, form_key=key)
+    with services.db.session() as s:
+        acks = s.execute(select(AuditEntry).where(AuditEntry.action == "alarms.ack"))
+        assert [e.details.get("form_key") for e in acks.scalars()] == ["key-1"]
+
+
 def test_roles_without_the_right_are_refused_and_audited_ACC_1(
     services: Services, actors: dict[str, Actor]
 ) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 
 from tests.conftest import sign_in
+from tests.web.forms import hidden_fields
 from vms.alarms import AlarmChange, AlarmKind
 from vms.db.models import AuditEntry
 from vms.services import Services
@@ -16,6 +17,17 @@ from vms.services import Services
 
 def bearer(tokens: dict[str, str], user: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {tokens[user]}"}
+
+
+def acknowledgers(services: Services) -> list[tuple[str]]:
+    """Who acknowledged an alarm, by the audit log: one entry a time."""
+    with services.db.session() as s:
+        rows = s.execute(
+            select(AuditEntry.actor).where(
+                AuditEntry.action == "alarms.ack", AuditEntry.outcome == "ok"
+            )
+        ).all()
+    return [(r[0],) for r in rows]
 
 
 def test_the_list_and_its_filters(client: Any, services: Services, tokens: dict[str, str]) -> None:
@@ -56,13 +68,32 @@ def test_acknowledge_form_needs_the_csrf_token_and_is_audited_ACC_6(
     again = client.post(f"/alarms/{alarm.id}/ack", data={"csrf_token": csrf})
     shown = client.get(again.headers["Location"]).get_data(as_text=True)
     assert "already acknowledged by sergeant" in shown
-    with services.db.session() as s:
-        acks = s.execute(
-            select(AuditEntry.actor).where(
-                AuditEntry.action == "alarms.ack", AuditEntry.outcome == "ok"
-            )
-        ).all()
-    assert acks == [("sergeant",)]
+    assert acknowledgers(services) == [("sergeant",)]
+
+
+def test_the_acknowledge_form_sent_twice_acknowledges_once_ACC_6(
+    client: Any, services: Services
+) -> None:
+    """ACC-6: *Acknowledge* sent twice (a double-click, a browser's retry) acknowledged the
+    alarm with the first post and answered the second with "already acknowledged by
+    sergeant", as if someone else had. The form's one-time key tells the repeat: it gets
+    the first answer; the alarm is acknowledged, published and audited once."""
+    alarm = services.alarms.apply(AlarmChange(AlarmKind.DISK_ALARM, None, True, "full"))
+    assert alarm is not None
+    sign_in(client, "sergeant")
+    form = hidden_fields(client.get("/alarms").data, f"ack-{alarm.id}")
+    first = client.post(f"/alarms/{alarm.id}/ack", data=form)
+    again = client.post(f"/alarms/{alarm.id}/ack", data=form)
+    assert first.status_code == again.status_code == 302
+    assert again.headers["Location"] == first.headers["Location"]
+    assert f"Alarm {alarm.id} acknowledged." in client.get(again.headers["Location"]).get_data(
+        as_text=True
+    )
+    assert acknowledgers(services) == [("sergeant",)]
+    forged = client.post(f"/alarms/{alarm.id}/ack", data={**form, "form_key": "x.y"})
+    assert "was not issued with this page" in client.get(forged.headers["Location"]).get_data(
+        as_text=True
+    )
 
 
 def test_other_roles_are_refused_and_audited_ACC_1(

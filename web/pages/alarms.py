@@ -18,6 +18,7 @@ from vms.alarms import AlarmQuery
 from vms.auth.permissions import Action
 from vms.bounded import parse_int, shown
 from vms.errors import InvalidArgument, VMSError
+from web import form_keys
 from web.pages.blueprint import page_blueprint
 from web.security import require_actor, services
 
@@ -42,13 +43,16 @@ def alarms() -> Any:
     if raw is not None:  # the next, older page (a full page links to it)
         query = dataclasses.replace(query, before=parse_int(raw, "before", minimum=1))
     listed = services().alarms.list_alarms(actor, query)
+    can_ack = services().authoriser.allows(actor, Action.ALARMS_ACK)
     return render_template(
         "alarms.html",
         alarms=listed,
         older=listed[-1].id if len(listed) == query.limit else None,
         show=show,
         choices=list(SHOW),
-        can_ack=services().authoriser.allows(actor, Action.ALARMS_ACK),
+        can_ack=can_ack,
+        # A new key for each form each time the list is drawn (ACC-6).
+        ack_keys={a.id: form_keys.issue("alarm.ack", str(a.id)) for a in listed} if can_ack else {},
         notice=request.args.get("notice"),
     )
 
@@ -58,7 +62,9 @@ def acknowledge(alarm_id: int) -> Any:
     actor = require_actor()  # a session post: the CSRF token is checked here
     show = request.form.get("show", "open")
     try:
-        services().alarms.acknowledge(actor, alarm_id)
+        # The form's one-time key: sent twice, it is answered as the first was (ACC-6).
+        key = form_keys.redeem_sent(request.form, "alarm.ack", str(alarm_id))
+        services().alarms.acknowledge(actor, alarm_id, form_key=key)
         notice = f"Alarm {alarm_id} acknowledged."
     except VMSError as exc:
         if exc.http_status == 403:
