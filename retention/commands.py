@@ -71,9 +71,12 @@ class NewLegalHold:
 @dataclass(frozen=True)
 class ReleaseLegalHold:
     """Release a legal hold; ``notice`` (the release-notice reference) is required by the
-    service (RET-10), which names it when it is missing."""
+    service (RET-10), which names it when it is missing. ``form_key``: the id of the page
+    form's one-time key (:mod:`web.form_keys`), so that form sent again is answered with
+    the hold it released (ACC-6); None from the API."""
 
     notice: str | None = None
+    form_key: str | None = None
 
 
 @dataclass(frozen=True)

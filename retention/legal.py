@@ -34,7 +34,7 @@ from vms.clock import Clock
 from vms.db.engine import Database
 from vms.db.models import Case, CaseItem, DestructionRecord, LegalHold, MediaHold, MediaItem
 from vms.errors import Conflict, InvalidArgument, NotFound
-from vms.repeats import find_repeat
+from vms.repeats import find_repeat, made_under_key, with_form_key
 
 ACTIVE = "active"
 RELEASED = "released"
@@ -170,7 +170,9 @@ class LegalHoldService:
         return self._record(s, row, PinOutcome(pinned=sorted(known)))
 
     def release(self, actor: Actor, hold_id: str, command: ReleaseLegalHold) -> HoldRecord:
-        """Release the hold; refused without the release-notice reference (RET-10)."""
+        """Release the hold; refused without the release-notice reference (RET-10), and
+        with a 409 when it is released already, but to the same page form sent again
+        (``command.form_key``, the same notice): answered with the hold it released."""
         target = f"legal_hold:{hold_id}"
         self.authoriser.require(actor, Action.RETENTION_MANAGE, target)
         notice = (command.notice or "").strip() or None
@@ -181,9 +183,9 @@ class LegalHoldService:
         with refused_as_now_if_changed(
             self.db, self.authoriser, actor, Action.RETENTION_MANAGE, target
         ):
-            return self._release(actor, hold_id, notice)
+            return self._release(actor, hold_id, notice, command.form_key)
 
-    def _release(self, actor: Actor, hold_id: str, notice: str) -> HoldRecord:
+    def _release(self, actor: Actor, hold_id: str, notice: str, form_key: str | None) -> HoldRecord:
         now = self.clock.now()
         with self.db.transaction() as s:
             # Locked: of two releases at once, the second reads "released" and is refused;
@@ -192,6 +194,12 @@ class LegalHoldService:
             if hold is None:
                 raise NotFound(f"legal hold {hold_id!r} does not exist")
             if hold.state != ACTIVE:
+                target = f"legal_hold:{hold.reference}"
+                if hold.release_notice == notice and made_under_key(
+                    s, actor, "legal_hold.release", target, form_key
+                ):
+                    # The form that released it, sent again: released and audited once.
+                    return self._record(s, hold)
                 raise Conflict(f"legal hold {hold.reference!r} is already released")
             # Releasing lifts a hold (RET-10): the user decided again, held until commit.
             hold_user(s, actor)
@@ -205,7 +213,7 @@ class LegalHoldService:
                 who(actor),
                 "legal_hold.release",
                 f"legal_hold:{hold.reference}",
-                details={"id": hold_id, "notice": notice, "items": items},
+                details=with_form_key({"id": hold_id, "notice": notice, "items": items}, form_key),
             )
             return self._record(s, hold)
 

@@ -332,6 +332,30 @@ def test_legal_hold_release_needs_the_notice_RET_10(
     assert out.state == "released" and out.release_notice == "RN-1"
 
 
+def test_the_release_form_sent_again_is_answered_with_the_hold_it_released_RET_10_ACC_6(
+    timed: Services, retention: Retention, clock: ManualClock, actors: dict[str, Actor]
+) -> None:
+    """ACC-6: ``ReleaseLegalHold.form_key`` tells the page form sent again from a second
+    attempt: the first is answered with the hold, released and audited once; another
+    key, no key, another notice or another user is refused (409)."""
+    media = ingest(timed, recorded_at=clock.now())
+    hold = retention.legal_holds.create(actors["admin"], NewLegalHold("LH-9", "suit", (media,)))
+    sent = ReleaseLegalHold("RN-9", form_key="key-1")
+    first = retention.legal_holds.release(actors["commander"], hold.id, sent)
+    assert retention.legal_holds.release(actors["commander"], hold.id, sent) == first
+    for user, notice, key in (
+        ("commander", "RN-9", "key-2"),
+        ("commander", "RN-9", None),
+        ("commander", "RN-10", "key-1"),
+        ("admin", "RN-9", "key-1"),
+    ):
+        with pytest.raises(Conflict, match="'LH-9' is already released"):
+            retention.legal_holds.release(actors[user], hold.id, ReleaseLegalHold(notice, key))
+    with timed.db.session() as s:
+        released = s.execute(select(AuditEntry).where(AuditEntry.action == "legal_hold.release"))
+        assert [e.details.get("form_key") for e in released.scalars()] == ["key-1"]
+
+
 @pytest.mark.parametrize(
     ("via", "organization", "litigation", "notify"),
     [

@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Mapping
+from typing import Any
 
 from playwright.sync_api import Locator, Page, expect
 
@@ -58,3 +59,15 @@ def hidden_fields(page_html: bytes, form_id: str) -> dict[str, str]:
                 value.group(1).decode() if value else ""
             )
     return fields
+
+
+def sent_twice(client: Any, path: str, form: Mapping[str, str]) -> str:
+    """Post ``form`` to ``path`` twice through the Flask client ``client``, as a
+    double-click or a browser's retry does (the same one-time key): both answers must be
+    the first's redirect (ACC-6). Returns where they lead."""
+    first = client.post(path, data=form)
+    assert first.status_code == 302, first.data
+    again = client.post(path, data=form)
+    assert again.status_code == 302, again.data
+    assert again.headers["Location"] == first.headers["Location"]
+    return str(first.headers["Location"])

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from tests.conftest import sign_in
 from tests.media import make_pdf
-from tests.web.forms import hidden_fields
+from tests.web.forms import hidden_fields, sent_twice
 from vms.audit.log import Who
 from vms.db.models import AuditEntry, LegalHold, ReleaseRequest, ShareLink, SourceKind
 from vms.ingest import IngestRequest
@@ -414,21 +414,53 @@ def test_the_share_form_sent_twice_makes_one_link_REL_1_ACC_6(
         assert len(s.execute(select(ShareLink)).scalars().all()) == 2
 
 
-def test_the_hold_form_sent_twice_places_one_hold_RET_10(app: Flask, services: Services) -> None:
-    """RET-10, ACC-6: the holds page's form sent twice placed two holds under one
-    reference, each audited; now the second is answered with the first."""
-    media_id = pdf_item(services, "twice")
-    client = app.test_client()
-    sign_in(client, "commander")
-    form = {
+def hold_form(client: Any, reference: str, media_id: str) -> dict[str, str]:
+    """The holds page's "Place a hold" form, as served to ``client`` and filled in."""
+    return {
         **hidden_fields(client.get("/retention/legal-holds").data, "new-hold"),
-        "reference": "LH-6",
+        "reference": reference,
         "reason": "litigation",
         "media_ids": media_id,
     }
+
+
+def test_the_hold_form_sent_twice_places_one_hold_RET_10(app: Flask, services: Services) -> None:
+    """RET-10, ACC-6: the holds page's form sent twice placed two holds under one
+    reference, each audited; now the second is answered with the first."""
+    client = app.test_client()
+    sign_in(client, "commander")
+    form = hold_form(client, "LH-6", pdf_item(services, "twice"))
     for _ in range(2):
         assert client.post("/retention/legal-holds", data=form).status_code == 302
     with services.db.session() as s:
         assert len(s.execute(select(LegalHold)).scalars().all()) == 1
         created = select(AuditEntry).where(AuditEntry.action == "legal_hold.create")
         assert len(s.execute(created).scalars().all()) == 1
+
+
+def test_the_release_form_sent_twice_releases_the_hold_once_RET_10_ACC_6(
+    app: Flask, services: Services
+) -> None:
+    """RET-10, ACC-6: a hold's *Release* form sent twice (a double-click, a browser's
+    retry) released the hold with the first post and answered the second with a 409
+    "already released" page. The form's one-time key tells the repeat: it goes where the
+    first went, the release recorded and audited once; a post without the key, or with
+    another notice, is still refused."""
+    client = app.test_client()
+    sign_in(client, "commander")
+    placing = hold_form(client, "LH-8", pdf_item(services, "let-go"))
+    assert client.post("/retention/legal-holds", data=placing).status_code == 302
+    with services.db.session() as s:
+        hold_id = s.execute(select(LegalHold.id)).scalar_one()
+    form = {
+        **hidden_fields(client.get("/retention/legal-holds").data, f"release-{hold_id}"),
+        "notice": "N-8",
+    }
+    assert sent_twice(client, "/retention/legal-holds", form) == "/retention/legal-holds"
+    with services.db.session() as s:
+        released = select(AuditEntry).where(AuditEntry.action == "legal_hold.release")
+        assert len(s.execute(released).scalars().all()) == 1
+        assert s.get_one(LegalHold, hold_id).release_notice == "N-8"
+    for changed in ({"form_key": ""}, {"notice": "N-9"}):
+        refused = client.post("/retention/legal-holds", data={**form, **changed})
+        assert refused.status_code == 409 and b"already released" in refused.data

@@ -5,6 +5,7 @@ page, the records commander's dashboard, and the outsiders' share links ``/s/<to
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from flask import Flask, Response, redirect, render_template, request, send_file, url_for
@@ -191,11 +192,17 @@ def legal_holds() -> Any:
     if request.method == "POST":
         form = request.form
         if form.get("op") == "release":
+            hold_id = form.get("hold_id", "")
+            notice = {"notice": form.get("notice") or None}
             error, status, done = _run(
                 lambda: holds.release(
                     actor,
-                    form.get("hold_id", ""),
-                    parse_model(ReleaseHoldIn, {"notice": form.get("notice") or None}).command(),
+                    hold_id,
+                    dataclasses.replace(
+                        parse_model(ReleaseHoldIn, notice).command(),
+                        # The form's one-time key: sent twice, released once (ACC-6).
+                        form_key=form_keys.redeem_sent(form, "legal_hold.release", hold_id),
+                    ),
                 )
             )
         else:
@@ -216,6 +223,7 @@ def legal_holds() -> Any:
             return redirect(url_for("release_pages.legal_holds"))
     offset = parse_int(request.args.get("offset") or "0", "offset", maximum=HOLDS_MAX_OFFSET)
     listed = holds.log(actor, limit=LOG_PAGE + 1, offset=offset)
+    can_manage = services().authoriser.allows(actor, Action.RETENTION_MANAGE)
     return (
         render_template(
             "legal_holds.html",
@@ -224,7 +232,13 @@ def legal_holds() -> Any:
             newer=max(offset - LOG_PAGE, 0) if offset else None,
             error=error,
             form=request.form,
-            can_manage=services().authoriser.allows(actor, Action.RETENTION_MANAGE),
+            can_manage=can_manage,
+            # A new key for each release form each time the page is drawn (ACC-6).
+            release_keys={
+                h.id: form_keys.issue("legal_hold.release", h.id)
+                for h in listed[:LOG_PAGE]
+                if h.state == "active" and can_manage
+            },
         ),
         status,
     )
