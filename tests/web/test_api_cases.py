@@ -423,3 +423,32 @@ def test_a_bookmark_sent_twice_is_stored_once_ACC_6(
     other = client.post("/api/v1/bookmarks", json=mark, headers=inv)  # not in the case
     assert other.status_code == 201 and other.get_json()["id"] != first.get_json()["id"]
     assert len(audit_entries(services, "bookmark.create")) == 2
+
+
+def test_a_retry_with_the_same_request_id_is_answered_as_the_first_was_ACC_6(
+    client: FlaskClient, services: Services, tokens: dict[str, str], media: dict[str, str]
+) -> None:
+    """ACC-6: an API client that retries "open case" or "add an item" after a lost answer
+    got a 409 although its first request had worked. With ``request_id`` (a UUID of the
+    client's) the retry is answered with the first answer, made and audited once; a
+    second request without it, or with another id, is still refused (409)."""
+    headers = h(tokens, "investigator")
+    opening = {"case_number": "R-1", "request_id": "0b9c6f3e-2f4d-4d7e-9a51-3c1e0d2b7a10"}
+    first = client.post("/api/v1/cases", json=opening, headers=headers)
+    again = client.post("/api/v1/cases", json=opening, headers=headers)
+    assert first.status_code == 201, first.get_json()
+    assert (again.status_code, again.get_json()) == (201, first.get_json())
+    adding = {"media_id": media["own"], "request_id": "5d1a7c22-8e0f-4b3a-b6c9-0e4f2a9d8c31"}
+    first = client.post("/api/v1/cases/R-1/items", json=adding, headers=headers)
+    again = client.post("/api/v1/cases/R-1/items", json=adding, headers=headers)
+    assert first.status_code == 201, first.get_json()
+    assert (again.status_code, again.get_json()) == (201, first.get_json())
+    assert len(audit_entries(services, "case.create")) == 1
+    assert len(audit_entries(services, "case.item_add")) == 1
+    other = "7e3b9a04-1c2d-4f5e-8a6b-9c0d1e2f3a4b"
+    for path, body in (("/api/v1/cases", opening), ("/api/v1/cases/R-1/items", adding)):
+        for changed in ({"request_id": other}, {"request_id": None}):
+            refused = client.post(path, json={**body, **changed}, headers=headers)
+            assert refused.status_code == 409, refused.get_json()
+    bad = client.post("/api/v1/cases", json={**opening, "request_id": "twice"}, headers=headers)
+    assert bad.status_code == 400 and "request_id" in bad.get_json()["error"]["message"]

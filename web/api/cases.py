@@ -44,7 +44,8 @@ def create_case(body: NewCaseIn) -> CaseSummary:
     """Open a case folder.
 
     The items tagged with its number are kept from now on (RET-5). 409 when the case
-    exists already (reopening a closed case is ``PUT /api/v1/cases/{number}``)."""
+    exists already (reopening a closed case is ``PUT /api/v1/cases/{number}``), but to a
+    retry with the first request's ``request_id``: answered with the case (ACC-6)."""
     return casefiles().create(require_actor(), body.command())
 
 
@@ -61,7 +62,8 @@ def add_case_item(number: str, body: AddCaseItemIn) -> CaseItemView:
     """Add a media item to an open case by hand, with a note.
 
     Needs the right to tag the item (a refusal is a 403, audited); the item is then kept
-    while the case is open (RET-5)."""
+    while the case is open (RET-5). 409 when it is in the case already, but to a retry
+    with the first request's ``request_id``: answered with the item (ACC-6)."""
     return casefiles().add_item(require_actor(), number, body.command())
 
 

@@ -164,7 +164,9 @@ def get_hold(hold_id: str) -> HoldRecord:
 
 @bp.operation("POST", "/legal-holds/<hold_id>/release", body=ReleaseHoldIn, response=HoldOut)
 def release_hold(hold_id: str, body: ReleaseHoldIn) -> HoldRecord:
-    """Release a legal hold; refused without the release notice reference (RET-10)."""
+    """Release a legal hold; refused without the release notice reference (RET-10); 409
+    when released already, but to a retry with the first request's ``request_id`` and
+    notice: answered with the hold (ACC-6)."""
     actor = require_actor()
     return retention().legal_holds.release(actor, hold_id, body.command())
 

@@ -14,6 +14,7 @@ from web.contract import (
     Printable,
     QueryModel,
     Range,
+    RequestId,
     RequestModel,
     ResponseModel,
     Time,
@@ -36,12 +37,14 @@ Note = Annotated[str, Printable(2000)]
 
 
 class NewCaseIn(RequestModel):
-    """Open a case folder under this number."""
+    """Open a case folder under this number. ``request_id``: a UUID of the client's; a
+    retry with it after a lost answer is answered with the case it opened (ACC-6)."""
 
     case_number: CaseNumber
+    request_id: RequestId | None = None
 
     def command(self) -> NewCase:
-        return NewCase(case_number=self.case_number)
+        return NewCase(case_number=self.case_number, form_key=self.request_id)
 
 
 class CaseListQuery(QueryModel):
@@ -53,13 +56,15 @@ class CaseListQuery(QueryModel):
 
 
 class AddCaseItemIn(RequestModel):
-    """Add a media item to the case by hand, with a note."""
+    """Add a media item to the case by hand, with a note. ``request_id``: a UUID of the
+    client's; a retry with it after a lost answer is answered with the item (ACC-6)."""
 
     media_id: Id
     note: Note | None = None
+    request_id: RequestId | None = None
 
     def command(self) -> AddCaseItem:
-        return AddCaseItem(media_id=self.media_id, note=self.note or None)
+        return AddCaseItem(media_id=self.media_id, note=self.note or None, form_key=self.request_id)
 
 
 class NewBookmarkIn(RequestModel):

@@ -23,6 +23,7 @@ from web.contract import (
     Printable,
     QueryModel,
     Range,
+    RequestId,
     RequestModel,
     ResponseModel,
     Time,
@@ -126,12 +127,15 @@ class NewHoldIn(RequestModel):
 
 
 class ReleaseHoldIn(RequestModel):
-    """``notice``: the release notice reference (required, RET-10)."""
+    """``notice``: the release notice reference (required, RET-10). ``request_id``: a
+    UUID of the client's; a retry with it and the same notice after a lost answer is
+    answered with the hold it released (ACC-6)."""
 
     notice: Annotated[str, Printable(200)] | None = None
+    request_id: RequestId | None = None
 
     def command(self) -> ReleaseLegalHold:
-        return ReleaseLegalHold(notice=_absent(self.notice))
+        return ReleaseLegalHold(notice=_absent(self.notice), form_key=self.request_id)
 
 
 class CaseStateIn(RequestModel):
