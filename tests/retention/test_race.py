@@ -485,6 +485,27 @@ def test_two_releases_of_one_legal_hold_one_wins_RET_10(
     assert _audited(timed, "legal_hold.release") == 1
 
 
+def test_one_release_form_sent_twice_at_once_releases_the_hold_once_RET_10_ACC_6(
+    timed: Services, retention: Retention, actors: dict[str, Actor], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same release form sent twice at once (one form key): the second waits for the
+    hold's row, then finds the release its key recorded and is answered with it (ACC-6),
+    released and audited once, not refused as released by someone else."""
+    media = ingest(timed, recorded_at=timed.clock.now())
+    hold = retention.legal_holds.create(
+        actors["commander"], NewLegalHold("LH-2026-8", "litigation", (media,))
+    )
+    sent = ReleaseLegalHold("NOTICE-A", form_key="key-1")
+    won, repeat = _race(
+        _pause_release(retention.legal_holds.holder, monkeypatch),
+        lambda: retention.legal_holds.release(actors["commander"], hold.id, sent),
+        lambda: retention.legal_holds.release(actors["commander"], hold.id, sent),
+    )
+    assert isinstance(won, HoldRecord), won
+    assert repeat == won
+    assert _audited(timed, "legal_hold.release") == 1
+
+
 def test_an_item_purged_while_a_review_grant_reads_it_is_destroyed_after_the_grant_ACC_3(
     timed: Services,
     retention: Retention,
