@@ -501,12 +501,36 @@ class Catalog:
             item = self._load(s, media_id)
         target = f"media:{media_id}"
         self.authoriser.require(actor, Action.MEDIA_RESTRICT, target, facts(item))
+        try:
+            return self._set_restricted(actor, media_id, change, reason)
+        except UserChanged as exc:
+            # ACC-1: disabled or given another role since the check. Refused as the check
+            # on this item refuses the user now (403, audited); still allowed, a 409.
+            refuse_as_now(
+                self.db,
+                self.authoriser,
+                actor,
+                Action.MEDIA_RESTRICT,
+                media_id,
+                target=target,
+                gone=f"media {media_id!r} does not exist",
+                changed=str(exc),
+            )
+
+    def _set_restricted(
+        self, actor: Actor, media_id: str, change: RestrictionChange, reason: str
+    ) -> MediaRecord:
         action = "media.restrict" if change.restricted else "media.unrestrict"
         now = self.clock.now()
         with self.db.transaction() as s:
             if change.restricted:  # with its copies, in id order, as a release holds them
                 lock_with_copies(s, media_id)
             item = self._load(s, media_id, lock=True)
+            if not change.restricted:
+                # Clearing lifts ACC-7's protection (admins only): the user decided
+                # again, after the item's row, held until commit (ACC-1). Setting only
+                # adds one, as placing a hold does: not decided again.
+                hold_user(s, actor)
             if item.restricted == change.restricted:
                 state = "restricted" if item.restricted else "not restricted"
                 raise Conflict(f"media {media_id} is already {state}", field="restricted")

@@ -315,3 +315,45 @@ def test_a_user_changed_while_bookmarking_gets_no_bookmark_and_no_500_ACC_1(
     assert not armed[0]
     with services.db.session() as s:
         assert s.execute(select(func.count()).select_from(Bookmark)).scalar_one() == 0
+
+
+@pytest.mark.parametrize("change", ["disabled", "demoted"])
+def test_an_admin_changed_while_clearing_a_restriction_clears_nothing_ACC_1_ACC_7(
+    services: Services,
+    actors: dict[str, Actor],
+    media_id: str,
+    monkeypatch: pytest.MonkeyPatch,
+    change: str,
+) -> None:
+    """ACC-1, ACC-7: an admin clears an item's restriction at the moment another admin
+    disables them or makes them an officer (only admins clear it). Authorised with the
+    role it started with, the clearing lifted ACC-7's protection (the item open to every
+    role again) after the change that forbids it. Refused (403, audited) as a clearing
+    sent after the change is: the item stays restricted, no custody event, no
+    ``media.unrestrict`` entry."""
+    from tests.races import user_changed_after_check
+    from vms.auth.permissions import Action
+
+    admin = actors["admin"]
+    services.catalog.set_restricted(admin, media_id, RestrictionChange(True, "juvenile"))
+    armed = user_changed_after_check(
+        monkeypatch, services, services.authoriser, Action.MEDIA_RESTRICT, "admin", change
+    )
+    with pytest.raises(PermissionDenied, match="disabled" if change == "disabled" else "officer"):
+        services.catalog.set_restricted(admin, media_id, RestrictionChange(False, "lifted"))
+    assert not armed[0]
+    assert _restricted(services, media_id)
+    with services.db.session() as s:
+        custody = s.execute(
+            select(CustodyEvent.action).where(
+                CustodyEvent.media_id == media_id, CustodyEvent.action == "unrestricted"
+            )
+        ).all()
+        audited = s.execute(
+            select(AuditEntry.action, AuditEntry.outcome).where(
+                AuditEntry.actor == "admin",
+                AuditEntry.action.in_(("media.restrict", "media.unrestrict")),
+            )
+        ).all()
+    assert custody == []
+    assert [tuple(a) for a in audited] == [("media.restrict", "ok"), ("media.restrict", "denied")]
