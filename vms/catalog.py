@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, or_, select
+from sqlalchemy import Select, and_, exists, or_, select
 from sqlalchemy.orm import Session, raiseload
 
 from vms.access import CriticalIncidentChange, check_purpose, needs_purpose, review_facts
@@ -54,9 +54,10 @@ from vms.db.models import (
     MediaCategory,
     MediaItem,
     MediaMarker,
-    SourceKind,
 )
 from vms.errors import Conflict, InvalidArgument, NotFound
+from vms.fixed_segments import fixed_segments_of as fixed_segments_of
+from vms.fixed_segments import segments_from as segments_from
 from vms.lineage import PackageOf, copies_of, lock_with_copies, package_of
 from vms.names import load_names
 from vms.store import MediaStore
@@ -87,37 +88,6 @@ class _EditNoLongerAllowed(Exception):
 def _kept_text(until: dt.datetime | None, rule: str | None) -> str:
     when = "while held" if until is None else f"{isoformat(until)}"
     return f"{when} ({rule})" if rule else when
-
-
-def fixed_segments_of(camera_id: str) -> ColumnElement[bool]:
-    """The condition "a fixed segment of ``camera_id``", written so that the database
-    seeks on ``ix_media_items_device_time``.
-
-    SQLite without ANALYZE statistics (an installation never runs it) takes the first
-    index whose leading column has an equality: with a plain ``source = 'fixed'`` that is
-    ``ix_media_items_source_time``, which reads every camera's segments in the window and
-    filters them by camera (26 ms instead of 4 for a 24 h playlist of one of 20 cameras,
-    bench/playlist.py). ``source || ''`` is SQLite's documented way to keep a term off the
-    indexes (there written ``+source``), in a form PostgreSQL accepts too.
-    """
-    return and_(
-        MediaItem.device_id == camera_id,
-        MediaItem.source.concat("") == SourceKind.FIXED.value,
-    )
-
-
-def segments_from(s: Session, camera_id: str, start: dt.datetime) -> dt.datetime:
-    """Where a camera's segments overlapping ``start..`` begin: the start of the last
-    segment starting at or before ``start`` (the only one that can cover it: one writer
-    per camera, INV-9, so segments do not overlap), else ``start``. One seek on
-    ``ix_media_items_device_time``; without it a range query scans every earlier one."""
-    floor = s.execute(
-        select(MediaItem.recorded_start)
-        .where(fixed_segments_of(camera_id), MediaItem.recorded_start <= start)
-        .order_by(MediaItem.recorded_start.desc())
-        .limit(1)
-    ).scalar()
-    return floor if floor is not None else start
 
 
 def _filters_json(query: MediaQuery) -> dict[str, Any]:

@@ -15,7 +15,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from vms.catalog import fixed_segments_of, segments_from
 from vms.continued import chain_before, continued_ids
 from vms.db.engine import Database
 from vms.db.models import (
@@ -35,6 +34,7 @@ from vms.exports.values import ExportSource as ExportSource
 from vms.exports.values import NewExport as NewExport
 from vms.exports.values import PackageDownload as PackageDownload
 from vms.exports.values import PackageInfo as PackageInfo
+from vms.fixed_segments import fixed_segments_of, segments_from
 from vms.ingest import IngestRequest
 from vms.media.clip import Segment, needs_remux, remux_for_cut, streams_left_out
 from vms.store import MediaStore
