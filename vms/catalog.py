@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, raiseload
 from vms.access import CriticalIncidentChange, check_purpose, needs_purpose, review_facts
 from vms.audit.log import AuditLog
 from vms.auth.authoriser import Authoriser, who
-from vms.auth.decided_again import UserChanged, hold_user, refuse_as_now
+from vms.auth.decided_again import UserChanged, actor_as_now, hold_user, refuse_as_now
 from vms.auth.permissions import (
     Action,
     Actor,
@@ -545,13 +545,16 @@ class Catalog:
         self.authoriser.require(actor, Action.MEDIA_CRITICAL, target, item_facts)
         try:
             return self._set_critical(actor, media_id, change, reason)
-        except _EditNoLongerAllowed:
-            # Refused as the check refuses it now, audited outside the rolled-back
-            # transaction; allowed again meanwhile: a 409.
+        except (_EditNoLongerAllowed, UserChanged) as exc:
+            # Refused as the check refuses it now, by the user as now (ACC-1: disabled or
+            # given another role since), audited outside the rolled-back transaction;
+            # allowed again meanwhile: a 409.
+            actor = actor_as_now(self.db, self.authoriser, actor, Action.MEDIA_CRITICAL, target)
             with self.db.session() as s:
                 item_facts = review_facts(s, actor, self._load(s, media_id), self.clock.now())
             self.authoriser.require(actor, Action.MEDIA_CRITICAL, target, item_facts)
-            raise Conflict(f"media {media_id} changed while it was flagged; try again") from None
+            changed = f"media {media_id} changed while it was flagged; try again"
+            raise Conflict(str(exc) if isinstance(exc, UserChanged) else changed) from None
 
     def _set_critical(
         self, actor: Actor, media_id: str, change: CriticalIncidentChange, reason: str
@@ -565,6 +568,11 @@ class Catalog:
             facts_now = review_facts(s, actor, item, now)
             if not self.authoriser.decide(actor, Action.MEDIA_CRITICAL, facts_now).allowed:
                 raise _EditNoLongerAllowed
+            if not change.critical:
+                # Clearing lifts ACC-2's protection (the officer's own review open again
+                # without a written approval): the user decided again, not only the item
+                # by the role the request was authorised with; held until commit (ACC-1).
+                hold_user(s, actor)
             if item.critical_incident == change.critical:
                 state = "flagged" if change.critical else "not flagged"
                 raise Conflict(

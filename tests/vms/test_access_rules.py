@@ -563,3 +563,47 @@ def test_an_admin_changed_while_granting_or_revoking_a_review_changes_nothing_AC
         ).scalars()
         assert list(done) == ([] if grant is None else ["review.grant"])  # the grant revoked
     assert [r.revoked_at for r in rows] == ([] if grant is None else [None])
+
+
+@pytest.mark.parametrize("change", ["disabled", "demoted"])
+def test_a_supervisor_changed_while_clearing_the_critical_flag_clears_nothing_ACC_1_ACC_2(
+    services: Services,
+    actors: dict[str, Actor],
+    b1_item: str,
+    monkeypatch: pytest.MonkeyPatch,
+    change: str,
+) -> None:
+    """ACC-1, ACC-2: officer B1's sergeant clears the critical-incident flag of B1's
+    recording at the moment an admin disables them or makes them an officer (officers
+    never set or clear it). The transaction decided the item again by the role the
+    request was authorised with, so the flag was cleared (B1's own review open again
+    without the written approval) after the change that forbids it. Refused (403,
+    audited) as a clearing sent after the change is: the flag stays, no custody event, no
+    ``media.critical_cleared`` entry."""
+    from tests.races import user_changed_after_check
+    from vms.auth.permissions import Action
+    from vms.db.models import CustodyEvent
+
+    services.catalog.set_critical_incident(
+        actors["admin"], b1_item, CriticalIncidentChange(True, "OIS")
+    )
+    armed = user_changed_after_check(
+        monkeypatch, services, services.authoriser, Action.MEDIA_CRITICAL, "sergeant", change
+    )
+    with pytest.raises(PermissionDenied, match="disabled" if change == "disabled" else "officer"):
+        services.catalog.set_critical_incident(
+            actors["sergeant"], b1_item, CriticalIncidentChange(False, "no injury")
+        )
+    assert not armed[0]
+    with services.db.session() as s:
+        assert s.get_one(MediaItem, b1_item).critical_incident
+        cleared = s.execute(
+            select(CustodyEvent.id).where(
+                CustodyEvent.media_id == b1_item,
+                CustodyEvent.action == "critical_incident_cleared",
+            )
+        ).all()
+    assert cleared == []
+    assert not entries(services, b1_item, action="media.critical_cleared")
+    denied = entries(services, b1_item, actor="sergeant", outcome="denied")
+    assert [e.action for e in denied] == ["media.critical_incident"]
