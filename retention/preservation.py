@@ -556,80 +556,105 @@ class PreservationService:
         The form is evidence (RET-7): after the release it is kept at least the evidence
         retention, as the footage the request pinned. While the request is active it
         also holds the form; a form that arrives after the release is attached to the
-        log entry without a hold: a released request holds nothing (RET-2)."""
+        log entry without a hold: a released request holds nothing (RET-2).
+
+        Catalogued and attached in one transaction: a form refused (the user disabled or
+        given another role since the check, ACC-1: 403 audited, or 409; not a PDF: 422)
+        leaves nothing stored."""
         target = f"preservation:{request_id}"
         self.authoriser.require(actor, Action.PRESERVATION_MANAGE, target)
         with self.db.session() as s:
             row = self._load(s, request_id)
             number, row_id = row.request_number, row.id
-        result = self.ingestor.ingest(
-            source,
-            IngestRequest(
-                source=SourceKind.HANDHELD,
-                device_id=FORMS_DEVICE,
-                title=f"Preservation request {number}",
-                original_filename=filename,
-                custody_details={"preservation_request": number},
-            ),
-            who(actor),
-        )
-        now = self.clock.now()
-        with (
-            refused_as_now_if_changed(
-                self.db, self.authoriser, actor, Action.PRESERVATION_MANAGE, target
-            ),
-            self.db.transaction() as s,
+        attached: list[PreservationRecord] = []
+
+        def attach(s: Session, item: MediaItem, now: dt.datetime) -> None:
+            # In the ingest's own transaction (INV-1): the form is catalogued with its
+            # attachment or not at all, so a refused form (the user changed, ACC-1; not
+            # a PDF) leaves no loose item, and the ingest removes the file it placed.
+            attached.append(self._attach(s, actor, row_id, item.id, item.sha256, filename, now))
+
+        with refused_as_now_if_changed(
+            self.db, self.authoriser, actor, Action.PRESERVATION_MANAGE, target
         ):
-            # The row lock orders the form with a release of the request: a hold placed
-            # after the release had ended the request's holds would never end (RET-2).
-            row = self._load(s, row_id, lock=True)
-            # The upload may be an older form's item (the same bytes on this device), and
-            # the purge may have removed that since (RET-1): read under the lock the
-            # hold below takes anyway, a refusal rather than a form naming a gone item.
-            media_type = s.execute(
-                select(MediaItem.media_type)
-                .where(MediaItem.id == result.media_id)
-                .with_for_update()
-            ).scalar_one_or_none()
-            # The log entry's form, held as evidence (RET-3, RET-7): the user decided
-            # again, after the rows above, held until commit (ACC-1).
-            hold_user(s, actor)
-            if media_type is None:
-                raise Conflict(
-                    f"the form {filename!r} is stored item {result.media_id}, purged "
-                    "(RET-1) since it was uploaded: upload it again"
-                )
-            if media_type != "document":
-                raise FailedPrecondition(
-                    f"the form must be a document (PDF); {filename!r} is {media_type}"
-                )
-            row.form_media_id = result.media_id
-            held = row.state == ACTIVE
-            if held:
-                self.holder.pin(
-                    s,
-                    [result.media_id],
-                    kind=PRESERVATION,
-                    hold_id=row.id,
-                    label=number,
-                    now=now,
-                    mark_evidence=True,
-                )
-            else:
-                self.holder.keep_as_evidence(s, [result.media_id])
-            self.audit.append(
-                s,
+            result = self.ingestor.ingest(
+                source,
+                IngestRequest(
+                    source=SourceKind.HANDHELD,
+                    device_id=FORMS_DEVICE,
+                    title=f"Preservation request {number}",
+                    original_filename=filename,
+                    custody_details={"preservation_request": number},
+                    catalogued=attach,
+                ),
                 who(actor),
-                "preservation.form",
-                f"preservation:{number}",
-                details={
-                    "media_id": result.media_id,
-                    "sha256": result.sha256,
-                    "state": row.state,
-                    "held": held,
-                },
             )
-            return self._record(s, row)
+            if not result.duplicate:
+                return attached[-1]
+            # The bytes of an item already catalogued (an older form of this device): it
+            # was not catalogued again, so it is attached in a transaction of its own.
+            with self.db.transaction() as s:
+                return self._attach(
+                    s, actor, row_id, result.media_id, result.sha256, filename, self.clock.now()
+                )
+
+    def _attach(
+        self,
+        s: Session,
+        actor: Actor,
+        row_id: str,
+        media_id: str,
+        sha256: str,
+        filename: str | None,
+        now: dt.datetime,
+    ) -> PreservationRecord:
+        """Attach item ``media_id`` to request ``row_id`` as its form, in ``s``: held while
+        the request is active, kept as evidence after (RET-3, RET-7), audited."""
+        # The row lock orders the form with a release of the request: a hold placed
+        # after the release had ended the request's holds would never end (RET-2).
+        row = self._load(s, row_id, lock=True)
+        number = row.request_number
+        # The form's row, new in this transaction, or an older form's item (the same
+        # bytes on this device) which the purge may have removed since (RET-1): read
+        # under the lock the hold below takes anyway, a refusal rather than a form
+        # naming a gone item.
+        media_type = s.execute(
+            select(MediaItem.media_type).where(MediaItem.id == media_id).with_for_update()
+        ).scalar_one_or_none()
+        # The log entry's form, held as evidence (RET-3, RET-7): the user decided
+        # again, after the rows above, held until commit (ACC-1).
+        hold_user(s, actor)
+        if media_type is None:
+            raise Conflict(
+                f"the form {filename!r} is stored item {media_id}, purged "
+                "(RET-1) since it was uploaded: upload it again"
+            )
+        if media_type != "document":
+            raise FailedPrecondition(
+                f"the form must be a document (PDF); {filename!r} is {media_type}"
+            )
+        row.form_media_id = media_id
+        held = row.state == ACTIVE
+        if held:
+            self.holder.pin(
+                s,
+                [media_id],
+                kind=PRESERVATION,
+                hold_id=row.id,
+                label=number,
+                now=now,
+                mark_evidence=True,
+            )
+        else:
+            self.holder.keep_as_evidence(s, [media_id])
+        self.audit.append(
+            s,
+            who(actor),
+            "preservation.form",
+            f"preservation:{number}",
+            details={"media_id": media_id, "sha256": sha256, "state": row.state, "held": held},
+        )
+        return self._record(s, row)
 
     def count_active(self) -> int:
         with self.db.session() as s:

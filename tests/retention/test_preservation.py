@@ -598,3 +598,62 @@ def test_a_commander_changed_while_attaching_a_form_attaches_nothing_ACC_1_RET_3
             )
         ).all()
     assert [tuple(a) for a in audited] == [("preservation.manage", "denied")]
+
+
+@pytest.mark.parametrize("refusal", ["disabled", "demoted", "not a PDF"])
+def test_a_refused_form_leaves_no_upload_behind_ACC_1_RET_3(
+    timed: Services,
+    retention: Retention,
+    clock: ManualClock,
+    actors: dict[str, Actor],
+    monkeypatch: pytest.MonkeyPatch,
+    refusal: str,
+) -> None:
+    """ACC-1, RET-3: a form refused because the commander was disabled or made an
+    officer meanwhile, or because it is not a PDF, was refused only after its upload had
+    been catalogued: the bytes stayed stored as a loose handheld item of the records
+    office, catalogued, audited as ingested and kept 90 days, though nobody attached or
+    may see it as a form. A refused form now leaves nothing: no item, no stored file, no
+    ``media.ingest`` entry; the refusal answered (403 audited, or the 422 naming the
+    file) as before."""
+    import hashlib
+
+    from retention.preservation import FORMS_DEVICE
+    from tests.media import make_video
+    from tests.races import user_changed_after_check
+    from vms.auth.permissions import Action
+    from vms.errors import FailedPrecondition
+
+    out = retention.preservation.create(
+        actors["commander"], request(media_ids=[ingest(timed, recorded_at=clock.now())])
+    )
+    data = document("refused form")
+    if refusal == "not a PDF":
+        data = make_video(seconds=1, seed=5)
+        expected: tuple[type[Exception], str] = (FailedPrecondition, "must be a document")
+    else:
+        user_changed_after_check(
+            monkeypatch,
+            timed,
+            timed.authoriser,
+            Action.PRESERVATION_MANAGE,
+            "commander",
+            refusal,
+            on=f"preservation:{out.id}",
+        )
+        expected = (PermissionDenied, "disabled" if refusal == "disabled" else "officer")
+    with pytest.raises(expected[0], match=expected[1]):
+        retention.preservation.attach_form(
+            actors["commander"], out.id, io.BytesIO(data), "form.pdf"
+        )
+    assert retention.preservation.get(actors["auditor"], out.id).form_media_id is None
+    with timed.db.session() as s:
+        loose = s.execute(select(MediaItem.id).where(MediaItem.device_id == FORMS_DEVICE))
+        assert list(loose.scalars()) == []
+        ingested = s.execute(
+            select(AuditEntry.seq).where(
+                AuditEntry.action == "media.ingest", AuditEntry.actor == "commander"
+            )
+        )
+        assert list(ingested.scalars()) == []
+    assert not timed.store.exists(hashlib.sha256(data).hexdigest())
