@@ -205,6 +205,12 @@ class Holder:
             self.expiry.apply(session, item)
         return sorted(items)
 
+    def lock(self, session: Session, media_ids: Sequence[str]) -> None:
+        """Lock the rows of ``media_ids`` (those still catalogued) ``FOR UPDATE`` in id
+        order, as :meth:`pin` does, ahead of it: before the user's row (a repeat check),
+        as item 6 of docs/design/authorisation.md orders them."""
+        self._lock(session, sorted(set(media_ids)))
+
     def _lock(self, session: Session, ids: Sequence[str]) -> dict[str, MediaItem]:
         out: dict[str, MediaItem] = {}
         for i in range(0, len(ids), 1000):

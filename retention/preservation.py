@@ -179,6 +179,10 @@ class PreservationService:
                     created_at=now,
                     created_by=actor.username,
                 )
+                # The items' rows before the user's row (the repeat check's), as a tag
+                # change of the same user takes them: the other order deadlocked with it.
+                targets = sorted(set(items_in(s, windows)) | set(media_ids))
+                self.holder.lock(s, targets)
                 # The same request asked again (the page's form sent twice, a retry):
                 # answered with the first, logged and audited once (RET-3, ACC-6).
                 repeat = self._repeat(s, actor, logged, windows, now)
@@ -202,7 +206,6 @@ class PreservationService:
                         )
                     )
                 s.flush()
-                targets = sorted(set(items_in(s, windows)) | set(media_ids))
                 outcome = self.holder.pin(
                     s,
                     targets,
@@ -523,8 +526,6 @@ class PreservationService:
             row = self._load(s, request_id, lock=True)
             if row.state != ACTIVE:
                 raise Conflict(f"preservation request {row.request_number!r} is already released")
-            # Releasing lifts a hold (RET-2): the user decided again, held until commit.
-            hold_user(s, actor)
             row.state = RELEASED
             row.released_at = now
             row.released_by = actor.username
@@ -536,6 +537,10 @@ class PreservationService:
                 # it pinned (also a form attached before forms were marked at attach).
                 # After the release: its row is locked there with the others, in id order.
                 self.holder.keep_as_evidence(s, [row.form_media_id])
+            # Releasing lifts a hold (RET-2): the user decided again, held until commit;
+            # after the items' rows (locked above), as a tag change of the same user
+            # takes them: the other order deadlocked with it (PostgreSQL).
+            hold_user(s, actor)
             self.audit.append(
                 s,
                 who(actor),

@@ -206,3 +206,51 @@ def user_changed_after_check(
         return None
 
     return after_check(monkeypatch, authoriser, action, changed, on=on)
+
+
+def in_lock_order(
+    monkeypatch: Any,
+    first: tuple[object, str, Callable[[], object]],
+    second: tuple[object, Callable[[], object]],
+) -> list[object]:
+    """Two writes of one user at once, for the lock order of docs/design/
+    authorisation.md item 6 (the item rows before the user's row; PostgreSQL, where a
+    crossed order deadlocks). ``first`` is (module, name of the call there that takes
+    the user's row, the write): the write runs in a thread, paused once that call
+    returns until ``second`` (the module whose ``hold_user`` it calls, the write), started
+    then, reaches its ``hold_user`` (or 3 s pass: it waits for the first's locks).
+    What each returned or raised, in that order; a call still running after 60 s fails
+    the test."""
+    (owner, name, first_call), (other, second_call) = first, second
+    locked, reached = threading.Event(), threading.Event()
+    call, hold = getattr(owner, name), getattr(other, "hold_user")
+
+    def paused(*args: Any, **kwargs: Any) -> Any:
+        result = call(*args, **kwargs)  # the user's row held from here
+        locked.set()
+        reached.wait(3)
+        return result
+
+    def reaching(*args: Any, **kwargs: Any) -> Any:
+        reached.set()
+        return hold(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, paused)
+    monkeypatch.setattr(other, "hold_user", reaching)
+    got: list[object] = [None, None]
+
+    def run(n: int, write: Callable[[], object]) -> None:
+        try:
+            got[n] = write()
+        except Exception as exc:  # collected: the test looks at it
+            got[n] = exc
+
+    threads = [threading.Thread(target=run, args=(0, first_call))]
+    threads[0].start()
+    assert locked.wait(30), "the first write never took the user's row"
+    threads.append(threading.Thread(target=run, args=(1, second_call)))
+    threads[1].start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads), "a write did not finish"
+    return got

@@ -184,20 +184,6 @@ class BookmarkService:
         self, actor: Actor, command: NewBookmark, target: str, now: dt.datetime
     ) -> BookmarkRecord:
         with self.db.transaction() as s:
-            # The same bookmark asked again (a double submit of the case or media page's
-            # form, a retry): answered with the first, stored and audited once (ACC-6).
-            # Asked first, as an export asks it: the user's row, then the item.
-            repeat = find_repeat_of(
-                s,
-                actor,
-                Bookmark,
-                Bookmark.author,
-                Bookmark.created_at,
-                now=now,
-                same=lambda row: _asked(row) == _asked(command),
-            )
-            if repeat is not None:
-                return BookmarkRecord.of(repeat)
             if command.media_id is not None:
                 # Allowed on the item as read before: decided again, the row held till
                 # the bookmark commits, so a restriction is either seen or waits (ACC-7).
@@ -214,6 +200,22 @@ class BookmarkService:
                     ).allowed
                 ):
                     raise _NoLongerAllowed
+            # The same bookmark asked again (a double submit of the case or media page's
+            # form, a retry): answered with the first, stored and audited once (ACC-6).
+            # Asked after the item's row, as an export asks it: the item, then the
+            # user's row (item 6 of docs/design/authorisation.md; the other order
+            # deadlocked with a tag change of the same user, which holds the item first).
+            repeat = find_repeat_of(
+                s,
+                actor,
+                Bookmark,
+                Bookmark.author,
+                Bookmark.created_at,
+                now=now,
+                same=lambda row: _asked(row) == _asked(command),
+            )
+            if repeat is not None:
+                return BookmarkRecord.of(repeat)
             if command.case_number is not None and s.get(Case, command.case_number) is None:
                 raise NotFound(
                     f"case_number {shown(command.case_number)} is not a case", field="case_number"

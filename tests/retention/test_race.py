@@ -666,3 +666,49 @@ def test_a_commander_disabled_or_demoted_while_closing_a_case_closes_nothing_ACC
         assert (
             s.execute(select(Case.state).where(Case.case_number == "C-77")).scalar_one() == "open"
         )
+
+
+@pytest.mark.parametrize("step", ["create", "release"])
+def test_a_request_and_a_tag_change_at_once_do_not_deadlock_ACC_1_RET_2(
+    timed: Services,
+    retention: Retention,
+    clock: ManualClock,
+    actors: dict[str, Actor],
+    monkeypatch: pytest.MonkeyPatch,
+    step: str,
+) -> None:
+    """ACC-1, RET-2 (docs/design/authorisation.md item 6: item rows before the user's
+    row): the records commander logs a preservation request naming an item, or
+    releases one, while retitling that item in another tab. The request held the
+    user's row (the repeat check; the release's decision again) and then asked for the
+    items' rows to hold them or end their holds; the tag change held the item and then
+    asked for the user's row: on PostgreSQL the deadlock detector failed one of them (a
+    500). Both now take the items first: one waits for the other, both are written.
+    (SQLite's writers are serial: no deadlock there.)"""
+    import retention.preservation as preserving
+    import vms.catalog
+    from tests.races import in_lock_order
+
+    media = ingest(timed, recorded_at=clock.now())
+    commander = actors["commander"]
+    if step == "create":
+        first: tuple[object, str, Callable[[], object]] = (
+            preserving,
+            "find_repeat",
+            lambda: _logged(retention, actors, media_ids=[media]),
+        )
+    else:
+        logged = _logged(retention, actors, media_ids=[media])
+        notice = ReleasePreservation("NOTICE-1", "settled")
+        first = (
+            preserving,
+            "hold_user",
+            lambda: retention.preservation.release(commander, logged.id, notice),
+        )
+    got = in_lock_order(
+        monkeypatch,
+        first,
+        (vms.catalog, lambda: timed.catalog.update(commander, media, MediaChanges("x"))),
+    )
+    assert not any(isinstance(v, Exception) for v in got), got
+    assert len(_active_holds(timed, media)) == (step == "create")

@@ -357,3 +357,39 @@ def test_an_admin_changed_while_clearing_a_restriction_clears_nothing_ACC_1_ACC_
         ).all()
     assert custody == []
     assert [tuple(a) for a in audited] == [("media.restrict", "ok"), ("media.restrict", "denied")]
+
+
+def test_a_bookmark_and_a_tag_change_at_once_do_not_deadlock_ACC_1(
+    services: Services,
+    actors: dict[str, Actor],
+    media_id: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """ACC-1 (docs/design/authorisation.md item 6: item rows before the user's row): the
+    investigator bookmarks a recording while their other tab retitles it. The bookmark
+    held the user's row (its repeat check) and then asked for the item; the tag change
+    held the item and then asked for the user's row (decided again): on PostgreSQL each
+    waited for the other, and the deadlock detector failed one of them (a 500). Both
+    now take the item first: one waits for the other, both are written. (SQLite's
+    writers are serial: no deadlock there.)"""
+    import vms.bookmarks
+    import vms.catalog
+    from tests.races import in_lock_order
+    from vms.bookmarks import NewBookmark
+    from vms.catalog_values import MediaChanges
+
+    investigator = actors["investigator"]
+    with services.db.session() as s:
+        start = s.get_one(MediaItem, media_id).recorded_start
+    note = NewBookmark(start, "suspect enters", media_id=media_id)
+    got = in_lock_order(
+        monkeypatch,
+        (vms.bookmarks, "find_repeat_of", lambda: services.bookmarks.create(investigator, note)),
+        (
+            vms.catalog,
+            lambda: services.catalog.update(investigator, media_id, MediaChanges("stop")),
+        ),
+    )
+    assert not any(isinstance(v, Exception) for v in got), got
+    with services.db.session() as s:
+        assert s.get_one(MediaItem, media_id).title == "stop"
