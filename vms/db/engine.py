@@ -37,7 +37,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
-from vms.errors import FailedPrecondition, InvalidArgument, Unavailable
+from vms.errors import Conflict, FailedPrecondition, InvalidArgument, Unavailable
 from vms.file_modes import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE
 from vms.urls import redact_credentials
 
@@ -143,6 +143,17 @@ def database_unavailable(exc: BaseException, url: str) -> Unavailable | None:
 
 
 SQLITE_FULL = 13  # "database or disk is full" (the primary result code)
+
+#: SQLSTATEs of a transaction PostgreSQL aborted because of another one, not because of
+#: anything in it: what :meth:`Database.transaction` reports as a Conflict.
+_MET_ANOTHER_WRITE = {"40P01": "deadlock detected", "40001": "serialization failure"}
+
+
+def _met_another_write(exc: DBAPIError) -> str | None:
+    state = getattr(exc.orig, "sqlstate", None)
+    return _MET_ANOTHER_WRITE.get(state) if isinstance(state, str) else None
+
+
 POSTGRES_DISK_FULL = "53100"  # SQLSTATE disk_full
 
 
@@ -215,9 +226,21 @@ class Database:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Session]:
-        """A session in one transaction: committed on success, rolled back on error."""
-        with self._sessions() as session, session.begin():
-            yield session
+        """A session in one transaction: committed on success, rolled back on error.
+        PostgreSQL aborting it because another write met it (a deadlock, a serialization
+        failure) is a :class:`~vms.errors.Conflict` naming that: the caller may try
+        again, nothing was written (an API answers 409, not 500)."""
+        try:
+            with self._sessions() as session, session.begin():
+                yield session
+        except DBAPIError as exc:
+            met = _met_another_write(exc)
+            if met is None:
+                raise
+            raise Conflict(
+                f"the database aborted this write: {met} with another write at the same "
+                "time; nothing was written, try again"
+            ) from exc
 
     def session(self) -> Session:
         """A session for reading. Writes belong in :meth:`transaction`."""
