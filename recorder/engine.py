@@ -36,7 +36,7 @@ from recorder.reconcile import Plan, RegistryFollower, plan
 from recorder.recording import RecordingLog
 from recorder.registry import read_registry
 from recorder.salvage import SpoolSalvage
-from recorder.segments import SegmentWriter, StopReason
+from recorder.segments import SEGMENT_LIMIT_FACTOR, SegmentWriter, StopReason
 from recorder.watch import Reading, WatchThread
 from recorder.webrtc import WhepGateway, WhepSettings
 from vms.auth.permissions import Action, Scope, scope_of
@@ -188,6 +188,9 @@ class Recorder:
             services.clock,
             lost_after=services.config.recorder.video_lost_seconds,
             blank_after=services.config.recorder.blanking_alarm_seconds,
+            # Video without a keyframe to record from for as long as the writer lets a
+            # segment run without one: the "no keyframes" alarm.
+            keyframes_after=SEGMENT_LIMIT_FACTOR * services.config.recorder.segment_seconds,
         )
 
     def _readings(self) -> dict[str, Reading]:
@@ -202,6 +205,7 @@ class Recorder:
                 id(pipeline),
                 pipeline.status.received,
                 stage.blanking if stage else None,
+                pipeline.status.packets,  # recorded: from a connection's first keyframe
             )
         return readings
 

@@ -10,13 +10,22 @@ Two conditions the health check cannot see, because ONVIF may answer all along:
 - **picture blanked**: the mask stage has blanked every frame (pose lost or stale, or a
   mask stage failure: INV-5, fail closed) for ``[recorder] blanking_alarm_seconds``;
   cleared by the next masked frame. Judged only while video flows (without packets the
-  stage's last frame tells nothing new).
+  stage's last frame tells nothing new);
+- **no keyframes, nothing recorded**: video has arrived for ``keyframes_after`` seconds
+  (the engine gives ``SEGMENT_LIMIT_FACTOR`` x ``[recorder] segment_seconds``, the
+  bound the segment writer cuts an endless GOP at) and none of it was recorded: the
+  connection has had no keyframe to start from (P frames from PLAY, a long or endless
+  GOP, ``SetSynchronizationPoint`` refused). The segment writer, which raises the same
+  ``no_keyframes`` alarm for an endless GOP after a keyframe, gets no packet then, so
+  only the watch can tell. Cleared by the first recorded packet (the keyframe came);
+  the bound counts afresh after "video lost". The recording gap meanwhile is the
+  writer's, as for any time not recorded (OPS-4).
 
 :class:`PictureWatch` is the pure decision (readings in, events out, monotonic seconds
 given); :class:`WatchThread` reads every pipeline each ``tick`` seconds and publishes
-the events (``recorder.video``, ``mask.blanking``) that :mod:`vms.alarms` turns into
-alarms. It reads counters the pipeline threads write (ints, a string): no lock needed,
-a reading one tick late is harmless.
+the events (``recorder.video``, ``mask.blanking``, ``recorder.keyframes``) that
+:mod:`vms.alarms` turns into alarms. It reads counters the pipeline threads write (ints,
+a string): no lock needed, a reading one tick late is harmless.
 """
 
 from __future__ import annotations
@@ -37,11 +46,13 @@ class Reading:
     """One camera's pipeline at one instant: which pipeline (``generation`` changes when
     the camera is restarted with a new one), video packets received so far (those before
     the first keyframe too: P frames are video arriving), and why its last frame was
-    blanked whole (None: masked or not masked at all)."""
+    blanked whole (None: masked or not masked at all), and of those packets how many
+    were recorded (from a connection's first keyframe on)."""
 
     generation: int
     packets: int
     blanking: str | None
+    recorded: int
 
 
 @dataclass(frozen=True)
@@ -53,10 +64,19 @@ class Event:
 class PictureWatch:
     """One camera's video-lost and blanking states, decided from readings."""
 
-    def __init__(self, camera_id: str, lost_after: float, blank_after: float) -> None:
+    def __init__(
+        self, camera_id: str, lost_after: float, blank_after: float, keyframes_after: float
+    ) -> None:
         self.camera_id = camera_id
         self.lost_after = lost_after
         self.blank_after = blank_after
+        self.keyframes_after = keyframes_after
+        # Raised here only (the segment writer says "keyframes again" at a run's first
+        # segment, so this watch clears only what it raised).
+        self.no_keyframes = False
+        self._recorded = 0
+        # Since when video arrives and none of it is recorded (None: recorded, or silent).
+        self._unrecorded_since: float | None = None
         # None: not known yet (a start): the first packet, or masked frame, says "ok" once,
         # so an alarm left open by a previous run (a restart, a crash) is cleared.
         self.lost: bool | None = None
@@ -69,16 +89,19 @@ class PictureWatch:
     def observe(self, reading: Reading, now: float) -> list[Event]:
         """The events ``reading`` at monotonic ``now`` causes (state changes only)."""
         events: list[Event] = []
+        arrived = False
         if reading.generation != self._generation:
             # A new pipeline (start, restart): its silence counts from now; an alarm
-            # already raised stays until a packet arrives.
+            # already raised stays until a packet arrives (a keyframe: recorded).
             self._generation, self._packets, self._last_packet = (
                 reading.generation,
                 reading.packets,
                 now,
             )
+            self._recorded, self._unrecorded_since = reading.recorded, None
             self._blank_since = None
         elif reading.packets > self._packets:
+            arrived = True
             self._packets, self._last_packet = reading.packets, now
             if self.lost is not False:
                 events.append(self._video("ok"))
@@ -87,6 +110,7 @@ class PictureWatch:
         if not self.lost and silent >= self.lost_after:
             events.append(self._video("lost"))
             self.lost = True
+        events += self._keyframes(reading.recorded, arrived, now)
         if self.lost:
             return events  # no frames: the stage's last word is old news
         if reading.blanking is None:
@@ -102,6 +126,26 @@ class PictureWatch:
                 self.blanked = True
         return events
 
+    def _keyframes(self, recorded: int, arrived: bool, now: float) -> list[Event]:
+        """The no-keyframes state: video ``arrived`` since the last reading, and the
+        pipeline's ``recorded`` count (see the module doc)."""
+        if recorded > self._recorded:
+            self._recorded, self._unrecorded_since = recorded, None
+            if not self.no_keyframes:
+                return []
+            self.no_keyframes = False
+            return [self._keyframes_event(False)]
+        if self.lost:
+            self._unrecorded_since = None  # no video: nothing to judge keyframes by
+            return []
+        if arrived and self._unrecorded_since is None:
+            self._unrecorded_since = now
+        since = self._unrecorded_since
+        if since is None or self.no_keyframes or now - since < self.keyframes_after:
+            return []
+        self.no_keyframes = True
+        return [self._keyframes_event(True)]
+
     def ended(self) -> list[Event]:
         """The camera is not recorded here any more: its alarms end with it."""
         events = []
@@ -109,8 +153,22 @@ class PictureWatch:
             events.append(self._video("ok"))
         if self.blanked:
             events.append(self._blanking(False, None))
-        self.lost = self.blanked = False
+        if self.no_keyframes:
+            events.append(self._keyframes_event(False))
+        self.lost = self.blanked = self.no_keyframes = False
         return events
+
+    def _keyframes_event(self, active: bool) -> Event:
+        payload: dict[str, object] = {"camera_id": self.camera_id, "active": active}
+        if active:
+            payload["detail"] = (
+                f"no keyframe from the camera in {self.keyframes_after:g} s of video: "
+                "nothing of it is recorded until one comes"
+            )
+            log.error("camera %s: ALARM no keyframes: %s", self.camera_id, payload["detail"])
+        else:
+            log.warning("camera %s: keyframes again, alarm cleared", self.camera_id)
+        return Event("recorder.keyframes", payload)
 
     def _video(self, state: str) -> Event:
         log.warning("camera %s: video %s -> %s", self.camera_id, _other(self.lost), state)
@@ -148,6 +206,7 @@ class WatchThread:
         *,
         lost_after: float,
         blank_after: float,
+        keyframes_after: float,
         tick: float = 0.5,
     ) -> None:
         self.readings = readings
@@ -155,6 +214,7 @@ class WatchThread:
         self.clock = clock
         self.lost_after = lost_after
         self.blank_after = blank_after
+        self.keyframes_after = keyframes_after
         self.tick = tick
         self._watches: dict[str, PictureWatch] = {}
         self._stop = threading.Event()
@@ -188,7 +248,9 @@ class WatchThread:
         for camera_id, reading in readings.items():
             watch = self._watches.get(camera_id)
             if watch is None:
-                watch = PictureWatch(camera_id, self.lost_after, self.blank_after)
+                watch = PictureWatch(
+                    camera_id, self.lost_after, self.blank_after, self.keyframes_after
+                )
                 self._watches[camera_id] = watch
             events += watch.observe(reading, now)
         for camera_id in set(self._watches) - set(readings):

@@ -23,8 +23,9 @@ Kinds, each raised and cleared from an event the system already publishes:
   inactive;
 - ``no_keyframes``: ``recorder.keyframes`` active, the camera sent no keyframe for
   ``SEGMENT_LIMIT_FACTOR`` x ``[recorder] segment_seconds`` (an endless GOP), so its
-  segments are cut without one (:mod:`recorder.segments`, OPS-1); cleared by its next
-  keyframe.
+  segments are cut without one (:mod:`recorder.segments`, OPS-1), or its connection
+  has had none to record from while video arrived that long (:mod:`recorder.watch`);
+  cleared by its next keyframe.
 
 A camera deleted from the registry (``camera.deleted``) has its open alarms cleared.
 

@@ -18,8 +18,11 @@ from onvif_control.simulator import SimulatedCamera
 from onvif_control.simulator.rtsp_server import PlayStart
 from recorder.engine import Recorder
 from recorder.engine import get as get_recorder
+from recorder.pipeline import CameraPipeline
+from recorder.segments import SEGMENT_LIMIT_FACTOR
 from tests.recorder.conftest import PASSWORD, USERNAME, onboard, sqlite_services, wait_for
 from tests.recorder.recorded import segment_rows
+from tests.recorder.test_endless_gop import alarms
 from vms.services import Services
 
 pytestmark = pytest.mark.timeout(120)
@@ -94,6 +97,24 @@ def test_p_frames_before_the_first_keyframe_are_video_arriving_OPS_1(tmp_path: P
     counted only the packets after the first keyframe and raised "video lost" ("no video
     packet for 2 s") while P frames came in. A missing keyframe is another condition than
     a lost camera, and OPS-1 wants the operator told what is wrong."""
+    with refusing_camera(tmp_path) as (_, _, pipeline, _, heard):
+        time.sleep(4.0)  # twice video_lost_seconds, P frames only
+        assert pipeline.status.packets == 0  # still no keyframe to start from
+        assert pipeline.status.dropped_before_keyframe > 30  # 10 fps of P frames
+        # (The connection itself, FFmpeg probing the stream, may outlast 2 s: "lost"
+        # then, until the first packet, is right.)
+        states = [e["state"] for e in heard]
+        assert states[-1:] == ["ok"], heard
+        assert "lost" not in states[states.index("ok") :], heard
+
+
+@contextlib.contextmanager
+def refusing_camera(
+    tmp_path: Path,
+) -> Iterator[tuple[Services, SimulatedCamera, CameraPipeline, str, list[dict[str, Any]]]]:
+    """The long-GOP camera sending P frames from PLAY and refusing
+    ``SetSynchronizationPoint``, recorded with 2 s segments and ``video_lost_seconds``
+    2, once its first P frame came in; with the ``recorder.video`` events heard."""
     services = sqlite_services(
         tmp_path, VMS_RECORDER_SEGMENT_SECONDS="2", VMS_RECORDER_VIDEO_LOST_SECONDS="2"
     )
@@ -103,17 +124,43 @@ def test_p_frames_before_the_first_keyframe_are_video_arriving_OPS_1(tmp_path: P
     )
     refusing = long_gop_camera(services, PlayStart.P_FRAMES, synchronization_point=False)
     try:
-        with refusing as (_, recorder, camera_id):
+        with refusing as (sim, recorder, camera_id):
             recorder.start()
             pipeline = recorder.pipeline(camera_id)
             wait_for(lambda: pipeline.status.dropped_before_keyframe > 0, 8, "a P frame")
-            time.sleep(4.0)  # twice video_lost_seconds, P frames only
-            assert pipeline.status.packets == 0  # still no keyframe to start from
-            assert pipeline.status.dropped_before_keyframe > 30  # 10 fps of P frames
-            # (The connection itself, FFmpeg probing the stream, may outlast 2 s: "lost"
-            # then, until the first packet, is right.)
-            states = [e["state"] for e in heard]
-            assert states[-1:] == ["ok"], heard
-            assert "lost" not in states[states.index("ok") :], heard
+            yield services, sim, pipeline, camera_id, heard
     finally:
         services.close()
+
+
+def test_a_camera_sending_only_p_frames_raises_the_no_keyframes_alarm_OPS_1(
+    tmp_path: Path,
+) -> None:
+    """A camera that sends P frames from PLAY, with a long GOP, and refuses
+    ``SetSynchronizationPoint``: nothing of it is recorded until its next keyframe (a
+    minute here, never for an endless GOP). Before, the operator was told nothing: its
+    P frames count as video arriving (no "video lost"), and the segment writer, which
+    raises "no keyframes" for an endless GOP, never got a packet. Now the picture watch
+    raises ``no_keyframes`` once video has arrived for ``SEGMENT_LIMIT_FACTOR`` x
+    ``segment_seconds`` without a keyframe, and the first keyframe clears it."""
+    with refusing_camera(tmp_path) as (services, sim, pipeline, camera_id, _):
+        bound = SEGMENT_LIMIT_FACTOR * 2
+        wait_for(
+            lambda: "no_keyframes" in open_kinds(services, camera_id),
+            bound + 4,
+            "the no-keyframes alarm",
+        )
+        assert pipeline.status.packets == 0  # nothing recorded meanwhile
+        assert open_kinds(services, camera_id) == {"no_keyframes"}  # not "video lost"
+        (raised,) = alarms(services, camera_id, open_only=True)
+        assert raised.detail and "keyframe" in raised.detail
+        # The camera's keyframe comes (its GOP's end, or its firmware recovered).
+        sim.hub.request_keyframe()
+        wait_for(lambda: pipeline.status.packets > 0, 8, "the first recorded packet")
+        wait_for(lambda: not open_kinds(services, camera_id), 8, "the no-keyframes alarm cleared")
+        raised_kinds = [a.kind for a in alarms(services, camera_id, open_only=False)]
+        assert raised_kinds.count("no_keyframes") == 1, raised_kinds
+
+
+def open_kinds(services: Services, camera_id: str) -> set[str]:
+    return {a.kind for a in alarms(services, camera_id, open_only=True)}
