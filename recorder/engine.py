@@ -206,6 +206,8 @@ class Recorder:
                 pipeline.status.received,
                 stage.blanking if stage else None,
                 pipeline.status.packets,  # recorded: from a connection's first keyframe
+                # Its first open ended (connected, or failed and counted).
+                pipeline.status.connected_at is not None or pipeline.status.reconnects > 0,
             )
         return readings
 

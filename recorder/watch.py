@@ -6,7 +6,11 @@ Two conditions the health check cannot see, because ONVIF may answer all along:
   (a stream that ended, a camera whose RTSP service died, a stall the reconnects do not
   cure); cleared by the next packet. Any packet counts, one before the first keyframe
   too: a camera sending only P frames (a long GOP, sync points refused) sends video;
-  what it lacks is keyframes, another condition (``no_keyframes``);
+  what it lacks is keyframes, another condition (``no_keyframes``). A new pipeline's
+  silence counts from the end of its first open (connected, or failed: FFmpeg bounds
+  it by ``read_timeout_seconds``), not from its start: no video is due before a
+  connection is open, and a slow one (RTSP set-up, FFmpeg probing the stream, a slow
+  link) is not a lost camera;
 - **picture blanked**: the mask stage has blanked every frame (pose lost or stale, or a
   mask stage failure: INV-5, fail closed) for ``[recorder] blanking_alarm_seconds``;
   cleared by the next masked frame. Judged only while video flows (without packets the
@@ -46,13 +50,15 @@ class Reading:
     """One camera's pipeline at one instant: which pipeline (``generation`` changes when
     the camera is restarted with a new one), video packets received so far (those before
     the first keyframe too: P frames are video arriving), and why its last frame was
-    blanked whole (None: masked or not masked at all), and of those packets how many
-    were recorded (from a connection's first keyframe on)."""
+    blanked whole (None: masked or not masked at all), of those packets how many were
+    recorded (from a connection's first keyframe on), and whether the pipeline's first
+    connection attempt has ended (``opened``: connected, or failed)."""
 
     generation: int
     packets: int
     blanking: str | None
     recorded: int
+    opened: bool
 
 
 @dataclass(frozen=True)
@@ -84,6 +90,7 @@ class PictureWatch:
         self._generation: int | None = None
         self._packets = 0
         self._last_packet = 0.0
+        self._opened = False  # the pipeline's first open had ended at the last reading
         self._blank_since: float | None = None
 
     def observe(self, reading: Reading, now: float) -> list[Event]:
@@ -91,8 +98,9 @@ class PictureWatch:
         events: list[Event] = []
         arrived = False
         if reading.generation != self._generation:
-            # A new pipeline (start, restart): its silence counts from now; an alarm
-            # already raised stays until a packet arrives (a keyframe: recorded).
+            # A new pipeline (start, restart): its silence counts from now (or from its
+            # first open's end, below); an alarm already raised stays until a packet
+            # arrives (a keyframe: recorded).
             self._generation, self._packets, self._last_packet = (
                 reading.generation,
                 reading.packets,
@@ -106,6 +114,11 @@ class PictureWatch:
             if self.lost is not False:
                 events.append(self._video("ok"))
                 self.lost = False
+        elif not self._opened:
+            # Its first connection was still opening at the last reading: no video was
+            # due; the silence counts from the first reading after the open ended.
+            self._last_packet = now
+        self._opened = reading.opened
         silent = now - self._last_packet
         if not self.lost and silent >= self.lost_after:
             events.append(self._video("lost"))

@@ -101,11 +101,9 @@ def test_p_frames_before_the_first_keyframe_are_video_arriving_OPS_1(tmp_path: P
         time.sleep(4.0)  # twice video_lost_seconds, P frames only
         assert pipeline.status.packets == 0  # still no keyframe to start from
         assert pipeline.status.dropped_before_keyframe > 30  # 10 fps of P frames
-        # (The connection itself, FFmpeg probing the stream, may outlast 2 s: "lost"
-        # then, until the first packet, is right.)
-        states = [e["state"] for e in heard]
-        assert states[-1:] == ["ok"], heard
-        assert "lost" not in states[states.index("ok") :], heard
+        # Not while the connection opens either (FFmpeg probing the stream may outlast
+        # 2 s): silence counts from the open's end (test_watch.py, the slow link).
+        assert [e["state"] for e in heard] == ["ok"], heard
 
 
 @contextlib.contextmanager
@@ -158,8 +156,7 @@ def test_a_camera_sending_only_p_frames_raises_the_no_keyframes_alarm_OPS_1(
         sim.hub.request_keyframe()
         wait_for(lambda: pipeline.status.packets > 0, 8, "the first recorded packet")
         wait_for(lambda: not open_kinds(services, camera_id), 8, "the no-keyframes alarm cleared")
-        raised_kinds = [a.kind for a in alarms(services, camera_id, open_only=False)]
-        assert raised_kinds.count("no_keyframes") == 1, raised_kinds
+        assert [a.kind for a in alarms(services, camera_id, open_only=False)] == ["no_keyframes"]
 
 
 def open_kinds(services: Services, camera_id: str) -> set[str]:
