@@ -236,7 +236,11 @@ def change_from_event(topic: str, payload: Mapping[str, Any]) -> AlarmChange | N
         active = bool(payload.get("active"))
         detail = payload.get("detail")
         return AlarmChange(
-            AlarmKind.NO_KEYFRAMES, camera_id, active, str(detail) if active and detail else None
+            AlarmKind.NO_KEYFRAMES,
+            camera_id,
+            active,
+            str(detail) if active and detail else None,
+            _at(payload.get("at")),
         )
     if topic == "mask.blanking" and camera_id:
         active = bool(payload.get("active"))

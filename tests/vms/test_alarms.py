@@ -58,6 +58,18 @@ def test_events_map_to_alarm_changes() -> None:
     assert odd is not None and odd.at is None
 
 
+def test_a_no_keyframes_alarm_is_raised_and_cleared_at_the_events_time_OPS_1() -> None:
+    """The picture watch publishes when the camera stopped giving keyframes (``at``); the
+    alarm took the alarm service's clock instead, unlike every other camera alarm."""
+    raised = change_from_event(
+        "recorder.keyframes",
+        {"camera_id": "c1", "active": True, "detail": "no keyframe for 30 s", "at": AT},
+    )
+    assert raised == AlarmChange(AlarmKind.NO_KEYFRAMES, "c1", True, "no keyframe for 30 s", TEN)
+    cleared = change_from_event("recorder.keyframes", {"camera_id": "c1", "active": False})
+    assert cleared == AlarmChange(AlarmKind.NO_KEYFRAMES, "c1", False, None, None)
+
+
 def _camera(services: Services, health: str = "online") -> str:
     now = services.clock.now()
     with services.db.transaction() as s:
