@@ -80,6 +80,8 @@ _FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
 # was none. Only that one is removed with its file: one put under its name since is not
 # (TAG-5).
 SidecarSeen = tuple[int, int, int, int] | None
+# Which file was examined: (device, inode), or a sidecar's SidecarSeen.
+Identity = tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -158,8 +160,8 @@ class DockScanner:
                 continue
             try:
                 if stat.S_ISLNK(info.st_mode):
-                    self._reject(dir_fd, path, _LINK)
-                    outcomes.append(DockOutcome(path, "rejected", _LINK))
+                    seen = _seen(name + SIDECAR, dir_fd)
+                    outcomes.append(self._refuse(dir_fd, path, _LINK, _file(info), seen))
                     continue
                 # The device may still be writing it, or its sidecar (written after the
                 # file, or rewritten): taken without it, the sidecar would be left for
@@ -203,8 +205,8 @@ class DockScanner:
                     f"([ingest] dock_orphan_sidecar_seconds {self.orphan_sidecar_seconds:g}): "
                     "applied to nothing; kept here (TAG-5)"
                 )
-                self._reject(dir_fd, device_dir / media, reason, sidecar_only=True)
-                outcomes.append(DockOutcome(path, "rejected", reason))
+                if self._reject(dir_fd, device_dir / media, reason, None, seen, sidecar_only=True):
+                    outcomes.append(DockOutcome(path, "rejected", reason))
             except Exception as exc:
                 # One sidecar must not stop the scan (#10.4): tried again next scan.
                 log.exception("dock %s: not reported after an unexpected error", path)
@@ -234,14 +236,15 @@ class DockScanner:
         except OSError as exc:
             if exc.errno != errno.ELOOP:
                 raise
-            self._reject(dir_fd, path, _LINK)
-            return DockOutcome(path, "rejected", _LINK)
+            link = _seen(path.name, dir_fd)
+            sidecar = _seen(path.name + SIDECAR, dir_fd)
+            return self._refuse(dir_fd, path, _LINK, link[:2] if link else None, sidecar)
         try:
             info = os.fstat(fd)
             if not stat.S_ISREG(info.st_mode):
                 return DockOutcome(path, "deferred", "not a regular file")
             for _attempt in range(INGEST_ATTEMPTS):
-                outcome, seen = self._ingest(device_id, dir_fd, path, _fd_path(fd), now, by)
+                outcome, seen = self._ingest(device_id, dir_fd, path, fd, info, now, by)
                 if outcome.status not in ("ingested", "duplicate", _UNVERIFIED):
                     return outcome
                 try:
@@ -251,8 +254,7 @@ class DockScanner:
                     log.warning("dock %s: deferred, %s", path, exc.message)
                     return DockOutcome(path, "deferred", exc.message)
                 except DataLoss as exc:
-                    self._reject(dir_fd, path, exc.message)
-                    return DockOutcome(path, "rejected", exc.message)
+                    return self._refuse(dir_fd, path, exc.message, _file(info), seen)
                 log.info(
                     "dock %s: item %s it duplicates was purged meanwhile; ingesting again",
                     path,
@@ -260,12 +262,11 @@ class DockScanner:
                 )
         finally:
             os.close(fd)
-        message = (
+        return _deferred(
+            path,
             f"the items the bytes of {path.name} matched were purged while it was taken "
-            "(RET-13): kept, taken again at the next scan"
+            "(RET-13): kept, taken again at the next scan",
         )
-        log.warning("dock %s: deferred, %s", path, message)
-        return DockOutcome(path, "deferred", message)
 
     def _remove_if_kept(
         self,
@@ -307,15 +308,25 @@ class DockScanner:
         return True
 
     def _ingest(
-        self, device_id: str, dir_fd: int, path: Path, opened: Path, now: float, by: Who
+        self,
+        device_id: str,
+        dir_fd: int,
+        path: Path,
+        fd: int,
+        taken: os.stat_result,
+        now: float,
+        by: Who,
     ) -> tuple[DockOutcome, SidecarSeen]:
-        """The file open as ``opened`` ingested with its sidecar: what happened, and
-        which sidecar was read. A sidecar written since the scan began (``now``) is not
-        settled: the file is deferred (TAG-5)."""
+        """The file open on ``fd`` (``taken``: its stat) ingested with its sidecar: what
+        happened, and which sidecar was read. A sidecar written since the scan began
+        (``now``) is not settled: the file is deferred (TAG-5). Refused, only that file
+        and that sidecar go to ``rejected/``."""
         sidecar_name = path.name + SIDECAR
-        seen: SidecarSeen = None
+        opened = _fd_path(fd)
+        # Which sidecar is looked at: a refusal moves that one, and its reason is its own.
+        seen = _seen(sidecar_name, dir_fd)
         try:
-            sidecar, seen = _read_sidecar(sidecar_name, dir_fd)
+            sidecar = _read_sidecar(sidecar_name, dir_fd, seen)
             if seen is not None and now - seen[3] / 1e9 < self.settle_seconds:
                 raise Conflict(f"sidecar {sidecar_name} is still being written")
             recorded = sidecar.get("recorded_at")
@@ -360,8 +371,7 @@ class DockScanner:
             # dock may not claim; an arithmetic error is a value no rule can handle):
             # to rejected/ with the reason, nothing lost (issue #10.4).
             message = exc.message if isinstance(exc, VMSError) else f"{type(exc).__name__}: {exc}"
-            self._reject(dir_fd, path, message)
-            return DockOutcome(path, "rejected", message), seen
+            return self._refuse(dir_fd, path, message, _file(taken), seen), seen
         status = "duplicate" if result.duplicate else "ingested"
         log.info("dock %s: %s as %s", path, status, result.media_id)
         return DockOutcome(path, status, result.media_id), seen
@@ -396,6 +406,8 @@ class DockScanner:
                 path,
                 f"{path.name}{SIDECAR} was written after {path.name} was taken as item "
                 f"{media_id}: not applied to it; kept here (TAG-5)",
+                None,
+                sidecar,
                 sidecar_only=True,
             )
         elif sidecar is not None:
@@ -405,9 +417,44 @@ class DockScanner:
         elif now is not None:
             log.warning("dock %s: replaced while it was taken: left for the next scan", path)
 
-    def _reject(self, dir_fd: int, path: Path, reason: str, *, sidecar_only: bool = False) -> None:
+    def _refuse(
+        self, dir_fd: int, path: Path, reason: str, file: Identity | None, sidecar: SidecarSeen
+    ) -> DockOutcome:
+        """``path`` refused for ``reason`` (:meth:`_reject`): rejected, or deferred when
+        another file was put under its name meanwhile (left for the next scan)."""
+        if self._reject(dir_fd, path, reason, file, sidecar):
+            return DockOutcome(path, "rejected", reason)
+        return _deferred(
+            path,
+            f"{path.name} was replaced while it was refused ({reason}): the new file is "
+            "left for the next scan",
+        )
+
+    def _reject(
+        self,
+        dir_fd: int,
+        path: Path,
+        reason: str,
+        file: Identity | None,
+        sidecar: SidecarSeen,
+        *,
+        sidecar_only: bool = False,
+    ) -> bool:
         """Move ``path`` and its sidecar (only the sidecar: ``sidecar_only``) to
-        ``rejected/`` with a ``.error.txt`` giving ``reason`` (TAG-5: nothing lost)."""
+        ``rejected/`` with a ``.error.txt`` giving ``reason`` (TAG-5: nothing lost).
+
+        Only the file examined (``file``, its device and inode; None: none was) and the
+        sidecar examined (``sidecar``; None: there was none) are moved: another put under
+        either name since is not, and is left for the next scan (the reason is not its
+        own). False, nothing moved, when the file (the sidecar: ``sidecar_only``) is no
+        longer the one examined."""
+        if sidecar_only:
+            if sidecar is None or _seen(path.name + SIDECAR, dir_fd) != sidecar:
+                return False
+        else:
+            now = _seen(path.name, dir_fd)
+            if file is None or now is None or now[:2] != file:
+                return False
         with contextlib.suppress(FileExistsError):
             os.mkdir(REJECTED, PRIVATE_DIR_MODE, dir_fd=dir_fd)
         try:
@@ -439,15 +486,30 @@ class DockScanner:
             fd = os.open(error, flags, PRIVATE_FILE_MODE, dir_fd=target_fd)
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 f.write(reason + "\n")
-            with contextlib.suppress(FileNotFoundError):
-                os.replace(
-                    path.name + SIDECAR, kept + SIDECAR, src_dir_fd=dir_fd, dst_dir_fd=target_fd
-                )
-            if not sidecar_only:
-                os.replace(path.name, kept, src_dir_fd=dir_fd, dst_dir_fd=target_fd)
+            # Each renamed, then checked (_move_checked): one put under the name since
+            # the scan examined it stays in the device folder.
+            sidecar_moved = sidecar is not None and _move_checked(
+                path.name + SIDECAR, dir_fd, kept + SIDECAR, target_fd, sidecar
+            )
+            moved = (
+                sidecar_moved
+                if sidecar_only
+                else file is not None and _move_checked(path.name, dir_fd, kept, target_fd, file)
+            )
+            if not moved and not sidecar_moved:
+                os.unlink(error, dir_fd=target_fd)  # nothing here for it to explain
+            if not moved:
+                return False
         finally:
             os.close(target_fd)
         log.warning("dock %s%s: rejected, %s", path, SIDECAR if sidecar_only else "", reason)
+        return True
+
+
+def _deferred(path: Path, message: str) -> DockOutcome:
+    """``path`` left for the next scan, for ``message`` (logged)."""
+    log.warning("dock %s: deferred, %s", path, message)
+    return DockOutcome(path, "deferred", message)
 
 
 def _free_name(name: str, dir_fd: int, *, sidecar_only: bool) -> str:
@@ -465,6 +527,37 @@ def _free_name(name: str, dir_fd: int, *, sidecar_only: bool) -> str:
         n += 1
         candidate = f"{stem}.{n}{suffix}"
     return candidate
+
+
+def _move_checked(name: str, dir_fd: int, to: str, to_fd: int, expected: Identity) -> bool:
+    """Rename ``name`` (in the folder ``dir_fd``) to the free name ``to`` (in ``to_fd``)
+    when it is the file examined, ``expected`` (its device and inode, or a sidecar's
+    :data:`SidecarSeen`). Renamed first, then what was renamed is checked: no moment
+    between a check and the rename lets a file put under ``name`` since be moved or
+    removed in its stead (TAG-5). Another file is put back under ``name`` (a link:
+    never over a third one, which keeps the name) and False answered; False too when
+    nothing is there."""
+    try:
+        os.replace(name, to, src_dir_fd=dir_fd, dst_dir_fd=to_fd)  # ``to`` is free
+    except FileNotFoundError:
+        return False
+    moved = _seen(to, to_fd)
+    if moved is not None and moved[: len(expected)] == expected:
+        return True
+    try:
+        os.link(to, name, src_dir_fd=to_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
+    except FileExistsError:
+        # A third file took the name within the moment: this one stays where it was
+        # moved, said so (nothing deleted).
+        log.warning("dock %s: put under %s while it was moved: left there", name, to)
+        return False
+    os.unlink(to, dir_fd=to_fd)
+    log.warning("dock %s: replaced since it was examined: left for the next scan", name)
+    return False
+
+
+def _file(info: os.stat_result) -> Identity:
+    return (info.st_dev, info.st_ino)
 
 
 def _exists(name: str, dir_fd: int) -> bool:
@@ -499,19 +592,24 @@ def _seen(name: str, dir_fd: int) -> SidecarSeen:
         return None
 
 
-def _read_sidecar(name: str, dir_fd: int) -> tuple[dict[str, object], SidecarSeen]:
+def _read_sidecar(name: str, dir_fd: int, expected: SidecarSeen) -> dict[str, object]:
     """The sidecar ``name`` in the folder ``dir_fd`` (``{}`` when there is none), read
-    without following a link, and which file that was (None: none)."""
+    without following a link; :class:`Conflict` when it is not the one looked at
+    (``expected``): written meanwhile."""
     try:
         fd = _open_file(name, dir_fd)
     except FileNotFoundError:
-        return {}, None
+        if expected is not None:
+            raise Conflict(f"sidecar {name} was removed while it was read") from None
+        return {}
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise InvalidArgument(f"sidecar {name} is a symbolic link") from None
         raise
     with os.fdopen(fd, "rb") as f:
         info = os.fstat(f.fileno())
+        if _identity(info) != expected:
+            raise Conflict(f"sidecar {name} was written while it was read")
         if not stat.S_ISREG(info.st_mode):
             raise InvalidArgument(f"sidecar {name} is not a regular file")
         text = f.read(MAX_SIDECAR_BYTES + 1)  # bounded: the dock's writer chose its size
@@ -525,7 +623,7 @@ def _read_sidecar(name: str, dir_fd: int) -> tuple[dict[str, object], SidecarSee
         raise InvalidArgument(f"sidecar {name} is nested too deeply to read") from None
     if not isinstance(sidecar, dict):
         raise InvalidArgument(f"sidecar {name} must be a JSON object")
-    return sidecar, _identity(info)
+    return sidecar
 
 
 def _str(value: object) -> str | None:

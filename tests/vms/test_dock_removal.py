@@ -7,8 +7,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import signal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -222,3 +224,47 @@ def test_a_scan_killed_between_rejecting_a_file_and_its_sidecar_leaves_no_stale_
         item = s.get(MediaItem, outcome.detail)
         assert item is not None
         assert (item.case_number, item.officer_badge, item.title) == (None, None, None)
+
+
+def test_a_refused_file_swapped_while_it_is_refused_is_left_for_the_next_scan_TAG_5(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TAG-5: the scan refused a file (not a recording) and moved ``<file>`` and
+    ``<file>.json`` to ``rejected/`` by name. The device had meanwhile put its next
+    recording and that one's sidecar under the same names (devices reuse names): the new
+    recording was moved to ``rejected/`` with the old file's reason, never catalogued.
+    Only the file that was examined is moved; one put under its name since is left for
+    the next scan, which takes it with its own sidecar."""
+    device = services.config.dock_dir / "BWC-0042"
+    device.mkdir(parents=True)
+    clip, sidecar = device / "FILE0001.MP4", device / "FILE0001.MP4.json"
+    clip.write_bytes(b"not a recording")
+    sidecar.write_text(json.dumps({"officer_badge": "B1"}))
+    settle(clip, services.clock)
+    real = services.ingestor.ingest
+    swapped: list[bool] = []
+
+    def ingest(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return real(*args, **kwargs)
+        finally:
+            if not swapped:
+                swapped.append(True)
+                make_video(device / ".next", seconds=0.5, seed=3)
+                (device / ".next.json").write_text(json.dumps({"officer_badge": "B2"}))
+                os.replace(device / ".next", clip)
+                os.replace(device / ".next.json", sidecar)
+
+    monkeypatch.setattr(services.ingestor, "ingest", ingest)
+    [first] = services.dock.scan()
+
+    assert swapped and first.status == "deferred", first
+    assert clip.exists() and sidecar.exists(), sorted(p.name for p in device.rglob("*"))
+    assert json.loads(sidecar.read_text()) == {"officer_badge": "B2"}
+    assert not (device / "rejected" / "FILE0001.MP4").exists()
+    settle(clip, services.clock)
+    [taken] = services.dock.scan()
+    assert taken.status == "ingested", taken
+    with services.db.session() as s:
+        item = s.get(MediaItem, taken.detail)
+        assert item is not None and item.officer_badge == "B2"
