@@ -187,15 +187,16 @@ class DockScanner:
         (TAG-5), moved to ``rejected/`` with the reason, never deleted. Left, one would
         be applied to whichever file of its name came next."""
         outcomes: list[DockOutcome] = []
-        listed = set(names)
         for name in names:
             media = name[: -len(SIDECAR)]
-            if name.startswith(".") or not name.endswith(SIDECAR) or media in listed:
+            if name.startswith(".") or not name.endswith(SIDECAR):
                 continue
             path = device_dir / name
             try:
                 seen = _seen(name, dir_fd)
-                if seen is None or _exists(media, dir_fd):
+                # A directory, a FIFO, rejected/ or a sidecar of that name is no file the
+                # scan takes: the sidecar is applied to nothing, as when no file is there.
+                if seen is None or _taken_by_scan(media, dir_fd):
                     continue  # taken with its file meanwhile, or the file has come
                 alone = now - seen[3] / 1e9
                 if alone < self.orphan_sidecar_seconds:
@@ -558,6 +559,19 @@ def _move_checked(name: str, dir_fd: int, to: str, to_fd: int, expected: Identit
 
 def _file(info: os.stat_result) -> Identity:
     return (info.st_dev, info.st_ino)
+
+
+def _taken_by_scan(name: str, dir_fd: int) -> bool:
+    """Whether a scan takes (or, a link, refuses) what is under ``name``: a file or a
+    link that is not hidden, not a sidecar, not ``rejected/`` (checked without following
+    a link or opening anything: a FIFO must not hang the scan)."""
+    if name.startswith(".") or name.endswith(SIDECAR) or name == REJECTED:
+        return False
+    try:
+        mode = os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode
+    except FileNotFoundError:
+        return False
+    return stat.S_ISREG(mode) or stat.S_ISLNK(mode)
 
 
 def _exists(name: str, dir_fd: int) -> bool:

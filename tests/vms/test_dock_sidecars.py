@@ -228,3 +228,37 @@ def test_a_sidecar_without_its_file_is_reported_once_settled_not_deleted_TAG_5(
     [later] = services.dock.scan()
     assert later.status == "ingested", later
     assert fields(services, later.detail) == (None, None, None)
+
+
+@pytest.mark.parametrize("what", ["a directory", "a FIFO", "rejected/"])
+def test_a_sidecar_named_for_what_the_scan_does_not_take_is_reported_TAG_5(
+    services: Services, what: str
+) -> None:
+    """TAG-5 (nothing lost, an operator told): a sidecar whose name matched a directory,
+    a FIFO or ``rejected/`` (``rejected.json``) was never reported: the name was listed,
+    so it counted as its file's, but the scan takes no such thing. Such a sidecar is
+    applied to nothing and is reported as any orphan is; the FIFO is never opened (a
+    scan that opened it would hang) and nothing is followed."""
+    device = device_folder(services)
+    media = {"a directory": "clips", "a FIFO": "pipe.mp4", "rejected/": "rejected"}[what]
+    if what == "a directory":
+        (device / media).mkdir()
+    elif what == "a FIFO":
+        os.mkfifo(device / media)
+    else:
+        (device / media).mkdir()
+    sidecar = device / f"{media}.json"
+    sidecar.write_text(json.dumps(FIRST))
+    seconds = services.config.ingest.dock_orphan_sidecar_seconds + 1
+    settle(sidecar, services.clock, seconds=seconds)
+
+    [reported] = services.dock.scan()
+
+    assert (reported.path, reported.status) == (sidecar, "rejected"), reported
+    assert f"no file {media} beside it" in reported.detail, reported.detail
+    assert not sidecar.exists()
+    kept = device / "rejected" / f"{media}.json"
+    assert json.loads(kept.read_text()) == FIRST  # nothing lost
+    assert reported.detail in (device / "rejected" / f"{media}.json.error.txt").read_text()
+    assert (device / media).exists()  # the directory or FIFO itself is left alone
+    assert services.dock.scan() == []  # reported once
