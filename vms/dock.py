@@ -82,6 +82,9 @@ _FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
 SidecarSeen = tuple[int, int, int, int] | None
 # Which file was examined: (device, inode), or a sidecar's SidecarSeen.
 Identity = tuple[int, ...]
+# A file or sidecar being removed is first renamed to ``<_REMOVING><name>`` (hidden: no
+# scan takes it), then what was renamed is checked (TAG-5, _move_checked).
+_REMOVING = ".removing."
 
 
 @dataclass(frozen=True)
@@ -147,6 +150,7 @@ class DockScanner:
 
     def _scan_device(self, device_dir: Path, dir_fd: int, now: float, by: Who) -> list[DockOutcome]:
         outcomes: list[DockOutcome] = []
+        _put_back(os.listdir(dir_fd), dir_fd)
         names = sorted(os.listdir(dir_fd))
         for name in names:
             path = device_dir / name
@@ -392,29 +396,37 @@ class DockScanner:
         scan finds it a duplicate of the item it became (catalogued with the sidecar's
         fields) and removes it. The other way round a sidecar was left alone, taken by
         nothing, and given to the next file of its name (devices reuse names): another
-        recording catalogued with this one's officer, case and recorded time."""
-        try:
-            now = os.stat(path.name, dir_fd=dir_fd, follow_symlinks=False)
-        except FileNotFoundError:
-            now = None
-        same = now is not None and (now.st_dev, now.st_ino) == (taken.st_dev, taken.st_ino)
-        sidecar = _seen(path.name + SIDECAR, dir_fd)
-        if sidecar is not None and sidecar == seen:
-            os.unlink(path.name + SIDECAR, dir_fd=dir_fd)
-        elif sidecar is not None and same:
+        recording catalogued with this one's officer, case and recorded time.
+
+        Each is renamed to a hidden name (``_REMOVING``) before it is unlinked, and what
+        was renamed is checked (:func:`_move_checked`): a file put under the name at any
+        moment, even between a check and the unlink, is put back, never deleted. Killed
+        between the rename and the unlink, the next scan puts it back (:func:`_put_back`)
+        and takes it as above."""
+        sidecar_name = path.name + SIDECAR
+        # Renamed to a hidden name, then checked, then unlinked: a sidecar the device puts
+        # under the name at any moment stays (_move_checked).
+        if seen is not None and _move_checked(
+            sidecar_name, dir_fd, _REMOVING + sidecar_name, dir_fd, seen
+        ):
+            os.unlink(_REMOVING + sidecar_name, dir_fd=dir_fd)
+        now = _seen(path.name, dir_fd)
+        same = now is not None and now[:2] == _file(taken)
+        late = _seen(sidecar_name, dir_fd)
+        if late is not None and same:
             self._reject(
                 dir_fd,
                 path,
                 f"{path.name}{SIDECAR} was written after {path.name} was taken as item "
                 f"{media_id}: not applied to it; kept here (TAG-5)",
                 None,
-                sidecar,
+                late,
                 sidecar_only=True,
             )
-        elif sidecar is not None:
+        elif late is not None:
             log.warning("dock %s: its sidecar was replaced while it was taken: left", path)
-        if same:
-            os.unlink(path.name, dir_fd=dir_fd)
+        if same and _move_checked(path.name, dir_fd, _REMOVING + path.name, dir_fd, _file(taken)):
+            os.unlink(_REMOVING + path.name, dir_fd=dir_fd)
         elif now is not None:
             log.warning("dock %s: replaced while it was taken: left for the next scan", path)
 
@@ -555,6 +567,28 @@ def _move_checked(name: str, dir_fd: int, to: str, to_fd: int, expected: Identit
     os.unlink(to, dir_fd=to_fd)
     log.warning("dock %s: replaced since it was examined: left for the next scan", name)
     return False
+
+
+def _put_back(names: list[str], dir_fd: int) -> None:
+    """A scan killed between renaming a file or a sidecar to remove it (``_REMOVING``)
+    and unlinking it, or putting it back, left it under that hidden name: it goes back
+    under its own (a link: never over a file there now), where the scan meets it again:
+    a taken file is a duplicate of its item and removed with its sidecar (TAG-5)."""
+    for name in names:
+        if not name.startswith(_REMOVING):
+            continue
+        try:
+            os.link(
+                name,
+                name[len(_REMOVING) :],
+                src_dir_fd=dir_fd,
+                dst_dir_fd=dir_fd,
+                follow_symlinks=False,
+            )
+        except OSError as exc:  # the name is taken again, or a folder: left, said so
+            log.warning("dock %s: not put back after an interrupted removal: %s", name, exc)
+            continue
+        os.unlink(name, dir_fd=dir_fd)
 
 
 def _file(info: os.stat_result) -> Identity:

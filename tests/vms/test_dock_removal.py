@@ -18,6 +18,7 @@ from sqlalchemy import select
 from tests.media import make_video
 from tests.vms.test_crash_safety import run_cli
 from tests.vms.test_dock import settle
+from vms import dock as dock_module
 from vms.check import check
 from vms.clock import ManualClock, SystemClock
 from vms.config import Config
@@ -268,3 +269,44 @@ def test_a_refused_file_swapped_while_it_is_refused_is_left_for_the_next_scan_TA
     with services.db.session() as s:
         item = s.get(MediaItem, taken.detail)
         assert item is not None and item.officer_badge == "B2"
+
+
+def test_a_sidecar_swapped_just_after_its_check_is_not_removed_TAG_5(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TAG-5: the removal checked that the sidecar under ``<file>.json`` was the one read,
+    then unlinked the name; a sidecar the device put there between the two (its next
+    recording's) was deleted, its officer, case and title lost. The sidecar is now moved
+    to a private name first and what was moved is checked: the new one stays."""
+    device = services.config.dock_dir / "BWC-0042"
+    device.mkdir(parents=True)
+    clip, sidecar = device / "FILE0001.MP4", device / "FILE0001.MP4.json"
+    make_video(clip, seconds=0.5)
+    sidecar.write_text(json.dumps({"officer_badge": "B1"}))
+    settle(clip, services.clock)
+    real_ingest, real_seen = services.ingestor.ingest, dock_module._seen
+    ingested: list[bool] = []
+    swapped: list[bool] = []
+
+    def ingest(*args: Any, **kwargs: Any) -> Any:
+        result = real_ingest(*args, **kwargs)
+        ingested.append(True)
+        return result
+
+    def seen(name: str, dir_fd: int) -> Any:
+        # The removal's check of the sidecar: the device writes its next one right after.
+        result = real_seen(name, dir_fd)
+        if ingested and not swapped and name.endswith("FILE0001.MP4.json"):
+            swapped.append(True)
+            (device / ".next.json").write_text(json.dumps({"officer_badge": "B2"}))
+            os.replace(device / ".next.json", sidecar)
+        return result
+
+    monkeypatch.setattr(services.ingestor, "ingest", ingest)
+    monkeypatch.setattr(dock_module, "_seen", seen)
+    [taken] = services.dock.scan()
+
+    assert swapped and taken.status == "ingested", taken
+    assert not clip.exists()
+    kept = [p for p in device.rglob("FILE0001.MP4*.json") if p.is_file()]
+    assert [json.loads(p.read_text()) for p in kept] == [{"officer_badge": "B2"}], kept
