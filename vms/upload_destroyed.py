@@ -6,10 +6,13 @@ was destroyed under a retention rule, when, and which record says so. The purge 
 upload's ``media_id`` to NULL with the item row (``ON DELETE SET NULL``); the record is
 then found by what identified the item: one item per device and bytes (INV-1), so the
 first destruction of the upload's device and SHA-256 after its completion is its item's.
+The upload's status cites the same record (``UploadRecord.destruction``, :func:`purged`).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -19,6 +22,7 @@ from vms.clock import isoformat
 from vms.db.engine import Database
 from vms.db.models import DestructionRecord, Upload
 from vms.errors import Conflict, NotFound
+from vms.upload_values import Destruction
 
 M = TypeVar("M")
 
@@ -59,16 +63,21 @@ def destruction_of(db: Database, upload: Upload) -> DestructionRecord | None:
         ).scalar()
 
 
+def purged(db: Database, upload: Upload) -> Destruction | None:
+    """The destruction of the item the complete ``upload`` catalogued, which its status
+    cites (RET-13); None while the item is kept (or none was destroyed by a purge)."""
+    if upload.media_id is not None:
+        return None  # the purge clears it with the item row: the item is kept
+    record = destruction_of(db, upload)
+    return None if record is None else Destruction.of(record)
+
+
 def destroyed(upload: Upload, record: DestructionRecord) -> Conflict:
     """What a repeated ``complete`` of ``upload`` answers once ``record`` destroyed its
     item (409, ``state`` complete, the record in ``destruction``; RET-13)."""
     cited: dict[str, Any] = {
-        "id": record.id,
-        "media_id": record.media_id,
-        "sha256": record.sha256,
-        "rule": record.rule,
-        "expired_at": isoformat(record.expired_at),
-        "purged_at": isoformat(record.purged_at),
+        k: isoformat(v) if isinstance(v, dt.datetime) else v
+        for k, v in dataclasses.asdict(Destruction.of(record)).items()
     }
     return Conflict(
         f"upload {upload.id} was completed as item {record.media_id}, which was destroyed "

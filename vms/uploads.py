@@ -45,8 +45,10 @@ from vms.ingest import Ingestor, IngestRequest, IngestResult, Origin, validate_r
 from vms.markers import DeviceMarker, check_buffer, check_span, parse_markers
 from vms.recorded_time import parse_recorded_at
 from vms.store import is_disk_full
-from vms.upload_destroyed import item_or_destroyed
+from vms.upload_destroyed import item_or_destroyed, purged
 from vms.upload_space import RECEIVING, UploadSpace
+from vms.upload_values import CompletedUpload as CompletedUpload
+from vms.upload_values import UploadRecord as UploadRecord
 
 log = logging.getLogger(__name__)
 
@@ -112,44 +114,6 @@ class NewUpload:
     # OPS-2: seconds of pre-event buffer at the head of the file; OPS-3: device markers.
     pre_event_buffer_seconds: int | None = None
     markers: tuple[DeviceMarker, ...] = ()
-
-
-@dataclass(frozen=True)
-class UploadRecord:
-    """An upload's state as read."""
-
-    id: str
-    filename: str
-    size: int
-    received: int
-    state: str
-    media_id: str | None
-    error: str | None
-    created_at: dt.datetime
-
-    @classmethod
-    def of(cls, upload: Upload) -> UploadRecord:
-        return cls(
-            upload.id,
-            upload.filename,
-            upload.size,
-            upload.received,
-            upload.state,
-            upload.media_id,
-            upload.error,
-            upload.created_at,
-        )
-
-
-@dataclass(frozen=True)
-class CompletedUpload:
-    """A completed upload and its catalogued item (only its id when the uploader may
-    not see it). ``duplicate``: the file was already catalogued; None when the upload
-    had been completed before (a repeated complete)."""
-
-    upload: UploadRecord
-    media: MediaDetail | MediaRef
-    duplicate: bool | None = None
 
 
 class UploadService:
@@ -329,7 +293,12 @@ class UploadService:
         return upload
 
     def status(self, actor: Actor, upload_id: str) -> UploadRecord:
-        return UploadRecord.of(self._owned(actor, upload_id))
+        """The upload as read; complete, and its item destroyed by the retention purge
+        since, it cites the destruction record (``destruction``, RET-13)."""
+        upload = self._owned(actor, upload_id)
+        return UploadRecord.of(
+            upload, purged(self.db, upload) if upload.state == COMPLETE else None
+        )
 
     # -- chunks ----------------------------------------------------------------------
 

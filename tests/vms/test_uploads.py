@@ -383,3 +383,46 @@ def test_a_repeated_complete_of_an_upload_whose_item_was_purged_cites_the_destru
     }
     assert refused.value.details["state"] == "complete"
     assert services.uploads.status(officer, upload_id).state == "complete"
+
+
+def test_the_status_of_an_upload_whose_item_was_purged_cites_the_destruction_RET_13(
+    services: Services, actors: dict[str, Actor], clock: ManualClock
+) -> None:
+    """RET-13, TAG-5: once the item a completed upload catalogued was purged, the
+    upload's status still read ``complete`` with ``media_id`` None and nothing more: a
+    device asking whether its footage is kept could not tell it was destroyed, nor under
+    which rule. The status cites the destruction record, as a repeated complete does."""
+    from tests.races import purge_now
+
+    officer = actors["officer"]
+    data = make_video(seconds=0.5)
+    upload_id = uploaded(services, officer, data)
+    item = services.uploads.complete(officer, upload_id).media.id
+    kept = services.uploads.status(officer, upload_id)
+    assert (kept.media_id, kept.destruction) == (item, None)
+    clock.advance(100 * DAY)  # RET-4's 90 days passed, nothing keeps it
+    purge_now(services, item)
+
+    status = services.uploads.status(officer, upload_id)
+
+    with services.db.session() as s:
+        record = s.execute(
+            select(DestructionRecord).where(DestructionRecord.media_id == item)
+        ).scalar_one()
+    assert (status.state, status.media_id) == ("complete", None)
+    assert status.destruction is not None, status
+    assert (
+        status.destruction.id,
+        status.destruction.media_id,
+        status.destruction.sha256,
+        status.destruction.rule,
+        status.destruction.expired_at,
+        status.destruction.purged_at,
+    ) == (
+        record.id,
+        item,
+        hashlib.sha256(data).hexdigest(),
+        record.rule,
+        record.expired_at,
+        record.purged_at,
+    )

@@ -337,17 +337,17 @@ def test_officer_cannot_upload_as_another_officer_ACC_2(
     assert "ACC-2" in r.json()["error"]["message"]
 
 
-def test_repeating_complete_after_the_item_was_purged_cites_the_destruction_RET_13(
+@pytest.fixture
+def purged_upload(
     http: httpx.Client,
     live_server: LiveServer,
     actors: dict[str, Actor],
     tokens: dict[str, str],
     clock: ManualClock,
-) -> None:
-    """RET-13, TAG-5: a device repeating ``complete`` after the item its upload became
-    was purged got 409 "upload ... is complete: its file is gone", which says nothing of
-    the footage's fate. It gets 409 citing the destruction record (what was purged,
-    when, under which rule)."""
+) -> tuple[bytes, str, str, str]:
+    """An officer's upload, completed, its item then purged 100 days later (RET-4's 90
+    passed, nothing keeps it): its bytes, the upload's and the item's ids, and a token of
+    the officer's new shift. Its status reads ``destruction: null`` before the purge."""
     from tests.races import purge_now
 
     data = make_video(seconds=0.5)
@@ -357,9 +357,21 @@ def test_repeating_complete_after_the_item_was_purged_cites_the_destruction_RET_
     r = http.post(f"/api/v1/uploads/{upload_id}/complete", headers=auth(token))
     assert r.status_code == 200, r.text
     item = r.json()["media"]["id"]
-    clock.advance(dt.timedelta(days=100))  # RET-4's 90 days passed, nothing keeps it
+    r = http.get(f"/api/v1/uploads/{upload_id}", headers=auth(token))
+    assert (r.json()["media_id"], r.json()["destruction"]) == (item, None), r.text
+    clock.advance(dt.timedelta(days=100))
     purge_now(live_server.services, item)
-    token = issue_tokens(live_server.services, actors)["officer"]  # a new shift
+    return data, upload_id, item, issue_tokens(live_server.services, actors)["officer"]
+
+
+def test_repeating_complete_after_the_item_was_purged_cites_the_destruction_RET_13(
+    http: httpx.Client, purged_upload: tuple[bytes, str, str, str]
+) -> None:
+    """RET-13, TAG-5: a device repeating ``complete`` after the item its upload became
+    was purged got 409 "upload ... is complete: its file is gone", which says nothing of
+    the footage's fate. It gets 409 citing the destruction record (what was purged,
+    when, under which rule)."""
+    data, upload_id, item, token = purged_upload
 
     r = http.post(f"/api/v1/uploads/{upload_id}/complete", headers=auth(token))
 
@@ -374,3 +386,26 @@ def test_repeating_complete_after_the_item_was_purged_cites_the_destruction_RET_
     )
     assert destroyed["rule"] and destroyed["purged_at"].endswith("Z"), destroyed
     assert f"under {destroyed['rule']}" in error["message"]
+
+
+def test_the_status_of_an_upload_whose_item_was_purged_cites_the_destruction_RET_13(
+    http: httpx.Client, purged_upload: tuple[bytes, str, str, str]
+) -> None:
+    """RET-13, TAG-5: GET /uploads/<id> of an upload whose item was purged answered
+    ``complete`` with ``media_id: null`` and nothing more. It cites the destruction
+    record (``destruction``: what was purged, when, under which rule), null while the
+    item is kept (purged_upload)."""
+    data, upload_id, item, token = purged_upload
+
+    r = http.get(f"/api/v1/uploads/{upload_id}", headers=auth(token))
+
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["state"], body["media_id"]) == ("complete", None), body
+    destroyed = body["destruction"]
+    assert (destroyed["media_id"], destroyed["sha256"]) == (
+        item,
+        hashlib.sha256(data).hexdigest(),
+    ), destroyed
+    assert destroyed["rule"] and destroyed["id"], destroyed
+    assert destroyed["expired_at"].endswith("Z") and destroyed["purged_at"].endswith("Z")

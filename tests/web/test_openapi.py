@@ -99,3 +99,27 @@ def test_an_anonymous_caller_is_told_to_sign_in_before_anything_about_the_body(
     assert r.status_code == 401 and r.json["error"]["kind"] == "unauthenticated"
     r = client.post("/api/v1/auth/token", json={"username": 7})  # public: parsed at once
     assert r.status_code == 400
+
+
+def test_an_upload_s_status_describes_the_destruction_of_its_item_RET_13(
+    description: Any,
+) -> None:
+    """RET-13, TAG-5: GET /uploads/{upload_id} answers ``destruction`` (null, or the
+    record of the purge that destroyed the upload's item); the description says so."""
+    schemas = description["components"]["schemas"]
+    ok = description["paths"]["/api/v1/uploads/{upload_id}"]["get"]["responses"]["200"]
+    upload = schemas[ok["content"]["application/json"]["schema"]["$ref"].split("/")[-1]]
+    assert "destruction" in upload["properties"], upload
+    [record] = [
+        s["$ref"].split("/")[-1]
+        for s in upload["properties"]["destruction"]["anyOf"]
+        if "$ref" in s
+    ]
+    assert set(schemas[record]["properties"]) == {
+        "id",
+        "media_id",
+        "sha256",
+        "rule",
+        "expired_at",
+        "purged_at",
+    }, schemas[record]

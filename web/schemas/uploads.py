@@ -73,15 +73,31 @@ class NewUploadIn(RequestModel):
         )
 
 
+class DestructionOut(ResponseModel):
+    """The destruction record of a completed upload's item (RET-13)."""
+
+    id: int
+    media_id: str
+    sha256: str
+    rule: str = Field(description="The retention rule the item expired under")
+    expired_at: OutTime
+    purged_at: OutTime
+
+
 class UploadOut(ResponseModel):
     id: str
     filename: str
     size: int
     received: int = Field(description="Bytes received: the offset to send from")
     state: Literal["receiving", "complete", "failed"]
-    media_id: str | None
+    media_id: str | None = Field(description="null once the item was purged (destruction)")
     error: str | None
     created_at: OutTime
+    destruction: DestructionOut | None = Field(
+        None,
+        description="Complete, its item since destroyed by the retention purge: the "
+        "destruction record (RET-13); null otherwise",
+    )
 
 
 class MediaRefOut(ResponseModel):
