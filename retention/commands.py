@@ -81,6 +81,9 @@ class ReleaseLegalHold:
 
 @dataclass(frozen=True)
 class SetCaseState:
-    """Open or close a case (RET-5)."""
+    """Open or close a case (RET-5). ``form_key``: the id of the page form's one-time key
+    (:mod:`web.form_keys`) or the API's ``request_id``, so that request sent again is
+    answered with the first answer (ACC-6); None: a second one is refused (409)."""
 
     state: CaseState
+    form_key: str | None = None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from retention.commands import CaseState, NewLegalHold, ReleaseLegalHold, SetCaseState
@@ -30,15 +30,27 @@ from vms.auth.decided_again import (
     refused_as_now_if_changed,
 )
 from vms.auth.permissions import Action, Actor
-from vms.clock import Clock
+from vms.bounded import shown
+from vms.clock import Clock, isoformat
 from vms.db.engine import Database
-from vms.db.models import Case, CaseItem, DestructionRecord, LegalHold, MediaHold, MediaItem
+from vms.db.models import (
+    AuditEntry,
+    Case,
+    CaseItem,
+    DestructionRecord,
+    LegalHold,
+    MediaHold,
+    MediaItem,
+)
 from vms.errors import Conflict, InvalidArgument, NotFound
 from vms.repeats import find_repeat, made_under_key, with_form_key
 
 ACTIVE = "active"
 RELEASED = "released"
 CLOSED = "closed"
+
+# A case's state and the audit action that sets it.
+_CHANGE: dict[str, str] = {OPEN: "case.open", CLOSED: "case.close"}
 
 # The holds page's later pages: far beyond any agency's holds; keeps the number sane.
 MAX_LOG_OFFSET = 1_000_000
@@ -321,7 +333,10 @@ class CaseService:
         self.expiry = expiry
 
     def set_state(self, actor: Actor, case_number: str, command: SetCaseState) -> CaseRecord:
-        """Open (``open``) or close (``closed``) a case and recompute its items' expiry."""
+        """Open (``open``) or close (``closed``) a case and recompute its items' expiry.
+        A case already in that state is left as it is (its close time is a fact of the
+        record, RET-5): 409 naming since when and by whom, but to the same form or
+        request sent again (``command.form_key``): answered with the first answer."""
         target = f"case:{case_number}"
         self.authoriser.require(actor, Action.RETENTION_MANAGE, target)
         number = case_number.strip()
@@ -335,9 +350,11 @@ class CaseService:
         with refused_as_now_if_changed(
             self.db, self.authoriser, actor, Action.RETENTION_MANAGE, target
         ):
-            return self._set_state(actor, number, state)
+            return self._set_state(actor, number, state, command.form_key)
 
-    def _set_state(self, actor: Actor, number: str, state: CaseState) -> CaseRecord:
+    def _set_state(
+        self, actor: Actor, number: str, state: CaseState, form_key: str | None
+    ) -> CaseRecord:
         now = self.clock.now()
         with self.db.transaction() as s:
             serialise_scopes(s)  # an ingest naming this case sees the new state
@@ -345,6 +362,9 @@ class CaseService:
             if lock_rows(s):
                 stmt = stmt.with_for_update()
             case = s.execute(stmt).scalar_one_or_none()
+            answered = None if case is None else self._again(s, actor, case, state, form_key)
+            if answered is not None:
+                return answered
             if state == CLOSED:
                 # Closing ends RET-5's hold: the user decided again, held until commit.
                 hold_user(s, actor)
@@ -359,16 +379,48 @@ class CaseService:
             self.audit.append(
                 s,
                 who(actor),
-                "case.open" if state == OPEN else "case.close",
+                _CHANGE[state],
                 f"case:{number}",
-                details={"items_recomputed": changed},
+                details=with_form_key({"items_recomputed": changed}, form_key),
             )
-            return CaseRecord(
-                case_number=number,
-                state=state,
-                opened_at=case.opened_at,
-                closed_at=case.closed_at,
+            return _case_record(case)
+
+    def _again(
+        self, s: Session, actor: Actor, case: Case, state: CaseState, form_key: str | None
+    ) -> CaseRecord | None:
+        """None when ``case`` is to be set to ``state``. Else the answer to the same form
+        or request sent again (``form_key``) while its change stands: the case, changed
+        and audited once (ACC-6); or a 409 for a case already in ``state`` (RET-5: its
+        close time stays) and for a form that made its change once already."""
+        target = f"case:{case.case_number}"
+        repeat = made_under_key(s, actor, _CHANGE[state], target, form_key)
+        if case.state != state and not repeat:
+            return None
+        if case.state == state and repeat:
+            return _case_record(case)
+        when, by = self._since(s, case)
+        since = f"(since {isoformat(when)}, by {by})"
+        if case.state == state:
+            raise Conflict(f"case {shown(case.case_number)} is already {case.state} {since}")
+        done = "closed" if state == CLOSED else "reopened"
+        raise Conflict(
+            f"this form or request {done} {shown(case.case_number)} already; it is "
+            f"{case.state} now {since}: reload the page or send a new request_id"
+        )
+
+    def _since(self, s: Session, case: Case) -> tuple[dt.datetime, str]:
+        """When ``case`` was given its state and by whom: its close time, or the time of
+        its last opening (its audit entry; its first opening without one)."""
+        if case.state == CLOSED and case.closed_at is not None:
+            return case.closed_at, case.updated_by
+        opened = s.execute(
+            select(func.max(AuditEntry.at)).where(
+                AuditEntry.target == f"case:{case.case_number}",
+                AuditEntry.action.in_(("case.create", "case.open")),
+                AuditEntry.outcome == "ok",
             )
+        ).scalar_one()
+        return opened or case.opened_at, case.updated_by
 
     def recompute_case(self, s: Session, number: str) -> int:
         media = list(
@@ -379,3 +431,12 @@ class CaseService:
             select(CaseItem.media_id).where(CaseItem.case_number == number)
         ).scalars()
         return self.expiry.apply_ids(s, media)
+
+
+def _case_record(case: Case) -> CaseRecord:
+    return CaseRecord(
+        case_number=case.case_number,
+        state=case.state,  # type: ignore[arg-type]  # OPEN or CLOSED
+        opened_at=case.opened_at,
+        closed_at=case.closed_at,
+    )

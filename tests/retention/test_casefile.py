@@ -6,6 +6,7 @@ The service is called with its command values (never a dict)."""
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import pytest
 from sqlalchemy import select
@@ -15,7 +16,7 @@ from retention.commands import SetCaseState
 from retention.plugin import Retention
 from tests.retention.conftest import DAY, exists, ingest, item
 from vms.auth.permissions import Actor
-from vms.clock import ManualClock
+from vms.clock import ManualClock, isoformat
 from vms.db.models import AuditEntry, SourceKind, User
 from vms.errors import Conflict, PermissionDenied
 from vms.services import Services
@@ -194,3 +195,41 @@ def test_the_add_item_form_sent_again_is_answered_with_the_item_it_added_RET_5_A
     with timed.db.session() as s:
         added = s.execute(select(AuditEntry).where(AuditEntry.action == "case.item_add"))
         assert [e.details.get("form_key") for e in added.scalars()] == ["key-1"]
+
+
+def test_closing_a_closed_case_changes_nothing_RET_5_ACC_6(
+    timed: Services, retention: Retention, clock: ManualClock, people: dict[str, Actor]
+) -> None:
+    """RET-5, ACC-6: a case closed again (a double-clicked "Close case", a retry) kept
+    its first close time: the second close moved ``closed_at`` to its own time and was
+    audited again, changing a fact of the evidence record. Now closing a closed case (or
+    reopening an open one) changes nothing: a 409 names the state, when and by whom it
+    was set; the same form sent again (``SetCaseState.form_key``) is answered with the
+    first answer, changed and audited once."""
+    commander = people["commander"]
+    retention.cases.set_state(people["admin"], "K-7", SetCaseState("open"))
+    closed = retention.cases.set_state(commander, "K-7", SetCaseState("closed"))
+    clock.advance(60)
+    with pytest.raises(Conflict, match=r"'K-7' is already closed \(since .*, by commander\)"):
+        retention.cases.set_state(people["admin"], "K-7", SetCaseState("closed"))
+    reopened_at = isoformat(clock.now())  # not its first opening's time: since the reopening
+    opened = retention.cases.set_state(commander, "K-7", SetCaseState("open", form_key="key-1"))
+    clock.advance(60)
+    assert retention.cases.set_state(commander, "K-7", SetCaseState("open", "key-1")) == opened
+    since = re.escape(f"'K-7' is already open (since {reopened_at}, by commander)")
+    for user, key in (("commander", "key-2"), ("commander", None), ("admin", "key-1")):
+        with pytest.raises(Conflict, match=since):
+            retention.cases.set_state(people[user], "K-7", SetCaseState("open", form_key=key))
+    again = retention.cases.set_state(commander, "K-7", SetCaseState("closed", "key-3"))
+    assert again.closed_at == clock.now() and again.closed_at != closed.closed_at
+    # The reopening form sent once more after the case was closed again: not reopened.
+    with pytest.raises(Conflict, match=r"reopened 'K-7' already; it is closed now \(since"):
+        retention.cases.set_state(commander, "K-7", SetCaseState("open", form_key="key-1"))
+    with timed.db.session() as s:
+        changes = s.execute(
+            select(AuditEntry.action, AuditEntry.at)
+            .where(AuditEntry.target == "case:K-7", AuditEntry.action != "case.view")
+            .order_by(AuditEntry.seq)
+        ).all()
+        assert [a for a, _ in changes] == ["case.open", "case.close", "case.open", "case.close"]
+        assert changes[1].at == closed.closed_at

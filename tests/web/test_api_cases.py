@@ -452,3 +452,31 @@ def test_a_retry_with_the_same_request_id_is_answered_as_the_first_was_ACC_6(
             assert refused.status_code == 409, refused.get_json()
     bad = client.post("/api/v1/cases", json={**opening, "request_id": "twice"}, headers=headers)
     assert bad.status_code == 400 and "request_id" in bad.get_json()["error"]["message"]
+
+
+def test_closing_a_closed_case_again_is_refused_or_answered_as_the_first_RET_5_ACC_6(
+    client: FlaskClient, services: Services, tokens: dict[str, str]
+) -> None:
+    """RET-5, ACC-6: ``PUT /api/v1/cases/{number}`` closing a closed case moved its close
+    time and audited a second close. Now it is a 409 naming the state, since when and by
+    whom; a retry with the first request's ``request_id`` gets the first answer."""
+    inv, commander = h(tokens, "investigator"), h(tokens, "commander")
+    assert client.post("/api/v1/cases", json={"case_number": "S-1"}, headers=inv).status_code == 201
+    closing = {"state": "closed", "request_id": "3f6b1c2d-4e5a-4b7c-8d9e-0a1b2c3d4e5f"}
+    first = client.put("/api/v1/cases/S-1", json=closing, headers=commander)
+    assert first.status_code == 200, first.get_json()
+    again = client.put("/api/v1/cases/S-1", json=closing, headers=commander)
+    assert (again.status_code, again.get_json()) == (200, first.get_json())
+    closed_at = first.get_json()["closed_at"]
+    for changed in ({"request_id": None}, {"request_id": "9a8b7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d"}):
+        refused = client.put("/api/v1/cases/S-1", json={**closing, **changed}, headers=commander)
+        message = refused.get_json()["error"]["message"]
+        assert refused.status_code == 409, message
+        assert f"'S-1' is already closed (since {closed_at}, by commander)" in message
+    assert len(audit_entries(services, "case.close")) == 1
+    reopened = client.put("/api/v1/cases/S-1", json={"state": "open"}, headers=commander)
+    assert reopened.status_code == 200 and reopened.get_json()["closed_at"] is None
+    refused = client.put("/api/v1/cases/S-1", json={"state": "open"}, headers=commander)
+    assert refused.status_code == 409 and "already open" in refused.get_json()["error"]["message"]
+    bad = client.put("/api/v1/cases/S-1", json={**closing, "request_id": "x"}, headers=commander)
+    assert bad.status_code == 400 and "request_id" in bad.get_json()["error"]["message"]

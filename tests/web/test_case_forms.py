@@ -89,3 +89,36 @@ def test_the_add_item_forms_sent_twice_add_the_item_once_RET_5_ACC_6(
     form = {**hidden_fields(client.get("/cases/D-2").data, "add-item"), "media_id": kept}
     refused = client.post("/cases/D-2/items", data=form)
     assert refused.status_code == 409 and b"already in case" in refused.data
+
+
+def test_the_close_case_form_sent_twice_closes_the_case_once_RET_5_ACC_6(
+    app: Flask, services: Services
+) -> None:
+    """RET-5, ACC-6: "Close case" sent twice (a double-click) closed the case again with
+    the second post, moving its close time and auditing a second close. Now the second
+    post goes where the first went, closed and audited once; closing it again from the
+    page drawn anew is a 409 naming since when and by whom."""
+    client: Any = app.test_client()
+    sign_in(client, "commander")
+    opening = {**hidden_fields(client.get("/cases").data, "open-case"), "case_number": "D-3"}
+    assert client.post("/cases", data=opening).status_code == 302
+    page, other_tab = client.get("/cases/D-3").data, client.get("/cases/D-3").data
+    assert b"Close case" in page
+    form = hidden_fields(page, "case-state-form")
+    assert form["state"] == "closed"
+    assert sent_twice(client, "/cases/D-3/state", form) == "/cases/D-3?done=closed"
+    with services.db.session() as s:
+        closed_at = s.get_one(Case, "D-3").closed_at
+    assert closed_at is not None and audited(services, "case.close") == 1
+    # Another close, from a page drawn before the first (its own key): refused.
+    refused = client.post("/cases/D-3/state", data=hidden_fields(other_tab, "case-state-form"))
+    assert refused.status_code == 409 and b"is already closed (since" in refused.data
+    assert b"by commander" in refused.data
+    # The page drawn anew offers "Reopen case"; sent twice, it reopens the case once.
+    again = hidden_fields(client.get("/cases/D-3").data, "case-state-form")
+    assert again["state"] == "open"
+    assert sent_twice(client, "/cases/D-3/state", again) == "/cases/D-3?done=open"
+    with services.db.session() as s:
+        case = s.get_one(Case, "D-3")
+        assert (case.state, case.closed_at) == ("open", None)
+    assert audited(services, "case.open") == 1 and audited(services, "case.close") == 1

@@ -176,7 +176,9 @@ def set_case(case_number: str, body: CaseStateIn) -> CaseRecord:
     """Open or close a case (RET-5).
 
     Media with an open case's number are kept; the expiry of the case's items is
-    recomputed."""
+    recomputed. 409 when the case is in that state already (naming since when and by
+    whom), but to a retry with the first request's ``request_id``: answered with the
+    case (ACC-6)."""
     actor = require_actor()
     return retention().cases.set_state(actor, case_number, body.command())
 

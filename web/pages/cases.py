@@ -16,6 +16,7 @@ from flask import Flask, redirect, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
 
 from retention.casefile import MAX_OFFSET, CaseFile, CaseFileService, CaseQuery
+from retention.plugin import get as retention
 from vms.auth.permissions import Action
 from vms.bounded import parse_int
 from vms.clock import isoformat
@@ -27,6 +28,7 @@ from web.pages.blueprint import FormRefusal, page_blueprint, refusal
 from web.pages.catalog import media_detail
 from web.pages.review import MAX_PLAYED
 from web.schemas.cases import AddCaseItemIn, NewBookmarkIn, NewCaseIn
+from web.schemas.retention import CaseStateIn
 from web.security import require_actor, services
 
 bp = page_blueprint("case_pages", __name__)
@@ -132,10 +134,12 @@ def case(number: str, refused: FormRefusal | None = None) -> Any:
         if services().authoriser.allows(actor, Action.MEDIA_SEARCH)
         else None,
         can_manage=services().authoriser.allows(actor, Action.CASES_MANAGE),
+        can_close=services().authoriser.allows(actor, Action.RETENTION_MANAGE),
         done=request.args.get("done"),
         opened=request.args.get("opened"),
         # A new key each time the page is drawn: the form sent twice adds once (ACC-6).
         add_key=form_keys.issue("case.item_add", number),
+        state_key=form_keys.issue("case.state", number),
     )
     return html, refused.status if refused else 200
 
@@ -150,6 +154,22 @@ def add_item(number: str) -> Any:
     except (InvalidArgument, Conflict, NotFound) as exc:
         return case(number, refusal(exc, "item"))  # the case itself missing: its 404 page
     return redirect(url_for("case_pages.case", number=number, done="item"))
+
+
+@bp.post("/cases/<number>/state")
+def set_state(number: str) -> Any:
+    """The case page's "Close case" or "Reopen case" button, the data steward's (RET-5):
+    the form sent twice goes where the first went, closed or reopened once (ACC-6); a
+    case already in that state is a 409 naming since when and by whom."""
+    actor = require_actor()
+    try:
+        body = parse_model(CaseStateIn, form_data(request.form, "state"))
+        key = form_keys.redeem_sent(request.form, "case.state", number)  # ACC-6
+        command = dataclasses.replace(body.command(), form_key=key)
+        changed = retention(services()).cases.set_state(actor, number, command)
+    except (InvalidArgument, Conflict, NotFound) as exc:
+        return case(number, refusal(exc, "state"))
+    return redirect(url_for("case_pages.case", number=number, done=changed.state))
 
 
 @bp.post("/media/<media_id>/case")

@@ -139,10 +139,15 @@ class ReleaseHoldIn(RequestModel):
 
 
 class CaseStateIn(RequestModel):
+    """``state``: ``open`` or ``closed``; a case already in it is refused (409, RET-5).
+    ``request_id``: a UUID of the client's; a retry with it after a lost answer is
+    answered with the case as the first request left it (ACC-6)."""
+
     state: Literal["open", "closed"]
+    request_id: RequestId | None = None
 
     def command(self) -> SetCaseState:
-        return SetCaseState(state=self.state)
+        return SetCaseState(state=self.state, form_key=self.request_id)
 
 
 class RequestLogQuery(QueryModel):
