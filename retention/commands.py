@@ -53,10 +53,13 @@ class NewPreservationRequest:
 
 @dataclass(frozen=True)
 class ReleasePreservation:
-    """End a preservation request with the written notice and its reason (RET-2)."""
+    """End a preservation request with the written notice and its reason (RET-2).
+    ``form_key``: the API's ``request_id`` (or a page form's one-time key), so that
+    request sent again is answered with the request it released (ACC-6)."""
 
     notice: str
     reason: str
+    form_key: str | None = None
 
 
 @dataclass(frozen=True)

@@ -64,7 +64,7 @@ from vms.db.models import (
 from vms.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound
 from vms.events import EventBus
 from vms.ingest import Ingestor, IngestRequest
-from vms.repeats import find_repeat
+from vms.repeats import find_repeat, made_under_key, with_form_key
 
 log = logging.getLogger(__name__)
 
@@ -510,10 +510,10 @@ class PreservationService:
         with refused_as_now_if_changed(
             self.db, self.authoriser, actor, Action.PRESERVATION_MANAGE, target
         ):
-            return self._release(actor, request_id, notice, reason)
+            return self._release(actor, request_id, notice, reason, command.form_key)
 
     def _release(
-        self, actor: Actor, request_id: str, notice: str, reason: str
+        self, actor: Actor, request_id: str, notice: str, reason: str, form_key: str | None
     ) -> PreservationRecord:
         now = self.clock.now()
         with self.db.transaction() as s:
@@ -525,6 +525,12 @@ class PreservationService:
             serialise_scopes(s)
             row = self._load(s, request_id, lock=True)
             if row.state != ACTIVE:
+                target = f"preservation:{row.request_number}"
+                if (row.release_notice, row.release_reason) == (notice, reason) and (
+                    made_under_key(s, actor, "preservation.release", target, form_key)
+                ):
+                    # The request that released it, sent again: released and audited once.
+                    return self._record(s, row)
                 raise Conflict(f"preservation request {row.request_number!r} is already released")
             row.state = RELEASED
             row.released_at = now
@@ -546,7 +552,9 @@ class PreservationService:
                 who(actor),
                 "preservation.release",
                 f"preservation:{row.request_number}",
-                details={"notice": notice, "reason": reason, "items": len(released)},
+                details=with_form_key(
+                    {"notice": notice, "reason": reason, "items": len(released)}, form_key
+                ),
             )
             return self._record(s, row)
 

@@ -39,7 +39,7 @@ from vms.db.models import MediaItem, ReviewApproval, ReviewGrant, ReviewGrantIte
 from vms.errors import Conflict, InvalidArgument, NotFound
 from vms.ids import new_id
 from vms.lineage import sources_of
-from vms.repeats import find_repeat_of
+from vms.repeats import find_repeat_of, made_under_key, with_form_key
 
 MAX_GRANT_ITEMS = 500
 
@@ -453,8 +453,12 @@ class ReviewAccess:
             )
             return Grant.of(row, now)
 
-    def revoke(self, actor: Actor, grant_id: str, reason: str) -> Grant:
-        """End a grant now (ACC-3; admins only; audited); 409 when already revoked."""
+    def revoke(
+        self, actor: Actor, grant_id: str, reason: str, form_key: str | None = None
+    ) -> Grant:
+        """End a grant now (ACC-3; admins only; audited); 409 when already revoked, but
+        to the same request sent again (``form_key``: the API's ``request_id``, the same
+        reason): answered with the grant it revoked, revoked and audited once (ACC-6)."""
         target = f"review_grant:{grant_id}"
         self.authoriser.require(actor, Action.REVIEW_GRANT, target)
         text = _reason(reason)
@@ -471,13 +475,18 @@ class ReviewAccess:
             # Only admins revoke (ACC-3): the user decided again, held until commit (ACC-1).
             hold_user(s, actor)
             if row.revoked_at is not None:
+                if row.revoke_reason == text and made_under_key(
+                    s, actor, "review.revoke", target, form_key
+                ):
+                    return Grant.of(row, now)  # the request that revoked it, sent again
                 raise Conflict(
                     f"review grant {grant_id} was revoked at {isoformat(row.revoked_at)}",
                     field="grant_id",
                 )
             row.revoked_at, row.revoked_by, row.revoke_reason = now, actor.username, text
             s.flush()
-            self.audit.append(s, who(actor), "review.revoke", target, details={"reason": text})
+            details = with_form_key({"reason": text}, form_key)
+            self.audit.append(s, who(actor), "review.revoke", target, details=details)
             return Grant.of(row, now)
 
     def grants(self, actor: Actor, officer: str | None = None) -> tuple[Grant, ...]:

@@ -462,3 +462,38 @@ def test_the_request_log_page_is_paged_and_reaches_the_oldest_request_RET_3(
         {f"PR-{n:03d}" for n in range(101)} - seen
     )
     assert pages == 2 and "Newer" in page
+
+
+def test_a_release_retried_with_its_request_id_is_answered_as_the_first_RET_2_ACC_6(
+    services: Services, client: Any, tokens: dict[str, str]
+) -> None:
+    """RET-2, ACC-6: a client that retried a preservation request's release after a lost
+    answer got a 409 "already released" although its first request had released it.
+    With ``request_id`` (a UUID of the client's) the retry gets the first answer,
+    released and audited once; without it, with another id, another notice or another
+    reason, a second release is still refused (409)."""
+    media = ingest(services, recorded_at=services.clock.now())
+    commander = auth(tokens, "commander")
+    r = client.post("/api/v1/preservation-requests", json=request_body([media]), headers=commander)
+    assert r.status_code == 201, r.json
+    path = f"/api/v1/preservation-requests/{r.json['id']}/release"
+    sent = {
+        "notice": "N-2",
+        "reason": "closed",
+        "request_id": "1d2c3b4a-5e6f-4a8b-9c0d-e1f2a3b4c5d6",
+    }
+    first = client.post(path, json=sent, headers=commander)
+    again = client.post(path, json=sent, headers=commander)
+    assert first.status_code == 200, first.json
+    assert (again.status_code, again.json) == (200, first.json)
+    with services.db.session() as s:
+        released = select(AuditEntry).where(AuditEntry.action == "preservation.release")
+        assert len(s.execute(released).scalars().all()) == 1
+    for changed in (
+        {"request_id": "7a6b5c4d-3e2f-4a1b-8c9d-0e1f2a3b4c5d"},
+        {"request_id": None},
+        {"notice": "N-3"},
+        {"reason": "other"},
+    ):
+        refused = client.post(path, json={**sent, **changed}, headers=commander)
+        assert refused.status_code == 409 and "already released" in refused.json["error"]["message"]

@@ -607,3 +607,36 @@ def test_a_supervisor_changed_while_clearing_the_critical_flag_clears_nothing_AC
     assert not entries(services, b1_item, action="media.critical_cleared")
     denied = entries(services, b1_item, actor="sergeant", outcome="denied")
     assert [e.action for e in denied] == ["media.critical_incident"]
+
+
+def test_a_revoke_retried_with_its_request_id_is_answered_as_the_first_ACC_3_ACC_6(
+    client: Any, tokens: dict[str, str], services: Services, b2_item: str
+) -> None:
+    """ACC-3, ACC-6: a client that retried a grant's revocation after a lost answer got a
+    409 "revoked at ..." although its first request had revoked it. With ``request_id``
+    (a UUID of the client's) the retry gets the first answer, revoked and audited once;
+    without it, with another id or another reason, a second revocation is still a 409."""
+    admin = {"Authorization": f"Bearer {tokens['admin']}"}
+    body = {"officer": "officer", "media_ids": [b2_item], "ends_at": "2026-11-20T13:00:00Z"}
+    r = client.post("/api/v1/review-grants", json={**body, "reason": "IA 26-5"}, headers=admin)
+    assert r.status_code == 201, r.get_json()
+    revoke = f"/api/v1/review-grants/{r.get_json()['id']}/revoke"
+    sent = {"reason": "done", "request_id": "6c5b4a39-2817-4f6e-9d5c-4b3a29180f7e"}
+    first = client.post(revoke, json=sent, headers=admin)
+    again = client.post(revoke, json=sent, headers=admin)
+    assert first.status_code == 200, first.get_json()
+    assert (again.status_code, again.get_json()) == (200, first.get_json())
+    assert len(entries_of(services, "review.revoke")) == 1
+    for changed in (
+        {"request_id": "0f1e2d3c-4b5a-4968-8776-655443322110"},
+        {"request_id": None},
+        {"reason": "done again"},
+    ):
+        refused = client.post(revoke, json={**sent, **changed}, headers=admin)
+        assert refused.status_code == 409 and "was revoked at" in refused.get_data(as_text=True)
+
+
+def entries_of(services: Services, action: str) -> list[AuditEntry]:
+    with services.db.session() as s:
+        rows = s.execute(select(AuditEntry).where(AuditEntry.action == action)).scalars()
+        return list(rows)

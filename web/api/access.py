@@ -64,5 +64,8 @@ def list_grants(query: GrantQuery) -> dict[str, object]:
 
 @bp.operation("POST", "/review-grants/<grant_id>/revoke", body=RevokeIn, response=GrantOut)
 def revoke_grant(grant_id: str, body: RevokeIn) -> Grant:
-    """End a review grant now, with the reason (ACC-3; admins only; audited)."""
-    return services().review_access.revoke(require_actor(), grant_id, body.reason)
+    """End a review grant now, with the reason (ACC-3; admins only; audited); 409 when
+    revoked already, but to a retry with the first request's ``request_id`` and reason:
+    answered with the grant (ACC-6)."""
+    actor = require_actor()
+    return services().review_access.revoke(actor, grant_id, body.reason, body.request_id)

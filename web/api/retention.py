@@ -108,7 +108,8 @@ def release_request(request_id: str, body: ReleasePreservationIn) -> Preservatio
     """Release a preservation request with the written notice and the reason.
 
     Its items keep the evidence retention (RET-2, RET-7) unless another hold keeps them
-    longer."""
+    longer. 409 when released already, but to a retry with the first request's
+    ``request_id``, notice and reason: answered with the request (ACC-6)."""
     actor = require_actor()
     return retention().preservation.release(actor, request_id, body.command())
 

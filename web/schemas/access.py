@@ -8,7 +8,15 @@ from typing import Annotated
 from pydantic import Field
 
 from vms.access import CriticalIncidentChange, NewApproval, NewGrant
-from web.contract import OutTime, Printable, QueryModel, RequestModel, ResponseModel, Time
+from web.contract import (
+    OutTime,
+    Printable,
+    QueryModel,
+    RequestId,
+    RequestModel,
+    ResponseModel,
+    Time,
+)
 
 Id = Annotated[str, Printable(64, required=True)]
 Reason = Annotated[str, Printable(500, required=True)]
@@ -76,7 +84,11 @@ class GrantIn(RequestModel):
 
 
 class RevokeIn(RequestModel):
+    """``reason``: why the grant ends. ``request_id``: a UUID of the client's; a retry
+    with it and the same reason after a lost answer gets the first answer (ACC-6)."""
+
     reason: Reason
+    request_id: RequestId | None = None
 
 
 class GrantQuery(QueryModel):

@@ -106,13 +106,16 @@ class NewPreservationIn(RequestModel):
 
 
 class ReleasePreservationIn(RequestModel):
-    """The written release notice and the reason."""
+    """The written release notice and the reason. ``request_id``: a UUID of the
+    client's; a retry with it (the same notice and reason) after a lost answer is
+    answered with the request it released (ACC-6)."""
 
     notice: Annotated[str, Printable(200, required=True)]
     reason: Annotated[str, Printable(4000, required=True)]
+    request_id: RequestId | None = None
 
     def command(self) -> ReleasePreservation:
-        return ReleasePreservation(notice=self.notice, reason=self.reason)
+        return ReleasePreservation(notice=self.notice, reason=self.reason, form_key=self.request_id)
 
 
 class NewHoldIn(RequestModel):
