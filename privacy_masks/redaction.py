@@ -66,6 +66,7 @@ from vms.bounded import shown
 from vms.catalog_values import ContentAccess
 from vms.db.models import Export, MediaItem, MediaType, Redaction
 from vms.errors import Conflict, InvalidArgument, NotFound, RateLimited
+from vms.exports.reads import item_chain
 from vms.exports.service import export_clips
 from vms.repeats import find_repeat
 
@@ -122,7 +123,12 @@ class RedactionService(RedactionRunner):
                 raise NotFound(f"media_id: {shown(media_id)} does not exist", field="media_id")
             fact, kind, duration = item_facts(item), item.media_type, item.duration_seconds
             codec = item.codec
-        self.authoriser.require(actor, Action.REDACTIONS_MANAGE, f"media:{media_id}", fact)
+            # A recorder segment continued without a keyframe is decoded from its chain's
+            # keyframe on (redaction_job.RedactionJob._source): those segments are read
+            # too, so checked too, as an export's are (ACC-1, ACC-7).
+            chain = [(c.id, item_facts(c)) for c in item_chain(s, item)]
+        for member, facts in [*chain, (media_id, fact)]:
+            self.authoriser.require(actor, Action.REDACTIONS_MANAGE, f"media:{member}", facts)
         if kind == MediaType.AUDIO.value:
             raise InvalidArgument(
                 f"media_id: {media_id} is a sound recording ({codec or 'unknown codec'}) "

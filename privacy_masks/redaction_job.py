@@ -31,8 +31,10 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import datetime as dt
 import math
 import re
+import shutil
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -47,13 +49,15 @@ from privacy_masks.detection.tracking import Track, TrackerSettings
 from privacy_masks.paint import frame_planes
 from privacy_masks.redaction_values import stamped_after
 from vms.audit.log import Who
+from vms.continued import continued_ids
 from vms.db.models import CustodyEvent, MediaItem, MediaLink, Redaction, SourceKind
-from vms.errors import NotFound
+from vms.errors import InvalidArgument, NotFound
 from vms.exports.credentials import RedactionProvenance, load_or_create_chain, sign_redacted
+from vms.exports.reads import item_chain
 from vms.faults import crash_point
 from vms.ingest import IngestRequest
 from vms.leases import rows_changed
-from vms.media.clip import streams_left_out
+from vms.media.clip import Segment, cut_clips, streams_left_out
 from vms.media.transcode import VideoInfo, rewrite_video, sample_frames, video_info
 from vms.row_leases import Held
 from vms.store import require_room
@@ -81,6 +85,8 @@ class RedactionJob:
         self.folder = folder
         # The job's lease (vms/row_leases.py): a runner it was taken from stops.
         self.held = held
+        # The segments before the original its frames were decoded from (see _source).
+        self.decoded_from: list[str] = []
 
     def _finish(self, s: Session, running: str, state: str) -> None:
         """The last transaction's first write: the row from ``running`` to ``state``,
@@ -104,11 +110,48 @@ class RedactionJob:
 
     @contextlib.contextmanager
     def _source(self, item: MediaItem) -> Iterator[Path]:
-        """The original's local file for the block (the object store's: a checked copy)."""
+        """The original's local file for the block (the object store's: a checked copy).
+
+        A recorder segment continued without a keyframe (an endless GOP,
+        :mod:`vms.continued`) does not decode alone: its own span is cut from the chain
+        back to its keyframe instead (``exact``: the frames from its start decoded from
+        that keyframe and re-encoded, :func:`vms.media.clip.cut_clips`), one file of
+        exactly its frames (docs/design/redaction.md, "Segments that continue without a
+        keyframe"). :attr:`decoded_from` names the chain's segments."""
         store = self.service.store
         store.servable(item.sha256, f"the file of media item {item.id} is missing from the store")
-        with store.local_copy(item.sha256) as path:
-            yield path
+        with self.service.db.session() as s:
+            chain = item_chain(s, item)
+            continued = continued_ids(s, [c.id for c in chain] + [item.id])
+            s.expunge_all()
+        self.decoded_from = [c.id for c in chain]
+        if not chain:
+            with store.local_copy(item.sha256) as path:
+                yield path
+            return
+        with contextlib.ExitStack() as copies:
+            segments = []
+            for row in [*chain, item]:
+                store.servable(row.sha256, f"the file of media item {row.id} is missing")
+                path = copies.enter_context(store.local_copy(row.sha256))
+                end = row.recorded_end or row.recorded_start + dt.timedelta(
+                    seconds=row.duration_seconds or 0.0
+                )
+                segments.append(
+                    Segment(path, row.recorded_start, end, row.id, (), row.id in continued)
+                )
+            work = self.folder / "chain"
+            work.mkdir(parents=True, exist_ok=True)
+            copies.callback(shutil.rmtree, work, ignore_errors=True)
+            cut = cut_clips(
+                segments, item.recorded_start, segments[-1].end, work, mode="exact", stem="source"
+            )
+            if len(cut.clips) != 1:
+                raise InvalidArgument(
+                    f"media item {item.id} continues a segment without a keyframe and its "
+                    f"chain back to the keyframe has a gap: it cannot be decoded to redact"
+                )
+            yield cut.clips[0].path
 
     def _require_room(self, needed: int) -> None:
         """InsufficientStorage when ``needed`` more bytes in the work folder would leave
@@ -329,7 +372,7 @@ class RedactionJob:
                     s.add(MediaLink(media_id=derived.id, source_id=item.id))
                 if original is not None and original.restricted:
                     derived.restricted = True  # ACC-7 carries over
-            details = {
+            details: dict[str, Any] = {
                 "redaction_id": record.id,
                 "redacted_media_id": result.media_id,
                 "sha256": result.sha256,
@@ -340,6 +383,9 @@ class RedactionJob:
             }
             if left_out:
                 details["streams_left_out"] = left_out
+            if self.decoded_from:
+                # A continued segment: decoded from its chain's keyframe (vms/continued.py).
+                details["decoded_from"] = self.decoded_from
             s.add(
                 CustodyEvent(
                     media_id=item.id,
