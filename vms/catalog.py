@@ -47,6 +47,7 @@ from vms.catalog_values import (
 from vms.categories import CategoryList
 from vms.clock import Clock, isoformat
 from vms.config import AccessConfig
+from vms.continued import continuation_of
 from vms.db.engine import Database
 from vms.db.models import (
     AuditEntry,
@@ -249,7 +250,11 @@ class Catalog:
                 ).scalars()
             )
             detail = MediaDetail(
-                **record_fields(item, names), custody=custody, derived=derived, markers=markers
+                **record_fields(item, names),
+                custody=custody,
+                derived=derived,
+                markers=markers,
+                continues=continuation_of(s, item),
             )
         # ACC-6: the item's metadata was shown (its content is audited when served);
         # through an ACC-3 grant: with the grant's id.
@@ -324,6 +329,7 @@ class Catalog:
             item = self._load(s, media_id, row_alone=True)
             item_facts = review_facts(s, actor, item, self.clock.now())
             package = package_of(s, item)
+            continues = continuation_of(s, item)
         decision = self.authoriser.require(actor, Action.MEDIA_VIEW, target, item_facts)
         if package is not None:
             refused = self.package_decision(actor, package, facts_of(item))
@@ -340,7 +346,8 @@ class Catalog:
         path = self.store.servable(
             item.sha256, f"the file of media {media_id} is missing from the store"
         )
-        return ContentAccess(item, path, action, download, continuation, details)
+        access = ContentAccess(item, path, action, download, continuation, details)
+        return replace(access, continues=continues)
 
     def record_content(self, actor: Actor, access: ContentAccess, *, remote: str) -> None:
         """Write the custody event and the audit entry of content actually served (ACC-6).

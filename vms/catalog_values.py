@@ -59,6 +59,9 @@ class ContentAccess:
     # The permission that allowed it (an Action's value), decided again when the view is
     # recorded: media.view, or redactions.manage for a redaction's original (ACC-1).
     allowed_by: str = "media.view"
+    # A recorder segment continued without a keyframe: what it continues (said in the
+    # response's headers; the bytes served are the stored ones).
+    continues: Continuation | None = None
 
 
 @dataclass(frozen=True)
@@ -156,13 +159,32 @@ class MarkerRecord:
 
 
 @dataclass(frozen=True)
+class Continuation:
+    """A recorder segment that continues the one before it without a keyframe (an
+    endless GOP, :mod:`vms.continued`): its file alone does not decode. ``chain``: the
+    segments before it its frames depend on, in time order, the keyframe's first;
+    ``complete``: the chain was followed back to that keyframe (False: it is longer than
+    ``vms.continued.MAX_CHAIN`` or broken by a gap, and its first frames do not decode
+    even from it)."""
+
+    previous_media_id: str
+    chain: tuple[str, ...]
+    complete: bool
+    # The camera playback page for the segment's span (web/pages/playback.py), which
+    # plays it decoded from the chain's keyframe.
+    playback: str
+
+
+@dataclass(frozen=True)
 class MediaDetail(MediaRecord):
-    """An item with its custody events (oldest first), the items derived from it and
-    its device markers (time order, OPS-3)."""
+    """An item with its custody events (oldest first), the items derived from it, its
+    device markers (time order, OPS-3) and, for a recorder segment continued without a
+    keyframe, what it continues."""
 
     custody: tuple[CustodyRecord, ...]
     derived: tuple[str, ...]
     markers: tuple[MarkerRecord, ...] = ()
+    continues: Continuation | None = None
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from urllib.parse import urlencode
 
 from sqlalchemy import Text, select, type_coerce
 from sqlalchemy.orm import Session
 
-from vms.catalog import fixed_segments_of
-from vms.db.models import CustodyEvent, MediaItem
+from vms.catalog_values import Continuation
+from vms.clock import isoformat
+from vms.db.models import CustodyEvent, MediaItem, SourceKind
+from vms.fixed_segments import fixed_segments_of
 
 # The custody detail of the ingest event of a segment continued without a keyframe.
 CONTINUED = "continues_without_keyframe"
@@ -76,3 +79,23 @@ def chain_before(
         start = before.recorded_start
     chain.reverse()
     return chain
+
+
+def continuation_of(s: Session, item: MediaItem) -> Continuation | None:
+    """What ``item`` continues when it is a recorder segment continued without a
+    keyframe (None otherwise): told on its page and in the API, since its file alone
+    does not decode (docs/design/playback.md, "A continued segment on its own")."""
+    if item.source != SourceKind.FIXED.value or item.device_id is None:
+        return None
+    if item.id not in continued_ids(s, [item.id]):
+        return None
+    end = item.recorded_end or item.recorded_start + dt.timedelta(
+        seconds=item.duration_seconds or 0.0
+    )
+    window = {"camera": item.device_id, "start": isoformat(item.recorded_start)}
+    playback = f"/playback?{urlencode({**window, 'end': isoformat(end)})}"
+    chain = chain_before(s, item.device_id, item.id, item.recorded_start)
+    if not chain:  # nothing recorded back to back before it
+        return Continuation("", (), False, playback)
+    complete = chain[0].id not in continued_ids(s, [chain[0].id])
+    return Continuation(chain[-1].id, tuple(c.id for c in chain), complete, playback)

@@ -50,18 +50,19 @@ def stored_frames(services: Services, item: MediaItem) -> list[np.ndarray]:
         return [f.to_ndarray(format="rgb24").astype(np.int16) for f in container.decode(video=0)]
 
 
-def shown_frame(page: Page) -> np.ndarray:
-    """The video element's current picture at its natural size, as RGB."""
+def shown_frame(page: Page, element: str = "playback-video") -> np.ndarray:
+    """The video element's (id ``element``) current picture at its natural size, as RGB."""
     pixels = page.evaluate(
-        """() => {
-          const v = document.getElementById('playback-video');
+        """(element) => {
+          const v = document.getElementById(element);
           const c = document.createElement('canvas');
           c.width = v.videoWidth; c.height = v.videoHeight;
           const g = c.getContext('2d');
           g.drawImage(v, 0, 0);
           const data = g.getImageData(0, 0, c.width, c.height).data;
           return {w: c.width, h: c.height, data: Array.from(data)};
-        }"""
+        }""",
+        element,
     )
     rgba = np.array(pixels["data"], dtype=np.int16).reshape(pixels["h"], pixels["w"], 4)
     return rgba[:, :, :3]

@@ -9,7 +9,7 @@ from flask import Response, request, send_file
 from vms.auth.permissions import Actor
 from vms.catalog_values import ContentAccess, MediaDetail, MediaRecord, Page
 from vms.filenames import content_disposition
-from web.contract import ApiBlueprint, binary
+from web.contract import API_PREFIX, ApiBlueprint, binary
 from web.schemas.media import (
     CategoriesOut,
     MediaChangesIn,
@@ -22,6 +22,10 @@ from web.schemas.media import (
 from web.security import remote_addr, require_actor, services
 
 bp = ApiBlueprint("media_api", __name__, tag="media")
+
+# Set on the content of a recorder segment that continues the one before it without a
+# keyframe (an endless GOP): the media id of the segment it continues.
+CONTINUES_HEADER = "X-Continues-Without-Keyframe"
 
 
 @bp.operation("GET", "/media", query=MediaSearchQuery, response=MediaPageOut)
@@ -94,6 +98,16 @@ def send_media(actor: Actor, access: ContentAccess) -> Response:
         content_type=item.content_type,
     )
     response.headers["Cache-Control"] = "private, no-store"
+    if access.continues is not None:
+        # The stored bytes, unchanged (evidence: the hash matches), but a segment that
+        # continues the one before it without a keyframe does not decode alone: said, with
+        # where it does (docs/design/playback.md, "A continued segment on its own").
+        continues = access.continues
+        response.headers[CONTINUES_HEADER] = continues.previous_media_id or "unknown"
+        links = [f'<{continues.playback}>; rel="alternate"']
+        if continues.previous_media_id:
+            links.insert(0, f'<{API_PREFIX}/media/{continues.previous_media_id}>; rel="prev"')
+        response.headers["Link"] = ", ".join(links)
     if serves_content(response):
         try:
             # Decided again as it is recorded (ACC-7: restricted since the check): a

@@ -3,6 +3,7 @@ page (``/upload``); the data come from the catalog service (ACC-2, ACC-8 scoping
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from flask import redirect, render_template, request, url_for
@@ -12,6 +13,7 @@ from vms.access import needs_purpose
 from vms.audit.view import AuditQuery
 from vms.auth.permissions import Action, decide
 from vms.catalog_values import MediaDetail
+from vms.clock import isoformat
 from vms.errors import Conflict, FailedPrecondition, InvalidArgument
 from web import form_keys
 from web.contract import parse_model, query_data
@@ -128,8 +130,29 @@ def media_detail(media_id: str, refused: FormRefusal | None = None) -> Any:
         file_key=form_keys.issue("case.file", media_id),  # sent twice, filed once (ACC-6)
         categories=services().categories.categories,
         marker_bar=marker_bar(item),
+        continued_playlist=continued_playlist(item, purpose),
     )
     return html, refused.status if refused else 200
+
+
+def continued_playlist(item: MediaDetail, purpose: str | None) -> str | None:
+    """For a recorder segment continued without a keyframe (its file alone does not
+    decode), the camera playback playlist of its span, which the page's player loads
+    instead: it is decoded from the chain's keyframe (docs/design/playback.md, "A
+    continued segment on its own"). None otherwise, or without a purpose (a camera's
+    recording is nobody's own, ACC-4: the page asks for one first)."""
+    if item.continues is None or item.device_id is None or not purpose:
+        return None
+    end = item.recorded_end or item.recorded_start + dt.timedelta(
+        seconds=item.duration_seconds or 0.0
+    )
+    return url_for(
+        "playback_api.playlist",
+        camera_id=item.device_id,
+        start=isoformat(item.recorded_start),
+        end=isoformat(end),
+        purpose=purpose,
+    )
 
 
 # A marker that starts a span (OPS-3) and the kind that ends it.

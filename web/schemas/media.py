@@ -146,10 +146,33 @@ class MarkerOut(ResponseModel):
     offset_seconds: float = Field(description="Seconds from the recorded start")
 
 
+class ContinuationOut(ResponseModel):
+    """A recorder segment that continues the one before it without a keyframe (an
+    endless GOP): its file alone does not decode; camera playback (``playback``) shows
+    it decoded from the chain's keyframe."""
+
+    previous_media_id: str = Field(
+        description="The segment it continues (empty: none recorded back to back before it)"
+    )
+    chain: list[str] = Field(
+        description="The segments its frames depend on, in time order, the keyframe's first"
+    )
+    complete: bool = Field(
+        description="The chain reaches its keyframe (false: longer than the recorder "
+        "follows, or broken: the first frames do not decode)"
+    )
+    playback: str = Field(description="The camera playback page for the segment's span")
+
+
 class MediaDetailOut(MediaOut):
     custody: list[CustodyOut]
     derived: list[str]
     markers: list[MarkerOut] = Field(default_factory=list, description="Time order (OPS-3)")
+    continues: ContinuationOut | None = Field(
+        None,
+        description="Set when the item is a recorder segment continued without a keyframe: "
+        "its file alone does not decode (the download is still the stored bytes)",
+    )
 
 
 class MediaPageOut(ResponseModel):
