@@ -64,6 +64,7 @@ from vms.auth.decided_again import UserChanged, hold_user, refuse_as_now
 from vms.auth.permissions import Action, Actor, ItemFacts
 from vms.bounded import shown
 from vms.catalog_values import ContentAccess
+from vms.continued import undecodable_start
 from vms.db.models import Export, MediaItem, MediaType, Redaction
 from vms.errors import Conflict, InvalidArgument, NotFound, RateLimited
 from vms.exports.reads import item_chain
@@ -126,9 +127,13 @@ class RedactionService(RedactionRunner):
             # A recorder segment continued without a keyframe is decoded from its chain's
             # keyframe on (redaction_job.RedactionJob._source): those segments are read
             # too, so checked too, as an export's are (ACC-1, ACC-7).
-            chain = [(c.id, item_facts(c)) for c in item_chain(s, item)]
+            chain_rows = item_chain(s, item)
+            chain = [(c.id, item_facts(c)) for c in chain_rows]
+            undecodable = undecodable_start(s, [*chain_rows, item])
         for member, facts in [*chain, (media_id, fact)]:
             self.authoriser.require(actor, Action.REDACTIONS_MANAGE, f"media:{member}", facts)
+        if undecodable is not None:  # its first frames cannot be decoded: said, not grey
+            raise InvalidArgument(f"media_id: {media_id}: {undecodable}", field="media_id")
         if kind == MediaType.AUDIO.value:
             raise InvalidArgument(
                 f"media_id: {media_id} is a sound recording ({codec or 'unknown codec'}) "

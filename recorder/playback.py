@@ -48,7 +48,7 @@ from vms.auth.permissions import Action, Actor, ItemFacts, facts_of
 from vms.catalog import fixed_segments_of, segments_from
 from vms.clock import Clock, ensure_utc, isoformat
 from vms.config import AccessConfig
-from vms.continued import MAX_CHAIN, chain_before, continued_ids
+from vms.continued import MAX_CHAIN, chain_before, continued_ids, undecodable_from
 from vms.db.engine import Database
 from vms.db.models import Device, MediaItem, SourceKind
 from vms.errors import InvalidArgument, NotFound
@@ -112,6 +112,10 @@ class Playlist:
     session: str
     segments: tuple[PlaylistSegment, ...]
     start_offset: float
+    # Set when a segment continues a chain whose keyframe is not in the playlist (longer
+    # than MAX_CHAIN, or after a gap): its pictures up to the next keyframe do not
+    # decode. Sent with the playlist (PLAYBACK_NOTICE_HEADER), shown by the page.
+    notice: str | None = None
 
     @property
     def target_duration(self) -> int:
@@ -382,6 +386,7 @@ class PlaybackService:
             session=self.signer.sign(claims),
             segments=tuple(segments),
             start_offset=_offset_of(segments, start),
+            notice=_notice(segments),
         )
 
     def _with_chain(self, camera_id: str, rows: list[Any]) -> tuple[list[Any], set[str]]:
@@ -585,6 +590,15 @@ def plan(
         members = 1
         previous_end = begin + seconds
     return out
+
+
+def _notice(segments: Sequence[PlaylistSegment]) -> str | None:
+    """What a playlist with a segment that does not start at a keyframe says (the first
+    such; :func:`vms.continued.undecodable_from`), or None."""
+    for segment in segments:
+        if not segment.independent:
+            return undecodable_from(segment.start)
+    return None
 
 
 def _offset_of(segments: list[PlaylistSegment], at: dt.datetime) -> float:

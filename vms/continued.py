@@ -10,7 +10,7 @@ depend on: :func:`chain_before` finds it.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from urllib.parse import urlencode
 
 from sqlalchemy import Text, select, type_coerce
@@ -99,3 +99,32 @@ def continuation_of(s: Session, item: MediaItem) -> Continuation | None:
         return Continuation("", (), False, playback)
     complete = chain[0].id not in continued_ids(s, [chain[0].id])
     return Continuation(chain[-1].id, tuple(c.id for c in chain), complete, playback)
+
+
+def undecodable_start(s: Session, rows: Sequence[MediaItem]) -> str | None:
+    """Why the first of ``rows`` (a camera's segments in time order, the chain of
+    :func:`chain_before` first) cannot be decoded from its start, or None: it continues
+    a segment without a keyframe and no segment before it starting at one was found
+    (the chain is longer than :data:`MAX_CHAIN`, or broken by a gap): its frames up to
+    the camera's next keyframe have nothing to be decoded from. Said, never shown as
+    grey frames (docs/design/recording.md, "How far back a chain is followed")."""
+    if not rows or rows[0].id not in continued_ids(s, [rows[0].id]):
+        return None
+    first = rows[0]
+    keyframes = [r for r in rows[1:] if r.id not in continued_ids(s, [r.id])]
+    after = (
+        f"the next one starts at {isoformat(keyframes[0].recorded_start)}"
+        if keyframes
+        else "none is in the range"
+    )
+    return f"{undecodable_from(first.recorded_start)} ({after})"
+
+
+def undecodable_from(start: dt.datetime) -> str:
+    """What is said of a recording from ``start`` that continues a segment without a
+    keyframe whose chain's keyframe was not found (:func:`undecodable_start`)."""
+    return (
+        f"the recording from {isoformat(start)} continues segments cut without a keyframe "
+        f"further back than the {MAX_CHAIN} segments followed (or after a gap): its frames "
+        "cannot be decoded until the camera's next keyframe"
+    )

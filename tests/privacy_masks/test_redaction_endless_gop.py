@@ -12,12 +12,13 @@ from typing import Any
 import numpy as np
 import pytest
 
+import vms.continued
 from privacy_masks.redaction import EditRedaction, ManualTrack, NewRedaction, RedactionService
 from tests.privacy_masks.test_redaction_media import render
 from tests.recorder.endless_gop import decoded_frames, frame_index, psnr, record_endless_gop
 from vms.auth.permissions import Actor
 from vms.db.models import MediaItem
-from vms.errors import PermissionDenied
+from vms.errors import InvalidArgument, PermissionDenied
 from vms.services import Services
 
 pytestmark = pytest.mark.timeout(240)
@@ -92,4 +93,19 @@ def test_a_redaction_of_a_continued_segment_needs_the_right_to_its_chain_ACC_7(
         row.restricted = True
     service = services.ports.get(RedactionService)
     with pytest.raises(PermissionDenied):
+        service.create(actors["commander"], NewRedaction(item.id, ("faces",), "solid"))
+
+
+def test_a_redaction_past_the_followed_chain_is_refused_with_the_reason(
+    services: Services, actors: dict[str, Actor], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A segment whose chain is longer than is followed back (vms.continued.MAX_CHAIN,
+    lowered to one segment: the second continued segment is past it) cannot be decoded
+    from its start: the redaction is refused saying so (400), not run into a failed job
+    or a copy with grey frames."""
+    monkeypatch.setattr(vms.continued, "MAX_CHAIN", 1)
+    recording = record_endless_gop(services, "cam-endless-redact-limit")
+    service = services.ports.get(RedactionService)
+    item = recording.rows[2]
+    with pytest.raises(InvalidArgument, match="cannot be decoded until the camera's next key"):
         service.create(actors["commander"], NewRedaction(item.id, ("faces",), "solid"))

@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from playwright.sync_api import Page
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+import vms.continued
 from tests.recorder.endless_gop import (
     EndlessRecording,
     decoded_frames,
@@ -107,3 +109,29 @@ def test_playback_inside_a_continued_segment_shows_true_pictures_and_plays_on(
         for n, picture in enumerate(pictures):
             assert np.array_equal(picture, recording.reference[first + n]), (media_url, n)
     assert first + len(pictures) == len(recording.reference)
+
+
+def test_the_playback_page_says_when_a_chain_was_not_followed_to_its_keyframe(
+    web_assets: Path,
+    site: Site,
+    page: Page,
+    services: Services,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A window inside a chain longer than is followed back (vms.continued.MAX_CHAIN,
+    lowered to one segment here: the second continued segment is past it) plays what
+    decodes and the page says why the start does not (the playlist's X-Playback-Notice),
+    instead of grey pictures and silence. Before: no notice."""
+    monkeypatch.setattr(vms.continued, "MAX_CHAIN", 1)
+    recording = record_endless_gop(services, "cam-endless-hls-limit")
+    start, end = recording.at(7.0), recording.at(8.0)
+    login(page, "investigator")
+    page.goto(
+        f"/playback?camera={recording.camera_id}&start={iso(start)}&end={iso(end)}"
+        "&purpose=investigation"
+    )
+    status = page.locator("#playback-status")
+    status.wait_for(state="visible", timeout=15_000)
+    text = status.inner_text()
+    assert "cannot be decoded until the camera's next keyframe" in text, text
+    assert text.startswith("The recording from"), text

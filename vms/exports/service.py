@@ -44,6 +44,7 @@ from vms.auth.permissions import Action, Actor, ItemFacts, Scope, facts_of, scop
 from vms.bounded import shown
 from vms.case_exports import CaseExport
 from vms.clock import ensure_utc, isoformat
+from vms.continued import undecodable_start
 from vms.db.models import (
     CustodyEvent,
     Export,
@@ -338,6 +339,7 @@ class ExportService(ExportRunner):
                 )
             rows = camera_segments(s, camera_id, start, end)
             facts = [(row.id, _facts(row)) for row in rows]
+            undecodable = undecodable_start(s, rows)
         if not rows:
             raise NotFound(
                 f"{name}: camera {camera_id} has no recording between {isoformat(start)} and "
@@ -350,6 +352,8 @@ class ExportService(ExportRunner):
                 decided[fact] = self.authoriser.allows(actor, Action.EXPORTS_CREATE, fact)
             if not decided[fact]:
                 self.authoriser.require(actor, Action.EXPORTS_CREATE, f"media:{media_id}", fact)
+        if undecodable is not None:  # REL-2: said now, not as grey frames or a failed job
+            raise InvalidArgument(f"{name}: {undecodable}", field=f"{name}.start")
         return _Planned(camera_id, start, end, tuple(media_id for media_id, _ in facts))
 
     def _plan_item(
@@ -370,7 +374,9 @@ class ExportService(ExportRunner):
             kind, begin, codec = item.media_type, item.recorded_start, item.codec
             # A recorder segment continued without a keyframe is cut from its chain's
             # keyframe on: those segments are read too (vms/continued.py).
-            chain = [(c.id, _facts(c)) for c in item_chain(s, item)]
+            chain_rows = item_chain(s, item)
+            chain = [(c.id, _facts(c)) for c in chain_rows]
+            undecodable = undecodable_start(s, [*chain_rows, item])
             refusal = cut_refusal(item.codec, item.content_type)
             finish = item.recorded_end
             if finish is None and item.duration_seconds:
@@ -394,6 +400,8 @@ class ExportService(ExportRunner):
                 f"{name}.media_id: {media_id} cannot be cut into clips: {refusal}",
                 field=f"{name}.media_id",
             )
+        if undecodable is not None:
+            raise InvalidArgument(f"{name}.media_id: {undecodable}", field=f"{name}.media_id")
         lo = ensure_utc(start) if start is not None else begin
         hi = ensure_utc(end) if end is not None else finish
         self._check_range(name, lo, hi)

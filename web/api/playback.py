@@ -22,6 +22,8 @@ from web.security import remote_addr, require_actor, services
 bp = ApiBlueprint("playback_api", __name__, tag="playback")
 
 CHUNK = 256 * 1024
+# Why part of the playlist does not decode (Playlist.notice); read by static/playback.js.
+NOTICE_HEADER = "X-Playback-Notice"
 
 
 def playback() -> PlaybackService:
@@ -52,6 +54,11 @@ def playlist(camera_id: str, query: PlaybackQuery) -> Response:
     body = value.m3u8(lambda media_id, part: f"{prefix}/{media_id}/{part.value}.mp4")
     response = Response(body, mimetype=PLAYLIST_TYPE)
     response.headers["Cache-Control"] = "private, no-store"
+    if value.notice is not None:
+        # A chain of segments without a keyframe not followed back to it: said, not
+        # shown as grey pictures (docs/design/playback.md, "How far back a chain is
+        # followed"); the page shows it.
+        response.headers[NOTICE_HEADER] = value.notice
     return response
 
 

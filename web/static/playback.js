@@ -90,6 +90,13 @@
     seekTo(document.getElementById("playback-at").value.trim());
   });
 
+  // Part of the window that does not decode (a chain of segments without a keyframe not
+  // followed back to it): the server says why (X-Playback-Notice).
+  hls.on(window.Hls.Events.MANIFEST_LOADED, function (_event, data) {
+    const xhr = data.networkDetails;
+    const notice = xhr && xhr.getResponseHeader && xhr.getResponseHeader("X-Playback-Notice");
+    if (notice) problem(notice[0].toUpperCase() + notice.slice(1) + ".");
+  });
   hls.loadSource(root.dataset.playlist);
   hls.attachMedia(video);
   window.vmsPlayback = { hls: hls, video: video, timeOf: timeOf, dateAt: dateAt, seekTo: seekTo };
