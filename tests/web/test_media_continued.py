@@ -10,6 +10,7 @@ headless Chromium."""
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hashlib
 from pathlib import Path
 from typing import Any
@@ -99,3 +100,9 @@ def test_the_media_page_of_a_continued_segment_shows_its_pictures(
     first = frame_index(item.recorded_start)
     # The camera's picture at the segment's start (a grey frame matches none: < 15 dB).
     assert quality >= 25 and abs(best - first) <= 2, (best, first, quality)
+    # "Use the player's position" names the instant shown, not the item's start plus
+    # the player's time from the chain's keyframe (3.1 s later).
+    page.click("#bookmark-here")
+    value = page.locator("#bookmark-form input[name=start]").input_value()
+    at = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    assert abs((at - item.recorded_start).total_seconds()) <= 0.2, (value, item.recorded_start)

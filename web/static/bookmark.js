@@ -9,7 +9,10 @@
   button.addEventListener("click", () => {
     const start = Date.parse(form.dataset.recordedStart);
     if (Number.isNaN(start)) return;
-    const at = new Date(start + Math.round(player.currentTime * 1000));
+    // A continued segment's player (continued_player.js) starts its timeline at the
+    // chain's keyframe: data-origin is where the item's start is on it.
+    const offset = player.currentTime - Number(player.dataset.origin || 0);
+    const at = new Date(start + Math.round(offset * 1000));
     form.elements.start.value = at.toISOString().replace(".000Z", "Z");
   });
 })();

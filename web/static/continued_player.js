@@ -35,8 +35,12 @@
 
   hls.on(window.Hls.Events.LEVEL_LOADED, function () {
     if (state.ready) return;
+    const origin = startTime();
+    // Where the item's start is on this timeline (it starts at the chain's keyframe):
+    // the bookmark form and the markers' seek buttons measure from it.
+    video.dataset.origin = String(origin);
     state.ready = true;
-    video.currentTime = startTime();
+    video.currentTime = origin;
   });
   hls.on(window.Hls.Events.ERROR, function (_event, data) {
     if (data.fatal) problem("Playback failed (" + data.details + ").");

@@ -48,7 +48,9 @@
   if (!player) return;
   document.querySelectorAll("button.seek").forEach((button) => {
     button.addEventListener("click", () => {
-      player.currentTime = Math.max(0, Number(button.dataset.offset));
+      // data-origin: the item's start on a continued segment's player (continued_player.js).
+      const origin = Number(player.dataset.origin || 0);
+      player.currentTime = origin + Math.max(0, Number(button.dataset.offset));
       player.play().catch(() => {});
     });
   });
