@@ -10,6 +10,7 @@ is taken at onboarding (:mod:`onvif_control.cameras`), written and read as
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlsplit
 
 from onvif_control.adapter.parsers import onvif_endpoint
 from onvif_control.camera_records import CameraDetail, camera_detail, camera_row
@@ -21,13 +22,19 @@ from vms.auth.authoriser import Authoriser, who
 from vms.auth.permissions import Action, Actor
 from vms.clock import Clock
 from vms.db.engine import Database
-from vms.errors import Conflict, FailedPrecondition, VMSError
+from vms.db.models import Camera
+from vms.errors import Conflict, FailedPrecondition, InvalidArgument, VMSError
+from vms.media.rtsps import RTSPS_DEFAULT_PORT
 
 log = logging.getLogger(__name__)
 
+# The ports whose certificate is pinned: the ONVIF side's (https) and the rtsps stream's.
+PORTS = ("onvif", "rtsp")
+
 
 class CameraCertificates:
-    """Replaces an https camera's certificate pin, with the admin's check (ACC-6)."""
+    """Replaces a camera's certificate pin (its ONVIF side's or its rtsps stream's), with
+    the admin's check (ACC-6)."""
 
     def __init__(
         self,
@@ -45,24 +52,29 @@ class CameraCertificates:
         self.connections = connections
         self.timeout = timeout
 
-    def accept(self, actor: Actor, camera_id: str, fingerprint: str) -> CameraDetail:
-        """Pin the certificate an https camera now presents (``POST
-        /api/v1/cameras/{id}/certificate``, admin): after a renewal, or a camera
-        replaced, that the health check reported as "certificate changed". ``fingerprint``
-        is the one the admin was shown (and checked on the camera): the camera must
-        present exactly it now, or Conflict naming what it presents, nothing changed;
-        an admin never pins a certificate unseen. Audited with before and after (ACC-6),
-        refusals too."""
+    def accept(
+        self, actor: Actor, camera_id: str, fingerprint: str, port: str = "onvif"
+    ) -> CameraDetail:
+        """Pin the certificate a camera now presents (``POST
+        /api/v1/cameras/{id}/certificate``, admin) on ``port``: ``onvif``, its https
+        ONVIF side, or ``rtsp``, the port of its ``rtsps`` main stream (a pin of its own,
+        for a camera that presents another certificate there than on https): after a
+        renewal, or a camera replaced, that was reported as "certificate changed".
+        ``fingerprint`` is the one the admin was shown (and checked on the camera): the
+        camera must present exactly it on that port now, or Conflict naming what it
+        presents, nothing changed; an admin never pins a certificate unseen. Audited with
+        the port, before and after (ACC-6), refusals too."""
         action, where = "camera.certificate.accept", target(camera_id)
         decision = self.authoriser.decide(actor, Action.CAMERAS_MANAGE)
         if not decision.allowed:
             self.authoriser.refuse(actor, action, where, decision.reason)
+        if port not in PORTS:
+            raise InvalidArgument(f"port {port!r} is not one of {', '.join(PORTS)}", field="port")
         wanted = format_fingerprint(parse_fingerprint(fingerprint))
         with self.db.session() as s:
             camera = camera_row(s, camera_id)
-            name, url, before = camera.name, camera.onvif_url, camera.tls_fingerprint
+            name, url, before = camera.name, _url(camera, port), _pin(camera, port)
             ca_pem = camera.tls_ca_pem
-        scheme, host, port = onvif_endpoint(url)
 
         def failed(message: str) -> None:
             self.audit.record(
@@ -71,46 +83,50 @@ class CameraCertificates:
                 action,
                 where,
                 outcome="failed",
-                details={"name": name, "before": before, "offered": wanted, "error": message},
+                details={
+                    "name": name,
+                    "port": port,
+                    "before": before,
+                    "offered": wanted,
+                    "error": message,
+                },
             )
 
-        if scheme != "https" or ca_pem is not None:
-            message = (
-                f"camera {name} is verified by its CA bundle: it has no pin to replace"
-                if ca_pem is not None
-                else f"camera {name} is spoken to over http: it has no certificate to pin"
-            )
-            failed(message)
-            raise FailedPrecondition(message)
         try:
-            seen = format_fingerprint(self.connections.run(self._presented(host, port)))
+            host, tcp_port = _endpoint(name, port, url, ca_pem)
+            seen = format_fingerprint(self.connections.run(self._presented(host, tcp_port)))
         except VMSError as exc:
             failed(exc.message)
             raise
         if seen != wanted:
             message = (
-                f"camera {name} presents the certificate {seen}, not {wanted}: check the "
-                "camera's fingerprint again; nothing was changed"
+                f"camera {name} presents the certificate {seen} on its {port} port, not "
+                f"{wanted}: check the camera's fingerprint again; nothing was changed"
             )
             failed(message)
             raise Conflict(message, presented=seen)
         with self.db.transaction() as s:
             camera = camera_row(s, camera_id, lock=True)
-            if camera.onvif_url != url:
+            if _url(camera, port) != url:
                 message = f"camera {name} got a new address meanwhile: read it again and retry"
                 raise Conflict(message)
-            camera.tls_fingerprint = wanted
+            if port == "rtsp":
+                camera.rtsp_tls_fingerprint = wanted
+            else:
+                camera.tls_fingerprint = wanted
             camera.updated_at = self.clock.now()
             self.audit.append(
                 s,
                 who(actor),
                 action,
                 where,
-                details={"name": name, "before": before, "after": wanted},
+                details={"name": name, "port": port, "before": before, "after": wanted},
             )
             out = camera_detail(camera)
-        self.connections.forget(camera_id)  # the next use connects with the new pin
-        log.info("camera %s: certificate pin %s -> %s", name, before, wanted)
+        if port == "onvif":
+            self.connections.forget(camera_id)  # the next use connects with the new pin
+        # The recorder's next registry round restarts an rtsps stream with a new pin.
+        log.info("camera %s: %s certificate pin %s -> %s", name, port, before, wanted)
         return out
 
     async def _presented(self, host: str, port: int) -> bytes:
@@ -121,3 +137,35 @@ class CameraCertificates:
             return await peer_fingerprint(host, port, self.timeout)
         except Exception as exc:
             raise translate(exc, host, "TLS handshake", self.timeout) from None
+
+
+def _url(camera: Camera, port: str) -> str:
+    """Where the certificate of ``port`` is presented: the ONVIF URL or the main stream's."""
+    return (camera.main_stream_uri or "") if port == "rtsp" else camera.onvif_url
+
+
+def _pin(camera: Camera, port: str) -> str | None:
+    return camera.rtsp_tls_fingerprint if port == "rtsp" else camera.tls_fingerprint
+
+
+def _endpoint(name: str, port: str, url: str, ca_pem: str | None) -> tuple[str, int]:
+    """(host, port) whose certificate is pinned; FailedPrecondition when the camera has
+    no pin to replace there (a CA bundle, http, a plain rtsp stream)."""
+    if ca_pem is not None:
+        raise FailedPrecondition(
+            f"camera {name} is verified by its CA bundle: it has no pin to replace"
+        )
+    if port == "rtsp":
+        parts = urlsplit(url)
+        if parts.scheme.lower() != "rtsps" or not parts.hostname:
+            raise FailedPrecondition(
+                f"camera {name}'s main stream is not rtsps: it has no certificate to pin on "
+                "its rtsp port"
+            )
+        return parts.hostname, parts.port or RTSPS_DEFAULT_PORT
+    scheme, host, tcp_port = onvif_endpoint(url)
+    if scheme != "https":
+        raise FailedPrecondition(
+            f"camera {name} is spoken to over http: it has no certificate to pin"
+        )
+    return host, tcp_port

@@ -38,6 +38,7 @@ class CameraRecord:
     calibration: Calibration
     tls_fingerprint: str | None
     tls_ca: bool
+    rtsp_tls_fingerprint: str | None
     health: str
     health_detail: str | None
     last_seen_at: dt.datetime | None
@@ -80,6 +81,7 @@ def _shown_fields(camera: Camera) -> dict[str, Any]:
         "calibration": Calibration.from_dict(camera.calibration),
         "tls_fingerprint": camera.tls_fingerprint,
         "tls_ca": camera.tls_ca_pem is not None,
+        "rtsp_tls_fingerprint": camera.rtsp_tls_fingerprint,
         "health": camera.health,
         "health_detail": camera.health_detail,
         "last_seen_at": camera.last_seen_at,

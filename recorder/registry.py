@@ -36,16 +36,20 @@ def with_credentials(url: str, username: str, password: str) -> str:
 
 
 def stream_tls(row: Camera) -> CameraTls | None:
-    """How the camera's ``rtsps`` stream is checked: the certificate pinned for its ONVIF
-    side (or its CA bundle), since a camera presents one certificate on both; None for
-    ``rtsp``, or a camera with neither (onboarded over ``http``). A pin accepted later
-    changes the spec, so the stream restarts with it."""
+    """How the camera's ``rtsps`` stream is checked: against its CA bundle, else the pin
+    of its RTSP port (``rtsp_tls_fingerprint``, for a camera whose RTSPS port presents
+    another certificate than its HTTPS port), else the pin of its ONVIF side (a camera
+    mostly presents one certificate on both); None for ``rtsp``, or a camera with none
+    (onboarded over ``http``). A pin accepted later changes the spec, so the stream
+    restarts with it (docs/design/security.md, "Camera certificates", 8)."""
     if not (row.main_stream_uri or "").lower().startswith("rtsps://"):
         return None
     if row.tls_ca_pem:
         return CameraTls(row.name, ca_pem=row.tls_ca_pem)
+    if row.rtsp_tls_fingerprint:
+        return CameraTls(row.name, fingerprint=row.rtsp_tls_fingerprint)
     if row.tls_fingerprint:
-        return CameraTls(row.name, fingerprint=row.tls_fingerprint)
+        return CameraTls(row.name, fingerprint=row.tls_fingerprint, pin_of="https")
     return None
 
 

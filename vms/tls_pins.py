@@ -96,16 +96,23 @@ def ca_context(pem: str) -> ssl.SSLContext:
 class CertificateChanged(FailedPrecondition):
     """A camera presented another certificate than its pin: nothing was sent."""
 
-    def __init__(self, camera: str, operation: str, expected: bytes, got: bytes) -> None:
+    def __init__(
+        self, camera: str, operation: str, expected: bytes, got: bytes, port: str | None = None
+    ) -> None:
         self.expected = format_fingerprint(expected)
         self.got = format_fingerprint(got)
+        # Which of the camera's pins the admin would accept it for ("rtsp"); None: its
+        # ONVIF side's (the only one before the stream had a pin of its own).
+        self.port = port
+        accept = f"the new one for its {port} port" if port is not None else "the new one"
         super().__init__(
             f"camera {camera}: {operation}: certificate changed: expected {self.expected}, "
             f"got {self.got}; nothing was sent to it (an admin who knows the camera's "
-            "certificate was replaced can accept the new one)",
+            f"certificate was replaced can accept {accept})",
             camera=camera,
             expected=self.expected,
             got=self.got,
+            **({"port": port} if port is not None else {}),
         )
 
 

@@ -13,16 +13,27 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from privacy_masks.model import MaskSet
 from recorder.fanout import PacketHub
 from recorder.pipeline import CameraPipeline, CameraSpec, PipelineSettings
 from recorder.registry import read_registry
-from tests.onvif_control.conftest import SIM_USER, camera, control, people, settings, sim, svc  # noqa: F401
+from tests.onvif_control.conftest import (  # noqa: F401
+    SIM_USER,
+    api,
+    bearer,
+    camera,
+    control,
+    people,
+    settings,
+    sim,
+    svc,
+)
 from tests.onvif_control.tls_peers import SelfSigned, ca_and_leaf, self_signed
 from tests.peers.tls_front import TlsFront
 from vms.clock import SystemClock
-from vms.db.models import Camera
+from vms.db.models import AuditEntry, Camera
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -32,11 +43,32 @@ def certs() -> tuple[SelfSigned, SelfSigned]:
     return self_signed("camera"), self_signed("impostor")
 
 
+@pytest.fixture(scope="module")
+def rtsp_cert() -> SelfSigned:
+    """The certificate a camera serves on its RTSPS port, not the one of its HTTPS port."""
+    return self_signed("camera rtsps")
+
+
 def _store(svc, camera_id: str, **values: object) -> None:
     with svc.db.transaction() as s:
         row = s.get(Camera, camera_id)
         for name, value in values.items():
             setattr(row, name, value)
+
+
+def _audits(svc, action: str) -> list[AuditEntry]:
+    with svc.db.session() as s:
+        return list(s.execute(select(AuditEntry).where(AuditEntry.action == action)).scalars())
+
+
+def _ran(spec: CameraSpec, state: str) -> CameraPipeline:
+    """A pipeline of ``spec`` run until ``state``, then stopped."""
+    pipe = _started(spec)
+    try:
+        _wait(pipe, state)
+    finally:
+        pipe.stop()
+    return pipe
 
 
 def _started(spec: CameraSpec) -> CameraPipeline:
@@ -80,11 +112,7 @@ def test_a_pinned_rtsps_camera_refuses_another_certificate_as_its_offline_reason
         tls_fingerprint=genuine.fingerprint,
     )
     spec = read_registry(svc).specs[camera.id]
-    pipe = _started(spec)
-    try:
-        _wait(pipe, "down")
-    finally:
-        pipe.stop()
+    pipe = _ran(spec, "down")
     assert front.received == b""  # not one RTSP byte: no digest credentials
     assert (
         f"certificate changed: expected {genuine.fingerprint}, got {impostor.fingerprint}; "
@@ -92,15 +120,13 @@ def test_a_pinned_rtsps_camera_refuses_another_certificate_as_its_offline_reason
     ) in (pipe.status.last_error or "")
     from vms.media.rtsps import CameraTls  # here: the refusal above is what is shown first
 
-    assert spec.tls == CameraTls(camera.name, fingerprint=genuine.fingerprint)
+    assert spec.tls == CameraTls(camera.name, fingerprint=genuine.fingerprint, pin_of="https")
     # The genuine camera's certificate on the address: the same spec streams.
     honest = TlsFront(sim.rtsp_port, genuine.server_context(tmp_path))
     _store(svc, camera.id, main_stream_uri=f"rtsps://127.0.0.1:{honest.port}/stream1")
-    pipe = _started(read_registry(svc).specs[camera.id])
     try:
-        _wait(pipe, "streaming")
+        _ran(read_registry(svc).specs[camera.id], "streaming")
     finally:
-        pipe.stop()
         honest.close()
     assert SIM_USER.encode() in honest.received  # its credentials went to it
 
@@ -121,3 +147,56 @@ def test_the_registry_gives_an_rtsps_stream_its_ca_bundle_and_a_plain_one_nothin
     )
     _store(svc, camera.id, main_stream_uri="rtsp://127.0.0.1:554/stream1")
     assert read_registry(svc).specs[camera.id].tls is None
+
+
+def test_another_certificate_on_the_rtsps_port_is_accepted_as_its_own_pin_ACC_6(
+    svc, api, bearer, camera, sim, certs, rtsp_cert, tmp_path
+):
+    """A camera that serves one certificate on HTTPS (its ONVIF pin) and another on
+    RTSPS: the stream fails closed, its reason naming the port and the pin it was
+    checked against; the admin accepts the RTSPS certificate for the rtsp port (only the
+    one presented there: 409 otherwise), shown as ``rtsp_tls_fingerprint`` and audited
+    with the port; then the stream is checked against it, and the ONVIF pin stays."""
+    genuine, _ = certs
+    front = TlsFront(sim.rtsp_port, rtsp_cert.server_context(tmp_path))
+    path = f"/api/v1/cameras/{camera.id}/certificate"
+    admin = bearer["admin"]
+    try:
+        _store(
+            svc,
+            camera.id,
+            main_stream_uri=f"rtsps://127.0.0.1:{front.port}/stream1",
+            tls_fingerprint=genuine.fingerprint,
+        )
+        reason = _ran(read_registry(svc).specs[camera.id], "down").status.last_error or ""
+        assert front.received == b""
+        assert f"expected {genuine.fingerprint}, got {rtsp_cert.fingerprint}" in reason
+        assert f"rtsp port {front.port}" in reason, reason
+        assert "pin of its https port" in reason, reason
+        wrong = api.post(
+            path, json={"port": "rtsp", "tls_fingerprint": genuine.fingerprint}, headers=admin
+        )
+        assert wrong.status_code == 409, wrong.get_json()
+        assert rtsp_cert.fingerprint in wrong.get_json()["error"]["message"]
+        bad = api.post(
+            path, json={"port": "rtsps", "tls_fingerprint": rtsp_cert.fingerprint}, headers=admin
+        )
+        assert bad.status_code in (400, 422), bad.get_json()
+        assert "port" in bad.get_json()["error"]["message"]
+        reply = api.post(
+            path, json={"port": "rtsp", "tls_fingerprint": rtsp_cert.fingerprint}, headers=admin
+        )
+        assert reply.status_code == 200, reply.get_json()
+        assert reply.get_json()["rtsp_tls_fingerprint"] == rtsp_cert.fingerprint
+        assert reply.get_json()["tls_fingerprint"] == genuine.fingerprint  # ONVIF pin kept
+        shown = api.get(f"/api/v1/cameras/{camera.id}", headers=admin).get_json()
+        assert shown["rtsp_tls_fingerprint"] == rtsp_cert.fingerprint
+        _ran(read_registry(svc).specs[camera.id], "streaming")
+        assert SIM_USER.encode() in front.received
+    finally:
+        front.close()
+    entries = _audits(svc, "camera.certificate.accept")
+    assert [e.outcome for e in entries] == ["failed", "ok"]
+    assert entries[-1].details["port"] == "rtsp"
+    assert entries[-1].details["before"] is None
+    assert entries[-1].details["after"] == rtsp_cert.fingerprint

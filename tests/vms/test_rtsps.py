@@ -91,7 +91,8 @@ def test_a_changed_certificate_sends_nothing_and_names_both_fingerprints(cam, ce
         source.close()
         front.close()
     assert (
-        f"camera lobby: opening the rtsps stream: certificate changed: expected "
+        f"camera lobby: opening the rtsps stream (rtsp port {front.port}): certificate "
+        "changed: expected "
         f"{genuine.fingerprint}, got {impostor.fingerprint}; nothing was sent"
     ) in refused.value.message, refused.value.message
     assert front.connections == 1  # the handshake was made, then nothing

@@ -61,6 +61,10 @@ class Camera(Base):
     # Or the CA bundle (PEM) the admin gave: the certificate must chain to it and name the
     # camera's host; no pin then.
     tls_ca_pem: Mapped[str | None] = mapped_column(Text)
+    # The certificate of its rtsps stream's port, when it is not the ONVIF side's (SHA-256
+    # as AB:CD:...), accepted by an admin (None: the stream is checked against the ONVIF
+    # pin, or the CA bundle).
+    rtsp_tls_fingerprint: Mapped[str | None] = mapped_column(String(95))
     # OPS-1 health: online | offline | unknown.
     health: Mapped[str] = mapped_column(String(16))
     health_detail: Mapped[str | None] = mapped_column(String(500))

@@ -59,10 +59,20 @@ class CameraTls:
     camera: str
     fingerprint: str | None = None
     ca_pem: str | None = None
+    # Whose pin ``fingerprint`` is: "rtsp", the stream port's own; "https", the ONVIF
+    # side's, which a stream without a pin of its own is checked against.
+    pin_of: str = "rtsp"
 
     def __post_init__(self) -> None:
         if (self.fingerprint is None) == (self.ca_pem is None):
             raise ValueError("a camera is known by its pin or by its CA bundle, one of them")
+        if self.pin_of not in ("rtsp", "https"):
+            raise ValueError(f"pin_of is rtsp or https, not {self.pin_of!r}")
+
+    def operation(self, port: int) -> str:
+        """What its errors say was being done: on which port, against which pin."""
+        against = ", against the pin of its https port" if self.pin_of == "https" else ""
+        return f"{OPERATION} (rtsp port {port}{against})"
 
 
 def open_checked(host: str, port: int, tls: CameraTls, timeout: float) -> ssl.SSLSocket:
@@ -80,7 +90,7 @@ def open_checked(host: str, port: int, tls: CameraTls, timeout: float) -> ssl.SS
         conn = context.wrap_socket(raw, server_hostname=host)
     except ssl.SSLCertVerificationError as exc:
         raw.close()
-        raise CertificateUntrusted(tls.camera, OPERATION, exc.verify_message) from None
+        raise CertificateUntrusted(tls.camera, tls.operation(port), exc.verify_message) from None
     except (OSError, ssl.SSLError) as exc:
         raw.close()
         raise Unavailable(f"camera {tls.camera}: {OPERATION}: {where}: {exc}") from None
@@ -90,7 +100,8 @@ def open_checked(host: str, port: int, tls: CameraTls, timeout: float) -> ssl.SS
         got = fingerprint_of(der) if der else b"\0" * len(expected)
         if got != expected:
             conn.close()
-            raise CertificateChanged(tls.camera, OPERATION, expected, got)
+            # Accepted for the rtsp port (its own pin), whichever pin it was checked against.
+            raise CertificateChanged(tls.camera, tls.operation(port), expected, got, "rtsp")
     return conn
 
 

@@ -86,7 +86,9 @@ def put_calibration(camera_id: str, body: CalibrationIn) -> Any:
     "POST", "/cameras/<camera_id>/certificate", body=CertificateIn, response=CameraDetailOut
 )
 def accept_certificate(camera_id: str, body: CertificateIn) -> Any:
-    """Pin the certificate an https camera presents now (admin), after it changed: the
-    fingerprint given must be the one the camera presents, or 409 naming it."""
+    """Pin the certificate a camera presents now (admin), after it changed: on its https
+    ONVIF side (``port`` ``onvif``, the default) or on the port of its ``rtsps`` stream
+    (``port`` ``rtsp``: a certificate of its own there). The fingerprint given must be
+    the one the camera presents on that port, or 409 naming it."""
     certificates = get(services()).certificates
-    return certificates.accept(require_actor(), camera_id, body.tls_fingerprint)
+    return certificates.accept(require_actor(), camera_id, body.tls_fingerprint, body.port)

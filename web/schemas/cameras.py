@@ -4,7 +4,7 @@ as the API shows it (never its password)."""
 from __future__ import annotations
 
 from dataclasses import fields
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator
 
@@ -98,9 +98,12 @@ class NewCameraIn(RequestModel):
 
 
 class CertificateIn(RequestModel):
-    """The certificate to pin: the fingerprint the camera presents now, as shown."""
+    """The certificate to pin: the fingerprint the camera presents now, as shown, on
+    ``port``: ``onvif`` (the default: its https ONVIF side) or ``rtsp`` (the port of its
+    ``rtsps`` main stream, pinned apart when it presents another certificate there)."""
 
     tls_fingerprint: Fingerprint
+    port: Literal["onvif", "rtsp"] = "onvif"
 
 
 class CameraPatchIn(RequestModel):
@@ -159,6 +162,9 @@ class CameraOut(ResponseModel):
     tls_fingerprint: str | None
     # True: verified by the CA bundle given at onboarding (no pin).
     tls_ca: bool
+    # The pin of its rtsps stream's port when it is not the ONVIF side's (AB:CD:...);
+    # null: the stream is checked against tls_fingerprint (or the CA bundle).
+    rtsp_tls_fingerprint: str | None
     health: str
     health_detail: str | None
     last_seen_at: OutTime | None
