@@ -111,7 +111,8 @@ class _KeyframeWait:
 class CameraSpec:
     """A camera the recorder records. ``url`` includes credentials; ``camera_id`` is
     also the catalog device id. ``tls``: how an ``rtsps`` camera's certificate is
-    checked (its pin or CA bundle, from the camera row; None: not checked)."""
+    checked (its pin, CA bundle or first use, from the camera row; None: an ``rtsps``
+    stream is refused, never opened unchecked)."""
 
     camera_id: str
     url: str

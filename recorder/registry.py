@@ -9,22 +9,27 @@ the registry's credential box, the :class:`~vms.ports.CredentialBox` port that
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from recorder.pipeline import CameraSpec
+from vms.audit.log import SYSTEM_ROLE, Who
 from vms.camera_model import Calibration
 from vms.db.models import Camera
-from vms.errors import FailedPrecondition, VMSError
+from vms.errors import FailedPrecondition, Unavailable, VMSError
 from vms.media.rtsps import CameraTls
 from vms.ports import CredentialBox
 from vms.services import Services
 from vms.urls import redact_credentials, stream_url_problem
 
 log = logging.getLogger(__name__)
+
+# Who stores the pin an rtsps stream's first connection learned (audit).
+STREAM_PINNER = Who("recorder-streams", SYSTEM_ROLE)
 
 
 def with_credentials(url: str, username: str, password: str) -> str:
@@ -35,13 +40,15 @@ def with_credentials(url: str, username: str, password: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
-def stream_tls(row: Camera) -> CameraTls | None:
+def stream_tls(row: Camera, first_use: Callable[[str], str] | None = None) -> CameraTls | None:
     """How the camera's ``rtsps`` stream is checked: against its CA bundle, else the pin
     of its RTSP port (``rtsp_tls_fingerprint``, for a camera whose RTSPS port presents
-    another certificate than its HTTPS port), else the pin of its ONVIF side (a camera
-    mostly presents one certificate on both); None for ``rtsp``, or a camera with none
-    (onboarded over ``http``). A pin accepted later changes the spec, so the stream
-    restarts with it (docs/design/security.md, "Camera certificates", 8)."""
+    another certificate than its HTTPS port, or learned on first use), else the pin of
+    its ONVIF side (a camera mostly presents one certificate on both), else, for a camera
+    with none (onboarded over ``http``), ``first_use`` (trust on first use: see
+    :func:`pin_on_first_use`); None for ``rtsp``, or without ``first_use``. A pin
+    accepted later changes the spec, so the stream restarts with it
+    (docs/design/security.md, "Camera certificates", 8)."""
     if not (row.main_stream_uri or "").lower().startswith("rtsps://"):
         return None
     if row.tls_ca_pem:
@@ -50,7 +57,52 @@ def stream_tls(row: Camera) -> CameraTls | None:
         return CameraTls(row.name, fingerprint=row.rtsp_tls_fingerprint)
     if row.tls_fingerprint:
         return CameraTls(row.name, fingerprint=row.tls_fingerprint, pin_of="https")
+    if first_use is not None:
+        return CameraTls(row.name, first_use=first_use)
     return None
+
+
+def pin_on_first_use(services: Services, camera_id: str, stream_uri: str) -> Callable[[str], str]:
+    """Stores the certificate an ``rtsps`` camera without a pin or CA bundle presented
+    at its stream's first handshake as its RTSP pin (trust on first use, before a byte
+    is written), if the row still has none and the same stream URI, audited
+    ``camera.certificate.pin`` by the system with the port (as a pre-0045 camera's ONVIF
+    pin is); returns the pin the connection is then held to: this one, or the one stored
+    meanwhile (an admin, another node). Unavailable when the camera changed meanwhile
+    (the next registry round reads it again)."""
+
+    def pin(fingerprint: str) -> str:
+        try:
+            with services.db.transaction() as s:
+                row = s.get(Camera, camera_id, with_for_update=True)
+                if row is None or row.main_stream_uri != stream_uri:
+                    raise Unavailable(
+                        f"camera {camera_id}: opening the rtsps stream: the camera was "
+                        "deleted or its stream changed meanwhile; nothing was sent to it"
+                    )
+                known = stream_tls(row)
+                if known is not None:
+                    if known.fingerprint is None:  # a CA bundle given meanwhile
+                        raise Unavailable(
+                            f"camera {row.name}: opening the rtsps stream: it got a CA "
+                            "bundle meanwhile; nothing was sent to it"
+                        )
+                    return known.fingerprint
+                row.rtsp_tls_fingerprint = fingerprint
+                services.audit.append(
+                    s,
+                    STREAM_PINNER,
+                    "camera.certificate.pin",
+                    f"camera:{camera_id}",
+                    details={"name": row.name, "port": "rtsp", "tls_fingerprint": fingerprint},
+                )
+        except SQLAlchemyError as exc:
+            raise Unavailable(
+                f"camera {camera_id}: storing its rtsps certificate pin: {exc}"
+            ) from None
+        return fingerprint
+
+    return pin
 
 
 @dataclass(frozen=True)
@@ -107,8 +159,9 @@ def read_registry(services: Services, decryptor: CredentialBox | None = None) ->
             )
             continue
         url = with_credentials(row.main_stream_uri, row.username, password)
+        first_use = pin_on_first_use(services, row.id, row.main_stream_uri)
         specs[row.id] = CameraSpec(
-            row.id, url, Calibration.from_dict(row.calibration), stream_tls(row)
+            row.id, url, Calibration.from_dict(row.calibration), stream_tls(row, first_use)
         )
     return RegistrySnapshot(specs, frozenset(unreadable))
 

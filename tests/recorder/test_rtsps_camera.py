@@ -32,6 +32,7 @@ from tests.onvif_control.conftest import (  # noqa: F401
 )
 from tests.onvif_control.tls_peers import SelfSigned, ca_and_leaf, self_signed
 from tests.peers.tls_front import TlsFront
+from vms.audit.log import SYSTEM_ROLE
 from vms.clock import SystemClock
 from vms.db.models import AuditEntry, Camera
 
@@ -200,3 +201,42 @@ def test_another_certificate_on_the_rtsps_port_is_accepted_as_its_own_pin_ACC_6(
     assert entries[-1].details["port"] == "rtsp"
     assert entries[-1].details["before"] is None
     assert entries[-1].details["after"] == rtsp_cert.fingerprint
+
+
+def test_an_rtsps_camera_without_a_pin_pins_its_rtsp_certificate_on_first_use(
+    svc, camera, sim, certs, tmp_path
+):
+    """An ``rtsps`` camera onboarded over ``http`` has no pin and no CA bundle: its
+    stream's first connection pins the certificate of its RTSP port (trust on first use,
+    stored before a byte is written, audited ``camera.certificate.pin`` by the system
+    with the port), and every later connection is held to it: an impostor after gets
+    nothing, and the camera's offline reason names both fingerprints."""
+    genuine, impostor = certs
+    honest = TlsFront(sim.rtsp_port, genuine.server_context(tmp_path))
+    try:
+        _store(
+            svc,
+            camera.id,
+            main_stream_uri=f"rtsps://127.0.0.1:{honest.port}/stream1",
+            tls_fingerprint=None,
+        )
+        _ran(read_registry(svc).specs[camera.id], "streaming")
+    finally:
+        honest.close()
+    assert SIM_USER.encode() in honest.received
+    with svc.db.session() as s:
+        row = s.get(Camera, camera.id)
+        assert (row.rtsp_tls_fingerprint, row.tls_fingerprint) == (genuine.fingerprint, None)
+    (entry,) = _audits(svc, "camera.certificate.pin")
+    assert entry.details["port"] == "rtsp"
+    assert entry.details["tls_fingerprint"] == genuine.fingerprint
+    assert entry.role == SYSTEM_ROLE, entry.role
+    front = TlsFront(sim.rtsp_port, certs[1].server_context(tmp_path))
+    try:
+        _store(svc, camera.id, main_stream_uri=f"rtsps://127.0.0.1:{front.port}/stream1")
+        reason = _ran(read_registry(svc).specs[camera.id], "down").status.last_error or ""
+    finally:
+        front.close()
+    assert front.received == b""
+    assert f"expected {genuine.fingerprint}, got {impostor.fingerprint}" in reason, reason
+    assert len(_audits(svc, "camera.certificate.pin")) == 1  # no second first use

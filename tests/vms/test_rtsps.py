@@ -50,6 +50,18 @@ def _url(front: TlsFront) -> str:
     return f"rtsps://{USER}:{PASSWORD}@127.0.0.1:{front.port}/stream1"
 
 
+def _refusal(source: RtspInput, front: TlsFront) -> str:
+    """The message ``source.open()`` is refused with (FailedPrecondition); ``source``
+    and ``front`` closed."""
+    try:
+        with pytest.raises(FailedPrecondition) as refused:
+            source.open()
+    finally:
+        source.close()
+        front.close()
+    return refused.value.message
+
+
 def _decoded_frames(source: RtspInput, packets: int = 15) -> int:
     info = source.open()
     decoder, frames = Decoder(info), 0
@@ -84,17 +96,12 @@ def test_a_changed_certificate_sends_nothing_and_names_both_fingerprints(cam, ce
     genuine, impostor = certs
     front = _front(cam, impostor, tmp_path)
     source = RtspInput(_url(front), tls=CameraTls("lobby", fingerprint=genuine.fingerprint))
-    try:
-        with pytest.raises(FailedPrecondition) as refused:
-            source.open()
-    finally:
-        source.close()
-        front.close()
+    message = _refusal(source, front)
     assert (
         f"camera lobby: opening the rtsps stream (rtsp port {front.port}): certificate "
         "changed: expected "
         f"{genuine.fingerprint}, got {impostor.fingerprint}; nothing was sent"
-    ) in refused.value.message, refused.value.message
+    ) in message, message
     assert front.connections == 1  # the handshake was made, then nothing
     assert front.received == b""
 
@@ -162,3 +169,42 @@ def test_the_relay_refuses_a_connection_from_another_process(cam, certs, tmp_pat
     assert relay.refused == 1
     assert b"X-Intruder" not in front.received
     assert front.received.startswith(b"OPTIONS rtsp://127.0.0.1/stream1")
+
+
+def test_an_rtsps_stream_with_nothing_to_check_it_against_is_not_opened(cam, certs, tmp_path):
+    """Never unchecked: an ``rtsps`` stream given no pin, no CA bundle and no first use
+    to learn one is refused before FFmpeg connects; the camera receives nothing."""
+    genuine, _ = certs
+    front = _front(cam, genuine, tmp_path)
+    source = RtspInput(_url(front))
+    message = _refusal(source, front)
+    assert "certificate" in message, message
+    assert front.connections == 0
+    assert front.received == b""
+
+
+def test_a_first_use_pins_what_the_handshake_met_before_a_byte_is_written(cam, certs, tmp_path):
+    """Trust on first use: the certificate met is handed to ``first_use`` (which stores
+    it) before anything is written; a pin another process stored meanwhile, and not
+    this certificate, is what the connection is held to (nothing sent)."""
+    genuine, impostor = certs
+    front = _front(cam, genuine, tmp_path)
+    learned: list[tuple[str, bytes]] = []
+
+    def store(fingerprint: str) -> str:
+        learned.append((fingerprint, front.received))
+        return fingerprint
+
+    source = RtspInput(_url(front), tls=CameraTls("lobby", first_use=store))
+    try:
+        assert _decoded_frames(source) >= 5
+    finally:
+        source.close()
+    assert learned == [(genuine.fingerprint, b"")]
+    source = RtspInput(
+        _url(front), tls=CameraTls("lobby", first_use=lambda _: impostor.fingerprint)
+    )
+    message = _refusal(source, front)
+    assert f"expected {impostor.fingerprint}, got {genuine.fingerprint}" in message
+    assert front.connections == 2
+    assert front.received.count(b"OPTIONS") == 1  # the first stream's only

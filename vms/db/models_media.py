@@ -62,8 +62,9 @@ class Camera(Base):
     # camera's host; no pin then.
     tls_ca_pem: Mapped[str | None] = mapped_column(Text)
     # The certificate of its rtsps stream's port, when it is not the ONVIF side's (SHA-256
-    # as AB:CD:...), accepted by an admin (None: the stream is checked against the ONVIF
-    # pin, or the CA bundle).
+    # as AB:CD:...), accepted by an admin, or learned at the stream's first connection
+    # when the camera has no other pin (None: the stream is checked against the ONVIF
+    # pin, or the CA bundle, or learns this one).
     rtsp_tls_fingerprint: Mapped[str | None] = mapped_column(String(95))
     # OPS-1 health: online | offline | unknown.
     health: Mapped[str] = mapped_column(String(16))

@@ -25,16 +25,19 @@ import selectors
 import socket
 import ssl
 import threading
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import cast
 from urllib.parse import urlsplit, urlunsplit
 
 from vms.errors import Unavailable
 from vms.tls_pins import (
+    DIGEST_BYTES,
     CertificateChanged,
     CertificateUntrusted,
     ca_context,
     fingerprint_of,
+    format_fingerprint,
     parse_fingerprint,
     unverified_context,
 )
@@ -53,8 +56,11 @@ _READ, _WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 @dataclass(frozen=True)
 class CameraTls:
     """How an ``rtsps`` camera is known: its pinned certificate's SHA-256 (``AB:CD:...``)
-    or a PEM CA bundle that must vouch for it (exactly one). ``camera``: the name its
-    errors give."""
+    or a PEM CA bundle that must vouch for it (one of them), or, for a camera with
+    neither, ``first_use``: trust on first use, called with the fingerprint of the
+    certificate the first handshake met before anything is written; it stores that pin
+    (or finds one stored meanwhile) and returns the pin the connection is held to.
+    ``camera``: the name its errors give."""
 
     camera: str
     fingerprint: str | None = None
@@ -62,10 +68,14 @@ class CameraTls:
     # Whose pin ``fingerprint`` is: "rtsp", the stream port's own; "https", the ONVIF
     # side's, which a stream without a pin of its own is checked against.
     pin_of: str = "rtsp"
+    # Not part of the value: a spec learning its pin equals another learning it.
+    first_use: Callable[[str], str] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        if (self.fingerprint is None) == (self.ca_pem is None):
-            raise ValueError("a camera is known by its pin or by its CA bundle, one of them")
+        if self.fingerprint is not None and self.ca_pem is not None:
+            raise ValueError("a camera is known by its pin or by its CA bundle, not both")
+        if self.fingerprint is None and self.ca_pem is None and self.first_use is None:
+            raise ValueError("a camera with neither pin nor CA bundle needs first_use")
         if self.pin_of not in ("rtsp", "https"):
             raise ValueError(f"pin_of is rtsp or https, not {self.pin_of!r}")
 
@@ -94,15 +104,34 @@ def open_checked(host: str, port: int, tls: CameraTls, timeout: float) -> ssl.SS
     except (OSError, ssl.SSLError) as exc:
         raw.close()
         raise Unavailable(f"camera {tls.camera}: {OPERATION}: {where}: {exc}") from None
-    if tls.fingerprint is not None:
-        expected = parse_fingerprint(tls.fingerprint)
+    if tls.ca_pem is None:
         der = conn.getpeercert(binary_form=True)
-        got = fingerprint_of(der) if der else b"\0" * len(expected)
+        if not der and tls.fingerprint is None:  # nothing to trust on first use
+            conn.close()
+            raise Unavailable(f"camera {tls.camera}: {OPERATION}: {where}: no certificate")
+        got = fingerprint_of(der) if der else b"\0" * DIGEST_BYTES
+        try:
+            expected = parse_fingerprint(_pin(tls, got))
+        except BaseException:
+            conn.close()
+            raise
         if got != expected:
             conn.close()
             # Accepted for the rtsp port (its own pin), whichever pin it was checked against.
             raise CertificateChanged(tls.camera, tls.operation(port), expected, got, "rtsp")
     return conn
+
+
+def _pin(tls: CameraTls, got: bytes) -> str:
+    """The pin the connection is held to: the camera's, or the one its first use stored
+    (``got``, the certificate met now, unless another was stored meanwhile)."""
+    if tls.fingerprint is not None:
+        return tls.fingerprint
+    assert tls.first_use is not None  # CameraTls: a pin, a CA bundle or a first use
+    pinned = tls.first_use(format_fingerprint(got))
+    if pinned == format_fingerprint(got):
+        log.info("camera %s: rtsps certificate %s pinned on first use", tls.camera, pinned)
+    return pinned
 
 
 def _proc_net_address(host_port: tuple[str, int]) -> str:

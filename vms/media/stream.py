@@ -107,7 +107,8 @@ class RtspInput:
     our own TLS connection is opened and checked before FFmpeg sends a byte, and FFmpeg
     reads through a relay on 127.0.0.1 (:mod:`vms.media.rtsps`). A changed certificate
     fails the open (:class:`~vms.tls_pins.CertificateChanged`, a FailedPrecondition);
-    nothing was sent. Without it, FFmpeg's own TLS checks no certificate.
+    nothing was sent. Without it an ``rtsps://`` URL is refused (FailedPrecondition):
+    FFmpeg's own TLS checks no certificate.
     """
 
     def __init__(
@@ -139,7 +140,14 @@ class RtspInput:
         if self.url.startswith(("rtsp://", "rtsps://")):
             options["rtsp_transport"] = "tcp"
         target = self.url
-        if self.tls is not None and self.url.startswith("rtsps://"):
+        if self.url[:8].lower() == "rtsps://":
+            if self.tls is None:
+                # FFmpeg's own TLS checks no certificate: never opened unchecked.
+                raise FailedPrecondition(
+                    f"opening {redact(self.url)}: an rtsps stream is opened only with its "
+                    "certificate checked, and it has no pin, CA bundle or first use to "
+                    "check it against; nothing was sent to it"
+                )
             # Checked before FFmpeg runs: a changed certificate raises here, nothing sent.
             self._relay = relay_for(self.url, self.tls, self.timeout)
             target = self._relay.url_for(self.url)

@@ -1,7 +1,9 @@
 """cameras.rtsp_tls_fingerprint: the pin of an rtsps camera's RTSP port (SHA-256,
 AB:CD:...), for a camera that presents another certificate there than on its ONVIF
 (https) port, accepted by an admin (POST /api/v1/cameras/{id}/certificate with port
-rtsp; docs/design/security.md, "Camera certificates", 8).
+rtsp), or learned at the stream's first connection when the camera has no other pin
+(trust on first use, audited camera.certificate.pin; docs/design/security.md, "Camera
+certificates", 8).
 
 Self-contained (one nullable column): without it a stream is checked against the ONVIF
 pin or the CA bundle, as before.
