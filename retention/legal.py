@@ -94,12 +94,15 @@ class LegalHoldService:
     ) -> HoldRecord:
         hold_id = ids.new_id()
         with self.db.transaction() as s:
+            # The items' rows first (id order, as pin takes them), then the user's row
+            # (the repeat check's): item 6 of docs/design/authorisation.md, the order a
+            # tag change of the same user takes them in; the other deadlocked with it.
+            self.holder.lock(s, media_ids)
             known = set(
                 s.execute(select(MediaItem.id).where(MediaItem.id.in_(media_ids))).scalars()
             )
             # The same hold asked again (the holds page's form sent twice, a retry):
-            # answered with the first, placed and audited once (RET-10, ACC-6). Asked
-            # first, as an export asks it: the user's row, then the items.
+            # answered with the first, placed and audited once (RET-10, ACC-6).
             repeat = self._repeat(s, actor, reference, reason, known, now)
             if repeat is not None:
                 return repeat

@@ -17,7 +17,7 @@ from tests.media import make_pdf
 from vms.audit.log import Who
 from vms.clock import ManualClock
 from vms.config import Config
-from vms.db.models import MediaItem, SourceKind, User
+from vms.db.models import MediaHold, MediaItem, SourceKind, User
 from vms.ingest import IngestRequest
 from vms.services import Services
 from web.contract import parse_model
@@ -102,6 +102,18 @@ def ingest(
         WHO,
     )
     return result.media_id
+
+
+def active_holds(services: Services, media_id: str) -> list[str]:
+    """The labels of ``media_id``'s holds not released."""
+    with services.db.session() as s:
+        return list(
+            s.execute(
+                select(MediaHold.label).where(
+                    MediaHold.media_id == media_id, MediaHold.released_at.is_(None)
+                )
+            ).scalars()
+        )
 
 
 def item(services: Services, media_id: str) -> MediaItem | None:

@@ -18,7 +18,15 @@ from retention.commands import (
 )
 from retention.plugin import Retention
 from retention.records import DestructionEntry
-from tests.retention.conftest import DAY, document, exists, ingest, item, preservation_command
+from tests.retention.conftest import (
+    DAY,
+    active_holds,
+    document,
+    exists,
+    ingest,
+    item,
+    preservation_command,
+)
 from vms.auth.permissions import Actor
 from vms.clock import ManualClock, isoformat
 from vms.db.models import AuditEntry, MediaHold, MediaItem, SourceKind
@@ -400,17 +408,6 @@ def test_requests_of_every_kind_pin_and_litigation_notifies_RET_8_RET_9(
         assert entry.details["notify"] == notify
 
 
-def _active_holds(services: Services, media_id: str) -> list[str]:
-    with services.db.session() as s:
-        return list(
-            s.execute(
-                select(MediaHold.label).where(
-                    MediaHold.media_id == media_id, MediaHold.released_at.is_(None)
-                )
-            ).scalars()
-        )
-
-
 def test_form_attached_after_the_release_is_logged_but_pins_nothing_RET_2_RET_3(
     timed: Services, retention: Retention, clock: ManualClock, actors: dict[str, Actor]
 ) -> None:
@@ -429,7 +426,7 @@ def test_form_attached_after_the_release_is_logged_but_pins_nothing_RET_2_RET_3(
     )
     form = late.form_media_id
     assert form is not None and late.state == "released"
-    assert _active_holds(timed, form) == []
+    assert active_holds(timed, form) == []
     row = item(timed, form)
     assert row is not None and row.retention_rule == "RET-7 evidence 1461 days"
     with pytest.raises(Conflict, match="already released"):

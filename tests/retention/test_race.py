@@ -26,6 +26,7 @@ from retention.rules import RetentionPolicy
 from tests.races import together
 from tests.retention.conftest import (
     DAY,
+    active_holds,
     document,
     exists,
     ingest,
@@ -36,7 +37,7 @@ from vms.auth.permissions import Action, Actor
 from vms.catalog_values import MediaChanges
 from vms.categories import Category
 from vms.clock import ManualClock, isoformat
-from vms.db.models import AuditEntry, Case, LegalHold, MediaHold, SourceKind
+from vms.db.models import AuditEntry, Case, LegalHold, SourceKind
 from vms.errors import Conflict, PermissionDenied
 from vms.services import Services
 
@@ -271,17 +272,6 @@ def _audited(services: Services, action: str) -> int:
         return s.execute(select(func.count()).where(AuditEntry.action == action)).scalar_one()
 
 
-def _active_holds(services: Services, media_id: str) -> list[str]:
-    with services.db.session() as s:
-        return list(
-            s.execute(
-                select(MediaHold.label).where(
-                    MediaHold.media_id == media_id, MediaHold.released_at.is_(None)
-                )
-            ).scalars()
-        )
-
-
 def _logged(retention: Retention, actors: dict[str, Actor], **over: Any) -> PreservationRecord:
     body = {
         "request_number": "PR-RACE-REL",
@@ -390,8 +380,8 @@ def test_form_attached_while_the_request_is_released_pins_nothing_RET_2_RET_3(
     [done], [form] = released, attached
     assert isinstance(done, PreservationRecord), done
     assert isinstance(form, PreservationRecord) and form.form_media_id, form
-    assert _active_holds(timed, form.form_media_id) == []
-    assert _active_holds(timed, media) == []
+    assert active_holds(timed, form.form_media_id) == []
+    assert active_holds(timed, media) == []
     row = item(timed, form.form_media_id)
     assert row is not None and row.retention_rule == "RET-7 evidence 1461 days"
 
@@ -448,7 +438,7 @@ def test_item_ingested_while_its_request_is_released_is_not_held_by_it_RET_2(
     [media], [done] = uploaded, released
     assert isinstance(media, str), media
     assert isinstance(done, PreservationRecord), done
-    assert _active_holds(timed, media) == []
+    assert active_holds(timed, media) == []
     row = item(timed, media)
     assert row is not None and row.retention_rule == "RET-7 evidence 1461 days"
 
@@ -624,7 +614,7 @@ def test_a_commander_disabled_or_demoted_while_releasing_a_hold_releases_nothing
         else:
             retention.legal_holds.release(actors["commander"], hold_id, ReleaseLegalHold("N-1"))
     assert not armed[0]
-    assert _active_holds(timed, media), "the hold was released"
+    assert active_holds(timed, media), "the hold was released"
     with timed.db.session() as s:
         released = s.execute(
             select(AuditEntry.seq).where(
@@ -711,4 +701,4 @@ def test_a_request_and_a_tag_change_at_once_do_not_deadlock_ACC_1_RET_2(
         (vms.catalog, lambda: timed.catalog.update(commander, media, MediaChanges("x"))),
     )
     assert not any(isinstance(v, Exception) for v in got), got
-    assert len(_active_holds(timed, media)) == (step == "create")
+    assert len(active_holds(timed, media)) == (step == "create")
