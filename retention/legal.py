@@ -216,13 +216,15 @@ class LegalHoldService:
                     # The form that released it, sent again: released and audited once.
                     return self._record(s, hold)
                 raise Conflict(f"legal hold {hold.reference!r} is already released")
-            # Releasing lifts a hold (RET-10): the user decided again, held until commit.
-            hold_user(s, actor)
             hold.state = RELEASED
             hold.released_at = now
             hold.released_by = actor.username
             hold.release_notice = notice
             items = self.holder.release(s, kind=LEGAL, hold_id=hold_id, now=now)
+            # Releasing lifts a hold (RET-10): the user decided again, held until commit;
+            # after the items' rows (locked by the release, id order), as a tag change of
+            # the same user takes them: the other order deadlocked with it (PostgreSQL).
+            hold_user(s, actor)
             self.audit.append(
                 s,
                 who(actor),

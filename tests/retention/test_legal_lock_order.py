@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import pytest
 
-from retention.commands import NewLegalHold
+from retention.commands import NewLegalHold, ReleaseLegalHold
 from retention.plugin import Retention
 from tests.races import in_lock_order
 from tests.retention.conftest import active_holds, ingest
@@ -33,7 +33,7 @@ def _title(services: Services, media_id: str) -> str | None:
         return s.get_one(MediaItem, media_id).title
 
 
-@pytest.mark.parametrize("step", ["create"])
+@pytest.mark.parametrize("step", ["create", "release"])
 def test_a_legal_hold_and_a_tag_change_at_once_do_not_deadlock_ACC_1_RET_10(
     timed: Services,
     retention: Retention,
@@ -42,11 +42,12 @@ def test_a_legal_hold_and_a_tag_change_at_once_do_not_deadlock_ACC_1_RET_10(
     monkeypatch: pytest.MonkeyPatch,
     step: str,
 ) -> None:
-    """ACC-1, RET-10: the records commander places a legal hold on an item while
-    retitling that item in another tab. The hold held the user's row (its repeat check,
-    ``find_repeat``) and then asked for the item's row to pin it; the tag change held the
-    item and asked for the user's row. Both now take the item first: one waits for the
-    other, both are written."""
+    """ACC-1, RET-10: the records commander places a legal hold on an item, or releases
+    one, while retitling that item in another tab. The hold held the user's row (its
+    repeat check, ``find_repeat``; the release's decision again, ``hold_user``) and then
+    asked for the item's row to pin it or end its hold; the tag change held the item and
+    asked for the user's row. Both now take the item first: one waits for the other,
+    both are written."""
     import retention.legal as legal
     import vms.catalog
 
@@ -58,9 +59,17 @@ def test_a_legal_hold_and_a_tag_change_at_once_do_not_deadlock_ACC_1_RET_10(
         "find_repeat",
         lambda: retention.legal_holds.create(commander, hold),
     )
+    if step == "release":
+        placed = retention.legal_holds.create(commander, hold)
+        notice = ReleaseLegalHold("NOTICE-1")
+        first = (
+            legal,
+            "hold_user",
+            lambda: retention.legal_holds.release(commander, placed.id, notice),
+        )
     got = in_lock_order(monkeypatch, first, (vms.catalog, _retitled(timed, commander, media)))
     assert not any(isinstance(v, Exception) for v in got), got
-    assert active_holds(timed, media) == ["LH-LOCK-1"]
+    assert active_holds(timed, media) == (["LH-LOCK-1"] if step == "create" else [])
     assert _title(timed, media) == "retitled"
 
 
