@@ -370,9 +370,6 @@ class CaseService:
             answered = None if case is None else self._again(s, actor, case, state, form_key)
             if answered is not None:
                 return answered
-            if state == CLOSED:
-                # Closing ends RET-5's hold: the user decided again, held until commit.
-                hold_user(s, actor)
             if case is None:
                 case = Case(case_number=number, state=state, opened_at=now, updated_by="")
                 s.add(case)
@@ -381,6 +378,11 @@ class CaseService:
             case.closed_at = now if state == CLOSED else None
             s.flush()
             changed = self.recompute_case(s, number)
+            if state == CLOSED:
+                # Closing ends RET-5's hold: the user decided again, held until commit;
+                # after the case's items' rows (locked by the recompute, id order), as a
+                # tag change of the same user takes them: the other order deadlocked.
+                hold_user(s, actor)
             self.audit.append(
                 s,
                 who(actor),

@@ -105,3 +105,36 @@ def test_a_commander_disabled_or_demoted_while_placing_a_hold_places_nothing_ACC
         )
     assert not armed[0]
     assert active_holds(timed, media) == []
+
+
+def test_closing_a_case_and_a_tag_change_at_once_do_not_deadlock_ACC_1_RET_5(
+    timed: Services,
+    retention: Retention,
+    clock: ManualClock,
+    actors: dict[str, Actor],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """ACC-1, RET-5: the records commander closes a case while retitling one of its
+    items in another tab. Closing held the user's row (its decision again, ``hold_user``)
+    and then asked for the case's items' rows to recompute their expiry; the tag change
+    held the item and asked for the user's row. Closing now recomputes first: one waits
+    for the other, both are written, the item no longer kept by the case."""
+    import retention.legal as legal
+    import vms.catalog
+    from retention.casefile import CaseFileService, NewCase
+    from retention.commands import SetCaseState
+
+    commander = actors["commander"]
+    timed.ports.get(CaseFileService).create(commander, NewCase("C-LOCK"))
+    media = ingest(timed, recorded_at=clock.now(), case="C-LOCK")
+    close = SetCaseState("closed")
+    got = in_lock_order(
+        monkeypatch,
+        (legal, "hold_user", lambda: retention.cases.set_state(commander, "C-LOCK", close)),
+        (vms.catalog, _retitled(timed, commander, media)),
+    )
+    assert not any(isinstance(v, Exception) for v in got), got
+    assert _title(timed, media) == "retitled"
+    with timed.db.session() as s:
+        item = s.get_one(MediaItem, media)
+        assert item.expiry is not None and "case" not in item.expiry.retention_rule
