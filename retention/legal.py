@@ -338,10 +338,12 @@ class CaseService:
         self.expiry = expiry
 
     def set_state(self, actor: Actor, case_number: str, command: SetCaseState) -> CaseRecord:
-        """Open (``open``) or close (``closed``) a case and recompute its items' expiry.
-        A case already in that state is left as it is (its close time is a fact of the
-        record, RET-5): 409 naming since when and by whom, but to the same form or
-        request sent again (``command.form_key``): answered with the first answer."""
+        """Reopen (``open``) or close (``closed``) a case and recompute its items' expiry;
+        404 for a case that does not exist (it is opened by ``CaseFileService.create``,
+        ``POST /api/v1/cases``). A case already in that state is left as it is (its close
+        time is a fact of the record, RET-5): 409 naming since when and by whom, but to
+        the same form or request sent again (``command.form_key``): answered with the
+        first answer."""
         target = f"case:{case_number}"
         self.authoriser.require(actor, Action.RETENTION_MANAGE, target)
         number = case_number.strip()
@@ -367,12 +369,13 @@ class CaseService:
             if lock_rows(s):
                 stmt = stmt.with_for_update()
             case = s.execute(stmt).scalar_one_or_none()
-            answered = None if case is None else self._again(s, actor, case, state, form_key)
+            if case is None:
+                # A case is opened by its folder (CaseFileService.create, audited
+                # case.create); a state change made one, even closed, that nobody opened.
+                raise NotFound(f"case {shown(number)} does not exist", field="case_number")
+            answered = self._again(s, actor, case, state, form_key)
             if answered is not None:
                 return answered
-            if case is None:
-                case = Case(case_number=number, state=state, opened_at=now, updated_by="")
-                s.add(case)
             case.state = state
             case.updated_by = actor.username
             case.closed_at = now if state == CLOSED else None

@@ -15,6 +15,7 @@ from retention.commands import NewPreservationRequest
 from retention.plugin import Retention, get
 from tests.media import make_pdf
 from vms.audit.log import Who
+from vms.auth.permissions import Actor
 from vms.clock import ManualClock
 from vms.config import Config
 from vms.db.models import MediaHold, MediaItem, SourceKind, User
@@ -102,6 +103,14 @@ def ingest(
         WHO,
     )
     return result.media_id
+
+
+def open_case(services: Services, actor: Actor, number: str) -> None:
+    """Open case ``number`` as its folder is opened (``POST /api/v1/cases``, RET-5): a
+    state change of a case that does not exist is a 404."""
+    from retention.casefile import CaseFileService, NewCase
+
+    services.ports.get(CaseFileService).create(actor, NewCase(number))
 
 
 def active_holds(services: Services, media_id: str) -> list[str]:

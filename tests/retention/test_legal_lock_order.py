@@ -15,7 +15,7 @@ import pytest
 from retention.commands import NewLegalHold, ReleaseLegalHold
 from retention.plugin import Retention
 from tests.races import in_lock_order
-from tests.retention.conftest import active_holds, ingest
+from tests.retention.conftest import active_holds, ingest, open_case
 from vms.auth.permissions import Actor
 from vms.catalog_values import MediaChanges
 from vms.clock import ManualClock
@@ -121,11 +121,10 @@ def test_closing_a_case_and_a_tag_change_at_once_do_not_deadlock_ACC_1_RET_5(
     for the other, both are written, the item no longer kept by the case."""
     import retention.legal as legal
     import vms.catalog
-    from retention.casefile import CaseFileService, NewCase
     from retention.commands import SetCaseState
 
     commander = actors["commander"]
-    timed.ports.get(CaseFileService).create(commander, NewCase("C-LOCK"))
+    open_case(timed, commander, "C-LOCK")
     media = ingest(timed, recorded_at=clock.now(), case="C-LOCK")
     close = SetCaseState("closed")
     got = in_lock_order(

@@ -8,7 +8,7 @@ from sqlalchemy import delete, func, select, update
 
 from retention.commands import NewLegalHold, ReleaseLegalHold, SetCaseState
 from retention.plugin import Retention
-from tests.retention.conftest import DAY, document, exists, ingest, item
+from tests.retention.conftest import DAY, document, exists, ingest, item, open_case
 from vms.catalog_values import MediaChanges
 from vms.check import Level, check
 from vms.clock import ManualClock
@@ -149,7 +149,7 @@ def test_open_case_keeps_media_until_closed_RET_5(
     timed: Services, retention: Retention, clock: ManualClock, actors
 ) -> None:
     media = ingest(timed, recorded_at=clock.now(), case="C-77")
-    retention.cases.set_state(actors["commander"], "C-77", SetCaseState("open"))
+    open_case(timed, actors["commander"], "C-77")
     assert item(timed, media).retention_rule == "RET-5 open case C-77"  # type: ignore[union-attr]
     later = ingest(timed, recorded_at=clock.now(), case="C-77")  # ingested while open
     clock.advance(40 * DAY)
@@ -225,7 +225,7 @@ def test_evidence_tag_or_open_case_after_the_intent_keeps_the_item_INV_3_TAG_6_R
         tagged,
         MediaChanges(categories=("Use of Force - Outside Jail Facilities",)),
     )
-    retention.cases.set_state(actors["commander"], "C-88", SetCaseState("open"))
+    open_case(timed, actors["commander"], "C-88")
     timed.catalog.update(actors["admin"], cased, MediaChanges(case_number="C-88"))
     run = retention.purger.run()
     assert exists(timed, tagged) and exists(timed, cased) and item(timed, plain) is None

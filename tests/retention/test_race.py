@@ -31,6 +31,7 @@ from tests.retention.conftest import (
     exists,
     ingest,
     item,
+    open_case,
     preservation_command,
 )
 from vms.auth.permissions import Action, Actor
@@ -638,7 +639,7 @@ def test_a_commander_disabled_or_demoted_while_closing_a_case_closes_nothing_ACC
     only adds a protection."""
     from tests.races import user_changed_after_check
 
-    retention.cases.set_state(actors["commander"], "C-77", SetCaseState("open"))
+    open_case(timed, actors["commander"], "C-77")
     armed = user_changed_after_check(
         monkeypatch,
         timed,

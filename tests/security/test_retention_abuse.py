@@ -19,10 +19,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from retention.commands import SetCaseState
 from retention.plugin import get as get_retention
 from tests.conftest import issue_tokens, make_config
-from tests.retention.conftest import ingest
+from tests.retention.conftest import ingest, open_case
 from tests.security.test_ingest_abuse import denials
 from vms.auth.permissions import Actor
 from vms.clock import ManualClock, isoformat
@@ -93,7 +92,7 @@ def test_an_officer_cannot_clear_an_open_cases_number_to_have_the_footage_purged
 ) -> None:
     retention = get_retention(services)
     media = officers_footage(services, clock, case="C-9")
-    retention.cases.set_state(actors["commander"], "C-9", SetCaseState("open"))
+    open_case(services, actors["commander"], "C-9")
     clock.advance(100 * DAY)  # past the 90 days of body-worn footage (RET-4)
     tokens = issue_tokens(services, actors)
     was = row(services, media)

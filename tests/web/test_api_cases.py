@@ -480,3 +480,27 @@ def test_closing_a_closed_case_again_is_refused_or_answered_as_the_first_RET_5_A
     assert refused.status_code == 409 and "already open" in refused.get_json()["error"]["message"]
     bad = client.put("/api/v1/cases/S-1", json={**closing, "request_id": "x"}, headers=commander)
     assert bad.status_code == 400 and "request_id" in bad.get_json()["error"]["message"]
+
+
+@pytest.mark.parametrize("state", ["closed", "open"])
+def test_a_state_change_of_an_unknown_case_is_a_404_and_opens_nothing_RET_5(
+    client: FlaskClient, services: Services, tokens: dict[str, str], state: str
+) -> None:
+    """RET-5: ``PUT /api/v1/cases/{number}`` on a number that is no case made one, even
+    straight into "closed": a case "opened" and closed at once that nobody opened, a
+    ``case.close`` audited for it, and the number then refused to ``POST /api/v1/cases``
+    (409, exists). A case is opened by ``POST /api/v1/cases`` (docs/design/
+    case-folders.md); closing or reopening one that does not exist is a 404 naming it,
+    nothing written or audited."""
+    from vms.db.models import Case
+
+    commander = h(tokens, "commander")
+    r = client.put("/api/v1/cases/NO-SUCH-1", json={"state": state}, headers=commander)
+    assert r.status_code == 404, r.get_json()
+    assert "'NO-SUCH-1'" in r.get_json()["error"]["message"], r.get_json()
+    with services.db.session() as s:
+        assert s.get(Case, "NO-SUCH-1") is None
+    assert audit_entries(services, "case.close") == audit_entries(services, "case.open") == []
+    inv = h(tokens, "investigator")
+    opened = client.post("/api/v1/cases", json={"case_number": "NO-SUCH-1"}, headers=inv)
+    assert opened.status_code == 201, opened.get_json()

@@ -174,7 +174,8 @@ def release_hold(hold_id: str, body: ReleaseHoldIn) -> HoldRecord:
 
 @bp.operation("PUT", "/cases/<case_number>", body=CaseStateIn, response=CaseOut)
 def set_case(case_number: str, body: CaseStateIn) -> CaseRecord:
-    """Open or close a case (RET-5).
+    """Reopen or close a case (RET-5); 404 for a case that does not exist (``POST
+    /api/v1/cases`` opens one).
 
     Media with an open case's number are kept; the expiry of the case's items is
     recomputed. 409 when the case is in that state already (naming since when and by
