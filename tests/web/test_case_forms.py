@@ -122,3 +122,25 @@ def test_the_close_case_form_sent_twice_closes_the_case_once_RET_5_ACC_6(
         case = s.get_one(Case, "D-3")
         assert (case.state, case.closed_at) == ("open", None)
     assert audited(services, "case.open") == 1 and audited(services, "case.close") == 1
+
+
+def test_the_state_form_for_a_number_that_is_no_case_is_a_404_RET_5(
+    app: Flask, services: Services
+) -> None:
+    """RET-5: ``POST /cases/<number>/state`` (a form without its one-time key, as from a
+    page drawn before the keys) for a number that is no case made one, straight into
+    "closed", a close audited of a case nobody opened. Now the case page's 404, nothing
+    made or audited."""
+    from web.form_keys import FIELD
+
+    client: Any = app.test_client()
+    sign_in(client, "commander")
+    opening = {**hidden_fields(client.get("/cases").data, "open-case"), "case_number": "D-4"}
+    assert client.post("/cases", data=opening).status_code == 302
+    form = hidden_fields(client.get("/cases/D-4").data, "case-state-form")
+    sent = {k: v for k, v in form.items() if k != FIELD}
+    r = client.post("/cases/NO-SUCH-2/state", data=sent)
+    assert r.status_code == 404, r.data[:300]
+    with services.db.session() as s:
+        assert s.get(Case, "NO-SUCH-2") is None
+    assert audited(services, "case.close") == 0
