@@ -68,6 +68,10 @@ MaskProvider = Callable[[str], MaskSet]
 #: often comes within it: asking sooner would ask at nearly every connection.
 KEYFRAME_ASK_SECONDS = 2.0
 
+#: A connection that recorded more packets than this (3 s at 10 fps) was healthy: the
+#: reconnect delay after it starts again from ``reconnect_min_seconds``.
+HEALTHY_PACKETS = 30
+
 
 class _KeyframeWait:
     """Asks the camera for a keyframe every ``every`` seconds, from a thread of its own,
@@ -150,6 +154,8 @@ class PipelineStatus:
     # is recorded; it lacks keyframes, it has not lost its video.
     received: int = 0
     reconnects: int = 0
+    # Seconds waited before the latest reconnect attempt (the backoff, step 1).
+    reconnect_delay: float = 0.0
     # Capture -> encoded packet published, seconds (masked cameras), most recent.
     latencies: collections.deque[float] = field(
         default_factory=lambda: collections.deque(maxlen=2000)
@@ -193,6 +199,9 @@ class CameraPipeline:
         # encoder makes its next frame an IDR. Pass-through cameras ignore it.
         self.keyframe_wanted = threading.Event()
         self._mask_reads = OutageLog(log)
+        # Whether the current connection has been healthy (set by _session, read by
+        # _run after the connection ended, by an error as a rule).
+        self._healthy = False
 
     @property
     def _masks_unread(self) -> bool:
@@ -247,14 +256,14 @@ class CameraPipeline:
             source = RtspInput(
                 self.spec.url, timeout=self.settings.read_timeout_seconds, tls=self.spec.tls
             )
-            healthy = False
+            self._healthy = False
             self._wait_for_keyframe()
             try:
                 info = source.open()
                 self.status.connected_at = self._now()
                 self.status.last_error = None
                 self._set_state("streaming", redact(self.spec.url))
-                healthy = self._session(source, info)
+                self._session(source, info)
                 cause, detail = "stopped", "recorder stopped"
             except Unavailable as exc:
                 cause = "stalled" if self.status.state == "streaming" else "camera_down"
@@ -281,15 +290,18 @@ class CameraPipeline:
             if self._stop.is_set():
                 break
             self.status.last_error = detail
-            self.status.reconnects += 1
             streamed = self.status.state == "streaming"
             if streamed or detail != last_detail:
                 streak.ended()  # counted from 1 again
             last_detail = detail
             loud = streak.failed()  # 1, 2, 4, 8, ...
             self._set_state("down", detail, quiet=not loud)
-            if healthy:
+            # A healthy connection resets the delay however it ended: every one ends
+            # with an error (the stream ended, a stall), none returns but at a stop.
+            if self._healthy:
                 delay = self.settings.reconnect_min_seconds
+            self.status.reconnect_delay = delay
+            self.status.reconnects += 1
             if loud:
                 log.warning(
                     "camera %s: %s (%s); reconnecting in %.1f s%s",
@@ -332,8 +344,9 @@ class CameraPipeline:
         self._mask_reads.works("camera %s: masks readable again", self.camera_id)
         return fresh
 
-    def _session(self, source: RtspInput, info: StreamInfo) -> bool:
-        """Stream until the source fails (raises) or we are stopped (returns)."""
+    def _session(self, source: RtspInput, info: StreamInfo) -> None:
+        """Stream until the source fails (raises) or we are stopped (returns); sets
+        ``_healthy`` once the connection has recorded ``HEALTHY_PACKETS`` packets."""
         masks = self._masks(self.camera_id)
         next_reload = self.clock.monotonic() + self.settings.mask_check_seconds
         self.status.masked, self.status.mask_version = masks.masked, masks.version
@@ -341,7 +354,6 @@ class CameraPipeline:
         first_pts: int | None = None
         tick = float(info.time_base)  # seconds per pts unit (float: no Fraction per packet)
         clock = CaptureClock(1.0 / info.fps if info.fps > 0 else 0.0)
-        healthy = False
         last_read: dt.datetime | None = None
         last_monotonic = 0.0
         for raw in source.packets():
@@ -362,7 +374,7 @@ class CameraPipeline:
             last_monotonic = read_monotonic
             earlier, last_read = last_read, read_at
             if self._stop.is_set():
-                return healthy
+                return
             self.status.received += 1
             if first_pts is None:
                 if raw.pts is None or not raw.keyframe:
@@ -375,7 +387,8 @@ class CameraPipeline:
                 self.status.dropped_before_keyframe += 1
                 continue
             self.status.packets += 1
-            healthy = healthy or self.status.packets > 30
+            if not self._healthy and self.status.packets > HEALTHY_PACKETS:
+                self._healthy = True
             now = read_at
             capture = clock.capture((raw.pts - first_pts) * tick, now, earlier)
             if self.clock.monotonic() >= next_reload:
@@ -424,7 +437,6 @@ class CameraPipeline:
                 )
             else:
                 session.process(raw, capture)
-        return healthy
 
 
 def changed(current: MaskSet, fresh: MaskSet) -> bool:
