@@ -346,7 +346,8 @@ class CameraPipeline:
 
     def _session(self, source: RtspInput, info: StreamInfo) -> None:
         """Stream until the source fails (raises) or we are stopped (returns); sets
-        ``_healthy`` once the connection has recorded ``HEALTHY_PACKETS`` packets."""
+        ``_healthy`` once this connection has recorded more than ``HEALTHY_PACKETS``
+        packets."""
         masks = self._masks(self.camera_id)
         next_reload = self.clock.monotonic() + self.settings.mask_check_seconds
         self.status.masked, self.status.mask_version = masks.masked, masks.version
@@ -356,6 +357,11 @@ class CameraPipeline:
         clock = CaptureClock(1.0 / info.fps if info.fps > 0 else 0.0)
         last_read: dt.datetime | None = None
         last_monotonic = 0.0
+        # This connection's packets are judged, not the pipeline's over all its
+        # connections: once a camera had recorded 30, a connection that recorded one
+        # reset the reconnect delay, and a camera giving a keyframe and dropping was
+        # reconnected at the minimum delay for ever.
+        healthy_at = self.status.packets + HEALTHY_PACKETS
         for raw in source.packets():
             # When each read returned, for the next packet's capture bound (timing.py).
             read_at, read_monotonic = self._now(), self.clock.monotonic()
@@ -387,7 +393,7 @@ class CameraPipeline:
                 self.status.dropped_before_keyframe += 1
                 continue
             self.status.packets += 1
-            if not self._healthy and self.status.packets > HEALTHY_PACKETS:
+            if not self._healthy and self.status.packets > healthy_at:
                 self._healthy = True
             now = read_at
             capture = clock.capture((raw.pts - first_pts) * tick, now, earlier)

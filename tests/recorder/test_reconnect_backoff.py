@@ -122,3 +122,25 @@ def test_a_long_connection_that_stalls_resets_the_delay_OPS_4() -> None:
             lambda: pipe.status.packets > 2 * HEALTHY_PACKETS, 30, "a healthy connection's packets"
         )
         assert dropped(pipe, link) == pytest.approx(MIN)
+
+
+def test_short_connections_after_a_healthy_one_grow_the_delay_OPS_4() -> None:
+    """A connection's health was judged by the pipeline's packet count over all its
+    connections: once a camera had recorded 30 packets, every later connection that
+    recorded one counted as healthy and reset the delay to the minimum. A camera that
+    gives a keyframe and then drops was reconnected at the minimum delay for ever
+    (hammered, the log and the gaps flooded). Now each connection is judged by its own
+    packets."""
+    with relayed_pipeline() as (pipe, link):
+        pipe.start()
+        wait_for(
+            lambda: pipe.status.packets > 2 * HEALTHY_PACKETS, 30, "a healthy connection's packets"
+        )
+        delays = [dropped(pipe, link)]
+        for _ in range(4):
+            before = pipe.status.packets
+            wait_for(lambda: pipe.status.packets > before, 20, "a packet of the next connection")
+            delays.append(dropped(pipe, link))
+            # Each short connection recorded a few packets, far from a healthy one's.
+            assert pipe.status.packets - before <= HEALTHY_PACKETS
+        assert delays == pytest.approx([MIN, 2 * MIN, 4 * MIN, 8 * MIN, 16 * MIN])
