@@ -35,6 +35,10 @@ MAX_TIMELINE = dt.timedelta(days=31)
 #: The cause of the gap a media node opens when it takes a camera over from a node that
 #: let its lease run out (recorder/segments.py, ``_resume_gap``).
 TAKEOVER = "takeover"
+#: The cause of the gap a camera never recorded before starts with: from its writer's
+#: start (recording on) to its first segment, which waits for the camera's first
+#: keyframe (recorder/segment_gaps.py, ``_resume_gap``).
+ADDED = "added"
 #: The cause of the span of a segment the object store did not take (503, a timeout, a
 #: refused connection): kept in the node's spool and ingested again when the store
 #: answers, which takes the gap back out of the timeline (recorder/pending.py).
@@ -155,17 +159,24 @@ class RecordingLog:
         )
         return gap_id
 
-    def close_gap(self, gap_id: int, end: dt.datetime, fence: int | None = None) -> None:
+    def close_gap(
+        self, gap_id: int, end: dt.datetime, fence: int | None = None, *, drop_empty: bool = False
+    ) -> None:
         """Close gap ``gap_id`` at ``end``; ``fence`` as for :meth:`open_gap` (the new
-        holder of the camera continues a gap left open, and closes it)."""
+        holder of the camera continues a gap left open, and closes it). ``drop_empty``:
+        a gap that would close at or before its start is removed (nothing was missed)."""
         with self.db.transaction() as s:
             gap = s.get(RecordingGap, gap_id)
             if gap is None:
                 raise NotFound(f"recording gap {gap_id} does not exist")
             if fence is not None:
                 check_camera_fence(s, gap.camera_id, fence, "gap", "closed")
-            gap.end = max(ensure_utc(end), gap.start)
             camera_id, cause, start = gap.camera_id, gap.cause, gap.start
+            if drop_empty and ensure_utc(end) <= ensure_utc(start):
+                s.delete(gap)
+                log.info("camera %s: empty recording gap %d (%s) removed", camera_id, gap_id, cause)
+                return
+            gap.end = max(ensure_utc(end), gap.start)
         log.info(
             "camera %s: recording gap %d (%s) closed, %.1f s",
             camera_id,

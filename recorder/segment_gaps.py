@@ -16,7 +16,7 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
-from recorder.recording import TAKEOVER, RecordingLog
+from recorder.recording import ADDED, TAKEOVER, RecordingLog
 from recorder.recording_switch import RecordingSwitch
 from vms.events import EventBus
 from vms.leases import LeaseLost
@@ -69,11 +69,17 @@ class SegmentGaps:
     def _raise_floor(self, at: dt.datetime) -> None:
         self._floor = self._at_floor(at)
 
-    def _open_gap(self, at: dt.datetime, cause: str, detail: str) -> None:
+    def _open_gap(
+        self, at: dt.datetime, cause: str, detail: str, *, raise_floor: bool = True
+    ) -> None:
+        """``raise_floor`` False: a new camera's gap, before which nothing was recorded,
+        does not hold its first segment back (its capture time estimated a little before
+        the writer started)."""
         if self._gap is not None:
             return
         at = self._at_floor(at)
-        self._raise_floor(at)
+        if raise_floor:
+            self._raise_floor(at)
         try:
             self._gap = self.recording.open_gap(self.camera_id, at, cause, detail, self.fence)
         except LeaseLost as exc:
@@ -90,7 +96,9 @@ class SegmentGaps:
             return
         gap, cause = self._gap, self._gap_cause
         try:
-            self.recording.close_gap(gap, at, self.fence)
+            # A new camera's gap closed where it opened (its first packet came at once,
+            # or was stamped before the writer started) missed nothing: no row.
+            self.recording.close_gap(gap, at, self.fence, drop_empty=cause == ADDED)
             closed = True
         except LeaseLost as exc:
             # Left open for the new holder, which continues it (_resume_gap).
@@ -161,12 +169,14 @@ class SegmentGaps:
         self.status.recording = self._switch.at(now)
         return self.status.recording
 
-    def _resume_gap(self, *, crashed: bool) -> None:
+    def _resume_gap(self, now: dt.datetime, *, crashed: bool) -> None:
         """Continue the gap the previous run left open (gaps that recording resumed
         after, e.g. with a salvaged segment, are closed there); otherwise open one from
         the last packet actually written (``crash`` when spool files were left,
         ``takeover`` when the camera was taken from a media node that let its lease run
-        out, else ``restart``), closed by the first packet of this run (OPS-4)."""
+        out, else ``restart``), closed by the first packet of this run (OPS-4). A camera
+        never recorded (nothing written, no gap) starts with one from ``now``: ``added``
+        (``recording_off`` while its recording is off)."""
         try:
             still_open = self.recording.settle_open_gaps(self.camera_id, self.fence)
         except LeaseLost as exc:
@@ -181,15 +191,23 @@ class SegmentGaps:
             self.status.gap_open = True
             return
         self._floor = last
-        if last is not None:
-            if crashed:
-                self._open_gap(last, "crash", "recorder crashed; spool salvaged")
-            elif self.taken_from is not None:
-                self._open_gap(
-                    last,
-                    TAKEOVER,
-                    f"media node {self.taken_from} stopped recording it without handing "
-                    "it over (killed, or cut off past its lease)",
-                )
+        if last is None:
+            # A new camera: nothing is recorded until its first keyframe, which a long
+            # GOP refusing sync points sends minutes after it connected. That time was
+            # in no gap (a restart's and a reconnection's are); the timeline shows it.
+            if self._recording_enabled(now):
+                detail = "camera added; not recorded before its first keyframe"
+                self._open_gap(now, ADDED, detail, raise_floor=False)
             else:
-                self._open_gap(last, "restart", "recorder restarted")
+                self._open_gap(now, "recording_off", "recording turned off", raise_floor=False)
+        elif crashed:
+            self._open_gap(last, "crash", "recorder crashed; spool salvaged")
+        elif self.taken_from is not None:
+            self._open_gap(
+                last,
+                TAKEOVER,
+                f"media node {self.taken_from} stopped recording it without handing "
+                "it over (killed, or cut off past its lease)",
+            )
+        else:
+            self._open_gap(last, "restart", "recorder restarted")

@@ -35,8 +35,9 @@ Procedure per segment (numbered as in docs/design/recording.md):
    since when it provably ends before that node's first packet; what is not, or may
    overlap what that node recorded, goes to quarantine, never deleted), then one gap
    runs from the last packet
-   actually written to the first packet of the new run (``crash`` or ``restart``),
-   unless the previous run left a gap open, which continues.
+   actually written to the first packet of the new run (``crash`` or ``restart``; a
+   camera never recorded: ``added``, from the start), unless the previous run left a
+   gap open, which continues.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ from recorder.fanout import EncodedPacket, Interruption, Item, PacketHub
 from recorder.open_segment import CLOCK_STEP as CLOCK_STEP
 from recorder.open_segment import OpenSegment
 from recorder.pending import KeptSegment, PendingSegments
-from recorder.recording import RECORDER, STORE_UNAVAILABLE, RecordingLog
+from recorder.recording import ADDED, RECORDER, STORE_UNAVAILABLE, RecordingLog
 from recorder.recording_switch import RecordingSwitch
 from recorder.salvage import SalvageReport, SpoolSalvage
 from recorder.segment_gaps import SegmentGaps
@@ -175,7 +176,10 @@ class SegmentWriter(SegmentGaps):
         # Files of a lease another node claimed since are no loss in this camera's
         # recording, which went on there, its takeover gap the loss (INV-9, OPS-4):
         # without others, no crash gap.
-        self._resume_gap(crashed=report.files > len(report.superseded) + len(report.taken_over))
+        self._resume_gap(
+            self.clock.now(),
+            crashed=report.files > len(report.superseded) + len(report.taken_over),
+        )
         self.hub.subscribe(self._offer)
         self._thread = threading.Thread(
             target=self._run, name=f"segments-{self.camera_id}", daemon=True
@@ -239,6 +243,11 @@ class SegmentWriter(SegmentGaps):
                 # after the last packet written (OPS-4).
                 at = self._last_written() or self._at_floor(item.at)
                 self._finish(at)
+                if self._gap_cause == ADDED:
+                    # A new camera's connection failed before its first keyframe: the
+                    # gap says why from here (and raises its alarm), as it did before
+                    # the new camera's wait was a gap of its own.
+                    self._close_gap(at)
                 self._open_gap(at, item.cause, item.detail)
             else:
                 self._packet(item)

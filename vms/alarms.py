@@ -74,8 +74,9 @@ log = logging.getLogger(__name__)
 MAX_DETAIL = 500
 MAX_LIST = 500
 # Gap causes an operator chose or that the system does on purpose: recorded (OPS-4),
-# not alarms.
-QUIET_GAP_CAUSES = frozenset({"recording_off", "stopped", "removed", "reconfigured"})
+# not alarms. ``added``: a new camera until its first keyframe, as ``reconfigured`` is
+# an edited one's (the video-lost and no-keyframes alarms tell when it lasts).
+QUIET_GAP_CAUSES = frozenset({"recording_off", "stopped", "removed", "reconfigured", "added"})
 
 
 class AlarmKind(enum.StrEnum):

@@ -6,6 +6,7 @@ every connection). The recorder asks the camera for a keyframe (ONVIF
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,9 +21,12 @@ from recorder.engine import Recorder
 from recorder.engine import get as get_recorder
 from recorder.pipeline import CameraPipeline
 from recorder.segments import SEGMENT_LIMIT_FACTOR
+from tests.conftest import make_config
 from tests.recorder.conftest import PASSWORD, USERNAME, onboard, sqlite_services, wait_for
 from tests.recorder.recorded import segment_rows
 from tests.recorder.test_endless_gop import alarms
+from tests.recorder.test_reliability import gaps
+from vms.clock import ensure_utc
 from vms.services import Services
 
 pytestmark = pytest.mark.timeout(120)
@@ -161,3 +165,44 @@ def test_a_camera_sending_only_p_frames_raises_the_no_keyframes_alarm_OPS_1(
 
 def open_kinds(services: Services, camera_id: str) -> set[str]:
     return {a.kind for a in alarms(services, camera_id, open_only=True)}
+
+
+@pytest.fixture
+def any_backend(database: tuple[str, Path]) -> Iterator[Services]:
+    """Services on each backend (``database``), on the system clock, 2 s segments."""
+    url, data_dir = database
+    services = Services.open(make_config(data_dir, url, VMS_RECORDER_SEGMENT_SECONDS="2"))
+    services.migrate()
+    try:
+        yield services
+    finally:
+        services.close()
+
+
+def test_a_new_camera_waiting_for_its_first_keyframe_is_a_gap_OPS_4(
+    any_backend: Services,
+) -> None:
+    """A camera just added, recording on, whose first keyframe comes seconds (minutes,
+    with a long GOP refusing sync points) after it connected: nothing is recorded
+    meanwhile. Before, no gap row covered that time (a restart's or a reconnection's
+    does), so the catalog's timeline showed nothing missing before the first segment.
+    Now the writer of a camera never recorded opens an ``added`` gap when it starts,
+    closed by the first segment."""
+    services = any_backend
+    refusing = long_gop_camera(services, PlayStart.P_FRAMES, synchronization_point=False)
+    with refusing as (sim, recorder, camera_id):
+        started = dt.datetime.now(dt.UTC)
+        recorder.start()
+        pipeline = recorder.pipeline(camera_id)
+        wait_for(lambda: pipeline.status.dropped_before_keyframe > 0, 8, "a P frame")
+        time.sleep(2.0)  # P frames only: nothing recorded
+        assert pipeline.status.packets == 0
+        sim.hub.request_keyframe()  # the camera's next keyframe
+        wait_for(lambda: segment_rows(services, camera_id), 15, "a catalogued segment")
+    first = segment_rows(services, camera_id)[0]
+    assert [(g.cause, g.end) for g in gaps(services, camera_id)][:1] == [
+        ("added", first.recorded_start)
+    ]
+    gap = gaps(services, camera_id)[0]
+    assert started <= gap.start <= ensure_utc(pipeline.status.connected_at or gap.start)
+    assert gap.end is not None and gap.end - gap.start >= dt.timedelta(seconds=2)

@@ -145,7 +145,9 @@ def test_a_node_that_lost_its_camera_while_stopping_it_writes_no_gap_in_the_new_
     writer_b.stop()
 
     assert_no_overlaps(services, "c1")
-    assert [g.cause for g in gaps(services, "c1")] == ["stopped"]  # B's, at its last packet
+    # A's start left c1 (never recorded) an "added" gap, which B continued and closed at
+    # its first packet; then B's stop, at its last packet.
+    assert [g.cause for g in gaps(services, "c1")] == ["added", "stopped"]
     assert [i.recorded_start for i in items(services, "c1")] == [NOW + dt.timedelta(seconds=1)]
     assert len(list(services.store.iter_quarantined())) == 1  # A's, kept
     assert recording.open_gaps("c1")[0].start >= NOW + dt.timedelta(seconds=4)
@@ -369,7 +371,7 @@ def test_a_killed_nodes_leftover_stays_quarantined_while_the_new_holder_has_no_p
     writer_b = writer_for(services, "c1", PacketHub("c1"))
     writer_b.spool = services.config.data_dir / "node-b" / "c1"  # B's own data folder
     writer_b.fence, writer_b.taken_from = token_b, "node-a"
-    writer_b._resume_gap(crashed=False)  # B's start: its takeover gap, open
+    writer_b._resume_gap(clock.now(), crashed=False)  # B's start: its takeover gap, open
 
     salvage_as_started(services, None)
 

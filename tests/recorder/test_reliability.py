@@ -70,6 +70,12 @@ def gaps(services: Services, camera_id: str) -> list[RecordingGap]:
         )
 
 
+def ended(services: Services, camera_id: str) -> list[RecordingGap]:
+    """The camera's gaps after its first keyframe: all but the ``added`` gap of a new
+    camera's wait for it (none when a file source's first packet came at once)."""
+    return [g for g in gaps(services, camera_id) if g.cause != "added"]
+
+
 def assert_complete(services: Services, camera_id: str) -> list[MediaItem]:
     """INV-1: every row has its whole file (size and SHA-256) and it plays."""
     rows = items(services, camera_id)
@@ -133,7 +139,9 @@ def test_camera_killed_and_restarted_recording_resumes_and_the_gap_is_recorded_O
         sim.stop()
         if restarted is not None:
             restarted.stop()
-    gap = gaps(services, "kill")[0]
+    # The new camera's wait for its first keyframe, then the kill's (OPS-4).
+    added, gap = gaps(services, "kill")[:2]
+    assert added.cause == "added" and added.end is not None
     assert gap.cause in ("camera_down", "stalled"), gap.cause
     assert gap.end is not None and gap.start.timestamp() <= killed_at + 3.0
     rows = assert_complete(services, "kill")
@@ -183,7 +191,9 @@ def test_garbage_stream_is_a_gap_and_the_recorder_keeps_trying(services: Service
         server.stop()
     assert status.reconnects >= 2 and status.state in ("down", "connecting")
     assert items(services, "junk") == []
-    gap = gaps(services, "junk")[0]
+    # The new camera's wait, ended by its first failure, whose gap says why (OPS-4).
+    added, gap = gaps(services, "junk")[:2]
+    assert added.cause == "added" and added.end == gap.start
     assert gap.cause in ("camera_down", "stream_error") and gap.detail
     spool = services.config.data_dir / "recorder" / "spool" / "junk"
     assert not list(spool.glob("*.mp4")) if spool.exists() else True
@@ -213,10 +223,10 @@ def test_truncated_stream_keeps_what_arrived_and_records_the_gap(
     truncated_ts(source)
     with recording(services, "cut", str(source)) as recorder:
         wait_for(lambda: bool(items(services, "cut")), 30, "a segment of what arrived")
-        wait_for(lambda: bool(gaps(services, "cut")), 10, "the gap")
+        wait_for(lambda: len(ended(services, "cut")) > 0, 10, "the gap")
         status = recorder.status("cut")
     assert status.packets > 0
-    assert gaps(services, "cut")[0].cause in ("camera_down", "stream_error")
+    assert ended(services, "cut")[0].cause in ("camera_down", "stream_error")
     assert_complete(services, "cut")
 
 

@@ -609,7 +609,9 @@ def test_recorder_killed_mid_segment_loses_at_most_a_gop_and_the_gap_is_exact_IN
         recovered = (salvaged.recorded_end - salvaged.recorded_start).total_seconds()
         assert expected - 1.0 - 0.15 <= recovered <= expected + 0.15, (recovered, expected)
         assert custody(services, salvaged.id)["salvaged"] == "true"
-        crash = gaps(services, "kill9")[0]
+        # The new camera's wait for its first keyframe (OPS-4), then the crash.
+        added, crash = gaps(services, "kill9")[:2]
+        assert added.cause == "added" and added.end is not None
         assert crash.cause == "crash"
         assert (crash.start, crash.end) == (salvaged.recorded_end, first_after.recorded_start)
         assert_no_overlaps(services, "kill9")
