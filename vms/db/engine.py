@@ -204,6 +204,18 @@ def insert_missing(session: Session, model: type[Any], **values: Any) -> bool:
     return session.execute(statement).first() is not None  # (rowcount: -1 on psycopg)
 
 
+def _closing_when(disposed: threading.Event) -> Callable[[Any, Any], None]:
+    """A pool "checkin" listener closing each connection returned once ``disposed`` is
+    set: engine.dispose() closes only the connections in the pool, and one returned
+    after it stayed open in a pool nobody uses."""
+
+    def close_returned(_dbapi_connection: Any, record: Any) -> None:
+        if disposed.is_set():
+            record.invalidate()
+
+    return close_returned
+
+
 class Database:
     """An engine and its session factory. Services own transactions (STYLE practice 6)."""
 
@@ -219,6 +231,8 @@ class Database:
         self._compiled = _Statements(self.engine)
         self._locks: Engine | None = None  # hash_lock's connections (PostgreSQL)
         self._locks_lock = threading.Lock()
+        self._disposed = threading.Event()
+        event.listen(self.engine, "checkin", _closing_when(self._disposed))
 
     @property
     def dialect(self) -> str:
@@ -270,6 +284,8 @@ class Database:
             except BaseException:
                 self._drop_poll_connection()
                 raise
+            if self._disposed.is_set():  # a poll after dispose() (a late thread) keeps nothing
+                self._drop_poll_connection()
 
     def _begin_poll(self) -> Any:
         connection = self._poll_connection()
@@ -351,6 +367,12 @@ class Database:
             return self._locks
 
     def dispose(self) -> None:
+        """Close the connections: those in the pool and the poll connection now, one
+        still in use (another thread's) when it is returned. A poll made after this
+        keeps no connection. Left to the garbage collector, a connection was closed by
+        the driver's finaliser at a random later moment (psycopg: a ResourceWarning,
+        "deleted while still open")."""
+        self._disposed.set()
         self._drop_poll_connection()
         self.engine.dispose()
         if self._locks is not None:

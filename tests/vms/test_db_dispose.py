@@ -1,0 +1,62 @@
+"""Database.dispose() leaves no database connection open: one another thread still held
+when it ran (a job, a request, a camera's poll finishing as the process stops) is closed
+when it is returned, and a poll made after it does not keep its connection. Left to the
+garbage collector, such a connection was closed by psycopg's ``__del__`` ("deleted while
+still open", a ResourceWarning) at a random later moment, in whatever ran then."""
+
+from __future__ import annotations
+
+import gc
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy import make_url, text
+
+from recorder.recording import _ENABLED
+from vms.db.engine import Database, poll_keys
+from vms.migrations import upgrade
+
+
+def _open_connections(url: str) -> list[psycopg.Connection]:
+    """The psycopg connections of this process to ``url``'s database still open."""
+    name = make_url(url).database
+    return [
+        o
+        for o in gc.get_objects()
+        if isinstance(o, psycopg.Connection) and not o.closed and o.info.dbname == name
+    ]
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+def test_a_connection_returned_after_dispose_is_closed(database: tuple[str, Path]) -> None:
+    url, _data_dir = database
+    db = Database(url)
+    try:
+        reader = db.reader()  # held by another thread, say, while the process stops
+        assert reader.execute(text("SELECT 1")).scalar_one() == 1
+        session = db.session()
+        assert session.execute(text("SELECT 2")).scalar_one() == 2
+    finally:
+        db.dispose()
+    assert len(_open_connections(url)) == 2  # still in use: dispose leaves them be
+    reader.close()
+    session.close()
+    assert _open_connections(url) == []
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+def test_a_poll_after_dispose_keeps_no_connection(database: tuple[str, Path]) -> None:
+    url, _data_dir = database
+    db = Database(url)
+    try:
+        upgrade(db.engine)
+        (params,) = poll_keys(["cam"])
+        with db.poll() as p:
+            assert p.first(_ENABLED, params) is None
+    finally:
+        db.dispose()
+    assert _open_connections(url) == []
+    with db.poll() as p:  # a camera's poll thread, late to stop
+        assert p.first(_ENABLED, params) is None
+    assert _open_connections(url) == []
