@@ -156,9 +156,23 @@ class Services:
         db = Database(config.effective_database_url)
         try:
             refuse_newer(db.engine)  # a rolled-back upgrade: nothing read or written
+            services = cls._wire(config, clock, db)
         except BaseException:
             db.dispose()
             raise
+        try:
+            services._install()
+        except BaseException:
+            # Nothing left open by a start that failed halfway (a plugin, a job's set-up):
+            # what was installed so far, then the database (its connections closed, not
+            # left to the garbage collector).
+            services.close()
+            raise
+        return services
+
+    @classmethod
+    def _wire(cls, config: Config, clock: Clock, db: Database) -> Services:
+        """The services on ``db``, before the jobs and plugins (:meth:`_install`)."""
         remote = open_bucket(config)
         store = MediaStore(config.media_dir, remote)
         store.create_dirs()
@@ -291,26 +305,31 @@ class Services:
                 every_minutes=config.audit.checkpoint_minutes,
             ),
         )
-        services.closers.append(events.close)  # first registered: closed last
-        services.alarms.listen()  # this process's events raise and clear alarms
+        return services
+
+    def _install(self) -> None:
+        """The jobs, the closers and the plugins' hooks of the services."""
+        config, events = self.config, self.events
+        self.closers.append(events.close)  # first registered: closed last
+        self.alarms.listen()  # this process's events raise and clear alarms
         # Signed checkpoints of the audit chain (issue 14): checked twice per period.
-        services.jobs.append(
+        self.jobs.append(
             Job(
                 "audit-checkpoint",
                 max(1.0, min(60.0, config.audit.checkpoint_minutes * 30.0)),
-                services.checkpoints.run,
+                self.checkpoints.run,
                 cluster_once=True,
             )
         )
-        services.jobs.append(
-            Job("dock-scan", config.ingest.dock_scan_seconds, dock.scan, cluster_once=True)
+        self.jobs.append(
+            Job("dock-scan", config.ingest.dock_scan_seconds, self.dock.scan, cluster_once=True)
         )
         stale = dt.timedelta(hours=config.ingest.upload_stale_hours)
-        services.jobs.append(
+        self.jobs.append(
             Job(
                 "upload-expiry",
                 min(UPLOAD_EXPIRY_MAX_SECONDS, max(1.0, stale.total_seconds() / 4)),
-                lambda: uploads.expire_stale(stale),
+                lambda: self.uploads.expire_stale(stale),
                 cluster_once=True,
             )
         )
@@ -320,8 +339,8 @@ class Services:
         # finished or failed first (issue 15.6); a live runner's export is left alone.
         # Across nodes (issue 13.5): one runner of queued exports under the "exports"
         # lease; a node taking over from a dead one recovers first.
-        exports = services.exports
-        services.jobs.append(
+        exports = self.exports
+        self.jobs.append(
             Job(
                 "exports",
                 config.exports.poll_seconds,
@@ -330,34 +349,33 @@ class Services:
                 recover=exports.recover_interrupted,
             )
         )
-        services.roles.add(
+        self.roles.add(
             Component(
                 "jobs",
                 "export-recovery",
-                lambda: services.leases.unless_held("exports", exports.recover_interrupted),
+                lambda: self.leases.unless_held("exports", exports.recover_interrupted),
                 order=10,
             )
         )
-        services.ports.provide(CaseExports, services.exports)
+        self.ports.provide(CaseExports, self.exports)
         if config.backup.folder:  # scheduled backup sets (docs/design/backup.md)
-            services.jobs.append(
+            self.jobs.append(
                 Job(
                     "backup",
                     config.backup.interval_hours * 3600,
-                    lambda: _scheduled_backup(services),
+                    lambda: _scheduled_backup(self),
                     cluster_once=True,
                 )
             )
         # Aggregated audit of refused sign-ins, and forgetting idle throttle keys.
-        services.jobs.append(
-            Job("login-throttle", config.web.login_window_seconds, users.sweep_throttle)
+        self.jobs.append(
+            Job("login-throttle", config.web.login_window_seconds, self.users.sweep_throttle)
         )
         # Packages built on the core (retention, ...) install their hooks, jobs and
         # services here; ``vms`` itself imports none of them (ARCHITECTURE section 2).
         for ep in entry_points(group="vms.plugins"):
             install: Callable[[Services], None] = ep.load()
-            install(services)
-        return services
+            install(self)
 
     def migrate(self, by: Who = UPGRADE_ACTOR) -> None:
         """Create the folders and bring the schema to the newest migration (idempotent).

@@ -60,3 +60,23 @@ def test_a_poll_after_dispose_keeps_no_connection(database: tuple[str, Path]) ->
     with db.poll() as p:  # a camera's poll thread, late to stop
         assert p.first(_ENABLED, params) is None
     assert _open_connections(url) == []
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+def test_services_that_fail_to_open_leave_no_connection_open(
+    database: tuple[str, Path], tmp_path: Path
+) -> None:
+    """Services.open failing after it opened the database (here a categories file that
+    does not parse; a plugin, the bucket, the bus) closes it: the connection its schema
+    check took stayed open in the pool until the garbage collector found it."""
+    from tests.conftest import make_config
+    from vms.errors import InvalidArgument
+    from vms.services import Services
+
+    url, data_dir = database
+    bad = tmp_path / "categories.toml"
+    bad.write_text("[[category]\n", encoding="utf-8")
+    config = make_config(data_dir, url, VMS_TAGGING_CATEGORIES_FILE=str(bad))
+    with pytest.raises(InvalidArgument, match=r"categories file .*categories\.toml"):
+        Services.open(config)
+    assert _open_connections(url) == []
