@@ -21,10 +21,13 @@ from vms.migrations import upgrade
 def _open_connections(url: str) -> list[psycopg.Connection]:
     """The psycopg connections of this process to ``url``'s database still open."""
     name = make_url(url).database
+    # type(), not isinstance(): isinstance reads ``__class__``, which some objects of other
+    # libraries in the process answer with a warning (torch's deprecated reduce_op, once
+    # an earlier test of the worker imported torch: a FutureWarning, an error here).
     return [
         o
         for o in gc.get_objects()
-        if isinstance(o, psycopg.Connection) and not o.closed and o.info.dbname == name
+        if issubclass(type(o), psycopg.Connection) and not o.closed and o.info.dbname == name
     ]
 
 
