@@ -21,8 +21,9 @@ import datetime as dt
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -49,6 +50,9 @@ class AccessUnit:
 
 Subscriber = Callable[[AccessUnit], None]
 
+#: Skips a camera remembers (:attr:`FrameStats.skips`).
+MAX_SKIPS = 1000
+
 
 @dataclass
 class FrameStats:
@@ -62,6 +66,10 @@ class FrameStats:
     skipped: int = 0
     render_seconds: float = 0.0
     encode_seconds: float = 0.0
+    #: Where frames were skipped: (capture time of the first frame not made, how many),
+    #: the latest ``MAX_SKIPS``. A receiver's timeline has a hole there that no one lost
+    #: on the way (tests tell the camera's own skips from frames lost downstream).
+    skips: deque[tuple[dt.datetime, int]] = field(default_factory=lambda: deque(maxlen=MAX_SKIPS))
 
 
 class StreamHub:
@@ -187,6 +195,8 @@ class StreamHub:
                 skipped = int((now - due) / period)
                 index += skipped
                 self.stats.skipped += skipped
+                first = self.epoch_utc + dt.timedelta(seconds=due - self.epoch)
+                self.stats.skips.append((first, skipped))
                 due = self.epoch + index * period
             # A frame is never made before its capture time: a wake-up by a session
             # joining or leaving waits on (a real camera cannot send a frame early, and a

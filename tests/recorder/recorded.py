@@ -15,6 +15,7 @@ from vms.db.models import MediaItem
 from vms.services import Services
 
 SEGMENT_SECONDS = "2"
+FPS = 10
 
 
 def segment_rows(services: Services, camera_id: str) -> list[MediaItem]:
@@ -30,10 +31,20 @@ def segment_rows(services: Services, camera_id: str) -> list[MediaItem]:
 
 
 @contextlib.contextmanager
-def three_segments(services: Services) -> Iterator[tuple[Rig, list[MediaItem]]]:
+def three_segments(
+    services: Services, burn_in_clock: bool = False
+) -> Iterator[tuple[Rig, list[MediaItem]]]:
     """The simulator recorded until three segments are complete; yields the rig and the
-    first three segments' rows."""
-    cam = SimulatedCamera("cam1", size=(320, 180), fps=10, username=USERNAME, password=PASSWORD)
+    first three segments' rows. ``burn_in_clock``: each picture carries its capture time
+    (:mod:`onvif_control.simulator.timecode`)."""
+    cam = SimulatedCamera(
+        "cam1",
+        size=(320, 180),
+        fps=FPS,
+        username=USERNAME,
+        password=PASSWORD,
+        burn_in_clock=burn_in_clock,
+    )
     cam.start()
     try:
         with rigged(services, cam) as rig:
