@@ -39,6 +39,15 @@ TAKEOVER = "takeover"
 #: start (recording on) to its first segment, which waits for the camera's first
 #: keyframe (recorder/segment_gaps.py, ``_resume_gap``).
 ADDED = "added"
+#: Causes that say only that the recorder itself was not recording the camera (yet):
+#: a new camera's start, a restart, a crash, a takeover, a stop, a hand-over, a
+#: reconfiguration. Such a gap gives way to the camera's own cause the moment one is
+#: known (a connection failing: ``camera_down``; recording turned off): it is closed
+#: there and a gap with that cause opened, so a gap's cause says why the footage is
+#: missing for as long as it is (OPS-4; recorder/segments.py, ``_item``).
+RECORDER_CAUSES = frozenset(
+    {ADDED, TAKEOVER, "crash", "restart", "stopped", "handed over", "reconfigured"}
+)
 #: The cause of the span of a segment the object store did not take (503, a timeout, a
 #: refused connection): kept in the node's spool and ingested again when the store
 #: answers, which takes the gap back out of the timeline (recorder/pending.py).

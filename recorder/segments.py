@@ -55,7 +55,7 @@ from recorder.fanout import EncodedPacket, Interruption, Item, PacketHub
 from recorder.open_segment import CLOCK_STEP as CLOCK_STEP
 from recorder.open_segment import OpenSegment
 from recorder.pending import KeptSegment, PendingSegments
-from recorder.recording import ADDED, RECORDER, STORE_UNAVAILABLE, RecordingLog
+from recorder.recording import RECORDER, RECORDER_CAUSES, STORE_UNAVAILABLE, RecordingLog
 from recorder.recording_switch import RecordingSwitch
 from recorder.salvage import SalvageReport, SpoolSalvage
 from recorder.segment_gaps import SegmentGaps
@@ -243,10 +243,13 @@ class SegmentWriter(SegmentGaps):
                 # after the last packet written (OPS-4).
                 at = self._last_written() or self._at_floor(item.at)
                 self._finish(at)
-                if self._gap_cause == ADDED:
-                    # A new camera's connection failed before its first keyframe: the
-                    # gap says why from here (and raises its alarm), as it did before
-                    # the new camera's wait was a gap of its own.
+                if self._gap_cause in RECORDER_CAUSES and item.cause != self._gap_cause:
+                    # The gap of the recorder's own start (a new camera's wait for its
+                    # first keyframe, a restart's, a crash's, a stop's continued) ends
+                    # where the camera's own reason is known: the gap says why from here
+                    # (and raises its alarm). Before, a camera down after a restart was
+                    # a `crash` or `stopped` gap (the latter quiet) for as long as it
+                    # was down (OPS-4).
                     self._close_gap(at)
                 self._open_gap(at, item.cause, item.detail)
             else:

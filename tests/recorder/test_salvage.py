@@ -561,6 +561,27 @@ threading.Event().wait()
 """
 
 
+def recorder_process(
+    services: Services, camera_id: str, url: str, segment_seconds: int
+) -> subprocess.Popen[bytes]:
+    """A recorder process (``CHILD``) recording ``camera_id`` from ``url`` into the
+    services' database and store, with ``segment_seconds`` segments."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VMS_")}
+    env.update(
+        VMS_DATA_DIR=str(services.config.data_dir),
+        VMS_DATABASE_URL=services.config.effective_database_url,
+        VMS_INGEST_MIN_FREE_BYTES="0",
+        VMS_RECORDER_SEGMENT_SECONDS=str(segment_seconds),
+    )
+    return subprocess.Popen(
+        [sys.executable, "-c", CHILD, camera_id, url],
+        env=env,
+        cwd=Path(__file__).parents[2],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 @pytest.mark.timeout(180)
 def test_recorder_killed_mid_segment_loses_at_most_a_gop_and_the_gap_is_exact_INV_1_OPS_4(
     sim: SimulatedCamera, tmp_path: Path
@@ -570,21 +591,8 @@ def test_recorder_killed_mid_segment_loses_at_most_a_gop_and_the_gap_is_exact_IN
     video's end to the first packet of the new run."""
     services = sqlite_services(tmp_path, VMS_RECORDER_SEGMENT_SECONDS="2")
     try:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("VMS_")}
-        env.update(
-            VMS_DATA_DIR=str(services.config.data_dir),
-            VMS_DATABASE_URL=services.config.effective_database_url,
-            VMS_INGEST_MIN_FREE_BYTES="0",
-            VMS_RECORDER_SEGMENT_SECONDS="60",
-        )
         spool = spool_dir(services, "kill9")
-        child = subprocess.Popen(
-            [sys.executable, "-c", CHILD, "kill9", with_creds(sim.rtsp_url)],
-            env=env,
-            cwd=Path(__file__).parents[2],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        child = recorder_process(services, "kill9", with_creds(sim.rtsp_url), 60)
         try:
             # 5+ s of flushed fragments (a keyframe a second), then kill mid-segment.
             wait_for(

@@ -1,0 +1,96 @@
+"""A gap's cause says why footage is missing, for as long as it is (OPS-4).
+
+A gap the recorder opens for a reason of its own (its start, a stop, a crash, a
+restart) says nothing about the camera: once the camera's own reason is known (it does
+not answer; recording was turned off), that gap ends there and one with the camera's
+cause begins, as the gap list and the gap alarm show an auditor. The real simulator
+camera, the real recorder (a killed process for the crash), SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from onvif_control.simulator import SimulatedCamera
+from tests.conftest import make_config
+from tests.recorder.conftest import PASSWORD, USERNAME, wait_for
+from tests.recorder.test_endless_gop import alarms
+from tests.recorder.test_reliability import FAST, gaps, items, recording, with_creds
+from tests.recorder.test_salvage import recorder_process, spool_dir
+from vms.db.models import RecordingGap
+from vms.services import Services
+
+pytestmark = pytest.mark.timeout(150)
+
+
+@contextlib.contextmanager
+def opened(database: tuple[str, Path]) -> Iterator[Services]:
+    """A process's services on ``database`` (one backend of the parametrized fixture)."""
+    url, data_dir = database
+    services = Services.open(make_config(data_dir, url, **FAST))
+    services.migrate()
+    try:
+        yield services
+    finally:
+        services.close()
+
+
+def killed_mid_segment(services: Services, camera_id: str, url: str) -> None:
+    """A recorder process recording ``camera_id``, killed with SIGKILL once a segment is
+    catalogued and the next is in its spool: a crash."""
+    spool = spool_dir(services, camera_id)
+    child = recorder_process(services, camera_id, url, 2)
+    try:
+        wait_for(lambda: len(items(services, camera_id)) >= 1, 40, "a first segment")
+        wait_for(lambda: any(spool.glob("*.mp4")), 10, "a segment in the spool")
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(10)
+
+
+def causes(rows: list[RecordingGap]) -> list[tuple[str, bool]]:
+    return [(g.cause, g.end is None) for g in rows]
+
+
+@pytest.mark.parametrize("ended", ["crash", "stopped"])
+def test_a_camera_down_after_a_restart_is_the_gaps_cause_from_then_on_OPS_4(
+    database: tuple[str, Path], ended: str
+) -> None:
+    """The recorder's last run ended (killed, or stopped) and the camera is unreachable
+    when it starts again. Before, the gap the start continued or opened (``crash``, or
+    ``stopped``: a quiet cause, no gap alarm at all) stayed open with its cause for as
+    long as the camera was down; now it ends at the failed connection and a
+    ``camera_down`` gap begins there, whose alarm says so."""
+    camera = "down-after"
+    sim = SimulatedCamera(camera, size=(320, 180), fps=10, username=USERNAME, password=PASSWORD)
+    sim.start()
+    url = with_creds(sim.rtsp_url)
+    try:
+        with opened(database) as services:
+            if ended == "crash":
+                killed_mid_segment(services, camera, url)
+            else:
+                with recording(services, camera, url):
+                    wait_for(lambda: len(items(services, camera)) >= 1, 40, "a first segment")
+    finally:
+        sim.stop()  # the camera is down from here on
+
+    with opened(database) as services:
+        with recording(services, camera, url) as recorder:
+            pipeline = recorder.pipeline(camera)
+            wait_for(lambda: pipeline.status.reconnects >= 2, 20, "two failed connections")
+        # Stopped: the writer has taken every interruption the pipeline published.
+        rows = gaps(services, camera)
+        open_alarms = alarms(services, camera, open_only=True)
+    # The last run's gap (the crash's from the last packet written), then the camera's.
+    last, down = rows[-2:]
+    assert causes([last, down]) == [(ended, False), ("camera_down", True)], causes(rows)
+    assert last.end == down.start
+    assert [(a.kind, a.detail) for a in open_alarms if a.kind == "recording_gap"] == [
+        ("recording_gap", "recording stopped: camera_down")
+    ]
