@@ -342,6 +342,13 @@ class SegmentWriter(SegmentGaps):
         if not self._recording_enabled(packet.capture):
             if self._open is not None:
                 self._finish(self._open.placed(packet.capture))
+            elif self._gap is not None and self._gap_cause != "recording_off":
+                # A packet came: whatever the open gap said (a new camera's wait for its
+                # first keyframe, a restart, the camera down) is over, and recording off
+                # is why from here. Before, the open gap swallowed it: recording turned
+                # off during the start's `added` gap stayed `added` until it was turned
+                # on again (OPS-4).
+                self._close_gap(self._at_floor(packet.capture))
             self._open_gap(packet.capture, "recording_off", "recording turned off")
             return
         current = self._open

@@ -17,9 +17,13 @@ from pathlib import Path
 import pytest
 
 from onvif_control.simulator import SimulatedCamera
+from onvif_control.simulator.rtsp_server import PlayStart
+from recorder.recording import ADDED, RecordingLog, SetRecording
 from tests.conftest import make_config
-from tests.recorder.conftest import PASSWORD, USERNAME, wait_for
+from tests.recorder.conftest import PASSWORD, SETUP, USERNAME, wait_for
+from tests.recorder.recorded import segment_rows
 from tests.recorder.test_endless_gop import alarms
+from tests.recorder.test_long_gop import long_gop_camera
 from tests.recorder.test_reliability import FAST, gaps, items, recording, with_creds
 from tests.recorder.test_salvage import recorder_process, spool_dir
 from vms.db.models import RecordingGap
@@ -94,3 +98,36 @@ def test_a_camera_down_after_a_restart_is_the_gaps_cause_from_then_on_OPS_4(
     assert [(a.kind, a.detail) for a in open_alarms if a.kind == "recording_gap"] == [
         ("recording_gap", "recording stopped: camera_down")
     ]
+
+
+def test_recording_turned_off_before_a_new_cameras_first_keyframe_is_the_gaps_cause_OPS_4(
+    database: tuple[str, Path],
+) -> None:
+    """A new camera waits for its first keyframe (a long GOP, sync points refused): its
+    ``added`` gap is open. Recording is turned off meanwhile, and the keyframe comes.
+    Before, the ``recording_off`` gap was not opened (a gap was open already): the time
+    recording was off stayed ``added`` until it was turned on again. Now the ``added``
+    gap ends at the first packet recording is off for, and ``recording_off`` begins."""
+    url, data_dir = database
+    services = Services.open(make_config(data_dir, url, VMS_RECORDER_SEGMENT_SECONDS="2"))
+    services.migrate()
+    try:
+        refusing = long_gop_camera(services, PlayStart.P_FRAMES, synchronization_point=False)
+        with refusing as (sim, recorder, camera_id):
+            recorder.start()
+            pipeline = recorder.pipeline(camera_id)
+            wait_for(lambda: pipeline.status.dropped_before_keyframe > 0, 8, "a P frame")
+            assert causes(gaps(services, camera_id)) == [(ADDED, True)]
+            services.ports.get(RecordingLog).set_enabled(
+                SETUP, camera_id, SetRecording(False, "test: off before the first keyframe")
+            )
+            wait_for(lambda: not recorder.polls.enabled(camera_id), 10, "recording read off")
+            sim.hub.request_keyframe()  # the camera's next keyframe
+            writer = recorder.writer(camera_id)
+            wait_for(lambda: not writer.status.recording, 10, "a packet taken while off")
+        rows = gaps(services, camera_id)
+        assert not segment_rows(services, camera_id)
+    finally:
+        services.close()
+    assert causes(rows) == [(ADDED, False), ("recording_off", True)], causes(rows)
+    assert rows[0].end == rows[1].start
