@@ -191,7 +191,12 @@ class RecordingGap(Base):
     camera_id: Mapped[str] = mapped_column(String(64))
     start: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     end: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
-    # camera_down | stalled | disk_full | recording_off | crash | error
+    # Why the footage is missing (docs/design/recording.md, "Gaps"). The camera's:
+    # camera_down | stalled | stream_error. The store's: disk_full | store_unavailable.
+    # A person's: recording_off | removed. The recorder's own, giving way to the
+    # camera's cause once one is known (recorder.recording.RECORDER_CAUSES): added |
+    # restart | crash | takeover | stopped | handed over | reconfigured. And error (a
+    # segment refused or lost, its writer failed or behind; the detail says which).
     cause: Mapped[str] = mapped_column(String(32))
     detail: Mapped[str | None] = mapped_column(String(500))
 
