@@ -68,9 +68,11 @@ MaskProvider = Callable[[str], MaskSet]
 #: often comes within it: asking sooner would ask at nearly every connection.
 KEYFRAME_ASK_SECONDS = 2.0
 
-#: A connection that recorded more packets than this (3 s at 10 fps) was healthy: the
-#: reconnect delay after it starts again from ``reconnect_min_seconds``.
-HEALTHY_PACKETS = 30
+#: A connection that recorded for this long (from its first recorded packet, on the
+#: monotonic clock) was healthy: the reconnect delay after it starts again from
+#: ``reconnect_min_seconds``. In seconds, not packets (30 were "3 s at 10 fps": 15 s at
+#: 2 fps, 1 s at 30 fps), so a camera's frame rate does not change how it is reconnected.
+HEALTHY_SECONDS = 3.0
 
 
 class _KeyframeWait:
@@ -346,8 +348,7 @@ class CameraPipeline:
 
     def _session(self, source: RtspInput, info: StreamInfo) -> None:
         """Stream until the source fails (raises) or we are stopped (returns); sets
-        ``_healthy`` once this connection has recorded more than ``HEALTHY_PACKETS``
-        packets."""
+        ``_healthy`` once this connection has recorded for ``HEALTHY_SECONDS``."""
         masks = self._masks(self.camera_id)
         next_reload = self.clock.monotonic() + self.settings.mask_check_seconds
         self.status.masked, self.status.mask_version = masks.masked, masks.version
@@ -357,11 +358,11 @@ class CameraPipeline:
         clock = CaptureClock(1.0 / info.fps if info.fps > 0 else 0.0)
         last_read: dt.datetime | None = None
         last_monotonic = 0.0
-        # This connection's packets are judged, not the pipeline's over all its
-        # connections: once a camera had recorded 30, a connection that recorded one
-        # reset the reconnect delay, and a camera giving a keyframe and dropping was
-        # reconnected at the minimum delay for ever.
-        healthy_at = self.status.packets + HEALTHY_PACKETS
+        # This connection is judged, not the pipeline over all its connections: once a
+        # camera had recorded 30 packets, a connection that recorded one reset the
+        # reconnect delay, and a camera giving a keyframe and dropping was reconnected
+        # at the minimum delay for ever. None: nothing recorded yet.
+        healthy_at: float | None = None
         for raw in source.packets():
             # When each read returned, for the next packet's capture bound (timing.py).
             read_at, read_monotonic = self._now(), self.clock.monotonic()
@@ -393,7 +394,9 @@ class CameraPipeline:
                 self.status.dropped_before_keyframe += 1
                 continue
             self.status.packets += 1
-            if not self._healthy and self.status.packets > healthy_at:
+            if healthy_at is None:
+                healthy_at = read_monotonic + HEALTHY_SECONDS
+            elif not self._healthy and read_monotonic >= healthy_at:
                 self._healthy = True
             now = read_at
             capture = clock.capture((raw.pts - first_pts) * tick, now, earlier)

@@ -1,6 +1,6 @@
 """The pipeline's reconnect backoff (recorder/pipeline.py, step 1): the delay doubles
 from ``reconnect_min_seconds`` while connections fail and starts again from the minimum
-after a healthy connection (one that recorded more than ``HEALTHY_PACKETS`` packets),
+after a healthy connection (one that recorded for ``HEALTHY_SECONDS``, at any frame rate),
 even when that connection ended in an error, as every connection does (OPS-4: a camera
 down is reconnected quickly after a good day, never hammered when it keeps failing).
 
@@ -19,7 +19,12 @@ import pytest
 from onvif_control.simulator import SimulatedCamera
 from privacy_masks.model import MaskSet
 from recorder.fanout import PacketHub
-from recorder.pipeline import HEALTHY_PACKETS, CameraPipeline, CameraSpec, PipelineSettings
+from recorder.pipeline import (
+    HEALTHY_SECONDS,
+    CameraPipeline,
+    CameraSpec,
+    PipelineSettings,
+)
 from tests.recorder.conftest import PASSWORD, USERNAME, wait_for
 from tests.recorder.test_watch import SlowLink
 from vms.clock import SystemClock
@@ -27,6 +32,8 @@ from vms.clock import SystemClock
 pytestmark = pytest.mark.timeout(90)
 
 MIN, MAX = 0.1, 3.2
+#: Packets of a 10 fps connection a second past ``HEALTHY_SECONDS``: a healthy one's.
+HEALTHY = 10 * (HEALTHY_SECONDS + 1)
 
 
 class CuttingLink:
@@ -75,10 +82,10 @@ class CuttingLink:
 
 
 @contextlib.contextmanager
-def relayed_pipeline() -> Iterator[tuple[CameraPipeline, CuttingLink]]:
-    """A pass-through pipeline (no masks) reading the simulator through the relay, with
-    a 0.1 s minimum and a 3.2 s maximum delay (not started yet)."""
-    sim = SimulatedCamera("backoff", size=(320, 180), fps=10, username=USERNAME, password=PASSWORD)
+def relayed_pipeline(fps: int = 10) -> Iterator[tuple[CameraPipeline, CuttingLink]]:
+    """A pass-through pipeline (no masks) reading the simulator (``fps`` frames a second)
+    through the relay, with a 0.1 s minimum and a 3.2 s maximum delay (not started yet)."""
+    sim = SimulatedCamera("backoff", size=(320, 180), fps=fps, username=USERNAME, password=PASSWORD)
     sim.start()
     link = CuttingLink(sim.rtsp_port)
     url = sim.rtsp_url.replace("rtsp://", f"rtsp://{USERNAME}:{PASSWORD}@", 1)
@@ -118,9 +125,7 @@ def test_a_long_connection_that_stalls_resets_the_delay_OPS_4() -> None:
         pipe.start()
         wait_for(lambda: pipe.status.reconnects >= 3, 20, "three failed connections")
         assert pipe.status.reconnect_delay == pytest.approx(4 * MIN)
-        wait_for(
-            lambda: pipe.status.packets > 2 * HEALTHY_PACKETS, 30, "a healthy connection's packets"
-        )
+        wait_for(lambda: pipe.status.packets > HEALTHY, 30, "a healthy connection's packets")
         assert dropped(pipe, link) == pytest.approx(MIN)
 
 
@@ -133,14 +138,28 @@ def test_short_connections_after_a_healthy_one_grow_the_delay_OPS_4() -> None:
     packets."""
     with relayed_pipeline() as (pipe, link):
         pipe.start()
-        wait_for(
-            lambda: pipe.status.packets > 2 * HEALTHY_PACKETS, 30, "a healthy connection's packets"
-        )
+        wait_for(lambda: pipe.status.packets > HEALTHY, 30, "a healthy connection's packets")
         delays = [dropped(pipe, link)]
         for _ in range(4):
             before = pipe.status.packets
             wait_for(lambda: pipe.status.packets > before, 20, "a packet of the next connection")
             delays.append(dropped(pipe, link))
             # Each short connection recorded a few packets, far from a healthy one's.
-            assert pipe.status.packets - before <= HEALTHY_PACKETS
+            assert pipe.status.packets - before < 10 * HEALTHY_SECONDS
         assert delays == pytest.approx([MIN, 2 * MIN, 4 * MIN, 8 * MIN, 16 * MIN])
+
+
+def test_a_slow_camera_is_healthy_after_the_same_seconds_as_a_fast_one_OPS_4() -> None:
+    """A connection's health was counted in packets (more than 30:
+    "3 s at 10 fps"): a 2 fps camera had to stream 15 s before its reconnect delay
+    started again from the minimum, a 30 fps one 1 s, so how soon a camera that dropped
+    was reconnected (and how long its gap) depended on its frame rate. Now a connection
+    is healthy once it has recorded for ``HEALTHY_SECONDS``, at any frame rate."""
+    with relayed_pipeline(fps=2) as (pipe, link):
+        link.refuse = 3  # three failures in a row: the delay grows to 0.8 s
+        pipe.start()
+        wait_for(lambda: pipe.status.reconnects >= 3, 20, "three failed connections")
+        assert pipe.status.reconnect_delay == pytest.approx(4 * MIN)
+        # Recorded for more than HEALTHY_SECONDS (2 fps: a packet every 0.5 s).
+        wait_for(lambda: pipe.status.packets > 2 * (HEALTHY_SECONDS + 1), 30, "4 s of video")
+        assert dropped(pipe, link) == pytest.approx(MIN)
