@@ -259,7 +259,8 @@ class AlarmRow(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    # camera_offline | video_lost | recording_gap | disk_alarm | mask_blanking
+    # vms.alarms.AlarmKind: camera_offline | video_lost | recording_gap | disk_alarm |
+    # mask_blanking | store_missing | purge_clock | backup_failed | no_keyframes
     kind: Mapped[str] = mapped_column(String(32))
     camera_id: Mapped[str | None] = mapped_column(String(64))
     open_key: Mapped[str | None] = mapped_column(String(100))
