@@ -131,3 +131,41 @@ def test_recording_turned_off_before_a_new_cameras_first_keyframe_is_the_gaps_ca
         services.close()
     assert causes(rows) == [(ADDED, False), ("recording_off", True)], causes(rows)
     assert rows[0].end == rows[1].start
+
+
+def test_a_camera_back_while_recording_is_off_ends_its_down_gap_there_OPS_4(
+    database: tuple[str, Path],
+) -> None:
+    """The camera goes down (its gap open), recording is turned off, the camera comes
+    back. Before, the down gap swallowed ``recording_off`` and went on saying the camera
+    was down while it sent video nobody recorded, until recording was turned on again.
+    Now the first packet taken while off ends it, and ``recording_off`` begins there."""
+    camera = "back-off"
+    sim = SimulatedCamera(camera, size=(320, 180), fps=10, username=USERNAME, password=PASSWORD)
+    sim.start()
+    port, back = sim.rtsp_port, None
+    try:
+        with opened(database) as services:
+            with recording(services, camera, with_creds(sim.rtsp_url)) as recorder:
+                wait_for(lambda: len(items(services, camera)) >= 1, 40, "a first segment")
+                sim.stop()
+                wait_for(lambda: gaps(services, camera)[-1].end is None, 20, "the down gap")
+                services.ports.get(RecordingLog).set_enabled(
+                    SETUP, camera, SetRecording(False, "test: off while the camera is down")
+                )
+                wait_for(lambda: not recorder.polls.enabled(camera), 10, "recording read off")
+                back = SimulatedCamera(
+                    camera, rtsp_port=port, size=(320, 180), fps=10,
+                    username=USERNAME, password=PASSWORD,
+                )  # fmt: skip
+                back.start()
+                writer = recorder.writer(camera)
+                wait_for(lambda: not writer.status.recording, 30, "a packet taken while off")
+            rows = gaps(services, camera)
+    finally:
+        sim.stop()
+        if back is not None:
+            back.stop()
+    down, off = rows[-2:]
+    assert causes([down, off]) == [(down.cause, False), ("recording_off", True)], causes(rows)
+    assert down.cause in ("camera_down", "stalled") and down.end == off.start
