@@ -70,6 +70,14 @@ def test_a_killed_media_node_loses_its_camera_to_the_other_within_15_s_OPS_4(
 
         wait_for(spread, 60, "one camera per node")
         wait_for(lambda: all(items(services, c) for c in ids), 60, "segments of both cameras")
+
+        def recording() -> bool:
+            # Each node records its camera: one node-b has just handed to node-a (the
+            # spread) keeps its `handed over` gap open until node-a's first packet, and
+            # node-b taking it back continues that gap (the failover's would say so).
+            return spread() and all(g.end is not None for c in ids for g in gaps(services, c))
+
+        wait_for(recording, 60, "both nodes recording their camera")
         victim = next(c for c, n in holders(services).items() if n == "node-a")
         killed_at = dt.datetime.now(dt.UTC)
         started = time.monotonic()
