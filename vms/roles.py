@@ -267,13 +267,17 @@ def serve(
     from vms.services import Services  # the runner is loaded by the CLI before Services
 
     services = Services.open(config)
-    for install in plugins:
-        install(services)
-    add_job_runner(services)
-    runner = RoleRunner(services, role)
-    services.roles.serving = Serving(runner.roles, demo)
+    runner: RoleRunner | None = None
     demo_setup: DemoSetup | None = None
+    # Everything after the open inside the try: a plugin's install, the job runner's
+    # set-up or an unknown role failing closes the services too (the database's pool,
+    # the bus's threads), not only a failure while serving.
     try:
+        for install in plugins:
+            install(services)
+        add_job_runner(services)
+        runner = RoleRunner(services, role)
+        services.roles.serving = Serving(runner.roles, demo)
         services.migrate()
         services.startup_recovery()
         if demo:
@@ -300,7 +304,8 @@ def serve(
             finally:
                 health.stop()
     finally:
-        runner.stop()
+        if runner is not None:
+            runner.stop()
         if demo_setup is not None:
             demo_setup.stop()
         services.close()

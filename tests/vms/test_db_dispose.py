@@ -16,6 +16,7 @@ from sqlalchemy import make_url, text
 from recorder.recording import _ENABLED
 from vms.db.engine import Database, poll_keys
 from vms.migrations import upgrade
+from vms.services import Services
 
 
 def _open_connections(url: str) -> list[psycopg.Connection]:
@@ -82,4 +83,47 @@ def test_services_that_fail_to_open_leave_no_connection_open(
     config = make_config(data_dir, url, VMS_TAGGING_CATEGORIES_FILE=str(bad))
     with pytest.raises(InvalidArgument, match=r"categories file .*categories\.toml"):
         Services.open(config)
+    assert _open_connections(url) == []
+
+
+def _failing_plugin(services: Services) -> None:
+    raise RuntimeError("a plugin that cannot install")
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("failure", ["plugin", "role"])
+def test_a_serve_that_fails_before_serving_closes_its_services(
+    database: tuple[str, Path], failure: str
+) -> None:
+    """``vms serve`` failing between opening its services and serving (a plugin's
+    install, the job runner's set-up, a role it does not know) closed nothing: the
+    database's pool kept the connection the schema check took, and the Redis bus its
+    listener thread (a plugin had subscribed), until the process ended."""
+    import threading
+    import uuid
+
+    from tests.conftest import make_config
+    from vms.errors import InvalidArgument
+    from vms.roles import serve
+
+    url, data_dir = database
+    config = make_config(
+        data_dir,
+        url,
+        VMS_REDIS_URL="redis://127.0.0.1:6379/0",
+        VMS_REDIS_PREFIX=f"test-{uuid.uuid4().hex}",
+    )
+    threads_before = set(threading.enumerate())
+
+    def listens(services: Services) -> None:  # a plugin hearing other processes' events
+        services.events.subscribe(lambda topic, payload: None)
+
+    if failure == "plugin":
+        with pytest.raises(RuntimeError, match="cannot install"):
+            serve(config, role="all", demo=False, plugins=[listens, _failing_plugin])
+    else:
+        with pytest.raises(InvalidArgument, match="nowhere"):
+            serve(config, role="nowhere", demo=False, plugins=[listens])
+    left = [t.name for t in set(threading.enumerate()) - threads_before if t.is_alive()]
+    assert left == []
     assert _open_connections(url) == []
