@@ -181,7 +181,8 @@ class RedisEventBus(EventBus):
 
     def close(self) -> None:
         """Send what is still in the outbox (a CLI's last event), for up to
-        :data:`CLOSE_FLUSH_SECONDS`; then stop the threads."""
+        :data:`CLOSE_FLUSH_SECONDS`; then stop the threads and close the connections
+        (the sender's stayed open in the client's pool until garbage-collected)."""
         if self._sender is not None:
             with contextlib.suppress(queue.Full):
                 self._outbox.put(None, timeout=CLOSE_FLUSH_SECONDS)
@@ -189,6 +190,7 @@ class RedisEventBus(EventBus):
         self._stop.set()
         if self._listener is not None:
             self._listener.join(timeout=5)
+        self._redis.close()
 
     def _start_listener(self) -> None:
         with self._lock:

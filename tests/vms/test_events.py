@@ -6,6 +6,7 @@ its own); the real multi-process test is tests/web/test_processes.py."""
 
 from __future__ import annotations
 
+import gc
 import queue
 import socket
 import time
@@ -82,6 +83,37 @@ def test_a_publisher_without_handlers_does_not_listen(
     publisher.publish("ptz.pose", {"camera_id": "c1", "pan": 0.25})
     assert heard.get(timeout=10) == ("ptz.pose", {"camera_id": "c1", "pan": 0.25})
     assert publisher._listener is None and publisher.listening()
+
+
+def _connected_to_redis() -> set[int]:
+    """The ids of this process's Redis connections that are open."""
+    from redis.connection import AbstractConnection
+
+    # type(), not isinstance(): see tests/vms/test_db_dispose.py (torch's reduce_op).
+    return {
+        id(o)
+        for o in gc.get_objects()
+        if issubclass(type(o), AbstractConnection) and o.is_connected
+    }
+
+
+def test_a_closed_bus_leaves_no_redis_connection_open(
+    buses: list[RedisEventBus], channel: str
+) -> None:
+    """close() stopped the sender thread but left the connection it had published on
+    open in the client's pool, until the garbage collector found it: Services.close()
+    left one Redis connection per closed set of services."""
+    listener = RedisEventBus(REDIS, channel=channel)
+    buses.append(listener)
+    heard = heard_by(listener)
+    assert listener.wait_listening(10)
+    before = _connected_to_redis()
+    publisher = RedisEventBus(REDIS, channel=channel)
+    publisher.publish("media.new", {"id": "m1"})
+    assert heard.get(timeout=10) == ("media.new", {"id": "m1"})  # it had connected
+    assert _connected_to_redis() - before
+    publisher.close()
+    assert _connected_to_redis() - before == set()
 
 
 def test_a_malformed_message_on_the_channel_is_dropped(
