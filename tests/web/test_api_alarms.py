@@ -115,3 +115,46 @@ def test_every_unacknowledged_alarm_is_reachable_page_by_page(
     unknown = client.get("/api/v1/alarms?before=999999", headers=bearer(tokens, "auditor"))
     assert unknown.status_code == 400
     assert "before 999999" in unknown.get_json()["error"]["message"]
+
+
+def test_a_retry_with_the_same_request_id_is_answered_as_the_first_ACC_6(
+    client: Any, services: Services, tokens: dict[str, str]
+) -> None:
+    """ACC-6: an API client retrying an acknowledgement after a lost answer got a 409
+    although its first request had worked (the page's form had its one-time key, the
+    API nothing). With ``request_id`` (a UUID of the client's, as the other write
+    endpoints take it) the retry is answered with the first answer, audited and
+    published once; without it, with another id, or by another user with the same id,
+    a second acknowledgement is still a 409 naming who made the first."""
+    alarm = services.alarms.apply(AlarmChange(AlarmKind.VIDEO_LOST, "c1", True, "lost"))
+    assert alarm is not None
+    heard: list[dict[str, Any]] = []
+    services.events.subscribe(
+        lambda topic, payload: heard.append(payload) if topic == "alarm.acknowledged" else None
+    )
+    url = f"/api/v1/alarms/{alarm.id}/ack"
+    dispatcher = bearer(tokens, "dispatcher")
+    ack = {"request_id": "2c5e8a1f-7b3d-4e6a-9f10-8d2c4b6a0e13"}
+    first = client.post(url, json=ack, headers=dispatcher)
+    assert first.status_code == 200, first.get_json()
+    again = client.post(url, json=ack, headers=dispatcher)
+    assert (again.status_code, again.get_json()) == (200, first.get_json())
+    for body, user in (
+        (None, "dispatcher"),
+        ({}, "dispatcher"),
+        ({"request_id": "6a0d3e9b-1f2c-4b5d-8e7f-0a1b2c3d4e5f"}, "dispatcher"),
+        (ack, "admin"),  # another user's request under the same id is not a retry
+    ):
+        refused = client.post(url, json=body, headers=bearer(tokens, user))
+        assert refused.status_code == 409, refused.get_json()
+        assert "already acknowledged by dispatcher" in refused.get_json()["error"]["message"]
+    bad = client.post(url, json={"request_id": "twice"}, headers=dispatcher)
+    assert bad.status_code == 400 and "request_id" in bad.get_json()["error"]["message"]
+    with services.db.session() as s:
+        audited = s.execute(
+            select(AuditEntry.actor).where(
+                AuditEntry.action == "alarms.ack", AuditEntry.outcome == "ok"
+            )
+        ).all()
+    assert audited == [("dispatcher",)]
+    assert [p["id"] for p in heard] == [alarm.id]

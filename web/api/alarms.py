@@ -10,7 +10,7 @@ from typing import Any
 
 from vms.alarms import Alarm
 from web.contract import ApiBlueprint
-from web.schemas.alarms import AlarmListOut, AlarmListQuery, AlarmOut
+from web.schemas.alarms import AckIn, AlarmListOut, AlarmListQuery, AlarmOut
 from web.security import require_actor, services
 
 bp = ApiBlueprint("alarms_api", __name__, tag="alarms")
@@ -26,9 +26,16 @@ def list_alarms(query: AlarmListQuery) -> dict[str, Any]:
     return {"alarms": listed, "next_before": listed[-1].id if full else None}
 
 
-@bp.operation("POST", "/alarms/<int(max=2147483647):alarm_id>/ack", response=AlarmOut)
-def acknowledge(alarm_id: int) -> Alarm:
+@bp.operation(
+    "POST",
+    "/alarms/<int(max=2147483647):alarm_id>/ack",
+    body=AckIn,
+    body_required=False,
+    response=AlarmOut,
+)
+def acknowledge(alarm_id: int, body: AckIn) -> Alarm:
     """Acknowledge an alarm (audited); an alarm is acknowledged once: 409 naming who
-    did it, 404 for an unknown id. Acknowledging does not clear it: the condition may
-    still hold."""
-    return services().alarms.acknowledge(require_actor(), alarm_id)
+    did it, but to a retry with the first request's ``request_id``: answered with the
+    alarm (ACC-6); 404 for an unknown id. Acknowledging does not clear it: the
+    condition may still hold."""
+    return services().alarms.acknowledge(require_actor(), alarm_id, form_key=body.request_id)
