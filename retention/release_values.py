@@ -32,9 +32,11 @@ class NewRelease:
 
 @dataclass(frozen=True)
 class Decision:
-    """Approve or deny, with the reason (ACC-5)."""
+    """Approve or deny, with the reason (ACC-5); ``form_key``: the page form's one-time
+    key or the API's ``request_id`` (:func:`vms.repeats.made_under_key`, ACC-6)."""
 
     reason: str
+    form_key: str | None = None
 
 
 @dataclass(frozen=True)

@@ -89,7 +89,7 @@ from vms.db.models import (
 )
 from vms.errors import Conflict, InvalidArgument, NotFound
 from vms.lineage import copies_of, lock_with_copies
-from vms.repeats import find_repeat
+from vms.repeats import find_repeat, made_under_key, with_form_key
 
 log = logging.getLogger(__name__)
 
@@ -305,14 +305,18 @@ class ReleaseService(ReleaseLog):
             "derivative (source redacted) unless a court order requires them (REL-3, ACC-11)",
         )
 
-    def review(self, actor: Actor, release_id: str) -> ReleaseRecord:
-        """``received -> in_review``: the records unit has started on it."""
+    def review(self, actor: Actor, release_id: str, form_key: str | None = None) -> ReleaseRecord:
+        """``received -> in_review``: the records unit has started on it. ``form_key``
+        (each step's): the same request sent again is answered as the first was
+        (:meth:`_sent_again`, ACC-6), another attempt refused (409)."""
         target = f"release:{release_id}"
         self.authoriser.require(actor, Action.RELEASES_MANAGE, target)
         with refused_as_now_if_changed(
             self.db, self.authoriser, actor, Action.RELEASES_MANAGE, target
         ):
-            return self._move(actor, release_id, (RECEIVED,), IN_REVIEW, "release.review", None)
+            return self._move(
+                actor, release_id, (RECEIVED,), IN_REVIEW, "release.review", None, form_key
+            )
 
     def approve(self, actor: Actor, release_id: str, command: Decision) -> ReleaseRecord:
         return self._decide(actor, release_id, command, APPROVED)
@@ -331,6 +335,8 @@ class ReleaseService(ReleaseLog):
             row = s.get(ReleaseRequest, release_id)
             if row is None:
                 raise NotFound(f"release request {release_id!r} does not exist")
+            if self._sent_again(s, actor, row, state, action, reason, command.form_key):
+                return self._record(s, row, self.clock.now())
             creator = row.created_by
             media_ids = list(
                 s.execute(
@@ -351,7 +357,35 @@ class ReleaseService(ReleaseLog):
         with refused_as_now_if_changed(
             self.db, self.authoriser, actor, Action.RELEASES_APPROVE, target
         ):
-            return self._move(actor, release_id, (RECEIVED, IN_REVIEW), state, action, reason)
+            return self._move(
+                actor,
+                release_id,
+                (RECEIVED, IN_REVIEW),
+                state,
+                action,
+                reason,
+                command.form_key,
+            )
+
+    def _sent_again(
+        self,
+        s: Session,
+        actor: Actor,
+        row: ReleaseRequest,
+        state: str,
+        action: str,
+        reason: str | None,
+        form_key: str | None,
+    ) -> bool:
+        """Whether ``row`` is ``state`` by ``actor``'s ``action`` made under ``form_key``
+        (the page form's one-time key, the API's ``request_id``) with the same reason: the
+        same request sent again (a double-click, a retry after a lost answer), to be
+        answered with the first answer (ACC-6) while another attempt gets its 409."""
+        return (
+            row.state == state
+            and (reason is None or row.decision_reason == reason)
+            and made_under_key(s, actor, action, f"release:{row.id}", form_key)
+        )
 
     def _move(
         self,
@@ -361,6 +395,7 @@ class ReleaseService(ReleaseLog):
         state: str,
         action: str,
         reason: str | None,
+        form_key: str | None,
     ) -> ReleaseRecord:
         now = self.clock.now()
         with self.db.transaction() as s:
@@ -370,6 +405,8 @@ class ReleaseService(ReleaseLog):
             if row is None:
                 raise NotFound(f"release request {release_id!r} does not exist")
             if row.state not in sources:
+                if self._sent_again(s, actor, row, state, action, reason, form_key):
+                    return self._record(s, row, now)  # the other post, committed meanwhile
                 raise Conflict(
                     f"release request {row.request_number!r} is {row.state}: "
                     f"it cannot become {state}"
@@ -393,15 +430,18 @@ class ReleaseService(ReleaseLog):
                 who(actor),
                 action,
                 f"release:{release_id}",
-                details={"from": list(sources), "to": state, "reason": reason},
+                details=with_form_key(
+                    {"from": list(sources), "to": state, "reason": reason}, form_key
+                ),
             )
             s.flush()
             return self._record(s, row, now)
 
-    def release(self, actor: Actor, release_id: str) -> ReleaseRecord:
+    def release(self, actor: Actor, release_id: str, form_key: str | None = None) -> ReleaseRecord:
         """``approved -> released``: records the release on every item's custody events;
         an internal-affairs release is recorded as a secondary copy (REL-4). Before
-        approval: 409, audited (ACC-5)."""
+        approval: 409, audited (ACC-5); the same request sent again (``form_key``) is
+        answered as the first was (ACC-6)."""
         target = f"release:{release_id}"
         self.authoriser.require(actor, Action.RELEASES_MANAGE, target)
         now = self.clock.now()
@@ -409,12 +449,14 @@ class ReleaseService(ReleaseLog):
             row = s.get(ReleaseRequest, release_id)
             if row is None:
                 raise NotFound(f"release request {release_id!r} does not exist")
+            if self._sent_again(s, actor, row, RELEASED, "release.release", None, form_key):
+                return self._record(s, row, now)
             state, number = row.state, row.request_number
         if state != APPROVED:
             self.refuse_state(actor, "release.release", target, number, state)
         self.still_releasable(actor, "release.release", release_id)
         try:
-            return self._release(actor, release_id, number, now)
+            return self._release(actor, release_id, number, now, form_key)
         except (_ChangedSinceCheck, UserChanged) as exc:
             # Flagged or restricted since the check above, or the user disabled or given
             # another role (ACC-1): refused as the checks refuse it now, by the user as
@@ -425,7 +467,12 @@ class ReleaseService(ReleaseLog):
             ) from None
 
     def _release(
-        self, actor: Actor, release_id: str, number: str, now: dt.datetime
+        self,
+        actor: Actor,
+        release_id: str,
+        number: str,
+        now: dt.datetime,
+        form_key: str | None,
     ) -> ReleaseRecord:
         target = f"release:{release_id}"
         with self.db.transaction() as s:
@@ -433,6 +480,8 @@ class ReleaseService(ReleaseLog):
             # and finds it released (ACC-6: one custody event per item, one audit entry).
             row = s.get_one(ReleaseRequest, release_id, with_for_update=lock_rows(s))
             if row.state != APPROVED:  # raced with another release
+                if self._sent_again(s, actor, row, RELEASED, "release.release", None, form_key):
+                    return self._record(s, row, now)
                 raise Conflict(f"release request {number!r} is {row.state}")
             items = s.execute(
                 select(ReleaseItem)
@@ -485,11 +534,10 @@ class ReleaseService(ReleaseLog):
                 who(actor),
                 "release.release",
                 target,
-                details={
-                    "media_ids": media_ids,
-                    "secondary_copy": ia,
-                    "privacy_override": override,
-                },
+                details=with_form_key(
+                    {"media_ids": media_ids, "secondary_copy": ia, "privacy_override": override},
+                    form_key,
+                ),
             )
             s.flush()
             return self._record(s, row, now)

@@ -175,6 +175,15 @@ class RequestModel(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
+class RequestIdIn(RequestModel):
+    """The optional body of a step that takes nothing else (acknowledge an alarm, start
+    a release's review, record the release). ``request_id``: a UUID of the client's; a
+    retry with it after a lost answer is answered as the first request was (ACC-6),
+    while another attempt is still a 409."""
+
+    request_id: RequestId | None = None
+
+
 class QueryModel(BaseModel):
     """A query string: values are strings parsed by the field types; unknown parameters
     are ignored (a cache-busting ``_=`` must not fail a request)."""

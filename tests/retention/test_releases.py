@@ -337,3 +337,62 @@ def test_privacy_flag_set_by_editors_cleared_by_approvers_and_recorded_ACC_11(
         )
     assert [e["privacy_sensitive"] for e in events] == [True, False]
     assert denied(timed, "media.edit") and denied(timed, "releases.approve")
+
+
+def test_a_retried_decision_or_release_is_answered_as_the_first_ACC_5_ACC_6(
+    timed: Services,
+    timed_client: Any,
+    timed_tokens: dict[str, str],
+    releases: ReleaseService,
+    who: dict[str, Actor],
+    clock: ManualClock,
+) -> None:
+    """ACC-5, ACC-6: the release workflow's steps (start review, approve or deny, record
+    the release) answered a client's retry after a lost answer with a 409 ("is
+    approved: it cannot become approved"; the release's retry was even audited as
+    refused), although its first request had worked. With ``request_id`` (a UUID of the
+    client's, as the other write endpoints take it) the retry by the same user is
+    answered with the first answer, the step audited once; another attempt (no id,
+    another id, another decision) is still a 409."""
+    media = ingest(timed, recorded_at=clock.now() - DAY)
+    request = releases.create(who["commander"], new((media,)))
+    base = f"/api/v1/releases/{request.id}"
+    commander = {"Authorization": f"Bearer {timed_tokens['commander']}"}
+    approver = {"Authorization": f"Bearer {timed_tokens['approver']}"}
+    steps = (
+        ("review", commander, {"request_id": "1b2c3d4e-5f60-4718-8a9b-0c1d2e3f4a5b"}),
+        (
+            "approve",
+            approver,
+            {"reason": "public record", "request_id": "2c3d4e5f-6071-4829-9bac-1d2e3f4a5b6c"},
+        ),
+        ("release", commander, {"request_id": "3d4e5f60-7182-493a-8cbd-2e3f4a5b6c7d"}),
+    )
+    for step, headers, body in steps:
+        first = timed_client.post(f"{base}/{step}", json=body, headers=headers)
+        assert first.status_code == 200, (step, first.get_json())
+        again = timed_client.post(f"{base}/{step}", json=body, headers=headers)
+        assert (again.status_code, again.get_json()) == (200, first.get_json()), step
+        other = {**body, "request_id": "4e5f6071-8293-4a4b-9dce-3f4a5b6c7d8e"}
+        for changed in ({k: v for k, v in body.items() if k != "request_id"}, other):
+            refused = timed_client.post(f"{base}/{step}", json=changed, headers=headers)
+            assert refused.status_code == 409, (step, refused.get_json())
+    denial = {"reason": "public record", "request_id": steps[1][2]["request_id"]}
+    refused = timed_client.post(f"{base}/deny", json=denial, headers=approver)
+    assert refused.status_code == 409, refused.get_json()  # not the step that key made
+    bad = timed_client.post(f"{base}/release", json={"request_id": "x"}, headers=commander)
+    assert bad.status_code == 400 and "request_id" in bad.get_json()["error"]["message"]
+    with timed.db.session() as s:
+        audited = s.execute(
+            select(AuditEntry.action, AuditEntry.outcome)
+            .where(AuditEntry.target == f"release:{request.id}")
+            .order_by(AuditEntry.seq)
+        ).all()
+    assert [a.action for a in audited if a.outcome == "ok"] == [
+        "release.create",
+        "release.review",
+        "release.approve",
+        "release.release",
+    ]
+    # The two other attempts at a release are refused and audited (ACC-5); the retry is not.
+    assert [a.action for a in audited if a.outcome == "denied"] == ["release.release"] * 2

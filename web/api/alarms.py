@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from vms.alarms import Alarm
-from web.contract import ApiBlueprint
-from web.schemas.alarms import AckIn, AlarmListOut, AlarmListQuery, AlarmOut
+from web.contract import ApiBlueprint, RequestIdIn
+from web.schemas.alarms import AlarmListOut, AlarmListQuery, AlarmOut
 from web.security import require_actor, services
 
 bp = ApiBlueprint("alarms_api", __name__, tag="alarms")
@@ -29,11 +29,11 @@ def list_alarms(query: AlarmListQuery) -> dict[str, Any]:
 @bp.operation(
     "POST",
     "/alarms/<int(max=2147483647):alarm_id>/ack",
-    body=AckIn,
+    body=RequestIdIn,
     body_required=False,
     response=AlarmOut,
 )
-def acknowledge(alarm_id: int, body: AckIn) -> Alarm:
+def acknowledge(alarm_id: int, body: RequestIdIn) -> Alarm:
     """Acknowledge an alarm (audited); an alarm is acknowledged once: 409 naming who
     did it, but to a retry with the first request's ``request_id``: answered with the
     alarm (ACC-6); 404 for an unknown id. Acknowledging does not clear it: the

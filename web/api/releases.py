@@ -18,7 +18,7 @@ from retention.releases import (
     ReleaseService,
     ShareRecord,
 )
-from web.contract import ApiBlueprint
+from web.contract import ApiBlueprint, RequestIdIn
 from web.schemas.releases import (
     DecisionIn,
     NewReleaseIn,
@@ -72,10 +72,18 @@ def get_release(release_id: str) -> ReleaseRecord:
     return releases().get(require_actor(), release_id)
 
 
-@bp.operation("POST", "/releases/<release_id>/review", response=ReleaseOut)
-def review_release(release_id: str) -> ReleaseRecord:
-    """``received -> in_review`` (``releases.manage``)."""
-    return releases().review(require_actor(), release_id)
+@bp.operation(
+    "POST",
+    "/releases/<release_id>/review",
+    body=RequestIdIn,
+    body_required=False,
+    response=ReleaseOut,
+)
+def review_release(release_id: str, body: RequestIdIn) -> ReleaseRecord:
+    """``received -> in_review`` (``releases.manage``); 409 when it is not received, but
+    to a retry with the first request's ``request_id``: answered with the request
+    (ACC-6)."""
+    return releases().review(require_actor(), release_id, body.request_id)
 
 
 @bp.operation("POST", "/releases/<release_id>/approve", body=DecisionIn, response=ReleaseOut)
@@ -83,21 +91,30 @@ def approve_release(release_id: str, body: DecisionIn) -> ReleaseRecord:
     """Approve with a reason (``releases.approve``: release approvers, admins; ACC-5).
 
     403 (audited) for one's own request unless ``[releases] allow_self_approval``; 409
-    once decided."""
+    once decided, but to a retry with the first request's ``request_id`` and reason:
+    answered with the request (ACC-6)."""
     return releases().approve(require_actor(), release_id, body.command())
 
 
 @bp.operation("POST", "/releases/<release_id>/deny", body=DecisionIn, response=ReleaseOut)
 def deny_release(release_id: str, body: DecisionIn) -> ReleaseRecord:
-    """Deny with a reason (``releases.approve``; ACC-5)."""
+    """Deny with a reason (``releases.approve``; ACC-5); a retry as for approve."""
     return releases().deny(require_actor(), release_id, body.command())
 
 
-@bp.operation("POST", "/releases/<release_id>/release", response=ReleaseOut)
-def release_release(release_id: str) -> ReleaseRecord:
+@bp.operation(
+    "POST",
+    "/releases/<release_id>/release",
+    body=RequestIdIn,
+    body_required=False,
+    response=ReleaseOut,
+)
+def release_release(release_id: str, body: RequestIdIn) -> ReleaseRecord:
     """``approved -> released``: a custody event on every item; an internal-affairs
-    release is recorded as a secondary copy (REL-4). 409 (audited) before approval."""
-    return releases().release(require_actor(), release_id)
+    release is recorded as a secondary copy (REL-4). 409 (audited) before approval or
+    once released, but to a retry with the first request's ``request_id``: answered
+    with the request (ACC-6)."""
+    return releases().release(require_actor(), release_id, body.request_id)
 
 
 @bp.operation(

@@ -7,15 +7,7 @@ from typing import Annotated
 from pydantic import Field
 
 from vms.alarms import AlarmQuery
-from web.contract import (
-    OutTime,
-    Printable,
-    QueryModel,
-    Range,
-    RequestId,
-    RequestModel,
-    ResponseModel,
-)
+from web.contract import OutTime, Printable, QueryModel, Range, ResponseModel
 
 
 class AlarmListQuery(QueryModel):
@@ -37,14 +29,6 @@ class AlarmListQuery(QueryModel):
             limit=self.limit,
             before=self.before,
         )
-
-
-class AckIn(RequestModel):
-    """An acknowledgement's optional body. ``request_id``: a UUID of the client's; a
-    retry with it after a lost answer is answered with the alarm it acknowledged
-    (ACC-6), while another acknowledgement is still a 409."""
-
-    request_id: RequestId | None = None
 
 
 class AlarmOut(ResponseModel):

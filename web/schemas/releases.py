@@ -8,7 +8,16 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints
 
 from retention.releases import Decision, NewRelease, NewShare, SetPrivacy
-from web.contract import OutTime, Printable, QueryModel, Range, RequestModel, ResponseModel, Time
+from web.contract import (
+    OutTime,
+    Printable,
+    QueryModel,
+    Range,
+    RequestId,
+    RequestModel,
+    ResponseModel,
+    Time,
+)
 from web.schemas.retention import RequesterIn, RequesterOut
 
 ItemId = Annotated[str, Printable(64, required=True)]
@@ -42,10 +51,14 @@ class NewReleaseIn(RequestModel):
 
 
 class DecisionIn(RequestModel):
+    """The decision's reason (ACC-5). ``request_id``: a UUID of the client's; a retry
+    with it and the same reason after a lost answer gets the first answer (ACC-6)."""
+
     reason: Annotated[str, Printable(4000, required=True)]
+    request_id: RequestId | None = None
 
     def command(self) -> Decision:
-        return Decision(self.reason)
+        return Decision(self.reason, form_key=self.request_id)
 
 
 # A link's id named by the client: a UUID in lower-case hex (what the server makes too).
