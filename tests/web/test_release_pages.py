@@ -464,3 +464,41 @@ def test_the_release_form_sent_twice_releases_the_hold_once_RET_10_ACC_6(
     for changed in ({"form_key": ""}, {"notice": "N-9"}):
         refused = client.post("/retention/legal-holds", data={**form, **changed})
         assert refused.status_code == 409 and b"already released" in refused.data
+
+
+def test_the_review_decision_and_release_forms_sent_twice_act_once_ACC_5_ACC_6(
+    app: Flask, services: Services
+) -> None:
+    """ACC-5, ACC-6: a release request's *Start review*, *Approve* and *Record the
+    release* forms sent twice (a double-click, a browser's retry) did their step with
+    the first post and answered the second with a 409 page ("is approved: it cannot
+    become approved"; the release's even audited as refused), the only answer the
+    browser shows. Each form's one-time key tells the repeat: it goes where the first
+    went, the step audited once; a post without the key is still refused."""
+    commander = app.test_client()
+    csrf = sign_in(commander, "commander")
+    release_path = log_request(commander, csrf, services, "FOIA-95")
+    approver = app.test_client()
+    sign_in(approver, "approver")
+    steps = (
+        (commander, "review", {"op": "review"}),
+        (approver, "decide", {"op": "approve", "reason": "public record"}),
+        (commander, "record-release", {"op": "release"}),
+    )
+    for client, form_id, fields in steps:
+        form = {**hidden_fields(client.get(release_path).data, form_id), **fields}
+        assert sent_twice(client, release_path, form) == release_path
+        refused = client.post(release_path, data={**form, "form_key": ""})
+        assert refused.status_code == 409, refused.data
+    with services.db.session() as s:
+        audited = s.execute(
+            select(AuditEntry.action, AuditEntry.outcome).where(
+                AuditEntry.action.in_(["release.review", "release.approve", "release.release"])
+            )
+        ).all()
+    assert sorted(audited) == [
+        ("release.approve", "ok"),
+        ("release.release", "denied"),  # the post without the key (ACC-5)
+        ("release.release", "ok"),
+        ("release.review", "ok"),
+    ]

@@ -12,7 +12,7 @@ from flask import Flask, Response, redirect, render_template, request, send_file
 
 from retention.legal import MAX_LOG_OFFSET as HOLDS_MAX_OFFSET
 from retention.plugin import Retention, get
-from retention.releases import MAX_LOG_OFFSET, OPEN_STATES
+from retention.releases import MAX_LOG_OFFSET, OPEN_STATES, Decision
 from vms.auth.permissions import Action
 from vms.bounded import parse_int
 from vms.errors import NotFound, RateLimited, VMSError
@@ -115,19 +115,22 @@ def release_page(release_id: str) -> Any:
     if request.method == "POST":
         op = request.form.get("op", "")
         form = request.form
+
+        def step_key(step: str) -> str | None:
+            """The step's form key (ACC-6): sent twice, the step is done once and the
+            second post goes where the first went."""
+            return form_keys.redeem_sent(form, f"release.{step}", release_id)
+
+        def decision() -> Decision:
+            reason = {"reason": form.get("reason", "")}
+            command = parse_model(DecisionIn, reason).command()
+            return dataclasses.replace(command, form_key=step_key("decide"))
+
         actions: dict[str, Any] = {
-            "approve": lambda: service.approve(
-                actor,
-                release_id,
-                parse_model(DecisionIn, {"reason": form.get("reason", "")}).command(),
-            ),
-            "deny": lambda: service.deny(
-                actor,
-                release_id,
-                parse_model(DecisionIn, {"reason": form.get("reason", "")}).command(),
-            ),
-            "review": lambda: service.review(actor, release_id),
-            "release": lambda: service.release(actor, release_id),
+            "approve": lambda: service.approve(actor, release_id, decision()),
+            "deny": lambda: service.deny(actor, release_id, decision()),
+            "review": lambda: service.review(actor, release_id, step_key("review")),
+            "release": lambda: service.release(actor, release_id, step_key("release")),
             "share": lambda: shares.share(
                 actor,
                 release_id,
@@ -169,6 +172,11 @@ def release_page(release_id: str) -> Any:
             # A new key each time the form is drawn: after a link was made, another one
             # asked for is made; the same page's form sent twice makes one (REL-1).
             share_key=form_keys.issue("release.share", release_id),
+            # The review, decision and release forms' keys: each sent twice acts once (ACC-6).
+            step_keys={
+                step: form_keys.issue(f"release.{step}", release_id)
+                for step in ("review", "decide", "release")
+            },
             now=services().clock.now(),
             can_manage=allows(actor, Action.RELEASES_MANAGE),
             can_approve=allows(actor, Action.RELEASES_APPROVE),
