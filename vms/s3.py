@@ -242,6 +242,15 @@ class S3Bucket:
         except Exception as exc:
             raise translate(exc, f"bucket {self.bucket}") from None
 
+    def close(self) -> None:
+        """Close the pooled connections of every client made so far (left open, they
+        stayed so until the garbage collector found them)."""
+        with self._clients_lock:
+            clients = [self._client, self._checksummed, self._probe, *(self._bounded_clients or ())]
+        for client in clients:
+            if client is not None:
+                client.close()
+
     def key(self, name: str) -> str:
         return self.prefix + name
 

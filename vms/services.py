@@ -444,11 +444,15 @@ class Services:
             )
 
     def close(self) -> None:
-        """Run the plugins' cleanup (newest first), then release the database."""
+        """Run the plugins' cleanup (newest first), then close the object store's
+        connections and release the database."""
         while self.closers:
             closer = self.closers.pop()
             try:
                 closer()
             except Exception:
                 log.exception("closing %r failed", closer)
-        self.db.dispose()
+        try:
+            self.store.close()
+        finally:
+            self.db.dispose()

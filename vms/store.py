@@ -177,6 +177,11 @@ class MediaStore:
         for path in (self.root, self.objects, self.tmp, self.locks, self.orphans):
             path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
 
+    def close(self) -> None:
+        """Close the bucket's connections (a local store holds none open)."""
+        if self.remote is not None:
+            self.remote.close()
+
     @property
     def upload_part_bytes(self) -> int | None:
         """The object store's multipart part size (None on local disk): the ingest hashes

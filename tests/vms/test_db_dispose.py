@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import make_url, text
 
 from recorder.recording import _ENABLED
+from vms.config import Config
 from vms.db.engine import Database, poll_keys
 from vms.migrations import upgrade
 from vms.services import Services
@@ -127,3 +128,31 @@ def test_a_serve_that_fails_before_serving_closes_its_services(
     left = [t.name for t in set(threading.enumerate()) - threads_before if t.is_alive()]
     assert left == []
     assert _open_connections(url) == []
+
+
+def _open_http_connections() -> set[int]:
+    """The ids of this process's urllib3 connections (the S3 client's) with a socket."""
+    from urllib3.connection import HTTPConnection
+
+    return {
+        id(o)
+        for o in gc.get_objects()
+        if issubclass(type(o), HTTPConnection) and getattr(o, "sock", None) is not None
+    }
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("store_backend", ["s3"], indirect=True)
+def test_closed_services_leave_no_object_store_connection_open(config: Config) -> None:
+    """Services.close() released the database and the plugins' resources but not the S3
+    bucket's clients: the connections they had pooled stayed open until the garbage
+    collector found them, one set per closed Services (a CLI command, a role's end)."""
+    before = _open_http_connections()
+    services = Services.open(config)
+    try:
+        services.migrate()
+        services.startup_recovery()  # the store's marker: the bucket is used
+        assert _open_http_connections() - before  # it had connected
+    finally:
+        services.close()
+    assert _open_http_connections() - before == set()
