@@ -7,11 +7,13 @@ case and media pages' forms are plain HTML forms) each ask :func:`find_repeat` b
 they write anything: one package, job, request or bookmark, audited once.
 
 A change that may be asked only once (open a case, acknowledge an alarm, release a legal
-hold, add an item to a case) cannot tell a double submit from a second, refused attempt
-by who and when: its page's form carries a one-time key (:mod:`web.form_keys`), recorded
-in the change's audit entry (``details["form_key"]``, written in its transaction, INV-4),
-and :func:`made_under_key` finds it there, so the form sent again is answered with the
-first answer (ACC-6) while another attempt still gets its 409.
+hold or a preservation request, add an item to a case, revoke a review grant, a release
+request's review, decision and release) cannot tell a double submit from a second,
+refused attempt by who and when: its page's form carries a one-time key
+(:mod:`web.form_keys`), its API request the client's ``request_id``, recorded in the
+change's audit entry (``details["form_key"]``, written in its transaction, INV-4), and
+:func:`made_under_key` finds it there, so the form or request sent again is answered
+with the first answer (ACC-6) while another attempt still gets its 409.
 """
 
 from __future__ import annotations
@@ -98,9 +100,10 @@ def made_under_key(
     s: Session, actor: Actor, action: str, target: str, form_key: str | None
 ) -> bool:
     """Whether ``actor``'s successful ``action`` on ``target`` was audited under the page
-    form's one-time key ``form_key`` (:func:`with_form_key`): the same form sent again (a
-    double-click, a browser's retry), to be answered with the first answer; False without
-    a key (an API client, a script: its second attempt is refused as before)."""
+    form's one-time key or the API request's ``request_id`` ``form_key``
+    (:func:`with_form_key`): the same form or request sent again (a double-click, a
+    browser's or client's retry), to be answered with the first answer; False without a
+    key (a client that sent none: its second attempt is refused as before)."""
     if form_key is None:
         return False
     details = s.execute(
