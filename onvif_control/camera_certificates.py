@@ -24,7 +24,7 @@ from vms.clock import Clock
 from vms.db.engine import Database
 from vms.db.models import Camera
 from vms.errors import Conflict, FailedPrecondition, InvalidArgument, VMSError
-from vms.media.rtsps import RTSPS_DEFAULT_PORT
+from vms.media.rtsps import RTSPS_DEFAULT_PORT, endpoint
 
 log = logging.getLogger(__name__)
 
@@ -110,8 +110,12 @@ class CameraCertificates:
             if _url(camera, port) != url:
                 message = f"camera {name} got a new address meanwhile: read it again and retry"
                 raise Conflict(message)
+            place: dict[str, str | None] = {}
             if port == "rtsp":
+                # The pin belongs to the host and port it was checked at (design 9).
+                place = {"before_endpoint": camera.rtsp_tls_endpoint}
                 camera.rtsp_tls_fingerprint = wanted
+                camera.rtsp_tls_endpoint = place["endpoint"] = endpoint(host, tcp_port)
             else:
                 camera.tls_fingerprint = wanted
             camera.updated_at = self.clock.now()
@@ -120,7 +124,13 @@ class CameraCertificates:
                 who(actor),
                 action,
                 where,
-                details={"name": name, "port": port, "before": before, "after": wanted},
+                details={
+                    "name": name,
+                    "port": port,
+                    "before": before,
+                    "after": wanted,
+                    **place,
+                },
             )
             out = camera_detail(camera)
         if port == "onvif":

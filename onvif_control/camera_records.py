@@ -39,6 +39,8 @@ class CameraRecord:
     tls_fingerprint: str | None
     tls_ca: bool
     rtsp_tls_fingerprint: str | None
+    # The host:port that pin belongs to (a stream elsewhere is refused until accepted).
+    rtsp_tls_endpoint: str | None
     health: str
     health_detail: str | None
     last_seen_at: dt.datetime | None
@@ -82,6 +84,7 @@ def _shown_fields(camera: Camera) -> dict[str, Any]:
         "tls_fingerprint": camera.tls_fingerprint,
         "tls_ca": camera.tls_ca_pem is not None,
         "rtsp_tls_fingerprint": camera.rtsp_tls_fingerprint,
+        "rtsp_tls_endpoint": camera.rtsp_tls_endpoint,
         "health": camera.health,
         "health_detail": camera.health_detail,
         "last_seen_at": camera.last_seen_at,

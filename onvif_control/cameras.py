@@ -53,6 +53,7 @@ from vms.db.engine import Database
 from vms.db.models import Camera, Device, PtzSession, SourceKind
 from vms.errors import Conflict, InvalidArgument, VMSError
 from vms.events import EventBus
+from vms.media.rtsps import stream_endpoint
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +169,34 @@ class NoPtz:
 class _ChangedSinceCheck(Exception):
     """A camera's address or credentials changed between an edit's check and its
     transaction (CameraService.update)."""
+
+
+def _stream_moved(camera: Camera) -> dict[str, Any]:
+    """``{"stream_moved": ...}`` for the audit of an edit after which the camera's
+    ``rtsps`` stream is at another host or port than its own pin was taken at: the pin
+    stays with its place and the stream is refused at the new one until an admin accepts
+    the certificate presented there (docs/design/security.md, "Camera certificates", 9);
+    empty otherwise (the same place keeps its pin)."""
+    pinned_at = camera.rtsp_tls_endpoint
+    now_at = stream_endpoint(camera.main_stream_uri)
+    if camera.rtsp_tls_fingerprint is None or pinned_at is None or now_at == pinned_at:
+        return {}
+    log.warning(
+        "camera %s: rtsps stream moved %s -> %s; its pin %s stays with %s until an admin "
+        "accepts the certificate at the new place",
+        camera.name,
+        pinned_at,
+        now_at,
+        camera.rtsp_tls_fingerprint,
+        pinned_at,
+    )
+    return {
+        "stream_moved": {
+            "from": pinned_at,
+            "to": now_at,
+            "rtsp_tls_fingerprint": camera.rtsp_tls_fingerprint,
+        }
+    }
 
 
 class CameraService:
@@ -479,10 +508,12 @@ class CameraService:
                 camera.username = changes["username"]
             if "password" in changes:
                 camera.password_enc = self.box.encrypt(camera_id, changes["password"])
+            moved: dict[str, Any] = {}
             if described is not None:
                 self._apply(camera, described.description)
                 if camera.tls_ca_pem is None:
                     camera.tls_fingerprint = described.tls_fingerprint
+                moved = _stream_moved(camera)
             camera.updated_at = self.clock.now()
             self.audit.append(
                 s,
@@ -492,6 +523,7 @@ class CameraService:
                 details={
                     "changed": sorted(changes),
                     **{k: v for k, v in changes.items() if k != "password"},
+                    **moved,
                 },
             )
             out = camera_detail(camera)

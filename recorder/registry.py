@@ -21,7 +21,7 @@ from vms.audit.log import SYSTEM_ROLE, Who
 from vms.camera_model import Calibration
 from vms.db.models import Camera
 from vms.errors import FailedPrecondition, Unavailable, VMSError
-from vms.media.rtsps import CameraTls
+from vms.media.rtsps import CameraTls, stream_endpoint
 from vms.ports import CredentialBox
 from vms.services import Services
 from vms.urls import redact_credentials, stream_url_problem
@@ -54,7 +54,12 @@ def stream_tls(row: Camera, first_use: Callable[[str], str] | None = None) -> Ca
     if row.tls_ca_pem:
         return CameraTls(row.name, ca_pem=row.tls_ca_pem)
     if row.rtsp_tls_fingerprint:
-        return CameraTls(row.name, fingerprint=row.rtsp_tls_fingerprint)
+        # Bound to where it was taken: a stream moved elsewhere is refused there until an
+        # admin accepts its certificate (never checked against this one, never pinned on
+        # first use), design 9.
+        return CameraTls(
+            row.name, fingerprint=row.rtsp_tls_fingerprint, pinned_at=row.rtsp_tls_endpoint
+        )
     if row.tls_fingerprint:
         return CameraTls(row.name, fingerprint=row.tls_fingerprint, pin_of="https")
     if first_use is not None:
@@ -81,20 +86,31 @@ def pin_on_first_use(services: Services, camera_id: str, stream_uri: str) -> Cal
                         "deleted or its stream changed meanwhile; nothing was sent to it"
                     )
                 known = stream_tls(row)
+                here = stream_endpoint(stream_uri)
                 if known is not None:
                     if known.fingerprint is None:  # a CA bundle given meanwhile
                         raise Unavailable(
                             f"camera {row.name}: opening the rtsps stream: it got a CA "
                             "bundle meanwhile; nothing was sent to it"
                         )
+                    if known.pinned_at not in (None, here):  # a pin of another place
+                        raise Unavailable(
+                            f"camera {row.name}: opening the rtsps stream: it got a pin "
+                            f"for {known.pinned_at} meanwhile; nothing was sent to it"
+                        )
                     return known.fingerprint
-                row.rtsp_tls_fingerprint = fingerprint
+                row.rtsp_tls_fingerprint, row.rtsp_tls_endpoint = fingerprint, here
                 services.audit.append(
                     s,
                     STREAM_PINNER,
                     "camera.certificate.pin",
                     f"camera:{camera_id}",
-                    details={"name": row.name, "port": "rtsp", "tls_fingerprint": fingerprint},
+                    details={
+                        "name": row.name,
+                        "port": "rtsp",
+                        "tls_fingerprint": fingerprint,
+                        "endpoint": here,
+                    },
                 )
         except SQLAlchemyError as exc:
             raise Unavailable(

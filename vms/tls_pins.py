@@ -116,6 +116,35 @@ class CertificateChanged(FailedPrecondition):
         )
 
 
+class StreamMoved(CertificateChanged):
+    """A camera's ``rtsps`` stream is now at another host or port than the one its pin
+    was taken or accepted at: whatever certificate it presents there (``got``, the same
+    one too) was never accepted there, and nothing was sent. An admin who checked the
+    camera accepts it for its rtsp port (docs/design/security.md, "Camera certificates",
+    9): a readdressed or swapped camera, a changed DNS answer for a new name, or an
+    impostor's port look alike from here."""
+
+    def __init__(
+        self, camera: str, operation: str, pinned_at: str, now_at: str, pin: bytes, got: bytes
+    ) -> None:
+        self.expected = format_fingerprint(pin)
+        self.got = format_fingerprint(got)
+        self.port = "rtsp"
+        FailedPrecondition.__init__(
+            self,
+            f"camera {camera}: {operation}: the stream moved from {pinned_at} to {now_at}, "
+            f"whose certificate {self.got} was never accepted (the pin {self.expected} "
+            f"belongs to {pinned_at}); nothing was sent to it (an admin who checked the "
+            "camera's certificate can accept it for its rtsp port)",
+            camera=camera,
+            expected=self.expected,
+            got=self.got,
+            port="rtsp",
+            pinned_at=pinned_at,
+            now_at=now_at,
+        )
+
+
 class CertificateUntrusted(FailedPrecondition):
     """A camera verified by a CA bundle presented a certificate the bundle does not vouch
     for (or that names another host): nothing was sent."""

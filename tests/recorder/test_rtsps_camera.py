@@ -8,6 +8,7 @@ made here) on the camera's host."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from recorder.fanout import PacketHub
 from recorder.pipeline import CameraPipeline, CameraSpec, PipelineSettings
 from recorder.registry import read_registry
 from tests.onvif_control.conftest import (  # noqa: F401
+    SIM_PASSWORD,
     SIM_USER,
     api,
     bearer,
@@ -231,12 +233,82 @@ def test_an_rtsps_camera_without_a_pin_pins_its_rtsp_certificate_on_first_use(
     assert entry.details["port"] == "rtsp"
     assert entry.details["tls_fingerprint"] == genuine.fingerprint
     assert entry.role == SYSTEM_ROLE, entry.role
-    front = TlsFront(sim.rtsp_port, certs[1].server_context(tmp_path))
+    # Another certificate on the same address (the stream's pin belongs to it).
+    front = TlsFront(sim.rtsp_port, certs[1].server_context(tmp_path), port=honest.port)
     try:
-        _store(svc, camera.id, main_stream_uri=f"rtsps://127.0.0.1:{front.port}/stream1")
         reason = _ran(read_registry(svc).specs[camera.id], "down").status.last_error or ""
     finally:
         front.close()
     assert front.received == b""
     assert f"expected {genuine.fingerprint}, got {impostor.fingerprint}" in reason, reason
     assert len(_audits(svc, "camera.certificate.pin")) == 1  # no second first use
+
+
+def _patch_stream(api, bearer, camera, sim, uri: str) -> dict:
+    """The camera answers ``uri`` as its main stream from now on and the admin saves its
+    password again (PATCH): the camera is read anew, its stream URI with it."""
+    sim.answer_stream_uri(uri)
+    reply = api.patch(
+        f"/api/v1/cameras/{camera.id}", json={"password": SIM_PASSWORD}, headers=bearer["admin"]
+    )
+    assert reply.status_code == 200, reply.get_json()
+    assert reply.get_json()["main_stream_uri"] == uri
+    return reply.get_json()
+
+
+def test_a_pinned_stream_moved_to_another_port_is_refused_until_accepted_there_ACC_6(
+    svc, api, bearer, camera, sim, certs, tmp_path
+):
+    """The stream's own pin belongs to the host and port it was taken at (design 9). An
+    edit after which the camera's rtsps stream is elsewhere (a readdressed or swapped
+    camera, or whoever answered the re-read) keeps the pin with its place, audited as a
+    move; the stream is then refused at the new place whatever certificate it presents,
+    the same one too, and is not pinned on first use there: nothing is sent and the
+    reason names the move and the certificate presented. The admin accepts that one for
+    the rtsp port (audited with the place); then it streams. The same place keeps the
+    pin across an edit."""
+    genuine, _ = certs
+    with contextlib.ExitStack() as stack:
+        stack.callback(sim.answer_stream_uri, None)  # the module's simulator, as it was
+        first = TlsFront(sim.rtsp_port, genuine.server_context(tmp_path))
+        stack.callback(first.close)
+        old_uri = f"rtsps://127.0.0.1:{first.port}/stream1"
+        _store(svc, camera.id, tls_fingerprint=None)  # onboarded over http: no ONVIF pin
+        _patch_stream(api, bearer, camera, sim, old_uri)
+        _ran(read_registry(svc).specs[camera.id], "streaming")  # pinned on first use
+        # Saved again with the same stream: the pin stays.
+        shown = _patch_stream(api, bearer, camera, sim, old_uri)
+        assert shown["rtsp_tls_fingerprint"] == genuine.fingerprint
+        assert "stream_moved" not in _audits(svc, "camera.update")[-1].details
+        # The camera now answers another port, which presents the very same certificate.
+        moved = TlsFront(sim.rtsp_port, genuine.server_context(tmp_path))
+        stack.callback(moved.close)
+        new_uri = f"rtsps://127.0.0.1:{moved.port}/stream1"
+        shown = _patch_stream(api, bearer, camera, sim, new_uri)
+        reason = _ran(read_registry(svc).specs[camera.id], "down").status.last_error or ""
+        assert moved.received == b"", moved.received[:200]  # no credentials went there
+        assert (
+            f"the stream moved from 127.0.0.1:{first.port} to 127.0.0.1:{moved.port}" in reason
+        ), reason
+        assert f"certificate {genuine.fingerprint} was never accepted" in reason, reason
+        assert len(_audits(svc, "camera.certificate.pin")) == 1  # no first use at the move
+        assert shown["rtsp_tls_fingerprint"] == genuine.fingerprint  # kept, with its place
+        assert shown["rtsp_tls_endpoint"] == f"127.0.0.1:{first.port}"
+        update = _audits(svc, "camera.update")[-1]
+        assert update.details["stream_moved"] == {
+            "from": f"127.0.0.1:{first.port}",
+            "to": f"127.0.0.1:{moved.port}",
+            "rtsp_tls_fingerprint": genuine.fingerprint,
+        }
+        reply = api.post(
+            f"/api/v1/cameras/{camera.id}/certificate",
+            json={"port": "rtsp", "tls_fingerprint": genuine.fingerprint},
+            headers=bearer["admin"],
+        )
+        assert reply.status_code == 200, reply.get_json()
+        assert reply.get_json()["rtsp_tls_endpoint"] == f"127.0.0.1:{moved.port}"
+        _ran(read_registry(svc).specs[camera.id], "streaming")
+        assert SIM_USER.encode() in moved.received
+    accepted = _audits(svc, "camera.certificate.accept")[-1]
+    assert accepted.details["endpoint"] == f"127.0.0.1:{moved.port}"
+    assert accepted.details["before_endpoint"] == f"127.0.0.1:{first.port}"

@@ -232,3 +232,26 @@ def test_the_audit_chain_verifies_after_every_migration_INV_4(
             assert _snapshot(db.engine)["audit_entries"] == original, revision
     finally:
         db.dispose()
+
+
+def test_0047_dates_each_rtsps_pin_with_its_stream(empty_url: str) -> None:  # noqa: F811
+    """A stream pin stored before 0047 belongs, from then on, to the host and port of the
+    rtsps stream it was taken on (docs/design/security.md, "Camera certificates", 9): it
+    keeps checking that stream, and a later move of the stream is refused until
+    accepted. A pin with no rtsps stream stays unbound."""
+    db = Database(empty_url)
+    try:
+        upgrade(db.engine, "0046")
+        _seed(db.engine)
+        pin = ":".join(["AB"] * 32)
+        with db.engine.begin() as conn:
+            conn.execute(
+                sa.text("UPDATE cameras SET main_stream_uri = :uri, rtsp_tls_fingerprint = :pin"),
+                {"uri": "rtsps://u:p@Cam-7.Example:8322/live", "pin": pin},
+            )
+        upgrade(db.engine)
+        with db.engine.connect() as conn:
+            dated = conn.execute(sa.text("SELECT rtsp_tls_endpoint FROM cameras")).scalar_one()
+    finally:
+        db.dispose()
+    assert dated == "cam-7.example:8322"

@@ -66,6 +66,11 @@ class Camera(Base):
     # when the camera has no other pin (None: the stream is checked against the ONVIF
     # pin, or the CA bundle, or learns this one).
     rtsp_tls_fingerprint: Mapped[str | None] = mapped_column(String(95))
+    # Where that pin was taken or accepted: the stream's host:port (vms.media.rtsps
+    # stream_endpoint). A stream moved elsewhere is not checked against it, nor pinned on
+    # first use: refused until an admin accepts what it presents there (None: a pin from
+    # before 0047 whose stream was not rtsps, not bound to a place).
+    rtsp_tls_endpoint: Mapped[str | None] = mapped_column(String(300))
     # OPS-1 health: online | offline | unknown.
     health: Mapped[str] = mapped_column(String(16))
     health_detail: Mapped[str | None] = mapped_column(String(500))

@@ -35,6 +35,7 @@ from vms.tls_pins import (
     DIGEST_BYTES,
     CertificateChanged,
     CertificateUntrusted,
+    StreamMoved,
     ca_context,
     fingerprint_of,
     format_fingerprint,
@@ -68,6 +69,12 @@ class CameraTls:
     # Whose pin ``fingerprint`` is: "rtsp", the stream port's own; "https", the ONVIF
     # side's, which a stream without a pin of its own is checked against.
     pin_of: str = "rtsp"
+    # Where the stream's own pin ("rtsp") was taken or accepted: ``host:port``
+    # (:func:`stream_endpoint`). A stream now at another host or port is refused before
+    # anything is written, whatever certificate it presents there: the pin belongs to
+    # that place, and a new one is accepted only by an admin (StreamMoved). None: not
+    # bound (a pin stored before 0047 with no rtsps stream to date it, or the ONVIF pin).
+    pinned_at: str | None = None
     # Not part of the value: a spec learning its pin equals another learning it.
     first_use: Callable[[str], str] | None = field(default=None, compare=False, repr=False)
 
@@ -78,11 +85,34 @@ class CameraTls:
             raise ValueError("a camera with neither pin nor CA bundle needs first_use")
         if self.pin_of not in ("rtsp", "https"):
             raise ValueError(f"pin_of is rtsp or https, not {self.pin_of!r}")
+        if self.pinned_at is not None and (self.fingerprint is None or self.pin_of != "rtsp"):
+            raise ValueError("pinned_at dates the stream's own pin: it needs fingerprint")
 
     def operation(self, port: int) -> str:
         """What its errors say was being done: on which port, against which pin."""
         against = ", against the pin of its https port" if self.pin_of == "https" else ""
         return f"{OPERATION} (rtsp port {port}{against})"
+
+
+def endpoint(host: str, port: int) -> str:
+    """``host:port`` as a pin's place is stored (host in lower case, IPv6 in brackets)."""
+    host = host.lower()
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def stream_endpoint(url: str | None) -> str | None:
+    """The ``host:port`` an ``rtsps`` stream URL connects to (port 322 when none is
+    given); None for another scheme, no host, or a URL that does not parse."""
+    if not url or url[:8].lower() != "rtsps://":
+        return None
+    try:
+        parts = urlsplit(url)
+        port = parts.port or RTSPS_DEFAULT_PORT
+    except ValueError:
+        return None
+    if not parts.hostname:
+        return None
+    return endpoint(parts.hostname, port)
 
 
 def open_checked(host: str, port: int, tls: CameraTls, timeout: float) -> ssl.SSLSocket:
@@ -110,6 +140,11 @@ def open_checked(host: str, port: int, tls: CameraTls, timeout: float) -> ssl.SS
             conn.close()
             raise Unavailable(f"camera {tls.camera}: {OPERATION}: {where}: no certificate")
         got = fingerprint_of(der) if der else b"\0" * DIGEST_BYTES
+        here = endpoint(host, port)
+        if tls.pinned_at is not None and tls.fingerprint is not None and tls.pinned_at != here:
+            conn.close()
+            pin = parse_fingerprint(tls.fingerprint)
+            raise StreamMoved(tls.camera, tls.operation(port), tls.pinned_at, here, pin, got)
         try:
             expected = parse_fingerprint(_pin(tls, got))
         except BaseException:

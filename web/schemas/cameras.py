@@ -165,6 +165,9 @@ class CameraOut(ResponseModel):
     # The pin of its rtsps stream's port when it is not the ONVIF side's (AB:CD:...);
     # null: the stream is checked against tls_fingerprint (or the CA bundle).
     rtsp_tls_fingerprint: str | None
+    # Where that pin was taken or accepted (host:port): a stream moved elsewhere is
+    # refused until an admin accepts the certificate it presents there.
+    rtsp_tls_endpoint: str | None
     health: str
     health_detail: str | None
     last_seen_at: OutTime | None

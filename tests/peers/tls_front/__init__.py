@@ -17,7 +17,9 @@ class TlsFront:
     a client sends after the handshake is recorded (:attr:`received`) and relayed; the
     replies' ``Content-Base`` is rewritten to this server's own ``rtsps`` address."""
 
-    def __init__(self, target_port: int, context: ssl.SSLContext) -> None:
+    def __init__(self, target_port: int, context: ssl.SSLContext, port: int = 0) -> None:
+        """``port``: where to listen (0: an ephemeral port; another front's, closed
+        before: another certificate on the same address)."""
         self._target_port = target_port
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -28,7 +30,7 @@ class TlsFront:
         self._handlers: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
         self._server = asyncio.run_coroutine_threadsafe(
-            asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=context), self._loop
+            asyncio.start_server(self._serve, "127.0.0.1", port, ssl=context), self._loop
         ).result(5)
         self.port = int(self._server.sockets[0].getsockname()[1])
 
