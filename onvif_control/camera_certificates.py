@@ -17,7 +17,7 @@ from onvif_control.camera_records import CameraDetail, camera_detail, camera_row
 from onvif_control.cameras import target
 from onvif_control.connections import Connections
 from onvif_control.tls_pins import format_fingerprint, parse_fingerprint
-from vms.audit.log import AuditLog
+from vms.audit.log import AuditLog, Who
 from vms.auth.authoriser import Authoriser, who
 from vms.auth.permissions import Action, Actor
 from vms.clock import Clock
@@ -53,7 +53,13 @@ class CameraCertificates:
         self.timeout = timeout
 
     def accept(
-        self, actor: Actor, camera_id: str, fingerprint: str, port: str = "onvif"
+        self,
+        actor: Actor | None,
+        camera_id: str,
+        fingerprint: str,
+        port: str = "onvif",
+        *,
+        by: Who | None = None,
     ) -> CameraDetail:
         """Pin the certificate a camera now presents (``POST
         /api/v1/cameras/{id}/certificate``, admin) on ``port``: ``onvif``, its https
@@ -63,11 +69,17 @@ class CameraCertificates:
         ``fingerprint`` is the one the admin was shown (and checked on the camera): the
         camera must present exactly it on that port now, or Conflict naming what it
         presents, nothing changed; an admin never pins a certificate unseen. Audited with
-        the port, before and after (ACC-6), refusals too."""
+        the port, before and after (ACC-6), refusals too. ``actor`` None: the CLI's
+        ``vms camera accept-certificate``, acting as ``by`` (the OS user who runs it,
+        audited as such, as the CLI's other writes are)."""
         action, where = "camera.certificate.accept", target(camera_id)
-        decision = self.authoriser.decide(actor, Action.CAMERAS_MANAGE)
-        if not decision.allowed:
-            self.authoriser.refuse(actor, action, where, decision.reason)
+        if actor is not None:
+            decision = self.authoriser.decide(actor, Action.CAMERAS_MANAGE)
+            if not decision.allowed:
+                self.authoriser.refuse(actor, action, where, decision.reason)
+            by = who(actor)
+        assert by is not None, "accept needs an actor or, from the CLI, by"
+        actor_who = by
         if port not in PORTS:
             raise InvalidArgument(f"port {port!r} is not one of {', '.join(PORTS)}", field="port")
         wanted = format_fingerprint(parse_fingerprint(fingerprint))
@@ -79,7 +91,7 @@ class CameraCertificates:
         def failed(message: str) -> None:
             self.audit.record(
                 self.db,
-                who(actor),
+                actor_who,
                 action,
                 where,
                 outcome="failed",
@@ -121,7 +133,7 @@ class CameraCertificates:
             camera.updated_at = self.clock.now()
             self.audit.append(
                 s,
-                who(actor),
+                actor_who,
                 action,
                 where,
                 details={

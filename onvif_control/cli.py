@@ -1,4 +1,4 @@
-"""``vms camera add|list`` (entry point ``vms.commands``) and ``vms audit ptz``
+"""``vms camera add|list|accept-certificate`` (entry point ``vms.commands``) and ``vms audit ptz``
 (entry point ``vms.audit_commands``, a subcommand of ``vms audit``).
 
 The CLI acts as the operating-system user running it, audited as such (``cli:<user>``),
@@ -13,11 +13,13 @@ import sys
 from typing import Any
 from urllib.parse import urlsplit
 
+from onvif_control.camera_certificates import PORTS
+from onvif_control.camera_records import CameraRecord
 from onvif_control.plugin import get
 from onvif_control.ptz_audit import PtzAuditQuery, to_csv
 from vms.bounded import parse_time
 from vms.cli import add_password_options, cli_actor, open_services, read_password
-from vms.errors import InvalidArgument
+from vms.errors import InvalidArgument, NotFound
 from vms.jsonable import jsonable
 from vms.services import Services
 from vms.urls import redact_credentials
@@ -101,6 +103,35 @@ def cmd_camera_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_camera_accept_certificate(args: argparse.Namespace) -> int:
+    """Pin the certificate a camera presents now on ``--port`` (docs/design/security.md,
+    "Camera certificates", 4): as ``POST /api/v1/cameras/{id}/certificate``, for a site
+    run without a browser; audited as the OS user (ACC-6)."""
+    services = _open(args)
+    try:
+        control = get(services)
+        camera_id = _camera_id(control.cameras.list_cameras(None), args.camera)
+        camera = control.certificates.accept(
+            None, camera_id, args.tls_fingerprint, args.port, by=cli_actor()
+        )
+    finally:
+        _close(services)
+    if args.json:
+        print(json.dumps(jsonable(camera), indent=2))
+        return 0
+    pin = camera.rtsp_tls_fingerprint if args.port == "rtsp" else camera.tls_fingerprint
+    print(f"camera {camera.name}: {args.port} certificate pinned: SHA-256 {pin}")
+    return 0
+
+
+def _camera_id(cameras: list[CameraRecord], given: str) -> str:
+    """The id of the camera named or numbered ``given``; NotFound naming it otherwise."""
+    for c in cameras:
+        if given in (c.id, c.name):
+            return c.id
+    raise NotFound(f"camera {given!r} does not exist (give its name or id: vms camera list)")
+
+
 def _time(value: str | None, name: str) -> Any:
     if not value:
         return None
@@ -149,6 +180,25 @@ def register(subparsers: Any) -> None:
     add_password_options(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_camera_add)
+    p = camera.add_parser(
+        "accept-certificate",
+        help="pin the certificate a camera presents now, after it changed (audited)",
+    )
+    p.add_argument("camera", help="the camera's name or id")
+    p.add_argument(
+        "--tls-fingerprint",
+        required=True,
+        help="the SHA-256 fingerprint (AB:CD:...) checked on the camera itself; the "
+        "camera must present exactly it, else nothing is changed",
+    )
+    p.add_argument(
+        "--port",
+        choices=PORTS,
+        default="onvif",
+        help="onvif: its https ONVIF side (default); rtsp: the port of its rtsps stream",
+    )
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_camera_accept_certificate)
     p = camera.add_parser("list", help="list cameras with their health")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_camera_list)

@@ -227,3 +227,47 @@ def test_a_camera_verified_by_the_agency_ca_bundle(svc, control, api, bearer, ce
     assert "certificate not trusted by the camera's CA bundle" in (change.detail or "")
     (entry,) = _audits(svc, "camera.add")
     assert entry.outcome == "ok" and entry.details["tls_ca"] is True
+
+
+def test_cli_accepts_a_renewed_certificate_as_the_os_user_ACC_6(
+    svc, control, api, bearer, tls_sim, certs, tmp_path, capsys, monkeypatch
+):
+    """On a site without a browser, an admin at the server accepts the certificate a
+    camera now presents with ``vms camera accept-certificate CAMERA --tls-fingerprint
+    FP [--port onvif|rtsp]`` (the camera by name or id): the same check as the API (a
+    fingerprint the camera does not present: exit 5, 409's code, naming the one it does,
+    nothing changed), audited ``camera.certificate.accept`` as the OS user (cli:...),
+    refusals too; after it the camera is online again."""
+    from vms.audit.log import SYSTEM_ROLE
+    from vms.cli import main
+
+    genuine, renewed = certs
+    camera_id = _add(api, bearer, tls_sim.onvif_url).get_json()["id"]
+    port = port_of(tls_sim.onvif_url)
+    tls_sim.stop()
+    cam = tls_camera(renewed, tmp_path, port)
+    cli_env(svc, monkeypatch)
+    try:
+        (change,) = control.health.check_all()
+        assert change.new == "offline"
+        accept = ["camera", "accept-certificate", "tls-1", "--tls-fingerprint"]
+        assert main([*accept, genuine.fingerprint]) == 5
+        assert renewed.fingerprint in capsys.readouterr().err
+        assert main([*accept, renewed.fingerprint, "--port", "onvif"]) == 0
+        out = capsys.readouterr().out
+        assert f"tls-1: onvif certificate pinned: SHA-256 {renewed.fingerprint}" in out, out
+        with svc.db.session() as s:
+            assert s.get(Camera, camera_id).tls_fingerprint == renewed.fingerprint
+        control.connections.drop(camera_id)  # this process reads the new pin
+        (back,) = control.health.check_all()
+        assert back.new == "online"
+        by_id = ["camera", "accept-certificate", camera_id, "--tls-fingerprint"]
+        assert main([*by_id, "not-a-fingerprint"]) == 2
+        assert "'not-a-fingerprint'" in capsys.readouterr().err
+    finally:
+        cam.stop()
+    entries = _audits(svc, "camera.certificate.accept")
+    assert [e.outcome for e in entries] == ["failed", "ok"]
+    assert {e.role for e in entries} == {SYSTEM_ROLE}
+    assert all(e.actor.startswith("cli:") for e in entries), [e.actor for e in entries]
+    assert entries[-1].details["after"] == renewed.fingerprint
