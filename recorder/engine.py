@@ -208,6 +208,7 @@ class Recorder:
                 pipeline.status.packets,  # recorded: from a connection's first keyframe
                 # Its first open ended (connected, or failed and counted).
                 pipeline.status.connected_at is not None or pipeline.status.reconnects > 0,
+                pipeline.status.certificate,
             )
         return readings
 

@@ -56,6 +56,7 @@ from vms.media.codec import Decoder, Encoder, new_frame
 from vms.media.rtsps import CameraTls
 from vms.media.stream import RawPacket, RtspInput, StreamInfo
 from vms.outage_log import OutageLog
+from vms.tls_pins import stream_certificate_problem
 from vms.urls import redact_credentials as redact
 
 log = logging.getLogger(__name__)
@@ -148,6 +149,9 @@ class PipelineStatus:
     mask_version: int = 0
     connected_at: dt.datetime | None = None
     last_error: str | None = None
+    # Why the stream's certificate was refused, with the action (vms.tls_pins
+    # stream_certificate_problem); None since a connection passed the check.
+    certificate: str | None = None
     packets: int = 0
     dropped_before_keyframe: int = 0
     # Every video packet the camera sent, those before the first keyframe too: what the
@@ -263,7 +267,7 @@ class CameraPipeline:
             try:
                 info = source.open()
                 self.status.connected_at = self._now()
-                self.status.last_error = None
+                self.status.last_error = self.status.certificate = None
                 self._set_state("streaming", redact(self.spec.url))
                 self._session(source, info)
                 cause, detail = "stopped", "recorder stopped"
@@ -274,6 +278,12 @@ class CameraPipeline:
                 detail = str(exc)
             except (DataLoss, FailedPrecondition) as exc:  # bad bytes, or not H.264 video
                 cause, detail = "stream_error", str(exc)
+                if isinstance(exc, FailedPrecondition):
+                    # A refused certificate stays the camera's problem until a connection
+                    # passes the check: the watch shows it as an alarm with its action.
+                    problem = stream_certificate_problem(self.camera_id, exc)
+                    if problem is not None:
+                        self.status.certificate = problem
             except VMSError as exc:
                 cause, detail = "error", str(exc)
             except Exception as exc:

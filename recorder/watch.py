@@ -23,11 +23,18 @@ Two conditions the health check cannot see, because ONVIF may answer all along:
   ``no_keyframes`` alarm for an endless GOP after a keyframe, gets no packet then, so
   only the watch can tell. Cleared by the first recorded packet (the keyframe came);
   the bound counts afresh after "video lost". The recording gap meanwhile is the
-  writer's, as for any time not recorded (OPS-4).
+  writer's, as for any time not recorded (OPS-4);
+- **stream certificate not accepted**: the stream's ``rtsps`` certificate was refused
+  (changed, or the stream moved from the place of its pin, or not trusted by the CA
+  bundle): what the operator must know (ONVIF may answer, and "video lost" does not
+  say why) with the action, the command and the fingerprint to accept
+  (docs/design/security.md, "Camera certificates", 10); cleared by video from a
+  connection that passed the check.
 
 :class:`PictureWatch` is the pure decision (readings in, events out, monotonic seconds
 given); :class:`WatchThread` reads every pipeline each ``tick`` seconds and publishes
-the events (``recorder.video``, ``mask.blanking``, ``recorder.keyframes``) that
+the events (``recorder.video``, ``mask.blanking``, ``recorder.keyframes``,
+``recorder.certificate``) that
 :mod:`vms.alarms` turns into alarms. It reads counters the pipeline threads write (ints,
 a string): no lock needed, a reading one tick late is harmless.
 """
@@ -59,6 +66,9 @@ class Reading:
     blanking: str | None
     recorded: int
     opened: bool
+    # Why the stream's certificate was refused, with the action (None: not refused, or a
+    # connection passed the check since).
+    certificate: str | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +102,8 @@ class PictureWatch:
         self._last_packet = 0.0
         self._opened = False  # the pipeline's first open had ended at the last reading
         self._blank_since: float | None = None
+        # The certificate refusal this watch raised (None: none raised, or cleared).
+        self.certificate: str | None = None
 
     def observe(self, reading: Reading, now: float) -> list[Event]:
         """The events ``reading`` at monotonic ``now`` causes (state changes only)."""
@@ -124,6 +136,7 @@ class PictureWatch:
             events.append(self._video("lost"))
             self.lost = True
         events += self._keyframes(reading.recorded, arrived, now)
+        events += self._certificate(reading.certificate, arrived)
         if self.lost:
             return events  # no frames: the stage's last word is old news
         if reading.blanking is None:
@@ -159,9 +172,34 @@ class PictureWatch:
         self.no_keyframes = True
         return [self._keyframes_event(True)]
 
+    def _certificate(self, problem: str | None, arrived: bool) -> list[Event]:
+        """Raised when the pipeline's stream certificate is refused; cleared once video
+        arrives from a connection that passed the check (an accepted certificate; a
+        leftover of an earlier run is cleared by the alarms' "video ok")."""
+        if problem is not None and self.certificate is None:
+            self.certificate = problem
+            return [self._certificate_event(problem)]
+        if problem is None and self.certificate is not None and arrived:
+            self.certificate = None
+            return [self._certificate_event(None)]
+        return []
+
+    def _certificate_event(self, problem: str | None) -> Event:
+        if problem is not None:
+            log.error("camera %s: ALARM stream certificate: %s", self.camera_id, problem)
+        else:
+            log.warning("camera %s: stream certificate accepted, alarm cleared", self.camera_id)
+        payload: dict[str, object] = {"camera_id": self.camera_id, "active": problem is not None}
+        if problem is not None:
+            payload["detail"] = problem
+        return Event("recorder.certificate", payload)
+
     def ended(self) -> list[Event]:
         """The camera is not recorded here any more: its alarms end with it."""
         events = []
+        if self.certificate is not None:
+            events.append(self._certificate_event(None))
+            self.certificate = None
         if self.lost:
             events.append(self._video("ok"))
         if self.blanked:

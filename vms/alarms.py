@@ -25,7 +25,12 @@ Kinds, each raised and cleared from an event the system already publishes:
   ``SEGMENT_LIMIT_FACTOR`` x ``[recorder] segment_seconds`` (an endless GOP), so its
   segments are cut without one (:mod:`recorder.segments`, OPS-1), or its connection
   has had none to record from while video arrived that long (:mod:`recorder.watch`);
-  cleared by its next keyframe.
+  cleared by its next keyframe;
+- ``stream_certificate``: ``recorder.certificate`` active, the camera's ``rtsps`` stream
+  was refused for its certificate (changed, moved from the place of its pin, or not
+  trusted by its CA bundle), with the action and the fingerprint to accept
+  (docs/design/security.md, "Camera certificates", 10); cleared when video flows again
+  (inactive, or ``recorder.video`` ``ok``).
 
 A camera deleted from the registry (``camera.deleted``) has its open alarms cleared.
 
@@ -51,7 +56,7 @@ import datetime as dt
 import enum
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import and_, or_, select
@@ -89,6 +94,7 @@ class AlarmKind(enum.StrEnum):
     PURGE_CLOCK = "purge_clock"
     BACKUP_FAILED = "backup_failed"
     NO_KEYFRAMES = "no_keyframes"
+    STREAM_CERTIFICATE = "stream_certificate"
 
 
 # Site alarms raised and cleared by an event's ``active`` flag, with its ``detail``.
@@ -96,6 +102,13 @@ SITE_ALARM_TOPICS = {
     "store.missing": AlarmKind.STORE_MISSING,
     "retention.purge_clock": AlarmKind.PURGE_CLOCK,
     "backup.status": AlarmKind.BACKUP_FAILED,
+}
+
+# Camera alarms raised and cleared by an event's ``active`` flag, with its ``detail`` and
+# ``at`` (the picture watch's and the segment writer's).
+CAMERA_ALARM_TOPICS = {
+    "recorder.keyframes": AlarmKind.NO_KEYFRAMES,
+    "recorder.certificate": AlarmKind.STREAM_CERTIFICATE,
 }
 
 
@@ -109,6 +122,7 @@ LABELS = {
     AlarmKind.PURGE_CLOCK: "purge stopped: clock jumped",
     AlarmKind.BACKUP_FAILED: "backup failed",
     AlarmKind.NO_KEYFRAMES: "no keyframes from camera",
+    AlarmKind.STREAM_CERTIFICATE: "stream certificate not accepted",
 }
 
 
@@ -233,11 +247,11 @@ def change_from_event(topic: str, payload: Mapping[str, Any]) -> AlarmChange | N
         active = bool(payload.get("active"))
         detail = payload.get("detail")
         return AlarmChange(kind, None, active, str(detail) if active and detail else None)
-    if topic == "recorder.keyframes" and camera_id:
+    if topic in CAMERA_ALARM_TOPICS and camera_id:
         active = bool(payload.get("active"))
         detail = payload.get("detail")
         return AlarmChange(
-            AlarmKind.NO_KEYFRAMES,
+            CAMERA_ALARM_TOPICS[topic],
             camera_id,
             active,
             str(detail) if active and detail else None,
@@ -286,6 +300,10 @@ class AlarmService:
         change = change_from_event(topic, payload)
         if change is not None:
             self.apply(change)
+        if change is not None and change.kind is AlarmKind.VIDEO_LOST and not change.active:
+            # Video flows: the stream passed its certificate check. Clears a certificate
+            # alarm left open by an earlier run (a restart), as "video ok" does its own.
+            self.apply(replace(change, kind=AlarmKind.STREAM_CERTIFICATE))
 
     def clear_camera(self, camera_id: str) -> list[Alarm]:
         """Clear every open alarm of ``camera_id`` (a camera deleted from the registry:

@@ -155,3 +155,27 @@ class CertificateUntrusted(FailedPrecondition):
             f"bundle ({reason}); nothing was sent to it",
             camera=camera,
         )
+
+
+def stream_certificate_problem(camera_id: str, error: FailedPrecondition) -> str | None:
+    """What an operator is shown (the ``stream_certificate`` alarm, on the camera page
+    and the wall) when ``error`` refused a camera's ``rtsps`` stream for its
+    certificate: what happened and, for a pin, the action that resolves it, with the
+    fingerprint to give (docs/design/security.md, "Camera certificates", 10); None when
+    ``error`` is no certificate refusal. At most 500 characters for any endpoint."""
+    if isinstance(error, CertificateChanged):
+        camera = camera_id[:40]
+        if isinstance(error, StreamMoved):
+            moved_from = str(error.details.get("pinned_at", ""))[:40]
+            moved_to = str(error.details.get("now_at", ""))[:40]
+            what = f"rtsps stream moved from {moved_from} to {moved_to}: certificate never accepted"
+        else:
+            what = "rtsps stream certificate changed"
+        return (
+            f"{what}; nothing was sent to it. An admin who checked the camera's certificate "
+            f"accepts it: vms camera accept-certificate {camera} --port rtsp --tls-fingerprint "
+            f"{error.got} (or POST /api/v1/cameras/{camera}/certificate)"
+        )
+    if isinstance(error, CertificateUntrusted):
+        return f"{error.message[:380]} An admin fixes the camera's certificate or its CA bundle."
+    return None

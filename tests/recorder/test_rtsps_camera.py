@@ -20,6 +20,7 @@ from privacy_masks.model import MaskSet
 from recorder.fanout import PacketHub
 from recorder.pipeline import CameraPipeline, CameraSpec, PipelineSettings
 from recorder.registry import read_registry
+from recorder.watch import Reading, WatchThread
 from tests.onvif_control.conftest import (  # noqa: F401
     SIM_PASSWORD,
     SIM_USER,
@@ -312,3 +313,86 @@ def test_a_pinned_stream_moved_to_another_port_is_refused_until_accepted_there_A
     accepted = _audits(svc, "camera.certificate.accept")[-1]
     assert accepted.details["endpoint"] == f"127.0.0.1:{moved.port}"
     assert accepted.details["before_endpoint"] == f"127.0.0.1:{first.port}"
+
+
+def _reading(pipe: CameraPipeline) -> Reading:
+    """What the engine's watch reads of ``pipe`` (recorder/engine.py ``_readings``)."""
+    st = pipe.status
+    opened = st.connected_at is not None or st.reconnects > 0
+    return Reading(id(pipe), st.received, None, st.packets, opened, st.certificate)
+
+
+def test_an_operator_sees_a_refused_stream_certificate_as_an_alarm_with_the_action_OPS_1(
+    svc, api, bearer, camera, sim, certs, rtsp_cert, tmp_path
+):
+    """The stream's certificate changed (a camera swapped on the same address): the
+    pipeline refuses it and the watch raises ``stream_certificate``, which the operator
+    sees in the alarms (the camera page's and wall's slot, the API) with what to do: the
+    CLI command and API call with the fingerprint presented. A dispatcher sees it and may
+    not accept (403, audited denied); the admin accepts it (audited), the stream runs
+    again and the alarm clears with its first video."""
+    genuine, _ = certs
+    with contextlib.ExitStack() as stack:
+        first = TlsFront(sim.rtsp_port, genuine.server_context(tmp_path))
+        stack.callback(first.close)
+        uri = f"rtsps://127.0.0.1:{first.port}/stream1"
+        _store(svc, camera.id, main_stream_uri=uri, tls_fingerprint=None)
+        _ran(read_registry(svc).specs[camera.id], "streaming")  # pinned on first use
+        first.close()
+        swapped = TlsFront(sim.rtsp_port, rtsp_cert.server_context(tmp_path), port=first.port)
+        stack.callback(swapped.close)
+        readings: dict[str, Reading] = {}
+        watch = WatchThread(
+            lambda: dict(readings),
+            svc.events,
+            svc.clock,
+            lost_after=60.0,
+            blank_after=60.0,
+            keyframes_after=600.0,
+        )
+        pipe = _started(read_registry(svc).specs[camera.id])
+        stack.callback(pipe.stop)
+        _wait(pipe, "down")
+        readings[camera.id] = _reading(pipe)
+        watch.round()
+        assert swapped.received == b""
+        query = {"open": "true", "camera": camera.id}
+        listed = api.get("/api/v1/alarms", query_string=query, headers=bearer["dispatcher"])
+        assert listed.status_code == 200, listed.get_json()
+        (alarm,) = [a for a in listed.get_json()["alarms"] if a["kind"] == "stream_certificate"]
+        assert alarm["label"] == "stream certificate not accepted"
+        detail = alarm["detail"]
+        assert "rtsps stream certificate changed; nothing was sent to it" in detail, detail
+        command = (
+            f"vms camera accept-certificate {camera.id} --port rtsp "
+            f"--tls-fingerprint {rtsp_cert.fingerprint}"
+        )
+        assert command in detail, detail
+        assert f"POST /api/v1/cameras/{camera.id}/certificate" in detail, detail
+        path = f"/api/v1/cameras/{camera.id}/certificate"
+        body = {"port": "rtsp", "tls_fingerprint": rtsp_cert.fingerprint}
+        denied = api.post(path, json=body, headers=bearer["dispatcher"])
+        assert denied.status_code == 403, denied.get_json()
+        accepted = api.post(path, json=body, headers=bearer["admin"])
+        assert accepted.status_code == 200, accepted.get_json()
+        pipe.stop()
+        pipe = _started(read_registry(svc).specs[camera.id])  # the new pin: a new spec
+        stack.callback(pipe.stop)
+        _wait(pipe, "streaming")
+        for _ in range(100):  # the watch reads it as the engine's does, until video came
+            readings[camera.id] = _reading(pipe)
+            watch.round()
+            if pipe.status.received and _reading(pipe).packets > readings[camera.id].packets:
+                readings[camera.id] = _reading(pipe)
+                watch.round()
+                break
+            threading.Event().wait(0.1)
+    kinds = [
+        a["kind"]
+        for a in api.get("/api/v1/alarms", query_string=query, headers=bearer["admin"]).get_json()[
+            "alarms"
+        ]
+    ]
+    assert "stream_certificate" not in kinds, kinds
+    entries = _audits(svc, "camera.certificate.accept")
+    assert [(e.outcome, e.actor) for e in entries] == [("denied", "dispatcher"), ("ok", "admin")]

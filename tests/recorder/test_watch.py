@@ -18,7 +18,7 @@ from sqlalchemy import select
 from onvif_control.plugin import get as get_control
 from onvif_control.simulator import SimulatedCamera
 from recorder.engine import get as get_recorder
-from recorder.watch import PictureWatch, Reading, WatchThread
+from recorder.watch import Event, PictureWatch, Reading, WatchThread
 from tests.recorder.conftest import PASSWORD, USERNAME, Rig, onboard, sqlite_services, wait_for
 from vms.clock import ManualClock
 from vms.db.models import AlarmRow
@@ -258,3 +258,23 @@ def test_a_slow_connection_is_not_video_lost_before_its_open_ends_OPS_1(tmp_path
         link.close()
         sim.stop()
         services.close()
+
+
+def test_a_refused_stream_certificate_is_raised_once_and_cleared_by_video_OPS_1() -> None:
+    """The pipeline's certificate refusal (with its action) is announced once; a new
+    pipeline (the accepted pin) says nothing until its video arrives, which clears it;
+    a camera removed meanwhile ends it."""
+    watch = PictureWatch("c1", lost_after=60.0, blank_after=60.0, keyframes_after=600.0)
+    watch.observe(Reading(1, 0, None, 0, False), 0.0)
+    problem = "rtsps stream certificate changed; ... accept-certificate c1 ..."
+    raised = watch.observe(Reading(1, 0, None, 0, True, problem), 1.0)
+    assert raised == [
+        Event("recorder.certificate", {"camera_id": "c1", "active": True, "detail": problem})
+    ]
+    assert watch.observe(Reading(1, 0, None, 0, True, problem), 2.0) == []  # once
+    assert watch.observe(Reading(2, 5, None, 5, True), 3.0) == []  # a new pipeline
+    cleared = watch.observe(Reading(2, 9, None, 9, True), 4.0)
+    assert Event("recorder.certificate", {"camera_id": "c1", "active": False}) in cleared
+    watch.observe(Reading(3, 0, None, 0, True, problem), 5.0)
+    ended = watch.ended()
+    assert Event("recorder.certificate", {"camera_id": "c1", "active": False}) in ended

@@ -248,3 +248,21 @@ def test_a_deleted_camera_has_its_open_alarms_cleared(services: Services) -> Non
         ("c2", True),
     ]
     assert [t for t, _ in heard] == ["alarm.cleared", "alarm.cleared"]
+
+
+def test_a_stream_certificate_alarm_is_raised_with_its_action_and_cleared_by_video_OPS_1(
+    services: Services,
+) -> None:
+    """``recorder.certificate`` raises ``stream_certificate`` with the watch's detail
+    (what was refused and the action); one left open by an earlier run (a restart: no
+    watch remembers it) is cleared once video flows again, since the stream then passed
+    its certificate check (docs/design/security.md, "Camera certificates", 10)."""
+    detail = "rtsps stream certificate changed; ... vms camera accept-certificate c1 ..."
+    services.events.publish(
+        "recorder.certificate", {"camera_id": "c1", "active": True, "detail": detail}
+    )
+    (alarm,) = every(services)
+    assert (alarm.kind, alarm.open, alarm.detail) == (AlarmKind.STREAM_CERTIFICATE, True, detail)
+    assert alarm.label == "stream certificate not accepted"
+    services.events.publish("recorder.video", {"camera_id": "c1", "state": "ok"})
+    assert [(a.kind, a.open) for a in every(services)] == [(AlarmKind.STREAM_CERTIFICATE, False)]

@@ -33,7 +33,8 @@ class AlarmListQuery(QueryModel):
 
 class AlarmOut(ResponseModel):
     """An alarm. ``kind``: camera_offline, video_lost, recording_gap, disk_alarm,
-    mask_blanking, store_missing, purge_clock, backup_failed or no_keyframes;
+    mask_blanking, store_missing, purge_clock, backup_failed, no_keyframes or
+    stream_certificate;
     ``camera_id`` null: the
     site's (the disk, store, purge clock and backup alarms); ``cleared_at`` null: still
     open; ``acknowledged_by``/``acknowledged_at`` null: not acknowledged yet."""

@@ -77,6 +77,10 @@ class TlsFront:
                     await w.wait_closed()
 
     def close(self) -> None:
+        """Stops the server and its connections (again: nothing)."""
+        if self._loop.is_closed():
+            return
+
         async def stop() -> None:
             self._server.close()
             # Until every handler ended, also one that began while this ran: closing
