@@ -25,6 +25,7 @@ from vms.db.engine import Database
 from vms.db.models import Camera
 from vms.errors import Conflict, FailedPrecondition, InvalidArgument, VMSError
 from vms.media.rtsps import RTSPS_DEFAULT_PORT, endpoint
+from vms.urls import redact_credentials
 
 log = logging.getLogger(__name__)
 
@@ -178,13 +179,20 @@ def _endpoint(name: str, port: str, url: str, ca_pem: str | None) -> tuple[str, 
             f"camera {name} is verified by its CA bundle: it has no pin to replace"
         )
     if port == "rtsp":
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+            tcp_port = parts.port
+        except ValueError as exc:  # a row stored before such answers were refused
+            raise FailedPrecondition(
+                f"camera {name}'s main stream {redact_credentials(url)[:200]!r} cannot be "
+                f"connected to ({exc}): read the camera again (PATCH) to store its stream"
+            ) from None
         if parts.scheme.lower() != "rtsps" or not parts.hostname:
             raise FailedPrecondition(
                 f"camera {name}'s main stream is not rtsps: it has no certificate to pin on "
                 "its rtsp port"
             )
-        return parts.hostname, parts.port or RTSPS_DEFAULT_PORT
+        return parts.hostname, tcp_port or RTSPS_DEFAULT_PORT
     scheme, host, tcp_port = onvif_endpoint(url)
     if scheme != "https":
         raise FailedPrecondition(

@@ -61,8 +61,14 @@ def stream_url_problem(url: str, camera_host: str, other_hosts: Iterable[str] = 
     would record a local file or the media node's own services as footage, and another
     host would receive the camera's credentials. So only ``rtsp``/``rtsps`` to
     ``camera_host`` (the ONVIF host the admin entered) or one of ``other_hosts`` (a relay
-    the admin named, ``[cameras] stream_hosts``) is allowed. Hosts compare without case."""
-    parts = urlsplit(url)
+    the admin named, ``[cameras] stream_hosts``) is allowed. Hosts compare without case.
+    A URL that does not parse, or whose port is no TCP port, is refused here too: it
+    would fail later where a ValueError is no answer (the certificate API, the relay)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (parsed here: out of range or not a number raises)
+    except ValueError as exc:
+        return f"it does not parse as a URL with a TCP port ({exc})"
     scheme = parts.scheme.lower()
     if scheme not in STREAM_SCHEMES:
         return f"its scheme is {scheme or 'missing'!r}, not rtsp or rtsps"

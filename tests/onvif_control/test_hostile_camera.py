@@ -48,6 +48,11 @@ def answers(sim):
         "rtsp://10.66.6.6:554/stream",
         "rtsp://attacker.example/stream",
         "/etc/passwd",
+        # The camera's own host with a port no connection can have, or no host that
+        # parses: refused here, not a ValueError later (the certificate API, the relay).
+        "rtsps://127.0.0.1:99999/stream1",
+        "rtsp://127.0.0.1:rtsp/stream1",
+        "rtsps://[::1/stream1",
     ],
 )
 def test_stream_uri_elsewhere_is_refused_ACC_1(svc, control, sim, people, answers, uri):

@@ -396,3 +396,21 @@ def test_an_operator_sees_a_refused_stream_certificate_as_an_alarm_with_the_acti
     assert "stream_certificate" not in kinds, kinds
     entries = _audits(svc, "camera.certificate.accept")
     assert [(e.outcome, e.actor) for e in entries] == [("denied", "dispatcher"), ("ok", "admin")]
+
+
+def test_a_stored_stream_with_an_impossible_port_is_a_clear_refusal_not_a_500(
+    svc, api, bearer, camera
+):
+    """A camera row whose rtsps stream names a port no connection can have (stored
+    before such answers were refused): accepting its rtsp certificate is a 422 naming
+    the URI, audited as failed; the registry leaves the stream out."""
+    _store(svc, camera.id, main_stream_uri="rtsps://127.0.0.1:99999/stream1")
+    reply = api.post(
+        f"/api/v1/cameras/{camera.id}/certificate",
+        json={"port": "rtsp", "tls_fingerprint": "AB" * 32},
+        headers=bearer["admin"],
+    )
+    assert reply.status_code == 422, reply.get_data(as_text=True)[:300]
+    assert "rtsps://127.0.0.1:99999/stream1" in reply.get_json()["error"]["message"]
+    assert camera.id not in read_registry(svc).specs
+    assert [e.outcome for e in _audits(svc, "camera.certificate.accept")] == ["failed"]
