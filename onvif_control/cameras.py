@@ -511,9 +511,15 @@ class CameraService:
             moved: dict[str, Any] = {}
             if described is not None:
                 self._apply(camera, described.description)
+                pin_before = camera.tls_fingerprint
                 if camera.tls_ca_pem is None:
                     camera.tls_fingerprint = described.tls_fingerprint
-                moved = _stream_moved(camera)
+                if camera.tls_fingerprint != pin_before:  # a move pins what it met (ACC-6)
+                    moved["tls_fingerprint"] = {
+                        "before": pin_before,
+                        "after": camera.tls_fingerprint,
+                    }
+                moved |= _stream_moved(camera)
             camera.updated_at = self.clock.now()
             self.audit.append(
                 s,

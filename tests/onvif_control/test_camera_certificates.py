@@ -271,3 +271,29 @@ def test_cli_accepts_a_renewed_certificate_as_the_os_user_ACC_6(
     assert {e.role for e in entries} == {SYSTEM_ROLE}
     assert all(e.actor.startswith("cli:") for e in entries), [e.actor for e in entries]
     assert entries[-1].details["after"] == renewed.fingerprint
+
+
+def test_moving_a_camera_audits_the_certificate_pinned_at_its_new_address_ACC_6(
+    svc, api, bearer, tls_sim, certs, tmp_path
+):
+    """A PATCH that moves an https camera to another address pins the certificate met
+    there, as onboarding does (design 5): the pin changed, so the edit's audit entry
+    names it, before and after, as every other pin change is audited (ACC-6)."""
+    genuine, other = certs
+    camera_id = _add(api, bearer, tls_sim.onvif_url).get_json()["id"]
+    moved = tls_camera(other, tmp_path)
+    try:
+        reply = api.patch(
+            f"/api/v1/cameras/{camera_id}",
+            json={"onvif_url": moved.onvif_url, "password": SIM_PASSWORD},
+            headers=bearer["admin"],
+        )
+    finally:
+        moved.stop()
+    assert reply.status_code == 200, reply.get_json()
+    assert reply.get_json()["tls_fingerprint"] == other.fingerprint
+    entry = _audits(svc, "camera.update")[-1]
+    assert entry.details.get("tls_fingerprint") == {
+        "before": genuine.fingerprint,
+        "after": other.fingerprint,
+    }, entry.details
