@@ -458,7 +458,8 @@ def cmd_dock_scan(args: argparse.Namespace) -> int:
         services.close()
     for outcome in outcomes:
         print(f"{outcome.status}: {outcome.path} {outcome.detail}")
-    return 0 if all(o.status != "rejected" for o in outcomes) else 1
+    # A refused file, or one under a name no scan takes, is for a person (TAG-5).
+    return 0 if all(o.status not in ("rejected", "stranded") for o in outcomes) else 1
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -39,6 +39,7 @@ from sqlalchemy import select
 from vms.audit.log import SYSTEM_ROLE, Who
 from vms.clock import Clock
 from vms.db.models import CAPTURE_SOURCES, Device, MediaItem, PurgeIntent, SourceKind
+from vms.dock_files import put_back
 from vms.errors import (
     Conflict,
     DataLoss,
@@ -90,7 +91,9 @@ _REMOVING = ".removing."
 @dataclass(frozen=True)
 class DockOutcome:
     path: Path
-    status: str  # ingested | duplicate | rejected | deferred
+    # ingested | duplicate | rejected | deferred | stranded (under a name no scan takes,
+    # that could not be put back: for a person, _put_back)
+    status: str
     detail: str
 
 
@@ -149,8 +152,7 @@ class DockScanner:
         return outcomes
 
     def _scan_device(self, device_dir: Path, dir_fd: int, now: float, by: Who) -> list[DockOutcome]:
-        outcomes: list[DockOutcome] = []
-        _put_back(os.listdir(dir_fd), dir_fd)
+        outcomes = _put_back(os.listdir(dir_fd), dir_fd, device_dir)
         names = sorted(os.listdir(dir_fd))
         for name in names:
             path = device_dir / name
@@ -547,9 +549,10 @@ def _move_checked(name: str, dir_fd: int, to: str, to_fd: int, expected: Identit
     when it is the file examined, ``expected`` (its device and inode, or a sidecar's
     :data:`SidecarSeen`). Renamed first, then what was renamed is checked: no moment
     between a check and the rename lets a file put under ``name`` since be moved or
-    removed in its stead (TAG-5). Another file is put back under ``name`` (a link:
-    never over a third one, which keeps the name) and False answered; False too when
-    nothing is there."""
+    removed in its stead (TAG-5). Another file is put back (:func:`put_back`: under
+    ``name``, or beside it when a third file took the name meanwhile; a rename, which
+    needs no ownership of the file, vms/dock_files.py) and False answered; False too
+    when nothing is there."""
     try:
         os.replace(name, to, src_dir_fd=dir_fd, dst_dir_fd=to_fd)  # ``to`` is free
     except FileNotFoundError:
@@ -557,38 +560,34 @@ def _move_checked(name: str, dir_fd: int, to: str, to_fd: int, expected: Identit
     moved = _seen(to, to_fd)
     if moved is not None and moved[: len(expected)] == expected:
         return True
-    try:
-        os.link(to, name, src_dir_fd=to_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
-    except FileExistsError:
-        # A third file took the name within the moment: this one stays where it was
-        # moved, said so (nothing deleted).
-        log.warning("dock %s: put under %s while it was moved: left there", name, to)
-        return False
-    os.unlink(to, dir_fd=to_fd)
-    log.warning("dock %s: replaced since it was examined: left for the next scan", name)
+    back = put_back(to, to_fd, name, dir_fd)
+    log.warning("dock %s: replaced since it was examined: left for the next scan as %s", name, back)
     return False
 
 
-def _put_back(names: list[str], dir_fd: int) -> None:
+def _put_back(names: list[str], dir_fd: int, device_dir: Path) -> list[DockOutcome]:
     """A scan killed between renaming a file or a sidecar to remove it (``_REMOVING``)
     and unlinking it, or putting it back, left it under that hidden name: it goes back
-    under its own (a link: never over a file there now), where the scan meets it again:
-    a taken file is a duplicate of its item and removed with its sidecar (TAG-5)."""
+    under its own (:func:`put_back`; beside it when that is taken), where the scan meets
+    it again: a taken file is a duplicate of its item and removed with its sidecar
+    (TAG-5). One that cannot be moved is answered ``stranded``, for a person."""
+    stranded: list[DockOutcome] = []
     for name in names:
         if not name.startswith(_REMOVING):
             continue
         try:
-            os.link(
-                name,
-                name[len(_REMOVING) :],
-                src_dir_fd=dir_fd,
-                dst_dir_fd=dir_fd,
-                follow_symlinks=False,
+            back = put_back(name, dir_fd, name[len(_REMOVING) :], dir_fd)
+        except OSError as exc:
+            message = (
+                f"{name} (left by an interrupted removal) could not be put back under "
+                f"{name[len(_REMOVING) :]}: {exc.strerror or exc}; no scan takes it under "
+                "that name: move it back by hand (TAG-5)"
             )
-        except OSError as exc:  # the name is taken again, or a folder: left, said so
-            log.warning("dock %s: not put back after an interrupted removal: %s", name, exc)
+            log.error("dock %s: %s", device_dir / name, message)
+            stranded.append(DockOutcome(device_dir / name, "stranded", message))
             continue
-        os.unlink(name, dir_fd=dir_fd)
+        log.warning("dock %s: put back as %s after an interrupted removal", name, back)
+    return stranded
 
 
 def _file(info: os.stat_result) -> Identity:

@@ -1,0 +1,128 @@
+"""Dock-folder imports (TAG-5, INV-2) against whoever writes the dock and whatever it
+holds: no file the dock was given is lost, altered or hidden from the scan, and what it
+cannot take is said."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from tests.media import make_video
+from tests.unprivileged import STATION_UID, as_service_user, require_protected_hardlinks
+from tests.vms.test_dock import settle
+from vms import dock as dock_module
+from vms.db.models import MediaItem
+from vms.services import Services
+
+
+def station_writes(path: Path, data: bytes) -> None:
+    """``data`` put under ``path`` as a docking station running as another user does
+    (``rsync -a`` as root from the camera's volume keeps the volume's owner): written
+    beside it, owned by STATION_UID, mode 0644, renamed into place."""
+    part = path.with_name(".station-part")
+    part.write_bytes(data)
+    os.chmod(part, 0o644)
+    os.chown(part, STATION_UID, STATION_UID)
+    os.replace(part, path)
+
+
+def catalogued(services: Services) -> set[str]:
+    with services.db.session() as s:
+        return set(s.execute(select(MediaItem.sha256)).scalars())
+
+
+def swap_after_check(
+    monkeypatch: pytest.MonkeyPatch, name: str, swap: Callable[[], None]
+) -> list[bool]:
+    """Run ``swap`` once, right after the scan's first look at ``name`` once it has
+    ingested or refused the file (the check before it moves the file away)."""
+    real = dock_module._seen
+    done: list[bool] = []
+
+    def seen(looked_at: str, dir_fd: int) -> Any:
+        result = real(looked_at, dir_fd)
+        if looked_at == name and not done and armed:
+            done.append(True)
+            swap()
+        return result
+
+    armed: list[bool] = []
+    real_ingest = dock_module.Ingestor.ingest
+
+    def ingest(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return real_ingest(self, *args, **kwargs)
+        finally:
+            armed.append(True)
+
+    monkeypatch.setattr(dock_module, "_seen", seen)
+    monkeypatch.setattr(dock_module.Ingestor, "ingest", ingest)
+    return done
+
+
+@pytest.mark.parametrize("first", ["recording", "refused"])
+def test_a_recording_put_under_a_name_being_moved_is_not_hidden_by_protected_hardlinks_TAG_5(
+    services: Services, monkeypatch: pytest.MonkeyPatch, first: str
+) -> None:
+    """TAG-5: the scan moves a taken file away (to ``.removing.<name>``, or into
+    ``rejected/``), checks it moved the file it took, and puts back one put under the
+    name since by a hard link. The station (another user) had put its next recording
+    there: with ``fs.protected_hardlinks = 1`` the service user may not link a file it
+    does not own, the link failed (EPERM), the scan answered a PermissionError, and the
+    recording stayed under the hidden name, which no scan takes (or in ``rejected/``
+    beside the first file's reason): never catalogued, nobody told. It is put back by a
+    rename that never replaces a file (renameat2 RENAME_NOREPLACE), needing no
+    ownership, and the next scan takes it."""
+    require_protected_hardlinks()
+    device = services.config.dock_dir / "BWC-0042"
+    device.mkdir(parents=True)
+    clip = device / "FILE0001.MP4"
+    station_writes(clip, make_video(seconds=0.5) if first == "recording" else b"not a video")
+    settle(clip, services.clock)
+    second = make_video(seconds=0.5, seed=7)
+    done = swap_after_check(monkeypatch, clip.name, lambda: station_writes(clip, second))
+
+    outcomes = as_service_user(services.dock.scan)
+
+    assert done, "the station did not write between the check and the move"
+    # The first file catalogued; a refused one was replaced before it was moved: the
+    # new file is not refused with its reason, left for the next scan.
+    [outcome] = outcomes
+    assert outcome.status == {"recording": "ingested", "refused": "deferred"}[first], outcome
+    assert "Error" not in outcome.detail, outcome
+    for left in device.rglob("*"):
+        settle(left, services.clock)
+    [later] = as_service_user(services.dock.scan)
+    assert later.status == "ingested", later
+    assert hashlib.sha256(second).hexdigest() in catalogued(services)
+    assert sorted(p.name for p in device.iterdir() if p.name != "rejected") == []
+
+
+def test_a_hidden_file_that_cannot_be_put_back_is_reported_TAG_5(services: Services) -> None:
+    """TAG-5: a file the scan had moved aside (``.removing.<name>``, left by a scan
+    killed before it put the file back) that cannot be put back, here because the
+    station created the device folder as its own user (0755: the service user may not
+    rename in it), was only logged as a warning at each scan: a hidden file no scan
+    takes, and ``vms dock scan`` answered nothing and exited 0. It is answered
+    ``stranded``, naming the file, for a person."""
+    require_protected_hardlinks()
+    device = services.config.dock_dir / "BWC-0042"
+    device.mkdir(parents=True)
+    hidden = device / ".removing.FILE0001.MP4"
+    station_writes(hidden, make_video(seconds=0.5))
+    settle(hidden, services.clock)
+    os.chmod(device, 0o755)
+    os.chown(device, STATION_UID, STATION_UID)
+
+    outcomes = as_service_user(services.dock.scan)
+
+    assert [(o.path, o.status) for o in outcomes] == [(hidden, "stranded")], outcomes
+    assert "could not be put back under FILE0001.MP4" in outcomes[0].detail
+    assert "move it back by hand" in outcomes[0].detail
+    assert hidden.exists()

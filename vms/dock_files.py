@@ -1,0 +1,82 @@
+"""Moving files in the dock folder without ever replacing one (TAG-5: nothing lost).
+
+The dock moves what a device wrote: aside to a hidden name before removing it, into
+``rejected/``, and back under its name when it turns out to be another file than the one
+examined. Each move is a rename that fails when the target name is taken (Linux
+``renameat2(RENAME_NOREPLACE)``; the standard library has no wrapper), so a file put
+under the target meanwhile stays, and no moment lies between a check and the move.
+
+A hard link and an unlink did the same before, and still do where the file system does
+not offer the flag (EINVAL). A link needs more than a rename: with
+``fs.protected_hardlinks = 1`` (Debian's default) the kernel refuses (EPERM) to link a
+file the process does not own and may not write, which is every file a docking station
+running as another user writes (``rsync -a`` as root keeps the camera volume's owner).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import functools
+import os
+from collections.abc import Callable
+from typing import cast
+
+RENAME_NOREPLACE = 1
+# The filesystem, or the kernel, does not offer RENAME_NOREPLACE: link and unlink.
+_NOT_OFFERED = (errno.EINVAL, errno.ENOSYS)
+# How many ``<stem>.<n><suffix>`` names a file put back beside a taken name tries.
+FREE_NAME_TRIES = 10_000
+
+
+@functools.cache
+def _renameat2() -> Callable[[int, bytes, int, bytes, int], int] | None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        function = libc.renameat2
+    except (OSError, AttributeError):
+        return None  # not Linux, or a C library without it (glibc before 2.28)
+    function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p]
+    function.argtypes += [ctypes.c_uint]
+    function.restype = ctypes.c_int
+    return cast(Callable[[int, bytes, int, bytes, int], int], function)
+
+
+def rename_noreplace(src: str, dst: str, *, src_dir_fd: int, dst_dir_fd: int) -> bool:
+    """Rename ``src`` (in the folder ``src_dir_fd``) to ``dst`` (in ``dst_dir_fd``) unless
+    ``dst`` is taken: False then, nothing moved. Raises what the rename raises otherwise
+    (FileNotFoundError: no ``src``); with no RENAME_NOREPLACE, a link then an unlink
+    (module doc: EPERM for a file of another user)."""
+    function = _renameat2()
+    if function is not None:
+        if (
+            function(src_dir_fd, os.fsencode(src), dst_dir_fd, os.fsencode(dst), RENAME_NOREPLACE)
+            == 0
+        ):
+            return True
+        err = ctypes.get_errno()
+        if err == errno.EEXIST:
+            return False
+        if err not in _NOT_OFFERED:
+            raise OSError(err, os.strerror(err), src, None, dst)
+    try:
+        os.link(src, dst, src_dir_fd=src_dir_fd, dst_dir_fd=dst_dir_fd, follow_symlinks=False)
+    except FileExistsError:
+        return False
+    os.unlink(src, dir_fd=src_dir_fd)
+    return True
+
+
+def put_back(src: str, src_dir_fd: int, name: str, dir_fd: int) -> str:
+    """Put ``src`` (in ``src_dir_fd``) back under ``name`` in the folder ``dir_fd``, or,
+    that name taken, beside it as ``<stem>.<n><suffix>``, where a scan takes it (never
+    over a file, never under a hidden name). Answers the name it is under; raises
+    OSError when it cannot be moved (module doc), ``src`` then where it was."""
+    stem, suffix = os.path.splitext(name)
+    candidates = [name] + [f"{stem}.{n}{suffix}" for n in range(1, FREE_NAME_TRIES)]
+    for candidate in candidates:
+        if rename_noreplace(src, candidate, src_dir_fd=src_dir_fd, dst_dir_fd=dir_fd):
+            return candidate
+    raise FileExistsError(
+        errno.EEXIST, f"{name} and {FREE_NAME_TRIES - 1} names beside it are taken"
+    )
