@@ -156,13 +156,11 @@ class DockScanner:
         names = sorted(os.listdir(dir_fd))
         for name in names:
             path = device_dir / name
-            if name.startswith(".") or path.suffix == SIDECAR or name == REJECTED:
-                continue
             try:
                 info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
             except FileNotFoundError:
                 continue
-            if not stat.S_ISREG(info.st_mode) and not stat.S_ISLNK(info.st_mode):
+            if not _takes(name, info.st_mode):
                 continue
             try:
                 if stat.S_ISLNK(info.st_mode):
@@ -594,17 +592,24 @@ def _file(info: os.stat_result) -> Identity:
     return (info.st_dev, info.st_ino)
 
 
-def _taken_by_scan(name: str, dir_fd: int) -> bool:
-    """Whether a scan takes (or, a link, refuses) what is under ``name``: a file or a
-    link that is not hidden, not a sidecar, not ``rejected/`` (checked without following
-    a link or opening anything: a FIFO must not hang the scan)."""
+def _takes(name: str, mode: int) -> bool:
+    """Whether a scan takes (or, a link, refuses) what is under ``name``, of ``mode``
+    (not following a link): a file or a link that is not hidden, not a sidecar, not
+    ``rejected/``. The one rule: the scan takes by it, and a sidecar is applied to
+    nothing (reported) by it, so no sidecar is both taken and reported, or neither."""
     if name.startswith(".") or name.endswith(SIDECAR) or name == REJECTED:
         return False
+    return stat.S_ISREG(mode) or stat.S_ISLNK(mode)
+
+
+def _taken_by_scan(name: str, dir_fd: int) -> bool:
+    """:func:`_takes` for what is under ``name`` now (looked at without following a
+    link or opening anything: a FIFO must not hang the scan)."""
     try:
         mode = os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode
     except FileNotFoundError:
         return False
-    return stat.S_ISREG(mode) or stat.S_ISLNK(mode)
+    return _takes(name, mode)
 
 
 def _exists(name: str, dir_fd: int) -> bool:

@@ -262,3 +262,45 @@ def test_a_sidecar_named_for_what_the_scan_does_not_take_is_reported_TAG_5(
     assert reported.detail in (device / "rejected" / f"{media}.json.error.txt").read_text()
     assert (device / media).exists()  # the directory or FIFO itself is left alone
     assert services.dock.scan() == []  # reported once
+
+
+# Names at the edge of the rule of what a scan takes (vms.dock._takes): a trailing or
+# doubled dot, a space, case, a newline, a right-to-left override that shows ".json" on
+# screen. Each is a file with a sidecar of its name.
+EDGE_NAMES = [
+    "clip..json",
+    "clip .json",
+    "clip.json.",
+    "clip.JSON",
+    "clip\n.mp4",
+    "clip\u202enosj.mp4",
+]
+
+
+def test_every_sidecar_is_either_taken_with_its_file_or_reported_TAG_5(
+    services: Services,
+) -> None:
+    """TAG-5: which names a scan takes was written twice, in the scan and in the report
+    of sidecars with no file, so the two could drift: a sidecar then both taken with
+    its file and reported, or neither (left for the next file of its name). One rule
+    now (``_takes``). Whatever the name, a sidecar is either taken with its file or
+    reported, once settled for ``dock_orphan_sidecar_seconds``. (The two agreed on
+    every name tried before the change: this test could not fail first.)"""
+    device = device_folder(services)
+    seconds = services.config.ingest.dock_orphan_sidecar_seconds + 1
+    for n, name in enumerate(EDGE_NAMES):
+        make_video(device / name, seconds=0.5, seed=n)
+        (device / f"{name}.json").write_text(json.dumps(FIRST))
+        settle(device / name, services.clock, seconds=seconds)
+
+    outcomes = services.dock.scan()
+
+    ingested = {o.path.name for o in outcomes if o.status == "ingested"}
+    reported = {o.path.name for o in outcomes if o.status == "rejected"}
+    for name in EDGE_NAMES:
+        taken = name in ingested
+        assert taken != (f"{name}.json" in reported), (name, outcomes)
+        assert not (device / f"{name}.json").exists(), name  # reported: moved, kept
+    assert ingested == {"clip.json.", "clip.JSON", "clip\n.mp4", "clip\u202enosj.mp4"}
+    kept = [p.read_bytes() for p in (device / "rejected").iterdir()]
+    assert kept.count(json.dumps(FIRST).encode()) == 2  # nothing lost
