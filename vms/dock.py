@@ -410,8 +410,11 @@ class DockScanner:
             sidecar_name, dir_fd, _REMOVING + sidecar_name, dir_fd, seen
         ):
             os.unlink(_REMOVING + sidecar_name, dir_fd=dir_fd)
+        # The file as it was taken, its size and modification time too: one rewritten in
+        # place since its verification holds bytes no item has (TAG-5), and is left.
+        whole = _identity(taken)
         now = _seen(path.name, dir_fd)
-        same = now is not None and now[:2] == _file(taken)
+        same = now == whole
         late = _seen(sidecar_name, dir_fd)
         if late is not None and same:
             self._reject(
@@ -425,10 +428,10 @@ class DockScanner:
             )
         elif late is not None:
             log.warning("dock %s: its sidecar was replaced while it was taken: left", path)
-        if same and _move_checked(path.name, dir_fd, _REMOVING + path.name, dir_fd, _file(taken)):
+        if same and _move_checked(path.name, dir_fd, _REMOVING + path.name, dir_fd, whole):
             os.unlink(_REMOVING + path.name, dir_fd=dir_fd)
         elif now is not None:
-            log.warning("dock %s: replaced while it was taken: left for the next scan", path)
+            log.warning("dock %s: replaced or changed while it was taken: left", path)
 
     def _refuse(
         self, dir_fd: int, path: Path, reason: str, file: Identity | None, sidecar: SidecarSeen
@@ -632,7 +635,7 @@ def _fd_path(fd: int) -> Path:
     return Path(f"/proc/self/fd/{fd}")
 
 
-def _identity(info: os.stat_result) -> SidecarSeen:
+def _identity(info: os.stat_result) -> tuple[int, int, int, int]:
     return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
 
 

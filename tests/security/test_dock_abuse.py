@@ -126,3 +126,34 @@ def test_a_hidden_file_that_cannot_be_put_back_is_reported_TAG_5(services: Servi
     assert "could not be put back under FILE0001.MP4" in outcomes[0].detail
     assert "move it back by hand" in outcomes[0].detail
     assert hidden.exists()
+
+
+def test_a_file_rewritten_in_place_after_its_verification_is_not_removed_TAG_5(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TAG-5 (the device copy is erased only after a verified upload): the scan read the
+    stored copy back, then removed the dock file if it was the same file (device and
+    inode). A file rewritten in place in between (the same inode: a station copying
+    with ``rsync --inplace``, a device that resumes writing its file, or whoever wants
+    the recording altered) was removed with bytes no item holds. Only the file as it
+    was taken (inode, size, modification time) is removed now; one changed since is
+    left, and the next scan takes what it holds."""
+    device = services.config.dock_dir / "BWC-0042"
+    device.mkdir(parents=True)
+    clip = device / "FILE0001.MP4"
+    first = make_video(clip, seconds=0.5)
+    settle(clip, services.clock)
+    later = make_video(seconds=1.0, seed=9)
+    done = swap_after_check(monkeypatch, clip.name, lambda: clip.write_bytes(later))
+    inode = clip.stat().st_ino
+
+    [outcome] = services.dock.scan()
+
+    assert done and outcome.status == "ingested", outcome
+    assert clip.stat().st_ino == inode  # rewritten in place, not replaced
+    assert clip.read_bytes() == later  # kept: no item holds these bytes yet
+    settle(clip, services.clock)
+    [again] = services.dock.scan()
+    assert again.status == "ingested", again
+    assert {hashlib.sha256(b).hexdigest() for b in (first, later)} <= catalogued(services)
+    assert not clip.exists()
