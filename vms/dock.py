@@ -39,7 +39,7 @@ from sqlalchemy import select
 from vms.audit.log import SYSTEM_ROLE, Who
 from vms.clock import Clock
 from vms.db.models import CAPTURE_SOURCES, Device, MediaItem, PurgeIntent, SourceKind
-from vms.dock_files import put_back
+from vms.dock_files import free_name, put_back
 from vms.errors import (
     Conflict,
     DataLoss,
@@ -489,7 +489,12 @@ class DockScanner:
         try:
             # Devices reuse names (FILE0001.MP4 after a reset): an earlier refused file of
             # this name stays, this one takes a free name beside it (nothing is lost).
-            kept = _free_name(path.name, target_fd, sidecar_only=sidecar_only)
+            # A refused file takes no name a sidecar refused alone holds (its reason:
+            # <name>.json.error.txt); a sidecar refused alone, no name whose sidecar is
+            # there: a scan killed between moving a refused file's sidecar and the file
+            # leaves that sidecar for the file, refused again under that name (TAG-5).
+            beside = SIDECAR + ("" if sidecar_only else _REASON)
+            kept = free_name(path.name, target_fd, beside)
             # The reason, then the sidecar, then the file (TAG-5): killed in between, the
             # file is still in the device folder, refused again by the next scan under
             # the same free name, beside what was moved. The file first left its sidecar
@@ -526,23 +531,6 @@ def _deferred(path: Path, message: str) -> DockOutcome:
     """``path`` left for the next scan, for ``message`` (logged)."""
     log.warning("dock %s: deferred, %s", path, message)
     return DockOutcome(path, "deferred", message)
-
-
-def _free_name(name: str, dir_fd: int, *, sidecar_only: bool) -> str:
-    """``name``, or ``<stem>.<n><suffix>`` when the folder ``dir_fd`` holds a refused
-    file of that name already, or a sidecar refused alone under it (its reason is
-    ``<name>.json.error.txt``). A sidecar refused alone (``sidecar_only``) also takes
-    no name whose sidecar is there: a scan killed between moving a refused file's
-    sidecar and the file leaves that sidecar for the file, refused again under the same
-    name (TAG-5)."""
-    stem, suffix = os.path.splitext(name)
-    candidate, n = name, 0
-    while _exists(candidate, dir_fd) or _exists(
-        candidate + SIDECAR + ("" if sidecar_only else _REASON), dir_fd
-    ):
-        n += 1
-        candidate = f"{stem}.{n}{suffix}"
-    return candidate
 
 
 def _move_checked(name: str, dir_fd: int, to: str, to_fd: int, expected: Identity) -> bool:
@@ -613,14 +601,6 @@ def _taken_by_scan(name: str, dir_fd: int) -> bool:
     except FileNotFoundError:
         return False
     return _takes(name, mode)
-
-
-def _exists(name: str, dir_fd: int) -> bool:
-    try:
-        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-    except FileNotFoundError:
-        return False
-    return True
 
 
 def _open_file(name: str, dir_fd: int) -> int:

@@ -67,6 +67,27 @@ def rename_noreplace(src: str, dst: str, *, src_dir_fd: int, dst_dir_fd: int) ->
     return True
 
 
+def free_name(name: str, dir_fd: int, beside: str) -> str:
+    """``name``, or ``<stem>.<n><suffix>`` when the folder ``dir_fd`` holds a file of that
+    name already, or one of that name followed by ``beside`` (in ``rejected/``: a refused
+    file's reason, or a sidecar's). Devices reuse names (FILE0001.MP4 after a reset): an
+    earlier refused file of the name stays, a later one takes a free name beside it."""
+    stem, suffix = os.path.splitext(name)
+    candidate, n = name, 0
+    while _exists(candidate, dir_fd) or _exists(candidate + beside, dir_fd):
+        n += 1
+        candidate = f"{stem}.{n}{suffix}"
+    return candidate
+
+
+def _exists(name: str, dir_fd: int) -> bool:
+    try:
+        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True
+
+
 def put_back(src: str, src_dir_fd: int, name: str, dir_fd: int) -> str:
     """Put ``src`` (in ``src_dir_fd``) back under ``name`` in the folder ``dir_fd``, or,
     that name taken, beside it as ``<stem>.<n><suffix>``, where a scan takes it (never
