@@ -170,8 +170,8 @@ class DockScanner:
                 # The device may still be writing it, or its sidecar (written after the
                 # file, or rewritten): taken without it, the sidecar would be left for
                 # the next file of its name (TAG-5).
-                sidecar = _seen(name + SIDECAR, dir_fd)
-                newest = max(info.st_mtime_ns, sidecar[3] if sidecar else 0) / 1e9
+                sidecar = _lstat(name + SIDECAR, dir_fd)
+                newest = max(_changed(info, now), _changed(sidecar, now) if sidecar else 0)
                 if now - newest < self.settle_seconds:
                     continue
                 outcomes.append(self._take(device_dir.name, dir_fd, path, now, by))
@@ -197,12 +197,12 @@ class DockScanner:
                 continue
             path = device_dir / name
             try:
-                seen = _seen(name, dir_fd)
+                info = _lstat(name, dir_fd)
                 # A directory, a FIFO, rejected/ or a sidecar of that name is no file the
                 # scan takes: the sidecar is applied to nothing, as when no file is there.
-                if seen is None or _taken_by_scan(media, dir_fd):
+                if info is None or _taken_by_scan(media, dir_fd):
                     continue  # taken with its file meanwhile, or the file has come
-                alone = now - seen[3] / 1e9
+                seen, alone = _identity(info), now - _changed(info, now)
                 if alone < self.orphan_sidecar_seconds:
                     continue
                 reason = (
@@ -329,10 +329,11 @@ class DockScanner:
         sidecar_name = path.name + SIDECAR
         opened = _fd_path(fd)
         # Which sidecar is looked at: a refusal moves that one, and its reason is its own.
-        seen = _seen(sidecar_name, dir_fd)
+        info = _lstat(sidecar_name, dir_fd)
+        seen = None if info is None else _identity(info)
         try:
             sidecar = _read_sidecar(sidecar_name, dir_fd, seen)
-            if seen is not None and now - seen[3] / 1e9 < self.settle_seconds:
+            if info is not None and now - _changed(info, now) < self.settle_seconds:
                 raise Conflict(f"sidecar {sidecar_name} is still being written")
             recorded = sidecar.get("recorded_at")
             categories = sidecar.get("categories") or []
@@ -619,12 +620,27 @@ def _identity(info: os.stat_result) -> tuple[int, int, int, int]:
     return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
 
 
-def _seen(name: str, dir_fd: int) -> SidecarSeen:
+def _lstat(name: str, dir_fd: int) -> os.stat_result | None:
     """What is under ``name`` in the folder ``dir_fd`` now (not following a link)."""
     try:
-        return _identity(os.stat(name, dir_fd=dir_fd, follow_symlinks=False))
+        return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
     except FileNotFoundError:
         return None
+
+
+def _seen(name: str, dir_fd: int) -> SidecarSeen:
+    info = _lstat(name, dir_fd)
+    return None if info is None else _identity(info)
+
+
+def _changed(info: os.stat_result, now: float) -> float:
+    """When the file ``info`` describes last changed, for the settle rules (TAG-5): its
+    modification time, unless that is later than ``now`` (set ahead by its writer, or a
+    device's clock a station kept): then its status change time, which the kernel sets
+    and no writer can. A time in the future never settles: such a file was never taken,
+    nor reported."""
+    modified = info.st_mtime_ns / 1e9
+    return modified if modified <= now else info.st_ctime_ns / 1e9
 
 
 def _read_sidecar(name: str, dir_fd: int, expected: SidecarSeen) -> dict[str, object]:

@@ -4,7 +4,9 @@ cannot take is said."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +19,7 @@ from tests.media import make_video
 from tests.unprivileged import STATION_UID, as_service_user, require_protected_hardlinks
 from tests.vms.test_dock import settle
 from vms import dock as dock_module
+from vms.clock import ManualClock, SystemClock
 from vms.db.models import MediaItem
 from vms.services import Services
 
@@ -157,3 +160,29 @@ def test_a_file_rewritten_in_place_after_its_verification_is_not_removed_TAG_5(
     assert again.status == "ingested", again
     assert {hashlib.sha256(b).hexdigest() for b in (first, later)} <= catalogued(services)
     assert not clip.exists()
+
+
+@pytest.mark.parametrize("dated", ["the file", "its sidecar"])
+def test_a_file_dated_in_the_future_is_still_taken_TAG_5(
+    services: Services, clock: ManualClock, dated: str
+) -> None:
+    """TAG-5: a file is taken once it and its sidecar have not changed for
+    ``dock_settle_seconds``, judged by their modification times. Those are the writer's
+    to set: one dated in 2100 (``touch -d``, or a device whose clock ran ahead and a
+    station that keeps the device's times) was never settled: skipped at every scan,
+    never catalogued, never reported. A time later than now is not believed; the status
+    change time is, which the kernel sets and no writer can."""
+    clock.set(SystemClock().now() + dt.timedelta(minutes=1))  # the kernel's times a minute old
+    device = services.config.dock_dir / "BWC-0042"
+    device.mkdir(parents=True)
+    clip, sidecar = device / "FILE0001.MP4", device / "FILE0001.MP4.json"
+    data = make_video(clip, seconds=0.5)
+    sidecar.write_text(json.dumps({"officer_badge": "B1"}))
+    ahead = dt.datetime(2100, 1, 1, tzinfo=dt.UTC).timestamp()
+    os.utime(clip if dated == "the file" else sidecar, (ahead, ahead))
+
+    [outcome] = services.dock.scan()
+
+    assert outcome.status == "ingested", outcome
+    assert hashlib.sha256(data).hexdigest() in catalogued(services)
+    assert not clip.exists() and not sidecar.exists()
