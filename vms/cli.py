@@ -457,7 +457,7 @@ def cmd_dock_scan(args: argparse.Namespace) -> int:
     finally:
         services.close()
     for outcome in outcomes:
-        print(f"{outcome.status}: {outcome.path} {outcome.detail}")
+        print(outcome.line())
     # A refused file, or one under a name no scan takes, is for a person (TAG-5).
     return 0 if all(o.status not in ("rejected", "stranded") for o in outcomes) else 1
 

@@ -96,6 +96,13 @@ class DockOutcome:
     status: str
     detail: str
 
+    def line(self) -> str:
+        """``status: path detail`` on one line, for a person: a control or format
+        character a device folder's writer put in a name (a newline that starts a line
+        of its own, a right-to-left override) is shown escaped (TAG-5)."""
+        text = f"{self.status}: {self.path} {self.detail}"
+        return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+
 
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()

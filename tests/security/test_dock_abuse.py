@@ -17,9 +17,11 @@ from sqlalchemy import select
 
 from tests.media import make_video
 from tests.unprivileged import STATION_UID, as_service_user, require_protected_hardlinks
+from tests.vms.test_crash_safety import run_cli
 from tests.vms.test_dock import settle
 from vms import dock as dock_module
 from vms.clock import ManualClock, SystemClock
+from vms.config import Config
 from vms.db.models import MediaItem
 from vms.services import Services
 
@@ -186,3 +188,28 @@ def test_a_file_dated_in_the_future_is_still_taken_TAG_5(
     assert outcome.status == "ingested", outcome
     assert hashlib.sha256(data).hexdigest() in catalogued(services)
     assert not clip.exists() and not sidecar.exists()
+
+
+def test_dock_scan_output_cannot_be_forged_by_a_file_name_TAG_5(
+    config: Config, services: Services
+) -> None:
+    """TAG-5 (the operator is told what became of each file): ``vms dock scan`` printed
+    each outcome's path as it was. A file named with a newline printed a line of its
+    choosing: a refused file showed as ``ingested``; a right-to-left override showed a
+    name other than the file's. Control and format characters are printed escaped now,
+    one line per outcome."""
+    device = config.dock_dir / "BWC-0042"
+    device.mkdir(parents=True)
+    forged = "junk.mp4\ningested: junk.mp4 01900000-0000-7000-8000-000000000000"
+    (device / forged).write_bytes(b"not a recording")
+    (device / "clip\u202e4pm.exe").write_bytes(make_video(seconds=0.5))
+    for path in device.iterdir():
+        settle(path, SystemClock(), seconds=600)
+
+    r = run_cli(config, "dock", "scan")
+
+    assert r.returncode == 1, r.stderr  # one refused
+    lines = r.stdout.splitlines()
+    assert len(lines) == 2, lines
+    assert [line.split(":")[0] for line in lines] == ["ingested", "rejected"], lines
+    assert "junk.mp4\\ningested" in lines[1] and "clip\\u202e4pm.exe" in lines[0], lines
