@@ -39,7 +39,7 @@ from sqlalchemy import select
 from vms.audit.log import SYSTEM_ROLE, Who
 from vms.clock import Clock
 from vms.db.models import CAPTURE_SOURCES, Device, MediaItem, PurgeIntent, SourceKind
-from vms.dock_files import free_name, put_back
+from vms.dock_files import free_name, put_back, rename_noreplace
 from vms.errors import (
     Conflict,
     DataLoss,
@@ -542,16 +542,19 @@ def _deferred(path: Path, message: str) -> DockOutcome:
 
 
 def _move_checked(name: str, dir_fd: int, to: str, to_fd: int, expected: Identity) -> bool:
-    """Rename ``name`` (in the folder ``dir_fd``) to the free name ``to`` (in ``to_fd``)
-    when it is the file examined, ``expected`` (its device and inode, or a sidecar's
-    :data:`SidecarSeen`). Renamed first, then what was renamed is checked: no moment
-    between a check and the rename lets a file put under ``name`` since be moved or
-    removed in its stead (TAG-5). Another file is put back (:func:`put_back`: under
-    ``name``, or beside it when a third file took the name meanwhile; a rename, which
-    needs no ownership of the file, vms/dock_files.py) and False answered; False too
-    when nothing is there."""
+    """Rename ``name`` (in the folder ``dir_fd``) to the free name ``to`` (in ``to_fd``;
+    taken: :class:`Conflict`, nothing moved) when it is the file examined, ``expected``
+    (its device and inode, or a sidecar's :data:`SidecarSeen`). Renamed first, then
+    what was renamed is checked: no moment between a check and the rename lets a file
+    put under ``name`` since be moved or removed in its stead (TAG-5). Another file is
+    put back (:func:`put_back`: under ``name``, or beside it when a third file took the
+    name meanwhile; a rename, which needs no ownership of the file, vms/dock_files.py)
+    and False answered; False too when nothing is there."""
     try:
-        os.replace(name, to, src_dir_fd=dir_fd, dst_dir_fd=to_fd)  # ``to`` is free
+        # Never over a file: one under ``to`` (another scan's, between its rename and its
+        # unlink or put-back) stays, and this move waits for the next scan (TAG-5).
+        if not rename_noreplace(name, to, src_dir_fd=dir_fd, dst_dir_fd=to_fd):
+            raise Conflict(f"{to} is taken (another scan?): {name} is left for the next scan")
     except FileNotFoundError:
         return False
     moved = _seen(to, to_fd)

@@ -213,3 +213,33 @@ def test_dock_scan_output_cannot_be_forged_by_a_file_name_TAG_5(
     assert len(lines) == 2, lines
     assert [line.split(":")[0] for line in lines] == ["ingested", "rejected"], lines
     assert "junk.mp4\\ningested" in lines[1] and "clip\\u202e4pm.exe" in lines[0], lines
+
+
+def test_a_file_under_the_hidden_name_is_not_replaced_by_a_removal_TAG_5(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TAG-5: to remove a taken file the scan renamed it to ``.removing.<name>``, over
+    whatever was there. Another scan of the folder at the same moment (the jobs role's
+    and ``vms dock scan`` run by hand) holds there, between its rename and its put-back,
+    the station's next recording, never catalogued: it was replaced, gone. The rename
+    never replaces a file now (vms/dock_files.py); the removal waits for the next scan,
+    and the other file is put back and taken."""
+    device = services.config.dock_dir / "BWC-0042"
+    device.mkdir(parents=True)
+    clip, hidden = device / "FILE0001.MP4", device / ".removing.FILE0001.MP4"
+    first = make_video(clip, seconds=0.5)
+    settle(clip, services.clock)
+    other = make_video(seconds=0.5, seed=11)
+    done = swap_after_check(monkeypatch, clip.name, lambda: hidden.write_bytes(other))
+
+    [outcome] = services.dock.scan()
+
+    assert done, "the other scan's file did not come between the check and the move"
+    assert outcome.status == "deferred", outcome
+    assert hidden.read_bytes() == other  # not replaced
+    for left in device.iterdir():
+        settle(left, services.clock)
+    later = services.dock.scan()
+    assert sorted(o.status for o in later) == ["duplicate", "ingested"], later
+    assert {hashlib.sha256(b).hexdigest() for b in (first, other)} <= catalogued(services)
+    assert list(device.iterdir()) == []

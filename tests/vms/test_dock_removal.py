@@ -115,13 +115,16 @@ def test_bytes_whose_item_is_being_purged_as_they_are_docked_are_kept_RET_13_TAG
     assert report.clean, report
 
 
-def killed_after_first(call: str) -> str:
+def killed_after_first(call: str, module: str = "os") -> str:
     """A script for ``run_cli(script=...)``: ``vms`` SIGKILLed right before its second
-    ``os.<call>`` in an open folder (``dir_fd`` or ``src_dir_fd`` given: the dock's
-    removals and moves of a taken file and its sidecar), whichever file it takes first."""
+    ``<module>.<call>`` in an open folder (``dir_fd`` or ``src_dir_fd`` given: the dock's
+    removals and moves of a taken file and its sidecar), whichever file it takes first.
+    ``module``: where the dock looks the call up (``vms.dock`` for its renames, which
+    never replace a file)."""
     return f"""
-import os, runpy, signal, sys
-real, done = os.{call}, []
+import importlib, os, runpy, signal, sys
+where = importlib.import_module("{module}")
+real, done = where.{call}, []
 def once_then_die(*args, **kwargs):
     inside = kwargs.get("dir_fd", kwargs.get("src_dir_fd")) is not None
     if inside and done:
@@ -129,7 +132,7 @@ def once_then_die(*args, **kwargs):
     result = real(*args, **kwargs)
     done.extend([args] if inside else [])
     return result
-os.{call} = once_then_die
+where.{call} = once_then_die
 sys.argv[0] = "vms"
 runpy.run_module("vms.cli", run_name="__main__", alter_sys=True)
 """
@@ -205,7 +208,9 @@ def test_a_scan_killed_between_rejecting_a_file_and_its_sidecar_leaves_no_stale_
     (device / "FILE0001.MP4.json").write_text(json.dumps(sidecar))
     settle(clip, clock, seconds=600)
 
-    proc = run_cli(config, "dock", "scan", script=killed_after_first("replace"))
+    proc = run_cli(
+        config, "dock", "scan", script=killed_after_first("rename_noreplace", "vms.dock")
+    )
 
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     for left in device.iterdir():
