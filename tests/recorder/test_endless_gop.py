@@ -33,7 +33,9 @@ from tests.recorder.test_salvage import (
     writer_for,
 )
 from vms.db.models import AlarmRow
+from vms.errors import DataLoss, FailedPrecondition
 from vms.media.codec import Encoder
+from vms.media.fmp4 import read_layout
 from vms.media.mp4 import FRAGMENT_MAX_SECONDS, salvage_mp4
 from vms.services import Services
 
@@ -220,20 +222,26 @@ def test_a_continued_segment_left_by_a_crash_is_salvaged_INV_1(services: Service
     try:
         # Cut at 12 s; the continued segment's first fragment ends 10 s later.
         Camera(hub).send(4 * SEGMENT_LIMIT_FACTOR + FRAGMENT_MAX_SECONDS + 2, pace=False)
-        wait_for(
-            lambda: (
-                writer.status.segments == 1
-                and len(files := list(spool.glob("*.mp4"))) == 1
-                and b"moof" in files[0].read_bytes()
-            ),
-            10,
-            "a continued segment with a fragment on disk",
-        )
-        # What a crash leaves: the file as it is on disk, in a spool nobody writes to.
-        (left,) = spool.glob("*.mp4")
         target = spool_dir(services, crashed)
         target.mkdir(parents=True)
-        shutil.copyfile(left, target / left.name)
+
+        def left_by_a_crash() -> bool:
+            # What a crash now would leave, in a spool nobody writes to: the file's bytes
+            # as they are on disk, read once, holding a whole fragment. The muxer writes
+            # a fragment (about 690 kB here) in several writes, moof first: a copy taken
+            # between two of them has a cut-off fragment, which the salvage rightly
+            # catalogues in part and quarantines (5c), so "moof" was not enough.
+            files = list(spool.glob("*.mp4"))
+            if writer.status.segments != 1 or len(files) != 1:
+                return False
+            copy = target / files[0].name
+            copy.write_bytes(files[0].read_bytes())
+            try:
+                return len(read_layout(copy).tfdt) >= 1
+            except (DataLoss, FailedPrecondition):  # a box cut off, or no moof yet
+                return False
+
+        wait_for(left_by_a_crash, 10, "a continued segment with a whole fragment on disk")
     finally:
         writer.stop()
     start_writer(services, crashed)
