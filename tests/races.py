@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from vms.auth.authoriser import Authoriser
 from vms.auth.permissions import Action, Actor, Decision, ItemFacts
@@ -254,3 +255,55 @@ def in_lock_order(
         t.join(timeout=60)
     assert not any(t.is_alive() for t in threads), "a write did not finish"
     return got
+
+
+class Pause:
+    """Pauses the first thread that reaches it until the test says go. ``flush``: write
+    what its transaction changed first (so it holds those rows' locks while paused)."""
+
+    def __init__(self, *, flush: bool = True) -> None:
+        self.reached = threading.Event()
+        self.go = threading.Event()
+        self._first = threading.Lock()
+        self._flush = flush
+
+    def __call__(self, session: Session) -> None:
+        if not self._first.acquire(blocking=False):
+            return
+        if self._flush:
+            session.flush()
+        self.reached.set()
+        assert self.go.wait(30)
+
+
+def in_thread(target: Callable[[], object], out: list[object]) -> threading.Thread:
+    """``target`` started in a daemon thread; what it returns or raises is appended to
+    ``out``."""
+
+    def work() -> None:
+        try:
+            out.append(target())
+        except BaseException as exc:  # the test asserts on what each thread ended with
+            out.append(exc)
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    return thread
+
+
+def race(
+    pause: Pause, first: Callable[[], object], second: Callable[[], object]
+) -> tuple[object, object]:
+    """``first`` runs until ``pause``; ``second`` runs meanwhile (it waits for the first's
+    lock, or without one gets through); then both end. What each returned or raised."""
+    won: list[object] = []
+    lost: list[object] = []
+    a = in_thread(first, won)
+    assert pause.reached.wait(30)
+    b = in_thread(second, lost)
+    b.join(1.0)
+    pause.go.set()
+    a.join(30)
+    b.join(30)
+    assert not a.is_alive() and not b.is_alive()
+    return won[0], lost[0]
