@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Locator, Page, Route, expect
 from sqlalchemy import func, select
 
 from onvif_control.ptz_sessions import OpenSession
@@ -224,6 +224,24 @@ def test_a_ptz_status_asked_before_taking_control_does_not_end_it_when_answered_
     page.wait_for_timeout(2000)  # the status's answer, older than the grant, has come
     expect(page.locator("#ptz-notice")).to_be_hidden()
     expect(right).to_be_visible()
+
+
+@pytest.mark.timeout(180)
+def test_the_ptz_panel_shows_the_pose_when_its_script_runs_after_the_socket_connected(
+    camera_id: str, page: Page, site: Site
+) -> None:
+    """The panel asked where the camera points only on the socket's "connect" event, and
+    the socket is opened by live.js, before the page's own scripts: when ptz_control.js
+    came later than the connection (a loaded server; CI, once), the page missed the
+    event and said "Position: unknown" for good (a still camera sends no pose)."""
+    login(page, "dispatcher", lands="**/live")
+    held: list[Route] = []
+    page.route("**/static/ptz_control.js", lambda route: held.append(route))
+    page.goto(f"/live/{camera_id}", wait_until="commit")
+    expect(page.locator("body")).to_have_attribute("data-live", "connected")
+    assert len(held) == 1
+    held[0].continue_()  # the panel's script runs now, the socket already connected
+    expect(page.locator("#ptz-pose")).to_contain_text("pan ", timeout=20_000)
 
 
 @pytest.mark.timeout(180)
