@@ -186,6 +186,25 @@ def test_an_open_alarms_read_answered_after_a_clearing_does_not_show_it_again(
     expect(disk).to_have_count(0)
 
 
+def test_the_open_alarms_are_shown_when_their_script_runs_after_the_socket_connected(
+    page: Page, site: Site
+) -> None:
+    """The live pages read the open alarms only on the socket's "connect" event, and the
+    socket is opened by live.js, before the page's own scripts: when alarms.js came later
+    than the connection (a loaded server), the open alarms were never shown, until the
+    next alarm event or reconnection."""
+    site.services.alarms.apply(AlarmChange(AlarmKind.DISK_ALARM, None, True, "full"))
+    login(page, "dispatcher", lands="**/live")
+    held: list[Route] = []
+    page.route("**/static/alarms.js", lambda route: held.append(route))
+    page.goto("/live", wait_until="commit")
+    expect(page.locator("body")).to_have_attribute("data-live", "connected")
+    assert len(held) == 1
+    held[0].continue_()  # alarms.js runs now, the socket already connected
+    disk = page.locator('[data-role="site-alarms"] [data-kind="disk_alarm"]')
+    expect(disk).to_have_text("disk alarm")
+
+
 # In the page: answer the next ``ptz.status`` over the socket 1.5 s late, and ask it now
 # (a reconnection asks where the camera points and who controls it).
 LATE_STATUS = """() => {

@@ -111,5 +111,9 @@
   socket.on("alarm.raised", changed);
   socket.on("alarm.cleared", changed);
   socket.on("alarm.acknowledged", changed);
-  socket.on("connect", () => { refreshOpen(); if (list) reloadList(); });
+  const connected = () => { refreshOpen(); if (list) reloadList(); };
+  socket.on("connect", connected);
+  // live.js opens the socket before this script runs: when the script came later than
+  // the connection (a loaded server), its first "connect" has gone by. Read now.
+  if (socket.connected) connected();
 })();
