@@ -309,6 +309,30 @@ def test_a_camera_list_read_answered_after_a_health_event_does_not_undo_it(
     expect(health).to_have_text("offline")
 
 
+@pytest.mark.timeout(180)
+def test_a_health_change_before_the_live_script_ran_is_shown(
+    camera_id: str, sim: SimulatedCamera, page: Page, site: Site
+) -> None:
+    """The live pages read the cameras' health again only on the socket's "connect"
+    event, and the socket is opened by live.js, before live_view.js: when that script
+    came later than the connection (a loaded server), an event sent before it listened
+    was lost and the page showed the health it was rendered with until the next change."""
+    control = get_control(site.services)
+    assert [c.new for c in control.health.check_all()] in ([], ["online"])
+    login(page, "dispatcher", lands="**/live")
+    held: list[Route] = []
+    page.route("**/static/live_view.js", lambda route: held.append(route))
+    page.goto(f"/live/{camera_id}", wait_until="commit")
+    expect(page.locator("body")).to_have_attribute("data-live", "connected")
+    health = page.locator('[data-role="health"]').first
+    expect(health).to_have_text("online")  # as rendered
+    move_camera(site.services, camera_id, sim.onvif_url.replace(f":{sim.onvif_port}/", ":9/"))
+    assert [c.new for c in control.health.check_all()] == ["offline"]  # nobody listened
+    assert len(held) == 1
+    held[0].continue_()  # live_view.js runs now, the socket already connected
+    expect(health).to_have_text("offline")
+
+
 # In the page: deliver each ``ptz.session`` event 1.5 s late, in order (a loaded bus).
 LATE_SESSIONS = """() => {
   const socket = window.vmsSocket;

@@ -198,4 +198,8 @@
     }
   });
   socket.on("connect", refresh);
+  // live.js opens the socket before this script runs: when the script came later than
+  // the connection (a loaded server), its first "connect" has gone by, with any event
+  // sent before this script listened. Read now.
+  if (socket.connected) refresh();
 })();
