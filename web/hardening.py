@@ -9,6 +9,11 @@
   version for an attacker to match against known flaws.
 - **Caching.** Every dynamic response (API and HTML pages, which show evidence metadata)
   is ``Cache-Control: no-store`` unless the route chose otherwise; static files are not.
+- **NUL in a path.** A path value with a NUL character (``/api/v1/cases/a%00b``) is a
+  404 naming the parameter and the value, before any look-up: no id or name the VMS
+  makes or accepts holds one, and PostgreSQL cannot hold one in a text value (the look-up,
+  or the audit entry of a refusal under that id, failed in the driver: a 500). Anyone
+  gets this 404, signed in or not: it tells nothing about which ids exist.
 """
 
 from __future__ import annotations
@@ -20,7 +25,9 @@ from flask.sessions import SecureCookieSessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.serving import WSGIRequestHandler
 
+from vms.bounded import shown
 from vms.config import WebConfig
+from vms.errors import NotFound
 
 SERVER_NAME = "VMS"
 
@@ -57,11 +64,24 @@ def install(app: Flask, config: WebConfig) -> None:
             app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n
         )
 
+    app.before_request(refuse_nul_in_path)
+
     @app.after_request
     def _no_store(response: Response) -> Response:
         if request.endpoint != "static":
             response.headers.setdefault("Cache-Control", "no-store")
         return response
+
+
+def refuse_nul_in_path() -> None:
+    """NotFound (404) naming the path parameter whose value holds a NUL character."""
+    for name, value in (request.view_args or {}).items():
+        if isinstance(value, str) and "\x00" in value:
+            raise NotFound(
+                f"{name} {shown(value)} does not exist: no id or name holds a NUL character",
+                field=name,
+                value=shown(value),
+            )
 
 
 def serve_options() -> dict[str, Any]:

@@ -161,7 +161,8 @@ def _audit_csrf_refusal(actor: Actor | None) -> None:
         services().db,
         Who(actor.username, actor.role.value),
         "csrf.check",
-        f"http:{request.path}"[:200],
+        # A NUL as it was sent (%00): PostgreSQL holds none in a text value.
+        f"http:{request.path.replace(chr(0), '%00')}"[:200],
         outcome="denied",
         details={**details, "remote_addr": remote_addr()},
     )
