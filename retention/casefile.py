@@ -463,7 +463,10 @@ class CaseFileService:
                 raise _NoLongerAllowed
             link = s.get(CaseItem, (number, command.media_id))
             if link is not None:
-                if made_under_key(s, actor, "case.item_add", target, command.form_key):
+                # The same item and note: the same key with another item (one another
+                # request added) is not this request sent again (ACC-6).
+                asked = {"media_id": item.id, "note": command.note}
+                if made_under_key(s, actor, "case.item_add", target, command.form_key, asked=asked):
                     # The form that added it, sent again: added and audited once (ACC-6).
                     return _view(number, item.id, item, link, load_names(s, [item]).get(item.id))
                 raise Conflict(

@@ -19,7 +19,7 @@ with the first answer (ACC-6) while another attempt still gets its 409.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Protocol, TypeVar
 
 from sqlalchemy import ColumnElement, select
@@ -97,13 +97,23 @@ def with_form_key(details: dict[str, Any], form_key: str | None) -> dict[str, An
 
 
 def made_under_key(
-    s: Session, actor: Actor, action: str, target: str, form_key: str | None
+    s: Session,
+    actor: Actor,
+    action: str,
+    target: str,
+    form_key: str | None,
+    *,
+    asked: Mapping[str, Any] | None = None,
 ) -> bool:
     """Whether ``actor``'s successful ``action`` on ``target`` was audited under the page
     form's one-time key or the API request's ``request_id`` ``form_key``
     (:func:`with_form_key`): the same form or request sent again (a double-click, a
     browser's or client's retry), to be answered with the first answer; False without a
-    key (a client that sent none: its second attempt is refused as before)."""
+    key (a client that sent none: its second attempt is refused as before).
+
+    ``asked``: what the request names besides its target (an item added to a case),
+    each equal in that entry's details: the same key sent with another request is not
+    that request sent again, and gets no answer of the first (ACC-6)."""
     if form_key is None:
         return False
     details = s.execute(
@@ -114,4 +124,5 @@ def made_under_key(
             AuditEntry.outcome == "ok",
         )
     ).scalars()
-    return any(d.get("form_key") == form_key for d in details)
+    wanted = {"form_key": form_key, **(asked or {})}
+    return any(all(d.get(k) == v for k, v in wanted.items()) for d in details)
