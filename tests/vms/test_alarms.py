@@ -11,10 +11,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from tests.camera_rows import add_camera_row
 from vms.alarms import Alarm, AlarmChange, AlarmKind, AlarmQuery, change_from_event
 from vms.auth.permissions import Actor
 from vms.clock import ManualClock
-from vms.db.models import AlarmRow, AuditEntry, Camera, Device, Role
+from vms.db.models import AlarmRow, AuditEntry, Role
 from vms.errors import Conflict, NotFound, PermissionDenied
 from vms.services import Services
 
@@ -71,27 +72,7 @@ def test_a_no_keyframes_alarm_is_raised_and_cleared_at_the_events_time_OPS_1() -
 
 
 def _camera(services: Services, health: str = "online") -> str:
-    now = services.clock.now()
-    with services.db.transaction() as s:
-        s.add(Device(id="cam-a", kind="fixed", name="Main St", created_at=now))
-        s.flush()
-        s.add(
-            Camera(
-                id="cam-a",
-                name="Main St",
-                onvif_url="http://127.0.0.1:9/onvif/device_service",
-                username="u",
-                password_enc="x",
-                profile_token="p",
-                capabilities={},
-                presets=[],
-                calibration={},
-                health=health,
-                created_at=now,
-                updated_at=now,
-            )
-        )
-    return "cam-a"
+    return add_camera_row(services, health=health)
 
 
 def every(services: Services) -> list[Alarm]:
