@@ -70,9 +70,10 @@ class CameraCertificates:
         ``fingerprint`` is the one the admin was shown (and checked on the camera): the
         camera must present exactly it on that port now, or Conflict naming what it
         presents, nothing changed; an admin never pins a certificate unseen. Audited with
-        the port, before and after (ACC-6), refusals too. ``actor`` None: the CLI's
-        ``vms camera accept-certificate``, acting as ``by`` (the OS user who runs it,
-        audited as such, as the CLI's other writes are)."""
+        the port, before and after (ACC-6), refusals too; the certificate already
+        pinned there (the accept sent again) is answered with the camera, not audited
+        again. ``actor`` None: the CLI's ``vms camera accept-certificate``, acting as
+        ``by`` (the OS user who runs it, audited as such, as the CLI's other writes are)."""
         action, where = "camera.certificate.accept", target(camera_id)
         if actor is not None:
             decision = self.authoriser.decide(actor, Action.CAMERAS_MANAGE)
@@ -123,6 +124,13 @@ class CameraCertificates:
             if _url(camera, port) != url:
                 message = f"camera {name} got a new address meanwhile: read it again and retry"
                 raise Conflict(message)
+            if _pin(camera, port) == wanted and (
+                port != "rtsp" or camera.rtsp_tls_endpoint == endpoint(host, tcp_port)
+            ):
+                # Pinned already (the accept sent twice, a retry after a lost answer):
+                # answered with the camera; the change was made and audited once (ACC-6).
+                # A stream pin at another place is a move, accepted as such (design 9).
+                return camera_detail(camera)
             place: dict[str, str | None] = {}
             if port == "rtsp":
                 # The pin belongs to the host and port it was checked at (design 9).

@@ -47,6 +47,15 @@ def _health_check_against_impostor(control: Any, cam: Any, cert: SelfSigned, fol
     return change
 
 
+def _renewed(api: Any, bearer: dict[str, Any], tls_sim: Any, cert: SelfSigned, folder: Path) -> Any:
+    """The simulator onboarded (pinned), then replaced on its address by a camera
+    presenting ``cert``: (the camera's id, the running camera to stop)."""
+    camera_id = _add(api, bearer, tls_sim.onvif_url).get_json()["id"]
+    port = port_of(tls_sim.onvif_url)
+    tls_sim.stop()
+    return camera_id, tls_camera(cert, folder, port)
+
+
 def test_onboarding_pins_and_shows_the_certificate(svc, api, bearer, tls_sim, certs):
     genuine, _ = certs
     reply = _add(api, bearer, tls_sim.onvif_url)
@@ -123,10 +132,7 @@ def test_an_admin_accepts_a_renewed_certificate_ACC_6(
     camera now presents (audited with before and after); one that is not what the
     camera presents is refused (409, audited, nothing changed); others may not."""
     genuine, renewed = certs
-    camera_id = _add(api, bearer, tls_sim.onvif_url).get_json()["id"]
-    port = port_of(tls_sim.onvif_url)
-    tls_sim.stop()
-    cam = tls_camera(renewed, tmp_path, port)
+    camera_id, cam = _renewed(api, bearer, tls_sim, renewed, tmp_path)
     try:
         (change,) = control.health.check_all()
         assert change.new == "offline"
@@ -153,6 +159,30 @@ def test_an_admin_accepts_a_renewed_certificate_ACC_6(
     assert [e.outcome for e in entries] == ["denied", "failed", "ok"]
     assert entries[-1].details["before"] == genuine.fingerprint
     assert entries[-1].details["after"] == renewed.fingerprint
+
+
+def test_an_accept_sent_twice_pins_and_audits_once_ACC_6(
+    svc, control, api, bearer, tls_sim, certs, tmp_path
+):
+    """ACC-6: the admin's accept sent twice (a double-click, a retry after a lost
+    answer) wrote a second camera.certificate.accept entry, "before" and "after" the
+    same pin, for a change that was made once. The certificate already pinned on that
+    port is answered with the camera, nothing written again."""
+    genuine, renewed = certs
+    camera_id, cam = _renewed(api, bearer, tls_sim, renewed, tmp_path)
+    try:
+        path = f"/api/v1/cameras/{camera_id}/certificate"
+        body = {"tls_fingerprint": renewed.fingerprint}
+        first = api.post(path, json=body, headers=bearer["admin"])
+        again = api.post(path, json=body, headers=bearer["admin"])
+    finally:
+        cam.stop()
+    assert first.status_code == again.status_code == 200, (first.get_json(), again.get_json())
+    assert again.get_json() == first.get_json()
+    entries = _audits(svc, "camera.certificate.accept")
+    assert [(e.outcome, e.details["before"], e.details["after"]) for e in entries] == [
+        ("ok", genuine.fingerprint, renewed.fingerprint)
+    ]
 
 
 def test_cli_camera_add_prints_the_pin_and_checks_a_given_one(
