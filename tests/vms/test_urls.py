@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from vms.urls import redact_credentials, redact_json
+from vms.urls import redact_credentials, redact_json, stream_url_problem
 
 
 @pytest.mark.parametrize(
@@ -42,3 +42,24 @@ def test_redact_json_reaches_nested_strings_and_keeps_other_values():
         "list": ["rtsp://u:***@h/1", 3, None, True],
         "nested": {"rtsp://u:***@h/k": 1.5},
     }
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("rtsps://cam:99999/stream", "it does not parse as a URL with a TCP port"),
+        ("rtsp://cam:x1/stream", "it does not parse as a URL with a TCP port"),
+        ("rtsp://cam/stream", None),
+        ("rtsps://CAM:322/stream", None),
+    ],
+)
+def test_a_stream_uri_whose_port_is_none_is_not_opened(url: str, problem: str | None) -> None:
+    """A camera's GetStreamUri answer naming a port that is none (out of range, not a
+    number) was let through to be stored: the certificate API's handshake (a 500) and
+    the recorder's rtsps relay read its port with ``urlsplit(...).port``, which raises
+    ValueError. It is refused at onboarding, and not recorded, as another scheme is."""
+    found = stream_url_problem(url, "cam")
+    if problem is None:
+        assert found is None
+    else:
+        assert found is not None and found.startswith(problem), found
