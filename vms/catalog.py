@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, raiseload
 from vms.access import CriticalIncidentChange, check_purpose, needs_purpose, review_facts
 from vms.audit.log import AuditLog
 from vms.auth.authoriser import Authoriser, who
-from vms.auth.decided_again import UserChanged, actor_as_now, hold_user, refuse_as_now
+from vms.auth.decided_again import UserChanged, hold_user, refuse_as_now
 from vms.auth.permissions import (
     Action,
     Actor,
@@ -59,7 +59,8 @@ from vms.db.models import (
 from vms.errors import Conflict, InvalidArgument, NotFound
 from vms.fixed_segments import fixed_segments_of as fixed_segments_of
 from vms.fixed_segments import segments_from as segments_from
-from vms.lineage import PackageOf, copies_of, lock_with_copies, package_of
+from vms.lineage import PackageOf, package_of
+from vms.media_flags import EditNoLongerAllowed, MediaFlags
 from vms.names import load_names
 from vms.store import MediaStore
 
@@ -78,12 +79,6 @@ class _RetentionShortened(Exception):
 class _ViewNoLongerAllowed(Exception):
     """The item changed between a view's permission check and the record of the view
     (sent just before the content) so that the view is no longer allowed; the reason."""
-
-
-class _EditNoLongerAllowed(Exception):
-    """The item changed between a change's permission check (a tag change, a
-    critical-incident flag) and its transaction so that the change is no longer allowed
-    (restricted since, ACC-7)."""
 
 
 def _kept_text(until: dt.datetime | None, rule: str | None) -> str:
@@ -130,6 +125,7 @@ class Catalog:
         self.categories = categories
         self.authoriser = authoriser
         self.change_hooks: list[ChangeHook] = []
+        self.flags = MediaFlags(self)
 
     def _scoped(self, stmt: Select[Any], actor: Actor) -> Select[Any]:
         scope = scope_of(actor.role, Action.MEDIA_SEARCH)
@@ -466,134 +462,16 @@ class Catalog:
         )
 
     def set_restricted(self, actor: Actor, media_id: str, change: RestrictionChange) -> MediaRecord:
-        """Mark an item restricted, or clear the mark (ACC-7: admins only; a restricted
-        item is then viewed and exported by admins only). Audited with the reason, and a
-        custody event on the item; setting what is already set is a 409."""
-        reason = change.reason.strip()
-        if not reason:
-            raise InvalidArgument(
-                "reason is required: say why the item is (un)restricted", field="reason"
-            )
-        with self.db.session() as s:
-            item = self._load(s, media_id)
-        target = f"media:{media_id}"
-        self.authoriser.require(actor, Action.MEDIA_RESTRICT, target, facts(item))
-        try:
-            return self._set_restricted(actor, media_id, change, reason)
-        except UserChanged as exc:
-            # ACC-1: disabled or given another role since the check. Refused as the check
-            # on this item refuses the user now (403, audited); still allowed, a 409.
-            refuse_as_now(
-                self.db,
-                self.authoriser,
-                actor,
-                Action.MEDIA_RESTRICT,
-                media_id,
-                target=target,
-                gone=f"media {media_id!r} does not exist",
-                changed=str(exc),
-            )
-
-    def _set_restricted(
-        self, actor: Actor, media_id: str, change: RestrictionChange, reason: str
-    ) -> MediaRecord:
-        action = "media.restrict" if change.restricted else "media.unrestrict"
-        now = self.clock.now()
-        with self.db.transaction() as s:
-            if change.restricted:  # with its copies, in id order, as a release holds them
-                lock_with_copies(s, media_id)
-            item = self._load(s, media_id, lock=True)
-            if not change.restricted:
-                # Clearing lifts ACC-7's protection (admins only): the user decided
-                # again, after the item's row, held until commit (ACC-1). Setting only
-                # adds one, as placing a hold does: not decided again.
-                hold_user(s, actor)
-            if item.restricted == change.restricted:
-                state = "restricted" if item.restricted else "not restricted"
-                raise Conflict(f"media {media_id} is already {state}", field="restricted")
-            item.restricted = change.restricted
-            s.flush()
-            for hook in self.change_hooks:
-                hook(s, item, now)
-            custody = "restricted" if change.restricted else "unrestricted"
-            details = {"restricted": change.restricted, "reason": reason}
-            self._witnessed(s, actor, media_id, custody, action, now, details)
-            if change.restricted:
-                # ACC-7: the copies made from it (exports, redactions) show the same
-                # pictures and are locked with it. Clearing leaves them locked: each is
-                # cleared on its own (fail closed).
-                for copy in copies_of(s, media_id):
-                    if not copy.restricted:
-                        copy.restricted = True
-                        s.flush()
-                        for hook in self.change_hooks:
-                            hook(s, copy, now)
-                        carried = {**details, "carried_from": media_id}
-                        self._witnessed(s, actor, copy.id, custody, action, now, carried)
-            s.flush()
-            return MediaRecord.of(item, load_names(s, [item])[item.id])
+        """Mark an item restricted or clear the mark (ACC-7):
+        :meth:`vms.media_flags.MediaFlags.set_restricted`."""
+        return self.flags.set_restricted(actor, media_id, change)
 
     def set_critical_incident(
         self, actor: Actor, media_id: str, change: CriticalIncidentChange
     ) -> MediaRecord:
-        """Flag an item as recorded at an incident with death or serious bodily injury, or
-        clear the flag (ACC-2: admins, investigators, the officer's supervisor; never the
-        recording officer). While set, the officer's own review needs a recorded written
-        approval. Audited with the reason and a custody event; 409 when already so."""
-        reason = change.reason.strip()
-        if not reason:
-            raise InvalidArgument(
-                "reason is required: say why the flag is set or cleared", field="reason"
-            )
-        target = f"media:{media_id}"
-        with self.db.session() as s:
-            item = self._load(s, media_id)
-            item_facts = review_facts(s, actor, item, self.clock.now())
-        self.authoriser.require(actor, Action.MEDIA_CRITICAL, target, item_facts)
-        try:
-            return self._set_critical(actor, media_id, change, reason)
-        except (_EditNoLongerAllowed, UserChanged) as exc:
-            # Refused as the check refuses it now, by the user as now (ACC-1: disabled or
-            # given another role since), audited outside the rolled-back transaction;
-            # allowed again meanwhile: a 409.
-            actor = actor_as_now(self.db, self.authoriser, actor, Action.MEDIA_CRITICAL, target)
-            with self.db.session() as s:
-                item_facts = review_facts(s, actor, self._load(s, media_id), self.clock.now())
-            self.authoriser.require(actor, Action.MEDIA_CRITICAL, target, item_facts)
-            changed = f"media {media_id} changed while it was flagged; try again"
-            raise Conflict(str(exc) if isinstance(exc, UserChanged) else changed) from None
-
-    def _set_critical(
-        self, actor: Actor, media_id: str, change: CriticalIncidentChange, reason: str
-    ) -> MediaRecord:
-        now = self.clock.now()
-        with self.db.transaction() as s:
-            item = self._load(s, media_id, lock=True)
-            # Allowed on the item as read before this transaction: decided again on the
-            # locked row, so a restriction committed in between is not flagged past
-            # (ACC-2, ACC-7, ACC-8).
-            facts_now = review_facts(s, actor, item, now)
-            if not self.authoriser.decide(actor, Action.MEDIA_CRITICAL, facts_now).allowed:
-                raise _EditNoLongerAllowed
-            if not change.critical:
-                # Clearing lifts ACC-2's protection (the officer's own review open again
-                # without a written approval): the user decided again, not only the item
-                # by the role the request was authorised with; held until commit (ACC-1).
-                hold_user(s, actor)
-            if item.critical_incident == change.critical:
-                state = "flagged" if change.critical else "not flagged"
-                raise Conflict(
-                    f"media {media_id} is already {state} as a critical incident",
-                    field="critical_incident",
-                )
-            item.critical_incident = change.critical
-            s.flush()
-            custody = "critical_incident_set" if change.critical else "critical_incident_cleared"
-            action = "media.critical_incident" if change.critical else "media.critical_cleared"
-            details = {"critical_incident": change.critical, "reason": reason}
-            self._witnessed(s, actor, media_id, custody, action, now, details)
-            s.flush()
-            return MediaRecord.of(item, load_names(s, [item])[item.id])
+        """Set or clear an item's critical-incident flag (ACC-2):
+        :meth:`vms.media_flags.MediaFlags.set_critical_incident`."""
+        return self.flags.set_critical_incident(actor, media_id, change)
 
     def update(self, actor: Actor, media_id: str, changes: MediaChanges) -> MediaRecord:
         """Change title, categories, case or incident number (TAG-1); audited with
@@ -615,7 +493,7 @@ class Catalog:
             self.authoriser.refuse(
                 actor, Action.RETENTION_MANAGE.value, f"media:{media_id}", str(refused)
             )
-        except _EditNoLongerAllowed:
+        except EditNoLongerAllowed:
             # Refused as the check refuses it now, audited outside the rolled-back
             # transaction; allowed again meanwhile: a 409.
             with self.db.session() as s:
@@ -647,7 +525,7 @@ class Catalog:
             # Allowed on the item as read before this transaction: decided again on the
             # locked row, so a restriction committed in between is not edited past (ACC-7).
             if not self.authoriser.decide(actor, Action.MEDIA_EDIT, facts(item)).allowed:
-                raise _EditNoLongerAllowed
+                raise EditNoLongerAllowed
             # A tag change can shorten retention (RET-5, TAG-4; _keep_retention decides by
             # the role): the user decided again, held until commit (ACC-1).
             hold_user(s, actor)
