@@ -122,10 +122,13 @@ def check_purpose(purpose: str | None, allowed: Sequence[str]) -> str:
 
 @dataclass(frozen=True)
 class CriticalIncidentChange:
-    """Set (``critical``) or clear an item's critical-incident flag, and why (ACC-2)."""
+    """Set (``critical``) or clear an item's critical-incident flag, and why (ACC-2).
+    ``form_key``: the page form's one-time key or the API's ``request_id``; the same
+    request sent again is answered as the first was (ACC-6)."""
 
     critical: bool
     reason: str
+    form_key: str | None = None
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,7 @@ from vms.fixed_segments import segments_from as segments_from
 from vms.lineage import PackageOf, package_of
 from vms.media_flags import EditNoLongerAllowed, MediaFlags
 from vms.names import load_names
+from vms.repeats import with_form_key
 from vms.store import MediaStore
 
 # Range requests of one playback within this window belong to the same viewing (ACC-6).
@@ -427,14 +428,17 @@ class Catalog:
         action: str,
         at: dt.datetime,
         details: dict[str, Any],
+        form_key: str | None = None,
     ) -> None:
-        """One event on the item's chain of custody and its audit entry, in ``s``."""
+        """One event on the item's chain of custody and its audit entry, in ``s``; the
+        entry also records ``form_key`` (the request's, for its repeat: ACC-6)."""
         s.add(
             CustodyEvent(
                 media_id=media_id, at=at, actor=actor.username, action=custody, details=details
             )
         )
-        self.audit.append(s, who(actor), action, f"media:{media_id}", details=details)
+        audited = with_form_key(details, form_key)
+        self.audit.append(s, who(actor), action, f"media:{media_id}", details=audited)
 
     def _keep_retention(
         self,

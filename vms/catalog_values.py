@@ -39,10 +39,13 @@ class MediaQuery:
 
 @dataclass(frozen=True)
 class RestrictionChange:
-    """Set (``restricted``) or clear the restricted mark of an item, and why (ACC-7)."""
+    """Set (``restricted``) or clear the restricted mark of an item, and why (ACC-7).
+    ``form_key``: the page form's one-time key or the API's ``request_id``; the same
+    request sent again is answered as the first was (ACC-6)."""
 
     restricted: bool
     reason: str
+    form_key: str | None = None
 
 
 @dataclass(frozen=True)

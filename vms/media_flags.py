@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sqlalchemy.orm import Session
+
 from vms.access import CriticalIncidentChange, review_facts
 from vms.auth.decided_again import UserChanged, actor_as_now, hold_user, refuse_as_now
 from vms.auth.permissions import Action, Actor, facts_of
@@ -15,6 +17,7 @@ from vms.catalog_values import MediaRecord, RestrictionChange
 from vms.errors import Conflict, InvalidArgument
 from vms.lineage import copies_of, lock_with_copies
 from vms.names import load_names
+from vms.repeats import made_under_key
 
 if TYPE_CHECKING:
     from vms.catalog import Catalog
@@ -38,7 +41,9 @@ class MediaFlags:
     def set_restricted(self, actor: Actor, media_id: str, change: RestrictionChange) -> MediaRecord:
         """Mark an item restricted, or clear the mark (ACC-7: admins only; a restricted
         item is then viewed and exported by admins only). Audited with the reason, and a
-        custody event on the item; setting what is already set is a 409."""
+        custody event on the item; setting what is already set is a 409, but to the same
+        request sent again (``change.form_key``, the same reason): answered as the first
+        was (ACC-6)."""
         reason = change.reason.strip()
         if not reason:
             raise InvalidArgument(
@@ -78,6 +83,8 @@ class MediaFlags:
                 # again, after the item's row, held until commit (ACC-1). Setting only
                 # adds one, as placing a hold does: not decided again.
                 hold_user(s, actor)
+            if self._sent_again(s, actor, action, media_id, reason, change.form_key):
+                return MediaRecord.of(item, load_names(s, [item])[item.id])
             if item.restricted == change.restricted:
                 state = "restricted" if item.restricted else "not restricted"
                 raise Conflict(f"media {media_id} is already {state}", field="restricted")
@@ -87,7 +94,8 @@ class MediaFlags:
                 hook(s, item, now)
             custody = "restricted" if change.restricted else "unrestricted"
             details = {"restricted": change.restricted, "reason": reason}
-            self.catalog._witnessed(s, actor, media_id, custody, action, now, details)
+            key = change.form_key
+            self.catalog._witnessed(s, actor, media_id, custody, action, now, details, key)
             if change.restricted:
                 # ACC-7: the copies made from it (exports, redactions) show the same
                 # pictures and are locked with it. Clearing leaves them locked: each is
@@ -109,7 +117,9 @@ class MediaFlags:
         """Flag an item as recorded at an incident with death or serious bodily injury, or
         clear the flag (ACC-2: admins, investigators, the officer's supervisor; never the
         recording officer). While set, the officer's own review needs a recorded written
-        approval. Audited with the reason and a custody event; 409 when already so."""
+        approval. Audited with the reason and a custody event; 409 when already so, but to
+        the same request sent again (``change.form_key``, the same reason): answered as
+        the first was (ACC-6)."""
         reason = change.reason.strip()
         if not reason:
             raise InvalidArgument(
@@ -152,6 +162,9 @@ class MediaFlags:
                 # without a written approval): the user decided again, not only the item
                 # by the role the request was authorised with; held until commit (ACC-1).
                 hold_user(s, actor)
+            action = "media.critical_incident" if change.critical else "media.critical_cleared"
+            if self._sent_again(s, actor, action, media_id, reason, change.form_key):
+                return MediaRecord.of(item, load_names(s, [item])[item.id])
             if item.critical_incident == change.critical:
                 state = "flagged" if change.critical else "not flagged"
                 raise Conflict(
@@ -161,8 +174,26 @@ class MediaFlags:
             item.critical_incident = change.critical
             s.flush()
             custody = "critical_incident_set" if change.critical else "critical_incident_cleared"
-            action = "media.critical_incident" if change.critical else "media.critical_cleared"
             details = {"critical_incident": change.critical, "reason": reason}
-            self.catalog._witnessed(s, actor, media_id, custody, action, now, details)
+            key = change.form_key
+            self.catalog._witnessed(s, actor, media_id, custody, action, now, details, key)
             s.flush()
             return MediaRecord.of(item, load_names(s, [item])[item.id])
+
+    def _sent_again(
+        self,
+        s: Session,
+        actor: Actor,
+        action: str,
+        media_id: str,
+        reason: str,
+        form_key: str | None,
+    ) -> bool:
+        """Whether ``actor``'s ``action`` on the item was made under ``form_key`` (the
+        page form's one-time key, the API's ``request_id``) with the same reason: the same
+        request sent again (a double-click, a retry after a lost answer), answered with
+        the item as it is now, nothing changed again (ACC-6); asked on the locked row, so
+        two at once find each other. Another request finding the mark as it asks is
+        still a 409: its reason would go unrecorded."""
+        target = f"media:{media_id}"
+        return made_under_key(s, actor, action, target, form_key, asked={"reason": reason})

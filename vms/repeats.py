@@ -8,7 +8,8 @@ they write anything: one package, job, request or bookmark, audited once.
 
 A change that may be asked only once (open a case, acknowledge an alarm, release a legal
 hold or a preservation request, add an item to a case, revoke a review grant, a release
-request's review, decision and release) cannot tell a double submit from a second,
+request's review, decision and release, restrict an item or flag it as a critical
+incident) cannot tell a double submit from a second,
 refused attempt by who and when: its page's form carries a one-time key
 (:mod:`web.form_keys`), its API request the client's ``request_id``, recorded in the
 change's audit entry (``details["form_key"]``, written in its transaction, INV-4), and

@@ -18,6 +18,7 @@ from tests.conftest import sign_in
 from tests.media import make_video
 from tests.races import together
 from tests.vms.test_crash_safety import run_cli
+from tests.web.forms import hidden_fields, sent_twice
 from vms.access import CriticalIncidentChange, NewApproval, NewGrant
 from vms.audit.log import Who
 from vms.auth.permissions import Actor
@@ -640,3 +641,56 @@ def entries_of(services: Services, action: str) -> list[AuditEntry]:
     with services.db.session() as s:
         rows = s.execute(select(AuditEntry).where(AuditEntry.action == action)).scalars()
         return list(rows)
+
+
+def test_a_retried_critical_incident_flag_is_answered_as_the_first_ACC_2_ACC_6(
+    client: Any, tokens: dict[str, str], services: Services, b1_item: str
+) -> None:
+    """ACC-2, ACC-6: an API client retrying ``PUT .../critical-incident`` after a lost
+    answer got a 409 "already flagged" although its first request had worked. With the
+    first request's ``request_id`` the retry is answered with the item, flagged and
+    audited once; without it, with another id, another reason, or by another user with
+    the same id, it is still a 409."""
+    url = f"/api/v1/media/{b1_item}/critical-incident"
+    sergeant = {"Authorization": f"Bearer {tokens['sergeant']}"}
+    body = {
+        "critical_incident": True,
+        "reason": "officer-involved shooting",
+        "request_id": "7d3e1f0a-2b4c-4d6e-8f1a-3b5c7d9e1f20",
+    }
+    first = client.put(url, json=body, headers=sergeant)
+    assert first.status_code == 200, first.get_json()
+    again = client.put(url, json=body, headers=sergeant)
+    assert (again.status_code, again.get_json()) == (200, first.get_json())
+    for changed, user in (
+        ({"request_id": None}, "sergeant"),
+        ({"request_id": "1a2b3c4d-5e6f-4a1b-8c2d-3e4f5a6b7c8d"}, "sergeant"),
+        ({"reason": "another reason"}, "sergeant"),
+        ({}, "admin"),  # another user's request under the same id is not a retry
+    ):
+        headers = {"Authorization": f"Bearer {tokens[user]}"}
+        refused = client.put(url, json={**body, **changed}, headers=headers)
+        assert refused.status_code == 409, refused.get_json()
+        assert "already flagged" in refused.get_json()["error"]["message"]
+    assert len(entries(services, b1_item, action="media.critical_incident")) == 1
+
+
+def test_the_critical_incident_form_sent_twice_flags_once_ACC_2_ACC_6(
+    app: Any, services: Services, b1_item: str
+) -> None:
+    """ACC-2, ACC-6: the media page's *Flag as a critical incident* form sent twice (a
+    double-click, a browser's retry) flagged with the first post and answered the
+    second with the page's 409 "already flagged". Its one-time key tells the repeat: it
+    goes where the first went, flagged and audited once; a post without the key is
+    still refused."""
+    sergeant = app.test_client()
+    sign_in(sergeant, "sergeant")
+    path = f"/media/{b1_item}/critical-incident"
+    form = {**hidden_fields(sergeant.get(f"/media/{b1_item}").data, "critical-form")}
+    form["reason"] = "serious bodily injury"
+    assert "form_key" in form
+    went = sent_twice(sergeant, path, form)
+    assert "critical=1" in went
+    refused = sergeant.post(path, data={**form, "form_key": ""})
+    assert refused.status_code == 409 and b"already flagged" in refused.data
+    assert len(entries(services, b1_item, action="media.critical_incident")) == 1

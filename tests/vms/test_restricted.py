@@ -13,6 +13,7 @@ from sqlalchemy import select
 from tests.conftest import sign_in
 from tests.media import make_video
 from tests.vms.test_crash_safety import run_cli
+from tests.web.forms import hidden_fields, sent_twice
 from vms.audit.log import Who
 from vms.auth.permissions import Actor
 from vms.catalog_values import RestrictionChange
@@ -393,3 +394,74 @@ def test_a_bookmark_and_a_tag_change_at_once_do_not_deadlock_ACC_1(
     assert not any(isinstance(v, Exception) for v in got), got
     with services.db.session() as s:
         assert s.get_one(MediaItem, media_id).title == "stop"
+
+
+def test_a_retried_restriction_is_answered_as_the_first_ACC_7_ACC_6(
+    client: Any, tokens: dict[str, str], services: Services, media_id: str
+) -> None:
+    """ACC-7, ACC-6: an API client retrying ``PUT .../restricted`` after a lost answer got
+    a 409 "already restricted" although its first request had worked. With the first
+    request's ``request_id`` the retry is answered with the item, restricted and audited
+    once; without it, with another id or another reason, it is still a 409 (another
+    request that finds the mark set: its reason would not be recorded)."""
+    admin = {"Authorization": f"Bearer {tokens['admin']}"}
+    url = f"/api/v1/media/{media_id}/restricted"
+    body = {
+        "restricted": True,
+        "reason": "juvenile",
+        "request_id": "4f1c2a7e-9b3d-4c5e-8a6f-1d2e3f405162",
+    }
+    first = client.put(url, json=body, headers=admin)
+    assert first.status_code == 200, first.get_json()
+    again = client.put(url, json=body, headers=admin)
+    assert (again.status_code, again.get_json()) == (200, first.get_json())
+    for changed in (
+        {"request_id": None},
+        {"request_id": "0b9a8c7d-6e5f-4a3b-9c2d-1e0f9a8b7c6d"},
+        {"reason": "another reason"},
+    ):
+        refused = client.put(url, json={**body, **changed}, headers=admin)
+        assert refused.status_code == 409, refused.get_json()
+        assert "already restricted" in refused.get_json()["error"]["message"]
+    bad = client.put(url, json={**body, "request_id": "again"}, headers=admin)
+    assert bad.status_code == 400 and "request_id" in bad.get_json()["error"]["message"]
+    with services.db.session() as s:
+        audited = s.execute(
+            select(AuditEntry.actor, AuditEntry.outcome).where(
+                AuditEntry.target == f"media:{media_id}", AuditEntry.action == "media.restrict"
+            )
+        ).all()
+        custody = s.execute(
+            select(CustodyEvent.action).where(
+                CustodyEvent.media_id == media_id, CustodyEvent.action == "restricted"
+            )
+        ).all()
+    assert audited == [("admin", "ok")]
+    assert custody == [("restricted",)]
+
+
+def test_the_restrict_form_sent_twice_restricts_once_ACC_7_ACC_6(
+    services: Services, app: Any, media_id: str
+) -> None:
+    """ACC-7, ACC-6: the media page's *Restrict this item* form sent twice (a
+    double-click, a browser's retry) restricted with the first post and answered the
+    second with the page's 409 "already restricted", the only answer the browser shows.
+    Its one-time key tells the repeat: it goes where the first went, restricted and
+    audited once; a post without the key is still refused."""
+    admin = app.test_client()
+    sign_in(admin, "admin")
+    path = f"/media/{media_id}/restricted"
+    form = {**hidden_fields(admin.get(f"/media/{media_id}").data, "restrict-form")}
+    form["reason"] = "juvenile"
+    assert "form_key" in form
+    went = sent_twice(admin, path, form)
+    assert "restricted=1" in went and _restricted(services, media_id)
+    refused = admin.post(path, data={**form, "form_key": ""})
+    assert refused.status_code == 409 and b"already restricted" in refused.data
+    with services.db.session() as s:
+        audited = s.execute(
+            select(AuditEntry.actor).where(
+                AuditEntry.target == f"media:{media_id}", AuditEntry.action == "media.restrict"
+            )
+        ).all()
+    assert audited == [("admin",)]

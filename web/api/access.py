@@ -31,7 +31,8 @@ def set_critical_incident(media_id: str, body: CriticalIncidentIn) -> MediaRecor
 
     Admins, investigators and the recording officer's supervisor; never the recording
     officer. While set, the officer's own review needs a recorded written approval.
-    Audited with the reason; 409 when the item is already in that state."""
+    Audited with the reason; 409 when the item is already in that state, but to a retry
+    with the first request's ``request_id`` and reason: answered with the item (ACC-6)."""
     return services().catalog.set_critical_incident(require_actor(), media_id, body.command())
 
 

@@ -194,7 +194,9 @@ def set_restricted(media_id: str, body: RestrictionIn) -> MediaRecord:
     """Mark an item restricted or clear the mark (ACC-7; admins only).
 
     A restricted item is viewed and exported by admins only. Audited with the reason,
-    and a custody event on the item; 409 when the item is already in that state."""
+    and a custody event on the item; 409 when the item is already in that state, but to
+    a retry with the first request's ``request_id`` and reason: answered with the item
+    (ACC-6)."""
     return services().catalog.set_restricted(require_actor(), media_id, body.command())
 
 

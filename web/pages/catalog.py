@@ -3,6 +3,7 @@ page (``/upload``); the data come from the catalog service (ACC-2, ACC-8 scoping
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Any
 
@@ -128,6 +129,9 @@ def media_detail(media_id: str, refused: FormRefusal | None = None) -> Any:
         can_file=allows(actor, Action.CASES_MANAGE)
         and allows(actor, Action.MEDIA_EDIT, item_facts),
         file_key=form_keys.issue("case.file", media_id),  # sent twice, filed once (ACC-6)
+        # The restriction's and the flag's: sent twice, changed once (ACC-6).
+        restrict_key=form_keys.issue("media.restrict", media_id),
+        critical_key=form_keys.issue("media.critical", media_id),
         categories=services().categories.categories,
         marker_bar=marker_bar(item),
         continued_playlist=continued_playlist(item, purpose),
@@ -207,7 +211,9 @@ def restrict(media_id: str) -> Any:
         body = parse_model(
             RestrictionIn, {"restricted": wanted, "reason": request.form.get("reason", "")}
         )
-        services().catalog.set_restricted(actor, media_id, body.command())
+        key = form_keys.redeem_sent(request.form, "media.restrict", media_id)
+        command = dataclasses.replace(body.command(), form_key=key)  # sent twice: ACC-6
+        services().catalog.set_restricted(actor, media_id, command)
     except FORM_FAULTS as exc:
         return media_detail(media_id, refusal(exc, "restrict"))
     return redirect(
@@ -232,7 +238,9 @@ def critical_incident(media_id: str) -> Any:
             CriticalIncidentIn,
             {"critical_incident": wanted, "reason": request.form.get("reason", "")},
         )
-        services().catalog.set_critical_incident(actor, media_id, body.command())
+        key = form_keys.redeem_sent(request.form, "media.critical", media_id)
+        command = dataclasses.replace(body.command(), form_key=key)  # sent twice: ACC-6
+        services().catalog.set_critical_incident(actor, media_id, command)
     except FORM_FAULTS as exc:
         return media_detail(media_id, refusal(exc, "critical"))
     return redirect(

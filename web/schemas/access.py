@@ -24,13 +24,18 @@ Reason = Annotated[str, Printable(500, required=True)]
 
 class CriticalIncidentIn(RequestModel):
     """Flag the item as recorded at an incident with death or serious bodily injury
-    (``true``) or clear the flag, with the reason (ACC-2)."""
+    (``true``) or clear the flag, with the reason (ACC-2). ``request_id``: a UUID of the
+    client's; a retry with it (and the same reason) after a lost answer is answered as the
+    first request was (ACC-6)."""
 
     critical_incident: bool
     reason: Reason
+    request_id: RequestId | None = None
 
     def command(self) -> CriticalIncidentChange:
-        return CriticalIncidentChange(critical=self.critical_incident, reason=self.reason)
+        return CriticalIncidentChange(
+            critical=self.critical_incident, reason=self.reason, form_key=self.request_id
+        )
 
 
 class ApprovalIn(RequestModel):

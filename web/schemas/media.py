@@ -9,7 +9,16 @@ from pydantic import Field
 from vms.catalog_values import MAX_PAGE, UNCHANGED, MediaChanges, MediaQuery, RestrictionChange
 from vms.db.models import SourceKind
 from vms.markers import MarkerKind
-from web.contract import OutTime, Printable, QueryModel, Range, RequestModel, ResponseModel, Time
+from web.contract import (
+    OutTime,
+    Printable,
+    QueryModel,
+    Range,
+    RequestId,
+    RequestModel,
+    ResponseModel,
+    Time,
+)
 
 Source = Literal["fixed", "bwc", "dash", "handheld", "export", "redacted"]
 # A filter value (device id, badge, case number, category name): printable, one line.
@@ -83,13 +92,18 @@ class MediaChangesIn(RequestModel):
 
 
 class RestrictionIn(RequestModel):
-    """Mark the item restricted (``true``) or clear the mark, with the reason (ACC-7)."""
+    """Mark the item restricted (``true``) or clear the mark, with the reason (ACC-7).
+    ``request_id``: a UUID of the client's; a retry with it (and the same reason) after a
+    lost answer is answered as the first request was (ACC-6)."""
 
     restricted: bool
     reason: Annotated[str, Printable(500, required=True)]
+    request_id: RequestId | None = None
 
     def command(self) -> RestrictionChange:
-        return RestrictionChange(restricted=self.restricted, reason=self.reason)
+        return RestrictionChange(
+            restricted=self.restricted, reason=self.reason, form_key=self.request_id
+        )
 
 
 class CustodyOut(ResponseModel):
