@@ -111,9 +111,5 @@
   socket.on("alarm.raised", changed);
   socket.on("alarm.cleared", changed);
   socket.on("alarm.acknowledged", changed);
-  const connected = () => { refreshOpen(); if (list) reloadList(); };
-  socket.on("connect", connected);
-  // live.js opens the socket before this script runs: when the script came later than
-  // the connection (a loaded server), its first "connect" has gone by. Read now.
-  if (socket.connected) connected();
+  window.vmsOnConnected(socket, () => { refreshOpen(); if (list) reloadList(); });
 })();

@@ -197,9 +197,7 @@
       showController(msg.camera_id, msg.controller);
     }
   });
-  socket.on("connect", refresh);
-  // live.js opens the socket before this script runs: when the script came later than
-  // the connection (a loaded server), its first "connect" has gone by, with any event
-  // sent before this script listened. Read now.
-  if (socket.connected) refresh();
+  // Also at once when the socket connected before this script ran: an event sent before
+  // it listened was lost.
+  window.vmsOnConnected(socket, refresh);
 })();

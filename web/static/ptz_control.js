@@ -326,10 +326,6 @@
       }
     });
   }
-  const connected = () => askStatus(10, "Your control of this camera ended while the connection was down.");
-  socket.on("connect", connected);
-  // live.js opens the socket before this script runs: when the script came later than
-  // the connection (a loaded server), its first "connect" has gone by, and a still
-  // camera sends no pose to wait for. Ask now.
-  if (socket.connected) connected();
+  window.vmsOnConnected(socket, () =>
+    askStatus(10, "Your control of this camera ended while the connection was down."));
 })();
