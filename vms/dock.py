@@ -51,6 +51,7 @@ from vms.errors import (
     VMSError,
 )
 from vms.file_modes import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE
+from vms.filenames import escaped
 from vms.ingest import Ingestor, IngestRequest, Origin
 from vms.markers import check_buffer, parse_markers
 from vms.recorded_time import parse_recorded_at
@@ -100,8 +101,7 @@ class DockOutcome:
         """``status: path detail`` on one line, for a person: a control or format
         character a device folder's writer put in a name (a newline that starts a line
         of its own, a right-to-left override) is shown escaped (TAG-5)."""
-        text = f"{self.status}: {self.path} {self.detail}"
-        return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+        return escaped(f"{self.status}: {self.path} {self.detail}")
 
 
 def _sha256(path: Path) -> str:
@@ -150,7 +150,9 @@ class DockScanner:
                     raise
                 # A link leads out of the dock: its files are not the device's, and taking
                 # one removes it (INV-2, TAG-5). Left alone, said so.
-                log.warning("dock %s: a symbolic link, not a device folder: skipped", device_dir)
+                log.warning(
+                    "dock %s: a symbolic link, not a device folder: skipped", escaped(device_dir)
+                )
                 continue
             try:
                 outcomes.extend(self._scan_device(device_dir, dir_fd, now, by))
@@ -185,7 +187,7 @@ class DockScanner:
             except Exception as exc:
                 # One file must not stop the scan (issue #10.4): the others are
                 # still taken, and this one is tried again next scan.
-                log.exception("dock %s: deferred after an unexpected error", path)
+                log.exception("dock %s: deferred after an unexpected error", escaped(path))
                 outcomes.append(DockOutcome(path, "deferred", f"{type(exc).__name__}: {exc}"))
         outcomes.extend(self._report_orphans(device_dir, dir_fd, names, now))
         return outcomes
@@ -221,7 +223,7 @@ class DockScanner:
                     outcomes.append(DockOutcome(path, "rejected", reason))
             except Exception as exc:
                 # One sidecar must not stop the scan (#10.4): tried again next scan.
-                log.exception("dock %s: not reported after an unexpected error", path)
+                log.exception("dock %s: not reported after an unexpected error", escaped(path))
                 outcomes.append(DockOutcome(path, "deferred", f"{type(exc).__name__}: {exc}"))
         return outcomes
 
@@ -263,13 +265,12 @@ class DockScanner:
                     if self._remove_if_kept(dir_fd, path, info, seen, outcome):
                         return outcome
                 except Conflict as exc:
-                    log.warning("dock %s: deferred, %s", path, exc.message)
-                    return DockOutcome(path, "deferred", exc.message)
+                    return _deferred(path, exc.message)
                 except DataLoss as exc:
                     return self._refuse(dir_fd, path, exc.message, _file(info), seen)
                 log.info(
                     "dock %s: item %s it duplicates was purged meanwhile; ingesting again",
-                    path,
+                    escaped(path),
                     outcome.detail,
                 )
         finally:
@@ -377,8 +378,7 @@ class DockScanner:
         except (InsufficientStorage, Conflict, Unavailable) as exc:
             # No room yet, the device is still writing the file, or a service is down:
             # try again later.
-            log.warning("dock %s: deferred, %s", path, exc.message)
-            return DockOutcome(path, "deferred", exc.message), seen
+            return _deferred(path, exc.message), seen
         except (VMSError, ValueError, ArithmeticError) as exc:
             # Refused for good (bad file, bad sidecar, implausible time, a device the
             # dock may not claim; an arithmetic error is a value no rule can handle):
@@ -386,7 +386,7 @@ class DockScanner:
             message = exc.message if isinstance(exc, VMSError) else f"{type(exc).__name__}: {exc}"
             return self._refuse(dir_fd, path, message, _file(taken), seen), seen
         status = "duplicate" if result.duplicate else "ingested"
-        log.info("dock %s: %s as %s", path, status, result.media_id)
+        log.info("dock %s: %s as %s", escaped(path), status, result.media_id)
         return DockOutcome(path, status, result.media_id), seen
 
     def _remove(
@@ -435,11 +435,11 @@ class DockScanner:
                 sidecar_only=True,
             )
         elif late is not None:
-            log.warning("dock %s: its sidecar was replaced while it was taken: left", path)
+            log.warning("dock %s: its sidecar was replaced while it was taken: left", escaped(path))
         if same and _move_checked(path.name, dir_fd, _REMOVING + path.name, dir_fd, whole):
             os.unlink(_REMOVING + path.name, dir_fd=dir_fd)
         elif now is not None:
-            log.warning("dock %s: replaced or changed while it was taken: left", path)
+            log.warning("dock %s: replaced or changed while it was taken: left", escaped(path))
 
     def _refuse(
         self, dir_fd: int, path: Path, reason: str, file: Identity | None, sidecar: SidecarSeen
@@ -531,13 +531,14 @@ class DockScanner:
                 return False
         finally:
             os.close(target_fd)
-        log.warning("dock %s%s: rejected, %s", path, SIDECAR if sidecar_only else "", reason)
+        which = f"{path}{SIDECAR if sidecar_only else ''}"
+        log.warning("dock %s: rejected, %s", escaped(which), escaped(reason))
         return True
 
 
 def _deferred(path: Path, message: str) -> DockOutcome:
     """``path`` left for the next scan, for ``message`` (logged)."""
-    log.warning("dock %s: deferred, %s", path, message)
+    log.warning("dock %s: deferred, %s", escaped(path), escaped(message))
     return DockOutcome(path, "deferred", message)
 
 
@@ -561,7 +562,11 @@ def _move_checked(name: str, dir_fd: int, to: str, to_fd: int, expected: Identit
     if moved is not None and moved[: len(expected)] == expected:
         return True
     back = put_back(to, to_fd, name, dir_fd)
-    log.warning("dock %s: replaced since it was examined: left for the next scan as %s", name, back)
+    log.warning(
+        "dock %s: replaced since it was examined: left for the next scan as %s",
+        escaped(name),
+        escaped(back),
+    )
     return False
 
 
@@ -583,10 +588,12 @@ def _put_back(names: list[str], dir_fd: int, device_dir: Path) -> list[DockOutco
                 f"{name[len(_REMOVING) :]}: {exc.strerror or exc}; no scan takes it under "
                 "that name: move it back by hand (TAG-5)"
             )
-            log.error("dock %s: %s", device_dir / name, message)
+            log.error("dock %s: %s", escaped(device_dir / name), escaped(message))
             stranded.append(DockOutcome(device_dir / name, "stranded", message))
             continue
-        log.warning("dock %s: put back as %s after an interrupted removal", name, back)
+        log.warning(
+            "dock %s: put back as %s after an interrupted removal", escaped(name), escaped(back)
+        )
     return stranded
 
 

@@ -5,6 +5,7 @@ header injection, and werkzeug then refuses to build the response), NUL, path
 separators, bidi overrides (U+202E shows the rest of a name backwards, hiding its real
 extension) or a kilobyte of text in it. :func:`safe_filename` keeps what a person would
 read and drops the rest; the name as sent is kept in the custody record of the ingest.
+:func:`escaped` shows a name as it is, on one line (a log, a CLI line).
 :func:`content_disposition` builds the ``Content-Disposition`` header of RFC 6266 with an
 ASCII ``filename`` fallback and the exact name as ``filename*`` (RFC 5987/8187).
 """
@@ -54,6 +55,14 @@ def safe_filename(raw: str | None) -> str | None:
         else:
             name = name[:MAX_FILENAME_CHARS].rstrip()
     return name
+
+
+def escaped(value: object) -> str:
+    """``str(value)`` on one line, every control or format character (a newline that
+    would start a log line of its own, a right-to-left override) written as Python
+    escapes it (``\\n``, ``\\u202e``): for a name shown as it is, in a log or a CLI line,
+    that no name can forge (TAG-5)."""
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in str(value))
 
 
 def ascii_fallback(name: str) -> str:

@@ -215,6 +215,32 @@ def test_dock_scan_output_cannot_be_forged_by_a_file_name_TAG_5(
     assert "junk.mp4\\ningested" in lines[1] and "clip\\u202e4pm.exe" in lines[0], lines
 
 
+def test_dock_log_cannot_be_forged_by_a_file_name_TAG_5(
+    services: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    """TAG-5 (what became of each file is logged for an auditor): the scan's log lines
+    named the file as it was. A file named with a newline wrote a log line of its
+    choosing (a refused file logged as ``ingested``); a right-to-left override showed a
+    name other than the file's. A name is escaped in every log line now, as ``vms dock
+    scan`` prints it: one line per record."""
+    device = services.config.dock_dir / "BWC-0042"
+    device.mkdir(parents=True)
+    forged = "junk.mp4\nvms.dock INFO dock junk.mp4: ingested as 0190"
+    (device / forged).write_bytes(b"not a recording")
+    make_video(device / "clip\u202e4pm.exe", seconds=0.5)
+    for path in device.iterdir():
+        settle(path, services.clock)
+
+    with caplog.at_level("INFO", logger="vms.dock"):
+        outcomes = services.dock.scan()
+
+    assert sorted(o.status for o in outcomes) == ["ingested", "rejected"], outcomes
+    messages = [r.getMessage() for r in caplog.records if r.name == "vms.dock"]
+    assert any("junk.mp4\\nvms.dock" in m and "rejected" in m for m in messages), messages
+    assert any("clip\\u202e4pm.exe" in m and "ingested" in m for m in messages), messages
+    assert all(m.isprintable() for m in messages), messages
+
+
 def test_a_file_under_the_hidden_name_is_not_replaced_by_a_removal_TAG_5(
     services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
