@@ -458,8 +458,10 @@ def cmd_dock_scan(args: argparse.Namespace) -> int:
         services.close()
     for outcome in outcomes:
         print(outcome.line())
-    # A refused file, or one under a name no scan takes, is for a person (TAG-5).
-    return 0 if all(o.status not in ("rejected", "stranded") for o in outcomes) else 1
+    # A refused file, one under a name no scan takes, or a device folder the service
+    # may not write, is for a person (TAG-5).
+    for_a_person = ("rejected", "stranded", "unwritable")
+    return 0 if all(o.status not in for_a_person for o in outcomes) else 1
 
 
 def build_parser() -> argparse.ArgumentParser:

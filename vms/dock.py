@@ -3,22 +3,21 @@
 A docking station or an officer's workstation drops files into the device's folder,
 optionally with a sidecar ``<file>.json`` (``source``, ``officer_badge``, ``recorded_at``,
 ``title``, ``categories``, ``case_number``, ``pre_event_buffer_seconds`` (OPS-2) and
-``markers`` (OPS-3: ``[{"kind", "at", "reason"}]``, vms/markers.py)). A file is taken
-once neither it nor its sidecar has changed for ``dock_settle_seconds``; a sidecar written
-after its file was taken goes to ``rejected/`` (below), never to the next file of its name.
-The file goes through the single ingest path (INV-1); the stored copy is then read back
-and its SHA-256 compared before the dock copy is removed, so the device copy is erased
-only after a verified upload. The copy is
-removed while the item's row is held, and only when that item is not gone or being
-purged (RET-13): bytes that duplicate an item purged meanwhile are ingested again. Files that
-are refused move to ``<device>/rejected/`` with a ``.error.txt`` saying why (as
-``<stem>.<n><suffix>`` when a refused file of their name is there already): nothing is lost.
-A sidecar refused alone keeps its name there, its reason in ``<file>.json.error.txt``: one
-that came after its file was taken, or one with no file of its name for
-``dock_orphan_sidecar_seconds`` (reported, never deleted).
+``markers`` (OPS-3: ``[{"kind", "at", "reason"}]``, vms/markers.py)). A file is taken once
+neither it nor its sidecar has changed for ``dock_settle_seconds``; a sidecar written after
+its file was taken goes to ``rejected/`` (below), never to the next file of its name. The
+file goes through the single ingest path (INV-1); the stored copy is then read back and its
+SHA-256 compared before the dock copy is removed, so the device copy is erased only after a
+verified upload. The copy is removed while the item's row is held, and only when that item
+is not gone or being purged (RET-13): bytes that duplicate an item purged meanwhile are
+ingested again. Files that are refused move to ``<device>/rejected/`` with a ``.error.txt``
+saying why (as ``<stem>.<n><suffix>`` when a refused file of their name is there already):
+nothing is lost. A sidecar refused alone keeps its name there, its reason in
+``<file>.json.error.txt``: one that came after its file was taken, or one with no file of
+its name for ``dock_orphan_sidecar_seconds`` (reported, never deleted).
 
-Whoever writes the dock folder may plant symbolic links, and swap a file or a folder for
-one at any moment: each device folder, each file and ``rejected/`` is opened once without
+Whoever writes the dock folder may plant symbolic links, and swap a file or a folder for one
+at any moment: each device folder, each file and ``rejected/`` is opened once without
 following a link, and everything after is done through what was opened (INV-2, TAG-5).
 """
 
@@ -39,7 +38,7 @@ from sqlalchemy import select
 from vms.audit.log import SYSTEM_ROLE, Who
 from vms.clock import Clock
 from vms.db.models import CAPTURE_SOURCES, Device, MediaItem, PurgeIntent, SourceKind
-from vms.dock_files import free_name, put_back, rename_noreplace
+from vms.dock_files import free_name, may_move_in, put_back, rename_noreplace
 from vms.errors import (
     Conflict,
     DataLoss,
@@ -67,8 +66,7 @@ SIDECAR = ".json"
 # A sidecar holds a few fields and markers: larger is refused before it is read (#10.4).
 MAX_SIDECAR_BYTES = 1024 * 1024
 REJECTED = "rejected"
-# Beside a refused file in rejected/: why (``<file>.error.txt``; a sidecar refused alone:
-# ``<file>.json.error.txt``).
+# In rejected/, why: ``<file>.error.txt`` (a sidecar refused alone: ``<file>.json.error.txt``).
 _REASON = ".error.txt"
 # A file whose bytes matched an item purged meanwhile is ingested once more (RET-13); a
 # second ingest meeting that again is a race the next scan settles.
@@ -79,21 +77,22 @@ _UNVERIFIED = "unverified"
 _FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
 
 # Which sidecar was read (device, inode, size, modification time in ns); None when there
-# was none. Only that one is removed with its file: one put under its name since is not
-# (TAG-5).
+# was none. Only that one is removed with its file, not one put under its name (TAG-5).
 SidecarSeen = tuple[int, int, int, int] | None
 # Which file was examined: (device, inode), or a sidecar's SidecarSeen.
 Identity = tuple[int, ...]
 # A file or sidecar being removed is first renamed to ``<_REMOVING><name>`` (hidden: no
 # scan takes it), then what was renamed is checked (TAG-5, _move_checked).
 _REMOVING = ".removing."
+# A device folder the service may not write (may_move_in): nothing of it is read (TAG-5).
+_UNWRITABLE = "not writable by the service user: files left in place, none taken until it is"
 
 
 @dataclass(frozen=True)
 class DockOutcome:
     path: Path
     # ingested | duplicate | rejected | deferred | stranded (under a name no scan takes,
-    # that could not be put back: for a person, _put_back)
+    # not put back: for a person, _put_back) | unwritable (a device folder: _UNWRITABLE)
     status: str
     detail: str
 
@@ -162,6 +161,9 @@ class DockScanner:
 
     def _scan_device(self, device_dir: Path, dir_fd: int, now: float, by: Who) -> list[DockOutcome]:
         outcomes = _put_back(os.listdir(dir_fd), dir_fd, device_dir)
+        if not may_move_in(dir_fd):  # said once per scan, nothing read (_UNWRITABLE)
+            log.warning("dock %s: %s", escaped(device_dir), _UNWRITABLE)
+            return [*outcomes, DockOutcome(device_dir, "unwritable", _UNWRITABLE)]
         names = sorted(os.listdir(dir_fd))
         for name in names:
             path = device_dir / name
@@ -376,8 +378,7 @@ class DockScanner:
                     "the dock copy is kept"
                 )
         except (InsufficientStorage, Conflict, Unavailable) as exc:
-            # No room yet, the device is still writing the file, or a service is down:
-            # try again later.
+            # No room yet, the device still writing the file, a service down: try later.
             return _deferred(path, exc.message), seen
         except (VMSError, ValueError, ArithmeticError) as exc:
             # Refused for good (bad file, bad sidecar, implausible time, a device the

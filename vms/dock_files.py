@@ -67,6 +67,15 @@ def rename_noreplace(src: str, dst: str, *, src_dir_fd: int, dst_dir_fd: int) ->
     return True
 
 
+def may_move_in(dir_fd: int) -> bool:
+    """Whether this process may rename files in the folder ``dir_fd`` (write and search
+    it), judged by the kernel with its effective ids and capabilities (``faccessat``
+    with ``AT_EACCESS``). A device folder a docking station created as its own user
+    (0755) lets the service read its files but move none out: none removed, none
+    refused (TAG-5)."""
+    return os.access(".", os.W_OK | os.X_OK, dir_fd=dir_fd, effective_ids=True)
+
+
 def free_name(name: str, dir_fd: int, beside: str) -> str:
     """``name``, or ``<stem>.<n><suffix>`` when the folder ``dir_fd`` holds a file of that
     name already, or one of that name followed by ``beside`` (in ``rejected/``: a refused

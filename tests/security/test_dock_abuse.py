@@ -115,7 +115,7 @@ def test_a_hidden_file_that_cannot_be_put_back_is_reported_TAG_5(services: Servi
     station created the device folder as its own user (0755: the service user may not
     rename in it), was only logged as a warning at each scan: a hidden file no scan
     takes, and ``vms dock scan`` answered nothing and exited 0. It is answered
-    ``stranded``, naming the file, for a person."""
+    ``stranded``, naming the file, for a person (and the folder ``unwritable``)."""
     require_protected_hardlinks()
     device = services.config.dock_dir / "BWC-0042"
     device.mkdir(parents=True)
@@ -127,10 +127,58 @@ def test_a_hidden_file_that_cannot_be_put_back_is_reported_TAG_5(services: Servi
 
     outcomes = as_service_user(services.dock.scan)
 
-    assert [(o.path, o.status) for o in outcomes] == [(hidden, "stranded")], outcomes
+    assert [(o.path, o.status) for o in outcomes] == [
+        (hidden, "stranded"),
+        (device, "unwritable"),
+    ], outcomes
     assert "could not be put back under FILE0001.MP4" in outcomes[0].detail
     assert "move it back by hand" in outcomes[0].detail
     assert hidden.exists()
+
+
+def test_a_device_folder_the_service_may_not_write_is_reported_not_rehashed_TAG_5(
+    services: Services, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """TAG-5: a device folder the station created as its own user (0755) lets the
+    service read its files but not move them. Every scan (each 10 s) ingested and
+    hashed each file again, failed to remove it and answered "deferred PermissionError"
+    with a traceback, for ever. The folder is answered once per scan, ``unwritable``,
+    its files left in place and not read, until the service may write it; then they
+    are taken as usual. Nothing is lost or half-taken."""
+    require_protected_hardlinks()
+    device = services.config.dock_dir / "BWC-0042"
+    device.mkdir(parents=True)
+    data = make_video(seconds=0.5)
+    clips = [device / "FILE0001.MP4", device / "FILE0002.MP4"]
+    for clip in clips:
+        station_writes(clip, data if clip == clips[0] else make_video(seconds=0.5, seed=3))
+        settle(clip, services.clock)
+    os.chmod(device, 0o755)
+    os.chown(device, STATION_UID, STATION_UID)
+    ingests: list[object] = []
+    real_ingest = dock_module.Ingestor.ingest
+
+    def ingest(self: Any, *args: Any, **kwargs: Any) -> Any:
+        ingests.append(args[0])  # counted, then done as usual
+        return real_ingest(self, *args, **kwargs)
+
+    monkeypatch.setattr(dock_module.Ingestor, "ingest", ingest)
+
+    with caplog.at_level("INFO", logger="vms.dock"):
+        for _scan in range(2):
+            [outcome] = as_service_user(services.dock.scan)
+            assert (outcome.path, outcome.status) == (device, "unwritable"), outcome
+            assert "not writable by the service user: files left in place" in outcome.detail
+
+    assert ingests == []
+    assert catalogued(services) == set()
+    assert sorted(p.name for p in device.iterdir()) == ["FILE0001.MP4", "FILE0002.MP4"]
+    assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
+    os.chown(device, os.getuid(), os.getgid())
+    outcomes = as_service_user(services.dock.scan)
+    assert sorted(o.status for o in outcomes) == ["ingested", "ingested"], outcomes
+    assert hashlib.sha256(data).hexdigest() in catalogued(services)
+    assert list(device.iterdir()) == []
 
 
 def test_a_file_rewritten_in_place_after_its_verification_is_not_removed_TAG_5(
