@@ -14,9 +14,11 @@ other path is 404. Each forwarded request must carry
   then see the same actor and credential as in the web process, so role checks, PTZ
   arbitration, audit and stream guards are the in-process ones (INV-6, ACC-1, ACC-6).
 
-A camera this node does not hold (handed over a moment ago) gives 503: a forwarded
-request is never forwarded again. The listener is werkzeug's threaded server with the
-web role's quiet request handler: its clients are the deployment's web processes.
+A path value with a NUL character is 404 naming it, as on the public app
+(:func:`web.hardening.refuse_nul_in_path`). A camera this node does not hold (handed
+over a moment ago) gives 503: a forwarded request is never forwarded again. The
+listener is werkzeug's threaded server with the web role's quiet request handler: its
+clients are the deployment's web processes.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from web import limits, ops
 from web.api import live as live_api
 from web.api import ptz as ptz_api
 from web.app import install_error_handlers
-from web.hardening import QuietRequestHandler
+from web.hardening import QuietRequestHandler, refuse_nul_in_path
 from web.nodes import CREDENTIAL_HEADER, FORWARDED, REFUSED_HEADER, REMOTE_HEADER, internal_token
 from web.vms_app import VmsApp
 
@@ -94,6 +96,9 @@ def create_internal_app(services: Services) -> Flask:
         remote = request.headers.get(REMOTE_HEADER, "")
         with contextlib.suppress(ValueError):  # not an address: the web process's stays
             request.environ["REMOTE_ADDR"] = str(ipaddress.ip_address(remote))
+        # As on the public app: a path value with a NUL is a 404 naming it before any
+        # look-up (PostgreSQL holds no NUL in a text value; ACC-6's audit neither).
+        refuse_nul_in_path()
         camera_id = str((request.view_args or {}).get("camera_id", ""))
         if recorder is None or not recorder.running:
             raise Unavailable("no media engine runs in this process")
