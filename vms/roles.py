@@ -304,11 +304,17 @@ def serve(
             finally:
                 health.stop()
     finally:
-        if runner is not None:
-            runner.stop()
-        if demo_setup is not None:
-            demo_setup.stop()
-        services.close()
+        # Each step runs even when one before it raised (a demo camera that would not
+        # stop): the services are closed last, always.
+        try:
+            try:
+                if runner is not None:
+                    runner.stop()
+            finally:
+                if demo_setup is not None:
+                    demo_setup.stop()
+        finally:
+            services.close()
     return 0
 
 

@@ -91,6 +91,18 @@ def _failing_plugin(services: Services) -> None:
     raise RuntimeError("a plugin that cannot install")
 
 
+def _serve_config(database: tuple[str, Path]) -> tuple[str, Config]:
+    """(database URL, config) for ``vms serve`` with a Redis bus of its own."""
+    import uuid
+
+    from tests.conftest import make_config
+
+    url, data_dir = database
+    prefix = f"test-{uuid.uuid4().hex}"
+    redis = "redis://127.0.0.1:6379/0"
+    return url, make_config(data_dir, url, VMS_REDIS_URL=redis, VMS_REDIS_PREFIX=prefix)
+
+
 @pytest.mark.parametrize("database", ["postgresql"], indirect=True)
 @pytest.mark.parametrize("failure", ["plugin", "role"])
 def test_a_serve_that_fails_before_serving_closes_its_services(
@@ -101,19 +113,11 @@ def test_a_serve_that_fails_before_serving_closes_its_services(
     database's pool kept the connection the schema check took, and the Redis bus its
     listener thread (a plugin had subscribed), until the process ended."""
     import threading
-    import uuid
 
-    from tests.conftest import make_config
     from vms.errors import InvalidArgument
     from vms.roles import serve
 
-    url, data_dir = database
-    config = make_config(
-        data_dir,
-        url,
-        VMS_REDIS_URL="redis://127.0.0.1:6379/0",
-        VMS_REDIS_PREFIX=f"test-{uuid.uuid4().hex}",
-    )
+    url, config = _serve_config(database)
     threads_before = set(threading.enumerate())
 
     def listens(services: Services) -> None:  # a plugin hearing other processes' events
@@ -125,6 +129,46 @@ def test_a_serve_that_fails_before_serving_closes_its_services(
     else:
         with pytest.raises(InvalidArgument, match="nowhere"):
             serve(config, role="nowhere", demo=False, plugins=[listens])
+    left = [t.name for t in set(threading.enumerate()) - threads_before if t.is_alive()]
+    assert left == []
+    assert _open_connections(url) == []
+
+
+class _DemoThatCannotStop:
+    """A demo set-up (vms.ports.DemoSetup) whose stop fails: simulated cameras that
+    would not stop. Not what is under test: serve's clean-up after it is."""
+
+    def start(self, roles: object) -> None:
+        pass
+
+    def stop(self) -> None:
+        raise RuntimeError("a demo that cannot stop")
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+def test_a_demo_that_fails_to_stop_still_closes_the_services(
+    database: tuple[str, Path],
+) -> None:
+    """``vms serve --demo`` ending with a demo set-up whose stop raised skipped
+    ``services.close()``: the database's pool, the bus's listener thread and the job
+    runner's threads stayed open until the process ended."""
+    import dataclasses
+    import threading
+
+    from vms.ports import DemoSetup
+    from vms.roles import serve
+
+    url, config = _serve_config(database)
+    config = dataclasses.replace(config, web=dataclasses.replace(config.web, port=0))
+    threads_before = set(threading.enumerate())
+
+    def demo(services: Services) -> None:  # a demo set-up that cannot stop
+        services.events.subscribe(lambda topic, payload: None)
+        services.ports.withdraw(DemoSetup)
+        services.ports.provide(DemoSetup, _DemoThatCannotStop())
+
+    with pytest.raises(RuntimeError, match="cannot stop"):
+        serve(config, role="jobs", demo=True, plugins=[demo], wait=lambda: None)
     left = [t.name for t in set(threading.enumerate()) - threads_before if t.is_alive()]
     assert left == []
     assert _open_connections(url) == []
