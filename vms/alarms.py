@@ -42,12 +42,20 @@ Procedure (one process raises each alarm): the service listens to the events pub
 by **its own process** only (:meth:`EventBus.subscribe` ``local=True``), so across a
 deployment each event is turned into a row once, by the process that saw the fact. One
 open alarm per kind and camera: ``open_key`` is unique while open (null once cleared),
-so a raise of an already-open alarm is a no-op, even from two processes at once.
+so a raise of an already-open alarm writes no second row, even from two processes at
+once. Raised again with another detail (the camera now presents yet another
+certificate; the disk's free bytes of this purge run), the open alarm keeps its id and
+raise time and shows the current detail (``alarm.changed``); for the kinds of
+``ACK_WITHDRAWN_ON_CHANGE`` (``stream_certificate``: the detail names the fingerprint
+an administrator would accept, so a new one is a new decision) an acknowledgement is
+withdrawn, audited as ``alarm.acknowledgement_withdrawn`` (ACC-6). The same detail
+again changes nothing.
 
 Acknowledging (``alarms.ack``) is audited in the same transaction (INV-4, ACC-6); an
 alarm is acknowledged once (a second time: Conflict naming who did it). A cleared alarm
 still waits for its acknowledgement. Every change is published (``alarm.raised``,
-``alarm.cleared``, ``alarm.acknowledged``) for the pages (``web.socket``).
+``alarm.changed``, ``alarm.cleared``, ``alarm.acknowledged``) for the pages
+(``web.socket``).
 """
 
 from __future__ import annotations
@@ -63,7 +71,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from vms.audit.log import AuditLog
+from vms.audit.log import SYSTEM_ROLE, AuditLog, Who
 from vms.auth.authoriser import Authoriser, who
 from vms.auth.permissions import Action, Actor
 from vms.bounded import parse_time
@@ -77,6 +85,8 @@ from vms.repeats import made_under_key, with_form_key
 log = logging.getLogger(__name__)
 
 MAX_DETAIL = 500
+# Who withdraws an acknowledgement when an alarm's reason changes (audited, ACC-6).
+ALARMS_WHO = Who("alarms", SYSTEM_ROLE)
 MAX_LIST = 500
 # Gap causes an operator chose or that the system does on purpose: recorded (OPS-4),
 # not alarms. ``added``: a new camera until its first keyframe, as ``reconfigured`` is
@@ -110,6 +120,11 @@ CAMERA_ALARM_TOPICS = {
     "recorder.keyframes": AlarmKind.NO_KEYFRAMES,
     "recorder.certificate": AlarmKind.STREAM_CERTIFICATE,
 }
+
+
+# Kinds whose detail names what to act on (the fingerprint an administrator would accept):
+# a changed detail is a new decision, so an acknowledgement of the old one is withdrawn.
+ACK_WITHDRAWN_ON_CHANGE = frozenset({AlarmKind.STREAM_CERTIFICATE})
 
 
 LABELS = {
@@ -327,45 +342,92 @@ class AlarmService:
     # -- raise and clear ------------------------------------------------------------------
 
     def apply(self, change: AlarmChange) -> Alarm | None:
-        """Raise or clear; returns the alarm raised or cleared, None when nothing changed
-        (already open, nothing open to clear)."""
-        alarm = self._raise(change) if change.active else self._clear(change)
-        if alarm is not None:
-            topic = "alarm.raised" if change.active else "alarm.cleared"
-            log.warning(
-                "alarm %s %s: %s %s",
-                alarm.kind.value,
-                alarm.camera_id or "site",
-                "none -> raised" if change.active else "open -> cleared",
-                alarm.detail or "",
-            )
-            self.events.publish(topic, alarm.as_json())
+        """Raise or clear; returns the alarm raised, changed or cleared, None when nothing
+        changed (already open with that detail, nothing open to clear)."""
+        if not change.active:
+            alarm = self._clear(change)
+            if alarm is not None:
+                self._announce("alarm.cleared", alarm, "open -> cleared")
+            return alarm
+        raised = self._raise(change)
+        if raised is None:
+            return None
+        alarm, new, before = raised
+        if new:
+            self._announce("alarm.raised", alarm, "none -> raised")
+        else:
+            self._announce("alarm.changed", alarm, f"detail {before!r} ->")
         return alarm
 
-    def _raise(self, change: AlarmChange) -> Alarm | None:
+    def _announce(self, topic: str, alarm: Alarm, what: str) -> None:
+        log.warning(
+            "alarm %s %s: %s %s",
+            alarm.kind.value,
+            alarm.camera_id or "site",
+            what,
+            alarm.detail or "",
+        )
+        self.events.publish(topic, alarm.as_json())
+
+    def _raise(self, change: AlarmChange) -> tuple[Alarm, bool, str | None] | None:
+        """(the alarm, whether it was raised now, its detail before), None when it is
+        open already with this detail."""
         key = _open_key(change.kind, change.camera_id)
         try:
             with self.db.transaction() as s:
-                if s.execute(select(AlarmRow.id).where(AlarmRow.open_key == key)).first():
-                    return None
                 detail = change.detail
                 camera = s.get(Camera, change.camera_id) if change.camera_id else None
                 if change.kind is AlarmKind.VIDEO_LOST and camera is not None:
                     # Whether ONVIF still answers, from the last health check.
                     onvif = {"online": "ONVIF answers", "offline": "ONVIF does not answer"}
                     detail = f"{detail}; {onvif.get(camera.health or '', 'ONVIF not checked')}"
+                detail = detail[:MAX_DETAIL] if detail else None
+                name = camera.name if camera is not None else None
+                open_row = s.execute(
+                    select(AlarmRow).where(AlarmRow.open_key == key).with_for_update()
+                ).scalar_one_or_none()
+                if open_row is not None:
+                    if open_row.detail == detail:
+                        return None
+                    before = open_row.detail
+                    return self._changed(s, open_row, detail, name), False, before
                 row = AlarmRow(
                     kind=change.kind.value,
                     camera_id=change.camera_id,
                     open_key=key,
                     raised_at=change.at or self.clock.now(),
-                    detail=detail[:MAX_DETAIL] if detail else None,
+                    detail=detail,
                 )
                 s.add(row)
                 s.flush()
-                return _alarm(row, camera.name if camera is not None else None)
+                return _alarm(row, name), True, None
         except IntegrityError:  # another process raised it first: one open alarm
             return None
+
+    def _changed(self, s: Session, row: AlarmRow, detail: str | None, name: str | None) -> Alarm:
+        """The open alarm ``row`` raised again for another reason: same alarm (id, raised
+        at), the current detail; an acknowledgement of a kind whose detail names what to
+        act on is withdrawn, audited (ACC-6)."""
+        before = row.detail
+        row.detail = detail
+        if row.acknowledged_at is not None and AlarmKind(row.kind) in ACK_WITHDRAWN_ON_CHANGE:
+            self.audit.append(
+                s,
+                ALARMS_WHO,
+                "alarm.acknowledgement_withdrawn",
+                f"alarm:{row.id}",
+                details={
+                    "kind": row.kind,
+                    "camera_id": row.camera_id,
+                    "acknowledged_by": row.acknowledged_by,
+                    "acknowledged_at": isoformat(row.acknowledged_at),
+                    "detail_before": before,
+                    "detail": detail,
+                },
+            )
+            row.acknowledged_by, row.acknowledged_at = None, None
+        s.flush()
+        return _alarm(row, name)
 
     def _clear(self, change: AlarmChange) -> Alarm | None:
         key = _open_key(change.kind, change.camera_id)

@@ -41,7 +41,7 @@ ROOM = "signed-in"
 MEDIA_ALL = "media:all"
 # Who may read alarms hears them as they happen (issue 12.3).
 ALARMS_ROOM = "alarms"
-ALARM_TOPICS = frozenset({"alarm.raised", "alarm.cleared", "alarm.acknowledged"})
+ALARM_TOPICS = frozenset({"alarm.raised", "alarm.changed", "alarm.cleared", "alarm.acknowledged"})
 # How long a revoked connection's client may take to close its WebSocket itself.
 TRANSPORT_GRACE_SECONDS = 2.0
 

@@ -5,6 +5,7 @@ with an audit entry (ACC-6, INV-4); refusals audited (ACC-1)."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -247,3 +248,56 @@ def test_a_stream_certificate_alarm_is_raised_with_its_action_and_cleared_by_vid
     assert alarm.label == "stream certificate not accepted"
     services.events.publish("recorder.video", {"camera_id": "c1", "state": "ok"})
     assert [(a.kind, a.open) for a in every(services)] == [(AlarmKind.STREAM_CERTIFICATE, False)]
+
+
+def _certificate(services: Services, detail: str) -> None:
+    services.events.publish(
+        "recorder.certificate", {"camera_id": "c1", "active": True, "detail": detail}
+    )
+
+
+def test_an_open_alarm_raised_for_another_reason_shows_the_current_one_ACC_6(
+    services: Services, actors: dict[str, Actor], clock: ManualClock
+) -> None:
+    """The camera presents yet another certificate while its alarm is open: the alarm
+    (same id, raised at the same time) shows the current fingerprint, not the first,
+    stale one; the operator acknowledged the first one's, not this, so the acknowledgement
+    is withdrawn, audited (ACC-6), and the change published for the pages."""
+    _certificate(services, "certificate AA:01 refused; accept AA:01")
+    (first,) = every(services)
+    services.alarms.acknowledge(actors["sergeant"], first.id)
+    heard = _published(services)
+    clock.advance(dt.timedelta(seconds=5))
+    _certificate(services, "certificate BB:02 refused; accept BB:02")
+    (now,) = every(services)
+    assert (now.id, now.raised_at, now.open) == (first.id, first.raised_at, True)
+    assert now.detail == "certificate BB:02 refused; accept BB:02"
+    assert (now.acknowledged_by, now.acknowledged_at) == (None, None)
+    assert heard == [("alarm.changed", now.as_json())]
+    _certificate(services, "certificate BB:02 refused; accept BB:02")  # the same: nothing
+    assert every(services) == [now] and len(heard) == 1
+    with services.db.session() as s:
+        entries = s.execute(
+            select(AuditEntry.actor, AuditEntry.target, AuditEntry.details).where(
+                AuditEntry.action == "alarm.acknowledgement_withdrawn"
+            )
+        ).all()
+    assert [(actor, target) for actor, target, _ in entries] == [("alarms", f"alarm:{now.id}")]
+    details = entries[0][2]
+    assert details["acknowledged_by"] == "sergeant"
+    assert details["detail_before"] == "certificate AA:01 refused; accept AA:01"
+    services.alarms.acknowledge(actors["dispatcher"], now.id)  # acknowledged anew
+
+
+def test_a_changed_reason_keeps_the_acknowledgement_of_other_kinds(
+    services: Services, actors: dict[str, Actor]
+) -> None:
+    """A backup that fails again for another reason: the current reason is shown; the
+    acknowledgement stays (the operator's decision, look at the backups, is the same)."""
+    change = AlarmChange(AlarmKind.BACKUP_FAILED, None, True, "folder /b not writable")
+    alarm = services.alarms.apply(change)
+    assert alarm is not None
+    services.alarms.acknowledge(actors["sergeant"], alarm.id)
+    changed = services.alarms.apply(replace(change, detail="set 2026-12-07 incomplete"))
+    assert changed is not None and changed.id == alarm.id
+    assert (changed.detail, changed.acknowledged_by) == ("set 2026-12-07 incomplete", "sergeant")

@@ -109,6 +109,7 @@
 
   if (!socket) return;
   socket.on("alarm.raised", changed);
+  socket.on("alarm.changed", changed);
   socket.on("alarm.cleared", changed);
   socket.on("alarm.acknowledged", changed);
   window.vmsOnConnected(socket, () => { refreshOpen(); if (list) reloadList(); });
