@@ -407,6 +407,13 @@ def test_disk_alarm_reaches_signed_in_browsers_over_socketio_INV_3(
     # And the alarm it raises, for the wall and the alarms page (issue 12.3).
     alarms = [m["args"][0] for m in messages if m["name"] == "alarm.raised"]
     assert [a["kind"] for a in alarms] == ["disk_alarm"]
+    # Another run with another threshold: the open alarm's current detail reaches the
+    # pages too (alarm.changed, the same alarm).
+    retention.purger.alarm_free_bytes = 1 << 61
+    retention.purger.run()
+    changed = [m["args"][0] for m in browser.get_received() if m["name"] == "alarm.changed"]
+    assert [(a["id"], a["kind"]) for a in changed] == [(alarms[0]["id"], "disk_alarm")]
+    assert str(1 << 61) in changed[0]["detail"]
     browser.disconnect()
 
 
