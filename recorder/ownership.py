@@ -145,6 +145,9 @@ class Ownership:
         # Cameras the last round took from a node that never handed them back (it died,
         # or stalled past its lease), with that node: their gap says so (OPS-4).
         self.taken_over: dict[str, str] = {}
+        # When this node's last heartbeat was written (None: none since it started or
+        # stopped), to warn when the next comes late (:meth:`_heartbeat`).
+        self._beat_at: dt.datetime | None = None
 
     def round(self, cameras: Iterable[str]) -> dict[str, int]:
         """One round (heartbeat, renew, claim, hand back) for the registry's ``cameras``;
@@ -264,6 +267,7 @@ class Ownership:
             node = s.get(MediaNode, self.node_id)
             if node is not None:
                 node.heartbeat_at = self.clock.now() - self.lease  # dead to the others now
+        self._beat_at = None
 
     # -- rows -------------------------------------------------------------------------
 
@@ -284,6 +288,20 @@ class Ownership:
                 node.heartbeat_at = now
                 node.internal_url = self.internal_url
                 node.capacity = self.capacity
+        # A whole lease without a heartbeat and the other nodes take this node's cameras
+        # (OPS-4): past half a lease, say so while it still holds them. Measured to the
+        # write's end, so a write that waited on the database counts too.
+        written, before = self.clock.now(), self._beat_at
+        self._beat_at = written
+        if before is not None and written - before > self.lease / 2:
+            log.warning(
+                "media node %s: %.1f s since its last heartbeat (lease %g s): this machine "
+                "or the database is slow, or the clock stepped; a whole lease without "
+                "one and the other nodes take its cameras",
+                self.node_id,
+                (written - before).total_seconds(),
+                self.lease.total_seconds(),
+            )
 
     def _horizon(self, now: dt.datetime) -> dt.datetime:
         """The latest lease expiry (or heartbeat) a node whose clock is in step with this

@@ -7,6 +7,7 @@ cluster's CLI and metrics. The fencing token checked at segment ingest and salva
 from __future__ import annotations
 
 import datetime as dt
+import time
 from pathlib import Path
 
 import pytest
@@ -138,8 +139,6 @@ def test_leases_stay_renewed_while_the_engine_applies_a_round_and_none_after_han
     """Stopping cameras (their last segments ingested) can outlast a lease; meanwhile
     the node renews what it holds and what it is handing over, and a camera handed back
     is not renewed again."""
-    import time
-
     lease = dt.timedelta(seconds=0.3)  # renewed every 0.1 s while kept
 
     def expires(camera: str) -> dt.datetime | None:
@@ -169,6 +168,43 @@ def test_leases_stay_renewed_while_the_engine_applies_a_round_and_none_after_han
     assert b.round(["c1", "c2"]) == {"c2": 2}
     clock.advance(lease * 2)  # not kept any more: a's lease of c1 runs out
     assert b.round(["c1", "c2"]) == {"c1": 2, "c2": 2}
+
+
+def test_a_node_warns_when_its_heartbeat_comes_late_in_its_lease_OPS_4(
+    services: Services, clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A node whose rounds come late (a starved machine, a slow database) loses its
+    cameras to the others once a whole lease passes without a heartbeat: past half a
+    lease it says so, with the seconds and the lease, before that happens (the rest
+    tier's pose-ownership test lost a camera that way once, unexplained for want of
+    it). A heartbeat on time says nothing; neither does the first after a clean stop."""
+    (a,) = nodes(services, clock, "node-a")
+    caplog.set_level("WARNING", logger="recorder.ownership")
+    a.round(["c1"])
+    clock.advance(LEASE * 0.4)
+    a.round(["c1"])
+    assert not caplog.records
+    clock.advance(LEASE * 0.7)
+    assert a.round(["c1"]) == {"c1": 1}  # still held: renewed in time
+    [late] = caplog.records
+    assert "node-a: 7.0 s since its last heartbeat (lease 10 s)" in late.getMessage()
+    caplog.clear()
+    # The renewal thread's heartbeats (every third of a lease while a round is applied)
+    # are watched too.
+    k = Ownership(services.db, clock, "node-k", dt.timedelta(seconds=0.3))
+    k.round(["c2"])
+    with k.kept():
+        clock.advance(dt.timedelta(seconds=0.2))
+        deadline = time.monotonic() + 5
+        while not caplog.records:
+            assert time.monotonic() < deadline, "no warning from the renewal thread"
+            time.sleep(0.02)
+    assert "node-k: 0.2 s since its last heartbeat (lease 0.3 s)" in caplog.records[0].getMessage()
+    a.release_all()
+    caplog.clear()
+    clock.advance(LEASE * 5)
+    a.round(["c1"])  # started again: nothing was late
+    assert not caplog.records
 
 
 def test_a_lease_shorter_than_the_reconcile_round_is_refused_naming_both() -> None:
