@@ -33,14 +33,18 @@ from vms.services import Services
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
-# Idle polls every 0.2 s, so a few seconds hold enough of them to count.
-POSE = {"VMS_CAMERAS_POSE_IDLE_SECONDS": "0.2"}
+# Idle polls every 0.2 s, so a few seconds hold enough of them to count. The camera
+# lease is the default's (10 s), not test_ownership_nodes.py's 3 s: this test examines
+# cameras handed over and back, never a lease running out, and in one CI run node-a,
+# starved for over 3 s on a loaded machine, lost its camera to node-b before the polls
+# were counted (recorder/ownership.py now warns past half a lease without a heartbeat).
+POSE = {"VMS_CAMERAS_POSE_IDLE_SECONDS": "0.2", "VMS_CLUSTER_CAMERA_LEASE_SECONDS": "10"}
 
 
 @pytest.fixture
 def config(database: tuple[str, Path]) -> Config:
     url, data_dir = database
-    return make_config(data_dir, url, **node_settings("node-a"), **POSE)
+    return make_config(data_dir, url, **{**node_settings("node-a"), **POSE})
 
 
 @pytest.fixture
@@ -54,7 +58,7 @@ def node_b(config: Config, tmp_path: Path) -> Iterator[Services]:
     data.mkdir()
     shutil.copytree(config.data_dir / "secrets", data / "secrets")
     services = Services.open(
-        make_config(data, config.effective_database_url, **node_settings("node-b"), **POSE),
+        make_config(data, config.effective_database_url, **{**node_settings("node-b"), **POSE}),
         clock=SystemClock(),
     )
     try:
