@@ -272,6 +272,7 @@ class Ownership:
     # -- rows -------------------------------------------------------------------------
 
     def _heartbeat(self, now: dt.datetime) -> None:
+        began = self.clock.monotonic()
         with self.db.transaction() as s:
             node = s.get(MediaNode, self.node_id)
             if node is None:
@@ -294,13 +295,16 @@ class Ownership:
         written, before = self.clock.now(), self._beat_at
         self._beat_at = written
         if before is not None and written - before > self.lease / 2:
+            # The write's own time tells a database that kept it waiting (a lock, a slow
+            # disk) from a thread that came late (a starved machine).
             log.warning(
-                "media node %s: %.1f s since its last heartbeat (lease %g s): this machine "
-                "or the database is slow, or the clock stepped; a whole lease without "
-                "one and the other nodes take its cameras",
+                "media node %s: %.1f s since its last heartbeat (lease %g s; this write "
+                "took %.1f s): this machine or the database is slow, or the clock "
+                "stepped; a whole lease without one and the other nodes take its cameras",
                 self.node_id,
                 (written - before).total_seconds(),
                 self.lease.total_seconds(),
+                self.clock.monotonic() - began,
             )
 
     def _horizon(self, now: dt.datetime) -> dt.datetime:
