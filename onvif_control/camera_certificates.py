@@ -119,41 +119,48 @@ class CameraCertificates:
             )
             failed(message)
             raise Conflict(message, presented=seen)
-        with self.db.transaction() as s:
-            camera = camera_row(s, camera_id, lock=True)
-            if _url(camera, port) != url:
-                message = f"camera {name} got a new address meanwhile: read it again and retry"
-                raise Conflict(message)
-            if _pin(camera, port) == wanted and (
-                port != "rtsp" or camera.rtsp_tls_endpoint == endpoint(host, tcp_port)
-            ):
-                # Pinned already (the accept sent twice, a retry after a lost answer):
-                # answered with the camera; the change was made and audited once (ACC-6).
-                # A stream pin at another place is a move, accepted as such (design 9).
-                return camera_detail(camera)
-            place: dict[str, str | None] = {}
-            if port == "rtsp":
-                # The pin belongs to the host and port it was checked at (design 9).
-                place = {"before_endpoint": camera.rtsp_tls_endpoint}
-                camera.rtsp_tls_fingerprint = wanted
-                camera.rtsp_tls_endpoint = place["endpoint"] = endpoint(host, tcp_port)
-            else:
-                camera.tls_fingerprint = wanted
-            camera.updated_at = self.clock.now()
-            self.audit.append(
-                s,
-                actor_who,
-                action,
-                where,
-                details={
-                    "name": name,
-                    "port": port,
-                    "before": before,
-                    "after": wanted,
-                    **place,
-                },
-            )
-            out = camera_detail(camera)
+        try:
+            with self.db.transaction() as s:
+                camera = camera_row(s, camera_id, lock=True)
+                if _url(camera, port) != url:
+                    message = f"camera {name} got a new address meanwhile: read it again and retry"
+                    raise Conflict(message)
+                if _pin(camera, port) == wanted and (
+                    port != "rtsp" or camera.rtsp_tls_endpoint == endpoint(host, tcp_port)
+                ):
+                    # Pinned already (the accept sent twice, a retry after a lost answer):
+                    # answered with the camera; the change was made and audited once (ACC-6).
+                    # A stream pin at another place is a move, accepted as such (design 9).
+                    return camera_detail(camera)
+                place: dict[str, str | None] = {}
+                if port == "rtsp":
+                    # The pin belongs to the host and port it was checked at (design 9).
+                    place = {"before_endpoint": camera.rtsp_tls_endpoint}
+                    camera.rtsp_tls_fingerprint = wanted
+                    camera.rtsp_tls_endpoint = place["endpoint"] = endpoint(host, tcp_port)
+                else:
+                    camera.tls_fingerprint = wanted
+                camera.updated_at = self.clock.now()
+                self.audit.append(
+                    s,
+                    actor_who,
+                    action,
+                    where,
+                    details={
+                        "name": name,
+                        "port": port,
+                        "before": before,
+                        "after": wanted,
+                        **place,
+                    },
+                )
+                out = camera_detail(camera)
+        except VMSError as exc:
+            # Refused after the certificate was read (the camera got another address or
+            # was removed meanwhile): audited as the other refusals are (ACC-6), once
+            # the transaction has let go of the camera's row.
+            failed(exc.message)
+            raise
         if port == "onvif":
             self.connections.forget(camera_id)  # the next use connects with the new pin
         # The recorder's next registry round restarts an rtsps stream with a new pin.

@@ -185,6 +185,46 @@ def test_an_accept_sent_twice_pins_and_audits_once_ACC_6(
     ]
 
 
+def test_an_accept_refused_for_an_address_changed_meanwhile_is_audited_ACC_6(
+    svc, control, api, bearer, tls_sim, certs, tmp_path, monkeypatch
+):
+    """ACC-6: an accept refused because the camera got another address while its
+    certificate was being read (another admin's edit between the handshake and the
+    write) answered 409 and wrote nothing: every other refusal of an accept is audited
+    as failed, with the fingerprint offered and why. Now this one is too; nothing is
+    pinned."""
+    from onvif_control.camera_certificates import CameraCertificates
+
+    genuine, renewed = certs
+    camera_id, cam = _renewed(api, bearer, tls_sim, renewed, tmp_path)
+    presented = CameraCertificates._presented
+
+    async def edited_meanwhile(self: Any, host: str, port: int) -> bytes:
+        seen = await presented(self, host, port)
+        with svc.db.transaction() as s:  # the other admin's edit, committed meanwhile
+            s.get_one(Camera, camera_id).onvif_url = "https://127.0.0.1:1/onvif/device_service"
+        return seen
+
+    monkeypatch.setattr(CameraCertificates, "_presented", edited_meanwhile)
+    try:
+        reply = api.post(
+            f"/api/v1/cameras/{camera_id}/certificate",
+            json={"tls_fingerprint": renewed.fingerprint},
+            headers=bearer["admin"],
+        )
+    finally:
+        cam.stop()
+    assert reply.status_code == 409, reply.get_json()
+    assert "new address meanwhile" in reply.get_json()["error"]["message"]
+    [entry] = _audits(svc, "camera.certificate.accept")
+    assert entry.outcome == "failed"
+    assert entry.details["offered"] == renewed.fingerprint
+    assert entry.details["before"] == genuine.fingerprint
+    assert "new address meanwhile" in entry.details["error"]
+    with svc.db.session() as s:
+        assert s.get_one(Camera, camera_id).tls_fingerprint == genuine.fingerprint
+
+
 def test_cli_camera_add_prints_the_pin_and_checks_a_given_one(
     svc, tls_sim, certs, capsys, monkeypatch
 ):
