@@ -128,6 +128,32 @@ def ownership(request, live):
     live.tracker.scope = None
 
 
+def _timed_watch(live):
+    """Every GetStatus round trip the tracker's limit watch uses, as it goes."""
+    round_trips: list[float] = []
+    watch = live.tracker._watch_limit
+
+    async def timed_watch(cid, calibration, sample, velocity, round_trip):
+        round_trips.append(round_trip)
+        await watch(cid, calibration, sample, velocity, round_trip)
+
+    live.tracker._watch_limit = timed_watch
+    return round_trips
+
+
+def assert_stopped_near(pan, limit, round_trips, reply_delay):
+    """Stopped within -12/+4 degrees of the limit, widened by 90 deg/s (twice the
+    speed) times how much the slowest reply the watch used exceeded the link's
+    (``reply_delay`` each way, plus 0.05 s): see the software-limit test."""
+    assert round_trips, "the limit watch never ran"
+    extra = max(0.0, max(round_trips) - (2 * reply_delay + 0.05))
+    assert limit - 12.0 - 90.0 * extra <= pan <= limit + 4.0 + 90.0 * extra, (
+        pan,
+        limit,
+        round_trips,
+    )
+
+
 def test_continuous_move_is_stopped_at_the_software_limit(
     live, camera, people, svc, sim, reply_delay, ownership
 ):
@@ -136,14 +162,7 @@ def test_continuous_move_is_stopped_at_the_software_limit(
     from vms.db.models import AuditEntry
 
     camera_id = camera.id
-    round_trips: list[float] = []  # every GetStatus round trip the limit watch used
-    watch = live.tracker._watch_limit
-
-    async def timed_watch(cid, calibration, sample, velocity, round_trip):
-        round_trips.append(round_trip)
-        await watch(cid, calibration, sample, velocity, round_trip)
-
-    live.tracker._watch_limit = timed_watch
+    round_trips = _timed_watch(live)
     # On the slow link the first reply that shows the move arrives two round trips
     # (0.6 s, 27 degrees) after it started: the limit sits further away there.
     limit = 60.0 if reply_delay else 20.0
@@ -195,13 +214,7 @@ def test_continuous_move_is_stopped_at_the_software_limit(
     # round trips of 0.70 and 0.30 s. Unloaded (extra 0) the bounds are as tight as
     # ever: without its look-ahead the watch stopped the slow link at 83.1 and 84.9
     # (tried here; on the fast link it stays within the bounds even so).
-    assert round_trips, "the limit watch never ran"
-    extra = max(0.0, max(round_trips) - (2 * reply_delay + 0.05))
-    assert limit - 12.0 - 90.0 * extra <= pan <= limit + 4.0 + 90.0 * extra, (
-        pan,
-        limit,
-        round_trips,
-    )
+    assert_stopped_near(pan, limit, round_trips, reply_delay)
     stop = None
     deadline = time.monotonic() + 5  # the audit entry is written right after the Stop
     while stop is None and time.monotonic() < deadline:
@@ -248,6 +261,7 @@ def test_a_move_that_starts_late_is_still_watched_to_the_limit(live, camera, peo
     CI failure of the test above) gives IDLE replies after the command for a while: the
     limit watch must not end before it has seen the camera move."""
     limit = 20.0
+    round_trips = _timed_watch(live)
     live.cameras.set_calibration(
         people["admin"],
         camera.id,
@@ -267,7 +281,9 @@ def test_a_move_that_starts_late_is_still_watched_to_the_limit(live, camera, peo
     while sim.state()["moving"]["pan_tilt"] and time.monotonic() < deadline:
         time.sleep(0.05)
     pan = sim.state()["pose"]["pan"]
-    assert limit - 12.0 <= pan <= limit + 4.0, pan
+    # A CI run on a loaded machine stopped it at 24.5 (the bound was 24): the late
+    # replies' margin of the software-limit test applies here too.
+    assert_stopped_near(pan, limit, round_trips, 0.0)
 
 
 def test_a_limit_edit_during_a_row_read_applies_to_the_next_read(
