@@ -389,8 +389,7 @@ class AlarmService:
                 if open_row is not None:
                     if open_row.detail == detail:
                         return None
-                    before = open_row.detail
-                    return self._changed(s, open_row, detail, name), False, before
+                    return self._changed(s, open_row, detail, name)
                 row = AlarmRow(
                     kind=change.kind.value,
                     camera_id=change.camera_id,
@@ -404,10 +403,12 @@ class AlarmService:
         except IntegrityError:  # another process raised it first: one open alarm
             return None
 
-    def _changed(self, s: Session, row: AlarmRow, detail: str | None, name: str | None) -> Alarm:
+    def _changed(
+        self, s: Session, row: AlarmRow, detail: str | None, name: str | None
+    ) -> tuple[Alarm, bool, str | None]:
         """The open alarm ``row`` raised again for another reason: same alarm (id, raised
         at), the current detail; an acknowledgement of a kind whose detail names what to
-        act on is withdrawn, audited (ACC-6)."""
+        act on is withdrawn, audited (ACC-6). Returns as :meth:`_raise` does."""
         before = row.detail
         row.detail = detail
         if row.acknowledged_at is not None and AlarmKind(row.kind) in ACK_WITHDRAWN_ON_CHANGE:
@@ -427,7 +428,7 @@ class AlarmService:
             )
             row.acknowledged_by, row.acknowledged_at = None, None
         s.flush()
-        return _alarm(row, name)
+        return _alarm(row, name), False, before
 
     def _clear(self, change: AlarmChange) -> Alarm | None:
         key = _open_key(change.kind, change.camera_id)
