@@ -171,6 +171,28 @@ class _ChangedSinceCheck(Exception):
     transaction (CameraService.update)."""
 
 
+class _Downgraded(Exception):
+    """An edit read a plain ``rtsp`` stream URI for a camera whose stream was ``rtsps``
+    (CameraService.update): the message says which and what to do."""
+
+
+def _downgrade(camera_id: str, before: str | None, after: str | None) -> str | None:
+    """Why an edit may not store ``after`` as the main stream of a camera whose stream
+    was ``before``: TLS dropped (``rtsps`` to anything else), which would record its
+    video in clear and unchecked, taken from whoever answered the re-read
+    (docs/design/security.md, "Camera certificates", 11); None when TLS stays (or was
+    never there)."""
+    was_tls = (before or "").lower().startswith("rtsps://")
+    if not was_tls or (after or "").lower().startswith("rtsps://"):
+        return None
+    return (
+        f"camera {camera_id} now gives its main stream as {after or 'none'} where it was "
+        f"{before}: its video would be recorded without TLS and unchecked, so nothing was "
+        "changed. Turn RTSPS back on at the camera and retry; to record it over plain "
+        "rtsp, remove the camera and onboard it again"
+    )
+
+
 def _stream_moved(camera: Camera) -> dict[str, Any]:
     """``{"stream_moved": ...}`` for the audit of an edit after which the camera's
     ``rtsps`` stream is at another host or port than its own pin was taken at: the pin
@@ -475,6 +497,9 @@ class CameraService:
             )
             self._update_failed(actor, camera_id, changes, message)
             raise Conflict(message) from None
+        except _Downgraded as refused:
+            self._update_failed(actor, camera_id, changes, str(refused))
+            raise Conflict(str(refused)) from None
 
     def _save(
         self,
@@ -510,6 +535,13 @@ class CameraService:
                 camera.password_enc = self.box.encrypt(camera_id, changes["password"])
             moved: dict[str, Any] = {}
             if described is not None:
+                refused = _downgrade(
+                    camera_id,
+                    camera.main_stream_uri,
+                    shown_uri(described.description.main_stream_uri),
+                )
+                if refused is not None:
+                    raise _Downgraded(refused)
                 self._apply(camera, described.description)
                 pin_before = camera.tls_fingerprint
                 if camera.tls_ca_pem is None:

@@ -315,6 +315,51 @@ def test_a_pinned_stream_moved_to_another_port_is_refused_until_accepted_there_A
     assert accepted.details["before_endpoint"] == f"127.0.0.1:{first.port}"
 
 
+@pytest.mark.parametrize("pinned", [True, False], ids=["pinned", "first-use"])
+def test_an_edit_that_reads_a_plain_rtsp_stream_for_an_rtsps_camera_is_refused_ACC_6(
+    svc, api, bearer, camera, sim, certs, pinned
+):
+    """Downgrade: a camera whose stream was ``rtsps`` (pinned, or still to be pinned on
+    first use) answers a plain ``rtsp`` stream URI when an edit reads it anew (an ``http``
+    camera's GetStreamUri answered by someone on the path, or RTSPS turned off at the
+    camera). Saved, its video would then be recorded in clear and unchecked: the edit is
+    refused with a 409 naming both URIs and what to do, audited as failed; nothing
+    changes and the registry still holds the stream to its TLS check."""
+    genuine, _ = certs
+    tls_uri = f"rtsps://127.0.0.1:{sim.rtsp_port}/stream1"
+    _store(
+        svc,
+        camera.id,
+        main_stream_uri=tls_uri,
+        tls_fingerprint=None,
+        rtsp_tls_fingerprint=genuine.fingerprint if pinned else None,
+        rtsp_tls_endpoint=f"127.0.0.1:{sim.rtsp_port}" if pinned else None,
+    )
+    plain = f"rtsp://127.0.0.1:{sim.rtsp_port}/stream1"
+    sim.answer_stream_uri(plain)
+    try:
+        reply = api.patch(
+            f"/api/v1/cameras/{camera.id}",
+            json={"password": SIM_PASSWORD, "name": "renamed"},
+            headers=bearer["admin"],
+        )
+    finally:
+        sim.answer_stream_uri(None)
+    assert reply.status_code == 409, reply.get_json()
+    message = reply.get_json()["error"]["message"]
+    assert plain in message and tls_uri in message, message
+    assert "nothing was changed" in message, message
+    shown = api.get(f"/api/v1/cameras/{camera.id}", headers=bearer["admin"]).get_json()
+    assert shown["main_stream_uri"] == tls_uri
+    assert shown["name"] == camera.name
+    spec = read_registry(svc).specs[camera.id]
+    assert spec.tls is not None
+    failed = _audits(svc, "camera.update")[-1]
+    assert failed.outcome == "failed"
+    assert plain in failed.details["error"]
+    assert SIM_PASSWORD not in str(failed.details)
+
+
 def _reading(pipe: CameraPipeline) -> Reading:
     """What the engine's watch reads of ``pipe`` (recorder/engine.py ``_readings``)."""
     st = pipe.status
