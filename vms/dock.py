@@ -38,7 +38,7 @@ from sqlalchemy import select
 from vms.audit.log import SYSTEM_ROLE, Who
 from vms.clock import Clock
 from vms.db.models import CAPTURE_SOURCES, Device, MediaItem, PurgeIntent, SourceKind
-from vms.dock_files import free_name, may_move_in, put_back, rename_noreplace
+from vms.dock_files import free_name, may_move_in, move_out_refused, put_back, rename_noreplace
 from vms.errors import (
     Conflict,
     DataLoss,
@@ -92,7 +92,8 @@ _UNWRITABLE = "not writable by the service user: files left in place, none taken
 class DockOutcome:
     path: Path
     # ingested | duplicate | rejected | deferred | stranded (under a name no scan takes,
-    # not put back: for a person, _put_back) | unwritable (a device folder: _UNWRITABLE)
+    # not put back: for a person, _put_back) | unwritable (a device folder: _UNWRITABLE;
+    # a file the service may not move out: move_out_refused)
     status: str
     detail: str
 
@@ -174,6 +175,11 @@ class DockScanner:
             if not _takes(name, info.st_mode):
                 continue
             try:
+                refused = move_out_refused((name, name + SIDECAR), dir_fd)
+                if refused is not None:  # not read: said at each scan (TAG-5)
+                    log.warning("dock %s: %s", escaped(device_dir), escaped(refused))
+                    outcomes.append(DockOutcome(path, "unwritable", refused))
+                    continue
                 if stat.S_ISLNK(info.st_mode):
                     seen = _seen(name + SIDECAR, dir_fd)
                     outcomes.append(self._refuse(dir_fd, path, _LINK, _file(info), seen))

@@ -19,12 +19,15 @@ import ctypes
 import errno
 import functools
 import os
-from collections.abc import Callable
+import stat
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import cast
 
 RENAME_NOREPLACE = 1
 # The filesystem, or the kernel, does not offer RENAME_NOREPLACE: link and unlink.
 _NOT_OFFERED = (errno.EINVAL, errno.ENOSYS)
+CAP_FOWNER = 3  # linux/capability.h
 # How many ``<stem>.<n><suffix>`` names a file put back beside a taken name tries.
 FREE_NAME_TRIES = 10_000
 
@@ -74,6 +77,47 @@ def may_move_in(dir_fd: int) -> bool:
     (0755) lets the service read its files but move none out: none removed, none
     refused (TAG-5)."""
     return os.access(".", os.W_OK | os.X_OK, dir_fd=dir_fd, effective_ids=True)
+
+
+def move_out_refused(names: Iterable[str], dir_fd: int) -> str | None:
+    """Why this process may not rename or remove one of ``names`` (a file and its
+    sidecar) out of the folder ``dir_fd``; None when it may (or a name is not there).
+    The kernel's rule for a folder with the sticky bit (a drop folder shared like
+    ``/tmp``, mode 1777): only the file's owner, the folder's owner or a holder of
+    CAP_FOWNER may. The service user may write such a folder (:func:`may_move_in`) and
+    still fail on every file a docking station wrote as its own user: taken, it would be
+    ingested and hashed again at every scan, and never removed (TAG-5)."""
+    folder = os.fstat(dir_fd)
+    if not folder.st_mode & stat.S_ISVTX:
+        return None
+    uid = os.geteuid()
+    for name in names:
+        try:
+            entry = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            continue
+        if uid in (entry.st_uid, folder.st_uid) or _capable(CAP_FOWNER):
+            continue
+        return (
+            f"{name}: owned by uid {entry.st_uid} in a device folder with the sticky bit "
+            f"(mode {stat.S_IMODE(folder.st_mode):04o}): the service user (uid {uid}) may "
+            "not move it out, so it is left in place and not taken until the file is the "
+            "service user's or the folder loses its sticky bit"
+        )
+    return None
+
+
+def _capable(bit: int) -> bool:
+    """Whether the calling thread holds the capability ``bit`` (Linux keeps them per
+    thread: ``/proc/thread-self/status``); elsewhere, whether it runs as root."""
+    try:
+        status = Path("/proc/thread-self/status").read_text(encoding="ascii")
+    except OSError:
+        return os.geteuid() == 0
+    for line in status.splitlines():
+        if line.startswith("CapEff:"):
+            return bool(int(line.split()[1], 16) >> bit & 1)
+    return os.geteuid() == 0
 
 
 def free_name(name: str, dir_fd: int, beside: str) -> str:

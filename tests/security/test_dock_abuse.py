@@ -37,6 +37,20 @@ def station_writes(path: Path, data: bytes) -> None:
     os.replace(part, path)
 
 
+def counted_ingests(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """The requests the dock's ingests are given from now on, each counted, then done
+    as usual."""
+    ingests: list[object] = []
+    real_ingest = dock_module.Ingestor.ingest
+
+    def ingest(self: Any, *args: Any, **kwargs: Any) -> Any:
+        ingests.append(args[0])
+        return real_ingest(self, *args, **kwargs)
+
+    monkeypatch.setattr(dock_module.Ingestor, "ingest", ingest)
+    return ingests
+
+
 def catalogued(services: Services) -> set[str]:
     with services.db.session() as s:
         return set(s.execute(select(MediaItem.sha256)).scalars())
@@ -155,14 +169,7 @@ def test_a_device_folder_the_service_may_not_write_is_reported_not_rehashed_TAG_
         settle(clip, services.clock)
     os.chmod(device, 0o755)
     os.chown(device, STATION_UID, STATION_UID)
-    ingests: list[object] = []
-    real_ingest = dock_module.Ingestor.ingest
-
-    def ingest(self: Any, *args: Any, **kwargs: Any) -> Any:
-        ingests.append(args[0])  # counted, then done as usual
-        return real_ingest(self, *args, **kwargs)
-
-    monkeypatch.setattr(dock_module.Ingestor, "ingest", ingest)
+    ingests = counted_ingests(monkeypatch)
 
     with caplog.at_level("INFO", logger="vms.dock"):
         for _scan in range(2):
@@ -178,6 +185,60 @@ def test_a_device_folder_the_service_may_not_write_is_reported_not_rehashed_TAG_
     outcomes = as_service_user(services.dock.scan)
     assert sorted(o.status for o in outcomes) == ["ingested", "ingested"], outcomes
     assert hashlib.sha256(data).hexdigest() in catalogued(services)
+    assert list(device.iterdir()) == []
+
+
+def test_files_of_another_user_in_a_sticky_device_folder_are_reported_not_rehashed_TAG_5(
+    services: Services, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """TAG-5: a device folder shared like /tmp (mode 1777, the sticky bit) lets the
+    service write in it, but not rename or remove a file another user owns (the
+    station's). Every scan ingested and hashed such a file again, failed to remove it
+    (EPERM) and answered "deferred PermissionError" with a traceback, for ever. Each
+    such file (or its sidecar) is now answered ``unwritable`` with its owner, left in
+    place and not read; the service's own files beside it are taken as usual, and the
+    station's once the folder loses its sticky bit."""
+    require_protected_hardlinks()
+    device = services.config.dock_dir / "BWC-0042"
+    device.mkdir(parents=True)
+    station, with_sidecar, own = (
+        device / "FILE0001.MP4",
+        device / "FILE0002.MP4",
+        device / "FILE0003.MP4",
+    )
+    station_writes(station, make_video(seconds=0.5))
+    make_video(with_sidecar, seconds=0.5, seed=3)
+    sidecar = device / "FILE0002.MP4.json"
+    station_writes(sidecar, json.dumps({"officer_badge": "B1"}).encode())
+    make_video(own, seconds=0.5, seed=5)
+    for path in device.iterdir():
+        settle(path, services.clock)
+    os.chown(device, STATION_UID, STATION_UID)
+    os.chmod(device, 0o1777)
+    ingests = counted_ingests(monkeypatch)
+
+    with caplog.at_level("INFO", logger="vms.dock"):
+        for scan in range(2):
+            outcomes = sorted(as_service_user(services.dock.scan), key=lambda o: o.path)
+            statuses = [(o.path, o.status) for o in outcomes]
+            expected = [(station, "unwritable"), (with_sidecar, "unwritable")]
+            if scan == 0:
+                expected.append((own, "ingested"))
+            assert statuses == expected, outcomes
+            reasons = {o.path: o.detail for o in outcomes}
+            assert f"FILE0001.MP4: owned by uid {STATION_UID}" in reasons[station]
+            assert f"FILE0002.MP4.json: owned by uid {STATION_UID}" in reasons[with_sidecar]
+            assert "sticky bit" in reasons[station] and "left in place" in reasons[station]
+    assert len(ingests) == 1  # the service's own file, once
+    assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
+    assert sorted(p.name for p in device.iterdir()) == [
+        "FILE0001.MP4",
+        "FILE0002.MP4",
+        "FILE0002.MP4.json",
+    ]
+    os.chmod(device, 0o777)
+    outcomes = as_service_user(services.dock.scan)
+    assert sorted(o.status for o in outcomes) == ["ingested", "ingested"], outcomes
     assert list(device.iterdir()) == []
 
 
