@@ -32,6 +32,7 @@ from sqlalchemy.exc import IntegrityError
 
 from onvif_control.adapter.models import Description
 from onvif_control.adapter.parsers import onvif_endpoint
+from onvif_control.camera_edits import NOT_COPIED, downgrade, expected_in, stream_moved
 from onvif_control.camera_records import (
     CameraDetail,
     CameraRecord,
@@ -53,11 +54,10 @@ from vms.db.engine import Database
 from vms.db.models import Camera, Device, PtzSession, SourceKind
 from vms.errors import Conflict, InvalidArgument, VMSError
 from vms.events import EventBus
-from vms.media.rtsps import stream_endpoint
 
 log = logging.getLogger(__name__)
 
-CAMERA_FIELDS = ("name", "onvif_url", "username", "password")
+CAMERA_FIELDS = ("name", "onvif_url", "username", "password", "tls_fingerprint")
 READ_ROLES_ACTIONS = (Action.CAMERAS_MANAGE, Action.LIVE_VIEW, Action.PTZ_CONTROL)
 
 
@@ -105,6 +105,8 @@ class CameraChanges:
     onvif_url: str | None = None
     username: str | None = None
     password: str | None = None
+    # The certificate expected at the address ``onvif_url`` moves an https camera to.
+    tls_fingerprint: str | None = None
 
     def given(self) -> dict[str, str]:
         """The changed fields, by name."""
@@ -174,51 +176,6 @@ class _ChangedSinceCheck(Exception):
 class _Downgraded(Exception):
     """An edit read a plain ``rtsp`` stream URI for a camera whose stream was ``rtsps``
     (CameraService.update): the message says which and what to do."""
-
-
-def _downgrade(camera_id: str, before: str | None, after: str | None) -> str | None:
-    """Why an edit may not store ``after`` as the main stream of a camera whose stream
-    was ``before``: TLS dropped (``rtsps`` to anything else), which would record its
-    video in clear and unchecked, taken from whoever answered the re-read
-    (docs/design/security.md, "Camera certificates", 11); None when TLS stays (or was
-    never there)."""
-    was_tls = (before or "").lower().startswith("rtsps://")
-    if not was_tls or (after or "").lower().startswith("rtsps://"):
-        return None
-    return (
-        f"camera {camera_id} now gives its main stream as {after or 'none'} where it was "
-        f"{before}: its video would be recorded without TLS and unchecked, so nothing was "
-        "changed. Turn RTSPS back on at the camera and retry; to record it over plain "
-        "rtsp, remove the camera and onboard it again"
-    )
-
-
-def _stream_moved(camera: Camera) -> dict[str, Any]:
-    """``{"stream_moved": ...}`` for the audit of an edit after which the camera's
-    ``rtsps`` stream is at another host or port than its own pin was taken at: the pin
-    stays with its place and the stream is refused at the new one until an admin accepts
-    the certificate presented there (docs/design/security.md, "Camera certificates", 9);
-    empty otherwise (the same place keeps its pin)."""
-    pinned_at = camera.rtsp_tls_endpoint
-    now_at = stream_endpoint(camera.main_stream_uri)
-    if camera.rtsp_tls_fingerprint is None or pinned_at is None or now_at == pinned_at:
-        return {}
-    log.warning(
-        "camera %s: rtsps stream moved %s -> %s; its pin %s stays with %s until an admin "
-        "accepts the certificate at the new place",
-        camera.name,
-        pinned_at,
-        now_at,
-        camera.rtsp_tls_fingerprint,
-        pinned_at,
-    )
-    return {
-        "stream_moved": {
-            "from": pinned_at,
-            "to": now_at,
-            "rtsp_tls_fingerprint": camera.rtsp_tls_fingerprint,
-        }
-    }
 
 
 class CameraService:
@@ -466,6 +423,8 @@ class CameraService:
             name, url, username = current.name, current.onvif_url, current.username
             password_enc, pin = current.password_enc, current.tls_fingerprint
             ca = current.tls_ca_pem
+        if "tls_fingerprint" in changes:
+            self._check_expected(actor, camera_id, url, ca, changes)
         if "onvif_url" in changes:
             self._check_move(actor, camera_id, url, changes)
         described: Described | None = None
@@ -481,7 +440,7 @@ class CameraService:
                     new_url,
                     changes.get("username", username),
                     password,
-                    pin if same_place else None,
+                    pin if same_place else changes.get("tls_fingerprint"),
                     ca,
                 )
             except VMSError as exc:
@@ -535,7 +494,7 @@ class CameraService:
                 camera.password_enc = self.box.encrypt(camera_id, changes["password"])
             moved: dict[str, Any] = {}
             if described is not None:
-                refused = _downgrade(
+                refused = downgrade(
                     camera_id,
                     camera.main_stream_uri,
                     shown_uri(described.description.main_stream_uri),
@@ -551,7 +510,7 @@ class CameraService:
                         "before": pin_before,
                         "after": camera.tls_fingerprint,
                     }
-                moved |= _stream_moved(camera)
+                moved |= stream_moved(camera)
             camera.updated_at = self.clock.now()
             self.audit.append(
                 s,
@@ -560,13 +519,49 @@ class CameraService:
                 target(camera_id),
                 details={
                     "changed": sorted(changes),
-                    **{k: v for k, v in changes.items() if k != "password"},
+                    **{k: v for k, v in changes.items() if k not in NOT_COPIED},
+                    **expected_in(changes),
                     **moved,
                 },
             )
             out = camera_detail(camera)
         self.connections.forget(camera_id)
         return out
+
+    def _check_expected(
+        self,
+        actor: Actor,
+        camera_id: str,
+        old_url: str,
+        ca: str | None,
+        changes: Mapping[str, str],
+    ) -> None:
+        """``tls_fingerprint`` goes with a move to an ``https`` address of a camera held
+        to a pin: at its address now, an admin accepts the certificate it presents
+        (:meth:`accept_certificate`); a CA bundle keeps verifying a camera. Refused
+        (audited) otherwise, naming the field; nothing is sent anywhere."""
+        field = "tls_fingerprint"
+        new_url = changes.get("onvif_url", old_url)
+        message: str | None = None
+        if onvif_endpoint(new_url) == onvif_endpoint(old_url):
+            message = (
+                f"{field} goes with an onvif_url that moves the camera to another scheme, "
+                "host or port; at its address now, accept the certificate it presents "
+                f"(POST /api/v1/cameras/{camera_id}/certificate)"
+            )
+        elif ca is not None:
+            message = (
+                f"{field}: camera {camera_id} is verified by its CA bundle, which keeps "
+                "verifying it at the new address; no pin is taken"
+            )
+        if message is None:
+            try:
+                check_tls_options(onvif_endpoint(new_url)[0], changes[field], None)
+            except InvalidArgument as exc:
+                message = exc.message
+        if message is not None:
+            self._update_failed(actor, camera_id, changes, message)
+            raise InvalidArgument(message, field=field)
 
     def _check_move(
         self, actor: Actor, camera_id: str, old_url: str, changes: Mapping[str, str]

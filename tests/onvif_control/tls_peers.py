@@ -131,6 +131,10 @@ class Impostor:
         self._thread.start()
 
     @property
+    def port(self) -> int:
+        return int(self._listener.getsockname()[1])
+
+    @property
     def received(self) -> bytes:
         with self._lock:
             return bytes(self._received)

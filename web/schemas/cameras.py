@@ -113,9 +113,14 @@ class CameraPatchIn(RequestModel):
     onvif_url: OnvifUrl | None = None
     username: Username | None = None
     password: Password | None = None
+    # With an onvif_url that moves an https camera: the certificate expected there
+    # (as at onboarding); left out, the one met there is pinned.
+    tls_fingerprint: Fingerprint | None = None
 
     def command(self) -> CameraChanges:
-        return CameraChanges(self.name, self.onvif_url, self.username, self.password)
+        return CameraChanges(
+            self.name, self.onvif_url, self.username, self.password, self.tls_fingerprint
+        )
 
 
 class CalibrationOut(ResponseModel):
