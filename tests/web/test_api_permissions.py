@@ -8,10 +8,12 @@ so a wrong entry in the product's table fails this test.
 from __future__ import annotations
 
 import io
+import itertools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
@@ -32,6 +34,9 @@ ROLES = [
     "other_officer",
     "approver",
 ]
+
+
+ITEM_KEYS = ("own", "restricted", "critical", "private")
 
 
 @pytest.fixture
@@ -78,6 +83,8 @@ def items(services: Services) -> dict[str, str]:
 
 
 Call = Callable[[FlaskClient, dict[str, str], dict[str, str]], Any]
+
+_case_numbers = itertools.count(1)  # a case or request number of its own per call
 
 
 def _unrestrict_and_back(c: FlaskClient, h: dict[str, str], i: dict[str, str]) -> Any:
@@ -291,6 +298,112 @@ ENDPOINTS: dict[str, Call] = {
     "private-redact": lambda c, h, i: c.post(
         "/api/v1/redactions", json={"media_id": i["private"], "detect": ["faces"]}, headers=h
     ),
+    # Write routes the table had left out (ACC-1): unknown ids, so who may act gets a 404.
+    # Configuring cameras and masks is administration (ARCHITECTURE: admins configure).
+    "camera-add": lambda c, h, i: c.post(
+        "/api/v1/cameras",
+        json={
+            "name": "matrix",
+            "onvif_url": "http://127.0.0.1:9/onvif/device_service",  # nothing listens
+            "username": "u",
+            "password": "p",
+        },
+        headers=h,
+    ),
+    "camera-edit": lambda c, h, i: c.patch("/api/v1/cameras/nope", json={"name": "x"}, headers=h),
+    "camera-delete": lambda c, h, i: c.delete("/api/v1/cameras/nope", headers=h),
+    "camera-calibrate": lambda c, h, i: c.put(
+        "/api/v1/cameras/nope/calibration", json={}, headers=h
+    ),
+    "camera-certificate": lambda c, h, i: c.post(
+        "/api/v1/cameras/nope/certificate", json={"tls_fingerprint": "ab" * 32}, headers=h
+    ),
+    "mask-edit": lambda c, h, i: c.put(
+        "/api/v1/cameras/CAM-1/masks/nope", json={"name": "x"}, headers=h
+    ),
+    "mask-delete": lambda c, h, i: c.delete("/api/v1/cameras/CAM-1/masks/nope", headers=h),
+    # PSCS-2: steering a camera (a session with its purpose, commands in it).
+    "ptz-open": lambda c, h, i: c.post(
+        "/api/v1/cameras/nope/ptz/session",
+        json={"purpose": "emergency", "incident_number": "I-1"},
+        headers=h,
+    ),
+    "ptz-command": lambda c, h, i: c.post(
+        "/api/v1/cameras/nope/ptz", json={"session_id": "nope", "op": "stop"}, headers=h
+    ),
+    "ptz-close": lambda c, h, i: c.delete("/api/v1/cameras/nope/ptz/session", headers=h),
+    # Cases (RET-5, issue 15.3): each role that may opens its own case number.
+    "case-create": lambda c, h, i: c.post(
+        "/api/v1/cases", json={"case_number": f"MATRIX-{next(_case_numbers)}"}, headers=h
+    ),
+    "case-state": lambda c, h, i: c.put("/api/v1/cases/nope", json={"state": "closed"}, headers=h),
+    "case-item": lambda c, h, i: c.post(
+        "/api/v1/cases/nope/items", json={"media_id": i["own"]}, headers=h
+    ),
+    "bookmark": lambda c, h, i: c.post(
+        "/api/v1/bookmarks",
+        json={"start": "2026-11-20T11:00:00Z", "label": "matrix", "camera_id": "nope"},
+        headers=h,
+    ),
+    # RET-2, RET-3, RET-10: preservation requests and legal holds, the data steward's.
+    "pres-create": lambda c, h, i: c.post(
+        "/api/v1/preservation-requests",
+        json={
+            "request_number": f"PR-{next(_case_numbers)}",
+            "requester": {"name": "A. Counsel"},
+            "received_at": "2026-11-20T09:00:00Z",
+            "received_via": "written",
+            "reason": "matrix",
+            "media_ids": [i["own"]],
+        },
+        headers=h,
+    ),
+    "pres-form": lambda c, h, i: c.post(
+        "/api/v1/preservation-requests/nope/form?filename=form.pdf",
+        data=b"%PDF-1.4\n%%EOF\n",
+        headers=h | {"Content-Type": "application/pdf"},
+    ),
+    "pres-release": lambda c, h, i: c.post(
+        "/api/v1/preservation-requests/nope/release",
+        json={"notice": "N-1", "reason": "matrix"},
+        headers=h,
+    ),
+    "hold-create": lambda c, h, i: c.post(
+        "/api/v1/legal-holds",
+        json={
+            "reference": f"LH-{next(_case_numbers)}",
+            "reason": "matrix",
+            "media_ids": [i["own"]],
+        },
+        headers=h,
+    ),
+    "hold-release": lambda c, h, i: c.post(
+        "/api/v1/legal-holds/nope/release", json={"notice": "N-1"}, headers=h
+    ),
+    # TAG-5: an upload's chunks and completion, for who may upload (an unknown upload).
+    "upload-chunk": lambda c, h, i: c.put(
+        "/api/v1/uploads/nope",
+        data=b"x",
+        headers=h | {"Content-Range": "bytes 0-0/10", "Content-Type": "application/octet-stream"},
+    ),
+    "upload-complete": lambda c, h, i: c.post("/api/v1/uploads/nope/complete", headers=h),
+    # ACC-1: ending another user's sessions is administration; a token is revoked by its
+    # holder (admins: anyone's), and an unknown one is a 404 for all (no token oracle).
+    "user-revoke": lambda c, h, i: c.post("/api/v1/users/nobody/revoke", headers=h),
+    "token-revoke": lambda c, h, i: c.post(
+        "/api/v1/auth/tokens/revoke", json={"token": "vms_nope"}, headers=h
+    ),
+}
+
+# (method, rule) of an /api/v1 write the table does not try, and why: each is decided per
+# object or per user, not by role (test_every_api_write_route_is_in_the_table_ACC_1).
+EXEMPT = {
+    # Public: signing in (tests/security/test_anonymous.py, tests/web/test_api_auth.py).
+    ("POST", "/api/v1/auth/token"),
+    # The caller's own session or password; trying them here would end the matrix's
+    # tokens (tests/web/test_api_auth.py).
+    ("POST", "/api/v1/auth/logout"),
+    ("POST", "/api/v1/auth/password"),
 }
 
 # role -> endpoint -> expected status
@@ -407,6 +520,38 @@ EXPECTED: dict[str, dict[str, int]] = {
     "private-content": {A: 200, D: 403, C: 403, I: 200, U: 403, S: 403, O: 403, X: 403, P: 403},
     "private-export": {A: 202, D: 403, C: 403, I: 202, U: 403, S: 403, O: 403, X: 403, P: 403},
     "private-redact": {A: 202, D: 403, C: 202, I: 202, U: 403, S: 403, O: 403, X: 403, P: 403},
+    # Configuration is administration (ARCHITECTURE 'Users'; PSCS-1 for the masks).
+    "camera-add": {A: 503, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403, P: 403},
+    "camera-edit": {A: 404, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403, P: 403},
+    "camera-delete": {A: 404, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403, P: 403},
+    "camera-calibrate": {A: 404, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403, P: 403},
+    "camera-certificate": {A: 404, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403, P: 403},
+    "mask-edit": {A: 404, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403, P: 403},
+    "mask-delete": {A: 404, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403, P: 403},
+    # Dispatchers steer the city cameras (ARCHITECTURE), supervisors and admins take over
+    # (docs/design/ptz-arbitration.md A5); nobody else moves one.
+    "ptz-open": {A: 404, D: 404, C: 403, I: 403, U: 403, S: 404, O: 403, X: 403, P: 403},
+    "ptz-command": {A: 404, D: 404, C: 403, I: 403, U: 403, S: 404, O: 403, X: 403, P: 403},
+    "ptz-close": {A: 404, D: 404, C: 403, I: 403, U: 403, S: 404, O: 403, X: 403, P: 403},
+    # Cases: investigators, records commanders and admins open them, add items and
+    # bookmark (docs/design/case-folders.md); closing one lifts what keeps its footage
+    # (RET-5), so it is the data steward's: records commanders and admins (RET-10).
+    "case-create": {A: 201, D: 403, C: 201, I: 201, U: 403, S: 403, O: 403, X: 403, P: 403},
+    "case-state": {A: 404, D: 403, C: 404, I: 403, U: 403, S: 403, O: 403, X: 403, P: 403},
+    "case-item": {A: 404, D: 403, C: 404, I: 404, U: 403, S: 403, O: 403, X: 403, P: 403},
+    "bookmark": {A: 404, D: 403, C: 404, I: 404, U: 403, S: 403, O: 403, X: 403, P: 403},
+    # Records commanders log preservation requests and legal holds (ARCHITECTURE, RET-3,
+    # RET-10); admins too. Nobody else pins or releases footage.
+    "pres-create": {A: 201, D: 403, C: 201, I: 403, U: 403, S: 403, O: 403, X: 403, P: 403},
+    "pres-form": {A: 404, D: 403, C: 404, I: 403, U: 403, S: 403, O: 403, X: 403, P: 403},
+    "pres-release": {A: 404, D: 403, C: 404, I: 403, U: 403, S: 403, O: 403, X: 403, P: 403},
+    "hold-create": {A: 201, D: 403, C: 201, I: 403, U: 403, S: 403, O: 403, X: 403, P: 403},
+    "hold-release": {A: 404, D: 403, C: 404, I: 403, U: 403, S: 403, O: 403, X: 403, P: 403},
+    # TAG-5: the roles of the upload row; an upload is then its uploader's.
+    "upload-chunk": {A: 404, D: 403, C: 404, I: 404, U: 403, S: 404, O: 404, X: 404, P: 403},
+    "upload-complete": {A: 404, D: 403, C: 404, I: 404, U: 403, S: 404, O: 404, X: 404, P: 403},
+    "user-revoke": {A: 404, D: 403, C: 403, I: 403, U: 403, S: 403, O: 403, X: 403, P: 403},
+    "token-revoke": {A: 404, D: 404, C: 404, I: 404, U: 404, S: 404, O: 404, X: 404, P: 404},
 }
 
 
@@ -467,3 +612,52 @@ def test_unauthenticated_requests_get_401(client: FlaskClient, items: dict[str, 
         assert r.get_json()["error"]["kind"] == "unauthenticated"
     r = client.get("/api/v1/media", headers={"Authorization": "Bearer vms_forged"})
     assert r.status_code == 401
+
+
+class _Recorder:
+    """Stands in for the test client: notes each request's method and path, sends none."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, str]] = []
+
+    def _note(self, method: str, path: str) -> Any:
+        self.requests.append((method, path.partition("?")[0]))
+        return type("Answer", (), {"status_code": 0})()
+
+    def get(self, path: str, **_: Any) -> Any:
+        return self._note("GET", path)
+
+    def post(self, path: str, **_: Any) -> Any:
+        return self._note("POST", path)
+
+    def put(self, path: str, **_: Any) -> Any:
+        return self._note("PUT", path)
+
+    def patch(self, path: str, **_: Any) -> Any:
+        return self._note("PATCH", path)
+
+    def delete(self, path: str, **_: Any) -> Any:
+        return self._note("DELETE", path)
+
+
+def test_every_api_write_route_is_in_the_table_ACC_1(app: Flask) -> None:
+    """A write route added to /api/v1 without a row above (or an EXEMPT entry saying why)
+    fails here, so the table cannot fall behind the app's URL map again."""
+    adapter = app.url_map.bind("localhost")
+    tried: set[tuple[str, str]] = set()
+    for call in ENDPOINTS.values():
+        recorder = _Recorder()
+        call(cast(FlaskClient, recorder), {}, dict.fromkeys(ITEM_KEYS, "no-such-id"))
+        for method, path in recorder.requests:
+            rule, _ = adapter.match(path, method=method, return_rule=True)
+            tried.add((method, rule.rule))
+    writes = {
+        (method, rule.rule)
+        for rule in app.url_map.iter_rules()
+        if rule.rule.startswith("/api/v1/")
+        for method in (rule.methods or set()) & {"POST", "PUT", "PATCH", "DELETE"}
+    }
+    assert len(writes) > 50  # the URL map was read (56 API writes, audit-perms)
+    assert sorted(writes - tried - EXEMPT) == []
+    assert sorted(EXEMPT - writes) == []  # a stale exemption hides nothing
+    assert sorted(EXEMPT & tried) == []  # tried after all: no longer exempt

@@ -409,3 +409,36 @@ def test_the_status_of_an_upload_whose_item_was_purged_cites_the_destruction_RET
     ), destroyed
     assert destroyed["rule"] and destroyed["id"], destroyed
     assert destroyed["expired_at"].endswith("Z") and destroyed["purged_at"].endswith("Z")
+
+
+def test_an_upload_is_finished_only_by_a_role_that_uploads_ACC_1(
+    http: httpx.Client, live_server: LiveServer, tokens: dict[str, str]
+) -> None:
+    """An officer starts an upload, then becomes an auditor (who uploads nothing): the
+    rest of the upload is refused by role (403, audited), as its start would be now."""
+    from sqlalchemy import update
+
+    from vms.db.models import Role, User
+
+    data = make_video(seconds=1)
+    token = tokens["officer"]
+    upload_id = create(http, token, data)
+    assert put(http, token, upload_id, data, 0, 99).status_code == 200
+    with live_server.services.db.transaction() as s:
+        s.execute(update(User).where(User.username == "officer").values(role=Role.AUDITOR.value))
+    rows = media_rows(live_server)
+    for r in (
+        put(http, token, upload_id, data, 100, len(data) - 1),
+        http.get(f"/api/v1/uploads/{upload_id}", headers=auth(token)),
+        http.post(f"/api/v1/uploads/{upload_id}/complete", headers=auth(token)),
+    ):
+        assert r.status_code == 403, r.text
+        assert r.json()["error"]["kind"] == "permission_denied"
+    assert media_rows(live_server) == rows
+    with live_server.services.db.session() as s:
+        denied = s.execute(
+            select(func.count())
+            .select_from(AuditEntry)
+            .where(AuditEntry.action == "media.upload", AuditEntry.outcome == "denied")
+        ).scalar_one()
+    assert denied == 3
