@@ -274,6 +274,11 @@ class UploadService:
     # -- status ----------------------------------------------------------------------
 
     def _owned(self, actor: Actor, upload_id: str) -> Upload:
+        """``actor``'s upload ``upload_id``. The role is checked first, as at its start
+        (ACC-1): a user whose role no longer uploads (made auditor mid-upload) neither
+        sends, reads nor completes one (403, audited), and a role that never uploads is
+        refused before any lookup, as everywhere else."""
+        self.authoriser.require(actor, Action.MEDIA_UPLOAD, f"upload:{upload_id}")
         upload = None
         if "\x00" not in upload_id:  # no stored id has one (PostgreSQL text cannot hold it)
             with self.db.session() as s:
