@@ -35,6 +35,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from vms import dock_files
 from vms.audit.log import SYSTEM_ROLE, Who
 from vms.clock import Clock
 from vms.db.models import CAPTURE_SOURCES, Device, MediaItem, PurgeIntent, SourceKind
@@ -86,6 +87,8 @@ Identity = tuple[int, ...]
 _REMOVING = ".removing."
 # A device folder the service may not write (may_move_in): nothing of it is read (TAG-5).
 _UNWRITABLE = "not writable by the service user: files left in place, none taken until it is"
+# A device folder another scan holds (hold_folder): its files are that scan's (TAG-5).
+_BUSY = "another scan (the jobs role's, or vms dock scan) is taking its files: left to it"
 
 
 @dataclass(frozen=True)
@@ -155,7 +158,10 @@ class DockScanner:
                 )
                 continue
             try:
-                outcomes.extend(self._scan_device(device_dir, dir_fd, now, by))
+                if dock_files.hold_folder(dir_fd):
+                    outcomes.extend(self._scan_device(device_dir, dir_fd, now, by))
+                else:
+                    outcomes.append(_deferred(device_dir, _BUSY))
             finally:
                 os.close(dir_fd)
         return outcomes

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import fcntl
 import functools
 import os
 import stat
@@ -67,6 +68,21 @@ def rename_noreplace(src: str, dst: str, *, src_dir_fd: int, dst_dir_fd: int) ->
     except FileExistsError:
         return False
     os.unlink(src, dir_fd=src_dir_fd)
+    return True
+
+
+def hold_folder(dir_fd: int) -> bool:
+    """Take the folder ``dir_fd`` for one scan: an exclusive ``flock`` on it, held until
+    ``dir_fd`` is closed; False, without waiting, when another scan holds it (the jobs
+    role's and ``vms dock scan``, or two jobs processes). Two scans of one folder both
+    refused a file under the same name in ``rejected/``: one replaced the other's reason,
+    the other then removed it, and the file was left there with none (TAG-5). Not
+    waiting: whoever writes the dock may hold the lock too, and stops only its own
+    folder's scans so."""
+    try:
+        fcntl.flock(dir_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
     return True
 
 
