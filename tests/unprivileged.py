@@ -79,3 +79,15 @@ def as_service_user(call: Callable[[], T]) -> T:
     if failed:
         raise failed[0]
     return got[0]
+
+
+# ``run_cli(..., script=CLI_AS_SERVICE_USER)``: ``vms`` in a process that drops the
+# override capabilities (module doc) before the CLI starts. A thread's own capabilities
+# are not enough: a process of uid 0 gets them all back when it executes a program.
+CLI_AS_SERVICE_USER = """
+import runpy, sys
+from tests.unprivileged import _drop_overrides
+_drop_overrides()
+sys.argv[0] = "vms"
+runpy.run_module("vms.cli", run_name="__main__", alter_sys=True)
+"""

@@ -16,7 +16,12 @@ import pytest
 from sqlalchemy import select
 
 from tests.media import make_video
-from tests.unprivileged import STATION_UID, as_service_user, require_protected_hardlinks
+from tests.unprivileged import (
+    CLI_AS_SERVICE_USER,
+    STATION_UID,
+    as_service_user,
+    require_protected_hardlinks,
+)
 from tests.vms.test_crash_safety import run_cli
 from tests.vms.test_dock import settle
 from vms import dock as dock_module
@@ -240,6 +245,34 @@ def test_files_of_another_user_in_a_sticky_device_folder_are_reported_not_rehash
     outcomes = as_service_user(services.dock.scan)
     assert sorted(o.status for o in outcomes) == ["ingested", "ingested"], outcomes
     assert list(device.iterdir()) == []
+
+
+@pytest.mark.parametrize("mode", [0o755, 0o1777], ids=["folder", "sticky-file"])
+def test_vms_dock_scan_exits_1_for_what_the_service_may_not_move_TAG_5(
+    config: Config, services: Services, mode: int
+) -> None:
+    """TAG-5 (what the dock cannot take is for a person): ``vms dock scan``, run as the
+    service user, exits 1 and prints ``unwritable`` for a device folder the station
+    created as its own user (0755) and for a station's file in a folder with the
+    sticky bit (1777); the file is left in place."""
+    require_protected_hardlinks()
+    device = config.dock_dir / "BWC-0042"
+    device.mkdir(parents=True)
+    clip = device / "FILE0001.MP4"
+    station_writes(clip, make_video(seconds=0.5))
+    settle(clip, services.clock)
+    os.chown(device, STATION_UID, STATION_UID)
+    os.chmod(device, mode)
+
+    r = run_cli(config, "dock", "scan", script=CLI_AS_SERVICE_USER)
+
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    [line] = r.stdout.splitlines()
+    unwritable = device if mode == 0o755 else clip
+    assert line.startswith(f"unwritable: {unwritable} "), line
+    assert "left in place" in line, line
+    assert catalogued(services) == set()
+    assert [p.name for p in device.iterdir()] == ["FILE0001.MP4"]
 
 
 def test_a_file_rewritten_in_place_after_its_verification_is_not_removed_TAG_5(
