@@ -514,8 +514,11 @@ class DockScanner:
             # <name>.json.error.txt); a sidecar refused alone, no name whose sidecar is
             # there: a scan killed between moving a refused file's sidecar and the file
             # leaves that sidecar for the file, refused again under that name (TAG-5).
-            beside = SIDECAR + ("" if sidecar_only else _REASON)
-            kept = free_name(path.name, target_fd, beside)
+            # A refused file with a sidecar, no name whose sidecar is there (its own
+            # goes there): that move raised Conflict at every scan, for ever.
+            beside = (SIDECAR,) if sidecar_only else (SIDECAR + _REASON,)
+            with_sidecar = (SIDECAR,) if sidecar is not None and not sidecar_only else ()
+            kept = free_name(path.name, target_fd, *beside, *with_sidecar)
             # The reason, then the sidecar, then the file (TAG-5): killed in between, the
             # file is still in the device folder, refused again by the next scan under
             # the same free name, beside what was moved. The file first left its sidecar

@@ -136,14 +136,15 @@ def _capable(bit: int) -> bool:
     return os.geteuid() == 0
 
 
-def free_name(name: str, dir_fd: int, beside: str) -> str:
+def free_name(name: str, dir_fd: int, *beside: str) -> str:
     """``name``, or ``<stem>.<n><suffix>`` when the folder ``dir_fd`` holds a file of that
-    name already, or one of that name followed by ``beside`` (in ``rejected/``: a refused
-    file's reason, or a sidecar's). Devices reuse names (FILE0001.MP4 after a reset): an
-    earlier refused file of the name stays, a later one takes a free name beside it."""
+    name already, or one of that name followed by one of ``beside`` (in ``rejected/``: a
+    refused file's reason, or a sidecar). Devices reuse names (FILE0001.MP4 after a
+    reset): an earlier refused file of the name stays, a later one takes a free name
+    beside it."""
     stem, suffix = os.path.splitext(name)
     candidate, n = name, 0
-    while _exists(candidate, dir_fd) or _exists(candidate + beside, dir_fd):
+    while any(_exists(candidate + end, dir_fd) for end in ("", *beside)):
         n += 1
         candidate = f"{stem}.{n}{suffix}"
     return candidate

@@ -24,6 +24,7 @@ from tests.unprivileged import (
 )
 from tests.vms.test_crash_safety import run_cli
 from tests.vms.test_dock import settle
+from tests.vms.test_dock_removal import refused_with_sidecar
 from vms import dock as dock_module
 from vms.clock import ManualClock, SystemClock
 from vms.config import Config
@@ -273,6 +274,51 @@ def test_vms_dock_scan_exits_1_for_what_the_service_may_not_move_TAG_5(
     assert "left in place" in line, line
     assert catalogued(services) == set()
     assert [p.name for p in device.iterdir()] == ["FILE0001.MP4"]
+
+
+def test_a_refused_file_with_a_sidecar_takes_a_name_whose_sidecar_is_free_TAG_5(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TAG-5 (a refused file is kept with its reason, for a person): a refused file
+    replaced between the check and its move left its sidecar in ``rejected/`` with
+    the reason, as it should. The next refused file of that name with a sidecar was
+    given the same name there (only a file and a lone sidecar's reason were looked
+    at): its reason replaced the one beside the earlier sidecar, then its sidecar's
+    move met the earlier one and raised Conflict ('taken (another scan?)'). The file
+    was deferred with a traceback at every scan, for ever, and read again each time.
+    It takes a name whose sidecar is free too; the earlier reason stays."""
+    device, clip, sidecar = refused_with_sidecar(services)
+
+    def swap() -> None:
+        (device / ".next").write_bytes(b"not a recording either")
+        os.replace(device / ".next", clip)
+
+    done = swap_after_check(monkeypatch, clip.name, swap)
+    [first] = services.dock.scan()
+    assert done and first.status == "deferred", first
+    rejected = device / "rejected"
+    assert sorted(p.name for p in rejected.iterdir()) == [
+        "FILE0001.MP4.error.txt",
+        "FILE0001.MP4.json",
+    ]
+    sidecar.write_text(json.dumps({"source": "a tape"}))  # the next file's own sidecar
+    settle(clip, services.clock)
+
+    outcomes = [services.dock.scan() for _scan in range(2)]
+
+    assert [[o.status for o in scan] for scan in outcomes] == [["rejected"], []], outcomes
+    assert sorted(p.name for p in device.iterdir()) == ["rejected"]
+    assert sorted(p.name for p in rejected.iterdir()) == [
+        "FILE0001.1.MP4",
+        "FILE0001.1.MP4.error.txt",
+        "FILE0001.1.MP4.json",
+        "FILE0001.MP4.error.txt",
+        "FILE0001.MP4.json",
+    ]
+    assert "not a decodable" in (rejected / "FILE0001.MP4.error.txt").read_text()
+    assert json.loads((rejected / "FILE0001.MP4.json").read_text()) == {"officer_badge": "B1"}
+    assert "'a tape' is unknown" in (rejected / "FILE0001.1.MP4.error.txt").read_text()
+    assert (rejected / "FILE0001.1.MP4").read_bytes() == b"not a recording either"
 
 
 def test_a_file_rewritten_in_place_after_its_verification_is_not_removed_TAG_5(

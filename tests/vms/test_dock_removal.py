@@ -232,6 +232,18 @@ def test_a_scan_killed_between_rejecting_a_file_and_its_sidecar_leaves_no_stale_
         assert (item.case_number, item.officer_badge, item.title) == (None, None, None)
 
 
+def refused_with_sidecar(services: Services) -> tuple[Path, Path, Path]:
+    """A device folder holding a file the scan refuses (not a recording) and its
+    sidecar (officer B1), both settled: the folder, the file, the sidecar."""
+    device = services.config.dock_dir / "BWC-0042"
+    device.mkdir(parents=True)
+    clip, sidecar = device / "FILE0001.MP4", device / "FILE0001.MP4.json"
+    clip.write_bytes(b"not a recording")
+    sidecar.write_text(json.dumps({"officer_badge": "B1"}))
+    settle(clip, services.clock)
+    return device, clip, sidecar
+
+
 def test_a_refused_file_swapped_while_it_is_refused_is_left_for_the_next_scan_TAG_5(
     services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -241,12 +253,7 @@ def test_a_refused_file_swapped_while_it_is_refused_is_left_for_the_next_scan_TA
     recording was moved to ``rejected/`` with the old file's reason, never catalogued.
     Only the file that was examined is moved; one put under its name since is left for
     the next scan, which takes it with its own sidecar."""
-    device = services.config.dock_dir / "BWC-0042"
-    device.mkdir(parents=True)
-    clip, sidecar = device / "FILE0001.MP4", device / "FILE0001.MP4.json"
-    clip.write_bytes(b"not a recording")
-    sidecar.write_text(json.dumps({"officer_badge": "B1"}))
-    settle(clip, services.clock)
+    device, clip, sidecar = refused_with_sidecar(services)
     real = services.ingestor.ingest
     swapped: list[bool] = []
 
