@@ -84,7 +84,7 @@ SidecarSeen = tuple[int, int, int, int] | None
 Identity = tuple[int, ...]
 # A file or sidecar being removed is first renamed to ``<_REMOVING><name>`` (hidden: no
 # scan takes it), then what was renamed is checked (TAG-5, _move_checked).
-_REMOVING = ".removing."
+_REMOVING = dock_files.REMOVING
 # A device folder the service may not write (may_move_in): nothing of it is read (TAG-5).
 _UNWRITABLE = "not writable by the service user: files left in place, none taken until it is"
 # A device folder another scan holds (hold_folder): its files are that scan's (TAG-5).

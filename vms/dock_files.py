@@ -7,7 +7,8 @@ examined. Each move is a rename that fails when the target name is taken (Linux
 under the target meanwhile stays, and no moment lies between a check and the move.
 
 A hard link and an unlink did the same before, and still do where the file system does
-not offer the flag (EINVAL). A link needs more than a rename: with
+not offer the flag (EINVAL): the old name is renamed aside before it is unlinked, so a
+file put under it after the link is put back, not removed. A link needs more than a rename: with
 ``fs.protected_hardlinks = 1`` (Debian's default) the kernel refuses (EPERM) to link a
 file the process does not own and may not write, which is every file a docking station
 running as another user writes (``rsync -a`` as root keeps the camera volume's owner).
@@ -20,12 +21,16 @@ import errno
 import fcntl
 import functools
 import os
+import secrets
 import stat
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import cast
 
 RENAME_NOREPLACE = 1
+# A file the dock removes is first renamed to ``<REMOVING><name>`` (hidden: no scan takes
+# it; a scan puts back what a killed one left under it, vms/dock.py _put_back).
+REMOVING = ".removing."
 # The filesystem, or the kernel, does not offer RENAME_NOREPLACE: link and unlink.
 _NOT_OFFERED = (errno.EINVAL, errno.ENOSYS)
 CAP_FOWNER = 3  # linux/capability.h
@@ -67,8 +72,28 @@ def rename_noreplace(src: str, dst: str, *, src_dir_fd: int, dst_dir_fd: int) ->
         os.link(src, dst, src_dir_fd=src_dir_fd, dst_dir_fd=dst_dir_fd, follow_symlinks=False)
     except FileExistsError:
         return False
-    os.unlink(src, dir_fd=src_dir_fd)
+    _unlink_if_linked(src, src_dir_fd, dst, dst_dir_fd)
     return True
+
+
+def _unlink_if_linked(src: str, src_dir_fd: int, dst: str, dst_dir_fd: int) -> None:
+    """Remove the name ``src`` of the file just linked as ``dst``, not another file put
+    under ``src`` since the link: a plain unlink removed that one, a device's next
+    recording under the name being moved (TAG-5). ``src`` is renamed aside to a hidden
+    name of this call's own, checked, then unlinked; another file is put back under
+    ``src`` (:func:`put_back`). Killed before, the file aside has the ``REMOVING``
+    prefix: the next scan puts it back (under the random rest of its name) and takes it."""
+    linked = os.stat(dst, dir_fd=dst_dir_fd, follow_symlinks=False)
+    aside = f"{REMOVING}{secrets.token_hex(8)}"
+    try:
+        os.rename(src, aside, src_dir_fd=src_dir_fd, dst_dir_fd=src_dir_fd)
+    except FileNotFoundError:
+        return  # removed meanwhile by whoever put it there
+    moved = os.stat(aside, dir_fd=src_dir_fd, follow_symlinks=False)
+    if (moved.st_dev, moved.st_ino) == (linked.st_dev, linked.st_ino):
+        os.unlink(aside, dir_fd=src_dir_fd)
+    else:
+        put_back(aside, src_dir_fd, src, src_dir_fd)
 
 
 def hold_folder(dir_fd: int) -> bool:

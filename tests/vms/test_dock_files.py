@@ -7,6 +7,7 @@ import errno
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -105,3 +106,38 @@ def test_put_back_without_noreplace_goes_beside_a_taken_name_TAG_5(
     assert sorted(p.name for p in path.iterdir()) == ["FILE0001.1.MP4", "FILE0001.MP4"]
     assert (path / "FILE0001.MP4").read_bytes() == b"the next recording"
     assert (path / "FILE0001.1.MP4").read_bytes() == b"the first recording"
+
+
+def test_the_fallback_does_not_remove_a_file_put_under_the_name_after_the_link_TAG_5(
+    without_noreplace: list[tuple[object, ...]],
+    folder: tuple[Path, int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """TAG-5 (nothing lost): the fallback linked the file to its new name, then
+    unlinked the old name, whatever was under it by then. A device that put its next
+    recording under the name in that moment lost it: the recording was unlinked, the
+    first file moved. What is under the old name is now renamed aside first, checked,
+    and another file is put back under its name."""
+    path, fd = folder
+    clip = path / "FILE0001.MP4"
+    clip.write_bytes(b"the recording being moved")
+    real_link, written = os.link, []
+
+    def link_then_the_device_writes(*args: Any, **kwargs: Any) -> None:
+        real_link(*args, **kwargs)
+        if not written:  # once, right after the move's link
+            written.append(True)
+            (path / ".station-part").write_bytes(b"the next recording")
+            os.replace(path / ".station-part", clip)
+
+    monkeypatch.setattr(os, "link", link_then_the_device_writes)
+
+    moved = dock_files.rename_noreplace(
+        "FILE0001.MP4", ".removing.FILE0001.MP4", src_dir_fd=fd, dst_dir_fd=fd
+    )
+
+    assert without_noreplace, "the fallback did not run"
+    assert moved is True
+    assert sorted(p.name for p in path.iterdir()) == [".removing.FILE0001.MP4", "FILE0001.MP4"]
+    assert (path / ".removing.FILE0001.MP4").read_bytes() == b"the recording being moved"
+    assert clip.read_bytes() == b"the next recording"
