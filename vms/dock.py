@@ -39,7 +39,18 @@ from vms import dock_files
 from vms.audit.log import SYSTEM_ROLE, Who
 from vms.clock import Clock
 from vms.db.models import CAPTURE_SOURCES, Device, MediaItem, PurgeIntent, SourceKind
-from vms.dock_files import free_name, may_move_in, move_out_refused, put_back, rename_noreplace
+from vms.dock_files import (
+    changed_at,
+    fd_path,
+    free_name,
+    identity,
+    lstat_at,
+    may_move_in,
+    move_out_refused,
+    open_file,
+    put_back,
+    rename_noreplace,
+)
 from vms.errors import (
     Conflict,
     DataLoss,
@@ -193,8 +204,8 @@ class DockScanner:
                 # The device may still be writing it, or its sidecar (written after the
                 # file, or rewritten): taken without it, the sidecar would be left for
                 # the next file of its name (TAG-5).
-                sidecar = _lstat(name + SIDECAR, dir_fd)
-                newest = max(_changed(info, now), _changed(sidecar, now) if sidecar else 0)
+                sidecar = lstat_at(name + SIDECAR, dir_fd)
+                newest = max(changed_at(info, now), changed_at(sidecar, now) if sidecar else 0)
                 if now - newest < self.settle_seconds:
                     continue
                 outcomes.append(self._take(device_dir.name, dir_fd, path, now, by))
@@ -220,12 +231,12 @@ class DockScanner:
                 continue
             path = device_dir / name
             try:
-                info = _lstat(name, dir_fd)
+                info = lstat_at(name, dir_fd)
                 # A directory, a FIFO, rejected/ or a sidecar of that name is no file the
                 # scan takes: the sidecar is applied to nothing, as when no file is there.
                 if info is None or _taken_by_scan(media, dir_fd):
                     continue  # taken with its file meanwhile, or the file has come
-                seen, alone = _identity(info), now - _changed(info, now)
+                seen, alone = identity(info), now - changed_at(info, now)
                 if alone < self.orphan_sidecar_seconds:
                     continue
                 reason = (
@@ -260,7 +271,7 @@ class DockScanner:
         # removed: swapped for a link after the scan looked at it, it is not read through
         # the link (TAG-5, ACC-1).
         try:
-            fd = _open_file(path.name, dir_fd)
+            fd = open_file(path.name, dir_fd)
         except OSError as exc:
             if exc.errno != errno.ELOOP:
                 raise
@@ -349,13 +360,13 @@ class DockScanner:
         (``now``) is not settled: the file is deferred (TAG-5). Refused, only that file
         and that sidecar go to ``rejected/``."""
         sidecar_name = path.name + SIDECAR
-        opened = _fd_path(fd)
+        opened = fd_path(fd)
         # Which sidecar is looked at: a refusal moves that one, and its reason is its own.
-        info = _lstat(sidecar_name, dir_fd)
-        seen = None if info is None else _identity(info)
+        info = lstat_at(sidecar_name, dir_fd)
+        seen = None if info is None else identity(info)
         try:
             sidecar = _read_sidecar(sidecar_name, dir_fd, seen)
-            if info is not None and now - _changed(info, now) < self.settle_seconds:
+            if info is not None and now - changed_at(info, now) < self.settle_seconds:
                 raise Conflict(f"sidecar {sidecar_name} is still being written")
             recorded = sidecar.get("recorded_at")
             categories = sidecar.get("categories") or []
@@ -433,7 +444,7 @@ class DockScanner:
             os.unlink(_REMOVING + sidecar_name, dir_fd=dir_fd)
         # The file as it was taken, its size and modification time too: one rewritten in
         # place since its verification holds bytes no item has (TAG-5), and is left.
-        whole = _identity(taken)
+        whole = identity(taken)
         now = _seen(path.name, dir_fd)
         same = now == whole
         late = _seen(sidecar_name, dir_fd)
@@ -637,43 +648,9 @@ def _taken_by_scan(name: str, dir_fd: int) -> bool:
     return _takes(name, mode)
 
 
-def _open_file(name: str, dir_fd: int) -> int:
-    """``name`` in the folder ``dir_fd`` opened for reading; a link is ELOOP."""
-    return os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
-
-
-def _fd_path(fd: int) -> Path:
-    """A path to the file open on ``fd`` (Linux's ``/proc/self/fd``): every open and stat
-    of it reaches that file, whatever is under its dock name by then. The ingest opens it
-    again to copy and to probe it, which a path lets it do as for any file at rest."""
-    return Path(f"/proc/self/fd/{fd}")
-
-
-def _identity(info: os.stat_result) -> tuple[int, int, int, int]:
-    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
-
-
-def _lstat(name: str, dir_fd: int) -> os.stat_result | None:
-    """What is under ``name`` in the folder ``dir_fd`` now (not following a link)."""
-    try:
-        return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-    except FileNotFoundError:
-        return None
-
-
 def _seen(name: str, dir_fd: int) -> SidecarSeen:
-    info = _lstat(name, dir_fd)
-    return None if info is None else _identity(info)
-
-
-def _changed(info: os.stat_result, now: float) -> float:
-    """When the file ``info`` describes last changed, for the settle rules (TAG-5): its
-    modification time, unless that is later than ``now`` (set ahead by its writer, or a
-    device's clock a station kept): then its status change time, which the kernel sets
-    and no writer can. A time in the future never settles: such a file was never taken,
-    nor reported."""
-    modified = info.st_mtime_ns / 1e9
-    return modified if modified <= now else info.st_ctime_ns / 1e9
+    info = lstat_at(name, dir_fd)
+    return None if info is None else identity(info)
 
 
 def _read_sidecar(name: str, dir_fd: int, expected: SidecarSeen) -> dict[str, object]:
@@ -681,7 +658,7 @@ def _read_sidecar(name: str, dir_fd: int, expected: SidecarSeen) -> dict[str, ob
     without following a link; :class:`Conflict` when it is not the one looked at
     (``expected``): written meanwhile."""
     try:
-        fd = _open_file(name, dir_fd)
+        fd = open_file(name, dir_fd)
     except FileNotFoundError:
         if expected is not None:
             raise Conflict(f"sidecar {name} was removed while it was read") from None
@@ -692,7 +669,7 @@ def _read_sidecar(name: str, dir_fd: int, expected: SidecarSeen) -> dict[str, ob
         raise
     with os.fdopen(fd, "rb") as f:
         info = os.fstat(f.fileno())
-        if _identity(info) != expected:
+        if identity(info) != expected:
             raise Conflict(f"sidecar {name} was written while it was read")
         if not stat.S_ISREG(info.st_mode):
             raise InvalidArgument(f"sidecar {name} is not a regular file")

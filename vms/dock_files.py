@@ -196,3 +196,37 @@ def put_back(src: str, src_dir_fd: int, name: str, dir_fd: int) -> str:
     raise FileExistsError(
         errno.EEXIST, f"{name} and {FREE_NAME_TRIES - 1} names beside it are taken"
     )
+
+
+def open_file(name: str, dir_fd: int) -> int:
+    """``name`` in the folder ``dir_fd`` opened for reading; a link is ELOOP."""
+    return os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
+
+
+def fd_path(fd: int) -> Path:
+    """A path to the file open on ``fd`` (Linux's ``/proc/self/fd``): every open and stat
+    of it reaches that file, whatever is under its dock name by then. The ingest opens it
+    again to copy and to probe it, which a path lets it do as for any file at rest."""
+    return Path(f"/proc/self/fd/{fd}")
+
+
+def identity(info: os.stat_result) -> tuple[int, int, int, int]:
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+
+
+def lstat_at(name: str, dir_fd: int) -> os.stat_result | None:
+    """What is under ``name`` in the folder ``dir_fd`` now (not following a link)."""
+    try:
+        return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+
+
+def changed_at(info: os.stat_result, now: float) -> float:
+    """When the file ``info`` describes last changed, for the settle rules (TAG-5): its
+    modification time, unless that is later than ``now`` (set ahead by its writer, or a
+    device's clock a station kept): then its status change time, which the kernel sets
+    and no writer can. A time in the future never settles: such a file was never taken,
+    nor reported."""
+    modified = info.st_mtime_ns / 1e9
+    return modified if modified <= now else info.st_ctime_ns / 1e9
