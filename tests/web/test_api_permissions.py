@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, cast
 
 import pytest
@@ -555,28 +555,35 @@ EXPECTED: dict[str, dict[str, int]] = {
 }
 
 
-def test_permission_matrix_every_role_every_endpoint_ACC_1(
-    client: FlaskClient, services: Services, tokens: dict[str, str], items: dict[str, str]
-) -> None:
+def check_table(
+    client: FlaskClient,
+    services: Services,
+    tokens: dict[str, str],
+    items: dict[str, str],
+    endpoints: dict[str, Call],
+    expected: dict[str, dict[str, int]],
+) -> list[str]:
+    """Each row of ``endpoints`` tried by every role: what differs from ``expected``, and
+    each expected 403 that is not a permission refusal with a reason, audited (ACC-1)."""
     failures = []
-    for endpoint, call in ENDPOINTS.items():
+    for endpoint, call in endpoints.items():
         for role in ROLES:
             headers = {"Authorization": f"Bearer {tokens[role]}"}
             with services.db.session() as s:
                 before = s.execute(select(AuditEntry.seq).order_by(AuditEntry.seq.desc())).scalar()
             response = call(client, headers, items)
             response.close()  # file responses stream: release the file
-            expected = EXPECTED[endpoint][role]
-            if response.status_code != expected:
+            want = expected[endpoint][role]
+            if response.status_code != want:
                 failures.append(
-                    f"{role} {endpoint}: {response.status_code} != {expected}"
+                    f"{role} {endpoint}: {response.status_code} != {want}"
                     f" {response.get_data(as_text=True)[:300] if response.is_json else ''}"
                 )
                 continue
-            if expected == 403:
+            if want == 403:
                 body = response.get_json()
-                assert body["error"]["kind"] == "permission_denied"
-                assert body["error"]["message"]  # the reason
+                if body["error"]["kind"] != "permission_denied" or not body["error"]["message"]:
+                    failures.append(f"{role} {endpoint}: 403 without a reason: {body}")
                 with services.db.session() as s:
                     denied = (
                         s.execute(
@@ -589,6 +596,13 @@ def test_permission_matrix_every_role_every_endpoint_ACC_1(
                     )
                 if not denied:
                     failures.append(f"{role} {endpoint}: denial not audited")
+    return failures
+
+
+def test_permission_matrix_every_role_every_endpoint_ACC_1(
+    client: FlaskClient, services: Services, tokens: dict[str, str], items: dict[str, str]
+) -> None:
+    failures = check_table(client, services, tokens, items, ENDPOINTS, EXPECTED)
     assert not failures, "\n".join(failures)
 
 
@@ -640,17 +654,23 @@ class _Recorder:
         return self._note("DELETE", path)
 
 
-def test_every_api_write_route_is_in_the_table_ACC_1(app: Flask) -> None:
-    """A write route added to /api/v1 without a row above (or an EXEMPT entry saying why)
-    fails here, so the table cannot fall behind the app's URL map again."""
+def routes_tried(app: Flask, calls: Iterable[Call]) -> set[tuple[str, str]]:
+    """(method, URL rule) of every request ``calls`` make (none is sent)."""
     adapter = app.url_map.bind("localhost")
     tried: set[tuple[str, str]] = set()
-    for call in ENDPOINTS.values():
+    for call in calls:
         recorder = _Recorder()
         call(cast(FlaskClient, recorder), {}, dict.fromkeys(ITEM_KEYS, "no-such-id"))
         for method, path in recorder.requests:
             rule, _ = adapter.match(path, method=method, return_rule=True)
             tried.add((method, rule.rule))
+    return tried
+
+
+def test_every_api_write_route_is_in_the_table_ACC_1(app: Flask) -> None:
+    """A write route added to /api/v1 without a row above (or an EXEMPT entry saying why)
+    fails here, so the table cannot fall behind the app's URL map again."""
+    tried = routes_tried(app, ENDPOINTS.values())
     writes = {
         (method, rule.rule)
         for rule in app.url_map.iter_rules()
