@@ -305,18 +305,20 @@ class PlaybackService:
         """The playlist of ``window`` for ``actor``, audited once as ``media.playback``
         (``viewed=False``: the caller hands it to nobody, a HEAD: checked, not recorded).
 
-        400: an empty or inverted window, or one longer than the configured maximum;
-        404: an unknown camera, or no recording in the window; 403 (audited): a role
-        that may not view media, or a segment it may not view (a restricted one, ACC-7).
+        403 (audited): a role that may not view a fixed camera's media (asked first),
+        or a segment it may not view (a restricted one, ACC-7); 400: an empty or
+        inverted window, or one longer than the configured maximum; 404: an unknown
+        camera, or no recording in the window.
         A window reaching past now plays what is recorded so far.
         """
-        start, end = self._check_window(window)
         camera_id = window.camera_id
         target = f"camera:{camera_id}"
         # ACC-1: a fixed camera's segments carry no officer's badge; who may not view
         # them is refused before anything is looked up (a 404 "no recording" would tell
-        # an officer or a supervisor when the camera recorded).
+        # an officer or a supervisor when the camera recorded) or judged (a bad window's
+        # 400 would be a refusal left out of the audit).
         self.authoriser.require(actor, Action.MEDIA_VIEW, target, ItemFacts(None, False))
+        start, end = self._check_window(window)
         with self.db.session() as s:
             if s.get(Device, camera_id) is None:
                 raise NotFound(f"camera {camera_id!r} does not exist")

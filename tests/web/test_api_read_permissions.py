@@ -38,8 +38,17 @@ READS: dict[str, Call] = {
     "ptz-status": lambda c, h, i: c.get("/api/v1/cameras/nope/ptz/status", headers=h),
     # Recorded footage of a fixed camera (docs/design/playback.md).
     "playlist": lambda c, h, i: c.get(f"/api/v1/cameras/nope/playback.m3u8?{WINDOW}", headers=h),
+    "m3u8-no-window": lambda c, h, i: c.get("/api/v1/cameras/nope/playback.m3u8", headers=h),
+    "m3u8-inverted": lambda c, h, i: c.get(
+        "/api/v1/cameras/nope/playback.m3u8?start=2026-11-20T09:00:00Z&end=2026-11-20T08:00:00Z",
+        headers=h,
+    ),
     "recording": lambda c, h, i: c.get(
         "/api/v1/cameras/nope/recording?at=2026-11-20T08:00:00Z&purpose=investigation", headers=h
+    ),
+    "recording-no-at": lambda c, h, i: c.get("/api/v1/cameras/nope/recording", headers=h),
+    "recording-bad-at": lambda c, h, i: c.get(
+        "/api/v1/cameras/nope/recording?at=yesterday", headers=h
     ),
     # Cases and bookmarks (issue 15.3).
     "cases": lambda c, h, i: c.get("/api/v1/cases", headers=h),
@@ -86,11 +95,16 @@ EXPECTED: dict[str, dict[str, int]] = {
     # docs/design/playback.md: media.view on a fixed camera's segments (no officer's
     # badge): admins and investigators (ARCHITECTURE: investigators retrieve clips across
     # fixed cameras); officers and supervisors refused. The role comes first (ACC-1,
-    # refusals audited): before the camera's 404.
+    # refusals audited): before the camera's 404, and before a missing, malformed or
+    # inverted window's 400.
     "playlist": {A: 404, D: 403, C: 403, I: 404, U: 403, S: 403, O: 403, X: 403, P: 403},
+    "m3u8-no-window": {A: 400, D: 403, C: 403, I: 400, U: 403, S: 403, O: 403, X: 403, P: 403},
+    "m3u8-inverted": {A: 400, D: 403, C: 403, I: 400, U: 403, S: 403, O: 403, X: 403, P: 403},
     # A damaged session link: who may play a camera back is told so (404); the others
     # are refused by role, audited, as when opening the playlist.
     "recording": {A: 404, D: 403, C: 403, I: 404, U: 403, S: 403, O: 403, X: 403, P: 403},
+    "recording-no-at": {A: 400, D: 403, C: 403, I: 400, U: 403, S: 403, O: 403, X: 403, P: 403},
+    "recording-bad-at": {A: 400, D: 403, C: 403, I: 400, U: 403, S: 403, O: 403, X: 403, P: 403},
     # docs/design/case-folders.md "Who": cases.read is admins, records commanders,
     # investigators and auditors; officers, supervisors and dispatchers refused.
     "cases": {A: 200, D: 403, C: 200, I: 200, U: 200, S: 403, O: 403, X: 403, P: 403},

@@ -23,6 +23,7 @@ from vms.auth.permissions import Action
 from vms.errors import InvalidArgument, NotFound, Unavailable
 from vms.metrics import LIVE_VIEWERS
 from web.api.media import send_media, sends_body
+from web.api.playback import may_play_back
 from web.contract import ApiBlueprint, binary, text
 from web.schemas.live import (
     MjpegQuery,
@@ -240,6 +241,7 @@ def timeline(camera_id: str, query: TimelineQuery) -> Timeline:
     "GET",
     "/cameras/<camera_id>/recording",
     query=PlaybackQuery,
+    before=may_play_back,
     responses={
         200: binary("video/mp4", "The segment recorded at ``at``"),
         206: binary("video/mp4", "A range of it"),

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from flask import Response, request
 
 from recorder.playback import PLAYLIST_TYPE, PlaybackService, SegmentBytes, SegmentPart
+from vms.auth.permissions import Action, ItemFacts
 from vms.errors import NotFound, Unavailable
 from web.api.media import sends_body
 from web.contract import API_PREFIX, ApiBlueprint, binary, text
@@ -33,10 +34,23 @@ def playback() -> PlaybackService:
     return found
 
 
+def may_play_back() -> None:
+    """ACC-1: the role that may view a fixed camera's footage (``media.view`` with a
+    segment's facts: no officer's badge) before the query is read, so a role that may
+    not is refused (403, audited) whatever it asked, never answered an unaudited 400
+    (docs/design/playback.md). The service asks again (an allowed check writes nothing)
+    and then checks each segment."""
+    camera_id = (request.view_args or {})["camera_id"]
+    services().authoriser.require(
+        require_actor(), Action.MEDIA_VIEW, f"camera:{camera_id}", ItemFacts(None, False)
+    )
+
+
 @bp.operation(
     "GET",
     "/cameras/<camera_id>/playback.m3u8",
     query=PlaybackQuery,
+    before=may_play_back,
     responses={200: text(PLAYLIST_TYPE, "HLS media playlist (version 7, fMP4 segments)")},
 )
 def playlist(camera_id: str, query: PlaybackQuery) -> Response:
