@@ -420,11 +420,13 @@ class PlaybackService:
         members' media runs one after another).
 
         Not audited (the session's opening was); a refusal is. 404: a damaged token, or
-        an item that is not one of the session's segments; 403: another user's or an
-        expired session, or an item the user may no longer view."""
-        claims = self.signer.verify(token)
+        an item that is not one of the session's segments; 403: a role that may not view
+        a fixed camera's segments (asked first, ACC-1: not a 404 for a damaged link),
+        another user's or an expired session, or an item the user may no longer view."""
         members = media_id.split(CHAIN_SEPARATOR)
         target = f"media:{members[0]}"
+        self.authoriser.require(actor, Action.MEDIA_VIEW, target, ItemFacts(None, False))
+        claims = self.signer.verify(token)
         if claims.username != actor.username:
             self.authoriser.refuse(
                 actor, Action.MEDIA_VIEW.value, target, "the playback session is another user's"

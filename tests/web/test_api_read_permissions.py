@@ -43,6 +43,8 @@ READS: dict[str, Call] = {
         "/api/v1/cameras/nope/playback.m3u8?start=2026-11-20T09:00:00Z&end=2026-11-20T08:00:00Z",
         headers=h,
     ),
+    "segment": lambda c, h, i: c.get("/api/v1/playback/nope/nope/init.mp4", headers=h),
+    "segment-bad-part": lambda c, h, i: c.get("/api/v1/playback/nope/nope/all.mp4", headers=h),
     "recording": lambda c, h, i: c.get(
         "/api/v1/cameras/nope/recording?at=2026-11-20T08:00:00Z&purpose=investigation", headers=h
     ),
@@ -70,12 +72,8 @@ READS: dict[str, Call] = {
     "openapi": lambda c, h, i: c.get("/api/v1/openapi.json", headers=h),
 }
 
-# (method, rule) of an /api/v1 read neither table tries, and why.
-EXEMPT_READS: set[tuple[str, str]] = {
-    # A playback session's segment: a damaged link is a 404 to every role before the
-    # role is asked (to be fixed: ACC-1, a refusal is audited).
-    ("GET", "/api/v1/playback/<session>/<media_id>/<part>.mp4"),
-}
+# (method, rule) of an /api/v1 read neither table tries, and why. None today.
+EXEMPT_READS: set[tuple[str, str]] = set()
 
 A, D, C, I, U, S, O, X, P = ROLES  # noqa: E741
 EXPECTED: dict[str, dict[str, int]] = {
@@ -102,6 +100,10 @@ EXPECTED: dict[str, dict[str, int]] = {
     "m3u8-inverted": {A: 400, D: 403, C: 403, I: 400, U: 403, S: 403, O: 403, X: 403, P: 403},
     # A damaged session link: who may play a camera back is told so (404); the others
     # are refused by role, audited, as when opening the playlist.
+    # A damaged session link or an unknown part: who may play a camera back is told so
+    # (404); the others are refused by role, audited, as when opening the playlist.
+    "segment": {A: 404, D: 403, C: 403, I: 404, U: 403, S: 403, O: 403, X: 403, P: 403},
+    "segment-bad-part": {A: 404, D: 403, C: 403, I: 404, U: 403, S: 403, O: 403, X: 403, P: 403},
     "recording": {A: 404, D: 403, C: 403, I: 404, U: 403, S: 403, O: 403, X: 403, P: 403},
     "recording-no-at": {A: 400, D: 403, C: 403, I: 400, U: 403, S: 403, O: 403, X: 403, P: 403},
     "recording-bad-at": {A: 400, D: 403, C: 403, I: 400, U: 403, S: 403, O: 403, X: 403, P: 403},

@@ -12,7 +12,13 @@ from collections.abc import Iterator
 
 from flask import Response, request
 
-from recorder.playback import PLAYLIST_TYPE, PlaybackService, SegmentBytes, SegmentPart
+from recorder.playback import (
+    CHAIN_SEPARATOR,
+    PLAYLIST_TYPE,
+    PlaybackService,
+    SegmentBytes,
+    SegmentPart,
+)
 from vms.auth.permissions import Action, ItemFacts
 from vms.errors import NotFound, Unavailable
 from web.api.media import sends_body
@@ -36,13 +42,17 @@ def playback() -> PlaybackService:
 
 def may_play_back() -> None:
     """ACC-1: the role that may view a fixed camera's footage (``media.view`` with a
-    segment's facts: no officer's badge) before the query is read, so a role that may
-    not is refused (403, audited) whatever it asked, never answered an unaudited 400
-    (docs/design/playback.md). The service asks again (an allowed check writes nothing)
-    and then checks each segment."""
-    camera_id = (request.view_args or {})["camera_id"]
+    segment's facts: no officer's badge) before the request is read, so a role that may
+    not is refused (403, audited) whatever it asked, never answered an unaudited 400 or
+    404 (docs/design/playback.md). The service asks again (an allowed check writes
+    nothing) and then checks each segment."""
+    args = request.view_args or {}
+    if "camera_id" in args:
+        target = f"camera:{args['camera_id']}"
+    else:  # a segment of a session: the first of the chain it names
+        target = f"media:{str(args['media_id']).split(CHAIN_SEPARATOR)[0]}"
     services().authoriser.require(
-        require_actor(), Action.MEDIA_VIEW, f"camera:{camera_id}", ItemFacts(None, False)
+        require_actor(), Action.MEDIA_VIEW, target, ItemFacts(None, False)
     )
 
 
@@ -84,6 +94,7 @@ def playlist(camera_id: str, query: PlaybackQuery) -> Response:
         206: binary("video/mp4", "a byte range of it"),
         416: {"description": "the byte range asked for lies outside the part"},
     },
+    before=may_play_back,
 )
 def segment(session: str, media_id: str, part: str) -> Response:
     """One part (``init`` or ``media``) of a segment of a playback session (HTTP Range)."""
