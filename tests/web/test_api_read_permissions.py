@@ -34,6 +34,7 @@ READS: dict[str, Call] = {
     "cameras": lambda c, h, i: c.get("/api/v1/cameras", headers=h),
     "camera": lambda c, h, i: c.get("/api/v1/cameras/nope", headers=h),
     "mjpeg": lambda c, h, i: c.get("/api/v1/cameras/nope/live.mjpeg", headers=h),
+    "mjpeg-bad-fps": lambda c, h, i: c.get("/api/v1/cameras/nope/live.mjpeg?fps=fast", headers=h),
     "ptz-session": lambda c, h, i: c.get("/api/v1/cameras/nope/ptz/session", headers=h),
     "ptz-status": lambda c, h, i: c.get("/api/v1/cameras/nope/ptz/status", headers=h),
     # Recorded footage of a fixed camera (docs/design/playback.md).
@@ -84,8 +85,11 @@ EXPECTED: dict[str, dict[str, int]] = {
     # live-view.md: the camera page for dispatchers, supervisors, admins).
     "cameras": {A: 200, D: 200, C: 403, I: 403, U: 403, S: 200, O: 403, X: 403, P: 403},
     "camera": {A: 404, D: 404, C: 403, I: 403, U: 403, S: 404, O: 403, X: 403, P: 403},
-    # Live view (docs/design/live-view.md): dispatchers, supervisors, admins.
+    # Live view (docs/design/live-view.md): dispatchers, supervisors, admins; the role
+    # before the rate (docs/design/web-layer.md "Order of answers"), so a bad fps is an
+    # audited 403 to the others.
     "mjpeg": {A: 404, D: 404, C: 403, I: 403, U: 403, S: 404, O: 403, X: 403, P: 403},
+    "mjpeg-bad-fps": {A: 400, D: 400, C: 403, I: 403, U: 403, S: 400, O: 403, X: 403, P: 403},
     # docs/api.md: who steers, for the roles that watch live (live.view).
     # An unknown camera: nobody steers it (PtzSessions.control), not a 404.
     "ptz-session": {A: 200, D: 200, C: 403, I: 403, U: 403, S: 200, O: 403, X: 403, P: 403},

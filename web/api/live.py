@@ -79,10 +79,19 @@ def snapshot(camera_id: str) -> Any:
     return response
 
 
+def _may_watch() -> None:
+    """ACC-1: ``live.view`` before ``fps`` is read, so a role that may not watch is
+    refused (403, audited) whatever rate it asked, never answered an unaudited 400
+    (docs/design/web-layer.md, "Order of answers"); opening the view asks again."""
+    camera_id = (request.view_args or {})["camera_id"]
+    services().authoriser.require(require_actor(), Action.LIVE_VIEW, f"camera:{camera_id}")
+
+
 @bp.operation(
     "GET",
     "/cameras/<camera_id>/live.mjpeg",
     query=MjpegQuery,
+    before=_may_watch,
     responses={
         200: binary(
             "multipart/x-mixed-replace",
