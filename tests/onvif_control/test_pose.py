@@ -143,10 +143,11 @@ def _timed_watch(live):
 
 def assert_stopped_near(pan, limit, round_trips, reply_delay):
     """Stopped within -12/+4 degrees of the limit, widened by 90 deg/s (twice the
-    speed) times how much the slowest reply the watch used exceeded the link's
-    (``reply_delay`` each way, plus 0.05 s): see the software-limit test."""
+    speed) times how much the slowest reply the watch used exceeded the link's (the
+    simulator reads the pose on arrival and sends the reply ``reply_delay`` later: a
+    round trip of ``reply_delay`` plus 0.05 s): see the software-limit test."""
     assert round_trips, "the limit watch never ran"
-    extra = max(0.0, max(round_trips) - (2 * reply_delay + 0.05))
+    extra = max(0.0, max(round_trips) - (reply_delay + 0.05))
     assert limit - 12.0 - 90.0 * extra <= pan <= limit + 4.0 + 90.0 * extra, (
         pan,
         limit,
@@ -207,11 +208,12 @@ def test_continuous_move_is_stopped_at_the_software_limit(
     pan = sim.state()["pose"]["pan"]
     # 45 deg/s at half speed, polling with look-ahead: stops near the limit, not at 180.
     # The look-ahead is two round trips: a reply slower than the link's (a loaded
-    # machine: 0.77 s once in CI against 0.6) stops it earlier by design, at 45 deg/s
+    # machine: 0.77 s once in CI against 0.30) stops it earlier by design, at 45 deg/s
     # for twice the extra time. Such a reply also times the speed estimate wrong (its
     # pose was read at an unknown instant of the longer trip), and the stop can come
-    # as much later: a CI run on a loaded machine stopped at 67.4 against 60 with
-    # round trips of 0.70 and 0.30 s. Unloaded (extra 0) the bounds are as tight as
+    # as much later: CI runs on a loaded machine stopped at 67.4 and 87.0 against 60
+    # with round trips of 0.70 and 0.30 s, and of 0.62 and 0.30 s (a round trip of the
+    # slow link is 0.30 s: the delay is the reply's only). Unloaded (extra 0) as tight as
     # ever: without its look-ahead the watch stopped the slow link at 83.1 and 84.9
     # (tried here; on the fast link it stays within the bounds even so).
     assert_stopped_near(pan, limit, round_trips, reply_delay)
