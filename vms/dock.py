@@ -182,6 +182,7 @@ class DockScanner:
         if not may_move_in(dir_fd):  # said once per scan, nothing read (_UNWRITABLE)
             log.warning("dock %s: %s", escaped(device_dir), _UNWRITABLE)
             return [*outcomes, DockOutcome(device_dir, "unwritable", _UNWRITABLE)]
+        folder = os.fstat(dir_fd)
         names = sorted(os.listdir(dir_fd))
         for name in names:
             path = device_dir / name
@@ -192,7 +193,8 @@ class DockScanner:
             if not _takes(name, info.st_mode):
                 continue
             try:
-                refused = move_out_refused((name, name + SIDECAR), dir_fd)
+                sidecar = lstat_at(name + SIDECAR, dir_fd)
+                refused = move_out_refused(folder, ((name, info), (name + SIDECAR, sidecar)))
                 if refused is not None:  # not read: said at each scan (TAG-5)
                     log.warning("dock %s: %s", escaped(device_dir), escaped(refused))
                     outcomes.append(DockOutcome(path, "unwritable", refused))
@@ -204,7 +206,6 @@ class DockScanner:
                 # The device may still be writing it, or its sidecar (written after the
                 # file, or rewritten): taken without it, the sidecar would be left for
                 # the next file of its name (TAG-5).
-                sidecar = lstat_at(name + SIDECAR, dir_fd)
                 newest = max(changed_at(info, now), changed_at(sidecar, now) if sidecar else 0)
                 if now - newest < self.settle_seconds:
                     continue

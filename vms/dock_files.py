@@ -120,24 +120,22 @@ def may_move_in(dir_fd: int) -> bool:
     return os.access(".", os.W_OK | os.X_OK, dir_fd=dir_fd, effective_ids=True)
 
 
-def move_out_refused(names: Iterable[str], dir_fd: int) -> str | None:
-    """Why this process may not rename or remove one of ``names`` (a file and its
-    sidecar) out of the folder ``dir_fd``; None when it may (or a name is not there).
-    The kernel's rule for a folder with the sticky bit (a drop folder shared like
-    ``/tmp``, mode 1777): only the file's owner, the folder's owner or a holder of
-    CAP_FOWNER may. The service user may write such a folder (:func:`may_move_in`) and
-    still fail on every file a docking station wrote as its own user: taken, it would be
-    ingested and hashed again at every scan, and never removed (TAG-5)."""
-    folder = os.fstat(dir_fd)
+def move_out_refused(
+    folder: os.stat_result, entries: Iterable[tuple[str, os.stat_result | None]]
+) -> str | None:
+    """Why this process may not rename or remove one of ``entries`` (a file and its
+    sidecar, by name with what is under it, None: nothing) out of the folder ``folder``
+    describes; None when it may. The kernel's rule for a folder with the sticky bit (a
+    drop folder shared like ``/tmp``, mode 1777): only the file's owner, the folder's
+    owner or a holder of CAP_FOWNER may. The service user may write such a folder
+    (:func:`may_move_in`) and still fail on every file a docking station wrote as its
+    own user: taken, it would be ingested and hashed again at every scan, and never
+    removed (TAG-5)."""
     if not folder.st_mode & stat.S_ISVTX:
         return None
     uid = os.geteuid()
-    for name in names:
-        try:
-            entry = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-        except FileNotFoundError:
-            continue
-        if uid in (entry.st_uid, folder.st_uid) or _capable(CAP_FOWNER):
+    for name, entry in entries:
+        if entry is None or uid in (entry.st_uid, folder.st_uid) or _capable(CAP_FOWNER):
             continue
         return (
             f"{name}: owned by uid {entry.st_uid} in a device folder with the sticky bit "
