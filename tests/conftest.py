@@ -29,6 +29,7 @@ import pytest
 from tests.peers import postgres as postgres_peer
 from tests.peers import seaweedfs as seaweedfs_peer
 from tests.peers.media_node import store_env as store_env  # subprocesses: the same store
+from tests.peers.postgres.recycled import Recycler
 from vms.audit.log import SYSTEM_ROLE, Who
 from vms.auth.permissions import Actor
 from vms.clock import ManualClock
@@ -74,6 +75,7 @@ class Template:
     backend: str
     data_dir: Path  # holds secrets/ (the audit key the template's entries were made with)
     url: str  # sqlite file path or postgres database name
+    recycler: Recycler | None = None  # postgres: the databases handed to tests
 
 
 def _pg_url(name: str) -> str:
@@ -114,9 +116,12 @@ def templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Te
                 _pg_admin(f'CREATE DATABASE "{name}"')
                 pg_names.append(name)
                 _populate(make_config(data_dir, _pg_url(name)))
-                made[backend] = Template(backend, data_dir, name)
+                made[backend] = Template(backend, data_dir, name, Recycler.of(PG_ADMIN_URL, name))
         yield made
     finally:
+        for template in made.values():
+            if template.recycler is not None:
+                template.recycler.close()
         for name in pg_names:
             _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
@@ -139,13 +144,14 @@ def database(
         shutil.copy(template.url, data_dir / "vms.db")
         yield f"sqlite:///{data_dir / 'vms.db'}", data_dir
         return
-    name = f"vms_t_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    assert template.recycler is not None
     with _pg_lock:  # CREATE DATABASE ... TEMPLATE wants the template to be idle
-        _pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{template.url}"')
+        name = template.recycler.take()
     try:
         yield _pg_url(name), data_dir
     finally:
-        _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        # Emptied and refilled for the next test, or dropped (tests/peers/postgres/recycled.py).
+        template.recycler.give_back(name)
 
 
 @pytest.fixture
