@@ -35,6 +35,7 @@ from vms.db.models import Role, SourceKind, User
 from vms.db.schema import require_head
 from vms.errors import InvalidArgument, NotFound, VMSError
 from vms.exports.cli import register as register_export_commands
+from vms.file_modes import restrict_umask
 from vms.ingest import IngestRequest, Origin
 from vms.jsonable import jsonable
 from vms.markers import MarkerKind
@@ -622,6 +623,9 @@ def _register_plugins(group: str, subparsers: Any) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Private files whatever the command (#10.12): not only those that open the services
+    # (`vms export public-key` makes the data folder and the key without them).
+    restrict_umask()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -10,6 +10,8 @@ import logging
 import os
 import re
 import stat
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -241,4 +243,33 @@ def test_folders_made_above_a_new_data_folder_are_not_open_under_umask_002(
     finally:
         os.umask(old)
     for folder in (tmp_path / "srv", tmp_path / "srv" / "vms", data_dir):
+        assert mode(folder) == 0o700, folder
+
+
+def test_a_cli_command_that_opens_no_services_makes_nothing_open_under_umask_002(
+    tmp_path: Path,
+) -> None:
+    """Issue 10, item 12: ``vms export public-key`` (often the first command an admin
+    runs: the fingerprint to publish) makes the export key, and with it ``secrets/``, the
+    data folder and its missing parents, without opening the services, so under the
+    umask it inherited: 0775 under umask 002, the group free to rename ``secrets/`` away
+    and put its own keys in place before ``vms init``. The CLI runs with umask 077
+    whatever the command."""
+    data_dir = tmp_path / "srv" / "vms" / "var"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VMS_")}
+    env.update(VMS_DATA_DIR=str(data_dir), VMS_DATABASE_URL="")
+    old = os.umask(0o002)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "vms.cli", "export", "public-key"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.umask(old)
+    assert done.returncode == 0, done.stderr
+    for folder in (tmp_path / "srv", tmp_path / "srv" / "vms", data_dir, data_dir / "secrets"):
         assert mode(folder) == 0o700, folder
