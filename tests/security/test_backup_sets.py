@@ -83,3 +83,33 @@ def test_a_key_swapped_for_a_link_is_refused_and_nothing_restored(
     with pytest.raises(DataLoss, match="failed verification, nothing was restored"):
         restore(target, folder, WHO)
     assert not (tmp_path / "restored").exists()
+
+
+@pytest.mark.parametrize("name", ["secrets", "database", "media"])
+def test_a_folder_planted_in_a_set_folder_open_to_others_is_refused(
+    services: Services, tmp_path: Path, name: str
+) -> None:
+    """An empty folder of the VMS's user that others could write (0777, made for the
+    backups under a loose umask) may hold what another local user planted under the names
+    a set uses: ``secrets`` as a link to a folder of theirs took a copy of every key
+    (audit, sessions, camera credentials, export and C2PA signing), ``database`` of theirs
+    the catalog, each where they could swap or remove it. Narrowing the folder to 0700
+    does not take back what was planted: an entry that is a link or another user's is
+    refused, nothing written."""
+    if os.getuid() != 0:
+        pytest.skip("giving a folder to another user needs root")
+    nobody = pwd.getpwnam("nobody")
+    folder = tmp_path / "set"
+    folder.mkdir()
+    os.chmod(folder, 0o777)
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    os.chown(theirs, nobody.pw_uid, nobody.pw_gid)
+    if name == "secrets":
+        (folder / name).symlink_to(theirs)
+    else:
+        (folder / name).mkdir()
+        os.chown(folder / name, nobody.pw_uid, nobody.pw_gid)
+    with pytest.raises(FailedPrecondition, match=f"{folder / name}"):
+        make_backup(services, folder, WHO)
+    assert not list(theirs.iterdir()) and not list((folder / name).iterdir())

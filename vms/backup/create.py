@@ -236,6 +236,15 @@ def _prepare(folder: Path) -> Manifest | None:
             "another user could read or change the set"
         )
     os.chmod(folder, PRIVATE_DIR_MODE)  # the set holds the keys and the evidence
+    # What others planted while the folder was open to them stays there after the chmod
+    # (``secrets`` a link to a folder of theirs: the keys copied where they swap them).
+    for entry in folder.iterdir():
+        st = entry.lstat()
+        if stat.S_ISLNK(st.st_mode) or st.st_uid != os.getuid():
+            raise FailedPrecondition(
+                f"the backup folder holds {entry}, a link or another user's (uid "
+                f"{st.st_uid}): another user could read or change the set; remove it"
+            )
     previous = Manifest.read(folder) if (folder / MANIFEST).exists() else None
     if previous is None and any(not _ours(p.name) for p in folder.iterdir()):
         # (A first set a crash cut short holds only our own names: it is finished now.)
