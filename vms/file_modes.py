@@ -91,6 +91,9 @@ def check_data_dir(
     the bits it had (a read-only object stays read-only, INV-2)."""
     problems: list[ModeProblem] = []
     seen: set[Path] = set()
+    # The folder the VMS uses when ``data_dir`` is a link (to the disk with the evidence);
+    # links found inside it are still skipped.
+    data_dir = data_dir.resolve()
     for path in _candidates(data_dir, extra):
         if path in seen:
             continue

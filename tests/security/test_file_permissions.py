@@ -273,3 +273,23 @@ def test_a_cli_command_that_opens_no_services_makes_nothing_open_under_umask_002
     assert done.returncode == 0, done.stderr
     for folder in (tmp_path / "srv", tmp_path / "srv" / "vms", data_dir, data_dir / "secrets"):
         assert mode(folder) == 0o700, folder
+
+
+def test_a_data_folder_given_as_a_link_is_narrowed_too(
+    tmp_path: Path, usual_umask: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 10, item 12: ``data_dir`` is often a link to the disk that holds the
+    evidence (``/var/lib/vms -> /srv/disk1/vms``). The start check skipped links, the
+    data folder's too, so the folder the VMS really uses, made 0755 by an administrator
+    under umask 022, stayed open to every local user (its listing, and whatever an older
+    install left open below it) with no warning. The folder the link names is checked."""
+    real = tmp_path / "disk1" / "vms"
+    real.mkdir(parents=True)
+    os.chmod(real, 0o755)
+    data_dir = tmp_path / "var"
+    data_dir.symlink_to(real)
+    with caplog.at_level(logging.WARNING, logger="vms.file_modes"):
+        open_services(data_dir).close()
+    assert mode(real) == 0o700
+    warnings = "\n".join(r.getMessage() for r in caplog.records)
+    assert f"folder {real} had mode 0755" in warnings, warnings
