@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from vms.errors import FailedPrecondition
+
 log = logging.getLogger(__name__)
 
 PRIVATE_DIR_MODE = 0o700
@@ -120,6 +122,32 @@ def check_data_dir(
         else:
             problems.append(ModeProblem(path, mode, narrowed))
     return problems
+
+
+def require_owned(data_dir: Path) -> None:
+    """Refuse a data folder holding what another local user planted: its entries and
+    the keys in ``secrets/`` must be the folder owner's (the service user's) or root's.
+    One planted while the folder was open to others (made under umask 002) cannot be
+    narrowed for good (its owner changes it back) and would be used: their audit key,
+    our new keys written into their folder. ``dock/`` is left out: its device folders
+    are the stations'."""
+    data_dir = data_dir.resolve()
+    service = data_dir.stat().st_uid
+    paths: list[Path] = []
+    for folder in (data_dir, data_dir / "secrets"):
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+            paths.extend(sorted(p for p in folder.iterdir() if p.name != "dock"))
+    for path in paths:
+        try:
+            owner = path.lstat().st_uid
+        except FileNotFoundError:
+            continue
+        if owner not in (service, 0):
+            raise FailedPrecondition(
+                f"{path} belongs to uid {owner}, not to the data folder's owner (uid "
+                f"{service}) or root: another local user could read or change it; "
+                "remove it or give it to the VMS's user"
+            )
 
 
 def secure_data_dir(data_dir: Path, *, extra: Iterable[Path] = ()) -> list[ModeProblem]:

@@ -42,7 +42,13 @@ from vms.errors import FailedPrecondition
 from vms.events import EventBus, open_bus
 from vms.exports.ownership import Runner as ExportRunner
 from vms.exports.service import ExportService
-from vms.file_modes import PRIVATE_DIR_MODE, restrict_umask, secure_data_dir, sqlite_files
+from vms.file_modes import (
+    PRIVATE_DIR_MODE,
+    require_owned,
+    restrict_umask,
+    secure_data_dir,
+    sqlite_files,
+)
 from vms.ingest import Ingestor
 from vms.leases import JobLeases, default_node_id
 from vms.logs import install_redaction
@@ -150,6 +156,7 @@ class Services:
         # inherited umask 002 they were group-writable: the folder could be swapped).
         restrict_umask()
         config.data_dir.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
+        require_owned(config.data_dir)  # nothing another local user planted (item 12)
         # A warning for anything found open (item 12).
         database_file = sqlite_path(config.effective_database_url)
         secure_data_dir(config.data_dir, extra=sqlite_files(database_file) if database_file else ())

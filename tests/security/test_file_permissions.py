@@ -23,6 +23,7 @@ from tests.media import make_video
 from vms.audit.log import Who
 from vms.auth.permissions import Actor
 from vms.db.models import SourceKind, User
+from vms.errors import FailedPrecondition
 from vms.ingest import IngestRequest
 from vms.services import Services
 from vms.uploads import NewUpload
@@ -293,3 +294,27 @@ def test_a_data_folder_given_as_a_link_is_narrowed_too(
     assert mode(real) == 0o700
     warnings = "\n".join(r.getMessage() for r in caplog.records)
     assert f"folder {real} had mode 0755" in warnings, warnings
+
+
+def test_keys_in_a_folder_another_user_planted_are_refused_at_start(tmp_path: Path) -> None:
+    """Issue 10, item 12: a data folder others could write before the first start (made
+    by an administrator under umask 002) may hold a ``secrets/`` of another local user,
+    with an audit key of theirs. The start narrowed the folder and warned that theirs
+    "could not be changed" (its owner may change it back at any time in any case), then
+    used their audit key and wrote the new keys (camera credentials, sessions,
+    checkpoint signing) into their folder. An entry of the data folder or of
+    ``secrets/`` that another user than the folder's owner or root owns is refused."""
+    data_dir = tmp_path / "var"
+    data_dir.mkdir()
+    planted = data_dir / "secrets"
+    planted.mkdir(mode=0o777)
+    (planted / "audit.key").write_text("ab" * 32)
+    os.chmod(planted, 0o777)
+    os.chmod(planted / "audit.key", 0o666)
+    if os.getuid() != 0:
+        pytest.skip("giving a folder to another user needs root")
+    os.chown(planted, 1000, 1000)
+    os.chown(planted / "audit.key", 1000, 1000)
+    with pytest.raises(FailedPrecondition, match=f"{planted} belongs to uid 1000, not to the"):
+        open_services(data_dir)
+    assert sorted(p.name for p in planted.iterdir()) == ["audit.key"]  # no key written there
