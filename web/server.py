@@ -83,6 +83,10 @@ def gunicorn_options(services: Services) -> dict[str, Any]:
         "loglevel": services.config.log_level.lower(),
         "proc_name": "vms-web",
         "control_socket_disable": True,  # one fixed path per user: several servers clash
+        # gunicorn sets the master's umask to this while it makes each worker's heartbeat
+        # file (0 unless given): files other threads of the master made meanwhile were
+        # open to every local user (#10.12).
+        "umask": 0o077,
     }
 
 
