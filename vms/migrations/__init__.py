@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import logging
 import os
@@ -17,6 +18,7 @@ from sqlalchemy.exc import OperationalError
 
 from vms.db.engine import sqlite_path
 from vms.db.schema import refuse_newer
+from vms.errors import FailedPrecondition
 from vms.file_modes import PRIVATE_FILE_MODE
 
 HERE = Path(__file__).parent
@@ -71,7 +73,17 @@ def _one_at_a_time(engine: Engine) -> Iterator[None]:
     if database is None:
         yield
         return
-    fd = os.open(f"{database}.migrate-lock", os.O_RDWR | os.O_CREAT, PRIVATE_FILE_MODE)
+    lock = f"{database}.migrate-lock"
+    try:
+        # Never through a link: beside a database kept in a shared folder, another local
+        # user's link made the service create a file wherever it pointed (#10.12).
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, PRIVATE_FILE_MODE)
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise
+        raise FailedPrecondition(
+            f"{lock} is a link: another local user could have planted it; remove it"
+        ) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
