@@ -11,12 +11,17 @@ from psycopg import sql
 from tests.conftest import BACKENDS, PG_ADMIN_URL, Template
 from tests.peers.postgres.recycled import Recycler, conninfo
 
-pytestmark = pytest.mark.skipif("postgresql" not in BACKENDS, reason="PostgreSQL only")
+pytestmark = [
+    pytest.mark.skipif("postgresql" not in BACKENDS, reason="PostgreSQL only"),
+    # A postgresql parameter puts the tests in the rest tier (conftest.is_fast), where
+    # PostgreSQL is selected.
+    pytest.mark.parametrize("backend", ["postgresql"]),
+]
 
 
 @pytest.fixture
-def recycler(templates: dict[str, Template]) -> Recycler:
-    template = templates["postgresql"]
+def recycler(templates: dict[str, Template], backend: str) -> Recycler:
+    template = templates[backend]
     assert template.recycler is not None
     return template.recycler
 
