@@ -4,6 +4,8 @@ schema a test changed is dropped, and no session of a finished test reaches the 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import psycopg
 import pytest
 from psycopg import sql
@@ -20,10 +22,14 @@ pytestmark = [
 
 
 @pytest.fixture
-def recycler(templates: dict[str, Template], backend: str) -> Recycler:
-    template = templates[backend]
-    assert template.recycler is not None
-    return template.recycler
+def recycler(templates: dict[str, Template], backend: str) -> Iterator[Recycler]:
+    """A recycler of the session's template, recycling whatever VMS_TEST_PG_RECYCLE says."""
+    made = Recycler.of(PG_ADMIN_URL, templates[backend].url)
+    made.enabled = True
+    try:
+        yield made
+    finally:
+        made.close()
 
 
 def connect(name: str) -> psycopg.Connection:
