@@ -11,7 +11,7 @@ import pytest
 from psycopg import sql
 
 from tests.conftest import BACKENDS, PG_ADMIN_URL, Template
-from tests.peers.postgres.recycled import Recycler, conninfo
+from tests.peers.postgres.recycled import Recycler, conninfo, copy_out
 
 pytestmark = [
     pytest.mark.skipif("postgresql" not in BACKENDS, reason="PostgreSQL only"),
@@ -50,12 +50,8 @@ def contents(name: str) -> dict[str, object]:
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"
         ).fetchall()
         for (table,) in tables:
-            data = bytearray()
             query = sql.SQL("COPY (SELECT * FROM {} ORDER BY 1) TO STDOUT")
-            with conn.cursor().copy(query.format(sql.Identifier(table))) as copy:
-                for chunk in copy:
-                    data += chunk
-            out[table] = bytes(data)
+            out[table] = copy_out(conn, query.format(sql.Identifier(table)))
         sequences = conn.execute("SELECT sequencename FROM pg_sequences ORDER BY 1").fetchall()
         for (sequence,) in sequences:
             query = sql.SQL("SELECT last_value, is_called FROM {}")

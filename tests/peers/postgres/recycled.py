@@ -118,6 +118,20 @@ def fingerprint(conn: psycopg.Connection) -> str:
     return str(row[0])
 
 
+def copy_out(conn: psycopg.Connection, statement: sql.Composable) -> bytes:
+    """What a ``COPY ... TO STDOUT`` statement writes."""
+    out = bytearray()
+    with conn.cursor().copy(statement) as copy:
+        for chunk in copy:
+            out += chunk
+    return bytes(out)
+
+
+def drop(admin: psycopg.Connection, name: str) -> None:
+    """Drop database ``name`` if it is there, ending any session still in it."""
+    admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
 class Drift(Exception):
     """The database is not as the template was: drop it, do not hand it on."""
 
@@ -150,14 +164,9 @@ class Recycler:
                 )
             ]
             for table in made.tables:
-                out = bytearray()
-                with conn.cursor().copy(
-                    sql.SQL("COPY {} TO STDOUT").format(sql.Identifier(table))
-                ) as copy:
-                    for chunk in copy:
-                        out += chunk
+                out = copy_out(conn, sql.SQL("COPY {} TO STDOUT").format(sql.Identifier(table)))
                 if out:
-                    made.rows[table] = bytes(out)
+                    made.rows[table] = out
             for (name,) in conn.execute(
                 "SELECT format('%I.%I', schemaname, sequencename) FROM pg_sequences ORDER BY 1"
             ).fetchall():
@@ -200,18 +209,12 @@ class Recycler:
                 pass  # dropped below, whatever state it is in
         with self._admin() as admin:
             for candidate in (name, *self._parked(admin)):
-                admin.execute(
-                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                        sql.Identifier(candidate)
-                    )
-                )
+                drop(admin, candidate)
 
     def close(self) -> None:
         with self._admin() as admin:
             for name in self.idle:
-                admin.execute(
-                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-                )
+                drop(admin, name)
         self.idle.clear()
 
     def _parked(self, admin: psycopg.Connection) -> list[str]:
